@@ -1,0 +1,100 @@
+"""Which array module does the math: NumPy on the CPU, CuPy on a GPU.
+
+Every op asks :func:`xp_of` for the module of its *inputs*, so the GPU path
+runs exactly the same lines as the CPU path. The default device for new
+tensors comes from ``TINYRRN_DEVICE`` (``cpu``, ``gpu`` or ``auto``) or
+:func:`set_device`. Asking for a GPU that is not there is an error, never a
+silent fallback to the CPU; ``auto`` picks the GPU only when one works.
+"""
+import os
+import sys
+
+import numpy
+
+DEVICES = ("cpu", "gpu", "auto")
+_default_device = None  # resolved lazily from TINYRRN_DEVICE
+
+
+def _load_cupy():
+    """Import CuPy and check that a CUDA device answers; raise a clear error if not."""
+    try:
+        import cupy
+    except ImportError as err:
+        raise RuntimeError(
+            "device 'gpu' needs CuPy, which is not installed: "
+            "pip install 'tinyrrn[gpu]' (CuPy for CUDA 12)") from err
+    try:
+        count = cupy.cuda.runtime.getDeviceCount()
+    except Exception as err:  # CUDA driver or runtime missing
+        raise RuntimeError(f"device 'gpu': CuPy is installed but CUDA is not usable ({err})") from err
+    if count < 1:
+        raise RuntimeError("device 'gpu': CuPy is installed but no CUDA device was found")
+    return cupy
+
+
+def gpu_available():
+    """True when a CuPy-backed GPU can be used."""
+    try:
+        _load_cupy()
+        return True
+    except RuntimeError:
+        return False
+
+
+def resolve_device(device):
+    """Turn 'cpu' / 'gpu' / 'auto' (or None for the default) into 'cpu' or 'gpu'."""
+    if device is None:
+        device = get_device()
+    if device not in DEVICES:
+        raise ValueError(f"unknown device {device!r}; expected one of {DEVICES}")
+    if device == "auto":
+        return "gpu" if gpu_available() else "cpu"
+    if device == "gpu":
+        _load_cupy()
+    return device
+
+
+def set_device(device):
+    """Set the default device ('cpu', 'gpu' or 'auto') for new tensors and models."""
+    global _default_device
+    _default_device = resolve_device(device)
+
+
+def get_device():
+    """The default device, from set_device() or else TINYRRN_DEVICE (default 'cpu')."""
+    global _default_device
+    if _default_device is None:
+        _default_device = resolve_device(os.environ.get("TINYRRN_DEVICE", "cpu"))
+    return _default_device
+
+
+def module_for(device):
+    """The array module of a device: numpy for 'cpu', cupy for 'gpu'."""
+    return numpy if resolve_device(device) == "cpu" else _load_cupy()
+
+
+def xp_of(array):
+    """The array module an array belongs to (numpy, cupy, or a stand-in with the same API)."""
+    if isinstance(array, (numpy.ndarray, numpy.generic)):
+        return numpy
+    return sys.modules[type(array).__module__.split(".")[0]]
+
+
+def device_of(array):
+    """'cpu' for NumPy arrays, 'gpu' for anything else (CuPy)."""
+    return "cpu" if xp_of(array) is numpy else "gpu"
+
+
+def to_numpy(array):
+    """Copy a device array to host memory (no-op for NumPy arrays)."""
+    if xp_of(array) is numpy:
+        return numpy.asarray(array)
+    return array.get()
+
+
+def to_device(array, device):
+    """Move an array to 'cpu' or 'gpu' (copying only when it is not already there)."""
+    target = module_for(device)
+    if xp_of(array) is target:
+        return array
+    return target.asarray(to_numpy(array))

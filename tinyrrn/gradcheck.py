@@ -1,0 +1,77 @@
+"""Numerical gradient checking by float64 central differences."""
+import numpy
+
+from . import backend
+from .tensor import Tensor
+
+
+class GradcheckError(AssertionError):
+    """Analytic and numeric gradients disagree."""
+
+
+def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-4, max_elements=256, directions=8, seed=0):
+    """Check the gradients of ``fn(*inputs)`` against central differences; return True or raise.
+
+    The output is reduced to a scalar with fixed random weights, so every
+    output element takes part. For an input of at most ``max_elements``
+    elements every element is perturbed; larger inputs are checked along
+    ``directions`` random directions (as Chainer's check_backward does).
+    Inputs must be float64 tensors; those with ``requires_grad`` are checked.
+    On failure the error names the input, the worst element (or direction),
+    and the analytic and numeric values.
+    """
+    inputs = list(inputs)
+    for i, t in enumerate(inputs):
+        if isinstance(t, Tensor) and t.requires_grad and t.dtype != numpy.float64:
+            raise TypeError(f"gradcheck: input {i} is {t.dtype}; use float64 for a meaningful check")
+    checked = [i for i, t in enumerate(inputs) if isinstance(t, Tensor) and t.requires_grad]
+    if not checked:
+        raise ValueError("gradcheck: no input requires grad")
+    rng = numpy.random.default_rng(seed)
+    first = fn(*inputs)
+    xp = backend.xp_of(first.data)
+    weights = xp.asarray(rng.standard_normal(first.shape))
+
+    def objective():
+        return float((fn(*inputs).data * weights).sum())
+
+    for t in inputs:
+        if isinstance(t, Tensor):
+            t.grad = None
+    first.backward(weights)
+    for i in checked:
+        t = inputs[i]
+        analytic = backend.to_numpy(t.grad) if t.grad is not None else numpy.zeros(t.shape)
+        if t.size <= max_elements:
+            probes = [(f"element {numpy.unravel_index(k, t.shape)}", _one_hot(t.shape, k))
+                      for k in range(t.size)]
+        else:
+            probes = [(f"random direction {k}", rng.standard_normal(t.shape)) for k in range(directions)]
+        original = t.data.copy()
+        try:
+            worst = None
+            for where, direction in probes:
+                step = xp.asarray(direction * eps)
+                t.data = original + step
+                plus = objective()
+                t.data = original - step
+                minus = objective()
+                numeric = (plus - minus) / (2 * eps)
+                expected = float((analytic * direction).sum())
+                error = abs(expected - numeric) - (atol + rtol * abs(numeric))
+                if worst is None or error > worst[0]:
+                    worst = (error, where, expected, numeric)
+        finally:
+            t.data = original
+        if worst[0] > 0:
+            _, where, expected, numeric = worst
+            raise GradcheckError(f"gradcheck: input {i} (shape {tuple(t.shape)}), {where}: "
+                                 f"analytic {expected:.8g} vs numeric {numeric:.8g} "
+                                 f"(atol {atol}, rtol {rtol})")
+    return True
+
+
+def _one_hot(shape, flat_index):
+    direction = numpy.zeros(shape)
+    direction.flat[flat_index] = 1.0
+    return direction
