@@ -1,0 +1,123 @@
+"""The backend: device selection, CuPy-only names, and a run on a strict CuPy stand-in."""
+import ast
+import pathlib
+
+import numpy
+import pytest
+
+import strict_xp
+import tinyrrn
+from tinyrrn import Tensor, backend, gradcheck
+from tinyrrn import functional as F
+from tinyrrn.models import resnet_small
+
+PACKAGE = pathlib.Path(tinyrrn.__file__).parent
+
+
+def array_module_names():
+    """Every attribute chain the package reads from an array module: `xp.name`, `xp_of(a).name`, ..."""
+    names = set()
+    for path in PACKAGE.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if not isinstance(node, ast.Attribute):
+                continue
+            chain, base = [], node
+            while isinstance(base, ast.Attribute):
+                chain.insert(0, base.attr)
+                base = base.value
+            rooted_at_xp = isinstance(base, ast.Name) and base.id == "xp"
+            rooted_at_call = (isinstance(base, ast.Call) and getattr(base.func, "attr", getattr(base.func, "id", ""))
+                              in ("xp_of", "module_for"))
+            if rooted_at_xp or rooted_at_call:
+                names.add(".".join(chain))
+    # keep only the longest chains (xp.lib.stride_tricks.as_strided covers xp.lib)
+    return sorted(n for n in names if not any(o.startswith(n + ".") for o in names))
+
+
+def test_the_package_reads_array_module_names():
+    names = array_module_names()
+    assert "lib.stride_tricks.as_strided" in names and "zeros" in names, names
+
+
+def test_every_array_module_name_exists_in_cupy():
+    cupy = pytest.importorskip("cupy")
+    missing = []
+    for name in array_module_names():
+        obj = cupy
+        for part in name.split("."):
+            if not hasattr(obj, part):
+                missing.append(name)
+                break
+            obj = getattr(obj, part)
+    assert not missing, f"names the package reads from its array module that CuPy lacks: {missing}"
+
+
+def test_default_device_is_cpu_and_gpu_without_cuda_is_a_clear_error(monkeypatch):
+    assert backend.get_device() in ("cpu", "gpu")
+    assert isinstance(Tensor([1.0]).data, numpy.ndarray) or backend.get_device() == "gpu"
+
+    def no_cupy():
+        raise RuntimeError("device 'gpu' needs CuPy, which is not installed: pip install 'tinyrrn[gpu]'")
+    monkeypatch.setattr(backend, "_load_cupy", no_cupy)
+    with pytest.raises(RuntimeError, match="needs CuPy"):
+        backend.resolve_device("gpu")
+    with pytest.raises(RuntimeError, match="needs CuPy"):
+        Tensor([1.0]).to("gpu")
+    assert backend.resolve_device("auto") == "cpu"
+    with pytest.raises(ValueError, match="unknown device"):
+        backend.set_device("cuda")
+
+
+@pytest.mark.skipif(backend.gpu_available(), reason="a GPU is present: the error path cannot be shown")
+def test_real_gpu_request_fails_clearly_here():
+    with pytest.raises(RuntimeError, match="device 'gpu'"):
+        backend.resolve_device("gpu")
+
+
+@pytest.fixture
+def strict_gpu(monkeypatch):
+    """Make 'gpu' mean the strict stand-in module."""
+    monkeypatch.setattr(backend, "_load_cupy", lambda: strict_xp)
+    return strict_xp
+
+
+def test_strict_arrays_refuse_implicit_numpy_conversion(strict_gpu):
+    a = strict_xp.asarray(numpy.ones(3))
+    with pytest.raises(TypeError):
+        numpy.asarray(a)
+    with pytest.raises(TypeError):
+        a + numpy.ones(3)
+    with pytest.raises(TypeError):
+        numpy.ones(3) * a
+    with pytest.raises(TypeError):
+        numpy.exp(a)
+    assert isinstance(a + 1.0, strict_xp.StrictArray)
+
+
+def test_ops_and_gradients_run_on_the_strict_stand_in(strict_gpu, rng):
+    x, w, b = (Tensor(strict_xp.asarray(rng.standard_normal(s)), requires_grad=True)
+               for s in [(2, 3, 7, 6), (4, 3, 3, 3), (4,)])
+    assert x.device == "gpu"
+    gradcheck(lambda x, w, b: F.conv2d(x, w, b, stride=2, padding=1), [x, w, b])
+    gradcheck(lambda x: F.max_pool2d(x, 3, 2, 1) + F.avg_pool2d(x, 3, 2, 1), [x])
+    mean, var = strict_xp.zeros(3), strict_xp.ones(3)
+    gradcheck(lambda x: F.batch_norm(x, mean, var, None, None, True), [x])
+    z = Tensor(strict_xp.asarray(rng.standard_normal((4, 5))), requires_grad=True)
+    target = strict_xp.asarray(numpy.array([0, 1, 4, 2]))
+    gradcheck(lambda z: F.cross_entropy(z, target) + F.log_softmax(z).sum(), [z])
+    gradcheck(lambda z: F.tanh(z[1:, ::2]) * F.sigmoid(z[1:, ::2]) + F.exp(z[1:, ::2]) / 9, [z])
+    gradcheck(lambda z: F.concatenate([z, z * 2], 0).mean(0, keepdims=True) @ F.relu(z).transpose(0, 1), [z])
+    gradcheck(lambda z: z[strict_xp.asarray(numpy.array([0, 0, 3]))], [z])
+
+
+def test_a_small_network_trains_on_the_strict_stand_in(strict_gpu, rng):
+    model = resnet_small(num_classes=3, widths=(4, 4, 8, 8)).to("gpu")
+    x = Tensor(rng.standard_normal((2, 3, 16, 16)).astype("float32")).to("gpu")
+    target = strict_xp.asarray(numpy.array([0, 2]))
+    loss = F.cross_entropy(model(x), target)
+    loss.backward()
+    assert all(isinstance(p.grad, strict_xp.StrictArray) for p in model.parameters())
+    assert numpy.isfinite(float(loss.data))
+    model.eval()
+    with tinyrrn.no_grad():
+        assert model(x).shape == (2, 3)

@@ -1,0 +1,81 @@
+"""Forward outputs and gradients agree with torch.nn.functional on the same data (skipped without torch)."""
+import numpy
+import pytest
+
+from tinyrrn import Tensor
+from tinyrrn import functional as F
+
+torch = pytest.importorskip("torch")
+tf = torch.nn.functional
+
+
+def both(rng, *shape):
+    data = rng.standard_normal(shape).astype("float32")
+    return Tensor(data, requires_grad=True), torch.tensor(data, requires_grad=True)
+
+
+def assert_same(ours, theirs, rtol=1e-4, atol=1e-4):
+    numpy.testing.assert_allclose(ours, theirs.detach().numpy(), rtol=rtol, atol=atol)
+
+
+@pytest.mark.parametrize("kernel,stride,padding", [(1, 1, 0), (1, 2, 0), (3, 1, 1), (3, 2, 1), (7, 2, 3)])
+def test_conv2d(rng, kernel, stride, padding):
+    (x, tx), (w, tw), (b, tb) = both(rng, 2, 8, 15, 13), both(rng, 6, 8, kernel, kernel), both(rng, 6)
+    y, ty = F.conv2d(x, w, b, stride, padding), tf.conv2d(tx, tw, tb, stride, padding)
+    assert_same(y.data, ty)
+    g = rng.standard_normal(y.shape).astype("float32")
+    y.backward(g)
+    ty.backward(torch.tensor(g))
+    for ours, theirs in ((x, tx), (w, tw), (b, tb)):
+        assert_same(ours.grad, theirs.grad, rtol=1e-3)
+
+
+@pytest.mark.parametrize("kernel,stride,padding", [(3, 2, 1), (2, 2, 0), (3, 1, 1)])
+def test_pooling(rng, kernel, stride, padding):
+    for ours_fn, torch_fn in ((F.max_pool2d, tf.max_pool2d), (F.avg_pool2d, tf.avg_pool2d)):
+        x, tx = both(rng, 2, 4, 11, 10)
+        y, ty = ours_fn(x, kernel, stride, padding), torch_fn(tx, kernel, stride, padding)
+        assert_same(y.data, ty)
+        g = rng.standard_normal(y.shape).astype("float32")
+        y.backward(g)
+        ty.backward(torch.tensor(g))
+        assert_same(x.grad, tx.grad)
+
+
+@pytest.mark.parametrize("training", [True, False])
+def test_batch_norm(rng, training):
+    (x, tx), (w, tw), (b, tb) = both(rng, 4, 5, 6, 7), both(rng, 5), both(rng, 5)
+    mean, var = rng.standard_normal(5).astype("float32"), rng.random(5).astype("float32") + 0.5
+    tmean, tvar = torch.tensor(mean), torch.tensor(var)
+    y = F.batch_norm(x, mean, var, w, b, training, momentum=0.1, eps=1e-5)
+    ty = tf.batch_norm(tx, tmean, tvar, tw, tb, training, momentum=0.1, eps=1e-5)
+    assert_same(y.data, ty)
+    assert_same(mean, tmean)
+    assert_same(var, tvar)
+    g = rng.standard_normal(y.shape).astype("float32")
+    y.backward(g)
+    ty.backward(torch.tensor(g))
+    for ours, theirs in ((x, tx), (w, tw), (b, tb)):
+        assert_same(ours.grad, theirs.grad, rtol=1e-3)
+
+
+def test_cross_entropy_log_softmax_linear(rng):
+    (x, tx), (w, tw), (b, tb) = both(rng, 6, 10), both(rng, 4, 10), both(rng, 4)
+    target = numpy.array([0, 3, 1, 1, 2, 3])
+    loss = F.cross_entropy(F.linear(x, w, b), target)
+    tloss = tf.cross_entropy(tf.linear(tx, tw, tb), torch.tensor(target))
+    assert_same(loss.data, tloss)
+    loss.backward()
+    tloss.backward()
+    for ours, theirs in ((x, tx), (w, tw), (b, tb)):
+        assert_same(ours.grad, theirs.grad)
+    (z, tz) = both(rng, 3, 5)
+    assert_same(F.log_softmax(z).data, tf.log_softmax(tz, dim=-1))
+
+
+def test_adaptive_avg_pool_and_activations(rng):
+    x, tx = both(rng, 2, 3, 6, 4)
+    assert_same(F.adaptive_avg_pool2d(x, 1).data, tf.adaptive_avg_pool2d(tx, 1))
+    assert_same(F.adaptive_avg_pool2d(x, (3, 2)).data, tf.adaptive_avg_pool2d(tx, (3, 2)))
+    for ours, theirs in ((F.relu, torch.relu), (F.sigmoid, torch.sigmoid), (F.tanh, torch.tanh)):
+        assert_same(ours(x).data, theirs(tx))

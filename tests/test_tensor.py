@@ -1,0 +1,122 @@
+"""The Tensor and the backward engine."""
+import gc
+import weakref
+
+import numpy
+import pytest
+
+import tinyrrn
+from tinyrrn import Tensor
+from tinyrrn import functional as F
+
+
+def test_backward_of_a_scalar_expression():
+    x = Tensor(numpy.array([1.0, 2.0, 3.0]), requires_grad=True)
+    y = (x * x + 3 * x).sum()
+    y.backward()
+    numpy.testing.assert_allclose(x.grad, 2 * x.data + 3)
+
+
+def test_gradients_accumulate_into_a_node_used_several_times():
+    x = Tensor(numpy.array(2.0), requires_grad=True)
+    h = x * 3  # used three times below
+    (h * h + h + h).backward()
+    assert x.grad == pytest.approx(2 * 6 * 3 + 3 + 3)
+
+
+def test_leaf_gradients_accumulate_over_backward_calls_until_cleared():
+    x = Tensor(numpy.ones(3), requires_grad=True)
+    (x * 2).sum().backward()
+    (x * 5).sum().backward()
+    numpy.testing.assert_allclose(x.grad, [7, 7, 7])
+
+
+def test_a_chain_of_ten_thousand_ops_has_no_recursion_limit():
+    x = Tensor(numpy.array(1.0), requires_grad=True)
+    y = x
+    for _ in range(10_000):
+        y = y * 1.0001
+    y.backward()
+    assert x.grad == pytest.approx(1.0001 ** 10_000, rel=1e-6)
+
+
+def test_non_scalar_backward_needs_an_explicit_gradient():
+    x = Tensor(numpy.ones((2, 3)), requires_grad=True)
+    y = x * 2
+    with pytest.raises(RuntimeError, match=r"one-element tensor, got shape \(2, 3\)"):
+        y.backward()
+    y.backward(numpy.full((2, 3), 0.5))
+    numpy.testing.assert_allclose(x.grad, numpy.ones((2, 3)))
+
+
+def test_backward_rejects_a_gradient_of_the_wrong_shape():
+    y = Tensor(numpy.ones((2, 3)), requires_grad=True) * 2
+    with pytest.raises(ValueError, match=r"\(3, 2\).*\(2, 3\)"):
+        y.backward(numpy.ones((3, 2)))
+
+
+def test_backward_releases_intermediate_buffers():
+    x = Tensor(numpy.ones(1000), requires_grad=True)
+    hidden = x * 2
+    saved = weakref.ref(hidden.data)
+    loss = (hidden * hidden).sum()
+    del hidden
+    gc.collect()
+    assert saved() is not None  # kept alive by the graph for the backward pass
+    loss.backward()
+    gc.collect()
+    assert saved() is None, "backward should free buffers saved for the backward pass"
+
+
+def test_no_grad_records_no_graph_and_restores_the_mode():
+    x = Tensor(numpy.ones(3), requires_grad=True)
+    with tinyrrn.no_grad():
+        y = x * 2
+    assert not y.requires_grad and tinyrrn.is_grad_enabled()
+
+    @tinyrrn.no_grad()
+    def f(t):
+        return t * 2
+    assert not f(x).requires_grad
+
+
+def test_detach_numpy_item_and_repr():
+    x = Tensor([[1.0, 2.0]], requires_grad=True)
+    assert x.dtype == numpy.float32 and x.shape == (1, 2)
+    d = (x * 2).detach()
+    assert not d.requires_grad and d.is_leaf
+    assert isinstance(d.numpy(), numpy.ndarray)
+    assert x.sum().item() == 3.0
+    assert "requires_grad=True" in repr(x)
+
+
+def test_integer_tensors_cannot_require_grad_and_ops_refuse_them():
+    with pytest.raises(TypeError, match="floating-point"):
+        Tensor(numpy.arange(3), requires_grad=True)
+    ints = Tensor(numpy.arange(6).reshape(1, 1, 2, 3))
+    with pytest.raises(TypeError, match="int64"):
+        F.relu(ints)
+    with pytest.raises(TypeError, match="conv2d"):
+        F.conv2d(ints, Tensor(numpy.ones((1, 1, 1, 1))))
+    with pytest.raises(TypeError):
+        ints + ints
+
+
+def test_shape_errors_name_both_shapes():
+    a, b = Tensor(numpy.ones((2, 3))), Tensor(numpy.ones((4, 5)))
+    with pytest.raises(ValueError, match=r"\(2, 3\).*\(4, 5\)"):
+        a + b
+    with pytest.raises(ValueError, match=r"\(2, 3\).*\(4, 5\)"):
+        F.matmul(a, b)
+    x, w = Tensor(numpy.ones((1, 3, 8, 8))), Tensor(numpy.ones((4, 2, 3, 3)))
+    with pytest.raises(ValueError, match=r"\(1, 3, 8, 8\).*\(4, 2, 3, 3\)"):
+        F.conv2d(x, w)
+    with pytest.raises(ValueError, match=r"\(2, 3\).*\(4, 5\)"):
+        F.linear(a, b)
+
+
+def test_to_cpu_is_a_no_op_and_unknown_devices_are_refused():
+    x = Tensor(numpy.ones(2), requires_grad=True)
+    assert x.to("cpu") is x
+    with pytest.raises(ValueError, match="unknown device 'tpu'"):
+        x.to("tpu")

@@ -1,0 +1,156 @@
+"""ResNet (He et al., 2016) with torchvision's module names, so state_dict keys carry over.
+
+``resnet50()`` has 320 state_dict entries and 25,557,032 parameters for 1000
+classes, as torchvision's. ``stride_in_1x1=True`` puts the stride of each
+stage's first bottleneck in its 1x1 conv, as the MSRA/Caffe weights do
+("v1"); torchvision puts it in the 3x3 conv ("v1.5"). ``resnet_small()`` is a
+narrow variant for CPU demos and tests.
+
+Each residual unit computes y = relu(residual(x) + shortcut(x) + extra); the
+``extra`` term is where the recurrent network adds its temporal skip (Eq. 2-4).
+"""
+from .. import functional as F
+from .. import nn
+from ..backend import get_device, to_device
+from ..functional import channels_last
+from ..nn import init
+
+
+class BasicBlock(nn.Module):
+    """Two 3x3 convs (ResNet-18/34)."""
+    expansion = 1
+
+    def __init__(self, in_channels, width, stride=1, downsample=None, stride_in_1x1=False):
+        super().__init__()
+        self.conv1 = nn.Conv2d(in_channels, width, 3, stride, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(width)
+        self.conv2 = nn.Conv2d(width, width, 3, 1, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(width)
+        self.downsample = downsample
+
+    def residual(self, x):
+        return self.bn2(self.conv2(F.relu(self.bn1(self.conv1(x)))))
+
+    def shortcut(self, x):
+        return x if self.downsample is None else self.downsample(x)
+
+    def forward(self, x, extra=None):
+        out = self.residual(x) + self.shortcut(x)
+        return F.relu(out if extra is None else out + extra)
+
+
+class Bottleneck(nn.Module):
+    """1x1 reduce, 3x3, 1x1 expand (ResNet-50 and deeper)."""
+    expansion = 4
+
+    def __init__(self, in_channels, width, stride=1, downsample=None, stride_in_1x1=False):
+        super().__init__()
+        s1, s3 = (stride, 1) if stride_in_1x1 else (1, stride)
+        self.conv1 = nn.Conv2d(in_channels, width, 1, s1, bias=False)
+        self.bn1 = nn.BatchNorm2d(width)
+        self.conv2 = nn.Conv2d(width, width, 3, s3, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(width)
+        self.conv3 = nn.Conv2d(width, width * 4, 1, bias=False)
+        self.bn3 = nn.BatchNorm2d(width * 4)
+        self.downsample = downsample
+
+    def residual(self, x):
+        out = F.relu(self.bn1(self.conv1(x)))
+        out = F.relu(self.bn2(self.conv2(out)))
+        return self.bn3(self.conv3(out))
+
+    def shortcut(self, x):
+        return x if self.downsample is None else self.downsample(x)
+
+    def forward(self, x, extra=None):
+        out = self.residual(x) + self.shortcut(x)
+        return F.relu(out if extra is None else out + extra)
+
+
+class ResNet(nn.Module):
+    """Stem (conv1, bn1, relu, maxpool), layer1-4 of residual units, global average pool, fc.
+
+    ``small_stem=True`` replaces the 7x7/2 conv and max-pool by one 3x3/1 conv
+    for tiny inputs (32-64 pixels), keeping the name ``conv1``.
+    """
+
+    def __init__(self, block, blocks, num_classes=1000, widths=(64, 128, 256, 512),
+                 stride_in_1x1=False, small_stem=False):
+        super().__init__()
+        stem_width = widths[0]
+        if small_stem:
+            self.conv1 = nn.Conv2d(3, stem_width, 3, 1, 1, bias=False)
+        else:
+            self.conv1 = nn.Conv2d(3, stem_width, 7, 2, 3, bias=False)
+        self.bn1 = nn.BatchNorm2d(stem_width)
+        self.relu = nn.ReLU()
+        self.maxpool = nn.Identity() if small_stem else nn.MaxPool2d(3, 2, 1)
+        channels = stem_width
+        for i, (count, width) in enumerate(zip(blocks, widths)):
+            stride = 1 if i == 0 else 2
+            downsample = None
+            if stride != 1 or channels != width * block.expansion:
+                downsample = nn.Sequential(nn.Conv2d(channels, width * block.expansion, 1, stride, bias=False),
+                                           nn.BatchNorm2d(width * block.expansion))
+            units = [block(channels, width, stride, downsample, stride_in_1x1)]
+            channels = width * block.expansion
+            units += [block(channels, width) for _ in range(count - 1)]
+            setattr(self, f"layer{i + 1}", nn.Sequential(*units))
+        self.avgpool = nn.AdaptiveAvgPool2d(1)
+        self.fc = nn.Linear(channels, num_classes)
+        self.num_features = channels
+        for m in self.modules():  # torchvision's initialisation
+            if isinstance(m, nn.Conv2d):
+                m.weight.data = channels_last(to_device(init.kaiming_normal_fan_out(m.weight.shape), get_device()))
+
+    def stem(self, x):
+        """conv1, bn1, relu, maxpool: frames (N, 3, H, W) -> layer1's input."""
+        return self.maxpool(self.relu(self.bn1(self.conv1(x))))
+
+    def units(self):
+        """[(name, unit)] of every residual unit in order, e.g. ('layer4.2', Bottleneck)."""
+        return [(f"layer{i}.{j}", unit) for i in range(1, 5) for j, unit in enumerate(getattr(self, f"layer{i}"))]
+
+    def head(self, x):
+        """Global average pooling and the classifier: layer4's output -> logits."""
+        return self.fc(F.flatten(self.avgpool(x), 1))
+
+    def features(self, x, layer="layer4"):
+        """Spatially averaged features after ``layer`` ('layer2'/'layer3'/'layer4'; the paper's block2/3/4)."""
+        if layer not in ("layer1", "layer2", "layer3", "layer4"):
+            raise ValueError(f"features: layer must be layer1..layer4, got {layer!r}")
+        x = self.stem(x)
+        for i in range(1, int(layer[-1]) + 1):
+            x = getattr(self, f"layer{i}")(x)
+        return F.flatten(self.avgpool(x), 1)
+
+    def forward(self, x):
+        x = self.stem(x)
+        for _, unit in self.units():
+            x = unit(x)
+        return self.head(x)
+
+
+def resnet18(num_classes=1000, **kwargs):
+    return ResNet(BasicBlock, (2, 2, 2, 2), num_classes, **kwargs)
+
+
+def resnet34(num_classes=1000, **kwargs):
+    return ResNet(BasicBlock, (3, 4, 6, 3), num_classes, **kwargs)
+
+
+def resnet50(num_classes=1000, stride_in_1x1=False, **kwargs):
+    """ResNet-50; stride_in_1x1=True gives the MSRA/Caffe variant the paper's framework used."""
+    return ResNet(Bottleneck, (3, 4, 6, 3), num_classes, stride_in_1x1=stride_in_1x1, **kwargs)
+
+
+def resnet_small(num_classes=10, widths=(8, 16, 32, 64), blocks=(1, 1, 2, 2), small_stem=True):
+    """A narrow ResNet of basic blocks that trains on a 2-core CPU in minutes (inputs ~32-64 px).
+
+    Two units in layer4 keep the paper's positions distinct: mid_block4 =
+    layer4.0 (projection unit), block4 = layer4.1 (last unit).
+    """
+    return ResNet(BasicBlock, blocks, num_classes, widths=widths, small_stem=small_stem)
+
+
+ARCHITECTURES = {"resnet18": resnet18, "resnet34": resnet34, "resnet50": resnet50, "resnet_small": resnet_small}

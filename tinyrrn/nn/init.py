@@ -1,0 +1,26 @@
+"""Parameter initialisation (host-side, from tinyrrn.random's seeded generator)."""
+import math
+
+from ..random import generator
+
+
+def fan_in_and_fan_out(shape):
+    """PyTorch's fans: (in, out) channels times the receptive field size."""
+    receptive = math.prod(shape[2:]) if len(shape) > 2 else 1
+    return shape[1] * receptive, shape[0] * receptive
+
+
+def uniform(shape, bound, dtype="float32"):
+    """Uniform in [-bound, bound]."""
+    return generator().uniform(-bound, bound, size=shape).astype(dtype)
+
+
+def kaiming_uniform(shape, dtype="float32"):
+    """PyTorch's default for Conv2d/Linear weights: U(-1/sqrt(fan_in), 1/sqrt(fan_in))."""
+    return uniform(shape, 1 / math.sqrt(fan_in_and_fan_out(shape)[0]), dtype)
+
+
+def kaiming_normal_fan_out(shape, dtype="float32"):
+    """He et al. (2015) normal init with fan_out, as torchvision's ResNet uses for convs."""
+    std = math.sqrt(2.0 / fan_in_and_fan_out(shape)[1])
+    return (generator().standard_normal(size=shape) * std).astype(dtype)

@@ -1,0 +1,191 @@
+"""Module: a tree of layers holding parameters and buffers, with PyTorch's state_dict names."""
+from collections import OrderedDict
+
+from .. import backend
+from ..tensor import Tensor
+
+
+class Parameter(Tensor):
+    """A tensor that a Module trains (requires_grad is True)."""
+
+    def __init__(self, data, requires_grad=True):
+        super().__init__(data, requires_grad=requires_grad)
+
+    def __repr__(self):
+        return "Parameter" + super().__repr__()[len("Tensor"):]
+
+
+class Module:
+    """Base class of layers and models.
+
+    Assigning a Parameter or a Module to an attribute registers it, so
+    ``state_dict()`` keys are the attribute paths (``layer1.0.conv1.weight``),
+    exactly as in PyTorch. Buffers are plain arrays (e.g. batch-norm's
+    running statistics) registered with :meth:`register_buffer`.
+    """
+
+    def __init__(self):
+        object.__setattr__(self, "_parameters", OrderedDict())
+        object.__setattr__(self, "_buffers", OrderedDict())
+        object.__setattr__(self, "_modules", OrderedDict())
+        object.__setattr__(self, "training", True)
+
+    def __setattr__(self, name, value):
+        if name in self._buffers and not isinstance(value, (Parameter, Module)):
+            self._buffers[name] = value  # e.g. `self.num_batches_tracked += 1`
+            return
+        for registry in (self._parameters, self._buffers, self._modules):
+            registry.pop(name, None)
+        if isinstance(value, Parameter):
+            self._parameters[name] = value
+        elif isinstance(value, Module):
+            self._modules[name] = value
+        else:
+            object.__setattr__(self, name, value)
+
+    def __getattr__(self, name):
+        for registry in ("_parameters", "_buffers", "_modules"):
+            found = self.__dict__.get(registry, {})
+            if name in found:
+                return found[name]
+        raise AttributeError(f"{type(self).__name__} has no attribute {name!r}")
+
+    def register_buffer(self, name, array):
+        """Keep an array that is state but not trained (saved in state_dict)."""
+        self._buffers[name] = array
+
+    def __call__(self, *args, **kwargs):
+        return self.forward(*args, **kwargs)
+
+    # -- walking the tree -------------------------------------------------
+    def named_modules(self, prefix=""):
+        """(dotted name, module) for this module and all below it, parents first."""
+        stack = [(prefix, self)]
+        while stack:
+            name, module = stack.pop()
+            yield name, module
+            children = [(f"{name}.{k}" if name else k, m) for k, m in module._modules.items()]
+            stack.extend(reversed(children))
+
+    def modules(self):
+        return (m for _, m in self.named_modules())
+
+    def children(self):
+        return iter(self._modules.values())
+
+    def named_parameters(self):
+        """(dotted name, Parameter) pairs, in state_dict order."""
+        for prefix, module in self.named_modules():
+            for name, p in module._parameters.items():
+                yield (f"{prefix}.{name}" if prefix else name), p
+
+    def parameters(self):
+        return [p for _, p in self.named_parameters()]
+
+    def named_buffers(self):
+        for prefix, module in self.named_modules():
+            for name, b in module._buffers.items():
+                yield (f"{prefix}.{name}" if prefix else name), b
+
+    def num_parameters(self):
+        """Number of trainable scalars."""
+        return sum(p.size for p in self.parameters())
+
+    # -- modes and housekeeping -------------------------------------------
+    def train(self, mode=True):
+        for m in self.modules():
+            object.__setattr__(m, "training", mode)
+        return self
+
+    def eval(self):
+        return self.train(False)
+
+    def zero_grad(self):
+        for p in self.parameters():
+            p.grad = None
+
+    def to(self, device):
+        """Move every parameter and buffer to 'cpu' or 'gpu' (in place; returns self)."""
+        for m in self.modules():
+            for p in m._parameters.values():
+                p.data = backend.to_device(p.data, device)
+                p.grad = None
+            for name, b in m._buffers.items():
+                m._buffers[name] = backend.to_device(b, device)
+        return self
+
+    # -- state ------------------------------------------------------------
+    def state_dict(self):
+        """OrderedDict of name -> array (parameters then buffers of each module, parents first)."""
+        state = OrderedDict()
+        for prefix, module in self.named_modules():
+            for name, value in list(module._parameters.items()) + list(module._buffers.items()):
+                state[f"{prefix}.{name}" if prefix else name] = value.data if isinstance(value, Tensor) else value
+        return state
+
+    def load_state_dict(self, state, strict=True):
+        """Copy arrays from ``state`` into this module's parameters and buffers.
+
+        All problems (missing keys, unexpected keys, shape mismatches) are
+        reported together in one ValueError, and nothing is changed unless the
+        whole load can succeed. With ``strict=False`` missing and unexpected
+        keys are allowed (shapes must still match); the lists are returned.
+        """
+        own = self.state_dict()
+        missing = [k for k in own if k not in state]
+        unexpected = [k for k in state if k not in own]
+        mismatched = [f"{k}: checkpoint {tuple(state[k].shape)} vs model {tuple(own[k].shape)}"
+                      for k in own if k in state and tuple(state[k].shape) != tuple(own[k].shape)]
+        problems = []
+        if strict and missing:
+            problems.append(f"missing keys ({len(missing)}): {', '.join(missing)}")
+        if strict and unexpected:
+            problems.append(f"unexpected keys ({len(unexpected)}): {', '.join(unexpected)}")
+        if mismatched:
+            problems.append(f"shape mismatches ({len(mismatched)}): {'; '.join(mismatched)}")
+        if problems:
+            raise ValueError("load_state_dict failed, model left unchanged:\n  " + "\n  ".join(problems))
+        staged = {}
+        for key, target in own.items():
+            if key in state:
+                value = state[key]
+                value = value.data if isinstance(value, Tensor) else value
+                xp = backend.xp_of(target)
+                staged[key] = xp.asarray(backend.to_numpy(value) if xp is not backend.xp_of(value)
+                                         else value, dtype=target.dtype)
+        for key, value in staged.items():
+            own[key][...] = value  # in place: keeps each array's memory layout
+        return missing, unexpected
+
+    def __repr__(self):
+        lines = [f"({name}): {repr(m)}".replace("\n", "\n  ") for name, m in self._modules.items()]
+        inner = self.extra_repr()
+        if not lines:
+            return f"{type(self).__name__}({inner})"
+        return f"{type(self).__name__}({inner}\n  " + "\n  ".join(lines) + "\n)"
+
+    def extra_repr(self):
+        return ""
+
+
+class Sequential(Module):
+    """Modules applied in order; children are named '0', '1', ... as in PyTorch."""
+
+    def __init__(self, *modules):
+        super().__init__()
+        for i, m in enumerate(modules):
+            setattr(self, str(i), m)
+
+    def __getitem__(self, index):
+        return list(self._modules.values())[index]
+
+    def __len__(self):
+        return len(self._modules)
+
+    def __iter__(self):
+        return iter(self._modules.values())
+
+    def forward(self, x):
+        for m in self:
+            x = m(x)
+        return x

@@ -1,0 +1,35 @@
+"""One seed for everything random in tinyrrn: parameter initialisation, dropout, shuffling."""
+import sys
+
+import numpy
+
+_generator = numpy.random.default_rng(0)
+
+
+def manual_seed(seed):
+    """Seed tinyrrn's generator, NumPy's global state and (when loaded) CuPy's."""
+    global _generator
+    _generator = numpy.random.default_rng(seed)
+    numpy.random.seed(seed % 2**32)
+    cupy = sys.modules.get("cupy")
+    if cupy is not None:
+        try:
+            cupy.random.seed(seed)
+        except Exception:  # CuPy installed but no usable GPU: nothing to seed
+            pass
+
+
+def generator():
+    """The numpy.random.Generator used for parameter initialisation (host memory)."""
+    return _generator
+
+
+def get_state():
+    """Everything needed to continue the same random streams (for checkpoints)."""
+    return {"generator": _generator.bit_generator.state, "numpy": numpy.random.get_state()}
+
+
+def set_state(state):
+    """Restore what get_state() returned."""
+    _generator.bit_generator.state = state["generator"]
+    numpy.random.set_state(state["numpy"])
