@@ -1,0 +1,406 @@
+"""Tests for tinyrrn.weights and the torch-free .pth reader (tinyrrn.pth).
+
+Fixtures in torchvision's formats are written by torch itself where torch is
+installed; tests that need no torch-written file run without torch.
+"""
+
+import os
+import pickle
+import struct
+import subprocess
+import sys
+import zipfile
+from collections import OrderedDict
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tinyrrn.weights import (UnsafePickleError, WeightsError, convert, load_npz, parameter_count,
+                             read_pth, read_weights, save_npz)
+
+ROOT = Path(__file__).resolve().parents[1]
+LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
+FORMATS = {"zip": {}, "legacy": {"_use_new_zipfile_serialization": False}}
+
+
+class StandInModel:
+    """Minimal model with the state_dict/load_state_dict contract of tinyrrn.nn."""
+
+    def __init__(self, seed=0, classes=10):
+        rng = np.random.default_rng(seed)
+        self.arrays = OrderedDict([
+            ("conv.weight", rng.standard_normal((4, 3, 3, 3)).astype(np.float32)),
+            ("bn.weight", rng.standard_normal(4).astype(np.float32)),
+            ("bn.running_mean", rng.standard_normal(4).astype(np.float32)),
+            ("bn.num_batches_tracked", np.array(seed, dtype=np.int64)),
+            ("fc.weight", rng.standard_normal((classes, 4)).astype(np.float32)),
+            ("fc.bias", rng.standard_normal(classes).astype(np.float32)),
+        ])
+
+    def state_dict(self):
+        return OrderedDict(self.arrays)
+
+    def load_state_dict(self, state, strict=True):
+        """Check everything, then replace arrays; raise ValueError listing all problems."""
+        missing = [name for name in self.arrays if name not in state]
+        unexpected = [name for name in state if name not in self.arrays]
+        shapes = [f"{name} {state[name].shape} != {value.shape}"
+                  for name, value in self.arrays.items()
+                  if name in state and state[name].shape != value.shape]
+        problems = shapes + ([f"missing: {missing}"] * bool(missing)
+                             + [f"unexpected: {unexpected}"] * bool(unexpected) if strict else [])
+        if problems:
+            raise ValueError("; ".join(problems))
+        for name in self.arrays:
+            if name in state:
+                self.arrays[name] = state[name]
+
+    def snapshot(self):
+        return OrderedDict((name, value.copy()) for name, value in self.arrays.items())
+
+
+def assert_same(state, expected):
+    assert list(state) == list(expected)
+    for name, value in expected.items():
+        assert state[name].dtype == value.dtype and state[name].shape == value.shape, name
+        np.testing.assert_array_equal(state[name], value, err_msg=name)
+
+
+# ---------------------------------------------------------------- .pth written by torch
+
+def torch_tensors():
+    """Tensors covering every dtype and layout the reader must handle."""
+    torch = pytest.importorskip("torch")
+    base = torch.arange(24, dtype=torch.float32).reshape(4, 6)
+    return OrderedDict([
+        ("conv.weight", base),
+        ("transposed", base.t()),  # shares base's storage, non-contiguous
+        ("slice", base[1:3, 2:5]),  # shares base's storage at an offset
+        ("half", torch.randn(5).half()),
+        ("bfloat16", torch.randn(5).bfloat16()),
+        ("double", torch.randn(2, 3, dtype=torch.float64)),
+        ("bn.num_batches_tracked", torch.tensor(7)),  # int64, shape ()
+        ("int32", torch.arange(3, dtype=torch.int32)),
+        ("uint8", torch.arange(3, dtype=torch.uint8)),
+        ("bool", torch.tensor([True, False])),
+        ("empty", torch.zeros(0, 3)),
+        ("param", torch.nn.Parameter(torch.ones(2))),
+    ])
+
+
+def as_numpy(tensors):
+    torch = pytest.importorskip("torch")
+    return OrderedDict((name, (t.float() if t.dtype == torch.bfloat16 else t).detach().numpy())
+                       for name, t in tensors.items())
+
+
+def torch_save(obj, path, fmt):
+    torch = pytest.importorskip("torch")
+    torch.save(obj, path, **FORMATS[fmt])
+    return path
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_read_pth_matches_torch(tmp_path, fmt):
+    tensors = torch_tensors()
+    state = read_pth(torch_save(tensors, tmp_path / "w.pth", fmt))
+    assert_same(state, as_numpy(tensors))
+    assert all(value.flags.c_contiguous and value.flags.writeable for value in state.values())
+    assert state["bfloat16"].dtype == np.float32
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+@pytest.mark.parametrize("key", ["state_dict", "model"])
+def test_checkpoint_dict_and_module_prefix(tmp_path, fmt, key):
+    torch = pytest.importorskip("torch")
+    net = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3, bias=False), torch.nn.BatchNorm2d(4))
+    wrapped = OrderedDict((f"module.{name}", t) for name, t in net.state_dict().items())
+    checkpoint = {"epoch": 3, key: wrapped, "optimizer": {"param_groups": [{"lr": 0.1}]}}
+    state = read_pth(torch_save(checkpoint, tmp_path / "ck.pth", fmt))
+    assert_same(state, as_numpy(net.state_dict()))
+
+
+def test_real_module_state_dict(tmp_path):
+    """A module's state_dict carries a _metadata attribute that the pickle restores."""
+    torch = pytest.importorskip("torch")
+    net = torch.nn.Sequential(torch.nn.Linear(3, 2), torch.nn.BatchNorm1d(2))
+    state = read_weights(torch_save(net.state_dict(), tmp_path / "net.pth", "zip"))
+    assert_same(state, as_numpy(net.state_dict()))
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_truncated_pth_names_file(tmp_path, fmt):
+    path = torch_save(torch_tensors(), tmp_path / "w.pth", fmt)
+    data = path.read_bytes()
+    for cut in (len(data) // 2, len(data) - 3):
+        path.write_bytes(data[:cut])
+        with pytest.raises(WeightsError, match=str(path)):
+            read_weights(path)
+
+
+def test_reader_never_imports_torch(tmp_path):
+    paths = [str(torch_save(torch_tensors(), tmp_path / f"{fmt}.pth", fmt)) for fmt in FORMATS]
+    script = ("import sys; sys.modules['torch'] = None\n"
+              "from tinyrrn.weights import read_pth\n"
+              "for path in sys.argv[1:]: print(sorted(read_pth(path)))\n")
+    result = subprocess.run([sys.executable, "-c", script, *paths], cwd=ROOT,
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    expected = str(sorted(torch_tensors()))
+    assert result.stdout.splitlines() == [expected, expected]
+
+
+# ---------------------------------------------------------------- malicious and broken files
+
+def command_pickle(marker):
+    """Protocol-0 pickle that calls os.system('touch MARKER') when loaded."""
+    return f"cos\nsystem\n(Vtouch {marker}\ntR.".encode()
+
+
+def legacy_file(path, payload, storages=None):
+    """A legacy-format file whose object pickle is ``payload``, then ``storages``."""
+    storages = storages or {}
+    header = b"".join(pickle.dumps(obj, protocol=2)
+                      for obj in (LEGACY_MAGIC, 1001, {"little_endian": True}))
+    data = b"".join(struct.pack("<q", a.size) + a.tobytes() for a in storages.values())
+    path.write_bytes(header + payload + pickle.dumps(list(storages), protocol=2) + data)
+    return path
+
+
+def zip_file(path, payload):
+    """A zip-format file whose data.pkl is ``payload``."""
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("archive/data.pkl", payload)
+        archive.writestr("archive/version", "3\n")
+    return path
+
+
+def test_legacy_storage_view(tmp_path):
+    """Old torch wrote storage views: (view key, offset, size) in the persistent id."""
+    tensor = (b"ctorch._utils\n_rebuild_tensor_v2\n("  # storage, offset, size, stride, ...
+              b"(Vstorage\nctorch\nFloatStorage\nV1\nVcpu\nI6\n(V2\nI2\nI3\nttQ"
+              b"I1\n(I2\nt(I1\ntI00\nccollections\nOrderedDict\n)RtR")
+    payload = b"ccollections\nOrderedDict\n)R(Vw\n" + tensor + b"u."
+    path = legacy_file(tmp_path / "view.pth", payload, storages={"1": np.arange(6, dtype="<f4")})
+    assert_same(read_pth(path), {"w": np.array([3, 4], np.float32)})  # storage[2:5][1:3]
+
+
+def test_malicious_payload_is_live(tmp_path):
+    """Control: plain pickle would run the crafted payload."""
+    marker = tmp_path / "control"
+    pickle.loads(command_pickle(marker))
+    assert marker.exists()
+
+
+@pytest.mark.parametrize("write", [zip_file, legacy_file])
+def test_malicious_pickle_refused(tmp_path, write):
+    marker = tmp_path / "pwned"
+    path = write(tmp_path / "evil.pth", command_pickle(marker))
+    for reader in (read_pth, read_weights):
+        with pytest.raises(pickle.UnpicklingError, match="'os.system'") as info:
+            reader(path)
+        assert str(path) in str(info.value)
+    assert isinstance(info.value, UnsafePickleError)
+    assert not marker.exists()
+
+
+def test_reduce_payload_refused(tmp_path):
+    """A pickle made the usual attacker's way (__reduce__) names posix.system."""
+    marker = tmp_path / "pwned"
+
+    class Evil:
+        def __reduce__(self):
+            return os.system, (f"touch {marker}",)
+
+    path = zip_file(tmp_path / "evil.pth", pickle.dumps(Evil(), protocol=2))
+    with pytest.raises(UnsafePickleError, match=rf"'{os.system.__module__}\.system'"):
+        read_pth(path)
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize("name", ["builtins\neval", "torch\nload", "torch.storage\n_load_from_bytes",
+                                  "torch._utils\n_rebuild_device_tensor_from_numpy"])
+def test_other_globals_refused(tmp_path, name):
+    path = legacy_file(tmp_path / "w.pth", f"c{name}\n.".encode())
+    with pytest.raises(UnsafePickleError, match=name.replace("\n", r"\.")):
+        read_pth(path)
+
+
+def test_pickle_cannot_tamper_with_allowed_globals(tmp_path):
+    """BUILD on a shared stand-in (here torch.FloatStorage) fails and changes nothing."""
+    from tinyrrn import pth
+    path = legacy_file(tmp_path / "w.pth", b"ctorch\nFloatStorage\n}Vname\nVByteStorage\nsb.")
+    with pytest.raises(WeightsError, match=str(path)):
+        read_pth(path)
+    assert pth._ALLOWED_GLOBALS["torch.FloatStorage"].name == "FloatStorage"
+
+
+@pytest.mark.parametrize("data", [b"", os.urandom(1000), b"\x80\x02" + os.urandom(500),
+                                  b"PK\x03\x04" + os.urandom(500)],
+                         ids=["empty", "random", "pickle-like", "zip-like"])
+def test_garbage_names_file(tmp_path, data):
+    path = tmp_path / "garbage.pth"
+    path.write_bytes(data)
+    with pytest.raises(WeightsError, match=str(path)):
+        read_weights(path)
+
+
+def test_zip_that_is_neither_pth_nor_npz(tmp_path):
+    path = tmp_path / "other.zip"
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("readme.txt", "hello")
+    with pytest.raises(WeightsError, match=f"{path}.*data.pkl"):
+        read_weights(path)
+
+
+# ---------------------------------------------------------------- .npz save and load
+
+def test_npz_round_trip(tmp_path):
+    source, target = StandInModel(seed=1), StandInModel(seed=2)
+    path = tmp_path / "w.npz"
+    save_npz(source, path)
+    assert sorted(os.listdir(tmp_path)) == ["w.npz"]  # no temporary file left behind
+    load_npz(target, path)
+    assert_same(target.arrays, source.arrays)
+
+
+def test_load_npz_casts_to_model_dtypes(tmp_path):
+    source, target = StandInModel(seed=1), StandInModel(seed=2)
+    state = OrderedDict((name, value.astype(np.float64)) for name, value in source.arrays.items())
+    save_npz(state, tmp_path / "w.npz")
+    assert read_weights(tmp_path / "w.npz")["bn.num_batches_tracked"].dtype == np.float64
+    load_npz(target, tmp_path / "w.npz")
+    assert_same(target.arrays, source.arrays)
+
+
+def test_load_npz_lists_every_problem_and_changes_nothing(tmp_path):
+    model = StandInModel(seed=1)
+    before = model.snapshot()
+    state = StandInModel(seed=2).state_dict()
+    del state["bn.weight"]
+    state["extra.weight"] = np.zeros(3, np.float32)
+    state["fc.weight"] = np.zeros((5, 4), np.float32)
+    path = tmp_path / "bad.npz"
+    save_npz(state, path)
+    with pytest.raises(ValueError) as info:
+        load_npz(model, path)
+    for name in (str(path), "bn.weight", "extra.weight", "fc.weight"):
+        assert name in str(info.value)
+    assert_same(model.arrays, before)
+
+
+def test_load_npz_non_strict_skips_unexpected(tmp_path):
+    model, source = StandInModel(seed=1), StandInModel(seed=2)
+    state = source.state_dict()
+    state["extra.weight"] = np.zeros(3, np.float32)
+    save_npz(state, tmp_path / "w.npz")
+    load_npz(model, tmp_path / "w.npz", strict=False)
+    assert_same(model.arrays, source.arrays)
+
+
+@pytest.mark.parametrize("damage", ["truncate", "random"])
+def test_load_npz_broken_file_changes_nothing(tmp_path, damage):
+    model = StandInModel(seed=1)
+    before = model.snapshot()
+    path = tmp_path / "w.npz"
+    save_npz(StandInModel(seed=2), path)
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2] if damage == "truncate" else os.urandom(len(data)))
+    with pytest.raises(WeightsError, match=str(path)):
+        load_npz(model, path)
+    assert_same(model.arrays, before)
+
+
+def test_failed_save_keeps_old_file(tmp_path):
+    path = tmp_path / "w.npz"
+    save_npz(StandInModel(seed=1), path)
+    old = path.read_bytes()
+    with pytest.raises(ValueError):  # object arrays are refused (allow_pickle=False)
+        save_npz({"a": np.zeros(2), "b": np.array([{}], dtype=object)}, path)
+    assert path.read_bytes() == old
+    assert sorted(os.listdir(tmp_path)) == ["w.npz"]
+
+
+def test_npz_refuses_pickled_objects(tmp_path):
+    path = tmp_path / "objects.npz"
+    np.savez(path, a=np.array([{}], dtype=object))
+    with pytest.raises(WeightsError, match=str(path)):
+        read_weights(path)
+
+
+def test_parameter_count_of_resnet50_shapes():
+    """torchvision ResNet-50: 320 entries, 161 parameter tensors, 25,557,032 parameters."""
+    shapes = OrderedDict()
+
+    def conv_bn(conv, bn, c_in, c_out, k):
+        shapes[f"{conv}.weight"] = (c_out, c_in, k, k)
+        for suffix in ("weight", "bias", "running_mean", "running_var"):
+            shapes[f"{bn}.{suffix}"] = (c_out,)
+        shapes[f"{bn}.num_batches_tracked"] = ()
+
+    conv_bn("conv1", "bn1", 3, 64, 7)
+    c_in = 64
+    for layer, (blocks, width) in enumerate(zip((3, 4, 6, 3), (64, 128, 256, 512)), start=1):
+        for i in range(blocks):
+            p = f"layer{layer}.{i}"
+            conv_bn(f"{p}.conv1", f"{p}.bn1", c_in, width, 1)
+            conv_bn(f"{p}.conv2", f"{p}.bn2", width, width, 3)
+            conv_bn(f"{p}.conv3", f"{p}.bn3", width, 4 * width, 1)
+            if i == 0:
+                conv_bn(f"{p}.downsample.0", f"{p}.downsample.1", c_in, 4 * width, 1)
+            c_in = 4 * width
+    shapes["fc.weight"], shapes["fc.bias"] = (1000, 2048), (1000,)
+    state = OrderedDict((name, np.broadcast_to(np.zeros((), np.int64 if name.endswith(
+        "num_batches_tracked") else np.float32), shape)) for name, shape in shapes.items())
+    assert len(state) == 320
+    assert parameter_count(state) == (25_557_032, 161)
+
+
+# ---------------------------------------------------------------- command line
+
+def run_cli(*args):
+    return subprocess.run([sys.executable, "-m", "tinyrrn.weights", *map(str, args)], cwd=ROOT,
+                          capture_output=True, text=True, timeout=60)
+
+
+def test_convert_cli_drops_fc(tmp_path):
+    torch = pytest.importorskip("torch")
+    net = torch.nn.Sequential(OrderedDict(conv=torch.nn.Conv2d(3, 4, 3), fc=torch.nn.Linear(4, 10)))
+    source = torch_save({"state_dict": net.state_dict()}, tmp_path / "net.pth", "legacy")
+    result = run_cli("convert", source, tmp_path / "full.npz")
+    assert result.returncode == 0, result.stderr
+    assert_same(read_weights(tmp_path / "full.npz"), as_numpy(net.state_dict()))
+    result = run_cli("convert", source, tmp_path / "ft.npz", "--num-classes", 101)
+    assert result.returncode == 0, result.stderr
+    assert "fc.weight [10, 4]" in result.stdout and "101 classes" in result.stdout
+    assert list(read_weights(tmp_path / "ft.npz")) == ["conv.weight", "conv.bias"]
+
+
+def test_convert_function_returns_state(tmp_path, capsys):
+    save_npz(StandInModel(), tmp_path / "in.npz")
+    state = convert(tmp_path / "in.npz", tmp_path / "out.npz", num_classes=5)
+    assert "fc.weight" not in state and "fc.bias" not in state
+    assert_same(read_weights(tmp_path / "out.npz"), state)
+    assert "dropped fc.weight [10, 4], fc.bias [10]" in capsys.readouterr().out
+
+
+def test_info_cli(tmp_path):
+    save_npz(StandInModel(), tmp_path / "w.npz")
+    result = run_cli("info", tmp_path / "w.npz")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert [line.split()[0] for line in lines[:-1]] == list(StandInModel().arrays)
+    assert "bn.num_batches_tracked  []" in result.stdout
+    # conv 108 + bn.weight 4 + fc 40 + 10; running_mean and the counter are not parameters
+    assert lines[-1] == "6 entries, 162 parameters in 4 parameter tensors"
+
+
+def test_cli_errors_and_help(tmp_path):
+    path = tmp_path / "garbage.pth"
+    path.write_bytes(os.urandom(100))
+    result = run_cli("info", path)
+    assert result.returncode == 1 and f"error: {path}" in result.stderr
+    assert "Traceback" not in result.stderr
+    result = run_cli("convert", "--help")
+    assert result.returncode == 0 and "--num-classes" in result.stdout

@@ -1,0 +1,291 @@
+"""Read PyTorch ``.pth`` weight files with the standard library and NumPy only.
+
+A ``.pth`` file is a pickle, and unpickling can run arbitrary code.  This reader
+never imports torch and uses an unpickler that resolves only the few globals a
+weights file needs (``collections.OrderedDict``, torch's tensor-rebuild functions
+and storage classes, all replaced by harmless local stand-ins); any other global
+is refused with :class:`UnsafePickleError`.
+
+Two layouts are understood:
+
+* zip format (torch >= 1.6): an uncompressed zip holding ``<prefix>/data.pkl``
+  and one raw little-endian file ``<prefix>/data/<key>`` per storage;
+* legacy format: consecutive pickles (magic number, protocol version, system
+  info, the object, the list of storage keys) followed by each storage as an
+  int64 element count and its raw bytes.
+
+Tensors are rebuilt as copies of strided views into their storages, so views
+that share a storage (slices, transposes) come out right.  bfloat16 becomes
+float32, since NumPy has no bfloat16.
+"""
+
+import pickle
+import struct
+import zipfile
+from collections import OrderedDict
+from typing import NamedTuple
+
+import numpy as np
+
+__all__ = ["WeightsError", "UnsafePickleError", "read_pth"]
+
+_LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
+_LEGACY_PROTOCOL = 1001
+
+# Storage class name -> NumPy type code, without byte order.
+_STORAGE_TYPES = {
+    "FloatStorage": "f4",
+    "DoubleStorage": "f8",
+    "HalfStorage": "f2",
+    "BFloat16Storage": "u2",  # raw bits; widened to float32 after reading
+    "LongStorage": "i8",
+    "IntStorage": "i4",
+    "ShortStorage": "i2",
+    "CharStorage": "i1",
+    "ByteStorage": "u1",
+    "BoolStorage": "b1",
+    "UntypedStorage": "u1",
+}
+
+# Keys under which training checkpoints commonly keep the model's state_dict.
+_STATE_DICT_KEYS = ("state_dict", "model_state_dict", "model", "net", "network", "weights")
+
+
+class WeightsError(ValueError):
+    """A weights file that cannot be read; the message names the file."""
+
+
+class UnsafePickleError(WeightsError, pickle.UnpicklingError):
+    """A pickle asked for a global that a weights file has no need for."""
+
+
+# The stand-ins below are named tuples: immutable and without a __dict__, so a
+# pickle's BUILD opcode cannot alter them (the storage types are shared by all reads).
+class _StorageType(NamedTuple):
+    """Stand-in for a torch storage class such as ``torch.FloatStorage``."""
+
+    name: str
+
+
+class _StorageRef(NamedTuple):
+    """A storage named by a persistent id: ``numel`` elements from ``offset`` of ``key``."""
+
+    type: _StorageType
+    key: str
+    numel: int
+    offset: int = 0
+
+
+class _TensorRef(NamedTuple):
+    """A tensor as torch's pickle describes it, before its bytes are read."""
+
+    storage: object
+    offset: int
+    size: tuple
+    stride: tuple
+
+
+def _rebuild_tensor(storage, storage_offset, size, stride):
+    """Stand-in for ``torch._utils._rebuild_tensor``."""
+    return _TensorRef(storage, storage_offset, tuple(size), tuple(stride))
+
+
+def _rebuild_tensor_v2(storage, storage_offset, size, stride, requires_grad=False,
+                       backward_hooks=None, metadata=None):
+    """Stand-in for ``torch._utils._rebuild_tensor_v2``; gradient fields are dropped."""
+    return _rebuild_tensor(storage, storage_offset, size, stride)
+
+
+def _rebuild_parameter(data, requires_grad=False, backward_hooks=None):
+    """Stand-in for ``torch._utils._rebuild_parameter``: a parameter is its tensor."""
+    return data
+
+
+_ALLOWED_GLOBALS = {
+    "collections.OrderedDict": OrderedDict,
+    "torch._utils._rebuild_tensor": _rebuild_tensor,
+    "torch._utils._rebuild_tensor_v2": _rebuild_tensor_v2,
+    "torch._utils._rebuild_parameter": _rebuild_parameter,
+    **{f"torch.{name}": _StorageType(name) for name in _STORAGE_TYPES},
+    "torch.storage.UntypedStorage": _StorageType("UntypedStorage"),
+}
+
+
+class _SafeUnpickler(pickle.Unpickler):
+    """Unpickler that resolves only ``_ALLOWED_GLOBALS`` and records storage ids."""
+
+    def __init__(self, file, path):
+        super().__init__(file, encoding="utf-8")
+        self.path = path
+        self.storage_types = {}  # storage key -> _StorageType, as seen in persistent ids
+
+    def find_class(self, module, name):
+        """Return the local stand-in for an allowed global; refuse everything else."""
+        full_name = f"{module}.{name}"
+        if full_name not in _ALLOWED_GLOBALS:
+            raise UnsafePickleError(
+                f"{self.path}: refusing to load global '{full_name}': a weights file may only "
+                "refer to collections.OrderedDict, torch's tensor-rebuild functions and "
+                "storage classes")
+        return _ALLOWED_GLOBALS[full_name]
+
+    def persistent_load(self, pid):
+        """Turn ``('storage', type, key, location, numel[, view])`` into a ``_StorageRef``."""
+        if not (isinstance(pid, tuple) and len(pid) in (5, 6) and _ascii(pid[0]) == "storage"
+                and isinstance(pid[1], _StorageType)):
+            raise WeightsError(f"{self.path}: unexpected persistent id {pid!r}")
+        storage_type, key, numel = pid[1], _ascii(pid[2]), pid[4]
+        self.storage_types[key] = storage_type
+        view = pid[5] if len(pid) == 6 else None
+        if view is None:
+            return _StorageRef(storage_type, key, numel)
+        _view_key, view_offset, view_numel = view  # legacy storage views
+        return _StorageRef(storage_type, key, view_numel, view_offset)
+
+
+def _ascii(value):
+    """Decode the bytes that Python 2 pickles use for internal strings."""
+    return value.decode("ascii") if isinstance(value, bytes) else value
+
+
+def read_pth(path):
+    """Read a torch ``.pth`` file into an ``OrderedDict`` of name -> ``numpy.ndarray``.
+
+    Accepts a bare state_dict or a checkpoint dict holding one (under ``state_dict``,
+    ``model``, ...); a DataParallel ``module.`` prefix is stripped.  Raises
+    :class:`UnsafePickleError` for a file that asks for other globals and
+    :class:`WeightsError` for a truncated or non-weights file.
+    """
+    path = str(path)
+    with open(path, "rb") as file:  # a missing or unreadable file raises OSError naming it
+        is_zip = file.read(4) == b"PK\x03\x04"
+    try:
+        state = _read_zip(path) if is_zip else _read_legacy(path)
+    except WeightsError:
+        raise
+    except Exception as error:  # any failure parsing untrusted bytes
+        raise WeightsError(
+            f"{path}: not a readable PyTorch weights file (truncated or corrupt?): "
+            f"{type(error).__name__}: {error}") from error
+    return _strip_prefix(state, "module.")
+
+
+def _read_zip(path):
+    """Read the zip format: ``<prefix>/data.pkl`` plus ``<prefix>/data/<key>`` storages."""
+    with zipfile.ZipFile(path) as archive:
+        names = archive.namelist()
+        pickles = [name for name in names if name.endswith("/data.pkl")]
+        if not pickles:
+            raise WeightsError(f"{path}: zip archive without a data.pkl; not a PyTorch file")
+        prefix = pickles[0][: -len("data.pkl")]
+        byteorder = "little"
+        if f"{prefix}byteorder" in names:
+            byteorder = archive.read(f"{prefix}byteorder").decode("ascii").strip()
+        with archive.open(pickles[0]) as file:
+            state = _find_state_dict(_SafeUnpickler(file, path).load(), path)
+        storages = {}
+
+        def load_storage(key):
+            if key not in storages:
+                storages[key] = archive.read(f"{prefix}data/{key}")
+            return storages[key]
+
+        return _materialise(state, load_storage, byteorder, path)
+
+
+def _read_legacy(path):
+    """Read the legacy format: header pickles, the object, storage keys, raw storages."""
+    with open(path, "rb") as file:
+        magic = _SafeUnpickler(file, path).load()
+        if magic != _LEGACY_MAGIC:
+            raise WeightsError(f"{path}: not a PyTorch weights file (no zip header, "
+                               "no legacy magic number)")
+        protocol = _SafeUnpickler(file, path).load()
+        if protocol != _LEGACY_PROTOCOL:
+            raise WeightsError(f"{path}: unsupported legacy protocol version {protocol!r}")
+        sys_info = _SafeUnpickler(file, path).load()
+        byteorder = "little" if sys_info.get("little_endian", True) else "big"
+        unpickler = _SafeUnpickler(file, path)
+        state = _find_state_dict(unpickler.load(), path)
+        keys = _SafeUnpickler(file, path).load()
+        storages = {}
+        for key in map(_ascii, keys):
+            if key not in unpickler.storage_types:
+                raise WeightsError(f"{path}: storage key {key!r} listed but never used")
+            header = file.read(8)
+            numel = struct.unpack("<q" if byteorder == "little" else ">q", header)[0]
+            nbytes = numel * _dtype(unpickler.storage_types[key], byteorder).itemsize
+            storages[key] = file.read(nbytes)
+            if len(storages[key]) != nbytes:
+                raise WeightsError(f"{path}: truncated: storage {key!r} should hold {nbytes} "
+                                   f"bytes, found {len(storages[key])}")
+    return _materialise(state, storages.__getitem__, byteorder, path)
+
+
+def _find_state_dict(obj, path):
+    """Return the mapping of names to tensors: ``obj`` itself or one held inside it."""
+    if _is_state_dict(obj):
+        return obj
+    if isinstance(obj, dict):
+        for key in _STATE_DICT_KEYS:
+            if _is_state_dict(obj.get(key)):
+                return obj[key]
+        candidates = [value for value in obj.values() if _is_state_dict(value)]
+        if len(candidates) == 1:
+            return candidates[0]
+        raise WeightsError(f"{path}: no state_dict (mapping of names to tensors) found; "
+                           f"top-level keys: {list(obj)}")
+    raise WeightsError(f"{path}: holds a {type(obj).__name__}, not a state_dict")
+
+
+def _is_state_dict(obj):
+    """True for a non-empty dict whose keys are strings and values tensors."""
+    return (isinstance(obj, dict) and len(obj) > 0
+            and all(isinstance(k, str) and isinstance(v, _TensorRef) for k, v in obj.items()))
+
+
+def _dtype(storage_type, byteorder):
+    """NumPy dtype of a storage's raw bytes in the file's byte order."""
+    return np.dtype(("<" if byteorder == "little" else ">") + _STORAGE_TYPES[storage_type.name])
+
+
+def _materialise(state, load_storage, byteorder, path):
+    """Replace each ``_TensorRef`` by a C-contiguous NumPy array in native byte order."""
+    arrays = OrderedDict()
+    for name, ref in state.items():
+        storage = ref.storage
+        if not isinstance(storage, _StorageRef):
+            raise WeightsError(f"{path}: tensor {name!r} is not backed by a storage")
+        dtype = _dtype(storage.type, byteorder)
+        data = load_storage(storage.key)
+        flat = np.frombuffer(data, dtype=dtype, count=len(data) // dtype.itemsize)
+        flat = flat[storage.offset: storage.offset + storage.numel]
+        arrays[name] = _strided_copy(flat, ref, name, path)
+        if storage.type.name == "BFloat16Storage":
+            arrays[name] = (arrays[name].astype(np.uint32) << 16).view(np.float32)
+    return arrays
+
+
+def _strided_copy(flat, ref, name, path):
+    """Copy the view ``flat[offset:]`` with ``ref``'s size and stride (in elements)."""
+    native = flat.dtype.newbyteorder("=")
+    if len(ref.size) != len(ref.stride) or min((*ref.size, *ref.stride, ref.offset)) < 0:
+        raise WeightsError(f"{path}: tensor {name!r} has invalid size {ref.size} / "
+                           f"stride {ref.stride} / offset {ref.offset}")
+    if 0 in ref.size:
+        return np.empty(ref.size, dtype=native)
+    last = ref.offset + sum((n - 1) * s for n, s in zip(ref.size, ref.stride))
+    if last >= len(flat):
+        raise WeightsError(f"{path}: tensor {name!r} of shape {ref.size} needs element {last} "
+                           f"of a storage holding {len(flat)} (truncated file?)")
+    view = np.lib.stride_tricks.as_strided(
+        flat[ref.offset:], shape=ref.size,
+        strides=tuple(s * flat.itemsize for s in ref.stride), writeable=False)
+    return view.astype(native, order="C", copy=True)
+
+
+def _strip_prefix(state, prefix):
+    """Drop ``prefix`` from every key when all keys carry it (as DataParallel's do)."""
+    if all(name.startswith(prefix) for name in state):
+        return OrderedDict((name[len(prefix):], value) for name, value in state.items())
+    return state

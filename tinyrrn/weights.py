@@ -1,0 +1,202 @@
+"""Save, load and convert model weights.
+
+tinyrrn keeps weights in NumPy ``.npz`` files whose keys are torchvision's
+state_dict names, so a torchvision ResNet-50 checkpoint converts one to one.
+``.pth`` files are read by :mod:`tinyrrn.pth` without torch and without running
+any code the file might carry.
+
+Command line::
+
+    python -m tinyrrn.weights convert resnet50.pth resnet50.npz [--num-classes 101]
+    python -m tinyrrn.weights info resnet50.npz
+"""
+
+import argparse
+import os
+import tempfile
+import zipfile
+from collections import OrderedDict
+
+import numpy as np
+
+from tinyrrn.pth import UnsafePickleError, WeightsError, read_pth
+
+__all__ = ["WeightsError", "UnsafePickleError", "read_pth", "read_weights", "save_npz",
+           "load_npz", "convert", "parameter_count", "main"]
+
+# Buffers that a state_dict holds but that are not trained parameters.
+_BUFFER_SUFFIXES = ("running_mean", "running_var", "num_batches_tracked")
+_CLASSIFIER_KEYS = ("fc.weight", "fc.bias")
+
+
+def read_weights(path):
+    """Read a ``.pth`` or ``.npz`` file (told apart by content) into name -> ndarray."""
+    path = str(path)
+    with open(path, "rb") as file:
+        head = file.read(4)
+    if head == b"PK\x03\x04":  # a zip: .npz, or a zip-format .pth
+        return _read_npz(path) if _is_npz(path) else read_pth(path)
+    if head[:1] == b"\x80":  # a pickle (protocol 2 or later): a legacy-format .pth
+        return read_pth(path)
+    raise WeightsError(f"{path}: not a weights file (neither a PyTorch .pth nor a NumPy .npz)")
+
+
+def _is_npz(path):
+    """True when the zip archive at ``path`` holds only ``.npy`` members."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names = archive.namelist()
+    except zipfile.BadZipFile as error:
+        raise WeightsError(f"{path}: corrupt or truncated zip archive: {error}") from error
+    return all(name.endswith(".npy") for name in names)
+
+
+def _read_npz(path):
+    """Read every array of an ``.npz`` file, refusing pickled object arrays."""
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            return OrderedDict((name, npz[name]) for name in npz.files)
+    except Exception as error:  # any failure parsing untrusted bytes
+        raise WeightsError(f"{path}: cannot read .npz: {type(error).__name__}: {error}") from error
+
+
+def save_npz(model_or_state, path):
+    """Write a model's state_dict (or a mapping of arrays) to ``path`` atomically.
+
+    The file is written to a temporary file in the same directory and then
+    renamed over ``path``, so a crash never leaves a half-written file.
+    """
+    state = model_or_state.state_dict() if hasattr(model_or_state, "state_dict") else model_or_state
+    path = os.fspath(path)
+    directory, base = os.path.split(os.path.abspath(path))
+    fd, tmp_path = tempfile.mkstemp(prefix=f".{base}.", suffix=".tmp", dir=directory)
+    try:
+        with os.fdopen(fd, "wb") as file:
+            with zipfile.ZipFile(file, "w", zipfile.ZIP_STORED) as archive:
+                for name, value in state.items():
+                    with archive.open(f"{name}.npy", "w", force_zip64=True) as member:
+                        np.lib.format.write_array(member, _to_numpy(value), allow_pickle=False)
+            file.flush()
+            os.fsync(file.fileno())
+        os.chmod(tmp_path, 0o644)  # mkstemp creates 0600; weights are ordinary files
+        os.replace(tmp_path, path)
+    except BaseException:
+        os.unlink(tmp_path)
+        raise
+
+
+def _to_numpy(array):
+    """A NumPy copy of a NumPy or CuPy array."""
+    return array.get() if type(array).__module__.startswith("cupy") else np.asarray(array)
+
+
+def load_npz(model, path, strict=True):
+    """Load weights from ``path`` (``.npz`` or ``.pth``) into ``model``.
+
+    The whole file is read and checked before the model is touched.  Arrays are
+    cast to the dtype of the model's arrays and moved to their array module
+    (NumPy or CuPy).  ``model.load_state_dict`` then checks names and shapes and
+    either loads everything or raises ``ValueError`` listing every problem, in
+    which case the model is left unchanged.
+    """
+    state = read_weights(path)
+    targets = model.state_dict()
+    for name, value in state.items():
+        if name in targets:
+            try:
+                state[name] = _like(value, targets[name])
+            except (TypeError, ValueError) as error:
+                raise WeightsError(f"{path}: {name!r} ({value.dtype}) cannot be cast to "
+                                   f"{targets[name].dtype}: {error}") from error
+    try:
+        model.load_state_dict(state, strict=strict)
+    except ValueError as error:
+        raise ValueError(f"{path}: cannot load into {type(model).__name__}: {error}") from error
+
+
+def _like(array, target):
+    """``array`` with ``target``'s dtype, on ``target``'s array module."""
+    array = array.astype(target.dtype, copy=False)
+    if type(target).__module__.startswith("cupy"):
+        import cupy
+        return cupy.asarray(array)
+    return array
+
+
+def parameter_count(state):
+    """Return ``(parameters, tensors)``: trainable-parameter count and tensor count.
+
+    Counts floating-point entries, leaving out batch-norm running statistics and
+    ``num_batches_tracked``.
+    """
+    params = [value for name, value in state.items()
+              if np.issubdtype(value.dtype, np.floating) and not name.endswith(_BUFFER_SUFFIXES)]
+    return sum(int(np.prod(value.shape)) for value in params), len(params)
+
+
+def convert(in_path, out_path, num_classes=None):
+    """Convert ``in_path`` (``.pth`` or ``.npz``) to ``out_path`` (``.npz``) and print a summary.
+
+    With ``num_classes`` the classifier ``fc.weight``/``fc.bias`` is dropped, so a
+    model with ``num_classes`` outputs initialises it afresh for fine-tuning.
+    Returns the state written.
+    """
+    state = read_weights(in_path)
+    dropped = []
+    if num_classes is not None:
+        dropped = [f"{name} {list(state.pop(name).shape)}" for name in _CLASSIFIER_KEYS
+                   if name in state]
+    save_npz(state, out_path)
+    params, tensors = parameter_count(state)
+    print(f"{in_path} -> {out_path}: {len(state)} entries, {params:,} parameters "
+          f"in {tensors} tensors")
+    if num_classes is not None:
+        print(f"dropped {', '.join(dropped) or 'nothing (no fc in file)'}; fc will be "
+              f"initialised afresh for {num_classes} classes")
+    return state
+
+
+def _info(path):
+    """Print each entry's name, shape and dtype, then the parameter count."""
+    state = read_weights(path)
+    width = max((len(name) for name in state), default=0)
+    for name, value in state.items():
+        print(f"{name:<{width}}  {str(list(value.shape)):<18} {value.dtype}")
+    params, tensors = parameter_count(state)
+    print(f"{len(state)} entries, {params:,} parameters in {tensors} parameter tensors")
+
+
+def main(argv=None):
+    """Command-line entry point: ``convert`` and ``info``."""
+    parser = argparse.ArgumentParser(
+        prog="python -m tinyrrn.weights",
+        description="Convert torchvision .pth checkpoints to tinyrrn .npz weights, or inspect "
+                    "a weights file. .pth files are read without torch and without running "
+                    "code from the file.")
+    commands = parser.add_subparsers(dest="command", required=True)
+    convert_parser = commands.add_parser(
+        "convert", help="convert a .pth (zip or legacy format) or .npz file to .npz",
+        description="Convert a .pth (zip or legacy format) or .npz file to .npz.")
+    convert_parser.add_argument("input", help="input weights file (.pth or .npz)")
+    convert_parser.add_argument("output", help="output .npz file (written atomically)")
+    convert_parser.add_argument(
+        "--num-classes", type=int, metavar="N",
+        help="drop the classifier (fc.weight, fc.bias) so that a model with N classes "
+             "initialises it afresh for fine-tuning")
+    info_parser = commands.add_parser(
+        "info", help="list names, shapes, dtypes and the parameter count",
+        description="List each entry's name, shape and dtype, and the parameter count "
+                    "(floating-point tensors except batch-norm running statistics).")
+    info_parser.add_argument("file", help="weights file (.pth or .npz)")
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "convert":
+            convert(args.input, args.output, args.num_classes)
+        else:
+            _info(args.file)
+    except (WeightsError, OSError) as error:
+        parser.exit(1, f"error: {error}\n")
+
+
+if __name__ == "__main__":
+    main()
