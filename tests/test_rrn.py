@@ -1,0 +1,150 @@
+"""The recurrent residual network: Eq. 1-4, positions, temporal context, one unrolled graph."""
+import numpy
+import pytest
+
+from tinyrrn import Tensor, gradcheck, no_grad
+from tinyrrn import functional as F
+from tinyrrn.models import RecurrentResNet, resnet50, resnet_small
+from tinyrrn.models.resnet import BasicBlock, ResNet
+
+
+def tiny_backbone():
+    """Four stages (1, 1, 1, 2 units) of width 2-4: layer4.0 is a projection, layer4.1 = block4."""
+    return ResNet(BasicBlock, (1, 1, 1, 2), num_classes=3, widths=(2, 2, 3, 4), small_stem=True)
+
+
+def double(model, dtype="float64"):
+    """The model with float64 parameters and buffers, for gradient checks."""
+    for module in model.modules():
+        for p in module._parameters.values():
+            if p is not None:
+                p.data = p.data.astype(dtype)
+        for name, b in module._buffers.items():
+            if b.dtype.kind == "f":
+                module._buffers[name] = b.astype(dtype)
+    return model
+
+
+def clips(rng, batch=2, steps=2, size=8, dtype="float64"):
+    return Tensor(rng.standard_normal((batch, steps, 3, size, size)).astype(dtype), requires_grad=True)
+
+
+def reference_forward(model, clip):
+    """The unrolled graph written the slow, obvious way: every unit at every step, in a loop over t."""
+    backbone, temporal = model.backbone, model.temporal
+    outputs = []
+    inputs_prev = {}
+    for t in range(clip.shape[1]):
+        x = backbone.stem(clip[:, t])
+        inputs_now = {}
+        for name, unit in backbone.units():
+            inputs_now[name] = x
+            extra = None
+            if name in model.positions and t > 0:
+                extra = getattr(temporal, name.replace(".", "_"))(inputs_prev[name], unit)
+            x = unit(x, extra=extra)
+        inputs_prev = inputs_now
+        outputs.append(backbone.head(x))
+    return F.mean(F.stack(outputs), axis=0) if model.average_logits else outputs[-1]
+
+
+@pytest.mark.parametrize("skip", ["identity", "linear", "nonlinear"])
+@pytest.mark.parametrize("steps,positions", [(2, ("block4",)), (3, ("mid_block4", "block4")),
+                                             (2, ("mid_block4",)), (3, ("block1", "block2"))])
+def test_matches_the_step_by_step_unrolling_and_passes_gradcheck(rng, skip, steps, positions):
+    model = double(RecurrentResNet(tiny_backbone(), skip, positions, context=steps)).eval()
+    clip = clips(rng, steps=steps)
+    numpy.testing.assert_allclose(model(clip).data, reference_forward(model, clip).data, rtol=1e-10)
+    checked = [clip, model.backbone.layer4[1].conv2.weight, model.backbone.layer2[0].conv1.weight]
+    if skip != "identity":
+        checked.append(getattr(model.temporal, model.positions[0].replace(".", "_")).conv.weight)
+    gradcheck(lambda *inputs: model(inputs[0]), checked)
+
+
+@pytest.mark.parametrize("skip", ["identity", "nonlinear"])
+def test_train_mode_gradcheck_and_averaged_logits(rng, skip):
+    model = double(RecurrentResNet(tiny_backbone(), skip, ("mid_block4", "block4"), context=3,
+                                   average_logits=True))
+    clip = clips(rng, batch=3, steps=3)
+    gradcheck(lambda c: model(c), [clip])
+    model.eval()
+    numpy.testing.assert_allclose(model(clip).data, reference_forward(model, clip).data, rtol=1e-10)
+
+
+def frames_reaching_the_output(model, rng, steps):
+    clip = clips(rng, steps=steps)
+    model(clip).sum().backward()
+    per_frame = numpy.abs(clip.grad).reshape(clip.shape[0], steps, -1).max(axis=(0, 2))
+    return [t for t in range(steps) if per_frame[t] > 0]
+
+
+@pytest.mark.parametrize("skips", [0, 1, 2, 3])
+def test_temporal_context_is_the_last_k_plus_one_frames(rng, skips):
+    """Fig. 3: with K temporal skips d(last output)/d(frame t) is non-zero for exactly the last K+1 frames."""
+    steps = 5
+    skip = "identity" if skips else "none"
+    model = double(RecurrentResNet(tiny_backbone(), skip, positions=None, context=skips + 1)).eval()
+    assert len(model.positions) == skips
+    assert frames_reaching_the_output(model, rng, steps) == list(range(steps - skips - 1, steps))
+
+
+def test_eq1_uses_only_the_last_frame_even_with_positions_given(rng):
+    model = double(RecurrentResNet(tiny_backbone(), "none", ("block4",), context=1)).eval()
+    assert model.positions == () and frames_reaching_the_output(model, rng, 3) == [2]
+
+
+def test_first_step_has_no_temporal_term(rng):
+    """At t = 1 there is no x_0: a one-frame chunk gives the plain ResNet's output."""
+    model = double(RecurrentResNet(tiny_backbone(), "linear", ("block4",), context=2)).eval()
+    clip = clips(rng, steps=1)
+    numpy.testing.assert_allclose(model(clip).data, model.backbone(clip[:, 0]).data, rtol=1e-12)
+
+
+def test_positions_and_context_rules():
+    backbone = resnet50()
+    names = {p: RecurrentResNet(backbone, "identity", (p,), context=2).positions
+             for p in ("block1", "block2", "mid_block4", "block4", "layer3.5")}
+    assert names == {"block1": ("layer1.0",), "block2": ("layer2.3",), "mid_block4": ("layer4.0",),
+                     "block4": ("layer4.2",), "layer3.5": ("layer3.5",)}
+    assert RecurrentResNet(backbone, context=3).positions == ("layer4.1", "layer4.2")
+    assert RecurrentResNet(backbone, context=5).positions == ("layer3.5", "layer4.0", "layer4.1", "layer4.2")
+    with pytest.raises(ValueError, match=r"context 3 needs at least 2 temporal skips.*\['block4'\]"):
+        RecurrentResNet(backbone, "identity", ("block4",), context=3)
+    with pytest.raises(ValueError, match="unknown position 'block9'"):
+        RecurrentResNet(backbone, "identity", ("block9",))
+    with pytest.raises(ValueError, match="unknown skip"):
+        RecurrentResNet(backbone, "gated")
+
+
+def test_parameters_per_skip_type():
+    """Eq. 2 adds no weights; Eq. 3 a 1x1 conv; Eq. 4 a 1x1 conv and a BN (at a projection unit, in->out channels)."""
+    base = resnet50().num_parameters()
+    extra = {skip: RecurrentResNet(resnet50(), skip, ("mid_block4",)).num_parameters() - base
+             for skip in ("identity", "linear", "nonlinear")}
+    assert extra == {"identity": 0, "linear": 1024 * 2048, "nonlinear": 1024 * 2048 + 2 * 2048}
+
+
+def test_imagenet_weights_load_strictly_into_the_backbone(tmp_path, rng):
+    from tinyrrn.weights import load_npz, save_npz
+    source = resnet_small(num_classes=5)
+    save_npz(source, tmp_path / "w.npz")
+    model = RecurrentResNet(resnet_small(num_classes=5), "nonlinear", ("block4",))
+    before = model.temporal.layer4_1.conv.weight.data.copy()
+    load_npz(model.backbone, tmp_path / "w.npz", strict=True)
+    for key, value in source.state_dict().items():
+        numpy.testing.assert_array_equal(model.backbone.state_dict()[key], value)
+    numpy.testing.assert_array_equal(model.temporal.layer4_1.conv.weight.data, before)
+    assert numpy.abs(before).sum() > 0  # W_s initialised, not zero
+    keys = model.state_dict().keys()
+    assert "backbone.layer4.1.conv2.weight" in keys and "temporal.layer4_1.bn.running_var" in keys
+
+
+def test_a_float32_resnet50_step_runs_and_only_needed_frames_are_computed(rng):
+    model = RecurrentResNet(resnet50(num_classes=4), "identity", ("block4",), context=2)
+    clip = Tensor(rng.standard_normal((1, 3, 3, 64, 64)).astype("float32"), requires_grad=True)
+    loss = F.cross_entropy(model(clip), numpy.array([1]))
+    loss.backward()
+    assert numpy.isfinite(loss.item())
+    assert numpy.all(clip.grad[:, 0] == 0) and numpy.any(clip.grad[:, 1:] != 0)
+    with no_grad():
+        assert model.eval()(clip).shape == (1, 4)

@@ -1,0 +1,161 @@
+"""The recurrent residual network: ResNet with temporal skip connections (Section 3, Eq. 1-4).
+
+At a chosen residual unit with input x_t at time t, the output becomes
+
+    Eq. 1 (skip="none"):      y_t = relu(F(x_t) + S(x_t))
+    Eq. 2 (skip="identity"):  y_t = relu(F(x_t) + S(x_t) + S(x_{t-1}))
+    Eq. 3 (skip="linear"):    y_t = relu(F(x_t) + S(x_t) + W_s * x_{t-1})
+    Eq. 4 (skip="nonlinear"): y_t = relu(F(x_t) + S(x_t) + relu(BN(W_s * x_{t-1})))
+
+where F is the unit's residual branch and S its spatial shortcut: the
+identity in most units. The paper writes sigma(x_t * W) for F and omits the
+final ReLU of the unit; the temporal term joins the sum before that ReLU, as
+the spatial shortcut does. Weights are shared across time.
+
+* At t = 1 there is no x_0: the temporal term is zero.
+* Projection units (the first unit of a stage, e.g. layer4.0 = "mid_block4")
+  change channels and resolution, so x_{t-1} cannot be added as it is. The
+  identity skip then sends x_{t-1} through the unit's own projection shortcut
+  S, exactly as the spatial skip treats x_t: no new weights, and it reduces
+  to x_{t-1} wherever S is the identity. W_s (Eq. 3 and 4) is a 1x1 conv with
+  the unit's stride, mapping x_{t-1} straight to the output's shape.
+
+One forward pass is one unrolled graph over the T steps of a chunk. Frames
+are kept time-major (step-major) in one batch of T*B images, so the layers
+below the first temporal skip run once per frame batched over B*T, and a
+temporal skip is a shift by one step along that batch. The prediction is
+P(y | x_1..x_T) from the last step's output (as the authors' framework did);
+a step's output depends on at most K+1 frames with K temporal skips (Fig. 3),
+so only the steps that reach the last output are computed at each level:
+layers above the last skip run for the last step only. ``average_logits=True``
+instead averages the logits of every step (then every step is computed).
+"""
+from .. import functional as F
+from .. import nn
+from ..backend import xp_of
+from ..tensor import Tensor
+
+SKIP_TYPES = ("none", "identity", "linear", "nonlinear")
+
+
+def resolve_position(backbone, name):
+    """A paper position name or 'layerL.i' -> the unit's name in ``backbone.units()``."""
+    names = [n for n, _ in backbone.units()]
+    last = {layer: max(n for n in names if n.startswith(layer + ".")) for layer in ("layer1", "layer2", "layer4")}
+    aliases = {"block1": "layer1.0", "block2": last["layer2"], "mid_block4": "layer4.0", "block4": last["layer4"]}
+    unit = aliases.get(name, name)
+    if unit not in names:
+        raise ValueError(f"unknown position {name!r}; use one of {sorted(aliases)} or a unit name "
+                         f"such as {names[0]!r} ... {names[-1]!r}")
+    return unit
+
+
+def default_positions(backbone, context):
+    """T-1 temporal skips on the last T-1 units ending at block4 (the paper's Tables 2-4)."""
+    names = [n for n, _ in backbone.units()]
+    if context - 1 > len(names):
+        raise ValueError(f"context {context} needs {context - 1} temporal skips, but the backbone "
+                         f"has only {len(names)} residual units")
+    return tuple(names[len(names) - (context - 1):]) if context > 1 else ()
+
+
+class TemporalSkip(nn.Module):
+    """The weights of one temporal skip connection: W_s (Eq. 3) and its BN (Eq. 4); none for Eq. 2."""
+
+    def __init__(self, kind, unit):
+        super().__init__()
+        self.kind = kind
+        if kind == "identity":
+            return
+        projection = unit.downsample[0] if unit.downsample is not None else None
+        in_channels = unit.conv1.weight.shape[1]
+        out_channels = projection.weight.shape[0] if projection is not None else in_channels
+        stride = projection.stride if projection is not None else 1
+        self.conv = nn.Conv2d(in_channels, out_channels, 1, stride, bias=False)
+        if kind == "nonlinear":
+            self.bn = nn.BatchNorm2d(out_channels)
+
+    def forward(self, x_prev, unit):
+        if self.kind == "identity":
+            return unit.shortcut(x_prev)
+        out = self.conv(x_prev)
+        return F.relu(self.bn(out)) if self.kind == "nonlinear" else out
+
+
+class RecurrentResNet(nn.Module):
+    """A ResNet backbone unrolled over chunks of T frames with temporal skips.
+
+    backbone: a ResNet (its state_dict keys stay torchvision's, under ``backbone.``).
+    skip: 'none' (Eq. 1), 'identity' (Eq. 2, the paper's best), 'linear' (Eq. 3), 'nonlinear' (Eq. 4).
+    positions: paper names ('block1', 'block2', 'mid_block4', 'block4') or unit names
+        ('layer4.2'); None places context-1 skips on the last units ending at block4.
+    context: the temporal context T the model is built for; needs at least T-1 skips (Fig. 3).
+    average_logits: average every step's logits instead of using the last step's.
+    """
+
+    def __init__(self, backbone, skip="identity", positions=None, context=2, average_logits=False):
+        super().__init__()
+        if skip not in SKIP_TYPES:
+            raise ValueError(f"unknown skip {skip!r}; expected one of {SKIP_TYPES}")
+        if context < 1:
+            raise ValueError(f"context must be at least 1 frame, got {context}")
+        self.backbone = backbone
+        self.skip, self.context, self.average_logits = skip, context, average_logits
+        if skip == "none":
+            units = ()
+        elif positions is None:
+            units = default_positions(backbone, context)
+        else:
+            positions = (positions,) if isinstance(positions, str) else tuple(positions)
+            units = tuple(dict.fromkeys(resolve_position(backbone, p) for p in positions))
+            if len(units) < context - 1:
+                raise ValueError(f"context {context} needs at least {context - 1} temporal skips "
+                                 f"(Fig. 3), but positions {list(positions)} give {len(units)}")
+        self.positions = units
+        self.temporal = nn.Module()
+        unit_by_name = dict(backbone.units())
+        for name in units:
+            setattr(self.temporal, name.replace(".", "_"), TemporalSkip(skip, unit_by_name[name]))
+
+    def forward(self, clips):
+        """clips (B, T, 3, H, W) -> logits (B, classes)."""
+        if clips.ndim != 5:
+            raise ValueError(f"RecurrentResNet expects clips (B, T, 3, H, W), got {tuple(clips.shape)}")
+        batch, steps = clips.shape[:2]
+        units = self.backbone.units()
+        first_step = self._first_steps(units, steps)  # per level: the first step still needed
+        start = first_step[0]
+        # time-major: row t*B + b holds frame t of clip b, so a time step is a contiguous block
+        x = F.permute(clips[:, start:], 1, 0, 2, 3, 4).reshape(-1, *clips.shape[2:])
+        x = self.backbone.stem(x)
+        for level, (name, unit) in enumerate(units):
+            if name in self.positions:
+                x = self._temporal_unit(name, unit, x, first_step[level], first_step[level + 1], batch)
+            else:
+                x = unit(x)
+        logits = self.backbone.head(x)
+        kept = steps - first_step[-1]
+        if kept == 1:
+            return logits
+        return F.mean(logits.reshape(kept, batch, -1), axis=0)
+
+    def _first_steps(self, units, steps):
+        """first_step[l]: the earliest step whose input to unit l reaches the prediction."""
+        first = [0 if self.average_logits else steps - 1]
+        for name, _ in reversed(units):
+            first.insert(0, max(first[0] - 1, 0) if name in self.positions else first[0])
+        return first
+
+    def _temporal_unit(self, name, unit, x, first_in, first_out, batch):
+        """One unit with a temporal skip; x holds steps first_in.. (time-major), output steps first_out.."""
+        current = x[(first_out - first_in) * batch:]
+        needs_zero_step = first_out == 0  # step 1 of the chunk has no predecessor
+        if needs_zero_step and current.shape[0] == batch:  # a single frame: no temporal term at all
+            return unit(current)
+        previous = x[:current.shape[0] - batch] if needs_zero_step else x[:current.shape[0]]
+        temporal = getattr(self.temporal, name.replace(".", "_"))(previous, unit)
+        if needs_zero_step:
+            xp = xp_of(temporal.data)
+            zeros = Tensor(xp.zeros((batch,) + temporal.shape[1:], dtype=temporal.dtype))
+            temporal = F.concatenate([zeros, temporal], axis=0)
+        return unit(current, extra=temporal)
