@@ -1,0 +1,47 @@
+"""`python -m tinyrrn.data.check` and the progress bar it shows."""
+import io
+import os
+import subprocess
+import sys
+
+from tinyrrn.data.check import main
+from tinyrrn.data.synthetic import generate
+from tinyrrn.progress import Progress, progress
+
+
+def test_check_lists_missing_and_bad_videos(tmp_path, capsys):
+    root = generate(tmp_path, seed=0, classes=2, groups=3)
+    assert main([str(root)]) == 0
+    os.remove(os.path.join(root, "MoveLeft", "v_MoveLeft_g02_c01.avi"))
+    with open(os.path.join(root, "MoveRight", "v_MoveRight_g01_c01.avi"), "w") as f:
+        f.write("not a video")
+    capsys.readouterr()
+    assert main([str(root), "--split", "1"]) == 1
+    out, err = capsys.readouterr()
+    assert f"missing\t{os.path.join(root, 'MoveLeft/v_MoveLeft_g02_c01.avi')}" in out
+    assert f"bad\t{os.path.join(root, 'MoveRight/v_MoveRight_g01_c01.avi')}\tcannot read metadata" in out
+    assert "1 missing, 1 bad" in err and "check split 1 100% 6/6" in err
+    help_text = subprocess.run([sys.executable, "-m", "tinyrrn.data.check", "--help"], capture_output=True, text=True).stdout
+    assert all(flag in help_text for flag in ("--split", "--list-dir", "--every"))
+
+
+class FakeTTY(io.StringIO):
+    def isatty(self):
+        return True
+
+
+def test_progress_quiet_off_terminal_and_live_on_one():
+    log = io.StringIO()
+    assert list(progress(range(5), desc="eval", stream=log)) == list(range(5))
+    assert log.getvalue().count("\n") == 1 and log.getvalue().startswith("eval 100% 5/5 [")
+    tty = FakeTTY()
+    bar = Progress(total=4, desc="train", stream=tty, interval=0)
+    bar.update(2, loss=0.123456)
+    assert "\rtrain  50% 2/4 [" in tty.getvalue() and "loss=0.1235" in tty.getvalue()
+    bar.close()
+    bar.close()
+    assert tty.getvalue().endswith("\n") and tty.getvalue().count("\n") == 1
+    unknown = io.StringIO()
+    with Progress(desc="scan", stream=unknown) as bar:
+        bar.update(3)
+    assert unknown.getvalue().startswith("scan 3 [")

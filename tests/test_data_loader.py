@@ -1,0 +1,110 @@
+"""ChunkLoader: deterministic order and content, workers, exact resume, cache, bad videos."""
+import json
+import shutil
+import warnings
+
+import numpy as np
+import pytest
+
+from tinyrrn.data import UCF101, ChunkLoader
+from tinyrrn.data.synthetic import generate
+
+
+@pytest.fixture(scope="module")
+def root(tmp_path_factory):
+    return generate(tmp_path_factory.mktemp("synthetic"), seed=3, classes=4, groups=4, clips=1)
+
+
+def dataset(root, **kw):
+    return UCF101(root, resize=36, crop=32, **kw)
+
+
+def epoch(loader, e=None):
+    if e is not None:
+        loader.set_epoch(e)
+    return [tuple(np.array(a) for a in batch) for batch in loader]
+
+
+def same(a, b):
+    return len(a) == len(b) and all(np.array_equal(x, y) for p, q in zip(a, b) for x, y in zip(p, q))
+
+
+def test_batches_shapes_and_every_chunk_once(root):
+    ds = dataset(root)
+    batches = epoch(ChunkLoader(ds, batch_size=8, workers=0))
+    clips, labels, videos = batches[0]
+    assert clips.shape == (8, 2, 3, 32, 32) and clips.dtype == np.float32
+    assert labels.dtype == videos.dtype == np.int64
+    assert len(batches) == -(-len(ds) // 8) and len(batches[-1][1]) == (len(ds) % 8 or 8)
+    seen = np.concatenate([v for _, _, v in batches])
+    assert sorted(seen) == sorted(ds.chunk_video)
+    assert all(ds.videos[v][1] == l for _, ls, vs in batches for l, v in zip(ls, vs))
+    assert len(epoch(ChunkLoader(ds, batch_size=8, workers=0, drop_last=True))) == len(ds) // 8
+
+
+def test_determinism_across_epochs_seeds_and_workers(root):
+    ds = dataset(root)
+    a = ChunkLoader(ds, batch_size=6, seed=1, workers=0)
+    b = ChunkLoader(ds, batch_size=6, seed=1, workers=2)
+    e0, e1 = epoch(a, 0), epoch(a, 1)
+    assert same(e0, epoch(b, 0)) and same(e1, epoch(b, 1))       # workers do not change content
+    assert same(e0, epoch(a, 0))                                  # same seed and epoch: same batches
+    assert not same(e0, e1)
+    assert not same(e0, epoch(ChunkLoader(ds, batch_size=6, seed=2, workers=0)))
+    fixed = ChunkLoader(dataset(root, train=False), batch_size=6, shuffle=False, workers=2)
+    assert same(epoch(fixed), epoch(fixed))                       # evaluation can iterate again
+    assert list(np.concatenate([v for _, _, v in epoch(fixed)])) == sorted(fixed.dataset.chunk_video)
+
+
+def test_resume_mid_epoch_gives_identical_remaining_batches(root):
+    ds = dataset(root)
+    full = epoch(ChunkLoader(ds, batch_size=5, seed=4, workers=0), 2)
+    loader = ChunkLoader(ds, batch_size=5, seed=4, workers=2)
+    loader.set_epoch(2)
+    for i, _ in enumerate(loader):
+        if i == 2:
+            break
+    state = json.loads(json.dumps(loader.state_dict()))
+    assert state["epoch"] == 2 and state["position"] == 3 and state["seed"] == 4
+    resumed = ChunkLoader(ds, batch_size=5, seed=99, workers=2)
+    resumed.load_state_dict(state)
+    resumed.set_epoch(2)                                          # a training loop's call keeps the position
+    assert same(epoch(resumed), full[3:])
+    assert resumed.state_dict()["epoch"] == 3 and resumed.state_dict()["position"] == 0
+    with pytest.raises(ValueError, match="batch_size=5 does not match this loader's 4"):
+        ChunkLoader(ds, batch_size=4).load_state_dict(state)
+
+
+def test_cache_gives_identical_batches(root, tmp_path):
+    plain = epoch(ChunkLoader(dataset(root), batch_size=8, workers=2))
+    cached_ds = dataset(root, cache_dir=tmp_path)
+    assert same(plain, epoch(ChunkLoader(cached_ds, batch_size=8, workers=2)))
+    assert same(plain, epoch(ChunkLoader(dataset(root, cache_dir=tmp_path), batch_size=8, workers=0)))
+
+
+@pytest.mark.filterwarnings("ignore:skipping bad video")
+def test_bad_videos_are_skipped_listed_and_never_crash(root, tmp_path):
+    bad_root = tmp_path / "bad"
+    shutil.copytree(root, bad_root)
+    good = (bad_root / "Grow/v_Grow_g04_c01.avi").read_bytes()
+    (bad_root / "Grow/v_Grow_g04_c01.avi").write_bytes(good[:len(good) // 3])          # truncated
+    (bad_root / "Grow/v_Grow_g03_c01.avi").write_bytes(b"")                            # empty
+    (bad_root / "Shrink/v_Shrink_g03_c01.avi").write_text("not a video\n" * 100)       # text renamed .avi
+    with pytest.warns(UserWarning, match="skipping bad video .*v_Grow_g03_c01.avi"):
+        ds = dataset(bad_root)
+    assert len(ds.bad_videos) == 2                               # unreadable metadata: no chunks at all
+    listing = tmp_path / "run" / "bad_videos.txt"
+    loader = ChunkLoader(ds, batch_size=4, workers=2, bad_videos_path=str(listing))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        batches = epoch(loader)
+    assert any("v_Grow_g04_c01.avi: truncated" in str(w.message) for w in caught)
+    names = sorted(p.split("/")[-1] for p in loader.bad_videos)
+    assert names == ["v_Grow_g03_c01.avi", "v_Grow_g04_c01.avi", "v_Shrink_g03_c01.avi"]
+    assert sorted(p.split("/")[-1] for p in listing.read_text().split()) == names
+    truncated = ds.paths.index(str(bad_root / "Grow/v_Grow_g04_c01.avi"))
+    seen = np.concatenate([v for _, _, v in batches])
+    assert truncated not in seen and len(seen) == len(ds) - np.sum(ds.chunk_video == truncated)
+    assert same(batches, epoch(ChunkLoader(ds, batch_size=4, workers=0), 0))   # deterministic, workers or not
+    epoch(loader)
+    assert len(listing.read_text().split()) == 3                 # listed once

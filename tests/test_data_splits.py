@@ -1,0 +1,61 @@
+"""Parsing of the official UCF-101 split files (copied byte for byte into tests/data)."""
+import os
+import shutil
+
+import pytest
+
+from tinyrrn.data.splits import read_classes, read_split
+
+LISTS = os.path.join(os.path.dirname(__file__), "data", "ucfTrainTestlist")
+
+
+@pytest.mark.parametrize("split,n_train,n_test", [(1, 9537, 3783), (2, 9586, 3734), (3, 9624, 3696)])
+def test_official_counts(split, n_train, n_test):
+    classes, train, test = read_split(LISTS, split)
+    assert len(classes) == 101 and (len(train), len(test)) == (n_train, n_test)
+    assert len(train) + len(test) == 13320
+    assert {label for _, label in train} == {label for _, label in test} == set(range(101))
+
+
+def test_files_have_crlf_and_labels_become_zero_based():
+    with open(os.path.join(LISTS, "trainlist01.txt"), "rb") as f:
+        assert f.readline() == b"ApplyEyeMakeup/v_ApplyEyeMakeup_g08_c01.avi 1\r\n"
+    classes, train, test = read_split(LISTS, 1)
+    assert classes[0] == "ApplyEyeMakeup" and classes[36] == "HandstandPushups" and classes[100] == "YoYo"
+    assert train[0] == ("ApplyEyeMakeup/v_ApplyEyeMakeup_g08_c01.avi", 0)
+    assert test[0] == ("ApplyEyeMakeup/v_ApplyEyeMakeup_g01_c01.avi", 0)   # label from the folder
+    assert ("HandstandPushups/v_HandStandPushups_g01_c01.avi", 36) in test
+    assert not any("\r" in rel for rel, _ in train + test)
+
+
+def test_test_groups_match_ucf101():
+    for split, groups in ((1, range(1, 8)), (2, range(8, 15)), (3, range(15, 22))):
+        _, _, test = read_split(LISTS, split)
+        assert {int(rel.split("_g")[1][:2]) for rel, _ in test} == set(groups)
+
+
+def _copy_lists(tmp_path):
+    target = tmp_path / "lists"
+    shutil.copytree(LISTS, target)
+    return target
+
+
+def test_leaking_split_is_refused_naming_groups(tmp_path):
+    lists = _copy_lists(tmp_path)
+    with open(lists / "trainlist01.txt", "ab") as f:
+        f.write(b"ApplyEyeMakeup/v_ApplyEyeMakeup_g03_c01.avi 1\r\nYoYo/v_YoYo_g05_c02.avi 101\r\n")
+    with pytest.raises(ValueError, match=r"split 1 leaks: 2 test group\(s\).*applyeyemakeup/g03, yoyo/g05"):
+        read_split(lists, 1)
+
+
+def test_bad_lines_name_file_and_line(tmp_path):
+    lists = _copy_lists(tmp_path)
+    with open(lists / "trainlist02.txt", "ab") as f:
+        f.write(b"YoYo/v_YoYo_g22_c09.avi 5\r\n")
+    with pytest.raises(ValueError, match=r"trainlist02.txt:9587: label 5 does not match class folder 'YoYo'"):
+        read_split(lists, 2)
+    (lists / "classInd.txt").write_bytes(b"1 A\r\n3 B\r\n")
+    with pytest.raises(ValueError, match=r"classInd.txt:2: expected '2 ClassName'"):
+        read_classes(lists)
+    with pytest.raises(ValueError, match="split must be 1, 2 or 3"):
+        read_split(lists, 4)

@@ -1,0 +1,87 @@
+"""The synthetic dataset: UCF-101 layout and naming, determinism, and order-only class pairs."""
+import hashlib
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from tinyrrn.data import UCF101, read_sampled
+from tinyrrn.data.splits import read_split
+from tinyrrn.data.synthetic import PAIRS, class_names, generate, render
+
+
+def tree_digest(root):
+    h = hashlib.sha256()
+    for folder, _, files in sorted(os.walk(root)):
+        for name in sorted(files):
+            h.update(name.encode() + open(os.path.join(folder, name), "rb").read())
+    return h.hexdigest()
+
+
+@pytest.fixture(scope="module")
+def root(tmp_path_factory):
+    return str(generate(tmp_path_factory.mktemp("syn"), seed=5, classes=12, groups=4, clips=2))
+
+
+def test_layout_and_naming_like_ucf101(root):
+    lists = os.path.join(root, "ucfTrainTestlist")
+    assert sorted(os.listdir(lists)) == ["classInd.txt", "testlist01.txt", "trainlist01.txt"]
+    with open(os.path.join(lists, "classInd.txt"), "rb") as f:
+        assert f.read().split(b"\r\n")[:2] == [b"1 MoveRight", b"2 MoveLeft"]
+    with open(os.path.join(lists, "trainlist01.txt"), "rb") as f:
+        assert f.readline() == b"MoveRight/v_MoveRight_g02_c01.avi 1\r\n"
+    with open(os.path.join(lists, "testlist01.txt"), "rb") as f:
+        assert f.readline() == b"MoveRight/v_MoveRight_g01_c01.avi\r\n"
+    classes, train, test = read_split(lists, 1)                    # parses, no group leak
+    assert classes == class_names(12) and len(classes) == 12
+    assert (len(train), len(test)) == (12 * 3 * 2, 12 * 1 * 2)
+    assert os.path.isfile(os.path.join(root, "Darken", "v_Darken_g04_c02.avi"))
+    ds = UCF101(root, resize=36, crop=32)
+    assert len(ds.videos) == 72 and not ds.bad_videos
+    assert np.all((ds.frame_counts - 1) % 10 == 0) and ds.frame_counts.min() >= 41 and ds.frame_counts.max() <= 71
+
+
+def test_deterministic_by_seed(tmp_path):
+    a = tree_digest(generate(tmp_path / "a", seed=1, classes=2, groups=3))
+    assert a == tree_digest(generate(tmp_path / "b", seed=1, classes=2, groups=3))
+    assert a != tree_digest(generate(tmp_path / "c", seed=2, classes=2, groups=3))
+
+
+def test_pairs_hold_the_same_frames_in_reverse_order(root):
+    for forward, backward, _ in PAIRS:
+        for g in (1, 3):
+            f = read_sampled(os.path.join(root, forward, f"v_{forward}_g{g:02d}_c02.avi"))
+            b = read_sampled(os.path.join(root, backward, f"v_{backward}_g{g:02d}_c02.avi"))
+            np.testing.assert_array_equal(f, b[::-1])               # same multiset of sampled frames
+            steps = np.abs(np.diff(f.astype(float), axis=0)).mean(axis=(1, 2, 3))
+            assert steps.min() > 0.5, f"{forward} g{g}: consecutive sampled frames barely differ"
+
+
+def test_order_free_statistics_match_within_pairs_and_order_differs(root):
+    """Frame-set statistics cannot separate a pair; the sign of a temporal difference can."""
+    ds = UCF101(root, resize=None, crop=32, train=False)
+    for p, (forward, backward, kind) in enumerate(PAIRS):
+        stats = {}
+        for label in (2 * p, 2 * p + 1):
+            videos = [i for i, (_, l) in enumerate(ds.videos) if l == label]
+            frames = [ds.frames(i).astype(float) for i in videos]
+            stats[label] = (np.sort([f.mean() for f in frames]), np.sort([f.std() for f in frames]),
+                            [f[-1].mean() - f[0].mean() for f in frames])
+        np.testing.assert_allclose(stats[2 * p][0], stats[2 * p + 1][0], atol=0.05)
+        np.testing.assert_allclose(stats[2 * p][1], stats[2 * p + 1][1], atol=0.05)
+        if kind == "brighten":
+            assert min(stats[2 * p][2]) > 5 and max(stats[2 * p + 1][2]) < -5
+
+
+def test_render_reversal_and_cli_help():
+    frames = render("move_x", 41, 64, 48, np.random.default_rng(0), np.random.default_rng(1))
+    assert frames.shape == (41, 48, 64, 3) and frames.dtype == np.uint8
+    columns = [np.argmax(np.abs(f.astype(float) - frames[0]).sum(axis=(0, 2)) > 0) for f in frames[::10]]
+    with pytest.raises(ValueError, match="even"):
+        class_names(7)
+    out = subprocess.run([sys.executable, "-m", "tinyrrn.data.synthetic", "--help"], capture_output=True, text=True)
+    assert out.returncode == 0 and all(flag in out.stdout for flag in
+                                       ("--classes", "--groups", "--clips", "--size", "--frames", "--seed"))
+    assert columns == sorted(columns)                               # moves right

@@ -1,0 +1,123 @@
+"""The UCF101 dataset on tiny fake trees: path quirks, missing videos, chunking, crops, cache."""
+import numpy as np
+import pytest
+
+from tinyrrn.data import UCF101
+from tinyrrn.data.synthetic import write_video
+
+
+def make_tree(root, videos, classes=("HandstandPushups", "YoYo"), size=(64, 48)):
+    """Write videos {rel_path: frames or frame count} (ffv1, lossless) and split-1 lists.
+
+    Group g01 is test, others train. Frame i of a counted video is a fixed noise image
+    plus 3 * i, so decoded frames show which frame they are.
+    """
+    noise = np.random.default_rng(0).integers(0, 100, (size[1], size[0], 3), dtype=np.uint8)
+    lists = root / "ucfTrainTestlist"
+    lists.mkdir(parents=True)
+    (lists / "classInd.txt").write_bytes("".join(f"{i} {c}\r\n" for i, c in enumerate(classes, 1)).encode())
+    train, test = [], []
+    for rel, content in videos.items():
+        frames = noise + 3 * np.arange(content, dtype=np.uint8)[:, None, None, None] if np.isscalar(content) else content
+        (root / rel).parent.mkdir(exist_ok=True)
+        write_video(root / rel, frames, codec="ffv1")
+        label = [c.lower() for c in classes].index(rel.split("/")[0].lower()) + 1
+        (test.append(rel) if "_g01_" in rel else train.append(f"{rel} {label}"))
+    (lists / "trainlist01.txt").write_bytes("".join(f"{x}\r\n" for x in train).encode())
+    (lists / "testlist01.txt").write_bytes("".join(f"{x}\r\n" for x in test).encode())
+    return root
+
+
+def test_case_insensitive_paths_the_handstand_quirk(tmp_path):
+    # the list says HandstandPushups/v_HandStandPushups_...; on disk the folder case differs too
+    root = make_tree(tmp_path, {"HANDSTANDPUSHUPS/v_HandStandPushups_g02_c01.avi": 21,
+                                "YoYo/v_YoYo_g02_c01.avi": 21})
+    lists = root / "ucfTrainTestlist" / "trainlist01.txt"
+    lists.write_bytes(lists.read_bytes().replace(b"HANDSTANDPUSHUPS/v_HandStandPushups", b"HandstandPushups/v_handstandpushups"))
+    ds = UCF101(root, split=1, train=True, resize=None, crop=32)
+    assert ds.classes == ["HandstandPushups", "YoYo"]
+    assert ds.videos == [("HandstandPushups/v_handstandpushups_g02_c01.avi", 0), ("YoYo/v_YoYo_g02_c01.avi", 1)]
+    assert ds.paths[0].endswith("HANDSTANDPUSHUPS/v_HandStandPushups_g02_c01.avi")
+
+
+def test_missing_videos_error_or_skip(tmp_path):
+    root = make_tree(tmp_path, {f"YoYo/v_YoYo_g{g:02d}_c01.avi": 11 for g in range(2, 8)})
+    for g in (3, 5, 6, 7):
+        (root / f"YoYo/v_YoYo_g{g:02d}_c01.avi").unlink()
+    with pytest.raises(FileNotFoundError, match=r"4 of 6 videos listed in .*trainlist01.txt are missing under "
+                       r".*, e.g. .*v_YoYo_g03_c01.avi, .*g05_c01.avi, .*g06_c01.avi \(pass missing='skip'"):
+        UCF101(root, resize=None, crop=32)
+    ds = UCF101(root, resize=None, crop=32, missing="skip")
+    assert [rel for rel, _ in ds.videos] == ["YoYo/v_YoYo_g02_c01.avi", "YoYo/v_YoYo_g04_c01.avi"]
+    assert len(ds.missing) == 4 and ds.missing[0].endswith("YoYo/v_YoYo_g03_c01.avi")
+
+
+def test_chunking_rule_and_short_videos(tmp_path):
+    # 71 frames -> 8 sampled -> T=3: 2 chunks; 21 -> 3 sampled: 1 chunk; 11 -> 2 sampled (< T): 1 chunk
+    root = make_tree(tmp_path, {"YoYo/v_YoYo_g02_c01.avi": 71, "YoYo/v_YoYo_g03_c01.avi": 21,
+                                "YoYo/v_YoYo_g04_c01.avi": 11})
+    ds = UCF101(root, chunk=3, resize=None, crop=48)
+    assert list(ds.frame_counts) == [71, 21, 11]
+    assert list(ds.chunk_video) == [0, 0, 1, 2] and list(ds.chunk_start) == [0, 3, 0, 0]
+    base = np.random.default_rng(0).integers(0, 100, (48, 64, 3), dtype=np.uint8)[:, 8:56]
+
+    def frame_indices(i):
+        clip, label, video = ds.get(i)
+        assert clip.shape == (3, 3, 48, 48) and clip.dtype == np.float32 and label == 1
+        raw = ds.frames(video)[np.minimum(ds.chunk_start[i] + np.arange(3), len(ds.frames(video)) - 1)]
+        return list(np.round((raw[:, :, 8:56].astype(float) - base).mean(axis=(1, 2, 3)) / 3).astype(int))
+    assert frame_indices(0) == [0, 10, 20] and frame_indices(1) == [30, 40, 50]
+    assert frame_indices(3) == [0, 10, 10]                      # short video repeats its last frame
+
+
+def test_chunk_past_real_end_reuses_last_frame(tmp_path):
+    root = make_tree(tmp_path, {"YoYo/v_YoYo_g02_c01.avi": 41})
+    ds = UCF101(root, chunk=2, resize=None, crop=32)
+    ds.chunk_start[1] = 4                                      # as if metadata promised 6 sampled frames
+    np.testing.assert_array_equal(ds.get(1)[0][0], ds.get(1)[0][1])
+
+
+def test_same_crop_per_chunk_or_per_frame(tmp_path):
+    still = np.repeat(np.random.default_rng(1).integers(0, 256, (1, 48, 64, 3), dtype=np.uint8), 41, axis=0)
+    root = make_tree(tmp_path, {"YoYo/v_YoYo_g02_c01.avi": still, "YoYo/v_YoYo_g01_c01.avi": still})
+    per_chunk = UCF101(root, chunk=5, resize=None, crop=24)
+    per_frame = UCF101(root, chunk=5, resize=None, crop=24, per_frame_aug=True)
+    for seed in range(5):
+        clip = per_chunk.get(0, np.random.default_rng(seed))[0]
+        assert all(np.array_equal(clip[0], c) for c in clip)    # one crop and flip for the chunk
+    clips = [per_frame.get(0, np.random.default_rng(s))[0] for s in range(5)]
+    assert any(not np.array_equal(c[0], c[t]) for c in clips for t in range(1, 5))
+    a, b = per_chunk.get(0, np.random.default_rng(7))[0], per_chunk.get(0, np.random.default_rng(7))[0]
+    np.testing.assert_array_equal(a, b)
+    test = UCF101(root, chunk=5, resize=None, crop=24, train=False).get(0)[0]
+    expected = UCF101(root, chunk=5, resize=None, crop=24, train=False).normalize(still[:5, 12:36, 20:44])
+    np.testing.assert_allclose(test, expected)                  # centre crop, no flip
+
+
+def test_flip_mirrors_and_can_be_disabled(tmp_path):
+    still = np.repeat(np.random.default_rng(1).integers(0, 256, (1, 24, 32, 3), dtype=np.uint8), 11, axis=0)
+    root = make_tree(tmp_path, {"YoYo/v_YoYo_g02_c01.avi": still}, size=(32, 24))
+    ds = UCF101(root, chunk=1, resize=None, crop=24, normalize="caffe")
+    clips = [ds.get(0, np.random.default_rng(s))[0][0, ::-1].transpose(1, 2, 0) + ds.normalize.mean[::-1] for s in range(8)]
+    crops = [still[0, :, x:x + 24] for x in range(9)]
+    crops += [c[:, ::-1] for c in crops]
+    flipped = [any(np.allclose(c, k) for k in crops[9:]) for c in clips]
+    assert all(any(np.allclose(c, k) for k in crops) for c in clips) and any(flipped) and not all(flipped)
+    no_flip = UCF101(root, chunk=1, resize=None, crop=24, normalize="caffe", flip=False)
+    for s in range(8):
+        c = no_flip.get(0, np.random.default_rng(s))[0][0, ::-1].transpose(1, 2, 0) + ds.normalize.mean[::-1]
+        assert any(np.allclose(c, k) for k in crops[:9])
+
+
+def test_cache_gives_identical_frames(tmp_path):
+    root = make_tree(tmp_path / "d", {"YoYo/v_YoYo_g02_c01.avi": 31, "YoYo/v_YoYo_g01_c01.avi": 41})
+    plain = UCF101(root, resize=36, crop=32)
+    cached = UCF101(root, resize=36, crop=32, cache_dir=tmp_path / "cache")
+    first = [cached.get(i, np.random.default_rng(i))[0] for i in range(len(cached))]
+    assert (tmp_path / "cache" / "every10_short36" / "YoYo" / "v_YoYo_g02_c01.avi.npy").exists()
+    assert (tmp_path / "cache" / "frame_counts.json").exists()
+    again = UCF101(root, resize=36, crop=32, cache_dir=tmp_path / "cache")    # from the cache only
+    for i in range(len(plain)):
+        ref = plain.get(i, np.random.default_rng(i))[0]
+        np.testing.assert_array_equal(ref, first[i])
+        np.testing.assert_array_equal(ref, again.get(i, np.random.default_rng(i))[0])

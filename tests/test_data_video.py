@@ -1,0 +1,64 @@
+"""Decoding, sampling every k-th frame, resizing, normalisation and bad-video detection."""
+import numpy as np
+import pytest
+
+from tinyrrn.data import BadVideo, Normalize, frame_count, read_sampled
+from tinyrrn.data.synthetic import write_video
+
+
+def index_video(path, n=45, size=(80, 60), codec="mjpeg"):
+    """A video whose frame i is uniformly grey with value 5 * i (the frame index as brightness)."""
+    frames = np.broadcast_to((5 * np.arange(n, dtype=np.uint8))[:, None, None, None], (n, size[1], size[0], 3))
+    write_video(path, np.ascontiguousarray(frames), codec=codec)
+    return path
+
+
+def test_every_kth_frame_is_taken(tmp_path):
+    path = index_video(tmp_path / "v.avi")
+    assert frame_count(path) == 45
+    frames = read_sampled(path, every=10)
+    assert frames.shape == (5, 60, 80, 3) and frames.dtype == np.uint8
+    np.testing.assert_allclose(frames.mean(axis=(1, 2, 3)), [0, 50, 100, 150, 200], atol=2)
+    np.testing.assert_allclose(read_sampled(path, every=7).mean(axis=(1, 2, 3)), 5 * np.arange(0, 45, 7), atol=2)
+
+
+def test_resize_by_short_side_and_mp4(tmp_path):
+    avi = index_video(tmp_path / "v.avi")
+    assert read_sampled(avi, 10, short_side=36).shape == (5, 36, 48, 3)
+    mp4 = index_video(tmp_path / "v.mp4", n=31, size=(64, 96), codec="mpeg4")    # portrait, other container
+    assert frame_count(mp4) == 31
+    frames = read_sampled(mp4, 10, short_side=32)
+    assert frames.shape == (4, 48, 32, 3)
+    np.testing.assert_allclose(frames.mean(axis=(1, 2, 3)), [0, 50, 100, 150], atol=3)
+
+
+def test_normalize_conventions():
+    frames = np.zeros((2, 4, 4, 3), np.uint8)
+    frames[..., 0], frames[..., 1], frames[..., 2] = 255, 128, 0                 # RGB
+    tv = Normalize("torchvision")(frames)
+    assert tv.shape == (2, 3, 4, 4) and tv.dtype == np.float32
+    np.testing.assert_allclose(tv[0, :, 0, 0], [(1 - 0.485) / 0.229, (128 / 255 - 0.456) / 0.224, -0.406 / 0.225], rtol=1e-5)
+    caffe = Normalize("caffe")(frames)                                          # BGR, 0-255, minus mean
+    np.testing.assert_allclose(caffe[1, :, 3, 3], [0 - 103.939, 128 - 116.779, 255 - 123.68], rtol=1e-5)
+    with pytest.raises(ValueError, match="'torchvision' or 'caffe'"):
+        Normalize("tf")
+    with pytest.raises(ValueError, match=r"shape \(4, 4, 3\)"):
+        Normalize()(frames[0])
+
+
+def test_bad_videos_raise_naming_the_file(tmp_path):
+    empty = tmp_path / "empty.avi"
+    empty.write_bytes(b"")
+    text = tmp_path / "text.avi"
+    text.write_text("this is not a video\n" * 20)
+    for path in (empty, text):
+        with pytest.raises(BadVideo, match=str(path)):
+            frame_count(path)
+        with pytest.raises(BadVideo, match="cannot decode"):
+            read_sampled(path)
+    good = index_video(tmp_path / "good.avi", n=101)
+    truncated = tmp_path / "truncated.avi"
+    truncated.write_bytes(good.read_bytes()[: good.stat().st_size // 3])
+    assert frame_count(truncated) == 101                                      # the header still promises 101
+    with pytest.raises(BadVideo, match=r"truncated.avi: truncated: decoded \d sampled frames, metadata promises 11"):
+        read_sampled(truncated, 10, expected=11)

@@ -1,0 +1,61 @@
+"""Scan a UCF-101-layout dataset for missing and bad videos.
+
+    python -m tinyrrn.data.check ROOT [--split N] [--list-dir DIR] [--every K]
+
+Checks every video of the split's train and test lists: missing (not found, case-insensitively),
+or bad (cannot be opened, zero frames, or decoding ends more than 10% short of the container's
+frame count, i.e. truncated). Prints one line per problem; exits with status 1 if any.
+"""
+import argparse
+import os
+import sys
+
+from ..progress import progress
+from .splits import read_split
+from .ucf101 import path_resolver
+from .video import BadVideo, frame_count, read_sampled, sampled_count
+
+
+def check_video(path, every=10):
+    """None if the video decodes fully, else the reason it is bad."""
+    try:
+        expected = sampled_count(frame_count(path), every)
+        read_sampled(path, every, short_side=32, expected=expected)
+    except BadVideo as err:
+        return err.reason
+    return None
+
+
+def scan(root, split=1, list_dir=None, every=10):
+    """(missing paths, [(bad path, reason)]) over the train and test lists of `split`."""
+    list_dir = list_dir or os.path.join(root, "ucfTrainTestlist")
+    _, train, test = read_split(list_dir, split)
+    resolve = path_resolver(root)
+    missing, bad = [], []
+    for rel, _ in progress(train + test, desc=f"check split {split}"):
+        path = resolve(rel)
+        if path is None:
+            missing.append(os.path.join(root, rel))
+        elif (reason := check_video(path, every)) is not None:
+            bad.append((path, reason))
+    return missing, bad
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m tinyrrn.data.check", description=__doc__.split("\n")[0])
+    parser.add_argument("root", help="dataset folder holding Class/v_Class_gGG_cCC.avi")
+    parser.add_argument("--split", type=int, default=1, choices=(1, 2, 3), help="split whose lists to check (default 1)")
+    parser.add_argument("--list-dir", help="folder of classInd.txt and the split lists (default ROOT/ucfTrainTestlist)")
+    parser.add_argument("--every", type=int, default=10, help="sampling step used for decoding (default 10)")
+    args = parser.parse_args(argv)
+    missing, bad = scan(args.root, args.split, args.list_dir, args.every)
+    for path in missing:
+        print(f"missing\t{path}")
+    for path, reason in bad:
+        print(f"bad\t{path}\t{reason}")
+    print(f"{len(missing)} missing, {len(bad)} bad", file=sys.stderr)
+    return 1 if missing or bad else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,83 @@
+"""The official UCF-101 split files (`ucfTrainTestlist/`), parsed as they are published.
+
+`classInd.txt` has lines `1 ApplyEyeMakeup` (1-based), `trainlistNN.txt` lines
+`Class/v_Class_gGG_cCC.avi 7` (1-based label), `testlistNN.txt` the same without the label.
+Files have CRLF line ends. Labels returned here are 0-based; a test video's label is its
+class folder's index. Clips of one group (gGG) of a class share source footage, so a split
+whose test groups also appear in its train list leaks and is refused.
+"""
+import os
+import re
+
+_GROUP = re.compile(r"_g(\d+)_c(\d+)\.[^./]+$")
+
+
+def _lines(path):
+    """Non-blank (line number, stripped text) pairs of a text file with any line ends."""
+    with open(path, "rb") as f:
+        text = f.read().decode("utf-8")
+    return [(n, line.strip()) for n, line in enumerate(text.splitlines(), 1) if line.strip()]
+
+
+def read_classes(list_dir):
+    """Class names from `classInd.txt`, position = 0-based label."""
+    path = os.path.join(list_dir, "classInd.txt")
+    classes = []
+    for n, line in _lines(path):
+        index, _, name = line.partition(" ")
+        if not index.isdigit() or int(index) != len(classes) + 1 or not name.strip():
+            raise ValueError(f"{path}:{n}: expected '{len(classes) + 1} ClassName', got {line!r}")
+        classes.append(name.strip())
+    if not classes:
+        raise ValueError(f"{path}: no classes")
+    return classes
+
+
+def read_list(list_dir, split, train, classes):
+    """[(relative_path, 0-based label)] of `trainlistNN.txt` or `testlistNN.txt`."""
+    path = os.path.join(list_dir, f"{'train' if train else 'test'}list{split:02d}.txt")
+    by_folder = {name.lower(): i for i, name in enumerate(classes)}
+    videos = []
+    for n, line in _lines(path):
+        fields = line.split()
+        rel = fields[0].replace("\\", "/")
+        folder = rel.split("/")[0].lower()
+        if len(fields) > 2 or "/" not in rel or folder not in by_folder:
+            raise ValueError(f"{path}:{n}: expected 'Class/video.avi [label]' with a class of "
+                             f"classInd.txt, got {line!r}")
+        label = by_folder[folder]
+        if len(fields) == 2 and fields[1] != str(label + 1):
+            raise ValueError(f"{path}:{n}: label {fields[1]} does not match class folder "
+                             f"{rel.split('/')[0]!r} (index {label + 1} in classInd.txt)")
+        videos.append((rel, label))
+    return videos
+
+
+def group_of(rel):
+    """The source-footage group of a UCF-101 video path: ('Class', 8) for 'Class/v_Class_g08_c01.avi'."""
+    match = _GROUP.search(rel)
+    if match is None:
+        raise ValueError(f"{rel!r} is not named like UCF-101's Class/v_Class_gGG_cCC.avi")
+    return rel.split("/")[0].lower(), int(match.group(1))
+
+
+def check_no_leak(train_videos, test_videos, split):
+    """Raise ValueError naming the groups that appear in both the train and the test list."""
+    train_groups = {group_of(rel) for rel, _ in train_videos}
+    shared = sorted({group_of(rel) for rel, _ in test_videos} & train_groups)
+    if shared:
+        names = ", ".join(f"{c}/g{g:02d}" for c, g in shared[:10])
+        more = f" and {len(shared) - 10} more" if len(shared) > 10 else ""
+        raise ValueError(f"split {split} leaks: {len(shared)} test group(s) also in its train list: "
+                         f"{names}{more}")
+
+
+def read_split(list_dir, split=1):
+    """(classes, train_videos, test_videos) of split 1-3 in `list_dir`, checked for leaks."""
+    if split not in (1, 2, 3):
+        raise ValueError(f"split must be 1, 2 or 3, got {split!r}")
+    classes = read_classes(list_dir)
+    train = read_list(list_dir, split, True, classes)
+    test = read_list(list_dir, split, False, classes)
+    check_no_leak(train, test, split)
+    return classes, train, test

@@ -1,0 +1,167 @@
+"""UCF-101 (or any dataset in its layout) as chunks of T consecutive sampled frames.
+
+Chunking rule. A video of n frames sampled every k-th frame has s = ceil(n / k) sampled
+frames and yields M = floor(s / T) chunks: frames [0, T), [T, 2T), ...; the last s mod T
+frames are left out. A video with 0 < s < T yields one chunk that repeats its last frame.
+
+Frame counts come from container metadata before any decoding (`index.count_frames`; with
+`cache_dir` they are remembered in `cache_dir/frame_counts.json`). When decoding later gives
+slightly fewer frames than the metadata promised, a chunk reaching past the real end repeats
+the last decoded frame; a video more than 10% short is reported as truncated (BadVideo).
+Videos whose metadata cannot be read, or that report zero frames, get no chunks and are listed
+in `bad_videos`.
+
+Decoding cost. A chunk needs its video's sampled frames: without `cache_dir` every chunk decodes
+its whole video (M decodes per video per epoch, softened only by a small in-memory memo of the
+`recent` videos, which serves sequential evaluation); with `cache_dir` each video is decoded
+once and later reads are memory-mapped (see benchmarks/data.py). Train with a cache.
+"""
+import os
+import threading
+import warnings
+from collections import OrderedDict
+
+import numpy as np
+
+from .cache import FrameCache
+from .index import count_frames
+from .splits import read_split
+from .transforms import Normalize, center_crops, crop, draw_crops
+from .video import read_sampled, sampled_count
+
+
+class _RecentFrames:
+    """The last few decoded videos in memory; concurrent requests for one video decode it once."""
+
+    def __init__(self, size):
+        self.size, self.items, self.lock, self.key_locks = size, OrderedDict(), threading.Lock(), {}
+
+    def get(self, key, make):
+        with self.lock:
+            key_lock = self.key_locks.setdefault(key, threading.Lock())
+        with key_lock:
+            with self.lock:
+                if key in self.items:
+                    self.items.move_to_end(key)
+                    return self.items[key]
+            value = make()
+            with self.lock:
+                self.items[key] = value
+                while len(self.items) > self.size:
+                    self.items.popitem(last=False)
+            return value
+
+
+def path_resolver(root):
+    """Case-insensitive lookup of 'Class/file' under `root` (UCF-101's HandstandPushups folder
+    holds v_HandStandPushups_* files); returns the real path or None."""
+    folders = {e.name.lower(): e.path for e in os.scandir(root) if e.is_dir()} if os.path.isdir(root) else {}
+    files = {}
+
+    def resolve(rel):
+        folder, _, name = rel.partition("/")
+        exact = os.path.join(root, rel)
+        if os.path.isfile(exact):
+            return exact
+        real_folder = folders.get(folder.lower())
+        if real_folder is None:
+            return None
+        if real_folder not in files:
+            files[real_folder] = {e.name.lower(): e.path for e in os.scandir(real_folder) if e.is_file()}
+        return files[real_folder].get(name.lower())
+    return resolve
+
+
+class UCF101:
+    """Chunks of one split of a UCF-101-layout dataset: `get(i, rng)` -> (clip, label, video index).
+
+    root: folder holding Class/v_Class_gGG_cCC.avi; list_dir: the split files (default
+    root/ucfTrainTestlist). Training draws a random crop (and a horizontal flip if `flip`) per
+    chunk, or per frame with `per_frame_aug`; evaluation takes the centre crop. missing="error"
+    refuses missing videos in one error; "skip" drops them and lists them in `self.missing`.
+    cache_dir keeps decoded uint8 frames (and frame counts) on disk for later epochs.
+    flip=False turns off flips (needed for direction classes, e.g. the synthetic MoveLeft/MoveRight);
+    recent is how many decoded videos to keep in memory.
+    """
+
+    def __init__(self, root, split=1, train=True, list_dir=None, sample_every=10, chunk=2, resize=256,
+                 crop=224, normalize="torchvision", per_frame_aug=False, flip=True, missing="error",
+                 cache_dir=None, recent=8):
+        if missing not in ("error", "skip"):
+            raise ValueError(f"missing must be 'error' or 'skip', got {missing!r}")
+        if chunk < 1 or sample_every < 1:
+            raise ValueError(f"chunk and sample_every must be >= 1, got {chunk} and {sample_every}")
+        self.root = str(root)
+        self.list_dir = str(list_dir) if list_dir is not None else os.path.join(self.root, "ucfTrainTestlist")
+        self.split, self.train, self.sample_every, self.chunk = split, train, sample_every, chunk
+        self.resize, self.crop, self.per_frame_aug, self.flip = resize, crop, per_frame_aug, flip
+        self.normalize = normalize if isinstance(normalize, Normalize) else Normalize(normalize)
+        self.classes, train_list, test_list = read_split(self.list_dir, split)
+        listed = train_list if train else test_list
+
+        resolve = path_resolver(self.root)
+        found = [(rel, label, resolve(rel)) for rel, label in listed]
+        self.missing = [os.path.join(self.root, rel) for rel, _, path in found if path is None]
+        if self.missing and missing == "error":
+            name = f"{'train' if train else 'test'}list{split:02d}.txt"
+            raise FileNotFoundError(
+                f"{len(self.missing)} of {len(listed)} videos listed in {os.path.join(self.list_dir, name)} "
+                f"are missing under {self.root}, e.g. {', '.join(self.missing[:3])} "
+                "(pass missing='skip' to skip them)")
+        kept = [(rel, label, path) for rel, label, path in found if path is not None]
+        self.videos = [(rel, label) for rel, label, _ in kept]
+        self.paths = [path for _, _, path in kept]
+
+        self.cache = FrameCache(cache_dir, sample_every, resize) if cache_dir else None
+        index_path = os.path.join(str(cache_dir), "frame_counts.json") if cache_dir else None
+        counts = count_frames(self.paths, index_path)
+        self.frame_counts = np.array([counts[p][0] for p in self.paths], dtype=np.int64)
+        self.bad_videos = [p for p in self.paths if counts[p][0] == 0]
+        for path in self.bad_videos:
+            warnings.warn(f"skipping bad video {path}: {counts[path][1]}", stacklevel=2)
+
+        sampled = sampled_count(self.frame_counts, sample_every)
+        chunks = np.where(sampled > 0, np.maximum(sampled // chunk, 1), 0)
+        self.chunk_video = np.repeat(np.arange(len(self.videos)), chunks)
+        first = np.cumsum(chunks) - chunks                     # first chunk index of each video
+        self.chunk_start = (np.arange(len(self.chunk_video)) - first[self.chunk_video]) * chunk
+        self._recent = _RecentFrames(recent)
+
+    def __len__(self):
+        return len(self.chunk_video)
+
+    def frames(self, video):
+        """All sampled, resized uint8 frames (s, H, W, 3) of video `video` (cache, then decoding)."""
+        rel, path = self.videos[video][0], self.paths[video]
+        return self._recent.get(video, lambda: self._load(rel, path, video))
+
+    def _load(self, rel, path, video):
+        frames = self.cache.load(rel, path) if self.cache else None
+        if frames is None:
+            expected = sampled_count(int(self.frame_counts[video]), self.sample_every)
+            frames = read_sampled(path, self.sample_every, self.resize, expected)
+            if self.cache:
+                self.cache.save(rel, frames)
+        return frames
+
+    def get(self, i, rng=None):
+        """(clip float32 (T, 3, crop, crop), label, video index) of chunk `i`.
+
+        `rng` (a numpy Generator) draws training crops and flips; None means
+        default_rng(i). Raises video.BadVideo if the video cannot be decoded.
+        """
+        if not 0 <= i < len(self):
+            raise IndexError(f"chunk index {i} out of range for {len(self)} chunks")
+        video = int(self.chunk_video[i])
+        frames = self.frames(video)
+        picked = frames[np.minimum(self.chunk_start[i] + np.arange(self.chunk), len(frames) - 1)]
+        if self.train:
+            rng = rng if rng is not None else np.random.default_rng(i)
+            boxes = draw_crops(rng, picked, self.crop, self.per_frame_aug, self.flip)
+        else:
+            boxes = center_crops(picked, self.crop)
+        return self.normalize(crop(picked, *boxes, self.crop)), self.videos[video][1], video
+
+    def __repr__(self):
+        return (f"UCF101(root={self.root!r}, split={self.split}, train={self.train}, videos={len(self.videos)}, "
+                f"chunks={len(self)}, T={self.chunk}, every={self.sample_every})")
