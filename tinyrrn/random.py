@@ -25,11 +25,14 @@ def generator():
 
 
 def get_state():
-    """Everything needed to continue the same random streams (for checkpoints)."""
-    return {"generator": _generator.bit_generator.state, "numpy": numpy.random.get_state()}
+    """Everything needed to continue the same random streams, as JSON-serialisable data."""
+    name, keys, pos, has_gauss, gauss = numpy.random.get_state()
+    return {"generator": _generator.bit_generator.state,
+            "numpy": [name, keys.tolist(), pos, has_gauss, gauss]}
 
 
 def set_state(state):
     """Restore what get_state() returned."""
     _generator.bit_generator.state = state["generator"]
-    numpy.random.set_state(state["numpy"])
+    name, keys, pos, has_gauss, gauss = state["numpy"]
+    numpy.random.set_state((name, numpy.array(keys, dtype=numpy.uint32), pos, has_gauss, gauss))

@@ -19,6 +19,7 @@ from collections import OrderedDict
 
 import numpy as np
 
+from tinyrrn.backend import to_numpy, xp_of
 from tinyrrn.pth import UnsafePickleError, WeightsError, read_pth
 
 __all__ = ["WeightsError", "UnsafePickleError", "read_pth", "read_weights", "save_npz",
@@ -75,7 +76,7 @@ def save_npz(model_or_state, path):
             with zipfile.ZipFile(file, "w", zipfile.ZIP_STORED) as archive:
                 for name, value in state.items():
                     with archive.open(f"{name}.npy", "w", force_zip64=True) as member:
-                        np.lib.format.write_array(member, _to_numpy(value), allow_pickle=False)
+                        np.lib.format.write_array(member, to_numpy(value), allow_pickle=False)
             file.flush()
             os.fsync(file.fileno())
         os.chmod(tmp_path, 0o644)  # mkstemp creates 0600; weights are ordinary files
@@ -83,11 +84,6 @@ def save_npz(model_or_state, path):
     except BaseException:
         os.unlink(tmp_path)
         raise
-
-
-def _to_numpy(array):
-    """A NumPy copy of a NumPy or CuPy array."""
-    return array.get() if type(array).__module__.startswith("cupy") else np.asarray(array)
 
 
 def load_npz(model, path, strict=True):
@@ -116,11 +112,7 @@ def load_npz(model, path, strict=True):
 
 def _like(array, target):
     """``array`` with ``target``'s dtype, on ``target``'s array module."""
-    array = array.astype(target.dtype, copy=False)
-    if type(target).__module__.startswith("cupy"):
-        import cupy
-        return cupy.asarray(array)
-    return array
+    return xp_of(target).asarray(array.astype(target.dtype, copy=False))
 
 
 def parameter_count(state):

@@ -38,6 +38,9 @@ class GRU(Module):
             raise ValueError(f"GRU: expected input (batch, time, {self.input_size}), got {tuple(x.shape)}")
         batch, steps, _ = x.shape
         hidden = self.hidden_size
+        if h0 is not None and tuple(h0.shape) != (self.num_layers, batch, hidden):
+            raise ValueError(f"GRU: expected h0 (num_layers, batch, hidden) = "
+                             f"{(self.num_layers, batch, hidden)}, got {tuple(h0.shape)}")
         xp = backend.xp_of(x.data)
         finals = []
         for layer in range(self.num_layers):

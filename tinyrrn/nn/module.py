@@ -1,7 +1,10 @@
 """Module: a tree of layers holding parameters and buffers, with PyTorch's state_dict names."""
 from collections import OrderedDict
 
+import numpy
+
 from .. import backend
+from ..functional import channels_last
 from ..tensor import Tensor
 
 
@@ -36,10 +39,9 @@ class Module:
             return
         for registry in (self._parameters, self._buffers, self._modules):
             registry.pop(name, None)
-        if isinstance(value, Parameter):
-            self._parameters[name] = value
-        elif isinstance(value, Module):
-            self._modules[name] = value
+        if isinstance(value, (Parameter, Module)):
+            self.__dict__.pop(name, None)  # e.g. `self.bias = None` earlier would shadow it
+            (self._parameters if isinstance(value, Parameter) else self._modules)[name] = value
         else:
             object.__setattr__(self, name, value)
 
@@ -52,6 +54,9 @@ class Module:
 
     def register_buffer(self, name, array):
         """Keep an array that is state but not trained (saved in state_dict)."""
+        self._parameters.pop(name, None)
+        self._modules.pop(name, None)
+        self.__dict__.pop(name, None)
         self._buffers[name] = array
 
     def __call__(self, *args, **kwargs):
@@ -105,13 +110,18 @@ class Module:
             p.grad = None
 
     def to(self, device):
-        """Move every parameter and buffer to 'cpu' or 'gpu' (in place; returns self)."""
+        """Move every parameter (with its gradient) and buffer to 'cpu' or 'gpu' (in place; returns self).
+
+        Arrays already on ``device`` are left as they are; moved 4-D arrays
+        stay channels-last in memory when they were (conv weights).
+        """
         for m in self.modules():
             for p in m._parameters.values():
-                p.data = backend.to_device(p.data, device)
-                p.grad = None
+                p.data = _to_device(p.data, device)
+                if p.grad is not None:
+                    p.grad = _to_device(p.grad, device)
             for name, b in m._buffers.items():
-                m._buffers[name] = backend.to_device(b, device)
+                m._buffers[name] = _to_device(b, device)
         return self
 
     # -- state ------------------------------------------------------------
@@ -132,6 +142,7 @@ class Module:
         keys are allowed (shapes must still match); the lists are returned.
         """
         own = self.state_dict()
+        state = {k: _as_array(v) for k, v in state.items()}
         missing = [k for k in own if k not in state]
         unexpected = [k for k in state if k not in own]
         mismatched = [f"{k}: checkpoint {tuple(state[k].shape)} vs model {tuple(own[k].shape)}"
@@ -145,12 +156,10 @@ class Module:
             problems.append(f"shape mismatches ({len(mismatched)}): {'; '.join(mismatched)}")
         if problems:
             raise ValueError("load_state_dict failed, model left unchanged:\n  " + "\n  ".join(problems))
-        staged = {}
+        staged = {}  # everything converted before the first write
         for key, target in own.items():
             if key in state:
-                value = state[key]
-                value = value.data if isinstance(value, Tensor) else value
-                xp = backend.xp_of(target)
+                value, xp = state[key], backend.xp_of(target)
                 staged[key] = xp.asarray(backend.to_numpy(value) if xp is not backend.xp_of(value)
                                          else value, dtype=target.dtype)
         for key, value in staged.items():
@@ -168,6 +177,25 @@ class Module:
         return ""
 
 
+def _as_array(value):
+    """A state_dict value (array, Tensor, Python number or list) as an array."""
+    if isinstance(value, Tensor):
+        return value.data
+    return value if hasattr(value, "shape") and hasattr(value, "dtype") else numpy.asarray(value)
+
+
+def _is_channels_last(array):
+    return array.ndim == 4 and array.transpose(0, 2, 3, 1).flags.c_contiguous and not array.flags.c_contiguous
+
+
+def _to_device(array, device):
+    """backend.to_device, keeping a channels-last 4-D array channels-last (host<->device copies may not)."""
+    moved = backend.to_device(array, device)
+    if moved is not array and _is_channels_last(array) and not _is_channels_last(moved):
+        moved = channels_last(moved)
+    return moved
+
+
 class Sequential(Module):
     """Modules applied in order; children are named '0', '1', ... as in PyTorch."""
 
@@ -177,6 +205,12 @@ class Sequential(Module):
             setattr(self, str(i), m)
 
     def __getitem__(self, index):
+        """The index-th module, or for a slice a Sequential of those modules (keeping their names)."""
+        if isinstance(index, slice):
+            part = Sequential()
+            for name in list(self._modules)[index]:
+                setattr(part, name, self._modules[name])
+            return part
         return list(self._modules.values())[index]
 
     def __len__(self):

@@ -1,0 +1,366 @@
+"""tinyrrn.nn: Module bookkeeping, state_dict loading, layers, and the GRU (gradchecks, torch parity)."""
+import numpy as np
+import pytest
+
+import tinyrrn
+from tinyrrn import Tensor, gradcheck, nn
+from tinyrrn import functional as F
+
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3, padding=1, bias=False)
+        self.bn = nn.BatchNorm2d(4)
+        self.head = nn.Sequential(nn.ReLU(), nn.Dropout(0.5), nn.Linear(4, 2))
+        self.scale = 2.0  # a plain attribute: neither parameter nor buffer
+
+    def forward(self, x):
+        return self.head(self.bn(self.conv(x)).mean(axis=(2, 3)) * self.scale)
+
+
+KEYS = ["conv.weight", "bn.weight", "bn.bias", "bn.running_mean", "bn.running_var", "bn.num_batches_tracked",
+        "head.2.weight", "head.2.bias"]
+
+
+def images(n=2, seed=0):
+    return Tensor(np.random.default_rng(seed).standard_normal((n, 3, 6, 6)).astype(np.float32))
+
+
+def snapshot(model):
+    return {k: v.copy() for k, v in model.state_dict().items()}
+
+
+def assert_unchanged(model, before):
+    after = model.state_dict()
+    assert list(after) == list(before)
+    for key, value in before.items():
+        assert after[key].dtype == value.dtype, key
+        np.testing.assert_array_equal(after[key], value, err_msg=key)
+
+
+# ---------------------------------------------------------------- registration and tree walking
+
+def test_attribute_registration():
+    net = Net()
+    assert [k for k, _ in net.named_parameters()] == ["conv.weight", "bn.weight", "bn.bias", "head.2.weight",
+                                                      "head.2.bias"]
+    assert [k for k, _ in net.named_buffers()] == ["bn.running_mean", "bn.running_var", "bn.num_batches_tracked"]
+    assert list(net.state_dict()) == KEYS
+    assert all(isinstance(p, nn.Parameter) and p.requires_grad for p in net.parameters())
+    assert [name for name, _ in net.named_modules()] == ["", "conv", "bn", "head", "head.0", "head.1", "head.2"]
+    assert list(net.children()) == [net.conv, net.bn, net.head]
+    assert net.scale == 2.0 and "scale" not in net.state_dict()
+    assert net.num_parameters() == 4 * 3 * 9 + 4 + 4 + 4 * 2 + 2
+    assert net.conv.bias is None and "conv.bias" not in net.state_dict()
+    with pytest.raises(AttributeError, match="nothing"):
+        net.nothing
+
+
+def test_reassignment_moves_between_registries():
+    net = Net()
+    net.conv.bias = nn.Parameter(np.zeros(4, dtype=np.float32))  # was None: must not stay shadowed
+    assert isinstance(net.conv.bias, nn.Parameter)
+    assert "conv.bias" in net.state_dict()
+    net.conv.bias = None
+    assert net.conv.bias is None and "conv.bias" not in net.state_dict()
+    net.bn.register_buffer("extra", np.arange(3.0))
+    assert list(net.state_dict())[5:7] == ["bn.num_batches_tracked", "bn.extra"]
+    net.head = nn.Identity()
+    assert [k for k in net.state_dict() if k.startswith("head")] == []
+    assert repr(net).startswith("Net(")
+
+
+def test_num_batches_tracked_counts_training_batches_only():
+    net = Net()
+    counter = net.bn.num_batches_tracked
+    assert counter.dtype == np.int64 and counter.shape == () and int(counter) == 0
+    net(images())
+    net(images())
+    assert int(net.state_dict()["bn.num_batches_tracked"]) == 2
+    net.eval()
+    mean = net.bn.running_mean.copy()
+    net(images())
+    assert int(net.bn.num_batches_tracked) == 2
+    np.testing.assert_array_equal(net.bn.running_mean, mean)
+    assert net.bn.num_batches_tracked is counter  # updated in place, like the running statistics
+
+
+def test_train_eval_propagate():
+    net = Net()
+    assert all(m.training for m in net.modules())
+    assert net.eval() is net
+    assert not any(m.training for m in net.modules())
+    net.train()
+    assert all(m.training for m in net.modules())
+    net.train(False)
+    assert not net.head[1].training
+
+
+def test_zero_grad():
+    net = Net()
+    F.cross_entropy(net(images()), np.array([0, 1])).backward()
+    assert all(p.grad is not None for p in net.parameters())
+    net.zero_grad()
+    assert all(p.grad is None for p in net.parameters())
+
+
+def test_to_cpu_keeps_arrays_gradients_and_layout():
+    net = Net()
+    F.cross_entropy(net(images()), np.array([0, 1])).backward()
+    weight, grad, before = net.conv.weight.data, net.conv.weight.grad, snapshot(net)
+    assert net.to("cpu") is net
+    assert net.conv.weight.data is weight and net.conv.weight.grad is grad
+    assert_unchanged(net, before)
+    assert net.conv.weight.data.transpose(0, 2, 3, 1).flags.c_contiguous
+
+
+def test_to_gpu_on_the_strict_stand_in_keeps_channels_last(monkeypatch):
+    strict_xp = pytest.importorskip("strict_xp")
+    from tinyrrn import backend
+    monkeypatch.setattr(backend, "_load_cupy", lambda: strict_xp)
+    net = Net()
+    F.cross_entropy(net(images()), np.array([0, 1])).backward()
+    before = snapshot(net)
+    net.to("gpu")
+    assert all(isinstance(v, strict_xp.StrictArray) for v in net.state_dict().values())
+    assert all(isinstance(p.grad, strict_xp.StrictArray) for p in net.parameters())
+    net.to("cpu")
+    assert_unchanged(net, before)
+    assert net.conv.weight.data.transpose(0, 2, 3, 1).flags.c_contiguous
+
+
+def test_sequential_indexing():
+    a, b, c = nn.Linear(2, 3), nn.ReLU(), nn.Linear(3, 1)
+    seq = nn.Sequential(a, b, c)
+    assert len(seq) == 3 and list(seq) == [a, b, c]
+    assert seq[0] is a and seq[-1] is c and seq[1] is b
+    tail = seq[1:]
+    assert isinstance(tail, nn.Sequential) and list(tail) == [b, c]
+    assert list(tail.state_dict()) == ["2.weight", "2.bias"]  # names kept, as in PyTorch
+    assert list(seq.state_dict()) == ["0.weight", "0.bias", "2.weight", "2.bias"]
+    x = Tensor(np.ones((4, 2), dtype=np.float32))
+    np.testing.assert_allclose(seq(x).data, c(b(a(x))).data)
+    with pytest.raises(IndexError):
+        seq[3]
+
+
+# ---------------------------------------------------------------- state_dict loading
+
+def test_state_dict_round_trip_copies_in_place():
+    source, target = Net(), Net()
+    source.bn.running_mean[...] = 3.0
+    source.bn.num_batches_tracked[...] = 7
+    weight = target.conv.weight.data
+    assert target.load_state_dict(source.state_dict()) == ([], [])
+    assert target.conv.weight.data is weight  # same array, filled in place
+    assert weight.transpose(0, 2, 3, 1).flags.c_contiguous  # conv weights stay channels-last
+    assert_unchanged(target, snapshot(source))
+    # Tensors, float64 arrays and Python numbers are accepted and cast to the model's dtypes.
+    state = {k: Tensor(v.astype(np.float64)) if v.dtype.kind == "f" else v for k, v in source.state_dict().items()}
+    state["bn.num_batches_tracked"] = 9
+    target.load_state_dict(state)
+    assert target.bn.running_mean.dtype == np.float32 and int(target.bn.num_batches_tracked) == 9
+
+
+def test_load_errors_list_every_problem_and_change_nothing():
+    net = Net()
+    before = snapshot(net)
+    state = snapshot(Net())
+    del state["bn.bias"], state["head.2.bias"]
+    state["head.2.weight"] = np.zeros((3, 4), np.float32)
+    state["conv.weight"] = np.zeros((4, 3, 5, 5), np.float32)
+    state["fc.weight"] = np.zeros(1, np.float32)
+    state["bn.extra"] = np.zeros(1, np.float32)
+    state["bn.running_mean"] = np.full(4, 5.0, np.float32)  # valid: must not be loaded either
+    with pytest.raises(ValueError) as error:
+        net.load_state_dict(state)
+    message = str(error.value)
+    for key in ("bn.bias", "head.2.bias", "fc.weight", "bn.extra", "head.2.weight", "conv.weight"):
+        assert key in message, key
+    assert "missing keys (2)" in message and "unexpected keys (2)" in message and "shape mismatches (2)" in message
+    assert "(3, 4)" in message and "(2, 4)" in message
+    assert_unchanged(net, before)
+    # Without strict, missing and unexpected keys are allowed but shapes must still match ...
+    with pytest.raises(ValueError, match="conv.weight") as error:
+        net.load_state_dict(state, strict=False)
+    assert "missing" not in str(error.value)
+    assert_unchanged(net, before)
+    # ... and the rest loads, with the lists returned.
+    state["head.2.weight"] = np.ones((2, 4), np.float32)
+    state["conv.weight"] = np.ones((4, 3, 3, 3), np.float32)
+    missing, unexpected = net.load_state_dict(state, strict=False)
+    assert missing == ["bn.bias", "head.2.bias"] and unexpected == ["fc.weight", "bn.extra"]
+    np.testing.assert_array_equal(net.bn.running_mean, 5.0)
+    np.testing.assert_array_equal(net.bn.bias.data, before["bn.bias"])
+    assert net.conv.weight.data.transpose(0, 2, 3, 1).flags.c_contiguous
+
+
+def test_load_npz_of_a_real_model(tmp_path):
+    from tinyrrn.models import resnet_small
+    from tinyrrn.weights import load_npz, save_npz
+    source, target = resnet_small(), resnet_small()
+    source(images())  # changes running statistics and counters
+    save_npz(source, tmp_path / "small.npz")
+    load_npz(target, tmp_path / "small.npz")
+    assert_unchanged(target, snapshot(source))
+    before = snapshot(target)
+    with pytest.raises(ValueError, match="fc.weight"):
+        load_npz(resnet_small(num_classes=5), tmp_path / "small.npz")
+    assert_unchanged(target, before)
+
+
+# ---------------------------------------------------------------- layers
+
+def test_linear_and_conv_default_init_bounds():
+    linear = nn.Linear(50, 40)
+    bound = 1 / np.sqrt(50)
+    for p in (linear.weight, linear.bias):
+        assert np.abs(p.data).max() <= bound and np.abs(p.data).max() > 0.9 * bound
+    assert linear.weight.shape == (40, 50) and linear.weight.dtype == np.float32
+    assert abs(linear.weight.data.std() - bound / np.sqrt(3)) < 0.05 * bound
+    conv = nn.Conv2d(6, 20, 3)
+    bound = 1 / np.sqrt(6 * 9)
+    for p in (conv.weight, conv.bias):
+        assert np.abs(p.data).max() <= bound and np.abs(p.data).max() > 0.9 * bound
+    assert conv.weight.shape == (20, 6, 3, 3) and conv.weight.data.transpose(0, 2, 3, 1).flags.c_contiguous
+    assert abs(conv.weight.data.std() - bound / np.sqrt(3)) < 0.05 * bound
+    assert nn.Conv2d(3, 4, (1, 3)).weight.shape == (4, 3, 1, 3)
+    tinyrrn.manual_seed(5)
+    first = nn.Linear(3, 3).weight.data.copy()
+    tinyrrn.manual_seed(5)
+    np.testing.assert_array_equal(nn.Linear(3, 3).weight.data, first)
+
+
+def test_layers_forward():
+    x = Tensor(np.random.default_rng(0).standard_normal((2, 3, 8, 8)).astype(np.float32))
+    conv = nn.Conv2d(3, 5, 3, stride=2, padding=1)
+    assert conv(x).shape == (2, 5, 4, 4)
+    assert nn.MaxPool2d(3, 2, 1)(x).shape == (2, 3, 4, 4)
+    assert nn.MaxPool2d(2)(x).shape == (2, 3, 4, 4)
+    np.testing.assert_array_equal(nn.ReLU()(x).data, np.maximum(x.data, 0))
+    assert nn.AdaptiveAvgPool2d(1)(x).shape == (2, 3, 1, 1)
+    assert nn.Identity()(x) is x
+    bn = nn.BatchNorm2d(3).eval()
+    np.testing.assert_allclose(bn(x).data, x.data / np.sqrt(1 + 1e-5), rtol=1e-6)
+    assert "kernel_size=(3, 3)" in repr(conv) and "in_features=3" in repr(nn.Linear(3, 1))
+
+
+def test_batchnorm_matches_torch_in_train_and_eval():
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(0)
+    ours, theirs = nn.BatchNorm2d(4, momentum=0.2), torch.nn.BatchNorm2d(4, momentum=0.2)
+    with torch.no_grad():
+        theirs.weight.uniform_(0.5, 1.5)
+        theirs.bias.normal_()
+    ours.load_state_dict({k: v.numpy() for k, v in theirs.state_dict().items()})
+    for training in (True, True, False):
+        ours.train(training)
+        theirs.train(training)
+        x = rng.standard_normal((3, 4, 5, 5)).astype(np.float32) * 2 + 1
+        np.testing.assert_allclose(ours(Tensor(x)).data, theirs(torch.from_numpy(x)).detach().numpy(),
+                                   rtol=1e-5, atol=1e-5)
+    for key, value in theirs.state_dict().items():
+        np.testing.assert_allclose(ours.state_dict()[key], value.numpy(), rtol=1e-6, err_msg=key)
+
+
+def test_dropout_train_and_eval():
+    drop = nn.Dropout(0.25)
+    x = Tensor(np.ones((200, 100), dtype=np.float32), requires_grad=True)
+    y = drop(x)
+    zeros = np.mean(y.data == 0)
+    assert 0.22 < zeros < 0.28
+    np.testing.assert_allclose(np.unique(y.data), [0, 1 / 0.75], rtol=1e-6)
+    y.sum().backward()
+    np.testing.assert_array_equal(x.grad, y.data)  # the gradient goes through the same mask
+    drop.eval()
+    assert drop(x) is x
+    assert nn.Dropout(0.0)(x) is x
+    with pytest.raises(ValueError):
+        nn.Dropout(1.0)(x)
+
+
+# ---------------------------------------------------------------- GRU
+
+def float64_gru(*args, **kwargs):
+    gru = nn.GRU(*args, **kwargs)
+    for p in gru.parameters():
+        p.data = p.data.astype(np.float64)
+    return gru
+
+
+def gru_inputs(batch, steps, features, hidden, layers, seed=0):
+    rng = np.random.default_rng(seed)
+    x = Tensor(rng.standard_normal((batch, steps, features)), requires_grad=True)
+    h0 = Tensor(rng.standard_normal((layers, batch, hidden)) * 0.5, requires_grad=True)
+    return x, h0
+
+
+def test_gru_parameters_have_torch_names_and_init():
+    gru = nn.GRU(5, 4, num_layers=2)
+    assert [(k, tuple(p.shape)) for k, p in gru.named_parameters()] == [
+        ("weight_ih_l0", (12, 5)), ("weight_hh_l0", (12, 4)), ("bias_ih_l0", (12,)), ("bias_hh_l0", (12,)),
+        ("weight_ih_l1", (12, 4)), ("weight_hh_l1", (12, 4)), ("bias_ih_l1", (12,)), ("bias_hh_l1", (12,))]
+    assert all(np.abs(p.data).max() <= 0.5 and p.dtype == np.float32 for p in gru.parameters())
+    assert [k for k, _ in nn.GRU(5, 4, bias=False).named_parameters()] == ["weight_ih_l0", "weight_hh_l0"]
+    with pytest.raises(ValueError, match="batch_first"):
+        nn.GRU(5, 4, batch_first=False)
+    with pytest.raises(ValueError, match="input"):
+        gru(Tensor(np.zeros((2, 3, 6), np.float32)))
+    with pytest.raises(ValueError, match="h0"):
+        gru(Tensor(np.zeros((2, 3, 5), np.float32)), Tensor(np.zeros((1, 2, 4), np.float32)))
+
+
+@pytest.mark.parametrize("layers", [1, 2])
+def test_gru_gradcheck(layers):
+    gru = float64_gru(3, 4, num_layers=layers)
+    x, h0 = gru_inputs(2, 3, 3, 4, layers)
+    params = gru.parameters()
+
+    def run(x, h0, *params):
+        out, h_n = gru(x, h0)
+        return F.concatenate([out.reshape(-1), h_n.reshape(-1)])
+
+    assert gradcheck(run, [x, h0, *params])
+    assert gradcheck(lambda x, *params: gru(x)[0], [x, *params])  # h0 = zeros
+
+
+def test_gru_without_bias_gradcheck():
+    gru = float64_gru(2, 3, bias=False)
+    x, _ = gru_inputs(2, 4, 2, 3, 1)
+    assert gradcheck(lambda x, *params: gru(x)[1], [x, *gru.parameters()])
+
+
+def test_gru_last_output_is_h_n():
+    gru = nn.GRU(3, 4, num_layers=2)
+    x = Tensor(np.random.default_rng(0).standard_normal((2, 5, 3)).astype(np.float32))
+    out, h_n = gru(x)
+    assert out.shape == (2, 5, 4) and h_n.shape == (2, 2, 4) and out.dtype == np.float32
+    np.testing.assert_array_equal(out.data[:, -1], h_n.data[-1])
+
+
+@pytest.mark.parametrize("layers,with_h0", [(1, False), (2, True)])
+def test_gru_matches_torch(layers, with_h0):
+    torch = pytest.importorskip("torch")
+    torch.manual_seed(0)
+    theirs = torch.nn.GRU(6, 5, num_layers=layers, batch_first=True)
+    ours = nn.GRU(6, 5, num_layers=layers)
+    ours.load_state_dict({k: v.detach().numpy() for k, v in theirs.state_dict().items()})
+    x, h0 = gru_inputs(3, 4, 6, 5, layers, seed=1)
+    x, h0 = Tensor(x.data.astype(np.float32), requires_grad=True), Tensor(h0.data.astype(np.float32),
+                                                                          requires_grad=True)
+    tx, th0 = (torch.tensor(t.data, requires_grad=True) for t in (x, h0))
+    out, h_n = ours(x, h0 if with_h0 else None)
+    tout, th_n = theirs(tx, th0 if with_h0 else None)
+    np.testing.assert_allclose(out.data, tout.detach().numpy(), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(h_n.data, th_n.detach().numpy(), rtol=1e-5, atol=1e-6)
+    rng = np.random.default_rng(2)
+    g_out, g_h = (rng.standard_normal(t.shape).astype(np.float32) for t in (out, h_n))
+    (F.mul(out, Tensor(g_out)).sum() + F.mul(h_n, Tensor(g_h)).sum()).backward()
+    ((tout * torch.from_numpy(g_out)).sum() + (th_n * torch.from_numpy(g_h)).sum()).backward()
+    np.testing.assert_allclose(x.grad, tx.grad.numpy(), rtol=1e-4, atol=1e-5)
+    if with_h0:
+        np.testing.assert_allclose(h0.grad, th0.grad.numpy(), rtol=1e-4, atol=1e-5)
+    mine = dict(ours.named_parameters())
+    for key, p in theirs.named_parameters():
+        np.testing.assert_allclose(mine[key].grad, p.grad.numpy(), rtol=1e-4, atol=1e-5, err_msg=key)
