@@ -1,0 +1,223 @@
+"""Training, evaluation, checkpoints and resume, on a tiny synthetic dataset."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy
+import pytest
+
+from tinyrrn import Tensor, checkpoint, config as configuration
+from tinyrrn import functional as F
+from tinyrrn import train as training
+from tinyrrn.data import synthetic
+from tinyrrn.evaluate import video_metrics
+from tinyrrn.optim import SGD, Adam, learning_rate
+
+
+@pytest.fixture(scope="module")
+def tiny_data(tmp_path_factory):
+    """4 classes x 5 groups x 2 clips of 32x24 videos (g01 is the test group)."""
+    root = tmp_path_factory.mktemp("tiny") / "data"
+    synthetic.generate(str(root), seed=1, classes=4, groups=5, clips=2, size=(32, 24), frames=(21, 41))
+    return str(root)
+
+
+def tiny_args(data, out, *extra):
+    return ["--data", data, "--out", str(out), "--cache-dir", str(out / "cache"), "--arch", "resnet_small",
+            "--resize", "24", "--crop", "16", "--batch", "4", "--update-every", "8", "--epochs", "2",
+            "--workers", "0", "--no-baseline", "--lr", "0.003", "--log-every", "1", "--no-flip", *extra]
+
+
+def tiny_config(data, out, *extra):
+    config, _ = configuration.resolve(tiny_args(data, out, *extra))
+    return config
+
+
+# -- pieces ------------------------------------------------------------------
+def test_update_size_from_chunks_or_percentage():
+    assert training.update_size("1%", 9537) == 96
+    assert training.update_size("64", 100) == 64
+    assert training.update_size(5, 100) == 5
+    with pytest.raises(ValueError, match="percentage"):
+        training.update_size("150%", 100)
+    with pytest.raises(ValueError, match="at least 1"):
+        training.update_size("0", 100)
+
+
+def test_learning_rate_schedules():
+    assert learning_rate("constant", 0.1, 50, 100) == 0.1
+    assert learning_rate("step", 0.1, 50, 100, step_every=20) == pytest.approx(0.001)
+    assert learning_rate("cosine", 0.1, 100, 100) == pytest.approx(0.0)
+    assert learning_rate("cosine", 0.1, 0, 100, warmup=10) == pytest.approx(0.01)
+    with pytest.raises(ValueError, match="unknown learning-rate schedule"):
+        learning_rate("cyclic", 0.1, 0, 1)
+
+
+@pytest.mark.parametrize("name", ["adam", "sgd"])
+def test_optimisers_match_torch(rng, name):
+    torch = pytest.importorskip("torch")
+    start = rng.standard_normal((5, 3)).astype("float32")
+    grads = [rng.standard_normal((5, 3)).astype("float32") for _ in range(5)]
+    ours = Tensor(start.copy(), requires_grad=True)
+    theirs = torch.tensor(start.copy(), requires_grad=True)
+    if name == "adam":
+        opt, topt = Adam([ours], lr=0.01, weight_decay=0.01), torch.optim.Adam([theirs], lr=0.01, weight_decay=0.01)
+    else:
+        opt, topt = SGD([ours], lr=0.1, momentum=0.9), torch.optim.SGD([theirs], lr=0.1, momentum=0.9)
+    for g in grads:
+        ours.grad = g.copy()
+        theirs.grad = torch.tensor(g)
+        opt.step()
+        topt.step()
+    numpy.testing.assert_allclose(ours.data, theirs.detach().numpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_video_metrics_average_chunk_probabilities():
+    probs = numpy.array([[0.6, 0.4, 0.0], [0.1, 0.9, 0.0],   # video 0 (label 1): mean [.35 .65 0] -> right
+                         [0.2, 0.3, 0.5], [0.2, 0.3, 0.5],   # video 1 (label 0): -> class 2, wrong
+                         [0.9, 0.05, 0.05]])                  # video 2 (label 0): right
+    labels, videos = numpy.array([1, 1, 0, 0, 0]), numpy.array([0, 0, 1, 1, 2])
+    m = video_metrics(probs, labels, videos, 3)
+    assert m["video_error"] == pytest.approx(1 / 3) and m["top1"] == pytest.approx(2 / 3)
+    assert m["clip_accuracy"] == pytest.approx(2 / 5)
+    assert m["mean_class_accuracy"] == pytest.approx((0.5 + 1.0) / 2)
+    assert m["confusion"] == [[1, 0, 1], [0, 1, 0], [0, 0, 0]]
+    assert m["top5"] == 1.0 and "mean of the softmax probabilities" in m["averaging"]
+
+
+def test_config_precedence_presets_and_toml(tmp_path):
+    toml = tmp_path / "run.toml"
+    toml.write_text('skip = "linear"\nlr = 0.5\npositions = ["block2"]\n')
+    config, resume = configuration.resolve(["--preset", "table3-identity", "--config", str(toml), "--lr", "0.25"])
+    assert config["skip"] == "linear" and config["positions"] == ["block2"] and config["lr"] == 0.25
+    assert config["arch"] == "resnet50" and config["sample_every"] == 10 and resume is None
+    (tmp_path / "bad.toml").write_text("learning_rate = 3\n")
+    with pytest.raises(ValueError, match=r"bad.toml: unknown settings \['learning_rate'\]"):
+        configuration.resolve(["--config", str(tmp_path / "bad.toml")])
+
+
+def test_checkpoint_write_is_atomic(tmp_path, monkeypatch):
+    path = tmp_path / "checkpoint.npz"
+    checkpoint.save(path, {"model/w": numpy.ones(3)}, {"epoch": 1})
+    before = path.read_bytes()
+
+    def crash(*args, **kwargs):
+        raise OSError("disk full")
+    monkeypatch.setattr(numpy.lib.format, "write_array", crash)
+    with pytest.raises(OSError, match="disk full"):
+        checkpoint.save(path, {"model/w": numpy.zeros(3)}, {"epoch": 2})
+    assert path.read_bytes() == before and os.listdir(tmp_path) == ["checkpoint.npz"]
+    arrays, meta = checkpoint.load(path)
+    assert meta == {"epoch": 1} and arrays["model/w"].tolist() == [1, 1, 1]
+    path.write_bytes(before[:100])
+    with pytest.raises(checkpoint.CheckpointError, match="checkpoint.npz: not a readable checkpoint"):
+        checkpoint.load(path)
+
+
+# -- whole runs --------------------------------------------------------------
+def final_weights(run_dir):
+    arrays, meta = checkpoint.load(os.path.join(run_dir, "checkpoint.npz"))
+    return checkpoint.prefixed(arrays, "model"), meta
+
+
+def test_interrupted_and_resumed_run_ends_with_the_same_weights(tiny_data, tmp_path, monkeypatch):
+    config = tiny_config(tiny_data, tmp_path)
+    metrics, straight = training.train(config, str(tmp_path / "straight"))
+    assert metrics["videos"] == 8
+
+    calls = {"n": 0}
+    original = F.cross_entropy
+
+    def interrupt_at_fifth_batch(*args):
+        calls["n"] += 1
+        if calls["n"] == 5:  # mid-accumulation: updates come every 2 batches
+            os.kill(os.getpid(), signal.SIGINT)
+        return original(*args)
+    monkeypatch.setattr(training.F, "cross_entropy", interrupt_at_fifth_batch)
+    stopped = str(tmp_path / "stopped")
+    assert training.train(config, stopped)[0] is None
+    _, meta = final_weights(stopped)
+    assert meta["observed"] == 4 and meta["loader"]["position"] == 5  # saved with a gradient half-accumulated
+    monkeypatch.setattr(training.F, "cross_entropy", original)
+    resumed_metrics, _ = training.train(config, stopped, resume=True)
+
+    a, meta_a = final_weights(straight)
+    b, meta_b = final_weights(stopped)
+    assert meta_a["updates"] == meta_b["updates"] and meta_a["epoch"] == meta_b["epoch"] == 2
+    for key in a:
+        numpy.testing.assert_array_equal(a[key], b[key], err_msg=key)
+    assert resumed_metrics["video_error"] == metrics["video_error"]
+
+
+def test_run_directory_contents(tiny_data, tmp_path):
+    config = tiny_config(tiny_data, tmp_path, "--epochs", "1")
+    _, run_dir = training.train(config, str(tmp_path / "run"))
+    names = set(os.listdir(run_dir))
+    assert {"config.json", "metrics.jsonl", "checkpoint.npz", "best.npz", "training_curve.png", "eval"} <= names
+    assert {"metrics.json", "confusion.csv", "confusion.png", "per_class.csv"} <= set(os.listdir(os.path.join(run_dir, "eval")))
+    records = [json.loads(line) for line in open(os.path.join(run_dir, "metrics.jsonl"))]
+    step = next(r for r in records if r["kind"] == "step")
+    assert {"loss", "lr", "clips_per_s", "data_wait", "peak_rss_mb"} <= set(step)
+    assert [r["epoch"] for r in records if r["kind"] == "epoch"] == [1]
+    saved = json.load(open(os.path.join(run_dir, "config.json")))
+    assert saved["update_every"] == "8" and saved["skip"] == "identity"
+
+
+def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tiny_data, tmp_path, monkeypatch):
+    config = tiny_config(tiny_data, tmp_path, "--epochs", "1")
+    run_dir = str(tmp_path / "nan")
+    training.train(config, run_dir)
+    before = open(os.path.join(run_dir, "checkpoint.npz"), "rb").read()
+    original = F.cross_entropy
+    monkeypatch.setattr(training.F, "cross_entropy", lambda logits, target: original(logits, target) * float("nan"))
+    with pytest.raises(training.TrainingError, match=r"non-finite loss \(nan\) at update 8, epoch 2"):
+        training.train({**config, "epochs": 2}, run_dir, resume=True)
+    assert open(os.path.join(run_dir, "checkpoint.npz"), "rb").read() == before
+
+
+def run_cli(*args, timeout=240):
+    return subprocess.run([sys.executable, "-m", *args], capture_output=True, text=True, timeout=timeout)
+
+
+def test_command_line_smoke_train_interrupt_resume_evaluate_predict(tiny_data, tmp_path):
+    """What CI's smoke run does: a few steps, Ctrl-C, resume, evaluate, predict."""
+    args = tiny_args(tiny_data, tmp_path, "--epochs", "50", "--max-steps", "30", "--name", "smoke")
+    proc = subprocess.Popen([sys.executable, "-m", "tinyrrn.train", *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not list(tmp_path.glob("*-smoke/metrics.jsonl")):
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    out, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 130, out
+    assert "--resume" in out
+    run_dir = str(next(tmp_path.glob("*-smoke")))
+    resumed = run_cli("tinyrrn.train", "--resume", run_dir)
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    assert final_weights(run_dir)[1]["updates"] == 30
+    assert "video-level error on the test split" in resumed.stdout
+
+    evaluated = run_cli("tinyrrn.evaluate", run_dir, "--workers", "0")
+    assert evaluated.returncode == 0, evaluated.stderr
+    assert "video error" in evaluated.stdout and os.path.isfile(os.path.join(run_dir, "eval-split1", "metrics.json"))
+
+    video = os.path.join(tiny_data, "Grow", "v_Grow_g01_c01.avi")
+    predicted = run_cli("tinyrrn.predict", video, "--checkpoint", run_dir)
+    assert predicted.returncode == 0, predicted.stderr
+    lines = predicted.stdout.strip().splitlines()
+    assert len(lines) == 5 and lines[1].startswith("1. ")  # header + top-4 of 4 classes
+    broken = tmp_path / "broken.avi"
+    broken.write_bytes(b"not a video")
+    failed = run_cli("tinyrrn.predict", str(broken), "--checkpoint", run_dir)
+    assert failed.returncode == 1 and "broken.avi" in failed.stderr
+
+
+def test_help_explains_every_flag():
+    out = run_cli("tinyrrn.train", "--help").stdout
+    for flag in ("--data", "--split", "--arch", "--weights", "--skip", "--positions", "--context",
+                 "--sample-every", "--chunk", "--epochs", "--lr", "--update-every", "--batch", "--workers",
+                 "--seed", "--device", "--out", "--resume", "--preset", "--config", "--freeze-bn"):
+        assert flag in out, flag

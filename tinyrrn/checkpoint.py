@@ -1,0 +1,47 @@
+"""Checkpoints: arrays plus JSON metadata in one .npz, written atomically (temporary file + rename).
+
+A crash while writing never corrupts the previous checkpoint: the new file only
+replaces it, by an atomic rename, once it is complete and synced to disk.
+"""
+import json
+import os
+
+import numpy
+
+from .backend import to_numpy
+from .weights import save_npz
+
+META_KEY = "__meta__"
+
+
+class CheckpointError(ValueError):
+    """A checkpoint file is missing, truncated or not a tinyrrn checkpoint."""
+
+
+def save(path, arrays, meta):
+    """Write ``arrays`` (name -> NumPy/CuPy array) and JSON-serialisable ``meta`` to ``path`` atomically."""
+    state = {name: to_numpy(value) for name, value in arrays.items()}
+    state[META_KEY] = numpy.frombuffer(json.dumps(meta).encode(), dtype=numpy.uint8)
+    save_npz(state, path)
+
+
+def load(path):
+    """(arrays, meta) from a checkpoint written by :func:`save`; errors name the file."""
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise CheckpointError(f"{path}: no such checkpoint")
+    try:
+        with numpy.load(path, allow_pickle=False) as archive:
+            arrays = {name: archive[name] for name in archive.files}
+    except Exception as err:  # truncated zip, bad header, ...
+        raise CheckpointError(f"{path}: not a readable checkpoint ({type(err).__name__}: {err})") from None
+    if META_KEY not in arrays:
+        raise CheckpointError(f"{path}: not a tinyrrn checkpoint (no {META_KEY} entry)")
+    meta = json.loads(arrays.pop(META_KEY).tobytes().decode())
+    return arrays, meta
+
+
+def prefixed(arrays, prefix):
+    """The entries of ``arrays`` under ``prefix/``, with the prefix removed."""
+    start = len(prefix) + 1
+    return {name[start:]: value for name, value in arrays.items() if name.startswith(prefix + "/")}

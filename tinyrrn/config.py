@@ -1,0 +1,187 @@
+"""Training configuration: defaults, the paper's presets, TOML files and command-line flags.
+
+Precedence: defaults < --preset < --config FILE.toml < explicit flags.
+"""
+import argparse
+import os
+import sys
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10
+    import tomli as tomllib
+
+DEFAULTS = {
+    "data": None,             # None: the built-in synthetic dataset (generated into the user cache)
+    "list_dir": None,
+    "split": 1,
+    "arch": None,             # None: resnet_small on synthetic data, resnet50 on UCF-101
+    "weights": None,
+    "skip": "identity",
+    "positions": None,        # None: context-1 skips on the last units ending at block4
+    "context": 2,
+    "average_logits": False,
+    "sample_every": 10,
+    "chunk": None,            # None: equal to context
+    "resize": None,           # None: 256 (UCF-101) or the synthetic frames' height
+    "crop": None,             # None: 224 (UCF-101) or 40 (synthetic)
+    "normalize": "torchvision",
+    "flip": None,             # None: on for UCF-101, off for synthetic (its classes are directions)
+    "per_frame_aug": False,
+    "epochs": None,           # None: 10 (UCF-101) or 12 (synthetic)
+    "optimizer": "adam",
+    "lr": None,               # None: 1e-4 (fine-tuning on UCF-101) or 3e-3 (synthetic, from scratch)
+    "momentum": 0.9,
+    "weight_decay": 0.0,
+    "schedule": "constant",
+    "warmup": 0,
+    "update_every": "1%",
+    "batch": None,            # None: 8 (UCF-101) or 16 (synthetic)
+    "workers": 2,
+    "freeze_bn": False,
+    "seed": 0,
+    "device": "cpu",
+    "out": "runs",
+    "name": None,
+    "cache_dir": None,
+    "max_steps": None,
+    "log_every": 10,
+    "baseline": None,         # also train the no-skip (context 1) model; None: only on synthetic data
+}
+
+# The paper's rows (Tables 2-4 and the ResNet-50 baseline), on UCF-101 with ImageNet weights.
+_PAPER = {"arch": "resnet50", "sample_every": 10, "optimizer": "adam", "update_every": "1%", "baseline": False}
+PRESETS = {
+    "baseline-resnet50": {**_PAPER, "skip": "none", "context": 1},
+    **{f"table2-{pos.replace('_', '')}-{skip}": {**_PAPER, "skip": skip, "positions": [pos], "context": 2}
+       for pos in ("block1", "block2", "mid_block4", "block4") for skip in ("identity", "linear")},
+    **{f"table3-{skip}": {**_PAPER, "skip": skip, "positions": ["block4"], "context": 2}
+       for skip in ("identity", "linear", "nonlinear")},
+    **{f"table4-context{t}": {**_PAPER, "skip": "identity", "positions": None, "context": t} for t in (2, 3, 5)},
+}
+PAPER_ERRORS = {  # split 1 video-level error reported in the paper, for reports
+    "baseline-resnet50": 0.236,
+    "table3-identity": 0.197, "table4-context2": 0.197, "table4-context3": 0.194, "table4-context5": 0.209,
+}
+
+
+def parser():
+    """The argparse parser of `python -m tinyrrn.train`."""
+    p = argparse.ArgumentParser(
+        prog="python -m tinyrrn.train",
+        description="Train a recurrent residual network (Iqbal et al., 2017) and evaluate it by video. "
+                    "With no arguments: the built-in synthetic dataset, a small ResNet on the CPU, "
+                    "and the same model without a temporal skip for comparison.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter, argument_default=argparse.SUPPRESS)
+    a = p.add_argument
+    a("--config", help="TOML file of settings (keys as the flags, with underscores); flags override it")
+    a("--preset", choices=sorted(PRESETS), help="a row of the paper's tables (UCF-101, ResNet-50)")
+    a("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR from its last checkpoint")
+    a("--data", help="dataset root in UCF-101 layout (Class/v_Class_gGG_cCC.avi); omit for the synthetic set")
+    a("--list-dir", dest="list_dir", help="folder of the split files (default DATA/ucfTrainTestlist)")
+    a("--split", type=int, choices=(1, 2, 3), help="official split number (default 1)")
+    a("--arch", choices=("resnet_small", "resnet18", "resnet34", "resnet50"),
+      help="backbone (default resnet_small on synthetic data, resnet50 otherwise)")
+    a("--weights", help="backbone weights (.npz, or a torchvision .pth) e.g. ImageNet ResNet-50; fc is dropped")
+    a("--skip", choices=("none", "identity", "linear", "nonlinear"),
+      help="temporal skip type: none (Eq. 1), identity (Eq. 2), linear (Eq. 3), nonlinear (Eq. 4)")
+    a("--positions", nargs="+", help="skip positions: block1 block2 mid_block4 block4 or unit names like "
+      "layer4.2 (default: context-1 units ending at block4)")
+    a("--context", type=int, help="temporal context T of the model (needs >= T-1 skips; default 2)")
+    a("--average-logits", dest="average_logits", action="store_true",
+      help="average the logits of all T steps instead of using the last step's")
+    a("--sample-every", dest="sample_every", type=int, help="take every k-th frame of a video (paper: 10)")
+    a("--chunk", type=int, help="frames per chunk (default: the context T)")
+    a("--resize", type=int, help="short side of frames before cropping")
+    a("--crop", type=int, help="square crop size fed to the network")
+    a("--normalize", choices=("torchvision", "caffe"), help="input convention of the weights")
+    a("--flip", dest="flip", action="store_true", help="random horizontal flips in training")
+    a("--no-flip", dest="flip", action="store_false", help="no flips (for direction-sensitive classes)")
+    a("--per-frame-aug", dest="per_frame_aug", action="store_true",
+      help="draw crop and flip per frame (as the authors did) instead of per chunk")
+    a("--epochs", type=int, help="passes over the training chunks")
+    a("--optimizer", choices=("adam", "sgd"), help="Adam (paper) or SGD with momentum")
+    a("--lr", type=float, help="learning rate")
+    a("--momentum", type=float, help="SGD momentum")
+    a("--weight-decay", dest="weight_decay", type=float, help="L2 weight decay")
+    a("--schedule", choices=("constant", "step", "cosine"), help="learning-rate schedule over all updates")
+    a("--warmup", type=int, help="updates of linear learning-rate warm-up")
+    a("--update-every", dest="update_every",
+      help="chunks per update (e.g. 64) or a percentage of the training chunks (paper: 1%%)")
+    a("--batch", type=int, help="chunks per forward/backward pass (gradients accumulate up to --update-every)")
+    a("--workers", type=int, help="background decoding threads")
+    a("--freeze-bn", dest="freeze_bn", action="store_true",
+      help="keep batch-norm statistics fixed (eval mode) while training; for small batches")
+    a("--seed", type=int, help="seed for initialisation, shuffling and augmentation")
+    a("--device", choices=("cpu", "gpu", "auto"), help="where to compute (gpu needs CuPy)")
+    a("--out", help="folder that holds run directories")
+    a("--name", help="run name (the run directory is OUT/<date>-<name>)")
+    a("--cache-dir", dest="cache_dir", help="on-disk cache of decoded frames (default: user cache)")
+    a("--max-steps", dest="max_steps", type=int, help="stop after this many updates (smoke tests)")
+    a("--log-every", dest="log_every", type=int, help="updates between log lines")
+    a("--baseline", dest="baseline", action="store_true",
+      help="also train the same backbone without a temporal skip (context 1) and compare")
+    a("--no-baseline", dest="baseline", action="store_false", help="do not train the comparison model")
+    return p
+
+
+def load_toml(path):
+    """Settings from a TOML file; unknown keys are an error naming them and the file."""
+    with open(path, "rb") as f:
+        try:
+            values = tomllib.load(f)
+        except tomllib.TOMLDecodeError as err:
+            raise ValueError(f"{path}: not valid TOML: {err}") from None
+    values = {k.replace("-", "_"): v for k, v in values.items()}
+    unknown = sorted(set(values) - set(DEFAULTS))
+    if unknown:
+        raise ValueError(f"{path}: unknown settings {unknown}; known: {sorted(DEFAULTS)}")
+    return values
+
+
+def resolve(argv=None):
+    """(config dict, resume dir or None) from the command line."""
+    args = vars(parser().parse_args(argv))
+    resume = args.pop("resume", None)
+    config = dict(DEFAULTS)
+    preset = args.pop("preset", None)
+    if preset:
+        config.update(PRESETS[preset])
+        config["name"] = preset
+    config_file = args.pop("config", None)
+    if config_file:
+        config.update(load_toml(config_file))
+    config.update(args)
+    return fill_defaults(config), resume
+
+
+def user_cache():
+    """$XDG_CACHE_HOME/tinyrrn or ~/.cache/tinyrrn."""
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "tinyrrn")
+
+
+def fill_defaults(config):
+    """Settings left as None get the value that fits the dataset (synthetic or UCF-101)."""
+    c = dict(config)
+    synthetic = c["data"] is None
+    if c["arch"] is None:
+        c["arch"] = "resnet_small" if synthetic else "resnet50"
+    for key, ucf, synth in (("epochs", 10, 12), ("lr", 1e-4, 3e-3), ("batch", 8, 16)):
+        if c[key] is None:
+            c[key] = synth if synthetic else ucf
+    if c["chunk"] is None:
+        c["chunk"] = c["context"]
+    if c["resize"] is None:
+        c["resize"] = 48 if synthetic else 256
+    if c["crop"] is None:
+        c["crop"] = 40 if synthetic else 224
+    if c["flip"] is None:
+        c["flip"] = not synthetic
+    if c["baseline"] is None:
+        c["baseline"] = synthetic
+    if c["cache_dir"] is None:
+        c["cache_dir"] = os.path.join(user_cache(), "frames")
+    if c["name"] is None:
+        c["name"] = ("synthetic" if synthetic else "ucf101") + f"-{c['skip']}-T{c['context']}"
+    return c

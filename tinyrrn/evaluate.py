@@ -1,0 +1,147 @@
+"""Video-level evaluation (Section 3.3): average chunk probabilities over each video's M chunks.
+
+    python -m tinyrrn.evaluate RUN_DIR/best.npz --data ROOT --split 1
+
+Reports the paper's metric, the video-level error rate, with top-1/top-5
+accuracy, mean class accuracy and clip (chunk) accuracy, and writes
+metrics.json, a confusion matrix (CSV and PNG) and a per-class table.
+"""
+import argparse
+import csv
+import json
+import os
+import sys
+import time
+
+import numpy
+
+from . import backend
+from . import functional as F
+from .data import ChunkLoader
+from .progress import Progress
+from .tensor import Tensor, no_grad
+
+AVERAGING = "mean of the softmax probabilities of the M chunks of each video (paper, Sec. 3.3)"
+
+
+def chunk_probabilities(model, dataset, batch=16, workers=2, desc="eval"):
+    """Softmax probabilities (chunks, classes), labels and video indices of every chunk of ``dataset``."""
+    model.eval()
+    loader = ChunkLoader(dataset, batch_size=batch, shuffle=False, workers=workers)
+    probs, labels, videos = [], [], []
+    device = backend.get_device()
+    bar = Progress(total=len(loader), desc=desc)
+    with no_grad():
+        for clips, y, v in loader:
+            logits = model(Tensor(backend.to_device(clips, device)))
+            probs.append(backend.to_numpy(F.exp(F.log_softmax(logits)).data))
+            labels.append(y)
+            videos.append(v)
+            bar.update(1)
+    bar.close()
+    classes = len(dataset.classes)
+    if not probs:
+        return numpy.zeros((0, classes), "float32"), numpy.zeros(0, "int64"), numpy.zeros(0, "int64")
+    return numpy.concatenate(probs), numpy.concatenate(labels), numpy.concatenate(videos)
+
+
+def video_metrics(probs, labels, videos, num_classes):
+    """The paper's video-level metrics from chunk probabilities (host arrays)."""
+    video_ids, inverse = numpy.unique(videos, return_inverse=True)
+    sums = numpy.zeros((len(video_ids), num_classes))
+    numpy.add.at(sums, inverse, probs)
+    video_probs = sums / numpy.bincount(inverse)[:, None]
+    video_labels = numpy.zeros(len(video_ids), dtype=numpy.int64)
+    video_labels[inverse] = labels
+    predicted = video_probs.argmax(axis=1)
+    correct = predicted == video_labels
+    top5 = numpy.argsort(-video_probs, axis=1)[:, :5]
+    confusion = numpy.zeros((num_classes, num_classes), dtype=numpy.int64)
+    numpy.add.at(confusion, (video_labels, predicted), 1)
+    per_class_total = confusion.sum(axis=1)
+    per_class = numpy.where(per_class_total > 0, numpy.diag(confusion) / numpy.maximum(per_class_total, 1), numpy.nan)
+    return {
+        "video_error": float(1 - correct.mean()) if len(correct) else float("nan"),
+        "top1": float(correct.mean()) if len(correct) else float("nan"),
+        "top5": float((top5 == video_labels[:, None]).any(axis=1).mean()) if len(correct) else float("nan"),
+        "mean_class_accuracy": float(numpy.nanmean(per_class)) if (per_class_total > 0).any() else float("nan"),
+        "clip_accuracy": float((probs.argmax(axis=1) == labels).mean()) if len(labels) else float("nan"),
+        "videos": int(len(video_ids)),
+        "chunks": int(len(labels)),
+        "averaging": AVERAGING,
+        "per_class_accuracy": [None if numpy.isnan(a) else float(a) for a in per_class],
+        "confusion": confusion.tolist(),
+    }
+
+
+def write_report(metrics, classes, out_dir):
+    """metrics.json, confusion.csv, confusion.png (when matplotlib is there) and per_class.csv in out_dir."""
+    os.makedirs(out_dir, exist_ok=True)
+    with open(os.path.join(out_dir, "metrics.json"), "w") as f:
+        json.dump({**metrics, "classes": list(classes)}, f, indent=1)
+    with open(os.path.join(out_dir, "confusion.csv"), "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["true \\ predicted"] + list(classes))
+        for name, row in zip(classes, metrics["confusion"]):
+            writer.writerow([name] + row)
+    with open(os.path.join(out_dir, "per_class.csv"), "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["class", "videos", "accuracy"])
+        for name, row, acc in zip(classes, metrics["confusion"], metrics["per_class_accuracy"]):
+            writer.writerow([name, sum(row), "" if acc is None else f"{acc:.4f}"])
+    from .plots import plot_confusion
+    plot_confusion(numpy.array(metrics["confusion"]), classes, os.path.join(out_dir, "confusion.png"))
+
+
+def summary(metrics):
+    """One line with the headline numbers."""
+    return (f"video error {metrics['video_error']:.4f} | top-1 {metrics['top1']:.4f} | top-5 {metrics['top5']:.4f} "
+            f"| mean class acc {metrics['mean_class_accuracy']:.4f} | clip acc {metrics['clip_accuracy']:.4f} "
+            f"({metrics['videos']} videos, {metrics['chunks']} chunks)")
+
+
+def evaluate(model, dataset, batch=16, workers=2, out_dir=None, desc="eval"):
+    """Run the model over ``dataset`` and return the video-level metrics (and write them if out_dir)."""
+    start = time.monotonic()
+    probs, labels, videos = chunk_probabilities(model, dataset, batch, workers, desc)
+    metrics = video_metrics(probs, labels, videos, len(dataset.classes))
+    metrics["seconds"] = round(time.monotonic() - start, 2)
+    if out_dir is not None:
+        write_report(metrics, dataset.classes, out_dir)
+    return metrics
+
+
+def main(argv=None):
+    from .train import build_dataset, model_from_checkpoint
+    p = argparse.ArgumentParser(prog="python -m tinyrrn.evaluate",
+                                description="Evaluate a checkpoint by video: chunk probabilities averaged "
+                                            "over each video's chunks (the paper's rule).")
+    p.add_argument("checkpoint", help="checkpoint file (RUN_DIR/best.npz or RUN_DIR/checkpoint.npz) or a run directory")
+    p.add_argument("--data", help="dataset root (default: the dataset the checkpoint was trained on)")
+    p.add_argument("--list-dir", help="folder of split files (default DATA/ucfTrainTestlist)")
+    p.add_argument("--split", type=int, choices=(1, 2, 3), help="split (default: the checkpoint's)")
+    p.add_argument("--batch", type=int, default=16, help="chunks per forward pass")
+    p.add_argument("--workers", type=int, default=2, help="background decoding threads")
+    p.add_argument("--device", choices=("cpu", "gpu", "auto"), default="cpu", help="where to compute")
+    p.add_argument("--out", help="folder for metrics.json and the confusion matrix (default: next to the checkpoint)")
+    args = p.parse_args(argv)
+    backend.set_device(args.device)
+    try:
+        model, config = model_from_checkpoint(args.checkpoint)
+    except (ValueError, OSError) as err:
+        p.exit(1, f"error: {err}\n")
+    for key in ("data", "list_dir", "split"):
+        if getattr(args, key) is not None:
+            config[key] = getattr(args, key)
+    dataset = build_dataset(config, train=False)
+    path = args.checkpoint if os.path.isdir(args.checkpoint) else os.path.dirname(os.path.abspath(args.checkpoint))
+    out = args.out or os.path.join(path, f"eval-split{config['split']}")
+    metrics = evaluate(model, dataset, args.batch, args.workers, out)
+    print(summary(metrics))
+    print(f"averaging: {metrics['averaging']}")
+    print(f"wrote {out}/metrics.json, confusion.csv, confusion.png, per_class.csv")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,57 @@
+"""Pictures of a run: the training curve and the confusion matrix (matplotlib, drawn off-screen)."""
+import json
+
+
+def _pyplot():
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    return plt
+
+
+def plot_confusion(confusion, classes, path):
+    """Rows: true class, columns: predicted class, shaded by the share of the row's videos."""
+    plt = _pyplot()
+    rows = confusion.sum(axis=1, keepdims=True)
+    shares = confusion / rows.clip(min=1)
+    size = max(4.0, 0.18 * len(classes) + 2)
+    fig, ax = plt.subplots(figsize=(size, size))
+    ax.imshow(shares, cmap="Blues", vmin=0, vmax=1)
+    ticks = range(len(classes))
+    fontsize = 8 if len(classes) <= 20 else 4
+    ax.set_xticks(ticks, classes, rotation=90, fontsize=fontsize)
+    ax.set_yticks(ticks, classes, fontsize=fontsize)
+    ax.set_xlabel("predicted class")
+    ax.set_ylabel("true class")
+    ax.set_title("video-level confusion (share of each true class)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def plot_training_curve(metrics_jsonl, path):
+    """Training loss per logging step and test video error per epoch, from metrics.jsonl."""
+    plt = _pyplot()
+    steps, losses, epochs, errors = [], [], [], []
+    with open(metrics_jsonl) as f:
+        for line in f:
+            record = json.loads(line)
+            if record["kind"] == "step":
+                steps.append(record["update"])
+                losses.append(record["loss"])
+            elif record["kind"] == "epoch" and record.get("video_error") is not None:
+                epochs.append(record["update"])
+                errors.append(record["video_error"])
+    fig, ax = plt.subplots(figsize=(7, 4))
+    ax.plot(steps, losses, color="tab:blue", label="training loss")
+    ax.set_xlabel("update")
+    ax.set_ylabel("cross-entropy", color="tab:blue")
+    if errors:
+        ax2 = ax.twinx()
+        ax2.plot(epochs, errors, "o-", color="tab:red", label="test video error")
+        ax2.set_ylabel("video-level error", color="tab:red")
+        ax2.set_ylim(0, 1)
+    ax.set_title("training curve")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)

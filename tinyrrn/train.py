@@ -1,0 +1,375 @@
+"""Train and evaluate a recurrent residual network: ``python -m tinyrrn.train [flags]``.
+
+With no flags: generate the synthetic dataset into the user cache (once),
+train a small ResNet with a temporal skip and, for comparison, the same
+backbone without one (context 1), evaluate both by video, and print both
+errors. With ``--data ROOT`` the same on UCF-101 (see ``--help`` and
+``--preset`` for the paper's rows).
+
+Optimisation follows the paper (Sec. 4): Adam, and one update after
+observing ``--update-every`` chunks (default 1% of the training chunks):
+mini-batch gradients are summed and divided by the number of observed
+chunks before each update. A run directory ``OUT/<date>-<name>/`` holds the
+resolved config, ``metrics.jsonl``, plots, checkpoints (``checkpoint.npz``
+after every epoch or interruption, ``best.npz`` by test video error) and the
+bad-videos list. ``--resume RUN_DIR`` continues exactly where it stopped.
+"""
+import datetime
+import json
+import math
+import os
+import resource
+import signal
+import sys
+import time
+
+import numpy
+
+from . import backend, checkpoint, config as configuration
+from . import functional as F
+from . import random as tinyrandom
+from .data import UCF101, ChunkLoader
+from .evaluate import evaluate, summary
+from .models import ARCHITECTURES, RecurrentResNet
+from .nn import BatchNorm2d
+from .optim import OPTIMIZERS, learning_rate
+from .plots import plot_training_curve
+from .progress import Progress
+from .tensor import Tensor
+from .weights import read_weights
+
+
+class TrainingError(RuntimeError):
+    """Training cannot go on (e.g. a non-finite loss); the last good checkpoint is kept."""
+
+
+# -- building blocks ---------------------------------------------------------
+def dataset_root(config):
+    """The dataset root: --data, or the synthetic dataset in the user cache (generated if absent)."""
+    if config["data"] is not None:
+        return config["data"]
+    from .data import synthetic
+    root = os.path.join(configuration.user_cache(), "synthetic")
+    if not os.path.isfile(os.path.join(root, "ucfTrainTestlist", "testlist01.txt")):
+        print(f"generating the synthetic dataset into {root} (once) ...", flush=True)
+        synthetic.generate(root, seed=0)
+    return root
+
+
+def build_dataset(config, train):
+    """The train or test chunks of the configured split."""
+    return UCF101(dataset_root(config), split=config["split"], train=train, list_dir=config["list_dir"],
+                  sample_every=config["sample_every"], chunk=config["chunk"], resize=config["resize"],
+                  crop=config["crop"], normalize=config["normalize"], per_frame_aug=config["per_frame_aug"],
+                  flip=config["flip"], cache_dir=config["cache_dir"])
+
+
+def build_model(config, num_classes):
+    """The RecurrentResNet of ``config``; backbone weights from --weights (its classifier is dropped)."""
+    backbone = ARCHITECTURES[config["arch"]](num_classes=num_classes)
+    if config["weights"]:
+        load_backbone_weights(backbone, config["weights"])
+    return RecurrentResNet(backbone, config["skip"], config["positions"], config["context"],
+                           config["average_logits"])
+
+
+def load_backbone_weights(backbone, path):
+    """Load every backbone tensor strictly from ``path``; ``fc`` is kept only if its shape fits."""
+    state = read_weights(path)
+    own = backbone.state_dict()
+    for key in ("fc.weight", "fc.bias"):
+        if key in state and state[key].shape != own[key].shape:
+            del state[key]
+    missing = [k for k in own if k not in state and not k.startswith("fc.")]
+    if missing:
+        raise ValueError(f"{path}: backbone tensors missing ({len(missing)}): {', '.join(missing)}")
+    backbone.load_state_dict(state, strict=False)
+    unexpected = [k for k in state if k not in own]
+    if unexpected:
+        raise ValueError(f"{path}: tensors the backbone does not have ({len(unexpected)}): {', '.join(unexpected)}")
+
+
+def update_size(update_every, train_chunks):
+    """Chunks per update from '64' or '1%' (of the training chunks), at least 1."""
+    text = str(update_every).strip()
+    if text.endswith("%"):
+        share = float(text[:-1]) / 100
+        if not 0 < share <= 1:
+            raise ValueError(f"--update-every {text}: the percentage must be in (0, 100]")
+        return max(1, math.ceil(share * train_chunks))
+    size = int(text)
+    if size < 1:
+        raise ValueError(f"--update-every {text}: must be at least 1 chunk")
+    return size
+
+
+def memory_mb():
+    """Peak resident memory of this process (and GPU pool use, when on a GPU), in MB."""
+    usage = {"peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
+    if backend.get_device() == "gpu":
+        usage["gpu_pool_mb"] = round(backend.module_for("gpu").get_default_memory_pool().used_bytes() / 2**20, 1)
+    return usage
+
+
+def model_from_checkpoint(path):
+    """(model in eval mode, config) from a checkpoint file or a run directory."""
+    if os.path.isdir(path):
+        best = os.path.join(path, "best.npz")
+        path = best if os.path.isfile(best) else os.path.join(path, "checkpoint.npz")
+    arrays, meta = checkpoint.load(path)
+    config = meta["config"]
+    model = build_model({**config, "weights": None}, len(meta["classes"]))
+    try:
+        model.load_state_dict(checkpoint.prefixed(arrays, "model"))
+    except ValueError as err:
+        raise checkpoint.CheckpointError(f"{path}: {err}") from None
+    model.classes = meta["classes"]
+    return model.to(backend.get_device()).eval(), config
+
+
+# -- the trainer -------------------------------------------------------------
+class Trainer:
+    """One training run: model, optimiser, data, and the state that a checkpoint must hold."""
+
+    def __init__(self, config, run_dir, resume=None):
+        self.config, self.run_dir = config, run_dir
+        os.makedirs(run_dir, exist_ok=True)
+        tinyrandom.manual_seed(config["seed"])
+        self.train_set = build_dataset(config, train=True)
+        self.test_set = build_dataset(config, train=False)
+        self.classes = self.train_set.classes
+        self.model = build_model(config, len(self.classes)).to(backend.get_device())
+        self.optimizer = OPTIMIZERS[config["optimizer"]](
+            self.model.parameters(), lr=config["lr"], weight_decay=config["weight_decay"],
+            **({"momentum": config["momentum"]} if config["optimizer"] == "sgd" else {}))
+        self.loader = ChunkLoader(self.train_set, batch_size=config["batch"], shuffle=True, seed=config["seed"],
+                                  workers=config["workers"], bad_videos_path=os.path.join(run_dir, "bad_videos.txt"))
+        self.update_size = update_size(config["update_every"], len(self.train_set))
+        batches_per_update = math.ceil(self.update_size / config["batch"])  # updates fall on batch ends
+        self.total_updates = config["epochs"] * math.ceil(len(self.loader) / batches_per_update)
+        if config["max_steps"]:
+            self.total_updates = min(self.total_updates, config["max_steps"])
+        self.epoch, self.updates, self.observed, self.loss_sum = 0, 0, 0, 0.0
+        self.best_error, self.history = None, []
+        self.stop_requested = False
+        if resume:
+            self._restore(resume)
+
+    # checkpoints ------------------------------------------------------------
+    def _arrays(self):
+        arrays = {f"model/{k}": v for k, v in self.model.state_dict().items()}
+        for i, buffers in self.optimizer.state_dict()["buffers"].items():
+            arrays.update({f"optim/{i}/{name}": v for name, v in buffers.items()})
+        for i, p in enumerate(self.optimizer.params):
+            if p.grad is not None and self.observed:  # gradients accumulated towards the next update
+                arrays[f"grad/{i}"] = p.grad
+        return arrays
+
+    def save(self, name="checkpoint.npz"):
+        meta = {"config": self.config, "classes": self.classes, "epoch": self.epoch, "updates": self.updates,
+                "observed": self.observed, "loss_sum": self.loss_sum, "best_error": self.best_error,
+                "history": self.history, "optimizer": {"steps": self.optimizer.steps, "lr": self.optimizer.lr},
+                "loader": self.loader.state_dict(), "random": tinyrandom.get_state()}
+        path = os.path.join(self.run_dir, name)
+        checkpoint.save(path, self._arrays(), meta)
+        return path
+
+    def _restore(self, path):
+        arrays, meta = checkpoint.load(path)
+        self.model.load_state_dict(checkpoint.prefixed(arrays, "model"))
+        buffers = {}
+        for name, value in checkpoint.prefixed(arrays, "optim").items():
+            index, key = name.split("/", 1)
+            buffers.setdefault(index, {})[key] = value
+        for i in range(len(self.optimizer.params)):
+            buffers.setdefault(str(i), {})
+        self.optimizer.load_state_dict({**meta["optimizer"], "buffers": buffers})
+        xp = backend.module_for(backend.get_device())
+        for name, value in checkpoint.prefixed(arrays, "grad").items():
+            self.optimizer.params[int(name)].grad = xp.asarray(value)
+        self.loader.load_state_dict(meta["loader"])
+        tinyrandom.set_state(meta["random"])
+        self.epoch, self.updates, self.observed = meta["epoch"], meta["updates"], meta["observed"]
+        self.loss_sum, self.best_error, self.history = meta["loss_sum"], meta["best_error"], meta["history"]
+
+    # logging ------------------------------------------------------------------
+    def log(self, record):
+        record = {"time": round(time.time(), 3), **record}
+        with open(os.path.join(self.run_dir, "metrics.jsonl"), "a") as f:
+            f.write(json.dumps(record) + "\n")
+
+    # the loop -----------------------------------------------------------------
+    def _train_mode(self):
+        self.model.train()
+        if self.config["freeze_bn"]:
+            for m in self.model.modules():
+                if isinstance(m, BatchNorm2d):
+                    m.eval()
+
+    def _update(self):
+        """Average the accumulated gradients over the observed chunks and take one optimiser step."""
+        for p in self.optimizer.params:
+            if p.grad is not None:
+                p.grad *= 1.0 / self.observed
+        self.optimizer.lr = learning_rate(self.config["schedule"], self.config["lr"], self.updates,
+                                          self.total_updates, self.config["warmup"])
+        self.optimizer.step()
+        self.optimizer.zero_grad()
+        loss = self.loss_sum / self.observed
+        self.updates += 1
+        self.observed, self.loss_sum = 0, 0.0
+        return loss
+
+    def run(self):
+        """Train until the last epoch (or --max-steps), evaluating after each epoch; return final metrics."""
+        device = backend.get_device()
+        previous_handler = signal.signal(signal.SIGINT, self._request_stop)
+        try:
+            while self.epoch < self.config["epochs"] and not self._done():
+                self._train_epoch(device)
+                if self.stop_requested:
+                    path = self.save()
+                    print(f"\ninterrupted: checkpoint written to {path}; continue with "
+                          f"python -m tinyrrn.train --resume {self.run_dir}", flush=True)
+                    return None
+                self._end_epoch()
+        finally:
+            signal.signal(signal.SIGINT, previous_handler)
+        return self.finish()
+
+    def _done(self):
+        return self.config["max_steps"] is not None and self.updates >= self.config["max_steps"]
+
+    def _request_stop(self, signum, frame):
+        if self.stop_requested:  # a second Ctrl-C: stop at once
+            raise KeyboardInterrupt
+        self.stop_requested = True
+        print("\nCtrl-C: finishing this batch, then writing a checkpoint (Ctrl-C again to abort)", flush=True)
+
+    def _train_epoch(self, device):
+        self._train_mode()
+        self.loader.set_epoch(self.epoch)
+        batches = len(self.loader)
+        bar = Progress(total=batches, desc=f"epoch {self.epoch + 1}/{self.config['epochs']}")
+        bar.update(self.loader.position)  # batches already done when resuming
+        wait = compute = 0.0
+        clips_seen, window_start = 0, time.monotonic()
+        iterator = iter(self.loader)
+        while True:
+            t0 = time.monotonic()
+            batch = next(iterator, None)
+            t1 = time.monotonic()
+            if batch is None:
+                break
+            clips, labels, _ = batch
+            logits = self.model(Tensor(backend.to_device(clips, device)))
+            loss = F.cross_entropy(logits, backend.to_device(labels, device))
+            (loss * len(labels)).backward()  # summed over chunks; averaged in _update
+            value = loss.item()  # the one host round-trip of a step
+            if not math.isfinite(value):
+                raise TrainingError(f"non-finite loss ({value}) at update {self.updates + 1}, epoch "
+                                    f"{self.epoch + 1}; the last good checkpoint in {self.run_dir} is kept")
+            self.observed += len(labels)
+            self.loss_sum += value * len(labels)
+            clips_seen += len(labels)
+            wait += t1 - t0
+            compute += time.monotonic() - t1
+            if self.observed >= self.update_size:
+                loss_value = self._update()
+                if self.updates % self.config["log_every"] == 0 or self._done():
+                    elapsed = time.monotonic() - window_start
+                    self.log({"kind": "step", "epoch": self.epoch + 1, "update": self.updates, "loss": loss_value,
+                              "lr": self.optimizer.lr, "clips_per_s": round(clips_seen / elapsed, 2),
+                              "data_wait": round(wait / max(wait + compute, 1e-9), 4), **memory_mb()})
+                    clips_seen, wait, compute, window_start = 0, 0.0, 0.0, time.monotonic()
+            bar.update(1, loss=value, upd=self.updates)
+            if self.stop_requested or self._done():
+                break
+        bar.close()
+        if self.observed and not self.stop_requested:  # the epoch's last, partial update
+            self._update()
+
+    def _end_epoch(self):
+        self.epoch += 1
+        metrics = evaluate(self.model, self.test_set, self.config["batch"], self.config["workers"],
+                           desc=f"eval {self.epoch}")
+        record = {"kind": "epoch", "epoch": self.epoch, "update": self.updates,
+                  **{k: metrics[k] for k in ("video_error", "top1", "top5", "mean_class_accuracy", "clip_accuracy")},
+                  "bad_videos": len(self.loader.bad_videos), **memory_mb()}
+        self.log(record)
+        self.history.append(record)
+        print(f"epoch {self.epoch}: {summary(metrics)}", flush=True)
+        if self.best_error is None or metrics["video_error"] < self.best_error:
+            self.best_error = metrics["video_error"]
+            self.save("best.npz")
+        self.save()
+        plot_training_curve(os.path.join(self.run_dir, "metrics.jsonl"), os.path.join(self.run_dir, "training_curve.png"))
+
+    def finish(self):
+        """Evaluate the best checkpoint and write the full report into RUN_DIR/eval."""
+        best = os.path.join(self.run_dir, "best.npz")
+        model = model_from_checkpoint(best)[0] if os.path.isfile(best) else self.model
+        metrics = evaluate(model, self.test_set, self.config["batch"], self.config["workers"],
+                           out_dir=os.path.join(self.run_dir, "eval"), desc="final eval")
+        print(f"best checkpoint: {summary(metrics)}", flush=True)
+        return metrics
+
+
+def new_run_dir(config):
+    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+    path = os.path.join(config["out"], f"{stamp}-{config['name']}")
+    suffix = 1
+    while os.path.exists(path):
+        suffix += 1
+        path = os.path.join(config["out"], f"{stamp}-{config['name']}-{suffix}")
+    return path
+
+
+def train(config, run_dir=None, resume=False):
+    """Train one model; returns (final metrics or None if interrupted, run_dir)."""
+    run_dir = run_dir or new_run_dir(config)
+    os.makedirs(run_dir, exist_ok=True)
+    with open(os.path.join(run_dir, "config.json"), "w") as f:
+        json.dump(config, f, indent=1)
+    trainer = Trainer(config, run_dir, resume=os.path.join(run_dir, "checkpoint.npz") if resume else None)
+    print(f"run {run_dir}: {config['arch']} skip={config['skip']} positions={list(trainer.model.positions)} "
+          f"T={config['context']} | {len(trainer.train_set)} training chunks of {len(trainer.train_set.videos)} "
+          f"videos, update every {trainer.update_size} chunks, {trainer.total_updates} updates", flush=True)
+    return trainer.run(), run_dir
+
+
+def main(argv=None):
+    config, resume = configuration.resolve(argv)
+    if resume:
+        saved = os.path.join(resume, "config.json")
+        if not os.path.isfile(saved):
+            print(f"error: {resume} is not a run directory (no config.json)", file=sys.stderr)
+            return 2
+        with open(saved) as f:
+            config = json.load(f)
+    run_dir = resume or new_run_dir(config)
+    runs = [("temporal skip", config, run_dir)]
+    if config["baseline"]:
+        baseline = {**config, "skip": "none", "positions": None, "context": 1, "baseline": False,
+                    "name": config["name"] + "-baseline"}
+        runs.append(("no skip (context 1)", baseline, os.path.join(run_dir, "baseline")))
+    results = []
+    try:
+        backend.set_device(config["device"])
+        for label, run_config, directory in runs:
+            resumable = os.path.isfile(os.path.join(directory, "checkpoint.npz"))
+            metrics, _ = train(run_config, directory, resume=resumable)
+            if metrics is None:
+                return 130
+            results.append((label, metrics, directory))
+    except (TrainingError, ValueError, OSError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    print("\nvideo-level error on the test split:")
+    for label, metrics, directory in results:
+        print(f"  {label:<22} {metrics['video_error']:.4f}   ({directory})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
