@@ -12,6 +12,23 @@ def _rows(array):
     return moved.reshape(-1, array.shape[1])
 
 
+def _column_sums(rows):
+    """Sum over the rows of a (rows, C) matrix, as a product with a ones vector: BLAS uses
+    every core, NumPy's own reductions only one."""
+    xp = backend.xp_of(rows)
+    return xp.ones(rows.shape[0], dtype=rows.dtype) @ rows
+
+
+def _column_dots(a, b):
+    """sum(a * b, axis=0) for (rows, C) matrices, without the temporary a * b."""
+    return backend.xp_of(a).einsum("ij,ij->j", a, b)
+
+
+def _gamma(weight, like):
+    """The scale parameter's values, or ones when there is none."""
+    return weight.data if weight is not None else backend.xp_of(like).ones_like(like)
+
+
 def _unrows(rows, shape):
     """Inverse of _rows: back to shape (N, C, ...), keeping channels-last memory."""
     if len(shape) == 2:
@@ -39,39 +56,51 @@ def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=Fa
                              f"{tuple(x.shape)} with {c} channels")
     xp = backend.xp_of(x.data)
     rows = _rows(x.data)
+    count = rows.shape[0]
     if training:
-        count = rows.shape[0]
         if count < 2:
             raise ValueError(f"batch_norm: training needs more than one value per channel, "
                              f"got input {tuple(x.shape)}")
-        mean = rows.mean(axis=0)
-        centred = rows - mean
-        var = (centred * centred).mean(axis=0)
+        mean = _column_sums(rows) / count
+        out = rows - mean  # centred; turned into the output in place below
+        var = _column_dots(out, out) / count
         if running_mean is not None:
             running_mean *= 1 - momentum
             running_mean += momentum * mean
         if running_var is not None:
             running_var *= 1 - momentum
             running_var += (momentum * count / (count - 1)) * var
-    else:
+        inv_std = 1 / xp.sqrt(var + eps)
+        scale = _gamma(weight, inv_std) * inv_std
+        out *= scale
+        if bias is not None:
+            out += bias.data
+    else:  # fixed statistics: y = x * scale + shift, two passes over x
         mean, var = running_mean.copy(), running_var.copy()
-        centred = rows - mean
-    inv_std = 1 / xp.sqrt(var + eps)
-    gamma = weight.data if weight is not None else xp.ones_like(inv_std)
-    scale = gamma * inv_std
-    out = centred
-    out *= scale
-    if bias is not None:
-        out += bias.data
+        inv_std = 1 / xp.sqrt(var + eps)
+        scale = _gamma(weight, inv_std) * inv_std
+        shift = -mean * scale if bias is None else bias.data - mean * scale
+        out = rows * scale
+        out += shift
 
     def backward(g):
+        # With x_hat = (x - mean) * inv_std and sums over the rows (per channel):
+        #   d beta = sum(g),  d gamma = sum(g * x_hat),
+        #   dx = scale * g                                    (evaluation: fixed statistics)
+        #   dx = scale * (g - d beta / count - x_hat * d gamma / count)     (training)
+        # computed in one buffer, in place, to touch the big arrays as few times as possible.
         g_rows = _rows(g)
-        x_hat = (rows - mean) * inv_std
-        g_beta = g_rows.sum(axis=0)
-        g_gamma = (g_rows * x_hat).sum(axis=0)
+        centred = rows - mean
+        g_beta = _column_sums(g_rows)
+        g_gamma = _column_dots(g_rows, centred) * inv_std
         if training:  # mean and var depend on x too
-            g_rows = g_rows - g_beta / rows.shape[0] - x_hat * (g_gamma / rows.shape[0])
-        gx = _unrows(g_rows * scale, x.shape)
+            gx = centred
+            gx *= scale * inv_std * g_gamma / -count  # -scale * x_hat * d gamma / count
+            gx -= scale * g_beta / count
+            gx += g_rows * scale
+        else:
+            gx = g_rows * scale
+        gx = _unrows(gx, x.shape)
         return (gx,) + ((g_gamma,) if weight is not None else ()) + ((g_beta,) if bias is not None else ())
 
     parents = (x,) + ((weight,) if weight is not None else ()) + ((bias,) if bias is not None else ())

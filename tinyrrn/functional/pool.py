@@ -48,21 +48,25 @@ def max_pool2d(x, kernel_size, stride=None, padding=0):
     kernel, stride, padding, out_hw = _window_geometry("max_pool2d", x, kernel_size, stride, padding)
     xp = backend.xp_of(x.data)
     padded = _pad(x.data.transpose(0, 2, 3, 1), padding, -xp.inf)
-    out, winner = None, None
-    for index, rows, cols in _offsets(kernel, stride, out_hw):
+    out = None
+    for _, rows, cols in _offsets(kernel, stride, out_hw):
         window = padded[:, rows, cols, :]
         if out is None:
-            out, winner = window.copy(), xp.zeros(window.shape, dtype=xp.int16)
+            out = window.copy()
         else:
-            better = window > out  # strict: the first maximum wins ties, as in PyTorch
-            out = xp.where(better, window, out)
-            winner = xp.where(better, xp.int16(index), winner)
+            xp.maximum(out, window, out=out)
 
     def backward(g):
+        # Each output's gradient goes to the first window position holding the maximum
+        # (ties, e.g. zeros after a ReLU, go to the first one, as in PyTorch).
         g_nhwc = g.transpose(0, 2, 3, 1)
         grad = xp.zeros(padded.shape, dtype=g.dtype)
-        for index, rows, cols in _offsets(kernel, stride, out_hw):
-            grad[:, rows, cols, :] += g_nhwc * (winner == index)
+        unclaimed = xp.ones(out.shape, dtype=bool)
+        for _, rows, cols in _offsets(kernel, stride, out_hw):
+            hit = padded[:, rows, cols, :] == out
+            hit &= unclaimed
+            unclaimed ^= hit
+            grad[:, rows, cols, :] += g_nhwc * hit
         (ph, pw), (h, w) = padding, x.shape[2:]
         return (grad[:, ph:ph + h, pw:pw + w, :].transpose(0, 3, 1, 2),)
 

@@ -1,0 +1,168 @@
+"""Shared helpers of the tinyrrn-vs-torch benchmarks: one subprocess per side, alternating runs.
+
+Timing NumPy (OpenBLAS) and torch in one process makes their thread pools
+compete and torch look about 2x slower than it is, so each side runs in a
+fresh child process of the benchmark script (``--worker tinyrrn|torch``)
+that prints its measurements as one JSON line. The parent alternates the
+sides ``--runs`` times and pools what the children measured.
+"""
+import argparse
+import importlib.util
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import time
+
+RESULT_PREFIX = "RESULT "
+SIDES = ("tinyrrn", "torch")
+THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+def add_common_arguments(parser):
+    """--batch, --size, --threads, --repeats, --warmup, --runs, --sides and the hidden --worker."""
+    parser.add_argument("--batch", type=int, default=8, help="images per batch (default 8)")
+    parser.add_argument("--size", type=int, default=224, help="image height and width (default 224)")
+    parser.add_argument("--threads", type=int, default=2,
+                        help="threads for each side: torch.set_num_threads, and OPENBLAS_NUM_THREADS / "
+                             "OMP_NUM_THREADS set before the child starts (default 2)")
+    parser.add_argument("--repeats", type=int, default=3,
+                        help="timed iterations in each child process, after the warm-up (default 3)")
+    parser.add_argument("--warmup", type=int, default=1,
+                        help="untimed iterations at the start of each child process (default 1)")
+    parser.add_argument("--runs", type=int, default=2,
+                        help="child processes per side, run alternately tinyrrn, torch, tinyrrn, ... (default 2)")
+    parser.add_argument("--sides", nargs="+", choices=SIDES, default=list(SIDES),
+                        help="which sides to time (default both; torch is skipped when not installed)")
+    parser.add_argument("--quiet-wait", type=float, default=60,
+                        help="before each child, wait up to this many seconds for other programs to leave "
+                             "the CPU idle (default 60; 0 disables)")
+    parser.add_argument("--worker", choices=SIDES, help=argparse.SUPPRESS)
+    return parser
+
+
+def torch_installed():
+    return importlib.util.find_spec("torch") is not None
+
+
+def child_environment(threads):
+    """The environment of a child: thread counts fixed before NumPy/torch load their pools."""
+    env = dict(os.environ)
+    for name in THREAD_VARIABLES:
+        env[name] = str(threads)
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env["PYTHONPATH"] = root + os.pathsep + env.get("PYTHONPATH", "")  # import this checkout's tinyrrn
+    return env
+
+
+def run_children(script, argv, args):
+    """Run every side ``args.runs`` times alternately; {side: [result dict, ...]}."""
+    sides = [s for s in args.sides if s != "torch" or torch_installed()]
+    if "torch" in args.sides and "torch" not in sides:
+        print("torch is not installed: timing tinyrrn only")
+    tuned = {k: v for k, v in os.environ.items() if k.startswith("OPENBLAS_") and k not in THREAD_VARIABLES}
+    print(f"OpenBLAS settings inherited by the children: {tuned or 'none'}")
+    results = {side: [] for side in sides}
+    env = child_environment(args.threads)
+    for run in range(args.runs):
+        for side in sides:
+            wait_for_quiet(args.quiet_wait)
+            command = [sys.executable, os.path.abspath(script), *argv, "--worker", side]
+            busy_before, children_before = cpu_busy_seconds(), children_cpu_seconds()
+            done = subprocess.run(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            others = cpu_busy_seconds() - busy_before - (children_cpu_seconds() - children_before)
+            lines = [line for line in done.stdout.splitlines() if line.startswith(RESULT_PREFIX)]
+            if done.returncode != 0 or not lines:
+                sys.stderr.write(done.stdout + done.stderr)
+                raise SystemExit(f"the {side} worker failed (exit status {done.returncode})")
+            result = json.loads(lines[-1][len(RESULT_PREFIX):])
+            result["others_cpu_s"] = others
+            print(f"  run {run + 1}/{args.runs} {side:8s} done in {result['wall_s']:.1f} s; "
+                  f"other programs used {others:.1f} CPU-s meanwhile", flush=True)
+            results[side].append(result)
+    for side, side_results in results.items():
+        clean = [r for r in side_results if not disturbed(r)]
+        if clean and len(clean) < len(side_results):
+            print(f"  {side}: leaving out {len(side_results) - len(clean)} run(s) disturbed by other programs")
+            results[side] = clean
+    return results
+
+
+def disturbed(result, share=0.1):
+    """True when other programs used more than ``share`` of one core during a child's run."""
+    return result["others_cpu_s"] > share * result["wall_s"]
+
+
+def cpu_busy_seconds():
+    """CPU time all programs have used since boot, summed over cores (Linux /proc/stat)."""
+    try:
+        with open("/proc/stat") as f:
+            fields = [int(v) for v in f.readline().split()[1:]]
+    except OSError:
+        return 0.0
+    idle = fields[3] + fields[4]  # idle + iowait
+    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
+def children_cpu_seconds():
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def wait_for_quiet(max_wait_s, busy_limit=0.2):
+    """Wait (at most max_wait_s) until other programs use under busy_limit of one core.
+
+    The cores are shared: a benchmark run while something else computes is
+    slowed, OpenBLAS's and OpenMP's synchronising threads most of all.
+    """
+    deadline = time.monotonic() + max_wait_s
+    while True:
+        before = cpu_busy_seconds()
+        time.sleep(1.0)
+        if cpu_busy_seconds() - before < busy_limit or time.monotonic() > deadline:
+            return
+
+
+def report(result):
+    """Print a worker's result as the line the parent reads."""
+    result["peak_rss_mb"] = peak_rss_mb()
+    print(RESULT_PREFIX + json.dumps(result), flush=True)
+
+
+def peak_rss_mb():
+    """Peak resident memory of this process in MiB (ru_maxrss is KiB on Linux)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def time_calls(fn, repeats, warmup, cpu=None):
+    """(timed durations in s, warm-up durations in s) of ``fn()``.
+
+    ``cpu``, a list, receives the process CPU time (all threads) of each timed
+    call: when other programs share the cores, wall time grows but CPU time
+    much less, so the two together show whether a run was disturbed.
+    """
+    warm, timed = [], []
+    for i in range(warmup + repeats):
+        start, start_cpu = time.perf_counter(), time.process_time()
+        fn()
+        (warm if i < warmup else timed).append(time.perf_counter() - start)
+        if cpu is not None and i >= warmup:
+            cpu.append(time.process_time() - start_cpu)
+    return timed, warm
+
+
+def pooled(results, key):
+    """All values of ``key`` (a list in each result) over the runs of one side."""
+    return [v for r in results for v in r[key]]
+
+
+def min_median(values):
+    return min(values), statistics.median(values)
+
+
+def set_torch_threads(threads):
+    import torch
+    torch.set_num_threads(threads)
+    return torch

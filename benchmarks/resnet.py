@@ -1,0 +1,185 @@
+"""ResNet-50 inference and training step (forward, backward, Adam), tinyrrn vs torch, with peak memory.
+
+    python benchmarks/resnet.py [--batch 8] [--size 224] [--threads 2] [--repeats 3] [--runs 2]
+
+Each side runs in its own child process (the script re-invokes itself with
+--worker), alternately, with the same thread count. A child first times
+--repeats evaluation forwards (no graph), then --repeats training steps:
+cross-entropy forward, backward and an Adam update of all parameters (torch:
+torch.optim.Adam; tinyrrn: the same update written below with in-place array
+ops). The first --warmup iterations of each are not timed: the first one in a
+fresh process is much slower (page faults on fresh memory); their times are
+printed apart. Peak RSS is the child's ru_maxrss after both phases.
+torchvision is not needed: the torch model is written below with
+torchvision's resnet50 layout (stride in the 3x3 conv).
+"""
+import argparse
+import math
+import os
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import _timing  # noqa: E402
+
+BETA1, BETA2, EPS = 0.9, 0.999, 1e-8
+
+
+def torch_resnet50(torch):
+    """torchvision's resnet50 (v1.5), without torchvision."""
+    nn = torch.nn
+
+    class Bottleneck(nn.Module):
+        def __init__(self, cin, width, stride, downsample):
+            super().__init__()
+            self.conv1, self.bn1 = nn.Conv2d(cin, width, 1, bias=False), nn.BatchNorm2d(width)
+            self.conv2, self.bn2 = nn.Conv2d(width, width, 3, stride, 1, bias=False), nn.BatchNorm2d(width)
+            self.conv3, self.bn3 = nn.Conv2d(width, width * 4, 1, bias=False), nn.BatchNorm2d(width * 4)
+            self.relu, self.downsample = nn.ReLU(inplace=True), downsample
+
+        def forward(self, x):
+            out = self.relu(self.bn1(self.conv1(x)))
+            out = self.relu(self.bn2(self.conv2(out)))
+            out = self.bn3(self.conv3(out))
+            return self.relu(out + (x if self.downsample is None else self.downsample(x)))
+
+    layers, cin = [nn.Conv2d(3, 64, 7, 2, 3, bias=False), nn.BatchNorm2d(64), nn.ReLU(inplace=True),
+                   nn.MaxPool2d(3, 2, 1)], 64
+    for i, (blocks, width) in enumerate(zip((3, 4, 6, 3), (64, 128, 256, 512))):
+        stride = 1 if i == 0 else 2
+        down = nn.Sequential(nn.Conv2d(cin, width * 4, 1, stride, bias=False), nn.BatchNorm2d(width * 4))
+        units = [Bottleneck(cin, width, stride, down)] + [Bottleneck(width * 4, width, 1, None)
+                                                          for _ in range(blocks - 1)]
+        layers.append(nn.Sequential(*units))
+        cin = width * 4
+    layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(2048, 1000)]
+    return nn.Sequential(*layers)
+
+
+def tinyrrn_adam(params, lr):
+    """An Adam step function for tinyrrn parameters, as torch.optim.Adam (no weight decay).
+
+    State m, v and a scratch buffer per parameter are made once, in the
+    parameter's memory layout; every step then works in place.
+    """
+    from tinyrrn import backend
+    xp = backend.xp_of(params[0].data)
+    state = [(p, xp.zeros_like(p.data), xp.zeros_like(p.data), xp.empty_like(p.data)) for p in params]
+    step = [0]
+
+    def update():
+        step[0] += 1
+        bias1, bias2 = 1 - BETA1 ** step[0], 1 - BETA2 ** step[0]
+        for p, m, v, s in state:
+            g = p.grad
+            m *= BETA1                          # m = b1 m + (1 - b1) g
+            xp.multiply(g, 1 - BETA1, out=s)
+            m += s
+            v *= BETA2                          # v = b2 v + (1 - b2) g^2
+            xp.multiply(g, g, out=s)
+            s *= 1 - BETA2
+            v += s
+            xp.sqrt(v, out=s)                   # p -= lr / bias1 * m / (sqrt(v / bias2) + eps)
+            s *= 1 / math.sqrt(bias2)
+            s += EPS
+            xp.divide(m, s, out=s)
+            s *= lr / bias1
+            p.data -= s
+    return update
+
+
+def worker(args):
+    import numpy
+    rng = numpy.random.default_rng(0)
+    images = rng.standard_normal((args.batch, args.size, args.size, 3), dtype=numpy.float32)  # NHWC
+    labels = rng.integers(0, 1000, args.batch)
+    if args.worker == "tinyrrn":
+        import tinyrrn
+        from tinyrrn import functional as F
+        from tinyrrn.models import resnet50
+        tinyrrn.manual_seed(0)
+        model = resnet50()
+        x = tinyrrn.Tensor(images.transpose(0, 3, 1, 2))  # NCHW shape, channels-last memory
+        params = list(model.parameters())
+        adam = tinyrrn_adam(params, args.lr)
+        no_grad = tinyrrn.no_grad
+
+        def train_step():
+            for p in params:
+                p.grad = None
+            loss = F.cross_entropy(model(x), labels)
+            loss.backward()
+            adam()
+    else:
+        torch = _timing.set_torch_threads(args.threads)
+        torch.manual_seed(0)
+        model = torch_resnet50(torch)
+        fmt = torch.channels_last if args.torch_channels_last else torch.contiguous_format
+        model = model.to(memory_format=fmt)
+        x = torch.from_numpy(images).permute(0, 3, 1, 2).contiguous(memory_format=fmt)
+        y = torch.from_numpy(labels)
+        optimizer = torch.optim.Adam(model.parameters(), lr=args.lr)
+        no_grad = torch.no_grad
+
+        def train_step():
+            optimizer.zero_grad(set_to_none=True)
+            loss = torch.nn.functional.cross_entropy(model(x), y)
+            loss.backward()
+            optimizer.step()
+
+    def infer():
+        with no_grad():
+            model(x)
+
+    started = time.perf_counter()
+    result = {"side": args.worker}
+    model.eval()
+    result["inference_cpu"], result["train_cpu"] = [], []
+    result["inference"], result["inference_warmup"] = _timing.time_calls(infer, args.repeats, args.warmup,
+                                                                         result["inference_cpu"])
+    result["inference_rss_mb"] = _timing.peak_rss_mb()
+    model.train()
+    result["train"], result["train_warmup"] = _timing.time_calls(train_step, args.repeats, args.warmup,
+                                                                 result["train_cpu"])
+    result["wall_s"] = time.perf_counter() - started
+    _timing.report(result)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    _timing.add_common_arguments(parser)
+    parser.add_argument("--lr", type=float, default=1e-4, help="Adam learning rate (default 1e-4)")
+    parser.add_argument("--torch-channels-last", action="store_true",
+                        help="run the torch model and input in torch.channels_last memory format")
+    argv = sys.argv[1:] if argv is None else argv
+    args = parser.parse_args(argv)
+    if args.worker:
+        return worker(args)
+
+    print(f"ResNet-50, batch {args.batch}, {args.size}x{args.size}, float32, {args.threads} threads, "
+          f"{args.runs} runs x {args.repeats} timed iterations per side (after {args.warmup} warm-up)")
+    results = _timing.run_children(__file__, argv, args)
+    print()
+    print(f"{'':40s} {'side':8s} {'min':>7s} {'median':>7s} {'CPU median':>10s} {'first (warm-up)':>16s}")
+    medians = {}
+    for key, label in (("inference", "inference, ms/image"),
+                       ("train", "training step (+bwd+Adam), ms/image")):
+        for side, side_results in results.items():
+            lo, med = (1000 * t / args.batch for t in _timing.min_median(_timing.pooled(side_results, key)))
+            first = [1000 * r[key + "_warmup"][0] / args.batch for r in side_results if r[key + "_warmup"]]
+            medians[side, key] = med
+            cpu = 1000 * _timing.min_median(_timing.pooled(side_results, key + "_cpu"))[1] / args.batch
+            first_text = " / ".join(f"{f:.0f}" for f in first)
+            print(f"{label:40s} {side:8s} {lo:7.1f} {med:7.1f} {cpu:10.1f} {first_text:>16s}")
+        if len(results) == 2:
+            print(f"{'':40s} ratio tinyrrn/torch (medians): {medians['tinyrrn', key] / medians['torch', key]:.2f}x")
+    rss = {side: max(r["peak_rss_mb"] for r in rs) for side, rs in results.items()}
+    infer_rss = {side: max(r["inference_rss_mb"] for r in rs) for side, rs in results.items()}
+    for side in results:
+        print(f"{'peak RSS, MB (after inference / total)':40s} {side:8s} {infer_rss[side]:7.0f} {rss[side]:7.0f}")
+    if len(results) == 2:
+        print(f"{'':40s} ratio tinyrrn/torch (total): {rss['tinyrrn'] / rss['torch']:.2f}x")
+
+
+if __name__ == "__main__":
+    main()
