@@ -62,3 +62,18 @@ def test_bad_videos_raise_naming_the_file(tmp_path):
     assert frame_count(truncated) == 101                                      # the header still promises 101
     with pytest.raises(BadVideo, match=r"truncated.avi: truncated: decoded \d sampled frames, metadata promises 11"):
         read_sampled(truncated, 10, expected=11)
+
+
+def test_ffmpeg_is_started_without_preexec_fn(monkeypatch, tmp_path):
+    """A preexec_fn forces fork(), whose OpenBLAS handler can deadlock training; a new session does not."""
+    import subprocess
+    from tinyrrn.data import video
+    seen = {}
+    real = subprocess.Popen
+
+    def recording(*args, **kwargs):
+        seen.update(kwargs)
+        return real(*args, **kwargs)
+    monkeypatch.setattr(video.subprocess, "Popen", recording)
+    video.read_sampled(index_video(tmp_path / "v.avi", n=21), every=10)
+    assert seen.get("start_new_session") is True and seen.get("preexec_fn") is None

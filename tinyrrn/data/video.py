@@ -5,7 +5,9 @@ resizing by the short side both run inside ffmpeg (`select` and `scale` filters)
 the sampled, resized frames cross the pipe.
 """
 import logging
+import re
 import struct
+import subprocess
 
 import imageio_ffmpeg
 import numpy as np
@@ -66,27 +68,52 @@ def _scale_filter(short_side):
     return f"scale=w='if(lte(iw,ih),{s},-1)':h='if(lte(iw,ih),-1,{s})':flags=area"
 
 
+def _run_ffmpeg(args):
+    """Run the bundled ffmpeg; returns (returncode, stdout bytes, stderr text).
+
+    start_new_session keeps Ctrl-C from killing ffmpeg mid-video (the trainer
+    checkpoints first), and, unlike imageio-ffmpeg's preexec_fn, lets Python
+    start the child with vfork: a plain fork() from a decoding thread runs
+    OpenBLAS's fork handler, which can deadlock a matrix product running at
+    the same moment in the training thread.
+    """
+    process = subprocess.Popen([imageio_ffmpeg.get_ffmpeg_exe(), "-nostdin", "-v", "error", *args],
+                               stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               start_new_session=True)
+    out, err = process.communicate()
+    return process.returncode, out, err.decode(errors="replace")
+
+
+def _split_ppm_stream(data):
+    """Frames (n, H, W, 3) from concatenated binary PPM images (P6) of one size."""
+    header = re.match(rb"P6\s+(\d+)\s+(\d+)\s+255\s", data)
+    if header is None:
+        return None
+    width, height = int(header.group(1)), int(header.group(2))
+    size = header.end() + width * height * 3
+    count = len(data) // size
+    frames = np.frombuffer(data, np.uint8, count * size).reshape(count, size)[:, header.end():]
+    return frames.reshape(count, height, width, 3)
+
+
 def read_sampled(path, every=10, short_side=None, expected=None):
     """Frames 0, k, 2k, ... (k = `every`) of a video as uint8 RGB (n, H, W, 3).
 
     `short_side` resizes so that min(H, W) == short_side. With `expected` (the sampled count
     from metadata) a video more than 10% (and at least one sampled frame) short of it is
     reported as truncated. Raises BadVideo for unreadable, empty, zero-frame or truncated videos.
+    Frames come through the pipe as PPM images, whose headers carry the output size.
     """
     filters = [f"select='not(mod(n,{int(every)}))'"] + ([_scale_filter(short_side)] if short_side else [])
     try:
-        reader = imageio_ffmpeg.read_frames(
-            str(path), output_params=["-vf", ",".join(filters), "-fps_mode", "passthrough"])
-        try:
-            width, height = next(reader)["size"]
-            data = b"".join(reader)
-        finally:
-            reader.close()
-    except (OSError, RuntimeError, StopIteration) as err:
-        raise BadVideo(path, f"cannot decode ({str(err).splitlines()[0] if str(err) else type(err).__name__})")
-    frames = np.frombuffer(data, np.uint8).reshape(-1, height, width, 3)
-    if len(frames) == 0:
-        raise BadVideo(path, "no frames decoded")
+        code, data, err = _run_ffmpeg(["-i", str(path), "-vf", ",".join(filters), "-fps_mode", "passthrough",
+                                       "-f", "image2pipe", "-vcodec", "ppm", "-"])
+    except OSError as err:
+        raise BadVideo(path, f"cannot start ffmpeg ({err})")
+    frames = _split_ppm_stream(data)
+    if frames is None or len(frames) == 0:
+        detail = err.strip().splitlines()[-1] if err.strip() else f"ffmpeg exit status {code}"
+        raise BadVideo(path, f"cannot decode: no frames ({detail})")
     if expected is not None and len(frames) < expected - max(1, expected // 10):
         raise BadVideo(path, f"truncated: decoded {len(frames)} sampled frames, metadata promises {expected}")
     return frames
