@@ -68,6 +68,7 @@ def test_ffmpeg_is_started_without_preexec_fn(monkeypatch, tmp_path):
     """A preexec_fn forces fork(), whose OpenBLAS handler can deadlock training; a new session does not."""
     import subprocess
     from tinyrrn.data import video
+    path = index_video(tmp_path / "v.avi", n=21)
     seen = {}
     real = subprocess.Popen
 
@@ -75,5 +76,5 @@ def test_ffmpeg_is_started_without_preexec_fn(monkeypatch, tmp_path):
         seen.update(kwargs)
         return real(*args, **kwargs)
     monkeypatch.setattr(video.subprocess, "Popen", recording)
-    video.read_sampled(index_video(tmp_path / "v.avi", n=21), every=10)
+    video.read_sampled(path, every=10)
     assert seen.get("start_new_session") is True and seen.get("preexec_fn") is None
