@@ -47,6 +47,8 @@ DEFAULTS = {
     "max_steps": None,
     "log_every": 10,
     "baseline": None,         # also train the no-skip (context 1) model; None: only on synthetic data
+    "distributed": False,     # force MPI data parallelism (else detected from the MPI launcher's environment)
+    "sync_bn": False,         # with several ranks: batch-norm statistics over all ranks' chunks
 }
 
 # The paper's rows (Tables 2-4 and the ResNet-50 baseline), on UCF-101 with ImageNet weights.
@@ -122,6 +124,12 @@ def parser():
     a("--baseline", dest="baseline", action="store_true",
       help="also train the same backbone without a temporal skip (context 1) and compare")
     a("--no-baseline", dest="baseline", action="store_false", help="do not train the comparison model")
+    a("--distributed", action="store_true",
+      help="data-parallel over MPI ranks (needs mpi4py: pip install 'tinyrrn[dist]'); on by itself under "
+           "mpiexec -n N. --batch is the global batch, split over the ranks")
+    a("--sync-bn", dest="sync_bn", action="store_true",
+      help="with several ranks: batch-norm statistics of all ranks' chunks together (N ranks then follow "
+           "the trajectory of one process with the same --batch)")
     return p
 
 

@@ -24,13 +24,15 @@ from .tensor import Tensor, no_grad
 AVERAGING = "mean of the softmax probabilities of the M chunks of each video (paper, Sec. 3.3)"
 
 
-def chunk_probabilities(model, dataset, batch=16, workers=2, desc="eval"):
-    """Softmax probabilities (chunks, classes), labels and video indices of every chunk of ``dataset``."""
+def chunk_probabilities(model, dataset, batch=16, workers=2, desc="eval", stream=None):
+    """Softmax probabilities (chunks, classes), labels and video indices of every chunk of ``dataset``.
+
+    ``stream``: where the progress bar goes (default stderr)."""
     model.eval()
     loader = ChunkLoader(dataset, batch_size=batch, shuffle=False, workers=workers)
     probs, labels, videos = [], [], []
     device = backend.get_device()
-    bar = Progress(total=len(loader), desc=desc)
+    bar = Progress(total=len(loader), desc=desc, stream=stream)
     with no_grad():
         for clips, y, v in loader:
             logits = model(Tensor(backend.to_device(clips, device)))
@@ -100,13 +102,22 @@ def summary(metrics):
             f"({metrics['videos']} videos, {metrics['chunks']} chunks)")
 
 
-def evaluate(model, dataset, batch=16, workers=2, out_dir=None, desc="eval"):
-    """Run the model over ``dataset`` and return the video-level metrics (and write them if out_dir)."""
+def evaluate(model, dataset, batch=16, workers=2, out_dir=None, desc="eval", comm=None):
+    """Run the model over ``dataset`` and return the video-level metrics (and write them if out_dir).
+
+    With a communicator of several ranks (tinyrrn.distributed) each rank runs the chunks of its
+    share of the videos; every rank returns the metrics of the whole set (equal to one process's)
+    and rank 0 alone writes the report.
+    """
     start = time.monotonic()
-    probs, labels, videos = chunk_probabilities(model, dataset, batch, workers, desc)
+    if comm is not None and comm.size > 1:
+        from .distributed import sharded_chunk_probabilities
+        probs, labels, videos = sharded_chunk_probabilities(model, dataset, batch, workers, desc, comm)
+    else:
+        probs, labels, videos = chunk_probabilities(model, dataset, batch, workers, desc)
     metrics = video_metrics(probs, labels, videos, len(dataset.classes))
     metrics["seconds"] = round(time.monotonic() - start, 2)
-    if out_dir is not None:
+    if out_dir is not None and (comm is None or comm.rank == 0):
         write_report(metrics, dataset.classes, out_dir)
     return metrics
 

@@ -1,0 +1,302 @@
+"""Data-parallel training (tinyrrn.distributed): sharding, sync batch norm, and N ranks vs one process.
+
+The multi-process tests launch ``mpiexec -n 2`` (one thread per rank, with a timeout) and are
+skipped where mpi4py or mpiexec is missing (``pip install "tinyrrn[dist]"``).
+"""
+import glob
+import json
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+
+import numpy
+import pytest
+
+from tinyrrn import Tensor, checkpoint, config as configuration, distributed
+from tinyrrn import functional as F
+from tinyrrn import train as training
+from tinyrrn.data import ChunkLoader, synthetic
+from tinyrrn.evaluate import evaluate
+from tinyrrn.gradcheck import gradcheck
+from tinyrrn.nn import BatchNorm2d
+
+
+def mpiexec():
+    """The mpiexec next to this Python (the mpich wheel's), else on PATH; skip the test without MPI."""
+    pytest.importorskip("mpi4py")
+    found = os.path.join(os.path.dirname(sys.executable), "mpiexec")
+    found = found if os.path.isfile(found) else shutil.which("mpiexec")
+    if not found:
+        pytest.skip("no mpiexec (pip install 'tinyrrn[dist]')")
+    return found
+
+
+def run_ranks(args, ranks=2, timeout=150):
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+    return subprocess.run([mpiexec(), "-n", str(ranks), sys.executable, *args], capture_output=True, text=True,
+                          timeout=timeout, env=env)
+
+
+@pytest.fixture(scope="module")
+def tiny_data(tmp_path_factory):
+    """4 classes x 5 groups x 2 clips of 32x24 videos (as in test_train)."""
+    root = tmp_path_factory.mktemp("tiny") / "data"
+    synthetic.generate(str(root), seed=1, classes=4, groups=5, clips=2, size=(32, 24), frames=(21, 41))
+    return str(root)
+
+
+def tiny_args(data, out, *extra):
+    return ["--data", data, "--out", str(out), "--cache-dir", str(out / "cache"), "--arch", "resnet_small",
+            "--resize", "24", "--crop", "16", "--batch", "4", "--update-every", "8", "--epochs", "1",
+            "--workers", "0", "--no-baseline", "--log-every", "1", "--no-flip", "--optimizer", "sgd",
+            "--lr", "0.01", *extra]
+
+
+# -- without MPI -------------------------------------------------------------
+class FakeChunks:
+    """13 chunks of 5 videos; a chunk's clip holds its index."""
+
+    def __init__(self, n=13):
+        self.chunk_video = numpy.arange(n) % 5
+        self.paths = [f"v{i}.avi" for i in range(5)]
+        self.classes = ["a", "b"]
+
+    def __len__(self):
+        return len(self.chunk_video)
+
+    def get(self, i, rng):
+        return numpy.full((1, 3, 2, 2), i + rng.random() / 10, "float32"), i % 2, int(self.chunk_video[i])
+
+
+def chunk_ids(batch):
+    return [] if batch is None else [int(c) for c in batch[0][:, 0, 0, 0, 0]]
+
+
+def test_shards_split_the_one_process_batches_and_cover_every_chunk_once():
+    data = FakeChunks()
+    single = ChunkLoader(data, batch_size=4, seed=3, workers=0)
+    for ranks in (2, 3):
+        for epoch in (0, 1):
+            single.set_epoch(epoch)
+            one = [chunk_ids(b) for b in single]
+            shards = []
+            for rank in range(ranks):
+                loader = distributed.ShardedLoader(data, batch_size=4, rank=rank, size=ranks, seed=3, workers=rank % 2)
+                loader.set_epoch(epoch)
+                shards.append([chunk_ids(b) for b in loader])
+            assert all(len(s) == len(one) == 4 for s in shards)  # every rank steps through every global batch
+            for b, batch in enumerate(one):
+                assert sorted(sum((s[b] for s in shards), [])) == sorted(batch)
+            seen = sorted(c for s in shards for part in s for c in part)
+            assert seen == list(range(len(data)))  # each chunk exactly once per epoch
+    # the augmentation of a chunk does not depend on the rank that loads it
+    clips_single = next(iter(ChunkLoader(data, batch_size=4, seed=3, workers=0)))[0]
+    clip_rank1 = next(iter(distributed.ShardedLoader(data, batch_size=4, rank=1, size=2, seed=3, workers=0)))[0]
+    numpy.testing.assert_array_equal(clip_rank1, clips_single[1::2])
+
+
+def test_sharded_loader_resumes_mid_epoch_with_a_rank_independent_state():
+    data = FakeChunks()
+    loader = distributed.ShardedLoader(data, batch_size=4, rank=1, size=2, seed=3, workers=0)
+    it = iter(loader)
+    first = [chunk_ids(next(it)) for _ in range(2)]
+    state = loader.state_dict()
+    assert state["position"] == 2 and state["batch_size"] == 4  # global batches, as one process counts them
+    rest = [chunk_ids(b) for b in it]
+    again = distributed.ShardedLoader(data, batch_size=4, rank=1, size=2, seed=3, workers=0)
+    again.load_state_dict(state)
+    assert [chunk_ids(b) for b in again] == rest and len(first + rest) == 4
+
+
+def test_sync_batch_norm_gradcheck_and_equals_batch_norm_on_one_process(rng):
+    x = Tensor(rng.standard_normal((3, 4, 3, 2)) * 2 + 1, requires_grad=True)
+    w = Tensor(rng.standard_normal(4), requires_grad=True)
+    b = Tensor(rng.standard_normal(4), requires_grad=True)
+    one = distributed.Communicator()
+    assert gradcheck(lambda x, w, b: distributed.sync_batch_norm(x, None, None, w, b, 0.1, 1e-5, one), [x, w, b])
+    # float32, channels-last memory: exactly F.batch_norm, running statistics included
+    data = rng.standard_normal((4, 3, 5, 6)).astype("float32").transpose(0, 2, 3, 1).copy().transpose(0, 3, 1, 2)
+    g = rng.standard_normal(data.shape).astype("float32")
+    results = []
+    for layer in (BatchNorm2d(3), distributed.SyncBatchNorm(3, comm=one)):
+        layer.weight.data[:] = [1.5, 0.5, 2.0]
+        xt = Tensor(data.copy(), requires_grad=True)
+        layer(xt).backward(g)
+        results.append([xt.grad, layer.weight.grad, layer.bias.grad, layer.running_mean, layer.running_var])
+    for a, b in zip(*results):
+        numpy.testing.assert_array_equal(a, b)
+
+
+def test_convert_swaps_every_batch_norm_and_keeps_parameters():
+    model = training.build_model(configuration.fill_defaults({**configuration.DEFAULTS, "weights": None}), 4)
+    before = model.state_dict()
+    params = model.parameters()
+    distributed.SyncBatchNorm.convert(model, distributed.Communicator())
+    kinds = {type(m) for m in model.modules() if isinstance(m, BatchNorm2d)}
+    assert kinds == {distributed.SyncBatchNorm}
+    assert list(model.state_dict()) == list(before) and all(a is b for a, b in zip(model.parameters(), params))
+
+
+def test_a_distributed_launch_without_mpi4py_says_what_to_install(monkeypatch):
+    monkeypatch.setitem(sys.modules, "mpi4py", None)  # import fails
+    monkeypatch.setenv("PMI_SIZE", "2")
+    assert distributed.launched_size() == 2
+    with pytest.raises(distributed.DistributedError, match=r"2 MPI ranks.*pip install \"tinyrrn\[dist\]\""):
+        distributed.init()
+    monkeypatch.delenv("PMI_SIZE")
+    assert isinstance(distributed.init(), distributed.Communicator)  # a plain run needs no MPI
+    assert training.main(["--distributed", "--epochs", "0"]) == 2  # the error, not a traceback
+
+
+# -- with MPI (mpiexec -n 2) ----------------------------------------------------
+def weights(run_dir):
+    arrays, meta = checkpoint.load(os.path.join(run_dir, "checkpoint.npz"))
+    return checkpoint.prefixed(arrays, "model"), meta
+
+
+@pytest.mark.parametrize("bn", ["--sync-bn", "--freeze-bn"])
+def test_two_ranks_follow_one_rank_with_the_same_global_batch(tiny_data, tmp_path, bn):
+    """2 ranks x 2 chunks == 1 rank x 4 chunks: weights after 4 updates, and the evaluation."""
+    mpi_out = tmp_path / "mpi"
+    done = run_ranks(["-m", "tinyrrn.train", *tiny_args(tiny_data, mpi_out, "--max-steps", "4", "--name", "two", bn)])
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout.count("video-level error on the test split") == 1  # printed by rank 0 only
+    runs = glob.glob(str(mpi_out / "*-two"))
+    assert len(runs) == 1  # one run directory, made by rank 0
+    two = runs[0]
+    config = configuration.resolve(tiny_args(tiny_data, tmp_path / "one", "--max-steps", "4", bn))[0]
+    one = training.train(config, str(tmp_path / "one"))[1]
+
+    a, meta_a = weights(one)
+    b, meta_b = weights(two)
+    assert meta_a["updates"] == meta_b["updates"] == 4 and meta_a["loader"] == meta_b["loader"]
+    for key in a:
+        numpy.testing.assert_allclose(b[key], a[key], rtol=1e-4, atol=1e-5, err_msg=key)
+    steps = [json.loads(line) for line in open(os.path.join(two, "metrics.jsonl")) if '"step"' in line]
+    assert [s["update"] for s in steps] == [1, 2, 3, 4] and steps[0]["ranks"] == 2 and 0 <= steps[0]["comm_share"] <= 1
+    # the final evaluation, sharded by video over the 2 ranks, equals one process's on the same weights
+    sharded = json.load(open(os.path.join(two, "eval", "metrics.json")))
+    model, _ = training.model_from_checkpoint(two)
+    single = evaluate(model, training.build_dataset(config, train=False), 4, 0)
+    for key in ("video_error", "top1", "top5", "mean_class_accuracy", "clip_accuracy", "videos", "chunks", "confusion"):
+        assert sharded[key] == single[key], key
+
+
+HELPER = textwrap.dedent('''
+    import contextlib, os, signal, sys
+    import numpy
+    from tinyrrn import Tensor, checkpoint, config as configuration, distributed, train as training
+    from tinyrrn import functional as F
+    from tinyrrn.evaluate import evaluate, chunk_probabilities
+    from tinyrrn.nn import BatchNorm2d
+
+    mode, data, out = sys.argv[1:4]
+    comm = distributed.init()
+    assert comm.size == 2, comm.size
+    with distributed.failure_guard(comm):
+        if mode == "fail":
+            if comm.rank == 1:
+                raise RuntimeError("disk on fire")
+            comm.barrier()  # rank 0 would wait here forever without the abort
+            print("NOT STOPPED", flush=True)
+        elif mode == "checks":
+            # sync batch norm over 2 ranks == batch norm of the concatenated batch (float64)
+            rng = numpy.random.default_rng(0)
+            x = rng.standard_normal((6, 3, 4, 5)) * 2 + 1
+            g = rng.standard_normal(x.shape)
+            ref = BatchNorm2d(3)
+            ref.running_mean, ref.running_var = ref.running_mean.astype("float64"), ref.running_var.astype("float64")
+            ref.weight.data, ref.bias.data = numpy.array([1.5, .5, 2.]), numpy.array([.1, -.2, .3])
+            xt = Tensor(x.copy(), requires_grad=True)
+            y = ref(xt)
+            y.backward(g)
+            sync = distributed.SyncBatchNorm(3, comm=comm)
+            sync.running_mean, sync.running_var = ref.running_mean * 0, ref.running_var * 0 + 1
+            sync.weight.data, sync.bias.data = numpy.array([1.5, .5, 2.]), numpy.array([.1, -.2, .3])
+            part = slice(3 * comm.rank, 3 * comm.rank + 3)
+            xs = Tensor(x[part].copy(), requires_grad=True)
+            ys = sync(xs)
+            ys.backward(g[part])
+            numpy.testing.assert_allclose(ys.data, y.data[part], rtol=1e-10, atol=1e-12)
+            numpy.testing.assert_allclose(xs.grad, xt.grad[part], rtol=1e-9, atol=1e-12)
+            for mine, theirs in ((sync.weight.grad, ref.weight.grad), (sync.bias.grad, ref.bias.grad)):
+                numpy.testing.assert_allclose(comm.allreduce_sum(mine.copy()), theirs, rtol=1e-9, atol=1e-12)
+            numpy.testing.assert_allclose(sync.running_var, ref.running_var, rtol=1e-12)
+            # a rank without values joins the collectives and adds nothing
+            with distributed.no_contribution() if comm.rank == 1 else contextlib.nullcontext():
+                alone = sync(Tensor(x[:3].copy()))
+            if comm.rank == 0:
+                plain = BatchNorm2d(3)
+                plain.weight.data, plain.bias.data = sync.weight.data, sync.bias.data
+                numpy.testing.assert_allclose(alone.data, plain(Tensor(x[:3].copy())).data, rtol=1e-10, atol=1e-12)
+            # evaluation sharded by video == one process, on every rank
+            config = configuration.resolve(["--data", data, "--cache-dir", os.path.join(out, "cache"),
+                                            "--resize", "24", "--crop", "16", "--workers", "0"])[0]
+            with comm.root_first():
+                test_set = training.build_dataset(config, train=False)
+            model = training.build_model(config, len(test_set.classes)).eval()
+            sharded = evaluate(model, test_set, 3, 0, comm=comm)
+            single = evaluate(model, test_set, 4, 0)
+            assert sharded["videos"] == 8 and sharded["chunks"] == len(test_set)
+            for key in single:
+                assert key == "seconds" or sharded[key] == single[key], key
+            print(f"rank {comm.rank} CHECKS OK", flush=True)
+        elif mode == "resume":
+            # Ctrl-C on rank 1 only, mid-accumulation: both ranks stop at the same batch; resuming
+            # ends with the weights of an uninterrupted 2-rank run
+            base = ["--data", data, "--out", out, "--cache-dir", os.path.join(out, "cache"), "--arch",
+                    "resnet_small", "--resize", "24", "--crop", "16", "--batch", "4", "--update-every", "8",
+                    "--epochs", "2", "--workers", "0", "--no-baseline", "--no-flip", "--sync-bn"]
+            config = configuration.resolve(base)[0]
+            straight = os.path.join(out, "straight")
+            training.train(config, straight, comm=comm)
+            calls, original = {"n": 0}, F.cross_entropy
+            def interrupt(*args):
+                calls["n"] += 1
+                if calls["n"] == 5 and comm.rank == 1:
+                    os.kill(os.getpid(), signal.SIGINT)
+                return original(*args)
+            training.F.cross_entropy = interrupt
+            stopped = os.path.join(out, "stopped")
+            assert training.train(config, stopped, comm=comm)[0] is None
+            training.F.cross_entropy = original
+            if comm.rank == 0:
+                meta = checkpoint.load(os.path.join(stopped, "checkpoint.npz"))[1]
+                assert meta["observed"] == 4 and meta["loader"]["position"] == 5, meta
+            comm.barrier()
+            training.train(config, stopped, resume=True, comm=comm)
+            if comm.rank == 0:
+                a = checkpoint.load(os.path.join(straight, "checkpoint.npz"))[0]
+                b = checkpoint.load(os.path.join(stopped, "checkpoint.npz"))[0]
+                for key in a:
+                    numpy.testing.assert_array_equal(a[key], b[key], err_msg=key)
+                print("RESUME OK", flush=True)
+''')
+
+
+@pytest.fixture()
+def helper(tmp_path):
+    path = tmp_path / "helper.py"
+    path.write_text(HELPER)
+    return str(path)
+
+
+def test_sync_batch_norm_and_sharded_evaluation_on_two_ranks(tiny_data, tmp_path, helper):
+    done = run_ranks([helper, "checks", tiny_data, str(tmp_path)])
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "rank 0 CHECKS OK" in done.stdout and "rank 1 CHECKS OK" in done.stdout
+
+
+def test_interrupted_two_rank_run_resumes_to_the_same_weights(tiny_data, tmp_path, helper):
+    done = run_ranks([helper, "resume", tiny_data, str(tmp_path)])
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "RESUME OK" in done.stdout
+
+
+def test_a_failing_rank_stops_the_whole_job(tiny_data, tmp_path, helper):
+    done = run_ranks([helper, "fail", tiny_data, str(tmp_path)], timeout=60)  # a hang would time out
+    assert done.returncode != 0
+    assert "rank 1 failed: RuntimeError: disk on fire; stopping all 2 ranks" in done.stderr
+    assert "NOT STOPPED" not in done.stdout
