@@ -15,9 +15,8 @@ import numpy
 import pytest
 
 from tinyrrn import Tensor, checkpoint, config as configuration, distributed
-from tinyrrn import functional as F
 from tinyrrn import train as training
-from tinyrrn.data import ChunkLoader, synthetic
+from tinyrrn.data import ChunkLoader
 from tinyrrn.evaluate import evaluate
 from tinyrrn.gradcheck import gradcheck
 from tinyrrn.nn import BatchNorm2d
@@ -37,14 +36,6 @@ def run_ranks(args, ranks=2, timeout=150):
     env = {**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
     return subprocess.run([mpiexec(), "-n", str(ranks), sys.executable, *args], capture_output=True, text=True,
                           timeout=timeout, env=env)
-
-
-@pytest.fixture(scope="module")
-def tiny_data(tmp_path_factory):
-    """4 classes x 5 groups x 2 clips of 32x24 videos (as in test_train)."""
-    root = tmp_path_factory.mktemp("tiny") / "data"
-    synthetic.generate(str(root), seed=1, classes=4, groups=5, clips=2, size=(32, 24), frames=(21, 41))
-    return str(root)
 
 
 def tiny_args(data, out, *extra):

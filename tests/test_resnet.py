@@ -253,7 +253,7 @@ def to_float64(model):
 
 def test_train_step_matches_torch_in_float64(pair):
     """Without float32 rounding the two implementations agree to ~1e-13 on every gradient."""
-    torch = pytest.importorskip("torch")
+    pytest.importorskip("torch")
     if pair[0] == "resnet18":
         pytest.skip("float32 already agrees to 1e-5 for ResNet-18; torch's float64 convs are slow")
     reference, ours = fresh(pair)

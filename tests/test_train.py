@@ -12,17 +12,9 @@ import pytest
 from tinyrrn import Tensor, checkpoint, config as configuration
 from tinyrrn import functional as F
 from tinyrrn import train as training
-from tinyrrn.data import synthetic
+
 from tinyrrn.evaluate import video_metrics
 from tinyrrn.optim import SGD, Adam, learning_rate
-
-
-@pytest.fixture(scope="module")
-def tiny_data(tmp_path_factory):
-    """4 classes x 5 groups x 2 clips of 32x24 videos (g01 is the test group)."""
-    root = tmp_path_factory.mktemp("tiny") / "data"
-    synthetic.generate(str(root), seed=1, classes=4, groups=5, clips=2, size=(32, 24), frames=(21, 41))
-    return str(root)
 
 
 def tiny_args(data, out, *extra):

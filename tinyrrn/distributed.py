@@ -33,7 +33,7 @@ import numpy
 
 from . import backend
 from .data import ChunkLoader
-from .functional.norm import _column_dots, _column_sums, _rows, _unrows
+from .functional.norm import _column_dots, _column_sums, _rows, _unrows, update_running_stats
 from .nn import BatchNorm2d
 from .tensor import make_result
 
@@ -405,12 +405,7 @@ def sync_batch_norm(x, running_mean, running_var, weight, bias, momentum, eps, c
     out = rows - mean  # centred; turned into the output in place below
     squares = _column_dots(out, out).astype("float64") if contributes else xp.zeros(channels, dtype="float64")
     var = comm.allreduce_sum(squares).astype(dtype) / count
-    if running_mean is not None:
-        running_mean *= 1 - momentum
-        running_mean += momentum * mean
-    if running_var is not None:
-        running_var *= 1 - momentum
-        running_var += (momentum * count / (count - 1)) * var
+    update_running_stats(running_mean, running_var, mean, var, count, momentum)
     inv_std = 1 / xp.sqrt(var + eps)
     scale = (weight.data if weight is not None else xp.ones_like(inv_std)) * inv_std
     out *= scale

@@ -40,6 +40,8 @@ from concurrent.futures import ThreadPoolExecutor
 import imageio_ffmpeg
 import numpy as np
 
+from ..progress import Progress
+
 PAIRS = [("MoveRight", "MoveLeft", "move_x"), ("Grow", "Shrink", "grow"), ("MoveDown", "MoveUp", "move_y"),
          ("Brighten", "Darken", "brighten"), ("Appear", "Disappear", "appear"),
          ("RotateClockwise", "RotateAnticlockwise", "rotate")]
@@ -93,20 +95,20 @@ def render(kind, frames, width, height, group_rng, clip_rng, every=10):
     if kind in ("move_x", "move_y"):
         extent = width if kind == "move_x" else height
         room = extent - 2.2 * r[0, 0, 0]
-        travel = min(clip_rng.uniform(0.07, 0.12) * extent * steps, room)
+        travel = min(clip_rng.uniform(0.12, 0.18) * extent * steps, room)
         start = 1.1 * r[0, 0, 0] + clip_rng.random() * (room - travel)
         if kind == "move_x":
             cx = start + travel * t
         else:
             cy = start + travel * t
     elif kind == "grow":
-        r = r * 0.6 * (1 + min(2.5, clip_rng.uniform(0.25, 0.4) * steps) * t)
+        r = r * 0.5 * (1 + min(3.0, clip_rng.uniform(0.4, 0.6) * steps) * t)
     elif kind == "brighten":
-        gain = 1.0 - min(0.75, clip_rng.uniform(0.08, 0.12) * steps) * (1 - t)
+        gain = 1.0 - min(0.8, clip_rng.uniform(0.15, 0.2) * steps) * (1 - t)
     elif kind == "appear":
         alpha = t ** clip_rng.uniform(0.7, 1.4)
     elif kind == "rotate":
-        angle = angle - np.radians(clip_rng.uniform(12, 25)) * steps * t     # clockwise on screen (y down)
+        angle = angle - np.radians(clip_rng.uniform(25, 40)) * steps * t     # clockwise on screen (y down)
     y, x = np.mgrid[0:height, 0:width].astype(np.float32)
     du, dv = x - cx, y - cy
     u, v = du * np.cos(angle) + dv * np.sin(angle), -du * np.sin(angle) + dv * np.cos(angle)
@@ -162,8 +164,11 @@ def generate(out_dir, seed=0, classes=12, groups=25, clips=1, size=(64, 48), fra
             os.makedirs(os.path.join(out_dir, name), exist_ok=True)
             write_video(os.path.join(out_dir, name, f"v_{name}_g{g:02d}_c{c:02d}.avi"), seq, fps, codec)
 
+    bar = Progress(total=len(jobs), desc="generating synthetic videos")
     with ThreadPoolExecutor(threads) as pool:
-        list(pool.map(make, jobs))
+        for _ in pool.map(make, jobs):
+            bar.update(1)
+    bar.close()
 
     lists = os.path.join(out_dir, "ucfTrainTestlist")
     os.makedirs(lists, exist_ok=True)

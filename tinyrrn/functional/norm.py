@@ -37,6 +37,16 @@ def _unrows(rows, shape):
     return moved.transpose((0, len(shape) - 1) + tuple(range(1, len(shape) - 1)))
 
 
+def update_running_stats(running_mean, running_var, mean, var, count, momentum):
+    """Move the running statistics towards a batch's (in place); the variance unbiased, as in PyTorch."""
+    if running_mean is not None:
+        running_mean *= 1 - momentum
+        running_mean += momentum * mean
+    if running_var is not None:
+        running_var *= 1 - momentum
+        running_var += (momentum * count / (count - 1)) * var
+
+
 def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=False,
                momentum=0.1, eps=1e-5):
     """Normalise each channel of x (N, C, ...) and scale/shift it: y = (x - mean) / sqrt(var + eps) * w + b.
@@ -64,12 +74,7 @@ def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=Fa
         mean = _column_sums(rows) / count
         out = rows - mean  # centred; turned into the output in place below
         var = _column_dots(out, out) / count
-        if running_mean is not None:
-            running_mean *= 1 - momentum
-            running_mean += momentum * mean
-        if running_var is not None:
-            running_var *= 1 - momentum
-            running_var += (momentum * count / (count - 1)) * var
+        update_running_stats(running_mean, running_var, mean, var, count, momentum)
         inv_std = 1 / xp.sqrt(var + eps)
         scale = _gamma(weight, inv_std) * inv_std
         out *= scale
