@@ -54,7 +54,7 @@ def dataset_root(config):
     if config["data"] is not None:
         return config["data"]
     from .data import synthetic
-    root = os.path.join(configuration.user_cache(), "synthetic")
+    root = os.path.join(configuration.user_cache(), f"synthetic-v{synthetic.VERSION}")
     if not os.path.isfile(os.path.join(root, "ucfTrainTestlist", "testlist01.txt")):
         print(f"generating the synthetic dataset into {root} (once) ...", flush=True)
         synthetic.generate(root, seed=0)

@@ -42,6 +42,7 @@ import numpy as np
 
 from ..progress import Progress
 
+VERSION = 2  # bumped whenever the videos change, so cached copies are regenerated
 PAIRS = [("MoveRight", "MoveLeft", "move_x"), ("Grow", "Shrink", "grow"), ("MoveDown", "MoveUp", "move_y"),
          ("Brighten", "Darken", "brighten"), ("Appear", "Disappear", "appear"),
          ("RotateClockwise", "RotateAnticlockwise", "rotate")]

@@ -1,0 +1,161 @@
+"""Table 1 pieces: cached per-frame features, Z-norm with training statistics, avg-pool and GRU baselines."""
+import json
+import os
+
+import numpy
+import pytest
+
+from tinyrrn import Tensor, baseline, features
+from tinyrrn import config as configuration
+from tinyrrn.data.transforms import Normalize, center_crops, crop
+from tinyrrn.models import resnet_small
+from tinyrrn.weights import save_npz
+
+
+def write_features(root, train, test, classes=("A", "B")):
+    """A feature folder as tinyrrn.features writes it, from lists of (array, label)."""
+    videos = []
+    for subset, items in (("train", train), ("test", test)):
+        for i, (array, label) in enumerate(items):
+            rel = f"{classes[label]}/v_{subset}_{i}.npy"
+            os.makedirs(os.path.join(root, classes[label]), exist_ok=True)
+            numpy.save(os.path.join(root, rel), numpy.asarray(array, dtype=numpy.float32))
+            videos.append({"video": rel, "file": rel, "label": int(label), "subset": subset})
+    with open(os.path.join(root, "index.json"), "w") as f:
+        json.dump({"complete": True, "layer": "layer4", "classes": list(classes), "videos": videos, "bad": []}, f)
+    return str(root)
+
+
+def order_set(rng, n, dims=4):
+    """Sequences whose class is only in frame order: class 1 is class 0 played backwards."""
+    items = []
+    for i in range(n):
+        steps = int(rng.integers(3, 7))
+        base = rng.standard_normal(dims) * 0.3
+        ramp = numpy.linspace(-1, 1, steps)[:, None] * numpy.ones(dims)
+        seq = base + ramp
+        label = i % 2
+        items.append((seq[::-1] if label else seq, label))
+    return items
+
+
+# -- Z-norm ----------------------------------------------------------------------
+def test_znorm_stats_are_per_dimension_over_all_training_frames():
+    a = numpy.array([[0.0, 10.0], [2.0, 10.0]])
+    b = numpy.array([[4.0, 10.0]])
+    mean, std = baseline.znorm_stats([a, b])
+    numpy.testing.assert_allclose(mean, [2.0, 10.0])
+    numpy.testing.assert_allclose(std, [numpy.std([0, 2, 4]), 1e-6])  # constant dimension: floored, no 0-division
+    normed = baseline.apply_znorm([a], (mean, std))[0]
+    assert numpy.isfinite(normed).all() and normed[:, 0].tolist() == pytest.approx([-2 / std[0], 0])
+
+
+def test_znorm_uses_training_statistics_only(tmp_path, monkeypatch, rng):
+    train = [(rng.standard_normal((3, 5)) + 1, i % 2) for i in range(6)]
+    test = [(rng.standard_normal((4, 5)), i % 2) for i in range(4)]
+    seen = []
+    real = baseline.apply_znorm
+    monkeypatch.setattr(baseline, "apply_znorm", lambda seqs, stats: seen.append(stats) or real(seqs, stats))
+    baseline.run(write_features(tmp_path / "a", train, test), "avgpool", znorm=True, epochs=1)
+    shifted = [(x * 100 + 50, y) for x, y in test]  # very different test features
+    baseline.run(write_features(tmp_path / "b", train, shifted), "avgpool", znorm=True, epochs=1)
+    expected = baseline.znorm_stats([x for x, _ in train])
+    assert len(seen) == 4  # train and test normalised, in both runs
+    for mean, std in seen:
+        numpy.testing.assert_allclose(mean, expected[0], rtol=1e-6)
+        numpy.testing.assert_allclose(std, expected[1], rtol=1e-6)
+
+
+# -- models ----------------------------------------------------------------------
+def test_gru_baseline_shapes_and_last_real_step(rng):
+    model = baseline.build("gru", 5, 3).eval()
+    assert model.gru.hidden_size == 128  # the paper's 128 units
+    seqs = [rng.standard_normal((n, 5)).astype("float32") for n in (6, 3, 1, 4)]
+    x, lengths = baseline.pad(seqs)
+    assert x.shape == (4, 6, 5) and lengths.tolist() == [6, 3, 1, 4]
+    logits = model(Tensor(x), lengths)
+    assert logits.shape == (4, 3)
+    for i, s in enumerate(seqs):  # padding after a video's end does not change its prediction
+        alone = model(Tensor(s[None]), numpy.array([len(s)]))
+        numpy.testing.assert_allclose(logits.data[i], alone.data[0], rtol=1e-5, atol=1e-6)
+    probs = baseline.predict(model, seqs, batch=3)
+    assert probs.shape == (4, 3) and numpy.allclose(probs.sum(axis=1), 1, atol=1e-5)
+    softmax = numpy.exp(logits.data - logits.data.max(1, keepdims=True))
+    numpy.testing.assert_allclose(probs, softmax / softmax.sum(1, keepdims=True), rtol=1e-4, atol=1e-6)  # order kept
+    avg = baseline.build("avgpool", 5, 3)
+    assert avg(Tensor(x), lengths).shape == (4, 3)
+    numpy.testing.assert_allclose(avg(Tensor(x), lengths).data[1], avg.fc(Tensor(seqs[1].mean(0)[None])).data[0],
+                                  rtol=1e-5, atol=1e-6)  # the mean over real frames only
+
+
+def test_gru_learns_frame_order_that_average_pooling_cannot(tmp_path, rng):
+    items = order_set(rng, 48)
+    model = baseline.build("gru", 4, 2, hidden=16)
+    losses = baseline.fit(model, [x.astype("float32") for x, _ in items], numpy.array([y for _, y in items]),
+                          epochs=25, lr=0.01, batch=8)
+    assert losses[-1] < 0.5 * losses[0]
+    folder = write_features(tmp_path / "order", order_set(rng, 40), order_set(rng, 16))
+    gru = baseline.run(folder, "gru", znorm=True, out_dir=str(tmp_path / "gru"), epochs=25, lr=0.01, batch=8, hidden=16)
+    avg = baseline.run(folder, "avgpool", znorm=True, epochs=25, lr=0.01, batch=8)
+    assert gru["video_error"] <= 0.125 and avg["video_error"] >= 0.25
+    assert gru["videos"] == 16 and gru["chunks"] == 16
+    written = json.load(open(tmp_path / "gru" / "eval" / "metrics.json"))
+    assert written["video_error"] == gru["video_error"] and written["classes"] == ["A", "B"]
+    assert len(open(tmp_path / "gru" / "metrics.jsonl").readlines()) == 25
+
+
+def test_incomplete_features_are_refused(tmp_path, rng):
+    folder = write_features(tmp_path / "f", order_set(rng, 4), order_set(rng, 2))
+    index = json.load(open(os.path.join(folder, "index.json")))
+    index["complete"] = False
+    json.dump(index, open(os.path.join(folder, "index.json"), "w"))
+    with pytest.raises(ValueError, match="not finished"):
+        baseline.run(folder, "avgpool", epochs=1)
+    assert baseline.main(["--features", str(tmp_path / "nothing")]) == 1
+
+
+# -- extraction ------------------------------------------------------------------
+def tiny_config(data, tmp_path):
+    return configuration.fill_defaults({**configuration.DEFAULTS, "data": data, "arch": "resnet_small",
+                                        "resize": 24, "crop": 16, "cache_dir": str(tmp_path / "cache")})
+
+
+def test_extraction_writes_one_array_per_video_and_resumes(tiny_data, tmp_path):
+    out = str(tmp_path / "features")
+    backbone = resnet_small(num_classes=4)
+    config = tiny_config(tiny_data, tmp_path)
+    index = features.extract(config, backbone, "layer3", out, "random", batch=16)
+    assert index["complete"] and index["layer"] == "layer3" and len(index["videos"]) == 40
+    assert {v["subset"] for v in index["videos"]} == {"train", "test"}
+    first = index["videos"][0]
+    array = numpy.load(os.path.join(out, first["file"]))
+    assert first["file"].endswith(".npy") and array.dtype == numpy.float32 and array.shape[1] == 32  # layer3 width
+    # the same numbers as running the backbone on the dataset's centre crops
+    from tinyrrn.train import build_dataset
+    dataset = build_dataset({**config, "chunk": 1}, train=first["subset"] == "train")
+    frames = dataset.frames([v for v, _ in dataset.videos].index(first["video"]))
+    x = Normalize("torchvision")(crop(frames, *center_crops(frames, 16), 16))
+    expected = backbone.eval().features(Tensor(x), "layer3").data
+    numpy.testing.assert_allclose(array, expected, rtol=1e-4, atol=1e-5)
+    # resume: only missing videos are extracted again
+    kept, removed = index["videos"][1]["file"], index["videos"][2]["file"]
+    os.utime(os.path.join(out, kept), (1, 1))
+    os.remove(os.path.join(out, removed))
+    features.extract(config, backbone, "layer3", out, "random", batch=16)
+    assert os.stat(os.path.join(out, kept)).st_mtime == 1 and os.path.isfile(os.path.join(out, removed))
+    assert not [f for _, _, files in os.walk(out) for f in files if ".tmp" in f]
+    with pytest.raises(ValueError, match="other settings"):
+        features.extract(config, backbone, "layer4", out, "random")
+
+
+def test_features_command_line_with_a_weights_file(tiny_data, tmp_path):
+    weights = str(tmp_path / "small.npz")
+    save_npz(resnet_small(), weights)
+    out = str(tmp_path / "cli")
+    assert features.main(["--data", tiny_data, "--weights", weights, "--arch", "resnet_small", "--resize", "24",
+                          "--crop", "16", "--layer", "layer4", "--out", out,
+                          "--cache-dir", str(tmp_path / "cache")]) == 0
+    index = features.read_index(out)
+    assert index["complete"] and index["weights"] == os.path.abspath(weights)
+    assert baseline.main(["--features", out, "--model", "gru", "--epochs", "1", "--out", str(tmp_path / "b")]) == 0
+    assert os.path.isfile(tmp_path / "b" / "eval" / "metrics.json")

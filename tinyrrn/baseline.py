@@ -1,0 +1,232 @@
+"""The paper's Table 1 baselines on cached per-frame features (see tinyrrn.features).
+
+    python -m tinyrrn.baseline --features DIR --model {avgpool,gru} [--znorm] [--out RUN_DIR]
+
+* avgpool: a video's frame features are averaged and classified by one linear layer (softmax).
+* gru: a 128-unit GRU runs over the video's frame features in order; a linear layer classifies
+  its hidden state after the video's last frame (videos of a batch are zero-padded at the end
+  and each video's own last step is read, so padding never reaches the prediction).
+* --znorm: each feature dimension is standardised with the mean and standard deviation of the
+  *training* videos' frames only; the same statistics are applied to the test videos.
+
+Both train with Adam on video-level cross-entropy and are evaluated on the split's test videos
+with tinyrrn.evaluate.video_metrics (one "chunk" per video), so the video error means what the
+evaluator's does. The model after the last epoch is evaluated (no selection on the test set).
+RUN_DIR gets config.json, metrics.jsonl (loss per epoch), model.npz and eval/ (metrics.json,
+confusion matrix, per-class table).
+"""
+import argparse
+import json
+import os
+import sys
+import time
+
+import numpy
+
+from . import backend, nn
+from . import functional as F
+from . import random as tinyrandom
+from .evaluate import summary, video_metrics, write_report
+from .features import read_index
+from .optim import Adam
+from .progress import Progress
+from .tensor import Tensor, no_grad
+from .weights import save_npz
+
+MODELS = ("avgpool", "gru")
+DEFAULTS = {"epochs": 30, "lr": 1e-3, "batch": 32, "seed": 0, "hidden": 128}
+
+
+def load_features(features_dir):
+    """(index, {'train': (list of (frames, C) arrays, labels), 'test': ...}) from a complete feature folder."""
+    index = read_index(features_dir)
+    if index is None:
+        raise FileNotFoundError(f"{features_dir}: no index.json (run python -m tinyrrn.features first)")
+    if not index.get("complete"):
+        raise ValueError(f"{features_dir}: feature extraction is not finished (index.json says incomplete); "
+                         "run python -m tinyrrn.features again to resume it")
+    subsets = {}
+    for subset in ("train", "test"):
+        items = [v for v in index["videos"] if v["subset"] == subset]
+        arrays = [numpy.load(os.path.join(features_dir, v["file"])).astype(numpy.float32) for v in items]
+        subsets[subset] = (arrays, numpy.array([v["label"] for v in items], dtype=numpy.int64))
+    return index, subsets
+
+
+def znorm_stats(train_sequences, eps=1e-6):
+    """Per-dimension (mean, std) over every frame of the training videos (std floored at eps)."""
+    frames = numpy.concatenate(train_sequences).astype(numpy.float64)
+    return frames.mean(axis=0).astype(numpy.float32), numpy.maximum(frames.std(axis=0), eps).astype(numpy.float32)
+
+
+def apply_znorm(sequences, stats):
+    mean, std = stats
+    return [(s - mean) / std for s in sequences]
+
+
+class AvgPoolClassifier(nn.Module):
+    """Mean of the frame features -> linear classifier."""
+
+    def __init__(self, features, classes):
+        super().__init__()
+        self.fc = nn.Linear(features, classes)
+
+    def forward(self, x, lengths):
+        """x (B, T, C) zero-padded after each video's lengths[b] frames -> logits (B, classes)."""
+        xp = backend.xp_of(x.data)
+        lengths = xp.asarray(lengths)
+        return self.fc(F.sum(x, axis=1) / Tensor(lengths[:, None].astype(x.dtype)))
+
+
+class GRUClassifier(nn.Module):
+    """A GRU over the frame features; linear classifier on the hidden state after each video's last frame."""
+
+    def __init__(self, features, classes, hidden=128):
+        super().__init__()
+        self.gru = nn.GRU(features, hidden, batch_first=True)
+        self.fc = nn.Linear(hidden, classes)
+
+    def forward(self, x, lengths):
+        """x (B, T, C) zero-padded at the end -> logits (B, classes) from step lengths[b]-1 of video b."""
+        outputs, _ = self.gru(x)
+        xp = backend.xp_of(x.data)
+        last = outputs[xp.arange(x.shape[0]), xp.asarray(lengths) - 1]
+        return self.fc(last)
+
+
+def build(model, features, classes, hidden=128):
+    if model == "avgpool":
+        return AvgPoolClassifier(features, classes)
+    if model == "gru":
+        return GRUClassifier(features, classes, hidden)
+    raise ValueError(f"unknown baseline model {model!r}; expected one of {MODELS}")
+
+
+def pad(sequences):
+    """(B, T_max, C) float32 zero-padded at the end, and lengths (B,)."""
+    lengths = numpy.array([len(s) for s in sequences], dtype=numpy.int64)
+    out = numpy.zeros((len(sequences), lengths.max(), sequences[0].shape[1]), dtype=numpy.float32)
+    for i, s in enumerate(sequences):
+        out[i, :len(s)] = s
+    return out, lengths
+
+
+def predict(model, sequences, batch=64):
+    """Softmax probabilities (videos, classes) of every sequence, in order (eval mode, no graph)."""
+    model.eval()
+    device = backend.get_device()
+    probs = []
+    order = numpy.argsort([len(s) for s in sequences], kind="stable")  # similar lengths: little padding
+    with no_grad():
+        for start in range(0, len(order), batch):
+            chosen = order[start:start + batch]
+            x, lengths = pad([sequences[i] for i in chosen])
+            logits = model(Tensor(backend.to_device(x, device)), lengths)
+            probs.append(backend.to_numpy(F.exp(F.log_softmax(logits)).data))
+    result = numpy.empty((len(sequences), probs[0].shape[1]), dtype=numpy.float32)
+    result[order] = numpy.concatenate(probs)
+    return result
+
+
+def fit(model, sequences, labels, epochs=30, lr=1e-3, batch=32, seed=0, log=None, desc="train"):
+    """Train ``model`` with Adam on video-level cross-entropy; returns the mean loss of each epoch."""
+    device = backend.get_device()
+    optimizer = Adam(model.parameters(), lr=lr)
+    rng = numpy.random.default_rng(seed)
+    losses = []
+    bar = Progress(total=epochs, desc=desc)
+    for epoch in range(epochs):
+        model.train()
+        order = rng.permutation(len(sequences))
+        total = 0.0
+        for start in range(0, len(order), batch):
+            chosen = order[start:start + batch]
+            x, lengths = pad([sequences[i] for i in chosen])
+            logits = model(Tensor(backend.to_device(x, device)), lengths)
+            loss = F.cross_entropy(logits, backend.to_device(labels[chosen], device))
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            total += loss.item() * len(chosen)
+        losses.append(total / len(order))
+        if log:
+            log({"kind": "epoch", "epoch": epoch + 1, "loss": losses[-1]})
+        bar.update(1, loss=losses[-1])
+    bar.close()
+    return losses
+
+
+def run(features_dir, model="avgpool", znorm=False, out_dir=None, epochs=DEFAULTS["epochs"], lr=DEFAULTS["lr"],
+        batch=DEFAULTS["batch"], seed=DEFAULTS["seed"], hidden=DEFAULTS["hidden"]):
+    """Train and evaluate one baseline; returns the video-level metrics (written to out_dir/eval if given)."""
+    start = time.monotonic()
+    index, subsets = load_features(features_dir)
+    (train_x, train_y), (test_x, test_y) = subsets["train"], subsets["test"]
+    if not train_x or not test_x:
+        raise ValueError(f"{features_dir}: needs training and test videos, has {len(train_x)} and {len(test_x)}")
+    if znorm:
+        stats = znorm_stats(train_x)  # training videos only
+        train_x, test_x = apply_znorm(train_x, stats), apply_znorm(test_x, stats)
+    classes = index["classes"]
+    settings = {"features": os.path.abspath(features_dir), "layer": index["layer"], "model": model, "znorm": znorm,
+                "epochs": epochs, "lr": lr, "batch": batch, "seed": seed, "hidden": hidden}
+    log = None
+    if out_dir:
+        os.makedirs(out_dir, exist_ok=True)
+        with open(os.path.join(out_dir, "config.json"), "w") as f:
+            json.dump(settings, f, indent=1)
+        log_path = os.path.join(out_dir, "metrics.jsonl")
+        open(log_path, "w").close()
+
+        def log(record):
+            with open(log_path, "a") as f:
+                f.write(json.dumps({"time": round(time.time(), 3), **record}) + "\n")
+    tinyrandom.manual_seed(seed)
+    net = build(model, train_x[0].shape[1], len(classes), hidden).to(backend.get_device())
+    fit(net, train_x, train_y, epochs, lr, batch, seed, log, desc=f"{model}{' z-norm' if znorm else ''}")
+    probs = predict(net, test_x)
+    metrics = video_metrics(probs, test_y, numpy.arange(len(test_y)), len(classes))
+    metrics["seconds"] = round(time.monotonic() - start, 2)
+    if out_dir:
+        save_npz(net, os.path.join(out_dir, "model.npz"))
+        write_report(metrics, classes, os.path.join(out_dir, "eval"))
+    return metrics
+
+
+def parser():
+    p = argparse.ArgumentParser(
+        prog="python -m tinyrrn.baseline",
+        description="Table 1 baselines on cached per-frame features: average pooling + linear classifier, "
+                    "or a 128-unit GRU; optional Z-normalisation with training-set statistics.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    a = p.add_argument
+    a("--features", required=True, help="feature folder written by python -m tinyrrn.features")
+    a("--model", choices=MODELS, default="avgpool", help="average pooling + linear, or GRU + linear")
+    a("--znorm", action="store_true", help="Z-normalise each feature dimension (training-set statistics)")
+    a("--epochs", type=int, default=DEFAULTS["epochs"], help="passes over the training videos")
+    a("--lr", type=float, default=DEFAULTS["lr"], help="Adam learning rate")
+    a("--batch", type=int, default=DEFAULTS["batch"], help="videos per update")
+    a("--hidden", type=int, default=DEFAULTS["hidden"], help="GRU units (paper: 128)")
+    a("--seed", type=int, default=DEFAULTS["seed"], help="seed for initialisation and shuffling")
+    a("--device", choices=("cpu", "gpu", "auto"), default="cpu", help="where to compute")
+    a("--out", help="run directory for config, log, model and eval/ (default FEATURES/<model>[-znorm])")
+    return p
+
+
+def main(argv=None):
+    args = parser().parse_args(argv)
+    backend.set_device(args.device)
+    out = args.out or os.path.join(args.features, args.model + ("-znorm" if args.znorm else ""))
+    try:
+        metrics = run(args.features, args.model, args.znorm, out, args.epochs, args.lr, args.batch, args.seed,
+                      args.hidden)
+    except (ValueError, OSError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    print(summary(metrics))
+    print(f"wrote {out}/eval/metrics.json")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,209 @@
+"""Per-frame features from a frozen backbone, cached on disk (the paper's Table 1 baselines, Sec. 4.1).
+
+    python -m tinyrrn.features --data ROOT --split 1 --weights resnet50.pth --layer layer4 [--out DIR]
+
+Every sampled frame (every ``--sample-every``-th, paper: 10) of every train and test video of the
+split is resized, centre-cropped and normalised as the dataset does for evaluation, passed through
+the backbone in eval mode without gradients, and spatially averaged after ``--layer`` (layer2/3/4 =
+the paper's block2/3/4). Output, under ``--out``:
+
+    <Class>/<video>.npy   float32 (sampled frames, channels), one file per video
+    index.json            settings, classes, and every video: its file, 0-based label, subset
+
+Each array is written to a temporary file and renamed into place, so an interrupted extraction
+resumes by skipping the videos whose file exists; ``index.json`` says ``"complete": true`` once
+every video is done. ``--weights`` is a weights file (.npz or torchvision .pth, e.g. ImageNet
+ResNet-50) or a tinyrrn checkpoint / run directory, whose backbone is then used.
+"""
+import argparse
+import json
+import os
+import sys
+import warnings
+
+import numpy
+
+from . import backend, config as configuration
+from .data import BadVideo
+from .data.transforms import center_crops, crop
+from .models import ARCHITECTURES
+from .progress import Progress
+from .tensor import Tensor, no_grad
+
+LAYERS = ("layer2", "layer3", "layer4")
+SETTINGS = ("data", "split", "layer", "weights", "arch", "sample_every", "resize", "crop", "normalize")
+
+
+def is_checkpoint(path):
+    """True for a run directory or a tinyrrn checkpoint (.npz with metadata); False for plain weights."""
+    if os.path.isdir(path):
+        return True
+    if not path.endswith(".npz"):
+        return False
+    with numpy.load(path, allow_pickle=False) as archive:
+        return "__meta__" in archive.files
+
+
+def load_backbone(weights, arch, num_classes=1000):
+    """(backbone ResNet in eval mode, its arch): from a checkpoint/run directory or a weights file."""
+    from .train import load_backbone_weights, model_from_checkpoint
+    if is_checkpoint(weights):
+        model, saved = model_from_checkpoint(weights)
+        return model.backbone.eval(), saved["arch"]
+    backbone = ARCHITECTURES[arch](num_classes=num_classes)
+    load_backbone_weights(backbone, weights)
+    return backbone.to(backend.get_device()).eval(), arch
+
+
+def feature_file(rel):
+    """'Class/v_x.avi' -> 'Class/v_x.npy'."""
+    return os.path.splitext(rel)[0] + ".npy"
+
+
+def _save_atomic(path, array):
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    tmp = path + ".tmp.npy"
+    numpy.save(tmp, array)
+    os.replace(tmp, path)
+
+
+def _write_index(out_dir, index):
+    tmp = os.path.join(out_dir, "index.json.tmp")
+    with open(tmp, "w") as f:
+        json.dump(index, f, indent=1)
+    os.replace(tmp, os.path.join(out_dir, "index.json"))
+
+
+def read_index(out_dir):
+    """The index.json of a feature folder (None if absent)."""
+    path = os.path.join(out_dir, "index.json")
+    if not os.path.isfile(path):
+        return None
+    with open(path) as f:
+        return json.load(f)
+
+
+def extract(config, backbone, layer, out_dir, weights_label, batch=64, desc=None):
+    """Extract (or finish extracting) the features of every video of ``config``'s split into ``out_dir``.
+
+    config: a filled training config (data, split, list_dir, sample_every, resize, crop, normalize,
+    cache_dir). backbone: a ResNet (put in eval mode here). Returns the index dict.
+    """
+    from .train import build_dataset, dataset_root
+    if layer not in LAYERS:
+        raise ValueError(f"layer must be one of {LAYERS}, got {layer!r}")
+    config = {**config, "chunk": 1, "context": 1}
+    datasets = {"train": build_dataset(config, train=True), "test": build_dataset(config, train=False)}
+    settings = {"data": os.path.abspath(dataset_root(config)), "split": config["split"], "layer": layer,
+                "weights": weights_label, "arch": config["arch"], "sample_every": config["sample_every"],
+                "resize": config["resize"], "crop": config["crop"], "normalize": config["normalize"]}
+    os.makedirs(out_dir, exist_ok=True)
+    previous = read_index(out_dir)
+    if previous is not None:
+        changed = [k for k in SETTINGS if previous.get(k) != settings[k]]
+        if changed:
+            raise ValueError(f"{out_dir} holds features made with other settings ({', '.join(changed)}: "
+                             f"{[previous.get(k) for k in changed]} != {[settings[k] for k in changed]}); "
+                             "use another --out")
+    videos = []
+    for subset, dataset in datasets.items():
+        bad = set(dataset.bad_videos)
+        for i, ((rel, label), path) in enumerate(zip(dataset.videos, dataset.paths)):
+            if path not in bad:
+                videos.append({"video": rel, "file": feature_file(rel), "label": int(label), "subset": subset,
+                               "_dataset": dataset, "_i": i})
+    index = {**settings, "complete": False, "classes": list(datasets["train"].classes),
+             "videos": [{k: v for k, v in item.items() if not k.startswith("_")} for item in videos], "bad": []}
+    _write_index(out_dir, index)
+
+    todo = [item for item in videos if not os.path.isfile(os.path.join(out_dir, item["file"]))]
+    device = backend.get_device()
+    backbone.eval()
+    bar = Progress(total=len(videos), desc=desc or f"features {layer}")
+    bar.update(len(videos) - len(todo))  # already extracted
+    pending, frames_in_batch = [], 0  # (item, normalised frames) waiting for one forward pass
+
+    def flush():
+        nonlocal pending, frames_in_batch
+        if not pending:
+            return
+        x = numpy.concatenate([frames for _, frames in pending])
+        with no_grad():
+            out = backend.to_numpy(backbone.features(Tensor(backend.to_device(x, device)), layer).data)
+        start = 0
+        for item, frames in pending:
+            _save_atomic(os.path.join(out_dir, item["file"]), out[start:start + len(frames)].astype(numpy.float32))
+            start += len(frames)
+        bar.update(len(pending))
+        pending, frames_in_batch = [], 0
+
+    for item in todo:
+        dataset = item["_dataset"]
+        try:
+            frames = dataset.frames(item["_i"])
+        except BadVideo as err:
+            warnings.warn(f"skipping bad video {item['video']}: {err}", stacklevel=2)
+            index["bad"].append(item["video"])
+            bar.update(1)
+            continue
+        x = dataset.normalize(crop(frames, *center_crops(frames, dataset.crop), dataset.crop))
+        pending.append((item, x))
+        frames_in_batch += len(x)
+        if frames_in_batch >= batch:
+            flush()
+    flush()
+    bar.close()
+    bad = set(index["bad"])
+    index["videos"] = [v for v in index["videos"] if v["video"] not in bad]
+    index["complete"] = True
+    _write_index(out_dir, index)
+    return index
+
+
+def parser():
+    p = argparse.ArgumentParser(
+        prog="python -m tinyrrn.features",
+        description="Extract per-frame features (every k-th frame, spatially averaged after a block) of every "
+                    "video of a split with a frozen backbone, for the Table 1 baselines. Resumable.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    a = p.add_argument
+    a("--data", help="dataset root in UCF-101 layout; omit for the built-in synthetic dataset")
+    a("--list-dir", help="folder of the split files (default DATA/ucfTrainTestlist)")
+    a("--split", type=int, default=1, choices=(1, 2, 3), help="official split number")
+    a("--weights", required=True,
+      help="backbone weights (.npz or torchvision .pth, e.g. ImageNet ResNet-50) or a tinyrrn checkpoint/run dir")
+    a("--layer", choices=LAYERS, default="layer4", help="features after this block (paper: block2/3/4)")
+    a("--arch", choices=sorted(ARCHITECTURES),
+      help="backbone (default resnet50 on UCF-101, resnet_small on synthetic; a checkpoint sets its own)")
+    a("--sample-every", type=int, default=10, help="take every k-th frame (paper: 10)")
+    a("--resize", type=int, help="short side before cropping (default 256, synthetic 48)")
+    a("--crop", type=int, help="centre crop size (default 224, synthetic 40)")
+    a("--normalize", choices=("torchvision", "caffe"), default="torchvision", help="input convention of the weights")
+    a("--batch", type=int, default=64, help="frames per forward pass (gathered across videos)")
+    a("--cache-dir", help="on-disk cache of decoded frames (default: user cache)")
+    a("--device", choices=("cpu", "gpu", "auto"), default="cpu", help="where to compute")
+    a("--out", help="output folder (default features/<data>-split<N>-<layer>)")
+    return p
+
+
+def main(argv=None):
+    args = parser().parse_args(argv)
+    backend.set_device(args.device)
+    config = configuration.fill_defaults({**configuration.DEFAULTS, "data": args.data, "list_dir": args.list_dir,
+                                          "split": args.split, "arch": args.arch, "sample_every": args.sample_every,
+                                          "resize": args.resize, "crop": args.crop, "normalize": args.normalize,
+                                          "cache_dir": args.cache_dir})
+    name = os.path.basename(os.path.normpath(args.data)) if args.data else "synthetic"
+    out = args.out or os.path.join("features", f"{name}-split{args.split}-{args.layer}")
+    try:
+        backbone, arch = load_backbone(args.weights, config["arch"])
+        index = extract({**config, "arch": arch}, backbone, args.layer, out, os.path.abspath(args.weights), args.batch)
+    except (ValueError, OSError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    print(f"wrote features of {len(index['videos'])} videos ({len(index['bad'])} bad) to {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
