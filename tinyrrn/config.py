@@ -179,8 +179,8 @@ def fill_defaults(config):
         if c[key] is None:
             c[key] = synth if synthetic else ucf
     if synthetic and c["positions"] is None and c["context"] == 2:
-        # measured (benchmarks/synthetic_accuracy.py): half the synthetic classes differ only in
-        # the direction of motion, which needs a skip with residual units above it (see README)
+        # measured (benchmarks/synthetic_accuracy.py): a third of the synthetic classes differ only
+        # in the direction of motion, which needs a skip with residual units above it (see README)
         c["positions"] = ["block2"]
     if c["chunk"] is None:
         c["chunk"] = c["context"]

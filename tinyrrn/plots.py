@@ -23,7 +23,7 @@ def plot_confusion(confusion, classes, path):
     ax.set_yticks(ticks, classes, fontsize=fontsize)
     ax.set_xlabel("predicted class")
     ax.set_ylabel("true class")
-    ax.set_title("video-level confusion (share of each true class)")
+    ax.set_title("video-level confusion\n(share of each true class)", fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
