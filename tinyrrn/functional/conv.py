@@ -61,20 +61,6 @@ def col2im(cols, x_shape, kernel, stride, padding, out_hw):
     return padded[:, ph:ph + h, pw:pw + w, :]
 
 
-def _input_grad_stride1(g_nhwc, weight, padding):
-    """Input gradient (N,H,W,C) of a stride-1 convolution, as a convolution of the output
-    gradient g with the kernel flipped in space and with in/out channels swapped (the
-    "full" correlation: g padded by k-1-p). One im2col and one matrix product, instead of
-    a product to (N*Ho*Wo, k*k*C) columns and col2im's k*k strided adds; the result comes
-    out contiguous."""
-    o, c, kh, kw = weight.shape
-    (ph, pw) = padding
-    # (kh*kw*O, C) rows in g's im2col column order; a copy of C-long runs for channels-last weights
-    flipped = weight.transpose(2, 3, 0, 1)[::-1, ::-1].reshape(kh * kw * o, c)
-    g_cols, (h, w) = im2col(g_nhwc, (kh, kw), (1, 1), (kh - 1 - ph, kw - 1 - pw))
-    return (g_cols @ flipped).reshape(g_nhwc.shape[0], h, w, c)
-
-
 def conv2d(x, weight, bias=None, stride=1, padding=0):
     """2-D cross-correlation, as torch.nn.functional.conv2d (no groups or dilation).
 
@@ -104,11 +90,8 @@ def conv2d(x, weight, bias=None, stride=1, padding=0):
         g_nhwc = g.transpose(0, 2, 3, 1)
         g_rows = g_nhwc.reshape(-1, o)
         gw = (g_rows.T @ cols).reshape(o, kh, kw, c).transpose(0, 3, 1, 2)
-        if not x.requires_grad:
-            gx = None
-        elif stride == (1, 1) and (kh, kw) != (1, 1) and padding[0] < kh and padding[1] < kw:
-            gx = _input_grad_stride1(g_nhwc, weight.data, padding).transpose(0, 3, 1, 2)
-        else:
+        gx = None
+        if x.requires_grad:  # not for input images
             g_cols = g_rows @ w_rows
             gx = col2im(g_cols, (n, h, w, c), (kh, kw), stride, padding, (ho, wo)).transpose(0, 3, 1, 2)
         return (gx, gw) + ((g_rows.sum(axis=0),) if bias is not None else ())
