@@ -156,6 +156,14 @@ def fit(model, sequences, labels, epochs=30, lr=1e-3, batch=32, seed=0, log=None
     return losses
 
 
+def _jsonl_writer(path):
+    """A function appending one timestamped JSON record per call to ``path``."""
+    def write(record):
+        with open(path, "a") as f:
+            f.write(json.dumps({"time": round(time.time(), 3), **record}) + "\n")
+    return write
+
+
 def run(features_dir, model="avgpool", znorm=False, out_dir=None, epochs=DEFAULTS["epochs"], lr=DEFAULTS["lr"],
         batch=DEFAULTS["batch"], seed=DEFAULTS["seed"], hidden=DEFAULTS["hidden"]):
     """Train and evaluate one baseline; returns the video-level metrics (written to out_dir/eval if given)."""
@@ -177,10 +185,7 @@ def run(features_dir, model="avgpool", znorm=False, out_dir=None, epochs=DEFAULT
             json.dump(settings, f, indent=1)
         log_path = os.path.join(out_dir, "metrics.jsonl")
         open(log_path, "w").close()
-
-        def log(record):
-            with open(log_path, "a") as f:
-                f.write(json.dumps({"time": round(time.time(), 3), **record}) + "\n")
+        log = _jsonl_writer(log_path)
     tinyrandom.manual_seed(seed)
     net = build(model, train_x[0].shape[1], len(classes), hidden).to(backend.get_device())
     fit(net, train_x, train_y, epochs, lr, batch, seed, log, desc=f"{model}{' z-norm' if znorm else ''}")
