@@ -16,7 +16,18 @@ from ..functional import channels_last
 from ..nn import init
 
 
-class BasicBlock(nn.Module):
+class ResidualUnit(nn.Module):
+    """y = relu(residual(x) + shortcut(x) + extra): Eq. 1, with room for a temporal term (Eq. 2-4)."""
+
+    def shortcut(self, x):
+        return x if self.downsample is None else self.downsample(x)
+
+    def forward(self, x, extra=None):
+        out = self.residual(x) + self.shortcut(x)
+        return F.relu(out if extra is None else out + extra)
+
+
+class BasicBlock(ResidualUnit):
     """Two 3x3 convs (ResNet-18/34)."""
     expansion = 1
 
@@ -31,15 +42,8 @@ class BasicBlock(nn.Module):
     def residual(self, x):
         return self.bn2(self.conv2(F.relu(self.bn1(self.conv1(x)))))
 
-    def shortcut(self, x):
-        return x if self.downsample is None else self.downsample(x)
 
-    def forward(self, x, extra=None):
-        out = self.residual(x) + self.shortcut(x)
-        return F.relu(out if extra is None else out + extra)
-
-
-class Bottleneck(nn.Module):
+class Bottleneck(ResidualUnit):
     """1x1 reduce, 3x3, 1x1 expand (ResNet-50 and deeper)."""
     expansion = 4
 
@@ -58,13 +62,6 @@ class Bottleneck(nn.Module):
         out = F.relu(self.bn1(self.conv1(x)))
         out = F.relu(self.bn2(self.conv2(out)))
         return self.bn3(self.conv3(out))
-
-    def shortcut(self, x):
-        return x if self.downsample is None else self.downsample(x)
-
-    def forward(self, x, extra=None):
-        out = self.residual(x) + self.shortcut(x)
-        return F.relu(out if extra is None else out + extra)
 
 
 class ResNet(nn.Module):
