@@ -338,18 +338,19 @@ class Trainer:
                 loss = F.cross_entropy(logits, backend.to_device(labels, device))
                 (loss * len(labels)).backward()  # summed over chunks; averaged in _update
                 count, loss_sum = len(labels), loss.item() * len(labels)  # the one host round-trip of a step
-            # chunks, loss and Ctrl-C of the global batch: one small Allreduce (the identity on one process)
+            # chunks, loss and Ctrl-C of the global batch: one small Allreduce (the identity on one process,
+            # so one process and N ranks take the same decisions from the same numbers)
             totals = self.comm.allreduce_sum(numpy.array([count, loss_sum, float(self._stop_signal)]))
             count = int(totals[0])
             if not count:  # every chunk of the global batch was from a bad video
                 bar.update(1)
                 continue
-            value = totals[1] / count if self.comm.size > 1 else loss_sum / count
+            value = totals[1] / count
             if not math.isfinite(value):
                 raise TrainingError(f"non-finite loss ({value}) at update {self.updates + 1}, epoch "
                                     f"{self.epoch + 1}; the last good checkpoint in {self.run_dir} is kept")
             self.observed += count
-            self.loss_sum += totals[1] if self.comm.size > 1 else loss_sum
+            self.loss_sum += totals[1]
             clips_seen += count
             wait += t1 - t0
             compute += time.monotonic() - t1
@@ -367,7 +368,7 @@ class Trainer:
                     clips_seen, wait, compute, window_start = 0, 0.0, 0.0, time.monotonic()
                     comm_start = self.comm.comm_seconds
             bar.update(1, loss=value, upd=self.updates)
-            self.stop_requested = totals[2] > 0 if self.comm.size > 1 else self._stop_signal
+            self.stop_requested = bool(totals[2] > 0)
             if self.stop_requested or self._done():
                 break
         bar.close()

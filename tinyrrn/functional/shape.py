@@ -81,8 +81,9 @@ def concatenate(tensors, axis=0):
     sizes = [t.shape[axis] for t in tensors]
     bounds = [sum(sizes[:i]) for i in range(len(sizes) + 1)]
 
-    def backward(g):
-        return tuple(xp.take(g, xp.arange(lo, hi), axis=axis) for lo, hi in zip(bounds, bounds[1:]))
+    def backward(g):  # each input's gradient is a view of its slice of g
+        before = (slice(None),) * (axis % g.ndim)
+        return tuple(g[before + (slice(lo, hi),)] for lo, hi in zip(bounds, bounds[1:]))
 
     return make_result(xp.concatenate([t.data for t in tensors], axis=axis), tensors, backward,
                        "concatenate")
