@@ -98,6 +98,8 @@ class StrictArray:
         self._a[_unwrap(index)] = _unwrap(value)
 
     def __getattr__(self, name):
+        if name.startswith("__"):  # e.g. __array_interface__: numpy.asarray must not find a way in
+            raise AttributeError(f"device arrays have no {name!r}")
         if _cupy is not None and not hasattr(_cupy.ndarray, name):
             raise AttributeError(f"cupy.ndarray has no attribute {name!r}")
         attr = getattr(self._a, name)

@@ -1,12 +1,11 @@
 """Data-parallel training (tinyrrn.distributed): sharding, sync batch norm, and N ranks vs one process.
 
 The multi-process tests launch ``mpiexec -n 2`` (one thread per rank, with a timeout) and are
-skipped where mpi4py or mpiexec is missing (``pip install "tinyrrn[dist]"``).
+skipped where mpi4py or mpiexec is missing (``pip install ".[oracle]"`` or ``"tinyrrn[dist]"``).
 """
 import glob
 import json
 import os
-import shutil
 import subprocess
 import sys
 import textwrap
@@ -22,19 +21,9 @@ from tinyrrn.gradcheck import gradcheck
 from tinyrrn.nn import BatchNorm2d
 
 
-def mpiexec():
-    """The mpiexec next to this Python (the mpich wheel's), else on PATH; skip the test without MPI."""
-    pytest.importorskip("mpi4py")
-    found = os.path.join(os.path.dirname(sys.executable), "mpiexec")
-    found = found if os.path.isfile(found) else shutil.which("mpiexec")
-    if not found:
-        pytest.skip("no mpiexec (pip install 'tinyrrn[dist]')")
-    return found
-
-
-def run_ranks(args, ranks=2, timeout=150):
+def run_ranks(mpiexec, args, ranks=2, timeout=150):
     env = {**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
-    return subprocess.run([mpiexec(), "-n", str(ranks), sys.executable, *args], capture_output=True, text=True,
+    return subprocess.run([mpiexec, "-n", str(ranks), sys.executable, *args], capture_output=True, text=True,
                           timeout=timeout, env=env)
 
 
@@ -148,10 +137,10 @@ def weights(run_dir):
 
 
 @pytest.mark.parametrize("bn", ["--sync-bn", "--freeze-bn"])
-def test_two_ranks_follow_one_rank_with_the_same_global_batch(tiny_data, tmp_path, bn):
+def test_two_ranks_follow_one_rank_with_the_same_global_batch(mpiexec, tiny_data, tmp_path, bn):
     """2 ranks x 2 chunks == 1 rank x 4 chunks: weights after 4 updates, and the evaluation."""
     mpi_out = tmp_path / "mpi"
-    done = run_ranks(["-m", "tinyrrn.train", *tiny_args(tiny_data, mpi_out, "--max-steps", "4", "--name", "two", bn)])
+    done = run_ranks(mpiexec, ["-m", "tinyrrn.train", *tiny_args(tiny_data, mpi_out, "--max-steps", "4", "--name", "two", bn)])
     assert done.returncode == 0, done.stdout + done.stderr
     assert done.stdout.count("video-level error on the test split") == 1  # printed by rank 0 only
     runs = glob.glob(str(mpi_out / "*-two"))
@@ -274,20 +263,20 @@ def helper(tmp_path):
     return str(path)
 
 
-def test_sync_batch_norm_and_sharded_evaluation_on_two_ranks(tiny_data, tmp_path, helper):
-    done = run_ranks([helper, "checks", tiny_data, str(tmp_path)])
+def test_sync_batch_norm_and_sharded_evaluation_on_two_ranks(mpiexec, tiny_data, tmp_path, helper):
+    done = run_ranks(mpiexec, [helper, "checks", tiny_data, str(tmp_path)])
     assert done.returncode == 0, done.stdout + done.stderr
     assert "rank 0 CHECKS OK" in done.stdout and "rank 1 CHECKS OK" in done.stdout
 
 
-def test_interrupted_two_rank_run_resumes_to_the_same_weights(tiny_data, tmp_path, helper):
-    done = run_ranks([helper, "resume", tiny_data, str(tmp_path)])
+def test_interrupted_two_rank_run_resumes_to_the_same_weights(mpiexec, tiny_data, tmp_path, helper):
+    done = run_ranks(mpiexec, [helper, "resume", tiny_data, str(tmp_path)])
     assert done.returncode == 0, done.stdout + done.stderr
     assert "RESUME OK" in done.stdout
 
 
-def test_a_failing_rank_stops_the_whole_job(tiny_data, tmp_path, helper):
-    done = run_ranks([helper, "fail", tiny_data, str(tmp_path)], timeout=60)  # a hang would time out
+def test_a_failing_rank_stops_the_whole_job(mpiexec, tiny_data, tmp_path, helper):
+    done = run_ranks(mpiexec, [helper, "fail", tiny_data, str(tmp_path)], timeout=60)  # a hang would time out
     assert done.returncode != 0
     assert "rank 1 failed: RuntimeError: disk on fire; stopping all 2 ranks" in done.stderr
     assert "NOT STOPPED" not in done.stdout

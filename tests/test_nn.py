@@ -246,8 +246,7 @@ def test_layers_forward():
     assert "kernel_size=(3, 3)" in repr(conv) and "in_features=3" in repr(nn.Linear(3, 1))
 
 
-def test_batchnorm_matches_torch_in_train_and_eval():
-    torch = pytest.importorskip("torch")
+def test_batchnorm_matches_torch_in_train_and_eval(torch):
     rng = np.random.default_rng(0)
     ours, theirs = nn.BatchNorm2d(4, momentum=0.2), torch.nn.BatchNorm2d(4, momentum=0.2)
     with torch.no_grad():
@@ -340,8 +339,7 @@ def test_gru_last_output_is_h_n():
 
 
 @pytest.mark.parametrize("layers,with_h0", [(1, False), (2, True)])
-def test_gru_matches_torch(layers, with_h0):
-    torch = pytest.importorskip("torch")
+def test_gru_matches_torch(layers, with_h0, torch):
     torch.manual_seed(0)
     theirs = torch.nn.GRU(6, 5, num_layers=layers, batch_first=True)
     ours = nn.GRU(6, 5, num_layers=layers)

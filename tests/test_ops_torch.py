@@ -5,7 +5,8 @@ import pytest
 from tinyrrn import Tensor
 from tinyrrn import functional as F
 
-torch = pytest.importorskip("torch")
+torch = pytest.importorskip("torch", reason='needs PyTorch as a reference oracle: pip install ".[oracle]"')
+pytestmark = pytest.mark.oracle
 tf = torch.nn.functional
 
 

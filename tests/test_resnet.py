@@ -36,7 +36,7 @@ RESNET50_PARAMETERS = 25_557_032
 
 def torch_resnet(depth=50, num_classes=1000, stride_in_1x1=False):
     """torchvision's ResNet-18/34/50 rebuilt from torch.nn (same module names and parameter order)."""
-    torch = pytest.importorskip("torch")
+    import torch
     nn = torch.nn
 
     class BasicBlockT(nn.Module):
@@ -137,9 +137,8 @@ VARIANTS = {"resnet50": (50, False), "resnet50-caffe": (50, True), "resnet18": (
 
 
 @pytest.fixture(scope="module", params=list(VARIANTS))
-def pair(request, tmp_path_factory):
+def pair(request, tmp_path_factory, torch):
     """(torch model, its original state, tinyrrn model, converted .npz path) for one variant."""
-    torch = pytest.importorskip("torch")
     torch.set_num_threads(1)  # robust on a shared 2-core machine; numpy keeps its own threads
     depth, caffe = VARIANTS[request.param]
     reference = randomise(torch, torch_resnet(depth, stride_in_1x1=caffe))
@@ -169,8 +168,7 @@ def max_differences(ours, theirs):
     return diff, diff / float(np.abs(theirs).max())
 
 
-def test_eval_logits_match_torch(pair):
-    torch = pytest.importorskip("torch")
+def test_eval_logits_match_torch(pair, torch):
     reference, ours = fresh(pair)
     x, _ = batch()
     reference.eval()
@@ -202,7 +200,7 @@ def relative_error(ours, theirs):
 
 def train_step(reference, ours, x, target):
     """One forward/backward in train mode on both; returns (our loss, torch loss)."""
-    torch = pytest.importorskip("torch")
+    import torch
     reference.train()
     ours.train()
     reference.zero_grad()
@@ -280,8 +278,7 @@ def r50():
     return resnet50()
 
 
-def test_state_dict_keys_order_and_shapes_match_torch(r50):
-    torch = pytest.importorskip("torch")
+def test_state_dict_keys_order_and_shapes_match_torch(r50, torch):
     for depth in (18, 34, 50):
         reference = torch_resnet(depth)
         expected = reference.state_dict()

@@ -49,8 +49,7 @@ def test_learning_rate_schedules():
 
 
 @pytest.mark.parametrize("name", ["adam", "sgd"])
-def test_optimisers_match_torch(rng, name):
-    torch = pytest.importorskip("torch")
+def test_optimisers_match_torch(rng, name, torch):
     start = rng.standard_normal((5, 3)).astype("float32")
     grads = [rng.standard_normal((5, 3)).astype("float32") for _ in range(5)]
     ours = Tensor(start.copy(), requires_grad=True)

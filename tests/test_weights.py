@@ -71,7 +71,7 @@ def assert_same(state, expected):
 
 def torch_tensors():
     """Tensors covering every dtype and layout the reader must handle."""
-    torch = pytest.importorskip("torch")
+    import torch
     base = torch.arange(24, dtype=torch.float32).reshape(4, 6)
     return OrderedDict([
         ("conv.weight", base),
@@ -90,19 +90,19 @@ def torch_tensors():
 
 
 def as_numpy(tensors):
-    torch = pytest.importorskip("torch")
+    import torch
     return OrderedDict((name, (t.float() if t.dtype == torch.bfloat16 else t).detach().numpy())
                        for name, t in tensors.items())
 
 
 def torch_save(obj, path, fmt):
-    torch = pytest.importorskip("torch")
+    import torch
     torch.save(obj, path, **FORMATS[fmt])
     return path
 
 
 @pytest.mark.parametrize("fmt", FORMATS)
-def test_read_pth_matches_torch(tmp_path, fmt):
+def test_read_pth_matches_torch(tmp_path, fmt, torch):
     tensors = torch_tensors()
     state = read_pth(torch_save(tensors, tmp_path / "w.pth", fmt))
     assert_same(state, as_numpy(tensors))
@@ -112,8 +112,7 @@ def test_read_pth_matches_torch(tmp_path, fmt):
 
 @pytest.mark.parametrize("fmt", FORMATS)
 @pytest.mark.parametrize("key", ["state_dict", "model"])
-def test_checkpoint_dict_and_module_prefix(tmp_path, fmt, key):
-    torch = pytest.importorskip("torch")
+def test_checkpoint_dict_and_module_prefix(tmp_path, fmt, key, torch):
     net = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3, bias=False), torch.nn.BatchNorm2d(4))
     wrapped = OrderedDict((f"module.{name}", t) for name, t in net.state_dict().items())
     checkpoint = {"epoch": 3, key: wrapped, "optimizer": {"param_groups": [{"lr": 0.1}]}}
@@ -121,16 +120,15 @@ def test_checkpoint_dict_and_module_prefix(tmp_path, fmt, key):
     assert_same(state, as_numpy(net.state_dict()))
 
 
-def test_real_module_state_dict(tmp_path):
+def test_real_module_state_dict(tmp_path, torch):
     """A module's state_dict carries a _metadata attribute that the pickle restores."""
-    torch = pytest.importorskip("torch")
     net = torch.nn.Sequential(torch.nn.Linear(3, 2), torch.nn.BatchNorm1d(2))
     state = read_weights(torch_save(net.state_dict(), tmp_path / "net.pth", "zip"))
     assert_same(state, as_numpy(net.state_dict()))
 
 
 @pytest.mark.parametrize("fmt", FORMATS)
-def test_truncated_pth_names_file(tmp_path, fmt):
+def test_truncated_pth_names_file(tmp_path, fmt, torch):
     path = torch_save(torch_tensors(), tmp_path / "w.pth", fmt)
     data = path.read_bytes()
     for cut in (len(data) // 2, len(data) - 3):
@@ -139,7 +137,7 @@ def test_truncated_pth_names_file(tmp_path, fmt):
             read_weights(path)
 
 
-def test_reader_never_imports_torch(tmp_path):
+def test_reader_never_imports_torch(tmp_path, torch):
     paths = [str(torch_save(torch_tensors(), tmp_path / f"{fmt}.pth", fmt)) for fmt in FORMATS]
     script = ("import sys; sys.modules['torch'] = None\n"
               "from tinyrrn.weights import read_pth\n"
@@ -364,8 +362,7 @@ def run_cli(*args):
                           capture_output=True, text=True, timeout=60)
 
 
-def test_convert_cli_drops_fc(tmp_path):
-    torch = pytest.importorskip("torch")
+def test_convert_cli_drops_fc(tmp_path, torch):
     net = torch.nn.Sequential(OrderedDict(conv=torch.nn.Conv2d(3, 4, 3), fc=torch.nn.Linear(4, 10)))
     source = torch_save({"state_dict": net.state_dict()}, tmp_path / "net.pth", "legacy")
     result = run_cli("convert", source, tmp_path / "full.npz")
