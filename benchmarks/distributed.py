@@ -38,7 +38,7 @@ def config_for(args, out):
 def worker(args):
     """One rank: warm up one update, time ``--updates`` updates, report from rank 0."""
     import numpy
-    from tinyrrn import backend, distributed
+    from tinyrrn import backend, builders, distributed
     from tinyrrn import train as training
     comm = distributed.init()
     with distributed.failure_guard(comm):
@@ -94,7 +94,7 @@ def main():
         sys.exit("no mpiexec: pip install \".[dist]\" (mpi4py and mpich)")
     from tinyrrn import train as training
     from tinyrrn.data import ChunkLoader
-    train_set = training.build_dataset(config_for(args, tempfile.gettempdir()), train=True)
+    train_set = builders.build_dataset(config_for(args, tempfile.gettempdir()), train=True)
     for _ in ChunkLoader(train_set, batch_size=64, shuffle=False, workers=2):  # fill the frame cache first
         pass
     env = {**os.environ, **{k: str(args.threads) for k in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS",

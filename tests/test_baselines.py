@@ -131,7 +131,7 @@ def test_extraction_writes_one_array_per_video_and_resumes(tiny_data, tmp_path):
     array = numpy.load(os.path.join(out, first["file"]))
     assert first["file"].endswith(".npy") and array.dtype == numpy.float32 and array.shape[1] == 32  # layer3 width
     # the same numbers as running the backbone on the dataset's centre crops
-    from tinyrrn.train import build_dataset
+    from tinyrrn.builders import build_dataset
     dataset = build_dataset({**config, "chunk": 1}, train=first["subset"] == "train")
     frames = dataset.frames([v for v, _ in dataset.videos].index(first["video"]))
     x = Normalize("torchvision")(crop(frames, *center_crops(frames, 16), 16))

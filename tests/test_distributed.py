@@ -13,7 +13,7 @@ import textwrap
 import numpy
 import pytest
 
-from tinyrrn import Tensor, checkpoint, config as configuration, distributed
+from tinyrrn import Tensor, builders, checkpoint, config as configuration, distributed
 from tinyrrn import train as training
 from tinyrrn.data import ChunkLoader
 from tinyrrn.evaluate import evaluate
@@ -110,7 +110,7 @@ def test_sync_batch_norm_gradcheck_and_equals_batch_norm_on_one_process(rng):
 
 
 def test_convert_swaps_every_batch_norm_and_keeps_parameters():
-    model = training.build_model(configuration.fill_defaults({**configuration.DEFAULTS, "weights": None}), 4)
+    model = builders.build_model(configuration.fill_defaults({**configuration.DEFAULTS, "weights": None}), 4)
     before = model.state_dict()
     params = model.parameters()
     distributed.SyncBatchNorm.convert(model, distributed.Communicator())
@@ -158,8 +158,8 @@ def test_two_ranks_follow_one_rank_with_the_same_global_batch(mpiexec, tiny_data
     assert [s["update"] for s in steps] == [1, 2, 3, 4] and steps[0]["ranks"] == 2 and 0 <= steps[0]["comm_share"] <= 1
     # the final evaluation, sharded by video over the 2 ranks, equals one process's on the same weights
     sharded = json.load(open(os.path.join(two, "eval", "metrics.json")))
-    model, _ = training.model_from_checkpoint(two)
-    single = evaluate(model, training.build_dataset(config, train=False), 4, 0)
+    model, _ = builders.model_from_checkpoint(two)
+    single = evaluate(model, builders.build_dataset(config, train=False), 4, 0)
     for key in ("video_error", "top1", "top5", "mean_class_accuracy", "clip_accuracy", "videos", "chunks", "confusion"):
         assert sharded[key] == single[key], key
 
@@ -167,7 +167,7 @@ def test_two_ranks_follow_one_rank_with_the_same_global_batch(mpiexec, tiny_data
 HELPER = textwrap.dedent('''
     import contextlib, os, signal, sys
     import numpy
-    from tinyrrn import Tensor, checkpoint, config as configuration, distributed, train as training
+    from tinyrrn import Tensor, builders, checkpoint, config as configuration, distributed, train as training
     from tinyrrn import functional as F
     from tinyrrn.evaluate import evaluate, chunk_probabilities
     from tinyrrn.nn import BatchNorm2d
@@ -215,8 +215,8 @@ HELPER = textwrap.dedent('''
             config = configuration.resolve(["--data", data, "--cache-dir", os.path.join(out, "cache"),
                                             "--resize", "24", "--crop", "16", "--workers", "0"])[0]
             with comm.root_first():
-                test_set = training.build_dataset(config, train=False)
-            model = training.build_model(config, len(test_set.classes)).eval()
+                test_set = builders.build_dataset(config, train=False)
+            model = builders.build_model(config, len(test_set.classes)).eval()
             sharded = evaluate(model, test_set, 3, 0, comm=comm)
             single = evaluate(model, test_set, 4, 0)
             assert sharded["videos"] == 8 and sharded["chunks"] == len(test_set)

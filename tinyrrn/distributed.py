@@ -278,41 +278,6 @@ class ShardedLoader(ChunkLoader):
         self.epoch, self.position = epoch + 1, 0
 
 
-class ChunkSubset:
-    """The chunks ``indices`` of a dataset, as a dataset (``get`` returns the original video index)."""
-
-    def __init__(self, dataset, indices):
-        self.dataset, self.indices = dataset, numpy.asarray(indices, dtype=numpy.int64)
-        self.classes, self.paths = dataset.classes, dataset.paths
-        self.chunk_video = numpy.asarray(dataset.chunk_video)[self.indices]
-        self.bad_videos = list(getattr(dataset, "bad_videos", []))
-
-    def __len__(self):
-        return len(self.indices)
-
-    def get(self, i, rng=None):
-        return self.dataset.get(int(self.indices[i]), rng)
-
-
-def video_shard(dataset, rank, size):
-    """Chunk indices of the videos v with v % size == rank: all chunks of a video on one rank."""
-    return numpy.flatnonzero(numpy.asarray(dataset.chunk_video) % size == rank)
-
-
-def sharded_chunk_probabilities(model, dataset, batch, workers, desc, comm):
-    """chunk_probabilities over all ranks: each rank runs its videos, every rank gets all chunks
-    in the one-process order (by chunk index), so video metrics equal the one-process ones."""
-    from .evaluate import chunk_probabilities
-    indices = video_shard(dataset, comm.rank, comm.size)
-    probs, labels, videos = chunk_probabilities(model, ChunkSubset(dataset, indices), batch, workers, desc,
-                                                stream=comm.stream())
-    # bad videos drop chunks: keep the indices of the chunks that came back (they keep their order)
-    kept = indices[numpy.isin(numpy.asarray(dataset.chunk_video)[indices], videos)] if len(videos) else indices[:0]
-    parts = comm.allgather((kept, probs, labels, videos))
-    order = numpy.argsort(numpy.concatenate([p[0] for p in parts]), kind="stable")
-    return tuple(numpy.concatenate([p[i] for p in parts])[order] for i in (1, 2, 3))
-
-
 # -- gradients and buffers -------------------------------------------------------
 def reduce_gradients(params, comm, divide_by=1.0):
     """Sum every parameter's gradient over the ranks with one Allreduce and divide by ``divide_by``.

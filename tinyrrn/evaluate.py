@@ -17,7 +17,9 @@ import numpy
 
 from . import backend
 from . import functional as F
+from .builders import build_dataset, model_from_checkpoint
 from .data import ChunkLoader
+from .plots import plot_confusion
 from .progress import Progress
 from .tensor import Tensor, no_grad
 
@@ -45,6 +47,40 @@ def chunk_probabilities(model, dataset, batch=16, workers=2, desc="eval", stream
     if not probs:
         return numpy.zeros((0, classes), "float32"), numpy.zeros(0, "int64"), numpy.zeros(0, "int64")
     return numpy.concatenate(probs), numpy.concatenate(labels), numpy.concatenate(videos)
+
+
+class ChunkSubset:
+    """The chunks ``indices`` of a dataset, as a dataset (``get`` returns the original video index)."""
+
+    def __init__(self, dataset, indices):
+        self.dataset, self.indices = dataset, numpy.asarray(indices, dtype=numpy.int64)
+        self.classes, self.paths = dataset.classes, dataset.paths
+        self.chunk_video = numpy.asarray(dataset.chunk_video)[self.indices]
+        self.bad_videos = list(getattr(dataset, "bad_videos", []))
+
+    def __len__(self):
+        return len(self.indices)
+
+    def get(self, i, rng=None):
+        return self.dataset.get(int(self.indices[i]), rng)
+
+
+def video_shard(dataset, rank, size):
+    """Chunk indices of the videos v with v % size == rank: all chunks of a video on one rank."""
+    return numpy.flatnonzero(numpy.asarray(dataset.chunk_video) % size == rank)
+
+
+def sharded_chunk_probabilities(model, dataset, batch, workers, desc, comm):
+    """chunk_probabilities over all ranks: each rank runs its videos, every rank gets all chunks
+    in the one-process order (by chunk index), so video metrics equal the one-process ones."""
+    indices = video_shard(dataset, comm.rank, comm.size)
+    probs, labels, videos = chunk_probabilities(model, ChunkSubset(dataset, indices), batch, workers, desc,
+                                                stream=comm.stream())
+    # bad videos drop chunks: keep the indices of the chunks that came back (they keep their order)
+    kept = indices[numpy.isin(numpy.asarray(dataset.chunk_video)[indices], videos)] if len(videos) else indices[:0]
+    parts = comm.allgather((kept, probs, labels, videos))
+    order = numpy.argsort(numpy.concatenate([p[0] for p in parts]), kind="stable")
+    return tuple(numpy.concatenate([p[i] for p in parts])[order] for i in (1, 2, 3))
 
 
 def video_metrics(probs, labels, videos, num_classes):
@@ -91,7 +127,6 @@ def write_report(metrics, classes, out_dir):
         writer.writerow(["class", "videos", "accuracy"])
         for name, row, acc in zip(classes, metrics["confusion"], metrics["per_class_accuracy"]):
             writer.writerow([name, sum(row), "" if acc is None else f"{acc:.4f}"])
-    from .plots import plot_confusion
     plot_confusion(numpy.array(metrics["confusion"]), classes, os.path.join(out_dir, "confusion.png"))
 
 
@@ -111,7 +146,6 @@ def evaluate(model, dataset, batch=16, workers=2, out_dir=None, desc="eval", com
     """
     start = time.monotonic()
     if comm is not None and comm.size > 1:
-        from .distributed import sharded_chunk_probabilities
         probs, labels, videos = sharded_chunk_probabilities(model, dataset, batch, workers, desc, comm)
     else:
         probs, labels, videos = chunk_probabilities(model, dataset, batch, workers, desc)
@@ -123,7 +157,6 @@ def evaluate(model, dataset, batch=16, workers=2, out_dir=None, desc="eval", com
 
 
 def main(argv=None):
-    from .train import build_dataset, model_from_checkpoint
     p = argparse.ArgumentParser(prog="python -m tinyrrn.evaluate",
                                 description="Evaluate a checkpoint by video: chunk probabilities averaged "
                                             "over each video's chunks (the paper's rule).")

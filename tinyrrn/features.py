@@ -26,33 +26,13 @@ import numpy
 from . import backend, config as configuration
 from .data import BadVideo
 from .data.transforms import center_crops, crop
+from .builders import build_dataset, dataset_root, load_backbone
 from .models import ARCHITECTURES
 from .progress import Progress
 from .tensor import Tensor, no_grad
 
 LAYERS = ("layer2", "layer3", "layer4")
 SETTINGS = ("data", "split", "layer", "weights", "arch", "sample_every", "resize", "crop", "normalize")
-
-
-def is_checkpoint(path):
-    """True for a run directory or a tinyrrn checkpoint (.npz with metadata); False for plain weights."""
-    if os.path.isdir(path):
-        return True
-    if not path.endswith(".npz"):
-        return False
-    with numpy.load(path, allow_pickle=False) as archive:
-        return "__meta__" in archive.files
-
-
-def load_backbone(weights, arch, num_classes=1000):
-    """(backbone ResNet in eval mode, its arch): from a checkpoint/run directory or a weights file."""
-    from .train import load_backbone_weights, model_from_checkpoint
-    if is_checkpoint(weights):
-        model, saved = model_from_checkpoint(weights)
-        return model.backbone.eval(), saved["arch"]
-    backbone = ARCHITECTURES[arch](num_classes=num_classes)
-    load_backbone_weights(backbone, weights)
-    return backbone.to(backend.get_device()).eval(), arch
 
 
 def feature_file(rel):
@@ -89,7 +69,6 @@ def extract(config, backbone, layer, out_dir, weights_label, batch=64, desc=None
     config: a filled training config (data, split, list_dir, sample_every, resize, crop, normalize,
     cache_dir). backbone: a ResNet (put in eval mode here). Returns the index dict.
     """
-    from .train import build_dataset, dataset_root
     if layer not in LAYERS:
         raise ValueError(f"layer must be one of {LAYERS}, got {layer!r}")
     config = {**config, "chunk": 1, "context": 1}

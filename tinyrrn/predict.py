@@ -11,6 +11,7 @@ import numpy
 
 from . import backend
 from . import functional as F
+from .builders import model_from_checkpoint
 from .data import BadVideo, Normalize, read_sampled
 from .data.transforms import center_crops, crop
 from .tensor import Tensor, no_grad
@@ -34,7 +35,6 @@ def predict(model, config, path, batch=16):
 
 
 def main(argv=None):
-    from .train import model_from_checkpoint
     p = argparse.ArgumentParser(prog="python -m tinyrrn.predict",
                                 description="Top classes of a video (any container/codec ffmpeg reads).")
     p.add_argument("video", help="video file, e.g. v_Basketball_g01_c01.avi or clip.mp4")

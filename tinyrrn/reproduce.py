@@ -29,7 +29,11 @@ import os
 import sys
 import time
 
-from . import backend, config as configuration
+from . import backend, baseline, config as configuration, features
+from .builders import load_backbone
+from .models import ARCHITECTURES
+from .models.rrn import default_positions, resolve_position
+from .train import train
 
 # The paper's video-level error on UCF-101 split 1, copied from its text (Iqbal et al., 2017):
 # Table 1 (baselines on ImageNet ResNet-50 features), Table 2 (position of the recurrent connection;
@@ -128,8 +132,6 @@ _UNIT_NAMES = {}
 
 def model_key(config):
     """A key equal for configs that train the same model (positions resolved to unit names)."""
-    from .models import ARCHITECTURES
-    from .models.rrn import default_positions, resolve_position
     arch = config["arch"]
     if arch not in _UNIT_NAMES:
         _UNIT_NAMES[arch] = ARCHITECTURES[arch](num_classes=2)
@@ -202,7 +204,6 @@ class Grid:
 
     # training rows (Tables 2-4) -------------------------------------------------
     def train_row(self, row, split):
-        from .train import train
         config = row_config(row["preset"], self.options, split)
         run_dir = self.run_dirs[split, row["key"]]
         error = finished_error(run_dir)
@@ -224,7 +225,6 @@ class Grid:
     # Table 1 ---------------------------------------------------------------------
     def table1_backbone(self, split):
         """(backbone, weights label, feature config) for Table 1 features."""
-        from .features import load_backbone
         base = row_config("baseline-resnet50", self.options, split)
         if self.options["weights"]:
             backbone, arch = load_backbone(self.options["weights"], base["arch"])
@@ -236,7 +236,6 @@ class Grid:
         return backbone, os.path.abspath(run_dir), {**base, "arch": arch}
 
     def table1(self, table_rows, split):
-        from . import baseline, features
         todo = [r for r in table_rows if finished_error(self.table1_dir(r, split)) is None]
         for r in table_rows:
             if r not in todo:

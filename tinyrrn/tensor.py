@@ -6,6 +6,10 @@ maps the gradient of its output to gradients of its inputs (``backward_fn``).
 :meth:`Tensor.backward` walks that graph once in reverse topological order,
 summing gradients of tensors used several times, and frees each node's saved
 buffers as soon as it has passed through.
+
+Python's operators (``a + b``, ``x[i]``, ``x.sum()``, ...) are attached to
+Tensor from one place, :mod:`tinyrrn.operators`, so this module never imports
+the op library.
 """
 import contextlib
 import threading
@@ -87,16 +91,6 @@ class Tensor:
         """The same data, cut from the graph."""
         return Tensor(self.data)
 
-    def to(self, device):
-        """A tensor on ``device`` ('cpu', 'gpu' or 'auto'); the graph follows the copy."""
-        from .functional import to_device
-        return to_device(self, device)
-
-    def astype(self, dtype):
-        """A copy of this tensor with another floating dtype (differentiable)."""
-        from .functional import astype
-        return astype(self, dtype)
-
     # -- backward ---------------------------------------------------------
     def backward(self, grad=None):
         """Accumulate d(self)/d(leaf) into ``leaf.grad`` for every leaf that requires grad.
@@ -135,32 +129,6 @@ class Tensor:
                 grads[key] = pg if key not in grads else grads[key] + pg
             node.parents, node.backward_fn = (), None  # free saved buffers
 
-    # -- operators (implemented in tinyrrn.functional) ----------------------
-    def __add__(self, other): return F.add(self, other)
-    def __radd__(self, other): return F.add(other, self)
-    def __sub__(self, other): return F.sub(self, other)
-    def __rsub__(self, other): return F.sub(other, self)
-    def __mul__(self, other): return F.mul(self, other)
-    def __rmul__(self, other): return F.mul(other, self)
-    def __truediv__(self, other): return F.div(self, other)
-    def __rtruediv__(self, other): return F.div(other, self)
-    def __neg__(self): return F.neg(self)
-    def __pow__(self, exponent): return F.pow(self, exponent)
-    def __matmul__(self, other): return F.matmul(self, other)
-    def __getitem__(self, index): return F.getitem(self, index)
-
-    def sum(self, axis=None, keepdims=False): return F.sum(self, axis, keepdims)
-    def mean(self, axis=None, keepdims=False): return F.mean(self, axis, keepdims)
-    def reshape(self, *shape): return F.reshape(self, *shape)
-    def transpose(self, dim0, dim1): return F.transpose(self, dim0, dim1)
-    def permute(self, *dims): return F.permute(self, *dims)
-    def flatten(self, start_dim=0, end_dim=-1): return F.flatten(self, start_dim, end_dim)
-    def exp(self): return F.exp(self)
-    def log(self): return F.log(self)
-    def relu(self): return F.relu(self)
-    def sigmoid(self): return F.sigmoid(self)
-    def tanh(self): return F.tanh(self)
-
 
 def _topological_order(root):
     """Nodes reachable from ``root``, parents before children, without recursion."""
@@ -189,5 +157,3 @@ def make_result(data, parents, backward_fn, op):
         out.op = op
     return out
 
-
-from . import functional as F  # noqa: E402  (operators above delegate to it)

@@ -32,16 +32,14 @@ import numpy
 from . import backend, checkpoint, config as configuration, distributed
 from . import functional as F
 from . import random as tinyrandom
-from .data import UCF101
+from .builders import build_dataset, build_model, model_from_state
 from .data.video import BadVideo
 from .evaluate import evaluate, summary
-from .models import ARCHITECTURES, RecurrentResNet
 from .nn import BatchNorm2d
 from .optim import OPTIMIZERS, learning_rate
 from .plots import plot_training_curve
 from .progress import Progress
 from .tensor import Tensor
-from .weights import read_weights
 
 
 class TrainingError(RuntimeError):
@@ -49,51 +47,6 @@ class TrainingError(RuntimeError):
 
 
 # -- building blocks ---------------------------------------------------------
-def dataset_root(config):
-    """The dataset root: --data, or the synthetic dataset in the user cache (generated if absent)."""
-    if config["data"] is not None:
-        return config["data"]
-    from .data import synthetic
-    root = os.path.join(configuration.user_cache(), f"synthetic-v{synthetic.VERSION}")
-    if not os.path.isfile(os.path.join(root, "ucfTrainTestlist", "testlist01.txt")):
-        print(f"generating the synthetic dataset into {root} (once) ...", flush=True)
-        synthetic.generate(root, seed=0)
-    return root
-
-
-def build_dataset(config, train):
-    """The train or test chunks of the configured split."""
-    return UCF101(dataset_root(config), split=config["split"], train=train, list_dir=config["list_dir"],
-                  sample_every=config["sample_every"], chunk=config["chunk"], resize=config["resize"],
-                  crop=config["crop"], normalize=config["normalize"], per_frame_aug=config["per_frame_aug"],
-                  flip=config["flip"], cache_dir=config["cache_dir"])
-
-
-def build_model(config, num_classes):
-    """The RecurrentResNet of ``config``; backbone weights from --weights (its classifier is dropped)."""
-    backbone = ARCHITECTURES[config["arch"]](num_classes=num_classes)
-    if config["weights"]:
-        load_backbone_weights(backbone, config["weights"])
-    return RecurrentResNet(backbone, config["skip"], config["positions"], config["context"],
-                           config["average_logits"])
-
-
-def load_backbone_weights(backbone, path):
-    """Load every backbone tensor strictly from ``path``; ``fc`` is kept only if its shape fits."""
-    state = read_weights(path)
-    own = backbone.state_dict()
-    for key in ("fc.weight", "fc.bias"):
-        if key in state and state[key].shape != own[key].shape:
-            del state[key]
-    missing = [k for k in own if k not in state and not k.startswith("fc.")]
-    if missing:
-        raise ValueError(f"{path}: backbone tensors missing ({len(missing)}): {', '.join(missing)}")
-    backbone.load_state_dict(state, strict=False)
-    unexpected = [k for k in state if k not in own]
-    if unexpected:
-        raise ValueError(f"{path}: tensors the backbone does not have ({len(unexpected)}): {', '.join(unexpected)}")
-
-
 def update_size(update_every, train_chunks):
     """Chunks per update from '64' or '1%' (of the training chunks), at least 1."""
     text = str(update_every).strip()
@@ -114,27 +67,6 @@ def memory_mb():
     if backend.get_device() == "gpu":
         usage["gpu_pool_mb"] = round(backend.module_for("gpu").get_default_memory_pool().used_bytes() / 2**20, 1)
     return usage
-
-
-def model_from_checkpoint(path):
-    """(model in eval mode, config) from a checkpoint file or a run directory."""
-    if os.path.isdir(path):
-        best = os.path.join(path, "best.npz")
-        path = best if os.path.isfile(best) else os.path.join(path, "checkpoint.npz")
-    arrays, meta = checkpoint.load(path)
-    return model_from_state(checkpoint.prefixed(arrays, "model"), meta, path)
-
-
-def model_from_state(state, meta, path):
-    """(model in eval mode, config) from a checkpoint's model arrays and metadata."""
-    config = meta["config"]
-    model = build_model({**config, "weights": None}, len(meta["classes"]))
-    try:
-        model.load_state_dict(state)
-    except ValueError as err:
-        raise checkpoint.CheckpointError(f"{path}: {err}") from None
-    model.classes = meta["classes"]
-    return model.to(backend.get_device()).eval(), config
 
 
 # -- the trainer -------------------------------------------------------------

@@ -1,0 +1,99 @@
+"""Builders shared by every job (train, evaluate, predict, features, baseline, reproduce):
+the dataset of a config, the model of a config, backbone weights, and a model from a checkpoint.
+
+A config is the dict of settings that ``tinyrrn.config`` resolves from defaults, presets, a TOML
+file and flags; a checkpoint carries the config it was trained with.
+"""
+import os
+
+import numpy
+
+from . import backend, checkpoint, config as configuration
+from .data import UCF101, synthetic
+from .models import ARCHITECTURES, RecurrentResNet
+from .weights import read_weights
+
+
+def dataset_root(config):
+    """The dataset root: --data, or the synthetic dataset in the user cache (generated if absent)."""
+    if config["data"] is not None:
+        return config["data"]
+    root = os.path.join(configuration.user_cache(), f"synthetic-v{synthetic.VERSION}")
+    if not os.path.isfile(os.path.join(root, "ucfTrainTestlist", "testlist01.txt")):
+        print(f"generating the synthetic dataset into {root} (once) ...", flush=True)
+        synthetic.generate(root, seed=0)
+    return root
+
+
+def build_dataset(config, train):
+    """The train or test chunks of the configured split."""
+    return UCF101(dataset_root(config), split=config["split"], train=train, list_dir=config["list_dir"],
+                  sample_every=config["sample_every"], chunk=config["chunk"], resize=config["resize"],
+                  crop=config["crop"], normalize=config["normalize"], per_frame_aug=config["per_frame_aug"],
+                  flip=config["flip"], cache_dir=config["cache_dir"])
+
+
+def build_model(config, num_classes):
+    """The RecurrentResNet of ``config``; backbone weights from --weights (its classifier is dropped)."""
+    backbone = ARCHITECTURES[config["arch"]](num_classes=num_classes)
+    if config["weights"]:
+        load_backbone_weights(backbone, config["weights"])
+    return RecurrentResNet(backbone, config["skip"], config["positions"], config["context"],
+                           config["average_logits"])
+
+
+def load_backbone_weights(backbone, path):
+    """Load every backbone tensor strictly from ``path``; ``fc`` is kept only if its shape fits."""
+    state = read_weights(path)
+    own = backbone.state_dict()
+    for key in ("fc.weight", "fc.bias"):
+        if key in state and state[key].shape != own[key].shape:
+            del state[key]
+    missing = [k for k in own if k not in state and not k.startswith("fc.")]
+    if missing:
+        raise ValueError(f"{path}: backbone tensors missing ({len(missing)}): {', '.join(missing)}")
+    backbone.load_state_dict(state, strict=False)
+    unexpected = [k for k in state if k not in own]
+    if unexpected:
+        raise ValueError(f"{path}: tensors the backbone does not have ({len(unexpected)}): {', '.join(unexpected)}")
+
+
+def model_from_checkpoint(path):
+    """(model in eval mode, config) from a checkpoint file or a run directory."""
+    if os.path.isdir(path):
+        best = os.path.join(path, "best.npz")
+        path = best if os.path.isfile(best) else os.path.join(path, "checkpoint.npz")
+    arrays, meta = checkpoint.load(path)
+    return model_from_state(checkpoint.prefixed(arrays, "model"), meta, path)
+
+
+def model_from_state(state, meta, path):
+    """(model in eval mode, config) from a checkpoint's model arrays and metadata."""
+    config = meta["config"]
+    model = build_model({**config, "weights": None}, len(meta["classes"]))
+    try:
+        model.load_state_dict(state)
+    except ValueError as err:
+        raise checkpoint.CheckpointError(f"{path}: {err}") from None
+    model.classes = meta["classes"]
+    return model.to(backend.get_device()).eval(), config
+
+
+def is_checkpoint(path):
+    """True for a run directory or a tinyrrn checkpoint (.npz with metadata); False for plain weights."""
+    if os.path.isdir(path):
+        return True
+    if not path.endswith(".npz"):
+        return False
+    with numpy.load(path, allow_pickle=False) as archive:
+        return checkpoint.META_KEY in archive.files
+
+
+def load_backbone(weights, arch, num_classes=1000):
+    """(backbone ResNet in eval mode, its arch): from a checkpoint/run directory or a weights file."""
+    if is_checkpoint(weights):
+        model, saved = model_from_checkpoint(weights)
+        return model.backbone.eval(), saved["arch"]
+    backbone = ARCHITECTURES[arch](num_classes=num_classes)
+    load_backbone_weights(backbone, weights)
+    return backbone.to(backend.get_device()).eval(), arch

@@ -1,0 +1,39 @@
+"""Python's operators and the tensor methods, attached to Tensor in one place.
+
+``tinyrrn/__init__.py`` calls :func:`attach` once (as DeZero's ``setup_variable``), so
+tensor.py never imports the op library and there is no import cycle. Every entry maps a
+method name to the op of :mod:`tinyrrn.functional` that implements it.
+"""
+from . import functional as F
+from .tensor import Tensor
+
+
+def _swapped(op):
+    """The reflected form: ``2 - x`` calls ``x.__rsub__(2)``, which is ``op(2, x)``."""
+    return lambda self, other: op(other, self)
+
+
+METHODS = {
+    # arithmetic, with broadcasting
+    "__add__": F.add, "__radd__": _swapped(F.add),
+    "__sub__": F.sub, "__rsub__": _swapped(F.sub),
+    "__mul__": F.mul, "__rmul__": _swapped(F.mul),
+    "__truediv__": F.div, "__rtruediv__": _swapped(F.div),
+    "__neg__": F.neg,
+    "__pow__": F.pow,
+    "__matmul__": F.matmul,
+    "__getitem__": F.getitem,
+    # reductions and shapes
+    "sum": F.sum, "mean": F.mean,
+    "reshape": F.reshape, "transpose": F.transpose, "permute": F.permute, "flatten": F.flatten,
+    # element-wise functions
+    "exp": F.exp, "log": F.log, "relu": F.relu, "sigmoid": F.sigmoid, "tanh": F.tanh,
+    # dtype and device (differentiable: the gradient flows back to the original)
+    "astype": F.astype, "to": F.to_device,
+}
+
+
+def attach():
+    """Give Tensor its operators and methods (idempotent)."""
+    for name, op in METHODS.items():
+        setattr(Tensor, name, op)
