@@ -15,6 +15,7 @@ import pytest
 
 from tinyrrn import Tensor, builders, checkpoint, config as configuration, distributed
 from tinyrrn import train as training
+from tinyrrn import functional as F
 from tinyrrn.data import ChunkLoader
 from tinyrrn.evaluate import evaluate
 from tinyrrn.gradcheck import gradcheck
@@ -95,7 +96,8 @@ def test_sync_batch_norm_gradcheck_and_equals_batch_norm_on_one_process(rng):
     w = Tensor(rng.standard_normal(4), requires_grad=True)
     b = Tensor(rng.standard_normal(4), requires_grad=True)
     one = distributed.Communicator()
-    assert gradcheck(lambda x, w, b: distributed.sync_batch_norm(x, None, None, w, b, 0.1, 1e-5, one), [x, w, b])
+    sync = distributed.SyncBatchNorm(4, comm=one)
+    assert gradcheck(lambda x, w, b: F.batch_norm(x, None, None, w, b, True, reduce=sync.reduce), [x, w, b])
     # float32, channels-last memory: exactly F.batch_norm, running statistics included
     data = rng.standard_normal((4, 3, 5, 6)).astype("float32").transpose(0, 2, 3, 1).copy().transpose(0, 3, 1, 2)
     g = rng.standard_normal(data.shape).astype("float32")

@@ -33,9 +33,7 @@ import numpy
 
 from . import backend
 from .data import ChunkLoader
-from .functional.norm import _column_dots, _column_sums, _rows, _unrows, update_running_stats
 from .nn import BatchNorm2d
-from .tensor import make_result
 
 INSTALL_HINT = ('pip install "tinyrrn[dist]" (mpi4py and the mpich wheel), '
                 'or pip install mpi4py built against your own MPI')
@@ -344,87 +342,34 @@ def no_contribution():
         _contributes[0] = True
 
 
-def sync_batch_norm(x, running_mean, running_var, weight, bias, momentum, eps, comm):
-    """Training-mode batch norm with the statistics of the union of every rank's batch.
-
-    The same two passes as F.batch_norm, each summed over the ranks: one Allreduce of
-    [count, sum x] (the mean), one of sum (x - mean)^2 (the variance), in float64. Backward: one
-    Allreduce of [sum g, sum g * (x - mean)], the two sums that dx needs; d weight and d bias
-    stay per rank (the gradient reduction sums them). With one rank it computes exactly what
-    F.batch_norm(training=True) computes.
-    """
-    xp = backend.xp_of(x.data)
-    rows = _rows(x.data)
-    channels, dtype = rows.shape[1], rows.dtype
-    contributes = _contributes[0]
-    local = xp.zeros(1 + channels, dtype="float64")
-    if contributes:
-        local[0] = rows.shape[0]
-        local[1:] = _column_sums(rows)
-    totals = comm.allreduce_sum(local)
-    count = float(totals[0])
-    if count < 2:
-        raise ValueError(f"sync batch_norm: training needs more than one value per channel over all ranks, "
-                         f"got {count:.0f} (input {tuple(x.shape)} on rank {comm.rank})")
-    mean = totals[1:].astype(dtype) / count
-    out = rows - mean  # centred; turned into the output in place below
-    squares = _column_dots(out, out).astype("float64") if contributes else xp.zeros(channels, dtype="float64")
-    var = comm.allreduce_sum(squares).astype(dtype) / count
-    update_running_stats(running_mean, running_var, mean, var, count, momentum)
-    inv_std = 1 / xp.sqrt(var + eps)
-    scale = (weight.data if weight is not None else xp.ones_like(inv_std)) * inv_std
-    out *= scale
-    if bias is not None:
-        out += bias.data
-
-    def backward(g):
-        g_rows = _rows(g)
-        centred = rows - mean
-        g_beta_local, g_dot_local = _column_sums(g_rows), _column_dots(g_rows, centred)
-        sums = comm.allreduce_sum(xp.concatenate([g_beta_local, g_dot_local]).astype("float64"))
-        g_beta, g_gamma = sums[:channels].astype(dtype), sums[channels:].astype(dtype) * inv_std
-        gx = centred  # dx = scale * (g - d beta / count - x_hat * d gamma / count), summed over all ranks
-        gx *= scale * inv_std * g_gamma / -count
-        gx -= scale * g_beta / count
-        gx += g_rows * scale
-        grads = (_unrows(gx, x.shape),)
-        if weight is not None:
-            grads += (g_dot_local * inv_std,)
-        if bias is not None:
-            grads += (g_beta_local,)
-        return grads
-
-    parents = (x,) + ((weight,) if weight is not None else ()) + ((bias,) if bias is not None else ())
-    return make_result(_unrows(out, x.shape), parents, backward, "sync_batch_norm")
-
-
 class SyncBatchNorm(BatchNorm2d):
     """BatchNorm2d whose training statistics are those of all ranks' batches together (``--sync-bn``).
 
-    Same parameters, buffers and state_dict names as BatchNorm2d; evaluation is unchanged.
+    It is F.batch_norm with a reduction hook: the per-channel sums of each rank (count and sum x,
+    sum (x - mean)^2, and in the backward pass sum g and sum g (x - mean)) are summed over the
+    ranks, in float64, before they are used. Same parameters, buffers and state_dict names as
+    BatchNorm2d; evaluation is unchanged. With one rank it computes exactly what BatchNorm2d does.
     """
 
     def __init__(self, num_features, eps=1e-5, momentum=0.1, comm=None):
         super().__init__(num_features, eps, momentum)
         self.comm = comm if comm is not None else Communicator()
 
-    def forward(self, x):
-        if not self.training:
-            return super().forward(x)
-        self.num_batches_tracked += 1
-        return sync_batch_norm(x, self.running_mean, self.running_var, self.weight, self.bias,
-                               self.momentum, self.eps, self.comm)
+    def reduce(self, sums):
+        if not _contributes[0]:
+            sums[...] = 0
+        return self.comm.allreduce_sum(sums)
 
     @classmethod
     def convert(cls, model, comm):
         """Replace every BatchNorm2d of ``model`` by a SyncBatchNorm sharing its parameters and buffers."""
         for parent in list(model.modules()):
-            for name, child in list(parent._modules.items()):
+            for name, child in list(parent.named_children()):
                 if type(child) is BatchNorm2d:
                     sync = cls(child.weight.shape[0], child.eps, child.momentum, comm)
                     sync.weight, sync.bias = child.weight, child.bias
-                    for key, value in child._buffers.items():
-                        sync._buffers[key] = value
-                    object.__setattr__(sync, "training", child.training)
-                    parent._modules[name] = sync
+                    for key, value in child.named_buffers():
+                        sync.register_buffer(key, value)
+                    sync.train(child.training)
+                    setattr(parent, name, sync)
         return model

@@ -47,13 +47,23 @@ def update_running_stats(running_mean, running_var, mean, var, count, momentum):
         running_var += (momentum * count / (count - 1)) * var
 
 
+def _no_reduction(sums):
+    return sums
+
+
 def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=False,
-               momentum=0.1, eps=1e-5):
+               momentum=0.1, eps=1e-5, reduce=None):
     """Normalise each channel of x (N, C, ...) and scale/shift it: y = (x - mean) / sqrt(var + eps) * w + b.
 
     Training uses the batch's statistics and updates ``running_mean`` and
     ``running_var`` (arrays or tensors) in place with ``momentum``, the variance
     unbiased as in PyTorch; evaluation uses the running statistics.
+
+    ``reduce`` is the hook at batch-norm's reductions (training only): it receives the
+    per-channel sums of this batch as one float64 vector and returns them summed over
+    every batch that shares the statistics -- [count, sum x], then sum (x - mean)^2 in the
+    forward pass, and [sum g, sum g (x - mean)] in the backward pass. The default keeps
+    them (one batch); SyncBatchNorm passes a sum over all ranks.
     """
     check_float("batch_norm", x)
     running_mean, running_var = (t.data if isinstance(t, Tensor) else t
@@ -64,16 +74,20 @@ def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=Fa
         if t is not None and tuple(t.shape) != (c,):
             raise ValueError(f"batch_norm: {name} of shape {tuple(t.shape)} does not fit input "
                              f"{tuple(x.shape)} with {c} channels")
+    reduce = reduce or _no_reduction
     xp = backend.xp_of(x.data)
     rows = _rows(x.data)
-    count = rows.shape[0]
     if training:
+        local = xp.concatenate([xp.full(1, rows.shape[0], dtype="float64"),
+                                _column_sums(rows).astype("float64")])
+        totals = reduce(local)
+        count = float(totals[0])
         if count < 2:
             raise ValueError(f"batch_norm: training needs more than one value per channel, "
                              f"got input {tuple(x.shape)}")
-        mean = _column_sums(rows) / count
+        mean = (totals[1:] / count).astype(rows.dtype)
         out = rows - mean  # centred; turned into the output in place below
-        var = _column_dots(out, out) / count
+        var = (reduce(_column_dots(out, out).astype("float64")) / count).astype(rows.dtype)
         update_running_stats(running_mean, running_var, mean, var, count, momentum)
         inv_std = 1 / xp.sqrt(var + eps)
         scale = _gamma(weight, inv_std) * inv_std
@@ -82,6 +96,7 @@ def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=Fa
             out += bias.data
     else:  # fixed statistics: y = x * scale + shift, two passes over x
         mean, var = running_mean.copy(), running_var.copy()
+        count = rows.shape[0]
         inv_std = 1 / xp.sqrt(var + eps)
         scale = _gamma(weight, inv_std) * inv_std
         shift = -mean * scale if bias is None else bias.data - mean * scale
@@ -94,19 +109,22 @@ def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=Fa
         #   dx = scale * g                                    (evaluation: fixed statistics)
         #   dx = scale * (g - d beta / count - x_hat * d gamma / count)     (training)
         # computed in one buffer, in place, to touch the big arrays as few times as possible.
+        # d beta and d gamma are this batch's; dx takes the sums over every batch of the statistics.
         g_rows = _rows(g)
         centred = rows - mean
         g_beta = _column_sums(g_rows)
-        g_gamma = _column_dots(g_rows, centred) * inv_std
+        g_dot = _column_dots(g_rows, centred)
         if training:  # mean and var depend on x too
+            sums = reduce(xp.concatenate([g_beta, g_dot]).astype("float64")).astype(rows.dtype)
+            all_beta, all_gamma = sums[:len(g_beta)], sums[len(g_beta):] * inv_std
             gx = centred
-            gx *= scale * inv_std * g_gamma / -count  # -scale * x_hat * d gamma / count
-            gx -= scale * g_beta / count
+            gx *= scale * inv_std * all_gamma / -count  # -scale * x_hat * d gamma / count
+            gx -= scale * all_beta / count
             gx += g_rows * scale
         else:
             gx = g_rows * scale
         gx = _unrows(gx, x.shape)
-        return (gx,) + ((g_gamma,) if weight is not None else ()) + ((g_beta,) if bias is not None else ())
+        return (gx,) + ((g_dot * inv_std,) if weight is not None else ()) + ((g_beta,) if bias is not None else ())
 
     parents = (x,) + ((weight,) if weight is not None else ()) + ((bias,) if bias is not None else ())
     return make_result(_unrows(out, x.shape), parents, backward, "batch_norm")

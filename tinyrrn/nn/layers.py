@@ -34,7 +34,13 @@ class Conv2d(Module):
 
 
 class BatchNorm2d(Module):
-    """Batch normalisation over (N, H, W) per channel, with running statistics as buffers."""
+    """Batch normalisation over (N, H, W) per channel, with running statistics as buffers.
+
+    ``reduce`` is F.batch_norm's reduction hook (None: this batch's statistics alone);
+    tinyrrn.distributed.SyncBatchNorm sums the statistics over the ranks there.
+    """
+
+    reduce = None
 
     def __init__(self, num_features, eps=1e-5, momentum=0.1):
         super().__init__()
@@ -50,7 +56,7 @@ class BatchNorm2d(Module):
         if self.training:
             self.num_batches_tracked += 1
         return F.batch_norm(x, self.running_mean, self.running_var, self.weight, self.bias,
-                            self.training, self.momentum, self.eps)
+                            self.training, self.momentum, self.eps, self.reduce)
 
     def extra_repr(self):
         return f"{self.weight.shape[0]}, eps={self.eps}, momentum={self.momentum}"

@@ -37,11 +37,14 @@ class Module:
         if name in self._buffers and not isinstance(value, (Parameter, Module)):
             self._buffers[name] = value  # e.g. `self.num_batches_tracked += 1`
             return
+        target = (self._parameters if isinstance(value, Parameter) else
+                  self._modules if isinstance(value, Module) else None)
         for registry in (self._parameters, self._buffers, self._modules):
-            registry.pop(name, None)
-        if isinstance(value, (Parameter, Module)):
+            if registry is not target:
+                registry.pop(name, None)
+        if target is not None:
             self.__dict__.pop(name, None)  # e.g. `self.bias = None` earlier would shadow it
-            (self._parameters if isinstance(value, Parameter) else self._modules)[name] = value
+            target[name] = value  # a replaced entry keeps its place in state_dict order, as in PyTorch
         else:
             object.__setattr__(self, name, value)
 
@@ -77,6 +80,10 @@ class Module:
 
     def children(self):
         return iter(self._modules.values())
+
+    def named_children(self):
+        """(attribute name, module) of the direct sub-modules."""
+        return iter(self._modules.items())
 
     def named_parameters(self):
         """(dotted name, Parameter) pairs, in state_dict order."""
