@@ -1,16 +1,42 @@
 """How many threads tinyrrn computes with: one setting for every thread pool of the package.
 
 ``TINYRRN_THREADS`` (or :func:`set_threads`, or a job's ``--threads`` flag) sets it; the
-default is the number of cores this process may run on. BLAS and OpenMP pools (NumPy's
-OpenBLAS or MKL) are limited to it through threadpoolctl, so a busy machine is never
-asked for more threads than the user allowed.
+default is the number of cores this process may run on.
+
+tinyrrn spreads its own work over that many threads: a large matrix product or element-wise
+pass is cut into blocks of rows, and the calling thread and a small persistent pool of helper
+threads take the blocks in turn (NumPy releases the GIL inside BLAS calls and ufunc loops, so
+the blocks run at the same time). The BLAS library (NumPy's OpenBLAS or MKL) is limited to one
+thread per call through threadpoolctl. Why not let BLAS split its products itself: a product
+split by the library waits for every one of its threads, and when another program holds a
+core, one of them is descheduled and each small product waits for it -- on a busy 2-core
+machine the built-in training job ran 3-5x slower with two OpenBLAS threads than with one.
+Blocks taken in turn cannot stall that way: when a helper gets no core, the calling thread
+takes every block itself, as fast as with one thread. Work below a size threshold runs inline,
+where handing it to another thread would cost more than it saves.
+
+On CuPy arrays none of this applies: each function here calls the operation once, whole, and
+the GPU runs it as one kernel.
 """
 import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
 
+import numpy
 import threadpoolctl
+
+from . import backend
+
+# Below these sizes a block is not worth handing to another thread (measured on 2 cores:
+# waking a helper costs tens of microseconds; see benchmarks/threads.py).
+MIN_BLOCK_ELEMENTS = 1 << 17   # element-wise work: 128k values per block
+MIN_BLOCK_FLOPS = 1 << 25      # matrix products: 32 MFLOP per block
+BLOCKS_PER_THREAD = 2          # more blocks than threads, so a thread that starts late takes fewer
 
 _threads = None
 _limiter = None
+_helpers = None                # ThreadPoolExecutor of get_threads() - 1 helper threads
+_inside = threading.local()    # .running is True in a thread running a task: nested splits run inline
 
 
 def available_cores():
@@ -31,14 +57,22 @@ def _from_environment():
 
 
 def set_threads(count=None):
-    """Use ``count`` threads (None: TINYRRN_THREADS, else every available core); returns the count."""
-    global _threads, _limiter
+    """Use ``count`` threads (None: TINYRRN_THREADS, else every available core); returns the count.
+
+    Sizes tinyrrn's pool to ``count`` threads (the caller and count - 1 helpers), limits the
+    BLAS library to one thread per call, and OpenMP pools (if any are loaded) to ``count``.
+    """
+    global _threads, _limiter, _helpers
     count = _from_environment() if count is None else int(count)
     if count < 1:
         raise ValueError(f"threads must be at least 1, got {count}")
     if _limiter is not None:
         _limiter.restore_original_limits()
-    _limiter = threadpoolctl.threadpool_limits(limits=count)
+    _limiter = threadpoolctl.threadpool_limits(limits={"blas": 1, "openmp": count})
+    if _helpers is not None:
+        _helpers.shutdown(wait=True)
+    _helpers = ThreadPoolExecutor(count - 1, thread_name_prefix="tinyrrn",
+                                  initializer=_mark_helper) if count > 1 else None
     _threads = count
     return count
 
@@ -46,3 +80,123 @@ def set_threads(count=None):
 def get_threads():
     """The thread count in use (set from TINYRRN_THREADS on first use)."""
     return _threads if _threads is not None else set_threads()
+
+
+def _mark_helper():
+    _inside.running = True
+
+
+def run_tasks(tasks):
+    """Call every zero-argument function of ``tasks``, spread over the pool; their results in order.
+
+    The calling thread and the helpers take tasks in turn until none is left. The caller then
+    waits only for tasks a helper has started, never for a helper that has not started yet
+    (on a busy machine it may get a core much later; it then finds nothing left to do). A task
+    that itself splits work runs its parts inline, on its own thread. The first exception a
+    task raises is raised here, after every started task has finished.
+    """
+    helpers = min(get_threads() - 1, len(tasks) - 1)
+    if helpers < 1 or getattr(_inside, "running", False):
+        return [task() for task in tasks]
+    batch = _Batch(tasks)
+    for _ in range(helpers):
+        _helpers.submit(batch.take_tasks)
+    _inside.running = True
+    try:
+        batch.take_tasks()
+    finally:
+        _inside.running = False
+    return batch.results()
+
+
+class _Batch:
+    """Tasks taken in turn by several threads; counts of started and finished ones under one lock."""
+
+    def __init__(self, tasks):
+        self.tasks, self.outputs, self.errors = tasks, [None] * len(tasks), []
+        self.started = self.finished = 0
+        self.changed = threading.Condition()
+
+    def take_tasks(self):
+        while True:
+            with self.changed:
+                if self.started == len(self.tasks) or self.errors:
+                    return
+                i = self.started
+                self.started += 1
+            try:
+                self.outputs[i] = self.tasks[i]()
+            except BaseException as error:  # handed to the caller by results()
+                with self.changed:
+                    self.errors.append(error)
+            with self.changed:
+                self.finished += 1
+                self.changed.notify_all()
+
+    def results(self):
+        """Wait for every started task (no new one starts: the caller's loop has ended); the outputs."""
+        with self.changed:
+            self.changed.wait_for(lambda: self.finished == self.started)
+        if self.errors:
+            raise self.errors[0]
+        return self.outputs
+
+
+def _block_edges(length, blocks):
+    """``blocks`` + 1 boundaries that cut range(length) into nearly equal parts."""
+    return [length * i // blocks for i in range(blocks + 1)]
+
+
+def _block_count(length, work, min_work, most=None):
+    """How many blocks (at most ``most``) to cut ``length`` rows holding ``work`` units into: 1 when small."""
+    return max(1, min(length, int(work // min_work), most or length))
+
+
+def split_rows(fn, *arrays, min_block=None):
+    """``fn`` applied to matching blocks of rows (axis 0) of ``arrays``, in parallel when large.
+
+    Returns the list of ``fn``'s results, one per block (one block, the whole arrays, when
+    they are small, on one thread, or on a GPU). ``fn`` must treat rows independently --
+    element-wise work, writing into an output passed as one of the arrays, or partial
+    reductions the caller then adds up. ``min_block``: the fewest elements (of the first
+    array) worth a block of their own (default MIN_BLOCK_ELEMENTS). Blocks of about that size
+    also keep a function that makes several passes over its block working in the cache, so
+    they are cut even on one thread.
+    """
+    first = arrays[0]
+    if backend.xp_of(first) is not numpy or first.ndim == 0:
+        return [fn(*arrays)]
+    blocks = _block_count(first.shape[0], first.size, min_block or MIN_BLOCK_ELEMENTS)
+    if blocks == 1:
+        return [fn(*arrays)]
+    edges = _block_edges(first.shape[0], blocks)
+    return run_tasks([lambda lo=lo, hi=hi: fn(*(a[lo:hi] for a in arrays))
+                      for lo, hi in zip(edges, edges[1:])])
+
+
+def matmul(a, b, out=None):
+    """``a @ b`` for matrices, split over the threads when large; into ``out`` when given.
+
+    The longer side of the result is cut into blocks (rows of ``a``, or columns of ``b``):
+    each block is an independent BLAS call on one thread, writing its part of ``out``.
+    """
+    xp = backend.xp_of(a)
+    if a.ndim != 2 or b.ndim != 2 or a.shape[1] != b.shape[0]:
+        raise ValueError(f"matmul: expected matrices (m, k) and (k, n), got {tuple(a.shape)} and {tuple(b.shape)}")
+    (m, k), n = a.shape, b.shape[1]
+    if out is None:
+        out = xp.empty((m, n), dtype=xp.result_type(a, b))
+    if xp is not numpy:
+        return xp.matmul(a, b, out=out)
+    rows = m >= n
+    blocks = _block_count(m if rows else n, 2 * m * n * k, MIN_BLOCK_FLOPS, BLOCKS_PER_THREAD * get_threads())
+    if blocks == 1:
+        return xp.matmul(a, b, out=out)
+    edges = _block_edges(m if rows else n, blocks)
+    if rows:
+        tasks = [lambda lo=lo, hi=hi: xp.matmul(a[lo:hi], b, out=out[lo:hi]) for lo, hi in zip(edges, edges[1:])]
+    else:
+        tasks = [lambda lo=lo, hi=hi: xp.matmul(a, b[:, lo:hi], out=out[:, lo:hi])
+                 for lo, hi in zip(edges, edges[1:])]
+    run_tasks(tasks)
+    return out
