@@ -1,12 +1,64 @@
 """Optimisers (Adam, SGD with momentum) and learning-rate schedules.
 
-Updates are in place on each parameter's array, with the array module of
-that array, so they run on the GPU unchanged. ``state_dict()`` holds
-everything needed to resume exactly (step count and moment buffers).
+Each update is one element-wise function (``adam_update``, ``sgd_update``) that changes the
+parameter and its moment buffers in place. On the CPU it runs on blocks of rows of every
+parameter, a few hundred kilobytes each, spread over tinyrrn's threads: a block's temporaries
+stay in the cache, and no temporary is ever as large as a parameter. On a GPU (CuPy arrays)
+it runs once per parameter, with the array module of that parameter's array.
+``state_dict()`` holds everything needed to resume exactly (step count and moment buffers).
 """
 import math
 
-from . import backend
+import numpy
+
+from . import backend, threads
+
+BLOCK_ELEMENTS = 1 << 15  # values per block of an update: 128 KB of float32 per array
+
+
+def adam_update(param, grad, exp_avg, exp_avg_sq, beta1, beta2, step_size, correction2_sqrt, eps,
+                weight_decay=0.0):
+    """One Adam step in place, as torch.optim.Adam (L2 weight decay added to the gradient).
+
+    m = beta1 m + (1 - beta1) g;  v = beta2 v + (1 - beta2) g^2;  p -= step_size m / (sqrt(v) / c2 + eps),
+    where ``step_size`` is lr / (1 - beta1^t) and ``correction2_sqrt`` c2 = sqrt(1 - beta2^t).
+    """
+    if weight_decay:
+        grad = grad + weight_decay * param
+    exp_avg += (1 - beta1) * (grad - exp_avg)
+    exp_avg_sq *= beta2
+    exp_avg_sq += (1 - beta2) * (grad * grad)
+    denominator = backend.xp_of(param).sqrt(exp_avg_sq)
+    denominator /= correction2_sqrt
+    denominator += eps
+    param -= step_size * exp_avg / denominator
+
+
+def sgd_update(param, grad, lr, momentum=0.0, momentum_buffer=None, weight_decay=0.0):
+    """One SGD step in place, as torch.optim.SGD: b = momentum b + g (b starts at 0), p -= lr b."""
+    if weight_decay:
+        grad = grad + weight_decay * param
+    if momentum_buffer is not None:
+        momentum_buffer *= momentum
+        momentum_buffer += grad
+        grad = momentum_buffer
+    param -= lr * grad
+
+
+def _blocks(*arrays):
+    """The arrays (all of one shape) cut into matching row blocks of about BLOCK_ELEMENTS values
+    on the CPU; on a GPU one block, the whole arrays."""
+    first = arrays[0]
+    if backend.xp_of(first) is not numpy or first.ndim == 0 or first.size <= BLOCK_ELEMENTS:
+        return [arrays]
+    rows = max(1, BLOCK_ELEMENTS * first.shape[0] // first.size)
+    return [tuple(a[lo:lo + rows] for a in arrays) for lo in range(0, first.shape[0], rows)]
+
+
+def _update_in_blocks(update, arrays_per_parameter):
+    """``update(*block)`` on every block of every parameter's arrays, spread over the threads."""
+    threads.run_tasks([lambda block=block: update(*block)
+                       for arrays in arrays_per_parameter for block in _blocks(*arrays)])
 
 
 class Optimizer:
@@ -51,23 +103,18 @@ class Adam(Optimizer):
     def step(self):
         self.steps += 1
         beta1, beta2 = self.betas
-        correction1, correction2 = 1 - beta1 ** self.steps, 1 - beta2 ** self.steps
-        step_size = self.lr / correction1
+        step_size = self.lr / (1 - beta1 ** self.steps)
+        correction2_sqrt = math.sqrt(1 - beta2 ** self.steps)
+        arrays = []
         for p, state in zip(self.params, self.state):
             if p.grad is None:
                 continue
-            xp = backend.xp_of(p.data)
-            grad = p.grad + self.weight_decay * p.data if self.weight_decay else p.grad
             if not state:
+                xp = backend.xp_of(p.data)
                 state["exp_avg"], state["exp_avg_sq"] = xp.zeros_like(p.data), xp.zeros_like(p.data)
-            m, v = state["exp_avg"], state["exp_avg_sq"]
-            m *= beta1
-            m += (1 - beta1) * grad
-            v *= beta2
-            v += (1 - beta2) * grad * grad
-            denom = xp.sqrt(v / correction2)
-            denom += self.eps
-            p.data -= step_size * m / denom
+            arrays.append((p.data, p.grad, state["exp_avg"], state["exp_avg_sq"]))
+        _update_in_blocks(lambda p, g, m, v: adam_update(p, g, m, v, beta1, beta2, step_size, correction2_sqrt,
+                                                         self.eps, self.weight_decay), arrays)
 
 
 class SGD(Optimizer):
@@ -79,18 +126,15 @@ class SGD(Optimizer):
 
     def step(self):
         self.steps += 1
+        arrays = []
         for p, state in zip(self.params, self.state):
             if p.grad is None:
                 continue
-            grad = p.grad + self.weight_decay * p.data if self.weight_decay else p.grad
-            if self.momentum:
-                if not state:
-                    state["momentum"] = grad.copy()
-                else:
-                    state["momentum"] *= self.momentum
-                    state["momentum"] += grad
-                grad = state["momentum"]
-            p.data -= self.lr * grad
+            if self.momentum and not state:
+                state["momentum"] = backend.xp_of(p.data).zeros_like(p.data)
+            arrays.append((p.data, p.grad) + ((state["momentum"],) if self.momentum else ()))
+        _update_in_blocks(lambda p, g, b=None: sgd_update(p, g, self.lr, self.momentum, b, self.weight_decay),
+                          arrays)
 
 
 def learning_rate(schedule, base_lr, step, total_steps, warmup=0, step_every=None, gamma=0.1):
