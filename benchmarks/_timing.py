@@ -36,7 +36,7 @@ def add_common_arguments(parser):
     parser.add_argument("--batch", type=int, default=8, help="images per batch (default 8)")
     parser.add_argument("--size", type=int, default=224, help="image height and width (default 224)")
     parser.add_argument("--threads", type=int, default=2,
-                        help="threads for each side: torch.set_num_threads, and OPENBLAS_NUM_THREADS / "
+                        help="threads for each side: torch.set_num_threads, tinyrrn.threads.set_threads, and OPENBLAS_NUM_THREADS / "
                              "OMP_NUM_THREADS set before the child starts (default 2)")
     parser.add_argument("--repeats", type=int, default=3,
                         help="timed iterations in each child process, after the warm-up (default 3)")

@@ -91,6 +91,8 @@ def worker(args):
     if args.worker == "tinyrrn":
         from tinyrrn import functional as F
         from tinyrrn import no_grad
+        from tinyrrn.threads import set_threads
+        set_threads(args.threads)  # the package's one thread setting, as --threads / TINYRRN_THREADS
         conv2d = F.conv2d
 
         def backward(out, g):

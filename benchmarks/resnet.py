@@ -70,6 +70,8 @@ def worker(args):
         from tinyrrn import functional as F
         from tinyrrn.models import resnet50
         from tinyrrn.optim import Adam
+        from tinyrrn.threads import set_threads
+        set_threads(args.threads)  # the package's one thread setting, as --threads / TINYRRN_THREADS
         tinyrrn.manual_seed(0)
         model = resnet50()
         x = tinyrrn.Tensor(images.transpose(0, 3, 1, 2))  # NCHW shape, channels-last memory
