@@ -120,3 +120,34 @@ def test_a_small_network_trains_on_the_strict_stand_in(strict_gpu, rng):
     model.eval()
     with tinyrrn.no_grad():
         assert model(x).shape == (2, 3)
+
+
+def fake_cupy(fail=None):
+    """A cupy module with one CUDA device whose kernel compiler or BLAS may be missing."""
+    import types
+
+    def arange(*args, **kwargs):
+        if fail == "nvrtc":
+            raise RuntimeError("libnvrtc.so.12: cannot open shared object file: No such file or directory")
+        return numpy.arange(*args, **kwargs)
+
+    class Ones(numpy.ndarray):
+        def __matmul__(self, other):
+            if fail == "cublas":
+                raise ImportError("libcublas.so.12: cannot open shared object file")
+            return numpy.asarray(self) @ numpy.asarray(other)
+
+    cuda = types.SimpleNamespace(runtime=types.SimpleNamespace(getDeviceCount=lambda: 1),
+                                 Device=lambda: types.SimpleNamespace(synchronize=lambda: None))
+    return types.SimpleNamespace(cuda=cuda, arange=arange,
+                                 ones=lambda shape, dtype: numpy.ones(shape, dtype).view(Ones))
+
+
+@pytest.mark.parametrize("fail, library", [("nvrtc", "NVRTC"), ("cublas", "cuBLAS")])
+def test_a_gpu_without_the_toolkit_libraries_is_refused_with_what_to_install(monkeypatch, fail, library):
+    monkeypatch.setitem(__import__("sys").modules, "cupy", fake_cupy(fail))
+    monkeypatch.setattr(backend, "_cupy_checked", False)
+    with pytest.raises(RuntimeError, match=f"{library}.*tinyrrn\\[cuda12\\]"):
+        backend.resolve_device("gpu")
+    monkeypatch.setitem(__import__("sys").modules, "cupy", fake_cupy())
+    assert backend.resolve_device("gpu") == "gpu"  # a working toolkit passes (and is checked once)
