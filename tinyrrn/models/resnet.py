@@ -20,10 +20,13 @@ class ResidualUnit(nn.Module):
     """y = relu(residual(x) + shortcut(x) + extra): Eq. 1, with room for a temporal term (Eq. 2-4)."""
 
     def shortcut(self, x):
+        """The spatial skip S(x): x itself, or the projection (1x1 conv + BN) where shape changes."""
         return x if self.downsample is None else self.downsample(x)
 
-    def forward(self, x, extra=None):
-        out = self.residual(x) + self.shortcut(x)
+    def forward(self, x, extra=None, shortcut=None):
+        """``shortcut``: S(x) when the caller has computed it already (the recurrent network runs a
+        projection once over x_{t-1} and x_t together and hands in the rows of x_t)."""
+        out = self.residual(x) + (self.shortcut(x) if shortcut is None else shortcut)
         return F.relu(out if extra is None else out + extra)
 
 
