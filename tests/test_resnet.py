@@ -334,6 +334,8 @@ def test_stride_placement(r50):
     assert caffe["layer2.0.conv1"] == (2, 1) and caffe["layer2.0.conv2"] == (1, 3)
     assert v15["layer2.0.downsample.0"] == caffe["layer2.0.downsample.0"] == (2, 1)
     assert list(r50.state_dict()) == list(caffe_model.state_dict())
+    with pytest.raises(ValueError, match="stride_in_1x1 applies to Bottleneck units .*BasicBlock has no 1x1 conv"):
+        resnet18(stride_in_1x1=True)
 
 
 def test_conv_weights_are_channels_last():
