@@ -209,7 +209,7 @@ def best_of(run, repeats=5):
 timings = {"loop over steps": best_of(lambda: step_by_step(model, Tensor(clips))),
            "batched, every step": best_of(lambda: every_step(Tensor(clips))),
            "batched and pruned": best_of(lambda: model(Tensor(clips)))}
-print(f"\n4. Forward time for the batch, best of 5: " +
+print("\n4. Forward time for the batch, best of 5: " +
       ", ".join(f"{name} {seconds * 1e3:.0f} ms" for name, seconds in timings.items()))
 print(f"   Batching calls each level once ({sum(fast_calls.values())} calls) instead of once per step "
       f"({sum(slow_calls.values())} calls), with up to T*B = {T * B}\n"

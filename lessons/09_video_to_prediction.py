@@ -121,8 +121,8 @@ truth = numpy.array([0 if f + EVERY <= 120 else 1 for f in first_frame])    # br
 print("\n4. Class probabilities per chunk (the network's output at each chunk's last step):")
 for c in range(len(CLASSES)):
     print(f"   P({CLASSES[c]:<8}) " + " ".join(f"{p:8.2f}" for p in per_chunk[:, c]))
-print(f"   predicted    " + " ".join(f"{CLASSES[k]:>8}" for k in per_chunk.argmax(axis=1)))
-print(f"   true         " + " ".join(f"{CLASSES[k]:>8}" for k in truth))
+print("   predicted    " + " ".join(f"{CLASSES[k]:>8}" for k in per_chunk.argmax(axis=1)))
+print("   true         " + " ".join(f"{CLASSES[k]:>8}" for k in truth))
 assert numpy.array_equal(per_chunk.argmax(axis=1), truth)
 print(f"   video level (mean over the {chunks} chunks): " +
       ", ".join(f"P({name}) = {p:.2f}" for name, p in zip(CLASSES, video_probs)) +
