@@ -32,6 +32,7 @@ from tinyrrn.data.synthetic import render, write_video  # noqa: E402
 from tinyrrn.models import RecurrentResNet, resnet_small  # noqa: E402
 from tinyrrn.optim import Adam  # noqa: E402
 from tinyrrn.predict import predict  # noqa: E402
+from tinyrrn.threads import set_threads  # noqa: E402
 
 parser = argparse.ArgumentParser(description="From a video file to a prediction: sampling, chunks, averaging.")
 parser.add_argument("--out", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "out"),
@@ -55,6 +56,10 @@ def brightening_scene(seed, frames):
 # A Darken clip is a Brighten clip played backwards. We train on chunks of T = 2 sampled frames
 # from 50 rendered scenes: a linear temporal skip (Eq. 3) at block4, where W_s can learn to
 # compare the previous frame with the current one.
+# The products here are tiny (32x32 frames, 8 to 16 channels); a second BLAS thread gains little
+# on them, and on a busy machine its hand-offs cost more than it saves. One thread, set with the
+# package's one thread setting (TINYRRN_THREADS for the command-line jobs):
+set_threads(1)
 start = time.perf_counter()
 tinyrrn.manual_seed(0)
 rng = numpy.random.default_rng(0)
@@ -62,7 +67,8 @@ scenes = [brightening_scene(seed, int(rng.choice([41, 61, 81, 101, 121])))[::EVE
 model = RecurrentResNet(resnet_small(num_classes=2, widths=(8, 8, 16, 16), blocks=(1, 1, 1, 1), small_stem=False),
                         "linear", ("block4",), context=T)
 optimizer = Adam(model.parameters(), lr=3e-3)
-for update in range(120):
+UPDATES = 200
+for update in range(UPDATES):
     clips, labels = [], []
     for _ in range(16):
         sampled = scenes[rng.integers(len(scenes))]
@@ -76,7 +82,7 @@ for update in range(120):
     loss.backward()
     optimizer.step()
 model.eval()
-print(f"0. Trained a small recurrent ResNet for 120 updates of 16 chunks in {time.perf_counter() - start:.1f} s "
+print(f"0. Trained a small recurrent ResNet for {UPDATES} updates of 16 chunks in {time.perf_counter() - start:.1f} s "
       f"(last loss {loss.item():.3f}).")
 
 # --- 1. A real video file --------------------------------------------------------------------
