@@ -6,6 +6,11 @@ import argparse
 import os
 import sys
 
+from .cli import add_compute_flags, default_device
+from .data.transforms import NORMALIZATIONS
+from .models import ARCHITECTURES, SKIP_TYPES
+from .optim import OPTIMIZERS
+
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover - Python 3.10
@@ -40,7 +45,8 @@ DEFAULTS = {
     "workers": 2,
     "freeze_bn": False,
     "seed": 0,
-    "device": "cpu",
+    "device": None,           # None: TINYRRN_DEVICE, else cpu
+    "threads": None,          # None: TINYRRN_THREADS, else every available core
     "out": "runs",
     "name": None,
     "cache_dir": None,
@@ -61,10 +67,6 @@ PRESETS = {
        for skip in ("identity", "linear", "nonlinear")},
     **{f"table4-context{t}": {**_PAPER, "skip": "identity", "positions": None, "context": t} for t in (2, 3, 5)},
 }
-PAPER_ERRORS = {  # split 1 video-level error reported in the paper, for reports
-    "baseline-resnet50": 0.236,
-    "table3-identity": 0.197, "table4-context2": 0.197, "table4-context3": 0.194, "table4-context5": 0.209,
-}
 
 
 def parser():
@@ -82,10 +84,10 @@ def parser():
     a("--data", help="dataset root in UCF-101 layout (Class/v_Class_gGG_cCC.avi); omit for the synthetic set")
     a("--list-dir", dest="list_dir", help="folder of the split files (default DATA/ucfTrainTestlist)")
     a("--split", type=int, choices=(1, 2, 3), help="official split number (default 1)")
-    a("--arch", choices=("resnet_small", "resnet18", "resnet34", "resnet50"),
+    a("--arch", choices=sorted(ARCHITECTURES),
       help="backbone (default resnet_small on synthetic data, resnet50 otherwise)")
     a("--weights", help="backbone weights (.npz, or a torchvision .pth) e.g. ImageNet ResNet-50; fc is dropped")
-    a("--skip", choices=("none", "identity", "linear", "nonlinear"),
+    a("--skip", choices=SKIP_TYPES,
       help="temporal skip type: none (Eq. 1), identity (Eq. 2), linear (Eq. 3), nonlinear (Eq. 4)")
     a("--positions", nargs="+", help="skip positions: block1 block2 mid_block4 block4 or unit names like "
       "layer4.2 (default: context-1 units ending at block4)")
@@ -96,13 +98,13 @@ def parser():
     a("--chunk", type=int, help="frames per chunk (default: the context T)")
     a("--resize", type=int, help="short side of frames before cropping")
     a("--crop", type=int, help="square crop size fed to the network")
-    a("--normalize", choices=("torchvision", "caffe"), help="input convention of the weights")
+    a("--normalize", choices=NORMALIZATIONS, help="input convention of the weights")
     a("--flip", dest="flip", action="store_true", help="random horizontal flips in training")
     a("--no-flip", dest="flip", action="store_false", help="no flips (for direction-sensitive classes)")
     a("--per-frame-aug", dest="per_frame_aug", action="store_true",
       help="draw crop and flip per frame (as the authors did) instead of per chunk")
     a("--epochs", type=int, help="passes over the training chunks")
-    a("--optimizer", choices=("adam", "sgd"), help="Adam (paper) or SGD with momentum")
+    a("--optimizer", choices=sorted(OPTIMIZERS), help="Adam (paper) or SGD with momentum")
     a("--lr", type=float, help="learning rate")
     a("--momentum", type=float, help="SGD momentum")
     a("--weight-decay", dest="weight_decay", type=float, help="L2 weight decay")
@@ -115,7 +117,6 @@ def parser():
     a("--freeze-bn", dest="freeze_bn", action="store_true",
       help="keep batch-norm statistics fixed (eval mode) while training; for small batches")
     a("--seed", type=int, help="seed for initialisation, shuffling and augmentation")
-    a("--device", choices=("cpu", "gpu", "auto"), help="where to compute (gpu needs CuPy)")
     a("--out", help="folder that holds run directories")
     a("--name", help="run name (the run directory is OUT/<date>-<name>)")
     a("--cache-dir", dest="cache_dir", help="on-disk cache of decoded frames (default: user cache)")
@@ -130,6 +131,7 @@ def parser():
     a("--sync-bn", dest="sync_bn", action="store_true",
       help="with several ranks: batch-norm statistics of all ranks' chunks together (N ranks then follow "
            "the trajectory of one process with the same --batch)")
+    add_compute_flags(p, defaults=False)
     return p
 
 
@@ -192,6 +194,8 @@ def fill_defaults(config):
         c["flip"] = not synthetic
     if c["baseline"] is None:
         c["baseline"] = synthetic
+    if c["device"] is None:
+        c["device"] = default_device()
     if c["cache_dir"] is None:
         c["cache_dir"] = os.path.join(user_cache(), "frames")
     if c["name"] is None:

@@ -12,21 +12,17 @@ import numpy
 from . import backend
 from . import functional as F
 from .builders import model_from_checkpoint
+from .cli import add_compute_flags, use_compute
 from .data import BadVideo, Normalize, read_sampled
-from .data.transforms import center_crops, crop
+from .data.ucf101 import centre_clips
 from .tensor import Tensor, no_grad
 
 
 def predict(model, config, path, batch=16):
     """Class probabilities (averaged over the video's chunks) and the number of chunks."""
     frames = read_sampled(path, config["sample_every"], config["resize"])
-    steps = config["chunk"]
-    chunks = max(len(frames) // steps, 1)
-    index = numpy.minimum(numpy.arange(chunks * steps), len(frames) - 1)
-    picked = frames[index]
-    clips = Normalize(config["normalize"])(crop(picked, *center_crops(picked, config["crop"]), config["crop"]))
-    clips = clips.reshape(chunks, steps, *clips.shape[1:])
-    total = 0
+    clips = centre_clips(frames, config["chunk"], config["crop"], Normalize(config["normalize"]))
+    chunks, total = len(clips), 0
     with no_grad():
         for start in range(0, chunks, batch):
             logits = model(Tensor(backend.to_device(clips[start:start + batch], backend.get_device())))
@@ -40,9 +36,9 @@ def main(argv=None):
     p.add_argument("video", help="video file, e.g. v_Basketball_g01_c01.avi or clip.mp4")
     p.add_argument("--checkpoint", required=True, help="checkpoint file or run directory (uses best.npz)")
     p.add_argument("--top", type=int, default=5, help="how many classes to list")
-    p.add_argument("--device", choices=("cpu", "gpu", "auto"), default="cpu", help="where to compute")
+    add_compute_flags(p)
     args = p.parse_args(argv)
-    backend.set_device(args.device)
+    use_compute(args.device, args.threads)
     try:
         model, config = model_from_checkpoint(args.checkpoint)
         probs, chunks = predict(model, config, args.video)

@@ -29,8 +29,10 @@ import os
 import sys
 import time
 
-from . import backend, baseline, config as configuration, features
+from . import baseline, config as configuration, features, signals
 from .builders import load_backbone
+from .cli import add_compute_flags, use_compute
+from .files import JsonLog, write_json, write_text
 from .models import ARCHITECTURES
 from .models.rrn import default_positions, resolve_position
 from .train import train
@@ -110,7 +112,7 @@ def row_config(preset, options, split):
     config = {**configuration.DEFAULTS, **values, "data": options["data"], "weights": options["weights"],
               "list_dir": options["list_dir"], "split": split, "name": preset, "baseline": False,
               "out": options["out"], "seed": options["seed"], "device": options["device"],
-              "workers": options["workers"]}
+              "threads": options["threads"], "workers": options["workers"]}
     if options["epochs"] is not None:
         config["epochs"] = options["epochs"]
     elif synthetic:
@@ -156,10 +158,6 @@ def finished_error(run_dir):
         return json.load(f)["video_error"]
 
 
-class Interrupted(Exception):
-    """A training row was interrupted (Ctrl-C); its checkpoint is kept."""
-
-
 class Grid:
     """Runs the rows of the requested tables and splits, skipping finished ones; then writes the report."""
 
@@ -167,7 +165,7 @@ class Grid:
         self.options = options
         self.out = options["out"]
         self.results = {}   # (split, key) -> (error, run_dir)
-        self.log_path = os.path.join(self.out, "grid.jsonl")
+        self.log = JsonLog(os.path.join(self.out, "grid.jsonl"))
         self.run_dirs = self.plan()
 
     def plan(self):
@@ -183,10 +181,6 @@ class Grid:
                 dirs[split, row["key"]] = first.setdefault(key, own)
         return dirs
 
-    def _log(self, record):
-        with open(self.log_path, "a") as f:
-            f.write(json.dumps({"time": round(time.time(), 3), **record}) + "\n")
-
     def check_grid_file(self):
         """Refuse to mix rows of different data or weights in one output folder."""
         os.makedirs(self.out, exist_ok=True)
@@ -199,8 +193,7 @@ class Grid:
             if {k: saved.get(k) for k in mine} != mine:
                 raise ValueError(f"{self.out} holds a grid of other data/weights ({saved}); use another --out")
         else:
-            with open(path, "w") as f:
-                json.dump(mine, f, indent=1)
+            write_json(path, mine)
 
     # training rows (Tables 2-4) -------------------------------------------------
     def train_row(self, row, split):
@@ -212,10 +205,8 @@ class Grid:
             resume = os.path.isfile(os.path.join(run_dir, "checkpoint.npz"))
             print(f"\n== split {split} {row['key']}: {'resuming' if resume else 'training'} in {run_dir}", flush=True)
             metrics, _ = train(config, run_dir, resume=resume)
-            if metrics is None:
-                raise Interrupted(row["key"])
             error = metrics["video_error"]
-            self._log({"split": split, "row": row["key"], "run_dir": run_dir, "video_error": error,
+            self.log.write({"split": split, "row": row["key"], "run_dir": run_dir, "video_error": error,
                        "seconds": round(time.monotonic() - start, 1)})
         else:
             print(f"== split {split} {row['key']}: finished ({run_dir}), skipped", flush=True)
@@ -259,7 +250,7 @@ class Grid:
                 metrics = baseline.run(feature_dir, r["model"], r["znorm"], run_dir, epochs=epochs,
                                        seed=self.options["seed"])
                 self.results[split, r["key"]] = (metrics["video_error"], run_dir)
-                self._log({"split": split, "row": r["key"], "run_dir": run_dir, "video_error": metrics["video_error"],
+                self.log.write({"split": split, "row": r["key"], "run_dir": run_dir, "video_error": metrics["video_error"],
                            "seconds": round(time.monotonic() - start, 1)})
 
     def table1_dir(self, row, split):
@@ -352,7 +343,7 @@ def parser():
     a("--workers", type=int, default=2, help="background decoding threads")
     a("--cache-dir", help="on-disk cache of decoded frames (default: user cache)")
     a("--seed", type=int, default=0, help="seed of every row")
-    a("--device", choices=("cpu", "gpu", "auto"), default="cpu", help="where to compute")
+    add_compute_flags(p)
     a("--only", help="comma-separated row keys to run (e.g. table3-identity); default: every row")
     a("--set", action="append", default=[], metavar="KEY=VALUE",
       help="override a training setting of every row (keys as in tinyrrn.train's config, values JSON or text)")
@@ -383,7 +374,7 @@ def options_from(argv=None):
     return {"data": args.data, "list_dir": args.list_dir, "weights": args.weights, "tables": tables, "splits": splits,
             "epochs": args.epochs, "baseline_epochs": args.baseline_epochs, "batch": args.batch,
             "feature_batch": args.feature_batch, "workers": args.workers, "cache_dir": args.cache_dir,
-            "seed": args.seed, "device": args.device, "overrides": parse_overrides(args.set),
+            "seed": args.seed, "device": args.device, "threads": args.threads, "overrides": parse_overrides(args.set),
             "only": [k.strip() for k in args.only.split(",")] if args.only else None,
             "out": args.out or os.path.join("runs", "reproduce-" + ("synthetic" if args.data is None else "ucf101"))}
 
@@ -391,15 +382,15 @@ def options_from(argv=None):
 def run_grid(options):
     """Run the grid and write OUT/REPORT.md (also after an interruption); returns (exit code, report path)."""
     start = time.monotonic()
-    backend.set_device(options["device"])
+    use_compute(options["device"], options["threads"])
     grid = Grid(options)
     grid.check_grid_file()
     code = 0
     try:
         grid.run()
-    except (Interrupted, KeyboardInterrupt):
+    except (signals.Interrupted, KeyboardInterrupt) as stop:
         print("\ninterrupted: run the same command again to resume the grid", file=sys.stderr, flush=True)
-        code = 130
+        code = getattr(stop, "exit_code", 130)
     finally:
         grid.collect()
         note = ""
@@ -408,10 +399,8 @@ def run_grid(options):
             note = f" Training rows: {epochs} epochs each on the synthetic data."
         text = report(grid.results, options["tables"], options["splits"], options["data"], options["out"], note,
                       time.monotonic() - start)
-        os.makedirs(options["out"], exist_ok=True)
         path = os.path.join(options["out"], "REPORT.md")
-        with open(path, "w") as f:
-            f.write(text)
+        write_text(path, text)
         print(f"wrote {path}", flush=True)
     return code, path
 

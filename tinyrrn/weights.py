@@ -12,15 +12,14 @@ Command line::
 """
 
 import argparse
-import os
-import tempfile
 import zipfile
 from collections import OrderedDict
 
 import numpy as np
 
-from tinyrrn.backend import to_numpy, xp_of
-from tinyrrn.pth import UnsafePickleError, WeightsError, read_pth
+from .backend import to_numpy, xp_of
+from .files import atomic_write
+from .pth import UnsafePickleError, WeightsError, read_pth
 
 __all__ = ["WeightsError", "UnsafePickleError", "read_pth", "read_weights", "save_npz",
            "load_npz", "convert", "parameter_count", "main"]
@@ -62,28 +61,14 @@ def _read_npz(path):
 
 
 def save_npz(model_or_state, path):
-    """Write a model's state_dict (or a mapping of arrays) to ``path`` atomically.
-
-    The file is written to a temporary file in the same directory and then
-    renamed over ``path``, so a crash never leaves a half-written file.
-    """
+    """Write a model's state_dict (or a mapping of arrays) to ``path`` atomically
+    (tinyrrn.files.atomic_write: a crash never leaves a half-written file)."""
     state = model_or_state.state_dict() if hasattr(model_or_state, "state_dict") else model_or_state
-    path = os.fspath(path)
-    directory, base = os.path.split(os.path.abspath(path))
-    fd, tmp_path = tempfile.mkstemp(prefix=f".{base}.", suffix=".tmp", dir=directory)
-    try:
-        with os.fdopen(fd, "wb") as file:
-            with zipfile.ZipFile(file, "w", zipfile.ZIP_STORED) as archive:
-                for name, value in state.items():
-                    with archive.open(f"{name}.npy", "w", force_zip64=True) as member:
-                        np.lib.format.write_array(member, to_numpy(value), allow_pickle=False)
-            file.flush()
-            os.fsync(file.fileno())
-        os.chmod(tmp_path, 0o644)  # mkstemp creates 0600; weights are ordinary files
-        os.replace(tmp_path, path)
-    except BaseException:
-        os.unlink(tmp_path)
-        raise
+    with atomic_write(path, "wb") as file:
+        with zipfile.ZipFile(file, "w", zipfile.ZIP_STORED) as archive:
+            for name, value in state.items():
+                with archive.open(f"{name}.npy", "w", force_zip64=True) as member:
+                    np.lib.format.write_array(member, to_numpy(value), allow_pickle=False)
 
 
 def load_npz(model, path, strict=True):

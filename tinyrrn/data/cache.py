@@ -9,6 +9,8 @@ import os
 
 import numpy as np
 
+from ..files import atomic_write
+
 
 class FrameCache:
     """Decoded, sampled and resized frames of videos, keyed by their relative path."""
@@ -30,8 +32,5 @@ class FrameCache:
             return None
 
     def save(self, rel, frames):
-        path = self.path(rel)
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        tmp = f"{path}.{os.getpid()}.{id(frames)}.tmp.npy"
-        np.save(tmp, np.ascontiguousarray(frames))
-        os.replace(tmp, path)
+        with atomic_write(self.path(rel), "wb") as f:
+            np.save(f, np.ascontiguousarray(frames))

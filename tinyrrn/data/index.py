@@ -8,6 +8,7 @@ import json
 import os
 from concurrent.futures import ThreadPoolExecutor
 
+from ..files import write_json
 from .video import BadVideo, frame_count
 
 
@@ -40,10 +41,6 @@ def count_frames(paths, index_path=None, threads=4):
     with ThreadPoolExecutor(threads) as pool:
         result.update(zip(todo, pool.map(_probe, todo)))
     if index_path and todo:
-        os.makedirs(os.path.dirname(os.path.abspath(index_path)), exist_ok=True)
         entries = {p: {"signature": _signature(p), "frames": n, "reason": r} for p, (n, r) in result.items()}
-        tmp = f"{index_path}.{os.getpid()}.tmp"
-        with open(tmp, "w") as f:
-            json.dump({**stored, **entries}, f)
-        os.replace(tmp, index_path)
+        write_json(index_path, {**stored, **entries}, indent=None)
     return result

@@ -30,6 +30,26 @@ from .transforms import Normalize, center_crops, crop, draw_crops
 from .video import read_sampled, sampled_count
 
 
+def chunks_of(sampled, chunk):
+    """Chunks of a video with `sampled` sampled frames (an int or an array): floor(s / T), at least
+    one when s > 0 (the chunking rule above)."""
+    return np.where(sampled > 0, np.maximum(sampled // chunk, 1), 0)
+
+
+def chunk_frames(frames, start, chunk):
+    """The `chunk` sampled frames from `start` on, the last frame repeated past the video's end."""
+    return frames[np.minimum(start + np.arange(chunk), len(frames) - 1)]
+
+
+def centre_clips(frames, chunk, size, normalize):
+    """Every chunk of one video's sampled frames, centre-cropped to `size` and normalised, as
+    evaluation sees them: float32 (M, T, 3, size, size). For `predict` and `features`."""
+    count = int(chunks_of(len(frames), chunk))
+    picked = chunk_frames(frames, 0, count * chunk)
+    clips = normalize(crop(picked, *center_crops(picked, size), size))
+    return clips.reshape(count, chunk, *clips.shape[1:])
+
+
 class _RecentFrames:
     """The last few decoded videos in memory; concurrent requests for one video decode it once."""
 
@@ -120,8 +140,7 @@ class UCF101:
         for path in self.bad_videos:
             warnings.warn(f"skipping bad video {path}: {counts[path][1]}", stacklevel=2)
 
-        sampled = sampled_count(self.frame_counts, sample_every)
-        chunks = np.where(sampled > 0, np.maximum(sampled // chunk, 1), 0)
+        chunks = chunks_of(sampled_count(self.frame_counts, sample_every), chunk)
         self.chunk_video = np.repeat(np.arange(len(self.videos)), chunks)
         first = np.cumsum(chunks) - chunks                     # first chunk index of each video
         self.chunk_start = (np.arange(len(self.chunk_video)) - first[self.chunk_video]) * chunk
@@ -129,6 +148,11 @@ class UCF101:
 
     def __len__(self):
         return len(self.chunk_video)
+
+    @property
+    def clip_shape(self):
+        """The shape of one chunk as `get` returns it: (T, 3, crop, crop)."""
+        return (self.chunk, 3, self.crop, self.crop)
 
     def frames(self, video):
         """All sampled, resized uint8 frames (s, H, W, 3) of video `video` (cache, then decoding)."""
@@ -153,8 +177,7 @@ class UCF101:
         if not 0 <= i < len(self):
             raise IndexError(f"chunk index {i} out of range for {len(self)} chunks")
         video = int(self.chunk_video[i])
-        frames = self.frames(video)
-        picked = frames[np.minimum(self.chunk_start[i] + np.arange(self.chunk), len(frames) - 1)]
+        picked = chunk_frames(self.frames(video), self.chunk_start[i], self.chunk)
         if self.train:
             rng = rng if rng is not None else np.random.default_rng(i)
             boxes = draw_crops(rng, picked, self.crop, self.per_frame_aug, self.flip)
