@@ -26,7 +26,7 @@ from . import backend, nn
 from . import functional as F
 from . import random as tinyrandom
 from .evaluate import summary, video_metrics, write_report
-from .cli import add_compute_flags, use_compute
+from .cli import add_compute_flags, add_debug_flag, command, use_compute
 from .features import read_index
 from .files import JsonLog, write_json
 from .optim import Adam
@@ -204,20 +204,18 @@ def parser():
     a("--hidden", type=int, default=DEFAULTS["hidden"], help="GRU units (paper: 128)")
     a("--seed", type=int, default=DEFAULTS["seed"], help="seed for initialisation and shuffling")
     add_compute_flags(p)
+    add_debug_flag(p)
     a("--out", help="run directory for config, log, model and eval/ (default FEATURES/<model>[-znorm])")
     return p
 
 
+@command
 def main(argv=None):
     args = parser().parse_args(argv)
     use_compute(args.device, args.threads)
     out = args.out or os.path.join(args.features, args.model + ("-znorm" if args.znorm else ""))
-    try:
-        metrics = run(args.features, args.model, args.znorm, out, args.epochs, args.lr, args.batch, args.seed,
-                      args.hidden)
-    except (ValueError, OSError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 1
+    metrics = run(args.features, args.model, args.znorm, out, args.epochs, args.lr, args.batch, args.seed,
+                  args.hidden)
     print(summary(metrics))
     print(f"wrote {out}/eval/metrics.json")
     return 0

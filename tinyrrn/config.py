@@ -1,12 +1,18 @@
 """Training configuration: defaults, the paper's presets, TOML files and command-line flags.
 
 Precedence: defaults < --preset < --config FILE.toml < explicit flags.
+
+Every setting is either one that defines the run (``DEFINES_RUN``: the model, the data or the
+trajectory; a resumed run refuses to change it, by name) or one that may change when a run is
+resumed (``MAY_CHANGE``: applied, and recorded in the run's config.json). A setting in neither
+list is refused until someone classifies it.
 """
 import argparse
+import json
 import os
 import sys
 
-from .cli import add_compute_flags, default_device
+from .cli import UsageError, add_compute_flags, add_debug_flag, default_device
 from .data.transforms import NORMALIZATIONS
 from .models import ARCHITECTURES, SKIP_TYPES
 from .optim import OPTIMIZERS
@@ -56,6 +62,16 @@ DEFAULTS = {
     "distributed": False,     # force MPI data parallelism (else detected from the MPI launcher's environment)
     "sync_bn": False,         # with several ranks: batch-norm statistics over all ranks' chunks
 }
+
+# What a resumed run may change (see the module docstring). The number of ranks defines the run
+# too; it is not a setting but is compared the same way (tinyrrn.train).
+DEFINES_RUN = ("data", "list_dir", "split", "arch", "weights", "skip", "positions", "context", "average_logits",
+               "sample_every", "chunk", "resize", "crop", "normalize", "flip", "per_frame_aug", "optimizer",
+               "update_every", "batch", "seed", "freeze_bn", "sync_bn")
+MAY_CHANGE = ("epochs", "max_steps", "lr", "schedule", "warmup", "weight_decay", "momentum", "log_every",
+              "workers", "device", "threads", "cache_dir", "out", "name", "baseline", "distributed")
+# ... of which these change nothing in the trained weights (a finished run is still finished)
+BOOKKEEPING = ("log_every", "workers", "device", "threads", "cache_dir", "out", "name", "baseline", "distributed")
 
 # The paper's rows (Tables 2-4 and the ResNet-50 baseline), on UCF-101 with ImageNet weights.
 _PAPER = {"arch": "resnet50", "sample_every": 10, "optimizer": "adam", "update_every": "1%", "baseline": False}
@@ -132,37 +148,71 @@ def parser():
       help="with several ranks: batch-norm statistics of all ranks' chunks together (N ranks then follow "
            "the trajectory of one process with the same --batch)")
     add_compute_flags(p, defaults=False)
+    add_debug_flag(p)
     return p
 
 
 def load_toml(path):
     """Settings from a TOML file; unknown keys are an error naming them and the file."""
+    if not os.path.isfile(path):
+        raise UsageError(f"{path}: no such configuration file (--config)")
     with open(path, "rb") as f:
         try:
             values = tomllib.load(f)
-        except tomllib.TOMLDecodeError as err:
-            raise ValueError(f"{path}: not valid TOML: {err}") from None
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
+            raise UsageError(f"{path}: not valid TOML: {err}") from None
     values = {k.replace("-", "_"): v for k, v in values.items()}
     unknown = sorted(set(values) - set(DEFAULTS))
     if unknown:
-        raise ValueError(f"{path}: unknown settings {unknown}; known: {sorted(DEFAULTS)}")
+        raise UsageError(f"{path}: unknown settings {unknown}; known: {sorted(DEFAULTS)}")
     return values
+
+
+def requested(argv=None):
+    """(the settings the command line asks for -- a preset, a TOML file, flags; no defaults --,
+    resume dir or None). TINYRRN_DEVICE counts as asking for a device."""
+    args = vars(parser().parse_args(argv))
+    args.pop("debug", None)
+    resume = args.pop("resume", None)
+    given = {"device": os.environ["TINYRRN_DEVICE"]} if os.environ.get("TINYRRN_DEVICE", "").strip() else {}
+    preset = args.pop("preset", None)
+    if preset:
+        given.update(PRESETS[preset])
+        given["name"] = preset
+    config_file = args.pop("config", None)
+    if config_file:
+        given.update(load_toml(config_file))
+    given.update(args)
+    return given, resume
 
 
 def resolve(argv=None):
     """(config dict, resume dir or None) from the command line."""
-    args = vars(parser().parse_args(argv))
-    resume = args.pop("resume", None)
-    config = dict(DEFAULTS)
-    preset = args.pop("preset", None)
-    if preset:
-        config.update(PRESETS[preset])
-        config["name"] = preset
-    config_file = args.pop("config", None)
-    if config_file:
-        config.update(load_toml(config_file))
-    config.update(args)
-    return fill_defaults(config), resume
+    given, resume = requested(argv)
+    return fill_defaults({**DEFAULTS, **given}), resume
+
+
+def _comparable(key, value):
+    if key == "positions" and isinstance(value, str):
+        value = [value]
+    return str(value) if key == "update_every" else json.dumps(value, sort_keys=True)
+
+
+def resume_changes(saved, asked):
+    """(refused, applied): {key: (saved value, asked value)} of the settings ``asked`` changes in
+    ``saved``. Settings that define the run are refused, and so is any setting nobody classified."""
+    refused, applied = {}, {}
+    for key in sorted(set(saved) | set(asked)):
+        old, new = saved.get(key), asked.get(key, saved.get(key))
+        if _comparable(key, old) != _comparable(key, new):
+            (applied if key in MAY_CHANGE else refused)[key] = (old, new)
+    return refused, applied
+
+
+def describe_changes(changes):
+    """'lr 0.003 -> 0.001, epochs 2 -> 3' (unclassified settings say so)."""
+    return ", ".join(f"{key} {old!r} -> {new!r}" + ("" if key in DEFINES_RUN + MAY_CHANGE else " (not classified)")
+                     for key, (old, new) in changes.items())
 
 
 def user_cache():

@@ -16,8 +16,9 @@ import numpy
 
 from . import backend
 from . import functional as F
-from .cli import add_compute_flags, use_compute
-from .builders import build_dataset, model_from_checkpoint
+from .cli import add_compute_flags, add_debug_flag, command, use_compute
+from .config import DEFAULTS, fill_defaults
+from .builders import build_dataset, check_classes, model_from_checkpoint
 from .data import ChunkLoader
 from .files import atomic_write, write_json
 from .parallel import Communicator
@@ -150,6 +151,8 @@ def evaluate(model, dataset, batch=16, workers=2, out_dir=None, desc="eval", com
     start = time.monotonic()
     comm = comm if comm is not None else Communicator()
     probs, labels, videos = sharded_chunk_probabilities(model, dataset, batch, workers, desc, comm)
+    if not len(videos):
+        raise ValueError(f"no video could be evaluated: all {len(dataset.paths)} are bad ({dataset.bad_videos[0]}, ...)")
     metrics = video_metrics(probs, labels, videos, len(dataset.classes))
     metrics["seconds"] = round(time.monotonic() - start, 2)
     if out_dir is not None and comm.is_root:
@@ -157,6 +160,7 @@ def evaluate(model, dataset, batch=16, workers=2, out_dir=None, desc="eval", com
     return metrics
 
 
+@command
 def main(argv=None):
     p = argparse.ArgumentParser(prog="python -m tinyrrn.evaluate",
                                 description="Evaluate a checkpoint by video: chunk probabilities averaged "
@@ -167,18 +171,20 @@ def main(argv=None):
     p.add_argument("--split", type=int, choices=(1, 2, 3), help="split (default: the checkpoint's)")
     p.add_argument("--batch", type=int, default=16, help="chunks per forward pass")
     p.add_argument("--workers", type=int, default=2, help="background decoding threads")
-    add_compute_flags(p)
+    p.add_argument("--cache-dir", help="on-disk cache of decoded frames (default: user cache; never the "
+                                       "checkpoint's)")
     p.add_argument("--out", help="folder for metrics.json and the confusion matrix (default: next to the checkpoint)")
+    add_compute_flags(p)
+    add_debug_flag(p)
     args = p.parse_args(argv)
     use_compute(args.device, args.threads)
-    try:
-        model, config = model_from_checkpoint(args.checkpoint)
-    except (ValueError, OSError) as err:
-        p.exit(1, f"error: {err}\n")
+    model, config = model_from_checkpoint(args.checkpoint)
     for key in ("data", "list_dir", "split"):
         if getattr(args, key) is not None:
             config[key] = getattr(args, key)
+    config["cache_dir"] = args.cache_dir or fill_defaults({**DEFAULTS, "data": config["data"]})["cache_dir"]
     dataset = build_dataset(config, train=False)
+    check_classes(model.classes, dataset.classes, os.path.join(dataset.list_dir, "classInd.txt"))
     path = args.checkpoint if os.path.isdir(args.checkpoint) else os.path.dirname(os.path.abspath(args.checkpoint))
     out = args.out or os.path.join(path, f"eval-split{config['split']}")
     metrics = evaluate(model, dataset, args.batch, args.workers, out)

@@ -27,7 +27,7 @@ from . import backend, config as configuration
 from .data import BadVideo
 from .data.ucf101 import centre_clips
 from .builders import build_dataset, dataset_root, load_backbone
-from .cli import add_compute_flags, use_compute
+from .cli import add_compute_flags, add_debug_flag, command, use_compute
 from .data.transforms import NORMALIZATIONS
 from .files import atomic_write, write_json
 from .models import ARCHITECTURES
@@ -155,10 +155,12 @@ def parser():
     a("--batch", type=int, default=64, help="frames per forward pass (gathered across videos)")
     a("--cache-dir", help="on-disk cache of decoded frames (default: user cache)")
     add_compute_flags(p)
+    add_debug_flag(p)
     a("--out", help="output folder (default features/<data>-split<N>-<layer>)")
     return p
 
 
+@command
 def main(argv=None):
     args = parser().parse_args(argv)
     use_compute(args.device, args.threads)
@@ -168,12 +170,8 @@ def main(argv=None):
                                           "cache_dir": args.cache_dir})
     name = os.path.basename(os.path.normpath(args.data)) if args.data else "synthetic"
     out = args.out or os.path.join("features", f"{name}-split{args.split}-{args.layer}")
-    try:
-        backbone, arch = load_backbone(args.weights, config["arch"])
-        index = extract({**config, "arch": arch}, backbone, args.layer, out, os.path.abspath(args.weights), args.batch)
-    except (ValueError, OSError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 1
+    backbone, arch = load_backbone(args.weights, config["arch"])
+    index = extract({**config, "arch": arch}, backbone, args.layer, out, os.path.abspath(args.weights), args.batch)
     print(f"wrote features of {len(index['videos'])} videos ({len(index['bad'])} bad) to {out}")
     return 0
 

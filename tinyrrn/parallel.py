@@ -31,6 +31,7 @@ import traceback
 import numpy
 
 from . import backend
+from .cli import UsageError
 from .nn import BatchNorm2d
 from .signals import Interrupted
 from .tensor import Tensor
@@ -41,7 +42,7 @@ INSTALL_HINT = ('pip install "tinyrrn[dist]" (mpi4py and the mpich wheel), '
 SIZE_VARIABLES = ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "MV2_COMM_WORLD_SIZE")
 
 
-class DistributedError(RuntimeError):
+class DistributedError(UsageError):
     """A distributed launch that cannot work (e.g. mpi4py missing)."""
 
 

@@ -12,8 +12,8 @@ import numpy
 from . import backend
 from . import functional as F
 from .builders import model_from_checkpoint
-from .cli import add_compute_flags, use_compute
-from .data import BadVideo, Normalize, read_sampled
+from .cli import add_compute_flags, add_debug_flag, command, use_compute
+from .data import Normalize, read_sampled
 from .data.ucf101 import centre_clips
 from .tensor import Tensor, no_grad
 
@@ -30,6 +30,7 @@ def predict(model, config, path, batch=16):
     return backend.to_numpy(total) / chunks, chunks
 
 
+@command
 def main(argv=None):
     p = argparse.ArgumentParser(prog="python -m tinyrrn.predict",
                                 description="Top classes of a video (any container/codec ffmpeg reads).")
@@ -37,13 +38,11 @@ def main(argv=None):
     p.add_argument("--checkpoint", required=True, help="checkpoint file or run directory (uses best.npz)")
     p.add_argument("--top", type=int, default=5, help="how many classes to list")
     add_compute_flags(p)
+    add_debug_flag(p)
     args = p.parse_args(argv)
     use_compute(args.device, args.threads)
-    try:
-        model, config = model_from_checkpoint(args.checkpoint)
-        probs, chunks = predict(model, config, args.video)
-    except (BadVideo, ValueError, OSError) as err:
-        p.exit(1, f"error: {err}\n")
+    model, config = model_from_checkpoint(args.checkpoint)
+    probs, chunks = predict(model, config, args.video)
     print(f"{args.video}: {chunks} chunks of {config['chunk']} frames (every {config['sample_every']}th frame)")
     for rank, c in enumerate(numpy.argsort(-probs)[:args.top], 1):
         print(f"{rank}. {model.classes[c]:<24} {probs[c]:.4f}")

@@ -12,8 +12,11 @@ Layout of the output folder (``--out``, default runs/reproduce-ucf101 or runs/re
     grid.jsonl                      one line per finished row: error, seconds
     REPORT.md                       one table per paper table: paper error, ours, difference, run dir
 
-Resume: a row is finished when its run directory holds ``eval/metrics.json`` and is then skipped;
-an unfinished training row continues from its ``checkpoint.npz`` (tinyrrn.train resume), feature
+Resume: a row is finished when its run directory holds ``eval/metrics.json`` and is then skipped
+(saying so if settings that would change its result differ now); an unfinished training row
+continues from its ``checkpoint.npz`` (tinyrrn.train resume). A row whose run has other settings
+that define it (tinyrrn.config.DEFINES_RUN, e.g. ``--set skip=linear``) is moved aside to
+``<dir>.replaced-<time>`` and trained afresh. Feature
 extraction skips the videos already written, and an unfinished baseline (seconds long) is rerun.
 Run the same command again after an interruption. Rows of different tables that are the same model
 (e.g. Table 2 "Block4, identity", Table 3 "identity" and Table 4 "context 2") share one run.
@@ -29,9 +32,9 @@ import os
 import sys
 import time
 
-from . import baseline, config as configuration, features, signals
+from . import baseline, config as configuration, features, rundir, signals
 from .builders import load_backbone
-from .cli import add_compute_flags, use_compute
+from .cli import UsageError, add_compute_flags, add_debug_flag, command, use_compute
 from .files import JsonLog, write_json, write_text
 from .models import ARCHITECTURES
 from .models.rrn import default_positions, resolve_position
@@ -95,7 +98,7 @@ def rows(tables):
                 out.append({"table": 4, "key": f"table4-context{t}", "preset": preset,
                             "label": f"context {t} ({skips})", "paper": TABLE4_PAPER[t]})
         else:
-            raise ValueError(f"unknown table {table}; the paper's tables are 1, 2, 3, 4")
+            raise UsageError(f"--tables: unknown table {table}; the paper's tables are 1, 2, 3, 4")
     return out
 
 
@@ -197,8 +200,17 @@ class Grid:
 
     # training rows (Tables 2-4) -------------------------------------------------
     def train_row(self, row, split):
+        """Train (or resume) a row; a finished row is skipped; a row whose run has other settings that
+        define it is moved aside and trained afresh."""
         config = row_config(row["preset"], self.options, split)
         run_dir = self.run_dirs[split, row["key"]]
+        head = f"== split {split} {row['key']}"
+        refused, changed = self.settings_changes(run_dir, config)
+        if refused:
+            aside = f"{run_dir}.replaced-{time.strftime('%Y%m%d-%H%M%S')}"
+            os.replace(run_dir, aside)
+            print(f"{head}: its settings changed ({configuration.describe_changes(refused)}): the old run moved to "
+                  f"{aside}; training afresh", flush=True)
         error = finished_error(run_dir)
         if error is None:
             start = time.monotonic()
@@ -207,11 +219,22 @@ class Grid:
             metrics, _ = train(config, run_dir, resume=resume)
             error = metrics["video_error"]
             self.log.write({"split": split, "row": row["key"], "run_dir": run_dir, "video_error": error,
-                       "seconds": round(time.monotonic() - start, 1)})
+                            "seconds": round(time.monotonic() - start, 1)})
         else:
-            print(f"== split {split} {row['key']}: finished ({run_dir}), skipped", flush=True)
+            kept = (f"; kept although {configuration.describe_changes(changed)} changed (delete its eval/ to continue "
+                    "it with them)") if changed else ""
+            print(f"{head}: finished ({run_dir}), skipped{kept}", flush=True)
         self.results[split, row["key"]] = (error, run_dir)
         return run_dir
+
+    @staticmethod
+    def settings_changes(run_dir, config):
+        """(refused, changed): settings of ``config`` that differ from the run in ``run_dir`` and define
+        it, and those that may change but would change its result (none when there is no run yet)."""
+        if not os.path.isfile(os.path.join(run_dir, "config.json")):
+            return {}, {}
+        refused, applied = configuration.resume_changes(rundir.read_config(run_dir)[0], config)
+        return refused, {k: v for k, v in applied.items() if k not in configuration.BOOKKEEPING}
 
     # Table 1 ---------------------------------------------------------------------
     def table1_backbone(self, split):
@@ -221,7 +244,7 @@ class Grid:
             backbone, arch = load_backbone(self.options["weights"], base["arch"])
             return backbone, os.path.abspath(self.options["weights"]), {**base, "arch": arch}
         if self.options["data"] is not None:
-            raise ValueError("Table 1 needs --weights (ImageNet ResNet-50 weights, .pth or .npz) on real data")
+            raise UsageError("Table 1 needs --weights (ImageNet ResNet-50 weights, .pth or .npz) on real data")
         run_dir = self.train_row(rows([4])[0], split)  # the no-skip (context 1) model, trained per frame
         backbone, arch = load_backbone(run_dir, base["arch"])
         return backbone, os.path.abspath(run_dir), {**base, "arch": arch}
@@ -344,6 +367,7 @@ def parser():
     a("--cache-dir", help="on-disk cache of decoded frames (default: user cache)")
     a("--seed", type=int, default=0, help="seed of every row")
     add_compute_flags(p)
+    add_debug_flag(p)
     a("--only", help="comma-separated row keys to run (e.g. table3-identity); default: every row")
     a("--set", action="append", default=[], metavar="KEY=VALUE",
       help="override a training setting of every row (keys as in tinyrrn.train's config, values JSON or text)")
@@ -357,7 +381,7 @@ def parse_overrides(items):
         key, sep, value = item.partition("=")
         key = key.strip().replace("-", "_")
         if not sep or key not in configuration.DEFAULTS:
-            raise ValueError(f"--set {item!r}: expected KEY=VALUE with KEY one of {sorted(configuration.DEFAULTS)}")
+            raise UsageError(f"--set {item!r}: expected KEY=VALUE with KEY one of {sorted(configuration.DEFAULTS)}")
         try:
             overrides[key] = json.loads(value)
         except json.JSONDecodeError:
@@ -370,7 +394,7 @@ def options_from(argv=None):
     tables = [int(t) for t in args.tables.split(",") if t.strip()]
     splits = [int(s) for s in args.splits.split(",") if s.strip()]
     if args.data is None and splits != [1]:
-        raise ValueError("the synthetic dataset has split 1 only (--splits 1)")
+        raise UsageError("--splits: the synthetic dataset has split 1 only (--splits 1)")
     return {"data": args.data, "list_dir": args.list_dir, "weights": args.weights, "tables": tables, "splits": splits,
             "epochs": args.epochs, "baseline_epochs": args.baseline_epochs, "batch": args.batch,
             "feature_batch": args.feature_batch, "workers": args.workers, "cache_dir": args.cache_dir,
@@ -405,13 +429,9 @@ def run_grid(options):
     return code, path
 
 
+@command
 def main(argv=None):
-    try:
-        options = options_from(argv)
-        code, path = run_grid(options)
-    except (ValueError, OSError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 1
+    code, path = run_grid(options_from(argv))
     if code == 0:
         with open(path) as f:
             print("\n" + f.read())

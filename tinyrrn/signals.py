@@ -1,14 +1,17 @@
-"""Stopping a run without losing it: Ctrl-C (SIGINT).
+"""Stopping a run without losing it: Ctrl-C (SIGINT), SIGTERM and SIGHUP.
 
-While a run trains, ``StopSignals`` turns the signal into a request: the training loop
-finishes its batch, every rank agrees, a checkpoint is written at that position, and
-``Interrupted`` is raised with the conventional exit code (128 + the signal number: 130 after
-Ctrl-C). A second signal stops at once.
+SIGTERM is what ``kill``, ``docker stop``, Slurm and most schedulers send before they kill a
+job; SIGHUP comes when a terminal closes. While a run trains, ``StopSignals`` turns each of
+them into a request: the training loop finishes its batch, every rank agrees, a checkpoint is
+written at that position, and ``Interrupted`` is raised with the conventional exit code
+(128 + the signal number: 130 after Ctrl-C, 143 after SIGTERM). A second signal stops at once.
+Outside training (``outside_training``) SIGTERM and SIGHUP stop at once, as Ctrl-C does, by an
+``Interrupted`` without a checkpoint, so that clean-up code (``finally``, lock files) still runs.
 """
 import signal
 import sys
 
-HANDLED = (signal.SIGINT,)
+HANDLED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
 def name(signum):
@@ -29,7 +32,7 @@ class Interrupted(BaseException):
 
 
 class StopSignals:
-    """While active (a ``with`` block), Ctrl-C sets ``received`` instead of stopping
+    """While active (a ``with`` block), SIGINT, SIGTERM and SIGHUP set ``received`` instead of stopping
     the process; the loop reads it and stops at the next batch. A second signal raises Interrupted."""
 
     def __init__(self, announce=True):
@@ -51,3 +54,19 @@ class StopSignals:
         if self.announce:
             print(f"\n{name(signum)}: finishing this batch, then writing a checkpoint "
                   f"({name(signum)} again to stop at once)", file=sys.stderr, flush=True)
+
+
+def _stop_now(signum, frame):
+    raise Interrupted(signum)
+
+
+class outside_training:
+    """While active: SIGTERM and SIGHUP raise Interrupted at once (as Ctrl-C raises KeyboardInterrupt)."""
+
+    def __enter__(self):
+        self._previous = {s: signal.signal(s, _stop_now) for s in (signal.SIGTERM, signal.SIGHUP)}
+        return self
+
+    def __exit__(self, *exc):
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)

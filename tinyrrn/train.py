@@ -17,16 +17,14 @@ bad-videos list. ``--resume RUN_DIR`` continues exactly where it stopped.
 The file, top down:
 
 * ``train_one_epoch`` -- the loop: load -> forward -> loss -> backward -> accumulate -> step;
-* ``Trainer`` -- what stands around the loop: the run's parts, checkpoints, the metrics log,
-  evaluation after each epoch, Ctrl-C;
+* ``Trainer`` -- what stands around the loop: the run's parts, checkpoints (only of finite
+  weights), the metrics log, divergence warnings, evaluation after each epoch, Ctrl-C / SIGTERM;
 * ``train`` and ``main`` -- the job.
 
 Under ``mpiexec -n N`` (or with ``--distributed``) one model is trained over N ranks by the same
 code: tinyrrn/parallel.py holds what differs. ``--batch`` is then the global batch (split over the
 ranks), updates count global observations, and only rank 0 writes files and shows progress.
 """
-import datetime
-import json
 import math
 import os
 import resource
@@ -35,13 +33,14 @@ import time
 
 import numpy
 
-from . import backend, checkpoint, cli, config as configuration, parallel, signals
+from . import backend, checkpoint, cli, config as configuration, parallel, rundir, signals
 from . import functional as F
 from . import random as tinyrandom
-from .builders import build_dataset, build_model, model_from_state
+from .builders import build_dataset, build_model, check_classes, model_from_state
+from .cli import UsageError
 from .data import ChunkLoader
 from .evaluate import evaluate, summary
-from .files import JsonLog, write_json
+from .files import JsonLog
 from .nn import BatchNorm2d
 from .optim import OPTIMIZERS, learning_rate
 from .plots import plot_training_curve
@@ -51,8 +50,8 @@ from .tensor import Tensor
 EPOCH_METRICS = ("video_error", "top1", "top5", "mean_class_accuracy", "clip_accuracy")
 
 
-class TrainingError(RuntimeError):
-    """Training cannot go on (e.g. a non-finite loss)."""
+class TrainingError(cli.Failure):
+    """Training cannot go on (a non-finite loss or weights); the message says what was kept."""
 
 
 # -- the loop ------------------------------------------------------------------
@@ -155,11 +154,14 @@ class Throughput:
 # -- around the loop -------------------------------------------------------------
 class Trainer:
     """One training run: model, optimiser, data, the state a checkpoint holds, and what stands
-    around the loop -- checkpoints, the metrics log, evaluation after each epoch, signals.
+    around the loop -- checkpoints, the metrics log, checks, evaluation after each epoch, signals.
 
     ``comm`` (tinyrrn.parallel): the ranks that train this model together; by default one
     process. Every rank runs the same code; collectives keep their decisions identical.
     """
+
+    # a run diverges when its loss grows past this multiple of its first update's loss, or a weight past this size
+    DIVERGENCE_LOSS_FACTOR, DIVERGENCE_WEIGHT = 100.0, 1e6
 
     def __init__(self, config, run_dir, comm=None):
         self.config, self.run_dir = config, run_dir
@@ -184,19 +186,25 @@ class Trainer:
         if self.is_root and config["batch"] < self.comm.size:
             print(f"warning: --batch {config['batch']} is smaller than the {self.comm.size} ranks: some ranks "
                   "get no chunks (--batch is the global batch)", file=sys.stderr, flush=True)
-        self.update_size = update_size(config["update_every"], len(self.train_set))
-        batches_per_update = math.ceil(self.update_size / config["batch"])  # updates fall on batch ends
-        self.total_updates = config["epochs"] * math.ceil(len(self.loader) / batches_per_update)
-        if config["max_steps"]:
-            self.total_updates = min(self.total_updates, config["max_steps"])
         self.log = JsonLog(os.path.join(run_dir, "metrics.jsonl"))
-        self.epoch, self.best_error, self.history = 0, None, []
+        self.epoch, self.best_error, self.history, self.warnings = 0, None, [], []
+        self.first_loss, self.saved_at = None, None  # saved_at: (epoch, update) of checkpoint.npz
         self.signals, self.bar = signals.StopSignals(announce=self.is_root), None
         self.throughput = Throughput(self.comm)
+        self.plan_updates()
 
     @property
     def updates(self):
         return self.optimizer.steps
+
+    def plan_updates(self):
+        """Chunks per update (1% of the training chunks, by default) and the updates of the whole run."""
+        self.update_size = update_size(self.config["update_every"], len(self.train_set))
+        batches_per_update = math.ceil(self.update_size / self.config["batch"])  # updates fall on batch ends
+        per_epoch = math.ceil(len(self.loader) / batches_per_update)
+        self.total_updates = self.updates + (self.config["epochs"] - self.epoch) * per_epoch
+        if self.config["max_steps"]:
+            self.total_updates = min(self.total_updates, self.config["max_steps"])
 
     def learning_rate(self, update):
         return learning_rate(self.config["schedule"], self.config["lr"], update, self.total_updates,
@@ -222,6 +230,14 @@ class Trainer:
         return self.final_evaluation()
 
     def start_epoch(self):
+        if self.loader.position == 0:  # an epoch boundary: videos found bad while decoding leave the plan
+            found_bad = [p for p in self.loader.bad_videos if p not in self.train_set.bad_videos]
+            if found_bad:
+                self.train_set.drop(found_bad)
+                self.plan_updates()
+                if self.is_root:
+                    print(f"{len(found_bad)} video(s) found bad: {len(self.train_set)} training chunks now, an update "
+                          f"every {self.update_size} chunks", flush=True)
         self.model.train()
         if self.config["freeze_bn"]:  # fixed statistics: batch-norm layers stay in evaluation mode
             for m in self.model.modules():
@@ -280,20 +296,51 @@ class Trainer:
     def reached_max_steps(self):
         return self.config["max_steps"] is not None and self.updates >= self.config["max_steps"]
 
+    def kept(self):
+        """What a failed run leaves, as it is."""
+        if self.saved_at is None:
+            return f"no checkpoint was written yet in {self.run_dir}"
+        epoch, update = self.saved_at
+        return f"{os.path.join(self.run_dir, 'checkpoint.npz')} (epoch {epoch}, update {update}) is kept as it was"
+
     def check_loss(self, value):
         if not math.isfinite(value):
-            raise TrainingError(f"non-finite loss ({value}) at update {self.updates + 1}, epoch "
-                                f"{self.epoch + 1}; the last good checkpoint in {self.run_dir} is kept")
+            raise TrainingError(f"non-finite loss ({value}) at update {self.updates + 1}, epoch {self.epoch + 1}; "
+                                f"{self.kept()}")
 
     def after_batch(self, chunks, loss_sum):
         self.throughput.clips += int(chunks)
         self.bar.update(1, **({"loss": loss_sum / chunks} if chunks else {}), upd=self.updates)
 
     def after_update(self, loss):
-        """Log the update (every --log-every updates, and the last)."""
+        """Refuse non-finite weights, warn once on divergence, log (every --log-every updates, and the last)."""
+        self.check_weights(loss)
         if self.is_root and (self.updates % self.config["log_every"] == 0 or self.reached_max_steps()):
             self.log.write({"kind": "step", "epoch": self.epoch + 1, "update": self.updates, "loss": loss,
                             "lr": self.optimizer.lr, **self.throughput.record(), **memory_mb()})
+
+    def check_weights(self, loss):
+        """Stop at the first update that makes a weight or statistic non-finite; warn once when the
+        run diverges (its loss far above its first update's, or a weight beyond DIVERGENCE_WEIGHT)."""
+        state = self.model.state_dict()
+        names = [name for name, a in state.items() if a.dtype.kind == "f"]
+        xp = backend.xp_of(state[names[0]])
+        largest = dict(zip(names, backend.to_numpy(xp.stack([xp.abs(state[n]).max() for n in names]))))  # one transfer
+        bad = next((name for name, m in largest.items() if not numpy.isfinite(m)), None)
+        if bad is not None:
+            raise TrainingError(f"update {self.updates} (epoch {self.epoch + 1}) made {bad} non-finite (NaN or "
+                                f"infinite; the loss was {loss:.4g}); {self.kept()}; try a lower --lr")
+        if self.first_loss is None:
+            self.first_loss = loss
+        weight = max(largest[name] for name, _ in self.model.named_parameters())
+        if not self.warnings and (loss > self.DIVERGENCE_LOSS_FACTOR * self.first_loss
+                                  or weight > self.DIVERGENCE_WEIGHT):
+            self.warnings.append(f"the run is diverging at update {self.updates}: loss {loss:.4g} (first update "
+                                 f"{self.first_loss:.4g}), largest weight {weight:.3g}; try a lower --lr")
+            if self.is_root:
+                print(f"\nwarning: {self.warnings[-1]}", file=sys.stderr, flush=True)
+                self.log.write({"kind": "warning", "epoch": self.epoch + 1, "update": self.updates,
+                                "warning": self.warnings[-1]})
 
     # checkpoints ------------------------------------------------------------------
     def make_ranks_agree(self):
@@ -306,7 +353,7 @@ class Trainer:
 
     def save(self, name="checkpoint.npz"):
         """Write a checkpoint (rank 0; called on every rank). It holds each rank's accumulated
-        gradients, so that the same ranks resume bit for bit."""
+        gradients, so that the same ranks resume bit for bit, and the length of metrics.jsonl."""
         path = os.path.join(self.run_dir, name)
         self.make_ranks_agree()
         arrays = {f"model/{k}": v for k, v in self.model.state_dict().items()}
@@ -320,17 +367,22 @@ class Trainer:
                     "observed": optimizer["observed"], "loss_sum": optimizer["loss_sum"],
                     "best_error": self.best_error, "history": self.history,
                     "optimizer": {"steps": optimizer["steps"], "lr": optimizer["lr"]},
-                    "loader": self.loader.state_dict(), "random": tinyrandom.get_state(), "ranks": self.comm.size}
-            checkpoint.save(path, arrays, meta)
+                    "loader": self.loader.state_dict(), "random": tinyrandom.get_state(), "ranks": self.comm.size,
+                    "dropped": self.train_set.bad_videos, "total_updates": self.total_updates,
+                    "first_loss": self.first_loss, "warnings": self.warnings, "log_bytes": self.log.size()}
+            checkpoint.save(path, arrays, meta)  # refuses non-finite arrays; the previous file stays
         self.comm.barrier()  # the file is complete before any rank goes on (and may read it)
+        if name == "checkpoint.npz":
+            self.saved_at = (self.epoch, self.updates)
         return path
 
-    def restore(self, path):
-        """Continue from a checkpoint written by save() with the same number of ranks."""
-        arrays, meta = self.comm.on_root(checkpoint.load, path)  # read once, sent to every rank
+    def restore(self, arrays, meta, path):
+        """Continue from a checkpoint written by save() (read on every rank), with the same ranks and
+        classes; settings were compared before (see ``train``)."""
         if meta["ranks"] != self.comm.size:
-            raise ValueError(f"{path}: written by {meta['ranks']} rank(s); resume it with the same number, "
-                             f"not {self.comm.size}")
+            raise UsageError(f"{path}: written by {meta['ranks']} rank(s); resume it with the same number of "
+                             f"ranks, not {self.comm.size} (the number of ranks defines the run)")
+        check_classes(meta["classes"], self.classes, os.path.join(self.train_set.list_dir, "classInd.txt"))
         self.model.load_state_dict(checkpoint.prefixed(arrays, "model"))
         buffers = {str(i): {} for i in range(len(self.optimizer.params))}
         for name, value in checkpoint.prefixed(arrays, "optim").items():
@@ -339,97 +391,107 @@ class Trainer:
         gradients = [checkpoint.prefixed(arrays, f"rank{r}/grad") for r in range(self.comm.size)]
         self.optimizer.load_state_dict({**meta["optimizer"], "buffers": buffers, "observed": meta["observed"],
                                         "loss_sum": meta["loss_sum"], "gradients": gradients})
-        self.loader.load_state_dict(meta["loader"])
+        self.train_set.drop(meta["dropped"])  # the plan of the epoch the checkpoint is in
+        try:
+            self.loader.load_state_dict(meta["loader"])
+        except ValueError as err:
+            raise ValueError(f"{path}: {err}") from None
         tinyrandom.set_state(meta["random"])
         self.epoch, self.best_error, self.history = meta["epoch"], meta["best_error"], meta["history"]
+        self.first_loss, self.warnings, self.saved_at = meta["first_loss"], meta["warnings"], (self.epoch, self.updates)
+        self.plan_updates()
+        if (meta["config"]["epochs"], meta["config"]["max_steps"]) == (self.config["epochs"], self.config["max_steps"]):
+            self.total_updates = meta["total_updates"]  # the same schedule as before the stop
+        if self.is_root:
+            self.log.truncate(meta["log_bytes"])  # records written after this checkpoint are done again
 
 
 # -- the job ------------------------------------------------------------------------
-def new_run_dir(config):
-    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
-    path = os.path.join(config["out"], f"{stamp}-{config['name']}")
-    suffix = 1
-    while os.path.exists(path):
-        suffix += 1
-        path = os.path.join(config["out"], f"{stamp}-{config['name']}-{suffix}")
-    return path
-
-
 def train(config, run_dir=None, resume=False, comm=None):
     """Train one model (on the ranks of ``comm``, default one process); returns (final metrics, run_dir).
 
-    A signal (Ctrl-C) writes a checkpoint and raises signals.Interrupted."""
+    The run directory is locked while it trains. ``resume``: continue from its checkpoint.npz,
+    whose settings must be the ones that define ``config``; the others (tinyrrn.config.MAY_CHANGE)
+    are taken from ``config``, said and recorded in config.json. A signal writes a checkpoint and
+    raises signals.Interrupted.
+    """
     comm = comm if comm is not None else parallel.Communicator()
-    run_dir = run_dir or comm.on_root(new_run_dir, config)
-    if comm.is_root:
-        write_json(os.path.join(run_dir, "config.json"), config)
-    trainer = Trainer(config, run_dir, comm=comm)
-    if resume:
-        trainer.restore(os.path.join(run_dir, "checkpoint.npz"))
-    if comm.is_root:
-        ranks = f", {comm.size} ranks of {-(-config['batch'] // comm.size)} chunks" if comm.size > 1 else ""
-        print(f"run {run_dir}: {config['arch']} skip={config['skip']} positions={list(trainer.model.positions)} "
-              f"T={config['context']} | {len(trainer.train_set)} training chunks of {len(trainer.train_set.videos)} "
-              f"videos, update every {trainer.update_size} chunks, {trainer.total_updates} updates{ranks}",
-              flush=True)
-    return trainer.run(), run_dir
-
-
-def main(argv=None):
-    config, resume = configuration.resolve(argv)
+    run_dir = run_dir or comm.on_root(rundir.new_run_dir, config)
+    lock = rundir.RunLock(run_dir)
+    comm.on_root(lock.acquire)  # a second process writing into this run directory is refused
     try:
-        comm = parallel.init(force=config["distributed"])
-    except parallel.DistributedError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    with parallel.failure_guard(comm):  # several ranks: one failing stops all (no hang)
-        return _main(config, resume, comm)
+        path = os.path.join(run_dir, "checkpoint.npz")
+        saved = comm.on_root(checkpoint.load, path) if resume else None  # read once, sent to every rank
+        changes = comm.on_root(_changes_on_resume, config, run_dir, saved[1]) if resume else None
+        if comm.is_root:
+            rundir.write_config(run_dir, config, changes["all"] if changes else ())
+        trainer = Trainer(config, run_dir, comm=comm)
+        if resume:
+            trainer.restore(*saved, path)
+        if comm.is_root:
+            ranks = f", {comm.size} ranks of {-(-config['batch'] // comm.size)} chunks" if comm.size > 1 else ""
+            print(f"run {run_dir}: {config['arch']} skip={config['skip']} positions={list(trainer.model.positions)} "
+                  f"T={config['context']} | {len(trainer.train_set)} training chunks of "
+                  f"{len(trainer.train_set.videos)} videos, update every {trainer.update_size} chunks, "
+                  f"{trainer.total_updates} updates{ranks}", flush=True)
+            if changes and changes["now"]:
+                print(f"resuming at update {trainer.updates} (epoch {trainer.epoch}) with "
+                      f"{configuration.describe_changes(changes['now'])}", flush=True)
+        metrics = trainer.run()
+        return metrics, run_dir
+    finally:
+        if comm.is_root:
+            lock.release()
 
 
-def _read_saved_config(resume):
-    saved = os.path.join(resume, "config.json")
-    if not os.path.isfile(saved):
-        return None
-    with open(saved) as f:
-        return json.load(f)
+def _changes_on_resume(config, run_dir, meta):
+    """The settings ``config`` changes in the run's checkpoint (``meta``): refused when they define
+    the run; else {'now': those, 'all': every change so far, for config.json}."""
+    path = os.path.join(run_dir, "checkpoint.npz")
+    refused, applied = configuration.resume_changes(meta["config"], config)
+    if refused:
+        raise UsageError(f"{path}: resuming would change settings that define the run: "
+                         f"{configuration.describe_changes(refused)} (from the command line or an edited "
+                         "config.json); start a new run for other settings")
+    previous = rundir.read_config(run_dir)[1] if os.path.isfile(os.path.join(run_dir, "config.json")) else []
+    now = {key: change for key, change in applied.items() if key not in ("name", "out")}
+    entry = {"update": meta["updates"], "epoch": meta["epoch"], "settings": {k: list(v) for k, v in now.items()}}
+    return {"now": now, "all": previous + ([entry] if now else [])}
 
 
-def _main(config, resume, comm):
-    if resume:
-        config = comm.on_root(_read_saved_config, resume)
-        if config is None:
-            if comm.is_root:
-                print(f"error: {resume} is not a run directory (no config.json)", file=sys.stderr)
-            return 2
-    run_dir = resume or comm.on_root(new_run_dir, config)
+@cli.command
+def main(argv=None):
+    given, resume = configuration.requested(argv)
+    comm = parallel.init(force=given.get("distributed", False))
+    with parallel.failure_guard(comm, show_traceback=cli.debugging(argv)):  # one rank failing stops all (no hang)
+        return _main(given, resume, comm)
+
+
+def _main(given, resume, comm):
+    """Train the configured model and (on synthetic data) the no-skip comparison; print both errors."""
+    if resume:  # the run's settings, with what the command line asks for (checked against the checkpoint)
+        config = {**comm.on_root(rundir.read_config, resume)[0], **given}
+        run_dir = resume
+    else:
+        config = configuration.fill_defaults({**configuration.DEFAULTS, **given})
+        run_dir = comm.on_root(rundir.new_run_dir, config)
     runs = [("temporal skip", config, run_dir)]
     if config["baseline"]:
         baseline = {**config, "skip": "none", "positions": None, "context": 1, "baseline": False,
                     "name": config["name"] + "-baseline"}
         runs.append(("no skip (context 1)", baseline, os.path.join(run_dir, "baseline")))
+    cli.use_compute(config["device"], config["threads"])
+    if backend.get_device() == "gpu":
+        comm.use_gpu()  # one GPU per rank, before anything is allocated
     results = []
-    try:
-        cli.use_compute(config["device"], config["threads"])
-        if backend.get_device() == "gpu":
-            comm.use_gpu()  # one GPU per rank, before anything is allocated
-        for label, run_config, directory in runs:
-            resumable = comm.on_root(os.path.isfile, os.path.join(directory, "checkpoint.npz"))
-            metrics, _ = train(run_config, directory, resume=resumable, comm=comm)
-            results.append((label, metrics, directory))
-    except signals.Interrupted as stop:
-        if comm.is_root:
-            print(f"\ninterrupted: {stop}", flush=True)
-        return stop.exit_code
-    except (TrainingError, ValueError, OSError) as err:
-        if comm.size > 1:  # may have happened on this rank only: stop every rank (failure_guard)
-            raise
-        print(f"error: {err}", file=sys.stderr)
-        return 1
-    if not comm.is_root:
-        return 0
-    print("\nvideo-level error on the test split:")
-    for label, metrics, directory in results:
-        print(f"  {label:<22} {metrics['video_error']:.4f}   ({directory})")
+    for label, run_config, directory in runs:
+        resumable = comm.on_root(os.path.isfile, os.path.join(directory, "checkpoint.npz"))
+        metrics, _ = train(run_config, directory, resume=resumable, comm=comm)
+        results.append((label, metrics, directory))
+    if comm.is_root:
+        print("\nvideo-level error on the test split:")
+        for label, metrics, directory in results:
+            print(f"  {label:<22} {metrics['video_error']:.4f}   ({directory})")
     return 0
 
 

@@ -2,7 +2,7 @@
 
 Counting never decodes (see `video.frame_count`): AVI headers are read directly, other
 containers are probed with ffmpeg in a few threads. With `index_path`, counts are stored
-with each file's size and mtime and reused on the next start-up while those are unchanged.
+with each file's resolved path, size and mtime and reused on the next start-up while those are unchanged.
 """
 import json
 import os
@@ -33,7 +33,7 @@ def count_frames(paths, index_path=None, threads=4):
             stored = json.load(f)
     result, todo = {}, []
     for path in paths:
-        entry = stored.get(path)
+        entry = stored.get(os.path.realpath(path))
         if entry is not None and entry["signature"] == _signature(path):
             result[path] = (entry["frames"], entry["reason"])
         else:
@@ -41,6 +41,7 @@ def count_frames(paths, index_path=None, threads=4):
     with ThreadPoolExecutor(threads) as pool:
         result.update(zip(todo, pool.map(_probe, todo)))
     if index_path and todo:
-        entries = {p: {"signature": _signature(p), "frames": n, "reason": r} for p, (n, r) in result.items()}
+        entries = {os.path.realpath(p): {"signature": _signature(p), "frames": n, "reason": r}
+                   for p, (n, r) in result.items()}
         write_json(index_path, {**stored, **entries}, indent=None)
     return result

@@ -140,7 +140,10 @@ class ChunkLoader:
     def load_state_dict(self, state):
         """Restore a `state_dict()`; refuses one made with another batch size, dataset or order."""
         mine = self.state_dict()
-        for key in ("shuffle", "batch_size", "drop_last", "chunks"):
+        if state.get("chunks") != mine["chunks"]:
+            raise ValueError(f"the saved position is in a plan of {state.get('chunks')} chunks, the dataset has "
+                             f"{mine['chunks']} now: its videos or split lists changed since the run started")
+        for key in ("shuffle", "batch_size", "drop_last"):
             if state.get(key) != mine[key]:
                 raise ValueError(f"loader state {key}={state.get(key)!r} does not match this loader's {mine[key]!r}")
         self.seed, self.epoch, self.position = state["seed"], state["epoch"], state["position"]
