@@ -96,7 +96,10 @@ def parser():
     a = p.add_argument
     a("--config", help="TOML file of settings (keys as the flags, with underscores); flags override it")
     a("--preset", choices=sorted(PRESETS), help="a row of the paper's tables (UCF-101, ResNet-50)")
-    a("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR from its last checkpoint")
+    a("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR from its last checkpoint; flags given "
+      "with it may change epochs, max steps, lr and its schedule, weight decay, momentum, logging, workers, "
+      "device, threads, cache dir (recorded in config.json), and are refused if they change the model, the data "
+      "or the trajectory")
     a("--data", help="dataset root in UCF-101 layout (Class/v_Class_gGG_cCC.avi); omit for the synthetic set")
     a("--list-dir", dest="list_dir", help="folder of the split files (default DATA/ucfTrainTestlist)")
     a("--split", type=int, choices=(1, 2, 3), help="official split number (default 1)")
