@@ -379,6 +379,10 @@ class Trainer:
     def restore(self, arrays, meta, path):
         """Continue from a checkpoint written by save() (read on every rank), with the same ranks and
         classes; settings were compared before (see ``train``)."""
+        missing = [key for key in ("dropped", "total_updates", "first_loss", "warnings", "log_bytes") if key not in meta]
+        if missing:
+            raise UsageError(f"{path}: written by an older tinyrrn (no {missing[0]!r}), so it cannot be resumed "
+                             "exactly; start a new run (evaluate and predict still read it)")
         if meta["ranks"] != self.comm.size:
             raise UsageError(f"{path}: written by {meta['ranks']} rank(s); resume it with the same number of "
                              f"ranks, not {self.comm.size} (the number of ranks defines the run)")
