@@ -37,11 +37,13 @@ The default (12 classes x 25 videos, 64x48) is generated in a few seconds.
 """
 import argparse
 import os
+import sys
 from concurrent.futures import ThreadPoolExecutor
 
 import imageio_ffmpeg
 import numpy as np
 
+from ..cli import command
 from ..progress import Progress
 
 VERSION = 3  # bumped whenever the videos or split lists change, so cached copies are regenerated
@@ -211,6 +213,7 @@ def _pair(text, sep, what):
         raise argparse.ArgumentTypeError(f"{what} must look like A{sep}B with integers, got {text!r}")
 
 
+@command
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m tinyrrn.data.synthetic", description=__doc__.split("\n")[0])
     parser.add_argument("out_dir", help="folder to write the videos and ucfTrainTestlist/ into")
@@ -234,4 +237,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -37,7 +37,7 @@ class BatchNorm2d(Module):
     """Batch normalisation over (N, H, W) per channel, with running statistics as buffers.
 
     ``reduce`` is F.batch_norm's reduction hook (None: this batch's statistics alone);
-    tinyrrn.distributed.SyncBatchNorm sums the statistics over the ranks there.
+    tinyrrn.parallel.SyncBatchNorm sums the statistics over the ranks there.
     """
 
     reduce = None
