@@ -217,7 +217,7 @@ def test_a_stale_lock_is_taken_over_with_a_warning(run, capsys):
 # -- 5. the frame cache is keyed by the video file, not its name ---------------------------------------
 def test_two_datasets_with_the_same_names_never_share_cached_frames(tmp_path):
     cache = tmp_path / "cache"
-    roots = [synthetic.generate(str(tmp_path / name), seed=seed, classes=2, groups=2, size=(32, 24), frames=(21, 21))
+    roots = [synthetic.generate(str(tmp_path / name), seed=seed, classes=2, groups=3, size=(32, 24), frames=(21, 21))
              for name, seed in (("a", 1), ("b", 2))]
     first, second = (UCF101(root, resize=24, crop=16, cache_dir=cache) for root in roots)
     assert first.videos == second.videos  # the same names
