@@ -149,6 +149,8 @@ def test_gradcheck_reports_a_wrong_gradient(rng):
         gradcheck(bad_square, [t(rng, 3)])
     with pytest.raises(tinyrrn.GradcheckError, match="random direction"):
         gradcheck(bad_square, [t(rng, 30, 30)])
+    with pytest.raises(tinyrrn.GradcheckError, match="vs numeric nan"), numpy.errstate(invalid="ignore"):
+        gradcheck(lambda x: F.log(x - 10), [t(rng, 3)])  # NaN everywhere is no pass
 
 
 def test_float32_forward_agrees_with_float64(rng):

@@ -120,3 +120,58 @@ def test_to_cpu_is_a_no_op_and_unknown_devices_are_refused():
     assert x.to("cpu") is x
     with pytest.raises(ValueError, match="unknown device 'tpu'"):
         x.to("tpu")
+
+
+# ---------------------------------------------------------------- the graph rules (issue 11, defects 1 and 2)
+
+def test_defect_1_retain_graph_keeps_the_graph_for_a_second_backward():
+    w = Tensor([2.0], requires_grad=True)
+    h = w * 3
+    (h * h).sum().backward(retain_graph=True)
+    (h + 1).sum().backward()
+    assert w.grad == pytest.approx([36.0 + 3.0])
+    loss = (w * w).sum()
+    loss.backward()
+    with pytest.raises(RuntimeError, match="second time"):
+        loss.backward()  # the root's own graph was freed too
+
+
+def test_defect_2_leaves_never_share_a_gradient_array():
+    a, b, c = (Tensor(numpy.ones(3), requires_grad=True) for _ in range(3))
+    ((a + b) * c).sum().backward()
+    assert not numpy.shares_memory(a.grad, b.grad)
+    a.grad *= 0.5  # as the trainer scales accumulated gradients in place
+    numpy.testing.assert_allclose(b.grad, [1, 1, 1])
+    d, e = Tensor(numpy.ones((2, 3)), requires_grad=True), Tensor(numpy.ones((2, 3)), requires_grad=True)
+    (d.reshape(6) + e.reshape(6)).sum().backward()  # views of one array reach both leaves
+    assert not numpy.shares_memory(d.grad, e.grad)
+    g = numpy.ones(3)
+    f = Tensor(numpy.ones(3), requires_grad=True)
+    f.backward(g)  # the caller's array is not handed to the leaf either
+    assert not numpy.shares_memory(f.grad, g)
+
+
+def test_gradients_reach_each_input_in_its_own_dtype():
+    a = Tensor(numpy.ones(3, dtype="float32"), requires_grad=True)
+    b = Tensor(numpy.ones(3), requires_grad=True)  # float64
+    out = a * b
+    assert out.dtype == numpy.float64
+    out.sum().backward()
+    assert a.grad.dtype == numpy.float32 and b.grad.dtype == numpy.float64
+
+
+def test_an_op_returning_a_gradient_of_the_wrong_shape_is_named():
+    from tinyrrn.tensor import make_result
+    x = Tensor(numpy.ones(3), requires_grad=True)
+    y = make_result(x.data * 2, (x,), lambda g: (g[:2],), "broken_op")
+    with pytest.raises(RuntimeError, match=r"broken_op: backward returned a gradient of shape \(2,\)"):
+        y.sum().backward()
+
+
+def test_defect_1_a_second_backward_through_a_freed_graph_raises():
+    w = Tensor([2.0], requires_grad=True)
+    h = w * 3
+    (h * h).sum().backward()
+    with pytest.raises(RuntimeError, match="backward through the graph a second time.*retain_graph=True"):
+        (h + 1).sum().backward()
+    assert w.grad == pytest.approx([36.0])  # nothing was accumulated by the refused pass
