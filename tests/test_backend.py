@@ -114,7 +114,8 @@ def test_pytorch_arguments_integer_ops_and_the_engine_run_on_the_strict_stand_in
         return Tensor(strict_xp.asarray(rng.standard_normal(shape) if data is None else data), requires_grad=True)
     x, w = device(2, 4, 7, 6), device(6, 2, 3, 3)
     gradcheck(lambda x, w: F.conv2d(x, w, padding="same", dilation=2, groups=2), [x, w])
-    gradcheck(lambda x, w: F.conv_transpose2d(x, w, stride=2, padding=1, output_padding=1, groups=2), [x, device(4, 3, 3, 2)])
+    gradcheck(lambda x, w: F.conv_transpose2d(x, w, stride=2, padding=1, output_padding=1, groups=2),
+              [x, device(4, 3, 3, 2)])
     gradcheck(lambda x: F.max_pool2d(x, 3, 2, 1, dilation=2, ceil_mode=True, return_indices=True)[0].sum()
               + F.avg_pool2d(x, 3, 2, 1, ceil_mode=True, count_include_pad=False).sum(), [x])
     gradcheck(lambda x: F.adaptive_avg_pool2d(x, (3, 4)).sum() + F.pad(x, (1, -2, 0, 1)).sum(), [x])

@@ -282,17 +282,18 @@ def test_batchnorm_options_match_torch(torch, kwargs):
 
 def test_conv_and_pool_layers_take_pytorchs_arguments(torch):
     x = np.random.default_rng(2).standard_normal((2, 4, 9, 8)).astype(np.float32)
-    pairs = [(nn.Conv2d(4, 6, 3, padding="same", dilation=2, groups=2), torch.nn.Conv2d(4, 6, 3, padding="same", dilation=2, groups=2)),
-             (nn.ConvTranspose2d(4, 6, 3, 2, 1, 1, groups=2, dilation=2), torch.nn.ConvTranspose2d(4, 6, 3, 2, 1, 1, groups=2, dilation=2)),
-             (nn.MaxPool2d(3, 2, 1, dilation=2, ceil_mode=True), torch.nn.MaxPool2d(3, 2, 1, dilation=2, ceil_mode=True)),
-             (nn.AvgPool2d(3, 2, 1, ceil_mode=True, count_include_pad=False), torch.nn.AvgPool2d(3, 2, 1, True, False)),
-             (nn.AdaptiveAvgPool2d((4, 3)), torch.nn.AdaptiveAvgPool2d((4, 3)))]
-    for ours, theirs in pairs:
+    layers = [lambda m: m.Conv2d(4, 6, 3, padding="same", dilation=2, groups=2),
+              lambda m: m.ConvTranspose2d(4, 6, 3, 2, 1, 1, groups=2, dilation=2),
+              lambda m: m.MaxPool2d(3, 2, 1, dilation=2, ceil_mode=True),
+              lambda m: m.AvgPool2d(3, 2, 1, ceil_mode=True, count_include_pad=False),
+              lambda m: m.AdaptiveAvgPool2d((4, 3))]
+    for make in layers:  # the same constructor call for both libraries
+        ours, theirs = make(nn), make(torch.nn)
         ours.load_state_dict({k: v.numpy() for k, v in theirs.state_dict().items()})
         np.testing.assert_allclose(ours(Tensor(x)).data, theirs(torch.from_numpy(x)).detach().numpy(),
                                    rtol=1e-5, atol=1e-5, err_msg=repr(ours))
-    out, indices = nn.MaxPool2d(2, return_indices=True)(Tensor(x))
-    expected, expected_indices = torch.nn.MaxPool2d(2, return_indices=True)(torch.from_numpy(x))
+    _, indices = nn.MaxPool2d(2, return_indices=True)(Tensor(x))
+    _, expected_indices = torch.nn.MaxPool2d(2, return_indices=True)(torch.from_numpy(x))
     np.testing.assert_array_equal(indices.data, expected_indices.numpy())
     assert nn.Conv2d(4, 6, 3, groups=2).weight.shape == (6, 2, 3, 3)
     assert nn.ConvTranspose2d(4, 6, 3, groups=2).weight.shape == (4, 3, 3, 3)
