@@ -22,7 +22,8 @@ def pad_nhwc(x_nhwc, pads, value):
         return x_nhwc
     xp = backend.xp_of(x_nhwc)
     n, h, w, c = x_nhwc.shape
-    out = xp.full((n, top + h + bottom, left + w + right, c), value, dtype=x_nhwc.dtype)
+    shape = (n, top + h + bottom, left + w + right, c)
+    out = xp.zeros(shape, dtype=x_nhwc.dtype) if value == 0 else xp.full(shape, value, dtype=x_nhwc.dtype)
     out[:, top:top + h, left:left + w, :] = x_nhwc
     return out
 

@@ -42,7 +42,7 @@ def add(a, b):
 
 def sub(a, b):
     """a - b with broadcasting (bool operands are refused, as in PyTorch)."""
-    if bool in (result_type(a), result_type(b)):
+    if any(isinstance(v, (bool, numpy.bool_)) or getattr(v, "dtype", None) == bool for v in (a, b)):
         raise ArgumentError("sub: subtraction with a bool tensor is not supported (as in PyTorch)")
     a, b, x, y = _operands("sub", a, b)
 
