@@ -15,6 +15,11 @@ def output_size(size, kernel, stride, pads, dilation=1, ceil_mode=False):
     return out
 
 
+def as_pads(padding):
+    """(ph, pw) as ((ph, ph), (pw, pw)); ((top, bottom), (left, right)) as it is."""
+    return tuple(tuple(p) if isinstance(p, (tuple, list)) else (p, p) for p in padding)
+
+
 def pad_nhwc(x_nhwc, pads, value):
     """x (N, H, W, C) surrounded by ``value``: pads = ((top, bottom), (left, right)); a view without padding."""
     (top, bottom), (left, right) = pads

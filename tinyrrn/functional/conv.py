@@ -16,7 +16,7 @@ as a forward pass (col2im of a product with the weights).
 from .. import backend
 from ..tensor import make_result
 from ._util import ArgumentError, check_float, pair
-from ._window import crop_nhwc, output_size, pad_nhwc, taps
+from ._window import as_pads, crop_nhwc, output_size, pad_nhwc, taps
 
 
 def channels_last(array):
@@ -25,51 +25,59 @@ def channels_last(array):
     return xp.ascontiguousarray(array.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2)
 
 
-def _grouped(rows, groups):
-    """(R, G*c) rows as a (G, R, c) stack of per-group matrices (a view)."""
-    return rows.reshape(rows.shape[0], groups, rows.shape[1] // groups).transpose(1, 0, 2)
+def _grouped(rows, groups, taps=1):
+    """(R, taps*C) rows, C = groups*c, as a (groups, R, taps*c) stack of per-group matrices.
+
+    A free view for one group; with more, the one copy that puts each group's columns together.
+    """
+    r, width = rows.shape
+    c = width // (taps * groups)
+    return rows.reshape(r, taps, groups, c).transpose(2, 0, 1, 3).reshape(groups, r, taps * c)
 
 
-def _ungrouped(stack):
-    """(G, R, c) back to (R, G*c) rows (a free view for one group)."""
-    g, r, c = stack.shape
-    return stack.transpose(1, 0, 2).reshape(r, g * c)
+def _ungrouped(stack, taps=1):
+    """The inverse of _grouped: (groups, R, taps*c) back to (R, taps*groups*c) rows."""
+    groups, r, width = stack.shape
+    c = width // taps
+    return stack.reshape(groups, r, taps, c).transpose(1, 2, 0, 3).reshape(r, taps * groups * c)
 
 
 def _weight_rows(weight, groups):
-    """Weight (A, B, kh, kw) as (G, A/G, kh*kw*B) rows: a free view of channels-last memory."""
+    """Weight (A, B, kh, kw) as (groups, A/groups, kh*kw*B) rows: a free view of channels-last memory."""
     a, b, kh, kw = weight.shape
     return weight.transpose(0, 2, 3, 1).reshape(groups, a // groups, kh * kw * b)
 
 
 def _weight_from_rows(rows, shape):
-    """The inverse of _weight_rows: (G, A/G, kh*kw*B) back to shape (A, B, kh, kw), channels-last."""
+    """The inverse of _weight_rows: back to shape (A, B, kh, kw), channels-last."""
     a, b, kh, kw = shape
     return rows.reshape(a, kh, kw, b).transpose(0, 3, 1, 2)
 
 
-def im2col(x_nhwc, kernel, stride, dilation, pads, out_hw, groups=1):
-    """Columns (G, N*Ho*Wo, kh*kw*C/G) of every kernel window, per group of channels."""
+def im2col(x_nhwc, kernel, stride, padding, dilation=(1, 1), out_hw=None):
+    """Columns (N*Ho*Wo, kh*kw*C) of every kernel window, and the output size (Ho, Wo).
+
+    ``padding`` is (ph, pw), or ((top, bottom), (left, right)); ``out_hw`` may ask for
+    fewer windows than fit.
+    """
     xp = backend.xp_of(x_nhwc)
-    (kh, kw), (sh, sw), (dh, dw), (ho, wo) = kernel, stride, dilation, out_hw
+    (kh, kw), (sh, sw), (dh, dw), pads = kernel, stride, dilation, as_pads(padding)
     padded = pad_nhwc(x_nhwc, pads, 0)
-    n, c = padded.shape[0], padded.shape[3]
+    n, hp, wp, c = padded.shape
+    ho, wo = out_hw or ((hp - dh * (kh - 1) - 1) // sh + 1, (wp - dw * (kw - 1) - 1) // sw + 1)
     s0, s1, s2, s3 = padded.strides
     windows = xp.lib.stride_tricks.as_strided(
         padded, shape=(n, ho, wo, kh, kw, c), strides=(s0, s1 * sh, s2 * sw, s1 * dh, s2 * dw, s3))
-    cols = windows.reshape(n * ho * wo, kh * kw, groups, c // groups)  # the one copy
-    return cols.transpose(2, 0, 1, 3).reshape(groups, n * ho * wo, kh * kw * (c // groups))
+    return windows.reshape(n * ho * wo, kh * kw * c), (ho, wo)  # the one copy
 
 
-def col2im(cols, x_shape, kernel, stride, dilation, pads, out_hw):
+def col2im(cols, x_shape, kernel, stride, padding, out_hw, dilation=(1, 1)):
     """The adjoint of im2col: add every window's column back onto its pixels -> (N, H, W, C)."""
     xp = backend.xp_of(cols)
     n, h, w, c = x_shape
-    (kh, kw), (ho, wo) = kernel, out_hw
-    groups = cols.shape[0]
-    windows = cols.reshape(groups, n * ho * wo, kh * kw, c // groups).transpose(1, 2, 0, 3)
-    windows = windows.reshape(n, ho, wo, kh, kw, c)
-    if (kh, kw, ho, wo) == (1, 1, h, w) and stride == (1, 1) and pads == ((0, 0), (0, 0)):
+    (kh, kw), (ho, wo), pads = kernel, out_hw, as_pads(padding)
+    windows = cols.reshape(n, ho, wo, kh, kw, c)
+    if (kh, kw, ho, wo) == (1, 1, h, w) and tuple(stride) == (1, 1) and pads == ((0, 0), (0, 0)):
         return windows.reshape(n, h, w, c)
     (top, bottom), (left, right) = pads
     padded = xp.zeros((n, top + h + bottom, left + w + right, c), dtype=cols.dtype)
@@ -136,7 +144,8 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     if min(out_hw) < 1:
         raise ArgumentError(f"conv2d: input {tuple(x.shape)} with padding {pads} is smaller than the "
                             f"kernel {kh}x{kw} at dilation {dilation}")
-    cols = im2col(x.data.transpose(0, 2, 3, 1), (kh, kw), stride, dilation, pads, out_hw, groups)
+    cols, _ = im2col(x.data.transpose(0, 2, 3, 1), (kh, kw), stride, pads, dilation)
+    cols = _grouped(cols, groups, kh * kw)  # (G, N*Ho*Wo, kh*kw*C/G)
     w_rows = _weight_rows(weight.data, groups)  # (G, O/G, kh*kw*C/G)
     out = _ungrouped(cols @ w_rows.transpose(0, 2, 1))  # (N*Ho*Wo, O)
     if bias is not None:
@@ -148,8 +157,8 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
         gw = _weight_from_rows(g_stack.transpose(0, 2, 1) @ cols, weight.shape)
         gx = None
         if x.requires_grad:  # not for input images
-            gx = col2im(g_stack @ w_rows, (n, h, w, c), (kh, kw), stride, dilation, pads, out_hw)
-            gx = gx.transpose(0, 3, 1, 2)
+            g_cols = _ungrouped(g_stack @ w_rows, kh * kw)
+            gx = col2im(g_cols, (n, h, w, c), (kh, kw), stride, pads, out_hw, dilation).transpose(0, 3, 1, 2)
         return (gx, gw) + ((g_rows.sum(axis=0),) if bias is not None else ())
 
     parents = (x, weight) + ((bias,) if bias is not None else ())
@@ -183,12 +192,13 @@ def conv_transpose2d(x, weight, bias=None, stride=1, padding=0, output_padding=0
     pads = tuple((p, p) for p in padding)
     x_stack = _grouped(x.data.transpose(0, 2, 3, 1).reshape(-1, c), groups)  # (G, N*H*W, C/G)
     w_rows = _weight_rows(weight.data, groups)  # (G, C/G, kh*kw*O/G)
-    out = col2im(x_stack @ w_rows, (n, *out_hw, o), (kh, kw), stride, dilation, pads, (h, w))
+    out = col2im(_ungrouped(x_stack @ w_rows, kh * kw), (n, *out_hw, o), (kh, kw), stride, pads, (h, w), dilation)
     if bias is not None:
         out += bias.data
 
     def backward(g):
-        cols = im2col(g.transpose(0, 2, 3, 1), (kh, kw), stride, dilation, pads, (h, w), groups)
+        cols, _ = im2col(g.transpose(0, 2, 3, 1), (kh, kw), stride, pads, dilation, out_hw=(h, w))
+        cols = _grouped(cols, groups, kh * kw)  # (G, N*H*W, kh*kw*O/G)
         gw = _weight_from_rows(x_stack.transpose(0, 2, 1) @ cols, weight.shape)
         gx = None
         if x.requires_grad:
