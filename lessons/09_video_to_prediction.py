@@ -121,7 +121,7 @@ print("   video frames: " + " ".join(f"{f:>4}+{f + EVERY:<3}" for f in first_fra
 # --- 4. Classify every chunk, average the probabilities (Sec. 3.3) ------------------------------
 with no_grad():
     logits = model(Tensor(numpy.stack([normalize(c) for c in chunk_frames])))   # (chunks, classes)
-    per_chunk = F.exp(F.log_softmax(logits)).numpy()                            # softmax per chunk
+    per_chunk = F.softmax(logits, -1).numpy()
 video_probs = per_chunk.mean(axis=0)
 truth = numpy.array([0 if f + EVERY <= 120 else 1 for f in first_frame])    # brightening until frame 120
 print("\n4. Class probabilities per chunk (the network's output at each chunk's last step):")

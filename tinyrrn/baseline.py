@@ -123,7 +123,7 @@ def predict(model, sequences, batch=64):
             chosen = order[start:start + batch]
             x, lengths = pad([sequences[i] for i in chosen])
             logits = model(Tensor(backend.to_device(x, device)), lengths)
-            probs.append(backend.to_numpy(F.exp(F.log_softmax(logits)).data))
+            probs.append(backend.to_numpy(F.softmax(logits, -1).data))
     result = numpy.empty((len(sequences), probs[0].shape[1]), dtype=numpy.float32)
     result[order] = numpy.concatenate(probs)
     return result

@@ -108,8 +108,9 @@ def parser():
     a("--weights", help="backbone weights (.npz, or a torchvision .pth) e.g. ImageNet ResNet-50; fc is dropped")
     a("--skip", choices=SKIP_TYPES,
       help="temporal skip type: none (Eq. 1), identity (Eq. 2), linear (Eq. 3), nonlinear (Eq. 4)")
-    a("--positions", nargs="+", help="skip positions: block1 block2 mid_block4 block4 or unit names like "
-      "layer4.2 (default: context-1 units ending at block4)")
+    a("--positions", nargs="+", help="skip positions: block1 block2 mid_block4 (= layer4.0, block4's projection "
+      "unit; layer4.1 is the 'middle unit' reading) block4, or unit names like layer4.2 (default: context-1 units "
+      "ending at block4, this project's choice for T > 2)")
     a("--context", type=int, help="temporal context T of the model (needs >= T-1 skips; default 2)")
     a("--average-logits", dest="average_logits", action="store_true",
       help="average the logits of all T steps instead of using the last step's")

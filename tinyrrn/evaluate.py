@@ -43,7 +43,7 @@ def chunk_probabilities(model, dataset, batch=16, workers=2, desc="eval", stream
             if not len(y):  # every chunk of this batch was from a bad video
                 continue
             logits = model(Tensor(backend.to_device(clips, device)))
-            probs.append(backend.to_numpy(F.exp(F.log_softmax(logits)).data))
+            probs.append(backend.to_numpy(F.softmax(logits, -1).data))
             labels.append(y)
             videos.append(v)
             bar.update(1)

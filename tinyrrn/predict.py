@@ -26,7 +26,7 @@ def predict(model, config, path, batch=16):
     with no_grad():
         for start in range(0, chunks, batch):
             logits = model(Tensor(backend.to_device(clips[start:start + batch], backend.get_device())))
-            total = total + F.exp(F.log_softmax(logits)).data.sum(axis=0)
+            total = total + F.softmax(logits, -1).data.sum(axis=0)
     return backend.to_numpy(total) / chunks, chunks
 
 

@@ -357,7 +357,7 @@ def parser():
     a("--weights", help="ImageNet ResNet-50 weights (.pth or .npz): the backbone of every row and Table 1's "
                         "feature extractor (required for Table 1 on real data)")
     a("--tables", default="1,2,3,4", help="comma-separated paper tables to run")
-    a("--splits", default="1", help="comma-separated splits (the synthetic data has split 1 only)")
+    a("--splits", default="1", help="comma-separated splits 1-3 (the synthetic data has three official-style splits too)")
     a("--epochs", type=int, help=f"epochs per training row (default: the preset's 10, or {SYNTHETIC_EPOCHS} on "
                                  "synthetic data)")
     a("--baseline-epochs", type=int, help="epochs of each Table 1 baseline (default 30, or 60 on synthetic data)")
@@ -393,8 +393,8 @@ def options_from(argv=None):
     args = parser().parse_args(argv)
     tables = [int(t) for t in args.tables.split(",") if t.strip()]
     splits = [int(s) for s in args.splits.split(",") if s.strip()]
-    if args.data is None and splits != [1]:
-        raise UsageError("--splits: the synthetic dataset has split 1 only (--splits 1)")
+    if not splits or any(s not in (1, 2, 3) for s in splits):
+        raise UsageError(f"--splits {args.splits}: expected split numbers 1-3, comma-separated")
     return {"data": args.data, "list_dir": args.list_dir, "weights": args.weights, "tables": tables, "splits": splits,
             "epochs": args.epochs, "baseline_epochs": args.baseline_epochs, "batch": args.batch,
             "feature_batch": args.feature_batch, "workers": args.workers, "cache_dir": args.cache_dir,
