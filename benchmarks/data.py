@@ -42,7 +42,7 @@ def main(argv=None):
     lo, hi = (int(v) for v in args.frames.split("-"))
     with tempfile.TemporaryDirectory() as tmp:
         start = time.perf_counter()
-        root = generate(f"{tmp}/videos", seed=0, classes=2, groups=max(2, -(-args.videos // 2)), size=(320, 240),
+        root = generate(f"{tmp}/videos", seed=0, classes=2, groups=max(3, -(-args.videos // 2)), size=(320, 240),
                         frames=(lo, hi), codec="mpeg4")
         print(f"generated 320x240 mpeg4/XVID AVIs in {time.perf_counter() - start:.1f} s")
         # recent=0: no in-memory reuse of decoded videos, as with a real dataset of thousands of videos

@@ -37,24 +37,29 @@ def config_for(args, out):
 
 def worker(args):
     """One rank: warm up one update, time ``--updates`` updates, report from rank 0."""
+    import io
     import numpy
-    from tinyrrn import backend, builders, distributed
+    from tinyrrn import backend, parallel
     from tinyrrn import train as training
-    comm = distributed.init()
-    with distributed.failure_guard(comm):
+    comm = parallel.init()
+    with parallel.failure_guard(comm):
         out = comm.bcast(tempfile.mkdtemp(prefix="tinyrrn-bench-") if comm.is_root else None)
         config = config_for(args, out)
         trainer = training.Trainer({**config, "max_steps": 1}, out, comm=comm)
-        trainer.comm.stream = distributed._Quiet  # no progress bars
-        while not trainer._done():  # warm-up: first touches of every array, frame cache
-            trainer._train_epoch("cpu")
-            trainer.epoch += trainer.loader.position == 0
+        comm.stream = io.StringIO  # no progress bars
+
+        def train_until_max_steps():
+            while not trainer.reached_max_steps():
+                trainer.start_epoch()
+                training.train_one_epoch(trainer.model, trainer.loader, trainer.optimizer, trainer.update_size,
+                                         trainer)
+                trainer.bar.close()
+                trainer.epoch += trainer.loader.position == 0
+        train_until_max_steps()  # warm-up: first touches of every array, frame cache
         trainer.config = {**trainer.config, "max_steps": 1 + args.updates}
         comm.barrier()
         comm_before, start = comm.comm_seconds, time.perf_counter()
-        while not trainer._done():
-            trainer._train_epoch("cpu")
-            trainer.epoch += trainer.loader.position == 0
+        train_until_max_steps()
         elapsed = time.perf_counter() - start
         comm_seconds = comm.comm_seconds - comm_before
         # one bare Allreduce of the flat gradient buffer (what an update sends), 10 times
@@ -92,7 +97,7 @@ def main():
     mpiexec = mpiexec if os.path.isfile(mpiexec) else shutil.which("mpiexec")
     if not mpiexec:
         sys.exit("no mpiexec: pip install \".[dist]\" (mpi4py and mpich)")
-    from tinyrrn import train as training
+    from tinyrrn import builders
     from tinyrrn.data import ChunkLoader
     train_set = builders.build_dataset(config_for(args, tempfile.gettempdir()), train=True)
     for _ in ChunkLoader(train_set, batch_size=64, shuffle=False, workers=2):  # fill the frame cache first

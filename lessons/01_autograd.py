@@ -51,7 +51,6 @@ print(f"\nby hand:    dL/dw = {dL_dw:.8f}   dL/db = {dL_db:.8f}")
 loss.backward()
 print(f"by engine:  dL/dw = {w.grad.item():.8f}   dL/db = {b.grad.item():.8f}")
 assert abs(w.grad.item() - dL_dw) < 1e-12 and abs(b.grad.item() - dL_db) < 1e-12
-print("backward freed the graph it used:", loss.parents == ())
 
 # --- a numerical check: nudge each weight and watch the loss ----------------
 eps = 1e-6

@@ -8,6 +8,7 @@ stray host round-trip and a hard-coded ``numpy`` call on device data.
 """
 import sys
 import types
+import weakref
 
 import numpy
 
@@ -33,9 +34,16 @@ def _unwrap(value):
     return value
 
 
+_wrappers = weakref.WeakValueDictionary()  # one wrapper per NumPy array, so `a.base is b.base` as in CuPy
+
+
 def _wrap(value):
     if isinstance(value, (numpy.ndarray, numpy.generic)):
-        return StrictArray(numpy.asarray(value))
+        array = numpy.asarray(value)
+        wrapper = _wrappers.get(id(array))
+        if wrapper is None:
+            wrapper = _wrappers[id(array)] = StrictArray(array)
+        return wrapper
     if isinstance(value, tuple):
         return tuple(_wrap(v) for v in value)
     return value
@@ -74,7 +82,7 @@ class StrictArray:
     ndim = property(lambda self: self._a.ndim)
     size = property(lambda self: self._a.size)
     strides = property(lambda self: self._a.strides)
-    T = property(lambda self: StrictArray(self._a.T))
+    T = property(lambda self: _wrap(self._a.T))
 
     def __len__(self):
         return len(self._a)

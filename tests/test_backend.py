@@ -109,6 +109,36 @@ def test_ops_and_gradients_run_on_the_strict_stand_in(strict_gpu, rng):
     gradcheck(lambda z: z[strict_xp.asarray(numpy.array([0, 0, 3]))], [z])
 
 
+def test_pytorch_arguments_integer_ops_and_the_engine_run_on_the_strict_stand_in(strict_gpu, rng):
+    def device(*shape, data=None):
+        return Tensor(strict_xp.asarray(rng.standard_normal(shape) if data is None else data), requires_grad=True)
+    x, w = device(2, 4, 7, 6), device(6, 2, 3, 3)
+    gradcheck(lambda x, w: F.conv2d(x, w, padding="same", dilation=2, groups=2), [x, w])
+    gradcheck(lambda x, w: F.conv_transpose2d(x, w, stride=2, padding=1, output_padding=1, groups=2),
+              [x, device(4, 3, 3, 2)])
+    gradcheck(lambda x: F.max_pool2d(x, 3, 2, 1, dilation=2, ceil_mode=True, return_indices=True)[0].sum()
+              + F.avg_pool2d(x, 3, 2, 1, ceil_mode=True, count_include_pad=False).sum(), [x])
+    gradcheck(lambda x: F.adaptive_avg_pool2d(x, (3, 4)).sum() + F.pad(x, (1, -2, 0, 1)).sum(), [x])
+    nan = device(1, 1, 2, 4, data=numpy.array([[[[1.0, numpy.nan, 3, numpy.nan], [0, 1, 2, 3]]]]))
+    F.max_pool2d(nan, (1, 4)).sum().backward()
+    assert nan.grad.get().tolist() == [[[[0, 0, 0, 1], [0, 0, 0, 1]]]]
+    z, p = device(4, 5), device(4, 5, data=numpy.full((4, 5), 0.2))
+    target, weight = strict_xp.asarray(numpy.array([0, -100, 4, 2])), strict_xp.asarray(numpy.arange(1.0, 6.0))
+    gradcheck(lambda z, p: F.cross_entropy(z, target, weight, label_smoothing=0.1)
+              + F.cross_entropy(z, p, reduction="sum") + F.softmax(z, 0).sum(), [z, p])
+    gradcheck(lambda z, v: F.matmul(v, z.transpose(0, 1)) @ v[:4] + (F.exp(z[1, :, None]) ** z[:, 0]).sum()
+              + (2.0 ** v).sum() + F.div(z, 3, rounding_mode="floor").sum(), [z, device(5)])
+    gradcheck(lambda y: y[1, :, None, strict_xp.asarray(numpy.array([0, 0, 2]))], [device(2, 4, 5)])
+    with pytest.raises(IndexError, match="out of bounds"):
+        F.cross_entropy(z, strict_xp.asarray(numpy.array([0, 1, 5, 2])))
+    ints = Tensor(strict_xp.asarray(numpy.array([7, -7, 3])))
+    assert (ints / 2).dtype == numpy.float32 and (ints // 2).data.get().tolist() == [3, -4, 1]
+    assert (ints >= 3).data.get().tolist() == [True, False, True] and F.sum(ints > 0).item() == 2
+    a, b = device(3), device(3)
+    (a + b).sum().backward()
+    assert a.grad.base is not b.grad.base or a.grad.base is None  # each leaf owns its gradient
+
+
 def test_a_small_network_trains_on_the_strict_stand_in(strict_gpu, rng):
     model = resnet_small(num_classes=3, widths=(4, 4, 8, 8)).to("gpu")
     x = Tensor(rng.standard_normal((2, 3, 16, 16)).astype("float32")).to("gpu")
@@ -120,3 +150,34 @@ def test_a_small_network_trains_on_the_strict_stand_in(strict_gpu, rng):
     model.eval()
     with tinyrrn.no_grad():
         assert model(x).shape == (2, 3)
+
+
+def fake_cupy(fail=None):
+    """A cupy module with one CUDA device whose kernel compiler or BLAS may be missing."""
+    import types
+
+    def arange(*args, **kwargs):
+        if fail == "nvrtc":
+            raise RuntimeError("libnvrtc.so.12: cannot open shared object file: No such file or directory")
+        return numpy.arange(*args, **kwargs)
+
+    class Ones(numpy.ndarray):
+        def __matmul__(self, other):
+            if fail == "cublas":
+                raise ImportError("libcublas.so.12: cannot open shared object file")
+            return numpy.asarray(self) @ numpy.asarray(other)
+
+    cuda = types.SimpleNamespace(runtime=types.SimpleNamespace(getDeviceCount=lambda: 1),
+                                 Device=lambda: types.SimpleNamespace(synchronize=lambda: None))
+    return types.SimpleNamespace(cuda=cuda, arange=arange,
+                                 ones=lambda shape, dtype: numpy.ones(shape, dtype).view(Ones))
+
+
+@pytest.mark.parametrize("fail, library", [("nvrtc", "NVRTC"), ("cublas", "cuBLAS")])
+def test_a_gpu_without_the_toolkit_libraries_is_refused_with_what_to_install(monkeypatch, fail, library):
+    monkeypatch.setitem(__import__("sys").modules, "cupy", fake_cupy(fail))
+    monkeypatch.setattr(backend, "_cupy_checked", False)
+    with pytest.raises(RuntimeError, match=f"{library}.*tinyrrn\\[cuda12\\]"):
+        backend.resolve_device("gpu")
+    monkeypatch.setitem(__import__("sys").modules, "cupy", fake_cupy())
+    assert backend.resolve_device("gpu") == "gpu"  # a working toolkit passes (and is checked once)

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from tinyrrn.data import UCF101, read_sampled
-from tinyrrn.data.splits import read_split
-from tinyrrn.data.synthetic import PAIRS, class_names, generate, render
+from tinyrrn.data.splits import group_of, read_split
+from tinyrrn.data.synthetic import PAIRS, class_names, generate, render, split_test_groups
 
 
 def tree_digest(root):
@@ -27,7 +27,8 @@ def root(tmp_path_factory):
 
 def test_layout_and_naming_like_ucf101(root):
     lists = os.path.join(root, "ucfTrainTestlist")
-    assert sorted(os.listdir(lists)) == ["classInd.txt", "testlist01.txt", "trainlist01.txt"]
+    assert sorted(os.listdir(lists)) == ["classInd.txt"] + [f"{kind}list0{k}.txt" for kind in ("test", "train")
+                                                            for k in (1, 2, 3)]
     with open(os.path.join(lists, "classInd.txt"), "rb") as f:
         assert f.read().split(b"\r\n")[:2] == [b"1 MoveRight", b"2 MoveLeft"]
     with open(os.path.join(lists, "trainlist01.txt"), "rb") as f:
@@ -41,6 +42,39 @@ def test_layout_and_naming_like_ucf101(root):
     ds = UCF101(root, resize=36, crop=32)
     assert len(ds.videos) == 72 and not ds.bad_videos
     assert np.all((ds.frame_counts - 1) % 10 == 0) and ds.frame_counts.min() >= 41 and ds.frame_counts.max() <= 71
+
+
+def test_three_official_style_splits_with_disjoint_test_groups(root):
+    """As UCF-101's g01-07 / g08-14 / g15-21 of 25: split k tests its own groups; the rest train."""
+    lists = os.path.join(root, "ucfTrainTestlist")
+    tested = {}
+    for split in (1, 2, 3):
+        _, train, test = read_split(lists, split)                     # parses, no group leak
+        assert (len(train), len(test)) == (12 * 3 * 2, 12 * 1 * 2)
+        tested[split] = {group_of(rel)[1] for rel, _ in test}
+        assert {group_of(rel)[1] for rel, _ in train} == {1, 2, 3, 4} - tested[split]
+        assert len({rel for rel, _ in train + test}) == 12 * 4 * 2   # every video in one list or the other
+    assert tested == {1: {1}, 2: {2}, 3: {3}}                          # g04 always trains
+    with open(os.path.join(lists, "testlist02.txt"), "rb") as f:
+        assert f.readline() == b"MoveRight/v_MoveRight_g02_c01.avi\r\n"
+    with open(os.path.join(lists, "trainlist03.txt"), "rb") as f:
+        assert f.readline() == b"MoveRight/v_MoveRight_g01_c01.avi 1\r\n"
+    assert len(UCF101(root, split=3, train=False, resize=36, crop=32).videos) == 24
+
+
+@pytest.mark.parametrize("groups,per_split", [(3, 1), (4, 1), (6, 2), (10, 3), (13, 4), (25, 7), (40, 11)])
+def test_split_test_groups_scale_with_the_group_count(groups, per_split):
+    """Split k tests the k-th run of round(7/25 of the groups) (at least 1, at most a third): disjoint."""
+    runs = [list(split_test_groups(groups, split)) for split in (1, 2, 3)]
+    assert runs == [list(range(1 + k * per_split, 1 + (k + 1) * per_split)) for k in range(3)]
+    assert runs[2][-1] <= groups
+
+
+def test_too_few_groups_for_three_splits_is_refused(tmp_path):
+    with pytest.raises(ValueError, match="need groups >= 3"):
+        generate(tmp_path, classes=2, groups=2)
+    with pytest.raises(ValueError, match="split must be one of"):
+        split_test_groups(25, 4)
 
 
 def test_deterministic_by_seed(tmp_path):

@@ -1,4 +1,4 @@
-"""Data-parallel training (tinyrrn.distributed): sharding, sync batch norm, and N ranks vs one process.
+"""Data-parallel training (tinyrrn.parallel): sharding, sync batch norm, and N ranks vs one process.
 
 The multi-process tests launch ``mpiexec -n 2`` (one thread per rank, with a timeout) and are
 skipped where mpi4py or mpiexec is missing (``pip install ".[oracle]"`` or ``"tinyrrn[dist]"``).
@@ -13,7 +13,7 @@ import textwrap
 import numpy
 import pytest
 
-from tinyrrn import Tensor, builders, checkpoint, config as configuration, distributed
+from tinyrrn import Tensor, builders, checkpoint, config as configuration, parallel
 from tinyrrn import train as training
 from tinyrrn import functional as F
 from tinyrrn.data import ChunkLoader
@@ -42,7 +42,7 @@ class FakeChunks:
     def __init__(self, n=13):
         self.chunk_video = numpy.arange(n) % 5
         self.paths = [f"v{i}.avi" for i in range(5)]
-        self.classes = ["a", "b"]
+        self.classes, self.bad_videos, self.clip_shape = ["a", "b"], [], (1, 3, 2, 2)
 
     def __len__(self):
         return len(self.chunk_video)
@@ -52,7 +52,7 @@ class FakeChunks:
 
 
 def chunk_ids(batch):
-    return [] if batch is None else [int(c) for c in batch[0][:, 0, 0, 0, 0]]
+    return [int(c) for c in batch[0][:, 0, 0, 0, 0]]
 
 
 def test_shards_split_the_one_process_batches_and_cover_every_chunk_once():
@@ -64,7 +64,7 @@ def test_shards_split_the_one_process_batches_and_cover_every_chunk_once():
             one = [chunk_ids(b) for b in single]
             shards = []
             for rank in range(ranks):
-                loader = distributed.ShardedLoader(data, batch_size=4, rank=rank, size=ranks, seed=3, workers=rank % 2)
+                loader = ChunkLoader(data, batch_size=4, rank=rank, world=ranks, seed=3, workers=rank % 2)
                 loader.set_epoch(epoch)
                 shards.append([chunk_ids(b) for b in loader])
             assert all(len(s) == len(one) == 4 for s in shards)  # every rank steps through every global batch
@@ -74,19 +74,19 @@ def test_shards_split_the_one_process_batches_and_cover_every_chunk_once():
             assert seen == list(range(len(data)))  # each chunk exactly once per epoch
     # the augmentation of a chunk does not depend on the rank that loads it
     clips_single = next(iter(ChunkLoader(data, batch_size=4, seed=3, workers=0)))[0]
-    clip_rank1 = next(iter(distributed.ShardedLoader(data, batch_size=4, rank=1, size=2, seed=3, workers=0)))[0]
+    clip_rank1 = next(iter(ChunkLoader(data, batch_size=4, rank=1, world=2, seed=3, workers=0)))[0]
     numpy.testing.assert_array_equal(clip_rank1, clips_single[1::2])
 
 
 def test_sharded_loader_resumes_mid_epoch_with_a_rank_independent_state():
     data = FakeChunks()
-    loader = distributed.ShardedLoader(data, batch_size=4, rank=1, size=2, seed=3, workers=0)
+    loader = ChunkLoader(data, batch_size=4, rank=1, world=2, seed=3, workers=0)
     it = iter(loader)
     first = [chunk_ids(next(it)) for _ in range(2)]
     state = loader.state_dict()
     assert state["position"] == 2 and state["batch_size"] == 4  # global batches, as one process counts them
     rest = [chunk_ids(b) for b in it]
-    again = distributed.ShardedLoader(data, batch_size=4, rank=1, size=2, seed=3, workers=0)
+    again = ChunkLoader(data, batch_size=4, rank=1, world=2, seed=3, workers=0)
     again.load_state_dict(state)
     assert [chunk_ids(b) for b in again] == rest and len(first + rest) == 4
 
@@ -95,14 +95,14 @@ def test_sync_batch_norm_gradcheck_and_equals_batch_norm_on_one_process(rng):
     x = Tensor(rng.standard_normal((3, 4, 3, 2)) * 2 + 1, requires_grad=True)
     w = Tensor(rng.standard_normal(4), requires_grad=True)
     b = Tensor(rng.standard_normal(4), requires_grad=True)
-    one = distributed.Communicator()
-    sync = distributed.SyncBatchNorm(4, comm=one)
+    one = parallel.Communicator()
+    sync = parallel.SyncBatchNorm(4, comm=one)
     assert gradcheck(lambda x, w, b: F.batch_norm(x, None, None, w, b, True, reduce=sync.reduce), [x, w, b])
     # float32, channels-last memory: exactly F.batch_norm, running statistics included
     data = rng.standard_normal((4, 3, 5, 6)).astype("float32").transpose(0, 2, 3, 1).copy().transpose(0, 3, 1, 2)
     g = rng.standard_normal(data.shape).astype("float32")
     results = []
-    for layer in (BatchNorm2d(3), distributed.SyncBatchNorm(3, comm=one)):
+    for layer in (BatchNorm2d(3), parallel.SyncBatchNorm(3, comm=one)):
         layer.weight.data[:] = [1.5, 0.5, 2.0]
         xt = Tensor(data.copy(), requires_grad=True)
         layer(xt).backward(g)
@@ -115,20 +115,20 @@ def test_convert_swaps_every_batch_norm_and_keeps_parameters():
     model = builders.build_model(configuration.fill_defaults({**configuration.DEFAULTS, "weights": None}), 4)
     before = model.state_dict()
     params = model.parameters()
-    distributed.SyncBatchNorm.convert(model, distributed.Communicator())
+    parallel.SyncBatchNorm.convert(model, parallel.Communicator())
     kinds = {type(m) for m in model.modules() if isinstance(m, BatchNorm2d)}
-    assert kinds == {distributed.SyncBatchNorm}
+    assert kinds == {parallel.SyncBatchNorm}
     assert list(model.state_dict()) == list(before) and all(a is b for a, b in zip(model.parameters(), params))
 
 
 def test_a_distributed_launch_without_mpi4py_says_what_to_install(monkeypatch):
     monkeypatch.setitem(sys.modules, "mpi4py", None)  # import fails
     monkeypatch.setenv("PMI_SIZE", "2")
-    assert distributed.launched_size() == 2
-    with pytest.raises(distributed.DistributedError, match=r"2 MPI ranks.*pip install \"tinyrrn\[dist\]\""):
-        distributed.init()
+    assert parallel.launched_size() == 2
+    with pytest.raises(parallel.DistributedError, match=r"2 MPI ranks.*pip install \"tinyrrn\[dist\]\""):
+        parallel.init()
     monkeypatch.delenv("PMI_SIZE")
-    assert isinstance(distributed.init(), distributed.Communicator)  # a plain run needs no MPI
+    assert isinstance(parallel.init(), parallel.Communicator)  # a plain run needs no MPI
     assert training.main(["--distributed", "--epochs", "0"]) == 2  # the error, not a traceback
 
 
@@ -169,15 +169,15 @@ def test_two_ranks_follow_one_rank_with_the_same_global_batch(mpiexec, tiny_data
 HELPER = textwrap.dedent('''
     import contextlib, os, signal, sys
     import numpy
-    from tinyrrn import Tensor, builders, checkpoint, config as configuration, distributed, train as training
+    from tinyrrn import Tensor, builders, checkpoint, config as configuration, parallel, signals, train as training
     from tinyrrn import functional as F
     from tinyrrn.evaluate import evaluate, chunk_probabilities
     from tinyrrn.nn import BatchNorm2d
 
     mode, data, out = sys.argv[1:4]
-    comm = distributed.init()
+    comm = parallel.init()
     assert comm.size == 2, comm.size
-    with distributed.failure_guard(comm):
+    with parallel.failure_guard(comm):
         if mode == "fail":
             if comm.rank == 1:
                 raise RuntimeError("disk on fire")
@@ -194,7 +194,7 @@ HELPER = textwrap.dedent('''
             xt = Tensor(x.copy(), requires_grad=True)
             y = ref(xt)
             y.backward(g)
-            sync = distributed.SyncBatchNorm(3, comm=comm)
+            sync = parallel.SyncBatchNorm(3, comm=comm)
             sync.running_mean, sync.running_var = ref.running_mean * 0, ref.running_var * 0 + 1
             sync.weight.data, sync.bias.data = numpy.array([1.5, .5, 2.]), numpy.array([.1, -.2, .3])
             part = slice(3 * comm.rank, 3 * comm.rank + 3)
@@ -207,7 +207,7 @@ HELPER = textwrap.dedent('''
                 numpy.testing.assert_allclose(comm.allreduce_sum(mine.copy()), theirs, rtol=1e-9, atol=1e-12)
             numpy.testing.assert_allclose(sync.running_var, ref.running_var, rtol=1e-12)
             # a rank without values joins the collectives and adds nothing
-            with distributed.no_contribution() if comm.rank == 1 else contextlib.nullcontext():
+            with parallel.no_contribution() if comm.rank == 1 else contextlib.nullcontext():
                 alone = sync(Tensor(x[:3].copy()))
             if comm.rank == 0:
                 plain = BatchNorm2d(3)
@@ -242,7 +242,11 @@ HELPER = textwrap.dedent('''
                 return original(*args)
             training.F.cross_entropy = interrupt
             stopped = os.path.join(out, "stopped")
-            assert training.train(config, stopped, comm=comm)[0] is None
+            try:
+                training.train(config, stopped, comm=comm)
+                raise AssertionError("not interrupted")
+            except signals.Interrupted as stop:
+                assert stop.exit_code == 130 and stop.checkpoint.endswith("checkpoint.npz")
             training.F.cross_entropy = original
             if comm.rank == 0:
                 meta = checkpoint.load(os.path.join(stopped, "checkpoint.npz"))[1]

@@ -263,6 +263,44 @@ def test_batchnorm_matches_torch_in_train_and_eval(torch):
         np.testing.assert_allclose(ours.state_dict()[key], value.numpy(), rtol=1e-6, err_msg=key)
 
 
+@pytest.mark.parametrize("kwargs", [dict(momentum=None), dict(affine=False), dict(track_running_stats=False),
+                                    dict(momentum=None, affine=False, track_running_stats=False)],
+                         ids=["cumulative average", "no affine", "no running stats", "all"])
+def test_batchnorm_options_match_torch(torch, kwargs):
+    rng = np.random.default_rng(1)
+    ours, theirs = nn.BatchNorm2d(3, **kwargs), torch.nn.BatchNorm2d(3, **kwargs)
+    for training in (True, True, True, False):
+        ours.train(training)
+        theirs.train(training)
+        x = rng.standard_normal((4, 3, 2, 3)) * rng.uniform(0.5, 3) + rng.normal()
+        np.testing.assert_allclose(ours(Tensor(x)).data, theirs(torch.from_numpy(x).float()).detach().numpy(),
+                                   rtol=1e-4, atol=1e-5)
+    assert list(ours.state_dict()) == list(theirs.state_dict())
+    for key, value in theirs.state_dict().items():
+        np.testing.assert_allclose(ours.state_dict()[key], value.numpy(), rtol=1e-5, err_msg=key)
+
+
+def test_conv_and_pool_layers_take_pytorchs_arguments(torch):
+    x = np.random.default_rng(2).standard_normal((2, 4, 9, 8)).astype(np.float32)
+    layers = [lambda m: m.Conv2d(4, 6, 3, padding="same", dilation=2, groups=2),
+              lambda m: m.ConvTranspose2d(4, 6, 3, 2, 1, 1, groups=2, dilation=2),
+              lambda m: m.MaxPool2d(3, 2, 1, dilation=2, ceil_mode=True),
+              lambda m: m.AvgPool2d(3, 2, 1, ceil_mode=True, count_include_pad=False),
+              lambda m: m.AdaptiveAvgPool2d((4, 3))]
+    for make in layers:  # the same constructor call for both libraries
+        ours, theirs = make(nn), make(torch.nn)
+        ours.load_state_dict({k: v.numpy() for k, v in theirs.state_dict().items()})
+        np.testing.assert_allclose(ours(Tensor(x)).data, theirs(torch.from_numpy(x)).detach().numpy(),
+                                   rtol=1e-5, atol=1e-5, err_msg=repr(ours))
+    _, indices = nn.MaxPool2d(2, return_indices=True)(Tensor(x))
+    _, expected_indices = torch.nn.MaxPool2d(2, return_indices=True)(torch.from_numpy(x))
+    np.testing.assert_array_equal(indices.data, expected_indices.numpy())
+    assert nn.Conv2d(4, 6, 3, groups=2).weight.shape == (6, 2, 3, 3)
+    assert nn.ConvTranspose2d(4, 6, 3, groups=2).weight.shape == (4, 3, 3, 3)
+    with pytest.raises(ValueError, match="divisible by groups 3"):
+        nn.Conv2d(4, 6, 3, groups=3)
+
+
 def test_dropout_train_and_eval():
     drop = nn.Dropout(0.25)
     x = Tensor(np.ones((200, 100), dtype=np.float32), requires_grad=True)

@@ -149,6 +149,8 @@ def test_gradcheck_reports_a_wrong_gradient(rng):
         gradcheck(bad_square, [t(rng, 3)])
     with pytest.raises(tinyrrn.GradcheckError, match="random direction"):
         gradcheck(bad_square, [t(rng, 30, 30)])
+    with pytest.raises(tinyrrn.GradcheckError, match="vs numeric nan"), numpy.errstate(invalid="ignore"):
+        gradcheck(lambda x: F.log(x - 10), [t(rng, 3)])  # NaN everywhere is no pass
 
 
 def test_float32_forward_agrees_with_float64(rng):
@@ -166,3 +168,174 @@ def test_float32_forward_agrees_with_float64(rng):
     out32 = network(Tensor(x.astype("float32")), Tensor(w.astype("float32"))).data
     assert out32.dtype == numpy.float32
     numpy.testing.assert_allclose(out32, out64, rtol=1e-4, atol=1e-5)
+
+
+# ---------------------------------------------------------------- defects of issue 11, one test each
+
+def test_defect_5_x_to_the_power_0_has_gradient_0_at_0():
+    x = Tensor(numpy.array([0.0, 2.0]), requires_grad=True)
+    (x ** 0).sum().backward()
+    numpy.testing.assert_array_equal(x.grad, [0.0, 0.0])
+
+
+@pytest.mark.parametrize("target", [3, -1, 7])
+def test_defect_7_cross_entropy_refuses_out_of_range_targets(rng, target):
+    logits = t(rng, 2, 3)
+    with pytest.raises(IndexError, match=f"cross_entropy: target {target} is out of bounds"):
+        F.cross_entropy(logits, numpy.array([0, target]))
+
+
+def test_defect_8_max_pool_sends_the_gradient_to_a_nan_maximum():
+    x = Tensor(numpy.array([[[[1.0, numpy.nan, 3.0, numpy.nan], [0.0, 1.0, 2.0, 3.0]]]]), requires_grad=True)
+    y = F.max_pool2d(x, (1, 4))
+    assert numpy.isnan(y.data[0, 0, 0, 0]) and y.data[0, 0, 1, 0] == 3.0
+    y.sum().backward()
+    numpy.testing.assert_array_equal(x.grad, [[[[0, 0, 0, 1], [0, 0, 0, 1]]]])  # PyTorch: the last NaN
+
+
+def test_defect_9_conv2d_refuses_an_empty_kernel():
+    with pytest.raises(RuntimeError, match="conv2d: kernel size .*greater than zero.*0"):
+        F.conv2d(Tensor(numpy.ones((1, 1, 4, 4))), Tensor(numpy.ones((1, 1, 0, 0))))
+
+
+INVALID_ARGUMENTS = {  # name: (call, exception type, message pattern naming the op, argument and value)
+    "conv stride 0": (lambda x: F.conv2d(x, Tensor(numpy.ones((2, 3, 3, 3))), stride=0), RuntimeError,
+                      r"conv2d: stride must be positive, got \(0, 0\)"),
+    "conv padding -1": (lambda x: F.conv2d(x, Tensor(numpy.ones((2, 3, 3, 3))), padding=-1), RuntimeError,
+                        r"conv2d: padding must be non-negative, got \(-1, -1\)"),
+    "max_pool stride 0": (lambda x: F.max_pool2d(x, 2, 0), RuntimeError,
+                          r"max_pool2d: stride must be positive, got \(0, 0\)"),
+    "max_pool kernel 0": (lambda x: F.max_pool2d(x, 0, 1), RuntimeError,
+                          r"max_pool2d: kernel_size must be positive, got \(0, 0\)"),
+    "avg_pool kernel 0": (lambda x: F.avg_pool2d(x, 0), RuntimeError,
+                          r"avg_pool2d: kernel_size must be positive, got \(0, 0\)"),
+    "avg_pool padding -1": (lambda x: F.avg_pool2d(x, 2, 2, -1), RuntimeError,
+                            r"avg_pool2d: padding must be non-negative, got \(-1, -1\)"),
+    "max_pool padding > half": (lambda x: F.max_pool2d(x, 2, 2, 2), RuntimeError,
+                                r"max_pool2d: padding \(2, 2\) must be at most half"),
+    "adaptive 0": (lambda x: F.adaptive_avg_pool2d(x, -1), RuntimeError,
+                   r"adaptive_avg_pool2d: output_size must be non-negative, got \(-1, -1\)"),
+    "bn eval without statistics": (lambda x: F.batch_norm(x, None, None, training=False), RuntimeError,
+                                   "batch_norm: running_mean and running_var must be given in evaluation"),
+    "bn momentum None": (lambda x: F.batch_norm(x, None, None, training=True, momentum=None), TypeError,
+                         "batch_norm: momentum must be a number, got None.*BatchNorm2d"),
+}
+
+
+@pytest.mark.parametrize("name", INVALID_ARGUMENTS)
+def test_defect_10_invalid_arguments_name_the_op_argument_and_value(name):
+    call, error, pattern = INVALID_ARGUMENTS[name]
+    with pytest.raises(error, match=pattern):
+        call(Tensor(numpy.ones((2, 3, 6, 6))))
+
+
+# ---------------------------------------------------------------- PyTorch's op arguments (issue 11)
+
+CONV_ARGUMENT_CASES = {  # name: (input shape, weight shape, keyword arguments)
+    "dilation 2": ((2, 3, 8, 7), (4, 3, 3, 3), dict(dilation=2)),
+    "dilation (1, 2) stride 2 padding 1": ((1, 2, 7, 9), (3, 2, 3, 2), dict(dilation=(1, 2), stride=2, padding=1)),
+    "groups 2": ((2, 4, 5, 6), (6, 2, 3, 3), dict(groups=2, padding=1)),
+    "depthwise stride 2": ((2, 3, 6, 5), (3, 1, 3, 3), dict(groups=3, stride=2)),
+    "same, even kernel": ((2, 3, 5, 6), (2, 3, 2, 4), dict(padding="same")),
+    "same, dilated": ((1, 2, 6, 6), (2, 2, 3, 3), dict(padding="same", dilation=2)),
+    "valid": ((1, 2, 5, 6), (2, 2, 3, 3), dict(padding="valid")),
+}
+
+
+@pytest.mark.parametrize("name", CONV_ARGUMENT_CASES)
+def test_conv2d_arguments(rng, name):
+    x_shape, w_shape, kwargs = CONV_ARGUMENT_CASES[name]
+    x, w, b = t(rng, *x_shape), t(rng, *w_shape), t(rng, w_shape[0])
+    gradcheck(lambda x, w, b: F.conv2d(x, w, b, **kwargs), [x, w, b])
+
+
+@pytest.mark.parametrize("kwargs", [dict(), dict(stride=2, padding=1, output_padding=1),
+                                    dict(stride=(2, 3), groups=2), dict(dilation=2, output_padding=1)],
+                         ids=["plain", "stride padding output_padding", "groups", "dilation"])
+def test_conv_transpose2d(rng, kwargs):
+    x, w, b = t(rng, 2, 4, 3, 4), t(rng, 4, 3, 3, 2), t(rng, 3 * kwargs.get("groups", 1))
+    gradcheck(lambda x, w, b: F.conv_transpose2d(x, w, b, **kwargs), [x, w, b])
+
+
+def test_conv_transpose2d_is_the_input_gradient_of_conv2d(rng):
+    x, w = t(rng, 2, 3, 7, 6), t(rng, 4, 3, 3, 3)
+    y = F.conv2d(x, w, stride=2, padding=1)
+    g = rng.standard_normal(y.shape)
+    y.backward(g)
+    numpy.testing.assert_allclose(F.conv_transpose2d(Tensor(g), w, stride=2, padding=1, output_padding=(0, 1)).data,
+                                  x.grad, rtol=1e-12)
+
+
+POOL_ARGUMENT_CASES = {
+    "max dilation": lambda x: F.max_pool2d(x, 3, 1, 1, dilation=2),
+    "max ceil_mode": lambda x: F.max_pool2d(x, 2, 2, ceil_mode=True),
+    "max ceil_mode, padding, dilation": lambda x: F.max_pool2d(x, 2, 3, 1, 2, ceil_mode=True),
+    "max return_indices": lambda x: F.max_pool2d(x, 3, 2, 1, return_indices=True)[0],
+    "avg ceil_mode": lambda x: F.avg_pool2d(x, 3, 2, 1, ceil_mode=True),
+    "avg count_include_pad=False": lambda x: F.avg_pool2d(x, 3, 2, 1, count_include_pad=False),
+    "avg divisor_override": lambda x: F.avg_pool2d(x, 2, 1, 1, divisor_override=3),
+    "adaptive overlapping bins": lambda x: F.adaptive_avg_pool2d(x, (3, 5)),
+    "adaptive larger than input": lambda x: F.adaptive_avg_pool2d(x, (9, 4)),
+    "pad and crop": lambda x: F.pad(x, (1, -2, 0, 3), value=2.0),
+}
+
+
+@pytest.mark.parametrize("name", POOL_ARGUMENT_CASES)
+def test_pooling_and_padding_arguments(rng, name):
+    gradcheck(POOL_ARGUMENT_CASES[name], [t(rng, 2, 2, 7, 8)])
+
+
+def test_max_pool_indices_point_at_the_maxima(rng):
+    x = Tensor(rng.standard_normal((2, 3, 7, 8)))
+    out, indices = F.max_pool2d(x, 3, 2, 1, dilation=2, ceil_mode=True, return_indices=True)
+    assert indices.dtype == numpy.int64 and indices.shape == out.shape
+    flat = x.data.reshape(2, 3, -1)
+    numpy.testing.assert_array_equal(numpy.take_along_axis(flat, indices.data.reshape(2, 3, -1), 2),
+                                     out.data.reshape(2, 3, -1))
+
+
+CROSS_ENTROPY_CASES = {
+    "weight": (dict(weight=numpy.array([0.5, 2.0, 1.0, 3.0])), [0, 3, 1, 1, 2]),
+    "ignore_index": (dict(ignore_index=1), [0, 3, 1, 1, 2]),
+    "sum": (dict(reduction="sum"), [0, 3, 1, 1, -100]),
+    "none": (dict(reduction="none"), [0, 3, 1, 1, 2]),
+    "label_smoothing, weight, ignored": (dict(label_smoothing=0.25, weight=numpy.array([0.5, 2.0, 1.0, 3.0])),
+                                         [0, -100, 1, 1, 2]),
+}
+
+
+@pytest.mark.parametrize("name", CROSS_ENTROPY_CASES)
+def test_cross_entropy_arguments(rng, name):
+    kwargs, target = CROSS_ENTROPY_CASES[name]
+    gradcheck(lambda z: F.cross_entropy(z, numpy.array(target), **kwargs), [t(rng, 5, 4)])
+
+
+def test_cross_entropy_with_probabilities_and_spatial_targets(rng):
+    p = rng.random((3, 4))
+    target = Tensor(p / p.sum(axis=1, keepdims=True), requires_grad=True)
+    gradcheck(lambda z, q: F.cross_entropy(z, q, label_smoothing=0.1), [t(rng, 3, 4), target])
+    spatial = rng.integers(0, 3, (2, 4, 5))
+    gradcheck(lambda z: F.cross_entropy(z, spatial), [t(rng, 2, 3, 4, 5)])
+
+
+def test_softmax_matmul_1d_and_powers(rng):
+    gradcheck(lambda x: F.softmax(x, 0), [t(rng, 4, 3)])
+    gradcheck(F.matmul, [t(rng, 4), t(rng, 4)])
+    gradcheck(F.matmul, [t(rng, 3, 4), t(rng, 4)])
+    gradcheck(F.matmul, [t(rng, 4), t(rng, 2, 4, 3)])
+    gradcheck(lambda x, e: x ** e, [t(rng, 3, 4, positive=True), t(rng, 4)])
+    gradcheck(lambda e: 1.7 ** e, [t(rng, 3, 4)])
+
+
+def test_rounding_divisions_have_zero_gradients_and_floor_divide_none(rng):
+    a, b = t(rng, 3, 4), t(rng, 3, 4, positive=True)
+    F.div(a, b, rounding_mode="floor").sum().backward()
+    numpy.testing.assert_array_equal(a.grad, numpy.zeros((3, 4)))
+    numpy.testing.assert_array_equal(b.grad, numpy.zeros((3, 4)))
+    with pytest.raises(RuntimeError, match="floor_divide: the derivative is not implemented"):
+        (a // b).sum().backward()
+
+
+def test_pad_refuses_modes_other_than_constant(rng):
+    with pytest.raises(NotImplementedError, match="pad: mode 'reflect' is not supported"):
+        F.pad(t(rng, 1, 2, 4), (1, 1), mode="reflect")

@@ -334,6 +334,8 @@ def test_stride_placement(r50):
     assert caffe["layer2.0.conv1"] == (2, 1) and caffe["layer2.0.conv2"] == (1, 3)
     assert v15["layer2.0.downsample.0"] == caffe["layer2.0.downsample.0"] == (2, 1)
     assert list(r50.state_dict()) == list(caffe_model.state_dict())
+    with pytest.raises(ValueError, match="stride_in_1x1 applies to Bottleneck units .*BasicBlock has no 1x1 conv"):
+        resnet18(stride_in_1x1=True)
 
 
 def test_conv_weights_are_channels_last():
@@ -384,7 +386,7 @@ def test_features_default_is_layer4_and_differentiable():
     assert model.layer4[1].conv2.weight.grad is not None and model.fc.weight.grad is None
 
 
-def test_block_extra_term_is_added_before_the_relu():
+def test_block_extra_term_is_added_before_the_relu_and_a_given_shortcut_replaces_its_own():
     for block in (BasicBlock(8, 8), Bottleneck(32, 8)):
         block.eval()
         channels = 8 * block.expansion
@@ -392,6 +394,9 @@ def test_block_extra_term_is_added_before_the_relu():
         extra = Tensor(np.full((2, channels, 5, 5), -1e3, dtype=np.float32))
         assert np.all(block(x, extra).data == 0)
         np.testing.assert_allclose(block(x).data, np.maximum(block.residual(x).data + x.data, 0), rtol=1e-6)
+        given = Tensor(np.full((2, channels, 5, 5), 0.5, dtype=np.float32))  # a precomputed shortcut S(x)
+        np.testing.assert_allclose(block(x, shortcut=given).data, np.maximum(block.residual(x).data + 0.5, 0),
+                                   rtol=1e-6)
 
 
 def test_resnet_is_a_module_with_torchvision_children():

@@ -2,15 +2,20 @@
 import numpy
 import pytest
 
-from tinyrrn import Tensor, gradcheck, no_grad
+from tinyrrn import Tensor, gradcheck, nn, no_grad
 from tinyrrn import functional as F
 from tinyrrn.models import RecurrentResNet, resnet50, resnet_small
-from tinyrrn.models.resnet import BasicBlock, ResNet
+from tinyrrn.models.resnet import BasicBlock, Bottleneck, ResNet
 
 
 def tiny_backbone():
     """Four stages (1, 1, 1, 2 units) of width 2-4: layer4.0 is a projection, layer4.1 = block4."""
     return ResNet(BasicBlock, (1, 1, 1, 2), num_classes=3, widths=(2, 2, 3, 4), small_stem=True)
+
+
+def tiny_bottleneck():
+    """Bottleneck units (1, 1, 1, 2): every stage opens with a projection, layer1.0 included (as in ResNet-50)."""
+    return ResNet(Bottleneck, (1, 1, 1, 2), num_classes=3, widths=(2, 2, 3, 4), small_stem=True)
 
 
 def double(model, dtype="float64"):
@@ -30,8 +35,13 @@ def clips(rng, batch=2, steps=2, size=8, dtype="float64"):
 
 
 def reference_forward(model, clip):
-    """The unrolled graph written the slow, obvious way: every unit at every step, in a loop over t."""
-    backbone, temporal = model.backbone, model.temporal
+    """The unrolled graph written the slow, obvious way: every unit at every step, in a loop over t.
+
+    At a temporal unit, Eq. 2 runs the unit's shortcut S once over [x_{t-1}; x_t] (one batch-norm
+    call at a projection unit) and adds the x_{t-1} half; Eq. 3 and 4 add W_s x_{t-1} (Eq. 4:
+    through BN and ReLU).
+    """
+    backbone, temporal, batch = model.backbone, model.temporal, clip.shape[0]
     outputs = []
     inputs_prev = {}
     for t in range(clip.shape[1]):
@@ -39,10 +49,15 @@ def reference_forward(model, clip):
         inputs_now = {}
         for name, unit in backbone.units():
             inputs_now[name] = x
-            extra = None
-            if name in model.positions and t > 0:
-                extra = getattr(temporal, name.replace(".", "_"))(inputs_prev[name], unit)
-            x = unit(x, extra=extra)
+            if name not in model.positions or t == 0:
+                x = unit(x)
+            elif model.skip == "identity":
+                both = unit.shortcut(F.concatenate([inputs_prev[name], x]))
+                x = unit(x, extra=both[:batch], shortcut=both[batch:])
+            else:
+                skip = getattr(temporal, name.replace(".", "_"))
+                extra = skip.conv(inputs_prev[name])
+                x = unit(x, extra=F.relu(skip.bn(extra)) if model.skip == "nonlinear" else extra)
         inputs_prev = inputs_now
         outputs.append(backbone.head(x))
     return F.mean(F.stack(outputs), axis=0) if model.average_logits else outputs[-1]
@@ -69,6 +84,96 @@ def test_train_mode_gradcheck_and_averaged_logits(rng, skip):
     gradcheck(lambda c: model(c), [clip])
     model.eval()
     numpy.testing.assert_allclose(model(clip).data, reference_forward(model, clip).data, rtol=1e-10)
+
+
+def reference_training_forward(model, clip):
+    """One training forward written out with per-step rows, to pin which rows each batch-norm sees.
+
+    Each level computes the steps that reach the prediction (the last one, or every one with
+    averaged logits; one step more below each temporal unit). Every module runs ONCE per forward,
+    on the rows of all those steps stacked time-major; at a temporal unit the identity skip's
+    shortcut S runs once on every step the unit's input holds, i.e. on [x_{t-1}; x_t].
+    Returns the logits and, per temporal unit with a projection, the rows its BN normalised.
+    """
+    backbone, batch, steps = model.backbone, clip.shape[0], clip.shape[1]
+    units = backbone.units()
+    first = [0 if model.average_logits else steps - 1]  # per level, from the top: first step computed
+    for name, _ in reversed(units):
+        first.insert(0, max(first[0] - 1, 0) if name in model.positions else first[0])
+
+    def run(module, rows):
+        """module once over the stacked steps of ``rows`` (step -> tensor), split back by step."""
+        order = sorted(rows)
+        out = module(F.concatenate([rows[t] for t in order]))
+        return {t: out[i * batch:(i + 1) * batch] for i, t in enumerate(order)}
+
+    projected = {}
+    x = run(backbone.stem, {t: clip[:, t] for t in range(first[0], steps)})
+    for level, (name, unit) in enumerate(units):
+        if name not in model.positions:
+            x = run(unit, x)
+            continue
+        now = range(first[level + 1], steps)
+        residual = run(unit.residual, {t: x[t] for t in now})
+        if model.skip == "identity":
+            shortcut = run(unit.shortcut, x)  # x holds exactly the x_t and x_{t-1} of the steps now
+            temporal = {t: shortcut[t - 1] for t in now if t > 0}
+            if unit.downsample is not None:
+                projected[name] = unit.downsample[0](F.concatenate([x[t] for t in sorted(x)])).data
+        else:
+            skip = getattr(model.temporal, name.replace(".", "_"))
+            shortcut = run(unit.shortcut, {t: x[t] for t in now})
+            w_s = run(skip.conv, {t - 1: x[t - 1] for t in now if t > 0})
+            if model.skip == "nonlinear":
+                w_s = run(lambda v: F.relu(skip.bn(v)), w_s)
+            temporal = {t: w_s[t - 1] for t in now if t > 0}
+        x = {t: F.relu(residual[t] + shortcut[t] + temporal[t]) if t in temporal else F.relu(residual[t] + shortcut[t])
+             for t in now}
+    logits = run(backbone.head, x)
+    return F.mean(F.stack([logits[t] for t in sorted(logits)]), axis=0), projected
+
+
+def batch_norms(model):
+    return {name: m for name, m in model.named_modules() if isinstance(m, nn.BatchNorm2d)}
+
+
+@pytest.mark.parametrize("average_logits", [False, True])
+@pytest.mark.parametrize("steps", [2, 3])
+@pytest.mark.parametrize("skip", ["identity", "nonlinear"])
+@pytest.mark.parametrize("build", [resnet_small, tiny_bottleneck])
+def test_one_batch_norm_update_per_training_forward_at_every_position(rng, build, skip, steps, average_logits):
+    """At every unit, projection units included: after one training forward every batch-norm has been
+    updated exactly once, with the statistics of the rows the unrolled graph feeds it; at a
+    projection unit with the identity skip that is ONE update over [x_{t-1}; x_t], checked against
+    the batch-norm formula itself (momentum 0.1, unbiased variance)."""
+    units = build().units()
+    names, checked = [name for name, _ in units], set()
+    for i, name in enumerate(names):
+        # T = 2: one skip at the unit; T = 3: two skips, the unit and its neighbour (Fig. 3)
+        positions = (name,) if steps == 2 else tuple(names[i:i + 2]) if i + 1 < len(names) else tuple(names[i - 1:])
+        model, reference = (double(RecurrentResNet(build(), skip, positions, context=steps,
+                                                   average_logits=average_logits)) for _ in range(2))
+        reference.load_state_dict(model.state_dict())
+        clip = clips(rng, batch=3, steps=steps)
+        logits = model(clip)
+        expected, projected = reference_training_forward(reference, clip)
+        numpy.testing.assert_allclose(logits.data, expected.data, rtol=1e-10, atol=1e-12)
+        ours, theirs = batch_norms(model), batch_norms(reference)
+        assert ours.keys() == theirs.keys()
+        for key, bn in ours.items():
+            assert int(bn.num_batches_tracked) == 1, (name, key)
+            for buffer in ("running_mean", "running_var"):
+                numpy.testing.assert_allclose(getattr(bn, buffer), getattr(theirs[key], buffer), rtol=1e-12,
+                                              err_msg=f"{key} at {positions}")
+        for unit_name, rows in projected.items():
+            checked.add(unit_name)
+            seen = steps if average_logits else 1 + len(positions[positions.index(unit_name):])
+            assert rows.shape[0] == seen * 3  # [x_{t-1}; x_t]: every step the unit's input holds
+            bn = dict(model.backbone.units())[unit_name].downsample[1]
+            numpy.testing.assert_allclose(bn.running_mean, 0.1 * rows.mean(axis=(0, 2, 3)), rtol=1e-12)
+            numpy.testing.assert_allclose(bn.running_var, 0.9 + 0.1 * rows.var(axis=(0, 2, 3), ddof=1), rtol=1e-12)
+    projection_units = {name for name, unit in units if unit.downsample is not None}
+    assert checked == (projection_units if skip == "identity" else set()) and len(projection_units) >= 3
 
 
 def frames_reaching_the_output(model, rng, steps):

@@ -90,7 +90,7 @@ def test_detach_numpy_item_and_repr():
     assert "requires_grad=True" in repr(x)
 
 
-def test_integer_tensors_cannot_require_grad_and_ops_refuse_them():
+def test_integer_tensors_cannot_require_grad_and_differentiable_ops_refuse_them():
     with pytest.raises(TypeError, match="floating-point"):
         Tensor(numpy.arange(3), requires_grad=True)
     ints = Tensor(numpy.arange(6).reshape(1, 1, 2, 3))
@@ -98,12 +98,56 @@ def test_integer_tensors_cannot_require_grad_and_ops_refuse_them():
         F.relu(ints)
     with pytest.raises(TypeError, match="conv2d"):
         F.conv2d(ints, Tensor(numpy.ones((1, 1, 1, 1))))
-    with pytest.raises(TypeError):
-        ints + ints
+    with pytest.raises(TypeError, match="mean"):
+        F.mean(ints)
 
 
-def test_shape_errors_name_both_shapes():
+def test_integer_and_bool_arithmetic_is_forward_only_with_pytorchs_promotion():
+    ints, mask = Tensor([3, -7, 8]), Tensor([True, False, True])
+    assert (ints + 2).dtype == numpy.int64 and (ints * 2.5).dtype == numpy.float32
+    numpy.testing.assert_array_equal((ints / 2).data, numpy.array([1.5, -3.5, 4.0], dtype="float32"))
+    numpy.testing.assert_array_equal((ints // 2).data, [1, -4, 4])
+    numpy.testing.assert_array_equal(F.div(ints, 2, rounding_mode="trunc").data, [1, -3, 4])
+    assert (ints > 0).dtype == bool and (mask * ints).dtype == numpy.int64
+    x = Tensor(numpy.ones(3), requires_grad=True)
+    y = x * mask  # a float tensor times a mask: differentiable in x only
+    assert y.dtype == numpy.float64 and not (x > 0).requires_grad
+    y.sum().backward()
+    numpy.testing.assert_array_equal(x.grad, [1, 0, 1])
+
+
+def test_comparisons_are_element_wise_and_tensors_stay_hashable():
+    a = Tensor(numpy.array([1.0, 2.0]))
+    numpy.testing.assert_array_equal((a == Tensor(numpy.array([1.0, 3.0]))).data, [True, False])
+    assert (a != 2).data.tolist() == [True, False]
+    assert (a == None) is False and (a != "a") is True  # noqa: E711 - not comparable: not equal
+    assert {a: 1}[a] == 1 and a in {a} and a in [a]
+    with pytest.raises(RuntimeError, match="ambiguous"):
+        bool(a == a)
+    assert bool(Tensor(numpy.array([2.0])) > 1)
+
+
+def test_gradients_reach_each_input_in_its_own_dtype():
+    a = Tensor(numpy.ones(3, dtype="float32"), requires_grad=True)
+    b = Tensor(numpy.ones(3), requires_grad=True)  # float64
+    out = a * b
+    assert out.dtype == numpy.float64
+    out.sum().backward()
+    assert a.grad.dtype == numpy.float32 and b.grad.dtype == numpy.float64
+
+
+def test_an_op_returning_a_gradient_of_the_wrong_shape_is_named():
+    from tinyrrn.tensor import make_result
+    x = Tensor(numpy.ones(3), requires_grad=True)
+    y = make_result(x.data * 2, (x,), lambda g: (g[:2],), "broken_op")
+    with pytest.raises(RuntimeError, match=r"broken_op: backward returned a gradient of shape \(2,\)"):
+        y.sum().backward()
+
+
+def test_shape_errors_name_both_shapes_and_are_pytorchs_runtime_error():
     a, b = Tensor(numpy.ones((2, 3))), Tensor(numpy.ones((4, 5)))
+    with pytest.raises(RuntimeError, match=r"add: shapes \(2, 3\) and \(4, 5\)"):
+        a + b  # also a ValueError (ArgumentError is both), as below
     with pytest.raises(ValueError, match=r"\(2, 3\).*\(4, 5\)"):
         a + b
     with pytest.raises(ValueError, match=r"\(2, 3\).*\(4, 5\)"):
@@ -120,3 +164,80 @@ def test_to_cpu_is_a_no_op_and_unknown_devices_are_refused():
     assert x.to("cpu") is x
     with pytest.raises(ValueError, match="unknown device 'tpu'"):
         x.to("tpu")
+
+
+# ---------------------------------------------------------------- defects of issue 11, one test each
+
+def test_defect_1_a_second_backward_through_a_freed_graph_raises():
+    w = Tensor([2.0], requires_grad=True)
+    h = w * 3
+    (h * h).sum().backward()
+    with pytest.raises(RuntimeError, match="backward through the graph a second time.*retain_graph=True"):
+        (h + 1).sum().backward()
+    assert w.grad == pytest.approx([36.0])  # nothing was accumulated by the refused pass
+
+
+def test_defect_1_retain_graph_keeps_the_graph_for_a_second_backward():
+    w = Tensor([2.0], requires_grad=True)
+    h = w * 3
+    (h * h).sum().backward(retain_graph=True)
+    (h + 1).sum().backward()
+    assert w.grad == pytest.approx([36.0 + 3.0])
+    loss = (w * w).sum()
+    loss.backward()
+    with pytest.raises(RuntimeError, match="second time"):
+        loss.backward()  # the root's own graph was freed too
+
+
+def test_defect_2_leaves_never_share_a_gradient_array():
+    a, b, c = (Tensor(numpy.ones(3), requires_grad=True) for _ in range(3))
+    ((a + b) * c).sum().backward()
+    assert not numpy.shares_memory(a.grad, b.grad)
+    a.grad *= 0.5  # as the trainer scales accumulated gradients in place
+    numpy.testing.assert_allclose(b.grad, [1, 1, 1])
+    d, e = Tensor(numpy.ones((2, 3)), requires_grad=True), Tensor(numpy.ones((2, 3)), requires_grad=True)
+    (d.reshape(6) + e.reshape(6)).sum().backward()  # views of one array reach both leaves
+    assert not numpy.shares_memory(d.grad, e.grad)
+    g = numpy.ones(3)
+    f = Tensor(numpy.ones(3), requires_grad=True)
+    f.backward(g)  # the caller's array is not handed to the leaf either
+    assert not numpy.shares_memory(f.grad, g)
+
+
+@pytest.mark.parametrize("call", [
+    lambda x: F.sum(x, 5), lambda x: F.mean(x, 4), lambda x: F.flatten(x, 5), lambda x: F.sum(x, -5),
+    lambda x: F.stack([x], axis=77), lambda x: F.concatenate([x, x], axis=4), lambda x: x.transpose(0, 4),
+    lambda x: x.permute(0, 1, 2, 4), lambda x: F.log_softmax(x, axis=4), lambda x: F.mean(x, (0, -5)),
+], ids=["sum", "mean", "flatten", "sum-negative", "stack", "concatenate", "transpose", "permute",
+        "log_softmax", "mean-tuple"])
+def test_defect_3_out_of_range_axes_raise_index_error(call):
+    x = Tensor(numpy.ones((2, 3, 4, 5)))
+    with pytest.raises(IndexError, match=r"Dimension out of range \(expected to be in range of \[-[45], [34]\]"):
+        call(x)
+
+
+def test_defect_4_zero_d_tensors_reduce_and_flatten_as_in_pytorch():
+    s = Tensor(numpy.array(3.0), requires_grad=True)
+    assert F.sum(s, 0).shape == () and F.mean(s, -1).shape == () and F.flatten(s).shape == (1,)
+    (F.sum(s, 0) + F.mean(s, -1) + F.flatten(s).sum()).backward()
+    assert s.grad == pytest.approx(3.0)
+    with pytest.raises(IndexError, match=r"\[-1, 0\], but got 1"):
+        F.sum(s, 1)
+
+
+def test_defect_6_a_repeated_index_in_a_tuple_accumulates_its_gradient():
+    x = Tensor(numpy.arange(3.0), requires_grad=True)
+    x[((0, 0),)].sum().backward()
+    numpy.testing.assert_allclose(x.grad, [2, 0, 0])
+
+
+def test_defect_6_an_int_and_an_array_index_apart_place_dimensions_as_pytorch():
+    x = Tensor(numpy.arange(300.0).reshape(2, 5, 6, 5), requires_grad=True)
+    idx = numpy.array([0, 4, 4])
+    y = x[1, :, 0:2, idx]
+    assert y.shape == (5, 2, 3)  # PyTorch: the int selects first; NumPy would give (3, 5, 2)
+    numpy.testing.assert_array_equal(y.data, x.data[1][:, 0:2, idx])
+    y.sum().backward()
+    expected = numpy.zeros(x.shape)
+    numpy.add.at(expected[1], (slice(None), slice(0, 2), idx), 1.0)
+    numpy.testing.assert_array_equal(x.grad, expected)

@@ -9,7 +9,7 @@ import time
 import numpy
 import pytest
 
-from tinyrrn import Tensor, checkpoint, config as configuration
+from tinyrrn import Tensor, checkpoint, config as configuration, signals
 from tinyrrn import functional as F
 from tinyrrn import train as training
 
@@ -129,7 +129,9 @@ def test_interrupted_and_resumed_run_ends_with_the_same_weights(tiny_data, tmp_p
         return original(*args)
     monkeypatch.setattr(training.F, "cross_entropy", interrupt_at_fifth_batch)
     stopped = str(tmp_path / "stopped")
-    assert training.train(config, stopped)[0] is None
+    with pytest.raises(signals.Interrupted) as stop:
+        training.train(config, stopped)
+    assert stop.value.exit_code == 130 and stop.value.checkpoint == os.path.join(stopped, "checkpoint.npz")
     _, meta = final_weights(stopped)
     assert meta["observed"] == 4 and meta["loader"]["position"] == 5  # saved with a gradient half-accumulated
     monkeypatch.setattr(training.F, "cross_entropy", original)

@@ -15,20 +15,37 @@ DEVICES = ("cpu", "gpu", "auto")
 _default_device = None  # resolved lazily from TINYRRN_DEVICE
 
 
+INSTALL_GPU = ("pip install 'tinyrrn[cuda12]' or 'tinyrrn[cuda13]' (CuPy with the CUDA toolkit "
+               "libraries it needs), matching the CUDA version that nvidia-smi reports")
+_cupy_checked = False
+
+
 def _load_cupy():
-    """Import CuPy and check that a CUDA device answers; raise a clear error if not."""
+    """Import CuPy and check, once, that a CUDA device answers, compiles a kernel and multiplies."""
+    global _cupy_checked
     try:
         import cupy
     except ImportError as err:
-        raise RuntimeError(
-            "device 'gpu' needs CuPy, which is not installed: "
-            "pip install 'tinyrrn[gpu]' (CuPy for CUDA 12)") from err
+        raise RuntimeError(f"device 'gpu' needs CuPy, which is not installed: {INSTALL_GPU}") from err
+    if _cupy_checked:
+        return cupy
     try:
         count = cupy.cuda.runtime.getDeviceCount()
     except Exception as err:  # CUDA driver or runtime missing
         raise RuntimeError(f"device 'gpu': CuPy is installed but CUDA is not usable ({err})") from err
     if count < 1:
         raise RuntimeError("device 'gpu': CuPy is installed but no CUDA device was found")
+    for what, library, check in (("compile a kernel", "NVRTC", lambda: cupy.arange(4, dtype="float32") * 2),
+                                 ("multiply matrices", "cuBLAS", lambda: cupy.ones((4, 4), "float32") @
+                                  cupy.ones((4, 4), "float32"))):
+        try:
+            check()
+            cupy.cuda.Device().synchronize()
+        except Exception as err:  # e.g. libnvrtc.so / libcublas.so not found: only a driver is installed
+            raise RuntimeError(f"device 'gpu': CuPy cannot {what} ({library}: "
+                               f"{str(err).splitlines()[0] if str(err) else type(err).__name__}); "
+                               f"{INSTALL_GPU}") from err
+    _cupy_checked = True
     return cupy
 
 

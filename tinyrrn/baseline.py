@@ -16,7 +16,6 @@ RUN_DIR gets config.json, metrics.jsonl (loss per epoch), model.npz and eval/ (m
 confusion matrix, per-class table).
 """
 import argparse
-import json
 import os
 import sys
 import time
@@ -27,7 +26,9 @@ from . import backend, nn
 from . import functional as F
 from . import random as tinyrandom
 from .evaluate import summary, video_metrics, write_report
+from .cli import add_compute_flags, add_debug_flag, command, use_compute
 from .features import read_index
+from .files import JsonLog, write_json
 from .optim import Adam
 from .progress import Progress
 from .tensor import Tensor, no_grad
@@ -122,7 +123,7 @@ def predict(model, sequences, batch=64):
             chosen = order[start:start + batch]
             x, lengths = pad([sequences[i] for i in chosen])
             logits = model(Tensor(backend.to_device(x, device)), lengths)
-            probs.append(backend.to_numpy(F.exp(F.log_softmax(logits)).data))
+            probs.append(backend.to_numpy(F.softmax(logits, -1).data))
     result = numpy.empty((len(sequences), probs[0].shape[1]), dtype=numpy.float32)
     result[order] = numpy.concatenate(probs)
     return result
@@ -150,18 +151,10 @@ def fit(model, sequences, labels, epochs=30, lr=1e-3, batch=32, seed=0, log=None
             total += loss.item() * len(chosen)
         losses.append(total / len(order))
         if log:
-            log({"kind": "epoch", "epoch": epoch + 1, "loss": losses[-1]})
+            log.write({"kind": "epoch", "epoch": epoch + 1, "loss": losses[-1]})
         bar.update(1, loss=losses[-1])
     bar.close()
     return losses
-
-
-def _jsonl_writer(path):
-    """A function appending one timestamped JSON record per call to ``path``."""
-    def write(record):
-        with open(path, "a") as f:
-            f.write(json.dumps({"time": round(time.time(), 3), **record}) + "\n")
-    return write
 
 
 def run(features_dir, model="avgpool", znorm=False, out_dir=None, epochs=DEFAULTS["epochs"], lr=DEFAULTS["lr"],
@@ -180,12 +173,9 @@ def run(features_dir, model="avgpool", znorm=False, out_dir=None, epochs=DEFAULT
                 "epochs": epochs, "lr": lr, "batch": batch, "seed": seed, "hidden": hidden}
     log = None
     if out_dir:
-        os.makedirs(out_dir, exist_ok=True)
-        with open(os.path.join(out_dir, "config.json"), "w") as f:
-            json.dump(settings, f, indent=1)
-        log_path = os.path.join(out_dir, "metrics.jsonl")
-        open(log_path, "w").close()
-        log = _jsonl_writer(log_path)
+        write_json(os.path.join(out_dir, "config.json"), settings)
+        log = JsonLog(os.path.join(out_dir, "metrics.jsonl"))
+        log.truncate(0)  # a rerun starts its log afresh
     tinyrandom.manual_seed(seed)
     net = build(model, train_x[0].shape[1], len(classes), hidden).to(backend.get_device())
     fit(net, train_x, train_y, epochs, lr, batch, seed, log, desc=f"{model}{' z-norm' if znorm else ''}")
@@ -213,21 +203,19 @@ def parser():
     a("--batch", type=int, default=DEFAULTS["batch"], help="videos per update")
     a("--hidden", type=int, default=DEFAULTS["hidden"], help="GRU units (paper: 128)")
     a("--seed", type=int, default=DEFAULTS["seed"], help="seed for initialisation and shuffling")
-    a("--device", choices=("cpu", "gpu", "auto"), default="cpu", help="where to compute")
+    add_compute_flags(p)
+    add_debug_flag(p)
     a("--out", help="run directory for config, log, model and eval/ (default FEATURES/<model>[-znorm])")
     return p
 
 
+@command
 def main(argv=None):
     args = parser().parse_args(argv)
-    backend.set_device(args.device)
+    use_compute(args.device, args.threads)
     out = args.out or os.path.join(args.features, args.model + ("-znorm" if args.znorm else ""))
-    try:
-        metrics = run(args.features, args.model, args.znorm, out, args.epochs, args.lr, args.batch, args.seed,
-                      args.hidden)
-    except (ValueError, OSError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 1
+    metrics = run(args.features, args.model, args.znorm, out, args.epochs, args.lr, args.batch, args.seed,
+                  args.hidden)
     print(summary(metrics))
     print(f"wrote {out}/eval/metrics.json")
     return 0

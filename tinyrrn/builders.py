@@ -11,12 +11,15 @@ import numpy
 from . import backend, checkpoint, config as configuration
 from .data import UCF101, synthetic
 from .models import ARCHITECTURES, RecurrentResNet
-from .weights import read_weights
+from .cli import UsageError
+from .weights import check_finite, read_weights
 
 
 def dataset_root(config):
     """The dataset root: --data, or the synthetic dataset in the user cache (generated if absent)."""
     if config["data"] is not None:
+        if not os.path.isdir(config["data"]):
+            raise UsageError(f"{config['data']}: no such dataset folder (--data)")
         return config["data"]
     root = os.path.join(configuration.user_cache(), f"synthetic-v{synthetic.VERSION}")
     if not os.path.isfile(os.path.join(root, "ucfTrainTestlist", "testlist01.txt")):
@@ -43,7 +46,10 @@ def build_model(config, num_classes):
 
 
 def load_backbone_weights(backbone, path):
-    """Load every backbone tensor strictly from ``path``; ``fc`` is kept only if its shape fits."""
+    """Load every backbone tensor strictly from ``path``; ``fc`` is kept only if its shape fits.
+
+    Everything is checked before anything changes (names, shapes, finite values): a refused
+    file leaves the backbone as it was."""
     state = read_weights(path)
     own = backbone.state_dict()
     for key in ("fc.weight", "fc.bias"):
@@ -52,10 +58,11 @@ def load_backbone_weights(backbone, path):
     missing = [k for k in own if k not in state and not k.startswith("fc.")]
     if missing:
         raise ValueError(f"{path}: backbone tensors missing ({len(missing)}): {', '.join(missing)}")
-    backbone.load_state_dict(state, strict=False)
     unexpected = [k for k in state if k not in own]
     if unexpected:
         raise ValueError(f"{path}: tensors the backbone does not have ({len(unexpected)}): {', '.join(unexpected)}")
+    check_finite(state, path)
+    backbone.load_state_dict(state, strict=False)  # checks shapes, then assigns
 
 
 def model_from_checkpoint(path):
@@ -65,6 +72,18 @@ def model_from_checkpoint(path):
         path = best if os.path.isfile(best) else os.path.join(path, "checkpoint.npz")
     arrays, meta = checkpoint.load(path)
     return model_from_state(checkpoint.prefixed(arrays, "model"), meta, path)
+
+
+def check_classes(expected, found, where):
+    """Refuse data whose class list (``found``, from ``where``) differs from a model's (``expected``)."""
+    if list(expected) == list(found):
+        return
+    first = next(i for i in range(max(len(expected), len(found)))
+                 if i >= len(expected) or i >= len(found) or expected[i] != found[i])
+    theirs = found[first] if first < len(found) else "none"
+    ours = expected[first] if first < len(expected) else "none"
+    raise UsageError(f"{where}: classes differ from the model's ({len(found)} vs {len(expected)}); first "
+                     f"difference at label {first + 1}: {theirs!r} where the model has {ours!r}")
 
 
 def model_from_state(state, meta, path):

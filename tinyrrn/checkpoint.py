@@ -1,14 +1,16 @@
 """Checkpoints: arrays plus JSON metadata in one .npz, written atomically (temporary file + rename).
 
 A crash while writing never corrupts the previous checkpoint: the new file only
-replaces it, by an atomic rename, once it is complete and synced to disk.
+replaces it, by an atomic rename, once it is complete and synced to disk. Only finite
+arrays are written: a checkpoint with a NaN or an infinity is refused, naming the array,
+and the previous file stays as it was.
 """
 import json
 import os
 
 import numpy
 
-from .backend import to_numpy
+from .backend import to_numpy, xp_of
 from .weights import save_npz
 
 META_KEY = "__meta__"
@@ -18,8 +20,22 @@ class CheckpointError(ValueError):
     """A checkpoint file is missing, truncated or not a tinyrrn checkpoint."""
 
 
+def first_non_finite(arrays):
+    """The name of the first floating-point array of ``arrays`` holding a NaN or an infinity, or None.
+    One device-to-host transfer for all of them."""
+    floats = [(name, a) for name, a in arrays.items() if a.dtype.kind == "f" and a.size]
+    if not floats:
+        return None
+    xp = xp_of(floats[0][1])
+    finite = to_numpy(xp.stack([xp.isfinite(a).all() for _, a in floats]))
+    return next((name for (name, _), ok in zip(floats, finite) if not ok), None)
+
+
 def save(path, arrays, meta):
     """Write ``arrays`` (name -> NumPy/CuPy array) and JSON-serialisable ``meta`` to ``path`` atomically."""
+    bad = first_non_finite(arrays)
+    if bad is not None:
+        raise CheckpointError(f"{path}: not written: {bad} holds NaN or infinite values")
     state = {name: to_numpy(value) for name, value in arrays.items()}
     state[META_KEY] = numpy.frombuffer(json.dumps(meta).encode(), dtype=numpy.uint8)
     save_npz(state, path)
@@ -37,7 +53,10 @@ def load(path):
         raise CheckpointError(f"{path}: not a readable checkpoint ({type(err).__name__}: {err})") from None
     if META_KEY not in arrays:
         raise CheckpointError(f"{path}: not a tinyrrn checkpoint (no {META_KEY} entry)")
-    meta = json.loads(arrays.pop(META_KEY).tobytes().decode())
+    try:
+        meta = json.loads(arrays.pop(META_KEY).tobytes().decode())
+    except ValueError as err:  # not UTF-8, or not JSON
+        raise CheckpointError(f"{path}: its metadata is not readable JSON ({err})") from None
     return arrays, meta
 
 

@@ -1,10 +1,21 @@
 """Training configuration: defaults, the paper's presets, TOML files and command-line flags.
 
 Precedence: defaults < --preset < --config FILE.toml < explicit flags.
+
+Every setting is either one that defines the run (``DEFINES_RUN``: the model, the data or the
+trajectory; a resumed run refuses to change it, by name) or one that may change when a run is
+resumed (``MAY_CHANGE``: applied, and recorded in the run's config.json). A setting in neither
+list is refused until someone classifies it.
 """
 import argparse
+import json
 import os
 import sys
+
+from .cli import UsageError, add_compute_flags, add_debug_flag, default_device
+from .data.transforms import NORMALIZATIONS
+from .models import ARCHITECTURES, SKIP_TYPES
+from .optim import OPTIMIZERS
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -40,7 +51,8 @@ DEFAULTS = {
     "workers": 2,
     "freeze_bn": False,
     "seed": 0,
-    "device": "cpu",
+    "device": None,           # None: TINYRRN_DEVICE, else cpu
+    "threads": None,          # None: TINYRRN_THREADS, else every available core
     "out": "runs",
     "name": None,
     "cache_dir": None,
@@ -51,6 +63,16 @@ DEFAULTS = {
     "sync_bn": False,         # with several ranks: batch-norm statistics over all ranks' chunks
 }
 
+# What a resumed run may change (see the module docstring). The number of ranks defines the run
+# too; it is not a setting but is compared the same way (tinyrrn.train).
+DEFINES_RUN = ("data", "list_dir", "split", "arch", "weights", "skip", "positions", "context", "average_logits",
+               "sample_every", "chunk", "resize", "crop", "normalize", "flip", "per_frame_aug", "optimizer",
+               "update_every", "batch", "seed", "freeze_bn", "sync_bn")
+MAY_CHANGE = ("epochs", "max_steps", "lr", "schedule", "warmup", "weight_decay", "momentum", "log_every",
+              "workers", "device", "threads", "cache_dir", "out", "name", "baseline", "distributed")
+# ... of which these change nothing in the trained weights (a finished run is still finished)
+BOOKKEEPING = ("log_every", "workers", "device", "threads", "cache_dir", "out", "name", "baseline", "distributed")
+
 # The paper's rows (Tables 2-4 and the ResNet-50 baseline), on UCF-101 with ImageNet weights.
 _PAPER = {"arch": "resnet50", "sample_every": 10, "optimizer": "adam", "update_every": "1%", "baseline": False}
 PRESETS = {
@@ -60,10 +82,6 @@ PRESETS = {
     **{f"table3-{skip}": {**_PAPER, "skip": skip, "positions": ["block4"], "context": 2}
        for skip in ("identity", "linear", "nonlinear")},
     **{f"table4-context{t}": {**_PAPER, "skip": "identity", "positions": None, "context": t} for t in (2, 3, 5)},
-}
-PAPER_ERRORS = {  # split 1 video-level error reported in the paper, for reports
-    "baseline-resnet50": 0.236,
-    "table3-identity": 0.197, "table4-context2": 0.197, "table4-context3": 0.194, "table4-context5": 0.209,
 }
 
 
@@ -78,17 +96,21 @@ def parser():
     a = p.add_argument
     a("--config", help="TOML file of settings (keys as the flags, with underscores); flags override it")
     a("--preset", choices=sorted(PRESETS), help="a row of the paper's tables (UCF-101, ResNet-50)")
-    a("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR from its last checkpoint")
+    a("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR from its last checkpoint; flags given "
+      "with it may change epochs, max steps, lr and its schedule, weight decay, momentum, logging, workers, "
+      "device, threads, cache dir (recorded in config.json), and are refused if they change the model, the data "
+      "or the trajectory")
     a("--data", help="dataset root in UCF-101 layout (Class/v_Class_gGG_cCC.avi); omit for the synthetic set")
     a("--list-dir", dest="list_dir", help="folder of the split files (default DATA/ucfTrainTestlist)")
     a("--split", type=int, choices=(1, 2, 3), help="official split number (default 1)")
-    a("--arch", choices=("resnet_small", "resnet18", "resnet34", "resnet50"),
+    a("--arch", choices=sorted(ARCHITECTURES),
       help="backbone (default resnet_small on synthetic data, resnet50 otherwise)")
     a("--weights", help="backbone weights (.npz, or a torchvision .pth) e.g. ImageNet ResNet-50; fc is dropped")
-    a("--skip", choices=("none", "identity", "linear", "nonlinear"),
+    a("--skip", choices=SKIP_TYPES,
       help="temporal skip type: none (Eq. 1), identity (Eq. 2), linear (Eq. 3), nonlinear (Eq. 4)")
-    a("--positions", nargs="+", help="skip positions: block1 block2 mid_block4 block4 or unit names like "
-      "layer4.2 (default: context-1 units ending at block4)")
+    a("--positions", nargs="+", help="skip positions: block1 block2 mid_block4 (= layer4.0, block4's projection "
+      "unit; layer4.1 is the 'middle unit' reading) block4, or unit names like layer4.2 (default: context-1 units "
+      "ending at block4, this project's choice for T > 2)")
     a("--context", type=int, help="temporal context T of the model (needs >= T-1 skips; default 2)")
     a("--average-logits", dest="average_logits", action="store_true",
       help="average the logits of all T steps instead of using the last step's")
@@ -96,13 +118,13 @@ def parser():
     a("--chunk", type=int, help="frames per chunk (default: the context T)")
     a("--resize", type=int, help="short side of frames before cropping")
     a("--crop", type=int, help="square crop size fed to the network")
-    a("--normalize", choices=("torchvision", "caffe"), help="input convention of the weights")
+    a("--normalize", choices=NORMALIZATIONS, help="input convention of the weights")
     a("--flip", dest="flip", action="store_true", help="random horizontal flips in training")
     a("--no-flip", dest="flip", action="store_false", help="no flips (for direction-sensitive classes)")
     a("--per-frame-aug", dest="per_frame_aug", action="store_true",
       help="draw crop and flip per frame (as the authors did) instead of per chunk")
     a("--epochs", type=int, help="passes over the training chunks")
-    a("--optimizer", choices=("adam", "sgd"), help="Adam (paper) or SGD with momentum")
+    a("--optimizer", choices=sorted(OPTIMIZERS), help="Adam (paper) or SGD with momentum")
     a("--lr", type=float, help="learning rate")
     a("--momentum", type=float, help="SGD momentum")
     a("--weight-decay", dest="weight_decay", type=float, help="L2 weight decay")
@@ -115,7 +137,6 @@ def parser():
     a("--freeze-bn", dest="freeze_bn", action="store_true",
       help="keep batch-norm statistics fixed (eval mode) while training; for small batches")
     a("--seed", type=int, help="seed for initialisation, shuffling and augmentation")
-    a("--device", choices=("cpu", "gpu", "auto"), help="where to compute (gpu needs CuPy)")
     a("--out", help="folder that holds run directories")
     a("--name", help="run name (the run directory is OUT/<date>-<name>)")
     a("--cache-dir", dest="cache_dir", help="on-disk cache of decoded frames (default: user cache)")
@@ -130,37 +151,72 @@ def parser():
     a("--sync-bn", dest="sync_bn", action="store_true",
       help="with several ranks: batch-norm statistics of all ranks' chunks together (N ranks then follow "
            "the trajectory of one process with the same --batch)")
+    add_compute_flags(p, defaults=False)
+    add_debug_flag(p)
     return p
 
 
 def load_toml(path):
     """Settings from a TOML file; unknown keys are an error naming them and the file."""
+    if not os.path.isfile(path):
+        raise UsageError(f"{path}: no such configuration file (--config)")
     with open(path, "rb") as f:
         try:
             values = tomllib.load(f)
-        except tomllib.TOMLDecodeError as err:
-            raise ValueError(f"{path}: not valid TOML: {err}") from None
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
+            raise UsageError(f"{path}: not valid TOML: {err}") from None
     values = {k.replace("-", "_"): v for k, v in values.items()}
     unknown = sorted(set(values) - set(DEFAULTS))
     if unknown:
-        raise ValueError(f"{path}: unknown settings {unknown}; known: {sorted(DEFAULTS)}")
+        raise UsageError(f"{path}: unknown settings {unknown}; known: {sorted(DEFAULTS)}")
     return values
+
+
+def requested(argv=None):
+    """(the settings the command line asks for -- a preset, a TOML file, flags; no defaults --,
+    resume dir or None). TINYRRN_DEVICE counts as asking for a device."""
+    args = vars(parser().parse_args(argv))
+    args.pop("debug", None)
+    resume = args.pop("resume", None)
+    given = {"device": os.environ["TINYRRN_DEVICE"]} if os.environ.get("TINYRRN_DEVICE", "").strip() else {}
+    preset = args.pop("preset", None)
+    if preset:
+        given.update(PRESETS[preset])
+        given["name"] = preset
+    config_file = args.pop("config", None)
+    if config_file:
+        given.update(load_toml(config_file))
+    given.update(args)
+    return given, resume
 
 
 def resolve(argv=None):
     """(config dict, resume dir or None) from the command line."""
-    args = vars(parser().parse_args(argv))
-    resume = args.pop("resume", None)
-    config = dict(DEFAULTS)
-    preset = args.pop("preset", None)
-    if preset:
-        config.update(PRESETS[preset])
-        config["name"] = preset
-    config_file = args.pop("config", None)
-    if config_file:
-        config.update(load_toml(config_file))
-    config.update(args)
-    return fill_defaults(config), resume
+    given, resume = requested(argv)
+    return fill_defaults({**DEFAULTS, **given}), resume
+
+
+def _comparable(key, value):
+    if key == "positions" and isinstance(value, str):
+        value = [value]
+    return str(value) if key == "update_every" else json.dumps(value, sort_keys=True)
+
+
+def resume_changes(saved, asked):
+    """(refused, applied): {key: (saved value, asked value)} of the settings ``asked`` changes in
+    ``saved``. Settings that define the run are refused, and so is any setting nobody classified."""
+    refused, applied = {}, {}
+    for key in sorted(set(saved) | set(asked)):
+        old, new = saved.get(key), asked.get(key, saved.get(key))
+        if _comparable(key, old) != _comparable(key, new):
+            (applied if key in MAY_CHANGE else refused)[key] = (old, new)
+    return refused, applied
+
+
+def describe_changes(changes):
+    """'lr 0.003 -> 0.001, epochs 2 -> 3' (unclassified settings say so)."""
+    return ", ".join(f"{key} {old!r} -> {new!r}" + ("" if key in DEFINES_RUN + MAY_CHANGE else " (not classified)")
+                     for key, (old, new) in changes.items())
 
 
 def user_cache():
@@ -192,6 +248,8 @@ def fill_defaults(config):
         c["flip"] = not synthetic
     if c["baseline"] is None:
         c["baseline"] = synthetic
+    if c["device"] is None:
+        c["device"] = default_device()
     if c["cache_dir"] is None:
         c["cache_dir"] = os.path.join(user_cache(), "frames")
     if c["name"] is None:

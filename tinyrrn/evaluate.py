@@ -8,7 +8,6 @@ metrics.json, a confusion matrix (CSV and PNG) and a per-class table.
 """
 import argparse
 import csv
-import json
 import os
 import sys
 import time
@@ -17,8 +16,12 @@ import numpy
 
 from . import backend
 from . import functional as F
-from .builders import build_dataset, model_from_checkpoint
+from .cli import add_compute_flags, add_debug_flag, command, use_compute
+from .config import DEFAULTS, fill_defaults
+from .builders import build_dataset, check_classes, model_from_checkpoint
 from .data import ChunkLoader
+from .files import atomic_write, write_json
+from .parallel import Communicator
 from .plots import plot_confusion
 from .progress import Progress
 from .tensor import Tensor, no_grad
@@ -37,8 +40,10 @@ def chunk_probabilities(model, dataset, batch=16, workers=2, desc="eval", stream
     bar = Progress(total=len(loader), desc=desc, stream=stream)
     with no_grad():
         for clips, y, v in loader:
+            if not len(y):  # every chunk of this batch was from a bad video
+                continue
             logits = model(Tensor(backend.to_device(clips, device)))
-            probs.append(backend.to_numpy(F.exp(F.log_softmax(logits)).data))
+            probs.append(backend.to_numpy(F.softmax(logits, -1).data))
             labels.append(y)
             videos.append(v)
             bar.update(1)
@@ -54,9 +59,9 @@ class ChunkSubset:
 
     def __init__(self, dataset, indices):
         self.dataset, self.indices = dataset, numpy.asarray(indices, dtype=numpy.int64)
-        self.classes, self.paths = dataset.classes, dataset.paths
+        self.classes, self.paths, self.clip_shape = dataset.classes, dataset.paths, dataset.clip_shape
         self.chunk_video = numpy.asarray(dataset.chunk_video)[self.indices]
-        self.bad_videos = list(getattr(dataset, "bad_videos", []))
+        self.bad_videos = list(dataset.bad_videos)
 
     def __len__(self):
         return len(self.indices)
@@ -72,7 +77,8 @@ def video_shard(dataset, rank, size):
 
 def sharded_chunk_probabilities(model, dataset, batch, workers, desc, comm):
     """chunk_probabilities over all ranks: each rank runs its videos, every rank gets all chunks
-    in the one-process order (by chunk index), so video metrics equal the one-process ones."""
+    in the one-process order (by chunk index), so video metrics equal the one-process ones.
+    On one process the shard is the whole dataset."""
     indices = video_shard(dataset, comm.rank, comm.size)
     probs, labels, videos = chunk_probabilities(model, ChunkSubset(dataset, indices), batch, workers, desc,
                                                 stream=comm.stream())
@@ -114,15 +120,13 @@ def video_metrics(probs, labels, videos, num_classes):
 
 def write_report(metrics, classes, out_dir):
     """metrics.json, confusion.csv, confusion.png (when matplotlib is there) and per_class.csv in out_dir."""
-    os.makedirs(out_dir, exist_ok=True)
-    with open(os.path.join(out_dir, "metrics.json"), "w") as f:
-        json.dump({**metrics, "classes": list(classes)}, f, indent=1)
-    with open(os.path.join(out_dir, "confusion.csv"), "w", newline="") as f:
+    write_json(os.path.join(out_dir, "metrics.json"), {**metrics, "classes": list(classes)})
+    with atomic_write(os.path.join(out_dir, "confusion.csv"), newline="") as f:
         writer = csv.writer(f)
         writer.writerow(["true \\ predicted"] + list(classes))
         for name, row in zip(classes, metrics["confusion"]):
             writer.writerow([name] + row)
-    with open(os.path.join(out_dir, "per_class.csv"), "w", newline="") as f:
+    with atomic_write(os.path.join(out_dir, "per_class.csv"), newline="") as f:
         writer = csv.writer(f)
         writer.writerow(["class", "videos", "accuracy"])
         for name, row, acc in zip(classes, metrics["confusion"], metrics["per_class_accuracy"]):
@@ -140,22 +144,23 @@ def summary(metrics):
 def evaluate(model, dataset, batch=16, workers=2, out_dir=None, desc="eval", comm=None):
     """Run the model over ``dataset`` and return the video-level metrics (and write them if out_dir).
 
-    With a communicator of several ranks (tinyrrn.distributed) each rank runs the chunks of its
+    With a communicator of several ranks (tinyrrn.parallel) each rank runs the chunks of its
     share of the videos; every rank returns the metrics of the whole set (equal to one process's)
     and rank 0 alone writes the report.
     """
     start = time.monotonic()
-    if comm is not None and comm.size > 1:
-        probs, labels, videos = sharded_chunk_probabilities(model, dataset, batch, workers, desc, comm)
-    else:
-        probs, labels, videos = chunk_probabilities(model, dataset, batch, workers, desc)
+    comm = comm if comm is not None else Communicator()
+    probs, labels, videos = sharded_chunk_probabilities(model, dataset, batch, workers, desc, comm)
+    if not len(videos):
+        raise ValueError(f"no video could be evaluated: all {len(dataset.paths)} are bad ({dataset.bad_videos[0]}, ...)")
     metrics = video_metrics(probs, labels, videos, len(dataset.classes))
     metrics["seconds"] = round(time.monotonic() - start, 2)
-    if out_dir is not None and (comm is None or comm.rank == 0):
+    if out_dir is not None and comm.is_root:
         write_report(metrics, dataset.classes, out_dir)
     return metrics
 
 
+@command
 def main(argv=None):
     p = argparse.ArgumentParser(prog="python -m tinyrrn.evaluate",
                                 description="Evaluate a checkpoint by video: chunk probabilities averaged "
@@ -166,18 +171,20 @@ def main(argv=None):
     p.add_argument("--split", type=int, choices=(1, 2, 3), help="split (default: the checkpoint's)")
     p.add_argument("--batch", type=int, default=16, help="chunks per forward pass")
     p.add_argument("--workers", type=int, default=2, help="background decoding threads")
-    p.add_argument("--device", choices=("cpu", "gpu", "auto"), default="cpu", help="where to compute")
+    p.add_argument("--cache-dir", help="on-disk cache of decoded frames (default: user cache; never the "
+                                       "checkpoint's)")
     p.add_argument("--out", help="folder for metrics.json and the confusion matrix (default: next to the checkpoint)")
+    add_compute_flags(p)
+    add_debug_flag(p)
     args = p.parse_args(argv)
-    backend.set_device(args.device)
-    try:
-        model, config = model_from_checkpoint(args.checkpoint)
-    except (ValueError, OSError) as err:
-        p.exit(1, f"error: {err}\n")
+    use_compute(args.device, args.threads)
+    model, config = model_from_checkpoint(args.checkpoint)
     for key in ("data", "list_dir", "split"):
         if getattr(args, key) is not None:
             config[key] = getattr(args, key)
+    config["cache_dir"] = args.cache_dir or fill_defaults({**DEFAULTS, "data": config["data"]})["cache_dir"]
     dataset = build_dataset(config, train=False)
+    check_classes(model.classes, dataset.classes, os.path.join(dataset.list_dir, "classInd.txt"))
     path = args.checkpoint if os.path.isdir(args.checkpoint) else os.path.dirname(os.path.abspath(args.checkpoint))
     out = args.out or os.path.join(path, f"eval-split{config['split']}")
     metrics = evaluate(model, dataset, args.batch, args.workers, out)

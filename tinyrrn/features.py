@@ -25,8 +25,11 @@ import numpy
 
 from . import backend, config as configuration
 from .data import BadVideo
-from .data.transforms import center_crops, crop
+from .data.ucf101 import centre_clips
 from .builders import build_dataset, dataset_root, load_backbone
+from .cli import add_compute_flags, add_debug_flag, command, use_compute
+from .data.transforms import NORMALIZATIONS
+from .files import atomic_write, write_json
 from .models import ARCHITECTURES
 from .progress import Progress
 from .tensor import Tensor, no_grad
@@ -40,18 +43,9 @@ def feature_file(rel):
     return os.path.splitext(rel)[0] + ".npy"
 
 
-def _save_atomic(path, array):
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    tmp = path + ".tmp.npy"
-    numpy.save(tmp, array)
-    os.replace(tmp, path)
-
-
-def _write_index(out_dir, index):
-    tmp = os.path.join(out_dir, "index.json.tmp")
-    with open(tmp, "w") as f:
-        json.dump(index, f, indent=1)
-    os.replace(tmp, os.path.join(out_dir, "index.json"))
+def _save_features(path, array):
+    with atomic_write(path, "wb") as f:
+        numpy.save(f, array)
 
 
 def read_index(out_dir):
@@ -93,7 +87,7 @@ def extract(config, backbone, layer, out_dir, weights_label, batch=64, desc=None
                                "_dataset": dataset, "_i": i})
     index = {**settings, "complete": False, "classes": list(datasets["train"].classes),
              "videos": [{k: v for k, v in item.items() if not k.startswith("_")} for item in videos], "bad": []}
-    _write_index(out_dir, index)
+    write_json(os.path.join(out_dir, "index.json"), index)
 
     todo = [item for item in videos if not os.path.isfile(os.path.join(out_dir, item["file"]))]
     device = backend.get_device()
@@ -111,7 +105,7 @@ def extract(config, backbone, layer, out_dir, weights_label, batch=64, desc=None
             out = backend.to_numpy(backbone.features(Tensor(backend.to_device(x, device)), layer).data)
         start = 0
         for item, frames in pending:
-            _save_atomic(os.path.join(out_dir, item["file"]), out[start:start + len(frames)].astype(numpy.float32))
+            _save_features(os.path.join(out_dir, item["file"]), out[start:start + len(frames)].astype(numpy.float32))
             start += len(frames)
         bar.update(len(pending))
         pending, frames_in_batch = [], 0
@@ -125,7 +119,7 @@ def extract(config, backbone, layer, out_dir, weights_label, batch=64, desc=None
             index["bad"].append(item["video"])
             bar.update(1)
             continue
-        x = dataset.normalize(crop(frames, *center_crops(frames, dataset.crop), dataset.crop))
+        x = centre_clips(frames, 1, dataset.crop, dataset.normalize)[:, 0]  # every frame, as a chunk of one
         pending.append((item, x))
         frames_in_batch += len(x)
         if frames_in_batch >= batch:
@@ -135,7 +129,7 @@ def extract(config, backbone, layer, out_dir, weights_label, batch=64, desc=None
     bad = set(index["bad"])
     index["videos"] = [v for v in index["videos"] if v["video"] not in bad]
     index["complete"] = True
-    _write_index(out_dir, index)
+    write_json(os.path.join(out_dir, "index.json"), index)
     return index
 
 
@@ -157,29 +151,27 @@ def parser():
     a("--sample-every", type=int, default=10, help="take every k-th frame (paper: 10)")
     a("--resize", type=int, help="short side before cropping (default 256, synthetic 48)")
     a("--crop", type=int, help="centre crop size (default 224, synthetic 40)")
-    a("--normalize", choices=("torchvision", "caffe"), default="torchvision", help="input convention of the weights")
+    a("--normalize", choices=NORMALIZATIONS, default="torchvision", help="input convention of the weights")
     a("--batch", type=int, default=64, help="frames per forward pass (gathered across videos)")
     a("--cache-dir", help="on-disk cache of decoded frames (default: user cache)")
-    a("--device", choices=("cpu", "gpu", "auto"), default="cpu", help="where to compute")
+    add_compute_flags(p)
+    add_debug_flag(p)
     a("--out", help="output folder (default features/<data>-split<N>-<layer>)")
     return p
 
 
+@command
 def main(argv=None):
     args = parser().parse_args(argv)
-    backend.set_device(args.device)
+    use_compute(args.device, args.threads)
     config = configuration.fill_defaults({**configuration.DEFAULTS, "data": args.data, "list_dir": args.list_dir,
                                           "split": args.split, "arch": args.arch, "sample_every": args.sample_every,
                                           "resize": args.resize, "crop": args.crop, "normalize": args.normalize,
                                           "cache_dir": args.cache_dir})
     name = os.path.basename(os.path.normpath(args.data)) if args.data else "synthetic"
     out = args.out or os.path.join("features", f"{name}-split{args.split}-{args.layer}")
-    try:
-        backbone, arch = load_backbone(args.weights, config["arch"])
-        index = extract({**config, "arch": arch}, backbone, args.layer, out, os.path.abspath(args.weights), args.batch)
-    except (ValueError, OSError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 1
+    backbone, arch = load_backbone(args.weights, config["arch"])
+    index = extract({**config, "arch": arch}, backbone, args.layer, out, os.path.abspath(args.weights), args.batch)
     print(f"wrote features of {len(index['videos'])} videos ({len(index['bad'])} bad) to {out}")
     return 0
 

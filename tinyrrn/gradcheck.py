@@ -59,6 +59,7 @@ def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-4, max_elements=256, dire
                 numeric = (plus - minus) / (2 * eps)
                 expected = float((analytic * direction).sum())
                 error = abs(expected - numeric) - (atol + rtol * abs(numeric))
+                error = numpy.inf if numpy.isnan(error) else error  # a NaN never passes
                 if worst is None or error > worst[0]:
                     worst = (error, where, expected, numeric)
         finally:

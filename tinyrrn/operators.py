@@ -4,6 +4,8 @@
 tensor.py never imports the op library and there is no import cycle. Every entry maps a
 method name to the op of :mod:`tinyrrn.functional` that implements it.
 """
+import numbers
+
 from . import functional as F
 from .tensor import Tensor
 
@@ -13,21 +15,36 @@ def _swapped(op):
     return lambda self, other: op(other, self)
 
 
+def _equality(op):
+    """``==`` / ``!=``: element-wise with tensors, arrays and numbers; anything else (None, a
+    string) is not equal, as Python's default comparison says."""
+    def method(self, other):
+        if isinstance(other, (Tensor, numbers.Number)) or hasattr(other, "dtype"):
+            return op(self, other)
+        return NotImplemented
+    return method
+
+
 METHODS = {
-    # arithmetic, with broadcasting
+    # arithmetic, with broadcasting and PyTorch's type promotion
     "__add__": F.add, "__radd__": _swapped(F.add),
     "__sub__": F.sub, "__rsub__": _swapped(F.sub),
     "__mul__": F.mul, "__rmul__": _swapped(F.mul),
     "__truediv__": F.div, "__rtruediv__": _swapped(F.div),
+    "__floordiv__": F.floor_divide, "__rfloordiv__": _swapped(F.floor_divide),
+    "__pow__": F.pow, "__rpow__": _swapped(F.pow),
     "__neg__": F.neg,
-    "__pow__": F.pow,
-    "__matmul__": F.matmul,
+    "__matmul__": F.matmul, "__rmatmul__": _swapped(F.matmul),
     "__getitem__": F.getitem,
+    # comparisons: bool tensors without gradient
+    "__lt__": F.lt, "__le__": F.le, "__gt__": F.gt, "__ge__": F.ge,
+    "__eq__": _equality(F.eq), "__ne__": _equality(F.ne),
     # reductions and shapes
     "sum": F.sum, "mean": F.mean,
     "reshape": F.reshape, "transpose": F.transpose, "permute": F.permute, "flatten": F.flatten,
     # element-wise functions
     "exp": F.exp, "log": F.log, "relu": F.relu, "sigmoid": F.sigmoid, "tanh": F.tanh,
+    "pow": F.pow, "div": F.div, "softmax": F.softmax, "log_softmax": F.log_softmax,
     # dtype and device (differentiable: the gradient flows back to the original)
     "astype": F.astype, "to": F.to_device,
 }

@@ -12,42 +12,37 @@ import numpy
 from . import backend
 from . import functional as F
 from .builders import model_from_checkpoint
-from .data import BadVideo, Normalize, read_sampled
-from .data.transforms import center_crops, crop
+from .cli import add_compute_flags, add_debug_flag, command, use_compute
+from .data import Normalize, read_sampled
+from .data.ucf101 import centre_clips
 from .tensor import Tensor, no_grad
 
 
 def predict(model, config, path, batch=16):
     """Class probabilities (averaged over the video's chunks) and the number of chunks."""
     frames = read_sampled(path, config["sample_every"], config["resize"])
-    steps = config["chunk"]
-    chunks = max(len(frames) // steps, 1)
-    index = numpy.minimum(numpy.arange(chunks * steps), len(frames) - 1)
-    picked = frames[index]
-    clips = Normalize(config["normalize"])(crop(picked, *center_crops(picked, config["crop"]), config["crop"]))
-    clips = clips.reshape(chunks, steps, *clips.shape[1:])
-    total = 0
+    clips = centre_clips(frames, config["chunk"], config["crop"], Normalize(config["normalize"]))
+    chunks, total = len(clips), 0
     with no_grad():
         for start in range(0, chunks, batch):
             logits = model(Tensor(backend.to_device(clips[start:start + batch], backend.get_device())))
-            total = total + F.exp(F.log_softmax(logits)).data.sum(axis=0)
+            total = total + F.softmax(logits, -1).data.sum(axis=0)
     return backend.to_numpy(total) / chunks, chunks
 
 
+@command
 def main(argv=None):
     p = argparse.ArgumentParser(prog="python -m tinyrrn.predict",
                                 description="Top classes of a video (any container/codec ffmpeg reads).")
     p.add_argument("video", help="video file, e.g. v_Basketball_g01_c01.avi or clip.mp4")
     p.add_argument("--checkpoint", required=True, help="checkpoint file or run directory (uses best.npz)")
     p.add_argument("--top", type=int, default=5, help="how many classes to list")
-    p.add_argument("--device", choices=("cpu", "gpu", "auto"), default="cpu", help="where to compute")
+    add_compute_flags(p)
+    add_debug_flag(p)
     args = p.parse_args(argv)
-    backend.set_device(args.device)
-    try:
-        model, config = model_from_checkpoint(args.checkpoint)
-        probs, chunks = predict(model, config, args.video)
-    except (BadVideo, ValueError, OSError) as err:
-        p.exit(1, f"error: {err}\n")
+    use_compute(args.device, args.threads)
+    model, config = model_from_checkpoint(args.checkpoint)
+    probs, chunks = predict(model, config, args.video)
     print(f"{args.video}: {chunks} chunks of {config['chunk']} frames (every {config['sample_every']}th frame)")
     for rank, c in enumerate(numpy.argsort(-probs)[:args.top], 1):
         print(f"{rank}. {model.classes[c]:<24} {probs[c]:.4f}")

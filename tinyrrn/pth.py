@@ -16,7 +16,9 @@ Two layouts are understood:
 
 Tensors are rebuilt as copies of strided views into their storages, so views
 that share a storage (slices, transposes) come out right.  bfloat16 becomes
-float32, since NumPy has no bfloat16.
+float32, since NumPy has no bfloat16.  A tensor whose size and strides ask for
+far more memory than its storage holds (stride 0 over a huge shape: a 525-byte
+file could become gigabytes) is refused unless ``allow_expand`` is given.
 """
 
 import pickle
@@ -46,6 +48,9 @@ _STORAGE_TYPES = {
     "BoolStorage": "b1",
     "UntypedStorage": "u1",
 }
+
+# A tensor may take at most this many times its storage's bytes, plus EXPAND_SLACK, unless allow_expand.
+EXPAND_LIMIT, EXPAND_SLACK = 16, 2**20
 
 # Keys under which training checkpoints commonly keep the model's state_dict.
 _STATE_DICT_KEYS = ("state_dict", "model_state_dict", "model", "net", "network", "weights")
@@ -148,19 +153,20 @@ def _ascii(value):
     return value.decode("ascii") if isinstance(value, bytes) else value
 
 
-def read_pth(path):
+def read_pth(path, allow_expand=False):
     """Read a torch ``.pth`` file into an ``OrderedDict`` of name -> ``numpy.ndarray``.
 
     Accepts a bare state_dict or a checkpoint dict holding one (under ``state_dict``,
     ``model``, ...); a DataParallel ``module.`` prefix is stripped.  Raises
     :class:`UnsafePickleError` for a file that asks for other globals and
-    :class:`WeightsError` for a truncated or non-weights file.
+    :class:`WeightsError` for a truncated or non-weights file, or for a tensor
+    that would expand far beyond its storage (unless ``allow_expand``).
     """
     path = str(path)
     with open(path, "rb") as file:  # a missing or unreadable file raises OSError naming it
         is_zip = file.read(4) == b"PK\x03\x04"
     try:
-        state = _read_zip(path) if is_zip else _read_legacy(path)
+        state = _read_zip(path, allow_expand) if is_zip else _read_legacy(path, allow_expand)
     except WeightsError:
         raise
     except Exception as error:  # any failure parsing untrusted bytes
@@ -170,7 +176,7 @@ def read_pth(path):
     return _strip_prefix(state, "module.")
 
 
-def _read_zip(path):
+def _read_zip(path, allow_expand):
     """Read the zip format: ``<prefix>/data.pkl`` plus ``<prefix>/data/<key>`` storages."""
     with zipfile.ZipFile(path) as archive:
         names = archive.namelist()
@@ -190,10 +196,10 @@ def _read_zip(path):
                 storages[key] = archive.read(f"{prefix}data/{key}")
             return storages[key]
 
-        return _materialise(state, load_storage, byteorder, path)
+        return _materialise(state, load_storage, byteorder, path, allow_expand)
 
 
-def _read_legacy(path):
+def _read_legacy(path, allow_expand):
     """Read the legacy format: header pickles, the object, storage keys, raw storages."""
     with open(path, "rb") as file:
         magic = _SafeUnpickler(file, path).load()
@@ -219,7 +225,7 @@ def _read_legacy(path):
             if len(storages[key]) != nbytes:
                 raise WeightsError(f"{path}: truncated: storage {key!r} should hold {nbytes} "
                                    f"bytes, found {len(storages[key])}")
-    return _materialise(state, storages.__getitem__, byteorder, path)
+    return _materialise(state, storages.__getitem__, byteorder, path, allow_expand)
 
 
 def _find_state_dict(obj, path):
@@ -249,7 +255,7 @@ def _dtype(storage_type, byteorder):
     return np.dtype(("<" if byteorder == "little" else ">") + _STORAGE_TYPES[storage_type.name])
 
 
-def _materialise(state, load_storage, byteorder, path):
+def _materialise(state, load_storage, byteorder, path, allow_expand):
     """Replace each ``_TensorRef`` by a C-contiguous NumPy array in native byte order."""
     arrays = OrderedDict()
     for name, ref in state.items():
@@ -260,13 +266,13 @@ def _materialise(state, load_storage, byteorder, path):
         data = load_storage(storage.key)
         flat = np.frombuffer(data, dtype=dtype, count=len(data) // dtype.itemsize)
         flat = flat[storage.offset: storage.offset + storage.numel]
-        arrays[name] = _strided_copy(flat, ref, name, path)
+        arrays[name] = _strided_copy(flat, ref, name, path, allow_expand)
         if storage.type.name == "BFloat16Storage":
             arrays[name] = (arrays[name].astype(np.uint32) << 16).view(np.float32)
     return arrays
 
 
-def _strided_copy(flat, ref, name, path):
+def _strided_copy(flat, ref, name, path, allow_expand):
     """Copy the view ``flat[offset:]`` with ``ref``'s size and stride (in elements)."""
     native = flat.dtype.newbyteorder("=")
     if len(ref.size) != len(ref.stride) or min((*ref.size, *ref.stride, ref.offset)) < 0:
@@ -278,6 +284,11 @@ def _strided_copy(flat, ref, name, path):
     if last >= len(flat):
         raise WeightsError(f"{path}: tensor {name!r} of shape {ref.size} needs element {last} "
                            f"of a storage holding {len(flat)} (truncated file?)")
+    needed = int(np.prod(ref.size)) * flat.itemsize
+    if not allow_expand and needed > EXPAND_LIMIT * len(flat) * flat.itemsize + EXPAND_SLACK:
+        raise WeightsError(f"{path}: tensor {name!r} of shape {ref.size} and stride {ref.stride} would take "
+                           f"{needed / 2**20:.0f} MB from a storage of {len(flat) * flat.itemsize} bytes; refused "
+                           "(if the file is trusted: python -m tinyrrn.weights convert --allow-expand)")
     view = np.lib.stride_tricks.as_strided(
         flat[ref.offset:], shape=ref.size,
         strides=tuple(s * flat.itemsize for s in ref.stride), writeable=False)

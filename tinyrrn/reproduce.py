@@ -12,8 +12,11 @@ Layout of the output folder (``--out``, default runs/reproduce-ucf101 or runs/re
     grid.jsonl                      one line per finished row: error, seconds
     REPORT.md                       one table per paper table: paper error, ours, difference, run dir
 
-Resume: a row is finished when its run directory holds ``eval/metrics.json`` and is then skipped;
-an unfinished training row continues from its ``checkpoint.npz`` (tinyrrn.train resume), feature
+Resume: a row is finished when its run directory holds ``eval/metrics.json`` and is then skipped
+(saying so if settings that would change its result differ now); an unfinished training row
+continues from its ``checkpoint.npz`` (tinyrrn.train resume). A row whose run has other settings
+that define it (tinyrrn.config.DEFINES_RUN, e.g. ``--set skip=linear``) is moved aside to
+``<dir>.replaced-<time>`` and trained afresh. Feature
 extraction skips the videos already written, and an unfinished baseline (seconds long) is rerun.
 Run the same command again after an interruption. Rows of different tables that are the same model
 (e.g. Table 2 "Block4, identity", Table 3 "identity" and Table 4 "context 2") share one run.
@@ -29,8 +32,10 @@ import os
 import sys
 import time
 
-from . import backend, baseline, config as configuration, features
+from . import baseline, config as configuration, features, rundir, signals
 from .builders import load_backbone
+from .cli import UsageError, add_compute_flags, add_debug_flag, command, use_compute
+from .files import JsonLog, write_json, write_text
 from .models import ARCHITECTURES
 from .models.rrn import default_positions, resolve_position
 from .train import train
@@ -93,7 +98,7 @@ def rows(tables):
                 out.append({"table": 4, "key": f"table4-context{t}", "preset": preset,
                             "label": f"context {t} ({skips})", "paper": TABLE4_PAPER[t]})
         else:
-            raise ValueError(f"unknown table {table}; the paper's tables are 1, 2, 3, 4")
+            raise UsageError(f"--tables: unknown table {table}; the paper's tables are 1, 2, 3, 4")
     return out
 
 
@@ -110,7 +115,7 @@ def row_config(preset, options, split):
     config = {**configuration.DEFAULTS, **values, "data": options["data"], "weights": options["weights"],
               "list_dir": options["list_dir"], "split": split, "name": preset, "baseline": False,
               "out": options["out"], "seed": options["seed"], "device": options["device"],
-              "workers": options["workers"]}
+              "threads": options["threads"], "workers": options["workers"]}
     if options["epochs"] is not None:
         config["epochs"] = options["epochs"]
     elif synthetic:
@@ -156,10 +161,6 @@ def finished_error(run_dir):
         return json.load(f)["video_error"]
 
 
-class Interrupted(Exception):
-    """A training row was interrupted (Ctrl-C); its checkpoint is kept."""
-
-
 class Grid:
     """Runs the rows of the requested tables and splits, skipping finished ones; then writes the report."""
 
@@ -167,7 +168,7 @@ class Grid:
         self.options = options
         self.out = options["out"]
         self.results = {}   # (split, key) -> (error, run_dir)
-        self.log_path = os.path.join(self.out, "grid.jsonl")
+        self.log = JsonLog(os.path.join(self.out, "grid.jsonl"))
         self.run_dirs = self.plan()
 
     def plan(self):
@@ -183,10 +184,6 @@ class Grid:
                 dirs[split, row["key"]] = first.setdefault(key, own)
         return dirs
 
-    def _log(self, record):
-        with open(self.log_path, "a") as f:
-            f.write(json.dumps({"time": round(time.time(), 3), **record}) + "\n")
-
     def check_grid_file(self):
         """Refuse to mix rows of different data or weights in one output folder."""
         os.makedirs(self.out, exist_ok=True)
@@ -199,28 +196,45 @@ class Grid:
             if {k: saved.get(k) for k in mine} != mine:
                 raise ValueError(f"{self.out} holds a grid of other data/weights ({saved}); use another --out")
         else:
-            with open(path, "w") as f:
-                json.dump(mine, f, indent=1)
+            write_json(path, mine)
 
     # training rows (Tables 2-4) -------------------------------------------------
     def train_row(self, row, split):
+        """Train (or resume) a row; a finished row is skipped; a row whose run has other settings that
+        define it is moved aside and trained afresh."""
         config = row_config(row["preset"], self.options, split)
         run_dir = self.run_dirs[split, row["key"]]
+        head = f"== split {split} {row['key']}"
+        refused, changed = self.settings_changes(run_dir, config)
+        if refused:
+            aside = f"{run_dir}.replaced-{time.strftime('%Y%m%d-%H%M%S')}"
+            os.replace(run_dir, aside)
+            print(f"{head}: its settings changed ({configuration.describe_changes(refused)}): the old run moved to "
+                  f"{aside}; training afresh", flush=True)
         error = finished_error(run_dir)
         if error is None:
             start = time.monotonic()
             resume = os.path.isfile(os.path.join(run_dir, "checkpoint.npz"))
             print(f"\n== split {split} {row['key']}: {'resuming' if resume else 'training'} in {run_dir}", flush=True)
             metrics, _ = train(config, run_dir, resume=resume)
-            if metrics is None:
-                raise Interrupted(row["key"])
             error = metrics["video_error"]
-            self._log({"split": split, "row": row["key"], "run_dir": run_dir, "video_error": error,
-                       "seconds": round(time.monotonic() - start, 1)})
+            self.log.write({"split": split, "row": row["key"], "run_dir": run_dir, "video_error": error,
+                            "seconds": round(time.monotonic() - start, 1)})
         else:
-            print(f"== split {split} {row['key']}: finished ({run_dir}), skipped", flush=True)
+            kept = (f"; kept although {configuration.describe_changes(changed)} changed (delete its eval/ to continue "
+                    "it with them)") if changed else ""
+            print(f"{head}: finished ({run_dir}), skipped{kept}", flush=True)
         self.results[split, row["key"]] = (error, run_dir)
         return run_dir
+
+    @staticmethod
+    def settings_changes(run_dir, config):
+        """(refused, changed): settings of ``config`` that differ from the run in ``run_dir`` and define
+        it, and those that may change but would change its result (none when there is no run yet)."""
+        if not os.path.isfile(os.path.join(run_dir, "config.json")):
+            return {}, {}
+        refused, applied = configuration.resume_changes(rundir.read_config(run_dir)[0], config)
+        return refused, {k: v for k, v in applied.items() if k not in configuration.BOOKKEEPING}
 
     # Table 1 ---------------------------------------------------------------------
     def table1_backbone(self, split):
@@ -230,7 +244,7 @@ class Grid:
             backbone, arch = load_backbone(self.options["weights"], base["arch"])
             return backbone, os.path.abspath(self.options["weights"]), {**base, "arch": arch}
         if self.options["data"] is not None:
-            raise ValueError("Table 1 needs --weights (ImageNet ResNet-50 weights, .pth or .npz) on real data")
+            raise UsageError("Table 1 needs --weights (ImageNet ResNet-50 weights, .pth or .npz) on real data")
         run_dir = self.train_row(rows([4])[0], split)  # the no-skip (context 1) model, trained per frame
         backbone, arch = load_backbone(run_dir, base["arch"])
         return backbone, os.path.abspath(run_dir), {**base, "arch": arch}
@@ -259,7 +273,7 @@ class Grid:
                 metrics = baseline.run(feature_dir, r["model"], r["znorm"], run_dir, epochs=epochs,
                                        seed=self.options["seed"])
                 self.results[split, r["key"]] = (metrics["video_error"], run_dir)
-                self._log({"split": split, "row": r["key"], "run_dir": run_dir, "video_error": metrics["video_error"],
+                self.log.write({"split": split, "row": r["key"], "run_dir": run_dir, "video_error": metrics["video_error"],
                            "seconds": round(time.monotonic() - start, 1)})
 
     def table1_dir(self, row, split):
@@ -343,7 +357,7 @@ def parser():
     a("--weights", help="ImageNet ResNet-50 weights (.pth or .npz): the backbone of every row and Table 1's "
                         "feature extractor (required for Table 1 on real data)")
     a("--tables", default="1,2,3,4", help="comma-separated paper tables to run")
-    a("--splits", default="1", help="comma-separated splits (the synthetic data has split 1 only)")
+    a("--splits", default="1", help="comma-separated splits 1-3 (the synthetic data has three official-style splits too)")
     a("--epochs", type=int, help=f"epochs per training row (default: the preset's 10, or {SYNTHETIC_EPOCHS} on "
                                  "synthetic data)")
     a("--baseline-epochs", type=int, help="epochs of each Table 1 baseline (default 30, or 60 on synthetic data)")
@@ -352,7 +366,8 @@ def parser():
     a("--workers", type=int, default=2, help="background decoding threads")
     a("--cache-dir", help="on-disk cache of decoded frames (default: user cache)")
     a("--seed", type=int, default=0, help="seed of every row")
-    a("--device", choices=("cpu", "gpu", "auto"), default="cpu", help="where to compute")
+    add_compute_flags(p)
+    add_debug_flag(p)
     a("--only", help="comma-separated row keys to run (e.g. table3-identity); default: every row")
     a("--set", action="append", default=[], metavar="KEY=VALUE",
       help="override a training setting of every row (keys as in tinyrrn.train's config, values JSON or text)")
@@ -366,7 +381,7 @@ def parse_overrides(items):
         key, sep, value = item.partition("=")
         key = key.strip().replace("-", "_")
         if not sep or key not in configuration.DEFAULTS:
-            raise ValueError(f"--set {item!r}: expected KEY=VALUE with KEY one of {sorted(configuration.DEFAULTS)}")
+            raise UsageError(f"--set {item!r}: expected KEY=VALUE with KEY one of {sorted(configuration.DEFAULTS)}")
         try:
             overrides[key] = json.loads(value)
         except json.JSONDecodeError:
@@ -378,12 +393,12 @@ def options_from(argv=None):
     args = parser().parse_args(argv)
     tables = [int(t) for t in args.tables.split(",") if t.strip()]
     splits = [int(s) for s in args.splits.split(",") if s.strip()]
-    if args.data is None and splits != [1]:
-        raise ValueError("the synthetic dataset has split 1 only (--splits 1)")
+    if not splits or any(s not in (1, 2, 3) for s in splits):
+        raise UsageError(f"--splits {args.splits}: expected split numbers 1-3, comma-separated")
     return {"data": args.data, "list_dir": args.list_dir, "weights": args.weights, "tables": tables, "splits": splits,
             "epochs": args.epochs, "baseline_epochs": args.baseline_epochs, "batch": args.batch,
             "feature_batch": args.feature_batch, "workers": args.workers, "cache_dir": args.cache_dir,
-            "seed": args.seed, "device": args.device, "overrides": parse_overrides(args.set),
+            "seed": args.seed, "device": args.device, "threads": args.threads, "overrides": parse_overrides(args.set),
             "only": [k.strip() for k in args.only.split(",")] if args.only else None,
             "out": args.out or os.path.join("runs", "reproduce-" + ("synthetic" if args.data is None else "ucf101"))}
 
@@ -391,15 +406,15 @@ def options_from(argv=None):
 def run_grid(options):
     """Run the grid and write OUT/REPORT.md (also after an interruption); returns (exit code, report path)."""
     start = time.monotonic()
-    backend.set_device(options["device"])
+    use_compute(options["device"], options["threads"])
     grid = Grid(options)
     grid.check_grid_file()
     code = 0
     try:
         grid.run()
-    except (Interrupted, KeyboardInterrupt):
+    except (signals.Interrupted, KeyboardInterrupt) as stop:
         print("\ninterrupted: run the same command again to resume the grid", file=sys.stderr, flush=True)
-        code = 130
+        code = getattr(stop, "exit_code", 130)
     finally:
         grid.collect()
         note = ""
@@ -408,21 +423,15 @@ def run_grid(options):
             note = f" Training rows: {epochs} epochs each on the synthetic data."
         text = report(grid.results, options["tables"], options["splits"], options["data"], options["out"], note,
                       time.monotonic() - start)
-        os.makedirs(options["out"], exist_ok=True)
         path = os.path.join(options["out"], "REPORT.md")
-        with open(path, "w") as f:
-            f.write(text)
+        write_text(path, text)
         print(f"wrote {path}", flush=True)
     return code, path
 
 
+@command
 def main(argv=None):
-    try:
-        options = options_from(argv)
-        code, path = run_grid(options)
-    except (ValueError, OSError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 1
+    code, path = run_grid(options_from(argv))
     if code == 0:
         with open(path) as f:
             print("\n" + f.read())

@@ -7,6 +7,17 @@ maps the gradient of its output to gradients of its inputs (``backward_fn``).
 summing gradients of tensors used several times, and frees each node's saved
 buffers as soon as it has passed through.
 
+The rules, PyTorch's:
+
+- A graph is used once. After ``backward()`` its nodes are freed, and a second
+  ``backward()`` that reaches one raises RuntimeError before touching any
+  gradient; ``backward(retain_graph=True)`` keeps the graph for another pass.
+- A leaf's ``.grad`` is its own array: when two leaves would receive the same
+  array (``a + b`` passes one gradient to both), or the caller's ``grad``,
+  the later one gets a copy, so scaling one gradient in place never changes another.
+- A gradient reaching a tensor has that tensor's shape and dtype (an op on
+  float32 and float64 tensors computes in float64 and sends float32 back).
+
 Python's operators (``a + b``, ``x[i]``, ``x.sum()``, ...) are attached to
 Tensor from one place, :mod:`tinyrrn.operators`, so this module never imports
 the op library.
@@ -44,6 +55,7 @@ class Tensor:
     """
 
     __array_priority__ = 100  # make `ndarray + Tensor` call Tensor.__radd__
+    __hash__ = object.__hash__  # `==` is element-wise (tinyrrn.operators); tensors stay usable as dict keys
 
     def __init__(self, data, requires_grad=False, device=None):
         if isinstance(data, Tensor):
@@ -75,6 +87,11 @@ class Tensor:
     def __len__(self):
         return len(self.data)
 
+    def __bool__(self):
+        if self.size != 1:
+            raise RuntimeError(f"Boolean value of Tensor with {self.size} values is ambiguous")
+        return bool(self.item())
+
     def __repr__(self):
         grad = ", requires_grad=True" if self.requires_grad else ""
         return f"Tensor(shape={tuple(self.shape)}, dtype={self.dtype}, device={self.device}{grad})"
@@ -92,16 +109,18 @@ class Tensor:
         return Tensor(self.data)
 
     # -- backward ---------------------------------------------------------
-    def backward(self, grad=None):
+    def backward(self, grad=None, retain_graph=False):
         """Accumulate d(self)/d(leaf) into ``leaf.grad`` for every leaf that requires grad.
 
         ``grad`` is the gradient flowing into this tensor; it may be left out
-        only for a one-element tensor (a loss). The graph is freed afterwards.
+        only for a one-element tensor (a loss). The graph is freed afterwards
+        unless ``retain_graph`` is true.
         """
         if not self.requires_grad:
             raise RuntimeError("backward() on a tensor that does not require grad "
                                "(no input required grad, or it was made under no_grad())")
         xp = backend.xp_of(self.data)
+        handed_out = {}  # owner id -> array: memory a leaf (or the caller) already holds
         if grad is None:
             if self.size != 1:
                 raise RuntimeError(f"backward() without a gradient needs a one-element tensor, "
@@ -112,22 +131,59 @@ class Tensor:
             if grad.shape != self.shape:
                 raise ValueError(f"backward(): grad shape {tuple(grad.shape)} does not match "
                                  f"tensor shape {tuple(self.shape)}")
+            _hand_out(grad, handed_out)
+        order = _topological_order(self)
+        for node in order:
+            if node.backward_fn is _freed:
+                raise RuntimeError(f"backward() reached the output of {node.op!r} (shape {tuple(node.shape)}), "
+                                   "whose graph an earlier backward() freed: trying to backward through the "
+                                   "graph a second time. Specify retain_graph=True in the first backward() "
+                                   "to keep the graph, or run the forward pass again.")
         grads = {id(self): grad}
-        for node in reversed(_topological_order(self)):
+        for node in reversed(order):
             g = grads.pop(id(node), None)
             if g is None:
                 continue
-            if node.backward_fn is None:  # a leaf: keep its gradient
-                if 0 in g.strides:  # a broadcast view: give the leaf its own memory
-                    g = g.copy()
-                node.grad = g if node.grad is None else node.grad + g
+            if node.backward_fn is None:  # a leaf: keep its own gradient
+                node.grad = _leaf_gradient(g, handed_out) if node.grad is None else node.grad + g
                 continue
             for parent, pg in zip(node.parents, node.backward_fn(g)):
                 if pg is None or not parent.requires_grad:
                     continue
+                if pg.shape != parent.shape:
+                    raise RuntimeError(f"{node.op}: backward returned a gradient of shape {tuple(pg.shape)} "
+                                       f"for an input of shape {tuple(parent.shape)}")
+                if pg.dtype != parent.dtype:
+                    pg = pg.astype(parent.dtype)
                 key = id(parent)
                 grads[key] = pg if key not in grads else grads[key] + pg
-            node.parents, node.backward_fn = (), None  # free saved buffers
+            if not retain_graph:
+                node.parents, node.backward_fn = (), _freed  # free saved buffers
+
+
+def _freed(g):
+    """The backward_fn of a node whose graph was freed (backward() refuses to reach it)."""
+    raise RuntimeError("trying to backward through the graph a second time (its buffers were freed)")
+
+
+def _owner(array):
+    """The array that owns ``array``'s memory (itself, or the base its view chain leads to)."""
+    while getattr(array, "base", None) is not None:
+        array = array.base
+    return array
+
+
+def _hand_out(array, handed_out):
+    owner = _owner(array)
+    handed_out[id(owner)] = owner  # kept alive, so that its id is not reused during this pass
+
+
+def _leaf_gradient(g, handed_out):
+    """``g`` as a leaf's new gradient: a copy when its memory is already held, or is a broadcast view."""
+    if 0 in g.strides or id(_owner(g)) in handed_out:
+        g = g.copy(order="K")  # keeps a channels-last layout
+    _hand_out(g, handed_out)
+    return g
 
 
 def _topological_order(root):

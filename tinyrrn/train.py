@@ -14,39 +14,90 @@ resolved config, ``metrics.jsonl``, plots, checkpoints (``checkpoint.npz``
 after every epoch or interruption, ``best.npz`` by test video error) and the
 bad-videos list. ``--resume RUN_DIR`` continues exactly where it stopped.
 
-Under ``mpiexec -n N`` (or with ``--distributed``) one model is trained over N ranks: see
-tinyrrn/distributed.py. ``--batch`` is then the global batch (split over the ranks), updates
-count global observations, and only rank 0 writes files and shows progress.
+The file, top down:
+
+* ``train_one_epoch`` -- the loop: load -> forward -> loss -> backward -> accumulate -> step;
+* ``Trainer`` -- what stands around the loop: the run's parts, checkpoints (only of finite
+  weights), the metrics log, divergence warnings, evaluation after each epoch, Ctrl-C / SIGTERM;
+* ``train`` and ``main`` -- the job.
+
+Under ``mpiexec -n N`` (or with ``--distributed``) one model is trained over N ranks by the same
+code: tinyrrn/parallel.py holds what differs. ``--batch`` is then the global batch (split over the
+ranks), updates count global observations, and only rank 0 writes files and shows progress.
 """
-import datetime
-import json
 import math
 import os
 import resource
-import signal
 import sys
 import time
 
 import numpy
 
-from . import backend, checkpoint, config as configuration, distributed
+from . import backend, checkpoint, cli, config as configuration, parallel, rundir, signals
 from . import functional as F
 from . import random as tinyrandom
-from .builders import build_dataset, build_model, model_from_state
-from .data.video import BadVideo
+from .builders import build_dataset, build_model, check_classes, model_from_state
+from .cli import UsageError
+from .data import ChunkLoader
 from .evaluate import evaluate, summary
+from .files import JsonLog
 from .nn import BatchNorm2d
 from .optim import OPTIMIZERS, learning_rate
 from .plots import plot_training_curve
 from .progress import Progress
 from .tensor import Tensor
 
-
-class TrainingError(RuntimeError):
-    """Training cannot go on (e.g. a non-finite loss); the last good checkpoint is kept."""
+EPOCH_METRICS = ("video_error", "top1", "top5", "mean_class_accuracy", "clip_accuracy")
 
 
-# -- building blocks ---------------------------------------------------------
+class TrainingError(cli.Failure):
+    """Training cannot go on (a non-finite loss or weights); the message says what was kept."""
+
+
+# -- the loop ------------------------------------------------------------------
+def forward_backward(model, clips, labels):
+    """The cross-entropy of a batch summed over its chunks; its gradients are added to every
+    parameter's ``.grad``. A rank with no chunks in this batch still joins the collectives."""
+    if len(labels) == 0:
+        parallel.idle_pass(model, clips.shape[1:])
+        return 0.0
+    device = backend.get_device()
+    logits = model(Tensor(backend.to_device(clips, device)))
+    loss = F.cross_entropy(logits, backend.to_device(labels, device))
+    (loss * len(labels)).backward()  # summed over chunks; averaged over all observed chunks at the update
+    return loss.item() * len(labels)  # the one host round trip of a step
+
+
+def train_one_epoch(model, loader, optimizer, update_size, run):
+    """One pass over the training chunks; returns False when a signal stopped it early.
+
+    load -> forward -> loss -> backward -> accumulate -> step: the gradients of every chunk are
+    summed until ``update_size`` chunks are observed (on all ranks), then ``optimizer`` (a
+    parallel.DistributedOptimizer) averages them into one update -- the paper's rule (Sec. 4).
+    ``run`` (a Trainer) stands around the loop: it times the loader, hears of every batch and
+    update (progress, metrics, checks) and says when to stop (a signal, --max-steps).
+    """
+    for clips, labels, _ in run.timed(loader):  # this rank's chunks of one global batch
+        loss_sum = forward_backward(model, clips, labels)
+        # one tiny Allreduce (the identity on one process): every rank sees the same chunk count,
+        # loss and stop request, so that all ranks take the same decisions
+        chunks, loss_sum, stop = optimizer.comm.allreduce_sum(
+            numpy.array([len(labels), loss_sum, run.stop_signal()], dtype=numpy.float64))
+        if chunks:  # 0 when every chunk of the batch was from a bad video
+            run.check_loss(loss_sum / chunks)
+            optimizer.observe(int(chunks), loss_sum)
+        if optimizer.observed >= update_size:
+            run.after_update(optimizer.step())
+        run.after_batch(chunks, loss_sum)
+        if stop:
+            return False
+        if run.reached_max_steps():
+            break
+    if optimizer.observed:  # the epoch's last, partial update
+        run.after_update(optimizer.step())
+    return True
+
+
 def update_size(update_every, train_chunks):
     """Chunks per update from '64' or '1%' (of the training chunks), at least 1."""
     text = str(update_every).strip()
@@ -69,275 +120,155 @@ def memory_mb():
     return usage
 
 
-# -- the trainer -------------------------------------------------------------
-class Trainer:
-    """One training run: model, optimiser, data, and the state that a checkpoint must hold.
+class Throughput:
+    """Clips per second, the share of time spent waiting for data and in collectives, between two log lines."""
 
-    ``comm`` (tinyrrn.distributed): the ranks that train this model together; by default one
+    def __init__(self, comm):
+        self.comm = comm
+        self.reset()
+
+    def reset(self):
+        self.start, self.wait, self.clips = time.monotonic(), 0.0, 0
+        self.comm_start = self.comm.comm_seconds
+
+    def timed(self, batches):
+        """Yield from ``batches``, adding the time spent waiting for each to ``wait``."""
+        iterator = iter(batches)
+        while True:
+            before = time.monotonic()
+            batch = next(iterator, None)
+            self.wait += time.monotonic() - before
+            if batch is None:
+                return
+            yield batch
+
+    def record(self):
+        """The figures since the last record (global clips/s; rank 0's shares), then start again."""
+        elapsed = max(time.monotonic() - self.start, 1e-9)
+        figures = {"clips_per_s": round(self.clips / elapsed, 2), "data_wait": round(self.wait / elapsed, 4),
+                   "ranks": self.comm.size, "comm_share": round((self.comm.comm_seconds - self.comm_start) / elapsed, 4)}
+        self.reset()
+        return figures
+
+
+# -- around the loop -------------------------------------------------------------
+class Trainer:
+    """One training run: model, optimiser, data, the state a checkpoint holds, and what stands
+    around the loop -- checkpoints, the metrics log, checks, evaluation after each epoch, signals.
+
+    ``comm`` (tinyrrn.parallel): the ranks that train this model together; by default one
     process. Every rank runs the same code; collectives keep their decisions identical.
     """
 
-    def __init__(self, config, run_dir, resume=None, comm=None):
+    # a run diverges when its loss grows past this multiple of its first update's loss, or a weight past this size
+    DIVERGENCE_LOSS_FACTOR, DIVERGENCE_WEIGHT = 100.0, 1e6
+
+    def __init__(self, config, run_dir, comm=None):
         self.config, self.run_dir = config, run_dir
-        self.comm = comm if comm is not None else distributed.Communicator()
+        self.comm = comm if comm is not None else parallel.Communicator()
         self.is_root = self.comm.is_root
-        if self.is_root:
-            os.makedirs(run_dir, exist_ok=True)
         tinyrandom.manual_seed(config["seed"])
         with self.comm.root_first():  # rank 0 generates/indexes the data; the others then read it
             self.train_set = build_dataset(config, train=True)
             self.test_set = build_dataset(config, train=False)
         self.classes = self.train_set.classes
         self.model = build_model(config, len(self.classes)).to(backend.get_device())
-        self.sync_bn = bool(config.get("sync_bn")) and self.comm.size > 1
-        if self.sync_bn:
-            distributed.SyncBatchNorm.convert(self.model, self.comm)
-        self.optimizer = OPTIMIZERS[config["optimizer"]](
+        if config["sync_bn"]:  # BN statistics of all ranks' chunks (on one process: plain BN)
+            parallel.SyncBatchNorm.convert(self.model, self.comm)
+        optimizer = OPTIMIZERS[config["optimizer"]](
             self.model.parameters(), lr=config["lr"], weight_decay=config["weight_decay"],
             **({"momentum": config["momentum"]} if config["optimizer"] == "sgd" else {}))
-        # the global batches of one process; this rank loads its part of each (see ShardedLoader)
-        self.loader = distributed.ShardedLoader(
-            self.train_set, batch_size=config["batch"], rank=self.comm.rank, size=self.comm.size, shuffle=True,
-            seed=config["seed"], workers=config["workers"],
+        self.optimizer = parallel.DistributedOptimizer(optimizer, self.comm, schedule=self.learning_rate)
+        self.loader = ChunkLoader(  # the global batches of one process; this rank loads its part of each
+            self.train_set, batch_size=config["batch"], shuffle=True, seed=config["seed"], workers=config["workers"],
+            rank=self.comm.rank, world=self.comm.size,
             bad_videos_path=os.path.join(run_dir, "bad_videos.txt") if self.is_root else None)
         if self.is_root and config["batch"] < self.comm.size:
             print(f"warning: --batch {config['batch']} is smaller than the {self.comm.size} ranks: some ranks "
                   "get no chunks (--batch is the global batch)", file=sys.stderr, flush=True)
-        self.update_size = update_size(config["update_every"], len(self.train_set))
-        batches_per_update = math.ceil(self.update_size / config["batch"])  # updates fall on batch ends
-        self.total_updates = config["epochs"] * math.ceil(len(self.loader) / batches_per_update)
-        if config["max_steps"]:
-            self.total_updates = min(self.total_updates, config["max_steps"])
-        self.epoch, self.updates, self.observed, self.loss_sum = 0, 0, 0, 0.0
-        self.best_error, self.history = None, []
-        self.stop_requested = False  # agreed by all ranks
-        self._stop_signal = False    # Ctrl-C seen by this process
-        if resume:
-            self._restore(resume)
+        self.log = JsonLog(os.path.join(run_dir, "metrics.jsonl"))
+        self.epoch, self.best_error, self.history, self.warnings = 0, None, [], []
+        self.first_loss, self.saved_at = None, None  # saved_at: (epoch, update) of checkpoint.npz
+        self.signals, self.bar = signals.StopSignals(announce=self.is_root), None
+        self.throughput = Throughput(self.comm)
+        self.plan_updates()
 
-    # checkpoints ------------------------------------------------------------
-    def _arrays(self):
-        arrays = {f"model/{k}": v for k, v in self.model.state_dict().items()}
-        for i, buffers in self.optimizer.state_dict()["buffers"].items():
-            arrays.update({f"optim/{i}/{name}": v for name, v in buffers.items()})
-        for i, p in enumerate(self.optimizer.params):
-            if p.grad is not None and self.observed:  # gradients accumulated towards the next update
-                arrays[f"grad/{i}"] = p.grad
-        return arrays
+    @property
+    def updates(self):
+        return self.optimizer.steps
 
-    def save(self, name="checkpoint.npz"):
-        """Write a checkpoint (rank 0). Called on every rank: with several ranks the accumulated
-        gradients are summed and the bad-video lists joined, so the file does not depend on the
-        number of ranks."""
-        path = os.path.join(self.run_dir, name)
-        if self.comm.size > 1:
-            self._gather_bad_videos()
-            if not self.sync_bn and not self.config["freeze_bn"]:
-                distributed.average_buffers(self.model, self.comm)
-            if self.observed:  # gradients accumulated towards the next update: their sum over the ranks
-                own = [p.grad for p in self.optimizer.params]  # (grad/i) and each rank's part (rank<r>/grad/i)
-                parts = self.comm.gather([None if g is None else backend.to_numpy(g) for g in own])
-                distributed.reduce_gradients(self.optimizer.params, self.comm)
-                arrays = self._arrays()
-                for p, grad in zip(self.optimizer.params, own):
-                    p.grad = grad
-                for r, part in enumerate(parts or []):  # so that the same ranks resume bit for bit
-                    arrays.update({f"rank{r}/grad/{i}": g for i, g in enumerate(part) if g is not None})
-            else:
-                arrays = self._arrays()
-        else:
-            arrays = self._arrays()
-        if self.is_root:
-            meta = {"config": self.config, "classes": self.classes, "epoch": self.epoch, "updates": self.updates,
-                    "observed": self.observed, "loss_sum": self.loss_sum, "best_error": self.best_error,
-                    "history": self.history, "optimizer": {"steps": self.optimizer.steps, "lr": self.optimizer.lr},
-                    "loader": self.loader.state_dict(), "random": tinyrandom.get_state(), "ranks": self.comm.size}
-            checkpoint.save(path, arrays, meta)
-        self.comm.barrier()  # the file is complete before any rank goes on (and may read it)
-        return path
+    def plan_updates(self):
+        """Chunks per update (1% of the training chunks, by default) and the updates of the whole run."""
+        self.update_size = update_size(self.config["update_every"], len(self.train_set))
+        batches_per_update = math.ceil(self.update_size / self.config["batch"])  # updates fall on batch ends
+        per_epoch = math.ceil(len(self.loader) / batches_per_update)
+        self.total_updates = self.updates + (self.config["epochs"] - self.epoch) * per_epoch
+        if self.config["max_steps"]:
+            self.total_updates = min(self.total_updates, self.config["max_steps"])
 
-    def _gather_bad_videos(self):
-        for path in sorted(set().union(*self.comm.allgather(list(self.loader.bad_videos)))):
-            if path not in self.loader.bad_videos:
-                self.loader._record_bad(BadVideo(path, "bad on another rank"), warn=False)
+    def learning_rate(self, update):
+        return learning_rate(self.config["schedule"], self.config["lr"], update, self.total_updates,
+                             self.config["warmup"])
 
-    def _restore(self, path):
-        arrays, meta = self.comm.on_root(checkpoint.load, path)  # read once, sent to every rank
-        self.model.load_state_dict(checkpoint.prefixed(arrays, "model"))
-        buffers = {}
-        for name, value in checkpoint.prefixed(arrays, "optim").items():
-            index, key = name.split("/", 1)
-            buffers.setdefault(index, {})[key] = value
-        for i in range(len(self.optimizer.params)):
-            buffers.setdefault(str(i), {})
-        self.optimizer.load_state_dict({**meta["optimizer"], "buffers": buffers})
-        xp = backend.module_for(backend.get_device())
-        # accumulated gradients: each rank its own part when the ranks are the same, else rank 0 the sum
-        same_ranks = self.comm.size > 1 and meta.get("ranks") == self.comm.size
-        if same_ranks or self.is_root:
-            grads = checkpoint.prefixed(arrays, f"rank{self.comm.rank}/grad" if same_ranks else "grad")
-            for name, value in grads.items():
-                self.optimizer.params[int(name)].grad = xp.asarray(value)
-        self.loader.load_state_dict(meta["loader"])
-        tinyrandom.set_state(meta["random"])
-        self.epoch, self.updates, self.observed = meta["epoch"], meta["updates"], meta["observed"]
-        self.loss_sum, self.best_error, self.history = meta["loss_sum"], meta["best_error"], meta["history"]
+    # the epochs --------------------------------------------------------------
+    def run(self):
+        """Train until the last epoch (or --max-steps), evaluating after each; returns the final metrics.
 
-    # logging ------------------------------------------------------------------
-    def log(self, record):
-        if not self.is_root:
-            return
-        record = {"time": round(time.time(), 3), **record}
-        with open(os.path.join(self.run_dir, "metrics.jsonl"), "a") as f:
-            f.write(json.dumps(record) + "\n")
+        A signal stops the loop at the next batch: a checkpoint is written there and
+        signals.Interrupted raised (``--resume`` continues exactly from it)."""
+        with self.signals:
+            while self.epoch < self.config["epochs"] and not self.reached_max_steps():
+                self.start_epoch()
+                finished = train_one_epoch(self.model, self.loader, self.optimizer, self.update_size, self)
+                self.bar.close()
+                if not finished:
+                    path = self.save()
+                    signum = max(self.comm.allgather(self.signals.received))  # the signal some rank received
+                    raise signals.Interrupted(signum, path, f"checkpoint written to {path}; continue "
+                                              f"with python -m tinyrrn.train --resume {self.run_dir}")
+                self.end_epoch()
+        return self.final_evaluation()
 
-    # the loop -----------------------------------------------------------------
-    def _train_mode(self):
+    def start_epoch(self):
+        if self.loader.position == 0:  # an epoch boundary: videos found bad while decoding leave the plan
+            found_bad = [p for p in self.loader.bad_videos if p not in self.train_set.bad_videos]
+            if found_bad:
+                self.train_set.drop(found_bad)
+                self.plan_updates()
+                if self.is_root:
+                    print(f"{len(found_bad)} video(s) found bad: {len(self.train_set)} training chunks now, an update "
+                          f"every {self.update_size} chunks", flush=True)
         self.model.train()
-        if self.config["freeze_bn"]:
+        if self.config["freeze_bn"]:  # fixed statistics: batch-norm layers stay in evaluation mode
             for m in self.model.modules():
                 if isinstance(m, BatchNorm2d):
                     m.eval()
-
-    def _update(self):
-        """Average the accumulated gradients over the observed chunks (of all ranks) and take one optimiser step."""
-        if self.comm.size > 1:  # one Allreduce of all gradients, then / global observations
-            distributed.reduce_gradients(self.optimizer.params, self.comm, divide_by=self.observed)
-        else:
-            for p in self.optimizer.params:
-                if p.grad is not None:
-                    p.grad *= 1.0 / self.observed
-        self.optimizer.lr = learning_rate(self.config["schedule"], self.config["lr"], self.updates,
-                                          self.total_updates, self.config["warmup"])
-        self.optimizer.step()
-        self.optimizer.zero_grad()
-        loss = self.loss_sum / self.observed
-        self.updates += 1
-        self.observed, self.loss_sum = 0, 0.0
-        return loss
-
-    def run(self):
-        """Train until the last epoch (or --max-steps), evaluating after each epoch; return final metrics."""
-        device = backend.get_device()
-        previous_handler = signal.signal(signal.SIGINT, self._request_stop)
-        try:
-            while self.epoch < self.config["epochs"] and not self._done():
-                self._train_epoch(device)
-                if self.stop_requested:
-                    path = self.save()
-                    if self.is_root:
-                        print(f"\ninterrupted: checkpoint written to {path}; continue with "
-                              f"python -m tinyrrn.train --resume {self.run_dir}", flush=True)
-                    return None
-                self._end_epoch()
-        finally:
-            signal.signal(signal.SIGINT, previous_handler)
-        return self.finish()
-
-    def _done(self):
-        return self.config["max_steps"] is not None and self.updates >= self.config["max_steps"]
-
-    def _request_stop(self, signum, frame):
-        if self._stop_signal:  # a second Ctrl-C: stop at once
-            raise KeyboardInterrupt
-        self._stop_signal = True
-        if self.is_root:
-            print("\nCtrl-C: finishing this batch, then writing a checkpoint (Ctrl-C again to abort)", flush=True)
-
-    def _train_epoch(self, device):
-        self._train_mode()
         self.loader.set_epoch(self.epoch)
-        batches = len(self.loader)
-        bar = Progress(total=batches, desc=f"epoch {self.epoch + 1}/{self.config['epochs']}",
-                       stream=self.comm.stream())
-        bar.update(self.loader.position)  # batches already done when resuming
-        wait = compute = 0.0
-        clips_seen, window_start, comm_start = 0, time.monotonic(), self.comm.comm_seconds
-        iterator, end = iter(self.loader), object()
-        while True:
-            t0 = time.monotonic()
-            batch = next(iterator, end)
-            t1 = time.monotonic()
-            if batch is end:
-                break
-            if batch is None:  # this rank's part of the global batch is empty (all ranks still step)
-                count, loss_sum = 0, 0.0
-                if self.sync_bn:
-                    self._dummy_pass(device)
-            else:
-                clips, labels, _ = batch
-                logits = self.model(Tensor(backend.to_device(clips, device)))
-                loss = F.cross_entropy(logits, backend.to_device(labels, device))
-                (loss * len(labels)).backward()  # summed over chunks; averaged in _update
-                count, loss_sum = len(labels), loss.item() * len(labels)  # the one host round-trip of a step
-            # chunks, loss and Ctrl-C of the global batch: one small Allreduce (the identity on one process,
-            # so one process and N ranks take the same decisions from the same numbers)
-            totals = self.comm.allreduce_sum(numpy.array([count, loss_sum, float(self._stop_signal)]))
-            count = int(totals[0])
-            if not count:  # every chunk of the global batch was from a bad video
-                bar.update(1)
-                continue
-            value = totals[1] / count
-            if not math.isfinite(value):
-                raise TrainingError(f"non-finite loss ({value}) at update {self.updates + 1}, epoch "
-                                    f"{self.epoch + 1}; the last good checkpoint in {self.run_dir} is kept")
-            self.observed += count
-            self.loss_sum += totals[1]
-            clips_seen += count
-            wait += t1 - t0
-            compute += time.monotonic() - t1
-            if self.observed >= self.update_size:
-                loss_value = self._update()
-                if self.updates % self.config["log_every"] == 0 or self._done():
-                    elapsed = time.monotonic() - window_start
-                    record = {"kind": "step", "epoch": self.epoch + 1, "update": self.updates, "loss": loss_value,
-                              "lr": self.optimizer.lr, "clips_per_s": round(clips_seen / elapsed, 2),
-                              "data_wait": round(wait / max(wait + compute, 1e-9), 4), **memory_mb()}
-                    if self.comm.size > 1:  # global clips/s; share of rank 0's time in collectives
-                        record.update(ranks=self.comm.size,
-                                      comm_share=round((self.comm.comm_seconds - comm_start) / elapsed, 4))
-                    self.log(record)
-                    clips_seen, wait, compute, window_start = 0, 0.0, 0.0, time.monotonic()
-                    comm_start = self.comm.comm_seconds
-            bar.update(1, loss=value, upd=self.updates)
-            self.stop_requested = bool(totals[2] > 0)
-            if self.stop_requested or self._done():
-                break
-        bar.close()
-        if self.observed and not self.stop_requested:  # the epoch's last, partial update
-            self._update()
+        self.bar = Progress(total=len(self.loader), desc=f"epoch {self.epoch + 1}/{self.config['epochs']}",
+                            stream=self.comm.stream())
+        self.bar.update(self.loader.position)  # batches already done when resuming
+        self.throughput.reset()
 
-    def _dummy_pass(self, device):
-        """With --sync-bn, a rank without chunks runs one zero chunk that counts for nothing, so
-        that it joins every batch-norm collective of the forward and backward passes."""
-        c = self.config
-        clips = backend.module_for(device).zeros((1, c["chunk"], 3, c["crop"], c["crop"]), dtype="float32")
-        with distributed.no_contribution():
-            logits = self.model(Tensor(clips))
-        logits.backward(logits.data * 0)  # zero gradients: nothing is added to any parameter's sum
-
-    def _end_epoch(self):
+    def end_epoch(self):
+        """Evaluate on the test split, log, keep best.npz by video error, write the checkpoint and the plot."""
         self.epoch += 1
-        if self.comm.size > 1 and not self.sync_bn and not self.config["freeze_bn"]:
-            distributed.average_buffers(self.model, self.comm)  # per-rank BN statistics -> their mean
+        self.make_ranks_agree()
         metrics = evaluate(self.model, self.test_set, self.config["batch"], self.config["workers"],
                            desc=f"eval {self.epoch}", comm=self.comm)
         record = {"kind": "epoch", "epoch": self.epoch, "update": self.updates,
-                  **{k: metrics[k] for k in ("video_error", "top1", "top5", "mean_class_accuracy", "clip_accuracy")},
-                  "bad_videos": len(self.loader.bad_videos), **memory_mb()}
-        self.log(record)
+                  **{k: metrics[k] for k in EPOCH_METRICS}, "bad_videos": len(self.loader.bad_videos), **memory_mb()}
         self.history.append(record)
         if self.is_root:
+            self.log.write(record)
             print(f"epoch {self.epoch}: {summary(metrics)}", flush=True)
         if self.best_error is None or metrics["video_error"] < self.best_error:
             self.best_error = metrics["video_error"]
             self.save("best.npz")
         self.save()
         if self.is_root:
-            plot_training_curve(os.path.join(self.run_dir, "metrics.jsonl"),
-                                os.path.join(self.run_dir, "training_curve.png"))
+            plot_training_curve(self.log.path, os.path.join(self.run_dir, "training_curve.png"))
 
-    def finish(self):
+    def final_evaluation(self):
         """Evaluate the best checkpoint and write the full report into RUN_DIR/eval."""
         best = os.path.join(self.run_dir, "best.npz")
 
@@ -354,89 +285,217 @@ class Trainer:
             print(f"best checkpoint: {summary(metrics)}", flush=True)
         return metrics
 
+    # hooks the loop calls ------------------------------------------------------
+    def timed(self, loader):
+        return self.throughput.timed(loader)
 
-def new_run_dir(config):
-    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
-    path = os.path.join(config["out"], f"{stamp}-{config['name']}")
-    suffix = 1
-    while os.path.exists(path):
-        suffix += 1
-        path = os.path.join(config["out"], f"{stamp}-{config['name']}-{suffix}")
-    return path
+    def stop_signal(self):
+        """1.0 when this process received a signal asking the run to stop."""
+        return float(bool(self.signals.received))
+
+    def reached_max_steps(self):
+        return self.config["max_steps"] is not None and self.updates >= self.config["max_steps"]
+
+    def kept(self):
+        """What a failed run leaves, as it is."""
+        if self.saved_at is None:
+            return f"no checkpoint was written yet in {self.run_dir}"
+        epoch, update = self.saved_at
+        return f"{os.path.join(self.run_dir, 'checkpoint.npz')} (epoch {epoch}, update {update}) is kept as it was"
+
+    def check_loss(self, value):
+        if not math.isfinite(value):
+            raise TrainingError(f"non-finite loss ({value}) at update {self.updates + 1}, epoch {self.epoch + 1}; "
+                                f"{self.kept()}")
+
+    def after_batch(self, chunks, loss_sum):
+        self.throughput.clips += int(chunks)
+        self.bar.update(1, **({"loss": loss_sum / chunks} if chunks else {}), upd=self.updates)
+
+    def after_update(self, loss):
+        """Refuse non-finite weights, warn once on divergence, log (every --log-every updates, and the last)."""
+        self.check_weights(loss)
+        if self.is_root and (self.updates % self.config["log_every"] == 0 or self.reached_max_steps()):
+            self.log.write({"kind": "step", "epoch": self.epoch + 1, "update": self.updates, "loss": loss,
+                            "lr": self.optimizer.lr, **self.throughput.record(), **memory_mb()})
+
+    def check_weights(self, loss):
+        """Stop at the first update that makes a weight or statistic non-finite; warn once when the
+        run diverges (its loss far above its first update's, or a weight beyond DIVERGENCE_WEIGHT)."""
+        state = self.model.state_dict()
+        names = [name for name, a in state.items() if a.dtype.kind == "f"]
+        xp = backend.xp_of(state[names[0]])
+        largest = dict(zip(names, backend.to_numpy(xp.stack([xp.abs(state[n]).max() for n in names]))))  # one transfer
+        bad = next((name for name, m in largest.items() if not numpy.isfinite(m)), None)
+        if bad is not None:
+            raise TrainingError(f"update {self.updates} (epoch {self.epoch + 1}) made {bad} non-finite (NaN or "
+                                f"infinite; the loss was {loss:.4g}); {self.kept()}; try a lower --lr")
+        if self.first_loss is None:
+            self.first_loss = loss
+        weight = max(largest[name] for name, _ in self.model.named_parameters())
+        if not self.warnings and (loss > self.DIVERGENCE_LOSS_FACTOR * self.first_loss
+                                  or weight > self.DIVERGENCE_WEIGHT):
+            self.warnings.append(f"the run is diverging at update {self.updates}: loss {loss:.4g} (first update "
+                                 f"{self.first_loss:.4g}), largest weight {weight:.3g}; try a lower --lr")
+            if self.is_root:
+                print(f"\nwarning: {self.warnings[-1]}", file=sys.stderr, flush=True)
+                self.log.write({"kind": "warning", "epoch": self.epoch + 1, "update": self.updates,
+                                "warning": self.warnings[-1]})
+
+    # checkpoints ------------------------------------------------------------------
+    def make_ranks_agree(self):
+        """Before evaluation and checkpoints: equal BN statistics on every rank (unless they already are)
+        and every rank's bad videos known to all. Nothing changes on one process."""
+        if not self.config["sync_bn"] and not self.config["freeze_bn"]:
+            parallel.average_buffers(self.model, self.comm)  # per-rank BN statistics -> their mean
+        for path in sorted(set().union(*self.comm.allgather(self.loader.bad_videos))):
+            self.loader.mark_bad(path, "bad on another rank", warn=False)
+
+    def save(self, name="checkpoint.npz"):
+        """Write a checkpoint (rank 0; called on every rank). It holds each rank's accumulated
+        gradients, so that the same ranks resume bit for bit, and the length of metrics.jsonl."""
+        path = os.path.join(self.run_dir, name)
+        self.make_ranks_agree()
+        arrays = {f"model/{k}": v for k, v in self.model.state_dict().items()}
+        optimizer = self.optimizer.state_dict()  # every rank's gradients are gathered on rank 0
+        if self.is_root:
+            for i, buffers in optimizer["buffers"].items():
+                arrays.update({f"optim/{i}/{name}": v for name, v in buffers.items()})
+            for rank, gradients in enumerate(optimizer["gradients"]):
+                arrays.update({f"rank{rank}/grad/{i}": g for i, g in gradients.items()})
+            meta = {"config": self.config, "classes": self.classes, "epoch": self.epoch, "updates": self.updates,
+                    "observed": optimizer["observed"], "loss_sum": optimizer["loss_sum"],
+                    "best_error": self.best_error, "history": self.history,
+                    "optimizer": {"steps": optimizer["steps"], "lr": optimizer["lr"]},
+                    "loader": self.loader.state_dict(), "random": tinyrandom.get_state(), "ranks": self.comm.size,
+                    "dropped": self.train_set.bad_videos, "total_updates": self.total_updates,
+                    "first_loss": self.first_loss, "warnings": self.warnings, "log_bytes": self.log.size()}
+            checkpoint.save(path, arrays, meta)  # refuses non-finite arrays; the previous file stays
+        self.comm.barrier()  # the file is complete before any rank goes on (and may read it)
+        if name == "checkpoint.npz":
+            self.saved_at = (self.epoch, self.updates)
+        return path
+
+    def restore(self, arrays, meta, path):
+        """Continue from a checkpoint written by save() (read on every rank), with the same ranks and
+        classes; settings were compared before (see ``train``)."""
+        missing = [key for key in ("dropped", "total_updates", "first_loss", "warnings", "log_bytes") if key not in meta]
+        if missing:
+            raise UsageError(f"{path}: written by an older tinyrrn (no {missing[0]!r}), so it cannot be resumed "
+                             "exactly; start a new run (evaluate and predict still read it)")
+        if meta["ranks"] != self.comm.size:
+            raise UsageError(f"{path}: written by {meta['ranks']} rank(s); resume it with the same number of "
+                             f"ranks, not {self.comm.size} (the number of ranks defines the run)")
+        check_classes(meta["classes"], self.classes, os.path.join(self.train_set.list_dir, "classInd.txt"))
+        self.model.load_state_dict(checkpoint.prefixed(arrays, "model"))
+        buffers = {str(i): {} for i in range(len(self.optimizer.params))}
+        for name, value in checkpoint.prefixed(arrays, "optim").items():
+            index, key = name.split("/", 1)
+            buffers[index][key] = value
+        gradients = [checkpoint.prefixed(arrays, f"rank{r}/grad") for r in range(self.comm.size)]
+        self.optimizer.load_state_dict({**meta["optimizer"], "buffers": buffers, "observed": meta["observed"],
+                                        "loss_sum": meta["loss_sum"], "gradients": gradients})
+        self.train_set.drop(meta["dropped"])  # the plan of the epoch the checkpoint is in
+        try:
+            self.loader.load_state_dict(meta["loader"])
+        except ValueError as err:
+            raise ValueError(f"{path}: {err}") from None
+        tinyrandom.set_state(meta["random"])
+        self.epoch, self.best_error, self.history = meta["epoch"], meta["best_error"], meta["history"]
+        self.first_loss, self.warnings, self.saved_at = meta["first_loss"], meta["warnings"], (self.epoch, self.updates)
+        self.plan_updates()
+        if (meta["config"]["epochs"], meta["config"]["max_steps"]) == (self.config["epochs"], self.config["max_steps"]):
+            self.total_updates = meta["total_updates"]  # the same schedule as before the stop
+        if self.is_root:
+            self.log.truncate(meta["log_bytes"])  # records written after this checkpoint are done again
 
 
+# -- the job ------------------------------------------------------------------------
 def train(config, run_dir=None, resume=False, comm=None):
-    """Train one model (on the ranks of ``comm``, default one process); returns (final metrics or
-    None if interrupted, run_dir)."""
-    comm = comm if comm is not None else distributed.Communicator()
-    run_dir = run_dir or comm.on_root(new_run_dir, config)
-    if comm.is_root:
-        os.makedirs(run_dir, exist_ok=True)
-        with open(os.path.join(run_dir, "config.json"), "w") as f:
-            json.dump(config, f, indent=1)
-    trainer = Trainer(config, run_dir, resume=os.path.join(run_dir, "checkpoint.npz") if resume else None, comm=comm)
-    if comm.is_root:
-        ranks = f", {comm.size} ranks of {-(-config['batch'] // comm.size)} chunks" if comm.size > 1 else ""
-        print(f"run {run_dir}: {config['arch']} skip={config['skip']} positions={list(trainer.model.positions)} "
-              f"T={config['context']} | {len(trainer.train_set)} training chunks of {len(trainer.train_set.videos)} "
-              f"videos, update every {trainer.update_size} chunks, {trainer.total_updates} updates{ranks}",
-              flush=True)
-    return trainer.run(), run_dir
+    """Train one model (on the ranks of ``comm``, default one process); returns (final metrics, run_dir).
 
-
-def main(argv=None):
-    config, resume = configuration.resolve(argv)
+    The run directory is locked while it trains. ``resume``: continue from its checkpoint.npz,
+    whose settings must be the ones that define ``config``; the others (tinyrrn.config.MAY_CHANGE)
+    are taken from ``config``, said and recorded in config.json. A signal writes a checkpoint and
+    raises signals.Interrupted.
+    """
+    comm = comm if comm is not None else parallel.Communicator()
+    run_dir = run_dir or comm.on_root(rundir.new_run_dir, config)
+    lock = rundir.RunLock(run_dir)
+    comm.on_root(lock.acquire)  # a second process writing into this run directory is refused
     try:
-        comm = distributed.init(force=config["distributed"])
-    except distributed.DistributedError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    with distributed.failure_guard(comm):  # several ranks: one failing stops all (no hang)
-        return _main(config, resume, comm)
+        path = os.path.join(run_dir, "checkpoint.npz")
+        saved = comm.on_root(checkpoint.load, path) if resume else None  # read once, sent to every rank
+        changes = comm.on_root(_changes_on_resume, config, run_dir, saved[1]) if resume else None
+        if comm.is_root:
+            rundir.write_config(run_dir, config, changes["all"] if changes else ())
+        trainer = Trainer(config, run_dir, comm=comm)
+        if resume:
+            trainer.restore(*saved, path)
+        if comm.is_root:
+            ranks = f", {comm.size} ranks of {-(-config['batch'] // comm.size)} chunks" if comm.size > 1 else ""
+            print(f"run {run_dir}: {config['arch']} skip={config['skip']} positions={list(trainer.model.positions)} "
+                  f"T={config['context']} | {len(trainer.train_set)} training chunks of "
+                  f"{len(trainer.train_set.videos)} videos, update every {trainer.update_size} chunks, "
+                  f"{trainer.total_updates} updates{ranks}", flush=True)
+            if changes and changes["now"]:
+                print(f"resuming at update {trainer.updates} (epoch {trainer.epoch}) with "
+                      f"{configuration.describe_changes(changes['now'])}", flush=True)
+        metrics = trainer.run()
+        return metrics, run_dir
+    finally:
+        if comm.is_root:
+            lock.release()
 
 
-def _read_saved_config(resume):
-    saved = os.path.join(resume, "config.json")
-    if not os.path.isfile(saved):
-        return None
-    with open(saved) as f:
-        return json.load(f)
+def _changes_on_resume(config, run_dir, meta):
+    """The settings ``config`` changes in the run's checkpoint (``meta``): refused when they define
+    the run; else {'now': those, 'all': every change so far, for config.json}."""
+    path = os.path.join(run_dir, "checkpoint.npz")
+    refused, applied = configuration.resume_changes(meta["config"], config)
+    if refused:
+        raise UsageError(f"{path}: resuming would change settings that define the run: "
+                         f"{configuration.describe_changes(refused)} (from the command line or an edited "
+                         "config.json); start a new run for other settings")
+    previous = rundir.read_config(run_dir)[1] if os.path.isfile(os.path.join(run_dir, "config.json")) else []
+    now = {key: change for key, change in applied.items() if key not in ("name", "out")}
+    entry = {"update": meta["updates"], "epoch": meta["epoch"], "settings": {k: list(v) for k, v in now.items()}}
+    return {"now": now, "all": previous + ([entry] if now else [])}
 
 
-def _main(config, resume, comm):
-    if resume:
-        config = comm.on_root(_read_saved_config, resume)
-        if config is None:
-            if comm.is_root:
-                print(f"error: {resume} is not a run directory (no config.json)", file=sys.stderr)
-            return 2
-    run_dir = resume or comm.on_root(new_run_dir, config)
+@cli.command
+def main(argv=None):
+    given, resume = configuration.requested(argv)
+    comm = parallel.init(force=given.get("distributed", False))
+    with parallel.failure_guard(comm, show_traceback=cli.debugging(argv)):  # one rank failing stops all (no hang)
+        return _main(given, resume, comm)
+
+
+def _main(given, resume, comm):
+    """Train the configured model and (on synthetic data) the no-skip comparison; print both errors."""
+    if resume:  # the run's settings, with what the command line asks for (checked against the checkpoint)
+        config = {**comm.on_root(rundir.read_config, resume)[0], **given}
+        run_dir = resume
+    else:
+        config = configuration.fill_defaults({**configuration.DEFAULTS, **given})
+        run_dir = comm.on_root(rundir.new_run_dir, config)
     runs = [("temporal skip", config, run_dir)]
     if config["baseline"]:
         baseline = {**config, "skip": "none", "positions": None, "context": 1, "baseline": False,
                     "name": config["name"] + "-baseline"}
         runs.append(("no skip (context 1)", baseline, os.path.join(run_dir, "baseline")))
+    cli.use_compute(config["device"], config["threads"])
+    if backend.get_device() == "gpu":
+        comm.use_gpu()  # one GPU per rank, before anything is allocated
     results = []
-    try:
-        backend.set_device(config["device"])
-        if comm.size > 1 and backend.get_device() == "gpu":
-            comm.use_gpu()  # one GPU per rank, before anything is allocated
-        for label, run_config, directory in runs:
-            resumable = comm.on_root(os.path.isfile, os.path.join(directory, "checkpoint.npz"))
-            metrics, _ = train(run_config, directory, resume=resumable, comm=comm)
-            if metrics is None:
-                return 130
-            results.append((label, metrics, directory))
-    except (TrainingError, ValueError, OSError) as err:
-        if comm.size > 1:  # may have happened on this rank only: stop every rank (failure_guard)
-            raise
-        print(f"error: {err}", file=sys.stderr)
-        return 1
-    if not comm.is_root:
-        return 0
-    print("\nvideo-level error on the test split:")
-    for label, metrics, directory in results:
-        print(f"  {label:<22} {metrics['video_error']:.4f}   ({directory})")
+    for label, run_config, directory in runs:
+        resumable = comm.on_root(os.path.isfile, os.path.join(directory, "checkpoint.npz"))
+        metrics, _ = train(run_config, directory, resume=resumable, comm=comm)
+        results.append((label, metrics, directory))
+    if comm.is_root:
+        print("\nvideo-level error on the test split:")
+        for label, metrics, directory in results:
+            print(f"  {label:<22} {metrics['video_error']:.4f}   ({directory})")
     return 0
 
 

@@ -12,33 +12,35 @@ Command line::
 """
 
 import argparse
-import os
-import tempfile
+import sys
 import zipfile
 from collections import OrderedDict
 
 import numpy as np
 
-from tinyrrn.backend import to_numpy, xp_of
-from tinyrrn.pth import UnsafePickleError, WeightsError, read_pth
+from .backend import to_numpy, xp_of
+from .cli import add_debug_flag, command
+from .files import atomic_write
+from .pth import UnsafePickleError, WeightsError, read_pth
 
 __all__ = ["WeightsError", "UnsafePickleError", "read_pth", "read_weights", "save_npz",
-           "load_npz", "convert", "parameter_count", "main"]
+           "load_npz", "check_finite", "convert", "parameter_count", "main"]
 
 # Buffers that a state_dict holds but that are not trained parameters.
 _BUFFER_SUFFIXES = ("running_mean", "running_var", "num_batches_tracked")
 _CLASSIFIER_KEYS = ("fc.weight", "fc.bias")
 
 
-def read_weights(path):
-    """Read a ``.pth`` or ``.npz`` file (told apart by content) into name -> ndarray."""
+def read_weights(path, allow_expand=False):
+    """Read a ``.pth`` or ``.npz`` file (told apart by content) into name -> ndarray
+    (``allow_expand``: see tinyrrn.pth)."""
     path = str(path)
     with open(path, "rb") as file:
         head = file.read(4)
     if head == b"PK\x03\x04":  # a zip: .npz, or a zip-format .pth
-        return _read_npz(path) if _is_npz(path) else read_pth(path)
+        return _read_npz(path) if _is_npz(path) else read_pth(path, allow_expand)
     if head[:1] == b"\x80":  # a pickle (protocol 2 or later): a legacy-format .pth
-        return read_pth(path)
+        return read_pth(path, allow_expand)
     raise WeightsError(f"{path}: not a weights file (neither a PyTorch .pth nor a NumPy .npz)")
 
 
@@ -62,40 +64,36 @@ def _read_npz(path):
 
 
 def save_npz(model_or_state, path):
-    """Write a model's state_dict (or a mapping of arrays) to ``path`` atomically.
-
-    The file is written to a temporary file in the same directory and then
-    renamed over ``path``, so a crash never leaves a half-written file.
-    """
+    """Write a model's state_dict (or a mapping of arrays) to ``path`` atomically
+    (tinyrrn.files.atomic_write: a crash never leaves a half-written file)."""
     state = model_or_state.state_dict() if hasattr(model_or_state, "state_dict") else model_or_state
-    path = os.fspath(path)
-    directory, base = os.path.split(os.path.abspath(path))
-    fd, tmp_path = tempfile.mkstemp(prefix=f".{base}.", suffix=".tmp", dir=directory)
-    try:
-        with os.fdopen(fd, "wb") as file:
-            with zipfile.ZipFile(file, "w", zipfile.ZIP_STORED) as archive:
-                for name, value in state.items():
-                    with archive.open(f"{name}.npy", "w", force_zip64=True) as member:
-                        np.lib.format.write_array(member, to_numpy(value), allow_pickle=False)
-            file.flush()
-            os.fsync(file.fileno())
-        os.chmod(tmp_path, 0o644)  # mkstemp creates 0600; weights are ordinary files
-        os.replace(tmp_path, path)
-    except BaseException:
-        os.unlink(tmp_path)
-        raise
+    with atomic_write(path, "wb") as file:
+        with zipfile.ZipFile(file, "w", zipfile.ZIP_STORED) as archive:
+            for name, value in state.items():
+                with archive.open(f"{name}.npy", "w", force_zip64=True) as member:
+                    np.lib.format.write_array(member, to_numpy(value), allow_pickle=False)
+
+
+def check_finite(state, path):
+    """Refuse weights holding NaN or infinite values, naming the first such tensor."""
+    for name, value in state.items():
+        if value.dtype.kind == "f" and not np.isfinite(value).all():
+            raise WeightsError(f"{path}: {name} holds {int((~np.isfinite(value)).sum())} NaN or infinite "
+                               "value(s); refusing to load it")
 
 
 def load_npz(model, path, strict=True):
     """Load weights from ``path`` (``.npz`` or ``.pth``) into ``model``.
 
-    The whole file is read and checked before the model is touched.  Arrays are
+    The whole file is read and checked (NaN or infinite values are refused) before
+    the model is touched.  Arrays are
     cast to the dtype of the model's arrays and moved to their array module
     (NumPy or CuPy).  ``model.load_state_dict`` then checks names and shapes and
     either loads everything or raises ``ValueError`` listing every problem, in
     which case the model is left unchanged.
     """
     state = read_weights(path)
+    check_finite(state, path)
     targets = model.state_dict()
     for name, value in state.items():
         if name in targets:
@@ -126,14 +124,15 @@ def parameter_count(state):
     return sum(int(np.prod(value.shape)) for value in params), len(params)
 
 
-def convert(in_path, out_path, num_classes=None):
+def convert(in_path, out_path, num_classes=None, allow_expand=False):
     """Convert ``in_path`` (``.pth`` or ``.npz``) to ``out_path`` (``.npz``) and print a summary.
 
     With ``num_classes`` the classifier ``fc.weight``/``fc.bias`` is dropped, so a
     model with ``num_classes`` outputs initialises it afresh for fine-tuning.
+    ``allow_expand``: accept tensors far larger than their storage (tinyrrn.pth).
     Returns the state written.
     """
-    state = read_weights(in_path)
+    state = read_weights(in_path, allow_expand)
     dropped = []
     if num_classes is not None:
         dropped = [f"{name} {list(state.pop(name).shape)}" for name in _CLASSIFIER_KEYS
@@ -148,9 +147,9 @@ def convert(in_path, out_path, num_classes=None):
     return state
 
 
-def _info(path):
+def _info(path, allow_expand=False):
     """Print each entry's name, shape and dtype, then the parameter count."""
-    state = read_weights(path)
+    state = read_weights(path, allow_expand)
     width = max((len(name) for name in state), default=0)
     for name, value in state.items():
         print(f"{name:<{width}}  {str(list(value.shape)):<18} {value.dtype}")
@@ -158,6 +157,7 @@ def _info(path):
     print(f"{len(state)} entries, {params:,} parameters in {tensors} parameter tensors")
 
 
+@command
 def main(argv=None):
     """Command-line entry point: ``convert`` and ``info``."""
     parser = argparse.ArgumentParser(
@@ -180,15 +180,18 @@ def main(argv=None):
         description="List each entry's name, shape and dtype, and the parameter count "
                     "(floating-point tensors except batch-norm running statistics).")
     info_parser.add_argument("file", help="weights file (.pth or .npz)")
+    for sub in (convert_parser, info_parser):
+        sub.add_argument("--allow-expand", action="store_true",
+                         help="accept .pth tensors that take far more memory than their storage (stride 0 "
+                              "over a large shape); refused by default")
+        add_debug_flag(sub)
     args = parser.parse_args(argv)
-    try:
-        if args.command == "convert":
-            convert(args.input, args.output, args.num_classes)
-        else:
-            _info(args.file)
-    except (WeightsError, OSError) as error:
-        parser.exit(1, f"error: {error}\n")
+    if args.command == "convert":
+        convert(args.input, args.output, args.num_classes, args.allow_expand)
+    else:
+        _info(args.file, args.allow_expand)
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

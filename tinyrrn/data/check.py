@@ -10,6 +10,7 @@ import argparse
 import os
 import sys
 
+from ..cli import UsageError, add_debug_flag, command
 from ..progress import progress
 from .splits import read_split
 from .ucf101 import path_resolver
@@ -41,13 +42,17 @@ def scan(root, split=1, list_dir=None, every=10):
     return missing, bad
 
 
+@command
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m tinyrrn.data.check", description=__doc__.split("\n")[0])
     parser.add_argument("root", help="dataset folder holding Class/v_Class_gGG_cCC.avi")
     parser.add_argument("--split", type=int, default=1, choices=(1, 2, 3), help="split whose lists to check (default 1)")
     parser.add_argument("--list-dir", help="folder of classInd.txt and the split lists (default ROOT/ucfTrainTestlist)")
     parser.add_argument("--every", type=int, default=10, help="sampling step used for decoding (default 10)")
+    add_debug_flag(parser)
     args = parser.parse_args(argv)
+    if not os.path.isdir(args.root):
+        raise UsageError(f"{args.root}: no such dataset folder")
     missing, bad = scan(args.root, args.split, args.list_dir, args.every)
     for path in missing:
         print(f"missing\t{path}")

@@ -2,12 +2,13 @@
 
 Counting never decodes (see `video.frame_count`): AVI headers are read directly, other
 containers are probed with ffmpeg in a few threads. With `index_path`, counts are stored
-with each file's size and mtime and reused on the next start-up while those are unchanged.
+with each file's resolved path, size and mtime and reused on the next start-up while those are unchanged.
 """
 import json
 import os
 from concurrent.futures import ThreadPoolExecutor
 
+from ..files import write_json
 from .video import BadVideo, frame_count
 
 
@@ -32,7 +33,7 @@ def count_frames(paths, index_path=None, threads=4):
             stored = json.load(f)
     result, todo = {}, []
     for path in paths:
-        entry = stored.get(path)
+        entry = stored.get(os.path.realpath(path))
         if entry is not None and entry["signature"] == _signature(path):
             result[path] = (entry["frames"], entry["reason"])
         else:
@@ -40,10 +41,7 @@ def count_frames(paths, index_path=None, threads=4):
     with ThreadPoolExecutor(threads) as pool:
         result.update(zip(todo, pool.map(_probe, todo)))
     if index_path and todo:
-        os.makedirs(os.path.dirname(os.path.abspath(index_path)), exist_ok=True)
-        entries = {p: {"signature": _signature(p), "frames": n, "reason": r} for p, (n, r) in result.items()}
-        tmp = f"{index_path}.{os.getpid()}.tmp"
-        with open(tmp, "w") as f:
-            json.dump({**stored, **entries}, f)
-        os.replace(tmp, index_path)
+        entries = {os.path.realpath(p): {"signature": _signature(p), "frames": n, "reason": r}
+                   for p, (n, r) in result.items()}
+        write_json(index_path, {**stored, **entries}, indent=None)
     return result

@@ -6,11 +6,17 @@ batch's content depends on (seed, epoch, position) only, never on the number of 
 their timing. Workers are threads (ffmpeg decodes in its own process; numpy releases the GIL),
 keeping `prefetch` batches in flight ahead of the consumer.
 
-Bad videos: a chunk whose video cannot be decoded is dropped from its batch (which is then
-smaller; a batch left empty is skipped but still counts as a position). The video is warned
-about once, appended to `bad_videos` and to `bad_videos_path`, and not decoded again.
+Sharding: `batch_size` is the global batch. With `world` ranks, every rank cuts the same
+global batches from the same order and loads its part, `global_batch[rank::world]`; a chunk's
+augmentation does not depend on the rank that loads it, so N ranks together see exactly the
+batches of one process. Every rank yields one batch per global batch, possibly empty (fewer
+chunks than ranks), so that all ranks step together.
 
-Position: `state_dict()` holds the epoch and the number of batches already yielded in it;
+Bad videos: a chunk whose video cannot be decoded is dropped from its batch (which is then
+smaller, possibly empty). The video is warned about once, appended to `bad_videos` and to
+`bad_videos_path`, and not decoded again.
+
+Position: `state_dict()` holds the epoch and the number of (global) batches already yielded in it;
 after `load_state_dict` iteration yields exactly the remaining batches. Completing an epoch
 moves to the next one (position 0); `set_epoch(e)` jumps to epoch e, keeping the position
 only if e is the current epoch (so resuming, then calling set_epoch(e) in a loop, works).
@@ -28,17 +34,22 @@ from .video import BadVideo
 class ChunkLoader:
     """Iterates (clips float32 (B, T, 3, H, W), labels int64 (B,), video indices int64 (B,)).
 
-    clips is an NCHW view of channels-last memory, as returned by `Normalize`.
+    clips is an NCHW view of channels-last memory, as returned by `Normalize`; a batch whose
+    chunks were all from bad videos (or, with several ranks, none of them this rank's) has B = 0.
+    `rank` of `world`: the part of every global batch of `batch_size` chunks this process loads.
     """
 
     def __init__(self, dataset, batch_size=8, shuffle=True, seed=0, workers=2, drop_last=False,
-                 bad_videos_path=None, prefetch=2):
+                 bad_videos_path=None, prefetch=2, rank=0, world=1):
+        if not 0 <= rank < world:
+            raise ValueError(f"rank must be in [0, {world}), got {rank}")
         self.dataset, self.batch_size, self.shuffle, self.seed = dataset, batch_size, shuffle, seed
         self.workers, self.drop_last, self.prefetch = workers, drop_last, prefetch
+        self.rank, self.world = rank, world
         self.bad_videos_path = bad_videos_path
         self.epoch, self.position, self.bad_videos = 0, 0, []
-        for path in getattr(dataset, "bad_videos", []):
-            self._record_bad(BadVideo(path, "unreadable metadata or zero frames"), warn=False)
+        for path in dataset.bad_videos:
+            self.mark_bad(path, "unreadable metadata or zero frames", warn=False)
 
     def __len__(self):
         n, b = len(self.dataset), self.batch_size
@@ -55,13 +66,11 @@ class ChunkLoader:
         return np.random.default_rng([self.seed, epoch]).permutation(n) if self.shuffle else np.arange(n)
 
     def __iter__(self):
-        epoch, order = self.epoch, self.order(self.epoch)
-        batches = [order[b * self.batch_size:(b + 1) * self.batch_size] for b in range(self.position, len(self))]
+        epoch, order, size = self.epoch, self.order(self.epoch), self.batch_size
+        batches = [order[b * size:(b + 1) * size][self.rank::self.world] for b in range(self.position, len(self))]
         for results in self._results(epoch, batches):
             self.position += 1
-            batch = self._collate(results)
-            if batch is not None:
-                yield batch
+            yield self._collate(results)
         self.epoch, self.position = epoch + 1, 0
 
     def _results(self, epoch, batches):
@@ -94,31 +103,33 @@ class ChunkLoader:
         good = []
         for result in results:
             if isinstance(result, BadVideo):
-                self._record_bad(result)
+                self.mark_bad(result.path, result.reason)
             else:
                 good.append(result)
         if not good:
-            return None
+            empty = np.zeros((0, *self.dataset.clip_shape), np.float32)
+            return empty, np.zeros(0, np.int64), np.zeros(0, np.int64)
         clips = np.stack([clip.transpose(0, 2, 3, 1) for clip, _, _ in good]).transpose(0, 1, 4, 2, 3)
         labels = np.array([label for _, label, _ in good], dtype=np.int64)
         videos = np.array([video for _, _, video in good], dtype=np.int64)
         return clips, labels, videos
 
-    def _record_bad(self, err, warn=True):
-        if err.path in self.bad_videos:
+    def mark_bad(self, path, reason, warn=True):
+        """Skip the chunks of video `path` from now on (warned about once, listed in bad_videos_path)."""
+        if path in self.bad_videos:
             return
-        self.bad_videos.append(err.path)
+        self.bad_videos.append(path)
         if warn:
-            warnings.warn(f"skipping bad video {err.path}: {err.reason}", stacklevel=3)
+            warnings.warn(f"skipping bad video {path}: {reason}", stacklevel=3)
         if self.bad_videos_path:
             os.makedirs(os.path.dirname(os.path.abspath(self.bad_videos_path)), exist_ok=True)
             listed = set()
             if os.path.exists(self.bad_videos_path):
                 with open(self.bad_videos_path) as f:
                     listed = {line.rstrip("\n") for line in f}
-            if err.path not in listed:
+            if path not in listed:
                 with open(self.bad_videos_path, "a") as f:
-                    f.write(err.path + "\n")
+                    f.write(path + "\n")
 
     def state_dict(self):
         """JSON-serialisable position: epoch, batches done in it, seed, and the settings it depends on."""
@@ -129,9 +140,12 @@ class ChunkLoader:
     def load_state_dict(self, state):
         """Restore a `state_dict()`; refuses one made with another batch size, dataset or order."""
         mine = self.state_dict()
-        for key in ("shuffle", "batch_size", "drop_last", "chunks"):
+        if state.get("chunks") != mine["chunks"]:
+            raise ValueError(f"the saved position is in a plan of {state.get('chunks')} chunks, the dataset has "
+                             f"{mine['chunks']} now: its videos or split lists changed since the run started")
+        for key in ("shuffle", "batch_size", "drop_last"):
             if state.get(key) != mine[key]:
                 raise ValueError(f"loader state {key}={state.get(key)!r} does not match this loader's {mine[key]!r}")
         self.seed, self.epoch, self.position = state["seed"], state["epoch"], state["position"]
         for path in state.get("bad_videos", []):
-            self._record_bad(BadVideo(path, "bad in the resumed run"), warn=False)
+            self.mark_bad(path, "bad in the resumed run", warn=False)

@@ -4,7 +4,10 @@
 `Class/v_Class_gGG_cCC.avi 7` (1-based label), `testlistNN.txt` the same without the label.
 Files have CRLF line ends. Labels returned here are 0-based; a test video's label is its
 class folder's index. Clips of one group (gGG) of a class share source footage, so a split
-whose test groups also appear in its train list leaks and is refused.
+whose test groups also appear in its train list leaks and is refused. So are lists that name
+a video twice, or whose paths leave the dataset folder ('..', absolute paths: checked on the
+text, so class folders that are symlinks stay fine). An empty list is refused where it is used
+(tinyrrn.data.UCF101).
 """
 import os
 import re
@@ -13,10 +16,20 @@ _GROUP = re.compile(r"_g(\d+)_c(\d+)\.[^./]+$")
 
 
 def _lines(path):
-    """Non-blank (line number, stripped text) pairs of a text file with any line ends."""
+    """Non-blank (line number, stripped text) pairs of a UTF-8 text file with any line ends."""
     with open(path, "rb") as f:
-        text = f.read().decode("utf-8")
+        data = f.read()
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        line = data[:err.start].count(b"\n") + 1
+        raise ValueError(f"{path}:{line}: not UTF-8 text (byte 0x{data[err.start]:02x})") from None
     return [(n, line.strip()) for n, line in enumerate(text.splitlines(), 1) if line.strip()]
+
+
+def _leaves_folder(rel):
+    """True for a path that could point outside the dataset folder: absolute, or with a '..' part."""
+    return rel.startswith("/") or re.match(r"^[A-Za-z]:", rel) is not None or ".." in rel.split("/")
 
 
 def read_classes(list_dir):
@@ -37,10 +50,16 @@ def read_list(list_dir, split, train, classes):
     """[(relative_path, 0-based label)] of `trainlistNN.txt` or `testlistNN.txt`."""
     path = os.path.join(list_dir, f"{'train' if train else 'test'}list{split:02d}.txt")
     by_folder = {name.lower(): i for i, name in enumerate(classes)}
-    videos = []
+    videos, first_line = [], {}
     for n, line in _lines(path):
         fields = line.split()
         rel = fields[0].replace("\\", "/")
+        if _leaves_folder(rel):
+            raise ValueError(f"{path}:{n}: {rel!r} leaves the dataset folder (an absolute path or '..'); "
+                             "expected 'Class/video.avi'")
+        if rel in first_line:
+            raise ValueError(f"{path}:{n}: {rel} is listed twice (first on line {first_line[rel]})")
+        first_line[rel] = n
         folder = rel.split("/")[0].lower()
         if len(fields) > 2 or "/" not in rel or folder not in by_folder:
             raise ValueError(f"{path}:{n}: expected 'Class/video.avi [label]' with a class of "

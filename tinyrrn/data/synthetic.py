@@ -2,9 +2,11 @@
 
     python -m tinyrrn.data.synthetic OUT_DIR [--classes 12 --groups 25 --clips 1 --size 64x48 ...]
 
-writes OUT_DIR/Class/v_Class_gGG_cCC.avi and OUT_DIR/ucfTrainTestlist/{classInd,trainlist01,
-testlist01}.txt (CRLF, 1-based labels, test list without labels). As in UCF-101 split 1,
-the first 7/25 of the groups (g01-g07 of 25) are test groups and the rest train groups.
+writes OUT_DIR/Class/v_Class_gGG_cCC.avi and OUT_DIR/ucfTrainTestlist/classInd.txt,
+trainlist0{1,2,3}.txt and testlist0{1,2,3}.txt (CRLF, 1-based labels, test lists without labels).
+Three official-style splits with disjoint test groups, as UCF-101's: split k tests the k-th run
+of 7/25 of the groups (g01-g07, g08-g14, g15-g21 of 25; at least one group, at most a third)
+and trains on all other groups; the groups after the third run (g22-g25 of 25) always train.
 
 Classes come in pairs; the second class of a pair is the first played backwards:
 
@@ -35,14 +37,17 @@ The default (12 classes x 25 videos, 64x48) is generated in a few seconds.
 """
 import argparse
 import os
+import sys
 from concurrent.futures import ThreadPoolExecutor
 
 import imageio_ffmpeg
 import numpy as np
 
+from ..cli import command
 from ..progress import Progress
 
-VERSION = 2  # bumped whenever the videos change, so cached copies are regenerated
+VERSION = 3  # bumped whenever the videos or split lists change, so cached copies are regenerated
+SPLITS = (1, 2, 3)
 PAIRS = [("MoveRight", "MoveLeft", "move_x"), ("Grow", "Shrink", "grow"), ("MoveDown", "MoveUp", "move_y"),
          ("Brighten", "Darken", "brighten"), ("Appear", "Disappear", "appear"),
          ("RotateClockwise", "RotateAnticlockwise", "rotate")]
@@ -142,13 +147,21 @@ def _frame_counts(frames, every):
     return counts
 
 
+def split_test_groups(groups, split):
+    """The test groups (1-based) of split 1-3 out of `groups`: disjoint runs, as UCF-101's of 25."""
+    if split not in SPLITS:
+        raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
+    per_split = min(max(1, round(7 * groups / 25)), groups // len(SPLITS))
+    return range((split - 1) * per_split + 1, split * per_split + 1)
+
+
 def generate(out_dir, seed=0, classes=12, groups=25, clips=1, size=(64, 48), frames=(41, 71), every=10,
              fps=25, codec="mjpeg", threads=2):
-    """Write the dataset (videos and split-1 lists) to `out_dir`; returns out_dir."""
-    if groups < 2 or clips < 1:
-        raise ValueError(f"need groups >= 2 and clips >= 1, got {groups} and {clips}")
+    """Write the dataset (videos and the lists of splits 1-3) to `out_dir`; returns out_dir."""
+    if groups < len(SPLITS) or clips < 1:
+        raise ValueError(f"need groups >= {len(SPLITS)} (one test group per split) and clips >= 1, "
+                         f"got {groups} and {clips}")
     names, counts = class_names(classes), _frame_counts(frames, every)
-    test_groups = max(1, round(7 * groups / 25))
     width, height = size
     jobs = []
     for p, (forward, backward, kind) in enumerate(PAIRS[:classes // 2]):
@@ -173,14 +186,20 @@ def generate(out_dir, seed=0, classes=12, groups=25, clips=1, size=(64, 48), fra
 
     lists = os.path.join(out_dir, "ucfTrainTestlist")
     os.makedirs(lists, exist_ok=True)
-    train, test = [], []
-    for label, name in enumerate(names, 1):
-        for g in range(1, groups + 1):
-            for c in range(1, clips + 1):
-                rel = f"{name}/v_{name}_g{g:02d}_c{c:02d}.avi"
-                (test.append(rel) if g <= test_groups else train.append(f"{rel} {label}"))
-    for file, lines in (("classInd.txt", [f"{i} {n}" for i, n in enumerate(names, 1)]),
-                        ("trainlist01.txt", train), ("testlist01.txt", test)):
+    files = {"classInd.txt": [f"{i} {n}" for i, n in enumerate(names, 1)]}
+    for split in SPLITS:
+        test_groups = split_test_groups(groups, split)
+        train, test = [], []
+        for label, name in enumerate(names, 1):
+            for g in range(1, groups + 1):
+                for c in range(1, clips + 1):
+                    rel = f"{name}/v_{name}_g{g:02d}_c{c:02d}.avi"
+                    if g in test_groups:
+                        test.append(rel)
+                    else:
+                        train.append(f"{rel} {label}")
+        files[f"trainlist{split:02d}.txt"], files[f"testlist{split:02d}.txt"] = train, test
+    for file, lines in files.items():
         with open(os.path.join(lists, file), "wb") as f:
             f.write("".join(line + "\r\n" for line in lines).encode())
     return out_dir
@@ -194,11 +213,13 @@ def _pair(text, sep, what):
         raise argparse.ArgumentTypeError(f"{what} must look like A{sep}B with integers, got {text!r}")
 
 
+@command
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m tinyrrn.data.synthetic", description=__doc__.split("\n")[0])
     parser.add_argument("out_dir", help="folder to write the videos and ucfTrainTestlist/ into")
     parser.add_argument("--classes", type=int, default=12, help="number of classes, even, 2-12 (default 12)")
-    parser.add_argument("--groups", type=int, default=25, help="groups per class; the first 7/25 are test (default 25)")
+    parser.add_argument("--groups", type=int, default=25,
+                        help="groups per class, at least 3; each of the 3 splits tests its own 7/25 (default 25)")
     parser.add_argument("--clips", type=int, default=1, help="clips per group (default 1)")
     parser.add_argument("--size", type=lambda s: _pair(s, "x", "--size"), default=(64, 48),
                         help="frame size WxH (default 64x48, 4:3 like UCF-101)")
@@ -216,4 +237,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

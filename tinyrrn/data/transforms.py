@@ -10,6 +10,7 @@ import numpy as np
 # (BGR in [0, 255], as used by Keras' "caffe" preprocessing).
 TORCHVISION_MEAN, TORCHVISION_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)
+NORMALIZATIONS = ("torchvision", "caffe")
 
 
 def draw_crops(rng, frames, size, per_frame=False, flip=True):

@@ -9,13 +9,15 @@ Frame counts come from container metadata before any decoding (`index.count_fram
 slightly fewer frames than the metadata promised, a chunk reaching past the real end repeats
 the last decoded frame; a video more than 10% short is reported as truncated (BadVideo).
 Videos whose metadata cannot be read, or that report zero frames, get no chunks and are listed
-in `bad_videos`.
+in `bad_videos`; so do the videos `drop` takes out of the plan later (found bad when decoded),
+and the chunks are then planned again.
 
 Decoding cost. A chunk needs its video's sampled frames: without `cache_dir` every chunk decodes
 its whole video (M decodes per video per epoch, softened only by a small in-memory memo of the
 `recent` videos, which serves sequential evaluation); with `cache_dir` each video is decoded
 once and later reads are memory-mapped (see benchmarks/data.py). Train with a cache.
 """
+import errno
 import os
 import threading
 import warnings
@@ -28,6 +30,26 @@ from .index import count_frames
 from .splits import read_split
 from .transforms import Normalize, center_crops, crop, draw_crops
 from .video import read_sampled, sampled_count
+
+
+def chunks_of(sampled, chunk):
+    """Chunks of a video with `sampled` sampled frames (an int or an array): floor(s / T), at least
+    one when s > 0 (the chunking rule above)."""
+    return np.where(sampled > 0, np.maximum(sampled // chunk, 1), 0)
+
+
+def chunk_frames(frames, start, chunk):
+    """The `chunk` sampled frames from `start` on, the last frame repeated past the video's end."""
+    return frames[np.minimum(start + np.arange(chunk), len(frames) - 1)]
+
+
+def centre_clips(frames, chunk, size, normalize):
+    """Every chunk of one video's sampled frames, centre-cropped to `size` and normalised, as
+    evaluation sees them: float32 (M, T, 3, size, size). For `predict` and `features`."""
+    count = int(chunks_of(len(frames), chunk))
+    picked = chunk_frames(frames, 0, count * chunk)
+    clips = normalize(crop(picked, *center_crops(picked, size), size))
+    return clips.reshape(count, chunk, *clips.shape[1:])
 
 
 class _RecentFrames:
@@ -92,20 +114,24 @@ class UCF101:
         if chunk < 1 or sample_every < 1:
             raise ValueError(f"chunk and sample_every must be >= 1, got {chunk} and {sample_every}")
         self.root = str(root)
+        if not os.path.isdir(self.root):
+            raise FileNotFoundError(errno.ENOENT, "no such dataset folder", self.root)
         self.list_dir = str(list_dir) if list_dir is not None else os.path.join(self.root, "ucfTrainTestlist")
         self.split, self.train, self.sample_every, self.chunk = split, train, sample_every, chunk
         self.resize, self.crop, self.per_frame_aug, self.flip = resize, crop, per_frame_aug, flip
         self.normalize = normalize if isinstance(normalize, Normalize) else Normalize(normalize)
         self.classes, train_list, test_list = read_split(self.list_dir, split)
         listed = train_list if train else test_list
+        list_file = os.path.join(self.list_dir, f"{'train' if train else 'test'}list{split:02d}.txt")
+        if not listed:
+            raise ValueError(f"{list_file}: lists no videos")
 
         resolve = path_resolver(self.root)
         found = [(rel, label, resolve(rel)) for rel, label in listed]
         self.missing = [os.path.join(self.root, rel) for rel, _, path in found if path is None]
         if self.missing and missing == "error":
-            name = f"{'train' if train else 'test'}list{split:02d}.txt"
             raise FileNotFoundError(
-                f"{len(self.missing)} of {len(listed)} videos listed in {os.path.join(self.list_dir, name)} "
+                f"{len(self.missing)} of {len(listed)} videos listed in {list_file} "
                 f"are missing under {self.root}, e.g. {', '.join(self.missing[:3])} "
                 "(pass missing='skip' to skip them)")
         kept = [(rel, label, path) for rel, label, path in found if path is not None]
@@ -119,29 +145,45 @@ class UCF101:
         self.bad_videos = [p for p in self.paths if counts[p][0] == 0]
         for path in self.bad_videos:
             warnings.warn(f"skipping bad video {path}: {counts[path][1]}", stacklevel=2)
+        self._plan()
+        self._recent = _RecentFrames(recent)
 
-        sampled = sampled_count(self.frame_counts, sample_every)
-        chunks = np.where(sampled > 0, np.maximum(sampled // chunk, 1), 0)
+    def _plan(self):
+        """The chunks of every video from its frame count (none for a bad video)."""
+        chunks = chunks_of(sampled_count(self.frame_counts, self.sample_every), self.chunk)
         self.chunk_video = np.repeat(np.arange(len(self.videos)), chunks)
         first = np.cumsum(chunks) - chunks                     # first chunk index of each video
-        self.chunk_start = (np.arange(len(self.chunk_video)) - first[self.chunk_video]) * chunk
-        self._recent = _RecentFrames(recent)
+        self.chunk_start = (np.arange(len(self.chunk_video)) - first[self.chunk_video]) * self.chunk
+
+    def drop(self, paths):
+        """Take the videos `paths` (found bad when decoded) out of the plan: their chunks are gone."""
+        index = {path: i for i, path in enumerate(self.paths)}
+        for path in paths:
+            self.frame_counts[index[path]] = 0
+            if path not in self.bad_videos:
+                self.bad_videos.append(path)
+        self._plan()
 
     def __len__(self):
         return len(self.chunk_video)
 
+    @property
+    def clip_shape(self):
+        """The shape of one chunk as `get` returns it: (T, 3, crop, crop)."""
+        return (self.chunk, 3, self.crop, self.crop)
+
     def frames(self, video):
         """All sampled, resized uint8 frames (s, H, W, 3) of video `video` (cache, then decoding)."""
-        rel, path = self.videos[video][0], self.paths[video]
-        return self._recent.get(video, lambda: self._load(rel, path, video))
+        return self._recent.get(video, lambda: self._load(video))
 
-    def _load(self, rel, path, video):
-        frames = self.cache.load(rel, path) if self.cache else None
+    def _load(self, video):
+        path = self.paths[video]
+        frames = self.cache.load(path) if self.cache else None
         if frames is None:
             expected = sampled_count(int(self.frame_counts[video]), self.sample_every)
             frames = read_sampled(path, self.sample_every, self.resize, expected)
             if self.cache:
-                self.cache.save(rel, frames)
+                self.cache.save(path, frames)
         return frames
 
     def get(self, i, rng=None):
@@ -153,8 +195,7 @@ class UCF101:
         if not 0 <= i < len(self):
             raise IndexError(f"chunk index {i} out of range for {len(self)} chunks")
         video = int(self.chunk_video[i])
-        frames = self.frames(video)
-        picked = frames[np.minimum(self.chunk_start[i] + np.arange(self.chunk), len(frames) - 1)]
+        picked = chunk_frames(self.frames(video), self.chunk_start[i], self.chunk)
         if self.train:
             rng = rng if rng is not None else np.random.default_rng(i)
             boxes = draw_crops(rng, picked, self.crop, self.per_frame_aug, self.flip)

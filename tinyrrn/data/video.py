@@ -5,9 +5,11 @@ resizing by the short side both run inside ffmpeg (`select` and `scale` filters)
 the sampled, resized frames cross the pipe.
 """
 import logging
+import os
 import re
 import struct
 import subprocess
+import warnings
 
 import imageio_ffmpeg
 import numpy as np
@@ -17,7 +19,7 @@ logging.getLogger("imageio_ffmpeg").addFilter(
     lambda record: "is different from the source frame size" not in record.getMessage())
 
 
-class BadVideo(Exception):
+class BadVideo(ValueError):
     """A video that cannot be used: unreadable, empty, truncated or without frames."""
 
     def __init__(self, path, reason):
@@ -39,26 +41,43 @@ def _avi_frame_count(path):
     return None
 
 
+# Every stored frame takes at least this many bytes (an AVI frame chunk's header alone), so a
+# count above size / MIN_BYTES_PER_FRAME cannot be true.
+MIN_BYTES_PER_FRAME = 8
+
+
+def _probed_frame_count(path):
+    """round(fps * duration) from ffmpeg's reading of the container."""
+    reader = imageio_ffmpeg.read_frames(str(path))
+    try:
+        meta = next(reader)
+    finally:
+        reader.close()
+    return int(round(meta["fps"] * meta["duration"]))
+
+
 def frame_count(path):
     """Frame count from container metadata, without decoding the video.
 
-    AVI: the main header's total-frames field (read directly, ~20 us). Other containers:
-    round(fps * duration) from ffmpeg's header, an estimate that may be off by a frame.
-    Raises BadVideo if the file cannot be opened or reports no frames.
+    AVI: the main header's total-frames field (read directly, ~20 us). Other containers, and an
+    AVI whose header claims more frames than its file size can hold (a corrupt header would skew
+    the whole run's plan): round(fps * duration) from ffmpeg, an estimate that may be off by a
+    frame. Raises BadVideo if the file cannot be opened, reports no frames, or no plausible count.
     """
     try:
-        count = _avi_frame_count(path)
-        if count is None:
-            reader = imageio_ffmpeg.read_frames(str(path))
-            try:
-                meta = next(reader)
-            finally:
-                reader.close()
-            count = int(round(meta["fps"] * meta["duration"]))
+        size = os.path.getsize(path)
+        header = count = _avi_frame_count(path)
+        if count is None or count * MIN_BYTES_PER_FRAME > size:
+            count = _probed_frame_count(path)
     except (OSError, RuntimeError, KeyError, StopIteration) as err:
         raise BadVideo(path, f"cannot read metadata ({str(err).splitlines()[0] if str(err) else type(err).__name__})")
+    if count * MIN_BYTES_PER_FRAME > size:
+        raise BadVideo(path, f"its header claims {count} frames, more than its {size} bytes can hold")
     if count <= 0:
         raise BadVideo(path, "zero frames")
+    if header is not None and header != count:
+        warnings.warn(f"{path}: the AVI header claims {header} frames, more than its {size} bytes can hold; "
+                      f"using the container's duration x frame rate: {count} frames", stacklevel=2)
     return count
 
 

@@ -1,16 +1,15 @@
-"""Helpers shared by the ops: argument checks and broadcasting."""
+"""Helpers shared by the ops: argument checks, axes and broadcasting."""
+import operator
+
 import numpy
 
-from .. import backend
-from ..tensor import Tensor
 
+class ArgumentError(RuntimeError, ValueError):
+    """An argument an op cannot take (a shape that does not fit, a stride of 0, ...).
 
-def as_tensor(value, like):
-    """``value`` as a Tensor on the device and float dtype of ``like`` (for Python scalars)."""
-    if isinstance(value, Tensor):
-        return value
-    xp = backend.xp_of(like.data)
-    return Tensor(xp.asarray(value, dtype=like.dtype))
+    PyTorch raises RuntimeError for these, so this is one; it is also a ValueError,
+    Python's type for a bad argument value, which callers of tinyrrn may catch.
+    """
 
 
 def check_float(op, *tensors):
@@ -21,13 +20,36 @@ def check_float(op, *tensors):
                             f"(shape {tuple(t.shape)}); convert with .astype('float32')")
 
 
+def axis_index(op, axis, ndim):
+    """``axis`` (negative counts from the end) as an index in [0, ndim), or PyTorch's IndexError.
+
+    A 0-d tensor takes axis 0 or -1, as in PyTorch (0 is returned; it names no real axis).
+    """
+    axis, size = operator.index(axis), max(ndim, 1)
+    if not -size <= axis < size:
+        raise IndexError(f"{op}: Dimension out of range (expected to be in range of "
+                         f"[{-size}, {size - 1}], but got {axis})")
+    return axis % size
+
+
+def axes_tuple(op, axis, ndim):
+    """The axes a reduction runs over: all for None, else each checked once; () for a 0-d tensor."""
+    if axis is None:
+        return tuple(range(ndim))
+    axes = tuple(axis_index(op, a, ndim) for a in ((axis,) if numpy.ndim(axis) == 0 else axis))
+    if len(set(axes)) != len(axes):
+        raise ArgumentError(f"{op}: dim {axis} names an axis more than once")
+    return axes if ndim else ()
+
+
 def broadcast_shape(op, a, b):
-    """The broadcast shape of two tensors, or a ValueError naming both shapes."""
+    """The broadcast shape of two shapes, or an error naming both."""
+    if a == b or not b:
+        return a
     try:
-        return numpy.broadcast_shapes(a.shape, b.shape)
+        return numpy.broadcast_shapes(a, b)
     except ValueError:
-        raise ValueError(f"{op}: shapes {tuple(a.shape)} and {tuple(b.shape)} "
-                         "cannot be broadcast together") from None
+        raise ArgumentError(f"{op}: shapes {tuple(a)} and {tuple(b)} cannot be broadcast together") from None
 
 
 def unbroadcast(grad, shape):
@@ -41,10 +63,19 @@ def unbroadcast(grad, shape):
     return grad.reshape(shape)
 
 
-def pair(value, name):
-    """An int or a pair of ints as a pair (PyTorch's kernel_size/stride/padding convention)."""
-    if isinstance(value, int):
-        return value, value
-    if len(value) != 2:
-        raise ValueError(f"{name} must be an int or a pair, got {value!r}")
-    return int(value[0]), int(value[1])
+def pair(value, name, op="", minimum=None):
+    """An int or a pair of ints as a pair (PyTorch's kernel_size/stride/padding convention).
+
+    With ``minimum`` (0 or 1), a value below it is an error naming the op, argument and value.
+    """
+    values = (value, value) if numpy.ndim(value) == 0 else tuple(value)
+    if len(values) != 2:
+        raise ArgumentError(f"{op}: {name} must be an int or a pair of ints, got {value!r}")
+    try:
+        values = tuple(operator.index(v) for v in values)
+    except TypeError:
+        raise TypeError(f"{op}: {name} must be an int or a pair of ints, got {value!r}") from None
+    if minimum is not None and min(values) < minimum:
+        rule = "positive" if minimum == 1 else "non-negative"
+        raise ArgumentError(f"{op}: {name} must be {rule}, got {values}")
+    return values

@@ -1,66 +1,171 @@
-"""Element-wise ops: arithmetic with broadcasting, exp/log, activations, dropout, dtype and device moves.
+"""Element-wise ops: arithmetic and comparisons with broadcasting and PyTorch's type promotion,
+exp/log, activations, dropout, dtype and device moves.
 
-Each op computes its output with the array module of its inputs and returns
-the gradient rule as a closure over what the rule needs.
+Each op computes its output with the array module of its inputs and returns the gradient
+rule as a closure over what the rule needs. Arithmetic and comparisons also take integer
+and bool tensors, forward only (such tensors never require gradients).
 """
+import operator
+
+import numpy
+
 from .. import backend
 from ..tensor import Tensor, make_result
-from ._util import as_tensor, broadcast_shape, check_float, unbroadcast
+from ._util import ArgumentError, broadcast_shape, check_float, unbroadcast
+from .dtypes import DEFAULT_FLOAT, category, result_type
 
 
-def _binary_operands(op, a, b):
+def _operands(op, a, b, dtype=None):
+    """(a, b) as tensors, and (x, y) their arrays in ``dtype`` (default: PyTorch's result type)."""
+    dtype = result_type(a, b) if dtype is None else dtype
+    xp = backend.xp_of((a if isinstance(a, Tensor) else b).data)
     if not isinstance(a, Tensor):
-        a = as_tensor(a, b)
-    b = as_tensor(b, a)
-    check_float(op, a, b)
-    broadcast_shape(op, a, b)
-    return a, b
+        a = Tensor(xp.asarray(a).astype(dtype))  # a Python int wraps as PyTorch's: 300 in uint8 is 44
+    if not isinstance(b, Tensor):
+        b = Tensor(xp.asarray(b).astype(dtype))
+    broadcast_shape(op, a.shape, b.shape)
+    x = a.data if a.dtype == dtype else a.data.astype(dtype)
+    y = b.data if b.dtype == dtype else b.data.astype(dtype)
+    return a, b, x, y
 
 
 def add(a, b):
     """a + b with broadcasting."""
-    a, b = _binary_operands("add", a, b)
-    return make_result(a.data + b.data, (a, b),
-                       lambda g: (unbroadcast(g, a.shape), unbroadcast(g, b.shape)), "add")
+    a, b, x, y = _operands("add", a, b)
+
+    def backward(g):
+        return (unbroadcast(g, a.shape) if a.requires_grad else None,
+                unbroadcast(g, b.shape) if b.requires_grad else None)
+
+    return make_result(x + y, (a, b), backward, "add")
 
 
 def sub(a, b):
-    """a - b with broadcasting."""
-    a, b = _binary_operands("sub", a, b)
-    return make_result(a.data - b.data, (a, b),
-                       lambda g: (unbroadcast(g, a.shape), unbroadcast(-g, b.shape)), "sub")
+    """a - b with broadcasting (bool operands are refused, as in PyTorch)."""
+    if any(isinstance(v, (bool, numpy.bool_)) or getattr(v, "dtype", None) == bool for v in (a, b)):
+        raise ArgumentError("sub: subtraction with a bool tensor is not supported (as in PyTorch)")
+    a, b, x, y = _operands("sub", a, b)
+
+    def backward(g):
+        return (unbroadcast(g, a.shape) if a.requires_grad else None,
+                unbroadcast(-g, b.shape) if b.requires_grad else None)
+
+    return make_result(x - y, (a, b), backward, "sub")
 
 
 def mul(a, b):
     """a * b with broadcasting."""
-    a, b = _binary_operands("mul", a, b)
-    return make_result(a.data * b.data, (a, b),
-                       lambda g: (unbroadcast(g * b.data, a.shape),
-                                  unbroadcast(g * a.data, b.shape)), "mul")
+    a, b, x, y = _operands("mul", a, b)
+
+    def backward(g):
+        return (unbroadcast(g * y, a.shape) if a.requires_grad else None,
+                unbroadcast(g * x, b.shape) if b.requires_grad else None)
+
+    return make_result(x * y, (a, b), backward, "mul")
 
 
-def div(a, b):
-    """a / b with broadcasting."""
-    a, b = _binary_operands("div", a, b)
-    out = a.data / b.data
-    return make_result(out, (a, b),
-                       lambda g: (unbroadcast(g / b.data, a.shape),
-                                  unbroadcast(-g * out / b.data, b.shape)), "div")
+def div(a, b, rounding_mode=None):
+    """a / b with broadcasting (torch.div); integer and bool operands divide as float32.
+
+    rounding_mode 'trunc' rounds the quotient toward zero and 'floor' down; both keep an
+    integer result type, and their gradient is zero, as in PyTorch.
+    """
+    if rounding_mode is None:
+        dtype = result_type(a, b)
+        a, b, x, y = _operands("div", a, b, dtype if category(dtype) == 2 else DEFAULT_FLOAT)
+        out = x / y
+
+        def backward(g):
+            return (unbroadcast(g / y, a.shape) if a.requires_grad else None,
+                    unbroadcast(-g * out / y, b.shape) if b.requires_grad else None)
+
+        return make_result(out, (a, b), backward, "div")
+    if rounding_mode not in ("trunc", "floor"):
+        raise ArgumentError(f"div: rounding_mode must be None, 'trunc' or 'floor', got {rounding_mode!r}")
+    a, b, x, y = _operands("div", a, b)
+    xp = backend.xp_of(x)
+    if category(x.dtype) == 0:
+        raise NotImplementedError(f"div: rounding_mode={rounding_mode!r} is not implemented for bool "
+                                  "tensors (as in PyTorch)")
+    if category(x.dtype) == 1:
+        if bool((y == 0).any()):
+            raise ArgumentError("div: integer division by zero (PyTorch: RuntimeError: ZeroDivisionError)")
+        out = x // y if rounding_mode == "floor" else xp.sign(x) * xp.sign(y) * (abs(x) // abs(y))
+    else:
+        out = xp.floor_divide(x, y) if rounding_mode == "floor" else xp.trunc(x / y)
+    return make_result(out, (a, b), lambda g: tuple(xp.zeros_like(t.data) if t.requires_grad else None
+                                                    for t in (a, b)), "div")
+
+
+def floor_divide(a, b):
+    """a // b (torch.floor_divide): div(a, b, rounding_mode='floor'), not differentiable.
+
+    As in PyTorch, backward() through it raises; div(..., rounding_mode='floor') has zero gradients.
+    """
+    out = div(a, b, rounding_mode="floor")
+    if out.requires_grad:
+        out.backward_fn, out.op = _not_differentiable("floor_divide"), "floor_divide"
+    return out
+
+
+def _not_differentiable(op):
+    def backward(g):
+        raise RuntimeError(f"{op}: the derivative is not implemented (nor in PyTorch); "
+                           "use div(a, b, rounding_mode='floor'), whose gradient is zero")
+    return backward
+
+
+def pow(base, exponent):
+    """base ** exponent; either may be a tensor or a Python number (torch.pow).
+
+    PyTorch's gradients: e * x ** (e - 1) for the base, 0 where e == 0 (also at x == 0);
+    out * log(x) for the exponent, 0 where x == 0 and e >= 0. Integer powers stay integer;
+    a negative integer exponent is refused (PyTorch refuses it as a Python number).
+    """
+    a, b, x, e = _operands("pow", base, exponent)
+    xp = backend.xp_of(x)
+    if category(x.dtype) == 0:  # PyTorch has no bool power, but for x ** True and x ** False
+        if not isinstance(exponent, (bool, numpy.bool_)):
+            raise NotImplementedError("pow: not implemented for bool tensors (as in PyTorch)")
+        return Tensor(x.copy() if exponent else xp.ones_like(x))
+    if category(x.dtype) == 1 and bool((e < 0).any()):
+        raise ArgumentError("pow: Integers to negative integer powers are not allowed.")
+    out = x ** e
+
+    def backward(g):
+        ga = gb = None
+        if a.requires_grad:  # e - (e != 0) is e - 1, but 0 where e == 0: 0 ** -1 never appears
+            ga = unbroadcast(g * e * x ** (e - (e != 0)), a.shape)
+        if b.requires_grad:
+            zero = (x == 0) & (e >= 0)
+            gb = unbroadcast(g * xp.where(zero, 0, out * xp.log(xp.where(zero, 1, x))), b.shape)
+        return ga, gb
+
+    return make_result(out, (a, b), backward, "pow")
+
+
+def _comparison(name, compare, symbol):
+    def op(a, b):
+        _, _, x, y = _operands(name, a, b)
+        return Tensor(compare(x, y))
+    op.__name__ = name
+    op.__doc__ = f"a {symbol} b element-wise, compared in PyTorch's promoted dtype: a bool tensor without gradient."
+    return op
+
+
+lt = _comparison("lt", operator.lt, "<")
+le = _comparison("le", operator.le, "<=")
+gt = _comparison("gt", operator.gt, ">")
+ge = _comparison("ge", operator.ge, ">=")
+eq = _comparison("eq", operator.eq, "==")
+ne = _comparison("ne", operator.ne, "!=")
 
 
 def neg(x):
-    """-x."""
-    check_float("neg", x)
+    """-x (bool tensors are refused, as in PyTorch)."""
+    if category(x.dtype) == 0:
+        raise ArgumentError("neg: negation of a bool tensor is not supported (as in PyTorch)")
     return make_result(-x.data, (x,), lambda g: (-g,), "neg")
-
-
-def pow(x, exponent):
-    """x ** exponent for a constant (Python number) exponent."""
-    check_float("pow", x)
-    if isinstance(exponent, Tensor):
-        raise TypeError("pow: the exponent must be a Python number")
-    return make_result(x.data ** exponent, (x,),
-                       lambda g: (g * exponent * x.data ** (exponent - 1),), "pow")
 
 
 def exp(x):

@@ -1,33 +1,43 @@
 """Matrix products: matmul (batched, broadcasting) and the fully connected layer."""
 from .. import backend
-from ..tensor import make_result
-from ._util import check_float, unbroadcast
+from ..tensor import Tensor, make_result
+from ._util import ArgumentError, broadcast_shape, check_float, unbroadcast
+from .shape import reshape
 
 
 def matmul(a, b):
-    """a @ b for tensors of 2 or more dims; leading (batch) dims broadcast as in NumPy."""
+    """a @ b (torch.matmul): leading (batch) dims broadcast as in NumPy; a 1-D ``a`` is a row
+    and a 1-D ``b`` a column vector whose dimension the result drops (1-D @ 1-D is a 0-d dot)."""
+    a, b = (t if isinstance(t, Tensor) else Tensor(t) for t in (a, b))
     check_float("matmul", a, b)
-    if a.ndim < 2 or b.ndim < 2 or a.shape[-1] != b.shape[-2]:
-        raise ValueError(f"matmul: shapes {tuple(a.shape)} and {tuple(b.shape)} do not fit "
-                         "(need >= 2 dims and a.shape[-1] == b.shape[-2])")
+    if a.ndim == 0 or b.ndim == 0 or a.shape[-1] != b.shape[-2 if b.ndim > 1 else 0]:
+        raise ArgumentError(f"matmul: shapes {tuple(a.shape)} and {tuple(b.shape)} do not fit "
+                            "(need >= 1 dim each and a.shape[-1] == b.shape[-2], or b.shape[0] for a 1-D b)")
+    a2 = reshape(a, 1, a.shape[0]) if a.ndim == 1 else a
+    b2 = reshape(b, b.shape[0], 1) if b.ndim == 1 else b
+    broadcast_shape("matmul", a2.shape[:-2], b2.shape[:-2])  # the batch dims
     xp = backend.xp_of(a.data)
 
     def backward(g):
-        ga = xp.matmul(g, xp.swapaxes(b.data, -1, -2))
-        gb = xp.matmul(xp.swapaxes(a.data, -1, -2), g)
-        return unbroadcast(ga, a.shape), unbroadcast(gb, b.shape)
+        ga = xp.matmul(g, xp.swapaxes(b2.data, -1, -2)) if a2.requires_grad else None
+        gb = xp.matmul(xp.swapaxes(a2.data, -1, -2), g) if b2.requires_grad else None
+        return (unbroadcast(ga, a2.shape) if ga is not None else None,
+                unbroadcast(gb, b2.shape) if gb is not None else None)
 
-    return make_result(xp.matmul(a.data, b.data), (a, b), backward, "matmul")
+    out = make_result(xp.matmul(a2.data, b2.data), (a2, b2), backward, "matmul")
+    if a.ndim > 1 and b.ndim > 1:
+        return out
+    return reshape(out, *(out.shape[:-2] + out.shape[-2:-1] * (a.ndim > 1) + out.shape[-1:] * (b.ndim > 1)))
 
 
 def linear(x, weight, bias=None):
     """x @ weight.T + bias, with weight shaped (out_features, in_features) as in PyTorch."""
     check_float("linear", x, weight)
-    if weight.ndim != 2 or x.shape[-1] != weight.shape[1]:
-        raise ValueError(f"linear: input {tuple(x.shape)} does not fit weight {tuple(weight.shape)} "
-                         "(need input.shape[-1] == weight.shape[1])")
+    if x.ndim == 0 or weight.ndim != 2 or x.shape[-1] != weight.shape[1]:
+        raise ArgumentError(f"linear: input {tuple(x.shape)} does not fit weight {tuple(weight.shape)} "
+                            "(need input.shape[-1] == weight.shape[1])")
     if bias is not None and bias.shape != (weight.shape[0],):
-        raise ValueError(f"linear: bias {tuple(bias.shape)} does not fit weight {tuple(weight.shape)}")
+        raise ArgumentError(f"linear: bias {tuple(bias.shape)} does not fit weight {tuple(weight.shape)}")
     x2 = x.data.reshape(-1, x.shape[-1])
     out = x2 @ weight.data.T
     if bias is not None:

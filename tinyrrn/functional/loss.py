@@ -1,42 +1,108 @@
-"""Log-softmax and the cross-entropy loss over class indices."""
+"""Softmax, log-softmax and the cross-entropy loss."""
 from .. import backend
 from ..tensor import Tensor, make_result
-from ._util import check_float
+from ._util import ArgumentError, axis_index, check_float
+
+REDUCTIONS = ("mean", "sum", "none")
 
 
-def log_softmax(x, axis=-1):
+def _softmax_axis(op, x, axis):
+    """The axis to normalise over; without one, -1 for up to 2 dims (PyTorch's implicit choice
+    there), else an error (PyTorch's implicit dim of 3-D and 4-D inputs is deprecated)."""
+    if axis is None:
+        if x.ndim > 2:
+            raise ArgumentError(f"{op}: pass axis= for an input of {x.ndim} dims {tuple(x.shape)}")
+        axis = -1
+    return axis_index(op, axis, x.ndim) if x.ndim else None
+
+
+def _log_softmax(data, axis):
+    xp = backend.xp_of(data)
+    shifted = data - data.max(axis=axis, keepdims=True)
+    return shifted - xp.log(xp.exp(shifted).sum(axis=axis, keepdims=True))
+
+
+def log_softmax(x, axis=None):
     """log(softmax(x)) along ``axis``, computed stably by subtracting the maximum."""
     check_float("log_softmax", x)
-    xp = backend.xp_of(x.data)
-    shifted = x.data - x.data.max(axis=axis, keepdims=True)
-    out = shifted - xp.log(xp.exp(shifted).sum(axis=axis, keepdims=True))
-
-    def backward(g):
-        return (g - xp.exp(out) * g.sum(axis=axis, keepdims=True),)
-
-    return make_result(out, (x,), backward, "log_softmax")
+    axis = _softmax_axis("log_softmax", x, axis)
+    out = _log_softmax(x.data, axis)
+    xp = backend.xp_of(out)
+    return make_result(out, (x,), lambda g: (g - xp.exp(out) * g.sum(axis=axis, keepdims=True),),
+                       "log_softmax")
 
 
-def cross_entropy(logits, target):
-    """Mean over the batch of -log softmax(logits)[target] (torch.nn.functional.cross_entropy).
+def softmax(x, axis=None):
+    """exp(x) / sum(exp(x)) along ``axis`` (torch.softmax), computed stably."""
+    check_float("softmax", x)
+    axis = _softmax_axis("softmax", x, axis)
+    out = backend.xp_of(x.data).exp(_log_softmax(x.data, axis))
+    return make_result(out, (x,), lambda g: (out * (g - (g * out).sum(axis=axis, keepdims=True)),),
+                       "softmax")
 
-    logits (N, classes) float; target (N,) integer class indices in [0, classes).
+
+def cross_entropy(logits, target, weight=None, *, ignore_index=-100, reduction="mean", label_smoothing=0.0):
+    """-sum over classes of target * log softmax(logits) (torch.nn.functional.cross_entropy).
+
+    logits (N, C), (C,) or (N, C, d1, ...). ``target`` holds either class indices (integers,
+    shaped as logits without the class dim; positions equal to ``ignore_index`` count
+    nowhere) or class probabilities (floats, shaped as logits; differentiable). ``weight``
+    (C,) weighs each class. ``reduction``: 'mean' (over index targets: divided by the summed
+    weights of the counted targets, as PyTorch), 'sum' or 'none'. ``label_smoothing`` e mixes
+    the target with the uniform distribution: (1 - e) * target + e / C.
     """
     check_float("cross_entropy", logits)
+    if reduction not in REDUCTIONS:
+        raise ValueError(f"cross_entropy: reduction must be one of {REDUCTIONS}, got {reduction!r}")
+    if not 0.0 <= label_smoothing <= 1.0:
+        raise ArgumentError(f"cross_entropy: label_smoothing must be in [0, 1], got {label_smoothing}")
+    if logits.ndim == 0:
+        raise ArgumentError("cross_entropy: logits must have a class dimension, got a 0-d tensor")
     xp = backend.xp_of(logits.data)
-    target = xp.asarray(target.data if isinstance(target, Tensor) else target)
-    if logits.ndim != 2 or target.shape != (logits.shape[0],):
-        raise ValueError(f"cross_entropy: logits {tuple(logits.shape)} and target {tuple(target.shape)} "
-                         "do not fit (need logits N,classes and target N)")
-    if target.dtype.kind not in "iu":
-        raise TypeError(f"cross_entropy: target must hold integer class indices, got {target.dtype}")
-    n, classes = logits.shape
-    one_hot = target[:, None] == xp.arange(classes)
-    shifted = logits.data - logits.data.max(axis=1, keepdims=True)
-    log_probs = shifted - xp.log(xp.exp(shifted).sum(axis=1, keepdims=True))
-    loss = -(log_probs * one_hot).sum() / n
+    target_tensor = target if isinstance(target, Tensor) else Tensor(xp.asarray(target))
+    target = target_tensor.data
+    axis = 0 if logits.ndim == 1 else 1  # the class dimension
+    classes, dtype = logits.shape[axis], logits.dtype
+    per_class = [classes if i == axis else 1 for i in range(logits.ndim)]  # a (C,) vector broadcast
+    w = 1
+    if weight is not None:
+        w = weight.data if isinstance(weight, Tensor) else xp.asarray(weight)
+        if w.shape != (classes,):
+            raise ArgumentError(f"cross_entropy: weight {tuple(w.shape)} does not fit {classes} classes")
+        w = w.astype(dtype).reshape(per_class)
+    if target.dtype.kind == "f":  # class probabilities
+        if target.shape != logits.shape:
+            raise ArgumentError(f"cross_entropy: probability target {tuple(target.shape)} must have the "
+                                f"shape of logits {tuple(logits.shape)}")
+        mix = target.astype(dtype) * (1 - label_smoothing) + label_smoothing / classes
+        coefficients = mix * w
+        count = xp.asarray(logits.size // max(classes, 1), dtype=dtype)  # the mean is over positions
+    elif target.dtype.kind in "iu":
+        expected = logits.shape[:axis] + logits.shape[axis + 1:]
+        if target.shape != expected:
+            raise ValueError(f"cross_entropy: target {tuple(target.shape)} does not fit logits "
+                             f"{tuple(logits.shape)} (expected target shape {expected})")
+        counted = target != ignore_index
+        out_of_range = counted & ((target < 0) | (target >= classes))
+        if bool(out_of_range.any()):
+            raise IndexError(f"cross_entropy: target {int(target[out_of_range][0])} is out of bounds "
+                             f"for {classes} classes")
+        one_hot = (xp.expand_dims(target, axis) == xp.arange(classes).reshape(per_class)).astype(dtype)
+        one_hot *= xp.expand_dims(counted, axis)
+        count = (one_hot * w).sum()  # the summed weights of the counted targets
+        mix = one_hot * (1 - label_smoothing) + label_smoothing / classes if label_smoothing else one_hot
+        coefficients = mix * w * xp.expand_dims(counted, axis) if label_smoothing else one_hot * w
+    else:
+        raise TypeError(f"cross_entropy: target must hold integer class indices or float probabilities, "
+                        f"got {target.dtype}")
+    log_probs = _log_softmax(logits.data, axis)
+    losses = -(coefficients * log_probs).sum(axis=axis)
+    loss = losses if reduction == "none" else losses.sum() / (count if reduction == "mean" else 1)
 
     def backward(g):
-        return (g * (xp.exp(log_probs) - one_hot) / n,)
+        g = xp.expand_dims(g, axis) if reduction == "none" else g / count if reduction == "mean" else g
+        g_logits = (xp.exp(log_probs) * coefficients.sum(axis=axis, keepdims=True) - coefficients) * g
+        g_target = -(1 - label_smoothing) * w * log_probs * g if target_tensor.requires_grad else None
+        return g_logits, g_target
 
-    return make_result(loss.astype(logits.dtype), (logits,), backward, "cross_entropy")
+    return make_result(xp.asarray(loss, dtype=dtype), (logits, target_tensor), backward, "cross_entropy")

@@ -1,7 +1,9 @@
 """Batch normalisation (Ioffe & Szegedy, 2015), as torch.nn.functional.batch_norm."""
+import numbers
+
 from .. import backend
 from ..tensor import Tensor, make_result
-from ._util import check_float
+from ._util import ArgumentError, check_float
 
 
 def _rows(array):
@@ -56,8 +58,10 @@ def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=Fa
     """Normalise each channel of x (N, C, ...) and scale/shift it: y = (x - mean) / sqrt(var + eps) * w + b.
 
     Training uses the batch's statistics and updates ``running_mean`` and
-    ``running_var`` (arrays or tensors) in place with ``momentum``, the variance
-    unbiased as in PyTorch; evaluation uses the running statistics.
+    ``running_var`` (arrays or tensors, or None to keep none) in place with
+    ``momentum``, the variance unbiased as in PyTorch; evaluation uses the running
+    statistics. As in PyTorch, ``momentum`` is a number here; BatchNorm2d's
+    momentum=None (a cumulative average) passes 1 / num_batches_tracked.
 
     ``reduce`` is the hook at batch-norm's reductions (training only): it receives the
     per-channel sums of this batch as one float64 vector and returns them summed over
@@ -68,12 +72,20 @@ def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=Fa
     check_float("batch_norm", x)
     running_mean, running_var = (t.data if isinstance(t, Tensor) else t
                                  for t in (running_mean, running_var))
-    c = x.shape[1] if x.ndim >= 2 else None
+    if x.ndim < 2:
+        raise ArgumentError(f"batch_norm: expected input (N, C, ...), got shape {tuple(x.shape)}")
+    c = x.shape[1]
     for name, t in (("running_mean", running_mean), ("running_var", running_var),
                     ("weight", weight), ("bias", bias)):
         if t is not None and tuple(t.shape) != (c,):
-            raise ValueError(f"batch_norm: {name} of shape {tuple(t.shape)} does not fit input "
-                             f"{tuple(x.shape)} with {c} channels")
+            raise ArgumentError(f"batch_norm: {name} of shape {tuple(t.shape)} does not fit input "
+                                f"{tuple(x.shape)} with {c} channels")
+    if isinstance(momentum, bool) or not isinstance(momentum, numbers.Real):
+        raise TypeError(f"batch_norm: momentum must be a number, got {momentum!r} (PyTorch's functional "
+                        "batch_norm neither takes None; BatchNorm2d(momentum=None) passes 1 / num_batches_tracked)")
+    if not training and (running_mean is None or running_var is None):
+        raise ArgumentError("batch_norm: running_mean and running_var must be given in evaluation mode "
+                            "(training=False), as in PyTorch; got None")
     reduce = reduce or _no_reduction
     xp = backend.xp_of(x.data)
     rows = _rows(x.data)

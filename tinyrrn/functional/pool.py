@@ -1,110 +1,176 @@
-"""Pooling: max and average over kernel windows, and global (adaptive) average pooling.
+"""Pooling: max and average over kernel windows, and adaptive average pooling to any size.
 
 Windows are visited as k*k strided slices of the whole batch (channels-last
 memory), so each step of the short loop is one large vectorised operation.
 """
 from .. import backend
-from ..tensor import make_result
-from ._util import check_float, pair
+from ..tensor import Tensor, make_result
+from ._util import ArgumentError, check_float, pair
+from ._window import crop_nhwc, output_size, pad_nhwc, taps
 
 
-def _window_geometry(op, x, kernel_size, stride, padding):
+def _pool_geometry(op, x, kernel_size, stride, padding, dilation, ceil_mode):
+    """PyTorch's checks, then (kernel, stride, dilation, padding, pads, out_hw)."""
     check_float(op, x)
     if x.ndim != 4:
-        raise ValueError(f"{op}: expected input N,C,H,W, got shape {tuple(x.shape)}")
-    kernel = pair(kernel_size, "kernel_size")
-    stride = kernel if stride is None else pair(stride, "stride")
-    padding = pair(padding, "padding")
+        raise ArgumentError(f"{op}: expected input N,C,H,W, got shape {tuple(x.shape)}")
+    kernel = pair(kernel_size, "kernel_size", op, minimum=1)
+    stride = kernel if stride is None else pair(stride, "stride", op, minimum=1)
+    padding = pair(padding, "padding", op, minimum=0)
+    dilation = pair(dilation, "dilation", op, minimum=1)
     if padding[0] > kernel[0] // 2 or padding[1] > kernel[1] // 2:
-        raise ValueError(f"{op}: padding {padding} must be at most half the kernel {kernel}")
-    h, w = x.shape[2] + 2 * padding[0], x.shape[3] + 2 * padding[1]
-    if h < kernel[0] or w < kernel[1]:
-        raise ValueError(f"{op}: input {tuple(x.shape)} is smaller than the kernel {kernel}")
-    out_hw = ((h - kernel[0]) // stride[0] + 1, (w - kernel[1]) // stride[1] + 1)
-    return kernel, stride, padding, out_hw
+        raise ArgumentError(f"{op}: padding {padding} must be at most half the kernel {kernel}")
+    sizes = x.shape[2:]
+    out_hw = tuple(output_size(n, k, s, (p, p), d, ceil_mode)
+                   for n, k, s, p, d in zip(sizes, kernel, stride, padding, dilation))
+    if min(out_hw) < 1:
+        raise ArgumentError(f"{op}: input {tuple(x.shape)} with padding {padding} is smaller than the "
+                            f"kernel {kernel} at dilation {dilation}")
+    # after the input: the padding, or more where a ceil_mode window hangs over it
+    pads = tuple((p, max(p, (o - 1) * s + d * (k - 1) + 1 - n - p))
+                 for n, k, s, p, d, o in zip(sizes, kernel, stride, padding, dilation, out_hw))
+    return kernel, stride, dilation, padding, pads, out_hw
 
 
-def _offsets(kernel, stride, out_hw):
-    """(index, slice_h, slice_w) of every kernel offset into the padded input."""
-    (kh, kw), (sh, sw), (ho, wo) = kernel, stride, out_hw
-    for i in range(kh):
-        for j in range(kw):
-            yield i * kw + j, slice(i, i + sh * (ho - 1) + 1, sh), slice(j, j + sw * (wo - 1) + 1, sw)
-
-
-def _pad(x_nhwc, padding, value):
-    ph, pw = padding
-    if not (ph or pw):
-        return x_nhwc
-    xp = backend.xp_of(x_nhwc)
-    n, h, w, c = x_nhwc.shape
-    out = xp.full((n, h + 2 * ph, w + 2 * pw, c), value, dtype=x_nhwc.dtype)
-    out[:, ph:ph + h, pw:pw + w, :] = x_nhwc
+def _fold(ufunc, padded, window_taps):
+    """``ufunc`` (maximum, add) folded over the windows: one strided slice of the whole batch per tap."""
+    out = None
+    for _, _, rows, cols in window_taps:
+        window = padded[:, rows, cols, :]
+        out = window.copy() if out is None else ufunc(out, window, out=out)
     return out
 
 
-def max_pool2d(x, kernel_size, stride=None, padding=0):
-    """Maximum over each window (torch.nn.functional.max_pool2d); padding counts as -inf."""
-    kernel, stride, padding, out_hw = _window_geometry("max_pool2d", x, kernel_size, stride, padding)
+def _first_maxima(padded, out, window_taps):
+    """For each tap, where it holds its window's maximum: PyTorch's choice, the first maximum,
+    or in a window holding NaN (whose maximum is NaN) the last NaN."""
+    xp = backend.xp_of(out)
+    last_nan = None
+    if bool(xp.isnan(out).any()):  # rare: note each window's last NaN
+        last_nan = xp.full(out.shape, -1)
+        for k, (_, _, rows, cols) in enumerate(window_taps):
+            last_nan[xp.isnan(padded[:, rows, cols, :])] = k
+    unclaimed = xp.ones(out.shape, dtype=bool)
+    for k, (_, _, rows, cols) in enumerate(window_taps):
+        hit = padded[:, rows, cols, :] == out
+        hit &= unclaimed
+        if last_nan is not None:
+            hit |= last_nan == k
+        unclaimed ^= hit
+        yield hit
+
+
+def max_pool2d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False):
+    """Maximum over each window (torch.nn.functional.max_pool2d); padding counts as -inf.
+
+    ``dilation`` spaces the window's taps; ``ceil_mode`` keeps a last, partial window that
+    starts inside the input or the left padding; ``return_indices`` also returns where each
+    maximum is, as a flat index into its channel's H*W plane (int64, as PyTorch).
+    """
+    kernel, stride, dilation, padding, pads, out_hw = _pool_geometry(
+        "max_pool2d", x, kernel_size, stride, padding, dilation, ceil_mode)
     xp = backend.xp_of(x.data)
-    padded = _pad(x.data.transpose(0, 2, 3, 1), padding, -xp.inf)
-    out = None
-    for _, rows, cols in _offsets(kernel, stride, out_hw):
-        window = padded[:, rows, cols, :]
-        if out is None:
-            out = window.copy()
-        else:
-            xp.maximum(out, window, out=out)
+    padded = pad_nhwc(x.data.transpose(0, 2, 3, 1), pads, -xp.inf)
+    window_taps = list(taps(kernel, stride, dilation, out_hw))
+    out = _fold(xp.maximum, padded, window_taps)
 
     def backward(g):
-        # Each output's gradient goes to the first window position holding the maximum
-        # (ties, e.g. zeros after a ReLU, go to the first one, as in PyTorch).
         g_nhwc = g.transpose(0, 2, 3, 1)
         grad = xp.zeros(padded.shape, dtype=g.dtype)
-        unclaimed = xp.ones(out.shape, dtype=bool)
-        for _, rows, cols in _offsets(kernel, stride, out_hw):
-            hit = padded[:, rows, cols, :] == out
-            hit &= unclaimed
-            unclaimed ^= hit
+        for (_, _, rows, cols), hit in zip(window_taps, _first_maxima(padded, out, window_taps)):
             grad[:, rows, cols, :] += g_nhwc * hit
-        (ph, pw), (h, w) = padding, x.shape[2:]
-        return (grad[:, ph:ph + h, pw:pw + w, :].transpose(0, 3, 1, 2),)
+        return (crop_nhwc(grad, pads, x.shape[2:]).transpose(0, 3, 1, 2),)
 
-    return make_result(out.transpose(0, 3, 1, 2), (x,), backward, "max_pool2d")
+    result = make_result(out.transpose(0, 3, 1, 2), (x,), backward, "max_pool2d")
+    if not return_indices:
+        return result
+    indices = xp.zeros(out.shape, dtype="int64")
+    for (i, j, _, _), hit in zip(window_taps, _first_maxima(padded, out, window_taps)):
+        row = xp.arange(out_hw[0]) * stride[0] + i * dilation[0] - padding[0]
+        col = xp.arange(out_hw[1]) * stride[1] + j * dilation[1] - padding[1]
+        indices += hit * (row[:, None] * x.shape[3] + col)[:, :, None]
+    return result, Tensor(indices.transpose(0, 3, 1, 2))
 
 
-def avg_pool2d(x, kernel_size, stride=None, padding=0):
-    """Mean over each window (torch.nn.functional.avg_pool2d, zero padding counted)."""
-    kernel, stride, padding, out_hw = _window_geometry("avg_pool2d", x, kernel_size, stride, padding)
+def _inverse_divisors(sizes, kernel, stride, padding, out_hw, count_include_pad, dtype, xp):
+    """1 / PyTorch's divisor of each output (shape (1, Ho, Wo, 1)): the window's size within the
+    padded input, or within the input alone; never the overhang of a ceil_mode window."""
+    counts = []
+    for n, k, s, p, o in zip(sizes, kernel, stride, padding, out_hw):
+        start = xp.arange(o) * s - p
+        end = xp.minimum(start + k, n + p)
+        if not count_include_pad:
+            start, end = xp.maximum(start, 0), xp.minimum(end, n)
+        counts.append(end - start)
+    return (1 / (counts[0][:, None] * counts[1])).astype(dtype)[None, :, :, None]
+
+
+def avg_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
+               divisor_override=None):
+    """Mean over each window (torch.nn.functional.avg_pool2d).
+
+    The divisor is PyTorch's: the window's size within the padded input, or with
+    ``count_include_pad=False`` only its input pixels, or ``divisor_override``.
+    """
+    kernel, stride, _, padding, pads, out_hw = _pool_geometry(
+        "avg_pool2d", x, kernel_size, stride, padding, 1, ceil_mode)
     xp = backend.xp_of(x.data)
-    padded = _pad(x.data.transpose(0, 2, 3, 1), padding, 0)
-    scale = 1.0 / (kernel[0] * kernel[1])
-    out = None
-    for _, rows, cols in _offsets(kernel, stride, out_hw):
-        out = padded[:, rows, cols, :] * scale if out is None else out + padded[:, rows, cols, :] * scale
+    if divisor_override is not None:
+        if divisor_override == 0:
+            raise ArgumentError("avg_pool2d: divisor_override must not be zero")
+        scale = 1.0 / divisor_override
+    else:
+        scale = _inverse_divisors(x.shape[2:], kernel, stride, padding, out_hw, count_include_pad, x.dtype, xp)
+    padded = pad_nhwc(x.data.transpose(0, 2, 3, 1), pads, 0)
+    window_taps = list(taps(kernel, stride, (1, 1), out_hw))
+    out = _fold(xp.add, padded, window_taps)
+    out *= scale
 
     def backward(g):
         g_nhwc = g.transpose(0, 2, 3, 1) * scale
         grad = xp.zeros(padded.shape, dtype=g.dtype)
-        for _, rows, cols in _offsets(kernel, stride, out_hw):
+        for _, _, rows, cols in window_taps:
             grad[:, rows, cols, :] += g_nhwc
-        (ph, pw), (h, w) = padding, x.shape[2:]
-        return (grad[:, ph:ph + h, pw:pw + w, :].transpose(0, 3, 1, 2),)
+        return (crop_nhwc(grad, pads, x.shape[2:]).transpose(0, 3, 1, 2),)
 
     return make_result(out.transpose(0, 3, 1, 2), (x,), backward, "avg_pool2d")
 
 
+def _averaging_matrix(size, out, dtype, xp):
+    """(out, size): row i averages PyTorch's bin floor(i*size/out) .. ceil((i+1)*size/out) - 1."""
+    i = xp.arange(out)
+    start, end = (i * size) // out, -((-(i + 1) * size) // out)
+    position = xp.arange(size)
+    inside = (position >= start[:, None]) & (position < end[:, None])
+    return (inside / (end - start)[:, None]).astype(dtype)
+
+
 def adaptive_avg_pool2d(x, output_size):
-    """Average pooling to a fixed output size; sizes must divide the input (1 = global pooling)."""
+    """Average pooling to a given output size (torch.nn.functional.adaptive_avg_pool2d).
+
+    Output row i averages input rows floor(i*H/Ho) .. ceil((i+1)*H/Ho) - 1 (PyTorch's bins,
+    which overlap when Ho does not divide H), and likewise for columns: a linear map, one
+    (Ho, H) averaging matrix applied on each side. None in ``output_size`` keeps that size.
+    """
     check_float("adaptive_avg_pool2d", x)
-    oh, ow = pair(output_size, "output_size")
-    h, w = x.shape[2:]
-    if (oh, ow) == (1, 1):
-        xp = backend.xp_of(x.data)
+    if x.ndim != 4:
+        raise ArgumentError(f"adaptive_avg_pool2d: expected input N,C,H,W, got shape {tuple(x.shape)}")
+    n, c, h, w = x.shape
+    sizes = (output_size, output_size) if output_size is None or isinstance(output_size, int) else output_size
+    oh, ow = pair(tuple(k if s is None else s for s, k in zip(sizes, (h, w))), "output_size",
+                  "adaptive_avg_pool2d", minimum=0)
+    xp = backend.xp_of(x.data)
+    if (oh, ow) == (1, 1):  # global pooling
         out = x.data.mean(axis=(2, 3), keepdims=True)
         return make_result(out, (x,), lambda g: (xp.broadcast_to(g / (h * w), x.shape),),
                            "adaptive_avg_pool2d")
-    if h % oh or w % ow:
-        raise ValueError(f"adaptive_avg_pool2d: output size {(oh, ow)} must divide the input "
-                         f"size {(h, w)} of {tuple(x.shape)}")
-    return avg_pool2d(x, (h // oh, w // ow))
+    rows, cols = _averaging_matrix(h, oh, x.dtype, xp), _averaging_matrix(w, ow, x.dtype, xp)
+    x_nhwc = x.data.transpose(0, 2, 3, 1)
+    out = cols @ (rows @ x_nhwc.reshape(n, h, w * c)).reshape(n * oh, w, c)  # (N*Ho, Wo, C)
+
+    def backward(g):
+        g_nhwc = g.transpose(0, 2, 3, 1).reshape(n * oh, ow, c)
+        gx = rows.T @ (cols.T @ g_nhwc).reshape(n, oh, w * c)
+        return (gx.reshape(n, h, w, c).transpose(0, 3, 1, 2),)
+
+    return make_result(out.reshape(n, oh, ow, c).transpose(0, 3, 1, 2), (x,), backward, "adaptive_avg_pool2d")

@@ -1,14 +1,7 @@
 """Reductions: sum and mean over some or all axes."""
 from .. import backend
 from ..tensor import make_result
-from ._util import check_float
-
-
-def _axes(x, axis):
-    if axis is None:
-        return tuple(range(x.ndim))
-    axes = (axis,) if isinstance(axis, int) else tuple(axis)
-    return tuple(a % x.ndim for a in axes)
+from ._util import axes_tuple, check_float
 
 
 def _expand(g, x, axes, keepdims):
@@ -20,17 +13,17 @@ def _expand(g, x, axes, keepdims):
 
 
 def sum(x, axis=None, keepdims=False):
-    """Sum over ``axis`` (an int, a tuple, or None for all)."""
-    check_float("sum", x)
-    axes = _axes(x, axis)
-    return make_result(x.data.sum(axis=axes, keepdims=keepdims), (x,),
+    """Sum over ``axis`` (an int, a tuple, or None for all); integer and bool tensors sum to int64."""
+    axes = axes_tuple("sum", axis, x.ndim)
+    dtype = "int64" if x.dtype.kind in "biu" else None
+    return make_result(x.data.sum(axis=axes, keepdims=keepdims, dtype=dtype), (x,),
                        lambda g: (_expand(g, x, axes, keepdims),), "sum")
 
 
 def mean(x, axis=None, keepdims=False):
     """Mean over ``axis`` (an int, a tuple, or None for all)."""
     check_float("mean", x)
-    axes = _axes(x, axis)
+    axes = axes_tuple("mean", axis, x.ndim)
     count = 1
     for a in axes:
         count *= x.shape[a]

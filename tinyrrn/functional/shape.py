@@ -1,7 +1,11 @@
-"""Ops that move data without arithmetic: reshape, transpose, flatten, indexing, concatenation."""
+"""Ops that move data without arithmetic: reshape, transpose, flatten, indexing, concatenation, padding."""
+import operator
+
+import numpy
+
 from .. import backend
 from ..tensor import Tensor, make_result
-from ._util import check_float
+from ._util import ArgumentError, axis_index, check_float
 
 
 def _shape_arg(shape):
@@ -14,75 +18,103 @@ def reshape(x, *shape):
     try:
         out = x.data.reshape(shape)
     except ValueError:
-        raise ValueError(f"reshape: cannot reshape {tuple(x.shape)} into {tuple(shape)}") from None
+        raise ArgumentError(f"reshape: cannot reshape {tuple(x.shape)} into {tuple(shape)}") from None
     return make_result(out, (x,), lambda g: (g.reshape(x.shape),), "reshape")
 
 
 def permute(x, *dims):
     """Reorder the dimensions (a view, as torch.permute)."""
-    dims = _shape_arg(dims)
-    if sorted(d % x.ndim for d in dims) != list(range(x.ndim)):
-        raise ValueError(f"permute: {dims} is not a permutation of the {x.ndim} dims of {tuple(x.shape)}")
+    dims = tuple(axis_index("permute", d, x.ndim) for d in _shape_arg(dims))
+    if sorted(dims) != list(range(x.ndim)):
+        raise ArgumentError(f"permute: {_shape_arg(dims)} is not a permutation of the {x.ndim} dims "
+                            f"of {tuple(x.shape)}")
     inverse = [0] * x.ndim
     for i, d in enumerate(dims):
-        inverse[d % x.ndim] = i
+        inverse[d] = i
     return make_result(x.data.transpose(dims), (x,), lambda g: (g.transpose(inverse),), "permute")
 
 
 def transpose(x, dim0, dim1):
-    """Swap two dimensions (torch.transpose)."""
+    """Swap two dimensions (torch.transpose); a 0-d tensor takes dims 0 and -1."""
     dims = list(range(x.ndim))
-    dims[dim0], dims[dim1] = dims[dim1], dims[dim0]
+    dim0, dim1 = axis_index("transpose", dim0, x.ndim), axis_index("transpose", dim1, x.ndim)
+    if x.ndim:
+        dims[dim0], dims[dim1] = dims[dim1], dims[dim0]
     return permute(x, *dims)
 
 
 def flatten(x, start_dim=0, end_dim=-1):
-    """Merge dimensions start_dim..end_dim into one (torch.flatten)."""
-    start, end = start_dim % x.ndim, end_dim % x.ndim
-    shape = x.shape[:start] + (-1,) + x.shape[end + 1:]
-    return reshape(x, *shape)
+    """Merge dimensions start_dim..end_dim into one (torch.flatten); a 0-d tensor becomes shape (1,)."""
+    start, end = axis_index("flatten", start_dim, x.ndim), axis_index("flatten", end_dim, x.ndim)
+    if start > end:
+        raise ArgumentError(f"flatten: start_dim {start_dim} comes after end_dim {end_dim}")
+    return reshape(x, *x.shape[:start], -1, *x.shape[end + 1:])
 
 
-def _is_advanced(index):
-    items = index if isinstance(index, tuple) else (index,)
-    return any(hasattr(i, "shape") or isinstance(i, (list, Tensor)) for i in items)
+def _is_int(item):
+    """An index that selects one position: a Python or NumPy int, or a 0-d integer array (not a bool)."""
+    if isinstance(item, (bool, numpy.bool_)):
+        return False
+    return isinstance(item, (int, numpy.integer)) or (getattr(item, "ndim", None) == 0 and item.dtype.kind in "iu")
+
+
+def _dims_taken(item):
+    """How many dimensions of the indexed tensor an index item (not an int) stands for."""
+    if item is None or isinstance(item, (bool, numpy.bool_)):
+        return 0
+    if isinstance(item, (list, tuple)):
+        item = numpy.asarray(item)
+    return item.ndim if getattr(item, "dtype", None) is not None and item.dtype.kind == "b" else 1
 
 
 def getitem(x, index):
-    """x[index] with NumPy's basic and integer-array indexing."""
-    if isinstance(index, Tensor):
-        index = index.data
-    elif isinstance(index, tuple):
-        index = tuple(i.data if isinstance(i, Tensor) else i for i in index)
+    """x[index] with PyTorch's rules: ints, slices, None, ..., integer/bool arrays, lists.
+
+    Integers select first, as basic indexing; the remaining array indices then place their
+    broadcast dimensions as NumPy does (where they stand when adjacent, else in front). So
+    x[1, :, idx] of a (2, 5, 6) tensor is (5, len(idx)) as in PyTorch (NumPy: (len(idx), 5)).
+    Repeated positions accumulate their gradients.
+    """
+    items = tuple(i.data if isinstance(i, Tensor) else i for i in (index if isinstance(index, tuple) else (index,)))
+    items = tuple(int(i) if _is_int(i) else i for i in items)
     xp = backend.xp_of(x.data)
+    if all(i is None or i is Ellipsis or type(i) in (int, slice) for i in items):  # basic: a view
+        def backward(g):
+            grad = xp.zeros(x.shape, dtype=g.dtype)
+            grad[items] = g
+            return (grad,)
+        return make_result(x.data[items], (x,), backward, "getitem")
+    select = ()  # the ints alone, as basic indexing ...
+    for i in items:
+        select += (i,) if type(i) is int or i is Ellipsis else (slice(None),) * _dims_taken(i)
+    rest = tuple(i for i in items if type(i) is not int)  # ... then the rest on what is left
 
     def backward(g):
         grad = xp.zeros(x.shape, dtype=g.dtype)
-        if _is_advanced(index):
-            xp.add.at(grad, index, g)  # repeated indices accumulate
-        else:
-            grad[index] = g
+        xp.add.at(grad[select], rest, g)  # repeated positions accumulate
         return (grad,)
 
-    return make_result(x.data[index], (x,), backward, "getitem")
+    return make_result(x.data[select][rest], (x,), backward, "getitem")
 
 
 def concatenate(tensors, axis=0):
-    """Join tensors along an existing axis."""
+    """Join tensors along an existing axis (torch.cat)."""
     tensors = list(tensors)
+    if not tensors or tensors[0].ndim == 0:
+        raise ArgumentError("concatenate: expected a non-empty list of tensors with at least one dimension")
     check_float("concatenate", *tensors)
     ref = tensors[0].shape
+    axis = axis_index("concatenate", axis, len(ref))
     for t in tensors[1:]:
-        if t.ndim != len(ref) or any(a != b for i, (a, b) in enumerate(zip(ref, t.shape))
-                                     if i != axis % len(ref)):
-            raise ValueError(f"concatenate: shapes {tuple(ref)} and {tuple(t.shape)} differ "
-                             f"outside axis {axis}")
+        if t.ndim != len(ref) or any(a != b for i, (a, b) in enumerate(zip(ref, t.shape)) if i != axis):
+            raise ArgumentError(f"concatenate: shapes {tuple(ref)} and {tuple(t.shape)} differ "
+                                f"outside axis {axis}")
     xp = backend.xp_of(tensors[0].data)
     sizes = [t.shape[axis] for t in tensors]
     bounds = [sum(sizes[:i]) for i in range(len(sizes) + 1)]
 
     def backward(g):  # each input's gradient is a view of its slice of g
-        before = (slice(None),) * (axis % g.ndim)
+        before = (slice(None),) * axis
         return tuple(g[before + (slice(lo, hi),)] for lo, hi in zip(bounds, bounds[1:]))
 
     return make_result(xp.concatenate([t.data for t in tensors], axis=axis), tensors, backward,
@@ -90,11 +122,49 @@ def concatenate(tensors, axis=0):
 
 
 def stack(tensors, axis=0):
-    """Join tensors of equal shape along a new axis."""
+    """Join tensors of equal shape along a new axis (torch.stack)."""
     tensors = list(tensors)
+    if not tensors:
+        raise ArgumentError("stack: expected a non-empty list of tensors")
     for t in tensors[1:]:
         if t.shape != tensors[0].shape:
-            raise ValueError(f"stack: shapes {tuple(tensors[0].shape)} and {tuple(t.shape)} differ")
-    axis = axis % (tensors[0].ndim + 1)
+            raise ArgumentError(f"stack: shapes {tuple(tensors[0].shape)} and {tuple(t.shape)} differ")
+    axis = axis_index("stack", axis, tensors[0].ndim + 1)
     expanded = [reshape(t, *t.shape[:axis], 1, *t.shape[axis:]) for t in tensors]
     return concatenate(expanded, axis=axis)
+
+
+def pad(x, pad, mode="constant", value=0.0):
+    """x padded with ``value`` (torch.nn.functional.pad in its 'constant' mode).
+
+    ``pad`` gives (before, after) amounts from the last dimension backwards: (left, right) pads
+    W, (left, right, top, bottom) pads W and H. A negative amount crops, as in PyTorch.
+    """
+    if mode != "constant":
+        raise NotImplementedError(f"pad: mode {mode!r} is not supported; only 'constant' "
+                                  "(reflect, replicate and circular are not implemented)")
+    pad = tuple(operator.index(p) for p in pad)
+    if len(pad) % 2 or len(pad) > 2 * x.ndim:
+        raise ArgumentError(f"pad: {pad} must hold a (before, after) pair for each of at most the "
+                            f"{x.ndim} dims of {tuple(x.shape)}")
+    amounts = [(0, 0)] * (x.ndim - len(pad) // 2) + [pad[i:i + 2] for i in range(len(pad) - 2, -1, -2)]
+    shape = tuple(n + before + after for n, (before, after) in zip(x.shape, amounts))
+    if min(shape, default=0) < 0:
+        raise ArgumentError(f"pad: {pad} crops more than the input {tuple(x.shape)} holds")
+    source, target = [], []  # the part of x that is kept, and where it lands
+    for n, (before, after) in zip(x.shape, amounts):
+        start = max(-before, 0)
+        stop = max(n - max(-after, 0), start)
+        source.append(slice(start, stop))
+        target.append(slice(max(before, 0), max(before, 0) + stop - start))
+    source, target = tuple(source), tuple(target)
+    xp = backend.xp_of(x.data)
+    out = xp.full(shape, value, dtype=x.dtype)
+    out[target] = x.data[source]
+
+    def backward(g):
+        grad = xp.zeros(x.shape, dtype=g.dtype)
+        grad[source] = g[target]
+        return (grad,)
+
+    return make_result(out, (x,), backward, "pad")

@@ -20,10 +20,13 @@ class ResidualUnit(nn.Module):
     """y = relu(residual(x) + shortcut(x) + extra): Eq. 1, with room for a temporal term (Eq. 2-4)."""
 
     def shortcut(self, x):
+        """The spatial skip S(x): x itself, or the projection (1x1 conv + BN) where shape changes."""
         return x if self.downsample is None else self.downsample(x)
 
-    def forward(self, x, extra=None):
-        out = self.residual(x) + self.shortcut(x)
+    def forward(self, x, extra=None, shortcut=None):
+        """``shortcut``: S(x) when the caller has computed it already (the recurrent network runs a
+        projection once over x_{t-1} and x_t together and hands in the rows of x_t)."""
+        out = self.residual(x) + (self.shortcut(x) if shortcut is None else shortcut)
         return F.relu(out if extra is None else out + extra)
 
 
@@ -31,7 +34,7 @@ class BasicBlock(ResidualUnit):
     """Two 3x3 convs (ResNet-18/34)."""
     expansion = 1
 
-    def __init__(self, in_channels, width, stride=1, downsample=None, stride_in_1x1=False):
+    def __init__(self, in_channels, width, stride=1, downsample=None):
         super().__init__()
         self.conv1 = nn.Conv2d(in_channels, width, 3, stride, 1, bias=False)
         self.bn1 = nn.BatchNorm2d(width)
@@ -68,12 +71,17 @@ class ResNet(nn.Module):
     """Stem (conv1, bn1, relu, maxpool), layer1-4 of residual units, global average pool, fc.
 
     ``small_stem=True`` replaces the 7x7/2 conv and max-pool by one 3x3/1 conv
-    for tiny inputs (32-64 pixels), keeping the name ``conv1``.
+    for tiny inputs (32-64 pixels), keeping the name ``conv1``. ``stride_in_1x1``
+    (Bottleneck units only) moves each stage's stride into the first 1x1 conv.
     """
 
     def __init__(self, block, blocks, num_classes=1000, widths=(64, 128, 256, 512),
                  stride_in_1x1=False, small_stem=False):
         super().__init__()
+        if stride_in_1x1 and not issubclass(block, Bottleneck):
+            raise ValueError(f"stride_in_1x1 applies to Bottleneck units (it moves the stride into their first "
+                             f"1x1 conv); {block.__name__} has no 1x1 conv")
+        stage_options = {"stride_in_1x1": True} if stride_in_1x1 else {}
         stem_width = widths[0]
         if small_stem:
             self.conv1 = nn.Conv2d(3, stem_width, 3, 1, 1, bias=False)
@@ -89,7 +97,7 @@ class ResNet(nn.Module):
             if stride != 1 or channels != width * block.expansion:
                 downsample = nn.Sequential(nn.Conv2d(channels, width * block.expansion, 1, stride, bias=False),
                                            nn.BatchNorm2d(width * block.expansion))
-            units = [block(channels, width, stride, downsample, stride_in_1x1)]
+            units = [block(channels, width, stride, downsample, **stage_options)]
             channels = width * block.expansion
             units += [block(channels, width) for _ in range(count - 1)]
             setattr(self, f"layer{i + 1}", nn.Sequential(*units))

@@ -13,12 +13,27 @@ final ReLU of the unit; the temporal term joins the sum before that ReLU, as
 the spatial shortcut does. Weights are shared across time.
 
 * At t = 1 there is no x_0: the temporal term is zero.
-* Projection units (the first unit of a stage, e.g. layer4.0 = "mid_block4")
-  change channels and resolution, so x_{t-1} cannot be added as it is. The
-  identity skip then sends x_{t-1} through the unit's own projection shortcut
-  S, exactly as the spatial skip treats x_t: no new weights, and it reduces
-  to x_{t-1} wherever S is the identity. W_s (Eq. 3 and 4) is a 1x1 conv with
-  the unit's stride, mapping x_{t-1} straight to the output's shape.
+* Projection units (the first unit of a stage, e.g. layer4.0 = "mid_block4";
+  layer1.0 of ResNet-50) change channels and resolution, so x_{t-1} cannot be
+  added as it is. The identity skip then sends x_{t-1} through the unit's own
+  projection shortcut S (1x1 conv + BN), exactly as the spatial skip treats
+  x_t: it adds no new weights but it is not weight-free there, it uses the
+  projection's; it reduces to x_{t-1} wherever S is the identity. S runs ONCE
+  per forward over every row the unit sees, x_{t-1} and x_t together (their
+  union is the unit's input x), so its batch-norm normalises both with the
+  same batch statistics and updates its running statistics once per training
+  step, like every other batch-norm. W_s (Eq. 3 and 4) is a 1x1 conv with the
+  unit's stride, mapping x_{t-1} straight to the output's shape.
+
+Positions (Table 2): block1 = layer1.0 ("the first skip connection in
+block1"), block2 = the last unit of layer2, block4 = the last unit of layer4.
+Mid Block4 is "the last convolutional skip connection in block4"; this project
+reads it as layer4.0, whose projection is block4's only convolutional skip.
+"Mid" also allows the middle unit, layer4.1 of ResNet-50: pass
+``positions=("layer4.1",)`` (``--positions layer4.1``) for that reading.
+The paper says T-1 skips give a context of T frames (Fig. 3) but not where
+it put them for T = 3 and 5 (Table 4); ``default_positions`` puts them on the
+last T-1 units, which is THIS project's choice.
 
 One forward pass is one unrolled graph over the T steps of a chunk. Frames
 are kept time-major (step-major) in one batch of T*B images, so the layers
@@ -51,7 +66,11 @@ def resolve_position(backbone, name):
 
 
 def default_positions(backbone, context):
-    """T-1 temporal skips on the last T-1 units ending at block4 (the paper's Tables 2-4)."""
+    """T-1 temporal skips on the last T-1 units ending at block4 (Fig. 3 asks for T-1 skips).
+
+    The paper uses one skip at block4 for T = 2 but does not say where its T = 3 and
+    T = 5 models (Table 4) put theirs; the last T-1 units is this project's choice.
+    """
     names = [n for n, _ in backbone.units()]
     if context - 1 > len(names):
         raise ValueError(f"context {context} needs {context - 1} temporal skips, but the backbone "
@@ -60,7 +79,7 @@ def default_positions(backbone, context):
 
 
 class TemporalSkip(nn.Module):
-    """The weights of one temporal skip connection: W_s (Eq. 3) and its BN (Eq. 4); none for Eq. 2."""
+    """One temporal skip connection: the weights W_s (Eq. 3) and its BN (Eq. 4); none for Eq. 2."""
 
     def __init__(self, kind, unit):
         super().__init__()
@@ -75,11 +94,18 @@ class TemporalSkip(nn.Module):
         if kind == "nonlinear":
             self.bn = nn.BatchNorm2d(out_channels)
 
-    def forward(self, x_prev, unit):
+    def forward(self, unit, x, current, previous):
+        """(S(x_t) or None, the temporal term) from the unit's input x, whose rows ``current`` are
+        the x_t of the steps to output and rows ``previous`` their x_{t-1}.
+
+        Eq. 2 runs the unit's shortcut S once over all of x, x_{t-1} and x_t together, and hands
+        back both slices; Eq. 3 and 4 leave S(x_t) to the unit (None) and apply W_s to x_{t-1}.
+        """
         if self.kind == "identity":
-            return unit.shortcut(x_prev)
-        out = self.conv(x_prev)
-        return F.relu(self.bn(out)) if self.kind == "nonlinear" else out
+            shortcut = unit.shortcut(x)
+            return shortcut[current], shortcut[previous]
+        out = self.conv(x[previous])
+        return None, F.relu(self.bn(out)) if self.kind == "nonlinear" else out
 
 
 class RecurrentResNet(nn.Module):
@@ -87,8 +113,8 @@ class RecurrentResNet(nn.Module):
 
     backbone: a ResNet (its state_dict keys stay torchvision's, under ``backbone.``).
     skip: 'none' (Eq. 1), 'identity' (Eq. 2, the paper's best), 'linear' (Eq. 3), 'nonlinear' (Eq. 4).
-    positions: paper names ('block1', 'block2', 'mid_block4', 'block4') or unit names
-        ('layer4.2'); None places context-1 skips on the last units ending at block4.
+    positions: paper names ('block1', 'block2', 'mid_block4' = layer4.0, 'block4') or unit names
+        ('layer4.1'); None places context-1 skips on the last units (this project's choice).
     context: the temporal context T the model is built for; needs at least T-1 skips (Fig. 3).
     average_logits: average every step's logits instead of using the last step's.
     """
@@ -147,15 +173,18 @@ class RecurrentResNet(nn.Module):
         return first
 
     def _temporal_unit(self, name, unit, x, first_in, first_out, batch):
-        """One unit with a temporal skip; x holds steps first_in.. (time-major), output steps first_out.."""
-        current = x[(first_out - first_in) * batch:]
-        needs_zero_step = first_out == 0  # step 1 of the chunk has no predecessor
-        if needs_zero_step and current.shape[0] == batch:  # a single frame: no temporal term at all
-            return unit(current)
-        previous = x[:current.shape[0] - batch] if needs_zero_step else x[:current.shape[0]]
-        temporal = getattr(self.temporal, name.replace(".", "_"))(previous, unit)
-        if needs_zero_step:
+        """One unit with a temporal skip; x holds steps first_in.. (time-major), output steps first_out..
+
+        first_in = first_out - 1, or 0 when first_out = 0: x holds exactly the x_t and x_{t-1} of
+        every output step, so the previous steps are all of x but its last step.
+        """
+        if x.shape[0] == batch:  # a single frame: no x_{t-1}, no temporal term
+            return unit(x)
+        current = slice((first_out - first_in) * batch, None)
+        previous = slice(0, x.shape[0] - batch)
+        spatial, temporal = getattr(self.temporal, name.replace(".", "_"))(unit, x, current, previous)
+        if first_out == 0:  # step 1 of the chunk has no predecessor: its temporal term is zero
             xp = xp_of(temporal.data)
             zeros = Tensor(xp.zeros((batch,) + temporal.shape[1:], dtype=temporal.dtype))
             temporal = F.concatenate([zeros, temporal], axis=0)
-        return unit(current, extra=temporal)
+        return unit(x[current], extra=temporal, shortcut=spatial)

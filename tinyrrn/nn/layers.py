@@ -2,6 +2,7 @@
 from .. import backend
 from .. import functional as F
 from ..functional import channels_last
+from ..functional._util import ArgumentError, pair
 from . import init
 from .module import Module, Parameter
 
@@ -11,55 +12,106 @@ def _on_default_device(array):
 
 
 class Conv2d(Module):
-    """2-D convolution; the weight (out, in, kh, kw) is stored channels-last like the activations."""
+    """2-D convolution; the weight (out, in/groups, kh, kw) is stored channels-last like the activations."""
 
-    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, bias=True):
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1, groups=1,
+                 bias=True):
         super().__init__()
-        kh, kw = (kernel_size, kernel_size) if isinstance(kernel_size, int) else kernel_size
-        self.stride, self.padding = stride, padding
-        shape = (out_channels, in_channels, kh, kw)
-        self.weight = Parameter(channels_last(_on_default_device(init.kaiming_uniform(shape))))
-        if bias:
-            bound = 1 / (in_channels * kh * kw) ** 0.5
-            self.bias = Parameter(_on_default_device(init.uniform((out_channels,), bound)))
-        else:
-            self.bias = None
+        kh, kw = pair(kernel_size, "kernel_size", "Conv2d", minimum=1)
+        if groups < 1 or in_channels % groups or out_channels % groups:
+            raise ArgumentError(f"Conv2d: in_channels {in_channels} and out_channels {out_channels} must "
+                                  f"be divisible by groups {groups}")
+        self.stride, self.padding, self.dilation, self.groups = stride, padding, dilation, groups
+        self.weight = Parameter(_conv_weight((out_channels, in_channels // groups, kh, kw)))
+        self.bias = Parameter(_conv_bias(self.weight.shape)) if bias else None
 
     def forward(self, x):
-        return F.conv2d(x, self.weight, self.bias, self.stride, self.padding)
+        return F.conv2d(x, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups)
 
     def extra_repr(self):
         o, c, kh, kw = self.weight.shape
-        return f"{c}, {o}, kernel_size=({kh}, {kw}), stride={self.stride}, padding={self.padding}"
+        return (f"{c * self.groups}, {o}, kernel_size=({kh}, {kw}), stride={self.stride}, padding={self.padding}"
+                + (f", dilation={self.dilation}" if self.dilation != 1 else "")
+                + (f", groups={self.groups}" if self.groups != 1 else ""))
+
+
+class ConvTranspose2d(Module):
+    """Transposed 2-D convolution (conv2d's input gradient as a layer); weight (in, out/groups, kh, kw)."""
+
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, output_padding=0, groups=1,
+                 bias=True, dilation=1):
+        super().__init__()
+        kh, kw = pair(kernel_size, "kernel_size", "ConvTranspose2d", minimum=1)
+        if groups < 1 or in_channels % groups or out_channels % groups:
+            raise ArgumentError(f"ConvTranspose2d: in_channels {in_channels} and out_channels "
+                                  f"{out_channels} must be divisible by groups {groups}")
+        self.stride, self.padding, self.output_padding = stride, padding, output_padding
+        self.groups, self.dilation = groups, dilation
+        self.weight = Parameter(_conv_weight((in_channels, out_channels // groups, kh, kw)))
+        self.bias = Parameter(_conv_bias(self.weight.shape, out_channels)) if bias else None
+
+    def forward(self, x):
+        return F.conv_transpose2d(x, self.weight, self.bias, self.stride, self.padding, self.output_padding,
+                                  self.groups, self.dilation)
+
+    def extra_repr(self):
+        c, o, kh, kw = self.weight.shape
+        return (f"{c}, {o * self.groups}, kernel_size=({kh}, {kw}), stride={self.stride}, "
+                f"padding={self.padding}, output_padding={self.output_padding}")
+
+
+def _conv_weight(shape):
+    """PyTorch's default conv weight, channels-last on the default device."""
+    return channels_last(_on_default_device(init.kaiming_uniform(shape)))
+
+
+def _conv_bias(weight_shape, size=None):
+    """PyTorch's default conv bias: U(-1/sqrt(fan_in), 1/sqrt(fan_in)), fan_in from dim 1 of the weight."""
+    bound = 1 / init.fan_in_and_fan_out(weight_shape)[0] ** 0.5
+    return _on_default_device(init.uniform((size or weight_shape[0],), bound))
 
 
 class BatchNorm2d(Module):
     """Batch normalisation over (N, H, W) per channel, with running statistics as buffers.
 
+    ``momentum=None`` makes the running statistics a cumulative average: the module passes
+    1 / num_batches_tracked as F.batch_norm's momentum, as PyTorch does. ``affine=False``
+    learns no scale and shift; ``track_running_stats=False`` keeps no statistics and uses
+    the batch's in evaluation too.
+
     ``reduce`` is F.batch_norm's reduction hook (None: this batch's statistics alone);
-    tinyrrn.distributed.SyncBatchNorm sums the statistics over the ranks there.
+    tinyrrn.parallel.SyncBatchNorm sums the statistics over the ranks there.
     """
 
     reduce = None
 
-    def __init__(self, num_features, eps=1e-5, momentum=0.1):
+    def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=True, track_running_stats=True):
         super().__init__()
         xp = backend.module_for(None)
-        self.eps, self.momentum = eps, momentum
-        self.weight = Parameter(xp.ones(num_features, dtype="float32"))
-        self.bias = Parameter(xp.zeros(num_features, dtype="float32"))
-        self.register_buffer("running_mean", xp.zeros(num_features, dtype="float32"))
-        self.register_buffer("running_var", xp.ones(num_features, dtype="float32"))
-        self.register_buffer("num_batches_tracked", xp.zeros((), dtype="int64"))
+        self.num_features, self.eps, self.momentum = num_features, eps, momentum
+        self.track_running_stats = track_running_stats
+        self.weight = Parameter(xp.ones(num_features, dtype="float32")) if affine else None
+        self.bias = Parameter(xp.zeros(num_features, dtype="float32")) if affine else None
+        if track_running_stats:
+            self.register_buffer("running_mean", xp.zeros(num_features, dtype="float32"))
+            self.register_buffer("running_var", xp.ones(num_features, dtype="float32"))
+            self.register_buffer("num_batches_tracked", xp.zeros((), dtype="int64"))
+        else:
+            self.running_mean = self.running_var = self.num_batches_tracked = None
 
     def forward(self, x):
-        if self.training:
+        momentum = 0.0 if self.momentum is None else self.momentum
+        if self.training and self.track_running_stats:
             self.num_batches_tracked += 1
+            if self.momentum is None:  # the cumulative average
+                momentum = 1.0 / float(self.num_batches_tracked)
         return F.batch_norm(x, self.running_mean, self.running_var, self.weight, self.bias,
-                            self.training, self.momentum, self.eps, self.reduce)
+                            self.training or not self.track_running_stats, momentum, self.eps, self.reduce)
 
     def extra_repr(self):
-        return f"{self.weight.shape[0]}, eps={self.eps}, momentum={self.momentum}"
+        return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}"
+                + ("" if self.weight is not None else ", affine=False")
+                + ("" if self.track_running_stats else ", track_running_stats=False"))
 
 
 class Linear(Module):
@@ -89,12 +141,26 @@ class Identity(Module):
 
 
 class MaxPool2d(Module):
-    def __init__(self, kernel_size, stride=None, padding=0):
+    def __init__(self, kernel_size, stride=None, padding=0, dilation=1, return_indices=False, ceil_mode=False):
         super().__init__()
-        self.kernel_size, self.stride, self.padding = kernel_size, stride, padding
+        self.kernel_size, self.stride, self.padding, self.dilation = kernel_size, stride, padding, dilation
+        self.return_indices, self.ceil_mode = return_indices, ceil_mode
 
     def forward(self, x):
-        return F.max_pool2d(x, self.kernel_size, self.stride, self.padding)
+        return F.max_pool2d(x, self.kernel_size, self.stride, self.padding, self.dilation, self.ceil_mode,
+                            self.return_indices)
+
+
+class AvgPool2d(Module):
+    def __init__(self, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
+                 divisor_override=None):
+        super().__init__()
+        self.kernel_size, self.stride, self.padding, self.ceil_mode = kernel_size, stride, padding, ceil_mode
+        self.count_include_pad, self.divisor_override = count_include_pad, divisor_override
+
+    def forward(self, x):
+        return F.avg_pool2d(x, self.kernel_size, self.stride, self.padding, self.ceil_mode,
+                            self.count_include_pad, self.divisor_override)
 
 
 class AdaptiveAvgPool2d(Module):

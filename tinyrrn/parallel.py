@@ -1,25 +1,24 @@
-"""Data-parallel training over MPI ranks: one model, N processes, one trajectory.
+"""Data parallelism as a layer: one model trained by N processes that follow one trajectory.
 
     mpiexec -n 2 python -m tinyrrn.train [flags]          # detected from the MPI environment
     python -m tinyrrn.train --distributed [flags]          # force MPI (e.g. a launcher we do not detect)
 
 Needs mpi4py and an MPI library (``pip install "tinyrrn[dist]"``: mpi4py and the mpich wheel).
+The training loop is the same code on one process and on N ranks; what differs lives here:
 
-* ``Communicator`` is the one-process stand-in (every collective is the identity), and
-  ``MPICommunicator`` the real one with the same API, so the trainer has one code path.
-* Sharding (``ShardedLoader``): every rank builds the same global order of epoch e
-  (``ChunkLoader.order``), cuts it into the same global batches of ``--batch`` chunks as one
-  process would, and takes ``global_batch[rank::size]``. Each chunk keeps its augmentation RNG
-  ``default_rng([seed, epoch, chunk])``, so N ranks see exactly the chunks one process sees.
-* Gradients: each rank sums its chunks' gradients; at an update all gradients go into one
-  flat buffer (plus one "has a gradient" flag per parameter), one Allreduce(SUM), then a
-  division by the global number of observed chunks. Counts, loss and the stop flag of every
-  global batch are summed with one tiny Allreduce, so every rank makes the same decisions.
+* ``Communicator`` is one process, where every collective returns its input, and
+  ``MPICommunicator`` the ranks of an MPI job, with the same methods.
+* ``DistributedOptimizer`` wraps an optimiser as Horovod's does: it counts the chunks whose
+  gradients were summed into ``.grad``, and at ``step()`` sums the gradients of all ranks (one
+  flat Allreduce), divides by the global count, and steps.
+* Sharding is the data loader's (``ChunkLoader(..., rank, world)``): every rank cuts the same
+  global batches and loads ``global_batch[rank::world]``; sharded evaluation is
+  ``tinyrrn.evaluate``'s (by video).
 * Batch norm: by default each rank normalises with its own part of the batch (as PyTorch's
-  DistributedDataParallel does) and the running statistics are averaged over the ranks before
-  evaluation and checkpoints. ``--sync-bn`` swaps in ``SyncBatchNorm``, whose statistics (and
-  their gradients) are summed over all ranks: then N ranks follow one process within float
-  rounding. ``--freeze-bn`` (fixed statistics) gives the same.
+  DistributedDataParallel does) and ``average_buffers`` makes the running statistics equal
+  before evaluation and checkpoints. ``SyncBatchNorm`` (``--sync-bn``) is ``F.batch_norm`` whose
+  reduction hook sums the statistics and their gradients over the ranks: N ranks then follow
+  one process within float rounding. ``--freeze-bn`` (fixed statistics) gives the same.
 * GPUs: one per rank (local rank modulo device count); NCCL through CuPy when CuPy has it,
   else MPI on host copies. Not run in this project's CI (no GPU): see README, "Scaling out".
 """
@@ -32,8 +31,10 @@ import traceback
 import numpy
 
 from . import backend
-from .data import ChunkLoader
+from .cli import UsageError
 from .nn import BatchNorm2d
+from .signals import Interrupted
+from .tensor import Tensor
 
 INSTALL_HINT = ('pip install "tinyrrn[dist]" (mpi4py and the mpich wheel), '
                 'or pip install mpi4py built against your own MPI')
@@ -41,7 +42,7 @@ INSTALL_HINT = ('pip install "tinyrrn[dist]" (mpi4py and the mpich wheel), '
 SIZE_VARIABLES = ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "MV2_COMM_WORLD_SIZE")
 
 
-class DistributedError(RuntimeError):
+class DistributedError(UsageError):
     """A distributed launch that cannot work (e.g. mpi4py missing)."""
 
 
@@ -60,7 +61,7 @@ def init(force=False):
     if size <= 1 and not force:
         return Communicator()
     try:
-        from mpi4py import MPI
+        from mpi4py import MPI  # optional: only a distributed launch needs it
     except ImportError as err:
         how = "--distributed was given" if size <= 1 else f"this process was started as one of {size} MPI ranks"
         raise DistributedError(f"{how}, but mpi4py cannot be imported ({err}): {INSTALL_HINT}") from None
@@ -86,7 +87,7 @@ class Communicator:
     rank, size, local_rank = 0, 1, 0
 
     def __init__(self):
-        self.comm_seconds, self.calls = 0.0, 0  # time spent in (and number of) collectives
+        self.comm_seconds = 0.0  # time spent in collectives (their share of a step is logged)
 
     @property
     def is_root(self):
@@ -121,6 +122,9 @@ class Communicator:
     def use_gpu(self):
         """Make this rank's GPU (local rank modulo the device count) the current CuPy device."""
 
+    def sum_gradients(self, params):
+        """Sum every parameter's ``.grad`` over the ranks (a parameter without one on every rank keeps None)."""
+
     def on_root(self, fn, *args):
         """``fn(*args)`` run on rank 0 only; its result (or the exception it raised) on every rank."""
         result = error = None
@@ -129,8 +133,7 @@ class Communicator:
                 result = fn(*args)
             except Exception as err:  # raised on every rank below
                 error = err
-        if self.size > 1:
-            result, error = self.bcast((result, error))
+        result, error = self.bcast((result, error))
         if error is not None:
             raise error
         return result
@@ -151,7 +154,6 @@ class Communicator:
             yield
         finally:
             self.comm_seconds += time.perf_counter() - start
-            self.calls += 1
 
 
 class MPICommunicator(Communicator):
@@ -171,10 +173,9 @@ class MPICommunicator(Communicator):
             if backend.xp_of(array) is numpy:
                 self.comm.Allreduce(self.MPI.IN_PLACE, array, op=self.MPI.SUM)
             elif self.nccl is not None:  # unverified here: no GPU in this project's CI
-                import cupy
-                from cupy.cuda import nccl
+                from cupy.cuda import nccl  # only on a GPU rank with NCCL (see use_gpu)
                 kind = {numpy.dtype("float32"): nccl.NCCL_FLOAT32, numpy.dtype("float64"): nccl.NCCL_FLOAT64}
-                stream = cupy.cuda.get_current_stream()
+                stream = backend.module_for("gpu").cuda.get_current_stream()
                 self.nccl.allReduce(array.data.ptr, array.data.ptr, array.size, kind[array.dtype],
                                     nccl.NCCL_SUM, stream.ptr)
                 stream.synchronize()  # so that the time counted here is the reduction's
@@ -205,12 +206,32 @@ class MPICommunicator(Communicator):
         sys.stderr.flush()
         self.comm.Abort(code)
 
+    def sum_gradients(self, params):
+        """One Allreduce of every gradient in one flat buffer, followed by one flag per parameter
+        (1 where a rank has a gradient), so a parameter no rank has a gradient for keeps None."""
+        xp = backend.xp_of(params[0].data)
+        sizes = [p.size for p in params]
+        total = sum(sizes)
+        flat = xp.zeros(total + len(params), dtype=params[0].dtype)
+        offset = 0
+        for i, (p, n) in enumerate(zip(params, sizes)):
+            if p.grad is not None:
+                flat[offset:offset + n] = p.grad.reshape(-1)
+                flat[total + i] = 1
+            offset += n
+        self.allreduce_sum(flat)
+        flags = backend.to_numpy(flat[total:])
+        offset = 0
+        for p, n, flag in zip(params, sizes, flags):
+            p.grad = flat[offset:offset + n].reshape(p.shape) if flag > 0 else None
+            offset += n
+
     def use_gpu(self):
         """One GPU per rank (local rank modulo the devices of this host); NCCL if CuPy has it (unverified here)."""
         cupy = backend.module_for("gpu")
         cupy.cuda.Device(self.local_rank % cupy.cuda.runtime.getDeviceCount()).use()
         try:
-            from cupy.cuda import nccl
+            from cupy.cuda import nccl  # optional part of CuPy
             available = nccl.available
         except ImportError:
             available = False
@@ -223,17 +244,22 @@ class MPICommunicator(Communicator):
 
 
 @contextlib.contextmanager
-def failure_guard(comm):
+def failure_guard(comm, show_traceback=True):
     """On several ranks, an exception on any rank stops the whole job: print it, then MPI_Abort.
 
     Without this a failed rank leaves the others waiting forever in their next collective.
-    Checkpoints survive: they are written to a temporary file and renamed (rank 0 only).
+    Checkpoints survive: they are written to a temporary file and renamed (rank 0 only). A stop
+    that every rank agreed on (a signal, after its checkpoint) is not a failure and passes.
     """
     if comm.size == 1:
         yield
         return
     try:
         yield
+    except Interrupted as stop:
+        if stop.checkpoint is None:  # a second signal on this rank: the others may be mid-collective
+            comm.abort(stop.exit_code)
+        raise
     except SystemExit as stop:
         if stop.code not in (0, None):
             print(f"rank {comm.rank} failed: exit status {stop.code}; stopping all {comm.size} ranks",
@@ -241,93 +267,93 @@ def failure_guard(comm):
             comm.abort(stop.code if isinstance(stop.code, int) else 1)
         raise
     except BaseException as err:  # noqa: B902 - KeyboardInterrupt too: the others would hang
-        traceback.print_exc()
+        if show_traceback:
+            traceback.print_exc()
         print(f"rank {comm.rank} failed: {type(err).__name__}: {err}; stopping all {comm.size} ranks",
               file=sys.stderr, flush=True)
         comm.abort(1)
 
 
-# -- data ----------------------------------------------------------------------
-class ShardedLoader(ChunkLoader):
-    """A ChunkLoader that yields this rank's part of every global batch.
+# -- gradients -------------------------------------------------------------------
+class DistributedOptimizer:
+    """An optimiser whose update averages the gradients of every chunk observed on every rank.
 
-    ``batch_size`` is the global batch (the batch of a one-process run); the global batches are
-    the one-process loader's, and rank r gets ``global_batch[r::size]``. One item is yielded per
-    global batch on every rank -- None when this rank's part is empty (fewer chunks than ranks,
-    or bad videos) -- so all ranks step together. ``position`` counts global batches, so
-    ``state_dict()`` is the same on every rank and equals a one-process run's.
+    Gradients accumulate in each parameter's ``.grad`` (summed over chunks); ``observe`` counts
+    the chunks (of all ranks) and their summed loss. ``step()`` sums the gradients over the
+    ranks, divides them by the observed count, takes one step of the wrapped optimiser at the
+    learning rate ``schedule(update)`` and clears gradients and counts. On one process the
+    sum over ranks does nothing, so the update is the plain average over observed chunks.
     """
 
-    def __init__(self, dataset, batch_size=8, rank=0, size=1, **kwargs):
-        super().__init__(dataset, batch_size=batch_size, **kwargs)
-        self.rank, self.size = rank, size
+    def __init__(self, optimizer, comm, schedule=None):
+        self.optimizer, self.comm, self.schedule = optimizer, comm, schedule
+        self.params = optimizer.params
+        self.observed, self.loss_sum = 0, 0.0
 
-    def shard(self, global_batch):
-        """This rank's chunks of one global batch."""
-        return global_batch[self.rank::self.size]
+    @property
+    def steps(self):
+        return self.optimizer.steps
 
-    def __iter__(self):
-        epoch, order = self.epoch, self.order(self.epoch)
-        batches = [self.shard(order[b * self.batch_size:(b + 1) * self.batch_size])
-                   for b in range(self.position, len(self))]
-        for results in self._results(epoch, batches):
-            self.position += 1
-            yield self._collate(results)
-        self.epoch, self.position = epoch + 1, 0
+    @property
+    def lr(self):
+        return self.optimizer.lr
+
+    def observe(self, chunks, loss_sum):
+        """Count ``chunks`` more chunks (of all ranks) whose gradients are in .grad, with their summed loss."""
+        self.observed += chunks
+        self.loss_sum += loss_sum
+
+    def step(self):
+        """One update from the mean gradient of the observed chunks; returns their mean loss."""
+        self.comm.sum_gradients(self.params)
+        for p in self.params:
+            if p.grad is not None:
+                p.grad *= 1.0 / self.observed
+        if self.schedule is not None:
+            self.optimizer.lr = self.schedule(self.optimizer.steps)
+        self.optimizer.step()
+        self.optimizer.zero_grad()
+        loss = self.loss_sum / self.observed
+        self.observed, self.loss_sum = 0, 0.0
+        return loss
+
+    def state_dict(self):
+        """The wrapped optimiser's state, the observed count and loss, and the gradients accumulated
+        towards the next update: every rank's own (``gradients[rank][i]``, host arrays, on rank 0;
+        None on the others). Call on every rank."""
+        own = {i: backend.to_numpy(p.grad) for i, p in enumerate(self.params) if p.grad is not None and self.observed}
+        return {**self.optimizer.state_dict(), "observed": self.observed, "loss_sum": self.loss_sum,
+                "gradients": self.comm.gather(own)}
+
+    def load_state_dict(self, state):
+        """Restore what state_dict() returned (on every rank: each rank takes its own gradients)."""
+        self.optimizer.load_state_dict(state)
+        self.observed, self.loss_sum = state["observed"], state["loss_sum"]
+        xp = backend.xp_of(self.params[0].data)
+        for i, grad in state["gradients"][self.comm.rank].items():
+            self.params[int(i)].grad = xp.asarray(grad)
 
 
-# -- gradients and buffers -------------------------------------------------------
-def reduce_gradients(params, comm, divide_by=1.0):
-    """Sum every parameter's gradient over the ranks with one Allreduce and divide by ``divide_by``.
-
-    Gradients go into one flat buffer followed by one flag per parameter (1 where a rank has a
-    gradient); a parameter no rank has a gradient for keeps ``grad = None`` (as with one process).
-    Returns the flat buffer's gradient views, assigned to ``p.grad``.
-    """
-    xp = backend.xp_of(params[0].data)
-    sizes = [p.size for p in params]
-    total = sum(sizes)
-    flat = xp.zeros(total + len(params), dtype=params[0].dtype)
-    offset = 0
-    for i, (p, n) in enumerate(zip(params, sizes)):
-        if p.grad is not None:
-            flat[offset:offset + n] = p.grad.reshape(-1)
-            flat[total + i] = 1
-        offset += n
-    comm.allreduce_sum(flat)
-    if divide_by != 1.0:
-        flat[:total] *= 1.0 / divide_by
-    flags = backend.to_numpy(flat[total:])
-    offset = 0
-    for p, n, flag in zip(params, sizes, flags):
-        p.grad = flat[offset:offset + n].reshape(p.shape) if flag > 0 else None
-        offset += n
-
-
+# -- batch norm -------------------------------------------------------------------
 def average_buffers(model, comm):
     """Make the replicas' buffers equal: float buffers (BN running statistics) averaged over the
-    ranks with one Allreduce, integer ones (batch counts) taken from rank 0."""
-    if comm.size == 1:
-        return
-    buffers = [(m, name) for m in model.modules() for name in m._buffers]
-    floats = [(m, name) for m, name in buffers if m._buffers[name].dtype.kind == "f"]
+    ranks with one Allreduce, integer ones (batch counts) taken from rank 0. Nothing changes on one process."""
+    buffers = [b for _, b in model.named_buffers()]
+    floats = [b for b in buffers if b.dtype.kind == "f"]
+    ints = [b for b in buffers if b.dtype.kind != "f"]
     if floats:
-        xp = backend.xp_of(floats[0][0]._buffers[floats[0][1]])
-        flat = xp.concatenate([m._buffers[name].reshape(-1).astype("float64") for m, name in floats])
+        xp = backend.xp_of(floats[0])
+        flat = xp.concatenate([b.reshape(-1).astype("float64") for b in floats])
         comm.allreduce_sum(flat)
         flat /= comm.size
         offset = 0
-        for m, name in floats:
-            b = m._buffers[name]
+        for b in floats:
             b[...] = flat[offset:offset + b.size].reshape(b.shape)
             offset += b.size
-    ints = comm.bcast([backend.to_numpy(m._buffers[name]) for m, name in buffers
-                       if m._buffers[name].dtype.kind != "f"])
-    for (m, name), value in zip([(m, n) for m, n in buffers if m._buffers[n].dtype.kind != "f"], ints):
-        m._buffers[name][...] = backend.xp_of(m._buffers[name]).asarray(value)
+    for b, value in zip(ints, comm.bcast([backend.to_numpy(b) for b in ints])):
+        b[...] = backend.xp_of(b).asarray(value)
 
 
-# -- synchronised batch norm ----------------------------------------------------
 _contributes = [True]
 
 
@@ -373,3 +399,15 @@ class SyncBatchNorm(BatchNorm2d):
                     sync.train(child.training)
                     setattr(parent, name, sync)
         return model
+
+
+def idle_pass(model, clip_shape):
+    """For a rank whose share of a global batch is empty: with SyncBatchNorm layers, run one zero
+    chunk that counts for nothing, so that this rank joins every batch-norm collective of the
+    forward and backward passes (the other ranks wait for it there). Without them: nothing."""
+    if not any(isinstance(m, SyncBatchNorm) for m in model.modules()):
+        return
+    clips = backend.module_for(backend.get_device()).zeros((1, *clip_shape), dtype="float32")
+    with no_contribution():
+        logits = model(Tensor(clips))
+    logits.backward(logits.data * 0)  # zero gradients: nothing is added to any parameter's sum

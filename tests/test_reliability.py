@@ -1,0 +1,429 @@
+"""Nothing lost, nothing mixed up: each test is one way a user (or a hostile file) met a defect.
+
+Resume guards, SIGTERM, non-finite weights, divergence, a dataset-keyed frame cache, contained
+paths, corrupt headers, empty and duplicated lists, careful weight loading, one-line errors.
+"""
+import json
+import os
+import pickle
+import re
+import shutil
+import signal
+import struct
+import subprocess
+import sys
+import time
+
+import numpy
+import pytest
+
+from tinyrrn import builders, checkpoint, cli, config as configuration, reproduce, rundir, signals
+from tinyrrn import evaluate as evaluation
+from tinyrrn import train as training
+from tinyrrn.data import UCF101, check as data_check, synthetic
+from tinyrrn.models import resnet_small
+from tinyrrn.weights import WeightsError, load_npz, read_pth, save_npz
+
+
+def tiny_args(data, out, *extra):
+    return ["--data", data, "--out", str(out), "--cache-dir", str(out / "cache"), "--arch", "resnet_small",
+            "--resize", "24", "--crop", "16", "--batch", "4", "--update-every", "8", "--epochs", "1",
+            "--workers", "0", "--no-baseline", "--lr", "0.003", "--log-every", "1", "--no-flip", *extra]
+
+
+def run_dir_of(out, name):
+    found = [str(p) for p in out.glob(f"*-{name}") if p.is_dir()]
+    assert len(found) == 1, found
+    return found[0]
+
+
+@pytest.fixture(scope="module")
+def finished(tiny_data, tmp_path_factory):
+    """A run directory after one epoch (resume it with --epochs 2 to go on)."""
+    out = tmp_path_factory.mktemp("finished")
+    assert training.main(tiny_args(tiny_data, out, "--name", "one")) == 0
+    return run_dir_of(out, "one")
+
+
+@pytest.fixture
+def run(finished, tmp_path):
+    """A private copy of the finished run."""
+    copy = str(tmp_path / "run")
+    shutil.copytree(finished, copy)
+    return copy
+
+
+def meta(run_dir, name="checkpoint.npz"):
+    return checkpoint.load(os.path.join(run_dir, name))[1]
+
+
+def one_error_line(capsys):
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    lines = [line for line in err.splitlines() if line.startswith("error: ")]
+    assert len(lines) == 1, err
+    return lines[0]
+
+
+def cli_run(*args, timeout=120):
+    return subprocess.run([sys.executable, "-m", *args], capture_output=True, text=True, timeout=timeout)
+
+
+# -- 1. a checkpoint only of finite weights; the message tells the truth -------------------
+def test_lr_1e39_stops_naming_the_update_and_keeps_the_checkpoint_byte_for_byte(run, capsys):
+    before = {name: open(os.path.join(run, name), "rb").read() for name in ("checkpoint.npz", "best.npz")}
+    capsys.readouterr()
+    assert training.main(["--resume", run, "--epochs", "2", "--lr", "1e39"]) == 1
+    line = one_error_line(capsys)
+    assert "made" in line and "non-finite" in line and "(epoch 2)" in line
+    assert f"{run}/checkpoint.npz (epoch 1, update {meta(run)['updates']}) is kept as it was" in line
+    for name, data in before.items():
+        assert open(os.path.join(run, name), "rb").read() == data, name
+
+
+def test_a_run_that_fails_before_any_checkpoint_says_so(tiny_data, tmp_path, capsys):
+    assert training.main(tiny_args(tiny_data, tmp_path, "--lr", "1e39", "--name", "huge")) == 1
+    line = one_error_line(capsys)
+    assert "update 1 (epoch 1) made" in line and "no checkpoint was written yet" in line
+    assert not os.path.exists(os.path.join(run_dir_of(tmp_path, "huge"), "checkpoint.npz"))
+
+
+def test_a_checkpoint_with_nan_is_not_written(tmp_path):
+    path = tmp_path / "checkpoint.npz"
+    checkpoint.save(path, {"model/w": numpy.ones(3)}, {"epoch": 1})
+    before = path.read_bytes()
+    with pytest.raises(checkpoint.CheckpointError, match=r"checkpoint.npz: not written: model/v holds NaN"):
+        checkpoint.save(path, {"model/w": numpy.ones(3), "model/v": numpy.array([1.0, numpy.nan])}, {"epoch": 2})
+    assert path.read_bytes() == before and os.listdir(tmp_path) == ["checkpoint.npz"]
+
+
+# -- 10. divergence is a warning, in the log and the metrics -----------------------------------
+def test_lr_1e6_warns_that_the_run_diverges(tiny_data, tmp_path, capsys):
+    assert training.main(tiny_args(tiny_data, tmp_path, "--lr", "1e6", "--max-steps", "3", "--name", "wild")) == 0
+    assert "warning: the run is diverging at update" in capsys.readouterr().err
+    records = [json.loads(line) for line in open(os.path.join(run_dir_of(tmp_path, "wild"), "metrics.jsonl"))]
+    assert [r["kind"] for r in records].count("warning") == 1
+
+
+# -- 2. SIGTERM writes a checkpoint at the current batch, exits 143 ---------------------------
+def test_a_run_stopped_by_sigterm_resumes_where_it_stopped(tiny_data, tmp_path):
+    args = tiny_args(tiny_data, tmp_path, "--epochs", "50", "--max-steps", "12", "--name", "term")
+    proc = subprocess.Popen([sys.executable, "-m", "tinyrrn.train", *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not list(tmp_path.glob("*-term/metrics.jsonl")):
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 143, out + err
+    assert "interrupted (SIGTERM): checkpoint written to" in err and "Traceback" not in err
+    run_dir = run_dir_of(tmp_path, "term")
+    stopped = meta(run_dir)
+    assert 0 < stopped["updates"] < 12 and stopped["loader"]["position"] > 0  # mid-epoch, not the last epoch's end
+    resumed = cli_run("tinyrrn.train", "--resume", run_dir)
+    assert resumed.returncode == 0, resumed.stderr
+    assert meta(run_dir)["updates"] == 12
+
+
+def test_a_second_signal_stops_at_once():
+    with signals.StopSignals(announce=False) as stop:
+        os.kill(os.getpid(), signal.SIGTERM)
+        assert stop.received == signal.SIGTERM
+        with pytest.raises(signals.Interrupted) as again:
+            os.kill(os.getpid(), signal.SIGTERM)
+    assert again.value.exit_code == 143 and again.value.checkpoint is None
+
+
+# -- 3. resume compares settings --------------------------------------------------------------
+def test_resume_applies_settings_that_may_change_and_records_them(run, capsys):
+    updates = meta(run)["updates"]
+    assert training.main(["--resume", run, "--epochs", "2", "--lr", "0.001"]) == 0
+    out = capsys.readouterr().out
+    assert f"resuming at update {updates} (epoch 1) with epochs 1 -> 2, lr 0.003 -> 0.001" in out
+    saved = json.load(open(os.path.join(run, "config.json")))
+    assert saved["lr"] == 0.001 and saved["epochs"] == 2
+    assert saved["changes"] == [{"update": updates, "epoch": 1, "settings": {"epochs": [1, 2], "lr": [0.003, 0.001]}}]
+    assert meta(run)["config"]["lr"] == 0.001 and meta(run)["epoch"] == 2
+
+
+def test_resume_refuses_settings_that_define_the_run_by_name(run, capsys):
+    before = open(os.path.join(run, "checkpoint.npz"), "rb").read()
+    assert training.main(["--resume", run, "--positions", "block1", "--batch", "8"]) == 2
+    line = one_error_line(capsys)
+    assert "resuming would change settings that define the run: batch 4 -> 8, positions None -> ['block1']" in line
+    saved = json.load(open(os.path.join(run, "config.json")))
+    saved["skip"] = "linear"  # an edited config.json
+    json.dump(saved, open(os.path.join(run, "config.json"), "w"))
+    assert training.main(["--resume", run]) == 2
+    assert "skip 'identity' -> 'linear'" in one_error_line(capsys)
+    assert open(os.path.join(run, "checkpoint.npz"), "rb").read() == before
+
+
+def test_every_setting_is_classified_and_an_unclassified_one_is_refused():
+    both = set(configuration.DEFINES_RUN) & set(configuration.MAY_CHANGE)
+    assert not both and set(configuration.DEFINES_RUN) | set(configuration.MAY_CHANGE) == set(configuration.DEFAULTS)
+    assert set(configuration.BOOKKEEPING) <= set(configuration.MAY_CHANGE)
+    refused, applied = configuration.resume_changes({"lr": 1, "new_knob": 1}, {"lr": 2, "new_knob": 2})
+    assert refused == {"new_knob": (1, 2)} and applied == {"lr": (1, 2)}
+    assert "(not classified)" in configuration.describe_changes(refused)
+
+
+def test_reproduce_reruns_a_row_only_when_its_settings_changed_and_says_so(tiny_data, tmp_path, monkeypatch, capsys):
+    out = tmp_path / "grid"
+    opts = reproduce.options_from(["--data", tiny_data, "--out", str(out), "--tables", "3", "--epochs", "1"])
+    grid = reproduce.Grid(opts)
+    row = next(r for r in reproduce.rows([3]) if r["key"] == "table3-linear")
+    trained = []
+
+    def fake_train(config, directory, resume=False):
+        trained.append((config["skip"], config["epochs"], resume))
+        rundir.write_config(directory, config)
+        os.makedirs(os.path.join(directory, "eval"), exist_ok=True)
+        json.dump({"video_error": 0.5}, open(os.path.join(directory, "eval", "metrics.json"), "w"))
+        return {"video_error": 0.5}, directory
+    monkeypatch.setattr(reproduce, "train", fake_train)
+    grid.train_row(row, 1)
+    assert trained == [("linear", 1, False)]
+    grid.train_row(row, 1)  # same settings: finished, skipped
+    assert len(trained) == 1 and "finished" in capsys.readouterr().out
+    later = reproduce.Grid(reproduce.options_from(["--data", tiny_data, "--out", str(out), "--tables", "3",
+                                                   "--epochs", "2"]))
+    later.train_row(row, 1)  # a setting that may change: kept, and said
+    assert len(trained) == 1 and "kept although epochs 1 -> 2 changed" in capsys.readouterr().out
+    other = reproduce.Grid(reproduce.options_from(["--data", tiny_data, "--out", str(out), "--tables", "3",
+                                                   "--epochs", "1", "--set", "seed=5"]))
+    other.train_row(row, 1)  # a setting that defines the run: moved aside, trained afresh
+    assert trained[-1] == ("linear", 1, False) and "seed 0 -> 5" in capsys.readouterr().out
+    assert [p.name for p in (out / "split1").iterdir() if ".replaced-" in p.name]
+
+
+# -- 4. one process per run directory ------------------------------------------------------------
+def test_a_second_process_cannot_resume_a_run_in_use(run):
+    with rundir.RunLock(run):
+        second = cli_run("tinyrrn.train", "--resume", run, "--epochs", "2")
+    assert second.returncode == 1 and "Traceback" not in second.stderr
+    assert f"error: {run}: in use by process {os.getpid()} on host" in second.stderr
+    assert meta(run)["epoch"] == 1  # nothing trained
+
+
+def test_a_stale_lock_is_taken_over_with_a_warning(run, capsys):
+    with open(os.path.join(run, "lock"), "w") as f:
+        f.write("process 999999 on host elsewhere\n")  # its process died without removing it
+    assert training.main(["--resume", run]) == 0
+    assert "taking over the lock of process 999999 on host elsewhere" in capsys.readouterr().err
+    assert not os.path.exists(os.path.join(run, "lock"))
+
+
+# -- 5. the frame cache is keyed by the video file, not its name ---------------------------------------
+def test_two_datasets_with_the_same_names_never_share_cached_frames(tmp_path):
+    cache = tmp_path / "cache"
+    roots = [synthetic.generate(str(tmp_path / name), seed=seed, classes=2, groups=3, size=(32, 24), frames=(21, 21))
+             for name, seed in (("a", 1), ("b", 2))]
+    first, second = (UCF101(root, resize=24, crop=16, cache_dir=cache) for root in roots)
+    assert first.videos == second.videos  # the same names
+    a, b = numpy.array(first.frames(0)), numpy.array(second.frames(0))
+    assert not numpy.array_equal(a, b)
+    numpy.testing.assert_array_equal(b, numpy.array(UCF101(roots[1], resize=24, crop=16).frames(0)))
+
+
+# -- 6. paths stay inside their roots -------------------------------------------------------------
+def copy_dataset(tiny_data, tmp_path):
+    root = tmp_path / "data"
+    shutil.copytree(tiny_data, root)
+    return root
+
+
+def test_a_split_entry_with_dotdot_is_refused_with_its_line(tiny_data, tmp_path, capsys):
+    root = copy_dataset(tiny_data, tmp_path)
+    trainlist = root / "ucfTrainTestlist" / "trainlist01.txt"
+    lines = trainlist.read_bytes().count(b"\n")
+    with open(trainlist, "ab") as f:
+        f.write(b"Grow/../../../../elsewhere/v_Grow_g09_c01.avi 1\r\n")
+    with pytest.raises(ValueError, match=rf"trainlist01.txt:{lines + 1}: 'Grow/../../../../elsewhere/.*' leaves the "
+                                         "dataset folder"):
+        UCF101(root, resize=24, crop=16)
+    assert data_check.main([str(root)]) == 1
+    assert "leaves the dataset folder" in one_error_line(capsys)
+
+
+def test_evaluate_never_writes_into_a_cache_dir_named_by_a_checkpoint(finished, tmp_path, capsys):
+    arrays, saved = checkpoint.load(os.path.join(finished, "best.npz"))
+    evil = tmp_path / "elsewhere"
+    saved["config"]["cache_dir"] = str(evil)
+    path = tmp_path / "crafted.npz"
+    checkpoint.save(path, arrays, saved)
+    assert evaluation.main([str(path), "--workers", "0", "--cache-dir", str(tmp_path / "mine"),
+                                   "--out", str(tmp_path / "eval")]) == 0
+    assert not evil.exists() and (tmp_path / "mine").exists()
+
+
+# -- 7. one corrupt header does not skew the run ------------------------------------------------------
+def test_an_avi_header_claiming_2_million_frames_is_checked(tiny_data, tmp_path):
+    root = copy_dataset(tiny_data, tmp_path)
+    video = root / "Grow" / "v_Grow_g02_c01.avi"
+    truth = UCF101(tiny_data, resize=24, crop=16)
+    data = bytearray(video.read_bytes())
+    struct.pack_into("<I", data, 48, 2_000_000)  # the main header's total-frames field
+    video.write_bytes(bytes(data))
+    with pytest.warns(UserWarning, match=r"header claims 2000000 frames, more than its \d+ bytes can hold; using .*"):
+        patched = UCF101(root, resize=24, crop=16)
+    assert list(patched.frame_counts) == list(truth.frame_counts) and len(patched) == len(truth)
+    assert training.update_size("1%", len(patched)) == training.update_size("1%", len(truth))
+
+
+@pytest.mark.filterwarnings("ignore:skipping bad video")
+def test_a_video_found_truncated_leaves_the_plan_at_the_next_epoch(tiny_data, tmp_path, capsys):
+    root = copy_dataset(tiny_data, tmp_path)
+    video = root / "Grow" / "v_Grow_g02_c01.avi"
+    video.write_bytes(video.read_bytes()[:video.stat().st_size // 3])  # the header still promises every frame
+    config, _ = configuration.resolve(tiny_args(str(root), tmp_path, "--epochs", "2", "--update-every", "50%"))
+    trainer = training.Trainer(config, str(tmp_path / "run"))
+    chunks, size = len(trainer.train_set), trainer.update_size
+    trainer.run()
+    assert "1 video(s) found bad" in capsys.readouterr().out
+    saved = meta(str(tmp_path / "run"))
+    assert str(video) in saved["dropped"] and saved["loader"]["chunks"] == len(trainer.train_set) < chunks
+    assert trainer.update_size < size
+
+
+# -- 8. empty and duplicated lists, other classes -----------------------------------------------------
+def test_an_empty_testlist_and_a_duplicated_line_are_refused(tiny_data, tmp_path):
+    root = copy_dataset(tiny_data, tmp_path)
+    lists = root / "ucfTrainTestlist"
+    first = (lists / "trainlist01.txt").read_bytes().split(b"\r\n")[0]
+    with open(lists / "trainlist01.txt", "ab") as f:
+        f.write(first + b"\r\n")
+    with pytest.raises(ValueError, match=r"trainlist01.txt:\d+: .* is listed twice \(first on line 1\)"):
+        UCF101(root, resize=24, crop=16)
+    (lists / "trainlist01.txt").write_bytes(first + b"\r\n")
+    (lists / "testlist01.txt").write_bytes(b"\r\n")
+    with pytest.raises(ValueError, match=r"testlist01.txt: lists no videos"):
+        UCF101(root, train=False, resize=24, crop=16)
+
+
+def test_evaluate_refuses_data_whose_classes_differ_from_the_checkpoint(finished, tiny_data, tmp_path, capsys):
+    root = copy_dataset(tiny_data, tmp_path)
+    classind = root / "ucfTrainTestlist" / "classInd.txt"
+    names = [line.split()[1] for line in classind.read_text().splitlines()]
+    names[0], names[1] = names[1], names[0]  # a reordered classInd.txt
+    classind.write_bytes("".join(f"{i} {n}\r\n" for i, n in enumerate(names, 1)).encode())
+    lists = root / "ucfTrainTestlist" / "trainlist01.txt"  # its labels follow classInd.txt
+    lists.write_bytes(b"".join(f"{line.split()[0]} {names.index(line.split('/')[0]) + 1}\r\n".encode()
+                               for line in lists.read_text().splitlines()))
+    capsys.readouterr()
+    assert evaluation.main([finished, "--data", str(root), "--workers", "0"]) == 2
+    line = one_error_line(capsys)
+    assert "classInd.txt: classes differ from the model's (4 vs 4); first difference at label 1" in line
+
+
+# -- 9. weights: check everything, then assign ----------------------------------------------------------
+def test_an_unexpected_key_leaves_the_backbone_unchanged(tmp_path):
+    state = resnet_small(num_classes=4).state_dict()
+    state["extra.weight"] = numpy.zeros(3, numpy.float32)
+    save_npz(state, tmp_path / "w.npz")
+    backbone = resnet_small(num_classes=4)
+    before = {k: v.copy() for k, v in backbone.state_dict().items()}
+    with pytest.raises(ValueError, match="tensors the backbone does not have \\(1\\): extra.weight"):
+        builders.load_backbone_weights(backbone, str(tmp_path / "w.npz"))
+    for key, value in backbone.state_dict().items():
+        numpy.testing.assert_array_equal(value, before[key], err_msg=key)
+
+
+def test_nan_weights_are_refused_naming_the_tensor(tmp_path):
+    state = resnet_small(num_classes=4).state_dict()
+    state["layer1.0.conv1.weight"] = state["layer1.0.conv1.weight"].copy()
+    state["layer1.0.conv1.weight"].flat[3] = numpy.nan
+    save_npz(state, tmp_path / "nan.npz")
+    for load in (builders.load_backbone_weights, load_npz):
+        with pytest.raises(WeightsError, match=r"nan.npz: layer1.0.conv1.weight holds 1 NaN or infinite value"):
+            load(resnet_small(num_classes=4), str(tmp_path / "nan.npz"))
+
+
+def test_a_tiny_pth_that_expands_to_gigabytes_is_refused(tmp_path):
+    header = b"".join(pickle.dumps(obj, protocol=2) for obj in (0x1950A86A20F9469CFC6C, 1001, {"little_endian": True}))
+    tensor = (b"ctorch._utils\n_rebuild_tensor_v2\n((Vstorage\nctorch\nFloatStorage\nV0\nVcpu\nI1\ntQ"
+              b"I0\n(I2000\nI2000\nt(I0\nI0\ntI00\nccollections\nOrderedDict\n)RtR")
+    payload = b"ccollections\nOrderedDict\n)R(Vw\n" + tensor + b"u."
+    path = tmp_path / "stride0.pth"
+    path.write_bytes(header + payload + pickle.dumps(["0"], protocol=2) + struct.pack("<q", 1)
+                     + numpy.float32(7).tobytes())
+    assert path.stat().st_size < 1000
+    with pytest.raises(WeightsError, match=r"tensor 'w' of shape \(2000, 2000\) and stride \(0, 0\) would take 15 MB "
+                                           r"from a storage of 4 bytes; refused"):
+        read_pth(path)
+    assert read_pth(path, allow_expand=True)["w"].shape == (2000, 2000)
+
+
+# -- 10./11. one wrapper: one line, a documented exit code --------------------------------------------
+@pytest.mark.parametrize("module,args,code,says", [
+    ("train", ["--data", "/nonexistent"], 2, "error: /nonexistent: no such dataset folder (--data)"),
+    ("evaluate", ["/nonexistent.npz"], 1, "error: /nonexistent.npz: no such checkpoint"),
+    ("predict", ["video.avi", "--checkpoint", "/nonexistent"], 1, "error: /nonexistent: no such checkpoint"),
+    ("features", ["--weights", "/nonexistent.npz"], 1, "error: /nonexistent.npz: No such file or directory"),
+    ("baseline", ["--features", "/nonexistent"], 1, "error: /nonexistent: no index.json"),
+    ("reproduce", ["--splits", "1,2"], 2, "error: --splits: the synthetic dataset has split 1 only"),
+    ("weights", ["info", "/nonexistent.npz"], 1, "error: /nonexistent.npz: No such file or directory"),
+    ("data.check", ["/nonexistent"], 2, "error: /nonexistent: no such dataset folder"),
+    ("data.synthetic", ["/tmp/never", "--classes", "3"], 1, "error: classes must be even"),
+])
+def test_every_command_ends_an_expected_failure_in_one_line(module, args, code, says, capsys):
+    main = __import__(f"tinyrrn.{module}", fromlist=["main"]).main
+    assert main(args) == code
+    assert one_error_line(capsys).startswith(says)
+
+
+def test_a_gpu_without_cupy_is_one_line_and_debug_shows_the_traceback(tiny_data, tmp_path, monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "cupy", None)  # import fails, as where CuPy is not installed
+    args = tiny_args(tiny_data, tmp_path, "--device", "gpu")
+    assert training.main(args) == 2
+    assert "error: --device gpu: device 'gpu' needs CuPy, which is not installed" in one_error_line(capsys)
+    assert training.main(args + ["--debug"]) == 2
+    assert "Traceback" in capsys.readouterr().err
+
+
+def test_tinyrrn_device_is_the_default_of_every_device_flag(monkeypatch):
+    monkeypatch.setenv("TINYRRN_DEVICE", "auto")
+    assert configuration.resolve([])[0]["device"] == "auto"
+    assert cli.default_device() == "auto"
+
+
+def test_a_command_line_failure_is_one_line_without_a_traceback(tmp_path):
+    lists = tmp_path / "data" / "ucfTrainTestlist"
+    lists.mkdir(parents=True)
+    (lists / "classInd.txt").write_bytes(b"1 A\r\n")
+    (lists / "trainlist01.txt").write_bytes(b"A/v_A_g08_c01.avi \xff\r\n")
+    (lists / "testlist01.txt").write_bytes(b"A/v_A_g01_c01.avi\r\n")
+    done = cli_run("tinyrrn.data.check", str(tmp_path / "data"))
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert done.stderr.strip() == f"error: {lists / 'trainlist01.txt'}:1: not UTF-8 text (byte 0xff)"
+
+
+def test_unreadable_checkpoint_metadata_names_the_file(tmp_path):
+    path = tmp_path / "checkpoint.npz"
+    save_npz({"__meta__": numpy.frombuffer(b"\xff\xfe{", numpy.uint8), "model/w": numpy.ones(2)}, path)
+    with pytest.raises(checkpoint.CheckpointError, match=rf"{path}: its metadata is not readable JSON"):
+        checkpoint.load(path)
+
+
+def test_a_full_disk_names_the_file(run, monkeypatch, capsys):
+    def full(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+    monkeypatch.setattr(numpy.lib.format, "write_array", full)
+    before = open(os.path.join(run, "checkpoint.npz"), "rb").read()
+    assert training.main(["--resume", run, "--epochs", "2"]) == 1
+    assert re.fullmatch(r"error: /\S+\.npz: No space left on device", one_error_line(capsys))
+    assert open(os.path.join(run, "checkpoint.npz"), "rb").read() == before
+
+
+def test_resume_cleans_leftovers_of_a_killed_process_and_its_duplicate_log_lines(run):
+    leftover = os.path.join(run, ".checkpoint.npz.abc123.tmp")
+    open(leftover, "wb").write(b"half a checkpoint")
+    log = os.path.join(run, "metrics.jsonl")
+    lines = open(log).readlines()
+    with open(log, "a") as f:  # records written after the checkpoint by a process that was then killed
+        f.writelines(lines[-2:])
+    assert training.main(["--resume", run, "--epochs", "2"]) == 0
+    assert not os.path.exists(leftover)
+    records = [json.loads(line) for line in open(log)]
+    keys = [(r["kind"], r.get("update"), r.get("epoch")) for r in records]
+    assert len(keys) == len(set(keys)) and [r["epoch"] for r in records if r["kind"] == "epoch"] == [1, 2]

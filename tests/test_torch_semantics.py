@@ -1,0 +1,401 @@
+"""tinyrrn against PyTorch, one line per case (in the spirit of tinygrad's helper_test_op).
+
+A case names its inputs and one function ``fn(m, *inputs)`` written once for both libraries:
+``m`` is tinyrrn.functional, or PyTorch's functions under tinyrrn's names. check() runs both on
+the same random float64 inputs, compares the forward values and dtypes and, with a random
+output gradient, the gradient of every input that requires one. A case flagged "raises"
+checks that both libraries refuse and that ours raises PyTorch's exception type; one flagged
+"forward" compares the forward pass only; "float32" or "float16" runs in that dtype.
+"""
+import itertools
+import types
+
+import numpy
+import pytest
+
+from tinyrrn import Tensor
+from tinyrrn import functional as F
+
+torch = pytest.importorskip("torch", reason='needs PyTorch as a reference oracle: pip install ".[oracle]"')
+pytestmark = [pytest.mark.oracle,  # PyTorch notes that its 'same' padding may copy the input; NumPy
+              pytest.mark.filterwarnings("ignore:Using padding='same' with even kernel lengths"),
+              pytest.mark.filterwarnings("ignore:Mean of empty slice"),  # warns where both give NaN
+              pytest.mark.filterwarnings("ignore:invalid value encountered")]
+tf = torch.nn.functional
+
+# PyTorch's functions under tinyrrn.functional's names
+T = types.SimpleNamespace(**{name: getattr(tf, name) for name in dir(tf) if not name.startswith("_")})
+T.__dict__.update(
+    concatenate=torch.cat, stack=torch.stack, sum=torch.sum, mean=torch.mean, matmul=torch.matmul,
+    pow=torch.pow, div=torch.div, floor_divide=torch.floor_divide, flatten=torch.flatten,
+    permute=torch.permute, transpose=torch.transpose, reshape=torch.reshape, exp=torch.exp, log=torch.log,
+    softmax=torch.softmax, log_softmax=torch.log_softmax, lt=torch.lt, le=torch.le, gt=torch.gt, ge=torch.ge,
+    eq=torch.eq, ne=torch.ne, add=torch.add, sub=torch.sub, mul=torch.mul, neg=torch.neg)
+
+
+def positive(*shape):
+    """A float input in [0.5, 2.5) (for log, fractional powers), requiring grad."""
+    return lambda rng: rng.uniform(0.5, 2.5, shape)
+
+
+def probabilities(*shape, axis=1):
+    """Class probabilities along ``axis`` (a soft cross-entropy target), requiring grad."""
+    def make(rng):
+        p = rng.uniform(0.1, 1.0, shape)
+        return p / p.sum(axis=axis, keepdims=True)
+    return make
+
+
+def const(values, dtype=None):
+    """An input given by value (an integer target, a class weight): never requires grad."""
+    return numpy.asarray(values, dtype=dtype)
+
+
+def make_inputs(specs, rng, dtype):
+    ours, theirs = [], []
+    for spec in specs:
+        if isinstance(spec, tuple):
+            data = rng.uniform(-2, 2, spec).astype(dtype)
+        elif callable(spec):
+            data = spec(rng).astype(dtype)
+        else:
+            data = spec
+        grad = not isinstance(spec, numpy.ndarray) and data.dtype.kind == "f"
+        ours.append(Tensor(data.copy(), requires_grad=grad))
+        theirs.append(torch.tensor(data.copy(), requires_grad=grad))
+    return ours, theirs
+
+
+def outputs(result):
+    return list(result) if isinstance(result, (tuple, list)) else [result]
+
+
+TOLERANCES = {"float64": (1e-7, 1e-9), "float32": (1e-5, 1e-5), "float16": (2e-3, 2e-3)}  # rtol, atol
+
+
+def check(specs, fn, raises=False, forward_only=False, dtype="float64", seed=0):
+    rng = numpy.random.default_rng(seed)
+    ours, theirs = make_inputs(specs, rng, dtype)
+    rtol, atol = TOLERANCES[dtype]
+    if raises:
+        with pytest.raises(Exception) as theirs_error:
+            fn(T, *theirs)
+        with pytest.raises(type(theirs_error.value)):
+            fn(F, *ours)
+        return
+    our_outs, their_outs = outputs(fn(F, *ours)), outputs(fn(T, *theirs))
+    assert len(our_outs) == len(their_outs)
+    for mine, reference in zip(our_outs, their_outs):
+        expected = reference.detach().numpy()
+        assert mine.shape == tuple(reference.shape)
+        assert mine.dtype == expected.dtype, (mine.dtype, expected.dtype)
+        numpy.testing.assert_allclose(mine.numpy(), expected, rtol=rtol, atol=atol)
+    assert our_outs[0].requires_grad == their_outs[0].requires_grad
+    if forward_only or not their_outs[0].requires_grad:
+        return
+    g = rng.standard_normal(our_outs[0].shape)
+    our_outs[0].backward(g)
+    their_outs[0].backward(torch.tensor(g, dtype=their_outs[0].dtype))
+    for i, (mine, reference) in enumerate(zip(ours, theirs)):
+        if reference.requires_grad:
+            assert mine.grad is not None and mine.grad.dtype == mine.dtype, f"input {i}"
+            numpy.testing.assert_allclose(mine.grad, reference.grad.numpy(), rtol=10 * rtol, atol=10 * atol,
+                                          err_msg=f"gradient of input {i}")
+
+
+CASES = {
+    # ---- convolution: strides, paddings, dilations, groups, edge sizes
+    "conv2d 3x3": ([(2, 3, 7, 6), (4, 3, 3, 3), (4,)], lambda m, x, w, b: m.conv2d(x, w, b)),
+    "conv2d stride 2 pad 1": ([(2, 3, 7, 6), (4, 3, 3, 3)], lambda m, x, w: m.conv2d(x, w, None, 2, 1)),
+    "conv2d stride (2, 1) pad (0, 2)": ([(1, 2, 6, 5), (3, 2, 3, 2)], lambda m, x, w: m.conv2d(x, w, stride=(2, 1), padding=(0, 2))),
+    "conv2d stride > kernel": ([(2, 2, 9, 8), (3, 2, 2, 2)], lambda m, x, w: m.conv2d(x, w, stride=3)),
+    "conv2d 1x1": ([(2, 5, 4, 3), (6, 5, 1, 1), (6,)], lambda m, x, w, b: m.conv2d(x, w, b)),
+    "conv2d 1x1 stride 2": ([(2, 5, 5, 4), (6, 5, 1, 1)], lambda m, x, w: m.conv2d(x, w, stride=2)),
+    "conv2d kernel = input": ([(1, 2, 3, 4), (3, 2, 3, 4)], lambda m, x, w: m.conv2d(x, w)),
+    "conv2d batch 1 non-square kernel": ([(1, 3, 8, 5), (2, 3, 1, 3)], lambda m, x, w: m.conv2d(x, w, padding=(0, 1))),
+    "conv2d dilation 2": ([(2, 3, 9, 8), (4, 3, 3, 3)], lambda m, x, w: m.conv2d(x, w, dilation=2)),
+    "conv2d dilation (2, 3) stride 2 pad 2": ([(1, 2, 11, 12), (3, 2, 3, 2)], lambda m, x, w: m.conv2d(x, w, None, 2, 2, (2, 3))),
+    "conv2d groups 2": ([(2, 4, 6, 5), (6, 2, 3, 3), (6,)], lambda m, x, w, b: m.conv2d(x, w, b, groups=2)),
+    "conv2d depthwise": ([(2, 3, 6, 6), (6, 1, 3, 3)], lambda m, x, w: m.conv2d(x, w, stride=2, padding=1, groups=3)),
+    "conv2d groups + dilation + 1x1": ([(1, 6, 5, 5), (3, 2, 1, 1)], lambda m, x, w: m.conv2d(x, w, dilation=2, groups=3)),
+    "conv2d padding same odd": ([(2, 3, 6, 7), (4, 3, 3, 5)], lambda m, x, w: m.conv2d(x, w, padding="same")),
+    "conv2d padding same even kernel": ([(2, 3, 6, 7), (4, 3, 4, 2)], lambda m, x, w: m.conv2d(x, w, padding="same")),
+    "conv2d padding same dilated": ([(1, 2, 7, 6), (2, 2, 2, 3)], lambda m, x, w: m.conv2d(x, w, padding="same", dilation=3)),
+    "conv2d padding valid": ([(2, 3, 6, 7), (4, 3, 3, 3)], lambda m, x, w: m.conv2d(x, w, padding="valid")),
+    "conv2d batch 0": ([(0, 3, 5, 5), (4, 3, 3, 3)], lambda m, x, w: m.conv2d(x, w, padding=1)),
+    "conv2d stride 0": ([(1, 3, 5, 5), (4, 3, 3, 3)], lambda m, x, w: m.conv2d(x, w, stride=0), "raises"),
+    "conv2d negative padding": ([(1, 3, 5, 5), (4, 3, 3, 3)], lambda m, x, w: m.conv2d(x, w, padding=-1), "raises"),
+    "conv2d dilation 0": ([(1, 3, 5, 5), (4, 3, 3, 3)], lambda m, x, w: m.conv2d(x, w, dilation=0), "raises"),
+    "conv2d groups 0": ([(1, 3, 5, 5), (4, 3, 3, 3)], lambda m, x, w: m.conv2d(x, w, groups=0), "raises"),
+    "conv2d groups do not divide": ([(1, 3, 5, 5), (4, 1, 3, 3)], lambda m, x, w: m.conv2d(x, w, groups=2), "raises"),
+    "conv2d channels differ": ([(1, 3, 5, 5), (4, 2, 3, 3)], lambda m, x, w: m.conv2d(x, w), "raises"),
+    "conv2d kernel > input": ([(1, 3, 2, 5), (4, 3, 3, 3)], lambda m, x, w: m.conv2d(x, w), "raises"),
+    "conv2d empty kernel": ([(1, 1, 4, 4), (1, 1, 0, 0)], lambda m, x, w: m.conv2d(x, w), "raises"),
+    "conv2d same with stride 2": ([(1, 3, 5, 5), (4, 3, 3, 3)], lambda m, x, w: m.conv2d(x, w, stride=2, padding="same"), "raises"),
+    "conv2d unknown padding word": ([(1, 3, 5, 5), (4, 3, 3, 3)], lambda m, x, w: m.conv2d(x, w, padding="full"), "raises"),
+    "conv2d bias wrong size": ([(1, 3, 5, 5), (4, 3, 3, 3), (3,)], lambda m, x, w, b: m.conv2d(x, w, b), "raises"),
+    # ---- transposed convolution
+    "conv_transpose2d": ([(2, 3, 4, 5), (3, 4, 3, 3), (4,)], lambda m, x, w, b: m.conv_transpose2d(x, w, b)),
+    "conv_transpose2d stride 2 pad 1 out_pad 1": ([(2, 3, 4, 5), (3, 2, 3, 3)], lambda m, x, w: m.conv_transpose2d(x, w, None, 2, 1, 1)),
+    "conv_transpose2d stride (3, 2) kernel 2": ([(1, 2, 3, 4), (2, 3, 2, 2)], lambda m, x, w: m.conv_transpose2d(x, w, stride=(3, 2))),
+    "conv_transpose2d groups 2 dilation 2": ([(2, 4, 4, 3), (4, 3, 3, 2), (6,)], lambda m, x, w, b: m.conv_transpose2d(x, w, b, groups=2, dilation=2)),
+    "conv_transpose2d dilation > stride out_pad": ([(1, 2, 3, 3), (2, 2, 3, 3)], lambda m, x, w: m.conv_transpose2d(x, w, output_padding=1, dilation=2)),
+    "conv_transpose2d 1x1": ([(2, 5, 3, 4), (5, 2, 1, 1)], lambda m, x, w: m.conv_transpose2d(x, w)),
+    "conv_transpose2d out_pad >= stride": ([(1, 2, 3, 3), (2, 2, 3, 3)], lambda m, x, w: m.conv_transpose2d(x, w, stride=2, output_padding=2), "raises"),
+    # ---- max pooling
+    "max_pool2d 2": ([(2, 3, 6, 7)], lambda m, x: m.max_pool2d(x, 2)),
+    "max_pool2d 3 stride 2 pad 1": ([(2, 3, 7, 8)], lambda m, x: m.max_pool2d(x, 3, 2, 1)),
+    "max_pool2d non-square kernel and stride": ([(1, 2, 7, 9)], lambda m, x: m.max_pool2d(x, (2, 3), (1, 2), (1, 0))),
+    "max_pool2d stride > kernel": ([(2, 2, 9, 9)], lambda m, x: m.max_pool2d(x, 2, 3)),
+    "max_pool2d dilation 2": ([(2, 3, 9, 8)], lambda m, x: m.max_pool2d(x, 3, 1, 1, 2)),
+    "max_pool2d ceil_mode": ([(2, 3, 7, 6)], lambda m, x: m.max_pool2d(x, 2, 2, ceil_mode=True)),
+    "max_pool2d ceil_mode window in padding": ([(1, 2, 6, 6)], lambda m, x: m.max_pool2d(x, 3, 2, 1, ceil_mode=True)),
+    "max_pool2d ceil_mode stride 3 dilation 2": ([(1, 2, 10, 8)], lambda m, x: m.max_pool2d(x, 2, 3, 1, 2, True)),
+    "max_pool2d return_indices": ([(2, 3, 7, 8)], lambda m, x: m.max_pool2d(x, 3, 2, 1, return_indices=True)),
+    "max_pool2d indices ceil dilation": ([(1, 2, 9, 7)], lambda m, x: m.max_pool2d(x, 2, 2, 1, 2, True, True)),
+    "max_pool2d 1x1": ([(2, 2, 3, 3)], lambda m, x: m.max_pool2d(x, 1)),
+    "max_pool2d batch 0": ([(0, 2, 4, 4)], lambda m, x: m.max_pool2d(x, 2)),
+    "max_pool2d kernel 0": ([(1, 1, 4, 4)], lambda m, x: m.max_pool2d(x, 0, 1), "raises"),
+    "max_pool2d stride 0": ([(1, 1, 4, 4)], lambda m, x: m.max_pool2d(x, 2, 0), "raises"),
+    "max_pool2d padding > half": ([(1, 1, 4, 4)], lambda m, x: m.max_pool2d(x, 2, 2, 2), "raises"),
+    "max_pool2d negative padding": ([(1, 1, 4, 4)], lambda m, x: m.max_pool2d(x, 2, 2, -1), "raises"),
+    "max_pool2d kernel > input": ([(1, 1, 2, 2)], lambda m, x: m.max_pool2d(x, 3), "raises"),
+    # ---- average pooling
+    "avg_pool2d 2": ([(2, 3, 6, 7)], lambda m, x: m.avg_pool2d(x, 2)),
+    "avg_pool2d 3 stride 2 pad 1": ([(2, 3, 7, 8)], lambda m, x: m.avg_pool2d(x, 3, 2, 1)),
+    "avg_pool2d exclude padding": ([(2, 3, 7, 8)], lambda m, x: m.avg_pool2d(x, 3, 2, 1, count_include_pad=False)),
+    "avg_pool2d ceil_mode": ([(2, 3, 7, 6)], lambda m, x: m.avg_pool2d(x, 2, ceil_mode=True)),
+    "avg_pool2d ceil_mode pad": ([(1, 2, 6, 7)], lambda m, x: m.avg_pool2d(x, 3, 2, 1, ceil_mode=True)),
+    "avg_pool2d ceil_mode pad exclude": ([(1, 2, 6, 7)], lambda m, x: m.avg_pool2d(x, 3, 2, 1, True, False)),
+    "avg_pool2d divisor_override": ([(2, 2, 6, 6)], lambda m, x: m.avg_pool2d(x, 3, 2, 1, divisor_override=4)),
+    "avg_pool2d non-square, stride > kernel": ([(1, 2, 8, 9)], lambda m, x: m.avg_pool2d(x, (1, 2), (3, 3))),
+    "avg_pool2d divisor 0": ([(1, 1, 4, 4)], lambda m, x: m.avg_pool2d(x, 2, divisor_override=0), "raises"),
+    "avg_pool2d kernel 0": ([(1, 1, 4, 4)], lambda m, x: m.avg_pool2d(x, 0, 1), "raises"),
+    # ---- adaptive average pooling
+    "adaptive_avg_pool2d 1": ([(2, 3, 5, 4)], lambda m, x: m.adaptive_avg_pool2d(x, 1)),
+    "adaptive_avg_pool2d divides": ([(2, 3, 6, 4)], lambda m, x: m.adaptive_avg_pool2d(x, (3, 2))),
+    "adaptive_avg_pool2d overlapping bins": ([(2, 3, 7, 5)], lambda m, x: m.adaptive_avg_pool2d(x, (3, 4))),
+    "adaptive_avg_pool2d larger than input": ([(1, 2, 3, 2)], lambda m, x: m.adaptive_avg_pool2d(x, (5, 7))),
+    "adaptive_avg_pool2d None keeps": ([(1, 2, 5, 6)], lambda m, x: m.adaptive_avg_pool2d(x, (None, 4))),
+    "adaptive_avg_pool2d 0": ([(2, 3, 4, 4)], lambda m, x: m.adaptive_avg_pool2d(x, 0), "forward"),  # torch's backward refuses
+    "adaptive_avg_pool2d negative": ([(2, 3, 4, 4)], lambda m, x: m.adaptive_avg_pool2d(x, -1), "raises"),
+    # ---- padding
+    "pad W": ([(2, 3)], lambda m, x: m.pad(x, (1, 2))),
+    "pad W and H, asymmetric": ([(1, 2, 3, 4)], lambda m, x: m.pad(x, (0, 1, 2, 3), value=0.5)),
+    "pad crops": ([(1, 2, 5, 6)], lambda m, x: m.pad(x, (-1, 2, -2, -1))),
+    "pad crop to nothing": ([(2, 3)], lambda m, x: m.pad(x, (-2, -1))),
+    "pad every dim": ([(2, 3, 1)], lambda m, x: m.pad(x, (1, 0, 0, 1, 2, 1))),
+    "pad odd length": ([(2, 3)], lambda m, x: m.pad(x, (1, 1, 1)), "raises"),
+    "pad crops too much": ([(2, 3)], lambda m, x: m.pad(x, (-2, -2)), "raises"),
+    # ---- cross-entropy
+    "cross_entropy": ([(4, 5), const([0, 4, 2, 2])], lambda m, x, t: m.cross_entropy(x, t)),
+    "cross_entropy sum": ([(4, 5), const([0, 4, 2, 2])], lambda m, x, t: m.cross_entropy(x, t, reduction="sum")),
+    "cross_entropy none": ([(4, 5), const([0, 4, 2, 2])], lambda m, x, t: m.cross_entropy(x, t, reduction="none")),
+    "cross_entropy weight": ([(4, 3), const([0, 1, 2, 2]), const([0.2, 1.0, 3.0])], lambda m, x, t, w: m.cross_entropy(x, t, w)),
+    "cross_entropy ignore_index": ([(4, 3), const([0, -100, 2, 1])], lambda m, x, t: m.cross_entropy(x, t)),
+    "cross_entropy ignore_index 1 weight": ([(5, 3), const([0, 1, 2, 1, 0]), const([0.5, 2.0, 1.5])], lambda m, x, t, w: m.cross_entropy(x, t, w, ignore_index=1)),
+    "cross_entropy label_smoothing": ([(4, 5), const([0, 4, 2, 2])], lambda m, x, t: m.cross_entropy(x, t, label_smoothing=0.2)),
+    "cross_entropy smoothing weight ignore": ([(4, 3), const([0, 1, -100, 2]), const([0.2, 1.0, 3.0])], lambda m, x, t, w: m.cross_entropy(x, t, w, label_smoothing=0.3)),
+    "cross_entropy smoothing none": ([(4, 3), const([0, 1, -100, 2])], lambda m, x, t: m.cross_entropy(x, t, reduction="none", label_smoothing=0.3)),
+    "cross_entropy all ignored": ([(2, 3), const([-100, -100])], lambda m, x, t: m.cross_entropy(x, t, reduction="sum")),
+    "cross_entropy probabilities": ([(4, 5), probabilities(4, 5)], lambda m, x, p: m.cross_entropy(x, p)),
+    "cross_entropy probabilities weight smoothing": ([(4, 3), probabilities(4, 3), const([0.2, 1.0, 3.0])], lambda m, x, p, w: m.cross_entropy(x, p, w, label_smoothing=0.1)),
+    "cross_entropy probabilities none": ([(4, 3), probabilities(4, 3)], lambda m, x, p: m.cross_entropy(x, p, reduction="none")),
+    "cross_entropy (N, C, H, W)": ([(2, 3, 4, 5), const(numpy.arange(40).reshape(2, 4, 5) % 3)], lambda m, x, t: m.cross_entropy(x, t)),
+    "cross_entropy (N, C, L) weight smoothing": ([(2, 4, 3), const([[0, 3, 1], [2, -100, 3]]), const([1.0, 2.0, 0.5, 1.5])], lambda m, x, t, w: m.cross_entropy(x, t, w, label_smoothing=0.2)),
+    "cross_entropy (C,) unbatched": ([(5,), const(3)], lambda m, x, t: m.cross_entropy(x, t)),
+    "cross_entropy target out of range": ([(2, 3), const([0, 3])], lambda m, x, t: m.cross_entropy(x, t), "raises"),
+    "cross_entropy target -1": ([(2, 3), const([0, -1])], lambda m, x, t: m.cross_entropy(x, t), "raises"),
+    "cross_entropy batch mismatch": ([(2, 3), const([0, 1, 1])], lambda m, x, t: m.cross_entropy(x, t), "raises"),
+    "cross_entropy bad reduction": ([(2, 3), const([0, 1])], lambda m, x, t: m.cross_entropy(x, t, reduction="avg"), "raises"),
+    "cross_entropy weight wrong size": ([(2, 3), const([0, 1]), const([1.0, 2.0])], lambda m, x, t, w: m.cross_entropy(x, t, w), "raises"),
+    "cross_entropy smoothing > 1": ([(2, 3), const([0, 1])], lambda m, x, t: m.cross_entropy(x, t, label_smoothing=1.5), "raises"),
+    # ---- softmax, log_softmax
+    "softmax last axis": ([(3, 5)], lambda m, x: m.softmax(x, -1)),
+    "softmax axis 0": ([(3, 5)], lambda m, x: m.softmax(x, 0)),
+    "softmax 4-D axis 1": ([(2, 3, 2, 2)], lambda m, x: m.softmax(x, 1)),
+    "log_softmax axis -2": ([(2, 3, 4)], lambda m, x: m.log_softmax(x, -2)),
+    "log_softmax 0-d": ([()], lambda m, x: m.log_softmax(x, 0)),
+    "softmax axis out of range": ([(3, 5)], lambda m, x: m.softmax(x, 2), "raises"),
+    # ---- matmul
+    "matmul 2-D": ([(3, 4), (4, 2)], lambda m, a, b: m.matmul(a, b)),
+    "matmul 1-D @ 1-D": ([(4,), (4,)], lambda m, a, b: m.matmul(a, b)),
+    "matmul 2-D @ 1-D": ([(3, 4), (4,)], lambda m, a, b: a @ b),
+    "matmul 1-D @ 2-D": ([(4,), (4, 2)], lambda m, a, b: a @ b),
+    "matmul 1-D @ 3-D": ([(4,), (2, 4, 3)], lambda m, a, b: a @ b),
+    "matmul 3-D @ 1-D": ([(2, 3, 4), (4,)], lambda m, a, b: a @ b),
+    "matmul broadcast batch": ([(2, 1, 3, 4), (5, 4, 2)], lambda m, a, b: a @ b),
+    "matmul empty inner": ([(3, 0), (0, 2)], lambda m, a, b: a @ b),
+    "matmul 0-d": ([(), (3,)], lambda m, a, b: m.matmul(a, b), "raises"),
+    "matmul mismatch": ([(3, 4), (3,)], lambda m, a, b: m.matmul(a, b), "raises"),
+    "matmul batch mismatch": ([(2, 3, 4), (3, 4, 2)], lambda m, a, b: m.matmul(a, b), "raises"),
+    # ---- powers
+    "pow tensor exponent": ([positive(3, 4), (3, 4)], lambda m, x, e: x ** e),
+    "pow broadcast exponent": ([positive(3, 4), (4,)], lambda m, x, e: m.pow(x, e)),
+    "pow scalar base": ([(3, 4)], lambda m, e: 2.5 ** e),
+    "pow x ** 0 at 0": ([lambda rng: numpy.array([0.0, 1.5, -2.0])], lambda m, x: x ** 0),
+    "pow x ** 2 at 0": ([lambda rng: numpy.array([0.0, 1.5, -2.0])], lambda m, x: x ** 2),
+    "pow 0 ** e with e >= 0": ([lambda rng: numpy.array([0.0, 0.0, 1.0]), lambda rng: numpy.array([0.0, 2.0, 3.0])], lambda m, x, e: x ** e),
+    "pow scalar 0 ** e": ([lambda rng: numpy.array([0.0, 1.0, 2.5])], lambda m, e: 0.0 ** e),
+    # ---- element-wise float ops, broadcasting, 0-d and zero-size tensors
+    "add broadcast": ([(3, 1, 4), (2, 1)], lambda m, a, b: a + b),
+    "sub scalar": ([(3, 4)], lambda m, a: 2 - a - 1.5),
+    "mul 0-d": ([(3, 4), ()], lambda m, a, b: a * b),
+    "div broadcast": ([(2, 3), positive(3)], lambda m, a, b: a / b),
+    "rdiv scalar": ([positive(5)], lambda m, a: 3 / a),
+    "neg 0-d": ([()], lambda m, a: -a),
+    "mul zero-size": ([(0, 4), (4,)], lambda m, a, b: a * b),
+    "div trunc": ([(3, 4), positive(3, 4)], lambda m, a, b: m.div(a, b, rounding_mode="trunc")),
+    "div floor": ([(3, 4), positive(4)], lambda m, a, b: m.div(a * 3, b, rounding_mode="floor")),
+    "div bad rounding mode": ([(3,), (3,)], lambda m, a, b: m.div(a, b, rounding_mode="round"), "raises"),
+    "add shapes do not broadcast": ([(2, 3), (4, 5)], lambda m, a, b: a + b, "raises"),
+    "exp log": ([positive(2, 3)], lambda m, x: m.exp(m.log(x))),
+    "relu sigmoid tanh": ([(4, 5)], lambda m, x: m.relu(x) + m.sigmoid(x) * m.tanh(x)),
+    # ---- reductions and shapes: negative axes, 0-d, zero-size
+    "sum negative axes": ([(2, 3, 4)], lambda m, x: x.sum((-1, 0))),
+    "sum 0-d axis 0": ([()], lambda m, x: m.sum(x, 0)),
+    "sum 0-d axis -1 keepdims": ([()], lambda m, x: x.sum(-1, True) if m is F else x.sum(-1, keepdim=True)),
+    "sum zero-size": ([(0, 3)], lambda m, x: x.sum(0)),
+    "mean axis -2": ([(2, 3, 4)], lambda m, x: x.mean(-2)),
+    "mean 0-d": ([()], lambda m, x: m.mean(x, -1)),
+    "sum axis out of range": ([(2, 3)], lambda m, x: m.sum(x, 2), "raises"),
+    "sum duplicate axes": ([(2, 3)], lambda m, x: m.sum(x, (1, -1)), "raises"),
+    "mean axis -3 of 2-D": ([(2, 3)], lambda m, x: m.mean(x, -3), "raises"),
+    "flatten 0-d": ([()], lambda m, x: m.flatten(x)),
+    "flatten negative dims": ([(2, 3, 4, 5)], lambda m, x: m.flatten(x, -3, -2)),
+    "flatten start after end": ([(2, 3, 4)], lambda m, x: m.flatten(x, 2, 1), "raises"),
+    "transpose negative": ([(2, 3, 4)], lambda m, x: x.transpose(-1, 0)),
+    "transpose 0-d": ([()], lambda m, x: m.transpose(x, 0, -1)),
+    "permute negative": ([(2, 3, 4)], lambda m, x: x.permute(-1, 0, 1)),
+    "permute repeats": ([(2, 3)], lambda m, x: x.permute(0, 0), "raises"),
+    "reshape -1": ([(2, 3, 4)], lambda m, x: x.reshape(4, -1)),
+    "reshape bad": ([(2, 3)], lambda m, x: x.reshape(4, 2), "raises"),
+    "stack negative axis": ([(2, 3), (2, 3)], lambda m, a, b: m.stack([a, b], -1)),
+    "stack 0-d": ([(), ()], lambda m, a, b: m.stack([a, b])),
+    "stack axis out of range": ([(2, 3)], lambda m, a: m.stack([a], 3), "raises"),
+    "concatenate negative axis": ([(2, 3), (2, 1)], lambda m, a, b: m.concatenate([a, b], -1)),
+    "concatenate zero-size": ([(0, 3), (2, 3)], lambda m, a, b: m.concatenate([a, b])),
+    "concatenate shapes differ": ([(2, 3), (3, 4)], lambda m, a, b: m.concatenate([a, b]), "raises"),
+    "concatenate 0-d": ([(), ()], lambda m, a, b: m.concatenate([a, b]), "raises"),
+    # ---- indexing
+    "index int, slice, array apart": ([(2, 5, 6, 5)], lambda m, x: x[1, :, 0:2, [0, 4, 4]]),
+    "index array, int, array": ([(3, 4, 5)], lambda m, x: x[[0, 2], 1, [1, 1]]),
+    "index arrays apart": ([(3, 4, 5)], lambda m, x: x[[0, 2], :, [1, 1]]),
+    "index repeated tuple": ([(3,)], lambda m, x: x[((0, 0),)]),
+    "index bool mask": ([(3, 4)], lambda m, x: x[x > 0]),
+    "index None and ellipsis": ([(2, 3, 4)], lambda m, x: x[None, ..., 1]),
+    "index ellipsis, int, array": ([(2, 3, 4, 5)], lambda m, x: x[..., 1, :, [0, 0, 3]]),
+    "index 0-d int tensor": ([(4, 3), const(2)], lambda m, x, i: x[i, [0, 2]]),
+    "index out of range": ([(2, 3)], lambda m, x: x[2], "raises"),
+    # ---- integer and bool tensors (forward only)
+    "int + int scalar stays int64": ([const([1, -2, 3])], lambda m, a: a + 2),
+    "int / int is float32": ([const([7, -7, 3]), const([2, 2, -2])], lambda m, a, b: a / b),
+    "int // int floors": ([const([7, -7, 3]), const([2, 2, -2])], lambda m, a, b: a // b),
+    "int div trunc": ([const([7, -7, 3]), const([2, 2, -2])], lambda m, a, b: m.div(a, b, rounding_mode="trunc")),
+    "int // 0": ([const([7, 1]), const([2, 0])], lambda m, a, b: a // b, "raises"),
+    "int * float scalar is float32": ([const([1, 2], "int32")], lambda m, a: a * 2.5),
+    "uint8 + 300 stays uint8": ([const([1, 250], "uint8")], lambda m, a: a + 300),
+    "int32 + int64 0-d stays int32": ([const([1, 2], "int32"), const(5)], lambda m, a, b: a + b),
+    "bool + bool": ([const([True, False, True]), const([True, False, False])], lambda m, a, b: a + b),
+    "bool * int": ([const([True, False]), const([3, 4])], lambda m, a, b: a * b),
+    "bool - bool": ([const([True]), const([False])], lambda m, a, b: a - b, "raises"),
+    "neg bool": ([const([True])], lambda m, a: -a, "raises"),
+    "int ** int": ([const([-2, 3, 0]), const([3, 2, 4])], lambda m, a, b: a ** b),
+    "int ** float": ([const([2, 3])], lambda m, a: a ** 0.5),
+    "int ** -1": ([const([2, 3])], lambda m, a: a ** -1, "raises"),
+    "int sum is int64": ([const([[1, 2], [3, 4]], "int32")], lambda m, a: m.sum(a, 1)),
+    "bool sum": ([const([True, True, False])], lambda m, a: m.sum(a)),
+    "int < float": ([const([1, 2, 3]), (3,)], lambda m, a, b: a < b),
+    "float == int scalar": ([const([1.0, 2.0, 2.5])], lambda m, a: a == 2),
+    "int >= bool": ([const([0, 1, 2]), const([True, False, True])], lambda m, a, b: a >= b),
+    "float32 + float64 0-d stays float32": ([const([1.5, 2.0], "float32"), const(0.1)], lambda m, a, b: a + b),
+    "float comparisons": ([(3, 4), (4,)], lambda m, a, b: (a <= b, a > b, a != b, m.ge(a, b))),
+    "float + int tensor": ([(3,), const([1, 2, 3])], lambda m, a, b: a + b),
+    # ---- batch norm, linear
+    "batch_norm batch statistics": ([(4, 3, 2, 5), (3,), (3,)], lambda m, x, w, b: m.batch_norm(x, None, None, w, b, True)),
+    "batch_norm (N, C)": ([(5, 3)], lambda m, x: m.batch_norm(x, None, None, training=True, eps=1e-3)),
+    "batch_norm running statistics": ([(2, 3, 4, 4), const([0.5, -1.0, 2.0]), const([1.0, 0.25, 4.0])], lambda m, x, mean, var: m.batch_norm(x, mean, var, training=False)),
+    "batch_norm one value per channel": ([(1, 3)], lambda m, x: m.batch_norm(x, None, None, training=True), "raises"),
+    "batch_norm eval without statistics": ([(2, 3)], lambda m, x: m.batch_norm(x, None, None, training=False), "raises"),
+    "batch_norm weight wrong size": ([(2, 3), (4,)], lambda m, x, w: m.batch_norm(x, None, None, w, training=True), "raises"),
+    "linear 1-D input": ([(3,), (2, 3), (2,)], lambda m, x, w, b: m.linear(x, w, b)),
+    "linear 3-D input": ([(2, 4, 3), (5, 3)], lambda m, x, w: m.linear(x, w)),
+    "linear mismatch": ([(2, 4), (5, 3)], lambda m, x, w: m.linear(x, w), "raises"),
+    # ---- zero-size and 0-d odds and ends
+    "mean zero-size": ([(0, 3)], lambda m, x: x.mean(0), "forward"),
+    "sum all keepdims": ([(2, 3)], lambda m, x: x.sum((0, 1), True) if m is F else x.sum((0, 1), keepdim=True)),
+    "reshape 0-d to (1, 1)": ([()], lambda m, x: x.reshape(1, 1)),
+    "pow negative base fractional": ([const([-8.0, 4.0])], lambda m, x: x ** (1 / 3)),
+    "comparisons with NaN": ([const([numpy.nan, 1.0]), const([numpy.nan, 1.0])], lambda m, a, b: (a == b, a < b, a != b)),
+    "index bool mask of leading dims": ([(2, 3, 4), const([[True, False, True], [False, False, True]])], lambda m, x, mask: x[mask]),
+    "index negative and step": ([(5, 6)], lambda m, x: x[-2, 1:-1:2]),
+    # ---- float32 and float16
+    "conv2d float32 groups dilation": ([(2, 4, 9, 8), (6, 2, 3, 3), (6,)], lambda m, x, w, b: m.conv2d(x, w, b, 2, 1, 2, 2), "float32"),
+    "conv_transpose2d float32": ([(2, 3, 4, 5), (3, 4, 3, 3)], lambda m, x, w: m.conv_transpose2d(x, w, None, 2, 1, 1), "float32"),
+    "max_pool2d float32 ceil": ([(2, 3, 7, 6)], lambda m, x: m.max_pool2d(x, 3, 2, 1, ceil_mode=True), "float32"),
+    "avg_pool2d float32 exclude padding": ([(2, 3, 7, 6)], lambda m, x: m.avg_pool2d(x, 3, 2, 1, True, False), "float32"),
+    "adaptive_avg_pool2d float32": ([(2, 3, 7, 6)], lambda m, x: m.adaptive_avg_pool2d(x, (4, 5)), "float32"),
+    "cross_entropy float32 smoothing weight": ([(6, 4), const([0, 3, 1, 1, 2, -100]), const([1.0, 2.0, 0.5, 1.5], "float32")], lambda m, x, t, w: m.cross_entropy(x, t, w, label_smoothing=0.1), "float32"),
+    "batch_norm float32": ([(4, 3, 2, 5), (3,), (3,)], lambda m, x, w, b: m.batch_norm(x, None, None, w, b, True), "float32"),
+    "softmax float16": ([(3, 5)], lambda m, x: m.softmax(x, -1), "float16", "forward"),
+    "max_pool2d float16": ([(2, 3, 6, 6)], lambda m, x: m.max_pool2d(x, 2), "float16", "forward"),
+    "float16 + float32 0-d stays float16": ([(3,), const(0.5, "float32")], lambda m, a, b: a + b, "float16", "forward"),
+}
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_matches_pytorch(name):
+    specs, fn, *flags = CASES[name]
+    dtype = next((flag for flag in flags if flag in TOLERANCES), "float64")
+    check(specs, fn, raises="raises" in flags, forward_only="forward" in flags, dtype=dtype)
+
+
+OPERATORS = {"+": lambda a, b: a + b, "-": lambda a, b: a - b, "*": lambda a, b: a * b, "/": lambda a, b: a / b,
+             "//": lambda a, b: a // b, "**": lambda a, b: a ** b, "<": lambda a, b: a < b, "==": lambda a, b: a == b}
+DTYPES = ["bool", "uint8", "int32", "int64", "float16", "float32", "float64"]
+FORMS = ["tensor", "0-d", "number"]  # a tensor with dims, a 0-d tensor, a Python number
+
+
+def operand(dtype, form, library, rng):
+    values = rng.integers(1, 4, 3).astype(dtype)
+    if form == "number":
+        return values[0].item()
+    values = values[0] if form == "0-d" else values
+    return Tensor(numpy.array(values)) if library == "ours" else torch.tensor(numpy.array(values))
+
+
+@pytest.mark.parametrize("symbol", OPERATORS)
+def test_type_promotion_grid_matches_torch(symbol):
+    """Every operator on every pair of dtypes and forms: the same dtype and values, or both refuse."""
+    op, checked = OPERATORS[symbol], 0
+    for (dtype_a, form_a), (dtype_b, form_b) in itertools.product(itertools.product(DTYPES, FORMS), repeat=2):
+        if form_a == "number" and form_b == "number":
+            continue
+        a, b = (operand(d, f, "ours", numpy.random.default_rng(k)) for k, (d, f) in enumerate(
+            [(dtype_a, form_a), (dtype_b, form_b)]))
+        ta, tb = (operand(d, f, "torch", numpy.random.default_rng(k)) for k, (d, f) in enumerate(
+            [(dtype_a, form_a), (dtype_b, form_b)]))
+        where = f"{dtype_a} {form_a} {symbol} {dtype_b} {form_b}"
+        try:
+            expected = op(ta, tb)
+        except Exception as error:  # noqa: BLE001 - any refusal of PyTorch's must be ours too
+            with pytest.raises(type(error)):
+                op(a, b)
+            continue
+        ours = op(a, b)
+        assert ours.dtype == expected.numpy().dtype, where
+        numpy.testing.assert_allclose(ours.numpy().astype("float64"), expected.numpy().astype("float64"),
+                                      rtol=1e-3, err_msg=where)
+        checked += 1
+    assert checked > 100
+
+
+def test_result_type_matches_torch():
+    for (dtype_a, form_a), (dtype_b, form_b) in itertools.product(itertools.product(DTYPES, FORMS), repeat=2):
+        rng = numpy.random.default_rng(0)
+        a, b = operand(dtype_a, form_a, "ours", rng), operand(dtype_b, form_b, "ours", rng)
+        ta, tb = operand(dtype_a, form_a, "torch", rng), operand(dtype_b, form_b, "torch", rng)
+        if form_a == form_b == "number":
+            continue
+        assert F.result_type(a, b) == torch.empty(0, dtype=torch.result_type(ta, tb)).numpy().dtype, \
+            (dtype_a, form_a, dtype_b, form_b)

@@ -1,0 +1,97 @@
+"""What every command line of tinyrrn shares: where to compute, how many threads, how it ends.
+
+* ``--device {cpu,gpu,auto}``: its default is ``TINYRRN_DEVICE`` (else cpu), so the variable
+  works for every command, never silently ignored;
+* ``--threads N``: the one thread setting (tinyrrn.threads; default ``TINYRRN_THREADS``, else
+  every core this process may use);
+* ``@command``: the one wrapper of every ``main``. An expected failure ends in one line,
+  ``error: <file or setting>: <what is wrong>``, and an exit status: 2 for usage and
+  configuration errors (``UsageError``), 1 for failures at run time (a ValueError, OSError or ``Failure``), 128 + N after signal N
+  (130 Ctrl-C, 143 SIGTERM, 129 SIGHUP). ``--debug`` or ``TINYRRN_DEBUG=1`` shows the traceback.
+"""
+import functools
+import os
+import sys
+import traceback
+
+from . import backend, signals, threads
+
+EXIT_FAILURE, EXIT_USAGE = 1, 2
+
+
+class UsageError(ValueError):
+    """A flag, setting or configuration that cannot work (exit status 2); the message names it."""
+
+
+class Failure(RuntimeError):
+    """A run that cannot go on (exit status 1); the message says why and what was kept."""
+
+
+def default_device():
+    """TINYRRN_DEVICE, or 'cpu' when it is not set."""
+    return os.environ.get("TINYRRN_DEVICE", "").strip() or "cpu"
+
+
+def add_compute_flags(parser, defaults=True):
+    """Add --device and --threads to ``parser``. ``defaults=False`` leaves both unset when not given
+    (for parsers whose values go into a training config, where the defaults are filled in later)."""
+    device = {"default": default_device()} if defaults else {}
+    parser.add_argument("--device", choices=backend.DEVICES, **device,
+                        help="where to compute (gpu needs CuPy); default: TINYRRN_DEVICE, else cpu")
+    parser.add_argument("--threads", type=int, **({"default": None} if defaults else {}),
+                        help="CPU threads for BLAS and tinyrrn's thread pools; default: TINYRRN_THREADS, "
+                             "else every available core")
+
+
+def add_debug_flag(parser):
+    """Add --debug (read by ``command`` before parsing; listed here for --help)."""
+    parser.add_argument("--debug", action="store_true", help="show the traceback of an error (or TINYRRN_DEBUG=1)")
+
+
+def use_compute(device, thread_count=None):
+    """Apply --device and --threads: the default device of new arrays, and the thread pools' size."""
+    try:
+        threads.set_threads(thread_count)
+    except ValueError as err:
+        raise UsageError(f"--threads: {err}") from None
+    try:
+        backend.set_device(device)
+    except (RuntimeError, ValueError) as err:  # no CuPy, no CUDA, an unknown name
+        source = "--device" if os.environ.get("TINYRRN_DEVICE", "").strip() != device else "TINYRRN_DEVICE"
+        raise UsageError(f"{source} {device}: {err}") from None
+
+
+def describe(err):
+    """One line saying what went wrong, naming the file when the error has one."""
+    if isinstance(err, OSError) and err.filename is not None and err.strerror:
+        return f"{err.filename}: {err.strerror}"
+    text = str(err).strip() or type(err).__name__
+    return " ".join(text.split())  # one line
+
+
+def debugging(argv):
+    return "--debug" in argv or os.environ.get("TINYRRN_DEBUG", "") not in ("", "0")
+
+
+def command(main):
+    """Wrap a command's ``main(argv)`` so that it returns an exit status and never ends in a traceback
+    for an expected failure (a ValueError or OSError with a message naming the file or setting)."""
+    @functools.wraps(main)
+    def run(argv=None):
+        argv = list(sys.argv[1:] if argv is None else argv)
+        debug = debugging(argv)
+        try:
+            with signals.outside_training():
+                return main(argv) or 0
+        except signals.Interrupted as stop:
+            print(f"\ninterrupted ({signals.name(stop.signum)}): {stop}", file=sys.stderr, flush=True)
+            return stop.exit_code
+        except KeyboardInterrupt:
+            print("\ninterrupted (Ctrl-C)", file=sys.stderr, flush=True)
+            return 128 + 2
+        except (ValueError, OSError, Failure) as err:
+            if debug:
+                traceback.print_exc()
+            print(f"error: {describe(err)}", file=sys.stderr, flush=True)
+            return EXIT_USAGE if isinstance(err, UsageError) else EXIT_FAILURE
+    return run

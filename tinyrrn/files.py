@@ -1,0 +1,103 @@
+"""Files that a crash cannot leave half-written, and append-only JSON logs.
+
+* ``atomic_write(path)`` -- write into a temporary file beside ``path``; only a complete,
+  synced file is renamed over ``path``, so a crash (even ``kill -9``) keeps the previous
+  version. ``write_json`` and ``write_text`` are the common cases.
+* ``JsonLog(path)`` -- one JSON record per line (``metrics.jsonl``, ``grid.jsonl``), each
+  with the time it was written.
+* ``remove_temporary_files(folder)`` -- what writers killed mid-write left behind.
+
+Errors name the file: a full disk is ``OSError`` with ``filename`` set to the path being
+written, never a bare ``[Errno 28]``.
+"""
+import contextlib
+import json
+import os
+import tempfile
+import time
+
+TEMPORARY_SUFFIX = ".tmp"
+
+
+def _naming(path, err):
+    """``err`` (an OSError) as the same error about ``path``."""
+    return OSError(err.errno, err.strerror or str(err), os.fspath(path))
+
+
+@contextlib.contextmanager
+def atomic_write(path, mode="w", newline=None):
+    """A file object (``mode`` "w" or "wb") whose content replaces ``path`` only when the block ends without error."""
+    path = os.fspath(path)
+    directory, base = os.path.split(os.path.abspath(path))
+    try:
+        os.makedirs(directory, exist_ok=True)
+        fd, temporary = tempfile.mkstemp(prefix=f".{base}.", suffix=TEMPORARY_SUFFIX, dir=directory)
+    except OSError as err:
+        raise _naming(path, err) from None
+    try:
+        with os.fdopen(fd, mode, newline=newline) as file:
+            yield file
+            file.flush()
+            os.fsync(file.fileno())
+        os.chmod(temporary, 0o644)  # mkstemp makes 0600; these are ordinary files
+        os.replace(temporary, path)
+    except BaseException as err:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        if isinstance(err, OSError) and err.filename is None:
+            raise _naming(path, err) from None
+        raise
+
+
+def write_text(path, text):
+    """Replace ``path`` by ``text``, atomically."""
+    with atomic_write(path) as file:
+        file.write(text)
+
+
+def write_json(path, obj, indent=1):
+    """Replace ``path`` by ``obj`` as JSON, atomically."""
+    write_text(path, json.dumps(obj, indent=indent) + "\n")
+
+
+def remove_temporary_files(folder):
+    """Delete the temporary files ``atomic_write`` leaves when its process is killed mid-write; returns their names."""
+    if not os.path.isdir(folder):
+        return []
+    left = [name for name in os.listdir(folder) if name.startswith(".") and name.endswith(TEMPORARY_SUFFIX)]
+    for name in left:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(os.path.join(folder, name))
+    return left
+
+
+class JsonLog:
+    """An append-only log of JSON records, one per line, each stamped with its ``time``."""
+
+    def __init__(self, path):
+        self.path = os.fspath(path)
+
+    def write(self, record):
+        """Append ``record`` (a dict) as one line."""
+        line = json.dumps({"time": round(time.time(), 3), **record}) + "\n"
+        try:
+            with open(self.path, "a") as file:
+                file.write(line)
+        except OSError as err:
+            raise _naming(self.path, err) from None
+
+    def size(self):
+        """Bytes written so far (0 before the first record)."""
+        return os.path.getsize(self.path) if os.path.exists(self.path) else 0
+
+    def truncate(self, size):
+        """Drop everything after the first ``size`` bytes (records written after a checkpoint that was then lost)."""
+        if os.path.exists(self.path) and os.path.getsize(self.path) > size:
+            os.truncate(self.path, size)
+
+    def records(self):
+        """Every record, in order."""
+        if not os.path.exists(self.path):
+            return []
+        with open(self.path) as file:
+            return [json.loads(line) for line in file if line.strip()]

@@ -1,0 +1,100 @@
+"""A run directory: its name, its ``config.json``, and the lock that keeps it to one process.
+
+``config.json`` holds the run's resolved settings; when a resumed run changes a setting that
+may change (tinyrrn.config.MAY_CHANGE), the change is applied and listed under ``"changes"``
+with the update it took effect at. ``RunLock`` is a lock file naming its holder (PID and host):
+a second process that tries to write into a run directory in use is refused, and the lock of a
+process that died is taken over with a warning.
+"""
+import datetime
+import fcntl
+import json
+import os
+import socket
+import sys
+
+from .cli import Failure, UsageError
+from .files import remove_temporary_files, write_json
+
+CHANGES_KEY = "changes"  # config.json: [{"update": u, "epoch": e, "settings": {key: [old, new]}}]
+
+
+def new_run_dir(config):
+    """OUT/<date>-<name>, with a numbered suffix when that exists already."""
+    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+    path = os.path.join(config["out"], f"{stamp}-{config['name']}")
+    suffix = 1
+    while os.path.exists(path):
+        suffix += 1
+        path = os.path.join(config["out"], f"{stamp}-{config['name']}-{suffix}")
+    return path
+
+
+def read_config(run_dir):
+    """(settings, changes) from RUN_DIR/config.json; a directory without one is not a run directory."""
+    path = os.path.join(run_dir, "config.json")
+    if not os.path.isdir(run_dir):
+        raise UsageError(f"{run_dir}: no such run directory")
+    if not os.path.isfile(path):
+        raise UsageError(f"{run_dir}: not a run directory (no config.json)")
+    try:
+        with open(path) as f:
+            settings = json.load(f)
+    except (ValueError, UnicodeDecodeError) as err:
+        raise UsageError(f"{path}: not valid JSON ({err})") from None
+    changes = settings.pop(CHANGES_KEY, [])
+    return settings, changes
+
+
+def write_config(run_dir, config, changes=()):
+    write_json(os.path.join(run_dir, "config.json"), {**config, **({CHANGES_KEY: list(changes)} if changes else {})})
+
+
+class RunLock:
+    """``RUN_DIR/lock`` held (``flock``) while a process writes into the run directory.
+
+    The file names its holder. The operating system releases the lock when the process ends,
+    however it ends, so a lock file whose lock is free was left by a process that died: it is
+    taken over with a warning. Leftover temporary files of that process are removed.
+    """
+
+    def __init__(self, run_dir):
+        self.run_dir, self.path, self.file = run_dir, os.path.join(run_dir, "lock"), None
+
+    def __enter__(self):
+        self.acquire()
+        return self
+
+    def __exit__(self, *exc):
+        self.release()
+
+    def acquire(self):
+        os.makedirs(self.run_dir, exist_ok=True)
+        while True:
+            file = open(self.path, "a+")
+            try:
+                fcntl.flock(file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                file.seek(0)
+                holder = file.read().strip() or "another process"
+                file.close()
+                raise Failure(f"{self.run_dir}: in use by {holder} (lock file {self.path}); "
+                              "wait for it to finish or stop it") from None
+            if os.path.exists(self.path) and os.path.samefile(self.path, file.fileno()):
+                break
+            file.close()  # the holder removed the file as we opened it: take the new one
+        file.seek(0)
+        left = file.read().strip()
+        if left:
+            print(f"warning: {self.run_dir}: taking over the lock of {left}, which is no longer running",
+                  file=sys.stderr, flush=True)
+        file.seek(0)
+        file.truncate()
+        file.write(f"process {os.getpid()} on host {socket.gethostname()}\n")
+        file.flush()
+        self.file = file
+        remove_temporary_files(self.run_dir)  # from writers of a process that was killed
+
+    def release(self):
+        os.unlink(self.path)  # while still holding it: a waiting process then opens a fresh file
+        self.file.close()

@@ -1,0 +1,72 @@
+"""Stopping a run without losing it: Ctrl-C (SIGINT), SIGTERM and SIGHUP.
+
+SIGTERM is what ``kill``, ``docker stop``, Slurm and most schedulers send before they kill a
+job; SIGHUP comes when a terminal closes. While a run trains, ``StopSignals`` turns each of
+them into a request: the training loop finishes its batch, every rank agrees, a checkpoint is
+written at that position, and ``Interrupted`` is raised with the conventional exit code
+(128 + the signal number: 130 after Ctrl-C, 143 after SIGTERM). A second signal stops at once.
+Outside training (``outside_training``) SIGTERM and SIGHUP stop at once, as Ctrl-C does, by an
+``Interrupted`` without a checkpoint, so that clean-up code (``finally``, lock files) still runs.
+"""
+import signal
+import sys
+
+HANDLED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+def name(signum):
+    """'Ctrl-C' for SIGINT, else the signal's name ('SIGTERM')."""
+    return "Ctrl-C" if signum == signal.SIGINT else signal.Signals(signum).name
+
+
+class Interrupted(BaseException):
+    """A signal stopped the job. ``checkpoint``: the file written at the stop, or None (stopped at once).
+
+    A BaseException, like KeyboardInterrupt, so that ``except Exception`` does not swallow it.
+    """
+
+    def __init__(self, signum, checkpoint=None, message=""):
+        self.signum, self.checkpoint = signum, checkpoint
+        self.exit_code = 128 + signum
+        super().__init__(message or f"stopped by {name(signum)}")
+
+
+class StopSignals:
+    """While active (a ``with`` block), SIGINT, SIGTERM and SIGHUP set ``received`` instead of stopping
+    the process; the loop reads it and stops at the next batch. A second signal raises Interrupted."""
+
+    def __init__(self, announce=True):
+        self.announce, self.received, self._previous = announce, 0, {}
+
+    def __enter__(self):
+        for signum in HANDLED:
+            self._previous[signum] = signal.signal(signum, self._handle)
+        return self
+
+    def __exit__(self, *exc):
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)
+
+    def _handle(self, signum, frame):
+        if self.received:
+            raise Interrupted(signum, message=f"{name(signum)} again: stopped at once, without a checkpoint")
+        self.received = signum
+        if self.announce:
+            print(f"\n{name(signum)}: finishing this batch, then writing a checkpoint "
+                  f"({name(signum)} again to stop at once)", file=sys.stderr, flush=True)
+
+
+def _stop_now(signum, frame):
+    raise Interrupted(signum)
+
+
+class outside_training:
+    """While active: SIGTERM and SIGHUP raise Interrupted at once (as Ctrl-C raises KeyboardInterrupt)."""
+
+    def __enter__(self):
+        self._previous = {s: signal.signal(s, _stop_now) for s in (signal.SIGTERM, signal.SIGHUP)}
+        return self
+
+    def __exit__(self, *exc):
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)
