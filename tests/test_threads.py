@@ -72,9 +72,16 @@ def test_matmul_equals_the_unsplit_product(two_threads, rng, dtype, shape):
     numpy.testing.assert_allclose(out, a @ b, rtol=tolerance, atol=tolerance)
 
 
-def test_matmul_refuses_non_matrices():
+def test_matmul_of_stacks_equals_the_unsplit_product(two_threads, rng):
+    a, b = rng.standard_normal((3, 30, 4)), rng.standard_normal((3, 4, 20))
+    numpy.testing.assert_allclose(threads.matmul(a, b), a @ b, rtol=1e-12, atol=1e-12)
+
+
+def test_matmul_refuses_what_does_not_fit():
     with pytest.raises(ValueError, match="matmul"):
         threads.matmul(numpy.ones((2, 3)), numpy.ones((2, 3)))
+    with pytest.raises(ValueError, match="matmul"):
+        threads.matmul(numpy.ones((2, 2, 3)), numpy.ones((3, 3, 2)))
 
 
 def test_the_caller_never_waits_for_a_helper_that_has_not_started(two_threads):

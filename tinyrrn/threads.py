@@ -174,29 +174,64 @@ def split_rows(fn, *arrays, min_block=None):
                       for lo, hi in zip(edges, edges[1:])])
 
 
-def matmul(a, b, out=None):
-    """``a @ b`` for matrices, split over the threads when large; into ``out`` when given.
+def elementwise(kernel, *arrays, out=None):
+    """``kernel(*arrays)`` for an element-wise kernel of same-shaped arrays, into ``out`` (default: a new
+    array shaped and laid out like the first).
 
-    The longer side of the result is cut into blocks (rows of ``a``, or columns of ``b``):
+    The kernel is a plain function of arrays (cupy.fuse could compile it): on the CPU it runs on
+    matching blocks of rows over the pool, each block's temporaries small enough for the cache;
+    on a GPU it runs once on the whole arrays.
+    """
+    first = arrays[0]
+    if backend.xp_of(first) is not numpy:
+        result = kernel(*arrays)
+        if out is None:
+            return result
+        out[...] = result
+        return out
+    if out is None:
+        out = numpy.empty_like(first)
+
+    def block(out, *blocks):
+        out[...] = kernel(*blocks)
+    split_rows(block, out, *arrays)
+    return out
+
+
+def sum_rows(kernel, *arrays):
+    """The sum over blocks of rows of ``kernel(*blocks)``, a per-block reduction (e.g. column sums of a
+    (rows, C) block): partial sums on the pool's threads, then added. One call on a GPU."""
+    if backend.xp_of(arrays[0]) is not numpy:
+        return kernel(*arrays)
+    return sum(split_rows(kernel, *arrays))
+
+
+def matmul(a, b, out=None):
+    """``a @ b`` for matrices, or stacks of them (equal leading size), split over the threads when
+    large; into ``out`` when given.
+
+    The longer side of each result is cut into blocks (rows of ``a``, or columns of ``b``):
     each block is an independent BLAS call on one thread, writing its part of ``out``.
     """
     xp = backend.xp_of(a)
-    if a.ndim != 2 or b.ndim != 2 or a.shape[1] != b.shape[0]:
-        raise ValueError(f"matmul: expected matrices (m, k) and (k, n), got {tuple(a.shape)} and {tuple(b.shape)}")
-    (m, k), n = a.shape, b.shape[1]
+    if a.ndim != b.ndim or a.ndim not in (2, 3) or a.shape[:-2] != b.shape[:-2] or a.shape[-1] != b.shape[-2]:
+        raise ValueError(f"matmul: expected matrices (m, k) and (k, n), or stacks (s, m, k) and (s, k, n), "
+                         f"got {tuple(a.shape)} and {tuple(b.shape)}")
     if out is None:
-        out = xp.empty((m, n), dtype=xp.result_type(a, b))
+        out = xp.empty(a.shape[:-1] + b.shape[-1:], dtype=xp.result_type(a, b))
     if xp is not numpy:
         return xp.matmul(a, b, out=out)
+    stack = [(a, b, out)] if a.ndim == 2 else list(zip(a, b, out))
+    run_tasks([task for a_i, b_i, out_i in stack for task in _product_blocks(a_i, b_i, out_i)])
+    return out
+
+
+def _product_blocks(a, b, out):
+    """Tasks that compute out = a @ b (NumPy matrices) block by block; one task when small."""
+    (m, k), n = a.shape, b.shape[1]
     rows = m >= n
     blocks = _block_count(m if rows else n, 2 * m * n * k, MIN_BLOCK_FLOPS, BLOCKS_PER_THREAD * get_threads())
-    if blocks == 1:
-        return xp.matmul(a, b, out=out)
     edges = _block_edges(m if rows else n, blocks)
     if rows:
-        tasks = [lambda lo=lo, hi=hi: xp.matmul(a[lo:hi], b, out=out[lo:hi]) for lo, hi in zip(edges, edges[1:])]
-    else:
-        tasks = [lambda lo=lo, hi=hi: xp.matmul(a, b[:, lo:hi], out=out[:, lo:hi])
-                 for lo, hi in zip(edges, edges[1:])]
-    run_tasks(tasks)
-    return out
+        return [lambda lo=lo, hi=hi: numpy.matmul(a[lo:hi], b, out=out[lo:hi]) for lo, hi in zip(edges, edges[1:])]
+    return [lambda lo=lo, hi=hi: numpy.matmul(a, b[:, lo:hi], out=out[:, lo:hi]) for lo, hi in zip(edges, edges[1:])]
