@@ -68,12 +68,14 @@ def test_memory_layouts(rng):
 
 
 def test_covers_only_stride_one_3x3():
-    assert winograd.covers((3, 3), (1, 1), (1, 1))
-    assert not winograd.covers((3, 3), (2, 2), (1, 1))
-    assert not winograd.covers((1, 1), (1, 1), (0, 0))
-    assert not winograd.covers((3, 3), (1, 1), (1, 1), dilation=(2, 2))
-    assert not winograd.covers((3, 3), (1, 1), (1, 1), groups=2)
-    assert not winograd.covers((3, 3), (1, 1), (3, 3))
+    same = ((1, 1), (1, 1))
+    assert winograd.covers((3, 3), (1, 1), same) and winograd.covers((3, 3), (1, 1), ((0, 0), (0, 0)))
+    assert not winograd.covers((3, 3), (2, 2), same)
+    assert not winograd.covers((1, 1), (1, 1), ((0, 0), (0, 0)))
+    assert not winograd.covers((3, 3), (1, 1), same, dilation=(2, 2))
+    assert not winograd.covers((3, 3), (1, 1), same, groups=2)
+    assert not winograd.covers((3, 3), (1, 1), ((3, 3), (3, 3)))
+    assert not winograd.covers((3, 3), (1, 1), ((1, 0), (1, 0)))  # 'same' padding of an even kernel
 
 
 def test_runs_on_the_strict_device_stand_in(rng):

@@ -30,10 +30,12 @@ A_T = [[1, 1, 1, 0], [0, 1, -1, -1]]                                  # output t
 BLOCK_ELEMENTS = 1 << 17       # input values per block of images: its transformed tiles (4x) fit in a 2 MB cache
 
 
-def covers(kernel, stride, padding, dilation=(1, 1), groups=1):
-    """True for the convolutions this module computes: 3x3, stride 1, padding 0-2, no dilation or groups."""
+def covers(kernel, stride, pads, dilation=(1, 1), groups=1):
+    """True for the convolutions this module computes: 3x3, stride 1, the same padding (0-2) on every
+    side (``pads`` = ((top, bottom), (left, right))), no dilation or groups."""
+    sides = {p for side in pads for p in side}
     return (tuple(kernel) == (3, 3) and tuple(stride) == (1, 1) and tuple(dilation) == (1, 1) and groups == 1
-            and padding[0] == padding[1] and 0 <= padding[0] <= 2)
+            and len(sides) == 1 and 0 <= sides.pop() <= 2)
 
 
 def _tiling(h, w, padding):
