@@ -9,7 +9,7 @@ import operator
 
 import numpy
 
-from .. import backend
+from .. import backend, threads
 from ..tensor import Tensor, make_result
 from ._util import ArgumentError, broadcast_shape, check_float, unbroadcast
 from .dtypes import DEFAULT_FLOAT, category, result_type
@@ -29,6 +29,29 @@ def _operands(op, a, b, dtype=None):
     return a, b, x, y
 
 
+def _add(x, y):
+    return x + y
+
+
+def _relu(x):
+    return backend.xp_of(x).maximum(x, 0)
+
+
+def _add_relu(x, y):
+    z = x + y
+    return backend.xp_of(z).maximum(z, 0, out=z)
+
+
+def _relu_gradient(g, y):
+    """The gradient through a ReLU whose output is y: g where y > 0, else 0 (0 at 0, as PyTorch)."""
+    return g * (y > 0)
+
+
+def _elementwise(kernel, x, y):
+    """kernel(x, y) on the thread pool when the shapes match (no broadcasting), else directly."""
+    return threads.elementwise(kernel, x, y) if x.shape == y.shape else kernel(x, y)
+
+
 def add(a, b):
     """a + b with broadcasting."""
     a, b, x, y = _operands("add", a, b)
@@ -37,7 +60,21 @@ def add(a, b):
         return (unbroadcast(g, a.shape) if a.requires_grad else None,
                 unbroadcast(g, b.shape) if b.requires_grad else None)
 
-    return make_result(x + y, (a, b), backward, "add")
+    return make_result(_elementwise(_add, x, y), (a, b), backward, "add")
+
+
+def add_relu(a, b):
+    """relu(a + b) in one pass over memory (a residual unit's sum and activation), floats only."""
+    a, b, x, y = _operands("add_relu", a, b)
+    check_float("add_relu", a, b)
+    out = _elementwise(_add_relu, x, y)
+
+    def backward(g):
+        gated = threads.elementwise(_relu_gradient, g, out)
+        return (unbroadcast(gated, a.shape) if a.requires_grad else None,
+                unbroadcast(gated, b.shape) if b.requires_grad else None)
+
+    return make_result(out, (a, b), backward, "add_relu")
 
 
 def sub(a, b):
@@ -184,8 +221,8 @@ def log(x):
 def relu(x):
     """max(x, 0); the gradient at 0 is 0, as in PyTorch."""
     check_float("relu", x)
-    out = backend.xp_of(x.data).maximum(x.data, 0)
-    return make_result(out, (x,), lambda g: (g * (out > 0),), "relu")
+    out = threads.elementwise(_relu, x.data)
+    return make_result(out, (x,), lambda g: (threads.elementwise(_relu_gradient, g, out),), "relu")
 
 
 def sigmoid(x):
