@@ -175,26 +175,19 @@ def split_rows(fn, *arrays, min_block=None):
 
 
 def elementwise(kernel, *arrays, out=None):
-    """``kernel(*arrays)`` for an element-wise kernel of same-shaped arrays, into ``out`` (default: a new
-    array shaped and laid out like the first).
+    """``kernel(*arrays, out=out)`` for an element-wise kernel of same-shaped arrays; ``out`` defaults to
+    a new array shaped and laid out like the first.
 
-    The kernel is a plain function of arrays (cupy.fuse could compile it): on the CPU it runs on
-    matching blocks of rows over the pool, each block's temporaries small enough for the cache;
-    on a GPU it runs once on the whole arrays.
+    The kernel is a plain function of arrays that writes its result into ``out`` as NumPy's
+    ufuncs do (and returns it). On the CPU it runs on matching blocks of rows over the pool,
+    each block's temporaries small enough for the cache; on a GPU once, on the whole arrays.
     """
     first = arrays[0]
-    if backend.xp_of(first) is not numpy:
-        result = kernel(*arrays)
-        if out is None:
-            return result
-        out[...] = result
-        return out
     if out is None:
-        out = numpy.empty_like(first)
-
-    def block(out, *blocks):
-        out[...] = kernel(*blocks)
-    split_rows(block, out, *arrays)
+        out = backend.xp_of(first).empty_like(first)
+    if backend.xp_of(first) is not numpy:
+        return kernel(*arrays, out=out)
+    split_rows(lambda out, *blocks: kernel(*blocks, out=out), out, *arrays)
     return out
 
 

@@ -29,22 +29,25 @@ def _operands(op, a, b, dtype=None):
     return a, b, x, y
 
 
-def _add(x, y):
-    return x + y
+# Element-wise kernels: functions of arrays that write into ``out`` (a new array when None), as
+# NumPy's ufuncs do; tinyrrn.threads.elementwise runs them on blocks of rows over the threads.
+def _add(x, y, out=None):
+    return backend.xp_of(x).add(x, y, out=out)
 
 
-def _relu(x):
-    return backend.xp_of(x).maximum(x, 0)
+def _relu(x, out=None):
+    return backend.xp_of(x).maximum(x, 0, out=out)
 
 
-def _add_relu(x, y):
-    z = x + y
-    return backend.xp_of(z).maximum(z, 0, out=z)
+def _add_relu(x, y, out=None):
+    xp = backend.xp_of(x)
+    z = xp.add(x, y, out=out)
+    return xp.maximum(z, 0, out=z)
 
 
-def _relu_gradient(g, y):
+def _relu_gradient(g, y, out=None):
     """The gradient through a ReLU whose output is y: g where y > 0, else 0 (0 at 0, as PyTorch)."""
-    return g * (y > 0)
+    return backend.xp_of(g).multiply(g, y > 0, out=out)
 
 
 def _elementwise(kernel, x, y):

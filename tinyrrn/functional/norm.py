@@ -37,12 +37,13 @@ def _centred_squares(x, mean):
     return backend.xp_of(x).einsum("ij,ij->j", centred, centred)
 
 
-def _normalise(x, mean, scale, shift, relu):
-    """(x - mean) * scale + shift, and max(., 0) with ``relu``: the output."""
-    y = x - mean
+def _normalise(x, mean, scale, shift, relu, out=None):
+    """(x - mean) * scale + shift, and max(., 0) with ``relu``: the output (into ``out``)."""
+    xp = backend.xp_of(x)
+    y = xp.subtract(x, mean, out=out)
     y *= scale
     y += shift
-    return backend.xp_of(x).maximum(y, 0, out=y) if relu else y
+    return xp.maximum(y, 0, out=y) if relu else y
 
 
 def _gate(g, y, relu):
@@ -57,9 +58,9 @@ def _gradient_sums(g, x, y, mean, relu):
     return xp.concatenate([_ones_times(g), xp.einsum("ij,ij->j", g, x - mean)])
 
 
-def _input_gradient(g, x, y, mean, scale, centred_coefficient, constant, relu):
-    """scale g + a (x - mean) + b: batch norm's input gradient in training (a, b per channel)."""
-    gx = _gate(g, y, relu) * scale
+def _input_gradient(g, x, y, mean, scale, centred_coefficient, constant, relu, out=None):
+    """scale g + a (x - mean) + b: batch norm's input gradient in training (a, b per channel), into ``out``."""
+    gx = backend.xp_of(g).multiply(_gate(g, y, relu), scale, out=out)
     centred = x - mean
     centred *= centred_coefficient
     gx += centred
@@ -165,7 +166,7 @@ def _batch_norm(x, running_mean, running_var, weight, bias, training, momentum, 
     inv_std = 1 / xp.sqrt(var + eps)
     scale = _gamma(weight, inv_std) * inv_std
     shift = bias.data if bias is not None else xp.zeros_like(scale)
-    out = threads.elementwise(lambda block: _normalise(block, mean, scale, shift, relu), rows)
+    out = threads.elementwise(lambda block, out: _normalise(block, mean, scale, shift, relu, out), rows)
 
     def backward(g):
         # With x_hat = (x - mean) * inv_std and sums over the rows (per channel), g gated by the ReLU:
@@ -182,10 +183,11 @@ def _batch_norm(x, running_mean, running_var, weight, bias, training, momentum, 
             all_beta, all_dot = all_sums[:c], all_sums[c:]
             coefficient = -scale * inv_std * inv_std * all_dot / count
             constant = -scale * all_beta / count
-            gx = threads.elementwise(lambda g, x, y: _input_gradient(g, x, y, mean, scale, coefficient, constant,
-                                                                     relu), g_rows, rows, out)
+            gx = threads.elementwise(lambda g, x, y, out: _input_gradient(g, x, y, mean, scale, coefficient,
+                                                                          constant, relu, out), g_rows, rows, out)
         else:
-            gx = threads.elementwise(lambda g, y: _gate(g, y, relu) * scale, g_rows, out)
+            gx = threads.elementwise(lambda g, y, out: backend.xp_of(g).multiply(_gate(g, y, relu), scale, out=out),
+                                     g_rows, out)
         gx = _unrows(gx, x.shape)
         return (gx,) + ((g_dot * inv_std,) if weight is not None else ()) + ((g_beta,) if bias is not None else ())
 
