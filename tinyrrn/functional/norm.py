@@ -37,30 +37,29 @@ def _centred_squares(x, mean):
     return backend.xp_of(x).einsum("ij,ij->j", centred, centred)
 
 
-def _normalise(x, mean, scale, shift, relu, out=None):
-    """(x - mean) * scale + shift, and max(., 0) with ``relu``: the output (into ``out``)."""
+def _normalise(x, scale, shift, relu, out=None):
+    """x * scale + shift, and max(., 0) with ``relu``: the output (into ``out``); with scale =
+    gamma / std and shift = beta - mean * scale, as PyTorch's CPU kernel computes it."""
     xp = backend.xp_of(x)
-    y = xp.subtract(x, mean, out=out)
-    y *= scale
+    y = xp.multiply(x, scale, out=out)
     y += shift
     return xp.maximum(y, 0, out=y) if relu else y
 
 
-def _gate(g, y, relu):
-    """The gradient that reaches the normalisation: g, or g where the ReLU's output y is positive."""
-    return g * (y > 0) if relu else g
-
-
-def _gradient_sums(g, x, y, mean, relu):
-    """[sum g, sum g (x - mean)] over the rows of a block (g gated by the ReLU)."""
+def _gradient_sums(g, x, y, mean, relu, gated):
+    """[sum g, sum g (x - mean)] over the rows of a block; with ``relu`` g is first gated by the
+    ReLU's output y (g where y > 0), into ``gated``, for the second pass to reuse."""
     xp = backend.xp_of(x)
-    g = _gate(g, y, relu)
+    if relu:
+        g = xp.multiply(g, y > 0, out=gated)
     return xp.concatenate([_ones_times(g), xp.einsum("ij,ij->j", g, x - mean)])
 
 
-def _input_gradient(g, x, y, mean, scale, centred_coefficient, constant, relu, out=None):
-    """scale g + a (x - mean) + b: batch norm's input gradient in training (a, b per channel), into ``out``."""
-    gx = backend.xp_of(g).multiply(_gate(g, y, relu), scale, out=out)
+def _input_gradient(g, x, mean, scale, centred_coefficient, constant, out=None):
+    """scale g + a (x - mean) + b: batch norm's input gradient in training (a, b per channel), into
+    ``out`` (which may be g itself)."""
+    xp = backend.xp_of(g)
+    gx = xp.multiply(g, scale, out=out)
     centred = x - mean
     centred *= centred_coefficient
     gx += centred
@@ -146,27 +145,57 @@ def _check(op, x, running_mean, running_var, weight, bias, momentum, training):
     return running_mean, running_var
 
 
+WIDE_ROW = 128  # values per row that the passes' inner loops should get (see _side_by_side)
+
+
+def _side_by_side(rows):
+    """How many rows of a (R, C) matrix the passes lay side by side, as (R/k, k*C): NumPy's inner
+    loops run along one row, 8 values long for 8 channels (the built-in job's first layers) and
+    slow for it; k rows side by side make loops of about WIDE_ROW values. Per-channel vectors are
+    then repeated k times and sums folded back. 1 for wide rows or memory that is not contiguous."""
+    r, c = rows.shape
+    k = max(1, WIDE_ROW // c)
+    if not rows.flags.c_contiguous:
+        return 1
+    while r % k:
+        k -= 1
+    return k
+
+
 def _batch_norm(x, running_mean, running_var, weight, bias, training, momentum, eps, reduce, relu):
     reduce = reduce or _no_reduction
     xp = backend.xp_of(x.data)
     rows = _rows(x.data)
-    count = rows.shape[0]
+    count, c = rows.shape
+    k = _side_by_side(rows)
+    wide = rows.reshape(-1, k * c)
+
+    def per_channel(sums):  # sums over the columns of ``wide`` (k copies of each channel) -> (C,)
+        return sums.reshape(k, c).sum(axis=0)
+
+    def repeated(vector):  # a per-channel vector (C,) for the columns of ``wide``
+        return xp.tile(vector, k) if k > 1 else vector
+
     if training:
-        totals = reduce(xp.concatenate([xp.full(1, count, dtype="float64"), _column_sums(rows).astype("float64")]))
+        totals = reduce(xp.concatenate([xp.full(1, count, dtype="float64"),
+                                        per_channel(_column_sums(wide)).astype("float64")]))
         count = float(totals[0])
         if count < 2:
             raise ValueError(f"batch_norm: training needs more than one value per channel, "
                              f"got input {tuple(x.shape)}")
         mean = (totals[1:] / count).astype(rows.dtype)
-        squares = threads.sum_rows(lambda block: _centred_squares(block, mean), rows)
+        wide_mean = repeated(mean)
+        squares = per_channel(threads.sum_rows(lambda block: _centred_squares(block, wide_mean), wide))
         var = (reduce(squares.astype("float64")) / count).astype(rows.dtype)
         update_running_stats(running_mean, running_var, mean, var, count, momentum)
     else:  # fixed statistics
         mean, var = running_mean.copy(), running_var.copy()
+        wide_mean = repeated(mean)
     inv_std = 1 / xp.sqrt(var + eps)
     scale = _gamma(weight, inv_std) * inv_std
-    shift = bias.data if bias is not None else xp.zeros_like(scale)
-    out = threads.elementwise(lambda block, out: _normalise(block, mean, scale, shift, relu, out), rows)
+    wide_scale = repeated(scale)
+    shift = repeated((bias.data if bias is not None else 0) - mean * scale)
+    out = threads.elementwise(lambda block, out: _normalise(block, wide_scale, shift, relu, out), wide)
 
     def backward(g):
         # With x_hat = (x - mean) * inv_std and sums over the rows (per channel), g gated by the ReLU:
@@ -174,22 +203,26 @@ def _batch_norm(x, running_mean, running_var, weight, bias, training, momentum, 
         #   dx = scale * g                                    (evaluation: fixed statistics)
         #   dx = scale * (g - d beta / count - x_hat * d gamma / count)     (training)
         # d beta and d gamma are this batch's; dx takes the sums over every batch of the statistics.
-        g_rows = _rows(g)
-        sums = threads.sum_rows(lambda g, x, y: _gradient_sums(g, x, y, mean, relu), g_rows, rows, out)
-        c = len(mean)
+        g_wide = xp.ascontiguousarray(_rows(g)).reshape(-1, k * c)
+        gx = xp.empty_like(g_wide)  # with a ReLU, the gated g first
+        sums = threads.sum_rows(lambda g, x, y, gated: _gradient_sums(g, x, y, wide_mean, relu, gated),
+                                g_wide, wide, out, gx)
+        if relu:
+            g_wide = gx
+        sums = sums.reshape(2, k, c).sum(axis=1).reshape(-1)
         g_beta, g_dot = sums[:c], sums[c:]  # g_dot = sum g (x - mean)
         if training:  # mean and var depend on x too
             all_sums = reduce(sums.astype("float64")).astype(rows.dtype)
             all_beta, all_dot = all_sums[:c], all_sums[c:]
-            coefficient = -scale * inv_std * inv_std * all_dot / count
-            constant = -scale * all_beta / count
-            gx = threads.elementwise(lambda g, x, y, out: _input_gradient(g, x, y, mean, scale, coefficient,
-                                                                          constant, relu, out), g_rows, rows, out)
+            coefficient = repeated(-scale * inv_std * inv_std * all_dot / count)
+            constant = repeated(-scale * all_beta / count)
+            threads.elementwise(lambda g, x, out: _input_gradient(g, x, wide_mean, wide_scale, coefficient, constant,
+                                                                  out), g_wide, wide, out=gx)
         else:
-            gx = threads.elementwise(lambda g, y, out: backend.xp_of(g).multiply(_gate(g, y, relu), scale, out=out),
-                                     g_rows, out)
-        gx = _unrows(gx, x.shape)
+            threads.elementwise(lambda g, out: backend.xp_of(g).multiply(g, wide_scale, out=out), g_wide, out=gx)
+        gx = _unrows(gx.reshape(-1, c), x.shape)
         return (gx,) + ((g_dot * inv_std,) if weight is not None else ()) + ((g_beta,) if bias is not None else ())
 
     parents = (x,) + ((weight,) if weight is not None else ()) + ((bias,) if bias is not None else ())
-    return make_result(_unrows(out, x.shape), parents, backward, "batch_norm_relu" if relu else "batch_norm")
+    return make_result(_unrows(out.reshape(-1, c), x.shape), parents, backward,
+                       "batch_norm_relu" if relu else "batch_norm")
