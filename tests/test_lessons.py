@@ -25,7 +25,9 @@ CPU_SECONDS = 60  # 30 s on 2 cores; CPU time, since a busy machine stretches th
 EXPECTED = {
     "01_autograd.py": ([r"by hand:    dL/dw = -0\.31079948   dL/db = -0\.62159897",
                         r"by engine:  dL/dw = -0\.31079948   dL/db = -0\.62159897",
-                        r"over every element of W and v: passed"], []),
+                        r"over every element of W and v: passed",
+                        r"a second loss\.backward\(\) is refused \(RuntimeError\)",
+                        r"dL/dw = -0\.62159897 = 2 x -0\.31079948"], []),
     "02_residual_block.py": ([r"changes by x[\d.]+e-0[5-9] \(plain\), x[\d.]+e\+0[45] \(residual\), "
                               r"x[\d.]+e\+00 \(residual\+BN\)",
                               r"\n\s+40(\s+[\d.]+e[-+]\d\d){3}\n"], []),
