@@ -40,6 +40,8 @@ EXPECTED = {
                       r"12   112   212      13   113   213      14   114   214",
                       r"tinyrrn\.functional\.conv\.im2col gives exactly our column matrix: yes",
                       r"equal the engine's gradients from F\.conv2d\(\.\.\.\)\.backward\(g\) \(to 1e-12\): yes",
+                      r"stride 2: it maps g \(2, 4, 3, 3\) to \(2, 3, 5, 6\) \(output_padding \(0, 1\)\) and equals "
+                      r"dL/dx of F\.conv2d \(to 1e-12\): yes",
                       r"copies 24\.5 MiB from NCHW memory and 0\.0 MiB channels-last"],
                      ["im2col.png"]),
     "05_batch_norm.py": ([r"F\.batch_norm\(training=True\) gives the same output \(float64, to 1e-12\): yes",
@@ -69,7 +71,8 @@ EXPECTED = {
 # lessons that compare with PyTorch when it is installed -> (printed without it, printed with it)
 WITH_TORCH = {
     "04_im2col.py": ([r"PyTorch is not installed, so the comparison with torch\.nn\.functional\.conv2d is skipped"],
-                     [r"torch\.nn\.functional\.conv2d \(torch [^)]+\) agrees too", r"PyTorch's gradients agree too"]),
+                     [r"torch\.nn\.functional\.conv2d \(torch [^)]+\) agrees too", r"PyTorch's gradients agree too",
+                      r"stride 2: .*\n\s+torch\.nn\.functional\.conv_transpose2d agrees too"]),
     "05_batch_norm.py": ([r"PyTorch is not installed; with it"], [r"PyTorch refuses it too: "]),
     "07_pretrained_weights.py": ([r"PyTorch is not installed: with it"],
                                  [r"torch\.load\(weights_only=True\) reads our hand-made file, and read_pth reads "
