@@ -361,7 +361,7 @@ def test_a_tiny_pth_that_expands_to_gigabytes_is_refused(tmp_path):
     ("predict", ["video.avi", "--checkpoint", "/nonexistent"], 1, "error: /nonexistent: no such checkpoint"),
     ("features", ["--weights", "/nonexistent.npz"], 1, "error: /nonexistent.npz: No such file or directory"),
     ("baseline", ["--features", "/nonexistent"], 1, "error: /nonexistent: no index.json"),
-    ("reproduce", ["--splits", "1,2"], 2, "error: --splits: the synthetic dataset has split 1 only"),
+    ("reproduce", ["--splits", "1,4"], 2, "error: --splits 1,4: expected split numbers 1-3"),
     ("weights", ["info", "/nonexistent.npz"], 1, "error: /nonexistent.npz: No such file or directory"),
     ("data.check", ["/nonexistent"], 2, "error: /nonexistent: no such dataset folder"),
     ("data.synthetic", ["/tmp/never", "--classes", "3"], 1, "error: classes must be even"),
