@@ -19,6 +19,7 @@ matplotlib.use("Agg")
 import matplotlib.image  # noqa: E402
 
 LESSON_DIR = pathlib.Path(__file__).parent.parent / "lessons"
+pytestmark = pytest.mark.cpu_only("the lessons teach with NumPy arrays on the CPU")
 CPU_SECONDS = 60  # 30 s on 2 cores; CPU time, since a busy machine stretches the wall clock
 
 # lesson -> (patterns its output must contain (regular expressions), files it writes into --out)
