@@ -1,6 +1,7 @@
 """ResNet-50 inference and training step (forward, backward, Adam), tinyrrn vs torch, with peak memory.
 
     python benchmarks/resnet.py [--batch 8] [--size 224] [--threads 2] [--repeats 3] [--runs 2]
+    python benchmarks/resnet.py --device gpu [--torch-channels-last]     # CuPy vs PyTorch + cuDNN
 
 Each side runs in its own child process (the script re-invokes itself with
 --worker), alternately, with the same thread count. A child first times
@@ -11,9 +12,11 @@ first --warmup iterations of each are not timed: the first one in a fresh
 process is much slower (page faults on fresh memory); their times are
 printed apart. Peak RSS is the child's ru_maxrss after both phases.
 torchvision is not needed: the torch model is written below with
-torchvision's resnet50 layout (stride in the 3x3 conv).
+torchvision's resnet50 layout (stride in the 3x3 conv). With --device gpu both
+sides compute on the GPU (each timing ends with a device synchronisation) and
+the memory each side's allocator holds there is printed too.
 
-The bound: a training step is about 24.6 GFLOP per 224x224 image (8.2
+The bound (CPU): a training step is about 24.6 GFLOP per 224x224 image (8.2
 forward, twice that backward), inference 8.2; at the best rate a large
 float32 GEMM reaches on this machine (timed in each child) that is the
 fastest a step could be. Each side's median is printed as a fraction of it.
@@ -72,9 +75,11 @@ def worker(args):
         from tinyrrn.optim import Adam
         from tinyrrn.threads import set_threads
         set_threads(args.threads)  # the package's one thread setting, as --threads / TINYRRN_THREADS
+        device = _timing.tinyrrn_device(args)
         tinyrrn.manual_seed(0)
         model = resnet50()
-        x = tinyrrn.Tensor(images.transpose(0, 3, 1, 2))  # NCHW shape, channels-last memory
+        x = tinyrrn.Tensor(device.move(images).transpose(0, 3, 1, 2))  # NCHW shape, channels-last memory
+        labels = device.move(labels)
         optimizer = Adam(model.parameters(), lr=args.lr)
         no_grad = tinyrrn.no_grad
 
@@ -85,12 +90,13 @@ def worker(args):
             optimizer.zero_grad()
     else:
         torch = _timing.set_torch_threads(args.threads)
+        where, device = _timing.torch_device(torch, args)
         torch.manual_seed(0)
         model = torch_resnet50(torch)
         fmt = torch.channels_last if args.torch_channels_last else torch.contiguous_format
-        model = model.to(memory_format=fmt)
-        x = torch.from_numpy(images).permute(0, 3, 1, 2).contiguous(memory_format=fmt)
-        y = torch.from_numpy(labels)
+        model = model.to(where, memory_format=fmt)
+        x = torch.from_numpy(images).to(where).permute(0, 3, 1, 2).contiguous(memory_format=fmt)
+        y = torch.from_numpy(labels).to(where)
         optimizer = torch.optim.Adam(model.parameters(), lr=args.lr)
         no_grad = torch.no_grad
 
@@ -108,14 +114,15 @@ def worker(args):
     result = {"side": args.worker}
     model.eval()
     result["inference_cpu"], result["train_cpu"] = [], []
-    result["inference"], result["inference_warmup"] = _timing.time_calls(infer, args.repeats, args.warmup,
-                                                                         result["inference_cpu"])
+    result["inference"], result["inference_warmup"] = _timing.time_calls(
+        _timing.synchronized(infer, device), args.repeats, args.warmup, result["inference_cpu"])
     result["inference_rss_mb"] = _timing.peak_rss_mb()
     model.train()
-    result["train"], result["train_warmup"] = _timing.time_calls(train_step, args.repeats, args.warmup,
-                                                                 result["train_cpu"])
+    result["train"], result["train_warmup"] = _timing.time_calls(
+        _timing.synchronized(train_step, device), args.repeats, args.warmup, result["train_cpu"])
+    result["device_mb"] = device.memory_mb()
     result["wall_s"] = time.perf_counter() - started
-    _timing.report(result)
+    _timing.report(result, gemm=args.device == "cpu")
 
 
 def main(argv=None):
@@ -129,7 +136,8 @@ def main(argv=None):
     if args.worker:
         return worker(args)
 
-    print(f"ResNet-50, batch {args.batch}, {args.size}x{args.size}, float32, {args.threads} threads, "
+    print(f"ResNet-50 on the {args.device.upper()}, batch {args.batch}, {args.size}x{args.size}, float32, "
+          f"{args.threads} threads, "
           f"{args.runs} runs x {args.repeats} timed iterations per side (after {args.warmup} warm-up)")
     results = _timing.run_children(__file__, argv, args)
     print()
@@ -146,16 +154,21 @@ def main(argv=None):
             print(f"{label:40s} {side:8s} {lo:7.1f} {med:7.1f} {cpu:10.1f} {first_text:>16s}")
         if len(results) == 2:
             print(f"{'':40s} ratio tinyrrn/torch (medians): {medians['tinyrrn', key] / medians['torch', key]:.2f}x")
-    scale = (args.size / 224) ** 2 * 1e9
-    _timing.print_bound(results, {(side, label): GFLOP_PER_IMAGE_224[key] * scale / (medians[side, key] / 1000)
-                                  for key, label in (("inference", "inference"), ("train", "training step"))
-                                  for side in results})
+    if args.device == "cpu":
+        scale = (args.size / 224) ** 2 * 1e9
+        _timing.print_bound(results, {(side, label): GFLOP_PER_IMAGE_224[key] * scale / (medians[side, key] / 1000)
+                                      for key, label in (("inference", "inference"), ("train", "training step"))
+                                      for side in results})
     rss = {side: max(r["peak_rss_mb"] for r in rs) for side, rs in results.items()}
     infer_rss = {side: max(r["inference_rss_mb"] for r in rs) for side, rs in results.items()}
     for side in results:
         print(f"{'peak RSS, MB (after inference / total)':40s} {side:8s} {infer_rss[side]:7.0f} {rss[side]:7.0f}")
     if len(results) == 2:
         print(f"{'':40s} ratio tinyrrn/torch (total): {rss['tinyrrn'] / rss['torch']:.2f}x")
+    for side, side_results in results.items():
+        if side_results[0]["device_mb"] is not None:
+            print(f"{'GPU memory held by the allocator, MB':40s} {side:8s} "
+                  f"{max(r['device_mb'] for r in side_results):7.0f}")
 
 
 if __name__ == "__main__":
