@@ -276,7 +276,8 @@ def test_a_video_found_truncated_leaves_the_plan_at_the_next_epoch(tiny_data, tm
     root = copy_dataset(tiny_data, tmp_path)
     video = root / "Grow" / "v_Grow_g02_c01.avi"
     video.write_bytes(video.read_bytes()[:video.stat().st_size // 3])  # the header still promises every frame
-    config, _ = configuration.resolve(tiny_args(str(root), tmp_path, "--epochs", "2", "--update-every", "50%"))
+    config, _ = configuration.resolve(tiny_args(str(root), tmp_path, "--epochs", "2", "--update-every", "50%",
+                                                "--val-groups", "0"))  # g02 trains
     trainer = training.Trainer(config, str(tmp_path / "run"))
     chunks, size = len(trainer.train_set), trainer.update_size
     trainer.run()
@@ -361,7 +362,7 @@ def test_a_tiny_pth_that_expands_to_gigabytes_is_refused(tmp_path):
     ("predict", ["video.avi", "--checkpoint", "/nonexistent"], 1, "error: /nonexistent: no such checkpoint"),
     ("features", ["--weights", "/nonexistent.npz"], 1, "error: /nonexistent.npz: No such file or directory"),
     ("baseline", ["--features", "/nonexistent"], 1, "error: /nonexistent: no index.json"),
-    ("reproduce", ["--splits", "1,2"], 2, "error: --splits: the synthetic dataset has split 1 only"),
+    ("reproduce", ["--splits", "1,4"], 2, "error: --splits 1,4: expected split numbers 1-3"),
     ("weights", ["info", "/nonexistent.npz"], 1, "error: /nonexistent.npz: No such file or directory"),
     ("data.check", ["/nonexistent"], 2, "error: /nonexistent: no such dataset folder"),
     ("data.synthetic", ["/tmp/never", "--classes", "3"], 1, "error: classes must be even"),
