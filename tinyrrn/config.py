@@ -108,7 +108,9 @@ def parser():
         formatter_class=argparse.ArgumentDefaultsHelpFormatter, argument_default=argparse.SUPPRESS)
     a = p.add_argument
     a("--config", help="TOML file of settings (keys as the flags, with underscores); flags override it")
-    a("--preset", choices=sorted(PRESETS), help="a row of the paper's tables (UCF-101, ResNet-50)")
+    a("--preset", choices=sorted(PRESETS), help="a row of the paper's tables (UCF-101, ResNet-50); "
+      "table2-midblock4-* take Mid Block4 as layer4.0, block4's projection unit (add --positions layer4.1 for the "
+      "middle unit), table4-context3/5 put their skips on the last T-1 units: this project's readings")
     a("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR from its last checkpoint; flags given "
       "with it may change epochs, max steps, lr and its schedule, weight decay, momentum, logging, workers, "
       "device, threads, cache dir (recorded in config.json), and are refused if they change the model, the data "
