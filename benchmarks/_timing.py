@@ -39,8 +39,57 @@ def add_common_arguments(parser):
     parser.add_argument("--quiet-wait", type=float, default=60,
                         help="before each child, wait up to this many seconds for other programs to leave "
                              "the CPU idle (default 60; 0 disables)")
+    parser.add_argument("--device", choices=("cpu", "gpu"), default="cpu",
+                        help="where both sides compute: cpu, or gpu (tinyrrn on CuPy; torch on CUDA with cuDNN, "
+                             "autotuned); --threads then sizes the host threads only (default cpu)")
     parser.add_argument("--worker", choices=SIDES, help=argparse.SUPPRESS)
     return parser
+
+
+class Device:
+    """A worker's compute device: ``move(array)`` puts an input there, ``synchronize()`` waits for the
+    work queued on it (a GPU runs asynchronously: a timing ends there), ``memory_mb()`` the memory
+    the side's allocator holds on it (None on the CPU)."""
+
+    def __init__(self, move=None, synchronize=None, memory_mb=None):
+        self.move = move or (lambda array: array)
+        self.synchronize = synchronize or (lambda: None)
+        self.memory_mb = memory_mb or (lambda: None)
+
+
+def tinyrrn_device(args):
+    """--device for the tinyrrn side: its default device (new models and tensors go there)."""
+    if args.device == "cpu":
+        return Device()
+    from tinyrrn import backend
+    try:
+        backend.set_device("gpu")
+    except RuntimeError as err:  # no CuPy, no CUDA device, no NVRTC/cuBLAS: the message says which
+        raise SystemExit(f"no GPU for tinyrrn: {err}") from None
+    cupy = backend.module_for("gpu")
+    return Device(cupy.asarray, cupy.cuda.Device().synchronize,
+                  lambda: cupy.get_default_memory_pool().total_bytes() / 2**20)
+
+
+def torch_device(torch, args):
+    """--device for the torch side: (torch.device, Device)."""
+    if args.device == "cpu":
+        return torch.device("cpu"), Device()
+    if not torch.cuda.is_available():
+        raise SystemExit(f"no GPU for torch: torch.cuda.is_available() is False (torch {torch.__version__}, "
+                         f"built for CUDA {torch.version.cuda})")
+    torch.backends.cudnn.benchmark = True  # cuDNN picks its fastest kernels for these shapes
+    device = torch.device("cuda")
+    return device, Device(lambda tensor: tensor.to(device), torch.cuda.synchronize,
+                          lambda: torch.cuda.max_memory_reserved() / 2**20)
+
+
+def synchronized(fn, device):
+    """``fn`` followed by waiting for the device, so that a timing covers the work it queued."""
+    def call():
+        fn()
+        device.synchronize()
+    return call
 
 
 def torch_installed():

@@ -1,6 +1,7 @@
 """ResNet-50 inference and training step (forward, backward, Adam), tinyrrn vs torch, with peak memory.
 
     python benchmarks/resnet.py [--batch 8] [--size 224] [--threads 2] [--repeats 3] [--runs 2]
+    python benchmarks/resnet.py --device gpu [--torch-channels-last]     # CuPy vs PyTorch + cuDNN
 
 Each side runs in its own child process (the script re-invokes itself with
 --worker), alternately, with the same thread count. A child first times
@@ -11,7 +12,9 @@ ops). The first --warmup iterations of each are not timed: the first one in a
 fresh process is much slower (page faults on fresh memory); their times are
 printed apart. Peak RSS is the child's ru_maxrss after both phases.
 torchvision is not needed: the torch model is written below with
-torchvision's resnet50 layout (stride in the 3x3 conv).
+torchvision's resnet50 layout (stride in the 3x3 conv). With --device gpu both
+sides compute on the GPU (each timing ends with a device synchronisation) and
+the memory each side's allocator holds there is printed too.
 """
 import argparse
 import math
@@ -97,9 +100,11 @@ def worker(args):
         import tinyrrn
         from tinyrrn import functional as F
         from tinyrrn.models import resnet50
+        device = _timing.tinyrrn_device(args)
         tinyrrn.manual_seed(0)
         model = resnet50()
-        x = tinyrrn.Tensor(images.transpose(0, 3, 1, 2))  # NCHW shape, channels-last memory
+        x = tinyrrn.Tensor(device.move(images).transpose(0, 3, 1, 2))  # NCHW shape, channels-last memory
+        labels = device.move(labels)
         params = list(model.parameters())
         adam = tinyrrn_adam(params, args.lr)
         no_grad = tinyrrn.no_grad
@@ -112,12 +117,13 @@ def worker(args):
             adam()
     else:
         torch = _timing.set_torch_threads(args.threads)
+        where, device = _timing.torch_device(torch, args)
         torch.manual_seed(0)
         model = torch_resnet50(torch)
         fmt = torch.channels_last if args.torch_channels_last else torch.contiguous_format
-        model = model.to(memory_format=fmt)
-        x = torch.from_numpy(images).permute(0, 3, 1, 2).contiguous(memory_format=fmt)
-        y = torch.from_numpy(labels)
+        model = model.to(where, memory_format=fmt)
+        x = torch.from_numpy(images).to(where).permute(0, 3, 1, 2).contiguous(memory_format=fmt)
+        y = torch.from_numpy(labels).to(where)
         optimizer = torch.optim.Adam(model.parameters(), lr=args.lr)
         no_grad = torch.no_grad
 
@@ -135,12 +141,13 @@ def worker(args):
     result = {"side": args.worker}
     model.eval()
     result["inference_cpu"], result["train_cpu"] = [], []
-    result["inference"], result["inference_warmup"] = _timing.time_calls(infer, args.repeats, args.warmup,
-                                                                         result["inference_cpu"])
+    result["inference"], result["inference_warmup"] = _timing.time_calls(
+        _timing.synchronized(infer, device), args.repeats, args.warmup, result["inference_cpu"])
     result["inference_rss_mb"] = _timing.peak_rss_mb()
     model.train()
-    result["train"], result["train_warmup"] = _timing.time_calls(train_step, args.repeats, args.warmup,
-                                                                 result["train_cpu"])
+    result["train"], result["train_warmup"] = _timing.time_calls(
+        _timing.synchronized(train_step, device), args.repeats, args.warmup, result["train_cpu"])
+    result["device_mb"] = device.memory_mb()
     result["wall_s"] = time.perf_counter() - started
     _timing.report(result)
 
@@ -156,7 +163,8 @@ def main(argv=None):
     if args.worker:
         return worker(args)
 
-    print(f"ResNet-50, batch {args.batch}, {args.size}x{args.size}, float32, {args.threads} threads, "
+    print(f"ResNet-50 on the {args.device.upper()}, batch {args.batch}, {args.size}x{args.size}, float32, "
+          f"{args.threads} threads, "
           f"{args.runs} runs x {args.repeats} timed iterations per side (after {args.warmup} warm-up)")
     results = _timing.run_children(__file__, argv, args)
     print()
@@ -179,6 +187,10 @@ def main(argv=None):
         print(f"{'peak RSS, MB (after inference / total)':40s} {side:8s} {infer_rss[side]:7.0f} {rss[side]:7.0f}")
     if len(results) == 2:
         print(f"{'':40s} ratio tinyrrn/torch (total): {rss['tinyrrn'] / rss['torch']:.2f}x")
+    for side, side_results in results.items():
+        if side_results[0]["device_mb"] is not None:
+            print(f"{'GPU memory held by the allocator, MB':40s} {side:8s} "
+                  f"{max(r['device_mb'] for r in side_results):7.0f}")
 
 
 if __name__ == "__main__":

@@ -7,10 +7,12 @@ of the loss with respect to every weight. Reverse-mode autodiff gets all of
 them in one backward sweep: each op, when it runs forward, remembers its
 inputs and a rule that turns the gradient of its output into gradients of
 its inputs (the chain rule, one op at a time). `Tensor.backward()` visits the
-ops in reverse order and applies those rules.
+ops in reverse order and applies those rules, then frees the graph.
 
 We take one neuron,  y = tanh(w * x + b),  and the loss  L = (y - target)^2.
 """
+import textwrap
+
 import numpy
 
 import tinyrrn
@@ -71,5 +73,28 @@ W = Tensor(rng.standard_normal((3, 4)), requires_grad=True)
 v = Tensor(rng.standard_normal((5, 4)), requires_grad=True)
 tinyrrn.gradcheck(lambda W, v: (v @ W.transpose(0, 1)).tanh().sum(), [W, v])
 print("\ngradcheck of tanh(v @ W^T).sum() over every element of W and v: passed")
-print("\nWhat to remember: forward records, backward replays the chain rule in reverse, "
-      "and a numerical check keeps every rule honest.")
+
+# --- a graph is used once -------------------------------------------------------
+# backward() frees what each op kept for its rule (its inputs, intermediate arrays), so that
+# memory returns as soon as the gradients are known. A second backward() through the same graph
+# has nothing left to replay: the engine refuses it, before touching any gradient.
+try:
+    loss.backward()                                        # the loss above, whose backward() already ran
+except RuntimeError as error:
+    refusal = str(error)
+else:
+    refusal = None
+assert refusal is not None and "retain_graph=True" in refusal
+assert abs(w.grad.item() - dL_dw) < 1e-12 and abs(b.grad.item() - dL_db) < 1e-12  # left as they were
+print("\na second loss.backward() is refused (RuntimeError), the gradients left as they were:\n"
+      + textwrap.fill(refusal, 100, initial_indent="  ", subsequent_indent="  "))
+w.grad = b.grad = None
+loss = ((w * x + b).tanh() - target) ** 2                  # the forward pass again: a new graph
+loss.backward(retain_graph=True)                           # keep the graph for another pass
+loss.backward()
+print(f"with backward(retain_graph=True) first, a second backward() runs; gradients ADD UP in .grad:\n"
+      f"  dL/dw = {w.grad.item():.8f} = 2 x {dL_dw:.8f}")
+assert abs(w.grad.item() - 2 * dL_dw) < 1e-12 and abs(b.grad.item() - 2 * dL_db) < 1e-12
+
+print("\nWhat to remember: forward records, backward replays the chain rule in reverse, once per\n"
+      "graph (retain_graph=True to replay it), adding into .grad; a numerical check keeps every rule honest.")

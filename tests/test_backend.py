@@ -5,6 +5,7 @@ import pathlib
 import numpy
 import pytest
 
+import devices
 import strict_xp
 import tinyrrn
 from tinyrrn import Tensor, backend, gradcheck
@@ -14,21 +15,44 @@ from tinyrrn.models import resnet_small
 PACKAGE = pathlib.Path(tinyrrn.__file__).parent
 
 
+MODULE_CALLS = ("xp_of", "module_for", "_load_cupy")  # the calls that return an array module
+
+
+def _module_call(node):
+    return isinstance(node, ast.Call) and getattr(node.func, "attr", getattr(node.func, "id", "")) in MODULE_CALLS
+
+
+def _module_holders(tree):
+    """Names (and ``self.`` attributes) that hold an array module: ``xp``, and every name a module call
+    is assigned to (``cupy = backend.module_for("gpu")``, ``self.xp = backend.module_for(device)``)."""
+    holders = {"xp"}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Assign) and _module_call(node.value):
+            holders.update(t.id if isinstance(t, ast.Name) else t.attr for t in node.targets
+                           if isinstance(t, (ast.Name, ast.Attribute)))
+    return holders
+
+
 def array_module_names():
-    """Every attribute chain the package reads from an array module: `xp.name`, `xp_of(a).name`, ..."""
+    """Every attribute chain the package reads from an array module: `xp.name`, `xp_of(a).name`,
+    `self.xp.cuda.Stream`, `cupy.cuda.Device` where `cupy = backend.module_for("gpu")`, ..."""
     names = set()
     for path in PACKAGE.rglob("*.py"):
-        for node in ast.walk(ast.parse(path.read_text())):
-            if not isinstance(node, ast.Attribute):
+        tree = ast.parse(path.read_text())
+        holders = _module_holders(tree)
+
+        def is_module(node):
+            return (_module_call(node) or (isinstance(node, ast.Name) and node.id in holders)
+                    or (isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name)
+                        and node.value.id == "self" and node.attr in holders))
+        for node in ast.walk(tree):
+            if not isinstance(node, ast.Attribute) or is_module(node):
                 continue
             chain, base = [], node
-            while isinstance(base, ast.Attribute):
+            while isinstance(base, ast.Attribute) and not is_module(base):
                 chain.insert(0, base.attr)
                 base = base.value
-            rooted_at_xp = isinstance(base, ast.Name) and base.id == "xp"
-            rooted_at_call = (isinstance(base, ast.Call) and getattr(base.func, "attr", getattr(base.func, "id", ""))
-                              in ("xp_of", "module_for"))
-            if rooted_at_xp or rooted_at_call:
+            if is_module(base):
                 names.add(".".join(chain))
     # keep only the longest chains (xp.lib.stride_tricks.as_strided covers xp.lib)
     return sorted(n for n in names if not any(o.startswith(n + ".") for o in names))
@@ -37,6 +61,9 @@ def array_module_names():
 def test_the_package_reads_array_module_names():
     names = array_module_names()
     assert "lib.stride_tricks.as_strided" in names and "zeros" in names, names
+    # the GPU-only calls: the loader's pinned buffers and copy stream, the memory figure, one GPU per rank
+    assert {"cuda.alloc_pinned_memory", "cuda.Stream", "cuda.get_current_stream", "empty",
+            "get_default_memory_pool", "cuda.Device", "cuda.runtime.getDeviceCount"} <= set(names), names
 
 
 def test_every_array_module_name_exists_in_cupy(cupy):
@@ -71,13 +98,6 @@ def test_default_device_is_cpu_and_gpu_without_cuda_is_a_clear_error(monkeypatch
 def test_real_gpu_request_fails_clearly_here():
     with pytest.raises(RuntimeError, match="device 'gpu'"):
         backend.resolve_device("gpu")
-
-
-@pytest.fixture
-def strict_gpu(monkeypatch):
-    """Make 'gpu' mean the strict stand-in module."""
-    monkeypatch.setattr(backend, "_load_cupy", lambda: strict_xp)
-    return strict_xp
 
 
 def test_strict_arrays_refuse_implicit_numpy_conversion(strict_gpu):
@@ -177,6 +197,7 @@ def fake_cupy(fail=None):
 def test_a_gpu_without_the_toolkit_libraries_is_refused_with_what_to_install(monkeypatch, fail, library):
     monkeypatch.setitem(__import__("sys").modules, "cupy", fake_cupy(fail))
     monkeypatch.setattr(backend, "_cupy_checked", False)
+    monkeypatch.setattr(backend, "_load_cupy", devices.real_load_cupy)  # not the stand-in (TINYRRN_TEST_STANDIN)
     with pytest.raises(RuntimeError, match=f"{library}.*tinyrrn\\[cuda12\\]"):
         backend.resolve_device("gpu")
     monkeypatch.setitem(__import__("sys").modules, "cupy", fake_cupy())

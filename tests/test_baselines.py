@@ -5,6 +5,7 @@ import os
 import numpy
 import pytest
 
+from devices import host, on_device
 from tinyrrn import Tensor, baseline, features
 from tinyrrn import config as configuration
 from tinyrrn.data.transforms import Normalize, center_crops, crop
@@ -75,18 +76,19 @@ def test_gru_baseline_shapes_and_last_real_step(rng):
     seqs = [rng.standard_normal((n, 5)).astype("float32") for n in (6, 3, 1, 4)]
     x, lengths = baseline.pad(seqs)
     assert x.shape == (4, 6, 5) and lengths.tolist() == [6, 3, 1, 4]
-    logits = model(Tensor(x), lengths)
+    logits = model(Tensor(on_device(x)), lengths)
     assert logits.shape == (4, 3)
     for i, s in enumerate(seqs):  # padding after a video's end does not change its prediction
-        alone = model(Tensor(s[None]), numpy.array([len(s)]))
-        numpy.testing.assert_allclose(logits.data[i], alone.data[0], rtol=1e-5, atol=1e-6)
+        alone = model(Tensor(on_device(s[None])), numpy.array([len(s)]))
+        numpy.testing.assert_allclose(host(logits)[i], host(alone)[0], rtol=1e-5, atol=1e-6)
     probs = baseline.predict(model, seqs, batch=3)
     assert probs.shape == (4, 3) and numpy.allclose(probs.sum(axis=1), 1, atol=1e-5)
-    softmax = numpy.exp(logits.data - logits.data.max(1, keepdims=True))
+    softmax = numpy.exp(host(logits) - host(logits).max(1, keepdims=True))
     numpy.testing.assert_allclose(probs, softmax / softmax.sum(1, keepdims=True), rtol=1e-4, atol=1e-6)  # order kept
     avg = baseline.build("avgpool", 5, 3)
-    assert avg(Tensor(x), lengths).shape == (4, 3)
-    numpy.testing.assert_allclose(avg(Tensor(x), lengths).data[1], avg.fc(Tensor(seqs[1].mean(0)[None])).data[0],
+    assert avg(Tensor(on_device(x)), lengths).shape == (4, 3)
+    numpy.testing.assert_allclose(host(avg(Tensor(on_device(x)), lengths))[1],
+                                  host(avg.fc(Tensor(on_device(seqs[1].mean(0)[None]))))[0],
                                   rtol=1e-5, atol=1e-6)  # the mean over real frames only
 
 
@@ -164,7 +166,7 @@ def test_extraction_writes_one_array_per_video_and_resumes(tiny_data, tmp_path):
     dataset = build_dataset({**config, "chunk": 1, "val_groups": 0}, train=first["subset"] == "train")
     frames = dataset.frames([v for v, _ in dataset.videos].index(first["video"]))
     x = Normalize("torchvision")(crop(frames, *center_crops(frames, 16), 16))
-    expected = backbone.eval().features(Tensor(x), "layer3").data
+    expected = host(backbone.eval().features(Tensor(on_device(x)), "layer3"))
     numpy.testing.assert_allclose(array, expected, rtol=1e-4, atol=1e-5)
     # resume: only missing videos are extracted again
     kept, removed = index["videos"][1]["file"], index["videos"][2]["file"]

@@ -13,6 +13,7 @@ import textwrap
 import numpy
 import pytest
 
+from devices import host, on_device
 from tinyrrn import Tensor, builders, checkpoint, config as configuration, parallel
 from tinyrrn import train as training
 from tinyrrn import functional as F
@@ -104,12 +105,12 @@ def test_sync_batch_norm_gradcheck_and_equals_batch_norm_on_one_process(rng):
     g = rng.standard_normal(data.shape).astype("float32")
     results = []
     for layer in (BatchNorm2d(3), parallel.SyncBatchNorm(3, comm=one)):
-        layer.weight.data[:] = [1.5, 0.5, 2.0]
-        xt = Tensor(data.copy(), requires_grad=True)
-        layer(xt).backward(g)
+        layer.weight.data[:] = on_device([1.5, 0.5, 2.0])
+        xt = Tensor(on_device(data), requires_grad=True)
+        layer(xt).backward(on_device(g))
         results.append([xt.grad, layer.weight.grad, layer.bias.grad, layer.running_mean, layer.running_var])
     for a, b in zip(*results):
-        numpy.testing.assert_array_equal(a, b)
+        numpy.testing.assert_array_equal(host(a), host(b))
 
 
 def test_convert_swaps_every_batch_norm_and_keeps_parameters():
@@ -270,6 +271,7 @@ def helper(tmp_path):
     return str(path)
 
 
+@pytest.mark.cpu_only("the two-rank checks compare float64 host arrays")
 def test_sync_batch_norm_and_sharded_evaluation_on_two_ranks(mpiexec, tiny_data, tmp_path, helper):
     done = run_ranks(mpiexec, [helper, "checks", tiny_data, str(tmp_path)])
     assert done.returncode == 0, done.stdout + done.stderr

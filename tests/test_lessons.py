@@ -19,13 +19,16 @@ matplotlib.use("Agg")
 import matplotlib.image  # noqa: E402
 
 LESSON_DIR = pathlib.Path(__file__).parent.parent / "lessons"
+pytestmark = pytest.mark.cpu_only("the lessons teach with NumPy arrays on the CPU")
 CPU_SECONDS = 60  # 30 s on 2 cores; CPU time, since a busy machine stretches the wall clock
 
 # lesson -> (patterns its output must contain (regular expressions), files it writes into --out)
 EXPECTED = {
     "01_autograd.py": ([r"by hand:    dL/dw = -0\.31079948   dL/db = -0\.62159897",
                         r"by engine:  dL/dw = -0\.31079948   dL/db = -0\.62159897",
-                        r"over every element of W and v: passed"], []),
+                        r"over every element of W and v: passed",
+                        r"a second loss\.backward\(\) is refused \(RuntimeError\)",
+                        r"dL/dw = -0\.62159897 = 2 x -0\.31079948"], []),
     "02_residual_block.py": ([r"changes by x[\d.]+e-0[5-9] \(plain\), x[\d.]+e\+0[45] \(residual\), "
                               r"x[\d.]+e\+00 \(residual\+BN\)",
                               r"\n\s+40(\s+[\d.]+e[-+]\d\d){3}\n"], []),
@@ -38,6 +41,8 @@ EXPECTED = {
                       r"12   112   212      13   113   213      14   114   214",
                       r"tinyrrn\.functional\.conv\.im2col gives exactly our column matrix: yes",
                       r"equal the engine's gradients from F\.conv2d\(\.\.\.\)\.backward\(g\) \(to 1e-12\): yes",
+                      r"stride 2: it maps g \(2, 4, 3, 3\) to \(2, 3, 5, 6\) \(output_padding \(0, 1\)\) and equals "
+                      r"dL/dx of F\.conv2d \(to 1e-12\): yes",
                       r"copies 24\.5 MiB from NCHW memory and 0\.0 MiB channels-last"],
                      ["im2col.png"]),
     "05_batch_norm.py": ([r"F\.batch_norm\(training=True\) gives the same output \(float64, to 1e-12\): yes",
@@ -45,6 +50,13 @@ EXPECTED = {
                           r"\(b\) BN assembled from primitive ops, differentiated by autograd, gives the same",
                           r"\(c\) tinyrrn\.gradcheck .*: passed", r"num_batches_tracked = 100",
                           r"x_hat is -1 or \+1: \[(\s*-?1\.){6}\]"], []),
+    "06_training_loop.py": ([r"cut into 50 chunks of T = 2 frames", r"so 1% is 895 chunks",
+                             r"13 mini-batches, 4 Adam steps = ceil\(50 chunks / 16\) = 4",
+                             r"relative difference \d\.\de-(0[6-9]|1\d) -- the same gradient",
+                             r"def train_one_epoch\(", r"train_one_epoch took 4 steps \(ours 4\)",
+                             r"\((bit for bit identical|float32 rounding)\); update losses equal: True",
+                             r"60 epochs, 240 updates \(4 per epoch\)"],
+                            ["training_loss.png"]),
     "07_pretrained_weights.py": ([r"resnet50\(\) has 320 entries and 25,557,032 parameters",
                                   r"BINPERSID", r"read_pth gives back all 98 arrays",
                                   r"seven_classes\.pth: ValueError", r"missing \['fc\.bias'\], unexpected \[\]",
@@ -67,7 +79,8 @@ EXPECTED = {
 # lessons that compare with PyTorch when it is installed -> (printed without it, printed with it)
 WITH_TORCH = {
     "04_im2col.py": ([r"PyTorch is not installed, so the comparison with torch\.nn\.functional\.conv2d is skipped"],
-                     [r"torch\.nn\.functional\.conv2d \(torch [^)]+\) agrees too", r"PyTorch's gradients agree too"]),
+                     [r"torch\.nn\.functional\.conv2d \(torch [^)]+\) agrees too", r"PyTorch's gradients agree too",
+                      r"stride 2: .*\n\s+torch\.nn\.functional\.conv_transpose2d agrees too"]),
     "05_batch_norm.py": ([r"PyTorch is not installed; with it"], [r"PyTorch refuses it too: "]),
     "07_pretrained_weights.py": ([r"PyTorch is not installed: with it"],
                                  [r"torch\.load\(weights_only=True\) reads our hand-made file, and read_pth reads "

@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 
 import tinyrrn
+from devices import host, on_device
 from tinyrrn import Tensor, gradcheck, nn
 from tinyrrn import functional as F
 
@@ -24,11 +25,11 @@ KEYS = ["conv.weight", "bn.weight", "bn.bias", "bn.running_mean", "bn.running_va
 
 
 def images(n=2, seed=0):
-    return Tensor(np.random.default_rng(seed).standard_normal((n, 3, 6, 6)).astype(np.float32))
+    return Tensor(on_device(np.random.default_rng(seed).standard_normal((n, 3, 6, 6)).astype(np.float32)))
 
 
 def snapshot(model):
-    return {k: v.copy() for k, v in model.state_dict().items()}
+    return {k: host(v).copy() for k, v in model.state_dict().items()}
 
 
 def assert_unchanged(model, before):
@@ -36,7 +37,7 @@ def assert_unchanged(model, before):
     assert list(after) == list(before)
     for key, value in before.items():
         assert after[key].dtype == value.dtype, key
-        np.testing.assert_array_equal(after[key], value, err_msg=key)
+        np.testing.assert_array_equal(host(after[key]), value, err_msg=key)
 
 
 # ---------------------------------------------------------------- registration and tree walking
@@ -82,7 +83,7 @@ def test_num_batches_tracked_counts_training_batches_only():
     mean = net.bn.running_mean.copy()
     net(images())
     assert int(net.bn.num_batches_tracked) == 2
-    np.testing.assert_array_equal(net.bn.running_mean, mean)
+    np.testing.assert_array_equal(host(net.bn.running_mean), host(mean))
     assert net.bn.num_batches_tracked is counter  # updated in place, like the running statistics
 
 
@@ -99,12 +100,13 @@ def test_train_eval_propagate():
 
 def test_zero_grad():
     net = Net()
-    F.cross_entropy(net(images()), np.array([0, 1])).backward()
+    F.cross_entropy(net(images()), on_device([0, 1])).backward()
     assert all(p.grad is not None for p in net.parameters())
     net.zero_grad()
     assert all(p.grad is None for p in net.parameters())
 
 
+@pytest.mark.cpu_only("a model already on the CPU")
 def test_to_cpu_keeps_arrays_gradients_and_layout():
     net = Net()
     F.cross_entropy(net(images()), np.array([0, 1])).backward()
@@ -115,12 +117,10 @@ def test_to_cpu_keeps_arrays_gradients_and_layout():
     assert net.conv.weight.data.transpose(0, 2, 3, 1).flags.c_contiguous
 
 
-def test_to_gpu_on_the_strict_stand_in_keeps_channels_last(monkeypatch):
-    strict_xp = pytest.importorskip("strict_xp")
-    from tinyrrn import backend
-    monkeypatch.setattr(backend, "_load_cupy", lambda: strict_xp)
+def test_to_gpu_on_the_strict_stand_in_keeps_channels_last(strict_gpu):
+    strict_xp = strict_gpu
     net = Net()
-    F.cross_entropy(net(images()), np.array([0, 1])).backward()
+    F.cross_entropy(net(images()), on_device([0, 1])).backward()
     before = snapshot(net)
     net.to("gpu")
     assert all(isinstance(v, strict_xp.StrictArray) for v in net.state_dict().values())
@@ -139,8 +139,8 @@ def test_sequential_indexing():
     assert isinstance(tail, nn.Sequential) and list(tail) == [b, c]
     assert list(tail.state_dict()) == ["2.weight", "2.bias"]  # names kept, as in PyTorch
     assert list(seq.state_dict()) == ["0.weight", "0.bias", "2.weight", "2.bias"]
-    x = Tensor(np.ones((4, 2), dtype=np.float32))
-    np.testing.assert_allclose(seq(x).data, c(b(a(x))).data)
+    x = Tensor(on_device(np.ones((4, 2), dtype=np.float32)))
+    np.testing.assert_allclose(host(seq(x)), host(c(b(a(x)))))
     with pytest.raises(IndexError):
         seq[3]
 
@@ -191,8 +191,8 @@ def test_load_errors_list_every_problem_and_change_nothing():
     state["conv.weight"] = np.ones((4, 3, 3, 3), np.float32)
     missing, unexpected = net.load_state_dict(state, strict=False)
     assert missing == ["bn.bias", "head.2.bias"] and unexpected == ["fc.weight", "bn.extra"]
-    np.testing.assert_array_equal(net.bn.running_mean, 5.0)
-    np.testing.assert_array_equal(net.bn.bias.data, before["bn.bias"])
+    np.testing.assert_array_equal(host(net.bn.running_mean), 5.0)
+    np.testing.assert_array_equal(host(net.bn.bias), before["bn.bias"])
     assert net.conv.weight.data.transpose(0, 2, 3, 1).flags.c_contiguous
 
 
@@ -216,33 +216,33 @@ def test_linear_and_conv_default_init_bounds():
     linear = nn.Linear(50, 40)
     bound = 1 / np.sqrt(50)
     for p in (linear.weight, linear.bias):
-        assert np.abs(p.data).max() <= bound and np.abs(p.data).max() > 0.9 * bound
+        assert np.abs(host(p)).max() <= bound and np.abs(host(p)).max() > 0.9 * bound
     assert linear.weight.shape == (40, 50) and linear.weight.dtype == np.float32
-    assert abs(linear.weight.data.std() - bound / np.sqrt(3)) < 0.05 * bound
+    assert abs(host(linear.weight).std() - bound / np.sqrt(3)) < 0.05 * bound
     conv = nn.Conv2d(6, 20, 3)
     bound = 1 / np.sqrt(6 * 9)
     for p in (conv.weight, conv.bias):
-        assert np.abs(p.data).max() <= bound and np.abs(p.data).max() > 0.9 * bound
+        assert np.abs(host(p)).max() <= bound and np.abs(host(p)).max() > 0.9 * bound
     assert conv.weight.shape == (20, 6, 3, 3) and conv.weight.data.transpose(0, 2, 3, 1).flags.c_contiguous
-    assert abs(conv.weight.data.std() - bound / np.sqrt(3)) < 0.05 * bound
+    assert abs(host(conv.weight).std() - bound / np.sqrt(3)) < 0.05 * bound
     assert nn.Conv2d(3, 4, (1, 3)).weight.shape == (4, 3, 1, 3)
     tinyrrn.manual_seed(5)
-    first = nn.Linear(3, 3).weight.data.copy()
+    first = host(nn.Linear(3, 3).weight)
     tinyrrn.manual_seed(5)
-    np.testing.assert_array_equal(nn.Linear(3, 3).weight.data, first)
+    np.testing.assert_array_equal(host(nn.Linear(3, 3).weight), first)
 
 
 def test_layers_forward():
-    x = Tensor(np.random.default_rng(0).standard_normal((2, 3, 8, 8)).astype(np.float32))
+    x = Tensor(on_device(np.random.default_rng(0).standard_normal((2, 3, 8, 8)).astype(np.float32)))
     conv = nn.Conv2d(3, 5, 3, stride=2, padding=1)
     assert conv(x).shape == (2, 5, 4, 4)
     assert nn.MaxPool2d(3, 2, 1)(x).shape == (2, 3, 4, 4)
     assert nn.MaxPool2d(2)(x).shape == (2, 3, 4, 4)
-    np.testing.assert_array_equal(nn.ReLU()(x).data, np.maximum(x.data, 0))
+    np.testing.assert_array_equal(host(nn.ReLU()(x)), np.maximum(host(x), 0))
     assert nn.AdaptiveAvgPool2d(1)(x).shape == (2, 3, 1, 1)
     assert nn.Identity()(x) is x
     bn = nn.BatchNorm2d(3).eval()
-    np.testing.assert_allclose(bn(x).data, x.data / np.sqrt(1 + 1e-5), rtol=1e-6)
+    np.testing.assert_allclose(host(bn(x)), host(x) / np.sqrt(1 + 1e-5), rtol=1e-6)
     assert "kernel_size=(3, 3)" in repr(conv) and "in_features=3" in repr(nn.Linear(3, 1))
 
 
@@ -257,10 +257,10 @@ def test_batchnorm_matches_torch_in_train_and_eval(torch):
         ours.train(training)
         theirs.train(training)
         x = rng.standard_normal((3, 4, 5, 5)).astype(np.float32) * 2 + 1
-        np.testing.assert_allclose(ours(Tensor(x)).data, theirs(torch.from_numpy(x)).detach().numpy(),
+        np.testing.assert_allclose(host(ours(Tensor(on_device(x)))), theirs(torch.from_numpy(x)).detach().numpy(),
                                    rtol=1e-5, atol=1e-5)
     for key, value in theirs.state_dict().items():
-        np.testing.assert_allclose(ours.state_dict()[key], value.numpy(), rtol=1e-6, err_msg=key)
+        np.testing.assert_allclose(host(ours.state_dict()[key]), value.numpy(), rtol=1e-6, err_msg=key)
 
 
 @pytest.mark.parametrize("kwargs", [dict(momentum=None), dict(affine=False), dict(track_running_stats=False),
@@ -273,11 +273,11 @@ def test_batchnorm_options_match_torch(torch, kwargs):
         ours.train(training)
         theirs.train(training)
         x = rng.standard_normal((4, 3, 2, 3)) * rng.uniform(0.5, 3) + rng.normal()
-        np.testing.assert_allclose(ours(Tensor(x)).data, theirs(torch.from_numpy(x).float()).detach().numpy(),
-                                   rtol=1e-4, atol=1e-5)
+        np.testing.assert_allclose(host(ours(Tensor(on_device(x)))),
+                                   theirs(torch.from_numpy(x).float()).detach().numpy(), rtol=1e-4, atol=1e-5)
     assert list(ours.state_dict()) == list(theirs.state_dict())
     for key, value in theirs.state_dict().items():
-        np.testing.assert_allclose(ours.state_dict()[key], value.numpy(), rtol=1e-5, err_msg=key)
+        np.testing.assert_allclose(host(ours.state_dict()[key]), value.numpy(), rtol=1e-5, err_msg=key)
 
 
 def test_conv_and_pool_layers_take_pytorchs_arguments(torch):
@@ -290,11 +290,11 @@ def test_conv_and_pool_layers_take_pytorchs_arguments(torch):
     for make in layers:  # the same constructor call for both libraries
         ours, theirs = make(nn), make(torch.nn)
         ours.load_state_dict({k: v.numpy() for k, v in theirs.state_dict().items()})
-        np.testing.assert_allclose(ours(Tensor(x)).data, theirs(torch.from_numpy(x)).detach().numpy(),
+        np.testing.assert_allclose(host(ours(Tensor(on_device(x)))), theirs(torch.from_numpy(x)).detach().numpy(),
                                    rtol=1e-5, atol=1e-5, err_msg=repr(ours))
-    _, indices = nn.MaxPool2d(2, return_indices=True)(Tensor(x))
+    _, indices = nn.MaxPool2d(2, return_indices=True)(Tensor(on_device(x)))
     _, expected_indices = torch.nn.MaxPool2d(2, return_indices=True)(torch.from_numpy(x))
-    np.testing.assert_array_equal(indices.data, expected_indices.numpy())
+    np.testing.assert_array_equal(host(indices), expected_indices.numpy())
     assert nn.Conv2d(4, 6, 3, groups=2).weight.shape == (6, 2, 3, 3)
     assert nn.ConvTranspose2d(4, 6, 3, groups=2).weight.shape == (4, 3, 3, 3)
     with pytest.raises(ValueError, match="divisible by groups 3"):
@@ -303,13 +303,13 @@ def test_conv_and_pool_layers_take_pytorchs_arguments(torch):
 
 def test_dropout_train_and_eval():
     drop = nn.Dropout(0.25)
-    x = Tensor(np.ones((200, 100), dtype=np.float32), requires_grad=True)
+    x = Tensor(on_device(np.ones((200, 100), dtype=np.float32)), requires_grad=True)
     y = drop(x)
-    zeros = np.mean(y.data == 0)
+    zeros = np.mean(host(y) == 0)
     assert 0.22 < zeros < 0.28
-    np.testing.assert_allclose(np.unique(y.data), [0, 1 / 0.75], rtol=1e-6)
+    np.testing.assert_allclose(np.unique(host(y)), [0, 1 / 0.75], rtol=1e-6)
     y.sum().backward()
-    np.testing.assert_array_equal(x.grad, y.data)  # the gradient goes through the same mask
+    np.testing.assert_array_equal(host(x.grad), host(y))  # the gradient goes through the same mask
     drop.eval()
     assert drop(x) is x
     assert nn.Dropout(0.0)(x) is x
@@ -328,8 +328,8 @@ def float64_gru(*args, **kwargs):
 
 def gru_inputs(batch, steps, features, hidden, layers, seed=0):
     rng = np.random.default_rng(seed)
-    x = Tensor(rng.standard_normal((batch, steps, features)), requires_grad=True)
-    h0 = Tensor(rng.standard_normal((layers, batch, hidden)) * 0.5, requires_grad=True)
+    x = Tensor(on_device(rng.standard_normal((batch, steps, features))), requires_grad=True)
+    h0 = Tensor(on_device(rng.standard_normal((layers, batch, hidden)) * 0.5), requires_grad=True)
     return x, h0
 
 
@@ -338,7 +338,7 @@ def test_gru_parameters_have_torch_names_and_init():
     assert [(k, tuple(p.shape)) for k, p in gru.named_parameters()] == [
         ("weight_ih_l0", (12, 5)), ("weight_hh_l0", (12, 4)), ("bias_ih_l0", (12,)), ("bias_hh_l0", (12,)),
         ("weight_ih_l1", (12, 4)), ("weight_hh_l1", (12, 4)), ("bias_ih_l1", (12,)), ("bias_hh_l1", (12,))]
-    assert all(np.abs(p.data).max() <= 0.5 and p.dtype == np.float32 for p in gru.parameters())
+    assert all(np.abs(host(p)).max() <= 0.5 and p.dtype == np.float32 for p in gru.parameters())
     assert [k for k, _ in nn.GRU(5, 4, bias=False).named_parameters()] == ["weight_ih_l0", "weight_hh_l0"]
     with pytest.raises(ValueError, match="batch_first"):
         nn.GRU(5, 4, batch_first=False)
@@ -370,10 +370,10 @@ def test_gru_without_bias_gradcheck():
 
 def test_gru_last_output_is_h_n():
     gru = nn.GRU(3, 4, num_layers=2)
-    x = Tensor(np.random.default_rng(0).standard_normal((2, 5, 3)).astype(np.float32))
+    x = Tensor(on_device(np.random.default_rng(0).standard_normal((2, 5, 3)).astype(np.float32)))
     out, h_n = gru(x)
     assert out.shape == (2, 5, 4) and h_n.shape == (2, 2, 4) and out.dtype == np.float32
-    np.testing.assert_array_equal(out.data[:, -1], h_n.data[-1])
+    np.testing.assert_array_equal(host(out)[:, -1], host(h_n)[-1])
 
 
 @pytest.mark.parametrize("layers,with_h0", [(1, False), (2, True)])
@@ -385,18 +385,18 @@ def test_gru_matches_torch(layers, with_h0, torch):
     x, h0 = gru_inputs(3, 4, 6, 5, layers, seed=1)
     x, h0 = Tensor(x.data.astype(np.float32), requires_grad=True), Tensor(h0.data.astype(np.float32),
                                                                           requires_grad=True)
-    tx, th0 = (torch.tensor(t.data, requires_grad=True) for t in (x, h0))
+    tx, th0 = (torch.tensor(host(t), requires_grad=True) for t in (x, h0))
     out, h_n = ours(x, h0 if with_h0 else None)
     tout, th_n = theirs(tx, th0 if with_h0 else None)
-    np.testing.assert_allclose(out.data, tout.detach().numpy(), rtol=1e-5, atol=1e-6)
-    np.testing.assert_allclose(h_n.data, th_n.detach().numpy(), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(host(out), tout.detach().numpy(), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(host(h_n), th_n.detach().numpy(), rtol=1e-5, atol=1e-6)
     rng = np.random.default_rng(2)
     g_out, g_h = (rng.standard_normal(t.shape).astype(np.float32) for t in (out, h_n))
-    (F.mul(out, Tensor(g_out)).sum() + F.mul(h_n, Tensor(g_h)).sum()).backward()
+    (F.mul(out, Tensor(on_device(g_out))).sum() + F.mul(h_n, Tensor(on_device(g_h))).sum()).backward()
     ((tout * torch.from_numpy(g_out)).sum() + (th_n * torch.from_numpy(g_h)).sum()).backward()
-    np.testing.assert_allclose(x.grad, tx.grad.numpy(), rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(host(x.grad), tx.grad.numpy(), rtol=1e-4, atol=1e-5)
     if with_h0:
-        np.testing.assert_allclose(h0.grad, th0.grad.numpy(), rtol=1e-4, atol=1e-5)
+        np.testing.assert_allclose(host(h0.grad), th0.grad.numpy(), rtol=1e-4, atol=1e-5)
     mine = dict(ours.named_parameters())
     for key, p in theirs.named_parameters():
-        np.testing.assert_allclose(mine[key].grad, p.grad.numpy(), rtol=1e-4, atol=1e-5, err_msg=key)
+        np.testing.assert_allclose(host(mine[key].grad), p.grad.numpy(), rtol=1e-4, atol=1e-5, err_msg=key)

@@ -2,6 +2,7 @@
 import numpy
 import pytest
 
+from devices import host, on_device
 from tinyrrn import Tensor
 from tinyrrn import functional as F
 
@@ -12,11 +13,11 @@ tf = torch.nn.functional
 
 def both(rng, *shape):
     data = rng.standard_normal(shape).astype("float32")
-    return Tensor(data, requires_grad=True), torch.tensor(data, requires_grad=True)
+    return Tensor(on_device(data), requires_grad=True), torch.tensor(data, requires_grad=True)
 
 
 def assert_same(ours, theirs, rtol=1e-4, atol=1e-4):
-    numpy.testing.assert_allclose(ours, theirs.detach().numpy(), rtol=rtol, atol=atol)
+    numpy.testing.assert_allclose(host(ours), theirs.detach().numpy(), rtol=rtol, atol=atol)
 
 
 @pytest.mark.parametrize("kernel,stride,padding", [(1, 1, 0), (1, 2, 0), (3, 1, 1), (3, 2, 1), (7, 2, 3)])
@@ -48,6 +49,7 @@ def test_batch_norm(rng, training):
     (x, tx), (w, tw), (b, tb) = both(rng, 4, 5, 6, 7), both(rng, 5), both(rng, 5)
     mean, var = rng.standard_normal(5).astype("float32"), rng.random(5).astype("float32") + 0.5
     tmean, tvar = torch.tensor(mean), torch.tensor(var)
+    mean, var = on_device(mean), on_device(var)
     y = F.batch_norm(x, mean, var, w, b, training, momentum=0.1, eps=1e-5)
     ty = tf.batch_norm(tx, tmean, tvar, tw, tb, training, momentum=0.1, eps=1e-5)
     assert_same(y.data, ty)
@@ -63,7 +65,7 @@ def test_batch_norm(rng, training):
 def test_cross_entropy_log_softmax_linear(rng):
     (x, tx), (w, tw), (b, tb) = both(rng, 6, 10), both(rng, 4, 10), both(rng, 4)
     target = numpy.array([0, 3, 1, 1, 2, 3])
-    loss = F.cross_entropy(F.linear(x, w, b), target)
+    loss = F.cross_entropy(F.linear(x, w, b), on_device(target))
     tloss = tf.cross_entropy(tf.linear(tx, tw, tb), torch.tensor(target))
     assert_same(loss.data, tloss)
     loss.backward()

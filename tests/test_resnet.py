@@ -23,6 +23,7 @@ import numpy as np
 import pytest
 
 import tinyrrn
+from devices import host, on_device
 from tinyrrn import Tensor
 from tinyrrn import functional as F
 from tinyrrn.models import ARCHITECTURES, BasicBlock, Bottleneck, ResNet, resnet18, resnet34, resnet50, resnet_small
@@ -180,7 +181,7 @@ def test_eval_logits_match_torch(pair, torch):
     with torch.no_grad():
         expected = reference(torch.from_numpy(x)).numpy()
     with tinyrrn.no_grad():
-        logits = ours(Tensor(x)).data
+        logits = host(ours(Tensor(on_device(x))))
     assert logits.dtype == np.float32 and logits.shape == (2, 1000)
     assert np.abs(expected).max() > 0.1  # a real signal, not everything near zero
     np.testing.assert_allclose(logits, expected, rtol=1e-4, atol=1e-4)
@@ -211,7 +212,7 @@ def train_step(reference, ours, x, target):
     ours.zero_grad()
     loss_t = torch.nn.functional.cross_entropy(reference(torch.from_numpy(x)), torch.from_numpy(target))
     loss_t.backward()
-    loss = F.cross_entropy(ours(Tensor(x)), target)
+    loss = F.cross_entropy(ours(Tensor(on_device(x))), on_device(target))
     loss.backward()
     return loss, loss_t
 
@@ -227,7 +228,7 @@ def test_train_step_matches_torch(pair):
 
     theirs, mine = dict(reference.named_parameters()), dict(ours.named_parameters())
     for key in GRADIENTS["resnet18" if name == "resnet18" else "resnet50"]:
-        expected, got = theirs[key].grad.numpy(), mine[key].grad
+        expected, got = theirs[key].grad.numpy(), host(mine[key].grad)
         assert got.shape == expected.shape and got.dtype == np.float32, key
         if key.startswith("fc."):  # right below the loss: no chaos, plain float32 agreement
             np.testing.assert_allclose(got, expected, rtol=1e-3, atol=1e-5 * np.abs(expected).max(), err_msg=key)
@@ -237,7 +238,7 @@ def test_train_step_matches_torch(pair):
     state = ours.state_dict()
     for key, value in reference.state_dict().items():
         if key.endswith(("running_mean", "running_var")):
-            np.testing.assert_allclose(state[key], value.numpy(), rtol=1e-4, atol=1e-5, err_msg=key)
+            np.testing.assert_allclose(host(state[key]), value.numpy(), rtol=1e-4, atol=1e-5, err_msg=key)
         elif key.endswith("num_batches_tracked"):
             assert int(state[key]) == int(value) == int(pair[2][key]) + 1, key
 
@@ -267,11 +268,11 @@ def test_train_step_matches_torch_in_float64(pair):
         theirs = dict(reference.named_parameters())
         for key, p in ours.named_parameters():
             expected = theirs[key].grad.numpy()
-            np.testing.assert_allclose(p.grad, expected, rtol=1e-8, atol=1e-10 * np.abs(expected).max(),
+            np.testing.assert_allclose(host(p.grad), expected, rtol=1e-8, atol=1e-10 * np.abs(expected).max(),
                                        err_msg=key)
         state = ours.state_dict()
         for key, value in reference.state_dict().items():
-            np.testing.assert_allclose(state[key], value.numpy(), rtol=1e-10, err_msg=key)
+            np.testing.assert_allclose(host(state[key]), value.numpy(), rtol=1e-10, err_msg=key)
     finally:
         reference.float()
 
@@ -385,10 +386,10 @@ def test_conv_weights_are_channels_last():
 
 def test_resnet_small_forward_and_backward():
     model = resnet_small()
-    x = Tensor(np.random.default_rng(0).standard_normal((3, 3, 32, 32)).astype(np.float32))
+    x = Tensor(on_device(np.random.default_rng(0).standard_normal((3, 3, 32, 32)).astype(np.float32)))
     logits = model(x)
     assert logits.shape == (3, 10) and logits.dtype == np.float32
-    F.cross_entropy(logits, np.array([0, 1, 2])).backward()
+    F.cross_entropy(logits, on_device([0, 1, 2])).backward()
     assert all(p.grad is not None and p.grad.shape == p.shape for p in model.parameters())
     assert model.num_features == 64
     wide = resnet_small(num_classes=5, widths=(4, 8, 8, 16), blocks=(1, 1, 1, 1))
@@ -399,25 +400,25 @@ def test_resnet_small_forward_and_backward():
 
 def test_features_shapes_and_equal_running_layers_by_hand(r50):
     model = r50.eval()
-    x = Tensor(np.random.default_rng(0).standard_normal((2, 3, 64, 64)).astype(np.float32))
+    x = Tensor(on_device(np.random.default_rng(0).standard_normal((2, 3, 64, 64)).astype(np.float32)))
     with tinyrrn.no_grad():
         h = model.stem(x)
         by_hand = {}
         for i in range(1, 5):
             h = getattr(model, f"layer{i}")(h)
-            by_hand[f"layer{i}"] = h.data.mean(axis=(2, 3))
+            by_hand[f"layer{i}"] = host(h).mean(axis=(2, 3))
         for layer, channels in (("layer2", 512), ("layer3", 1024), ("layer4", 2048)):
             features = model.features(x, layer)
             assert features.shape == (2, channels), layer
-            np.testing.assert_allclose(features.data, by_hand[layer], rtol=1e-5, atol=1e-6)
-        np.testing.assert_allclose(model.head(h).data, model(x).data, rtol=1e-5, atol=1e-6)
+            np.testing.assert_allclose(host(features), by_hand[layer], rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(host(model.head(h)), host(model(x)), rtol=1e-5, atol=1e-6)
     with pytest.raises(ValueError, match="layer5"):
         model.features(x, "layer5")
 
 
 def test_features_default_is_layer4_and_differentiable():
     model = resnet_small()
-    x = Tensor(np.random.default_rng(1).standard_normal((2, 3, 16, 16)).astype(np.float32))
+    x = Tensor(on_device(np.random.default_rng(1).standard_normal((2, 3, 16, 16)).astype(np.float32)))
     features = model.features(x)
     assert features.shape == (2, 64)
     features.sum().backward()
@@ -428,12 +429,12 @@ def test_block_extra_term_is_added_before_the_relu_and_a_given_shortcut_replaces
     for block in (BasicBlock(8, 8), Bottleneck(32, 8)):
         block.eval()
         channels = 8 * block.expansion
-        x = Tensor(np.random.default_rng(2).standard_normal((2, channels, 5, 5)).astype(np.float32))
-        extra = Tensor(np.full((2, channels, 5, 5), -1e3, dtype=np.float32))
-        assert np.all(block(x, extra).data == 0)
-        np.testing.assert_allclose(block(x).data, np.maximum(block.residual(x).data + x.data, 0), rtol=1e-6)
-        given = Tensor(np.full((2, channels, 5, 5), 0.5, dtype=np.float32))  # a precomputed shortcut S(x)
-        np.testing.assert_allclose(block(x, shortcut=given).data, np.maximum(block.residual(x).data + 0.5, 0),
+        x = Tensor(on_device(np.random.default_rng(2).standard_normal((2, channels, 5, 5)).astype(np.float32)))
+        extra = Tensor(on_device(np.full((2, channels, 5, 5), -1e3, dtype=np.float32)))
+        assert np.all(host(block(x, extra)) == 0)
+        np.testing.assert_allclose(host(block(x)), np.maximum(host(block.residual(x)) + host(x), 0), rtol=1e-6)
+        given = Tensor(on_device(np.full((2, channels, 5, 5), 0.5, dtype=np.float32)))  # a precomputed S(x)
+        np.testing.assert_allclose(host(block(x, shortcut=given)), np.maximum(host(block.residual(x)) + 0.5, 0),
                                    rtol=1e-6)
 
 

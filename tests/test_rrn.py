@@ -2,6 +2,7 @@
 import numpy
 import pytest
 
+from devices import host, on_device
 from tinyrrn import Tensor, gradcheck, nn, no_grad
 from tinyrrn import functional as F
 from tinyrrn.models import RecurrentResNet, resnet50, resnet_small
@@ -31,7 +32,7 @@ def double(model, dtype="float64"):
 
 
 def clips(rng, batch=2, steps=2, size=8, dtype="float64"):
-    return Tensor(rng.standard_normal((batch, steps, 3, size, size)).astype(dtype), requires_grad=True)
+    return Tensor(on_device(rng.standard_normal((batch, steps, 3, size, size)).astype(dtype)), requires_grad=True)
 
 
 def reference_forward(model, clip):
@@ -69,7 +70,7 @@ def reference_forward(model, clip):
 def test_matches_the_step_by_step_unrolling_and_passes_gradcheck(rng, skip, steps, positions):
     model = double(RecurrentResNet(tiny_backbone(), skip, positions, context=steps)).eval()
     clip = clips(rng, steps=steps)
-    numpy.testing.assert_allclose(model(clip).data, reference_forward(model, clip).data, rtol=1e-10)
+    numpy.testing.assert_allclose(host(model(clip)), host(reference_forward(model, clip)), rtol=1e-10)
     checked = [clip, model.backbone.layer4[1].conv2.weight, model.backbone.layer2[0].conv1.weight]
     if skip != "identity":
         checked.append(getattr(model.temporal, model.positions[0].replace(".", "_")).conv.weight)
@@ -83,7 +84,7 @@ def test_train_mode_gradcheck_and_averaged_logits(rng, skip):
     clip = clips(rng, batch=3, steps=3)
     gradcheck(lambda c: model(c), [clip])
     model.eval()
-    numpy.testing.assert_allclose(model(clip).data, reference_forward(model, clip).data, rtol=1e-10)
+    numpy.testing.assert_allclose(host(model(clip)), host(reference_forward(model, clip)), rtol=1e-10)
 
 
 def reference_training_forward(model, clip):
@@ -119,7 +120,7 @@ def reference_training_forward(model, clip):
             shortcut = run(unit.shortcut, x)  # x holds exactly the x_t and x_{t-1} of the steps now
             temporal = {t: shortcut[t - 1] for t in now if t > 0}
             if unit.downsample is not None:
-                projected[name] = unit.downsample[0](F.concatenate([x[t] for t in sorted(x)])).data
+                projected[name] = host(unit.downsample[0](F.concatenate([x[t] for t in sorted(x)])))
         else:
             skip = getattr(model.temporal, name.replace(".", "_"))
             shortcut = run(unit.shortcut, {t: x[t] for t in now})
@@ -157,21 +158,22 @@ def test_one_batch_norm_update_per_training_forward_at_every_position(rng, build
         clip = clips(rng, batch=3, steps=steps)
         logits = model(clip)
         expected, projected = reference_training_forward(reference, clip)
-        numpy.testing.assert_allclose(logits.data, expected.data, rtol=1e-10, atol=1e-12)
+        numpy.testing.assert_allclose(host(logits), host(expected), rtol=1e-10, atol=1e-12)
         ours, theirs = batch_norms(model), batch_norms(reference)
         assert ours.keys() == theirs.keys()
         for key, bn in ours.items():
             assert int(bn.num_batches_tracked) == 1, (name, key)
             for buffer in ("running_mean", "running_var"):
-                numpy.testing.assert_allclose(getattr(bn, buffer), getattr(theirs[key], buffer), rtol=1e-12,
+                numpy.testing.assert_allclose(host(getattr(bn, buffer)), host(getattr(theirs[key], buffer)), rtol=1e-12,
                                               err_msg=f"{key} at {positions}")
         for unit_name, rows in projected.items():
             checked.add(unit_name)
             seen = steps if average_logits else 1 + len(positions[positions.index(unit_name):])
             assert rows.shape[0] == seen * 3  # [x_{t-1}; x_t]: every step the unit's input holds
             bn = dict(model.backbone.units())[unit_name].downsample[1]
-            numpy.testing.assert_allclose(bn.running_mean, 0.1 * rows.mean(axis=(0, 2, 3)), rtol=1e-12)
-            numpy.testing.assert_allclose(bn.running_var, 0.9 + 0.1 * rows.var(axis=(0, 2, 3), ddof=1), rtol=1e-12)
+            numpy.testing.assert_allclose(host(bn.running_mean), 0.1 * rows.mean(axis=(0, 2, 3)), rtol=1e-12)
+            numpy.testing.assert_allclose(host(bn.running_var), 0.9 + 0.1 * rows.var(axis=(0, 2, 3), ddof=1),
+                                          rtol=1e-12)
     projection_units = {name for name, unit in units if unit.downsample is not None}
     assert checked == (projection_units if skip == "identity" else set()) and len(projection_units) >= 3
 
@@ -179,7 +181,7 @@ def test_one_batch_norm_update_per_training_forward_at_every_position(rng, build
 def frames_reaching_the_output(model, rng, steps):
     clip = clips(rng, steps=steps)
     model(clip).sum().backward()
-    per_frame = numpy.abs(clip.grad).reshape(clip.shape[0], steps, -1).max(axis=(0, 2))
+    per_frame = numpy.abs(host(clip.grad)).reshape(clip.shape[0], steps, -1).max(axis=(0, 2))
     return [t for t in range(steps) if per_frame[t] > 0]
 
 
@@ -202,7 +204,7 @@ def test_first_step_has_no_temporal_term(rng):
     """At t = 1 there is no x_0: a one-frame chunk gives the plain ResNet's output."""
     model = double(RecurrentResNet(tiny_backbone(), "linear", ("block4",), context=2)).eval()
     clip = clips(rng, steps=1)
-    numpy.testing.assert_allclose(model(clip).data, model.backbone(clip[:, 0]).data, rtol=1e-12)
+    numpy.testing.assert_allclose(host(model(clip)), host(model.backbone(clip[:, 0])), rtol=1e-12)
 
 
 def test_positions_and_context_rules():
@@ -234,11 +236,11 @@ def test_imagenet_weights_load_strictly_into_the_backbone(tmp_path, rng):
     source = resnet_small(num_classes=5)
     save_npz(source, tmp_path / "w.npz")
     model = RecurrentResNet(resnet_small(num_classes=5), "nonlinear", ("block4",))
-    before = model.temporal.layer4_1.conv.weight.data.copy()
+    before = host(model.temporal.layer4_1.conv.weight)
     load_npz(model.backbone, tmp_path / "w.npz", strict=True)
     for key, value in source.state_dict().items():
-        numpy.testing.assert_array_equal(model.backbone.state_dict()[key], value)
-    numpy.testing.assert_array_equal(model.temporal.layer4_1.conv.weight.data, before)
+        numpy.testing.assert_array_equal(host(model.backbone.state_dict()[key]), host(value))
+    numpy.testing.assert_array_equal(host(model.temporal.layer4_1.conv.weight), before)
     assert numpy.abs(before).sum() > 0  # W_s initialised, not zero
     keys = model.state_dict().keys()
     assert "backbone.layer4.1.conv2.weight" in keys and "temporal.layer4_1.bn.running_var" in keys
@@ -246,10 +248,10 @@ def test_imagenet_weights_load_strictly_into_the_backbone(tmp_path, rng):
 
 def test_a_float32_resnet50_step_runs_and_only_needed_frames_are_computed(rng):
     model = RecurrentResNet(resnet50(num_classes=4), "identity", ("block4",), context=2)
-    clip = Tensor(rng.standard_normal((1, 3, 3, 64, 64)).astype("float32"), requires_grad=True)
-    loss = F.cross_entropy(model(clip), numpy.array([1]))
+    clip = Tensor(on_device(rng.standard_normal((1, 3, 3, 64, 64)).astype("float32")), requires_grad=True)
+    loss = F.cross_entropy(model(clip), on_device([1]))
     loss.backward()
     assert numpy.isfinite(loss.item())
-    assert numpy.all(clip.grad[:, 0] == 0) and numpy.any(clip.grad[:, 1:] != 0)
+    assert numpy.all(host(clip.grad)[:, 0] == 0) and numpy.any(host(clip.grad)[:, 1:] != 0)
     with no_grad():
         assert model.eval()(clip).shape == (1, 4)

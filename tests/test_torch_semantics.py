@@ -13,6 +13,7 @@ import types
 import numpy
 import pytest
 
+from devices import host, on_device
 from tinyrrn import Tensor
 from tinyrrn import functional as F
 
@@ -61,7 +62,7 @@ def make_inputs(specs, rng, dtype):
         else:
             data = spec
         grad = not isinstance(spec, numpy.ndarray) and data.dtype.kind == "f"
-        ours.append(Tensor(data.copy(), requires_grad=grad))
+        ours.append(Tensor(on_device(data.copy()), requires_grad=grad))
         theirs.append(torch.tensor(data.copy(), requires_grad=grad))
     return ours, theirs
 
@@ -99,7 +100,7 @@ def check(specs, fn, raises=False, forward_only=False, dtype="float64", seed=0):
     for i, (mine, reference) in enumerate(zip(ours, theirs)):
         if reference.requires_grad:
             assert mine.grad is not None and mine.grad.dtype == mine.dtype, f"input {i}"
-            numpy.testing.assert_allclose(mine.grad, reference.grad.numpy(), rtol=10 * rtol, atol=10 * atol,
+            numpy.testing.assert_allclose(host(mine.grad), reference.grad.numpy(), rtol=10 * rtol, atol=10 * atol,
                                           err_msg=f"gradient of input {i}")
 
 
@@ -361,7 +362,7 @@ def operand(dtype, form, library, rng):
     if form == "number":
         return values[0].item()
     values = values[0] if form == "0-d" else values
-    return Tensor(numpy.array(values)) if library == "ours" else torch.tensor(numpy.array(values))
+    return Tensor(on_device(values)) if library == "ours" else torch.tensor(numpy.array(values))
 
 
 @pytest.mark.parametrize("symbol", OPERATORS)

@@ -21,8 +21,8 @@ class CheckpointError(ValueError):
 
 
 def first_non_finite(arrays):
-    """The name of the first floating-point array of ``arrays`` holding a NaN or an infinity, or None.
-    One device-to-host transfer for all of them."""
+    """The name of the first floating-point array of ``arrays`` (all on one device) holding a NaN or an
+    infinity, or None. One device-to-host transfer for all of them."""
     floats = [(name, a) for name, a in arrays.items() if a.dtype.kind == "f" and a.size]
     if not floats:
         return None
@@ -33,10 +33,10 @@ def first_non_finite(arrays):
 
 def save(path, arrays, meta):
     """Write ``arrays`` (name -> NumPy/CuPy array) and JSON-serialisable ``meta`` to ``path`` atomically."""
-    bad = first_non_finite(arrays)
+    state = {name: to_numpy(value) for name, value in arrays.items()}  # on a GPU, some may be on the host already
+    bad = first_non_finite(state)
     if bad is not None:
         raise CheckpointError(f"{path}: not written: {bad} holds NaN or infinite values")
-    state = {name: to_numpy(value) for name, value in arrays.items()}
     state[META_KEY] = numpy.frombuffer(json.dumps(meta).encode(), dtype=numpy.uint8)
     save_npz(state, path)
 

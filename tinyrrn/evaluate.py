@@ -34,16 +34,14 @@ def chunk_probabilities(model, dataset, batch=16, workers=2, desc="eval", stream
 
     ``stream``: where the progress bar goes (default stderr)."""
     model.eval()
-    loader = ChunkLoader(dataset, batch_size=batch, shuffle=False, workers=workers)
+    loader = ChunkLoader(dataset, batch_size=batch, shuffle=False, workers=workers, device=backend.get_device())
     probs, labels, videos = [], [], []
-    device = backend.get_device()
     bar = Progress(total=len(loader), desc=desc, stream=stream)
     with no_grad():
-        for clips, y, v in loader:
+        for clips, y, v in loader:  # clips and labels y on the model's device
             if not len(y):  # every chunk of this batch was from a bad video
                 continue
-            logits = model(Tensor(backend.to_device(clips, device)))
-            probs.append(backend.to_numpy(F.softmax(logits, -1).data))
+            probs.append(F.softmax(model(Tensor(clips)), -1).data)
             labels.append(y)
             videos.append(v)
             bar.update(1)
@@ -51,7 +49,8 @@ def chunk_probabilities(model, dataset, batch=16, workers=2, desc="eval", stream
     classes = len(dataset.classes)
     if not probs:
         return numpy.zeros((0, classes), "float32"), numpy.zeros(0, "int64"), numpy.zeros(0, "int64")
-    return numpy.concatenate(probs), numpy.concatenate(labels), numpy.concatenate(videos)
+    xp = backend.xp_of(probs[0])  # one copy to the host at the end, not one wait per batch
+    return backend.to_numpy(xp.concatenate(probs)), backend.to_numpy(xp.concatenate(labels)), numpy.concatenate(videos)
 
 
 class ChunkSubset:

@@ -189,7 +189,7 @@ class Trainer:
         self.optimizer = parallel.DistributedOptimizer(optimizer, self.comm, schedule=self.learning_rate)
         self.loader = ChunkLoader(  # the global batches of one process; this rank loads its part of each
             self.train_set, batch_size=config["batch"], shuffle=True, seed=config["seed"], workers=config["workers"],
-            rank=self.comm.rank, world=self.comm.size,
+            rank=self.comm.rank, world=self.comm.size, device=backend.get_device(),
             bad_videos_path=os.path.join(run_dir, "bad_videos.txt") if self.is_root else None)
         if self.is_root and config["batch"] < self.comm.size:
             print(f"warning: --batch {config['batch']} is smaller than the {self.comm.size} ranks: some ranks "

@@ -12,6 +12,13 @@ augmentation does not depend on the rank that loads it, so N ranks together see 
 batches of one process. Every rank yields one batch per global batch, possibly empty (fewer
 chunks than ranks), so that all ranks step together.
 
+Device: with `device="gpu"` the loader hands out clips and labels already on the GPU. Each batch
+is assembled in one host buffer (its chunks' clips, written there by the workers that decode them,
+then its labels; pinned, i.e. page-locked, memory from a small ring of such buffers) and copied to
+the device in one asynchronous copy on a stream of its own, one batch ahead: the copy of batch k+1
+runs while the device computes on batch k, and the workers decode the batches after it meanwhile.
+On the CPU the same code runs with plain host buffers, and the copy is nothing.
+
 Bad videos: a chunk whose video cannot be decoded is dropped from its batch (which is then
 smaller, possibly empty). The video is warned about once, appended to `bad_videos` and to
 `bad_videos_path`, and not decoded again.
@@ -28,7 +35,75 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
+from .. import backend
 from .video import BadVideo
+
+
+def _layout(n, clip_shape):
+    """(bytes of n float32 clips, offset of the n int64 labels after them, total bytes) of a batch buffer."""
+    clip_bytes = n * int(np.prod(clip_shape)) * 4
+    labels_at = -(-clip_bytes // 8) * 8  # int64 labels start 8-byte aligned
+    return clip_bytes, labels_at, labels_at + 8 * n
+
+
+def _batch_views(buffer, n, clip_shape):
+    """The clips (n, T, 3, H, W; an NCHW view of channels-last memory) and labels (n,) int64 that a
+    flat uint8 batch buffer (host or device) holds."""
+    clip_bytes, labels_at, total = _layout(n, clip_shape)
+    t, c, h, w = clip_shape
+    clips = buffer[:clip_bytes].view(np.float32).reshape(n, t, h, w, c).transpose(0, 1, 4, 2, 3)
+    return clips, buffer[labels_at:total].view(np.int64)
+
+
+class BatchStaging:
+    """Where a batch is assembled on the host, and how it reaches the device that computes on it.
+
+    CPU: a fresh host buffer per batch, which is the batch (nothing is copied). GPU: a ring of
+    `slots` pinned host buffers of `capacity` bytes, handed out in turn; `send` copies one, in one
+    asynchronous copy on this staging's own stream, to a fresh device buffer. The compute stream
+    waits for that copy on the device (no host wait); a host buffer is refilled only once its last
+    copy has finished. Buffers are sent in the order they were handed out.
+    """
+
+    def __init__(self, device, capacity, slots):
+        self.xp = backend.module_for(device)
+        self.copies = self.xp is not np  # a GPU: batches are copied, one batch ahead
+        self.capacity, self.handed_out, self.sent = capacity, 0, 0
+        self.ring = [[None, None] for _ in range(slots)]  # [pinned host buffer, event of its last copy]
+        self.stream = self.xp.cuda.Stream(non_blocking=True) if self.copies else None
+
+    def host(self, nbytes):
+        """A flat uint8 host buffer of `nbytes` to assemble the next batch in."""
+        if not self.copies:
+            return np.empty(nbytes, np.uint8)
+        slot = self.ring[self.handed_out % len(self.ring)]
+        self.handed_out += 1
+        if slot[0] is None:
+            slot[0] = np.ndarray(self.capacity, np.uint8, buffer=self.xp.cuda.alloc_pinned_memory(self.capacity))
+        if slot[1] is not None and not slot[1].done:
+            slot[1].synchronize()  # wait until its previous batch is on the device (done long since, as a rule)
+        return slot[0][:nbytes]
+
+    def send(self, host):
+        """Start copying a filled host buffer to the device: (the buffer there, the copy's event), or
+        on the CPU (the host buffer, None)."""
+        if not self.copies:
+            return host, None
+        slot = self.ring[self.sent % len(self.ring)]
+        self.sent += 1
+        device = self.xp.empty(host.size, np.uint8)  # memory of the compute stream, which may still read
+        self.stream.wait_event(self.xp.cuda.get_current_stream().record())  # it: the copy waits for that
+        if host.size:
+            device.set(host, stream=self.stream)
+        slot[1] = self.stream.record()
+        return device, slot[1]
+
+    def receive(self, sent):
+        """The buffer `send` returned, once the compute stream has been told to wait for its copy."""
+        buffer, copied = sent
+        if copied is not None:
+            self.xp.cuda.get_current_stream().wait_event(copied)
+        return buffer
 
 
 class ChunkLoader:
@@ -37,15 +112,16 @@ class ChunkLoader:
     clips is an NCHW view of channels-last memory, as returned by `Normalize`; a batch whose
     chunks were all from bad videos (or, with several ranks, none of them this rank's) has B = 0.
     `rank` of `world`: the part of every global batch of `batch_size` chunks this process loads.
+    `device`: where clips and labels are ('cpu' or 'gpu'; video indices stay on the host).
     """
 
     def __init__(self, dataset, batch_size=8, shuffle=True, seed=0, workers=2, drop_last=False,
-                 bad_videos_path=None, prefetch=2, rank=0, world=1):
+                 bad_videos_path=None, prefetch=2, rank=0, world=1, device="cpu"):
         if not 0 <= rank < world:
             raise ValueError(f"rank must be in [0, {world}), got {rank}")
         self.dataset, self.batch_size, self.shuffle, self.seed = dataset, batch_size, shuffle, seed
         self.workers, self.drop_last, self.prefetch = workers, drop_last, prefetch
-        self.rank, self.world = rank, world
+        self.rank, self.world, self.device = rank, world, device
         self.bad_videos_path = bad_videos_path
         self.epoch, self.position, self.bad_videos = 0, 0, []
         for path in dataset.bad_videos:
@@ -68,51 +144,78 @@ class ChunkLoader:
     def __iter__(self):
         epoch, order, size = self.epoch, self.order(self.epoch), self.batch_size
         batches = [order[b * size:(b + 1) * size][self.rank::self.world] for b in range(self.position, len(self))]
-        for results in self._results(epoch, batches):
+        staging = BatchStaging(self.device, _layout(-(-size // self.world), self.dataset.clip_shape)[2],
+                               slots=self.prefetch + 3)  # the batches a buffer can be busy with, and one more
+        ahead = 1 if staging.copies else 0
+        sent = deque()  # batches whose copy to the device has started, not yet handed out
+        for host, results in self._results(epoch, batches, staging):
+            sent.append(self._collate(host, results, staging))
+            while len(sent) > ahead:
+                self.position += 1
+                yield self._on_device(sent.popleft(), staging)
+        while sent:
             self.position += 1
-            yield self._collate(results)
+            yield self._on_device(sent.popleft(), staging)
         self.epoch, self.position = epoch + 1, 0
 
-    def _results(self, epoch, batches):
-        """Per batch, the list of `dataset.get` results (or BadVideo errors), in order."""
+    def _results(self, epoch, batches, staging):
+        """Per batch: its host buffer, the clip of each of its chunks written in there by `_load`,
+        and the list of (label, video) or BadVideo errors of its chunks, in order."""
+        clip_shape = self.dataset.clip_shape
         if self.workers == 0:
             for chunks in batches:
-                yield [self._load(epoch, i) for i in chunks]
+                host = staging.host(_layout(len(chunks), clip_shape)[2])
+                clips = _batch_views(host, len(chunks), clip_shape)[0]
+                yield host, [self._load(epoch, i, clip) for i, clip in zip(chunks, clips)]
             return
         pool, pending = ThreadPoolExecutor(self.workers), deque()
         try:
             for chunks in batches:
-                pending.append([pool.submit(self._load, epoch, i) for i in chunks])
+                host = staging.host(_layout(len(chunks), clip_shape)[2])
+                clips = _batch_views(host, len(chunks), clip_shape)[0]
+                pending.append((host, [pool.submit(self._load, epoch, i, clip) for i, clip in zip(chunks, clips)]))
                 if len(pending) > self.prefetch:
-                    yield [f.result() for f in pending.popleft()]
+                    host, futures = pending.popleft()
+                    yield host, [f.result() for f in futures]
             while pending:
-                yield [f.result() for f in pending.popleft()]
+                host, futures = pending.popleft()
+                yield host, [f.result() for f in futures]
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
 
-    def _load(self, epoch, i):
+    def _load(self, epoch, i, out):
+        """Decode chunk i into `out` (its place in the batch buffer): (label, video), or the BadVideo error."""
         path = self.dataset.paths[self.dataset.chunk_video[i]]
         if path in self.bad_videos:
             return BadVideo(path, "already found bad")
         try:
-            return self.dataset.get(int(i), np.random.default_rng([self.seed, epoch, int(i)]))
+            clip, label, video = self.dataset.get(int(i), np.random.default_rng([self.seed, epoch, int(i)]))
         except BadVideo as err:
             return err
+        out[...] = clip
+        return label, video
 
-    def _collate(self, results):
-        good = []
+    def _collate(self, host, results, staging):
+        """Drop the chunks of bad videos, write the labels, start the copy to the device:
+        (what staging.send returned, the batch's size, its video indices)."""
+        good = [j for j, result in enumerate(results) if not isinstance(result, BadVideo)]
         for result in results:
             if isinstance(result, BadVideo):
                 self.mark_bad(result.path, result.reason)
-            else:
-                good.append(result)
-        if not good:
-            empty = np.zeros((0, *self.dataset.clip_shape), np.float32)
-            return empty, np.zeros(0, np.int64), np.zeros(0, np.int64)
-        clips = np.stack([clip.transpose(0, 2, 3, 1) for clip, _, _ in good]).transpose(0, 1, 4, 2, 3)
-        labels = np.array([label for _, label, _ in good], dtype=np.int64)
-        videos = np.array([video for _, _, video in good], dtype=np.int64)
-        return clips, labels, videos
+        clip_shape = self.dataset.clip_shape
+        clips, labels = _batch_views(host, len(good), clip_shape)
+        if len(good) < len(results):  # close the gaps: the good clips to the front (rare)
+            clips[...] = _batch_views(host, len(results), clip_shape)[0][good]
+        labels[...] = [results[j][0] for j in good]
+        videos = np.array([results[j][1] for j in good], dtype=np.int64)
+        return staging.send(host[:_layout(len(good), clip_shape)[2]]), len(good), videos
+
+    def _on_device(self, collated, staging):
+        """(clips, labels, videos) of a collated batch; labels are copied out of the batch buffer,
+        so that keeping them does not keep the clips' memory."""
+        sent, n, videos = collated
+        clips, labels = _batch_views(staging.receive(sent), n, self.dataset.clip_shape)
+        return clips, labels.copy(), videos
 
     def mark_bad(self, path, reason, warn=True):
         """Skip the chunks of video `path` from now on (warned about once, listed in bad_videos_path)."""

@@ -1,0 +1,15 @@
+"""Test-only: in a Python process started by the test suite under TINYRRN_TEST_STANDIN=1, device
+'gpu' is the strict CuPy stand-in (tests/strict_xp.py), as in the suite's own process.
+
+tests/conftest.py puts this folder on PYTHONPATH in that mode only; Python imports a module of this
+name at start-up (the site module), before any of the child's code runs.
+"""
+import os
+import sys
+
+if os.environ.get("TINYRRN_TEST_STANDIN", "").strip() not in ("", "0"):
+    sys.path.append(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # tests/: strict_xp
+    import strict_xp
+    from tinyrrn import backend
+
+    backend._load_cupy = lambda: strict_xp
