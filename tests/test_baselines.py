@@ -14,11 +14,13 @@ from tinyrrn.weights import save_npz
 
 
 def write_features(root, train, test, classes=("A", "B")):
-    """A feature folder as tinyrrn.features writes it, from lists of (array, label)."""
+    """A feature folder as tinyrrn.features writes it, from lists of (array, label): test videos in
+    group g01, training videos spread over g02-g06."""
     videos = []
     for subset, items in (("train", train), ("test", test)):
         for i, (array, label) in enumerate(items):
-            rel = f"{classes[label]}/v_{subset}_{i}.npy"
+            group = 2 + i % 5 if subset == "train" else 1
+            rel = f"{classes[label]}/v_{classes[label]}_g{group:02d}_c{i:02d}.npy"
             os.makedirs(os.path.join(root, classes[label]), exist_ok=True)
             numpy.save(os.path.join(root, rel), numpy.asarray(array, dtype=numpy.float32))
             videos.append({"video": rel, "file": rel, "label": int(label), "subset": subset})
@@ -57,11 +59,11 @@ def test_znorm_uses_training_statistics_only(tmp_path, monkeypatch, rng):
     seen = []
     real = baseline.apply_znorm
     monkeypatch.setattr(baseline, "apply_znorm", lambda seqs, stats: seen.append(stats) or real(seqs, stats))
-    baseline.run(write_features(tmp_path / "a", train, test), "avgpool", znorm=True, epochs=1)
+    baseline.run(write_features(tmp_path / "a", train, test), "avgpool", znorm=True, epochs=1, val_groups=0)
     shifted = [(x * 100 + 50, y) for x, y in test]  # very different test features
-    baseline.run(write_features(tmp_path / "b", train, shifted), "avgpool", znorm=True, epochs=1)
+    baseline.run(write_features(tmp_path / "b", train, shifted), "avgpool", znorm=True, epochs=1, val_groups=0)
     expected = baseline.znorm_stats([x for x, _ in train])
-    assert len(seen) == 4  # train and test normalised, in both runs
+    assert len(seen) == 6  # training, validation (none here) and test videos normalised, in both runs
     for mean, std in seen:
         numpy.testing.assert_allclose(mean, expected[0], rtol=1e-6)
         numpy.testing.assert_allclose(std, expected[1], rtol=1e-6)
@@ -97,13 +99,40 @@ def test_gru_learns_frame_order_that_average_pooling_cannot(tmp_path, rng):
                           epochs=25, lr=0.01, batch=8)
     assert losses[-1] < 0.5 * losses[0]
     folder = write_features(tmp_path / "order", order_set(rng, 40), order_set(rng, 16))
-    gru = baseline.run(folder, "gru", znorm=True, out_dir=str(tmp_path / "gru"), epochs=25, lr=0.01, batch=8, hidden=16)
-    avg = baseline.run(folder, "avgpool", znorm=True, epochs=25, lr=0.01, batch=8)
+    gru = baseline.run(folder, "gru", znorm=True, out_dir=str(tmp_path / "gru"), epochs=25, lr=0.01, batch=8, hidden=16,
+                       val_groups=0)
+    avg = baseline.run(folder, "avgpool", znorm=True, epochs=25, lr=0.01, batch=8, val_groups=0)
     assert gru["video_error"] <= 0.125 and avg["video_error"] >= 0.25
     assert gru["videos"] == 16 and gru["chunks"] == 16
     written = json.load(open(tmp_path / "gru" / "eval" / "metrics.json"))
     assert written["video_error"] == gru["video_error"] and written["classes"] == ["A", "B"]
     assert len(open(tmp_path / "gru" / "metrics.jsonl").readlines()) == 25
+
+
+def test_baselines_select_their_epoch_on_held_out_training_groups(tmp_path, rng, monkeypatch):
+    """Table 1 follows the training protocol: whole groups of the training videos held out (those a
+    training run with the same seed holds out), the epoch chosen on them, the test split read at the end."""
+    from tinyrrn.data.splits import validation_groups
+    folder = write_features(tmp_path / "f", order_set(rng, 50), order_set(rng, 16))
+    index, subsets = baseline.load_features(folder)
+    expected = validation_groups([(name, 0) for name in subsets["train"][2]], 2, seed=4)
+    seen, stats = [], []
+    real_predict, real_stats = baseline.predict, baseline.znorm_stats
+    monkeypatch.setattr(baseline, "predict", lambda model, seqs, batch=64: seen.append(len(seqs)) or real_predict(model, seqs))
+    monkeypatch.setattr(baseline, "znorm_stats", lambda seqs: stats.append(len(seqs)) or real_stats(seqs))
+    out = tmp_path / "run"
+    metrics = baseline.run(folder, "gru", znorm=True, out_dir=str(out), epochs=6, lr=0.01, batch=8, hidden=8,
+                           seed=4, val_groups=2)
+    assert metrics["val_groups"] == expected and json.load(open(out / "config.json"))["held_out_groups"] == expected
+    assert stats == [30]  # Z-norm statistics of the 30 videos trained on, not the 20 held out
+    validation = [r["val_video_error"] for r in map(json.loads, open(out / "metrics.jsonl"))]
+    assert len(validation) == 6 and metrics["epoch"] == 1 + validation.index(min(validation))
+    assert metrics["val_video_error"] == min(validation) and metrics["last"]["epoch"] == 6
+    assert seen[:6] == [20] * 6 and seen[6:] == [16] * (1 if metrics["epoch"] == 6 else 2)  # test: at the end only
+    assert json.load(open(out / "eval" / "metrics.json"))["epoch"] == metrics["epoch"]
+    assert json.load(open(out / "eval-last" / "metrics.json"))["video_error"] == metrics["last"]["video_error"]
+    whole = baseline.run(folder, "avgpool", epochs=2, val_groups=0)
+    assert whole["epoch"] == 2 and whole["val_groups"] == [] and "--val-groups 0" in whole["selected_by"]
 
 
 def test_incomplete_features_are_refused(tmp_path, rng):
@@ -134,7 +163,7 @@ def test_extraction_writes_one_array_per_video_and_resumes(tiny_data, tmp_path):
     assert first["file"].endswith(".npy") and array.dtype == numpy.float32 and array.shape[1] == 32  # layer3 width
     # the same numbers as running the backbone on the dataset's centre crops
     from tinyrrn.builders import build_dataset
-    dataset = build_dataset({**config, "chunk": 1}, train=first["subset"] == "train")
+    dataset = build_dataset({**config, "chunk": 1, "val_groups": 0}, train=first["subset"] == "train")
     frames = dataset.frames([v for v, _ in dataset.videos].index(first["video"]))
     x = Normalize("torchvision")(crop(frames, *center_crops(frames, 16), 16))
     expected = host(backbone.eval().features(Tensor(on_device(x)), "layer3"))

@@ -4,7 +4,7 @@ import shutil
 
 import pytest
 
-from tinyrrn.data.splits import read_classes, read_split
+from tinyrrn.data.splits import group_of, in_groups, read_classes, read_split, validation_groups
 
 LISTS = os.path.join(os.path.dirname(__file__), "data", "ucfTrainTestlist")
 
@@ -59,3 +59,20 @@ def test_bad_lines_name_file_and_line(tmp_path):
         read_classes(lists)
     with pytest.raises(ValueError, match="split must be 1, 2 or 3"):
         read_split(lists, 4)
+
+
+def test_validation_groups_are_whole_training_groups_fixed_by_the_seed():
+    _, train, _ = read_split(LISTS, 1)
+    groups = validation_groups(train, 3, seed=0)
+    assert len(groups) == 3 and groups == sorted(groups) and set(groups) <= set(range(8, 26))  # split 1 trains g08-g25
+    assert validation_groups(train, 3, seed=0) == groups
+    assert len({tuple(validation_groups(train, 3, seed)) for seed in range(5)}) > 1
+    assert validation_groups(train, 0, seed=0) == []
+    # a group is chosen whatever other groups the list holds: a list without some unchosen group agrees
+    unchosen = next(g for g in range(8, 26) if g not in groups)
+    assert validation_groups([v for v in train if group_of(v[0])[1] != unchosen], 3, seed=0) == groups
+    held = [rel for rel, _ in train if in_groups(rel, groups)]
+    assert len(held) > 3 * 101 and {group_of(rel)[1] for rel in held} == set(groups)  # every class of each group
+    with pytest.raises(ValueError, match=r"--val-groups 18: the training list has 18 groups \(g08-g25\); hold out 0 "
+                                         "to 17 of them"):
+        validation_groups(train, 18, seed=0)

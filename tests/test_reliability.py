@@ -30,7 +30,8 @@ from tinyrrn.weights import WeightsError, load_npz, read_pth, save_npz
 def tiny_args(data, out, *extra):
     return ["--data", data, "--out", str(out), "--cache-dir", str(out / "cache"), "--arch", "resnet_small",
             "--resize", "24", "--crop", "16", "--batch", "4", "--update-every", "8", "--epochs", "1",
-            "--workers", "0", "--no-baseline", "--lr", "0.003", "--log-every", "1", "--no-flip", *extra]
+            "--workers", "0", "--no-baseline", "--lr", "0.003", "--log-every", "1", "--no-flip", "--val-groups", "1",
+            *extra]
 
 
 def run_dir_of(out, name):
@@ -109,7 +110,8 @@ def test_lr_1e6_warns_that_the_run_diverges(tiny_data, tmp_path, capsys):
 
 # -- 2. SIGTERM writes a checkpoint at the current batch, exits 143 ---------------------------
 def test_a_run_stopped_by_sigterm_resumes_where_it_stopped(tiny_data, tmp_path):
-    args = tiny_args(tiny_data, tmp_path, "--epochs", "50", "--max-steps", "12", "--name", "term")
+    args = tiny_args(tiny_data, tmp_path, "--epochs", "50", "--max-steps", "12", "--name", "term",
+                     "--val-groups", "0")  # no validation: as short as it can be under the 120 s limits below
     proc = subprocess.Popen([sys.executable, "-m", "tinyrrn.train", *args], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 120
@@ -278,7 +280,8 @@ def test_a_video_found_truncated_leaves_the_plan_at_the_next_epoch(tiny_data, tm
     root = copy_dataset(tiny_data, tmp_path)
     video = root / "Grow" / "v_Grow_g02_c01.avi"
     video.write_bytes(video.read_bytes()[:video.stat().st_size // 3])  # the header still promises every frame
-    config, _ = configuration.resolve(tiny_args(str(root), tmp_path, "--epochs", "2", "--update-every", "50%"))
+    config, _ = configuration.resolve(tiny_args(str(root), tmp_path, "--epochs", "2", "--update-every", "50%",
+                                                "--val-groups", "0"))  # g02 trains
     trainer = training.Trainer(config, str(tmp_path / "run"))
     chunks, size = len(trainer.train_set), trainer.update_size
     trainer.run()

@@ -15,7 +15,7 @@ TINY = ["--set", "arch=resnet_small", "--set", "resize=24", "--set", "crop=16", 
 
 def options(data, out, *extra):
     return reproduce.options_from(["--data", data, "--out", str(out), "--cache-dir", str(out) + "-cache",
-                                   "--workers", "0", "--epochs", "1", *TINY, *extra])
+                                   "--workers", "0", "--epochs", "1", "--val-groups", "1", *TINY, *extra])
 
 
 def test_paper_numbers_as_printed():
@@ -27,7 +27,12 @@ def test_paper_numbers_as_printed():
     assert table["table2-block4-identity"] is None  # the paper's Table 2 lists convolutional rows only
     assert [table[f"table3-{s}"] for s in ("identity", "linear", "nonlinear")] == [0.197, 0.219, 0.210]
     assert [table[f"table4-context{t}"] for t in (1, 2, 3, 5)] == [0.236, 0.197, 0.194, 0.209]
-    presets = [r["preset"] for r in reproduce.rows([2, 3, 4])]
+    table4 = {r["key"]: r for r in reproduce.rows([4])}
+    assert table4["table4-context1"]["same_as"] == "table1-layer4-avgpool-znorm"  # the paper's baseline 0.236
+    assert table4["table4-finetuned-resnet"]["preset"] == "baseline-resnet50" and table4["table4-finetuned-resnet"]["paper"] is None
+    assert [name for name, _ in reproduce.TABLE5_APPEARANCE][0].startswith("Recurrent Residual Networks")
+    assert dict(reproduce.TABLE5_APPEARANCE)["Two Stream Architecture (VGG-Net) [25]"] == 0.216
+    presets = [r["preset"] for r in reproduce.rows([2, 3, 4]) if "preset" in r]
     from tinyrrn.config import PRESETS
     assert all(p in PRESETS for p in presets)
 
@@ -37,9 +42,12 @@ def test_synthetic_rows_use_the_small_backbone_with_the_rows_skip(tmp_path):
     config = reproduce.row_config("table2-midblock4-linear", opts, 1)
     assert config["arch"] == "resnet_small" and config["skip"] == "linear" and config["positions"] == ["mid_block4"]
     assert config["epochs"] == reproduce.SYNTHETIC_EPOCHS and config["data"] is None and not config["baseline"]
-    ucf = reproduce.options_from(["--data", "ucf", "--weights", "w.pth", "--epochs", "3"])
+    assert config["val_groups"] == 3 and config["weights_layout"] == "torchvision" and config["normalize"] == "torchvision"
+    ucf = reproduce.options_from(["--data", "ucf", "--weights", "w.pth", "--epochs", "3", "--weights-layout", "caffe",
+                                  "--val-groups", "0"])
     config = reproduce.row_config("table4-context3", ucf, 2)
     assert (config["arch"], config["context"], config["split"], config["epochs"]) == ("resnet50", 3, 2, 3)
+    assert (config["weights_layout"], config["normalize"], config["val_groups"]) == ("caffe", "caffe", 0)
     assert reproduce.options_from(["--splits", "1,2"])["splits"] == [1, 2]  # synthetic data has 3 splits too
     with pytest.raises(ValueError, match="split numbers 1-3"):
         reproduce.options_from(["--splits", "1,4"])
@@ -50,26 +58,74 @@ def test_same_model_rows_share_one_run(tmp_path):
     dirs = {key: os.path.basename(d) for (split, key), d in grid.run_dirs.items()}
     assert dirs["table3-identity"] == dirs["table4-context2"] == "table2-block4-identity"
     assert dirs["table3-linear"] == "table2-block4-linear" and dirs["table3-nonlinear"] == "table3-nonlinear"
-    assert len(set(dirs.values())) == 12
+    assert dirs["table4-context1"] == "table1-layer4-avgpool-znorm"  # Table 4's baseline is Table 1's
+    assert len({d for key, d in dirs.items() if not d.startswith("table1-")}) == 12
+
+
+def result(error, last, val, run_dir):
+    return {"error": error, "last": last, "val": val, "epoch": 3, "epochs": 5, "run_dir": run_dir}
+
+
+PROTOCOL = {"val_groups": 3, "groups": {1: [9, 12, 20], 2: [1, 17, 22]}, "seed": 0, "epochs": 12, "lr": 3e-3,
+            "batch": 16, "update_every": "1%", "sample_every": 10, "optimizer": "adam", "weights": None,
+            "weights_layout": "torchvision", "normalize": "torchvision", "per_frame_aug": False, "flip": False,
+            "baseline_epochs": 60, "baseline_lr": 1e-3, "overrides": {}}
 
 
 def test_report_format(tmp_path):
     out = str(tmp_path)
-    results = {(1, "table3-identity"): (0.25, os.path.join(out, "split1", "table2-block4-identity")),
-               (1, "table3-linear"): (0.1, os.path.join(out, "split1", "table3-linear"))}
-    text = reproduce.report(results, [3, 2], [1], None, out)
+    d = {name: os.path.join(out, "split1", name) for name in ("table2-block4-identity", "table3-linear")}
+    results = {(1, "table3-identity"): result(0.25, 0.3, 0.2, d["table2-block4-identity"]),
+               (1, "table3-linear"): result(0.1, 0.125, 0.15, d["table3-linear"])}
+    options = {"tables": [3, 2], "splits": [1], "data": None, "out": out}
+    text = reproduce.report(results, options, PROTOCOL)
     lines = text.splitlines()
     assert lines[0].startswith("# ") and "synthetic" in text and "shown for reference only" in text
-    assert "## Table 3" in text and "## Table 2" in text and text.index("## Table 3") < text.index("## Table 2")
-    header = "| row | paper error | tinyrrn error | difference | run directory |"
+    assert text.index("## Protocol") < text.index("## Table 3") < text.index("## Table 2") < text.index(
+        "## The best model") < text.index("## Where this differs from the paper")
+    assert "split 1: g09, g12, g20" in text and "selects nothing" in text and "12 epochs, Adam with lr 0.003" in text
+    header = "| row | paper | split 1 | split 1 - paper | run directory |"
     assert text.count(header) == 2
-    assert "| Identity mapping | 0.197 | 0.250 | +0.053 | split1/table2-block4-identity |" in lines
-    assert "| Conv. linear | 0.219 | 0.100 | -0.119 | split1/table3-linear |" in lines
+    assert "| Identity mapping | 0.197 | 0.250 / 0.300 | +0.053 | split1/table2-block4-identity |" in lines
+    assert "| Conv. linear | 0.219 | 0.100 / 0.125 | -0.119 | split1/table3-linear |" in lines
     assert "| Conv. non-linear | 0.210 | n/a | n/a | not run |" in lines
     assert "| Block4, identity | n/a | n/a | n/a | not run |" in lines
-    ucf = reproduce.report(results, [3], [1, 2], "/data/ucf101", out)
-    assert "reference only" not in ucf and "/data/ucf101" in ucf
-    assert "| Identity mapping (split 2) | n/a | n/a | n/a | not run |" in ucf.splitlines()
+    # the best model: the paper's best setup and the row with the lowest validation error, beside Table 5
+    assert ("| tinyrrn: identity skip at Block4, context 2 (the paper's best setup) | 0.250 / 0.300 | this grid, "
+            "split 1 only |") in lines
+    assert any(line.startswith("| tinyrrn: Conv. linear (Table 3), the row with the lowest validation error (0.150) "
+                               "| 0.100 / 0.125 |") for line in lines)
+    assert "| Recurrent Residual Networks (the paper) | 0.198 | Sec. 4.3 (mean over the 3 splits) and Table 5 |" in lines
+    assert "| Dynamic Image Networks [1] | 0.231 | the paper's Table 5 |" in lines
+    assert "is +16.1% (the paper says 17%)" in text
+
+    # two splits: a mean over splits with its spread; Table 4's baseline row and relative improvements
+    results = {}
+    for split, (base, best, tuned) in ((1, (0.4, 0.2, 0.5)), (2, (0.3, 0.3, 0.6))):
+        def at(name):
+            return os.path.join(out, f"split{split}", name)
+        results[split, "table1-layer4-avgpool-znorm"] = result(base, base, 0.35, at("table1-layer4-avgpool-znorm"))
+        results[split, "table4-context1"] = results[split, "table1-layer4-avgpool-znorm"]
+        results[split, "table4-context2"] = results[split, "table3-identity"] = result(best, best + 0.1, 0.1,
+                                                                                       at("table2-block4-identity"))
+        results[split, "table4-finetuned-resnet"] = result(tuned, tuned, 0.6, at("table4-finetuned-resnet"))
+    text = reproduce.report(results, {"tables": [4], "splits": [1, 2], "data": "/data/ucf101", "out": out}, PROTOCOL)
+    lines = text.splitlines()
+    assert "reference only" not in text and "/data/ucf101" in text
+    assert ("| row | paper | split 1 | split 2 | mean over splits | spread (min-max) | split 1 - paper | "
+            "run directory |") in lines
+    assert ("| context 1 (baseline: Table 1's Block4 avg. pool + Z-norm) | 0.236 | 0.400 / 0.400 | 0.300 / 0.300 | "
+            "0.350 / 0.350 | 0.300-0.400 | +0.164 | split{1,2}/table1-layer4-avgpool-znorm |") in lines
+    assert ("| context 2 (1 temporal skip) | 0.197 | 0.200 / 0.300 | 0.300 / 0.400 | 0.250 / 0.350 | 0.200-0.300 | "
+            "+0.003 | split{1,2}/table2-block4-identity |") in lines
+    assert ("| context 1, the ResNet fine-tuned on single frames (not in the paper) | n/a | 0.500 / 0.500 | "
+            "0.600 / 0.600 | 0.550 / 0.550 | 0.500-0.600 | n/a | split{1,2}/table4-finetuned-resnet |") in lines
+    assert "| context 3 (2 temporal skips) | 0.194 | n/a | n/a | n/a | n/a | n/a | not run |" in lines
+    # relative improvements over both baselines: 1 - 0.25/0.35 and 1 - 0.25/0.55
+    assert "| context 2 (1 temporal skip) | +16.5% | +28.6% | +54.5% |" in lines
+    assert ("| tinyrrn: identity skip at Block4, context 2 (the paper's best setup) | 0.250 / 0.350 | this grid, mean "
+            "over splits 1, 2; also the row with the lowest validation error (0.100) |") in lines
+    assert "**Weights layout**: torchvision's ResNet-50" in text
 
 
 def epochs_logged(run_dir):
@@ -81,11 +137,14 @@ def test_grid_resumes_finished_and_interrupted_rows(tiny_data, tmp_path):
     out = tmp_path / "grid"
     code, report_path = reproduce.run_grid(options(tiny_data, out, "--tables", "3"))
     assert code == 0
-    runs = {name: out / "split1" / f"table3-{name}" for name in ("identity", "linear", "nonlinear")}
+    # rows that are the same model share the run named after the first table that has it
+    runs = {name: out / "split1" / folder for name, folder in (("identity", "table2-block4-identity"),
+                                                               ("linear", "table2-block4-linear"),
+                                                               ("nonlinear", "table3-nonlinear"))}
     stamps = {name: os.stat(d / "eval" / "metrics.json").st_mtime_ns for name, d in runs.items()}
     assert all(epochs_logged(d) == [1] for d in runs.values())
     text = open(report_path).read()
-    assert text.count("| split1/table3-") == 3 and "not run" not in text
+    assert all(f"| split1/{d.name} |" in text for d in runs.values()) and "not run" not in text
 
     # second run: nothing is retrained
     checkpoint_stamp = os.stat(runs["linear"] / "checkpoint.npz").st_mtime_ns
@@ -122,3 +181,38 @@ def test_grid_table1_with_weights_and_other_data_refused(tiny_data, tmp_path):
         reproduce.run_grid(options(tiny_data, tmp_path / "t1b", "--tables", "1"))
     with pytest.raises(ValueError, match="other data"):
         reproduce.run_grid(options(tiny_data + "-elsewhere", out, "--tables", "3"))
+
+
+def test_two_split_grid_table4_baseline_is_table1s_and_rows_are_selected_on_validation_groups(tiny_data, tmp_path):
+    """The issue's "done when", small: Table 4's context-1 row comes from Table 1's Block4 avg. pool + Z-norm
+    baseline, every row's epoch is selected on held-out training groups, and two splits give a mean."""
+    weights = str(tmp_path / "small.npz")
+    save_npz(resnet_small(), weights)
+    out = tmp_path / "grid"
+    code, report_path = reproduce.run_grid(options(tiny_data, out, "--tables", "4", "--splits", "1,2", "--weights",
+                                                   weights, "--only", "table4-context1,table4-context2",
+                                                   "--baseline-epochs", "2", "--epochs", "2"))
+    assert code == 0
+    text = open(report_path).read()
+    lines = text.splitlines()
+    for split, test_group in ((1, 1), (2, 2)):
+        baseline_dir = out / f"split{split}" / "table1-layer4-avgpool-znorm"
+        row_dir = out / f"split{split}" / "table2-block4-identity"
+        baseline_metrics = json.load(open(baseline_dir / "eval" / "metrics.json"))
+        row_metrics = json.load(open(row_dir / "eval" / "metrics.json"))
+        groups = row_metrics["val_groups"]
+        assert len(groups) == 1 and test_group not in groups and baseline_metrics["val_groups"] == groups
+        assert open(row_dir / "val_groups.txt").read().splitlines()[1:] == [f"g{groups[0]:02d}"]
+        assert f"split {split}: g{groups[0]:02d}" in text
+        for metrics in (baseline_metrics, row_metrics):
+            assert "validation video error" in metrics["selected_by"] and metrics["split"] == "test"
+            assert metrics["last"]["epoch"] == 2
+        cells = {1: baseline_metrics, 2: row_metrics}
+        for context, metrics in cells.items():
+            row = next(line for line in lines if line.startswith(f"| context {context} ("))
+            assert row.split(" | ")[1 + split] == f"{metrics['video_error']:.3f} / {metrics['last']['video_error']:.3f}"
+    row = next(line for line in lines if line.startswith("| context 1 (baseline: Table 1's Block4 avg. pool + Z-norm)"))
+    assert row.endswith("| split{1,2}/table1-layer4-avgpool-znorm |")
+    assert "| row | paper | split 1 | split 2 | mean over splits | spread (min-max) |" in text
+    assert not (out / "split1" / "table4-finetuned-resnet").exists()  # --only: the extra row was not asked for
+    assert "| Recurrent Residual Networks (the paper) | 0.198 |" in text and "## Where this differs" in text

@@ -27,6 +27,7 @@ from devices import host, on_device
 from tinyrrn import Tensor
 from tinyrrn import functional as F
 from tinyrrn.models import ARCHITECTURES, BasicBlock, Bottleneck, ResNet, resnet18, resnet34, resnet50, resnet_small
+from tinyrrn.models.resnet import WEIGHTS_LAYOUTS
 from tinyrrn.weights import convert, load_npz
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -35,8 +36,9 @@ RESNET50_PARAMETERS = 25_557_032
 
 # ---------------------------------------------------------------- a torch reference with torchvision's names
 
-def torch_resnet(depth=50, num_classes=1000, stride_in_1x1=False):
-    """torchvision's ResNet-18/34/50 rebuilt from torch.nn (same module names and parameter order)."""
+def torch_resnet(depth=50, num_classes=1000, stride_in_1x1=False, caffe_pool=False):
+    """torchvision's ResNet-18/34/50 rebuilt from torch.nn (same module names and parameter order);
+    ``stride_in_1x1`` and ``caffe_pool`` (pool1 without padding, ceil rounding) give MSRA's layout."""
     import torch
     nn = torch.nn
 
@@ -85,7 +87,7 @@ def torch_resnet(depth=50, num_classes=1000, stride_in_1x1=False):
             self.conv1 = nn.Conv2d(3, 64, 7, 2, 3, bias=False)
             self.bn1 = nn.BatchNorm2d(64)
             self.relu = nn.ReLU()
-            self.maxpool = nn.MaxPool2d(3, 2, 1)
+            self.maxpool = nn.MaxPool2d(3, 2, 0, ceil_mode=True) if caffe_pool else nn.MaxPool2d(3, 2, 1)
             for i, (count, planes) in enumerate(zip(layers, (64, 128, 256, 512))):
                 setattr(self, f"layer{i + 1}", self._make_layer(block, planes, count, 1 if i == 0 else 2))
             self.avgpool = nn.AdaptiveAvgPool2d(1)
@@ -128,12 +130,14 @@ def randomise(torch, model, seed=0):
     return model
 
 
-def tiny_for(depth, stride_in_1x1=False, num_classes=1000):
+def tiny_for(depth, caffe=False, num_classes=1000):
     if depth == 50:
-        return resnet50(num_classes, stride_in_1x1=stride_in_1x1)
+        return resnet50(num_classes, **WEIGHTS_LAYOUTS["caffe" if caffe else "torchvision"]["model"])
     return {18: resnet18, 34: resnet34}[depth](num_classes)
 
 
+# resnet50-caffe: MSRA's layout (stride in the first 1x1 conv, Caffe's pool1: at 64x64 its ceil rounding
+# gives pool1 16x16 where floor rounding would give 15x15)
 VARIANTS = {"resnet50": (50, False), "resnet50-caffe": (50, True), "resnet18": (18, False)}
 
 
@@ -142,7 +146,7 @@ def pair(request, tmp_path_factory, torch):
     """(torch model, its original state, tinyrrn model, converted .npz path) for one variant."""
     torch.set_num_threads(1)  # robust on a shared 2-core machine; numpy keeps its own threads
     depth, caffe = VARIANTS[request.param]
-    reference = randomise(torch, torch_resnet(depth, stride_in_1x1=caffe))
+    reference = randomise(torch, torch_resnet(depth, stride_in_1x1=caffe, caffe_pool=caffe))
     folder = tmp_path_factory.mktemp(request.param)
     torch.save(reference.state_dict(), folder / "model.pth")
     convert(folder / "model.pth", folder / "model.npz")
@@ -337,6 +341,40 @@ def test_stride_placement(r50):
     assert list(r50.state_dict()) == list(caffe_model.state_dict())
     with pytest.raises(ValueError, match="stride_in_1x1 applies to Bottleneck units .*BasicBlock has no 1x1 conv"):
         resnet18(stride_in_1x1=True)
+
+
+def test_caffe_layout_loads_msra_weights_end_to_end(tmp_path):
+    """--weights-layout caffe: a state_dict in torchvision's names with MSRA's layout, built, loaded, run."""
+    from tinyrrn import builders, config as configuration
+    from tinyrrn.weights import save_npz
+    msra = resnet50(101, **WEIGHTS_LAYOUTS["caffe"]["model"]).eval()
+    save_npz(msra, tmp_path / "msra.npz")  # the file a user converts from a caffe-style ResNet-50
+    config = configuration.fill_defaults({**configuration.DEFAULTS, "data": str(tmp_path), "arch": "resnet50",
+                                          "weights": str(tmp_path / "msra.npz"), "weights_layout": "caffe",
+                                          "skip": "none", "context": 1})
+    assert config["normalize"] == "caffe"  # BGR 0-255 minus the mean, unless --normalize says otherwise
+    model = builders.build_model(config, 101).eval()
+    backbone = model.backbone
+    assert backbone.layer2[0].conv1.stride == 2 and backbone.layer2[0].conv2.stride == 1  # stride in the 1x1
+    pool = backbone.maxpool
+    assert (pool.kernel_size, pool.stride, pool.padding, pool.ceil_mode) == (3, 2, 0, True)
+    rng = np.random.default_rng(0)
+    with tinyrrn.no_grad():
+        assert backbone.stem(Tensor(rng.standard_normal((1, 3, 224, 224)).astype(np.float32))).shape == (1, 64, 56, 56)
+        x = rng.standard_normal((2, 3, 64, 64)).astype(np.float32)
+        np.testing.assert_array_equal(backbone(Tensor(x)).data, msra(Tensor(x)).data)
+    torchvision_layout = builders.build_model({**config, "weights_layout": "torchvision"}, 101).eval()
+    assert torchvision_layout.backbone.maxpool.padding == 1  # the same file, another network: nothing detects it
+    with pytest.raises(ValueError, match="--weights-layout caffe: MSRA/Caffe-layout weights exist for resnet50 only"):
+        builders.build_backbone("resnet_small", 4, "caffe")
+
+
+def test_caffe_pool1_matches_torch_at_224(torch):
+    x = np.random.default_rng(1).standard_normal((1, 64, 112, 112)).astype(np.float32)
+    ours = resnet50(**WEIGHTS_LAYOUTS["caffe"]["model"]).maxpool(Tensor(x)).data
+    theirs = torch.nn.functional.max_pool2d(torch.from_numpy(x), 3, 2, 0, ceil_mode=True).numpy()
+    assert ours.shape == theirs.shape == (1, 64, 56, 56)
+    np.testing.assert_array_equal(ours, theirs)
 
 
 def test_conv_weights_are_channels_last():

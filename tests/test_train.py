@@ -20,7 +20,8 @@ from tinyrrn.optim import SGD, Adam, learning_rate
 def tiny_args(data, out, *extra):
     return ["--data", data, "--out", str(out), "--cache-dir", str(out / "cache"), "--arch", "resnet_small",
             "--resize", "24", "--crop", "16", "--batch", "4", "--update-every", "8", "--epochs", "2",
-            "--workers", "0", "--no-baseline", "--lr", "0.003", "--log-every", "1", "--no-flip", *extra]
+            "--workers", "0", "--no-baseline", "--lr", "0.003", "--log-every", "1", "--no-flip", "--val-groups", "1",
+            *extra]
 
 
 def tiny_config(data, out, *extra):
@@ -149,7 +150,8 @@ def test_run_directory_contents(tiny_data, tmp_path):
     config = tiny_config(tiny_data, tmp_path, "--epochs", "1")
     _, run_dir = training.train(config, str(tmp_path / "run"))
     names = set(os.listdir(run_dir))
-    assert {"config.json", "metrics.jsonl", "checkpoint.npz", "best.npz", "training_curve.png", "eval"} <= names
+    assert {"config.json", "metrics.jsonl", "checkpoint.npz", "best.npz", "training_curve.png", "eval", "eval-last",
+            "val_groups.txt"} <= names
     assert {"metrics.json", "confusion.csv", "confusion.png", "per_class.csv"} <= set(os.listdir(os.path.join(run_dir, "eval")))
     records = [json.loads(line) for line in open(os.path.join(run_dir, "metrics.jsonl"))]
     step = next(r for r in records if r["kind"] == "step")
@@ -159,6 +161,86 @@ def test_run_directory_contents(tiny_data, tmp_path):
     assert saved["update_every"] == "8" and saved["skip"] == "identity"
 
 
+# -- the protocol: select on held-out training groups, test the selected and the last epoch -----------
+def spy_on_evaluations(monkeypatch, validation_errors=()):
+    """Record which subset every evaluation of a run reads; validation errors replaced by ``validation_errors``."""
+    calls, errors, real = [], iter(validation_errors), training.evaluate
+
+    def spy(model, dataset, *args, **kwargs):
+        metrics = real(model, dataset, *args, **kwargs)
+        calls.append("validation" if dataset.validation else "train" if dataset.train else "test")
+        return {**metrics, "video_error": next(errors)} if dataset.validation and validation_errors else metrics
+    monkeypatch.setattr(training, "evaluate", spy)
+    return calls
+
+
+def test_the_epoch_is_selected_on_validation_groups_and_the_test_split_is_read_only_at_the_end(
+        tiny_data, tmp_path, monkeypatch):
+    calls = spy_on_evaluations(monkeypatch, [0.5, 0.25, 0.75])
+    config = tiny_config(tiny_data, tmp_path, "--epochs", "3")
+    metrics, run_dir = training.train(config, str(tmp_path / "run"))
+    assert calls == ["validation"] * 3 + ["test", "test"]  # the selected epoch and the last, once each
+    assert (metrics["epoch"], metrics["epochs"], metrics["val_video_error"]) == (2, 3, 0.25)
+    assert metrics["val_groups"] == [2] and "lowest validation video error (0.2500) on groups g02" in metrics["selected_by"]
+    assert metrics["last"]["epoch"] == 3 and metrics["last"]["val_video_error"] == 0.75
+    assert checkpoint.load(os.path.join(run_dir, "best.npz"))[1]["epoch"] == 2
+    records = [json.loads(line) for line in open(os.path.join(run_dir, "metrics.jsonl"))]
+    epochs = [r for r in records if r["kind"] == "epoch"]
+    assert [r["val_video_error"] for r in epochs] == [0.5, 0.25, 0.75] and not any("video_error" in r for r in epochs)
+    saved = json.load(open(os.path.join(run_dir, "eval", "metrics.json")))
+    last = json.load(open(os.path.join(run_dir, "eval-last", "metrics.json")))
+    assert saved["epoch"] == 2 and saved["split"] == "test" and last["epoch"] == 3
+    assert saved["last"]["video_error"] == last["video_error"]
+    # eval/ is the test error of best.npz's weights (epoch 2), eval-last/ of checkpoint.npz's (epoch 3)
+    from tinyrrn import builders
+    from tinyrrn.evaluate import evaluate
+    test_set = builders.build_dataset(config, train=False)
+    for name, report in (("best.npz", saved), ("checkpoint.npz", last)):
+        model, _ = builders.model_from_checkpoint(os.path.join(run_dir, name))
+        assert evaluate(model, test_set, 4, 0)["video_error"] == report["video_error"], name
+    lines = open(os.path.join(run_dir, "val_groups.txt")).read().splitlines()
+    assert lines[0].startswith("# whole groups of trainlist01.txt held out") and lines[1:] == ["g02"]
+
+
+def test_validation_videos_are_whole_training_groups_never_trained_on(tiny_data, tmp_path):
+    from tinyrrn import builders
+    config = tiny_config(tiny_data, tmp_path, "--val-groups", "2", "--seed", "3")
+    groups = builders.held_out_groups(config)
+    train, val = builders.build_dataset(config, train=True), builders.build_dataset(config, train=True, validation=True)
+    full = builders.build_dataset({**config, "val_groups": 0}, train=True)
+    group = {rel: int(rel.split("_g")[1][:2]) for rel, _ in full.videos}
+    assert len(groups) == 2 and set(groups) <= {2, 3, 4, 5}  # split 1 tests g01
+    assert {group[rel] for rel, _ in val.videos} == set(groups) and not {group[rel] for rel, _ in train.videos} & set(groups)
+    assert sorted(train.videos + val.videos) == sorted(full.videos)
+    assert train.train and not val.train and val.validation  # validation reads like the test list: centre crops
+    numpy.testing.assert_array_equal(val.get(0, numpy.random.default_rng(1))[0], val.get(0, numpy.random.default_rng(2))[0])
+    assert builders.held_out_groups(config) == groups  # fixed by the seed
+    with pytest.raises(ValueError, match=r"trainlist01.txt: --val-groups 4: the training list has 4 groups"):
+        builders.held_out_groups({**config, "val_groups": 4})
+
+
+def test_val_groups_0_trains_on_the_whole_list_and_reports_the_last_epoch(tiny_data, tmp_path, monkeypatch):
+    calls = spy_on_evaluations(monkeypatch)
+    config = tiny_config(tiny_data, tmp_path, "--epochs", "1", "--val-groups", "0", "--max-steps", "2")
+    metrics, run_dir = training.train(config, str(tmp_path / "run"))
+    assert calls == ["test"]
+    assert metrics["epoch"] == metrics["last"]["epoch"] == 1 and "--val-groups 0" in metrics["selected_by"]
+    assert metrics["val_groups"] == [] and metrics["val_video_error"] is None
+    assert not os.path.exists(os.path.join(run_dir, "best.npz"))
+    assert not os.path.exists(os.path.join(run_dir, "val_groups.txt"))
+    _, meta = final_weights(run_dir)
+    assert meta["val_groups"] == [] and meta["config"]["val_groups"] == 0
+    with pytest.raises(ValueError, match=r"settings that define the run: val_groups 0 -> 1"):
+        training.train({**config, "val_groups": 1}, run_dir, resume=True)
+    # a run from before --val-groups (it chose its epoch on the test split) is refused by name
+    arrays, meta = checkpoint.load(os.path.join(run_dir, "checkpoint.npz"))
+    old = {k: v for k, v in meta["config"].items() if k not in ("val_groups", "weights_layout")}
+    checkpoint.save(os.path.join(run_dir, "checkpoint.npz"), arrays, {**meta, "config": old})
+    with pytest.raises(ValueError, match=r"written by an older tinyrrn, before the setting\(s\) weights_layout, "
+                                         "val_groups existed"):
+        training.train(old, run_dir, resume=True)
+
+
 def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tiny_data, tmp_path, monkeypatch):
     config = tiny_config(tiny_data, tmp_path, "--epochs", "1")
     run_dir = str(tmp_path / "nan")
@@ -166,7 +248,7 @@ def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tiny_data, tmp
     before = open(os.path.join(run_dir, "checkpoint.npz"), "rb").read()
     original = F.cross_entropy
     monkeypatch.setattr(training.F, "cross_entropy", lambda logits, target: original(logits, target) * float("nan"))
-    with pytest.raises(training.TrainingError, match=r"non-finite loss \(nan\) at update 8, epoch 2"):
+    with pytest.raises(training.TrainingError, match=r"non-finite loss \(nan\) at update 6, epoch 2"):
         training.train({**config, "epochs": 2}, run_dir, resume=True)
     assert open(os.path.join(run_dir, "checkpoint.npz"), "rb").read() == before
 
@@ -191,7 +273,8 @@ def test_command_line_smoke_train_interrupt_resume_evaluate_predict(tiny_data, t
     resumed = run_cli("tinyrrn.train", "--resume", run_dir)
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
     assert final_weights(run_dir)[1]["updates"] == 30
-    assert "video-level error on the test split" in resumed.stdout
+    assert "video-level error on the test split, of the epoch selected by the lowest validation video error" in resumed.stdout
+    assert "last epoch" in resumed.stdout
 
     evaluated = run_cli("tinyrrn.evaluate", run_dir, "--workers", "0")
     assert evaluated.returncode == 0, evaluated.stderr

@@ -11,9 +11,13 @@
 
 Both train with Adam on video-level cross-entropy and are evaluated on the split's test videos
 with tinyrrn.evaluate.video_metrics (one "chunk" per video), so the video error means what the
-evaluator's does. The model after the last epoch is evaluated (no selection on the test set).
-RUN_DIR gets config.json, metrics.jsonl (loss per epoch), model.npz and eval/ (metrics.json,
-confusion matrix, per-class table).
+evaluator's does. The protocol is tinyrrn.train's: ``--val-groups N`` (default 3) whole groups
+of the training videos, chosen by ``--seed`` as a training run chooses them, are held out (and
+left out of the Z-norm statistics); the epoch with the lowest validation video error is kept,
+and the test split is evaluated once for it and once for the last epoch; ``--val-groups 0``
+trains on every training video and reports the last epoch. RUN_DIR gets config.json,
+metrics.jsonl (loss and validation error per epoch), model.npz (the selected epoch), eval/
+(its test metrics.json, confusion matrix, per-class table) and eval-last/.
 """
 import argparse
 import os
@@ -25,7 +29,8 @@ import numpy
 from . import backend, nn
 from . import functional as F
 from . import random as tinyrandom
-from .evaluate import summary, video_metrics, write_report
+from .data.splits import in_groups, validation_groups
+from .evaluate import protocol_reports, summary, video_metrics, write_report
 from .cli import add_compute_flags, add_debug_flag, command, use_compute
 from .features import read_index
 from .files import JsonLog, write_json
@@ -35,11 +40,12 @@ from .tensor import Tensor, no_grad
 from .weights import save_npz
 
 MODELS = ("avgpool", "gru")
-DEFAULTS = {"epochs": 30, "lr": 1e-3, "batch": 32, "seed": 0, "hidden": 128}
+DEFAULTS = {"epochs": 30, "lr": 1e-3, "batch": 32, "seed": 0, "hidden": 128, "val_groups": 3}
 
 
 def load_features(features_dir):
-    """(index, {'train': (list of (frames, C) arrays, labels), 'test': ...}) from a complete feature folder."""
+    """(index, {'train': (list of (frames, C) arrays, labels, video names), 'test': ...}) from a complete
+    feature folder."""
     index = read_index(features_dir)
     if index is None:
         raise FileNotFoundError(f"{features_dir}: no index.json (run python -m tinyrrn.features first)")
@@ -50,7 +56,8 @@ def load_features(features_dir):
     for subset in ("train", "test"):
         items = [v for v in index["videos"] if v["subset"] == subset]
         arrays = [numpy.load(os.path.join(features_dir, v["file"])).astype(numpy.float32) for v in items]
-        subsets[subset] = (arrays, numpy.array([v["label"] for v in items], dtype=numpy.int64))
+        subsets[subset] = (arrays, numpy.array([v["label"] for v in items], dtype=numpy.int64),
+                           [v["video"] for v in items])
     return index, subsets
 
 
@@ -129,8 +136,10 @@ def predict(model, sequences, batch=64):
     return result
 
 
-def fit(model, sequences, labels, epochs=30, lr=1e-3, batch=32, seed=0, log=None, desc="train"):
-    """Train ``model`` with Adam on video-level cross-entropy; returns the mean loss of each epoch."""
+def fit(model, sequences, labels, epochs=30, lr=1e-3, batch=32, seed=0, log=None, desc="train", after_epoch=None):
+    """Train ``model`` with Adam on video-level cross-entropy; returns the mean loss of each epoch.
+
+    ``after_epoch(epoch)``, called after each epoch (1-based), returns figures (a dict) for the log."""
     device = backend.get_device()
     optimizer = Adam(model.parameters(), lr=lr)
     rng = numpy.random.default_rng(seed)
@@ -150,42 +159,70 @@ def fit(model, sequences, labels, epochs=30, lr=1e-3, batch=32, seed=0, log=None
             optimizer.step()
             total += loss.item() * len(chosen)
         losses.append(total / len(order))
+        figures = after_epoch(epoch + 1) if after_epoch else {}
         if log:
-            log.write({"kind": "epoch", "epoch": epoch + 1, "loss": losses[-1]})
+            log.write({"kind": "epoch", "epoch": epoch + 1, "loss": losses[-1], **figures})
         bar.update(1, loss=losses[-1])
     bar.close()
     return losses
 
 
+def video_error(model, sequences, labels, classes):
+    """The metrics of one prediction per video (tinyrrn.evaluate.video_metrics)."""
+    return video_metrics(predict(model, sequences), labels, numpy.arange(len(labels)), classes)
+
+
 def run(features_dir, model="avgpool", znorm=False, out_dir=None, epochs=DEFAULTS["epochs"], lr=DEFAULTS["lr"],
-        batch=DEFAULTS["batch"], seed=DEFAULTS["seed"], hidden=DEFAULTS["hidden"]):
-    """Train and evaluate one baseline; returns the video-level metrics (written to out_dir/eval if given)."""
+        batch=DEFAULTS["batch"], seed=DEFAULTS["seed"], hidden=DEFAULTS["hidden"], val_groups=DEFAULTS["val_groups"]):
+    """Train and evaluate one baseline under the validation protocol (module docstring); returns the
+    test metrics of the selected epoch, the last epoch's under "last" (written to out_dir if given)."""
     start = time.monotonic()
     index, subsets = load_features(features_dir)
-    (train_x, train_y), (test_x, test_y) = subsets["train"], subsets["test"]
+    (train_x, train_y, train_names), (test_x, test_y, _) = subsets["train"], subsets["test"]
     if not train_x or not test_x:
         raise ValueError(f"{features_dir}: needs training and test videos, has {len(train_x)} and {len(test_x)}")
+    try:
+        groups = validation_groups([(name, 0) for name in train_names], val_groups, seed)
+    except ValueError as err:
+        raise ValueError(f"{features_dir}: {err}") from None
+    held = numpy.array([in_groups(name, groups) for name in train_names], dtype=bool)
+    val_x, val_y = [x for x, h in zip(train_x, held) if h], train_y[held]
+    train_x, train_y = [x for x, h in zip(train_x, held) if not h], train_y[~held]
     if znorm:
-        stats = znorm_stats(train_x)  # training videos only
-        train_x, test_x = apply_znorm(train_x, stats), apply_znorm(test_x, stats)
-    classes = index["classes"]
+        stats = znorm_stats(train_x)  # the videos trained on only
+        train_x, val_x, test_x = (apply_znorm(x, stats) for x in (train_x, val_x, test_x))
+    classes = len(index["classes"])
     settings = {"features": os.path.abspath(features_dir), "layer": index["layer"], "model": model, "znorm": znorm,
-                "epochs": epochs, "lr": lr, "batch": batch, "seed": seed, "hidden": hidden}
+                "epochs": epochs, "lr": lr, "batch": batch, "seed": seed, "hidden": hidden, "val_groups": val_groups,
+                "held_out_groups": groups}
     log = None
     if out_dir:
         write_json(os.path.join(out_dir, "config.json"), settings)
         log = JsonLog(os.path.join(out_dir, "metrics.jsonl"))
         log.truncate(0)  # a rerun starts its log afresh
     tinyrandom.manual_seed(seed)
-    net = build(model, train_x[0].shape[1], len(classes), hidden).to(backend.get_device())
-    fit(net, train_x, train_y, epochs, lr, batch, seed, log, desc=f"{model}{' z-norm' if znorm else ''}")
-    probs = predict(net, test_x)
-    metrics = video_metrics(probs, test_y, numpy.arange(len(test_y)), len(classes))
-    metrics["seconds"] = round(time.monotonic() - start, 2)
+    net = build(model, train_x[0].shape[1], classes, hidden).to(backend.get_device())
+    validation, best = {}, {}
+
+    def validate(epoch):  # the epoch with the lowest validation error is kept (the first of equals)
+        validation[epoch] = video_error(net, val_x, val_y, classes)["video_error"]
+        if not best or validation[epoch] < validation[best["epoch"]]:
+            best.update(epoch=epoch, state={k: v.copy() for k, v in net.state_dict().items()})
+        return {"val_video_error": validation[epoch]}
+    fit(net, train_x, train_y, epochs, lr, batch, seed, log, desc=f"{model}{' z-norm' if znorm else ''}",
+        after_epoch=validate if groups else None)
+    last = video_error(net, test_x, test_y, classes)
+    selected = last
+    if groups and best["epoch"] != epochs:
+        net.load_state_dict(best["state"])
+        selected = video_error(net, test_x, test_y, classes)
+    selected, last = protocol_reports(best.get("epoch", epochs), selected, epochs, last, groups, validation)
+    selected["seconds"] = round(time.monotonic() - start, 2)
     if out_dir:
         save_npz(net, os.path.join(out_dir, "model.npz"))
-        write_report(metrics, classes, os.path.join(out_dir, "eval"))
-    return metrics
+        write_report(selected, index["classes"], os.path.join(out_dir, "eval"))
+        write_report(last, index["classes"], os.path.join(out_dir, "eval-last"))
+    return selected
 
 
 def parser():
@@ -202,7 +239,10 @@ def parser():
     a("--lr", type=float, default=DEFAULTS["lr"], help="Adam learning rate")
     a("--batch", type=int, default=DEFAULTS["batch"], help="videos per update")
     a("--hidden", type=int, default=DEFAULTS["hidden"], help="GRU units (paper: 128)")
-    a("--seed", type=int, default=DEFAULTS["seed"], help="seed for initialisation and shuffling")
+    a("--seed", type=int, default=DEFAULTS["seed"],
+      help="seed for initialisation, shuffling and the validation groups (those of a training run with this seed)")
+    a("--val-groups", type=int, default=DEFAULTS["val_groups"],
+      help="whole gNN groups of the training videos held out to select the epoch on (0: the last epoch)")
     add_compute_flags(p)
     add_debug_flag(p)
     a("--out", help="run directory for config, log, model and eval/ (default FEATURES/<model>[-znorm])")
@@ -215,8 +255,10 @@ def main(argv=None):
     use_compute(args.device, args.threads)
     out = args.out or os.path.join(args.features, args.model + ("-znorm" if args.znorm else ""))
     metrics = run(args.features, args.model, args.znorm, out, args.epochs, args.lr, args.batch, args.seed,
-                  args.hidden)
-    print(summary(metrics))
+                  args.hidden, args.val_groups)
+    print(f"test split, epoch {metrics['epoch']} of {metrics['epochs']} (selected by {metrics['selected_by']}): "
+          f"{summary(metrics)}")
+    print(f"test split, last epoch: video error {metrics['last']['video_error']:.4f}")
     print(f"wrote {out}/eval/metrics.json")
     return 0
 

@@ -1,5 +1,6 @@
 """Builders shared by every job (train, evaluate, predict, features, baseline, reproduce):
-the dataset of a config, the model of a config, backbone weights, and a model from a checkpoint.
+the dataset of a config (training, validation or test videos), the model of a config in its
+weights layout, backbone weights, and a model from a checkpoint.
 
 A config is the dict of settings that ``tinyrrn.config`` resolves from defaults, presets, a TOML
 file and flags; a checkpoint carries the config it was trained with.
@@ -10,7 +11,9 @@ import numpy
 
 from . import backend, checkpoint, config as configuration
 from .data import UCF101, synthetic
+from .data.splits import read_split, validation_groups
 from .models import ARCHITECTURES, RecurrentResNet
+from .models.resnet import CAFFE_LAYOUT_ARCHITECTURES, WEIGHTS_LAYOUTS
 from .cli import UsageError
 from .weights import check_finite, read_weights
 
@@ -28,17 +31,43 @@ def dataset_root(config):
     return root
 
 
-def build_dataset(config, train):
-    """The train or test chunks of the configured split."""
+def held_out_groups(config):
+    """The group numbers of the configured split's training list held out for validation
+    (``config["val_groups"]`` of them, chosen by ``config["seed"]``; see data.splits.validation_groups)."""
+    if not config["val_groups"]:
+        return []
+    root = dataset_root(config)
+    list_dir = config["list_dir"] if config["list_dir"] is not None else os.path.join(root, "ucfTrainTestlist")
+    train_list = read_split(list_dir, config["split"])[1]
+    try:
+        return validation_groups(train_list, config["val_groups"], config["seed"])
+    except ValueError as err:
+        split_file = os.path.join(list_dir, f"trainlist{config['split']:02d}.txt")
+        raise UsageError(f"{split_file}: {err}") from None
+
+
+def build_dataset(config, train, validation=False):
+    """The chunks of the configured split: its training videos outside the validation groups
+    (``train``), the validation groups' videos (``validation``; read as test videos are), or its
+    test videos. ``config["val_groups"]`` 0 (or absent, in an older run's config): no validation."""
+    groups = held_out_groups(config) if train and config.get("val_groups") else []
     return UCF101(dataset_root(config), split=config["split"], train=train, list_dir=config["list_dir"],
                   sample_every=config["sample_every"], chunk=config["chunk"], resize=config["resize"],
                   crop=config["crop"], normalize=config["normalize"], per_frame_aug=config["per_frame_aug"],
-                  flip=config["flip"], cache_dir=config["cache_dir"])
+                  flip=config["flip"], cache_dir=config["cache_dir"], val_groups=groups, validation=validation)
+
+
+def build_backbone(arch, num_classes, layout="torchvision"):
+    """A ResNet ``arch`` built for weights of ``layout`` (models.resnet.WEIGHTS_LAYOUTS)."""
+    if layout != "torchvision" and arch not in CAFFE_LAYOUT_ARCHITECTURES:
+        raise UsageError(f"--weights-layout {layout}: MSRA/Caffe-layout weights exist for "
+                         f"{', '.join(CAFFE_LAYOUT_ARCHITECTURES)} only, not --arch {arch}")
+    return ARCHITECTURES[arch](num_classes=num_classes, **WEIGHTS_LAYOUTS[layout]["model"])
 
 
 def build_model(config, num_classes):
     """The RecurrentResNet of ``config``; backbone weights from --weights (its classifier is dropped)."""
-    backbone = ARCHITECTURES[config["arch"]](num_classes=num_classes)
+    backbone = build_backbone(config["arch"], num_classes, config.get("weights_layout", "torchvision"))
     if config["weights"]:
         load_backbone_weights(backbone, config["weights"])
     return RecurrentResNet(backbone, config["skip"], config["positions"], config["context"],
@@ -108,11 +137,12 @@ def is_checkpoint(path):
         return checkpoint.META_KEY in archive.files
 
 
-def load_backbone(weights, arch, num_classes=1000):
-    """(backbone ResNet in eval mode, its arch): from a checkpoint/run directory or a weights file."""
+def load_backbone(weights, arch, num_classes=1000, layout="torchvision"):
+    """(backbone ResNet in eval mode, its arch): from a checkpoint/run directory (which knows its
+    arch and layout) or a weights file of ``layout``."""
     if is_checkpoint(weights):
         model, saved = model_from_checkpoint(weights)
         return model.backbone.eval(), saved["arch"]
-    backbone = ARCHITECTURES[arch](num_classes=num_classes)
+    backbone = build_backbone(arch, num_classes, layout)
     load_backbone_weights(backbone, weights)
     return backbone.to(backend.get_device()).eval(), arch

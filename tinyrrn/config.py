@@ -15,6 +15,7 @@ import sys
 from .cli import UsageError, add_compute_flags, add_debug_flag, default_device
 from .data.transforms import NORMALIZATIONS
 from .models import ARCHITECTURES, SKIP_TYPES
+from .models.resnet import WEIGHTS_LAYOUTS
 from .optim import OPTIMIZERS
 
 if sys.version_info >= (3, 11):
@@ -28,6 +29,7 @@ DEFAULTS = {
     "split": 1,
     "arch": None,             # None: resnet_small on synthetic data, resnet50 on UCF-101
     "weights": None,
+    "weights_layout": "torchvision",  # or "caffe": MSRA/Caffe ResNet-50 weights (tinyrrn.models.resnet.WEIGHTS_LAYOUTS)
     "skip": "identity",
     "positions": None,        # None: block2 on synthetic data with T = 2, else context-1 skips ending at block4
     "context": 2,
@@ -36,7 +38,7 @@ DEFAULTS = {
     "chunk": None,            # None: equal to context
     "resize": None,           # None: 256 (UCF-101) or the synthetic frames' height
     "crop": None,             # None: 224 (UCF-101) or 40 (synthetic)
-    "normalize": "torchvision",
+    "normalize": None,        # None: the input convention of --weights-layout (torchvision or caffe)
     "flip": None,             # None: on for UCF-101, off for synthetic (its classes are directions)
     "per_frame_aug": False,
     "epochs": None,           # None: 10 (UCF-101) or 30 (synthetic)
@@ -51,6 +53,7 @@ DEFAULTS = {
     "workers": 2,
     "freeze_bn": False,
     "seed": 0,
+    "val_groups": 3,          # whole gNN groups of the training list held out to select the epoch on (0: none)
     "device": None,           # None: TINYRRN_DEVICE, else cpu
     "threads": None,          # None: TINYRRN_THREADS, else every available core
     "out": "runs",
@@ -65,15 +68,25 @@ DEFAULTS = {
 
 # What a resumed run may change (see the module docstring). The number of ranks defines the run
 # too; it is not a setting but is compared the same way (tinyrrn.train).
-DEFINES_RUN = ("data", "list_dir", "split", "arch", "weights", "skip", "positions", "context", "average_logits",
-               "sample_every", "chunk", "resize", "crop", "normalize", "flip", "per_frame_aug", "optimizer",
-               "update_every", "batch", "seed", "freeze_bn", "sync_bn")
+DEFINES_RUN = ("data", "list_dir", "split", "arch", "weights", "weights_layout", "skip", "positions", "context",
+               "average_logits", "sample_every", "chunk", "resize", "crop", "normalize", "flip", "per_frame_aug",
+               "optimizer", "update_every", "batch", "seed", "val_groups", "freeze_bn", "sync_bn")
 MAY_CHANGE = ("epochs", "max_steps", "lr", "schedule", "warmup", "weight_decay", "momentum", "log_every",
               "workers", "device", "threads", "cache_dir", "out", "name", "baseline", "distributed")
 # ... of which these change nothing in the trained weights (a finished run is still finished)
 BOOKKEEPING = ("log_every", "workers", "device", "threads", "cache_dir", "out", "name", "baseline", "distributed")
 
 # The paper's rows (Tables 2-4 and the ResNet-50 baseline), on UCF-101 with ImageNet weights.
+# Readings that are this project's, not the paper's (each an option):
+# * Mid Block4, "the last convolutional skip connection in block4", is layer4.0: the projection
+#   unit, block4's only convolutional skip. "Mid" also fits the middle unit, layer4.1 of
+#   ResNet-50: --positions layer4.1 (reproduce: --set positions='["layer4.1"]').
+# * Table 4 (T = 3, 5): the paper does not say where its T-1 skips are; positions=None puts them
+#   on the last T-1 units ending at block4 (models.rrn.default_positions).
+# * Weights: torchvision's layout by default; the authors' framework used MSRA/Caffe ResNet-50
+#   weights, loaded with --weights-layout caffe.
+# * The epoch is selected on --val-groups whole groups held out of the training list, never on
+#   the test split (the paper does not say how it chose).
 _PAPER = {"arch": "resnet50", "sample_every": 10, "optimizer": "adam", "update_every": "1%", "baseline": False}
 PRESETS = {
     "baseline-resnet50": {**_PAPER, "skip": "none", "context": 1},
@@ -95,7 +108,9 @@ def parser():
         formatter_class=argparse.ArgumentDefaultsHelpFormatter, argument_default=argparse.SUPPRESS)
     a = p.add_argument
     a("--config", help="TOML file of settings (keys as the flags, with underscores); flags override it")
-    a("--preset", choices=sorted(PRESETS), help="a row of the paper's tables (UCF-101, ResNet-50)")
+    a("--preset", choices=sorted(PRESETS), help="a row of the paper's tables (UCF-101, ResNet-50); "
+      "table2-midblock4-* take Mid Block4 as layer4.0, block4's projection unit (add --positions layer4.1 for the "
+      "middle unit), table4-context3/5 put their skips on the last T-1 units: this project's readings")
     a("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR from its last checkpoint; flags given "
       "with it may change epochs, max steps, lr and its schedule, weight decay, momentum, logging, workers, "
       "device, threads, cache dir (recorded in config.json), and are refused if they change the model, the data "
@@ -106,6 +121,10 @@ def parser():
     a("--arch", choices=sorted(ARCHITECTURES),
       help="backbone (default resnet_small on synthetic data, resnet50 otherwise)")
     a("--weights", help="backbone weights (.npz, or a torchvision .pth) e.g. ImageNet ResNet-50; fc is dropped")
+    a("--weights-layout", dest="weights_layout", choices=sorted(WEIGHTS_LAYOUTS),
+      help="the layout the weights were trained in: torchvision (default) or caffe, MSRA's ResNet-50 as the "
+           "authors' framework used (torchvision's tensor names; stride in the first 1x1 conv, Caffe's pool1, "
+           "BGR 0-255 mean-subtracted input unless --normalize says otherwise); ResNet-50 only")
     a("--skip", choices=SKIP_TYPES,
       help="temporal skip type: none (Eq. 1), identity (Eq. 2), linear (Eq. 3), nonlinear (Eq. 4)")
     a("--positions", nargs="+", help="skip positions: block1 block2 mid_block4 (= layer4.0, block4's projection "
@@ -118,7 +137,8 @@ def parser():
     a("--chunk", type=int, help="frames per chunk (default: the context T)")
     a("--resize", type=int, help="short side of frames before cropping")
     a("--crop", type=int, help="square crop size fed to the network")
-    a("--normalize", choices=NORMALIZATIONS, help="input convention of the weights")
+    a("--normalize", choices=NORMALIZATIONS, help="input convention of the weights (default: that of "
+      "--weights-layout)")
     a("--flip", dest="flip", action="store_true", help="random horizontal flips in training")
     a("--no-flip", dest="flip", action="store_false", help="no flips (for direction-sensitive classes)")
     a("--per-frame-aug", dest="per_frame_aug", action="store_true",
@@ -136,7 +156,12 @@ def parser():
     a("--workers", type=int, help="background decoding threads")
     a("--freeze-bn", dest="freeze_bn", action="store_true",
       help="keep batch-norm statistics fixed (eval mode) while training; for small batches")
-    a("--seed", type=int, help="seed for initialisation, shuffling and augmentation")
+    a("--seed", type=int, help="seed for initialisation, shuffling, augmentation and the validation groups")
+    a("--val-groups", dest="val_groups", type=int,
+      help="whole gNN groups of the training list held out for validation (chosen by --seed, listed in "
+           "RUN_DIR/val_groups.txt): the epoch with the lowest validation video error is kept (best.npz) and "
+           "the test split is evaluated only at the end, for that epoch and the last; 0 trains on the whole "
+           "list and reports the last epoch (default 3)")
     a("--out", help="folder that holds run directories")
     a("--name", help="run name (the run directory is OUT/<date>-<name>)")
     a("--cache-dir", dest="cache_dir", help="on-disk cache of decoded frames (default: user cache)")
@@ -240,6 +265,8 @@ def fill_defaults(config):
         c["positions"] = ["block2"]
     if c["chunk"] is None:
         c["chunk"] = c["context"]
+    if c["normalize"] is None:
+        c["normalize"] = WEIGHTS_LAYOUTS[c["weights_layout"]]["normalize"]
     if c["resize"] is None:
         c["resize"] = 48 if synthetic else 256
     if c["crop"] is None:

@@ -133,6 +133,33 @@ def write_report(metrics, classes, out_dir):
     plot_confusion(numpy.array(metrics["confusion"]), classes, os.path.join(out_dir, "confusion.png"))
 
 
+# The headline figures of an evaluation (logged per epoch, and kept for the last epoch beside the selected one)
+HEADLINE = ("video_error", "top1", "top5", "mean_class_accuracy", "clip_accuracy")
+
+
+def selection_rule(val_groups, val_error=None):
+    """How the reported epoch was chosen: on the held-out training groups, or the last epoch without them."""
+    if not val_groups:
+        return "the last epoch (--val-groups 0: no validation groups)"
+    groups = ", ".join(f"g{g:02d}" for g in val_groups)
+    return f"the lowest validation video error ({val_error:.4f}) on groups {groups} held out of the training list"
+
+
+def protocol_reports(selected_epoch, selected, last_epoch, last, val_groups, val_errors):
+    """(selected, last): the test-split reports of the validation protocol (see tinyrrn.train).
+
+    ``selected`` / ``last``: test metrics of the epoch chosen on the validation groups and of the
+    last epoch; ``val_errors``: {epoch: validation video error} (empty without validation groups).
+    The selected epoch's report says how it was chosen and carries the last epoch's headline
+    figures under "last"."""
+    last = {**last, "split": "test", "epoch": last_epoch, "val_video_error": val_errors.get(last_epoch)}
+    selected = {**selected, "split": "test", "epoch": selected_epoch, "epochs": last_epoch,
+                "selected_by": selection_rule(val_groups, val_errors.get(selected_epoch)),
+                "val_groups": list(val_groups), "val_video_error": val_errors.get(selected_epoch),
+                "last": {key: last[key] for key in ("epoch", "val_video_error", *HEADLINE)}}
+    return selected, last
+
+
 def summary(metrics):
     """One line with the headline numbers."""
     return (f"video error {metrics['video_error']:.4f} | top-1 {metrics['top1']:.4f} | top-5 {metrics['top5']:.4f} "

@@ -13,7 +13,10 @@ the paper's block2/3/4). Output, under ``--out``:
 Each array is written to a temporary file and renamed into place, so an interrupted extraction
 resumes by skipping the videos whose file exists; ``index.json`` says ``"complete": true`` once
 every video is done. ``--weights`` is a weights file (.npz or torchvision .pth, e.g. ImageNet
-ResNet-50) or a tinyrrn checkpoint / run directory, whose backbone is then used.
+ResNet-50; ``--weights-layout caffe`` for MSRA/Caffe-layout weights, which also makes the input
+BGR 0-255 mean-subtracted) or a tinyrrn checkpoint / run directory, whose backbone is then used.
+Every training video gets features, the validation groups too: the baselines hold those out
+themselves (tinyrrn.baseline).
 """
 import argparse
 import json
@@ -31,11 +34,13 @@ from .cli import add_compute_flags, add_debug_flag, command, use_compute
 from .data.transforms import NORMALIZATIONS
 from .files import atomic_write, write_json
 from .models import ARCHITECTURES
+from .models.resnet import WEIGHTS_LAYOUTS
 from .progress import Progress
 from .tensor import Tensor, no_grad
 
 LAYERS = ("layer2", "layer3", "layer4")
-SETTINGS = ("data", "split", "layer", "weights", "arch", "sample_every", "resize", "crop", "normalize")
+SETTINGS = ("data", "split", "layer", "weights", "weights_layout", "arch", "sample_every", "resize", "crop",
+            "normalize")
 
 
 def feature_file(rel):
@@ -65,11 +70,12 @@ def extract(config, backbone, layer, out_dir, weights_label, batch=64, desc=None
     """
     if layer not in LAYERS:
         raise ValueError(f"layer must be one of {LAYERS}, got {layer!r}")
-    config = {**config, "chunk": 1, "context": 1}
+    config = {**config, "chunk": 1, "context": 1, "val_groups": 0}  # every training video
     datasets = {"train": build_dataset(config, train=True), "test": build_dataset(config, train=False)}
     settings = {"data": os.path.abspath(dataset_root(config)), "split": config["split"], "layer": layer,
-                "weights": weights_label, "arch": config["arch"], "sample_every": config["sample_every"],
-                "resize": config["resize"], "crop": config["crop"], "normalize": config["normalize"]}
+                "weights": weights_label, "weights_layout": config["weights_layout"], "arch": config["arch"],
+                "sample_every": config["sample_every"], "resize": config["resize"], "crop": config["crop"],
+                "normalize": config["normalize"]}
     os.makedirs(out_dir, exist_ok=True)
     previous = read_index(out_dir)
     if previous is not None:
@@ -151,7 +157,9 @@ def parser():
     a("--sample-every", type=int, default=10, help="take every k-th frame (paper: 10)")
     a("--resize", type=int, help="short side before cropping (default 256, synthetic 48)")
     a("--crop", type=int, help="centre crop size (default 224, synthetic 40)")
-    a("--normalize", choices=NORMALIZATIONS, default="torchvision", help="input convention of the weights")
+    a("--weights-layout", choices=sorted(WEIGHTS_LAYOUTS), default="torchvision",
+      help="layout of a weights file: torchvision, or caffe for MSRA/Caffe ResNet-50 weights (see tinyrrn.train)")
+    a("--normalize", choices=NORMALIZATIONS, help="input convention of the weights (default: that of --weights-layout)")
     a("--batch", type=int, default=64, help="frames per forward pass (gathered across videos)")
     a("--cache-dir", help="on-disk cache of decoded frames (default: user cache)")
     add_compute_flags(p)
@@ -167,10 +175,10 @@ def main(argv=None):
     config = configuration.fill_defaults({**configuration.DEFAULTS, "data": args.data, "list_dir": args.list_dir,
                                           "split": args.split, "arch": args.arch, "sample_every": args.sample_every,
                                           "resize": args.resize, "crop": args.crop, "normalize": args.normalize,
-                                          "cache_dir": args.cache_dir})
+                                          "weights_layout": args.weights_layout, "cache_dir": args.cache_dir})
     name = os.path.basename(os.path.normpath(args.data)) if args.data else "synthetic"
     out = args.out or os.path.join("features", f"{name}-split{args.split}-{args.layer}")
-    backbone, arch = load_backbone(args.weights, config["arch"])
+    backbone, arch = load_backbone(args.weights, config["arch"], layout=args.weights_layout)
     index = extract({**config, "arch": arch}, backbone, args.layer, out, os.path.abspath(args.weights), args.batch)
     print(f"wrote features of {len(index['videos'])} videos ({len(index['bad'])} bad) to {out}")
     return 0

@@ -30,7 +30,7 @@ def plot_confusion(confusion, classes, path):
 
 
 def plot_training_curve(metrics_jsonl, path):
-    """Training loss per logging step and test video error per epoch, from metrics.jsonl."""
+    """Training loss per logging step and validation video error per epoch, from metrics.jsonl."""
     plt = _pyplot()
     steps, losses, epochs, errors = [], [], [], []
     with open(metrics_jsonl) as f:
@@ -39,16 +39,16 @@ def plot_training_curve(metrics_jsonl, path):
             if record["kind"] == "step":
                 steps.append(record["update"])
                 losses.append(record["loss"])
-            elif record["kind"] == "epoch" and record.get("video_error") is not None:
+            elif record["kind"] == "epoch" and record.get("val_video_error") is not None:
                 epochs.append(record["update"])
-                errors.append(record["video_error"])
+                errors.append(record["val_video_error"])
     fig, ax = plt.subplots(figsize=(7, 4))
     ax.plot(steps, losses, color="tab:blue", label="training loss")
     ax.set_xlabel("update")
     ax.set_ylabel("cross-entropy", color="tab:blue")
     if errors:
         ax2 = ax.twinx()
-        ax2.plot(epochs, errors, "o-", color="tab:red", label="test video error")
+        ax2.plot(epochs, errors, "o-", color="tab:red", label="validation video error")
         ax2.set_ylabel("video-level error", color="tab:red")
         ax2.set_ylim(0, 1)
     ax.set_title("training curve")

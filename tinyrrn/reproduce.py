@@ -3,28 +3,39 @@
     python -m tinyrrn.reproduce --data ROOT --weights resnet50.pth --tables 1,2,3,4 --splits 1,2,3
     python -m tinyrrn.reproduce                      # the built-in synthetic data, small backbone
 
+The protocol, the same for every row (tinyrrn.train's): ``--val-groups`` (default 3) whole groups
+of each split's training list, chosen by ``--seed``, are held out; every row -- Table 1's
+classifiers too -- trains on the other groups, selects its epoch by the lowest video error on
+the held-out ones, and reports the test error of that epoch and of the last epoch. The test
+split selects nothing. Table 4's context-1 row is Table 1's Block4 average-pool + Z-norm
+baseline, as the paper's 0.236 is; the ResNet fine-tuned end to end on single frames is an extra
+row. With several splits every row gets its mean over the splits and their spread, and the
+best model's mean is set beside the paper's 0.198 (Sec. 4.3) and Table 5.
+
 Layout of the output folder (``--out``, default runs/reproduce-ucf101 or runs/reproduce-synthetic):
 
-    grid.json                       the data and weights the grid was started with
+    grid.json                       the data, weights and layout the grid was started with
     split<N>/<preset>/              one training run per row of Tables 2-4 (tinyrrn.train run directory)
     split<N>/features-<layer>/      cached per-frame features (tinyrrn.features) for Table 1
     split<N>/table1-<layer>-<model>-<znorm|raw>/   one Table 1 baseline (tinyrrn.baseline)
-    grid.jsonl                      one line per finished row: error, seconds
-    REPORT.md                       one table per paper table: paper error, ours, difference, run dir
+    grid.jsonl                      one line per finished row: errors, epochs, seconds
+    REPORT.md                       the protocol, one table per paper table (paper error, ours, difference,
+                                    run dir), the best model beside Table 5, where this differs from the paper
 
 Resume: a row is finished when its run directory holds ``eval/metrics.json`` and is then skipped
 (saying so if settings that would change its result differ now); an unfinished training row
 continues from its ``checkpoint.npz`` (tinyrrn.train resume). A row whose run has other settings
 that define it (tinyrrn.config.DEFINES_RUN, e.g. ``--set skip=linear``) is moved aside to
-``<dir>.replaced-<time>`` and trained afresh. Feature
-extraction skips the videos already written, and an unfinished baseline (seconds long) is rerun.
-Run the same command again after an interruption. Rows of different tables that are the same model
-(e.g. Table 2 "Block4, identity", Table 3 "identity" and Table 4 "context 2") share one run.
+``<dir>.replaced-<time>`` and trained afresh. Feature extraction skips the videos already
+written, and a baseline (seconds long) is rerun when its epochs, seed or validation groups
+changed. Run the same command again after an interruption. Rows of different tables that are
+the same model (e.g. Table 2 "Block4, identity", Table 3 "identity" and Table 4 "context 2")
+share one run.
 
 Table 1 needs per-frame features of a pretrained backbone: on UCF-101 pass ``--weights`` (ImageNet
 ResNet-50). On the synthetic data there are no pretrained weights for the small backbone, so the
-grid first trains the no-skip (context 1) model of Table 4 and extracts features with its frozen
-backbone; the report says so.
+grid first trains the fine-tuned no-skip (context 1) row of Table 4 and extracts features with its
+frozen backbone; the report says so.
 """
 import argparse
 import json
@@ -33,10 +44,11 @@ import sys
 import time
 
 from . import baseline, config as configuration, features, rundir, signals
-from .builders import load_backbone
+from .builders import held_out_groups, load_backbone
 from .cli import UsageError, add_compute_flags, add_debug_flag, command, use_compute
 from .files import JsonLog, write_json, write_text
 from .models import ARCHITECTURES
+from .models.resnet import WEIGHTS_LAYOUTS
 from .models.rrn import default_positions, resolve_position
 from .train import train
 
@@ -61,13 +73,26 @@ TABLE2_PAPER = {  # position: (identity, convolutional)  -- paper Table 2 lists 
 }
 TABLE3_PAPER = {"identity": 0.197, "linear": 0.219, "nonlinear": 0.210}  # paper Table 3
 TABLE4_PAPER = {1: 0.236, 2: 0.197, 3: 0.194, 5: 0.209}                  # paper Table 4
+# Sec. 4.3: "On average [over the three splits] our best model achieves 0.198 on UCF-101, which is a
+# relative improvement of 17% over the ResNet baseline which has an error rate of 0.236."
+PAPER_BEST_MEAN, PAPER_BASELINE, PAPER_RELATIVE = 0.198, 0.236, "17%"
+# Table 5, "Classification error rates for UCF-101", its appearance column (the rows with one)
+TABLE5_APPEARANCE = (("Recurrent Residual Networks (the paper)", 0.198),
+                     ("Dynamic Image Networks [1]", 0.231),
+                     ("Two Stream Architecture [18]", 0.270),
+                     ("Two Stream Architecture (GoogleNet) [25]", 0.247),
+                     ("Two Stream Architecture (VGG-Net) [25]", 0.216))
+BASELINE_KEY = "table1-layer4-avgpool-znorm"  # Table 1's Block4 avg. pool + Z-norm: the paper's "baseline 0.236"
+FINETUNED_KEY = "table4-finetuned-resnet"     # the single-frame ResNet fine-tuned end to end (not in the paper)
+BEST_KEY = "table3-identity"                  # the paper's best setup: identity skip at Block4, context 2
 
 SYNTHETIC_EPOCHS = 12  # default epochs per training row on synthetic data (grid fits in 30 min on 2 cores)
 BASELINE_EPOCHS = {"synthetic": 60, "ucf101": 30}
 
 
 def rows(tables):
-    """The grid's rows, in table order: dicts with table, key, label, paper, and preset or (layer, model, znorm)."""
+    """The grid's rows, in table order: dicts with table, key, label, paper, and preset or (layer, model, znorm);
+    Table 4's context-1 row names the Table 1 row it is (``same_as``)."""
     out = []
     for table in tables:
         if table == 1:
@@ -92,11 +117,14 @@ def rows(tables):
                 out.append({"table": 3, "key": f"table3-{skip}", "preset": f"table3-{skip}", "label": name,
                             "paper": TABLE3_PAPER[skip]})
         elif table == 4:
-            for t in (1, 2, 3, 5):
-                preset = "baseline-resnet50" if t == 1 else f"table4-context{t}"
-                skips = "baseline, no skip" if t == 1 else f"{t - 1} temporal skip{'s' if t > 2 else ''}"
-                out.append({"table": 4, "key": f"table4-context{t}", "preset": preset,
-                            "label": f"context {t} ({skips})", "paper": TABLE4_PAPER[t]})
+            out.append({"table": 4, "key": "table4-context1", "same_as": BASELINE_KEY, "paper": TABLE4_PAPER[1],
+                        "label": "context 1 (baseline: Table 1's Block4 avg. pool + Z-norm)"})
+            for t in (2, 3, 5):
+                out.append({"table": 4, "key": f"table4-context{t}", "preset": f"table4-context{t}",
+                            "label": f"context {t} ({t - 1} temporal skip{'s' if t > 2 else ''})",
+                            "paper": TABLE4_PAPER[t]})
+            out.append({"table": 4, "key": FINETUNED_KEY, "preset": "baseline-resnet50", "paper": None,
+                        "label": "context 1, the ResNet fine-tuned on single frames (not in the paper)"})
         else:
             raise UsageError(f"--tables: unknown table {table}; the paper's tables are 1, 2, 3, 4")
     return out
@@ -113,9 +141,10 @@ def row_config(preset, options, split):
     if synthetic:
         values.pop("arch", None)
     config = {**configuration.DEFAULTS, **values, "data": options["data"], "weights": options["weights"],
-              "list_dir": options["list_dir"], "split": split, "name": preset, "baseline": False,
-              "out": options["out"], "seed": options["seed"], "device": options["device"],
-              "threads": options["threads"], "workers": options["workers"]}
+              "weights_layout": options["weights_layout"], "list_dir": options["list_dir"], "split": split,
+              "name": preset, "baseline": False, "out": options["out"], "seed": options["seed"],
+              "val_groups": options["val_groups"], "device": options["device"], "threads": options["threads"],
+              "workers": options["workers"]}
     if options["epochs"] is not None:
         config["epochs"] = options["epochs"]
     elif synthetic:
@@ -152,13 +181,17 @@ def model_key(config):
                        "units": list(units)}, sort_keys=True)
 
 
-def finished_error(run_dir):
-    """The video error of a finished row (its eval/metrics.json), or None."""
+def finished_result(run_dir):
+    """The result of a finished row (its eval/metrics.json), or None: test error of the selected
+    epoch, of the last epoch, the selected epoch's validation error, the epochs, the run directory."""
     path = os.path.join(run_dir, "eval", "metrics.json")
     if not os.path.isfile(path):
         return None
     with open(path) as f:
-        return json.load(f)["video_error"]
+        metrics = json.load(f)
+    last = metrics.get("last") or {}
+    return {"error": metrics["video_error"], "last": last.get("video_error"), "val": metrics.get("val_video_error"),
+            "epoch": metrics.get("epoch"), "epochs": metrics.get("epochs"), "run_dir": run_dir}
 
 
 class Grid:
@@ -167,34 +200,40 @@ class Grid:
     def __init__(self, options):
         self.options = options
         self.out = options["out"]
-        self.results = {}   # (split, key) -> (error, run_dir)
+        self.results = {}   # (split, key) -> finished_result(...)
         self.log = JsonLog(os.path.join(self.out, "grid.jsonl"))
         self.run_dirs = self.plan()
 
     def plan(self):
-        """{(split, row key): run directory}; rows that train the same model share the first one's directory."""
+        """{(split, row key): run directory}; rows that train the same model share the first one's directory,
+        and Table 4's context-1 row is its Table 1 row."""
         dirs, first = {}, {}
         for split in self.options["splits"]:
-            for row in rows(sorted(set(self.options["tables"]) | {4})):
+            for row in rows([1, 2, 3, 4]):
                 own = os.path.join(self.out, f"split{split}", row["key"])
                 if row["table"] == 1:
                     dirs[split, row["key"]] = own
-                    continue
-                key = model_key(row_config(row["preset"], self.options, split))
-                dirs[split, row["key"]] = first.setdefault(key, own)
+                elif "same_as" in row:
+                    dirs[split, row["key"]] = dirs[split, row["same_as"]]
+                else:
+                    key = model_key(row_config(row["preset"], self.options, split))
+                    dirs[split, row["key"]] = first.setdefault(key, own)
         return dirs
 
     def check_grid_file(self):
-        """Refuse to mix rows of different data or weights in one output folder."""
+        """Refuse to mix rows of different data, weights or weights layout in one output folder."""
         os.makedirs(self.out, exist_ok=True)
         path = os.path.join(self.out, "grid.json")
         mine = {"data": os.path.abspath(self.options["data"]) if self.options["data"] else None,
-                "weights": os.path.abspath(self.options["weights"]) if self.options["weights"] else None}
+                "weights": os.path.abspath(self.options["weights"]) if self.options["weights"] else None,
+                "weights_layout": self.options["weights_layout"]}
         if os.path.isfile(path):
             with open(path) as f:
                 saved = json.load(f)
-            if {k: saved.get(k) for k in mine} != mine:
-                raise ValueError(f"{self.out} holds a grid of other data/weights ({saved}); use another --out")
+            differ = [f"{k} {saved.get(k)!r} (now {mine[k]!r})" for k in mine if saved.get(k) != mine[k]]
+            if differ:
+                raise ValueError(f"{self.out} holds a grid of other data/weights: {', '.join(differ)}; "
+                                 "use another --out")
         else:
             write_json(path, mine)
 
@@ -211,20 +250,19 @@ class Grid:
             os.replace(run_dir, aside)
             print(f"{head}: its settings changed ({configuration.describe_changes(refused)}): the old run moved to "
                   f"{aside}; training afresh", flush=True)
-        error = finished_error(run_dir)
-        if error is None:
+        result = finished_result(run_dir)
+        if result is None:
             start = time.monotonic()
             resume = os.path.isfile(os.path.join(run_dir, "checkpoint.npz"))
-            print(f"\n== split {split} {row['key']}: {'resuming' if resume else 'training'} in {run_dir}", flush=True)
-            metrics, _ = train(config, run_dir, resume=resume)
-            error = metrics["video_error"]
-            self.log.write({"split": split, "row": row["key"], "run_dir": run_dir, "video_error": error,
-                            "seconds": round(time.monotonic() - start, 1)})
+            print(f"\n{head}: {'resuming' if resume else 'training'} in {run_dir}", flush=True)
+            train(config, run_dir, resume=resume)
+            result = finished_result(run_dir)
+            self.log.write({"split": split, "row": row["key"], **result, "seconds": round(time.monotonic() - start, 1)})
         else:
             kept = (f"; kept although {configuration.describe_changes(changed)} changed (delete its eval/ to continue "
                     "it with them)") if changed else ""
             print(f"{head}: finished ({run_dir}), skipped{kept}", flush=True)
-        self.results[split, row["key"]] = (error, run_dir)
+        self.results[split, row["key"]] = result
         return run_dir
 
     @staticmethod
@@ -241,25 +279,40 @@ class Grid:
         """(backbone, weights label, feature config) for Table 1 features."""
         base = row_config("baseline-resnet50", self.options, split)
         if self.options["weights"]:
-            backbone, arch = load_backbone(self.options["weights"], base["arch"])
+            backbone, arch = load_backbone(self.options["weights"], base["arch"], layout=base["weights_layout"])
             return backbone, os.path.abspath(self.options["weights"]), {**base, "arch": arch}
         if self.options["data"] is not None:
-            raise UsageError("Table 1 needs --weights (ImageNet ResNet-50 weights, .pth or .npz) on real data")
-        run_dir = self.train_row(rows([4])[0], split)  # the no-skip (context 1) model, trained per frame
+            raise UsageError("Table 1 (and Table 4's context-1 row, which is Table 1's Block4 avg. pool + Z-norm) "
+                             "needs --weights (ImageNet ResNet-50 weights, .pth or .npz) on real data")
+        finetuned = next(r for r in rows([4]) if r["key"] == FINETUNED_KEY)
+        run_dir = self.train_row(finetuned, split)  # the no-skip (context 1) model, trained per frame
         backbone, arch = load_backbone(run_dir, base["arch"])
         return backbone, os.path.abspath(run_dir), {**base, "arch": arch}
 
+    def baseline_epochs(self):
+        return self.options["baseline_epochs"] or BASELINE_EPOCHS["synthetic" if self.options["data"] is None
+                                                                  else "ucf101"]
+
+    def table1_finished(self, row, split):
+        """The result of a Table 1 row finished with this grid's epochs, seed and validation groups, or None."""
+        run_dir = self.run_dirs[split, row["key"]]
+        result = finished_result(run_dir)
+        if result is None:
+            return None
+        with open(os.path.join(run_dir, "config.json")) as f:
+            saved = json.load(f)
+        wanted = {"epochs": self.baseline_epochs(), "seed": self.options["seed"], "val_groups": self.options["val_groups"]}
+        return result if all(saved.get(k) == v for k, v in wanted.items()) else None
+
     def table1(self, table_rows, split):
-        todo = [r for r in table_rows if finished_error(self.table1_dir(r, split)) is None]
+        todo = [r for r in table_rows if self.table1_finished(r, split) is None]
         for r in table_rows:
             if r not in todo:
                 print(f"== split {split} {r['key']}: finished, skipped", flush=True)
-                self.results[split, r["key"]] = (finished_error(self.table1_dir(r, split)), self.table1_dir(r, split))
+                self.results[split, r["key"]] = self.table1_finished(r, split)
         if not todo:
             return
         backbone, label, config = self.table1_backbone(split)
-        epochs = self.options["baseline_epochs"] or BASELINE_EPOCHS["synthetic" if self.options["data"] is None
-                                                                    else "ucf101"]
         for layer in dict.fromkeys(r["layer"] for r in todo):
             feature_dir = os.path.join(self.out, f"split{split}", f"features-{layer}")
             index = features.read_index(feature_dir)
@@ -268,40 +321,63 @@ class Grid:
                 features.extract(config, backbone, layer, feature_dir, label, batch=self.options["feature_batch"])
             for r in (r for r in todo if r["layer"] == layer):
                 start = time.monotonic()
-                run_dir = self.table1_dir(r, split)
+                run_dir = self.run_dirs[split, r["key"]]
                 print(f"== split {split} {r['key']}", flush=True)
-                metrics = baseline.run(feature_dir, r["model"], r["znorm"], run_dir, epochs=epochs,
-                                       seed=self.options["seed"])
-                self.results[split, r["key"]] = (metrics["video_error"], run_dir)
-                self.log.write({"split": split, "row": r["key"], "run_dir": run_dir, "video_error": metrics["video_error"],
-                           "seconds": round(time.monotonic() - start, 1)})
-
-    def table1_dir(self, row, split):
-        return self.run_dirs[split, row["key"]]
+                baseline.run(feature_dir, r["model"], r["znorm"], run_dir, epochs=self.baseline_epochs(),
+                             seed=self.options["seed"], val_groups=self.options["val_groups"])
+                self.results[split, r["key"]] = finished_result(run_dir)
+                self.log.write({"split": split, "row": r["key"], **self.results[split, r["key"]],
+                                "seconds": round(time.monotonic() - start, 1)})
 
     # the whole grid --------------------------------------------------------------
-    def run(self):
-        all_rows = rows(self.options["tables"])
+    def requested_rows(self):
+        """The rows of the requested tables (only those named by --only, when given)."""
+        chosen = rows(self.options["tables"])
         only = self.options.get("only")
-        if only:
-            all_rows = [r for r in all_rows if r["key"] in only]
+        return [r for r in chosen if r["key"] in only] if only else chosen
+
+    def run(self):
+        all_rows = self.requested_rows()
+        table1 = {r["key"]: r for r in rows([1])}
+        needed = [table1[r.get("same_as", r["key"])] for r in all_rows if r["table"] == 1 or "same_as" in r]
         for split in self.options["splits"]:
-            if 1 in self.options["tables"]:
-                self.table1([r for r in all_rows if r["table"] == 1], split)
+            if needed:
+                self.table1(list({r["key"]: r for r in needed}.values()), split)
             for row in all_rows:
-                if row["table"] != 1:
+                if "preset" in row:
                     self.train_row(row, split)
+        self.collect()
 
     def collect(self):
-        """Fill results of rows finished earlier (for a report after a partial run)."""
+        """Fill the results of rows finished earlier (for a report after a partial run); Table 4's
+        context-1 row gets its Table 1 row's result."""
         for split in self.options["splits"]:
-            for row in rows(self.options["tables"]):
-                if (split, row["key"]) in self.results:
-                    continue
-                run_dir = self.run_dirs[split, row["key"]]
-                error = finished_error(run_dir)
-                if error is not None:
-                    self.results[split, row["key"]] = (error, run_dir)
+            for row in rows([1, 2, 3, 4]):
+                if self.results.get((split, row["key"])) is None:
+                    table1 = row["table"] == 1 or "same_as" in row
+                    finished = (self.table1_finished(row, split) if table1 else
+                                finished_result(self.run_dirs[split, row["key"]]))
+                    if finished is not None:
+                        self.results[split, row["key"]] = finished
+
+    def protocol(self):
+        """What REPORT.md states about how the rows were trained and selected."""
+        splits = self.options["splits"]
+        config = row_config(BEST_KEY, self.options, splits[0])
+        groups = {}
+        for split in splits:
+            try:
+                groups[split] = held_out_groups({**config, "split": split})
+            except (OSError, ValueError):  # no data to read the split files of: nothing ran either
+                groups[split] = None
+        return {"val_groups": self.options["val_groups"], "groups": groups, "seed": self.options["seed"],
+                "epochs": config["epochs"], "lr": config["lr"], "batch": config["batch"],
+                "update_every": config["update_every"], "sample_every": config["sample_every"],
+                "optimizer": config["optimizer"], "weights": self.options["weights"],
+                "weights_layout": config["weights_layout"], "normalize": config["normalize"],
+                "per_frame_aug": config["per_frame_aug"], "flip": config["flip"],
+                "baseline_epochs": self.baseline_epochs(), "baseline_lr": baseline.DEFAULTS["lr"],
+                "overrides": self.options.get("overrides") or {}}
 
 
 # -- the report --------------------------------------------------------------------
@@ -309,38 +385,223 @@ def _fmt(value):
     return "n/a" if value is None else f"{value:.3f}"
 
 
-def report(results, tables, splits, data, out, epochs_note="", seconds=None):
-    """REPORT.md text: a header on the data used, then one markdown table per paper table.
+def _mean(values):
+    return sum(values) / len(values) if values else None
 
-    results: {(split, row key): (video error or None, run_dir)}; run directories are shown relative to ``out``.
+
+def over_splits(results, key, splits):
+    """One row over ``splits``: each split's result (or None) and, over those that ran, the mean
+    selected-epoch error, its range, and the mean last-epoch and validation errors."""
+    runs = [results.get((split, key)) for split in splits]
+    done = [r for r in runs if r is not None]
+    errors = [r["error"] for r in done]
+
+    def mean_of(name):  # only when every finished split has it
+        values = [r[name] for r in done if r.get(name) is not None]
+        return _mean(values) if len(values) == len(done) else None
+    return {"runs": runs, "count": len(done), "mean": _mean(errors), "last": mean_of("last"), "val": mean_of("val"),
+            "low": min(errors, default=None), "high": max(errors, default=None)}
+
+
+def _errors(selected, last, show_last):
+    """'0.200 / 0.250': the selected epoch's test error / the last epoch's (one number without validation)."""
+    if selected is None:
+        return "n/a"
+    return f"{selected:.3f} / {_fmt(last)}" if show_last else f"{selected:.3f}"
+
+
+def _where(runs, splits, out):
+    """The run directories of a row, relative to ``out``: 'split{1,2}/name' when the names agree."""
+    paths = [(split, os.path.relpath(r["run_dir"], out)) for split, r in zip(splits, runs) if r is not None]
+    if not paths:
+        return "not run"
+    names = {path.split(os.sep, 1)[-1] for _, path in paths}
+    if len(paths) > 1 and len(names) == 1:
+        return f"split{{{','.join(str(split) for split, _ in paths)}}}/{names.pop()}"
+    return ", ".join(path for _, path in paths)
+
+
+def _relative(error, reference):
+    """The relative improvement 1 - error / reference, as the paper's "17%"."""
+    return "n/a" if error is None or reference is None else f"{1 - error / reference:+.1%}"
+
+
+def _table(results, table, splits, out, show_last):
+    """One paper table: paper error, each split's errors, the mean and spread over splits, the difference."""
+    multi = len(splits) > 1
+    head = ["row", "paper"] + [f"split {s}" for s in splits] + (["mean over splits", "spread (min-max)"] if multi else [])
+    head += ["split 1 - paper", "run directory"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for row in rows([table]):
+        summary = over_splits(results, row["key"], splits)
+        cells = [row["label"], _fmt(row["paper"])]
+        cells += [_errors(r["error"], r["last"], show_last) if r else "n/a" for r in summary["runs"]]
+        if multi:
+            counted = "" if summary["count"] in (0, len(splits)) else f" ({summary['count']} of {len(splits)} splits)"
+            cells += [_errors(summary["mean"], summary["last"], show_last) + counted,
+                      "n/a" if summary["low"] is None else f"{summary['low']:.3f}-{summary['high']:.3f}"]
+        first = results.get((1, row["key"])) if 1 in splits else None
+        cells += ["n/a" if first is None or row["paper"] is None else f"{first['error'] - row['paper']:+.3f}",
+                  _where(summary["runs"], splits, out)]
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines
+
+
+def _relative_improvements(results, splits):
+    """Table 4's rows against both baselines, as the paper's "17% relative improvement"."""
+    baseline = over_splits(results, BASELINE_KEY, splits)["mean"]
+    finetuned = over_splits(results, FINETUNED_KEY, splits)["mean"]
+    over = "mean over splits" if len(splits) > 1 else f"split {splits[0]}"
+    lines = ["", f"Relative improvement, 1 - error / baseline error (ours: selected epochs, {over}):", "",
+             f"| row | paper, over its baseline {PAPER_BASELINE} | ours, over Table 1's Block4 avg. pool + Z-norm "
+             f"({_fmt(baseline)}) | ours, over the fine-tuned single-frame ResNet ({_fmt(finetuned)}) |",
+             "|---|---|---|---|"]
+    for row in rows([4]):
+        if "preset" in row and row["key"] != FINETUNED_KEY:
+            mean = over_splits(results, row["key"], splits)["mean"]
+            lines.append(f"| {row['label']} | {_relative(row['paper'], PAPER_BASELINE)} | {_relative(mean, baseline)} "
+                         f"| {_relative(mean, finetuned)} |")
+    return lines
+
+
+def _best_model(results, tables, splits, show_last):
+    """The paper's best setup (and the row with the lowest validation error) beside Sec. 4.3 and Table 5."""
+    over = f"mean over splits {', '.join(map(str, splits))}" if len(splits) > 1 else f"split {splits[0]} only"
+    best = over_splits(results, BEST_KEY, splits)
+    candidates = {}  # one entry per run: the lowest mean validation error picks a model without the test split
+    for row in rows(tables):
+        summary = over_splits(results, row["key"], splits)
+        if summary["val"] is not None and summary["count"] == len(splits):
+            candidates.setdefault(tuple(r["run_dir"] for r in summary["runs"]), (summary["val"], row, summary))
+    val, row, chosen = min(candidates.values(), key=lambda c: c[0]) if candidates else (None, None, None)
+    same = chosen is not None and chosen["runs"] == best["runs"]
+    lines = ["", "## The best model beside the paper's 0.198 (Sec. 4.3) and Table 5's appearance streams", "",
+             "| model | video error (the paper's: UCF-101; ours: the data above) | where it comes from |",
+             "|---|---|---|",
+             f"| tinyrrn: identity skip at Block4, context 2 (the paper's best setup) | "
+             f"{_errors(best['mean'], best['last'], show_last)} | this grid, {over}"
+             + (f"; also the row with the lowest validation error ({val:.3f})" if same else "") + " |"]
+    if chosen is not None and not same:
+        lines.append(f"| tinyrrn: {row['label']} (Table {row['table']}), the row with the lowest validation error "
+                     f"({val:.3f}) | {_errors(chosen['mean'], chosen['last'], show_last)} | this grid, {over}; "
+                     "chosen on the validation groups, not the test split |")
+    for name, error in TABLE5_APPEARANCE:
+        where = "Sec. 4.3 (mean over the 3 splits) and Table 5" if error == PAPER_BEST_MEAN else "the paper's Table 5"
+        lines.append(f"| {name} | {error:.3f} | {where} |")
+    baseline = over_splits(results, BASELINE_KEY, splits)["mean"]
+    finetuned = over_splits(results, FINETUNED_KEY, splits)["mean"]
+    lines += ["", f"Relative improvement of the best setup: the paper's {PAPER_BEST_MEAN} over its ResNet baseline "
+              f"{PAPER_BASELINE} is {_relative(PAPER_BEST_MEAN, PAPER_BASELINE)} (the paper says {PAPER_RELATIVE}); "
+              f"ours ({over}) is {_relative(best['mean'], baseline)} over Table 1's Block4 avg. pool + Z-norm and "
+              f"{_relative(best['mean'], finetuned)} over the fine-tuned single-frame ResNet."]
+    return lines
+
+
+def _protocol(protocol, splits, synthetic):
+    """The opening section: splits, selection, epochs, learning rate, weights and the readings taken."""
+    p = protocol
+    split_files = ("the synthetic dataset's split files, in UCF-101's scheme (split k tests the k-th run of 7 "
+                   "of the 25 groups: g01-g07, g08-g14, g15-g21)" if synthetic else
+                   "the official split files (test groups g01-g07, g08-g14, g15-g21)")
+    lines = ["## Protocol", "", f"- **Splits**: {', '.join(map(str, splits))}, {split_files}."]
+    if p["val_groups"]:
+        held = "; ".join(f"split {s}: " + (", ".join(f"g{g:02d}" for g in groups) if groups else "not read")
+                         for s, groups in p["groups"].items())
+        lines.append(f"- **Selection (UCF-101 has no validation split)**: {p['val_groups']} whole groups of each "
+                     f"split's training list are held out for validation ({held}; chosen by seed {p['seed']}, listed "
+                     "in each run's val_groups.txt), so no source footage is shared with the videos trained on. "
+                     "Every row, Table 1's classifiers included, trains on the other groups, is validated after "
+                     "every epoch, and reports the test error of the epoch with the lowest validation video error "
+                     "and, after the slash, of its last epoch. The test split is evaluated for those two epochs "
+                     "only and selects nothing.")
+    else:
+        lines.append("- **Selection**: none (`--val-groups 0`): every row trains on its whole training list and "
+                     "reports its last epoch; the test split selects nothing.")
+    augmentation = "random crops" + (" and horizontal flips" if p["flip"] else "")
+    lines.append(f"- **Training rows (Tables 2-4)**: {p['epochs']} epochs, {p['optimizer'].capitalize()} with lr "
+                 f"{p['lr']:g}, one update per {p['update_every']} of the training chunks (the paper's rule), batches "
+                 f"of {p['batch']} chunks, every {p['sample_every']}th frame; {augmentation} drawn per "
+                 f"{'frame' if p['per_frame_aug'] else 'chunk'}."
+                 + (f" Overrides (`--set`): {p['overrides']}." if p["overrides"] else ""))
+    source = ("per-frame features of the frozen backbone of the fine-tuned no-skip row (there are no ImageNet "
+              "weights for `resnet_small`)" if synthetic else f"per-frame features of `{p['weights']}`")
+    lines.append(f"- **Table 1 classifiers**: {p['baseline_epochs']} epochs, Adam with lr {p['baseline_lr']:g}, on "
+                 f"{source}, every {p['sample_every']}th frame, centre crop.")
+    layout = ("torchvision's (stride in the 3x3 conv, padded pool1)" if p["weights_layout"] == "torchvision" else
+              "MSRA/Caffe's (stride in the first 1x1 conv, Caffe's pool1)")
+    weights = f"`{p['weights']}`" if p["weights"] else "none (trained from scratch)"
+    lines.append(f"- **Weights**: {weights}; the network in {layout} layout; inputs normalised the "
+                 f"{p['normalize']} way.")
+    lines.append("- **Readings that are this project's**: Mid Block4 = layer4.0, the projection unit (block4's "
+                 "only convolutional skip); `--set positions='[\"layer4.1\"]'` takes the middle-unit reading. "
+                 "Table 4's T = 3 and 5 put their T-1 skips on the last T-1 units ending at Block4 (the paper "
+                 "does not say where).")
+    lines.append(f"- **Table 4's baseline**: its context-1 row is Table 1's Block4 avg. pool + Z-norm result, as "
+                 f"the paper's {PAPER_BASELINE} is; the ResNet fine-tuned end to end on single frames is an extra "
+                 "row (paper: n/a). Relative improvements are given over both.")
+    return lines
+
+
+def _differences(protocol, splits, synthetic):
+    """The closing list: where this report's numbers were made otherwise than the paper's."""
+    p = protocol
+    items = []
+    if synthetic:
+        items.append("**Data and backbone**: a synthetic dataset and `resnet_small` trained from scratch, not UCF-101 "
+                     "and an ImageNet ResNet-50; every paper number above is for reference only. Table 1's features "
+                     "come from the fine-tuned no-skip backbone, not from ImageNet weights.")
+    items.append("**Model selection**: " + (f"on {p['val_groups']} groups held out of each training list, which the "
+                 "rows therefore do not train on; the paper does not say how it chose its epochs (UCF-101 has no "
+                 "validation split)." if p["val_groups"] else "the last epoch; the paper does not say how it chose."))
+    items.append(f"**Epochs and learning rate**: the paper gives neither; here {p['epochs']} epochs at lr "
+                 f"{p['lr']:g} (Table 1: {p['baseline_epochs']} epochs at {p['baseline_lr']:g}).")
+    if p["weights_layout"] == "torchvision" and not synthetic:
+        items.append("**Weights layout**: torchvision's ResNet-50; the authors' framework used MSRA/Caffe weights "
+                     "(`--weights-layout caffe` loads those).")
+    items.append("**Mid Block4 and the placement of T > 2 skips**: this project's readings (see Protocol).")
+    if not p["per_frame_aug"]:
+        items.append("**Augmentation**: crops" + (" and flips" if p["flip"] else "") + " drawn per chunk; the "
+                     "authors' framework drew them per frame (`--set per_frame_aug=true`).")
+    items.append("**Table 2**: the paper prints its convolutional rows only; its identity rows have no paper number.")
+    items.append(f"**Splits**: the paper's table errors are split 1 and its {PAPER_BEST_MEAN} the mean over splits "
+                 f"1-3; this report ran split{'s' if len(splits) > 1 else ''} {', '.join(map(str, splits))}.")
+    items.append(f"**The paper's {PAPER_RELATIVE}**: Sec. 4.3 states it for {PAPER_BEST_MEAN} against "
+                 f"{PAPER_BASELINE} ({_relative(PAPER_BEST_MEAN, PAPER_BASELINE)} by 1 - error / baseline), Table 4's "
+                 "caption for 0.194 (\"from 0.236 to 0.194\" for context two, whose row reads 0.197).")
+    return ["", "## Where this differs from the paper", ""] + [f"- {item}" for item in items]
+
+
+def report(results, options, protocol, seconds=None):
+    """REPORT.md text: the data, the protocol, one markdown table per paper table, the best model
+    beside the paper's, and where this differs from the paper.
+
+    results: {(split, row key): finished_result(...)}; protocol: Grid.protocol(); run directories
+    are shown relative to ``options["out"]``.
     """
-    synthetic = data is None
+    tables, splits, data, out = options["tables"], options["splits"], options["data"], options["out"]
+    synthetic, show_last = data is None, bool(protocol["val_groups"])
     lines = ["# tinyrrn reproduction of Iqbal et al. (2017), Tables 1-4", ""]
     if synthetic:
         lines += ["**Data: tinyrrn's built-in synthetic dataset** (12 motion classes in pairs, small ResNet "
                   "`resnet_small` trained from scratch). **The paper's numbers are for UCF-101 with an ImageNet "
                   "ResNet-50 and are shown for reference only**: the differences below do not measure how well "
-                  "tinyrrn reproduces the paper. Table 1 features come from the frozen backbone of the grid's "
-                  "no-skip (context 1) model, as there are no pretrained weights for the small backbone. On this "
-                  "data a model blind to frame order is at best 50% wrong (each class has a time-reversed twin)."]
+                  "tinyrrn reproduces the paper. On this data a model blind to frame order is at best 50% wrong "
+                  "(each class has a time-reversed twin)."]
     else:
         lines += [f"**Data: {data}** (UCF-101 layout). Paper errors are the video-level error on UCF-101 split 1 "
-                  "as printed in the paper; n/a where the paper gives no number (e.g. other splits)."]
+                  "as printed in the paper; n/a where the paper gives no number."]
+    lines += [""] + _protocol(protocol, splits, synthetic)
+    cell = ("test error of the selected epoch / of the last epoch" if show_last else "test error of the last epoch")
     lines += ["", f"Video-level error = 1 - top-1 accuracy of the mean chunk softmax per video (tinyrrn.evaluate). "
-              f"Difference = tinyrrn - paper. Splits: {', '.join(map(str, splits))}.{epochs_note}"]
+              f"Each error cell: {cell}. Difference = tinyrrn's split 1 (selected epoch) - paper."]
     if seconds is not None:
         lines += ["", f"This invocation took {seconds / 60:.1f} min."]
     for table in tables:
-        lines += ["", f"## {TABLE_TITLES[table]}", "", "| row | paper error | tinyrrn error | difference | run directory |",
-                  "|---|---|---|---|---|"]
-        for split in splits:
-            for row in rows([table]):
-                error, run_dir = results.get((split, row["key"]), (None, None))
-                paper = row["paper"] if split == 1 else None
-                diff = "n/a" if error is None or paper is None else f"{error - paper:+.3f}"
-                label = row["label"] + (f" (split {split})" if len(splits) > 1 else "")
-                where = os.path.relpath(run_dir, out) if run_dir else "not run"
-                lines.append(f"| {label} | {_fmt(paper)} | {_fmt(error)} | {diff} | {where} |")
+        lines += ["", f"## {TABLE_TITLES[table]}", ""] + _table(results, table, splits, out, show_last)
+        if table == 4:
+            lines += _relative_improvements(results, splits)
+    lines += _best_model(results, tables, splits, show_last)
+    lines += _differences(protocol, splits, synthetic)
     return "\n".join(lines) + "\n"
 
 
@@ -365,7 +626,12 @@ def parser():
     a("--feature-batch", type=int, default=64, help="frames per forward pass of feature extraction")
     a("--workers", type=int, default=2, help="background decoding threads")
     a("--cache-dir", help="on-disk cache of decoded frames (default: user cache)")
-    a("--seed", type=int, default=0, help="seed of every row")
+    a("--seed", type=int, default=0, help="seed of every row (and of the choice of validation groups)")
+    a("--val-groups", type=int, default=3,
+      help="whole gNN groups of each split's training list held out to select every row's epoch on, Table 1's "
+           "too (0: train on the whole list and report the last epoch)")
+    a("--weights-layout", choices=sorted(WEIGHTS_LAYOUTS), default="torchvision",
+      help="layout of --weights: torchvision, or caffe for MSRA/Caffe ResNet-50 weights (see tinyrrn.train --help)")
     add_compute_flags(p)
     add_debug_flag(p)
     a("--only", help="comma-separated row keys to run (e.g. table3-identity); default: every row")
@@ -398,7 +664,8 @@ def options_from(argv=None):
     return {"data": args.data, "list_dir": args.list_dir, "weights": args.weights, "tables": tables, "splits": splits,
             "epochs": args.epochs, "baseline_epochs": args.baseline_epochs, "batch": args.batch,
             "feature_batch": args.feature_batch, "workers": args.workers, "cache_dir": args.cache_dir,
-            "seed": args.seed, "device": args.device, "threads": args.threads, "overrides": parse_overrides(args.set),
+            "seed": args.seed, "val_groups": args.val_groups, "weights_layout": args.weights_layout,
+            "device": args.device, "threads": args.threads, "overrides": parse_overrides(args.set),
             "only": [k.strip() for k in args.only.split(",")] if args.only else None,
             "out": args.out or os.path.join("runs", "reproduce-" + ("synthetic" if args.data is None else "ucf101"))}
 
@@ -417,12 +684,7 @@ def run_grid(options):
         code = getattr(stop, "exit_code", 130)
     finally:
         grid.collect()
-        note = ""
-        if options["data"] is None:
-            epochs = options["epochs"] or SYNTHETIC_EPOCHS
-            note = f" Training rows: {epochs} epochs each on the synthetic data."
-        text = report(grid.results, options["tables"], options["splits"], options["data"], options["out"], note,
-                      time.monotonic() - start)
+        text = report(grid.results, options, grid.protocol(), time.monotonic() - start)
         path = os.path.join(options["out"], "REPORT.md")
         write_text(path, text)
         print(f"wrote {path}", flush=True)

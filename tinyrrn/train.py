@@ -11,14 +11,22 @@ observing ``--update-every`` chunks (default 1% of the training chunks):
 mini-batch gradients are summed and divided by the number of observed
 chunks before each update. A run directory ``OUT/<date>-<name>/`` holds the
 resolved config, ``metrics.jsonl``, plots, checkpoints (``checkpoint.npz``
-after every epoch or interruption, ``best.npz`` by test video error) and the
+after every epoch or interruption, ``best.npz`` by validation video error) and the
 bad-videos list. ``--resume RUN_DIR`` continues exactly where it stopped.
+
+The protocol (UCF-101 has no validation split): ``--val-groups N`` whole gNN groups of the
+training list (default 3, fixed by ``--seed``, listed in ``val_groups.txt``) are held out; the
+model is validated on them after every epoch and ``best.npz`` keeps the epoch with the lowest
+validation video error. The test split is evaluated once, at the end, for that epoch
+(``eval/``) and the last epoch (``eval-last/``): it never selects anything. ``--val-groups 0``
+trains on the whole list and reports the last epoch.
 
 The file, top down:
 
 * ``train_one_epoch`` -- the loop: load -> forward -> loss -> backward -> accumulate -> step;
 * ``Trainer`` -- what stands around the loop: the run's parts, checkpoints (only of finite
-  weights), the metrics log, divergence warnings, evaluation after each epoch, Ctrl-C / SIGTERM;
+  weights), the metrics log, divergence warnings, validation after each epoch, the final test
+  evaluation of the selected and the last epoch, Ctrl-C / SIGTERM;
 * ``train`` and ``main`` -- the job.
 
 Under ``mpiexec -n N`` (or with ``--distributed``) one model is trained over N ranks by the same
@@ -39,15 +47,13 @@ from . import random as tinyrandom
 from .builders import build_dataset, build_model, check_classes, model_from_state
 from .cli import UsageError
 from .data import ChunkLoader
-from .evaluate import evaluate, summary
-from .files import JsonLog
+from .evaluate import HEADLINE, evaluate, protocol_reports, summary, write_report
+from .files import JsonLog, write_text
 from .nn import BatchNorm2d
 from .optim import OPTIMIZERS, learning_rate
 from .plots import plot_training_curve
 from .progress import Progress
 from .tensor import Tensor
-
-EPOCH_METRICS = ("video_error", "top1", "top5", "mean_class_accuracy", "clip_accuracy")
 
 
 class TrainingError(cli.Failure):
@@ -154,7 +160,8 @@ class Throughput:
 # -- around the loop -------------------------------------------------------------
 class Trainer:
     """One training run: model, optimiser, data, the state a checkpoint holds, and what stands
-    around the loop -- checkpoints, the metrics log, checks, evaluation after each epoch, signals.
+    around the loop -- checkpoints, the metrics log, checks, validation after each epoch, the
+    final test evaluation, signals.
 
     ``comm`` (tinyrrn.parallel): the ranks that train this model together; by default one
     process. Every rank runs the same code; collectives keep their decisions identical.
@@ -169,9 +176,10 @@ class Trainer:
         self.is_root = self.comm.is_root
         tinyrandom.manual_seed(config["seed"])
         with self.comm.root_first():  # rank 0 generates/indexes the data; the others then read it
-            self.train_set = build_dataset(config, train=True)
+            self.train_set = build_dataset(config, train=True)  # without the validation groups
+            self.val_set = build_dataset(config, train=True, validation=True) if config["val_groups"] else None
             self.test_set = build_dataset(config, train=False)
-        self.classes = self.train_set.classes
+        self.classes, self.val_groups = self.train_set.classes, self.train_set.val_groups
         self.model = build_model(config, len(self.classes)).to(backend.get_device())
         if config["sync_bn"]:  # BN statistics of all ranks' chunks (on one process: plain BN)
             parallel.SyncBatchNorm.convert(self.model, self.comm)
@@ -187,7 +195,8 @@ class Trainer:
             print(f"warning: --batch {config['batch']} is smaller than the {self.comm.size} ranks: some ranks "
                   "get no chunks (--batch is the global batch)", file=sys.stderr, flush=True)
         self.log = JsonLog(os.path.join(run_dir, "metrics.jsonl"))
-        self.epoch, self.best_error, self.history, self.warnings = 0, None, [], []
+        self.epoch, self.history, self.warnings = 0, [], []
+        self.best_error, self.best_epoch = None, None  # the lowest validation video error, and its epoch
         self.first_loss, self.saved_at = None, None  # saved_at: (epoch, update) of checkpoint.npz
         self.signals, self.bar = signals.StopSignals(announce=self.is_root), None
         self.throughput = Throughput(self.comm)
@@ -250,40 +259,55 @@ class Trainer:
         self.throughput.reset()
 
     def end_epoch(self):
-        """Evaluate on the test split, log, keep best.npz by video error, write the checkpoint and the plot."""
+        """Validate on the held-out training groups (never the test split), log, keep best.npz by
+        validation video error, write the checkpoint and the plot."""
         self.epoch += 1
         self.make_ranks_agree()
-        metrics = evaluate(self.model, self.test_set, self.config["batch"], self.config["workers"],
-                           desc=f"eval {self.epoch}", comm=self.comm)
         record = {"kind": "epoch", "epoch": self.epoch, "update": self.updates,
-                  **{k: metrics[k] for k in EPOCH_METRICS}, "bad_videos": len(self.loader.bad_videos), **memory_mb()}
+                  "bad_videos": len(self.loader.bad_videos), **memory_mb()}
+        if self.val_set is not None:
+            metrics = evaluate(self.model, self.val_set, self.config["batch"], self.config["workers"],
+                               desc=f"validate {self.epoch}", comm=self.comm)
+            record.update({f"val_{k}": metrics[k] for k in HEADLINE})
         self.history.append(record)
         if self.is_root:
             self.log.write(record)
-            print(f"epoch {self.epoch}: {summary(metrics)}", flush=True)
-        if self.best_error is None or metrics["video_error"] < self.best_error:
-            self.best_error = metrics["video_error"]
+            if self.val_set is not None:
+                print(f"epoch {self.epoch}: validation {summary(metrics)}", flush=True)
+        if self.val_set is not None and (self.best_error is None or metrics["video_error"] < self.best_error):
+            self.best_error, self.best_epoch = metrics["video_error"], self.epoch
             self.save("best.npz")
         self.save()
         if self.is_root:
             plot_training_curve(self.log.path, os.path.join(self.run_dir, "training_curve.png"))
 
     def final_evaluation(self):
-        """Evaluate the best checkpoint and write the full report into RUN_DIR/eval."""
-        best = os.path.join(self.run_dir, "best.npz")
+        """The test split, evaluated once per epoch the protocol reports: the selected epoch
+        (best.npz) into RUN_DIR/eval and the last epoch into RUN_DIR/eval-last. Returns the
+        selected epoch's metrics with the protocol and the last epoch's figures (under "last")."""
+        batch, workers = self.config["batch"], self.config["workers"]
+        last = evaluate(self.model, self.test_set, batch, workers, desc="test, last epoch", comm=self.comm)
+        epoch = self.best_epoch if self.val_set is not None else self.epoch
+        if epoch == self.epoch:
+            selected = last
+        else:
+            best = os.path.join(self.run_dir, "best.npz")
 
-        def read_best():  # rank 0 reads; the model arrays go to every rank
-            if not os.path.isfile(best):
-                return None
-            arrays, meta = checkpoint.load(best)
-            return checkpoint.prefixed(arrays, "model"), meta
-        saved = self.comm.on_root(read_best)
-        model = model_from_state(*saved, best)[0] if saved is not None else self.model
-        metrics = evaluate(model, self.test_set, self.config["batch"], self.config["workers"],
-                           out_dir=os.path.join(self.run_dir, "eval"), desc="final eval", comm=self.comm)
+            def read_best():  # rank 0 reads; the model arrays go to every rank
+                arrays, meta = checkpoint.load(best)
+                return checkpoint.prefixed(arrays, "model"), meta
+            model = model_from_state(*self.comm.on_root(read_best), best)[0]
+            selected = evaluate(model, self.test_set, batch, workers, desc=f"test, epoch {epoch}", comm=self.comm)
+        validation = {r["epoch"]: r["val_video_error"] for r in self.history if "val_video_error" in r}
+        selected, last = protocol_reports(epoch, selected, self.epoch, last, self.val_groups, validation)
         if self.is_root:
-            print(f"best checkpoint: {summary(metrics)}", flush=True)
-        return metrics
+            write_report(selected, self.classes, os.path.join(self.run_dir, "eval"))
+            write_report(last, self.classes, os.path.join(self.run_dir, "eval-last"))
+            print(f"test split, epoch {epoch} of {self.epoch} (selected by {selected['selected_by']}): "
+                  f"{summary(selected)}", flush=True)
+            if epoch != self.epoch:
+                print(f"test split, last epoch ({self.epoch}): {summary(last)}", flush=True)
+        return selected
 
     # hooks the loop calls ------------------------------------------------------
     def timed(self, loader):
@@ -365,7 +389,8 @@ class Trainer:
                 arrays.update({f"rank{rank}/grad/{i}": g for i, g in gradients.items()})
             meta = {"config": self.config, "classes": self.classes, "epoch": self.epoch, "updates": self.updates,
                     "observed": optimizer["observed"], "loss_sum": optimizer["loss_sum"],
-                    "best_error": self.best_error, "history": self.history,
+                    "best_error": self.best_error, "best_epoch": self.best_epoch, "val_groups": self.val_groups,
+                    "history": self.history,
                     "optimizer": {"steps": optimizer["steps"], "lr": optimizer["lr"]},
                     "loader": self.loader.state_dict(), "random": tinyrandom.get_state(), "ranks": self.comm.size,
                     "dropped": self.train_set.bad_videos, "total_updates": self.total_updates,
@@ -379,7 +404,8 @@ class Trainer:
     def restore(self, arrays, meta, path):
         """Continue from a checkpoint written by save() (read on every rank), with the same ranks and
         classes; settings were compared before (see ``train``)."""
-        missing = [key for key in ("dropped", "total_updates", "first_loss", "warnings", "log_bytes") if key not in meta]
+        missing = [key for key in ("dropped", "total_updates", "first_loss", "warnings", "log_bytes", "best_epoch")
+                   if key not in meta]
         if missing:
             raise UsageError(f"{path}: written by an older tinyrrn (no {missing[0]!r}), so it cannot be resumed "
                              "exactly; start a new run (evaluate and predict still read it)")
@@ -401,7 +427,8 @@ class Trainer:
         except ValueError as err:
             raise ValueError(f"{path}: {err}") from None
         tinyrandom.set_state(meta["random"])
-        self.epoch, self.best_error, self.history = meta["epoch"], meta["best_error"], meta["history"]
+        self.epoch, self.history = meta["epoch"], meta["history"]
+        self.best_error, self.best_epoch = meta["best_error"], meta["best_epoch"]
         self.first_loss, self.warnings, self.saved_at = meta["first_loss"], meta["warnings"], (self.epoch, self.updates)
         self.plan_updates()
         if (meta["config"]["epochs"], meta["config"]["max_steps"]) == (self.config["epochs"], self.config["max_steps"]):
@@ -438,6 +465,7 @@ def train(config, run_dir=None, resume=False, comm=None):
                   f"T={config['context']} | {len(trainer.train_set)} training chunks of "
                   f"{len(trainer.train_set.videos)} videos, update every {trainer.update_size} chunks, "
                   f"{trainer.total_updates} updates{ranks}", flush=True)
+            print(write_validation_groups(trainer), flush=True)
             if changes and changes["now"]:
                 print(f"resuming at update {trainer.updates} (epoch {trainer.epoch}) with "
                       f"{configuration.describe_changes(changes['now'])}", flush=True)
@@ -448,10 +476,29 @@ def train(config, run_dir=None, resume=False, comm=None):
             lock.release()
 
 
+def write_validation_groups(trainer):
+    """Write RUN_DIR/val_groups.txt (when groups are held out) and return one line on the protocol."""
+    if trainer.val_set is None:
+        return ("validation: none (--val-groups 0): training on the whole training list; the last epoch is "
+                "reported on the test split")
+    config, groups = trainer.config, [f"g{g:02d}" for g in trainer.val_groups]
+    split_file = f"trainlist{config['split']:02d}.txt"
+    write_text(os.path.join(trainer.run_dir, "val_groups.txt"),
+               f"# whole groups of {split_file} held out for validation (--val-groups {config['val_groups']}, "
+               f"--seed {config['seed']}): {len(trainer.val_set.videos)} videos; the epoch is selected on them\n"
+               + "".join(f"{g}\n" for g in groups))
+    return (f"validation: groups {', '.join(groups)} of {split_file} ({len(trainer.val_set.videos)} videos, "
+            f"listed in val_groups.txt) select the epoch; the test split is evaluated at the end only")
+
+
 def _changes_on_resume(config, run_dir, meta):
     """The settings ``config`` changes in the run's checkpoint (``meta``): refused when they define
     the run; else {'now': those, 'all': every change so far, for config.json}."""
     path = os.path.join(run_dir, "checkpoint.npz")
+    unknown = [key for key in configuration.DEFINES_RUN if key not in meta["config"]]
+    if unknown:  # e.g. a run from before --val-groups: it selected its epoch on the test split
+        raise UsageError(f"{path}: written by an older tinyrrn, before the setting(s) {', '.join(unknown)} existed, "
+                         "so it cannot be resumed as it was; start a new run (evaluate and predict still read it)")
     refused, applied = configuration.resume_changes(meta["config"], config)
     if refused:
         raise UsageError(f"{path}: resuming would change settings that define the run: "
@@ -493,9 +540,12 @@ def _main(given, resume, comm):
         metrics, _ = train(run_config, directory, resume=resumable, comm=comm)
         results.append((label, metrics, directory))
     if comm.is_root:
-        print("\nvideo-level error on the test split:")
+        rule = ("the lowest validation video error on the groups held out of the training list (val_groups.txt)"
+                if config["val_groups"] else "--val-groups 0: the last epoch")
+        print(f"\nvideo-level error on the test split, of the epoch selected by {rule}:")
         for label, metrics, directory in results:
-            print(f"  {label:<22} {metrics['video_error']:.4f}   ({directory})")
+            print(f"  {label:<22} {metrics['video_error']:.4f} (epoch {metrics['epoch']} of {metrics['epochs']}); "
+                  f"last epoch {metrics['last']['video_error']:.4f}   ({directory})")
     return 0
 
 

@@ -8,9 +8,16 @@ whose test groups also appear in its train list leaks and is refused. So are lis
 a video twice, or whose paths leave the dataset folder ('..', absolute paths: checked on the
 text, so class folders that are symlinks stay fine). An empty list is refused where it is used
 (tinyrrn.data.UCF101).
+
+UCF-101 has no validation split. ``validation_groups`` holds out whole groups of a training
+list instead (all classes' clips of each chosen gNN, as the official splits hold out g01-g07 for
+testing), so a model can be selected on videos that share no source footage with its training
+videos -- and never on the test split.
 """
 import os
 import re
+
+import numpy
 
 _GROUP = re.compile(r"_g(\d+)_c(\d+)\.[^./]+$")
 
@@ -78,6 +85,27 @@ def group_of(rel):
     if match is None:
         raise ValueError(f"{rel!r} is not named like UCF-101's Class/v_Class_gGG_cCC.avi")
     return rel.split("/")[0].lower(), int(match.group(1))
+
+
+def validation_groups(train_videos, count, seed):
+    """The ``count`` group numbers (the NN of gNN) of a training list held out for validation, sorted.
+
+    Each group number gets a random key drawn from (seed, number) alone and the ``count`` lowest
+    keys are held out: the choice is fixed by the seed, and whether a group is chosen does not
+    depend on which other groups the list holds (features of a list that lost a bad video pick
+    the same groups). At least one group is left to train on.
+    """
+    groups = sorted({group for _, group in map(group_of, (rel for rel, _ in train_videos))})
+    if not 0 <= count < len(groups):
+        raise ValueError(f"--val-groups {count}: the training list has {len(groups)} groups "
+                         f"(g{groups[0]:02d}-g{groups[-1]:02d}); hold out 0 to {len(groups) - 1} of them")
+    keys = [numpy.random.default_rng([seed, group]).random() for group in groups]
+    return sorted(groups[i] for i in numpy.argsort(keys, kind="stable")[:count])
+
+
+def in_groups(rel, groups):
+    """True when video ``rel`` belongs to one of the group numbers ``groups``."""
+    return group_of(rel)[1] in groups
 
 
 def check_no_leak(train_videos, test_videos, split):

@@ -27,7 +27,7 @@ import numpy as np
 
 from .cache import FrameCache
 from .index import count_frames
-from .splits import read_split
+from .splits import in_groups, read_split
 from .transforms import Normalize, center_crops, crop, draw_crops
 from .video import read_sampled, sampled_count
 
@@ -99,7 +99,10 @@ class UCF101:
 
     root: folder holding Class/v_Class_gGG_cCC.avi; list_dir: the split files (default
     root/ucfTrainTestlist). Training draws a random crop (and a horizontal flip if `flip`) per
-    chunk, or per frame with `per_frame_aug`; evaluation takes the centre crop. missing="error"
+    chunk, or per frame with `per_frame_aug`; evaluation takes the centre crop.
+    val_groups: group numbers (gNN) of the training list held out for validation (see
+    splits.validation_groups): with train=True they are left out, and validation=True gives
+    those held-out videos alone, read as test videos are (centre crop, no flip). missing="error"
     refuses missing videos in one error; "skip" drops them and lists them in `self.missing`.
     cache_dir keeps decoded uint8 frames (and frame counts) on disk for later epochs.
     flip=False turns off flips (needed for direction classes, e.g. the synthetic MoveLeft/MoveRight);
@@ -108,16 +111,21 @@ class UCF101:
 
     def __init__(self, root, split=1, train=True, list_dir=None, sample_every=10, chunk=2, resize=256,
                  crop=224, normalize="torchvision", per_frame_aug=False, flip=True, missing="error",
-                 cache_dir=None, recent=8):
+                 cache_dir=None, recent=8, val_groups=(), validation=False):
         if missing not in ("error", "skip"):
             raise ValueError(f"missing must be 'error' or 'skip', got {missing!r}")
+        if validation and not (train and val_groups):
+            raise ValueError("validation=True is the held-out groups of the training list: it needs train=True "
+                             "and val_groups")
         if chunk < 1 or sample_every < 1:
             raise ValueError(f"chunk and sample_every must be >= 1, got {chunk} and {sample_every}")
         self.root = str(root)
         if not os.path.isdir(self.root):
             raise FileNotFoundError(errno.ENOENT, "no such dataset folder", self.root)
         self.list_dir = str(list_dir) if list_dir is not None else os.path.join(self.root, "ucfTrainTestlist")
-        self.split, self.train, self.sample_every, self.chunk = split, train, sample_every, chunk
+        # self.train: random crops and flips (the training subset); validation reads like the test list
+        self.split, self.train, self.sample_every, self.chunk = split, train and not validation, sample_every, chunk
+        self.val_groups, self.validation = sorted(val_groups), validation
         self.resize, self.crop, self.per_frame_aug, self.flip = resize, crop, per_frame_aug, flip
         self.normalize = normalize if isinstance(normalize, Normalize) else Normalize(normalize)
         self.classes, train_list, test_list = read_split(self.list_dir, split)
@@ -125,6 +133,11 @@ class UCF101:
         list_file = os.path.join(self.list_dir, f"{'train' if train else 'test'}list{split:02d}.txt")
         if not listed:
             raise ValueError(f"{list_file}: lists no videos")
+        if train and val_groups:
+            listed = [(rel, label) for rel, label in listed if in_groups(rel, self.val_groups) == validation]
+            if not listed:
+                raise ValueError(f"{list_file}: no video {'in' if validation else 'outside'} the validation groups "
+                                 f"{', '.join(f'g{g:02d}' for g in self.val_groups)}")
 
         resolve = path_resolver(self.root)
         found = [(rel, label, resolve(rel)) for rel, label in listed]
@@ -204,5 +217,6 @@ class UCF101:
         return self.normalize(crop(picked, *boxes, self.crop)), self.videos[video][1], video
 
     def __repr__(self):
-        return (f"UCF101(root={self.root!r}, split={self.split}, train={self.train}, videos={len(self.videos)}, "
+        subset = "validation" if self.validation else "train" if self.train else "test"
+        return (f"UCF101(root={self.root!r}, split={self.split}, {subset}, videos={len(self.videos)}, "
                 f"chunks={len(self)}, T={self.chunk}, every={self.sample_every})")

@@ -1,10 +1,22 @@
 """ResNet (He et al., 2016) with torchvision's module names, so state_dict keys carry over.
 
 ``resnet50()`` has 320 state_dict entries and 25,557,032 parameters for 1000
-classes, as torchvision's. ``stride_in_1x1=True`` puts the stride of each
-stage's first bottleneck in its 1x1 conv, as the MSRA/Caffe weights do
-("v1"); torchvision puts it in the 3x3 conv ("v1.5"). ``resnet_small()`` is a
-narrow variant for CPU demos and tests.
+classes, as torchvision's. ``resnet_small()`` is a narrow variant for CPU demos
+and tests.
+
+Two layouts of ResNet-50 weights share torchvision's tensor names and shapes,
+so nothing in a weights file tells them apart (``WEIGHTS_LAYOUTS``; the
+authors' framework used MSRA's):
+
+* torchvision ("v1.5"): the stride of each stage's first bottleneck in its 3x3
+  conv; pool1 = max-pool 3x3, stride 2, padding 1; RGB in [0, 1] normalised by
+  ImageNet's mean and std.
+* MSRA/Caffe ("v1", as the "caffe-style" ResNet-50 files of detection toolkits):
+  the stride in the first 1x1 conv (``stride_in_1x1=True``); Caffe's pool1 =
+  max-pool 3x3, stride 2, no padding, rounding the output size up
+  (``caffe_pool=True``; 56x56 at 224x224, as torchvision's, but its windows
+  start at the first pixel instead of one before it); BGR in [0, 255] minus
+  the per-channel mean.
 
 Each residual unit computes y = relu(residual(x) + shortcut(x) + extra); the
 ``extra`` term is where the recurrent network adds its temporal skip (Eq. 2-4).
@@ -75,15 +87,18 @@ class ResNet(nn.Module):
 
     ``small_stem=True`` replaces the 7x7/2 conv and max-pool by one 3x3/1 conv
     for tiny inputs (32-64 pixels), keeping the name ``conv1``. ``stride_in_1x1``
-    (Bottleneck units only) moves each stage's stride into the first 1x1 conv.
+    (Bottleneck units only) moves each stage's stride into the first 1x1 conv;
+    ``caffe_pool`` makes the stem's max-pool Caffe's (no padding, ceil rounding).
     """
 
     def __init__(self, block, blocks, num_classes=1000, widths=(64, 128, 256, 512),
-                 stride_in_1x1=False, small_stem=False):
+                 stride_in_1x1=False, small_stem=False, caffe_pool=False):
         super().__init__()
         if stride_in_1x1 and not issubclass(block, Bottleneck):
             raise ValueError(f"stride_in_1x1 applies to Bottleneck units (it moves the stride into their first "
                              f"1x1 conv); {block.__name__} has no 1x1 conv")
+        if caffe_pool and small_stem:
+            raise ValueError("caffe_pool replaces the stem's max-pool, which small_stem has not")
         stage_options = {"stride_in_1x1": True} if stride_in_1x1 else {}
         stem_width = widths[0]
         if small_stem:
@@ -92,7 +107,10 @@ class ResNet(nn.Module):
             self.conv1 = nn.Conv2d(3, stem_width, 7, 2, 3, bias=False)
         self.bn1 = nn.BatchNorm2d(stem_width)
         self.relu = nn.ReLU()  # torchvision's child list; stem() applies it fused with bn1
-        self.maxpool = nn.Identity() if small_stem else nn.MaxPool2d(3, 2, 1)
+        if small_stem:
+            self.maxpool = nn.Identity()
+        else:
+            self.maxpool = nn.MaxPool2d(3, 2, 0, ceil_mode=True) if caffe_pool else nn.MaxPool2d(3, 2, 1)
         channels = stem_width
         for i, (count, width) in enumerate(zip(blocks, widths)):
             stride = 1 if i == 0 else 2
@@ -148,7 +166,7 @@ def resnet34(num_classes=1000, **kwargs):
 
 
 def resnet50(num_classes=1000, stride_in_1x1=False, **kwargs):
-    """ResNet-50; stride_in_1x1=True gives the MSRA/Caffe variant the paper's framework used."""
+    """ResNet-50; ``**WEIGHTS_LAYOUTS["caffe"]["model"]`` gives the MSRA/Caffe layout the paper's framework used."""
     return ResNet(Bottleneck, (3, 4, 6, 3), num_classes, stride_in_1x1=stride_in_1x1, **kwargs)
 
 
@@ -160,5 +178,13 @@ def resnet_small(num_classes=10, widths=(8, 16, 32, 64), blocks=(1, 1, 2, 2), sm
     """
     return ResNet(BasicBlock, blocks, num_classes, widths=widths, small_stem=small_stem)
 
+
+# The layouts of weights a backbone can take (see the module docstring): the model's options and the input
+# convention (tinyrrn.data.transforms.Normalize) the weights were trained with.
+WEIGHTS_LAYOUTS = {
+    "torchvision": {"model": {}, "normalize": "torchvision"},
+    "caffe": {"model": {"stride_in_1x1": True, "caffe_pool": True}, "normalize": "caffe"},
+}
+CAFFE_LAYOUT_ARCHITECTURES = ("resnet50",)  # MSRA published Bottleneck ResNets; resnet18/34 have no 1x1 conv
 
 ARCHITECTURES = {"resnet18": resnet18, "resnet34": resnet34, "resnet50": resnet50, "resnet_small": resnet_small}
