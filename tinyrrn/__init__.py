@@ -1,13 +1,12 @@
 """tinyrrn: a small, readable autograd framework that reproduces
 "Recurrent Residual Learning for Action Recognition" (Iqbal et al., 2017)."""
-from . import functional, memory, nn, operators, random
+from . import functional, nn, operators, random
 from .backend import get_device, gpu_available, set_device
 from .gradcheck import GradcheckError, gradcheck
 from .random import manual_seed
 from .tensor import Tensor, is_grad_enabled, no_grad
 
 operators.attach()
-memory.keep_freed_memory()  # freed arrays are reused, not page-faulted in again (see tinyrrn/memory.py)
 
 __version__ = "0.1.0"
 __all__ = ["Tensor", "no_grad", "is_grad_enabled", "gradcheck", "GradcheckError", "functional", "nn", "random", "manual_seed",
