@@ -177,7 +177,7 @@ def waits(log):
     return collections.Counter(t.where for t in log if t.kind in (strict_xp.TO_HOST, strict_xp.SYNCHRONIZE))
 
 
-FUNCTIONAL = "tinyrrn/functional/"  # the ops; their known waits are named in the xfail below
+FUNCTIONAL = "tinyrrn/functional/"  # the ops: they wait for nothing (the test below)
 
 
 def test_the_training_loop_waits_for_the_device_once_per_step_and_once_per_update(epoch_traffic):
@@ -191,10 +191,6 @@ def test_the_training_loop_waits_for_the_device_once_per_step_and_once_per_updat
     assert sum(n for where, n in copies.items() if where.startswith("tinyrrn/data/loader.py")) == batches
 
 
-@pytest.mark.xfail(strict=True, reason="tinyrrn/functional/norm.py `count = float(totals[0])` (batch_norm, "
-                                       "every training forward) and tinyrrn/functional/loss.py "
-                                       "`bool(out_of_range.any())` (cross_entropy) wait for the device "
-                                       "once per call; owned by the engine, reported")
 def test_a_training_step_waits_for_the_device_about_once(epoch_traffic):
     log, batches, updates = epoch_traffic
     assert sum(waits(log).values()) <= batches + updates, waits(log)

@@ -5,6 +5,7 @@ Each op computes its output with the array module of its inputs and returns the 
 rule as a closure over what the rule needs. Arithmetic and comparisons also take integer
 and bool tensors, forward only (such tensors never require gradients).
 """
+import numbers
 import operator
 
 import numpy
@@ -20,13 +21,21 @@ def _operands(op, a, b, dtype=None):
     dtype = result_type(a, b) if dtype is None else dtype
     xp = backend.xp_of((a if isinstance(a, Tensor) else b).data)
     if not isinstance(a, Tensor):
-        a = Tensor(xp.asarray(a).astype(dtype))  # a Python int wraps as PyTorch's: 300 in uint8 is 44
+        a = Tensor(_scalar_or_array(xp, a, dtype))
     if not isinstance(b, Tensor):
-        b = Tensor(xp.asarray(b).astype(dtype))
+        b = Tensor(_scalar_or_array(xp, b, dtype))
     broadcast_shape(op, a.shape, b.shape)
     x = a.data if a.dtype == dtype else a.data.astype(dtype)
     y = b.data if b.dtype == dtype else b.data.astype(dtype)
     return a, b, x, y
+
+
+def _scalar_or_array(xp, value, dtype):
+    """``value`` as an array of ``dtype``; a number is filled in on the device (no copy from the
+    host, which a GPU would wait for), wrapped as PyTorch's: 300 in uint8 is 44."""
+    if isinstance(value, (numbers.Number, numpy.generic)):
+        return xp.full((), numpy.asarray(value).astype(dtype)[()], dtype=dtype)
+    return xp.asarray(value).astype(dtype)
 
 
 # Element-wise kernels: functions of arrays that write into ``out`` (a new array when None), as

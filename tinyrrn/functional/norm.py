@@ -163,7 +163,6 @@ def _side_by_side(rows):
 
 
 def _batch_norm(x, running_mean, running_var, weight, bias, training, momentum, eps, reduce, relu):
-    reduce = reduce or _no_reduction
     xp = backend.xp_of(x.data)
     rows = _rows(x.data)
     count, c = rows.shape
@@ -177,18 +176,23 @@ def _batch_norm(x, running_mean, running_var, weight, bias, training, momentum, 
         return xp.tile(vector, k) if k > 1 else vector
 
     if training:
-        totals = reduce(xp.concatenate([xp.full(1, count, dtype="float64"),
-                                        per_channel(_column_sums(wide)).astype("float64")]))
-        count = float(totals[0])
+        sums = per_channel(_column_sums(wide)).astype("float64")
+        if reduce is None:  # this batch's statistics: the count is known here, on the host
+            totals = sums
+        else:  # statistics shared across batches: the count is the reduced one (read once)
+            totals = reduce(xp.concatenate([xp.full(1, count, dtype="float64"), sums]))
+            count, totals = float(totals[0]), totals[1:]
+        reduce = reduce or _no_reduction
         if count < 2:
             raise ValueError(f"batch_norm: training needs more than one value per channel, "
                              f"got input {tuple(x.shape)}")
-        mean = (totals[1:] / count).astype(rows.dtype)
+        mean = (totals / count).astype(rows.dtype)
         wide_mean = repeated(mean)
         squares = per_channel(threads.sum_rows(lambda block: _centred_squares(block, wide_mean), wide))
         var = (reduce(squares.astype("float64")) / count).astype(rows.dtype)
         update_running_stats(running_mean, running_var, mean, var, count, momentum)
     else:  # fixed statistics
+        reduce = _no_reduction
         mean, var = running_mean.copy(), running_var.copy()
         wide_mean = repeated(mean)
     inv_std = 1 / xp.sqrt(var + eps)
