@@ -38,10 +38,10 @@ def shapes_and_data(rng, dtype):
 def test_blocked_threaded_updates_equal_the_whole_array_update(monkeypatch, rng, name, dtype):
     start, grads = shapes_and_data(rng, dtype)
     threads.set_threads(1)
-    monkeypatch.setattr(optim, "BLOCK_ELEMENTS", 10 ** 9)
+    monkeypatch.setattr(threads, "UPDATE_BLOCK_ELEMENTS", 10 ** 9)
     whole, _ = train(name, start, grads)
     threads.set_threads(2)
-    monkeypatch.setattr(optim, "BLOCK_ELEMENTS", 100)  # many blocks, on two threads
+    monkeypatch.setattr(threads, "UPDATE_BLOCK_ELEMENTS", 100)  # many blocks, on two threads
     try:
         blocked, optimiser = train(name, start, grads)
     finally:
@@ -53,7 +53,7 @@ def test_blocked_threaded_updates_equal_the_whole_array_update(monkeypatch, rng,
 
 @pytest.mark.parametrize("name", SETTINGS)
 def test_blocked_updates_match_torch(monkeypatch, rng, name, torch):
-    monkeypatch.setattr(optim, "BLOCK_ELEMENTS", 100)
+    monkeypatch.setattr(threads, "UPDATE_BLOCK_ELEMENTS", 100)
     start, grads = shapes_and_data(rng, "float32")
     ours, _ = train(name, start, grads)
     theirs = [torch.tensor(numpy.ascontiguousarray(s), requires_grad=True) for s in start]
@@ -69,7 +69,7 @@ def test_blocked_updates_match_torch(monkeypatch, rng, name, torch):
 
 @pytest.mark.parametrize("name", SETTINGS)
 def test_on_device_arrays_each_parameter_is_updated_whole(monkeypatch, rng, name):
-    monkeypatch.setattr(optim, "BLOCK_ELEMENTS", 100)
+    monkeypatch.setattr(threads, "UPDATE_BLOCK_ELEMENTS", 100)
     start, grads = shapes_and_data(rng, "float64")
     expected, _ = train(name, start, grads)
     device_start = [strict_xp.asarray(s) for s in start]

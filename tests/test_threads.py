@@ -60,6 +60,30 @@ def test_split_rows_equals_the_unsplit_computation(two_threads, rng, dtype):
     numpy.testing.assert_allclose(sum(partial_sums), x.sum(axis=0), rtol=tolerance, atol=tolerance)
 
 
+def scale_shift_relu(x, scale, shift, out):  # an element-wise chain as tinyrrn writes them
+    numpy.multiply(x, scale, out=out)
+    out += shift
+    numpy.maximum(out, 0, out=out)
+
+
+def test_an_element_wise_chain_runs_as_written_on_blocks_with_whole_vectors_and_numbers(two_threads, rng,
+                                                                                        monkeypatch):
+    monkeypatch.setattr(threads, "MIN_BLOCK_ELEMENTS", 7)
+    monkeypatch.setattr(threads, "UPDATE_BLOCK_ELEMENTS", 10)
+    threads.fused.cache_clear()
+    x, scale = rng.standard_normal((37, 6)), rng.standard_normal(6)  # scale broadcasts along the rows
+    out = threads.elementwise(scale_shift_relu, x, scale, 0.5)
+    numpy.testing.assert_array_equal(out, numpy.maximum(x * scale + 0.5, 0))  # bit for bit
+    assert threads.fused.cache_info().currsize == 0  # NumPy arrays: nothing compiled
+    p, g = rng.standard_normal((37, 6)), rng.standard_normal((37, 6))
+    expected = p - 0.1 * g
+
+    def step(p, g, lr):
+        p -= lr * g
+    threads.update_in_place(step, [(p, g)], 0.1)
+    numpy.testing.assert_array_equal(p, expected)
+
+
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
 @pytest.mark.parametrize("shape", [(40, 7, 3), (3, 7, 40), (1, 5, 1)])
 def test_matmul_equals_the_unsplit_product(two_threads, rng, dtype, shape):

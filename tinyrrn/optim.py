@@ -1,64 +1,42 @@
 """Optimisers (Adam, SGD with momentum) and learning-rate schedules.
 
-Each update is one element-wise function (``adam_update``, ``sgd_update``) that changes the
-parameter and its moment buffers in place. On the CPU it runs on blocks of rows of every
-parameter, a few hundred kilobytes each, spread over tinyrrn's threads: a block's temporaries
-stay in the cache, and no temporary is ever as large as a parameter. On a GPU (CuPy arrays)
-it runs once per parameter, with the array module of that parameter's array.
+Each update is one element-wise function (``adam_update``, ``sgd_update``,
+``sgd_momentum_update``) that changes the parameter and its buffers in place, run by
+tinyrrn.threads.update_in_place: on the CPU on blocks of rows of every parameter, a few hundred
+kilobytes each, spread over tinyrrn's threads (a block's temporaries stay in the cache, and no
+temporary is ever as large as a parameter); on a GPU as one kernel per parameter, compiled by
+``cupy.fuse``.
 ``state_dict()`` holds everything needed to resume exactly (step count and moment buffers).
 """
 import math
 
-import numpy
-
 from . import backend, threads
 
-BLOCK_ELEMENTS = 1 << 15  # values per block of an update: 128 KB of float32 per array
 
 
-def adam_update(param, grad, exp_avg, exp_avg_sq, beta1, beta2, step_size, correction2_sqrt, eps,
-                weight_decay=0.0):
-    """One Adam step in place, as torch.optim.Adam (L2 weight decay added to the gradient).
+def adam_update(param, grad, exp_avg, exp_avg_sq, beta1, beta2, step_size, correction2_sqrt, eps, weight_decay):
+    """One Adam step in place, as torch.optim.Adam (L2 weight decay added to the gradient; 0: none).
 
     m = beta1 m + (1 - beta1) g;  v = beta2 v + (1 - beta2) g^2;  p -= step_size m / (sqrt(v) / c2 + eps),
     where ``step_size`` is lr / (1 - beta1^t) and ``correction2_sqrt`` c2 = sqrt(1 - beta2^t).
     """
-    if weight_decay:
-        grad = grad + weight_decay * param
+    grad = grad + weight_decay * param
     exp_avg += (1 - beta1) * (grad - exp_avg)
     exp_avg_sq *= beta2
     exp_avg_sq += (1 - beta2) * (grad * grad)
-    denominator = backend.xp_of(param).sqrt(exp_avg_sq)
-    denominator /= correction2_sqrt
-    denominator += eps
-    param -= step_size * exp_avg / denominator
+    param -= step_size * exp_avg / (backend.xp_of(param).sqrt(exp_avg_sq) / correction2_sqrt + eps)
 
 
-def sgd_update(param, grad, lr, momentum=0.0, momentum_buffer=None, weight_decay=0.0):
-    """One SGD step in place, as torch.optim.SGD: b = momentum b + g (b starts at 0), p -= lr b."""
-    if weight_decay:
-        grad = grad + weight_decay * param
-    if momentum_buffer is not None:
-        momentum_buffer *= momentum
-        momentum_buffer += grad
-        grad = momentum_buffer
-    param -= lr * grad
+def sgd_update(param, grad, lr, weight_decay):
+    """One SGD step in place without momentum, as torch.optim.SGD: p -= lr (g + weight_decay p)."""
+    param -= lr * (grad + weight_decay * param)
 
 
-def _blocks(*arrays):
-    """The arrays (all of one shape) cut into matching row blocks of about BLOCK_ELEMENTS values
-    on the CPU; on a GPU one block, the whole arrays."""
-    first = arrays[0]
-    if backend.xp_of(first) is not numpy or first.ndim == 0 or first.size <= BLOCK_ELEMENTS:
-        return [arrays]
-    rows = max(1, BLOCK_ELEMENTS * first.shape[0] // first.size)
-    return [tuple(a[lo:lo + rows] for a in arrays) for lo in range(0, first.shape[0], rows)]
-
-
-def _update_in_blocks(update, arrays_per_parameter):
-    """``update(*block)`` on every block of every parameter's arrays, spread over the threads."""
-    threads.run_tasks([lambda block=block: update(*block)
-                       for arrays in arrays_per_parameter for block in _blocks(*arrays)])
+def sgd_momentum_update(param, grad, momentum_buffer, lr, momentum, weight_decay):
+    """One SGD step in place with momentum, as torch.optim.SGD: b = momentum b + g (b starts at 0), p -= lr b."""
+    momentum_buffer *= momentum
+    momentum_buffer += grad + weight_decay * param
+    param -= lr * momentum_buffer
 
 
 class Optimizer:
@@ -113,8 +91,8 @@ class Adam(Optimizer):
                 xp = backend.xp_of(p.data)
                 state["exp_avg"], state["exp_avg_sq"] = xp.zeros_like(p.data), xp.zeros_like(p.data)
             arrays.append((p.data, p.grad, state["exp_avg"], state["exp_avg_sq"]))
-        _update_in_blocks(lambda p, g, m, v: adam_update(p, g, m, v, beta1, beta2, step_size, correction2_sqrt,
-                                                         self.eps, self.weight_decay), arrays)
+        threads.update_in_place(adam_update, arrays, beta1, beta2, step_size, correction2_sqrt, self.eps,
+                                self.weight_decay)
 
 
 class SGD(Optimizer):
@@ -133,8 +111,10 @@ class SGD(Optimizer):
             if self.momentum and not state:
                 state["momentum"] = backend.xp_of(p.data).zeros_like(p.data)
             arrays.append((p.data, p.grad) + ((state["momentum"],) if self.momentum else ()))
-        _update_in_blocks(lambda p, g, b=None: sgd_update(p, g, self.lr, self.momentum, b, self.weight_decay),
-                          arrays)
+        if self.momentum:
+            threads.update_in_place(sgd_momentum_update, arrays, self.lr, self.momentum, self.weight_decay)
+        else:
+            threads.update_in_place(sgd_update, arrays, self.lr, self.weight_decay)
 
 
 def learning_rate(schedule, base_lr, step, total_steps, warmup=0, step_every=None, gamma=0.1):

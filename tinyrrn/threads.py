@@ -16,8 +16,10 @@ takes every block itself, as fast as with one thread. Work below a size threshol
 where handing it to another thread would cost more than it saves.
 
 On CuPy arrays none of this applies: each function here calls the operation once, whole, and
-the GPU runs it as one kernel.
+the GPU runs it as one kernel; an element-wise chain (:func:`elementwise`, :func:`update_in_place`)
+is compiled to one kernel by ``cupy.fuse``.
 """
+import functools
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -31,6 +33,7 @@ from . import backend
 # waking a helper costs tens of microseconds; see benchmarks/threads.py).
 MIN_BLOCK_ELEMENTS = 1 << 17   # element-wise work: 128k values per block
 MIN_BLOCK_FLOPS = 1 << 25      # matrix products: 32 MFLOP per block
+UPDATE_BLOCK_ELEMENTS = 1 << 15  # an optimiser's update: 128 KB of float32 per array and block
 BLOCKS_PER_THREAD = 2          # more blocks than threads, so a thread that starts late takes fewer
 
 _threads = None
@@ -174,21 +177,62 @@ def split_rows(fn, *arrays, min_block=None):
                       for lo, hi in zip(edges, edges[1:])])
 
 
-def elementwise(kernel, *arrays, out=None):
-    """``kernel(*arrays, out=out)`` for an element-wise kernel of same-shaped arrays; ``out`` defaults to
-    a new array shaped and laid out like the first.
+@functools.lru_cache(maxsize=None)
+def fused(kernel, xp):
+    """``kernel`` compiled by ``xp.fuse`` (CuPy: one GPU kernel for the whole chain), once per kernel."""
+    return xp.fuse(kernel)
 
-    The kernel is a plain function of arrays that writes its result into ``out`` as NumPy's
-    ufuncs do (and returns it). On the CPU it runs on matching blocks of rows over the pool,
-    each block's temporaries small enough for the cache; on a GPU once, on the whole arrays.
+
+def elementwise(kernel, *operands, out=None):
+    """``kernel(*operands, out)``, an element-wise chain, run as one pass over memory; returns ``out``
+    (default: a new array shaped and laid out like the first operand).
+
+    The kernel is a plain function of arrays and numbers, written with operators, in-place
+    updates and the array module's ufuncs (``backend.xp_of``), that writes its result into its
+    last argument ``out`` and returns nothing. It is written once for both devices: on the CPU
+    it runs as it is, on matching blocks of rows over the pool (operands shaped like ``out``
+    are cut, per-channel vectors and numbers go whole), each block's temporaries small enough
+    for the cache; on a GPU ``cupy.fuse`` compiles it to one kernel (:func:`fused`).
     """
-    first = arrays[0]
+    first = operands[0]
+    xp = backend.xp_of(first)
     if out is None:
-        out = backend.xp_of(first).empty_like(first)
-    if backend.xp_of(first) is not numpy:
-        return kernel(*arrays, out=out)
-    split_rows(lambda out, *blocks: kernel(*blocks, out=out), out, *arrays)
+        out = xp.empty_like(first)
+    if xp is numpy:
+        cut = [getattr(a, "shape", None) == out.shape for a in operands]
+
+        def on_blocks(*blocks):  # the blocks of the cut operands and of out, in order
+            blocks = iter(blocks)
+            kernel(*(next(blocks) if c else a for a, c in zip(operands, cut)), next(blocks))
+        split_rows(on_blocks, *(a for a, c in zip(operands, cut) if c), out)
+    else:
+        fused(kernel, xp)(*operands, out)
     return out
+
+
+def update_in_place(kernel, arrays_per_call, *numbers):
+    """``kernel(*arrays, *numbers)`` for every tuple of same-shaped ``arrays`` (an optimiser's
+    parameter, gradient and buffers): an element-wise chain that updates some of them in place.
+
+    On the CPU the blocks of rows of every call (about UPDATE_BLOCK_ELEMENTS values each) go to
+    the pool together, so that small parameters fill the threads too; on a GPU, one fused kernel
+    per call."""
+    arrays_per_call = list(arrays_per_call)
+    if arrays_per_call and backend.xp_of(arrays_per_call[0][0]) is not numpy:
+        for arrays in arrays_per_call:
+            fused(kernel, backend.xp_of(arrays[0]))(*arrays, *numbers)
+        return
+    run_tasks([lambda block=block: kernel(*block, *numbers)
+               for arrays in arrays_per_call for block in _row_blocks(arrays, UPDATE_BLOCK_ELEMENTS)])
+
+
+def _row_blocks(arrays, elements):
+    """Same-shaped arrays cut into matching blocks of rows of about ``elements`` values."""
+    first = arrays[0]
+    if first.ndim == 0 or first.size <= elements:
+        return [arrays]
+    rows = max(1, elements * first.shape[0] // first.size)
+    return [tuple(a[lo:lo + rows] for a in arrays) for lo in range(0, first.shape[0], rows)]
 
 
 def sum_rows(kernel, *arrays):

@@ -38,30 +38,25 @@ def _scalar_or_array(xp, value, dtype):
     return xp.asarray(value).astype(dtype)
 
 
-# Element-wise kernels: functions of arrays that write into ``out`` (a new array when None), as
-# NumPy's ufuncs do; tinyrrn.threads.elementwise runs them on blocks of rows over the threads.
-def _add(x, y, out=None):
-    return backend.xp_of(x).add(x, y, out=out)
+# Element-wise chains: plain functions of arrays that write into their last argument ``out``;
+# tinyrrn.threads.elementwise runs them on blocks of rows over the threads, or fused on a GPU.
+def _add(x, y, out):
+    backend.xp_of(x).add(x, y, out=out)
 
 
-def _relu(x, out=None):
-    return backend.xp_of(x).maximum(x, 0, out=out)
+def _relu(x, out):
+    backend.xp_of(x).maximum(x, 0, out=out)
 
 
-def _add_relu(x, y, out=None):
+def _add_relu(x, y, out):
     xp = backend.xp_of(x)
-    z = xp.add(x, y, out=out)
-    return xp.maximum(z, 0, out=z)
+    xp.add(x, y, out=out)
+    xp.maximum(out, 0, out=out)
 
 
-def _relu_gradient(g, y, out=None):
+def _relu_gradient(g, y, out):
     """The gradient through a ReLU whose output is y: g where y > 0, else 0 (0 at 0, as PyTorch)."""
-    return backend.xp_of(g).multiply(g, y > 0, out=out)
-
-
-def _elementwise(kernel, x, y):
-    """kernel(x, y) on the thread pool when the shapes match (no broadcasting), else directly."""
-    return threads.elementwise(kernel, x, y) if x.shape == y.shape else kernel(x, y)
+    backend.xp_of(g).multiply(g, y > 0, out=out)
 
 
 def add(a, b):
@@ -72,14 +67,19 @@ def add(a, b):
         return (unbroadcast(g, a.shape) if a.requires_grad else None,
                 unbroadcast(g, b.shape) if b.requires_grad else None)
 
-    return make_result(_elementwise(_add, x, y), (a, b), backward, "add")
+    out = threads.elementwise(_add, x, y) if x.shape == y.shape else x + y  # the pool needs equal shapes
+    return make_result(out, (a, b), backward, "add")
 
 
 def add_relu(a, b):
     """relu(a + b) in one pass over memory (a residual unit's sum and activation), floats only."""
     a, b, x, y = _operands("add_relu", a, b)
     check_float("add_relu", a, b)
-    out = _elementwise(_add_relu, x, y)
+    if x.shape == y.shape:
+        out = threads.elementwise(_add_relu, x, y)
+    else:  # broadcasting: the sum, then the ReLU in place
+        out = x + y
+        threads.elementwise(_relu, out, out=out)
 
     def backward(g):
         gated = threads.elementwise(_relu_gradient, g, out)

@@ -1,8 +1,9 @@
 """Batch normalisation (Ioffe & Szegedy, 2015), as torch.nn.functional.batch_norm.
 
 Every pass over the activations (the per-channel sums, the output, and the two of the backward
-pass) is an element-wise kernel below run by tinyrrn.threads on blocks of rows: the blocks go
-to all threads, and each block's temporaries stay in the cache. ``batch_norm_relu`` is
+pass) is a kernel below run by tinyrrn.threads on blocks of rows: the blocks go to all
+threads, and each block's temporaries stay in the cache. The element-wise ones (the output,
+the input gradient) are plain functions that CuPy compiles to one kernel each on a GPU. ``batch_norm_relu`` is
 relu(batch_norm(x)) in the same passes (a ResNet's BN is mostly followed by a ReLU).
 """
 import numbers
@@ -37,13 +38,34 @@ def _centred_squares(x, mean):
     return backend.xp_of(x).einsum("ij,ij->j", centred, centred)
 
 
-def _normalise(x, scale, shift, relu, out=None):
-    """x * scale + shift, and max(., 0) with ``relu``: the output (into ``out``); with scale =
-    gamma / std and shift = beta - mean * scale, as PyTorch's CPU kernel computes it."""
-    xp = backend.xp_of(x)
-    y = xp.multiply(x, scale, out=out)
-    y += shift
-    return xp.maximum(y, 0, out=y) if relu else y
+# Element-wise chains (tinyrrn.threads.elementwise: blocks over the threads on the CPU, one fused
+# kernel on a GPU); each writes into its last argument.
+def _normalise(x, scale, shift, out):
+    """out = x * scale + shift: the output, with scale = gamma / std and shift = beta - mean * scale,
+    as PyTorch's CPU kernel computes it."""
+    backend.xp_of(x).multiply(x, scale, out=out)
+    out += shift
+
+
+def _normalise_relu(x, scale, shift, out):
+    """out = max(x * scale + shift, 0)."""
+    _normalise(x, scale, shift, out)
+    backend.xp_of(x).maximum(out, 0, out=out)
+
+
+def _scaled(g, scale, out):
+    """out = scale g: the input gradient with fixed statistics (evaluation)."""
+    backend.xp_of(g).multiply(g, scale, out=out)
+
+
+def _input_gradient(g, x, mean, scale, centred_coefficient, constant, out):
+    """out = scale g + a (x - mean) + b: the input gradient in training (a, b per channel); ``out``
+    may be g itself."""
+    backend.xp_of(g).multiply(g, scale, out=out)
+    centred = x - mean
+    centred *= centred_coefficient
+    out += centred
+    out += constant
 
 
 def _gradient_sums(g, x, y, mean, relu, gated):
@@ -53,18 +75,6 @@ def _gradient_sums(g, x, y, mean, relu, gated):
     if relu:
         g = xp.multiply(g, y > 0, out=gated)
     return xp.concatenate([_ones_times(g), xp.einsum("ij,ij->j", g, x - mean)])
-
-
-def _input_gradient(g, x, mean, scale, centred_coefficient, constant, out=None):
-    """scale g + a (x - mean) + b: batch norm's input gradient in training (a, b per channel), into
-    ``out`` (which may be g itself)."""
-    xp = backend.xp_of(g)
-    gx = xp.multiply(g, scale, out=out)
-    centred = x - mean
-    centred *= centred_coefficient
-    gx += centred
-    gx += constant
-    return gx
 
 
 def _gamma(weight, like):
@@ -199,7 +209,7 @@ def _batch_norm(x, running_mean, running_var, weight, bias, training, momentum, 
     scale = _gamma(weight, inv_std) * inv_std
     wide_scale = repeated(scale)
     shift = repeated((bias.data if bias is not None else 0) - mean * scale)
-    out = threads.elementwise(lambda block, out: _normalise(block, wide_scale, shift, relu, out), wide)
+    out = threads.elementwise(_normalise_relu if relu else _normalise, wide, wide_scale, shift)
 
     def backward(g):
         # With x_hat = (x - mean) * inv_std and sums over the rows (per channel), g gated by the ReLU:
@@ -220,10 +230,9 @@ def _batch_norm(x, running_mean, running_var, weight, bias, training, momentum, 
             all_beta, all_dot = all_sums[:c], all_sums[c:]
             coefficient = repeated(-scale * inv_std * inv_std * all_dot / count)
             constant = repeated(-scale * all_beta / count)
-            threads.elementwise(lambda g, x, out: _input_gradient(g, x, wide_mean, wide_scale, coefficient, constant,
-                                                                  out), g_wide, wide, out=gx)
+            threads.elementwise(_input_gradient, g_wide, wide, wide_mean, wide_scale, coefficient, constant, out=gx)
         else:
-            threads.elementwise(lambda g, out: backend.xp_of(g).multiply(g, wide_scale, out=out), g_wide, out=gx)
+            threads.elementwise(_scaled, g_wide, wide_scale, out=gx)
         gx = _unrows(gx.reshape(-1, c), x.shape)
         return (gx,) + ((g_dot * inv_std,) if weight is not None else ()) + ((g_beta,) if bias is not None else ())
 
