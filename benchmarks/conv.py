@@ -91,8 +91,10 @@ def worker(args):
     if args.worker == "tinyrrn":
         from tinyrrn import functional as F
         from tinyrrn import no_grad
+        from tinyrrn.memory import keep_freed_memory
         from tinyrrn.threads import set_threads
         set_threads(args.threads)  # the package's one thread setting, as --threads / TINYRRN_THREADS
+        keep_freed_memory()  # as tinyrrn's commands do (tinyrrn.memory)
         conv2d = F.conv2d
 
         def backward(out, g):

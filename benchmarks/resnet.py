@@ -73,8 +73,10 @@ def worker(args):
         from tinyrrn import functional as F
         from tinyrrn.models import resnet50
         from tinyrrn.optim import Adam
+        from tinyrrn.memory import keep_freed_memory
         from tinyrrn.threads import set_threads
         set_threads(args.threads)  # the package's one thread setting, as --threads / TINYRRN_THREADS
+        keep_freed_memory()  # as tinyrrn's commands do (tinyrrn.memory)
         device = _timing.tinyrrn_device(args)
         tinyrrn.manual_seed(0)
         model = resnet50()
