@@ -6,7 +6,6 @@ Reports the paper's metric, the video-level error rate, with top-1/top-5
 accuracy, mean class accuracy and clip (chunk) accuracy, and writes
 metrics.json, a confusion matrix (CSV and PNG) and a per-class table.
 """
-import argparse
 import csv
 import os
 import sys
@@ -16,7 +15,7 @@ import numpy
 
 from . import backend
 from . import functional as F
-from .cli import add_compute_flags, add_debug_flag, command, use_compute
+from .cli import ArgumentParser, add_compute_flags, add_debug_flag, command, use_compute
 from .config import DEFAULTS, fill_defaults
 from .builders import build_dataset, check_classes, model_from_checkpoint
 from .data import ChunkLoader
@@ -188,7 +187,7 @@ def evaluate(model, dataset, batch=16, workers=2, out_dir=None, desc="eval", com
 
 @command
 def main(argv=None):
-    p = argparse.ArgumentParser(prog="python -m tinyrrn.evaluate",
+    p = ArgumentParser(prog="python -m tinyrrn.evaluate",
                                 description="Evaluate a checkpoint by video: chunk probabilities averaged "
                                             "over each video's chunks (the paper's rule).")
     p.add_argument("checkpoint", help="checkpoint file (RUN_DIR/best.npz or RUN_DIR/checkpoint.npz) or a run directory")

@@ -43,7 +43,7 @@ from concurrent.futures import ThreadPoolExecutor
 import imageio_ffmpeg
 import numpy as np
 
-from ..cli import command
+from ..cli import ArgumentParser, command
 from ..progress import Progress
 
 VERSION = 3  # bumped whenever the videos or split lists change, so cached copies are regenerated
@@ -215,7 +215,7 @@ def _pair(text, sep, what):
 
 @command
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m tinyrrn.data.synthetic", description=__doc__.split("\n")[0])
+    parser = ArgumentParser(prog="python -m tinyrrn.data.synthetic", description=__doc__.split("\n")[0])
     parser.add_argument("out_dir", help="folder to write the videos and ucfTrainTestlist/ into")
     parser.add_argument("--classes", type=int, default=12, help="number of classes, even, 2-12 (default 12)")
     parser.add_argument("--groups", type=int, default=25,

@@ -1,0 +1,86 @@
+"""A newcomer's first hour: --help that shows each default once, one-line usage errors with a
+suggestion, presets that say they need UCF-101, no half-made run directories, a progress line
+for the whole job and an end summary that names the files to open."""
+import contextlib
+import io
+import re
+
+import pytest
+
+from tinyrrn import cli
+
+# every command of the package with a main, and the arguments that reach its --help
+COMMANDS = [("train", []), ("evaluate", []), ("predict", []), ("features", []), ("baseline", []),
+            ("reproduce", []), ("weights", []), ("weights", ["convert"]), ("weights", ["info"]),
+            ("data.check", []), ("data.synthetic", [])]
+
+
+def main_of(module):
+    return __import__(f"tinyrrn.{module}", fromlist=["main"]).main
+
+
+def help_text(module, args):
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out), pytest.raises(SystemExit) as done:
+        main_of(module)([*args, "--help"])
+    assert done.value.code == 0
+    return out.getvalue()
+
+
+def flag_blocks(text):
+    """{first line of a flag's entry: its whole help} of an argparse --help text."""
+    blocks, current = {}, None
+    for line in text.splitlines():
+        if re.match(r"^  \S", line):
+            current = line.strip()
+            blocks[current] = line
+        elif current and line.startswith("    "):
+            blocks[current] += " " + line.strip()
+        else:
+            current = None
+    return blocks
+
+
+@pytest.mark.parametrize("module,args", COMMANDS, ids=[" ".join([m, *a]) for m, a in COMMANDS])
+def test_every_help_shows_each_default_once_and_never_none(module, args):
+    text = help_text(module, args)
+    assert "(default: None)" not in text
+    for flag, block in flag_blocks(text).items():
+        assert len(re.findall(r"\bdefault\b", block, re.IGNORECASE)) <= 1, block
+
+
+def test_train_help_states_the_defaults_argparse_cannot_see():
+    blocks = {flag.split()[0]: block for flag, block in flag_blocks(help_text("train", [])).items()}
+    for flag, says in {"--epochs": "default 30 (synthetic data), 10 with --data",
+                       "--lr": "default 0.003 (synthetic data), 0.0001 with --data",
+                       "--batch": "default 16 (synthetic data), 8 with --data", "--out": "default runs",
+                       "--seed": "default 0", "--workers": "default 2", "--update-every": "default 1%",
+                       "--device": "default: TINYRRN_DEVICE, else cpu",
+                       "--positions": "default: block2 on the synthetic data with T = 2"}.items():
+        assert says in " ".join(blocks[flag].split()), (flag, blocks[flag])
+
+
+def test_train_help_lists_every_preset_on_one_line():
+    from tinyrrn.config import PRESETS
+    text = help_text("train", [])
+    for name in PRESETS:
+        line = next(line for line in text.splitlines() if line.startswith(f"  {name} "))
+        assert len(line) <= 80 and re.search(r"Table \d", line), line
+
+
+@pytest.mark.parametrize("args,says", [
+    (["--preset", "tabel3-identity"], "argument --preset: invalid choice: 'tabel3-identity' (did you mean "
+                                      "table3-identity?)"),
+    (["--arch", "resnet5"], "argument --arch: invalid choice: 'resnet5' (did you mean resnet50?)"),
+    (["--epcohs", "3"], "unrecognized argument --epcohs (did you mean --epochs?)"),
+])
+def test_a_mistyped_choice_or_flag_is_one_line_with_a_suggestion(args, says, capsys):
+    assert main_of("train")(args) == cli.EXIT_USAGE
+    err = capsys.readouterr().err
+    assert err.strip() == f"error: {says} (see python -m tinyrrn.train --help)"
+
+
+def test_a_missing_required_flag_is_one_line(capsys):
+    assert main_of("predict")(["video.avi"]) == cli.EXIT_USAGE
+    assert capsys.readouterr().err.strip() == ("error: the following arguments are required: --checkpoint "
+                                               "(see python -m tinyrrn.predict --help)")
