@@ -84,3 +84,27 @@ def test_a_missing_required_flag_is_one_line(capsys):
     assert main_of("predict")(["video.avi"]) == cli.EXIT_USAGE
     assert capsys.readouterr().err.strip() == ("error: the following arguments are required: --checkpoint "
                                                "(see python -m tinyrrn.predict --help)")
+
+
+# -- presets: the paper's rows need UCF-101; train says so, reproduce adapts them ---------------------
+def units_of(config):
+    from tinyrrn.models import ARCHITECTURES, RecurrentResNet
+    model = RecurrentResNet(ARCHITECTURES[config["arch"]](num_classes=2), config["skip"], config["positions"],
+                            config["context"])
+    return config["arch"], config["skip"], config["context"], model.positions
+
+
+@pytest.mark.parametrize("preset", ["table3-identity", "table4-context2", "table4-context5", "baseline-resnet50",
+                                    "table2-midblock4-linear"])
+def test_a_preset_without_data_is_refused_naming_the_synthetic_command_reproduce_runs(preset, tmp_path,
+                                                                                       monkeypatch, capsys):
+    from tinyrrn import config as configuration, reproduce
+    monkeypatch.chdir(tmp_path)
+    assert main_of("train")(["--preset", preset]) == cli.EXIT_USAGE
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"error: --preset {preset} is a row of the paper on UCF-101") and "\n" not in err
+    command = err.split("on the synthetic data the same model is: python -m tinyrrn.train ")[1]
+    suggested, _ = configuration.resolve(command.split())
+    options = reproduce.options_from([])
+    assert units_of(suggested) == units_of(reproduce.row_config(preset, options, 1))  # the grid's synthetic row
+    assert list(tmp_path.iterdir()) == []  # nothing written

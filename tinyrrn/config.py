@@ -241,7 +241,7 @@ def load_toml(path):
 
 def requested(argv=None):
     """(the settings the command line asks for -- a preset, a TOML file, flags; no defaults --,
-    resume dir or None). TINYRRN_DEVICE counts as asking for a device."""
+    resume dir or None, preset name or None). TINYRRN_DEVICE counts as asking for a device."""
     args = vars(parser().parse_args(argv))
     args.pop("debug", None)
     resume = args.pop("resume", None)
@@ -254,12 +254,12 @@ def requested(argv=None):
     if config_file:
         given.update(load_toml(config_file))
     given.update(args)
-    return given, resume
+    return given, resume, preset
 
 
 def resolve(argv=None):
     """(config dict, resume dir or None) from the command line."""
-    given, resume = requested(argv)
+    given, resume, _ = requested(argv)
     return fill_defaults({**DEFAULTS, **given}), resume
 
 

@@ -47,6 +47,8 @@ from . import random as tinyrandom
 from .builders import build_dataset, build_model, check_classes, model_from_state
 from .cli import UsageError
 from .data import ChunkLoader
+from .models import ARCHITECTURES, default_positions, resolve_position
+from .models.rrn import position_aliases
 from .evaluate import HEADLINE, evaluate, protocol_reports, summary, write_report
 from .files import JsonLog, write_text
 from .nn import BatchNorm2d
@@ -510,9 +512,31 @@ def _changes_on_resume(config, run_dir, meta):
     return {"now": now, "all": previous + ([entry] if now else [])}
 
 
+def refuse_preset_on_synthetic_data(preset):
+    """The error for a paper preset without --data, naming the command that trains the same model
+    on the synthetic data. Only this command refuses: tinyrrn.reproduce adapts every preset."""
+    values = configuration.PRESETS[preset]
+    flags = [f"--skip {values['skip']}"]
+    if values["skip"] != "none":
+        backbone = ARCHITECTURES[configuration.fill_defaults(configuration.DEFAULTS)["arch"]](num_classes=2)
+        units = (default_positions(backbone, values["context"]) if values.get("positions") is None
+                 else [resolve_position(backbone, p) for p in values["positions"]])
+        names = {unit: alias for alias, unit in position_aliases(backbone).items()}
+        flags.append("--positions " + " ".join(names.get(unit, unit) for unit in units))
+    if values["context"] != configuration.DEFAULTS["context"]:
+        flags.append(f"--context {values['context']}")
+    if values["skip"] == "none":
+        flags.append("--no-baseline")  # the comparison run would be the same model
+    return UsageError(f"--preset {preset} is a row of the paper on UCF-101 (ResNet-50, 224x224 crops): give "
+                      f"--data UCF101_ROOT; on the synthetic data the same model is: python -m tinyrrn.train "
+                      f"{' '.join(flags)}")
+
+
 @cli.command
 def main(argv=None):
-    given, resume = configuration.requested(argv)
+    given, resume, preset = configuration.requested(argv)
+    if preset and not resume and given.get("data") is None:
+        raise refuse_preset_on_synthetic_data(preset)
     comm = parallel.init(force=given.get("distributed", False))
     with parallel.failure_guard(comm, show_traceback=cli.debugging(argv)):  # one rank failing stops all (no hang)
         return _main(given, resume, comm)
