@@ -23,6 +23,11 @@ def dataset_root(config):
     if config["data"] is not None:
         if not os.path.isdir(config["data"]):
             raise UsageError(f"{config['data']}: no such dataset folder (--data)")
+        lists = config["list_dir"] or os.path.join(config["data"], "ucfTrainTestlist")
+        if not os.path.isdir(lists):
+            raise UsageError(f"{lists}: no such folder of split files (classInd.txt, trainlist01.txt, ...): "
+                             + ("--list-dir" if config["list_dir"] else "--data is not in UCF-101's layout, or give "
+                                "--list-dir"))
         return config["data"]
     root = os.path.join(configuration.user_cache(), f"synthetic-v{synthetic.VERSION}")
     if not os.path.isfile(os.path.join(root, "ucfTrainTestlist", "testlist01.txt")):

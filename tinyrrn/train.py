@@ -172,8 +172,9 @@ class Trainer:
     # a run diverges when its loss grows past this multiple of its first update's loss, or a weight past this size
     DIVERGENCE_LOSS_FACTOR, DIVERGENCE_WEIGHT = 100.0, 1e6
 
-    def __init__(self, config, run_dir, comm=None):
+    def __init__(self, config, run_dir, comm=None, removed_on_failure=False):
         self.config, self.run_dir = config, run_dir
+        self.removed_on_failure = removed_on_failure  # a new run directory, removed if no checkpoint is written
         self.comm = comm if comm is not None else parallel.Communicator()
         self.is_root = self.comm.is_root
         tinyrandom.manual_seed(config["seed"])
@@ -325,7 +326,8 @@ class Trainer:
     def kept(self):
         """What a failed run leaves, as it is."""
         if self.saved_at is None:
-            return f"no checkpoint was written yet in {self.run_dir}"
+            return (f"no checkpoint was written yet, so {self.run_dir} is removed" if self.removed_on_failure
+                    else f"no checkpoint was written yet in {self.run_dir}")
         epoch, update = self.saved_at
         return f"{os.path.join(self.run_dir, 'checkpoint.npz')} (epoch {epoch}, update {update}) is kept as it was"
 
@@ -450,15 +452,18 @@ def train(config, run_dir=None, resume=False, comm=None):
     """
     comm = comm if comm is not None else parallel.Communicator()
     run_dir = run_dir or comm.on_root(rundir.new_run_dir, config)
+    path = os.path.join(run_dir, "checkpoint.npz")
+    # a new run that fails before its first checkpoint leaves nothing behind (never a folder it did not make)
+    made = None if resume or comm.on_root(os.path.exists, run_dir) else comm.on_root(rundir.create, run_dir)
     lock = rundir.RunLock(run_dir)
     comm.on_root(lock.acquire)  # a second process writing into this run directory is refused
+    finished = False
     try:
-        path = os.path.join(run_dir, "checkpoint.npz")
         saved = comm.on_root(checkpoint.load, path) if resume else None  # read once, sent to every rank
         changes = comm.on_root(_changes_on_resume, config, run_dir, saved[1]) if resume else None
         if comm.is_root:
             rundir.write_config(run_dir, config, changes["all"] if changes else ())
-        trainer = Trainer(config, run_dir, comm=comm)
+        trainer = Trainer(config, run_dir, comm=comm, removed_on_failure=made is not None)
         if resume:
             trainer.restore(*saved, path)
         if comm.is_root:
@@ -472,10 +477,13 @@ def train(config, run_dir=None, resume=False, comm=None):
                 print(f"resuming at update {trainer.updates} (epoch {trainer.epoch}) with "
                       f"{configuration.describe_changes(changes['now'])}", flush=True)
         metrics = trainer.run()
+        finished = True
         return metrics, run_dir
     finally:
         if comm.is_root:
             lock.release()
+            if made is not None and not finished and not os.path.isfile(path):
+                rundir.remove_unfinished(run_dir, made)
 
 
 def write_validation_groups(trainer):
