@@ -3,6 +3,7 @@ suggestion, presets that say they need UCF-101, no half-made run directories, a 
 for the whole job and an end summary that names the files to open."""
 import contextlib
 import io
+import os
 import re
 
 import pytest
@@ -108,3 +109,55 @@ def test_a_preset_without_data_is_refused_naming_the_synthetic_command_reproduce
     options = reproduce.options_from([])
     assert units_of(suggested) == units_of(reproduce.row_config(preset, options, 1))  # the grid's synthetic row
     assert list(tmp_path.iterdir()) == []  # nothing written
+
+
+# -- the main job: what it says before, during and after ---------------------------------------------
+def test_the_main_job_says_a_baseline_follows_counts_runs_and_ends_with_files_and_a_command(tiny_data, tmp_path,
+                                                                                           monkeypatch, capsys):
+    from tinyrrn import train as training
+    monkeypatch.chdir(tmp_path)
+    args = ["--data", tiny_data, "--cache-dir", str(tmp_path / "cache"), "--arch", "resnet_small", "--resize", "24",
+            "--crop", "16", "--batch", "4", "--update-every", "6", "--epochs", "1", "--max-steps", "2", "--workers", "0",
+            "--val-groups", "1", "--baseline"]
+    assert training.main(args) == 0
+    out, err = capsys.readouterr()
+    run_dir = os.path.join("runs", next(os.scandir("runs")).name)
+    assert out.startswith(f"this job trains 2 models, one after the other: 1. the model with a temporal skip, in "
+                          f"{run_dir}; 2. the same backbone without one (context 1), the baseline to compare with, "
+                          f"in {run_dir}/baseline")
+    assert (f"run 1 of 2, in {run_dir}: resnet_small, identity skip at block4 (layer4.1), T = 2" in out
+            and f"run 2 of 2, in {run_dir}/baseline: resnet_small, no temporal skip, T = 1" in out)
+    # 6 chunks per update with batches of 4: an update every second batch, gradients accumulated
+    assert "an update every 2 batches of 4 chunks, gradients accumulated over 8 chunks (--update-every 6" in out
+    assert re.search(r"^run 1 of 2, epoch 1/1 .* \| job: \d\d:\d\d left$", err, re.M), err
+    assert re.search(r"^run 2 of 2, epoch 1/1 .* \| job: \d\d:\d\d left$", err, re.M), err
+    summary = out[out.index("files to open"):]
+    for name in ("training_curve.png", "eval/confusion.png", "eval/metrics.json", "metrics.jsonl", "best.npz",
+                 "val_groups.txt"):
+        assert f"  {os.path.join(run_dir, name)} " in summary and os.path.isfile(os.path.join(run_dir, name)), name
+    command = summary.splitlines()[-1].split("python -m tinyrrn.predict ")[1].split()
+    assert os.path.isfile(command[0]) and command[1:] == ["--checkpoint", run_dir]
+    assert main_of("predict")(command) == 0
+
+
+def test_update_wording_says_when_weights_change():
+    from tinyrrn.train import describe_updates
+    assert describe_updates(7, 16, "1%") == ("an update after every batch of 16 chunks (--update-every 1% = 7 "
+                                             "chunks, at most one batch)")
+    assert describe_updates(96, 8, "1%") == ("an update every 12 batches of 8 chunks, gradients accumulated over "
+                                             "96 chunks (--update-every 1% = 96 chunks)")
+
+
+def test_positions_are_named_as_the_readme_names_them():
+    from tinyrrn.models import describe_positions, resnet50, resnet_small
+    assert describe_positions(resnet_small(num_classes=2), ["layer2.0", "layer3.1"]) == "block2 (layer2.0), layer3.1"
+    assert describe_positions(resnet50(num_classes=2), ["layer2.3", "layer4.0"]) == ("block2 (layer2.3), "
+                                                                                     "mid_block4 (layer4.0)")
+
+
+def test_the_dataset_generator_counts_videos(tmp_path, capsys):
+    assert main_of("data.synthetic")([str(tmp_path / "data"), "--classes", "2", "--groups", "3", "--size", "16x12",
+                                      "--frames", "21-21"]) == 0
+    err = capsys.readouterr().err
+    videos = sum(1 for _ in (tmp_path / "data").glob("*/*.avi"))
+    assert videos == 6 and f"generating synthetic videos 100% {videos}/{videos}" in err

@@ -99,11 +99,17 @@ def load_backbone_weights(backbone, path):
     backbone.load_state_dict(state, strict=False)  # checks shapes, then assigns
 
 
-def model_from_checkpoint(path):
-    """(model in eval mode, config) from a checkpoint file or a run directory."""
+def checkpoint_file(path):
+    """A checkpoint file, or a run directory's best.npz (its checkpoint.npz when it has no best.npz)."""
     if os.path.isdir(path):
         best = os.path.join(path, "best.npz")
-        path = best if os.path.isfile(best) else os.path.join(path, "checkpoint.npz")
+        return best if os.path.isfile(best) else os.path.join(path, "checkpoint.npz")
+    return path
+
+
+def model_from_checkpoint(path):
+    """(model in eval mode, config) from a checkpoint file or a run directory."""
+    path = checkpoint_file(path)
     arrays, meta = checkpoint.load(path)
     return model_from_state(checkpoint.prefixed(arrays, "model"), meta, path)
 

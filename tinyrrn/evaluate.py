@@ -7,6 +7,7 @@ accuracy, mean class accuracy and clip (chunk) accuracy, and writes
 metrics.json, a confusion matrix (CSV and PNG) and a per-class table.
 """
 import csv
+import json
 import os
 import sys
 import time
@@ -17,7 +18,7 @@ from . import backend
 from . import functional as F
 from .cli import ArgumentParser, add_compute_flags, add_debug_flag, command, use_compute
 from .config import DEFAULTS, fill_defaults
-from .builders import build_dataset, check_classes, model_from_checkpoint
+from .builders import build_dataset, check_classes, checkpoint_file, model_from_checkpoint
 from .data import ChunkLoader
 from .files import atomic_write, write_json
 from .parallel import Communicator
@@ -185,6 +186,33 @@ def evaluate(model, dataset, batch=16, workers=2, out_dir=None, desc="eval", com
     return metrics
 
 
+# training's test reports: RUN_DIR/eval (best.npz, the selected epoch) and RUN_DIR/eval-last (checkpoint.npz)
+REPORT_FOLDERS = {"best.npz": "eval", "checkpoint.npz": "eval-last"}
+PROTOCOL = ("split", "epoch", "epochs", "selected_by", "val_groups", "val_video_error", "last")
+
+
+def report_folder(path, args):
+    """Where evaluate writes by default: the folder training writes for that checkpoint (eval/ for best.npz,
+    eval-last/ for checkpoint.npz), with -splitN, -DATA, -LIST_DIR when other test videos are asked for."""
+    path = checkpoint_file(path)
+    name = REPORT_FOLDERS.get(os.path.basename(path), "eval-" + os.path.splitext(os.path.basename(path))[0])
+    for value in (args.split and f"split{args.split}", args.data, args.list_dir):
+        if value:
+            name += "-" + os.path.basename(os.path.normpath(str(value)))
+    return os.path.join(os.path.dirname(os.path.abspath(path)), name)
+
+
+def training_protocol(out, args):
+    """The fields only training knows (epoch, how it was selected, the last epoch's figures), from the report
+    training wrote into ``out`` for the same checkpoint and test videos; {} otherwise."""
+    path = os.path.join(out, "metrics.json")
+    if args.out or args.split or args.data or args.list_dir or not os.path.isfile(path):
+        return {}
+    with open(path) as f:
+        written = json.load(f)
+    return {key: written[key] for key in PROTOCOL if key in written}
+
+
 @command
 def main(argv=None):
     p = ArgumentParser(prog="python -m tinyrrn.evaluate",
@@ -198,7 +226,10 @@ def main(argv=None):
     p.add_argument("--workers", type=int, default=2, help="background decoding threads")
     p.add_argument("--cache-dir", help="on-disk cache of decoded frames (default: user cache; never the "
                                        "checkpoint's)")
-    p.add_argument("--out", help="folder for metrics.json and the confusion matrix (default: next to the checkpoint)")
+    p.add_argument("--out", help="folder for metrics.json and the confusion matrix (default: the folder training "
+                                 "writes for that checkpoint, RUN_DIR/eval for best.npz or a run directory and "
+                                 "RUN_DIR/eval-last for checkpoint.npz, keeping the epoch and selection training "
+                                 "recorded there; with --split, --data or --list-dir, e.g. RUN_DIR/eval-split2)")
     add_compute_flags(p)
     add_debug_flag(p)
     args = p.parse_args(argv)
@@ -210,9 +241,10 @@ def main(argv=None):
     config["cache_dir"] = args.cache_dir or fill_defaults({**DEFAULTS, "data": config["data"]})["cache_dir"]
     dataset = build_dataset(config, train=False)
     check_classes(model.classes, dataset.classes, os.path.join(dataset.list_dir, "classInd.txt"))
-    path = args.checkpoint if os.path.isdir(args.checkpoint) else os.path.dirname(os.path.abspath(args.checkpoint))
-    out = args.out or os.path.join(path, f"eval-split{config['split']}")
-    metrics = evaluate(model, dataset, args.batch, args.workers, out)
+    out = args.out or report_folder(args.checkpoint, args)
+    metrics = evaluate(model, dataset, args.batch, args.workers)
+    metrics = {**training_protocol(out, args), **metrics}
+    write_report(metrics, dataset.classes, out)
     print(summary(metrics))
     print(f"averaging: {metrics['averaging']}")
     print(f"wrote {out}/metrics.json, confusion.csv, confusion.png, per_class.csv")

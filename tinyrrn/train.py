@@ -44,17 +44,18 @@ import numpy
 from . import backend, checkpoint, cli, config as configuration, parallel, rundir, signals
 from . import functional as F
 from . import random as tinyrandom
-from .builders import build_dataset, build_model, check_classes, model_from_state
+from .builders import build_dataset, build_model, check_classes, dataset_root, model_from_state
 from .cli import UsageError
 from .data import ChunkLoader
-from .models import ARCHITECTURES, default_positions, resolve_position
-from .models.rrn import position_aliases
+from .data.splits import read_split
 from .evaluate import HEADLINE, evaluate, protocol_reports, summary, write_report
 from .files import JsonLog, write_text
+from .models import ARCHITECTURES, default_positions, describe_positions, resolve_position
+from .models.rrn import position_aliases
 from .nn import BatchNorm2d
 from .optim import OPTIMIZERS, learning_rate
 from .plots import plot_training_curve
-from .progress import Progress
+from .progress import Progress, format_time
 from .tensor import Tensor
 
 
@@ -159,6 +160,47 @@ class Throughput:
         return figures
 
 
+def describe_updates(update_size, batch, update_every):
+    """When the weights change: after every batch, or every k batches with gradients accumulated.
+    An update falls at the end of a batch once ``update_size`` chunks are observed (train_one_epoch)."""
+    asked = f"--update-every {update_every} = {update_size} chunk{'s' if update_size > 1 else ''}"
+    per_update = math.ceil(update_size / batch)
+    if per_update == 1:
+        return f"an update after every batch of {batch} chunks ({asked}, at most one batch)"
+    return (f"an update every {per_update} batches of {batch} chunks, gradients accumulated over "
+            f"{per_update * batch} chunks ({asked})")
+
+
+class JobClock:
+    """Where a job of several training runs stands (run i of n) and the time the whole job has left.
+
+    The time left is measured on the run in progress, from the first batch it reports: its rate
+    gives the rest of this run, and each run still to come is taken to last as long as this one
+    (the main job's no-skip baseline costs about the same: the same frames, one at a time)."""
+
+    def __init__(self, runs):
+        self.runs, self.index, self.first = runs, 0, None
+
+    def start_run(self, index):
+        self.index, self.first = index, None
+
+    def label(self):
+        return f"run {self.index + 1} of {self.runs}, " if self.runs > 1 else ""
+
+    def note(self, share):
+        """'| job: 12:34 left' when this run is ``share`` (0-1) done ('' until a rate is measured)."""
+        now = time.monotonic()
+        if self.first is None:
+            self.first = (now, share)
+            return ""
+        (start, first_share), done = self.first, share - self.first[1]
+        if done <= 0:
+            return ""
+        per_run = (now - start) / done
+        left = per_run * ((1 - share) + (self.runs - self.index - 1))
+        return f"| {'job' if self.runs > 1 else 'run'}: {format_time(left)} left"
+
+
 # -- around the loop -------------------------------------------------------------
 class Trainer:
     """One training run: model, optimiser, data, the state a checkpoint holds, and what stands
@@ -172,8 +214,9 @@ class Trainer:
     # a run diverges when its loss grows past this multiple of its first update's loss, or a weight past this size
     DIVERGENCE_LOSS_FACTOR, DIVERGENCE_WEIGHT = 100.0, 1e6
 
-    def __init__(self, config, run_dir, comm=None, removed_on_failure=False):
+    def __init__(self, config, run_dir, comm=None, removed_on_failure=False, job=None):
         self.config, self.run_dir = config, run_dir
+        self.job = job if job is not None else JobClock(1)  # run i of n, and the time the job has left
         self.removed_on_failure = removed_on_failure  # a new run directory, removed if no checkpoint is written
         self.comm = comm if comm is not None else parallel.Communicator()
         self.is_root = self.comm.is_root
@@ -256,7 +299,8 @@ class Trainer:
                 if isinstance(m, BatchNorm2d):
                     m.eval()
         self.loader.set_epoch(self.epoch)
-        self.bar = Progress(total=len(self.loader), desc=f"epoch {self.epoch + 1}/{self.config['epochs']}",
+        self.bar = Progress(total=len(self.loader),
+                            desc=f"{self.job.label()}epoch {self.epoch + 1}/{self.config['epochs']}",
                             stream=self.comm.stream())
         self.bar.update(self.loader.position)  # batches already done when resuming
         self.throughput.reset()
@@ -338,6 +382,7 @@ class Trainer:
 
     def after_batch(self, chunks, loss_sum):
         self.throughput.clips += int(chunks)
+        self.bar.note = self.job.note(self.updates / max(self.total_updates, 1))
         self.bar.update(1, **({"loss": loss_sum / chunks} if chunks else {}), upd=self.updates)
 
     def after_update(self, loss):
@@ -442,13 +487,13 @@ class Trainer:
 
 
 # -- the job ------------------------------------------------------------------------
-def train(config, run_dir=None, resume=False, comm=None):
+def train(config, run_dir=None, resume=False, comm=None, job=None):
     """Train one model (on the ranks of ``comm``, default one process); returns (final metrics, run_dir).
 
     The run directory is locked while it trains. ``resume``: continue from its checkpoint.npz,
     whose settings must be the ones that define ``config``; the others (tinyrrn.config.MAY_CHANGE)
     are taken from ``config``, said and recorded in config.json. A signal writes a checkpoint and
-    raises signals.Interrupted.
+    raises signals.Interrupted. ``job`` (a JobClock): the job this run is part of, for its progress line.
     """
     comm = comm if comm is not None else parallel.Communicator()
     run_dir = run_dir or comm.on_root(rundir.new_run_dir, config)
@@ -463,15 +508,17 @@ def train(config, run_dir=None, resume=False, comm=None):
         changes = comm.on_root(_changes_on_resume, config, run_dir, saved[1]) if resume else None
         if comm.is_root:
             rundir.write_config(run_dir, config, changes["all"] if changes else ())
-        trainer = Trainer(config, run_dir, comm=comm, removed_on_failure=made is not None)
+        trainer = Trainer(config, run_dir, comm=comm, removed_on_failure=made is not None, job=job)
         if resume:
             trainer.restore(*saved, path)
         if comm.is_root:
             ranks = f", {comm.size} ranks of {-(-config['batch'] // comm.size)} chunks" if comm.size > 1 else ""
-            print(f"run {run_dir}: {config['arch']} skip={config['skip']} positions={list(trainer.model.positions)} "
-                  f"T={config['context']} | {len(trainer.train_set)} training chunks of "
-                  f"{len(trainer.train_set.videos)} videos, update every {trainer.update_size} chunks, "
-                  f"{trainer.total_updates} updates{ranks}", flush=True)
+            skip = ("no temporal skip" if config["skip"] == "none" else f"{config['skip']} skip at "
+                    + describe_positions(trainer.model.backbone, trainer.model.positions))
+            print(f"{trainer.job.label()}in {run_dir}: {config['arch']}, {skip}, T = {config['context']} | "
+                  f"{len(trainer.train_set)} training chunks of {len(trainer.train_set.videos)} videos; "
+                  f"{describe_updates(trainer.update_size, config['batch'], config['update_every'])}; "
+                  f"{trainer.total_updates} updates in {config['epochs']} epochs{ranks}", flush=True)
             print(write_validation_groups(trainer), flush=True)
             if changes and changes["now"]:
                 print(f"resuming at update {trainer.updates} (epoch {trainer.epoch}) with "
@@ -566,10 +613,15 @@ def _main(given, resume, comm):
     cli.use_compute(config["device"], config["threads"])
     if backend.get_device() == "gpu":
         comm.use_gpu()  # one GPU per rank, before anything is allocated
-    results = []
-    for label, run_config, directory in runs:
+    if comm.is_root and len(runs) > 1:
+        print(f"this job trains {len(runs)} models, one after the other: 1. the model with a temporal skip, "
+              f"in {run_dir}; 2. the same backbone without one (context 1), the baseline to compare with, in "
+              f"{runs[1][2]}; then it prints both test errors", flush=True)
+    results, job = [], JobClock(len(runs))
+    for index, (label, run_config, directory) in enumerate(runs):
+        job.start_run(index)
         resumable = comm.on_root(os.path.isfile, os.path.join(directory, "checkpoint.npz"))
-        metrics, _ = train(run_config, directory, resume=resumable, comm=comm)
+        metrics, _ = train(run_config, directory, resume=resumable, comm=comm, job=job)
         results.append((label, metrics, directory))
     if comm.is_root:
         rule = ("the lowest validation video error on the groups held out of the training list (val_groups.txt)"
@@ -578,7 +630,35 @@ def _main(given, resume, comm):
         for label, metrics, directory in results:
             print(f"  {label:<22} {metrics['video_error']:.4f} (epoch {metrics['epoch']} of {metrics['epochs']}); "
                   f"last epoch {metrics['last']['video_error']:.4f}   ({directory})")
+        print("\n" + files_to_open(run_dir, config, baseline=len(runs) > 1))
     return 0
+
+
+def files_to_open(run_dir, config, baseline=False):
+    """The end of a job: the files of its run directory a user wants to open, and one command to try next."""
+    files = [("training_curve.png", "training loss per update, validation error per epoch"),
+             ("eval/confusion.png", "test confusion matrix of the selected epoch (eval-last/: of the last epoch)"),
+             ("eval/metrics.json", "its test metrics; per_class.csv and confusion.csv beside it"),
+             ("metrics.jsonl", "the log: loss, learning rate, clips/s, memory, validation error per epoch"),
+             ("best.npz", "weights of the selected epoch; checkpoint.npz: of the last epoch")]
+    if config["val_groups"]:
+        files.append(("val_groups.txt", "the groups held out of the training list to select the epoch"))
+    if os.path.isfile(os.path.join(run_dir, "bad_videos.txt")):
+        files.append(("bad_videos.txt", "videos that could not be read, skipped"))
+    width = max(len(os.path.join(run_dir, name)) for name, _ in files) + 2
+    lines = ["files to open" + (f" (the baseline's are in {os.path.join(run_dir, 'baseline')}):" if baseline
+                                else ":")]
+    lines += [f"  {os.path.join(run_dir, name):<{width}}{what}" for name, what in files]
+    video = example_video(config)
+    lines.append(f"next, classify a video with this model: python -m tinyrrn.predict {video} --checkpoint {run_dir}")
+    return "\n".join(lines)
+
+
+def example_video(config):
+    """The first test video of the run's split (a real path for the next command to try)."""
+    root = dataset_root(config)
+    list_dir = config["list_dir"] or os.path.join(root, "ucfTrainTestlist")
+    return os.path.join(root, read_split(list_dir, config["split"])[2][0][0])
 
 
 if __name__ == "__main__":

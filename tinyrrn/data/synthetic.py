@@ -178,10 +178,10 @@ def generate(out_dir, seed=0, classes=12, groups=25, clips=1, size=(64, 48), fra
             os.makedirs(os.path.join(out_dir, name), exist_ok=True)
             write_video(os.path.join(out_dir, name, f"v_{name}_g{g:02d}_c{c:02d}.avi"), seq, fps, codec)
 
-    bar = Progress(total=len(jobs), desc="generating synthetic videos")
+    bar = Progress(total=2 * len(jobs), desc="generating synthetic videos")  # a job writes a video and its reverse
     with ThreadPoolExecutor(threads) as pool:
         for _ in pool.map(make, jobs):
-            bar.update(1)
+            bar.update(2)
     bar.close()
 
     lists = os.path.join(out_dir, "ucfTrainTestlist")
