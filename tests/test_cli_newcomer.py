@@ -161,3 +161,22 @@ def test_the_dataset_generator_counts_videos(tmp_path, capsys):
     err = capsys.readouterr().err
     videos = sum(1 for _ in (tmp_path / "data").glob("*/*.avi"))
     assert videos == 6 and f"generating synthetic videos 100% {videos}/{videos}" in err
+
+
+def test_python_m_tinyrrn_prints_what_to_run():
+    import importlib.util
+    import subprocess
+    import sys
+    from tinyrrn.__main__ import COMMANDS, MORE
+    done = subprocess.run([sys.executable, "-m", "tinyrrn"], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and done.stderr == ""
+    for word in ("train", "evaluate", "predict", "reproduce", "lessons", "pytest"):
+        assert sum(f" {word}" in line or f".{word}" in line for line in done.stdout.splitlines()) >= 1, word
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    for command, _ in COMMANDS:
+        words = command.split()
+        if words[1] == "-m" and words[2].startswith("tinyrrn."):
+            assert importlib.util.find_spec(words[2]) is not None, command
+        elif words[1].endswith(".py"):
+            assert os.path.isfile(os.path.join(root, words[1])), command
+    assert all(importlib.util.find_spec(f"tinyrrn.{name}") for name in MORE)
