@@ -180,3 +180,20 @@ def test_python_m_tinyrrn_prints_what_to_run():
         elif words[1].endswith(".py"):
             assert os.path.isfile(os.path.join(root, words[1])), command
     assert all(importlib.util.find_spec(f"tinyrrn.{name}") for name in MORE)
+
+
+@pytest.mark.parametrize("classes,texts", [(3, ["2", "1", "3"]), (30, [])])
+def test_the_confusion_plot_has_a_colour_bar_and_counts_while_they_are_readable(classes, texts, tmp_path,
+                                                                                monkeypatch):
+    import matplotlib.pyplot as plt
+    import numpy
+    from tinyrrn import plots
+    figures = []
+    monkeypatch.setattr(plt, "close", figures.append)
+    confusion = numpy.zeros((classes, classes), dtype=numpy.int64)
+    confusion[0, 0], confusion[0, 1], confusion[2, 2] = 2, 1, 3
+    plots.plot_confusion(confusion, [f"c{i}" for i in range(classes)], tmp_path / "confusion.png")
+    (figure,) = figures
+    matrix, bar = figure.axes
+    assert bar.get_ylabel() == "share of the true class's videos"
+    assert [t.get_text() for t in matrix.texts] == texts and (tmp_path / "confusion.png").stat().st_size > 0
