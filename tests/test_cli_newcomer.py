@@ -3,6 +3,7 @@ suggestion, presets that say they need UCF-101, no half-made run directories, a 
 for the whole job and an end summary that names the files to open."""
 import contextlib
 import io
+import json
 import os
 import re
 
@@ -197,3 +198,40 @@ def test_the_confusion_plot_has_a_colour_bar_and_counts_while_they_are_readable(
     matrix, bar = figure.axes
     assert bar.get_ylabel() == "share of the true class's videos"
     assert [t.get_text() for t in matrix.texts] == texts and (tmp_path / "confusion.png").stat().st_size > 0
+
+
+# -- benchmarks/seeds.py: the README's error range -------------------------------------------------
+def load_seeds_script():
+    import importlib.util
+    path = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "benchmarks", "seeds.py")
+    spec = importlib.util.spec_from_file_location("seeds", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_seeds_table_gives_each_seed_and_the_mean_and_spread():
+    seeds = load_seeds_script()
+    made_up = [{"seed": s, "wall_s": w, "cpu_s": c, "skip": {"error": e, "epoch": 20, "epochs": 30, "last": e + 0.1},
+                "no skip": {"error": n, "epoch": 5, "epochs": 30, "last": n}}
+               for s, w, c, e, n in ((0, 100.0, 190.0, 0.2, 0.7), (1, 120.0, 210.0, 0.4, 0.7))]
+    lines = seeds.table(made_up).splitlines()
+    assert lines[0] == ("| seed | skip: selected epoch | skip: last epoch | no skip: selected epoch | no skip: last "
+                        "epoch | wall s | CPU s |")
+    assert lines[2] == "| 0 | 0.200 (epoch 20 of 30) | 0.300 | 0.700 (epoch 5 of 30) | 0.700 | 100 | 190 |"
+    assert lines[-1] == ("| mean ± spread (n=2) | 0.300 ± 0.100 | 0.400 ± 0.100 | 0.700 ± 0.000 | 0.700 ± 0.000 | "
+                         "110 ± 10 | 200 ± 10 |")
+
+
+def test_the_seeds_script_runs_the_main_job_per_seed(tiny_data, tmp_path, monkeypatch, capsys):
+    seeds = load_seeds_script()
+    monkeypatch.chdir(tmp_path)
+    assert seeds.main(["--seeds", "3", "--out", "out", "--data", tiny_data, "--cache-dir", "cache", "--arch",
+                       "resnet_small", "--resize", "24", "--crop", "16", "--batch", "4", "--epochs", "1",
+                       "--max-steps", "2", "--workers", "0", "--val-groups", "1"]) == 0
+    (run_dir,) = [d for d in os.listdir("out") if d.endswith("-seed3")]
+    assert json.load(open(os.path.join("out", run_dir, "config.json")))["seed"] == 3
+    table = open("out/seeds.md").read()
+    assert "| 3 | " in table and "mean ± spread (n=1)" in table and table.strip().endswith("|")
+    with pytest.raises(SystemExit):
+        seeds.main(["--seed", "1"])
