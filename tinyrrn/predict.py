@@ -32,7 +32,7 @@ def predict(model, config, path, batch=16):
 @command
 def main(argv=None):
     p = ArgumentParser(prog="python -m tinyrrn.predict",
-                                description="Top classes of a video (any container/codec ffmpeg reads).")
+                       description="Top classes of a video (any container/codec ffmpeg reads).")
     p.add_argument("video", help="video file, e.g. v_Basketball_g01_c01.avi or clip.mp4")
     p.add_argument("--checkpoint", required=True, help="checkpoint file or run directory (uses best.npz)")
     p.add_argument("--top", type=int, default=5, help="how many classes to list")
