@@ -53,9 +53,9 @@ def test_every_help_shows_each_default_once_and_never_none(module, args):
 
 def test_train_help_states_the_defaults_argparse_cannot_see():
     blocks = {flag.split()[0]: block for flag, block in flag_blocks(help_text("train", [])).items()}
-    for flag, says in {"--epochs": "default 30 (synthetic data), 10 with --data",
-                       "--lr": "default 0.003 (synthetic data), 0.0001 with --data",
-                       "--batch": "default 16 (synthetic data), 8 with --data", "--out": "default runs",
+    for flag, says in {"--epochs": "default 30 for the synthetic data, 10 with --data",
+                       "--lr": "default 0.003 for the synthetic data, 0.0001 with --data",
+                       "--batch": "default 16 for the synthetic data, 8 with --data", "--out": "default runs",
                        "--seed": "default 0", "--workers": "default 2", "--update-every": "default 1%",
                        "--device": "default: TINYRRN_DEVICE, else cpu",
                        "--positions": "default: block2 on the synthetic data with T = 2"}.items():

@@ -118,7 +118,7 @@ def _default(key, text=None):
     show = text or (lambda v: "on" if v is True else "off" if v is False else str(v))
     if synthetic == ucf:
         return f"default {show(synthetic)}"
-    return f"default {show(synthetic)} (synthetic data), {show(ucf)} with --data"
+    return f"default {show(synthetic)} for the synthetic data, {show(ucf)} with --data"
 
 
 def parser():
