@@ -28,7 +28,8 @@ def test_every_command_and_file_the_readme_names_exists():
     assert PYTHON_BLOCKS
     for module in set(re.findall(r"python -m (tinyrrn(?:\.\w+)*)", README)):
         assert importlib.util.find_spec(module) is not None, module
-    for path in set(re.findall(r"python ((?:lessons|benchmarks)/\w+\.py)", README)):
+    scripts, pictures = re.findall(r"python ((?:lessons|benchmarks)/\w+\.py)", README), re.findall(r"!\[.*?\]\((.*?)\)", README)
+    for path in set(scripts) | set(pictures):
         assert os.path.isfile(os.path.join(ROOT, path)), path
     sources = "".join(open(os.path.join(folder, name)).read() for top in ("tinyrrn", "benchmarks")
                       for folder, _, names in os.walk(os.path.join(ROOT, top)) for name in names if name.endswith(".py"))
