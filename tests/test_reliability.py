@@ -27,6 +27,16 @@ from tinyrrn.models import resnet_small
 from tinyrrn.weights import WeightsError, load_npz, read_pth, save_npz
 
 
+@pytest.fixture(autouse=True)
+def empty_cwd(tmp_path_factory, monkeypatch):
+    """Every test here runs in an empty working directory (subprocesses too) and leaves it empty:
+    no ./runs or other output behind."""
+    cwd = tmp_path_factory.mktemp("cwd")
+    monkeypatch.chdir(cwd)
+    yield cwd
+    assert os.listdir(cwd) == []
+
+
 def tiny_args(data, out, *extra):
     return ["--data", data, "--out", str(out), "--cache-dir", str(out / "cache"), "--arch", "resnet_small",
             "--resize", "24", "--crop", "16", "--batch", "4", "--update-every", "8", "--epochs", "1",
@@ -84,11 +94,30 @@ def test_lr_1e39_stops_naming_the_update_and_keeps_the_checkpoint_byte_for_byte(
         assert open(os.path.join(run, name), "rb").read() == data, name
 
 
-def test_a_run_that_fails_before_any_checkpoint_says_so(tiny_data, tmp_path, capsys):
-    assert training.main(tiny_args(tiny_data, tmp_path, "--lr", "1e39", "--name", "huge")) == 1
+def test_a_run_that_fails_before_any_checkpoint_says_so_and_leaves_no_run_directory(tiny_data, tmp_path, capsys):
+    out = tmp_path
+    assert training.main(tiny_args(tiny_data, out, "--lr", "1e39", "--name", "huge")) == 1
     line = one_error_line(capsys)
-    assert "update 1 (epoch 1) made" in line and "no checkpoint was written yet" in line
-    assert not os.path.exists(os.path.join(run_dir_of(tmp_path, "huge"), "checkpoint.npz"))
+    assert "update 1 (epoch 1) made" in line and re.search(r"no checkpoint was written yet, so \S+-huge is removed", line)
+    assert [p.name for p in out.iterdir()] == ["cache"]  # the frame cache (tiny_args puts it there), no run
+
+
+def test_a_new_run_on_a_missing_dataset_leaves_nothing_but_a_resumed_one_keeps_its_folder(run, tmp_path, capsys):
+    assert training.main(["--data", "/nonexistent", "--out", str(tmp_path / "runs")]) == 2
+    assert one_error_line(capsys) == "error: /nonexistent: no such dataset folder (--data)"
+    assert not (tmp_path / "runs").exists()
+    (tmp_path / "empty").mkdir()
+    assert training.main(["--data", str(tmp_path / "empty"), "--out", str(tmp_path)]) == 2
+    assert one_error_line(capsys).startswith(f"error: {tmp_path / 'empty' / 'ucfTrainTestlist'}: no such folder of "
+                                             "split files")
+    assert sorted(os.listdir(tmp_path)) == ["empty", "run"]  # the folder the run would go in was there: kept
+    data = json.load(open(os.path.join(run, "config.json")))["data"]
+    shutil.move(data, data + ".moved")  # a resumed run that fails keeps its run directory
+    try:
+        assert training.main(["--resume", run, "--epochs", "2"]) == 2
+    finally:
+        shutil.move(data + ".moved", data)
+    assert os.path.isfile(os.path.join(run, "checkpoint.npz")) and "no such dataset folder" in one_error_line(capsys)
 
 
 def test_a_checkpoint_with_nan_is_not_written(tmp_path):

@@ -5,6 +5,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy
 import pytest
@@ -278,7 +279,15 @@ def test_command_line_smoke_train_interrupt_resume_evaluate_predict(tiny_data, t
 
     evaluated = run_cli("tinyrrn.evaluate", run_dir, "--workers", "0")
     assert evaluated.returncode == 0, evaluated.stderr
-    assert "video error" in evaluated.stdout and os.path.isfile(os.path.join(run_dir, "eval-split1", "metrics.json"))
+    assert "video error" in evaluated.stdout and f"wrote {run_dir}/eval/metrics.json" in evaluated.stdout
+    assert sorted(p.name for p in Path(run_dir).glob("eval*")) == ["eval", "eval-last"]  # training's folders
+    report = json.load(open(os.path.join(run_dir, "eval", "metrics.json")))
+    assert report["epoch"] == final_weights(run_dir)[1]["best_epoch"] and "selected_by" in report  # training's, kept
+    same = run_cli("tinyrrn.evaluate", run_dir, "--split", "1", "--data", tiny_data, "--workers", "0")
+    assert same.returncode == 0 and f"wrote {run_dir}/eval/metrics.json" in same.stdout, same.stderr  # the run's own
+    assert json.load(open(os.path.join(run_dir, "eval", "metrics.json")))["selected_by"] == report["selected_by"]
+    other = run_cli("tinyrrn.evaluate", os.path.join(run_dir, "checkpoint.npz"), "--split", "2", "--workers", "0")
+    assert other.returncode == 0 and f"wrote {run_dir}/eval-last-split2/metrics.json" in other.stdout, other.stderr
 
     video = os.path.join(tiny_data, "Grow", "v_Grow_g01_c01.avi")
     predicted = run_cli("tinyrrn.predict", video, "--checkpoint", run_dir)

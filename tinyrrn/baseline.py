@@ -19,7 +19,6 @@ trains on every training video and reports the last epoch. RUN_DIR gets config.j
 metrics.jsonl (loss and validation error per epoch), model.npz (the selected epoch), eval/
 (its test metrics.json, confusion matrix, per-class table) and eval-last/.
 """
-import argparse
 import os
 import sys
 import time
@@ -31,7 +30,7 @@ from . import functional as F
 from . import random as tinyrandom
 from .data.splits import in_groups, validation_groups
 from .evaluate import protocol_reports, summary, video_metrics, write_report
-from .cli import add_compute_flags, add_debug_flag, command, use_compute
+from .cli import ArgumentParser, add_compute_flags, add_debug_flag, command, use_compute
 from .features import read_index
 from .files import JsonLog, write_json
 from .optim import Adam
@@ -226,11 +225,10 @@ def run(features_dir, model="avgpool", znorm=False, out_dir=None, epochs=DEFAULT
 
 
 def parser():
-    p = argparse.ArgumentParser(
+    p = ArgumentParser(
         prog="python -m tinyrrn.baseline",
         description="Table 1 baselines on cached per-frame features: average pooling + linear classifier, "
-                    "or a 128-unit GRU; optional Z-normalisation with training-set statistics.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                    "or a 128-unit GRU; optional Z-normalisation with training-set statistics.")
     a = p.add_argument
     a("--features", required=True, help="feature folder written by python -m tinyrrn.features")
     a("--model", choices=MODELS, default="avgpool", help="average pooling + linear, or GRU + linear")

@@ -23,6 +23,11 @@ def dataset_root(config):
     if config["data"] is not None:
         if not os.path.isdir(config["data"]):
             raise UsageError(f"{config['data']}: no such dataset folder (--data)")
+        lists = config["list_dir"] or os.path.join(config["data"], "ucfTrainTestlist")
+        if not os.path.isdir(lists):
+            raise UsageError(f"{lists}: no such folder of split files (classInd.txt, trainlist01.txt, ...): "
+                             + ("--list-dir" if config["list_dir"] else "--data is not in UCF-101's layout, or give "
+                                "--list-dir"))
         return config["data"]
     root = os.path.join(configuration.user_cache(), f"synthetic-v{synthetic.VERSION}")
     if not os.path.isfile(os.path.join(root, "ucfTrainTestlist", "testlist01.txt")):
@@ -94,11 +99,17 @@ def load_backbone_weights(backbone, path):
     backbone.load_state_dict(state, strict=False)  # checks shapes, then assigns
 
 
-def model_from_checkpoint(path):
-    """(model in eval mode, config) from a checkpoint file or a run directory."""
+def checkpoint_file(path):
+    """A checkpoint file, or a run directory's best.npz (its checkpoint.npz when it has no best.npz)."""
     if os.path.isdir(path):
         best = os.path.join(path, "best.npz")
-        path = best if os.path.isfile(best) else os.path.join(path, "checkpoint.npz")
+        return best if os.path.isfile(best) else os.path.join(path, "checkpoint.npz")
+    return path
+
+
+def model_from_checkpoint(path):
+    """(model in eval mode, config) from a checkpoint file or a run directory."""
+    path = checkpoint_file(path)
     arrays, meta = checkpoint.load(path)
     return model_from_state(checkpoint.prefixed(arrays, "model"), meta, path)
 

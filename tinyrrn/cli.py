@@ -7,11 +7,18 @@
 * ``@command``: the one wrapper of every ``main``. An expected failure ends in one line,
   ``error: <file or setting>: <what is wrong>``, and an exit status: 2 for usage and
   configuration errors (``UsageError``), 1 for failures at run time (a ValueError, OSError or ``Failure``), 128 + N after signal N
-  (130 Ctrl-C, 143 SIGTERM, 129 SIGHUP). ``--debug`` or ``TINYRRN_DEBUG=1`` shows the traceback.
+  (130 Ctrl-C, 143 SIGTERM, 129 SIGHUP). ``--debug`` or ``TINYRRN_DEBUG=1`` shows the traceback;
+* ``ArgumentParser``: every command's parser. ``--help`` shows each flag's default once (a help
+  text that states its own default, e.g. one that depends on the data, is left as it is), and a
+  mistyped flag or choice is one ``error:`` line with a "did you mean" (exit status 2), not the usage.
 """
+import argparse
+import difflib
 import functools
 import os
+import re
 import sys
+import textwrap
 import traceback
 
 from . import backend, memory, signals, threads
@@ -25,6 +32,56 @@ class UsageError(ValueError):
 
 class Failure(RuntimeError):
     """A run that cannot go on (exit status 1); the message says why and what was kept."""
+
+
+class HelpFormatter(argparse.HelpFormatter):
+    """--help of every command: each default shown exactly once; descriptions keep their line breaks.
+
+    A flag's help gets " (default: X)" unless it says "default" itself, has no default (None),
+    is required, or is an on/off switch (store_true/store_false)."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        if (re.search(r"\bdefault\b", text, re.IGNORECASE) or action.required or action.nargs == 0
+                or action.default in (None, argparse.SUPPRESS, [], ())):
+            return text
+        return text + " (default: %(default)s)"
+
+    def _fill_text(self, text, width, indent):
+        """Wrap each line on its own, so that a list in a description or epilog stays one item a line."""
+        lines = []
+        for line in text.splitlines():
+            lead = indent + " " * (len(line) - len(line.lstrip()))
+            lines.append(textwrap.fill(line.strip(), width, initial_indent=lead, subsequent_indent=lead + "    "))
+        return "\n".join(lines)
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """The parser of every command: ``HelpFormatter``, and a usage error as one line raised as
+    ``UsageError`` (exit status 2 through ``command``), with a suggestion for a mistyped choice or flag."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("formatter_class", HelpFormatter)
+        super().__init__(*args, **kwargs)
+
+    def _check_value(self, action, value):
+        if action.choices is not None and value not in action.choices:
+            names = [str(c) for c in action.choices]
+            close = difflib.get_close_matches(str(value), names, n=1)
+            hint = f"did you mean {close[0]}?" if close else f"choose from {', '.join(names)}"
+            raise argparse.ArgumentError(action, f"invalid choice: {value!r} ({hint})")
+
+    def parse_known_args(self, args=None, namespace=None):
+        args, extras = super().parse_known_args(args, namespace)
+        flags = [s for a in self._actions for s in a.option_strings]
+        for extra in extras:
+            close = difflib.get_close_matches(extra.split("=")[0], flags, n=1) if extra.startswith("-") else []
+            if close:
+                self.error(f"unrecognized argument {extra} (did you mean {close[0]}?)")
+        return args, extras
+
+    def error(self, message):
+        raise UsageError(f"{message} (see {self.prog} --help)")
 
 
 def default_device():

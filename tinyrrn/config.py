@@ -12,7 +12,7 @@ import json
 import os
 import sys
 
-from .cli import UsageError, add_compute_flags, add_debug_flag, default_device
+from .cli import ArgumentParser, UsageError, add_compute_flags, add_debug_flag, default_device
 from .data.transforms import NORMALIZATIONS
 from .models import ARCHITECTURES, SKIP_TYPES
 from .models.resnet import WEIGHTS_LAYOUTS
@@ -98,77 +98,119 @@ PRESETS = {
 }
 
 
+def preset_summary(name):
+    """One short line on a preset: its table, skip type, positions and context."""
+    values = PRESETS[name]
+    t = values["context"]
+    if values["skip"] == "none":
+        return "Table 4 (extra row): no skip, T = 1"
+    table = name.split("-")[0].replace("table", "Table ")
+    if values["positions"] is None:
+        plural = "s" if t > 2 else ""
+        return f"{table}: {values['skip']} skip{plural}, last {t - 1} unit{plural}, T = {t}"
+    best = " (best)" if name == "table3-identity" else ""
+    return f"{table}: {values['skip']} skip at {', '.join(values['positions'])}, T = {t}{best}"
+
+
+def _default(key, text=None):
+    """'default X' for a flag of train, with the value on each dataset when they differ (see fill_defaults)."""
+    synthetic, ucf = (fill_defaults({**DEFAULTS, "data": data})[key] for data in (None, "UCF-101"))
+    show = text or (lambda v: "on" if v is True else "off" if v is False else str(v))
+    if synthetic == ucf:
+        return f"default {show(synthetic)}"
+    return f"default {show(synthetic)} for the synthetic data, {show(ucf)} with --data"
+
+
 def parser():
-    """The argparse parser of `python -m tinyrrn.train`."""
-    p = argparse.ArgumentParser(
+    """The argparse parser of `python -m tinyrrn.train`. Its defaults are filled in by ``fill_defaults``
+    (they depend on the data), so every flag's help states its own."""
+    width = max(map(len, PRESETS)) + 2
+    p = ArgumentParser(
         prog="python -m tinyrrn.train",
         description="Train a recurrent residual network (Iqbal et al., 2017) and evaluate it by video. "
                     "With no arguments: the built-in synthetic dataset, a small ResNet on the CPU, "
                     "and the same model without a temporal skip for comparison.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter, argument_default=argparse.SUPPRESS)
+        epilog="presets (--preset): rows of the paper's tables, on UCF-101 with ResNet-50; they need --data "
+               "(python -m tinyrrn.reproduce runs every row, also on the synthetic data):\n"
+               + "\n".join(f"  {name:<{width}}{preset_summary(name)}" for name in sorted(PRESETS)),
+        argument_default=argparse.SUPPRESS)
     a = p.add_argument
     a("--config", help="TOML file of settings (keys as the flags, with underscores); flags override it")
-    a("--preset", choices=sorted(PRESETS), help="a row of the paper's tables (UCF-101, ResNet-50); "
-      "table2-midblock4-* take Mid Block4 as layer4.0, block4's projection unit (add --positions layer4.1 for the "
-      "middle unit), table4-context3/5 put their skips on the last T-1 units: this project's readings")
+    a("--preset", choices=sorted(PRESETS), metavar="PRESET", help="a row of the paper's tables (listed below; "
+      "needs --data). table2-midblock4-* take Mid Block4 as layer4.0, block4's projection unit (add --positions "
+      "layer4.1 for the middle unit), table4-context3/5 put their skips on the last T-1 units: this project's "
+      "readings")
     a("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR from its last checkpoint; flags given "
       "with it may change epochs, max steps, lr and its schedule, weight decay, momentum, logging, workers, "
       "device, threads, cache dir (recorded in config.json), and are refused if they change the model, the data "
       "or the trajectory")
-    a("--data", help="dataset root in UCF-101 layout (Class/v_Class_gGG_cCC.avi); omit for the synthetic set")
+    a("--data", help="dataset root in UCF-101 layout (Class/v_Class_gGG_cCC.avi); default: the built-in synthetic "
+      f"dataset, generated once into {os.path.join(user_cache(), 'synthetic-v*')}")
     a("--list-dir", dest="list_dir", help="folder of the split files (default DATA/ucfTrainTestlist)")
-    a("--split", type=int, choices=(1, 2, 3), help="official split number (default 1)")
-    a("--arch", choices=sorted(ARCHITECTURES),
-      help="backbone (default resnet_small on synthetic data, resnet50 otherwise)")
-    a("--weights", help="backbone weights (.npz, or a torchvision .pth) e.g. ImageNet ResNet-50; fc is dropped")
+    a("--split", type=int, choices=(1, 2, 3), help=f"official split number ({_default('split')})")
+    a("--arch", choices=sorted(ARCHITECTURES), help=f"backbone ({_default('arch')})")
+    a("--weights", help="backbone weights (.npz, or a torchvision .pth) e.g. ImageNet ResNet-50; fc is dropped "
+      "(default: none, random initialisation)")
     a("--weights-layout", dest="weights_layout", choices=sorted(WEIGHTS_LAYOUTS),
-      help="the layout the weights were trained in: torchvision (default) or caffe, MSRA's ResNet-50 as the "
+      help="the layout the weights were trained in: torchvision, or caffe, MSRA's ResNet-50 as the "
            "authors' framework used (torchvision's tensor names; stride in the first 1x1 conv, Caffe's pool1, "
-           "BGR 0-255 mean-subtracted input unless --normalize says otherwise); ResNet-50 only")
+           f"BGR 0-255 mean-subtracted input unless --normalize says otherwise); ResNet-50 only "
+           f"({_default('weights_layout')})")
     a("--skip", choices=SKIP_TYPES,
-      help="temporal skip type: none (Eq. 1), identity (Eq. 2), linear (Eq. 3), nonlinear (Eq. 4)")
+      help=f"temporal skip type: none (Eq. 1), identity (Eq. 2), linear (Eq. 3), nonlinear (Eq. 4) "
+           f"({_default('skip')})")
     a("--positions", nargs="+", help="skip positions: block1 block2 mid_block4 (= layer4.0, block4's projection "
-      "unit; layer4.1 is the 'middle unit' reading) block4, or unit names like layer4.2 (default: context-1 units "
-      "ending at block4, this project's choice for T > 2)")
-    a("--context", type=int, help="temporal context T of the model (needs >= T-1 skips; default 2)")
+      "unit; layer4.1 is the 'middle unit' reading) block4, or unit names like layer4.2 (default: block2 on the "
+      "synthetic data with T = 2, see README; otherwise the T-1 units ending at block4, this project's choice "
+      "for T > 2)")
+    a("--context", type=int, help=f"temporal context T of the model (needs >= T-1 skips; {_default('context')})")
     a("--average-logits", dest="average_logits", action="store_true",
       help="average the logits of all T steps instead of using the last step's")
-    a("--sample-every", dest="sample_every", type=int, help="take every k-th frame of a video (paper: 10)")
+    a("--sample-every", dest="sample_every", type=int,
+      help=f"take every k-th frame of a video (paper: 10; {_default('sample_every')})")
     a("--chunk", type=int, help="frames per chunk (default: the context T)")
-    a("--resize", type=int, help="short side of frames before cropping")
-    a("--crop", type=int, help="square crop size fed to the network")
+    a("--resize", type=int, help=f"short side of frames before cropping ({_default('resize')})")
+    a("--crop", type=int, help=f"square crop size fed to the network ({_default('crop')})")
     a("--normalize", choices=NORMALIZATIONS, help="input convention of the weights (default: that of "
       "--weights-layout)")
-    a("--flip", dest="flip", action="store_true", help="random horizontal flips in training")
+    a("--flip", dest="flip", action="store_true",
+      help=f"random horizontal flips in training ({_default('flip')}: the synthetic classes are directions)")
     a("--no-flip", dest="flip", action="store_false", help="no flips (for direction-sensitive classes)")
     a("--per-frame-aug", dest="per_frame_aug", action="store_true",
       help="draw crop and flip per frame (as the authors did) instead of per chunk")
-    a("--epochs", type=int, help="passes over the training chunks")
-    a("--optimizer", choices=sorted(OPTIMIZERS), help="Adam (paper) or SGD with momentum")
-    a("--lr", type=float, help="learning rate")
-    a("--momentum", type=float, help="SGD momentum")
-    a("--weight-decay", dest="weight_decay", type=float, help="L2 weight decay")
-    a("--schedule", choices=("constant", "step", "cosine"), help="learning-rate schedule over all updates")
-    a("--warmup", type=int, help="updates of linear learning-rate warm-up")
+    a("--epochs", type=int, help=f"passes over the training chunks ({_default('epochs')})")
+    a("--optimizer", choices=sorted(OPTIMIZERS), help=f"Adam (paper) or SGD with momentum ({_default('optimizer')})")
+    a("--lr", type=float, help=f"learning rate ({_default('lr')})")
+    a("--momentum", type=float, help=f"SGD momentum ({_default('momentum')})")
+    a("--weight-decay", dest="weight_decay", type=float, help=f"L2 weight decay ({_default('weight_decay')})")
+    a("--schedule", choices=("constant", "step", "cosine"),
+      help=f"learning-rate schedule over all updates ({_default('schedule')})")
+    a("--warmup", type=int, help=f"updates of linear learning-rate warm-up ({_default('warmup')})")
     a("--update-every", dest="update_every",
-      help="chunks per update (e.g. 64) or a percentage of the training chunks (paper: 1%%)")
-    a("--batch", type=int, help="chunks per forward/backward pass (gradients accumulate up to --update-every)")
-    a("--workers", type=int, help="background decoding threads")
+      help="chunks observed per update (e.g. 64) or a percentage of the training chunks (paper: 1%%); an update "
+           "falls at the end of a batch, so a value below --batch updates after every batch "
+           f"({_default('update_every').replace('%', '%%')})")
+    a("--batch", type=int, help="chunks per forward/backward pass (gradients accumulate up to --update-every; "
+      f"{_default('batch')})")
+    a("--workers", type=int, help=f"background decoding threads ({_default('workers')})")
     a("--freeze-bn", dest="freeze_bn", action="store_true",
       help="keep batch-norm statistics fixed (eval mode) while training; for small batches")
-    a("--seed", type=int, help="seed for initialisation, shuffling, augmentation and the validation groups")
+    a("--seed", type=int, help="seed for initialisation, shuffling, augmentation and the validation groups "
+      f"({_default('seed')})")
     a("--val-groups", dest="val_groups", type=int,
       help="whole gNN groups of the training list held out for validation (chosen by --seed, listed in "
            "RUN_DIR/val_groups.txt): the epoch with the lowest validation video error is kept (best.npz) and "
            "the test split is evaluated only at the end, for that epoch and the last; 0 trains on the whole "
-           "list and reports the last epoch (default 3)")
-    a("--out", help="folder that holds run directories")
-    a("--name", help="run name (the run directory is OUT/<date>-<name>)")
-    a("--cache-dir", dest="cache_dir", help="on-disk cache of decoded frames (default: user cache)")
-    a("--max-steps", dest="max_steps", type=int, help="stop after this many updates (smoke tests)")
-    a("--log-every", dest="log_every", type=int, help="updates between log lines")
+           f"list and reports the last epoch ({_default('val_groups')})")
+    a("--out", help=f"folder that holds run directories ({_default('out')})")
+    a("--name", help="run name: the run directory is OUT/<date>-<name> (default: the preset's name, else "
+      "synthetic-SKIP-TT or ucf101-SKIP-TT)")
+    a("--cache-dir", dest="cache_dir", help=f"on-disk cache of decoded frames ({_default('cache_dir')})")
+    a("--max-steps", dest="max_steps", type=int, help="stop after this many updates (smoke tests; default: no limit)")
+    a("--log-every", dest="log_every", type=int, help=f"updates between log lines ({_default('log_every')})")
     a("--baseline", dest="baseline", action="store_true",
-      help="also train the same backbone without a temporal skip (context 1) and compare")
+      help="also train the same backbone without a temporal skip (context 1) and compare "
+           f"({_default('baseline')})")
     a("--no-baseline", dest="baseline", action="store_false", help="do not train the comparison model")
     a("--distributed", action="store_true",
       help="data-parallel over MPI ranks (needs mpi4py: pip install 'tinyrrn[dist]'); on by itself under "
@@ -199,7 +241,7 @@ def load_toml(path):
 
 def requested(argv=None):
     """(the settings the command line asks for -- a preset, a TOML file, flags; no defaults --,
-    resume dir or None). TINYRRN_DEVICE counts as asking for a device."""
+    resume dir or None, preset name or None). TINYRRN_DEVICE counts as asking for a device."""
     args = vars(parser().parse_args(argv))
     args.pop("debug", None)
     resume = args.pop("resume", None)
@@ -212,12 +254,12 @@ def requested(argv=None):
     if config_file:
         given.update(load_toml(config_file))
     given.update(args)
-    return given, resume
+    return given, resume, preset
 
 
 def resolve(argv=None):
     """(config dict, resume dir or None) from the command line."""
-    given, resume = requested(argv)
+    given, resume, _ = requested(argv)
     return fill_defaults({**DEFAULTS, **given}), resume
 
 

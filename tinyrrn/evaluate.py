@@ -6,8 +6,8 @@ Reports the paper's metric, the video-level error rate, with top-1/top-5
 accuracy, mean class accuracy and clip (chunk) accuracy, and writes
 metrics.json, a confusion matrix (CSV and PNG) and a per-class table.
 """
-import argparse
 import csv
+import json
 import os
 import sys
 import time
@@ -16,9 +16,9 @@ import numpy
 
 from . import backend
 from . import functional as F
-from .cli import add_compute_flags, add_debug_flag, command, use_compute
+from .cli import ArgumentParser, add_compute_flags, add_debug_flag, command, use_compute
 from .config import DEFAULTS, fill_defaults
-from .builders import build_dataset, check_classes, model_from_checkpoint
+from .builders import build_dataset, check_classes, checkpoint_file, model_from_checkpoint
 from .data import ChunkLoader
 from .files import atomic_write, write_json
 from .parallel import Communicator
@@ -186,11 +186,50 @@ def evaluate(model, dataset, batch=16, workers=2, out_dir=None, desc="eval", com
     return metrics
 
 
+# training's test reports: RUN_DIR/eval (best.npz, the selected epoch) and RUN_DIR/eval-last (checkpoint.npz)
+REPORT_FOLDERS = {"best.npz": "eval", "checkpoint.npz": "eval-last"}
+PROTOCOL = ("split", "epoch", "epochs", "selected_by", "val_groups", "val_video_error", "last")
+
+
+def other_videos(args, trained):
+    """The suffix naming the test videos asked for when they are not those of the checkpoint's run
+    (``trained``: its config): '-split2', '-DATA', '-LIST_DIR'; '' for the run's own."""
+    def same(key, value):
+        if value is None:
+            return True
+        if key == "split":
+            return value == trained["split"]
+        return trained[key] is not None and os.path.abspath(value) == os.path.abspath(trained[key])
+    asked = (("split", args.split, f"split{args.split}"), ("data", args.data, args.data),
+             ("list_dir", args.list_dir, args.list_dir))
+    return "".join("-" + os.path.basename(os.path.normpath(str(name))) for key, value, name in asked
+                   if not same(key, value))
+
+
+def report_folder(path, suffix):
+    """Where evaluate writes by default: the folder training writes for that checkpoint (eval/ for best.npz,
+    eval-last/ for checkpoint.npz), followed by ``suffix`` (other_videos) for other test videos."""
+    path = checkpoint_file(path)
+    name = REPORT_FOLDERS.get(os.path.basename(path), "eval-" + os.path.splitext(os.path.basename(path))[0])
+    return os.path.join(os.path.dirname(os.path.abspath(path)), name + suffix)
+
+
+def training_protocol(out):
+    """The fields only training knows (epoch, how it was selected, the last epoch's figures), from the report
+    training wrote into ``out`` for the same checkpoint and test videos; {} when there is none."""
+    path = os.path.join(out, "metrics.json")
+    if not os.path.isfile(path):
+        return {}
+    with open(path) as f:
+        written = json.load(f)
+    return {key: written[key] for key in PROTOCOL if key in written}
+
+
 @command
 def main(argv=None):
-    p = argparse.ArgumentParser(prog="python -m tinyrrn.evaluate",
-                                description="Evaluate a checkpoint by video: chunk probabilities averaged "
-                                            "over each video's chunks (the paper's rule).")
+    p = ArgumentParser(prog="python -m tinyrrn.evaluate",
+                       description="Evaluate a checkpoint by video: chunk probabilities averaged "
+                                   "over each video's chunks (the paper's rule).")
     p.add_argument("checkpoint", help="checkpoint file (RUN_DIR/best.npz or RUN_DIR/checkpoint.npz) or a run directory")
     p.add_argument("--data", help="dataset root (default: the dataset the checkpoint was trained on)")
     p.add_argument("--list-dir", help="folder of split files (default DATA/ucfTrainTestlist)")
@@ -199,21 +238,27 @@ def main(argv=None):
     p.add_argument("--workers", type=int, default=2, help="background decoding threads")
     p.add_argument("--cache-dir", help="on-disk cache of decoded frames (default: user cache; never the "
                                        "checkpoint's)")
-    p.add_argument("--out", help="folder for metrics.json and the confusion matrix (default: next to the checkpoint)")
+    p.add_argument("--out", help="folder for metrics.json and the confusion matrix (default: the folder training "
+                                 "writes for that checkpoint, RUN_DIR/eval for best.npz or a run directory and "
+                                 "RUN_DIR/eval-last for checkpoint.npz, keeping the epoch and selection training "
+                                 "recorded there; for other test videos than the run's, e.g. --split 2: RUN_DIR/eval-split2)")
     add_compute_flags(p)
     add_debug_flag(p)
     args = p.parse_args(argv)
     use_compute(args.device, args.threads)
     model, config = model_from_checkpoint(args.checkpoint)
+    suffix = other_videos(args, config)
     for key in ("data", "list_dir", "split"):
         if getattr(args, key) is not None:
             config[key] = getattr(args, key)
     config["cache_dir"] = args.cache_dir or fill_defaults({**DEFAULTS, "data": config["data"]})["cache_dir"]
     dataset = build_dataset(config, train=False)
     check_classes(model.classes, dataset.classes, os.path.join(dataset.list_dir, "classInd.txt"))
-    path = args.checkpoint if os.path.isdir(args.checkpoint) else os.path.dirname(os.path.abspath(args.checkpoint))
-    out = args.out or os.path.join(path, f"eval-split{config['split']}")
-    metrics = evaluate(model, dataset, args.batch, args.workers, out)
+    out = args.out or report_folder(args.checkpoint, suffix)
+    metrics = evaluate(model, dataset, args.batch, args.workers)
+    if not args.out and not suffix:  # training's own report of this checkpoint: keep what only training knows
+        metrics = {**training_protocol(out), **metrics}
+    write_report(metrics, dataset.classes, out)
     print(summary(metrics))
     print(f"averaging: {metrics['averaging']}")
     print(f"wrote {out}/metrics.json, confusion.csv, confusion.png, per_class.csv")

@@ -18,7 +18,6 @@ BGR 0-255 mean-subtracted) or a tinyrrn checkpoint / run directory, whose backbo
 Every training video gets features, the validation groups too: the baselines hold those out
 themselves (tinyrrn.baseline).
 """
-import argparse
 import json
 import os
 import sys
@@ -30,7 +29,7 @@ from . import backend, config as configuration
 from .data import BadVideo
 from .data.ucf101 import centre_clips
 from .builders import build_dataset, dataset_root, load_backbone
-from .cli import add_compute_flags, add_debug_flag, command, use_compute
+from .cli import ArgumentParser, add_compute_flags, add_debug_flag, command, use_compute
 from .data.transforms import NORMALIZATIONS
 from .files import atomic_write, write_json
 from .models import ARCHITECTURES
@@ -140,11 +139,10 @@ def extract(config, backbone, layer, out_dir, weights_label, batch=64, desc=None
 
 
 def parser():
-    p = argparse.ArgumentParser(
+    p = ArgumentParser(
         prog="python -m tinyrrn.features",
         description="Extract per-frame features (every k-th frame, spatially averaged after a block) of every "
-                    "video of a split with a frozen backbone, for the Table 1 baselines. Resumable.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                    "video of a split with a frozen backbone, for the Table 1 baselines. Resumable.")
     a = p.add_argument
     a("--data", help="dataset root in UCF-101 layout; omit for the built-in synthetic dataset")
     a("--list-dir", help="folder of the split files (default DATA/ucfTrainTestlist)")

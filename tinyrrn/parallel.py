@@ -39,6 +39,9 @@ from .tensor import Tensor
 INSTALL_HINT = ('pip install "tinyrrn[dist]" (mpi4py and the mpich wheel), '
                 'or pip install mpi4py built against your own MPI')
 # Set by mpiexec/mpirun of MPICH and Intel MPI (PMI), Open MPI and MVAPICH.
+# Abort kills every rank at once; mpiexec forwards each rank's stderr asynchronously, so a rank's
+# last line (why the job stopped) can be lost on a busy machine unless it waits this long first.
+ABORT_GRACE_SECONDS = 0.5
 SIZE_VARIABLES = ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "MV2_COMM_WORLD_SIZE")
 
 
@@ -204,6 +207,7 @@ class MPICommunicator(Communicator):
     def abort(self, code=1):
         sys.stdout.flush()
         sys.stderr.flush()
+        time.sleep(ABORT_GRACE_SECONDS)  # mpiexec forwards output asynchronously: let the last lines out
         self.comm.Abort(code)
 
     def sum_gradients(self, params):

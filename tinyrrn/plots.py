@@ -1,6 +1,8 @@
 """Pictures of a run: the training curve and the confusion matrix (matplotlib, drawn off-screen)."""
 import json
 
+import numpy
+
 
 def _pyplot():
     import matplotlib
@@ -9,21 +11,32 @@ def _pyplot():
     return plt
 
 
+COUNTS_UP_TO = 25  # classes up to which every cell shows its count (UCF-101's 101 would be unreadable)
+
+
 def plot_confusion(confusion, classes, path):
-    """Rows: true class, columns: predicted class, shaded by the share of the row's videos."""
+    """Rows: true class, columns: predicted class, shaded by the share of the row's videos (the colour
+    bar); with at most COUNTS_UP_TO classes each non-empty cell also shows its number of videos."""
     plt = _pyplot()
     rows = confusion.sum(axis=1, keepdims=True)
     shares = confusion / rows.clip(min=1)
     size = max(4.0, 0.18 * len(classes) + 2)
-    fig, ax = plt.subplots(figsize=(size, size))
-    ax.imshow(shares, cmap="Blues", vmin=0, vmax=1)
+    fig, ax = plt.subplots(figsize=(size + 1, size))
+    image = ax.imshow(shares, cmap="Blues", vmin=0, vmax=1)
+    fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04, label="share of the true class's videos")
+    if len(classes) <= COUNTS_UP_TO:
+        for (i, j), count in numpy.ndenumerate(confusion):
+            if count:
+                ax.text(j, i, str(count), ha="center", va="center", fontsize=7,
+                        color="white" if shares[i, j] > 0.5 else "black")
     ticks = range(len(classes))
     fontsize = 8 if len(classes) <= 20 else 4
     ax.set_xticks(ticks, classes, rotation=90, fontsize=fontsize)
     ax.set_yticks(ticks, classes, fontsize=fontsize)
     ax.set_xlabel("predicted class")
     ax.set_ylabel("true class")
-    ax.set_title("video-level confusion\n(share of each true class)", fontsize=10)
+    counts = "; numbers: videos" if len(classes) <= COUNTS_UP_TO else ""
+    ax.set_title(f"video-level confusion\n(shade: share of each true class{counts})", fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)

@@ -4,7 +4,6 @@ The video is sampled and cut into chunks as in training (every k-th frame,
 centre crop, chunks of T frames; a video shorter than T sampled frames
 repeats its last frame), and the chunk probabilities are averaged (Sec. 3.3).
 """
-import argparse
 import sys
 
 import numpy
@@ -12,7 +11,7 @@ import numpy
 from . import backend
 from . import functional as F
 from .builders import model_from_checkpoint
-from .cli import add_compute_flags, add_debug_flag, command, use_compute
+from .cli import ArgumentParser, add_compute_flags, add_debug_flag, command, use_compute
 from .data import Normalize, read_sampled
 from .data.ucf101 import centre_clips
 from .tensor import Tensor, no_grad
@@ -32,8 +31,8 @@ def predict(model, config, path, batch=16):
 
 @command
 def main(argv=None):
-    p = argparse.ArgumentParser(prog="python -m tinyrrn.predict",
-                                description="Top classes of a video (any container/codec ffmpeg reads).")
+    p = ArgumentParser(prog="python -m tinyrrn.predict",
+                       description="Top classes of a video (any container/codec ffmpeg reads).")
     p.add_argument("video", help="video file, e.g. v_Basketball_g01_c01.avi or clip.mp4")
     p.add_argument("--checkpoint", required=True, help="checkpoint file or run directory (uses best.npz)")
     p.add_argument("--top", type=int, default=5, help="how many classes to list")

@@ -10,7 +10,7 @@ import sys
 import time
 
 
-def _fmt_time(seconds):
+def format_time(seconds):
     seconds = int(seconds)
     hours, rest = divmod(seconds, 3600)
     return f"{hours}:{rest // 60:02d}:{rest % 60:02d}" if hours else f"{rest // 60:02d}:{rest % 60:02d}"
@@ -28,6 +28,7 @@ class Progress:
         self.stream = stream if stream is not None else sys.stderr
         self.live = bool(getattr(self.stream, "isatty", lambda: False)())
         self.n, self.postfix, self.closed = 0, {}, False
+        self.note = ""  # text after the values, e.g. the time a whole job has left
         self.start = self._last_draw = time.monotonic()
 
     def update(self, n=1, **postfix):
@@ -48,11 +49,11 @@ class Progress:
         if self.total:
             eta = (self.total - self.n) / rate if rate > 0 else 0.0
             parts.append(f"{100 * self.n / self.total:3.0f}% {self.n}/{self.total}")
-            parts.append(f"[{_fmt_time(elapsed)}<{_fmt_time(eta)}, {rate:.3g}/s]")
+            parts.append(f"[{format_time(elapsed)}<{format_time(eta)}, {rate:.3g}/s]")
         else:
-            parts.append(f"{self.n} [{_fmt_time(elapsed)}, {rate:.3g}/s]")
+            parts.append(f"{self.n} [{format_time(elapsed)}, {rate:.3g}/s]")
         parts += [f"{key}={_fmt_value(value)}" for key, value in self.postfix.items()]
-        return " ".join(parts)
+        return " ".join(parts + ([self.note] if self.note else []))
 
     def close(self):
         """Finish the bar: end the live line, or print the summary line when not a terminal."""

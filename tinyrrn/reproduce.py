@@ -37,7 +37,6 @@ ResNet-50). On the synthetic data there are no pretrained weights for the small 
 grid first trains the fine-tuned no-skip (context 1) row of Table 4 and extracts features with its
 frozen backbone; the report says so.
 """
-import argparse
 import json
 import os
 import sys
@@ -45,7 +44,7 @@ import time
 
 from . import baseline, config as configuration, features, rundir, signals
 from .builders import held_out_groups, load_backbone
-from .cli import UsageError, add_compute_flags, add_debug_flag, command, use_compute
+from .cli import ArgumentParser, UsageError, add_compute_flags, add_debug_flag, command, use_compute
 from .files import JsonLog, write_json, write_text
 from .models import ARCHITECTURES
 from .models.resnet import WEIGHTS_LAYOUTS
@@ -606,12 +605,11 @@ def report(results, options, protocol, seconds=None):
 
 
 def parser():
-    p = argparse.ArgumentParser(
+    p = ArgumentParser(
         prog="python -m tinyrrn.reproduce",
         description="Run every row of the paper's Tables 1-4 (resuming finished rows) and write REPORT.md with "
                     "the paper's error, tinyrrn's error and the difference. Without --data: the synthetic "
-                    "dataset and a small backbone (the paper's numbers are then for reference only).",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                    "dataset and a small backbone (the paper's numbers are then for reference only).")
     a = p.add_argument
     a("--data", help="dataset root in UCF-101 layout; omit for the built-in synthetic dataset")
     a("--list-dir", help="folder of the split files (default DATA/ucfTrainTestlist)")

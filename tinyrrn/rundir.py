@@ -10,6 +10,7 @@ import datetime
 import fcntl
 import json
 import os
+import shutil
 import socket
 import sys
 
@@ -28,6 +29,28 @@ def new_run_dir(config):
         suffix += 1
         path = os.path.join(config["out"], f"{stamp}-{config['name']}-{suffix}")
     return path
+
+
+def create(run_dir):
+    """Make a new run directory (and its missing parents); returns the topmost folder made."""
+    top, parent = run_dir, os.path.dirname(os.path.abspath(run_dir))
+    while not os.path.exists(parent):
+        top, parent = parent, os.path.dirname(parent)
+    os.makedirs(run_dir)
+    return top
+
+
+def remove_unfinished(run_dir, top):
+    """Remove a run directory that ``create`` made (``top``: what it returned) and a run that failed before
+    its first checkpoint left with nothing to resume; then its parents up to ``top``, if they are empty."""
+    shutil.rmtree(run_dir, ignore_errors=True)
+    path, top = os.path.abspath(run_dir), os.path.abspath(top)
+    while path.startswith(top + os.sep):
+        path = os.path.dirname(path)
+        try:
+            os.rmdir(path)
+        except OSError:  # not empty: something else lives there
+            return
 
 
 def read_config(run_dir):

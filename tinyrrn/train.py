@@ -44,15 +44,18 @@ import numpy
 from . import backend, checkpoint, cli, config as configuration, parallel, rundir, signals
 from . import functional as F
 from . import random as tinyrandom
-from .builders import build_dataset, build_model, check_classes, model_from_state
+from .builders import build_dataset, build_model, check_classes, dataset_root, model_from_state
 from .cli import UsageError
 from .data import ChunkLoader
+from .data.splits import read_split
 from .evaluate import HEADLINE, evaluate, protocol_reports, summary, write_report
 from .files import JsonLog, write_text
+from .models import ARCHITECTURES, default_positions, describe_positions, resolve_position
+from .models.rrn import position_aliases
 from .nn import BatchNorm2d
 from .optim import OPTIMIZERS, learning_rate
 from .plots import plot_training_curve
-from .progress import Progress
+from .progress import Progress, format_time
 from .tensor import Tensor
 
 
@@ -157,6 +160,49 @@ class Throughput:
         return figures
 
 
+def describe_updates(update_size, batch, update_every):
+    """When the weights change: after every batch, or every k batches with gradients accumulated.
+    An update falls at the end of a batch once ``update_size`` chunks are observed (train_one_epoch)."""
+    asked = f"--update-every {update_every} = {update_size} chunk{'s' if update_size > 1 else ''}"
+    per_update = math.ceil(update_size / batch)
+    if per_update == 1:
+        return f"an update after every batch of {batch} chunks ({asked}, at most one batch)"
+    return (f"an update every {per_update} batches of {batch} chunks, gradients accumulated over "
+            f"{per_update * batch} chunks ({asked})")
+
+
+class JobClock:
+    """Where a job of several training runs stands (run i of n) and the time the whole job has left.
+
+    The time left is measured on the run in progress, from the first batch it reports: its rate
+    gives the rest of this run, and each run still to come is taken to last as long as this one.
+    The main job's no-skip baseline trains on the same chunks but computes one step per chunk, not
+    two (a 2-core CPU took 7.5 min for it after 9.9 min for the skip model), so during the first run
+    the estimate errs on the long side."""
+
+    def __init__(self, runs):
+        self.runs, self.index, self.first = runs, 0, None
+
+    def start_run(self, index):
+        self.index, self.first = index, None
+
+    def label(self):
+        return f"run {self.index + 1} of {self.runs}, " if self.runs > 1 else ""
+
+    def note(self, share):
+        """'| job: 12:34 left' when this run is ``share`` (0-1) done ('' until a rate is measured)."""
+        now = time.monotonic()
+        if self.first is None:
+            self.first = (now, share)
+            return ""
+        (start, first_share), done = self.first, share - self.first[1]
+        if done <= 0:
+            return ""
+        per_run = (now - start) / done
+        left = per_run * ((1 - share) + (self.runs - self.index - 1))
+        return f"| {'job' if self.runs > 1 else 'run'}: {format_time(left)} left"
+
+
 # -- around the loop -------------------------------------------------------------
 class Trainer:
     """One training run: model, optimiser, data, the state a checkpoint holds, and what stands
@@ -170,8 +216,10 @@ class Trainer:
     # a run diverges when its loss grows past this multiple of its first update's loss, or a weight past this size
     DIVERGENCE_LOSS_FACTOR, DIVERGENCE_WEIGHT = 100.0, 1e6
 
-    def __init__(self, config, run_dir, comm=None):
+    def __init__(self, config, run_dir, comm=None, removed_on_failure=False, job=None):
         self.config, self.run_dir = config, run_dir
+        self.job = job if job is not None else JobClock(1)  # run i of n, and the time the job has left
+        self.removed_on_failure = removed_on_failure  # a new run directory, removed if no checkpoint is written
         self.comm = comm if comm is not None else parallel.Communicator()
         self.is_root = self.comm.is_root
         tinyrandom.manual_seed(config["seed"])
@@ -253,7 +301,8 @@ class Trainer:
                 if isinstance(m, BatchNorm2d):
                     m.eval()
         self.loader.set_epoch(self.epoch)
-        self.bar = Progress(total=len(self.loader), desc=f"epoch {self.epoch + 1}/{self.config['epochs']}",
+        self.bar = Progress(total=len(self.loader),
+                            desc=f"{self.job.label()}epoch {self.epoch + 1}/{self.config['epochs']}",
                             stream=self.comm.stream())
         self.bar.update(self.loader.position)  # batches already done when resuming
         self.throughput.reset()
@@ -323,7 +372,8 @@ class Trainer:
     def kept(self):
         """What a failed run leaves, as it is."""
         if self.saved_at is None:
-            return f"no checkpoint was written yet in {self.run_dir}"
+            return (f"no checkpoint was written yet, so {self.run_dir} is removed" if self.removed_on_failure
+                    else f"no checkpoint was written yet in {self.run_dir}")
         epoch, update = self.saved_at
         return f"{os.path.join(self.run_dir, 'checkpoint.npz')} (epoch {epoch}, update {update}) is kept as it was"
 
@@ -334,6 +384,7 @@ class Trainer:
 
     def after_batch(self, chunks, loss_sum):
         self.throughput.clips += int(chunks)
+        self.bar.note = self.job.note(self.updates / max(self.total_updates, 1))
         self.bar.update(1, **({"loss": loss_sum / chunks} if chunks else {}), upd=self.updates)
 
     def after_update(self, loss):
@@ -438,42 +489,50 @@ class Trainer:
 
 
 # -- the job ------------------------------------------------------------------------
-def train(config, run_dir=None, resume=False, comm=None):
+def train(config, run_dir=None, resume=False, comm=None, job=None):
     """Train one model (on the ranks of ``comm``, default one process); returns (final metrics, run_dir).
 
     The run directory is locked while it trains. ``resume``: continue from its checkpoint.npz,
     whose settings must be the ones that define ``config``; the others (tinyrrn.config.MAY_CHANGE)
     are taken from ``config``, said and recorded in config.json. A signal writes a checkpoint and
-    raises signals.Interrupted.
+    raises signals.Interrupted. ``job`` (a JobClock): the job this run is part of, for its progress line.
     """
     comm = comm if comm is not None else parallel.Communicator()
     run_dir = run_dir or comm.on_root(rundir.new_run_dir, config)
+    path = os.path.join(run_dir, "checkpoint.npz")
+    # a new run that fails before its first checkpoint leaves nothing behind (never a folder it did not make)
+    made = None if resume or comm.on_root(os.path.exists, run_dir) else comm.on_root(rundir.create, run_dir)
     lock = rundir.RunLock(run_dir)
     comm.on_root(lock.acquire)  # a second process writing into this run directory is refused
+    finished = False
     try:
-        path = os.path.join(run_dir, "checkpoint.npz")
         saved = comm.on_root(checkpoint.load, path) if resume else None  # read once, sent to every rank
         changes = comm.on_root(_changes_on_resume, config, run_dir, saved[1]) if resume else None
         if comm.is_root:
             rundir.write_config(run_dir, config, changes["all"] if changes else ())
-        trainer = Trainer(config, run_dir, comm=comm)
+        trainer = Trainer(config, run_dir, comm=comm, removed_on_failure=made is not None, job=job)
         if resume:
             trainer.restore(*saved, path)
         if comm.is_root:
             ranks = f", {comm.size} ranks of {-(-config['batch'] // comm.size)} chunks" if comm.size > 1 else ""
-            print(f"run {run_dir}: {config['arch']} skip={config['skip']} positions={list(trainer.model.positions)} "
-                  f"T={config['context']} | {len(trainer.train_set)} training chunks of "
-                  f"{len(trainer.train_set.videos)} videos, update every {trainer.update_size} chunks, "
-                  f"{trainer.total_updates} updates{ranks}", flush=True)
+            skip = ("no temporal skip" if config["skip"] == "none" else f"{config['skip']} skip at "
+                    + describe_positions(trainer.model.backbone, trainer.model.positions))
+            print(f"{trainer.job.label()}in {run_dir}: {config['arch']}, {skip}, T = {config['context']} | "
+                  f"{len(trainer.train_set)} training chunks of {len(trainer.train_set.videos)} videos; "
+                  f"{describe_updates(trainer.update_size, config['batch'], config['update_every'])}; "
+                  f"{trainer.total_updates} updates in {config['epochs']} epochs{ranks}", flush=True)
             print(write_validation_groups(trainer), flush=True)
             if changes and changes["now"]:
                 print(f"resuming at update {trainer.updates} (epoch {trainer.epoch}) with "
                       f"{configuration.describe_changes(changes['now'])}", flush=True)
         metrics = trainer.run()
+        finished = True
         return metrics, run_dir
     finally:
         if comm.is_root:
             lock.release()
+            if made is not None and not finished and not os.path.isfile(path):
+                rundir.remove_unfinished(run_dir, made)
 
 
 def write_validation_groups(trainer):
@@ -510,9 +569,31 @@ def _changes_on_resume(config, run_dir, meta):
     return {"now": now, "all": previous + ([entry] if now else [])}
 
 
+def refuse_preset_on_synthetic_data(preset):
+    """The error for a paper preset without --data, naming the command that trains the same model
+    on the synthetic data. Only this command refuses: tinyrrn.reproduce adapts every preset."""
+    values = configuration.PRESETS[preset]
+    flags = [f"--skip {values['skip']}"]
+    if values["skip"] != "none":
+        backbone = ARCHITECTURES[configuration.fill_defaults(configuration.DEFAULTS)["arch"]](num_classes=2)
+        units = (default_positions(backbone, values["context"]) if values.get("positions") is None
+                 else [resolve_position(backbone, p) for p in values["positions"]])
+        names = {unit: alias for alias, unit in position_aliases(backbone).items()}
+        flags.append("--positions " + " ".join(names.get(unit, unit) for unit in units))
+    if values["context"] != configuration.DEFAULTS["context"]:
+        flags.append(f"--context {values['context']}")
+    if values["skip"] == "none":
+        flags.append("--no-baseline")  # the comparison run would be the same model
+    return UsageError(f"--preset {preset} is a row of the paper on UCF-101 (ResNet-50, 224x224 crops): give "
+                      f"--data UCF101_ROOT; on the synthetic data the same model is: python -m tinyrrn.train "
+                      f"{' '.join(flags)}")
+
+
 @cli.command
 def main(argv=None):
-    given, resume = configuration.requested(argv)
+    given, resume, preset = configuration.requested(argv)
+    if preset and not resume and given.get("data") is None:
+        raise refuse_preset_on_synthetic_data(preset)
     comm = parallel.init(force=given.get("distributed", False))
     with parallel.failure_guard(comm, show_traceback=cli.debugging(argv)):  # one rank failing stops all (no hang)
         return _main(given, resume, comm)
@@ -534,10 +615,15 @@ def _main(given, resume, comm):
     cli.use_compute(config["device"], config["threads"])
     if backend.get_device() == "gpu":
         comm.use_gpu()  # one GPU per rank, before anything is allocated
-    results = []
-    for label, run_config, directory in runs:
+    if comm.is_root and len(runs) > 1:
+        print(f"this job trains {len(runs)} models, one after the other: 1. the model with a temporal skip, "
+              f"in {run_dir}; 2. the same backbone without one (context 1), the baseline to compare with, in "
+              f"{runs[1][2]}; then it prints both test errors", flush=True)
+    results, job = [], JobClock(len(runs))
+    for index, (label, run_config, directory) in enumerate(runs):
+        job.start_run(index)
         resumable = comm.on_root(os.path.isfile, os.path.join(directory, "checkpoint.npz"))
-        metrics, _ = train(run_config, directory, resume=resumable, comm=comm)
+        metrics, _ = train(run_config, directory, resume=resumable, comm=comm, job=job)
         results.append((label, metrics, directory))
     if comm.is_root:
         rule = ("the lowest validation video error on the groups held out of the training list (val_groups.txt)"
@@ -546,7 +632,35 @@ def _main(given, resume, comm):
         for label, metrics, directory in results:
             print(f"  {label:<22} {metrics['video_error']:.4f} (epoch {metrics['epoch']} of {metrics['epochs']}); "
                   f"last epoch {metrics['last']['video_error']:.4f}   ({directory})")
+        print("\n" + files_to_open(run_dir, config, baseline=len(runs) > 1))
     return 0
+
+
+def files_to_open(run_dir, config, baseline=False):
+    """The end of a job: the files of its run directory a user wants to open, and one command to try next."""
+    files = [("training_curve.png", "training loss per update, validation error per epoch"),
+             ("eval/confusion.png", "test confusion matrix of the selected epoch (eval-last/: of the last epoch)"),
+             ("eval/metrics.json", "its test metrics; per_class.csv and confusion.csv beside it"),
+             ("metrics.jsonl", "the log: loss, learning rate, clips/s, memory, validation error per epoch"),
+             ("best.npz", "weights of the selected epoch; checkpoint.npz: of the last epoch")]
+    if config["val_groups"]:
+        files.append(("val_groups.txt", "the groups held out of the training list to select the epoch"))
+    if os.path.isfile(os.path.join(run_dir, "bad_videos.txt")):
+        files.append(("bad_videos.txt", "videos that could not be read, skipped"))
+    width = max(len(os.path.join(run_dir, name)) for name, _ in files) + 2
+    lines = ["files to open" + (f" (the baseline's are in {os.path.join(run_dir, 'baseline')}):" if baseline
+                                else ":")]
+    lines += [f"  {os.path.join(run_dir, name):<{width}}{what}" for name, what in files]
+    video = example_video(config)
+    lines.append(f"next, classify a video with this model: python -m tinyrrn.predict {video} --checkpoint {run_dir}")
+    return "\n".join(lines)
+
+
+def example_video(config):
+    """The first test video of the run's split (a real path for the next command to try)."""
+    root = dataset_root(config)
+    list_dir = config["list_dir"] or os.path.join(root, "ucfTrainTestlist")
+    return os.path.join(root, read_split(list_dir, config["split"])[2][0][0])
 
 
 if __name__ == "__main__":

@@ -11,7 +11,6 @@ Command line::
     python -m tinyrrn.weights info resnet50.npz
 """
 
-import argparse
 import sys
 import zipfile
 from collections import OrderedDict
@@ -19,7 +18,7 @@ from collections import OrderedDict
 import numpy as np
 
 from .backend import to_numpy, xp_of
-from .cli import add_debug_flag, command
+from .cli import ArgumentParser, add_debug_flag, command
 from .files import atomic_write
 from .pth import UnsafePickleError, WeightsError, read_pth
 
@@ -160,7 +159,7 @@ def _info(path, allow_expand=False):
 @command
 def main(argv=None):
     """Command-line entry point: ``convert`` and ``info``."""
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         prog="python -m tinyrrn.weights",
         description="Convert torchvision .pth checkpoints to tinyrrn .npz weights, or inspect "
                     "a weights file. .pth files are read without torch and without running "

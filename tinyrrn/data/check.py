@@ -6,11 +6,10 @@ Checks every video of the split's train and test lists: missing (not found, case
 or bad (cannot be opened, zero frames, or decoding ends more than 10% short of the container's
 frame count, i.e. truncated). Prints one line per problem; exits with status 1 if any.
 """
-import argparse
 import os
 import sys
 
-from ..cli import UsageError, add_debug_flag, command
+from ..cli import ArgumentParser, UsageError, add_debug_flag, command
 from ..progress import progress
 from .splits import read_split
 from .ucf101 import path_resolver
@@ -44,7 +43,7 @@ def scan(root, split=1, list_dir=None, every=10):
 
 @command
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m tinyrrn.data.check", description=__doc__.split("\n")[0])
+    parser = ArgumentParser(prog="python -m tinyrrn.data.check", description=__doc__.split("\n")[0])
     parser.add_argument("root", help="dataset folder holding Class/v_Class_gGG_cCC.avi")
     parser.add_argument("--split", type=int, default=1, choices=(1, 2, 3), help="split whose lists to check (default 1)")
     parser.add_argument("--list-dir", help="folder of classInd.txt and the split lists (default ROOT/ucfTrainTestlist)")

@@ -43,7 +43,7 @@ from concurrent.futures import ThreadPoolExecutor
 import imageio_ffmpeg
 import numpy as np
 
-from ..cli import command
+from ..cli import ArgumentParser, command
 from ..progress import Progress
 
 VERSION = 3  # bumped whenever the videos or split lists change, so cached copies are regenerated
@@ -178,10 +178,10 @@ def generate(out_dir, seed=0, classes=12, groups=25, clips=1, size=(64, 48), fra
             os.makedirs(os.path.join(out_dir, name), exist_ok=True)
             write_video(os.path.join(out_dir, name, f"v_{name}_g{g:02d}_c{c:02d}.avi"), seq, fps, codec)
 
-    bar = Progress(total=len(jobs), desc="generating synthetic videos")
+    bar = Progress(total=2 * len(jobs), desc="generating synthetic videos")  # a job writes a video and its reverse
     with ThreadPoolExecutor(threads) as pool:
         for _ in pool.map(make, jobs):
-            bar.update(1)
+            bar.update(2)
     bar.close()
 
     lists = os.path.join(out_dir, "ucfTrainTestlist")
@@ -215,7 +215,7 @@ def _pair(text, sep, what):
 
 @command
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m tinyrrn.data.synthetic", description=__doc__.split("\n")[0])
+    parser = ArgumentParser(prog="python -m tinyrrn.data.synthetic", description=__doc__.split("\n")[0])
     parser.add_argument("out_dir", help="folder to write the videos and ucfTrainTestlist/ into")
     parser.add_argument("--classes", type=int, default=12, help="number of classes, even, 2-12 (default 12)")
     parser.add_argument("--groups", type=int, default=25,

@@ -53,11 +53,26 @@ from ..tensor import Tensor
 SKIP_TYPES = ("none", "identity", "linear", "nonlinear")
 
 
+def position_aliases(backbone):
+    """The paper's position names -> the backbone's unit names (block2 is layer2.3 of ResNet-50, but
+    layer2.0 of resnet_small, whose layer2 has one unit)."""
+    names = [n for n, _ in backbone.units()]
+    last = {layer: max(n for n in names if n.startswith(layer + ".")) for layer in ("layer1", "layer2", "layer4")}
+    return {"block1": "layer1.0", "block2": last["layer2"], "mid_block4": "layer4.0", "block4": last["layer4"]}
+
+
+def describe_positions(backbone, units):
+    """Unit names as the README names them: 'block2 (layer2.0)', or the unit name alone."""
+    paper = {}
+    for alias, unit in position_aliases(backbone).items():
+        paper.setdefault(unit, []).append(alias)
+    return ", ".join(f"{'/'.join(paper[u])} ({u})" if u in paper else u for u in units) or "none"
+
+
 def resolve_position(backbone, name):
     """A paper position name or 'layerL.i' -> the unit's name in ``backbone.units()``."""
     names = [n for n, _ in backbone.units()]
-    last = {layer: max(n for n in names if n.startswith(layer + ".")) for layer in ("layer1", "layer2", "layer4")}
-    aliases = {"block1": "layer1.0", "block2": last["layer2"], "mid_block4": "layer4.0", "block4": last["layer4"]}
+    aliases = position_aliases(backbone)
     unit = aliases.get(name, name)
     if unit not in names:
         raise ValueError(f"unknown position {name!r}; use one of {sorted(aliases)} or a unit name "

@@ -1,0 +1,237 @@
+"""A newcomer's first hour: --help that shows each default once, one-line usage errors with a
+suggestion, presets that say they need UCF-101, no half-made run directories, a progress line
+for the whole job and an end summary that names the files to open."""
+import contextlib
+import io
+import json
+import os
+import re
+
+import pytest
+
+from tinyrrn import cli
+
+# every command of the package with a main, and the arguments that reach its --help
+COMMANDS = [("train", []), ("evaluate", []), ("predict", []), ("features", []), ("baseline", []),
+            ("reproduce", []), ("weights", []), ("weights", ["convert"]), ("weights", ["info"]),
+            ("data.check", []), ("data.synthetic", [])]
+
+
+def main_of(module):
+    return __import__(f"tinyrrn.{module}", fromlist=["main"]).main
+
+
+def help_text(module, args):
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out), pytest.raises(SystemExit) as done:
+        main_of(module)([*args, "--help"])
+    assert done.value.code == 0
+    return out.getvalue()
+
+
+def flag_blocks(text):
+    """{first line of a flag's entry: its whole help} of an argparse --help text."""
+    blocks, current = {}, None
+    for line in text.splitlines():
+        if re.match(r"^  \S", line):
+            current = line.strip()
+            blocks[current] = line
+        elif current and line.startswith("    "):
+            blocks[current] += " " + line.strip()
+        else:
+            current = None
+    return blocks
+
+
+@pytest.mark.parametrize("module,args", COMMANDS, ids=[" ".join([m, *a]) for m, a in COMMANDS])
+def test_every_help_shows_each_default_once_and_never_none(module, args):
+    text = help_text(module, args)
+    assert "(default: None)" not in text
+    for flag, block in flag_blocks(text).items():
+        assert len(re.findall(r"\bdefault\b", block, re.IGNORECASE)) <= 1, block
+
+
+def test_train_help_states_the_defaults_argparse_cannot_see():
+    blocks = {flag.split()[0]: block for flag, block in flag_blocks(help_text("train", [])).items()}
+    for flag, says in {"--epochs": "default 30 for the synthetic data, 10 with --data",
+                       "--lr": "default 0.003 for the synthetic data, 0.0001 with --data",
+                       "--batch": "default 16 for the synthetic data, 8 with --data", "--out": "default runs",
+                       "--seed": "default 0", "--workers": "default 2", "--update-every": "default 1%",
+                       "--device": "default: TINYRRN_DEVICE, else cpu",
+                       "--positions": "default: block2 on the synthetic data with T = 2"}.items():
+        assert says in " ".join(blocks[flag].split()), (flag, blocks[flag])
+
+
+def test_train_help_lists_every_preset_on_one_line():
+    from tinyrrn.config import PRESETS
+    text = help_text("train", [])
+    for name in PRESETS:
+        line = next(line for line in text.splitlines() if line.startswith(f"  {name} "))
+        assert len(line) <= 80 and re.search(r"Table \d", line), line
+
+
+@pytest.mark.parametrize("args,says", [
+    (["--preset", "tabel3-identity"], "argument --preset: invalid choice: 'tabel3-identity' (did you mean "
+                                      "table3-identity?)"),
+    (["--arch", "resnet5"], "argument --arch: invalid choice: 'resnet5' (did you mean resnet50?)"),
+    (["--epcohs", "3"], "unrecognized argument --epcohs (did you mean --epochs?)"),
+])
+def test_a_mistyped_choice_or_flag_is_one_line_with_a_suggestion(args, says, capsys):
+    assert main_of("train")(args) == cli.EXIT_USAGE
+    err = capsys.readouterr().err
+    assert err.strip() == f"error: {says} (see python -m tinyrrn.train --help)"
+
+
+def test_a_missing_required_flag_is_one_line(capsys):
+    assert main_of("predict")(["video.avi"]) == cli.EXIT_USAGE
+    assert capsys.readouterr().err.strip() == ("error: the following arguments are required: --checkpoint "
+                                               "(see python -m tinyrrn.predict --help)")
+
+
+# -- presets: the paper's rows need UCF-101; train says so, reproduce adapts them ---------------------
+def units_of(config):
+    from tinyrrn.models import ARCHITECTURES, RecurrentResNet
+    model = RecurrentResNet(ARCHITECTURES[config["arch"]](num_classes=2), config["skip"], config["positions"],
+                            config["context"])
+    return config["arch"], config["skip"], config["context"], model.positions
+
+
+@pytest.mark.parametrize("preset", ["table3-identity", "table4-context2", "table4-context5", "baseline-resnet50",
+                                    "table2-midblock4-linear"])
+def test_a_preset_without_data_is_refused_naming_the_synthetic_command_reproduce_runs(preset, tmp_path,
+                                                                                       monkeypatch, capsys):
+    from tinyrrn import config as configuration, reproduce
+    monkeypatch.chdir(tmp_path)
+    assert main_of("train")(["--preset", preset]) == cli.EXIT_USAGE
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"error: --preset {preset} is a row of the paper on UCF-101") and "\n" not in err
+    command = err.split("on the synthetic data the same model is: python -m tinyrrn.train ")[1]
+    suggested, _ = configuration.resolve(command.split())
+    options = reproduce.options_from([])
+    assert units_of(suggested) == units_of(reproduce.row_config(preset, options, 1))  # the grid's synthetic row
+    assert list(tmp_path.iterdir()) == []  # nothing written
+
+
+# -- the main job: what it says before, during and after ---------------------------------------------
+def test_the_main_job_says_a_baseline_follows_counts_runs_and_ends_with_files_and_a_command(tiny_data, tmp_path,
+                                                                                           monkeypatch, capsys):
+    from tinyrrn import train as training
+    monkeypatch.chdir(tmp_path)
+    args = ["--data", tiny_data, "--cache-dir", str(tmp_path / "cache"), "--arch", "resnet_small", "--resize", "24",
+            "--crop", "16", "--batch", "4", "--update-every", "6", "--epochs", "1", "--max-steps", "2", "--workers", "0",
+            "--val-groups", "1", "--baseline"]
+    assert training.main(args) == 0
+    out, err = capsys.readouterr()
+    run_dir = os.path.join("runs", next(os.scandir("runs")).name)
+    assert out.startswith(f"this job trains 2 models, one after the other: 1. the model with a temporal skip, in "
+                          f"{run_dir}; 2. the same backbone without one (context 1), the baseline to compare with, "
+                          f"in {run_dir}/baseline")
+    assert (f"run 1 of 2, in {run_dir}: resnet_small, identity skip at block4 (layer4.1), T = 2" in out
+            and f"run 2 of 2, in {run_dir}/baseline: resnet_small, no temporal skip, T = 1" in out)
+    # 6 chunks per update with batches of 4: an update every second batch, gradients accumulated
+    assert "an update every 2 batches of 4 chunks, gradients accumulated over 8 chunks (--update-every 6" in out
+    assert re.search(r"^run 1 of 2, epoch 1/1 .* \| job: \d\d:\d\d left$", err, re.M), err
+    assert re.search(r"^run 2 of 2, epoch 1/1 .* \| job: \d\d:\d\d left$", err, re.M), err
+    summary = out[out.index("files to open"):]
+    for name in ("training_curve.png", "eval/confusion.png", "eval/metrics.json", "metrics.jsonl", "best.npz",
+                 "val_groups.txt"):
+        assert f"  {os.path.join(run_dir, name)} " in summary and os.path.isfile(os.path.join(run_dir, name)), name
+    command = summary.splitlines()[-1].split("python -m tinyrrn.predict ")[1].split()
+    assert os.path.isfile(command[0]) and command[1:] == ["--checkpoint", run_dir]
+    assert main_of("predict")(command) == 0
+
+
+def test_update_wording_says_when_weights_change():
+    from tinyrrn.train import describe_updates
+    assert describe_updates(7, 16, "1%") == ("an update after every batch of 16 chunks (--update-every 1% = 7 "
+                                             "chunks, at most one batch)")
+    assert describe_updates(96, 8, "1%") == ("an update every 12 batches of 8 chunks, gradients accumulated over "
+                                             "96 chunks (--update-every 1% = 96 chunks)")
+
+
+def test_positions_are_named_as_the_readme_names_them():
+    from tinyrrn.models import describe_positions, resnet50, resnet_small
+    assert describe_positions(resnet_small(num_classes=2), ["layer2.0", "layer3.1"]) == "block2 (layer2.0), layer3.1"
+    assert describe_positions(resnet50(num_classes=2), ["layer2.3", "layer4.0"]) == ("block2 (layer2.3), "
+                                                                                     "mid_block4 (layer4.0)")
+
+
+def test_the_dataset_generator_counts_videos(tmp_path, capsys):
+    assert main_of("data.synthetic")([str(tmp_path / "data"), "--classes", "2", "--groups", "3", "--size", "16x12",
+                                      "--frames", "21-21"]) == 0
+    err = capsys.readouterr().err
+    videos = sum(1 for _ in (tmp_path / "data").glob("*/*.avi"))
+    assert videos == 6 and f"generating synthetic videos 100% {videos}/{videos}" in err
+
+
+def test_python_m_tinyrrn_prints_what_to_run():
+    import importlib.util
+    import subprocess
+    import sys
+    from tinyrrn.__main__ import COMMANDS, MORE
+    done = subprocess.run([sys.executable, "-m", "tinyrrn"], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and done.stderr == ""
+    for word in ("train", "evaluate", "predict", "reproduce", "lessons", "pytest"):
+        assert sum(f" {word}" in line or f".{word}" in line for line in done.stdout.splitlines()) >= 1, word
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    for command, _ in COMMANDS:
+        words = command.split()
+        if words[1] == "-m" and words[2].startswith("tinyrrn."):
+            assert importlib.util.find_spec(words[2]) is not None, command
+        elif words[1].endswith(".py"):
+            assert os.path.isfile(os.path.join(root, words[1])), command
+    assert all(importlib.util.find_spec(f"tinyrrn.{name}") for name in MORE)
+
+
+@pytest.mark.parametrize("classes,texts", [(3, ["2", "1", "3"]), (30, [])])
+def test_the_confusion_plot_has_a_colour_bar_and_counts_while_they_are_readable(classes, texts, tmp_path,
+                                                                                monkeypatch):
+    import matplotlib.pyplot as plt
+    import numpy
+    from tinyrrn import plots
+    figures = []
+    monkeypatch.setattr(plt, "close", figures.append)
+    confusion = numpy.zeros((classes, classes), dtype=numpy.int64)
+    confusion[0, 0], confusion[0, 1], confusion[2, 2] = 2, 1, 3
+    plots.plot_confusion(confusion, [f"c{i}" for i in range(classes)], tmp_path / "confusion.png")
+    (figure,) = figures
+    matrix, bar = figure.axes
+    assert bar.get_ylabel() == "share of the true class's videos"
+    assert [t.get_text() for t in matrix.texts] == texts and (tmp_path / "confusion.png").stat().st_size > 0
+
+
+# -- benchmarks/seeds.py: the README's error range -------------------------------------------------
+def load_seeds_script():
+    import importlib.util
+    path = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "benchmarks", "seeds.py")
+    spec = importlib.util.spec_from_file_location("seeds", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_seeds_table_gives_each_seed_and_the_mean_and_spread():
+    seeds = load_seeds_script()
+    made_up = [{"seed": s, "wall_s": w, "cpu_s": c, "skip": {"error": e, "epoch": 20, "epochs": 30, "last": e + 0.1},
+                "no skip": {"error": n, "epoch": 5, "epochs": 30, "last": n}}
+               for s, w, c, e, n in ((0, 100.0, 190.0, 0.2, 0.7), (1, 120.0, 210.0, 0.4, 0.7))]
+    lines = seeds.table(made_up).splitlines()
+    assert lines[0] == ("| seed | skip: selected epoch | skip: last epoch | no skip: selected epoch | no skip: last "
+                        "epoch | wall s | CPU s |")
+    assert lines[2] == "| 0 | 0.200 (epoch 20 of 30) | 0.300 | 0.700 (epoch 5 of 30) | 0.700 | 100 | 190 |"
+    assert lines[-1] == ("| mean ± spread (n=2) | 0.300 ± 0.100 | 0.400 ± 0.100 | 0.700 ± 0.000 | 0.700 ± 0.000 | "
+                         "110 ± 10 | 200 ± 10 |")
+
+
+def test_the_seeds_script_runs_the_main_job_per_seed(tiny_data, tmp_path, monkeypatch, capsys):
+    seeds = load_seeds_script()
+    monkeypatch.chdir(tmp_path)
+    assert seeds.main(["--seeds", "3", "--out", "out", "--data", tiny_data, "--cache-dir", "cache", "--arch",
+                       "resnet_small", "--resize", "24", "--crop", "16", "--batch", "4", "--epochs", "1",
+                       "--max-steps", "2", "--workers", "0", "--val-groups", "1"]) == 0
+    (run_dir,) = [d for d in os.listdir("out") if d.endswith("-seed3")]
+    assert json.load(open(os.path.join("out", run_dir, "config.json")))["seed"] == 3
+    table = open("out/seeds.md").read()
+    assert "| 3 | " in table and "mean ± spread (n=1)" in table and table.strip().endswith("|")
+    with pytest.raises(SystemExit):
+        seeds.main(["--seed", "1"])

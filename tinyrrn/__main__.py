@@ -1,0 +1,27 @@
+"""``python -m tinyrrn``: what to run."""
+import sys
+
+COMMANDS = (
+    ("python -m tinyrrn.train", "train + evaluate on the built-in synthetic videos, with a no-skip baseline"),
+    ("python -m tinyrrn.evaluate RUN_DIR", "video-level error of a trained run on its test split"),
+    ("python -m tinyrrn.predict VIDEO --checkpoint RUN_DIR", "the top classes of one video"),
+    ("python -m tinyrrn.reproduce", "every row of the paper's Tables 1-4, then REPORT.md"),
+    ("python lessons/01_autograd.py", "the first of nine lessons (from a checkout: lessons/)"),
+    ("python -m pytest", 'the tests (from a checkout, after pip install ".[test]")'),
+)
+MORE = ("features", "baseline", "weights", "data.check", "data.synthetic")
+
+
+def main():
+    width = max(len(command) for command, _ in COMMANDS) + 2
+    print('tinyrrn reproduces "Recurrent Residual Learning for Action Recognition" (Iqbal et al., 2017) in '
+          "NumPy/CuPy.\n")
+    for command, what in COMMANDS:
+        print(f"  {command:<{width}}{what}")
+    print(f"\nmore: {', '.join(f'python -m tinyrrn.{name}' for name in MORE)}.\n"
+          "Every command explains its flags with --help; README.md explains the rest.")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
