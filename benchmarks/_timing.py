@@ -5,6 +5,14 @@ compete and torch look about 2x slower than it is, so each side runs in a
 fresh child process of the benchmark script (``--worker tinyrrn|torch``)
 that prints its measurements as one JSON line. The parent alternates the
 sides ``--runs`` times and pools what the children measured.
+
+Each child also times one large float32 matrix product (NumPy's BLAS in the
+tinyrrn child, torch.mm in the torch child): the best rate either reaches is
+the machine's practical bound, and each side's time is printed as a fraction
+of it. Where the environment sets OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE (they
+slow a current OpenBLAS on some processors, see shared/REFERENCE.md), the
+children run with both unset, and the parent says so; the kernel OpenBLAS
+then runs is printed.
 """
 import argparse
 import importlib.util
@@ -19,6 +27,8 @@ import time
 RESULT_PREFIX = "RESULT "
 SIDES = ("tinyrrn", "torch")
 THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
+OPENBLAS_TUNING = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")  # unset together in the children
+GEMM_SIZE = 4096
 
 
 def add_common_arguments(parser):
@@ -26,7 +36,7 @@ def add_common_arguments(parser):
     parser.add_argument("--batch", type=int, default=8, help="images per batch (default 8)")
     parser.add_argument("--size", type=int, default=224, help="image height and width (default 224)")
     parser.add_argument("--threads", type=int, default=2,
-                        help="threads for each side: torch.set_num_threads, and OPENBLAS_NUM_THREADS / "
+                        help="threads for each side: torch.set_num_threads, tinyrrn.threads.set_threads, and OPENBLAS_NUM_THREADS / "
                              "OMP_NUM_THREADS set before the child starts (default 2)")
     parser.add_argument("--repeats", type=int, default=3,
                         help="timed iterations in each child process, after the warm-up (default 3)")
@@ -39,6 +49,8 @@ def add_common_arguments(parser):
     parser.add_argument("--quiet-wait", type=float, default=60,
                         help="before each child, wait up to this many seconds for other programs to leave "
                              "the CPU idle (default 60; 0 disables)")
+    parser.add_argument("--keep-openblas-tuning", action="store_true",
+                        help="keep OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE in the children (default: unset both)")
     parser.add_argument("--device", choices=("cpu", "gpu"), default="cpu",
                         help="where both sides compute: cpu, or gpu (tinyrrn on CuPy; torch on CUDA with cuDNN, "
                              "autotuned); --threads then sizes the host threads only (default cpu)")
@@ -96,11 +108,15 @@ def torch_installed():
     return importlib.util.find_spec("torch") is not None
 
 
-def child_environment(threads):
-    """The environment of a child: thread counts fixed before NumPy/torch load their pools."""
+def child_environment(threads, keep_openblas_tuning=False):
+    """The environment of a child: thread counts fixed before NumPy/torch load their pools,
+    and OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE removed together unless kept."""
     env = dict(os.environ)
     for name in THREAD_VARIABLES:
         env[name] = str(threads)
+    if not keep_openblas_tuning:
+        for name in OPENBLAS_TUNING:
+            env.pop(name, None)
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     env["PYTHONPATH"] = root + os.pathsep + env.get("PYTHONPATH", "")  # import this checkout's tinyrrn
     return env
@@ -112,9 +128,13 @@ def run_children(script, argv, args):
     if "torch" in args.sides and "torch" not in sides:
         print("torch is not installed: timing tinyrrn only")
     tuned = {k: v for k, v in os.environ.items() if k.startswith("OPENBLAS_") and k not in THREAD_VARIABLES}
-    print(f"OpenBLAS settings inherited by the children: {tuned or 'none'}")
+    removed = {k: v for k, v in tuned.items() if k in OPENBLAS_TUNING and not args.keep_openblas_tuning}
+    if removed:
+        print(f"unset in the children (they slow a current OpenBLAS; --keep-openblas-tuning keeps them): {removed}")
+    kept = {k: v for k, v in tuned.items() if k not in removed}
+    print(f"OpenBLAS settings inherited by the children: {kept or 'none'}")
     results = {side: [] for side in sides}
-    env = child_environment(args.threads)
+    env = child_environment(args.threads, args.keep_openblas_tuning)
     for run in range(args.runs):
         for side in sides:
             wait_for_quiet(args.quiet_wait)
@@ -174,8 +194,11 @@ def wait_for_quiet(max_wait_s, busy_limit=0.2):
             return
 
 
-def report(result):
-    """Print a worker's result as the line the parent reads."""
+def report(result, gemm=True):
+    """Print a worker's result as the line the parent reads, with its GEMM rate (when ``gemm``:
+    the CPU bound) and BLAS kernel."""
+    result["gemm_gflops"] = gemm_gflops(result["side"]) if gemm else None
+    result["blas"] = blas_kernels()
     result["peak_rss_mb"] = peak_rss_mb()
     print(RESULT_PREFIX + json.dumps(result), flush=True)
 
@@ -183,6 +206,45 @@ def report(result):
 def peak_rss_mb():
     """Peak resident memory of this process in MiB (ru_maxrss is KiB on Linux)."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def gemm_gflops(side, n=GEMM_SIZE, repeats=3):
+    """Best GFLOP/s of an n x n float32 matrix product: NumPy's BLAS (tinyrrn) or torch.mm (torch)."""
+    import numpy
+    rng = numpy.random.default_rng(0)
+    a, b = (rng.standard_normal((n, n), dtype=numpy.float32) for _ in range(2))
+    if side == "torch":
+        import torch
+        a, b = torch.from_numpy(a), torch.from_numpy(b)
+        product = torch.mm
+    else:
+        product = numpy.matmul
+    timed, _ = time_calls(lambda: product(a, b), repeats, warmup=1)
+    return 2 * n ** 3 / min(timed) / 1e9
+
+
+def blas_kernels():
+    """'openblas <architecture>' (or the library's name) of every BLAS pool loaded in this process."""
+    import threadpoolctl
+    return sorted({f"{pool['internal_api']} {pool.get('architecture', '')}".strip()
+                   for pool in threadpoolctl.threadpool_info() if pool["user_api"] == "blas"})
+
+
+def print_bound(results, side_flops_per_s):
+    """Print each side's GEMM rate, the bound (the best of them), and each side's fraction of it.
+
+    ``side_flops_per_s``: {(side, label): FLOP/s that side reached}, e.g. a training
+    step's FLOP per image divided by its median time per image.
+    """
+    rates = {side: max(r["gemm_gflops"] for r in rs) for side, rs in results.items()}
+    kernels = sorted({k for rs in results.values() for r in rs for k in r["blas"]})
+    bound = max(rates.values())
+    print(f"GEMM bound: {GEMM_SIZE}^2 float32 product, best of each side: " +
+          ", ".join(f"{side} {rate:.0f} GFLOP/s" for side, rate in rates.items()) +
+          f"; BLAS kernels loaded: {', '.join(kernels) or 'none'}")
+    for (side, label), flops_per_s in side_flops_per_s.items():
+        print(f"  {label:38s} {side:8s} {flops_per_s / 1e9:6.0f} GFLOP/s = {flops_per_s / 1e9 / bound:4.0%} "
+              f"of the bound ({bound:.0f})")
 
 
 def time_calls(fn, repeats, warmup, cpu=None):

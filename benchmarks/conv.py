@@ -91,6 +91,10 @@ def worker(args):
     if args.worker == "tinyrrn":
         from tinyrrn import functional as F
         from tinyrrn import no_grad
+        from tinyrrn.memory import keep_freed_memory
+        from tinyrrn.threads import set_threads
+        set_threads(args.threads)  # the package's one thread setting, as --threads / TINYRRN_THREADS
+        keep_freed_memory()  # as tinyrrn's commands do (tinyrrn.memory)
         conv2d = F.conv2d
 
         def backward(out, g):
@@ -166,6 +170,11 @@ def main(argv=None):
             print(f"{'':24s} ratio tinyrrn/torch (medians): {best['tinyrrn', key] / best['torch', key]:.2f}x")
     print("(min/median: wall time of one pass; CPU s: median process CPU time of one pass, all threads;\n"
           " GFLOP/s from the min)")
+    _timing.print_bound(results, {(side, label): total_flops(args.batch, convs, with_backward) / best[side, key]
+                                  for key, label, with_backward in (("forward", "forward only (median)", False),
+                                                                    ("forward_backward", "forward + backward (median)",
+                                                                     True))
+                                  for side in results})
     if args.per_conv:
         print("\nmean ms per pass, per conv shape, summed over the convs of that shape:")
         columns = [(side, key) for key in ("forward", "forward_backward") for side in results]

@@ -5,19 +5,23 @@
 
 Each side runs in its own child process (the script re-invokes itself with
 --worker), alternately, with the same thread count. A child first times
---repeats evaluation forwards (no graph), then --repeats training steps:
-cross-entropy forward, backward and an Adam update of all parameters (torch:
-torch.optim.Adam; tinyrrn: the same update written below with in-place array
-ops). The first --warmup iterations of each are not timed: the first one in a
-fresh process is much slower (page faults on fresh memory); their times are
+--repeats evaluation forwards (no graph), then --repeats training steps as
+the trainer runs them: model forward, cross-entropy, backward, the
+optimiser's step and zero_grad (tinyrrn.optim.Adam; torch.optim.Adam). The
+first --warmup iterations of each are not timed: the first one in a fresh
+process is much slower (page faults on fresh memory); their times are
 printed apart. Peak RSS is the child's ru_maxrss after both phases.
 torchvision is not needed: the torch model is written below with
 torchvision's resnet50 layout (stride in the 3x3 conv). With --device gpu both
 sides compute on the GPU (each timing ends with a device synchronisation) and
 the memory each side's allocator holds there is printed too.
+
+The bound (CPU): a training step is about 24.6 GFLOP per 224x224 image (8.2
+forward, twice that backward), inference 8.2; at the best rate a large
+float32 GEMM reaches on this machine (timed in each child) that is the
+fastest a step could be. Each side's median is printed as a fraction of it.
 """
 import argparse
-import math
 import os
 import sys
 import time
@@ -25,7 +29,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import _timing  # noqa: E402
 
-BETA1, BETA2, EPS = 0.9, 0.999, 1e-8
+GFLOP_PER_IMAGE_224 = {"inference": 8.2, "train": 24.6}  # ResNet-50 at 224x224
 
 
 def torch_resnet50(torch):
@@ -59,38 +63,6 @@ def torch_resnet50(torch):
     return nn.Sequential(*layers)
 
 
-def tinyrrn_adam(params, lr):
-    """An Adam step function for tinyrrn parameters, as torch.optim.Adam (no weight decay).
-
-    State m, v and a scratch buffer per parameter are made once, in the
-    parameter's memory layout; every step then works in place.
-    """
-    from tinyrrn import backend
-    xp = backend.xp_of(params[0].data)
-    state = [(p, xp.zeros_like(p.data), xp.zeros_like(p.data), xp.empty_like(p.data)) for p in params]
-    step = [0]
-
-    def update():
-        step[0] += 1
-        bias1, bias2 = 1 - BETA1 ** step[0], 1 - BETA2 ** step[0]
-        for p, m, v, s in state:
-            g = p.grad
-            m *= BETA1                          # m = b1 m + (1 - b1) g
-            xp.multiply(g, 1 - BETA1, out=s)
-            m += s
-            v *= BETA2                          # v = b2 v + (1 - b2) g^2
-            xp.multiply(g, g, out=s)
-            s *= 1 - BETA2
-            v += s
-            xp.sqrt(v, out=s)                   # p -= lr / bias1 * m / (sqrt(v / bias2) + eps)
-            s *= 1 / math.sqrt(bias2)
-            s += EPS
-            xp.divide(m, s, out=s)
-            s *= lr / bias1
-            p.data -= s
-    return update
-
-
 def worker(args):
     import numpy
     rng = numpy.random.default_rng(0)
@@ -100,21 +72,24 @@ def worker(args):
         import tinyrrn
         from tinyrrn import functional as F
         from tinyrrn.models import resnet50
+        from tinyrrn.optim import Adam
+        from tinyrrn.memory import keep_freed_memory
+        from tinyrrn.threads import set_threads
+        set_threads(args.threads)  # the package's one thread setting, as --threads / TINYRRN_THREADS
+        keep_freed_memory()  # as tinyrrn's commands do (tinyrrn.memory)
         device = _timing.tinyrrn_device(args)
         tinyrrn.manual_seed(0)
         model = resnet50()
         x = tinyrrn.Tensor(device.move(images).transpose(0, 3, 1, 2))  # NCHW shape, channels-last memory
         labels = device.move(labels)
-        params = list(model.parameters())
-        adam = tinyrrn_adam(params, args.lr)
+        optimizer = Adam(model.parameters(), lr=args.lr)
         no_grad = tinyrrn.no_grad
 
-        def train_step():
-            for p in params:
-                p.grad = None
+        def train_step():  # as tinyrrn.train's step
             loss = F.cross_entropy(model(x), labels)
             loss.backward()
-            adam()
+            optimizer.step()
+            optimizer.zero_grad()
     else:
         torch = _timing.set_torch_threads(args.threads)
         where, device = _timing.torch_device(torch, args)
@@ -149,7 +124,7 @@ def worker(args):
         _timing.synchronized(train_step, device), args.repeats, args.warmup, result["train_cpu"])
     result["device_mb"] = device.memory_mb()
     result["wall_s"] = time.perf_counter() - started
-    _timing.report(result)
+    _timing.report(result, gemm=args.device == "cpu")
 
 
 def main(argv=None):
@@ -181,6 +156,11 @@ def main(argv=None):
             print(f"{label:40s} {side:8s} {lo:7.1f} {med:7.1f} {cpu:10.1f} {first_text:>16s}")
         if len(results) == 2:
             print(f"{'':40s} ratio tinyrrn/torch (medians): {medians['tinyrrn', key] / medians['torch', key]:.2f}x")
+    if args.device == "cpu":
+        scale = (args.size / 224) ** 2 * 1e9
+        _timing.print_bound(results, {(side, label): GFLOP_PER_IMAGE_224[key] * scale / (medians[side, key] / 1000)
+                                      for key, label in (("inference", "inference"), ("train", "training step"))
+                                      for side in results})
     rss = {side: max(r["peak_rss_mb"] for r in rs) for side, rs in results.items()}
     infer_rss = {side: max(r["inference_rss_mb"] for r in rs) for side, rs in results.items()}
     for side in results:

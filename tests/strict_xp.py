@@ -346,6 +346,16 @@ cuda = _cupy_names(types.SimpleNamespace(
 lib = types.SimpleNamespace(stride_tricks=_namespace(
     numpy.lib.stride_tricks, _cupy.lib.stride_tricks if _cupy else None, ["as_strided"]))
 random = _namespace(numpy.random, _cupy.random if _cupy else None, ["random_sample", "seed"])
+fused = []  # the functions fuse() compiled, in order: tests check which chains a GPU runs as one kernel
+
+
+def fuse(function):
+    """cupy.fuse: CuPy compiles ``function`` to one kernel; here it runs as written, on the stand-in's
+    arrays (as cupy.fuse runs it on NumPy arrays), and is listed in ``fused``."""
+    fused.append(function)
+    return function
+
+
 asarray = _device_function(numpy.asarray, "asarray", host_inputs=True)
 array = _device_function(numpy.array, "array", host_inputs=True)
 ndarray = StrictArray

@@ -24,7 +24,7 @@ import strict_xp
 import tinyrrn
 from devices import host
 from test_train import final_weights, tiny_config
-from tinyrrn import Tensor, backend, evaluate as evaluation, predict as prediction, signals
+from tinyrrn import Tensor, backend, evaluate as evaluation, predict as prediction, signals, threads
 from tinyrrn import functional as F
 from tinyrrn import train as training
 from tinyrrn.data import UCF101, ChunkLoader
@@ -89,6 +89,20 @@ def test_the_recurrent_resnet_trains_on_the_stand_in_as_on_the_cpu(strict_gpu, r
         return RecurrentResNet(backbone, skip, context=3, average_logits=average_logits)
     clips = rng.standard_normal((2, 3, 3, 16, 16)).astype("float32")
     assert_same_training(make, clips, numpy.array([1, 2]), *OPTIMIZERS[0])
+
+
+@pytest.mark.parametrize("optimizer, options", OPTIMIZERS, ids=["adam", "sgd"])
+def test_the_element_wise_chains_are_each_compiled_once_by_fuse(strict_gpu, optimizer, options):
+    """On a GPU each chain is one cupy.fuse kernel, compiled at its first call and then reused."""
+    threads.fused.cache_clear()
+    strict_xp.fused.clear()
+    model = same_model_on("gpu", lambda: ResNet(Bottleneck, (1, 1, 1, 1), num_classes=3, widths=(2, 2, 2, 2)))
+    train_steps(model, optimizer(model.parameters(), **options), numpy.ones((2, 3, 16, 16), "float32"),
+                numpy.array([1, 0]), "gpu", steps=2)
+    names = [f.__name__ for f in strict_xp.fused]
+    update = "adam_update" if optimizer is Adam else "sgd_momentum_update"
+    assert {"_normalise", "_normalise_relu", "_input_gradient", "_add_relu", "_relu_gradient", update} <= set(names)
+    assert len(names) == len(set(names)), names  # each once
 
 
 def test_optimiser_state_moves_between_the_host_and_the_device(strict_gpu):
@@ -177,7 +191,7 @@ def waits(log):
     return collections.Counter(t.where for t in log if t.kind in (strict_xp.TO_HOST, strict_xp.SYNCHRONIZE))
 
 
-FUNCTIONAL = "tinyrrn/functional/"  # the ops; their known waits are named in the xfail below
+FUNCTIONAL = "tinyrrn/functional/"  # the ops: they wait for nothing (the test below)
 
 
 def test_the_training_loop_waits_for_the_device_once_per_step_and_once_per_update(epoch_traffic):
@@ -191,10 +205,6 @@ def test_the_training_loop_waits_for_the_device_once_per_step_and_once_per_updat
     assert sum(n for where, n in copies.items() if where.startswith("tinyrrn/data/loader.py")) == batches
 
 
-@pytest.mark.xfail(strict=True, reason="tinyrrn/functional/norm.py `count = float(totals[0])` (batch_norm, "
-                                       "every training forward) and tinyrrn/functional/loss.py "
-                                       "`bool(out_of_range.any())` (cross_entropy) wait for the device "
-                                       "once per call; owned by the engine, reported")
 def test_a_training_step_waits_for_the_device_about_once(epoch_traffic):
     log, batches, updates = epoch_traffic
     assert sum(waits(log).values()) <= batches + updates, waits(log)

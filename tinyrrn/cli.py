@@ -21,7 +21,7 @@ import sys
 import textwrap
 import traceback
 
-from . import backend, signals, threads
+from . import backend, memory, signals, threads
 
 EXIT_FAILURE, EXIT_USAGE = 1, 2
 
@@ -106,7 +106,9 @@ def add_debug_flag(parser):
 
 
 def use_compute(device, thread_count=None):
-    """Apply --device and --threads: the default device of new arrays, and the thread pools' size."""
+    """Apply --device and --threads: the default device of new arrays, and the thread pools' size;
+    and keep freed host memory for reuse (tinyrrn.memory: a command owns its process, a library import does not)."""
+    memory.keep_freed_memory()
     try:
         threads.set_threads(thread_count)
     except ValueError as err:

@@ -1,12 +1,42 @@
 """Optimisers (Adam, SGD with momentum) and learning-rate schedules.
 
-Updates are in place on each parameter's array, with the array module of
-that array, so they run on the GPU unchanged. ``state_dict()`` holds
-everything needed to resume exactly (step count and moment buffers).
+Each update is one element-wise function (``adam_update``, ``sgd_update``,
+``sgd_momentum_update``) that changes the parameter and its buffers in place, run by
+tinyrrn.threads.update_in_place: on the CPU on blocks of rows of every parameter, a few hundred
+kilobytes each, spread over tinyrrn's threads (a block's temporaries stay in the cache, and no
+temporary is ever as large as a parameter); on a GPU as one kernel per parameter, compiled by
+``cupy.fuse``.
+``state_dict()`` holds everything needed to resume exactly (step count and moment buffers).
 """
 import math
 
-from . import backend
+from . import backend, threads
+
+
+
+def adam_update(param, grad, exp_avg, exp_avg_sq, beta1, beta2, step_size, correction2_sqrt, eps, weight_decay):
+    """One Adam step in place, as torch.optim.Adam (L2 weight decay added to the gradient; 0: none).
+
+    m = beta1 m + (1 - beta1) g;  v = beta2 v + (1 - beta2) g^2;  p -= step_size m / (sqrt(v) / c2 + eps),
+    where ``step_size`` is lr / (1 - beta1^t) and ``correction2_sqrt`` c2 = sqrt(1 - beta2^t).
+    """
+    grad = grad + weight_decay * param
+    exp_avg += (1 - beta1) * (grad - exp_avg)
+    exp_avg_sq *= beta2
+    exp_avg_sq += (1 - beta2) * (grad * grad)
+    param -= step_size * exp_avg / (backend.xp_of(param).sqrt(exp_avg_sq) / correction2_sqrt + eps)
+
+
+def sgd_update(param, grad, lr, weight_decay):
+    """One SGD step in place without momentum, as torch.optim.SGD: p -= lr (g + weight_decay p)."""
+    param -= lr * (grad + weight_decay * param)
+
+
+def sgd_momentum_update(param, grad, momentum_buffer, lr, momentum, weight_decay):
+    """One SGD step in place with momentum, as torch.optim.SGD: b = momentum b + g (b starts at 0), p -= lr b."""
+    momentum_buffer *= momentum
+    momentum_buffer += grad + weight_decay * param
+    param -= lr * momentum_buffer
 
 
 class Optimizer:
@@ -51,23 +81,18 @@ class Adam(Optimizer):
     def step(self):
         self.steps += 1
         beta1, beta2 = self.betas
-        correction1, correction2 = 1 - beta1 ** self.steps, 1 - beta2 ** self.steps
-        step_size = self.lr / correction1
+        step_size = self.lr / (1 - beta1 ** self.steps)
+        correction2_sqrt = math.sqrt(1 - beta2 ** self.steps)
+        arrays = []
         for p, state in zip(self.params, self.state):
             if p.grad is None:
                 continue
-            xp = backend.xp_of(p.data)
-            grad = p.grad + self.weight_decay * p.data if self.weight_decay else p.grad
             if not state:
+                xp = backend.xp_of(p.data)
                 state["exp_avg"], state["exp_avg_sq"] = xp.zeros_like(p.data), xp.zeros_like(p.data)
-            m, v = state["exp_avg"], state["exp_avg_sq"]
-            m *= beta1
-            m += (1 - beta1) * grad
-            v *= beta2
-            v += (1 - beta2) * grad * grad
-            denom = xp.sqrt(v / correction2)
-            denom += self.eps
-            p.data -= step_size * m / denom
+            arrays.append((p.data, p.grad, state["exp_avg"], state["exp_avg_sq"]))
+        threads.update_in_place(adam_update, arrays, beta1, beta2, step_size, correction2_sqrt, self.eps,
+                                self.weight_decay)
 
 
 class SGD(Optimizer):
@@ -79,18 +104,17 @@ class SGD(Optimizer):
 
     def step(self):
         self.steps += 1
+        arrays = []
         for p, state in zip(self.params, self.state):
             if p.grad is None:
                 continue
-            grad = p.grad + self.weight_decay * p.data if self.weight_decay else p.grad
-            if self.momentum:
-                if not state:
-                    state["momentum"] = grad.copy()
-                else:
-                    state["momentum"] *= self.momentum
-                    state["momentum"] += grad
-                grad = state["momentum"]
-            p.data -= self.lr * grad
+            if self.momentum and not state:
+                state["momentum"] = backend.xp_of(p.data).zeros_like(p.data)
+            arrays.append((p.data, p.grad) + ((state["momentum"],) if self.momentum else ()))
+        if self.momentum:
+            threads.update_in_place(sgd_momentum_update, arrays, self.lr, self.momentum, self.weight_decay)
+        else:
+            threads.update_in_place(sgd_update, arrays, self.lr, self.weight_decay)
 
 
 def learning_rate(schedule, base_lr, step, total_steps, warmup=0, step_every=None, gamma=0.1):

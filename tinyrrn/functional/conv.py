@@ -13,10 +13,14 @@ weights are viewed as (groups, ...) stacks and multiplied in one batched
 product. The transposed convolution is the convolution's input gradient run
 as a forward pass (col2im of a product with the weights).
 """
-from .. import backend
+from .. import backend, threads
 from ..tensor import make_result
+from . import winograd
 from ._util import ArgumentError, check_float, pair
 from ._window import as_pads, crop_nhwc, output_size, pad_nhwc, taps
+
+WINOGRAD_MIN_CHANNELS = 64  # below these (input channels, output height/width) im2col is faster
+WINOGRAD_MIN_SIZE = 14
 
 
 def channels_last(array):
@@ -144,25 +148,73 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     if min(out_hw) < 1:
         raise ArgumentError(f"conv2d: input {tuple(x.shape)} with padding {pads} is smaller than the "
                             f"kernel {kh}x{kw} at dilation {dilation}")
-    cols, _ = im2col(x.data.transpose(0, 2, 3, 1), (kh, kw), stride, pads, dilation)
+    x_nhwc = x.data.transpose(0, 2, 3, 1)
+    if groups == 1 and _winograd_pays(c, out_hw) and winograd.covers((kh, kw), stride, pads, dilation):
+        return _conv2d_winograd(x, x_nhwc, weight, bias, pads[0][0])
+    cols, _ = im2col(x_nhwc, (kh, kw), stride, pads, dilation)
     cols = _grouped(cols, groups, kh * kw)  # (G, N*Ho*Wo, kh*kw*C/G)
     w_rows = _weight_rows(weight.data, groups)  # (G, O/G, kh*kw*C/G)
-    out = _ungrouped(cols @ w_rows.transpose(0, 2, 1))  # (N*Ho*Wo, O)
+    out = _ungrouped(threads.matmul(cols, w_rows.transpose(0, 2, 1)))  # (N*Ho*Wo, O)
     if bias is not None:
         out += bias.data
 
     def backward(g):
         g_rows = g.transpose(0, 2, 3, 1).reshape(-1, o)
         g_stack = _grouped(g_rows, groups)
-        gw = _weight_from_rows(g_stack.transpose(0, 2, 1) @ cols, weight.shape)
+        gw = _weight_from_rows(threads.matmul(g_stack.transpose(0, 2, 1), cols), weight.shape)
         gx = None
         if x.requires_grad:  # not for input images
-            g_cols = _ungrouped(g_stack @ w_rows, kh * kw)
-            gx = col2im(g_cols, (n, h, w, c), (kh, kw), stride, pads, out_hw, dilation).transpose(0, 3, 1, 2)
+            gx = _input_gradient(g, weight.data, (n, h, w, c), stride, pads, dilation, groups, out_hw)
         return (gx, gw) + ((g_rows.sum(axis=0),) if bias is not None else ())
 
     parents = (x, weight) + ((bias,) if bias is not None else ())
     return make_result(out.reshape(n, *out_hw, o).transpose(0, 3, 1, 2), parents, backward, "conv2d")
+
+
+def _input_gradient(g, weight, x_shape, stride, pads, dilation, groups, out_hw):
+    """conv2d's gradient with respect to its input, (N, C, H, W) channels-last, from g (N, O, Ho, Wo).
+
+    At stride 1 it is a convolution of g with the kernel turned by 180 degrees and its in and
+    out channels swapped, padded by the kernel's span minus the forward padding: im2col of g and
+    one product, a contiguous result. With a stride (or a padding wider than the kernel) it is
+    the adjoint of im2col: the product g @ weights, then col2im adds each row onto its window.
+    """
+    n, h, w, c = x_shape
+    kh, kw = weight.shape[2:]
+    spans = (dilation[0] * (kh - 1), dilation[1] * (kw - 1))
+    g_nhwc = g.transpose(0, 2, 3, 1)
+    if groups == 1 and tuple(stride) == (1, 1) and all(p <= span for span, side in zip(spans, pads) for p in side):
+        flipped = weight[:, :, ::-1, ::-1].transpose(1, 0, 2, 3)  # (C, O, kh, kw)
+        back_pads = tuple((span - before, span - after) for span, (before, after) in zip(spans, pads))
+        cols, _ = im2col(g_nhwc, (kh, kw), (1, 1), back_pads, dilation)
+        return threads.matmul(cols, _weight_rows(flipped, 1)[0].T).reshape(n, h, w, c).transpose(0, 3, 1, 2)
+    g_stack = _grouped(g_nhwc.reshape(-1, g.shape[1]), groups)
+    g_cols = _ungrouped(threads.matmul(g_stack, _weight_rows(weight, groups)), kh * kw)
+    return col2im(g_cols, x_shape, (kh, kw), stride, pads, out_hw, dilation).transpose(0, 3, 1, 2)
+
+
+def _winograd_pays(channels, out_hw):
+    """Whether the Winograd path is faster than im2col for this input: wide enough (64+ channels) and
+    large feature maps (14 x 14 or more). Measured on 2 cores (benchmarks/conv3x3.py): on ResNet-50's
+    56x56, 28x28 and 14x14 3x3 layers Winograd is 1.1-1.7x faster; at 7x7 (the 16 products become too
+    small) and with few channels (its transforms dominate) im2col is."""
+    return channels >= WINOGRAD_MIN_CHANNELS and min(out_hw) >= WINOGRAD_MIN_SIZE
+
+
+def _conv2d_winograd(x, x_nhwc, weight, bias, padding):
+    """conv2d by winograd.conv3x3 (3x3, stride 1, equal padding): nothing but x is kept for backward."""
+    out = winograd.conv3x3(x_nhwc, weight.data, padding)
+    if bias is not None:
+        out += bias.data
+
+    def backward(g):
+        g_nhwc = g.transpose(0, 2, 3, 1)
+        gw = winograd.conv3x3_weight_grad(x_nhwc, g_nhwc, padding)
+        gx = winograd.conv3x3_input_grad(g_nhwc, weight.data, padding).transpose(0, 3, 1, 2) if x.requires_grad else None
+        return (gx, gw) + ((g_nhwc.sum(axis=(0, 1, 2)),) if bias is not None else ())
+
+    parents = (x, weight) + ((bias,) if bias is not None else ())
+    return make_result(out.transpose(0, 3, 1, 2), parents, backward, "conv2d")
 
 
 def conv_transpose2d(x, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1):
@@ -192,17 +244,17 @@ def conv_transpose2d(x, weight, bias=None, stride=1, padding=0, output_padding=0
     pads = tuple((p, p) for p in padding)
     x_stack = _grouped(x.data.transpose(0, 2, 3, 1).reshape(-1, c), groups)  # (G, N*H*W, C/G)
     w_rows = _weight_rows(weight.data, groups)  # (G, C/G, kh*kw*O/G)
-    out = col2im(_ungrouped(x_stack @ w_rows, kh * kw), (n, *out_hw, o), (kh, kw), stride, pads, (h, w), dilation)
+    out = col2im(_ungrouped(threads.matmul(x_stack, w_rows), kh * kw), (n, *out_hw, o), (kh, kw), stride, pads, (h, w), dilation)
     if bias is not None:
         out += bias.data
 
     def backward(g):
         cols, _ = im2col(g.transpose(0, 2, 3, 1), (kh, kw), stride, pads, dilation, out_hw=(h, w))
         cols = _grouped(cols, groups, kh * kw)  # (G, N*H*W, kh*kw*O/G)
-        gw = _weight_from_rows(x_stack.transpose(0, 2, 1) @ cols, weight.shape)
+        gw = _weight_from_rows(threads.matmul(x_stack.transpose(0, 2, 1), cols), weight.shape)
         gx = None
         if x.requires_grad:
-            gx = _ungrouped(cols @ w_rows.transpose(0, 2, 1)).reshape(n, h, w, c).transpose(0, 3, 1, 2)
+            gx = _ungrouped(threads.matmul(cols, w_rows.transpose(0, 2, 1))).reshape(n, h, w, c).transpose(0, 3, 1, 2)
         return (gx, gw) + ((g.sum(axis=(0, 2, 3)),) if bias is not None else ())
 
     parents = (x, weight) + ((bias,) if bias is not None else ())

@@ -5,11 +5,12 @@ Each op computes its output with the array module of its inputs and returns the 
 rule as a closure over what the rule needs. Arithmetic and comparisons also take integer
 and bool tensors, forward only (such tensors never require gradients).
 """
+import numbers
 import operator
 
 import numpy
 
-from .. import backend
+from .. import backend, threads
 from ..tensor import Tensor, make_result
 from ._util import ArgumentError, broadcast_shape, check_float, unbroadcast
 from .dtypes import DEFAULT_FLOAT, category, result_type
@@ -20,13 +21,42 @@ def _operands(op, a, b, dtype=None):
     dtype = result_type(a, b) if dtype is None else dtype
     xp = backend.xp_of((a if isinstance(a, Tensor) else b).data)
     if not isinstance(a, Tensor):
-        a = Tensor(xp.asarray(a).astype(dtype))  # a Python int wraps as PyTorch's: 300 in uint8 is 44
+        a = Tensor(_scalar_or_array(xp, a, dtype))
     if not isinstance(b, Tensor):
-        b = Tensor(xp.asarray(b).astype(dtype))
+        b = Tensor(_scalar_or_array(xp, b, dtype))
     broadcast_shape(op, a.shape, b.shape)
     x = a.data if a.dtype == dtype else a.data.astype(dtype)
     y = b.data if b.dtype == dtype else b.data.astype(dtype)
     return a, b, x, y
+
+
+def _scalar_or_array(xp, value, dtype):
+    """``value`` as an array of ``dtype``; a number is filled in on the device (no copy from the
+    host, which a GPU would wait for), wrapped as PyTorch's: 300 in uint8 is 44."""
+    if isinstance(value, (numbers.Number, numpy.generic)):
+        return xp.full((), numpy.asarray(value).astype(dtype)[()], dtype=dtype)
+    return xp.asarray(value).astype(dtype)
+
+
+# Element-wise chains: plain functions of arrays that write into their last argument ``out``;
+# tinyrrn.threads.elementwise runs them on blocks of rows over the threads, or fused on a GPU.
+def _add(x, y, out):
+    backend.xp_of(x).add(x, y, out=out)
+
+
+def _relu(x, out):
+    backend.xp_of(x).maximum(x, 0, out=out)
+
+
+def _add_relu(x, y, out):
+    xp = backend.xp_of(x)
+    xp.add(x, y, out=out)
+    xp.maximum(out, 0, out=out)
+
+
+def _relu_gradient(g, y, out):
+    """The gradient through a ReLU whose output is y: g where y > 0, else 0 (0 at 0, as PyTorch)."""
+    backend.xp_of(g).multiply(g, y > 0, out=out)
 
 
 def add(a, b):
@@ -37,7 +67,26 @@ def add(a, b):
         return (unbroadcast(g, a.shape) if a.requires_grad else None,
                 unbroadcast(g, b.shape) if b.requires_grad else None)
 
-    return make_result(x + y, (a, b), backward, "add")
+    out = threads.elementwise(_add, x, y) if x.shape == y.shape else x + y  # the pool needs equal shapes
+    return make_result(out, (a, b), backward, "add")
+
+
+def add_relu(a, b):
+    """relu(a + b) in one pass over memory (a residual unit's sum and activation), floats only."""
+    a, b, x, y = _operands("add_relu", a, b)
+    check_float("add_relu", a, b)
+    if x.shape == y.shape:
+        out = threads.elementwise(_add_relu, x, y)
+    else:  # broadcasting: the sum, then the ReLU in place
+        out = x + y
+        threads.elementwise(_relu, out, out=out)
+
+    def backward(g):
+        gated = threads.elementwise(_relu_gradient, g, out)
+        return (unbroadcast(gated, a.shape) if a.requires_grad else None,
+                unbroadcast(gated, b.shape) if b.requires_grad else None)
+
+    return make_result(out, (a, b), backward, "add_relu")
 
 
 def sub(a, b):
@@ -184,8 +233,8 @@ def log(x):
 def relu(x):
     """max(x, 0); the gradient at 0 is 0, as in PyTorch."""
     check_float("relu", x)
-    out = backend.xp_of(x.data).maximum(x.data, 0)
-    return make_result(out, (x,), lambda g: (g * (out > 0),), "relu")
+    out = threads.elementwise(_relu, x.data)
+    return make_result(out, (x,), lambda g: (threads.elementwise(_relu_gradient, g, out),), "relu")
 
 
 def sigmoid(x):

@@ -1,5 +1,5 @@
 """Matrix products: matmul (batched, broadcasting) and the fully connected layer."""
-from .. import backend
+from .. import backend, threads
 from ..tensor import Tensor, make_result
 from ._util import ArgumentError, broadcast_shape, check_float, unbroadcast
 from .shape import reshape
@@ -39,14 +39,14 @@ def linear(x, weight, bias=None):
     if bias is not None and bias.shape != (weight.shape[0],):
         raise ArgumentError(f"linear: bias {tuple(bias.shape)} does not fit weight {tuple(weight.shape)}")
     x2 = x.data.reshape(-1, x.shape[-1])
-    out = x2 @ weight.data.T
+    out = threads.matmul(x2, weight.data.T)
     if bias is not None:
         out += bias.data
 
     def backward(g):
         g2 = g.reshape(-1, weight.shape[0])
-        gx = (g2 @ weight.data).reshape(x.shape)
-        gw = g2.T @ x2
+        gx = threads.matmul(g2, weight.data).reshape(x.shape)
+        gw = threads.matmul(g2.T, x2)
         return (gx, gw) + ((g2.sum(axis=0),) if bias is not None else ())
 
     parents = (x, weight) + ((bias,) if bias is not None else ())

@@ -44,6 +44,9 @@ def softmax(x, axis=None):
 def cross_entropy(logits, target, weight=None, *, ignore_index=-100, reduction="mean", label_smoothing=0.0):
     """-sum over classes of target * log softmax(logits) (torch.nn.functional.cross_entropy).
 
+    A class index out of range is an IndexError on the CPU; on a GPU that position's loss is NaN
+    (no wait for the device to check it; PyTorch's CUDA kernels fail asynchronously too).
+
     logits (N, C), (C,) or (N, C, d1, ...). ``target`` holds either class indices (integers,
     shaped as logits without the class dim; positions equal to ``ignore_index`` count
     nowhere) or class probabilities (floats, shaped as logits; differentiable). ``weight``
@@ -76,7 +79,7 @@ def cross_entropy(logits, target, weight=None, *, ignore_index=-100, reduction="
                                 f"shape of logits {tuple(logits.shape)}")
         mix = target.astype(dtype) * (1 - label_smoothing) + label_smoothing / classes
         coefficients = mix * w
-        count = xp.asarray(logits.size // max(classes, 1), dtype=dtype)  # the mean is over positions
+        count = xp.full((), logits.size // max(classes, 1), dtype=dtype)  # the mean is over positions
     elif target.dtype.kind in "iu":
         expected = logits.shape[:axis] + logits.shape[axis + 1:]
         if target.shape != expected:
@@ -84,7 +87,8 @@ def cross_entropy(logits, target, weight=None, *, ignore_index=-100, reduction="
                              f"{tuple(logits.shape)} (expected target shape {expected})")
         counted = target != ignore_index
         out_of_range = counted & ((target < 0) | (target >= classes))
-        if bool(out_of_range.any()):
+        on_host = backend.device_of(target) == "cpu"
+        if on_host and bool(out_of_range.any()):
             raise IndexError(f"cross_entropy: target {int(target[out_of_range][0])} is out of bounds "
                              f"for {classes} classes")
         one_hot = (xp.expand_dims(target, axis) == xp.arange(classes).reshape(per_class)).astype(dtype)
@@ -97,6 +101,11 @@ def cross_entropy(logits, target, weight=None, *, ignore_index=-100, reduction="
                         f"got {target.dtype}")
     log_probs = _log_softmax(logits.data, axis)
     losses = -(coefficients * log_probs).sum(axis=axis)
+    if target.dtype.kind in "iu" and not on_host:
+        # Reading the check back would make the host wait for the device at every step; instead
+        # (as PyTorch's device-side assert, which fails a later call) an out-of-range target's loss
+        # is NaN, so the loss is, and the trainer's one read of it per step stops the run there.
+        losses = xp.where(out_of_range, xp.full((), float("nan"), dtype=dtype), losses)
     loss = losses if reduction == "none" else losses.sum() / (count if reduction == "mean" else 1)
 
     def backward(g):

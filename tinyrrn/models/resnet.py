@@ -38,8 +38,11 @@ class ResidualUnit(nn.Module):
     def forward(self, x, extra=None, shortcut=None):
         """``shortcut``: S(x) when the caller has computed it already (the recurrent network runs a
         projection once over x_{t-1} and x_t together and hands in the rows of x_t)."""
-        out = self.residual(x) + (self.shortcut(x) if shortcut is None else shortcut)
-        return F.relu(out if extra is None else out + extra)
+        residual = self.residual(x)
+        shortcut = self.shortcut(x) if shortcut is None else shortcut
+        if extra is None:
+            return F.add_relu(residual, shortcut)  # relu(F(x) + S(x)) in one pass
+        return F.add_relu(residual + shortcut, extra)
 
 
 class BasicBlock(ResidualUnit):
@@ -55,7 +58,7 @@ class BasicBlock(ResidualUnit):
         self.downsample = downsample
 
     def residual(self, x):
-        return self.bn2(self.conv2(F.relu(self.bn1(self.conv1(x)))))
+        return self.bn2(self.conv2(self.bn1(self.conv1(x), relu=True)))
 
 
 class Bottleneck(ResidualUnit):
@@ -74,8 +77,8 @@ class Bottleneck(ResidualUnit):
         self.downsample = downsample
 
     def residual(self, x):
-        out = F.relu(self.bn1(self.conv1(x)))
-        out = F.relu(self.bn2(self.conv2(out)))
+        out = self.bn1(self.conv1(x), relu=True)  # relu(bn1(...)) in one pass
+        out = self.bn2(self.conv2(out), relu=True)
         return self.bn3(self.conv3(out))
 
 
@@ -103,7 +106,7 @@ class ResNet(nn.Module):
         else:
             self.conv1 = nn.Conv2d(3, stem_width, 7, 2, 3, bias=False)
         self.bn1 = nn.BatchNorm2d(stem_width)
-        self.relu = nn.ReLU()
+        self.relu = nn.ReLU()  # torchvision's child list; stem() applies it fused with bn1
         if small_stem:
             self.maxpool = nn.Identity()
         else:
@@ -128,7 +131,7 @@ class ResNet(nn.Module):
 
     def stem(self, x):
         """conv1, bn1, relu, maxpool: frames (N, 3, H, W) -> layer1's input."""
-        return self.maxpool(self.relu(self.bn1(self.conv1(x))))
+        return self.maxpool(self.bn1(self.conv1(x), relu=True))
 
     def units(self):
         """[(name, unit)] of every residual unit in order, e.g. ('layer4.2', Bottleneck)."""

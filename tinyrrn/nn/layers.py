@@ -99,14 +99,16 @@ class BatchNorm2d(Module):
         else:
             self.running_mean = self.running_var = self.num_batches_tracked = None
 
-    def forward(self, x):
+    def forward(self, x, relu=False):
+        """Batch norm of x; with ``relu=True`` relu(batch norm of x), fused (F.batch_norm_relu)."""
         momentum = 0.0 if self.momentum is None else self.momentum
         if self.training and self.track_running_stats:
             self.num_batches_tracked += 1
             if self.momentum is None:  # the cumulative average
                 momentum = 1.0 / float(self.num_batches_tracked)
-        return F.batch_norm(x, self.running_mean, self.running_var, self.weight, self.bias,
-                            self.training or not self.track_running_stats, momentum, self.eps, self.reduce)
+        return (F.batch_norm_relu if relu else F.batch_norm)(
+            x, self.running_mean, self.running_var, self.weight, self.bias,
+            self.training or not self.track_running_stats, momentum, self.eps, self.reduce)
 
     def extra_repr(self):
         return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}"

@@ -1,0 +1,90 @@
+"""F.conv2d's fast paths against its reference path (im2col; col2im for the input gradient)."""
+import numpy
+import pytest
+
+from tinyrrn import Tensor, gradcheck, threads
+from tinyrrn import functional as F
+from tinyrrn.functional import conv, winograd
+
+CASES = [  # (C, O, kernel, stride, padding, dilation, groups)
+    (3, 4, 3, 1, 1, 1, 1), (3, 4, 3, 1, 0, 1, 1), (3, 4, 3, 1, 2, 1, 1), (2, 3, 5, 1, 2, 1, 1),
+    (2, 3, 4, 1, "same", 1, 1), (2, 3, 3, 1, 2, 2, 1), (2, 3, 1, 1, 0, 1, 1), (2, 2, 3, 1, 3, 1, 1),
+    (4, 2, 3, 1, 1, 1, 2), (3, 4, 3, 2, 1, 1, 1), (3, 4, 1, 2, 0, 1, 1),
+]
+
+
+def reference_input_gradient(x, weight, g, stride, padding, dilation, groups):
+    """im2col's adjoint, as the lesson teaches it: g @ weights, then col2im."""
+    n, c, h, w = x.shape
+    kh, kw = weight.shape[2:]
+    pads = (((padding,) * 2,) * 2 if isinstance(padding, int) else
+            conv._same_or_valid(padding, (stride, stride), (kh, kw), (dilation, dilation)))
+    g_stack = conv._grouped(g.transpose(0, 2, 3, 1).reshape(-1, g.shape[1]), groups)
+    g_cols = conv._ungrouped(g_stack @ conv._weight_rows(weight, groups), kh * kw)
+    return conv.col2im(g_cols, (n, h, w, c), (kh, kw), (stride, stride), pads, g.shape[2:],
+                       (dilation, dilation)).transpose(0, 3, 1, 2)
+
+
+@pytest.mark.parametrize("dtype, tolerance", [("float64", 1e-12), ("float32", 1e-5)])
+@pytest.mark.parametrize("case", CASES)
+def test_the_input_gradient_equals_col2im(rng, case, dtype, tolerance):
+    c, o, k, stride, padding, dilation, groups = case
+    x = Tensor(rng.standard_normal((2, c, 7, 6)).astype(dtype), requires_grad=True)
+    weight = Tensor(rng.standard_normal((o, c // groups, k, k)).astype(dtype), requires_grad=True)
+    y = F.conv2d(x, weight, None, stride, padding, dilation, groups)
+    g = rng.standard_normal(y.shape).astype(dtype)
+    y.backward(g)
+    expected = reference_input_gradient(x.data, weight.data, g, stride, padding, dilation, groups)
+    numpy.testing.assert_allclose(x.grad, expected, rtol=tolerance, atol=tolerance * numpy.abs(expected).max())
+    if stride == 1 and groups == 1 and padding != 3:  # the convolution path: a contiguous channels-last result
+        assert x.grad.transpose(0, 2, 3, 1).flags.c_contiguous
+
+
+@pytest.fixture
+def winograd_everywhere(monkeypatch):
+    """F.conv2d takes the Winograd path for every 3x3 stride-1 convolution it covers; count the calls."""
+    monkeypatch.setattr(conv, "WINOGRAD_MIN_CHANNELS", 1)
+    monkeypatch.setattr(conv, "WINOGRAD_MIN_SIZE", 1)
+    calls = []
+    forward = winograd.conv3x3
+    monkeypatch.setattr(winograd, "conv3x3", lambda *args: calls.append(1) or forward(*args))
+    return calls
+
+
+@pytest.mark.parametrize("dtype, tolerance", [("float64", 1e-11), ("float32", 2e-5)])
+@pytest.mark.parametrize("padding, bias", [(1, True), (0, False), ("same", True), (2, False)])
+def test_the_winograd_path_of_conv2d_equals_im2col(winograd_everywhere, rng, dtype, tolerance, padding, bias):
+    def run():
+        x = Tensor(rng_x.astype(dtype), requires_grad=True)
+        weight = Tensor(rng_w.astype(dtype), requires_grad=True)
+        b = Tensor(rng_b.astype(dtype), requires_grad=True) if bias else None
+        y = F.conv2d(x, weight, b, 1, padding)
+        y.backward(rng_g[:, :, :y.shape[2], :y.shape[3]].astype(dtype))
+        return [y.data, x.grad, weight.grad] + ([b.grad] if bias else [])
+
+    rng_x, rng_w, rng_b = rng.standard_normal((2, 3, 9, 8)), rng.standard_normal((4, 3, 3, 3)), rng.standard_normal(4)
+    rng_g = rng.standard_normal((2, 4, 11, 10))
+    fast = run()
+    assert len(winograd_everywhere) == 2  # the forward and the input gradient
+    conv.WINOGRAD_MIN_CHANNELS = 10 ** 9  # the reference: im2col (restored by monkeypatch)
+    reference = run()
+    assert len(winograd_everywhere) == 2
+    for ours, theirs in zip(fast, reference):
+        numpy.testing.assert_allclose(ours, theirs, rtol=tolerance, atol=tolerance * numpy.abs(theirs).max())
+
+
+def test_the_winograd_path_passes_a_gradient_check(winograd_everywhere, rng):
+    threads.set_threads(2)
+    try:
+        x = Tensor(rng.standard_normal((2, 3, 6, 5)), requires_grad=True)
+        weight = Tensor(rng.standard_normal((2, 3, 3, 3)), requires_grad=True)
+        bias = Tensor(rng.standard_normal(2), requires_grad=True)
+        gradcheck(lambda x, w, b: F.conv2d(x, w, b, padding=1), [x, weight, bias])
+    finally:
+        threads.set_threads()
+    assert winograd_everywhere
+
+
+def test_resnet50_sized_layers_take_the_winograd_path_and_small_ones_im2col(monkeypatch):
+    assert conv._winograd_pays(64, (56, 56)) and conv._winograd_pays(256, (14, 14))
+    assert not conv._winograd_pays(512, (7, 7)) and not conv._winograd_pays(16, (40, 40))

@@ -1,0 +1,93 @@
+"""Fused and threaded element-wise ops: batch_norm_relu, add_relu, and the passes split over threads."""
+import numpy
+import pytest
+
+from tinyrrn import Tensor, gradcheck, threads
+from tinyrrn import functional as F
+
+
+def t(rng, *shape):
+    return Tensor(rng.standard_normal(shape), requires_grad=True)
+
+
+@pytest.fixture(params=[1, 2], ids=["1 thread", "2 threads"])
+def small_blocks(request, monkeypatch):
+    """Blocks of a few values, so that every pass is cut into many blocks, on one thread or two."""
+    monkeypatch.setattr(threads, "MIN_BLOCK_ELEMENTS", 7)
+    threads.set_threads(request.param)
+    yield
+    threads.set_threads()
+
+
+@pytest.mark.parametrize("training", [True, False])
+def test_batch_norm_relu_gradients(small_blocks, rng, training):
+    x, w, b = t(rng, 4, 3, 5, 2), t(rng, 3), t(rng, 3)
+    mean, var = rng.standard_normal(3), rng.random(3) + 0.5
+    gradcheck(lambda x, w, b: F.batch_norm_relu(x, mean.copy(), var.copy(), w, b, training), [x, w, b])
+
+
+def test_add_relu_gradients_with_broadcasting(small_blocks, rng):
+    gradcheck(lambda a, b: F.add_relu(a, b), [t(rng, 3, 4, 2), t(rng, 4, 1)])
+    gradcheck(lambda a, b: F.add_relu(a, b), [t(rng, 6, 5), t(rng, 6, 5)])
+
+
+@pytest.mark.parametrize("training", [True, False])
+def test_fused_ops_equal_their_unfused_composition(small_blocks, rng, training):
+    """batch_norm_relu == relu(batch_norm), add_relu == relu(add), float32, values and gradients."""
+    data = [rng.standard_normal(s).astype("float32") for s in ((4, 3, 6, 5), (3,), (3,), (4, 3, 6, 5))]
+    g = rng.standard_normal((4, 3, 6, 5)).astype("float32")
+    results = []
+    for fused in (True, False):
+        x, w, b, other = (Tensor(d.copy(), requires_grad=True) for d in data)
+        stats = [numpy.zeros(3, "float32"), numpy.ones(3, "float32")]
+        if fused:
+            y = F.add_relu(F.batch_norm_relu(x, *stats, w, b, training), other)
+        else:
+            y = F.relu(F.relu(F.batch_norm(x, *stats, w, b, training)) + other)
+        y.backward(g)
+        results.append([y.data, x.grad, w.grad, b.grad, other.grad] + stats)
+    for ours, theirs in zip(*results):
+        numpy.testing.assert_allclose(ours, theirs, rtol=1e-5, atol=1e-5)
+
+
+def test_threaded_passes_equal_one_pass(monkeypatch, rng):
+    """Batch norm (training), ReLU and add cut into blocks on two threads == whole arrays on one."""
+    data = [rng.standard_normal(s) for s in ((4, 3, 6, 5), (3,), (3,), (4, 3, 6, 5))]
+    g = rng.standard_normal((4, 3, 6, 5))
+    results = []
+    for count, block in ((1, 10 ** 9), (2, 7)):
+        monkeypatch.setattr(threads, "MIN_BLOCK_ELEMENTS", block)
+        threads.set_threads(count)
+        x, w, b, other = (Tensor(d.copy(), requires_grad=True) for d in data)
+        stats = [numpy.zeros(3), numpy.ones(3)]
+        y = F.relu(F.batch_norm(x, *stats, w, b, True) + other)
+        y.backward(g)
+        results.append([y.data, x.grad, w.grad, b.grad, other.grad] + stats)
+    threads.set_threads()
+    for ours, theirs in zip(*results):
+        numpy.testing.assert_allclose(ours, theirs, rtol=1e-12, atol=1e-12)  # sums in another order only
+
+
+def test_fused_ops_match_torch(rng, torch):
+    x, w, b, other = (rng.standard_normal(s).astype("float32") for s in ((4, 3, 6, 5), (3,), (3,), (4, 3, 6, 5)))
+    ours = [Tensor(a, requires_grad=True) for a in (x, w, b, other)]
+    theirs = [torch.tensor(a, requires_grad=True) for a in (x, w, b, other)]
+    mean, var = numpy.zeros(3, "float32"), numpy.ones(3, "float32")
+    y = F.add_relu(F.batch_norm_relu(ours[0], mean, var, ours[1], ours[2], True), ours[3])
+    tm, tv = torch.zeros(3), torch.ones(3)
+    ty = torch.relu(torch.relu(torch.nn.functional.batch_norm(theirs[0], tm, tv, theirs[1], theirs[2], True))
+                    + theirs[3])
+    g = rng.standard_normal(y.shape).astype("float32")
+    y.backward(g)
+    ty.backward(torch.tensor(g))
+    numpy.testing.assert_allclose(y.data, ty.detach().numpy(), rtol=1e-5, atol=1e-5)
+    for a, ta in zip(ours, theirs):
+        numpy.testing.assert_allclose(a.grad, ta.grad.numpy(), rtol=1e-4, atol=1e-4)
+    numpy.testing.assert_allclose(mean, tm.numpy(), rtol=1e-5, atol=1e-6)
+    numpy.testing.assert_allclose(var, tv.numpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_batch_norm_relu_refuses_what_batch_norm_refuses(rng):
+    x = Tensor(rng.standard_normal((4, 3, 2, 2)))
+    with pytest.raises(ValueError, match="batch_norm_relu: weight of shape"):
+        F.batch_norm_relu(x, None, None, Tensor(numpy.ones(2)), None, True)

@@ -1,0 +1,85 @@
+"""The optimisers' in-place updates: cut into blocks over the threads, they give the unblocked result."""
+import numpy
+import pytest
+
+import strict_xp
+from tinyrrn import Tensor, optim, threads
+from tinyrrn.functional import channels_last
+
+SETTINGS = {"adam": dict(lr=0.01, weight_decay=0.01), "sgd": dict(lr=0.1, momentum=0.9, weight_decay=0.01),
+            "sgd without momentum": dict(lr=0.1, momentum=0.0)}
+
+
+def make(name, params):
+    return (optim.Adam if name == "adam" else optim.SGD)(params, **SETTINGS[name])
+
+
+def train(name, start, grads):
+    """Parameters after one step per gradient (grads: list of lists, one array per parameter)."""
+    params = [Tensor(s.copy(order="K"), requires_grad=True) for s in start]
+    optimiser = make(name, params)
+    for step_grads in grads:
+        for p, g in zip(params, step_grads):
+            p.grad = g
+        optimiser.step()
+    return [p.data for p in params], optimiser
+
+
+def shapes_and_data(rng, dtype):
+    """A conv weight in channels-last memory (its gradient in NCHW memory), a bias, an fc weight."""
+    start = [channels_last(rng.standard_normal((16, 8, 3, 3)).astype(dtype)),
+             rng.standard_normal(16).astype(dtype), rng.standard_normal((300, 70)).astype(dtype)]
+    grads = [[rng.standard_normal(s.shape).astype(dtype) for s in start] for _ in range(4)]
+    return start, grads
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("name", SETTINGS)
+def test_blocked_threaded_updates_equal_the_whole_array_update(monkeypatch, rng, name, dtype):
+    start, grads = shapes_and_data(rng, dtype)
+    threads.set_threads(1)
+    monkeypatch.setattr(threads, "UPDATE_BLOCK_ELEMENTS", 10 ** 9)
+    whole, _ = train(name, start, grads)
+    threads.set_threads(2)
+    monkeypatch.setattr(threads, "UPDATE_BLOCK_ELEMENTS", 100)  # many blocks, on two threads
+    try:
+        blocked, optimiser = train(name, start, grads)
+    finally:
+        threads.set_threads()
+    for a, b in zip(blocked, whole):
+        numpy.testing.assert_array_equal(a, b)  # element-wise: the same arithmetic, bit for bit
+    assert blocked[0].strides == start[0].strides  # the parameter keeps its memory layout
+
+
+@pytest.mark.parametrize("name", SETTINGS)
+def test_blocked_updates_match_torch(monkeypatch, rng, name, torch):
+    monkeypatch.setattr(threads, "UPDATE_BLOCK_ELEMENTS", 100)
+    start, grads = shapes_and_data(rng, "float32")
+    ours, _ = train(name, start, grads)
+    theirs = [torch.tensor(numpy.ascontiguousarray(s), requires_grad=True) for s in start]
+    settings = SETTINGS[name]
+    optimiser = (torch.optim.Adam(theirs, **settings) if name == "adam" else torch.optim.SGD(theirs, **settings))
+    for step_grads in grads:
+        for p, g in zip(theirs, step_grads):
+            p.grad = torch.tensor(g)
+        optimiser.step()
+    for a, b in zip(ours, theirs):
+        numpy.testing.assert_allclose(a, b.detach().numpy(), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("name", SETTINGS)
+def test_on_device_arrays_each_parameter_is_updated_whole(monkeypatch, rng, name):
+    monkeypatch.setattr(threads, "UPDATE_BLOCK_ELEMENTS", 100)
+    start, grads = shapes_and_data(rng, "float64")
+    expected, _ = train(name, start, grads)
+    device_start = [strict_xp.asarray(s) for s in start]
+    device_grads = [[strict_xp.asarray(g) for g in step] for step in grads]
+    params = [Tensor(s, requires_grad=True) for s in device_start]
+    optimiser = make(name, params)
+    for step_grads in device_grads:
+        for p, g in zip(params, step_grads):
+            p.grad = g
+        optimiser.step()
+    for p, e in zip(params, expected):
+        assert isinstance(p.data, strict_xp.StrictArray)
+        numpy.testing.assert_allclose(p.data.get(), e, rtol=1e-12)
