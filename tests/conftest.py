@@ -14,6 +14,7 @@ skipped when the default device is the GPU.
 """
 import os
 import shutil
+import signal
 import sys
 
 import numpy
@@ -23,6 +24,7 @@ import devices
 import strict_xp
 import tinyrrn
 from tinyrrn import backend
+from tinyrrn import train as training
 
 if devices.STANDIN:
     devices.use_standin()
@@ -107,6 +109,23 @@ def on_strict_gpu(strict_gpu, monkeypatch):
     """The strict stand-in as the default device for this test."""
     monkeypatch.setattr(backend, "_default_device", "gpu")
     return strict_gpu
+
+
+@pytest.fixture
+def sigint_at_batch(monkeypatch):
+    """disarm = sigint_at_batch(n): the n-th loss the trainer computes sends this process SIGINT
+    (Ctrl-C); disarm() puts the trainer's loss back."""
+    def arm(n):
+        calls, original = {"n": 0}, training.F.cross_entropy
+
+        def interrupting(*args):
+            calls["n"] += 1
+            if calls["n"] == n:
+                os.kill(os.getpid(), signal.SIGINT)
+            return original(*args)
+        monkeypatch.setattr(training.F, "cross_entropy", interrupting)
+        return lambda: monkeypatch.setattr(training.F, "cross_entropy", original)
+    return arm
 
 
 @pytest.fixture

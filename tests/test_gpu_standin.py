@@ -13,7 +13,6 @@ import collections
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
 
@@ -119,27 +118,20 @@ def test_optimiser_state_moves_between_the_host_and_the_device(strict_gpu):
 
 # -- the whole run ------------------------------------------------------------------------------
 def test_a_run_on_the_gpu_is_interrupted_resumed_evaluated_and_predicts_as_on_the_cpu(
-        on_strict_gpu, tiny_data, tmp_path, monkeypatch, capsys):
+        on_strict_gpu, tiny_data, tmp_path, monkeypatch, sigint_at_batch, capsys):
     """python -m tinyrrn.train's code path on 'gpu': Ctrl-C mid-accumulation, --resume, then the
     same final weights as an uninterrupted run (and as the CPU's); evaluate and predict agree."""
     config = tiny_config(tiny_data, tmp_path, "--device", "gpu", "--epochs", "1")
     metrics, straight = training.train(config, str(tmp_path / "straight"))
 
-    calls, original = {"n": 0}, F.cross_entropy
-
-    def interrupt_at_fifth_batch(*args):
-        calls["n"] += 1
-        if calls["n"] == 5:  # mid-accumulation: updates come every 2 batches
-            os.kill(os.getpid(), signal.SIGINT)
-        return original(*args)
-    monkeypatch.setattr(training.F, "cross_entropy", interrupt_at_fifth_batch)
+    disarm = sigint_at_batch(5)  # mid-accumulation: updates come every 2 batches
     stopped = str(tmp_path / "stopped")
     with pytest.raises(signals.Interrupted) as stop:
         training.train(config, stopped)
     assert stop.value.exit_code == 130
     saved = final_weights(stopped)[1]  # device weights and (on the host) half-accumulated gradients
     assert saved["loader"]["position"] == 5 and saved["observed"] == 4
-    monkeypatch.setattr(training.F, "cross_entropy", original)
+    disarm()
     resumed_metrics, _ = training.train(config, stopped, resume=True)
 
     (a, meta_a), (b, meta_b) = final_weights(straight), final_weights(stopped)

@@ -116,27 +116,19 @@ def final_weights(run_dir):
     return checkpoint.prefixed(arrays, "model"), meta
 
 
-def test_interrupted_and_resumed_run_ends_with_the_same_weights(tiny_data, tmp_path, monkeypatch):
+def test_interrupted_and_resumed_run_ends_with_the_same_weights(tiny_data, tmp_path, sigint_at_batch):
     config = tiny_config(tiny_data, tmp_path)
     metrics, straight = training.train(config, str(tmp_path / "straight"))
     assert metrics["videos"] == 8
 
-    calls = {"n": 0}
-    original = F.cross_entropy
-
-    def interrupt_at_fifth_batch(*args):
-        calls["n"] += 1
-        if calls["n"] == 5:  # mid-accumulation: updates come every 2 batches
-            os.kill(os.getpid(), signal.SIGINT)
-        return original(*args)
-    monkeypatch.setattr(training.F, "cross_entropy", interrupt_at_fifth_batch)
+    disarm = sigint_at_batch(5)  # mid-accumulation: updates come every 2 batches
     stopped = str(tmp_path / "stopped")
     with pytest.raises(signals.Interrupted) as stop:
         training.train(config, stopped)
     assert stop.value.exit_code == 130 and stop.value.checkpoint == os.path.join(stopped, "checkpoint.npz")
     _, meta = final_weights(stopped)
     assert meta["observed"] == 4 and meta["loader"]["position"] == 5  # saved with a gradient half-accumulated
-    monkeypatch.setattr(training.F, "cross_entropy", original)
+    disarm()
     resumed_metrics, _ = training.train(config, stopped, resume=True)
 
     a, meta_a = final_weights(straight)
