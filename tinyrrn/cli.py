@@ -84,6 +84,20 @@ class ArgumentParser(argparse.ArgumentParser):
         raise UsageError(f"{message} (see {self.prog} --help)")
 
 
+def at_least(least):
+    """An argparse ``type``: an integer of at least ``least`` (else one usage error naming the flag)."""
+    def integer(text):
+        try:
+            value = int(text)
+        except ValueError:
+            value = None
+        if value is None or value < least:
+            raise argparse.ArgumentTypeError(f"{text!r}: must be an integer of at least {least}")
+        return value
+    integer.__name__ = f"integer >= {least}"
+    return integer
+
+
 def default_device():
     """TINYRRN_DEVICE, or 'cpu' when it is not set."""
     return os.environ.get("TINYRRN_DEVICE", "").strip() or "cpu"

@@ -66,6 +66,10 @@ DEFAULTS = {
     "sync_bn": False,         # with several ranks: batch-norm statistics over all ranks' chunks
 }
 
+# The least value of each integer setting (the flag says what the setting is); larger is fine.
+MINIMUM = {"split": 1, "context": 1, "sample_every": 1, "chunk": 1, "resize": 1, "crop": 1, "epochs": 1, "batch": 1,
+           "workers": 0, "seed": 0, "val_groups": 0, "warmup": 0, "max_steps": 1, "log_every": 1}
+
 # What a resumed run may change (see the module docstring). The number of ranks defines the run
 # too; it is not a setting but is compared the same way (tinyrrn.train).
 DEFINES_RUN = ("data", "list_dir", "split", "arch", "weights", "weights_layout", "skip", "positions", "context",
@@ -323,4 +327,13 @@ def fill_defaults(config):
         c["cache_dir"] = os.path.join(user_cache(), "frames")
     if c["name"] is None:
         c["name"] = ("synthetic" if synthetic else "ucf101") + f"-{c['skip']}-T{c['context']}"
+    check_ranges(c)
     return c
+
+
+def check_ranges(config):
+    """A UsageError naming the flag of the first integer setting below its least value (MINIMUM)."""
+    for key, least in MINIMUM.items():
+        value = config.get(key)
+        if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < least):
+            raise UsageError(f"--{key.replace('_', '-')} {value!r}: must be an integer of at least {least}")

@@ -16,7 +16,7 @@ import numpy
 
 from . import backend
 from . import functional as F
-from .cli import ArgumentParser, add_compute_flags, add_debug_flag, command, use_compute
+from .cli import ArgumentParser, add_compute_flags, add_debug_flag, at_least, command, use_compute
 from .config import DEFAULTS, fill_defaults
 from .builders import build_dataset, check_classes, checkpoint_file, model_from_checkpoint
 from .data import ChunkLoader
@@ -234,8 +234,8 @@ def main(argv=None):
     p.add_argument("--data", help="dataset root (default: the dataset the checkpoint was trained on)")
     p.add_argument("--list-dir", help="folder of split files (default DATA/ucfTrainTestlist)")
     p.add_argument("--split", type=int, choices=(1, 2, 3), help="split (default: the checkpoint's)")
-    p.add_argument("--batch", type=int, default=16, help="chunks per forward pass")
-    p.add_argument("--workers", type=int, default=2, help="background decoding threads")
+    p.add_argument("--batch", type=at_least(1), default=16, help="chunks per forward pass")
+    p.add_argument("--workers", type=at_least(0), default=2, help="background decoding threads")
     p.add_argument("--cache-dir", help="on-disk cache of decoded frames (default: user cache; never the "
                                        "checkpoint's)")
     p.add_argument("--out", help="folder for metrics.json and the confusion matrix (default: the folder training "

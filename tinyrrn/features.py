@@ -29,7 +29,7 @@ from . import backend, config as configuration
 from .data import BadVideo
 from .data.ucf101 import centre_clips
 from .builders import build_dataset, dataset_root, load_backbone
-from .cli import ArgumentParser, add_compute_flags, add_debug_flag, command, use_compute
+from .cli import ArgumentParser, add_compute_flags, add_debug_flag, at_least, command, use_compute
 from .data.transforms import NORMALIZATIONS
 from .files import atomic_write, write_json
 from .models import ARCHITECTURES
@@ -158,7 +158,7 @@ def parser():
     a("--weights-layout", choices=sorted(WEIGHTS_LAYOUTS), default="torchvision",
       help="layout of a weights file: torchvision, or caffe for MSRA/Caffe ResNet-50 weights (see tinyrrn.train)")
     a("--normalize", choices=NORMALIZATIONS, help="input convention of the weights (default: that of --weights-layout)")
-    a("--batch", type=int, default=64, help="frames per forward pass (gathered across videos)")
+    a("--batch", type=at_least(1), default=64, help="frames per forward pass (gathered across videos)")
     a("--cache-dir", help="on-disk cache of decoded frames (default: user cache)")
     add_compute_flags(p)
     add_debug_flag(p)

@@ -11,7 +11,7 @@ import numpy
 from . import backend
 from . import functional as F
 from .builders import model_from_checkpoint
-from .cli import ArgumentParser, add_compute_flags, add_debug_flag, command, use_compute
+from .cli import ArgumentParser, add_compute_flags, add_debug_flag, at_least, command, use_compute
 from .data import Normalize, read_sampled
 from .data.ucf101 import centre_clips
 from .tensor import Tensor, no_grad
@@ -35,7 +35,7 @@ def main(argv=None):
                        description="Top classes of a video (any container/codec ffmpeg reads).")
     p.add_argument("video", help="video file, e.g. v_Basketball_g01_c01.avi or clip.mp4")
     p.add_argument("--checkpoint", required=True, help="checkpoint file or run directory (uses best.npz)")
-    p.add_argument("--top", type=int, default=5, help="how many classes to list")
+    p.add_argument("--top", type=at_least(1), default=5, help="how many classes to list")
     add_compute_flags(p)
     add_debug_flag(p)
     args = p.parse_args(argv)

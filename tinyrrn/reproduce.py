@@ -37,6 +37,7 @@ ResNet-50). On the synthetic data there are no pretrained weights for the small 
 grid first trains the fine-tuned no-skip (context 1) row of Table 4 and extracts features with its
 frozen backbone; the report says so.
 """
+import difflib
 import json
 import os
 import sys
@@ -653,18 +654,34 @@ def parse_overrides(items):
     return overrides
 
 
+def numbers(flag, text, noun, allowed):
+    """The comma-separated ``noun`` numbers of ``flag``, each one of ``allowed``; a UsageError otherwise."""
+    try:
+        values = [int(item) for item in text.split(",") if item.strip()]
+    except ValueError:
+        values = []
+    if not values or any(v not in allowed for v in values):
+        raise UsageError(f"{flag} {text}: expected {noun} numbers {allowed[0]}-{allowed[-1]}, comma-separated")
+    return values
+
+
 def options_from(argv=None):
     args = parser().parse_args(argv)
-    tables = [int(t) for t in args.tables.split(",") if t.strip()]
-    splits = [int(s) for s in args.splits.split(",") if s.strip()]
-    if not splits or any(s not in (1, 2, 3) for s in splits):
-        raise UsageError(f"--splits {args.splits}: expected split numbers 1-3, comma-separated")
+    tables = numbers("--tables", args.tables, "table", (1, 2, 3, 4))
+    splits = numbers("--splits", args.splits, "split", (1, 2, 3))
+    only = [k.strip() for k in args.only.split(",")] if args.only else None
+    keys = [row["key"] for row in rows(tables)]
+    for key in only or ():
+        if key not in keys:
+            near = difflib.get_close_matches(key, keys, n=1)
+            raise UsageError(f"--only {key}: not a row of tables {args.tables}"
+                             + (f" (did you mean {near[0]}?)" if near else f"; rows: {', '.join(keys)}"))
     return {"data": args.data, "list_dir": args.list_dir, "weights": args.weights, "tables": tables, "splits": splits,
             "epochs": args.epochs, "baseline_epochs": args.baseline_epochs, "batch": args.batch,
             "feature_batch": args.feature_batch, "workers": args.workers, "cache_dir": args.cache_dir,
             "seed": args.seed, "val_groups": args.val_groups, "weights_layout": args.weights_layout,
             "device": args.device, "threads": args.threads, "overrides": parse_overrides(args.set),
-            "only": [k.strip() for k in args.only.split(",")] if args.only else None,
+            "only": only,
             "out": args.out or os.path.join("runs", "reproduce-" + ("synthetic" if args.data is None else "ucf101"))}
 
 

@@ -195,7 +195,7 @@ class JobClock:
         if self.first is None:
             self.first = (now, share)
             return ""
-        (start, first_share), done = self.first, share - self.first[1]
+        start, done = self.first[0], share - self.first[1]
         if done <= 0:
             return ""
         per_run = (now - start) / done
@@ -336,7 +336,7 @@ class Trainer:
         selected epoch's metrics with the protocol and the last epoch's figures (under "last")."""
         batch, workers = self.config["batch"], self.config["workers"]
         last = evaluate(self.model, self.test_set, batch, workers, desc="test, last epoch", comm=self.comm)
-        epoch = self.best_epoch if self.val_set is not None else self.epoch
+        epoch = self.best_epoch if self.val_set is not None and self.best_epoch is not None else self.epoch
         if epoch == self.epoch:
             selected = last
         else:
