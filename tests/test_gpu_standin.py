@@ -99,7 +99,7 @@ def test_the_element_wise_chains_are_each_compiled_once_by_fuse(strict_gpu, opti
     train_steps(model, optimizer(model.parameters(), **options), numpy.ones((2, 3, 16, 16), "float32"),
                 numpy.array([1, 0]), "gpu", steps=2)
     names = [f.__name__ for f in strict_xp.fused]
-    update = "adam_update" if optimizer is Adam else "sgd_momentum_update"
+    update = "adam_update_with_decay" if optimizer is Adam else "sgd_momentum_update"  # OPTIMIZERS decay
     assert {"_normalise", "_normalise_relu", "_input_gradient", "_add_relu", "_relu_gradient", update} <= set(names)
     assert len(names) == len(set(names)), names  # each once
 

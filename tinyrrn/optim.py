@@ -1,6 +1,6 @@
 """Optimisers (Adam, SGD with momentum) and learning-rate schedules.
 
-Each update is one element-wise function (``adam_update``, ``sgd_update``,
+Each update is one element-wise function (``adam_update`` or ``adam_update_with_decay``, ``sgd_update``,
 ``sgd_momentum_update``) that changes the parameter and its buffers in place, run by
 tinyrrn.threads.update_in_place: on the CPU on blocks of rows of every parameter, a few hundred
 kilobytes each, spread over tinyrrn's threads (a block's temporaries stay in the cache, and no
@@ -14,17 +14,24 @@ from . import backend, threads
 
 
 
-def adam_update(param, grad, exp_avg, exp_avg_sq, beta1, beta2, step_size, correction2_sqrt, eps, weight_decay):
-    """One Adam step in place, as torch.optim.Adam (L2 weight decay added to the gradient; 0: none).
+def adam_update(param, grad, exp_avg, exp_avg_sq, beta1, beta2, step_size, correction2_sqrt, eps):
+    """One Adam step in place, as torch.optim.Adam without weight decay.
 
     m = beta1 m + (1 - beta1) g;  v = beta2 v + (1 - beta2) g^2;  p -= step_size m / (sqrt(v) / c2 + eps),
     where ``step_size`` is lr / (1 - beta1^t) and ``correction2_sqrt`` c2 = sqrt(1 - beta2^t).
     """
-    grad = grad + weight_decay * param
     exp_avg += (1 - beta1) * (grad - exp_avg)
     exp_avg_sq *= beta2
     exp_avg_sq += (1 - beta2) * (grad * grad)
     param -= step_size * exp_avg / (backend.xp_of(param).sqrt(exp_avg_sq) / correction2_sqrt + eps)
+
+
+def adam_update_with_decay(param, grad, exp_avg, exp_avg_sq, beta1, beta2, step_size, correction2_sqrt, eps,
+                           weight_decay):
+    """adam_update with L2 weight decay added to the gradient, as torch.optim.Adam's weight_decay (a
+    separate function, so that the default, no decay, costs no extra pass)."""
+    adam_update(param, grad + weight_decay * param, exp_avg, exp_avg_sq, beta1, beta2, step_size, correction2_sqrt,
+                eps)
 
 
 def sgd_update(param, grad, lr, weight_decay):
@@ -91,8 +98,11 @@ class Adam(Optimizer):
                 xp = backend.xp_of(p.data)
                 state["exp_avg"], state["exp_avg_sq"] = xp.zeros_like(p.data), xp.zeros_like(p.data)
             arrays.append((p.data, p.grad, state["exp_avg"], state["exp_avg_sq"]))
-        threads.update_in_place(adam_update, arrays, beta1, beta2, step_size, correction2_sqrt, self.eps,
-                                self.weight_decay)
+        numbers = (beta1, beta2, step_size, correction2_sqrt, self.eps)
+        if self.weight_decay:
+            threads.update_in_place(adam_update_with_decay, arrays, *numbers, self.weight_decay)
+        else:
+            threads.update_in_place(adam_update, arrays, *numbers)
 
 
 class SGD(Optimizer):

@@ -100,14 +100,17 @@ def _transform_outputs(products, y):
             _combine([A_T[q]], [half[p, j][:, :rows, :cols] for j in range(SPAN)], [y[:, p::TILE, q::TILE]])
 
 
+def _g_kron_g(xp, dtype):
+    """G (x) G, (16, 9): the weight transform G w G^T of a flattened 3x3 kernel as one matrix."""
+    g = xp.asarray(G, dtype=dtype)
+    return (g[:, None, :, None] * g[None, :, None, :]).reshape(SPAN * SPAN, 9)
+
+
 def transform_weight(weight):
     """G w G^T of every (O, C, 3, 3) kernel, as (16, C, O): one matrix product with G (x) G."""
-    xp = backend.xp_of(weight)
     o, c = weight.shape[:2]
-    g = xp.asarray(G, dtype=weight.dtype)
-    kron = (g[:, None, :, None] * g[None, :, None, :]).reshape(SPAN * SPAN, 9)   # (16, 9)
     taps = weight.transpose(2, 3, 1, 0).reshape(9, c * o)                          # (9, C*O)
-    return threads.matmul(kron, taps).reshape(SPAN * SPAN, c, o)
+    return threads.matmul(_g_kron_g(backend.xp_of(weight), weight.dtype), taps).reshape(SPAN * SPAN, c, o)
 
 
 def conv3x3(x, weight, padding=1):
@@ -160,9 +163,7 @@ def conv3x3_weight_grad(x, g, padding=1):
     v, dm = v.reshape(SPAN * SPAN, -1, c), dm.reshape(SPAN * SPAN, -1, o)
     du = xp.empty((SPAN * SPAN, c, o), dtype=x.dtype)
     threads.run_tasks([lambda k=k: threads.matmul(v[k].T, dm[k], out=du[k]) for k in range(SPAN * SPAN)])
-    gk = xp.asarray(G, dtype=x.dtype)
-    kron = (gk[:, None, :, None] * gk[None, :, None, :]).reshape(SPAN * SPAN, 9)
-    taps = threads.matmul(kron.T, du.reshape(SPAN * SPAN, c * o)).reshape(3, 3, c, o)
+    taps = threads.matmul(_g_kron_g(xp, x.dtype).T, du.reshape(SPAN * SPAN, c * o)).reshape(3, 3, c, o)
     return xp.ascontiguousarray(taps.transpose(3, 0, 1, 2)).transpose(0, 3, 1, 2)  # channels-last memory
 
 
