@@ -40,7 +40,6 @@ from tinyrrn.data.synthetic import generate  # noqa: E402
 from tinyrrn.models import RecurrentResNet, resnet_small  # noqa: E402
 from tinyrrn.optim import Adam  # noqa: E402
 from tinyrrn.parallel import Communicator, DistributedOptimizer  # noqa: E402
-from tinyrrn.threads import set_threads  # noqa: E402
 
 parser = argparse.ArgumentParser(description="A training loop on one page, with the paper's gradient accumulation.")
 parser.add_argument("--out", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "out"),
@@ -48,7 +47,6 @@ parser.add_argument("--out", default=os.path.join(os.path.dirname(os.path.abspat
 args = parser.parse_args()
 os.makedirs(args.out, exist_ok=True)
 print(__doc__)
-set_threads(1)  # one BLAS thread: on a busy 2-core machine a second one made this lesson 4-8x slower (measured)
 started = time.perf_counter()
 
 # --- 1. Load: a tiny synthetic dataset, cut into chunks, served in mini-batches ------------------

@@ -28,7 +28,6 @@ from tinyrrn import Tensor, no_grad
 from tinyrrn import functional as F
 from tinyrrn import nn
 from tinyrrn.models import RecurrentResNet, resnet_small
-from tinyrrn.threads import set_threads
 from unrolled_figure import draw_unrolled  # lessons/unrolled_figure.py: Fig. 3 with matplotlib
 
 parser = argparse.ArgumentParser(description="The unrolled recurrent network: step by step vs time-major batched.")
@@ -41,7 +40,6 @@ print(__doc__)
 # A small ResNet with units layer1.0, layer2.0, layer3.0, layer3.1, layer4.0, layer4.1, layer4.2.
 # Temporal context T = 4 needs 3 temporal skips; we put identity skips (Eq. 2) on units without
 # a projection shortcut, where the skip adds x_{t-1} itself.
-set_threads(1)  # one BLAS thread: on a busy 2-core machine a second one made this lesson 3-6x slower (measured)
 tinyrrn.manual_seed(0)
 B, T, SIZE = 8, 4, 32
 model = RecurrentResNet(resnet_small(num_classes=5, widths=(8, 16, 16, 32), blocks=(1, 1, 2, 3)),

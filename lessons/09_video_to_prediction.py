@@ -32,7 +32,6 @@ from tinyrrn.data.synthetic import render, write_video  # noqa: E402
 from tinyrrn.models import RecurrentResNet, resnet_small  # noqa: E402
 from tinyrrn.optim import Adam  # noqa: E402
 from tinyrrn.predict import predict  # noqa: E402
-from tinyrrn.threads import set_threads  # noqa: E402
 
 parser = argparse.ArgumentParser(description="From a video file to a prediction: sampling, chunks, averaging.")
 parser.add_argument("--out", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "out"),
@@ -56,7 +55,6 @@ def brightening_scene(seed, frames):
 # A Darken clip is a Brighten clip played backwards. We train on chunks of T = 2 sampled frames
 # from 50 rendered scenes: a linear temporal skip (Eq. 3) at block4, where W_s can learn to
 # compare the previous frame with the current one.
-set_threads(1)  # one BLAS thread: on a busy 2-core machine a second one made this lesson 5-7x slower (measured)
 start = time.perf_counter()
 tinyrrn.manual_seed(0)
 rng = numpy.random.default_rng(0)
