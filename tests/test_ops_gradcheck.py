@@ -179,6 +179,7 @@ def test_defect_5_x_to_the_power_0_has_gradient_0_at_0():
     numpy.testing.assert_array_equal(x.grad, [0.0, 0.0])
 
 
+@pytest.mark.cpu_only("on a GPU the loss is NaN instead, without a host read-back (tests/test_backend.py)")
 @pytest.mark.parametrize("target", [3, -1, 7])
 def test_defect_7_cross_entropy_refuses_out_of_range_targets(rng, target):
     logits = t(rng, 2, 3)

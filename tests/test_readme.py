@@ -17,6 +17,7 @@ def test_the_readme_opens_with_the_install_and_test_commands():
     assert first[1].startswith('pip install ".[test]" && python -m pytest ')
 
 
+@pytest.mark.cpu_only("the snippets build their inputs with NumPy on the host, as a reader on a CPU does")
 @pytest.mark.parametrize("block", PYTHON_BLOCKS, ids=[f"block{i + 1}" for i in range(len(PYTHON_BLOCKS))])
 def test_every_python_block_of_the_readme_runs(block, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)

@@ -360,9 +360,10 @@ def test_caffe_layout_loads_msra_weights_end_to_end(tmp_path):
     assert (pool.kernel_size, pool.stride, pool.padding, pool.ceil_mode) == (3, 2, 0, True)
     rng = np.random.default_rng(0)
     with tinyrrn.no_grad():
-        assert backbone.stem(Tensor(rng.standard_normal((1, 3, 224, 224)).astype(np.float32))).shape == (1, 64, 56, 56)
-        x = rng.standard_normal((2, 3, 64, 64)).astype(np.float32)
-        np.testing.assert_array_equal(backbone(Tensor(x)).data, msra(Tensor(x)).data)
+        image = on_device(rng.standard_normal((1, 3, 224, 224)).astype(np.float32))
+        assert backbone.stem(Tensor(image)).shape == (1, 64, 56, 56)
+        x = on_device(rng.standard_normal((2, 3, 64, 64)).astype(np.float32))
+        np.testing.assert_array_equal(host(backbone(Tensor(x))), host(msra(Tensor(x))))
     torchvision_layout = builders.build_model({**config, "weights_layout": "torchvision"}, 101).eval()
     assert torchvision_layout.backbone.maxpool.padding == 1  # the same file, another network: nothing detects it
     with pytest.raises(ValueError, match="--weights-layout caffe: MSRA/Caffe-layout weights exist for resnet50 only"):

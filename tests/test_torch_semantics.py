@@ -344,7 +344,12 @@ CASES = {
 }
 
 
-@pytest.mark.parametrize("name", CASES)
+# on a GPU an out-of-range target gives a NaN loss instead of an error: no host read-back (test_backend.py)
+HOST_ONLY = ("cross_entropy target out of range", "cross_entropy target -1")
+
+
+@pytest.mark.parametrize("name", [pytest.param(name, marks=pytest.mark.cpu_only("on a GPU: a NaN loss")) if name in HOST_ONLY else name
+                                  for name in CASES])
 def test_matches_pytorch(name):
     specs, fn, *flags = CASES[name]
     dtype = next((flag for flag in flags if flag in TOLERANCES), "float64")
