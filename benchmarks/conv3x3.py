@@ -3,7 +3,9 @@
     python benchmarks/conv3x3.py [--batch 8] [--size 224] [--threads 2] [--repeats 5] [--runs 2]
 
 Methods: ``im2col`` (tinyrrn.functional.conv's reference path: one strided view copied into a
-column buffer, one matrix product; col2im for the input gradient), ``winograd``
+column buffer, one matrix product; col2im for the input gradient), ``blocks`` (what conv2d does
+below the Winograd sizes: the columns gathered and multiplied a cache-sized block at a time,
+never stored whole; at stride 1 the input gradient is such a product too), ``winograd``
 (tinyrrn.functional.winograd, F(2x2, 3x3); stride 1 only) and ``torch``
 (torch.nn.functional.conv2d on channels-last tensors). For every distinct 3x3 shape: forward,
 input gradient and weight gradient, each timed alone. Every method runs in its own process
@@ -21,7 +23,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from conv import resnet50_convs  # noqa: E402
 
-METHODS = ("im2col", "winograd", "torch")
+METHODS = ("im2col", "blocks", "winograd", "torch")
 PARTS = ("forward", "input grad", "weight grad")
 
 
@@ -69,6 +71,20 @@ def worker(args):
             calls = {"forward": lambda: winograd.conv3x3(x, w, 1),
                      "input grad": lambda: winograd.conv3x3_input_grad(g, w, 1),
                      "weight grad": lambda: winograd.conv3x3_weight_grad(x, g, 1)}
+            context = None
+        elif args.method == "blocks":
+            view = conv.windows(x, (3, 3), (s, s), (1, 1))[0]
+            rows = w.transpose(0, 2, 3, 1).reshape(o, 9 * c)
+            g_rows = g.reshape(-1, o)
+
+            def input_grad():
+                if s != 1:
+                    return conv.col2im(threads.matmul(g_rows, rows), x.shape, (3, 3), (s, s), (1, 1), (ho, ho))
+                flipped = w[:, :, ::-1, ::-1].transpose(1, 0, 2, 3)
+                g_view = conv.windows(g, (3, 3), (1, 1), (1, 1))[0]
+                return conv.window_product(g_view, flipped.transpose(0, 2, 3, 1).reshape(c, 9 * o).T)
+            calls = {"forward": lambda: conv.window_product(view, rows.T), "input grad": input_grad,
+                     "weight grad": lambda: conv.window_weight_product(g_rows, view)}
             context = None
         else:
             rows = w.transpose(0, 2, 3, 1).reshape(o, 9 * c)

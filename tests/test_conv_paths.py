@@ -85,6 +85,41 @@ def test_the_winograd_path_passes_a_gradient_check(winograd_everywhere, rng):
     assert winograd_everywhere
 
 
-def test_resnet50_sized_layers_take_the_winograd_path_and_small_ones_im2col(monkeypatch):
-    assert conv._winograd_pays(64, (56, 56)) and conv._winograd_pays(256, (14, 14))
-    assert not conv._winograd_pays(512, (7, 7)) and not conv._winograd_pays(16, (40, 40))
+def test_resnet50_sized_layers_take_the_winograd_path_and_others_column_blocks(monkeypatch):
+    assert conv._winograd_pays(128, (28, 28)) and conv._winograd_pays(256, (14, 14))
+    assert not conv._winograd_pays(64, (56, 56)) and not conv._winograd_pays(512, (7, 7))
+    assert not conv._winograd_pays(16, (40, 40))
+
+
+@pytest.mark.parametrize("blocks_of", ["lines", "images"])
+@pytest.mark.parametrize("case", [c for c in CASES if c[-1] == 1])
+def test_columns_gathered_block_by_block_give_the_one_product(monkeypatch, rng, case, blocks_of):
+    """conv2d's blocked path (columns gathered and multiplied a block at a time, on the pool) against
+    im2col and one product, forward and both gradients, in float64; and a gradient check."""
+    c, o, k, stride, padding, dilation, _ = case
+    x = rng.standard_normal((3, c, 7, 6))
+    weight, g = rng.standard_normal((o, c, k, k)), None
+
+    def run(block):
+        nonlocal g
+        monkeypatch.setattr(conv, "COLUMN_BLOCK_BYTES", block)
+        xt, wt = Tensor(x.copy(), requires_grad=True), Tensor(weight.copy(), requires_grad=True)
+        y = F.conv2d(xt, wt, None, stride, padding, dilation)
+        g = rng.standard_normal(y.shape) if g is None else g
+        y.backward(g)
+        return y.data, xt.grad, wt.grad
+
+    pads = conv._same_or_valid(padding, (1, 1), (k, k), (dilation,) * 2) if padding == "same" else (padding,) * 2
+    view = conv.windows(numpy.zeros((3, 7, 6, c)), (k, k), (stride,) * 2, pads, (dilation,) * 2)[0]
+    block_bytes = 8 if blocks_of == "lines" else view[0].size * 8  # a few lines of one image; one image
+    monkeypatch.setattr(conv, "COLUMN_BLOCK_BYTES", block_bytes)
+    assert len(conv._column_blocks(view, o)) >= 3
+    threads.set_threads(2)
+    try:
+        expected = run(2**40)  # one block: im2col and one product
+        for got, want in zip(run(block_bytes), expected):
+            numpy.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
+        gradcheck(lambda x, w: F.conv2d(x, w, None, stride, padding, dilation),
+                  [Tensor(x[:1], requires_grad=True), Tensor(weight, requires_grad=True)])
+    finally:
+        threads.set_threads()

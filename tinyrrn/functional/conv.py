@@ -13,14 +13,19 @@ weights are viewed as (groups, ...) stacks and multiplied in one batched
 product. The transposed convolution is the convolution's input gradient run
 as a forward pass (col2im of a product with the weights).
 """
+import functools
+
+import numpy
+
 from .. import backend, threads
 from ..tensor import make_result
 from . import winograd
 from ._util import ArgumentError, check_float, pair
 from ._window import as_pads, crop_nhwc, output_size, pad_nhwc, taps
 
-WINOGRAD_MIN_CHANNELS = 64  # below these (input channels, output height/width) im2col is faster
+WINOGRAD_MIN_CHANNELS = 128  # below these (input channels, output height/width) column blocks are faster
 WINOGRAD_MIN_SIZE = 14
+COLUMN_BLOCK_BYTES = 512 * 1024  # a block of the column matrix that stays in a core's cache (L2)
 
 
 def channels_last(array):
@@ -58,8 +63,8 @@ def _weight_from_rows(rows, shape):
     return rows.reshape(a, kh, kw, b).transpose(0, 3, 1, 2)
 
 
-def im2col(x_nhwc, kernel, stride, padding, dilation=(1, 1), out_hw=None):
-    """Columns (N*Ho*Wo, kh*kw*C) of every kernel window, and the output size (Ho, Wo).
+def windows(x_nhwc, kernel, stride, padding, dilation=(1, 1), out_hw=None):
+    """The (N, Ho, Wo, kh, kw, C) strided view of every kernel window of x padded (no copy), and (Ho, Wo).
 
     ``padding`` is (ph, pw), or ((top, bottom), (left, right)); ``out_hw`` may ask for
     fewer windows than fit.
@@ -70,9 +75,57 @@ def im2col(x_nhwc, kernel, stride, padding, dilation=(1, 1), out_hw=None):
     n, hp, wp, c = padded.shape
     ho, wo = out_hw or ((hp - dh * (kh - 1) - 1) // sh + 1, (wp - dw * (kw - 1) - 1) // sw + 1)
     s0, s1, s2, s3 = padded.strides
-    windows = xp.lib.stride_tricks.as_strided(
+    view = xp.lib.stride_tricks.as_strided(
         padded, shape=(n, ho, wo, kh, kw, c), strides=(s0, s1 * sh, s2 * sw, s1 * dh, s2 * dw, s3))
-    return windows.reshape(n * ho * wo, kh * kw * c), (ho, wo)  # the one copy
+    return view, (ho, wo)
+
+
+def im2col(x_nhwc, kernel, stride, padding, dilation=(1, 1), out_hw=None):
+    """Columns (N*Ho*Wo, kh*kw*C) of every kernel window, and the output size (Ho, Wo)."""
+    view, (ho, wo) = windows(x_nhwc, kernel, stride, padding, dilation, out_hw)
+    n, _, _, kh, kw, c = view.shape
+    return view.reshape(n * ho * wo, kh * kw * c), (ho, wo)  # the one copy
+
+
+def _column_blocks(view, least_rows):
+    """(lo, hi, block): the rows lo:hi of the column matrix of ``view`` (N, Ho, Wo, kh, kw, C) as views of
+    whole images, or of lines of one image, of about COLUMN_BLOCK_BYTES (at least ``least_rows`` rows)."""
+    n, ho, wo, kh, kw, c = view.shape
+    rows = max(COLUMN_BLOCK_BYTES // (kh * kw * c * view.itemsize), least_rows)
+    if rows >= ho * wo:
+        images = rows // (ho * wo)
+        return [(i * ho * wo, min(n, i + images) * ho * wo, view[i:i + images]) for i in range(0, n, images)]
+    lines = -(-rows // wo)
+    return [((i * ho + r) * wo, (i * ho + min(ho, r + lines)) * wo, view[i, r:r + lines])
+            for i in range(n) for r in range(0, ho, lines)]
+
+
+def window_product(view, w_cols):
+    """im2col(view) @ w_cols (K, O) -> (N*Ho*Wo, O): the columns gathered and multiplied block by block,
+    each block while it is in the core's cache (never the whole column matrix at once); blocks go to
+    the thread pool. The same numbers as im2col and one product (which it is on a GPU, or when small)."""
+    n, ho, wo, kh, kw, c = view.shape
+    k = kh * kw * c
+    blocks = _column_blocks(view, w_cols.shape[1]) if backend.xp_of(view) is numpy else []
+    if len(blocks) < 2:
+        return threads.matmul(view.reshape(n * ho * wo, k), w_cols)
+    out = numpy.empty((n * ho * wo, w_cols.shape[1]), dtype=numpy.result_type(view, w_cols))
+    threads.run_tasks([lambda lo=lo, hi=hi, block=block: numpy.matmul(block.reshape(hi - lo, k), w_cols, out=out[lo:hi])
+                       for lo, hi, block in blocks])
+    return out
+
+
+def window_weight_product(g_rows, view):
+    """g_rows.T (O, R) @ im2col(view) (R, K) -> (O, K), the weight gradient's product: partial products of
+    blocks of columns (gathered as in window_product), added up."""
+    n, ho, wo, kh, kw, c = view.shape
+    k = kh * kw * c
+    blocks = _column_blocks(view, g_rows.shape[1]) if backend.xp_of(view) is numpy else []
+    if len(blocks) < 2:
+        return threads.matmul(g_rows.T, view.reshape(n * ho * wo, k))
+    parts = threads.run_tasks([lambda lo=lo, hi=hi, block=block: g_rows[lo:hi].T @ block.reshape(hi - lo, k)
+                               for lo, hi, block in blocks])
+    return functools.reduce(numpy.add, parts)
 
 
 def col2im(cols, x_shape, kernel, stride, padding, out_hw, dilation=(1, 1)):
@@ -151,17 +204,22 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     x_nhwc = x.data.transpose(0, 2, 3, 1)
     if groups == 1 and _winograd_pays(c, out_hw) and winograd.covers((kh, kw), stride, pads, dilation):
         return _conv2d_winograd(x, x_nhwc, weight, bias, pads[0][0])
-    cols, _ = im2col(x_nhwc, (kh, kw), stride, pads, dilation)
-    cols = _grouped(cols, groups, kh * kw)  # (G, N*Ho*Wo, kh*kw*C/G)
     w_rows = _weight_rows(weight.data, groups)  # (G, O/G, kh*kw*C/G)
-    out = _ungrouped(threads.matmul(cols, w_rows.transpose(0, 2, 1)))  # (N*Ho*Wo, O)
+    if groups == 1:  # blocks of columns, gathered again for the weight gradient (never stored whole)
+        view, _ = windows(x_nhwc, (kh, kw), stride, pads, dilation)
+        out = window_product(view, w_rows[0].T)  # (N*Ho*Wo, O)
+    else:
+        cols = _grouped(im2col(x_nhwc, (kh, kw), stride, pads, dilation)[0], groups, kh * kw)  # (G, N*Ho*Wo, kh*kw*C/G)
+        out = _ungrouped(threads.matmul(cols, w_rows.transpose(0, 2, 1)))  # (N*Ho*Wo, O)
     if bias is not None:
         out += bias.data
 
     def backward(g):
         g_rows = g.transpose(0, 2, 3, 1).reshape(-1, o)
-        g_stack = _grouped(g_rows, groups)
-        gw = _weight_from_rows(threads.matmul(g_stack.transpose(0, 2, 1), cols), weight.shape)
+        if groups == 1:
+            gw = _weight_from_rows(window_weight_product(g_rows, view), weight.shape)
+        else:
+            gw = _weight_from_rows(threads.matmul(_grouped(g_rows, groups).transpose(0, 2, 1), cols), weight.shape)
         gx = None
         if x.requires_grad:  # not for input images
             gx = _input_gradient(g, weight.data, (n, h, w, c), stride, pads, dilation, groups, out_hw)
@@ -186,18 +244,19 @@ def _input_gradient(g, weight, x_shape, stride, pads, dilation, groups, out_hw):
     if groups == 1 and tuple(stride) == (1, 1) and all(p <= span for span, side in zip(spans, pads) for p in side):
         flipped = weight[:, :, ::-1, ::-1].transpose(1, 0, 2, 3)  # (C, O, kh, kw)
         back_pads = tuple((span - before, span - after) for span, (before, after) in zip(spans, pads))
-        cols, _ = im2col(g_nhwc, (kh, kw), (1, 1), back_pads, dilation)
-        return threads.matmul(cols, _weight_rows(flipped, 1)[0].T).reshape(n, h, w, c).transpose(0, 3, 1, 2)
+        view, _ = windows(g_nhwc, (kh, kw), (1, 1), back_pads, dilation)
+        return window_product(view, _weight_rows(flipped, 1)[0].T).reshape(n, h, w, c).transpose(0, 3, 1, 2)
     g_stack = _grouped(g_nhwc.reshape(-1, g.shape[1]), groups)
     g_cols = _ungrouped(threads.matmul(g_stack, _weight_rows(weight, groups)), kh * kw)
     return col2im(g_cols, x_shape, (kh, kw), stride, pads, out_hw, dilation).transpose(0, 3, 1, 2)
 
 
 def _winograd_pays(channels, out_hw):
-    """Whether the Winograd path is faster than im2col for this input: wide enough (64+ channels) and
-    large feature maps (14 x 14 or more). Measured on 2 cores (benchmarks/conv3x3.py): on ResNet-50's
-    56x56, 28x28 and 14x14 3x3 layers Winograd is 1.1-1.7x faster; at 7x7 (the 16 products become too
-    small) and with few channels (its transforms dominate) im2col is."""
+    """Whether the Winograd path is faster than column blocks for this input: wide (128+ channels) and
+    large feature maps (14 x 14 or more). Measured on 2 cores (benchmarks/conv3x3.py, forward + both
+    gradients): on ResNet-50's 28x28 and 14x14 3x3 layers the two tie (Winograd does 2.25x fewer
+    multiplications, its transforms cost as much again); at 56x56 with 64 channels column blocks are
+    1.4x faster, at 7x7 (the 16 products become too small) 2x."""
     return channels >= WINOGRAD_MIN_CHANNELS and min(out_hw) >= WINOGRAD_MIN_SIZE
 
 
