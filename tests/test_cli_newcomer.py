@@ -119,7 +119,7 @@ def test_the_main_job_says_a_baseline_follows_counts_runs_and_ends_with_files_an
     monkeypatch.chdir(tmp_path)
     args = ["--data", tiny_data, "--cache-dir", str(tmp_path / "cache"), "--arch", "resnet_small", "--resize", "24",
             "--crop", "16", "--batch", "4", "--update-every", "6", "--epochs", "1", "--max-steps", "2", "--workers", "0",
-            "--val-groups", "1", "--baseline"]
+            "--val-groups", "1", "--baseline", "--threads", "1"]  # one core: in turn (tests/test_beside.py: side by side)
     assert training.main(args) == 0
     out, err = capsys.readouterr()
     run_dir = os.path.join("runs", next(os.scandir("runs")).name)

@@ -34,6 +34,7 @@ code: tinyrrn/parallel.py holds what differs. ``--batch`` is then the global bat
 ranks), updates count global observations, and only rank 0 writes files and shows progress.
 """
 import math
+import multiprocessing
 import os
 import resource
 import sys
@@ -41,9 +42,10 @@ import time
 
 import numpy
 
-from . import backend, checkpoint, cli, config as configuration, parallel, rundir, signals
+from . import backend, checkpoint, cli, config as configuration, parallel, rundir, signals, threads
 from . import functional as F
 from . import random as tinyrandom
+from .beside import RunBeside, SharedClock
 from .builders import build_dataset, build_model, check_classes, dataset_root, model_from_state
 from .cli import UsageError
 from .data import ChunkLoader
@@ -55,7 +57,7 @@ from .models.rrn import position_aliases
 from .nn import BatchNorm2d
 from .optim import OPTIMIZERS, learning_rate
 from .plots import plot_training_curve
-from .progress import Progress, format_time
+from .progress import JobClock, Progress
 from .tensor import Tensor
 
 
@@ -169,38 +171,6 @@ def describe_updates(update_size, batch, update_every):
         return f"an update after every batch of {batch} chunks ({asked}, at most one batch)"
     return (f"an update every {per_update} batches of {batch} chunks, gradients accumulated over "
             f"{per_update * batch} chunks ({asked})")
-
-
-class JobClock:
-    """Where a job of several training runs stands (run i of n) and the time the whole job has left.
-
-    The time left is measured on the run in progress, from the first batch it reports: its rate
-    gives the rest of this run, and each run still to come is taken to last as long as this one.
-    The main job's no-skip baseline trains on the same chunks but computes one step per chunk, not
-    two (a 2-core CPU took 7.5 min for it after 9.9 min for the skip model), so during the first run
-    the estimate errs on the long side."""
-
-    def __init__(self, runs):
-        self.runs, self.index, self.first = runs, 0, None
-
-    def start_run(self, index):
-        self.index, self.first = index, None
-
-    def label(self):
-        return f"run {self.index + 1} of {self.runs}, " if self.runs > 1 else ""
-
-    def note(self, share):
-        """'| job: 12:34 left' when this run is ``share`` (0-1) done ('' until a rate is measured)."""
-        now = time.monotonic()
-        if self.first is None:
-            self.first = (now, share)
-            return ""
-        start, done = self.first[0], share - self.first[1]
-        if done <= 0:
-            return ""
-        per_run = (now - start) / done
-        left = per_run * ((1 - share) + (self.runs - self.index - 1))
-        return f"| {'job' if self.runs > 1 else 'run'}: {format_time(left)} left"
 
 
 # -- around the loop -------------------------------------------------------------
@@ -615,16 +585,14 @@ def _main(given, resume, comm):
     cli.use_compute(config["device"], config["threads"])
     if backend.get_device() == "gpu":
         comm.use_gpu()  # one GPU per rank, before anything is allocated
+    side_by_side = len(runs) > 1 and comm.size == 1 and backend.get_device() == "cpu" and threads.get_threads() > 1
     if comm.is_root and len(runs) > 1:
-        print(f"this job trains {len(runs)} models, one after the other: 1. the model with a temporal skip, "
-              f"in {run_dir}; 2. the same backbone without one (context 1), the baseline to compare with, in "
-              f"{runs[1][2]}; then it prints both test errors", flush=True)
-    results, job = [], JobClock(len(runs))
-    for index, (label, run_config, directory) in enumerate(runs):
-        job.start_run(index)
-        resumable = comm.on_root(os.path.isfile, os.path.join(directory, "checkpoint.npz"))
-        metrics, _ = train(run_config, directory, resume=resumable, comm=comm, job=job)
-        results.append((label, metrics, directory))
+        how = ("side by side, one process per core" if side_by_side else "one after the other")
+        print(f"this job trains {len(runs)} models, {how}: 1. the model with a temporal skip, in {run_dir}; "
+              f"2. the same backbone without one (context 1), the baseline to compare with, in {runs[1][2]}"
+              + (f" (its output: {run_dir}/baseline.log)" if side_by_side else "") + "; then it prints both test errors",
+              flush=True)
+    results = train_side_by_side(runs, run_dir, resume) if side_by_side else train_in_turn(runs, comm)
     if comm.is_root:
         rule = ("the lowest validation video error on the groups held out of the training list (val_groups.txt)"
                 if config["val_groups"] else "--val-groups 0: the last epoch")
@@ -634,6 +602,43 @@ def _main(given, resume, comm):
                   f"last epoch {metrics['last']['video_error']:.4f}   ({directory})")
         print("\n" + files_to_open(run_dir, config, baseline=len(runs) > 1))
     return 0
+
+
+def train_in_turn(runs, comm):
+    """Train each (label, config, run directory) of ``runs`` in turn (resuming those with a checkpoint);
+    returns [(label, final metrics, run directory)]."""
+    results, job = [], JobClock(len(runs))
+    for index, (label, run_config, directory) in enumerate(runs):
+        job.start_run(index)
+        resumable = comm.on_root(os.path.isfile, os.path.join(directory, "checkpoint.npz"))
+        metrics, _ = train(run_config, directory, resume=resumable, comm=comm, job=job)
+        results.append((label, metrics, directory))
+    return results
+
+
+def train_side_by_side(runs, run_dir, resume):
+    """The main job's two runs at once: the baseline (``runs[1]``, inside ``run_dir``) in a process
+    beside this one (tinyrrn.beside), the threads split between the two. A new job that fails or is
+    stopped before either run wrote a checkpoint leaves nothing behind."""
+    (label, config, _), (other_label, other_config, other_dir) = runs
+    dataset_root(config)  # checked, and the synthetic data generated, before two processes read it
+    made = None if resume or os.path.exists(run_dir) else rundir.create(run_dir)
+    total = threads.get_threads()
+    threads.set_threads(total - total // 2)
+    shares = multiprocessing.get_context("spawn").Array("d", 2, lock=False)
+    resumable = [os.path.isfile(os.path.join(d, "checkpoint.npz")) for d in (run_dir, other_dir)]
+    try:
+        with RunBeside(train, (other_config, other_dir, resumable[1], None, SharedClock(shares, 1)),
+                       os.path.join(run_dir, "baseline.log"), total // 2, other_label) as other:
+            clock = SharedClock(shares, 0)
+            metrics, _ = train(config, run_dir, resume=resumable[0], job=clock)
+            shares[0] = 1.0
+            other_metrics, _ = other.wait(clock)
+    except BaseException:
+        if made is not None and not any(os.path.isfile(os.path.join(d, "checkpoint.npz")) for d in (run_dir, other_dir)):
+            rundir.remove_unfinished(run_dir, made)
+        raise
+    return [(label, metrics, run_dir), (other_label, other_metrics, other_dir)]
 
 
 def files_to_open(run_dir, config, baseline=False):

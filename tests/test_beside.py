@@ -1,0 +1,97 @@
+"""The main job's two runs side by side (tinyrrn.beside): the same weights as one after the other,
+one Ctrl-C or SIGTERM stops both with a checkpoint each, and a failure of the run beside is one error."""
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy
+import pytest
+
+from tinyrrn import checkpoint, threads
+from tinyrrn import train as training
+
+
+def job_args(data, out, *extra):
+    """A tiny main job: the temporal-skip model and its no-skip baseline (--baseline)."""
+    return ["--data", data, "--out", str(out), "--cache-dir", str(out / "cache"), "--arch", "resnet_small",
+            "--resize", "24", "--crop", "16", "--batch", "4", "--update-every", "8", "--epochs", "2",
+            "--workers", "0", "--baseline", "--lr", "0.003", "--log-every", "1", "--no-flip", "--val-groups", "1",
+            *extra]
+
+
+def weights(run_dir):
+    arrays, meta = checkpoint.load(os.path.join(run_dir, "checkpoint.npz"))
+    return checkpoint.prefixed(arrays, "model"), meta
+
+
+def the_run(out):
+    found = [p for p in out.iterdir() if p.is_dir() and p.name != "cache"]
+    assert len(found) == 1, found
+    return str(found[0])
+
+
+@pytest.fixture
+def restore_threads():
+    yield
+    threads.set_threads()
+
+
+def test_side_by_side_gives_the_weights_of_one_after_the_other(tiny_data, tmp_path, capsys, restore_threads):
+    assert training.main(job_args(tiny_data, tmp_path / "turn", "--threads", "1")) == 0
+    in_turn = capsys.readouterr().out
+    assert "one after the other" in in_turn
+    assert training.main(job_args(tiny_data, tmp_path / "beside", "--threads", "2")) == 0
+    beside = capsys.readouterr().out
+    assert "side by side, one process per core" in beside
+    turn_dir, beside_dir = the_run(tmp_path / "turn"), the_run(tmp_path / "beside")
+    assert "run 2 of 2 (side by side), in " in open(os.path.join(beside_dir, "baseline.log")).read()
+    for sub in ("", "baseline"):
+        (a, meta_a), (b, meta_b) = weights(os.path.join(turn_dir, sub)), weights(os.path.join(beside_dir, sub))
+        assert meta_a["updates"] == meta_b["updates"] > 0 and sorted(a) == sorted(b)
+        for name in a:
+            numpy.testing.assert_array_equal(a[name], b[name], err_msg=f"{sub or 'skip'}: {name}")
+    errors = [line.split()[-5:-4] for line in in_turn.splitlines() if "(epoch" in line]
+    assert errors and errors == [line.split()[-5:-4] for line in beside.splitlines() if "(epoch" in line]
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_one_signal_stops_both_runs_with_a_checkpoint_each_and_resume_ends_both(tiny_data, tmp_path, signum):
+    """SIGINT to the job's process group (a terminal's Ctrl-C; the run beside is in a session of its
+    own, so it hears of it once, from the parent) or SIGTERM to the parent alone (kill, schedulers)."""
+    args = job_args(tiny_data, tmp_path, "--threads", "2", "--epochs", "50", "--max-steps", "30")
+    proc = subprocess.Popen([sys.executable, "-m", "tinyrrn.train", *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and len(list(tmp_path.glob("*/**/metrics.jsonl"))) < 2:
+        time.sleep(0.05)
+    if signum == signal.SIGINT:
+        os.killpg(proc.pid, signum)
+    else:
+        proc.send_signal(signum)
+    out, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 128 + signum, out
+    run_dir = the_run(tmp_path)
+    for directory in (run_dir, os.path.join(run_dir, "baseline")):
+        assert os.path.isfile(os.path.join(directory, "checkpoint.npz")), out
+        assert not os.path.exists(os.path.join(directory, "lock")), f"{directory}: still locked"  # the child ended
+    assert "interrupted" in open(os.path.join(run_dir, "baseline.log")).read()
+    resumed = subprocess.run([sys.executable, "-m", "tinyrrn.train", "--resume", run_dir], capture_output=True,
+                             text=True, timeout=240)
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    assert weights(run_dir)[1]["updates"] == weights(os.path.join(run_dir, "baseline"))[1]["updates"] == 30
+    assert "no skip (context 1)" in resumed.stdout
+
+
+def test_a_failure_of_the_run_beside_is_one_error_naming_its_log(tiny_data, tmp_path, capsys, restore_threads):
+    assert training.main(job_args(tiny_data, tmp_path, "--threads", "2", "--epochs", "1")) == 0
+    run_dir = the_run(tmp_path)
+    broken = os.path.join(run_dir, "baseline", "checkpoint.npz")
+    with open(broken, "wb") as f:
+        f.write(b"not a checkpoint")
+    capsys.readouterr()
+    assert training.main(["--resume", run_dir, "--threads", "2"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err.startswith("error: no skip (context 1), trained beside this run, failed: ") and broken in err, err
+    assert err.endswith(f"(its output: {os.path.join(run_dir, 'baseline.log')})")
