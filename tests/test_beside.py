@@ -12,6 +12,8 @@ import pytest
 from tinyrrn import checkpoint, threads
 from tinyrrn import train as training
 
+pytestmark = pytest.mark.cpu_only("the two runs go side by side on CPU cores; on a GPU they take turns")
+
 
 def job_args(data, out, *extra):
     """A tiny main job: the temporal-skip model and its no-skip baseline (--baseline)."""

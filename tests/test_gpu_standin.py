@@ -142,8 +142,10 @@ def test_a_run_on_the_gpu_is_interrupted_resumed_evaluated_and_predicts_as_on_th
 
     monkeypatch.setattr(backend, "_default_device", "cpu")
     cpu_metrics, on_cpu = training.train(config, str(tmp_path / "cpu"))
-    for key, value in final_weights(on_cpu)[0].items():
-        numpy.testing.assert_allclose(a[key], value, rtol=1e-3, atol=1e-5, err_msg=key)
+    for key, value in final_weights(on_cpu)[0].items():  # the CPU adds its products' blocks in another order
+        # (conv.window_product): float32 rounding, which Adam's steps on near-zero gradients amplify; the
+        # tolerance is a tenth of one step (lr 0.003)
+        numpy.testing.assert_allclose(a[key], value, rtol=1e-3, atol=3e-4, err_msg=key)
     assert cpu_metrics["video_error"] == metrics["video_error"]
 
     capsys.readouterr()
