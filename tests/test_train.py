@@ -298,3 +298,14 @@ def test_help_explains_every_flag():
                  "--sample-every", "--chunk", "--epochs", "--lr", "--update-every", "--batch", "--workers",
                  "--seed", "--device", "--out", "--resume", "--preset", "--config", "--freeze-bn"):
         assert flag in out, flag
+
+
+@pytest.mark.parametrize("every, drawn", [(0.0, [1, 2, 3]), (1e9, [1, 3])])
+def test_the_training_curve_is_redrawn_at_most_every_so_often_and_after_the_last_epoch(tiny_data, tmp_path,
+                                                                                       monkeypatch, every, drawn):
+    epochs = []
+    monkeypatch.setattr(training.Trainer, "PLOT_EVERY_SECONDS", every)
+    monkeypatch.setattr(training, "plot_training_curve",
+                        lambda log, path: epochs.append(sum('"kind": "epoch"' in line for line in open(log))))
+    training.train(tiny_config(tiny_data, tmp_path, "--epochs", "3"), str(tmp_path / "run"))
+    assert epochs == drawn
