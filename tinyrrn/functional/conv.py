@@ -242,10 +242,12 @@ def _input_gradient(g, weight, x_shape, stride, pads, dilation, groups, out_hw):
     spans = (dilation[0] * (kh - 1), dilation[1] * (kw - 1))
     g_nhwc = g.transpose(0, 2, 3, 1)
     if groups == 1 and tuple(stride) == (1, 1) and all(p <= span for span, side in zip(spans, pads) for p in side):
-        flipped = weight[:, :, ::-1, ::-1].transpose(1, 0, 2, 3)  # (C, O, kh, kw)
+        # the kernel turned by 180 degrees, in and out channels swapped, as (kh*kw*O, C) rows: one copy
+        # that reads the channels-last weight C values at a time
+        flipped = weight.transpose(0, 2, 3, 1)[:, ::-1, ::-1, :].transpose(1, 2, 0, 3).reshape(-1, c)
         back_pads = tuple((span - before, span - after) for span, (before, after) in zip(spans, pads))
         view, _ = windows(g_nhwc, (kh, kw), (1, 1), back_pads, dilation)
-        return window_product(view, _weight_rows(flipped, 1)[0].T).reshape(n, h, w, c).transpose(0, 3, 1, 2)
+        return window_product(view, flipped).reshape(n, h, w, c).transpose(0, 3, 1, 2)
     g_stack = _grouped(g_nhwc.reshape(-1, g.shape[1]), groups)
     g_cols = _ungrouped(threads.matmul(g_stack, _weight_rows(weight, groups)), kh * kw)
     return col2im(g_cols, x_shape, (kh, kw), stride, pads, out_hw, dilation).transpose(0, 3, 1, 2)
