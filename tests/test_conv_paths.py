@@ -110,6 +110,7 @@ def test_columns_gathered_block_by_block_give_the_one_product(monkeypatch, rng, 
         return y.data, xt.grad, wt.grad
 
     pads = conv._same_or_valid(padding, (1, 1), (k, k), (dilation,) * 2) if padding == "same" else (padding,) * 2
+    monkeypatch.setattr(conv, "WEIGHT_GRADIENT_BLOCK_ROWS", 1)  # the weight gradient in such blocks too
     view = conv.windows(numpy.zeros((3, 7, 6, c)), (k, k), (stride,) * 2, pads, (dilation,) * 2)[0]
     block_bytes = 8 if blocks_of == "lines" else view[0].size * 8  # a few lines of one image; one image
     monkeypatch.setattr(conv, "COLUMN_BLOCK_BYTES", block_bytes)

