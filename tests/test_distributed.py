@@ -156,8 +156,9 @@ def test_two_ranks_follow_one_rank_with_the_same_global_batch(mpiexec, tiny_data
     a, meta_a = weights(one)
     b, meta_b = weights(two)
     assert meta_a["updates"] == meta_b["updates"] == 4 and meta_a["loader"] == meta_b["loader"]
-    for key in a:
-        numpy.testing.assert_allclose(b[key], a[key], rtol=1e-4, atol=1e-5, err_msg=key)
+    for key in a:  # float32: the ranks' products sum in other groupings; batch norm of 2-4 chunks amplifies
+        # that (the exact check is float64: test_sync_batch_norm_and_sharded_evaluation_on_two_ranks)
+        numpy.testing.assert_allclose(b[key], a[key], rtol=1e-3, atol=1e-4, err_msg=key)
     steps = [json.loads(line) for line in open(os.path.join(two, "metrics.jsonl")) if '"step"' in line]
     assert [s["update"] for s in steps] == [1, 2, 3, 4] and steps[0]["ranks"] == 2 and 0 <= steps[0]["comm_share"] <= 1
     # the final evaluation, sharded by video over the 2 ranks, equals one process's on the same weights

@@ -252,7 +252,6 @@ class Trainer:
                 self.bar.close()
                 if not finished:
                     path = self.save()
-                    self.plot()
                     signum = max(self.comm.allgather(self.signals.received))  # the signal some rank received
                     raise signals.Interrupted(signum, path, f"checkpoint written to {path}; continue "
                                               f"with python -m tinyrrn.train --resume {self.run_dir}")
