@@ -648,6 +648,8 @@ def train_side_by_side(runs, run_dir, resume):
         if made is not None and not any(os.path.isfile(os.path.join(d, "checkpoint.npz")) for d in (run_dir, other_dir)):
             rundir.remove_unfinished(run_dir, made)
         raise
+    finally:
+        threads.set_threads(total)
     return [(label, metrics, run_dir), (other_label, other_metrics, other_dir)]
 
 
