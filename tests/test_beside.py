@@ -46,7 +46,7 @@ def test_side_by_side_gives_the_weights_of_one_after_the_other(tiny_data, tmp_pa
     assert "one after the other" in in_turn
     assert training.main(job_args(tiny_data, tmp_path / "beside", "--threads", "2")) == 0
     beside = capsys.readouterr().out
-    assert "side by side, one process per core" in beside
+    assert "side by side, in two processes" in beside
     turn_dir, beside_dir = the_run(tmp_path / "turn"), the_run(tmp_path / "beside")
     assert "run 2 of 2 (side by side), in " in open(os.path.join(beside_dir, "baseline.log")).read()
     for sub in ("", "baseline"):
@@ -97,3 +97,74 @@ def test_a_failure_of_the_run_beside_is_one_error_naming_its_log(tiny_data, tmp_
     err = capsys.readouterr().err.strip().splitlines()[-1]
     assert err.startswith("error: no skip (context 1), trained beside this run, failed: ") and broken in err, err
     assert err.endswith(f"(its output: {os.path.join(run_dir, 'baseline.log')})")
+
+
+def test_a_run_beside_that_dies_is_said_at_once_and_the_job_ends_in_one_error(tiny_data, tmp_path):
+    """kill -9 of the child: a warning between this run's batches, this run finishes, then one error line."""
+    args = job_args(tiny_data, tmp_path, "--threads", "2", "--epochs", "50", "--max-steps", "60")
+    proc = subprocess.Popen([sys.executable, "-m", "tinyrrn.train", *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and len(list(tmp_path.glob("*/**/metrics.jsonl"))) < 2:
+        time.sleep(0.05)
+    lock = next(tmp_path.glob("*/baseline/lock")).read_text()  # "process PID on host ..."
+    os.kill(int(lock.split()[1]), signal.SIGKILL)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 1, out + err
+    lines = err.strip().splitlines()
+    assert "Traceback" not in err and any(line.startswith("warning: no skip (context 1), trained beside this run, "
+                                                              "failed: its process ended with exit status -9") for line in lines), err
+    assert lines[-1].startswith("error: no skip (context 1), trained beside this run, failed: its process ended with "
+                                "exit status -9 (its output: "), err
+    assert weights(the_run(tmp_path))[1]["updates"] == 60  # this run went on to its end
+
+
+def test_a_failure_of_this_run_is_its_own_error_after_the_run_beside_stopped(tiny_data, tmp_path, capsys,
+                                                                            restore_threads):
+    assert training.main(job_args(tiny_data, tmp_path, "--threads", "2", "--epochs", "1")) == 0
+    run_dir = the_run(tmp_path)
+    broken = os.path.join(run_dir, "checkpoint.npz")
+    with open(broken, "wb") as f:
+        f.write(b"not a checkpoint")
+    capsys.readouterr()
+    assert training.main(["--resume", run_dir, "--threads", "2"]) == 1  # the run beside resumes, then is stopped
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and err.strip().splitlines()[-1].startswith("error: ") and broken in err, err
+
+
+def _stops_on_a_signal(checkpoint):
+    """A stand-in for a training run in the child: waits for a stop request, then stops 'with a checkpoint'."""
+    from tinyrrn import signals
+    with signals.StopSignals() as stop:
+        print("waiting for a signal", flush=True)
+        while not stop.received:
+            time.sleep(0.05)
+    raise signals.Interrupted(stop.received, checkpoint)
+
+
+def test_a_signal_while_waiting_for_the_run_beside_stops_it_with_a_checkpoint(tmp_path):
+    """This run is done and waits: Ctrl-C is passed on (as SIGTERM), the child stops with its checkpoint,
+    and the job is interrupted with 130, naming that checkpoint and the command that continues the job."""
+    import multiprocessing
+    import threading
+    from tinyrrn import signals
+    from tinyrrn.beside import RunBeside, SharedClock
+    shares = multiprocessing.get_context("spawn").Array("d", 2, lock=False)
+    log = str(tmp_path / "beside.log")
+    with RunBeside(_stops_on_a_signal, ("/run/baseline/checkpoint.npz",), log, 1, "the other run",
+                   "python -m tinyrrn.train --resume /run") as other:
+        def interrupt_once_it_waits():
+            deadline = time.monotonic() + 60
+            def waits():
+                return os.path.exists(log) and "waiting for a signal" in open(log).read()
+            while time.monotonic() < deadline and not waits():
+                time.sleep(0.05)
+            os.kill(os.getpid(), signal.SIGINT)
+        threading.Thread(target=interrupt_once_it_waits, daemon=True).start()
+        with pytest.raises(signals.Interrupted) as stop:
+            other.wait(SharedClock(shares, 0))
+    assert stop.value.exit_code == 130 and stop.value.checkpoint == "/run/baseline/checkpoint.npz"
+    assert str(stop.value) == ("the other run: checkpoint written to /run/baseline/checkpoint.npz; continue with "
+                               "python -m tinyrrn.train --resume /run")
+    assert "SIGTERM: finishing this batch" in open(log).read()
+    assert not other.process.is_alive()

@@ -8,10 +8,11 @@ data order, checkpoints and run directory; the same seed gives the same weights 
 
 ``RunBeside`` starts the other run in a child process (spawned, in a session of its own, with its
 console output in a log file) and says how far it is (``SharedClock``). The child is stopped only
-through this process: a signal this process receives is passed on (the terminal's Ctrl-C does not
-reach the child directly, so that one Ctrl-C is never two); when this process fails or is
-interrupted the child gets SIGTERM, writes a checkpoint at its next batch and ends, and ``--resume``
-continues both runs. A child whose parent dies stops itself the same way.
+through this process: a signal this process receives is passed on as SIGTERM (the terminal's
+Ctrl-C does not reach the child directly, so that one Ctrl-C is never two); when this process fails
+or is interrupted the child gets SIGTERM, writes a checkpoint at its next batch and ends, and
+``--resume`` continues both runs. A child whose parent dies stops itself the same way. A child that
+fails is said at once; this run goes on, and the job ends with the child's error.
 """
 import multiprocessing
 import os
@@ -29,15 +30,18 @@ class SharedClock(JobClock):
     """The JobClock of runs side by side: run ``index`` writes its share done (0-1) into
     ``shares[index]``, shared by the processes; the job has left what its slowest run has left."""
 
-    def __init__(self, shares, index):
+    def __init__(self, shares, index, watch=None):
         super().__init__(len(shares))
-        self.shares, self.index, self.first_seen = shares, index, {}
+        self.shares, self.index, self.first_seen, self.watch = shares, index, {}, watch
 
     def label(self):
         return f"run {self.index + 1} of {self.runs} (side by side), "
 
     def note(self, share):
-        """'| job: 01:23 left' from each run's rate since this clock first saw it ('' until all have moved)."""
+        """'| job: 01:23 left' from each run's rate since this clock first saw it ('' until all have moved);
+        ``watch()`` first, when given (RunBeside.check: has the run beside failed?)."""
+        if self.watch is not None:
+            self.watch()
         self.shares[self.index] = share
         return self.job_left()
 
@@ -57,45 +61,88 @@ class SharedClock(JobClock):
 class RunBeside:
     """``target(*args)`` in a child process beside this one, on ``thread_count`` threads of the CPU,
     its console output appended to ``log_path``. ``wait`` returns its result (or raises its error);
-    leaving the ``with`` block on an exception stops it with a checkpoint first."""
+    leaving the ``with`` block on an exception stops it with a checkpoint first.
 
-    def __init__(self, target, args, log_path, thread_count, label):
-        self.log_path, self.label = log_path, label
+    Every signal is passed on as SIGTERM, which the child treats as Ctrl-C (a checkpoint at its next
+    batch; a second one stops it at once); the child ignores SIGINT from its start, so that the
+    terminal's Ctrl-C, which reaches the whole foreground process group, is never counted twice."""
+
+    def __init__(self, target, args, log_path, thread_count, label, resume_command):
+        self.log_path, self.label, self.resume_command = log_path, label, resume_command
+        self.outcome, self.received = None, 0
         context = multiprocessing.get_context("spawn")  # a fresh interpreter: no copied threads or locks
         self.results, sender = context.Pipe(duplex=False)
-        self.process = context.Process(target=_child, args=(target, args, log_path, thread_count, sender),
+        self.process = context.Process(target=_child, args=(target, args, log_path, thread_count, sender, os.getpid()),
                                        name="tinyrrn-beside")
-        self.process.start()
+        interrupt = signal.signal(signal.SIGINT, signal.SIG_IGN)  # inherited by the child: ignored from its start
+        try:
+            self.process.start()
+        finally:
+            signal.signal(signal.SIGINT, interrupt)
         sender.close()
 
     def __enter__(self):
         return self
 
     def __exit__(self, kind, error, trace):
-        if kind is not None and self.process.is_alive():
-            signum = error.signum if isinstance(error, signals.Interrupted) else signal.SIGTERM
-            print(f"stopping {self.label} beside this run ({signals.name(signum)}: a checkpoint at its next batch; "
-                  f"its output: {self.log_path})", file=sys.stderr, flush=True)
-            self.signal(signum)
-            self._join()
+        if kind is None:
+            return
+        if self.process.is_alive():
+            print(f"stopping {self.label} beside this run (a checkpoint at its next batch; its output: "
+                  f"{self.log_path})", file=sys.stderr, flush=True)
+            self.signal(signal.SIGTERM)
+        outcome = self._join()
+        if outcome[0] != "done":  # what the run beside kept, in one line; this process's error follows
+            print(f"{self.label}: {self._kept(outcome)}", file=sys.stderr, flush=True)
+
+    @staticmethod
+    def _kept(outcome):
+        """What a child that did not finish left: its checkpoint, or why not."""
+        if outcome[0] == "failed":
+            return f"failed: {outcome[1]}"
+        return (f"checkpoint written to {outcome[2]}" if outcome[2] else
+                "stopped at once, without a checkpoint (its last one stays)")
 
     def signal(self, signum):
+        """Pass a signal this process received on to the child, as SIGTERM."""
+        self.received = self.received or signum
         if self.process.is_alive():
-            os.kill(self.process.pid, signum)
+            os.kill(self.process.pid, signal.SIGTERM)
+
+    def _receive(self):
+        """The child's outcome if it has sent it (None until then, or if it died without sending)."""
+        try:
+            if self.outcome is None and self.results.poll():
+                self.outcome = self.results.recv()
+        except (EOFError, OSError):  # closed without a word: the child died
+            pass
+        return self.outcome
+
+    def check(self):
+        """Between this run's batches: say at once when the run beside has failed (this run goes on)."""
+        if self.outcome is None and not self.process.is_alive():
+            outcome = self._receive() or self._died()
+            if outcome[0] == "failed":
+                print(f"\nwarning: {self.label}, trained beside this run, failed: {outcome[1]} (its output: "
+                      f"{self.log_path}); this run goes on, then the job ends with that error",
+                      file=sys.stderr, flush=True)
+
+    def _died(self):
+        self.outcome = self.outcome or ("failed", f"its process ended with exit status {self.process.exitcode}")
+        return self.outcome
 
     def _join(self, clock=None):
         """Wait for the child to end, passing on the signals this process receives meanwhile; with
         ``clock`` (the child's SharedClock), show its progress until then. Returns its outcome."""
         previous = {s: signal.signal(s, lambda signum, frame: self.signal(signum)) for s in signals.HANDLED}
-        bar, outcome = None, None
+        bar = None
         if clock is not None and self.process.is_alive():
             bar = Progress(total=100, desc=f"waiting for {self.label} (run {clock.index + 1} of {clock.runs}, "
                                            f"output in {self.log_path}):")
         try:
             while self.process.is_alive():
                 self.process.join(0.25)
-                if outcome is None and self.results.poll():  # read as it comes: a pipe holds only so much
-                    outcome = self.results.recv()
+                self._receive()  # read as it comes: a pipe holds only so much
                 if bar is not None:
                     bar.note = clock.job_left()
                     bar.update(int(100 * clock.shares[clock.index]) - bar.n)
@@ -104,9 +151,7 @@ class RunBeside:
                 signal.signal(signum, handler)
             if bar is not None:
                 bar.close()
-        if outcome is None and self.results.poll():
-            outcome = self.results.recv()
-        return outcome or ("failed", f"it ended with exit status {self.process.exitcode}")
+        return self._receive() or self._died()
 
     def wait(self, clock):
         """The child's result once it ends, showing its progress (``clock``: this run's SharedClock);
@@ -117,33 +162,40 @@ class RunBeside:
         if outcome[0] == "done":
             return outcome[1]
         if outcome[0] == "interrupted":
-            raise signals.Interrupted(outcome[1], message=f"{self.label}: {outcome[2]}")
+            raise signals.Interrupted(self.received or outcome[1], outcome[2],
+                                      f"{self.label}: {self._kept(outcome)}; continue with {self.resume_command}")
         raise cli.Failure(f"{self.label}, trained beside this run, failed: {outcome[1]} (its output: {self.log_path})")
 
 
-def _child(target, args, log_path, thread_count, results):
+def _child(target, args, log_path, thread_count, results, parent):
     """The child process: its own session, output into the log, then ``target(*args)``; the outcome
-    goes back through ``results`` as ('done', result), ('interrupted', signum, message) or ('failed', message)."""
+    goes back through ``results`` as ('done', result), ('interrupted', signum, checkpoint or None) or
+    ('failed', message).
+    ``parent``: the PID of the process that started it, which it outlives by a second at most."""
     os.setsid()  # the terminal's signals reach the parent only, which passes them on
     log = open(log_path, "a", buffering=1)
     os.dup2(log.fileno(), 1)
     os.dup2(log.fileno(), 2)
     sys.stdout = sys.stderr = log
-    threading.Thread(target=_stop_when_orphaned, args=(os.getppid(),), daemon=True).start()
+    threading.Thread(target=_stop_when_orphaned, args=(parent,), daemon=True).start()
     try:
         with signals.outside_training():
             cli.use_compute("cpu", thread_count)
-            results.send(("done", target(*args)))
+            outcome = ("done", target(*args))
     except signals.Interrupted as stop:
         print(f"interrupted ({signals.name(stop.signum)}): {stop}", flush=True)
-        results.send(("interrupted", stop.signum, str(stop)))
+        outcome = ("interrupted", stop.signum, stop.checkpoint)
     except BaseException as err:  # everything, so that the parent hears of it in one line
         traceback.print_exc()
-        results.send(("failed", cli.describe(err)))
+        outcome = ("failed", cli.describe(err))
+    try:
+        results.send(outcome)
+    except OSError:  # the parent has gone: the log holds everything
+        pass
 
 
 def _stop_when_orphaned(parent):
-    """Stop this process (with a checkpoint, as SIGTERM does) once its parent has died."""
+    """Stop this process (with a checkpoint, as SIGTERM does) once ``parent`` has died."""
     while os.getppid() == parent:
         time.sleep(1)
     os.kill(os.getpid(), signal.SIGTERM)

@@ -597,7 +597,7 @@ def _main(given, resume, comm):
         comm.use_gpu()  # one GPU per rank, before anything is allocated
     side_by_side = len(runs) > 1 and comm.size == 1 and backend.get_device() == "cpu" and threads.get_threads() > 1
     if comm.is_root and len(runs) > 1:
-        how = ("side by side, one process per core" if side_by_side else "one after the other")
+        how = ("side by side, in two processes" if side_by_side else "one after the other")
         print(f"this job trains {len(runs)} models, {how}: 1. the model with a temporal skip, in {run_dir}; "
               f"2. the same backbone without one (context 1), the baseline to compare with, in {runs[1][2]}"
               + (f" (its output: {run_dir}/baseline.log)" if side_by_side else "") + "; then it prints both test errors",
@@ -639,8 +639,9 @@ def train_side_by_side(runs, run_dir, resume):
     resumable = [os.path.isfile(os.path.join(d, "checkpoint.npz")) for d in (run_dir, other_dir)]
     try:
         with RunBeside(train, (other_config, other_dir, resumable[1], None, SharedClock(shares, 1)),
-                       os.path.join(run_dir, "baseline.log"), total // 2, other_label) as other:
-            clock = SharedClock(shares, 0)
+                       os.path.join(run_dir, "baseline.log"), total // 2, other_label,
+                       f"python -m tinyrrn.train --resume {run_dir}") as other:
+            clock = SharedClock(shares, 0, watch=other.check)
             metrics, _ = train(config, run_dir, resume=resumable[0], job=clock)
             shares[0] = 1.0
             other_metrics, _ = other.wait(clock)
