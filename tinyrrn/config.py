@@ -213,8 +213,9 @@ def parser():
     a("--max-steps", dest="max_steps", type=int, help="stop after this many updates (smoke tests; default: no limit)")
     a("--log-every", dest="log_every", type=int, help=f"updates between log lines ({_default('log_every')})")
     a("--baseline", dest="baseline", action="store_true",
-      help="also train the same backbone without a temporal skip (context 1) and compare "
-           f"({_default('baseline')})")
+      help="also train the same backbone without a temporal skip (context 1) and compare: on the CPU with "
+           "2+ threads side by side in a second process (its output in RUN_DIR/baseline.log), else after "
+           f"the first model ({_default('baseline')})")
     a("--no-baseline", dest="baseline", action="store_false", help="do not train the comparison model")
     a("--distributed", action="store_true",
       help="data-parallel over MPI ranks (needs mpi4py: pip install 'tinyrrn[dist]'); on by itself under "
