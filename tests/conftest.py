@@ -23,7 +23,7 @@ import pytest
 import devices
 import strict_xp
 import tinyrrn
-from tinyrrn import backend
+from tinyrrn import backend, threads
 from tinyrrn import train as training
 
 if devices.STANDIN:
@@ -95,6 +95,20 @@ def _seeded():
     tinyrrn.random.manual_seed(0)
     yield
     backend.set_device(device)
+
+
+@pytest.fixture(scope="session")
+def _session_threads():
+    return threads.get_threads()
+
+
+@pytest.fixture(autouse=True)
+def _default_threads(_session_threads):
+    """Every test ends with the session's thread count (TINYRRN_THREADS, else every core), whatever it
+    or a command run in-process set: tests set_threads freely."""
+    yield
+    if threads.get_threads() != _session_threads:
+        threads.set_threads()
 
 
 @pytest.fixture

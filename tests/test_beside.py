@@ -9,7 +9,7 @@ import time
 import numpy
 import pytest
 
-from tinyrrn import checkpoint, threads
+from tinyrrn import checkpoint
 from tinyrrn import train as training
 
 pytestmark = pytest.mark.cpu_only("the two runs go side by side on CPU cores; on a GPU they take turns")
@@ -34,13 +34,7 @@ def the_run(out):
     return str(found[0])
 
 
-@pytest.fixture
-def restore_threads():
-    yield
-    threads.set_threads()
-
-
-def test_side_by_side_gives_the_weights_of_one_after_the_other(tiny_data, tmp_path, capsys, restore_threads):
+def test_side_by_side_gives_the_weights_of_one_after_the_other(tiny_data, tmp_path, capsys):
     assert training.main(job_args(tiny_data, tmp_path / "turn", "--threads", "1")) == 0
     in_turn = capsys.readouterr().out
     assert "one after the other" in in_turn
@@ -86,7 +80,7 @@ def test_one_signal_stops_both_runs_with_a_checkpoint_each_and_resume_ends_both(
     assert "no skip (context 1)" in resumed.stdout
 
 
-def test_a_failure_of_the_run_beside_is_one_error_naming_its_log(tiny_data, tmp_path, capsys, restore_threads):
+def test_a_failure_of_the_run_beside_is_one_error_naming_its_log(tiny_data, tmp_path, capsys):
     assert training.main(job_args(tiny_data, tmp_path, "--threads", "2", "--epochs", "1")) == 0
     run_dir = the_run(tmp_path)
     broken = os.path.join(run_dir, "baseline", "checkpoint.npz")
@@ -119,8 +113,7 @@ def test_a_run_beside_that_dies_is_said_at_once_and_the_job_ends_in_one_error(ti
     assert weights(the_run(tmp_path))[1]["updates"] == 60  # this run went on to its end
 
 
-def test_a_failure_of_this_run_is_its_own_error_after_the_run_beside_stopped(tiny_data, tmp_path, capsys,
-                                                                            restore_threads):
+def test_a_failure_of_this_run_is_its_own_error_after_the_run_beside_stopped(tiny_data, tmp_path, capsys):
     assert training.main(job_args(tiny_data, tmp_path, "--threads", "2", "--epochs", "1")) == 0
     run_dir = the_run(tmp_path)
     broken = os.path.join(run_dir, "checkpoint.npz")

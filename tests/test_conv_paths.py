@@ -75,13 +75,10 @@ def test_the_winograd_path_of_conv2d_equals_im2col(winograd_everywhere, rng, dty
 
 def test_the_winograd_path_passes_a_gradient_check(winograd_everywhere, rng):
     threads.set_threads(2)
-    try:
-        x = Tensor(rng.standard_normal((2, 3, 6, 5)), requires_grad=True)
-        weight = Tensor(rng.standard_normal((2, 3, 3, 3)), requires_grad=True)
-        bias = Tensor(rng.standard_normal(2), requires_grad=True)
-        gradcheck(lambda x, w, b: F.conv2d(x, w, b, padding=1), [x, weight, bias])
-    finally:
-        threads.set_threads()
+    x = Tensor(rng.standard_normal((2, 3, 6, 5)), requires_grad=True)
+    weight = Tensor(rng.standard_normal((2, 3, 3, 3)), requires_grad=True)
+    bias = Tensor(rng.standard_normal(2), requires_grad=True)
+    gradcheck(lambda x, w, b: F.conv2d(x, w, b, padding=1), [x, weight, bias])
     assert winograd_everywhere
 
 
@@ -116,11 +113,8 @@ def test_columns_gathered_block_by_block_give_the_one_product(monkeypatch, rng, 
     monkeypatch.setattr(conv, "COLUMN_BLOCK_BYTES", block_bytes)
     assert len(conv._column_blocks(view, o)) >= 3
     threads.set_threads(2)
-    try:
-        expected = run(2**40)  # one block: im2col and one product
-        for got, want in zip(run(block_bytes), expected):
-            numpy.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
-        gradcheck(lambda x, w: F.conv2d(x, w, None, stride, padding, dilation),
-                  [Tensor(x[:1], requires_grad=True), Tensor(weight, requires_grad=True)])
-    finally:
-        threads.set_threads()
+    expected = run(2**40)  # one block: im2col and one product
+    for got, want in zip(run(block_bytes), expected):
+        numpy.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
+    gradcheck(lambda x, w: F.conv2d(x, w, None, stride, padding, dilation),
+              [Tensor(x[:1], requires_grad=True), Tensor(weight, requires_grad=True)])

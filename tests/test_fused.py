@@ -15,8 +15,6 @@ def small_blocks(request, monkeypatch):
     """Blocks of a few values, so that every pass is cut into many blocks, on one thread or two."""
     monkeypatch.setattr(threads, "MIN_BLOCK_ELEMENTS", 7)
     threads.set_threads(request.param)
-    yield
-    threads.set_threads()
 
 
 @pytest.mark.parametrize("training", [True, False])
@@ -63,7 +61,6 @@ def test_threaded_passes_equal_one_pass(monkeypatch, rng):
         y = F.relu(F.batch_norm(x, *stats, w, b, True) + other)
         y.backward(g)
         results.append([y.data, x.grad, w.grad, b.grad, other.grad] + stats)
-    threads.set_threads()
     for ours, theirs in zip(*results):
         numpy.testing.assert_allclose(ours, theirs, rtol=1e-12, atol=1e-12)  # sums in another order only
 

@@ -42,10 +42,7 @@ def test_blocked_threaded_updates_equal_the_whole_array_update(monkeypatch, rng,
     whole, _ = train(name, start, grads)
     threads.set_threads(2)
     monkeypatch.setattr(threads, "UPDATE_BLOCK_ELEMENTS", 100)  # many blocks, on two threads
-    try:
-        blocked, optimiser = train(name, start, grads)
-    finally:
-        threads.set_threads()
+    blocked, optimiser = train(name, start, grads)
     for a, b in zip(blocked, whole):
         numpy.testing.assert_array_equal(a, b)  # element-wise: the same arithmetic, bit for bit
     assert blocked[0].strides == start[0].strides  # the parameter keeps its memory layout

@@ -26,8 +26,6 @@ def blocks_on_threads(request, monkeypatch):
     """One image per block, so several blocks run, on one thread or two."""
     monkeypatch.setattr(winograd, "BLOCK_ELEMENTS", 1)
     threads.set_threads(request.param)
-    yield
-    threads.set_threads()
 
 
 @pytest.mark.parametrize("dtype, tolerance", [("float64", 1e-11), ("float32", 2e-5)])
