@@ -65,6 +65,32 @@ def test_threaded_passes_equal_one_pass(monkeypatch, rng):
         numpy.testing.assert_allclose(ours, theirs, rtol=1e-12, atol=1e-12)  # sums in another order only
 
 
+@pytest.mark.parametrize("offsets", [(0, 0.5, -1), (0, 3, 1e4)], ids=["small means", "a mean 1e4 std"])
+@pytest.mark.parametrize("block", [7, 300, 10 ** 9], ids=["blocks of a row", "blocks of rows", "one block"])
+def test_float32_batch_norm_keeps_its_digits_whatever_the_mean(monkeypatch, rng, offsets, block):
+    """Float32 batch statistics keep their digits where a channel's mean is large against its
+    spread (as a variance from sums of squares, E[x^2] - E[x]^2, would not): the results agree
+    with the same computation in float64 to float32 rounding, for means up to 1e4 standard
+    deviations, whole or in blocks."""
+    monkeypatch.setattr(threads, "MIN_BLOCK_ELEMENTS", block)
+    threads.set_threads(2)
+    x = (rng.standard_normal((6, 3, 5, 4)) + numpy.array(offsets)[:, None, None]).astype("float32")
+    w, b, g = rng.standard_normal(3), rng.standard_normal(3), rng.standard_normal(x.shape)
+    results = []
+    for dtype in ("float32", "float64"):
+        tensors = [Tensor(a.astype(dtype), requires_grad=True) for a in (x, w, b)]
+        stats = [numpy.zeros(3, dtype), numpy.ones(3, dtype)]
+        y = F.batch_norm_relu(*tensors[:1], *stats, *tensors[1:], training=True)
+        y.backward(g.astype(dtype))
+        results.append([stats[1], y.data] + [t.grad for t in tensors])
+    (var, *ours), (exact_var, *exact) = results
+    numpy.testing.assert_allclose(var, exact_var, rtol=1e-5)
+    # the output is x * scale + shift, as PyTorch's CPU kernel computes it: float32 rounds x * scale
+    # (about 1e4 here) to about 1e-3; the gradients centre x on the float32 mean (rounded likewise)
+    for a, e, tolerance in zip(ours, exact, (1e-3, 1e-4, 1e-3, 1e-5)):
+        numpy.testing.assert_allclose(a, e, atol=tolerance * numpy.abs(e).max())
+
+
 def test_fused_ops_match_torch(rng, torch):
     x, w, b, other = (rng.standard_normal(s).astype("float32") for s in ((4, 3, 6, 5), (3,), (3,), (4, 3, 6, 5)))
     ours = [Tensor(a, requires_grad=True) for a in (x, w, b, other)]

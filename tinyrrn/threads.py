@@ -5,8 +5,9 @@ default is the number of cores this process may run on.
 
 tinyrrn spreads its own work over that many threads: a large matrix product or element-wise
 pass is cut into blocks of rows, and the calling thread and a small persistent pool of helper
-threads take the blocks in turn (NumPy releases the GIL inside BLAS calls and ufunc loops, so
-the blocks run at the same time). The BLAS library (NumPy's OpenBLAS or MKL) is limited to one
+threads take the blocks in turn (NumPy releases the GIL inside matrix-matrix products, ufunc
+loops and einsum, so the blocks run at the same time; not inside a vector-matrix product, which a
+block must therefore not use). The BLAS library (NumPy's OpenBLAS or MKL) is limited to one
 thread per call through threadpoolctl. Why not let BLAS split its products itself: a product
 split by the library waits for every one of its threads, and when another program holds a
 core, one of them is descheduled and each small product waits for it -- on a busy 2-core
