@@ -91,6 +91,23 @@ def test_float32_batch_norm_keeps_its_digits_whatever_the_mean(monkeypatch, rng,
         numpy.testing.assert_allclose(a, e, atol=tolerance * numpy.abs(e).max())
 
 
+@pytest.mark.parametrize("pool", ["max", "avg"])
+def test_pooling_on_blocks_of_images_equals_the_whole_batch(monkeypatch, rng, pool):
+    x = rng.standard_normal((5, 3, 9, 8))
+    x[1, :, :3, :3] = x[1, 0, 0, 0]  # ties: the first maximum takes the gradient
+    g = rng.standard_normal((5, 3, 5, 4))
+    results = []
+    for count, block in ((1, 10 ** 9), (2, 7)):
+        monkeypatch.setattr(threads, "MIN_BLOCK_ELEMENTS", block)
+        threads.set_threads(count)
+        tensor = Tensor(x.copy(), requires_grad=True)
+        y = getattr(F, f"{pool}_pool2d")(tensor, 3, stride=2, padding=1)
+        y.backward(g)
+        results.append([y.data, tensor.grad])
+    for ours, theirs in zip(*results):
+        numpy.testing.assert_array_equal(ours, theirs)
+
+
 def test_fused_ops_match_torch(rng, torch):
     x, w, b, other = (rng.standard_normal(s).astype("float32") for s in ((4, 3, 6, 5), (3,), (3,), (4, 3, 6, 5)))
     ours = [Tensor(a, requires_grad=True) for a in (x, w, b, other)]

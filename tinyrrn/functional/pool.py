@@ -3,7 +3,7 @@
 Windows are visited as k*k strided slices of the whole batch (channels-last
 memory), so each step of the short loop is one large vectorised operation.
 """
-from .. import backend
+from .. import backend, threads
 from ..tensor import Tensor, make_result
 from ._util import ArgumentError, check_float, pair
 from ._window import crop_nhwc, output_size, pad_nhwc, taps
@@ -33,11 +33,19 @@ def _pool_geometry(op, x, kernel_size, stride, padding, dilation, ceil_mode):
 
 
 def _fold(ufunc, padded, window_taps):
-    """``ufunc`` (maximum, add) folded over the windows: one strided slice of the whole batch per tap."""
-    out = None
-    for _, _, rows, cols in window_taps:
-        window = padded[:, rows, cols, :]
-        out = window.copy() if out is None else ufunc(out, window, out=out)
+    """``ufunc`` (maximum, add) folded over the windows: one strided slice of the batch per tap, on
+    blocks of images over the threads (tinyrrn.threads)."""
+    _, _, rows, cols = window_taps[0]
+    out = backend.xp_of(padded).empty_like(padded[:, rows, cols, :])
+
+    def block(padded, out):
+        for k, (_, _, rows, cols) in enumerate(window_taps):
+            window = padded[:, rows, cols, :]
+            if k == 0:
+                out[...] = window
+            else:
+                ufunc(out, window, out=out)
+    threads.split_rows(block, padded, out)
     return out
 
 
@@ -75,10 +83,12 @@ def max_pool2d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=Fal
     out = _fold(xp.maximum, padded, window_taps)
 
     def backward(g):
-        g_nhwc = g.transpose(0, 2, 3, 1)
         grad = xp.zeros(padded.shape, dtype=g.dtype)
-        for (_, _, rows, cols), hit in zip(window_taps, _first_maxima(padded, out, window_taps)):
-            grad[:, rows, cols, :] += g_nhwc * hit
+
+        def block(padded, out, g, grad):  # a block of images
+            for (_, _, rows, cols), hit in zip(window_taps, _first_maxima(padded, out, window_taps)):
+                grad[:, rows, cols, :] += g * hit
+        threads.split_rows(block, padded, out, g.transpose(0, 2, 3, 1), grad)
         return (crop_nhwc(grad, pads, x.shape[2:]).transpose(0, 3, 1, 2),)
 
     result = make_result(out.transpose(0, 3, 1, 2), (x,), backward, "max_pool2d")
