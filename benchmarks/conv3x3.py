@@ -6,7 +6,8 @@ Methods: ``im2col`` (tinyrrn.functional.conv's reference path: one strided view 
 column buffer, one matrix product; col2im for the input gradient), ``blocks`` (what conv2d does
 below the Winograd sizes: the columns gathered and multiplied a cache-sized block at a time,
 never stored whole; at stride 1 the input gradient is such a product too), ``winograd``
-(tinyrrn.functional.winograd, F(2x2, 3x3); stride 1 only) and ``torch``
+(what conv2d does at the Winograd sizes: tinyrrn.functional.winograd, F(2x2, 3x3), for the
+forward pass and the input gradient, column blocks for the weight gradient; stride 1 only) and ``torch``
 (torch.nn.functional.conv2d on channels-last tensors). For every distinct 3x3 shape: forward,
 input gradient and weight gradient, each timed alone. Every method runs in its own process
 (alternately, --runs times); the table shows the minimum over runs of each median, and the
@@ -68,21 +69,19 @@ def worker(args):
                      "weight grad": lambda: grad_weight(tx, tw.shape, tg, s, 1)}
             context = torch.no_grad
         elif args.method == "winograd":
+            view = conv.windows(x, (3, 3), (1, 1), (1, 1))[0]
             calls = {"forward": lambda: winograd.conv3x3(x, w, 1),
                      "input grad": lambda: winograd.conv3x3_input_grad(g, w, 1),
-                     "weight grad": lambda: winograd.conv3x3_weight_grad(x, g, 1)}
+                     "weight grad": lambda: conv.window_weight_product(g.reshape(-1, o), view)}
             context = None
         elif args.method == "blocks":
             view = conv.windows(x, (3, 3), (s, s), (1, 1))[0]
             rows = w.transpose(0, 2, 3, 1).reshape(o, 9 * c)
             g_rows = g.reshape(-1, o)
 
-            def input_grad():
-                if s != 1:
-                    return conv.col2im(threads.matmul(g_rows, rows), x.shape, (3, 3), (s, s), (1, 1), (ho, ho))
-                flipped = w[:, :, ::-1, ::-1].transpose(1, 0, 2, 3)
-                g_view = conv.windows(g, (3, 3), (1, 1), (1, 1))[0]
-                return conv.window_product(g_view, flipped.transpose(0, 2, 3, 1).reshape(c, 9 * o).T)
+            def input_grad():  # conv2d's own: a column-block product at stride 1, col2im with a stride
+                return conv._input_gradient(g.transpose(0, 3, 1, 2), w, x.shape, (s, s), ((1, 1), (1, 1)), (1, 1), 1,
+                                            (ho, ho))
             calls = {"forward": lambda: conv.window_product(view, rows.T), "input grad": input_grad,
                      "weight grad": lambda: conv.window_weight_product(g_rows, view)}
             context = None

@@ -274,7 +274,8 @@ def _conv2d_winograd(x, x_nhwc, weight, bias, padding):
 
     def backward(g):
         g_nhwc = g.transpose(0, 2, 3, 1)
-        gw = winograd.conv3x3_weight_grad(x_nhwc, g_nhwc, padding)
+        view, _ = windows(x_nhwc, (3, 3), (1, 1), (padding, padding))  # the weight gradient: column blocks
+        gw = _weight_from_rows(window_weight_product(g_nhwc.reshape(-1, g.shape[1]), view), weight.shape)
         gx = winograd.conv3x3_input_grad(g_nhwc, weight.data, padding).transpose(0, 3, 1, 2) if x.requires_grad else None
         return (gx, gw) + ((g_nhwc.sum(axis=(0, 1, 2)),) if bias is not None else ())
 
