@@ -91,6 +91,18 @@ def test_float32_batch_norm_keeps_its_digits_whatever_the_mean(monkeypatch, rng,
         numpy.testing.assert_allclose(a, e, atol=tolerance * numpy.abs(e).max())
 
 
+@pytest.mark.parametrize("block", [7, 300, 10 ** 9], ids=["blocks of a row", "blocks of rows", "one block"])
+def test_float32_batch_variance_of_data_far_from_zero(monkeypatch, rng, block):
+    """Blocks' statistics combine exactly: the running variance of values 1e4 away from zero (1 apart)
+    is the float64 variance of the same float32 values."""
+    monkeypatch.setattr(threads, "MIN_BLOCK_ELEMENTS", block)
+    threads.set_threads(2)
+    x = (1e4 + rng.standard_normal((6, 3, 5, 4))).astype("float32")
+    var = numpy.zeros(3, "float32")
+    F.batch_norm(Tensor(x), numpy.zeros(3, "float32"), var, training=True, momentum=1.0)
+    numpy.testing.assert_allclose(var, x.astype("float64").var(axis=(0, 2, 3), ddof=1), rtol=1e-5)
+
+
 @pytest.mark.parametrize("pool", ["max", "avg"])
 def test_pooling_on_blocks_of_images_equals_the_whole_batch(monkeypatch, rng, pool):
     x = rng.standard_normal((5, 3, 9, 8))
