@@ -34,7 +34,11 @@ from . import backend
 # waking a helper costs tens of microseconds; see benchmarks/threads.py).
 MIN_BLOCK_ELEMENTS = 1 << 17   # element-wise work: 128k values per block
 MIN_BLOCK_FLOPS = 1 << 25      # matrix products: 32 MFLOP per block
-UPDATE_BLOCK_ELEMENTS = 1 << 15  # an optimiser's update: 128 KB of float32 per array and block
+UPDATE_BLOCK_ELEMENTS = 1 << 15  # an optimiser's update on one thread: 128 KB of float32 per array and block
+SHARED_UPDATE_SCALE = 4        # on several threads, blocks 4x that: on 128 KB each operation takes a few
+                               # microseconds, and passing the GIL between threads as long again (Adam on
+                               # ResNet-50, 2 threads: 99 ms with 128 KB blocks, 76 ms with 512 KB; 1 thread:
+                               # 81 and 101 ms)
 BLOCKS_PER_THREAD = 2          # more blocks than threads, so a thread that starts late takes fewer
 
 _threads = None
@@ -215,16 +219,17 @@ def update_in_place(kernel, arrays_per_call, *numbers):
     """``kernel(*arrays, *numbers)`` for every tuple of same-shaped ``arrays`` (an optimiser's
     parameter, gradient and buffers): an element-wise chain that updates some of them in place.
 
-    On the CPU the blocks of rows of every call (about UPDATE_BLOCK_ELEMENTS values each) go to
-    the pool together, so that small parameters fill the threads too; on a GPU, one fused kernel
-    per call."""
+    On the CPU the blocks of rows of every call (about UPDATE_BLOCK_ELEMENTS values each, on
+    several threads SHARED_UPDATE_SCALE times more) go to the pool together, so that small
+    parameters fill the threads too; on a GPU, one fused kernel per call."""
     arrays_per_call = list(arrays_per_call)
     if arrays_per_call and backend.xp_of(arrays_per_call[0][0]) is not numpy:
         for arrays in arrays_per_call:
             fused(kernel, backend.xp_of(arrays[0]))(*arrays, *numbers)
         return
+    elements = UPDATE_BLOCK_ELEMENTS * (SHARED_UPDATE_SCALE if get_threads() > 1 else 1)
     run_tasks([lambda block=block: kernel(*block, *numbers)
-               for arrays in arrays_per_call for block in _row_blocks(arrays, UPDATE_BLOCK_ELEMENTS)])
+               for arrays in arrays_per_call for block in _row_blocks(arrays, elements)])
 
 
 def _row_blocks(arrays, elements):
