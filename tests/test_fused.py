@@ -120,6 +120,24 @@ def test_pooling_on_blocks_of_images_equals_the_whole_batch(monkeypatch, rng, po
         numpy.testing.assert_array_equal(ours, theirs)
 
 
+def test_the_thread_count_does_not_change_the_numbers(monkeypatch, rng):
+    """Element-wise blocks grow with the thread count, but partial sums keep one block size: batch
+    norm, ReLU, add and pooling give the same bits on one thread and on two."""
+    monkeypatch.setattr(threads, "MIN_BLOCK_ELEMENTS", 200)  # 30 blocks on one thread, 7 on two
+    data = [rng.standard_normal(s).astype("float32") for s in ((8, 3, 16, 16), (3,), (3,), (8, 3, 16, 16))]
+    g = rng.standard_normal((8, 3, 8, 8)).astype("float32")
+    results = []
+    for count in (1, 2):
+        threads.set_threads(count)
+        x, w, b, other = (Tensor(d.copy(), requires_grad=True) for d in data)
+        stats = [numpy.zeros(3, "float32"), numpy.ones(3, "float32")]
+        y = F.max_pool2d(F.add_relu(F.batch_norm_relu(x, *stats, w, b, True), other), 2)
+        y.backward(g)
+        results.append([y.data, x.grad, w.grad, b.grad, other.grad] + stats)
+    for ours, theirs in zip(*results):
+        numpy.testing.assert_array_equal(ours, theirs)
+
+
 def test_fused_ops_match_torch(rng, torch):
     x, w, b, other = (rng.standard_normal(s).astype("float32") for s in ((4, 3, 6, 5), (3,), (3,), (4, 3, 6, 5)))
     ours = [Tensor(a, requires_grad=True) for a in (x, w, b, other)]

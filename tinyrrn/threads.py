@@ -32,13 +32,18 @@ from . import backend
 
 # Below these sizes a block is not worth handing to another thread (measured on 2 cores:
 # waking a helper costs tens of microseconds; see benchmarks/threads.py).
-MIN_BLOCK_ELEMENTS = 1 << 17   # element-wise work: 128k values per block
+MIN_BLOCK_ELEMENTS = 1 << 17   # element-wise work on one thread: 128k values per block
 MIN_BLOCK_FLOPS = 1 << 25      # matrix products: 32 MFLOP per block
 UPDATE_BLOCK_ELEMENTS = 1 << 15  # an optimiser's update on one thread: 128 KB of float32 per array and block
-SHARED_UPDATE_SCALE = 4        # on several threads, blocks 4x that: on 128 KB each operation takes a few
-                               # microseconds, and passing the GIL between threads as long again (Adam on
-                               # ResNet-50, 2 threads: 99 ms with 128 KB blocks, 76 ms with 512 KB; 1 thread:
-                               # 81 and 101 ms)
+# On several threads, element-wise blocks and updates are 4x larger: on small blocks each NumPy
+# operation takes a few microseconds, and handing the GIL from thread to thread as long again.
+# Measured on 2 cores: Adam on ResNet-50 99 ms with 128 KB blocks, 76 ms with 512 KB (one thread: 81
+# and 101 ms); batch norm + ReLU forward and backward on ResNet-50's shapes 61 against 57 ms.
+SHARED_BLOCK_SCALE = 4
+# Partial sums take blocks 2x larger (256k values) on any number of threads, so that their sums come
+# in the same order, and the results are the same, whatever the thread count (batch norm on 2
+# threads: 57 ms with 128k, 53 ms with 256k; the same on one).
+REDUCTION_BLOCK_SCALE = 2
 BLOCKS_PER_THREAD = 2          # more blocks than threads, so a thread that starts late takes fewer
 
 _threads = None
@@ -150,6 +155,11 @@ class _Batch:
         return self.outputs
 
 
+def _shared_scale():
+    """How many times larger element-wise blocks are on this many threads (SHARED_BLOCK_SCALE or 1)."""
+    return SHARED_BLOCK_SCALE if get_threads() > 1 else 1
+
+
 def _block_edges(length, blocks):
     """``blocks`` + 1 boundaries that cut range(length) into nearly equal parts."""
     return [length * i // blocks for i in range(blocks + 1)]
@@ -167,14 +177,15 @@ def split_rows(fn, *arrays, min_block=None):
     they are small, on one thread, or on a GPU). ``fn`` must treat rows independently --
     element-wise work, writing into an output passed as one of the arrays, or partial
     reductions the caller then adds up. ``min_block``: the fewest elements (of the first
-    array) worth a block of their own (default MIN_BLOCK_ELEMENTS). Blocks of about that size
-    also keep a function that makes several passes over its block working in the cache, so
-    they are cut even on one thread.
+    array) worth a block of their own (default MIN_BLOCK_ELEMENTS, SHARED_BLOCK_SCALE times
+    more on several threads; partial sums must give one, see sum_rows). Blocks of about that
+    size also keep a function that makes several passes over its block working in the cache,
+    so they are cut even on one thread.
     """
     first = arrays[0]
     if backend.xp_of(first) is not numpy or first.ndim == 0:
         return [fn(*arrays)]
-    blocks = _block_count(first.shape[0], first.size, min_block or MIN_BLOCK_ELEMENTS)
+    blocks = _block_count(first.shape[0], first.size, min_block or MIN_BLOCK_ELEMENTS * _shared_scale())
     if blocks == 1:
         return [fn(*arrays)]
     edges = _block_edges(first.shape[0], blocks)
@@ -220,14 +231,14 @@ def update_in_place(kernel, arrays_per_call, *numbers):
     parameter, gradient and buffers): an element-wise chain that updates some of them in place.
 
     On the CPU the blocks of rows of every call (about UPDATE_BLOCK_ELEMENTS values each, on
-    several threads SHARED_UPDATE_SCALE times more) go to the pool together, so that small
+    several threads SHARED_BLOCK_SCALE times more) go to the pool together, so that small
     parameters fill the threads too; on a GPU, one fused kernel per call."""
     arrays_per_call = list(arrays_per_call)
     if arrays_per_call and backend.xp_of(arrays_per_call[0][0]) is not numpy:
         for arrays in arrays_per_call:
             fused(kernel, backend.xp_of(arrays[0]))(*arrays, *numbers)
         return
-    elements = UPDATE_BLOCK_ELEMENTS * (SHARED_UPDATE_SCALE if get_threads() > 1 else 1)
+    elements = UPDATE_BLOCK_ELEMENTS * _shared_scale()
     run_tasks([lambda block=block: kernel(*block, *numbers)
                for arrays in arrays_per_call for block in _row_blocks(arrays, elements)])
 
@@ -243,10 +254,11 @@ def _row_blocks(arrays, elements):
 
 def sum_rows(kernel, *arrays):
     """The sum over blocks of rows of ``kernel(*blocks)``, a per-block reduction (e.g. column sums of a
-    (rows, C) block): partial sums on the pool's threads, then added. One call on a GPU."""
+    (rows, C) block): partial sums on the pool's threads, then added; blocks of the same size whatever
+    the thread count (MIN_BLOCK_ELEMENTS * REDUCTION_BLOCK_SCALE), so the same sums. One call on a GPU."""
     if backend.xp_of(arrays[0]) is not numpy:
         return kernel(*arrays)
-    return sum(split_rows(kernel, *arrays))
+    return sum(split_rows(kernel, *arrays, min_block=MIN_BLOCK_ELEMENTS * REDUCTION_BLOCK_SCALE))
 
 
 def matmul(a, b, out=None):
