@@ -31,7 +31,7 @@ image = rng.standard_normal((2, channels, size, size)).astype("float32")
 direction = rng.standard_normal((2, channels, size, size)).astype("float32")
 depth_max = 40
 # weights with variance 1/fan_in: each ReLU layer then halves the signal's energy
-weights = [rng.standard_normal((channels, channels, 3, 3)).astype("float32") / numpy.sqrt(9 * channels)
+weights = [(rng.standard_normal((channels, channels, 3, 3)) / numpy.sqrt(9 * channels)).astype("float32")
            for _ in range(depth_max)]
 ones, zeros = numpy.ones(channels, "float32"), numpy.zeros(channels, "float32")
 

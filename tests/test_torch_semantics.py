@@ -330,6 +330,25 @@ CASES = {
     "comparisons with NaN": ([const([numpy.nan, 1.0]), const([numpy.nan, 1.0])], lambda m, a, b: (a == b, a < b, a != b)),
     "index bool mask of leading dims": ([(2, 3, 4), const([[True, False, True], [False, False, True]])], lambda m, x, mask: x[mask]),
     "index negative and step": ([(5, 6)], lambda m, x: x[-2, 1:-1:2]),
+    # ---- edge values: empty dim lists, long sums, -inf and NaN where PyTorch has a rule for them
+    "sum over an empty dim list: all dims": ([(2, 3)], lambda m, x: m.sum(x, ())),
+    "mean over an empty dim list, keepdim": ([(2, 3)], lambda m, x: m.mean(x, [], True)),
+    "sum of 1e6 float32 along a strided axis": ([const(numpy.full((1000000, 2), 0.1, "float32"))], lambda m, x: m.sum(x, 0), "float32", "forward"),
+    "sum of 4000 float16 ones": ([const(numpy.ones((4000, 2), "float16"))], lambda m, x: m.sum(x, 0), "float16", "forward"),
+    "softmax of 3000 float16": ([const(numpy.zeros((3000, 2), "float16"))], lambda m, x: m.softmax(x, 0), "float16", "forward"),
+    "log_softmax along an empty dim": ([const(numpy.zeros((2, 0)))], lambda m, x: m.log_softmax(x, 1)),
+    "cross_entropy with a -inf logit": ([lambda rng: numpy.array([[0, -numpy.inf, 1], [0, 1, 2.0]]), const([0, 1])], lambda m, x, t: m.cross_entropy(x, t)),
+    "cross_entropy ignoring a NaN row": ([const([[numpy.nan, 0, 0], [0, 1, 2.0]]), const([-100, 1])], lambda m, x, t: m.cross_entropy(x, t)),
+    "cross_entropy weight 0 on a -inf class": ([const([[0, -numpy.inf, 1.0]]), const([2]), const([1.0, 0.0, 1.0])], lambda m, x, t, w: m.cross_entropy(x, t, w)),
+    "sigmoid far below 0": ([lambda rng: numpy.array([-10.0, -20.0, -40.0, -700.0, 3.0, 40.0])], lambda m, x: m.sigmoid(x)),
+    "sigmoid float32 far below 0": ([lambda rng: numpy.array([-10.0, -20.0, -90.0, 3.0])], lambda m, x: m.sigmoid(x), "float32"),
+    "relu passes the gradient of NaN": ([lambda rng: numpy.array([-1.0, numpy.nan, 2.0, 0.0])], lambda m, x: m.relu(x)),
+    "max_pool2d of -inf beside padding": ([lambda rng: numpy.full((1, 1, 4, 4), -numpy.inf)], lambda m, x: m.max_pool2d(x, 3, 2, 1)),
+    "max_pool2d indices of -inf beside padding": ([const(numpy.full((1, 1, 4, 5), -numpy.inf))], lambda m, x: m.max_pool2d(x, 3, 2, 1, return_indices=True)[1]),
+    "matmul float32 @ float64": ([const(numpy.ones((2, 3), "float32")), const(numpy.ones((3, 2)))], lambda m, a, b: m.matmul(a, b), "raises"),
+    "linear float32 with a float64 weight": ([const(numpy.ones((2, 3), "float32")), const(numpy.ones((4, 3)))], lambda m, x, w: m.linear(x, w), "raises"),
+    "conv2d float32 with a float64 weight": ([const(numpy.ones((1, 2, 5, 5), "float32")), const(numpy.ones((3, 2, 3, 3)))], lambda m, x, w: m.conv2d(x, w), "raises"),
+    "cross_entropy float64 with a float32 weight": ([(2, 3), const([0, 1]), const(numpy.ones(3, "float32"))], lambda m, x, t, w: m.cross_entropy(x, t, w), "raises"),
     # ---- float32 and float16
     "conv2d float32 groups dilation": ([(2, 4, 9, 8), (6, 2, 3, 3), (6,)], lambda m, x, w, b: m.conv2d(x, w, b, 2, 1, 2, 2), "float32"),
     "conv_transpose2d float32": ([(2, 3, 4, 5), (3, 4, 3, 3)], lambda m, x, w: m.conv_transpose2d(x, w, None, 2, 1, 1), "float32"),
@@ -405,3 +424,17 @@ def test_result_type_matches_torch():
             continue
         assert F.result_type(a, b) == torch.empty(0, dtype=torch.result_type(ta, tb)).numpy().dtype, \
             (dtype_a, form_a, dtype_b, form_b)
+
+
+@pytest.mark.parametrize("dtype, rtol", [("float64", 1e-12), ("float32", 1e-6)])
+def test_sigmoid_keeps_its_relative_precision_far_below_zero(dtype, rtol):
+    """Tiny values to full relative precision, not a difference that cancels to 0 (its log stays finite)."""
+    x = numpy.array([-10.0, -20.0, -40.0, -80.0, 0.5], dtype)
+    numpy.testing.assert_allclose(F.sigmoid(Tensor(x)).numpy(), torch.sigmoid(torch.tensor(x)).numpy(), rtol=rtol, atol=0)
+
+
+def test_an_integer_cast_leaves_the_graph():
+    """As PyTorch's .long(): the result does not require grad, so nothing flows back through it."""
+    x = Tensor(numpy.array([1.7, -2.2], "float32"), requires_grad=True)
+    assert not x.astype("int64").requires_grad and not x.astype(bool).requires_grad
+    assert x.astype("float64").requires_grad

@@ -20,6 +20,15 @@ def check_float(op, *tensors):
                             f"(shape {tuple(t.shape)}); convert with .astype('float32')")
 
 
+def check_same_dtype(op, *tensors):
+    """Products take operands of one dtype, as PyTorch (which refuses float32 @ float64 rather than
+    promote); None (no bias) is skipped."""
+    dtypes = [t.dtype for t in tensors if t is not None]
+    if len(set(dtypes)) > 1:
+        raise ArgumentError(f"{op}: expected operands of one dtype, got {', '.join(map(str, dtypes))}; "
+                            "convert with .astype(...)")
+
+
 def axis_index(op, axis, ndim):
     """``axis`` (negative counts from the end) as an index in [0, ndim), or PyTorch's IndexError.
 
@@ -33,8 +42,9 @@ def axis_index(op, axis, ndim):
 
 
 def axes_tuple(op, axis, ndim):
-    """The axes a reduction runs over: all for None, else each checked once; () for a 0-d tensor."""
-    if axis is None:
+    """The axes a reduction runs over: all for None or an empty list (as PyTorch), else each checked
+    once; () for a 0-d tensor."""
+    if axis is None or (numpy.ndim(axis) == 1 and len(axis) == 0):
         return tuple(range(ndim))
     axes = tuple(axis_index(op, a, ndim) for a in ((axis,) if numpy.ndim(axis) == 0 else axis))
     if len(set(axes)) != len(axes):

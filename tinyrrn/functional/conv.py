@@ -20,7 +20,7 @@ import numpy
 from .. import backend, threads
 from ..tensor import make_result
 from . import winograd
-from ._util import ArgumentError, check_float, pair
+from ._util import ArgumentError, check_float, check_same_dtype, pair
 from ._window import as_pads, crop_nhwc, output_size, pad_nhwc, taps
 
 WINOGRAD_MIN_CHANNELS = 128  # below these (input channels, output height/width) column blocks are faster
@@ -150,6 +150,7 @@ def col2im(cols, x_shape, kernel, stride, padding, out_hw, dilation=(1, 1)):
 def _check(op, x, weight, bias, groups, transposed=False):
     """Refuse inputs that do not fit; return the numbers of input and output channels."""
     check_float(op, x, weight)
+    check_same_dtype(op, x, weight, bias)
     if groups < 1:
         raise ArgumentError(f"{op}: groups must be positive, got {groups}")
     fits = x.ndim == 4 and weight.ndim == 4

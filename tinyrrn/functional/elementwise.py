@@ -55,8 +55,10 @@ def _add_relu(x, y, out):
 
 
 def _relu_gradient(g, y, out):
-    """The gradient through a ReLU whose output is y: g where y > 0, else 0 (0 at 0, as PyTorch)."""
-    backend.xp_of(g).multiply(g, y > 0, out=out)
+    """The gradient through a ReLU whose output is y: 0 where y <= 0 (0 at 0), else g, NaN included
+    (as PyTorch's threshold_backward)."""
+    xp = backend.xp_of(g)
+    xp.multiply(g, xp.logical_not(y <= 0), out=out)
 
 
 def add(a, b):
@@ -238,10 +240,12 @@ def relu(x):
 
 
 def sigmoid(x):
-    """1 / (1 + e^-x), computed without overflow for large |x|."""
+    """1 / (1 + e^-x), as e^x / (1 + e^x) for negative x: never an overflow, and the small values of
+    large negative x to full relative precision (not 0.5 (tanh(x / 2) + 1), which cancels)."""
     check_float("sigmoid", x)
     xp = backend.xp_of(x.data)
-    out = 0.5 * (xp.tanh(0.5 * x.data) + 1)
+    e = xp.exp(-xp.abs(x.data))  # in (0, 1]
+    out = xp.where(x.data >= 0, 1 / (1 + e), e / (1 + e))
     return make_result(out, (x,), lambda g: (g * out * (1 - out),), "sigmoid")
 
 
@@ -265,10 +269,14 @@ def dropout(x, p=0.5, training=True):
 
 
 def astype(x, dtype):
-    """The tensor converted to another floating dtype; gradients flow back in the old dtype."""
+    """The tensor converted to another dtype. To a float dtype gradients flow back in the old dtype;
+    an integer or bool result is cut from the graph (as PyTorch's ``.long()``)."""
     check_float("astype", x)
+    data = x.data.astype(dtype)
+    if data.dtype.kind not in "fc":
+        return Tensor(data)
     old = x.dtype
-    return make_result(x.data.astype(dtype), (x,), lambda g: (g.astype(old),), "astype")
+    return make_result(data, (x,), lambda g: (g.astype(old),), "astype")
 
 
 def to_device(x, device):

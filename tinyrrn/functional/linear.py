@@ -1,7 +1,7 @@
 """Matrix products: matmul (batched, broadcasting) and the fully connected layer."""
 from .. import backend, threads
 from ..tensor import Tensor, make_result
-from ._util import ArgumentError, broadcast_shape, check_float, unbroadcast
+from ._util import ArgumentError, broadcast_shape, check_float, check_same_dtype, unbroadcast
 from .shape import reshape
 
 
@@ -10,6 +10,7 @@ def matmul(a, b):
     and a 1-D ``b`` a column vector whose dimension the result drops (1-D @ 1-D is a 0-d dot)."""
     a, b = (t if isinstance(t, Tensor) else Tensor(t) for t in (a, b))
     check_float("matmul", a, b)
+    check_same_dtype("matmul", a, b)
     if a.ndim == 0 or b.ndim == 0 or a.shape[-1] != b.shape[-2 if b.ndim > 1 else 0]:
         raise ArgumentError(f"matmul: shapes {tuple(a.shape)} and {tuple(b.shape)} do not fit "
                             "(need >= 1 dim each and a.shape[-1] == b.shape[-2], or b.shape[0] for a 1-D b)")
@@ -33,6 +34,7 @@ def matmul(a, b):
 def linear(x, weight, bias=None):
     """x @ weight.T + bias, with weight shaped (out_features, in_features) as in PyTorch."""
     check_float("linear", x, weight)
+    check_same_dtype("linear", x, weight, bias)
     if x.ndim == 0 or weight.ndim != 2 or x.shape[-1] != weight.shape[1]:
         raise ArgumentError(f"linear: input {tuple(x.shape)} does not fit weight {tuple(weight.shape)} "
                             "(need input.shape[-1] == weight.shape[1])")

@@ -17,7 +17,13 @@ def _softmax_axis(op, x, axis):
 
 
 def _log_softmax(data, axis):
+    """log softmax of an array along ``axis``; float16 in float32 (as PyTorch: its sum of 2048 or more
+    values would stop growing), and nothing to do along an axis of length 0."""
     xp = backend.xp_of(data)
+    if data.size == 0:
+        return data.copy()
+    if data.dtype == "float16":
+        return _log_softmax(data.astype("float32"), axis).astype("float16")
     shifted = data - data.max(axis=axis, keepdims=True)
     return shifted - xp.log(xp.exp(shifted).sum(axis=axis, keepdims=True))
 
@@ -72,6 +78,9 @@ def cross_entropy(logits, target, weight=None, *, ignore_index=-100, reduction="
         w = weight.data if isinstance(weight, Tensor) else xp.asarray(weight)
         if w.shape != (classes,):
             raise ArgumentError(f"cross_entropy: weight {tuple(w.shape)} does not fit {classes} classes")
+        if isinstance(weight, Tensor) and w.dtype != dtype:
+            raise ArgumentError(f"cross_entropy: weight of dtype {w.dtype} does not match logits of dtype "
+                                f"{dtype} (as PyTorch); convert with .astype(...)")
         w = w.astype(dtype).reshape(per_class)
     if target.dtype.kind == "f":  # class probabilities
         if target.shape != logits.shape:
@@ -100,7 +109,10 @@ def cross_entropy(logits, target, weight=None, *, ignore_index=-100, reduction="
         raise TypeError(f"cross_entropy: target must hold integer class indices or float probabilities, "
                         f"got {target.dtype}")
     log_probs = _log_softmax(logits.data, axis)
-    losses = -(coefficients * log_probs).sum(axis=axis)
+    # classes that count nowhere (not the target, weight 0, an ignored position) add nothing, even
+    # where their log-probability is -inf (a masked class) or NaN
+    counted_log_probs = xp.where(coefficients == 0, xp.zeros((), dtype=dtype), log_probs)
+    losses = -(coefficients * counted_log_probs).sum(axis=axis)
     if target.dtype.kind in "iu" and not on_host:
         # Reading the check back would make the host wait for the device at every step; instead
         # (as PyTorch's device-side assert, which fails a later call) an out-of-range target's loss

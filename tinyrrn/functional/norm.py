@@ -73,7 +73,7 @@ def _gradient_sums(g, x, y, mean, relu, gated):
     ReLU's output y (g where y > 0), into ``gated``, for the second pass to reuse."""
     xp = backend.xp_of(x)
     if relu:
-        g = xp.multiply(g, y > 0, out=gated)
+        g = xp.multiply(g, xp.logical_not(y <= 0), out=gated)  # as elementwise._relu_gradient
     return xp.concatenate([_sum_over_rows(g), xp.einsum("ij,ij->j", g, x - mean)])
 
 

@@ -49,23 +49,38 @@ def _fold(ufunc, padded, window_taps):
     return out
 
 
-def _first_maxima(padded, out, window_taps):
+def _first_maxima(padded, out, window_taps, inside):
     """For each tap, where it holds its window's maximum: PyTorch's choice, the first maximum,
-    or in a window holding NaN (whose maximum is NaN) the last NaN."""
+    or in a window holding NaN (whose maximum is NaN) the last NaN. ``inside[k]`` marks the
+    outputs whose tap k reads the input, not its -inf padding: a window whose maximum is -inf
+    takes its first input pixel, never the padding."""
     xp = backend.xp_of(out)
     last_nan = None
     if bool(xp.isnan(out).any()):  # rare: note each window's last NaN
         last_nan = xp.full(out.shape, -1)
         for k, (_, _, rows, cols) in enumerate(window_taps):
             last_nan[xp.isnan(padded[:, rows, cols, :])] = k
+    all_inf = bool((out == -xp.inf).any())  # rare: padding ties with the maximum
     unclaimed = xp.ones(out.shape, dtype=bool)
     for k, (_, _, rows, cols) in enumerate(window_taps):
         hit = padded[:, rows, cols, :] == out
         hit &= unclaimed
+        if all_inf:
+            hit &= inside[k]
         if last_nan is not None:
             hit |= last_nan == k
         unclaimed ^= hit
         yield hit
+
+
+def _taps_inside(window_taps, size, stride, dilation, padding, out_hw, xp):
+    """For each tap, a (Ho, Wo, 1) mask of the outputs where it reads the input (not the padding)."""
+    masks = []
+    for i, j, _, _ in window_taps:
+        row = xp.arange(out_hw[0]) * stride[0] + i * dilation[0] - padding[0]
+        col = xp.arange(out_hw[1]) * stride[1] + j * dilation[1] - padding[1]
+        masks.append(((row >= 0) & (row < size[0]))[:, None, None] & ((col >= 0) & (col < size[1]))[None, :, None])
+    return masks
 
 
 def max_pool2d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False):
@@ -81,12 +96,13 @@ def max_pool2d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=Fal
     padded = pad_nhwc(x.data.transpose(0, 2, 3, 1), pads, -xp.inf)
     window_taps = list(taps(kernel, stride, dilation, out_hw))
     out = _fold(xp.maximum, padded, window_taps)
+    inside = _taps_inside(window_taps, x.shape[2:], stride, dilation, padding, out_hw, xp)
 
     def backward(g):
         grad = xp.zeros(padded.shape, dtype=g.dtype)
 
         def block(padded, out, g, grad):  # a block of images
-            for (_, _, rows, cols), hit in zip(window_taps, _first_maxima(padded, out, window_taps)):
+            for (_, _, rows, cols), hit in zip(window_taps, _first_maxima(padded, out, window_taps, inside)):
                 grad[:, rows, cols, :] += g * hit
         threads.split_rows(block, padded, out, g.transpose(0, 2, 3, 1), grad)
         return (crop_nhwc(grad, pads, x.shape[2:]).transpose(0, 3, 1, 2),)
@@ -95,7 +111,7 @@ def max_pool2d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=Fal
     if not return_indices:
         return result
     indices = xp.zeros(out.shape, dtype="int64")
-    for (i, j, _, _), hit in zip(window_taps, _first_maxima(padded, out, window_taps)):
+    for (i, j, _, _), hit in zip(window_taps, _first_maxima(padded, out, window_taps, inside)):
         row = xp.arange(out_hw[0]) * stride[0] + i * dilation[0] - padding[0]
         col = xp.arange(out_hw[1]) * stride[1] + j * dilation[1] - padding[1]
         indices += hit * (row[:, None] * x.shape[3] + col)[:, :, None]
