@@ -400,3 +400,20 @@ def test_gru_matches_torch(layers, with_h0, torch):
     mine = dict(ours.named_parameters())
     for key, p in theirs.named_parameters():
         np.testing.assert_allclose(host(mine[key].grad), p.grad.numpy(), rtol=1e-4, atol=1e-5, err_msg=key)
+
+
+def test_a_parameter_or_child_module_is_replaced_only_by_its_kind_or_none():
+    """As PyTorch: a plain tensor over a parameter would silently leave the optimiser's list."""
+    layer = nn.Linear(3, 2)
+    with pytest.raises(TypeError, match="cannot assign Tensor as parameter 'weight'"):
+        layer.weight = Tensor(np.ones((2, 3), "float32"))
+    model = nn.Sequential(nn.Linear(3, 2))
+    with pytest.raises(TypeError, match="as child module '0'"):
+        setattr(model, "0", Tensor(np.ones(2)))
+    layer.bias = None
+    assert list(layer.state_dict()) == ["weight"]
+
+
+def test_batch_norm_2d_takes_4d_input_only():
+    with pytest.raises(ValueError, match="BatchNorm2d: expected 4D input"):
+        nn.BatchNorm2d(3)(Tensor(np.ones((5, 3), "float32")))

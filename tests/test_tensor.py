@@ -242,3 +242,10 @@ def test_defect_6_an_int_and_an_array_index_apart_place_dimensions_as_pytorch():
     expected = numpy.zeros(x.shape)
     numpy.add.at(expected[1], (slice(None), slice(0, 2), idx), 1.0)
     numpy.testing.assert_array_equal(x.grad, expected)
+
+
+def test_iteration_and_membership_as_pytorch():
+    t = Tensor(numpy.arange(6.0).reshape(2, 3))
+    assert [row.shape for row in t] == [(3,), (3,)] and 2.0 in t and 7.0 not in t
+    with pytest.raises(TypeError, match="iteration over a 0-d tensor"):
+        list(Tensor(numpy.array(3.0)))

@@ -87,6 +87,16 @@ class Tensor:
     def __len__(self):
         return len(self.data)
 
+    def __iter__(self):
+        """The sub-tensors along the first dimension, as PyTorch; a 0-d tensor has none to give."""
+        if self.ndim == 0:
+            raise TypeError("iteration over a 0-d tensor")
+        return (self[i] for i in range(len(self)))
+
+    def __contains__(self, element):
+        """Whether any value equals ``element`` (a number or a tensor), as PyTorch's ``in``."""
+        return bool((self.data == (element.data if isinstance(element, Tensor) else element)).any())
+
     def __bool__(self):
         if self.size != 1:
             raise RuntimeError(f"Boolean value of Tensor with {self.size} values is ambiguous")

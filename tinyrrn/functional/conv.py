@@ -92,7 +92,7 @@ def _column_blocks(view, least_rows):
     """(lo, hi, block): the rows lo:hi of the column matrix of ``view`` (N, Ho, Wo, kh, kw, C) as views of
     whole images, or of lines of one image, of about COLUMN_BLOCK_BYTES (at least ``least_rows`` rows)."""
     n, ho, wo, kh, kw, c = view.shape
-    rows = max(COLUMN_BLOCK_BYTES // (kh * kw * c * view.itemsize), least_rows)
+    rows = max(COLUMN_BLOCK_BYTES // max(kh * kw * c * view.itemsize, 1), least_rows)  # c may be 0
     if rows >= ho * wo:
         images = rows // (ho * wo)
         return [(i * ho * wo, min(n, i + images) * ho * wo, view[i:i + images]) for i in range(0, n, images)]
@@ -249,7 +249,7 @@ def _input_gradient(g, weight, x_shape, stride, pads, dilation, groups, out_hw):
     if groups == 1 and tuple(stride) == (1, 1) and all(p <= span for span, side in zip(spans, pads) for p in side):
         # the kernel turned by 180 degrees, in and out channels swapped, as (kh*kw*O, C) rows: one copy
         # that reads the channels-last weight C values at a time
-        flipped = weight.transpose(0, 2, 3, 1)[:, ::-1, ::-1, :].transpose(1, 2, 0, 3).reshape(-1, c)
+        flipped = weight.transpose(0, 2, 3, 1)[:, ::-1, ::-1, :].transpose(1, 2, 0, 3).reshape(kh * kw * weight.shape[0], c)
         back_pads = tuple((span - before, span - after) for span, (before, after) in zip(spans, pads))
         view, _ = windows(g_nhwc, (kh, kw), (1, 1), back_pads, dilation)
         return window_product(view, flipped).reshape(n, h, w, c).transpose(0, 3, 1, 2)

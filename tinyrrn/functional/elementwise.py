@@ -170,8 +170,9 @@ def pow(base, exponent):
     """base ** exponent; either may be a tensor or a Python number (torch.pow).
 
     PyTorch's gradients: e * x ** (e - 1) for the base, 0 where e == 0 (also at x == 0);
-    out * log(x) for the exponent, 0 where x == 0 and e >= 0. Integer powers stay integer;
-    a negative integer exponent is refused (PyTorch refuses it as a Python number).
+    out * log(x) for the exponent, 0 where x == 0 and e >= 0. Integer powers stay integer; a
+    negative integer exponent is refused as a Python number and, in a tensor, gives PyTorch's
+    integer result: 1 ** e = 1, (-1) ** e = +-1, anything else 0.
     """
     a, b, x, e = _operands("pow", base, exponent)
     xp = backend.xp_of(x)
@@ -179,9 +180,15 @@ def pow(base, exponent):
         if not isinstance(exponent, (bool, numpy.bool_)):
             raise NotImplementedError("pow: not implemented for bool tensors (as in PyTorch)")
         return Tensor(x.copy() if exponent else xp.ones_like(x))
+    negative = None
     if category(x.dtype) == 1 and bool((e < 0).any()):
-        raise ArgumentError("pow: Integers to negative integer powers are not allowed.")
-    out = x ** e
+        if not isinstance(exponent, Tensor):
+            raise ArgumentError("pow: Integers to negative integer powers are not allowed.")
+        negative = e < 0
+    out = x ** (e if negative is None else xp.where(negative, 0, e))
+    if negative is not None:
+        odd = (e % 2) != 0
+        out = xp.where(negative, xp.where(x == 1, 1, xp.where(x == -1, xp.where(odd, -1, 1), 0)), out).astype(out.dtype)
 
     def backward(g):
         ga = gb = None

@@ -1,4 +1,6 @@
 """Matrix products: matmul (batched, broadcasting) and the fully connected layer."""
+import math
+
 from .. import backend, threads
 from ..tensor import Tensor, make_result
 from ._util import ArgumentError, broadcast_shape, check_float, check_same_dtype, unbroadcast
@@ -40,13 +42,13 @@ def linear(x, weight, bias=None):
                             "(need input.shape[-1] == weight.shape[1])")
     if bias is not None and bias.shape != (weight.shape[0],):
         raise ArgumentError(f"linear: bias {tuple(bias.shape)} does not fit weight {tuple(weight.shape)}")
-    x2 = x.data.reshape(-1, x.shape[-1])
+    x2 = x.data.reshape(x.size // x.shape[-1] if x.shape[-1] else math.prod(x.shape[:-1]), x.shape[-1])
     out = threads.matmul(x2, weight.data.T)
     if bias is not None:
         out += bias.data
 
     def backward(g):
-        g2 = g.reshape(-1, weight.shape[0])
+        g2 = g.reshape(x2.shape[0], weight.shape[0])
         gx = threads.matmul(g2, weight.data).reshape(x.shape)
         gw = threads.matmul(g2.T, x2)
         return (gx, gw) + ((g2.sum(axis=0),) if bias is not None else ())

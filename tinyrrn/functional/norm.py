@@ -21,10 +21,16 @@ def _rows(array):
     return moved.reshape(-1, array.shape[1])
 
 
+def _sums_dtype(dtype):
+    """What the per-channel sums add in: float16 in float32 (as PyTorch; float16 overflows at 65504),
+    other floats in their own dtype (None)."""
+    return "float32" if dtype == "float16" else None
+
+
 def _sum_over_rows(block):
     """Sum over the rows of a (rows, C) block. Not as ``ones @ block``: NumPy holds the GIL through a
     vector-matrix product, so that the blocks of the other threads would wait for it."""
-    return backend.xp_of(block).einsum("ij->j", block)
+    return backend.xp_of(block).einsum("ij->j", block, dtype=_sums_dtype(block.dtype))
 
 
 def _column_sums(rows):
@@ -35,7 +41,7 @@ def _column_sums(rows):
 def _centred_squares(x, mean):
     """sum((x - mean)^2) over the rows of a block: the variance's numerator."""
     centred = x - mean
-    return backend.xp_of(x).einsum("ij,ij->j", centred, centred)
+    return backend.xp_of(x).einsum("ij,ij->j", centred, centred, dtype=_sums_dtype(x.dtype))
 
 
 # Element-wise chains (tinyrrn.threads.elementwise: blocks over the threads on the CPU, one fused
@@ -74,7 +80,7 @@ def _gradient_sums(g, x, y, mean, relu, gated):
     xp = backend.xp_of(x)
     if relu:
         g = xp.multiply(g, xp.logical_not(y <= 0), out=gated)  # as elementwise._relu_gradient
-    return xp.concatenate([_sum_over_rows(g), xp.einsum("ij,ij->j", g, x - mean)])
+    return xp.concatenate([_sum_over_rows(g), xp.einsum("ij,ij->j", g, x - mean, dtype=_sums_dtype(x.dtype))])
 
 
 def _gamma(weight, like):
@@ -224,12 +230,12 @@ def _batch_norm(x, running_mean, running_var, weight, bias, training, momentum, 
         if relu:
             g_wide = gx
         sums = sums.reshape(2, k, c).sum(axis=1).reshape(-1)
-        g_beta, g_dot = sums[:c], sums[c:]  # g_dot = sum g (x - mean)
+        g_beta, g_dot = sums[:c].astype(rows.dtype), sums[c:].astype(rows.dtype)  # g_dot = sum g (x - mean)
         if training:  # mean and var depend on x too
-            all_sums = reduce(sums.astype("float64")).astype(rows.dtype)
-            all_beta, all_dot = all_sums[:c], all_sums[c:]
-            coefficient = repeated(-scale * inv_std * inv_std * all_dot / count)
-            constant = repeated(-scale * all_beta / count)
+            all_sums = reduce(sums.astype("float64"))  # the per-channel arithmetic in float64 (float16
+            all_beta, all_dot = all_sums[:c], all_sums[c:]  # would overflow dividing by the count)
+            coefficient = repeated((-scale * inv_std * inv_std * all_dot / count).astype(rows.dtype))
+            constant = repeated((-scale * all_beta / count).astype(rows.dtype))
             threads.elementwise(_input_gradient, g_wide, wide, wide_mean, wide_scale, coefficient, constant, out=gx)
         else:
             threads.elementwise(_scaled, g_wide, wide_scale, out=gx)

@@ -3,6 +3,8 @@
 Windows are visited as k*k strided slices of the whole batch (channels-last
 memory), so each step of the short loop is one large vectorised operation.
 """
+import numbers
+
 from .. import backend, threads
 from ..tensor import Tensor, make_result
 from ._util import ArgumentError, check_float, pair
@@ -142,6 +144,8 @@ def avg_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False, count_in
         "avg_pool2d", x, kernel_size, stride, padding, 1, ceil_mode)
     xp = backend.xp_of(x.data)
     if divisor_override is not None:
+        if isinstance(divisor_override, bool) or not isinstance(divisor_override, numbers.Integral):
+            raise TypeError(f"avg_pool2d: divisor_override must be an int, got {divisor_override!r} (as PyTorch)")
         if divisor_override == 0:
             raise ArgumentError("avg_pool2d: divisor_override must not be zero")
         scale = 1.0 / divisor_override

@@ -15,6 +15,9 @@ def _shape_arg(shape):
 def reshape(x, *shape):
     """The same elements in a new shape (one dimension may be -1)."""
     shape = _shape_arg(shape)
+    if any(operator.index(n) < -1 for n in shape) or sum(n == -1 for n in shape) > 1:
+        raise ArgumentError(f"reshape: invalid shape {tuple(shape)} for {tuple(x.shape)} (sizes are >= 0, "
+                            "and one of them may be -1)")
     try:
         out = x.data.reshape(shape)
     except ValueError:
@@ -48,7 +51,10 @@ def flatten(x, start_dim=0, end_dim=-1):
     start, end = axis_index("flatten", start_dim, x.ndim), axis_index("flatten", end_dim, x.ndim)
     if start > end:
         raise ArgumentError(f"flatten: start_dim {start_dim} comes after end_dim {end_dim}")
-    return reshape(x, *x.shape[:start], -1, *x.shape[end + 1:])
+    merged = 1
+    for n in x.shape[start:end + 1]:
+        merged *= n
+    return reshape(x, *x.shape[:start], merged, *x.shape[end + 1:])  # not -1: a size may be 0
 
 
 def _is_int(item):
@@ -76,7 +82,10 @@ def getitem(x, index):
     Repeated positions accumulate their gradients.
     """
     items = tuple(i.data if isinstance(i, Tensor) else i for i in (index if isinstance(index, tuple) else (index,)))
-    items = tuple(int(i) if _is_int(i) else i for i in items)
+    items = tuple(int(i) if _is_int(i) else i.astype(bool) if getattr(i, "dtype", None) == "uint8" else i
+                  for i in items)  # a uint8 tensor is a mask, as in PyTorch
+    if any(isinstance(i, slice) and i.step is not None and i.step <= 0 for i in items):
+        raise ValueError(f"getitem: step must be greater than zero (as PyTorch), got {index!r}")
     xp = backend.xp_of(x.data)
     if all(i is None or i is Ellipsis or type(i) in (int, slice) for i in items):  # basic: a view
         def backward(g):
@@ -91,7 +100,7 @@ def getitem(x, index):
 
     def backward(g):
         grad = xp.zeros(x.shape, dtype=g.dtype)
-        xp.add.at(grad[select], rest, g)  # repeated positions accumulate
+        xp.add.at(grad[select] if select else grad, rest, g)  # repeated positions accumulate
         return (grad,)
 
     return make_result(x.data[select][rest], (x,), backward, "getitem")
@@ -149,7 +158,7 @@ def pad(x, pad, mode="constant", value=0.0):
                             f"{x.ndim} dims of {tuple(x.shape)}")
     amounts = [(0, 0)] * (x.ndim - len(pad) // 2) + [pad[i:i + 2] for i in range(len(pad) - 2, -1, -2)]
     shape = tuple(n + before + after for n, (before, after) in zip(x.shape, amounts))
-    if min(shape, default=0) < 0:
+    if any(n + min(before, 0) + min(after, 0) < 0 for n, (before, after) in zip(x.shape, amounts)):
         raise ArgumentError(f"pad: {pad} crops more than the input {tuple(x.shape)} holds")
     source, target = [], []  # the part of x that is kept, and where it lands
     for n, (before, after) in zip(x.shape, amounts):

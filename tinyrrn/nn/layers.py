@@ -101,6 +101,9 @@ class BatchNorm2d(Module):
 
     def forward(self, x, relu=False):
         """Batch norm of x; with ``relu=True`` relu(batch norm of x), fused (F.batch_norm_relu)."""
+        if x.ndim != 4:
+            raise ValueError(f"BatchNorm2d: expected 4D input (N, C, H, W), got {x.ndim}D input of shape "
+                             f"{tuple(x.shape)} (as PyTorch)")
         momentum = 0.0 if self.momentum is None else self.momentum
         if self.training and self.track_running_stats:
             self.num_batches_tracked += 1

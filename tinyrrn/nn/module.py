@@ -34,6 +34,10 @@ class Module:
         object.__setattr__(self, "training", True)
 
     def __setattr__(self, name, value):
+        for registry, kind, expected in ((self._parameters, "parameter", Parameter), (self._modules, "child module", Module)):
+            if name in registry and value is not None and not isinstance(value, expected):
+                raise TypeError(f"cannot assign {type(value).__name__} as {kind} {name!r} of {type(self).__name__} "
+                                f"({expected.__name__} or None expected, as in PyTorch)")
         if name in self._buffers and not isinstance(value, (Parameter, Module)):
             self._buffers[name] = value  # e.g. `self.num_batches_tracked += 1`
             return
