@@ -360,6 +360,7 @@ CASES = {
     "linear with no input features": ([(2, 0), (3, 0), (3,)], lambda m, x, w, b: m.linear(x, w, b)),
     "integer powers with negative tensor exponents": ([const([2, 1, -1, -1, 0, 3]), const([-2, -5, -3, -2, -1, 2])], lambda m, a, b: a ** b),
     "batch_norm float16 of 65536 values around 3": ([lambda rng: rng.standard_normal((64, 2, 32, 32)) + 3], lambda m, x: m.batch_norm(x, None, None, training=True), "float16", "forward"),
+    "cross_entropy float32 logits, float64 probabilities": ([(4, 3), const(numpy.full((4, 3), 1 / 3))], lambda m, x, t: m.cross_entropy(x, t), "float32"),
     # ---- float32 and float16
     "conv2d float32 groups dilation": ([(2, 4, 9, 8), (6, 2, 3, 3), (6,)], lambda m, x, w, b: m.conv2d(x, w, b, 2, 1, 2, 2), "float32"),
     "conv_transpose2d float32": ([(2, 3, 4, 5), (3, 4, 3, 3)], lambda m, x, w: m.conv_transpose2d(x, w, None, 2, 1, 1), "float32"),

@@ -82,7 +82,8 @@ def cross_entropy(logits, target, weight=None, *, ignore_index=-100, reduction="
             raise ArgumentError(f"cross_entropy: weight of dtype {w.dtype} does not match logits of dtype "
                                 f"{dtype} (as PyTorch); convert with .astype(...)")
         w = w.astype(dtype).reshape(per_class)
-    if target.dtype.kind == "f":  # class probabilities
+    if target.dtype.kind == "f":  # class probabilities; the loss in the wider dtype of the two (as PyTorch)
+        dtype = xp.result_type(dtype, target.dtype)
         if target.shape != logits.shape:
             raise ArgumentError(f"cross_entropy: probability target {tuple(target.shape)} must have the "
                                 f"shape of logits {tuple(logits.shape)}")
