@@ -313,8 +313,9 @@ def test_dropout_train_and_eval():
     drop.eval()
     assert drop(x) is x
     assert nn.Dropout(0.0)(x) is x
-    with pytest.raises(ValueError):
-        nn.Dropout(1.0)(x)
+    np.testing.assert_array_equal(host(nn.Dropout(1.0)(x)), 0)  # as PyTorch: everything dropped
+    with pytest.raises(ValueError, match="between 0 and 1"):
+        nn.Dropout(1.5)  # refused when made, as PyTorch
 
 
 # ---------------------------------------------------------------- GRU
@@ -417,3 +418,38 @@ def test_a_parameter_or_child_module_is_replaced_only_by_its_kind_or_none():
 def test_batch_norm_2d_takes_4d_input_only():
     with pytest.raises(ValueError, match="BatchNorm2d: expected 4D input"):
         nn.BatchNorm2d(3)(Tensor(np.ones((5, 3), "float32")))
+
+
+def test_shared_modules_and_tied_parameters_count_once():
+    """As PyTorch: an optimiser over parameters() updates a tied weight once; state_dict keeps every name."""
+    layer = nn.Linear(2, 2)
+    shared = nn.Sequential(layer, layer)
+    assert len(shared.parameters()) == 2 and len(list(shared.modules())) == 2
+    tied = nn.Sequential(nn.Linear(2, 2, bias=False), nn.Linear(2, 2, bias=False))
+    tied[1].weight = tied[0].weight
+    assert len(tied.parameters()) == 1 and list(tied.state_dict()) == ["0.weight", "1.weight"]
+
+
+def test_sequential_takes_modules_or_an_ordered_dict_of_them():
+    from collections import OrderedDict
+    with pytest.raises(TypeError, match="is not a Module subclass"):
+        nn.Sequential(nn.Linear(2, 3), F.relu)
+    named = nn.Sequential(OrderedDict([("fc", nn.Linear(2, 3)), ("act", nn.ReLU())]))
+    assert list(named.state_dict()) == ["fc.weight", "fc.bias"]
+    assert named(Tensor(np.ones((4, 2), "float32"))).shape == (4, 3)
+
+
+def test_load_state_dict_as_pytorch(torch):
+    """It takes a PyTorch state_dict as it is, returns (missing_keys, unexpected_keys), and refuses with
+    PyTorch's RuntimeError (also a ValueError)."""
+    theirs, ours = torch.nn.Linear(2, 3), nn.Linear(2, 3)
+    assert ours.load_state_dict(theirs.state_dict()) == ([], [])
+    np.testing.assert_array_equal(ours.weight.data, theirs.weight.detach().numpy())
+    keys = ours.load_state_dict({"weight": np.ones((3, 2), "float32")}, strict=False)
+    assert keys.missing_keys == ["bias"] and keys.unexpected_keys == []
+    with pytest.raises(RuntimeError, match="shape mismatches"):
+        ours.load_state_dict({"weight": np.ones((3, 3)), "bias": np.ones(3)})
+
+
+def test_a_layer_without_inputs_is_made_as_in_pytorch():
+    np.testing.assert_array_equal(nn.Linear(0, 3).bias.data, 0)

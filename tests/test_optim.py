@@ -80,3 +80,46 @@ def test_on_device_arrays_each_parameter_is_updated_whole(monkeypatch, rng, name
     for p, e in zip(params, expected):
         assert isinstance(p.data, strict_xp.StrictArray)
         numpy.testing.assert_allclose(p.data.get(), e, rtol=1e-12)
+
+
+@pytest.mark.parametrize("name", SETTINGS)
+def test_a_parameter_without_a_gradient_at_some_steps_matches_torch(rng, name, torch):
+    """Each parameter counts its own steps (Adam's bias correction), as PyTorch; a gradient assigned as
+    a Tensor counts by its values."""
+    start = [rng.standard_normal(5).astype("float32") for _ in range(2)]
+    grads = [[rng.standard_normal(5).astype("float32") if (step or i == 0) else None for i in range(2)]
+             for step in range(4)]  # the second parameter has no gradient at the first step
+    ours = [Tensor(s.copy(), requires_grad=True) for s in start]
+    theirs = [torch.tensor(s.copy(), requires_grad=True) for s in start]
+    mine, reference = make(name, ours), (torch.optim.Adam if name == "adam" else torch.optim.SGD)(theirs, **SETTINGS[name])
+    for step_grads in grads:
+        for p, q, g in zip(ours, theirs, step_grads):
+            p.grad = None if g is None else Tensor(g)
+            q.grad = None if g is None else torch.tensor(g)
+        mine.step()
+        reference.step()
+    for p, q in zip(ours, theirs):
+        numpy.testing.assert_allclose(p.data, q.detach().numpy(), rtol=1e-5, atol=1e-6)
+    again = make(name, [Tensor(s.copy(), requires_grad=True) for s in start])
+    again.load_state_dict(mine.state_dict())
+    assert again.param_steps == mine.param_steps
+
+
+@pytest.mark.parametrize("make_optimiser, message", [
+    (lambda p: optim.Adam([p], lr=-0.1), "Invalid learning rate"),
+    (lambda p: optim.Adam([p], betas=(1.0, 0.999)), "Invalid beta parameter at index 0"),
+    (lambda p: optim.Adam([p], eps=-1.0), "Invalid epsilon"),
+    (lambda p: optim.SGD([p], momentum=-0.5), "Invalid momentum"),
+    (lambda p: optim.SGD([p], weight_decay=-1.0), "Invalid weight_decay"),
+    (lambda p: optim.SGD([]), "empty parameter list"),
+    (lambda p: optim.SGD(p), "iterable of Tensors"),
+    (lambda p: optim.SGD([{"params": [p]}]), "parameter groups"),
+])
+def test_optimisers_refuse_what_torch_refuses(make_optimiser, message):
+    with pytest.raises((ValueError, TypeError, NotImplementedError), match=message):
+        make_optimiser(Tensor(numpy.ones(2, "float32"), requires_grad=True))
+
+
+def test_sgd_has_torchs_defaults():
+    sgd = optim.SGD([Tensor(numpy.ones(2, "float32"), requires_grad=True)])
+    assert (sgd.lr, sgd.momentum, sgd.weight_decay) == (1e-3, 0.0, 0.0)

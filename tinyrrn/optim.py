@@ -6,12 +6,12 @@ tinyrrn.threads.update_in_place: on the CPU on blocks of rows of every parameter
 kilobytes each, spread over tinyrrn's threads (a block's temporaries stay in the cache, and no
 temporary is ever as large as a parameter); on a GPU as one kernel per parameter, compiled by
 ``cupy.fuse``.
-``state_dict()`` holds everything needed to resume exactly (step count and moment buffers).
+``state_dict()`` holds everything needed to resume exactly (step counts and moment buffers).
 """
 import math
+import numbers
 
 from . import backend, threads
-
 
 
 def adam_update(param, grad, exp_avg, exp_avg_sq, beta1, beta2, step_size, correction2_sqrt, eps):
@@ -46,13 +46,38 @@ def sgd_momentum_update(param, grad, momentum_buffer, lr, momentum, weight_decay
     param -= lr * momentum_buffer
 
 
+def _check_parameters(params):
+    """The optimiser's parameters as a list of tensors: refused as PyTorch refuses them (one tensor alone,
+    nothing, or a parameter group, which tinyrrn does not have)."""
+    if hasattr(params, "data") and hasattr(params, "shape"):
+        raise TypeError("params argument given to the optimizer should be an iterable of Tensors, "
+                        f"but got a {type(params).__name__} (as PyTorch); pass [param]")
+    params = list(params)
+    if not params:
+        raise ValueError("optimizer got an empty parameter list")
+    for p in params:
+        if isinstance(p, dict):
+            raise NotImplementedError("parameter groups (dicts with their own settings) are not supported; "
+                                      "pass the parameters, or one optimiser per group")
+        if not (hasattr(p, "data") and hasattr(p, "grad")):
+            raise TypeError(f"optimizer can only optimize Tensors, got {type(p).__name__}")
+    return params
+
+
+def _check_at_least(name, value, least=0.0):
+    if not isinstance(value, numbers.Real) or not value >= least:
+        raise ValueError(f"Invalid {name}: {value}")
+
+
 class Optimizer:
-    """Base: a list of parameters, a learning rate, per-parameter state."""
+    """Base: a list of parameters, a learning rate, per-parameter state and step counts."""
 
     def __init__(self, params, lr):
-        self.params = list(params)
+        self.params = _check_parameters(params)
+        _check_at_least("learning rate", lr)
         self.lr = lr
         self.steps = 0
+        self.param_steps = [0] * len(self.params)  # updates of each parameter (one without a grad is skipped)
         self.state = [{} for _ in self.params]
 
     def zero_grad(self):
@@ -60,14 +85,18 @@ class Optimizer:
             p.grad = None
 
     def state_dict(self):
-        """{'steps', 'lr', 'buffers': {index: {name: array}}} (arrays on the parameters' device)."""
-        return {"steps": self.steps, "lr": self.lr, "buffers": {str(i): dict(s) for i, s in enumerate(self.state)}}
+        """{'steps', 'lr', 'param_steps', 'buffers': {index: {name: array}}} (arrays on the parameters' device)."""
+        return {"steps": self.steps, "lr": self.lr, "param_steps": list(self.param_steps),
+                "buffers": {str(i): dict(s) for i, s in enumerate(self.state)}}
 
     def load_state_dict(self, state):
         if len(state["buffers"]) != len(self.params):
             raise ValueError(f"optimiser state holds {len(state['buffers'])} parameters, the model "
                              f"has {len(self.params)}")
         self.steps, self.lr = int(state["steps"]), float(state["lr"])
+        # a state from before per-parameter counts: every parameter with buffers took every step
+        self.param_steps = [int(n) for n in state.get("param_steps") or
+                            [self.steps if state["buffers"][str(i)] else 0 for i in range(len(self.params))]]
         for i, p in enumerate(self.params):
             buffers = state["buffers"][str(i)]
             for name, value in buffers.items():
@@ -83,41 +112,53 @@ class Adam(Optimizer):
 
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0):
         super().__init__(params, lr)
+        _check_at_least("epsilon value", eps)
+        for i, beta in enumerate(betas):
+            if not 0.0 <= beta < 1.0:
+                raise ValueError(f"Invalid beta parameter at index {i}: {beta}")
+        _check_at_least("weight_decay value", weight_decay)
         self.betas, self.eps, self.weight_decay = betas, eps, weight_decay
 
     def step(self):
+        """One update of every parameter with a gradient; each is bias-corrected by its own step count
+        (a parameter that had no gradient for a while has taken fewer steps), as PyTorch."""
         self.steps += 1
         beta1, beta2 = self.betas
-        step_size = self.lr / (1 - beta1 ** self.steps)
-        correction2_sqrt = math.sqrt(1 - beta2 ** self.steps)
-        arrays = []
-        for p, state in zip(self.params, self.state):
+        by_count = {}  # step count -> the arrays of the parameters at it (one group, as a rule)
+        for i, (p, state) in enumerate(zip(self.params, self.state)):
             if p.grad is None:
                 continue
             if not state:
                 xp = backend.xp_of(p.data)
                 state["exp_avg"], state["exp_avg_sq"] = xp.zeros_like(p.data), xp.zeros_like(p.data)
-            arrays.append((p.data, p.grad, state["exp_avg"], state["exp_avg_sq"]))
-        numbers = (beta1, beta2, step_size, correction2_sqrt, self.eps)
-        if self.weight_decay:
-            threads.update_in_place(adam_update_with_decay, arrays, *numbers, self.weight_decay)
-        else:
-            threads.update_in_place(adam_update, arrays, *numbers)
+            self.param_steps[i] += 1
+            by_count.setdefault(self.param_steps[i], []).append((p.data, p.grad, state["exp_avg"],
+                                                                 state["exp_avg_sq"]))
+        for count, arrays in by_count.items():
+            numbers = (beta1, beta2, self.lr / (1 - beta1 ** count), math.sqrt(1 - beta2 ** count), self.eps)
+            if self.weight_decay:
+                threads.update_in_place(adam_update_with_decay, arrays, *numbers, self.weight_decay)
+            else:
+                threads.update_in_place(adam_update, arrays, *numbers)
 
 
 class SGD(Optimizer):
-    """Stochastic gradient descent with (PyTorch-style) momentum and weight decay."""
+    """Stochastic gradient descent with (PyTorch-style) momentum and weight decay; PyTorch's defaults
+    (lr 1e-3, no momentum)."""
 
-    def __init__(self, params, lr=0.01, momentum=0.9, weight_decay=0.0):
+    def __init__(self, params, lr=1e-3, momentum=0.0, weight_decay=0.0):
         super().__init__(params, lr)
+        _check_at_least("momentum value", momentum)
+        _check_at_least("weight_decay value", weight_decay)
         self.momentum, self.weight_decay = momentum, weight_decay
 
     def step(self):
         self.steps += 1
         arrays = []
-        for p, state in zip(self.params, self.state):
+        for i, (p, state) in enumerate(zip(self.params, self.state)):
             if p.grad is None:
                 continue
+            self.param_steps[i] += 1
             if self.momentum and not state:
                 state["momentum"] = backend.xp_of(p.data).zeros_like(p.data)
             arrays.append((p.data, p.grad) + ((state["momentum"],) if self.momentum else ()))

@@ -30,20 +30,29 @@ from . import backend
 _state = threading.local()
 
 
+class _ShapeMismatch(RuntimeError, ValueError):
+    """A gradient that does not fit its tensor: PyTorch's RuntimeError, and a ValueError (a bad argument)."""
+
+
 def is_grad_enabled():
     """False inside a ``no_grad()`` block: ops then record no graph."""
     return getattr(_state, "grad_enabled", True)
 
 
 class no_grad(contextlib.ContextDecorator):
-    """Context manager (or decorator) that disables graph recording, e.g. for evaluation."""
+    """Context manager (or decorator) that disables graph recording, e.g. for evaluation. As a
+    decorator one instance serves every call, so the states it restores are a stack (a recursive
+    function enters it again before it exits)."""
+
+    def __init__(self):
+        self._previous = []
 
     def __enter__(self):
-        self._previous = is_grad_enabled()
+        self._previous.append(is_grad_enabled())
         _state.grad_enabled = False
 
     def __exit__(self, *exc):
-        _state.grad_enabled = self._previous
+        _state.grad_enabled = self._previous.pop()
 
 
 class Tensor:
@@ -112,7 +121,26 @@ class Tensor:
 
     def item(self):
         """The value of a one-element tensor as a Python number."""
+        if self.size != 1:
+            raise RuntimeError(f"a Tensor with {self.size} elements cannot be converted to a Python number "
+                               f"(shape {tuple(self.shape)})")
         return self.numpy().item()
+
+    def __float__(self):
+        return float(self.item())
+
+    def __int__(self):
+        return int(self.item())
+
+    @property
+    def grad(self):
+        """The accumulated gradient (an array); a Tensor assigned to it is kept as its array, as the
+        optimisers and backward() work on arrays."""
+        return self._grad
+
+    @grad.setter
+    def grad(self, value):
+        self._grad = value.data if isinstance(value, Tensor) else value
 
     def detach(self):
         """The same data, cut from the graph."""
@@ -137,10 +165,10 @@ class Tensor:
                                    f"got shape {tuple(self.shape)}; pass grad= explicitly")
             grad = xp.ones_like(self.data)
         else:
-            grad = grad.data if isinstance(grad, Tensor) else xp.asarray(grad, dtype=self.dtype)
+            grad = (grad.data if isinstance(grad, Tensor) else xp.asarray(grad)).astype(self.dtype, copy=False)
             if grad.shape != self.shape:
-                raise ValueError(f"backward(): grad shape {tuple(grad.shape)} does not match "
-                                 f"tensor shape {tuple(self.shape)}")
+                raise _ShapeMismatch(f"backward(): grad shape {tuple(grad.shape)} does not match "
+                                     f"tensor shape {tuple(self.shape)}")
             _hand_out(grad, handed_out)
         order = _topological_order(self)
         for node in order:

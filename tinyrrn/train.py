@@ -422,7 +422,8 @@ class Trainer:
                     "observed": optimizer["observed"], "loss_sum": optimizer["loss_sum"],
                     "best_error": self.best_error, "best_epoch": self.best_epoch, "val_groups": self.val_groups,
                     "history": self.history,
-                    "optimizer": {"steps": optimizer["steps"], "lr": optimizer["lr"]},
+                    "optimizer": {"steps": optimizer["steps"], "lr": optimizer["lr"],
+                                  "param_steps": optimizer["param_steps"]},
                     "loader": self.loader.state_dict(), "random": tinyrandom.get_state(), "ranks": self.comm.size,
                     "dropped": self.train_set.bad_videos, "total_updates": self.total_updates,
                     "first_loss": self.first_loss, "warnings": self.warnings, "log_bytes": self.log.size()}

@@ -264,13 +264,16 @@ def tanh(x):
 
 
 def dropout(x, p=0.5, training=True):
-    """Zero each element with probability p and scale the rest by 1/(1-p) (inverted dropout)."""
+    """Zero each element with probability p and scale the rest by 1/(1-p) (inverted dropout); p = 1
+    zeroes everything, as PyTorch."""
     check_float("dropout", x)
-    if not 0 <= p < 1:
-        raise ValueError(f"dropout: p must be in [0, 1), got {p}")
+    if not 0 <= p <= 1:
+        raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
     if not training or p == 0:
         return x
     xp = backend.xp_of(x.data)
+    if p == 1:
+        return make_result(xp.zeros_like(x.data), (x,), lambda g: (xp.zeros_like(g),), "dropout")
     mask = (xp.random.random_sample(x.shape) >= p).astype(x.dtype) / (1 - p)
     return make_result(x.data * mask, (x,), lambda g: (g * mask,), "dropout")
 

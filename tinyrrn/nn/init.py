@@ -16,8 +16,10 @@ def uniform(shape, bound, dtype="float32"):
 
 
 def kaiming_uniform(shape, dtype="float32"):
-    """PyTorch's default for Conv2d/Linear weights: U(-1/sqrt(fan_in), 1/sqrt(fan_in))."""
-    return uniform(shape, 1 / math.sqrt(fan_in_and_fan_out(shape)[0]), dtype)
+    """PyTorch's default for Conv2d/Linear weights: U(-1/sqrt(fan_in), 1/sqrt(fan_in)); no bound (zeros)
+    for a layer without inputs."""
+    fan_in = fan_in_and_fan_out(shape)[0]
+    return uniform(shape, 1 / math.sqrt(fan_in) if fan_in else 0.0, dtype)
 
 
 def kaiming_normal_fan_out(shape, dtype="float32"):

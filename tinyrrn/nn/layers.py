@@ -67,7 +67,8 @@ def _conv_weight(shape):
 
 def _conv_bias(weight_shape, size=None):
     """PyTorch's default conv bias: U(-1/sqrt(fan_in), 1/sqrt(fan_in)), fan_in from dim 1 of the weight."""
-    bound = 1 / init.fan_in_and_fan_out(weight_shape)[0] ** 0.5
+    fan_in = init.fan_in_and_fan_out(weight_shape)[0]
+    bound = 1 / fan_in ** 0.5 if fan_in else 0.0
     return _on_default_device(init.uniform((size or weight_shape[0],), bound))
 
 
@@ -125,7 +126,7 @@ class Linear(Module):
     def __init__(self, in_features, out_features, bias=True):
         super().__init__()
         self.weight = Parameter(_on_default_device(init.kaiming_uniform((out_features, in_features))))
-        bound = 1 / in_features ** 0.5
+        bound = 1 / in_features ** 0.5 if in_features else 0.0  # PyTorch: no bound without inputs
         self.bias = Parameter(_on_default_device(init.uniform((out_features,), bound))) if bias else None
 
     def forward(self, x):
@@ -182,6 +183,8 @@ class Dropout(Module):
 
     def __init__(self, p=0.5):
         super().__init__()
+        if not 0 <= p <= 1:
+            raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
         self.p = p
 
     def forward(self, x):

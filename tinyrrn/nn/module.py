@@ -1,5 +1,5 @@
 """Module: a tree of layers holding parameters and buffers, with PyTorch's state_dict names."""
-from collections import OrderedDict
+from collections import OrderedDict, namedtuple
 
 import numpy
 
@@ -70,11 +70,16 @@ class Module:
         return self.forward(*args, **kwargs)
 
     # -- walking the tree -------------------------------------------------
-    def named_modules(self, prefix=""):
-        """(dotted name, module) for this module and all below it, parents first."""
-        stack = [(prefix, self)]
+    def named_modules(self, prefix="", remove_duplicate=True):
+        """(dotted name, module) for this module and all below it, parents first; a module reached twice
+        (shared between parents) under its first name only, unless ``remove_duplicate`` is False."""
+        stack, seen = [(prefix, self)], set()
         while stack:
             name, module = stack.pop()
+            if remove_duplicate:
+                if id(module) in seen:
+                    continue
+                seen.add(id(module))
             yield name, module
             children = [(f"{name}.{k}" if name else k, m) for k, m in module._modules.items()]
             stack.extend(reversed(children))
@@ -90,10 +95,14 @@ class Module:
         return iter(self._modules.items())
 
     def named_parameters(self):
-        """(dotted name, Parameter) pairs, in state_dict order."""
+        """(dotted name, Parameter) pairs, in state_dict order; a parameter shared (tied) between modules
+        once, as PyTorch, so that an optimiser updates it once."""
+        seen = set()
         for prefix, module in self.named_modules():
             for name, p in module._parameters.items():
-                yield (f"{prefix}.{name}" if prefix else name), p
+                if id(p) not in seen:
+                    seen.add(id(p))
+                    yield (f"{prefix}.{name}" if prefix else name), p
 
     def parameters(self):
         return [p for _, p in self.named_parameters()]
@@ -139,7 +148,7 @@ class Module:
     def state_dict(self):
         """OrderedDict of name -> array (parameters then buffers of each module, parents first)."""
         state = OrderedDict()
-        for prefix, module in self.named_modules():
+        for prefix, module in self.named_modules(remove_duplicate=False):  # every name, as PyTorch
             for name, value in list(module._parameters.items()) + list(module._buffers.items()):
                 state[f"{prefix}.{name}" if prefix else name] = value.data if isinstance(value, Tensor) else value
         return state
@@ -148,9 +157,10 @@ class Module:
         """Copy arrays from ``state`` into this module's parameters and buffers.
 
         All problems (missing keys, unexpected keys, shape mismatches) are
-        reported together in one ValueError, and nothing is changed unless the
-        whole load can succeed. With ``strict=False`` missing and unexpected
-        keys are allowed (shapes must still match); the lists are returned.
+        reported together in one error (PyTorch's RuntimeError, also a ValueError),
+        and nothing is changed unless the whole load can succeed. With ``strict=False``
+        missing and unexpected keys are allowed (shapes must still match); they are
+        returned as (missing_keys, unexpected_keys), as PyTorch.
         """
         own = self.state_dict()
         state = {k: _as_array(v) for k, v in state.items()}
@@ -166,7 +176,7 @@ class Module:
         if mismatched:
             problems.append(f"shape mismatches ({len(mismatched)}): {'; '.join(mismatched)}")
         if problems:
-            raise ValueError("load_state_dict failed, model left unchanged:\n  " + "\n  ".join(problems))
+            raise StateDictError("load_state_dict failed, model left unchanged:\n  " + "\n  ".join(problems))
         staged = {}  # everything converted before the first write
         for key, target in own.items():
             if key in state:
@@ -175,7 +185,7 @@ class Module:
                                          else value, dtype=target.dtype)
         for key, value in staged.items():
             own[key][...] = value  # in place: keeps each array's memory layout
-        return missing, unexpected
+        return IncompatibleKeys(missing, unexpected)
 
     def __repr__(self):
         lines = [f"({name}): {repr(m)}".replace("\n", "\n  ") for name, m in self._modules.items()]
@@ -188,10 +198,19 @@ class Module:
         return ""
 
 
+class StateDictError(RuntimeError, ValueError):
+    """A state_dict that does not fit the module: PyTorch's RuntimeError, and a ValueError (a bad argument)."""
+
+
+IncompatibleKeys = namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])
+
+
 def _as_array(value):
-    """A state_dict value (array, Tensor, Python number or list) as an array."""
+    """A state_dict value (array, Tensor, Python number or list, or a PyTorch tensor) as an array."""
     if isinstance(value, Tensor):
         return value.data
+    if hasattr(value, "detach"):  # a PyTorch tensor (a state_dict of torch's), on the host
+        return numpy.asarray(value.detach().cpu())
     return value if hasattr(value, "shape") and hasattr(value, "dtype") else numpy.asarray(value)
 
 
@@ -211,9 +230,15 @@ class Sequential(Module):
     """Modules applied in order; children are named '0', '1', ... as in PyTorch."""
 
     def __init__(self, *modules):
+        """Sequential(m0, m1, ...), or Sequential(OrderedDict(name=module, ...)) with those names."""
         super().__init__()
-        for i, m in enumerate(modules):
-            setattr(self, str(i), m)
+        named = modules[0].items() if len(modules) == 1 and isinstance(modules[0], OrderedDict) else \
+            ((str(i), m) for i, m in enumerate(modules))
+        for name, m in named:
+            if not isinstance(m, Module):
+                raise TypeError(f"Sequential: {type(m).__name__} is not a Module subclass (as PyTorch; wrap a "
+                                "function in a Module)")
+            setattr(self, name, m)
 
     def __getitem__(self, index):
         """The index-th module, or for a slice a Sequential of those modules (keeping their names)."""
