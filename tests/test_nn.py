@@ -436,7 +436,7 @@ def test_sequential_takes_modules_or_an_ordered_dict_of_them():
         nn.Sequential(nn.Linear(2, 3), F.relu)
     named = nn.Sequential(OrderedDict([("fc", nn.Linear(2, 3)), ("act", nn.ReLU())]))
     assert list(named.state_dict()) == ["fc.weight", "fc.bias"]
-    assert named(Tensor(np.ones((4, 2), "float32"))).shape == (4, 3)
+    assert named(Tensor(on_device(np.ones((4, 2), "float32")))).shape == (4, 3)
 
 
 def test_load_state_dict_as_pytorch(torch):
@@ -444,7 +444,7 @@ def test_load_state_dict_as_pytorch(torch):
     PyTorch's RuntimeError (also a ValueError)."""
     theirs, ours = torch.nn.Linear(2, 3), nn.Linear(2, 3)
     assert ours.load_state_dict(theirs.state_dict()) == ([], [])
-    np.testing.assert_array_equal(ours.weight.data, theirs.weight.detach().numpy())
+    np.testing.assert_array_equal(host(ours.weight.data), theirs.weight.detach().numpy())
     keys = ours.load_state_dict({"weight": np.ones((3, 2), "float32")}, strict=False)
     assert keys.missing_keys == ["bias"] and keys.unexpected_keys == []
     with pytest.raises(RuntimeError, match="shape mismatches"):
@@ -452,4 +452,4 @@ def test_load_state_dict_as_pytorch(torch):
 
 
 def test_a_layer_without_inputs_is_made_as_in_pytorch():
-    np.testing.assert_array_equal(nn.Linear(0, 3).bias.data, 0)
+    np.testing.assert_array_equal(host(nn.Linear(0, 3).bias.data), 0)
