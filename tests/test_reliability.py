@@ -129,6 +129,46 @@ def test_a_checkpoint_with_nan_is_not_written(tmp_path):
     assert path.read_bytes() == before and os.listdir(tmp_path) == ["checkpoint.npz"]
 
 
+def test_a_checkpoint_altered_to_hold_nan_is_refused_when_read(tmp_path):
+    path = tmp_path / "checkpoint.npz"
+    checkpoint.save(path, {"model/w": numpy.ones(3)}, {"epoch": 1})
+    with numpy.load(path) as archive:
+        arrays = dict(archive)
+    arrays["model/w"][0] = numpy.nan
+    numpy.savez(path, **arrays)
+    with pytest.raises(checkpoint.CheckpointError, match=r"checkpoint.npz: model/w holds NaN or infinite values"):
+        checkpoint.load(path)
+
+
+@pytest.mark.parametrize("line, says", [
+    ('flip = "no"', "flip = 'no': expected true or false"),
+    ('arch = "foo"', "arch = 'foo': expected one of"),
+    ('optimizer = "rmsprop"', "optimizer = 'rmsprop': expected one of ['adam', 'sgd']"),
+    ('lr = "fast"', "lr = 'fast': expected a number"),
+    ("positions = 2", "positions = 2: expected a list"),
+])
+def test_a_toml_value_of_the_wrong_kind_is_refused_naming_the_file_and_key(tmp_path, line, says, capsys):
+    toml = tmp_path / "settings.toml"
+    toml.write_text(line + "\n")
+    assert training.main(["--config", str(toml)]) == 2
+    assert one_error_line(capsys).startswith(f"error: {toml}: {says}")
+
+
+def test_update_every_that_is_no_number_names_the_flag():
+    with pytest.raises(ValueError, match=r"--update-every 'abc': expected a number of chunks"):
+        training.update_size("abc", 100)
+
+
+def test_an_unreadable_test_video_is_named_in_the_result_and_the_metrics(tiny_data, tmp_path, capsys):
+    root = copy_dataset(tiny_data, tmp_path)
+    test_video = next(line.split()[0] for line in open(root / "ucfTrainTestlist" / "testlist01.txt"))
+    (root / test_video).write_bytes(b"")
+    assert training.main(tiny_args(str(root), tmp_path, "--max-steps", "1", "--val-groups", "0", "--name", "t")) == 0
+    assert "1 unreadable video(s) left out" in capsys.readouterr().out
+    metrics = json.load(open(os.path.join(run_dir_of(tmp_path, "t"), "eval-last", "metrics.json")))
+    assert [os.path.basename(p) for p in metrics["unreadable_videos"]] == [os.path.basename(test_video)]
+
+
 # -- 10. divergence is a warning, in the log and the metrics -----------------------------------
 def test_lr_1e6_warns_that_the_run_diverges(tiny_data, tmp_path, capsys):
     assert training.main(tiny_args(tiny_data, tmp_path, "--lr", "1e6", "--max-steps", "3", "--name", "wild")) == 0
@@ -412,6 +452,13 @@ def test_a_tiny_pth_that_expands_to_gigabytes_is_refused(tmp_path):
     ("weights", ["info", "/nonexistent.npz"], 1, "error: /nonexistent.npz: No such file or directory"),
     ("data.check", ["/nonexistent"], 2, "error: /nonexistent: no such dataset folder"),
     ("data.synthetic", ["/tmp/never", "--classes", "3"], 1, "error: classes must be even"),
+    ("data.synthetic", ["/tmp/never", "--size", "0x0"], 2, "error: argument --size: --size '0x0': both numbers must be at least 1"),
+    ("data.check", ["/nonexistent", "--every", "0"], 2, "error: --every 0: must be at least 1"),
+    ("train", ["--lr", "-0.003"], 2, "error: --lr -0.003: must be a finite number above 0.0"),
+    ("train", ["--lr", "nan"], 2, "error: --lr nan: must be a finite number above 0.0"),
+    ("train", ["--weight-decay", "-1"], 2, "error: --weight-decay -1.0: must be a finite number of at least 0.0"),
+    ("train", ["--optimizer", "sgd", "--momentum", "-1"], 2, "error: --momentum -1.0: must be a finite number of at least 0.0"),
+    ("train", ["--chunk", "1", "--context", "2"], 2, "error: --chunk 1 is shorter than --context 2"),
 ])
 def test_every_command_ends_an_expected_failure_in_one_line(module, args, code, says, capsys):
     main = __import__(f"tinyrrn.{module}", fromlist=["main"]).main

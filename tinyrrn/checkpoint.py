@@ -3,7 +3,8 @@
 A crash while writing never corrupts the previous checkpoint: the new file only
 replaces it, by an atomic rename, once it is complete and synced to disk. Only finite
 arrays are written: a checkpoint with a NaN or an infinity is refused, naming the array,
-and the previous file stays as it was.
+and the previous file stays as it was; one read with such an array (altered since) is
+refused too, so that no evaluation or resumed run starts from it.
 """
 import json
 import os
@@ -49,14 +50,20 @@ def load(path):
     try:
         with numpy.load(path, allow_pickle=False) as archive:
             arrays = {name: archive[name] for name in archive.files}
-    except Exception as err:  # truncated zip, bad header, ...
-        raise CheckpointError(f"{path}: not a readable checkpoint ({type(err).__name__}: {err})") from None
+    except Exception as err:  # truncated zip, bad header, a pickle, ...
+        reason = "an array of Python objects, which tinyrrn never writes" if "pickle" in str(err) else \
+            f"{type(err).__name__}: {err}"
+        raise CheckpointError(f"{path}: not a readable checkpoint ({reason})") from None
     if META_KEY not in arrays:
         raise CheckpointError(f"{path}: not a tinyrrn checkpoint (no {META_KEY} entry)")
     try:
         meta = json.loads(arrays.pop(META_KEY).tobytes().decode())
     except ValueError as err:  # not UTF-8, or not JSON
         raise CheckpointError(f"{path}: its metadata is not readable JSON ({err})") from None
+    bad = first_non_finite(arrays)
+    if bad is not None:
+        raise CheckpointError(f"{path}: {bad} holds NaN or infinite values (tinyrrn writes finite ones only: "
+                              "the file was changed or damaged since)")
     return arrays, meta
 
 

@@ -20,6 +20,7 @@ import re
 import sys
 import textwrap
 import traceback
+import warnings
 
 from . import backend, memory, signals, threads
 
@@ -146,6 +147,10 @@ def debugging(argv):
     return "--debug" in argv or os.environ.get("TINYRRN_DEBUG", "") not in ("", "0")
 
 
+def _one_line_warning(message, category, filename, lineno, file=None, line=None):
+    print(f"warning: {message}", file=file or sys.stderr, flush=True)
+
+
 def command(main):
     """Wrap a command's ``main(argv)`` so that it returns an exit status and never ends in a traceback
     for an expected failure (a ValueError or OSError with a message naming the file or setting)."""
@@ -154,7 +159,12 @@ def command(main):
         argv = list(sys.argv[1:] if argv is None else argv)
         debug = debugging(argv)
         try:
-            with signals.outside_training():
+            with signals.outside_training(), warnings.catch_warnings():
+                if not debug:
+                    # a warning is one line (not its source line), and NumPy's overflow and NaN warnings
+                    # stay silent: the run's own checks of the loss and weights say it in one error line
+                    warnings.showwarning = _one_line_warning
+                    warnings.filterwarnings("ignore", category=RuntimeWarning)
                 return main(argv) or 0
         except signals.Interrupted as stop:
             print(f"\ninterrupted ({signals.name(stop.signum)}): {stop}", file=sys.stderr, flush=True)

@@ -9,6 +9,7 @@ list is refused until someone classifies it.
 """
 import argparse
 import json
+import math
 import os
 import sys
 
@@ -69,6 +70,8 @@ DEFAULTS = {
 # The least value of each integer setting (the flag says what the setting is); larger is fine.
 MINIMUM = {"split": 1, "context": 1, "sample_every": 1, "chunk": 1, "resize": 1, "crop": 1, "epochs": 1, "batch": 1,
            "workers": 0, "seed": 0, "val_groups": 0, "warmup": 0, "max_steps": 1, "log_every": 1}
+# Number settings: (least value, whether the least value itself is allowed); each must be finite
+FLOAT_MINIMUM = {"lr": (0.0, False), "weight_decay": (0.0, True), "momentum": (0.0, True)}
 
 # What a resumed run may change (see the module docstring). The number of ranks defines the run
 # too; it is not a setting but is compared the same way (tinyrrn.train).
@@ -241,7 +244,34 @@ def load_toml(path):
     unknown = sorted(set(values) - set(DEFAULTS))
     if unknown:
         raise UsageError(f"{path}: unknown settings {unknown}; known: {sorted(DEFAULTS)}")
+    actions = {a.dest: a for a in parser()._actions}
+    for key, value in values.items():
+        if key in actions:
+            _check_toml_value(path, key, value, actions[key])
     return values
+
+
+def _check_toml_value(path, key, value, action):
+    """A UsageError naming the file and key where a TOML value is not what its flag takes: a bool for an
+    on/off flag, a list for a flag of several values, the flag's type (int, float, text) and choices."""
+    def fits(item):
+        if action.type is int:
+            return isinstance(item, int) and not isinstance(item, bool)
+        if action.type is float:
+            return isinstance(item, (int, float)) and not isinstance(item, bool)
+        if key == "update_every" and isinstance(item, int) and not isinstance(item, bool):
+            return True  # update_every = 64: chunks, as the flag's text "64"
+        return isinstance(item, str) and (action.choices is None or item in action.choices)
+    if action.nargs == 0:  # --flip / --no-flip and the like
+        ok, wanted = isinstance(value, bool), "true or false"
+    elif action.nargs in ("+", "*"):
+        ok, wanted = isinstance(value, list) and all(map(fits, value)), "a list of text values"
+    else:
+        ok = fits(value) and (action.choices is None or value in action.choices)
+        wanted = (f"one of {sorted(action.choices)}" if action.choices else
+                  {int: "an integer", float: "a number"}.get(action.type, "text"))
+    if not ok:
+        raise UsageError(f"{path}: {key} = {value!r}: expected {wanted} (as --{key.replace('_', '-')} takes)")
 
 
 def requested(argv=None):
@@ -333,8 +363,21 @@ def fill_defaults(config):
 
 
 def check_ranges(config):
-    """A UsageError naming the flag of the first integer setting below its least value (MINIMUM)."""
+    """A UsageError naming the flag of the first setting out of its range: an integer below its least
+    value (MINIMUM), a number not finite or below its least (FLOAT_MINIMUM: --lr -0.003 would climb the
+    loss), a chunk shorter than the context (the temporal skip would never see an earlier frame)."""
     for key, least in MINIMUM.items():
         value = config.get(key)
         if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < least):
             raise UsageError(f"--{key.replace('_', '-')} {value!r}: must be an integer of at least {least}")
+    for key, (least, inclusive) in FLOAT_MINIMUM.items():
+        value = config.get(key)
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or \
+                value < least or (value == least and not inclusive):
+            raise UsageError(f"--{key.replace('_', '-')} {value!r}: must be a finite number "
+                             f"{'of at least' if inclusive else 'above'} {least}")
+    if config.get("chunk") is not None and config.get("context") is not None and config["chunk"] < config["context"]:
+        raise UsageError(f"--chunk {config['chunk']} is shorter than --context {config['context']}: the temporal "
+                         "skip would never see an earlier frame; use a chunk of at least the context")

@@ -162,9 +162,12 @@ def protocol_reports(selected_epoch, selected, last_epoch, last, val_groups, val
 
 def summary(metrics):
     """One line with the headline numbers."""
+    skipped = metrics.get("unreadable_videos") or []
     return (f"video error {metrics['video_error']:.4f} | top-1 {metrics['top1']:.4f} | top-5 {metrics['top5']:.4f} "
             f"| mean class acc {metrics['mean_class_accuracy']:.4f} | clip acc {metrics['clip_accuracy']:.4f} "
-            f"({metrics['videos']} videos, {metrics['chunks']} chunks)")
+            f"({metrics['videos']} videos, {metrics['chunks']} chunks"
+            + (f"; {len(skipped)} unreadable video(s) left out, listed in metrics.json as unreadable_videos: "
+               f"{skipped[0]}{', ...' if len(skipped) > 1 else ''}" if skipped else "") + ")")
 
 
 def evaluate(model, dataset, batch=16, workers=2, out_dir=None, desc="eval", comm=None):
@@ -180,6 +183,7 @@ def evaluate(model, dataset, batch=16, workers=2, out_dir=None, desc="eval", com
     if not len(videos):
         raise ValueError(f"no video could be evaluated: all {len(dataset.paths)} are bad ({dataset.bad_videos[0]}, ...)")
     metrics = video_metrics(probs, labels, videos, len(dataset.classes))
+    metrics["unreadable_videos"] = sorted(dataset.bad_videos)  # not in the error: it is over the others
     metrics["seconds"] = round(time.monotonic() - start, 2)
     if out_dir is not None and comm.is_root:
         write_report(metrics, dataset.classes, out_dir)

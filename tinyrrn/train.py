@@ -112,12 +112,17 @@ def train_one_epoch(model, loader, optimizer, update_size, run):
 def update_size(update_every, train_chunks):
     """Chunks per update from '64' or '1%' (of the training chunks), at least 1."""
     text = str(update_every).strip()
+    try:
+        number = float(text[:-1]) if text.endswith("%") else int(text)
+    except ValueError:
+        raise ValueError(f"--update-every {text!r}: expected a number of chunks (e.g. 64) or a percentage of "
+                         "the training chunks (e.g. 1%)") from None
     if text.endswith("%"):
-        share = float(text[:-1]) / 100
+        share = number / 100
         if not 0 < share <= 1:
             raise ValueError(f"--update-every {text}: the percentage must be in (0, 100]")
         return max(1, math.ceil(share * train_chunks))
-    size = int(text)
+    size = number
     if size < 1:
         raise ValueError(f"--update-every {text}: must be at least 1 chunk")
     return size

@@ -50,6 +50,8 @@ def main(argv=None):
     parser.add_argument("--every", type=int, default=10, help="sampling step used for decoding (default 10)")
     add_debug_flag(parser)
     args = parser.parse_args(argv)
+    if args.every < 1:
+        raise UsageError(f"--every {args.every}: must be at least 1 (every k-th frame)")
     if not os.path.isdir(args.root):
         raise UsageError(f"{args.root}: no such dataset folder")
     missing, bad = scan(args.root, args.split, args.list_dir, args.every)

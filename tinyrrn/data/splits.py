@@ -96,6 +96,8 @@ def validation_groups(train_videos, count, seed):
     the same groups). At least one group is left to train on.
     """
     groups = sorted({group for _, group in map(group_of, (rel for rel, _ in train_videos))})
+    if not groups and count:
+        raise ValueError(f"--val-groups {count}: the training list holds no videos to hold out")
     if not 0 <= count < len(groups):
         raise ValueError(f"--val-groups {count}: the training list has {len(groups)} groups "
                          f"(g{groups[0]:02d}-g{groups[-1]:02d}); hold out 0 to {len(groups) - 1} of them")

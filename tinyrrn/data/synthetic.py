@@ -208,9 +208,11 @@ def generate(out_dir, seed=0, classes=12, groups=25, clips=1, size=(64, 48), fra
 def _pair(text, sep, what):
     try:
         a, b = (int(v) for v in text.lower().split(sep))
-        return a, b
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{what} must look like A{sep}B with integers, got {text!r}")
+        raise argparse.ArgumentTypeError(f"{what} must look like A{sep}B with integers, got {text!r}") from None
+    if min(a, b) < 1:
+        raise argparse.ArgumentTypeError(f"{what} {text!r}: both numbers must be at least 1")
+    return a, b
 
 
 @command
