@@ -154,6 +154,15 @@ def test_a_toml_value_of_the_wrong_kind_is_refused_naming_the_file_and_key(tmp_p
     assert one_error_line(capsys).startswith(f"error: {toml}: {says}")
 
 
+def test_a_run_made_with_a_relative_data_path_resumes_from_another_folder(tiny_data, tmp_path, monkeypatch):
+    monkeypatch.chdir(os.path.dirname(tiny_data))
+    assert training.main(tiny_args(os.path.basename(tiny_data), tmp_path, "--max-steps", "1", "--name", "rel")) == 0
+    run = run_dir_of(tmp_path, "rel")
+    assert json.load(open(os.path.join(run, "config.json")))["data"] == str(tiny_data)
+    monkeypatch.chdir(tmp_path)
+    assert training.main(["--resume", run, "--max-steps", "2"]) == 0
+
+
 def test_update_every_that_is_no_number_names_the_flag():
     with pytest.raises(ValueError, match=r"--update-every 'abc': expected a number of chunks"):
         training.update_size("abc", 100)
@@ -459,6 +468,10 @@ def test_a_tiny_pth_that_expands_to_gigabytes_is_refused(tmp_path):
     ("train", ["--weight-decay", "-1"], 2, "error: --weight-decay -1.0: must be a finite number of at least 0.0"),
     ("train", ["--optimizer", "sgd", "--momentum", "-1"], 2, "error: --momentum -1.0: must be a finite number of at least 0.0"),
     ("train", ["--chunk", "1", "--context", "2"], 2, "error: --chunk 1 is shorter than --context 2"),
+    ("train", ["--name", "../../escape"], 2, "error: --name '../../escape': must be a plain file name"),
+    ("train", ["--name", ""], 2, "error: --name '': must be a plain file name"),
+    ("weights", ["convert", "in.npz", "out.npz", "--num-classes", "0"], 2,
+     "error: argument --num-classes: '0': must be an integer of at least 1"),
 ])
 def test_every_command_ends_an_expected_failure_in_one_line(module, args, code, says, capsys):
     main = __import__(f"tinyrrn.{module}", fromlist=["main"]).main

@@ -91,12 +91,17 @@ def load_backbone_weights(backbone, path):
             del state[key]
     missing = [k for k in own if k not in state and not k.startswith("fc.")]
     if missing:
-        raise ValueError(f"{path}: backbone tensors missing ({len(missing)}): {', '.join(missing)}")
+        prefix = next((p for p in ("backbone.", "module.", "model.") if all(p + k in state for k in missing)), None)
+        hint = f" (the file's names start with {prefix!r}: strip it)" if prefix else ""
+        raise ValueError(f"{path}: backbone tensors missing ({len(missing)}){hint}: {', '.join(missing)}")
     unexpected = [k for k in state if k not in own]
     if unexpected:
         raise ValueError(f"{path}: tensors the backbone does not have ({len(unexpected)}): {', '.join(unexpected)}")
     check_finite(state, path)
-    backbone.load_state_dict(state, strict=False)  # checks shapes, then assigns
+    try:
+        backbone.load_state_dict(state, strict=False)  # checks shapes, then assigns
+    except ValueError as error:
+        raise ValueError(f"{path}: {error}") from None
 
 
 def checkpoint_file(path):

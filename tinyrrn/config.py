@@ -70,6 +70,7 @@ DEFAULTS = {
 # The least value of each integer setting (the flag says what the setting is); larger is fine.
 MINIMUM = {"split": 1, "context": 1, "sample_every": 1, "chunk": 1, "resize": 1, "crop": 1, "epochs": 1, "batch": 1,
            "workers": 0, "seed": 0, "val_groups": 0, "warmup": 0, "max_steps": 1, "log_every": 1}
+PATHS_OF_THE_RUN = ("data", "list_dir", "weights")
 # Number settings: (least value, whether the least value itself is allowed); each must be finite
 FLOAT_MINIMUM = {"lr": (0.0, False), "weight_decay": (0.0, True), "momentum": (0.0, True)}
 
@@ -289,6 +290,9 @@ def requested(argv=None):
     if config_file:
         given.update(load_toml(config_file))
     given.update(args)
+    for key in PATHS_OF_THE_RUN:  # recorded whole, so that a run resumes (and is compared) from any folder
+        if isinstance(given.get(key), str):
+            given[key] = os.path.abspath(os.path.expanduser(given[key]))
     return given, resume, preset
 
 
@@ -378,6 +382,11 @@ def check_ranges(config):
                 value < least or (value == least and not inclusive):
             raise UsageError(f"--{key.replace('_', '-')} {value!r}: must be a finite number "
                              f"{'of at least' if inclusive else 'above'} {least}")
+    name = config.get("name")
+    if name is not None and (not isinstance(name, str) or not name.strip() or name in (".", "..")
+                             or "/" in name or os.sep in name):
+        raise UsageError(f"--name {name!r}: must be a plain file name (the run directory is OUT/<date>-NAME); "
+                         "use --out for the folder")
     if config.get("chunk") is not None and config.get("context") is not None and config["chunk"] < config["context"]:
         raise UsageError(f"--chunk {config['chunk']} is shorter than --context {config['context']}: the temporal "
                          "skip would never see an earlier frame; use a chunk of at least the context")

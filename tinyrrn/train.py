@@ -450,7 +450,10 @@ class Trainer:
             raise UsageError(f"{path}: written by {meta['ranks']} rank(s); resume it with the same number of "
                              f"ranks, not {self.comm.size} (the number of ranks defines the run)")
         check_classes(meta["classes"], self.classes, os.path.join(self.train_set.list_dir, "classInd.txt"))
-        self.model.load_state_dict(checkpoint.prefixed(arrays, "model"))
+        try:
+            self.model.load_state_dict(checkpoint.prefixed(arrays, "model"))
+        except ValueError as error:
+            raise ValueError(f"{path}: {error}") from None
         buffers = {str(i): {} for i in range(len(self.optimizer.params))}
         for name, value in checkpoint.prefixed(arrays, "optim").items():
             index, key = name.split("/", 1)

@@ -18,7 +18,7 @@ from collections import OrderedDict
 import numpy as np
 
 from .backend import to_numpy, xp_of
-from .cli import ArgumentParser, add_debug_flag, command
+from .cli import ArgumentParser, add_debug_flag, at_least, command
 from .files import atomic_write
 from .pth import UnsafePickleError, WeightsError, read_pth
 
@@ -171,7 +171,7 @@ def main(argv=None):
     convert_parser.add_argument("input", help="input weights file (.pth or .npz)")
     convert_parser.add_argument("output", help="output .npz file (written atomically)")
     convert_parser.add_argument(
-        "--num-classes", type=int, metavar="N",
+        "--num-classes", type=at_least(1), metavar="N",
         help="drop the classifier (fc.weight, fc.bias) so that a model with N classes "
              "initialises it afresh for fine-tuning")
     info_parser = commands.add_parser(
