@@ -45,7 +45,7 @@ def test_missing_videos_error_or_skip(tmp_path):
     for g in (3, 5, 6, 7):
         (root / f"YoYo/v_YoYo_g{g:02d}_c01.avi").unlink()
     with pytest.raises(FileNotFoundError, match=r"4 of 6 videos listed in .*trainlist01.txt are missing under "
-                       r".*, e.g. .*v_YoYo_g03_c01.avi, .*g05_c01.avi, .*g06_c01.avi \(pass missing='skip'"):
+                       r".*, e.g. .*v_YoYo_g03_c01.avi, .*g05_c01.avi, .*g06_c01.avi \(python -m tinyrrn.data.check lists them all"):
         UCF101(root, resize=None, crop=32)
     ds = UCF101(root, resize=None, crop=32, missing="skip")
     assert [rel for rel, _ in ds.videos] == ["YoYo/v_YoYo_g02_c01.avi", "YoYo/v_YoYo_g04_c01.avi"]

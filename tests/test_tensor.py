@@ -267,3 +267,16 @@ def test_a_gradient_handed_in_or_assigned_takes_the_tensors_dtype_and_array():
     assert float(Tensor(numpy.array([2.5]))) == 2.5 and int(Tensor(numpy.array(3.0))) == 3
     with pytest.raises(RuntimeError, match="3 elements cannot be converted"):
         Tensor(numpy.ones(3)).item()
+
+
+def test_requires_grad_is_set_on_float_leaves_only():
+    x = Tensor(numpy.ones(2), requires_grad=True)
+    y = x * 2
+    with pytest.raises(RuntimeError, match="only change requires_grad flags of leaf variables"):
+        y.requires_grad = False
+    with pytest.raises(TypeError, match="only floating-point tensors can require gradients"):
+        Tensor(numpy.arange(3)).requires_grad = True
+    leaf = Tensor(numpy.ones(2))
+    leaf.requires_grad = True
+    (leaf * 3).sum().backward()
+    numpy.testing.assert_array_equal(host(leaf.grad), 3)

@@ -80,10 +80,25 @@ class Tensor:
             raise TypeError(f"only floating-point tensors can require gradients, got {data.dtype}")
         self.data = data
         self.grad = None
-        self.requires_grad = bool(requires_grad)
+        self._requires_grad = bool(requires_grad)
         self.parents = ()
         self.backward_fn = None
         self.op = None
+
+    @property
+    def requires_grad(self):
+        """Whether gradients flow to this tensor; settable on a leaf, as PyTorch (a computed tensor's
+        follows its inputs: detach() it instead), and only on floating-point data."""
+        return self._requires_grad
+
+    @requires_grad.setter
+    def requires_grad(self, value):
+        if self.backward_fn is not None:
+            raise RuntimeError("you can only change requires_grad flags of leaf variables; to use a computed "
+                               "tensor without its graph, use its detach()")
+        if value and self.data.dtype.kind != "f":
+            raise TypeError(f"only floating-point tensors can require gradients, got {self.data.dtype}")
+        self._requires_grad = bool(value)
 
     # -- array-like facts -------------------------------------------------
     shape = property(lambda self: self.data.shape)
@@ -245,7 +260,7 @@ def make_result(data, parents, backward_fn, op):
     """Wrap an op's output array; record the graph edge when a parent requires grad."""
     out = Tensor(data)
     if is_grad_enabled() and any(p.requires_grad for p in parents):
-        out.requires_grad = True
+        out._requires_grad = True
         out.parents = tuple(parents)
         out.backward_fn = backward_fn
         out.op = op

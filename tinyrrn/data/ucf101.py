@@ -146,7 +146,8 @@ class UCF101:
             raise FileNotFoundError(
                 f"{len(self.missing)} of {len(listed)} videos listed in {list_file} "
                 f"are missing under {self.root}, e.g. {', '.join(self.missing[:3])} "
-                "(pass missing='skip' to skip them)")
+                "(python -m tinyrrn.data.check lists them all; fix the folder or the list, or in Python pass "
+                "UCF101(..., missing='skip') to skip them)")
         kept = [(rel, label, path) for rel, label, path in found if path is not None]
         self.videos = [(rel, label) for rel, label, _ in kept]
         self.paths = [path for _, _, path in kept]
