@@ -30,8 +30,12 @@ from . import backend
 _state = threading.local()
 
 
-class _ShapeMismatch(RuntimeError, ValueError):
-    """A gradient that does not fit its tensor: PyTorch's RuntimeError, and a ValueError (a bad argument)."""
+class ArgumentError(RuntimeError, ValueError):
+    """An argument an op cannot take (a shape that does not fit, a stride of 0, ...).
+
+    PyTorch raises RuntimeError for these, so this is one; it is also a ValueError,
+    Python's type for a bad argument value, which callers of tinyrrn may catch.
+    """
 
 
 def is_grad_enabled():
@@ -182,7 +186,7 @@ class Tensor:
         else:
             grad = (grad.data if isinstance(grad, Tensor) else xp.asarray(grad)).astype(self.dtype, copy=False)
             if grad.shape != self.shape:
-                raise _ShapeMismatch(f"backward(): grad shape {tuple(grad.shape)} does not match "
+                raise ArgumentError(f"backward(): grad shape {tuple(grad.shape)} does not match "
                                      f"tensor shape {tuple(self.shape)}")
             _hand_out(grad, handed_out)
         order = _topological_order(self)

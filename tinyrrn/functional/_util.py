@@ -3,13 +3,7 @@ import operator
 
 import numpy
 
-
-class ArgumentError(RuntimeError, ValueError):
-    """An argument an op cannot take (a shape that does not fit, a stride of 0, ...).
-
-    PyTorch raises RuntimeError for these, so this is one; it is also a ValueError,
-    Python's type for a bad argument value, which callers of tinyrrn may catch.
-    """
+from ..tensor import ArgumentError  # noqa: F401 (the ops' error, defined with the Tensor it guards)
 
 
 def check_float(op, *tensors):

@@ -42,7 +42,7 @@ def linear(x, weight, bias=None):
                             "(need input.shape[-1] == weight.shape[1])")
     if bias is not None and bias.shape != (weight.shape[0],):
         raise ArgumentError(f"linear: bias {tuple(bias.shape)} does not fit weight {tuple(weight.shape)}")
-    x2 = x.data.reshape(x.size // x.shape[-1] if x.shape[-1] else math.prod(x.shape[:-1]), x.shape[-1])
+    x2 = x.data.reshape(math.prod(x.shape[:-1]), x.shape[-1])  # not -1: a size may be 0
     out = threads.matmul(x2, weight.data.T)
     if bias is not None:
         out += bias.data

@@ -16,7 +16,7 @@ def _accumulator(dtype):
     """The dtype a float sum adds in: float64. NumPy adds along a strided axis one value at a time,
     in the input's dtype (float32 4e6 values of 0.1 averaged 0.096, float16 4000 ones summed 2048);
     PyTorch's sums are accurate there."""
-    return "float64" if dtype.kind == "f" else "int64"
+    return "float64" if dtype.kind == "f" else "int64" if dtype.kind in "biu" else None
 
 
 def sum(x, axis=None, keepdims=False):

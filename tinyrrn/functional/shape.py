@@ -1,4 +1,5 @@
 """Ops that move data without arithmetic: reshape, transpose, flatten, indexing, concatenation, padding."""
+import math
 import operator
 
 import numpy
@@ -51,10 +52,7 @@ def flatten(x, start_dim=0, end_dim=-1):
     start, end = axis_index("flatten", start_dim, x.ndim), axis_index("flatten", end_dim, x.ndim)
     if start > end:
         raise ArgumentError(f"flatten: start_dim {start_dim} comes after end_dim {end_dim}")
-    merged = 1
-    for n in x.shape[start:end + 1]:
-        merged *= n
-    return reshape(x, *x.shape[:start], merged, *x.shape[end + 1:])  # not -1: a size may be 0
+    return reshape(x, *x.shape[:start], math.prod(x.shape[start:end + 1]), *x.shape[end + 1:])  # not -1: a size may be 0
 
 
 def _is_int(item):

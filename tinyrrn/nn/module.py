@@ -5,7 +5,7 @@ import numpy
 
 from .. import backend
 from ..functional import channels_last
-from ..tensor import Tensor
+from ..tensor import ArgumentError, Tensor
 
 
 class Parameter(Tensor):
@@ -176,7 +176,7 @@ class Module:
         if mismatched:
             problems.append(f"shape mismatches ({len(mismatched)}): {'; '.join(mismatched)}")
         if problems:
-            raise StateDictError("load_state_dict failed, model left unchanged:\n  " + "\n  ".join(problems))
+            raise ArgumentError("load_state_dict failed, model left unchanged:\n  " + "\n  ".join(problems))
         staged = {}  # everything converted before the first write
         for key, target in own.items():
             if key in state:
@@ -196,10 +196,6 @@ class Module:
 
     def extra_repr(self):
         return ""
-
-
-class StateDictError(RuntimeError, ValueError):
-    """A state_dict that does not fit the module: PyTorch's RuntimeError, and a ValueError (a bad argument)."""
 
 
 IncompatibleKeys = namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])
