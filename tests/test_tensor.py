@@ -280,3 +280,18 @@ def test_requires_grad_is_set_on_float_leaves_only():
     leaf.requires_grad = True
     (leaf * 3).sum().backward()
     numpy.testing.assert_array_equal(host(leaf.grad), 3)
+
+
+def test_a_parameter_changed_by_a_step_after_the_forward_pass_stops_backward():
+    """As PyTorch's version counters: the graph saved the old values, so its gradient would mix them."""
+    from tinyrrn import nn, optim
+    w = nn.Parameter(numpy.array([1.0, 2.0, 3.0], "float32"))
+    sgd = optim.SGD([w], lr=0.1)
+    first, second = (w * w).sum(), (w * w * w).sum()
+    first.backward()
+    sgd.step()
+    with pytest.raises(RuntimeError, match="modified by an inplace operation.*of 'mul'"):
+        second.backward()
+    w.grad = None
+    (w * w * w).sum().backward()  # a forward pass after the step is fine
+    numpy.testing.assert_allclose(host(w.grad), 3 * host(w.data) ** 2)

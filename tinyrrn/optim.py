@@ -132,6 +132,7 @@ class Adam(Optimizer):
                 xp = backend.xp_of(p.data)
                 state["exp_avg"], state["exp_avg_sq"] = xp.zeros_like(p.data), xp.zeros_like(p.data)
             self.param_steps[i] += 1
+            p.version += 1  # changed in place: a graph built before this step can no longer give gradients
             by_count.setdefault(self.param_steps[i], []).append((p.data, p.grad, state["exp_avg"],
                                                                  state["exp_avg_sq"]))
         for count, arrays in by_count.items():
@@ -159,6 +160,7 @@ class SGD(Optimizer):
             if p.grad is None:
                 continue
             self.param_steps[i] += 1
+            p.version += 1
             if self.momentum and not state:
                 state["momentum"] = backend.xp_of(p.data).zeros_like(p.data)
             arrays.append((p.data, p.grad) + ((state["momentum"],) if self.momentum else ()))

@@ -88,6 +88,7 @@ class Tensor:
         self.parents = ()
         self.backward_fn = None
         self.op = None
+        self.version = 0  # counts in-place changes of data by tinyrrn (an optimiser's step, load_state_dict)
 
     @property
     def requires_grad(self):
@@ -204,6 +205,12 @@ class Tensor:
             if node.backward_fn is None:  # a leaf: keep its own gradient
                 node.grad = _leaf_gradient(g, handed_out) if node.grad is None else node.grad + g
                 continue
+            if any(p.version != v for p, v in zip(node.parents, node.parent_versions)):
+                changed = next(p for p, v in zip(node.parents, node.parent_versions) if p.version != v)
+                raise RuntimeError(f"one of the variables needed for gradient computation has been modified by an "
+                                   f"inplace operation: the input of shape {tuple(changed.shape)} of {node.op!r} "
+                                   "was changed (an optimiser's step?) after the forward pass; its gradient would "
+                                   "mix the old and new values. Run the forward pass again after the change.")
             for parent, pg in zip(node.parents, node.backward_fn(g)):
                 if pg is None or not parent.requires_grad:
                     continue
@@ -266,6 +273,7 @@ def make_result(data, parents, backward_fn, op):
     if is_grad_enabled() and any(p.requires_grad for p in parents):
         out._requires_grad = True
         out.parents = tuple(parents)
+        out.parent_versions = tuple(p.version for p in parents)
         out.backward_fn = backward_fn
         out.op = op
     return out

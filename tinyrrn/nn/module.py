@@ -185,6 +185,8 @@ class Module:
                                          else value, dtype=target.dtype)
         for key, value in staged.items():
             own[key][...] = value  # in place: keeps each array's memory layout
+        for name, p in self.named_parameters():
+            p.version += name in staged  # changed in place (see Tensor.version)
         return IncompatibleKeys(missing, unexpected)
 
     def __repr__(self):
