@@ -145,6 +145,22 @@ def test_incomplete_features_are_refused(tmp_path, rng):
     assert baseline.main(["--features", str(tmp_path / "nothing")]) == 1
 
 
+def test_damaged_feature_files_are_refused_naming_the_file(tmp_path, rng):
+    """A NaN (a result from it said nothing), a file of another width, one that is no array."""
+    nan, wide, text = order_set(rng, 4), order_set(rng, 4), order_set(rng, 4)
+    nan[0] = (numpy.full((3, 4), numpy.nan), 0)
+    wide[1] = (numpy.ones((3, 5)), 1)
+    for items, says in ((nan, "holds NaN or infinite values"), (wide, "features \\[4, 5\\] wide in one folder")):
+        folder = write_features(tmp_path / says[:4], items, order_set(rng, 2))
+        with pytest.raises(ValueError, match=f"v_.*npy: {says}"):
+            baseline.load_features(folder)
+    folder = write_features(tmp_path / "text", text, order_set(rng, 2))
+    first = json.load(open(os.path.join(folder, "index.json")))["videos"][0]["file"]
+    open(os.path.join(folder, first), "w").write("not an array")
+    with pytest.raises(ValueError, match="not a readable feature file"):
+        baseline.load_features(folder)
+
+
 # -- extraction ------------------------------------------------------------------
 def tiny_config(data, tmp_path):
     return configuration.fill_defaults({**configuration.DEFAULTS, "data": data, "arch": "resnet_small",

@@ -78,3 +78,17 @@ def test_ffmpeg_is_started_without_preexec_fn(monkeypatch, tmp_path):
     monkeypatch.setattr(video.subprocess, "Popen", recording)
     video.read_sampled(path, every=10)
     assert seen.get("start_new_session") is True and seen.get("preexec_fn") is None
+
+
+def test_a_video_of_10_bit_colour_is_read(tmp_path):
+    """ffmpeg would pipe 16-bit PPM frames for it; tinyrrn asks for 8-bit RGB whatever the source."""
+    import imageio_ffmpeg
+    path = str(tmp_path / "ten_bit.mp4")
+    writer = imageio_ffmpeg.write_frames(path, (32, 24), codec="libx264", pix_fmt_out="yuv420p10le",
+                                         macro_block_size=1, quality=None)
+    writer.send(None)
+    for i in range(12):
+        writer.send(np.full((24, 32, 3), i * 20, np.uint8).tobytes())
+    writer.close()
+    frames = read_sampled(path, every=2)
+    assert frames.shape == (6, 24, 32, 3) and frames.dtype == np.uint8

@@ -273,7 +273,7 @@ def test_reproduce_reruns_a_row_only_when_its_settings_changed_and_says_so(tiny_
     later.train_row(row, 1)  # a setting that may change: kept, and said
     assert len(trained) == 1 and "kept although epochs 1 -> 2 changed" in capsys.readouterr().out
     other = reproduce.Grid(reproduce.options_from(["--data", tiny_data, "--out", str(out), "--tables", "3",
-                                                   "--epochs", "1", "--set", "seed=5"]))
+                                                   "--epochs", "1", "--seed", "5"]))
     other.train_row(row, 1)  # a setting that defines the run: moved aside, trained afresh
     assert trained[-1] == ("linear", 1, False) and "seed 0 -> 5" in capsys.readouterr().out
     assert [p.name for p in (out / "split1").iterdir() if ".replaced-" in p.name]
@@ -448,8 +448,17 @@ def test_a_tiny_pth_that_expands_to_gigabytes_is_refused(tmp_path):
     ("reproduce", ["--tables", "9"], 2, "error: --tables 9: expected table numbers 1-4, comma-separated"),
     ("reproduce", ["--tables", "3", "--only", "table3-identiy"], 2,
      "error: --only table3-identiy: not a row of tables 3 (did you mean table3-identity?)"),
-    ("reproduce", ["--batch", "0"], 2, "error: --batch 0: must be an integer of at least 1"),
-    ("reproduce", ["--set", "epochs=abc"], 2, "error: --epochs 'abc': must be an integer of at least 1"),
+    ("reproduce", ["--batch", "0"], 2, "error: argument --batch: '0': must be an integer of at least 1"),
+    ("reproduce", ["--set", "epochs=abc"], 2, "error: --set 'epochs=abc': epochs is reproduce's own flag: use --epochs"),
+    ("reproduce", ["--set", "split=2"], 2, "error: --set 'split=2': split is reproduce's own flag: use --splits"),
+    ("reproduce", ["--set", "skip=linear"], 2, "error: --set 'skip=linear': skip defines a row of the paper's tables"),
+    ("reproduce", ["--set", "flip=no"], 2, "error: --set: flip = 'no': expected true or false"),
+    ("reproduce", ["--set", "lr=abc"], 2, "error: --set: lr = 'abc': expected a number"),
+    ("reproduce", ["--baseline-epochs", "0"], 2, "error: argument --baseline-epochs: '0': must be an integer of at least 1"),
+    ("reproduce", ["--feature-batch", "0"], 2, "error: argument --feature-batch: '0': must be an integer of at least 1"),
+    ("baseline", ["--features", "f", "--epochs", "0"], 2, "error: argument --epochs: '0': must be an integer of at least 1"),
+    ("baseline", ["--features", "f", "--lr", "nan"], 2, "error: argument --lr: 'nan': must be a finite number above 0"),
+    ("baseline", ["--features", "f", "--hidden", "0"], 2, "error: argument --hidden: '0': must be an integer of at least 1"),
     ("train", ["--epochs", "0"], 2, "error: --epochs 0: must be an integer of at least 1"),
     ("train", ["--batch", "-3"], 2, "error: --batch -3: must be an integer of at least 1"),
     ("train", ["--log-every", "0"], 2, "error: --log-every 0: must be an integer of at least 1"),

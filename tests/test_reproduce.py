@@ -9,7 +9,7 @@ from tinyrrn import reproduce
 from tinyrrn.models import resnet_small
 from tinyrrn.weights import save_npz
 
-TINY = ["--set", "arch=resnet_small", "--set", "resize=24", "--set", "crop=16", "--set", "batch=4",
+TINY = ["--set", "arch=resnet_small", "--set", "resize=24", "--set", "crop=16", "--batch", "4",
         "--set", "update_every=8", "--set", "flip=false"]
 
 

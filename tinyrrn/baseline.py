@@ -30,7 +30,7 @@ from . import functional as F
 from . import random as tinyrandom
 from .data.splits import in_groups, validation_groups
 from .evaluate import protocol_reports, summary, video_metrics, write_report
-from .cli import ArgumentParser, add_compute_flags, add_debug_flag, command, use_compute
+from .cli import ArgumentParser, add_compute_flags, add_debug_flag, at_least, command, positive_number, use_compute
 from .features import read_index
 from .files import JsonLog, write_json
 from .optim import Adam
@@ -54,10 +54,32 @@ def load_features(features_dir):
     subsets = {}
     for subset in ("train", "test"):
         items = [v for v in index["videos"] if v["subset"] == subset]
-        arrays = [numpy.load(os.path.join(features_dir, v["file"])).astype(numpy.float32) for v in items]
+        arrays = [_feature_array(features_dir, v["file"]) for v in items]
+        widths = {a.shape[1] for a in arrays} | {a.shape[1] for a in subsets.get("train", ([],))[0]}
+        if len(widths) > 1:
+            odd = next(v["file"] for v, a in zip(items, arrays) if a.shape[1] != arrays[0].shape[1]) \
+                if len({a.shape[1] for a in arrays}) > 1 else items[0]["file"]
+            raise ValueError(f"{os.path.join(features_dir, odd)}: features {sorted(widths)} wide in one folder; "
+                             "run python -m tinyrrn.features again into a new folder")
         subsets[subset] = (arrays, numpy.array([v["label"] for v in items], dtype=numpy.int64),
                            [v["video"] for v in items])
     return index, subsets
+
+
+def _feature_array(features_dir, name):
+    """One video's (frames, C) features, checked: readable, 2-D floats, finite."""
+    path = os.path.join(features_dir, name)
+    try:
+        array = numpy.load(path, allow_pickle=False)
+    except (OSError, ValueError) as err:
+        raise ValueError(f"{path}: not a readable feature file ({type(err).__name__}); run python -m "
+                         "tinyrrn.features again into a new folder") from None
+    if array.ndim != 2 or array.dtype.kind != "f":
+        raise ValueError(f"{path}: features of shape {array.shape} and dtype {array.dtype}, expected "
+                         "(frames, C) floats")
+    if not numpy.isfinite(array).all():
+        raise ValueError(f"{path}: holds NaN or infinite values")
+    return array.astype(numpy.float32)
 
 
 def znorm_stats(train_sequences, eps=1e-6):
@@ -233,13 +255,13 @@ def parser():
     a("--features", required=True, help="feature folder written by python -m tinyrrn.features")
     a("--model", choices=MODELS, default="avgpool", help="average pooling + linear, or GRU + linear")
     a("--znorm", action="store_true", help="Z-normalise each feature dimension (training-set statistics)")
-    a("--epochs", type=int, default=DEFAULTS["epochs"], help="passes over the training videos")
-    a("--lr", type=float, default=DEFAULTS["lr"], help="Adam learning rate")
-    a("--batch", type=int, default=DEFAULTS["batch"], help="videos per update")
-    a("--hidden", type=int, default=DEFAULTS["hidden"], help="GRU units (paper: 128)")
-    a("--seed", type=int, default=DEFAULTS["seed"],
+    a("--epochs", type=at_least(1), default=DEFAULTS["epochs"], help="passes over the training videos")
+    a("--lr", type=positive_number, default=DEFAULTS["lr"], help="Adam learning rate")
+    a("--batch", type=at_least(1), default=DEFAULTS["batch"], help="videos per update")
+    a("--hidden", type=at_least(1), default=DEFAULTS["hidden"], help="GRU units (paper: 128)")
+    a("--seed", type=at_least(0), default=DEFAULTS["seed"],
       help="seed for initialisation, shuffling and the validation groups (those of a training run with this seed)")
-    a("--val-groups", type=int, default=DEFAULTS["val_groups"],
+    a("--val-groups", type=at_least(0), default=DEFAULTS["val_groups"],
       help="whole gNN groups of the training videos held out to select the epoch on (0: the last epoch)")
     add_compute_flags(p)
     add_debug_flag(p)

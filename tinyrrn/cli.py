@@ -85,6 +85,17 @@ class ArgumentParser(argparse.ArgumentParser):
         raise UsageError(f"{message} (see {self.prog} --help)")
 
 
+def positive_number(text):
+    """An argparse ``type``: a finite number above 0 (a learning rate)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = None
+    if value is None or not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"{text!r}: must be a finite number above 0")
+    return value
+
+
 def at_least(least):
     """An argparse ``type``: an integer of at least ``least`` (else one usage error naming the flag)."""
     def integer(text):

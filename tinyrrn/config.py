@@ -245,16 +245,18 @@ def load_toml(path):
     unknown = sorted(set(values) - set(DEFAULTS))
     if unknown:
         raise UsageError(f"{path}: unknown settings {unknown}; known: {sorted(DEFAULTS)}")
-    actions = {a.dest: a for a in parser()._actions}
     for key, value in values.items():
-        if key in actions:
-            _check_toml_value(path, key, value, actions[key])
+        check_setting(path, key, value)
     return values
 
 
-def _check_toml_value(path, key, value, action):
-    """A UsageError naming the file and key where a TOML value is not what its flag takes: a bool for an
-    on/off flag, a list for a flag of several values, the flag's type (int, float, text) and choices."""
+def check_setting(source, key, value):
+    """A UsageError naming ``source`` (a TOML file, --set) and the key where a value is not what the
+    key's flag takes: a bool for an on/off flag, a list for a flag of several values, the flag's
+    type (int, float, text) and choices."""
+    action = next((a for a in parser()._actions if a.dest == key), None)
+    if action is None:
+        return
     def fits(item):
         if action.type is int:
             return isinstance(item, int) and not isinstance(item, bool)
@@ -272,7 +274,7 @@ def _check_toml_value(path, key, value, action):
         wanted = (f"one of {sorted(action.choices)}" if action.choices else
                   {int: "an integer", float: "a number"}.get(action.type, "text"))
     if not ok:
-        raise UsageError(f"{path}: {key} = {value!r}: expected {wanted} (as --{key.replace('_', '-')} takes)")
+        raise UsageError(f"{source}: {key} = {value!r}: expected {wanted} (as --{key.replace('_', '-')} takes)")
 
 
 def requested(argv=None):

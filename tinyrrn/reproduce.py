@@ -45,7 +45,7 @@ import time
 
 from . import baseline, config as configuration, features, rundir, signals
 from .builders import held_out_groups, load_backbone
-from .cli import ArgumentParser, UsageError, add_compute_flags, add_debug_flag, command, use_compute
+from .cli import ArgumentParser, UsageError, add_compute_flags, add_debug_flag, at_least, command, use_compute
 from .files import JsonLog, write_json, write_text
 from .models import ARCHITECTURES
 from .models.resnet import WEIGHTS_LAYOUTS
@@ -618,15 +618,15 @@ def parser():
                         "feature extractor (required for Table 1 on real data)")
     a("--tables", default="1,2,3,4", help="comma-separated paper tables to run")
     a("--splits", default="1", help="comma-separated splits 1-3 (the synthetic data has three official-style splits too)")
-    a("--epochs", type=int, help=f"epochs per training row (default: the preset's 10, or {SYNTHETIC_EPOCHS} on "
+    a("--epochs", type=at_least(1), help=f"epochs per training row (default: the preset's 10, or {SYNTHETIC_EPOCHS} on "
                                  "synthetic data)")
-    a("--baseline-epochs", type=int, help="epochs of each Table 1 baseline (default 30, or 60 on synthetic data)")
-    a("--batch", type=int, help="chunks per forward pass of training rows (default 8, or 16 on synthetic data)")
-    a("--feature-batch", type=int, default=64, help="frames per forward pass of feature extraction")
-    a("--workers", type=int, default=2, help="background decoding threads")
+    a("--baseline-epochs", type=at_least(1), help="epochs of each Table 1 baseline (default 30, or 60 on synthetic data)")
+    a("--batch", type=at_least(1), help="chunks per forward pass of training rows (default 8, or 16 on synthetic data)")
+    a("--feature-batch", type=at_least(1), default=64, help="frames per forward pass of feature extraction")
+    a("--workers", type=at_least(0), default=2, help="background decoding threads")
     a("--cache-dir", help="on-disk cache of decoded frames (default: user cache)")
-    a("--seed", type=int, default=0, help="seed of every row (and of the choice of validation groups)")
-    a("--val-groups", type=int, default=3,
+    a("--seed", type=at_least(0), default=0, help="seed of every row (and of the choice of validation groups)")
+    a("--val-groups", type=at_least(0), default=3,
       help="whole gNN groups of each split's training list held out to select every row's epoch on, Table 1's "
            "too (0: train on the whole list and report the last epoch)")
     a("--weights-layout", choices=sorted(WEIGHTS_LAYOUTS), default="torchvision",
@@ -640,17 +640,30 @@ def parser():
     return p
 
 
+# What a row is (its preset's skip, positions and context) and what reproduce's own flags set: not --set
+ROW_KEYS = {"skip": None, "positions": None, "context": None, "average_logits": None, "name": None,
+            "baseline": None, "resume": None, "split": "--splits", "data": "--data", "list_dir": "--list-dir",
+            "weights": "--weights", "weights_layout": "--weights-layout", "out": "--out", "seed": "--seed",
+            "val_groups": "--val-groups", "device": "--device", "threads": "--threads", "workers": "--workers",
+            "epochs": "--epochs", "batch": "--batch", "cache_dir": "--cache-dir"}
+
+
 def parse_overrides(items):
+    """{key: value} of --set KEY=VALUE items (values JSON or text), each checked as its training flag."""
     overrides = {}
     for item in items:
         key, sep, value = item.partition("=")
         key = key.strip().replace("-", "_")
         if not sep or key not in configuration.DEFAULTS:
             raise UsageError(f"--set {item!r}: expected KEY=VALUE with KEY one of {sorted(configuration.DEFAULTS)}")
+        if key in ROW_KEYS:
+            raise UsageError(f"--set {item!r}: {key} " + (f"is reproduce's own flag: use {ROW_KEYS[key]}" if ROW_KEYS[key]
+                             else "defines a row of the paper's tables: choose rows with --only"))
         try:
             overrides[key] = json.loads(value)
         except json.JSONDecodeError:
             overrides[key] = value
+        configuration.check_setting("--set", key, overrides[key])
     return overrides
 
 
@@ -676,6 +689,8 @@ def options_from(argv=None):
             near = difflib.get_close_matches(key, keys, n=1)
             raise UsageError(f"--only {key}: not a row of tables {args.tables}"
                              + (f" (did you mean {near[0]}?)" if near else f"; rows: {', '.join(keys)}"))
+    args.data, args.list_dir, args.weights = (os.path.abspath(os.path.expanduser(p)) if p else p  # as train records them
+                                              for p in (args.data, args.list_dir, args.weights))
     return {"data": args.data, "list_dir": args.list_dir, "weights": args.weights, "tables": tables, "splits": splits,
             "epochs": args.epochs, "baseline_epochs": args.baseline_epochs, "batch": args.batch,
             "feature_batch": args.feature_batch, "workers": args.workers, "cache_dir": args.cache_dir,

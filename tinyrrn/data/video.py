@@ -126,7 +126,7 @@ def read_sampled(path, every=10, short_side=None, expected=None):
     filters = [f"select='not(mod(n,{int(every)}))'"] + ([_scale_filter(short_side)] if short_side else [])
     try:
         code, data, err = _run_ffmpeg(["-i", str(path), "-vf", ",".join(filters), "-fps_mode", "passthrough",
-                                       "-f", "image2pipe", "-vcodec", "ppm", "-"])
+                                       "-pix_fmt", "rgb24", "-f", "image2pipe", "-vcodec", "ppm", "-"])
     except OSError as err:
         raise BadVideo(path, f"cannot start ffmpeg ({err})")
     frames = _split_ppm_stream(data)
