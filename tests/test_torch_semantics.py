@@ -361,6 +361,10 @@ CASES = {
     "integer powers with negative tensor exponents": ([const([2, 1, -1, -1, 0, 3]), const([-2, -5, -3, -2, -1, 2])], lambda m, a, b: a ** b),
     "batch_norm float16 of 65536 values around 3": ([lambda rng: rng.standard_normal((64, 2, 32, 32)) + 3], lambda m, x: m.batch_norm(x, None, None, training=True), "float16", "forward"),
     "cross_entropy float32 logits, float64 probabilities": ([(4, 3), const(numpy.full((4, 3), 1 / 3))], lambda m, x, t: m.cross_entropy(x, t), "float32"),
+    "broadcast gradient of 4000 float16 rows": ([const(numpy.zeros((4000, 2), "float16")), lambda rng: numpy.zeros(2)], lambda m, x, b: x + b, "float16"),
+    "linear bias gradient of 4000 float16 rows": ([(4000, 3), (2, 3), (2,)], lambda m, x, w, b: m.linear(x, w, b), "float16"),
+    "avg_pool2d of a float16 64x64 window": ([lambda rng: numpy.ones((1, 1, 64, 64))], lambda m, x: m.avg_pool2d(x, 64), "float16", "forward"),
+    "conv2d float16 of 128 channels at 14x14": ([(1, 128, 14, 14), (8, 128, 3, 3)], lambda m, x, w: m.conv2d(x, w, padding=1), "float16", "forward"),
     # ---- float32 and float16
     "conv2d float32 groups dilation": ([(2, 4, 9, 8), (6, 2, 3, 3), (6,)], lambda m, x, w, b: m.conv2d(x, w, b, 2, 1, 2, 2), "float32"),
     "conv_transpose2d float32": ([(2, 3, 4, 5), (3, 4, 3, 3)], lambda m, x, w: m.conv_transpose2d(x, w, None, 2, 1, 1), "float32"),
@@ -450,3 +454,21 @@ def test_an_integer_cast_leaves_the_graph():
     x = Tensor(numpy.array([1.7, -2.2], "float32"), requires_grad=True)
     assert not x.astype("int64").requires_grad and not x.astype(bool).requires_grad
     assert x.astype("float64").requires_grad
+
+
+def test_float16_softmax_rounds_once(torch):
+    """exp of the log-probabilities in float32, then float16: PyTorch's error, not 5x it."""
+    x = numpy.random.default_rng(0).uniform(-8, 8, (200, 50)).astype("float16")
+    exact = torch.softmax(torch.tensor(x).double(), 1).numpy()
+    ours = F.softmax(Tensor(x), 1).numpy().astype(float)
+    theirs = torch.softmax(torch.tensor(x), 1).numpy().astype(float)
+    counted = exact > 1e-3
+    assert (abs(ours - exact) / exact)[counted].max() <= 1.5 * (abs(theirs - exact) / exact)[counted].max()
+
+
+def test_int_tensors_convert_to_float_and_index():
+    as_float = Tensor(numpy.array([1, 2, 3])).astype("float32")
+    assert as_float.dtype == numpy.float32 and not as_float.requires_grad
+    assert Tensor(numpy.arange(5.0))[Tensor(numpy.array(2)):].shape == (3,)
+    with pytest.raises(TypeError, match="only integer tensors of a single element"):
+        [0, 1][Tensor(numpy.array(1.0))]

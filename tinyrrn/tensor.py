@@ -149,6 +149,13 @@ class Tensor:
     def __float__(self):
         return float(self.item())
 
+    def __index__(self):
+        """A one-element integer tensor as an index (a slice bound), as PyTorch."""
+        if self.data.dtype.kind not in "iu" or self.size != 1:
+            raise TypeError(f"only integer tensors of a single element can be converted to an index, got "
+                            f"{self.data.dtype} of shape {tuple(self.shape)}")
+        return int(self.item())
+
     def __int__(self):
         return int(self.item())
 

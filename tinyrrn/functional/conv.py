@@ -20,7 +20,7 @@ import numpy
 from .. import backend, threads
 from ..tensor import make_result
 from . import winograd
-from ._util import ArgumentError, check_float, check_same_dtype, pair
+from ._util import ArgumentError, accurate_sum, check_float, check_same_dtype, pair
 from ._window import as_pads, crop_nhwc, output_size, pad_nhwc, taps
 
 WINOGRAD_MIN_CHANNELS = 128  # below these (input channels, output height/width) column blocks are faster
@@ -207,7 +207,9 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
         raise ArgumentError(f"conv2d: input {tuple(x.shape)} with padding {pads} is smaller than the "
                             f"kernel {kh}x{kw} at dilation {dilation}")
     x_nhwc = x.data.transpose(0, 2, 3, 1)
-    if groups == 1 and _winograd_pays(c, out_hw) and winograd.covers((kh, kw), stride, pads, dilation):
+    # float16 never takes Winograd: its transforms' sums lose digits there (3x PyTorch's error)
+    if groups == 1 and x.dtype != "float16" and _winograd_pays(c, out_hw) and \
+            winograd.covers((kh, kw), stride, pads, dilation):
         return _conv2d_winograd(x, x_nhwc, weight, bias, pads[0][0])
     w_rows = _weight_rows(weight.data, groups)  # (G, O/G, kh*kw*C/G)
     if groups == 1:  # blocks of columns, gathered again for the weight gradient (never stored whole)
@@ -228,7 +230,7 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
         gx = None
         if x.requires_grad:  # not for input images
             gx = _input_gradient(g, weight.data, (n, h, w, c), stride, pads, dilation, groups, out_hw)
-        return (gx, gw) + ((g_rows.sum(axis=0),) if bias is not None else ())
+        return (gx, gw) + ((accurate_sum(g_rows, 0),) if bias is not None else ())
 
     parents = (x, weight) + ((bias,) if bias is not None else ())
     return make_result(out.reshape(n, *out_hw, o).transpose(0, 3, 1, 2), parents, backward, "conv2d")
@@ -278,7 +280,7 @@ def _conv2d_winograd(x, x_nhwc, weight, bias, padding):
         view, _ = windows(x_nhwc, (3, 3), (1, 1), (padding, padding))  # the weight gradient: column blocks
         gw = _weight_from_rows(window_weight_product(g_nhwc.reshape(-1, g.shape[1]), view), weight.shape)
         gx = winograd.conv3x3_input_grad(g_nhwc, weight.data, padding).transpose(0, 3, 1, 2) if x.requires_grad else None
-        return (gx, gw) + ((g_nhwc.sum(axis=(0, 1, 2)),) if bias is not None else ())
+        return (gx, gw) + ((accurate_sum(g_nhwc, (0, 1, 2)),) if bias is not None else ())
 
     parents = (x, weight) + ((bias,) if bias is not None else ())
     return make_result(out.transpose(0, 3, 1, 2), parents, backward, "conv2d")
@@ -322,7 +324,7 @@ def conv_transpose2d(x, weight, bias=None, stride=1, padding=0, output_padding=0
         gx = None
         if x.requires_grad:
             gx = _ungrouped(threads.matmul(cols, w_rows.transpose(0, 2, 1))).reshape(n, h, w, c).transpose(0, 3, 1, 2)
-        return (gx, gw) + ((g.sum(axis=(0, 2, 3)),) if bias is not None else ())
+        return (gx, gw) + ((accurate_sum(g, (0, 2, 3)),) if bias is not None else ())
 
     parents = (x, weight) + ((bias,) if bias is not None else ())
     return make_result(out.transpose(0, 3, 1, 2), parents, backward, "conv_transpose2d")

@@ -280,10 +280,10 @@ def dropout(x, p=0.5, training=True):
 
 def astype(x, dtype):
     """The tensor converted to another dtype. To a float dtype gradients flow back in the old dtype;
-    an integer or bool result is cut from the graph (as PyTorch's ``.long()``)."""
-    check_float("astype", x)
+    an integer or bool result is cut from the graph (as PyTorch's ``.long()``), and so is the float
+    of an integer or bool tensor (which never requires grad)."""
     data = x.data.astype(dtype)
-    if data.dtype.kind not in "fc":
+    if data.dtype.kind not in "fc" or x.dtype.kind != "f":
         return Tensor(data)
     old = x.dtype
     return make_result(data, (x,), lambda g: (g.astype(old),), "astype")

@@ -3,7 +3,7 @@ import math
 
 from .. import backend, threads
 from ..tensor import Tensor, make_result
-from ._util import ArgumentError, broadcast_shape, check_float, check_same_dtype, unbroadcast
+from ._util import ArgumentError, accurate_sum, broadcast_shape, check_float, check_same_dtype, unbroadcast
 from .shape import reshape
 
 
@@ -51,7 +51,7 @@ def linear(x, weight, bias=None):
         g2 = g.reshape(x2.shape[0], weight.shape[0])
         gx = threads.matmul(g2, weight.data).reshape(x.shape)
         gw = threads.matmul(g2.T, x2)
-        return (gx, gw) + ((g2.sum(axis=0),) if bias is not None else ())
+        return (gx, gw) + ((accurate_sum(g2, 0),) if bias is not None else ())
 
     parents = (x, weight) + ((bias,) if bias is not None else ())
     return make_result(out.reshape(x.shape[:-1] + (weight.shape[0],)), parents, backward, "linear")

@@ -42,7 +42,8 @@ def softmax(x, axis=None):
     """exp(x) / sum(exp(x)) along ``axis`` (torch.softmax), computed stably."""
     check_float("softmax", x)
     axis = _softmax_axis("softmax", x, axis)
-    out = backend.xp_of(x.data).exp(_log_softmax(x.data, axis))
+    wide = x.data.astype("float32") if x.dtype == "float16" else x.data  # float16: one rounding, at the end
+    out = backend.xp_of(x.data).exp(_log_softmax(wide, axis)).astype(x.dtype, copy=False)
     return make_result(out, (x,), lambda g: (out * (g - (g * out).sum(axis=axis, keepdims=True)),),
                        "softmax")
 

@@ -153,8 +153,9 @@ def avg_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False, count_in
         scale = _inverse_divisors(x.shape[2:], kernel, stride, padding, out_hw, count_include_pad, x.dtype, xp)
     padded = pad_nhwc(x.data.transpose(0, 2, 3, 1), pads, 0)
     window_taps = list(taps(kernel, stride, (1, 1), out_hw))
-    out = _fold(xp.add, padded, window_taps)
-    out *= scale
+    out = _fold(xp.add, padded.astype("float32") if x.dtype == "float16" else padded, window_taps)  # float16
+    out *= scale                                                    # windows add in float32, as PyTorch
+    out = out.astype(x.dtype, copy=False)
 
     def backward(g):
         g_nhwc = g.transpose(0, 2, 3, 1) * scale
