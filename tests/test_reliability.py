@@ -399,6 +399,27 @@ def test_evaluate_refuses_data_whose_classes_differ_from_the_checkpoint(finished
     assert "classInd.txt: classes differ from the model's (4 vs 4); first difference at label 1" in line
 
 
+def test_evaluate_never_mixes_up_reports(finished, tiny_data, tmp_path, capsys):
+    """Two datasets of one name do not share eval-NAME; a file is no report folder; a training report of
+    another epoch lends the new figures none of its fields."""
+    for name in ("a", "b"):
+        shutil.copytree(tiny_data, tmp_path / name / "data")
+    run = str(tmp_path / "run")
+    shutil.copytree(finished, run)
+    assert evaluation.main([run, "--data", str(tmp_path / "a" / "data"), "--workers", "0"]) == 0
+    capsys.readouterr()
+    assert evaluation.main([run, "--data", str(tmp_path / "b" / "data"), "--workers", "0"]) == 2
+    assert "holds the report of other test videos" in one_error_line(capsys)
+    assert evaluation.main([run, "--out", os.path.join(run, "config.json"), "--workers", "0"]) == 2
+    assert "config.json: is a file, not a folder for the report" in one_error_line(capsys)
+    report = os.path.join(run, "eval-last", "metrics.json")
+    written = json.load(open(report))
+    json.dump({**written, "epoch": 99, "selected_by": "stale"}, open(report, "w"))  # as if from an older end
+    assert evaluation.main([os.path.join(run, "checkpoint.npz"), "--workers", "0"]) == 0
+    rewritten = json.load(open(report))
+    assert "selected_by" not in rewritten and rewritten.get("epoch") != 99
+
+
 # -- 9. weights: check everything, then assign ----------------------------------------------------------
 def test_an_unexpected_key_leaves_the_backbone_unchanged(tmp_path):
     state = resnet_small(num_classes=4).state_dict()

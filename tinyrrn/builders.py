@@ -6,6 +6,7 @@ A config is the dict of settings that ``tinyrrn.config`` resolves from defaults,
 file and flags; a checkpoint carries the config it was trained with.
 """
 import os
+import zipfile
 
 import numpy
 
@@ -139,7 +140,7 @@ def model_from_state(state, meta, path):
         model.load_state_dict(state)
     except ValueError as err:
         raise checkpoint.CheckpointError(f"{path}: {err}") from None
-    model.classes = meta["classes"]
+    model.classes, model.epoch = meta["classes"], meta.get("epoch")
     return model.to(backend.get_device()).eval(), config
 
 
@@ -149,8 +150,11 @@ def is_checkpoint(path):
         return True
     if not path.endswith(".npz"):
         return False
-    with numpy.load(path, allow_pickle=False) as archive:
-        return checkpoint.META_KEY in archive.files
+    try:
+        with numpy.load(path, allow_pickle=False) as archive:
+            return checkpoint.META_KEY in archive.files
+    except (ValueError, zipfile.BadZipFile) as err:  # not a zip, a pickle (a missing file stays an OSError)
+        raise ValueError(f"{path}: not a readable .npz file ({type(err).__name__})") from None
 
 
 def load_backbone(weights, arch, num_classes=1000, layout="torchvision"):

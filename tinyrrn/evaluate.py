@@ -16,7 +16,7 @@ import numpy
 
 from . import backend
 from . import functional as F
-from .cli import ArgumentParser, add_compute_flags, add_debug_flag, at_least, command, use_compute
+from .cli import ArgumentParser, UsageError, add_compute_flags, add_debug_flag, at_least, command, use_compute
 from .config import DEFAULTS, fill_defaults
 from .builders import build_dataset, check_classes, checkpoint_file, model_from_checkpoint
 from .data import ChunkLoader
@@ -218,14 +218,38 @@ def report_folder(path, suffix):
     return os.path.join(os.path.dirname(os.path.abspath(path)), name + suffix)
 
 
-def training_protocol(out):
+def test_videos(config):
+    """Which test videos a report is of: the dataset (None: the built-in synthetic one), list folder and split."""
+    return {"data": config["data"] and os.path.abspath(config["data"]),
+            "list_dir": config["list_dir"] and os.path.abspath(config["list_dir"]), "split": config["split"]}
+
+
+def check_report_folder(out, videos, flag):
+    """Refuse, before any work, a report folder that is a file, or that holds the report of other test
+    videos (two datasets of one name would share eval-NAME); ``flag``: --out when the user named it."""
+    where = f"{flag} {out}" if flag else out
+    if os.path.exists(out) and not os.path.isdir(out):
+        raise UsageError(f"{where}: is a file, not a folder for the report")
+    path = os.path.join(out, "metrics.json")
+    if os.path.isfile(path):
+        with open(path) as f:
+            written = json.load(f).get("test_videos")
+        if written is not None and written != videos:
+            raise UsageError(f"{where}: holds the report of other test videos ({written['data'] or 'synthetic'}, "
+                             f"split {written['split']}); name another folder with --out")
+
+
+def training_protocol(out, epoch):
     """The fields only training knows (epoch, how it was selected, the last epoch's figures), from the report
-    training wrote into ``out`` for the same checkpoint and test videos; {} when there is none."""
+    training wrote into ``out`` for the same checkpoint (of ``epoch``) and test videos; {} when there is none,
+    or when it is of another epoch (the run went on since, and was stopped before its end)."""
     path = os.path.join(out, "metrics.json")
     if not os.path.isfile(path):
         return {}
     with open(path) as f:
         written = json.load(f)
+    if written.get("epoch") != epoch:
+        return {}
     return {key: written[key] for key in PROTOCOL if key in written}
 
 
@@ -259,9 +283,11 @@ def main(argv=None):
     dataset = build_dataset(config, train=False)
     check_classes(model.classes, dataset.classes, os.path.join(dataset.list_dir, "classInd.txt"))
     out = args.out or report_folder(args.checkpoint, suffix)
+    check_report_folder(out, test_videos(config), "--out" if args.out else None)
     metrics = evaluate(model, dataset, args.batch, args.workers)
+    metrics["test_videos"] = test_videos(config)
     if not args.out and not suffix:  # training's own report of this checkpoint: keep what only training knows
-        metrics = {**training_protocol(out), **metrics}
+        metrics = {**training_protocol(out, model.epoch), **metrics}
     write_report(metrics, dataset.classes, out)
     print(summary(metrics))
     print(f"averaging: {metrics['averaging']}")
