@@ -193,6 +193,10 @@ def test_extraction_writes_one_array_per_video_and_resumes(tiny_data, tmp_path):
     assert not [f for _, _, files in os.walk(out) for f in files if ".tmp" in f]
     with pytest.raises(ValueError, match="other settings"):
         features.extract(config, backbone, "layer4", out, "random")
+    # the same label (a path) holding other weights since: refused, not mixed into the folder
+    os.remove(os.path.join(out, removed))
+    with pytest.raises(features.OtherSettings, match=r"other settings \(weights_digest"):
+        features.extract(config, resnet_small(num_classes=4), "layer3", out, "random", batch=16)
 
 
 def test_features_command_line_with_a_weights_file(tiny_data, tmp_path):

@@ -177,6 +177,14 @@ def test_grid_table1_with_weights_and_other_data_refused(tiny_data, tmp_path):
     row = next(line for line in lines if line.startswith("| Block4, Avg. Pool, with Z-norm |"))
     assert row.split("|")[2].strip() == "0.236" and row.endswith("split1/table1-layer4-avgpool-znorm |")
     assert "| Block3, GRU, with Z-norm | 0.403 | n/a | n/a | not run |" in lines
+    # the same rows again with other frames: the features are moved aside and made afresh, the rows rerun
+    result = out / "split1" / "table1-layer4-avgpool-znorm" / "eval" / "metrics.json"
+    os.utime(result, (1, 1))
+    extra = ("--tables", "1", "--weights", weights, "--only", only, "--baseline-epochs", "2", "--set", "resize=28")
+    assert reproduce.run_grid(options(tiny_data, out, *extra))[0] == 0
+    assert json.load(open(out / "split1" / "features-layer4" / "index.json"))["resize"] == 28
+    assert [p.name for p in (out / "split1").iterdir() if p.name.startswith("features-layer4.replaced-")]
+    assert os.stat(result).st_mtime > 1  # its classifier trained again, on the new features
     with pytest.raises(ValueError, match="needs --weights"):
         reproduce.run_grid(options(tiny_data, tmp_path / "t1b", "--tables", "1"))
     with pytest.raises(ValueError, match="other data"):

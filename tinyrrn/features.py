@@ -18,6 +18,7 @@ BGR 0-255 mean-subtracted) or a tinyrrn checkpoint / run directory, whose backbo
 Every training video gets features, the validation groups too: the baselines hold those out
 themselves (tinyrrn.baseline).
 """
+import hashlib
 import json
 import os
 import sys
@@ -38,8 +39,33 @@ from .progress import Progress
 from .tensor import Tensor, no_grad
 
 LAYERS = ("layer2", "layer3", "layer4")
-SETTINGS = ("data", "split", "layer", "weights", "weights_layout", "arch", "sample_every", "resize", "crop",
-            "normalize")
+SETTINGS = ("data", "split", "layer", "weights", "weights_digest", "weights_layout", "arch", "sample_every", "resize",
+            "crop", "normalize")
+
+
+class OtherSettings(ValueError):
+    """A feature folder that holds features made with other settings (``changed``: their names)."""
+
+    def __init__(self, message, changed):
+        super().__init__(message)
+        self.changed = changed
+
+
+def described_settings(config, layer, weights_label):
+    """The settings of a feature folder that the config describes (all but the weights' digest)."""
+    return {"data": os.path.abspath(dataset_root(config)), "split": config["split"], "layer": layer,
+            "weights": weights_label, "weights_layout": config["weights_layout"], "arch": config["arch"],
+            "sample_every": config["sample_every"], "resize": config["resize"], "crop": config["crop"],
+            "normalize": config["normalize"]}
+
+
+def weights_digest(backbone):
+    """A fingerprint of a backbone's weights (the same file path may hold other weights later: a run
+    trained on since), from each tensor's sum and sum of squares in float64."""
+    sums = [backend.to_numpy(xp.stack([a.sum(dtype="float64"), (a.astype("float64") ** 2).sum()]))
+            for a in backbone.state_dict().values() if a.dtype.kind == "f"
+            for xp in (backend.xp_of(a),)]
+    return hashlib.sha1(numpy.concatenate(sums).tobytes()).hexdigest()[:16] if sums else ""
 
 
 def feature_file(rel):
@@ -71,18 +97,15 @@ def extract(config, backbone, layer, out_dir, weights_label, batch=64, desc=None
         raise ValueError(f"layer must be one of {LAYERS}, got {layer!r}")
     config = {**config, "chunk": 1, "context": 1, "val_groups": 0}  # every training video
     datasets = {"train": build_dataset(config, train=True), "test": build_dataset(config, train=False)}
-    settings = {"data": os.path.abspath(dataset_root(config)), "split": config["split"], "layer": layer,
-                "weights": weights_label, "weights_layout": config["weights_layout"], "arch": config["arch"],
-                "sample_every": config["sample_every"], "resize": config["resize"], "crop": config["crop"],
-                "normalize": config["normalize"]}
+    settings = {**described_settings(config, layer, weights_label), "weights_digest": weights_digest(backbone)}
     os.makedirs(out_dir, exist_ok=True)
     previous = read_index(out_dir)
     if previous is not None:
         changed = [k for k in SETTINGS if previous.get(k) != settings[k]]
         if changed:
-            raise ValueError(f"{out_dir} holds features made with other settings ({', '.join(changed)}: "
-                             f"{[previous.get(k) for k in changed]} != {[settings[k] for k in changed]}); "
-                             "use another --out")
+            raise OtherSettings(f"{out_dir} holds features made with other settings ({', '.join(changed)}: "
+                                f"{[previous.get(k) for k in changed]} != {[settings[k] for k in changed]}); "
+                                "use another --out", changed)
     videos = []
     for subset, dataset in datasets.items():
         bad = set(dataset.bad_videos)

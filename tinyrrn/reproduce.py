@@ -302,7 +302,22 @@ class Grid:
         with open(os.path.join(run_dir, "config.json")) as f:
             saved = json.load(f)
         wanted = {"epochs": self.baseline_epochs(), "seed": self.options["seed"], "val_groups": self.options["val_groups"]}
-        return result if all(saved.get(k) == v for k, v in wanted.items()) else None
+        if not all(saved.get(k) == v for k, v in wanted.items()):
+            return None
+        # and its features are of this grid's settings (--set resize=32 must not report resize 24's result)
+        layer = row["layer"] if "layer" in row else next(r["layer"] for r in rows([1]) if r["key"] == row["same_as"])
+        index = features.read_index(self.feature_dir(split, layer))
+        described = features.described_settings(row_config("baseline-resnet50", self.options, split), layer,
+                                                self.table1_label(split))
+        same = index is not None and all(index.get(k) == v for k, v in described.items() if k != "arch")
+        return result if same else None
+
+    def feature_dir(self, split, layer):
+        return os.path.join(self.out, f"split{split}", f"features-{layer}")
+
+    def table1_label(self, split):
+        """What Table 1's feature folders name as their weights: the weights file, or the fine-tuned run."""
+        return os.path.abspath(self.options["weights"] or self.run_dirs[split, FINETUNED_KEY])
 
     def table1(self, table_rows, split):
         todo = [r for r in table_rows if self.table1_finished(r, split) is None]
@@ -314,10 +329,15 @@ class Grid:
             return
         backbone, label, config = self.table1_backbone(split)
         for layer in dict.fromkeys(r["layer"] for r in todo):
-            feature_dir = os.path.join(self.out, f"split{split}", f"features-{layer}")
-            index = features.read_index(feature_dir)
-            if index is None or not index.get("complete"):
-                print(f"\n== split {split}: features after {layer} -> {feature_dir}", flush=True)
+            feature_dir = self.feature_dir(split, layer)
+            print(f"\n== split {split}: features after {layer} -> {feature_dir}", flush=True)
+            try:  # resumes, or checks that finished features are of these settings and weights
+                features.extract(config, backbone, layer, feature_dir, label, batch=self.options["feature_batch"])
+            except features.OtherSettings as other:
+                aside = f"{feature_dir}.replaced-{time.strftime('%Y%m%d-%H%M%S')}"
+                os.rename(feature_dir, aside)
+                print(f"== {feature_dir}: made with other {', '.join(other.changed)}: moved to {aside}; "
+                      "extracting afresh", flush=True)
                 features.extract(config, backbone, layer, feature_dir, label, batch=self.options["feature_batch"])
             for r in (r for r in todo if r["layer"] == layer):
                 start = time.monotonic()
