@@ -115,16 +115,16 @@ def update_size(update_every, train_chunks):
     try:
         number = float(text[:-1]) if text.endswith("%") else int(text)
     except ValueError:
-        raise ValueError(f"--update-every {text!r}: expected a number of chunks (e.g. 64) or a percentage of "
+        raise UsageError(f"--update-every {text!r}: expected a number of chunks (e.g. 64) or a percentage of "
                          "the training chunks (e.g. 1%)") from None
     if text.endswith("%"):
         share = number / 100
         if not 0 < share <= 1:
-            raise ValueError(f"--update-every {text}: the percentage must be in (0, 100]")
+            raise UsageError(f"--update-every {text}: the percentage must be in (0, 100]")
         return max(1, math.ceil(share * train_chunks))
     size = number
     if size < 1:
-        raise ValueError(f"--update-every {text}: must be at least 1 chunk")
+        raise UsageError(f"--update-every {text}: must be at least 1 chunk")
     return size
 
 
