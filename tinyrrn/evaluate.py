@@ -232,8 +232,11 @@ def check_report_folder(out, videos, flag):
         raise UsageError(f"{where}: is a file, not a folder for the report")
     path = os.path.join(out, "metrics.json")
     if os.path.isfile(path):
-        with open(path) as f:
-            written = json.load(f).get("test_videos")
+        try:
+            with open(path) as f:
+                written = json.load(f).get("test_videos")
+        except (ValueError, AttributeError):  # not JSON, or not an object: no report to keep apart
+            written = None
         if written is not None and written != videos:
             raise UsageError(f"{where}: holds the report of other test videos ({written['data'] or 'synthetic'}, "
                              f"split {written['split']}); name another folder with --out")
@@ -246,9 +249,12 @@ def training_protocol(out, epoch):
     path = os.path.join(out, "metrics.json")
     if not os.path.isfile(path):
         return {}
-    with open(path) as f:
-        written = json.load(f)
-    if written.get("epoch") != epoch:
+    try:
+        with open(path) as f:
+            written = json.load(f)
+    except ValueError:  # a damaged report: nothing to keep from it
+        return {}
+    if not isinstance(written, dict) or written.get("epoch") != epoch:
         return {}
     return {key: written[key] for key in PROTOCOL if key in written}
 
