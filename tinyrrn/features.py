@@ -61,11 +61,13 @@ def described_settings(config, layer, weights_label):
 
 def weights_digest(backbone):
     """A fingerprint of a backbone's weights (the same file path may hold other weights later: a run
-    trained on since), from each tensor's sum and sum of squares in float64."""
-    sums = [backend.to_numpy(xp.stack([a.sum(dtype="float64"), (a.astype("float64") ** 2).sum()]))
-            for a in backbone.state_dict().values() if a.dtype.kind == "f"
-            for xp in (backend.xp_of(a),)]
-    return hashlib.sha1(numpy.concatenate(sums).tobytes()).hexdigest()[:16] if sums else ""
+    trained on since), from each tensor's sum and sum of squares, added in float64: one read to the host."""
+    arrays = [a for a in backbone.state_dict().values() if a.dtype.kind == "f"]
+    if not arrays:
+        return ""
+    xp = backend.xp_of(arrays[0])
+    sums = xp.stack([s for a in arrays for s in (a.sum(dtype="float64"), xp.square(a).sum(dtype="float64"))])
+    return hashlib.sha1(backend.to_numpy(sums).tobytes()).hexdigest()[:16]
 
 
 def feature_file(rel):
