@@ -12,4 +12,8 @@ if os.environ.get("TINYRRN_TEST_STANDIN", "").strip() not in ("", "0"):
     import strict_xp
     from tinyrrn import backend
 
-    backend._load_cupy = lambda: strict_xp
+    def load_standin():
+        return strict_xp
+
+    load_standin.real = backend._load_cupy  # for the tests of the real check (tests/devices.py)
+    backend._load_cupy = load_standin
