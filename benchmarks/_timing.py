@@ -54,6 +54,10 @@ def add_common_arguments(parser):
     parser.add_argument("--device", choices=("cpu", "gpu"), default="cpu",
                         help="where both sides compute: cpu, or gpu (tinyrrn on CuPy; torch on CUDA with cuDNN, "
                              "autotuned); --threads then sizes the host threads only (default cpu)")
+    parser.add_argument("--tf32", action="store_true",
+                        help="on a GPU, let both sides multiply float32 in TF32 on the tensor cores (torch: "
+                             "allow_tf32 for cuDNN and matmul; CuPy: CUPY_TF32=1). Default: float32 on both "
+                             "sides (torch's own default, TF32 in cuDNN's convolutions, is turned off)")
     parser.add_argument("--worker", choices=SIDES, help=argparse.SUPPRESS)
     return parser
 
@@ -73,6 +77,8 @@ def tinyrrn_device(args):
     """--device for the tinyrrn side: its default device (new models and tensors go there)."""
     if args.device == "cpu":
         return Device()
+    if args.tf32:
+        os.environ["CUPY_TF32"] = "1"  # read when CuPy is imported
     from tinyrrn import backend
     try:
         backend.set_device("gpu")
@@ -91,6 +97,7 @@ def torch_device(torch, args):
         raise SystemExit(f"no GPU for torch: torch.cuda.is_available() is False (torch {torch.__version__}, "
                          f"built for CUDA {torch.version.cuda})")
     torch.backends.cudnn.benchmark = True  # cuDNN picks its fastest kernels for these shapes
+    torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = args.tf32
     device = torch.device("cuda")
     return device, Device(lambda tensor: tensor.to(device), torch.cuda.synchronize,
                           lambda: torch.cuda.max_memory_reserved() / 2**20)

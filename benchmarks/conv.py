@@ -7,7 +7,9 @@ Each side runs in its own child process (the script re-invokes itself with
 timed. tinyrrn gets channels-last activations and weights (its native
 layout); torch gets contiguous NCHW tensors as torchvision's resnet50 makes
 them (--torch-channels-last for torch.channels_last). As in the network, the
-input of conv1 (the image) needs no gradient; every other input does.
+input of conv1 (the image) needs no gradient; every other input does. With
+--device gpu both sides compute on the GPU (tinyrrn on CuPy, torch with cuDNN),
+and every conv's time ends with a device synchronisation.
 """
 import argparse
 import os
@@ -53,22 +55,23 @@ def total_flops(batch, convs, backward):
     return flops
 
 
-def make_cases(side, args, convs):
-    """[(input, weight, grad_of_output, stride, padding)] per conv, inputs shared by shape."""
+def make_cases(side, args, convs, move):
+    """[(input, weight, grad_of_output, stride, padding)] per conv, inputs shared by shape, each array
+    put on the side's device by ``move``."""
     import numpy
     rng = numpy.random.default_rng(0)
     arrays = {}
 
     def random(shape):
         if shape not in arrays:
-            arrays[shape] = rng.standard_normal(shape, dtype=numpy.float32)
+            arrays[shape] = move(rng.standard_normal(shape, dtype=numpy.float32))
         return arrays[shape]
 
     cases = []
     for i, (name, c, o, k, s, p, hw) in enumerate(convs):
         out_hw = (hw + 2 * p - k) // s + 1
         x = random((args.batch, hw, hw, c))  # NHWC memory
-        w = (random((o, k, k, c)) * (2 / (c * k * k)) ** 0.5).astype(numpy.float32)
+        w = random((o, k, k, c)) * numpy.float32((2 / (c * k * k)) ** 0.5)
         g = random((args.batch, out_hw, out_hw, o))
         needs_grad = i > 0
         if side == "tinyrrn":
@@ -79,7 +82,7 @@ def make_cases(side, args, convs):
         else:
             import torch
             fmt = torch.channels_last if args.torch_channels_last else torch.contiguous_format
-            tensor = (lambda a: torch.from_numpy(a).permute(0, 3, 1, 2).contiguous(memory_format=fmt))
+            tensor = (lambda a: a.permute(0, 3, 1, 2).contiguous(memory_format=fmt))
             cases.append((tensor(x).requires_grad_(needs_grad), tensor(w).requires_grad_(True),
                           tensor(g), s, p))
     return cases
@@ -95,30 +98,36 @@ def worker(args):
         from tinyrrn.threads import set_threads
         set_threads(args.threads)  # the package's one thread setting, as --threads / TINYRRN_THREADS
         keep_freed_memory()  # as tinyrrn's commands do (tinyrrn.memory)
+        device = _timing.tinyrrn_device(args)
         conv2d = F.conv2d
 
         def backward(out, g):
             out.backward(g)
     else:
         torch = _timing.set_torch_threads(args.threads)
+        _, device = _timing.torch_device(torch, args)
         no_grad = torch.no_grad
         conv2d = torch.nn.functional.conv2d
+        move = device.move
+        device.move = lambda array: move(torch.from_numpy(array))
 
         def backward(out, g):
             out.backward(g)
-    cases = make_cases(args.worker, args, convs)
+    cases = make_cases(args.worker, args, convs, device.move)
 
     def forward_pass(per_conv):
         with no_grad():
             for i, (x, w, _, s, p) in enumerate(cases):
                 start = time.perf_counter()
                 conv2d(x, w, None, s, p)
+                device.synchronize()
                 per_conv[i] += time.perf_counter() - start
 
     def training_pass(per_conv):
         for i, (x, w, g, s, p) in enumerate(cases):
             start = time.perf_counter()
             backward(conv2d(x, w, None, s, p), g)
+            device.synchronize()
             per_conv[i] += time.perf_counter() - start
             x.grad = w.grad = None
 
@@ -134,7 +143,7 @@ def worker(args):
         result[key + "_per_conv"] = [sum(p[i] for p in passes[args.warmup:]) / args.repeats
                                      for i in range(len(cases))]
     result["wall_s"] = time.perf_counter() - started
-    _timing.report(result)
+    _timing.report(result, gemm=args.device == "cpu")
 
 
 def main(argv=None):
@@ -170,11 +179,12 @@ def main(argv=None):
             print(f"{'':24s} ratio tinyrrn/torch (medians): {best['tinyrrn', key] / best['torch', key]:.2f}x")
     print("(min/median: wall time of one pass; CPU s: median process CPU time of one pass, all threads;\n"
           " GFLOP/s from the min)")
-    _timing.print_bound(results, {(side, label): total_flops(args.batch, convs, with_backward) / best[side, key]
-                                  for key, label, with_backward in (("forward", "forward only (median)", False),
-                                                                    ("forward_backward", "forward + backward (median)",
-                                                                     True))
-                                  for side in results})
+    if args.device == "cpu":
+        _timing.print_bound(results, {(side, label): total_flops(args.batch, convs, with_backward) / best[side, key]
+                                      for key, label, with_backward in (("forward", "forward only (median)", False),
+                                                                        ("forward_backward", "forward + backward (median)",
+                                                                         True))
+                                      for side in results})
     if args.per_conv:
         print("\nmean ms per pass, per conv shape, summed over the convs of that shape:")
         columns = [(side, key) for key in ("forward", "forward_backward") for side in results]
@@ -187,6 +197,7 @@ def main(argv=None):
             times = [1000 * sum(sum(r[key + "_per_conv"][i] for i in members) for r in results[side])
                      / len(results[side]) for side, key in columns]
             print(f"{convs[members[0]][0]:24s} {len(members):5d} " + " ".join(f"{t:10.1f}" for t in times))
+
 
 if __name__ == "__main__":
     main()

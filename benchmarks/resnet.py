@@ -139,7 +139,7 @@ def main(argv=None):
         return worker(args)
 
     print(f"ResNet-50 on the {args.device.upper()}, batch {args.batch}, {args.size}x{args.size}, float32, "
-          f"{args.threads} threads, "
+          f"{args.threads} threads, " + ("TF32 allowed on the GPU, " if args.tf32 and args.device == "gpu" else "") +
           f"{args.runs} runs x {args.repeats} timed iterations per side (after {args.warmup} warm-up)")
     results = _timing.run_children(__file__, argv, args)
     print()
