@@ -208,7 +208,7 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
                             f"kernel {kh}x{kw} at dilation {dilation}")
     x_nhwc = x.data.transpose(0, 2, 3, 1)
     # float16 never takes Winograd: its transforms' sums lose digits there (3x PyTorch's error)
-    if groups == 1 and x.dtype != "float16" and _winograd_pays(c, out_hw) and \
+    if groups == 1 and x.dtype != "float16" and _winograd_pays(x_nhwc, c, out_hw) and \
             winograd.covers((kh, kw), stride, pads, dilation):
         return _conv2d_winograd(x, x_nhwc, weight, bias, pads[0][0])
     w_rows = _weight_rows(weight.data, groups)  # (G, O/G, kh*kw*C/G)
@@ -260,13 +260,15 @@ def _input_gradient(g, weight, x_shape, stride, pads, dilation, groups, out_hw):
     return col2im(g_cols, x_shape, (kh, kw), stride, pads, out_hw, dilation).transpose(0, 3, 1, 2)
 
 
-def _winograd_pays(channels, out_hw):
-    """Whether the Winograd path is faster than column blocks for this input: wide (128+ channels) and
-    large feature maps (14 x 14 or more). Measured on 2 cores (benchmarks/conv3x3.py, forward + both
-    gradients): on ResNet-50's 28x28 and 14x14 3x3 layers the two tie (Winograd does 2.25x fewer
-    multiplications, its transforms cost as much again); at 56x56 with 64 channels column blocks are
-    1.4x faster, at 7x7 (the 16 products become too small) 2x."""
-    return channels >= WINOGRAD_MIN_CHANNELS and min(out_hw) >= WINOGRAD_MIN_SIZE
+def _winograd_pays(x_nhwc, channels, out_hw):
+    """Whether the Winograd path is faster than column blocks for this input: on the CPU, wide (128+
+    channels) and large feature maps (14 x 14 or more). Measured on 2 cores (benchmarks/conv3x3.py,
+    forward + both gradients): on ResNet-50's 28x28 and 14x14 3x3 layers the two tie (Winograd does
+    2.25x fewer multiplications, its transforms cost as much again); at 56x56 with 64 channels column
+    blocks are 1.4x faster, at 7x7 (the 16 products become too small) 2x. Never on a GPU: there its
+    transforms and 16 products are many small kernels, and im2col with one product is faster
+    (benchmarks/conv.py --device gpu on an H200: 1.1 ms against 0.2-0.3 ms a layer, forward)."""
+    return backend.xp_of(x_nhwc) is numpy and channels >= WINOGRAD_MIN_CHANNELS and min(out_hw) >= WINOGRAD_MIN_SIZE
 
 
 def _conv2d_winograd(x, x_nhwc, weight, bias, padding):
