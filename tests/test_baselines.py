@@ -5,6 +5,8 @@ import os
 import numpy
 import pytest
 
+import strict_xp
+import tinyrrn
 from devices import host, on_device
 from tinyrrn import Tensor, baseline, features
 from tinyrrn import config as configuration
@@ -165,6 +167,19 @@ def test_damaged_feature_files_are_refused_naming_the_file(tmp_path, rng):
 def tiny_config(data, tmp_path):
     return configuration.fill_defaults({**configuration.DEFAULTS, "data": data, "arch": "resnet_small",
                                         "resize": 24, "crop": 16, "cache_dir": str(tmp_path / "cache")})
+
+
+def test_the_weights_digest_is_the_same_on_every_device(strict_gpu, monkeypatch):
+    """A GPU adds up in another order than NumPy: the digest comes from host copies, so that features made
+    on the CPU are not refused (nor made again by reproduce) on a GPU, and the reverse."""
+    tinyrrn.manual_seed(0)
+    backbone = resnet_small(num_classes=4)
+    on_cpu = features.weights_digest(backbone)
+    backbone.to("gpu")
+    # the stand-in's sums then differ in their last bits, as a GPU's may
+    monkeypatch.setattr(strict_xp.StrictArray, "sum", lambda self, *args, **kwargs: strict_xp.asarray(
+        self._a.sum(*args, **kwargs) * (1 + 2.0 ** -50)), raising=False)
+    assert features.weights_digest(backbone) == on_cpu
 
 
 def test_extraction_writes_one_array_per_video_and_resumes(tiny_data, tmp_path):

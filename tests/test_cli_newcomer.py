@@ -9,7 +9,7 @@ import re
 
 import pytest
 
-from tinyrrn import cli
+from tinyrrn import backend, cli
 
 # every command of the package with a main, and the arguments that reach its --help
 COMMANDS = [("train", []), ("evaluate", []), ("predict", []), ("features", []), ("baseline", []),
@@ -111,6 +111,20 @@ def test_a_preset_without_data_is_refused_naming_the_synthetic_command_reproduce
     assert units_of(suggested) == units_of(reproduce.row_config(preset, options, 1))  # the grid's synthetic row
     assert list(tmp_path.iterdir()) == []  # nothing written
 
+
+
+def test_a_preset_without_data_is_refused_in_one_line_where_tinyrrn_device_names_no_usable_gpu(
+        tmp_path, monkeypatch, capsys):
+    """The refusal builds a model only to name its units: on the CPU, whatever the default device."""
+    def no_gpu():
+        raise RuntimeError("device 'gpu': CuPy is installed but no CUDA device was found")
+    monkeypatch.setattr(backend, "_load_cupy", no_gpu)
+    monkeypatch.setattr(backend, "_default_device", None)
+    monkeypatch.setenv("TINYRRN_DEVICE", "gpu")
+    monkeypatch.chdir(tmp_path)
+    assert main_of("train")(["--preset", "table3-identity", "--device", "cpu"]) == cli.EXIT_USAGE
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: --preset table3-identity is a row of the paper on UCF-101") and "\n" not in err
 
 # -- the main job: what it says before, during and after ---------------------------------------------
 def test_the_main_job_says_a_baseline_follows_counts_runs_and_ends_with_files_and_a_command(tiny_data, tmp_path,

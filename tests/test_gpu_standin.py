@@ -103,6 +103,23 @@ def test_the_recurrent_resnet_trains_on_the_stand_in_as_on_the_cpu(strict_gpu, r
     assert_same_training(make, clips, numpy.array([1, 2]), *OPTIMIZERS[0])
 
 
+def test_a_resnet_step_with_the_stems_max_pool_reads_back_its_loss_and_nothing_else(strict_gpu, rng):
+    """No op waits for the device: ResNet-50's layout (7x7 stem, max-pool, Bottleneck units, projections)
+    and Adam read back only the loss (max-pool's backward looked for NaN and -inf windows on the device)."""
+    model = same_model_on("gpu", lambda: ResNet(Bottleneck, (1, 1, 1, 1), num_classes=3, widths=(2, 2, 2, 2)))
+    optimizer = Adam(model.parameters(), lr=0.1)
+    x = Tensor(strict_xp.asarray(rng.standard_normal((2, 3, 32, 32)).astype("float32")))
+    target = strict_xp.asarray(numpy.array([0, 2]))
+    with strict_xp.recording() as log:
+        loss = F.cross_entropy(model(x), target)
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad()
+        assert log == []
+        loss.item()
+    assert [t.kind for t in log] == [strict_xp.TO_HOST], log
+
+
 @pytest.mark.parametrize("optimizer, options", OPTIMIZERS, ids=["adam", "sgd"])
 def test_the_element_wise_chains_are_each_compiled_once_by_fuse(strict_gpu, optimizer, options):
     """On a GPU each chain is one cupy.fuse kernel, compiled at its first call and then reused."""

@@ -6,6 +6,7 @@ tensors comes from ``TINYRRN_DEVICE`` (``cpu``, ``gpu`` or ``auto``) or
 :func:`set_device`. Asking for a GPU that is not there is an error, never a
 silent fallback to the CPU; ``auto`` picks the GPU only when one works.
 """
+import contextlib
 import os
 import sys
 
@@ -75,6 +76,19 @@ def set_device(device):
     """Set the default device ('cpu', 'gpu' or 'auto') for new tensors and models."""
     global _default_device
     _default_device = resolve_device(device)
+
+
+@contextlib.contextmanager
+def device_scope(device):
+    """New tensors and models go to ``device`` inside the block (as ``with torch.device(...)``); the
+    default device is restored after it."""
+    global _default_device
+    before = _default_device
+    _default_device = resolve_device(device)
+    try:
+        yield
+    finally:
+        _default_device = before
 
 
 def get_device():

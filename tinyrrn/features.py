@@ -35,6 +35,7 @@ from .data.transforms import NORMALIZATIONS
 from .files import atomic_write, write_json
 from .models import ARCHITECTURES
 from .models.resnet import WEIGHTS_LAYOUTS
+from .nn.module import move_keeping_layout
 from .progress import Progress
 from .tensor import Tensor, no_grad
 
@@ -61,13 +62,11 @@ def described_settings(config, layer, weights_label):
 
 def weights_digest(backbone):
     """A fingerprint of a backbone's weights (the same file path may hold other weights later: a run
-    trained on since), from each tensor's sum and sum of squares, added in float64: one read to the host."""
-    arrays = [a for a in backbone.state_dict().values() if a.dtype.kind == "f"]
-    if not arrays:
-        return ""
-    xp = backend.xp_of(arrays[0])
-    sums = xp.stack([s for a in arrays for s in (a.sum(dtype="float64"), xp.square(a).sum(dtype="float64"))])
-    return hashlib.sha1(backend.to_numpy(sums).tobytes()).hexdigest()[:16]
+    trained on since), from each tensor's sum and sum of squares, added in float64 by NumPy on host
+    copies laid out as on the CPU: the same on every device (a GPU adds its sums in another order)."""
+    arrays = [move_keeping_layout(a, "cpu") for a in backbone.state_dict().values() if a.dtype.kind == "f"]
+    sums = numpy.array([s for a in arrays for s in (a.sum(dtype="float64"), numpy.square(a).sum(dtype="float64"))])
+    return hashlib.sha1(sums.tobytes()).hexdigest()[:16] if arrays else ""
 
 
 def feature_file(rel):

@@ -341,7 +341,10 @@ class DistributedOptimizer:
 # -- batch norm -------------------------------------------------------------------
 def average_buffers(model, comm):
     """Make the replicas' buffers equal: float buffers (BN running statistics) averaged over the
-    ranks with one Allreduce, integer ones (batch counts) taken from rank 0. Nothing changes on one process."""
+    ranks with one Allreduce, integer ones (batch counts) taken from rank 0. On one process nothing is
+    done (each integer buffer would be read back from a GPU)."""
+    if comm.size == 1:
+        return
     buffers = [b for _, b in model.named_buffers()]
     floats = [b for b in buffers if b.dtype.kind == "f"]
     ints = [b for b in buffers if b.dtype.kind != "f"]

@@ -43,7 +43,7 @@ import os
 import sys
 import time
 
-from . import baseline, config as configuration, features, rundir, signals
+from . import backend, baseline, config as configuration, features, rundir, signals
 from .builders import held_out_groups, load_backbone
 from .cli import ArgumentParser, UsageError, add_compute_flags, add_debug_flag, at_least, command, use_compute
 from .files import JsonLog, write_json, write_text
@@ -168,7 +168,8 @@ def model_key(config):
     """A key equal for configs that train the same model (positions resolved to unit names)."""
     arch = config["arch"]
     if arch not in _UNIT_NAMES:
-        _UNIT_NAMES[arch] = ARCHITECTURES[arch](num_classes=2)
+        with backend.device_scope("cpu"):  # only its unit names are read
+            _UNIT_NAMES[arch] = ARCHITECTURES[arch](num_classes=2)
     backbone = _UNIT_NAMES[arch]
     if config["skip"] == "none":
         units = ()

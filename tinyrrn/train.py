@@ -564,7 +564,8 @@ def refuse_preset_on_synthetic_data(preset):
     values = configuration.PRESETS[preset]
     flags = [f"--skip {values['skip']}"]
     if values["skip"] != "none":
-        backbone = ARCHITECTURES[configuration.fill_defaults(configuration.DEFAULTS)["arch"]](num_classes=2)
+        with backend.device_scope("cpu"):  # only its unit names are read (TINYRRN_DEVICE may name no GPU)
+            backbone = ARCHITECTURES[configuration.fill_defaults(configuration.DEFAULTS)["arch"]](num_classes=2)
         units = (default_positions(backbone, values["context"]) if values.get("positions") is None
                  else [resolve_position(backbone, p) for p in values["positions"]])
         names = {unit: alias for alias, unit in position_aliases(backbone).items()}

@@ -5,6 +5,8 @@ memory), so each step of the short loop is one large vectorised operation.
 """
 import numbers
 
+import numpy
+
 from .. import backend, threads
 from ..tensor import Tensor, make_result
 from ._util import ArgumentError, check_float, pair
@@ -51,6 +53,13 @@ def _fold(ufunc, padded, window_taps):
     return out
 
 
+def _may_hold(xp, find):
+    """Whether a rare case may hold: ``find()`` (a boolean array) is looked at on host arrays; on a GPU
+    the case is taken as present without looking, since looking would wait for the device (the rare
+    case's work changes nothing where it does not hold)."""
+    return xp is not numpy or bool(find().any())
+
+
 def _first_maxima(padded, out, window_taps, inside):
     """For each tap, where it holds its window's maximum: PyTorch's choice, the first maximum,
     or in a window holding NaN (whose maximum is NaN) the last NaN. ``inside[k]`` marks the
@@ -58,11 +67,11 @@ def _first_maxima(padded, out, window_taps, inside):
     takes its first input pixel, never the padding."""
     xp = backend.xp_of(out)
     last_nan = None
-    if bool(xp.isnan(out).any()):  # rare: note each window's last NaN
+    if _may_hold(xp, lambda: xp.isnan(out)):  # rare: note each window's last NaN
         last_nan = xp.full(out.shape, -1)
         for k, (_, _, rows, cols) in enumerate(window_taps):
-            last_nan[xp.isnan(padded[:, rows, cols, :])] = k
-    all_inf = bool((out == -xp.inf).any())  # rare: padding ties with the maximum
+            last_nan = xp.where(xp.isnan(padded[:, rows, cols, :]), k, last_nan)
+    all_inf = _may_hold(xp, lambda: out == -xp.inf)  # rare: padding ties with the maximum
     unclaimed = xp.ones(out.shape, dtype=bool)
     for k, (_, _, rows, cols) in enumerate(window_taps):
         hit = padded[:, rows, cols, :] == out

@@ -137,11 +137,11 @@ class Module:
         """
         for m in self.modules():
             for p in m._parameters.values():
-                p.data = _to_device(p.data, device)
+                p.data = move_keeping_layout(p.data, device)
                 if p.grad is not None:
-                    p.grad = _to_device(p.grad, device)
+                    p.grad = move_keeping_layout(p.grad, device)
             for name, b in m._buffers.items():
-                m._buffers[name] = _to_device(b, device)
+                m._buffers[name] = move_keeping_layout(b, device)
         return self
 
     # -- state ------------------------------------------------------------
@@ -216,7 +216,7 @@ def _is_channels_last(array):
     return array.ndim == 4 and array.transpose(0, 2, 3, 1).flags.c_contiguous and not array.flags.c_contiguous
 
 
-def _to_device(array, device):
+def move_keeping_layout(array, device):
     """backend.to_device, keeping a channels-last 4-D array channels-last (host<->device copies may not)."""
     moved = backend.to_device(array, device)
     if moved is not array and _is_channels_last(array) and not _is_channels_last(moved):
