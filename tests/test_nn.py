@@ -272,9 +272,9 @@ def test_batchnorm_options_match_torch(torch, kwargs):
     for training in (True, True, True, False):
         ours.train(training)
         theirs.train(training)
-        x = rng.standard_normal((4, 3, 2, 3)) * rng.uniform(0.5, 3) + rng.normal()
+        x = (rng.standard_normal((4, 3, 2, 3)) * rng.uniform(0.5, 3) + rng.normal()).astype(np.float32)
         np.testing.assert_allclose(host(ours(Tensor(on_device(x)))),
-                                   theirs(torch.from_numpy(x).float()).detach().numpy(), rtol=1e-4, atol=1e-5)
+                                   theirs(torch.from_numpy(x)).detach().numpy(), rtol=1e-4, atol=1e-5)
     assert list(ours.state_dict()) == list(theirs.state_dict())
     for key, value in theirs.state_dict().items():
         np.testing.assert_allclose(host(ours.state_dict()[key]), value.numpy(), rtol=1e-5, err_msg=key)
@@ -321,7 +321,7 @@ def test_dropout_train_and_eval():
 # ---------------------------------------------------------------- GRU
 
 def float64_gru(*args, **kwargs):
-    gru = nn.GRU(*args, **kwargs)
+    gru = nn.GRU(*args, batch_first=True, **kwargs)
     for p in gru.parameters():
         p.data = p.data.astype(np.float64)
     return gru
@@ -341,8 +341,9 @@ def test_gru_parameters_have_torch_names_and_init():
         ("weight_ih_l1", (12, 4)), ("weight_hh_l1", (12, 4)), ("bias_ih_l1", (12,)), ("bias_hh_l1", (12,))]
     assert all(np.abs(host(p)).max() <= 0.5 and p.dtype == np.float32 for p in gru.parameters())
     assert [k for k, _ in nn.GRU(5, 4, bias=False).named_parameters()] == ["weight_ih_l0", "weight_hh_l0"]
-    with pytest.raises(ValueError, match="batch_first"):
-        nn.GRU(5, 4, batch_first=False)
+    for bad in ((5, 0), (0, 4), (5, 4, 0), (5, 4.0)):  # as PyTorch: sizes and layers must be positive
+        with pytest.raises(ValueError, match="must be a positive integer"):
+            nn.GRU(*bad)
     with pytest.raises(ValueError, match="input"):
         gru(Tensor(np.zeros((2, 3, 6), np.float32)))
     with pytest.raises(ValueError, match="h0"):
@@ -370,22 +371,31 @@ def test_gru_without_bias_gradcheck():
 
 
 def test_gru_last_output_is_h_n():
-    gru = nn.GRU(3, 4, num_layers=2)
+    gru = nn.GRU(3, 4, num_layers=2, batch_first=True)
     x = Tensor(on_device(np.random.default_rng(0).standard_normal((2, 5, 3)).astype(np.float32)))
     out, h_n = gru(x)
     assert out.shape == (2, 5, 4) and h_n.shape == (2, 2, 4) and out.dtype == np.float32
     np.testing.assert_array_equal(host(out)[:, -1], host(h_n)[-1])
 
 
-@pytest.mark.parametrize("layers,with_h0", [(1, False), (2, True)])
-def test_gru_matches_torch(layers, with_h0, torch):
+@pytest.mark.parametrize("layers,with_h0,layout", [(1, False, "batch_first"), (2, True, "batch_first"),
+                                                  (2, True, "time_first"), (1, True, "unbatched")])
+def test_gru_matches_torch(layers, with_h0, layout, torch):
+    """In each layout torch.nn.GRU takes: (B, T, F) with batch_first, (T, B, F) by default (as PyTorch's),
+    and one sequence (T, F)."""
     torch.manual_seed(0)
-    theirs = torch.nn.GRU(6, 5, num_layers=layers, batch_first=True)
-    ours = nn.GRU(6, 5, num_layers=layers)
+    batch_first = layout == "batch_first"
+    theirs = torch.nn.GRU(6, 5, num_layers=layers, batch_first=batch_first)
+    ours = nn.GRU(6, 5, num_layers=layers, batch_first=batch_first)
+    assert nn.GRU(6, 5).batch_first is False and (ours.batch_first, theirs.batch_first) == (batch_first,) * 2
     ours.load_state_dict({k: v.detach().numpy() for k, v in theirs.state_dict().items()})
     x, h0 = gru_inputs(3, 4, 6, 5, layers, seed=1)
-    x, h0 = Tensor(x.data.astype(np.float32), requires_grad=True), Tensor(h0.data.astype(np.float32),
-                                                                          requires_grad=True)
+    x, h0 = x.data.astype(np.float32), h0.data.astype(np.float32)
+    if layout == "time_first":
+        x = x.transpose(1, 0, 2).copy()
+    elif layout == "unbatched":
+        x, h0 = x[0].copy(), h0[:, 0].copy()
+    x, h0 = Tensor(x, requires_grad=True), Tensor(h0, requires_grad=True)
     tx, th0 = (torch.tensor(host(t), requires_grad=True) for t in (x, h0))
     out, h_n = ours(x, h0 if with_h0 else None)
     tout, th_n = theirs(tx, th0 if with_h0 else None)

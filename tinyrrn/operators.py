@@ -6,8 +6,10 @@ method name to the op of :mod:`tinyrrn.functional` that implements it.
 """
 import numbers
 
+import numpy
+
 from . import functional as F
-from .tensor import Tensor
+from .tensor import Tensor, is_grad_enabled, no_grad
 
 
 def _swapped(op):
@@ -25,6 +27,32 @@ def _equality(op):
     return method
 
 
+def _in_place(op, symbol):
+    """``x += y`` and the like, as PyTorch: the result is written into x's array (its version counts
+    the change, so a graph that saved x refuses backward), cast to x's dtype where that loses no kind
+    (an integer tensor's ``/=`` is refused), in x's shape. Refused while gradients are recorded for x
+    or y: PyTorch refuses a leaf that requires grad, and tinyrrn records no in-place op in a graph."""
+    def method(self, other):
+        if is_grad_enabled() and (self.requires_grad or getattr(other, "requires_grad", False)):
+            if self.requires_grad and self.is_leaf:
+                raise RuntimeError(f"a leaf tensor that requires grad is used in an in-place operation "
+                                   f"({symbol}); wrap the update in tinyrrn.no_grad()")
+            raise RuntimeError(f"in-place {symbol} on tensors that record a graph is not supported by tinyrrn; "
+                               f"write x = x {symbol[:-1]} y")
+        with no_grad():
+            result = op(self, other)
+        if not numpy.can_cast(result.dtype, self.dtype, casting="same_kind"):
+            raise RuntimeError(f"{symbol}: result type {result.dtype} can't be cast to the desired output type "
+                               f"{self.dtype}")
+        if result.shape != self.shape:
+            raise RuntimeError(f"{symbol}: output with shape {list(self.shape)} doesn't match the broadcast "
+                               f"shape {list(result.shape)}")
+        self.data[...] = result.data
+        self.version += 1
+        return self
+    return method
+
+
 METHODS = {
     # arithmetic, with broadcasting and PyTorch's type promotion
     "__add__": F.add, "__radd__": _swapped(F.add),
@@ -33,6 +61,9 @@ METHODS = {
     "__truediv__": F.div, "__rtruediv__": _swapped(F.div),
     "__floordiv__": F.floor_divide, "__rfloordiv__": _swapped(F.floor_divide),
     "__pow__": F.pow, "__rpow__": _swapped(F.pow),
+    "__iadd__": _in_place(F.add, "+="), "__isub__": _in_place(F.sub, "-="),
+    "__imul__": _in_place(F.mul, "*="), "__itruediv__": _in_place(F.div, "/="),
+    "__ifloordiv__": _in_place(F.floor_divide, "//="), "__ipow__": _in_place(F.pow, "**="),
     "__neg__": F.neg,
     "__matmul__": F.matmul, "__rmatmul__": _swapped(F.matmul),
     "__getitem__": F.getitem,

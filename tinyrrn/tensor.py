@@ -25,6 +25,8 @@ the op library.
 import contextlib
 import threading
 
+import numpy
+
 from . import backend
 
 _state = threading.local()
@@ -73,6 +75,8 @@ class Tensor:
     def __init__(self, data, requires_grad=False, device=None):
         if isinstance(data, Tensor):
             data = data.data
+        if isinstance(data, numpy.generic):  # a NumPy scalar (a full reduction's result): a 0-d array,
+            data = numpy.asarray(data)       # which in-place updates can write into
         if hasattr(data, "shape") and hasattr(data, "dtype"):
             if device is not None:
                 data = backend.to_device(data, device)
@@ -80,10 +84,14 @@ class Tensor:
             data = backend.module_for(device).asarray(data)
             if data.dtype.kind == "f":
                 data = data.astype("float32")
+        if data.dtype.kind not in "biuf":
+            raise TypeError(f"a tensor holds bools, integers or floats, not {data.dtype}"
+                            + (" (a list of tensors: stack them with tinyrrn.functional.stack)"
+                               if data.dtype.kind == "O" else ""))
         if requires_grad and data.dtype.kind != "f":
             raise TypeError(f"only floating-point tensors can require gradients, got {data.dtype}")
         self.data = data
-        self.grad = None
+        self._grad = None
         self._requires_grad = bool(requires_grad)
         self.parents = ()
         self.backward_fn = None
@@ -167,7 +175,12 @@ class Tensor:
 
     @grad.setter
     def grad(self, value):
-        self._grad = value.data if isinstance(value, Tensor) else value
+        """As PyTorch, a gradient of another shape or dtype is refused (an optimiser would broadcast it)."""
+        value = value.data if isinstance(value, Tensor) else value
+        if value is not None and (tuple(value.shape) != tuple(self.shape) or value.dtype != self.dtype):
+            raise RuntimeError(f"assigned grad {value.dtype}{list(value.shape)} does not match the tensor "
+                               f"{self.dtype}{list(self.shape)}: a gradient has its tensor's shape and dtype")
+        self._grad = value
 
     def detach(self):
         """The same data, cut from the graph."""

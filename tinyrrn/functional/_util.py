@@ -3,11 +3,27 @@ import operator
 
 import numpy
 
-from ..tensor import ArgumentError  # noqa: F401 (the ops' error, defined with the Tensor it guards)
+from ..tensor import ArgumentError, Tensor  # noqa: F401 (the ops' error, defined with the Tensor it guards)
+
+
+def check_tensors(op, *tensors):
+    """Ops take Tensors (None is skipped), all on one device, as PyTorch: an array or a list is refused
+    here, not deep inside the op, and so is a CPU tensor meeting a GPU one."""
+    devices = set()
+    for t in tensors:
+        if t is None:
+            continue
+        if not isinstance(t, Tensor):
+            raise TypeError(f"{op}: expected a Tensor, got {type(t).__name__}; wrap it: tinyrrn.Tensor(...)")
+        devices.add(t.device)
+    if len(devices) > 1:
+        raise RuntimeError(f"{op}: expected all tensors to be on the same device, found {' and '.join(sorted(devices))}; "
+                           "move them with .to(device)")
 
 
 def check_float(op, *tensors):
-    """Differentiable ops take floating-point tensors only."""
+    """Differentiable ops take floating-point tensors only (on one device: check_tensors)."""
+    check_tensors(op, *tensors)
     for t in tensors:
         if t.dtype.kind != "f":
             raise TypeError(f"{op}: expected a floating-point tensor, got dtype {t.dtype} "
@@ -17,6 +33,7 @@ def check_float(op, *tensors):
 def check_same_dtype(op, *tensors):
     """Products take operands of one dtype, as PyTorch (which refuses float32 @ float64 rather than
     promote); None (no bias) is skipped."""
+    check_tensors(op, *tensors)
     dtypes = [t.dtype for t in tensors if t is not None]
     if len(set(dtypes)) > 1:
         raise ArgumentError(f"{op}: expected operands of one dtype, got {', '.join(map(str, dtypes))}; "
@@ -28,11 +45,22 @@ def axis_index(op, axis, ndim):
 
     A 0-d tensor takes axis 0 or -1, as in PyTorch (0 is returned; it names no real axis).
     """
+    if isinstance(axis, (bool, numpy.bool_)):  # operator.index(True) is 1: PyTorch refuses a bool dim
+        raise TypeError(f"{op}: dim must be an int, got {axis!r}")
     axis, size = operator.index(axis), max(ndim, 1)
     if not -size <= axis < size:
         raise IndexError(f"{op}: Dimension out of range (expected to be in range of "
                          f"[{-size}, {size - 1}], but got {axis})")
     return axis % size
+
+
+def torch_name(op, name, value, torch_name, torch_value, default=None):
+    """An argument given by its NumPy name (axis, keepdims) or PyTorch's (dim, keepdim), not both."""
+    if torch_value is None:
+        return value
+    if value is not default:
+        raise TypeError(f"{op}: got both {name}= and {torch_name}= (the same argument)")
+    return torch_value
 
 
 def axes_tuple(op, axis, ndim):

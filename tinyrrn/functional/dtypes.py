@@ -25,6 +25,10 @@ def promote(a, b):
     within one category the wider (NumPy's promote_types: uint8 with int8 is int16)."""
     if a is None or b is None:
         return b if a is None else a
+    wide_unsigned = {numpy.dtype(t) for t in ("uint16", "uint32", "uint64")} & {numpy.dtype(a), numpy.dtype(b)}
+    if wide_unsigned and numpy.dtype(a) != numpy.dtype(b) and category(a) < 2 and category(b) < 2:
+        raise TypeError(f"Promotion for uint16, uint32, uint64 types is not supported (as in PyTorch), "
+                        f"attempted to promote {a} and {b}")
     if category(a) != category(b):
         return a if category(a) > category(b) else b
     return numpy.promote_types(a, b)

@@ -12,12 +12,14 @@ import numpy
 
 from .. import backend, threads
 from ..tensor import Tensor, make_result
-from ._util import ArgumentError, broadcast_shape, check_float, unbroadcast
+from ._util import ArgumentError, broadcast_shape, check_float, check_tensors, unbroadcast
 from .dtypes import DEFAULT_FLOAT, category, result_type
 
 
 def _operands(op, a, b, dtype=None):
     """(a, b) as tensors, and (x, y) their arrays in ``dtype`` (default: PyTorch's result type)."""
+    if isinstance(a, Tensor) and isinstance(b, Tensor):
+        check_tensors(op, a, b)
     dtype = result_type(a, b) if dtype is None else dtype
     xp = backend.xp_of((a if isinstance(a, Tensor) else b).data)
     if not isinstance(a, Tensor):

@@ -1,7 +1,7 @@
 """Softmax, log-softmax and the cross-entropy loss."""
 from .. import backend
-from ..tensor import Tensor, make_result
-from ._util import ArgumentError, axis_index, check_float
+from ..tensor import Tensor, is_grad_enabled, make_result
+from ._util import ArgumentError, axis_index, check_float, torch_name
 
 REDUCTIONS = ("mean", "sum", "none")
 
@@ -13,7 +13,8 @@ def _softmax_axis(op, x, axis):
         if x.ndim > 2:
             raise ArgumentError(f"{op}: pass axis= for an input of {x.ndim} dims {tuple(x.shape)}")
         axis = -1
-    return axis_index(op, axis, x.ndim) if x.ndim else None
+    checked = axis_index(op, axis, x.ndim)  # a 0-d input takes dim 0 or -1 only, as in PyTorch
+    return checked if x.ndim else None
 
 
 def _log_softmax(data, axis):
@@ -28,20 +29,20 @@ def _log_softmax(data, axis):
     return shifted - xp.log(xp.exp(shifted).sum(axis=axis, keepdims=True))
 
 
-def log_softmax(x, axis=None):
-    """log(softmax(x)) along ``axis``, computed stably by subtracting the maximum."""
+def log_softmax(x, axis=None, *, dim=None):
+    """log(softmax(x)) along ``axis`` (or PyTorch's ``dim``), computed stably by subtracting the maximum."""
     check_float("log_softmax", x)
-    axis = _softmax_axis("log_softmax", x, axis)
+    axis = _softmax_axis("log_softmax", x, torch_name("log_softmax", "axis", axis, "dim", dim))
     out = _log_softmax(x.data, axis)
     xp = backend.xp_of(out)
     return make_result(out, (x,), lambda g: (g - xp.exp(out) * g.sum(axis=axis, keepdims=True),),
                        "log_softmax")
 
 
-def softmax(x, axis=None):
-    """exp(x) / sum(exp(x)) along ``axis`` (torch.softmax), computed stably."""
+def softmax(x, axis=None, *, dim=None):
+    """exp(x) / sum(exp(x)) along ``axis`` (or PyTorch's ``dim``; torch.softmax), computed stably."""
     check_float("softmax", x)
-    axis = _softmax_axis("softmax", x, axis)
+    axis = _softmax_axis("softmax", x, torch_name("softmax", "axis", axis, "dim", dim))
     wide = x.data.astype("float32") if x.dtype == "float16" else x.data  # float16: one rounding, at the end
     out = backend.xp_of(x.data).exp(_log_softmax(wide, axis)).astype(x.dtype, copy=False)
     return make_result(out, (x,), lambda g: (out * (g - (g * out).sum(axis=axis, keepdims=True)),),
@@ -76,6 +77,9 @@ def cross_entropy(logits, target, weight=None, *, ignore_index=-100, reduction="
     per_class = [classes if i == axis else 1 for i in range(logits.ndim)]  # a (C,) vector broadcast
     w = 1
     if weight is not None:
+        if isinstance(weight, Tensor) and weight.requires_grad and is_grad_enabled():
+            raise ArgumentError("cross_entropy: a weight that requires grad is not supported (PyTorch refuses "
+                                "it for class-index targets); pass weight.detach()")
         w = weight.data if isinstance(weight, Tensor) else xp.asarray(weight)
         if w.shape != (classes,):
             raise ArgumentError(f"cross_entropy: weight {tuple(w.shape)} does not fit {classes} classes")
@@ -84,6 +88,9 @@ def cross_entropy(logits, target, weight=None, *, ignore_index=-100, reduction="
                                 f"{dtype} (as PyTorch); convert with .astype(...)")
         w = w.astype(dtype).reshape(per_class)
     if target.dtype.kind == "f":  # class probabilities; the loss in the wider dtype of the two (as PyTorch)
+        if ignore_index != -100:
+            raise ArgumentError("cross_entropy: ignore_index is not supported for floating point target "
+                                "(class probabilities), as in PyTorch")
         dtype = xp.result_type(dtype, target.dtype)
         if target.shape != logits.shape:
             raise ArgumentError(f"cross_entropy: probability target {tuple(target.shape)} must have the "
@@ -92,6 +99,9 @@ def cross_entropy(logits, target, weight=None, *, ignore_index=-100, reduction="
         coefficients = mix * w
         count = xp.full((), logits.size // max(classes, 1), dtype=dtype)  # the mean is over positions
     elif target.dtype.kind in "iu":
+        if target.dtype not in ("int64", "uint8"):
+            raise TypeError(f"cross_entropy: expected target dtype to be int64 (Long) or uint8 (Byte), as "
+                            f"PyTorch, got {target.dtype}; convert with .astype('int64')")
         expected = logits.shape[:axis] + logits.shape[axis + 1:]
         if target.shape != expected:
             raise ValueError(f"cross_entropy: target {tuple(target.shape)} does not fit logits "
@@ -123,7 +133,10 @@ def cross_entropy(logits, target, weight=None, *, ignore_index=-100, reduction="
     loss = losses if reduction == "none" else losses.sum() / (count if reduction == "mean" else 1)
 
     def backward(g):
-        g = xp.expand_dims(g, axis) if reduction == "none" else g / count if reduction == "mean" else g
+        if reduction == "mean":  # nothing counted (every target ignored): the loss is NaN, its gradient 0,
+            g = g * (count != 0) / xp.where(count == 0, 1, count)  # as PyTorch
+        elif reduction == "none":
+            g = xp.expand_dims(g, axis)
         g_logits = (xp.exp(log_probs) * coefficients.sum(axis=axis, keepdims=True) - coefficients) * g
         g_target = -(1 - label_smoothing) * w * log_probs * g if target_tensor.requires_grad else None
         return g_logits, g_target

@@ -145,7 +145,8 @@ def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=Fa
     forward pass, and [sum g, sum g (x - mean)] in the backward pass. The default keeps
     them (one batch); SyncBatchNorm passes a sum over all ranks.
     """
-    running_mean, running_var = _check("batch_norm", x, running_mean, running_var, weight, bias, momentum, training)
+    running_mean, running_var = _check("batch_norm", x, running_mean, running_var, weight, bias, momentum, training,
+                                       eps)
     return _batch_norm(x, running_mean, running_var, weight, bias, training, momentum, eps, reduce, relu=False)
 
 
@@ -154,15 +155,24 @@ def batch_norm_relu(x, running_mean, running_var, weight=None, bias=None, traini
     """relu(batch_norm(x, ...)) computed in batch norm's passes, with the same arguments: one output
     array instead of two, and the ReLU's gradient folded into batch norm's backward."""
     running_mean, running_var = _check("batch_norm_relu", x, running_mean, running_var, weight, bias, momentum,
-                                       training)
+                                       training, eps)
     return _batch_norm(x, running_mean, running_var, weight, bias, training, momentum, eps, reduce, relu=True)
 
 
-def _check(op, x, running_mean, running_var, weight, bias, momentum, training):
-    """Refuse arguments that do not fit (naming ``op``); the running statistics as arrays."""
+def _check(op, x, running_mean, running_var, weight, bias, momentum, training, eps):
+    """Refuse arguments that do not fit (naming ``op``), as PyTorch; the running statistics as arrays."""
     check_float(op, x)
     running_mean, running_var = (t.data if isinstance(t, Tensor) else t
                                  for t in (running_mean, running_var))
+    if (running_mean is None) != (running_var is None):
+        raise ValueError(f"{op}: running_mean and running_var must either both be None or neither be None")
+    if training and not eps > 0:
+        raise ValueError(f"{op}: eps must be positive during training, but got {eps}")
+    dtypes = {t.dtype for t in (running_mean, running_var, weight, bias) if t is not None}
+    if dtypes and not (dtypes == {x.dtype} or (x.dtype == "float16" and dtypes == {numpy.dtype("float32")})):
+        raise ArgumentError(f"{op}: mixed dtype: input {x.dtype} with statistics or parameters of "
+                            f"{', '.join(sorted(map(str, dtypes)))} (PyTorch allows float32 ones for a float16 "
+                            "input only); convert with .astype(...)")
     if x.ndim < 2:
         raise ArgumentError(f"{op}: expected input (N, C, ...), got shape {tuple(x.shape)}")
     c = x.shape[1]

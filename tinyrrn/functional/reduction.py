@@ -1,7 +1,7 @@
 """Reductions: sum and mean over some or all axes."""
 from .. import backend
 from ..tensor import make_result
-from ._util import accurate_sum, axes_tuple, check_float
+from ._util import accurate_sum, axes_tuple, check_float, check_tensors, torch_name
 
 
 def _expand(g, x, axes, keepdims):
@@ -12,17 +12,22 @@ def _expand(g, x, axes, keepdims):
     return xp.broadcast_to(g, x.shape)
 
 
-def sum(x, axis=None, keepdims=False):
-    """Sum over ``axis`` (an int, a tuple, or None or () for all), accurately (_util.accurate_sum);
-    integer and bool tensors sum to int64."""
+def sum(x, axis=None, keepdims=False, *, dim=None, keepdim=None):
+    """Sum over ``axis`` (an int, a tuple, or None or () for all; PyTorch's ``dim`` and ``keepdim``
+    are the same arguments), accurately (_util.accurate_sum); integer and bool tensors sum to int64."""
+    axis, keepdims = torch_name("sum", "axis", axis, "dim", dim), torch_name("sum", "keepdims", keepdims, "keepdim",
+                                                                                  keepdim, False)
+    check_tensors("sum", x)
     axes = axes_tuple("sum", axis, x.ndim)
     out = accurate_sum(x.data, axes, keepdims) if x.dtype.kind == "f" else \
         x.data.sum(axis=axes, keepdims=keepdims, dtype="int64")
     return make_result(out, (x,), lambda g: (_expand(g, x, axes, keepdims),), "sum")
 
 
-def mean(x, axis=None, keepdims=False):
-    """Mean over ``axis`` (an int, a tuple, or None or () for all)."""
+def mean(x, axis=None, keepdims=False, *, dim=None, keepdim=None):
+    """Mean over ``axis`` (an int, a tuple, or None or () for all; or PyTorch's ``dim``, ``keepdim``)."""
+    axis, keepdims = torch_name("mean", "axis", axis, "dim", dim), torch_name("mean", "keepdims", keepdims,
+                                                                                   "keepdim", keepdim, False)
     check_float("mean", x)
     axes = axes_tuple("mean", axis, x.ndim)
     count = 1

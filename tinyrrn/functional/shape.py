@@ -6,7 +6,7 @@ import numpy
 
 from .. import backend
 from ..tensor import Tensor, make_result
-from ._util import ArgumentError, axis_index, check_float
+from ._util import ArgumentError, axis_index, check_float, torch_name
 
 
 def _shape_arg(shape):
@@ -59,7 +59,8 @@ def _is_int(item):
     """An index that selects one position: a Python or NumPy int, or a 0-d integer array (not a bool)."""
     if isinstance(item, (bool, numpy.bool_)):
         return False
-    return isinstance(item, (int, numpy.integer)) or (getattr(item, "ndim", None) == 0 and item.dtype.kind in "iu")
+    return isinstance(item, (int, numpy.integer)) or (getattr(item, "ndim", None) == 0 and item.dtype.kind in "iu"
+                                                       and item.dtype != "uint8")  # uint8: a mask, even 0-d
 
 
 def _dims_taken(item):
@@ -79,6 +80,9 @@ def getitem(x, index):
     x[1, :, idx] of a (2, 5, 6) tensor is (5, len(idx)) as in PyTorch (NumPy: (len(idx), 5)).
     Repeated positions accumulate their gradients.
     """
+    if isinstance(index, list) and any(isinstance(i, (list, tuple, Tensor)) or getattr(i, "ndim", 0) for i in index):
+        raise IndexError(f"getitem: a list of sequences {index!r} as an index is ambiguous (PyTorch reads it as a "
+                         "tuple, with a deprecation warning; NumPy as one array): index with a tuple or an array")
     items = tuple(i.data if isinstance(i, Tensor) else i for i in (index if isinstance(index, tuple) else (index,)))
     items = tuple(int(i) if _is_int(i) else i.astype(bool) if getattr(i, "dtype", None) == "uint8" else i
                   for i in items)  # a uint8 tensor is a mask, as in PyTorch
@@ -104,8 +108,9 @@ def getitem(x, index):
     return make_result(x.data[select][rest], (x,), backward, "getitem")
 
 
-def concatenate(tensors, axis=0):
-    """Join tensors along an existing axis (torch.cat)."""
+def concatenate(tensors, axis=0, *, dim=None):
+    """Join tensors along an existing axis (or PyTorch's ``dim``; torch.cat)."""
+    axis = torch_name("concatenate", "axis", axis, "dim", dim, 0)
     tensors = list(tensors)
     if not tensors or tensors[0].ndim == 0:
         raise ArgumentError("concatenate: expected a non-empty list of tensors with at least one dimension")
@@ -128,8 +133,9 @@ def concatenate(tensors, axis=0):
                        "concatenate")
 
 
-def stack(tensors, axis=0):
-    """Join tensors of equal shape along a new axis (torch.stack)."""
+def stack(tensors, axis=0, *, dim=None):
+    """Join tensors of equal shape along a new axis (or PyTorch's ``dim``; torch.stack)."""
+    axis = torch_name("stack", "axis", axis, "dim", dim, 0)
     tensors = list(tensors)
     if not tensors:
         raise ArgumentError("stack: expected a non-empty list of tensors")
@@ -139,6 +145,23 @@ def stack(tensors, axis=0):
     axis = axis_index("stack", axis, tensors[0].ndim + 1)
     expanded = [reshape(t, *t.shape[:axis], 1, *t.shape[axis:]) for t in tensors]
     return concatenate(expanded, axis=axis)
+
+
+def _pad_value(value, dtype):
+    """pad's ``value`` in x's dtype: None is 0, as in PyTorch; a value the dtype cannot hold (NaN or
+    an overflow for integers, beyond float16's range) is refused, as PyTorch refuses it."""
+    if value is None:
+        return 0
+    finite = bool(numpy.isfinite(value))
+    if dtype.kind == "b":
+        fits = finite
+    elif dtype.kind in "iu":
+        fits = finite and numpy.iinfo(dtype).min <= value <= numpy.iinfo(dtype).max
+    else:
+        fits = not finite or abs(value) <= numpy.finfo(dtype).max
+    if not fits:
+        raise ArgumentError(f"pad: value {value!r} cannot be converted to {dtype} without overflow")
+    return value
 
 
 def pad(x, pad, mode="constant", value=0.0):
@@ -166,7 +189,7 @@ def pad(x, pad, mode="constant", value=0.0):
         target.append(slice(max(before, 0), max(before, 0) + stop - start))
     source, target = tuple(source), tuple(target)
     xp = backend.xp_of(x.data)
-    out = xp.full(shape, value, dtype=x.dtype)
+    out = xp.full(shape, _pad_value(value, x.dtype), dtype=x.dtype)
     out[target] = x.data[source]
 
     def backward(g):

@@ -15,13 +15,16 @@ from .module import Module, Parameter
 
 
 class GRU(Module):
-    """Multi-layer GRU over (batch, time, features) inputs (batch_first=True)."""
+    """Multi-layer GRU, as torch.nn.GRU: inputs (time, batch, features), or (batch, time, features)
+    with batch_first=True, or one unbatched sequence (time, features)."""
 
-    def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=True):
+    def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False):
         super().__init__()
-        if not batch_first:
-            raise ValueError("GRU: only batch_first=True (batch, time, features) is supported")
+        for name, value in (("input_size", input_size), ("hidden_size", hidden_size), ("num_layers", num_layers)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"GRU: {name} must be a positive integer, got {value!r}")
         self.input_size, self.hidden_size, self.num_layers, self.bias = input_size, hidden_size, num_layers, bias
+        self.batch_first = bool(batch_first)
         bound = 1 / hidden_size ** 0.5
         for layer in range(num_layers):
             size_in = input_size if layer == 0 else hidden_size
@@ -33,9 +36,24 @@ class GRU(Module):
                 setattr(self, f"{name}_l{layer}", Parameter(data))
 
     def forward(self, x, h0=None):
-        """x (B, T, input_size), h0 (num_layers, B, hidden) or None -> (output (B, T, hidden), h_n)."""
-        if x.ndim != 3 or x.shape[2] != self.input_size:
-            raise ValueError(f"GRU: expected input (batch, time, {self.input_size}), got {tuple(x.shape)}")
+        """x (T, B, input_size) (batch_first: (B, T, input_size); unbatched: (T, input_size)), h0
+        (num_layers, B, hidden) (unbatched: (num_layers, hidden)) or None -> (output, h_n), the output
+        laid out as x with hidden features, h_n as h0."""
+        layout = "(batch, time, features)" if self.batch_first else "(time, batch, features)"
+        if x.ndim not in (2, 3) or x.shape[-1] != self.input_size or x.shape[-2 if x.ndim == 3 else 0] == 0:
+            raise ValueError(f"GRU: expected input {layout} or one sequence (time, features) of at least one "
+                             f"step with {self.input_size} features, got {tuple(x.shape)}")
+        if x.ndim == 2:  # one sequence: a batch of one
+            out, h_n = self.forward(x.reshape(x.shape[0], 1, -1) if not self.batch_first else x.reshape(1, *x.shape),
+                                    None if h0 is None else h0.reshape(h0.shape[0], 1, -1))
+            return out.reshape(x.shape[0], -1), h_n.reshape(h_n.shape[0], -1)
+        if not self.batch_first:
+            out, h_n = self._forward(F.permute(x, 1, 0, 2), h0)
+            return F.permute(out, 1, 0, 2), h_n
+        return self._forward(x, h0)
+
+    def _forward(self, x, h0):
+        """The layers over x (B, T, input_size): (output (B, T, hidden), h_n (num_layers, B, hidden))."""
         batch, steps, _ = x.shape
         hidden = self.hidden_size
         if h0 is not None and tuple(h0.shape) != (self.num_layers, batch, hidden):
@@ -63,4 +81,5 @@ class GRU(Module):
         return x, F.stack(finals, axis=0)
 
     def extra_repr(self):
-        return f"{self.input_size}, {self.hidden_size}, num_layers={self.num_layers}, batch_first=True"
+        return (f"{self.input_size}, {self.hidden_size}, num_layers={self.num_layers}"
+                + (", batch_first=True" if self.batch_first else ""))

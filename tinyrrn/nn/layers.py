@@ -15,9 +15,19 @@ class Conv2d(Module):
     """2-D convolution; the weight (out, in/groups, kh, kw) is stored channels-last like the activations."""
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1, groups=1,
-                 bias=True):
+                 bias=True, padding_mode="zeros"):
         super().__init__()
         kh, kw = pair(kernel_size, "kernel_size", "Conv2d", minimum=1)
+        if padding_mode != "zeros":
+            raise NotImplementedError(f"Conv2d: padding_mode {padding_mode!r} is not supported; only 'zeros'")
+        if isinstance(padding, str):  # as PyTorch, checked when the layer is made
+            if padding not in ("same", "valid"):
+                raise ValueError(f"Conv2d: invalid padding string {padding!r}, should be one of ('valid', 'same')")
+            if padding == "same" and pair(stride, "stride", "Conv2d", minimum=1) != (1, 1):
+                raise ValueError("Conv2d: padding='same' is not supported for strided convolutions")
+        else:
+            pair(padding, "padding", "Conv2d", minimum=0)
+        pair(stride, "stride", "Conv2d", minimum=1), pair(dilation, "dilation", "Conv2d", minimum=1)
         if groups < 1 or in_channels % groups or out_channels % groups:
             raise ArgumentError(f"Conv2d: in_channels {in_channels} and out_channels {out_channels} must "
                                   f"be divisible by groups {groups}")
@@ -137,11 +147,23 @@ class Linear(Module):
 
 
 class ReLU(Module):
+    """max(x, 0). ``inplace`` is accepted for PyTorch's model code (torchvision's ResNets pass it): the
+    result is the same, computed into a new tensor."""
+
+    def __init__(self, inplace=False):
+        super().__init__()
+        self.inplace = inplace
+
     def forward(self, x):
         return F.relu(x)
 
 
 class Identity(Module):
+    """x itself; its arguments are ignored, as PyTorch's."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__()
+
     def forward(self, x):
         return x
 

@@ -118,6 +118,8 @@ class Module:
 
     # -- modes and housekeeping -------------------------------------------
     def train(self, mode=True):
+        if not isinstance(mode, bool):
+            raise ValueError(f"training mode is expected to be boolean, got {mode!r}")
         for m in self.modules():
             object.__setattr__(m, "training", mode)
         return self
@@ -150,7 +152,8 @@ class Module:
         state = OrderedDict()
         for prefix, module in self.named_modules(remove_duplicate=False):  # every name, as PyTorch
             for name, value in list(module._parameters.items()) + list(module._buffers.items()):
-                state[f"{prefix}.{name}" if prefix else name] = value.data if isinstance(value, Tensor) else value
+                if value is not None:  # a None parameter or buffer is left out, as in PyTorch
+                    state[f"{prefix}.{name}" if prefix else name] = value.data if isinstance(value, Tensor) else value
         return state
 
     def load_state_dict(self, state, strict=True):
@@ -164,7 +167,8 @@ class Module:
         """
         own = self.state_dict()
         state = {k: _as_array(v) for k, v in state.items()}
-        missing = [k for k in own if k not in state]
+        # a batch norm's num_batches_tracked may be absent (older PyTorch checkpoints): kept, as PyTorch does
+        missing = [k for k in own if k not in state and k.rpartition(".")[2] != "num_batches_tracked"]
         unexpected = [k for k in state if k not in own]
         mismatched = [f"{k}: checkpoint {tuple(state[k].shape)} vs model {tuple(own[k].shape)}"
                       for k in own if k in state and tuple(state[k].shape) != tuple(own[k].shape)]

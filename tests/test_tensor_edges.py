@@ -1,0 +1,205 @@
+"""PyTorch's semantics or a clear refusal, at the edges a third operator probe found: in-place operators,
+NumPy scalars, PyTorch's argument names, and the arguments PyTorch refuses."""
+import numpy
+import pytest
+
+import strict_xp
+import tinyrrn
+from devices import host, on_device
+from tinyrrn import Tensor, backend, nn, optim
+from tinyrrn import functional as F
+
+
+# -- in-place operators -----------------------------------------------------------------------------------
+def test_in_place_operators_write_into_the_tensor_as_pytorchs():
+    a = Tensor([1.0, 2.0])
+    alias, version = a, a.version
+    a += 1
+    a *= Tensor([2.0, 3.0])
+    a -= 1
+    a /= 2
+    assert a is alias and host(alias).tolist() == [1.5, 4.0] and a.version == version + 4
+    ints = Tensor(numpy.array([5, 7]))
+    ints //= 2
+    ints **= 2
+    assert host(ints).tolist() == [4, 9] and ints.dtype == numpy.int64
+
+
+def test_a_hand_written_sgd_step_under_no_grad_changes_the_parameters():
+    layer = nn.Linear(2, 1)
+    before = host(layer.weight).copy()
+    layer(Tensor(on_device(numpy.ones((3, 2), "float32")))).sum().backward()
+    with tinyrrn.no_grad():
+        for p in layer.parameters():
+            p -= 0.1 * p.grad
+    numpy.testing.assert_allclose(host(layer.weight), before - 0.3, rtol=1e-6)
+
+
+def test_in_place_operators_refuse_what_pytorch_refuses_and_the_graph():
+    leaf = Tensor([1.0, 2.0], requires_grad=True)
+    with pytest.raises(RuntimeError, match="leaf tensor that requires grad"):
+        leaf += 1
+    computed = leaf * 2
+    with pytest.raises(RuntimeError, match="not supported by tinyrrn; write x = x - y"):
+        computed -= 1
+    plain = Tensor([1.0, 2.0])
+    with pytest.raises(RuntimeError, match="not supported"):
+        plain += leaf  # the sum would need the graph
+    with pytest.raises(RuntimeError, match="can't be cast"):
+        ints = Tensor(numpy.array([1, 2]))
+        ints /= 2
+    with pytest.raises(RuntimeError, match="doesn't match the broadcast shape"):
+        plain += Tensor(numpy.ones((2, 2), "float32"), device=plain.device)
+
+
+def test_a_graph_refuses_backward_after_an_in_place_change_of_its_input():
+    w = Tensor([1.0, 2.0], requires_grad=True)
+    y = (w * w).sum()
+    with tinyrrn.no_grad():
+        w += 1
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        y.backward()
+
+
+# -- NumPy scalars, non-numbers, gradients of another shape ---------------------------------------------------
+def test_a_parameter_made_from_a_scalar_trains_and_loads():
+    p = nn.Parameter(Tensor([1.0, 2.0]).mean())
+    assert p.data.shape == () and not isinstance(p.data, numpy.generic)
+    (p * p).backward()
+    optim.SGD([p], lr=0.1).step()
+    assert float(host(p)) == pytest.approx(1.2)
+    q = nn.Parameter(numpy.float32(1.5))
+    (q * q).backward()
+    optim.Adam([q], lr=0.1).step()
+    assert float(host(q)) == pytest.approx(1.4)
+    module = nn.Module()
+    module.p = nn.Parameter(numpy.float32(0.0))
+    module.load_state_dict({"p": numpy.float32(3.0)})
+    assert float(host(module.p)) == 3.0
+
+
+@pytest.mark.parametrize("data", ["abc", None, [Tensor([1.0]), Tensor([2.0])]])
+def test_a_tensor_holds_numbers_only(data):
+    with pytest.raises(TypeError, match="holds bools, integers or floats"):
+        Tensor(data)
+
+
+def test_a_gradient_of_another_shape_or_dtype_is_refused():
+    p = nn.Parameter(numpy.array([1.0, 2.0, 3.0], "float32"))
+    with pytest.raises(RuntimeError, match="does not match the tensor"):
+        p.grad = numpy.array([1.0], "float32")  # SGD broadcast it over the three weights
+    with pytest.raises(RuntimeError, match="does not match the tensor"):
+        p.grad = numpy.ones(3)
+    p.grad = Tensor(numpy.ones(3, "float32"))
+    p.grad = None
+
+
+# -- PyTorch's argument names and the arguments it refuses -------------------------------------------------------
+def test_dim_and_keepdim_are_pytorchs_names_for_axis_and_keepdims():
+    x = Tensor(numpy.arange(6.0).reshape(2, 3))
+    assert host(x.sum(dim=0)).tolist() == [3.0, 5.0, 7.0] and x.mean(1, keepdim=True).shape == (2, 1)
+    assert F.softmax(x, dim=0).shape == F.log_softmax(x, dim=1).shape == (2, 3)
+    assert F.stack([x, x], dim=1).shape == (2, 2, 3) and F.concatenate([x, x], dim=1).shape == (2, 6)
+    with pytest.raises(TypeError, match="both axis= and dim="):
+        x.sum(0, dim=1)
+    with pytest.raises(TypeError, match="dim must be an int"):
+        x.sum(True)  # not dim 1
+
+
+def test_indices_pytorch_reads_otherwise_than_numpy():
+    x = Tensor(numpy.arange(6.0).reshape(2, 3))
+    assert x[Tensor(numpy.array(1, "uint8"))].shape == (1, 2, 3)  # a 0-d uint8 tensor is a mask
+    assert x[Tensor(numpy.array(0, "uint8"))].shape == (0, 2, 3)
+    with pytest.raises(IndexError, match="ambiguous"):
+        x[[[0, 1], [2, 2]]]  # PyTorch: x[[0, 1], [2, 2]]; NumPy: one array of indices
+    assert x[[0, 1]].shape == (2, 3)
+
+
+def test_wide_unsigned_integers_do_not_promote():
+    with pytest.raises(TypeError, match="uint16, uint32, uint64"):
+        Tensor(numpy.array([1], "uint64")) + Tensor(numpy.array([1], "int64"))
+    assert (Tensor(numpy.array([1], "uint16")) + Tensor(numpy.array([1.0], "float32"))).dtype == numpy.float32
+
+
+def test_pad_takes_none_as_zero_and_refuses_values_its_dtype_cannot_hold():
+    assert host(F.pad(Tensor([1.0, 2.0]), (1, 1), value=None)).tolist() == [0.0, 1.0, 2.0, 0.0]
+    assert host(F.pad(Tensor(numpy.array([1, 2])), (1, 1), value=None)).tolist() == [0, 1, 2, 0]
+    for x, value in ((Tensor(numpy.array([1, 2])), float("nan")), (Tensor(numpy.ones(2, "float16")), 1e6)):
+        with pytest.raises(ValueError, match="without overflow"):
+            F.pad(x, (1, 1), value=value)
+
+
+def test_softmax_of_a_0d_tensor_takes_dim_0_or_minus_1_only():
+    assert float(host(F.softmax(Tensor(numpy.array(1.0)), 0))) == 1.0
+    with pytest.raises(IndexError, match="Dimension out of range"):
+        F.softmax(Tensor(numpy.array(1.0)), 5)
+
+
+def test_cross_entropy_refuses_what_pytorch_refuses():
+    logits = Tensor(numpy.zeros((2, 3), "float32"))
+    with pytest.raises(ValueError, match="a weight that requires grad"):
+        F.cross_entropy(logits, Tensor(numpy.array([0, 2])), Tensor(numpy.ones(3, "float32"), requires_grad=True))
+    with pytest.raises(ValueError, match="ignore_index is not supported for floating point target"):
+        F.cross_entropy(logits, Tensor(numpy.full((2, 3), 1 / 3, "float32")), ignore_index=0)
+    with pytest.raises(TypeError, match="int64"):
+        F.cross_entropy(logits, Tensor(numpy.array([0, 2], "int32")))
+
+
+def test_cross_entropy_over_nothing_counted_is_nan_with_zero_gradients(torch):
+    logits = Tensor(numpy.zeros((2, 3)), requires_grad=True)
+    loss = F.cross_entropy(logits, Tensor(numpy.array([-100, -100])))
+    loss.backward()
+    theirs = torch.zeros((2, 3), dtype=torch.float64, requires_grad=True)
+    their_loss = torch.nn.functional.cross_entropy(theirs, torch.tensor([-100, -100]))
+    their_loss.backward()
+    assert numpy.isnan(float(host(loss))) and numpy.isnan(their_loss.item())
+    assert host(logits.grad).tolist() == theirs.grad.tolist() == [[0.0] * 3] * 2
+
+
+def test_batch_norm_refuses_what_pytorch_refuses():
+    x = Tensor(numpy.ones((4, 2, 3, 3)))
+    stats = numpy.zeros(2), numpy.ones(2)
+    with pytest.raises(ValueError, match="eps must be positive"):
+        F.batch_norm(x, None, None, training=True, eps=0.0)
+    with pytest.raises(ValueError, match="both be None or neither"):
+        F.batch_norm(x, stats[0], None, training=True)
+    with pytest.raises(ValueError, match="mixed dtype"):
+        nn.BatchNorm2d(2)(x)  # float64 input, float32 statistics
+    half = F.batch_norm(Tensor(numpy.ones((4, 2, 3, 3), "float16")), *(s.astype("float32") for s in stats),
+                        training=True)
+    assert half.dtype == numpy.float16  # float32 statistics for a float16 input: PyTorch allows that
+
+
+def test_layers_check_pytorchs_arguments_when_made():
+    with pytest.raises(ValueError, match="not supported for strided convolutions"):
+        nn.Conv2d(1, 1, 3, stride=2, padding="same")
+    with pytest.raises(ValueError, match="invalid padding string"):
+        nn.Conv2d(1, 1, 3, padding="full")
+    with pytest.raises(NotImplementedError, match="padding_mode"):
+        nn.Conv2d(1, 1, 3, padding_mode="reflect")
+    with pytest.raises(ValueError, match="training mode is expected to be boolean"):
+        nn.Linear(2, 2).train("x")
+    x = Tensor(numpy.array([-1.0, 2.0]))
+    assert host(nn.ReLU(inplace=True)(x)).tolist() == [0.0, 2.0] and nn.Identity(3, unused=1)(x) is x
+
+
+def test_ops_refuse_arrays_and_tensors_on_two_devices(strict_gpu):
+    with pytest.raises(TypeError, match="relu: expected a Tensor, got ndarray"):
+        F.relu(numpy.ones(3))
+    with pytest.raises(TypeError, match="linear: expected a Tensor"):
+        nn.Linear(3, 2)(numpy.ones((2, 3), "float32"))
+    on_gpu = Tensor(numpy.ones((1, 3, 8, 8), "float32")).to("gpu")
+    with pytest.raises(RuntimeError, match="same device, found cpu and gpu"):
+        nn.Conv2d(3, 2, 3).to("cpu")(on_gpu)
+    with pytest.raises(RuntimeError, match="same device"):
+        on_gpu + Tensor(numpy.ones((1, 3, 8, 8), "float32"), device="cpu")
+    assert backend.device_of(strict_xp.ones(1)) == "gpu"
+
+
+def test_state_dicts_leave_out_none_and_take_old_batch_norm_checkpoints():
+    module = nn.Module()
+    module.register_buffer("unused", None)
+    assert list(module.state_dict()) == [] and module.load_state_dict({}) == ([], [])
+    bn = nn.BatchNorm2d(2)
+    old = {k: v for k, v in bn.state_dict().items() if k != "num_batches_tracked"}  # before PyTorch 0.4.1
+    assert bn.load_state_dict(old) == ([], [])
