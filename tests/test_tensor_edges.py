@@ -203,3 +203,22 @@ def test_state_dicts_leave_out_none_and_take_old_batch_norm_checkpoints():
     bn = nn.BatchNorm2d(2)
     old = {k: v for k, v in bn.state_dict().items() if k != "num_batches_tracked"}  # before PyTorch 0.4.1
     assert bn.load_state_dict(old) == ([], [])
+
+
+def test_convolutions_and_pools_take_one_unbatched_image_as_pytorchs(torch):
+    rng = numpy.random.default_rng(0)
+    x, w = rng.standard_normal((3, 8, 8)), rng.standard_normal((4, 3, 3, 3))
+    cases = [lambda m, x, w: m.conv2d(x, w, None, 1, 1), lambda m, x, w: m.conv_transpose2d(x, w[:3], None, 2, 1),
+             lambda m, x, w: m.max_pool2d(x, 2), lambda m, x, w: m.avg_pool2d(x, 3, 2, 1),
+             lambda m, x, w: m.adaptive_avg_pool2d(x, (2, 3))]
+    for case in cases:
+        ours_x = Tensor(on_device(x), requires_grad=True)
+        theirs_x = torch.tensor(x, requires_grad=True)
+        ours, theirs = case(F, ours_x, Tensor(on_device(w))), case(torch.nn.functional, theirs_x, torch.tensor(w))
+        assert ours.shape == tuple(theirs.shape)
+        numpy.testing.assert_allclose(host(ours), theirs.detach().numpy(), rtol=1e-10, atol=1e-12)
+        ours.sum().backward()
+        theirs.sum().backward()
+        numpy.testing.assert_allclose(host(ours_x.grad), theirs_x.grad.numpy(), rtol=1e-10, atol=1e-12)
+    _, indices = F.max_pool2d(Tensor(on_device(x)), 2, return_indices=True)
+    assert host(indices).tolist() == torch.nn.functional.max_pool2d(torch.tensor(x), 2, return_indices=True)[1].tolist()

@@ -22,6 +22,7 @@ from ..tensor import make_result
 from . import winograd
 from ._util import ArgumentError, accurate_sum, check_float, check_same_dtype, pair
 from ._window import as_pads, crop_nhwc, output_size, pad_nhwc, taps
+from .shape import unbatched_too
 
 WINOGRAD_MIN_CHANNELS = 128  # below these (input channels, output height/width) column blocks are faster
 WINOGRAD_MIN_SIZE = 14
@@ -183,6 +184,7 @@ def _same_or_valid(padding, stride, kernel, dilation):
     return tuple((total // 2, total - total // 2) for total in totals)  # odd: one more after
 
 
+@unbatched_too
 def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     """2-D cross-correlation, as torch.nn.functional.conv2d.
 
@@ -288,6 +290,7 @@ def _conv2d_winograd(x, x_nhwc, weight, bias, padding):
     return make_result(out.transpose(0, 3, 1, 2), parents, backward, "conv2d")
 
 
+@unbatched_too
 def conv_transpose2d(x, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1):
     """The transposed convolution, as torch.nn.functional.conv_transpose2d.
 

@@ -11,6 +11,7 @@ from .. import backend, threads
 from ..tensor import Tensor, make_result
 from ._util import ArgumentError, check_float, pair
 from ._window import crop_nhwc, output_size, pad_nhwc, taps
+from .shape import unbatched_too
 
 
 def _pool_geometry(op, x, kernel_size, stride, padding, dilation, ceil_mode):
@@ -94,6 +95,7 @@ def _taps_inside(window_taps, size, stride, dilation, padding, out_hw, xp):
     return masks
 
 
+@unbatched_too
 def max_pool2d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False):
     """Maximum over each window (torch.nn.functional.max_pool2d); padding counts as -inf.
 
@@ -142,6 +144,7 @@ def _inverse_divisors(sizes, kernel, stride, padding, out_hw, count_include_pad,
     return (1 / (counts[0][:, None] * counts[1])).astype(dtype)[None, :, :, None]
 
 
+@unbatched_too
 def avg_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
                divisor_override=None):
     """Mean over each window (torch.nn.functional.avg_pool2d).
@@ -185,6 +188,7 @@ def _averaging_matrix(size, out, dtype, xp):
     return (inside / (end - start)[:, None]).astype(dtype)
 
 
+@unbatched_too
 def adaptive_avg_pool2d(x, output_size):
     """Average pooling to a given output size (torch.nn.functional.adaptive_avg_pool2d).
 

@@ -1,4 +1,5 @@
 """Ops that move data without arithmetic: reshape, transpose, flatten, indexing, concatenation, padding."""
+import functools
 import math
 import operator
 
@@ -145,6 +146,19 @@ def stack(tensors, axis=0, *, dim=None):
     axis = axis_index("stack", axis, tensors[0].ndim + 1)
     expanded = [reshape(t, *t.shape[:axis], 1, *t.shape[axis:]) for t in tensors]
     return concatenate(expanded, axis=axis)
+
+
+def unbatched_too(op):
+    """``op`` of (N, C, H, W) inputs also takes one (C, H, W) input, as PyTorch's conv and pooling:
+    run as a batch of one, the batch dimension dropped from each result."""
+    @functools.wraps(op)
+    def wrapper(x, *args, **kwargs):
+        if not (isinstance(x, Tensor) and x.ndim == 3):
+            return op(x, *args, **kwargs)
+        out = op(reshape(x, 1, *x.shape), *args, **kwargs)
+        drop = (lambda t: reshape(t, *t.shape[1:]))
+        return tuple(map(drop, out)) if isinstance(out, tuple) else drop(out)
+    return wrapper
 
 
 def _pad_value(value, dtype):

@@ -203,8 +203,10 @@ class AdaptiveAvgPool2d(Module):
 class Dropout(Module):
     """Zero activations with probability p while training."""
 
-    def __init__(self, p=0.5):
+    def __init__(self, p=0.5, inplace=False):
+        """``inplace`` is accepted as ReLU's: the same result, into a new tensor."""
         super().__init__()
+        self.inplace = inplace
         if not 0 <= p <= 1:
             raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
         self.p = p
