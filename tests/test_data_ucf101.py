@@ -1,9 +1,13 @@
 """The UCF101 dataset on tiny fake trees: path quirks, missing videos, chunking, crops, cache."""
+import json
+import os
+
 import numpy as np
 import pytest
 
-from tinyrrn.data import UCF101
+from tinyrrn.data import UCF101, index, ucf101
 from tinyrrn.data.synthetic import write_video
+from tinyrrn.data.video import frame_count, read_sampled
 
 
 def make_tree(root, videos, classes=("HandstandPushups", "YoYo"), size=(64, 48)):
@@ -121,3 +125,66 @@ def test_cache_gives_identical_frames(tmp_path):
         ref = plain.get(i, np.random.default_rng(i))[0]
         np.testing.assert_array_equal(ref, first[i])
         np.testing.assert_array_equal(ref, again.get(i, np.random.default_rng(i))[0])
+
+
+def test_a_video_copied_while_it_is_counted_is_counted_again_next_time(tmp_path, monkeypatch):
+    root = make_tree(tmp_path / "d", {"YoYo/v_YoYo_g02_c01.avi": 21})
+    video = root / "YoYo" / "v_YoYo_g02_c01.avi"
+    whole = video.read_bytes()
+    video.write_bytes(whole[:20])  # still being copied: not even its header is complete
+
+    def copy_ends_meanwhile(path):
+        try:
+            return frame_count(path)
+        finally:
+            video.write_bytes(whole)
+    monkeypatch.setattr(index, "frame_count", copy_ends_meanwhile)
+    with pytest.warns(UserWarning, match="skipping bad video"):
+        assert list(UCF101(root, resize=None, crop=32, cache_dir=tmp_path / "cache").frame_counts) == [0]
+    monkeypatch.undo()
+    assert list(UCF101(root, resize=None, crop=32, cache_dir=tmp_path / "cache").frame_counts) == [21]
+
+
+def test_frames_decoded_while_the_video_changes_are_not_cached(tmp_path, monkeypatch):
+    root = make_tree(tmp_path / "d", {"YoYo/v_YoYo_g02_c01.avi": 21})
+    video = root / "YoYo" / "v_YoYo_g02_c01.avi"
+
+    def replaced_meanwhile(path, *args):
+        frames = read_sampled(path, *args)
+        os.utime(video, ns=(0, 0))
+        return frames
+    monkeypatch.setattr(ucf101, "read_sampled", replaced_meanwhile)
+    UCF101(root, resize=None, crop=32, cache_dir=tmp_path / "cache").frames(0)
+    assert not list((tmp_path / "cache").rglob("*.npy"))
+    monkeypatch.undo()
+    UCF101(root, resize=None, crop=32, cache_dir=tmp_path / "cache").frames(0)
+    assert len(list((tmp_path / "cache").rglob("*.npy"))) == 1
+
+
+@pytest.mark.parametrize("damage", [lambda entry, frames: entry.write_bytes(b""),
+                                    lambda entry, frames: np.save(entry, frames[:0]),
+                                    lambda entry, frames: np.save(entry, frames[:, :20, :20])],
+                         ids=["empty file", "no frames", "smaller frames"])
+def test_a_damaged_cache_entry_is_decoded_again(tmp_path, damage):
+    root = make_tree(tmp_path / "d", {"YoYo/v_YoYo_g02_c01.avi": 31})
+    truth = np.array(UCF101(root, resize=36, crop=32, cache_dir=tmp_path / "cache").frames(0))
+    entry, = (tmp_path / "cache").rglob("*.npy")
+    damage(entry, truth)
+    again = UCF101(root, resize=36, crop=32, cache_dir=tmp_path / "cache")
+    with pytest.warns(UserWarning, match=rf"{entry}: damaged frame cache entry, .*; decoding the video again"):
+        again.get(0)
+    np.testing.assert_array_equal(again.frames(0), truth)
+    np.testing.assert_array_equal(np.load(entry), truth)  # and cached again
+
+
+@pytest.mark.parametrize("content, says", [(b'{"/videos/a.avi": {"sig', "not valid JSON"),
+                                           (b"[]", "not a JSON object of frame counts"),
+                                           (b'{"/videos/a.avi": 5}', "not a JSON object of frame counts")])
+def test_a_damaged_frame_count_index_is_warned_about_and_counted_again(tmp_path, content, says):
+    root = make_tree(tmp_path / "d", {"YoYo/v_YoYo_g02_c01.avi": 21})
+    counts = tmp_path / "cache" / "frame_counts.json"
+    counts.parent.mkdir()
+    counts.write_bytes(content)
+    with pytest.warns(UserWarning, match=rf"{counts}: {says}.*; counting every video again"):
+        assert list(UCF101(root, resize=None, crop=32, cache_dir=tmp_path / "cache").frame_counts) == [21]
+    assert [entry["frames"] for entry in json.load(open(counts)).values()] == [21]

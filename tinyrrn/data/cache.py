@@ -4,11 +4,14 @@ epochs skip decoding.
 Entries live under `<dir>/every<k>_short<s>/<Class>/<video>.<key>.npy` (k = sampling step,
 s = resized short side). The key is a hash of the video file's resolved path, size and
 modification time: two datasets with the same file names never meet in one cache, and a
-changed video is decoded afresh. Entries are written atomically (safe with several workers
-and processes) and read memory-mapped.
+changed video is decoded afresh. The key is taken before decoding and frames are saved only if
+the video still has it afterwards (one written or copied meanwhile is decoded again next time).
+Entries are written atomically (safe with several workers and processes) and read memory-mapped;
+a damaged entry (unreadable, empty, of another shape) is warned about and counts as missing.
 """
 import hashlib
 import os
+import warnings
 
 import numpy as np
 
@@ -19,23 +22,44 @@ class FrameCache:
     """Decoded, sampled and resized frames of videos, keyed by the video file itself."""
 
     def __init__(self, directory, sample_every, short_side):
+        self.short_side = short_side
         self.directory = os.path.join(str(directory), f"every{sample_every}_short{short_side or 'orig'}")
 
     def path(self, video_path):
-        """The entry of a video file (a name inside the cache, whatever the video's path says)."""
+        """The entry of a video file as it is now (a name inside the cache, whatever the video's path says)."""
         real = os.path.realpath(video_path)
         stat = os.stat(real)
         key = hashlib.sha1(f"{real}\0{stat.st_size}\0{stat.st_mtime_ns}".encode()).hexdigest()[:16]
         folder, name = os.path.basename(os.path.dirname(real)), os.path.basename(real)
         return os.path.join(self.directory, folder, f"{name}.{key}.npy")
 
-    def load(self, video_path):
-        """The cached frames of a video file, or None."""
+    def load(self, entry):
+        """The frames cached in `entry` (a `path`), or None when it is absent or damaged."""
         try:
-            return np.load(self.path(video_path), mmap_mode="r")
-        except (OSError, ValueError):
+            frames = np.load(entry, mmap_mode="r")
+        except FileNotFoundError:
             return None
+        except (OSError, ValueError, EOFError) as err:
+            problem = f"unreadable ({err})"
+        else:
+            problem = self._damage(frames)
+            if problem is None:
+                return frames
+        warnings.warn(f"{entry}: damaged frame cache entry, {problem}; decoding the video again", stacklevel=3)
+        return None
 
-    def save(self, video_path, frames):
-        with atomic_write(self.path(video_path), "wb") as f:
+    def _damage(self, frames):
+        """What is wrong with frames read from an entry, or None."""
+        if frames.dtype != np.uint8 or frames.ndim != 4 or frames.shape[-1] != 3 or not len(frames):
+            return f"holds {frames.dtype} {frames.shape}, not uint8 frames (n >= 1, H, W, 3)"
+        if self.short_side and min(frames.shape[1:3]) != self.short_side:
+            return f"frames of {frames.shape[2]}x{frames.shape[1]}, not of short side {self.short_side}"
+        return None
+
+    def save(self, entry, video_path, frames):
+        """Write `frames`, decoded from `video_path`, into `entry` (its `path` taken before decoding);
+        nothing when the video has changed since."""
+        if self.path(video_path) != entry:
+            return
+        with atomic_write(entry, "wb") as f:
             np.save(f, np.ascontiguousarray(frames))

@@ -3,13 +3,19 @@
 Counting never decodes (see `video.frame_count`): AVI headers are read directly, other
 containers are probed with ffmpeg in a few threads. With `index_path`, counts are stored
 with each file's resolved path, size and mtime and reused on the next start-up while those are unchanged.
+A count is stored only when the file's size and mtime were the same before and after probing it
+(a video being written or copied meanwhile is probed again next time), and a damaged index file
+counts as empty, with a warning naming it.
 """
 import json
 import os
+import warnings
 from concurrent.futures import ThreadPoolExecutor
 
 from ..files import write_json
 from .video import BadVideo, frame_count
+
+_ENTRY_KEYS = {"signature", "frames", "reason"}
 
 
 def _signature(path):
@@ -18,19 +24,41 @@ def _signature(path):
 
 
 def _probe(path):
-    """(frame count, None) or (0, reason) for one video."""
+    """(frames, reason, signature) of one video: 0 frames and the reason for a bad one; signature None when
+    the file changed while it was probed."""
+    before = _signature(path)
     try:
-        return frame_count(path), None
+        frames, reason = frame_count(path), None
     except BadVideo as err:
-        return 0, err.reason
+        frames, reason = 0, err.reason
+    return frames, reason, before if _signature(path) == before else None
+
+
+def _is_entry(entry):
+    """True for a stored count as count_frames writes it."""
+    return isinstance(entry, dict) and entry.keys() == _ENTRY_KEYS and isinstance(entry["frames"], int)
+
+
+def _read_index(index_path):
+    """The entries stored in `index_path`: {} when there is none, or when it is damaged (warned about)."""
+    if not index_path or not os.path.exists(index_path):
+        return {}
+    try:
+        with open(index_path) as f:
+            stored = json.load(f)
+    except (ValueError, UnicodeDecodeError) as err:
+        problem = f"not valid JSON ({err})"
+    else:
+        if isinstance(stored, dict) and all(map(_is_entry, stored.values())):
+            return stored
+        problem = "not a JSON object of frame counts"
+    warnings.warn(f"{index_path}: {problem}; counting every video again", stacklevel=3)
+    return {}
 
 
 def count_frames(paths, index_path=None, threads=4):
     """{path: (frames, reason)} for `paths`; frames is 0 and reason says why for a bad video."""
-    stored = {}
-    if index_path and os.path.exists(index_path):
-        with open(index_path) as f:
-            stored = json.load(f)
+    stored = _read_index(index_path)
     result, todo = {}, []
     for path in paths:
         entry = stored.get(os.path.realpath(path))
@@ -39,9 +67,10 @@ def count_frames(paths, index_path=None, threads=4):
         else:
             todo.append(path)
     with ThreadPoolExecutor(threads) as pool:
-        result.update(zip(todo, pool.map(_probe, todo)))
-    if index_path and todo:
-        entries = {os.path.realpath(p): {"signature": _signature(p), "frames": n, "reason": r}
-                   for p, (n, r) in result.items()}
+        probed = dict(zip(todo, pool.map(_probe, todo)))
+    result.update({path: (frames, reason) for path, (frames, reason, _) in probed.items()})
+    entries = {os.path.realpath(path): {"signature": signature, "frames": frames, "reason": reason}
+               for path, (frames, reason, signature) in probed.items() if signature is not None}
+    if index_path and entries:
         write_json(index_path, {**stored, **entries}, indent=None)
     return result

@@ -106,7 +106,7 @@ class UCF101:
     refuses missing videos in one error; "skip" drops them and lists them in `self.missing`.
     cache_dir keeps decoded uint8 frames (and frame counts) on disk for later epochs.
     flip=False turns off flips (needed for direction classes, e.g. the synthetic MoveLeft/MoveRight);
-    recent is how many decoded videos to keep in memory.
+    recent is how many decoded videos to keep in memory. self.list_file: the split list the videos come from.
     """
 
     def __init__(self, root, split=1, train=True, list_dir=None, sample_every=10, chunk=2, resize=256,
@@ -130,21 +130,21 @@ class UCF101:
         self.normalize = normalize if isinstance(normalize, Normalize) else Normalize(normalize)
         self.classes, train_list, test_list = read_split(self.list_dir, split)
         listed = train_list if train else test_list
-        list_file = os.path.join(self.list_dir, f"{'train' if train else 'test'}list{split:02d}.txt")
+        self.list_file = os.path.join(self.list_dir, f"{'train' if train else 'test'}list{split:02d}.txt")
         if not listed:
-            raise ValueError(f"{list_file}: lists no videos")
+            raise ValueError(f"{self.list_file}: lists no videos")
         if train and val_groups:
             listed = [(rel, label) for rel, label in listed if in_groups(rel, self.val_groups) == validation]
             if not listed:
-                raise ValueError(f"{list_file}: no video {'in' if validation else 'outside'} the validation groups "
-                                 f"{', '.join(f'g{g:02d}' for g in self.val_groups)}")
+                raise ValueError(f"{self.list_file}: no video {'in' if validation else 'outside'} the validation "
+                                 f"groups {', '.join(f'g{g:02d}' for g in self.val_groups)}")
 
         resolve = path_resolver(self.root)
         found = [(rel, label, resolve(rel)) for rel, label in listed]
         self.missing = [os.path.join(self.root, rel) for rel, _, path in found if path is None]
         if self.missing and missing == "error":
             raise FileNotFoundError(
-                f"{len(self.missing)} of {len(listed)} videos listed in {list_file} "
+                f"{len(self.missing)} of {len(listed)} videos listed in {self.list_file} "
                 f"are missing under {self.root}, e.g. {', '.join(self.missing[:3])} "
                 "(python -m tinyrrn.data.check lists them all; fix the folder or the list, or in Python pass "
                 "UCF101(..., missing='skip') to skip them)")
@@ -192,12 +192,13 @@ class UCF101:
 
     def _load(self, video):
         path = self.paths[video]
-        frames = self.cache.load(path) if self.cache else None
+        entry = self.cache.path(path) if self.cache else None  # taken before decoding (see FrameCache)
+        frames = self.cache.load(entry) if self.cache else None
         if frames is None:
             expected = sampled_count(int(self.frame_counts[video]), self.sample_every)
             frames = read_sampled(path, self.sample_every, self.resize, expected)
             if self.cache:
-                self.cache.save(path, frames)
+                self.cache.save(entry, path, frames)
         return frames
 
     def get(self, i, rng=None):
