@@ -1,5 +1,6 @@
 """Parsing of the official UCF-101 split files (copied byte for byte into tests/data)."""
 import os
+import re
 import shutil
 
 import pytest
@@ -76,3 +77,15 @@ def test_validation_groups_are_whole_training_groups_fixed_by_the_seed():
     with pytest.raises(ValueError, match=r"--val-groups 18: the training list has 18 groups \(g08-g25\); hold out 0 "
                                          "to 17 of them"):
         validation_groups(train, 18, seed=0)
+
+
+@pytest.mark.parametrize("again", ["applyeyemakeup/v_applyeyemakeup_g08_c01.avi",
+                                   "ApplyEyeMakeup/./v_ApplyEyeMakeup_g08_c01.avi",
+                                   "ApplyEyeMakeup/v_ApplyEyeMakeup_g08_c01.AVI"])
+def test_a_video_listed_again_in_another_spelling_is_refused(tmp_path, again):
+    lists = _copy_lists(tmp_path)
+    with open(lists / "trainlist01.txt", "ab") as f:
+        f.write(f"{again} 1\r\n".encode())
+    with pytest.raises(ValueError, match=rf"trainlist01.txt:9538: {re.escape(again)} is listed twice \(first on "
+                                         r"line 1, as ApplyEyeMakeup/v_ApplyEyeMakeup_g08_c01.avi\)"):
+        read_split(lists, 1)

@@ -5,7 +5,8 @@
 Files have CRLF line ends. Labels returned here are 0-based; a test video's label is its
 class folder's index. Clips of one group (gGG) of a class share source footage, so a split
 whose test groups also appear in its train list leaks and is refused. So are lists that name
-a video twice, or whose paths leave the dataset folder ('..', absolute paths: checked on the
+a video twice (compared as the case-insensitive resolver finds them: 'A/v.avi' and 'a/./V.AVI'
+are one video), or whose paths leave the dataset folder ('..', absolute paths: checked on the
 text, so class folders that are symlinks stay fine). An empty list is refused where it is used
 (tinyrrn.data.UCF101).
 
@@ -15,6 +16,7 @@ testing), so a model can be selected on videos that share no source footage with
 videos -- and never on the test split.
 """
 import os
+import posixpath
 import re
 
 import numpy
@@ -57,16 +59,19 @@ def read_list(list_dir, split, train, classes):
     """[(relative_path, 0-based label)] of `trainlistNN.txt` or `testlistNN.txt`."""
     path = os.path.join(list_dir, f"{'train' if train else 'test'}list{split:02d}.txt")
     by_folder = {name.lower(): i for i, name in enumerate(classes)}
-    videos, first_line = [], {}
+    videos, first = [], {}  # the normalised path of each video listed: (its first line, its text there)
     for n, line in _lines(path):
         fields = line.split()
         rel = fields[0].replace("\\", "/")
         if _leaves_folder(rel):
             raise ValueError(f"{path}:{n}: {rel!r} leaves the dataset folder (an absolute path or '..'); "
                              "expected 'Class/video.avi'")
-        if rel in first_line:
-            raise ValueError(f"{path}:{n}: {rel} is listed twice (first on line {first_line[rel]})")
-        first_line[rel] = n
+        same = posixpath.normpath(rel).lower()  # one video for the case-insensitive resolver (data.ucf101)
+        if same in first:
+            at, text = first[same]
+            raise ValueError(f"{path}:{n}: {rel} is listed twice (first on line {at}"
+                             + (f", as {text})" if text != rel else ")"))
+        first[same] = n, rel
         folder = rel.split("/")[0].lower()
         if len(fields) > 2 or "/" not in rel or folder not in by_folder:
             raise ValueError(f"{path}:{n}: expected 'Class/video.avi [label]' with a class of "
