@@ -108,3 +108,16 @@ def test_bad_videos_are_skipped_listed_and_never_crash(root, tmp_path):
     assert same(batches, epoch(ChunkLoader(ds, batch_size=4, workers=0), 0))   # deterministic, workers or not
     epoch(loader)
     assert len(listing.read_text().split()) == 3                 # listed once
+
+
+def test_a_position_is_refused_in_a_reordered_training_list_of_as_many_chunks(root, tmp_path):
+    copy = shutil.copytree(root, tmp_path / "data")
+    state = ChunkLoader(dataset(copy), batch_size=4).state_dict()
+    trainlist = copy / "ucfTrainTestlist" / "trainlist01.txt"
+    trainlist.write_bytes(b"".join(reversed(trainlist.read_bytes().splitlines(keepends=True))))
+    loader = ChunkLoader(dataset(copy), batch_size=4)
+    assert loader.state_dict()["chunks"] == state["chunks"]
+    with pytest.raises(ValueError, match=r"a plan of \d+ chunks of other videos, or in another order, than the "
+                                         "dataset's now: its videos or split lists changed since the run started"):
+        loader.load_state_dict(state)
+    loader.load_state_dict(loader.state_dict())  # the same list: resumed

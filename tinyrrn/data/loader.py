@@ -23,11 +23,13 @@ Bad videos: a chunk whose video cannot be decoded is dropped from its batch (whi
 smaller, possibly empty). The video is warned about once, appended to `bad_videos` and to
 `bad_videos_path`, and not decoded again.
 
-Position: `state_dict()` holds the epoch and the number of (global) batches already yielded in it;
-after `load_state_dict` iteration yields exactly the remaining batches. Completing an epoch
+Position: `state_dict()` holds the epoch and the number of (global) batches already yielded in it,
+and a digest of the plan (which video each chunk is of: a changed list is refused, even of as many
+chunks); after `load_state_dict` iteration yields exactly the remaining batches. Completing an epoch
 moves to the next one (position 0); `set_epoch(e)` jumps to epoch e, keeping the position
 only if e is the current epoch (so resuming, then calling set_epoch(e) in a loop, works).
 """
+import hashlib
 import os
 import warnings
 from collections import deque
@@ -235,10 +237,16 @@ class ChunkLoader:
                     f.write(path + "\n")
 
     def state_dict(self):
-        """JSON-serialisable position: epoch, batches done in it, seed, and the settings it depends on."""
+        """JSON-serialisable position: epoch, batches done in it, seed, and the settings and plan it depends on."""
         return {"epoch": self.epoch, "position": self.position, "seed": self.seed, "shuffle": self.shuffle,
                 "batch_size": self.batch_size, "drop_last": self.drop_last, "chunks": len(self.dataset),
-                "bad_videos": list(self.bad_videos)}
+                "plan": self._plan_digest(), "bad_videos": list(self.bad_videos)}
+
+    def _plan_digest(self):
+        """A digest of the dataset's plan: which video file each chunk is of, in order."""
+        digest = hashlib.sha1("\0".join(self.dataset.paths).encode())
+        digest.update(np.asarray(self.dataset.chunk_video, np.int64).tobytes())
+        return digest.hexdigest()[:16]
 
     def load_state_dict(self, state):
         """Restore a `state_dict()`; refuses one made with another batch size, dataset or order."""
@@ -246,6 +254,10 @@ class ChunkLoader:
         if state.get("chunks") != mine["chunks"]:
             raise ValueError(f"the saved position is in a plan of {state.get('chunks')} chunks, the dataset has "
                              f"{mine['chunks']} now: its videos or split lists changed since the run started")
+        if state.get("plan", mine["plan"]) != mine["plan"]:  # (no plan: saved before plans were compared)
+            raise ValueError(f"the saved position is in a plan of {mine['chunks']} chunks of other videos, or in "
+                             "another order, than the dataset's now: its videos or split lists changed since the "
+                             "run started")
         for key in ("shuffle", "batch_size", "drop_last"):
             if state.get(key) != mine[key]:
                 raise ValueError(f"loader state {key}={state.get(key)!r} does not match this loader's {mine[key]!r}")
