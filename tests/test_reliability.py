@@ -3,6 +3,7 @@
 Resume guards, SIGTERM, non-finite weights, divergence, a dataset-keyed frame cache, contained
 paths, corrupt headers, empty and duplicated lists, careful weight loading, one-line errors.
 """
+import datetime
 import json
 import os
 import pickle
@@ -178,6 +179,17 @@ def test_an_unreadable_test_video_is_named_in_the_result_and_the_metrics(tiny_da
     assert [os.path.basename(p) for p in metrics["unreadable_videos"]] == [os.path.basename(test_video)]
 
 
+def test_a_run_whose_training_videos_are_all_bad_is_refused_naming_its_list(tiny_data, tmp_path, capsys):
+    root = copy_dataset(tiny_data, tmp_path)
+    trainlist = root / "ucfTrainTestlist" / "trainlist01.txt"
+    for line in trainlist.read_text().splitlines():
+        (root / line.split()[0]).write_bytes(b"")
+    assert training.main(tiny_args(str(root), tmp_path, "--name", "none")) == 1
+    assert re.fullmatch(rf"error: {trainlist}: no training chunks are left: all \d+ videos it lists outside the "
+                        r"validation groups are bad \(each named in a warning\)", one_error_line(capsys))
+    assert sorted(os.listdir(tmp_path)) == ["cache", "data"]  # no run directory
+
+
 # -- 10. divergence is a warning, in the log and the metrics -----------------------------------
 def test_lr_1e6_warns_that_the_run_diverges(tiny_data, tmp_path, capsys):
     assert training.main(tiny_args(tiny_data, tmp_path, "--lr", "1e6", "--max-steps", "3", "--name", "wild")) == 0
@@ -241,6 +253,50 @@ def test_resume_refuses_settings_that_define_the_run_by_name(run, capsys):
     assert open(os.path.join(run, "checkpoint.npz"), "rb").read() == before
 
 
+@pytest.mark.parametrize("flags, says", [
+    (["--lr", "-1"], "error: --lr -1.0: must be a finite number above 0.0"),
+    (["--log-every", "0"], "error: --log-every 0: must be an integer of at least 1"),
+])
+def test_resume_checks_the_values_given_as_a_new_run_does_before_writing_anything(run, flags, says, capsys):
+    before = {name: open(os.path.join(run, name), "rb").read() for name in ("config.json", "checkpoint.npz")}
+    assert training.main(["--resume", run, "--epochs", "2", *flags]) == 2
+    assert one_error_line(capsys) == says
+    for name, data in before.items():  # so that a later plain --resume goes on as before
+        assert open(os.path.join(run, name), "rb").read() == data, name
+
+
+# the config.json of a run of python -m tinyrrn.baseline (baseline.run)
+BASELINE_RUN_SETTINGS = {"features": "/features", "layer": "avgpool", "model": "avgpool", "znorm": False, "epochs": 3,
+                         "lr": 0.01, "batch": 64, "seed": 0, "hidden": 512, "val_groups": 3, "held_out_groups": [2]}
+
+
+@pytest.mark.parametrize("edit, says", [
+    (lambda saved: [], "expected a JSON object of a run's settings, got []"),
+    (lambda saved: None, "expected a JSON object of a run's settings, got null"),
+    (lambda saved: {}, "not the settings of a run of this version of python -m tinyrrn.train (38 missing: data, "
+                       "list_dir, split, arch, weights, ...)"),
+    (lambda saved: {"changes": 5}, "expected 'changes' to be a list of the changes made on resuming, got 5"),
+    (lambda saved: {**saved, "changes": 5}, "expected 'changes' to be a list of the changes made on resuming, got 5"),
+    (lambda saved: {**saved, "epochs": "3"}, "epochs = '3': expected an integer (as --epochs takes)"),
+    (lambda saved: {**saved, "lr": -1}, "--lr -1: must be a finite number above 0.0"),  # stored by an older tinyrrn
+    (lambda saved: BASELINE_RUN_SETTINGS, "not the settings of a run of this version of python -m "
+                                            "tinyrrn.train (34 missing: "),
+], ids=["list", "null", "empty", "only changes", "changes", "wrong type", "out of range", "baseline run"])
+def test_a_malformed_config_json_on_resume_is_one_line_naming_it(run, edit, says, capsys):
+    path = os.path.join(run, "config.json")
+    json.dump(edit(json.load(open(path))), open(path, "w"))
+    assert training.main(["--resume", run]) == 2
+    assert one_error_line(capsys).startswith(f"error: {path}: {says}")
+
+
+def test_the_settings_an_older_run_lacks_are_not_refused_on_resume(run):
+    saved = json.load(open(os.path.join(run, "config.json")))
+    older = {k: v for k, v in saved.items() if k not in ("val_groups", "weights_layout", "changes")}
+    configuration.check_run_settings("config.json", older)  # builders reads both with their older meaning
+    with pytest.raises(cli.UsageError, match="1 missing: lr"):
+        configuration.check_run_settings("config.json", {k: v for k, v in older.items() if k != "lr"})
+
+
 def test_every_setting_is_classified_and_an_unclassified_one_is_refused():
     both = set(configuration.DEFINES_RUN) & set(configuration.MAY_CHANGE)
     assert not both and set(configuration.DEFINES_RUN) | set(configuration.MAY_CHANGE) == set(configuration.DEFAULTS)
@@ -286,6 +342,20 @@ def test_a_second_process_cannot_resume_a_run_in_use(run):
     assert second.returncode == 1 and "Traceback" not in second.stderr
     assert f"error: {run}: in use by process {os.getpid()} on host" in second.stderr
     assert meta(run)["epoch"] == 1  # nothing trained
+
+
+def test_two_new_runs_started_in_the_same_second_get_a_folder_each(tmp_path, monkeypatch):
+    class SameSecond(datetime.datetime):
+        @classmethod
+        def now(cls, tz=None):
+            return cls(2026, 11, 30, 16, 45, 49)
+    monkeypatch.setattr(rundir.datetime, "datetime", SameSecond)
+    config = {"out": str(tmp_path / "runs"), "name": "same"}
+    first, second = rundir.new_run_dir(config), rundir.new_run_dir(config)  # the second while the first starts
+    assert [os.path.basename(path) for path, _ in (first, second)] == ["20261130-164549-same",
+                                                                      "20261130-164549-same-2"]
+    assert all(os.path.isdir(path) for path, _ in (first, second))
+    assert first[1] == str(tmp_path / "runs") and second[1] == second[0]  # what each made, for remove_unfinished
 
 
 def test_a_stale_lock_is_taken_over_with_a_warning(run, capsys):

@@ -71,6 +71,11 @@ DEFAULTS = {
 MINIMUM = {"split": 1, "context": 1, "sample_every": 1, "chunk": 1, "resize": 1, "crop": 1, "epochs": 1, "batch": 1,
            "workers": 0, "seed": 0, "val_groups": 0, "warmup": 0, "max_steps": 1, "log_every": 1}
 PATHS_OF_THE_RUN = ("data", "list_dir", "weights")
+# The settings that may stay None in a resolved config (fill_defaults): no --data, --weights, ...
+MAY_BE_NONE = ("data", "list_dir", "weights", "positions", "threads", "max_steps")
+# Absent from the config.json of runs made by older versions, which resume as before (builders reads
+# them with their older meaning: no validation groups, torchvision's layout)
+OLDER_RUNS_MAY_LACK = ("val_groups", "weights_layout")
 # Number settings: (least value, whether the least value itself is allowed); each must be finite
 FLOAT_MINIMUM = {"lr": (0.0, False), "weight_decay": (0.0, True), "momentum": (0.0, True)}
 
@@ -275,6 +280,22 @@ def check_setting(source, key, value):
                   {int: "an integer", float: "a number"}.get(action.type, "text"))
     if not ok:
         raise UsageError(f"{source}: {key} = {value!r}: expected {wanted} (as --{key.replace('_', '-')} takes)")
+
+
+def check_run_settings(path, settings):
+    """A UsageError naming ``path`` (a run's config.json) where ``settings`` are not a resolved config of
+    this version: a setting missing, a value of the wrong kind (check_setting) or out of range (check_ranges)."""
+    missing = [key for key in DEFAULTS if key not in settings and key not in OLDER_RUNS_MAY_LACK]
+    if missing:
+        raise UsageError(f"{path}: not the settings of a run of this version of python -m tinyrrn.train "
+                         f"({len(missing)} missing: {', '.join(missing[:5])}{', ...' if len(missing) > 5 else ''})")
+    for key in DEFAULTS:
+        if key in settings and (settings[key] is not None or key not in MAY_BE_NONE):
+            check_setting(path, key, settings[key])
+    try:
+        check_ranges(settings)
+    except UsageError as err:
+        raise UsageError(f"{path}: {err}") from None
 
 
 def requested(argv=None):

@@ -21,14 +21,17 @@ CHANGES_KEY = "changes"  # config.json: [{"update": u, "epoch": e, "settings": {
 
 
 def new_run_dir(config):
-    """OUT/<date>-<name>, with a numbered suffix when that exists already."""
+    """Make OUT/<date>-<name>, with a numbered suffix when that exists already (made atomically: runs started
+    in the same second get one folder each); returns (its path, the topmost folder made, as ``create``)."""
     stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
-    path = os.path.join(config["out"], f"{stamp}-{config['name']}")
+    first = path = os.path.join(config["out"], f"{stamp}-{config['name']}")
     suffix = 1
-    while os.path.exists(path):
-        suffix += 1
-        path = os.path.join(config["out"], f"{stamp}-{config['name']}-{suffix}")
-    return path
+    while True:
+        try:
+            return path, create(path)
+        except FileExistsError:
+            suffix += 1
+            path = f"{first}-{suffix}"
 
 
 def create(run_dir):
@@ -54,7 +57,8 @@ def remove_unfinished(run_dir, top):
 
 
 def read_config(run_dir):
-    """(settings, changes) from RUN_DIR/config.json; a directory without one is not a run directory."""
+    """(settings, changes) from RUN_DIR/config.json; a directory without one is not a run directory, and a
+    config.json that is not a JSON object (whose "changes" are a list) is refused."""
     path = os.path.join(run_dir, "config.json")
     if not os.path.isdir(run_dir):
         raise UsageError(f"{run_dir}: no such run directory")
@@ -65,7 +69,12 @@ def read_config(run_dir):
             settings = json.load(f)
     except (ValueError, UnicodeDecodeError) as err:
         raise UsageError(f"{path}: not valid JSON ({err})") from None
+    if not isinstance(settings, dict):
+        raise UsageError(f"{path}: expected a JSON object of a run's settings, got {json.dumps(settings)[:40]}")
     changes = settings.pop(CHANGES_KEY, [])
+    if not isinstance(changes, list):
+        raise UsageError(f"{path}: expected {CHANGES_KEY!r} to be a list of the changes made on resuming, got "
+                         f"{json.dumps(changes)[:40]}")
     return settings, changes
 
 

@@ -232,7 +232,13 @@ class Trainer:
         return self.optimizer.steps
 
     def plan_updates(self):
-        """Chunks per update (1% of the training chunks, by default) and the updates of the whole run."""
+        """Chunks per update (1% of the training chunks, by default) and the updates of the whole run;
+        refuses a training set left without chunks (all its videos bad)."""
+        if not len(self.train_set):
+            held_out = " outside the validation groups" if self.train_set.val_groups else ""
+            raise ValueError(f"{self.train_set.list_file}: no training chunks are left: all "
+                             f"{len(self.train_set.videos)} videos it lists{held_out} are bad "
+                             "(each named in a warning)")
         self.update_size = update_size(self.config["update_every"], len(self.train_set))
         batches_per_update = math.ceil(self.update_size / self.config["batch"])  # updates fall on batch ends
         per_epoch = math.ceil(len(self.loader) / batches_per_update)
@@ -478,19 +484,22 @@ class Trainer:
 
 
 # -- the job ------------------------------------------------------------------------
-def train(config, run_dir=None, resume=False, comm=None, job=None):
+def train(config, run_dir=None, resume=False, comm=None, job=None, made=None):
     """Train one model (on the ranks of ``comm``, default one process); returns (final metrics, run_dir).
 
     The run directory is locked while it trains. ``resume``: continue from its checkpoint.npz,
     whose settings must be the ones that define ``config``; the others (tinyrrn.config.MAY_CHANGE)
     are taken from ``config``, said and recorded in config.json. A signal writes a checkpoint and
     raises signals.Interrupted. ``job`` (a JobClock): the job this run is part of, for its progress line.
+    ``made``: what rundir.new_run_dir made for ``run_dir`` (without ``run_dir``, a new one is made here).
     """
     comm = comm if comm is not None else parallel.Communicator()
-    run_dir = run_dir or comm.on_root(rundir.new_run_dir, config)
+    if run_dir is None:
+        run_dir, made = comm.on_root(rundir.new_run_dir, config)
     path = os.path.join(run_dir, "checkpoint.npz")
     # a new run that fails before its first checkpoint leaves nothing behind (never a folder it did not make)
-    made = None if resume or comm.on_root(os.path.exists, run_dir) else comm.on_root(rundir.create, run_dir)
+    if made is None and not resume and not comm.on_root(os.path.exists, run_dir):
+        made = comm.on_root(rundir.create, run_dir)
     lock = rundir.RunLock(run_dir)
     comm.on_root(lock.acquire)  # a second process writing into this run directory is refused
     finished = False
@@ -592,19 +601,22 @@ def main(argv=None):
 def _main(given, resume, comm):
     """Train the configured model and (on synthetic data) the no-skip comparison; print both errors."""
     if resume:  # the run's settings, with what the command line asks for (checked against the checkpoint)
-        config = {**comm.on_root(rundir.read_config, resume)[0], **given}
-        run_dir = resume
+        saved = comm.on_root(rundir.read_config, resume)[0]
+        configuration.check_run_settings(os.path.join(resume, "config.json"), saved)
+        config = {**saved, **given}
+        configuration.check_ranges(config)  # the values given, as for a new run, before anything is written
     else:
         config = configuration.fill_defaults({**configuration.DEFAULTS, **given})
-        run_dir = comm.on_root(rundir.new_run_dir, config)
+    cli.use_compute(config["device"], config["threads"])
+    if backend.get_device() == "gpu":
+        comm.use_gpu()  # one GPU per rank, before anything is allocated
+    # a new run directory is made at once: a job started in the same second gets a folder of its own
+    run_dir, made = (resume, None) if resume else comm.on_root(rundir.new_run_dir, config)
     runs = [("temporal skip", config, run_dir)]
     if config["baseline"]:
         baseline = {**config, "skip": "none", "positions": None, "context": 1, "baseline": False,
                     "name": config["name"] + "-baseline"}
         runs.append(("no skip (context 1)", baseline, os.path.join(run_dir, "baseline")))
-    cli.use_compute(config["device"], config["threads"])
-    if backend.get_device() == "gpu":
-        comm.use_gpu()  # one GPU per rank, before anything is allocated
     side_by_side = len(runs) > 1 and comm.size == 1 and backend.get_device() == "cpu" and threads.get_threads() > 1
     if comm.is_root and len(runs) > 1:
         how = ("side by side, in two processes" if side_by_side else "one after the other")
@@ -612,7 +624,7 @@ def _main(given, resume, comm):
               f"2. the same backbone without one (context 1), the baseline to compare with, in {runs[1][2]}"
               + (f" (its output: {run_dir}/baseline.log)" if side_by_side else "") + "; then it prints both test errors",
               flush=True)
-    results = train_side_by_side(runs, run_dir, resume) if side_by_side else train_in_turn(runs, comm)
+    results = train_side_by_side(runs, run_dir, made) if side_by_side else train_in_turn(runs, comm, made)
     if comm.is_root:
         rule = ("the lowest validation video error on the groups held out of the training list (val_groups.txt)"
                 if config["val_groups"] else "--val-groups 0: the last epoch")
@@ -624,30 +636,30 @@ def _main(given, resume, comm):
     return 0
 
 
-def train_in_turn(runs, comm):
+def train_in_turn(runs, comm, made=None):
     """Train each (label, config, run directory) of ``runs`` in turn (resuming those with a checkpoint);
-    returns [(label, final metrics, run directory)]."""
+    returns [(label, final metrics, run directory)]. ``made``: what rundir.new_run_dir made for the first."""
     results, job = [], JobClock(len(runs))
     for index, (label, run_config, directory) in enumerate(runs):
         job.start_run(index)
         resumable = comm.on_root(os.path.isfile, os.path.join(directory, "checkpoint.npz"))
-        metrics, _ = train(run_config, directory, resume=resumable, comm=comm, job=job)
+        metrics, _ = train(run_config, directory, resume=resumable, comm=comm, job=job,
+                           made=made if index == 0 else None)  # the baseline's folder is made by train
         results.append((label, metrics, directory))
     return results
 
 
-def train_side_by_side(runs, run_dir, resume):
+def train_side_by_side(runs, run_dir, made):
     """The main job's two runs at once: the baseline (``runs[1]``, inside ``run_dir``) in a process
-    beside this one (tinyrrn.beside), the threads split between the two. A new job that fails or is
-    stopped before either run wrote a checkpoint leaves nothing behind."""
+    beside this one (tinyrrn.beside), the threads split between the two. A new job (``made``: what
+    rundir.new_run_dir made) that fails or is stopped before either run wrote a checkpoint leaves nothing behind."""
     (label, config, _), (other_label, other_config, other_dir) = runs
-    dataset_root(config)  # checked, and the synthetic data generated, before two processes read it
-    made = None if resume or os.path.exists(run_dir) else rundir.create(run_dir)
     total = threads.get_threads()
-    threads.set_threads(total - total // 2)
-    shares = multiprocessing.get_context("spawn").Array("d", 2, lock=False)
     resumable = [os.path.isfile(os.path.join(d, "checkpoint.npz")) for d in (run_dir, other_dir)]
     try:
+        dataset_root(config)  # checked, and the synthetic data generated, before two processes read it
+        threads.set_threads(total - total // 2)
+        shares = multiprocessing.get_context("spawn").Array("d", 2, lock=False)
         with RunBeside(train, (other_config, other_dir, resumable[1], None, SharedClock(shares, 1)),
                        os.path.join(run_dir, "baseline.log"), total // 2, other_label,
                        f"python -m tinyrrn.train --resume {run_dir}") as other:
