@@ -222,3 +222,17 @@ def test_convolutions_and_pools_take_one_unbatched_image_as_pytorchs(torch):
         numpy.testing.assert_allclose(host(ours_x.grad), theirs_x.grad.numpy(), rtol=1e-10, atol=1e-12)
     _, indices = F.max_pool2d(Tensor(on_device(x)), 2, return_indices=True)
     assert host(indices).tolist() == torch.nn.functional.max_pool2d(torch.tensor(x), 2, return_indices=True)[1].tolist()
+
+
+def test_concatenate_and_stack_take_any_dtypes_promoted_as_torch_cat(torch):
+    ints, floats = numpy.array([1, 2]), numpy.array([3.5], "float32")
+    joined = F.concatenate([Tensor(on_device(ints)), Tensor(on_device(floats))])
+    theirs = torch.cat([torch.tensor(ints), torch.tensor(floats)])
+    assert joined.dtype == numpy.float32 == theirs.numpy().dtype and host(joined).tolist() == theirs.tolist()
+    assert F.stack([Tensor(on_device(ints))] * 2).dtype == numpy.int64
+
+
+def test_del_removes_a_parameter_as_pytorchs():
+    layer = nn.Linear(2, 2)
+    del layer.bias
+    assert list(layer.state_dict()) == ["weight"] and len(list(layer.parameters())) == 1

@@ -7,7 +7,8 @@ import numpy
 
 from .. import backend
 from ..tensor import Tensor, make_result
-from ._util import ArgumentError, axis_index, check_float, torch_name
+from ._util import ArgumentError, axis_index, check_tensors, torch_name
+from .dtypes import result_type
 
 
 def _shape_arg(shape):
@@ -110,12 +111,14 @@ def getitem(x, index):
 
 
 def concatenate(tensors, axis=0, *, dim=None):
-    """Join tensors along an existing axis (or PyTorch's ``dim``; torch.cat)."""
+    """Join tensors along an existing axis (or PyTorch's ``dim``; torch.cat), of any dtypes: the result
+    in their promoted dtype (torch.result_type)."""
     axis = torch_name("concatenate", "axis", axis, "dim", dim, 0)
     tensors = list(tensors)
+    check_tensors("concatenate", *tensors)
     if not tensors or tensors[0].ndim == 0:
         raise ArgumentError("concatenate: expected a non-empty list of tensors with at least one dimension")
-    check_float("concatenate", *tensors)
+    dtype = result_type(*tensors)
     ref = tensors[0].shape
     axis = axis_index("concatenate", axis, len(ref))
     for t in tensors[1:]:
@@ -130,8 +133,8 @@ def concatenate(tensors, axis=0, *, dim=None):
         before = (slice(None),) * axis
         return tuple(g[before + (slice(lo, hi),)] for lo, hi in zip(bounds, bounds[1:]))
 
-    return make_result(xp.concatenate([t.data for t in tensors], axis=axis), tensors, backward,
-                       "concatenate")
+    return make_result(xp.concatenate([t.data.astype(dtype, copy=False) for t in tensors], axis=axis), tensors,
+                       backward, "concatenate")
 
 
 def stack(tensors, axis=0, *, dim=None):

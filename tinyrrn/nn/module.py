@@ -52,6 +52,14 @@ class Module:
         else:
             object.__setattr__(self, name, value)
 
+    def __delattr__(self, name):
+        """``del module.name`` removes a parameter, buffer or child (from state_dict too), as PyTorch."""
+        for registry in (self._parameters, self._buffers, self._modules):
+            if name in registry:
+                del registry[name]
+                return
+        object.__delattr__(self, name)
+
     def __getattr__(self, name):
         for registry in ("_parameters", "_buffers", "_modules"):
             found = self.__dict__.get(registry, {})
