@@ -36,7 +36,9 @@ GLIBC = glibc()
 def test_a_freed_array_is_reused_without_page_faults_and_import_alone_changes_nothing():
     faults = {how: int(subprocess.run([sys.executable, "-c", COUNT_FAULTS, how], capture_output=True, text=True,
                                       check=True).stdout) for how in ("import", "keep")}
-    assert faults["import"] > 100 and faults["keep"] < 10  # measured: about 1,300 against 0
+    # measured: 92 to 1,300 against 0 (transparent huge pages make fewer, larger faults): at least 5 for each
+    # of the ten 32 MB allocations without keeping, against none once freed memory is kept
+    assert faults["import"] >= 50 and faults["keep"] < 10
 
 
 def test_keep_freed_memory_says_whether_the_c_library_took_it():
