@@ -1,9 +1,12 @@
 """Nothing lost, nothing mixed up: each test is one way a user (or a hostile file) met a defect.
 
-Resume guards, SIGTERM, non-finite weights, divergence, a dataset-keyed frame cache, contained
-paths, corrupt headers, empty and duplicated lists, careful weight loading, one-line errors.
+Resume guards, SIGTERM, non-finite weights, divergence, a dataset-keyed frame cache (and one on a
+full disk), a lost best.npz, contained paths, corrupt headers, empty and duplicated lists, careful
+weight loading, one-line errors.
 """
+import contextlib
 import datetime
+import errno
 import json
 import os
 import pickle
@@ -14,16 +17,17 @@ import struct
 import subprocess
 import sys
 import time
+import types
 
 import numpy
 import pytest
 
 import devices
 from devices import host
-from tinyrrn import backend, builders, checkpoint, cli, config as configuration, reproduce, rundir, signals
+from tinyrrn import backend, builders, checkpoint, cli, config as configuration, files, reproduce, rundir, signals
 from tinyrrn import evaluate as evaluation
 from tinyrrn import train as training
-from tinyrrn.data import UCF101, check as data_check, synthetic
+from tinyrrn.data import UCF101, cache as frame_cache, check as data_check, synthetic
 from tinyrrn.models import resnet_small
 from tinyrrn.weights import WeightsError, load_npz, read_pth, save_npz
 
@@ -155,6 +159,26 @@ def test_a_toml_value_of_the_wrong_kind_is_refused_naming_the_file_and_key(tmp_p
     assert one_error_line(capsys).startswith(f"error: {toml}: {says}")
 
 
+@pytest.mark.parametrize("lines, says", [
+    ("log_every = 0", "log_every = 0: must be an integer of at least 1"),
+    ("momentum = 1e400", "momentum = inf: must be a finite number of at least 0.0"),
+    ('name = ""', "name = '': must be a plain file name"),
+    ("resize = 24\ncrop = 30", "crop = 30 is larger than resize = 24"),
+])
+def test_a_toml_value_out_of_range_is_refused_naming_the_file_and_key(tmp_path, lines, says, capsys):
+    toml = tmp_path / "settings.toml"
+    toml.write_text(lines + "\n")
+    assert training.main(["--config", str(toml)]) == 2
+    assert one_error_line(capsys).startswith(f"error: {toml}: {says}")
+
+
+def test_a_toml_file_with_a_byte_order_mark_is_read(tmp_path):
+    toml = tmp_path / "settings.toml"
+    toml.write_bytes(b"\xef\xbb\xbfepochs = 3\r\nlr = 0.01\r\n")  # as some Windows editors save it
+    given = configuration.requested(["--config", str(toml)])[0]
+    assert (given["epochs"], given["lr"]) == (3, 0.01)
+
+
 def test_a_run_made_with_a_relative_data_path_resumes_from_another_folder(tiny_data, tmp_path, monkeypatch):
     monkeypatch.chdir(os.path.dirname(tiny_data))
     assert training.main(tiny_args(os.path.basename(tiny_data), tmp_path, "--max-steps", "1", "--name", "rel")) == 0
@@ -190,6 +214,27 @@ def test_a_run_whose_training_videos_are_all_bad_is_refused_naming_its_list(tiny
     assert sorted(os.listdir(tmp_path)) == ["cache", "data"]  # no run directory
 
 
+@pytest.mark.filterwarnings("ignore:skipping bad video")
+@pytest.mark.parametrize("bad, says", [
+    ("validation", r"trainlist01.txt: all 8 videos of the validation groups g0\d are bad \(each named in a "
+                   r"warning\), so no epoch could be selected; replace them, or start a run with --val-groups 0"),
+    ("test", r"testlist01.txt: all 8 videos it lists are bad \(each named in a warning\), so the model could not "
+             r"be tested"),
+])
+def test_a_run_whose_validation_or_test_videos_are_all_bad_is_refused_before_training(tiny_data, tmp_path, monkeypatch,
+                                                                                     bad, says, capsys):
+    root = copy_dataset(tiny_data, tmp_path)
+    args = tiny_args(str(root), tmp_path, "--name", "unusable")
+    config = configuration.resolve(args)[0]
+    validation = bad == "validation"
+    for path in builders.build_dataset(config, train=validation, validation=validation).paths:
+        open(path, "wb").close()
+    monkeypatch.setattr(training, "train_one_epoch", lambda *args: pytest.fail("an epoch was trained"))
+    assert training.main(args) == 1
+    assert re.search(says, one_error_line(capsys))
+    assert sorted(os.listdir(tmp_path)) == ["cache", "data"]  # no run directory
+
+
 # -- 10. divergence is a warning, in the log and the metrics -----------------------------------
 def test_lr_1e6_warns_that_the_run_diverges(tiny_data, tmp_path, capsys):
     assert training.main(tiny_args(tiny_data, tmp_path, "--lr", "1e6", "--max-steps", "3", "--name", "wild")) == 0
@@ -217,6 +262,27 @@ def test_a_run_stopped_by_sigterm_resumes_where_it_stopped(tiny_data, tmp_path):
     resumed = cli_run("tinyrrn.train", "--resume", run_dir)
     assert resumed.returncode == 0, resumed.stderr
     assert meta(run_dir)["updates"] == 12
+
+
+@pytest.mark.parametrize("during, flags", [("test", []), ("validate", ["--epochs", "2"])],
+                         ids=["final evaluation", "last validation"])
+def test_sigterm_after_the_last_batch_says_the_checkpoint_is_kept_and_how_to_evaluate_again(run, monkeypatch, during,
+                                                                                            flags, capsys):
+    evaluate = training.evaluate
+
+    def interrupted(model, dataset, *args, desc, **kwargs):
+        if desc.startswith(during):
+            os.kill(os.getpid(), signal.SIGTERM)
+        return evaluate(model, dataset, *args, desc=desc, **kwargs)
+    monkeypatch.setattr(training, "evaluate", interrupted)
+    assert training.main(["--resume", run, *flags]) == 143
+    saved = meta(run)
+    assert (f"interrupted (SIGTERM): stopped before the final test evaluation ended; {run}/checkpoint.npz (epoch "
+            f"{saved['epoch']}, update {saved['updates']}) is kept as it was; python -m tinyrrn.train --resume {run} "
+            "runs the evaluation again") in capsys.readouterr().err
+    monkeypatch.setattr(training, "evaluate", evaluate)
+    assert training.main(["--resume", run]) == 0
+    assert json.load(open(os.path.join(run, "eval-last", "metrics.json")))["epoch"] == saved["epoch"]
 
 
 def test_a_second_signal_stops_at_once():
@@ -256,12 +322,52 @@ def test_resume_refuses_settings_that_define_the_run_by_name(run, capsys):
 @pytest.mark.parametrize("flags, says", [
     (["--lr", "-1"], "error: --lr -1.0: must be a finite number above 0.0"),
     (["--log-every", "0"], "error: --log-every 0: must be an integer of at least 1"),
+    (["--crop", "30"], "error: --crop 30 is larger than --resize 24, the short side of the resized frames: a crop "
+                       "must fit in them; use a crop of at most the resize"),
 ])
 def test_resume_checks_the_values_given_as_a_new_run_does_before_writing_anything(run, flags, says, capsys):
     before = {name: open(os.path.join(run, name), "rb").read() for name in ("config.json", "checkpoint.npz")}
     assert training.main(["--resume", run, "--epochs", "2", *flags]) == 2
     assert one_error_line(capsys) == says
     for name, data in before.items():  # so that a later plain --resume goes on as before
+        assert open(os.path.join(run, name), "rb").read() == data, name
+
+
+@pytest.mark.parametrize("damage", [os.remove, lambda path: open(path, "wb").write(b"PK\x03\x04 half a zip")],
+                         ids=["missing", "unreadable"])
+def test_a_lost_best_npz_is_replaced_on_resume_by_the_checkpoint_of_an_epoch_end(run, damage, capsys):
+    best = os.path.join(run, "best.npz")
+    damage(best)
+    capsys.readouterr()
+    assert training.main(["--resume", run, "--epochs", "2"]) == 0
+    err = capsys.readouterr().err
+    assert re.search(rf"warning: {best}: [^\n]+; it held the selected epoch 1: the epoch is selected again among "
+                     r"epoch 1 \(checkpoint.npz, written to best.npz again\) and the epochs trained from now on", err)
+    selected = meta(run, "best.npz")["best_epoch"]
+    assert json.load(open(os.path.join(run, "eval", "metrics.json")))["epoch"] == selected
+
+
+def test_a_lost_best_npz_is_selected_again_when_resuming_mid_epoch(run, sigint_at_batch, capsys):
+    disarm = sigint_at_batch(1)
+    assert training.main(["--resume", run, "--epochs", "2"]) == 130  # stopped in epoch 2, epoch 1 selected
+    disarm()
+    os.remove(os.path.join(run, "best.npz"))
+    capsys.readouterr()
+    assert training.main(["--resume", run]) == 0
+    assert "it held the selected epoch 1: the epoch is selected again among the epochs trained from now on" in \
+        capsys.readouterr().err
+    assert meta(run, "best.npz")["best_epoch"] == 2
+    assert json.load(open(os.path.join(run, "eval", "metrics.json")))["epoch"] == 2
+
+
+def test_resume_refuses_fewer_epochs_than_are_done(run, capsys):
+    assert training.main(["--resume", run, "--epochs", "2"]) == 0
+    before = {name: open(os.path.join(run, name), "rb").read() for name in ("config.json", "checkpoint.npz")}
+    capsys.readouterr()
+    assert training.main(["--resume", run, "--epochs", "1"]) == 2
+    assert one_error_line(capsys) == (f"error: {run}/checkpoint.npz: 2 epochs are done already, more than --epochs 1; "
+                                      "resume with --epochs 2 or more")
+    for name, data in before.items():
         assert open(os.path.join(run, name), "rb").read() == data, name
 
 
@@ -278,7 +384,7 @@ BASELINE_RUN_SETTINGS = {"features": "/features", "layer": "avgpool", "model": "
     (lambda saved: {"changes": 5}, "expected 'changes' to be a list of the changes made on resuming, got 5"),
     (lambda saved: {**saved, "changes": 5}, "expected 'changes' to be a list of the changes made on resuming, got 5"),
     (lambda saved: {**saved, "epochs": "3"}, "epochs = '3': expected an integer (as --epochs takes)"),
-    (lambda saved: {**saved, "lr": -1}, "--lr -1: must be a finite number above 0.0"),  # stored by an older tinyrrn
+    (lambda saved: {**saved, "lr": -1}, "lr = -1: must be a finite number above 0.0"),  # stored by an older tinyrrn
     (lambda saved: BASELINE_RUN_SETTINGS, "not the settings of a run of this version of python -m "
                                             "tinyrrn.train (34 missing: "),
 ], ids=["list", "null", "empty", "only changes", "changes", "wrong type", "out of range", "baseline run"])
@@ -366,6 +472,21 @@ def test_a_stale_lock_is_taken_over_with_a_warning(run, capsys):
     assert not os.path.exists(os.path.join(run, "lock"))
 
 
+def test_a_run_directory_deleted_mid_run_reports_the_real_error_not_its_lock(run, monkeypatch, capsys):
+    cross_entropy = training.F.cross_entropy
+
+    def deleting(*args):
+        shutil.rmtree(run, ignore_errors=True)
+        return cross_entropy(*args)
+    monkeypatch.setattr(training.F, "cross_entropy", deleting)
+    assert training.main(["--resume", run, "--epochs", "2"]) == 1
+    assert one_error_line(capsys) == f"error: {run}/metrics.jsonl: No such file or directory"
+    lock = rundir.RunLock(run)
+    lock.acquire()
+    shutil.rmtree(run)
+    lock.release()  # the lock file went with its folder: nothing to remove
+
+
 # -- 5. the frame cache is keyed by the video file, not its name ---------------------------------------
 def test_two_datasets_with_the_same_names_never_share_cached_frames(tmp_path):
     cache = tmp_path / "cache"
@@ -376,6 +497,37 @@ def test_two_datasets_with_the_same_names_never_share_cached_frames(tmp_path):
     a, b = numpy.array(first.frames(0)), numpy.array(second.frames(0))
     assert not numpy.array_equal(a, b)
     numpy.testing.assert_array_equal(b, numpy.array(UCF101(roots[1], resize=24, crop=16).frames(0)))
+
+
+def test_a_full_frame_cache_disk_is_warned_about_once_and_training_goes_on(tiny_data, tmp_path, monkeypatch, capsys):
+    @contextlib.contextmanager
+    def full_disk(path, mode):
+        raise OSError(errno.ENOSPC, "No space left on device", path)
+        yield
+    monkeypatch.setattr(frame_cache, "atomic_write", full_disk)
+    assert training.main(tiny_args(tiny_data, tmp_path, "--name", "full")) == 0
+    err = capsys.readouterr().err
+    folder = tmp_path / "cache" / "every10_short24"
+    assert err.count("cannot write frame cache entries") == 1  # once for the training, validation and test videos
+    assert (f"warning: {folder}: cannot write frame cache entries (No space left on device); going on without "
+            "caching") in err
+    assert not list(folder.rglob("*.npy")) and os.path.isfile(os.path.join(run_dir_of(tmp_path, "full"), "eval",
+                                                                           "metrics.json"))
+
+
+@pytest.mark.parametrize("free, says", [(0, "No space left on device (73728 requested and 16256 written)"),
+                                        (9, "73728 requested and 16256 written")])
+def test_a_short_write_says_whether_the_disk_is_full(tmp_path, monkeypatch, free, says):
+    def short(*args, **kwargs):
+        raise OSError("73728 requested and 16256 written")  # NumPy's tofile on a full disk: no errno
+    monkeypatch.setattr(numpy.lib.format, "write_array", short)
+    monkeypatch.setattr(files.os, "statvfs", lambda path: types.SimpleNamespace(f_bavail=free))
+    path = tmp_path / "frames.npy"
+    with pytest.raises(OSError) as raised:
+        with files.atomic_write(path, "wb") as file:
+            numpy.save(file, numpy.zeros(3))
+    assert (raised.value.filename, raised.value.strerror) == (str(path), says)
+    assert os.listdir(tmp_path) == []
 
 
 # -- 6. paths stay inside their roots -------------------------------------------------------------
@@ -568,6 +720,7 @@ def test_a_tiny_pth_that_expands_to_gigabytes_is_refused(tmp_path):
     ("train", ["--weight-decay", "-1"], 2, "error: --weight-decay -1.0: must be a finite number of at least 0.0"),
     ("train", ["--optimizer", "sgd", "--momentum", "-1"], 2, "error: --momentum -1.0: must be a finite number of at least 0.0"),
     ("train", ["--chunk", "1", "--context", "2"], 2, "error: --chunk 1 is shorter than --context 2"),
+    ("train", ["--resize", "24", "--crop", "30"], 2, "error: --crop 30 is larger than --resize 24"),
     ("train", ["--update-every", "abc", "--max-steps", "1"], 2, "error: --update-every 'abc': expected a number of chunks"),
     ("train", ["--name", "../../escape"], 2, "error: --name '../../escape': must be a plain file name"),
     ("train", ["--name", ""], 2, "error: --name '': must be a plain file name"),

@@ -238,20 +238,23 @@ def parser():
 
 
 def load_toml(path):
-    """Settings from a TOML file; unknown keys are an error naming them and the file."""
+    """Settings from a TOML file (a leading UTF-8 byte-order mark is ignored); unknown keys and values of
+    the wrong kind or out of range are an error naming the file and the key."""
     if not os.path.isfile(path):
         raise UsageError(f"{path}: no such configuration file (--config)")
     with open(path, "rb") as f:
-        try:
-            values = tomllib.load(f)
-        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
-            raise UsageError(f"{path}: not valid TOML: {err}") from None
+        data = f.read()
+    try:
+        values = tomllib.loads(data.decode("utf-8-sig"))  # a byte-order mark (some editors write one) is not TOML
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
+        raise UsageError(f"{path}: not valid TOML: {err}") from None
     values = {k.replace("-", "_"): v for k, v in values.items()}
     unknown = sorted(set(values) - set(DEFAULTS))
     if unknown:
         raise UsageError(f"{path}: unknown settings {unknown}; known: {sorted(DEFAULTS)}")
     for key, value in values.items():
         check_setting(path, key, value)
+    check_ranges(values, source=path)
     return values
 
 
@@ -292,10 +295,7 @@ def check_run_settings(path, settings):
     for key in DEFAULTS:
         if key in settings and (settings[key] is not None or key not in MAY_BE_NONE):
             check_setting(path, key, settings[key])
-    try:
-        check_ranges(settings)
-    except UsageError as err:
-        raise UsageError(f"{path}: {err}") from None
+    check_ranges(settings, source=path)
 
 
 def requested(argv=None):
@@ -389,27 +389,38 @@ def fill_defaults(config):
     return c
 
 
-def check_ranges(config):
-    """A UsageError naming the flag of the first setting out of its range: an integer below its least
-    value (MINIMUM), a number not finite or below its least (FLOAT_MINIMUM: --lr -0.003 would climb the
-    loss), a chunk shorter than the context (the temporal skip would never see an earlier frame)."""
+def check_ranges(config, source=None):
+    """A UsageError naming the first setting out of its range: an integer below its least value
+    (MINIMUM), a number not finite or below its least (FLOAT_MINIMUM: --lr -0.003 would climb the
+    loss), a chunk shorter than the context (the temporal skip would never see an earlier frame), a
+    crop larger than the frames' short side. A setting is named as its flag (--log-every 0), or with
+    ``source`` (a TOML file, a run's config.json) as that file's key (FILE: log_every = 0)."""
+    def setting(key):
+        value = config[key]
+        return f"{key} = {value!r}" if source else f"--{key.replace('_', '-')} {value!r}"
+
+    def refuse(message):
+        raise UsageError(f"{source}: {message}" if source else message)
+
     for key, least in MINIMUM.items():
         value = config.get(key)
         if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < least):
-            raise UsageError(f"--{key.replace('_', '-')} {value!r}: must be an integer of at least {least}")
+            refuse(f"{setting(key)}: must be an integer of at least {least}")
     for key, (least, inclusive) in FLOAT_MINIMUM.items():
         value = config.get(key)
         if value is None:
             continue
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or \
                 value < least or (value == least and not inclusive):
-            raise UsageError(f"--{key.replace('_', '-')} {value!r}: must be a finite number "
-                             f"{'of at least' if inclusive else 'above'} {least}")
+            refuse(f"{setting(key)}: must be a finite number {'of at least' if inclusive else 'above'} {least}")
     name = config.get("name")
     if name is not None and (not isinstance(name, str) or not name.strip() or name in (".", "..")
                              or "/" in name or os.sep in name):
-        raise UsageError(f"--name {name!r}: must be a plain file name (the run directory is OUT/<date>-NAME); "
-                         "use --out for the folder")
+        refuse(f"{setting('name')}: must be a plain file name (the run directory is OUT/<date>-NAME); "
+               "use --out for the folder")
     if config.get("chunk") is not None and config.get("context") is not None and config["chunk"] < config["context"]:
-        raise UsageError(f"--chunk {config['chunk']} is shorter than --context {config['context']}: the temporal "
-                         "skip would never see an earlier frame; use a chunk of at least the context")
+        refuse(f"{setting('chunk')} is shorter than {setting('context')}: the temporal skip would never see an "
+               "earlier frame; use a chunk of at least the context")
+    if config.get("crop") is not None and config.get("resize") is not None and config["crop"] > config["resize"]:
+        refuse(f"{setting('crop')} is larger than {setting('resize')}, the short side of the resized frames: "
+               "a crop must fit in them; use a crop of at most the resize")

@@ -8,9 +8,10 @@
 * ``remove_temporary_files(folder)`` -- what writers killed mid-write left behind.
 
 Errors name the file: a full disk is ``OSError`` with ``filename`` set to the path being
-written, never a bare ``[Errno 28]``.
+written, never a bare ``[Errno 28]``, nor only NumPy's "N requested and M written".
 """
 import contextlib
+import errno
 import json
 import os
 import tempfile
@@ -22,6 +23,18 @@ TEMPORARY_SUFFIX = ".tmp"
 def _naming(path, err):
     """``err`` (an OSError) as the same error about ``path``."""
     return OSError(err.errno, err.strerror or str(err), os.fspath(path))
+
+
+def _short_write(err, directory):
+    """NumPy's errno-less short write ("N requested and M written") as ENOSPC when ``directory``'s disk
+    has no room left; any other ``err`` as it is."""
+    if not isinstance(err, OSError) or err.errno is not None:
+        return err
+    try:
+        full = os.statvfs(directory).f_bavail == 0
+    except OSError:  # the folder is gone: that is not a full disk
+        return err
+    return OSError(errno.ENOSPC, f"{os.strerror(errno.ENOSPC)} ({err})") if full else err
 
 
 @contextlib.contextmanager
@@ -42,6 +55,7 @@ def atomic_write(path, mode="w", newline=None):
         os.chmod(temporary, 0o644)  # mkstemp makes 0600; these are ordinary files
         os.replace(temporary, path)
     except BaseException as err:
+        err = _short_write(err, directory)  # asked before the temporary file's room is freed
         with contextlib.suppress(OSError):
             os.unlink(temporary)
         if isinstance(err, OSError) and err.filename is None:

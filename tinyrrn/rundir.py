@@ -6,6 +6,7 @@ with the update it took effect at. ``RunLock`` is a lock file naming its holder 
 a second process that tries to write into a run directory in use is refused, and the lock of a
 process that died is taken over with a warning.
 """
+import contextlib
 import datetime
 import fcntl
 import json
@@ -128,5 +129,7 @@ class RunLock:
         remove_temporary_files(self.run_dir)  # from writers of a process that was killed
 
     def release(self):
-        os.unlink(self.path)  # while still holding it: a waiting process then opens a fresh file
+        """Remove the lock file (gone already when the run directory was deleted: nothing to do) and let go."""
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self.path)  # while still holding it: a waiting process then opens a fresh file
         self.file.close()

@@ -7,6 +7,8 @@ written at that position, and ``Interrupted`` is raised with the conventional ex
 (128 + the signal number: 130 after Ctrl-C, 143 after SIGTERM). A second signal stops at once.
 Outside training (``outside_training``) SIGTERM and SIGHUP stop at once, as Ctrl-C does, by an
 ``Interrupted`` without a checkpoint, so that clean-up code (``finally``, lock files) still runs.
+After the last checkpoint (the final evaluation) ``StopAtOnce`` stops at once at any of the three,
+saying that the checkpoint is kept and how to go on.
 """
 import signal
 import sys
@@ -56,17 +58,25 @@ class StopSignals:
                   f"({name(signum)} again to stop at once)", file=sys.stderr, flush=True)
 
 
-def _stop_now(signum, frame):
-    raise Interrupted(signum)
+class StopAtOnce:
+    """While active, the signals ``signums`` raise Interrupted at once, with ``checkpoint`` (the file
+    kept, or None) and ``message`` (what was kept and how to go on)."""
 
-
-class outside_training:
-    """While active: SIGTERM and SIGHUP raise Interrupted at once (as Ctrl-C raises KeyboardInterrupt)."""
+    def __init__(self, signums, checkpoint=None, message=""):
+        self.signums, self.checkpoint, self.message = signums, checkpoint, message
 
     def __enter__(self):
-        self._previous = {s: signal.signal(s, _stop_now) for s in (signal.SIGTERM, signal.SIGHUP)}
+        self._previous = {s: signal.signal(s, self._stop) for s in self.signums}
         return self
 
     def __exit__(self, *exc):
         for signum, handler in self._previous.items():
             signal.signal(signum, handler)
+
+    def _stop(self, signum, frame):
+        raise Interrupted(signum, self.checkpoint, self.message)
+
+
+def outside_training():
+    """While active: SIGTERM and SIGHUP raise Interrupted at once (as Ctrl-C raises KeyboardInterrupt)."""
+    return StopAtOnce((signal.SIGTERM, signal.SIGHUP))

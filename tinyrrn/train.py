@@ -19,7 +19,9 @@ training list (default 3, fixed by ``--seed``, listed in ``val_groups.txt``) are
 model is validated on them after every epoch and ``best.npz`` keeps the epoch with the lowest
 validation video error. The test split is evaluated once, at the end, for that epoch
 (``eval/``) and the last epoch (``eval-last/``): it never selects anything. ``--val-groups 0``
-trains on the whole list and reports the last epoch.
+trains on the whole list and reports the last epoch. A resumed run whose ``best.npz`` is missing
+or unreadable says so and selects again among the epochs whose weights are kept
+(``Trainer.recover_best``).
 
 The file, top down:
 
@@ -226,10 +228,25 @@ class Trainer:
         self.signals, self.bar = signals.StopSignals(announce=self.is_root), None
         self.throughput = Throughput(self.comm)
         self.plan_updates()
+        self.refuse_unusable_evaluation_sets()
 
     @property
     def updates(self):
         return self.optimizer.steps
+
+    def refuse_unusable_evaluation_sets(self):
+        """Refuse, before any training, validation groups or a test list whose videos are all bad
+        (known from their frame counts, each named in a warning): no epoch could be selected, or tested."""
+        if self.val_set is not None and not len(self.val_set):
+            groups = ", ".join(f"g{g:02d}" for g in self.val_groups)
+            raise ValueError(f"{self.val_set.list_file}: all {len(self.val_set.videos)} videos of the validation "
+                             f"groups {groups} are bad (each named in a warning), so no epoch could be selected; "
+                             "replace them, or start a run with --val-groups 0 (no validation: the last epoch is "
+                             "reported)")
+        if not len(self.test_set):
+            raise ValueError(f"{self.test_set.list_file}: all {len(self.test_set.videos)} videos it lists are bad "
+                             "(each named in a warning), so the model could not be tested; replace them or fix the "
+                             "list")
 
     def plan_updates(self):
         """Chunks per update (1% of the training chunks, by default) and the updates of the whole run;
@@ -255,7 +272,9 @@ class Trainer:
         """Train until the last epoch (or --max-steps), evaluating after each; returns the final metrics.
 
         A signal stops the loop at the next batch: a checkpoint is written there and
-        signals.Interrupted raised (``--resume`` continues exactly from it)."""
+        signals.Interrupted raised (``--resume`` continues exactly from it). A signal after the last
+        batch stops before or during the final evaluation, at once, keeping the last checkpoint
+        (``--resume`` then runs the evaluation again)."""
         with self.signals:
             while self.epoch < self.config["epochs"] and not self.reached_max_steps():
                 self.start_epoch()
@@ -268,7 +287,14 @@ class Trainer:
                                               f"with python -m tinyrrn.train --resume {self.run_dir}")
                 self.end_epoch()
         self.plot()
-        return self.final_evaluation()
+        path, message = os.path.join(self.run_dir, "checkpoint.npz"), (
+            f"stopped before the final test evaluation ended; {self.kept()}; python -m tinyrrn.train --resume "
+            f"{self.run_dir} runs the evaluation again")
+        signum = max(self.comm.allgather(self.signals.received))  # received after the last batch (validating)
+        if signum:
+            raise signals.Interrupted(signum, path, message)
+        with signals.StopAtOnce(signals.HANDLED, path, message):
+            return self.final_evaluation()
 
     def start_epoch(self):
         if self.loader.position == 0:  # an epoch boundary: videos found bad while decoding leave the plan
@@ -481,6 +507,33 @@ class Trainer:
             self.total_updates = meta["total_updates"]  # the same schedule as before the stop
         if self.is_root:
             self.log.truncate(meta["log_bytes"])  # records written after this checkpoint are done again
+        if self.val_set is not None and self.best_epoch is not None:
+            self.recover_best(meta["observed"])
+
+    def recover_best(self, observed):
+        """On resuming: when best.npz (the selected epoch's weights) cannot be read, warn, naming it,
+        and select again among the epochs whose weights are kept -- the checkpoint's epoch when the
+        checkpoint is at that epoch's end (nothing was ``observed`` after it; best.npz is written
+        again from it), and the epochs trained from now on."""
+        best = os.path.join(self.run_dir, "best.npz")
+
+        def problem():  # rank 0 reads
+            try:
+                checkpoint.load(best)
+            except checkpoint.CheckpointError as err:
+                return str(err)
+        reason = self.comm.on_root(problem)
+        if reason is None:
+            return
+        lost, last = self.best_epoch, self.history[-1]
+        at_epoch_end = last["update"] == self.updates and not observed
+        self.best_error, self.best_epoch = (last["val_video_error"], self.epoch) if at_epoch_end else (None, None)
+        if self.is_root:
+            kept = (f"epoch {self.epoch} (checkpoint.npz, written to best.npz again) and " if at_epoch_end else "")
+            print(f"warning: {reason}; it held the selected epoch {lost}: the epoch is selected again among "
+                  f"{kept}the epochs trained from now on", file=sys.stderr, flush=True)
+        if at_epoch_end:
+            self.save("best.npz")
 
 
 # -- the job ------------------------------------------------------------------------
@@ -550,7 +603,8 @@ def write_validation_groups(trainer):
 
 def _changes_on_resume(config, run_dir, meta):
     """The settings ``config`` changes in the run's checkpoint (``meta``): refused when they define
-    the run; else {'now': those, 'all': every change so far, for config.json}."""
+    the run, or ask for fewer epochs than are done; else {'now': those, 'all': every change so far,
+    for config.json}."""
     path = os.path.join(run_dir, "checkpoint.npz")
     unknown = [key for key in configuration.DEFINES_RUN if key not in meta["config"]]
     if unknown:  # e.g. a run from before --val-groups: it selected its epoch on the test split
@@ -561,6 +615,9 @@ def _changes_on_resume(config, run_dir, meta):
         raise UsageError(f"{path}: resuming would change settings that define the run: "
                          f"{configuration.describe_changes(refused)} (from the command line or an edited "
                          "config.json); start a new run for other settings")
+    if config["epochs"] < meta["epoch"]:
+        raise UsageError(f"{path}: {meta['epoch']} epochs are done already, more than --epochs {config['epochs']}; "
+                         f"resume with --epochs {meta['epoch']} or more")
     previous = rundir.read_config(run_dir)[1] if os.path.isfile(os.path.join(run_dir, "config.json")) else []
     now = {key: change for key, change in applied.items() if key not in ("name", "out")}
     entry = {"update": meta["updates"], "epoch": meta["epoch"], "settings": {k: list(v) for k, v in now.items()}}

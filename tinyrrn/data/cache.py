@@ -8,9 +8,12 @@ changed video is decoded afresh. The key is taken before decoding and frames are
 the video still has it afterwards (one written or copied meanwhile is decoded again next time).
 Entries are written atomically (safe with several workers and processes) and read memory-mapped;
 a damaged entry (unreadable, empty, of another shape) is warned about and counts as missing.
+The cache is optional: when an entry cannot be written (a full disk, any OSError), that is warned
+about once, naming the cache folder, and this process writes no more entries into it.
 """
 import hashlib
 import os
+import threading
 import warnings
 
 import numpy as np
@@ -20,6 +23,8 @@ from ..files import atomic_write
 
 class FrameCache:
     """Decoded, sampled and resized frames of videos, keyed by the video file itself."""
+
+    _unwritable, _lock = set(), threading.Lock()  # the cache folders this process gave up writing into
 
     def __init__(self, directory, sample_every, short_side):
         self.short_side = short_side
@@ -58,8 +63,17 @@ class FrameCache:
 
     def save(self, entry, video_path, frames):
         """Write `frames`, decoded from `video_path`, into `entry` (its `path` taken before decoding);
-        nothing when the video has changed since."""
-        if self.path(video_path) != entry:
+        nothing when the video has changed since, or once an entry of this cache folder could not be written."""
+        if self.directory in self._unwritable or self.path(video_path) != entry:
             return
-        with atomic_write(entry, "wb") as f:
-            np.save(f, np.ascontiguousarray(frames))
+        try:
+            with atomic_write(entry, "wb") as f:
+                np.save(f, np.ascontiguousarray(frames))
+        except OSError as err:
+            with self._lock:
+                first = self.directory not in self._unwritable
+                self._unwritable.add(self.directory)
+            if first:
+                warnings.warn(f"{self.directory}: cannot write frame cache entries ({err.strerror or err}); going "
+                              "on without caching: videos not cached yet are decoded each time they are read",
+                              stacklevel=3)
