@@ -99,7 +99,7 @@ def main(argv=None):
     original = modules[0].make_result
     last = [0.0]
 
-    def timed_result(data, parents, backward_fn, op):
+    def timed_result(data, parents, backward_fn, op, **options):
         sync()
         now = time.perf_counter()
         forward[op] += now - last[0]
@@ -111,7 +111,7 @@ def main(argv=None):
             sync()
             backward[op] += time.perf_counter() - started
             return result
-        out = original(data, parents, timed_backward, op)
+        out = original(data, parents, timed_backward, op, **options)
         last[0] = time.perf_counter()
         return out
 

@@ -40,7 +40,7 @@ def test_in_place_operators_refuse_what_pytorch_refuses_and_the_graph():
     with pytest.raises(RuntimeError, match="leaf tensor that requires grad"):
         leaf += 1
     computed = leaf * 2
-    with pytest.raises(RuntimeError, match="not supported by tinyrrn; write x = x - y"):
+    with pytest.raises(RuntimeError, match="not supported by tinyrrn; compute a new tensor"):
         computed -= 1
     plain = Tensor([1.0, 2.0])
     with pytest.raises(RuntimeError, match="not supported"):
@@ -236,3 +236,116 @@ def test_del_removes_a_parameter_as_pytorchs():
     layer = nn.Linear(2, 2)
     del layer.bias
     assert list(layer.state_dict()) == ["weight"] and len(list(layer.parameters())) == 1
+
+
+# -- the autograd engine and modules, from an autograd probe -------------------------------------------------
+@pytest.mark.parametrize("op", [lambda x: 1 / x, lambda x: x.exp(), lambda x: x.sigmoid(), lambda x: x.tanh()])
+def test_an_output_changed_in_place_before_backward_is_refused(op):
+    """exp, sigmoid, tanh and 1/x use their output in backward: changed, it would give a wrong gradient."""
+    x = Tensor(numpy.array([0.5, 1.5]), requires_grad=True)
+    y = op(x)
+    with tinyrrn.no_grad():
+        y += 1
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        y.backward(numpy.ones(2))
+
+
+@pytest.mark.parametrize("through", ["detach", "a view"])
+def test_a_change_through_a_detached_tensor_or_a_view_counts_for_the_original(through):
+    x = Tensor(numpy.array([1.0, 2.0, 3.0]), requires_grad=True)
+    y = (x * x).sum()
+    with tinyrrn.no_grad():
+        other = x.detach() if through == "detach" else x[0:2]
+        other += 1
+    assert host(x).tolist() == ([2.0, 3.0, 4.0] if through == "detach" else [2.0, 3.0, 3.0])
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        y.backward()
+
+
+def test_item_assignment_writes_into_the_tensor_as_pytorchs():
+    x = Tensor(numpy.array([[1.0, 2.0], [2.0, 3.0]]))
+    x[0] += 1  # the view's += writes through, then __setitem__ writes the same values
+    x[:, 1] = 0
+    x[Tensor(numpy.array([False, True]))] = Tensor(numpy.array([7.0, 7.0]))
+    assert host(x).tolist() == [[2.0, 0.0], [7.0, 7.0]]
+    leaf = Tensor([1.0, 2.0], requires_grad=True)
+    with pytest.raises(RuntimeError, match="leaf tensor that requires grad"):
+        leaf[0] = 5.0
+    assert host(leaf).tolist() == [1.0, 2.0]  # nothing written
+
+
+def test_train_calls_each_childs_own_train():
+    class Frozen(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.bn = nn.BatchNorm2d(2)
+
+        def train(self, mode=True):
+            super().train(mode)
+            self.bn.eval()  # a common pattern: batch norm kept frozen
+            return self
+
+    net = nn.Sequential(Frozen(), nn.Linear(2, 2))
+    net.train()
+    assert net.training and net[1].training and net[0].training and not net[0].bn.training
+
+
+def test_no_grad_decorates_plain_functions_and_generators_with_or_without_parentheses():
+    x = Tensor([1.0], requires_grad=True)
+
+    @tinyrrn.no_grad
+    def bare():
+        return x * 2
+
+    @tinyrrn.no_grad()
+    def steps():
+        yield x * 2
+        assert not tinyrrn.is_grad_enabled()
+        yield x * 3
+
+    assert not bare().requires_grad and [t.requires_grad for t in steps()] == [False, False]
+    assert tinyrrn.is_grad_enabled() and (x * 2).requires_grad
+
+
+def test_optimisers_refuse_a_parameter_twice_and_a_non_leaf():
+    p = nn.Parameter(numpy.ones(2, "float32"))
+    with pytest.raises(ValueError, match="more than once"):
+        optim.SGD([p, p], lr=0.1, momentum=0.9)  # PyTorch warns, then applies each update twice
+    with pytest.raises(ValueError, match="non-leaf"):
+        optim.SGD([p * 2], lr=0.1)
+
+
+def test_buffers_and_children_are_listed_once_and_checked_when_registered():
+    shared = nn.Linear(2, 2)
+    parent = nn.Module()
+    parent.a, parent.b = shared, shared
+    parent.register_buffer("counts", numpy.zeros(2))
+    parent.register_buffer("unused", None)
+    parent.a.register_buffer("also", parent.counts)
+    assert [name for name, _ in parent.named_children()] == ["a"] and len(list(parent.children())) == 1
+    assert [name for name, _ in parent.named_buffers()] == ["counts"]
+    for bad in ("a.b", "", "a"):
+        with pytest.raises(KeyError):
+            parent.register_buffer(bad, numpy.zeros(1))
+    with pytest.raises(TypeError, match="cannot assign int as buffer"):
+        parent.counts = 3
+
+
+def test_gradcheck_takes_computed_inputs_and_leaves_their_gradients_alone():
+    x = Tensor(numpy.array([0.3, -1.2]), requires_grad=True)
+    x.grad = numpy.full(2, 7.0)
+    assert tinyrrn.gradcheck(lambda a: a * a, [x * 1.0]) and tinyrrn.gradcheck(lambda a: a.exp(), [x])
+    assert host(x.grad).tolist() == [7.0, 7.0]
+    with pytest.raises(TypeError, match="must return one Tensor"):
+        tinyrrn.gradcheck(lambda a: (a, a), [x])
+
+
+def test_an_optimiser_refuses_the_state_of_another_before_changing_anything():
+    p = nn.Parameter(numpy.ones(2, "float32"))
+    adam = optim.Adam([p], lr=0.1)
+    p.grad = numpy.ones(2, "float32")
+    adam.step()
+    sgd = optim.SGD([p], lr=0.1, momentum=0.9)
+    with pytest.raises(ValueError, match="a state of another optimiser"):
+        sgd.load_state_dict(adam.state_dict())
+    assert sgd.steps == 0

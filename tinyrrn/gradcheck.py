@@ -16,9 +16,10 @@ def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-4, max_elements=256, dire
     output element takes part. For an input of at most ``max_elements``
     elements every element is perturbed; larger inputs are checked along
     ``directions`` random directions (as Chainer's check_backward does).
-    Inputs must be float64 tensors; those with ``requires_grad`` are checked.
-    On failure the error names the input, the worst element (or direction),
-    and the analytic and numeric values.
+    Inputs must be float64 tensors; those with ``requires_grad`` are checked, through leaf copies of
+    their values (a computed tensor is checked as PyTorch checks it; the inputs' own .grad is left as
+    it was). On failure the error names the input, the worst element (or direction), and the analytic
+    and numeric values.
     """
     inputs = list(inputs)
     for i, t in enumerate(inputs):
@@ -27,17 +28,19 @@ def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-4, max_elements=256, dire
     checked = [i for i, t in enumerate(inputs) if isinstance(t, Tensor) and t.requires_grad]
     if not checked:
         raise ValueError("gradcheck: no input requires grad")
+    for i in checked:
+        inputs[i] = Tensor(inputs[i].data.copy(), requires_grad=True)
     rng = numpy.random.default_rng(seed)
     first = fn(*inputs)
+    if not isinstance(first, Tensor):
+        raise TypeError(f"gradcheck: fn must return one Tensor, got {type(first).__name__}; join several "
+                        "outputs with tinyrrn.functional.concatenate of their reshape(-1)")
     xp = backend.xp_of(first.data)
     weights = xp.asarray(rng.standard_normal(first.shape))
 
     def objective():
         return float((fn(*inputs).data * weights).sum())
 
-    for t in inputs:
-        if isinstance(t, Tensor):
-            t.grad = None
     first.backward(weights)
     for i in checked:
         t = inputs[i]

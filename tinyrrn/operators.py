@@ -27,28 +27,48 @@ def _equality(op):
     return method
 
 
+def _refuse_in_graph(symbol, self, other):
+    """In-place changes are refused while gradients are recorded for the target or the value: PyTorch
+    refuses a leaf that requires grad, and tinyrrn records no in-place op in a graph."""
+    if is_grad_enabled() and (self.requires_grad or getattr(other, "requires_grad", False)):
+        if self.requires_grad and self.is_leaf:
+            raise RuntimeError(f"a leaf tensor that requires grad is used in an in-place operation "
+                               f"({symbol}); wrap the update in tinyrrn.no_grad()")
+        raise RuntimeError(f"in-place {symbol} on tensors that record a graph is not supported by tinyrrn; "
+                           "compute a new tensor instead")
+
+
+def _write(symbol, self, index, value):
+    """self[index] = value (an array or a number) as PyTorch: cast where that loses no kind, counted."""
+    dtype = getattr(value, "dtype", None)
+    if dtype is not None and not numpy.can_cast(dtype, self.dtype, casting="same_kind"):
+        raise RuntimeError(f"{symbol}: result type {dtype} can't be cast to the desired output type {self.dtype}")
+    self.data[index] = value
+    self.version += 1
+
+
+def _setitem(self, index, value):
+    """``x[index] = value``: written into x (its version counts the change), as PyTorch; refused while
+    gradients are recorded (see _refuse_in_graph)."""
+    _refuse_in_graph("[]=", self, value)
+    items = tuple(i.data if isinstance(i, Tensor) else i for i in (index if isinstance(index, tuple) else (index,)))
+    items = tuple(i.astype(bool) if getattr(i, "dtype", None) == "uint8" else i for i in items)  # a mask
+    _write("[]=", self, items, value.data if isinstance(value, Tensor) else value)
+
+
 def _in_place(op, symbol):
     """``x += y`` and the like, as PyTorch: the result is written into x's array (its version counts
     the change, so a graph that saved x refuses backward), cast to x's dtype where that loses no kind
     (an integer tensor's ``/=`` is refused), in x's shape. Refused while gradients are recorded for x
     or y: PyTorch refuses a leaf that requires grad, and tinyrrn records no in-place op in a graph."""
     def method(self, other):
-        if is_grad_enabled() and (self.requires_grad or getattr(other, "requires_grad", False)):
-            if self.requires_grad and self.is_leaf:
-                raise RuntimeError(f"a leaf tensor that requires grad is used in an in-place operation "
-                                   f"({symbol}); wrap the update in tinyrrn.no_grad()")
-            raise RuntimeError(f"in-place {symbol} on tensors that record a graph is not supported by tinyrrn; "
-                               f"write x = x {symbol[:-1]} y")
+        _refuse_in_graph(symbol, self, other)
         with no_grad():
             result = op(self, other)
-        if not numpy.can_cast(result.dtype, self.dtype, casting="same_kind"):
-            raise RuntimeError(f"{symbol}: result type {result.dtype} can't be cast to the desired output type "
-                               f"{self.dtype}")
         if result.shape != self.shape:
             raise RuntimeError(f"{symbol}: output with shape {list(self.shape)} doesn't match the broadcast "
                                f"shape {list(result.shape)}")
-        self.data[...] = result.data
-        self.version += 1
+        _write(symbol, self, Ellipsis, result.data)
         return self
     return method
 
@@ -66,7 +86,7 @@ METHODS = {
     "__ifloordiv__": _in_place(F.floor_divide, "//="), "__ipow__": _in_place(F.pow, "**="),
     "__neg__": F.neg,
     "__matmul__": F.matmul, "__rmatmul__": _swapped(F.matmul),
-    "__getitem__": F.getitem,
+    "__getitem__": F.getitem, "__setitem__": _setitem,
     # comparisons: bool tensors without gradient
     "__lt__": F.lt, "__le__": F.le, "__gt__": F.gt, "__ge__": F.ge,
     "__eq__": _equality(F.eq), "__ne__": _equality(F.ne),

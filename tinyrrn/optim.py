@@ -61,6 +61,12 @@ def _check_parameters(params):
                                       "pass the parameters, or one optimiser per group")
         if not (hasattr(p, "data") and hasattr(p, "grad")):
             raise TypeError(f"optimizer can only optimize Tensors, got {type(p).__name__}")
+        if not getattr(p, "is_leaf", True):
+            raise ValueError("can't optimize a non-leaf Tensor (it never receives a .grad); optimize the leaf it "
+                             "was computed from")
+    if len({id(p) for p in params}) < len(params):  # PyTorch warns that this will be an error; its updates
+        raise ValueError("optimizer got a parameter more than once; pass each once "  # are applied twice
+                         "(model.parameters() lists a shared one once)")
     return params
 
 
@@ -93,22 +99,29 @@ class Optimizer:
         if len(state["buffers"]) != len(self.params):
             raise ValueError(f"optimiser state holds {len(state['buffers'])} parameters, the model "
                              f"has {len(self.params)}")
+        for i, p in enumerate(self.params):  # everything checked before anything changes
+            buffers = state["buffers"][str(i)]
+            if buffers and set(buffers) != set(self.BUFFERS):
+                raise ValueError(f"optimiser state of parameter {i} holds {sorted(buffers)}, not {type(self).__name__}'s "
+                                 f"{list(self.BUFFERS)}: a state of another optimiser")
+            for name, value in buffers.items():
+                if tuple(value.shape) != tuple(p.shape):
+                    raise ValueError(f"optimiser buffer {name} of parameter {i}: shape {tuple(value.shape)} "
+                                     f"does not match the parameter's {tuple(p.shape)}")
         self.steps, self.lr = int(state["steps"]), float(state["lr"])
         # a state from before per-parameter counts: every parameter with buffers took every step
         self.param_steps = [int(n) for n in state.get("param_steps") or
                             [self.steps if state["buffers"][str(i)] else 0 for i in range(len(self.params))]]
         for i, p in enumerate(self.params):
             buffers = state["buffers"][str(i)]
-            for name, value in buffers.items():
-                if tuple(value.shape) != tuple(p.shape):
-                    raise ValueError(f"optimiser buffer {name} of parameter {i}: shape {tuple(value.shape)} "
-                                     f"does not match the parameter's {tuple(p.shape)}")
             self.state[i] = {name: backend.xp_of(p.data).asarray(backend.to_numpy(v) if backend.xp_of(v)
                              is not backend.xp_of(p.data) else v) for name, v in buffers.items()}
 
 
 class Adam(Optimizer):
     """Adam (Kingma & Ba, 2015), the paper's optimiser: bias-corrected, eps added after the square root."""
+
+    BUFFERS = ("exp_avg", "exp_avg_sq")  # per parameter, in state_dict()
 
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0):
         super().__init__(params, lr)
@@ -146,6 +159,8 @@ class Adam(Optimizer):
 class SGD(Optimizer):
     """Stochastic gradient descent with (PyTorch-style) momentum and weight decay; PyTorch's defaults
     (lr 1e-3, no momentum)."""
+
+    BUFFERS = ("momentum",)
 
     def __init__(self, params, lr=1e-3, momentum=0.0, weight_decay=0.0):
         super().__init__(params, lr)

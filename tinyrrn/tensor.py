@@ -22,7 +22,8 @@ Python's operators (``a + b``, ``x[i]``, ``x.sum()``, ...) are attached to
 Tensor from one place, :mod:`tinyrrn.operators`, so this module never imports
 the op library.
 """
-import contextlib
+import functools
+import inspect
 import threading
 
 import numpy
@@ -45,20 +46,59 @@ def is_grad_enabled():
     return getattr(_state, "grad_enabled", True)
 
 
-class no_grad(contextlib.ContextDecorator):
-    """Context manager (or decorator) that disables graph recording, e.g. for evaluation. As a
-    decorator one instance serves every call, so the states it restores are a stack (a recursive
-    function enters it again before it exits)."""
+class no_grad:
+    """Context manager that disables graph recording, e.g. for evaluation; or a decorator, as
+    ``@no_grad()`` or ``@no_grad``: each call (each step of a generator) then runs in a block of its
+    own, so that recursion and threads each restore their own state, as in PyTorch."""
 
-    def __init__(self):
-        self._previous = []
+    def __new__(cls, func=None):
+        if func is not None:  # @no_grad without parentheses
+            return cls()(func)
+        return super().__new__(cls)
+
+    def __init__(self, func=None):
+        self._previous = None
 
     def __enter__(self):
-        self._previous.append(is_grad_enabled())
+        self._previous = is_grad_enabled()
         _state.grad_enabled = False
 
     def __exit__(self, *exc):
-        _state.grad_enabled = self._previous.pop()
+        _state.grad_enabled = self._previous
+
+    def __call__(self, func):
+        if inspect.isgeneratorfunction(func):
+            @functools.wraps(func)
+            def generator(*args, **kwargs):
+                steps = func(*args, **kwargs)
+                with no_grad():
+                    request = None
+                    try:
+                        response = steps.send(request)
+                    except StopIteration as stop:
+                        return stop.value
+                while True:  # each step of the generator in its own block; its consumer's code outside
+                    try:
+                        request = yield response
+                    except GeneratorExit:
+                        steps.close()
+                        raise
+                    except BaseException as err:  # thrown into this generator: into func's
+                        step = functools.partial(steps.throw, err)
+                    else:
+                        step = functools.partial(steps.send, request)
+                    with no_grad():
+                        try:
+                            response = step()
+                        except StopIteration as stop:
+                            return stop.value
+            return generator
+
+        @functools.wraps(func)
+        def wrapper(*args, **kwargs):
+            with no_grad():
+                return func(*args, **kwargs)
+        return wrapper
 
 
 class Tensor:
@@ -96,7 +136,8 @@ class Tensor:
         self.parents = ()
         self.backward_fn = None
         self.op = None
-        self.version = 0  # counts in-place changes of data by tinyrrn (an optimiser's step, load_state_dict)
+        self._version = [0]  # in-place changes of data (x += y, an optimiser's step, load_state_dict), shared
+        # with the views of this data (detach(), basic indexing, reshape, permute): see ``version``
 
     @property
     def requires_grad(self):
@@ -182,9 +223,21 @@ class Tensor:
                                f"{self.dtype}{list(self.shape)}: a gradient has its tensor's shape and dtype")
         self._grad = value
 
+    @property
+    def version(self):
+        """How many times this data was changed in place, through this tensor or a view of it: a graph
+        that saved it refuses backward after a change (PyTorch's version counter)."""
+        return self._version[0]
+
+    @version.setter
+    def version(self, value):
+        self._version[0] = value
+
     def detach(self):
-        """The same data, cut from the graph."""
-        return Tensor(self.data)
+        """The same data, cut from the graph (a change through either is counted in both)."""
+        out = Tensor(self.data)
+        out._version = self._version
+        return out
 
     # -- backward ---------------------------------------------------------
     def backward(self, grad=None, retain_graph=False):
@@ -225,6 +278,10 @@ class Tensor:
             if node.backward_fn is None:  # a leaf: keep its own gradient
                 node.grad = _leaf_gradient(g, handed_out) if node.grad is None else node.grad + g
                 continue
+            if node.version != node.forward_version:  # exp, sigmoid, div, ... use their output in backward
+                raise RuntimeError(f"one of the variables needed for gradient computation has been modified by an "
+                                   f"inplace operation: the output of {node.op!r} (shape {tuple(node.shape)}) was "
+                                   "changed after the forward pass. Run the forward pass again after the change.")
             if any(p.version != v for p, v in zip(node.parents, node.parent_versions)):
                 changed = next(p for p, v in zip(node.parents, node.parent_versions) if p.version != v)
                 raise RuntimeError(f"one of the variables needed for gradient computation has been modified by an "
@@ -287,13 +344,17 @@ def _topological_order(root):
     return order
 
 
-def make_result(data, parents, backward_fn, op):
-    """Wrap an op's output array; record the graph edge when a parent requires grad."""
+def make_result(data, parents, backward_fn, op, view_of=None):
+    """Wrap an op's output array; record the graph edge when a parent requires grad. ``view_of``: the
+    tensor whose data ``data`` views (it shares that tensor's version counter)."""
     out = Tensor(data)
+    if view_of is not None:
+        out._version = view_of._version
     if is_grad_enabled() and any(p.requires_grad for p in parents):
         out._requires_grad = True
         out.parents = tuple(parents)
         out.parent_versions = tuple(p.version for p in parents)
+        out.forward_version = out.version
         out.backward_fn = backward_fn
         out.op = op
     return out

@@ -25,7 +25,7 @@ def reshape(x, *shape):
         out = x.data.reshape(shape)
     except ValueError:
         raise ArgumentError(f"reshape: cannot reshape {tuple(x.shape)} into {tuple(shape)}") from None
-    return make_result(out, (x,), lambda g: (g.reshape(x.shape),), "reshape")
+    return make_result(out, (x,), lambda g: (g.reshape(x.shape),), "reshape", view_of=x)
 
 
 def permute(x, *dims):
@@ -37,7 +37,7 @@ def permute(x, *dims):
     inverse = [0] * x.ndim
     for i, d in enumerate(dims):
         inverse[d] = i
-    return make_result(x.data.transpose(dims), (x,), lambda g: (g.transpose(inverse),), "permute")
+    return make_result(x.data.transpose(dims), (x,), lambda g: (g.transpose(inverse),), "permute", view_of=x)
 
 
 def transpose(x, dim0, dim1):
@@ -96,7 +96,7 @@ def getitem(x, index):
             grad = xp.zeros(x.shape, dtype=g.dtype)
             grad[items] = g
             return (grad,)
-        return make_result(x.data[items], (x,), backward, "getitem")
+        return make_result(x.data[items], (x,), backward, "getitem", view_of=x)
     select = ()  # the ints alone, as basic indexing ...
     for i in items:
         select += (i,) if type(i) is int or i is Ellipsis else (slice(None),) * _dims_taken(i)

@@ -39,6 +39,7 @@ class Module:
                 raise TypeError(f"cannot assign {type(value).__name__} as {kind} {name!r} of {type(self).__name__} "
                                 f"({expected.__name__} or None expected, as in PyTorch)")
         if name in self._buffers and not isinstance(value, (Parameter, Module)):
+            _check_buffer(name, value)
             self._buffers[name] = value  # e.g. `self.num_batches_tracked += 1`
             return
         target = (self._parameters if isinstance(value, Parameter) else
@@ -68,7 +69,13 @@ class Module:
         raise AttributeError(f"{type(self).__name__} has no attribute {name!r}")
 
     def register_buffer(self, name, array):
-        """Keep an array that is state but not trained (saved in state_dict)."""
+        """Keep an array that is state but not trained (saved in state_dict); None keeps no value. The
+        name must be a new attribute name without dots, as in PyTorch."""
+        if not isinstance(name, str) or not name or "." in name:
+            raise KeyError(f"buffer name must be a non-empty string without '.', got {name!r}")
+        if name not in self._buffers and (hasattr(self, name) or name in self._parameters or name in self._modules):
+            raise KeyError(f"attribute {name!r} already exists")
+        _check_buffer(name, array)
         self._parameters.pop(name, None)
         self._modules.pop(name, None)
         self.__dict__.pop(name, None)
@@ -96,11 +103,15 @@ class Module:
         return (m for _, m in self.named_modules())
 
     def children(self):
-        return iter(self._modules.values())
+        return (m for _, m in self.named_children())
 
     def named_children(self):
-        """(attribute name, module) of the direct sub-modules."""
-        return iter(self._modules.items())
+        """(attribute name, module) of the direct sub-modules, each once (None left out), as PyTorch."""
+        seen = set()
+        for name, m in self._modules.items():
+            if m is not None and id(m) not in seen:
+                seen.add(id(m))
+                yield name, m
 
     def named_parameters(self):
         """(dotted name, Parameter) pairs, in state_dict order; a parameter shared (tied) between modules
@@ -116,9 +127,13 @@ class Module:
         return [p for _, p in self.named_parameters()]
 
     def named_buffers(self):
+        """(dotted name, array) pairs, each buffer once (None left out), as PyTorch."""
+        seen = set()
         for prefix, module in self.named_modules():
             for name, b in module._buffers.items():
-                yield (f"{prefix}.{name}" if prefix else name), b
+                if b is not None and id(b) not in seen:
+                    seen.add(id(b))
+                    yield (f"{prefix}.{name}" if prefix else name), b
 
     def num_parameters(self):
         """Number of trainable scalars."""
@@ -126,10 +141,13 @@ class Module:
 
     # -- modes and housekeeping -------------------------------------------
     def train(self, mode=True):
+        """This module and, through their own train(), its children (one that overrides it, to keep a
+        batch norm frozen, say, is obeyed), as PyTorch."""
         if not isinstance(mode, bool):
             raise ValueError(f"training mode is expected to be boolean, got {mode!r}")
-        for m in self.modules():
-            object.__setattr__(m, "training", mode)
+        object.__setattr__(self, "training", mode)
+        for child in self.children():
+            child.train(mode)
         return self
 
     def eval(self):
@@ -226,6 +244,12 @@ def _as_array(value):
 
 def _is_channels_last(array):
     return array.ndim == 4 and array.transpose(0, 2, 3, 1).flags.c_contiguous and not array.flags.c_contiguous
+
+
+def _check_buffer(name, value):
+    """A buffer holds an array (NumPy's or CuPy's; a tensor's data) or None, as PyTorch's holds a tensor."""
+    if value is not None and not (hasattr(value, "shape") and hasattr(value, "dtype")):
+        raise TypeError(f"cannot assign {type(value).__name__} as buffer {name!r} (an array or None expected)")
 
 
 def move_keeping_layout(array, device):
