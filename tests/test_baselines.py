@@ -1,6 +1,7 @@
 """Table 1 pieces: cached per-frame features, Z-norm with training statistics, avg-pool and GRU baselines."""
 import json
 import os
+import re
 
 import numpy
 import pytest
@@ -163,6 +164,55 @@ def test_damaged_feature_files_are_refused_naming_the_file(tmp_path, rng):
         baseline.load_features(folder)
 
 
+def test_zero_frame_feature_files_are_refused_naming_the_file(tmp_path, rng):
+    """A (0, C) array would average to NaN probabilities, counted as class 0."""
+    items = order_set(rng, 4)
+    items[2] = (numpy.zeros((0, 4)), 0)
+    folder = write_features(tmp_path / "f", items, order_set(rng, 2))
+    with pytest.raises(ValueError, match=r"v_\S*npy: features of shape \(0, 4\) .* at least one frame"):
+        baseline.load_features(folder)
+
+
+def test_a_rerun_leaves_no_result_of_the_previous_run_under_its_settings(tmp_path, rng, monkeypatch):
+    """An interrupted rerun with other settings: config.json names them, and no older eval/ or model
+    beside it claims to be their result."""
+    folder = write_features(tmp_path / "f", order_set(rng, 8), order_set(rng, 4))
+    out = tmp_path / "run"
+    baseline.run(folder, "avgpool", out_dir=str(out), epochs=2, val_groups=0)
+    assert {"eval", "eval-last", "model.npz"} <= set(os.listdir(out))
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(baseline, "fit", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        baseline.run(folder, "avgpool", out_dir=str(out), epochs=5, val_groups=0)
+    assert json.load(open(out / "config.json"))["epochs"] == 5
+    assert not {"eval", "eval-last", "model.npz"} & set(os.listdir(out))
+
+
+@pytest.mark.parametrize("damage,says", [
+    (lambda index: index["videos"][0].update(label=7),
+     r"videos\[0\] \(\S+\): label 7 is not one of 0-1 \(2 classes\)"),
+    (lambda index: index["videos"][1].pop("subset") and None, r"videos\[1\] has no 'subset'"),
+    (lambda index: [], r"expected a JSON object \(a feature index\), got \[\]"),
+    (lambda index: {**index, "classes": None}, r"'classes' is null, expected a list of class names"),
+    (lambda index: index["videos"][2].update(file="../../etc/passwd"),
+     r"videos\[2\]: video \S+, file '../../etc/passwd': expected a name and a path inside"),
+    (lambda index: "{not json", r"not valid JSON"),
+], ids=["label out of range", "no subset", "a list", "no classes", "file outside", "not JSON"])
+def test_a_damaged_feature_index_is_one_error_line_naming_it(tmp_path, rng, capsys, damage, says):
+    folder = write_features(tmp_path / "f", order_set(rng, 4), order_set(rng, 2))
+    path = os.path.join(folder, "index.json")
+    index = json.load(open(path))
+    damaged = damage(index)
+    with open(path, "w") as f:
+        f.write(damaged if isinstance(damaged, str) else json.dumps(index if damaged is None else damaged))
+    assert baseline.main(["--features", folder, "--epochs", "1", "--out", str(tmp_path / "run")]) == 1
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+    assert re.match(f"error: {re.escape(path)}: {says}", err), err
+
+
 # -- extraction ------------------------------------------------------------------
 def tiny_config(data, tmp_path):
     return configuration.fill_defaults({**configuration.DEFAULTS, "data": data, "arch": "resnet_small",
@@ -180,6 +230,19 @@ def test_the_weights_digest_is_the_same_on_every_device(strict_gpu, monkeypatch)
     monkeypatch.setattr(strict_xp.StrictArray, "sum", lambda self, *args, **kwargs: strict_xp.asarray(
         self._a.sum(*args, **kwargs) * (1 + 2.0 ** -50)), raising=False)
     assert features.weights_digest(backbone) == on_cpu
+
+
+def test_the_weights_digest_leaves_out_the_classifier(tmp_path):
+    """A weights file whose fc does not fit leaves fc random: the digest of its features' weights is the
+    same on every load (else reproduce would never find Table 1 finished)."""
+    from tinyrrn.builders import load_backbone
+    weights = str(tmp_path / "w.npz")
+    save_npz(resnet_small(num_classes=4), weights)  # fc of 4 classes, loaded into a 1000-class backbone
+    first, second = (load_backbone(weights, "resnet_small")[0] for _ in range(2))
+    assert not numpy.array_equal(host(first.fc.weight), host(second.fc.weight))
+    assert features.weights_digest(first) == features.weights_digest(second)
+    second.layer4[1].conv2.weight.data[0] += 1
+    assert features.weights_digest(first) != features.weights_digest(second)
 
 
 def test_extraction_writes_one_array_per_video_and_resumes(tiny_data, tmp_path):
@@ -225,3 +288,30 @@ def test_features_command_line_with_a_weights_file(tiny_data, tmp_path):
     assert index["complete"] and index["weights"] == os.path.abspath(weights)
     assert baseline.main(["--features", out, "--model", "gru", "--epochs", "1", "--out", str(tmp_path / "b")]) == 0
     assert os.path.isfile(tmp_path / "b" / "eval" / "metrics.json")
+
+
+def test_feature_files_without_an_index_are_extracted_again(tiny_data, tmp_path):
+    """Files of a folder without index.json may be of other weights: none is trusted."""
+    out = str(tmp_path / "features")
+    config = tiny_config(tiny_data, tmp_path)
+    backbone = resnet_small(num_classes=4)
+    first = features.extract(config, backbone, "layer4", out, "random", batch=64)["videos"][0]["file"]
+    right = numpy.load(os.path.join(out, first))
+    numpy.save(os.path.join(out, first), numpy.zeros_like(right))  # as other weights would have made it
+    os.remove(os.path.join(out, "index.json"))
+    features.extract(config, backbone, "layer4", out, "random", batch=64)
+    numpy.testing.assert_array_equal(numpy.load(os.path.join(out, first)), right)
+
+
+@pytest.mark.parametrize("index,says", [([1], r"expected a JSON object \(a feature index\), got \[1\]"),
+                                        ("{", "not valid JSON")], ids=["a list", "not JSON"])
+def test_a_damaged_index_in_the_output_folder_is_one_error_line(tiny_data, tmp_path, capsys, index, says):
+    weights, out = str(tmp_path / "small.npz"), tmp_path / "features"
+    save_npz(resnet_small(), weights)
+    out.mkdir()
+    (out / "index.json").write_text(index if isinstance(index, str) else json.dumps(index))
+    assert features.main(["--data", tiny_data, "--weights", weights, "--arch", "resnet_small", "--resize", "24",
+                          "--crop", "16", "--out", str(out), "--cache-dir", str(tmp_path / "cache")]) == 1
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+    assert re.match(f"error: {re.escape(str(out / 'index.json'))}: {says}", err), err

@@ -5,7 +5,7 @@ import shutil
 
 import pytest
 
-from tinyrrn import reproduce
+from tinyrrn import features, reproduce, rundir
 from tinyrrn.models import resnet_small
 from tinyrrn.weights import save_npz
 
@@ -224,3 +224,52 @@ def test_two_split_grid_table4_baseline_is_table1s_and_rows_are_selected_on_vali
     assert "| row | paper | split 1 | split 2 | mean over splits | spread (min-max) |" in text
     assert not (out / "split1" / "table4-finetuned-resnet").exists()  # --only: the extra row was not asked for
     assert "| Recurrent Residual Networks (the paper) | 0.198 |" in text and "## Where this differs" in text
+
+
+T1_ROW = "table1-layer4-avgpool-znorm"
+
+
+def table1_grid(tiny_data, out, weights, *extra):
+    """Run one Table 1 row on features of ``weights``; returns its eval/metrics.json path."""
+    assert reproduce.run_grid(options(tiny_data, out, "--tables", "1", "--weights", weights, "--only", T1_ROW,
+                                      "--baseline-epochs", "2", *extra))[0] == 0
+    return out / "split1" / T1_ROW / "eval" / "metrics.json"
+
+
+def test_a_table1_result_counts_only_for_the_settings_it_was_made_with(tiny_data, tmp_path):
+    """An older tinyrrn's rerun, interrupted, left its predecessor's eval/ under the new config.json:
+    that result (2 epochs) is not reported as the 3-epoch row's."""
+    weights = str(tmp_path / "small.npz")
+    save_npz(resnet_small(), weights)
+    out = tmp_path / "grid"
+    result = table1_grid(tiny_data, out, weights)
+    config_path = out / "split1" / T1_ROW / "config.json"
+    config = json.load(open(config_path))
+    json.dump({**config, "epochs": 3}, open(config_path, "w"))
+    table1_grid(tiny_data, out, weights, "--baseline-epochs", "3")
+    assert json.load(open(result))["epochs"] == 3 and json.load(open(result))["last"]["epoch"] == 3
+
+
+def test_table1_is_made_again_when_the_weights_under_its_path_changed(tiny_data, tmp_path):
+    weights = str(tmp_path / "small.npz")
+    save_npz(resnet_small(), weights)
+    out = tmp_path / "grid"
+    result = table1_grid(tiny_data, out, weights)
+    os.utime(result, (1, 1))
+    save_npz(resnet_small(), weights)  # other random weights, the same path
+    table1_grid(tiny_data, out, weights)
+    assert os.stat(result).st_mtime > 1  # the classifier trained again
+    assert [p.name for p in (out / "split1").iterdir() if p.name.startswith("features-layer4.replaced-")]
+    index = json.load(open(out / "split1" / "features-layer4" / "index.json"))
+    from tinyrrn.builders import load_backbone
+    assert index["weights_digest"] == features.weights_digest(load_backbone(weights, "resnet_small")[0])
+
+
+def test_a_second_process_on_one_output_folder_is_refused(tiny_data, tmp_path, capsys):
+    out = tmp_path / "grid"
+    with rundir.RunLock(str(out)):  # as a first reproduce process holds it
+        assert reproduce.main(["--data", tiny_data, "--out", str(out), "--tables", "3", "--epochs", "1"]) == 1
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+    assert err.startswith(f"error: {out}: in use by process {os.getpid()} on host")
+    assert os.listdir(out) == []  # nothing written, and the lock file gone with its holder

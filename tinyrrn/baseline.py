@@ -16,10 +16,12 @@ of the training videos, chosen by ``--seed`` as a training run chooses them, are
 left out of the Z-norm statistics); the epoch with the lowest validation video error is kept,
 and the test split is evaluated once for it and once for the last epoch; ``--val-groups 0``
 trains on every training video and reports the last epoch. RUN_DIR gets config.json,
-metrics.jsonl (loss and validation error per epoch), model.npz (the selected epoch), eval/
-(its test metrics.json, confusion matrix, per-class table) and eval-last/.
+metrics.jsonl (loss and validation error per epoch), model.npz (the selected epoch), eval-last/
+and, last, eval/ (its test metrics.json, confusion matrix, per-class table); a rerun first deletes
+the previous run's results, so an interrupted one leaves none under its settings.
 """
 import os
+import shutil
 import sys
 import time
 
@@ -39,6 +41,7 @@ from .tensor import Tensor, no_grad
 from .weights import save_npz
 
 MODELS = ("avgpool", "gru")
+RESULTS = ("eval", "eval-last", "model.npz")  # what a finished run leaves beside config.json and metrics.jsonl
 DEFAULTS = {"epochs": 30, "lr": 1e-3, "batch": 32, "seed": 0, "hidden": 128, "val_groups": 3}
 
 
@@ -67,16 +70,16 @@ def load_features(features_dir):
 
 
 def _feature_array(features_dir, name):
-    """One video's (frames, C) features, checked: readable, 2-D floats, finite."""
+    """One video's (frames, C) features, checked: readable, 2-D floats, not empty, finite."""
     path = os.path.join(features_dir, name)
     try:
         array = numpy.load(path, allow_pickle=False)
     except (OSError, ValueError) as err:
         raise ValueError(f"{path}: not a readable feature file ({type(err).__name__}); run python -m "
                          "tinyrrn.features again into a new folder") from None
-    if array.ndim != 2 or array.dtype.kind != "f":
+    if array.ndim != 2 or array.dtype.kind != "f" or 0 in array.shape:
         raise ValueError(f"{path}: features of shape {array.shape} and dtype {array.dtype}, expected "
-                         "(frames, C) floats")
+                         "(frames, C) floats with at least one frame and one channel")
     if not numpy.isfinite(array).all():
         raise ValueError(f"{path}: holds NaN or infinite values")
     return array.astype(numpy.float32)
@@ -218,6 +221,7 @@ def run(features_dir, model="avgpool", znorm=False, out_dir=None, epochs=DEFAULT
                 "held_out_groups": groups}
     log = None
     if out_dir:
+        remove_results(out_dir)  # before config.json names the new settings: no older result stays under them
         write_json(os.path.join(out_dir, "config.json"), settings)
         log = JsonLog(os.path.join(out_dir, "metrics.jsonl"))
         log.truncate(0)  # a rerun starts its log afresh
@@ -241,9 +245,19 @@ def run(features_dir, model="avgpool", znorm=False, out_dir=None, epochs=DEFAULT
     selected["seconds"] = round(time.monotonic() - start, 2)
     if out_dir:
         save_npz(net, os.path.join(out_dir, "model.npz"))
-        write_report(selected, index["classes"], os.path.join(out_dir, "eval"))
         write_report(last, index["classes"], os.path.join(out_dir, "eval-last"))
+        write_report(selected, index["classes"], os.path.join(out_dir, "eval"))  # last: eval/ says finished
     return selected
+
+
+def remove_results(out_dir):
+    """Delete a run directory's results (eval/ first: its metrics.json marks a finished run)."""
+    for name in RESULTS:
+        path = os.path.join(out_dir, name)
+        if os.path.isdir(path):
+            shutil.rmtree(path)
+        elif os.path.lexists(path):
+            os.remove(path)
 
 
 def parser():

@@ -11,7 +11,8 @@ the paper's block2/3/4). Output, under ``--out``:
     index.json            settings, classes, and every video: its file, 0-based label, subset
 
 Each array is written to a temporary file and renamed into place, so an interrupted extraction
-resumes by skipping the videos whose file exists; ``index.json`` says ``"complete": true`` once
+resumes by skipping the videos whose file exists (in a folder without its index.json, whose files
+may be of other weights, every video is extracted again); ``index.json`` says ``"complete": true`` once
 every video is done. ``--weights`` is a weights file (.npz or torchvision .pth, e.g. ImageNet
 ResNet-50; ``--weights-layout caffe`` for MSRA/Caffe-layout weights, which also makes the input
 BGR 0-255 mean-subtracted) or a tinyrrn checkpoint / run directory, whose backbone is then used.
@@ -61,10 +62,13 @@ def described_settings(config, layer, weights_label):
 
 
 def weights_digest(backbone):
-    """A fingerprint of a backbone's weights (the same file path may hold other weights later: a run
-    trained on since), from each tensor's sum and sum of squares, added in float64 by NumPy on host
-    copies laid out as on the CPU: the same on every device (a GPU adds its sums in another order)."""
-    arrays = [move_keeping_layout(a, "cpu") for a in backbone.state_dict().values() if a.dtype.kind == "f"]
+    """A fingerprint of the backbone weights that features come from (the same file path may hold other
+    weights later: a run trained on since), from each tensor's sum and sum of squares, added in float64
+    by NumPy on host copies laid out as on the CPU: the same on every device (a GPU adds its sums in
+    another order). The classifier ``fc`` is left out: no feature depends on it, and a weights file
+    without one that fits leaves it random."""
+    arrays = [move_keeping_layout(a, "cpu") for name, a in backbone.state_dict().items()
+              if a.dtype.kind == "f" and not name.startswith("fc.")]
     sums = numpy.array([s for a in arrays for s in (a.sum(dtype="float64"), numpy.square(a).sum(dtype="float64"))])
     return hashlib.sha1(sums.tobytes()).hexdigest()[:16] if arrays else ""
 
@@ -80,12 +84,48 @@ def _save_features(path, array):
 
 
 def read_index(out_dir):
-    """The index.json of a feature folder (None if absent)."""
+    """The index.json of a feature folder (None if absent), checked: a damaged one is a ValueError naming it."""
     path = os.path.join(out_dir, "index.json")
     if not os.path.isfile(path):
         return None
-    with open(path) as f:
-        return json.load(f)
+    try:
+        with open(path) as f:
+            index = json.load(f)
+    except ValueError as err:  # not JSON, or not UTF-8
+        raise ValueError(f"{path}: not valid JSON ({err})") from None
+    problem = index_problem(index)
+    if problem:
+        raise ValueError(f"{path}: {problem}; run python -m tinyrrn.features again into a new folder")
+    return index
+
+
+def index_problem(index):
+    """What is wrong with a feature index (None when nothing): its classes, layer, and every video's
+    file (inside the folder), 0-based label and subset."""
+    if not isinstance(index, dict):
+        return f"expected a JSON object (a feature index), got {json.dumps(index)[:40]}"
+    classes, videos = index.get("classes"), index.get("videos")
+    if not isinstance(classes, list) or not classes or not all(isinstance(c, str) for c in classes):
+        return f"'classes' is {json.dumps(classes)[:40]}, expected a list of class names"
+    if not isinstance(index.get("layer"), str):
+        return f"'layer' is {json.dumps(index.get('layer'))[:40]}, expected a layer name"
+    if not isinstance(videos, list):
+        return f"'videos' is {json.dumps(videos)[:40]}, expected a list"
+    for i, video in enumerate(videos):
+        if not isinstance(video, dict):
+            return f"videos[{i}] is {json.dumps(video)[:40]}, expected an object"
+        missing = [key for key in ("video", "file", "label", "subset") if key not in video]
+        if missing:
+            return f"videos[{i}] has no {', '.join(map(repr, missing))}"
+        file, label = video["file"], video["label"]
+        if not isinstance(video["video"], str) or not isinstance(file, str) or os.path.isabs(file) \
+                or ".." in file.replace("\\", "/").split("/"):
+            return f"videos[{i}]: video {video['video']!r}, file {file!r}: expected a name and a path inside the folder"
+        if type(label) is not int or not 0 <= label < len(classes):
+            return f"videos[{i}] ({file}): label {label!r} is not one of 0-{len(classes) - 1} ({len(classes)} classes)"
+        if video["subset"] not in ("train", "test"):
+            return f"videos[{i}] ({file}): subset {video['subset']!r}, expected 'train' or 'test'"
+    return None
 
 
 def extract(config, backbone, layer, out_dir, weights_label, batch=64, desc=None):
@@ -118,7 +158,8 @@ def extract(config, backbone, layer, out_dir, weights_label, batch=64, desc=None
              "videos": [{k: v for k, v in item.items() if not k.startswith("_")} for item in videos], "bad": []}
     write_json(os.path.join(out_dir, "index.json"), index)
 
-    todo = [item for item in videos if not os.path.isfile(os.path.join(out_dir, item["file"]))]
+    # files of a folder without an index are of unknown weights and settings: every video is extracted again
+    todo = [item for item in videos if previous is None or not os.path.isfile(os.path.join(out_dir, item["file"]))]
     device = backend.get_device()
     backbone.eval()
     bar = Progress(total=len(videos), desc=desc or f"features {layer}")

@@ -19,6 +19,7 @@ Layout of the output folder (``--out``, default runs/reproduce-ucf101 or runs/re
     split<N>/features-<layer>/      cached per-frame features (tinyrrn.features) for Table 1
     split<N>/table1-<layer>-<model>-<znorm|raw>/   one Table 1 baseline (tinyrrn.baseline)
     grid.jsonl                      one line per finished row: errors, epochs, seconds
+    lock                            held while a reproduce process writes here (a second one is refused)
     REPORT.md                       the protocol, one table per paper table (paper error, ours, difference,
                                     run dir), the best model beside Table 5, where this differs from the paper
 
@@ -28,9 +29,10 @@ continues from its ``checkpoint.npz`` (tinyrrn.train resume). A row whose run ha
 that define it (tinyrrn.config.DEFINES_RUN, e.g. ``--set skip=linear``) is moved aside to
 ``<dir>.replaced-<time>`` and trained afresh. Feature extraction skips the videos already
 written, and a baseline (seconds long) is rerun when its epochs, seed or validation groups
-changed. Run the same command again after an interruption. Rows of different tables that are
-the same model (e.g. Table 2 "Block4, identity", Table 3 "identity" and Table 4 "context 2")
-share one run.
+changed, or the weights of its features' backbone (even under the same path: the features are
+then made afresh). Run the same command again after an interruption; one process at a time
+writes into an output folder. Rows of different tables that are the same model (e.g. Table 2
+"Block4, identity", Table 3 "identity" and Table 4 "context 2") share one run.
 
 Table 1 needs per-frame features of a pretrained backbone: on UCF-101 pass ``--weights`` (ImageNet
 ResNet-50). On the synthetic data there are no pretrained weights for the small backbone, so the
@@ -184,7 +186,8 @@ def model_key(config):
 
 def finished_result(run_dir):
     """The result of a finished row (its eval/metrics.json), or None: test error of the selected
-    epoch, of the last epoch, the selected epoch's validation error, the epochs, the run directory."""
+    epoch, of the last epoch, the selected epoch's validation error, the epochs, the validation
+    groups, the run directory."""
     path = os.path.join(run_dir, "eval", "metrics.json")
     if not os.path.isfile(path):
         return None
@@ -192,7 +195,8 @@ def finished_result(run_dir):
         metrics = json.load(f)
     last = metrics.get("last") or {}
     return {"error": metrics["video_error"], "last": last.get("video_error"), "val": metrics.get("val_video_error"),
-            "epoch": metrics.get("epoch"), "epochs": metrics.get("epochs"), "run_dir": run_dir}
+            "epoch": metrics.get("epoch"), "epochs": metrics.get("epochs"), "val_groups": metrics.get("val_groups"),
+            "run_dir": run_dir}
 
 
 class Grid:
@@ -202,6 +206,7 @@ class Grid:
         self.options = options
         self.out = options["out"]
         self.results = {}   # (split, key) -> finished_result(...)
+        self.digests = {}   # split -> weights digest of Table 1's backbone (table1_digest)
         self.log = JsonLog(os.path.join(self.out, "grid.jsonl"))
         self.run_dirs = self.plan()
 
@@ -275,35 +280,61 @@ class Grid:
         refused, applied = configuration.resume_changes(rundir.read_config(run_dir)[0], config)
         return refused, {k: v for k, v in applied.items() if k not in configuration.BOOKKEEPING}
 
+    def row_finished(self, row, split):
+        """Whether a training row is finished with settings that define it as this grid does (train_row skips it)."""
+        run_dir = self.run_dirs[split, row["key"]]
+        config = row_config(row["preset"], self.options, split)
+        return finished_result(run_dir) is not None and not self.settings_changes(run_dir, config)[0]
+
     # Table 1 ---------------------------------------------------------------------
-    def table1_backbone(self, split):
-        """(backbone, weights label, feature config) for Table 1 features."""
+    def table1_backbone(self, split, train=True):
+        """(backbone, weights label, feature config) for Table 1 features; remembers its weights digest.
+
+        On synthetic data the backbone is the fine-tuned no-skip (context 1) row's, trained first; with
+        ``train=False`` None while that row is not finished (and on real data without --weights)."""
         base = row_config("baseline-resnet50", self.options, split)
         if self.options["weights"]:
-            backbone, arch = load_backbone(self.options["weights"], base["arch"], layout=base["weights_layout"])
-            return backbone, os.path.abspath(self.options["weights"]), {**base, "arch": arch}
-        if self.options["data"] is not None:
+            source = self.options["weights"]
+        elif self.options["data"] is not None:
+            if not train:
+                return None
             raise UsageError("Table 1 (and Table 4's context-1 row, which is Table 1's Block4 avg. pool + Z-norm) "
                              "needs --weights (ImageNet ResNet-50 weights, .pth or .npz) on real data")
-        finetuned = next(r for r in rows([4]) if r["key"] == FINETUNED_KEY)
-        run_dir = self.train_row(finetuned, split)  # the no-skip (context 1) model, trained per frame
-        backbone, arch = load_backbone(run_dir, base["arch"])
-        return backbone, os.path.abspath(run_dir), {**base, "arch": arch}
+        else:
+            finetuned = next(r for r in rows([4]) if r["key"] == FINETUNED_KEY)
+            if train:
+                self.train_row(finetuned, split)  # the no-skip (context 1) model, trained per frame
+            elif not self.row_finished(finetuned, split):
+                return None
+            source = self.run_dirs[split, FINETUNED_KEY]
+        backbone, arch = load_backbone(source, base["arch"], layout=base["weights_layout"])
+        self.digests[split] = features.weights_digest(backbone)
+        return backbone, os.path.abspath(source), {**base, "arch": arch}
+
+    def table1_digest(self, split):
+        """The weights digest of the backbone that Table 1's features of ``split`` must come from now (the same
+        path may hold other weights since), or None while there is none (see table1_backbone)."""
+        if split not in self.digests and self.table1_backbone(split, train=False) is None:
+            return None
+        return self.digests[split]
 
     def baseline_epochs(self):
         return self.options["baseline_epochs"] or BASELINE_EPOCHS["synthetic" if self.options["data"] is None
                                                                   else "ucf101"]
 
     def table1_finished(self, row, split):
-        """The result of a Table 1 row finished with this grid's epochs, seed and validation groups, or None."""
+        """The result of a Table 1 row finished with this grid's epochs, seed and validation groups, on features
+        of this grid's settings and backbone weights, or None."""
         run_dir = self.run_dirs[split, row["key"]]
         result = finished_result(run_dir)
-        if result is None:
+        if result is None or not os.path.isfile(os.path.join(run_dir, "config.json")):
             return None
-        with open(os.path.join(run_dir, "config.json")) as f:
-            saved = json.load(f)
+        saved = rundir.read_config(run_dir)[0]
         wanted = {"epochs": self.baseline_epochs(), "seed": self.options["seed"], "val_groups": self.options["val_groups"]}
         if not all(saved.get(k) == v for k, v in wanted.items()):
+            return None
+        # the result is of those settings (an older tinyrrn's rerun, interrupted, left its predecessor's under them)
+        if result["epochs"] != wanted["epochs"] or result["val_groups"] != saved.get("held_out_groups"):
             return None
         # and its features are of this grid's settings (--set resize=32 must not report resize 24's result)
         layer = row["layer"] if "layer" in row else next(r["layer"] for r in rows([1]) if r["key"] == row["same_as"])
@@ -311,7 +342,8 @@ class Grid:
         described = features.described_settings(row_config("baseline-resnet50", self.options, split), layer,
                                                 self.table1_label(split))
         same = index is not None and all(index.get(k) == v for k, v in described.items() if k != "arch")
-        return result if same else None
+        # and weights: the digest last, as it loads the backbone
+        return result if same and index.get("weights_digest") == self.table1_digest(split) else None
 
     def feature_dir(self, split, layer):
         return os.path.join(self.out, f"split{split}", f"features-{layer}")
@@ -725,20 +757,21 @@ def run_grid(options):
     """Run the grid and write OUT/REPORT.md (also after an interruption); returns (exit code, report path)."""
     start = time.monotonic()
     use_compute(options["device"], options["threads"])
-    grid = Grid(options)
-    grid.check_grid_file()
-    code = 0
-    try:
-        grid.run()
-    except (signals.Interrupted, KeyboardInterrupt) as stop:
-        print("\ninterrupted: run the same command again to resume the grid", file=sys.stderr, flush=True)
-        code = getattr(stop, "exit_code", 130)
-    finally:
-        grid.collect()
-        text = report(grid.results, options, grid.protocol(), time.monotonic() - start)
-        path = os.path.join(options["out"], "REPORT.md")
-        write_text(path, text)
-        print(f"wrote {path}", flush=True)
+    with rundir.RunLock(options["out"]):  # one process per output folder: a second one is refused
+        grid = Grid(options)
+        grid.check_grid_file()
+        code = 0
+        try:
+            grid.run()
+        except (signals.Interrupted, KeyboardInterrupt) as stop:
+            print("\ninterrupted: run the same command again to resume the grid", file=sys.stderr, flush=True)
+            code = getattr(stop, "exit_code", 130)
+        finally:
+            grid.collect()
+            text = report(grid.results, options, grid.protocol(), time.monotonic() - start)
+            path = os.path.join(options["out"], "REPORT.md")
+            write_text(path, text)
+            print(f"wrote {path}", flush=True)
     return code, path
 
 
