@@ -401,3 +401,27 @@ def test_cli_errors_and_help(tmp_path):
     assert "Traceback" not in result.stderr
     result = run_cli("convert", "--help")
     assert result.returncode == 0 and "--num-classes" in result.stdout
+
+
+# ---------------------------------------------------------------- backbone weights of a job
+
+def test_backbone_weights_without_num_batches_tracked_load(tmp_path):
+    """State dicts saved before PyTorch 0.4.1 have no num_batches_tracked: kept as it is, as
+    nn.Module.load_state_dict keeps it; every other tensor is still required."""
+    from tinyrrn.builders import load_backbone_weights
+    from tinyrrn.models import resnet_small
+    source = resnet_small(num_classes=4).state_dict()
+    old = OrderedDict((k, v) for k, v in source.items() if not k.endswith(".num_batches_tracked"))
+    assert len(old) < len(source)
+    save_npz(old, tmp_path / "old.npz")
+    backbone = resnet_small(num_classes=4)
+    before = {k: np.array(v) for k, v in backbone.state_dict().items()}
+    load_backbone_weights(backbone, str(tmp_path / "old.npz"))
+    loaded = backbone.state_dict()
+    for key, value in source.items():
+        expected = before[key] if key.endswith(".num_batches_tracked") else value
+        np.testing.assert_array_equal(np.asarray(loaded[key]), np.asarray(expected), err_msg=key)
+    del old["layer1.0.bn1.running_mean"]
+    save_npz(old, tmp_path / "missing.npz")
+    with pytest.raises(ValueError, match=r"missing.npz: backbone tensors missing \(1\): layer1.0.bn1.running_mean$"):
+        load_backbone_weights(backbone, str(tmp_path / "missing.npz"))

@@ -81,7 +81,8 @@ def build_model(config, num_classes):
 
 
 def load_backbone_weights(backbone, path):
-    """Load every backbone tensor strictly from ``path``; ``fc`` is kept only if its shape fits.
+    """Load every backbone tensor strictly from ``path``; ``fc`` is kept only if its shape fits, and a
+    batch norm's ``num_batches_tracked`` (absent from files saved before PyTorch 0.4.1) only if there.
 
     Everything is checked before anything changes (names, shapes, finite values): a refused
     file leaves the backbone as it was."""
@@ -90,7 +91,7 @@ def load_backbone_weights(backbone, path):
     for key in ("fc.weight", "fc.bias"):
         if key in state and state[key].shape != own[key].shape:
             del state[key]
-    missing = [k for k in own if k not in state and not k.startswith("fc.")]
+    missing = [k for k in own if k not in state and not k.startswith("fc.") and not k.endswith(".num_batches_tracked")]
     if missing:
         prefix = next((p for p in ("backbone.", "module.", "model.") if all(p + k in state for k in missing)), None)
         hint = f" (the file's names start with {prefix!r}: strip it)" if prefix else ""
