@@ -119,3 +119,22 @@ def test_render_reversal_and_cli_help():
     assert out.returncode == 0 and all(flag in out.stdout for flag in
                                        ("--classes", "--groups", "--clips", "--size", "--frames", "--seed"))
     assert columns == sorted(columns)                               # moves right
+
+
+@pytest.mark.parametrize("args,says", [
+    (["--every", "0"], "error: argument --every: '0': must be an integer of at least 1"),
+    (["--every", "-1"], "error: argument --every: '-1': must be an integer of at least 1"),
+    (["--seed", "-1"], "error: argument --seed: '-1': must be an integer of at least 0"),
+    (["--groups", "2"], "error: argument --groups: '2': must be an integer of at least 3"),
+    (["--classes", "3"], "error: --classes 3: classes must be even, 2 to 12, got 3"),
+    (["--frames", "42-45"], "error: --frames 42-45: frames range 42-45 holds no count of the form 10*m+1"),
+], ids=["every 0", "every -1", "seed -1", "groups 2", "classes 3", "frames"])
+def test_command_line_value_errors_are_usage_errors_naming_the_flag(tmp_path, capsys, args, says):
+    from tinyrrn.data import synthetic
+    out = tmp_path / "never"
+    assert synthetic.main([str(out), *args]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1 and err.startswith(says), err
+    assert not out.exists()
+    with pytest.raises(ValueError, match="every must be at least 1"):
+        generate(str(out), every=0)

@@ -712,7 +712,7 @@ def test_a_tiny_pth_that_expands_to_gigabytes_is_refused(tmp_path):
      "error: argument --top: '-2': must be an integer of at least 1"),
     ("weights", ["info", "/nonexistent.npz"], 1, "error: /nonexistent.npz: No such file or directory"),
     ("data.check", ["/nonexistent"], 2, "error: /nonexistent: no such dataset folder"),
-    ("data.synthetic", ["/tmp/never", "--classes", "3"], 1, "error: classes must be even"),
+    ("data.synthetic", ["/tmp/never", "--classes", "3"], 2, "error: --classes 3: classes must be even"),
     ("data.synthetic", ["/tmp/never", "--size", "0x0"], 2, "error: argument --size: --size '0x0': both numbers must be at least 1"),
     ("data.check", ["/nonexistent", "--every", "0"], 2, "error: --every 0: must be at least 1"),
     ("train", ["--lr", "-0.003"], 2, "error: --lr -0.003: must be a finite number above 0.0"),

@@ -43,7 +43,7 @@ from concurrent.futures import ThreadPoolExecutor
 import imageio_ffmpeg
 import numpy as np
 
-from ..cli import ArgumentParser, command
+from ..cli import ArgumentParser, UsageError, at_least, command
 from ..progress import Progress
 
 VERSION = 3  # bumped whenever the videos or split lists change, so cached copies are regenerated
@@ -140,6 +140,9 @@ def write_video(path, frames, fps=25, codec="mjpeg"):
 
 
 def _frame_counts(frames, every):
+    """The frame counts EVERY*m+1 (m >= 1) within the range (lo, hi)."""
+    if every < 1:
+        raise ValueError(f"every must be at least 1, got {every}")
     lo, hi = frames
     counts = [every * m + 1 for m in range(1, hi // every + 1) if lo <= every * m + 1 <= hi]
     if not counts:
@@ -215,24 +218,35 @@ def _pair(text, sep, what):
     return a, b
 
 
+def _check(flag, check, *args):
+    """Run ``check(*args)``; its ValueError as a UsageError naming ``flag``."""
+    try:
+        check(*args)
+    except ValueError as err:
+        raise UsageError(f"{flag}: {err}") from None
+
+
 @command
 def main(argv=None):
     parser = ArgumentParser(prog="python -m tinyrrn.data.synthetic", description=__doc__.split("\n")[0])
     parser.add_argument("out_dir", help="folder to write the videos and ucfTrainTestlist/ into")
     parser.add_argument("--classes", type=int, default=12, help="number of classes, even, 2-12 (default 12)")
-    parser.add_argument("--groups", type=int, default=25,
+    parser.add_argument("--groups", type=at_least(len(SPLITS)), default=25,
                         help="groups per class, at least 3; each of the 3 splits tests its own 7/25 (default 25)")
-    parser.add_argument("--clips", type=int, default=1, help="clips per group (default 1)")
+    parser.add_argument("--clips", type=at_least(1), default=1, help="clips per group (default 1)")
     parser.add_argument("--size", type=lambda s: _pair(s, "x", "--size"), default=(64, 48),
                         help="frame size WxH (default 64x48, 4:3 like UCF-101)")
     parser.add_argument("--frames", type=lambda s: _pair(s, "-", "--frames"), default=(41, 71),
                         help="range LO-HI of frames per video; counts are EVERY*m+1 (default 41-71)")
-    parser.add_argument("--every", type=int, default=10, help="sampling step the videos are designed for (default 10)")
-    parser.add_argument("--fps", type=int, default=25, help="frame rate (default 25)")
+    parser.add_argument("--every", type=at_least(1), default=10,
+                        help="sampling step the videos are designed for (default 10)")
+    parser.add_argument("--fps", type=at_least(1), default=25, help="frame rate (default 25)")
     parser.add_argument("--codec", choices=sorted(CODECS), default="mjpeg",
                         help="mjpeg (near-lossless, default), mpeg4 (XVID, like UCF-101) or ffv1 (lossless)")
-    parser.add_argument("--seed", type=int, default=0, help="random seed; same seed, same dataset (default 0)")
+    parser.add_argument("--seed", type=at_least(0), default=0, help="random seed; same seed, same dataset (default 0)")
     args = parser.parse_args(argv)
+    _check(f"--classes {args.classes}", class_names, args.classes)
+    _check(f"--frames {args.frames[0]}-{args.frames[1]}", _frame_counts, args.frames, args.every)
     out = generate(args.out_dir, args.seed, args.classes, args.groups, args.clips, args.size, args.frames,
                    args.every, args.fps, args.codec)
     print(f"wrote {args.classes * args.groups * args.clips} videos and ucfTrainTestlist/ to {out}")
