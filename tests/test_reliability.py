@@ -151,23 +151,15 @@ def test_a_checkpoint_altered_to_hold_nan_is_refused_when_read(tmp_path):
     ('optimizer = "rmsprop"', "optimizer = 'rmsprop': expected one of ['adam', 'sgd']"),
     ('lr = "fast"', "lr = 'fast': expected a number"),
     ("positions = 2", "positions = 2: expected a list"),
-])
-def test_a_toml_value_of_the_wrong_kind_is_refused_naming_the_file_and_key(tmp_path, line, says, capsys):
-    toml = tmp_path / "settings.toml"
-    toml.write_text(line + "\n")
-    assert training.main(["--config", str(toml)]) == 2
-    assert one_error_line(capsys).startswith(f"error: {toml}: {says}")
-
-
-@pytest.mark.parametrize("lines, says", [
-    ("log_every = 0", "log_every = 0: must be an integer of at least 1"),
+    ("log_every = 0", "log_every = 0: must be an integer of at least 1"),  # out of range
     ("momentum = 1e400", "momentum = inf: must be a finite number of at least 0.0"),
     ('name = ""', "name = '': must be a plain file name"),
     ("resize = 24\ncrop = 30", "crop = 30 is larger than resize = 24"),
 ])
-def test_a_toml_value_out_of_range_is_refused_naming_the_file_and_key(tmp_path, lines, says, capsys):
+def test_a_toml_value_of_the_wrong_kind_or_out_of_range_is_refused_naming_the_file_and_key(tmp_path, line, says,
+                                                                                            capsys):
     toml = tmp_path / "settings.toml"
-    toml.write_text(lines + "\n")
+    toml.write_text(line + "\n")
     assert training.main(["--config", str(toml)]) == 2
     assert one_error_line(capsys).startswith(f"error: {toml}: {says}")
 

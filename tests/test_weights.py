@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from devices import host
 from tinyrrn.weights import (UnsafePickleError, WeightsError, convert, load_npz, parameter_count,
                              read_pth, read_weights, save_npz)
 
@@ -415,12 +416,12 @@ def test_backbone_weights_without_num_batches_tracked_load(tmp_path):
     assert len(old) < len(source)
     save_npz(old, tmp_path / "old.npz")
     backbone = resnet_small(num_classes=4)
-    before = {k: np.array(v) for k, v in backbone.state_dict().items()}
+    before = {k: host(v) for k, v in backbone.state_dict().items()}
     load_backbone_weights(backbone, str(tmp_path / "old.npz"))
     loaded = backbone.state_dict()
     for key, value in source.items():
         expected = before[key] if key.endswith(".num_batches_tracked") else value
-        np.testing.assert_array_equal(np.asarray(loaded[key]), np.asarray(expected), err_msg=key)
+        np.testing.assert_array_equal(host(loaded[key]), host(expected), err_msg=key)
     del old["layer1.0.bn1.running_mean"]
     save_npz(old, tmp_path / "missing.npz")
     with pytest.raises(ValueError, match=r"missing.npz: backbone tensors missing \(1\): layer1.0.bn1.running_mean$"):
