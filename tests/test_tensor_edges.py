@@ -349,3 +349,11 @@ def test_an_optimiser_refuses_the_state_of_another_before_changing_anything():
     with pytest.raises(ValueError, match="a state of another optimiser"):
         sgd.load_state_dict(adam.state_dict())
     assert sgd.steps == 0
+
+
+def test_gradients_accumulate_into_the_same_array_as_pytorchs():
+    x = Tensor(numpy.array([1.0, 2.0]), requires_grad=True)
+    (x * 2).sum().backward()
+    first = x.grad
+    (x * 3).sum().backward()
+    assert x.grad is first and host(first).tolist() == [5.0, 5.0]

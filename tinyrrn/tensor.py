@@ -275,8 +275,13 @@ class Tensor:
             g = grads.pop(id(node), None)
             if g is None:
                 continue
-            if node.backward_fn is None:  # a leaf: keep its own gradient
-                node.grad = _leaf_gradient(g, handed_out) if node.grad is None else node.grad + g
+            if node.backward_fn is None:  # a leaf: keep its own gradient, added to in place (as PyTorch)
+                if node.grad is None:
+                    node.grad = _leaf_gradient(g, handed_out)
+                elif getattr(getattr(node.grad, "flags", None), "writeable", True):
+                    node.grad += g
+                else:  # a read-only array assigned to .grad
+                    node.grad = node.grad + g
                 continue
             if node.version != node.forward_version:  # exp, sigmoid, div, ... use their output in backward
                 raise RuntimeError(f"one of the variables needed for gradient computation has been modified by an "
