@@ -25,6 +25,18 @@ def test_check_lists_missing_and_bad_videos(tmp_path, capsys):
     assert all(flag in help_text for flag in ("--split", "--list-dir", "--every"))
 
 
+def test_a_missing_list_dir_is_a_usage_error_naming_it(tmp_path, capsys):
+    root = generate(tmp_path, seed=0, classes=2, groups=3)
+    capsys.readouterr()
+    assert main([str(root), "--list-dir", str(tmp_path / "nonexistent")]) == 2
+    assert capsys.readouterr().err.strip() == (f"error: {tmp_path / 'nonexistent'}: no such folder of split files "
+                                               "(classInd.txt, trainlist01.txt, ...): --list-dir")
+    os.rename(os.path.join(root, "ucfTrainTestlist"), tmp_path / "lists")
+    assert main([str(root)]) == 2
+    assert capsys.readouterr().err.strip().endswith(f": {root} is not in UCF-101's layout, or give --list-dir")
+    assert main([str(root), "--list-dir", str(tmp_path / "lists")]) == 0
+
+
 class FakeTTY(io.StringIO):
     def isatty(self):
         return True

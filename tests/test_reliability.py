@@ -26,6 +26,7 @@ import devices
 from devices import host
 from tinyrrn import backend, builders, checkpoint, cli, config as configuration, files, reproduce, rundir, signals
 from tinyrrn import evaluate as evaluation
+from tinyrrn import predict as prediction
 from tinyrrn import train as training
 from tinyrrn.data import UCF101, cache as frame_cache, check as data_check, synthetic
 from tinyrrn.models import resnet_small
@@ -522,6 +523,15 @@ def test_a_short_write_says_whether_the_disk_is_full(tmp_path, monkeypatch, free
     assert os.listdir(tmp_path) == []
 
 
+def test_a_file_written_over_a_folder_is_named_not_its_temporary_file(tmp_path):
+    target = tmp_path / "out"
+    target.mkdir()
+    with pytest.raises(IsADirectoryError) as raised:
+        files.write_text(target, "text")
+    assert raised.value.filename == str(target)
+    assert os.listdir(tmp_path) == ["out"] and os.listdir(target) == []
+
+
 # -- 6. paths stay inside their roots -------------------------------------------------------------
 def copy_dataset(tiny_data, tmp_path):
     root = tmp_path / "data"
@@ -647,6 +657,28 @@ def test_an_unexpected_key_leaves_the_backbone_unchanged(tmp_path):
         numpy.testing.assert_array_equal(host(value), host(before[key]), err_msg=key)
 
 
+def test_training_starts_from_the_backbone_of_a_tinyrrn_checkpoint(finished):
+    arrays, meta = checkpoint.load(os.path.join(finished, "best.npz"))
+    config = {**meta["config"], "weights": finished}  # a run directory: its best.npz
+    backbone = builders.build_model(config, len(meta["classes"])).backbone.state_dict()
+    for name, value in checkpoint.prefixed(arrays, "model").items():
+        if name.startswith("backbone."):
+            numpy.testing.assert_array_equal(host(backbone[name[len("backbone."):]]), value, err_msg=name)
+    with pytest.raises(cli.UsageError, match=r"best.npz: a tinyrrn checkpoint of resnet_small \(torchvision layout\), "
+                                             r"not of resnet18 \(torchvision layout\): start from its backbone with "
+                                             r"--arch resnet_small --weights-layout torchvision$"):
+        builders.build_model({**config, "arch": "resnet18"}, len(meta["classes"]))
+
+
+@pytest.mark.parametrize("name, data", [("config.json", b"{}\n"), ("video.avi", b"RIFF\0\0\0\0AVI LIST")])
+def test_a_file_that_is_no_npz_archive_is_refused_as_a_checkpoint_saying_what_is_expected(tmp_path, name, data, capsys):
+    path = tmp_path / name
+    path.write_bytes(data)
+    assert prediction.main([str(tmp_path / "video.avi"), "--checkpoint", str(path)]) == 1
+    assert one_error_line(capsys) == (f"error: {path}: not a tinyrrn checkpoint (not a .npz archive); expected a run "
+                                      "directory or its best.npz or checkpoint.npz")
+
+
 def test_nan_weights_are_refused_naming_the_tensor(tmp_path):
     state = resnet_small(num_classes=4).state_dict()
     state["layer1.0.conv1.weight"] = state["layer1.0.conv1.weight"].copy()
@@ -689,6 +721,8 @@ def test_a_tiny_pth_that_expands_to_gigabytes_is_refused(tmp_path):
     ("reproduce", ["--set", "skip=linear"], 2, "error: --set 'skip=linear': skip defines a row of the paper's tables"),
     ("reproduce", ["--set", "flip=no"], 2, "error: --set: flip = 'no': expected true or false"),
     ("reproduce", ["--set", "lr=abc"], 2, "error: --set: lr = 'abc': expected a number"),
+    ("reproduce", ["--set", "lr=-1"], 2, "error: --set: lr = -1: must be a finite number above 0.0"),
+    ("reproduce", ["--set", "chunk=0"], 2, "error: --set: chunk = 0: must be an integer of at least 1"),
     ("reproduce", ["--baseline-epochs", "0"], 2, "error: argument --baseline-epochs: '0': must be an integer of at least 1"),
     ("reproduce", ["--feature-batch", "0"], 2, "error: argument --feature-batch: '0': must be an integer of at least 1"),
     ("baseline", ["--features", "f", "--epochs", "0"], 2, "error: argument --epochs: '0': must be an integer of at least 1"),

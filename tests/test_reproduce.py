@@ -6,6 +6,7 @@ import shutil
 import pytest
 
 from tinyrrn import features, reproduce, rundir
+from tinyrrn.cli import UsageError
 from tinyrrn.models import resnet_small
 from tinyrrn.weights import save_npz
 
@@ -51,6 +52,14 @@ def test_synthetic_rows_use_the_small_backbone_with_the_rows_skip(tmp_path):
     assert reproduce.options_from(["--splits", "1,2"])["splits"] == [1, 2]  # synthetic data has 3 splits too
     with pytest.raises(ValueError, match="split numbers 1-3"):
         reproduce.options_from(["--splits", "1,4"])
+
+
+def test_a_set_that_puts_a_row_out_of_range_names_set_and_the_row(tmp_path):
+    opts = reproduce.options_from(["--out", str(tmp_path / "g"), "--set", "chunk=1"])
+    with pytest.raises(UsageError, match=r"^--set: row table4-context3: --chunk 1 is shorter than --context 3"):
+        reproduce.row_config("table4-context3", opts, 1)
+    with pytest.raises(UsageError, match=r"^--set: lr = -1: must be a finite number above 0.0$"):
+        reproduce.options_from(["--out", str(tmp_path / "g"), "--set", "lr=-1"])
 
 
 def test_same_model_rows_share_one_run(tmp_path):

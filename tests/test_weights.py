@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from devices import host
-from tinyrrn.weights import (UnsafePickleError, WeightsError, convert, load_npz, parameter_count,
+from tinyrrn.weights import (UnsafePickleError, WeightsError, convert, load_npz, main, parameter_count,
                              read_pth, read_weights, save_npz)
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -392,6 +392,42 @@ def test_info_cli(tmp_path):
     assert "bn.num_batches_tracked  []" in result.stdout
     # conv 108 + bn.weight 4 + fc 40 + 10; running_mean and the counter are not parameters
     assert lines[-1] == "6 entries, 162 parameters in 4 parameter tensors"
+
+
+def test_info_of_a_tinyrrn_checkpoint_counts_its_model_only(tmp_path, capsys):
+    from tinyrrn import checkpoint
+    model = {f"model/{name}": value for name, value in StandInModel().arrays.items()}
+    optim = {"optim/0/exp_avg": np.zeros((4, 3, 3, 3), np.float32), "optim/0/exp_avg_sq": np.zeros(4, np.float32)}
+    checkpoint.save(tmp_path / "best.npz", {**model, **optim}, {"epoch": 1})
+    assert main(["info", str(tmp_path / "best.npz")]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split()[0] for line in lines[:-1]] == list(StandInModel().arrays)
+    assert lines[-1] == ("6 entries, 162 parameters in 4 parameter tensors (a tinyrrn checkpoint: its model's entries; "
+                         "the optimiser's state beside them, 2 arrays, is not counted)")
+
+
+def test_convert_into_a_folder_names_the_folder(tmp_path, capsys):
+    save_npz(StandInModel(), tmp_path / "in.npz")
+    (tmp_path / "out").mkdir()
+    assert main(["convert", str(tmp_path / "in.npz"), str(tmp_path / "out")]) == 1
+    assert capsys.readouterr().err.strip() == f"error: {tmp_path / 'out'}: Is a directory"
+    assert sorted(os.listdir(tmp_path)) == ["in.npz", "out"] and os.listdir(tmp_path / "out") == []
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_a_pth_that_is_no_state_dict_says_which_entry_is_not_a_tensor(tmp_path, fmt, torch):
+    state = OrderedDict((f"layer{i}.weight", torch.zeros(2)) for i in range(98))
+    state["step"] = 5
+    with pytest.raises(WeightsError, match=r"mixed.pth: no state_dict \(mapping of names to tensors\) found: 98 of its 99 "
+                                           r"entries are tensors, but 'step' is an int$"):
+        read_pth(torch_save(state, tmp_path / "mixed.pth", fmt))
+    with pytest.raises(WeightsError, match=r"found under 'state_dict': 98 of its 99 entries are tensors, but 'step'"):
+        read_pth(torch_save({"state_dict": state, "epoch": 3}, tmp_path / "nested.pth", fmt))
+    with pytest.raises(WeightsError, match=r"found: its keys are 'epoch', 'args'$"):
+        read_pth(torch_save({"epoch": 3, "args": "x"}, tmp_path / "meta.pth", fmt))
+    with pytest.raises(WeightsError, match=r"bare.pth: holds a single tensor, not a state_dict \(a mapping of names "
+                                           r"to tensors\)$"):
+        read_pth(torch_save(torch.zeros(3), tmp_path / "bare.pth", fmt))
 
 
 def test_cli_errors_and_help(tmp_path):

@@ -24,11 +24,7 @@ def dataset_root(config):
     if config["data"] is not None:
         if not os.path.isdir(config["data"]):
             raise UsageError(f"{config['data']}: no such dataset folder (--data)")
-        lists = config["list_dir"] or os.path.join(config["data"], "ucfTrainTestlist")
-        if not os.path.isdir(lists):
-            raise UsageError(f"{lists}: no such folder of split files (classInd.txt, trainlist01.txt, ...): "
-                             + ("--list-dir" if config["list_dir"] else "--data is not in UCF-101's layout, or give "
-                                "--list-dir"))
+        split_folder(config["data"], config["list_dir"])
         return config["data"]
     root = os.path.join(configuration.user_cache(), f"synthetic-v{synthetic.VERSION}")
     if not os.path.isfile(os.path.join(root, "ucfTrainTestlist", "testlist01.txt")):
@@ -37,13 +33,22 @@ def dataset_root(config):
     return root
 
 
+def split_folder(root, list_dir=None, root_name="--data"):
+    """The folder of the split files (classInd.txt, ...): ``list_dir``, else ROOT/ucfTrainTestlist; a UsageError
+    naming --list-dir, or the dataset folder (``root_name``: how the user gave it), when it is not a folder."""
+    lists = list_dir or os.path.join(root, "ucfTrainTestlist")
+    if not os.path.isdir(lists):
+        raise UsageError(f"{lists}: no such folder of split files (classInd.txt, trainlist01.txt, ...): "
+                         + ("--list-dir" if list_dir else f"{root_name} is not in UCF-101's layout, or give --list-dir"))
+    return lists
+
+
 def held_out_groups(config):
     """The group numbers of the configured split's training list held out for validation
     (``config["val_groups"]`` of them, chosen by ``config["seed"]``; see data.splits.validation_groups)."""
     if not config["val_groups"]:
         return []
-    root = dataset_root(config)
-    list_dir = config["list_dir"] if config["list_dir"] is not None else os.path.join(root, "ucfTrainTestlist")
+    list_dir = split_folder(dataset_root(config), config["list_dir"])
     train_list = read_split(list_dir, config["split"])[1]
     try:
         return validation_groups(train_list, config["val_groups"], config["seed"])
@@ -72,21 +77,41 @@ def build_backbone(arch, num_classes, layout="torchvision"):
 
 
 def build_model(config, num_classes):
-    """The RecurrentResNet of ``config``; backbone weights from --weights (its classifier is dropped)."""
-    backbone = build_backbone(config["arch"], num_classes, config.get("weights_layout", "torchvision"))
+    """The RecurrentResNet of ``config``; backbone weights from --weights (a weights file, or a tinyrrn
+    checkpoint or run directory of the same arch and layout: its backbone; see load_backbone_weights)."""
+    arch, layout = config["arch"], config.get("weights_layout", "torchvision")
+    backbone = build_backbone(arch, num_classes, layout)
     if config["weights"]:
-        load_backbone_weights(backbone, config["weights"])
+        load_backbone_weights(backbone, config["weights"], (arch, layout))
     return RecurrentResNet(backbone, config["skip"], config["positions"], config["context"],
                            config["average_logits"])
 
 
-def load_backbone_weights(backbone, path):
-    """Load every backbone tensor strictly from ``path``; ``fc`` is kept only if its shape fits, and a
+def backbone_state(path, built_as=None):
+    """(file, name -> array): the tensors of a weights file, or the backbone's of a tinyrrn checkpoint or run
+    directory, refused when ``built_as`` (arch, weights layout) is given and the checkpoint is of others."""
+    if not is_checkpoint(path):
+        return path, read_weights(path)
+    path = checkpoint_file(path)
+    arrays, meta = checkpoint.load(path)
+    saved = meta["config"]["arch"], meta["config"].get("weights_layout", "torchvision")
+    if built_as is not None and saved != tuple(built_as):
+        raise UsageError(f"--weights {path}: a tinyrrn checkpoint of {saved[0]} ({saved[1]} layout), not of "
+                         f"{built_as[0]} ({built_as[1]} layout): start from its backbone with --arch {saved[0]} "
+                         f"--weights-layout {saved[1]}")
+    start = len("backbone.")
+    return path, {name[start:]: value for name, value in checkpoint.prefixed(arrays, "model").items()
+                  if name.startswith("backbone.")}
+
+
+def load_backbone_weights(backbone, path, built_as=None):
+    """Load every backbone tensor strictly from ``path`` (a weights file, or a tinyrrn checkpoint or run
+    directory: its model's backbone, see backbone_state); ``fc`` is kept only if its shape fits, and a
     batch norm's ``num_batches_tracked`` (absent from files saved before PyTorch 0.4.1) only if there.
 
     Everything is checked before anything changes (names, shapes, finite values): a refused
     file leaves the backbone as it was."""
-    state = read_weights(path)
+    path, state = backbone_state(path, built_as)
     own = backbone.state_dict()
     for key in ("fc.weight", "fc.bias"):
         if key in state and state[key].shape != own[key].shape:

@@ -12,6 +12,7 @@ import os
 import numpy
 
 from .backend import to_numpy, xp_of
+from .pth import ZIP_MAGIC
 from .weights import save_npz
 
 META_KEY = "__meta__"
@@ -47,6 +48,10 @@ def load(path):
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise CheckpointError(f"{path}: no such checkpoint")
+    with open(path, "rb") as file:
+        if file.read(len(ZIP_MAGIC)) != ZIP_MAGIC:  # a config.json, a video, ...: NumPy would try it as a pickle
+            raise CheckpointError(f"{path}: not a tinyrrn checkpoint (not a .npz archive); expected a run "
+                                  "directory or its best.npz or checkpoint.npz")
     try:
         with numpy.load(path, allow_pickle=False) as archive:
             arrays = {name: archive[name] for name in archive.files}

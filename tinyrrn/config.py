@@ -162,8 +162,8 @@ def parser():
     a("--list-dir", dest="list_dir", help="folder of the split files (default DATA/ucfTrainTestlist)")
     a("--split", type=int, choices=(1, 2, 3), help=f"official split number ({_default('split')})")
     a("--arch", choices=sorted(ARCHITECTURES), help=f"backbone ({_default('arch')})")
-    a("--weights", help="backbone weights (.npz, or a torchvision .pth) e.g. ImageNet ResNet-50; fc is dropped "
-      "(default: none, random initialisation)")
+    a("--weights", help="backbone weights (.npz, or a torchvision .pth) e.g. ImageNet ResNet-50, or a tinyrrn "
+      "run directory or checkpoint (its model's backbone); fc is dropped (default: none, random initialisation)")
     a("--weights-layout", dest="weights_layout", choices=sorted(WEIGHTS_LAYOUTS),
       help="the layout the weights were trained in: torchvision, or caffe, MSRA's ResNet-50 as the "
            "authors' framework used (torchvision's tensor names; stride in the first 1x1 conv, Caffe's pool1, "

@@ -39,7 +39,8 @@ def _short_write(err, directory):
 
 @contextlib.contextmanager
 def atomic_write(path, mode="w", newline=None):
-    """A file object (``mode`` "w" or "wb") whose content replaces ``path`` only when the block ends without error."""
+    """A file object (``mode`` "w" or "wb") whose content replaces ``path`` only when the block ends without error.
+    Its own errors (OSError) name ``path``, never the temporary file."""
     path = os.fspath(path)
     directory, base = os.path.split(os.path.abspath(path))
     try:
@@ -52,8 +53,11 @@ def atomic_write(path, mode="w", newline=None):
             yield file
             file.flush()
             os.fsync(file.fileno())
-        os.chmod(temporary, 0o644)  # mkstemp makes 0600; these are ordinary files
-        os.replace(temporary, path)
+        try:
+            os.chmod(temporary, 0o644)  # mkstemp makes 0600; these are ordinary files
+            os.replace(temporary, path)
+        except OSError as err:  # e.g. path is a folder: the error names path, not the temporary file
+            raise _naming(path, err) from None
     except BaseException as err:
         err = _short_write(err, directory)  # asked before the temporary file's room is freed
         with contextlib.suppress(OSError):

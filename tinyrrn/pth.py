@@ -52,6 +52,9 @@ _STORAGE_TYPES = {
 # A tensor may take at most this many times its storage's bytes, plus EXPAND_SLACK, unless allow_expand.
 EXPAND_LIMIT, EXPAND_SLACK = 16, 2**20
 
+# The first bytes of a zip archive: a NumPy .npz, or a zip-format .pth.
+ZIP_MAGIC = b"PK\x03\x04"
+
 # Keys under which training checkpoints commonly keep the model's state_dict.
 _STATE_DICT_KEYS = ("state_dict", "model_state_dict", "model", "net", "network", "weights")
 
@@ -164,7 +167,7 @@ def read_pth(path, allow_expand=False):
     """
     path = str(path)
     with open(path, "rb") as file:  # a missing or unreadable file raises OSError naming it
-        is_zip = file.read(4) == b"PK\x03\x04"
+        is_zip = file.read(len(ZIP_MAGIC)) == ZIP_MAGIC
     try:
         state = _read_zip(path, allow_expand) if is_zip else _read_legacy(path, allow_expand)
     except WeightsError:
@@ -236,12 +239,47 @@ def _find_state_dict(obj, path):
         for key in _STATE_DICT_KEYS:
             if _is_state_dict(obj.get(key)):
                 return obj[key]
-        candidates = [value for value in obj.values() if _is_state_dict(value)]
+        candidates = [key for key, value in obj.items() if _is_state_dict(value)]
         if len(candidates) == 1:
-            return candidates[0]
-        raise WeightsError(f"{path}: no state_dict (mapping of names to tensors) found; "
-                           f"top-level keys: {list(obj)}")
-    raise WeightsError(f"{path}: holds a {type(obj).__name__}, not a state_dict")
+            return obj[candidates[0]]
+        if candidates:
+            raise WeightsError(f"{path}: holds several state_dicts, under {_first(candidates)}; "
+                               "save the one to use on its own")
+        inner = next((key for key in _STATE_DICT_KEYS if isinstance(obj.get(key), dict)), None)
+        where, entries = (f" under {inner!r}", obj[inner]) if inner is not None else ("", obj)
+        raise WeightsError(f"{path}: no state_dict (mapping of names to tensors) found{where}: "
+                           f"{_not_a_state_dict(entries)}")
+    raise WeightsError(f"{path}: holds {_kind(obj)}, not a state_dict (a mapping of names to tensors)")
+
+
+def _kind(obj):
+    """What ``obj`` from the pickle is, in words: 'a single tensor', 'an int', 'a list', ..."""
+    if isinstance(obj, _TensorRef):
+        return "a single tensor"
+    if obj is None:
+        return "None"
+    name = type(obj).__name__
+    return f"{'an' if name[0].lower() in 'aeiou' else 'a'} {name}"
+
+
+def _first(keys, shown=5):
+    """The first ``shown`` of ``keys``, and how many there are in all when there are more."""
+    keys = list(keys)
+    more = f", ... ({len(keys)} in all)" if len(keys) > shown else ""
+    return ", ".join(map(repr, keys[:shown])) + more
+
+
+def _not_a_state_dict(entries):
+    """Why the dict ``entries`` is no state_dict: its entries that are not tensors named by text, else its keys."""
+    if not entries:
+        return "it is empty"
+    bad = [key for key, value in entries.items() if not (isinstance(key, str) and isinstance(value, _TensorRef))]
+    if len(bad) == len(entries):
+        return f"its keys are {_first(entries)}"
+    shown = ", ".join(f"{key!r} is {_kind(entries[key])}" if isinstance(key, str) else f"key {key!r} is not text"
+                      for key in bad[:3])
+    return (f"{len(entries) - len(bad)} of its {len(entries)} entries are tensors, but {shown}"
+            + (f", ... ({len(bad)} not tensors)" if len(bad) > 3 else ""))
 
 
 def _is_state_dict(obj):

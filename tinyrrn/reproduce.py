@@ -155,7 +155,10 @@ def row_config(preset, options, split):
         if options.get(key) is not None:
             config[key] = options[key]
     config.update(options.get("overrides") or {})
-    filled = configuration.fill_defaults(config)
+    try:
+        filled = configuration.fill_defaults(config)
+    except UsageError as err:  # reproduce's own flags are checked when parsed: --set put this row out of range
+        raise UsageError(f"--set: row {preset}: {err}") from None
     if config["positions"] is None and filled["skip"] != "none":
         # the paper's rows without explicit positions (Table 4) mean "T-1 skips on the last units ending at
         # Block4"; fill_defaults may pick another default for synthetic data, which is not the paper's row
@@ -717,6 +720,7 @@ def parse_overrides(items):
         except json.JSONDecodeError:
             overrides[key] = value
         configuration.check_setting("--set", key, overrides[key])
+    configuration.check_ranges(overrides, source="--set")  # lr=-1: '--set: lr = -1: ...', not '--lr -1: ...'
     return overrides
 
 

@@ -20,7 +20,7 @@ import numpy as np
 from .backend import to_numpy, xp_of
 from .cli import ArgumentParser, add_debug_flag, at_least, command
 from .files import atomic_write
-from .pth import UnsafePickleError, WeightsError, read_pth
+from .pth import ZIP_MAGIC, UnsafePickleError, WeightsError, read_pth
 
 __all__ = ["WeightsError", "UnsafePickleError", "read_pth", "read_weights", "save_npz",
            "load_npz", "check_finite", "convert", "parameter_count", "main"]
@@ -35,8 +35,8 @@ def read_weights(path, allow_expand=False):
     (``allow_expand``: see tinyrrn.pth)."""
     path = str(path)
     with open(path, "rb") as file:
-        head = file.read(4)
-    if head == b"PK\x03\x04":  # a zip: .npz, or a zip-format .pth
+        head = file.read(len(ZIP_MAGIC))
+    if head == ZIP_MAGIC:  # a zip: .npz, or a zip-format .pth
         return _read_npz(path) if _is_npz(path) else read_pth(path, allow_expand)
     if head[:1] == b"\x80":  # a pickle (protocol 2 or later): a legacy-format .pth
         return read_pth(path, allow_expand)
@@ -147,13 +147,21 @@ def convert(in_path, out_path, num_classes=None, allow_expand=False):
 
 
 def _info(path, allow_expand=False):
-    """Print each entry's name, shape and dtype, then the parameter count."""
+    """Print each entry's name, shape and dtype, then the parameter count; of a tinyrrn checkpoint,
+    its model's entries only (the optimiser's state and metadata beside them are not weights)."""
+    from . import checkpoint  # not at the top: checkpoint imports this module
     state = read_weights(path, allow_expand)
+    note = ""
+    if checkpoint.META_KEY in state:
+        arrays = checkpoint.load(path)[0]
+        state = checkpoint.prefixed(arrays, "model")
+        note = (f" (a tinyrrn checkpoint: its model's entries; the optimiser's state beside them, "
+                f"{len(arrays) - len(state)} arrays, is not counted)")
     width = max((len(name) for name in state), default=0)
     for name, value in state.items():
         print(f"{name:<{width}}  {str(list(value.shape)):<18} {value.dtype}")
     params, tensors = parameter_count(state)
-    print(f"{len(state)} entries, {params:,} parameters in {tensors} parameter tensors")
+    print(f"{len(state)} entries, {params:,} parameters in {tensors} parameter tensors{note}")
 
 
 @command

@@ -9,6 +9,7 @@ frame count, i.e. truncated). Prints one line per problem; exits with status 1 i
 import os
 import sys
 
+from ..builders import split_folder
 from ..cli import ArgumentParser, UsageError, add_debug_flag, command
 from ..progress import progress
 from .splits import read_split
@@ -28,8 +29,7 @@ def check_video(path, every=10):
 
 def scan(root, split=1, list_dir=None, every=10):
     """(missing paths, [(bad path, reason)]) over the train and test lists of `split`."""
-    list_dir = list_dir or os.path.join(root, "ucfTrainTestlist")
-    _, train, test = read_split(list_dir, split)
+    _, train, test = read_split(split_folder(root, list_dir, root), split)
     resolve = path_resolver(root)
     missing, bad = [], []
     for rel, _ in progress(train + test, desc=f"check split {split}"):
