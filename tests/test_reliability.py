@@ -816,3 +816,15 @@ def test_resume_cleans_leftovers_of_a_killed_process_and_its_duplicate_log_lines
     records = [json.loads(line) for line in open(log)]
     keys = [(r["kind"], r.get("update"), r.get("epoch")) for r in records]
     assert len(keys) == len(set(keys)) and [r["epoch"] for r in records if r["kind"] == "epoch"] == [1, 2]
+
+
+def test_no_video_evaluated_names_the_list_and_for_validation_the_way_out():
+    """Videos that fail only while decoding (their frame counts looked fine) can still leave a set empty."""
+    from types import SimpleNamespace
+    from tinyrrn.evaluate import no_video_evaluated
+    common = {"list_file": "L/trainlist01.txt", "paths": ["a.avi", "b.avi"], "bad_videos": ["a.avi: truncated"]}
+    assert no_video_evaluated(SimpleNamespace(validation=True, **common)) == (
+        "L/trainlist01.txt: no video could be evaluated: all 2 videos of the validation groups are bad (a.avi: "
+        "truncated, ...); replace them, or start a run with --val-groups 0 (no validation: the last epoch is reported)")
+    assert no_video_evaluated(SimpleNamespace(validation=False, **common)).endswith("all 2 videos are bad (a.avi: "
+                                                                                    "truncated, ...)")

@@ -170,6 +170,17 @@ def summary(metrics):
                f"{skipped[0]}{', ...' if len(skipped) > 1 else ''}" if skipped else "") + ")")
 
 
+def no_video_evaluated(dataset):
+    """The error when every video of ``dataset`` turned out bad: its list, which videos, and (for the
+    validation groups) how to train without them."""
+    validation = getattr(dataset, "validation", False)
+    where = getattr(dataset, "list_file", None)
+    return (f"{where + ': ' if where else ''}no video could be evaluated: all {len(dataset.paths)} "
+            f"{'videos of the validation groups' if validation else 'videos'} are bad ({dataset.bad_videos[0]}, ...)"
+            + ("; replace them, or start a run with --val-groups 0 (no validation: the last epoch is reported)"
+               if validation else ""))
+
+
 def evaluate(model, dataset, batch=16, workers=2, out_dir=None, desc="eval", comm=None):
     """Run the model over ``dataset`` and return the video-level metrics (and write them if out_dir).
 
@@ -181,7 +192,7 @@ def evaluate(model, dataset, batch=16, workers=2, out_dir=None, desc="eval", com
     comm = comm if comm is not None else Communicator()
     probs, labels, videos = sharded_chunk_probabilities(model, dataset, batch, workers, desc, comm)
     if not len(videos):
-        raise ValueError(f"no video could be evaluated: all {len(dataset.paths)} are bad ({dataset.bad_videos[0]}, ...)")
+        raise ValueError(no_video_evaluated(dataset))
     metrics = video_metrics(probs, labels, videos, len(dataset.classes))
     metrics["unreadable_videos"] = sorted(dataset.bad_videos)  # not in the error: it is over the others
     metrics["seconds"] = round(time.monotonic() - start, 2)
