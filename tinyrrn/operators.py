@@ -9,6 +9,7 @@ import numbers
 import numpy
 
 from . import functional as F
+from .functional.shape import index_items
 from .tensor import Tensor, is_grad_enabled, no_grad
 
 
@@ -51,9 +52,7 @@ def _setitem(self, index, value):
     """``x[index] = value``: written into x (its version counts the change), as PyTorch; refused while
     gradients are recorded (see _refuse_in_graph)."""
     _refuse_in_graph("[]=", self, value)
-    items = tuple(i.data if isinstance(i, Tensor) else i for i in (index if isinstance(index, tuple) else (index,)))
-    items = tuple(i.astype(bool) if getattr(i, "dtype", None) == "uint8" else i for i in items)  # a mask
-    _write("[]=", self, items, value.data if isinstance(value, Tensor) else value)
+    _write("[]=", self, index_items("setitem", index), value.data if isinstance(value, Tensor) else value)
 
 
 def _in_place(op, symbol):

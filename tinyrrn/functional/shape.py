@@ -74,6 +74,21 @@ def _dims_taken(item):
     return item.ndim if getattr(item, "dtype", None) is not None and item.dtype.kind == "b" else 1
 
 
+def index_items(op, index):
+    """An index (of x[index] or x[index] = v) as a tuple of items NumPy takes, read as PyTorch reads it:
+    tensors as their arrays, one-element integer ones as ints, uint8 ones as masks; refused where PyTorch
+    refuses (a step of 0 or less) or reads it otherwise than NumPy (a list of sequences)."""
+    if isinstance(index, list) and any(isinstance(i, (list, tuple, Tensor)) or getattr(i, "ndim", 0) for i in index):
+        raise IndexError(f"{op}: a list of sequences {index!r} as an index is ambiguous (PyTorch reads it as a "
+                         "tuple, with a deprecation warning; NumPy as one array): index with a tuple or an array")
+    items = tuple(i.data if isinstance(i, Tensor) else i for i in (index if isinstance(index, tuple) else (index,)))
+    items = tuple(int(i) if _is_int(i) else i.astype(bool) if getattr(i, "dtype", None) == "uint8" else i
+                  for i in items)  # a uint8 tensor is a mask, as in PyTorch
+    if any(isinstance(i, slice) and i.step is not None and i.step <= 0 for i in items):
+        raise ValueError(f"{op}: step must be greater than zero (as PyTorch), got {index!r}")
+    return items
+
+
 def getitem(x, index):
     """x[index] with PyTorch's rules: ints, slices, None, ..., integer/bool arrays, lists.
 
@@ -82,14 +97,7 @@ def getitem(x, index):
     x[1, :, idx] of a (2, 5, 6) tensor is (5, len(idx)) as in PyTorch (NumPy: (len(idx), 5)).
     Repeated positions accumulate their gradients.
     """
-    if isinstance(index, list) and any(isinstance(i, (list, tuple, Tensor)) or getattr(i, "ndim", 0) for i in index):
-        raise IndexError(f"getitem: a list of sequences {index!r} as an index is ambiguous (PyTorch reads it as a "
-                         "tuple, with a deprecation warning; NumPy as one array): index with a tuple or an array")
-    items = tuple(i.data if isinstance(i, Tensor) else i for i in (index if isinstance(index, tuple) else (index,)))
-    items = tuple(int(i) if _is_int(i) else i.astype(bool) if getattr(i, "dtype", None) == "uint8" else i
-                  for i in items)  # a uint8 tensor is a mask, as in PyTorch
-    if any(isinstance(i, slice) and i.step is not None and i.step <= 0 for i in items):
-        raise ValueError(f"getitem: step must be greater than zero (as PyTorch), got {index!r}")
+    items = index_items("getitem", index)
     xp = backend.xp_of(x.data)
     if all(i is None or i is Ellipsis or type(i) in (int, slice) for i in items):  # basic: a view
         def backward(g):
