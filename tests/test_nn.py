@@ -341,6 +341,9 @@ def test_gru_parameters_have_torch_names_and_init():
         ("weight_ih_l1", (12, 4)), ("weight_hh_l1", (12, 4)), ("bias_ih_l1", (12,)), ("bias_hh_l1", (12,))]
     assert all(np.abs(host(p)).max() <= 0.5 and p.dtype == np.float32 for p in gru.parameters())
     assert [k for k, _ in nn.GRU(5, 4, bias=False).named_parameters()] == ["weight_ih_l0", "weight_hh_l0"]
+    for steps, batch_first in (((0, 2, 5), False), ((2, 0, 5), True)):  # no time step, in either layout
+        with pytest.raises(ValueError, match="at least one step"):
+            nn.GRU(5, 4, batch_first=batch_first)(Tensor(np.zeros(steps, np.float32)))
     for bad in ((5, 0), (0, 4), (5, 4, 0), (5, 4.0)):  # as PyTorch: sizes and layers must be positive
         with pytest.raises(ValueError, match="must be a positive integer"):
             nn.GRU(*bad)

@@ -40,7 +40,8 @@ class GRU(Module):
         (num_layers, B, hidden) (unbatched: (num_layers, hidden)) or None -> (output, h_n), the output
         laid out as x with hidden features, h_n as h0."""
         layout = "(batch, time, features)" if self.batch_first else "(time, batch, features)"
-        if x.ndim not in (2, 3) or x.shape[-1] != self.input_size or x.shape[-2 if x.ndim == 3 else 0] == 0:
+        time = 1 if self.batch_first and x.ndim == 3 else 0
+        if x.ndim not in (2, 3) or x.shape[-1] != self.input_size or x.shape[time] == 0:
             raise ValueError(f"GRU: expected input {layout} or one sequence (time, features) of at least one "
                              f"step with {self.input_size} features, got {tuple(x.shape)}")
         if x.ndim == 2:  # one sequence: a batch of one
