@@ -144,7 +144,7 @@ prim_ops = recorded_ops(out)
 fused_ops = recorded_ops(F.batch_norm(*(Tensor(v, requires_grad=True) for v in (x,)), numpy.zeros(C), numpy.ones(C),
                                       training=True))
 out.backward(g)
-assert numpy.allclose(out.numpy(), y, rtol=1e-12, atol=1e-12)
+assert numpy.allclose(out.detach().numpy(), y, rtol=1e-12, atol=1e-12)
 assert all(numpy.allclose(p.grad, f.grad, rtol=1e-10, atol=1e-12) for p, f in zip(prims, (x_leaf, gamma_leaf, beta_leaf)))
 print("   (b) BN assembled from primitive ops, differentiated by autograd, gives the same gradients: yes")
 small = [Tensor(rng.standard_normal(shape), requires_grad=True) for shape in ((3, 2, 2, 3), (2,), (2,))]
@@ -181,13 +181,13 @@ assert int(bn.num_batches_tracked) == 100
 images = first
 bn.eval()
 expected = ((images - channel(bn.running_mean)) / numpy.sqrt(channel(bn.running_var) + bn.eps)
-            * channel(bn.weight.numpy()) + channel(bn.bias.numpy()))
-assert numpy.allclose(bn(Tensor(images)).numpy(), expected, rtol=1e-5, atol=1e-5)
-eval_alone = bn(Tensor(images[:1])).numpy()[0]
-assert numpy.allclose(eval_alone, bn(Tensor(images)).numpy()[0], rtol=1e-6)
+            * channel(bn.weight.detach().numpy()) + channel(bn.bias.detach().numpy()))
+assert numpy.allclose(bn(Tensor(images)).detach().numpy(), expected, rtol=1e-5, atol=1e-5)
+eval_alone = bn(Tensor(images[:1])).detach().numpy()[0]
+assert numpy.allclose(eval_alone, bn(Tensor(images)).detach().numpy()[0], rtol=1e-6)
 bn.train()
-train_alone = bn(Tensor(images[:1])).numpy()[0]
-assert not numpy.allclose(train_alone, bn(Tensor(images)).numpy()[0], atol=1e-2)
+train_alone = bn(Tensor(images[:1])).detach().numpy()[0]
+assert not numpy.allclose(train_alone, bn(Tensor(images)).detach().numpy()[0], atol=1e-2)
 print("   eval mode normalises with the running statistics (checked against the formula), so image 0's\n"
       "   output is the same alone or in its batch; in training mode it changes with the batch: yes")
 

@@ -177,10 +177,10 @@ for name in ("conv1.weight", "layer1.0.bn2.bias", "layer2.0.downsample.0.weight"
     print(f"   {name:<30} -> {type(module).__name__}.{attribute:<13} {tuple(getattr(module, attribute).shape)}")
 assert all(tuple(numpy.shape(getattr(*module_at(target, k)))) == v.shape for k, v in loaded.items())
 frames = numpy.random.default_rng(0).standard_normal((2, 3, 32, 32)).astype("float32")
-before = target(Tensor(frames)).numpy()
+before = target(Tensor(frames)).detach().numpy()
 load_npz(target, small_pth)  # reads .pth or .npz, casts, then load_state_dict(strict=True)
-assert numpy.allclose(target(Tensor(frames)).numpy(), source(Tensor(frames)).numpy(), rtol=1e-6, atol=1e-6)
-assert not numpy.allclose(before, source(Tensor(frames)).numpy(), atol=1e-3)
+assert numpy.allclose(target(Tensor(frames)).detach().numpy(), source(Tensor(frames)).detach().numpy(), rtol=1e-6, atol=1e-6)
+assert not numpy.allclose(before, source(Tensor(frames)).detach().numpy(), atol=1e-3)
 print("   tinyrrn.weights.load_npz(fresh model, the .pth) makes it compute exactly what the source model\n"
       "   computes (it did not before loading): yes")
 

@@ -88,6 +88,10 @@ def test_detach_numpy_item_and_repr():
     assert not d.requires_grad and d.is_leaf
     assert isinstance(d.numpy(), numpy.ndarray)
     assert x.sum().item() == 3.0
+    with pytest.raises(RuntimeError, match=r"requires grad\. Use tensor\.detach\(\)\.numpy\(\)"):
+        (x * 2).numpy()  # as PyTorch: the array would leave the graph unseen
+    with tinyrrn.no_grad():
+        assert (x * 2).numpy().tolist() == [[2.0, 4.0]]
     assert "requires_grad=True" in repr(x)
 
 

@@ -90,7 +90,7 @@ def check(specs, fn, raises=False, forward_only=False, dtype="float64", seed=0):
         expected = reference.detach().numpy()
         assert mine.shape == tuple(reference.shape)
         assert mine.dtype == expected.dtype, (mine.dtype, expected.dtype)
-        numpy.testing.assert_allclose(mine.numpy(), expected, rtol=rtol, atol=atol)
+        numpy.testing.assert_allclose(mine.detach().numpy(), expected, rtol=rtol, atol=atol)
     assert our_outs[0].requires_grad == their_outs[0].requires_grad
     if forward_only or not their_outs[0].requires_grad:
         return

@@ -185,7 +185,10 @@ class Tensor:
         return f"Tensor(shape={tuple(self.shape)}, dtype={self.dtype}, device={self.device}{grad})"
 
     def numpy(self):
-        """The data as a NumPy array on the host."""
+        """The data as a NumPy array on the host. Refused for a tensor that requires grad, as PyTorch
+        refuses it (the array would leave the graph unseen): call ``.detach().numpy()``."""
+        if self.requires_grad:
+            raise RuntimeError("Can't call numpy() on Tensor that requires grad. Use tensor.detach().numpy() instead.")
         return backend.to_numpy(self.data)
 
     def item(self):
@@ -193,7 +196,7 @@ class Tensor:
         if self.size != 1:
             raise RuntimeError(f"a Tensor with {self.size} elements cannot be converted to a Python number "
                                f"(shape {tuple(self.shape)})")
-        return self.numpy().item()
+        return backend.to_numpy(self.data).item()
 
     def __float__(self):
         return float(self.item())
