@@ -105,8 +105,9 @@ class Tensor:
     """An n-dimensional array with an optional gradient.
 
     ``data`` is the array, ``grad`` the accumulated gradient of a leaf after
-    ``backward()``. Python lists and scalars become float32 arrays on the
-    default device; arrays keep their dtype and device.
+    ``backward()``. Python floats (and lists holding one) become float32
+    arrays, Python ints int64 and bools bool, as ``torch.tensor`` makes them,
+    on the default device; arrays (NumPy scalars too) keep their dtype and device.
     """
 
     __array_priority__ = 100  # make `ndarray + Tensor` call Tensor.__radd__

@@ -126,8 +126,10 @@ def parameter_count(state):
 def convert(in_path, out_path, num_classes=None, allow_expand=False):
     """Convert ``in_path`` (``.pth`` or ``.npz``) to ``out_path`` (``.npz``) and print a summary.
 
-    With ``num_classes`` the classifier ``fc.weight``/``fc.bias`` is dropped, so a
-    model with ``num_classes`` outputs initialises it afresh for fine-tuning.
+    With ``num_classes`` the classifier ``fc.weight``/``fc.bias`` is dropped (any value drops
+    the same two; it is only printed): a model with its own number of classes then keeps its
+    fresh fc when it loads the file with ``load_npz(model, out_path, strict=False)`` or
+    ``python -m tinyrrn.train --weights`` (a strict load refuses the file: fc is missing).
     ``allow_expand``: accept tensors far larger than their storage (tinyrrn.pth).
     Returns the state written.
     """
@@ -180,8 +182,9 @@ def main(argv=None):
     convert_parser.add_argument("output", help="output .npz file (written atomically)")
     convert_parser.add_argument(
         "--num-classes", type=at_least(1), metavar="N",
-        help="drop the classifier (fc.weight, fc.bias) so that a model with N classes "
-             "initialises it afresh for fine-tuning")
+        help="drop the classifier (fc.weight, fc.bias); N is only reported, any value drops the same "
+             "two. The model you load the file into keeps its own fresh fc: load_npz(model, OUTPUT, "
+             "strict=False), or python -m tinyrrn.train --weights OUTPUT (a strict load refuses it)")
     info_parser = commands.add_parser(
         "info", help="list names, shapes, dtypes and the parameter count",
         description="List each entry's name, shape and dtype, and the parameter count "
