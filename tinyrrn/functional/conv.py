@@ -1,12 +1,30 @@
-"""2-D convolution by im2col: one strided view, one copy, one matrix product.
+"""2-D convolution by im2col: every kernel window a row of a column matrix, one matrix product.
 
 Shapes follow PyTorch (input N,C,H,W; weight O,C,kh,kw), but memory is best
 kept *channels-last*: an activation whose NCHW shape is a transposed view of
 an NHWC buffer. Then ``x.transpose(0, 2, 3, 1)`` is free, every window of the
 im2col gather reads C contiguous values, and the product's (N*Ho*Wo, O)
-result already is the NHWC buffer of the output. Measured on a 2-core CPU
-this layout is 2.2x faster than NCHW memory (see benchmarks/conv.py). Any
-other layout gives the same numbers, only slower.
+result already is the NHWC buffer of the output (lesson 04 shows both and
+times one layer in each layout). Any other layout gives the same numbers,
+only slower.
+
+``conv2d`` on the CPU is that idea, not its plainest code (on a GPU, and with
+``groups``, it is im2col and one product):
+
+* the column matrix is a strided view of the input (``windows``), gathered and
+  multiplied a cache-sized block at a time (``window_product``, and
+  ``window_weight_product`` for the weight gradient), never stored whole;
+* 3x3 stride-1 float32/float64 layers with WINOGRAD_MIN_CHANNELS or more
+  input channels and an output of at least WINOGRAD_MIN_SIZE x
+  WINOGRAD_MIN_SIZE take Winograd F(2x2, 3x3) (tinyrrn.functional.winograd)
+  for the forward pass and the input gradient;
+* at stride 1 (and a padding no wider than the kernel) the input gradient is
+  a convolution too, of the output gradient with the kernel turned by 180
+  degrees and its in and out channels swapped (``_input_gradient``); with a
+  stride it is a product with the weights and col2im, which adds each row
+  back onto its window.
+
+benchmarks/conv3x3.py times these paths against the one-copy im2col and PyTorch.
 
 With ``groups`` the channels split into independent convolutions: columns and
 weights are viewed as (groups, ...) stacks and multiplied in one batched
