@@ -8,10 +8,10 @@ result already is the NHWC buffer of the output (lesson 04 shows both and
 times one layer in each layout). Any other layout gives the same numbers,
 only slower.
 
-``conv2d`` on the CPU is that idea, not its plainest code (on a GPU, and with
-``groups``, it is im2col and one product):
+``conv2d`` is that idea, not its plainest code (on a GPU, and with ``groups``,
+its forward pass is im2col and one product):
 
-* the column matrix is a strided view of the input (``windows``), gathered and
+* on the CPU the column matrix is a strided view of the input (``windows``), gathered and
   multiplied a cache-sized block at a time (``window_product``, and
   ``window_weight_product`` for the weight gradient), never stored whole;
 * 3x3 stride-1 float32/float64 layers with WINOGRAD_MIN_CHANNELS or more
