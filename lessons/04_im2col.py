@@ -13,8 +13,9 @@ two more matrix products plus col2im, which adds each row back onto its window;
 the transposed convolution (conv_transpose2d) is that input gradient used as a layer.
 
 We build each piece by hand on a tiny input, check it against the loops,
-against tinyrrn's F.conv2d (and PyTorch, if installed), and finally see why
-tinyrrn keeps activations channels-last (NHWC) in memory.
+against tinyrrn's F.conv2d (and PyTorch, if installed), see why tinyrrn keeps
+activations channels-last (NHWC) in memory, and finally what F.conv2d does
+beyond the plain version built here.
 """
 import argparse
 import inspect
@@ -29,6 +30,7 @@ import numpy  # noqa: E402
 
 from tinyrrn import Tensor  # noqa: E402
 from tinyrrn import functional as F  # noqa: E402
+from tinyrrn.functional import conv  # noqa: E402
 from tinyrrn.functional.conv import col2im, im2col  # noqa: E402
 
 parser = argparse.ArgumentParser(description="Convolution by im2col, forward and backward.")
@@ -245,6 +247,16 @@ left = float((cols_random * Z).sum())
 right = float((x_random.transpose(0, 2, 3, 1) * my_col2im(Z, (N, H, W, C), K, stride, padding)).sum())
 assert abs(left - right) < 1e-9 * abs(left)
 print(f"   col2im is im2col's transpose: <im2col(x), Z> = {left:.10f} = <x, col2im(Z)> = {right:.10f}")
+# At stride 1 the same input gradient is itself a convolution: of g with the kernel turned by 180
+# degrees, its in and out channels swapped (O, C -> C, O), padded by K-1-padding. Input pixel (y, x)
+# met kernel tap (ki, kj) at output pixel (y - ki + padding, x - kj + padding): reading g backwards
+# under the kernel is reading the kernel backwards over g. F.conv2d computes it this way (one
+# product, no col2im); col2im remains for strided convolutions.
+flipped = weight[:, :, ::-1, ::-1].transpose(1, 0, 2, 3)             # (C, O, K, K)
+as_convolution = F.conv2d(Tensor(g), Tensor(flipped.copy()), padding=K - 1 - padding).numpy()
+assert stride == 1 and numpy.allclose(as_convolution, grad_x, rtol=1e-12, atol=1e-12)
+print(f"   at stride 1, dL/dx is also conv2d(g, W turned 180 degrees with in/out channels swapped, padding "
+      f"{K - 1 - padding}): equal (to 1e-12), the way F.conv2d computes it")
 if torch is not None:
     xt = torch.from_numpy(x_random).requires_grad_()
     wt = torch.from_numpy(weight).requires_grad_()
@@ -319,7 +331,23 @@ for name, a in layouts.items():
 print(f"   Timed on this machine (best of 3; a busy machine changes the numbers, not the cause): "
       f"NCHW memory {timings['NCHW'] * 1e3:.0f} ms, channels-last {timings['channels-last'] * 1e3:.0f} ms "
       f"({timings['NCHW'] / timings['channels-last']:.1f}x).")
-print("   benchmarks/conv.py times every convolution of ResNet-50 in both layouts, each in its own process.")
+
+# What F.conv2d itself does is this idea, not this exact code. On the CPU it never stores the whole
+# column matrix: it gathers a cache-sized block of rows and multiplies it while it is in the cache
+# (conv.window_product), and wide 3x3 layers (WINOGRAD_MIN_CHANNELS channels or more, outputs of
+# WINOGRAD_MIN_SIZE x WINOGRAD_MIN_SIZE or larger) take Winograd F(2x2, 3x3), which needs 2.25x fewer
+# multiplications (tinyrrn/functional/winograd.py; benchmarks/conv3x3.py times every path). Each path
+# gives the numbers of the one-copy im2col and one product, as this 3x3 layer of ResNet-50's shape shows.
+wide = F.channels_last(rng.standard_normal((2, conv.WINOGRAD_MIN_CHANNELS, conv.WINOGRAD_MIN_SIZE,
+                                            conv.WINOGRAD_MIN_SIZE)).astype("float32"))
+w3x3 = (rng.standard_normal((32, conv.WINOGRAD_MIN_CHANNELS, 3, 3)) / 34).astype("float32")
+one_copy = im2col(wide.transpose(0, 2, 3, 1), (3, 3), (1, 1), (1, 1))[0] @ w3x3.transpose(0, 2, 3, 1).reshape(32, -1).T
+library = F.conv2d(Tensor(wide), Tensor(w3x3), padding=1).numpy().transpose(0, 2, 3, 1).reshape(-1, 32)
+assert numpy.allclose(library, one_copy, rtol=1e-4, atol=1e-5)
+print(f"   F.conv2d on the CPU gathers columns a cache-sized block at a time and takes Winograd F(2x2, 3x3)\n"
+      f"   for 3x3 layers of {conv.WINOGRAD_MIN_CHANNELS}+ channels at {conv.WINOGRAD_MIN_SIZE}x"
+      f"{conv.WINOGRAD_MIN_SIZE} or more; on such a layer {tuple(wide.shape)} it gives the one-copy im2col's "
+      "numbers (float32, to 1e-4): yes")
 
 print("""
 What to remember:
@@ -331,4 +359,7 @@ What to remember:
     conv_transpose2d is that input gradient run as a forward pass.
   * Memory order decides the cost of the gather: channels-last makes each window row a few
     contiguous runs (a 1x1 conv needs no copy at all) and the product's output is already
-    the next layer's channels-last input.""")
+    the next layer's channels-last input.
+  * F.conv2d is this idea made fast, with the same numbers: columns gathered block by block in
+    the cache, Winograd for wide 3x3 layers, and at stride 1 the input gradient as a convolution
+    with the flipped kernel instead of col2im.""")
