@@ -43,7 +43,9 @@ EXPECTED = {
                       r"equal the engine's gradients from F\.conv2d\(\.\.\.\)\.backward\(g\) \(to 1e-12\): yes",
                       r"stride 2: it maps g \(2, 4, 3, 3\) to \(2, 3, 5, 6\) \(output_padding \(0, 1\)\) and equals "
                       r"dL/dx of F\.conv2d \(to 1e-12\): yes",
-                      r"copies 24\.5 MiB from NCHW memory and 0\.0 MiB channels-last"],
+                      r"copies 24\.5 MiB from NCHW memory and 0\.0 MiB channels-last",
+                      r"at stride 1, dL/dx is also conv2d\(g, W turned 180 degrees .*\): equal \(to 1e-12\)",
+                      r"on such a layer \(2, 128, 14, 14\) it gives the one-copy im2col's numbers .*: yes"],
                      ["im2col.png"]),
     "05_batch_norm.py": ([r"F\.batch_norm\(training=True\) gives the same output \(float64, to 1e-12\): yes",
                           r"\(a\) its gradients for x, gamma and beta equal our derivation",
@@ -91,6 +93,19 @@ WITH_TORCH = {
 def test_every_lesson_has_its_checks_here():
     lessons = sorted(p.name for p in LESSON_DIR.glob("[0-9][0-9]_*.py"))
     assert lessons == sorted(EXPECTED), "add the new lesson's printed facts and files to EXPECTED"
+
+
+def test_the_readme_names_the_lessons_that_write_nothing():
+    """README: "lessons 01, 02 and 05 write none and take no flags": they are the lessons that write no
+    file here, none of them parses flags (so --out would be ignored), and every other lesson takes --out."""
+    readme = (LESSON_DIR.parent / "README.md").read_text(encoding="utf-8")
+    said = re.search(r"lessons ((?:\d\d(?:, | and )?)+) write none and take no\s+flags", readme)
+    assert said, "the README must say which lessons write no files"
+    silent = {name for name, (_, files) in EXPECTED.items() if not files}
+    assert set(re.findall(r"\d\d", said.group(1))) == {name[:2] for name in silent}
+    for name in EXPECTED:
+        source = (LESSON_DIR / name).read_text(encoding="utf-8")
+        assert ('add_argument("--out"' in source) == (name not in silent), name
 
 
 def run_lesson(name, folder, hide_torch):
