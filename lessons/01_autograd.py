@@ -67,12 +67,15 @@ numeric_b = (loss_at(1.5, -0.3 + eps) - loss_at(1.5, -0.3 - eps)) / (2 * eps)
 print(f"numerical:  dL/dw = {numeric_w:.8f}   dL/db = {numeric_b:.8f}   (central differences)")
 assert abs(numeric_w - dL_dw) < 1e-8 and abs(numeric_b - dL_db) < 1e-8
 
-# tinyrrn.gradcheck does the same for any function and every input element.
+# tinyrrn.gradcheck does the same for any function: every element of an input of up to 256
+# elements (as W and v here), larger inputs along 8 random directions (max_elements, directions).
 rng = numpy.random.default_rng(0)
 W = Tensor(rng.standard_normal((3, 4)), requires_grad=True)
 v = Tensor(rng.standard_normal((5, 4)), requires_grad=True)
 tinyrrn.gradcheck(lambda W, v: (v @ W.transpose(0, 1)).tanh().sum(), [W, v])
-print("\ngradcheck of tanh(v @ W^T).sum() over every element of W and v: passed")
+assert max(W.data.size, v.data.size) <= 256  # so every element is perturbed
+print("\ngradcheck of tanh(v @ W^T).sum() over every element of W and v: passed\n"
+      "(inputs of up to 256 elements are perturbed element by element, larger ones along 8 random directions)")
 
 # --- a graph is used once -------------------------------------------------------
 # backward() frees what each op kept for its rule (its inputs, intermediate arrays), so that

@@ -11,7 +11,8 @@ The backward pass through a plain layer multiplies the gradient by the
 layer's Jacobian; through many layers those factors shrink (or blow up)
 exponentially. Through a residual unit the gradient is  dL/dx = dL/dy *
 (I + d sigma(x*W)/dx):  the identity term I gives every layer a path with
-factor 1, so the product over the stack cannot collapse to zero. It is not
+factor 1, so the product over the stack is far less likely to collapse to
+zero (not impossible: a factor I + J can still be singular). It is not
 a guarantee of "unchanged", though: the branch term is added on top, and
 without normalisation the sum grows with depth (our table shows the input
 gradient growing about 10^5-fold over 40 layers). ResNet's batch-norm inside
@@ -67,7 +68,8 @@ assert change["residual"] > 1 and change["residual+BN"] > 1, "a residual stack's
 assert 1e4 < change["residual"] < 1e6, "without normalisation it grows about 10^5-fold"
 assert change["residual+BN"] < 10, "batch-norm in the branch keeps the growth small"
 print("\nWhat to remember: the shortcut adds an identity path to every layer's Jacobian,\n"
-      "dL/dx = dL/dy (I + d sigma(x*W)/dx), so the gradient reaching early layers cannot vanish.\n"
+      "dL/dx = dL/dy (I + d sigma(x*W)/dx), so the gradient reaching early layers is far less likely\n"
+      "to vanish (a factor I + J can still be singular, but no longer merely by being small).\n"
       "It does not stay unchanged: without normalisation the sum grows with depth; ResNet's\n"
       "batch-norm in each branch keeps it in range. The paper's temporal skip (lesson 03) adds\n"
       "the same kind of path across time.")
