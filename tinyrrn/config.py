@@ -144,7 +144,8 @@ def parser():
                     "With no arguments: the built-in synthetic dataset, a small ResNet on the CPU, "
                     "and the same model without a temporal skip for comparison.",
         epilog="presets (--preset): rows of the paper's tables, on UCF-101 with ResNet-50; they need --data "
-               "(python -m tinyrrn.reproduce runs every row, also on the synthetic data):\n"
+               "(python -m tinyrrn.reproduce runs every row, also on the synthetic data). Table 2's identity "
+               "rows are described in the paper's text, which gives no number for them:\n"
                + "\n".join(f"  {name:<{width}}{preset_summary(name)}" for name in sorted(PRESETS)),
         argument_default=argparse.SUPPRESS)
     a = p.add_argument
@@ -154,8 +155,8 @@ def parser():
       "layer4.1 for the middle unit), table4-context3/5 put their skips on the last T-1 units: this project's "
       "readings")
     a("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR from its last checkpoint; flags given "
-      "with it may change epochs, max steps, lr and its schedule, weight decay, momentum, logging, workers, "
-      "device, threads, cache dir (recorded in config.json), and are refused if they change the model, the data "
+      "with it may change only " + ", ".join("--" + key.replace("_", "-") for key in MAY_CHANGE)
+      + " (config.MAY_CHANGE; recorded in config.json), and are refused if they change the model, the data "
       "or the trajectory")
     a("--data", help="dataset root in UCF-101 layout (Class/v_Class_gGG_cCC.avi); default: the built-in synthetic "
       f"dataset, generated once into {os.path.join(user_cache(), 'synthetic-v*')}")
@@ -197,7 +198,8 @@ def parser():
     a("--momentum", type=float, help=f"SGD momentum ({_default('momentum')})")
     a("--weight-decay", dest="weight_decay", type=float, help=f"L2 weight decay ({_default('weight_decay')})")
     a("--schedule", choices=("constant", "step", "cosine"),
-      help=f"learning-rate schedule over all updates ({_default('schedule')})")
+      help="learning-rate schedule over all updates: constant; step, x0.1 after each third of the updates; "
+           f"cosine, half a cosine from lr down to 0 at the end of training ({_default('schedule')})")
     a("--warmup", type=int, help=f"updates of linear learning-rate warm-up ({_default('warmup')})")
     a("--update-every", dest="update_every",
       help="chunks observed per update (e.g. 64) or a percentage of the training chunks (paper: 1%%); an update "

@@ -281,8 +281,8 @@ def main(argv=None):
     p.add_argument("--split", type=int, choices=(1, 2, 3), help="split (default: the checkpoint's)")
     p.add_argument("--batch", type=at_least(1), default=16, help="chunks per forward pass")
     p.add_argument("--workers", type=at_least(0), default=2, help="background decoding threads")
-    p.add_argument("--cache-dir", help="on-disk cache of decoded frames (default: user cache; never the "
-                                       "checkpoint's)")
+    p.add_argument("--cache-dir", help="on-disk cache of decoded frames (default: ~/.cache/tinyrrn/frames, or "
+                                       "$XDG_CACHE_HOME/tinyrrn/frames; never the checkpoint's)")
     p.add_argument("--out", help="folder for metrics.json and the confusion matrix (default: the folder training "
                                  "writes for that checkpoint, RUN_DIR/eval for best.npz or a run directory and "
                                  "RUN_DIR/eval-last for checkpoint.npz, keeping the epoch and selection training "
