@@ -119,12 +119,14 @@ def worker(args):
 
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--batch", type=int, default=8)
-    p.add_argument("--size", type=int, default=224)
-    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--batch", type=int, default=8, help="images per batch (default 8)")
+    p.add_argument("--size", type=int, default=224, help="input height and width of ResNet-50 (default 224)")
+    p.add_argument("--threads", type=int, default=2,
+                   help="threads of each method's process: BLAS, tinyrrn's pool or torch (default 2)")
     p.add_argument("--repeats", type=int, default=5, help="timed calls per part, after one warm-up (default 5)")
     p.add_argument("--runs", type=int, default=2, help="processes per method, alternating (default 2)")
-    p.add_argument("--methods", nargs="+", choices=METHODS, default=list(METHODS))
+    p.add_argument("--methods", nargs="+", choices=METHODS, default=list(METHODS),
+                   help=f"methods to time (default: all, {' '.join(METHODS)})")
     p.add_argument("--method", choices=METHODS, help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.method:

@@ -48,11 +48,11 @@ def worker(args):
 
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--batch", type=int, default=2, help="clips per step")
-    p.add_argument("--size", type=int, default=224, help="frame height and width")
-    p.add_argument("--contexts", type=int, nargs="+", default=[1, 2, 3], help="chunk lengths T to time")
-    p.add_argument("--steps", type=int, default=3, help="timed steps per context (after one warm-up step)")
-    p.add_argument("--threads", type=int, default=2, help="BLAS threads of each worker process")
+    p.add_argument("--batch", type=int, default=2, help="clips per step (default 2)")
+    p.add_argument("--size", type=int, default=224, help="frame height and width (default 224)")
+    p.add_argument("--contexts", type=int, nargs="+", default=[1, 2, 3], help="chunk lengths T to time (default 1 2 3)")
+    p.add_argument("--steps", type=int, default=3, help="timed steps per context, after one warm-up step (default 3)")
+    p.add_argument("--threads", type=int, default=2, help="BLAS threads of each worker process (default 2)")
     p.add_argument("--context", type=int, help=argparse.SUPPRESS)  # set in the worker process
     args = p.parse_args()
     if args.context is not None:

@@ -2,10 +2,10 @@
 
     python benchmarks/seeds.py [--seeds 0,1,2] [--out runs/seeds] [tinyrrn.train flags, e.g. --epochs 10]
 
-Runs ``python -m tinyrrn.train`` (the model with a temporal skip, then the no-skip baseline) once
-per seed, each in its own run directory OUT/<date>-seed<S>, as a separate process so that its
-wall time and CPU seconds (user + system, all threads) are its own. Other flags go to
-tinyrrn.train unchanged. Prints a markdown table -- per seed, both models' test video errors of
+Runs ``python -m tinyrrn.train`` (the model with a temporal skip and the no-skip baseline, side by
+side with 2+ threads, as the main job trains them) once per seed, each in its own run directory
+OUT/<date>-seed<S>, as a separate process so that its wall time and CPU seconds (user + system,
+all threads) are its own. Other flags go to tinyrrn.train unchanged. Prints a markdown table -- per seed, both models' test video errors of
 the selected epoch and of the last epoch, as train reports them, wall time and CPU seconds --
 with the mean +- spread (population standard deviation) over the seeds, and writes it to
 OUT/seeds.md (and the numbers to OUT/seeds.json).

@@ -39,10 +39,11 @@ def run(overrides, out):
 
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--seed", type=int, default=0, help="seed of every model")
+    p.add_argument("--seed", type=int, default=0, help="seed of every model (default 0)")
     p.add_argument("--epochs", type=int, help="epochs per model (default: the trainer's synthetic default)")
     p.add_argument("--out", default=os.path.join(tempfile.gettempdir(), "tinyrrn-synthetic-accuracy"),
-                   help="folder for the run directories")
+                   help="folder for the run directories (default: tinyrrn-synthetic-accuracy in the system's "
+                        "temporary folder)")
     p.add_argument("--json", help="also write the errors to this JSON file")
     args = p.parse_args()
     common = {"seed": args.seed, **({"epochs": args.epochs} if args.epochs else {})}
