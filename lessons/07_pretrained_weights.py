@@ -26,6 +26,7 @@ import pickle
 import pickletools
 import shlex
 import struct
+import tempfile
 import textwrap
 import zipfile
 from collections import OrderedDict
@@ -36,7 +37,7 @@ import tinyrrn
 from tinyrrn import Tensor
 from tinyrrn.models import resnet50, resnet_small
 from tinyrrn.pth import UnsafePickleError, read_pth
-from tinyrrn.weights import load_npz
+from tinyrrn.weights import convert, load_npz
 
 parser = argparse.ArgumentParser(description="Pretrained weights without PyTorch: the .pth format, safely.")
 parser.add_argument("--out", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "out"),
@@ -206,9 +207,23 @@ for path, expected in ((missing_pth, ("missing", "fc.bias")), (wrong_pth, ("(7, 
 print("   ... and the model is left exactly as it was: yes")
 missing, unexpected = fresh.load_state_dict(read_pth(missing_pth), strict=False)
 assert missing == ["fc.bias"] and unexpected == []
-print(f"   strict=False loads what fits and returns what did not: missing {missing}, unexpected {unexpected}.\n"
-      "   To fine-tune on new classes, drop the classifier instead:\n"
-      "   python -m tinyrrn.weights convert resnet50.pth resnet50.npz --num-classes 101")
+print(f"   strict=False loads what fits and returns what did not: missing {missing}, unexpected {unexpected}.")
+# To fine-tune on new classes, drop the classifier from the file (what the command
+# `python -m tinyrrn.weights convert resnet50.pth resnet50.npz --num-classes 101` does) and load the
+# rest with strict=False (python -m tinyrrn.train --weights does the same): fc keeps its fresh values.
+with tempfile.TemporaryDirectory() as scratch, contextlib.redirect_stdout(io.StringIO()):
+    no_fc = os.path.join(scratch, "resnet_small_no_fc.npz")
+    convert(small_pth, no_fc, num_classes=7)
+    seven_classes = resnet_small(num_classes=7)
+    fresh_fc = seven_classes.fc.weight.data.copy()
+    load_npz(seven_classes, no_fc, strict=False)
+assert numpy.array_equal(seven_classes.fc.weight.data, fresh_fc)
+assert all(numpy.array_equal(value, state[name]) for name, value in seven_classes.state_dict().items()
+           if not name.startswith("fc."))
+print("   To fine-tune on new classes, drop the classifier and load the rest with strict=False:\n"
+      "   python -m tinyrrn.weights convert resnet50.pth resnet50.npz --num-classes 101, then\n"
+      "   load_npz(model, \"resnet50.npz\", strict=False) (or python -m tinyrrn.train --weights resnet50.npz):\n"
+      "   on resnet_small(num_classes=7) every weight but fc comes from the file, fc keeps its fresh values: yes")
 
 # --- 6. Why the unpickler must be restricted -----------------------------------------------
 # REDUCE calls whatever callable GLOBAL pushed, with whatever arguments: unpickling runs code.
