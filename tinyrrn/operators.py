@@ -18,6 +18,11 @@ def _swapped(op):
     return lambda self, other: op(other, self)
 
 
+def _reflected_div(self, other):
+    """``other / x`` as PyTorch's ``__rtruediv__``: x's reciprocal times other (two roundings, not one)."""
+    return F.mul(F.div(1, self), other)
+
+
 def _equality(op):
     """``==`` / ``!=``: element-wise with tensors, arrays and numbers; anything else (None, a
     string) is not equal, as Python's default comparison says."""
@@ -76,8 +81,8 @@ METHODS = {
     # arithmetic, with broadcasting and PyTorch's type promotion
     "__add__": F.add, "__radd__": _swapped(F.add),
     "__sub__": F.sub, "__rsub__": _swapped(F.sub),
-    "__mul__": F.mul, "__rmul__": _swapped(F.mul),
-    "__truediv__": F.div, "__rtruediv__": _swapped(F.div),
+    "__mul__": F.mul, "__rmul__": F.mul,  # PyTorch's x.__rmul__(s) is mul(x, s): s is the scalar operand
+    "__truediv__": F.div, "__rtruediv__": _reflected_div,
     "__floordiv__": F.floor_divide, "__rfloordiv__": _swapped(F.floor_divide),
     "__pow__": F.pow, "__rpow__": _swapped(F.pow),
     "__iadd__": _in_place(F.add, "+="), "__isub__": _in_place(F.sub, "-="),

@@ -5,6 +5,7 @@ Each op computes its output with the array module of its inputs and returns the 
 rule as a closure over what the rule needs. Arithmetic and comparisons also take integer
 and bool tensors, forward only (such tensors never require gradients).
 """
+import functools
 import numbers
 import operator
 
@@ -38,6 +39,29 @@ def _scalar_or_array(xp, value, dtype):
     if isinstance(value, (numbers.Number, numpy.generic)):
         return xp.full((), numpy.asarray(value).astype(dtype)[()], dtype=dtype)
     return xp.asarray(value).astype(dtype)
+
+
+def _cpu_scalar(value):
+    """Whether PyTorch's CPU kernels read ``value`` as a scalar: a number, or a 0-d tensor on the host."""
+    if isinstance(value, Tensor):
+        return value.ndim == 0 and value.device == "cpu"
+    return isinstance(value, (numbers.Number, numpy.generic))
+
+
+def _float32_scalar(op):
+    """``op(a, b)`` as PyTorch's CPU kernels of mul and div (every rounding mode) compute it: a float16
+    result whose second operand is a scalar (_cpu_scalar) of another dtype is computed in float32, the
+    scalar kept at float32 ("opmath"), and rounded once: float16 x * 1e-8 is not 0, x / 0.1 is not
+    x / 0.09998. Made of astype, so the gradient rounds once too. PyTorch's add, sub, pow and
+    comparisons, and a scalar first operand, round the scalar to float16 first, as _operands does."""
+    @functools.wraps(op)
+    def wrapped(a, b, *args, **kwargs):
+        if (isinstance(a, Tensor) and a.dtype == "float16" and _cpu_scalar(b)
+                and getattr(b, "dtype", None) != "float16" and result_type(a, b) == "float16"):
+            wide = op(astype(a, "float32"), astype(b, "float32") if isinstance(b, Tensor) else b, *args, **kwargs)
+            return astype(wide, "float16")
+        return op(a, b, *args, **kwargs)
+    return wrapped
 
 
 # Element-wise chains: plain functions of arrays that write into their last argument ``out``;
@@ -106,6 +130,7 @@ def sub(a, b):
     return make_result(x - y, (a, b), backward, "sub")
 
 
+@_float32_scalar
 def mul(a, b):
     """a * b with broadcasting."""
     a, b, x, y = _operands("mul", a, b)
@@ -117,6 +142,7 @@ def mul(a, b):
     return make_result(x * y, (a, b), backward, "mul")
 
 
+@_float32_scalar
 def div(a, b, rounding_mode=None):
     """a / b with broadcasting (torch.div); integer and bool operands divide as float32.
 
