@@ -520,3 +520,39 @@ def test_float16_times_a_scalar_has_torch_gradient_and_in_place_value(torch, exp
         fn(ours, scalar, F).backward(g)
         fn(theirs, scalar, torch).backward(torch.tensor(g))
         numpy.testing.assert_array_equal(ours.grad, theirs.grad.numpy())
+
+
+@pytest.mark.parametrize("name", ["sigmoid", "tanh"])
+def test_float16_activation_rounds_as_torch(torch, name):
+    """Computed in float32 and rounded once (sigmoid(8) is 0.9995, not 1, and its gradient 4.9e-4, not
+    0); the gradient as PyTorch's kernel rounds it. Bit for bit."""
+    rng = numpy.random.default_rng(0)
+    x = numpy.concatenate([[8.0, 9.0, -6.03, 0.0, -20.0, 20.0], rng.uniform(-12, 12, 4000)]).astype("float16")
+    g = rng.uniform(-2, 2, x.size).astype("float16")
+    ours, theirs = Tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
+    out, expected = getattr(F, name)(ours), getattr(torch, name)(theirs)
+    out.backward(g)
+    expected.backward(torch.tensor(g))
+    numpy.testing.assert_array_equal(out.detach().numpy(), expected.detach().numpy())
+    numpy.testing.assert_array_equal(ours.grad, theirs.grad.numpy())
+
+
+@pytest.mark.parametrize("p", [0.1, 0.3, 0.7])
+def test_float16_dropout_scales_by_torch_value(torch, p):
+    """1 / (1 - p) computed in float32 and rounded once: 1.429 for p = 0.3, not 1 / float16(0.7) = 1.428."""
+    ours = F.dropout(Tensor(numpy.ones(2000, "float16")), p).numpy()
+    theirs = tf.dropout(torch.ones(2000, dtype=torch.float16), p).numpy()
+    assert set(ours.tolist()) == set(theirs.tolist())
+
+
+def test_float16_conv_transpose2d_adds_in_float32(torch):
+    """The products and the k*k taps add in float32 and round once, as conv2d's and PyTorch's: within
+    PyTorch's error of a float64 reference (float16 sums were 3x it at 256 input channels)."""
+    rng = numpy.random.default_rng(0)
+    x = rng.uniform(-3, 3, (2, 256, 6, 6)).astype("float16")
+    w = rng.uniform(-3, 3, (256, 4, 3, 3)).astype("float16")
+    exact = tf.conv_transpose2d(torch.tensor(x).double(), torch.tensor(w).double(), stride=2).numpy()
+    theirs = tf.conv_transpose2d(torch.tensor(x), torch.tensor(w), stride=2).numpy().astype("float64")
+    ours = F.conv_transpose2d(Tensor(x), Tensor(w), stride=2).numpy()
+    assert ours.dtype == numpy.float16
+    assert abs(ours - exact).max() <= 1.5 * abs(theirs - exact).max()

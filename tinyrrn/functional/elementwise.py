@@ -14,7 +14,7 @@ import numpy
 from .. import backend, threads
 from ..tensor import Tensor, make_result
 from ._util import ArgumentError, broadcast_shape, check_float, check_tensors, unbroadcast
-from .dtypes import DEFAULT_FLOAT, category, result_type
+from .dtypes import DEFAULT_FLOAT, category, opmath, result_type
 
 
 def _operands(op, a, b, dtype=None):
@@ -276,19 +276,27 @@ def relu(x):
 
 def sigmoid(x):
     """1 / (1 + e^-x), as e^x / (1 + e^x) for negative x: never an overflow, and the small values of
-    large negative x to full relative precision (not 0.5 (tanh(x / 2) + 1), which cancels)."""
+    large negative x to full relative precision (not 0.5 (tanh(x / 2) + 1), which cancels). float16
+    in float32, rounded once, as PyTorch: sigmoid(8) is 0.9995, not 1. The gradient is PyTorch's
+    g (1 - y) y in the tensor's dtype, step by step (as its sigmoid_backward)."""
     check_float("sigmoid", x)
     xp = backend.xp_of(x.data)
-    e = xp.exp(-xp.abs(x.data))  # in (0, 1]
-    out = xp.where(x.data >= 0, 1 / (1 + e), e / (1 + e))
-    return make_result(out, (x,), lambda g: (g * out * (1 - out),), "sigmoid")
+    wide = opmath(x.data)
+    e = xp.exp(-xp.abs(wide))  # in (0, 1]
+    out = xp.where(wide >= 0, 1 / (1 + e), e / (1 + e)).astype(x.dtype, copy=False)
+    return make_result(out, (x,), lambda g: (g * (1 - out) * out,), "sigmoid")
 
 
 def tanh(x):
-    """Hyperbolic tangent."""
+    """Hyperbolic tangent; the float16 gradient in float32, rounded once, as PyTorch's tanh_backward."""
     check_float("tanh", x)
     out = backend.xp_of(x.data).tanh(x.data)
-    return make_result(out, (x,), lambda g: (g * (1 - out * out),), "tanh")
+
+    def backward(g):
+        y = opmath(out)
+        return ((opmath(g) * (1 - y * y)).astype(g.dtype, copy=False),)
+
+    return make_result(out, (x,), backward, "tanh")
 
 
 def dropout(x, p=0.5, training=True):
@@ -302,7 +310,8 @@ def dropout(x, p=0.5, training=True):
     xp = backend.xp_of(x.data)
     if p == 1:
         return make_result(xp.zeros_like(x.data), (x,), lambda g: (xp.zeros_like(g),), "dropout")
-    mask = (xp.random.random_sample(x.shape) >= p).astype(x.dtype) / (1 - p)
+    keep = (xp.random.random_sample(x.shape) >= p).astype(x.dtype)
+    mask = (opmath(keep) / (1 - p)).astype(x.dtype, copy=False)  # float16: 1 / (1 - p) rounded once
     return make_result(x.data * mask, (x,), lambda g: (g * mask,), "dropout")
 
 

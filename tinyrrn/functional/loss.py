@@ -2,6 +2,7 @@
 from .. import backend
 from ..tensor import Tensor, is_grad_enabled, make_result
 from ._util import ArgumentError, axis_index, check_float, torch_name
+from .dtypes import opmath
 
 REDUCTIONS = ("mean", "sum", "none")
 
@@ -24,7 +25,7 @@ def _log_softmax(data, axis):
     if data.size == 0:
         return data.copy()
     if data.dtype == "float16":
-        return _log_softmax(data.astype("float32"), axis).astype("float16")
+        return _log_softmax(opmath(data), axis).astype("float16")
     shifted = data - data.max(axis=axis, keepdims=True)
     return shifted - xp.log(xp.exp(shifted).sum(axis=axis, keepdims=True))
 
@@ -43,8 +44,8 @@ def softmax(x, axis=None, *, dim=None):
     """exp(x) / sum(exp(x)) along ``axis`` (or PyTorch's ``dim``; torch.softmax), computed stably."""
     check_float("softmax", x)
     axis = _softmax_axis("softmax", x, torch_name("softmax", "axis", axis, "dim", dim))
-    wide = x.data.astype("float32") if x.dtype == "float16" else x.data  # float16: one rounding, at the end
-    out = backend.xp_of(x.data).exp(_log_softmax(wide, axis)).astype(x.dtype, copy=False)
+    out = backend.xp_of(x.data).exp(_log_softmax(opmath(x.data), axis)).astype(x.dtype, copy=False)  # float16:
+    # one rounding, at the end
     return make_result(out, (x,), lambda g: (out * (g - (g * out).sum(axis=axis, keepdims=True)),),
                        "softmax")
 

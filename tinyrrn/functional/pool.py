@@ -11,6 +11,7 @@ from .. import backend, threads
 from ..tensor import Tensor, make_result
 from ._util import ArgumentError, check_float, pair
 from ._window import crop_nhwc, output_size, pad_nhwc, taps
+from .dtypes import opmath
 from .shape import unbatched_too
 
 
@@ -165,7 +166,7 @@ def avg_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False, count_in
         scale = _inverse_divisors(x.shape[2:], kernel, stride, padding, out_hw, count_include_pad, x.dtype, xp)
     padded = pad_nhwc(x.data.transpose(0, 2, 3, 1), pads, 0)
     window_taps = list(taps(kernel, stride, (1, 1), out_hw))
-    out = _fold(xp.add, padded.astype("float32") if x.dtype == "float16" else padded, window_taps)  # float16
+    out = _fold(xp.add, opmath(padded), window_taps)  # float16
     out *= scale                                                    # windows add in float32, as PyTorch
     out = out.astype(x.dtype, copy=False)
 
