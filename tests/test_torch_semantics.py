@@ -556,3 +556,59 @@ def test_float16_conv_transpose2d_adds_in_float32(torch):
     ours = F.conv_transpose2d(Tensor(x), Tensor(w), stride=2).numpy()
     assert ours.dtype == numpy.float16
     assert abs(ours - exact).max() <= 1.5 * abs(theirs - exact).max()
+
+
+REFUSED_AS_BY_TORCH = {  # fn(m, x) for m = tinyrrn.functional or torch.nn.functional; both must refuse alike
+    "max_pool2d of 0 channels": (lambda m, x: m.max_pool2d(x[:, :0], 2)),
+    "avg_pool2d of an empty row": (lambda m, x: m.avg_pool2d(x[:, :, :0], 2)),
+    "max_pool2d of unbatched 0 channels": (lambda m, x: m.max_pool2d(x[0, :0], 2)),
+    "adaptive_avg_pool2d of an empty plane": (lambda m, x: m.adaptive_avg_pool2d(x[:, :, :0], 2)),
+    "adaptive_avg_pool2d to None": (lambda m, x: m.adaptive_avg_pool2d(x, None)),
+    "adaptive_avg_pool2d to (2,)": (lambda m, x: m.adaptive_avg_pool2d(x, (2,))),
+    "cross_entropy int32 target": (lambda m, x: m.cross_entropy(x[:, :, 0, 0], _target(m, [0, 1], "int32"))),
+    "cross_entropy bool target": (lambda m, x: m.cross_entropy(x[:, :, 0, 0], _target(m, [True, False]))),
+    "cross_entropy (N, 1) target": (lambda m, x: m.cross_entropy(x[:, :, 0, 0], _target(m, [[0], [1]], "int64"))),
+    "cross_entropy int logits": (lambda m, x: m.cross_entropy(_target(m, [[1, 2], [3, 4]], "int64"), _target(m, [0, 1], "int64"))),
+    "cross_entropy label_smoothing 1.5": (lambda m, x: m.cross_entropy(x[:, :, 0, 0], _target(m, [0, 1], "int64"), label_smoothing=1.5)),
+}
+ACCEPTED_AS_BY_TORCH = {
+    "conv2d stride (2,)": (lambda m, x: m.conv2d(x, _weight(m), stride=(2,))),
+    "conv2d padding [1]": (lambda m, x: m.conv2d(x, _weight(m), padding=[1])),
+    "conv_transpose2d output_padding (1,)": (lambda m, x: m.conv_transpose2d(x, _weight(m), stride=2, output_padding=(1,))),
+    "max_pool2d (2,)": (lambda m, x: m.max_pool2d(x, (2,))),
+    "avg_pool2d stride [1]": (lambda m, x: m.avg_pool2d(x, 2, stride=[1])),
+    "adaptive_avg_pool2d 0 channels": (lambda m, x: m.adaptive_avg_pool2d(x[:, :0], 2)),
+    "cross_entropy label_smoothing -0.1": (lambda m, x: m.cross_entropy(x[:, :, 0, 0], _target(m, [0, 1], "int64"), label_smoothing=-0.1)),
+    "cross_entropy probabilities label_smoothing -0.1": (lambda m, x: m.cross_entropy(x[:, :, 0, 0], x[:, :, 1, 1].softmax(1), label_smoothing=-0.1)),
+}
+
+
+def _target(m, values, dtype=None):
+    array = numpy.array(values, dtype)
+    return Tensor(array) if m is F else torch.tensor(array)
+
+
+def _weight(m):
+    w = numpy.random.default_rng(1).uniform(-1, 1, (3, 3, 3, 3))
+    return Tensor(w) if m is F else torch.tensor(w)
+
+
+def _input(m):
+    x = numpy.random.default_rng(0).uniform(-1, 1, (2, 3, 6, 6))
+    return Tensor(x) if m is F else torch.tensor(x)
+
+
+@pytest.mark.parametrize("name", REFUSED_AS_BY_TORCH)
+def test_refused_with_torchs_exception_class(torch, name):
+    fn = REFUSED_AS_BY_TORCH[name]
+    with pytest.raises(Exception) as theirs:
+        fn(tf, _input(tf))
+    with pytest.raises(type(theirs.value)):
+        fn(F, _input(F))
+
+
+@pytest.mark.parametrize("name", ACCEPTED_AS_BY_TORCH)
+def test_accepted_as_by_torch(torch, name):
+    fn = ACCEPTED_AS_BY_TORCH[name]
+    expected = fn(tf, _input(tf)).numpy()
+    numpy.testing.assert_allclose(fn(F, _input(F)).numpy(), expected, rtol=1e-10, atol=1e-12)

@@ -12,7 +12,7 @@ import operator
 import numpy
 
 from .. import backend, threads
-from ..tensor import Tensor, make_result
+from ..tensor import Tensor, is_grad_enabled, make_result
 from ._util import ArgumentError, broadcast_shape, check_float, check_tensors, unbroadcast
 from .dtypes import DEFAULT_FLOAT, category, opmath, result_type
 
@@ -167,7 +167,7 @@ def div(a, b, rounding_mode=None):
         raise NotImplementedError(f"div: rounding_mode={rounding_mode!r} is not implemented for bool "
                                   "tensors (as in PyTorch)")
     if category(x.dtype) == 1:
-        if bool((y == 0).any()):
+        if x.size and y.size and bool((y == 0).any()):  # an empty result divides nothing
             raise ArgumentError("div: integer division by zero (PyTorch: RuntimeError: ZeroDivisionError)")
         out = x // y if rounding_mode == "floor" else xp.sign(x) * xp.sign(y) * (abs(x) // abs(y))
     else:
@@ -208,10 +208,11 @@ def pow(base, exponent):
         if not isinstance(exponent, (bool, numpy.bool_)):
             raise NotImplementedError("pow: not implemented for bool tensors (as in PyTorch)")
         return Tensor(x.copy() if exponent else xp.ones_like(x))
+    number = isinstance(exponent, (numbers.Number, numpy.generic))
+    if category(x.dtype) == 1 and number and exponent < 0:  # checked before its cast (uint8 ** -3 is not ** 253)
+        raise ArgumentError("pow: Integers to negative integer powers are not allowed.")
     negative = None
-    if category(x.dtype) == 1 and bool((e < 0).any()):
-        if not isinstance(exponent, Tensor):
-            raise ArgumentError("pow: Integers to negative integer powers are not allowed.")
+    if category(x.dtype) == 1 and not number and bool((e < 0).any()):  # a tensor's, cast as PyTorch casts it
         negative = e < 0
     out = x ** (e if negative is None else xp.where(negative, 0, e))
     if negative is not None:
@@ -267,9 +268,25 @@ def log(x):
     return make_result(backend.xp_of(x.data).log(x.data), (x,), lambda g: (g / x.data,), "log")
 
 
-def relu(x):
-    """max(x, 0); the gradient at 0 is 0, as in PyTorch."""
+def _writes_in_place(x, inplace):
+    """Whether an op's ``inplace=True`` writes into x, as PyTorch: when no graph is being recorded for x
+    (under no_grad, or x needs no gradient). While one is, tinyrrn computes out of place (it records
+    no in-place op): the same values, a new tensor, x unchanged."""
+    return inplace and not (is_grad_enabled() and x.requires_grad)
+
+
+def _written(x):
+    """x after an op wrote into its data: its version counts the change (see Tensor.version)."""
+    x.version += 1
+    return x
+
+
+def relu(x, inplace=False):
+    """max(x, 0); the gradient at 0 is 0, as in PyTorch. ``inplace``: see _writes_in_place."""
     check_float("relu", x)
+    if _writes_in_place(x, inplace):
+        threads.elementwise(_relu, x.data, out=x.data)
+        return _written(x)
     out = threads.elementwise(_relu, x.data)
     return make_result(out, (x,), lambda g: (threads.elementwise(_relu_gradient, g, out),), "relu")
 
@@ -299,19 +316,23 @@ def tanh(x):
     return make_result(out, (x,), backward, "tanh")
 
 
-def dropout(x, p=0.5, training=True):
+def dropout(x, p=0.5, training=True, inplace=False):
     """Zero each element with probability p and scale the rest by 1/(1-p) (inverted dropout); p = 1
-    zeroes everything, as PyTorch."""
+    zeroes everything, as PyTorch. ``inplace``: see _writes_in_place."""
     check_float("dropout", x)
     if not 0 <= p <= 1:
         raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
     if not training or p == 0:
         return x
     xp = backend.xp_of(x.data)
-    if p == 1:
-        return make_result(xp.zeros_like(x.data), (x,), lambda g: (xp.zeros_like(g),), "dropout")
-    keep = (xp.random.random_sample(x.shape) >= p).astype(x.dtype)
-    mask = (opmath(keep) / (1 - p)).astype(x.dtype, copy=False)  # float16: 1 / (1 - p) rounded once
+    if p == 1:  # x * 0, as PyTorch (NaN stays NaN)
+        mask = xp.zeros((), dtype=x.dtype)
+    else:
+        keep = (xp.random.random_sample(x.shape) >= p).astype(x.dtype)
+        mask = (opmath(keep) / (1 - p)).astype(x.dtype, copy=False)  # float16: 1 / (1 - p) rounded once
+    if _writes_in_place(x, inplace):
+        xp.multiply(x.data, mask, out=x.data)
+        return _written(x)
     return make_result(x.data * mask, (x,), lambda g: (g * mask,), "dropout")
 
 
