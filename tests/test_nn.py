@@ -466,3 +466,99 @@ def test_load_state_dict_as_pytorch(torch):
 
 def test_a_layer_without_inputs_is_made_as_in_pytorch():
     np.testing.assert_array_equal(host(nn.Linear(0, 3).bias.data), 0)
+
+
+# -- PyTorch's refusals, keywords and in-place flags (operator probe 4) --------------------------------------
+@pytest.mark.parametrize("h0_shape", [(1, 2, 2), (1, 4, 1), (1, 1, 4), (4,)])
+def test_gru_unbatched_input_refuses_an_h0_of_other_dims(h0_shape):
+    """PyTorch: 'For unbatched 2-D input, hx should also be 2-D'; never re-read as (1, 1, 4)."""
+    h0 = Tensor(np.arange(4, dtype="float32").reshape(h0_shape))
+    with pytest.raises(RuntimeError, match="2-D"):
+        nn.GRU(3, 4)(Tensor(np.zeros((5, 3), "float32")), h0)
+
+
+@pytest.mark.parametrize("x_shape, h0_shape", [((5, 2, 3), (1, 3, 4)), ((5, 2, 3), (1, 4)), ((5, 2, 2), None)])
+def test_gru_wrong_shapes_are_runtime_errors(x_shape, h0_shape):
+    h0 = None if h0_shape is None else Tensor(np.zeros(h0_shape, "float32"))
+    with pytest.raises(RuntimeError):
+        nn.GRU(3, 4)(Tensor(np.zeros(x_shape, "float32")), h0)
+
+
+@pytest.mark.parametrize("layer", [nn.ReLU, lambda inplace: nn.Dropout(0.5, inplace)])
+def test_inplace_layers_write_into_their_input_when_no_graph_is_recorded(layer):
+    x = Tensor(np.array([-1.0, 2.0, -3.0, 4.0], "float32"))
+    out = layer(inplace=True)(x)
+    assert out is x and x.version == 1 and (x.numpy() != [-1.0, 2.0, -3.0, 4.0]).any()
+    y = Tensor(np.array([-1.0, 2.0], "float32"), requires_grad=True)
+    with tinyrrn.no_grad():
+        assert layer(inplace=True)(y) is y
+    assert layer(inplace=False)(Tensor(np.ones(2, "float32"))) is not x
+
+
+@pytest.mark.parametrize("layer", [nn.ReLU, lambda inplace: nn.Dropout(0.5, inplace)])
+def test_inplace_layers_compute_out_of_place_while_a_graph_is_recorded(layer):
+    """tinyrrn records no in-place op: the input is kept, the gradient is the out-of-place one."""
+    x = Tensor(np.array([-1.0, 2.0, -3.0, 4.0], "float32"), requires_grad=True)
+    tinyrrn.manual_seed(0)
+    out = layer(inplace=True)(x)
+    assert out is not x and x.version == 0
+    np.testing.assert_array_equal(x.detach().numpy(), [-1.0, 2.0, -3.0, 4.0])
+    out.sum().backward()
+    tinyrrn.manual_seed(0)
+    expected = layer(inplace=False)(Tensor(np.array([-1.0, 2.0, -3.0, 4.0], "float32"), requires_grad=True))
+    np.testing.assert_array_equal(out.detach().numpy(), expected.detach().numpy())
+
+
+def test_relu_inplace_matches_torch(torch):
+    x, t = Tensor(np.array([-1.0, 2.0], "float32")), torch.tensor([-1.0, 2.0])
+    assert nn.ReLU(inplace=True)(x) is x and torch.nn.ReLU(inplace=True)(t) is t
+    np.testing.assert_array_equal(x.numpy(), t.numpy())
+
+
+@pytest.mark.parametrize("make, error", [
+    (lambda: nn.Conv2d(3, 4, 3, padding_mode="bogus"), ValueError),
+    (lambda: nn.Conv2d(3, 4, 3, padding_mode="reflect"), NotImplementedError),  # PyTorch's, not tinyrrn's
+    (lambda: nn.ConvTranspose2d(3, 4, 3, padding_mode="reflect"), ValueError),
+    (lambda: nn.Conv2d(3, 4, (3,)), RuntimeError),  # PyTorch's layers do not expand a kernel_size of one
+    (lambda: nn.Linear(-1, 3), RuntimeError), (lambda: nn.Conv2d(-1, 3, 3), RuntimeError),
+    (lambda: nn.Linear(2, 2).load_state_dict([1]), TypeError),
+    (lambda: nn.Linear(2, 2).state_dict(keep_vars=True), NotImplementedError),
+])
+def test_layer_arguments_refused_with_torchs_exception_class(make, error):
+    with pytest.raises(error):
+        make()
+
+
+def test_layers_take_torchs_default_keywords():
+    assert nn.ConvTranspose2d(2, 3, 3, padding_mode="zeros").weight.shape == (2, 3, 3, 3)
+    assert nn.Conv2d(2, 3, 3, stride=(2,)).stride == (2,)
+
+
+def test_module_api_keywords_as_torch(torch):
+    """parameters(recurse=), named_parameters(prefix=), state_dict(prefix=), register_buffer(persistent=)
+    and zero_grad(set_to_none=) give PyTorch's names and values."""
+    ours, theirs = nn.Sequential(nn.Linear(2, 2), nn.BatchNorm2d(2)), torch.nn.Sequential(torch.nn.Linear(2, 2),
+                                                                                          torch.nn.BatchNorm2d(2))
+    for module in (ours, theirs):
+        module.register_buffer("kept", np.ones(1) if module is ours else torch.ones(1))
+        module.register_buffer("scratch", np.ones(1) if module is ours else torch.ones(1), persistent=False)
+    assert list(ours.state_dict(prefix="m.")) == list(theirs.state_dict(prefix="m."))
+    assert "scratch" not in ours.state_dict() and "scratch" in dict(ours.named_buffers())
+    assert [n for n, _ in ours.named_parameters(prefix="m")] == [n for n, _ in theirs.named_parameters(prefix="m")]
+    assert [n for n, _ in ours.named_buffers(recurse=False)] == [n for n, _ in theirs.named_buffers(recurse=False)]
+    assert len(ours.parameters(recurse=False)) == len(list(theirs.parameters(recurse=False))) == 0
+    assert len(ours.parameters(recurse=True)) == 4
+    ours.load_state_dict(ours.state_dict())  # the non-persistent buffer is neither saved nor expected
+    for p in ours.parameters():
+        p.grad = np.ones(p.shape, p.dtype)
+    ours.zero_grad(set_to_none=False)
+    assert all(p.grad is not None and not p.grad.any() for p in ours.parameters())
+    ours.zero_grad()
+    assert all(p.grad is None for p in ours.parameters())
+
+
+def test_a_shared_parameter_is_listed_twice_without_remove_duplicate():
+    shared = nn.Linear(2, 2)
+    model = nn.Sequential(shared, shared)
+    assert len(list(model.named_parameters())) == 2
+    assert len(list(model.named_parameters(remove_duplicate=False))) == 4

@@ -123,3 +123,60 @@ def test_optimisers_refuse_what_torch_refuses(make_optimiser, error, message):
 def test_sgd_has_torchs_defaults():
     sgd = optim.SGD([Tensor(numpy.ones(2, "float32"), requires_grad=True)])
     assert (sgd.lr, sgd.momentum, sgd.weight_decay) == (1e-3, 0.0, 0.0)
+
+
+# -- PyTorch's arguments (operator probe 4) ----------------------------------------------------------------
+def _param():
+    return Tensor(numpy.zeros(2, "float32"), requires_grad=True)
+
+
+@pytest.mark.parametrize("make", [
+    lambda: optim.Adam([_param()], amsgrad=False, maximize=False, foreach=None, capturable=False,
+                       differentiable=False, fused=None),
+    lambda: optim.SGD([_param()], lr=0.1, momentum=0.9, dampening=0, nesterov=False, maximize=False, foreach=None),
+])
+def test_optimizers_take_torchs_defaults(make):
+    make().zero_grad(set_to_none=True)
+
+
+@pytest.mark.parametrize("make", [lambda: optim.Adam([_param()], amsgrad=True),
+                                  lambda: optim.SGD([_param()], lr=0.1, momentum=0.9, nesterov=True),
+                                  lambda: optim.SGD([_param()], lr=0.1, maximize=True),
+                                  lambda: optim.Adam([_param()], foreach=True)])
+def test_unsupported_optimizer_features_are_named(make):
+    with pytest.raises(NotImplementedError, match="not supported by tinyrrn"):
+        make()
+
+
+@pytest.mark.parametrize("betas, error", [((0.9,), IndexError), ((0.9, 0.99, 0.5), ValueError)])
+def test_adam_refuses_other_than_two_betas_when_made(betas, error):
+    with pytest.raises(error):  # PyTorch: IndexError for one beta (a third fails its step)
+        optim.Adam([_param()], betas=betas)
+
+
+@pytest.mark.parametrize("settings", [dict(lr=0.1, momentum=0.9, dampening=0.3),
+                                      dict(lr=0.1, momentum=0.9, dampening=0.5, weight_decay=0.01)])
+def test_sgd_dampening_matches_torch(torch, settings):
+    """The first step takes the whole gradient, later ones (1 - dampening) of it; a parameter whose buffer
+    starts later (no gradient at first) starts undamped too."""
+    rng = numpy.random.default_rng(0)
+    start = [rng.standard_normal((3, 4)), rng.standard_normal(5)]
+    ours = [Tensor(s.copy(), requires_grad=True) for s in start]
+    theirs = [torch.tensor(s.copy(), requires_grad=True) for s in start]
+    ours_sgd, their_sgd = optim.SGD(ours, **settings), torch.optim.SGD(theirs, **settings)
+    for step in range(4):
+        for i, (o, t) in enumerate(zip(ours, theirs)):
+            g = rng.standard_normal(o.shape) if i == 0 or step >= 2 else None
+            o.grad, t.grad = g, None if g is None else torch.tensor(g)
+        ours_sgd.step()
+        their_sgd.step()
+    for o, t in zip(ours, theirs):
+        numpy.testing.assert_allclose(o.data, t.detach().numpy(), rtol=1e-12)
+
+
+def test_zero_grad_set_to_none_false_zeroes_in_place():
+    p = _param()
+    p.grad = numpy.ones(2, "float32")
+    held = p.grad
+    optim.SGD([p], lr=0.1).zero_grad(set_to_none=False)
+    assert p.grad is held and not held.any()

@@ -357,3 +357,111 @@ def test_gradients_accumulate_into_the_same_array_as_pytorchs():
     first = x.grad
     (x * 3).sum().backward()
     assert x.grad is first and host(first).tolist() == [5.0, 5.0]
+
+
+# -- refusals, conversions and exception classes as PyTorch's (operator probe 4) ----------------------------
+@pytest.mark.parametrize("make", [lambda: Tensor(numpy.array([2, 3], "uint8")) ** -3,  # not ** 253
+                                  lambda: Tensor([1, 2]) ** numpy.int64(-1)])
+def test_an_integer_to_a_negative_number_power_is_refused(make):
+    with pytest.raises(RuntimeError, match="negative integer powers"):
+        make()
+
+
+@pytest.mark.parametrize("data", [[1, 2 ** 63], 2 ** 63, [[1], [-2 ** 63 - 1]], [2 ** 64]])
+def test_an_int_beyond_int64_is_refused_as_pytorch(data):
+    with pytest.raises(ValueError, match="Overflow"):
+        Tensor(data)
+
+
+def test_floats_beyond_int64_are_floats():
+    assert Tensor([1.5, 2.0 ** 63]).dtype == numpy.float32
+
+
+def test_an_empty_integer_tensor_divides_by_zero():
+    assert (Tensor(numpy.zeros(0, "int64")) // 0).shape == (0,)
+    assert F.div(Tensor(numpy.zeros((2, 0), "int64")), Tensor(numpy.zeros(0, "int64")), rounding_mode="trunc").shape == (2, 0)
+    with pytest.raises(RuntimeError, match="division by zero"):
+        Tensor([1, 2]) // 0
+
+
+@pytest.mark.parametrize("index, shape", [((..., ...), (2, 3, 4)), ((..., 0, ...), (2, 3)), ((0, ..., 1, ...), (3,)),
+                                          ((None, ..., None, ...), (1, 2, 3, 4, 1)),
+                                          ((..., numpy.array([True, False, True, False]), ...), (2, 3, 2))])
+def test_several_ellipses_index_as_pytorch(index, shape):
+    """Each Ellipsis stands for the dimensions the other items leave (shapes from torch 2.13)."""
+    x = Tensor(numpy.arange(24.0).reshape(2, 3, 4))
+    assert x[index].shape == shape
+    x[index] = -1.0  # written where read
+    assert float((x == -1.0).sum()) == numpy.prod(shape)
+
+
+def test_several_ellipses_past_the_last_dimension_are_refused():
+    with pytest.raises(IndexError):
+        Tensor(numpy.zeros((2, 3)))[..., ..., 0]
+
+
+@pytest.mark.parametrize("data, index, value, expected", [
+    (numpy.array([[1, 2, 3], [4, 5, 6]]), 0, numpy.array([1.5, 2.5, -3.5]), [[1, 2, -3], [4, 5, 6]]),  # a tensor
+    (numpy.array([[1, 2, 3], [4, 5, 6]]), (0, 0), numpy.array(7.9), [[7, 2, 3], [4, 5, 6]]),
+    (numpy.array([True, False]), 1, numpy.array(3), [True, True]),
+    (numpy.array([1, 2], "uint8"), 0, -1, [255, 2]),
+    (numpy.array([1, 2], "uint8"), 0, -255, [1, 2]),
+    (numpy.array([1, 2], "int64"), 1, -7.9, [1, -7]),
+    (numpy.array([1.0, 2.0], "float16"), 0, 1e6, [numpy.inf, 2.0]),
+    (numpy.array([1.0, 2.0], "float32"), 0, numpy.nan, [numpy.nan, 2.0]),
+    (numpy.array([False, False]), 0, numpy.nan, [True, False]),
+])
+def test_item_assignment_converts_as_pytorchs_copy(data, index, value, expected):
+    """x[i] = v is PyTorch's copy_: any tensor converts (floats round toward zero into integers), and a
+    number that the dtype holds, a negative int wrapping into an unsigned dtype."""
+    x = Tensor(on_device(data.copy()))
+    x[index] = Tensor(on_device(value)) if isinstance(value, numpy.ndarray) else value
+    assert x.dtype == data.dtype
+    numpy.testing.assert_array_equal(host(x.data), numpy.array(expected, data.dtype))
+
+
+@pytest.mark.parametrize("dtype, value", [("uint8", 300), ("uint8", -256), ("uint8", -0.5), ("int8", 127.9),
+                                          ("int64", numpy.inf), ("int64", numpy.nan), ("int64", 1e20),
+                                          ("float32", 1e40)])
+def test_item_assignment_refuses_a_number_the_dtype_cannot_hold(dtype, value):
+    with pytest.raises(RuntimeError, match="without overflow"):
+        Tensor(numpy.zeros(2, dtype))[0] = value
+
+
+def test_item_assignment_of_a_wrong_shape_is_a_runtime_error():
+    x = Tensor(numpy.zeros((2, 3)))
+    with pytest.raises(RuntimeError, match="does not fit"):
+        x[0] = Tensor(numpy.array([1.0, 2.0]))
+    assert x.version == 0
+
+
+def test_in_place_arithmetic_still_refuses_a_cast_across_kinds():
+    x = Tensor(numpy.array([1, 2]))
+    with pytest.raises(RuntimeError, match="can't be cast"):
+        x += 1.5
+
+
+@pytest.mark.parametrize("make", [lambda: Tensor([1], requires_grad=True), lambda: nn.Parameter(numpy.array([1])),
+                                  lambda: setattr(Tensor([1]), "requires_grad", True),
+                                  lambda: Tensor([1, 2]).mean(), lambda: Tensor([True, False]).mean(),
+                                  lambda: F.log_softmax(Tensor([1, 2]), 0), lambda: F.dropout(Tensor([1, 2]), 0.5)])
+def test_an_integer_tensor_where_floats_are_needed_is_pytorchs_runtime_error(make):
+    """PyTorch raises RuntimeError (or NotImplementedError, one); tinyrrn's DtypeError is both, and a TypeError."""
+    with pytest.raises(NotImplementedError) as error:
+        make()
+    assert isinstance(error.value, RuntimeError) and isinstance(error.value, TypeError)
+
+
+def test_float_of_several_elements_is_a_value_error_item_a_runtime_error():
+    with pytest.raises(ValueError, match="2 elements"):
+        float(Tensor([1.0, 2.0]))
+    with pytest.raises(RuntimeError, match="2 elements"):
+        Tensor([1.0, 2.0]).item()
+
+
+def test_reshape_and_permute_take_pytorchs_keywords():
+    x = Tensor(numpy.ones((2, 3), "float32"))
+    assert x.reshape(shape=(3, 2)).shape == (3, 2) and x.permute(dims=(1, 0)).shape == (3, 2)
+    assert F.reshape(x, shape=[6]).shape == (6,)
+    with pytest.raises(TypeError, match="both"):
+        x.reshape(3, 2, shape=(3, 2))

@@ -472,3 +472,143 @@ def test_int_tensors_convert_to_float_and_index():
     assert Tensor(numpy.arange(5.0))[Tensor(numpy.array(2)):].shape == (3,)
     with pytest.raises(TypeError, match="only integer tensors of a single element"):
         [0, 1][Tensor(numpy.array(1.0))]
+
+
+SCALAR_EXPRESSIONS = {  # PyTorch's mul and div keep a scalar second operand in float32 for float16; the rest round it
+    "x * s": lambda x, s, m: x * s, "s * x": lambda x, s, m: s * x, "x / s": lambda x, s, m: x / s,
+    "s / x": lambda x, s, m: s / x, "x // s": lambda x, s, m: x // s, "s // x": lambda x, s, m: s // x,
+    "x + s": lambda x, s, m: x + s, "s - x": lambda x, s, m: s - x, "x ** s": lambda x, s, m: x ** s,
+    "trunc": lambda x, s, m: m.div(x, s, rounding_mode="trunc"), "floor": lambda x, s, m: m.div(x, s, rounding_mode="floor"),
+}
+SCALARS = {"1e-8": 1e-8, "0.1": 0.1, "3.3": 3.3, "2049": 2049, "numpy 0.3": numpy.float64(0.3),
+           "0-d float64 1e-8": numpy.array(1e-8), "0-d float32 0.1": numpy.array(0.1, "float32")}
+
+
+@pytest.mark.parametrize("dtype", ["float16", "float32", "float64"])
+@pytest.mark.parametrize("expression", SCALAR_EXPRESSIONS)
+def test_an_op_with_a_scalar_rounds_as_torch(torch, expression, dtype):
+    """float16 x * 1e-8 is 1e-5 for x = 1000, not 0: the value PyTorch gives, to the bit, with every
+    form of scalar on either side (a float16 0.1 would make 7 // 0.1 70, PyTorch's is 69)."""
+    x = numpy.concatenate([[1000.0, 3.0, 1e-3, 0.3, 7.0, -7.0],
+                           numpy.random.default_rng(0).uniform(0.1, 30, 300)]).astype(dtype)
+    fn = SCALAR_EXPRESSIONS[expression]
+    for name, scalar in SCALARS.items():
+        if (expression == "x ** s" and dtype != "float16") or (expression == "s // x" and name == "2049"):
+            continue  # libm's last bit, and PyTorch's float16 floor division of quotients above 2048
+        ours_scalar, their_scalar = (Tensor(scalar), torch.tensor(scalar)) if numpy.ndim(scalar) == 0 and \
+            isinstance(scalar, numpy.ndarray) else (scalar, scalar)
+        with numpy.errstate(all="ignore"):
+            ours = fn(Tensor(x), ours_scalar, F)
+        expected = fn(torch.tensor(x), their_scalar, torch).numpy()
+        assert ours.dtype == expected.dtype, name
+        numpy.testing.assert_array_equal(ours.numpy(), expected, err_msg=name)
+
+
+@pytest.mark.parametrize("expression", ["x * s", "s * x", "x / s", "x *= s"])
+def test_float16_times_a_scalar_has_torch_gradient_and_in_place_value(torch, expression):
+    x = numpy.random.default_rng(1).uniform(-30, 30, 200).astype("float16")
+    g = numpy.random.default_rng(2).uniform(-2, 2, 200).astype("float16")
+    for scalar in (1e-3, 0.1, 3.3):
+        if expression == "x *= s":
+            ours, theirs = Tensor(x.copy()), torch.tensor(x)
+            ours *= scalar
+            theirs *= scalar
+            numpy.testing.assert_array_equal(ours.numpy(), theirs.numpy())
+            continue
+        fn = SCALAR_EXPRESSIONS[expression]
+        ours, theirs = Tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
+        fn(ours, scalar, F).backward(g)
+        fn(theirs, scalar, torch).backward(torch.tensor(g))
+        numpy.testing.assert_array_equal(ours.grad, theirs.grad.numpy())
+
+
+@pytest.mark.parametrize("name", ["sigmoid", "tanh"])
+def test_float16_activation_rounds_as_torch(torch, name):
+    """Computed in float32 and rounded once (sigmoid(8) is 0.9995, not 1, and its gradient 4.9e-4, not
+    0); the gradient as PyTorch's kernel rounds it. Bit for bit."""
+    rng = numpy.random.default_rng(0)
+    x = numpy.concatenate([[8.0, 9.0, -6.03, 0.0, -20.0, 20.0], rng.uniform(-12, 12, 4000)]).astype("float16")
+    g = rng.uniform(-2, 2, x.size).astype("float16")
+    ours, theirs = Tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
+    out, expected = getattr(F, name)(ours), getattr(torch, name)(theirs)
+    out.backward(g)
+    expected.backward(torch.tensor(g))
+    numpy.testing.assert_array_equal(out.detach().numpy(), expected.detach().numpy())
+    numpy.testing.assert_array_equal(ours.grad, theirs.grad.numpy())
+
+
+@pytest.mark.parametrize("p", [0.1, 0.3, 0.7])
+def test_float16_dropout_scales_by_torch_value(torch, p):
+    """1 / (1 - p) computed in float32 and rounded once: 1.429 for p = 0.3, not 1 / float16(0.7) = 1.428."""
+    ours = F.dropout(Tensor(numpy.ones(2000, "float16")), p).numpy()
+    theirs = tf.dropout(torch.ones(2000, dtype=torch.float16), p).numpy()
+    assert set(ours.tolist()) == set(theirs.tolist())
+
+
+def test_float16_conv_transpose2d_adds_in_float32(torch):
+    """The products and the k*k taps add in float32 and round once, as conv2d's and PyTorch's: within
+    PyTorch's error of a float64 reference (float16 sums were 3x it at 256 input channels)."""
+    rng = numpy.random.default_rng(0)
+    x = rng.uniform(-3, 3, (2, 256, 6, 6)).astype("float16")
+    w = rng.uniform(-3, 3, (256, 4, 3, 3)).astype("float16")
+    exact = tf.conv_transpose2d(torch.tensor(x).double(), torch.tensor(w).double(), stride=2).numpy()
+    theirs = tf.conv_transpose2d(torch.tensor(x), torch.tensor(w), stride=2).numpy().astype("float64")
+    ours = F.conv_transpose2d(Tensor(x), Tensor(w), stride=2).numpy()
+    assert ours.dtype == numpy.float16
+    assert abs(ours - exact).max() <= 1.5 * abs(theirs - exact).max()
+
+
+REFUSED_AS_BY_TORCH = {  # fn(m, x) for m = tinyrrn.functional or torch.nn.functional; both must refuse alike
+    "max_pool2d of 0 channels": (lambda m, x: m.max_pool2d(x[:, :0], 2)),
+    "avg_pool2d of an empty row": (lambda m, x: m.avg_pool2d(x[:, :, :0], 2)),
+    "max_pool2d of unbatched 0 channels": (lambda m, x: m.max_pool2d(x[0, :0], 2)),
+    "adaptive_avg_pool2d of an empty plane": (lambda m, x: m.adaptive_avg_pool2d(x[:, :, :0], 2)),
+    "adaptive_avg_pool2d to None": (lambda m, x: m.adaptive_avg_pool2d(x, None)),
+    "adaptive_avg_pool2d to (2,)": (lambda m, x: m.adaptive_avg_pool2d(x, (2,))),
+    "cross_entropy int32 target": (lambda m, x: m.cross_entropy(x[:, :, 0, 0], _target(m, [0, 1], "int32"))),
+    "cross_entropy bool target": (lambda m, x: m.cross_entropy(x[:, :, 0, 0], _target(m, [True, False]))),
+    "cross_entropy (N, 1) target": (lambda m, x: m.cross_entropy(x[:, :, 0, 0], _target(m, [[0], [1]], "int64"))),
+    "cross_entropy int logits": (lambda m, x: m.cross_entropy(_target(m, [[1, 2], [3, 4]], "int64"), _target(m, [0, 1], "int64"))),
+    "cross_entropy label_smoothing 1.5": (lambda m, x: m.cross_entropy(x[:, :, 0, 0], _target(m, [0, 1], "int64"), label_smoothing=1.5)),
+}
+ACCEPTED_AS_BY_TORCH = {
+    "conv2d stride (2,)": (lambda m, x: m.conv2d(x, _weight(m), stride=(2,))),
+    "conv2d padding [1]": (lambda m, x: m.conv2d(x, _weight(m), padding=[1])),
+    "conv_transpose2d output_padding (1,)": (lambda m, x: m.conv_transpose2d(x, _weight(m), stride=2, output_padding=(1,))),
+    "max_pool2d (2,)": (lambda m, x: m.max_pool2d(x, (2,))),
+    "avg_pool2d stride [1]": (lambda m, x: m.avg_pool2d(x, 2, stride=[1])),
+    "adaptive_avg_pool2d 0 channels": (lambda m, x: m.adaptive_avg_pool2d(x[:, :0], 2)),
+    "cross_entropy label_smoothing -0.1": (lambda m, x: m.cross_entropy(x[:, :, 0, 0], _target(m, [0, 1], "int64"), label_smoothing=-0.1)),
+    "cross_entropy probabilities label_smoothing -0.1": (lambda m, x: m.cross_entropy(x[:, :, 0, 0], x[:, :, 1, 1].softmax(1), label_smoothing=-0.1)),
+}
+
+
+def _target(m, values, dtype=None):
+    array = numpy.array(values, dtype)
+    return Tensor(array) if m is F else torch.tensor(array)
+
+
+def _weight(m):
+    w = numpy.random.default_rng(1).uniform(-1, 1, (3, 3, 3, 3))
+    return Tensor(w) if m is F else torch.tensor(w)
+
+
+def _input(m):
+    x = numpy.random.default_rng(0).uniform(-1, 1, (2, 3, 6, 6))
+    return Tensor(x) if m is F else torch.tensor(x)
+
+
+@pytest.mark.parametrize("name", REFUSED_AS_BY_TORCH)
+def test_refused_with_torchs_exception_class(torch, name):
+    fn = REFUSED_AS_BY_TORCH[name]
+    with pytest.raises(Exception) as theirs:
+        fn(tf, _input(tf))
+    with pytest.raises(type(theirs.value)):
+        fn(F, _input(F))
+
+
+@pytest.mark.parametrize("name", ACCEPTED_AS_BY_TORCH)
+def test_accepted_as_by_torch(torch, name):
+    fn = ACCEPTED_AS_BY_TORCH[name]
+    expected = fn(tf, _input(tf)).numpy()
+    numpy.testing.assert_allclose(fn(F, _input(F)).numpy(), expected, rtol=1e-10, atol=1e-12)

@@ -10,12 +10,17 @@ import numpy
 
 from . import functional as F
 from .functional.shape import index_items
-from .tensor import Tensor, is_grad_enabled, no_grad
+from .tensor import ArgumentError, Tensor, check_int64, is_grad_enabled, no_grad
 
 
 def _swapped(op):
     """The reflected form: ``2 - x`` calls ``x.__rsub__(2)``, which is ``op(2, x)``."""
     return lambda self, other: op(other, self)
+
+
+def _reflected_div(self, other):
+    """``other / x`` as PyTorch's ``__rtruediv__``: x's reciprocal times other (two roundings, not one)."""
+    return F.mul(F.div(1, self), other)
 
 
 def _equality(op):
@@ -40,19 +45,43 @@ def _refuse_in_graph(symbol, self, other):
 
 
 def _write(symbol, self, index, value):
-    """self[index] = value (an array or a number) as PyTorch: cast where that loses no kind, counted."""
-    dtype = getattr(value, "dtype", None)
-    if dtype is not None and not numpy.can_cast(dtype, self.dtype, casting="same_kind"):
-        raise RuntimeError(f"{symbol}: result type {dtype} can't be cast to the desired output type {self.dtype}")
-    self.data[index] = value
+    """self.data[index] = value (an array, or a number, of self's dtype), counted in self's version; a value
+    whose shape does not fit is PyTorch's RuntimeError (here an ArgumentError), not NumPy's ValueError."""
+    try:
+        self.data[index] = value
+    except ValueError as error:
+        raise ArgumentError(f"{symbol}: a value of shape {tuple(getattr(value, 'shape', ()))} does not fit "
+                            f"x[{index!r}] of x's shape {tuple(self.shape)} ({error})") from None
     self.version += 1
 
 
+def _assigned(value, dtype):
+    """``value`` converted to ``dtype`` as PyTorch's x[i] = value converts it (a copy_): a tensor or array
+    freely (a float into an int tensor rounds toward zero); a number unless it overflows the dtype (a
+    negative int wraps into an unsigned one, -1 is 255; float16 takes inf), as PyTorch."""
+    if not isinstance(value, (numbers.Number, numpy.generic)):
+        value = value.data if isinstance(value, Tensor) else value
+        return value.astype(dtype, copy=False) if hasattr(value, "astype") else value
+    check_int64(value)
+    if dtype.kind in "iu":
+        info = numpy.iinfo(dtype)
+        wraps = dtype.kind == "u" and isinstance(value, (int, numpy.integer))
+        fits = (-info.max if wraps else info.min) <= value <= info.max  # False for NaN and inf
+    elif dtype.kind == "f" and dtype != "float16":
+        fits = not numpy.isfinite(value) or abs(value) <= numpy.finfo(dtype).max
+    else:  # bool takes any number, float16 rounds beyond its range to inf
+        fits = True
+    if not fits:
+        raise ArgumentError(f"[]=: value {value!r} cannot be converted to type {dtype} without overflow (as PyTorch)")
+    with numpy.errstate(over="ignore"):
+        return numpy.asarray(value).astype(dtype)[()]
+
+
 def _setitem(self, index, value):
-    """``x[index] = value``: written into x (its version counts the change), as PyTorch; refused while
-    gradients are recorded (see _refuse_in_graph)."""
+    """``x[index] = value``: converted as PyTorch converts it (_assigned) and written into x (its version
+    counts the change); refused while gradients are recorded (see _refuse_in_graph)."""
     _refuse_in_graph("[]=", self, value)
-    _write("[]=", self, index_items("setitem", index), value.data if isinstance(value, Tensor) else value)
+    _write("[]=", self, index_items("setitem", index, self.ndim), _assigned(value, self.dtype))
 
 
 def _in_place(op, symbol):
@@ -67,6 +96,8 @@ def _in_place(op, symbol):
         if result.shape != self.shape:
             raise RuntimeError(f"{symbol}: output with shape {list(self.shape)} doesn't match the broadcast "
                                f"shape {list(result.shape)}")
+        if not numpy.can_cast(result.dtype, self.dtype, casting="same_kind"):
+            raise RuntimeError(f"{symbol}: result type {result.dtype} can't be cast to the desired output type {self.dtype}")
         _write(symbol, self, Ellipsis, result.data)
         return self
     return method
@@ -76,8 +107,8 @@ METHODS = {
     # arithmetic, with broadcasting and PyTorch's type promotion
     "__add__": F.add, "__radd__": _swapped(F.add),
     "__sub__": F.sub, "__rsub__": _swapped(F.sub),
-    "__mul__": F.mul, "__rmul__": _swapped(F.mul),
-    "__truediv__": F.div, "__rtruediv__": _swapped(F.div),
+    "__mul__": F.mul, "__rmul__": F.mul,  # PyTorch's x.__rmul__(s) is mul(x, s): s is the scalar operand
+    "__truediv__": F.div, "__rtruediv__": _reflected_div,
     "__floordiv__": F.floor_divide, "__rfloordiv__": _swapped(F.floor_divide),
     "__pow__": F.pow, "__rpow__": _swapped(F.pow),
     "__iadd__": _in_place(F.add, "+="), "__isub__": _in_place(F.sub, "-="),

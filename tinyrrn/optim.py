@@ -46,6 +46,12 @@ def sgd_momentum_update(param, grad, momentum_buffer, lr, momentum, weight_decay
     param -= lr * momentum_buffer
 
 
+def sgd_dampened_momentum_update(param, grad, momentum_buffer, lr, momentum, weight_decay, dampening):
+    """sgd_momentum_update with torch.optim.SGD's dampening, b = momentum b + (1 - dampening) (g + weight_decay p),
+    for a buffer past its first step (a separate function, so that the default costs no extra pass)."""
+    sgd_momentum_update(param, (1 - dampening) * grad, momentum_buffer, lr, momentum, (1 - dampening) * weight_decay)
+
+
 def _check_parameters(params):
     """The optimiser's parameters as a list of tensors: refused as PyTorch refuses them (one tensor alone,
     nothing, or a parameter group, which tinyrrn does not have)."""
@@ -70,6 +76,15 @@ def _check_parameters(params):
     return params
 
 
+def _only_torch_defaults(optimizer, **options):
+    """PyTorch's options that tinyrrn does not have, each given as (value, PyTorch's default): taken at the
+    default, so that PyTorch's code runs, and refused otherwise with an error that says so."""
+    for name, (value, default) in options.items():
+        if value is not default and value != default:
+            raise NotImplementedError(f"{optimizer}: {name}={value!r} is not supported by tinyrrn (only "
+                                      f"PyTorch's default, {name}={default!r})")
+
+
 def _check_at_least(name, value, least=0.0):
     if not isinstance(value, numbers.Real) or not value >= least:
         raise ValueError(f"Invalid {name}: {value}")
@@ -86,9 +101,9 @@ class Optimizer:
         self.param_steps = [0] * len(self.params)  # updates of each parameter (one without a grad is skipped)
         self.state = [{} for _ in self.params]
 
-    def zero_grad(self):
-        for p in self.params:
-            p.grad = None
+    def zero_grad(self, set_to_none=True):
+        """Drop every parameter's gradient (PyTorch's default), or with ``set_to_none=False`` zero it in place."""
+        zero_grads(self.params, set_to_none)
 
     def state_dict(self):
         """{'steps', 'lr', 'param_steps', 'buffers': {index: {name: array}}} (arrays on the parameters' device)."""
@@ -123,12 +138,17 @@ class Adam(Optimizer):
 
     BUFFERS = ("exp_avg", "exp_avg_sq")  # per parameter, in state_dict()
 
-    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0):
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, amsgrad=False, *,
+                 foreach=None, maximize=False, capturable=False, differentiable=False, fused=None):
+        _only_torch_defaults("Adam", amsgrad=(amsgrad, False), foreach=(foreach, None), maximize=(maximize, False),
+                             capturable=(capturable, False), differentiable=(differentiable, False), fused=(fused, None))
         super().__init__(params, lr)
         _check_at_least("epsilon value", eps)
-        for i, beta in enumerate(betas):
-            if not 0.0 <= beta < 1.0:
-                raise ValueError(f"Invalid beta parameter at index {i}: {beta}")
+        for i in range(2):  # PyTorch's IndexError for one beta
+            if not 0.0 <= betas[i] < 1.0:
+                raise ValueError(f"Invalid beta parameter at index {i}: {betas[i]}")
+        if len(betas) != 2:
+            raise ValueError(f"Adam: betas must be a pair (beta1, beta2), got {betas!r}")
         _check_at_least("weight_decay value", weight_decay)
         self.betas, self.eps, self.weight_decay = betas, eps, weight_decay
 
@@ -157,20 +177,27 @@ class Adam(Optimizer):
 
 
 class SGD(Optimizer):
-    """Stochastic gradient descent with (PyTorch-style) momentum and weight decay; PyTorch's defaults
-    (lr 1e-3, no momentum)."""
+    """Stochastic gradient descent with (PyTorch-style) momentum, dampening and weight decay; PyTorch's
+    arguments and defaults (lr 1e-3, no momentum)."""
 
     BUFFERS = ("momentum",)
 
-    def __init__(self, params, lr=1e-3, momentum=0.0, weight_decay=0.0):
+    def __init__(self, params, lr=1e-3, momentum=0.0, dampening=0.0, weight_decay=0.0, nesterov=False, *,
+                 maximize=False, foreach=None, differentiable=False, fused=None):
+        _only_torch_defaults("SGD", nesterov=(nesterov, False), maximize=(maximize, False), foreach=(foreach, None),
+                             differentiable=(differentiable, False), fused=(fused, None))
         super().__init__(params, lr)
         _check_at_least("momentum value", momentum)
         _check_at_least("weight_decay value", weight_decay)
-        self.momentum, self.weight_decay = momentum, weight_decay
+        if not isinstance(dampening, numbers.Real):
+            raise ValueError(f"Invalid dampening value: {dampening}")
+        self.momentum, self.dampening, self.weight_decay = momentum, dampening, weight_decay
 
     def step(self):
+        """One update of every parameter with a gradient. With dampening, as PyTorch, a momentum buffer's
+        first step takes the whole gradient and later ones (1 - dampening) of it."""
         self.steps += 1
-        arrays = []
+        arrays, dampened = [], []
         for i, (p, state) in enumerate(zip(self.params, self.state)):
             if p.grad is None:
                 continue
@@ -178,11 +205,26 @@ class SGD(Optimizer):
             p.version += 1
             if self.momentum and not state:
                 state["momentum"] = backend.xp_of(p.data).zeros_like(p.data)
+            elif self.momentum and self.dampening:
+                dampened.append((p.data, p.grad, state["momentum"]))
+                continue
             arrays.append((p.data, p.grad) + ((state["momentum"],) if self.momentum else ()))
         if self.momentum:
             threads.update_in_place(sgd_momentum_update, arrays, self.lr, self.momentum, self.weight_decay)
+            threads.update_in_place(sgd_dampened_momentum_update, dampened, self.lr, self.momentum,
+                                    self.weight_decay, self.dampening)
         else:
             threads.update_in_place(sgd_update, arrays, self.lr, self.weight_decay)
+
+
+def zero_grads(params, set_to_none=True):
+    """Each parameter's gradient set to None, or with ``set_to_none=False`` zeroed in place (PyTorch's
+    zero_grad, of optimisers and modules)."""
+    for p in params:
+        if set_to_none:
+            p.grad = None
+        elif p.grad is not None:
+            p.grad[...] = 0
 
 
 def learning_rate(schedule, base_lr, step, total_steps, warmup=0, step_every=None, gamma=0.1):

@@ -41,6 +41,26 @@ class ArgumentError(RuntimeError, ValueError):
     """
 
 
+class DtypeError(NotImplementedError, TypeError):
+    """A tensor of a dtype an op does not take (an integer tensor where it computes with floats).
+
+    PyTorch raises RuntimeError for these, or its subclass NotImplementedError ("not implemented
+    for 'Long'"), so this is one; it is also a TypeError, Python's type for an argument of the wrong type.
+    """
+
+
+def check_int64(data):
+    """Refuse a Python int outside int64 in ``data`` (a number or nested lists), as PyTorch refuses it
+    (NumPy would make it uint64, float64 or an object)."""
+    stack = [data]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, (list, tuple)):
+            stack.extend(item)
+        elif isinstance(item, int) and not isinstance(item, bool) and not -2 ** 63 <= item < 2 ** 63:
+            raise ValueError(f"Overflow when unpacking long long: {item} is outside int64 (as PyTorch)")
+
+
 def is_grad_enabled():
     """False inside a ``no_grad()`` block: ops then record no graph."""
     return getattr(_state, "grad_enabled", True)
@@ -122,15 +142,16 @@ class Tensor:
             if device is not None:
                 data = backend.to_device(data, device)
         else:
-            data = backend.module_for(device).asarray(data)
-            if data.dtype.kind == "f":
-                data = data.astype("float32")
+            array = backend.module_for(device).asarray(data)
+            if array.dtype.kind in "uO" or (array.dtype == "float64" and array.size and float(abs(array).max()) >= 2 ** 63):
+                check_int64(data)  # NumPy's types for an int beyond int64
+            data = array.astype("float32") if array.dtype.kind == "f" else array
         if data.dtype.kind not in "biuf":
             raise TypeError(f"a tensor holds bools, integers or floats, not {data.dtype}"
                             + (" (a list of tensors: stack them with tinyrrn.functional.stack)"
                                if data.dtype.kind == "O" else ""))
         if requires_grad and data.dtype.kind != "f":
-            raise TypeError(f"only floating-point tensors can require gradients, got {data.dtype}")
+            raise DtypeError(f"only floating-point tensors can require gradients, got {data.dtype}")
         self.data = data
         self._grad = None
         self._requires_grad = bool(requires_grad)
@@ -152,7 +173,7 @@ class Tensor:
             raise RuntimeError("you can only change requires_grad flags of leaf variables; to use a computed "
                                "tensor without its graph, use its detach()")
         if value and self.data.dtype.kind != "f":
-            raise TypeError(f"only floating-point tensors can require gradients, got {self.data.dtype}")
+            raise DtypeError(f"only floating-point tensors can require gradients, got {self.data.dtype}")
         self._requires_grad = bool(value)
 
     # -- array-like facts -------------------------------------------------
@@ -193,9 +214,10 @@ class Tensor:
         return backend.to_numpy(self.data)
 
     def item(self):
-        """The value of a one-element tensor as a Python number."""
+        """The value of a one-element tensor as a Python number (else PyTorch's RuntimeError, and the
+        ValueError of its float() and int())."""
         if self.size != 1:
-            raise RuntimeError(f"a Tensor with {self.size} elements cannot be converted to a Python number "
+            raise ArgumentError(f"a Tensor with {self.size} elements cannot be converted to a Python number "
                                f"(shape {tuple(self.shape)})")
         return backend.to_numpy(self.data).item()
 

@@ -3,7 +3,7 @@ import operator
 
 import numpy
 
-from ..tensor import ArgumentError, Tensor  # noqa: F401 (the ops' error, defined with the Tensor it guards)
+from ..tensor import ArgumentError, DtypeError, Tensor  # noqa: F401 (the ops' errors, defined with the Tensor they guard)
 
 
 def check_tensors(op, *tensors):
@@ -22,11 +22,12 @@ def check_tensors(op, *tensors):
 
 
 def check_float(op, *tensors):
-    """Differentiable ops take floating-point tensors only (on one device: check_tensors)."""
+    """Differentiable ops take floating-point tensors only (on one device: check_tensors); another dtype
+    is a DtypeError (PyTorch's RuntimeError where it refuses the dtype too)."""
     check_tensors(op, *tensors)
     for t in tensors:
         if t.dtype.kind != "f":
-            raise TypeError(f"{op}: expected a floating-point tensor, got dtype {t.dtype} "
+            raise DtypeError(f"{op}: expected a floating-point tensor, got dtype {t.dtype} "
                             f"(shape {tuple(t.shape)}); convert with .astype('float32')")
 
 
@@ -104,12 +105,15 @@ def unbroadcast(grad, shape):
     return accurate_sum(grad, axes, keepdims=True).reshape(shape)
 
 
-def pair(value, name, op="", minimum=None):
-    """An int or a pair of ints as a pair (PyTorch's kernel_size/stride/padding convention).
+def pair(value, name, op="", minimum=None, single=True):
+    """An int, a one-element sequence or a pair of ints as a pair (PyTorch's kernel_size/stride/padding
+    convention). ``single=False`` refuses a one-element sequence, as PyTorch's conv layers' kernel_size.
 
     With ``minimum`` (0 or 1), a value below it is an error naming the op, argument and value.
     """
     values = (value, value) if numpy.ndim(value) == 0 else tuple(value)
+    if len(values) == 1 and single:  # PyTorch's ops expand a one-element sequence as an int
+        values *= 2
     if len(values) != 2:
         raise ArgumentError(f"{op}: {name} must be an int or a pair of ints, got {value!r}")
     try:

@@ -40,6 +40,7 @@ from ..tensor import make_result
 from . import winograd
 from ._util import ArgumentError, accurate_sum, check_float, check_same_dtype, pair
 from ._window import as_pads, crop_nhwc, output_size, pad_nhwc, taps
+from .dtypes import opmath
 from .shape import unbatched_too
 
 WINOGRAD_MIN_CHANNELS = 128  # below these (input channels, output height/width) column blocks are faster
@@ -336,9 +337,11 @@ def conv_transpose2d(x, weight, bias=None, stride=1, padding=0, output_padding=0
     pads = tuple((p, p) for p in padding)
     x_stack = _grouped(x.data.transpose(0, 2, 3, 1).reshape(-1, c), groups)  # (G, N*H*W, C/G)
     w_rows = _weight_rows(weight.data, groups)  # (G, C/G, kh*kw*O/G)
-    out = col2im(_ungrouped(threads.matmul(x_stack, w_rows), kh * kw), (n, *out_hw, o), (kh, kw), stride, pads, (h, w), dilation)
+    product = threads.matmul(opmath(x_stack), opmath(w_rows))  # float16: products and taps add in float32
+    out = col2im(_ungrouped(product, kh * kw), (n, *out_hw, o), (kh, kw), stride, pads, (h, w), dilation)
     if bias is not None:
         out += bias.data
+    out = out.astype(x.dtype, copy=False)  # float16: rounded once, as PyTorch
 
     def backward(g):
         cols, _ = im2col(g.transpose(0, 2, 3, 1), (kh, kw), stride, pads, dilation, out_hw=(h, w))

@@ -34,6 +34,13 @@ def promote(a, b):
     return numpy.promote_types(a, b)
 
 
+def opmath(array):
+    """``array`` in the dtype PyTorch computes a formula of several steps in ("opmath"): float16 as
+    float32, so that the formula rounds once, at the end (``.astype(dtype, copy=False)``); any other
+    array is itself (no copy)."""
+    return array.astype("float32") if array.dtype == "float16" else array
+
+
 def _number_dtype(value):
     if isinstance(value, (bool, numpy.bool_)):
         return numpy.dtype(bool)

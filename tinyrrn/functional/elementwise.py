@@ -5,15 +5,16 @@ Each op computes its output with the array module of its inputs and returns the 
 rule as a closure over what the rule needs. Arithmetic and comparisons also take integer
 and bool tensors, forward only (such tensors never require gradients).
 """
+import functools
 import numbers
 import operator
 
 import numpy
 
 from .. import backend, threads
-from ..tensor import Tensor, make_result
+from ..tensor import Tensor, is_grad_enabled, make_result
 from ._util import ArgumentError, broadcast_shape, check_float, check_tensors, unbroadcast
-from .dtypes import DEFAULT_FLOAT, category, result_type
+from .dtypes import DEFAULT_FLOAT, category, opmath, result_type
 
 
 def _operands(op, a, b, dtype=None):
@@ -38,6 +39,29 @@ def _scalar_or_array(xp, value, dtype):
     if isinstance(value, (numbers.Number, numpy.generic)):
         return xp.full((), numpy.asarray(value).astype(dtype)[()], dtype=dtype)
     return xp.asarray(value).astype(dtype)
+
+
+def _cpu_scalar(value):
+    """Whether PyTorch's CPU kernels read ``value`` as a scalar: a number, or a 0-d tensor on the host."""
+    if isinstance(value, Tensor):
+        return value.ndim == 0 and value.device == "cpu"
+    return isinstance(value, (numbers.Number, numpy.generic))
+
+
+def _float32_scalar(op):
+    """``op(a, b)`` as PyTorch's CPU kernels of mul and div (every rounding mode) compute it: a float16
+    result whose second operand is a scalar (_cpu_scalar) of another dtype is computed in float32, the
+    scalar kept at float32 ("opmath"), and rounded once: float16 x * 1e-8 is not 0, x / 0.1 is not
+    x / 0.09998. Made of astype, so the gradient rounds once too. PyTorch's add, sub, pow and
+    comparisons, and a scalar first operand, round the scalar to float16 first, as _operands does."""
+    @functools.wraps(op)
+    def wrapped(a, b, *args, **kwargs):
+        if (isinstance(a, Tensor) and a.dtype == "float16" and _cpu_scalar(b)
+                and getattr(b, "dtype", None) != "float16" and result_type(a, b) == "float16"):
+            wide = op(astype(a, "float32"), astype(b, "float32") if isinstance(b, Tensor) else b, *args, **kwargs)
+            return astype(wide, "float16")
+        return op(a, b, *args, **kwargs)
+    return wrapped
 
 
 # Element-wise chains: plain functions of arrays that write into their last argument ``out``;
@@ -106,6 +130,7 @@ def sub(a, b):
     return make_result(x - y, (a, b), backward, "sub")
 
 
+@_float32_scalar
 def mul(a, b):
     """a * b with broadcasting."""
     a, b, x, y = _operands("mul", a, b)
@@ -117,6 +142,7 @@ def mul(a, b):
     return make_result(x * y, (a, b), backward, "mul")
 
 
+@_float32_scalar
 def div(a, b, rounding_mode=None):
     """a / b with broadcasting (torch.div); integer and bool operands divide as float32.
 
@@ -141,7 +167,7 @@ def div(a, b, rounding_mode=None):
         raise NotImplementedError(f"div: rounding_mode={rounding_mode!r} is not implemented for bool "
                                   "tensors (as in PyTorch)")
     if category(x.dtype) == 1:
-        if bool((y == 0).any()):
+        if x.size and y.size and bool((y == 0).any()):  # an empty result divides nothing
             raise ArgumentError("div: integer division by zero (PyTorch: RuntimeError: ZeroDivisionError)")
         out = x // y if rounding_mode == "floor" else xp.sign(x) * xp.sign(y) * (abs(x) // abs(y))
     else:
@@ -182,10 +208,11 @@ def pow(base, exponent):
         if not isinstance(exponent, (bool, numpy.bool_)):
             raise NotImplementedError("pow: not implemented for bool tensors (as in PyTorch)")
         return Tensor(x.copy() if exponent else xp.ones_like(x))
+    number = isinstance(exponent, (numbers.Number, numpy.generic))
+    if category(x.dtype) == 1 and number and exponent < 0:  # checked before its cast (uint8 ** -3 is not ** 253)
+        raise ArgumentError("pow: Integers to negative integer powers are not allowed.")
     negative = None
-    if category(x.dtype) == 1 and bool((e < 0).any()):
-        if not isinstance(exponent, Tensor):
-            raise ArgumentError("pow: Integers to negative integer powers are not allowed.")
+    if category(x.dtype) == 1 and not number and bool((e < 0).any()):  # a tensor's, cast as PyTorch casts it
         negative = e < 0
     out = x ** (e if negative is None else xp.where(negative, 0, e))
     if negative is not None:
@@ -241,42 +268,71 @@ def log(x):
     return make_result(backend.xp_of(x.data).log(x.data), (x,), lambda g: (g / x.data,), "log")
 
 
-def relu(x):
-    """max(x, 0); the gradient at 0 is 0, as in PyTorch."""
+def _writes_in_place(x, inplace):
+    """Whether an op's ``inplace=True`` writes into x, as PyTorch: when no graph is being recorded for x
+    (under no_grad, or x needs no gradient). While one is, tinyrrn computes out of place (it records
+    no in-place op): the same values, a new tensor, x unchanged."""
+    return inplace and not (is_grad_enabled() and x.requires_grad)
+
+
+def _written(x):
+    """x after an op wrote into its data: its version counts the change (see Tensor.version)."""
+    x.version += 1
+    return x
+
+
+def relu(x, inplace=False):
+    """max(x, 0); the gradient at 0 is 0, as in PyTorch. ``inplace``: see _writes_in_place."""
     check_float("relu", x)
+    if _writes_in_place(x, inplace):
+        threads.elementwise(_relu, x.data, out=x.data)
+        return _written(x)
     out = threads.elementwise(_relu, x.data)
     return make_result(out, (x,), lambda g: (threads.elementwise(_relu_gradient, g, out),), "relu")
 
 
 def sigmoid(x):
     """1 / (1 + e^-x), as e^x / (1 + e^x) for negative x: never an overflow, and the small values of
-    large negative x to full relative precision (not 0.5 (tanh(x / 2) + 1), which cancels)."""
+    large negative x to full relative precision (not 0.5 (tanh(x / 2) + 1), which cancels). float16
+    in float32, rounded once, as PyTorch: sigmoid(8) is 0.9995, not 1. The gradient is PyTorch's
+    g (1 - y) y in the tensor's dtype, step by step (as its sigmoid_backward)."""
     check_float("sigmoid", x)
     xp = backend.xp_of(x.data)
-    e = xp.exp(-xp.abs(x.data))  # in (0, 1]
-    out = xp.where(x.data >= 0, 1 / (1 + e), e / (1 + e))
-    return make_result(out, (x,), lambda g: (g * out * (1 - out),), "sigmoid")
+    wide = opmath(x.data)
+    e = xp.exp(-xp.abs(wide))  # in (0, 1]
+    out = xp.where(wide >= 0, 1 / (1 + e), e / (1 + e)).astype(x.dtype, copy=False)
+    return make_result(out, (x,), lambda g: (g * (1 - out) * out,), "sigmoid")
 
 
 def tanh(x):
-    """Hyperbolic tangent."""
+    """Hyperbolic tangent; the float16 gradient in float32, rounded once, as PyTorch's tanh_backward."""
     check_float("tanh", x)
     out = backend.xp_of(x.data).tanh(x.data)
-    return make_result(out, (x,), lambda g: (g * (1 - out * out),), "tanh")
+
+    def backward(g):
+        y = opmath(out)
+        return ((opmath(g) * (1 - y * y)).astype(g.dtype, copy=False),)
+
+    return make_result(out, (x,), backward, "tanh")
 
 
-def dropout(x, p=0.5, training=True):
+def dropout(x, p=0.5, training=True, inplace=False):
     """Zero each element with probability p and scale the rest by 1/(1-p) (inverted dropout); p = 1
-    zeroes everything, as PyTorch."""
+    zeroes everything, as PyTorch. ``inplace``: see _writes_in_place."""
     check_float("dropout", x)
     if not 0 <= p <= 1:
         raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
     if not training or p == 0:
         return x
     xp = backend.xp_of(x.data)
-    if p == 1:
-        return make_result(xp.zeros_like(x.data), (x,), lambda g: (xp.zeros_like(g),), "dropout")
-    mask = (xp.random.random_sample(x.shape) >= p).astype(x.dtype) / (1 - p)
+    if p == 1:  # x * 0, as PyTorch (NaN stays NaN)
+        mask = xp.zeros((), dtype=x.dtype)
+    else:
+        keep = (xp.random.random_sample(x.shape) >= p).astype(x.dtype)
+        mask = (opmath(keep) / (1 - p)).astype(x.dtype, copy=False)  # float16: 1 / (1 - p) rounded once
+    if _writes_in_place(x, inplace):
+        xp.multiply(x.data, mask, out=x.data)
+        return _written(x)
     return make_result(x.data * mask, (x,), lambda g: (g * mask,), "dropout")
 
 

@@ -1,7 +1,8 @@
 """Softmax, log-softmax and the cross-entropy loss."""
 from .. import backend
 from ..tensor import Tensor, is_grad_enabled, make_result
-from ._util import ArgumentError, axis_index, check_float, torch_name
+from ._util import ArgumentError, DtypeError, axis_index, check_float, torch_name
+from .dtypes import opmath
 
 REDUCTIONS = ("mean", "sum", "none")
 
@@ -24,7 +25,7 @@ def _log_softmax(data, axis):
     if data.size == 0:
         return data.copy()
     if data.dtype == "float16":
-        return _log_softmax(data.astype("float32"), axis).astype("float16")
+        return _log_softmax(opmath(data), axis).astype("float16")
     shifted = data - data.max(axis=axis, keepdims=True)
     return shifted - xp.log(xp.exp(shifted).sum(axis=axis, keepdims=True))
 
@@ -43,8 +44,8 @@ def softmax(x, axis=None, *, dim=None):
     """exp(x) / sum(exp(x)) along ``axis`` (or PyTorch's ``dim``; torch.softmax), computed stably."""
     check_float("softmax", x)
     axis = _softmax_axis("softmax", x, torch_name("softmax", "axis", axis, "dim", dim))
-    wide = x.data.astype("float32") if x.dtype == "float16" else x.data  # float16: one rounding, at the end
-    out = backend.xp_of(x.data).exp(_log_softmax(wide, axis)).astype(x.dtype, copy=False)
+    out = backend.xp_of(x.data).exp(_log_softmax(opmath(x.data), axis)).astype(x.dtype, copy=False)  # float16:
+    # one rounding, at the end
     return make_result(out, (x,), lambda g: (out * (g - (g * out).sum(axis=axis, keepdims=True)),),
                        "softmax")
 
@@ -65,8 +66,9 @@ def cross_entropy(logits, target, weight=None, *, ignore_index=-100, reduction="
     check_float("cross_entropy", logits)
     if reduction not in REDUCTIONS:
         raise ValueError(f"cross_entropy: reduction must be one of {REDUCTIONS}, got {reduction!r}")
-    if not 0.0 <= label_smoothing <= 1.0:
-        raise ArgumentError(f"cross_entropy: label_smoothing must be in [0, 1], got {label_smoothing}")
+    if not label_smoothing <= 1.0:
+        raise ArgumentError(f"cross_entropy: label_smoothing must be at most 1.0, got {label_smoothing}")
+    label_smoothing = max(label_smoothing, 0.0)  # PyTorch takes a negative value and smooths nothing
     if logits.ndim == 0:
         raise ArgumentError("cross_entropy: logits must have a class dimension, got a 0-d tensor")
     xp = backend.xp_of(logits.data)
@@ -100,11 +102,11 @@ def cross_entropy(logits, target, weight=None, *, ignore_index=-100, reduction="
         count = xp.full((), logits.size // max(classes, 1), dtype=dtype)  # the mean is over positions
     elif target.dtype.kind in "iu":
         if target.dtype not in ("int64", "uint8"):
-            raise TypeError(f"cross_entropy: expected target dtype to be int64 (Long) or uint8 (Byte), as "
+            raise DtypeError(f"cross_entropy: expected target dtype to be int64 (Long) or uint8 (Byte), as "
                             f"PyTorch, got {target.dtype}; convert with .astype('int64')")
         expected = logits.shape[:axis] + logits.shape[axis + 1:]
         if target.shape != expected:
-            raise ValueError(f"cross_entropy: target {tuple(target.shape)} does not fit logits "
+            raise ArgumentError(f"cross_entropy: target {tuple(target.shape)} does not fit logits "
                              f"{tuple(logits.shape)} (expected target shape {expected})")
         counted = target != ignore_index
         out_of_range = counted & ((target < 0) | (target >= classes))
@@ -118,7 +120,7 @@ def cross_entropy(logits, target, weight=None, *, ignore_index=-100, reduction="
         mix = one_hot * (1 - label_smoothing) + label_smoothing / classes if label_smoothing else one_hot
         coefficients = mix * w * xp.expand_dims(counted, axis) if label_smoothing else one_hot * w
     else:
-        raise TypeError(f"cross_entropy: target must hold integer class indices or float probabilities, "
+        raise DtypeError(f"cross_entropy: target must hold integer class indices or float probabilities, "
                         f"got {target.dtype}")
     log_probs = _log_softmax(logits.data, axis)
     # classes that count nowhere (not the target, weight 0, an ignored position) add nothing, even

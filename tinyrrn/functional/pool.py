@@ -11,14 +11,23 @@ from .. import backend, threads
 from ..tensor import Tensor, make_result
 from ._util import ArgumentError, check_float, pair
 from ._window import crop_nhwc, output_size, pad_nhwc, taps
+from .dtypes import opmath
 from .shape import unbatched_too
+
+
+def _check_nonempty(op, x, dims=(1, 2, 3)):
+    """x is (N, C, H, W) with no empty dimension among ``dims`` (only N may be 0), as PyTorch requires."""
+    if x.ndim != 4:
+        raise ArgumentError(f"{op}: expected input N,C,H,W, got shape {tuple(x.shape)}")
+    if any(x.shape[d] == 0 for d in dims):
+        raise ArgumentError(f"{op}: expected an input of non-zero size except for the batch dimension, got "
+                            f"shape {tuple(x.shape)}")
 
 
 def _pool_geometry(op, x, kernel_size, stride, padding, dilation, ceil_mode):
     """PyTorch's checks, then (kernel, stride, dilation, padding, pads, out_hw)."""
     check_float(op, x)
-    if x.ndim != 4:
-        raise ArgumentError(f"{op}: expected input N,C,H,W, got shape {tuple(x.shape)}")
+    _check_nonempty(op, x)
     kernel = pair(kernel_size, "kernel_size", op, minimum=1)
     stride = kernel if stride is None else pair(stride, "stride", op, minimum=1)
     padding = pair(padding, "padding", op, minimum=0)
@@ -165,7 +174,7 @@ def avg_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False, count_in
         scale = _inverse_divisors(x.shape[2:], kernel, stride, padding, out_hw, count_include_pad, x.dtype, xp)
     padded = pad_nhwc(x.data.transpose(0, 2, 3, 1), pads, 0)
     window_taps = list(taps(kernel, stride, (1, 1), out_hw))
-    out = _fold(xp.add, padded.astype("float32") if x.dtype == "float16" else padded, window_taps)  # float16
+    out = _fold(xp.add, opmath(padded), window_taps)  # float16
     out *= scale                                                    # windows add in float32, as PyTorch
     out = out.astype(x.dtype, copy=False)
 
@@ -197,10 +206,12 @@ def adaptive_avg_pool2d(x, output_size):
     (Ho, H) averaging matrix applied on each side. None in ``output_size`` keeps that size.
     """
     check_float("adaptive_avg_pool2d", x)
-    if x.ndim != 4:
-        raise ArgumentError(f"adaptive_avg_pool2d: expected input N,C,H,W, got shape {tuple(x.shape)}")
+    _check_nonempty("adaptive_avg_pool2d", x, dims=(2, 3))  # PyTorch pools 0 channels, not an empty plane
     n, c, h, w = x.shape
-    sizes = (output_size, output_size) if output_size is None or isinstance(output_size, int) else output_size
+    if output_size is None or (numpy.ndim(output_size) and len(output_size) != 2):
+        raise (TypeError if output_size is None else ArgumentError)(
+            f"adaptive_avg_pool2d: output_size must be an int or a pair (None in it keeps that size), got {output_size!r}")
+    sizes = (output_size, output_size) if isinstance(output_size, int) else output_size
     oh, ow = pair(tuple(k if s is None else s for s, k in zip(sizes, (h, w))), "output_size",
                   "adaptive_avg_pool2d", minimum=0)
     xp = backend.xp_of(x.data)

@@ -11,13 +11,18 @@ from ._util import ArgumentError, axis_index, check_tensors, torch_name
 from .dtypes import result_type
 
 
-def _shape_arg(shape):
-    return tuple(shape[0]) if len(shape) == 1 and isinstance(shape[0], (tuple, list)) else shape
+def _shape_arg(op, sizes, keyword=None, name="shape"):
+    """Sizes given as arguments (2, 3), as one sequence ((2, 3)), or by PyTorch's keyword (shape=(2, 3))."""
+    if keyword is not None:
+        if sizes:
+            raise TypeError(f"{op}: got {name} both as arguments and as {name}=")
+        sizes = (keyword,)
+    return tuple(sizes[0]) if len(sizes) == 1 and isinstance(sizes[0], (tuple, list)) else sizes
 
 
-def reshape(x, *shape):
-    """The same elements in a new shape (one dimension may be -1)."""
-    shape = _shape_arg(shape)
+def reshape(x, *sizes, shape=None):
+    """The same elements in a new shape (one dimension may be -1): x.reshape(2, 3), ((2, 3)) or (shape=(2, 3))."""
+    shape = _shape_arg("reshape", sizes, shape)
     if any(operator.index(n) < -1 for n in shape) or sum(n == -1 for n in shape) > 1:
         raise ArgumentError(f"reshape: invalid shape {tuple(shape)} for {tuple(x.shape)} (sizes are >= 0, "
                             "and one of them may be -1)")
@@ -28,11 +33,12 @@ def reshape(x, *shape):
     return make_result(out, (x,), lambda g: (g.reshape(x.shape),), "reshape", view_of=x)
 
 
-def permute(x, *dims):
-    """Reorder the dimensions (a view, as torch.permute)."""
-    dims = tuple(axis_index("permute", d, x.ndim) for d in _shape_arg(dims))
+def permute(x, *order, dims=None):
+    """Reorder the dimensions (a view, as torch.permute): x.permute(1, 0), ((1, 0)) or (dims=(1, 0))."""
+    order = _shape_arg("permute", order, dims, "dims")
+    dims = tuple(axis_index("permute", d, x.ndim) for d in order)
     if sorted(dims) != list(range(x.ndim)):
-        raise ArgumentError(f"permute: {_shape_arg(dims)} is not a permutation of the {x.ndim} dims "
+        raise ArgumentError(f"permute: {order} is not a permutation of the {x.ndim} dims "
                             f"of {tuple(x.shape)}")
     inverse = [0] * x.ndim
     for i, d in enumerate(dims):
@@ -74,10 +80,26 @@ def _dims_taken(item):
     return item.ndim if getattr(item, "dtype", None) is not None and item.dtype.kind == "b" else 1
 
 
-def index_items(op, index):
-    """An index (of x[index] or x[index] = v) as a tuple of items NumPy takes, read as PyTorch reads it:
-    tensors as their arrays, one-element integer ones as ints, uint8 ones as masks; refused where PyTorch
-    refuses (a step of 0 or less) or reads it otherwise than NumPy (a list of sequences)."""
+def _dims_used(items):
+    """How many dimensions of the indexed tensor the items other than Ellipsis stand for."""
+    return sum(1 if _is_int(i) else _dims_taken(i) for i in items if i is not Ellipsis)
+
+
+def _spelled_out(items, ndim):
+    """Two or more Ellipses as PyTorch reads them (NumPy takes one): each stands for the dimensions the
+    other items leave, as full slices; those past the last dimension are dropped."""
+    left = max(ndim - _dims_used(items), 0)
+    items = [s for i in items for s in ((slice(None),) * left if i is Ellipsis else (i,))]
+    while items and isinstance(items[-1], slice) and items[-1] == slice(None) and _dims_used(items) > ndim:
+        items.pop()
+    return tuple(items)
+
+
+def index_items(op, index, ndim):
+    """An index (of x[index] or x[index] = v, x of ``ndim`` dims) as a tuple of items NumPy takes, read as
+    PyTorch reads it: tensors as their arrays, one-element integer ones as ints, uint8 ones as masks,
+    several Ellipses spelled out; refused where PyTorch refuses (a step of 0 or less) or reads it
+    otherwise than NumPy (a list of sequences)."""
     if isinstance(index, list) and any(isinstance(i, (list, tuple, Tensor)) or getattr(i, "ndim", 0) for i in index):
         raise IndexError(f"{op}: a list of sequences {index!r} as an index is ambiguous (PyTorch reads it as a "
                          "tuple, with a deprecation warning; NumPy as one array): index with a tuple or an array")
@@ -86,7 +108,7 @@ def index_items(op, index):
                   for i in items)  # a uint8 tensor is a mask, as in PyTorch
     if any(isinstance(i, slice) and i.step is not None and i.step <= 0 for i in items):
         raise ValueError(f"{op}: step must be greater than zero (as PyTorch), got {index!r}")
-    return items
+    return _spelled_out(items, ndim) if sum(i is Ellipsis for i in items) > 1 else items
 
 
 def getitem(x, index):
@@ -97,7 +119,7 @@ def getitem(x, index):
     x[1, :, idx] of a (2, 5, 6) tensor is (5, len(idx)) as in PyTorch (NumPy: (len(idx), 5)).
     Repeated positions accumulate their gradients.
     """
-    items = index_items("getitem", index)
+    items = index_items("getitem", index, x.ndim)
     xp = backend.xp_of(x.data)
     if all(i is None or i is Ellipsis or type(i) in (int, slice) for i in items):  # basic: a view
         def backward(g):

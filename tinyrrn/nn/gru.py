@@ -9,7 +9,7 @@ The paper's Table 1 baseline runs a 128-unit GRU over per-frame features.
 """
 from .. import backend
 from .. import functional as F
-from ..tensor import Tensor
+from ..tensor import ArgumentError, Tensor
 from . import init
 from .module import Module, Parameter
 
@@ -41,9 +41,15 @@ class GRU(Module):
         laid out as x with hidden features, h_n as h0."""
         layout = "(batch, time, features)" if self.batch_first else "(time, batch, features)"
         time = 1 if self.batch_first and x.ndim == 3 else 0
-        if x.ndim not in (2, 3) or x.shape[-1] != self.input_size or x.shape[time] == 0:
-            raise ValueError(f"GRU: expected input {layout} or one sequence (time, features) of at least one "
-                             f"step with {self.input_size} features, got {tuple(x.shape)}")
+        if x.ndim not in (2, 3):
+            raise ValueError(f"GRU: expected input {layout} or one sequence (time, features), got {tuple(x.shape)}")
+        if x.shape[-1] != self.input_size or x.shape[time] == 0:
+            raise ArgumentError(f"GRU: expected input {layout} or one sequence (time, features) of at least one "
+                                f"step with {self.input_size} features, got {tuple(x.shape)}")
+        if h0 is not None and h0.ndim != x.ndim:  # as PyTorch: never re-read as another shape
+            kind = "unbatched 2-D" if x.ndim == 2 else "batched 3-D"
+            raise ArgumentError(f"GRU: for {kind} input, h0 should also be {x.ndim}-D but got a {h0.ndim}-D "
+                                f"tensor of shape {tuple(h0.shape)}")
         if x.ndim == 2:  # one sequence: a batch of one
             out, h_n = self.forward(x.reshape(x.shape[0], 1, -1) if not self.batch_first else x.reshape(1, *x.shape),
                                     None if h0 is None else h0.reshape(h0.shape[0], 1, -1))
@@ -58,8 +64,8 @@ class GRU(Module):
         batch, steps, _ = x.shape
         hidden = self.hidden_size
         if h0 is not None and tuple(h0.shape) != (self.num_layers, batch, hidden):
-            raise ValueError(f"GRU: expected h0 (num_layers, batch, hidden) = "
-                             f"{(self.num_layers, batch, hidden)}, got {tuple(h0.shape)}")
+            raise ArgumentError(f"GRU: expected h0 (num_layers, batch, hidden) = "
+                                f"{(self.num_layers, batch, hidden)}, got {tuple(h0.shape)}")
         xp = backend.xp_of(x.data)
         finals = []
         for layer in range(self.num_layers):

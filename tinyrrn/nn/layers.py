@@ -11,15 +11,20 @@ def _on_default_device(array):
     return backend.to_device(array, backend.get_device())
 
 
+PADDING_MODES = ("zeros", "reflect", "replicate", "circular")  # PyTorch's; tinyrrn has 'zeros'
+
+
 class Conv2d(Module):
     """2-D convolution; the weight (out, in/groups, kh, kw) is stored channels-last like the activations."""
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1, groups=1,
                  bias=True, padding_mode="zeros"):
         super().__init__()
-        kh, kw = pair(kernel_size, "kernel_size", "Conv2d", minimum=1)
+        kh, kw = pair(kernel_size, "kernel_size", "Conv2d", minimum=1, single=False)
+        if padding_mode not in PADDING_MODES:
+            raise ValueError(f"Conv2d: padding_mode must be one of {PADDING_MODES}, but got padding_mode={padding_mode!r}")
         if padding_mode != "zeros":
-            raise NotImplementedError(f"Conv2d: padding_mode {padding_mode!r} is not supported; only 'zeros'")
+            raise NotImplementedError(f"Conv2d: padding_mode {padding_mode!r} is not supported by tinyrrn; only 'zeros'")
         if isinstance(padding, str):  # as PyTorch, checked when the layer is made
             if padding not in ("same", "valid"):
                 raise ValueError(f"Conv2d: invalid padding string {padding!r}, should be one of ('valid', 'same')")
@@ -49,9 +54,11 @@ class ConvTranspose2d(Module):
     """Transposed 2-D convolution (conv2d's input gradient as a layer); weight (in, out/groups, kh, kw)."""
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, output_padding=0, groups=1,
-                 bias=True, dilation=1):
+                 bias=True, dilation=1, padding_mode="zeros"):
         super().__init__()
-        kh, kw = pair(kernel_size, "kernel_size", "ConvTranspose2d", minimum=1)
+        kh, kw = pair(kernel_size, "kernel_size", "ConvTranspose2d", minimum=1, single=False)
+        if padding_mode != "zeros":
+            raise ValueError(f'ConvTranspose2d: only "zeros" padding mode is supported (as PyTorch), got {padding_mode!r}')
         if groups < 1 or in_channels % groups or out_channels % groups:
             raise ArgumentError(f"ConvTranspose2d: in_channels {in_channels} and out_channels "
                                   f"{out_channels} must be divisible by groups {groups}")
@@ -147,15 +154,16 @@ class Linear(Module):
 
 
 class ReLU(Module):
-    """max(x, 0). ``inplace`` is accepted for PyTorch's model code (torchvision's ResNets pass it): the
-    result is the same, computed into a new tensor."""
+    """max(x, 0). With ``inplace=True`` x is overwritten and returned, as PyTorch, when no graph is being
+    recorded (under no_grad, or x needs no gradient); while one is, the result is a new tensor and x is
+    unchanged (tinyrrn records no in-place op)."""
 
     def __init__(self, inplace=False):
         super().__init__()
         self.inplace = inplace
 
     def forward(self, x):
-        return F.relu(x)
+        return F.relu(x, self.inplace)
 
 
 class Identity(Module):
@@ -204,7 +212,7 @@ class Dropout(Module):
     """Zero activations with probability p while training."""
 
     def __init__(self, p=0.5, inplace=False):
-        """``inplace`` is accepted as ReLU's: the same result, into a new tensor."""
+        """``inplace``: x is overwritten as ReLU's (when no graph is being recorded)."""
         super().__init__()
         self.inplace = inplace
         if not 0 <= p <= 1:
@@ -212,4 +220,4 @@ class Dropout(Module):
         self.p = p
 
     def forward(self, x):
-        return F.dropout(x, self.p, self.training)
+        return F.dropout(x, self.p, self.training, self.inplace)

@@ -1,10 +1,12 @@
 """Module: a tree of layers holding parameters and buffers, with PyTorch's state_dict names."""
 from collections import OrderedDict, namedtuple
+from collections.abc import Mapping
 
 import numpy
 
 from .. import backend
 from ..functional import channels_last
+from ..optim import zero_grads
 from ..tensor import ArgumentError, Tensor
 
 
@@ -31,6 +33,7 @@ class Module:
         object.__setattr__(self, "_parameters", OrderedDict())
         object.__setattr__(self, "_buffers", OrderedDict())
         object.__setattr__(self, "_modules", OrderedDict())
+        object.__setattr__(self, "_non_persistent", set())  # buffers left out of state_dict
         object.__setattr__(self, "training", True)
 
     def __setattr__(self, name, value):
@@ -47,6 +50,7 @@ class Module:
         for registry in (self._parameters, self._buffers, self._modules):
             if registry is not target:
                 registry.pop(name, None)
+        self._non_persistent.discard(name)
         if target is not None:
             self.__dict__.pop(name, None)  # e.g. `self.bias = None` earlier would shadow it
             target[name] = value  # a replaced entry keeps its place in state_dict order, as in PyTorch
@@ -58,6 +62,7 @@ class Module:
         for registry in (self._parameters, self._buffers, self._modules):
             if name in registry:
                 del registry[name]
+                self._non_persistent.discard(name)
                 return
         object.__delattr__(self, name)
 
@@ -68,9 +73,9 @@ class Module:
                 return found[name]
         raise AttributeError(f"{type(self).__name__} has no attribute {name!r}")
 
-    def register_buffer(self, name, array):
-        """Keep an array that is state but not trained (saved in state_dict); None keeps no value. The
-        name must be a new attribute name without dots, as in PyTorch."""
+    def register_buffer(self, name, array, persistent=True):
+        """Keep an array that is state but not trained (saved in state_dict unless ``persistent`` is False,
+        as PyTorch); None keeps no value. The name must be a new attribute name without dots, as in PyTorch."""
         if not isinstance(name, str) or not name or "." in name:
             raise KeyError(f"buffer name must be a non-empty string without '.', got {name!r}")
         if name not in self._buffers and (hasattr(self, name) or name in self._parameters or name in self._modules):
@@ -80,6 +85,7 @@ class Module:
         self._modules.pop(name, None)
         self.__dict__.pop(name, None)
         self._buffers[name] = array
+        (self._non_persistent.discard if persistent else self._non_persistent.add)(name)
 
     def __call__(self, *args, **kwargs):
         return self.forward(*args, **kwargs)
@@ -113,27 +119,29 @@ class Module:
                 seen.add(id(m))
                 yield name, m
 
-    def named_parameters(self):
+    def _named_members(self, registry, prefix, recurse, remove_duplicate):
+        """(dotted name, value) of one registry ("_parameters" or "_buffers") of this module, and with
+        ``recurse`` of every module below it; None left out, and with ``remove_duplicate`` a value held
+        twice (shared, tied) named once, as PyTorch."""
+        seen = set()
+        modules = self.named_modules(prefix, remove_duplicate) if recurse else [(prefix, self)]
+        for path, module in modules:
+            for name, value in getattr(module, registry).items():
+                if value is not None and not (remove_duplicate and id(value) in seen):
+                    seen.add(id(value))
+                    yield (f"{path}.{name}" if path else name), value
+
+    def named_parameters(self, prefix="", recurse=True, remove_duplicate=True):
         """(dotted name, Parameter) pairs, in state_dict order; a parameter shared (tied) between modules
         once, as PyTorch, so that an optimiser updates it once."""
-        seen = set()
-        for prefix, module in self.named_modules():
-            for name, p in module._parameters.items():
-                if id(p) not in seen:
-                    seen.add(id(p))
-                    yield (f"{prefix}.{name}" if prefix else name), p
+        return self._named_members("_parameters", prefix, recurse, remove_duplicate)
 
-    def parameters(self):
-        return [p for _, p in self.named_parameters()]
+    def parameters(self, recurse=True):
+        return [p for _, p in self.named_parameters(recurse=recurse)]
 
-    def named_buffers(self):
+    def named_buffers(self, prefix="", recurse=True, remove_duplicate=True):
         """(dotted name, array) pairs, each buffer once (None left out), as PyTorch."""
-        seen = set()
-        for prefix, module in self.named_modules():
-            for name, b in module._buffers.items():
-                if b is not None and id(b) not in seen:
-                    seen.add(id(b))
-                    yield (f"{prefix}.{name}" if prefix else name), b
+        return self._named_members("_buffers", prefix, recurse, remove_duplicate)
 
     def num_parameters(self):
         """Number of trainable scalars."""
@@ -153,9 +161,9 @@ class Module:
     def eval(self):
         return self.train(False)
 
-    def zero_grad(self):
-        for p in self.parameters():
-            p.grad = None
+    def zero_grad(self, set_to_none=True):
+        """Drop every parameter's gradient (PyTorch's default), or with ``set_to_none=False`` zero it in place."""
+        zero_grads(self.parameters(), set_to_none)
 
     def to(self, device):
         """Move every parameter (with its gradient) and buffer to 'cpu' or 'gpu' (in place; returns self).
@@ -173,13 +181,19 @@ class Module:
         return self
 
     # -- state ------------------------------------------------------------
-    def state_dict(self):
-        """OrderedDict of name -> array (parameters then buffers of each module, parents first)."""
+    def state_dict(self, *, destination=None, prefix="", keep_vars=False):
+        """OrderedDict of name -> array (parameters then persistent buffers of each module, parents first),
+        each name written after ``prefix`` (as given: "m." makes "m.weight"). PyTorch's ``destination`` and
+        ``keep_vars`` are taken at their defaults only."""
+        if destination is not None or keep_vars:
+            raise NotImplementedError("state_dict: destination= and keep_vars=True are not supported by tinyrrn")
         state = OrderedDict()
-        for prefix, module in self.named_modules(remove_duplicate=False):  # every name, as PyTorch
-            for name, value in list(module._parameters.items()) + list(module._buffers.items()):
+        for path, module in self.named_modules(remove_duplicate=False):  # every name, as PyTorch
+            buffers = [(k, v) for k, v in module._buffers.items() if k not in module._non_persistent]
+            for name, value in list(module._parameters.items()) + buffers:
                 if value is not None:  # a None parameter or buffer is left out, as in PyTorch
-                    state[f"{prefix}.{name}" if prefix else name] = value.data if isinstance(value, Tensor) else value
+                    key = prefix + (f"{path}.{name}" if path else name)
+                    state[key] = value.data if isinstance(value, Tensor) else value
         return state
 
     def load_state_dict(self, state, strict=True):
@@ -191,6 +205,8 @@ class Module:
         missing and unexpected keys are allowed (shapes must still match); they are
         returned as (missing_keys, unexpected_keys), as PyTorch.
         """
+        if not isinstance(state, Mapping):
+            raise TypeError(f"Expected state_dict to be dict-like, got {type(state)} (as PyTorch)")
         own = self.state_dict()
         state = {k: _as_array(v) for k, v in state.items()}
         # a batch norm's num_batches_tracked may be absent (older PyTorch checkpoints): kept, as PyTorch does
