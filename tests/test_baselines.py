@@ -9,7 +9,7 @@ import pytest
 import strict_xp
 import tinyrrn
 from devices import host, on_device
-from tinyrrn import Tensor, baseline, features
+from tinyrrn import Tensor, baseline, cli, features, rundir
 from tinyrrn import config as configuration
 from tinyrrn.data.transforms import Normalize, center_crops, crop
 from tinyrrn.models import resnet_small
@@ -315,3 +315,34 @@ def test_a_damaged_index_in_the_output_folder_is_one_error_line(tiny_data, tmp_p
     err = capsys.readouterr().err
     assert "Traceback" not in err and len(err.strip().splitlines()) == 1, err
     assert re.match(f"error: {re.escape(str(out / 'index.json'))}: {says}", err), err
+
+
+@pytest.mark.parametrize("make, found", [
+    (lambda out: (out / "config.json").write_text('{"arch": "resnet_small"}'), "training run"),
+    (lambda out: (out / "metrics.json").write_text("{}"), "evaluation report"),
+    (lambda out: (out / "index.json").write_text("{}"), "feature folder"),
+    (lambda out: (out / "notes.txt").write_text("mine"), "other files"),
+])
+def test_baseline_refuses_an_out_folder_of_another_command_and_touches_nothing(tmp_path, rng, make, found, capsys):
+    folder = write_features(tmp_path / "f", order_set(rng, 8), order_set(rng, 4))
+    out = tmp_path / "run"
+    out.mkdir()
+    make(out)
+    (out / "metrics.jsonl").write_text('{"epoch": 1}\n')
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    assert baseline.main(["--features", folder, "--out", str(out), "--epochs", "1", "--val-groups", "0"]) == 2
+    assert f"error: --out {out}: holds another command's output ({found})" in capsys.readouterr().err
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+
+
+def test_a_baseline_folder_in_use_is_refused_and_a_failed_new_one_is_removed(tmp_path, rng):
+    folder = write_features(tmp_path / "f", order_set(rng, 8), order_set(rng, 4))
+    out = str(tmp_path / "run")
+    baseline.run(folder, "avgpool", out_dir=out, epochs=1, val_groups=0)
+    with rundir.RunLock(out):  # another baseline writing here
+        with pytest.raises(cli.Failure, match=r"run: in use by process \d+"):
+            baseline.run(folder, "gru", out_dir=out, epochs=1, val_groups=0)
+    assert json.load(open(os.path.join(out, "config.json")))["model"] == "avgpool"
+    with pytest.raises(ValueError, match=r"needs training and test videos"):
+        baseline.run(write_features(tmp_path / "g", order_set(rng, 8), []), "avgpool", out_dir=str(tmp_path / "new"))
+    assert not (tmp_path / "new").exists()

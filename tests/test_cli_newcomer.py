@@ -132,7 +132,7 @@ def test_the_main_job_says_a_baseline_follows_counts_runs_and_ends_with_files_an
     from tinyrrn import train as training
     monkeypatch.chdir(tmp_path)
     args = ["--data", tiny_data, "--cache-dir", str(tmp_path / "cache"), "--arch", "resnet_small", "--resize", "24",
-            "--crop", "16", "--batch", "4", "--update-every", "6", "--epochs", "1", "--max-steps", "2", "--workers", "0",
+            "--crop", "16", "--batch", "4", "--update-every", "6", "--epochs", "1", "--max-steps", "5", "--workers", "0",
             "--val-groups", "1", "--baseline", "--threads", "1"]  # one core: in turn (tests/test_beside.py: side by side)
     assert training.main(args) == 0
     out, err = capsys.readouterr()
@@ -249,3 +249,19 @@ def test_the_seeds_script_runs_the_main_job_per_seed(tiny_data, tmp_path, monkey
     assert "| 3 | " in table and "mean ± spread (n=1)" in table and table.strip().endswith("|")
     with pytest.raises(SystemExit):
         seeds.main(["--seed", "1"])
+
+
+@pytest.mark.parametrize("args, says", [
+    (["--positions", "block4", "--context", "3"], "error: --positions ['block4'] --context 3 with --arch 'resnet_small': "
+                                                  "context 3 needs at least 2 temporal skips (Fig. 3)"),
+    (["--positions", "layer9.0"], "error: --positions ['layer9.0'] --context 2 with --arch 'resnet_small': unknown "
+                                  "position 'layer9.0'"),
+    (["--context", "9"], "error: --context 9 with --arch 'resnet_small': context 9 needs 8 temporal skips, but the "
+                         "backbone has only 6 residual units"),
+])
+def test_positions_that_do_not_fit_the_context_or_backbone_are_refused_before_anything_starts(args, says, tmp_path,
+                                                                                               capsys):
+    assert main_of("train")(args + ["--out", str(tmp_path / "runs")]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and err.startswith(says) and len(err.strip().splitlines()) == 1, err
+    assert not (tmp_path / "runs").exists()  # no run folder, no baseline process beside it

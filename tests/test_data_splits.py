@@ -89,3 +89,27 @@ def test_a_video_listed_again_in_another_spelling_is_refused(tmp_path, again):
     with pytest.raises(ValueError, match=rf"trainlist01.txt:9538: {re.escape(again)} is listed twice \(first on "
                                          r"line 1, as ApplyEyeMakeup/v_ApplyEyeMakeup_g08_c01.avi\)"):
         read_split(lists, 1)
+
+
+def test_split_files_with_a_byte_order_mark_are_read(tmp_path):
+    lists = tmp_path / "lists"
+    shutil.copytree(LISTS, lists)
+    for name in ("classInd.txt", "trainlist02.txt", "testlist02.txt"):
+        (lists / name).write_bytes(b"\xef\xbb\xbf" + (lists / name).read_bytes())  # as Windows editors save them
+    assert read_split(str(lists), 2) == read_split(LISTS, 2)
+
+
+def test_the_official_ucf101_split_2_tests_groups_split_1_trains_on():
+    """Why evaluate refuses --split 2 for a model trained on split 1 (tinyrrn.evaluate.refuse_trained_videos)."""
+    from tinyrrn.data.splits import shared_groups
+    shared, names = shared_groups(read_split(LISTS, 1)[1], read_split(LISTS, 2)[2])
+    assert {group for _, group in shared} == set(range(8, 15)) and names.endswith("and 697 more")
+
+
+def test_a_class_listed_twice_in_classind_is_named_as_such(tmp_path):
+    lists = tmp_path / "lists"
+    shutil.copytree(LISTS, lists)
+    with open(lists / "classInd.txt", "ab") as f:
+        f.write(b"102 applyeyemakeup\r\n")
+    with pytest.raises(ValueError, match=r"classInd.txt:102: class 'applyeyemakeup' is listed twice \(first on line 1\)"):
+        read_classes(str(lists))

@@ -138,3 +138,48 @@ def test_command_line_value_errors_are_usage_errors_naming_the_flag(tmp_path, ca
     assert not out.exists()
     with pytest.raises(ValueError, match="every must be at least 1"):
         generate(str(out), every=0)
+
+
+@pytest.fixture
+def small_generate(monkeypatch):
+    """synthetic.generate as the cache's generation calls it, but tiny; returns the list of folders it wrote."""
+    from tinyrrn.data import synthetic
+    calls, original = [], synthetic.generate
+
+    def tiny(out_dir, seed=0):
+        calls.append(out_dir)
+        return original(out_dir, seed=seed, classes=2, groups=3, size=(16, 12), frames=(11, 11))
+    monkeypatch.setattr(synthetic, "generate", tiny)
+    return calls
+
+
+def test_the_cached_dataset_appears_only_complete_and_a_killed_generation_leaves_none(tmp_path, small_generate,
+                                                                                      monkeypatch):
+    from tinyrrn.data import synthetic
+    root = str(tmp_path / "synthetic-v3")
+    original = synthetic.generate
+
+    def killed(out_dir, seed=0):
+        original(out_dir, seed)
+        os.remove(os.path.join(out_dir, "ucfTrainTestlist", "testlist03.txt"))  # as if killed before the last list
+        raise KeyboardInterrupt
+    monkeypatch.setattr(synthetic, "generate", killed)
+    with pytest.raises(KeyboardInterrupt):
+        synthetic.generated_once(root)
+    assert not os.path.exists(root)  # the partial dataset stays in its temporary folder, never in place
+    monkeypatch.setattr(synthetic, "generate", original)
+    assert synthetic.generated_once(root) == root
+    assert sorted(os.listdir(tmp_path)) == ["synthetic-v3", "synthetic-v3.lock"]  # the leftover is removed
+    assert read_split(os.path.join(root, "ucfTrainTestlist"), 3)[2]
+    os.remove(os.path.join(root, "ucfTrainTestlist", "trainlist02.txt"))  # left by an older, non-atomic version
+    synthetic.generated_once(root)
+    assert read_split(os.path.join(root, "ucfTrainTestlist"), 2)[1] and len(small_generate) == 3
+
+
+def test_processes_generating_the_cached_dataset_at_once_generate_it_once(tmp_path, small_generate):
+    from concurrent.futures import ThreadPoolExecutor
+    from tinyrrn.data import synthetic
+    root = str(tmp_path / "synthetic-v3")
+    with ThreadPoolExecutor(3) as pool:  # each call opens the lock file on its own, as a process would
+        assert list(pool.map(lambda _: synthetic.generated_once(root), range(3))) == [root] * 3
+    assert len(small_generate) == 1

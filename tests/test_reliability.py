@@ -154,7 +154,8 @@ def test_a_checkpoint_altered_to_hold_nan_is_refused_when_read(tmp_path):
     ("positions = 2", "positions = 2: expected a list"),
     ("log_every = 0", "log_every = 0: must be an integer of at least 1"),  # out of range
     ("momentum = 1e400", "momentum = inf: must be a finite number of at least 0.0"),
-    ('name = ""', "name = '': must be a plain file name"),
+    ('name = ""', "name = '': expected text, not empty"),
+    ('data = ""', "data = '': expected text, not empty"),  # never read as the working folder
     ("resize = 24\ncrop = 30", "crop = 30 is larger than resize = 24"),
 ])
 def test_a_toml_value_of_the_wrong_kind_or_out_of_range_is_refused_naming_the_file_and_key(tmp_path, line, says,
@@ -638,7 +639,8 @@ def test_evaluate_never_mixes_up_reports(finished, tiny_data, tmp_path, capsys):
     assert "config.json: is a file, not a folder for the report" in one_error_line(capsys)
     report = os.path.join(run, "eval-last", "metrics.json")
     written = json.load(open(report))
-    json.dump({**written, "epoch": 99, "selected_by": "stale"}, open(report, "w"))  # as if from an older end
+    json.dump({**written, "epoch": 99, "selected_by": "stale", "weights_digest": "0" * 16},  # as if of older weights
+              open(report, "w"))
     assert evaluation.main([os.path.join(run, "checkpoint.npz"), "--workers", "0"]) == 0
     rewritten = json.load(open(report))
     assert "selected_by" not in rewritten and rewritten.get("epoch") != 99
@@ -749,7 +751,19 @@ def test_a_tiny_pth_that_expands_to_gigabytes_is_refused(tmp_path):
     ("train", ["--resize", "24", "--crop", "30"], 2, "error: --crop 30 is larger than --resize 24"),
     ("train", ["--update-every", "abc", "--max-steps", "1"], 2, "error: --update-every 'abc': expected a number of chunks"),
     ("train", ["--name", "../../escape"], 2, "error: --name '../../escape': must be a plain file name"),
-    ("train", ["--name", ""], 2, "error: --name '': must be a plain file name"),
+    ("train", ["--name", ""], 2, "error: --name '': an empty value"),
+    ("train", ["--resume", ""], 2, "error: --resume '': an empty value (an unset shell variable?)"),
+    ("train", ["--config", ""], 2, "error: --config '': an empty value"),
+    ("train", ["--data", "", "--max-steps", "1"], 2, "error: --data '': an empty value"),
+    ("train", ["--positions", "block2", ""], 2, "error: --positions '': an empty value"),
+    ("evaluate", [""], 2, "error: checkpoint '': an empty value"),
+    ("evaluate", ["run", "--out", ""], 2, "error: --out '': an empty value"),
+    ("predict", ["v.avi", "--checkpoint", ""], 2, "error: --checkpoint '': an empty value"),
+    ("baseline", ["--features", ""], 2, "error: --features '': an empty value"),
+    ("features", ["--weights", "w.npz", "--out", ""], 2, "error: --out '': an empty value"),
+    ("reproduce", ["--cache-dir", ""], 2, "error: --cache-dir '': an empty value"),
+    ("weights", ["info", ""], 2, "error: file '': an empty value"),
+    ("data.synthetic", [""], 2, "error: out_dir '': an empty value"),
     ("weights", ["convert", "in.npz", "out.npz", "--num-classes", "0"], 2,
      "error: argument --num-classes: '0': must be an integer of at least 1"),
 ])
@@ -828,3 +842,163 @@ def test_no_video_evaluated_names_the_list_and_for_validation_the_way_out():
         "truncated, ...); replace them, or start a run with --val-groups 0 (no validation: the last epoch is reported)")
     assert no_video_evaluated(SimpleNamespace(validation=False, **common)).endswith("all 2 videos are bad (a.avi: "
                                                                                     "truncated, ...)")
+
+
+# -- 12. a folder is one run's; weights and reports are tied by digest (probe rel4) ---------------------------
+def folder_bytes(folder):
+    """{relative path: bytes} of every file under ``folder``."""
+    return {os.path.relpath(os.path.join(d, n), folder): open(os.path.join(d, n), "rb").read()
+            for d, _, names in os.walk(folder) for n in names}
+
+
+def model_digest(path):
+    return checkpoint.weights_digest(checkpoint.prefixed(checkpoint.load(path)[0], "model"))
+
+
+def test_resume_of_a_run_without_its_checkpoint_is_refused_and_touches_nothing(run, capsys):
+    os.remove(os.path.join(run, "checkpoint.npz"))
+    before = folder_bytes(run)
+    capsys.readouterr()
+    assert training.main(["--resume", run, "--epochs", "3", "--seed", "1"]) == 2
+    line = one_error_line(capsys)
+    assert line.startswith(f"error: {run}/checkpoint.npz: no checkpoint to resume from") and "start a new run" in line
+    assert folder_bytes(run) == before
+
+
+def test_a_run_folder_is_never_trained_afresh_in_place(run, capsys):
+    config = rundir.read_config(run)[0]
+    with pytest.raises(cli.UsageError, match=r"holds a run already \(its checkpoint.npz\): resume it"):
+        training.train(config, run, resume=False)
+    os.remove(os.path.join(run, "checkpoint.npz"))
+    with pytest.raises(cli.UsageError, match=r"no checkpoint to resume from"):  # the job's baseline folder too
+        training.train_in_turn([("model", config, run)], training.parallel.Communicator())
+
+
+def test_evaluate_refuses_an_out_folder_of_another_run_or_checkpoint(finished, tiny_data, tmp_path, capsys):
+    other = str(tmp_path / "other")
+    shutil.copytree(finished, other)
+    assert evaluation.main([other, "--workers", "0"]) == 0  # its own report, naming other/best.npz
+    before = folder_bytes(other)
+    for out, says in ((os.path.join(other, "eval"), f"holds a report of {other}/best.npz, not of {finished}/best.npz"),
+                      (other, "holds another command's output (training run), not evaluation reports")):
+        capsys.readouterr()
+        assert evaluation.main([finished, "--out", out, "--workers", "0"]) == 2
+        assert says in one_error_line(capsys)
+    assert folder_bytes(other) == before
+
+
+def test_a_stale_best_npz_is_detected_by_its_digest_and_written_again(run, capsys):
+    """A crash between best.npz and checkpoint.npz leaves best.npz of weights the checkpoint never saw."""
+    best = os.path.join(run, "best.npz")
+    arrays, saved = checkpoint.load(best)
+    name = next(k for k in arrays if k.startswith("model/") and arrays[k].dtype.kind == "f")
+    arrays[name] = arrays[name] + 1  # another trajectory's epoch 2
+    checkpoint.save(best, arrays, {**saved, "epoch": 2})
+    capsys.readouterr()
+    assert training.main(["--resume", run, "--epochs", "2", "--lr", "0.0003"]) == 0
+    assert re.search(rf"warning: {best}: holds the weights of epoch 2 \(update \d+\), not those of the selected epoch "
+                     r"1 that checkpoint.npz records", capsys.readouterr().err)
+    report = json.load(open(os.path.join(run, "eval", "metrics.json")))
+    assert report["weights_digest"] == model_digest(best) == meta_digest(run, "best.npz")
+    assert report["checkpoint"] == best and report["epoch"] == meta(run)["best_epoch"]
+    last = json.load(open(os.path.join(run, "eval-last", "metrics.json")))
+    assert last["weights_digest"] == model_digest(os.path.join(run, "checkpoint.npz"))
+    assert last["test_videos"]["split"] == 1  # the split is recorded with the figures
+
+
+def meta_digest(run_dir, name):
+    return meta(run_dir, name)["digest"]
+
+
+def test_evaluate_of_a_mid_epoch_checkpoint_borrows_no_figures_of_an_epoch(run, sigint_at_batch, capsys):
+    disarm = sigint_at_batch(2)
+    assert training.main(["--resume", run, "--epochs", "2"]) == 130  # stopped in epoch 2; eval-last/ is epoch 1's
+    disarm()
+    path = os.path.join(run, "checkpoint.npz")
+    assert evaluation.main([path, "--workers", "0"]) == 0
+    report = json.load(open(os.path.join(run, "eval-last", "metrics.json")))
+    assert not {"epoch", "val_video_error", "selected_by"} & set(report)
+    assert report["weights_digest"] == model_digest(path) and report["updates"] == meta(run)["updates"]
+
+
+def test_a_run_capped_in_mid_epoch_resumes_there_bit_for_bit(tiny_data, tmp_path):
+    """--max-steps 7 stops in epoch 2 (5 updates an epoch); resumed without a cap it ends as a run never capped."""
+    common = ("--epochs", "3")  # (a schedule other than constant is fitted to the cap: then it is another run)
+    assert training.main(tiny_args(tiny_data, tmp_path, *common, "--max-steps", "7", "--name", "capped")) == 0
+    capped = run_dir_of(tmp_path, "capped")
+    saved = meta(capped)
+    assert (saved["epoch"], saved["updates"]) == (1, 7) and 0 < saved["loader"]["position"]
+    last = json.load(open(os.path.join(capped, "eval-last", "metrics.json")))
+    assert last["epoch"] == 2 and last["stopped_by"].startswith("--max-steps 7 at update 7, after batch ")
+    assert training.main(["--resume", capped, "--max-steps", "100"]) == 0
+    assert training.main(tiny_args(tiny_data, tmp_path, *common, "--name", "straight")) == 0
+    a, b = (checkpoint.load(os.path.join(d, "checkpoint.npz")) for d in (capped, run_dir_of(tmp_path, "straight")))
+    assert a[1]["updates"] == b[1]["updates"] == 15 and sorted(a[0]) == sorted(b[0])
+    for name in a[0]:
+        numpy.testing.assert_array_equal(a[0][name], b[0][name], err_msg=name)
+
+
+def test_a_resumed_run_does_not_need_its_initial_weights_file(finished, tiny_data, tmp_path):
+    initial = tmp_path / "init.npz"
+    save_npz({k[len("model/backbone."):]: v for k, v in checkpoint.load(os.path.join(finished, "best.npz"))[0].items()
+              if k.startswith("model/backbone.")}, str(initial))
+    assert training.main(tiny_args(tiny_data, tmp_path, "--weights", str(initial), "--name", "w")) == 0
+    initial.rename(tmp_path / "moved.npz")
+    assert training.main(["--resume", run_dir_of(tmp_path, "w"), "--epochs", "2"]) == 0
+
+
+@pytest.mark.parametrize("edit, says", [
+    (lambda m: m.pop("loader"), "its metadata has no 'loader'"),
+    (lambda m: m["loader"].pop("seed"), "its metadata's 'loader' has no 'seed'"),
+    (lambda m: m.update(epoch="two"), "its metadata's 'epoch' is \"two\", not int"),
+    (lambda m: m["config"].pop("average_logits"), "average_logits"),
+    (lambda m: m["config"].update(crop="big"), "crop = 'big': expected an integer"),
+])
+def test_malformed_checkpoint_metadata_is_one_line_naming_the_file_and_key(run, tiny_data, edit, says, capsys):
+    path = os.path.join(run, "checkpoint.npz")
+    arrays, saved = checkpoint.load(path)
+    edit(saved)
+    checkpoint.save(path, arrays, saved)
+    shutil.copy(path, os.path.join(run, "best.npz"))
+    video = os.path.join(tiny_data, "Grow", "v_Grow_g01_c01.avi")
+    for command in (lambda: training.main(["--resume", run, "--epochs", "2"]),
+                    lambda: evaluation.main([run, "--out", os.path.join(run, "eval-x"), "--workers", "0"]),
+                    lambda: prediction.main([video, "--checkpoint", run])):
+        capsys.readouterr()
+        if command() != 0:  # evaluate and predict need only the model's settings
+            line = one_error_line(capsys)
+            assert line.startswith(f"error: {run}/") and says in line, line
+        else:
+            assert "loader" in says or "epoch" in says
+
+
+def test_checkpoint_metadata_that_is_no_object_is_refused_naming_the_file(tmp_path):
+    path = str(tmp_path / "list.npz")
+    save_npz({"w": numpy.zeros(2, numpy.float32), checkpoint.META_KEY: numpy.frombuffer(b"[1, 2]", numpy.uint8)}, path)
+    with pytest.raises(checkpoint.CheckpointError, match=r"list.npz: its metadata is \[1, 2\], not a JSON object"):
+        checkpoint.load(path)
+
+
+def test_a_negative_running_variance_or_non_finite_probabilities_are_refused(finished, tiny_data, tmp_path, capsys):
+    arrays, saved = checkpoint.load(os.path.join(finished, "best.npz"))
+    negative = {**arrays, "model/backbone.bn1.running_var": -arrays["model/backbone.bn1.running_var"]}
+    checkpoint.save(str(tmp_path / "negative.npz"), negative, saved)
+    with pytest.raises(checkpoint.CheckpointError, match=r"backbone.bn1.running_var holds negative values"):
+        checkpoint.load(str(tmp_path / "negative.npz"))
+    huge = {**arrays, "model/backbone.fc.weight": numpy.full_like(arrays["model/backbone.fc.weight"], 3e38)}
+    path = str(tmp_path / "huge.npz")
+    checkpoint.save(path, huge, saved)
+    video = os.path.join(tiny_data, "Grow", "v_Grow_g01_c01.avi")
+    for command in (lambda: prediction.main([video, "--checkpoint", path]),
+                    lambda: evaluation.main([path, "--workers", "0"])):
+        capsys.readouterr()
+        assert command() == 1
+        assert one_error_line(capsys).startswith(f"error: {path}: its weights or batch-norm statistics give "
+                                                 "non-finite (NaN or infinite) probabilities")
+    assert not (tmp_path / "eval-huge").exists()
+
+
+def test_a_dataset_under_a_folder_whose_name_is_not_utf8_trains(tiny_data, tmp_path):
+    root = os.path.join(os.fsdecode(bytes(tmp_path) + b"/d\xffata"))
+    shutil.copytree(tiny_data, root)
+    assert training.main(tiny_args(root, tmp_path, "--max-steps", "1", "--name", "bytes")) == 0

@@ -27,7 +27,7 @@ import time
 
 import numpy
 
-from . import backend, nn
+from . import backend, nn, rundir
 from . import functional as F
 from . import random as tinyrandom
 from .data.splits import in_groups, validation_groups
@@ -197,9 +197,34 @@ def video_error(model, sequences, labels, classes):
 
 
 def run(features_dir, model="avgpool", znorm=False, out_dir=None, epochs=DEFAULTS["epochs"], lr=DEFAULTS["lr"],
-        batch=DEFAULTS["batch"], seed=DEFAULTS["seed"], hidden=DEFAULTS["hidden"], val_groups=DEFAULTS["val_groups"]):
+        batch=DEFAULTS["batch"], seed=DEFAULTS["seed"], hidden=DEFAULTS["hidden"], val_groups=DEFAULTS["val_groups"],
+        flag="--out"):
     """Train and evaluate one baseline under the validation protocol (module docstring); returns the
-    test metrics of the selected epoch, the last epoch's under "last" (written to out_dir if given)."""
+    test metrics of the selected epoch, the last epoch's under "last" (written to out_dir if given).
+
+    ``out_dir`` is locked while the baseline writes into it (a second process is refused) and must be
+    new, empty or a baseline run's (``flag``: how the user named it): never a training run or a report."""
+    settings = {"epochs": epochs, "lr": lr, "batch": batch, "seed": seed, "hidden": hidden, "val_groups": val_groups}
+    if not out_dir:
+        return _run(features_dir, model, znorm, None, **settings)
+    try:
+        made = rundir.create(out_dir)  # a new folder: removed again if this run fails
+    except FileExistsError:
+        made = None
+    lock = rundir.RunLock(out_dir)
+    lock.acquire()  # refused while another process writes here (and then the folder is that process's)
+    try:
+        rundir.refuse_other_kind(out_dir, "baseline run", flag)
+        return _run(features_dir, model, znorm, out_dir, **settings)
+    except BaseException:
+        if made is not None:
+            rundir.remove_unfinished(out_dir, made)
+        raise
+    finally:
+        lock.release()
+
+
+def _run(features_dir, model, znorm, out_dir, epochs, lr, batch, seed, hidden, val_groups):
     start = time.monotonic()
     index, subsets = load_features(features_dir)
     (train_x, train_y, train_names), (test_x, test_y, _) = subsets["train"], subsets["test"]
@@ -289,7 +314,7 @@ def main(argv=None):
     use_compute(args.device, args.threads)
     out = args.out or os.path.join(args.features, args.model + ("-znorm" if args.znorm else ""))
     metrics = run(args.features, args.model, args.znorm, out, args.epochs, args.lr, args.batch, args.seed,
-                  args.hidden, args.val_groups)
+                  args.hidden, args.val_groups, flag="--out" if args.out else "the default --out")
     print(f"test split, epoch {metrics['epoch']} of {metrics['epochs']} (selected by {metrics['selected_by']}): "
           f"{summary(metrics)}")
     print(f"test split, last epoch: video error {metrics['last']['video_error']:.4f}")

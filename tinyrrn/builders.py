@@ -26,11 +26,7 @@ def dataset_root(config):
             raise UsageError(f"{config['data']}: no such dataset folder (--data)")
         split_folder(config["data"], config["list_dir"])
         return config["data"]
-    root = os.path.join(configuration.user_cache(), f"synthetic-v{synthetic.VERSION}")
-    if not os.path.isfile(os.path.join(root, "ucfTrainTestlist", "testlist01.txt")):
-        print(f"generating the synthetic dataset into {root} (once) ...", flush=True)
-        synthetic.generate(root, seed=0)
-    return root
+    return synthetic.generated_once(os.path.join(configuration.user_cache(), f"synthetic-v{synthetic.VERSION}"))
 
 
 def split_folder(root, list_dir=None, root_name="--data"):
@@ -94,7 +90,8 @@ def backbone_state(path, built_as=None):
         return path, read_weights(path)
     path = checkpoint_file(path)
     arrays, meta = checkpoint.load(path)
-    saved = meta["config"]["arch"], meta["config"].get("weights_layout", "torchvision")
+    config = saved_settings(path, meta)
+    saved = config["arch"], config.get("weights_layout", "torchvision")
     if built_as is not None and saved != tuple(built_as):
         raise UsageError(f"--weights {path}: a tinyrrn checkpoint of {saved[0]} ({saved[1]} layout), not of "
                          f"{built_as[0]} ({built_as[1]} layout): start from its backbone with --arch {saved[0]} "
@@ -158,15 +155,29 @@ def check_classes(expected, found, where):
                      f"difference at label {first + 1}: {theirs!r} where the model has {ours!r}")
 
 
+def saved_settings(path, meta):
+    """The training settings in a checkpoint's metadata, checked as a run's config.json is (every setting
+    there, of its kind and range) with its class names: a damaged or foreign file is one error naming the key."""
+    checkpoint.check_meta(path, meta, {"config": dict, "classes": list})
+    configuration.check_run_settings(path, meta["config"])
+    classes = meta["classes"]
+    if not classes or not all(isinstance(name, str) and name for name in classes):
+        raise checkpoint.CheckpointError(f"{path}: its metadata's 'classes' is {str(classes)[:40]}, not a list of "
+                                         "class names")
+    return meta["config"]
+
+
 def model_from_state(state, meta, path):
-    """(model in eval mode, config) from a checkpoint's model arrays and metadata."""
-    config = meta["config"]
+    """(model in eval mode, config) from a checkpoint's model arrays and metadata. The model knows its
+    classes, epoch, updates and the digest of its weights (checkpoint.weights_digest)."""
+    config = saved_settings(path, meta)
     model = build_model({**config, "weights": None}, len(meta["classes"]))
     try:
         model.load_state_dict(state)
     except ValueError as err:
         raise checkpoint.CheckpointError(f"{path}: {err}") from None
-    model.classes, model.epoch = meta["classes"], meta.get("epoch")
+    model.classes, model.epoch, model.updates = meta["classes"], meta.get("epoch"), meta.get("updates")
+    model.digest, model.source = checkpoint.weights_digest(state), path
     return model.to(backend.get_device()).eval(), config
 
 

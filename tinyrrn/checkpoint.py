@@ -6,6 +6,7 @@ arrays are written: a checkpoint with a NaN or an infinity is refused, naming th
 and the previous file stays as it was; one read with such an array (altered since) is
 refused too, so that no evaluation or resumed run starts from it.
 """
+import hashlib
 import json
 import os
 
@@ -13,7 +14,7 @@ import numpy
 
 from .backend import to_numpy, xp_of
 from .pth import ZIP_MAGIC
-from .weights import save_npz
+from .weights import negative_variance, save_npz
 
 META_KEY = "__meta__"
 
@@ -31,6 +32,17 @@ def first_non_finite(arrays):
     xp = xp_of(floats[0][1])
     finite = to_numpy(xp.stack([xp.isfinite(a).all() for _, a in floats]))
     return next((name for (name, _), ok in zip(floats, finite) if not ok), None)
+
+
+def weights_digest(arrays):
+    """A short digest of named arrays (a model's state, name -> array): equal exactly when every name, dtype,
+    shape and value is. It ties best.npz and the test reports to the weights they are of."""
+    digest = hashlib.sha256()
+    for name in sorted(arrays):
+        array = numpy.ascontiguousarray(to_numpy(arrays[name]))
+        digest.update(f"{name}\0{array.dtype.str}\0{array.shape}\0".encode())
+        digest.update(array.data)
+    return digest.hexdigest()[:16]
 
 
 def save(path, arrays, meta):
@@ -65,11 +77,31 @@ def load(path):
         meta = json.loads(arrays.pop(META_KEY).tobytes().decode())
     except ValueError as err:  # not UTF-8, or not JSON
         raise CheckpointError(f"{path}: its metadata is not readable JSON ({err})") from None
+    if not isinstance(meta, dict):
+        raise CheckpointError(f"{path}: its metadata is {json.dumps(meta)[:40]}, not a JSON object (tinyrrn writes "
+                              "one: the file was changed or damaged since)")
     bad = first_non_finite(arrays)
     if bad is not None:
         raise CheckpointError(f"{path}: {bad} holds NaN or infinite values (tinyrrn writes finite ones only: "
                               "the file was changed or damaged since)")
+    negative = negative_variance(arrays)
+    if negative is not None:
+        raise CheckpointError(f"{path}: {negative} holds negative values, which no variance can be (the file was "
+                              "changed or damaged since)")
     return arrays, meta
+
+
+def check_meta(path, meta, kinds):
+    """Refuse metadata lacking a key of ``kinds`` ({key: type or tuple of types}), or holding a value of
+    another type there, naming the file and the key (a checkpoint of an older tinyrrn, or a damaged one)."""
+    for key, kind in kinds.items():
+        if key not in meta:
+            raise CheckpointError(f"{path}: its metadata has no {key!r} (written by an older tinyrrn, or changed "
+                                  "since)")
+        value, types = meta[key], kind if isinstance(kind, tuple) else (kind,)
+        if not isinstance(value, types) or (isinstance(value, bool) and bool not in types):  # True is no count
+            names = " or ".join("null" if t is type(None) else t.__name__ for t in types)
+            raise CheckpointError(f"{path}: its metadata's {key!r} is {json.dumps(value)[:40]}, not {names}")
 
 
 def prefixed(arrays, prefix):

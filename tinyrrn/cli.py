@@ -79,7 +79,17 @@ class ArgumentParser(argparse.ArgumentParser):
             close = difflib.get_close_matches(extra.split("=")[0], flags, n=1) if extra.startswith("-") else []
             if close:
                 self.error(f"unrecognized argument {extra} (did you mean {close[0]}?)")
+        self.refuse_empty_values(args)
         return args, extras
+
+    def refuse_empty_values(self, args):
+        """An empty text value (``--resume "$RUN"`` with RUN unset) is a usage error naming the flag: no flag
+        of tinyrrn takes one (a path, a name, a list), and read as "not given" it would run another job."""
+        for action in self._actions:
+            values = getattr(args, action.dest, None) if action.type is None and action.nargs != 0 else None
+            if "" in (values if isinstance(values, list) else [values]):
+                name = max(action.option_strings, key=len) if action.option_strings else action.metavar or action.dest
+                self.error(f"{name} '': an empty value (an unset shell variable?)")
 
     def error(self, message):
         raise UsageError(f"{message} (see {self.prog} --help)")

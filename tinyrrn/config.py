@@ -16,7 +16,8 @@ import sys
 from .cli import ArgumentParser, UsageError, add_compute_flags, add_debug_flag, default_device
 from .data.transforms import NORMALIZATIONS
 from .models import ARCHITECTURES, SKIP_TYPES
-from .models.resnet import WEIGHTS_LAYOUTS
+from .models.resnet import WEIGHTS_LAYOUTS, UnitLayout
+from .models.rrn import temporal_units
 from .optim import OPTIMIZERS
 
 if sys.version_info >= (3, 11):
@@ -274,7 +275,7 @@ def check_setting(source, key, value):
             return isinstance(item, (int, float)) and not isinstance(item, bool)
         if key == "update_every" and isinstance(item, int) and not isinstance(item, bool):
             return True  # update_every = 64: chunks, as the flag's text "64"
-        return isinstance(item, str) and (action.choices is None or item in action.choices)
+        return isinstance(item, str) and item != "" and (action.choices is None or item in action.choices)
     if action.nargs == 0:  # --flip / --no-flip and the like
         ok, wanted = isinstance(value, bool), "true or false"
     elif action.nargs in ("+", "*"):
@@ -282,7 +283,7 @@ def check_setting(source, key, value):
     else:
         ok = fits(value) and (action.choices is None or value in action.choices)
         wanted = (f"one of {sorted(action.choices)}" if action.choices else
-                  {int: "an integer", float: "a number"}.get(action.type, "text"))
+                  {int: "an integer", float: "a number"}.get(action.type, "text, not empty"))
     if not ok:
         raise UsageError(f"{source}: {key} = {value!r}: expected {wanted} (as --{key.replace('_', '-')} takes)")
 
@@ -426,3 +427,9 @@ def check_ranges(config, source=None):
     if config.get("crop") is not None and config.get("resize") is not None and config["crop"] > config["resize"]:
         refuse(f"{setting('crop')} is larger than {setting('resize')}, the short side of the resized frames: "
                "a crop must fit in them; use a crop of at most the resize")
+    if config.get("arch") in ARCHITECTURES and config.get("skip") in SKIP_TYPES and config.get("context") is not None:
+        try:  # the model's skips, from the backbone's unit names (before anything is built, or a run started)
+            temporal_units(UnitLayout(config["arch"]), config["skip"], config.get("positions"), config["context"])
+        except ValueError as err:
+            given = f"{setting('positions')} " if config.get("positions") is not None else ""
+            refuse(f"{given}{setting('context')} with {setting('arch')}: {err}")

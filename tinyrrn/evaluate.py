@@ -14,12 +14,13 @@ import time
 
 import numpy
 
-from . import backend
+from . import backend, rundir
 from . import functional as F
 from .cli import ArgumentParser, UsageError, add_compute_flags, add_debug_flag, at_least, command, use_compute
 from .config import DEFAULTS, fill_defaults
 from .builders import build_dataset, check_classes, checkpoint_file, model_from_checkpoint
 from .data import ChunkLoader
+from .data.splits import read_split, shared_groups
 from .files import atomic_write, write_json
 from .parallel import Communicator
 from .plots import plot_confusion
@@ -50,7 +51,18 @@ def chunk_probabilities(model, dataset, batch=16, workers=2, desc="eval", stream
     if not probs:
         return numpy.zeros((0, classes), "float32"), numpy.zeros(0, "int64"), numpy.zeros(0, "int64")
     xp = backend.xp_of(probs[0])  # one copy to the host at the end, not one wait per batch
-    return backend.to_numpy(xp.concatenate(probs)), backend.to_numpy(xp.concatenate(labels)), numpy.concatenate(videos)
+    probs = backend.to_numpy(xp.concatenate(probs))
+    refuse_non_finite(probs, model, f"the videos of {getattr(dataset, 'list_file', 'the dataset')}")
+    return probs, backend.to_numpy(xp.concatenate(labels)), numpy.concatenate(videos)
+
+
+def refuse_non_finite(probabilities, model, what):
+    """Refuse probabilities holding NaN or infinity (weights or batch-norm statistics that overflow): such
+    output is never scored, ranked or used to select an epoch. ``model.source``: the checkpoint it came from."""
+    if not numpy.isfinite(probabilities).all():
+        source = getattr(model, "source", "the model being trained")
+        raise ValueError(f"{source}: its weights or batch-norm statistics give non-finite (NaN or infinite) "
+                         f"probabilities for {what}; not scored")
 
 
 class ChunkSubset:
@@ -138,9 +150,12 @@ HEADLINE = ("video_error", "top1", "top5", "mean_class_accuracy", "clip_accuracy
 
 
 def selection_rule(val_groups, val_error=None):
-    """How the reported epoch was chosen: on the held-out training groups, or the last epoch without them."""
+    """How the reported epoch was chosen: on the held-out training groups, or the last epoch without them
+    (or without a validated epoch: --max-steps stopped the run in its first)."""
     if not val_groups:
         return "the last epoch (--val-groups 0: no validation groups)"
+    if val_error is None:
+        return "the last weights (--max-steps stopped the run before any epoch ended: none was validated)"
     groups = ", ".join(f"g{g:02d}" for g in val_groups)
     return f"the lowest validation video error ({val_error:.4f}) on groups {groups} held out of the training list"
 
@@ -158,6 +173,12 @@ def protocol_reports(selected_epoch, selected, last_epoch, last, val_groups, val
                 "val_groups": list(val_groups), "val_video_error": val_errors.get(selected_epoch),
                 "last": {key: last[key] for key in ("epoch", "val_video_error", *HEADLINE)}}
     return selected, last
+
+
+def weights_record(path, digest, updates):
+    """The fields of a report naming the weights it is of: the checkpoint file, the digest of its model's
+    weights (checkpoint.weights_digest) and the updates they had. A report is matched to a checkpoint on them."""
+    return {"checkpoint": os.path.abspath(path), "weights_digest": digest, "updates": updates}
 
 
 def summary(metrics):
@@ -235,39 +256,62 @@ def test_videos(config):
             "list_dir": config["list_dir"] and os.path.abspath(config["list_dir"]), "split": config["split"]}
 
 
-def check_report_folder(out, videos, flag):
-    """Refuse, before any work, a report folder that is a file, or that holds the report of other test
-    videos (two datasets of one name would share eval-NAME); ``flag``: --out when the user named it."""
+def check_report_folder(out, videos, checkpoint, flag):
+    """Refuse, before any work, a report folder that is a file, holds another command's output (a run), or
+    the report of other test videos (two datasets of one name would share eval-NAME); and a folder the user
+    named (``flag``: --out) that holds the report of another checkpoint, or one naming none (a baseline's,
+    an older tinyrrn's). The default folder is the checkpoint's own: its report is replaced."""
     where = f"{flag} {out}" if flag else out
     if os.path.exists(out) and not os.path.isdir(out):
         raise UsageError(f"{where}: is a file, not a folder for the report")
-    path = os.path.join(out, "metrics.json")
-    if os.path.isfile(path):
-        try:
-            with open(path) as f:
-                written = json.load(f).get("test_videos")
-        except (ValueError, AttributeError):  # not JSON, or not an object: no report to keep apart
-            written = None
-        if written is not None and written != videos:
-            raise UsageError(f"{where}: holds the report of other test videos ({written['data'] or 'synthetic'}, "
-                             f"split {written['split']}); name another folder with --out")
+    rundir.refuse_other_kind(out, "evaluation report", flag or "the report folder")
+    written = read_report(out)
+    if written is None:
+        return
+    if written.get("test_videos") not in (None, videos):
+        other = written["test_videos"]
+        raise UsageError(f"{where}: holds the report of other test videos ({other['data'] or 'synthetic'}, "
+                         f"split {other['split']}); name another folder with --out")
+    if flag and written.get("checkpoint") != os.path.abspath(checkpoint):
+        of = f"of {written['checkpoint']}" if written.get("checkpoint") else "that names no checkpoint"
+        raise UsageError(f"{where}: holds a report {of}, not of {os.path.abspath(checkpoint)}; name another folder "
+                         "with --out")
 
 
-def training_protocol(out, epoch):
-    """The fields only training knows (epoch, how it was selected, the last epoch's figures), from the report
-    training wrote into ``out`` for the same checkpoint (of ``epoch``) and test videos; {} when there is none,
-    or when it is of another epoch (the run went on since, and was stopped before its end)."""
+def read_report(out):
+    """The metrics.json in ``out`` as a dict, or None when there is none (or a damaged one: nothing to keep)."""
     path = os.path.join(out, "metrics.json")
-    if not os.path.isfile(path):
-        return {}
     try:
         with open(path) as f:
             written = json.load(f)
-    except ValueError:  # a damaged report: nothing to keep from it
-        return {}
-    if not isinstance(written, dict) or written.get("epoch") != epoch:
+    except (OSError, ValueError):
+        return None
+    return written if isinstance(written, dict) else None
+
+
+def training_protocol(out, digest):
+    """The fields only training knows (epoch, how it was selected, the last epoch's figures), from the report
+    training wrote into ``out`` for the same weights (``digest``, checkpoint.weights_digest); {} when there is
+    none, or when it is of other weights (the run went on since, e.g. was stopped in mid-epoch)."""
+    written = read_report(out)
+    if written is None or written.get("weights_digest") != digest:
         return {}
     return {key: written[key] for key in PROTOCOL if key in written}
+
+
+def refuse_trained_videos(dataset, trained_split, checkpoint):
+    """Refuse test videos of another split whose groups (source footage) are in the training list of the split
+    the checkpoint was trained on (UCF-101's splits: split 2's test groups are in split 1's training list):
+    their error would not be a test."""
+    if dataset.split == trained_split:  # the split's own lists are checked for leaks when read
+        return
+    train_list = f"trainlist{trained_split:02d}.txt"
+    shared, names = shared_groups(read_split(dataset.list_dir, trained_split)[1], dataset.videos)
+    if shared:
+        raise UsageError(f"--split {dataset.split}: {len(shared)} of its test groups are in the training list of "
+                         f"split {trained_split} ({os.path.join(dataset.list_dir, train_list)}), which {checkpoint} "
+                         f"was trained on: {names}; its error there would not be a test. Evaluate it on split "
+                         f"{trained_split}, or train a model on split {dataset.split}")
 
 
 @command
@@ -291,20 +335,22 @@ def main(argv=None):
     add_debug_flag(p)
     args = p.parse_args(argv)
     use_compute(args.device, args.threads)
-    model, config = model_from_checkpoint(args.checkpoint)
-    suffix = other_videos(args, config)
+    path = checkpoint_file(args.checkpoint)
+    model, config = model_from_checkpoint(path)
+    suffix, trained_split = other_videos(args, config), config["split"]
     for key in ("data", "list_dir", "split"):
         if getattr(args, key) is not None:
             config[key] = getattr(args, key)
     config["cache_dir"] = args.cache_dir or fill_defaults({**DEFAULTS, "data": config["data"]})["cache_dir"]
     dataset = build_dataset(config, train=False)
     check_classes(model.classes, dataset.classes, os.path.join(dataset.list_dir, "classInd.txt"))
-    out = args.out or report_folder(args.checkpoint, suffix)
-    check_report_folder(out, test_videos(config), "--out" if args.out else None)
+    refuse_trained_videos(dataset, trained_split, path)
+    out = args.out or report_folder(path, suffix)
+    check_report_folder(out, test_videos(config), path, "--out" if args.out else None)
     metrics = evaluate(model, dataset, args.batch, args.workers)
-    metrics["test_videos"] = test_videos(config)
+    metrics.update(weights_record(path, model.digest, model.updates), test_videos=test_videos(config))
     if not args.out and not suffix:  # training's own report of this checkpoint: keep what only training knows
-        metrics = {**training_protocol(out, model.epoch), **metrics}
+        metrics = {**training_protocol(out, model.digest), **metrics}
     write_report(metrics, dataset.classes, out)
     print(summary(metrics))
     print(f"averaging: {metrics['averaging']}")

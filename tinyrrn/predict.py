@@ -14,6 +14,7 @@ from .builders import model_from_checkpoint
 from .cli import ArgumentParser, add_compute_flags, add_debug_flag, at_least, command, use_compute
 from .data import Normalize, read_sampled
 from .data.ucf101 import centre_clips
+from .evaluate import refuse_non_finite
 from .tensor import Tensor, no_grad
 
 
@@ -26,7 +27,9 @@ def predict(model, config, path, batch=16):
         for start in range(0, chunks, batch):
             logits = model(Tensor(backend.to_device(clips[start:start + batch], backend.get_device())))
             total = total + F.softmax(logits, -1).data.sum(axis=0)
-    return backend.to_numpy(total) / chunks, chunks
+    probabilities = backend.to_numpy(total) / chunks
+    refuse_non_finite(probabilities, model, path)
+    return probabilities, chunks
 
 
 @command

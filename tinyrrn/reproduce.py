@@ -45,13 +45,12 @@ import os
 import sys
 import time
 
-from . import backend, baseline, config as configuration, features, rundir, signals
+from . import baseline, config as configuration, features, rundir, signals
 from .builders import held_out_groups, load_backbone
 from .cli import ArgumentParser, UsageError, add_compute_flags, add_debug_flag, at_least, command, use_compute
 from .files import JsonLog, write_json, write_text
-from .models import ARCHITECTURES
-from .models.resnet import WEIGHTS_LAYOUTS
-from .models.rrn import default_positions, resolve_position
+from .models.resnet import WEIGHTS_LAYOUTS, UnitLayout
+from .models.rrn import temporal_units
 from .train import train
 
 # The paper's video-level error on UCF-101 split 1, copied from its text (Iqbal et al., 2017):
@@ -166,23 +165,9 @@ def row_config(preset, options, split):
     return filled
 
 
-_UNIT_NAMES = {}
-
-
 def model_key(config):
     """A key equal for configs that train the same model (positions resolved to unit names)."""
-    arch = config["arch"]
-    if arch not in _UNIT_NAMES:
-        with backend.device_scope("cpu"):  # only its unit names are read
-            _UNIT_NAMES[arch] = ARCHITECTURES[arch](num_classes=2)
-    backbone = _UNIT_NAMES[arch]
-    if config["skip"] == "none":
-        units = ()
-    elif config["positions"] is None:
-        units = default_positions(backbone, config["context"])
-    else:
-        positions = [config["positions"]] if isinstance(config["positions"], str) else config["positions"]
-        units = tuple(dict.fromkeys(resolve_position(backbone, p) for p in positions))
+    units = temporal_units(UnitLayout(config["arch"]), config["skip"], config["positions"], config["context"])
     return json.dumps({**{k: v for k, v in config.items() if k not in ("name", "positions")},
                        "units": list(units)}, sort_keys=True)
 
@@ -262,7 +247,7 @@ class Grid:
         result = finished_result(run_dir)
         if result is None:
             start = time.monotonic()
-            resume = os.path.isfile(os.path.join(run_dir, "checkpoint.npz"))
+            resume = rundir.resumable(run_dir)
             print(f"\n{head}: {'resuming' if resume else 'training'} in {run_dir}", flush=True)
             train(config, run_dir, resume=resume)
             result = finished_result(run_dir)

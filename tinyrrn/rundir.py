@@ -57,6 +57,53 @@ def remove_unfinished(run_dir, top):
             return
 
 
+def resumable(run_dir):
+    """True when ``run_dir`` holds a run to resume (its checkpoint.npz), False when it holds none yet (no such
+    folder, or no config.json). A run without its checkpoint (stopped before its first one, or the file was lost)
+    is a UsageError: it is never trained afresh in place, over its log, best.npz and reports."""
+    checkpoint_path, config = (os.path.join(run_dir, name) for name in ("checkpoint.npz", "config.json"))
+    if os.path.isfile(checkpoint_path):
+        return True
+    if not os.path.isfile(config):
+        return False
+    raise UsageError(f"{checkpoint_path}: no checkpoint to resume from (the run was stopped before its first "
+                     "checkpoint, or the file was lost or moved); nothing was changed. Put the file back to resume "
+                     f"the run, or start a new run with the settings in {config} (python -m tinyrrn.train ...)")
+
+
+# What each command writes first into its folder, in the order asked: the kind of folder it makes
+KINDS = (("training run", "checkpoint.npz"), ("reproduce grid", "grid.json"), ("feature folder", "index.json"),
+         ("evaluation report", "metrics.json"))
+
+
+def folder_kind(folder):
+    """What ``folder`` holds: None (no folder, or an empty one), 'training run', 'baseline run', 'reproduce grid',
+    'feature folder', 'evaluation report', or 'other files'. A config.json is a baseline's when it names the
+    features it was trained on, else a training run's. The one place that tells the outputs of commands apart."""
+    if not os.path.isdir(folder):
+        return None
+    names = set(os.listdir(folder)) - {"lock"}  # a lock alone: a process starting in an empty folder
+    if not names:
+        return None
+    if "config.json" in names:
+        try:
+            with open(os.path.join(folder, "config.json")) as f:
+                settings = json.load(f)
+        except (OSError, ValueError):
+            settings = None
+        return "baseline run" if isinstance(settings, dict) and "features" in settings else "training run"
+    return next((kind for kind, name in KINDS if name in names), "other files")
+
+
+def refuse_other_kind(folder, kind, flag):
+    """A UsageError when ``folder`` (given as ``flag``) holds the output of another command than a ``kind``;
+    nothing is written into it."""
+    found = folder_kind(folder)
+    if found not in (None, kind):
+        raise UsageError(f"{flag} {folder}: holds another command's output ({found}), not {kind}s: writing here "
+                         "would mix the two up or replace its files; name another folder")
+
+
 def read_config(run_dir):
     """(settings, changes) from RUN_DIR/config.json; a directory without one is not a run directory, and a
     config.json that is not a JSON object (whose "changes" are a list) is refused."""

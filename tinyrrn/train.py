@@ -48,11 +48,11 @@ from . import backend, checkpoint, cli, config as configuration, parallel, rundi
 from . import functional as F
 from . import random as tinyrandom
 from .beside import RunBeside, SharedClock
-from .builders import build_dataset, build_model, check_classes, dataset_root, model_from_state
+from .builders import build_dataset, build_model, check_classes, dataset_root, model_from_state, saved_settings
 from .cli import UsageError
 from .data import ChunkLoader
 from .data.splits import read_split
-from .evaluate import HEADLINE, evaluate, protocol_reports, summary, write_report
+from .evaluate import HEADLINE, evaluate, protocol_reports, summary, test_videos, weights_record, write_report
 from .files import JsonLog, write_text
 from .models import ARCHITECTURES, default_positions, describe_positions, resolve_position
 from .models.rrn import position_aliases
@@ -82,7 +82,9 @@ def forward_backward(model, clips, labels):
 
 
 def train_one_epoch(model, loader, optimizer, update_size, run):
-    """One pass over the training chunks; returns False when a signal stopped it early.
+    """One pass over the training chunks; returns how it ended: "end" (after the epoch's last batch),
+    "signal" (a signal asked the run to stop) or "max_steps" (--max-steps reached before the epoch's end:
+    a run resumed with a higher cap trains the rest of this epoch).
 
     load -> forward -> loss -> backward -> accumulate -> step: the gradients of every chunk are
     summed until ``update_size`` chunks are observed (on all ranks), then ``optimizer`` (a
@@ -103,12 +105,12 @@ def train_one_epoch(model, loader, optimizer, update_size, run):
             run.after_update(optimizer.step())
         run.after_batch(chunks, loss_sum)
         if stop:
-            return False
-        if run.reached_max_steps():
-            break
+            return "signal"
+        if run.reached_max_steps() and loader.position < len(loader):
+            return "max_steps"
     if optimizer.observed:  # the epoch's last, partial update
         run.after_update(optimizer.step())
-    return True
+    return "end"
 
 
 def update_size(update_every, train_chunks):
@@ -194,7 +196,7 @@ class Trainer:
     DIVERGENCE_LOSS_FACTOR, DIVERGENCE_WEIGHT = 100.0, 1e6
     PLOT_EVERY_SECONDS = 30.0  # the training curve is redrawn after an epoch at most this often, and at the end
 
-    def __init__(self, config, run_dir, comm=None, removed_on_failure=False, job=None):
+    def __init__(self, config, run_dir, comm=None, removed_on_failure=False, job=None, resuming=False):
         self.config, self.run_dir = config, run_dir
         self.job = job if job is not None else JobClock(1)  # run i of n, and the time the job has left
         self.plotted = (None, -math.inf)  # (epoch, time) training_curve.png was last drawn at
@@ -207,7 +209,9 @@ class Trainer:
             self.val_set = build_dataset(config, train=True, validation=True) if config["val_groups"] else None
             self.test_set = build_dataset(config, train=False)
         self.classes, self.val_groups = self.train_set.classes, self.train_set.val_groups
-        self.model = build_model(config, len(self.classes)).to(backend.get_device())
+        # resuming: every weight comes from the checkpoint, so --weights (only needed to start the run) is not read
+        self.model = build_model({**config, "weights": None} if resuming else config,
+                                 len(self.classes)).to(backend.get_device())
         if config["sync_bn"]:  # BN statistics of all ranks' chunks (on one process: plain BN)
             parallel.SyncBatchNorm.convert(self.model, self.comm)
         optimizer = OPTIMIZERS[config["optimizer"]](
@@ -224,7 +228,8 @@ class Trainer:
         self.log = JsonLog(os.path.join(run_dir, "metrics.jsonl"))
         self.epoch, self.history, self.warnings = 0, [], []
         self.best_error, self.best_epoch = None, None  # the lowest validation video error, and its epoch
-        self.first_loss, self.saved_at = None, None  # saved_at: (epoch, update) of checkpoint.npz
+        self.best_digest = None  # checkpoint.weights_digest of best.npz's weights
+        self.first_loss, self.saved_at = None, None  # saved_at: (epoch, update, weights digest) of checkpoint.npz
         self.signals, self.bar = signals.StopSignals(announce=self.is_root), None
         self.throughput = Throughput(self.comm)
         self.plan_updates()
@@ -259,7 +264,8 @@ class Trainer:
         self.update_size = update_size(self.config["update_every"], len(self.train_set))
         batches_per_update = math.ceil(self.update_size / self.config["batch"])  # updates fall on batch ends
         per_epoch = math.ceil(len(self.loader) / batches_per_update)
-        self.total_updates = self.updates + (self.config["epochs"] - self.epoch) * per_epoch
+        epoch_start = self.history[-1]["update"] if self.history else 0  # also in mid-epoch, as an uninterrupted run
+        self.total_updates = epoch_start + (self.config["epochs"] - self.epoch) * per_epoch
         if self.config["max_steps"]:
             self.total_updates = min(self.total_updates, self.config["max_steps"])
 
@@ -278,14 +284,17 @@ class Trainer:
         with self.signals:
             while self.epoch < self.config["epochs"] and not self.reached_max_steps():
                 self.start_epoch()
-                finished = train_one_epoch(self.model, self.loader, self.optimizer, self.update_size, self)
+                ended = train_one_epoch(self.model, self.loader, self.optimizer, self.update_size, self)
                 self.bar.close()
-                if not finished:
+                if ended == "signal":
                     path = self.save()
                     signum = max(self.comm.allgather(self.signals.received))  # the signal some rank received
                     raise signals.Interrupted(signum, path, f"checkpoint written to {path}; continue "
                                               f"with python -m tinyrrn.train --resume {self.run_dir}")
-                self.end_epoch()
+                if ended == "max_steps":
+                    self.save()  # in mid-epoch, not counted as done: a higher --max-steps goes on from here
+                else:
+                    self.end_epoch()
         self.plot()
         path, message = os.path.join(self.run_dir, "checkpoint.npz"), (
             f"stopped before the final test evaluation ended; {self.kept()}; python -m tinyrrn.train --resume "
@@ -350,12 +359,16 @@ class Trainer:
     def final_evaluation(self):
         """The test split, evaluated once per epoch the protocol reports: the selected epoch
         (best.npz) into RUN_DIR/eval and the last epoch into RUN_DIR/eval-last. Returns the
-        selected epoch's metrics with the protocol and the last epoch's figures (under "last")."""
+        selected epoch's metrics with the protocol and the last epoch's figures (under "last").
+        Each report names the checkpoint file and the digest of the weights it is of; a run that
+        --max-steps stopped in mid-epoch reports that epoch's weights as its last, saying so."""
         batch, workers = self.config["batch"], self.config["workers"]
         last = evaluate(self.model, self.test_set, batch, workers, desc="test, last epoch", comm=self.comm)
-        epoch = self.best_epoch if self.val_set is not None and self.best_epoch is not None else self.epoch
-        if epoch == self.epoch:
-            selected = last
+        last_epoch = self.epoch + (self.loader.position > 0)  # counting an epoch cut short by --max-steps
+        epoch = self.best_epoch if self.val_set is not None and self.best_epoch is not None else last_epoch
+        last_weights = weights_record(os.path.join(self.run_dir, "checkpoint.npz"), self.saved_at[2], self.updates)
+        if epoch == last_epoch:
+            selected, selected_weights = last, last_weights
         else:
             best = os.path.join(self.run_dir, "best.npz")
 
@@ -364,15 +377,22 @@ class Trainer:
                 return checkpoint.prefixed(arrays, "model"), meta
             model = model_from_state(*self.comm.on_root(read_best), best)[0]
             selected = evaluate(model, self.test_set, batch, workers, desc=f"test, epoch {epoch}", comm=self.comm)
+            selected_weights = weights_record(best, model.digest, model.updates)
         validation = {r["epoch"]: r["val_video_error"] for r in self.history if "val_video_error" in r}
-        selected, last = protocol_reports(epoch, selected, self.epoch, last, self.val_groups, validation)
+        stopped = (f"--max-steps {self.config['max_steps']} at update {self.updates}, after batch "
+                   f"{self.loader.position} of {len(self.loader)} of epoch {last_epoch}") if last_epoch > self.epoch else None
+        last = {**last, **last_weights, **({"stopped_by": stopped} if stopped else {})}
+        selected = {**selected, **selected_weights}
+        selected, last = protocol_reports(epoch, selected, last_epoch, last, self.val_groups, validation)
         if self.is_root:
-            write_report(selected, self.classes, os.path.join(self.run_dir, "eval"))
-            write_report(last, self.classes, os.path.join(self.run_dir, "eval-last"))
-            print(f"test split, epoch {epoch} of {self.epoch} (selected by {selected['selected_by']}): "
-                  f"{summary(selected)}", flush=True)
-            if epoch != self.epoch:
-                print(f"test split, last epoch ({self.epoch}): {summary(last)}", flush=True)
+            videos = test_videos(self.config)
+            write_report({**selected, "test_videos": videos}, self.classes, os.path.join(self.run_dir, "eval"))
+            write_report({**last, "test_videos": videos}, self.classes, os.path.join(self.run_dir, "eval-last"))
+            cut = f", cut short by {stopped}" if stopped else ""
+            print(f"test split, epoch {epoch} of {last_epoch}{cut if epoch == last_epoch else ''} (selected by "
+                  f"{selected['selected_by']}): {summary(selected)}", flush=True)
+            if epoch != last_epoch:
+                print(f"test split, last epoch ({last_epoch}{cut}): {summary(last)}", flush=True)
         return selected
 
     # hooks the loop calls ------------------------------------------------------
@@ -391,7 +411,7 @@ class Trainer:
         if self.saved_at is None:
             return (f"no checkpoint was written yet, so {self.run_dir} is removed" if self.removed_on_failure
                     else f"no checkpoint was written yet in {self.run_dir}")
-        epoch, update = self.saved_at
+        epoch, update, _ = self.saved_at
         return f"{os.path.join(self.run_dir, 'checkpoint.npz')} (epoch {epoch}, update {update}) is kept as it was"
 
     def check_loss(self, value):
@@ -443,12 +463,24 @@ class Trainer:
         for path in sorted(set().union(*self.comm.allgather(self.loader.bad_videos))):
             self.loader.mark_bad(path, "bad on another rank", warn=False)
 
+    # what save() writes into a checkpoint's metadata: resuming refuses a checkpoint without one, or with a
+    # value of another type (an older tinyrrn's, or a damaged file), naming the key
+    RESUME_META = {"config": dict, "classes": list, "epoch": int, "updates": int, "observed": int,
+                   "loss_sum": (int, float), "best_error": (int, float, type(None)), "best_epoch": (int, type(None)),
+                   "val_groups": list, "history": list, "optimizer": dict, "loader": dict, "random": dict,
+                   "ranks": int, "dropped": list, "total_updates": int, "first_loss": (int, float, type(None)),
+                   "warnings": list, "log_bytes": int}
+
     def save(self, name="checkpoint.npz"):
         """Write a checkpoint (rank 0; called on every rank). It holds each rank's accumulated
         gradients, so that the same ranks resume bit for bit, and the length of metrics.jsonl."""
         path = os.path.join(self.run_dir, name)
         self.make_ranks_agree()
-        arrays = {f"model/{k}": v for k, v in self.model.state_dict().items()}
+        model = {k: backend.to_numpy(v) for k, v in self.model.state_dict().items()}
+        digest = checkpoint.weights_digest(model)
+        if name == "best.npz":
+            self.best_digest = digest
+        arrays = {f"model/{k}": v for k, v in model.items()}
         optimizer = self.optimizer.state_dict()  # every rank's gradients are gathered on rank 0
         if self.is_root:
             for i, buffers in optimizer["buffers"].items():
@@ -458,6 +490,7 @@ class Trainer:
             meta = {"config": self.config, "classes": self.classes, "epoch": self.epoch, "updates": self.updates,
                     "observed": optimizer["observed"], "loss_sum": optimizer["loss_sum"],
                     "best_error": self.best_error, "best_epoch": self.best_epoch, "val_groups": self.val_groups,
+                    "digest": digest, "best_digest": self.best_digest,
                     "history": self.history,
                     "optimizer": {"steps": optimizer["steps"], "lr": optimizer["lr"],
                                   "param_steps": optimizer["param_steps"]},
@@ -467,17 +500,12 @@ class Trainer:
             checkpoint.save(path, arrays, meta)  # refuses non-finite arrays; the previous file stays
         self.comm.barrier()  # the file is complete before any rank goes on (and may read it)
         if name == "checkpoint.npz":
-            self.saved_at = (self.epoch, self.updates)
+            self.saved_at = (self.epoch, self.updates, digest)
         return path
 
     def restore(self, arrays, meta, path):
         """Continue from a checkpoint written by save() (read on every rank), with the same ranks and
-        classes; settings were compared before (see ``train``)."""
-        missing = [key for key in ("dropped", "total_updates", "first_loss", "warnings", "log_bytes", "best_epoch")
-                   if key not in meta]
-        if missing:
-            raise UsageError(f"{path}: written by an older tinyrrn (no {missing[0]!r}), so it cannot be resumed "
-                             "exactly; start a new run (evaluate and predict still read it)")
+        classes; its metadata (RESUME_META) and settings were checked before (see ``train``)."""
         if meta["ranks"] != self.comm.size:
             raise UsageError(f"{path}: written by {meta['ranks']} rank(s); resume it with the same number of "
                              f"ranks, not {self.comm.size} (the number of ranks defines the run)")
@@ -491,17 +519,22 @@ class Trainer:
             index, key = name.split("/", 1)
             buffers[index][key] = value
         gradients = [checkpoint.prefixed(arrays, f"rank{r}/grad") for r in range(self.comm.size)]
-        self.optimizer.load_state_dict({**meta["optimizer"], "buffers": buffers, "observed": meta["observed"],
-                                        "loss_sum": meta["loss_sum"], "gradients": gradients})
         self.train_set.drop(meta["dropped"])  # the plan of the epoch the checkpoint is in
-        try:
-            self.loader.load_state_dict(meta["loader"])
-        except ValueError as err:
-            raise ValueError(f"{path}: {err}") from None
-        tinyrandom.set_state(meta["random"])
+        for key, apply in (("optimizer", lambda: self.optimizer.load_state_dict({
+                                **meta["optimizer"], "buffers": buffers, "observed": meta["observed"],
+                                "loss_sum": meta["loss_sum"], "gradients": gradients})),
+                           ("loader", lambda: self.loader.load_state_dict(meta["loader"])),
+                           ("random", lambda: tinyrandom.set_state(meta["random"]))):
+            try:
+                apply()
+            except (ValueError, KeyError, TypeError) as err:  # a position in another plan, or a damaged entry
+                problem = f"has no {err}" if isinstance(err, KeyError) else cli.describe(err)
+                raise checkpoint.CheckpointError(f"{path}: its metadata's {key!r} {problem}") from None
         self.epoch, self.history = meta["epoch"], meta["history"]
         self.best_error, self.best_epoch = meta["best_error"], meta["best_epoch"]
-        self.first_loss, self.warnings, self.saved_at = meta["first_loss"], meta["warnings"], (self.epoch, self.updates)
+        self.best_digest = meta.get("best_digest")  # None in checkpoints written before digests
+        self.first_loss, self.warnings = meta["first_loss"], meta["warnings"]
+        self.saved_at = (self.epoch, self.updates, checkpoint.weights_digest(checkpoint.prefixed(arrays, "model")))
         self.plan_updates()
         if (meta["config"]["epochs"], meta["config"]["max_steps"]) == (self.config["epochs"], self.config["max_steps"]):
             self.total_updates = meta["total_updates"]  # the same schedule as before the stop
@@ -511,17 +544,23 @@ class Trainer:
             self.recover_best(meta["observed"])
 
     def recover_best(self, observed):
-        """On resuming: when best.npz (the selected epoch's weights) cannot be read, warn, naming it,
-        and select again among the epochs whose weights are kept -- the checkpoint's epoch when the
-        checkpoint is at that epoch's end (nothing was ``observed`` after it; best.npz is written
-        again from it), and the epochs trained from now on."""
+        """On resuming: when best.npz (the selected epoch's weights) cannot be read, or holds other weights
+        than the checkpoint says were selected (a run stopped between writing best.npz and checkpoint.npz
+        left those of an epoch the checkpoint never saw), warn, naming it, and select again among the
+        epochs whose weights are kept -- the checkpoint's epoch when the checkpoint is at that epoch's end
+        (nothing was ``observed`` after it; best.npz is written again from it), and the epochs trained from now on."""
         best = os.path.join(self.run_dir, "best.npz")
 
         def problem():  # rank 0 reads
             try:
-                checkpoint.load(best)
+                arrays, meta = checkpoint.load(best)
             except checkpoint.CheckpointError as err:
                 return str(err)
+            if self.best_digest is not None and \
+                    checkpoint.weights_digest(checkpoint.prefixed(arrays, "model")) != self.best_digest:
+                return (f"{best}: holds the weights of epoch {meta.get('epoch')} (update {meta.get('updates')}), "
+                        f"not those of the selected epoch {self.best_epoch} that checkpoint.npz records (left by a "
+                        "run stopped between writing the two)")
         reason = self.comm.on_root(problem)
         if reason is None:
             return
@@ -557,11 +596,18 @@ def train(config, run_dir=None, resume=False, comm=None, job=None, made=None):
     comm.on_root(lock.acquire)  # a second process writing into this run directory is refused
     finished = False
     try:
+        if comm.on_root(rundir.resumable, run_dir) != resume:  # asked under the lock: the folder is this process's
+            raise UsageError(f"{path}: no checkpoint to resume from ({run_dir} holds no run)" if resume else
+                             f"{run_dir}: holds a run already (its checkpoint.npz): resume it with python -m "
+                             f"tinyrrn.train --resume {run_dir}, or start a new run in another folder")
         saved = comm.on_root(checkpoint.load, path) if resume else None  # read once, sent to every rank
+        if resume:
+            checkpoint.check_meta(path, saved[1], Trainer.RESUME_META)
+            saved_settings(path, saved[1])
         changes = comm.on_root(_changes_on_resume, config, run_dir, saved[1]) if resume else None
         if comm.is_root:
             rundir.write_config(run_dir, config, changes["all"] if changes else ())
-        trainer = Trainer(config, run_dir, comm=comm, removed_on_failure=made is not None, job=job)
+        trainer = Trainer(config, run_dir, comm=comm, removed_on_failure=made is not None, job=job, resuming=resume)
         if resume:
             trainer.restore(*saved, path)
         if comm.is_root:
@@ -699,7 +745,7 @@ def train_in_turn(runs, comm, made=None):
     results, job = [], JobClock(len(runs))
     for index, (label, run_config, directory) in enumerate(runs):
         job.start_run(index)
-        resumable = comm.on_root(os.path.isfile, os.path.join(directory, "checkpoint.npz"))
+        resumable = comm.on_root(rundir.resumable, directory)
         metrics, _ = train(run_config, directory, resume=resumable, comm=comm, job=job,
                            made=made if index == 0 else None)  # the baseline's folder is made by train
         results.append((label, metrics, directory))
@@ -712,8 +758,8 @@ def train_side_by_side(runs, run_dir, made):
     rundir.new_run_dir made) that fails or is stopped before either run wrote a checkpoint leaves nothing behind."""
     (label, config, _), (other_label, other_config, other_dir) = runs
     total = threads.get_threads()
-    resumable = [os.path.isfile(os.path.join(d, "checkpoint.npz")) for d in (run_dir, other_dir)]
     try:
+        resumable = [rundir.resumable(d) for d in (run_dir, other_dir)]  # before either process starts
         dataset_root(config)  # checked, and the synthetic data generated, before two processes read it
         threads.set_threads(total - total // 2)
         shares = multiprocessing.get_context("spawn").Array("d", 2, lock=False)
@@ -739,7 +785,9 @@ def files_to_open(run_dir, config, baseline=False):
              ("eval/confusion.png", "test confusion matrix of the selected epoch (eval-last/: of the last epoch)"),
              ("eval/metrics.json", "its test metrics; per_class.csv and confusion.csv beside it"),
              ("metrics.jsonl", "the log: loss, learning rate, clips/s, memory, validation error per epoch"),
-             ("best.npz", "weights of the selected epoch; checkpoint.npz: of the last epoch")]
+             ("best.npz", "weights of the selected epoch; checkpoint.npz: of the last epoch")
+             if os.path.isfile(os.path.join(run_dir, "best.npz")) else  # none validated before --max-steps
+             ("checkpoint.npz", "weights of the last epoch")]
     if config["val_groups"]:
         files.append(("val_groups.txt", "the groups held out of the training list to select the epoch"))
     if os.path.isfile(os.path.join(run_dir, "bad_videos.txt")):

@@ -23,7 +23,7 @@ from .files import atomic_write
 from .pth import ZIP_MAGIC, UnsafePickleError, WeightsError, read_pth
 
 __all__ = ["WeightsError", "UnsafePickleError", "read_pth", "read_weights", "save_npz",
-           "load_npz", "check_finite", "convert", "parameter_count", "main"]
+           "load_npz", "check_finite", "negative_variance", "convert", "parameter_count", "main"]
 
 # Buffers that a state_dict holds but that are not trained parameters.
 _BUFFER_SUFFIXES = ("running_mean", "running_var", "num_batches_tracked")
@@ -74,11 +74,21 @@ def save_npz(model_or_state, path):
 
 
 def check_finite(state, path):
-    """Refuse weights holding NaN or infinite values, naming the first such tensor."""
+    """Refuse weights no trained model holds, naming the first such tensor: NaN or infinite values, or a
+    negative batch-norm running variance (finite, but every output through it would be NaN)."""
     for name, value in state.items():
         if value.dtype.kind == "f" and not np.isfinite(value).all():
             raise WeightsError(f"{path}: {name} holds {int((~np.isfinite(value)).sum())} NaN or infinite "
                                "value(s); refusing to load it")
+    negative = negative_variance(state)
+    if negative is not None:
+        raise WeightsError(f"{path}: {negative} holds negative values, which no variance can be; refusing to load it")
+
+
+def negative_variance(state):
+    """The name of the first batch-norm running variance (``*running_var``) of ``state`` holding a value below 0, or None."""
+    return next((name for name, value in state.items()
+                 if name.endswith("running_var") and bool((to_numpy(value) < 0).any())), None)
 
 
 def load_npz(model, path, strict=True):

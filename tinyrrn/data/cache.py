@@ -34,7 +34,8 @@ class FrameCache:
         """The entry of a video file as it is now (a name inside the cache, whatever the video's path says)."""
         real = os.path.realpath(video_path)
         stat = os.stat(real)
-        key = hashlib.sha1(f"{real}\0{stat.st_size}\0{stat.st_mtime_ns}".encode()).hexdigest()[:16]
+        # os.fsencode: a path's own bytes, also those that are not UTF-8 (held as surrogates in the str)
+        key = hashlib.sha1(os.fsencode(f"{real}\0{stat.st_size}\0{stat.st_mtime_ns}")).hexdigest()[:16]
         folder, name = os.path.basename(os.path.dirname(real)), os.path.basename(real)
         return os.path.join(self.directory, folder, f"{name}.{key}.npy")
 

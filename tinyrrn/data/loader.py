@@ -229,11 +229,11 @@ class ChunkLoader:
         if self.bad_videos_path:
             os.makedirs(os.path.dirname(os.path.abspath(self.bad_videos_path)), exist_ok=True)
             listed = set()
-            if os.path.exists(self.bad_videos_path):
-                with open(self.bad_videos_path) as f:
+            if os.path.exists(self.bad_videos_path):  # paths as their own bytes, also those that are not UTF-8
+                with open(self.bad_videos_path, encoding="utf-8", errors="surrogateescape") as f:
                     listed = {line.rstrip("\n") for line in f}
             if path not in listed:
-                with open(self.bad_videos_path, "a") as f:
+                with open(self.bad_videos_path, "a", encoding="utf-8", errors="surrogateescape") as f:
                     f.write(path + "\n")
 
     def state_dict(self):
@@ -244,7 +244,7 @@ class ChunkLoader:
 
     def _plan_digest(self):
         """A digest of the dataset's plan: which video file each chunk is of, in order."""
-        digest = hashlib.sha1("\0".join(self.dataset.paths).encode())
+        digest = hashlib.sha1(os.fsencode("\0".join(self.dataset.paths)))  # also paths that are not UTF-8
         digest.update(np.asarray(self.dataset.chunk_video, np.int64).tobytes())
         return digest.hexdigest()[:16]
 

@@ -25,11 +25,12 @@ _GROUP = re.compile(r"_g(\d+)_c(\d+)\.[^./]+$")
 
 
 def _lines(path):
-    """Non-blank (line number, stripped text) pairs of a UTF-8 text file with any line ends."""
+    """Non-blank (line number, stripped text) pairs of a UTF-8 text file with any line ends (a leading
+    byte-order mark, which some editors write, is not text)."""
     with open(path, "rb") as f:
         data = f.read()
     try:
-        text = data.decode("utf-8")
+        text = data.decode("utf-8-sig")
     except UnicodeDecodeError as err:
         line = data[:err.start].count(b"\n") + 1
         raise ValueError(f"{path}:{line}: not UTF-8 text (byte 0x{data[err.start]:02x})") from None
@@ -44,12 +45,17 @@ def _leaves_folder(rel):
 def read_classes(list_dir):
     """Class names from `classInd.txt`, position = 0-based label."""
     path = os.path.join(list_dir, "classInd.txt")
-    classes = []
+    classes, first = [], {}  # the line each class folder (compared as the resolver finds it) is first named on
     for n, line in _lines(path):
         index, _, name = line.partition(" ")
         if not index.isdigit() or int(index) != len(classes) + 1 or not name.strip():
             raise ValueError(f"{path}:{n}: expected '{len(classes) + 1} ClassName', got {line!r}")
-        classes.append(name.strip())
+        name = name.strip()
+        if name.lower() in first:
+            raise ValueError(f"{path}:{n}: class {name!r} is listed twice (first on line {first[name.lower()]}); "
+                             "each class folder has one label")
+        first[name.lower()] = n
+        classes.append(name)
     if not classes:
         raise ValueError(f"{path}: no classes")
     return classes
@@ -115,15 +121,18 @@ def in_groups(rel, groups):
     return group_of(rel)[1] in groups
 
 
+def shared_groups(train_videos, test_videos):
+    """The (class, group) pairs of source footage that both lists hold, sorted, and a short text naming them."""
+    shared = sorted({group_of(rel) for rel, _ in test_videos} & {group_of(rel) for rel, _ in train_videos})
+    names = ", ".join(f"{c}/g{g:02d}" for c, g in shared[:10])
+    return shared, names + (f" and {len(shared) - 10} more" if len(shared) > 10 else "")
+
+
 def check_no_leak(train_videos, test_videos, split):
     """Raise ValueError naming the groups that appear in both the train and the test list."""
-    train_groups = {group_of(rel) for rel, _ in train_videos}
-    shared = sorted({group_of(rel) for rel, _ in test_videos} & train_groups)
+    shared, names = shared_groups(train_videos, test_videos)
     if shared:
-        names = ", ".join(f"{c}/g{g:02d}" for c, g in shared[:10])
-        more = f" and {len(shared) - 10} more" if len(shared) > 10 else ""
-        raise ValueError(f"split {split} leaks: {len(shared)} test group(s) also in its train list: "
-                         f"{names}{more}")
+        raise ValueError(f"split {split} leaks: {len(shared)} test group(s) also in its train list: {names}")
 
 
 def read_split(list_dir, split=1):

@@ -157,20 +157,36 @@ class ResNet(nn.Module):
         return self.head(x)
 
 
+# residual units in layer1-4 of each architecture (resnet_small: by default)
+UNITS_PER_LAYER = {"resnet18": (2, 2, 2, 2), "resnet34": (3, 4, 6, 3), "resnet50": (3, 4, 6, 3),
+                   "resnet_small": (1, 1, 2, 2)}
+
+
+class UnitLayout:
+    """The residual units of an architecture by name, as ``ResNet.units()`` lists them, without building
+    it (a ResNet-50 takes seconds): enough to resolve and check skip positions up front."""
+
+    def __init__(self, arch):
+        self.names = [f"layer{i}.{j}" for i, count in enumerate(UNITS_PER_LAYER[arch], 1) for j in range(count)]
+
+    def units(self):
+        return [(name, None) for name in self.names]
+
+
 def resnet18(num_classes=1000, **kwargs):
-    return ResNet(BasicBlock, (2, 2, 2, 2), num_classes, **kwargs)
+    return ResNet(BasicBlock, UNITS_PER_LAYER["resnet18"], num_classes, **kwargs)
 
 
 def resnet34(num_classes=1000, **kwargs):
-    return ResNet(BasicBlock, (3, 4, 6, 3), num_classes, **kwargs)
+    return ResNet(BasicBlock, UNITS_PER_LAYER["resnet34"], num_classes, **kwargs)
 
 
 def resnet50(num_classes=1000, stride_in_1x1=False, **kwargs):
     """ResNet-50; ``**WEIGHTS_LAYOUTS["caffe"]["model"]`` gives the MSRA/Caffe layout the paper's framework used."""
-    return ResNet(Bottleneck, (3, 4, 6, 3), num_classes, stride_in_1x1=stride_in_1x1, **kwargs)
+    return ResNet(Bottleneck, UNITS_PER_LAYER["resnet50"], num_classes, stride_in_1x1=stride_in_1x1, **kwargs)
 
 
-def resnet_small(num_classes=10, widths=(8, 16, 32, 64), blocks=(1, 1, 2, 2), small_stem=True):
+def resnet_small(num_classes=10, widths=(8, 16, 32, 64), blocks=UNITS_PER_LAYER["resnet_small"], small_stem=True):
     """A narrow ResNet of basic blocks that trains on a 2-core CPU in minutes (inputs ~32-64 px).
 
     Two units in layer4 keep the paper's positions distinct: mid_block4 =

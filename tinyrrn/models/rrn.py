@@ -93,6 +93,22 @@ def default_positions(backbone, context):
     return tuple(names[len(names) - (context - 1):]) if context > 1 else ()
 
 
+def temporal_units(backbone, skip, positions, context):
+    """The names of the units that get a temporal skip: none for skip 'none', else ``positions`` resolved
+    (resolve_position) or, for None, the default (default_positions); refuses fewer than the T-1 skips a
+    context T needs (Fig. 3). ``backbone``: a ResNet, or a models.resnet.UnitLayout (checks before building)."""
+    if skip == "none":
+        return ()
+    if positions is None:
+        return default_positions(backbone, context)
+    positions = (positions,) if isinstance(positions, str) else tuple(positions)
+    units = tuple(dict.fromkeys(resolve_position(backbone, p) for p in positions))
+    if len(units) < context - 1:
+        raise ValueError(f"context {context} needs at least {context - 1} temporal skips "
+                         f"(Fig. 3), but positions {list(positions)} give {len(units)}")
+    return units
+
+
 class TemporalSkip(nn.Module):
     """One temporal skip connection: the weights W_s (Eq. 3) and its BN (Eq. 4); none for Eq. 2."""
 
@@ -142,17 +158,7 @@ class RecurrentResNet(nn.Module):
             raise ValueError(f"context must be at least 1 frame, got {context}")
         self.backbone = backbone
         self.skip, self.context, self.average_logits = skip, context, average_logits
-        if skip == "none":
-            units = ()
-        elif positions is None:
-            units = default_positions(backbone, context)
-        else:
-            positions = (positions,) if isinstance(positions, str) else tuple(positions)
-            units = tuple(dict.fromkeys(resolve_position(backbone, p) for p in positions))
-            if len(units) < context - 1:
-                raise ValueError(f"context {context} needs at least {context - 1} temporal skips "
-                                 f"(Fig. 3), but positions {list(positions)} give {len(units)}")
-        self.positions = units
+        self.positions = units = temporal_units(backbone, skip, positions, context)
         self.temporal = nn.Module()
         unit_by_name = dict(backbone.units())
         for name in units:
