@@ -1,4 +1,5 @@
-"""Fused and threaded element-wise ops: batch_norm_relu, add_relu, and the passes split over threads."""
+"""Fused and threaded element-wise ops: batch_norm_relu, batch_norm_add_relu, add_relu, and the passes split over
+threads."""
 import numpy
 import pytest
 
@@ -22,6 +23,51 @@ def test_batch_norm_relu_gradients(small_blocks, rng, training):
     x, w, b = t(rng, 4, 3, 5, 2), t(rng, 3), t(rng, 3)
     mean, var = rng.standard_normal(3), rng.random(3) + 0.5
     gradcheck(lambda x, w, b: F.batch_norm_relu(x, mean.copy(), var.copy(), w, b, training), [x, w, b])
+
+
+@pytest.mark.parametrize("training", [True, False])
+def test_batch_norm_add_relu_gradients(small_blocks, rng, training):
+    x, w, b, other = t(rng, 4, 3, 5, 2), t(rng, 3), t(rng, 3), t(rng, 4, 3, 5, 2)
+    mean, var = rng.standard_normal(3), rng.random(3) + 0.5
+    gradcheck(lambda x, w, b, o: F.batch_norm_add_relu(x, o, mean.copy(), var.copy(), w, b, training), [x, w, b, other])
+
+
+@pytest.mark.parametrize("training", [True, False])
+@pytest.mark.parametrize("other_layout", ["channels-last", "NCHW"])
+def test_batch_norm_add_relu_is_batch_norm_then_add_relu_bit_for_bit(small_blocks, rng, training, other_layout):
+    """The fused end of a residual unit gives exactly what its two ops give in turn (the same sums in the same
+    order), values, every gradient and the running statistics, whatever the layout of the shortcut's memory;
+    an ``other`` that needs no gradient gets none."""
+    shape = (4, 6, 5, 3)  # NHWC memory, viewed as NCHW (4, 3, 6, 5), as conv2d's outputs
+    data = [rng.standard_normal(shape).astype("float32").transpose(0, 3, 1, 2),
+            rng.standard_normal(3).astype("float32"), rng.standard_normal(3).astype("float32"),
+            rng.standard_normal(shape).astype("float32").transpose(0, 3, 1, 2)]
+    if other_layout == "NCHW":
+        data[3] = numpy.ascontiguousarray(data[3])
+    g = rng.standard_normal((4, 3, 6, 5)).astype("float32")
+    results = []
+    for fused in (True, False):
+        x, w, b, other = (Tensor(d.copy(), requires_grad=True) for d in data)
+        stats = [numpy.zeros(3, "float32"), numpy.ones(3, "float32")]
+        y = (F.batch_norm_add_relu(x, other, *stats, w, b, training) if fused
+             else F.add_relu(F.batch_norm(x, *stats, w, b, training), other))
+        y.backward(g)
+        results.append([y.data, x.grad, w.grad, b.grad, other.grad] + stats)
+    for ours, theirs in zip(*results):
+        numpy.testing.assert_array_equal(ours, theirs)
+    x, other = Tensor(data[0], requires_grad=True), Tensor(data[3])
+    F.batch_norm_add_relu(x, other, numpy.zeros(3, "float32"), numpy.ones(3, "float32"), training=True).sum().backward()
+    assert other.grad is None and x.grad is not None
+
+
+def test_batch_norm_add_relu_refuses_an_other_of_another_shape_or_dtype(rng):
+    x = Tensor(rng.standard_normal((2, 3, 4, 4)).astype("float32"))
+    stats = [numpy.zeros(3, "float32"), numpy.ones(3, "float32")]
+    for other in (Tensor(numpy.zeros((2, 3, 1, 1), "float32")), Tensor(numpy.zeros((2, 3, 4, 4)))):
+        with pytest.raises(ValueError, match=r"batch_norm_add_relu: other .* must have the input's shape and dtype"):
+            F.batch_norm_add_relu(x, other, *stats, training=True)
+    with pytest.raises(TypeError, match="batch_norm_add_relu: expected a Tensor"):
+        F.batch_norm_add_relu(x, numpy.zeros((2, 3, 4, 4), "float32"), *stats, training=True)
 
 
 def test_add_relu_gradients_with_broadcasting(small_blocks, rng):

@@ -130,7 +130,7 @@ def test_the_element_wise_chains_are_each_compiled_once_by_fuse(strict_gpu, opti
                 numpy.array([1, 0]), "gpu", steps=2)
     names = [f.__name__ for f in strict_xp.fused]
     update = "adam_update_with_decay" if optimizer is Adam else "sgd_momentum_update"  # OPTIMIZERS decay
-    assert {"_normalise", "_normalise_relu", "_input_gradient", "_add_relu", "_relu_gradient", update} <= set(names)
+    assert {"_normalise", "_normalise_relu", "_normalise_add_relu", "_input_gradient", update} <= set(names)
     assert len(names) == len(set(names)), names  # each once
 
 
@@ -312,5 +312,5 @@ def test_the_profile_lists_each_ops_time_on_either_device(device):
     assert lines[0].startswith(f"main on the {device.upper()}, batch 4: step ")
     assert ("of which the host queues work for" in lines[0]) == (device == "gpu")
     ops = {line.split()[0]: int(line.split()[1]) for line in lines[3:]}
-    assert ops["conv2d"] == 16 and ops["batch_norm"] + ops["batch_norm_relu"] == 16 and ops["cross_entropy"] == 1
+    assert ops["conv2d"] == 16 and ops["batch_norm"] + ops["batch_norm_relu"] + ops["batch_norm_add_relu"] == 16 and ops["cross_entropy"] == 1
 

@@ -4,7 +4,8 @@ Every pass over the activations (the per-channel sums, the output, and the two o
 pass) is a kernel below run by tinyrrn.threads on blocks of rows: the blocks go to all
 threads, and each block's temporaries stay in the cache. The element-wise ones (the output,
 the input gradient) are plain functions that CuPy compiles to one kernel each on a GPU. ``batch_norm_relu`` is
-relu(batch_norm(x)) in the same passes (a ResNet's BN is mostly followed by a ReLU).
+relu(batch_norm(x)) in the same passes (a ResNet's BN is mostly followed by a ReLU), and
+``batch_norm_add_relu`` relu(batch_norm(x) + other), the end of a residual unit (Eq. 1), in them too.
 """
 import numbers
 
@@ -12,7 +13,7 @@ import numpy
 
 from .. import backend, threads
 from ..tensor import Tensor, make_result
-from ._util import ArgumentError, check_float
+from ._util import ArgumentError, check_float, check_tensors
 
 
 def _rows(array):
@@ -75,6 +76,13 @@ def _normalise(x, scale, shift, out):
 def _normalise_relu(x, scale, shift, out):
     """out = max(x * scale + shift, 0)."""
     _normalise(x, scale, shift, out)
+    backend.xp_of(x).maximum(out, 0, out=out)
+
+
+def _normalise_add_relu(x, scale, shift, other, out):
+    """out = max(x * scale + shift + other, 0)."""
+    _normalise(x, scale, shift, out)
+    out += other
     backend.xp_of(x).maximum(out, 0, out=out)
 
 
@@ -159,6 +167,23 @@ def batch_norm_relu(x, running_mean, running_var, weight=None, bias=None, traini
     return _batch_norm(x, running_mean, running_var, weight, bias, training, momentum, eps, reduce, relu=True)
 
 
+def batch_norm_add_relu(x, other, running_mean, running_var, weight=None, bias=None, training=False,
+                        momentum=0.1, eps=1e-5, reduce=None):
+    """relu(batch_norm(x, ...) + other), a residual unit's last batch norm, its sum with the shortcut and
+    its ReLU (Eq. 1) in batch norm's passes: one pass over memory less forward and backward than
+    batch_norm and add_relu, the same numbers. ``other`` has x's shape; the other arguments are
+    batch_norm's."""
+    running_mean, running_var = _check("batch_norm_add_relu", x, running_mean, running_var, weight, bias, momentum,
+                                       training, eps)
+    check_tensors("batch_norm_add_relu", x, other)
+    check_float("batch_norm_add_relu", other)
+    if other.shape != x.shape or other.dtype != x.dtype:
+        raise ArgumentError(f"batch_norm_add_relu: other {tuple(other.shape)} {other.dtype} must have the input's "
+                            f"shape and dtype, {tuple(x.shape)} {x.dtype} (add_relu broadcasts)")
+    return _batch_norm(x, running_mean, running_var, weight, bias, training, momentum, eps, reduce, relu=True,
+                       other=other)
+
+
 def _check(op, x, running_mean, running_var, weight, bias, momentum, training, eps):
     """Refuse arguments that do not fit (naming ``op``), as PyTorch; the running statistics as arrays."""
     check_float(op, x)
@@ -208,7 +233,7 @@ def _side_by_side(rows):
     return k
 
 
-def _batch_norm(x, running_mean, running_var, weight, bias, training, momentum, eps, reduce, relu):
+def _batch_norm(x, running_mean, running_var, weight, bias, training, momentum, eps, reduce, relu, other=None):
     xp = backend.xp_of(x.data)
     rows = _rows(x.data)
     count, c = rows.shape
@@ -245,7 +270,10 @@ def _batch_norm(x, running_mean, running_var, weight, bias, training, momentum, 
     scale = _gamma(weight, inv_std) * inv_std
     wide_scale = repeated(scale)
     shift = repeated((bias.data if bias is not None else 0) - mean * scale)
-    out = threads.elementwise(_normalise_relu if relu else _normalise, wide, wide_scale, shift)
+    if other is None:
+        out = threads.elementwise(_normalise_relu if relu else _normalise, wide, wide_scale, shift)
+    else:  # other's rows laid out as x's (a copy only if its memory is not)
+        out = threads.elementwise(_normalise_add_relu, wide, wide_scale, shift, _rows(other.data).reshape(-1, k * c))
 
     def backward(g):
         # With x_hat = (x - mean) * inv_std and sums over the rows (per channel), g gated by the ReLU:
@@ -259,6 +287,9 @@ def _batch_norm(x, running_mean, running_var, weight, bias, training, momentum, 
                                 g_wide, wide, out, gx)
         if relu:
             g_wide = gx
+        g_other = None
+        if other is not None and other.requires_grad:  # other's gradient is the gated g: gx gets its own array
+            g_other, gx = _unrows(g_wide.reshape(-1, c), x.shape), xp.empty_like(g_wide)
         if k > 1:
             sums = sums.reshape(2, k, c).sum(axis=1).reshape(-1)
         g_beta, g_dot = sums[:c].astype(rows.dtype), sums[c:].astype(rows.dtype)  # g_dot = sum g (x - mean)
@@ -271,8 +302,10 @@ def _batch_norm(x, running_mean, running_var, weight, bias, training, momentum, 
         else:
             threads.elementwise(_scaled, g_wide, wide_scale, out=gx)
         gx = _unrows(gx.reshape(-1, c), x.shape)
-        return (gx,) + ((g_dot * inv_std,) if weight is not None else ()) + ((g_beta,) if bias is not None else ())
+        return ((gx,) + ((g_dot * inv_std,) if weight is not None else ()) + ((g_beta,) if bias is not None else ())
+                + ((g_other,) if other is not None else ()))
 
-    parents = (x,) + ((weight,) if weight is not None else ()) + ((bias,) if bias is not None else ())
-    return make_result(_unrows(out.reshape(-1, c), x.shape), parents, backward,
-                       "batch_norm_relu" if relu else "batch_norm")
+    parents = ((x,) + ((weight,) if weight is not None else ()) + ((bias,) if bias is not None else ())
+               + ((other,) if other is not None else ()))
+    name = "batch_norm_add_relu" if other is not None else "batch_norm_relu" if relu else "batch_norm"
+    return make_result(_unrows(out.reshape(-1, c), x.shape), parents, backward, name)

@@ -38,11 +38,10 @@ class ResidualUnit(nn.Module):
     def forward(self, x, extra=None, shortcut=None):
         """``shortcut``: S(x) when the caller has computed it already (the recurrent network runs a
         projection once over x_{t-1} and x_t together and hands in the rows of x_t)."""
-        residual = self.residual(x)
         shortcut = self.shortcut(x) if shortcut is None else shortcut
         if extra is None:
-            return F.add_relu(residual, shortcut)  # relu(F(x) + S(x)) in one pass
-        return F.add_relu(residual + shortcut, extra)
+            return self.residual(x, add=shortcut)  # relu(F(x) + S(x)) in F's last batch norm's passes
+        return F.add_relu(self.residual(x) + shortcut, extra)
 
 
 class BasicBlock(ResidualUnit):
@@ -57,8 +56,9 @@ class BasicBlock(ResidualUnit):
         self.bn2 = nn.BatchNorm2d(width)
         self.downsample = downsample
 
-    def residual(self, x):
-        return self.bn2(self.conv2(self.bn1(self.conv1(x), relu=True)))
+    def residual(self, x, add=None):
+        """F(x); with ``add``, relu(F(x) + add), the sum and ReLU fused into bn2."""
+        return self.bn2(self.conv2(self.bn1(self.conv1(x), relu=True)), relu=add is not None, add=add)
 
 
 class Bottleneck(ResidualUnit):
@@ -76,10 +76,11 @@ class Bottleneck(ResidualUnit):
         self.bn3 = nn.BatchNorm2d(width * 4)
         self.downsample = downsample
 
-    def residual(self, x):
+    def residual(self, x, add=None):
+        """F(x); with ``add``, relu(F(x) + add), the sum and ReLU fused into bn3."""
         out = self.bn1(self.conv1(x), relu=True)  # relu(bn1(...)) in one pass
         out = self.bn2(self.conv2(out), relu=True)
-        return self.bn3(self.conv3(out))
+        return self.bn3(self.conv3(out), relu=add is not None, add=add)
 
 
 class ResNet(nn.Module):

@@ -117,8 +117,11 @@ class BatchNorm2d(Module):
         else:
             self.running_mean = self.running_var = self.num_batches_tracked = None
 
-    def forward(self, x, relu=False):
-        """Batch norm of x; with ``relu=True`` relu(batch norm of x), fused (F.batch_norm_relu)."""
+    def forward(self, x, relu=False, add=None):
+        """Batch norm of x; with ``relu=True`` relu(batch norm of x), fused (F.batch_norm_relu); with ``add``
+        too, relu(batch norm of x + add), a residual unit's end (F.batch_norm_add_relu)."""
+        if add is not None and not relu:
+            raise ValueError("BatchNorm2d: add= is fused with the ReLU only (relu(bn(x) + add)); pass relu=True")
         if x.ndim != 4:
             raise ValueError(f"BatchNorm2d: expected 4D input (N, C, H, W), got {x.ndim}D input of shape "
                              f"{tuple(x.shape)} (as PyTorch)")
@@ -127,9 +130,11 @@ class BatchNorm2d(Module):
             self.num_batches_tracked += 1
             if self.momentum is None:  # the cumulative average
                 momentum = 1.0 / float(self.num_batches_tracked)
-        return (F.batch_norm_relu if relu else F.batch_norm)(
-            x, self.running_mean, self.running_var, self.weight, self.bias,
-            self.training or not self.track_running_stats, momentum, self.eps, self.reduce)
+        arguments = (self.running_mean, self.running_var, self.weight, self.bias,
+                     self.training or not self.track_running_stats, momentum, self.eps, self.reduce)
+        if add is not None:
+            return F.batch_norm_add_relu(x, add, *arguments)
+        return (F.batch_norm_relu if relu else F.batch_norm)(x, *arguments)
 
     def extra_repr(self):
         return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}"
