@@ -346,3 +346,45 @@ def test_a_baseline_folder_in_use_is_refused_and_a_failed_new_one_is_removed(tmp
     with pytest.raises(ValueError, match=r"needs training and test videos"):
         baseline.run(write_features(tmp_path / "g", order_set(rng, 8), []), "avgpool", out_dir=str(tmp_path / "new"))
     assert not (tmp_path / "new").exists()
+
+
+def features_args(data, out, weights, tmp_path):
+    return ["--data", data, "--weights", weights, "--arch", "resnet_small", "--resize", "24", "--crop", "16",
+            "--out", str(out), "--cache-dir", str(tmp_path / "cache")]
+
+
+def test_a_feature_folder_in_use_is_refused(tiny_data, tmp_path, capsys):
+    """Two extractions into one folder would both say they wrote it, while it holds one's files (or a mix)."""
+    weights, out = str(tmp_path / "small.npz"), tmp_path / "features"
+    save_npz(resnet_small(), weights)
+    with rundir.RunLock(str(out)):  # another features process writing here
+        assert features.main(features_args(tiny_data, out, weights, tmp_path)) == 1
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and err.startswith(f"error: {out}: in use by process {os.getpid()} on host"), err
+    assert os.listdir(out) == []
+
+
+@pytest.mark.parametrize("make, found", [
+    (lambda out: (out / "config.json").write_text('{"arch": "resnet_small"}'), "training run"),
+    (lambda out: (out / "metrics.json").write_text("{}"), "evaluation report"),
+    (lambda out: (out / "grid.json").write_text("{}"), "reproduce grid"),
+])
+def test_features_refuse_an_out_folder_of_another_command_and_touch_nothing(tiny_data, tmp_path, make, found, capsys):
+    weights, out = str(tmp_path / "small.npz"), tmp_path / "run"
+    save_npz(resnet_small(), weights)
+    out.mkdir()
+    make(out)
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    assert features.main(features_args(tiny_data, out, weights, tmp_path)) == 2
+    assert f"error: --out {out}: holds another command's output ({found})" in capsys.readouterr().err
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+
+
+def test_a_killed_extractions_temporary_files_are_removed_by_the_next(tiny_data, tmp_path):
+    out = tmp_path / "features"
+    config, backbone = tiny_config(tiny_data, tmp_path), resnet_small(num_classes=4)
+    index = features.extract(config, backbone, "layer4", str(out), "random", batch=64)
+    left = out / os.path.dirname(index["videos"][0]["file"]) / ".v_x.npy.abc123.tmp"  # as atomic_write leaves it
+    left.write_bytes(b"half an array")
+    features.extract(config, backbone, "layer4", str(out), "random", batch=64)
+    assert not left.exists()

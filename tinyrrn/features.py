@@ -33,11 +33,12 @@ from .data.ucf101 import centre_clips
 from .builders import build_dataset, dataset_root, load_backbone
 from .cli import ArgumentParser, add_compute_flags, add_debug_flag, at_least, command, use_compute
 from .data.transforms import NORMALIZATIONS
-from .files import atomic_write, write_json
+from .files import atomic_write, read_json, remove_temporary_files, write_json
 from .models import ARCHITECTURES
 from .models.resnet import WEIGHTS_LAYOUTS
 from .nn.module import move_keeping_layout
 from .progress import Progress
+from .rundir import RunLock, refuse_other_kind
 from .tensor import Tensor, no_grad
 
 LAYERS = ("layer2", "layer3", "layer4")
@@ -88,11 +89,7 @@ def read_index(out_dir):
     path = os.path.join(out_dir, "index.json")
     if not os.path.isfile(path):
         return None
-    try:
-        with open(path) as f:
-            index = json.load(f)
-    except ValueError as err:  # not JSON, or not UTF-8
-        raise ValueError(f"{path}: not valid JSON ({err})") from None
+    index = read_json(path)
     problem = index_problem(index)
     if problem:
         raise ValueError(f"{path}: {problem}; run python -m tinyrrn.features again into a new folder")
@@ -132,10 +129,18 @@ def extract(config, backbone, layer, out_dir, weights_label, batch=64, desc=None
     """Extract (or finish extracting) the features of every video of ``config``'s split into ``out_dir``.
 
     config: a filled training config (data, split, list_dir, sample_every, resize, crop, normalize,
-    cache_dir). backbone: a ResNet (put in eval mode here). Returns the index dict.
+    cache_dir). backbone: a ResNet (put in eval mode here). Returns the index dict. ``out_dir`` is locked
+    while features are written into it (a second process is refused) and must be new, empty or a feature
+    folder: never a run or a report.
     """
     if layer not in LAYERS:
         raise ValueError(f"layer must be one of {LAYERS}, got {layer!r}")
+    with RunLock(out_dir):
+        refuse_other_kind(out_dir, "feature folder", "--out")
+        return _extract(config, backbone, layer, out_dir, weights_label, batch, desc)
+
+
+def _extract(config, backbone, layer, out_dir, weights_label, batch, desc):
     config = {**config, "chunk": 1, "context": 1, "val_groups": 0}  # every training video
     datasets = {"train": build_dataset(config, train=True), "test": build_dataset(config, train=False)}
     settings = {**described_settings(config, layer, weights_label), "weights_digest": weights_digest(backbone)}
@@ -154,6 +159,8 @@ def extract(config, backbone, layer, out_dir, weights_label, batch=64, desc=None
             if path not in bad:
                 videos.append({"video": rel, "file": feature_file(rel), "label": int(label), "subset": subset,
                                "_dataset": dataset, "_i": i})
+    for name in {os.path.dirname(item["file"]) for item in videos}:  # RunLock cleans the top level only
+        remove_temporary_files(os.path.join(out_dir, name))  # files of an extraction that was killed
     index = {**settings, "complete": False, "classes": list(datasets["train"].classes),
              "videos": [{k: v for k, v in item.items() if not k.startswith("_")} for item in videos], "bad": []}
     write_json(os.path.join(out_dir, "index.json"), index)

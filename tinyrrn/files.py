@@ -5,6 +5,7 @@
   version. ``write_json`` and ``write_text`` are the common cases.
 * ``JsonLog(path)`` -- one JSON record per line (``metrics.jsonl``, ``grid.jsonl``), each
   with the time it was written.
+* ``read_json(path)`` -- a JSON file, whose damage is an error naming it.
 * ``remove_temporary_files(folder)`` -- what writers killed mid-write left behind.
 
 Errors name the file: a full disk is ``OSError`` with ``filename`` set to the path being
@@ -76,6 +77,15 @@ def write_text(path, text):
 def write_json(path, obj, indent=1):
     """Replace ``path`` by ``obj`` as JSON, atomically."""
     write_text(path, json.dumps(obj, indent=indent) + "\n")
+
+
+def read_json(path):
+    """The JSON value in ``path``; one that is not JSON (or not UTF-8) is a ValueError naming the file."""
+    try:
+        with open(path) as file:
+            return json.load(file)
+    except ValueError as err:
+        raise ValueError(f"{path}: not valid JSON ({err})") from None
 
 
 def remove_temporary_files(folder):
