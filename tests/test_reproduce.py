@@ -1,6 +1,7 @@
 """The reproduction grid: the paper's numbers, row planning, resume, and REPORT.md's format."""
 import json
 import os
+import re
 import shutil
 
 import pytest
@@ -282,3 +283,37 @@ def test_a_second_process_on_one_output_folder_is_refused(tiny_data, tmp_path, c
     assert "Traceback" not in err and len(err.strip().splitlines()) == 1, err
     assert err.startswith(f"error: {out}: in use by process {os.getpid()} on host")
     assert os.listdir(out) == []  # nothing written, and the lock file gone with its holder
+
+
+@pytest.mark.parametrize("text, says", [
+    ("", "not valid JSON"), ("[1, 2]", r"expected a JSON object \(a row's report\), got \[1, 2\]"),
+    ('{"top1": 0.5}', "'video_error' is null, expected a number"),
+    ('{"video_error": 0.5, "last": 3}', "'last' is 3, expected an object"),
+    ('{"video_error": "x"}', "'video_error' is \"x\", expected a number"),
+    ('{"video_error": 0.5, "last": {"video_error": [1]}}', r"'last.video_error' is \[1\], expected a number"),
+])
+def test_a_damaged_row_report_is_an_error_naming_the_file_and_key(tmp_path, text, says):
+    (tmp_path / "eval").mkdir()
+    (tmp_path / "eval" / "metrics.json").write_text(text)
+    with pytest.raises(ValueError, match=f"^{tmp_path / 'eval' / 'metrics.json'}: {says}"):
+        reproduce.finished_result(str(tmp_path))
+
+
+@pytest.mark.parametrize("text, says", [("{", "not valid JSON"), ("[]", r"expected a JSON object .*, got \[\]")])
+def test_a_damaged_grid_json_is_one_error_line_naming_it(tiny_data, tmp_path, capsys, text, says):
+    out = tmp_path / "grid"
+    out.mkdir()
+    (out / "grid.json").write_text(text)
+    assert reproduce.main(["--data", tiny_data, "--out", str(out), "--tables", "3", "--epochs", "1"]) == 1
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+    assert re.match(f"error: {re.escape(str(out / 'grid.json'))}: {says}", err), err
+
+
+def test_reproduce_refuses_an_out_folder_of_another_command_and_touches_nothing(tiny_data, tmp_path, capsys):
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "metrics.json").write_text("{}")  # a training run's report folder
+    assert reproduce.main(["--data", tiny_data, "--out", str(out), "--tables", "3", "--epochs", "1"]) == 2
+    assert f"error: --out {out}: holds another command's output (evaluation report)" in capsys.readouterr().err
+    assert os.listdir(out) == ["metrics.json"]

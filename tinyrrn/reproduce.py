@@ -48,7 +48,7 @@ import time
 from . import baseline, config as configuration, features, rundir, signals
 from .builders import held_out_groups, load_backbone
 from .cli import ArgumentParser, UsageError, add_compute_flags, add_debug_flag, at_least, command, use_compute
-from .files import JsonLog, write_json, write_text
+from .files import JsonLog, read_json, write_json, write_text
 from .models.resnet import WEIGHTS_LAYOUTS, UnitLayout
 from .models.rrn import temporal_units
 from .train import train
@@ -179,12 +179,31 @@ def finished_result(run_dir):
     path = os.path.join(run_dir, "eval", "metrics.json")
     if not os.path.isfile(path):
         return None
-    with open(path) as f:
-        metrics = json.load(f)
+    metrics = read_json(path)
+    problem = report_problem(metrics)
+    if problem:
+        raise ValueError(f"{path}: {problem} (a damaged report of a finished row); delete it to evaluate the row "
+                         "again")
     last = metrics.get("last") or {}
     return {"error": metrics["video_error"], "last": last.get("video_error"), "val": metrics.get("val_video_error"),
             "epoch": metrics.get("epoch"), "epochs": metrics.get("epochs"), "val_groups": metrics.get("val_groups"),
             "run_dir": run_dir}
+
+
+def report_problem(metrics):
+    """What makes a row's report unusable in the grid's tables (None when nothing): its test video error
+    (and the last epoch's, and the validation error, where present) must be numbers."""
+    if not isinstance(metrics, dict):
+        return f"expected a JSON object (a row's report), got {json.dumps(metrics)[:40]}"
+    last = metrics.get("last") or {}
+    if not isinstance(last, dict):
+        return f"'last' is {json.dumps(last)[:40]}, expected an object"
+    for key, value in (("video_error", metrics.get("video_error")), ("val_video_error", metrics.get("val_video_error")),
+                       ("last.video_error", last.get("video_error"))):
+        if (value is not None or key == "video_error") and \
+                (isinstance(value, bool) or not isinstance(value, (int, float))):
+            return f"{key!r} is {json.dumps(value)[:40]}, expected a number"
+    return None
 
 
 class Grid:
@@ -222,8 +241,10 @@ class Grid:
                 "weights": os.path.abspath(self.options["weights"]) if self.options["weights"] else None,
                 "weights_layout": self.options["weights_layout"]}
         if os.path.isfile(path):
-            with open(path) as f:
-                saved = json.load(f)
+            saved = read_json(path)
+            if not isinstance(saved, dict):
+                raise ValueError(f"{path}: expected a JSON object (the grid's data and weights), got "
+                                 f"{json.dumps(saved)[:40]}; use another --out")
             differ = [f"{k} {saved.get(k)!r} (now {mine[k]!r})" for k in mine if saved.get(k) != mine[k]]
             if differ:
                 raise ValueError(f"{self.out} holds a grid of other data/weights: {', '.join(differ)}; "
@@ -747,6 +768,7 @@ def run_grid(options):
     start = time.monotonic()
     use_compute(options["device"], options["threads"])
     with rundir.RunLock(options["out"]):  # one process per output folder: a second one is refused
+        rundir.refuse_other_kind(options["out"], "reproduce grid", "--out")
         grid = Grid(options)
         grid.check_grid_file()
         code = 0
