@@ -462,3 +462,21 @@ def test_backbone_weights_without_num_batches_tracked_load(tmp_path):
     save_npz(old, tmp_path / "missing.npz")
     with pytest.raises(ValueError, match=r"missing.npz: backbone tensors missing \(1\): layer1.0.bn1.running_mean$"):
         load_backbone_weights(backbone, str(tmp_path / "missing.npz"))
+
+
+def member_not_npy(path):
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("conv.weight.npy", b"garbage")
+
+
+@pytest.mark.parametrize("make, says", [
+    (member_not_npy, "member conv.weight.npy is not a NumPy array (.npy format); not a weights file"),
+    (lambda path: np.savez(path), "holds no tensors (an empty .npz)"),
+], ids=["member not npy", "empty npz"])
+@pytest.mark.parametrize("command", ["info", "convert"])
+def test_an_odd_npz_is_one_error_line_naming_the_file_and_member(tmp_path, capsys, make, says, command):
+    path = tmp_path / "odd.npz"
+    make(path)
+    assert main([command, str(path), *([str(tmp_path / "out.npz")] if command == "convert" else [])]) == 1
+    assert capsys.readouterr().err.strip() == f"error: {path}: {says}"
+    assert not (tmp_path / "out.npz").exists()

@@ -28,6 +28,7 @@ __all__ = ["WeightsError", "UnsafePickleError", "read_pth", "read_weights", "sav
 # Buffers that a state_dict holds but that are not trained parameters.
 _BUFFER_SUFFIXES = ("running_mean", "running_var", "num_batches_tracked")
 _CLASSIFIER_KEYS = ("fc.weight", "fc.bias")
+EMPTY_ZIP_MAGIC = b"PK\x05\x06"  # a zip archive without members starts with its end record
 
 
 def read_weights(path, allow_expand=False):
@@ -36,7 +37,7 @@ def read_weights(path, allow_expand=False):
     path = str(path)
     with open(path, "rb") as file:
         head = file.read(len(ZIP_MAGIC))
-    if head == ZIP_MAGIC:  # a zip: .npz, or a zip-format .pth
+    if head in (ZIP_MAGIC, EMPTY_ZIP_MAGIC):  # a zip: .npz, or a zip-format .pth
         return _read_npz(path) if _is_npz(path) else read_pth(path, allow_expand)
     if head[:1] == b"\x80":  # a pickle (protocol 2 or later): a legacy-format .pth
         return read_pth(path, allow_expand)
@@ -54,12 +55,19 @@ def _is_npz(path):
 
 
 def _read_npz(path):
-    """Read every array of an ``.npz`` file, refusing pickled object arrays."""
+    """Read every array of an ``.npz`` file, refusing pickled object arrays, members that are not arrays and
+    a file without any."""
     try:
         with np.load(path, allow_pickle=False) as npz:
-            return OrderedDict((name, npz[name]) for name in npz.files)
+            arrays = OrderedDict((name, npz[name]) for name in npz.files)
     except Exception as error:  # any failure parsing untrusted bytes
         raise WeightsError(f"{path}: cannot read .npz: {type(error).__name__}: {error}") from error
+    odd = next((name for name, value in arrays.items() if not isinstance(value, np.ndarray)), None)
+    if odd is not None:  # NumPy returns the raw bytes of a member that is not in .npy format
+        raise WeightsError(f"{path}: member {odd}.npy is not a NumPy array (.npy format); not a weights file")
+    if not arrays:
+        raise WeightsError(f"{path}: holds no tensors (an empty .npz)")
+    return arrays
 
 
 def save_npz(model_or_state, path):
