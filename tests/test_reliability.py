@@ -365,6 +365,17 @@ def test_resume_refuses_fewer_epochs_than_are_done(run, capsys):
         assert open(os.path.join(run, name), "rb").read() == data, name
 
 
+def test_resume_refuses_a_max_steps_below_the_updates_done(run, capsys):
+    done = meta(run)["updates"]
+    before = {name: open(os.path.join(run, name), "rb").read() for name in ("config.json", "checkpoint.npz")}
+    capsys.readouterr()
+    assert training.main(["--resume", run, "--max-steps", str(done - 1)]) == 2
+    assert one_error_line(capsys) == (f"error: {run}/checkpoint.npz: {done} updates are done already, more than "
+                                      f"--max-steps {done - 1}; resume with --max-steps {done} or more")
+    for name, data in before.items():
+        assert open(os.path.join(run, name), "rb").read() == data, name
+
+
 # the config.json of a run of python -m tinyrrn.baseline (baseline.run)
 BASELINE_RUN_SETTINGS = {"features": "/features", "layer": "avgpool", "model": "avgpool", "znorm": False, "epochs": 3,
                          "lr": 0.01, "batch": 64, "seed": 0, "hidden": 512, "val_groups": 3, "held_out_groups": [2]}

@@ -661,9 +661,11 @@ def _changes_on_resume(config, run_dir, meta):
         raise UsageError(f"{path}: resuming would change settings that define the run: "
                          f"{configuration.describe_changes(refused)} (from the command line or an edited "
                          "config.json); start a new run for other settings")
-    if config["epochs"] < meta["epoch"]:
-        raise UsageError(f"{path}: {meta['epoch']} epochs are done already, more than --epochs {config['epochs']}; "
-                         f"resume with --epochs {meta['epoch']} or more")
+    for flag, asked, done, what in (("--epochs", config["epochs"], meta["epoch"], "epochs"),
+                                     ("--max-steps", config["max_steps"], meta["updates"], "updates")):
+        if asked is not None and asked < done:
+            raise UsageError(f"{path}: {done} {what} are done already, more than {flag} {asked}; "
+                             f"resume with {flag} {done} or more")
     previous = rundir.read_config(run_dir)[1] if os.path.isfile(os.path.join(run_dir, "config.json")) else []
     now = {key: change for key, change in applied.items() if key not in ("name", "out")}
     entry = {"update": meta["updates"], "epoch": meta["epoch"], "settings": {k: list(v) for k, v in now.items()}}
