@@ -376,6 +376,19 @@ def test_resume_refuses_a_max_steps_below_the_updates_done(run, capsys):
         assert open(os.path.join(run, name), "rb").read() == data, name
 
 
+def test_evaluate_keeps_the_protocol_of_a_report_written_before_weights_digests(run, capsys):
+    """A report of an older tinyrrn names no digest: it is matched to the checkpoint by its epoch."""
+    path = os.path.join(run, "eval", "metrics.json")
+    old = {key: value for key, value in json.load(open(path)).items()
+           if key not in ("weights_digest", "updates", "checkpoint", "test_videos")}
+    files.write_json(path, old)
+    assert evaluation.main([run, "--workers", "0"]) == 0
+    report = json.load(open(path))
+    assert {key: report.get(key) for key in evaluation.PROTOCOL} == {key: old[key] for key in evaluation.PROTOCOL}
+    files.write_json(path, {**old, "epoch": old["epoch"] + 1})  # an older report of other weights
+    assert evaluation.main([run, "--workers", "0"]) == 0
+    assert "selected_by" not in json.load(open(path))
+
 # the config.json of a run of python -m tinyrrn.baseline (baseline.run)
 BASELINE_RUN_SETTINGS = {"features": "/features", "layer": "avgpool", "model": "avgpool", "znorm": False, "epochs": 3,
                          "lr": 0.01, "batch": 64, "seed": 0, "hidden": 512, "val_groups": 3, "held_out_groups": [2]}

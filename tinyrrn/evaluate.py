@@ -289,14 +289,20 @@ def read_report(out):
     return written if isinstance(written, dict) else None
 
 
-def training_protocol(out, digest):
+def training_protocol(out, model):
     """The fields only training knows (epoch, how it was selected, the last epoch's figures), from the report
-    training wrote into ``out`` for the same weights (``digest``, checkpoint.weights_digest); {} when there is
-    none, or when it is of other weights (the run went on since, e.g. was stopped in mid-epoch)."""
+    training wrote into ``out`` for the same weights as ``model`` (builders.model_from_state); {} when there is
+    none, or when it is of other weights (the run went on since, e.g. was stopped in mid-epoch). A report names
+    its weights by their digest (checkpoint.weights_digest); one written before digests, by its epoch (and
+    updates, when it has them)."""
     written = read_report(out)
-    if written is None or written.get("weights_digest") != digest:
+    if written is None:
         return {}
-    return {key: written[key] for key in PROTOCOL if key in written}
+    if "weights_digest" in written:
+        same = written["weights_digest"] == model.digest
+    else:
+        same = written.get("epoch") == model.epoch and written.get("updates", model.updates) == model.updates
+    return {key: written[key] for key in PROTOCOL if key in written} if same else {}
 
 
 def refuse_trained_videos(dataset, trained_split, checkpoint):
@@ -350,7 +356,7 @@ def main(argv=None):
     metrics = evaluate(model, dataset, args.batch, args.workers)
     metrics.update(weights_record(path, model.digest, model.updates), test_videos=test_videos(config))
     if not args.out and not suffix:  # training's own report of this checkpoint: keep what only training knows
-        metrics = {**training_protocol(out, model.digest), **metrics}
+        metrics = {**training_protocol(out, model), **metrics}
     write_report(metrics, dataset.classes, out)
     print(summary(metrics))
     print(f"averaging: {metrics['averaging']}")
