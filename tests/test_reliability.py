@@ -376,6 +376,25 @@ def test_resume_refuses_a_max_steps_below_the_updates_done(run, capsys):
         assert open(os.path.join(run, name), "rb").read() == data, name
 
 
+def test_a_stale_best_npz_not_written_again_is_moved_aside_and_the_report_says_its_epochs_were_lost(
+        run, sigint_at_batch, capsys):
+    """best.npz of an epoch the checkpoint never saw (a run stopped between writing it and checkpoint.npz),
+    found when resuming in mid-epoch: a run that then ends before the epoch does must not take it for its
+    weights (evaluate RUN, predict) nor say that no epoch was validated."""
+    disarm = sigint_at_batch(1)
+    assert training.main(["--resume", run, "--epochs", "3"]) == 130  # stopped in epoch 2, epoch 1 selected
+    disarm()
+    best = os.path.join(run, "best.npz")
+    shutil.copy(os.path.join(run, "checkpoint.npz"), best)  # other weights than the selected epoch's
+    capsys.readouterr()
+    assert training.main(["--resume", run, "--max-steps", str(meta(run)["updates"] + 1)]) == 0
+    assert f"it is moved aside to {best}.stale" in capsys.readouterr().err
+    assert not os.path.exists(best) and os.path.isfile(best + ".stale")
+    assert builders.checkpoint_file(run) == os.path.join(run, "checkpoint.npz")
+    report = json.load(open(os.path.join(run, "eval", "metrics.json")))
+    assert report["selected_by"].startswith("the last weights (the weights of the validated epochs 1 were lost")
+
+
 def test_evaluate_keeps_the_protocol_of_a_report_written_before_weights_digests(run, capsys):
     """A report of an older tinyrrn names no digest: it is matched to the checkpoint by its epoch."""
     path = os.path.join(run, "eval", "metrics.json")

@@ -149,11 +149,16 @@ def write_report(metrics, classes, out_dir):
 HEADLINE = ("video_error", "top1", "top5", "mean_class_accuracy", "clip_accuracy")
 
 
-def selection_rule(val_groups, val_error=None):
+def selection_rule(val_groups, val_error=None, validated=()):
     """How the reported epoch was chosen: on the held-out training groups, or the last epoch without them
-    (or without a validated epoch: --max-steps stopped the run in its first)."""
+    (or without a validated epoch whose weights are kept: --max-steps stopped the run in its first, or in the
+    first after resuming found best.npz stale; ``validated``: the epochs validated)."""
     if not val_groups:
         return "the last epoch (--val-groups 0: no validation groups)"
+    if val_error is None and validated:
+        return (f"the last weights (the weights of the validated epochs {', '.join(map(str, sorted(validated)))} "
+                "were lost, best.npz being stale on resuming, and --max-steps stopped the run before another "
+                "epoch ended)")
     if val_error is None:
         return "the last weights (--max-steps stopped the run before any epoch ended: none was validated)"
     groups = ", ".join(f"g{g:02d}" for g in val_groups)
@@ -169,7 +174,7 @@ def protocol_reports(selected_epoch, selected, last_epoch, last, val_groups, val
     figures under "last"."""
     last = {**last, "split": "test", "epoch": last_epoch, "val_video_error": val_errors.get(last_epoch)}
     selected = {**selected, "split": "test", "epoch": selected_epoch, "epochs": last_epoch,
-                "selected_by": selection_rule(val_groups, val_errors.get(selected_epoch)),
+                "selected_by": selection_rule(val_groups, val_errors.get(selected_epoch), val_errors),
                 "val_groups": list(val_groups), "val_video_error": val_errors.get(selected_epoch),
                 "last": {key: last[key] for key in ("epoch", "val_video_error", *HEADLINE)}}
     return selected, last

@@ -548,7 +548,8 @@ class Trainer:
         than the checkpoint says were selected (a run stopped between writing best.npz and checkpoint.npz
         left those of an epoch the checkpoint never saw), warn, naming it, and select again among the
         epochs whose weights are kept -- the checkpoint's epoch when the checkpoint is at that epoch's end
-        (nothing was ``observed`` after it; best.npz is written again from it), and the epochs trained from now on."""
+        (nothing was ``observed`` after it; best.npz is written again from it), and the epochs trained from now on;
+        else best.npz is moved aside to best.npz.stale, so that nothing takes it for the run's weights."""
         best = os.path.join(self.run_dir, "best.npz")
 
         def problem():  # rank 0 reads
@@ -567,10 +568,15 @@ class Trainer:
         lost, last = self.best_epoch, self.history[-1]
         at_epoch_end = last["update"] == self.updates and not observed
         self.best_error, self.best_epoch = (last["val_video_error"], self.epoch) if at_epoch_end else (None, None)
+        stale = not at_epoch_end and self.is_root and os.path.isfile(best)
         if self.is_root:
             kept = (f"epoch {self.epoch} (checkpoint.npz, written to best.npz again) and " if at_epoch_end else "")
+            aside = (f"; it is moved aside to {best}.stale: the run's weights are those of checkpoint.npz until an "
+                     "epoch is selected" if stale else "")
             print(f"warning: {reason}; it held the selected epoch {lost}: the epoch is selected again among "
-                  f"{kept}the epochs trained from now on", file=sys.stderr, flush=True)
+                  f"{kept}the epochs trained from now on{aside}", file=sys.stderr, flush=True)
+        if stale:  # never the run's default weights (builders.checkpoint_file) for evaluate, predict or a report
+            os.replace(best, best + ".stale")
         if at_epoch_end:
             self.save("best.npz")
 
