@@ -290,17 +290,16 @@ def test_features_command_line_with_a_weights_file(tiny_data, tmp_path):
     assert os.path.isfile(tmp_path / "b" / "eval" / "metrics.json")
 
 
-def test_feature_files_without_an_index_are_extracted_again(tiny_data, tmp_path):
-    """Files of a folder without index.json may be of other weights: none is trusted."""
+def test_feature_files_without_an_index_are_refused(tiny_data, tmp_path):
+    """Files of a folder without index.json may be of other weights: none is trusted, nor overwritten."""
     out = str(tmp_path / "features")
     config = tiny_config(tiny_data, tmp_path)
     backbone = resnet_small(num_classes=4)
     first = features.extract(config, backbone, "layer4", out, "random", batch=64)["videos"][0]["file"]
-    right = numpy.load(os.path.join(out, first))
-    numpy.save(os.path.join(out, first), numpy.zeros_like(right))  # as other weights would have made it
     os.remove(os.path.join(out, "index.json"))
-    features.extract(config, backbone, "layer4", out, "random", batch=64)
-    numpy.testing.assert_array_equal(numpy.load(os.path.join(out, first)), right)
+    with pytest.raises(cli.UsageError, match=r"holds another command's output \(other files\)"):
+        features.extract(config, backbone, "layer4", out, "random", batch=64)
+    assert os.path.isfile(os.path.join(out, first)) and not os.path.exists(os.path.join(out, "index.json"))
 
 
 @pytest.mark.parametrize("index,says", [([1], r"expected a JSON object \(a feature index\), got \[1\]"),

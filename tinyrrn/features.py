@@ -11,9 +11,9 @@ the paper's block2/3/4). Output, under ``--out``:
     index.json            settings, classes, and every video: its file, 0-based label, subset
 
 Each array is written to a temporary file and renamed into place, so an interrupted extraction
-resumes by skipping the videos whose file exists (in a folder without its index.json, whose files
-may be of other weights, every video is extracted again); ``index.json`` says ``"complete": true`` once
-every video is done. ``--weights`` is a weights file (.npz or torchvision .pth, e.g. ImageNet
+resumes by skipping the videos whose file exists (index.json, written before the first of them, names
+the settings and weights they are of; a folder of files without it is refused); ``index.json`` says
+``"complete": true`` once every video is done. ``--weights`` is a weights file (.npz or torchvision .pth, e.g. ImageNet
 ResNet-50; ``--weights-layout caffe`` for MSRA/Caffe-layout weights, which also makes the input
 BGR 0-255 mean-subtracted) or a tinyrrn checkpoint / run directory, whose backbone is then used.
 Every training video gets features, the validation groups too: the baselines hold those out
@@ -165,8 +165,8 @@ def _extract(config, backbone, layer, out_dir, weights_label, batch, desc):
              "videos": [{k: v for k, v in item.items() if not k.startswith("_")} for item in videos], "bad": []}
     write_json(os.path.join(out_dir, "index.json"), index)
 
-    # files of a folder without an index are of unknown weights and settings: every video is extracted again
-    todo = [item for item in videos if previous is None or not os.path.isfile(os.path.join(out_dir, item["file"]))]
+    # files of a folder without an index (of unknown weights and settings) were refused by refuse_other_kind
+    todo = [item for item in videos if not os.path.isfile(os.path.join(out_dir, item["file"]))]
     device = backend.get_device()
     backbone.eval()
     bar = Progress(total=len(videos), desc=desc or f"features {layer}")
