@@ -496,17 +496,27 @@ def test_inplace_layers_write_into_their_input_when_no_graph_is_recorded(layer):
 
 
 @pytest.mark.parametrize("layer", [nn.ReLU, lambda inplace: nn.Dropout(0.5, inplace)])
-def test_inplace_layers_compute_out_of_place_while_a_graph_is_recorded(layer):
-    """tinyrrn records no in-place op: the input is kept, the gradient is the out-of-place one."""
+def test_inplace_layers_are_refused_while_a_graph_is_recorded(layer):
+    """tinyrrn records no in-place op: inplace=True on a tensor in a graph is refused, never computed out of
+    place behind the caller's back (a later use of x would see the old values)."""
     x = Tensor(np.array([-1.0, 2.0, -3.0, 4.0], "float32"), requires_grad=True)
-    tinyrrn.manual_seed(0)
-    out = layer(inplace=True)(x)
-    assert out is not x and x.version == 0
-    np.testing.assert_array_equal(x.detach().numpy(), [-1.0, 2.0, -3.0, 4.0])
-    out.sum().backward()
-    tinyrrn.manual_seed(0)
-    expected = layer(inplace=False)(Tensor(np.array([-1.0, 2.0, -3.0, 4.0], "float32"), requires_grad=True))
-    np.testing.assert_array_equal(out.detach().numpy(), expected.detach().numpy())
+    with pytest.raises(RuntimeError, match="leaf Variable that requires grad"):
+        layer(inplace=True)(x)
+    h = x * 1
+    with pytest.raises(RuntimeError, match="not supported by tinyrrn.*inplace=False"):
+        layer(inplace=True)(h)
+    assert x.version == 0 and h.version == 0
+    np.testing.assert_array_equal(h.detach().numpy(), [-1.0, 2.0, -3.0, 4.0])
+
+
+@pytest.mark.parametrize("call", [lambda F, x: F.relu(x, inplace=True), lambda F, x: F.dropout(x, 0.5, True, True)])
+def test_inplace_on_a_leaf_requiring_grad_is_refused_as_torch(torch, call):
+    with pytest.raises(RuntimeError, match="leaf Variable"):
+        call(torch.nn.functional, torch.tensor([-1.0, 2.0], requires_grad=True))
+    with pytest.raises(RuntimeError, match="leaf Variable"):
+        call(F, Tensor(np.array([-1.0, 2.0], "float32"), requires_grad=True))
+    x = Tensor(np.array([-1.0, 2.0], "float32"), requires_grad=True)
+    assert F.dropout(x, 0.5, False, True) is x and F.dropout(x, 0.0, True, True) is x  # nothing written, as PyTorch
 
 
 def test_relu_inplace_matches_torch(torch):

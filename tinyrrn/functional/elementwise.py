@@ -268,11 +268,19 @@ def log(x):
     return make_result(backend.xp_of(x.data).log(x.data), (x,), lambda g: (g / x.data,), "log")
 
 
-def _writes_in_place(x, inplace):
-    """Whether an op's ``inplace=True`` writes into x, as PyTorch: when no graph is being recorded for x
-    (under no_grad, or x needs no gradient). While one is, tinyrrn computes out of place (it records
-    no in-place op): the same values, a new tensor, x unchanged."""
-    return inplace and not (is_grad_enabled() and x.requires_grad)
+def _writes_in_place(op, x, inplace):
+    """Whether an op's ``inplace=True`` writes into x: when no graph is being recorded for x (under
+    no_grad, or x needs no gradient), as PyTorch. While one is, it is refused: a leaf that requires grad
+    as PyTorch refuses it, and a computed tensor because tinyrrn records no in-place op (its tensors are
+    the graph's nodes, so x cannot come to stand for the result while its old value stays in the graph)."""
+    if not (inplace and is_grad_enabled() and x.requires_grad):
+        return inplace
+    if x.is_leaf:
+        raise RuntimeError(f"{op}(inplace=True): a leaf Variable that requires grad is being used in an in-place "
+                           "operation (as PyTorch); use inplace=False, or change it under no_grad()")
+    raise RuntimeError(f"{op}(inplace=True) on a tensor that requires grad while a graph is recorded is not "
+                       "supported by tinyrrn (it records no in-place op); use inplace=False, which gives the "
+                       "same values as a new tensor, and use that result in place of the input")
 
 
 def _written(x):
@@ -284,7 +292,7 @@ def _written(x):
 def relu(x, inplace=False):
     """max(x, 0); the gradient at 0 is 0, as in PyTorch. ``inplace``: see _writes_in_place."""
     check_float("relu", x)
-    if _writes_in_place(x, inplace):
+    if _writes_in_place("relu", x, inplace):
         threads.elementwise(_relu, x.data, out=x.data)
         return _written(x)
     out = threads.elementwise(_relu, x.data)
@@ -330,7 +338,7 @@ def dropout(x, p=0.5, training=True, inplace=False):
     else:
         keep = (xp.random.random_sample(x.shape) >= p).astype(x.dtype)
         mask = (opmath(keep) / (1 - p)).astype(x.dtype, copy=False)  # float16: 1 / (1 - p) rounded once
-    if _writes_in_place(x, inplace):
+    if _writes_in_place("dropout", x, inplace):
         xp.multiply(x.data, mask, out=x.data)
         return _written(x)
     return make_result(x.data * mask, (x,), lambda g: (g * mask,), "dropout")

@@ -160,8 +160,7 @@ class Linear(Module):
 
 class ReLU(Module):
     """max(x, 0). With ``inplace=True`` x is overwritten and returned, as PyTorch, when no graph is being
-    recorded (under no_grad, or x needs no gradient); while one is, the result is a new tensor and x is
-    unchanged (tinyrrn records no in-place op)."""
+    recorded (under no_grad, or x needs no gradient); while one is, it is refused (see F.relu)."""
 
     def __init__(self, inplace=False):
         super().__init__()
@@ -217,7 +216,7 @@ class Dropout(Module):
     """Zero activations with probability p while training."""
 
     def __init__(self, p=0.5, inplace=False):
-        """``inplace``: x is overwritten as ReLU's (when no graph is being recorded)."""
+        """``inplace``: x is overwritten as ReLU's (when no graph is being recorded; refused while one is)."""
         super().__init__()
         self.inplace = inplace
         if not 0 <= p <= 1:
