@@ -572,3 +572,74 @@ def test_a_shared_parameter_is_listed_twice_without_remove_duplicate():
     model = nn.Sequential(shared, shared)
     assert len(list(model.named_parameters())) == 2
     assert len(list(model.named_parameters(remove_duplicate=False))) == 4
+
+
+class _AddK(nn.Module):
+    def __init__(self, k):
+        super().__init__()
+        self.k = k
+
+    def forward(self, x):
+        return x + self.k
+
+
+class _MulK(_AddK):
+    def forward(self, x):
+        return x * self.k
+
+
+def test_a_child_set_to_none_keeps_its_place_in_a_sequential_as_torch():
+    m = nn.Sequential(_AddK(1.0), _MulK(10.0))
+    setattr(m, "0", None)
+    assert len(m) == 2
+    with pytest.raises(TypeError):  # a None child is called, as PyTorch (not skipped)
+        m(Tensor(np.array([0.0])))
+    setattr(m, "0", _AddK(2.0))
+    assert m(Tensor(np.array([0.0]))).numpy().tolist() == [20.0]  # (0 + 2) * 10: the order kept
+
+
+def test_a_parameter_set_to_none_keeps_its_registration_and_order(torch):
+    class Two(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.a = nn.Parameter(np.ones(1, "float32"))
+            self.b = nn.Parameter(np.ones(1, "float32"))
+
+    m = Two()
+    m.a = None
+    assert list(m.state_dict()) == ["b"] and m.a is None
+    with pytest.raises(TypeError, match="Parameter or None expected"):
+        m.a = Tensor(np.zeros(1, "float32"))
+    m.a = nn.Parameter(np.zeros(1, "float32"))
+    assert list(m.state_dict()) == ["a", "b"]
+    theirs = torch.nn.Linear(2, 3, bias=False)
+    with pytest.raises(TypeError):
+        theirs.bias = torch.ones(3)
+    for layer in (nn.Linear(2, 3, bias=False), nn.Conv2d(1, 3, 1, bias=False), nn.ConvTranspose2d(1, 3, 1, bias=False),
+                  nn.BatchNorm2d(3, affine=False)):
+        with pytest.raises(TypeError, match="as parameter 'bias'"):
+            layer.bias = Tensor(np.ones(3, "float32"))
+        assert layer.bias is None and "bias" not in layer.state_dict()
+
+
+def test_a_none_buffer_assigned_an_array_is_a_buffer_as_torch(torch):
+    ours, theirs = nn.BatchNorm2d(2, track_running_stats=False), torch.nn.BatchNorm2d(2, track_running_stats=False)
+    ours.running_mean, theirs.running_mean = np.zeros(2, "float32"), torch.zeros(2)
+    assert list(ours.state_dict()) == list(theirs.state_dict()) == ["weight", "bias", "running_mean"]
+    with pytest.raises(TypeError, match="buffer"):
+        ours.running_var = "ones"
+    assert ours.to("cpu") is ours  # None buffers and parameters are passed over
+
+
+def test_register_parameter_as_torch():
+    m = nn.Module()
+    m.register_parameter("w", None)
+    with pytest.raises(TypeError):
+        m.register_parameter("v", Tensor(np.ones(1, "float32")))
+    m.x = 1
+    with pytest.raises(KeyError):
+        m.register_parameter("x", None)
+    with pytest.raises(KeyError):
+        m.register_parameter("a.b", None)
+    m.w = nn.Parameter(np.ones(2, "float32"))
+    assert [k for k, _ in m.named_parameters()] == ["w"]

@@ -38,7 +38,7 @@ class Conv2d(Module):
                                   f"be divisible by groups {groups}")
         self.stride, self.padding, self.dilation, self.groups = stride, padding, dilation, groups
         self.weight = Parameter(_conv_weight((out_channels, in_channels // groups, kh, kw)))
-        self.bias = Parameter(_conv_bias(self.weight.shape)) if bias else None
+        self.register_parameter("bias", Parameter(_conv_bias(self.weight.shape)) if bias else None)
 
     def forward(self, x):
         return F.conv2d(x, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups)
@@ -65,7 +65,7 @@ class ConvTranspose2d(Module):
         self.stride, self.padding, self.output_padding = stride, padding, output_padding
         self.groups, self.dilation = groups, dilation
         self.weight = Parameter(_conv_weight((in_channels, out_channels // groups, kh, kw)))
-        self.bias = Parameter(_conv_bias(self.weight.shape, out_channels)) if bias else None
+        self.register_parameter("bias", Parameter(_conv_bias(self.weight.shape, out_channels)) if bias else None)
 
     def forward(self, x):
         return F.conv_transpose2d(x, self.weight, self.bias, self.stride, self.padding, self.output_padding,
@@ -108,14 +108,15 @@ class BatchNorm2d(Module):
         xp = backend.module_for(None)
         self.num_features, self.eps, self.momentum = num_features, eps, momentum
         self.track_running_stats = track_running_stats
-        self.weight = Parameter(xp.ones(num_features, dtype="float32")) if affine else None
-        self.bias = Parameter(xp.zeros(num_features, dtype="float32")) if affine else None
+        self.register_parameter("weight", Parameter(xp.ones(num_features, dtype="float32")) if affine else None)
+        self.register_parameter("bias", Parameter(xp.zeros(num_features, dtype="float32")) if affine else None)
         if track_running_stats:
             self.register_buffer("running_mean", xp.zeros(num_features, dtype="float32"))
             self.register_buffer("running_var", xp.ones(num_features, dtype="float32"))
             self.register_buffer("num_batches_tracked", xp.zeros((), dtype="int64"))
         else:
-            self.running_mean = self.running_var = self.num_batches_tracked = None
+            for name in ("running_mean", "running_var", "num_batches_tracked"):
+                self.register_buffer(name, None)
 
     def forward(self, x, relu=False, add=None):
         """Batch norm of x; with ``relu=True`` relu(batch norm of x), fused (F.batch_norm_relu); with ``add``
@@ -149,7 +150,8 @@ class Linear(Module):
         super().__init__()
         self.weight = Parameter(_on_default_device(init.kaiming_uniform((out_features, in_features))))
         bound = 1 / in_features ** 0.5 if in_features else 0.0  # PyTorch: no bound without inputs
-        self.bias = Parameter(_on_default_device(init.uniform((out_features,), bound))) if bias else None
+        self.register_parameter("bias", Parameter(_on_default_device(init.uniform((out_features,), bound)))
+                                if bias else None)
 
     def forward(self, x):
         return F.linear(x, self.weight, self.bias)

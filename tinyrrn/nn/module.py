@@ -37,25 +37,45 @@ class Module:
         object.__setattr__(self, "training", True)
 
     def __setattr__(self, name, value):
-        for registry, kind, expected in ((self._parameters, "parameter", Parameter), (self._modules, "child module", Module)):
-            if name in registry and value is not None and not isinstance(value, expected):
-                raise TypeError(f"cannot assign {type(value).__name__} as {kind} {name!r} of {type(self).__name__} "
-                                f"({expected.__name__} or None expected, as in PyTorch)")
-        if name in self._buffers and not isinstance(value, (Parameter, Module)):
-            _check_buffer(name, value)
-            self._buffers[name] = value  # e.g. `self.num_batches_tracked += 1`
-            return
+        """PyTorch's rules: a Parameter or a Module registers ``name`` (taking it from the other registries);
+        a registered name keeps its registration and its place in state_dict order when set to None or to a
+        value of its kind (a parameter only to a Parameter: a plain tensor is refused, as PyTorch); a buffer
+        takes an array or None; any other name is a plain attribute."""
         target = (self._parameters if isinstance(value, Parameter) else
                   self._modules if isinstance(value, Module) else None)
+        if target is None:
+            for registry, kind, expected in ((self._parameters, "parameter", Parameter),
+                                             (self._modules, "child module", Module)):
+                if name in registry:
+                    if value is not None:
+                        raise TypeError(f"cannot assign {type(value).__name__} as {kind} {name!r} of "
+                                        f"{type(self).__name__} ({expected.__name__} or None expected, as in PyTorch)")
+                    target = registry
+            if target is None and name in self._buffers:
+                _check_buffer(name, value)
+                target = self._buffers  # e.g. `self.num_batches_tracked += 1`
+        if target is None:
+            object.__setattr__(self, name, value)
+            return
         for registry in (self._parameters, self._buffers, self._modules):
             if registry is not target:
                 registry.pop(name, None)
-        self._non_persistent.discard(name)
-        if target is not None:
-            self.__dict__.pop(name, None)  # e.g. `self.bias = None` earlier would shadow it
-            target[name] = value  # a replaced entry keeps its place in state_dict order, as in PyTorch
-        else:
-            object.__setattr__(self, name, value)
+        if target is not self._buffers:
+            self._non_persistent.discard(name)
+        self.__dict__.pop(name, None)  # a plain attribute of that name would shadow it
+        target[name] = value  # a replaced entry keeps its place in state_dict order, as in PyTorch
+
+    def register_parameter(self, name, param):
+        """Register a Parameter, or None (a parameter slot without a value, e.g. a layer's absent bias:
+        assigning a plain tensor to it is then refused), as PyTorch."""
+        if not isinstance(name, str) or not name or "." in name:
+            raise KeyError(f"parameter name must be a non-empty string without '.', got {name!r}")
+        if name not in self._parameters and (name in self.__dict__ or name in self._buffers or name in self._modules):
+            raise KeyError(f"attribute {name!r} already exists")
+        if param is not None and not isinstance(param, Parameter):
+            raise TypeError(f"cannot assign {type(param).__name__} object to parameter {name!r} "
+                            "(Parameter or None required, as in PyTorch)")
+        self._parameters[name] = param
 
     def __delattr__(self, name):
         """``del module.name`` removes a parameter, buffer or child (from state_dict too), as PyTorch."""
@@ -172,12 +192,13 @@ class Module:
         stay channels-last in memory when they were (conv weights).
         """
         for m in self.modules():
-            for p in m._parameters.values():
+            for p in (p for p in m._parameters.values() if p is not None):
                 p.data = move_keeping_layout(p.data, device)
                 if p.grad is not None:
                     p.grad = move_keeping_layout(p.grad, device)
             for name, b in m._buffers.items():
-                m._buffers[name] = move_keeping_layout(b, device)
+                if b is not None:
+                    m._buffers[name] = move_keeping_layout(b, device)
         return self
 
     # -- state ------------------------------------------------------------
