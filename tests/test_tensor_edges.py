@@ -465,3 +465,21 @@ def test_reshape_and_permute_take_pytorchs_keywords():
     assert F.reshape(x, shape=[6]).shape == (6,)
     with pytest.raises(TypeError, match="both"):
         x.reshape(3, 2, shape=(3, 2))
+
+
+@pytest.mark.parametrize("change", [lambda alias: alias.__iadd__(100.0), lambda alias: alias.__setitem__(0, -50.0)])
+def test_a_change_through_tensor_of_a_tensor_is_seen_by_the_graph_as_torch(torch, change):
+    """Tensor(t) shares t's data, so it shares t's version counter (torch.Tensor(t) / as_tensor(t) too)."""
+    w = Tensor(numpy.array([1.0, 2.0]), requires_grad=True)
+    x = Tensor(numpy.array([3.0, 4.0]))
+    loss = (w * x).sum()
+    change(Tensor(x))
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        loss.backward()
+    tw, tx = torch.tensor([1.0, 2.0], requires_grad=True), torch.tensor([3.0, 4.0])
+    tloss = (tw * tx).sum()
+    change(torch.Tensor(tx))
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        tloss.backward()
+    moved = Tensor(x, device="cpu")
+    assert moved.data is x.data and moved.version == x.version

@@ -134,7 +134,8 @@ class Tensor:
     __hash__ = object.__hash__  # `==` is element-wise (tinyrrn.operators); tensors stay usable as dict keys
 
     def __init__(self, data, requires_grad=False, device=None):
-        if isinstance(data, Tensor):
+        source = data if isinstance(data, Tensor) else None  # Tensor(t): t's data, without its graph
+        if source is not None:
             data = data.data
         if isinstance(data, numpy.generic):  # a NumPy scalar (a full reduction's result): a 0-d array,
             data = numpy.asarray(data)       # which in-place updates can write into
@@ -159,7 +160,9 @@ class Tensor:
         self.backward_fn = None
         self.op = None
         self._version = [0]  # in-place changes of data (x += y, an optimiser's step, load_state_dict), shared
-        # with the views of this data (detach(), basic indexing, reshape, permute): see ``version``
+        # with the views of this data (detach(), Tensor(t), basic indexing, reshape, permute): see ``version``
+        if source is not None and data is source.data:  # the same memory: a change through either is seen by both
+            self._version = source._version
 
     @property
     def requires_grad(self):
@@ -261,9 +264,7 @@ class Tensor:
 
     def detach(self):
         """The same data, cut from the graph (a change through either is counted in both)."""
-        out = Tensor(self.data)
-        out._version = self._version
-        return out
+        return Tensor(self)
 
     # -- backward ---------------------------------------------------------
     def backward(self, grad=None, retain_graph=False):
