@@ -24,6 +24,7 @@ the op library.
 """
 import functools
 import inspect
+import numbers
 import threading
 
 import numpy
@@ -198,6 +199,9 @@ class Tensor:
 
     def __contains__(self, element):
         """Whether any value equals ``element`` (a number or a tensor), as PyTorch's ``in``."""
+        if not isinstance(element, (Tensor, numbers.Number, numpy.generic)):
+            raise RuntimeError(f"Tensor.__contains__ only supports Tensor or scalar, but you passed in a {type(element)} "
+                               "(as PyTorch)")
         return bool((self.data == (element.data if isinstance(element, Tensor) else element)).any())
 
     def __bool__(self):
@@ -285,6 +289,9 @@ class Tensor:
                                    f"got shape {tuple(self.shape)}; pass grad= explicitly")
             grad = xp.ones_like(self.data)
         else:
+            if not (isinstance(grad, Tensor) or hasattr(grad, "dtype") and hasattr(grad, "shape")):
+                raise TypeError(f"backward(): the gradient must be a Tensor (or an array) or None, as PyTorch's, "
+                                f"got {type(grad).__name__}")
             grad = (grad.data if isinstance(grad, Tensor) else xp.asarray(grad)).astype(self.dtype, copy=False)
             if grad.shape != self.shape:
                 raise ArgumentError(f"backward(): grad shape {tuple(grad.shape)} does not match "

@@ -22,6 +22,8 @@ def _shape_arg(op, sizes, keyword=None, name="shape"):
 
 def reshape(x, *sizes, shape=None):
     """The same elements in a new shape (one dimension may be -1): x.reshape(2, 3), ((2, 3)) or (shape=(2, 3))."""
+    if not sizes and shape is None:
+        raise TypeError("reshape() missing 1 required argument: 'shape' (as PyTorch; () is the 0-d shape)")
     shape = _shape_arg("reshape", sizes, shape)
     if any(operator.index(n) < -1 for n in shape) or sum(n == -1 for n in shape) > 1:
         raise ArgumentError(f"reshape: invalid shape {tuple(shape)} for {tuple(x.shape)} (sizes are >= 0, "

@@ -23,6 +23,8 @@ class GRU(Module):
         for name, value in (("input_size", input_size), ("hidden_size", hidden_size), ("num_layers", num_layers)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"GRU: {name} must be a positive integer, got {value!r}")
+        if not isinstance(bias, bool):
+            raise TypeError(f"GRU: bias should be of type bool, got: {type(bias).__name__} (as PyTorch)")
         self.input_size, self.hidden_size, self.num_layers, self.bias = input_size, hidden_size, num_layers, bias
         self.batch_first = bool(batch_first)
         bound = 1 / hidden_size ** 0.5
