@@ -357,7 +357,7 @@ def test_gru_parameters_have_torch_names_and_init():
 def test_gru_gradcheck(layers):
     gru = float64_gru(3, 4, num_layers=layers)
     x, h0 = gru_inputs(2, 3, 3, 4, layers)
-    params = gru.parameters()
+    params = list(gru.parameters())
 
     def run(x, h0, *params):
         out, h_n = gru(x, h0)
@@ -437,10 +437,10 @@ def test_shared_modules_and_tied_parameters_count_once():
     """As PyTorch: an optimiser over parameters() updates a tied weight once; state_dict keeps every name."""
     layer = nn.Linear(2, 2)
     shared = nn.Sequential(layer, layer)
-    assert len(shared.parameters()) == 2 and len(list(shared.modules())) == 2
+    assert len(list(shared.parameters())) == 2 and len(list(shared.modules())) == 2
     tied = nn.Sequential(nn.Linear(2, 2, bias=False), nn.Linear(2, 2, bias=False))
     tied[1].weight = tied[0].weight
-    assert len(tied.parameters()) == 1 and list(tied.state_dict()) == ["0.weight", "1.weight"]
+    assert len(list(tied.parameters())) == 1 and list(tied.state_dict()) == ["0.weight", "1.weight"]
 
 
 def test_sequential_takes_modules_or_an_ordered_dict_of_them():
@@ -556,8 +556,8 @@ def test_module_api_keywords_as_torch(torch):
     assert "scratch" not in ours.state_dict() and "scratch" in dict(ours.named_buffers())
     assert [n for n, _ in ours.named_parameters(prefix="m")] == [n for n, _ in theirs.named_parameters(prefix="m")]
     assert [n for n, _ in ours.named_buffers(recurse=False)] == [n for n, _ in theirs.named_buffers(recurse=False)]
-    assert len(ours.parameters(recurse=False)) == len(list(theirs.parameters(recurse=False))) == 0
-    assert len(ours.parameters(recurse=True)) == 4
+    assert len(list(ours.parameters(recurse=False))) == len(list(theirs.parameters(recurse=False))) == 0
+    assert len(list(ours.parameters(recurse=True))) == 4
     ours.load_state_dict(ours.state_dict())  # the non-persistent buffer is neither saved nor expected
     for p in ours.parameters():
         p.grad = np.ones(p.shape, p.dtype)
@@ -643,3 +643,22 @@ def test_register_parameter_as_torch():
         m.register_parameter("a.b", None)
     m.w = nn.Parameter(np.ones(2, "float32"))
     assert [k for k, _ in m.named_parameters()] == ["w"]
+
+
+def test_parameters_is_a_generator_and_parameter_takes_no_data_as_torch(torch):
+    assert next(nn.Linear(2, 3).parameters()).shape == next(torch.nn.Linear(2, 3).parameters()).shape == (3, 2)
+    empty, theirs = nn.Parameter(), torch.nn.Parameter()
+    assert empty.shape == tuple(theirs.shape) == (0,) and empty.dtype == "float32" and empty.requires_grad
+
+
+@pytest.mark.parametrize("seed", [-1, -2 ** 63, 2 ** 64 - 1, 1.5, 2 ** 64, -2 ** 63 - 1])
+def test_manual_seed_takes_torchs_seeds(torch, seed):
+    try:
+        torch.manual_seed(seed)
+    except ValueError:
+        with pytest.raises(ValueError, match="Overflow"):
+            tinyrrn.manual_seed(seed)
+        return
+    first = tinyrrn.manual_seed(seed).random()
+    assert tinyrrn.manual_seed(int(seed) % 2 ** 64).random() == first
+    torch.manual_seed(0)

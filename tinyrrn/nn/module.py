@@ -11,10 +11,10 @@ from ..tensor import ArgumentError, Tensor
 
 
 class Parameter(Tensor):
-    """A tensor that a Module trains (requires_grad is True)."""
+    """A tensor that a Module trains (requires_grad is True); without data an empty float32 one, as PyTorch."""
 
-    def __init__(self, data, requires_grad=True):
-        super().__init__(data, requires_grad=requires_grad)
+    def __init__(self, data=None, requires_grad=True):
+        super().__init__([] if data is None else data, requires_grad=requires_grad)
 
     def __repr__(self):
         return "Parameter" + super().__repr__()[len("Tensor"):]
@@ -157,7 +157,8 @@ class Module:
         return self._named_members("_parameters", prefix, recurse, remove_duplicate)
 
     def parameters(self, recurse=True):
-        return [p for _, p in self.named_parameters(recurse=recurse)]
+        """The parameters, in state_dict order, as a generator (PyTorch's: ``next(model.parameters())``)."""
+        return (p for _, p in self.named_parameters(recurse=recurse))
 
     def named_buffers(self, prefix="", recurse=True, remove_duplicate=True):
         """(dotted name, array) pairs, each buffer once (None left out), as PyTorch."""
