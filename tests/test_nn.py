@@ -344,9 +344,11 @@ def test_gru_parameters_have_torch_names_and_init():
     for steps, batch_first in (((0, 2, 5), False), ((2, 0, 5), True)):  # no time step, in either layout
         with pytest.raises(ValueError, match="at least one step"):
             nn.GRU(5, 4, batch_first=batch_first)(Tensor(np.zeros(steps, np.float32)))
-    for bad in ((5, 0), (0, 4), (5, 4, 0), (5, 4.0)):  # as PyTorch: sizes and layers must be positive
+    for bad in ((5, 0), (0, 4), (5, 4, 0)):  # as PyTorch: sizes and layers must be positive
         with pytest.raises(ValueError, match="must be a positive integer"):
             nn.GRU(*bad)
+    with pytest.raises(TypeError, match="should be of type int"):  # as PyTorch
+        nn.GRU(5, 4.0)
     with pytest.raises(ValueError, match="input"):
         gru(Tensor(np.zeros((2, 3, 6), np.float32)))
     with pytest.raises(ValueError, match="h0"):
@@ -662,3 +664,17 @@ def test_manual_seed_takes_torchs_seeds(torch, seed):
     first = tinyrrn.manual_seed(seed).random()
     assert tinyrrn.manual_seed(int(seed) % 2 ** 64).random() == first
     torch.manual_seed(0)
+
+
+def test_exception_classes_as_torch(torch):
+    with pytest.raises(NotImplementedError):
+        torch.nn.Module()(torch.ones(1))
+    with pytest.raises(NotImplementedError, match="forward"):
+        nn.Module()(Tensor(np.ones(1)))
+    with pytest.raises(ValueError, match="dtype"):
+        torch.nn.GRU(3, 4)(torch.ones(2, 1, 3, dtype=torch.int64))
+    for dtype in ("int64", "float64"):
+        with pytest.raises(ValueError, match="dtype"):
+            nn.GRU(3, 4)(Tensor(np.ones((2, 1, 3), dtype)))
+    with pytest.raises(TypeError):
+        torch.nn.GRU(2, 3.0)

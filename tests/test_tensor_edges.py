@@ -78,9 +78,17 @@ def test_a_parameter_made_from_a_scalar_trains_and_loads():
     assert float(host(module.p)) == 3.0
 
 
-@pytest.mark.parametrize("data", ["abc", None, [Tensor([1.0]), Tensor([2.0])]])
+@pytest.mark.parametrize("data", ["abc", [Tensor([1.0]), Tensor([2.0])]])
 def test_a_tensor_holds_numbers_only(data):
     with pytest.raises(TypeError, match="holds bools, integers or floats"):
+        Tensor(data)
+
+
+@pytest.mark.parametrize("data", [None, (i for i in range(3))], ids=["None", "generator"])
+def test_a_tensor_of_no_values_is_torchs_runtime_error(torch, data):
+    with pytest.raises(RuntimeError, match="Could not infer dtype"):
+        torch.tensor(data)
+    with pytest.raises(RuntimeError, match="Could not infer dtype"):
         Tensor(data)
 
 

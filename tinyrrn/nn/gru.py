@@ -21,7 +21,9 @@ class GRU(Module):
     def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False):
         super().__init__()
         for name, value in (("input_size", input_size), ("hidden_size", hidden_size), ("num_layers", num_layers)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise TypeError(f"GRU: {name} should be of type int, got: {type(value).__name__} (as PyTorch)")
+            if value < 1:
                 raise ValueError(f"GRU: {name} must be a positive integer, got {value!r}")
         if not isinstance(bias, bool):
             raise TypeError(f"GRU: bias should be of type bool, got: {type(bias).__name__} (as PyTorch)")
@@ -45,6 +47,9 @@ class GRU(Module):
         time = 1 if self.batch_first and x.ndim == 3 else 0
         if x.ndim not in (2, 3):
             raise ValueError(f"GRU: expected input {layout} or one sequence (time, features), got {tuple(x.shape)}")
+        if x.dtype != self.weight_ih_l0.dtype:
+            raise ValueError(f"GRU: input dtype ({x.dtype}) does not match weight dtype ({self.weight_ih_l0.dtype}) "
+                             "(as PyTorch): convert the input with x.astype(...)")
         if x.shape[-1] != self.input_size or x.shape[time] == 0:
             raise ArgumentError(f"GRU: expected input {layout} or one sequence (time, features) of at least one "
                                 f"step with {self.input_size} features, got {tuple(x.shape)}")

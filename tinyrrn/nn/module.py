@@ -110,6 +110,10 @@ class Module:
     def __call__(self, *args, **kwargs):
         return self.forward(*args, **kwargs)
 
+    def forward(self, *args, **kwargs):
+        """What the module computes: each subclass defines it (PyTorch's NotImplementedError otherwise)."""
+        raise NotImplementedError(f'Module [{type(self).__name__}] is missing the required "forward" function')
+
     # -- walking the tree -------------------------------------------------
     def named_modules(self, prefix="", remove_duplicate=True):
         """(dotted name, module) for this module and all below it, parents first; a module reached twice
