@@ -678,3 +678,16 @@ def test_exception_classes_as_torch(torch):
             nn.GRU(3, 4)(Tensor(np.ones((2, 1, 3), dtype)))
     with pytest.raises(TypeError):
         torch.nn.GRU(2, 3.0)
+
+
+@pytest.mark.parametrize("name, args, kwargs", [
+    ("Linear", (2, 2), {}), ("Linear", (2, 2), {"bias": False}), ("ReLU", (), {"inplace": True}), ("ReLU", (), {}),
+    ("Dropout", (0.1,), {}), ("MaxPool2d", (2,), {}), ("MaxPool2d", (3, 2, 1), {"ceil_mode": True}),
+    ("AvgPool2d", (2,), {}), ("AdaptiveAvgPool2d", (1,), {}), ("Conv2d", (1, 2, 3), {}),
+    ("Conv2d", (2, 4, (1, 3)), {"padding": "same", "bias": False, "dilation": 2, "groups": 2}),
+    ("Conv2d", (1, 2, 3), {"stride": (2,), "padding": 1}), ("ConvTranspose2d", (3, 4, 3), {"stride": 2}),
+    ("ConvTranspose2d", (3, 4, 3), {"stride": 2, "padding": 1, "output_padding": 1, "bias": False}),
+    ("GRU", (3, 4), {}), ("GRU", (3, 4, 2), {"batch_first": True, "bias": False}),
+    ("BatchNorm2d", (3,), {"affine": False}), ("BatchNorm2d", (3,), {"momentum": None, "track_running_stats": False})])
+def test_module_reprs_are_torchs(torch, name, args, kwargs):
+    assert repr(getattr(nn, name)(*args, **kwargs)) == repr(getattr(torch.nn, name)(*args, **kwargs))

@@ -95,5 +95,5 @@ class GRU(Module):
         return x, F.stack(finals, axis=0)
 
     def extra_repr(self):
-        return (f"{self.input_size}, {self.hidden_size}, num_layers={self.num_layers}"
-                + (", batch_first=True" if self.batch_first else ""))
+        return (f"{self.input_size}, {self.hidden_size}" + (f", num_layers={self.num_layers}" if self.num_layers != 1 else "")
+                + ("" if self.bias else ", bias=False") + (", batch_first=True" if self.batch_first else ""))

@@ -44,10 +44,8 @@ class Conv2d(Module):
         return F.conv2d(x, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups)
 
     def extra_repr(self):
-        o, c, kh, kw = self.weight.shape
-        return (f"{c * self.groups}, {o}, kernel_size=({kh}, {kw}), stride={self.stride}, padding={self.padding}"
-                + (f", dilation={self.dilation}" if self.dilation != 1 else "")
-                + (f", groups={self.groups}" if self.groups != 1 else ""))
+        o, c = self.weight.shape[:2]
+        return _conv_repr(self, c * self.groups, o)
 
 
 class ConvTranspose2d(Module):
@@ -72,9 +70,22 @@ class ConvTranspose2d(Module):
                                   self.groups, self.dilation)
 
     def extra_repr(self):
-        c, o, kh, kw = self.weight.shape
-        return (f"{c}, {o * self.groups}, kernel_size=({kh}, {kw}), stride={self.stride}, "
-                f"padding={self.padding}, output_padding={self.output_padding}")
+        c, o = self.weight.shape[:2]
+        return _conv_repr(self, c, o * self.groups)
+
+
+def _conv_repr(conv, in_channels, out_channels):
+    """A convolution's settings as PyTorch prints them: sizes as pairs, those at their defaults left out."""
+    def as_pair(value):
+        return value if isinstance(value, str) else tuple(value) if isinstance(value, (tuple, list)) else (value, value)
+
+    settings = {"padding": (as_pair(conv.padding), 0), "dilation": (as_pair(conv.dilation), 1),
+                "output_padding": (as_pair(getattr(conv, "output_padding", 0)), 0)}
+    return (f"{in_channels}, {out_channels}, kernel_size={tuple(conv.weight.shape[2:])}, stride={as_pair(conv.stride)}"
+            + "".join(f", {name}={value}" for name, (value, default) in settings.items()
+                      if value != (default,) * len(value))
+            + (f", groups={conv.groups}" if conv.groups != 1 else "")
+            + (", bias=False" if conv.bias is None else ""))
 
 
 def _conv_weight(shape):
@@ -138,9 +149,8 @@ class BatchNorm2d(Module):
         return (F.batch_norm_relu if relu else F.batch_norm)(x, *arguments)
 
     def extra_repr(self):
-        return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}"
-                + ("" if self.weight is not None else ", affine=False")
-                + ("" if self.track_running_stats else ", track_running_stats=False"))
+        return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.weight is not None}, "
+                f"bias={self.bias is not None}, track_running_stats={self.track_running_stats}")  # PyTorch 2.13's
 
 
 class Linear(Module):
@@ -157,7 +167,7 @@ class Linear(Module):
         return F.linear(x, self.weight, self.bias)
 
     def extra_repr(self):
-        return f"in_features={self.weight.shape[1]}, out_features={self.weight.shape[0]}"
+        return f"in_features={self.weight.shape[1]}, out_features={self.weight.shape[0]}, bias={self.bias is not None}"
 
 
 class ReLU(Module):
@@ -170,6 +180,9 @@ class ReLU(Module):
 
     def forward(self, x):
         return F.relu(x, self.inplace)
+
+    def extra_repr(self):
+        return "inplace=True" if self.inplace else ""
 
 
 class Identity(Module):
@@ -192,6 +205,10 @@ class MaxPool2d(Module):
         return F.max_pool2d(x, self.kernel_size, self.stride, self.padding, self.dilation, self.ceil_mode,
                             self.return_indices)
 
+    def extra_repr(self):
+        return (f"kernel_size={self.kernel_size}, stride={self.kernel_size if self.stride is None else self.stride}, "
+                f"padding={self.padding}, dilation={self.dilation}, ceil_mode={self.ceil_mode}")
+
 
 class AvgPool2d(Module):
     def __init__(self, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
@@ -204,6 +221,10 @@ class AvgPool2d(Module):
         return F.avg_pool2d(x, self.kernel_size, self.stride, self.padding, self.ceil_mode,
                             self.count_include_pad, self.divisor_override)
 
+    def extra_repr(self):
+        return (f"kernel_size={self.kernel_size}, stride={self.kernel_size if self.stride is None else self.stride}, "
+                f"padding={self.padding}")
+
 
 class AdaptiveAvgPool2d(Module):
     def __init__(self, output_size):
@@ -212,6 +233,9 @@ class AdaptiveAvgPool2d(Module):
 
     def forward(self, x):
         return F.adaptive_avg_pool2d(x, self.output_size)
+
+    def extra_repr(self):
+        return f"output_size={self.output_size}"
 
 
 class Dropout(Module):
@@ -227,3 +251,6 @@ class Dropout(Module):
 
     def forward(self, x):
         return F.dropout(x, self.p, self.training, self.inplace)
+
+    def extra_repr(self):
+        return f"p={self.p}, inplace={self.inplace}"
