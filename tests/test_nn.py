@@ -691,3 +691,34 @@ def test_exception_classes_as_torch(torch):
     ("BatchNorm2d", (3,), {"affine": False}), ("BatchNorm2d", (3,), {"momentum": None, "track_running_stats": False})])
 def test_module_reprs_are_torchs(torch, name, args, kwargs):
     assert repr(getattr(nn, name)(*args, **kwargs)) == repr(getattr(torch.nn, name)(*args, **kwargs))
+
+
+def test_torch_keywords_at_their_defaults_and_unsupported_values_named(torch):
+    """PyTorch's device=/dtype= of layers, GRU's dropout/bidirectional/hx, load_state_dict's assign,
+    Module.to(dtype): taken at torch's defaults, refused saying 'not supported' otherwise."""
+    for make in (nn.Linear, torch.nn.Linear):
+        assert make(2, 3, device=None, dtype=None).weight.shape == (3, 2)
+    nn.Linear(2, 3, device="cpu", dtype="float32"), nn.Conv2d(2, 3, 3, device=None, dtype=None)
+    nn.ConvTranspose2d(2, 3, 3, device=None, dtype=None), nn.BatchNorm2d(2, device=None, dtype=None)
+    gru = nn.GRU(3, 4, 1, True, False, 0.0, False, 0, None, None)
+    torch.nn.GRU(3, 4, 1, True, False, 0.0, False, 0, None, None)
+    assert gru.dropout == 0.0 and gru.bidirectional is False
+    x, h0 = Tensor(np.ones((5, 2, 3), "float32")), Tensor(np.zeros((1, 2, 4), "float32"))
+    np.testing.assert_array_equal(gru(x, hx=h0)[0].detach().numpy(), gru(x, h0)[0].detach().numpy())
+    for make in (lambda: nn.GRU(2, 3, 2, dropout=0.5), lambda: nn.GRU(2, 3, bidirectional=True),
+                 lambda: nn.Linear(2, 3, dtype="float64"), lambda: nn.Linear(2, 3, device="gpu"),
+                 lambda: nn.Linear(2, 2).load_state_dict({}, assign=True)):
+        with pytest.raises(NotImplementedError, match="not supported"):
+            make()
+    lin = nn.Linear(2, 2)
+    lin.load_state_dict(lin.state_dict(), assign=False)
+    theirs = torch.nn.Linear(2, 2).to(torch.float64)
+    for call in (lambda m: m.to("float64"), lambda m: m.to(dtype=np.float64), lambda m: m.to("cpu", "float64")):
+        model = nn.Sequential(nn.Linear(2, 2), nn.BatchNorm2d(2))
+        assert call(model) is model
+        assert {str(v.dtype) for v in model.state_dict().values()} == {"float64", "int64"}
+        assert model[0].weight.dtype == str(theirs.weight.dtype).rpartition(".")[2]
+    with pytest.raises(TypeError, match="floating point"):
+        nn.Linear(2, 2).to("int64")
+    with pytest.raises(ValueError, match="unknown device 'tpu'"):
+        nn.Linear(2, 2).to("tpu")

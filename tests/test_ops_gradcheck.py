@@ -364,3 +364,20 @@ def test_gradcheck_takes_torchs_inputs_and_tolerances(torch):
     assert tinyrrn.gradcheck(lambda t: Tensor(numpy.ones(2)), (Tensor(numpy.ones(3), requires_grad=True),))
     assert torch.autograd.gradcheck(lambda t: torch.ones(2, dtype=torch.float64),
                                     (torch.ones(3, dtype=torch.float64, requires_grad=True),))
+
+
+def test_gradcheck_takes_torchs_keywords():
+    x = Tensor(numpy.ones(3), requires_grad=True)
+    for kwargs in (dict(raise_exception=True), dict(nondet_tol=0.0), dict(fast_mode=False), dict(fast_mode=True),
+                   dict(check_undefined_grad=True), dict(check_grad_dtypes=False), dict(check_batched_grad=False)):
+        assert tinyrrn.gradcheck(lambda t: t * 2, (x,), **kwargs)
+
+    def wrong(t):
+        y = t * 1.0
+        y.backward_fn = lambda g: (g * 3,)
+        return y
+
+    assert tinyrrn.gradcheck(wrong, (x,), raise_exception=False) is False
+    for kwargs in (dict(check_batched_grad=True), dict(check_forward_ad=True), dict(check_backward_ad=False)):
+        with pytest.raises(NotImplementedError, match="not supported"):
+            tinyrrn.gradcheck(lambda t: t * 2, (x,), **kwargs)

@@ -9,7 +9,10 @@ class GradcheckError(RuntimeError):
     """Analytic and numeric gradients disagree (a RuntimeError, as PyTorch's)."""
 
 
-def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, max_elements=256, directions=8, seed=0):
+def gradcheck(fn, inputs, *, eps=1e-6, atol=1e-5, rtol=1e-3, raise_exception=True, nondet_tol=0.0,
+              check_undefined_grad=True, check_grad_dtypes=False, check_batched_grad=False,
+              check_batched_forward_grad=False, check_forward_ad=False, check_backward_ad=True, fast_mode=False,
+              masked=None, max_elements=256, directions=8, seed=0):
     """Check the gradients of ``fn(*inputs)`` (``inputs`` a tuple or list, or one Tensor) against central
     differences, with PyTorch's default tolerances; return True or raise.
 
@@ -20,8 +23,19 @@ def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, max_elements=256, dire
     Inputs must be float64 tensors; those with ``requires_grad`` are checked, through leaf copies of
     their values (a computed tensor is checked as PyTorch checks it; the inputs' own .grad is left as
     it was). On failure the error names the input, the worst element (or direction), and the analytic
-    and numeric values.
+    and numeric values; with ``raise_exception=False`` False is returned instead, as PyTorch.
+
+    Of PyTorch's other options, ``nondet_tol``, ``check_undefined_grad``, ``check_grad_dtypes`` and
+    ``fast_mode`` are taken at any value (tinyrrn's backward is deterministic, has no undefined gradient
+    and gives each input its dtype; this check already projects the output); the forward-mode, batched
+    and masked checks tinyrrn does not have are refused unless off.
     """
+    for name, value, default in (("check_batched_grad", check_batched_grad, False),
+                                 ("check_batched_forward_grad", check_batched_forward_grad, False),
+                                 ("check_forward_ad", check_forward_ad, False),
+                                 ("check_backward_ad", check_backward_ad, True), ("masked", masked, None)):
+        if value != default and not (name == "masked" and value is False):
+            raise NotImplementedError(f"gradcheck: {name}={value!r} is not supported by tinyrrn (only {default!r})")
     inputs = [inputs] if isinstance(inputs, Tensor) else list(inputs)  # one tensor: fn(x), as PyTorch
     for i, t in enumerate(inputs):
         if isinstance(t, Tensor) and t.requires_grad and t.dtype != numpy.float64:
@@ -70,6 +84,8 @@ def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, max_elements=256, dire
         finally:
             t.data = original
         if worst[0] > 0:
+            if not raise_exception:
+                return False
             _, where, expected, numeric = worst
             raise GradcheckError(f"gradcheck: input {i} (shape {tuple(t.shape)}), {where}: "
                                  f"analytic {expected:.8g} vs numeric {numeric:.8g} "

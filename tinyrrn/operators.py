@@ -10,6 +10,7 @@ import numpy
 
 from . import functional as F
 from .functional.shape import index_items
+from .nn.module import device_and_dtype
 from .tensor import ArgumentError, Tensor, check_int64, is_grad_enabled, no_grad
 
 
@@ -104,6 +105,14 @@ def _needs_dim(op):
     return method
 
 
+def _to(self, *args, device=None, dtype=None):
+    """x.to(device), x.to(dtype), x.to(device, dtype) or keywords, as PyTorch: x itself when nothing changes,
+    else a differentiable conversion (F.astype, F.to_device)."""
+    device, dtype = device_and_dtype("Tensor.to", args, device, dtype)
+    out = self if dtype is None or dtype == self.dtype else F.astype(self, dtype)
+    return out if device is None else F.to_device(out, device)
+
+
 def _in_place(op, symbol):
     """``x += y`` and the like, as PyTorch: the result is written into x's array (its version counts
     the change, so a graph that saved x refuses backward), cast to x's dtype where that loses no kind
@@ -147,7 +156,7 @@ METHODS = {
     "exp": F.exp, "log": F.log, "relu": F.relu, "sigmoid": F.sigmoid, "tanh": F.tanh,
     "pow": F.pow, "div": F.div, "softmax": _needs_dim(F.softmax), "log_softmax": _needs_dim(F.log_softmax),
     # dtype and device (differentiable: the gradient flows back to the original)
-    "astype": F.astype, "to": F.to_device,
+    "astype": F.astype, "to": _to,
 }
 
 

@@ -273,13 +273,19 @@ class Tensor:
         return Tensor(self)
 
     # -- backward ---------------------------------------------------------
-    def backward(self, grad=None, retain_graph=False):
+    def backward(self, gradient=None, retain_graph=None, create_graph=False, inputs=None, *, grad=None):
         """Accumulate d(self)/d(leaf) into ``leaf.grad`` for every leaf that requires grad.
 
-        ``grad`` is the gradient flowing into this tensor; it may be left out
-        only for a one-element tensor (a loss). The graph is freed afterwards
-        unless ``retain_graph`` is true.
+        ``gradient`` (PyTorch's name; ``grad`` is tinyrrn's) is the gradient flowing into this tensor; it may
+        be left out only for a one-element tensor (a loss). The graph is freed afterwards unless
+        ``retain_graph`` is true. PyTorch's ``create_graph`` and ``inputs`` are taken at their defaults only.
         """
+        if create_graph or inputs is not None:
+            raise NotImplementedError("backward(): create_graph=True and inputs= are not supported by tinyrrn "
+                                      "(only PyTorch's defaults, create_graph=False and inputs=None)")
+        if grad is not None and gradient is not None:
+            raise TypeError("backward(): got both gradient= and grad= (the same argument)")
+        grad = gradient if grad is None else grad
         if not self.requires_grad:
             raise RuntimeError("backward() on a tensor that does not require grad "
                                "(no input required grad, or it was made under no_grad())")

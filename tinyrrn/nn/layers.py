@@ -4,7 +4,7 @@ from .. import functional as F
 from ..functional import channels_last
 from ..functional._util import ArgumentError, pair
 from . import init
-from .module import Module, Parameter
+from .module import Module, Parameter, check_factory_arguments
 
 
 def _on_default_device(array):
@@ -18,8 +18,9 @@ class Conv2d(Module):
     """2-D convolution; the weight (out, in/groups, kh, kw) is stored channels-last like the activations."""
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1, groups=1,
-                 bias=True, padding_mode="zeros"):
+                 bias=True, padding_mode="zeros", device=None, dtype=None):
         super().__init__()
+        check_factory_arguments("Conv2d", device, dtype)
         kh, kw = pair(kernel_size, "kernel_size", "Conv2d", minimum=1, single=False)
         if padding_mode not in PADDING_MODES:
             raise ValueError(f"Conv2d: padding_mode must be one of {PADDING_MODES}, but got padding_mode={padding_mode!r}")
@@ -52,8 +53,9 @@ class ConvTranspose2d(Module):
     """Transposed 2-D convolution (conv2d's input gradient as a layer); weight (in, out/groups, kh, kw)."""
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, output_padding=0, groups=1,
-                 bias=True, dilation=1, padding_mode="zeros"):
+                 bias=True, dilation=1, padding_mode="zeros", device=None, dtype=None):
         super().__init__()
+        check_factory_arguments("ConvTranspose2d", device, dtype)
         kh, kw = pair(kernel_size, "kernel_size", "ConvTranspose2d", minimum=1, single=False)
         if padding_mode != "zeros":
             raise ValueError(f'ConvTranspose2d: only "zeros" padding mode is supported (as PyTorch), got {padding_mode!r}')
@@ -114,8 +116,10 @@ class BatchNorm2d(Module):
 
     reduce = None
 
-    def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=True, track_running_stats=True):
+    def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=True, track_running_stats=True, device=None,
+                 dtype=None):
         super().__init__()
+        check_factory_arguments("BatchNorm2d", device, dtype)
         xp = backend.module_for(None)
         self.num_features, self.eps, self.momentum = num_features, eps, momentum
         self.track_running_stats = track_running_stats
@@ -156,8 +160,9 @@ class BatchNorm2d(Module):
 class Linear(Module):
     """y = x W^T + b with W (out_features, in_features)."""
 
-    def __init__(self, in_features, out_features, bias=True):
+    def __init__(self, in_features, out_features, bias=True, device=None, dtype=None):
         super().__init__()
+        check_factory_arguments("Linear", device, dtype)
         self.weight = Parameter(_on_default_device(init.kaiming_uniform((out_features, in_features))))
         bound = 1 / in_features ** 0.5 if in_features else 0.0  # PyTorch: no bound without inputs
         self.register_parameter("bias", Parameter(_on_default_device(init.uniform((out_features,), bound)))

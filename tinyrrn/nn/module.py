@@ -20,6 +20,35 @@ class Parameter(Tensor):
         return "Parameter" + super().__repr__()[len("Tensor"):]
 
 
+def device_and_dtype(op, args, device, dtype):
+    """The (device, numpy dtype or None) of PyTorch's ``to(device)``, ``to(dtype)``, ``to(device, dtype)`` and
+    keyword forms: a device is 'cpu', 'gpu' or 'auto', anything else a dtype."""
+    for arg in args:
+        if isinstance(arg, str) and arg in backend.DEVICES and device is None:
+            device = arg
+        elif dtype is None and not (isinstance(arg, str) and arg in backend.DEVICES):
+            dtype = arg
+        else:
+            raise TypeError(f"{op}: takes a device and a dtype, once each, got {args!r}")
+    try:
+        return device, None if dtype is None else numpy.dtype(dtype)
+    except TypeError:
+        if isinstance(dtype, str):
+            raise ValueError(f"{op}: unknown device {dtype!r}; expected one of {backend.DEVICES}, or a dtype") from None
+        raise TypeError(f"{op}: {dtype!r} is neither a device {backend.DEVICES} nor a dtype") from None
+
+
+def check_factory_arguments(layer, device, dtype):
+    """PyTorch's ``device=`` and ``dtype=`` of a layer: tinyrrn makes parameters float32 on the default device
+    (tinyrrn.backend.set_device), so None or those are taken and anything else is refused, saying so."""
+    if device is not None and device != backend.get_device():
+        raise NotImplementedError(f"{layer}: device={device!r} is not supported by tinyrrn: parameters are made "
+                                  f"on the default device {backend.get_device()!r}; move the layer with .to(device)")
+    if dtype is not None and str(dtype).rpartition(".")[2] != "float32":
+        raise NotImplementedError(f"{layer}: dtype={dtype!r} is not supported by tinyrrn: parameters are made "
+                                  "float32")
+
+
 class Module:
     """Base class of layers and models.
 
@@ -190,12 +219,28 @@ class Module:
         """Drop every parameter's gradient (PyTorch's default), or with ``set_to_none=False`` zero it in place."""
         zero_grads(self.parameters(), set_to_none)
 
-    def to(self, device):
-        """Move every parameter (with its gradient) and buffer to 'cpu' or 'gpu' (in place; returns self).
+    def to(self, *args, device=None, dtype=None):
+        """Move every parameter (with its gradient) and buffer to 'cpu' or 'gpu', and/or convert the floating
+        ones to a float ``dtype``, in place; returns self. As PyTorch: to(device), to(dtype), to(device, dtype)
+        or the keywords.
 
         Arrays already on ``device`` are left as they are; moved 4-D arrays
         stay channels-last in memory when they were (conv weights).
         """
+        device, dtype = device_and_dtype("Module.to", args, device, dtype)
+        if dtype is not None:
+            if dtype.kind != "f":
+                raise TypeError(f"Module.to only accepts floating point dtypes, but got desired dtype={dtype} (as PyTorch)")
+            for m in self.modules():
+                for p in (p for p in m._parameters.values() if p is not None and p.dtype.kind == "f"):
+                    p.data = p.data.astype(dtype, copy=False)
+                    if p.grad is not None:
+                        p.grad = p.grad.astype(dtype, copy=False)
+                for name, b in m._buffers.items():
+                    if b is not None and b.dtype.kind == "f":
+                        m._buffers[name] = b.astype(dtype, copy=False)
+        if device is None:
+            return self
         for m in self.modules():
             for p in (p for p in m._parameters.values() if p is not None):
                 p.data = move_keeping_layout(p.data, device)
@@ -222,7 +267,7 @@ class Module:
                     state[key] = value.data if isinstance(value, Tensor) else value
         return state
 
-    def load_state_dict(self, state, strict=True):
+    def load_state_dict(self, state, strict=True, assign=False):
         """Copy arrays from ``state`` into this module's parameters and buffers.
 
         All problems (missing keys, unexpected keys, shape mismatches) are
@@ -231,6 +276,9 @@ class Module:
         missing and unexpected keys are allowed (shapes must still match); they are
         returned as (missing_keys, unexpected_keys), as PyTorch.
         """
+        if assign:
+            raise NotImplementedError("load_state_dict: assign=True is not supported by tinyrrn (it copies into the "
+                                      "module's arrays, PyTorch's default assign=False)")
         if not isinstance(state, Mapping):
             raise TypeError(f"Expected state_dict to be dict-like, got {type(state)} (as PyTorch)")
         own = self.state_dict()
