@@ -2,6 +2,7 @@
 import numpy
 
 from . import backend
+from .functional._util import only_torch_defaults
 from .tensor import Tensor
 
 
@@ -30,12 +31,9 @@ def gradcheck(fn, inputs, *, eps=1e-6, atol=1e-5, rtol=1e-3, raise_exception=Tru
     and gives each input its dtype; this check already projects the output); the forward-mode, batched
     and masked checks tinyrrn does not have are refused unless off.
     """
-    for name, value, default in (("check_batched_grad", check_batched_grad, False),
-                                 ("check_batched_forward_grad", check_batched_forward_grad, False),
-                                 ("check_forward_ad", check_forward_ad, False),
-                                 ("check_backward_ad", check_backward_ad, True), ("masked", masked, None)):
-        if value != default and not (name == "masked" and value is False):
-            raise NotImplementedError(f"gradcheck: {name}={value!r} is not supported by tinyrrn (only {default!r})")
+    only_torch_defaults("gradcheck", check_batched_grad=(check_batched_grad, False), masked=(masked or None, None),
+                        check_batched_forward_grad=(check_batched_forward_grad, False),
+                        check_forward_ad=(check_forward_ad, False), check_backward_ad=(check_backward_ad, True))
     inputs = [inputs] if isinstance(inputs, Tensor) else list(inputs)  # one tensor: fn(x), as PyTorch
     for i, t in enumerate(inputs):
         if isinstance(t, Tensor) and t.requires_grad and t.dtype != numpy.float64:

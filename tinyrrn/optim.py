@@ -12,6 +12,7 @@ import math
 import numbers
 
 from . import backend, threads
+from .functional._util import only_torch_defaults
 
 
 def adam_update(param, grad, exp_avg, exp_avg_sq, beta1, beta2, step_size, correction2_sqrt, eps):
@@ -74,15 +75,6 @@ def _check_parameters(params):
         raise ValueError("optimizer got a parameter more than once; pass each once "  # are applied twice
                          "(model.parameters() lists a shared one once)")
     return params
-
-
-def _only_torch_defaults(optimizer, **options):
-    """PyTorch's options that tinyrrn does not have, each given as (value, PyTorch's default): taken at the
-    default, so that PyTorch's code runs, and refused otherwise with an error that says so."""
-    for name, (value, default) in options.items():
-        if value is not default and value != default:
-            raise NotImplementedError(f"{optimizer}: {name}={value!r} is not supported by tinyrrn (only "
-                                      f"PyTorch's default, {name}={default!r})")
 
 
 def _check_at_least(name, value, least=0.0):
@@ -148,7 +140,7 @@ class Adam(Optimizer):
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, amsgrad=False, *,
                  foreach=None, maximize=False, capturable=False, differentiable=False, fused=None,
                  decoupled_weight_decay=False):
-        _only_torch_defaults("Adam", amsgrad=(amsgrad, False), foreach=(foreach, None), maximize=(maximize, False),
+        only_torch_defaults("Adam", amsgrad=(amsgrad, False), foreach=(foreach, None), maximize=(maximize, False),
                              capturable=(capturable, False), differentiable=(differentiable, False), fused=(fused, None),
                              decoupled_weight_decay=(decoupled_weight_decay, False))
         super().__init__(params, lr)
@@ -193,7 +185,7 @@ class SGD(Optimizer):
 
     def __init__(self, params, lr=1e-3, momentum=0.0, dampening=0.0, weight_decay=0.0, nesterov=False, *,
                  maximize=False, foreach=None, differentiable=False, fused=None):
-        _only_torch_defaults("SGD", nesterov=(nesterov, False), maximize=(maximize, False), foreach=(foreach, None),
+        only_torch_defaults("SGD", nesterov=(nesterov, False), maximize=(maximize, False), foreach=(foreach, None),
                              differentiable=(differentiable, False), fused=(fused, None))
         super().__init__(params, lr)
         _check_at_least("momentum value", momentum)

@@ -13,7 +13,7 @@ import numpy
 
 from .. import backend, threads
 from ..tensor import Tensor, is_grad_enabled, make_result
-from ._util import ArgumentError, broadcast_shape, check_float, check_tensors, unbroadcast
+from ._util import ArgumentError, broadcast_shape, check_float, check_tensors, only_torch_defaults, unbroadcast
 from .dtypes import DEFAULT_FLOAT, category, opmath, result_type
 
 
@@ -87,8 +87,9 @@ def _relu_gradient(g, y, out):
     xp.multiply(g, xp.logical_not(y <= 0), out=out)
 
 
-def add(a, b):
-    """a + b with broadcasting."""
+def add(a, b, *, alpha=1):
+    """a + b with broadcasting (PyTorch's ``alpha`` at its default only: multiply b first)."""
+    only_torch_defaults("add", alpha=(alpha, 1))
     a, b, x, y = _operands("add", a, b)
 
     def backward(g):
@@ -117,8 +118,9 @@ def add_relu(a, b):
     return make_result(out, (a, b), backward, "add_relu")
 
 
-def sub(a, b):
-    """a - b with broadcasting (bool operands are refused, as in PyTorch)."""
+def sub(a, b, *, alpha=1):
+    """a - b with broadcasting (bool operands are refused, as in PyTorch; ``alpha`` as add's)."""
+    only_torch_defaults("sub", alpha=(alpha, 1))
     if any(isinstance(v, (bool, numpy.bool_)) or getattr(v, "dtype", None) == bool for v in (a, b)):
         raise ArgumentError("sub: subtraction with a bool tensor is not supported (as in PyTorch)")
     a, b, x, y = _operands("sub", a, b)
@@ -143,12 +145,14 @@ def mul(a, b):
 
 
 @_float32_scalar
-def div(a, b, rounding_mode=None):
-    """a / b with broadcasting (torch.div); integer and bool operands divide as float32.
+def div(a, b, rounding_mode=None, *, out=None):
+    """a / b with broadcasting (torch.div); integer and bool operands divide as float32 (PyTorch's ``out``
+    at its default only).
 
     rounding_mode 'trunc' rounds the quotient toward zero and 'floor' down; both keep an
     integer result type, and their gradient is zero, as in PyTorch.
     """
+    only_torch_defaults("div", out=(out, None))
     if rounding_mode is None:
         dtype = result_type(a, b)
         a, b, x, y = _operands("div", a, b, dtype if category(dtype) == 2 else DEFAULT_FLOAT)

@@ -7,7 +7,7 @@ import numpy
 
 from .. import backend
 from ..tensor import Tensor, make_result
-from ._util import ArgumentError, axis_index, check_tensors, torch_name
+from ._util import ArgumentError, axis_index, check_tensors, only_torch_defaults, torch_name
 from .dtypes import result_type
 
 
@@ -142,9 +142,10 @@ def getitem(x, index):
     return make_result(x.data[select][rest], (x,), backward, "getitem")
 
 
-def concatenate(tensors, axis=0, *, dim=None):
+def concatenate(tensors, axis=0, *, dim=None, out=None):
     """Join tensors along an existing axis (or PyTorch's ``dim``; torch.cat), of any dtypes: the result
-    in their promoted dtype (torch.result_type)."""
+    in their promoted dtype (torch.result_type); PyTorch's ``out`` at its default only."""
+    only_torch_defaults("concatenate", out=(out, None))
     axis = torch_name("concatenate", "axis", axis, "dim", dim, 0)
     tensors = list(tensors)
     check_tensors("concatenate", *tensors)
