@@ -116,7 +116,7 @@ def test_sync_batch_norm_gradcheck_and_equals_batch_norm_on_one_process(rng):
 def test_convert_swaps_every_batch_norm_and_keeps_parameters():
     model = builders.build_model(configuration.fill_defaults({**configuration.DEFAULTS, "weights": None}), 4)
     before = model.state_dict()
-    params = model.parameters()
+    params = list(model.parameters())
     parallel.SyncBatchNorm.convert(model, parallel.Communicator())
     kinds = {type(m) for m in model.modules() if isinstance(m, BatchNorm2d)}
     assert kinds == {parallel.SyncBatchNorm}

@@ -41,9 +41,9 @@ def same_model_on(device, make, dtype="float32"):
     tinyrrn.manual_seed(0)
     model = make()
     for module in model.modules():
-        for p in module._parameters.values():
+        for p in module.parameters(recurse=False):
             p.data = p.data.astype(dtype)
-        for name, b in module._buffers.items():
+        for name, b in module.named_buffers(recurse=False):
             if b.dtype.kind == "f":
                 module._buffers[name] = b.astype(dtype)
     return model.to(device)

@@ -344,9 +344,11 @@ def test_gru_parameters_have_torch_names_and_init():
     for steps, batch_first in (((0, 2, 5), False), ((2, 0, 5), True)):  # no time step, in either layout
         with pytest.raises(ValueError, match="at least one step"):
             nn.GRU(5, 4, batch_first=batch_first)(Tensor(np.zeros(steps, np.float32)))
-    for bad in ((5, 0), (0, 4), (5, 4, 0), (5, 4.0)):  # as PyTorch: sizes and layers must be positive
+    for bad in ((5, 0), (0, 4), (5, 4, 0)):  # as PyTorch: sizes and layers must be positive
         with pytest.raises(ValueError, match="must be a positive integer"):
             nn.GRU(*bad)
+    with pytest.raises(TypeError, match="should be of type int"):  # as PyTorch
+        nn.GRU(5, 4.0)
     with pytest.raises(ValueError, match="input"):
         gru(Tensor(np.zeros((2, 3, 6), np.float32)))
     with pytest.raises(ValueError, match="h0"):
@@ -357,7 +359,7 @@ def test_gru_parameters_have_torch_names_and_init():
 def test_gru_gradcheck(layers):
     gru = float64_gru(3, 4, num_layers=layers)
     x, h0 = gru_inputs(2, 3, 3, 4, layers)
-    params = gru.parameters()
+    params = list(gru.parameters())
 
     def run(x, h0, *params):
         out, h_n = gru(x, h0)
@@ -437,10 +439,10 @@ def test_shared_modules_and_tied_parameters_count_once():
     """As PyTorch: an optimiser over parameters() updates a tied weight once; state_dict keeps every name."""
     layer = nn.Linear(2, 2)
     shared = nn.Sequential(layer, layer)
-    assert len(shared.parameters()) == 2 and len(list(shared.modules())) == 2
+    assert len(list(shared.parameters())) == 2 and len(list(shared.modules())) == 2
     tied = nn.Sequential(nn.Linear(2, 2, bias=False), nn.Linear(2, 2, bias=False))
     tied[1].weight = tied[0].weight
-    assert len(tied.parameters()) == 1 and list(tied.state_dict()) == ["0.weight", "1.weight"]
+    assert len(list(tied.parameters())) == 1 and list(tied.state_dict()) == ["0.weight", "1.weight"]
 
 
 def test_sequential_takes_modules_or_an_ordered_dict_of_them():
@@ -496,17 +498,27 @@ def test_inplace_layers_write_into_their_input_when_no_graph_is_recorded(layer):
 
 
 @pytest.mark.parametrize("layer", [nn.ReLU, lambda inplace: nn.Dropout(0.5, inplace)])
-def test_inplace_layers_compute_out_of_place_while_a_graph_is_recorded(layer):
-    """tinyrrn records no in-place op: the input is kept, the gradient is the out-of-place one."""
+def test_inplace_layers_are_refused_while_a_graph_is_recorded(layer):
+    """tinyrrn records no in-place op: inplace=True on a tensor in a graph is refused, never computed out of
+    place behind the caller's back (a later use of x would see the old values)."""
     x = Tensor(np.array([-1.0, 2.0, -3.0, 4.0], "float32"), requires_grad=True)
-    tinyrrn.manual_seed(0)
-    out = layer(inplace=True)(x)
-    assert out is not x and x.version == 0
-    np.testing.assert_array_equal(x.detach().numpy(), [-1.0, 2.0, -3.0, 4.0])
-    out.sum().backward()
-    tinyrrn.manual_seed(0)
-    expected = layer(inplace=False)(Tensor(np.array([-1.0, 2.0, -3.0, 4.0], "float32"), requires_grad=True))
-    np.testing.assert_array_equal(out.detach().numpy(), expected.detach().numpy())
+    with pytest.raises(RuntimeError, match="leaf Variable that requires grad"):
+        layer(inplace=True)(x)
+    h = x * 1
+    with pytest.raises(RuntimeError, match="not supported by tinyrrn.*inplace=False"):
+        layer(inplace=True)(h)
+    assert x.version == 0 and h.version == 0
+    np.testing.assert_array_equal(h.detach().numpy(), [-1.0, 2.0, -3.0, 4.0])
+
+
+@pytest.mark.parametrize("call", [lambda F, x: F.relu(x, inplace=True), lambda F, x: F.dropout(x, 0.5, True, True)])
+def test_inplace_on_a_leaf_requiring_grad_is_refused_as_torch(torch, call):
+    with pytest.raises(RuntimeError, match="leaf Variable"):
+        call(torch.nn.functional, torch.tensor([-1.0, 2.0], requires_grad=True))
+    with pytest.raises(RuntimeError, match="leaf Variable"):
+        call(F, Tensor(np.array([-1.0, 2.0], "float32"), requires_grad=True))
+    x = Tensor(np.array([-1.0, 2.0], "float32"), requires_grad=True)
+    assert F.dropout(x, 0.5, False, True) is x and F.dropout(x, 0.0, True, True) is x  # nothing written, as PyTorch
 
 
 def test_relu_inplace_matches_torch(torch):
@@ -546,8 +558,8 @@ def test_module_api_keywords_as_torch(torch):
     assert "scratch" not in ours.state_dict() and "scratch" in dict(ours.named_buffers())
     assert [n for n, _ in ours.named_parameters(prefix="m")] == [n for n, _ in theirs.named_parameters(prefix="m")]
     assert [n for n, _ in ours.named_buffers(recurse=False)] == [n for n, _ in theirs.named_buffers(recurse=False)]
-    assert len(ours.parameters(recurse=False)) == len(list(theirs.parameters(recurse=False))) == 0
-    assert len(ours.parameters(recurse=True)) == 4
+    assert len(list(ours.parameters(recurse=False))) == len(list(theirs.parameters(recurse=False))) == 0
+    assert len(list(ours.parameters(recurse=True))) == 4
     ours.load_state_dict(ours.state_dict())  # the non-persistent buffer is neither saved nor expected
     for p in ours.parameters():
         p.grad = np.ones(p.shape, p.dtype)
@@ -562,3 +574,152 @@ def test_a_shared_parameter_is_listed_twice_without_remove_duplicate():
     model = nn.Sequential(shared, shared)
     assert len(list(model.named_parameters())) == 2
     assert len(list(model.named_parameters(remove_duplicate=False))) == 4
+
+
+class _AddK(nn.Module):
+    def __init__(self, k):
+        super().__init__()
+        self.k = k
+
+    def forward(self, x):
+        return x + self.k
+
+
+class _MulK(_AddK):
+    def forward(self, x):
+        return x * self.k
+
+
+def test_a_child_set_to_none_keeps_its_place_in_a_sequential_as_torch():
+    m = nn.Sequential(_AddK(1.0), _MulK(10.0))
+    setattr(m, "0", None)
+    assert len(m) == 2
+    with pytest.raises(TypeError):  # a None child is called, as PyTorch (not skipped)
+        m(Tensor(np.array([0.0])))
+    setattr(m, "0", _AddK(2.0))
+    assert m(Tensor(np.array([0.0]))).numpy().tolist() == [20.0]  # (0 + 2) * 10: the order kept
+
+
+def test_a_parameter_set_to_none_keeps_its_registration_and_order(torch):
+    class Two(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.a = nn.Parameter(np.ones(1, "float32"))
+            self.b = nn.Parameter(np.ones(1, "float32"))
+
+    m = Two()
+    m.a = None
+    assert list(m.state_dict()) == ["b"] and m.a is None
+    with pytest.raises(TypeError, match="Parameter or None expected"):
+        m.a = Tensor(np.zeros(1, "float32"))
+    m.a = nn.Parameter(np.zeros(1, "float32"))
+    assert list(m.state_dict()) == ["a", "b"]
+    theirs = torch.nn.Linear(2, 3, bias=False)
+    with pytest.raises(TypeError):
+        theirs.bias = torch.ones(3)
+    for layer in (nn.Linear(2, 3, bias=False), nn.Conv2d(1, 3, 1, bias=False), nn.ConvTranspose2d(1, 3, 1, bias=False),
+                  nn.BatchNorm2d(3, affine=False)):
+        with pytest.raises(TypeError, match="as parameter 'bias'"):
+            layer.bias = Tensor(np.ones(3, "float32"))
+        assert layer.bias is None and "bias" not in layer.state_dict()
+
+
+def test_a_none_buffer_assigned_an_array_is_a_buffer_as_torch(torch):
+    ours, theirs = nn.BatchNorm2d(2, track_running_stats=False), torch.nn.BatchNorm2d(2, track_running_stats=False)
+    ours.running_mean, theirs.running_mean = np.zeros(2, "float32"), torch.zeros(2)
+    assert list(ours.state_dict()) == list(theirs.state_dict()) == ["weight", "bias", "running_mean"]
+    with pytest.raises(TypeError, match="buffer"):
+        ours.running_var = "ones"
+    assert ours.to("cpu") is ours  # None buffers and parameters are passed over
+
+
+def test_register_parameter_as_torch():
+    m = nn.Module()
+    m.register_parameter("w", None)
+    with pytest.raises(TypeError):
+        m.register_parameter("v", Tensor(np.ones(1, "float32")))
+    m.x = 1
+    with pytest.raises(KeyError):
+        m.register_parameter("x", None)
+    with pytest.raises(KeyError):
+        m.register_parameter("a.b", None)
+    m.w = nn.Parameter(np.ones(2, "float32"))
+    assert [k for k, _ in m.named_parameters()] == ["w"]
+
+
+def test_parameters_is_a_generator_and_parameter_takes_no_data_as_torch(torch):
+    assert next(nn.Linear(2, 3).parameters()).shape == next(torch.nn.Linear(2, 3).parameters()).shape == (3, 2)
+    empty, theirs = nn.Parameter(), torch.nn.Parameter()
+    assert empty.shape == tuple(theirs.shape) == (0,) and empty.dtype == "float32" and empty.requires_grad
+
+
+@pytest.mark.parametrize("seed", [-1, -2 ** 63, 2 ** 64 - 1, 1.5, 2 ** 64, -2 ** 63 - 1])
+def test_manual_seed_takes_torchs_seeds(torch, seed):
+    try:
+        torch.manual_seed(seed)
+    except ValueError:
+        with pytest.raises(ValueError, match="Overflow"):
+            tinyrrn.manual_seed(seed)
+        return
+    first = tinyrrn.manual_seed(seed).random()
+    assert tinyrrn.manual_seed(int(seed) % 2 ** 64).random() == first
+    torch.manual_seed(0)
+
+
+def test_exception_classes_as_torch(torch):
+    with pytest.raises(NotImplementedError):
+        torch.nn.Module()(torch.ones(1))
+    with pytest.raises(NotImplementedError, match="forward"):
+        nn.Module()(Tensor(np.ones(1)))
+    with pytest.raises(ValueError, match="dtype"):
+        torch.nn.GRU(3, 4)(torch.ones(2, 1, 3, dtype=torch.int64))
+    for dtype in ("int64", "float64"):
+        with pytest.raises(ValueError, match="dtype"):
+            nn.GRU(3, 4)(Tensor(np.ones((2, 1, 3), dtype)))
+    with pytest.raises(TypeError):
+        torch.nn.GRU(2, 3.0)
+
+
+@pytest.mark.parametrize("name, args, kwargs", [
+    ("Linear", (2, 2), {}), ("Linear", (2, 2), {"bias": False}), ("ReLU", (), {"inplace": True}), ("ReLU", (), {}),
+    ("Dropout", (0.1,), {}), ("MaxPool2d", (2,), {}), ("MaxPool2d", (3, 2, 1), {"ceil_mode": True}),
+    ("AvgPool2d", (2,), {}), ("AdaptiveAvgPool2d", (1,), {}), ("Conv2d", (1, 2, 3), {}),
+    ("Conv2d", (2, 4, (1, 3)), {"padding": "same", "bias": False, "dilation": 2, "groups": 2}),
+    ("Conv2d", (1, 2, 3), {"stride": (2,), "padding": 1}), ("ConvTranspose2d", (3, 4, 3), {"stride": 2}),
+    ("ConvTranspose2d", (3, 4, 3), {"stride": 2, "padding": 1, "output_padding": 1, "bias": False}),
+    ("GRU", (3, 4), {}), ("GRU", (3, 4, 2), {"batch_first": True, "bias": False}),
+    ("BatchNorm2d", (3,), {"affine": False}), ("BatchNorm2d", (3,), {"momentum": None, "track_running_stats": False})])
+def test_module_reprs_are_torchs(torch, name, args, kwargs):
+    assert repr(getattr(nn, name)(*args, **kwargs)) == repr(getattr(torch.nn, name)(*args, **kwargs))
+
+
+def test_torch_keywords_at_their_defaults_and_unsupported_values_named(torch):
+    """PyTorch's device=/dtype= of layers, GRU's dropout/bidirectional/hx, load_state_dict's assign,
+    Module.to(dtype): taken at torch's defaults, refused saying 'not supported' otherwise."""
+    for make in (nn.Linear, torch.nn.Linear):
+        assert make(2, 3, device=None, dtype=None).weight.shape == (3, 2)
+    here, elsewhere = tinyrrn.backend.get_device(), {"cpu": "gpu", "gpu": "cpu"}[tinyrrn.backend.get_device()]
+    nn.Linear(2, 3, device=here, dtype="float32"), nn.Conv2d(2, 3, 3, device=None, dtype=None)
+    nn.ConvTranspose2d(2, 3, 3, device=None, dtype=None), nn.BatchNorm2d(2, device=None, dtype=None)
+    gru = nn.GRU(3, 4, 1, True, False, 0.0, False, 0, None, None)
+    torch.nn.GRU(3, 4, 1, True, False, 0.0, False, 0, None, None)
+    assert gru.dropout == 0.0 and gru.bidirectional is False
+    x, h0 = Tensor(on_device(np.ones((5, 2, 3), "float32"))), Tensor(on_device(np.zeros((1, 2, 4), "float32")))
+    np.testing.assert_array_equal(host(gru(x, hx=h0)[0]), host(gru(x, h0)[0]))
+    for make in (lambda: nn.GRU(2, 3, 2, dropout=0.5), lambda: nn.GRU(2, 3, bidirectional=True),
+                 lambda: nn.Linear(2, 3, dtype="float64"), lambda: nn.Linear(2, 3, device=elsewhere),
+                 lambda: nn.Linear(2, 2).load_state_dict({}, assign=True)):
+        with pytest.raises(NotImplementedError, match="not supported"):
+            make()
+    lin = nn.Linear(2, 2)
+    lin.load_state_dict(lin.state_dict(), assign=False)
+    theirs = torch.nn.Linear(2, 2).to(torch.float64)
+    for call in (lambda m: m.to("float64"), lambda m: m.to(dtype=np.float64), lambda m: m.to("cpu", "float64")):
+        model = nn.Sequential(nn.Linear(2, 2), nn.BatchNorm2d(2))
+        assert call(model) is model
+        assert {str(v.dtype) for v in model.state_dict().values()} == {"float64", "int64"}
+        assert model[0].weight.dtype == str(theirs.weight.dtype).rpartition(".")[2]
+    with pytest.raises(TypeError, match="floating point"):
+        nn.Linear(2, 2).to("int64")
+    with pytest.raises(ValueError, match="unknown device 'tpu'"):
+        nn.Linear(2, 2).to("tpu")

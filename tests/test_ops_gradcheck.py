@@ -341,3 +341,43 @@ def test_rounding_divisions_have_zero_gradients_and_floor_divide_none(rng):
 def test_pad_refuses_modes_other_than_constant(rng):
     with pytest.raises(NotImplementedError, match="pad: mode 'reflect' is not supported"):
         F.pad(t(rng, 1, 2, 4), (1, 1), mode="reflect")
+
+
+def test_gradcheck_takes_torchs_inputs_and_tolerances(torch):
+    x = Tensor(numpy.array([0.5, -1.0, 2.0]), requires_grad=True)
+    assert tinyrrn.gradcheck(lambda t: (t * t).sum(), x)  # one tensor: fn(x), as torch
+    assert torch.autograd.gradcheck(lambda t: (t * t).sum(), torch.tensor([0.5, -1.0, 2.0], dtype=torch.float64,
+                                                                         requires_grad=True))
+
+    def off_by(rel):
+        def f(t):
+            y = t * 1.0
+            y.backward_fn = lambda g: (g * (1 + rel),)
+            return y
+        return f
+
+    one = Tensor(numpy.array([100.0]), requires_grad=True)
+    assert tinyrrn.gradcheck(off_by(5e-4), (one,))  # within torch's rtol 1e-3
+    with pytest.raises(tinyrrn.GradcheckError) as error:
+        tinyrrn.gradcheck(off_by(5e-3), (one,))
+    assert isinstance(error.value, RuntimeError)  # torch's GradcheckError is a RuntimeError
+    assert tinyrrn.gradcheck(lambda t: Tensor(numpy.ones(2)), (Tensor(numpy.ones(3), requires_grad=True),))
+    assert torch.autograd.gradcheck(lambda t: torch.ones(2, dtype=torch.float64),
+                                    (torch.ones(3, dtype=torch.float64, requires_grad=True),))
+
+
+def test_gradcheck_takes_torchs_keywords():
+    x = Tensor(numpy.ones(3), requires_grad=True)
+    for kwargs in (dict(raise_exception=True), dict(nondet_tol=0.0), dict(fast_mode=False), dict(fast_mode=True),
+                   dict(check_undefined_grad=True), dict(check_grad_dtypes=False), dict(check_batched_grad=False)):
+        assert tinyrrn.gradcheck(lambda t: t * 2, (x,), **kwargs)
+
+    def wrong(t):
+        y = t * 1.0
+        y.backward_fn = lambda g: (g * 3,)
+        return y
+
+    assert tinyrrn.gradcheck(wrong, (x,), raise_exception=False) is False
+    for kwargs in (dict(check_batched_grad=True), dict(check_forward_ad=True), dict(check_backward_ad=False)):
+        with pytest.raises(NotImplementedError, match="not supported"):
+            tinyrrn.gradcheck(lambda t: t * 2, (x,), **kwargs)

@@ -3,7 +3,7 @@ import numpy
 import pytest
 
 import strict_xp
-from tinyrrn import Tensor, optim, threads
+from tinyrrn import Tensor, nn, optim, threads
 from tinyrrn.functional import channels_last
 
 SETTINGS = {"adam": dict(lr=0.01, weight_decay=0.01), "sgd": dict(lr=0.1, momentum=0.9, weight_decay=0.01),
@@ -180,3 +180,30 @@ def test_zero_grad_set_to_none_false_zeroes_in_place():
     held = p.grad
     optim.SGD([p], lr=0.1).zero_grad(set_to_none=False)
     assert p.grad is held and not held.any()
+
+
+def test_step_takes_a_closure_and_adam_torchs_decoupled_default(torch):
+    p = nn.Parameter(numpy.ones(2, "float32"))
+    opt = optim.SGD([p], lr=0.5)
+
+    def closure():
+        opt.zero_grad()
+        loss = (p * p).sum()
+        loss.backward()
+        return loss
+
+    assert float(opt.step(closure)) == 2.0 and p.detach().numpy().tolist() == [0.0, 0.0]
+    assert opt.step(closure=None) is None
+    tp = torch.nn.Parameter(torch.ones(2))
+    topt = torch.optim.SGD([tp], lr=0.5)
+
+    def tclosure():
+        topt.zero_grad()
+        loss = (tp * tp).sum()
+        loss.backward()
+        return loss
+
+    assert float(topt.step(tclosure)) == 2.0 and tp.detach().numpy().tolist() == [0.0, 0.0]
+    optim.Adam([p], decoupled_weight_decay=False)
+    with pytest.raises(NotImplementedError, match="decoupled_weight_decay=True is not supported"):
+        optim.Adam([p], decoupled_weight_decay=True)

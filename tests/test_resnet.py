@@ -246,9 +246,9 @@ def test_train_step_matches_torch(pair):
 def to_float64(model):
     """Every floating parameter and buffer of a tinyrrn model as float64 (astype keeps the memory layout)."""
     for m in model.modules():
-        for p in m._parameters.values():
+        for p in m.parameters(recurse=False):
             p.data = p.data.astype(np.float64)
-        for key, b in m._buffers.items():
+        for key, b in m.named_buffers(recurse=False):
             if b.dtype.kind == "f":
                 m._buffers[key] = b.astype(np.float64)
     return model

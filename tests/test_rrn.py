@@ -22,10 +22,9 @@ def tiny_bottleneck():
 def double(model, dtype="float64"):
     """The model with float64 parameters and buffers, for gradient checks."""
     for module in model.modules():
-        for p in module._parameters.values():
-            if p is not None:
-                p.data = p.data.astype(dtype)
-        for name, b in module._buffers.items():
+        for p in module.parameters(recurse=False):
+            p.data = p.data.astype(dtype)
+        for name, b in module.named_buffers(recurse=False):
             if b.dtype.kind == "f":
                 module._buffers[name] = b.astype(dtype)
     return model

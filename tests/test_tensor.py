@@ -299,3 +299,25 @@ def test_a_parameter_changed_by_a_step_after_the_forward_pass_stops_backward():
     w.grad = None
     (w * w * w).sum().backward()  # a forward pass after the step is fine
     numpy.testing.assert_allclose(host(w.grad), 3 * host(w.data) ** 2)
+
+
+def test_to_takes_torchs_dtype_forms(torch):
+    x, t = Tensor(numpy.ones(2), requires_grad=True), torch.ones(2, dtype=torch.float64, requires_grad=True)
+    assert x.to("float64") is x and t.to(torch.float64) is t
+    for call in (lambda v: v.to("float32"), lambda v: v.to(dtype="float32"), lambda v: v.to("cpu", "float32")):
+        y = call(x)
+        assert y.dtype == "float32" and t.to(torch.float32).dtype == torch.float32
+        y.sum().backward()
+    assert x.grad.dtype == "float64" and x.grad.tolist() == [3.0, 3.0]
+
+
+def test_backward_takes_torchs_keywords(torch):
+    x = Tensor(numpy.ones(3), requires_grad=True)
+    (x * 2).backward(gradient=Tensor(numpy.ones(3)), retain_graph=None, create_graph=False, inputs=None)
+    (x * 2).sum().backward(grad=Tensor(numpy.array(1.0)))
+    assert x.grad.tolist() == [4.0, 4.0, 4.0]
+    for kwargs in (dict(create_graph=True), dict(inputs=[x])):
+        with pytest.raises(NotImplementedError, match="not supported"):
+            (x * 2).sum().backward(**kwargs)
+    with pytest.raises(TypeError, match="both"):
+        (x * 2).sum().backward(Tensor(numpy.array(1.0)), grad=Tensor(numpy.array(1.0)))

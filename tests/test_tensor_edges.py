@@ -78,9 +78,17 @@ def test_a_parameter_made_from_a_scalar_trains_and_loads():
     assert float(host(module.p)) == 3.0
 
 
-@pytest.mark.parametrize("data", ["abc", None, [Tensor([1.0]), Tensor([2.0])]])
+@pytest.mark.parametrize("data", ["abc", [Tensor([1.0]), Tensor([2.0])]])
 def test_a_tensor_holds_numbers_only(data):
     with pytest.raises(TypeError, match="holds bools, integers or floats"):
+        Tensor(data)
+
+
+@pytest.mark.parametrize("data", [None, (i for i in range(3))], ids=["None", "generator"])
+def test_a_tensor_of_no_values_is_torchs_runtime_error(torch, data):
+    with pytest.raises(RuntimeError, match="Could not infer dtype"):
+        torch.tensor(data)
+    with pytest.raises(RuntimeError, match="Could not infer dtype"):
         Tensor(data)
 
 
@@ -465,3 +473,74 @@ def test_reshape_and_permute_take_pytorchs_keywords():
     assert F.reshape(x, shape=[6]).shape == (6,)
     with pytest.raises(TypeError, match="both"):
         x.reshape(3, 2, shape=(3, 2))
+
+
+@pytest.mark.parametrize("change", [lambda alias: alias.__iadd__(100.0), lambda alias: alias.__setitem__(0, -50.0)])
+def test_a_change_through_tensor_of_a_tensor_is_seen_by_the_graph_as_torch(torch, change):
+    """Tensor(t) shares t's data, so it shares t's version counter (torch.Tensor(t) / as_tensor(t) too)."""
+    w = Tensor(numpy.array([1.0, 2.0]), requires_grad=True)
+    x = Tensor(numpy.array([3.0, 4.0]))
+    loss = (w * x).sum()
+    change(Tensor(x))
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        loss.backward()
+    tw, tx = torch.tensor([1.0, 2.0], requires_grad=True), torch.tensor([3.0, 4.0])
+    tloss = (tw * tx).sum()
+    change(torch.Tensor(tx))
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        tloss.backward()
+    moved = Tensor(x, device="cpu")
+    assert moved.data is x.data and moved.version == x.version
+
+
+@pytest.mark.parametrize("dtype, value, error", [
+    ("float32", None, TypeError), ("float32", "3", TypeError), ("int64", [7.5, 8, 9], TypeError),
+    ("float32", 1 + 2j, RuntimeError), ("float32", 3.4028235e38 * 1.00000001, RuntimeError)])
+def test_item_assignment_refuses_what_torch_refuses(torch, dtype, value, error):
+    with pytest.raises(error):
+        torch.zeros((2, 3), dtype=getattr(torch, dtype))[0] = value
+    x = Tensor(numpy.zeros((2, 3), dtype))
+    with pytest.raises(error):
+        x[0] = value
+    assert x.version == 0 and not x.numpy().any()
+
+
+@pytest.mark.parametrize("index", [[0, 2], [True, False, True]])
+def test_advanced_index_put_needs_the_same_dtype_as_torch(torch, index):
+    with pytest.raises(RuntimeError, match="dtypes match"):
+        torch.zeros(3)[torch.tensor(index)] = torch.tensor([5.0, 6.0], dtype=torch.float64)
+    x = Tensor(numpy.zeros(3, "float32"))
+    with pytest.raises(RuntimeError, match="dtypes match"):
+        x[Tensor(numpy.array(index))] = Tensor(numpy.array([5.0, 6.0]))
+    x[Tensor(numpy.array(index))] = Tensor(numpy.array([5.0, 6.0], "float32"))
+    x[1:] = Tensor(numpy.array([7.0, 8.0]))  # basic indexing casts, as torch's copy_
+    assert x.numpy().tolist() == [5.0, 7.0, 8.0]
+
+
+def test_torch_refusals_of_method_arguments(torch):
+    x, t = Tensor(numpy.ones((2, 3))), torch.ones(2, 3)
+    for value in ("a", None):
+        with pytest.raises(RuntimeError, match="only supports Tensor or scalar"):
+            value in t
+        with pytest.raises(RuntimeError, match="only supports Tensor or scalar"):
+            value in x
+    for method in ("softmax", "log_softmax"):
+        with pytest.raises(TypeError):
+            getattr(t, method)()
+        with pytest.raises(TypeError, match="dim"):
+            getattr(x, method)()
+        numpy.testing.assert_allclose(getattr(x, method)(1).numpy(), getattr(t, method)(1).numpy(), rtol=1e-6)
+    with pytest.raises(TypeError):
+        t.reshape()
+    with pytest.raises(TypeError, match="shape"):
+        x.reshape()
+    assert Tensor(numpy.array([5.0])).reshape(()).shape == ()
+    w = Tensor(numpy.ones(3), requires_grad=True)
+    with pytest.raises(TypeError, match="must be a Tensor"):
+        (w * 2).sum().backward(2.0)
+    (w * 2).sum().backward(Tensor(numpy.array(2.0)))
+    assert w.grad.tolist() == [4.0, 4.0, 4.0]
+    with pytest.raises(TypeError):
+        torch.nn.GRU(2, 3, bias=0)
+    with pytest.raises(TypeError, match="bias should be of type bool"):
+        nn.GRU(2, 3, bias=0)

@@ -612,3 +612,22 @@ def test_accepted_as_by_torch(torch, name):
     fn = ACCEPTED_AS_BY_TORCH[name]
     expected = fn(tf, _input(tf)).numpy()
     numpy.testing.assert_allclose(fn(F, _input(F)).numpy(), expected, rtol=1e-10, atol=1e-12)
+
+
+def test_torchs_default_keywords_of_functional_ops(torch):
+    """PyTorch's alpha/out/dtype at their defaults are taken, other values refused saying so; cross_entropy's
+    deprecated size_average/reduce set the reduction as in PyTorch (and ignore_index is 5th, as there)."""
+    x = Tensor(numpy.random.default_rng(0).standard_normal((4, 3)))
+    t = torch.from_numpy(x.numpy())
+    F.add(x, x, alpha=1), F.sub(x, x, alpha=1), F.div(x, 2, out=None), F.concatenate([x], 0, out=None)
+    F.sum(x, dtype=None), F.mean(x, dtype=None), x.sum(dtype=None), F.softmax(x, dim=1, dtype=None)
+    F.log_softmax(x, dim=1, dtype=None)
+    for call in (lambda: F.add(x, x, alpha=2), lambda: F.div(x, 2, out=x), lambda: F.sum(x, dtype="float32")):
+        with pytest.raises(NotImplementedError, match="not supported"):
+            call()
+    labels = numpy.array([0, 2, 1, -1])
+    for size_average in (None, True, False):
+        for reduce in (None, True, False):
+            ours = F.cross_entropy(x, Tensor(labels), None, size_average, -1, reduce)
+            theirs = torch.nn.functional.cross_entropy(t, torch.from_numpy(labels), None, size_average, -1, reduce)
+            numpy.testing.assert_allclose(ours.numpy(), theirs.numpy(), rtol=1e-12)

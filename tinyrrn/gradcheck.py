@@ -2,15 +2,20 @@
 import numpy
 
 from . import backend
+from .functional._util import only_torch_defaults
 from .tensor import Tensor
 
 
-class GradcheckError(AssertionError):
-    """Analytic and numeric gradients disagree."""
+class GradcheckError(RuntimeError):
+    """Analytic and numeric gradients disagree (a RuntimeError, as PyTorch's)."""
 
 
-def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-4, max_elements=256, directions=8, seed=0):
-    """Check the gradients of ``fn(*inputs)`` against central differences; return True or raise.
+def gradcheck(fn, inputs, *, eps=1e-6, atol=1e-5, rtol=1e-3, raise_exception=True, nondet_tol=0.0,
+              check_undefined_grad=True, check_grad_dtypes=False, check_batched_grad=False,
+              check_batched_forward_grad=False, check_forward_ad=False, check_backward_ad=True, fast_mode=False,
+              masked=None, max_elements=256, directions=8, seed=0):
+    """Check the gradients of ``fn(*inputs)`` (``inputs`` a tuple or list, or one Tensor) against central
+    differences, with PyTorch's default tolerances; return True or raise.
 
     The output is reduced to a scalar with fixed random weights, so every
     output element takes part. For an input of at most ``max_elements``
@@ -19,9 +24,17 @@ def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-4, max_elements=256, dire
     Inputs must be float64 tensors; those with ``requires_grad`` are checked, through leaf copies of
     their values (a computed tensor is checked as PyTorch checks it; the inputs' own .grad is left as
     it was). On failure the error names the input, the worst element (or direction), and the analytic
-    and numeric values.
+    and numeric values; with ``raise_exception=False`` False is returned instead, as PyTorch.
+
+    Of PyTorch's other options, ``nondet_tol``, ``check_undefined_grad``, ``check_grad_dtypes`` and
+    ``fast_mode`` are taken at any value (tinyrrn's backward is deterministic, has no undefined gradient
+    and gives each input its dtype; this check already projects the output); the forward-mode, batched
+    and masked checks tinyrrn does not have are refused unless off.
     """
-    inputs = list(inputs)
+    only_torch_defaults("gradcheck", check_batched_grad=(check_batched_grad, False), masked=(masked or None, None),
+                        check_batched_forward_grad=(check_batched_forward_grad, False),
+                        check_forward_ad=(check_forward_ad, False), check_backward_ad=(check_backward_ad, True))
+    inputs = [inputs] if isinstance(inputs, Tensor) else list(inputs)  # one tensor: fn(x), as PyTorch
     for i, t in enumerate(inputs):
         if isinstance(t, Tensor) and t.requires_grad and t.dtype != numpy.float64:
             raise TypeError(f"gradcheck: input {i} is {t.dtype}; use float64 for a meaningful check")
@@ -41,7 +54,8 @@ def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-4, max_elements=256, dire
     def objective():
         return float((fn(*inputs).data * weights).sum())
 
-    first.backward(weights)
+    if first.requires_grad:  # else fn's output does not depend on the inputs: every analytic gradient is 0
+        first.backward(weights)
     for i in checked:
         t = inputs[i]
         analytic = backend.to_numpy(t.grad) if t.grad is not None else numpy.zeros(t.shape)
@@ -68,6 +82,8 @@ def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-4, max_elements=256, dire
         finally:
             t.data = original
         if worst[0] > 0:
+            if not raise_exception:
+                return False
             _, where, expected, numeric = worst
             raise GradcheckError(f"gradcheck: input {i} (shape {tuple(t.shape)}), {where}: "
                                  f"analytic {expected:.8g} vs numeric {numeric:.8g} "

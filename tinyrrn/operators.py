@@ -10,6 +10,7 @@ import numpy
 
 from . import functional as F
 from .functional.shape import index_items
+from .nn.module import device_and_dtype
 from .tensor import ArgumentError, Tensor, check_int64, is_grad_enabled, no_grad
 
 
@@ -61,14 +62,19 @@ def _assigned(value, dtype):
     negative int wraps into an unsigned one, -1 is 255; float16 takes inf), as PyTorch."""
     if not isinstance(value, (numbers.Number, numpy.generic)):
         value = value.data if isinstance(value, Tensor) else value
-        return value.astype(dtype, copy=False) if hasattr(value, "astype") else value
+        if not hasattr(value, "astype"):  # None, a string, a list: NumPy would parse or convert them
+            raise TypeError(f"can't assign a {type(value).__name__} to a {dtype} tensor (a number, tensor or "
+                            "array expected, as PyTorch)")
+        return value.astype(dtype, copy=False)
+    if isinstance(value, (complex, numpy.complexfloating)) and dtype != bool:
+        raise ArgumentError(f"[]=: value {value!r} cannot be converted to type {dtype} without overflow (as PyTorch)")
     check_int64(value)
     if dtype.kind in "iu":
         info = numpy.iinfo(dtype)
         wraps = dtype.kind == "u" and isinstance(value, (int, numpy.integer))
         fits = (-info.max if wraps else info.min) <= value <= info.max  # False for NaN and inf
     elif dtype.kind == "f" and dtype != "float16":
-        fits = not numpy.isfinite(value) or abs(value) <= numpy.finfo(dtype).max
+        fits = not numpy.isfinite(value) or abs(value) <= float(numpy.finfo(dtype).max)  # in double, as PyTorch
     else:  # bool takes any number, float16 rounds beyond its range to inf
         fits = True
     if not fits:
@@ -79,9 +85,32 @@ def _assigned(value, dtype):
 
 def _setitem(self, index, value):
     """``x[index] = value``: converted as PyTorch converts it (_assigned) and written into x (its version
-    counts the change); refused while gradients are recorded (see _refuse_in_graph)."""
+    counts the change); refused while gradients are recorded (see _refuse_in_graph), and for a value of
+    another dtype at an advanced index (PyTorch's index_put does not cast)."""
     _refuse_in_graph("[]=", self, value)
-    _write("[]=", self, index_items("setitem", index, self.ndim), _assigned(value, self.dtype))
+    items = index_items("setitem", index, self.ndim)
+    source = getattr(value, "dtype", self.dtype)
+    if source != self.dtype and not all(i is None or i is Ellipsis or type(i) in (int, slice) for i in items):
+        raise ArgumentError(f"Index put requires the source and destination dtypes match, got {self.dtype} for the "
+                            f"destination and {source} for the source (as PyTorch; basic indexing casts)")
+    _write("[]=", self, items, _assigned(value, self.dtype))
+
+
+def _needs_dim(op):
+    """Tensor.softmax and Tensor.log_softmax, which need ``dim`` (PyTorch's methods have no implicit one)."""
+    def method(self, *args, **kwargs):
+        if not args and kwargs.get("dim", kwargs.get("axis")) is None:
+            raise TypeError(f"{op.__name__}() missing 1 required positional argument: 'dim' (as PyTorch's Tensor method)")
+        return op(self, *args, **kwargs)
+    return method
+
+
+def _to(self, *args, device=None, dtype=None):
+    """x.to(device), x.to(dtype), x.to(device, dtype) or keywords, as PyTorch: x itself when nothing changes,
+    else a differentiable conversion (F.astype, F.to_device)."""
+    device, dtype = device_and_dtype("Tensor.to", args, device, dtype)
+    out = self if dtype is None or dtype == self.dtype else F.astype(self, dtype)
+    return out if device is None else F.to_device(out, device)
 
 
 def _in_place(op, symbol):
@@ -125,9 +154,9 @@ METHODS = {
     "reshape": F.reshape, "transpose": F.transpose, "permute": F.permute, "flatten": F.flatten,
     # element-wise functions
     "exp": F.exp, "log": F.log, "relu": F.relu, "sigmoid": F.sigmoid, "tanh": F.tanh,
-    "pow": F.pow, "div": F.div, "softmax": F.softmax, "log_softmax": F.log_softmax,
+    "pow": F.pow, "div": F.div, "softmax": _needs_dim(F.softmax), "log_softmax": _needs_dim(F.log_softmax),
     # dtype and device (differentiable: the gradient flows back to the original)
-    "astype": F.astype, "to": F.to_device,
+    "astype": F.astype, "to": _to,
 }
 
 

@@ -12,6 +12,7 @@ import math
 import numbers
 
 from . import backend, threads
+from .functional._util import only_torch_defaults
 
 
 def adam_update(param, grad, exp_avg, exp_avg_sq, beta1, beta2, step_size, correction2_sqrt, eps):
@@ -76,15 +77,6 @@ def _check_parameters(params):
     return params
 
 
-def _only_torch_defaults(optimizer, **options):
-    """PyTorch's options that tinyrrn does not have, each given as (value, PyTorch's default): taken at the
-    default, so that PyTorch's code runs, and refused otherwise with an error that says so."""
-    for name, (value, default) in options.items():
-        if value is not default and value != default:
-            raise NotImplementedError(f"{optimizer}: {name}={value!r} is not supported by tinyrrn (only "
-                                      f"PyTorch's default, {name}={default!r})")
-
-
 def _check_at_least(name, value, least=0.0):
     if not isinstance(value, numbers.Real) or not value >= least:
         raise ValueError(f"Invalid {name}: {value}")
@@ -104,6 +96,13 @@ class Optimizer:
     def zero_grad(self, set_to_none=True):
         """Drop every parameter's gradient (PyTorch's default), or with ``set_to_none=False`` zero it in place."""
         zero_grads(self.params, set_to_none)
+
+    def step(self, closure=None):
+        """One update (the subclass's ``update``); with a ``closure`` (which recomputes the loss and its
+        gradients) called first and its loss returned, as PyTorch."""
+        loss = None if closure is None else closure()
+        self.update()
+        return loss
 
     def state_dict(self):
         """{'steps', 'lr', 'param_steps', 'buffers': {index: {name: array}}} (arrays on the parameters' device)."""
@@ -139,9 +138,11 @@ class Adam(Optimizer):
     BUFFERS = ("exp_avg", "exp_avg_sq")  # per parameter, in state_dict()
 
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, amsgrad=False, *,
-                 foreach=None, maximize=False, capturable=False, differentiable=False, fused=None):
-        _only_torch_defaults("Adam", amsgrad=(amsgrad, False), foreach=(foreach, None), maximize=(maximize, False),
-                             capturable=(capturable, False), differentiable=(differentiable, False), fused=(fused, None))
+                 foreach=None, maximize=False, capturable=False, differentiable=False, fused=None,
+                 decoupled_weight_decay=False):
+        only_torch_defaults("Adam", amsgrad=(amsgrad, False), foreach=(foreach, None), maximize=(maximize, False),
+                             capturable=(capturable, False), differentiable=(differentiable, False), fused=(fused, None),
+                             decoupled_weight_decay=(decoupled_weight_decay, False))
         super().__init__(params, lr)
         _check_at_least("epsilon value", eps)
         for i in range(2):  # PyTorch's IndexError for one beta
@@ -152,7 +153,7 @@ class Adam(Optimizer):
         _check_at_least("weight_decay value", weight_decay)
         self.betas, self.eps, self.weight_decay = betas, eps, weight_decay
 
-    def step(self):
+    def update(self):
         """One update of every parameter with a gradient; each is bias-corrected by its own step count
         (a parameter that had no gradient for a while has taken fewer steps), as PyTorch."""
         self.steps += 1
@@ -184,7 +185,7 @@ class SGD(Optimizer):
 
     def __init__(self, params, lr=1e-3, momentum=0.0, dampening=0.0, weight_decay=0.0, nesterov=False, *,
                  maximize=False, foreach=None, differentiable=False, fused=None):
-        _only_torch_defaults("SGD", nesterov=(nesterov, False), maximize=(maximize, False), foreach=(foreach, None),
+        only_torch_defaults("SGD", nesterov=(nesterov, False), maximize=(maximize, False), foreach=(foreach, None),
                              differentiable=(differentiable, False), fused=(fused, None))
         super().__init__(params, lr)
         _check_at_least("momentum value", momentum)
@@ -193,7 +194,7 @@ class SGD(Optimizer):
             raise ValueError(f"Invalid dampening value: {dampening}")
         self.momentum, self.dampening, self.weight_decay = momentum, dampening, weight_decay
 
-    def step(self):
+    def update(self):
         """One update of every parameter with a gradient. With dampening, as PyTorch, a momentum buffer's
         first step takes the whole gradient and later ones (1 - dampening) of it."""
         self.steps += 1

@@ -7,8 +7,14 @@ _generator = numpy.random.default_rng(0)
 
 
 def manual_seed(seed):
-    """Seed tinyrrn's generator, NumPy's global state and (when loaded) CuPy's."""
+    """Seed tinyrrn's generator, NumPy's global state and (when loaded) CuPy's; return the generator.
+    Seeds as PyTorch takes them: any int from -2**63 to 2**64 - 1 (a negative one as its 64-bit
+    two's complement) or a float (its int part); beyond them PyTorch's ValueError."""
     global _generator
+    seed = int(seed)
+    if not -2 ** 63 <= seed < 2 ** 64:
+        raise ValueError(f"manual_seed: Overflow when unpacking long long: {seed} (as PyTorch)")
+    seed %= 2 ** 64
     _generator = numpy.random.default_rng(seed)
     numpy.random.seed(seed % 2**32)
     cupy = sys.modules.get("cupy")
@@ -17,6 +23,7 @@ def manual_seed(seed):
             cupy.random.seed(seed)
         except Exception:  # CuPy installed but no usable GPU: nothing to seed
             pass
+    return _generator
 
 
 def generator():

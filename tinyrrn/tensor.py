@@ -24,6 +24,7 @@ the op library.
 """
 import functools
 import inspect
+import numbers
 import threading
 
 import numpy
@@ -134,7 +135,8 @@ class Tensor:
     __hash__ = object.__hash__  # `==` is element-wise (tinyrrn.operators); tensors stay usable as dict keys
 
     def __init__(self, data, requires_grad=False, device=None):
-        if isinstance(data, Tensor):
+        source = data if isinstance(data, Tensor) else None  # Tensor(t): t's data, without its graph
+        if source is not None:
             data = data.data
         if isinstance(data, numpy.generic):  # a NumPy scalar (a full reduction's result): a 0-d array,
             data = numpy.asarray(data)       # which in-place updates can write into
@@ -143,6 +145,8 @@ class Tensor:
                 data = backend.to_device(data, device)
         else:
             array = backend.module_for(device).asarray(data)
+            if array.dtype.kind == "O" and array.ndim == 0:  # None, a generator: no values to take
+                raise RuntimeError(f"Could not infer dtype of {type(data).__name__} (as PyTorch)")
             if array.dtype.kind in "uO" or (array.dtype == "float64" and array.size and float(abs(array).max()) >= 2 ** 63):
                 check_int64(data)  # NumPy's types for an int beyond int64
             data = array.astype("float32") if array.dtype.kind == "f" else array
@@ -159,7 +163,9 @@ class Tensor:
         self.backward_fn = None
         self.op = None
         self._version = [0]  # in-place changes of data (x += y, an optimiser's step, load_state_dict), shared
-        # with the views of this data (detach(), basic indexing, reshape, permute): see ``version``
+        # with the views of this data (detach(), Tensor(t), basic indexing, reshape, permute): see ``version``
+        if source is not None and data is source.data:  # the same memory: a change through either is seen by both
+            self._version = source._version
 
     @property
     def requires_grad(self):
@@ -195,6 +201,9 @@ class Tensor:
 
     def __contains__(self, element):
         """Whether any value equals ``element`` (a number or a tensor), as PyTorch's ``in``."""
+        if not isinstance(element, (Tensor, numbers.Number, numpy.generic)):
+            raise RuntimeError(f"Tensor.__contains__ only supports Tensor or scalar, but you passed in a {type(element)} "
+                               "(as PyTorch)")
         return bool((self.data == (element.data if isinstance(element, Tensor) else element)).any())
 
     def __bool__(self):
@@ -261,18 +270,22 @@ class Tensor:
 
     def detach(self):
         """The same data, cut from the graph (a change through either is counted in both)."""
-        out = Tensor(self.data)
-        out._version = self._version
-        return out
+        return Tensor(self)
 
     # -- backward ---------------------------------------------------------
-    def backward(self, grad=None, retain_graph=False):
+    def backward(self, gradient=None, retain_graph=None, create_graph=False, inputs=None, *, grad=None):
         """Accumulate d(self)/d(leaf) into ``leaf.grad`` for every leaf that requires grad.
 
-        ``grad`` is the gradient flowing into this tensor; it may be left out
-        only for a one-element tensor (a loss). The graph is freed afterwards
-        unless ``retain_graph`` is true.
+        ``gradient`` (PyTorch's name; ``grad`` is tinyrrn's) is the gradient flowing into this tensor; it may
+        be left out only for a one-element tensor (a loss). The graph is freed afterwards unless
+        ``retain_graph`` is true. PyTorch's ``create_graph`` and ``inputs`` are taken at their defaults only.
         """
+        if create_graph or inputs is not None:
+            raise NotImplementedError("backward(): create_graph=True and inputs= are not supported by tinyrrn "
+                                      "(only PyTorch's defaults, create_graph=False and inputs=None)")
+        if grad is not None and gradient is not None:
+            raise TypeError("backward(): got both gradient= and grad= (the same argument)")
+        grad = gradient if grad is None else grad
         if not self.requires_grad:
             raise RuntimeError("backward() on a tensor that does not require grad "
                                "(no input required grad, or it was made under no_grad())")
@@ -284,6 +297,9 @@ class Tensor:
                                    f"got shape {tuple(self.shape)}; pass grad= explicitly")
             grad = xp.ones_like(self.data)
         else:
+            if not (isinstance(grad, Tensor) or hasattr(grad, "dtype") and hasattr(grad, "shape")):
+                raise TypeError(f"backward(): the gradient must be a Tensor (or an array) or None, as PyTorch's, "
+                                f"got {type(grad).__name__}")
             grad = (grad.data if isinstance(grad, Tensor) else xp.asarray(grad)).astype(self.dtype, copy=False)
             if grad.shape != self.shape:
                 raise ArgumentError(f"backward(): grad shape {tuple(grad.shape)} does not match "

@@ -55,6 +55,15 @@ def axis_index(op, axis, ndim):
     return axis % size
 
 
+def only_torch_defaults(op, **options):
+    """PyTorch's options that tinyrrn does not have, each given as (value, PyTorch's default): taken at the
+    default, so that PyTorch's code runs, and refused otherwise with an error that says so."""
+    for name, (value, default) in options.items():
+        if value is not default and value != default:
+            raise NotImplementedError(f"{op}: {name}={value!r} is not supported by tinyrrn (only "
+                                      f"PyTorch's default, {name}={default!r})")
+
+
 def torch_name(op, name, value, torch_name, torch_value, default=None):
     """An argument given by its NumPy name (axis, keepdims) or PyTorch's (dim, keepdim), not both."""
     if torch_value is None:

@@ -13,7 +13,7 @@ import numpy
 
 from .. import backend, threads
 from ..tensor import Tensor, is_grad_enabled, make_result
-from ._util import ArgumentError, broadcast_shape, check_float, check_tensors, unbroadcast
+from ._util import ArgumentError, broadcast_shape, check_float, check_tensors, only_torch_defaults, unbroadcast
 from .dtypes import DEFAULT_FLOAT, category, opmath, result_type
 
 
@@ -87,8 +87,9 @@ def _relu_gradient(g, y, out):
     xp.multiply(g, xp.logical_not(y <= 0), out=out)
 
 
-def add(a, b):
-    """a + b with broadcasting."""
+def add(a, b, *, alpha=1):
+    """a + b with broadcasting (PyTorch's ``alpha`` at its default only: multiply b first)."""
+    only_torch_defaults("add", alpha=(alpha, 1))
     a, b, x, y = _operands("add", a, b)
 
     def backward(g):
@@ -117,8 +118,9 @@ def add_relu(a, b):
     return make_result(out, (a, b), backward, "add_relu")
 
 
-def sub(a, b):
-    """a - b with broadcasting (bool operands are refused, as in PyTorch)."""
+def sub(a, b, *, alpha=1):
+    """a - b with broadcasting (bool operands are refused, as in PyTorch; ``alpha`` as add's)."""
+    only_torch_defaults("sub", alpha=(alpha, 1))
     if any(isinstance(v, (bool, numpy.bool_)) or getattr(v, "dtype", None) == bool for v in (a, b)):
         raise ArgumentError("sub: subtraction with a bool tensor is not supported (as in PyTorch)")
     a, b, x, y = _operands("sub", a, b)
@@ -143,12 +145,14 @@ def mul(a, b):
 
 
 @_float32_scalar
-def div(a, b, rounding_mode=None):
-    """a / b with broadcasting (torch.div); integer and bool operands divide as float32.
+def div(a, b, rounding_mode=None, *, out=None):
+    """a / b with broadcasting (torch.div); integer and bool operands divide as float32 (PyTorch's ``out``
+    at its default only).
 
     rounding_mode 'trunc' rounds the quotient toward zero and 'floor' down; both keep an
     integer result type, and their gradient is zero, as in PyTorch.
     """
+    only_torch_defaults("div", out=(out, None))
     if rounding_mode is None:
         dtype = result_type(a, b)
         a, b, x, y = _operands("div", a, b, dtype if category(dtype) == 2 else DEFAULT_FLOAT)
@@ -268,11 +272,19 @@ def log(x):
     return make_result(backend.xp_of(x.data).log(x.data), (x,), lambda g: (g / x.data,), "log")
 
 
-def _writes_in_place(x, inplace):
-    """Whether an op's ``inplace=True`` writes into x, as PyTorch: when no graph is being recorded for x
-    (under no_grad, or x needs no gradient). While one is, tinyrrn computes out of place (it records
-    no in-place op): the same values, a new tensor, x unchanged."""
-    return inplace and not (is_grad_enabled() and x.requires_grad)
+def _writes_in_place(op, x, inplace):
+    """Whether an op's ``inplace=True`` writes into x: when no graph is being recorded for x (under
+    no_grad, or x needs no gradient), as PyTorch. While one is, it is refused: a leaf that requires grad
+    as PyTorch refuses it, and a computed tensor because tinyrrn records no in-place op (its tensors are
+    the graph's nodes, so x cannot come to stand for the result while its old value stays in the graph)."""
+    if not (inplace and is_grad_enabled() and x.requires_grad):
+        return inplace
+    if x.is_leaf:
+        raise RuntimeError(f"{op}(inplace=True): a leaf Variable that requires grad is being used in an in-place "
+                           "operation (as PyTorch); use inplace=False, or change it under no_grad()")
+    raise RuntimeError(f"{op}(inplace=True) on a tensor that requires grad while a graph is recorded is not "
+                       "supported by tinyrrn (it records no in-place op); use inplace=False, which gives the "
+                       "same values as a new tensor, and use that result in place of the input")
 
 
 def _written(x):
@@ -284,7 +296,7 @@ def _written(x):
 def relu(x, inplace=False):
     """max(x, 0); the gradient at 0 is 0, as in PyTorch. ``inplace``: see _writes_in_place."""
     check_float("relu", x)
-    if _writes_in_place(x, inplace):
+    if _writes_in_place("relu", x, inplace):
         threads.elementwise(_relu, x.data, out=x.data)
         return _written(x)
     out = threads.elementwise(_relu, x.data)
@@ -330,7 +342,7 @@ def dropout(x, p=0.5, training=True, inplace=False):
     else:
         keep = (xp.random.random_sample(x.shape) >= p).astype(x.dtype)
         mask = (opmath(keep) / (1 - p)).astype(x.dtype, copy=False)  # float16: 1 / (1 - p) rounded once
-    if _writes_in_place(x, inplace):
+    if _writes_in_place("dropout", x, inplace):
         xp.multiply(x.data, mask, out=x.data)
         return _written(x)
     return make_result(x.data * mask, (x,), lambda g: (g * mask,), "dropout")

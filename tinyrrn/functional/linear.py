@@ -30,7 +30,7 @@ def matmul(a, b):
     out = make_result(xp.matmul(a2.data, b2.data), (a2, b2), backward, "matmul")
     if a.ndim > 1 and b.ndim > 1:
         return out
-    return reshape(out, *(out.shape[:-2] + out.shape[-2:-1] * (a.ndim > 1) + out.shape[-1:] * (b.ndim > 1)))
+    return reshape(out, out.shape[:-2] + out.shape[-2:-1] * (a.ndim > 1) + out.shape[-1:] * (b.ndim > 1))
 
 
 def linear(x, weight, bias=None):

@@ -1,7 +1,7 @@
 """Softmax, log-softmax and the cross-entropy loss."""
 from .. import backend
 from ..tensor import Tensor, is_grad_enabled, make_result
-from ._util import ArgumentError, DtypeError, axis_index, check_float, torch_name
+from ._util import ArgumentError, DtypeError, axis_index, check_float, only_torch_defaults, torch_name
 from .dtypes import opmath
 
 REDUCTIONS = ("mean", "sum", "none")
@@ -30,8 +30,10 @@ def _log_softmax(data, axis):
     return shifted - xp.log(xp.exp(shifted).sum(axis=axis, keepdims=True))
 
 
-def log_softmax(x, axis=None, *, dim=None):
-    """log(softmax(x)) along ``axis`` (or PyTorch's ``dim``), computed stably by subtracting the maximum."""
+def log_softmax(x, axis=None, *, dim=None, dtype=None):
+    """log(softmax(x)) along ``axis`` (or PyTorch's ``dim``), computed stably by subtracting the maximum;
+    PyTorch's ``dtype`` at its default only (convert x first)."""
+    only_torch_defaults("log_softmax", dtype=(dtype, None))
     check_float("log_softmax", x)
     axis = _softmax_axis("log_softmax", x, torch_name("log_softmax", "axis", axis, "dim", dim))
     out = _log_softmax(x.data, axis)
@@ -40,8 +42,10 @@ def log_softmax(x, axis=None, *, dim=None):
                        "log_softmax")
 
 
-def softmax(x, axis=None, *, dim=None):
-    """exp(x) / sum(exp(x)) along ``axis`` (or PyTorch's ``dim``; torch.softmax), computed stably."""
+def softmax(x, axis=None, *, dim=None, dtype=None):
+    """exp(x) / sum(exp(x)) along ``axis`` (or PyTorch's ``dim``; torch.softmax), computed stably; PyTorch's
+    ``dtype`` at its default only (convert x first)."""
+    only_torch_defaults("softmax", dtype=(dtype, None))
     check_float("softmax", x)
     axis = _softmax_axis("softmax", x, torch_name("softmax", "axis", axis, "dim", dim))
     out = backend.xp_of(x.data).exp(_log_softmax(opmath(x.data), axis)).astype(x.dtype, copy=False)  # float16:
@@ -50,7 +54,8 @@ def softmax(x, axis=None, *, dim=None):
                        "softmax")
 
 
-def cross_entropy(logits, target, weight=None, *, ignore_index=-100, reduction="mean", label_smoothing=0.0):
+def cross_entropy(logits, target, weight=None, size_average=None, ignore_index=-100, reduce=None, reduction="mean",
+                  label_smoothing=0.0):
     """-sum over classes of target * log softmax(logits) (torch.nn.functional.cross_entropy).
 
     A class index out of range is an IndexError on the CPU; on a GPU that position's loss is NaN
@@ -61,8 +66,13 @@ def cross_entropy(logits, target, weight=None, *, ignore_index=-100, reduction="
     nowhere) or class probabilities (floats, shaped as logits; differentiable). ``weight``
     (C,) weighs each class. ``reduction``: 'mean' (over index targets: divided by the summed
     weights of the counted targets, as PyTorch), 'sum' or 'none'. ``label_smoothing`` e mixes
-    the target with the uniform distribution: (1 - e) * target + e / C.
+    the target with the uniform distribution: (1 - e) * target + e / C. PyTorch's deprecated
+    ``size_average`` and ``reduce``, when given, set the reduction as in PyTorch (False for either: 'sum'
+    or 'none').
     """
+    if size_average is not None or reduce is not None:  # PyTorch's _Reduction.legacy_get_string
+        reduce = reduce is not False
+        reduction = ("mean" if size_average is not False else "sum") if reduce else "none"
     check_float("cross_entropy", logits)
     if reduction not in REDUCTIONS:
         raise ValueError(f"cross_entropy: reduction must be one of {REDUCTIONS}, got {reduction!r}")

@@ -1,7 +1,7 @@
 """Reductions: sum and mean over some or all axes."""
 from .. import backend
 from ..tensor import make_result
-from ._util import accurate_sum, axes_tuple, check_float, check_tensors, torch_name
+from ._util import accurate_sum, axes_tuple, check_float, check_tensors, only_torch_defaults, torch_name
 
 
 def _expand(g, x, axes, keepdims):
@@ -12,9 +12,11 @@ def _expand(g, x, axes, keepdims):
     return xp.broadcast_to(g, x.shape)
 
 
-def sum(x, axis=None, keepdims=False, *, dim=None, keepdim=None):
+def sum(x, axis=None, keepdims=False, *, dim=None, keepdim=None, dtype=None):
     """Sum over ``axis`` (an int, a tuple, or None or () for all; PyTorch's ``dim`` and ``keepdim``
-    are the same arguments), accurately (_util.accurate_sum); integer and bool tensors sum to int64."""
+    are the same arguments), accurately (_util.accurate_sum); integer and bool tensors sum to int64.
+    PyTorch's ``dtype`` at its default only (convert x first)."""
+    only_torch_defaults("sum", dtype=(dtype, None))
     axis, keepdims = torch_name("sum", "axis", axis, "dim", dim), torch_name("sum", "keepdims", keepdims, "keepdim",
                                                                                   keepdim, False)
     check_tensors("sum", x)
@@ -24,8 +26,10 @@ def sum(x, axis=None, keepdims=False, *, dim=None, keepdim=None):
     return make_result(out, (x,), lambda g: (_expand(g, x, axes, keepdims),), "sum")
 
 
-def mean(x, axis=None, keepdims=False, *, dim=None, keepdim=None):
-    """Mean over ``axis`` (an int, a tuple, or None or () for all; or PyTorch's ``dim``, ``keepdim``)."""
+def mean(x, axis=None, keepdims=False, *, dim=None, keepdim=None, dtype=None):
+    """Mean over ``axis`` (an int, a tuple, or None or () for all; or PyTorch's ``dim``, ``keepdim``);
+    PyTorch's ``dtype`` at its default only (convert x first)."""
+    only_torch_defaults("mean", dtype=(dtype, None))
     axis, keepdims = torch_name("mean", "axis", axis, "dim", dim), torch_name("mean", "keepdims", keepdims,
                                                                                    "keepdim", keepdim, False)
     check_float("mean", x)

@@ -7,7 +7,7 @@ import numpy
 
 from .. import backend
 from ..tensor import Tensor, make_result
-from ._util import ArgumentError, axis_index, check_tensors, torch_name
+from ._util import ArgumentError, axis_index, check_tensors, only_torch_defaults, torch_name
 from .dtypes import result_type
 
 
@@ -22,6 +22,8 @@ def _shape_arg(op, sizes, keyword=None, name="shape"):
 
 def reshape(x, *sizes, shape=None):
     """The same elements in a new shape (one dimension may be -1): x.reshape(2, 3), ((2, 3)) or (shape=(2, 3))."""
+    if not sizes and shape is None:
+        raise TypeError("reshape() missing 1 required argument: 'shape' (as PyTorch; () is the 0-d shape)")
     shape = _shape_arg("reshape", sizes, shape)
     if any(operator.index(n) < -1 for n in shape) or sum(n == -1 for n in shape) > 1:
         raise ArgumentError(f"reshape: invalid shape {tuple(shape)} for {tuple(x.shape)} (sizes are >= 0, "
@@ -140,9 +142,10 @@ def getitem(x, index):
     return make_result(x.data[select][rest], (x,), backward, "getitem")
 
 
-def concatenate(tensors, axis=0, *, dim=None):
+def concatenate(tensors, axis=0, *, dim=None, out=None):
     """Join tensors along an existing axis (or PyTorch's ``dim``; torch.cat), of any dtypes: the result
-    in their promoted dtype (torch.result_type)."""
+    in their promoted dtype (torch.result_type); PyTorch's ``out`` at its default only."""
+    only_torch_defaults("concatenate", out=(out, None))
     axis = torch_name("concatenate", "axis", axis, "dim", dim, 0)
     tensors = list(tensors)
     check_tensors("concatenate", *tensors)

@@ -11,18 +11,30 @@ from .. import backend
 from .. import functional as F
 from ..tensor import ArgumentError, Tensor
 from . import init
-from .module import Module, Parameter
+from .module import Module, Parameter, check_factory_arguments
 
 
 class GRU(Module):
     """Multi-layer GRU, as torch.nn.GRU: inputs (time, batch, features), or (batch, time, features)
     with batch_first=True, or one unbatched sequence (time, features)."""
 
-    def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False):
+    def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False, dropout=0.0,
+                 bidirectional=False, proj_size=0, device=None, dtype=None):
+        """PyTorch's arguments, in its order; tinyrrn's GRU has no dropout between layers, one direction and
+        no projection, so ``dropout``, ``bidirectional`` and ``proj_size`` are taken at their defaults only."""
         super().__init__()
+        check_factory_arguments("GRU", device, dtype)
+        if dropout != 0 or bidirectional or proj_size != 0:
+            raise NotImplementedError(f"GRU: dropout={dropout!r}, bidirectional={bidirectional!r} and proj_size="
+                                      f"{proj_size!r} are not supported by tinyrrn (only 0.0, False and 0)")
+        self.dropout, self.bidirectional = 0.0, False
         for name, value in (("input_size", input_size), ("hidden_size", hidden_size), ("num_layers", num_layers)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise TypeError(f"GRU: {name} should be of type int, got: {type(value).__name__} (as PyTorch)")
+            if value < 1:
                 raise ValueError(f"GRU: {name} must be a positive integer, got {value!r}")
+        if not isinstance(bias, bool):
+            raise TypeError(f"GRU: bias should be of type bool, got: {type(bias).__name__} (as PyTorch)")
         self.input_size, self.hidden_size, self.num_layers, self.bias = input_size, hidden_size, num_layers, bias
         self.batch_first = bool(batch_first)
         bound = 1 / hidden_size ** 0.5
@@ -35,14 +47,18 @@ class GRU(Module):
                 data = backend.to_device(init.uniform(shape, bound), backend.get_device())
                 setattr(self, f"{name}_l{layer}", Parameter(data))
 
-    def forward(self, x, h0=None):
-        """x (T, B, input_size) (batch_first: (B, T, input_size); unbatched: (T, input_size)), h0
-        (num_layers, B, hidden) (unbatched: (num_layers, hidden)) or None -> (output, h_n), the output
-        laid out as x with hidden features, h_n as h0."""
+    def forward(self, x, hx=None):
+        """x (T, B, input_size) (batch_first: (B, T, input_size); unbatched: (T, input_size)), hx (PyTorch's
+        name of h0) (num_layers, B, hidden) (unbatched: (num_layers, hidden)) or None -> (output, h_n), the
+        output laid out as x with hidden features, h_n as h0."""
+        h0 = hx
         layout = "(batch, time, features)" if self.batch_first else "(time, batch, features)"
         time = 1 if self.batch_first and x.ndim == 3 else 0
         if x.ndim not in (2, 3):
             raise ValueError(f"GRU: expected input {layout} or one sequence (time, features), got {tuple(x.shape)}")
+        if x.dtype != self.weight_ih_l0.dtype:
+            raise ValueError(f"GRU: input dtype ({x.dtype}) does not match weight dtype ({self.weight_ih_l0.dtype}) "
+                             "(as PyTorch): convert the input with x.astype(...)")
         if x.shape[-1] != self.input_size or x.shape[time] == 0:
             raise ArgumentError(f"GRU: expected input {layout} or one sequence (time, features) of at least one "
                                 f"step with {self.input_size} features, got {tuple(x.shape)}")
@@ -88,5 +104,5 @@ class GRU(Module):
         return x, F.stack(finals, axis=0)
 
     def extra_repr(self):
-        return (f"{self.input_size}, {self.hidden_size}, num_layers={self.num_layers}"
-                + (", batch_first=True" if self.batch_first else ""))
+        return (f"{self.input_size}, {self.hidden_size}" + (f", num_layers={self.num_layers}" if self.num_layers != 1 else "")
+                + ("" if self.bias else ", bias=False") + (", batch_first=True" if self.batch_first else ""))

@@ -4,7 +4,7 @@ from .. import functional as F
 from ..functional import channels_last
 from ..functional._util import ArgumentError, pair
 from . import init
-from .module import Module, Parameter
+from .module import Module, Parameter, check_factory_arguments
 
 
 def _on_default_device(array):
@@ -18,8 +18,9 @@ class Conv2d(Module):
     """2-D convolution; the weight (out, in/groups, kh, kw) is stored channels-last like the activations."""
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1, groups=1,
-                 bias=True, padding_mode="zeros"):
+                 bias=True, padding_mode="zeros", device=None, dtype=None):
         super().__init__()
+        check_factory_arguments("Conv2d", device, dtype)
         kh, kw = pair(kernel_size, "kernel_size", "Conv2d", minimum=1, single=False)
         if padding_mode not in PADDING_MODES:
             raise ValueError(f"Conv2d: padding_mode must be one of {PADDING_MODES}, but got padding_mode={padding_mode!r}")
@@ -38,24 +39,23 @@ class Conv2d(Module):
                                   f"be divisible by groups {groups}")
         self.stride, self.padding, self.dilation, self.groups = stride, padding, dilation, groups
         self.weight = Parameter(_conv_weight((out_channels, in_channels // groups, kh, kw)))
-        self.bias = Parameter(_conv_bias(self.weight.shape)) if bias else None
+        self.register_parameter("bias", Parameter(_conv_bias(self.weight.shape)) if bias else None)
 
     def forward(self, x):
         return F.conv2d(x, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups)
 
     def extra_repr(self):
-        o, c, kh, kw = self.weight.shape
-        return (f"{c * self.groups}, {o}, kernel_size=({kh}, {kw}), stride={self.stride}, padding={self.padding}"
-                + (f", dilation={self.dilation}" if self.dilation != 1 else "")
-                + (f", groups={self.groups}" if self.groups != 1 else ""))
+        o, c = self.weight.shape[:2]
+        return _conv_repr(self, c * self.groups, o)
 
 
 class ConvTranspose2d(Module):
     """Transposed 2-D convolution (conv2d's input gradient as a layer); weight (in, out/groups, kh, kw)."""
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, output_padding=0, groups=1,
-                 bias=True, dilation=1, padding_mode="zeros"):
+                 bias=True, dilation=1, padding_mode="zeros", device=None, dtype=None):
         super().__init__()
+        check_factory_arguments("ConvTranspose2d", device, dtype)
         kh, kw = pair(kernel_size, "kernel_size", "ConvTranspose2d", minimum=1, single=False)
         if padding_mode != "zeros":
             raise ValueError(f'ConvTranspose2d: only "zeros" padding mode is supported (as PyTorch), got {padding_mode!r}')
@@ -65,16 +65,29 @@ class ConvTranspose2d(Module):
         self.stride, self.padding, self.output_padding = stride, padding, output_padding
         self.groups, self.dilation = groups, dilation
         self.weight = Parameter(_conv_weight((in_channels, out_channels // groups, kh, kw)))
-        self.bias = Parameter(_conv_bias(self.weight.shape, out_channels)) if bias else None
+        self.register_parameter("bias", Parameter(_conv_bias(self.weight.shape, out_channels)) if bias else None)
 
     def forward(self, x):
         return F.conv_transpose2d(x, self.weight, self.bias, self.stride, self.padding, self.output_padding,
                                   self.groups, self.dilation)
 
     def extra_repr(self):
-        c, o, kh, kw = self.weight.shape
-        return (f"{c}, {o * self.groups}, kernel_size=({kh}, {kw}), stride={self.stride}, "
-                f"padding={self.padding}, output_padding={self.output_padding}")
+        c, o = self.weight.shape[:2]
+        return _conv_repr(self, c, o * self.groups)
+
+
+def _conv_repr(conv, in_channels, out_channels):
+    """A convolution's settings as PyTorch prints them: sizes as pairs, those at their defaults left out."""
+    def as_pair(value):
+        return value if isinstance(value, str) else tuple(value) if isinstance(value, (tuple, list)) else (value, value)
+
+    settings = {"padding": (as_pair(conv.padding), 0), "dilation": (as_pair(conv.dilation), 1),
+                "output_padding": (as_pair(getattr(conv, "output_padding", 0)), 0)}
+    return (f"{in_channels}, {out_channels}, kernel_size={tuple(conv.weight.shape[2:])}, stride={as_pair(conv.stride)}"
+            + "".join(f", {name}={value}" for name, (value, default) in settings.items()
+                      if value != (default,) * len(value))
+            + (f", groups={conv.groups}" if conv.groups != 1 else "")
+            + (", bias=False" if conv.bias is None else ""))
 
 
 def _conv_weight(shape):
@@ -103,19 +116,22 @@ class BatchNorm2d(Module):
 
     reduce = None
 
-    def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=True, track_running_stats=True):
+    def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=True, track_running_stats=True, device=None,
+                 dtype=None):
         super().__init__()
+        check_factory_arguments("BatchNorm2d", device, dtype)
         xp = backend.module_for(None)
         self.num_features, self.eps, self.momentum = num_features, eps, momentum
         self.track_running_stats = track_running_stats
-        self.weight = Parameter(xp.ones(num_features, dtype="float32")) if affine else None
-        self.bias = Parameter(xp.zeros(num_features, dtype="float32")) if affine else None
+        self.register_parameter("weight", Parameter(xp.ones(num_features, dtype="float32")) if affine else None)
+        self.register_parameter("bias", Parameter(xp.zeros(num_features, dtype="float32")) if affine else None)
         if track_running_stats:
             self.register_buffer("running_mean", xp.zeros(num_features, dtype="float32"))
             self.register_buffer("running_var", xp.ones(num_features, dtype="float32"))
             self.register_buffer("num_batches_tracked", xp.zeros((), dtype="int64"))
         else:
-            self.running_mean = self.running_var = self.num_batches_tracked = None
+            for name in ("running_mean", "running_var", "num_batches_tracked"):
+                self.register_buffer(name, None)
 
     def forward(self, x, relu=False, add=None):
         """Batch norm of x; with ``relu=True`` relu(batch norm of x), fused (F.batch_norm_relu); with ``add``
@@ -137,31 +153,31 @@ class BatchNorm2d(Module):
         return (F.batch_norm_relu if relu else F.batch_norm)(x, *arguments)
 
     def extra_repr(self):
-        return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}"
-                + ("" if self.weight is not None else ", affine=False")
-                + ("" if self.track_running_stats else ", track_running_stats=False"))
+        return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.weight is not None}, "
+                f"bias={self.bias is not None}, track_running_stats={self.track_running_stats}")  # PyTorch 2.13's
 
 
 class Linear(Module):
     """y = x W^T + b with W (out_features, in_features)."""
 
-    def __init__(self, in_features, out_features, bias=True):
+    def __init__(self, in_features, out_features, bias=True, device=None, dtype=None):
         super().__init__()
+        check_factory_arguments("Linear", device, dtype)
         self.weight = Parameter(_on_default_device(init.kaiming_uniform((out_features, in_features))))
         bound = 1 / in_features ** 0.5 if in_features else 0.0  # PyTorch: no bound without inputs
-        self.bias = Parameter(_on_default_device(init.uniform((out_features,), bound))) if bias else None
+        self.register_parameter("bias", Parameter(_on_default_device(init.uniform((out_features,), bound)))
+                                if bias else None)
 
     def forward(self, x):
         return F.linear(x, self.weight, self.bias)
 
     def extra_repr(self):
-        return f"in_features={self.weight.shape[1]}, out_features={self.weight.shape[0]}"
+        return f"in_features={self.weight.shape[1]}, out_features={self.weight.shape[0]}, bias={self.bias is not None}"
 
 
 class ReLU(Module):
     """max(x, 0). With ``inplace=True`` x is overwritten and returned, as PyTorch, when no graph is being
-    recorded (under no_grad, or x needs no gradient); while one is, the result is a new tensor and x is
-    unchanged (tinyrrn records no in-place op)."""
+    recorded (under no_grad, or x needs no gradient); while one is, it is refused (see F.relu)."""
 
     def __init__(self, inplace=False):
         super().__init__()
@@ -169,6 +185,9 @@ class ReLU(Module):
 
     def forward(self, x):
         return F.relu(x, self.inplace)
+
+    def extra_repr(self):
+        return "inplace=True" if self.inplace else ""
 
 
 class Identity(Module):
@@ -191,6 +210,10 @@ class MaxPool2d(Module):
         return F.max_pool2d(x, self.kernel_size, self.stride, self.padding, self.dilation, self.ceil_mode,
                             self.return_indices)
 
+    def extra_repr(self):
+        return (f"kernel_size={self.kernel_size}, stride={self.kernel_size if self.stride is None else self.stride}, "
+                f"padding={self.padding}, dilation={self.dilation}, ceil_mode={self.ceil_mode}")
+
 
 class AvgPool2d(Module):
     def __init__(self, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
@@ -203,6 +226,10 @@ class AvgPool2d(Module):
         return F.avg_pool2d(x, self.kernel_size, self.stride, self.padding, self.ceil_mode,
                             self.count_include_pad, self.divisor_override)
 
+    def extra_repr(self):
+        return (f"kernel_size={self.kernel_size}, stride={self.kernel_size if self.stride is None else self.stride}, "
+                f"padding={self.padding}")
+
 
 class AdaptiveAvgPool2d(Module):
     def __init__(self, output_size):
@@ -212,12 +239,15 @@ class AdaptiveAvgPool2d(Module):
     def forward(self, x):
         return F.adaptive_avg_pool2d(x, self.output_size)
 
+    def extra_repr(self):
+        return f"output_size={self.output_size}"
+
 
 class Dropout(Module):
     """Zero activations with probability p while training."""
 
     def __init__(self, p=0.5, inplace=False):
-        """``inplace``: x is overwritten as ReLU's (when no graph is being recorded)."""
+        """``inplace``: x is overwritten as ReLU's (when no graph is being recorded; refused while one is)."""
         super().__init__()
         self.inplace = inplace
         if not 0 <= p <= 1:
@@ -226,3 +256,6 @@ class Dropout(Module):
 
     def forward(self, x):
         return F.dropout(x, self.p, self.training, self.inplace)
+
+    def extra_repr(self):
+        return f"p={self.p}, inplace={self.inplace}"

@@ -11,13 +11,42 @@ from ..tensor import ArgumentError, Tensor
 
 
 class Parameter(Tensor):
-    """A tensor that a Module trains (requires_grad is True)."""
+    """A tensor that a Module trains (requires_grad is True); without data an empty float32 one, as PyTorch."""
 
-    def __init__(self, data, requires_grad=True):
-        super().__init__(data, requires_grad=requires_grad)
+    def __init__(self, data=None, requires_grad=True):
+        super().__init__([] if data is None else data, requires_grad=requires_grad)
 
     def __repr__(self):
         return "Parameter" + super().__repr__()[len("Tensor"):]
+
+
+def device_and_dtype(op, args, device, dtype):
+    """The (device, numpy dtype or None) of PyTorch's ``to(device)``, ``to(dtype)``, ``to(device, dtype)`` and
+    keyword forms: a device is 'cpu', 'gpu' or 'auto', anything else a dtype."""
+    for arg in args:
+        if isinstance(arg, str) and arg in backend.DEVICES and device is None:
+            device = arg
+        elif dtype is None and not (isinstance(arg, str) and arg in backend.DEVICES):
+            dtype = arg
+        else:
+            raise TypeError(f"{op}: takes a device and a dtype, once each, got {args!r}")
+    try:
+        return device, None if dtype is None else numpy.dtype(dtype)
+    except TypeError:
+        if isinstance(dtype, str):
+            raise ValueError(f"{op}: unknown device {dtype!r}; expected one of {backend.DEVICES}, or a dtype") from None
+        raise TypeError(f"{op}: {dtype!r} is neither a device {backend.DEVICES} nor a dtype") from None
+
+
+def check_factory_arguments(layer, device, dtype):
+    """PyTorch's ``device=`` and ``dtype=`` of a layer: tinyrrn makes parameters float32 on the default device
+    (tinyrrn.backend.set_device), so None or those are taken and anything else is refused, saying so."""
+    if device is not None and device != backend.get_device():
+        raise NotImplementedError(f"{layer}: device={device!r} is not supported by tinyrrn: parameters are made "
+                                  f"on the default device {backend.get_device()!r}; move the layer with .to(device)")
+    if dtype is not None and str(dtype).rpartition(".")[2] != "float32":
+        raise NotImplementedError(f"{layer}: dtype={dtype!r} is not supported by tinyrrn: parameters are made "
+                                  "float32")
 
 
 class Module:
@@ -37,25 +66,45 @@ class Module:
         object.__setattr__(self, "training", True)
 
     def __setattr__(self, name, value):
-        for registry, kind, expected in ((self._parameters, "parameter", Parameter), (self._modules, "child module", Module)):
-            if name in registry and value is not None and not isinstance(value, expected):
-                raise TypeError(f"cannot assign {type(value).__name__} as {kind} {name!r} of {type(self).__name__} "
-                                f"({expected.__name__} or None expected, as in PyTorch)")
-        if name in self._buffers and not isinstance(value, (Parameter, Module)):
-            _check_buffer(name, value)
-            self._buffers[name] = value  # e.g. `self.num_batches_tracked += 1`
-            return
+        """PyTorch's rules: a Parameter or a Module registers ``name`` (taking it from the other registries);
+        a registered name keeps its registration and its place in state_dict order when set to None or to a
+        value of its kind (a parameter only to a Parameter: a plain tensor is refused, as PyTorch); a buffer
+        takes an array or None; any other name is a plain attribute."""
         target = (self._parameters if isinstance(value, Parameter) else
                   self._modules if isinstance(value, Module) else None)
+        if target is None:
+            for registry, kind, expected in ((self._parameters, "parameter", Parameter),
+                                             (self._modules, "child module", Module)):
+                if name in registry:
+                    if value is not None:
+                        raise TypeError(f"cannot assign {type(value).__name__} as {kind} {name!r} of "
+                                        f"{type(self).__name__} ({expected.__name__} or None expected, as in PyTorch)")
+                    target = registry
+            if target is None and name in self._buffers:
+                _check_buffer(name, value)
+                target = self._buffers  # e.g. `self.num_batches_tracked += 1`
+        if target is None:
+            object.__setattr__(self, name, value)
+            return
         for registry in (self._parameters, self._buffers, self._modules):
             if registry is not target:
                 registry.pop(name, None)
-        self._non_persistent.discard(name)
-        if target is not None:
-            self.__dict__.pop(name, None)  # e.g. `self.bias = None` earlier would shadow it
-            target[name] = value  # a replaced entry keeps its place in state_dict order, as in PyTorch
-        else:
-            object.__setattr__(self, name, value)
+        if target is not self._buffers:
+            self._non_persistent.discard(name)
+        self.__dict__.pop(name, None)  # a plain attribute of that name would shadow it
+        target[name] = value  # a replaced entry keeps its place in state_dict order, as in PyTorch
+
+    def register_parameter(self, name, param):
+        """Register a Parameter, or None (a parameter slot without a value, e.g. a layer's absent bias:
+        assigning a plain tensor to it is then refused), as PyTorch."""
+        if not isinstance(name, str) or not name or "." in name:
+            raise KeyError(f"parameter name must be a non-empty string without '.', got {name!r}")
+        if name not in self._parameters and (name in self.__dict__ or name in self._buffers or name in self._modules):
+            raise KeyError(f"attribute {name!r} already exists")
+        if param is not None and not isinstance(param, Parameter):
+            raise TypeError(f"cannot assign {type(param).__name__} object to parameter {name!r} "
+                            "(Parameter or None required, as in PyTorch)")
+        self._parameters[name] = param
 
     def __delattr__(self, name):
         """``del module.name`` removes a parameter, buffer or child (from state_dict too), as PyTorch."""
@@ -89,6 +138,10 @@ class Module:
 
     def __call__(self, *args, **kwargs):
         return self.forward(*args, **kwargs)
+
+    def forward(self, *args, **kwargs):
+        """What the module computes: each subclass defines it (PyTorch's NotImplementedError otherwise)."""
+        raise NotImplementedError(f'Module [{type(self).__name__}] is missing the required "forward" function')
 
     # -- walking the tree -------------------------------------------------
     def named_modules(self, prefix="", remove_duplicate=True):
@@ -137,7 +190,8 @@ class Module:
         return self._named_members("_parameters", prefix, recurse, remove_duplicate)
 
     def parameters(self, recurse=True):
-        return [p for _, p in self.named_parameters(recurse=recurse)]
+        """The parameters, in state_dict order, as a generator (PyTorch's: ``next(model.parameters())``)."""
+        return (p for _, p in self.named_parameters(recurse=recurse))
 
     def named_buffers(self, prefix="", recurse=True, remove_duplicate=True):
         """(dotted name, array) pairs, each buffer once (None left out), as PyTorch."""
@@ -165,19 +219,36 @@ class Module:
         """Drop every parameter's gradient (PyTorch's default), or with ``set_to_none=False`` zero it in place."""
         zero_grads(self.parameters(), set_to_none)
 
-    def to(self, device):
-        """Move every parameter (with its gradient) and buffer to 'cpu' or 'gpu' (in place; returns self).
+    def to(self, *args, device=None, dtype=None):
+        """Move every parameter (with its gradient) and buffer to 'cpu' or 'gpu', and/or convert the floating
+        ones to a float ``dtype``, in place; returns self. As PyTorch: to(device), to(dtype), to(device, dtype)
+        or the keywords.
 
         Arrays already on ``device`` are left as they are; moved 4-D arrays
         stay channels-last in memory when they were (conv weights).
         """
+        device, dtype = device_and_dtype("Module.to", args, device, dtype)
+        if dtype is not None:
+            if dtype.kind != "f":
+                raise TypeError(f"Module.to only accepts floating point dtypes, but got desired dtype={dtype} (as PyTorch)")
+            for m in self.modules():
+                for p in (p for p in m._parameters.values() if p is not None and p.dtype.kind == "f"):
+                    p.data = p.data.astype(dtype, copy=False)
+                    if p.grad is not None:
+                        p.grad = p.grad.astype(dtype, copy=False)
+                for name, b in m._buffers.items():
+                    if b is not None and b.dtype.kind == "f":
+                        m._buffers[name] = b.astype(dtype, copy=False)
+        if device is None:
+            return self
         for m in self.modules():
-            for p in m._parameters.values():
+            for p in (p for p in m._parameters.values() if p is not None):
                 p.data = move_keeping_layout(p.data, device)
                 if p.grad is not None:
                     p.grad = move_keeping_layout(p.grad, device)
             for name, b in m._buffers.items():
-                m._buffers[name] = move_keeping_layout(b, device)
+                if b is not None:
+                    m._buffers[name] = move_keeping_layout(b, device)
         return self
 
     # -- state ------------------------------------------------------------
@@ -196,7 +267,7 @@ class Module:
                     state[key] = value.data if isinstance(value, Tensor) else value
         return state
 
-    def load_state_dict(self, state, strict=True):
+    def load_state_dict(self, state, strict=True, assign=False):
         """Copy arrays from ``state`` into this module's parameters and buffers.
 
         All problems (missing keys, unexpected keys, shape mismatches) are
@@ -205,6 +276,9 @@ class Module:
         missing and unexpected keys are allowed (shapes must still match); they are
         returned as (missing_keys, unexpected_keys), as PyTorch.
         """
+        if assign:
+            raise NotImplementedError("load_state_dict: assign=True is not supported by tinyrrn (it copies into the "
+                                      "module's arrays, PyTorch's default assign=False)")
         if not isinstance(state, Mapping):
             raise TypeError(f"Expected state_dict to be dict-like, got {type(state)} (as PyTorch)")
         own = self.state_dict()
