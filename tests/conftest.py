@@ -103,6 +103,13 @@ def _session_threads():
 
 
 @pytest.fixture(autouse=True)
+def _strict_gradcheck(monkeypatch):
+    """The suite's gradient checks hold to rtol 1e-4, ten times tighter than PyTorch's default, which
+    tinyrrn.gradcheck takes for its users: every op here passes it in float64."""
+    monkeypatch.setitem(tinyrrn.gradcheck.__kwdefaults__, "rtol", 1e-4)
+
+
+@pytest.fixture(autouse=True)
 def _default_threads(_session_threads):
     """Every test ends with the session's thread count (TINYRRN_THREADS, else every core), whatever it
     or a command run in-process set: tests set_threads freely."""
