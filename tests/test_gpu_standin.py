@@ -39,14 +39,7 @@ def same_model_on(device, make, dtype="float32"):
     """The model ``make()`` builds from seed 0, on ``device`` (so the CPU and the stand-in start equal),
     its parameters and float buffers in ``dtype``."""
     tinyrrn.manual_seed(0)
-    model = make()
-    for module in model.modules():
-        for p in module.parameters(recurse=False):
-            p.data = p.data.astype(dtype)
-        for name, b in module.named_buffers(recurse=False):
-            if b.dtype.kind == "f":
-                module._buffers[name] = b.astype(dtype)
-    return model.to(device)
+    return make().to(device, dtype)
 
 
 def train_steps(model, optimizer, inputs, target, device, steps=2):

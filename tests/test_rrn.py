@@ -21,13 +21,7 @@ def tiny_bottleneck():
 
 def double(model, dtype="float64"):
     """The model with float64 parameters and buffers, for gradient checks."""
-    for module in model.modules():
-        for p in module.parameters(recurse=False):
-            p.data = p.data.astype(dtype)
-        for name, b in module.named_buffers(recurse=False):
-            if b.dtype.kind == "f":
-                module._buffers[name] = b.astype(dtype)
-    return model
+    return model.to(dtype)
 
 
 def clips(rng, batch=2, steps=2, size=8, dtype="float64"):
