@@ -207,3 +207,11 @@ def test_batch_norm_relu_refuses_what_batch_norm_refuses(rng):
     x = Tensor(rng.standard_normal((4, 3, 2, 2)))
     with pytest.raises(ValueError, match="batch_norm_relu: weight of shape"):
         F.batch_norm_relu(x, None, None, Tensor(numpy.ones(2)), None, True)
+
+
+def test_each_batch_norm_names_itself_when_a_training_batch_has_one_value_per_channel():
+    """As PyTorch (a ValueError), naming the op that was called, not the batch_norm inside it."""
+    x, stats = Tensor(numpy.ones((1, 3, 1, 1))), (numpy.zeros(3), numpy.ones(3))
+    for op, extra in ((F.batch_norm, ()), (F.batch_norm_relu, ()), (F.batch_norm_add_relu, (Tensor(numpy.ones((1, 3, 1, 1))),))):
+        with pytest.raises(ValueError, match=rf"^{op.__name__}: training needs more than one value per channel"):
+            op(x, *extra, *stats, training=True)

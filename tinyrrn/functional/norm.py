@@ -234,6 +234,7 @@ def _side_by_side(rows):
 
 
 def _batch_norm(x, running_mean, running_var, weight, bias, training, momentum, eps, reduce, relu, other=None):
+    name = "batch_norm_add_relu" if other is not None else "batch_norm_relu" if relu else "batch_norm"
     xp = backend.xp_of(x.data)
     rows = _rows(x.data)
     count, c = rows.shape
@@ -255,7 +256,7 @@ def _batch_norm(x, running_mean, running_var, weight, bias, training, momentum, 
             count, totals = float(totals[0]), totals[1:]
         reduce = reduce or _no_reduction
         if count < 2:
-            raise ValueError(f"batch_norm: training needs more than one value per channel, "
+            raise ValueError(f"{name}: training needs more than one value per channel, "
                              f"got input {tuple(x.shape)}")
         mean = (totals / count).astype(rows.dtype)
         wide_mean = repeated(mean)
@@ -307,5 +308,4 @@ def _batch_norm(x, running_mean, running_var, weight, bias, training, momentum, 
 
     parents = ((x,) + ((weight,) if weight is not None else ()) + ((bias,) if bias is not None else ())
                + ((other,) if other is not None else ()))
-    name = "batch_norm_add_relu" if other is not None else "batch_norm_relu" if relu else "batch_norm"
     return make_result(_unrows(out.reshape(-1, c), x.shape), parents, backward, name)
