@@ -700,6 +700,7 @@ def test_torch_keywords_at_their_defaults_and_unsupported_values_named(torch):
         assert make(2, 3, device=None, dtype=None).weight.shape == (3, 2)
     here, elsewhere = tinyrrn.backend.get_device(), {"cpu": "gpu", "gpu": "cpu"}[tinyrrn.backend.get_device()]
     nn.Linear(2, 3, device=here, dtype="float32"), nn.Conv2d(2, 3, 3, device=None, dtype=None)
+    nn.Linear(2, 3, dtype=np.float32), nn.Linear(2, 3, dtype=np.dtype("float32")), nn.Linear(2, 3, dtype=torch.float32)
     nn.ConvTranspose2d(2, 3, 3, device=None, dtype=None), nn.BatchNorm2d(2, device=None, dtype=None)
     gru = nn.GRU(3, 4, 1, True, False, 0.0, False, 0, None, None)
     torch.nn.GRU(3, 4, 1, True, False, 0.0, False, 0, None, None)
@@ -707,7 +708,8 @@ def test_torch_keywords_at_their_defaults_and_unsupported_values_named(torch):
     x, h0 = Tensor(on_device(np.ones((5, 2, 3), "float32"))), Tensor(on_device(np.zeros((1, 2, 4), "float32")))
     np.testing.assert_array_equal(host(gru(x, hx=h0)[0]), host(gru(x, h0)[0]))
     for make in (lambda: nn.GRU(2, 3, 2, dropout=0.5), lambda: nn.GRU(2, 3, bidirectional=True),
-                 lambda: nn.Linear(2, 3, dtype="float64"), lambda: nn.Linear(2, 3, device=elsewhere),
+                 lambda: nn.Linear(2, 3, dtype="float64"), lambda: nn.Linear(2, 3, dtype=np.float64),
+                 lambda: nn.Linear(2, 3, dtype=torch.float16), lambda: nn.Linear(2, 3, device=elsewhere),
                  lambda: nn.Linear(2, 2).load_state_dict({}, assign=True)):
         with pytest.raises(NotImplementedError, match="not supported"):
             make()

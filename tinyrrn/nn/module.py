@@ -38,13 +38,21 @@ def device_and_dtype(op, args, device, dtype):
         raise TypeError(f"{op}: {dtype!r} is neither a device {backend.DEVICES} nor a dtype") from None
 
 
+def _is_float32(dtype):
+    """Whether ``dtype`` names float32: a NumPy dtype, type or name, or torch.float32 (by its name)."""
+    try:
+        return numpy.dtype(dtype) == numpy.float32
+    except TypeError:
+        return str(dtype) == "torch.float32"
+
+
 def check_factory_arguments(layer, device, dtype):
     """PyTorch's ``device=`` and ``dtype=`` of a layer: tinyrrn makes parameters float32 on the default device
     (tinyrrn.backend.set_device), so None or those are taken and anything else is refused, saying so."""
     if device is not None and device != backend.get_device():
         raise NotImplementedError(f"{layer}: device={device!r} is not supported by tinyrrn: parameters are made "
                                   f"on the default device {backend.get_device()!r}; move the layer with .to(device)")
-    if dtype is not None and str(dtype).rpartition(".")[2] != "float32":
+    if dtype is not None and not _is_float32(dtype):
         raise NotImplementedError(f"{layer}: dtype={dtype!r} is not supported by tinyrrn: parameters are made "
                                   "float32")
 
