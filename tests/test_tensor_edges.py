@@ -375,7 +375,7 @@ def test_an_integer_to_a_negative_number_power_is_refused(make):
         make()
 
 
-@pytest.mark.parametrize("data", [[1, 2 ** 63], 2 ** 63, [[1], [-2 ** 63 - 1]], [2 ** 64]])
+@pytest.mark.parametrize("data", [[1, 2 ** 63], 2 ** 63, 2 ** 64, [[1], [-2 ** 63 - 1]], [2 ** 64], [1.5, 2 ** 64]])
 def test_an_int_beyond_int64_is_refused_as_pytorch(data):
     with pytest.raises(ValueError, match="Overflow"):
         Tensor(data)

@@ -145,10 +145,11 @@ class Tensor:
                 data = backend.to_device(data, device)
         else:
             array = backend.module_for(device).asarray(data)
+            if array.dtype.kind in "uO" or (array.dtype == "float64" and isinstance(data, (list, tuple)) and
+                                            array.size and float(abs(array).max()) >= 2 ** 63):
+                check_int64(data)  # NumPy's types for an int beyond int64 (a lone float never is one)
             if array.dtype.kind == "O" and array.ndim == 0:  # None, a generator: no values to take
                 raise RuntimeError(f"Could not infer dtype of {type(data).__name__} (as PyTorch)")
-            if array.dtype.kind in "uO" or (array.dtype == "float64" and array.size and float(abs(array).max()) >= 2 ** 63):
-                check_int64(data)  # NumPy's types for an int beyond int64
             data = array.astype("float32") if array.dtype.kind == "f" else array
         if data.dtype.kind not in "biuf":
             raise TypeError(f"a tensor holds bools, integers or floats, not {data.dtype}"
