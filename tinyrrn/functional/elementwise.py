@@ -89,7 +89,8 @@ def _relu_gradient(g, y, out):
 
 def add(a, b, *, alpha=1):
     """a + b with broadcasting (PyTorch's ``alpha`` at its default only: multiply b first)."""
-    only_torch_defaults("add", alpha=(alpha, 1))
+    if alpha != 1:  # the check only when it fails: add runs thousands of times a step
+        only_torch_defaults("add", alpha=(alpha, 1))
     a, b, x, y = _operands("add", a, b)
 
     def backward(g):
@@ -120,7 +121,8 @@ def add_relu(a, b):
 
 def sub(a, b, *, alpha=1):
     """a - b with broadcasting (bool operands are refused, as in PyTorch; ``alpha`` as add's)."""
-    only_torch_defaults("sub", alpha=(alpha, 1))
+    if alpha != 1:
+        only_torch_defaults("sub", alpha=(alpha, 1))
     if any(isinstance(v, (bool, numpy.bool_)) or getattr(v, "dtype", None) == bool for v in (a, b)):
         raise ArgumentError("sub: subtraction with a bool tensor is not supported (as in PyTorch)")
     a, b, x, y = _operands("sub", a, b)
@@ -152,17 +154,18 @@ def div(a, b, rounding_mode=None, *, out=None):
     rounding_mode 'trunc' rounds the quotient toward zero and 'floor' down; both keep an
     integer result type, and their gradient is zero, as in PyTorch.
     """
-    only_torch_defaults("div", out=(out, None))
+    if out is not None:
+        only_torch_defaults("div", out=(out, None))
     if rounding_mode is None:
         dtype = result_type(a, b)
         a, b, x, y = _operands("div", a, b, dtype if category(dtype) == 2 else DEFAULT_FLOAT)
-        out = x / y
+        quotient = x / y
 
         def backward(g):
             return (unbroadcast(g / y, a.shape) if a.requires_grad else None,
-                    unbroadcast(-g * out / y, b.shape) if b.requires_grad else None)
+                    unbroadcast(-g * quotient / y, b.shape) if b.requires_grad else None)
 
-        return make_result(out, (a, b), backward, "div")
+        return make_result(quotient, (a, b), backward, "div")
     if rounding_mode not in ("trunc", "floor"):
         raise ArgumentError(f"div: rounding_mode must be None, 'trunc' or 'floor', got {rounding_mode!r}")
     a, b, x, y = _operands("div", a, b)
@@ -173,10 +176,10 @@ def div(a, b, rounding_mode=None, *, out=None):
     if category(x.dtype) == 1:
         if x.size and y.size and bool((y == 0).any()):  # an empty result divides nothing
             raise ArgumentError("div: integer division by zero (PyTorch: RuntimeError: ZeroDivisionError)")
-        out = x // y if rounding_mode == "floor" else xp.sign(x) * xp.sign(y) * (abs(x) // abs(y))
+        quotient = x // y if rounding_mode == "floor" else xp.sign(x) * xp.sign(y) * (abs(x) // abs(y))
     else:
-        out = xp.floor_divide(x, y) if rounding_mode == "floor" else xp.trunc(x / y)
-    return make_result(out, (a, b), lambda g: tuple(xp.zeros_like(t.data) if t.requires_grad else None
+        quotient = xp.floor_divide(x, y) if rounding_mode == "floor" else xp.trunc(x / y)
+    return make_result(quotient, (a, b), lambda g: tuple(xp.zeros_like(t.data) if t.requires_grad else None
                                                     for t in (a, b)), "div")
 
 

@@ -78,6 +78,10 @@ class Module:
         a registered name keeps its registration and its place in state_dict order when set to None or to a
         value of its kind (a parameter only to a Parameter: a plain tensor is refused, as PyTorch); a buffer
         takes an array or None; any other name is a plain attribute."""
+        if name in self._buffers and not isinstance(value, (Parameter, Module)):  # e.g. num_batches_tracked += 1
+            _check_buffer(name, value)
+            self._buffers[name] = value
+            return
         target = (self._parameters if isinstance(value, Parameter) else
                   self._modules if isinstance(value, Module) else None)
         if target is None:
@@ -88,17 +92,13 @@ class Module:
                         raise TypeError(f"cannot assign {type(value).__name__} as {kind} {name!r} of "
                                         f"{type(self).__name__} ({expected.__name__} or None expected, as in PyTorch)")
                     target = registry
-            if target is None and name in self._buffers:
-                _check_buffer(name, value)
-                target = self._buffers  # e.g. `self.num_batches_tracked += 1`
         if target is None:
             object.__setattr__(self, name, value)
             return
         for registry in (self._parameters, self._buffers, self._modules):
             if registry is not target:
                 registry.pop(name, None)
-        if target is not self._buffers:
-            self._non_persistent.discard(name)
+        self._non_persistent.discard(name)  # a buffer that becomes a parameter or child
         self.__dict__.pop(name, None)  # a plain attribute of that name would shadow it
         target[name] = value  # a replaced entry keeps its place in state_dict order, as in PyTorch
 
