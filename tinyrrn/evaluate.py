@@ -7,7 +7,6 @@ accuracy, mean class accuracy and clip (chunk) accuracy, and writes
 metrics.json, a confusion matrix (CSV and PNG) and a per-class table.
 """
 import csv
-import json
 import os
 import sys
 import time
@@ -21,7 +20,7 @@ from .config import DEFAULTS, fill_defaults
 from .builders import build_dataset, check_classes, checkpoint_file, model_from_checkpoint
 from .data import ChunkLoader
 from .data.splits import read_split, shared_groups
-from .files import atomic_write, write_json
+from .files import atomic_write, read_json, write_json
 from .parallel import Communicator
 from .plots import plot_confusion
 from .progress import Progress
@@ -285,10 +284,8 @@ def check_report_folder(out, videos, checkpoint, flag):
 
 def read_report(out):
     """The metrics.json in ``out`` as a dict, or None when there is none (or a damaged one: nothing to keep)."""
-    path = os.path.join(out, "metrics.json")
     try:
-        with open(path) as f:
-            written = json.load(f)
+        written = read_json(os.path.join(out, "metrics.json"))
     except (OSError, ValueError):
         return None
     return written if isinstance(written, dict) else None

@@ -16,7 +16,7 @@ import socket
 import sys
 
 from .cli import Failure, UsageError
-from .files import remove_temporary_files, write_json
+from .files import read_json, remove_temporary_files, write_json
 
 CHANGES_KEY = "changes"  # config.json: [{"update": u, "epoch": e, "settings": {key: [old, new]}}]
 
@@ -87,8 +87,7 @@ def folder_kind(folder):
         return None
     if "config.json" in names:
         try:
-            with open(os.path.join(folder, "config.json")) as f:
-                settings = json.load(f)
+            settings = read_json(os.path.join(folder, "config.json"))
         except (OSError, ValueError):
             settings = None
         return "baseline run" if isinstance(settings, dict) and "features" in settings else "training run"
