@@ -56,7 +56,7 @@ def _float32_scalar(op):
     comparisons, and a scalar first operand, round the scalar to float16 first, as _operands does."""
     @functools.wraps(op)
     def wrapped(a, b, *args, **kwargs):
-        if (isinstance(a, Tensor) and a.dtype == "float16" and _cpu_scalar(b)
+        if (isinstance(a, Tensor) and a.data.dtype.char == "e" and _cpu_scalar(b)  # "e": float16, tested cheaply
                 and getattr(b, "dtype", None) != "float16" and result_type(a, b) == "float16"):
             wide = op(astype(a, "float32"), astype(b, "float32") if isinstance(b, Tensor) else b, *args, **kwargs)
             return astype(wide, "float16")
