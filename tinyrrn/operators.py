@@ -9,7 +9,7 @@ import numbers
 import numpy
 
 from . import functional as F
-from .functional.shape import index_items
+from .functional.shape import index_items, is_basic
 from .nn.module import device_and_dtype
 from .tensor import ArgumentError, Tensor, check_int64, is_grad_enabled, no_grad
 
@@ -90,7 +90,7 @@ def _setitem(self, index, value):
     _refuse_in_graph("[]=", self, value)
     items = index_items("setitem", index, self.ndim)
     source = getattr(value, "dtype", self.dtype)
-    if source != self.dtype and not all(i is None or i is Ellipsis or type(i) in (int, slice) for i in items):
+    if source != self.dtype and not is_basic(items):
         raise ArgumentError(f"Index put requires the source and destination dtypes match, got {self.dtype} for the "
                             f"destination and {source} for the source (as PyTorch; basic indexing casts)")
     _write("[]=", self, items, _assigned(value, self.dtype))

@@ -113,6 +113,11 @@ def index_items(op, index, ndim):
     return _spelled_out(items, ndim) if sum(i is Ellipsis for i in items) > 1 else items
 
 
+def is_basic(items):
+    """Whether index items (of index_items) are basic indexing, ints, slices, None and Ellipsis: a view."""
+    return all(i is None or i is Ellipsis or type(i) in (int, slice) for i in items)
+
+
 def getitem(x, index):
     """x[index] with PyTorch's rules: ints, slices, None, ..., integer/bool arrays, lists.
 
@@ -123,7 +128,7 @@ def getitem(x, index):
     """
     items = index_items("getitem", index, x.ndim)
     xp = backend.xp_of(x.data)
-    if all(i is None or i is Ellipsis or type(i) in (int, slice) for i in items):  # basic: a view
+    if is_basic(items):  # a view
         def backward(g):
             grad = xp.zeros(x.shape, dtype=g.dtype)
             grad[items] = g
