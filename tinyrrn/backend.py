@@ -129,3 +129,21 @@ def to_device(array, device):
     if xp_of(array) is target:
         return array
     return target.asarray(to_numpy(array))
+
+
+def device_and_dtype(op, args, device, dtype):
+    """The (device, numpy dtype or None) of PyTorch's ``to(device)``, ``to(dtype)``, ``to(device, dtype)`` and
+    keyword forms: a device is 'cpu', 'gpu' or 'auto', anything else a dtype."""
+    for arg in args:
+        if isinstance(arg, str) and arg in DEVICES and device is None:
+            device = arg
+        elif dtype is None and not (isinstance(arg, str) and arg in DEVICES):
+            dtype = arg
+        else:
+            raise TypeError(f"{op}: takes a device and a dtype, once each, got {args!r}")
+    try:
+        return device, None if dtype is None else numpy.dtype(dtype)
+    except TypeError:
+        if isinstance(dtype, str):
+            raise ValueError(f"{op}: unknown device {dtype!r}; expected one of {DEVICES}, or a dtype") from None
+        raise TypeError(f"{op}: {dtype!r} is neither a device {DEVICES} nor a dtype") from None

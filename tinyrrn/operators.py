@@ -8,9 +8,9 @@ import numbers
 
 import numpy
 
+from . import backend
 from . import functional as F
 from .functional.shape import index_items, is_basic
-from .nn.module import device_and_dtype
 from .tensor import ArgumentError, Tensor, check_int64, is_grad_enabled, no_grad
 
 
@@ -108,7 +108,7 @@ def _needs_dim(op):
 def _to(self, *args, device=None, dtype=None):
     """x.to(device), x.to(dtype), x.to(device, dtype) or keywords, as PyTorch: x itself when nothing changes,
     else a differentiable conversion (F.astype, F.to_device)."""
-    device, dtype = device_and_dtype("Tensor.to", args, device, dtype)
+    device, dtype = backend.device_and_dtype("Tensor.to", args, device, dtype)
     out = self if dtype is None or dtype == self.dtype else F.astype(self, dtype)
     return out if device is None else F.to_device(out, device)
 

@@ -13,6 +13,7 @@ import numbers
 
 from . import backend, threads
 from .functional._util import only_torch_defaults
+from .tensor import zero_grads
 
 
 def adam_update(param, grad, exp_avg, exp_avg_sq, beta1, beta2, step_size, correction2_sqrt, eps):
@@ -216,16 +217,6 @@ class SGD(Optimizer):
                                     self.weight_decay, self.dampening)
         else:
             threads.update_in_place(sgd_update, arrays, self.lr, self.weight_decay)
-
-
-def zero_grads(params, set_to_none=True):
-    """Each parameter's gradient set to None, or with ``set_to_none=False`` zeroed in place (PyTorch's
-    zero_grad, of optimisers and modules)."""
-    for p in params:
-        if set_to_none:
-            p.grad = None
-        elif p.grad is not None:
-            p.grad[...] = 0
 
 
 def learning_rate(schedule, base_lr, step, total_steps, warmup=0, step_every=None, gamma=0.1):

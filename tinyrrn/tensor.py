@@ -407,3 +407,12 @@ def make_result(data, parents, backward_fn, op, view_of=None):
         out.op = op
     return out
 
+
+def zero_grads(params, set_to_none=True):
+    """Each parameter's gradient set to None, or with ``set_to_none=False`` zeroed in place (PyTorch's
+    zero_grad, of optimisers and modules)."""
+    for p in params:
+        if set_to_none:
+            p.grad = None
+        elif p.grad is not None:
+            p.grad[...] = 0

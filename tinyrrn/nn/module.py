@@ -6,8 +6,7 @@ import numpy
 
 from .. import backend
 from ..functional import channels_last
-from ..optim import zero_grads
-from ..tensor import ArgumentError, Tensor
+from ..tensor import ArgumentError, Tensor, zero_grads
 
 
 class Parameter(Tensor):
@@ -18,24 +17,6 @@ class Parameter(Tensor):
 
     def __repr__(self):
         return "Parameter" + super().__repr__()[len("Tensor"):]
-
-
-def device_and_dtype(op, args, device, dtype):
-    """The (device, numpy dtype or None) of PyTorch's ``to(device)``, ``to(dtype)``, ``to(device, dtype)`` and
-    keyword forms: a device is 'cpu', 'gpu' or 'auto', anything else a dtype."""
-    for arg in args:
-        if isinstance(arg, str) and arg in backend.DEVICES and device is None:
-            device = arg
-        elif dtype is None and not (isinstance(arg, str) and arg in backend.DEVICES):
-            dtype = arg
-        else:
-            raise TypeError(f"{op}: takes a device and a dtype, once each, got {args!r}")
-    try:
-        return device, None if dtype is None else numpy.dtype(dtype)
-    except TypeError:
-        if isinstance(dtype, str):
-            raise ValueError(f"{op}: unknown device {dtype!r}; expected one of {backend.DEVICES}, or a dtype") from None
-        raise TypeError(f"{op}: {dtype!r} is neither a device {backend.DEVICES} nor a dtype") from None
 
 
 def _is_float32(dtype):
@@ -235,7 +216,7 @@ class Module:
         Arrays already on ``device`` are left as they are; moved 4-D arrays
         stay channels-last in memory when they were (conv weights).
         """
-        device, dtype = device_and_dtype("Module.to", args, device, dtype)
+        device, dtype = backend.device_and_dtype("Module.to", args, device, dtype)
         if dtype is not None:
             if dtype.kind != "f":
                 raise TypeError(f"Module.to only accepts floating point dtypes, but got desired dtype={dtype} (as PyTorch)")
