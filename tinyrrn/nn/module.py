@@ -217,27 +217,22 @@ class Module:
         stay channels-last in memory when they were (conv weights).
         """
         device, dtype = backend.device_and_dtype("Module.to", args, device, dtype)
-        if dtype is not None:
-            if dtype.kind != "f":
-                raise TypeError(f"Module.to only accepts floating point dtypes, but got desired dtype={dtype} (as PyTorch)")
-            for m in self.modules():
-                for p in (p for p in m._parameters.values() if p is not None and p.dtype.kind == "f"):
-                    p.data = p.data.astype(dtype, copy=False)
-                    if p.grad is not None:
-                        p.grad = p.grad.astype(dtype, copy=False)
-                for name, b in m._buffers.items():
-                    if b is not None and b.dtype.kind == "f":
-                        m._buffers[name] = b.astype(dtype, copy=False)
-        if device is None:
-            return self
+        if dtype is not None and dtype.kind != "f":
+            raise TypeError(f"Module.to only accepts floating point dtypes, but got desired dtype={dtype} (as PyTorch)")
+
+        def converted(array):  # cast (floats only), then moved
+            if dtype is not None and array.dtype.kind == "f":
+                array = array.astype(dtype, copy=False)
+            return move_keeping_layout(array, device) if device is not None else array
+
         for m in self.modules():
             for p in (p for p in m._parameters.values() if p is not None):
-                p.data = move_keeping_layout(p.data, device)
+                p.data = converted(p.data)
                 if p.grad is not None:
-                    p.grad = move_keeping_layout(p.grad, device)
+                    p.grad = converted(p.grad)
             for name, b in m._buffers.items():
                 if b is not None:
-                    m._buffers[name] = move_keeping_layout(b, device)
+                    m._buffers[name] = converted(b)
         return self
 
     # -- state ------------------------------------------------------------
