@@ -63,7 +63,7 @@ def worker(args):
         elapsed = time.perf_counter() - start
         comm_seconds = comm.comm_seconds - comm_before
         # one bare Allreduce of the flat gradient buffer (what an update sends), 10 times
-        flat = numpy.zeros(sum(p.size for p in trainer.optimizer.params) + len(trainer.optimizer.params), "float32")
+        flat = numpy.zeros(sum(p.numel() for p in trainer.optimizer.params) + len(trainer.optimizer.params), "float32")
         comm.barrier()
         t0 = time.perf_counter()
         for _ in range(10):

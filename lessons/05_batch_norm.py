@@ -150,7 +150,7 @@ print("   (b) BN assembled from primitive ops, differentiated by autograd, gives
 small = [Tensor(rng.standard_normal(shape), requires_grad=True) for shape in ((3, 2, 2, 3), (2,), (2,))]
 tinyrrn.gradcheck(lambda x, w, b: F.batch_norm(x, numpy.zeros(2), numpy.ones(2), w, b, training=True), small)
 print("   (c) tinyrrn.gradcheck (central differences, every element of x, gamma, beta): passed")
-full_size = [node.op for node in prim_ops if node.size == x.size]
+full_size = [node.op for node in prim_ops if node.numel() == x.size]
 print(f"   The primitive version records {len(prim_ops)} ops, {len(full_size)} of them writing an array as large as x\n"
       f"   ({', '.join(sorted(full_size))}); the fused one records {len(fused_ops)} op,\n"
       "   whose backward is the formula above.")

@@ -150,7 +150,7 @@ def multiply_adds_per_frame(level):
     writes the size of its conv1's output)."""
     module = {"stem": backbone.conv1, "fc": backbone.fc}.get(level) or dict(units)[level]
     pixels = shapes[level][2] * shapes[level][3] if level != "fc" else 1
-    return pixels * sum(m.weight.size for m in module.modules() if isinstance(m, (nn.Conv2d, nn.Linear)))
+    return pixels * sum(m.weight.numel() for m in module.modules() if isinstance(m, (nn.Conv2d, nn.Linear)))
 
 
 cost = {level: multiply_adds_per_frame(level) for level in levels}

@@ -114,6 +114,23 @@ def test_dim_and_keepdim_are_pytorchs_names_for_axis_and_keepdims():
         x.sum(True)  # not dim 1
 
 
+def test_size_numel_and_dim_are_pytorchs(torch):
+    """x.size() is the shape and x.size(d) one length (not NumPy's element count, which is numel()),
+    with PyTorch's IndexError beyond the dimensions."""
+    data = numpy.zeros((2, 3, 4), "float32")
+    ours, theirs = Tensor(data), torch.from_numpy(data)
+    assert ours.size() == tuple(theirs.size()) == (2, 3, 4)
+    assert [ours.size(d) for d in (0, 2, -1, -3)] == [theirs.size(d) for d in (0, 2, -1, -3)]
+    assert (ours.numel(), ours.dim()) == (theirs.numel(), theirs.dim()) == (24, 3)
+    for a, b in ((ours, theirs), (Tensor(numpy.float32(1)), torch.tensor(1.0))):
+        for dim in (3, -4) if a.ndim else (0,):
+            with pytest.raises(IndexError):
+                b.size(dim)
+            with pytest.raises(IndexError):
+                a.size(dim)
+    assert Tensor(numpy.float32(1)).size() == () and Tensor(numpy.float32(1)).numel() == 1
+
+
 def test_indices_pytorch_reads_otherwise_than_numpy():
     x = Tensor(numpy.arange(6.0).reshape(2, 3))
     assert x[Tensor(numpy.array(1, "uint8"))].shape == (1, 2, 3)  # a 0-d uint8 tensor is a mask

@@ -59,9 +59,9 @@ def gradcheck(fn, inputs, *, eps=1e-6, atol=1e-5, rtol=1e-3, raise_exception=Tru
     for i in checked:
         t = inputs[i]
         analytic = backend.to_numpy(t.grad) if t.grad is not None else numpy.zeros(t.shape)
-        if t.size <= max_elements:
+        if t.numel() <= max_elements:
             probes = [(f"element {numpy.unravel_index(k, t.shape)}", _one_hot(t.shape, k))
-                      for k in range(t.size)]
+                      for k in range(t.numel())]
         else:
             probes = [(f"random direction {k}", rng.standard_normal(t.shape)) for k in range(directions)]
         original = t.data.copy()

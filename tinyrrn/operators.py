@@ -10,6 +10,7 @@ import numpy
 
 from . import backend
 from . import functional as F
+from .functional._util import axis_index
 from .functional.shape import index_items, is_basic
 from .tensor import ArgumentError, Tensor, check_int64, is_grad_enabled, no_grad
 
@@ -105,6 +106,26 @@ def _needs_dim(op):
     return method
 
 
+def _size(self, dim=None):
+    """``x.size()`` is the shape and ``x.size(dim)`` its length along ``dim``, as PyTorch's (the
+    element count, NumPy's ``array.size``, is ``x.numel()``)."""
+    if dim is None:
+        return self.shape
+    if self.ndim == 0:
+        raise IndexError("size: Dimension specified as 0 but tensor has no dimensions (as PyTorch)")
+    return self.shape[axis_index("size", dim, self.ndim)]
+
+
+def _numel(self):
+    """The number of elements, as PyTorch's ``x.numel()``."""
+    return self.data.size
+
+
+def _dim(self):
+    """The number of dimensions, as PyTorch's ``x.dim()`` (also ``x.ndim``)."""
+    return self.data.ndim
+
+
 def _to(self, *args, device=None, dtype=None):
     """x.to(device), x.to(dtype), x.to(device, dtype) or keywords, as PyTorch: x itself when nothing changes,
     else a differentiable conversion (F.astype, F.to_device)."""
@@ -157,6 +178,8 @@ METHODS = {
     "pow": F.pow, "div": F.div, "softmax": _needs_dim(F.softmax), "log_softmax": _needs_dim(F.log_softmax),
     # dtype and device (differentiable: the gradient flows back to the original)
     "astype": F.astype, "to": _to,
+    # PyTorch's shape queries
+    "size": _size, "numel": _numel, "dim": _dim,
 }
 
 

@@ -214,7 +214,7 @@ class MPICommunicator(Communicator):
         """One Allreduce of every gradient in one flat buffer, followed by one flag per parameter
         (1 where a rank has a gradient), so a parameter no rank has a gradient for keeps None."""
         xp = backend.xp_of(params[0].data)
-        sizes = [p.size for p in params]
+        sizes = [p.numel() for p in params]
         total = sum(sizes)
         flat = xp.zeros(total + len(params), dtype=params[0].dtype)
         offset = 0

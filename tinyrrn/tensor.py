@@ -187,7 +187,6 @@ class Tensor:
     shape = property(lambda self: self.data.shape)
     dtype = property(lambda self: self.data.dtype)
     ndim = property(lambda self: self.data.ndim)
-    size = property(lambda self: self.data.size)
     device = property(lambda self: backend.device_of(self.data))
     is_leaf = property(lambda self: self.backward_fn is None)
 
@@ -208,8 +207,8 @@ class Tensor:
         return bool((self.data == (element.data if isinstance(element, Tensor) else element)).any())
 
     def __bool__(self):
-        if self.size != 1:
-            raise RuntimeError(f"Boolean value of Tensor with {self.size} values is ambiguous")
+        if self.data.size != 1:
+            raise RuntimeError(f"Boolean value of Tensor with {self.data.size} values is ambiguous")
         return bool(self.item())
 
     def __repr__(self):
@@ -226,8 +225,8 @@ class Tensor:
     def item(self):
         """The value of a one-element tensor as a Python number (else PyTorch's RuntimeError, and the
         ValueError of its float() and int())."""
-        if self.size != 1:
-            raise ArgumentError(f"a Tensor with {self.size} elements cannot be converted to a Python number "
+        if self.data.size != 1:
+            raise ArgumentError(f"a Tensor with {self.data.size} elements cannot be converted to a Python number "
                                f"(shape {tuple(self.shape)})")
         return backend.to_numpy(self.data).item()
 
@@ -236,7 +235,7 @@ class Tensor:
 
     def __index__(self):
         """A one-element integer tensor as an index (a slice bound), as PyTorch."""
-        if self.data.dtype.kind not in "iu" or self.size != 1:
+        if self.data.dtype.kind not in "iu" or self.data.size != 1:
             raise TypeError(f"only integer tensors of a single element can be converted to an index, got "
                             f"{self.data.dtype} of shape {tuple(self.shape)}")
         return int(self.item())
@@ -293,7 +292,7 @@ class Tensor:
         xp = backend.xp_of(self.data)
         handed_out = {}  # owner id -> array: memory a leaf (or the caller) already holds
         if grad is None:
-            if self.size != 1:
+            if self.data.size != 1:
                 raise RuntimeError(f"backward() without a gradient needs a one-element tensor, "
                                    f"got shape {tuple(self.shape)}; pass grad= explicitly")
             grad = xp.ones_like(self.data)

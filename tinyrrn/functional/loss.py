@@ -109,7 +109,7 @@ def cross_entropy(logits, target, weight=None, size_average=None, ignore_index=-
                                 f"shape of logits {tuple(logits.shape)}")
         mix = target.astype(dtype) * (1 - label_smoothing) + label_smoothing / classes
         coefficients = mix * w
-        count = xp.full((), logits.size // max(classes, 1), dtype=dtype)  # the mean is over positions
+        count = xp.full((), logits.numel() // max(classes, 1), dtype=dtype)  # the mean is over positions
     elif target.dtype.kind in "iu":
         if target.dtype not in ("int64", "uint8"):
             raise DtypeError(f"cross_entropy: expected target dtype to be int64 (Long) or uint8 (Byte), as "

@@ -188,7 +188,7 @@ class Module:
 
     def num_parameters(self):
         """Number of trainable scalars."""
-        return sum(p.size for p in self.parameters())
+        return sum(p.numel() for p in self.parameters())
 
     # -- modes and housekeeping -------------------------------------------
     def train(self, mode=True):
