@@ -148,10 +148,56 @@ def test_unsupported_optimizer_features_are_named(make):
         make()
 
 
-@pytest.mark.parametrize("betas, error", [((0.9,), IndexError), ((0.9, 0.99, 0.5), ValueError)])
-def test_adam_refuses_other_than_two_betas_when_made(betas, error):
-    with pytest.raises(error):  # PyTorch: IndexError for one beta (a third fails its step)
-        optim.Adam([_param()], betas=betas)
+def test_adam_refuses_one_beta_when_made():
+    with pytest.raises(IndexError):  # as PyTorch
+        optim.Adam([_param()], betas=(0.9,))
+
+
+def test_adam_takes_three_betas_as_torch_and_refuses_them_at_its_step(torch):
+    theirs = torch.nn.Parameter(torch.ones(2))
+    reference = torch.optim.Adam([theirs], betas=(0.9, 0.99, 0.5))  # PyTorch takes them ...
+    theirs.grad = torch.ones(2)
+    with pytest.raises(ValueError):
+        reference.step()  # ... and its step refuses them
+    p = _param()
+    adam = optim.Adam([p], betas=(0.9, 0.99, 0.5))
+    p.grad = numpy.ones(2, "float32")
+    with pytest.raises(ValueError, match="betas must be a pair"):
+        adam.step()
+
+
+@pytest.mark.parametrize("lr", [None, "0.1", [0.1]], ids=["None", "str", "list"])
+@pytest.mark.parametrize("name", ["SGD", "Adam"])
+def test_a_learning_rate_that_is_no_number_is_a_type_error_as_torch(torch, name, lr):
+    with pytest.raises(TypeError):
+        getattr(torch.optim, name)([torch.nn.Parameter(torch.ones(2))], lr=lr)
+    with pytest.raises(TypeError, match="Invalid learning rate"):
+        getattr(optim, name)([_param()], lr=lr)
+
+
+@pytest.mark.parametrize("name", ["sgd", "adam"])
+def test_a_tensor_learning_rate_steps_as_torch_and_is_read_at_each_step(torch, name):
+    """PyTorch takes a one-element tensor as lr; a change made to it in place counts from the next step."""
+    start, grad = numpy.array([1.0, -2.0]), numpy.array([0.5, 0.25])
+    theirs = torch.tensor(start.copy(), requires_grad=True)
+    their_lr = torch.tensor(0.1, dtype=torch.float64)
+    reference = (torch.optim.Adam if name == "adam" else torch.optim.SGD)([theirs], lr=their_lr)
+    p, our_lr = Tensor(start.copy(), requires_grad=True), Tensor(numpy.array(0.1))
+    mine = optim.OPTIMIZERS[name]([p], lr=our_lr)
+    for step in range(3):
+        theirs.grad, p.grad = torch.tensor(grad), grad.copy()
+        reference.step(), mine.step()
+        their_lr.mul_(0.5)
+        our_lr.data *= 0.5
+    numpy.testing.assert_allclose(p.data, theirs.detach().numpy(), rtol=1e-12)
+    assert mine.state_dict()["lr"] == pytest.approx(0.0125)
+
+
+def test_a_tensor_learning_rate_of_two_elements_is_refused_as_torch(torch):
+    with pytest.raises(ValueError, match="1-element"):
+        torch.optim.SGD([torch.nn.Parameter(torch.ones(2))], lr=torch.ones(2))
+    with pytest.raises(ValueError, match="1-element"):
+        optim.SGD([_param()], lr=Tensor(numpy.ones(2)))
 
 
 @pytest.mark.parametrize("settings", [dict(lr=0.1, momentum=0.9, dampening=0.3),

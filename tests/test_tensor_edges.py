@@ -561,3 +561,75 @@ def test_torch_refusals_of_method_arguments(torch):
         torch.nn.GRU(2, 3, bias=0)
     with pytest.raises(TypeError, match="bias should be of type bool"):
         nn.GRU(2, 3, bias=0)
+
+
+# -- index tensors' dtypes and writes that read what they overwrite (operator probe 7) ----------------------
+@pytest.mark.parametrize("dtype", ["int8", "int16", "uint16", "uint32", "uint64", "float32"])
+def test_index_tensors_of_other_dtypes_than_torchs_are_refused(torch, dtype):
+    """PyTorch indexes with int64, int32, uint8 (a mask) and bool tensors, and 0-d integers of any dtype; an int8
+    index would wrap around silently."""
+    index = numpy.array([1, 3], dtype)
+    for library, make in ((torch, torch.tensor), (None, Tensor)):
+        x = torch.arange(5.0) if library else Tensor(numpy.arange(5.0))
+        with pytest.raises(IndexError):
+            x[make(index)]
+        with pytest.raises(IndexError):
+            x[make(index)] = 0.0
+    if dtype != "float32":
+        assert Tensor(numpy.arange(5.0))[Tensor(numpy.array(3, dtype))].item() == torch.arange(5.0)[3].item()
+
+
+def _overlapping_writes(lib, make):
+    """x[index] = value and in-place operators whose value lies in x's memory, for PyTorch (lib torch) and tinyrrn."""
+    def m(x):
+        return x.view(2, 3) if lib else x.reshape(2, 3)
+    return {
+        "x[1:] = x[:-1]": lambda x: x.__setitem__(slice(1, None), x[:-1]),
+        "x[:-1] = x[1:]": lambda x: x.__setitem__(slice(None, -1), x[1:]),
+        "x[:] = x": lambda x: x.__setitem__(slice(None), x),
+        "x[0] = x[1]": lambda x: x.__setitem__(0, x[1]),
+        "x[1:] = x[0]": lambda x: x.__setitem__(slice(1, None), x[0]),
+        "x[1:] = x[0:1]": lambda x: x.__setitem__(slice(1, None), x[0:1]),
+        "x[:3] = x[3:]": lambda x: x.__setitem__(slice(None, 3), x[3:]),
+        "x[::2] = x[1::2]": lambda x: x.__setitem__(slice(None, None, 2), x[1::2]),
+        "x[[0, 1]] = x[1:3]": lambda x: x.__setitem__(make([0, 1]), x[1:3]),
+        "x[[0, 1]] = x[4:]": lambda x: x.__setitem__(make([0, 1]), x[4:]),
+        "x[[0, 1]] = x[5]": lambda x: x.__setitem__(make([0, 1]), x[5]),
+        "x[mask] = x[3:]": lambda x: x.__setitem__(x > 2.5, x[3:]),
+        "x[[0, 1]] = x[[1, 2]]": lambda x: x.__setitem__(make([0, 1]), x[make([1, 2])]),
+        "m[0, [0, 1]] = m[1, :2]": lambda x: m(x).__setitem__((0, make([0, 1])), m(x)[1, :2]),
+        "m[0, [0, 1]] = m[0, 1:]": lambda x: m(x).__setitem__((0, make([0, 1])), m(x)[0, 1:]),
+        "m[[1], [0, 1]] = m[0, :2]": lambda x: m(x).__setitem__((make([1]), make([0, 1])), m(x)[0, :2]),
+        "m[0:1] = m[0]": lambda x: m(x).__setitem__(slice(0, 1), m(x)[0]),
+        "m[:, 0] = m[:, 1]": lambda x: m(x).__setitem__((slice(None), 0), m(x)[:, 1]),
+        "x[1:] += x[:-1]": lambda x: x[1:].__iadd__(x[:-1]),
+        "x += x": lambda x: x.__iadd__(x),
+        "x[:3] += x[3:]": lambda x: x[:3].__iadd__(x[3:]),
+        "x[0:2] *= x[1]": lambda x: x[0:2].__imul__(x[1]),
+        "x[0:1] += x[0]": lambda x: x[0:1].__iadd__(x[0]),
+        "m += x[:3]": lambda x: m(x).__iadd__(x[:3]),
+        "m += m.T": lambda x: m(x).__iadd__(x.view(3, 2).T if lib else x.reshape(3, 2).transpose(0, 1)),
+    }
+
+
+@pytest.mark.parametrize("case", _overlapping_writes(None, None))
+def test_writes_that_partly_read_what_they_overwrite_are_refused_as_torch(torch, case):
+    """PyTorch refuses a copy whose source partly overlaps its destination, an index_put_ whose value lies in the
+    written view at all, and an in-place operator whose other operand partly overlaps it; the rest give its values."""
+    def outcome(lib, x, make):
+        try:
+            _overlapping_writes(lib, make)[case](x)
+        except RuntimeError as error:
+            assert "single memory location" in str(error)
+            return "refused"
+        return x.numpy().tolist()
+
+    theirs = outcome(torch, torch.arange(6.0), lambda v: torch.tensor(v))
+    assert outcome(None, Tensor(numpy.arange(6.0)), lambda v: Tensor(numpy.array(v))) == theirs
+
+
+def test_a_0_d_item_is_a_view_as_torchs(torch):
+    theirs, x = torch.arange(3.0), Tensor(numpy.arange(3.0))
+    their_item, item = theirs[1], x[1]
+    theirs[1], x[1] = 7.0, 7.0
+    assert item.item() == their_item.item() == 7.0

@@ -11,7 +11,7 @@ import numpy
 from . import backend
 from . import functional as F
 from .functional._util import axis_index
-from .functional.shape import index_items, is_basic
+from .functional.shape import index_items, is_basic, written_view
 from .tensor import ArgumentError, Tensor, check_int64, is_grad_enabled, no_grad
 
 
@@ -44,6 +44,38 @@ def _refuse_in_graph(symbol, self, other):
                                f"({symbol}); wrap the update in tinyrrn.no_grad()")
         raise RuntimeError(f"in-place {symbol} on tensors that record a graph is not supported by tinyrrn; "
                            "compute a new tensor instead")
+
+
+def _is_dense(array):
+    """Whether an array's elements fill one block of memory without gaps, in some order of its dimensions
+    (PyTorch's is_non_overlapping_and_dense)."""
+    expected = array.itemsize
+    for stride, size in sorted((s, n) for s, n in zip(array.strides, array.shape) if n != 1):
+        if stride != expected:
+            return False
+        expected *= size
+    return True
+
+
+def _overlap(written, read):
+    """How the memory of two arrays overlaps, as PyTorch's get_overlap_status: None (apart, or too hard to tell:
+    memory that is not dense, which PyTorch does not check either), "full" (the same block, laid out alike) or
+    "partial". NumPy's bounds test first, so that arrays apart cost one comparison."""
+    xp = backend.xp_of(written)
+    if written.size == 0 or read.size == 0 or not xp.may_share_memory(written, read):
+        return None
+    if not (_is_dense(written) and _is_dense(read)):
+        return None
+    first_written, first_read = (a[(slice(0, 1),) * a.ndim] if a.ndim else a for a in (written, read))
+    same_block = xp.may_share_memory(first_written, first_read) and written.nbytes == read.nbytes
+    return "full" if same_block and written.strides == read.strides else "partial"
+
+
+def _refuse_overlap(symbol, overlap):
+    if overlap:
+        raise RuntimeError(f"{symbol}: unsupported operation: some elements of the input tensor and the written-to "
+                           f"tensor refer to a single memory location ({overlap} overlap; as PyTorch). Copy the "
+                           "value first")
 
 
 def _write(symbol, self, index, value):
@@ -94,7 +126,22 @@ def _setitem(self, index, value):
     if source != self.dtype and not is_basic(items):
         raise ArgumentError(f"Index put requires the source and destination dtypes match, got {self.dtype} for the "
                             f"destination and {source} for the source (as PyTorch; basic indexing casts)")
-    _write("[]=", self, items, _assigned(value, self.dtype))
+    value = _assigned(value, self.dtype)
+    if hasattr(value, "shape") and backend.xp_of(value).may_share_memory(self.data, value):
+        _refuse_overlap("[]=", _overlap_of_put(self.data, items, value))
+    _write("[]=", self, items, value)
+
+
+def _overlap_of_put(data, items, value):
+    """The overlap PyTorch refuses in data[items] = value, value an array in data's memory: at advanced items
+    (index_put_ on the view written_view) any; at basic items (a copy) a partial one, of the value as PyTorch
+    shapes it (a 0-d value fills, a broadcast one repeats elements: neither is checked, as PyTorch)."""
+    if not is_basic(items):
+        return _overlap(data[written_view(items)], value)
+    written = data[items]
+    if value.ndim == 0 or value.size != written.size:
+        return None
+    return _overlap(written, value.reshape(written.shape)) == "partial" and "partial"
 
 
 def _needs_dim(op):
@@ -141,6 +188,8 @@ def _in_place(op, symbol):
     or y: PyTorch refuses a leaf that requires grad, and tinyrrn records no in-place op in a graph."""
     def method(self, other):
         _refuse_in_graph(symbol, self, other)
+        if isinstance(other, Tensor) and _overlap(self.data, other.data) == "partial":  # as PyTorch
+            _refuse_overlap(symbol, "partial")
         with no_grad():
             result = op(self, other)
         if result.shape != self.shape:

@@ -13,7 +13,7 @@ import numbers
 
 from . import backend, threads
 from .functional._util import only_torch_defaults
-from .tensor import zero_grads
+from .tensor import Tensor, zero_grads
 
 
 def adam_update(param, grad, exp_avg, exp_avg_sq, beta1, beta2, step_size, correction2_sqrt, eps):
@@ -79,8 +79,22 @@ def _check_parameters(params):
 
 
 def _check_at_least(name, value, least=0.0):
-    if not isinstance(value, numbers.Real) or not value >= least:
+    """Refuse a value below ``least`` (or NaN) with PyTorch's ValueError, and one that is not a number (None,
+    a string) with the TypeError PyTorch's comparison raises."""
+    try:
+        at_least = value >= least
+    except TypeError:
+        raise TypeError(f"Invalid {name}: {value!r} is not a number (as PyTorch)") from None
+    if not at_least:
         raise ValueError(f"Invalid {name}: {value}")
+
+
+def _check_learning_rate(lr):
+    """A number, or a one-element tensor as PyTorch takes it (read at each step, so that a change made to it in
+    place takes effect), at least 0."""
+    if isinstance(lr, Tensor) and lr.numel() != 1:
+        raise ValueError(f"Tensor lr must be 1-element, got shape {tuple(lr.shape)} (as PyTorch)")
+    _check_at_least("learning rate", float(lr) if isinstance(lr, Tensor) else lr)
 
 
 class Optimizer:
@@ -88,7 +102,7 @@ class Optimizer:
 
     def __init__(self, params, lr):
         self.params = _check_parameters(params)
-        _check_at_least("learning rate", lr)
+        _check_learning_rate(lr)
         self.lr = lr
         self.steps = 0
         self.param_steps = [0] * len(self.params)  # updates of each parameter (one without a grad is skipped)
@@ -107,7 +121,7 @@ class Optimizer:
 
     def state_dict(self):
         """{'steps', 'lr', 'param_steps', 'buffers': {index: {name: array}}} (arrays on the parameters' device)."""
-        return {"steps": self.steps, "lr": self.lr, "param_steps": list(self.param_steps),
+        return {"steps": self.steps, "lr": float(self.lr), "param_steps": list(self.param_steps),
                 "buffers": {str(i): dict(s) for i, s in enumerate(self.state)}}
 
     def load_state_dict(self, state):
@@ -146,19 +160,21 @@ class Adam(Optimizer):
                              decoupled_weight_decay=(decoupled_weight_decay, False))
         super().__init__(params, lr)
         _check_at_least("epsilon value", eps)
-        for i in range(2):  # PyTorch's IndexError for one beta
-            if not 0.0 <= betas[i] < 1.0:
+        for i in range(2):  # PyTorch's IndexError for one beta; more than two are taken here, as PyTorch
+            if not 0.0 <= betas[i] < 1.0:  # takes them (its step refuses them)
                 raise ValueError(f"Invalid beta parameter at index {i}: {betas[i]}")
-        if len(betas) != 2:
-            raise ValueError(f"Adam: betas must be a pair (beta1, beta2), got {betas!r}")
         _check_at_least("weight_decay value", weight_decay)
         self.betas, self.eps, self.weight_decay = betas, eps, weight_decay
 
     def update(self):
         """One update of every parameter with a gradient; each is bias-corrected by its own step count
         (a parameter that had no gradient for a while has taken fewer steps), as PyTorch."""
+        if len(self.betas) != 2:
+            raise ValueError(f"Adam: betas must be a pair (beta1, beta2) to step, got {self.betas!r} (PyTorch's step "
+                             "refuses them too)")
         self.steps += 1
         beta1, beta2 = self.betas
+        lr = float(self.lr)  # a tensor's value now
         by_count = {}  # step count -> the arrays of the parameters at it (one group, as a rule)
         for i, (p, state) in enumerate(zip(self.params, self.state)):
             if p.grad is None:
@@ -171,7 +187,7 @@ class Adam(Optimizer):
             by_count.setdefault(self.param_steps[i], []).append((p.data, p.grad, state["exp_avg"],
                                                                  state["exp_avg_sq"]))
         for count, arrays in by_count.items():
-            numbers = (beta1, beta2, self.lr / (1 - beta1 ** count), math.sqrt(1 - beta2 ** count), self.eps)
+            numbers = (beta1, beta2, lr / (1 - beta1 ** count), math.sqrt(1 - beta2 ** count), self.eps)
             if self.weight_decay:
                 threads.update_in_place(adam_update_with_decay, arrays, *numbers, self.weight_decay)
             else:
@@ -199,6 +215,7 @@ class SGD(Optimizer):
         """One update of every parameter with a gradient. With dampening, as PyTorch, a momentum buffer's
         first step takes the whole gradient and later ones (1 - dampening) of it."""
         self.steps += 1
+        lr = float(self.lr)  # a tensor's value now
         arrays, dampened = [], []
         for i, (p, state) in enumerate(zip(self.params, self.state)):
             if p.grad is None:
@@ -212,11 +229,11 @@ class SGD(Optimizer):
                 continue
             arrays.append((p.data, p.grad) + ((state["momentum"],) if self.momentum else ()))
         if self.momentum:
-            threads.update_in_place(sgd_momentum_update, arrays, self.lr, self.momentum, self.weight_decay)
-            threads.update_in_place(sgd_dampened_momentum_update, dampened, self.lr, self.momentum,
+            threads.update_in_place(sgd_momentum_update, arrays, lr, self.momentum, self.weight_decay)
+            threads.update_in_place(sgd_dampened_momentum_update, dampened, lr, self.momentum,
                                     self.weight_decay, self.dampening)
         else:
-            threads.update_in_place(sgd_update, arrays, self.lr, self.weight_decay)
+            threads.update_in_place(sgd_update, arrays, lr, self.weight_decay)
 
 
 def learning_rate(schedule, base_lr, step, total_steps, warmup=0, step_every=None, gamma=0.1):

@@ -34,24 +34,34 @@ def matmul(a, b):
 
 
 def linear(x, weight, bias=None):
-    """x @ weight.T + bias, with weight shaped (out_features, in_features) as in PyTorch."""
+    """x @ weight.T + bias, with weight shaped (out_features, in_features) as in PyTorch; the bias is
+    (out_features,) or broadcasts to the output's shape, as PyTorch's (whose fast path for a contiguous
+    input of 3 or more dims refuses some of those, a (N, 1) bias; tinyrrn takes them all)."""
     check_float("linear", x, weight)
     check_same_dtype("linear", x, weight, bias)
     if x.ndim == 0 or weight.ndim != 2 or x.shape[-1] != weight.shape[1]:
         raise ArgumentError(f"linear: input {tuple(x.shape)} does not fit weight {tuple(weight.shape)} "
                             "(need input.shape[-1] == weight.shape[1])")
-    if bias is not None and bias.shape != (weight.shape[0],):
-        raise ArgumentError(f"linear: bias {tuple(bias.shape)} does not fit weight {tuple(weight.shape)}")
+    out_shape = x.shape[:-1] + (weight.shape[0],)
+    row_bias = bias is not None and bias.shape == (weight.shape[0],)  # the layer's bias, added to every row
+    if bias is not None and not row_bias and broadcast_shape("linear", out_shape, bias.shape) != out_shape:
+        raise ArgumentError(f"linear: bias {tuple(bias.shape)} does not fit weight {tuple(weight.shape)} "
+                            f"(it must broadcast to the output's shape {out_shape}, as PyTorch)")
     x2 = x.data.reshape(math.prod(x.shape[:-1]), x.shape[-1])  # not -1: a size may be 0
     out = threads.matmul(x2, weight.data.T)
-    if bias is not None:
+    if row_bias:
+        out += bias.data
+    out = out.reshape(out_shape)
+    if bias is not None and not row_bias:
         out += bias.data
 
     def backward(g):
         g2 = g.reshape(x2.shape[0], weight.shape[0])
         gx = threads.matmul(g2, weight.data).reshape(x.shape)
         gw = threads.matmul(g2.T, x2)
-        return (gx, gw) + ((accurate_sum(g2, 0),) if bias is not None else ())
+        if bias is None:
+            return gx, gw
+        return gx, gw, accurate_sum(g2, 0) if row_bias else unbroadcast(g, bias.shape)
 
     parents = (x, weight) + ((bias,) if bias is not None else ())
-    return make_result(out.reshape(x.shape[:-1] + (weight.shape[0],)), parents, backward, "linear")
+    return make_result(out, parents, backward, "linear")

@@ -54,6 +54,16 @@ def softmax(x, axis=None, *, dim=None, dtype=None):
                        "softmax")
 
 
+def _tensor_argument(name, value, xp):
+    """cross_entropy's target or weight as a tensor: a tensor, or an array (the trainer's labels; moved to the
+    logits' array module ``xp``), or None for the weight; a list, a tuple or a number is PyTorch's TypeError."""
+    if value is None and name == "weight" or isinstance(value, Tensor):
+        return value
+    if not (hasattr(value, "dtype") and hasattr(value, "shape")):
+        raise TypeError(f"cross_entropy: argument '{name}' must be Tensor, not {type(value).__name__} (as PyTorch)")
+    return Tensor(xp.asarray(value))
+
+
 def cross_entropy(logits, target, weight=None, size_average=None, ignore_index=-100, reduce=None, reduction="mean",
                   label_smoothing=0.0):
     """-sum over classes of target * log softmax(logits) (torch.nn.functional.cross_entropy).
@@ -82,38 +92,39 @@ def cross_entropy(logits, target, weight=None, size_average=None, ignore_index=-
     if logits.ndim == 0:
         raise ArgumentError("cross_entropy: logits must have a class dimension, got a 0-d tensor")
     xp = backend.xp_of(logits.data)
-    target_tensor = target if isinstance(target, Tensor) else Tensor(xp.asarray(target))
+    target_tensor, weight = (_tensor_argument(name, value, xp) for name, value in (("target", target), ("weight", weight)))
     target = target_tensor.data
     axis = 0 if logits.ndim == 1 else 1  # the class dimension
     classes, dtype = logits.shape[axis], logits.dtype
     per_class = [classes if i == axis else 1 for i in range(logits.ndim)]  # a (C,) vector broadcast
     w = 1
     if weight is not None:
-        if isinstance(weight, Tensor) and weight.requires_grad and is_grad_enabled():
+        if weight.requires_grad and is_grad_enabled():
             raise ArgumentError("cross_entropy: a weight that requires grad is not supported (PyTorch refuses "
                                 "it for class-index targets); pass weight.detach()")
-        w = weight.data if isinstance(weight, Tensor) else xp.asarray(weight)
+        w = weight.data
         if w.shape != (classes,):
             raise ArgumentError(f"cross_entropy: weight {tuple(w.shape)} does not fit {classes} classes")
-        if isinstance(weight, Tensor) and w.dtype != dtype:
+        if w.dtype != dtype and target.dtype.kind != "f":
             raise ArgumentError(f"cross_entropy: weight of dtype {w.dtype} does not match logits of dtype "
-                                f"{dtype} (as PyTorch); convert with .astype(...)")
-        w = w.astype(dtype).reshape(per_class)
-    if target.dtype.kind == "f":  # class probabilities; the loss in the wider dtype of the two (as PyTorch)
-        if ignore_index != -100:
+                                f"{dtype} (as PyTorch, for class-index targets); convert with .astype(...)")
+    if target.dtype.kind == "f":  # class probabilities; the loss in the widest dtype of logits, target and
+        if ignore_index != -100:  # weight (as PyTorch)
             raise ArgumentError("cross_entropy: ignore_index is not supported for floating point target "
                                 "(class probabilities), as in PyTorch")
-        dtype = xp.result_type(dtype, target.dtype)
+        dtype = xp.result_type(dtype, target.dtype, *(() if weight is None else (w.dtype,)))
         if target.shape != logits.shape:
             raise ArgumentError(f"cross_entropy: probability target {tuple(target.shape)} must have the "
                                 f"shape of logits {tuple(logits.shape)}")
         mix = target.astype(dtype) * (1 - label_smoothing) + label_smoothing / classes
+        w = w if weight is None else w.astype(dtype).reshape(per_class)
         coefficients = mix * w
         count = xp.full((), logits.numel() // max(classes, 1), dtype=dtype)  # the mean is over positions
     elif target.dtype.kind in "iu":
         if target.dtype not in ("int64", "uint8"):
             raise DtypeError(f"cross_entropy: expected target dtype to be int64 (Long) or uint8 (Byte), as "
                             f"PyTorch, got {target.dtype}; convert with .astype('int64')")
+        w = w if weight is None else w.reshape(per_class)
         expected = logits.shape[:axis] + logits.shape[axis + 1:]
         if target.shape != expected:
             raise ArgumentError(f"cross_entropy: target {tuple(target.shape)} does not fit logits "
@@ -133,20 +144,33 @@ def cross_entropy(logits, target, weight=None, size_average=None, ignore_index=-
         raise DtypeError(f"cross_entropy: target must hold integer class indices or float probabilities, "
                         f"got {target.dtype}")
     log_probs = _log_softmax(logits.data, axis)
-    # classes that count nowhere (not the target, weight 0, an ignored position) add nothing, even
-    # where their log-probability is -inf (a masked class) or NaN
-    counted_log_probs = xp.where(coefficients == 0, xp.zeros((), dtype=dtype), log_probs)
-    losses = -(coefficients * counted_log_probs).sum(axis=axis)
+    if target.dtype.kind == "f":  # PyTorch's -(target * log softmax) summed: a 0 target at a -inf logit is NaN
+        losses = -(coefficients * log_probs).sum(axis=axis)
+    else:  # PyTorch gathers: classes that count nowhere (not the target, weight 0, an ignored position)
+        # add nothing, even where their log-probability is -inf (a masked class) or NaN
+        counted_log_probs = xp.where(coefficients == 0, xp.zeros((), dtype=dtype), log_probs)
+        losses = -(coefficients * counted_log_probs).sum(axis=axis)
     if target.dtype.kind in "iu" and not on_host:
         # Reading the check back would make the host wait for the device at every step; instead
         # (as PyTorch's device-side assert, which fails a later call) an out-of-range target's loss
         # is NaN, so the loss is, and the trainer's one read of it per step stops the run there.
         losses = xp.where(out_of_range, xp.full((), float("nan"), dtype=dtype), losses)
     loss = losses if reduction == "none" else losses.sum() / (count if reduction == "mean" else 1)
+    # Counted targets whose weights sum to 0 (all of weight-0 classes) make the mean PyTorch's 0/0: NaN, its
+    # gradient NaN where a target counts (0 where one is ignored). Without a weight the sum is 0 only when
+    # every target is ignored: the loss is 0/0, its gradient 0.
+    weighed_mean = reduction == "mean" and weight is not None
+    nan = xp.full((), float("nan"), dtype=dtype) if weighed_mean else None
+    if weighed_mean and label_smoothing:  # NaN, not the smoothing term / 0
+        loss = xp.where(count == 0, nan, loss)
 
     def backward(g):
-        if reduction == "mean":  # nothing counted (every target ignored): the loss is NaN, its gradient 0,
-            g = g * (count != 0) / xp.where(count == 0, 1, count)  # as PyTorch
+        if weighed_mean:
+            g = xp.where(count == 0, nan, g / xp.where(count == 0, 1, count))
+            if target.dtype.kind in "iu":
+                g = xp.expand_dims(xp.where(counted, g, xp.zeros((), dtype=dtype)), axis)
+        elif reduction == "mean":
+            g = g * (count != 0) / xp.where(count == 0, 1, count)
         elif reduction == "none":
             g = xp.expand_dims(g, axis)
         g_logits = (xp.exp(log_probs) * coefficients.sum(axis=axis, keepdims=True) - coefficients) * g

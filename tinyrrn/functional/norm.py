@@ -255,14 +255,16 @@ def _batch_norm(x, running_mean, running_var, weight, bias, training, momentum, 
             totals = reduce(xp.concatenate([xp.full(1, count, dtype="float64"), sums]))
             count, totals = float(totals[0]), totals[1:]
         reduce = reduce or _no_reduction
-        if count < 2:
+        if count == 1:
             raise ValueError(f"{name}: training needs more than one value per channel, "
                              f"got input {tuple(x.shape)}")
-        mean = (totals / count).astype(rows.dtype)
+        divisor = max(count, 1)  # an empty batch: an empty output, mean and variance 0 (as PyTorch)
+        mean = (totals / divisor).astype(rows.dtype)
         wide_mean = repeated(mean)
         squares = per_channel(threads.sum_rows(lambda block: _centred_squares(block, wide_mean), wide))
-        var = (reduce(squares.astype("float64")) / count).astype(rows.dtype)
-        update_running_stats(running_mean, running_var, mean, var, count, momentum)
+        var = (reduce(squares.astype("float64")) / divisor).astype(rows.dtype)
+        if count:  # an empty batch leaves the running statistics as they are, as PyTorch
+            update_running_stats(running_mean, running_var, mean, var, count, momentum)
     else:  # fixed statistics
         reduce = _no_reduction
         mean, var = running_mean.copy(), running_var.copy()
@@ -297,8 +299,8 @@ def _batch_norm(x, running_mean, running_var, weight, bias, training, momentum, 
         if training:  # mean and var depend on x too
             all_sums = reduce(sums.astype("float64"))  # the per-channel arithmetic in float64 (float16
             all_beta, all_dot = all_sums[:c], all_sums[c:]  # would overflow dividing by the count)
-            coefficient = repeated((-scale * inv_std * inv_std * all_dot / count).astype(rows.dtype))
-            constant = repeated((-scale * all_beta / count).astype(rows.dtype))
+            coefficient = repeated((-scale * inv_std * inv_std * all_dot / divisor).astype(rows.dtype))
+            constant = repeated((-scale * all_beta / divisor).astype(rows.dtype))
             threads.elementwise(_input_gradient, g_wide, wide, wide_mean, wide_scale, coefficient, constant, out=gx)
         else:
             threads.elementwise(_scaled, g_wide, wide_scale, out=gx)

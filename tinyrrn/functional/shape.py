@@ -97,6 +97,19 @@ def _spelled_out(items, ndim):
     return tuple(items)
 
 
+INDEX_DTYPES = ("int64", "int32", "uint8", "bool")  # PyTorch's dtypes of index tensors (0-d: any integer)
+
+
+def _index_array(op, tensor):
+    """A tensor in an index as its array; refused, as PyTorch refuses it, unless it is of an index dtype or a
+    0-d integer (an int8 index would wrap around silently: 200 stored as -56)."""
+    array = tensor.data
+    if array.dtype not in INDEX_DTYPES and not (array.ndim == 0 and array.dtype.kind in "iu"):
+        raise IndexError(f"{op}: tensors used as indices must be long, int, byte or bool tensors (as PyTorch), got "
+                         f"{array.dtype}; convert with .astype('int64')")
+    return array
+
+
 def index_items(op, index, ndim):
     """An index (of x[index] or x[index] = v, x of ``ndim`` dims) as a tuple of items NumPy takes, read as
     PyTorch reads it: tensors as their arrays, one-element integer ones as ints, uint8 ones as masks,
@@ -105,7 +118,8 @@ def index_items(op, index, ndim):
     if isinstance(index, list) and any(isinstance(i, (list, tuple, Tensor)) or getattr(i, "ndim", 0) for i in index):
         raise IndexError(f"{op}: a list of sequences {index!r} as an index is ambiguous (PyTorch reads it as a "
                          "tuple, with a deprecation warning; NumPy as one array): index with a tuple or an array")
-    items = tuple(i.data if isinstance(i, Tensor) else i for i in (index if isinstance(index, tuple) else (index,)))
+    items = tuple(_index_array(op, i) if isinstance(i, Tensor) else i
+                  for i in (index if isinstance(index, tuple) else (index,)))
     items = tuple(int(i) if _is_int(i) else i.astype(bool) if getattr(i, "dtype", None) == "uint8" else i
                   for i in items)  # a uint8 tensor is a mask, as in PyTorch
     if any(isinstance(i, slice) and i.step is not None and i.step <= 0 for i in items):
@@ -116,6 +130,19 @@ def index_items(op, index, ndim):
 def is_basic(items):
     """Whether index items (of index_items) are basic indexing, ints, slices, None and Ellipsis: a view."""
     return all(i is None or i is Ellipsis or type(i) in (int, slice) for i in items)
+
+
+def written_view(items):
+    """The view of x that x[index] = v writes into, PyTorch's reading (index_put_ on it): index items (of
+    index_items) with each array replaced by full slices over the dimensions it takes (a 0-d mask, which adds
+    a dimension, by None)."""
+    view = ()
+    for i in items:
+        if is_basic((i,)):
+            view += (i,)
+        else:
+            view += (slice(None),) * _dims_taken(i) or (None,)
+    return view
 
 
 def getitem(x, index):
@@ -133,7 +160,8 @@ def getitem(x, index):
             grad = xp.zeros(x.shape, dtype=g.dtype)
             grad[items] = g
             return (grad,)
-        return make_result(x.data[items], (x,), backward, "getitem", view_of=x)
+        view = x.data[items if Ellipsis in items else items + (Ellipsis,)]  # with an Ellipsis NumPy gives a
+        return make_result(view, (x,), backward, "getitem", view_of=x)  # 0-d view, not a copy: x[1] is a view
     select = ()  # the ints alone, as basic indexing ...
     for i in items:
         select += (i,) if type(i) is int or i is Ellipsis else (slice(None),) * _dims_taken(i)
