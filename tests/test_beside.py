@@ -1,5 +1,6 @@
 """The main job's two runs side by side (tinyrrn.beside): the same weights as one after the other,
 one Ctrl-C or SIGTERM stops both with a checkpoint each, and a failure of the run beside is one error."""
+import json
 import os
 import signal
 import subprocess
@@ -50,6 +51,13 @@ def test_side_by_side_gives_the_weights_of_one_after_the_other(tiny_data, tmp_pa
             numpy.testing.assert_array_equal(a[name], b[name], err_msg=f"{sub or 'skip'}: {name}")
     errors = [line.split()[-5:-4] for line in in_turn.splitlines() if "(epoch" in line]
     assert errors and errors == [line.split()[-5:-4] for line in beside.splitlines() if "(epoch" in line]
+    # the baseline is frame-wise: every sampled frame a chunk of its own, in batches and updates of the
+    # same frames as the skip model's (chunks of T = 2 frames)
+    skip, baseline = (json.load(open(os.path.join(turn_dir, sub, "config.json"))) for sub in ("", "baseline"))
+    assert (baseline["context"], baseline["chunk"], baseline["batch"], baseline["update_every"]) == \
+        (1, 1, 2 * skip["batch"], str(2 * int(skip["update_every"])))
+    frames = [json.load(open(os.path.join(turn_dir, sub, "eval", "metrics.json")))["chunks"] for sub in ("", "baseline")]
+    assert frames[1] >= 2 * frames[0], frames  # every test frame, not the last of each chunk of 2 only
 
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])

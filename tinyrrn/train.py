@@ -725,7 +725,7 @@ def _main(given, resume, comm):
     run_dir, made = (resume, None) if resume else comm.on_root(rundir.new_run_dir, config)
     runs = [("temporal skip", config, run_dir)]
     if config["baseline"]:
-        baseline = {**config, "skip": "none", "positions": None, "context": 1, "baseline": False,
+        baseline = {**config, **frame_wise(config), "skip": "none", "positions": None, "baseline": False,
                     "name": config["name"] + "-baseline"}
         runs.append(("no skip (context 1)", baseline, os.path.join(run_dir, "baseline")))
     side_by_side = len(runs) > 1 and comm.size == 1 and backend.get_device() == "cpu" and threads.get_threads() > 1
@@ -745,6 +745,17 @@ def _main(given, resume, comm):
                   f"last epoch {metrics['last']['video_error']:.4f}   ({directory})")
         print("\n" + files_to_open(run_dir, config, baseline=len(runs) > 1))
     return 0
+
+
+def frame_wise(config):
+    """The settings that make the main job's baseline frame-wise, as the paper's: context 1 and every sampled
+    frame a chunk of its own (a context-1 model given chunks of T frames would predict from their last frames
+    only, and be averaged over 1/T of them), with batches, and updates given as a number of chunks, of the
+    same frames as ``config``'s (T times as many chunks of one frame)."""
+    chunk, update_every = config["chunk"], str(config["update_every"]).strip()
+    if update_every.isdigit():  # a count of chunks (a percentage of the training chunks is the same share)
+        update_every = str(int(update_every) * chunk)
+    return {"context": 1, "chunk": 1, "batch": config["batch"] * chunk, "update_every": update_every}
 
 
 def train_in_turn(runs, comm, made=None):
