@@ -157,6 +157,8 @@ def test_a_checkpoint_altered_to_hold_nan_is_refused_when_read(tmp_path):
     ('name = ""', "name = '': expected text, not empty"),
     ('data = ""', "data = '': expected text, not empty"),  # never read as the working folder
     ("resize = 24\ncrop = 30", "crop = 30 is larger than resize = 24"),
+    ('update_every = "0%"', "update_every = '0%': the percentage must be in (0, 100]"),  # not as a flag never typed
+    ("threads = 0", "threads = 0: must be an integer of at least 1"),
 ])
 def test_a_toml_value_of_the_wrong_kind_or_out_of_range_is_refused_naming_the_file_and_key(tmp_path, line, says,
                                                                                             capsys):
@@ -857,7 +859,9 @@ def test_a_full_disk_names_the_file(run, monkeypatch, capsys):
     monkeypatch.setattr(numpy.lib.format, "write_array", full)
     before = open(os.path.join(run, "checkpoint.npz"), "rb").read()
     assert training.main(["--resume", run, "--epochs", "2"]) == 1
-    assert re.fullmatch(r"error: /\S+\.npz: No space left on device", one_error_line(capsys))
+    assert re.fullmatch(rf"error: /\S+\.npz: No space left on device; {run}/checkpoint.npz \(epoch 1, update \d+\) is "
+                        rf"kept as it was; once fixed, continue with python -m tinyrrn.train --resume {run}",
+                        one_error_line(capsys))
     assert open(os.path.join(run, "checkpoint.npz"), "rb").read() == before
 
 
@@ -1045,3 +1049,139 @@ def test_a_dataset_under_a_folder_whose_name_is_not_utf8_trains(tiny_data, tmp_p
     root = os.path.join(os.fsdecode(bytes(tmp_path) + b"/d\xffata"))
     shutil.copytree(tiny_data, root)
     assert training.main(tiny_args(root, tmp_path, "--max-steps", "1", "--name", "bytes")) == 0
+
+
+# -- rel7: evaluate locks its folder; resume records settings once applied; pictures written atomically ----
+def test_evaluate_is_refused_while_its_run_is_in_use_and_its_report_is_kept(run, capsys):
+    report = open(os.path.join(run, "eval", "metrics.json"), "rb").read()
+    with rundir.RunLock(run):  # as while the run trains (and writes eval/ at its end)
+        capsys.readouterr()
+        assert evaluation.main([run, "--workers", "0"]) == 1
+    assert one_error_line(capsys).startswith(f"error: {run}: in use by process {os.getpid()} on host")
+    assert open(os.path.join(run, "eval", "metrics.json"), "rb").read() == report
+
+
+def test_a_second_evaluation_into_one_out_folder_is_refused(finished, tmp_path, capsys):
+    out = str(tmp_path / "report")
+    with rundir.RunLock(out):  # a first evaluation writing there
+        capsys.readouterr()
+        assert evaluation.main([os.path.join(finished, "checkpoint.npz"), "--out", out, "--workers", "0"]) == 1
+        assert one_error_line(capsys).startswith(f"error: {out}: in use by process {os.getpid()} on host")
+        assert os.listdir(out) == ["lock"]  # nothing written beside the first one's files
+    assert evaluation.main([os.path.join(finished, "checkpoint.npz"), "--out", out, "--workers", "0"]) == 0
+    assert sorted(os.listdir(out)) == ["confusion.csv", "confusion.png", "metrics.json", "per_class.csv"]
+
+
+def test_evaluate_reports_the_best_npz_there_once_it_holds_the_run(run, monkeypatch):
+    """best.npz replaced (by the run's training) after evaluate read it, before it took the run's lock: the report
+    into the run is of the weights best.npz holds, never of those read before."""
+    arrays, saved = checkpoint.load(os.path.join(run, "best.npz"))
+    newer = {**arrays, "model/backbone.fc.bias": arrays["model/backbone.fc.bias"] + 0.5}
+    acquire = rundir.RunLock.acquire
+
+    def training_wrote_best_first(lock):
+        if lock.run_dir == run and not os.path.exists(os.path.join(run, "newer")):
+            checkpoint.save(os.path.join(run, "best.npz"), newer, saved)
+            open(os.path.join(run, "newer"), "w").close()
+        acquire(lock)
+    monkeypatch.setattr(rundir.RunLock, "acquire", training_wrote_best_first)
+    assert evaluation.main([run, "--workers", "0"]) == 0
+    written = json.load(open(os.path.join(run, "eval", "metrics.json")))
+    assert written["weights_digest"] == checkpoint.weights_digest(checkpoint.prefixed(newer, "model"))
+    os.remove(os.path.join(run, "newer"))
+
+
+def test_a_resume_that_fails_leaves_config_json_as_it_was_and_paths_are_recorded_whole(run, tmp_path, monkeypatch,
+                                                                                       capsys):
+    config = open(os.path.join(run, "config.json"), "rb").read()
+    not_a_folder = tmp_path / "not-a-folder"
+    not_a_folder.write_text("a file")
+    assert training.main(["--resume", run, "--epochs", "2", "--lr", "0.05", "--cache-dir", str(not_a_folder)]) == 1
+    assert open(os.path.join(run, "config.json"), "rb").read() == config  # a plain --resume goes on as before
+    monkeypatch.chdir(tmp_path)
+    assert training.main(["--resume", run, "--epochs", "2", "--cache-dir", "cache"]) == 0
+    saved = json.load(open(os.path.join(run, "config.json")))
+    assert saved["cache_dir"] == str(tmp_path / "cache") and [list(c["settings"]) for c in saved["changes"]] == \
+        [["cache_dir", "epochs"]]
+
+
+def test_resuming_a_finished_run_refuses_training_settings_and_records_nothing(run, capsys):
+    config, weights = (open(os.path.join(run, name), "rb").read() for name in ("config.json", "checkpoint.npz"))
+    assert training.main(["--resume", run, "--lr", "0.1", "--schedule", "cosine"]) == 2
+    line = one_error_line(capsys)
+    assert f"error: {run}: the run is finished (epoch 1 of 1, update {meta(run)['updates']}): lr 0.003 -> 0.1, " \
+           "schedule 'constant' -> 'cosine' would change nothing" in line
+    assert training.main(["--resume", run, "--log-every", "2"]) == 0  # evaluates again, on these settings
+    assert "not recorded in config.json" in capsys.readouterr().out
+    assert open(os.path.join(run, "config.json"), "rb").read() == config
+    assert open(os.path.join(run, "checkpoint.npz"), "rb").read() == weights
+
+
+@pytest.fixture
+def pictures_fail(monkeypatch):
+    """Every picture fails part-way, as on a full disk (or past ``ulimit -f``): some bytes written, then an error."""
+    import matplotlib.figure
+
+    def half_written(figure, target, *args, **kwargs):
+        file = open(target, "wb") if isinstance(target, (str, os.PathLike)) else target
+        file.write(b"\x89PNG half a picture")
+        file.flush()
+        raise OSError(errno.EFBIG, os.strerror(errno.EFBIG))
+    monkeypatch.setattr(matplotlib.figure.Figure, "savefig", half_written)
+
+
+def test_a_picture_that_cannot_be_written_is_named_and_the_previous_one_kept(run, pictures_fail, capsys):
+    kept = {name: open(os.path.join(run, name), "rb").read()
+            for name in ("eval/confusion.png", "eval/metrics.json", "training_curve.png")}
+    assert evaluation.main([run, "--workers", "0"]) == 1
+    assert one_error_line(capsys) == f"error: {run}/eval/confusion.png: {os.strerror(errno.EFBIG)}"
+    assert training.main(["--resume", run, "--epochs", "2"]) == 1
+    assert one_error_line(capsys) == (
+        f"error: {run}/training_curve.png: {os.strerror(errno.EFBIG)}; {run}/checkpoint.npz (epoch 2, update "
+        f"{meta(run)['updates']}) is kept as it was; once fixed, continue with python -m tinyrrn.train --resume {run}")
+    for name, data in kept.items():  # metrics.json too: it is written last, after the picture
+        assert open(os.path.join(run, name), "rb").read() == data, name
+    assert not [name for name in os.listdir(run) if name.endswith(files.TEMPORARY_SUFFIX)]
+
+
+@pytest.mark.parametrize("dtype", [numpy.complex64, numpy.bool_, "U12", [("a", "f4")], "datetime64[s]", numpy.int32])
+def test_weights_of_no_real_float_dtype_are_refused_naming_file_key_and_dtype(finished, tmp_path, dtype):
+    arrays, saved = checkpoint.load(os.path.join(finished, "best.npz"))
+    key = "model/backbone.conv1.weight"
+    odd = numpy.zeros(arrays[key].shape, dtype)
+    path = str(tmp_path / "odd.npz")
+    save_npz({**arrays, key: odd, checkpoint.META_KEY: numpy.frombuffer(json.dumps(saved).encode(), numpy.uint8)},
+             path)
+    with pytest.raises(checkpoint.CheckpointError, match=rf"{path}: {key} is a tensor of {re.escape(str(odd.dtype))}, "
+                                                         "not of real floating-point numbers"):
+        builders.model_from_checkpoint(path)  # evaluate's and predict's
+    plain = str(tmp_path / "plain.npz")
+    state = {name[len("backbone."):]: value for name, value in checkpoint.prefixed(arrays, "model").items()
+             if name.startswith("backbone.")}
+    save_npz({**state, "conv1.weight": odd}, plain)
+    backbone = resnet_small(num_classes=len(saved["classes"]))
+    with pytest.raises(WeightsError, match=rf"{plain}: conv1.weight is a tensor of {re.escape(str(odd.dtype))}"):
+        builders.load_backbone_weights(backbone, plain)  # train --weights
+    with pytest.raises(WeightsError, match=r"conv1.weight is a tensor of"):
+        load_npz(backbone, plain, strict=False)
+    save_npz(state, tmp_path / "good.npz")  # its integer num_batches_tracked is no odd dtype
+    load_npz(backbone, str(tmp_path / "good.npz"))
+
+
+def test_a_side_by_side_job_on_a_run_in_use_says_only_that(run, monkeypatch):
+    def started(*args, **kwargs):
+        raise AssertionError("the run beside was started")
+    monkeypatch.setattr(training, "RunBeside", started)
+    config = meta(run)["config"]
+    runs = [("temporal skip", config, run), ("no skip (context 1)", config, os.path.join(run, "baseline"))]
+    with rundir.RunLock(run), pytest.raises(cli.Failure, match=rf"{run}: in use by process {os.getpid()}"):
+        training.train_side_by_side(runs, run, None)
+
+
+def test_a_run_beside_stopped_by_this_process_before_it_could_answer_has_not_failed():
+    from tinyrrn import beside
+    stopped = beside.RunBeside.__new__(beside.RunBeside)
+    stopped.outcome, stopped.received = None, signal.SIGINT
+    stopped.process = types.SimpleNamespace(exitcode=-signal.SIGTERM)
+    assert stopped._died() == ("interrupted", signal.SIGTERM, None)
+    assert "failed" not in beside.RunBeside._kept(stopped.outcome)

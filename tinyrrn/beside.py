@@ -128,6 +128,10 @@ class RunBeside:
                       file=sys.stderr, flush=True)
 
     def _died(self):
+        """The outcome of a child that ended without sending one: stopped by the SIGTERM this process passed on
+        (before it could handle it: it was starting), or else failed."""
+        if self.outcome is None and self.received and self.process.exitcode == -signal.SIGTERM:
+            self.outcome = ("interrupted", signal.SIGTERM, None)
         self.outcome = self.outcome or ("failed", f"its process ended with exit status {self.process.exitcode}")
         return self.outcome
 

@@ -14,7 +14,7 @@ import numpy
 
 from .backend import to_numpy, xp_of
 from .pth import ZIP_MAGIC
-from .weights import negative_variance, save_npz
+from .weights import WeightsError, negative_variance, refuse_unusable_dtypes, save_npz
 
 META_KEY = "__meta__"
 
@@ -80,6 +80,10 @@ def load(path):
     if not isinstance(meta, dict):
         raise CheckpointError(f"{path}: its metadata is {json.dumps(meta)[:40]}, not a JSON object (tinyrrn writes "
                               "one: the file was changed or damaged since)")
+    try:
+        refuse_unusable_dtypes(arrays, path)
+    except WeightsError as err:
+        raise CheckpointError(f"{err} (tinyrrn writes none: the file was changed or damaged since)") from None
     bad = first_non_finite(arrays)
     if bad is not None:
         raise CheckpointError(f"{path}: {bad} holds NaN or infinite values (tinyrrn writes finite ones only: "

@@ -70,8 +70,8 @@ DEFAULTS = {
 
 # The least value of each integer setting (the flag says what the setting is); larger is fine.
 MINIMUM = {"split": 1, "context": 1, "sample_every": 1, "chunk": 1, "resize": 1, "crop": 1, "epochs": 1, "batch": 1,
-           "workers": 0, "seed": 0, "val_groups": 0, "warmup": 0, "max_steps": 1, "log_every": 1}
-PATHS_OF_THE_RUN = ("data", "list_dir", "weights")
+           "workers": 0, "seed": 0, "val_groups": 0, "warmup": 0, "max_steps": 1, "log_every": 1, "threads": 1}
+PATHS_OF_THE_RUN = ("data", "list_dir", "weights", "cache_dir")
 # The settings that may stay None in a resolved config (fill_defaults): no --data, --weights, ...
 MAY_BE_NONE = ("data", "list_dir", "weights", "positions", "threads", "max_steps")
 # Absent from the config.json of runs made by older versions, which resume as before (builders reads
@@ -392,11 +392,28 @@ def fill_defaults(config):
     return c
 
 
+def parse_update_every(value):
+    """(number, is a percentage) from --update-every's '64' (chunks) or '1%' (of the training chunks); a
+    ValueError saying what is wrong with it."""
+    text = str(value).strip()
+    try:
+        number = float(text[:-1]) if text.endswith("%") else int(text)
+    except ValueError:
+        raise ValueError("expected a number of chunks (e.g. 64) or a percentage of the training chunks "
+                         "(e.g. 1%)") from None
+    if text.endswith("%") and not 0 < number <= 100:
+        raise ValueError("the percentage must be in (0, 100]")
+    if not text.endswith("%") and number < 1:
+        raise ValueError("must be at least 1 chunk")
+    return number, text.endswith("%")
+
+
 def check_ranges(config, source=None):
     """A UsageError naming the first setting out of its range: an integer below its least value
     (MINIMUM), a number not finite or below its least (FLOAT_MINIMUM: --lr -0.003 would climb the
     loss), a chunk shorter than the context (the temporal skip would never see an earlier frame), a
-    crop larger than the frames' short side. A setting is named as its flag (--log-every 0), or with
+    crop larger than the frames' short side, an --update-every that is no count or percentage
+    (parse_update_every). A setting is named as its flag (--log-every 0), or with
     ``source`` (a TOML file, a run's config.json) as that file's key (FILE: log_every = 0)."""
     def setting(key):
         value = config[key]
@@ -416,6 +433,11 @@ def check_ranges(config, source=None):
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or \
                 value < least or (value == least and not inclusive):
             refuse(f"{setting(key)}: must be a finite number {'of at least' if inclusive else 'above'} {least}")
+    if config.get("update_every") is not None:
+        try:
+            parse_update_every(config["update_every"])
+        except ValueError as err:
+            refuse(f"{setting('update_every')}: {err}")
     name = config.get("name")
     if name is not None and (not isinstance(name, str) or not name.strip() or name in (".", "..")
                              or "/" in name or os.sep in name):

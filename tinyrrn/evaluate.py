@@ -6,6 +6,7 @@ Reports the paper's metric, the video-level error rate, with top-1/top-5
 accuracy, mean class accuracy and clip (chunk) accuracy, and writes
 metrics.json, a confusion matrix (CSV and PNG) and a per-class table.
 """
+import contextlib
 import csv
 import os
 import sys
@@ -129,8 +130,8 @@ def video_metrics(probs, labels, videos, num_classes):
 
 
 def write_report(metrics, classes, out_dir):
-    """metrics.json, confusion.csv, confusion.png (when matplotlib is there) and per_class.csv in out_dir."""
-    write_json(os.path.join(out_dir, "metrics.json"), {**metrics, "classes": list(classes)})
+    """confusion.csv, per_class.csv, confusion.png and metrics.json in out_dir, each atomically; metrics.json,
+    which marks a report written (and names its checkpoint), last."""
     with atomic_write(os.path.join(out_dir, "confusion.csv"), newline="") as f:
         writer = csv.writer(f)
         writer.writerow(["true \\ predicted"] + list(classes))
@@ -142,6 +143,7 @@ def write_report(metrics, classes, out_dir):
         for name, row, acc in zip(classes, metrics["confusion"], metrics["per_class_accuracy"]):
             writer.writerow([name, sum(row), "" if acc is None else f"{acc:.4f}"])
     plot_confusion(numpy.array(metrics["confusion"]), classes, os.path.join(out_dir, "confusion.png"))
+    write_json(os.path.join(out_dir, "metrics.json"), {**metrics, "classes": list(classes)})
 
 
 # The headline figures of an evaluation (logged per epoch, and kept for the last epoch beside the selected one)
@@ -260,14 +262,33 @@ def test_videos(config):
             "list_dir": config["list_dir"] and os.path.abspath(config["list_dir"]), "split": config["split"]}
 
 
+@contextlib.contextmanager
+def report_lock(out, flag):
+    """Hold, from the check of the report folder ``out`` (named by ``flag``, --out, or None) to its last file,
+    the lock of the folder it lies in: its training run's (RUN/lock: training writes eval/ and eval-last/ too)
+    when ``out`` is inside one, else ``out``'s own. A training run or a second evaluation of that folder is then
+    refused (rundir.RunLock), never mixed up with this one. Yields the folder locked; a report folder made for
+    the lock and left empty (the evaluation failed) is removed."""
+    if os.path.exists(out) and not os.path.isdir(out):
+        raise UsageError(f"{f'{flag} {out}' if flag else out}: is a file, not a folder for the report")
+    run = os.path.dirname(os.path.abspath(out))
+    folder = run if rundir.folder_kind(run) == "training run" else out
+    made = not os.path.exists(out)
+    try:
+        with rundir.RunLock(folder):
+            yield folder
+    finally:
+        if made:
+            with contextlib.suppress(OSError):  # not empty: the report was written
+                os.rmdir(out)
+
+
 def check_report_folder(out, videos, checkpoint, flag):
-    """Refuse, before any work, a report folder that is a file, holds another command's output (a run), or
-    the report of other test videos (two datasets of one name would share eval-NAME); and a folder the user
+    """Refuse, before any work (under report_lock), a report folder that holds another command's output (a run),
+    or the report of other test videos (two datasets of one name would share eval-NAME); and a folder the user
     named (``flag``: --out) that holds the report of another checkpoint, or one naming none (a baseline's,
     an older tinyrrn's). The default folder is the checkpoint's own: its report is replaced."""
     where = f"{flag} {out}" if flag else out
-    if os.path.exists(out) and not os.path.isdir(out):
-        raise UsageError(f"{where}: is a file, not a folder for the report")
     rundir.refuse_other_kind(out, "evaluation report", flag or "the report folder")
     written = read_report(out)
     if written is None:
@@ -354,12 +375,15 @@ def main(argv=None):
     check_classes(model.classes, dataset.classes, os.path.join(dataset.list_dir, "classInd.txt"))
     refuse_trained_videos(dataset, trained_split, path)
     out = args.out or report_folder(path, suffix)
-    check_report_folder(out, test_videos(config), path, "--out" if args.out else None)
-    metrics = evaluate(model, dataset, args.batch, args.workers)
-    metrics.update(weights_record(path, model.digest, model.updates), test_videos=test_videos(config))
-    if not args.out and not suffix:  # training's own report of this checkpoint: keep what only training knows
-        metrics = {**training_protocol(out, model), **metrics}
-    write_report(metrics, dataset.classes, out)
+    with report_lock(out, "--out" if args.out else None) as locked:
+        if os.path.dirname(os.path.abspath(path)) == locked:  # its run: training may have replaced it since it was read
+            model = model_from_checkpoint(path)[0]
+        check_report_folder(out, test_videos(config), path, "--out" if args.out else None)
+        metrics = evaluate(model, dataset, args.batch, args.workers)
+        metrics.update(weights_record(path, model.digest, model.updates), test_videos=test_videos(config))
+        if not args.out and not suffix:  # training's own report of this checkpoint: keep what only training knows
+            metrics = {**training_protocol(out, model), **metrics}
+        write_report(metrics, dataset.classes, out)
     print(summary(metrics))
     print(f"averaging: {metrics['averaging']}")
     print(f"wrote {out}/metrics.json, confusion.csv, confusion.png, per_class.csv")

@@ -1,7 +1,12 @@
-"""Pictures of a run: the training curve and the confusion matrix (matplotlib, drawn off-screen)."""
+"""Pictures of a run: the training curve and the confusion matrix (matplotlib, drawn off-screen).
+
+Each is written as every other output is (tinyrrn.files.atomic_write): a full disk leaves the previous
+picture in place, and the error names the file."""
 import json
 
 import numpy
+
+from .files import atomic_write
 
 
 def _pyplot():
@@ -12,6 +17,15 @@ def _pyplot():
 
 
 COUNTS_UP_TO = 25  # classes up to which every cell shows its count (UCF-101's 101 would be unreadable)
+
+
+def save_figure(fig, path, dpi):
+    """Write ``fig`` as a PNG to ``path`` atomically, then free it."""
+    try:
+        with atomic_write(path, "wb") as file:
+            fig.savefig(file, format="png", dpi=dpi)
+    finally:
+        _pyplot().close(fig)
 
 
 def plot_confusion(confusion, classes, path):
@@ -38,8 +52,7 @@ def plot_confusion(confusion, classes, path):
     counts = "; numbers: videos" if len(classes) <= COUNTS_UP_TO else ""
     ax.set_title(f"video-level confusion\n(shade: share of each true class{counts})", fontsize=10)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save_figure(fig, path, dpi=120)
 
 
 def plot_training_curve(metrics_jsonl, path):
@@ -66,5 +79,4 @@ def plot_training_curve(metrics_jsonl, path):
         ax2.set_ylim(0, 1)
     ax.set_title("training curve")
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_figure(fig, path, dpi=110)

@@ -154,11 +154,8 @@ class RunLock:
             try:
                 fcntl.flock(file, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
-                file.seek(0)
-                holder = file.read().strip() or "another process"
-                file.close()
-                raise Failure(f"{self.run_dir}: in use by {holder} (lock file {self.path}); "
-                              "wait for it to finish or stop it") from None
+                with file:
+                    raise self._in_use(file) from None
             if os.path.exists(self.path) and os.path.samefile(self.path, file.fileno()):
                 break
             file.close()  # the holder removed the file as we opened it: take the new one
@@ -173,6 +170,25 @@ class RunLock:
         file.flush()
         self.file = file
         remove_temporary_files(self.run_dir)  # from writers of a process that was killed
+
+    def check_free(self):
+        """Refuse, as ``acquire`` does, while another process holds the lock; takes nothing (a look before
+        starting work that would take it later, e.g. a second process)."""
+        try:
+            file = open(self.path)
+        except FileNotFoundError:  # no lock file: nobody holds it
+            return
+        with file:
+            try:
+                fcntl.flock(file, fcntl.LOCK_EX | fcntl.LOCK_NB)  # let go when the file closes
+            except BlockingIOError:
+                raise self._in_use(file) from None
+
+    def _in_use(self, file):
+        """The error naming the holder, from the lock ``file`` it wrote."""
+        file.seek(0)
+        holder = file.read().strip() or "another process"
+        return Failure(f"{self.run_dir}: in use by {holder} (lock file {self.path}); wait for it to finish or stop it")
 
     def release(self):
         """Remove the lock file (gone already when the run directory was deleted: nothing to do) and let go."""

@@ -115,21 +115,11 @@ def train_one_epoch(model, loader, optimizer, update_size, run):
 
 def update_size(update_every, train_chunks):
     """Chunks per update from '64' or '1%' (of the training chunks), at least 1."""
-    text = str(update_every).strip()
     try:
-        number = float(text[:-1]) if text.endswith("%") else int(text)
-    except ValueError:
-        raise UsageError(f"--update-every {text!r}: expected a number of chunks (e.g. 64) or a percentage of "
-                         "the training chunks (e.g. 1%)") from None
-    if text.endswith("%"):
-        share = number / 100
-        if not 0 < share <= 1:
-            raise UsageError(f"--update-every {text}: the percentage must be in (0, 100]")
-        return max(1, math.ceil(share * train_chunks))
-    size = number
-    if size < 1:
-        raise UsageError(f"--update-every {text}: must be at least 1 chunk")
-    return size
+        number, percentage = configuration.parse_update_every(update_every)
+    except ValueError as err:
+        raise UsageError(f"--update-every {str(update_every).strip()!r}: {err}") from None
+    return max(1, math.ceil(number / 100 * train_chunks)) if percentage else number
 
 
 def memory_mb():
@@ -169,6 +159,11 @@ class Throughput:
                    "ranks": self.comm.size, "comm_share": round((self.comm.comm_seconds - self.comm_start) / elapsed, 4)}
         self.reset()
         return figures
+
+
+def trains_more(config, epoch, updates):
+    """False once the last epoch (or --max-steps) of ``config`` is done: what is left is the final evaluation."""
+    return epoch < config["epochs"] and not (config["max_steps"] is not None and updates >= config["max_steps"])
 
 
 def describe_updates(update_size, batch, update_every):
@@ -282,7 +277,7 @@ class Trainer:
         batch stops before or during the final evaluation, at once, keeping the last checkpoint
         (``--resume`` then runs the evaluation again)."""
         with self.signals:
-            while self.epoch < self.config["epochs"] and not self.reached_max_steps():
+            while self.trains_more():
                 self.start_epoch()
                 ended = train_one_epoch(self.model, self.loader, self.optimizer, self.update_size, self)
                 self.bar.close()
@@ -402,6 +397,9 @@ class Trainer:
     def stop_signal(self):
         """1.0 when this process received a signal asking the run to stop."""
         return float(bool(self.signals.received))
+
+    def trains_more(self):
+        return trains_more(self.config, self.epoch, self.updates)
 
     def reached_max_steps(self):
         return self.config["max_steps"] is not None and self.updates >= self.config["max_steps"]
@@ -611,12 +609,12 @@ def train(config, run_dir=None, resume=False, comm=None, job=None, made=None):
             checkpoint.check_meta(path, saved[1], Trainer.RESUME_META)
             saved_settings(path, saved[1])
         changes = comm.on_root(_changes_on_resume, config, run_dir, saved[1]) if resume else None
-        if comm.is_root:
-            rundir.write_config(run_dir, config, changes["all"] if changes else ())
         trainer = Trainer(config, run_dir, comm=comm, removed_on_failure=made is not None, job=job, resuming=resume)
         if resume:
             trainer.restore(*saved, path)
         if comm.is_root:
+            if not (changes and changes["finished"]):  # only now: a resume that fails leaves config.json as it was
+                rundir.write_config(run_dir, config, changes["all"] if changes else ())
             ranks = f", {comm.size} ranks of {-(-config['batch'] // comm.size)} chunks" if comm.size > 1 else ""
             skip = ("no temporal skip" if config["skip"] == "none" else f"{config['skip']} skip at "
                     + describe_positions(trainer.model.backbone, trainer.model.positions))
@@ -627,8 +625,17 @@ def train(config, run_dir=None, resume=False, comm=None, job=None, made=None):
             print(write_validation_groups(trainer), flush=True)
             if changes and changes["now"]:
                 print(f"resuming at update {trainer.updates} (epoch {trainer.epoch}) with "
-                      f"{configuration.describe_changes(changes['now'])}", flush=True)
-        metrics = trainer.run()
+                      f"{configuration.describe_changes(changes['now'])}"
+                      + (" (the run is finished: for its final evaluation only, not recorded in config.json)"
+                         if changes["finished"] else ""), flush=True)
+        try:
+            metrics = trainer.run()
+        except OSError as err:  # a full disk, a file-size limit: the file named, and what is kept
+            if trainer.saved_at and not os.path.isfile(path):  # the folder itself was lost: nothing is kept
+                raise
+            resume_hint = f"; once fixed, continue with python -m tinyrrn.train --resume {run_dir}" \
+                if trainer.saved_at else ""
+            raise TrainingError(f"{cli.describe(err)}; {trainer.kept()}{resume_hint}") from None
         finished = True
         return metrics, run_dir
     finally:
@@ -655,8 +662,10 @@ def write_validation_groups(trainer):
 
 def _changes_on_resume(config, run_dir, meta):
     """The settings ``config`` changes in the run's checkpoint (``meta``): refused when they define
-    the run, or ask for fewer epochs than are done; else {'now': those, 'all': every change so far,
-    for config.json}."""
+    the run, or ask for fewer epochs than are done, or change the training of a finished run (nothing is
+    left to train: they would change nothing); else {'now': those, 'all': every change so far, for
+    config.json, 'finished': whether the run is finished, its config.json then staying as it is, that of
+    its weights}."""
     path = os.path.join(run_dir, "checkpoint.npz")
     unknown = [key for key in configuration.DEFINES_RUN if key not in meta["config"]]
     if unknown:  # e.g. a run from before --val-groups: it selected its epoch on the test split
@@ -674,8 +683,15 @@ def _changes_on_resume(config, run_dir, meta):
                              f"resume with {flag} {done} or more")
     previous = rundir.read_config(run_dir)[1] if os.path.isfile(os.path.join(run_dir, "config.json")) else []
     now = {key: change for key, change in applied.items() if key not in ("name", "out")}
+    finished = not trains_more(config, meta["epoch"], meta["updates"])
+    training = {key: change for key, change in now.items() if key not in configuration.BOOKKEEPING}
+    if finished and training:
+        raise UsageError(f"{run_dir}: the run is finished (epoch {meta['epoch']} of {config['epochs']}, update "
+                         f"{meta['updates']}): {configuration.describe_changes(training)} would change nothing; "
+                         "resume without them to evaluate it again, or with a higher --epochs (or --max-steps) "
+                         "to train on")
     entry = {"update": meta["updates"], "epoch": meta["epoch"], "settings": {k: list(v) for k, v in now.items()}}
-    return {"now": now, "all": previous + ([entry] if now else [])}
+    return {"now": now, "all": previous + ([entry] if now else []), "finished": finished}
 
 
 def refuse_preset_on_synthetic_data(preset):
@@ -778,6 +794,8 @@ def train_side_by_side(runs, run_dir, made):
     (label, config, _), (other_label, other_config, other_dir) = runs
     total = threads.get_threads()
     try:
+        for directory in (run_dir, other_dir):  # a folder in use: that error alone, before a process is started
+            rundir.RunLock(directory).check_free()
         resumable = [rundir.resumable(d) for d in (run_dir, other_dir)]  # before either process starts
         dataset_root(config)  # checked, and the synthetic data generated, before two processes read it
         threads.set_threads(total - total // 2)

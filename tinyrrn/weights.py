@@ -22,11 +22,12 @@ from .cli import ArgumentParser, add_debug_flag, at_least, command
 from .files import atomic_write
 from .pth import ZIP_MAGIC, UnsafePickleError, WeightsError, read_pth
 
-__all__ = ["WeightsError", "UnsafePickleError", "read_pth", "read_weights", "save_npz",
-           "load_npz", "check_finite", "negative_variance", "convert", "parameter_count", "main"]
+__all__ = ["WeightsError", "UnsafePickleError", "read_pth", "read_weights", "save_npz", "load_npz", "check_finite",
+           "refuse_unusable_dtypes", "negative_variance", "convert", "parameter_count", "main"]
 
 # Buffers that a state_dict holds but that are not trained parameters.
 _BUFFER_SUFFIXES = ("running_mean", "running_var", "num_batches_tracked")
+_INTEGER_BUFFERS = ("num_batches_tracked",)  # the one integer tensor of a model's state_dict
 _CLASSIFIER_KEYS = ("fc.weight", "fc.bias")
 EMPTY_ZIP_MAGIC = b"PK\x05\x06"  # a zip archive without members starts with its end record
 
@@ -81,9 +82,27 @@ def save_npz(model_or_state, path):
                     np.lib.format.write_array(member, to_numpy(value), allow_pickle=False)
 
 
+def unusable_dtype(name, value):
+    """True when ``value`` (the tensor ``name``) is no tensor of weights: of a dtype that is not a real floating
+    one (an integer one only for an integer buffer, ``num_batches_tracked``). Complex, bool, text, date or record
+    tensors would be cast silently to the model's floats (complex ones losing their imaginary part)."""
+    kind = value.dtype.kind
+    return not (kind == "f" or (kind in "iu" and name.endswith(_INTEGER_BUFFERS)))
+
+
+def refuse_unusable_dtypes(state, path):
+    """Refuse the first tensor of ``state`` of an unusable dtype (``unusable_dtype``), naming file, key and dtype."""
+    name = next((name for name, value in state.items() if unusable_dtype(name, value)), None)
+    if name is not None:
+        raise WeightsError(f"{path}: {name} is a tensor of {state[name].dtype}, not of real floating-point "
+                           "numbers (nor an integer buffer such as num_batches_tracked); refusing to load it")
+
+
 def check_finite(state, path):
-    """Refuse weights no trained model holds, naming the first such tensor: NaN or infinite values, or a
-    negative batch-norm running variance (finite, but every output through it would be NaN)."""
+    """Refuse weights no trained model holds, naming the first such tensor: one of a dtype that is not a real
+    floating one (refuse_unusable_dtypes), NaN or infinite values, or a negative batch-norm running variance
+    (finite, but every output through it would be NaN)."""
+    refuse_unusable_dtypes(state, path)
     for name, value in state.items():
         if value.dtype.kind == "f" and not np.isfinite(value).all():
             raise WeightsError(f"{path}: {name} holds {int((~np.isfinite(value)).sum())} NaN or infinite "
@@ -179,7 +198,8 @@ def _info(path, allow_expand=False):
                 f"{len(arrays) - len(state)} arrays, is not counted)")
     width = max((len(name) for name in state), default=0)
     for name, value in state.items():
-        print(f"{name:<{width}}  {str(list(value.shape)):<18} {value.dtype}")
+        refused = "  (not real floating-point numbers: refused when loaded)" if unusable_dtype(name, value) else ""
+        print(f"{name:<{width}}  {str(list(value.shape)):<18} {value.dtype}{refused}")
     params, tensors = parameter_count(state)
     print(f"{len(state)} entries, {params:,} parameters in {tensors} parameter tensors{note}")
 
