@@ -26,7 +26,7 @@ def write_features(root, train, test, classes=("A", "B")):
             rel = f"{classes[label]}/v_{classes[label]}_g{group:02d}_c{i:02d}.npy"
             os.makedirs(os.path.join(root, classes[label]), exist_ok=True)
             numpy.save(os.path.join(root, rel), numpy.asarray(array, dtype=numpy.float32))
-            videos.append({"video": rel, "file": rel, "label": int(label), "subset": subset})
+            videos.append({"video": rel, "file": rel, "label": int(label), "subset": subset, "key": f"k{i}"})
     with open(os.path.join(root, "index.json"), "w") as f:
         json.dump({"complete": True, "layer": "layer4", "classes": list(classes), "videos": videos, "bad": []}, f)
     return str(root)
@@ -387,3 +387,62 @@ def test_a_killed_extractions_temporary_files_are_removed_by_the_next(tiny_data,
     left.write_bytes(b"half an array")
     features.extract(config, backbone, "layer4", str(out), "random", batch=64)
     assert not left.exists()
+
+
+# -- probe rel8: features of changed videos, and every video left out listed -------------------------------
+def copy_data(tiny_data, tmp_path):
+    import shutil
+    root = tmp_path / "data"
+    shutil.copytree(tiny_data, root)
+    return root
+
+
+def test_a_video_changed_since_its_features_were_written_is_extracted_again(tiny_data, tmp_path):
+    """Features are kept on resuming only for videos whose content key (the frame cache's) is unchanged."""
+    root = copy_data(tiny_data, tmp_path)
+    out = str(tmp_path / "features")
+    config, backbone = tiny_config(str(root), tmp_path), resnet_small(num_classes=4)
+    index = features.extract(config, backbone, "layer4", out, "random", batch=64)
+    assert all(v["key"] for v in index["videos"]) and not features.changed_videos(index)
+    one, other = index["videos"][0], index["videos"][-1]
+    kept = index["videos"][1]["file"]
+    os.utime(os.path.join(out, kept), (1, 1))
+    (root / one["video"]).write_bytes((root / other["video"]).read_bytes())  # replaced by another video
+    assert features.changed_videos(index) == [one["video"]]
+    again = features.extract(config, backbone, "layer4", out, "random", batch=64)
+    assert not features.changed_videos(again)
+    numpy.testing.assert_allclose(numpy.load(os.path.join(out, one["file"])),  # batched otherwise: BLAS rounding
+                                  numpy.load(os.path.join(out, other["file"])), rtol=1e-4, atol=1e-5)
+    assert os.stat(os.path.join(out, kept)).st_mtime == 1  # the unchanged videos' features are kept
+    # a folder of an older tinyrrn (no keys): refused by the baseline, made again by features (saying so)
+    older = {**again, "videos": [{k: v for k, v in video.items() if k != "key"} for video in again["videos"]]}
+    with open(os.path.join(out, "index.json"), "w") as f:
+        json.dump(older, f)
+    with pytest.raises(ValueError, match=r"written by an older tinyrrn, .* run python -m tinyrrn.features again"):
+        baseline.load_features(out)
+    with pytest.warns(UserWarning, match="records no key of each video's content .* every video is extracted again"):
+        features.extract(config, backbone, "layer4", out, "random", batch=64)
+    assert os.stat(os.path.join(out, kept)).st_mtime != 1
+
+
+def test_every_video_left_out_is_in_the_feature_index_and_the_baselines_report(tiny_data, tmp_path, capsys):
+    root = copy_data(tiny_data, tmp_path)
+    tests = [line.split()[0] for line in open(root / "ucfTrainTestlist" / "testlist01.txt") if line.strip()]
+    (root / tests[0]).write_bytes(b"")                      # its metadata cannot be read
+    data = (root / tests[1]).read_bytes()
+    (root / tests[1]).write_bytes(data[:len(data) // 10])   # its metadata reads, no frame decodes
+    weights, out = str(tmp_path / "small.npz"), str(tmp_path / "features")
+    save_npz(resnet_small(), weights)
+    assert features.main(["--data", str(root), "--weights", weights, "--arch", "resnet_small", "--resize", "24",
+                          "--crop", "16", "--out", out, "--cache-dir", str(tmp_path / "cache")]) == 0
+    assert "(2 bad)" in capsys.readouterr().out
+    index = features.read_index(out)
+    assert sorted(b["video"] for b in index["bad"]) == sorted(tests[:2])
+    assert all(b["subset"] == "test" and b["reason"] for b in index["bad"])
+    assert len(index["videos"]) + 2 == 40
+    assert baseline.main(["--features", out, "--epochs", "1", "--out", str(tmp_path / "b")]) == 0
+    assert "2 unreadable video(s) left out" in capsys.readouterr().out
+    metrics = json.load(open(tmp_path / "b" / "eval" / "metrics.json"))
+    assert metrics["unreadable_videos"] == sorted(tests[:2]) and metrics["videos"] + 2 == len(tests)
+    assert metrics["averaging"].startswith("none: one prediction per video") and "mean of its frame" in \
+        metrics["averaging"]

@@ -28,7 +28,7 @@ from tinyrrn import backend, builders, checkpoint, cli, config as configuration,
 from tinyrrn import evaluate as evaluation
 from tinyrrn import predict as prediction
 from tinyrrn import train as training
-from tinyrrn.data import UCF101, cache as frame_cache, check as data_check, synthetic
+from tinyrrn.data import UCF101, cache as frame_cache, check as data_check, frame_count, synthetic
 from tinyrrn.models import resnet_small
 from tinyrrn.weights import WeightsError, load_npz, read_pth, save_npz
 
@@ -451,7 +451,8 @@ def test_every_setting_is_classified_and_an_unclassified_one_is_refused():
     assert "(not classified)" in configuration.describe_changes(refused)
 
 
-def test_reproduce_reruns_a_row_only_when_its_settings_changed_and_says_so(tiny_data, tmp_path, monkeypatch, capsys):
+def test_reproduce_reruns_a_row_only_when_its_settings_changed_and_refuses_to_mix(tiny_data, tmp_path, monkeypatch,
+                                                                                  capsys):
     out = tmp_path / "grid"
     opts = reproduce.options_from(["--data", tiny_data, "--out", str(out), "--tables", "3", "--epochs", "1"])
     grid = reproduce.Grid(opts)
@@ -471,8 +472,11 @@ def test_reproduce_reruns_a_row_only_when_its_settings_changed_and_says_so(tiny_
     assert len(trained) == 1 and "finished" in capsys.readouterr().out
     later = reproduce.Grid(reproduce.options_from(["--data", tiny_data, "--out", str(out), "--tables", "3",
                                                    "--epochs", "2"]))
-    later.train_row(row, 1)  # a setting that may change: kept, and said
-    assert len(trained) == 1 and "kept although epochs 1 -> 2 changed" in capsys.readouterr().out
+    with pytest.raises(cli.UsageError, match=r"1 finished row\(s\) were trained with other settings than asked now: "
+                                              r"split 1 table3-linear \(epochs 1 -> 2\); REPORT.md states one "
+                                              r"protocol .* Give another --out"):
+        later.check_finished_rows()  # a setting that may change: the report would state it for the row kept
+    assert len(trained) == 1
     other = reproduce.Grid(reproduce.options_from(["--data", tiny_data, "--out", str(out), "--tables", "3",
                                                    "--epochs", "1", "--seed", "5"]))
     other.train_row(row, 1)  # a setting that defines the run: moved aside, trained afresh
@@ -883,11 +887,12 @@ def test_no_video_evaluated_names_the_list_and_for_validation_the_way_out():
     """Videos that fail only while decoding (their frame counts looked fine) can still leave a set empty."""
     from types import SimpleNamespace
     from tinyrrn.evaluate import no_video_evaluated
-    common = {"list_file": "L/trainlist01.txt", "paths": ["a.avi", "b.avi"], "bad_videos": ["a.avi: truncated"]}
-    assert no_video_evaluated(SimpleNamespace(validation=True, **common)) == (
+    common = {"list_file": "L/trainlist01.txt", "paths": ["a.avi", "b.avi"], "bad_videos": []}
+    left_out = ["a.avi: truncated"]  # found bad when decoded: not in the dataset's bad_videos
+    assert no_video_evaluated(SimpleNamespace(validation=True, **common), left_out) == (
         "L/trainlist01.txt: no video could be evaluated: all 2 videos of the validation groups are bad (a.avi: "
         "truncated, ...); replace them, or start a run with --val-groups 0 (no validation: the last epoch is reported)")
-    assert no_video_evaluated(SimpleNamespace(validation=False, **common)).endswith("all 2 videos are bad (a.avi: "
+    assert no_video_evaluated(SimpleNamespace(validation=False, **common), left_out).endswith("all 2 videos are bad (a.avi: "
                                                                                     "truncated, ...)")
 
 
@@ -1185,3 +1190,38 @@ def test_a_run_beside_stopped_by_this_process_before_it_could_answer_has_not_fai
     stopped.process = types.SimpleNamespace(exitcode=-signal.SIGTERM)
     assert stopped._died() == ("interrupted", signal.SIGTERM, None)
     assert "failed" not in beside.RunBeside._kept(stopped.outcome)
+
+
+# -- 20. every video left out is listed; predict refuses a truncated video (probe rel8) -----------------------
+def truncate(path, fraction):
+    """Keep the first ``fraction`` of a video's bytes (its metadata still reads)."""
+    data = open(path, "rb").read()
+    open(path, "wb").write(data[:int(len(data) * fraction)])
+
+
+def test_a_test_video_that_fails_only_when_decoded_is_listed_with_the_unreadable_ones(finished, tiny_data, tmp_path,
+                                                                                        capsys):
+    root = copy_dataset(tiny_data, tmp_path)
+    listed = [line.split()[0] for line in open(root / "ucfTrainTestlist" / "testlist01.txt") if line.strip()]
+    (root / listed[0]).write_bytes(b"")              # its metadata cannot be read
+    truncate(root / listed[1], 0.1)                  # its metadata reads, no frame decodes
+    assert data_check.check_video(str(root / listed[1])) is not None
+    out = tmp_path / "eval"
+    assert evaluation.main([finished, "--data", str(root), "--out", str(out), "--workers", "0",
+                            "--cache-dir", str(tmp_path / "cache")]) == 0
+    metrics = json.load(open(out / "metrics.json"))
+    assert sorted(os.path.basename(p) for p in metrics["unreadable_videos"]) == sorted(
+        os.path.basename(rel) for rel in listed[:2])
+    assert metrics["videos"] + len(metrics["unreadable_videos"]) == len(listed)
+    assert "2 unreadable video(s) left out" in capsys.readouterr().out
+
+
+def test_predict_refuses_a_truncated_video_as_data_check_does(finished, tiny_data, tmp_path, capsys):
+    root = copy_dataset(tiny_data, tmp_path)
+    listed = [str(root / line.split()[0]) for line in open(root / "ucfTrainTestlist" / "testlist01.txt")]
+    video = max(listed, key=frame_count)
+    truncate(video, 0.5)  # its first half decodes
+    every = json.load(open(os.path.join(finished, "config.json")))["sample_every"]
+    assert data_check.check_video(video, every).startswith("truncated: ")
+    assert prediction.main([video, "--checkpoint", finished]) == 1
+    assert one_error_line(capsys).startswith(f"error: {video}: truncated: decoded ")

@@ -79,7 +79,28 @@ def result(error, last, val, run_dir):
 PROTOCOL = {"val_groups": 3, "groups": {1: [9, 12, 20], 2: [1, 17, 22]}, "seed": 0, "epochs": 12, "lr": 3e-3,
             "batch": 16, "update_every": "1%", "sample_every": 10, "optimizer": "adam", "weights": None,
             "weights_layout": "torchvision", "normalize": "torchvision", "per_frame_aug": False, "flip": False,
-            "baseline_epochs": 60, "baseline_lr": 1e-3, "overrides": {}}
+            "baseline_epochs": 60, "baseline_lr": 1e-3, "overrides": {}, "list_dir": "/data/ucf101/ucfTrainTestlist",
+            "test_groups": {1: list(range(1, 8)), 2: list(range(8, 15))}}
+
+
+def test_the_report_describes_the_split_files_it_read(tmp_path):
+    """The split files named, and their test groups, are those of --data/--list-dir, read from them: "official"
+    only when the test groups are the official ones (probe rel8 C2)."""
+    options = {"tables": [3], "splits": [1, 2], "data": "/data/ucf101", "out": str(tmp_path)}
+    text = reproduce.report({}, options, PROTOCOL)
+    assert ("- **Splits**: 1, 2, the official split files in `/data/ucf101/ucfTrainTestlist` (test groups split 1: "
+            "g01-g07; split 2: g08-g14).") in text
+    tiny = {**PROTOCOL, "list_dir": "/lists", "test_groups": {1: [1, 2], 2: [3, 4, 6]}}
+    text = reproduce.report({}, options, tiny)
+    assert "- **Splits**: 1, 2, the split files in `/lists` (test groups split 1: g01-g02; split 2: g03-g04, g06)." in text
+    assert "official" not in text.split("## Protocol")[1].split("\n- ")[1]
+
+
+def test_the_protocol_reads_the_test_groups_from_the_split_files(tiny_data, tmp_path):
+    grid = reproduce.Grid(reproduce.options_from(["--data", tiny_data, "--out", str(tmp_path / "g"), "--tables", "3",
+                                                  "--epochs", "1"]))
+    protocol = grid.protocol()
+    assert protocol["test_groups"] == {1: [1]} and protocol["list_dir"] == os.path.join(tiny_data, "ucfTrainTestlist")
 
 
 def test_report_format(tmp_path):
@@ -162,15 +183,22 @@ def test_grid_resumes_finished_and_interrupted_rows(tiny_data, tmp_path):
     assert {n: os.stat(d / "eval" / "metrics.json").st_mtime_ns for n, d in runs.items()} == stamps
     assert os.stat(runs["linear"] / "checkpoint.npz").st_mtime_ns == checkpoint_stamp
 
-    # a row without its final evaluation continues from its checkpoint (here for one more epoch)
+    # other epochs while rows finished with 1 would stay in the report: refused, naming them, nothing touched
     shutil.rmtree(runs["linear"] / "eval")
-    assert reproduce.run_grid(options(tiny_data, out, "--tables", "3", "--epochs", "2"))[0] == 0
-    assert epochs_logged(runs["linear"]) == [1, 2]  # resumed after epoch 1, not restarted
-    assert os.path.isfile(runs["linear"] / "eval" / "metrics.json")
-    assert epochs_logged(runs["identity"]) == [1]  # finished rows untouched
+    with pytest.raises(UsageError, match=r"2 finished row\(s\) were trained with other settings than asked now: "
+                                             r"split 1 table3-identity \(epochs 1 -> 2\); split 1 table3-nonlinear "
+                                             r"\(epochs 1 -> 2\); REPORT.md states one protocol"):
+        reproduce.run_grid(options(tiny_data, out, "--tables", "3", "--epochs", "2"))
+    assert all(epochs_logged(d) == [1] for d in runs.values())
     assert os.stat(runs["identity"] / "eval" / "metrics.json").st_mtime_ns == stamps["identity"]
+    # rows without their final evaluation continue from their checkpoints (here for one more epoch)
+    for d in ("identity", "nonlinear"):
+        shutil.rmtree(runs[d] / "eval")
+    assert reproduce.run_grid(options(tiny_data, out, "--tables", "3", "--epochs", "2"))[0] == 0
+    assert all(epochs_logged(d) == [1, 2] for d in runs.values())  # resumed after epoch 1, not restarted
+    assert "**Training rows (Tables 2-4)**: 2 epochs" in open(report_path).read()
     lines = [json.loads(line) for line in open(out / "grid.jsonl")]
-    assert [r["row"] for r in lines] == ["table3-identity", "table3-linear", "table3-nonlinear", "table3-linear"]
+    assert [r["row"] for r in lines] == ["table3-identity", "table3-linear", "table3-nonlinear"] * 2
 
 
 def test_grid_table1_with_weights_and_other_data_refused(tiny_data, tmp_path):

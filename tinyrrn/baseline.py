@@ -33,7 +33,7 @@ from . import random as tinyrandom
 from .data.splits import in_groups, validation_groups
 from .evaluate import protocol_reports, summary, video_metrics, write_report
 from .cli import ArgumentParser, add_compute_flags, add_debug_flag, at_least, command, positive_number, use_compute
-from .features import read_index
+from .features import older_index, read_index, videos_digest
 from .files import JsonLog, write_json
 from .optim import Adam
 from .progress import Progress
@@ -54,6 +54,10 @@ def load_features(features_dir):
     if not index.get("complete"):
         raise ValueError(f"{features_dir}: feature extraction is not finished (index.json says incomplete); "
                          "run python -m tinyrrn.features again to resume it")
+    if older_index(index):
+        raise ValueError(f"{features_dir}: written by an older tinyrrn, whose index.json records neither what "
+                         "identifies each video's content nor every video left out; run python -m tinyrrn.features "
+                         "again into it (the same command) to bring it up to date")
     subsets = {}
     for subset in ("train", "test"):
         items = [v for v in index["videos"] if v["subset"] == subset]
@@ -191,9 +195,20 @@ def fit(model, sequences, labels, epochs=30, lr=1e-3, batch=32, seed=0, log=None
     return losses
 
 
+AVERAGING = {"avgpool": "none: one prediction per video, the softmax of a linear classifier of the mean of its "
+                        "frame features ('chunks' counts videos)",
+             "gru": "none: one prediction per video, the softmax of a linear classifier of the GRU's hidden state "
+                    "after its last frame ('chunks' counts videos)"}
+
+
 def video_error(model, sequences, labels, classes):
     """The metrics of one prediction per video (tinyrrn.evaluate.video_metrics)."""
     return video_metrics(predict(model, sequences), labels, numpy.arange(len(labels)), classes)
+
+
+def left_out(index, subset="test"):
+    """The videos of ``subset`` a feature index holds no features of (unreadable or undecodable), sorted."""
+    return sorted(b["video"] for b in index.get("bad", []) if b["subset"] == subset)
 
 
 def run(features_dir, model="avgpool", znorm=False, out_dir=None, epochs=DEFAULTS["epochs"], lr=DEFAULTS["lr"],
@@ -241,7 +256,8 @@ def _run(features_dir, model, znorm, out_dir, epochs, lr, batch, seed, hidden, v
         stats = znorm_stats(train_x)  # the videos trained on only
         train_x, val_x, test_x = (apply_znorm(x, stats) for x in (train_x, val_x, test_x))
     classes = len(index["classes"])
-    settings = {"features": os.path.abspath(features_dir), "layer": index["layer"], "model": model, "znorm": znorm,
+    settings = {"features": os.path.abspath(features_dir), "features_videos": videos_digest(index),
+                "layer": index["layer"], "model": model, "znorm": znorm,
                 "epochs": epochs, "lr": lr, "batch": batch, "seed": seed, "hidden": hidden, "val_groups": val_groups,
                 "held_out_groups": groups}
     log = None
@@ -266,6 +282,9 @@ def _run(features_dir, model, znorm, out_dir, epochs, lr, batch, seed, hidden, v
     if groups and best["epoch"] != epochs:
         net.load_state_dict(best["state"])
         selected = video_error(net, test_x, test_y, classes)
+    # what the figures are of: the test videos left out (tinyrrn.features' record), and how a video is predicted
+    scored = {"unreadable_videos": left_out(index), "averaging": AVERAGING[model]}
+    selected, last = {**selected, **scored}, {**last, **scored}
     selected, last = protocol_reports(best.get("epoch", epochs), selected, epochs, last, groups, validation)
     selected["seconds"] = round(time.monotonic() - start, 2)
     if out_dir:

@@ -31,7 +31,8 @@ AVERAGING = "mean of the softmax probabilities of the M chunks of each video (pa
 
 
 def chunk_probabilities(model, dataset, batch=16, workers=2, desc="eval", stream=None):
-    """Softmax probabilities (chunks, classes), labels and video indices of every chunk of ``dataset``.
+    """Softmax probabilities (chunks, classes), labels and video indices of every chunk of ``dataset``, and
+    the paths of the videos left out: those of ``dataset.bad_videos`` and those found bad when decoded.
 
     ``stream``: where the progress bar goes (default stderr)."""
     model.eval()
@@ -49,11 +50,12 @@ def chunk_probabilities(model, dataset, batch=16, workers=2, desc="eval", stream
     bar.close()
     classes = len(dataset.classes)
     if not probs:
-        return numpy.zeros((0, classes), "float32"), numpy.zeros(0, "int64"), numpy.zeros(0, "int64")
+        return numpy.zeros((0, classes), "float32"), numpy.zeros(0, "int64"), numpy.zeros(0, "int64"), \
+            list(loader.bad_videos)
     xp = backend.xp_of(probs[0])  # one copy to the host at the end, not one wait per batch
     probs = backend.to_numpy(xp.concatenate(probs))
     refuse_non_finite(probs, model, f"the videos of {getattr(dataset, 'list_file', 'the dataset')}")
-    return probs, backend.to_numpy(xp.concatenate(labels)), numpy.concatenate(videos)
+    return probs, backend.to_numpy(xp.concatenate(labels)), numpy.concatenate(videos), list(loader.bad_videos)
 
 
 def refuse_non_finite(probabilities, model, what):
@@ -89,15 +91,16 @@ def video_shard(dataset, rank, size):
 def sharded_chunk_probabilities(model, dataset, batch, workers, desc, comm):
     """chunk_probabilities over all ranks: each rank runs its videos, every rank gets all chunks
     in the one-process order (by chunk index), so video metrics equal the one-process ones.
-    On one process the shard is the whole dataset."""
+    On one process the shard is the whole dataset. Also returns the videos left out on any rank (sorted)."""
     indices = video_shard(dataset, comm.rank, comm.size)
-    probs, labels, videos = chunk_probabilities(model, ChunkSubset(dataset, indices), batch, workers, desc,
-                                                stream=comm.stream())
+    probs, labels, videos, bad = chunk_probabilities(model, ChunkSubset(dataset, indices), batch, workers, desc,
+                                                     stream=comm.stream())
     # bad videos drop chunks: keep the indices of the chunks that came back (they keep their order)
     kept = indices[numpy.isin(numpy.asarray(dataset.chunk_video)[indices], videos)] if len(videos) else indices[:0]
-    parts = comm.allgather((kept, probs, labels, videos))
+    parts = comm.allgather((kept, probs, labels, videos, bad))
     order = numpy.argsort(numpy.concatenate([p[0] for p in parts]), kind="stable")
-    return tuple(numpy.concatenate([p[i] for p in parts])[order] for i in (1, 2, 3))
+    left_out = sorted(set().union(*(p[4] for p in parts)))
+    return (*(numpy.concatenate([p[i] for p in parts])[order] for i in (1, 2, 3)), left_out)
 
 
 def video_metrics(probs, labels, videos, num_classes):
@@ -197,13 +200,13 @@ def summary(metrics):
                f"{skipped[0]}{', ...' if len(skipped) > 1 else ''}" if skipped else "") + ")")
 
 
-def no_video_evaluated(dataset):
-    """The error when every video of ``dataset`` turned out bad: its list, which videos, and (for the
-    validation groups) how to train without them."""
+def no_video_evaluated(dataset, left_out):
+    """The error when every video of ``dataset`` turned out bad (``left_out``: their paths): its list, which
+    videos, and (for the validation groups) how to train without them."""
     validation = getattr(dataset, "validation", False)
     where = getattr(dataset, "list_file", None)
     return (f"{where + ': ' if where else ''}no video could be evaluated: all {len(dataset.paths)} "
-            f"{'videos of the validation groups' if validation else 'videos'} are bad ({dataset.bad_videos[0]}, ...)"
+            f"{'videos of the validation groups' if validation else 'videos'} are bad ({left_out[0]}, ...)"
             + ("; replace them, or start a run with --val-groups 0 (no validation: the last epoch is reported)"
                if validation else ""))
 
@@ -217,11 +220,12 @@ def evaluate(model, dataset, batch=16, workers=2, out_dir=None, desc="eval", com
     """
     start = time.monotonic()
     comm = comm if comm is not None else Communicator()
-    probs, labels, videos = sharded_chunk_probabilities(model, dataset, batch, workers, desc, comm)
+    probs, labels, videos, left_out = sharded_chunk_probabilities(model, dataset, batch, workers, desc, comm)
     if not len(videos):
-        raise ValueError(no_video_evaluated(dataset))
+        raise ValueError(no_video_evaluated(dataset, left_out))
     metrics = video_metrics(probs, labels, videos, len(dataset.classes))
-    metrics["unreadable_videos"] = sorted(dataset.bad_videos)  # not in the error: it is over the others
+    # every video left out of the figures: unreadable metadata, or found bad when decoded (the loader's list)
+    metrics["unreadable_videos"] = left_out
     metrics["seconds"] = round(time.monotonic() - start, 2)
     if out_dir is not None and comm.is_root:
         write_report(metrics, dataset.classes, out_dir)

@@ -8,12 +8,16 @@ the backbone in eval mode without gradients, and spatially averaged after ``--la
 the paper's block2/3/4). Output, under ``--out``:
 
     <Class>/<video>.npy   float32 (sampled frames, channels), one file per video
-    index.json            settings, classes, and every video: its file, 0-based label, subset
+    index.json            settings, classes, every video: its file, 0-based label, subset and key (what
+                          identifies its content: the frame cache's key of its path, size and mtime);
+                          and "bad": every video left out, with its subset and the reason
 
 Each array is written to a temporary file and renamed into place, so an interrupted extraction
-resumes by skipping the videos whose file exists (index.json, written before the first of them, names
-the settings and weights they are of; a folder of files without it is refused); ``index.json`` says
-``"complete": true`` once every video is done. ``--weights`` is a weights file (.npz or torchvision .pth, e.g. ImageNet
+resumes by skipping the videos whose file exists and whose key is unchanged (index.json, written
+before the first of them, names the settings and weights they are of; a folder of files without it
+is refused). A video that changed since its features were written (replaced, re-encoded,
+re-downloaded), and every video of a folder written before keys were recorded, is extracted again.
+``index.json`` says ``"complete": true`` once every video is done. ``--weights`` is a weights file (.npz or torchvision .pth, e.g. ImageNet
 ResNet-50; ``--weights-layout caffe`` for MSRA/Caffe-layout weights, which also makes the input
 BGR 0-255 mean-subtracted) or a tinyrrn checkpoint / run directory, whose backbone is then used.
 Every training video gets features, the validation groups too: the baselines hold those out
@@ -29,7 +33,8 @@ import numpy
 
 from . import backend, config as configuration
 from .data import BadVideo
-from .data.ucf101 import centre_clips
+from .data.cache import video_key
+from .data.ucf101 import centre_clips, path_resolver
 from .builders import build_dataset, dataset_root, load_backbone
 from .cli import ArgumentParser, add_compute_flags, add_debug_flag, at_least, command, use_compute
 from .data.transforms import NORMALIZATIONS
@@ -122,7 +127,36 @@ def index_problem(index):
             return f"videos[{i}] ({file}): label {label!r} is not one of 0-{len(classes) - 1} ({len(classes)} classes)"
         if video["subset"] not in ("train", "test"):
             return f"videos[{i}] ({file}): subset {video['subset']!r}, expected 'train' or 'test'"
+    bad = index.get("bad", [])
+    if not isinstance(bad, list) or not all(isinstance(b, str) or isinstance(b, dict) and isinstance(
+            b.get("video"), str) and b.get("subset") in ("train", "test") and isinstance(b.get("reason"), str)
+            for b in bad):  # names alone: an older index
+        return (f"'bad' is {json.dumps(bad)[:40]}, expected a list of "
+                '{"video": ..., "subset": "train" or "test", "reason": ...}')
     return None
+
+
+def older_index(index):
+    """True for the index of a folder written before each video's key and every left-out video were recorded
+    (an older tinyrrn): its features may be of videos that changed since, and its "bad" may miss videos."""
+    return any("key" not in v for v in index["videos"]) or any(isinstance(b, str) for b in index.get("bad", []))
+
+
+def changed_videos(index):
+    """The videos of a feature index whose features are not of the video file as it is now: changed since
+    (another key), gone, or recorded without a key (an older index)."""
+    resolve = path_resolver(index.get("data") or "")
+    changed = []
+    for video in index["videos"]:
+        path = resolve(video["video"])
+        if path is None or video.get("key") != video_key(path):
+            changed.append(video["video"])
+    return changed
+
+
+def videos_digest(index):
+    """A fingerprint of which videos, as which content (their keys), a feature index holds features of."""
+    return hashlib.sha1(json.dumps([[v["video"], v.get("key")] for v in index["videos"]]).encode()).hexdigest()[:16]
 
 
 def extract(config, backbone, layer, out_dir, weights_label, batch=64, desc=None):
@@ -154,19 +188,27 @@ def _extract(config, backbone, layer, out_dir, weights_label, batch, desc):
                                 "use another --out", changed)
     videos = []
     for subset, dataset in datasets.items():
-        bad = set(dataset.bad_videos)
         for i, ((rel, label), path) in enumerate(zip(dataset.videos, dataset.paths)):
-            if path not in bad:
+            if path not in dataset.bad_reasons:  # unreadable metadata: listed in "bad" at the end
                 videos.append({"video": rel, "file": feature_file(rel), "label": int(label), "subset": subset,
-                               "_dataset": dataset, "_i": i})
+                               "key": video_key(path), "_dataset": dataset, "_i": i})
     for name in {os.path.dirname(item["file"]) for item in videos}:  # RunLock cleans the top level only
         remove_temporary_files(os.path.join(out_dir, name))  # files of an extraction that was killed
+    # files of a folder without an index (of unknown weights and settings) were refused by refuse_other_kind;
+    # a file is kept only when its video's key is the one recorded with it (the video has not changed since)
+    written = {v["file"]: v.get("key") for v in previous["videos"]} if previous is not None else {}
+    todo = [item for item in videos if written.get(item["file"]) != item["key"]
+            or not os.path.isfile(os.path.join(out_dir, item["file"]))]
+    if previous is not None and older_index(previous):
+        warnings.warn(f"{out_dir}: its index.json records no key of each video's content (written by an older "
+                      "tinyrrn): every video is extracted again", stacklevel=2)
+    for item in todo:  # before the new index names the new keys: a stale file never passes for a fresh one
+        if os.path.isfile(os.path.join(out_dir, item["file"])):
+            os.remove(os.path.join(out_dir, item["file"]))
     index = {**settings, "complete": False, "classes": list(datasets["train"].classes),
              "videos": [{k: v for k, v in item.items() if not k.startswith("_")} for item in videos], "bad": []}
     write_json(os.path.join(out_dir, "index.json"), index)
 
-    # files of a folder without an index (of unknown weights and settings) were refused by refuse_other_kind
-    todo = [item for item in videos if not os.path.isfile(os.path.join(out_dir, item["file"]))]
     device = backend.get_device()
     backbone.eval()
     bar = Progress(total=len(videos), desc=desc or f"features {layer}")
@@ -193,7 +235,7 @@ def _extract(config, backbone, layer, out_dir, weights_label, batch, desc):
             frames = dataset.frames(item["_i"])
         except BadVideo as err:
             warnings.warn(f"skipping bad video {item['video']}: {err}", stacklevel=2)
-            index["bad"].append(item["video"])
+            dataset.drop([err.path], {err.path: err.reason})
             bar.update(1)
             continue
         x = centre_clips(frames, 1, dataset.crop, dataset.normalize)[:, 0]  # every frame, as a chunk of one
@@ -203,7 +245,11 @@ def _extract(config, backbone, layer, out_dir, weights_label, batch, desc):
             flush()
     flush()
     bar.close()
-    bad = set(index["bad"])
+    # every video left out, from the datasets' one record of them: unreadable metadata or found bad when decoded
+    index["bad"] = [{"video": rel, "subset": subset, "reason": dataset.bad_reasons[path]}
+                    for subset, dataset in datasets.items()
+                    for (rel, _), path in zip(dataset.videos, dataset.paths) if path in dataset.bad_reasons]
+    bad = {b["video"] for b in index["bad"]}
     index["videos"] = [v for v in index["videos"] if v["video"] not in bad]
     index["complete"] = True
     write_json(os.path.join(out_dir, "index.json"), index)

@@ -12,15 +12,18 @@ from . import backend
 from . import functional as F
 from .builders import model_from_checkpoint
 from .cli import ArgumentParser, add_compute_flags, add_debug_flag, at_least, command, use_compute
-from .data import Normalize, read_sampled
+from .data import Normalize
+from .data.video import read_checked
 from .data.ucf101 import centre_clips
 from .evaluate import refuse_non_finite
 from .tensor import Tensor, no_grad
 
 
 def predict(model, config, path, batch=16):
-    """Class probabilities (averaged over the video's chunks) and the number of chunks."""
-    frames = read_sampled(path, config["sample_every"], config["resize"])
+    """Class probabilities (averaged over the video's chunks) and the number of chunks. A video that cannot
+    be read, or that is truncated (decodes more than 10% short of its metadata), is refused (BadVideo), as
+    training, evaluation and tinyrrn.data.check refuse it."""
+    frames = read_checked(path, config["sample_every"], config["resize"])
     clips = centre_clips(frames, config["chunk"], config["crop"], Normalize(config["normalize"]))
     chunks, total = len(clips), 0
     with no_grad():

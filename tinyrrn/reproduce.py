@@ -23,8 +23,10 @@ Layout of the output folder (``--out``, default runs/reproduce-ucf101 or runs/re
     REPORT.md                       the protocol, one table per paper table (paper error, ours, difference,
                                     run dir), the best model beside Table 5, where this differs from the paper
 
-Resume: a row is finished when its run directory holds ``eval/metrics.json`` and is then skipped
-(saying so if settings that would change its result differ now); an unfinished training row
+Resume: a row is finished when its run directory holds ``eval/metrics.json`` and is then skipped; a
+grid whose report would show finished training rows trained with other settings than those asked now
+(e.g. other ``--epochs`` or ``--set lr=...``) is refused, naming the rows: one report states one
+protocol (give another ``--out`` for the new settings). An unfinished training row
 continues from its ``checkpoint.npz`` (tinyrrn.train resume). A row whose run has other settings
 that define it (tinyrrn.config.DEFINES_RUN, e.g. ``--set skip=linear``) is moved aside to
 ``<dir>.replaced-<time>`` and trained afresh. Feature extraction skips the videos already
@@ -46,7 +48,8 @@ import sys
 import time
 
 from . import baseline, config as configuration, features, rundir, signals
-from .builders import held_out_groups, load_backbone
+from .builders import dataset_root, held_out_groups, load_backbone, split_folder
+from .data.splits import group_of, read_split
 from .cli import ArgumentParser, UsageError, add_compute_flags, add_debug_flag, at_least, command, use_compute
 from .files import JsonLog, read_json, write_json, write_text
 from .models.resnet import WEIGHTS_LAYOUTS, UnitLayout
@@ -259,7 +262,7 @@ class Grid:
         config = row_config(row["preset"], self.options, split)
         run_dir = self.run_dirs[split, row["key"]]
         head = f"== split {split} {row['key']}"
-        refused, changed = self.settings_changes(run_dir, config)
+        refused = self.settings_changes(run_dir, config)[0]
         if refused:
             aside = f"{run_dir}.replaced-{time.strftime('%Y%m%d-%H%M%S')}"
             os.replace(run_dir, aside)
@@ -273,10 +276,8 @@ class Grid:
             train(config, run_dir, resume=resume)
             result = finished_result(run_dir)
             self.log.write({"split": split, "row": row["key"], **result, "seconds": round(time.monotonic() - start, 1)})
-        else:
-            kept = (f"; kept although {configuration.describe_changes(changed)} changed (delete its eval/ to continue "
-                    "it with them)") if changed else ""
-            print(f"{head}: finished ({run_dir}), skipped{kept}", flush=True)
+        else:  # finished with these settings: check_finished_rows refused the grid otherwise
+            print(f"{head}: finished ({run_dir}), skipped", flush=True)
         self.results[split, row["key"]] = result
         return run_dir
 
@@ -288,6 +289,26 @@ class Grid:
             return {}, {}
         refused, applied = configuration.resume_changes(rundir.read_config(run_dir)[0], config)
         return refused, {k: v for k, v in applied.items() if k not in configuration.BOOKKEEPING}
+
+    def check_finished_rows(self):
+        """Refuse, before any work, a grid whose report would show finished training rows trained with other
+        settings than the options now ask (e.g. --epochs 2 after --epochs 1): REPORT.md states one protocol, and
+        a row kept from before would be reported under settings it was not trained with."""
+        shown = [r for r in rows(self.options["tables"]) if "preset" in r]
+        if 1 in self.options["tables"] and self.options["data"] is None and not self.options["weights"]:
+            shown += [r for r in rows([4]) if r["key"] == FINETUNED_KEY]  # Table 1's backbone on synthetic data
+        others = []
+        for split in self.options["splits"]:
+            for row in {r["key"]: r for r in shown}.values():
+                run_dir = self.run_dirs[split, row["key"]]
+                changed = self.settings_changes(run_dir, row_config(row["preset"], self.options, split))[1]
+                if changed and finished_result(run_dir) is not None:
+                    others.append(f"split {split} {row['key']} ({configuration.describe_changes(changed)})")
+        if others:
+            raise UsageError(f"{self.out}: {len(others)} finished row(s) were trained with other settings than "
+                             f"asked now: {'; '.join(dict.fromkeys(others))}; REPORT.md states one protocol for all "
+                             "its rows. Give another --out to start a fresh report with these settings, or run with "
+                             "the rows' settings (delete a row's eval/ to continue it under the new ones)")
 
     def row_finished(self, row, split):
         """Whether a training row is finished with settings that define it as this grid does (train_row skips it)."""
@@ -351,6 +372,9 @@ class Grid:
         described = features.described_settings(row_config("baseline-resnet50", self.options, split), layer,
                                                 self.table1_label(split))
         same = index is not None and all(index.get(k) == v for k, v in described.items() if k != "arch")
+        # of the videos as they are now (none changed since it was extracted), those its baseline was trained on
+        same = same and saved.get("features_videos") == features.videos_digest(index) \
+            and not features.changed_videos(index)
         # and weights: the digest last, as it loads the backbone
         return result if same and index.get("weights_digest") == self.table1_digest(split) else None
 
@@ -426,13 +450,16 @@ class Grid:
         """What REPORT.md states about how the rows were trained and selected."""
         splits = self.options["splits"]
         config = row_config(BEST_KEY, self.options, splits[0])
-        groups = {}
+        groups, test_groups, list_dir = {}, {}, None
         for split in splits:
             try:
                 groups[split] = held_out_groups({**config, "split": split})
+                list_dir = split_folder(dataset_root(config), config["list_dir"])
+                test_groups[split] = sorted({group_of(rel)[1] for rel, _ in read_split(list_dir, split)[2]})
             except (OSError, ValueError):  # no data to read the split files of: nothing ran either
-                groups[split] = None
+                groups[split] = test_groups[split] = None
         return {"val_groups": self.options["val_groups"], "groups": groups, "seed": self.options["seed"],
+                "list_dir": list_dir, "test_groups": test_groups,
                 "epochs": config["epochs"], "lr": config["lr"], "batch": config["batch"],
                 "update_every": config["update_every"], "sample_every": config["sample_every"],
                 "optimizer": config["optimizer"], "weights": self.options["weights"],
@@ -559,12 +586,30 @@ def _best_model(results, tables, splits, show_last):
     return lines
 
 
+# The groups UCF-101's official split k tests (its testlist0k.txt): the k-th run of 7 of the 25 groups
+OFFICIAL_TEST_GROUPS = {split: list(range(7 * split - 6, 7 * split + 1)) for split in (1, 2, 3)}
+
+
+def group_ranges(groups):
+    """'g01-g07, g09' for the sorted group numbers [1, ..., 7, 9]."""
+    runs = []
+    for g in groups:
+        if runs and g == runs[-1][1] + 1:
+            runs[-1][1] = g
+        else:
+            runs.append([g, g])
+    return ", ".join(f"g{a:02d}" + (f"-g{b:02d}" if b > a else "") for a, b in runs)
+
+
 def _protocol(protocol, splits, synthetic):
     """The opening section: splits, selection, epochs, learning rate, weights and the readings taken."""
     p = protocol
-    split_files = ("the synthetic dataset's split files, in UCF-101's scheme (split k tests the k-th run of 7 "
-                   "of the 25 groups: g01-g07, g08-g14, g15-g21)" if synthetic else
-                   "the official split files (test groups g01-g07, g08-g14, g15-g21)")
+    tested = "; ".join(f"split {s}: " + (group_ranges(groups) if groups else "not read")
+                       for s, groups in p["test_groups"].items())
+    official = (not synthetic and all(groups == OFFICIAL_TEST_GROUPS[s] for s, groups in p["test_groups"].items()))
+    kind = ("the synthetic dataset's split files" if synthetic else
+            "the official split files" if official else "the split files")
+    split_files = kind + (f" in `{p['list_dir']}`" if p["list_dir"] else "") + f" (test groups {tested})"
     lines = ["## Protocol", "", f"- **Splits**: {', '.join(map(str, splits))}, {split_files}."]
     if p["val_groups"]:
         held = "; ".join(f"split {s}: " + (", ".join(f"g{g:02d}" for g in groups) if groups else "not read")
@@ -771,6 +816,7 @@ def run_grid(options):
         rundir.refuse_other_kind(options["out"], "reproduce grid", "--out")
         grid = Grid(options)
         grid.check_grid_file()
+        grid.check_finished_rows()
         code = 0
         try:
             grid.run()

@@ -2,7 +2,7 @@
 epochs skip decoding.
 
 Entries live under `<dir>/every<k>_short<s>/<Class>/<video>.<key>.npy` (k = sampling step,
-s = resized short side). The key is a hash of the video file's resolved path, size and
+s = resized short side). The key (`video_key`) is a hash of the video file's resolved path, size and
 modification time: two datasets with the same file names never meet in one cache, and a
 changed video is decoded afresh. The key is taken before decoding and frames are saved only if
 the video still has it afterwards (one written or copied meanwhile is decoded again next time).
@@ -21,6 +21,16 @@ import numpy as np
 from ..files import atomic_write
 
 
+def video_key(video_path):
+    """What identifies a video file's content without reading it: a hash of its resolved path, size and
+    modification time (a replaced, re-encoded or re-downloaded video gets another key). The frame cache
+    names its entries with it; a feature folder records it for each video (tinyrrn.features)."""
+    real = os.path.realpath(video_path)
+    stat = os.stat(real)
+    # os.fsencode: a path's own bytes, also those that are not UTF-8 (held as surrogates in the str)
+    return hashlib.sha1(os.fsencode(f"{real}\0{stat.st_size}\0{stat.st_mtime_ns}")).hexdigest()[:16]
+
+
 class FrameCache:
     """Decoded, sampled and resized frames of videos, keyed by the video file itself."""
 
@@ -33,11 +43,8 @@ class FrameCache:
     def path(self, video_path):
         """The entry of a video file as it is now (a name inside the cache, whatever the video's path says)."""
         real = os.path.realpath(video_path)
-        stat = os.stat(real)
-        # os.fsencode: a path's own bytes, also those that are not UTF-8 (held as surrogates in the str)
-        key = hashlib.sha1(os.fsencode(f"{real}\0{stat.st_size}\0{stat.st_mtime_ns}")).hexdigest()[:16]
         folder, name = os.path.basename(os.path.dirname(real)), os.path.basename(real)
-        return os.path.join(self.directory, folder, f"{name}.{key}.npy")
+        return os.path.join(self.directory, folder, f"{name}.{video_key(real)}.npy")
 
     def load(self, entry):
         """The frames cached in `entry` (a `path`), or None when it is absent or damaged."""

@@ -10,7 +10,8 @@ slightly fewer frames than the metadata promised, a chunk reaching past the real
 the last decoded frame; a video more than 10% short is reported as truncated (BadVideo).
 Videos whose metadata cannot be read, or that report zero frames, get no chunks and are listed
 in `bad_videos`; so do the videos `drop` takes out of the plan later (found bad when decoded),
-and the chunks are then planned again.
+and the chunks are then planned again. `bad_reasons` says why each was left out: this is the one
+record of left-out videos that evaluate's `unreadable_videos` and a feature folder's "bad" come from.
 
 Decoding cost. A chunk needs its video's sampled frames: without `cache_dir` every chunk decodes
 its whole video (M decodes per video per epoch, softened only by a small in-memory memo of the
@@ -157,6 +158,7 @@ class UCF101:
         counts = count_frames(self.paths, index_path)
         self.frame_counts = np.array([counts[p][0] for p in self.paths], dtype=np.int64)
         self.bad_videos = [p for p in self.paths if counts[p][0] == 0]
+        self.bad_reasons = {p: counts[p][1] for p in self.bad_videos}
         for path in self.bad_videos:
             warnings.warn(f"skipping bad video {path}: {counts[path][1]}", stacklevel=2)
         self._plan()
@@ -169,13 +171,15 @@ class UCF101:
         first = np.cumsum(chunks) - chunks                     # first chunk index of each video
         self.chunk_start = (np.arange(len(self.chunk_video)) - first[self.chunk_video]) * self.chunk
 
-    def drop(self, paths):
-        """Take the videos `paths` (found bad when decoded) out of the plan: their chunks are gone."""
+    def drop(self, paths, reasons=None):
+        """Take the videos `paths` (found bad when decoded; `reasons`: {path: why}, where known) out of the
+        plan: their chunks are gone."""
         index = {path: i for i, path in enumerate(self.paths)}
         for path in paths:
             self.frame_counts[index[path]] = 0
             if path not in self.bad_videos:
                 self.bad_videos.append(path)
+                self.bad_reasons[path] = (reasons or {}).get(path, "found bad when decoded")
         self._plan()
 
     def __len__(self):

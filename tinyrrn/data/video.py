@@ -136,3 +136,10 @@ def read_sampled(path, every=10, short_side=None, expected=None):
     if expected is not None and len(frames) < expected - max(1, expected // 10):
         raise BadVideo(path, f"truncated: decoded {len(frames)} sampled frames, metadata promises {expected}")
     return frames
+
+
+def read_checked(path, every=10, short_side=None):
+    """`read_sampled` held to the video's own metadata (`frame_count`): BadVideo also for a video that
+    decodes more than 10% short of the frames its container promises (truncated), as the dataset's rule is.
+    For a video outside any dataset (tinyrrn.predict, tinyrrn.data.check)."""
+    return read_sampled(path, every, short_side, expected=sampled_count(frame_count(path), every))
