@@ -156,9 +156,10 @@ def test_state_dict_round_trip_copies_in_place():
     assert target.conv.weight.data is weight  # same array, filled in place
     assert weight.transpose(0, 2, 3, 1).flags.c_contiguous  # conv weights stay channels-last
     assert_unchanged(target, snapshot(source))
-    # Tensors, float64 arrays and Python numbers are accepted and cast to the model's dtypes.
+    # Tensors, float64 arrays and NumPy scalars are accepted and cast to the model's dtypes (a Python number
+    # or list is refused, as PyTorch: test_d_load_state_dict_refuses_what_is_not_an_array_as_torch).
     state = {k: Tensor(v.astype(np.float64)) if v.dtype.kind == "f" else v for k, v in source.state_dict().items()}
-    state["bn.num_batches_tracked"] = 9
+    state["bn.num_batches_tracked"] = np.float64(9)
     target.load_state_dict(state)
     assert target.bn.running_mean.dtype == np.float32 and int(target.bn.num_batches_tracked) == 9
 
