@@ -156,9 +156,10 @@ def test_state_dict_round_trip_copies_in_place():
     assert target.conv.weight.data is weight  # same array, filled in place
     assert weight.transpose(0, 2, 3, 1).flags.c_contiguous  # conv weights stay channels-last
     assert_unchanged(target, snapshot(source))
-    # Tensors, float64 arrays and Python numbers are accepted and cast to the model's dtypes.
+    # Tensors, float64 arrays and NumPy scalars are accepted and cast to the model's dtypes (a Python number
+    # or list is refused, as PyTorch: test_d_load_state_dict_refuses_what_is_not_an_array_as_torch).
     state = {k: Tensor(v.astype(np.float64)) if v.dtype.kind == "f" else v for k, v in source.state_dict().items()}
-    state["bn.num_batches_tracked"] = 9
+    state["bn.num_batches_tracked"] = np.float64(9)
     target.load_state_dict(state)
     assert target.bn.running_mean.dtype == np.float32 and int(target.bn.num_batches_tracked) == 9
 
@@ -725,3 +726,113 @@ def test_torch_keywords_at_their_defaults_and_unsupported_values_named(torch):
         nn.Linear(2, 2).to("int64")
     with pytest.raises(ValueError, match="unknown device 'tpu'"):
         nn.Linear(2, 2).to("tpu")
+
+
+# -- defects of the eighth module/autograd probe (ops8) ---------------------------------------------------
+def _tied(library):
+    """enc and dec are one Linear (weight tying: one parameter, two names)."""
+    model = library.nn.Sequential()
+    model.enc = library.nn.Linear(2, 2, bias=False)
+    model.dec = model.enc
+    return model
+
+
+def test_a_tied_parameter_loaded_under_its_second_name_is_version_counted(torch):
+    model = _tied(torch)
+    y = model.dec(torch.ones(1, 2, requires_grad=True)).sum()
+    model.load_state_dict({"dec.weight": torch.full((2, 2), 5.0)}, strict=False)
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        y.backward()
+    model = _tied(tinyrrn)
+    y = model.dec(Tensor(np.ones((1, 2), "float32"), requires_grad=True)).sum()
+    before = model.enc.weight.version
+    model.load_state_dict({"dec.weight": np.full((2, 2), 5.0, "float32")}, strict=False)
+    assert model.enc.weight.version == before + 1
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        y.backward()
+    model.load_state_dict({"enc.weight": np.ones((2, 2), "float32"), "dec.weight": np.ones((2, 2), "float32")})
+    assert model.enc.weight.version == before + 2  # one write of one tensor under both names: counted once
+
+
+def _with_none_child(library):
+    model = library.nn.Sequential(library.nn.Linear(1, 1), library.nn.BatchNorm2d(1), library.nn.Linear(1, 1))
+    setattr(model, "1", None)
+    return model
+
+
+def test_c_a_child_set_to_none_is_skipped_by_every_walk_as_torch(torch):
+    ours, theirs = _with_none_child(tinyrrn), _with_none_child(torch)
+    assert [n for n, _ in ours.named_modules()] == [n for n, _ in theirs.named_modules()] == ["", "0", "2"]
+    assert len(list(ours.modules())) == len(list(theirs.modules())) == 3
+    assert [n for n, _ in ours.named_parameters()] == [n for n, _ in theirs.named_parameters()]
+    assert len(list(ours.parameters())) == len(list(theirs.parameters())) == 4
+    assert list(ours.named_buffers()) == list(theirs.named_buffers()) == []
+    assert list(ours.state_dict()) == list(theirs.state_dict()) == ["0.weight", "0.bias", "2.weight", "2.bias"]
+    ours.load_state_dict({k: np.ones(v.shape, "float32") for k, v in ours.state_dict().items()})
+    assert ours[2].weight.data[0, 0] == 1
+    ours.zero_grad()
+    assert ours.to("cpu") is ours and ours.eval() is ours and not ours[0].training and ours.num_parameters() == 4
+    assert repr(ours) == repr(theirs) and "(1): None" in repr(ours)
+    for part, torch_part in ((ours[0:3], theirs[0:3]), (ours[::-1], theirs[::-1])):  # slices keep the None slot
+        assert len(part) == len(torch_part) == 3 and list(part._modules) == list(torch_part._modules)
+        assert part[1] is None and repr(part) == repr(torch_part)
+    assert len(nn.Sequential(None)) == len(torch.nn.Sequential(None)) == 1
+    assert list(nn.Sequential(None, nn.ReLU()).named_modules())[1][0] == "1"
+
+
+def test_d_eval_batch_norm_refuses_a_backward_after_its_running_statistics_changed(torch):
+    weights = np.arange(4.0, dtype="float32").reshape(1, 1, 2, 2)
+
+    def forward(bn):
+        return (bn(Tensor(np.ones((1, 1, 2, 2), "float32"), requires_grad=True)) * Tensor(weights)).sum()
+
+    bn = torch.nn.BatchNorm2d(1).eval()
+    y = (bn(torch.ones(1, 1, 2, 2, requires_grad=True)) * torch.tensor(weights)).sum()
+    bn.load_state_dict({"running_var": torch.tensor([4.0])}, strict=False)
+    with pytest.raises(RuntimeError, match="inplace"):
+        y.backward()
+    for change in (lambda bn: bn.load_state_dict({"running_var": np.array([4.0], "float32")}, strict=False),
+                   lambda bn: bn.running_mean.__setitem__(Ellipsis, 2.0)):
+        bn = nn.BatchNorm2d(1).eval()
+        y = forward(bn)
+        change(bn)
+        with pytest.raises(RuntimeError, match="inplace operation: the running_mean or running_var of 'batch_norm'"):
+            y.backward()
+    forward(nn.BatchNorm2d(1).eval()).backward()  # unchanged statistics: the backward runs
+
+
+@pytest.mark.parametrize("value", [[[5.0, 6.0]], 5.0], ids=["list", "number"])
+def test_d_load_state_dict_refuses_what_is_not_an_array_as_torch(torch, value):
+    with pytest.raises(RuntimeError, match="expected torch.Tensor"):
+        torch.nn.Linear(2, 1, bias=False).load_state_dict({"weight": value})
+    layer = nn.Linear(2, 1, bias=False)
+    before = layer.weight.data.copy()
+    with pytest.raises(RuntimeError, match=r"'weight': expected an array or Tensor .* received <class"):
+        layer.load_state_dict({"weight": value})
+    np.testing.assert_array_equal(layer.weight.data, before)
+    layer.load_state_dict({"weight": np.float32(2.0) + np.zeros((1, 2), "float32")})  # arrays still load
+
+
+def test_e_a_one_element_value_loads_into_a_0_d_entry_as_torch(torch):
+    theirs = torch.nn.BatchNorm2d(2)
+    theirs.load_state_dict({**theirs.state_dict(), "num_batches_tracked": torch.tensor([3])})
+    ours = nn.BatchNorm2d(2)
+    ours.load_state_dict({**ours.state_dict(), "num_batches_tracked": np.array([3])})
+    assert int(ours.num_batches_tracked) == int(theirs.num_batches_tracked) == 3
+    assert ours.num_batches_tracked.shape == () and ours.num_batches_tracked.dtype == np.int64
+    with pytest.raises(RuntimeError, match="shape mismatches"):  # only one element, as PyTorch's rule
+        ours.load_state_dict({**ours.state_dict(), "num_batches_tracked": np.array([3, 4])})
+
+
+def test_e_f_init_claims_no_torch_name_and_computes_fans_as_torch(torch):
+    torch_names = {name for name in dir(torch.nn.init) if not name.startswith("_")}
+    ours = {name for name in dir(nn.init) if not name.startswith("_") and callable(getattr(nn.init, name))}
+    assert not ours & torch_names, "tinyrrn.nn.init takes shapes: a torch.nn.init name would claim its arguments"
+    for shape in [(3,), ()]:
+        with pytest.raises(ValueError, match="fewer than 2 dimensions"):
+            torch.nn.init.kaiming_uniform_(torch.zeros(shape))
+        for make in (nn.init.fan_in_and_fan_out, nn.init.layer_default_weight, nn.init.kaiming_normal_fan_out):
+            with pytest.raises(ValueError, match="fewer than 2 dimensions"):
+                make(shape)
+    weight = torch.zeros(6, 4, 3, 3)
+    assert nn.init.fan_in_and_fan_out(weight.shape) == torch.nn.init._calculate_fan_in_and_fan_out(weight)

@@ -148,10 +148,56 @@ def test_gradcheck_reports_a_wrong_gradient(rng):
         return make_result(x.data ** 2, (x,), lambda g: (g * x.data,), "bad_square")  # should be 2x
     with pytest.raises(tinyrrn.GradcheckError, match=r"input 0.*analytic .* vs numeric"):
         gradcheck(bad_square, [t(rng, 3)])
-    with pytest.raises(tinyrrn.GradcheckError, match="random direction"):
+    with pytest.raises(tinyrrn.GradcheckError, match="output element .*random input direction"):
         gradcheck(bad_square, [t(rng, 30, 30)])
     with pytest.raises(tinyrrn.GradcheckError, match="vs numeric nan"), numpy.errstate(invalid="ignore"):
         gradcheck(lambda x: F.log(x - 10), [t(rng, 3)])  # NaN everywhere is no pass
+
+
+def _linear_with_one_wrong_entry(matrix, x, wrong=(0, 0), factor=1.1):
+    """matrix @ x, whose backward uses matrix with the entry ``wrong`` scaled by ``factor``."""
+    from tinyrrn.tensor import make_result
+    backward_matrix = matrix.copy()
+    backward_matrix[wrong] *= factor
+    return make_result(matrix @ x.data, (x,), lambda g: (backward_matrix.T @ g,), "one_wrong_entry")
+
+
+@pytest.mark.parametrize("wrong_row", [0, 123, 499])
+def test_gradcheck_compares_the_jacobian_entry_by_entry_as_torch(torch, rng, wrong_row):
+    """A 10% error in one entry of a 500 x 4 Jacobian: PyTorch's gradcheck compares every entry and
+    fails it; a check of one projected output (sum of w * f) hid it behind the other 499 rows."""
+    matrix, x = rng.standard_normal((500, 4)), rng.standard_normal(4)
+
+    class TorchOneWrongEntry(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx, x):
+            return torch.tensor(matrix) @ x
+
+        @staticmethod
+        def backward(ctx, g):
+            backward_matrix = torch.tensor(matrix)
+            backward_matrix[wrong_row, 0] *= 1.1
+            return backward_matrix.T @ g
+
+    assert torch.autograd.gradcheck(TorchOneWrongEntry.apply, (torch.tensor(x, requires_grad=True),),
+                                    raise_exception=False) is False
+    bad = lambda x: _linear_with_one_wrong_entry(matrix, x, (wrong_row, 0))  # noqa: E731
+    assert gradcheck(bad, [Tensor(x, requires_grad=True)], raise_exception=False) is False
+    with pytest.raises(tinyrrn.GradcheckError, match=rf"output element \({wrong_row},\), input element \(0,\)"):
+        gradcheck(bad, [Tensor(x, requires_grad=True)])
+    assert gradcheck(lambda x: _linear_with_one_wrong_entry(matrix, x, factor=1.0), [Tensor(x, requires_grad=True)])
+
+
+def test_gradcheck_projects_beyond_its_documented_caps(rng):
+    """Beyond max_outputs / max_elements the check goes through random output projections and random
+    input directions: a wrong gradient is still found, and the error says the entry was projected."""
+    matrix = rng.standard_normal((20, 300))
+    bad = lambda x: _linear_with_one_wrong_entry(matrix, x, factor=3.0)  # noqa: E731
+    with pytest.raises(tinyrrn.GradcheckError, match="random output projection .*, random input direction"):
+        gradcheck(bad, [t(rng, 300)], max_outputs=10)
+    with pytest.raises(tinyrrn.GradcheckError, match=r"output element \(0,\), random input direction"):
+        gradcheck(bad, [t(rng, 300)])
+    assert gradcheck(lambda x: _linear_with_one_wrong_entry(matrix, x, factor=1.0), [t(rng, 300)], max_outputs=10)
 
 
 def test_float32_forward_agrees_with_float64(rng):

@@ -3,6 +3,7 @@ import numpy
 import pytest
 
 import strict_xp
+import tinyrrn
 from tinyrrn import Tensor, nn, optim, threads
 from tinyrrn.functional import channels_last
 
@@ -253,3 +254,47 @@ def test_step_takes_a_closure_and_adam_torchs_decoupled_default(torch):
     optim.Adam([p], decoupled_weight_decay=False)
     with pytest.raises(NotImplementedError, match="decoupled_weight_decay=True is not supported"):
         optim.Adam([p], decoupled_weight_decay=True)
+
+
+def _stepped(library, dtype):
+    """An Adam that took one step on a 2-element parameter of ``dtype``."""
+    if library.__name__ == "torch":
+        params = [library.zeros(2, dtype=getattr(library, dtype), requires_grad=True)]
+        params[0].grad = library.ones(2, dtype=params[0].dtype) / 3
+        optimizer = library.optim.Adam(params)
+    else:
+        params = [Tensor(numpy.zeros(2, dtype), requires_grad=True)]
+        params[0].grad = numpy.ones(2, dtype) / 3
+        optimizer = optim.Adam(params)
+    optimizer.step()
+    return optimizer
+
+
+@pytest.mark.parametrize("saved, model", [("float64", "float32"), ("float32", "float16"), ("float32", "float64")])
+def test_loaded_state_is_cast_to_each_parameters_dtype_as_torch(torch, saved, model):
+    theirs = _stepped(torch, model)
+    theirs.load_state_dict(_stepped(torch, saved).state_dict())
+    assert theirs.state[theirs.param_groups[0]["params"][0]]["exp_avg"].dtype == getattr(torch, model)
+    ours = _stepped(tinyrrn, model)
+    ours.load_state_dict(_stepped(tinyrrn, saved).state_dict())
+    assert {v.dtype for v in ours.state[0].values()} == {numpy.dtype(model)}
+    ours.step()
+    assert ours.params[0].dtype == model
+
+
+def test_loaded_state_of_the_same_dtype_is_shared_as_torch():
+    source, target = _stepped(tinyrrn, "float32"), _stepped(tinyrrn, "float32")
+    state = source.state_dict()
+    target.load_state_dict(state)
+    assert target.state[0]["exp_avg"] is state["buffers"]["0"]["exp_avg"]
+
+
+@pytest.mark.parametrize("name", ["adam", "sgd"])
+def test_a_torch_optimizer_state_is_refused_saying_the_formats_differ(torch, name):
+    theirs = (torch.optim.Adam if name == "adam" else torch.optim.SGD)([torch.zeros(2, requires_grad=True)], lr=0.1)
+    ours = make(name, [Tensor(numpy.zeros(2, "float32"), requires_grad=True)])
+    with pytest.raises(ValueError, match=r"expected tinyrrn's optimiser state with keys steps, lr, buffers .*"
+                                         r"got \['param_groups', 'state'\]: a PyTorch optimizer's state_dict"):
+        ours.load_state_dict(theirs.state_dict())
+    with pytest.raises(ValueError, match=r"expected tinyrrn's optimiser state .*got list"):
+        ours.load_state_dict([])

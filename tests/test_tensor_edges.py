@@ -633,3 +633,22 @@ def test_a_0_d_item_is_a_view_as_torchs(torch):
     their_item, item = theirs[1], x[1]
     theirs[1], x[1] = 7.0, 7.0
     assert item.item() == their_item.item() == 7.0
+
+
+def test_deepcopy_of_a_computed_tensor_is_refused_as_torch(torch):
+    import copy
+    with pytest.raises(RuntimeError, match="Only Tensors created explicitly by the user"):
+        copy.deepcopy((torch.ones(2, requires_grad=True) * 2).sum())
+    x = Tensor(numpy.ones(2, "float32"), requires_grad=True)
+    y = (x * 2).sum()
+    with pytest.raises(RuntimeError, match=r"Only Tensors created explicitly by the user .* output of 'sum'"):
+        copy.deepcopy(y)
+    leaf = copy.deepcopy(x)
+    assert leaf is not x and leaf.requires_grad and leaf.data is not x.data and leaf.version == x.version
+    numpy.testing.assert_array_equal(leaf.data, x.data)
+    leaf.data += 1  # its own memory and version
+    assert x.data[0] == 1 and x.version == 0
+    y.backward()  # the original graph is untouched
+    numpy.testing.assert_array_equal(x.grad, [2, 2])
+    tied = copy.deepcopy([x, x])
+    assert tied[0] is tied[1]

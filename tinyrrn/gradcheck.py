@@ -3,7 +3,7 @@ import numpy
 
 from . import backend
 from .functional._util import only_torch_defaults
-from .tensor import Tensor
+from .tensor import Tensor, no_grad
 
 
 class GradcheckError(RuntimeError):
@@ -13,23 +13,31 @@ class GradcheckError(RuntimeError):
 def gradcheck(fn, inputs, *, eps=1e-6, atol=1e-5, rtol=1e-3, raise_exception=True, nondet_tol=0.0,
               check_undefined_grad=True, check_grad_dtypes=False, check_batched_grad=False,
               check_batched_forward_grad=False, check_forward_ad=False, check_backward_ad=True, fast_mode=False,
-              masked=None, max_elements=256, directions=8, seed=0):
+              masked=None, max_elements=256, directions=8, max_outputs=4096, projections=8, seed=0):
     """Check the gradients of ``fn(*inputs)`` (``inputs`` a tuple or list, or one Tensor) against central
-    differences, with PyTorch's default tolerances; return True or raise.
+    differences, entry by entry of the Jacobian, with PyTorch's default tolerances; return True or raise.
 
-    The output is reduced to a scalar with fixed random weights, so every
-    output element takes part. For an input of at most ``max_elements``
-    elements every element is perturbed; larger inputs are checked along
-    ``directions`` random directions (as Chainer's check_backward does).
+    As PyTorch's gradcheck, every entry J[j, k] = d output[j] / d input[k] is checked on its own:
+    the analytic row j is the backward of the one-hot gradient at output element j, the numeric
+    column k is (f(x + eps e_k) - f(x - eps e_k)) / 2 eps, and each pair must satisfy
+    |analytic - numeric| <= atol + rtol |numeric|. Checking every entry costs one backward per output
+    element and two forward passes per input element, so beyond two caps the check projects: an
+    output of more than ``max_outputs`` elements is seen through ``projections`` random output
+    weightings (rows u J instead of one-hot rows), and an input of more than ``max_elements`` elements
+    is moved along ``directions`` random directions v (columns J v, as Chainer's check_backward). A
+    projected entry u J v sums many Jacobian entries, so a wrong entry can hide behind the sum: keep
+    the inputs and outputs of an op under test within the caps for a full check.
+
     Inputs must be float64 tensors; those with ``requires_grad`` are checked, through leaf copies of
     their values (a computed tensor is checked as PyTorch checks it; the inputs' own .grad is left as
-    it was). On failure the error names the input, the worst element (or direction), and the analytic
-    and numeric values; with ``raise_exception=False`` False is returned instead, as PyTorch.
+    it was). On failure the error names the input, the worst entry (output and input element, or
+    projection and direction), and the analytic and numeric values; with ``raise_exception=False``
+    False is returned instead, as PyTorch.
 
     Of PyTorch's other options, ``nondet_tol``, ``check_undefined_grad``, ``check_grad_dtypes`` and
     ``fast_mode`` are taken at any value (tinyrrn's backward is deterministic, has no undefined gradient
-    and gives each input its dtype; this check already projects the output); the forward-mode, batched
-    and masked checks tinyrrn does not have are refused unless off.
+    and gives each input its dtype; this check projects only beyond the caps above); the forward-mode,
+    batched and masked checks tinyrrn does not have are refused unless off.
     """
     only_torch_defaults("gradcheck", check_batched_grad=(check_batched_grad, False), masked=(masked or None, None),
                         check_batched_forward_grad=(check_batched_forward_grad, False),
@@ -44,41 +52,32 @@ def gradcheck(fn, inputs, *, eps=1e-6, atol=1e-5, rtol=1e-3, raise_exception=Tru
     for i in checked:
         inputs[i] = Tensor(inputs[i].data.copy(), requires_grad=True)
     rng = numpy.random.default_rng(seed)
-    first = fn(*inputs)
-    if not isinstance(first, Tensor):
-        raise TypeError(f"gradcheck: fn must return one Tensor, got {type(first).__name__}; join several "
+    output = fn(*inputs)
+    if not isinstance(output, Tensor):
+        raise TypeError(f"gradcheck: fn must return one Tensor, got {type(output).__name__}; join several "
                         "outputs with tinyrrn.functional.concatenate of their reshape(-1)")
-    xp = backend.xp_of(first.data)
-    weights = xp.asarray(rng.standard_normal(first.shape))
-
-    def objective():
-        return float((fn(*inputs).data * weights).sum())
-
-    if first.requires_grad:  # else fn's output does not depend on the inputs: every analytic gradient is 0
-        first.backward(weights)
-    for i in checked:
+    xp = backend.xp_of(output.data)
+    rows, row_names = _probes(output.shape, max_outputs, projections, "output", rng)
+    analytic = _analytic_rows(output, [inputs[i] for i in checked], rows, xp)
+    for i, jacobian_rows in zip(checked, analytic):
         t = inputs[i]
-        analytic = backend.to_numpy(t.grad) if t.grad is not None else numpy.zeros(t.shape)
-        if t.numel() <= max_elements:
-            probes = [(f"element {numpy.unravel_index(k, t.shape)}", _one_hot(t.shape, k))
-                      for k in range(t.numel())]
-        else:
-            probes = [(f"random direction {k}", rng.standard_normal(t.shape)) for k in range(directions)]
+        columns, column_names = _probes(t.shape, max_elements, directions, "input", rng)
         original = t.data.copy()
         try:
             worst = None
-            for where, direction in probes:
-                step = xp.asarray(direction * eps)
+            for k, direction in enumerate(columns):
+                step = xp.asarray(direction.reshape(t.shape) * eps)
                 t.data = original + step
-                plus = objective()
+                plus = _flat_output(fn, inputs)
                 t.data = original - step
-                minus = objective()
-                numeric = (plus - minus) / (2 * eps)
-                expected = float((analytic * direction).sum())
-                error = abs(expected - numeric) - (atol + rtol * abs(numeric))
-                error = numpy.inf if numpy.isnan(error) else error  # a NaN never passes
-                if worst is None or error > worst[0]:
-                    worst = (error, where, expected, numeric)
+                minus = _flat_output(fn, inputs)
+                numeric = rows @ ((plus - minus) / (2 * eps))  # the rows seen by this column
+                expected = jacobian_rows @ direction
+                errors = numpy.abs(expected - numeric) - (atol + rtol * numpy.abs(numeric))
+                errors[numpy.isnan(errors)] = numpy.inf  # a NaN never passes
+                j = int(numpy.argmax(errors))
+                if worst is None or errors[j] > worst[0]:
+                    worst = (errors[j], f"{row_names(j)}, {column_names(k)}", expected[j], numeric[j])
         finally:
             t.data = original
         if worst[0] > 0:
@@ -91,7 +90,31 @@ def gradcheck(fn, inputs, *, eps=1e-6, atol=1e-5, rtol=1e-3, raise_exception=Tru
     return True
 
 
-def _one_hot(shape, flat_index):
-    direction = numpy.zeros(shape)
-    direction.flat[flat_index] = 1.0
-    return direction
+def _probes(shape, cap, count, side, rng):
+    """The directions that probe one side of the Jacobian, as rows of a matrix, and a function naming
+    row k: every one-hot direction when ``shape`` has at most ``cap`` elements, else ``count`` random ones."""
+    size = int(numpy.prod(shape, dtype=numpy.int64))
+    if size <= cap:
+        return numpy.eye(size), lambda k: f"{side} element {tuple(int(i) for i in numpy.unravel_index(k, shape))}"
+    random_kind = "output projection" if side == "output" else "input direction"
+    return rng.standard_normal((count, size)), lambda k: f"random {random_kind} {k}"
+
+
+def _analytic_rows(output, leaves, rows, xp):
+    """For each leaf, the matrix whose row r is the gradient of sum(rows[r] * output) (one backward each)."""
+    jacobians = [numpy.zeros((len(rows), leaf.numel())) for leaf in leaves]
+    if not output.requires_grad:  # fn's output does not depend on the inputs: every gradient is 0
+        return jacobians
+    for r, row in enumerate(rows):
+        for leaf in leaves:
+            leaf.grad = None
+        output.backward(xp.asarray(row.reshape(output.shape)), retain_graph=True)
+        for leaf, jacobian in zip(leaves, jacobians):
+            if leaf.grad is not None:
+                jacobian[r] = backend.to_numpy(leaf.grad).reshape(-1)
+    return jacobians
+
+
+def _flat_output(fn, inputs):
+    with no_grad():
+        return backend.to_numpy(fn(*inputs).data).astype(numpy.float64).reshape(-1)

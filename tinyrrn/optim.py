@@ -10,6 +10,7 @@ temporary is ever as large as a parameter); on a GPU as one kernel per parameter
 """
 import math
 import numbers
+from collections.abc import Mapping
 
 from . import backend, threads
 from .functional._util import only_torch_defaults
@@ -125,6 +126,16 @@ class Optimizer:
                 "buffers": {str(i): dict(s) for i, s in enumerate(self.state)}}
 
     def load_state_dict(self, state):
+        """Take a state of ``state_dict()``'s format (not PyTorch's {'state', 'param_groups'}, refused saying so),
+        each buffer cast to its parameter's dtype and moved to its device, as PyTorch."""
+        expected = ("steps", "lr", "buffers")
+        if not isinstance(state, Mapping) or not all(key in state for key in expected):
+            keys = sorted(state) if isinstance(state, Mapping) else type(state).__name__
+            torch_format = isinstance(state, Mapping) and {"state", "param_groups"} <= set(state)
+            raise ValueError(f"{type(self).__name__}.load_state_dict: expected tinyrrn's optimiser state with keys "
+                             f"{', '.join(expected)} (and param_steps), got {keys}"
+                             + (": a PyTorch optimizer's state_dict, whose format tinyrrn's optimisers do not read"
+                                if torch_format else ""))
         if len(state["buffers"]) != len(self.params):
             raise ValueError(f"optimiser state holds {len(state['buffers'])} parameters, the model "
                              f"has {len(self.params)}")
@@ -144,7 +155,7 @@ class Optimizer:
         for i, p in enumerate(self.params):
             buffers = state["buffers"][str(i)]
             self.state[i] = {name: backend.xp_of(p.data).asarray(backend.to_numpy(v) if backend.xp_of(v)
-                             is not backend.xp_of(p.data) else v) for name, v in buffers.items()}
+                             is not backend.xp_of(p.data) else v, dtype=p.dtype) for name, v in buffers.items()}
 
 
 class Adam(Optimizer):

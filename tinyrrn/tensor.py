@@ -22,6 +22,7 @@ Python's operators (``a + b``, ``x[i]``, ``x.sum()``, ...) are attached to
 Tensor from one place, :mod:`tinyrrn.operators`, so this module never imports
 the op library.
 """
+import copy
 import functools
 import inspect
 import numbers
@@ -271,6 +272,18 @@ class Tensor:
     def detach(self):
         """The same data, cut from the graph (a change through either is counted in both)."""
         return Tensor(self)
+
+    def __deepcopy__(self, memo):
+        """A copy of a leaf (data, grad and flags; shared arrays stay shared within one deepcopy, as a model's
+        tied weights); a computed tensor is refused, as PyTorch: copying its graph would send a backward's
+        gradients to copies of the leaves."""
+        if not self.is_leaf:
+            raise RuntimeError("Only Tensors created explicitly by the user (graph leaves) support the deepcopy "
+                               f"protocol (as PyTorch); this one is the output of {self.op!r}: deepcopy its "
+                               "detach() to copy its values")
+        copied = memo[id(self)] = object.__new__(type(self))
+        copied.__dict__.update({k: copy.deepcopy(v, memo) for k, v in self.__dict__.items()})
+        return copied
 
     # -- backward ---------------------------------------------------------
     def backward(self, gradient=None, retain_graph=None, create_graph=False, inputs=None, *, grad=None):

@@ -215,6 +215,16 @@ def _check(op, x, running_mean, running_var, weight, bias, momentum, training, e
     return running_mean, running_var
 
 
+def _check_unchanged(op, running_mean, running_var, mean, var):
+    """Refuse a backward whose running statistics (the fixed ones of evaluation, saved as ``mean`` and
+    ``var``) were changed in place since the forward pass, as PyTorch's version check of the buffers."""
+    xp = backend.xp_of(mean)
+    if not (xp.array_equal(running_mean, mean, equal_nan=True) and xp.array_equal(running_var, var, equal_nan=True)):
+        raise RuntimeError(f"one of the variables needed for gradient computation has been modified by an inplace "
+                           f"operation: the running_mean or running_var of {op!r} was changed after the forward "
+                           "pass (load_state_dict, a write). Run the forward pass again after the change.")
+
+
 WIDE_ROW = 128  # values per row that the passes' inner loops should get (see _side_by_side)
 
 
@@ -284,6 +294,8 @@ def _batch_norm(x, running_mean, running_var, weight, bias, training, momentum, 
         #   dx = scale * g                                    (evaluation: fixed statistics)
         #   dx = scale * (g - d beta / count - x_hat * d gamma / count)     (training)
         # d beta and d gamma are this batch's; dx takes the sums over every batch of the statistics.
+        if not training:
+            _check_unchanged(name, running_mean, running_var, mean, var)
         g_wide = xp.ascontiguousarray(_rows(g)).reshape(-1, k * c)
         gx = xp.empty_like(g_wide)  # with a ReLU, the gated g first
         sums = threads.sum_rows(lambda g, x, y, gated: _gradient_sums(g, x, y, wide_mean, relu, gated),

@@ -44,7 +44,7 @@ class GRU(Module):
             if bias:
                 shapes.update(bias_ih=(3 * hidden_size,), bias_hh=(3 * hidden_size,))
             for name, shape in shapes.items():
-                data = backend.to_device(init.uniform(shape, bound), backend.get_device())
+                data = backend.to_device(init.symmetric_uniform(shape, bound), backend.get_device())
                 setattr(self, f"{name}_l{layer}", Parameter(data))
 
     def forward(self, x, hx=None):

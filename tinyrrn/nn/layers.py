@@ -92,14 +92,14 @@ def _conv_repr(conv, in_channels, out_channels):
 
 def _conv_weight(shape):
     """PyTorch's default conv weight, channels-last on the default device."""
-    return channels_last(_on_default_device(init.kaiming_uniform(shape)))
+    return channels_last(_on_default_device(init.layer_default_weight(shape)))
 
 
 def _conv_bias(weight_shape, size=None):
     """PyTorch's default conv bias: U(-1/sqrt(fan_in), 1/sqrt(fan_in)), fan_in from dim 1 of the weight."""
     fan_in = init.fan_in_and_fan_out(weight_shape)[0]
     bound = 1 / fan_in ** 0.5 if fan_in else 0.0
-    return _on_default_device(init.uniform((size or weight_shape[0],), bound))
+    return _on_default_device(init.symmetric_uniform((size or weight_shape[0],), bound))
 
 
 class BatchNorm2d(Module):
@@ -163,9 +163,9 @@ class Linear(Module):
     def __init__(self, in_features, out_features, bias=True, device=None, dtype=None):
         super().__init__()
         check_factory_arguments("Linear", device, dtype)
-        self.weight = Parameter(_on_default_device(init.kaiming_uniform((out_features, in_features))))
+        self.weight = Parameter(_on_default_device(init.layer_default_weight((out_features, in_features))))
         bound = 1 / in_features ** 0.5 if in_features else 0.0  # PyTorch: no bound without inputs
-        self.register_parameter("bias", Parameter(_on_default_device(init.uniform((out_features,), bound)))
+        self.register_parameter("bias", Parameter(_on_default_device(init.symmetric_uniform((out_features,), bound)))
                                 if bias else None)
 
     def forward(self, x):

@@ -135,7 +135,8 @@ class Module:
     # -- walking the tree -------------------------------------------------
     def named_modules(self, prefix="", remove_duplicate=True):
         """(dotted name, module) for this module and all below it, parents first; a module reached twice
-        (shared between parents) under its first name only, unless ``remove_duplicate`` is False."""
+        (shared between parents) under its first name only, unless ``remove_duplicate`` is False; a child
+        slot set to None is skipped, as PyTorch."""
         stack, seen = [(prefix, self)], set()
         while stack:
             name, module = stack.pop()
@@ -144,7 +145,7 @@ class Module:
                     continue
                 seen.add(id(module))
             yield name, module
-            children = [(f"{name}.{k}" if name else k, m) for k, m in module._modules.items()]
+            children = [(f"{name}.{k}" if name else k, m) for k, m in module._modules.items() if m is not None]
             stack.extend(reversed(children))
 
     def modules(self):
@@ -266,7 +267,10 @@ class Module:
         if not isinstance(state, Mapping):
             raise TypeError(f"Expected state_dict to be dict-like, got {type(state)} (as PyTorch)")
         own = self.state_dict()
-        state = {k: _as_array(v) for k, v in state.items()}
+        state = {k: _as_array(k, v) for k, v in state.items()}
+        for k in own:  # a (1,) value for a 0-d entry (old checkpoints' num_batches_tracked): its element, as PyTorch
+            if k in state and own[k].ndim == 0 and state[k].shape == (1,):
+                state[k] = state[k][0]
         # a batch norm's num_batches_tracked may be absent (older PyTorch checkpoints): kept, as PyTorch does
         missing = [k for k in own if k not in state and k.rpartition(".")[2] != "num_batches_tracked"]
         unexpected = [k for k in state if k not in own]
@@ -289,12 +293,17 @@ class Module:
                                          else value, dtype=target.dtype)
         for key, value in staged.items():
             own[key][...] = value  # in place: keeps each array's memory layout
-        for name, p in self.named_parameters():
-            p.version += name in staged  # changed in place (see Tensor.version)
+        written = {}  # id -> parameter written under any of its names (a tied one has several): bumped once
+        for path, module in self.named_modules(remove_duplicate=False):
+            for name, p in module._parameters.items():
+                if p is not None and (f"{path}.{name}" if path else name) in staged:
+                    written[id(p)] = p
+        for p in written.values():
+            p.version += 1  # changed in place (see Tensor.version)
         return IncompatibleKeys(missing, unexpected)
 
     def __repr__(self):
-        lines = [f"({name}): {repr(m)}".replace("\n", "\n  ") for name, m in self._modules.items()]
+        lines = [f"({name}): {repr(m)}".replace("\n", "\n  ") for name, m in self._modules.items()]  # None too
         inner = self.extra_repr()
         if not lines:
             return f"{type(self).__name__}({inner})"
@@ -307,13 +316,19 @@ class Module:
 IncompatibleKeys = namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])
 
 
-def _as_array(value):
-    """A state_dict value (array, Tensor, Python number or list, or a PyTorch tensor) as an array."""
+def _as_array(key, value):
+    """A state_dict value (array, NumPy scalar, Tensor, or a PyTorch tensor) as an array; anything else (a list,
+    a Python number) is refused, as PyTorch refuses what is not a tensor."""
     if isinstance(value, Tensor):
         return value.data
     if hasattr(value, "detach"):  # a PyTorch tensor (a state_dict of torch's), on the host
         return numpy.asarray(value.detach().cpu())
-    return value if hasattr(value, "shape") and hasattr(value, "dtype") else numpy.asarray(value)
+    if isinstance(value, numpy.generic):
+        return numpy.asarray(value)
+    if not (hasattr(value, "shape") and hasattr(value, "dtype")):
+        raise ArgumentError(f"load_state_dict: {key!r}: expected an array or Tensor from the checkpoint but received "
+                            f"{type(value)} (as PyTorch, which expects a tensor); convert it with numpy.asarray")
+    return value
 
 
 def _is_channels_last(array):
@@ -338,22 +353,28 @@ class Sequential(Module):
     """Modules applied in order; children are named '0', '1', ... as in PyTorch."""
 
     def __init__(self, *modules):
-        """Sequential(m0, m1, ...), or Sequential(OrderedDict(name=module, ...)) with those names."""
+        """Sequential(m0, m1, ...), or Sequential(OrderedDict(name=module, ...)) with those names; a None entry
+        is an empty slot (skipped by every walk of the tree), as PyTorch."""
         super().__init__()
         named = modules[0].items() if len(modules) == 1 and isinstance(modules[0], OrderedDict) else \
             ((str(i), m) for i, m in enumerate(modules))
         for name, m in named:
-            if not isinstance(m, Module):
+            if m is not None and not isinstance(m, Module):
                 raise TypeError(f"Sequential: {type(m).__name__} is not a Module subclass (as PyTorch; wrap a "
                                 "function in a Module)")
-            setattr(self, name, m)
+            self._add(name, m)
+
+    def _add(self, name, module):
+        """Register ``module`` (or None, an empty slot) under ``name``, as PyTorch's add_module."""
+        self.__dict__.pop(name, None)
+        self._modules[name] = module
 
     def __getitem__(self, index):
         """The index-th module, or for a slice a Sequential of those modules (keeping their names)."""
         if isinstance(index, slice):
             part = Sequential()
             for name in list(self._modules)[index]:
-                setattr(part, name, self._modules[name])
+                part._add(name, self._modules[name])  # a None slot kept, as PyTorch
             return part
         return list(self._modules.values())[index]
 
