@@ -67,8 +67,10 @@ numeric_b = (loss_at(1.5, -0.3 + eps) - loss_at(1.5, -0.3 - eps)) / (2 * eps)
 print(f"numerical:  dL/dw = {numeric_w:.8f}   dL/db = {numeric_b:.8f}   (central differences)")
 assert abs(numeric_w - dL_dw) < 1e-8 and abs(numeric_b - dL_db) < 1e-8
 
-# tinyrrn.gradcheck does the same for any function: every element of an input of up to 256
-# elements (as W and v here), larger inputs along 8 random directions (max_elements, directions).
+# tinyrrn.gradcheck does the same for any function, entry by entry of the Jacobian (each output
+# element's gradient against each input element's central difference): every element of an input of
+# up to 256 elements (as W and v here), larger inputs along 8 random directions (max_elements,
+# directions); outputs of more than 4096 elements through 8 random weightings (max_outputs, projections).
 rng = numpy.random.default_rng(0)
 W = Tensor(rng.standard_normal((3, 4)), requires_grad=True)
 v = Tensor(rng.standard_normal((5, 4)), requires_grad=True)

@@ -188,6 +188,7 @@ def test_gradcheck_compares_the_jacobian_entry_by_entry_as_torch(torch, rng, wro
     assert gradcheck(lambda x: _linear_with_one_wrong_entry(matrix, x, factor=1.0), [Tensor(x, requires_grad=True)])
 
 
+@pytest.mark.cpu_only("its function multiplies by a host matrix")
 def test_gradcheck_projects_beyond_its_documented_caps(rng):
     """Beyond max_outputs / max_elements the check goes through random output projections and random
     input directions: a wrong gradient is still found, and the error says the entry was projected."""

@@ -62,7 +62,7 @@ def _overlap(written, read):
     memory that is not dense, which PyTorch does not check either), "full" (the same block, laid out alike) or
     "partial". NumPy's bounds test first, so that arrays apart cost one comparison."""
     xp = backend.xp_of(written)
-    if written.size == 0 or read.size == 0 or not xp.may_share_memory(written, read):
+    if backend.xp_of(read) is not xp or written.size == 0 or read.size == 0 or not xp.may_share_memory(written, read):
         return None
     if not (_is_dense(written) and _is_dense(read)):
         return None
@@ -127,7 +127,8 @@ def _setitem(self, index, value):
         raise ArgumentError(f"Index put requires the source and destination dtypes match, got {self.dtype} for the "
                             f"destination and {source} for the source (as PyTorch; basic indexing casts)")
     value = _assigned(value, self.dtype)
-    if hasattr(value, "shape") and backend.xp_of(value).may_share_memory(self.data, value):
+    if hasattr(value, "shape") and backend.xp_of(value) is backend.xp_of(self.data) and \
+            backend.xp_of(value).may_share_memory(self.data, value):  # a number's value is a host scalar
         _refuse_overlap("[]=", _overlap_of_put(self.data, items, value))
     _write("[]=", self, items, value)
 

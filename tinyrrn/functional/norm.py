@@ -217,9 +217,12 @@ def _check(op, x, running_mean, running_var, weight, bias, momentum, training, e
 
 def _check_unchanged(op, running_mean, running_var, mean, var):
     """Refuse a backward whose running statistics (the fixed ones of evaluation, saved as ``mean`` and
-    ``var``) were changed in place since the forward pass, as PyTorch's version check of the buffers."""
+    ``var``) were changed in place since the forward pass, as PyTorch's version check of the buffers.
+    On host arrays only: on a GPU the comparison would make the host wait for the device at every batch
+    norm of a frozen-statistics backward (as pool._may_hold, it is not looked at there); the gradient is
+    then that of the statistics the forward pass used."""
     xp = backend.xp_of(mean)
-    if not (xp.array_equal(running_mean, mean, equal_nan=True) and xp.array_equal(running_var, var, equal_nan=True)):
+    if xp is numpy and not (xp.array_equal(running_mean, mean, equal_nan=True) and xp.array_equal(running_var, var, equal_nan=True)):
         raise RuntimeError(f"one of the variables needed for gradient computation has been modified by an inplace "
                            f"operation: the running_mean or running_var of {op!r} was changed after the forward "
                            "pass (load_state_dict, a write). Run the forward pass again after the change.")
