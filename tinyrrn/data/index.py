@@ -35,8 +35,13 @@ def _probe(path):
 
 
 def _is_entry(entry):
-    """True for a stored count as count_frames writes it."""
-    return isinstance(entry, dict) and entry.keys() == _ENTRY_KEYS and isinstance(entry["frames"], int)
+    """True for a stored count as count_frames writes it: a whole number of frames, zero (with the reason)
+    for a bad video (a negative count would give a video no chunks without listing it as bad)."""
+    if not (isinstance(entry, dict) and entry.keys() == _ENTRY_KEYS):
+        return False
+    frames, reason = entry["frames"], entry["reason"]
+    return (type(frames) is int and frames >= 0 and (reason is None if frames else isinstance(reason, str))
+            and isinstance(entry["signature"], list))
 
 
 def _read_index(index_path):

@@ -82,6 +82,9 @@ def read_list(list_dir, split, train, classes):
         if len(fields) > 2 or "/" not in rel or folder not in by_folder:
             raise ValueError(f"{path}:{n}: expected 'Class/video.avi [label]' with a class of "
                              f"classInd.txt, got {line!r}")
+        if _GROUP.search(rel) is None:
+            raise ValueError(f"{path}:{n}: {rel!r} is not named like UCF-101's Class/v_Class_gGG_cCC.avi "
+                             "(the group gGG keeps clips of one source footage out of both train and test)")
         label = by_folder[folder]
         if len(fields) == 2 and fields[1] != str(label + 1):
             raise ValueError(f"{path}:{n}: label {fields[1]} does not match class folder "

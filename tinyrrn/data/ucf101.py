@@ -120,6 +120,9 @@ class UCF101:
                              "and val_groups")
         if chunk < 1 or sample_every < 1:
             raise ValueError(f"chunk and sample_every must be >= 1, got {chunk} and {sample_every}")
+        if resize is not None and resize < crop:
+            raise ValueError(f"crop {crop} is larger than resize {resize} (the frames' short side): "
+                             "raise resize or lower crop")
         self.root = str(root)
         if not os.path.isdir(self.root):
             raise FileNotFoundError(errno.ENOENT, "no such dataset folder", self.root)
@@ -203,6 +206,9 @@ class UCF101:
             frames = read_sampled(path, self.sample_every, self.resize, expected)
             if self.cache:
                 self.cache.save(entry, path, frames)
+        if min(frames.shape[1:3]) < self.crop:
+            raise ValueError(f"{path}: frames of {frames.shape[2]}x{frames.shape[1]} are smaller than the "
+                             f"{self.crop}x{self.crop} crop: pass resize (the short side) of at least {self.crop}")
         return frames
 
     def get(self, i, rng=None):

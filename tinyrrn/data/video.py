@@ -104,15 +104,19 @@ def _run_ffmpeg(args):
 
 
 def _split_ppm_stream(data):
-    """Frames (n, H, W, 3) from concatenated binary PPM images (P6) of one size."""
+    """Frames (n, H, W, 3) from concatenated binary PPM images (P6) of one size; None when `data` does
+    not start with one, ValueError when its images are not all of the first one's size (a video whose
+    frame size changes: read at the first size, their bytes would be frames of garbage)."""
     header = re.match(rb"P6\s+(\d+)\s+(\d+)\s+255\s", data)
     if header is None:
         return None
     width, height = int(header.group(1)), int(header.group(2))
     size = header.end() + width * height * 3
     count = len(data) // size
-    frames = np.frombuffer(data, np.uint8, count * size).reshape(count, size)[:, header.end():]
-    return frames.reshape(count, height, width, 3)
+    images = np.frombuffer(data, np.uint8, count * size).reshape(count, size)
+    if len(data) != count * size or (images[:, :header.end()] != images[0, :header.end()]).any():
+        raise ValueError("the frames ffmpeg gave are not whole frames of one size")
+    return images[:, header.end():].reshape(count, height, width, 3)
 
 
 def read_sampled(path, every=10, short_side=None, expected=None):
@@ -129,7 +133,10 @@ def read_sampled(path, every=10, short_side=None, expected=None):
                                        "-pix_fmt", "rgb24", "-f", "image2pipe", "-vcodec", "ppm", "-"])
     except OSError as err:
         raise BadVideo(path, f"cannot start ffmpeg ({err})")
-    frames = _split_ppm_stream(data)
+    try:
+        frames = _split_ppm_stream(data)
+    except ValueError as problem:
+        raise BadVideo(path, f"cannot decode: {problem}") from None
     if frames is None or len(frames) == 0:
         detail = err.strip().splitlines()[-1] if err.strip() else f"ffmpeg exit status {code}"
         raise BadVideo(path, f"cannot decode: no frames ({detail})")

@@ -1,0 +1,65 @@
+"""Bad data that used to pass in silence, or fail far from its cause: a frame-count index with
+impossible counts, split lines not named like UCF-101, crops larger than the frames, a decoder
+stream whose frames change size."""
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from tinyrrn.data import UCF101, video
+from tinyrrn.data.splits import read_split
+from test_data_ucf101 import make_tree
+
+
+@pytest.mark.parametrize("stored", [-7, True, 12.0], ids=["negative", "bool", "float"])
+def test_an_impossible_stored_frame_count_is_counted_again(tmp_path, stored):
+    # a count of -7 gave the video no chunks and left it out of bad_videos: it vanished in silence
+    root = make_tree(tmp_path / "d", {"YoYo/v_YoYo_g02_c01.avi": 21})
+    UCF101(root, resize=None, crop=32, cache_dir=tmp_path / "cache")
+    counts = tmp_path / "cache" / "frame_counts.json"
+    entries = json.loads(counts.read_text())
+    for entry in entries.values():
+        entry["frames"] = stored
+    counts.write_text(json.dumps(entries))
+    with pytest.warns(UserWarning, match=rf"{counts}: not a JSON object of frame counts"):
+        again = UCF101(root, resize=None, crop=32, cache_dir=tmp_path / "cache")
+    assert list(again.frame_counts) == [21] and len(again) == 1
+
+
+def test_a_list_line_not_named_like_ucf101_names_its_file_and_line(tmp_path):
+    lists = tmp_path / "lists"
+    shutil.copytree(make_tree(tmp_path / "d", {"YoYo/v_YoYo_g02_c01.avi": 11}) / "ucfTrainTestlist", lists)
+    with open(lists / "trainlist01.txt", "ab") as f:
+        f.write(b"YoYo/clip.avi 2\r\n")
+    with pytest.raises(ValueError, match=r"trainlist01.txt:2: 'YoYo/clip.avi' is not named like UCF-101's"):
+        read_split(lists, 1)
+
+
+def test_a_crop_larger_than_the_resized_frames_is_refused_at_once(tmp_path):
+    root = make_tree(tmp_path / "d", {"YoYo/v_YoYo_g02_c01.avi": 11})
+    with pytest.raises(ValueError, match=r"crop 40 is larger than resize 36"):
+        UCF101(root, resize=36, crop=40)
+
+
+def test_frames_smaller_than_the_crop_name_their_video(tmp_path):
+    root = make_tree(tmp_path / "d", {"YoYo/v_YoYo_g02_c01.avi": 11})
+    data = UCF101(root, resize=None, crop=50)
+    with pytest.raises(ValueError, match=r"v_YoYo_g02_c01.avi: frames of 64x48 are smaller than the 50x50 crop"):
+        data.get(0)
+
+
+def _ppm(width, height, value):
+    return f"P6\n{width} {height}\n255\n".encode() + bytes([value]) * (width * height * 3)
+
+
+@pytest.mark.parametrize("stream", [_ppm(4, 2, 1) + _ppm(2, 4, 2) + _ppm(4, 2, 3),
+                                    _ppm(4, 2, 1) + _ppm(4, 2, 2) + b"P6\n4 2\n255\n\x00"],
+                         ids=["size changes", "trailing bytes"])
+def test_a_decoded_stream_of_frames_of_other_sizes_is_a_bad_video(monkeypatch, stream):
+    # the second frame's bytes were read as if it had the first one's size: frames of garbage, in silence
+    monkeypatch.setattr(video, "_run_ffmpeg", lambda args: (0, stream, ""))
+    with pytest.raises(video.BadVideo, match=r"v.avi: cannot decode: the frames ffmpeg gave are not whole frames of one size"):
+        video.read_sampled("v.avi", 10)
+    monkeypatch.setattr(video, "_run_ffmpeg", lambda args: (0, _ppm(4, 2, 1) + _ppm(4, 2, 9), ""))
+    np.testing.assert_array_equal(video.read_sampled("v.avi", 10)[:, 0, 0, 0], [1, 9])
