@@ -11,6 +11,7 @@ ops in reverse order and applies those rules, then frees the graph.
 
 We take one neuron,  y = tanh(w * x + b),  and the loss  L = (y - target)^2.
 """
+import inspect
 import textwrap
 
 import numpy
@@ -74,10 +75,20 @@ assert abs(numeric_w - dL_dw) < 1e-8 and abs(numeric_b - dL_db) < 1e-8
 rng = numpy.random.default_rng(0)
 W = Tensor(rng.standard_normal((3, 4)), requires_grad=True)
 v = Tensor(rng.standard_normal((5, 4)), requires_grad=True)
-tinyrrn.gradcheck(lambda W, v: (v @ W.transpose(0, 1)).tanh().sum(), [W, v])
-assert max(W.data.size, v.data.size) <= 256  # so every element is perturbed
+def f(W, v):
+    return (v @ W.transpose(0, 1)).tanh().sum()
+
+
+tinyrrn.gradcheck(f, [W, v])
+assert max(W.numel(), v.numel()) <= 256  # so every element is perturbed (numel(): the element count, as torch's)
+assert f(W, v).numel() == 1               # one output element: one row of the Jacobian
+caps = inspect.signature(tinyrrn.gradcheck).parameters  # the caps named below are gradcheck's defaults
+assert [caps[name].default for name in ("max_elements", "directions", "max_outputs", "projections")] == [256, 8, 4096, 8]
 print("\ngradcheck of tanh(v @ W^T).sum() over every element of W and v: passed\n"
-      "(inputs of up to 256 elements are perturbed element by element, larger ones along 8 random directions)")
+      f"(its output, a sum, is one element: one Jacobian row, compared entry by entry with the central\n"
+      f"differences of each of the {W.numel()} + {v.numel()} input elements; inputs of more than 256 elements "
+      "would be moved\nalong 8 random directions instead, outputs of more than 4096 elements seen through "
+      "8 random weightings)")
 
 # --- a graph is used once -------------------------------------------------------
 # backward() frees what each op kept for its rule (its inputs, intermediate arrays), so that

@@ -16,6 +16,7 @@ The format (torch >= 1.6) is an uncompressed zip:
                           whose storage is a "persistent id" ('storage', torch.FloatStorage,
                           key, 'cpu', numel) instead of the bytes themselves
     archive/data/<key>    the raw little-endian bytes of each storage
+    archive/byteorder     the storages' byte order, 'little' (a file without it is read as little-endian)
     archive/version       the format version
 """
 import argparse
@@ -109,7 +110,7 @@ def pickle_state_dict(arrays):
 
 
 def write_pth(path, arrays, program=None):
-    """A zip-format .pth: archive/data.pkl, archive/data/<key>, archive/version (stored, not compressed)."""
+    """A zip-format .pth: archive/data.pkl, archive/byteorder, archive/data/<key>, archive/version (stored, not compressed)."""
     data_pkl, storages = pickle_state_dict(arrays)
     with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as archive:
         archive.writestr("archive/data.pkl", program if program is not None else data_pkl)

@@ -175,3 +175,20 @@ def test_the_readme_recipe_converts_imagenet_weights_and_loads_them(tmp_path, mo
         if not name.startswith("fc."):
             np.testing.assert_array_equal(host(loaded[name]), host(value), err_msg=name)
     np.testing.assert_array_equal(host(backbone.fc.weight.data), host(fresh_fc))
+
+
+def test_the_readme_describes_the_main_jobs_frame_wise_baseline():
+    """"every sampled frame is a chunk of its own (N one-frame chunks, in batches of 32 frames, where the model
+    with the skip has M chunks of 2 frames in batches of 16)": the job's defaults and train.frame_wise give
+    those chunk lengths and batches, and the example output shows the skip model's batch."""
+    from tinyrrn import config, train
+    said = re.search(r"every\s+sampled frame is a chunk of its own \((\d+) one-frame chunks, in batches of (\d+) frames, "
+                     r"where the model\s+with the skip has (\d+) chunks of (\d+) frames in batches of (\d+)\)", README)
+    assert said, "the README must say how the baseline's chunks and batches differ from the skip model's"
+    baseline_chunks, baseline_batch, chunks, chunk, batch = map(int, said.groups())
+    skip_config, _ = config.resolve([])
+    baseline = train.frame_wise(skip_config)
+    assert (skip_config["chunk"], skip_config["batch"]) == (chunk, batch)
+    assert (baseline["chunk"], baseline["context"], baseline["batch"]) == (1, 1, baseline_batch)
+    assert baseline_chunks >= chunk * chunks  # every sampled frame: those of the chunks, and the few left over
+    assert f"{chunks} training chunks of 180 videos; an update after every batch of {batch} chunks" in README
