@@ -188,3 +188,13 @@ def test_a_damaged_frame_count_index_is_warned_about_and_counted_again(tmp_path,
     with pytest.warns(UserWarning, match=rf"{counts}: {says}.*; counting every video again"):
         assert list(UCF101(root, resize=None, crop=32, cache_dir=tmp_path / "cache").frame_counts) == [21]
     assert [entry["frames"] for entry in json.load(open(counts)).values()] == [21]
+
+
+@pytest.mark.parametrize("spare, before", [(0, 0), (1, 0), (2, 1), (3, 2), (5, 2), (7, 4), (32, 16), (117, 58)])
+def test_the_centre_crop_rounds_its_margin_as_torchvisions_center_crop(spare, before):
+    """torchvision's center_crop puts int(round(spare / 2)) rows before the crop, Python's round (half to
+    even): 3 spare rows are 2 before and 1 after, not 1 and 2 (h - size // 2)."""
+    from tinyrrn.data.transforms import center_crops
+    frames = np.zeros((2, 10 + spare, 10 + spare + 1, 3), np.uint8)
+    tops, lefts, flips = center_crops(frames, 10)
+    assert list(tops) == [before, before] and list(lefts) == [int(round((spare + 1) / 2))] * 2 and not flips.any()

@@ -25,10 +25,12 @@ def draw_crops(rng, frames, size, per_frame=False, flip=True):
 
 
 def center_crops(frames, size):
-    """(top, left, flip) arrays of the central `size` x `size` crop, no flip."""
+    """(top, left, flip) arrays of the central `size` x `size` crop, no flip: the margin before the crop is
+    half the spare rows (columns) rounded as torchvision's center_crop rounds it, half to even (3 spare: 2
+    before, 1 after), so that a model sees the pixels it was trained on with torchvision."""
     t, h, w = frames.shape[:3]
     _check_fits(frames, size)
-    return np.full(t, (h - size) // 2), np.full(t, (w - size) // 2), np.zeros(t, bool)
+    return np.full(t, round((h - size) / 2)), np.full(t, round((w - size) / 2)), np.zeros(t, bool)
 
 
 def crop(frames, tops, lefts, flips, size):
