@@ -291,3 +291,25 @@ def test_a_failing_rank_stops_the_whole_job(mpiexec, tiny_data, tmp_path, helper
     assert done.returncode != 0
     assert "rank 1 failed: RuntimeError: disk on fire; stopping all 2 ranks" in done.stderr
     assert "NOT STOPPED" not in done.stdout
+
+
+@pytest.mark.parametrize("name", ["evaluate", "predict", "features", "baseline", "reproduce"])
+def test_a_one_process_command_refuses_a_launch_of_several_ranks(name, monkeypatch, capsys, tmp_path):
+    """Only training is distributed: under mpiexec another command would run once per rank over the
+    same files (two reports written at once, one run folder per rank). It says so in one line first."""
+    import importlib
+    monkeypatch.setenv("PMI_SIZE", "2")
+    monkeypatch.chdir(tmp_path)
+    assert importlib.import_module(f"tinyrrn.{name}").main(["nothing"]) == 2
+    err = capsys.readouterr().err
+    assert err == (f"error: python -m tinyrrn.{name} runs on one process, but this is one of 2 MPI ranks: "
+                   "only python -m tinyrrn.train runs on several ranks; run it without mpiexec\n")
+    assert os.listdir(tmp_path) == []
+
+
+def test_evaluate_under_mpiexec_writes_no_report(mpiexec, tiny_data, tmp_path):
+    done = run_ranks(mpiexec, ["-m", "tinyrrn.evaluate", str(tmp_path / "no-run"), "--out", str(tmp_path / "report")],
+                     timeout=60)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert done.stderr.count("error: python -m tinyrrn.evaluate runs on one process") == 2  # once per rank
+    assert not (tmp_path / "report").exists()

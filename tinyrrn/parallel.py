@@ -71,6 +71,15 @@ def init(force=False):
     return MPICommunicator(MPI)
 
 
+def refuse_launch(command):
+    """For a command that runs on one process (all but training): refuse a launch of several MPI ranks,
+    which would run it once per rank over the same files (reports written at once, one run folder each)."""
+    size = launched_size()
+    if size > 1:
+        raise DistributedError(f"{command} runs on one process, but this is one of {size} MPI ranks: only "
+                               f"python -m tinyrrn.train runs on several ranks; run it without mpiexec")
+
+
 class _Quiet:
     """A stream that drops everything (progress bars of ranks other than 0)."""
 
