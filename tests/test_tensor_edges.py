@@ -652,3 +652,15 @@ def test_deepcopy_of_a_computed_tensor_is_refused_as_torch(torch):
     numpy.testing.assert_array_equal(x.grad, [2, 2])
     tied = copy.deepcopy([x, x])
     assert tied[0] is tied[1]
+
+
+def test_adaptive_avg_pool2d_backward_keeps_an_infinite_gradient_in_its_bins(torch):
+    # the averaging matrices' zero weights must not turn 0 * inf into NaN outside the bin (torch: inf, finite rest)
+    x = numpy.arange(1.0, 15.0).reshape(1, 1, 2, 7)
+    g = numpy.ones((1, 1, 2, 3))
+    g[0, 0, 1, 0] = numpy.inf
+    ours = Tensor(x, requires_grad=True)
+    F.adaptive_avg_pool2d(ours, (2, 3)).backward(Tensor(g))
+    theirs = torch.tensor(x, requires_grad=True)
+    torch.nn.functional.adaptive_avg_pool2d(theirs, (2, 3)).backward(torch.tensor(g))
+    numpy.testing.assert_allclose(ours.grad, theirs.grad.numpy())

@@ -178,6 +178,11 @@ CASES = {
     "adaptive_avg_pool2d overlapping bins": ([(2, 3, 7, 5)], lambda m, x: m.adaptive_avg_pool2d(x, (3, 4))),
     "adaptive_avg_pool2d larger than input": ([(1, 2, 3, 2)], lambda m, x: m.adaptive_avg_pool2d(x, (5, 7))),
     "adaptive_avg_pool2d None keeps": ([(1, 2, 5, 6)], lambda m, x: m.adaptive_avg_pool2d(x, (None, 4))),
+    "adaptive_avg_pool2d of inf, -inf and NaN in overlapping bins": (
+        [lambda rng: numpy.where(rng.random((2, 2, 7, 5)) < 0.1, rng.choice([numpy.inf, -numpy.inf, numpy.nan], (2, 2, 7, 5)),
+                                 rng.standard_normal((2, 2, 7, 5)))], lambda m, x: m.adaptive_avg_pool2d(x, (3, 4))),
+    "adaptive_avg_pool2d of an inf, larger than the input": (
+        [lambda rng: numpy.array([[[[1.0, numpy.inf, 2.0], [-numpy.inf, 3.0, 4.0]]]])], lambda m, x: m.adaptive_avg_pool2d(x, (5, 4))),
     "adaptive_avg_pool2d 0": ([(2, 3, 4, 4)], lambda m, x: m.adaptive_avg_pool2d(x, 0), "forward"),  # torch's backward refuses
     "adaptive_avg_pool2d negative": ([(2, 3, 4, 4)], lambda m, x: m.adaptive_avg_pool2d(x, -1), "raises"),
     # ---- padding

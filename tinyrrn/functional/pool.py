@@ -197,6 +197,21 @@ def _averaging_matrix(size, out, dtype, xp):
     return (inside / (end - start)[:, None]).astype(dtype)
 
 
+def _binned(average, array):
+    """``average(array)`` for a linear map whose weights are >= 0 (the averaging matrices), with IEEE
+    sums as PyTorch's per-bin loops give them: a bin holding inf is inf, one holding NaN or both
+    infinities is NaN, and a bin without them stays finite (a matrix product would make 0 * inf = NaN
+    of every weight-0 entry). The repair runs only when ``array`` holds a non-finite value."""
+    xp = backend.xp_of(array)
+    if xp.isfinite(array).all():
+        return average(array)
+    def holds(mask):
+        return average(mask.astype(array.dtype)) > 0
+    nan, high, low = holds(xp.isnan(array)), holds(array == numpy.inf), holds(array == -numpy.inf)
+    out = average(xp.where(xp.isfinite(array), array, 0))
+    return xp.where(nan | (high & low), numpy.nan, xp.where(high, numpy.inf, xp.where(low, -numpy.inf, out)))
+
+
 @unbatched_too
 def adaptive_avg_pool2d(x, output_size):
     """Average pooling to a given output size (torch.nn.functional.adaptive_avg_pool2d).
@@ -221,11 +236,11 @@ def adaptive_avg_pool2d(x, output_size):
                            "adaptive_avg_pool2d")
     rows, cols = _averaging_matrix(h, oh, x.dtype, xp), _averaging_matrix(w, ow, x.dtype, xp)
     x_nhwc = x.data.transpose(0, 2, 3, 1)
-    out = cols @ (rows @ x_nhwc.reshape(n, h, w * c)).reshape(n * oh, w, c)  # (N*Ho, Wo, C)
+    out = _binned(lambda a: cols @ (rows @ a.reshape(n, h, w * c)).reshape(n * oh, w, c), x_nhwc)  # (N*Ho, Wo, C)
 
     def backward(g):
         g_nhwc = g.transpose(0, 2, 3, 1).reshape(n * oh, ow, c)
-        gx = rows.T @ (cols.T @ g_nhwc).reshape(n, oh, w * c)
+        gx = _binned(lambda a: rows.T @ (cols.T @ a).reshape(n, oh, w * c), g_nhwc)
         return (gx.reshape(n, h, w, c).transpose(0, 3, 1, 2),)
 
     return make_result(out.reshape(n, oh, ow, c).transpose(0, 3, 1, 2), (x,), backward, "adaptive_avg_pool2d")
