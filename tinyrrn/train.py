@@ -161,9 +161,14 @@ class Throughput:
         return figures
 
 
+def max_steps_reached(config, updates):
+    """Whether ``updates`` reach the run's --max-steps (never without one)."""
+    return config["max_steps"] is not None and updates >= config["max_steps"]
+
+
 def trains_more(config, epoch, updates):
     """False once the last epoch (or --max-steps) of ``config`` is done: what is left is the final evaluation."""
-    return epoch < config["epochs"] and not (config["max_steps"] is not None and updates >= config["max_steps"])
+    return epoch < config["epochs"] and not max_steps_reached(config, updates)
 
 
 def describe_updates(update_size, batch, update_every):
@@ -402,7 +407,7 @@ class Trainer:
         return trains_more(self.config, self.epoch, self.updates)
 
     def reached_max_steps(self):
-        return self.config["max_steps"] is not None and self.updates >= self.config["max_steps"]
+        return max_steps_reached(self.config, self.updates)
 
     def kept(self):
         """What a failed run leaves, as it is."""
