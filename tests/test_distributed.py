@@ -293,7 +293,8 @@ def test_a_failing_rank_stops_the_whole_job(mpiexec, tiny_data, tmp_path, helper
     assert "NOT STOPPED" not in done.stdout
 
 
-@pytest.mark.parametrize("name", ["evaluate", "predict", "features", "baseline", "reproduce"])
+@pytest.mark.parametrize("name", ["evaluate", "predict", "features", "baseline", "reproduce", "weights", "data.check",
+                                  "data.synthetic"])
 def test_a_one_process_command_refuses_a_launch_of_several_ranks(name, monkeypatch, capsys, tmp_path):
     """Only training is distributed: under mpiexec another command would run once per rank over the
     same files (two reports written at once, one run folder per rank). It says so in one line first."""

@@ -36,7 +36,6 @@ from .cli import ArgumentParser, add_compute_flags, add_debug_flag, at_least, co
 from .features import older_index, read_index, videos_digest
 from .files import JsonLog, write_json
 from .optim import Adam
-from .parallel import refuse_launch
 from .progress import Progress
 from .tensor import Tensor, no_grad
 from .weights import save_npz
@@ -330,7 +329,6 @@ def parser():
 
 @command
 def main(argv=None):
-    refuse_launch("python -m tinyrrn.baseline")
     args = parser().parse_args(argv)
     use_compute(args.device, args.threads)
     out = args.out or os.path.join(args.features, args.model + ("-znorm" if args.znorm else ""))

@@ -4,7 +4,8 @@
   works for every command, never silently ignored;
 * ``--threads N``: the one thread setting (tinyrrn.threads; default ``TINYRRN_THREADS``, else
   every core this process may use);
-* ``@command``: the one wrapper of every ``main``. An expected failure ends in one line,
+* ``@command``: the one wrapper of every ``main``; all but training's refuse a launch of several MPI
+  ranks. An expected failure ends in one line,
   ``error: <file or setting>: <what is wrong>``, and an exit status: 2 for usage and
   configuration errors (``UsageError``), 1 for failures at run time (a ValueError, OSError or ``Failure``), 128 + N after signal N
   (130 Ctrl-C, 143 SIGTERM, 129 SIGHUP). ``--debug`` or ``TINYRRN_DEBUG=1`` shows the traceback;
@@ -172,14 +173,44 @@ def _one_line_warning(message, category, filename, lineno, file=None, line=None)
     print(f"warning: {message}", file=file or sys.stderr, flush=True)
 
 
-def command(main):
+# Set by mpiexec/mpirun of MPICH and Intel MPI (PMI), Open MPI and MVAPICH.
+SIZE_VARIABLES = ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "MV2_COMM_WORLD_SIZE")
+
+
+def launched_size(environ=None):
+    """The number of ranks an MPI launcher started (1 when not launched by one)."""
+    environ = os.environ if environ is None else environ
+    for name in SIZE_VARIABLES:
+        if environ.get(name, "").isdigit():
+            return int(environ[name])
+    return 1
+
+
+def _module_name(function):
+    """The dotted name of the module that defines ``function``, also when it runs as ``python -m`` (__main__)."""
+    spec = getattr(sys.modules.get(function.__module__), "__spec__", None)
+    return spec.name if spec is not None else function.__module__
+
+
+def command(main=None, *, several_ranks=False):
     """Wrap a command's ``main(argv)`` so that it returns an exit status and never ends in a traceback
-    for an expected failure (a ValueError or OSError with a message naming the file or setting)."""
+    for an expected failure (a ValueError or OSError with a message naming the file or setting).
+
+    A command runs on one process unless ``several_ranks`` (``@command(several_ranks=True)``: training,
+    tinyrrn.parallel): launched as several MPI ranks it would run once per rank over the same files
+    (reports written at once, one run folder each), so it refuses, in one line, before anything else."""
+    if main is None:
+        return functools.partial(command, several_ranks=several_ranks)
+
     @functools.wraps(main)
     def run(argv=None):
         argv = list(sys.argv[1:] if argv is None else argv)
         debug = debugging(argv)
         try:
+            ranks = launched_size()
+            if ranks > 1 and not several_ranks:
+                raise UsageError(f"python -m {_module_name(main)} runs on one process, but this is one of {ranks} MPI "
+                                 "ranks: only python -m tinyrrn.train runs on several ranks; run it without mpiexec")
             with signals.outside_training(), warnings.catch_warnings():
                 if not debug:
                     # a warning is one line (not its source line), and NumPy's overflow and NaN warnings

@@ -22,7 +22,7 @@ from .builders import build_dataset, check_classes, checkpoint_file, model_from_
 from .data import ChunkLoader
 from .data.splits import read_split, shared_groups
 from .files import atomic_write, read_json, write_json
-from .parallel import Communicator, refuse_launch
+from .parallel import Communicator
 from .plots import plot_confusion
 from .progress import Progress
 from .tensor import Tensor, no_grad
@@ -349,7 +349,6 @@ def refuse_trained_videos(dataset, trained_split, checkpoint):
 
 @command
 def main(argv=None):
-    refuse_launch("python -m tinyrrn.evaluate")
     p = ArgumentParser(prog="python -m tinyrrn.evaluate",
                        description="Evaluate a checkpoint by video: chunk probabilities averaged "
                                    "over each video's chunks (the paper's rule).")

@@ -42,7 +42,6 @@ from .files import atomic_write, read_json, remove_temporary_files, write_json
 from .models import ARCHITECTURES
 from .models.resnet import WEIGHTS_LAYOUTS
 from .nn.module import move_keeping_layout
-from .parallel import refuse_launch
 from .progress import Progress
 from .rundir import RunLock, refuse_other_kind
 from .tensor import Tensor, no_grad
@@ -287,7 +286,6 @@ def parser():
 
 @command
 def main(argv=None):
-    refuse_launch("python -m tinyrrn.features")
     args = parser().parse_args(argv)
     use_compute(args.device, args.threads)
     config = configuration.fill_defaults({**configuration.DEFAULTS, "data": args.data, "list_dir": args.list_dir,

@@ -31,31 +31,20 @@ import traceback
 import numpy
 
 from . import backend
-from .cli import UsageError
+from .cli import UsageError, launched_size
 from .nn import BatchNorm2d
 from .signals import Interrupted
 from .tensor import Tensor
 
 INSTALL_HINT = ('pip install "tinyrrn[dist]" (mpi4py and the mpich wheel), '
                 'or pip install mpi4py built against your own MPI')
-# Set by mpiexec/mpirun of MPICH and Intel MPI (PMI), Open MPI and MVAPICH.
 # Abort kills every rank at once; mpiexec forwards each rank's stderr asynchronously, so a rank's
 # last line (why the job stopped) can be lost on a busy machine unless it waits this long first.
 ABORT_GRACE_SECONDS = 0.5
-SIZE_VARIABLES = ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "MV2_COMM_WORLD_SIZE")
 
 
 class DistributedError(UsageError):
     """A distributed launch that cannot work (e.g. mpi4py missing)."""
-
-
-def launched_size(environ=None):
-    """The number of ranks an MPI launcher started (1 when not launched by one)."""
-    environ = os.environ if environ is None else environ
-    for name in SIZE_VARIABLES:
-        if environ.get(name, "").isdigit():
-            return int(environ[name])
-    return 1
 
 
 def init(force=False):
@@ -69,15 +58,6 @@ def init(force=False):
         how = "--distributed was given" if size <= 1 else f"this process was started as one of {size} MPI ranks"
         raise DistributedError(f"{how}, but mpi4py cannot be imported ({err}): {INSTALL_HINT}") from None
     return MPICommunicator(MPI)
-
-
-def refuse_launch(command):
-    """For a command that runs on one process (all but training): refuse a launch of several MPI ranks,
-    which would run it once per rank over the same files (reports written at once, one run folder each)."""
-    size = launched_size()
-    if size > 1:
-        raise DistributedError(f"{command} runs on one process, but this is one of {size} MPI ranks: only "
-                               f"python -m tinyrrn.train runs on several ranks; run it without mpiexec")
 
 
 class _Quiet:

@@ -16,7 +16,6 @@ from .data import Normalize
 from .data.video import read_checked
 from .data.ucf101 import centre_clips
 from .evaluate import refuse_non_finite
-from .parallel import refuse_launch
 from .tensor import Tensor, no_grad
 
 
@@ -38,7 +37,6 @@ def predict(model, config, path, batch=16):
 
 @command
 def main(argv=None):
-    refuse_launch("python -m tinyrrn.predict")
     p = ArgumentParser(prog="python -m tinyrrn.predict",
                        description="Top classes of a video (any container/codec ffmpeg reads).")
     p.add_argument("video", help="video file, e.g. v_Basketball_g01_c01.avi or clip.mp4")

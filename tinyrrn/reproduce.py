@@ -54,7 +54,6 @@ from .cli import ArgumentParser, UsageError, add_compute_flags, add_debug_flag, 
 from .files import JsonLog, read_json, write_json, write_text
 from .models.resnet import WEIGHTS_LAYOUTS, UnitLayout
 from .models.rrn import temporal_units
-from .parallel import refuse_launch
 from .train import train
 
 # The paper's video-level error on UCF-101 split 1, copied from its text (Iqbal et al., 2017):
@@ -835,7 +834,6 @@ def run_grid(options):
 
 @command
 def main(argv=None):
-    refuse_launch("python -m tinyrrn.reproduce")
     code, path = run_grid(options_from(argv))
     if code == 0:
         with open(path) as f:

@@ -720,7 +720,7 @@ def refuse_preset_on_synthetic_data(preset):
                       f"{' '.join(flags)}")
 
 
-@cli.command
+@cli.command(several_ranks=True)
 def main(argv=None):
     given, resume, preset = configuration.requested(argv)
     if preset and not resume and given.get("data") is None:
