@@ -65,13 +65,14 @@ def gradcheck(fn, inputs, *, eps=1e-6, atol=1e-5, rtol=1e-3, raise_exception=Tru
         original = t.data.copy()
         try:
             worst = None
-            for k, direction in enumerate(columns):
+            for k in range(len(columns)):
+                direction = columns[k]
                 step = xp.asarray(direction.reshape(t.shape) * eps)
                 t.data = original + step
                 plus = _flat_output(fn, inputs)
                 t.data = original - step
                 minus = _flat_output(fn, inputs)
-                numeric = rows @ ((plus - minus) / (2 * eps))  # the rows seen by this column
+                numeric = rows.project((plus - minus) / (2 * eps))  # the rows seen by this column
                 expected = jacobian_rows @ direction
                 errors = numpy.abs(expected - numeric) - (atol + rtol * numpy.abs(numeric))
                 errors[numpy.isnan(errors)] = numpy.inf  # a NaN never passes
@@ -90,14 +91,50 @@ def gradcheck(fn, inputs, *, eps=1e-6, atol=1e-5, rtol=1e-3, raise_exception=Tru
     return True
 
 
+class _OneHot:
+    """The rows of the identity matrix of ``size``, made one at a time (a 4096-element output's identity
+    would take 128 MB)."""
+
+    def __init__(self, size):
+        self.size = size
+
+    def __len__(self):
+        return self.size
+
+    def __getitem__(self, k):
+        row = numpy.zeros(self.size)
+        row[k] = 1.0
+        return row
+
+    def project(self, vector):
+        return vector
+
+
+class _Random:
+    """``count`` random rows of ``size`` elements."""
+
+    def __init__(self, count, size, rng):
+        self.matrix = rng.standard_normal((count, size))
+
+    def __len__(self):
+        return len(self.matrix)
+
+    def __getitem__(self, k):
+        return self.matrix[k]
+
+    def project(self, vector):
+        return self.matrix @ vector
+
+
 def _probes(shape, cap, count, side, rng):
-    """The directions that probe one side of the Jacobian, as rows of a matrix, and a function naming
-    row k: every one-hot direction when ``shape`` has at most ``cap`` elements, else ``count`` random ones."""
+    """The directions that probe one side of the Jacobian (rows k, and ``project``: every row's dot product
+    with a vector) and a function naming row k: every one-hot direction when ``shape`` has at most ``cap``
+    elements, else ``count`` random ones."""
     size = int(numpy.prod(shape, dtype=numpy.int64))
     if size <= cap:
-        return numpy.eye(size), lambda k: f"{side} element {tuple(int(i) for i in numpy.unravel_index(k, shape))}"
+        return _OneHot(size), lambda k: f"{side} element {tuple(int(i) for i in numpy.unravel_index(k, shape))}"
     random_kind = "output projection" if side == "output" else "input direction"
-    return rng.standard_normal((count, size)), lambda k: f"random {random_kind} {k}"
+    return _Random(count, size, rng), lambda k: f"random {random_kind} {k}"
 
 
 def _analytic_rows(output, leaves, rows, xp):
@@ -105,7 +142,8 @@ def _analytic_rows(output, leaves, rows, xp):
     jacobians = [numpy.zeros((len(rows), leaf.numel())) for leaf in leaves]
     if not output.requires_grad:  # fn's output does not depend on the inputs: every gradient is 0
         return jacobians
-    for r, row in enumerate(rows):
+    for r in range(len(rows)):
+        row = rows[r]
         for leaf in leaves:
             leaf.grad = None
         output.backward(xp.asarray(row.reshape(output.shape)), retain_graph=True)
