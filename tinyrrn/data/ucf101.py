@@ -160,8 +160,7 @@ class UCF101:
         index_path = os.path.join(str(cache_dir), "frame_counts.json") if cache_dir else None
         counts = count_frames(self.paths, index_path)
         self.frame_counts = np.array([counts[p][0] for p in self.paths], dtype=np.int64)
-        self.bad_videos = [p for p in self.paths if counts[p][0] == 0]
-        self.bad_reasons = {p: counts[p][1] for p in self.bad_videos}
+        self.bad_reasons = {p: counts[p][1] for p in self.paths if counts[p][0] == 0}  # path -> why, in order
         for path in self.bad_videos:
             warnings.warn(f"skipping bad video {path}: {counts[path][1]}", stacklevel=2)
         self._plan()
@@ -180,10 +179,14 @@ class UCF101:
         index = {path: i for i, path in enumerate(self.paths)}
         for path in paths:
             self.frame_counts[index[path]] = 0
-            if path not in self.bad_videos:
-                self.bad_videos.append(path)
+            if path not in self.bad_reasons:
                 self.bad_reasons[path] = (reasons or {}).get(path, "found bad when decoded")
         self._plan()
+
+    @property
+    def bad_videos(self):
+        """The paths of the videos left out (``bad_reasons``' keys), in the order they were found."""
+        return list(self.bad_reasons)
 
     def __len__(self):
         return len(self.chunk_video)
