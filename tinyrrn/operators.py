@@ -57,17 +57,23 @@ def _is_dense(array):
     return True
 
 
+def _may_overlap(a, b):
+    """NumPy's (CuPy's) bounds test of two arrays of one module: False when their memory is surely apart, at
+    the cost of one comparison (a number's value is a host scalar, never in a device tensor's memory)."""
+    xp = backend.xp_of(a)
+    return backend.xp_of(b) is xp and a.size > 0 and b.size > 0 and xp.may_share_memory(a, b)
+
+
 def _overlap(written, read):
     """How the memory of two arrays overlaps, as PyTorch's get_overlap_status: None (apart, or too hard to tell:
     memory that is not dense, which PyTorch does not check either), "full" (the same block, laid out alike) or
     "partial". NumPy's bounds test first, so that arrays apart cost one comparison."""
-    xp = backend.xp_of(written)
-    if backend.xp_of(read) is not xp or written.size == 0 or read.size == 0 or not xp.may_share_memory(written, read):
+    if not _may_overlap(written, read):
         return None
     if not (_is_dense(written) and _is_dense(read)):
         return None
     first_written, first_read = (a[(slice(0, 1),) * a.ndim] if a.ndim else a for a in (written, read))
-    same_block = xp.may_share_memory(first_written, first_read) and written.nbytes == read.nbytes
+    same_block = _may_overlap(first_written, first_read) and written.nbytes == read.nbytes
     return "full" if same_block and written.strides == read.strides else "partial"
 
 
@@ -127,8 +133,7 @@ def _setitem(self, index, value):
         raise ArgumentError(f"Index put requires the source and destination dtypes match, got {self.dtype} for the "
                             f"destination and {source} for the source (as PyTorch; basic indexing casts)")
     value = _assigned(value, self.dtype)
-    if hasattr(value, "shape") and backend.xp_of(value) is backend.xp_of(self.data) and \
-            backend.xp_of(value).may_share_memory(self.data, value):  # a number's value is a host scalar
+    if hasattr(value, "shape") and _may_overlap(self.data, value):
         _refuse_overlap("[]=", _overlap_of_put(self.data, items, value))
     _write("[]=", self, items, value)
 
