@@ -679,8 +679,9 @@ def _changes_on_resume(config, run_dir, meta):
     refused, applied = configuration.resume_changes(meta["config"], config)
     if refused:
         raise UsageError(f"{path}: resuming would change settings that define the run: "
-                         f"{configuration.describe_changes(refused)} (from the command line or an edited "
-                         "config.json); start a new run for other settings")
+                         f"{configuration.describe_changes(refused)} (from the command line, an edited "
+                         "config.json, or for a main job's baseline the frame-wise settings an older tinyrrn did not "
+                         "give it); start a new run for other settings")
     for flag, asked, done, what in (("--epochs", config["epochs"], meta["epoch"], "epochs"),
                                      ("--max-steps", config["max_steps"], meta["updates"], "updates")):
         if asked is not None and asked < done:
