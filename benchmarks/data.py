@@ -47,8 +47,8 @@ def main(argv=None):
         root = generate(f"{tmp}/videos", seed=0, classes=2, groups=max(3, -(-args.videos // 2)), size=(320, 240),
                         frames=(lo, hi), codec="mpeg4")
         print(f"generated 320x240 mpeg4/XVID AVIs in {time.perf_counter() - start:.1f} s")
-        # recent=0: no in-memory reuse of decoded videos, as with a real dataset of thousands of videos
-        options = dict(split=1, train=True, chunk=args.chunk, resize=args.resize, crop=args.crop, recent=0)
+        # memory=0: no in-memory reuse of decoded videos, as with a real dataset of thousands of videos
+        options = dict(split=1, train=True, chunk=args.chunk, resize=args.resize, crop=args.crop, memory=0)
         rows = [(f"decode, {w} workers", UCF101(root, **options), w) for w in args.workers]
         cached = UCF101(root, cache_dir=f"{tmp}/cache", **options)
         rows += [("cache cold (filling), 2 workers", cached, 2), ("cache warm, 0 workers", cached, 0),

@@ -55,8 +55,8 @@ started = time.perf_counter()
 # Random 28x28 crops, no flips (a flip would turn MoveRight into MoveLeft).
 data_dir = tempfile.TemporaryDirectory()
 generate(data_dir.name, classes=4, groups=3, clips=2, size=(32, 32), threads=2)
-train_set = UCF101(data_dir.name, split=1, train=True, resize=None, crop=28, flip=False,
-                    recent=100)  # keep every decoded video in memory: later epochs decode nothing
+train_set = UCF101(data_dir.name, split=1, train=True, resize=None, crop=28,
+                   flip=False)  # decoded videos stay in memory (128 MB by default): later epochs decode nothing
 BATCH, LR = 4, 1e-2  # chunks per mini-batch; Adam's learning rate
 loader = ChunkLoader(train_set, batch_size=BATCH, shuffle=True, seed=0, workers=0)
 chunks = len(train_set)

@@ -127,6 +127,22 @@ def test_cache_gives_identical_frames(tmp_path):
         np.testing.assert_array_equal(ref, again.get(i, np.random.default_rng(i))[0])
 
 
+def test_decoded_videos_stay_in_memory_up_to_the_byte_budget_least_recently_used_first_out(tmp_path):
+    root = make_tree(tmp_path / "d", {f"YoYo/v_YoYo_g0{g}_c01.avi": 31 for g in (2, 3, 4)})
+    sizes = [UCF101(root, resize=None, crop=32, cache_dir=tmp_path / "cache").frames(v).nbytes for v in range(3)]
+    assert len(set(sizes)) == 1  # every video: 4 sampled frames of 64x48, now in the frame cache
+    for memory, reads, loads in [(2 * sizes[0], [0, 1, 0, 2, 0, 1], [0, 1, 2, 1]),  # 2 evicts 1, the least recent
+                                 (0, [0, 0], [0, 0])]:
+        dataset = UCF101(root, resize=None, crop=32, cache_dir=tmp_path / "cache", memory=memory)
+        loaded, load = [], dataset._load
+        dataset._load = lambda video: loaded.append(video) or load(video)
+        frames = [dataset.frames(video) for video in reads]
+        assert loaded == loads
+        # a kept video is a copy in memory (no open file); one not kept is the cache entry's memory map
+        assert [isinstance(f, np.memmap) for f in frames[:2]] == [not memory] * 2
+        np.testing.assert_array_equal(frames[0], frames[2 if memory else 1])
+
+
 def test_a_video_copied_while_it_is_counted_is_counted_again_next_time(tmp_path, monkeypatch):
     root = make_tree(tmp_path / "d", {"YoYo/v_YoYo_g02_c01.avi": 21})
     video = root / "YoYo" / "v_YoYo_g02_c01.avi"

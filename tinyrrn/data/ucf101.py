@@ -15,8 +15,9 @@ record of left-out videos that evaluate's `unreadable_videos` and a feature fold
 
 Decoding cost. A chunk needs its video's sampled frames: without `cache_dir` every chunk decodes
 its whole video (M decodes per video per epoch, softened only by a small in-memory memo of the
-`recent` videos, which serves sequential evaluation); with `cache_dir` each video is decoded
-once and later reads are memory-mapped (see benchmarks/data.py). Train with a cache.
+videos that fit in `memory` bytes, which serves sequential evaluation and a small dataset's later
+epochs); with `cache_dir` each video is decoded once and later reads are memory-mapped (see
+benchmarks/data.py). Train with a cache.
 """
 import errno
 import os
@@ -31,6 +32,10 @@ from .index import count_frames
 from .splits import in_groups, read_split
 from .transforms import Normalize, center_crops, crop, draw_crops
 from .video import read_sampled, sampled_count
+
+
+RECENT_FRAMES_BYTES = 128 * 2**20  # decoded frames a dataset keeps in memory: ~25 UCF-101 videos at
+# a short side of 256, or the whole built-in synthetic dataset (18 MB), whose later epochs then read no file
 
 
 def chunks_of(sampled, chunk):
@@ -54,10 +59,13 @@ def centre_clips(frames, chunk, size, normalize):
 
 
 class _RecentFrames:
-    """The last few decoded videos in memory; concurrent requests for one video decode it once."""
+    """Decoded videos kept in memory up to ``budget`` bytes, the least recently used leaving first;
+    concurrent requests for one video decode it once. A cache entry (memory-mapped) is kept as a copy
+    in memory: no open file per kept video, and later reads skip opening, hashing and parsing it."""
 
-    def __init__(self, size):
-        self.size, self.items, self.lock, self.key_locks = size, OrderedDict(), threading.Lock(), {}
+    def __init__(self, budget):
+        self.budget, self.held = budget, 0
+        self.items, self.lock, self.key_locks = OrderedDict(), threading.Lock(), {}
 
     def get(self, key, make):
         with self.lock:
@@ -68,10 +76,14 @@ class _RecentFrames:
                     self.items.move_to_end(key)
                     return self.items[key]
             value = make()
+            if value.nbytes > self.budget:
+                return value
+            value = np.array(value)  # into memory (a memory map's pages are read once, here)
             with self.lock:
                 self.items[key] = value
-                while len(self.items) > self.size:
-                    self.items.popitem(last=False)
+                self.held += value.nbytes
+                while self.held > self.budget:
+                    self.held -= self.items.popitem(last=False)[1].nbytes
             return value
 
 
@@ -107,12 +119,13 @@ class UCF101:
     refuses missing videos in one error; "skip" drops them and lists them in `self.missing`.
     cache_dir keeps decoded uint8 frames (and frame counts) on disk for later epochs.
     flip=False turns off flips (needed for direction classes, e.g. the synthetic MoveLeft/MoveRight);
-    recent is how many decoded videos to keep in memory. self.list_file: the split list the videos come from.
+    memory: bytes of decoded frames kept in memory (the videos used last; the built-in synthetic dataset
+    fits whole in the default). self.list_file: the split list the videos come from.
     """
 
     def __init__(self, root, split=1, train=True, list_dir=None, sample_every=10, chunk=2, resize=256,
                  crop=224, normalize="torchvision", per_frame_aug=False, flip=True, missing="error",
-                 cache_dir=None, recent=8, val_groups=(), validation=False):
+                 cache_dir=None, memory=RECENT_FRAMES_BYTES, val_groups=(), validation=False):
         if missing not in ("error", "skip"):
             raise ValueError(f"missing must be 'error' or 'skip', got {missing!r}")
         if validation and not (train and val_groups):
@@ -164,7 +177,7 @@ class UCF101:
         for path in self.bad_videos:
             warnings.warn(f"skipping bad video {path}: {counts[path][1]}", stacklevel=2)
         self._plan()
-        self._recent = _RecentFrames(recent)
+        self._recent = _RecentFrames(memory)
 
     def _plan(self):
         """The chunks of every video from its frame count (none for a bad video)."""
