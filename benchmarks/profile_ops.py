@@ -1,10 +1,12 @@
 """Where a training step's time goes, op by op: each op's forward and backward, and the optimiser.
 
-    python benchmarks/profile_ops.py [--model resnet50|main] [--batch 8] [--size 224] [--device cpu|gpu]
+    python benchmarks/profile_ops.py [--model resnet50|main|baseline] [--batch 8] [--size 224] [--device cpu|gpu]
 
 --model resnet50 times ResNet-50 on (batch, 3, size, size) images; --model main the main job's model
 (``python -m tinyrrn.train`` with no arguments: resnet_small with a temporal skip at block2, clips
-of T = 2 frames of 40x40, 12 classes). A step is the trainer's: forward, cross-entropy, backward,
+of T = 2 frames of 40x40, 12 classes); --model baseline the main job's no-skip baseline (the same
+backbone, frame-wise: chunks of one frame, T times as many per batch as the main model's clips,
+so --batch 8 times 16 frames as the main model does). A step is the trainer's: forward, cross-entropy, backward,
 Adam's step and zero_grad.
 
 First the step is timed whole (--steps steps after --warmup), and on a GPU also the host's part:
@@ -32,26 +34,30 @@ def build(args):
     from tinyrrn.builders import build_model
     from tinyrrn.config import DEFAULTS, fill_defaults
     from tinyrrn.models import resnet50
+    from tinyrrn.train import frame_wise
     rng = numpy.random.default_rng(0)
     tinyrrn.manual_seed(0)
     if args.model == "resnet50":
         model = resnet50()
         shape, classes = (args.batch, 3, args.size, args.size), 1000
     else:
-        config = fill_defaults({**DEFAULTS})
+        config, batch = fill_defaults({**DEFAULTS}), args.batch
+        if args.model == "baseline":  # as the main job builds it (tinyrrn.train._main)
+            batch *= config["chunk"]
+            config = {**config, **frame_wise(config), "skip": "none", "positions": None}
         model = build_model(config, num_classes=12)
-        shape, classes = (args.batch, config["chunk"], 3, config["crop"], config["crop"]), 12
+        shape, classes = (batch, config["chunk"], 3, config["crop"], config["crop"]), 12
     device = backend.get_device()
     inputs = backend.to_device(rng.standard_normal(shape, dtype=numpy.float32), device)
-    labels = backend.to_device(rng.integers(0, classes, args.batch), device)
+    labels = backend.to_device(rng.integers(0, classes, shape[0]), device)
     return model, inputs, labels
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--model", choices=("resnet50", "main"), default="resnet50",
-                        help="ResNet-50 on images, or the main job's model on clips (default resnet50)")
-    parser.add_argument("--batch", type=int, default=8, help="images (resnet50) or clips (main) per batch (default 8)")
+    parser.add_argument("--model", choices=("resnet50", "main", "baseline"), default="resnet50",
+                        help="ResNet-50 on images, or the main job's model on clips, or its frame-wise baseline (default resnet50)")
+    parser.add_argument("--batch", type=int, default=8, help="images (resnet50) or clips (main; the baseline gets their frames) per batch (default 8)")
     parser.add_argument("--size", type=int, default=224, help="image height and width for resnet50 (default 224)")
     parser.add_argument("--device", choices=("cpu", "gpu"), default="cpu", help="where to compute (default cpu)")
     parser.add_argument("--threads", type=int, default=None, help="tinyrrn's threads (default: every core)")
