@@ -198,3 +198,29 @@ def test_the_centre_crop_rounds_its_margin_as_torchvisions_center_crop(spare, be
     frames = np.zeros((2, 10 + spare, 10 + spare + 1, 3), np.uint8)
     tops, lefts, flips = center_crops(frames, 10)
     assert list(tops) == [before, before] and list(lefts) == [int(round((spare + 1) / 2))] * 2 and not flips.any()
+
+
+@pytest.mark.parametrize("when", ["before decoding", "while decoding"])
+def test_a_video_deleted_during_a_run_is_a_bad_video_naming_it(tmp_path, monkeypatch, when):
+    # deleted (or moved) after the dataset was indexed: the frame cache's key cannot be taken; with a cache
+    # that was an OSError from os.stat, not a BadVideo the loader records and training, evaluation and
+    # features leave out, naming the file
+    from tinyrrn.data import BadVideo
+    root = make_tree(tmp_path / "d", {"YoYo/v_YoYo_g02_c01.avi": 21, "YoYo/v_YoYo_g03_c01.avi": 21})
+    ds = UCF101(root, resize=None, crop=32, cache_dir=tmp_path / "cache")
+    video = root / "YoYo" / "v_YoYo_g02_c01.avi"
+    if when == "before decoding":
+        video.unlink()
+        with pytest.raises(BadVideo, match=rf"{video}: cannot read \(deleted or moved since the dataset was "
+                                           r"indexed\?\): .*No such file"):
+            ds.frames(0)
+    else:
+        def deleted_meanwhile(path, *args):
+            frames = read_sampled(path, *args)
+            video.unlink()
+            return frames
+        monkeypatch.setattr(ucf101, "read_sampled", deleted_meanwhile)
+        assert ds.frames(0).shape == (3, 48, 64, 3)   # decoded whole: used, not cached (the file is gone)
+        assert not list((tmp_path / "cache").rglob("*.npy"))
+        monkeypatch.undo()
+    assert ds.frames(1).shape == (3, 48, 64, 3)
