@@ -224,3 +224,41 @@ def test_a_video_deleted_during_a_run_is_a_bad_video_naming_it(tmp_path, monkeyp
         assert not list((tmp_path / "cache").rglob("*.npy"))
         monkeypatch.undo()
     assert ds.frames(1).shape == (3, 48, 64, 3)
+
+
+def test_predict_cuts_a_video_decoding_a_little_short_into_the_chunks_evaluation_plans(tmp_path):
+    # 31 frames, every 10th: metadata promises 4 sampled frames (2 chunks of T=2); cut to 97% of its bytes
+    # it decodes 3, within the truncation tolerance: evaluation plans (and scores) 2 chunks from the metadata,
+    # the second repeating the last decoded frame; predict counted 1 from the frames it decoded
+    from tinyrrn import Tensor, predict
+    root = make_tree(tmp_path / "d", {"YoYo/v_YoYo_g01_c01.avi": 31})
+    video = root / "YoYo" / "v_YoYo_g01_c01.avi"
+    video.write_bytes(video.read_bytes()[:int(video.stat().st_size * 0.97)])
+    assert len(read_sampled(video, 10)) == 3 and frame_count(video) == 31
+    test = UCF101(root, train=False, resize=None, crop=32)
+    assert len(test) == 2 and [len(test.get(i)[0]) for i in range(2)] == [2, 2]
+
+    def uniform(x):
+        return Tensor(np.zeros((len(x.data), 2), np.float32))
+    config = {"sample_every": 10, "resize": None, "chunk": 2, "crop": 32, "normalize": "torchvision"}
+    probabilities, chunks = predict.predict(uniform, config, str(video))
+    assert chunks == len(test) and np.allclose(probabilities, 0.5)
+
+
+@pytest.mark.parametrize("expected, decoded, truncated", [(4, 3, False), (4, 2, True), (9, 8, False), (9, 7, True),
+                                                          (20, 18, False), (20, 17, True), (35, 32, False),
+                                                          (35, 31, True)])
+def test_truncated_means_more_than_10_percent_and_more_than_one_sampled_frame_short(tmp_path, expected, decoded,
+                                                                                  truncated):
+    # the words of the docstrings are the code's rule: one sampled frame short is always allowed (a count from
+    # the duration x frame rate can be one frame off), more than that only up to 10%
+    from tinyrrn.data import BadVideo, video as videos
+    assert videos.truncated(decoded, expected) == truncated
+    root = make_tree(tmp_path / "d", {"YoYo/v_YoYo_g02_c01.avi": decoded})
+    path = root / "YoYo" / "v_YoYo_g02_c01.avi"
+    if truncated:
+        with pytest.raises(BadVideo, match=rf"truncated: decoded {decoded} sampled frames, metadata promises "
+                                           rf"{expected}"):
+            read_sampled(path, 1, expected=expected)
+    else:
+        assert len(read_sampled(path, 1, expected=expected)) == decoded
