@@ -1225,3 +1225,20 @@ def test_predict_refuses_a_truncated_video_as_data_check_does(finished, tiny_dat
     assert data_check.check_video(video, every).startswith("truncated: ")
     assert prediction.main([video, "--checkpoint", finished]) == 1
     assert one_error_line(capsys).startswith(f"error: {video}: truncated: decoded ")
+
+
+def test_a_report_rewritten_on_a_full_disk_leaves_no_old_figures_beside_new_tables(tmp_path, monkeypatch):
+    # evaluate RUN again after the run trained on: the write of confusion.png fails (a full disk) after the new
+    # CSVs are in place; the old metrics.json (of other weights) must not stay to mark the folder a report
+    classes = ["A", "B"]
+    old = {"confusion": [[1, 0], [0, 1]], "per_class_accuracy": [1.0, 1.0], "checkpoint": "run/best.npz"}
+    evaluation.write_report(old, classes, str(tmp_path))
+    new = {"confusion": [[0, 1], [1, 0]], "per_class_accuracy": [0.0, 0.0], "checkpoint": "run/best.npz"}
+
+    def full(matrix, names, path):
+        raise OSError(errno.EFBIG, "File too large", path)
+    monkeypatch.setattr(evaluation, "plot_confusion", full)
+    with pytest.raises(OSError, match="File too large"):
+        evaluation.write_report(new, classes, str(tmp_path))
+    assert "0.0000" in (tmp_path / "per_class.csv").read_text()
+    assert not (tmp_path / "metrics.json").exists() and evaluation.read_report(str(tmp_path)) is None

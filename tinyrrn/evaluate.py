@@ -134,7 +134,11 @@ def video_metrics(probs, labels, videos, num_classes):
 
 def write_report(metrics, classes, out_dir):
     """confusion.csv, per_class.csv, confusion.png and metrics.json in out_dir, each atomically; metrics.json,
-    which marks a report written (and names its checkpoint), last."""
+    which marks a report written (and names its checkpoint), last. An earlier report's metrics.json is removed
+    first: a write that fails part-way (a full disk) leaves a folder that is no report, never new tables
+    beside the figures of other weights."""
+    with contextlib.suppress(FileNotFoundError):
+        os.remove(os.path.join(out_dir, "metrics.json"))
     with atomic_write(os.path.join(out_dir, "confusion.csv"), newline="") as f:
         writer = csv.writer(f)
         writer.writerow(["true \\ predicted"] + list(classes))
