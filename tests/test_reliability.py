@@ -1228,17 +1228,20 @@ def test_predict_refuses_a_truncated_video_as_data_check_does(finished, tiny_dat
 
 
 def test_a_report_rewritten_on_a_full_disk_leaves_no_old_figures_beside_new_tables(tmp_path, monkeypatch):
-    # evaluate RUN again after the run trained on: the write of confusion.png fails (a full disk) after the new
-    # CSVs are in place; the old metrics.json (of other weights) must not stay to mark the folder a report
+    # evaluate RUN again after the run trained on: a table's write fails (a full disk) after other new files are
+    # in place; the old metrics.json (of other weights) must not stay to mark the folder a report
     classes = ["A", "B"]
     old = {"confusion": [[1, 0], [0, 1]], "per_class_accuracy": [1.0, 1.0], "checkpoint": "run/best.npz"}
     evaluation.write_report(old, classes, str(tmp_path))
     new = {"confusion": [[0, 1], [1, 0]], "per_class_accuracy": [0.0, 0.0], "checkpoint": "run/best.npz"}
+    real_atomic_write = evaluation.atomic_write
 
-    def full(matrix, names, path):
-        raise OSError(errno.EFBIG, "File too large", path)
-    monkeypatch.setattr(evaluation, "plot_confusion", full)
+    def full(path, *args, **kwargs):
+        if path.endswith("per_class.csv"):
+            raise OSError(errno.EFBIG, "File too large", path)
+        return real_atomic_write(path, *args, **kwargs)
+    monkeypatch.setattr(evaluation, "atomic_write", full)
     with pytest.raises(OSError, match="File too large"):
         evaluation.write_report(new, classes, str(tmp_path))
-    assert "0.0000" in (tmp_path / "per_class.csv").read_text()
-    assert not (tmp_path / "metrics.json").exists() and evaluation.read_report(str(tmp_path)) is None
+    assert "A,0,1" in (tmp_path / "confusion.csv").read_text()   # a new table is in place ...
+    assert not (tmp_path / "metrics.json").exists() and evaluation.read_report(str(tmp_path)) is None  # ... no report
