@@ -1245,3 +1245,10 @@ def test_a_report_rewritten_on_a_full_disk_leaves_no_old_figures_beside_new_tabl
         evaluation.write_report(new, classes, str(tmp_path))
     assert "A,0,1" in (tmp_path / "confusion.csv").read_text()   # a new table is in place ...
     assert not (tmp_path / "metrics.json").exists() and evaluation.read_report(str(tmp_path)) is None  # ... no report
+
+
+@pytest.mark.parametrize("value", ["abc", "0", "1.5", "-2"])
+def test_a_bad_tinyrrn_threads_is_one_line_naming_the_variable_not_a_flag_never_given(value, monkeypatch, capsys):
+    monkeypatch.setenv("TINYRRN_THREADS", value)
+    assert prediction.main(["v.avi", "--checkpoint", "run"]) == cli.EXIT_USAGE
+    assert one_error_line(capsys) == f"error: TINYRRN_THREADS={value!r}: expected a positive whole number of threads"
