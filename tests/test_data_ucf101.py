@@ -262,3 +262,18 @@ def test_truncated_means_more_than_10_percent_and_more_than_one_sampled_frame_sh
             read_sampled(path, 1, expected=expected)
     else:
         assert len(read_sampled(path, 1, expected=expected)) == decoded
+
+
+def test_frame_counts_that_cannot_be_kept_are_warned_about_and_used(tmp_path, monkeypatch):
+    # a read-only or full --cache-dir: the frame cache goes on without writing entries; so does the count index
+    # (its write stopped the whole run with 'error: CACHE/frame_counts.json: Operation not permitted')
+    root = make_tree(tmp_path / "d", {"YoYo/v_YoYo_g02_c01.avi": 21})
+
+    def read_only(path, *args, **kwargs):
+        raise PermissionError(1, "Operation not permitted", str(path))
+    monkeypatch.setattr(index, "write_json", read_only)
+    counts = tmp_path / "cache" / "frame_counts.json"
+    with pytest.warns(UserWarning, match=rf"{counts}: cannot write the frame counts \(Operation not permitted\); "
+                                         "going on: they are counted again next time"):
+        ds = UCF101(root, resize=None, crop=32, cache_dir=tmp_path / "cache")
+    assert list(ds.frame_counts) == [21] and len(ds) == 1 and not counts.exists()
