@@ -1252,3 +1252,18 @@ def test_a_bad_tinyrrn_threads_is_one_line_naming_the_variable_not_a_flag_never_
     monkeypatch.setenv("TINYRRN_THREADS", value)
     assert prediction.main(["v.avi", "--checkpoint", "run"]) == cli.EXIT_USAGE
     assert one_error_line(capsys) == f"error: TINYRRN_THREADS={value!r}: expected a positive whole number of threads"
+
+
+@pytest.mark.parametrize("flags, says", [(["--out", "elsewhere"], "--out"), (["--name", "other"], "--name"),
+                                         (["--out", "o", "--name", "n"], "--out and --name")])
+def test_resume_refuses_out_and_name_which_would_record_a_folder_the_run_is_not_in(flags, says, tmp_path, capsys):
+    # they were taken silently: the run went on in RUN_DIR while its config.json said "out": "elsewhere"
+    run = str(tmp_path / "run")
+    assert training.main(["--resume", run, "--epochs", "2", *flags]) == cli.EXIT_USAGE
+    assert one_error_line(capsys) == (f"error: --resume {run}: the run goes on in its own folder; {says} name the "
+                                      "folder of a new run: leave them out")
+    assert not os.path.exists(run)
+    toml = tmp_path / "settings.toml"
+    toml.write_text('out = "elsewhere"\n')
+    assert training.main(["--resume", run, "--config", str(toml)]) == cli.EXIT_USAGE
+    assert f"{toml}: out name the folder of a new run" in one_error_line(capsys)
