@@ -277,3 +277,14 @@ def test_frame_counts_that_cannot_be_kept_are_warned_about_and_used(tmp_path, mo
                                          "going on: they are counted again next time"):
         ds = UCF101(root, resize=None, crop=32, cache_dir=tmp_path / "cache")
     assert list(ds.frame_counts) == [21] and len(ds) == 1 and not counts.exists()
+
+
+def test_a_cache_dir_that_is_a_file_is_refused_naming_it(tmp_path):
+    # a read-only or full cache folder is warned about and the run goes on; a path that is no folder is a mistake
+    root = make_tree(tmp_path / "d", {"YoYo/v_YoYo_g02_c01.avi": 21})
+    not_a_folder = tmp_path / "cache"
+    not_a_folder.write_text("a file")
+    with pytest.raises(NotADirectoryError, match=r"not a folder, so it cannot hold the frame cache \(--cache-dir\)") \
+            as raised:
+        UCF101(root, resize=None, crop=32, cache_dir=not_a_folder)
+    assert raised.value.filename == str(not_a_folder)

@@ -165,6 +165,10 @@ class UCF101:
         self.videos = [(rel, label) for rel, label, _ in kept]
         self.paths = [path for _, _, path in kept]
 
+        if cache_dir and os.path.exists(cache_dir) and not os.path.isdir(cache_dir):
+            # refused, not warned about as a read-only or full cache folder is: the path itself is wrong
+            raise NotADirectoryError(errno.ENOTDIR, "not a folder, so it cannot hold the frame cache (--cache-dir)",
+                                     str(cache_dir))
         self.cache = FrameCache(cache_dir, sample_every, resize) if cache_dir else None
         index_path = os.path.join(str(cache_dir), "frame_counts.json") if cache_dir else None
         counts = count_frames(self.paths, index_path)
