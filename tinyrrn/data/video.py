@@ -156,5 +156,6 @@ def read_sampled(path, every=10, short_side=None, expected=None):
 def read_checked(path, every=10, short_side=None):
     """`read_sampled` held to the video's own metadata (`frame_count`): BadVideo also for a video that
     decodes too short of the frames its container promises (`truncated`), as the dataset's rule is.
-    For a video outside any dataset (tinyrrn.predict, tinyrrn.data.check)."""
+    For a video checked outside any dataset (tinyrrn.data.check; tinyrrn.predict also needs the count, for
+    its chunks, and calls the two itself)."""
     return read_sampled(path, every, short_side, expected=sampled_count(frame_count(path), every))
