@@ -113,3 +113,17 @@ def test_a_class_listed_twice_in_classind_is_named_as_such(tmp_path):
         f.write(b"102 applyeyemakeup\r\n")
     with pytest.raises(ValueError, match=r"classInd.txt:102: class 'applyeyemakeup' is listed twice \(first on line 1\)"):
         read_classes(str(lists))
+
+
+def test_a_train_line_without_its_label_is_refused_naming_file_and_line(tmp_path):
+    # the official trainlist format is 'path label'; a bare path there is a damaged list, not a label to guess
+    lists = _copy_lists(tmp_path)
+    with open(lists / "trainlist01.txt", "ab") as f:
+        f.write(b"YoYo/v_YoYo_g25_c09.avi\r\n")
+    with pytest.raises(ValueError, match=r"trainlist01.txt:9538: expected 'Class/video.avi label' with a class of "
+                                         r"classInd.txt, got 'YoYo/v_YoYo_g25_c09.avi'"):
+        read_split(lists, 1)
+    with open(lists / "testlist02.txt", "ab") as f:   # a test line may carry its label; a wrong one is refused
+        f.write(b"YoYo/v_YoYo_g09_c09.avi 101\r\nYoYo/v_YoYo_g09_c08.avi 3\r\n")
+    with pytest.raises(ValueError, match=r"testlist02.txt:3736: label 3 does not match class folder 'YoYo'"):
+        read_split(lists, 2)

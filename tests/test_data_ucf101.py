@@ -214,3 +214,93 @@ def test_the_centre_crop_rounds_its_margin_as_torchvisions_center_crop(spare, be
     frames = np.zeros((2, 10 + spare, 10 + spare + 1, 3), np.uint8)
     tops, lefts, flips = center_crops(frames, 10)
     assert list(tops) == [before, before] and list(lefts) == [int(round((spare + 1) / 2))] * 2 and not flips.any()
+
+
+@pytest.mark.parametrize("when", ["before decoding", "while decoding"])
+def test_a_video_deleted_during_a_run_is_a_bad_video_naming_it(tmp_path, monkeypatch, when):
+    # deleted (or moved) after the dataset was indexed: the frame cache's key cannot be taken; with a cache
+    # that was an OSError from os.stat, not a BadVideo the loader records and training, evaluation and
+    # features leave out, naming the file
+    from tinyrrn.data import BadVideo
+    root = make_tree(tmp_path / "d", {"YoYo/v_YoYo_g02_c01.avi": 21, "YoYo/v_YoYo_g03_c01.avi": 21})
+    ds = UCF101(root, resize=None, crop=32, cache_dir=tmp_path / "cache")
+    video = root / "YoYo" / "v_YoYo_g02_c01.avi"
+    if when == "before decoding":
+        video.unlink()
+        with pytest.raises(BadVideo, match=rf"{video}: cannot read \(deleted or moved since the dataset was "
+                                           r"indexed\?\): .*No such file"):
+            ds.frames(0)
+    else:
+        def deleted_meanwhile(path, *args):
+            frames = read_sampled(path, *args)
+            video.unlink()
+            return frames
+        monkeypatch.setattr(ucf101, "read_sampled", deleted_meanwhile)
+        assert ds.frames(0).shape == (3, 48, 64, 3)   # decoded whole: used, not cached (the file is gone)
+        assert not list((tmp_path / "cache").rglob("*.npy"))
+        monkeypatch.undo()
+    assert ds.frames(1).shape == (3, 48, 64, 3)
+
+
+def test_predict_cuts_a_video_decoding_a_little_short_into_the_chunks_evaluation_plans(tmp_path):
+    # 31 frames, every 10th: metadata promises 4 sampled frames (2 chunks of T=2); cut to 97% of its bytes
+    # it decodes 3, within the truncation tolerance: evaluation plans (and scores) 2 chunks from the metadata,
+    # the second repeating the last decoded frame; predict counted 1 from the frames it decoded
+    from tinyrrn import Tensor, predict
+    root = make_tree(tmp_path / "d", {"YoYo/v_YoYo_g01_c01.avi": 31})
+    video = root / "YoYo" / "v_YoYo_g01_c01.avi"
+    video.write_bytes(video.read_bytes()[:int(video.stat().st_size * 0.97)])
+    assert len(read_sampled(video, 10)) == 3 and frame_count(video) == 31
+    test = UCF101(root, train=False, resize=None, crop=32)
+    assert len(test) == 2 and [len(test.get(i)[0]) for i in range(2)] == [2, 2]
+
+    def uniform(x):
+        return Tensor(np.zeros((len(x.data), 2), np.float32))
+    config = {"sample_every": 10, "resize": None, "chunk": 2, "crop": 32, "normalize": "torchvision"}
+    probabilities, chunks = predict.predict(uniform, config, str(video))
+    assert chunks == len(test) and np.allclose(probabilities, 0.5)
+
+
+@pytest.mark.parametrize("expected, decoded, truncated", [(4, 3, False), (4, 2, True), (9, 8, False), (9, 7, True),
+                                                          (20, 18, False), (20, 17, True), (35, 32, False),
+                                                          (35, 31, True)])
+def test_truncated_means_more_than_10_percent_and_more_than_one_sampled_frame_short(tmp_path, expected, decoded,
+                                                                                  truncated):
+    # the words of the docstrings are the code's rule: one sampled frame short is always allowed (a count from
+    # the duration x frame rate can be one frame off), more than that only up to 10%
+    from tinyrrn.data import BadVideo, video as videos
+    assert videos.truncated(decoded, expected) == truncated
+    root = make_tree(tmp_path / "d", {"YoYo/v_YoYo_g02_c01.avi": decoded})
+    path = root / "YoYo" / "v_YoYo_g02_c01.avi"
+    if truncated:
+        with pytest.raises(BadVideo, match=rf"truncated: decoded {decoded} sampled frames, metadata promises "
+                                           rf"{expected}"):
+            read_sampled(path, 1, expected=expected)
+    else:
+        assert len(read_sampled(path, 1, expected=expected)) == decoded
+
+
+def test_frame_counts_that_cannot_be_kept_are_warned_about_and_used(tmp_path, monkeypatch):
+    # a read-only or full --cache-dir: the frame cache goes on without writing entries; so does the count index
+    # (its write stopped the whole run with 'error: CACHE/frame_counts.json: Operation not permitted')
+    root = make_tree(tmp_path / "d", {"YoYo/v_YoYo_g02_c01.avi": 21})
+
+    def read_only(path, *args, **kwargs):
+        raise PermissionError(1, "Operation not permitted", str(path))
+    monkeypatch.setattr(index, "write_json", read_only)
+    counts = tmp_path / "cache" / "frame_counts.json"
+    with pytest.warns(UserWarning, match=rf"{counts}: cannot write the frame counts \(Operation not permitted\); "
+                                         "going on: they are counted again next time"):
+        ds = UCF101(root, resize=None, crop=32, cache_dir=tmp_path / "cache")
+    assert list(ds.frame_counts) == [21] and len(ds) == 1 and not counts.exists()
+
+
+def test_a_cache_dir_that_is_a_file_is_refused_naming_it(tmp_path):
+    # a read-only or full cache folder is warned about and the run goes on; a path that is no folder is a mistake
+    root = make_tree(tmp_path / "d", {"YoYo/v_YoYo_g02_c01.avi": 21})
+    not_a_folder = tmp_path / "cache"
+    not_a_folder.write_text("a file")
+    with pytest.raises(NotADirectoryError, match=r"not a folder, so it cannot hold the frame cache \(--cache-dir\)") \
+            as raised:
+        UCF101(root, resize=None, crop=32, cache_dir=not_a_folder)
+    assert raised.value.filename == str(not_a_folder)

@@ -1225,3 +1225,45 @@ def test_predict_refuses_a_truncated_video_as_data_check_does(finished, tiny_dat
     assert data_check.check_video(video, every).startswith("truncated: ")
     assert prediction.main([video, "--checkpoint", finished]) == 1
     assert one_error_line(capsys).startswith(f"error: {video}: truncated: decoded ")
+
+
+def test_a_report_rewritten_on_a_full_disk_leaves_no_old_figures_beside_new_tables(tmp_path, monkeypatch):
+    # evaluate RUN again after the run trained on: a table's write fails (a full disk) after other new files are
+    # in place; the old metrics.json (of other weights) must not stay to mark the folder a report
+    classes = ["A", "B"]
+    old = {"confusion": [[1, 0], [0, 1]], "per_class_accuracy": [1.0, 1.0], "checkpoint": "run/best.npz"}
+    evaluation.write_report(old, classes, str(tmp_path))
+    new = {"confusion": [[0, 1], [1, 0]], "per_class_accuracy": [0.0, 0.0], "checkpoint": "run/best.npz"}
+    real_atomic_write = evaluation.atomic_write
+
+    def full(path, *args, **kwargs):
+        if path.endswith("per_class.csv"):
+            raise OSError(errno.EFBIG, "File too large", path)
+        return real_atomic_write(path, *args, **kwargs)
+    monkeypatch.setattr(evaluation, "atomic_write", full)
+    with pytest.raises(OSError, match="File too large"):
+        evaluation.write_report(new, classes, str(tmp_path))
+    assert "A,0,1" in (tmp_path / "confusion.csv").read_text()   # a new table is in place ...
+    assert not (tmp_path / "metrics.json").exists() and evaluation.read_report(str(tmp_path)) is None  # ... no report
+
+
+@pytest.mark.parametrize("value", ["abc", "0", "1.5", "-2"])
+def test_a_bad_tinyrrn_threads_is_one_line_naming_the_variable_not_a_flag_never_given(value, monkeypatch, capsys):
+    monkeypatch.setenv("TINYRRN_THREADS", value)
+    assert prediction.main(["v.avi", "--checkpoint", "run"]) == cli.EXIT_USAGE
+    assert one_error_line(capsys) == f"error: TINYRRN_THREADS={value!r}: expected a positive whole number of threads"
+
+
+@pytest.mark.parametrize("flags, says", [(["--out", "elsewhere"], "--out"), (["--name", "other"], "--name"),
+                                         (["--out", "o", "--name", "n"], "--out and --name")])
+def test_resume_refuses_out_and_name_which_would_record_a_folder_the_run_is_not_in(flags, says, tmp_path, capsys):
+    # they were taken silently: the run went on in RUN_DIR while its config.json said "out": "elsewhere"
+    run = str(tmp_path / "run")
+    assert training.main(["--resume", run, "--epochs", "2", *flags]) == cli.EXIT_USAGE
+    assert one_error_line(capsys) == (f"error: --resume {run}: the run goes on in its own folder; {says} name the "
+                                      "folder of a new run: leave them out")
+    assert not os.path.exists(run)
+    toml = tmp_path / "settings.toml"
+    toml.write_text('out = "elsewhere"\n')
+    assert training.main(["--resume", run, "--config", str(toml)]) == cli.EXIT_USAGE
+    assert f"{toml}: out name the folder of a new run" in one_error_line(capsys)

@@ -148,8 +148,8 @@ def use_compute(device, thread_count=None):
     memory.keep_freed_memory()
     try:
         threads.set_threads(thread_count)
-    except ValueError as err:
-        raise UsageError(f"--threads: {err}") from None
+    except ValueError as err:  # without --threads the value came from TINYRRN_THREADS, which the error names
+        raise UsageError(str(err) if thread_count is None else f"--threads: {err}") from None
     try:
         backend.set_device(device)
     except (RuntimeError, ValueError) as err:  # no CuPy, no CUDA, an unknown name

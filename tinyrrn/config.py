@@ -89,6 +89,8 @@ MAY_CHANGE = ("epochs", "max_steps", "lr", "schedule", "warmup", "weight_decay",
               "workers", "device", "threads", "cache_dir", "out", "name", "baseline", "distributed")
 # ... of which these change nothing in the trained weights (a finished run is still finished)
 BOOKKEEPING = ("log_every", "workers", "device", "threads", "cache_dir", "out", "name", "baseline", "distributed")
+# ... and these name a new run's folder (OUT/<date>-<name>): a resumed run stays where it is, so they are refused
+RUN_FOLDER = ("out", "name")
 
 # The paper's rows (Tables 2-4 and the ResNet-50 baseline), on UCF-101 with ImageNet weights.
 # Readings that are this project's, not the paper's (each an option):
@@ -156,7 +158,8 @@ def parser():
       "layer4.1 for the middle unit), table4-context3/5 put their skips on the last T-1 units: this project's "
       "readings")
     a("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR from its last checkpoint; flags given "
-      "with it may change only " + ", ".join("--" + key.replace("_", "-") for key in MAY_CHANGE)
+      "with it may change only " + ", ".join("--" + key.replace("_", "-") for key in MAY_CHANGE
+                                              if key not in RUN_FOLDER)
       + " (config.MAY_CHANGE; recorded in config.json), and are refused if they change the model, the data "
       "or the trajectory")
     a("--data", help="dataset root in UCF-101 layout (Class/v_Class_gGG_cCC.avi); default: the built-in synthetic "
@@ -313,9 +316,15 @@ def requested(argv=None):
         given.update(PRESETS[preset])
         given["name"] = preset
     config_file = args.pop("config", None)
-    if config_file:
-        given.update(load_toml(config_file))
+    from_file = load_toml(config_file) if config_file else {}
+    given.update(from_file)
     given.update(args)
+    if resume:  # they would be recorded in its config.json, naming a folder the run is not in
+        moving = [("--" if key in args else f"{config_file}: ") + key for key in RUN_FOLDER
+                  if key in args or key in from_file]
+        if moving:
+            raise UsageError(f"--resume {resume}: the run goes on in its own folder; {' and '.join(moving)} "
+                             "name the folder of a new run: leave them out")
     for key in PATHS_OF_THE_RUN:  # recorded whole, so that a run resumes (and is compared) from any folder
         if isinstance(given.get(key), str):
             given[key] = os.path.abspath(os.path.expanduser(given[key]))

@@ -133,8 +133,14 @@ def video_metrics(probs, labels, videos, num_classes):
 
 
 def write_report(metrics, classes, out_dir):
-    """confusion.csv, per_class.csv, confusion.png and metrics.json in out_dir, each atomically; metrics.json,
-    which marks a report written (and names its checkpoint), last."""
+    """confusion.png, confusion.csv, per_class.csv and metrics.json in out_dir, each atomically; metrics.json,
+    which marks a report written (and names its checkpoint), last. The picture, the write most likely to fail,
+    comes first: when it fails the earlier report stays whole. Once it has replaced the earlier picture, the
+    earlier metrics.json is removed: a table failing then (a full disk) leaves a folder that is no report,
+    never new files beside the figures of other weights."""
+    plot_confusion(numpy.array(metrics["confusion"]), classes, os.path.join(out_dir, "confusion.png"))
+    with contextlib.suppress(FileNotFoundError):
+        os.remove(os.path.join(out_dir, "metrics.json"))
     with atomic_write(os.path.join(out_dir, "confusion.csv"), newline="") as f:
         writer = csv.writer(f)
         writer.writerow(["true \\ predicted"] + list(classes))
@@ -145,7 +151,6 @@ def write_report(metrics, classes, out_dir):
         writer.writerow(["class", "videos", "accuracy"])
         for name, row, acc in zip(classes, metrics["confusion"], metrics["per_class_accuracy"]):
             writer.writerow([name, sum(row), "" if acc is None else f"{acc:.4f}"])
-    plot_confusion(numpy.array(metrics["confusion"]), classes, os.path.join(out_dir, "confusion.png"))
     write_json(os.path.join(out_dir, "metrics.json"), {**metrics, "classes": list(classes)})
 
 

@@ -13,18 +13,21 @@ from . import functional as F
 from .builders import model_from_checkpoint
 from .cli import ArgumentParser, add_compute_flags, add_debug_flag, at_least, command, use_compute
 from .data import Normalize
-from .data.video import read_checked
-from .data.ucf101 import centre_clips
+from .data.video import frame_count, read_sampled, sampled_count
+from .data.ucf101 import centre_clips, video_chunks
 from .evaluate import refuse_non_finite
 from .tensor import Tensor, no_grad
 
 
 def predict(model, config, path, batch=16):
     """Class probabilities (averaged over the video's chunks) and the number of chunks. A video that cannot
-    be read, or that is truncated (decodes more than 10% short of its metadata), is refused (BadVideo), as
-    training, evaluation and tinyrrn.data.check refuse it."""
-    frames = read_checked(path, config["sample_every"], config["resize"])
-    clips = centre_clips(frames, config["chunk"], config["crop"], Normalize(config["normalize"]))
+    be read, or that is truncated (data.video.truncated), is refused (BadVideo), as training, evaluation and
+    tinyrrn.data.check refuse it. Its chunks are those evaluation plans from its metadata (video_chunks),
+    also when it decodes a frame short."""
+    frames, every = frame_count(path), config["sample_every"]
+    decoded = read_sampled(path, every, config["resize"], expected=sampled_count(frames, every))
+    clips = centre_clips(decoded, config["chunk"], config["crop"], Normalize(config["normalize"]),
+                         video_chunks(frames, every, config["chunk"]))
     chunks, total = len(clips), 0
     with no_grad():
         for start in range(0, chunks, batch):

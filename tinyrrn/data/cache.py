@@ -19,14 +19,20 @@ import warnings
 import numpy as np
 
 from ..files import atomic_write
+from .video import BadVideo
 
 
 def video_key(video_path):
     """What identifies a video file's content without reading it: a hash of its resolved path, size and
     modification time (a replaced, re-encoded or re-downloaded video gets another key). The frame cache
-    names its entries with it; a feature folder records it for each video (tinyrrn.features)."""
+    names its entries with it; a feature folder records it for each video (tinyrrn.features). A video that
+    cannot be looked at (deleted, moved or made unreadable since the dataset was indexed) is a BadVideo."""
     real = os.path.realpath(video_path)
-    stat = os.stat(real)
+    try:
+        stat = os.stat(real)
+    except OSError as err:
+        raise BadVideo(video_path, f"cannot read (deleted or moved since the dataset was indexed?): "
+                                   f"{err.strerror or err}") from None
     # os.fsencode: a path's own bytes, also those that are not UTF-8 (held as surrogates in the str)
     return hashlib.sha1(os.fsencode(f"{real}\0{stat.st_size}\0{stat.st_mtime_ns}")).hexdigest()[:16]
 
@@ -71,8 +77,13 @@ class FrameCache:
 
     def save(self, entry, video_path, frames):
         """Write `frames`, decoded from `video_path`, into `entry` (its `path` taken before decoding);
-        nothing when the video has changed since, or once an entry of this cache folder could not be written."""
-        if self.directory in self._unwritable or self.path(video_path) != entry:
+        nothing when the video has changed or gone since, or once an entry of this cache folder could not be written."""
+        if self.directory in self._unwritable:
+            return
+        try:
+            if self.path(video_path) != entry:
+                return
+        except BadVideo:
             return
         try:
             with atomic_write(entry, "wb") as f:

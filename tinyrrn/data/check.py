@@ -3,8 +3,8 @@
     python -m tinyrrn.data.check ROOT [--split N] [--list-dir DIR] [--every K]
 
 Checks every video of the split's train and test lists: missing (not found, case-insensitively),
-or bad (cannot be opened, zero frames, or decoding ends more than 10% short of the container's
-frame count, i.e. truncated). Prints one line per problem; exits with status 1 if any.
+or bad (cannot be opened, zero frames, or decoding ends more than 10% and more than one sampled
+frame short of the container's frame count, i.e. truncated: see video.truncated). Prints one line per problem; exits with status 1 if any.
 """
 import os
 import sys

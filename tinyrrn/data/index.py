@@ -5,7 +5,8 @@ containers are probed with ffmpeg in a few threads. With `index_path`, counts ar
 with each file's resolved path, size and mtime and reused on the next start-up while those are unchanged.
 A count is stored only when the file's size and mtime were the same before and after probing it
 (a video being written or copied meanwhile is probed again next time), and a damaged index file
-counts as empty, with a warning naming it.
+counts as empty, with a warning naming it. The index is optional, as the frame cache is: one that cannot
+be written (a full disk, a read-only folder) is warned about, and the counts are used all the same.
 """
 import json
 import os
@@ -77,5 +78,9 @@ def count_frames(paths, index_path=None, threads=4):
     entries = {os.path.realpath(path): {"signature": signature, "frames": frames, "reason": reason}
                for path, (frames, reason, signature) in probed.items() if signature is not None}
     if index_path and entries:
-        write_json(index_path, {**stored, **entries}, indent=None)
+        try:
+            write_json(index_path, {**stored, **entries}, indent=None)
+        except OSError as err:  # a full disk, a read-only cache folder: the counts are there, only not kept
+            warnings.warn(f"{index_path}: cannot write the frame counts ({err.strerror or err}); going on: they "
+                          "are counted again next time", stacklevel=3)
     return result

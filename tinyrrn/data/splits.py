@@ -3,7 +3,9 @@
 `classInd.txt` has lines `1 ApplyEyeMakeup` (1-based), `trainlistNN.txt` lines
 `Class/v_Class_gGG_cCC.avi 7` (1-based label), `testlistNN.txt` the same without the label.
 Files have CRLF line ends. Labels returned here are 0-based; a test video's label is its
-class folder's index. Clips of one group (gGG) of a class share source footage, so a split
+class folder's index. A train line must carry its label, as every official one does (a line
+without it is a damaged or hand-made list, refused naming file:line rather than labelled from
+its folder); a label a test line carries is checked against its folder the same way. Clips of one group (gGG) of a class share source footage, so a split
 whose test groups also appear in its train list leaks and is refused. So are lists that name
 a video twice (compared as the case-insensitive resolver finds them: 'A/v.avi' and 'a/./V.AVI'
 are one video), or whose paths leave the dataset folder ('..', absolute paths: checked on the
@@ -79,9 +81,9 @@ def read_list(list_dir, split, train, classes):
                              + (f", as {text})" if text != rel else ")"))
         first[same] = n, rel
         folder = rel.split("/")[0].lower()
-        if len(fields) > 2 or "/" not in rel or folder not in by_folder:
-            raise ValueError(f"{path}:{n}: expected 'Class/video.avi [label]' with a class of "
-                             f"classInd.txt, got {line!r}")
+        expected = "'Class/video.avi label'" if train else "'Class/video.avi' (the label is optional)"
+        if len(fields) > 2 or (train and len(fields) < 2) or "/" not in rel or folder not in by_folder:
+            raise ValueError(f"{path}:{n}: expected {expected} with a class of classInd.txt, got {line!r}")
         if _GROUP.search(rel) is None:
             raise ValueError(f"{path}:{n}: {rel!r} is not named like UCF-101's Class/v_Class_gGG_cCC.avi "
                              "(the group gGG keeps clips of one source footage out of both train and test)")

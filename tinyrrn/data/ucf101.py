@@ -7,7 +7,9 @@ frames are left out. A video with 0 < s < T yields one chunk that repeats its la
 Frame counts come from container metadata before any decoding (`index.count_frames`; with
 `cache_dir` they are remembered in `cache_dir/frame_counts.json`). When decoding later gives
 slightly fewer frames than the metadata promised, a chunk reaching past the real end repeats
-the last decoded frame; a video more than 10% short is reported as truncated (BadVideo).
+the last decoded frame; a video more than 10% and more than one sampled frame short is reported
+as truncated (BadVideo, see video.truncated). A video's chunks are always those its metadata gives
+(`video_chunks`): evaluation, training and predict cut a video that decodes a little short alike.
 Videos whose metadata cannot be read, or that report zero frames, get no chunks and are listed
 in `bad_videos`; so do the videos `drop` takes out of the plan later (found bad when decoded),
 and the chunks are then planned again. `bad_reasons` says why each was left out: this is the one
@@ -44,15 +46,22 @@ def chunks_of(sampled, chunk):
     return np.where(sampled > 0, np.maximum(sampled // chunk, 1), 0)
 
 
+def video_chunks(frames, every, chunk):
+    """How many chunks of `chunk` sampled frames a video of `frames` frames (its metadata's count, an int or
+    an array) yields when sampled every `every`-th frame: the one rule the dataset's plan and predict follow."""
+    return chunks_of(sampled_count(frames, every), chunk)
+
+
 def chunk_frames(frames, start, chunk):
     """The `chunk` sampled frames from `start` on, the last frame repeated past the video's end."""
     return frames[np.minimum(start + np.arange(chunk), len(frames) - 1)]
 
 
-def centre_clips(frames, chunk, size, normalize):
-    """Every chunk of one video's sampled frames, centre-cropped to `size` and normalised, as
-    evaluation sees them: float32 (M, T, 3, size, size). For `predict` and `features`."""
-    count = int(chunks_of(len(frames), chunk))
+def centre_clips(frames, chunk, size, normalize, count=None):
+    """The `count` chunks (default: as many as the decoded `frames` make) of one video's sampled frames,
+    centre-cropped to `size` and normalised, as evaluation sees them: float32 (M, T, 3, size, size); a
+    chunk past the frames decoded repeats the last one. For `predict` (count: `video_chunks`) and `features`."""
+    count = int(chunks_of(len(frames), chunk) if count is None else count)
     picked = chunk_frames(frames, 0, count * chunk)
     clips = normalize(crop(picked, *center_crops(picked, size), size))
     return clips.reshape(count, chunk, *clips.shape[1:])
@@ -169,6 +178,10 @@ class UCF101:
         self.videos = [(rel, label) for rel, label, _ in kept]
         self.paths = [path for _, _, path in kept]
 
+        if cache_dir and os.path.exists(cache_dir) and not os.path.isdir(cache_dir):
+            # refused, not warned about as a read-only or full cache folder is: the path itself is wrong
+            raise NotADirectoryError(errno.ENOTDIR, "not a folder, so it cannot hold the frame cache (--cache-dir)",
+                                     str(cache_dir))
         self.cache = FrameCache(cache_dir, sample_every, resize) if cache_dir else None
         index_path = os.path.join(str(cache_dir), "frame_counts.json") if cache_dir else None
         counts = count_frames(self.paths, index_path)
@@ -181,7 +194,7 @@ class UCF101:
 
     def _plan(self):
         """The chunks of every video from its frame count (none for a bad video)."""
-        chunks = chunks_of(sampled_count(self.frame_counts, self.sample_every), self.chunk)
+        chunks = video_chunks(self.frame_counts, self.sample_every, self.chunk)
         self.chunk_video = np.repeat(np.arange(len(self.videos)), chunks)
         first = np.cumsum(chunks) - chunks                     # first chunk index of each video
         self.chunk_start = (np.arange(len(self.chunk_video)) - first[self.chunk_video]) * self.chunk

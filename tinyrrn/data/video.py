@@ -32,6 +32,14 @@ def sampled_count(frames, every):
     return -(-frames // every)
 
 
+def truncated(decoded, expected):
+    """True when `decoded` sampled frames are too few for a video whose metadata promises `expected`: more
+    than 10% and more than one sampled frame short. One frame short is always allowed, however short the
+    video: a count from the container's duration x frame rate can be one frame off (`frame_count`), and
+    sampling every k-th frame keeps that one frame. (Equal to `decoded < expected - max(1, expected // 10)`.)"""
+    return expected - decoded > max(1, expected // 10)
+
+
 def _avi_frame_count(path):
     """dwTotalFrames of an AVI main header, or None if `path` does not start like an AVI."""
     with open(path, "rb") as f:
@@ -123,8 +131,8 @@ def read_sampled(path, every=10, short_side=None, expected=None):
     """Frames 0, k, 2k, ... (k = `every`) of a video as uint8 RGB (n, H, W, 3).
 
     `short_side` resizes so that min(H, W) == short_side. With `expected` (the sampled count
-    from metadata) a video more than 10% (and at least one sampled frame) short of it is
-    reported as truncated. Raises BadVideo for unreadable, empty, zero-frame or truncated videos.
+    from metadata) a video more than 10% and more than one sampled frame short of it is
+    reported as truncated (`truncated`). Raises BadVideo for unreadable, empty, zero-frame or truncated videos.
     Frames come through the pipe as PPM images, whose headers carry the output size.
     """
     filters = [f"select='not(mod(n,{int(every)}))'"] + ([_scale_filter(short_side)] if short_side else [])
@@ -140,13 +148,14 @@ def read_sampled(path, every=10, short_side=None, expected=None):
     if frames is None or len(frames) == 0:
         detail = err.strip().splitlines()[-1] if err.strip() else f"ffmpeg exit status {code}"
         raise BadVideo(path, f"cannot decode: no frames ({detail})")
-    if expected is not None and len(frames) < expected - max(1, expected // 10):
+    if expected is not None and truncated(len(frames), expected):
         raise BadVideo(path, f"truncated: decoded {len(frames)} sampled frames, metadata promises {expected}")
     return frames
 
 
 def read_checked(path, every=10, short_side=None):
     """`read_sampled` held to the video's own metadata (`frame_count`): BadVideo also for a video that
-    decodes more than 10% short of the frames its container promises (truncated), as the dataset's rule is.
-    For a video outside any dataset (tinyrrn.predict, tinyrrn.data.check)."""
+    decodes too short of the frames its container promises (`truncated`), as the dataset's rule is.
+    For a video checked outside any dataset (tinyrrn.data.check; tinyrrn.predict also needs the count, for
+    its chunks, and calls the two itself)."""
     return read_sampled(path, every, short_side, expected=sampled_count(frame_count(path), every))
