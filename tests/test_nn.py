@@ -534,6 +534,9 @@ def test_relu_inplace_matches_torch(torch):
     (lambda: nn.ConvTranspose2d(3, 4, 3, padding_mode="reflect"), ValueError),
     (lambda: nn.Conv2d(3, 4, (3,)), RuntimeError),  # PyTorch's layers do not expand a kernel_size of one
     (lambda: nn.Linear(-1, 3), RuntimeError), (lambda: nn.Conv2d(-1, 3, 3), RuntimeError),
+    (lambda: nn.BatchNorm2d(-1), RuntimeError), (lambda: nn.BatchNorm2d(-1, affine=False), RuntimeError),
+    (lambda: nn.BatchNorm2d(True), TypeError), (lambda: nn.BatchNorm2d(2.0), TypeError),
+    (lambda: nn.MaxPool2d(3, 2, ceil_mode=1)(Tensor(np.zeros((1, 1, 5, 5)))), TypeError),  # at forward, as PyTorch
     (lambda: nn.Linear(2, 2).load_state_dict([1]), TypeError),
     (lambda: nn.Linear(2, 2).state_dict(keep_vars=True), NotImplementedError),
 ])

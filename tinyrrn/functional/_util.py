@@ -114,13 +114,33 @@ def unbroadcast(grad, shape):
     return accurate_sum(grad, axes, keepdims=True).reshape(shape)
 
 
+def flag(op, name, value):
+    """A bool argument, which is True or False: PyTorch's ops refuse 1, None or a NumPy bool with a
+    TypeError rather than take its truth value."""
+    if not isinstance(value, bool):
+        raise TypeError(f"{op}: argument '{name}' must be bool, not {type(value).__name__} (as PyTorch)")
+    return value
+
+
+def integer(op, name, value):
+    """An int argument (a NumPy int or a 0-d integer tensor too), as an int; a bool, a float or an
+    array is refused with PyTorch's TypeError, not read as a number."""
+    if not isinstance(value, (bool, numpy.bool_)):
+        try:
+            return operator.index(value)
+        except TypeError:
+            pass
+    raise TypeError(f"{op}: argument '{name}' must be an int, not {type(value).__name__} {value!r} (as PyTorch)")
+
+
 def pair(value, name, op="", minimum=None, single=True):
-    """An int, a one-element sequence or a pair of ints as a pair (PyTorch's kernel_size/stride/padding
-    convention). ``single=False`` refuses a one-element sequence, as PyTorch's conv layers' kernel_size.
+    """An int, a one-element list or tuple or a pair of ints as a pair (PyTorch's kernel_size/stride/
+    padding convention; a bool or an array is refused, as there, though PyTorch reads a bool inside a
+    tuple as an int). ``single=False`` refuses a one-element sequence, as PyTorch's conv layers' kernel_size.
 
     With ``minimum`` (0 or 1), a value below it is an error naming the op, argument and value.
     """
-    values = (value, value) if numpy.ndim(value) == 0 else tuple(value)
+    values = tuple(value) if isinstance(value, (tuple, list)) else (integer(op, name, value),) * 2
     if len(values) == 1 and single:  # PyTorch's ops expand a one-element sequence as an int
         values *= 2
     if len(values) != 2:
@@ -128,7 +148,7 @@ def pair(value, name, op="", minimum=None, single=True):
     try:
         values = tuple(operator.index(v) for v in values)
     except TypeError:
-        raise TypeError(f"{op}: {name} must be an int or a pair of ints, got {value!r}") from None
+        raise TypeError(f"{op}: {name} must be an int or a pair of ints, got {value!r} (as PyTorch)") from None
     if minimum is not None and min(values) < minimum:
         rule = "positive" if minimum == 1 else "non-negative"
         raise ArgumentError(f"{op}: {name} must be {rule}, got {values}")

@@ -13,7 +13,7 @@ import numpy
 
 from .. import backend, threads
 from ..tensor import Tensor, is_grad_enabled, make_result
-from ._util import ArgumentError, broadcast_shape, check_float, check_tensors, only_torch_defaults, unbroadcast
+from ._util import ArgumentError, broadcast_shape, check_float, check_tensors, flag, only_torch_defaults, unbroadcast
 from .dtypes import DEFAULT_FLOAT, category, opmath, result_type
 
 
@@ -335,6 +335,7 @@ def dropout(x, p=0.5, training=True, inplace=False):
     """Zero each element with probability p and scale the rest by 1/(1-p) (inverted dropout); p = 1
     zeroes everything, as PyTorch. ``inplace``: see _writes_in_place."""
     check_float("dropout", x)
+    flag("dropout", "training", training)
     if not 0 <= p <= 1:
         raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
     if not training or p == 0:

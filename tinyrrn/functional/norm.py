@@ -13,7 +13,7 @@ import numpy
 
 from .. import backend, threads
 from ..tensor import Tensor, make_result
-from ._util import ArgumentError, check_float, check_tensors
+from ._util import ArgumentError, check_float, check_tensors, flag
 
 
 def _rows(array):
@@ -187,6 +187,7 @@ def batch_norm_add_relu(x, other, running_mean, running_var, weight=None, bias=N
 def _check(op, x, running_mean, running_var, weight, bias, momentum, training, eps):
     """Refuse arguments that do not fit (naming ``op``), as PyTorch; the running statistics as arrays."""
     check_float(op, x)
+    flag(op, "training", training)
     running_mean, running_var = (t.data if isinstance(t, Tensor) else t
                                  for t in (running_mean, running_var))
     if (running_mean is None) != (running_var is None):

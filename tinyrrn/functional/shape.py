@@ -7,7 +7,7 @@ import numpy
 
 from .. import backend
 from ..tensor import Tensor, make_result
-from ._util import ArgumentError, axis_index, check_tensors, only_torch_defaults, torch_name
+from ._util import ArgumentError, axis_index, check_tensors, integer, only_torch_defaults, torch_name
 from .dtypes import result_type
 
 
@@ -37,7 +37,9 @@ def reshape(x, *sizes, shape=None):
 
 def permute(x, *order, dims=None):
     """Reorder the dimensions (a view, as torch.permute): x.permute(1, 0), ((1, 0)) or (dims=(1, 0))."""
-    order = _shape_arg("permute", order, dims, "dims")
+    order = tuple(integer("permute", "dims", d) for d in _shape_arg("permute", order, dims, "dims"))
+    if len(order) != x.ndim:
+        raise ArgumentError(f"permute: {order} is not a permutation of the {x.ndim} dims of {tuple(x.shape)}")
     dims = tuple(axis_index("permute", d, x.ndim) for d in order)
     if sorted(dims) != list(range(x.ndim)):
         raise ArgumentError(f"permute: {order} is not a permutation of the {x.ndim} dims "
@@ -175,13 +177,26 @@ def getitem(x, index):
     return make_result(x.data[select][rest], (x,), backward, "getitem")
 
 
+def _tensor_list(op, tensors):
+    """cat's and stack's tensors, from a list, a tuple or a generator of Tensors: a Tensor itself is
+    refused (PyTorch's TypeError), not iterated as its rows."""
+    if isinstance(tensors, (Tensor, str, dict)) or not hasattr(tensors, "__iter__") or hasattr(tensors, "shape"):
+        raise TypeError(f"{op}: argument 'tensors' must be a list or tuple of Tensors, not {type(tensors).__name__} "
+                        "(as PyTorch)")
+    tensors = list(tensors)
+    for i, t in enumerate(tensors):
+        if not isinstance(t, Tensor):
+            raise TypeError(f"{op}: expected a Tensor as element {i}, got {type(t).__name__} (as PyTorch)")
+    check_tensors(op, *tensors)  # on one device
+    return tensors
+
+
 def concatenate(tensors, axis=0, *, dim=None, out=None):
     """Join tensors along an existing axis (or PyTorch's ``dim``; torch.cat), of any dtypes: the result
     in their promoted dtype (torch.result_type); PyTorch's ``out`` at its default only."""
     only_torch_defaults("concatenate", out=(out, None))
     axis = torch_name("concatenate", "axis", axis, "dim", dim, 0)
-    tensors = list(tensors)
-    check_tensors("concatenate", *tensors)
+    tensors = _tensor_list("concatenate", tensors)
     if not tensors or tensors[0].ndim == 0:
         raise ArgumentError("concatenate: expected a non-empty list of tensors with at least one dimension")
     dtype = result_type(*tensors)
@@ -206,7 +221,7 @@ def concatenate(tensors, axis=0, *, dim=None, out=None):
 def stack(tensors, axis=0, *, dim=None):
     """Join tensors of equal shape along a new axis (or PyTorch's ``dim``; torch.stack)."""
     axis = torch_name("stack", "axis", axis, "dim", dim, 0)
-    tensors = list(tensors)
+    tensors = _tensor_list("stack", tensors)
     if not tensors:
         raise ArgumentError("stack: expected a non-empty list of tensors")
     for t in tensors[1:]:
@@ -256,7 +271,9 @@ def pad(x, pad, mode="constant", value=0.0):
     if mode != "constant":
         raise NotImplementedError(f"pad: mode {mode!r} is not supported; only 'constant' "
                                   "(reflect, replicate and circular are not implemented)")
-    pad = tuple(operator.index(p) for p in pad)
+    if not isinstance(pad, (tuple, list)):
+        raise TypeError(f"pad: argument 'pad' must be a tuple or list of ints, not {type(pad).__name__} (as PyTorch)")
+    pad = tuple(integer("pad", "pad", p) for p in pad)
     if len(pad) % 2 or len(pad) > 2 * x.ndim:
         raise ArgumentError(f"pad: {pad} must hold a (before, after) pair for each of at most the "
                             f"{x.ndim} dims of {tuple(x.shape)}")

@@ -2,7 +2,7 @@
 from .. import backend
 from .. import functional as F
 from ..functional import channels_last
-from ..functional._util import ArgumentError, pair
+from ..functional._util import ArgumentError, integer, pair
 from . import init
 from .module import Module, Parameter, check_factory_arguments
 
@@ -121,6 +121,8 @@ class BatchNorm2d(Module):
         super().__init__()
         check_factory_arguments("BatchNorm2d", device, dtype)
         xp = backend.module_for(None)
+        if affine or track_running_stats:  # tensors of num_features values: an int, not negative, as PyTorch
+            init.check_shape((integer("BatchNorm2d", "num_features", num_features),))
         self.num_features, self.eps, self.momentum = num_features, eps, momentum
         self.track_running_stats = track_running_stats
         self.register_parameter("weight", Parameter(xp.ones(num_features, dtype="float32")) if affine else None)
