@@ -641,6 +641,16 @@ ACCEPTED_AS_BY_TORCH = {
     "avg_pool2d stride=() (the kernel)": (lambda m, x: m.avg_pool2d(x, 3, (), 1)),
     "max_pool2d stride=(2, True)": (lambda m, x: m.max_pool2d(x, 2, (2, True))),  # a bool in a tuple is an int there
     "adaptive_avg_pool2d output_size as a 1-d tensor": (lambda m, x: m.adaptive_avg_pool2d(x, _target(m, [2, 3]))),
+    # a number argument given as a 0-d tensor is read as its value, as PyTorch
+    "cross_entropy label_smoothing as a tensor": (lambda m, x: m.cross_entropy(x.flatten(1), _target(m, [0, 2]),
+                                                                               label_smoothing=_target(m, 0.2))),
+    "batch_norm eps and momentum as tensors": (lambda m, x: m.batch_norm(x, _target(m, [0.0] * 3), _target(m, [1.0] * 3),
+                                                                         training=True, momentum=_target(m, 0.5),
+                                                                         eps=_target(m, 1e-3))),
+    "batch_norm eps as a tensor in evaluation": (lambda m, x: m.batch_norm(x, _target(m, [0.5] * 3), _target(m, [2.0] * 3),
+                                                                           eps=_target(m, 0.25))),
+    "pad value as a tensor": (lambda m, x: m.pad(x, (1, 2), value=_target(m, 2.5))),
+    "avg_pool2d divisor_override as a tensor": (lambda m, x: m.avg_pool2d(x, 2, divisor_override=_target(m, 3))),
     "conv2d padding as a 0-d tensor": (lambda m, x: m.conv2d(x, _weight(m), padding=_target(m, 1))),
 }
 
@@ -671,9 +681,18 @@ def test_refused_with_torchs_exception_class(torch, name):
 
 @pytest.mark.parametrize("name", ACCEPTED_AS_BY_TORCH)
 def test_accepted_as_by_torch(torch, name):
+    """The same value, and the same input gradient, as PyTorch's (whose backward refuses an empty output)."""
     fn = ACCEPTED_AS_BY_TORCH[name]
-    expected = fn(tf, _input(tf)).numpy()
-    numpy.testing.assert_allclose(fn(F, _input(F)).numpy(), expected, rtol=1e-10, atol=1e-12)
+    theirs_x, ours_x = _input(tf).requires_grad_(), _input(F)
+    ours_x.requires_grad = True
+    theirs, ours = fn(tf, theirs_x), fn(F, ours_x)
+    numpy.testing.assert_allclose(ours.detach().numpy(), theirs.detach().numpy(), rtol=1e-10, atol=1e-12)
+    if not theirs.numel():
+        return
+    upstream = numpy.random.default_rng(2).standard_normal(theirs.shape)
+    theirs.backward(torch.tensor(upstream))
+    ours.backward(Tensor(upstream))
+    numpy.testing.assert_allclose(ours_x.grad, theirs_x.grad.numpy(), rtol=1e-10, atol=1e-12)
 
 
 def test_torchs_default_keywords_of_functional_ops(torch):

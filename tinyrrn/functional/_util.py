@@ -133,6 +133,12 @@ def integer(op, name, value):
     raise TypeError(f"{op}: argument '{name}' must be an int, not {type(value).__name__} {value!r} (as PyTorch)")
 
 
+def number(value):
+    """A float argument as a Python number: PyTorch also reads a one-element tensor as its value
+    (label_smoothing=torch.tensor(0.1)); anything else is returned for the op's own checks."""
+    return value.item() if isinstance(value, Tensor) else value
+
+
 def pair(value, name, op="", minimum=None, single=True):
     """An int, a one-element list or tuple or a pair of ints as a pair (PyTorch's kernel_size/stride/
     padding convention; a bool or an array is refused, as there, though PyTorch reads a bool inside a

@@ -3,7 +3,6 @@
 Windows are visited as k*k strided slices of the whole batch (channels-last
 memory), so each step of the short loop is one large vectorised operation.
 """
-import numbers
 
 import numpy
 
@@ -31,7 +30,8 @@ def _pool_geometry(op, x, kernel_size, stride, padding, dilation, ceil_mode):
     _check_nonempty(op, x)
     flag(op, "ceil_mode", ceil_mode)
     kernel = pair(kernel_size, "kernel_size", op, minimum=1)
-    stride = kernel if stride is None or (isinstance(stride, (tuple, list)) and not stride) else pair(stride, "stride", op, minimum=1)
+    no_stride = stride is None or (isinstance(stride, (tuple, list)) and not stride)
+    stride = kernel if no_stride else pair(stride, "stride", op, minimum=1)
     padding = pair(padding, "padding", op, minimum=0)
     dilation = pair(dilation, "dilation", op, minimum=1)
     if padding[0] > kernel[0] // 2 or padding[1] > kernel[1] // 2:
@@ -168,8 +168,7 @@ def avg_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False, count_in
     flag("avg_pool2d", "count_include_pad", count_include_pad)
     xp = backend.xp_of(x.data)
     if divisor_override is not None:
-        if isinstance(divisor_override, bool) or not isinstance(divisor_override, numbers.Integral):
-            raise TypeError(f"avg_pool2d: divisor_override must be an int, got {divisor_override!r} (as PyTorch)")
+        divisor_override = integer("avg_pool2d", "divisor_override", divisor_override)
         if divisor_override == 0:
             raise ArgumentError("avg_pool2d: divisor_override must not be zero")
         scale = 1.0 / divisor_override

@@ -7,7 +7,7 @@ import numpy
 
 from .. import backend
 from ..tensor import Tensor, make_result
-from ._util import ArgumentError, axis_index, check_tensors, integer, only_torch_defaults, torch_name
+from ._util import ArgumentError, axis_index, check_tensors, integer, number, only_torch_defaults, torch_name
 from .dtypes import result_type
 
 
@@ -250,6 +250,7 @@ def _pad_value(value, dtype):
     an overflow for integers, beyond float16's range) is refused, as PyTorch refuses it."""
     if value is None:
         return 0
+    value = number(value)
     finite = bool(numpy.isfinite(value))
     if dtype.kind == "b":
         fits = finite
