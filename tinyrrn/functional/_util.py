@@ -7,12 +7,11 @@ from ..tensor import ArgumentError, DtypeError, Tensor  # noqa: F401 (the ops' e
 
 
 def check_tensors(op, *tensors):
-    """Ops take Tensors (None is skipped), all on one device, as PyTorch: an array or a list is refused
-    here, not deep inside the op, and so is a CPU tensor meeting a GPU one."""
+    """Ops take Tensors, all on one device, as PyTorch: None, an array or a list is PyTorch's TypeError
+    here, not an AttributeError deep inside the op, and a CPU tensor meeting a GPU one is refused too.
+    (An optional argument, such as a bias, is left out by the caller when it is None.)"""
     devices = set()
     for t in tensors:
-        if t is None:
-            continue
         if not isinstance(t, Tensor):
             raise TypeError(f"{op}: expected a Tensor, got {type(t).__name__}; wrap it: tinyrrn.Tensor(...)")
         devices.add(t.device)
@@ -34,8 +33,9 @@ def check_float(op, *tensors):
 def check_same_dtype(op, *tensors):
     """Products take operands of one dtype, as PyTorch (which refuses float32 @ float64 rather than
     promote); None (no bias) is skipped."""
+    tensors = [t for t in tensors if t is not None]
     check_tensors(op, *tensors)
-    dtypes = [t.dtype for t in tensors if t is not None]
+    dtypes = [t.dtype for t in tensors]
     if len(set(dtypes)) > 1:
         raise ArgumentError(f"{op}: expected operands of one dtype, got {', '.join(map(str, dtypes))}; "
                             "convert with .astype(...)")

@@ -190,6 +190,10 @@ def _check(op, x, running_mean, running_var, weight, bias, momentum, training, e
     check_float(op, x)
     flag(op, "training", training)
     momentum, eps = number(momentum), number(eps)
+    check_tensors(op, *(t for t in (weight, bias) if t is not None))
+    for name, t in (("running_mean", running_mean), ("running_var", running_var)):
+        if t is not None and not hasattr(t, "dtype"):  # a Tensor or an array (BatchNorm2d's buffers)
+            raise TypeError(f"{op}: {name} must be a Tensor, an array or None, got {type(t).__name__}")
     running_mean, running_var = (t.data if isinstance(t, Tensor) else t
                                  for t in (running_mean, running_var))
     if (running_mean is None) != (running_var is None):

@@ -22,6 +22,7 @@ def _shape_arg(op, sizes, keyword=None, name="shape"):
 
 def reshape(x, *sizes, shape=None):
     """The same elements in a new shape (one dimension may be -1): x.reshape(2, 3), ((2, 3)) or (shape=(2, 3))."""
+    check_tensors("reshape", x)
     if not sizes and shape is None:
         raise TypeError("reshape() missing 1 required argument: 'shape' (as PyTorch; () is the 0-d shape)")
     shape = _shape_arg("reshape", sizes, shape)
@@ -37,6 +38,7 @@ def reshape(x, *sizes, shape=None):
 
 def permute(x, *order, dims=None):
     """Reorder the dimensions (a view, as torch.permute): x.permute(1, 0), ((1, 0)) or (dims=(1, 0))."""
+    check_tensors("permute", x)
     order = tuple(integer("permute", "dims", d) for d in _shape_arg("permute", order, dims, "dims"))
     if len(order) != x.ndim:
         raise ArgumentError(f"permute: {order} is not a permutation of the {x.ndim} dims of {tuple(x.shape)}")
@@ -52,6 +54,7 @@ def permute(x, *order, dims=None):
 
 def transpose(x, dim0, dim1):
     """Swap two dimensions (torch.transpose); a 0-d tensor takes dims 0 and -1."""
+    check_tensors("transpose", x)
     dims = list(range(x.ndim))
     dim0, dim1 = axis_index("transpose", dim0, x.ndim), axis_index("transpose", dim1, x.ndim)
     if x.ndim:
@@ -61,6 +64,7 @@ def transpose(x, dim0, dim1):
 
 def flatten(x, start_dim=0, end_dim=-1):
     """Merge dimensions start_dim..end_dim into one (torch.flatten); a 0-d tensor becomes shape (1,)."""
+    check_tensors("flatten", x)
     start, end = axis_index("flatten", start_dim, x.ndim), axis_index("flatten", end_dim, x.ndim)
     if start > end:
         raise ArgumentError(f"flatten: start_dim {start_dim} comes after end_dim {end_dim}")
@@ -155,6 +159,7 @@ def getitem(x, index):
     x[1, :, idx] of a (2, 5, 6) tensor is (5, len(idx)) as in PyTorch (NumPy: (len(idx), 5)).
     Repeated positions accumulate their gradients.
     """
+    check_tensors("getitem", x)
     items = index_items("getitem", index, x.ndim)
     xp = backend.xp_of(x.data)
     if is_basic(items):  # a view
@@ -269,6 +274,7 @@ def pad(x, pad, mode="constant", value=0.0):
     ``pad`` gives (before, after) amounts from the last dimension backwards: (left, right) pads
     W, (left, right, top, bottom) pads W and H. A negative amount crops, as in PyTorch.
     """
+    check_tensors("pad", x)
     if mode != "constant":
         raise NotImplementedError(f"pad: mode {mode!r} is not supported; only 'constant' "
                                   "(reflect, replicate and circular are not implemented)")
