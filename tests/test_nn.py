@@ -842,3 +842,15 @@ def test_e_f_init_claims_no_torch_name_and_computes_fans_as_torch(torch):
                 make(shape)
     weight = torch.zeros(6, 4, 3, 3)
     assert nn.init.fan_in_and_fan_out(weight.shape) == torch.nn.init._calculate_fan_in_and_fan_out(weight)
+
+
+@pytest.mark.parametrize("given", [None, [[1.0, 2.0, 3.0]], np.zeros((5, 2, 3), "float32")], ids=["None", "list", "array"])
+@pytest.mark.parametrize("make", [lambda: nn.GRU(3, 4), lambda: nn.BatchNorm2d(3)], ids=["GRU", "BatchNorm2d"])
+def test_a_layer_refuses_a_non_tensor_input_with_torchs_type_error(make, given):
+    """PyTorch's TypeError, not an AttributeError ('NoneType' object has no attribute 'ndim') from inside."""
+    layer = make()
+    with pytest.raises(TypeError, match=type(layer).__name__):
+        layer(given)
+    if isinstance(layer, nn.GRU):  # and for h0
+        with pytest.raises(TypeError, match="GRU"):
+            layer(Tensor(np.zeros((5, 2, 3), "float32")), np.zeros((1, 2, 4), "float32") if given is None else given)

@@ -2,7 +2,7 @@
 from .. import backend
 from .. import functional as F
 from ..functional import channels_last
-from ..functional._util import ArgumentError, integer, pair
+from ..functional._util import ArgumentError, check_tensors, integer, pair
 from . import init
 from .module import Module, Parameter, check_factory_arguments
 
@@ -140,6 +140,7 @@ class BatchNorm2d(Module):
         too, relu(batch norm of x + add), a residual unit's end (F.batch_norm_add_relu)."""
         if add is not None and not relu:
             raise ValueError("BatchNorm2d: add= is fused with the ReLU only (relu(bn(x) + add)); pass relu=True")
+        check_tensors("BatchNorm2d", x)
         if x.ndim != 4:
             raise ValueError(f"BatchNorm2d: expected 4D input (N, C, H, W), got {x.ndim}D input of shape "
                              f"{tuple(x.shape)} (as PyTorch)")
