@@ -700,3 +700,22 @@ def test_an_op_refuses_a_non_tensor_with_torchs_type_error(name, given):
     named = None if name == "div" else name.split()[0]  # div's type promotion names the operand instead
     with pytest.raises(TypeError, match=named):
         _TAKES_A_TENSOR[name](value)
+
+
+@pytest.mark.parametrize("value", [1, 0, None, "yes", numpy.True_])
+def test_requires_grad_is_a_bool_as_torch(torch, value):
+    """torch.tensor(requires_grad=1) and Parameter(requires_grad=0) are TypeErrors, ``t.requires_grad = None``
+    a RuntimeError; tinyrrn read them as truth values ('yes' made a tensor require grad)."""
+    data = numpy.array([1.0, 2.0])
+    with pytest.raises(TypeError):
+        torch.tensor(data, requires_grad=value)
+    with pytest.raises(TypeError):
+        Tensor(data, requires_grad=value)
+    with pytest.raises(TypeError):
+        nn.Parameter(Tensor(data), requires_grad=value)
+    theirs, ours = torch.tensor(data), Tensor(data)
+    with pytest.raises(RuntimeError):
+        theirs.requires_grad = value
+    with pytest.raises(RuntimeError, match="must be a bool"):
+        ours.requires_grad = value
+    assert ours.requires_grad is False
