@@ -534,6 +534,9 @@ def test_relu_inplace_matches_torch(torch):
     (lambda: nn.ConvTranspose2d(3, 4, 3, padding_mode="reflect"), ValueError),
     (lambda: nn.Conv2d(3, 4, (3,)), RuntimeError),  # PyTorch's layers do not expand a kernel_size of one
     (lambda: nn.Linear(-1, 3), RuntimeError), (lambda: nn.Conv2d(-1, 3, 3), RuntimeError),
+    (lambda: nn.BatchNorm2d(-1), RuntimeError), (lambda: nn.BatchNorm2d(-1, affine=False), RuntimeError),
+    (lambda: nn.BatchNorm2d(True), TypeError), (lambda: nn.BatchNorm2d(2.0), TypeError),
+    (lambda: nn.MaxPool2d(3, 2, ceil_mode=1)(Tensor(np.zeros((1, 1, 5, 5)))), TypeError),  # at forward, as PyTorch
     (lambda: nn.Linear(2, 2).load_state_dict([1]), TypeError),
     (lambda: nn.Linear(2, 2).state_dict(keep_vars=True), NotImplementedError),
 ])
@@ -839,3 +842,15 @@ def test_e_f_init_claims_no_torch_name_and_computes_fans_as_torch(torch):
                 make(shape)
     weight = torch.zeros(6, 4, 3, 3)
     assert nn.init.fan_in_and_fan_out(weight.shape) == torch.nn.init._calculate_fan_in_and_fan_out(weight)
+
+
+@pytest.mark.parametrize("given", [None, [[1.0, 2.0, 3.0]], np.zeros((5, 2, 3), "float32")], ids=["None", "list", "array"])
+@pytest.mark.parametrize("make", [lambda: nn.GRU(3, 4), lambda: nn.BatchNorm2d(3)], ids=["GRU", "BatchNorm2d"])
+def test_a_layer_refuses_a_non_tensor_input_with_torchs_type_error(make, given):
+    """PyTorch's TypeError, not an AttributeError ('NoneType' object has no attribute 'ndim') from inside."""
+    layer = make()
+    with pytest.raises(TypeError, match=type(layer).__name__):
+        layer(given)
+    if isinstance(layer, nn.GRU):  # and for h0
+        with pytest.raises(TypeError, match="GRU"):
+            layer(Tensor(np.zeros((5, 2, 3), "float32")), np.zeros((1, 2, 4), "float32") if given is None else given)

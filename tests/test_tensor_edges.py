@@ -664,3 +664,58 @@ def test_adaptive_avg_pool2d_backward_keeps_an_infinite_gradient_in_its_bins(tor
     theirs = torch.tensor(x, requires_grad=True)
     torch.nn.functional.adaptive_avg_pool2d(theirs, (2, 3)).backward(torch.tensor(g))
     numpy.testing.assert_allclose(ours.grad, theirs.grad.numpy())
+
+
+# -- a non-Tensor where an op takes a Tensor ---------------------------------------------------------------
+_X = numpy.random.default_rng(0).standard_normal((2, 3, 4, 4))
+_W = numpy.random.default_rng(1).standard_normal((3, 3, 1, 1))
+_TAKES_A_TENSOR = {  # op(v) with v in the place of a tensor argument
+    "conv2d input": lambda v: F.conv2d(v, Tensor(_W)), "conv2d weight": lambda v: F.conv2d(Tensor(_X), v),
+    "conv_transpose2d input": lambda v: F.conv_transpose2d(v, Tensor(_W)),
+    "linear input": lambda v: F.linear(v, Tensor(_W[:, :, 0, 0])), "linear weight": lambda v: F.linear(Tensor(_X[0, 0, :, :3]), v),
+    "max_pool2d": lambda v: F.max_pool2d(v, 2), "avg_pool2d": lambda v: F.avg_pool2d(v, 2),
+    "adaptive_avg_pool2d": lambda v: F.adaptive_avg_pool2d(v, 2),
+    "batch_norm input": lambda v: F.batch_norm(v, None, None, training=True),
+    "batch_norm weight": lambda v: F.batch_norm(Tensor(_X), None, None, [1.0] * 3 if v is None else v, training=True),
+    "batch_norm running_mean": lambda v: F.batch_norm(Tensor(_X), [0.0] * 3 if v is None else v, Tensor(numpy.ones(3))),
+    "relu": F.relu, "sigmoid": F.sigmoid, "tanh": F.tanh, "exp": F.exp, "log": F.log, "neg": F.neg,
+    "softmax": lambda v: F.softmax(v, 1), "log_softmax": lambda v: F.log_softmax(v, 1), "dropout": F.dropout,
+    "sum": F.sum, "mean": F.mean, "reshape": lambda v: F.reshape(v, -1), "flatten": F.flatten,
+    "permute": lambda v: F.permute(v, 0), "transpose": lambda v: F.transpose(v, 0, 0), "pad": lambda v: F.pad(v, (1, 1)),
+    "getitem": lambda v: F.getitem(v, 0), "astype": lambda v: F.astype(v, "float32"),
+    "cross_entropy": lambda v: F.cross_entropy(v, Tensor(numpy.array([0, 1]))),
+    "add": lambda v: F.add(v, v), "pow": lambda v: F.pow(v, v), "div": lambda v: F.div(v, v), "lt": lambda v: F.lt(v, v),
+    "add_relu": lambda v: F.add_relu(v, v),
+}
+
+
+@pytest.mark.parametrize("given", ["None", "list", "array"])
+@pytest.mark.parametrize("name", _TAKES_A_TENSOR)
+def test_an_op_refuses_a_non_tensor_with_torchs_type_error(name, given):
+    """PyTorch's TypeError naming the op, not an AttributeError from deep inside it (torch.relu(None) and
+    torch.add(array, array) are TypeErrors; running statistics may be arrays, BatchNorm2d's buffers)."""
+    if given == "array" and name == "batch_norm running_mean":
+        return
+    value = {"None": None, "list": [[1.0, 2.0]], "array": _X}[given]
+    named = None if name == "div" else name.split()[0]  # div's type promotion names the operand instead
+    with pytest.raises(TypeError, match=named):
+        _TAKES_A_TENSOR[name](value)
+
+
+@pytest.mark.parametrize("value", [1, 0, None, "yes", numpy.True_])
+def test_requires_grad_is_a_bool_as_torch(torch, value):
+    """torch.tensor(requires_grad=1) and Parameter(requires_grad=0) are TypeErrors, ``t.requires_grad = None``
+    a RuntimeError; tinyrrn read them as truth values ('yes' made a tensor require grad)."""
+    data = numpy.array([1.0, 2.0])
+    with pytest.raises(TypeError):
+        torch.tensor(data, requires_grad=value)
+    with pytest.raises(TypeError):
+        Tensor(data, requires_grad=value)
+    with pytest.raises(TypeError):
+        nn.Parameter(Tensor(data), requires_grad=value)
+    theirs, ours = torch.tensor(data), Tensor(data)
+    with pytest.raises(RuntimeError):
+        theirs.requires_grad = value
+    with pytest.raises(RuntimeError, match="must be a bool"):
+        ours.requires_grad = value
+    assert ours.requires_grad is False

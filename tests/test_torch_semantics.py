@@ -598,6 +598,35 @@ REFUSED_AS_BY_TORCH = {  # fn(m, x) for m = tinyrrn.functional or torch.nn.funct
     "cross_entropy int target": (lambda m, x: m.cross_entropy(x[0, :, 0, 0], 1)),
     "cross_entropy list weight": (lambda m, x: m.cross_entropy(x[:, :, 0, 0], _target(m, [0, 1], "int64"), [1.0, 2.0, 3.0])),
     "cross_entropy label_smoothing 1.5": (lambda m, x: m.cross_entropy(x[:, :, 0, 0], _target(m, [0, 1], "int64"), label_smoothing=1.5)),
+    # a flag is True or False: 1, 0, None or a NumPy bool is PyTorch's TypeError, not a truth value
+    "sum keepdim=1": (lambda m, x: x.sum(1, keepdim=1)),
+    "mean keepdim=0": (lambda m, x: x.mean(1, keepdim=0)),
+    "max_pool2d ceil_mode=1": (lambda m, x: m.max_pool2d(x, 3, 2, ceil_mode=1)),
+    "max_pool2d ceil_mode=None": (lambda m, x: m.max_pool2d(x, 3, 2, ceil_mode=None)),
+    "max_pool2d ceil_mode=numpy.True_": (lambda m, x: m.max_pool2d(x, 3, 2, ceil_mode=numpy.True_)),
+    "avg_pool2d ceil_mode=0": (lambda m, x: m.avg_pool2d(x, 3, 2, ceil_mode=0)),
+    "avg_pool2d count_include_pad=0": (lambda m, x: m.avg_pool2d(x, 3, 2, 1, count_include_pad=0)),
+    "dropout training=1": (lambda m, x: m.dropout(x, 0.0, 1)),
+    "dropout training=None": (lambda m, x: m.dropout(x, 0.5, None)),
+    "batch_norm training=1": (lambda m, x: m.batch_norm(x, _target(m, [0.0] * 3), _target(m, [1.0] * 3), training=1)),
+    # an int argument is an int: a bool, a float or an array is PyTorch's TypeError, not a number
+    "max_pool2d kernel_size=True": (lambda m, x: m.max_pool2d(x, True)),
+    "avg_pool2d padding=True": (lambda m, x: m.avg_pool2d(x, 3, 1, True)),
+    "conv2d stride=True": (lambda m, x: m.conv2d(x, _weight(m), stride=True)),
+    "adaptive_avg_pool2d output_size=True": (lambda m, x: m.adaptive_avg_pool2d(x, True)),
+    "max_pool2d kernel_size as an array": (lambda m, x: m.max_pool2d(x, numpy.array([2, 2]))),
+    "conv2d padding as a tensor": (lambda m, x: m.conv2d(x, _weight(m), padding=_target(m, [1, 1]))),
+    "pad (True, 1)": (lambda m, x: m.pad(x, (True, 1))),
+    "pad as an array": (lambda m, x: m.pad(x, numpy.array([1, 1]))),
+    "cross_entropy ignore_index=1.0": (lambda m, x: m.cross_entropy(x[:, :, 0, 0], _target(m, [0, 1], "int64"), ignore_index=1.0)),
+    "cross_entropy ignore_index=True": (lambda m, x: m.cross_entropy(x[:, :, 0, 0], _target(m, [0, 1], "int64"), ignore_index=True)),
+    # a list of tensors is a list (or tuple) of tensors: a tensor is not iterated as its rows
+    "cat of a tensor": (lambda m, x: (m.concatenate if m is F else torch.cat)(x)),
+    "stack of a tensor": (lambda m, x: (m.stack if m is F else torch.stack)(x)),
+    "stack with None": (lambda m, x: (m.stack if m is F else torch.stack)([x, None])),
+    "stack with an array": (lambda m, x: (m.stack if m is F else torch.stack)([x, x.numpy()])),
+    "permute with more dims than the tensor": (lambda m, x: x.permute(0, 1, 2, 3, 4)),
+    "permute by a tensor": (lambda m, x: x.permute(_target(m, [0, 1, 2, 3]))),
 }
 ACCEPTED_AS_BY_TORCH = {
     "conv2d stride (2,)": (lambda m, x: m.conv2d(x, _weight(m), stride=(2,))),
@@ -608,6 +637,21 @@ ACCEPTED_AS_BY_TORCH = {
     "adaptive_avg_pool2d 0 channels": (lambda m, x: m.adaptive_avg_pool2d(x[:, :0], 2)),
     "cross_entropy label_smoothing -0.1": (lambda m, x: m.cross_entropy(x[:, :, 0, 0], _target(m, [0, 1], "int64"), label_smoothing=-0.1)),
     "cross_entropy probabilities label_smoothing -0.1": (lambda m, x: m.cross_entropy(x[:, :, 0, 0], x[:, :, 1, 1].softmax(1), label_smoothing=-0.1)),
+    "max_pool2d stride=[] (the kernel)": (lambda m, x: m.max_pool2d(x, 2, [])),
+    "avg_pool2d stride=() (the kernel)": (lambda m, x: m.avg_pool2d(x, 3, (), 1)),
+    "max_pool2d stride=(2, True)": (lambda m, x: m.max_pool2d(x, 2, (2, True))),  # a bool in a tuple is an int there
+    "adaptive_avg_pool2d output_size as a 1-d tensor": (lambda m, x: m.adaptive_avg_pool2d(x, _target(m, [2, 3]))),
+    # a number argument given as a 0-d tensor is read as its value, as PyTorch
+    "cross_entropy label_smoothing as a tensor": (lambda m, x: m.cross_entropy(x.flatten(1), _target(m, [0, 2]),
+                                                                               label_smoothing=_target(m, 0.2))),
+    "batch_norm eps and momentum as tensors": (lambda m, x: m.batch_norm(x, _target(m, [0.0] * 3), _target(m, [1.0] * 3),
+                                                                         training=True, momentum=_target(m, 0.5),
+                                                                         eps=_target(m, 1e-3))),
+    "batch_norm eps as a tensor in evaluation": (lambda m, x: m.batch_norm(x, _target(m, [0.5] * 3), _target(m, [2.0] * 3),
+                                                                           eps=_target(m, 0.25))),
+    "pad value as a tensor": (lambda m, x: m.pad(x, (1, 2), value=_target(m, 2.5))),
+    "avg_pool2d divisor_override as a tensor": (lambda m, x: m.avg_pool2d(x, 2, divisor_override=_target(m, 3))),
+    "conv2d padding as a 0-d tensor": (lambda m, x: m.conv2d(x, _weight(m), padding=_target(m, 1))),
 }
 
 
@@ -637,9 +681,18 @@ def test_refused_with_torchs_exception_class(torch, name):
 
 @pytest.mark.parametrize("name", ACCEPTED_AS_BY_TORCH)
 def test_accepted_as_by_torch(torch, name):
+    """The same value, and the same input gradient, as PyTorch's (whose backward refuses an empty output)."""
     fn = ACCEPTED_AS_BY_TORCH[name]
-    expected = fn(tf, _input(tf)).numpy()
-    numpy.testing.assert_allclose(fn(F, _input(F)).numpy(), expected, rtol=1e-10, atol=1e-12)
+    theirs_x, ours_x = _input(tf).requires_grad_(), _input(F)
+    ours_x.requires_grad = True
+    theirs, ours = fn(tf, theirs_x), fn(F, ours_x)
+    numpy.testing.assert_allclose(ours.detach().numpy(), theirs.detach().numpy(), rtol=1e-10, atol=1e-12)
+    if not theirs.numel():
+        return
+    upstream = numpy.random.default_rng(2).standard_normal(theirs.shape)
+    theirs.backward(torch.tensor(upstream))
+    ours.backward(Tensor(upstream))
+    numpy.testing.assert_allclose(ours_x.grad, theirs_x.grad.numpy(), rtol=1e-10, atol=1e-12)
 
 
 def test_torchs_default_keywords_of_functional_ops(torch):

@@ -136,6 +136,8 @@ class Tensor:
     __hash__ = object.__hash__  # `==` is element-wise (tinyrrn.operators); tensors stay usable as dict keys
 
     def __init__(self, data, requires_grad=False, device=None):
+        if not isinstance(requires_grad, bool):  # as PyTorch: 1, None or 'yes' is not read as a truth value
+            raise TypeError(f"Tensor: argument 'requires_grad' must be bool, not {type(requires_grad).__name__}")
         source = data if isinstance(data, Tensor) else None  # Tensor(t): t's data, without its graph
         if source is not None:
             data = data.data
@@ -160,7 +162,7 @@ class Tensor:
             raise DtypeError(f"only floating-point tensors can require gradients, got {data.dtype}")
         self.data = data
         self._grad = None
-        self._requires_grad = bool(requires_grad)
+        self._requires_grad = requires_grad
         self.parents = ()
         self.backward_fn = None
         self.op = None
@@ -177,12 +179,14 @@ class Tensor:
 
     @requires_grad.setter
     def requires_grad(self, value):
+        if not isinstance(value, bool):
+            raise RuntimeError(f"requires_grad must be a bool (as PyTorch), got {type(value).__name__} {value!r}")
         if self.backward_fn is not None:
             raise RuntimeError("you can only change requires_grad flags of leaf variables; to use a computed "
                                "tensor without its graph, use its detach()")
         if value and self.data.dtype.kind != "f":
             raise DtypeError(f"only floating-point tensors can require gradients, got {self.data.dtype}")
-        self._requires_grad = bool(value)
+        self._requires_grad = value
 
     # -- array-like facts -------------------------------------------------
     shape = property(lambda self: self.data.shape)

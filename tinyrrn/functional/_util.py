@@ -7,12 +7,11 @@ from ..tensor import ArgumentError, DtypeError, Tensor  # noqa: F401 (the ops' e
 
 
 def check_tensors(op, *tensors):
-    """Ops take Tensors (None is skipped), all on one device, as PyTorch: an array or a list is refused
-    here, not deep inside the op, and so is a CPU tensor meeting a GPU one."""
+    """Ops take Tensors, all on one device, as PyTorch: None, an array or a list is PyTorch's TypeError
+    here, not an AttributeError deep inside the op, and a CPU tensor meeting a GPU one is refused too.
+    (An optional argument, such as a bias, is left out by the caller when it is None.)"""
     devices = set()
     for t in tensors:
-        if t is None:
-            continue
         if not isinstance(t, Tensor):
             raise TypeError(f"{op}: expected a Tensor, got {type(t).__name__}; wrap it: tinyrrn.Tensor(...)")
         devices.add(t.device)
@@ -34,8 +33,9 @@ def check_float(op, *tensors):
 def check_same_dtype(op, *tensors):
     """Products take operands of one dtype, as PyTorch (which refuses float32 @ float64 rather than
     promote); None (no bias) is skipped."""
+    tensors = [t for t in tensors if t is not None]
     check_tensors(op, *tensors)
-    dtypes = [t.dtype for t in tensors if t is not None]
+    dtypes = [t.dtype for t in tensors]
     if len(set(dtypes)) > 1:
         raise ArgumentError(f"{op}: expected operands of one dtype, got {', '.join(map(str, dtypes))}; "
                             "convert with .astype(...)")
@@ -114,13 +114,39 @@ def unbroadcast(grad, shape):
     return accurate_sum(grad, axes, keepdims=True).reshape(shape)
 
 
+def flag(op, name, value):
+    """A bool argument, which is True or False: PyTorch's ops refuse 1, None or a NumPy bool with a
+    TypeError rather than take its truth value."""
+    if not isinstance(value, bool):
+        raise TypeError(f"{op}: argument '{name}' must be bool, not {type(value).__name__} (as PyTorch)")
+    return value
+
+
+def integer(op, name, value):
+    """An int argument (a NumPy int or a 0-d integer tensor too), as an int; a bool, a float or an
+    array is refused with PyTorch's TypeError, not read as a number."""
+    if not isinstance(value, (bool, numpy.bool_)):
+        try:
+            return operator.index(value)
+        except TypeError:
+            pass
+    raise TypeError(f"{op}: argument '{name}' must be an int, not {type(value).__name__} {value!r} (as PyTorch)")
+
+
+def number(value):
+    """A float argument as a Python number: PyTorch also reads a one-element tensor as its value
+    (label_smoothing=torch.tensor(0.1)); anything else is returned for the op's own checks."""
+    return value.item() if isinstance(value, Tensor) else value
+
+
 def pair(value, name, op="", minimum=None, single=True):
-    """An int, a one-element sequence or a pair of ints as a pair (PyTorch's kernel_size/stride/padding
-    convention). ``single=False`` refuses a one-element sequence, as PyTorch's conv layers' kernel_size.
+    """An int, a one-element list or tuple or a pair of ints as a pair (PyTorch's kernel_size/stride/
+    padding convention; a bool or an array is refused, as there, though PyTorch reads a bool inside a
+    tuple as an int). ``single=False`` refuses a one-element sequence, as PyTorch's conv layers' kernel_size.
 
     With ``minimum`` (0 or 1), a value below it is an error naming the op, argument and value.
     """
-    values = (value, value) if numpy.ndim(value) == 0 else tuple(value)
+    values = tuple(value) if isinstance(value, (tuple, list)) else (integer(op, name, value),) * 2
     if len(values) == 1 and single:  # PyTorch's ops expand a one-element sequence as an int
         values *= 2
     if len(values) != 2:
@@ -128,7 +154,7 @@ def pair(value, name, op="", minimum=None, single=True):
     try:
         values = tuple(operator.index(v) for v in values)
     except TypeError:
-        raise TypeError(f"{op}: {name} must be an int or a pair of ints, got {value!r}") from None
+        raise TypeError(f"{op}: {name} must be an int or a pair of ints, got {value!r} (as PyTorch)") from None
     if minimum is not None and min(values) < minimum:
         rule = "positive" if minimum == 1 else "non-negative"
         raise ArgumentError(f"{op}: {name} must be {rule}, got {values}")

@@ -13,14 +13,17 @@ import numpy
 
 from .. import backend, threads
 from ..tensor import Tensor, is_grad_enabled, make_result
-from ._util import ArgumentError, broadcast_shape, check_float, check_tensors, only_torch_defaults, unbroadcast
+from ._util import ArgumentError, broadcast_shape, check_float, check_tensors, flag, only_torch_defaults, unbroadcast
 from .dtypes import DEFAULT_FLOAT, category, opmath, result_type
 
 
 def _operands(op, a, b, dtype=None):
-    """(a, b) as tensors, and (x, y) their arrays in ``dtype`` (default: PyTorch's result type)."""
+    """(a, b) as tensors, and (x, y) their arrays in ``dtype`` (default: PyTorch's result type); one of
+    them is a Tensor (PyTorch's TypeError otherwise), the other may be a number."""
     if isinstance(a, Tensor) and isinstance(b, Tensor):
         check_tensors(op, a, b)
+    elif not isinstance(a, Tensor) and not isinstance(b, Tensor):
+        raise TypeError(f"{op}: expected a Tensor operand, got {type(a).__name__} and {type(b).__name__}")
     dtype = result_type(a, b) if dtype is None else dtype
     xp = backend.xp_of((a if isinstance(a, Tensor) else b).data)
     if not isinstance(a, Tensor):
@@ -257,6 +260,7 @@ ne = _comparison("ne", operator.ne, "!=")
 
 def neg(x):
     """-x (bool tensors are refused, as in PyTorch)."""
+    check_tensors("neg", x)
     if category(x.dtype) == 0:
         raise ArgumentError("neg: negation of a bool tensor is not supported (as in PyTorch)")
     return make_result(-x.data, (x,), lambda g: (-g,), "neg")
@@ -335,6 +339,7 @@ def dropout(x, p=0.5, training=True, inplace=False):
     """Zero each element with probability p and scale the rest by 1/(1-p) (inverted dropout); p = 1
     zeroes everything, as PyTorch. ``inplace``: see _writes_in_place."""
     check_float("dropout", x)
+    flag("dropout", "training", training)
     if not 0 <= p <= 1:
         raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
     if not training or p == 0:
@@ -355,6 +360,7 @@ def astype(x, dtype):
     """The tensor converted to another dtype. To a float dtype gradients flow back in the old dtype;
     an integer or bool result is cut from the graph (as PyTorch's ``.long()``), and so is the float
     of an integer or bool tensor (which never requires grad)."""
+    check_tensors("astype", x)
     data = x.data.astype(dtype)
     if data.dtype.kind not in "fc" or x.dtype.kind != "f":
         return Tensor(data)
@@ -364,6 +370,7 @@ def astype(x, dtype):
 
 def to_device(x, device):
     """The tensor on another device; gradients flow back to the original device."""
+    check_tensors("to_device", x)
     source = x.device
     data = backend.to_device(x.data, device)
     if data is x.data:

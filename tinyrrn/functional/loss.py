@@ -1,7 +1,7 @@
 """Softmax, log-softmax and the cross-entropy loss."""
 from .. import backend
 from ..tensor import Tensor, is_grad_enabled, make_result
-from ._util import ArgumentError, DtypeError, axis_index, check_float, only_torch_defaults, torch_name
+from ._util import ArgumentError, DtypeError, axis_index, check_float, integer, number, only_torch_defaults, torch_name
 from .dtypes import opmath
 
 REDUCTIONS = ("mean", "sum", "none")
@@ -84,6 +84,7 @@ def cross_entropy(logits, target, weight=None, size_average=None, ignore_index=-
         reduce = reduce is not False
         reduction = ("mean" if size_average is not False else "sum") if reduce else "none"
     check_float("cross_entropy", logits)
+    ignore_index, label_smoothing = integer("cross_entropy", "ignore_index", ignore_index), number(label_smoothing)
     if reduction not in REDUCTIONS:
         raise ValueError(f"cross_entropy: reduction must be one of {REDUCTIONS}, got {reduction!r}")
     if not label_smoothing <= 1.0:

@@ -13,7 +13,7 @@ import numpy
 
 from .. import backend, threads
 from ..tensor import Tensor, make_result
-from ._util import ArgumentError, check_float, check_tensors
+from ._util import ArgumentError, check_float, check_tensors, flag, number
 
 
 def _rows(array):
@@ -153,8 +153,8 @@ def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=Fa
     forward pass, and [sum g, sum g (x - mean)] in the backward pass. The default keeps
     them (one batch); SyncBatchNorm passes a sum over all ranks.
     """
-    running_mean, running_var = _check("batch_norm", x, running_mean, running_var, weight, bias, momentum, training,
-                                       eps)
+    running_mean, running_var, momentum, eps = _check("batch_norm", x, running_mean, running_var, weight, bias,
+                                                      momentum, training, eps)
     return _batch_norm(x, running_mean, running_var, weight, bias, training, momentum, eps, reduce, relu=False)
 
 
@@ -162,8 +162,8 @@ def batch_norm_relu(x, running_mean, running_var, weight=None, bias=None, traini
                     momentum=0.1, eps=1e-5, reduce=None):
     """relu(batch_norm(x, ...)) computed in batch norm's passes, with the same arguments: one output
     array instead of two, and the ReLU's gradient folded into batch norm's backward."""
-    running_mean, running_var = _check("batch_norm_relu", x, running_mean, running_var, weight, bias, momentum,
-                                       training, eps)
+    running_mean, running_var, momentum, eps = _check("batch_norm_relu", x, running_mean, running_var, weight, bias,
+                                                      momentum, training, eps)
     return _batch_norm(x, running_mean, running_var, weight, bias, training, momentum, eps, reduce, relu=True)
 
 
@@ -173,8 +173,8 @@ def batch_norm_add_relu(x, other, running_mean, running_var, weight=None, bias=N
     its ReLU (Eq. 1) in batch norm's passes: one pass over memory less forward and backward than
     batch_norm and add_relu, the same numbers. ``other`` has x's shape; the other arguments are
     batch_norm's."""
-    running_mean, running_var = _check("batch_norm_add_relu", x, running_mean, running_var, weight, bias, momentum,
-                                       training, eps)
+    running_mean, running_var, momentum, eps = _check("batch_norm_add_relu", x, running_mean, running_var, weight, bias,
+                                                      momentum, training, eps)
     check_tensors("batch_norm_add_relu", x, other)
     check_float("batch_norm_add_relu", other)
     if other.shape != x.shape or other.dtype != x.dtype:
@@ -185,8 +185,15 @@ def batch_norm_add_relu(x, other, running_mean, running_var, weight=None, bias=N
 
 
 def _check(op, x, running_mean, running_var, weight, bias, momentum, training, eps):
-    """Refuse arguments that do not fit (naming ``op``), as PyTorch; the running statistics as arrays."""
+    """Refuse arguments that do not fit (naming ``op``), as PyTorch; the running statistics as arrays,
+    and momentum and eps as numbers (a one-element tensor is its value, as PyTorch)."""
     check_float(op, x)
+    flag(op, "training", training)
+    momentum, eps = number(momentum), number(eps)
+    check_tensors(op, *(t for t in (weight, bias) if t is not None))
+    for name, t in (("running_mean", running_mean), ("running_var", running_var)):
+        if t is not None and not hasattr(t, "dtype"):  # a Tensor or an array (BatchNorm2d's buffers)
+            raise TypeError(f"{op}: {name} must be a Tensor, an array or None, got {type(t).__name__}")
     running_mean, running_var = (t.data if isinstance(t, Tensor) else t
                                  for t in (running_mean, running_var))
     if (running_mean is None) != (running_var is None):
@@ -212,7 +219,7 @@ def _check(op, x, running_mean, running_var, weight, bias, momentum, training, e
     if not training and (running_mean is None or running_var is None):
         raise ArgumentError(f"{op}: running_mean and running_var must be given in evaluation mode "
                             "(training=False), as in PyTorch; got None")
-    return running_mean, running_var
+    return running_mean, running_var, momentum, eps
 
 
 def _check_unchanged(op, running_mean, running_var, mean, var):

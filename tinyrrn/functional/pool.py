@@ -3,13 +3,12 @@
 Windows are visited as k*k strided slices of the whole batch (channels-last
 memory), so each step of the short loop is one large vectorised operation.
 """
-import numbers
 
 import numpy
 
 from .. import backend, threads
 from ..tensor import Tensor, make_result
-from ._util import ArgumentError, check_float, pair
+from ._util import ArgumentError, check_float, flag, integer, pair
 from ._window import crop_nhwc, output_size, pad_nhwc, taps
 from .dtypes import opmath
 from .shape import unbatched_too
@@ -25,11 +24,14 @@ def _check_nonempty(op, x, dims=(1, 2, 3)):
 
 
 def _pool_geometry(op, x, kernel_size, stride, padding, dilation, ceil_mode):
-    """PyTorch's checks, then (kernel, stride, dilation, padding, pads, out_hw)."""
+    """PyTorch's checks, then (kernel, stride, dilation, padding, pads, out_hw). No stride (None, or an
+    empty list as in PyTorch) is the kernel's."""
     check_float(op, x)
     _check_nonempty(op, x)
+    flag(op, "ceil_mode", ceil_mode)
     kernel = pair(kernel_size, "kernel_size", op, minimum=1)
-    stride = kernel if stride is None else pair(stride, "stride", op, minimum=1)
+    no_stride = stride is None or (isinstance(stride, (tuple, list)) and not stride)
+    stride = kernel if no_stride else pair(stride, "stride", op, minimum=1)
     padding = pair(padding, "padding", op, minimum=0)
     dilation = pair(dilation, "dilation", op, minimum=1)
     if padding[0] > kernel[0] // 2 or padding[1] > kernel[1] // 2:
@@ -163,10 +165,10 @@ def avg_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False, count_in
     """
     kernel, stride, _, padding, pads, out_hw = _pool_geometry(
         "avg_pool2d", x, kernel_size, stride, padding, 1, ceil_mode)
+    flag("avg_pool2d", "count_include_pad", count_include_pad)
     xp = backend.xp_of(x.data)
     if divisor_override is not None:
-        if isinstance(divisor_override, bool) or not isinstance(divisor_override, numbers.Integral):
-            raise TypeError(f"avg_pool2d: divisor_override must be an int, got {divisor_override!r} (as PyTorch)")
+        divisor_override = integer("avg_pool2d", "divisor_override", divisor_override)
         if divisor_override == 0:
             raise ArgumentError("avg_pool2d: divisor_override must not be zero")
         scale = 1.0 / divisor_override
@@ -226,7 +228,8 @@ def adaptive_avg_pool2d(x, output_size):
     if output_size is None or (numpy.ndim(output_size) and len(output_size) != 2):
         raise (TypeError if output_size is None else ArgumentError)(
             f"adaptive_avg_pool2d: output_size must be an int or a pair (None in it keeps that size), got {output_size!r}")
-    sizes = (output_size, output_size) if isinstance(output_size, int) else output_size
+    sizes = tuple(output_size) if numpy.ndim(output_size) else \
+        (integer("adaptive_avg_pool2d", "output_size", output_size),) * 2  # not a bool, as PyTorch
     oh, ow = pair(tuple(k if s is None else s for s, k in zip(sizes, (h, w))), "output_size",
                   "adaptive_avg_pool2d", minimum=0)
     xp = backend.xp_of(x.data)

@@ -1,7 +1,7 @@
 """Reductions: sum and mean over some or all axes."""
 from .. import backend
 from ..tensor import make_result
-from ._util import accurate_sum, axes_tuple, check_float, check_tensors, only_torch_defaults, torch_name
+from ._util import accurate_sum, axes_tuple, check_float, check_tensors, flag, only_torch_defaults, torch_name
 
 
 def _expand(g, x, axes, keepdims):
@@ -20,6 +20,7 @@ def sum(x, axis=None, keepdims=False, *, dim=None, keepdim=None, dtype=None):
     axis, keepdims = torch_name("sum", "axis", axis, "dim", dim), torch_name("sum", "keepdims", keepdims, "keepdim",
                                                                                   keepdim, False)
     check_tensors("sum", x)
+    flag("sum", "keepdim", keepdims)
     axes = axes_tuple("sum", axis, x.ndim)
     out = accurate_sum(x.data, axes, keepdims) if x.dtype.kind == "f" else \
         x.data.sum(axis=axes, keepdims=keepdims, dtype="int64")
@@ -33,6 +34,7 @@ def mean(x, axis=None, keepdims=False, *, dim=None, keepdim=None, dtype=None):
     axis, keepdims = torch_name("mean", "axis", axis, "dim", dim), torch_name("mean", "keepdims", keepdims,
                                                                                    "keepdim", keepdim, False)
     check_float("mean", x)
+    flag("mean", "keepdim", keepdims)
     axes = axes_tuple("mean", axis, x.ndim)
     count = 1
     for a in axes:

@@ -7,7 +7,7 @@ import numpy
 
 from .. import backend
 from ..tensor import Tensor, make_result
-from ._util import ArgumentError, axis_index, check_tensors, only_torch_defaults, torch_name
+from ._util import ArgumentError, axis_index, check_tensors, integer, number, only_torch_defaults, torch_name
 from .dtypes import result_type
 
 
@@ -22,6 +22,7 @@ def _shape_arg(op, sizes, keyword=None, name="shape"):
 
 def reshape(x, *sizes, shape=None):
     """The same elements in a new shape (one dimension may be -1): x.reshape(2, 3), ((2, 3)) or (shape=(2, 3))."""
+    check_tensors("reshape", x)
     if not sizes and shape is None:
         raise TypeError("reshape() missing 1 required argument: 'shape' (as PyTorch; () is the 0-d shape)")
     shape = _shape_arg("reshape", sizes, shape)
@@ -37,7 +38,10 @@ def reshape(x, *sizes, shape=None):
 
 def permute(x, *order, dims=None):
     """Reorder the dimensions (a view, as torch.permute): x.permute(1, 0), ((1, 0)) or (dims=(1, 0))."""
-    order = _shape_arg("permute", order, dims, "dims")
+    check_tensors("permute", x)
+    order = tuple(integer("permute", "dims", d) for d in _shape_arg("permute", order, dims, "dims"))
+    if len(order) != x.ndim:
+        raise ArgumentError(f"permute: {order} is not a permutation of the {x.ndim} dims of {tuple(x.shape)}")
     dims = tuple(axis_index("permute", d, x.ndim) for d in order)
     if sorted(dims) != list(range(x.ndim)):
         raise ArgumentError(f"permute: {order} is not a permutation of the {x.ndim} dims "
@@ -50,6 +54,7 @@ def permute(x, *order, dims=None):
 
 def transpose(x, dim0, dim1):
     """Swap two dimensions (torch.transpose); a 0-d tensor takes dims 0 and -1."""
+    check_tensors("transpose", x)
     dims = list(range(x.ndim))
     dim0, dim1 = axis_index("transpose", dim0, x.ndim), axis_index("transpose", dim1, x.ndim)
     if x.ndim:
@@ -59,6 +64,7 @@ def transpose(x, dim0, dim1):
 
 def flatten(x, start_dim=0, end_dim=-1):
     """Merge dimensions start_dim..end_dim into one (torch.flatten); a 0-d tensor becomes shape (1,)."""
+    check_tensors("flatten", x)
     start, end = axis_index("flatten", start_dim, x.ndim), axis_index("flatten", end_dim, x.ndim)
     if start > end:
         raise ArgumentError(f"flatten: start_dim {start_dim} comes after end_dim {end_dim}")
@@ -153,6 +159,7 @@ def getitem(x, index):
     x[1, :, idx] of a (2, 5, 6) tensor is (5, len(idx)) as in PyTorch (NumPy: (len(idx), 5)).
     Repeated positions accumulate their gradients.
     """
+    check_tensors("getitem", x)
     items = index_items("getitem", index, x.ndim)
     xp = backend.xp_of(x.data)
     if is_basic(items):  # a view
@@ -175,13 +182,26 @@ def getitem(x, index):
     return make_result(x.data[select][rest], (x,), backward, "getitem")
 
 
+def _tensor_list(op, tensors):
+    """cat's and stack's tensors, from a list, a tuple or a generator of Tensors: a Tensor itself is
+    refused (PyTorch's TypeError), not iterated as its rows."""
+    if isinstance(tensors, (Tensor, str, dict)) or not hasattr(tensors, "__iter__") or hasattr(tensors, "shape"):
+        raise TypeError(f"{op}: argument 'tensors' must be a list or tuple of Tensors, not {type(tensors).__name__} "
+                        "(as PyTorch)")
+    tensors = list(tensors)
+    for i, t in enumerate(tensors):
+        if not isinstance(t, Tensor):
+            raise TypeError(f"{op}: expected a Tensor as element {i}, got {type(t).__name__} (as PyTorch)")
+    check_tensors(op, *tensors)  # on one device
+    return tensors
+
+
 def concatenate(tensors, axis=0, *, dim=None, out=None):
     """Join tensors along an existing axis (or PyTorch's ``dim``; torch.cat), of any dtypes: the result
     in their promoted dtype (torch.result_type); PyTorch's ``out`` at its default only."""
     only_torch_defaults("concatenate", out=(out, None))
     axis = torch_name("concatenate", "axis", axis, "dim", dim, 0)
-    tensors = list(tensors)
-    check_tensors("concatenate", *tensors)
+    tensors = _tensor_list("concatenate", tensors)
     if not tensors or tensors[0].ndim == 0:
         raise ArgumentError("concatenate: expected a non-empty list of tensors with at least one dimension")
     dtype = result_type(*tensors)
@@ -206,7 +226,7 @@ def concatenate(tensors, axis=0, *, dim=None, out=None):
 def stack(tensors, axis=0, *, dim=None):
     """Join tensors of equal shape along a new axis (or PyTorch's ``dim``; torch.stack)."""
     axis = torch_name("stack", "axis", axis, "dim", dim, 0)
-    tensors = list(tensors)
+    tensors = _tensor_list("stack", tensors)
     if not tensors:
         raise ArgumentError("stack: expected a non-empty list of tensors")
     for t in tensors[1:]:
@@ -235,6 +255,7 @@ def _pad_value(value, dtype):
     an overflow for integers, beyond float16's range) is refused, as PyTorch refuses it."""
     if value is None:
         return 0
+    value = number(value)
     finite = bool(numpy.isfinite(value))
     if dtype.kind == "b":
         fits = finite
@@ -253,10 +274,13 @@ def pad(x, pad, mode="constant", value=0.0):
     ``pad`` gives (before, after) amounts from the last dimension backwards: (left, right) pads
     W, (left, right, top, bottom) pads W and H. A negative amount crops, as in PyTorch.
     """
+    check_tensors("pad", x)
     if mode != "constant":
         raise NotImplementedError(f"pad: mode {mode!r} is not supported; only 'constant' "
                                   "(reflect, replicate and circular are not implemented)")
-    pad = tuple(operator.index(p) for p in pad)
+    if not isinstance(pad, (tuple, list)):
+        raise TypeError(f"pad: argument 'pad' must be a tuple or list of ints, not {type(pad).__name__} (as PyTorch)")
+    pad = tuple(integer("pad", "pad", p) for p in pad)
     if len(pad) % 2 or len(pad) > 2 * x.ndim:
         raise ArgumentError(f"pad: {pad} must hold a (before, after) pair for each of at most the "
                             f"{x.ndim} dims of {tuple(x.shape)}")

@@ -20,7 +20,7 @@ def fan_in_and_fan_out(shape):
     return shape[1] * receptive, shape[0] * receptive
 
 
-def _check_shape(shape):
+def check_shape(shape):
     """A parameter's shape, refused with PyTorch's error when a dimension is negative (Linear(-1, 3))."""
     if min(shape, default=0) < 0:
         raise ArgumentError(f"Trying to create tensor with negative dimension {min(shape)}: {list(shape)}")
@@ -28,14 +28,14 @@ def _check_shape(shape):
 
 def symmetric_uniform(shape, bound, dtype="float32"):
     """An array of ``shape``, uniform in [-bound, bound] (torch.nn.init.uniform_(t, -bound, bound))."""
-    _check_shape(shape)
+    check_shape(shape)
     return generator().uniform(-bound, bound, size=shape).astype(dtype)
 
 
 def layer_default_weight(shape, dtype="float32"):
     """PyTorch's default for Conv2d/Linear weights, torch.nn.init.kaiming_uniform_(t, a=sqrt(5)):
     U(-1/sqrt(fan_in), 1/sqrt(fan_in)); no bound (zeros) for a layer without inputs."""
-    _check_shape(shape)
+    check_shape(shape)
     fan_in = fan_in_and_fan_out(shape)[0]
     return symmetric_uniform(shape, 1 / math.sqrt(fan_in) if fan_in else 0.0, dtype)
 
@@ -43,6 +43,6 @@ def layer_default_weight(shape, dtype="float32"):
 def kaiming_normal_fan_out(shape, dtype="float32"):
     """He et al. (2015) normal init with fan_out, as torchvision's ResNet uses for convs
     (torch.nn.init.kaiming_normal_(t, mode="fan_out", nonlinearity="relu")): std sqrt(2 / fan_out)."""
-    _check_shape(shape)
+    check_shape(shape)
     std = math.sqrt(2.0 / fan_in_and_fan_out(shape)[1])
     return (generator().standard_normal(size=shape) * std).astype(dtype)

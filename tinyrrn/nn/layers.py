@@ -2,7 +2,7 @@
 from .. import backend
 from .. import functional as F
 from ..functional import channels_last
-from ..functional._util import ArgumentError, pair
+from ..functional._util import ArgumentError, check_tensors, integer, pair
 from . import init
 from .module import Module, Parameter, check_factory_arguments
 
@@ -121,6 +121,8 @@ class BatchNorm2d(Module):
         super().__init__()
         check_factory_arguments("BatchNorm2d", device, dtype)
         xp = backend.module_for(None)
+        if affine or track_running_stats:  # tensors of num_features values: an int, not negative, as PyTorch
+            init.check_shape((integer("BatchNorm2d", "num_features", num_features),))
         self.num_features, self.eps, self.momentum = num_features, eps, momentum
         self.track_running_stats = track_running_stats
         self.register_parameter("weight", Parameter(xp.ones(num_features, dtype="float32")) if affine else None)
@@ -138,6 +140,7 @@ class BatchNorm2d(Module):
         too, relu(batch norm of x + add), a residual unit's end (F.batch_norm_add_relu)."""
         if add is not None and not relu:
             raise ValueError("BatchNorm2d: add= is fused with the ReLU only (relu(bn(x) + add)); pass relu=True")
+        check_tensors("BatchNorm2d", x)
         if x.ndim != 4:
             raise ValueError(f"BatchNorm2d: expected 4D input (N, C, H, W), got {x.ndim}D input of shape "
                              f"{tuple(x.shape)} (as PyTorch)")
