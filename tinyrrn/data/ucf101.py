@@ -87,7 +87,8 @@ class _RecentFrames:
             value = make()
             if value.nbytes > self.budget:
                 return value
-            value = np.array(value)  # into memory (a memory map's pages are read once, here)
+            if isinstance(value, np.memmap):  # a cache entry: into memory (its pages are read once, here)
+                value = np.array(value)
             with self.lock:
                 self.items[key] = value
                 self.held += value.nbytes
