@@ -169,3 +169,35 @@ def test_a_signal_while_waiting_for_the_run_beside_stops_it_with_a_checkpoint(tm
                                "python -m tinyrrn.train --resume /run")
     assert "SIGTERM: finishing this batch" in open(log).read()
     assert not other.process.is_alive()
+
+
+@pytest.mark.parametrize("threads", ["1", "2"])
+def test_a_job_killed_before_the_baselines_first_checkpoint_resumes_and_starts_the_baseline_again(tiny_data, tmp_path,
+                                                                                                   threads, capsys):
+    """kill -9 of the whole job (the OOM killer, a power cut) while the baseline trains its first epoch leaves its
+    folder with config.json, val_groups.txt and the first lines of metrics.jsonl, and no checkpoint: --resume trains
+    the baseline from its beginning (said once), to the weights of a job never stopped; a baseline whose checkpoint
+    was lost after it had results (best.npz, eval/) is still refused, never trained afresh over them."""
+    assert training.main(job_args(tiny_data, tmp_path, "--threads", threads, "--epochs", "1")) == 0
+    run_dir = the_run(tmp_path)
+    baseline = os.path.join(run_dir, "baseline")
+    whole, _ = weights(baseline)
+    for name in ("checkpoint.npz", "best.npz", "training_curve.png", "eval", "eval-last"):
+        subprocess.run(["rm", "-r", os.path.join(baseline, name)], check=True)
+    with open(os.path.join(baseline, "metrics.jsonl")) as f:
+        first_line = f.readline()
+    with open(os.path.join(baseline, "metrics.jsonl"), "w") as f:
+        f.write(first_line)
+    capsys.readouterr()
+    assert training.main(["--resume", run_dir, "--threads", threads]) == 0
+    err = capsys.readouterr().err
+    assert f"{baseline}: no checkpoint yet (the job was stopped before the baseline's first one): its" in err, err
+    again, meta = weights(baseline)
+    assert meta["updates"] > 0 and sorted(again) == sorted(whole)
+    for name in whole:
+        numpy.testing.assert_array_equal(again[name], whole[name], err_msg=name)
+    assert all(json.loads(line)["epoch"] == 1 for line in open(os.path.join(baseline, "metrics.jsonl")))
+    os.remove(os.path.join(baseline, "checkpoint.npz"))  # lost after the baseline had its results: refused
+    assert training.main(["--resume", run_dir, "--threads", threads]) == 2
+    assert "no checkpoint to resume from" in capsys.readouterr().err
+    assert os.path.isfile(os.path.join(baseline, "best.npz"))

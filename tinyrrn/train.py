@@ -39,6 +39,7 @@ import math
 import multiprocessing
 import os
 import resource
+import shutil
 import sys
 import time
 
@@ -780,14 +781,31 @@ def frame_wise(config):
     return {"context": 1, "chunk": 1, "batch": config["batch"] * chunk, "update_every": update_every}
 
 
+def job_resumable(index, directory):
+    """rundir.resumable for run ``index`` of the main job. Its baseline (1) lives in a folder the job makes itself:
+    one without a checkpoint and without results (best.npz, eval/) was stopped at once before its first checkpoint,
+    with the whole job (kill -9, the OOM killer, a power cut), and holds only what it wrote at its start. Nothing
+    there can be resumed or is worth keeping, so it is removed (said) and the baseline trains from its beginning:
+    the job's --resume goes on, to the same weights. A baseline that had results has lost its checkpoint: refused."""
+    kept = ("checkpoint.npz", "config.json", "best.npz", "eval", "eval-last")
+    found = [name for name in kept if os.path.exists(os.path.join(directory, name))]
+    if index == 0 or found != ["config.json"]:
+        return rundir.resumable(directory)
+    rundir.RunLock(directory).check_free()  # never a folder another process writes into
+    print(f"{directory}: no checkpoint yet (the job was stopped before the baseline's first one): its start is "
+          "removed and the baseline trains from its beginning", file=sys.stderr, flush=True)
+    shutil.rmtree(directory)
+    return False
+
+
 def train_in_turn(runs, comm, made=None):
     """Train each (label, config, run directory) of ``runs`` in turn (resuming those with a checkpoint);
     returns [(label, final metrics, run directory)]. ``made``: what rundir.new_run_dir made for the first."""
     results, job = [], JobClock(len(runs))
+    resumable = [comm.on_root(job_resumable, i, d) for i, (_, _, d) in enumerate(runs)]  # all before either trains
     for index, (label, run_config, directory) in enumerate(runs):
         job.start_run(index)
-        resumable = comm.on_root(rundir.resumable, directory)
-        metrics, _ = train(run_config, directory, resume=resumable, comm=comm, job=job,
+        metrics, _ = train(run_config, directory, resume=resumable[index], comm=comm, job=job,
                            made=made if index == 0 else None)  # the baseline's folder is made by train
         results.append((label, metrics, directory))
     return results
@@ -802,7 +820,7 @@ def train_side_by_side(runs, run_dir, made):
     try:
         for directory in (run_dir, other_dir):  # a folder in use: that error alone, before a process is started
             rundir.RunLock(directory).check_free()
-        resumable = [rundir.resumable(d) for d in (run_dir, other_dir)]  # before either process starts
+        resumable = [job_resumable(i, d) for i, d in enumerate((run_dir, other_dir))]  # before either process starts
         dataset_root(config)  # checked, and the synthetic data generated, before two processes read it
         threads.set_threads(total - total // 2)
         shares = multiprocessing.get_context("spawn").Array("d", 2, lock=False)
