@@ -80,7 +80,8 @@ def test_one_signal_stops_both_runs_with_a_checkpoint_each_and_resume_ends_both(
     for directory in (run_dir, os.path.join(run_dir, "baseline")):
         assert os.path.isfile(os.path.join(directory, "checkpoint.npz")), out
         assert not os.path.exists(os.path.join(directory, "lock")), f"{directory}: still locked"  # the child ended
-    assert "interrupted" in open(os.path.join(run_dir, "baseline.log")).read()
+    stopped = [line for line in open(os.path.join(run_dir, "baseline.log")) if line.startswith("interrupted")]
+    assert stopped and stopped[-1].rstrip().endswith(f"--resume {run_dir}"), stopped  # the job's command, as here
     resumed = subprocess.run([sys.executable, "-m", "tinyrrn.train", "--resume", run_dir], capture_output=True,
                              text=True, timeout=240)
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
@@ -201,3 +202,15 @@ def test_a_job_killed_before_the_baselines_first_checkpoint_resumes_and_starts_t
     assert training.main(["--resume", run_dir, "--threads", threads]) == 2
     assert "no checkpoint to resume from" in capsys.readouterr().err
     assert os.path.isfile(os.path.join(baseline, "best.npz"))
+
+
+def test_a_stop_while_the_baseline_trains_names_the_command_that_continues_the_job(tiny_data, tmp_path,
+                                                                                 sigint_at_batch, capsys):
+    """In turn (--threads 1, a GPU, MPI), Ctrl-C while the baseline trains: the last line names the job's folder
+    for --resume (which continues both runs and prints both errors), not the baseline's (which trains it alone)."""
+    sigint_at_batch(14)  # the skip run's epoch is 10 batches: the 4th of the baseline
+    assert training.main(job_args(tiny_data, tmp_path, "--threads", "1", "--epochs", "1")) == 130
+    run_dir = the_run(tmp_path)
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    assert os.path.join(run_dir, "baseline", "checkpoint.npz") in last, last
+    assert last.endswith(f"continue with python -m tinyrrn.train --resume {run_dir}"), last

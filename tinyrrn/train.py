@@ -798,6 +798,18 @@ def job_resumable(index, directory):
     return False
 
 
+def train_in_the_job(job_dir, config, run_dir, *args, **kwargs):
+    """``train`` for a run of the main job in ``job_dir``: its messages that say how to go on (a signal, a full
+    disk) name the job's command, --resume JOB_DIR, which continues both runs and prints both errors, not
+    --resume RUN_DIR, which would train the baseline alone."""
+    try:
+        return train(config, run_dir, *args, **kwargs)
+    except (signals.Interrupted, cli.Failure) as err:
+        own, job = (f"python -m tinyrrn.train --resume {folder}" for folder in (run_dir, job_dir))
+        err.args = tuple(arg.replace(own, job) if isinstance(arg, str) else arg for arg in err.args)
+        raise
+
+
 def train_in_turn(runs, comm, made=None):
     """Train each (label, config, run directory) of ``runs`` in turn (resuming those with a checkpoint);
     returns [(label, final metrics, run directory)]. ``made``: what rundir.new_run_dir made for the first."""
@@ -805,8 +817,8 @@ def train_in_turn(runs, comm, made=None):
     resumable = [comm.on_root(job_resumable, i, d) for i, (_, _, d) in enumerate(runs)]  # all before either trains
     for index, (label, run_config, directory) in enumerate(runs):
         job.start_run(index)
-        metrics, _ = train(run_config, directory, resume=resumable[index], comm=comm, job=job,
-                           made=made if index == 0 else None)  # the baseline's folder is made by train
+        metrics, _ = train_in_the_job(runs[0][2], run_config, directory, resume=resumable[index], comm=comm,
+                                      job=job, made=made if index == 0 else None)  # the baseline's: made by train
         results.append((label, metrics, directory))
     return results
 
@@ -824,7 +836,7 @@ def train_side_by_side(runs, run_dir, made):
         dataset_root(config)  # checked, and the synthetic data generated, before two processes read it
         threads.set_threads(total - total // 2)
         shares = multiprocessing.get_context("spawn").Array("d", 2, lock=False)
-        with RunBeside(train, (other_config, other_dir, resumable[1], None, SharedClock(shares, 1)),
+        with RunBeside(train_in_the_job, (run_dir, other_config, other_dir, resumable[1], None, SharedClock(shares, 1)),
                        os.path.join(run_dir, "baseline.log"), total // 2, other_label,
                        f"python -m tinyrrn.train --resume {run_dir}") as other:
             clock = SharedClock(shares, 0, watch=other.check)
