@@ -97,8 +97,10 @@ def test_a_failure_of_the_run_beside_is_one_error_naming_its_log(tiny_data, tmp_
         f.write(b"not a checkpoint")
     capsys.readouterr()
     assert training.main(["--resume", run_dir, "--threads", "2"]) == 1
-    err = capsys.readouterr().err.strip().splitlines()[-1]
+    lines = capsys.readouterr().err.strip().splitlines()
+    err = lines[-1]
     assert err.startswith("error: no skip (context 1), trained beside this run, failed: ") and broken in err, err
+    assert not [line for line in lines if line.startswith("no skip (context 1): failed")], lines  # said once, here
     assert err.endswith(f"(its output: {os.path.join(run_dir, 'baseline.log')})")
 
 
