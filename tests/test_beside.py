@@ -216,3 +216,21 @@ def test_a_stop_while_the_baseline_trains_names_the_command_that_continues_the_j
     last = capsys.readouterr().err.strip().splitlines()[-1]
     assert os.path.join(run_dir, "baseline", "checkpoint.npz") in last, last
     assert last.endswith(f"continue with python -m tinyrrn.train --resume {run_dir}"), last
+
+
+def test_a_stop_before_the_baseline_trains_says_how_to_continue_the_job(tiny_data, tmp_path, monkeypatch, capsys):
+    """In turn, SIGTERM after the skip run has finished and before the baseline's training loop (its start-up:
+    no checkpoint is written) ends in a line that says how to go on, not in 'stopped by SIGTERM' alone."""
+    made, original = [], training.Trainer
+
+    def stopped_at_the_second(*args, **kwargs):
+        made.append(1)
+        if len(made) == 2:
+            os.kill(os.getpid(), signal.SIGTERM)
+        return original(*args, **kwargs)
+    monkeypatch.setattr(training, "Trainer", stopped_at_the_second)
+    assert training.main(job_args(tiny_data, tmp_path, "--threads", "1", "--epochs", "1")) == 143
+    run_dir = the_run(tmp_path)
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    assert last.startswith("interrupted (SIGTERM): stopped by SIGTERM") and \
+        last.endswith(f"continue with python -m tinyrrn.train --resume {run_dir}"), last

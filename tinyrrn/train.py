@@ -801,12 +801,16 @@ def job_resumable(index, directory):
 def train_in_the_job(job_dir, config, run_dir, *args, **kwargs):
     """``train`` for a run of the main job in ``job_dir``: its messages that say how to go on (a signal, a full
     disk) name the job's command, --resume JOB_DIR, which continues both runs and prints both errors, not
-    --resume RUN_DIR, which would train the baseline alone."""
+    --resume RUN_DIR, which would train the baseline alone. A signal that stopped it at once (in its start-up,
+    or a second Ctrl-C) is given that command too, once the job has a checkpoint to go on from."""
     try:
         return train(config, run_dir, *args, **kwargs)
     except (signals.Interrupted, cli.Failure) as err:
         own, job = (f"python -m tinyrrn.train --resume {folder}" for folder in (run_dir, job_dir))
         err.args = tuple(arg.replace(own, job) if isinstance(arg, str) else arg for arg in err.args)
+        if (isinstance(err, signals.Interrupted) and job not in str(err)
+                and os.path.isfile(os.path.join(job_dir, "checkpoint.npz"))):
+            err.args = (f"{err}; the checkpoints written so far are kept: continue with {job}",)
         raise
 
 
@@ -840,7 +844,7 @@ def train_side_by_side(runs, run_dir, made):
                        os.path.join(run_dir, "baseline.log"), total // 2, other_label,
                        f"python -m tinyrrn.train --resume {run_dir}") as other:
             clock = SharedClock(shares, 0, watch=other.check)
-            metrics, _ = train(config, run_dir, resume=resumable[0], job=clock)
+            metrics, _ = train_in_the_job(run_dir, config, run_dir, resume=resumable[0], job=clock)
             shares[0] = 1.0
             other_metrics, _ = other.wait(clock)
     except BaseException:
