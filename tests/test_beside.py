@@ -202,7 +202,9 @@ def test_a_job_killed_before_the_baselines_first_checkpoint_resumes_and_starts_t
     assert all(json.loads(line)["epoch"] == 1 for line in open(os.path.join(baseline, "metrics.jsonl")))
     os.remove(os.path.join(baseline, "checkpoint.npz"))  # lost after the baseline had its results: refused
     assert training.main(["--resume", run_dir, "--threads", threads]) == 2
-    assert "no checkpoint to resume from" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "no checkpoint to resume from" in err and err.strip().splitlines()[-1].endswith(
+        f"; or, to train the baseline again from its beginning, remove {baseline} and resume the job"), err
     assert os.path.isfile(os.path.join(baseline, "best.npz"))
 
 

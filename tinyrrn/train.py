@@ -786,11 +786,17 @@ def job_resumable(index, directory):
     one without a checkpoint and without results (best.npz, eval/) was stopped at once before its first checkpoint,
     with the whole job (kill -9, the OOM killer, a power cut), and holds only what it wrote at its start. Nothing
     there can be resumed or is worth keeping, so it is removed (said) and the baseline trains from its beginning:
-    the job's --resume goes on, to the same weights. A baseline that had results has lost its checkpoint: refused."""
-    kept = ("checkpoint.npz", "config.json", "best.npz", "eval", "eval-last")
-    found = [name for name in kept if os.path.exists(os.path.join(directory, name))]
-    if index == 0 or found != ["config.json"]:
+    the job's --resume goes on, to the same weights. A baseline that had results has lost its checkpoint: refused,
+    saying how to train it again."""
+    if index == 0:
         return rundir.resumable(directory)
+    kept = ("checkpoint.npz", "config.json", "best.npz", "eval", "eval-last")
+    if [name for name in kept if os.path.exists(os.path.join(directory, name))] != ["config.json"]:
+        try:
+            return rundir.resumable(directory)
+        except UsageError as err:
+            raise UsageError(f"{err}; or, to train the baseline again from its beginning, remove {directory} and "
+                             "resume the job") from None
     rundir.RunLock(directory).check_free()  # never a folder another process writes into
     print(f"{directory}: no checkpoint yet (the job was stopped before the baseline's first one): its start is "
           "removed and the baseline trains from its beginning", file=sys.stderr, flush=True)
