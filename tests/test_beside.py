@@ -80,7 +80,8 @@ def test_one_signal_stops_both_runs_with_a_checkpoint_each_and_resume_ends_both(
     for directory in (run_dir, os.path.join(run_dir, "baseline")):
         assert os.path.isfile(os.path.join(directory, "checkpoint.npz")), out
         assert not os.path.exists(os.path.join(directory, "lock")), f"{directory}: still locked"  # the child ended
-    assert "interrupted" in open(os.path.join(run_dir, "baseline.log")).read()
+    stopped = [line for line in open(os.path.join(run_dir, "baseline.log")) if line.startswith("interrupted")]
+    assert stopped and stopped[-1].rstrip().endswith(f"--resume {run_dir}"), stopped  # the job's command, as here
     resumed = subprocess.run([sys.executable, "-m", "tinyrrn.train", "--resume", run_dir], capture_output=True,
                              text=True, timeout=240)
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
@@ -96,8 +97,10 @@ def test_a_failure_of_the_run_beside_is_one_error_naming_its_log(tiny_data, tmp_
         f.write(b"not a checkpoint")
     capsys.readouterr()
     assert training.main(["--resume", run_dir, "--threads", "2"]) == 1
-    err = capsys.readouterr().err.strip().splitlines()[-1]
+    lines = capsys.readouterr().err.strip().splitlines()
+    err = lines[-1]
     assert err.startswith("error: no skip (context 1), trained beside this run, failed: ") and broken in err, err
+    assert not [line for line in lines if line.startswith("no skip (context 1): failed")], lines  # said once, here
     assert err.endswith(f"(its output: {os.path.join(run_dir, 'baseline.log')})")
 
 
@@ -169,3 +172,67 @@ def test_a_signal_while_waiting_for_the_run_beside_stops_it_with_a_checkpoint(tm
                                "python -m tinyrrn.train --resume /run")
     assert "SIGTERM: finishing this batch" in open(log).read()
     assert not other.process.is_alive()
+
+
+@pytest.mark.parametrize("threads", ["1", "2"])
+def test_a_job_killed_before_the_baselines_first_checkpoint_resumes_and_starts_the_baseline_again(tiny_data, tmp_path,
+                                                                                                   threads, capsys):
+    """kill -9 of the whole job (the OOM killer, a power cut) while the baseline trains its first epoch leaves its
+    folder with config.json, val_groups.txt and the first lines of metrics.jsonl, and no checkpoint: --resume trains
+    the baseline from its beginning (said once), to the weights of a job never stopped; a baseline whose checkpoint
+    was lost after it had results (best.npz, eval/) is still refused, never trained afresh over them."""
+    assert training.main(job_args(tiny_data, tmp_path, "--threads", threads, "--epochs", "1")) == 0
+    run_dir = the_run(tmp_path)
+    baseline = os.path.join(run_dir, "baseline")
+    whole, _ = weights(baseline)
+    for name in ("checkpoint.npz", "best.npz", "training_curve.png", "eval", "eval-last"):
+        subprocess.run(["rm", "-r", os.path.join(baseline, name)], check=True)
+    with open(os.path.join(baseline, "metrics.jsonl")) as f:
+        first_line = f.readline()
+    with open(os.path.join(baseline, "metrics.jsonl"), "w") as f:
+        f.write(first_line)
+    capsys.readouterr()
+    assert training.main(["--resume", run_dir, "--threads", threads]) == 0
+    err = capsys.readouterr().err
+    assert f"{baseline}: no checkpoint yet (the job was stopped before the baseline's first one): its" in err, err
+    again, meta = weights(baseline)
+    assert meta["updates"] > 0 and sorted(again) == sorted(whole)
+    for name in whole:
+        numpy.testing.assert_array_equal(again[name], whole[name], err_msg=name)
+    assert all(json.loads(line)["epoch"] == 1 for line in open(os.path.join(baseline, "metrics.jsonl")))
+    os.remove(os.path.join(baseline, "checkpoint.npz"))  # lost after the baseline had its results: refused
+    assert training.main(["--resume", run_dir, "--threads", threads]) == 2
+    err = capsys.readouterr().err
+    assert "no checkpoint to resume from" in err and err.strip().splitlines()[-1].endswith(
+        f"; or, to train the baseline again from its beginning, remove {baseline} and resume the job"), err
+    assert os.path.isfile(os.path.join(baseline, "best.npz"))
+
+
+def test_a_stop_while_the_baseline_trains_names_the_command_that_continues_the_job(tiny_data, tmp_path,
+                                                                                 sigint_at_batch, capsys):
+    """In turn (--threads 1, a GPU, MPI), Ctrl-C while the baseline trains: the last line names the job's folder
+    for --resume (which continues both runs and prints both errors), not the baseline's (which trains it alone)."""
+    sigint_at_batch(14)  # the skip run's epoch is 10 batches: the 4th of the baseline
+    assert training.main(job_args(tiny_data, tmp_path, "--threads", "1", "--epochs", "1")) == 130
+    run_dir = the_run(tmp_path)
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    assert os.path.join(run_dir, "baseline", "checkpoint.npz") in last, last
+    assert last.endswith(f"continue with python -m tinyrrn.train --resume {run_dir}"), last
+
+
+def test_a_stop_before_the_baseline_trains_says_how_to_continue_the_job(tiny_data, tmp_path, monkeypatch, capsys):
+    """In turn, SIGTERM after the skip run has finished and before the baseline's training loop (its start-up:
+    no checkpoint is written) ends in a line that says how to go on, not in 'stopped by SIGTERM' alone."""
+    made, original = [], training.Trainer
+
+    def stopped_at_the_second(*args, **kwargs):
+        made.append(1)
+        if len(made) == 2:
+            os.kill(os.getpid(), signal.SIGTERM)
+        return original(*args, **kwargs)
+    monkeypatch.setattr(training, "Trainer", stopped_at_the_second)
+    assert training.main(job_args(tiny_data, tmp_path, "--threads", "1", "--epochs", "1")) == 143
+    run_dir = the_run(tmp_path)
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    assert last.startswith("interrupted (SIGTERM): stopped by SIGTERM") and \
+        last.endswith(f"continue with python -m tinyrrn.train --resume {run_dir}"), last

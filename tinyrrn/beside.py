@@ -69,7 +69,7 @@ class RunBeside:
 
     def __init__(self, target, args, log_path, thread_count, label, resume_command):
         self.log_path, self.label, self.resume_command = log_path, label, resume_command
-        self.outcome, self.received = None, 0
+        self.outcome, self.received, self.raised = None, 0, None
         context = multiprocessing.get_context("spawn")  # a fresh interpreter: no copied threads or locks
         self.results, sender = context.Pipe(duplex=False)
         self.process = context.Process(target=_child, args=(target, args, log_path, thread_count, sender, os.getpid()),
@@ -92,7 +92,7 @@ class RunBeside:
                   f"{self.log_path})", file=sys.stderr, flush=True)
             self.signal(signal.SIGTERM)
         outcome = self._join()
-        if outcome[0] != "done":  # what the run beside kept, in one line; this process's error follows
+        if outcome[0] != "done" and error is not self.raised:  # what the run beside kept, before this process's error
             print(f"{self.label}: {self._kept(outcome)}", file=sys.stderr, flush=True)
 
     @staticmethod
@@ -166,9 +166,12 @@ class RunBeside:
         if outcome[0] == "done":
             return outcome[1]
         if outcome[0] == "interrupted":
-            raise signals.Interrupted(self.received or outcome[1], outcome[2],
-                                      f"{self.label}: {self._kept(outcome)}; continue with {self.resume_command}")
-        raise cli.Failure(f"{self.label}, trained beside this run, failed: {outcome[1]} (its output: {self.log_path})")
+            self.raised = signals.Interrupted(self.received or outcome[1], outcome[2], f"{self.label}: "
+                                              f"{self._kept(outcome)}; continue with {self.resume_command}")
+        else:
+            self.raised = cli.Failure(f"{self.label}, trained beside this run, failed: {outcome[1]} (its output: "
+                                      f"{self.log_path})")
+        raise self.raised  # says what the run beside kept: __exit__ does not say it again
 
 
 def _child(target, args, log_path, thread_count, results, parent):

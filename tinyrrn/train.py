@@ -39,6 +39,7 @@ import math
 import multiprocessing
 import os
 import resource
+import shutil
 import sys
 import time
 
@@ -780,15 +781,54 @@ def frame_wise(config):
     return {"context": 1, "chunk": 1, "batch": config["batch"] * chunk, "update_every": update_every}
 
 
+def job_resumable(index, directory):
+    """rundir.resumable for run ``index`` of the main job. Its baseline (1) lives in a folder the job makes itself:
+    one without a checkpoint and without results (best.npz, eval/) was stopped at once before its first checkpoint,
+    with the whole job (kill -9, the OOM killer, a power cut), and holds only what it wrote at its start. Nothing
+    there can be resumed or is worth keeping, so it is removed (said) and the baseline trains from its beginning:
+    the job's --resume goes on, to the same weights. A baseline that had results has lost its checkpoint: refused,
+    saying how to train it again."""
+    if index == 0:
+        return rundir.resumable(directory)
+    kept = ("checkpoint.npz", "config.json", "best.npz", "eval", "eval-last")
+    if [name for name in kept if os.path.exists(os.path.join(directory, name))] != ["config.json"]:
+        try:
+            return rundir.resumable(directory)
+        except UsageError as err:
+            raise UsageError(f"{err}; or, to train the baseline again from its beginning, remove {directory} and "
+                             "resume the job") from None
+    rundir.RunLock(directory).check_free()  # never a folder another process writes into
+    print(f"{directory}: no checkpoint yet (the job was stopped before the baseline's first one): its start is "
+          "removed and the baseline trains from its beginning", file=sys.stderr, flush=True)
+    shutil.rmtree(directory)
+    return False
+
+
+def train_in_the_job(job_dir, config, run_dir, *args, **kwargs):
+    """``train`` for a run of the main job in ``job_dir``: its messages that say how to go on (a signal, a full
+    disk) name the job's command, --resume JOB_DIR, which continues both runs and prints both errors, not
+    --resume RUN_DIR, which would train the baseline alone. A signal that stopped it at once (in its start-up,
+    or a second Ctrl-C) is given that command too, once the job has a checkpoint to go on from."""
+    try:
+        return train(config, run_dir, *args, **kwargs)
+    except (signals.Interrupted, cli.Failure) as err:
+        own, job = (f"python -m tinyrrn.train --resume {folder}" for folder in (run_dir, job_dir))
+        err.args = tuple(arg.replace(own, job) if isinstance(arg, str) else arg for arg in err.args)
+        if (isinstance(err, signals.Interrupted) and job not in str(err)
+                and os.path.isfile(os.path.join(job_dir, "checkpoint.npz"))):
+            err.args = (f"{err}; the checkpoints written so far are kept: continue with {job}",)
+        raise
+
+
 def train_in_turn(runs, comm, made=None):
     """Train each (label, config, run directory) of ``runs`` in turn (resuming those with a checkpoint);
     returns [(label, final metrics, run directory)]. ``made``: what rundir.new_run_dir made for the first."""
     results, job = [], JobClock(len(runs))
+    resumable = [comm.on_root(job_resumable, i, d) for i, (_, _, d) in enumerate(runs)]  # all before either trains
     for index, (label, run_config, directory) in enumerate(runs):
         job.start_run(index)
-        resumable = comm.on_root(rundir.resumable, directory)
-        metrics, _ = train(run_config, directory, resume=resumable, comm=comm, job=job,
-                           made=made if index == 0 else None)  # the baseline's folder is made by train
+        metrics, _ = train_in_the_job(runs[0][2], run_config, directory, resume=resumable[index], comm=comm,
+                                      job=job, made=made if index == 0 else None)  # the baseline's: made by train
         results.append((label, metrics, directory))
     return results
 
@@ -802,15 +842,15 @@ def train_side_by_side(runs, run_dir, made):
     try:
         for directory in (run_dir, other_dir):  # a folder in use: that error alone, before a process is started
             rundir.RunLock(directory).check_free()
-        resumable = [rundir.resumable(d) for d in (run_dir, other_dir)]  # before either process starts
+        resumable = [job_resumable(i, d) for i, d in enumerate((run_dir, other_dir))]  # before either process starts
         dataset_root(config)  # checked, and the synthetic data generated, before two processes read it
         threads.set_threads(total - total // 2)
         shares = multiprocessing.get_context("spawn").Array("d", 2, lock=False)
-        with RunBeside(train, (other_config, other_dir, resumable[1], None, SharedClock(shares, 1)),
+        with RunBeside(train_in_the_job, (run_dir, other_config, other_dir, resumable[1], None, SharedClock(shares, 1)),
                        os.path.join(run_dir, "baseline.log"), total // 2, other_label,
                        f"python -m tinyrrn.train --resume {run_dir}") as other:
             clock = SharedClock(shares, 0, watch=other.check)
-            metrics, _ = train(config, run_dir, resume=resumable[0], job=clock)
+            metrics, _ = train_in_the_job(run_dir, config, run_dir, resume=resumable[0], job=clock)
             shares[0] = 1.0
             other_metrics, _ = other.wait(clock)
     except BaseException:
