@@ -197,8 +197,11 @@ class Trainer:
     DIVERGENCE_LOSS_FACTOR, DIVERGENCE_WEIGHT = 100.0, 1e6
     PLOT_EVERY_SECONDS = 30.0  # the training curve is redrawn after an epoch at most this often, and at the end
 
-    def __init__(self, config, run_dir, comm=None, removed_on_failure=False, job=None, resuming=False):
+    def __init__(self, config, run_dir, comm=None, removed_on_failure=False, job=None, resuming=False,
+                 resume_command=None):
         self.config, self.run_dir = config, run_dir
+        # what continues this run: --resume of its folder, or of the job it is part of
+        self.resume_command = resume_command or f"python -m tinyrrn.train --resume {run_dir}"
         self.job = job if job is not None else JobClock(1)  # run i of n, and the time the job has left
         self.plotted = (None, -math.inf)  # (epoch, time) training_curve.png was last drawn at
         self.removed_on_failure = removed_on_failure  # a new run directory, removed if no checkpoint is written
@@ -291,7 +294,7 @@ class Trainer:
                     path = self.save()
                     signum = max(self.comm.allgather(self.signals.received))  # the signal some rank received
                     raise signals.Interrupted(signum, path, f"checkpoint written to {path}; continue "
-                                              f"with python -m tinyrrn.train --resume {self.run_dir}")
+                                              f"with {self.resume_command}")
                 if ended == "max_steps":
                     self.save()  # in mid-epoch, not counted as done: a higher --max-steps goes on from here
                 else:
@@ -586,7 +589,7 @@ class Trainer:
 
 
 # -- the job ------------------------------------------------------------------------
-def train(config, run_dir=None, resume=False, comm=None, job=None, made=None):
+def train(config, run_dir=None, resume=False, comm=None, job=None, made=None, job_dir=None):
     """Train one model (on the ranks of ``comm``, default one process); returns (final metrics, run_dir).
 
     The run directory is locked while it trains. ``resume``: continue from its checkpoint.npz,
@@ -594,10 +597,14 @@ def train(config, run_dir=None, resume=False, comm=None, job=None, made=None):
     are taken from ``config``, said and recorded in config.json. A signal writes a checkpoint and
     raises signals.Interrupted. ``job`` (a JobClock): the job this run is part of, for its progress line.
     ``made``: what rundir.new_run_dir made for ``run_dir`` (without ``run_dir``, a new one is made here).
+    ``job_dir``: the folder whose --resume continues this run, named in the messages that say how to go on
+    (default ``run_dir``; the main job's for its baseline: --resume of the baseline's own folder would train
+    it alone and never print the comparison).
     """
     comm = comm if comm is not None else parallel.Communicator()
     if run_dir is None:
         run_dir, made = comm.on_root(rundir.new_run_dir, config)
+    resume_command = f"python -m tinyrrn.train --resume {job_dir or run_dir}"
     path = os.path.join(run_dir, "checkpoint.npz")
     # a new run that fails before its first checkpoint leaves nothing behind (never a folder it did not make)
     if made is None and not resume and not comm.on_root(os.path.exists, run_dir):
@@ -608,14 +615,15 @@ def train(config, run_dir=None, resume=False, comm=None, job=None, made=None):
     try:
         if comm.on_root(rundir.resumable, run_dir) != resume:  # asked under the lock: the folder is this process's
             raise UsageError(f"{path}: no checkpoint to resume from ({run_dir} holds no run)" if resume else
-                             f"{run_dir}: holds a run already (its checkpoint.npz): resume it with python -m "
-                             f"tinyrrn.train --resume {run_dir}, or start a new run in another folder")
+                             f"{run_dir}: holds a run already (its checkpoint.npz): resume it with "
+                             f"{resume_command}, or start a new run in another folder")
         saved = comm.on_root(checkpoint.load, path) if resume else None  # read once, sent to every rank
         if resume:
             checkpoint.check_meta(path, saved[1], Trainer.RESUME_META)
             saved_settings(path, saved[1])
         changes = comm.on_root(_changes_on_resume, config, run_dir, saved[1]) if resume else None
-        trainer = Trainer(config, run_dir, comm=comm, removed_on_failure=made is not None, job=job, resuming=resume)
+        trainer = Trainer(config, run_dir, comm=comm, removed_on_failure=made is not None, job=job, resuming=resume,
+                          resume_command=resume_command)
         if resume:
             trainer.restore(*saved, path)
         if comm.is_root:
@@ -639,8 +647,7 @@ def train(config, run_dir=None, resume=False, comm=None, job=None, made=None):
         except OSError as err:  # a full disk, a file-size limit: the file named, and what is kept
             if trainer.saved_at and not os.path.isfile(path):  # the folder itself was lost: nothing is kept
                 raise
-            resume_hint = f"; once fixed, continue with python -m tinyrrn.train --resume {run_dir}" \
-                if trainer.saved_at else ""
+            resume_hint = f"; once fixed, continue with {resume_command}" if trainer.saved_at else ""
             raise TrainingError(f"{cli.describe(err)}; {trainer.kept()}{resume_hint}") from None
         finished = True
         return metrics, run_dir
@@ -805,18 +812,15 @@ def job_resumable(index, directory):
 
 
 def train_in_the_job(job_dir, config, run_dir, *args, **kwargs):
-    """``train`` for a run of the main job in ``job_dir``: its messages that say how to go on (a signal, a full
-    disk) name the job's command, --resume JOB_DIR, which continues both runs and prints both errors, not
-    --resume RUN_DIR, which would train the baseline alone. A signal that stopped it at once (in its start-up,
-    or a second Ctrl-C) is given that command too, once the job has a checkpoint to go on from."""
+    """``train`` for a run of the main job in ``job_dir``, its messages naming the job's --resume (see train's
+    ``job_dir``). A signal that stopped it at once (in its start-up, or a second Ctrl-C) is given that command
+    too, once the job has a checkpoint to go on from."""
     try:
-        return train(config, run_dir, *args, **kwargs)
-    except (signals.Interrupted, cli.Failure) as err:
-        own, job = (f"python -m tinyrrn.train --resume {folder}" for folder in (run_dir, job_dir))
-        err.args = tuple(arg.replace(own, job) if isinstance(arg, str) else arg for arg in err.args)
-        if (isinstance(err, signals.Interrupted) and job not in str(err)
-                and os.path.isfile(os.path.join(job_dir, "checkpoint.npz"))):
-            err.args = (f"{err}; the checkpoints written so far are kept: continue with {job}",)
+        return train(config, run_dir, *args, job_dir=job_dir, **kwargs)
+    except signals.Interrupted as err:
+        command = f"python -m tinyrrn.train --resume {job_dir}"
+        if command not in str(err) and os.path.isfile(os.path.join(job_dir, "checkpoint.npz")):
+            err.args = (f"{err}; the checkpoints written so far are kept: continue with {command}",)
         raise
 
 
