@@ -712,3 +712,17 @@ def test_torchs_default_keywords_of_functional_ops(torch):
             ours = F.cross_entropy(x, Tensor(labels), None, size_average, -1, reduce)
             theirs = torch.nn.functional.cross_entropy(t, torch.from_numpy(labels), None, size_average, -1, reduce)
             numpy.testing.assert_allclose(ours.numpy(), theirs.numpy(), rtol=1e-12)
+
+
+@pytest.mark.cpu_only("compares host arrays with torch")
+@pytest.mark.parametrize("dtype, base, exponent", [("float16", [65504.0, -65504.0], 2.0), ("float32", [3e38], 2.0),
+                                                   ("float32", [1.4e-45, 6e-8], None)])
+def test_pow_gradient_groups_as_torchs_at_the_extremes(dtype, base, exponent):
+    """torch's pow backward is g * (e * x ** (e - 1)): e * x overflows to inf before g scales it, and at a tiny x
+    (x ** x) e * inf is inf where (g * e) * inf, g * e underflowing to 0, was NaN."""
+    data = numpy.array(base, dtype)
+    g = numpy.full(data.shape, 0.125, dtype)
+    ours, theirs = Tensor(data.copy(), requires_grad=True), torch.tensor(data.copy(), requires_grad=True)
+    (ours ** (exponent if exponent is not None else ours)).backward(Tensor(g))
+    (theirs ** (exponent if exponent is not None else theirs)).backward(torch.tensor(g))
+    numpy.testing.assert_array_equal(ours.grad, theirs.grad.numpy())
