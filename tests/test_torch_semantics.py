@@ -726,3 +726,16 @@ def test_pow_gradient_groups_as_torchs_at_the_extremes(dtype, base, exponent):
     (ours ** (exponent if exponent is not None else ours)).backward(Tensor(g))
     (theirs ** (exponent if exponent is not None else theirs)).backward(torch.tensor(g))
     numpy.testing.assert_array_equal(ours.grad, theirs.grad.numpy())
+
+
+@pytest.mark.cpu_only("compares host arrays with torch")
+@pytest.mark.parametrize("axis", [None, 1])
+def test_float16_mean_over_more_than_65504_values_has_torchs_gradient(axis):
+    """torch divides the gradient by the count in float32; tinyrrn divided it by the count cast to float16
+    (inf past 65504), so every gradient was 0."""
+    data = numpy.ones((2, 70000), "float16")
+    ours, theirs = Tensor(data.copy(), requires_grad=True), torch.tensor(data.copy(), requires_grad=True)
+    ours.mean(axis).sum().backward()
+    theirs.mean(axis).sum().backward()
+    assert theirs.grad.numpy().min() > 0
+    numpy.testing.assert_array_equal(ours.grad, theirs.grad.numpy())
