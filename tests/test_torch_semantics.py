@@ -739,3 +739,17 @@ def test_float16_mean_over_more_than_65504_values_has_torchs_gradient(axis):
     theirs.mean(axis).sum().backward()
     assert theirs.grad.numpy().min() > 0
     numpy.testing.assert_array_equal(ours.grad, theirs.grad.numpy())
+
+
+@pytest.mark.cpu_only("compares host arrays with torch")
+def test_float16_cross_entropy_mean_over_more_than_65504_probability_rows_as_torch():
+    """torch divides the summed loss and its gradient by the row count in float32; tinyrrn held the count in
+    float16 (inf): the loss was inf / inf = NaN (torch inf) and every gradient 0."""
+    rng = numpy.random.default_rng(0)
+    logits, target = rng.standard_normal((70000, 3)).astype("float16"), numpy.full((70000, 3), 1 / 3, "float16")
+    ours, theirs = Tensor(logits.copy(), requires_grad=True), torch.tensor(logits.copy(), requires_grad=True)
+    loss, their_loss = F.cross_entropy(ours, Tensor(target)), tf.cross_entropy(theirs, torch.tensor(target))
+    assert loss.dtype == numpy.float16 and loss.item() == their_loss.item()
+    loss.backward()
+    their_loss.backward()
+    numpy.testing.assert_allclose(ours.grad, theirs.grad.numpy(), rtol=2e-3, atol=1e-7)
