@@ -44,6 +44,35 @@ def test_pooling(rng, kernel, stride, padding):
         assert_same(x.grad, tx.grad)
 
 
+# (float16 statistics in training are left out: there torch rounds the batch mean to float16, 3000.1 to 3000)
+@pytest.mark.parametrize("stats_dtype,training", [("float32", True), ("float32", False), ("float16", False)])
+def test_float16_batch_norm_keeps_its_statistics_in_float32_as_torch(rng, training, stats_dtype):
+    """A channel whose variance (or 1/std) is past float16's range: torch computes the per-channel statistics
+    in float32 and rounds only the output; tinyrrn rounded the variance to float16 (inf), so that every
+    output of the channel was 0, and the gradients too."""
+    data = (rng.standard_normal((4, 3, 5, 5)) * 100).astype("float16")
+    data[0, 0, 0, 0] = 60000.0  # variance about 5e7
+    data[:, 1] = 3000.0 + data[:, 1] / 30  # |mean| / std about 1000: x * scale + shift cancels
+    data[:, 2] /= 1e4  # variance about 1e-4: 1/std in float16 range, var + eps close to its ulp
+    x, tx = Tensor(on_device(data), requires_grad=True), torch.tensor(data, requires_grad=True)
+    w, tw = Tensor(on_device(numpy.array([1.5, 2.0, 0.5], stats_dtype)), requires_grad=True), \
+        torch.tensor(numpy.array([1.5, 2.0, 0.5], stats_dtype), requires_grad=True)
+    mean, var = numpy.array([0.0, 3000.0, 0.0], stats_dtype), numpy.array([5e4, 1e-2, 1e-4], stats_dtype)
+    tmean, tvar = torch.tensor(mean), torch.tensor(var)
+    mean, var = on_device(mean), on_device(var)
+    y = F.batch_norm(x, mean, var, w, None, training)
+    ty = tf.batch_norm(tx, tmean, tvar, tw, None, training)
+    assert numpy.isfinite(host(y.data)).all()
+    assert_same(y.data, ty, rtol=2e-3, atol=2e-3)
+    assert_same(mean, tmean, rtol=1e-3)
+    assert_same(var, tvar, rtol=1e-3)
+    g = rng.standard_normal(y.shape).astype("float16")
+    y.backward(on_device(g))
+    ty.backward(torch.tensor(g))
+    assert_same(x.grad, tx.grad, rtol=2e-2, atol=2e-2)
+    assert_same(w.grad, tw.grad, rtol=2e-2, atol=2e-1)
+
+
 @pytest.mark.parametrize("training", [True, False])
 def test_batch_norm(rng, training):
     (x, tx), (w, tw), (b, tb) = both(rng, 4, 5, 6, 7), both(rng, 5), both(rng, 5)

@@ -298,3 +298,18 @@ def test_a_torch_optimizer_state_is_refused_saying_the_formats_differ(torch, nam
         ours.load_state_dict(theirs.state_dict())
     with pytest.raises(ValueError, match=r"expected tinyrrn's optimiser state .*got list"):
         ours.load_state_dict([])
+
+
+@pytest.mark.cpu_only("compares host arrays with torch")
+@pytest.mark.parametrize("settings", [dict(lr=0.1), dict(lr=0.1, momentum=0.9), dict(lr=0.1, momentum=0.9, dampening=0.5)])
+def test_sgd_without_weight_decay_keeps_an_infinite_parameter_infinite_as_torch(torch, settings):
+    """torch adds weight_decay * p only when weight_decay is not 0; 0 * inf would turn an overflowed (or
+    inf-gradient) parameter into NaN, silently."""
+    start = numpy.array([numpy.inf, -numpy.inf, 1.0])
+    ours, theirs = Tensor(start.copy(), requires_grad=True), torch.tensor(start.copy(), requires_grad=True)
+    ours_sgd, their_sgd = optim.SGD([ours], **settings), torch.optim.SGD([theirs], **settings)
+    for _ in range(2):
+        ours.grad, theirs.grad = numpy.ones(3), torch.ones(3, dtype=torch.float64)
+        ours_sgd.step()
+        their_sgd.step()
+    numpy.testing.assert_allclose(ours.data, theirs.detach().numpy(), rtol=1e-12)

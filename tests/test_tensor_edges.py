@@ -719,3 +719,19 @@ def test_requires_grad_is_a_bool_as_torch(torch, value):
     with pytest.raises(RuntimeError, match="must be a bool"):
         ours.requires_grad = value
     assert ours.requires_grad is False
+
+
+# -- graph shapes in backward ----------------------------------------------------------------------------
+@pytest.mark.parametrize("switch", ["on", "off"])
+def test_requires_grad_switched_after_the_forward_pass_as_torch(torch, switch):
+    """A leaf switched on after the forward pass was not in the graph: torch leaves its grad None (tinyrrn gave it
+    a gradient); one switched off gets none either."""
+    def run(make):
+        x, w = make([1.0, 2.0], requires_grad=switch == "off"), make([3.0, 4.0], requires_grad=True)
+        y = (x * w).sum()
+        x.requires_grad = switch == "on"
+        y.backward()
+        return x.grad, w.grad
+    ours, theirs = run(Tensor), run(lambda v, **k: torch.tensor(v, dtype=torch.float64, **k))
+    assert ours[0] is None and theirs[0] is None
+    assert host(ours[1]).tolist() == theirs[1].tolist() == [1.0, 2.0]

@@ -712,3 +712,44 @@ def test_torchs_default_keywords_of_functional_ops(torch):
             ours = F.cross_entropy(x, Tensor(labels), None, size_average, -1, reduce)
             theirs = torch.nn.functional.cross_entropy(t, torch.from_numpy(labels), None, size_average, -1, reduce)
             numpy.testing.assert_allclose(ours.numpy(), theirs.numpy(), rtol=1e-12)
+
+
+@pytest.mark.cpu_only("compares host arrays with torch")
+@pytest.mark.parametrize("dtype, base, exponent", [("float16", [65504.0, -65504.0], 2.0), ("float32", [3e38], 2.0),
+                                                   ("float32", [1.4e-45, 6e-8], None)])
+def test_pow_gradient_groups_as_torchs_at_the_extremes(dtype, base, exponent):
+    """torch's pow backward is g * (e * x ** (e - 1)): e * x overflows to inf before g scales it, and at a tiny x
+    (x ** x) e * inf is inf where (g * e) * inf, g * e underflowing to 0, was NaN."""
+    data = numpy.array(base, dtype)
+    g = numpy.full(data.shape, 0.125, dtype)
+    ours, theirs = Tensor(data.copy(), requires_grad=True), torch.tensor(data.copy(), requires_grad=True)
+    (ours ** (exponent if exponent is not None else ours)).backward(Tensor(g))
+    (theirs ** (exponent if exponent is not None else theirs)).backward(torch.tensor(g))
+    numpy.testing.assert_array_equal(ours.grad, theirs.grad.numpy())
+
+
+@pytest.mark.cpu_only("compares host arrays with torch")
+@pytest.mark.parametrize("axis", [None, 1])
+def test_float16_mean_over_more_than_65504_values_has_torchs_gradient(axis):
+    """torch divides the gradient by the count in float32; tinyrrn divided it by the count cast to float16
+    (inf past 65504), so every gradient was 0."""
+    data = numpy.ones((2, 70000), "float16")
+    ours, theirs = Tensor(data.copy(), requires_grad=True), torch.tensor(data.copy(), requires_grad=True)
+    ours.mean(axis).sum().backward()
+    theirs.mean(axis).sum().backward()
+    assert theirs.grad.numpy().min() > 0
+    numpy.testing.assert_array_equal(ours.grad, theirs.grad.numpy())
+
+
+@pytest.mark.cpu_only("compares host arrays with torch")
+def test_float16_cross_entropy_mean_over_more_than_65504_probability_rows_as_torch():
+    """torch divides the summed loss and its gradient by the row count in float32; tinyrrn held the count in
+    float16 (inf): the loss was inf / inf = NaN (torch inf) and every gradient 0."""
+    rng = numpy.random.default_rng(0)
+    logits, target = rng.standard_normal((70000, 3)).astype("float16"), numpy.full((70000, 3), 1 / 3, "float16")
+    ours, theirs = Tensor(logits.copy(), requires_grad=True), torch.tensor(logits.copy(), requires_grad=True)
+    loss, their_loss = F.cross_entropy(ours, Tensor(target)), tf.cross_entropy(theirs, torch.tensor(target))
+    assert loss.dtype == numpy.float16 and loss.item() == their_loss.item()
+    loss.backward()
+    their_loss.backward()
+    numpy.testing.assert_allclose(ours.grad, theirs.grad.numpy(), rtol=2e-3, atol=1e-7)

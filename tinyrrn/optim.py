@@ -38,14 +38,15 @@ def adam_update_with_decay(param, grad, exp_avg, exp_avg_sq, beta1, beta2, step_
 
 
 def sgd_update(param, grad, lr, weight_decay):
-    """One SGD step in place without momentum, as torch.optim.SGD: p -= lr (g + weight_decay p)."""
-    param -= lr * (grad + weight_decay * param)
+    """One SGD step in place without momentum, as torch.optim.SGD: p -= lr (g + weight_decay p). The decay term
+    is added only when weight_decay is not 0, as torch: 0 * p would turn an infinite parameter into NaN."""
+    param -= lr * (grad + weight_decay * param if weight_decay else grad)
 
 
 def sgd_momentum_update(param, grad, momentum_buffer, lr, momentum, weight_decay):
     """One SGD step in place with momentum, as torch.optim.SGD: b = momentum b + g (b starts at 0), p -= lr b."""
     momentum_buffer *= momentum
-    momentum_buffer += grad + weight_decay * param
+    momentum_buffer += grad + weight_decay * param if weight_decay else grad  # no 0 * inf, as in sgd_update
     param -= lr * momentum_buffer
 
 

@@ -164,6 +164,7 @@ class Tensor:
         self._grad = None
         self._requires_grad = requires_grad
         self.parents = ()
+        self.parents_took_grad = ()  # per parent, whether it required grad at the forward pass
         self.backward_fn = None
         self.op = None
         self._version = [0]  # in-place changes of data (x += y, an optimiser's step, load_state_dict), shared
@@ -352,8 +353,8 @@ class Tensor:
                                    f"inplace operation: the input of shape {tuple(changed.shape)} of {node.op!r} "
                                    "was changed (an optimiser's step?) after the forward pass; its gradient would "
                                    "mix the old and new values. Run the forward pass again after the change.")
-            for parent, pg in zip(node.parents, node.backward_fn(g)):
-                if pg is None or not parent.requires_grad:
+            for parent, took_grad, pg in zip(node.parents, node.parents_took_grad, node.backward_fn(g)):
+                if pg is None or not (took_grad and parent.requires_grad):  # a leaf switched on later: not in the graph
                     continue
                 if pg.shape != parent.shape:
                     raise RuntimeError(f"{node.op}: backward returned a gradient of shape {tuple(pg.shape)} "
@@ -363,7 +364,7 @@ class Tensor:
                 key = id(parent)
                 grads[key] = pg if key not in grads else grads[key] + pg
             if not retain_graph:
-                node.parents, node.backward_fn = (), _freed  # free saved buffers
+                node.parents, node.parents_took_grad, node.backward_fn = (), (), _freed  # free saved buffers
 
 
 def _freed(g):
@@ -394,13 +395,13 @@ def _leaf_gradient(g, handed_out):
 def _topological_order(root):
     """Nodes reachable from ``root``, parents before children, without recursion."""
     order, visited = [], {id(root)}
-    stack = [(root, iter(root.parents))]
+    stack = [(root, zip(root.parents, root.parents_took_grad))]
     while stack:
         node, parents = stack[-1]
-        for parent in parents:
-            if id(parent) not in visited and parent.requires_grad:
+        for parent, took_grad in parents:
+            if id(parent) not in visited and took_grad and parent.requires_grad:
                 visited.add(id(parent))
-                stack.append((parent, iter(parent.parents)))
+                stack.append((parent, zip(parent.parents, parent.parents_took_grad)))
                 break
         else:
             stack.pop()
@@ -417,6 +418,7 @@ def make_result(data, parents, backward_fn, op, view_of=None):
     if is_grad_enabled() and any(p.requires_grad for p in parents):
         out._requires_grad = True
         out.parents = tuple(parents)
+        out.parents_took_grad = tuple(p.requires_grad for p in parents)
         out.parent_versions = tuple(p.version for p in parents)
         out.forward_version = out.version
         out.backward_fn = backward_fn

@@ -232,7 +232,7 @@ def pow(base, exponent):
     def backward(g):
         ga = gb = None
         if a.requires_grad:  # e - (e != 0) is e - 1, but 0 where e == 0: 0 ** -1 never appears
-            ga = unbroadcast(g * e * x ** (e - (e != 0)), a.shape)
+            ga = unbroadcast(g * (e * x ** (e - (e != 0))), a.shape)
         if b.requires_grad:
             zero = (x == 0) & (e >= 0)
             gb = unbroadcast(g * xp.where(zero, 0, out * xp.log(xp.where(zero, 1, x))), b.shape)

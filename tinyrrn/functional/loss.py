@@ -120,7 +120,8 @@ def cross_entropy(logits, target, weight=None, size_average=None, ignore_index=-
         mix = target.astype(dtype) * (1 - label_smoothing) + label_smoothing / classes
         w = w if weight is None else w.astype(dtype).reshape(per_class)
         coefficients = mix * w
-        count = xp.full((), logits.numel() // max(classes, 1), dtype=dtype)  # the mean is over positions
+        count = xp.full((), logits.numel() // max(classes, 1),  # the mean is over positions; float16's count
+                        dtype="float32" if dtype == "float16" else dtype)  # in float32, as PyTorch (65504 is its max)
     elif target.dtype.kind in "iu":
         if target.dtype not in ("int64", "uint8"):
             raise DtypeError(f"cross_entropy: expected target dtype to be int64 (Long) or uint8 (Byte), as "

@@ -14,6 +14,7 @@ import numpy
 from .. import backend, threads
 from ..tensor import Tensor, make_result
 from ._util import ArgumentError, check_float, check_tensors, flag, number
+from .elementwise import astype
 
 
 def _rows(array):
@@ -24,12 +25,6 @@ def _rows(array):
     return moved.reshape(-1, array.shape[1])
 
 
-def _sums_dtype(dtype):
-    """What the per-channel sums add in: float16 in float32 (as PyTorch; float16 overflows at 65504),
-    other floats in their own dtype (None)."""
-    return "float32" if dtype == "float16" else None
-
-
 def _sum_over_rows(block):
     """Sum over the rows of a (rows, C) block. On NumPy by ``einsum``, not ``ones @ block``: NumPy holds
     the GIL through a vector-matrix product, so that the blocks of the other threads would wait for it.
@@ -38,19 +33,17 @@ def _sum_over_rows(block):
     batch norm + ReLU forward on an H200, batch 16: 0.43 ms a call so, 0.95 by a sum over axis 0,
     0.79 by einsum). With CUPY_TF32=1 this product, as every float32 product, rounds its inputs to TF32."""
     xp = backend.xp_of(block)
-    dtype = _sums_dtype(block.dtype)
     if xp is numpy:
-        return numpy.einsum("ij->j", block, dtype=dtype)
-    block = block.astype(dtype, copy=False) if dtype else block
+        return numpy.einsum("ij->j", block)
     return (xp.ones((1, block.shape[0]), block.dtype) @ block).reshape(-1)
 
 
 def _dot_over_rows(a, b):
     """sum(a * b) over the rows of two (rows, C) blocks; on CuPy the product, then _sum_over_rows."""
-    xp, dtype = backend.xp_of(a), _sums_dtype(a.dtype)
+    xp = backend.xp_of(a)
     if xp is numpy:
-        return numpy.einsum("ij,ij->j", a, b, dtype=dtype)
-    return _sum_over_rows(xp.multiply(a, b, dtype=dtype) if dtype else a * b)
+        return numpy.einsum("ij,ij->j", a, b)
+    return _sum_over_rows(a * b)
 
 
 def _column_sums(rows):
@@ -254,6 +247,11 @@ def _side_by_side(rows):
 
 
 def _batch_norm(x, running_mean, running_var, weight, bias, training, momentum, eps, reduce, relu, other=None):
+    if x.dtype == "float16":  # computed in float32 and rounded once, as PyTorch: in float16 a channel's variance
+        # overflows at 65504 and x * scale + shift loses the output to rounding when |mean| >> std
+        wide = [None if t is None else astype(t, "float32") for t in (x, weight, bias, other)]
+        return astype(_batch_norm(wide[0], running_mean, running_var, wide[1], wide[2], training, momentum, eps,
+                                  reduce, relu, wide[3]), "float16")
     name = "batch_norm_add_relu" if other is not None else "batch_norm_relu" if relu else "batch_norm"
     xp = backend.xp_of(x.data)
     rows = _rows(x.data)
@@ -287,7 +285,7 @@ def _batch_norm(x, running_mean, running_var, weight, bias, training, momentum, 
             update_running_stats(running_mean, running_var, mean, var, count, momentum)
     else:  # fixed statistics
         reduce = _no_reduction
-        mean, var = running_mean.copy(), running_var.copy()
+        mean, var = running_mean.astype(rows.dtype), running_var.astype(rows.dtype)  # copies (float16 ones widened)
         wide_mean = repeated(mean)
     inv_std = 1 / xp.sqrt(var + eps)
     scale = _gamma(weight, inv_std) * inv_std

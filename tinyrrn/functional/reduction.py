@@ -40,4 +40,10 @@ def mean(x, axis=None, keepdims=False, *, dim=None, keepdim=None, dtype=None):
     for a in axes:
         count *= x.shape[a]
     out = x.data.mean(axis=axes, keepdims=keepdims, dtype="float64").astype(x.dtype)  # as accurate_sum
-    return make_result(out, (x,), lambda g: (_expand(g / count, x, axes, keepdims),), "mean")
+    return make_result(out, (x,), lambda g: (_expand(_divided(g, count), x, axes, keepdims),), "mean")
+
+
+def _divided(g, count):
+    """g / count; float16 in float32, as PyTorch's scalar arithmetic (in float16 a count past 65504 is inf,
+    and every gradient 0)."""
+    return (g.astype("float32") / count).astype(g.dtype) if g.dtype == "float16" else g / count
