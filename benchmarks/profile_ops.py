@@ -5,8 +5,8 @@
 --model resnet50 times ResNet-50 on (batch, 3, size, size) images; --model main the main job's model
 (``python -m tinyrrn.train`` with no arguments: resnet_small with a temporal skip at block2, clips
 of T = 2 frames of 40x40, 12 classes); --model baseline the main job's no-skip baseline (the same
-backbone, frame-wise: chunks of one frame, T times as many per batch as the main model's clips,
-so --batch 8 times 16 frames as the main model does). A step is the trainer's: forward, cross-entropy, backward,
+backbone, frame-wise: chunks of one frame, T per clip of --batch, so that --batch 8 gives it the 16
+frames the main model's 8 clips hold). A step is the trainer's: forward, cross-entropy, backward,
 Adam's step and zero_grad.
 
 First the step is timed whole (--steps steps after --warmup), and on a GPU also the host's part:

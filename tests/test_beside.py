@@ -220,6 +220,31 @@ def test_a_stop_while_the_baseline_trains_names_the_command_that_continues_the_j
     assert last.endswith(f"continue with python -m tinyrrn.train --resume {run_dir}"), last
 
 
+def test_a_stop_in_the_baselines_final_evaluation_names_the_command_that_continues_the_job(tiny_data, tmp_path,
+                                                                                         monkeypatch, capsys):
+    """In turn, Ctrl-C during the baseline's final test evaluation: 'runs the evaluation again' names the job's
+    --resume, not the baseline's folder (docs10: that message was built from the baseline's own folder)."""
+    made, original = [], training.Trainer
+
+    def interrupted_in_the_seconds_evaluation(*args, **kwargs):
+        trainer = original(*args, **kwargs)
+        made.append(trainer)
+        if len(made) == 2:
+            evaluate = trainer.final_evaluation
+
+            def then_ctrl_c():
+                result = evaluate()
+                os.kill(os.getpid(), signal.SIGINT)
+                return result
+            trainer.final_evaluation = then_ctrl_c
+        return trainer
+    monkeypatch.setattr(training, "Trainer", interrupted_in_the_seconds_evaluation)
+    assert training.main(job_args(tiny_data, tmp_path, "--threads", "1", "--epochs", "1")) == 130
+    run_dir = the_run(tmp_path)
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    assert last.endswith(f"python -m tinyrrn.train --resume {run_dir} runs the evaluation again"), last
+
+
 def test_a_stop_before_the_baseline_trains_says_how_to_continue_the_job(tiny_data, tmp_path, monkeypatch, capsys):
     """In turn, SIGTERM after the skip run has finished and before the baseline's training loop (its start-up:
     no checkpoint is written) ends in a line that says how to go on, not in 'stopped by SIGTERM' alone."""

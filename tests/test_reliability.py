@@ -1254,16 +1254,24 @@ def test_a_bad_tinyrrn_threads_is_one_line_naming_the_variable_not_a_flag_never_
     assert one_error_line(capsys) == f"error: TINYRRN_THREADS={value!r}: expected a positive whole number of threads"
 
 
-@pytest.mark.parametrize("flags, says", [(["--out", "elsewhere"], "--out"), (["--name", "other"], "--name"),
-                                         (["--out", "o", "--name", "n"], "--out and --name")])
+@pytest.mark.parametrize("flags, says", [(["--out", "elsewhere"], "--out names"), (["--name", "other"], "--name names"),
+                                         (["--out", "o", "--name", "n"], "--out and --name name")])
 def test_resume_refuses_out_and_name_which_would_record_a_folder_the_run_is_not_in(flags, says, tmp_path, capsys):
     # they were taken silently: the run went on in RUN_DIR while its config.json said "out": "elsewhere"
     run = str(tmp_path / "run")
     assert training.main(["--resume", run, "--epochs", "2", *flags]) == cli.EXIT_USAGE
-    assert one_error_line(capsys) == (f"error: --resume {run}: the run goes on in its own folder; {says} name the "
-                                      "folder of a new run: leave them out")
+    assert one_error_line(capsys) == (f"error: --resume {run}: the run goes on in its own folder; {says} the "
+                                      f"folder of a new run: leave {'them' if ' and ' in says else 'it'} out")
     assert not os.path.exists(run)
     toml = tmp_path / "settings.toml"
     toml.write_text('out = "elsewhere"\n')
     assert training.main(["--resume", run, "--config", str(toml)]) == cli.EXIT_USAGE
-    assert f"{toml}: out name the folder of a new run" in one_error_line(capsys)
+    assert f"{toml}: out names the folder of a new run" in one_error_line(capsys)
+
+
+def test_a_preset_given_with_resume_keeps_the_runs_own_name(tmp_path):
+    # docs10: --preset set "name" also when resuming, and config.json then recorded another run's name
+    preset = sorted(configuration.PRESETS)[0]
+    given, resume, _ = configuration.requested(["--resume", str(tmp_path / "run"), "--preset", preset])
+    assert resume == str(tmp_path / "run") and "name" not in given
+    assert configuration.requested(["--preset", preset, "--data", str(tmp_path)])[0]["name"] == preset

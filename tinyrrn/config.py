@@ -4,8 +4,9 @@ Precedence: defaults < --preset < --config FILE.toml < explicit flags.
 
 Every setting is either one that defines the run (``DEFINES_RUN``: the model, the data or the
 trajectory; a resumed run refuses to change it, by name) or one that may change when a run is
-resumed (``MAY_CHANGE``: applied, and recorded in the run's config.json). A setting in neither
-list is refused until someone classifies it.
+resumed (``MAY_CHANGE``: applied, and recorded in the run's config.json), except the two that
+name a new run's folder (``RUN_FOLDER``: a resumed run stays in its own, so they are refused with
+--resume). A setting in neither list is refused until someone classifies it.
 """
 import argparse
 import json
@@ -160,8 +161,8 @@ def parser():
     a("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR from its last checkpoint; flags given "
       "with it may change only " + ", ".join("--" + key.replace("_", "-") for key in MAY_CHANGE
                                               if key not in RUN_FOLDER)
-      + " (config.MAY_CHANGE; recorded in config.json), and are refused if they change the model, the data "
-      "or the trajectory")
+      + " (recorded in config.json), and are refused if they change the model, the data or the trajectory; "
+      "--out and --name are refused (the run goes on in its own folder)")
     a("--data", help="dataset root in UCF-101 layout (Class/v_Class_gGG_cCC.avi); default: the built-in synthetic "
       f"dataset, generated once into {os.path.join(user_cache(), 'synthetic-v*')}")
     a("--list-dir", dest="list_dir", help="folder of the split files (default DATA/ucfTrainTestlist)")
@@ -224,7 +225,8 @@ def parser():
     a("--out", help=f"folder that holds run directories ({_default('out')})")
     a("--name", help="run name: the run directory is OUT/<date>-<name> (default: the preset's name, else "
       "synthetic-SKIP-TT or ucf101-SKIP-TT)")
-    a("--cache-dir", dest="cache_dir", help=f"on-disk cache of decoded frames ({_default('cache_dir')})")
+    a("--cache-dir", dest="cache_dir", help=f"folder of the on-disk cache of decoded frames and frame counts; one "
+      f"that cannot be written is warned about and the run goes on ({_default('cache_dir')})")
     a("--max-steps", dest="max_steps", type=int, help="stop after this many updates (smoke tests; default: no limit)")
     a("--log-every", dest="log_every", type=int, help=f"updates between log lines ({_default('log_every')})")
     a("--baseline", dest="baseline", action="store_true",
@@ -314,7 +316,8 @@ def requested(argv=None):
     preset = args.pop("preset", None)
     if preset:
         given.update(PRESETS[preset])
-        given["name"] = preset
+        if not resume:  # a preset names a new run's folder; a resumed run keeps its own name
+            given["name"] = preset
     config_file = args.pop("config", None)
     from_file = load_toml(config_file) if config_file else {}
     given.update(from_file)
@@ -323,8 +326,9 @@ def requested(argv=None):
         moving = [("--" if key in args else f"{config_file}: ") + key for key in RUN_FOLDER
                   if key in args or key in from_file]
         if moving:
+            one = len(moving) == 1
             raise UsageError(f"--resume {resume}: the run goes on in its own folder; {' and '.join(moving)} "
-                             "name the folder of a new run: leave them out")
+                             f"name{'s' if one else ''} the folder of a new run: leave {'it' if one else 'them'} out")
     for key in PATHS_OF_THE_RUN:  # recorded whole, so that a run resumes (and is compared) from any folder
         if isinstance(given.get(key), str):
             given[key] = os.path.abspath(os.path.expanduser(given[key]))

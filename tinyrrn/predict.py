@@ -43,7 +43,7 @@ def main(argv=None):
     p = ArgumentParser(prog="python -m tinyrrn.predict",
                        description="Top classes of a video (any container/codec ffmpeg reads).")
     p.add_argument("video", help="video file, e.g. v_Basketball_g01_c01.avi or clip.mp4")
-    p.add_argument("--checkpoint", required=True, help="checkpoint file or run directory (uses best.npz)")
+    p.add_argument("--checkpoint", required=True, help="checkpoint file or run directory (its best.npz; its checkpoint.npz when it has none)")
     p.add_argument("--top", type=at_least(1), default=5, help="how many classes to list")
     add_compute_flags(p)
     add_debug_flag(p)

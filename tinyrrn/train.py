@@ -301,8 +301,8 @@ class Trainer:
                     self.end_epoch()
         self.plot()
         path, message = os.path.join(self.run_dir, "checkpoint.npz"), (
-            f"stopped before the final test evaluation ended; {self.kept()}; python -m tinyrrn.train --resume "
-            f"{self.run_dir} runs the evaluation again")
+            f"stopped before the final test evaluation ended; {self.kept()}; {self.resume_command} runs the "
+            "evaluation again")
         signum = max(self.comm.allgather(self.signals.received))  # received after the last batch (validating)
         if signum:
             raise signals.Interrupted(signum, path, message)
@@ -819,7 +819,7 @@ def train_in_the_job(job_dir, config, run_dir, *args, **kwargs):
         return train(config, run_dir, *args, job_dir=job_dir, **kwargs)
     except signals.Interrupted as err:
         command = f"python -m tinyrrn.train --resume {job_dir}"
-        if command not in str(err) and os.path.isfile(os.path.join(job_dir, "checkpoint.npz")):
+        if "--resume" not in str(err) and os.path.isfile(os.path.join(job_dir, "checkpoint.npz")):
             err.args = (f"{err}; the checkpoints written so far are kept: continue with {command}",)
         raise
 

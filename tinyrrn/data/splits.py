@@ -5,7 +5,8 @@
 Files have CRLF line ends. Labels returned here are 0-based; a test video's label is its
 class folder's index. A train line must carry its label, as every official one does (a line
 without it is a damaged or hand-made list, refused naming file:line rather than labelled from
-its folder); a label a test line carries is checked against its folder the same way. Clips of one group (gGG) of a class share source footage, so a split
+its folder); a line's label, in either list, must be its class folder's index in classInd.txt.
+Clips of one group (gGG) of a class share source footage, so a split
 whose test groups also appear in its train list leaks and is refused. So are lists that name
 a video twice (compared as the case-insensitive resolver finds them: 'A/v.avi' and 'a/./V.AVI'
 are one video), or whose paths leave the dataset folder ('..', absolute paths: checked on the
