@@ -117,10 +117,10 @@ def test_a_run_beside_that_dies_is_said_at_once_and_the_job_ends_in_one_error(ti
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 1, out + err
     lines = err.strip().splitlines()
-    assert "Traceback" not in err and any(line.startswith("warning: no skip (context 1), trained beside this run, "
-                                                              "failed: its process ended with exit status -9") for line in lines), err
-    assert lines[-1].startswith("error: no skip (context 1), trained beside this run, failed: its process ended with "
-                                "exit status -9 (its output: "), err
+    said = "failed: its process ended with exit status -9 (killed: by the system's out-of-memory killer, or by hand)"
+    assert "Traceback" not in err and any(line.startswith(f"warning: no skip (context 1), trained beside this run, "
+                                                          f"{said}") for line in lines), err
+    assert lines[-1].startswith(f"error: no skip (context 1), trained beside this run, {said} (its output: "), err
     assert weights(the_run(tmp_path))[1]["updates"] == 60  # this run went on to its end
 
 

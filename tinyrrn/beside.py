@@ -132,7 +132,10 @@ class RunBeside:
         (before it could handle it: it was starting), or else failed."""
         if self.outcome is None and self.received and self.process.exitcode == -signal.SIGTERM:
             self.outcome = ("interrupted", signal.SIGTERM, None)
-        self.outcome = self.outcome or ("failed", f"its process ended with exit status {self.process.exitcode}")
+        code = self.process.exitcode
+        cause = (" (killed: by the system's out-of-memory killer, or by hand)" if code == -signal.SIGKILL else
+                 f" ({signals.name(-code)})" if code < 0 else "")
+        self.outcome = self.outcome or ("failed", f"its process ended with exit status {code}{cause}")
         return self.outcome
 
     def _join(self, clock=None):
