@@ -50,6 +50,16 @@ def test_learning_rate_schedules():
         learning_rate("cyclic", 0.1, 0, 1)
 
 
+@pytest.mark.parametrize("total", [2, 3, 4, 5, 7, 10, 11, 100])
+def test_step_schedule_takes_three_stages_one_per_third_of_the_updates(total):
+    """--schedule step, as its help says: x0.1 after each third of the updates, so lr, lr/10 and lr/100 (the
+    length of a third was rounded down to whole updates before: 10 updates gave a fourth stage, lr/1000, at the
+    last update, and 5 updates five stages)."""
+    rates = [learning_rate("step", 1.0, t, total) for t in range(total)]
+    assert rates == pytest.approx([0.1 ** (3 * t // total) for t in range(total)], rel=1e-12)  # update t: third 3t/T
+    assert min(rates) == pytest.approx(0.01 if total >= 3 else 0.1)
+
+
 @pytest.mark.parametrize("name", ["adam", "sgd"])
 def test_optimisers_match_torch(rng, name, torch):
     start = rng.standard_normal((5, 3)).astype("float32")
