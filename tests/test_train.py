@@ -50,6 +50,44 @@ def test_learning_rate_schedules():
         learning_rate("cyclic", 0.1, 0, 1)
 
 
+@pytest.mark.parametrize("total", [2, 3, 4, 5, 7, 10, 11, 100])
+def test_step_schedule_takes_three_stages_one_per_third_of_the_updates(total):
+    """--schedule step, as its help says: x0.1 after each third of the updates, so lr, lr/10 and lr/100 (the
+    length of a third was rounded down to whole updates before: 10 updates gave a fourth stage, lr/1000, at the
+    last update, and 5 updates five stages)."""
+    rates = [learning_rate("step", 1.0, t, total) for t in range(total)]
+    assert rates == pytest.approx([0.1 ** (3 * t // total) for t in range(total)], rel=1e-12)  # update t: third 3t/T
+    assert min(rates) == pytest.approx(0.01 if total >= 3 else 0.1)
+
+
+@pytest.mark.parametrize("total, warmup", [(1, 0), (7, 0), (30, 0), (7, 1), (7, 3), (30, 5)])
+def test_cosine_and_step_schedules_give_torchs_learning_rates(torch, total, warmup):
+    """cosine is torch's CosineAnnealingLR over the updates after the warm-up, which is torch's LinearLR from
+    lr / warmup up to lr; step with step_every is torch's StepLR."""
+    schedulers = torch.optim.lr_scheduler
+
+    def torch_rates(make):
+        optimiser = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=1.0)
+        scheduler, rates = make(optimiser), []
+        for _ in range(total):
+            rates.append(optimiser.param_groups[0]["lr"])
+            optimiser.step()
+            scheduler.step()
+        return rates
+
+    def cosine(optimiser):
+        decay = schedulers.CosineAnnealingLR(optimiser, T_max=total - warmup)
+        if not warmup:
+            return decay
+        ramp = schedulers.LinearLR(optimiser, start_factor=1 / warmup, end_factor=1.0, total_iters=warmup - 1)
+        return schedulers.SequentialLR(optimiser, [ramp, decay], milestones=[warmup])
+
+    rates = [learning_rate("cosine", 1.0, t, total, warmup=warmup) for t in range(total)]
+    assert rates == pytest.approx(torch_rates(cosine), rel=1e-12, abs=1e-15)
+    rates = [learning_rate("step", 1.0, t, total, step_every=warmup + 2) for t in range(total)]
+    assert rates == pytest.approx(torch_rates(lambda o: schedulers.StepLR(o, step_size=warmup + 2)), rel=1e-12)
+
+
 @pytest.mark.parametrize("name", ["adam", "sgd"])
 def test_optimisers_match_torch(rng, name, torch):
     start = rng.standard_normal((5, 3)).astype("float32")
