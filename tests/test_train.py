@@ -58,6 +58,12 @@ def test_step_schedule_takes_three_stages_one_per_third_of_the_updates(total):
     rates = [learning_rate("step", 1.0, t, total) for t in range(total)]
     assert rates == pytest.approx([0.1 ** (3 * t // total) for t in range(total)], rel=1e-12)  # update t: third 3t/T
     assert min(rates) == pytest.approx(0.01 if total >= 3 else 0.1)
+    # with a warm-up the thirds are those of the updates after it, as cosine's decay: the warm-up ends at lr,
+    # not at lr/10 (a warm-up of half the updates ended after the first third had passed)
+    warmup = total // 2
+    rates = [learning_rate("step", 1.0, t, total + warmup, warmup=warmup) for t in range(total + warmup)]
+    assert rates[warmup:] == pytest.approx([0.1 ** (3 * t // total) for t in range(total)], rel=1e-12)
+    assert rates[:warmup] == pytest.approx([(t + 1) / warmup for t in range(warmup)], rel=1e-12)
 
 
 @pytest.mark.parametrize("total, warmup", [(1, 0), (7, 0), (30, 0), (7, 1), (7, 3), (30, 5)])

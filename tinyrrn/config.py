@@ -203,8 +203,8 @@ def parser():
     a("--momentum", type=float, help=f"SGD momentum ({_default('momentum')})")
     a("--weight-decay", dest="weight_decay", type=float, help=f"L2 weight decay ({_default('weight_decay')})")
     a("--schedule", choices=("constant", "step", "cosine"),
-      help="learning-rate schedule over all updates: constant; step, x0.1 after each third of the updates; "
-           f"cosine, half a cosine from lr down to 0 at the end of training ({_default('schedule')})")
+      help="learning-rate schedule over the updates after --warmup: constant; step, x0.1 after each third of "
+           f"them; cosine, half a cosine from lr down to 0 at the end of training ({_default('schedule')})")
     a("--warmup", type=int, help=f"updates of linear learning-rate warm-up ({_default('warmup')})")
     a("--update-every", dest="update_every",
       help="chunks observed per update (e.g. 64) or a percentage of the training chunks (paper: 1%%); an update "

@@ -252,15 +252,17 @@ def learning_rate(schedule, base_lr, step, total_steps, warmup=0, step_every=Non
     """The learning rate at optimiser ``step`` (0-based) of ``total_steps``.
 
     constant: base_lr; step: times gamma every ``step_every`` steps (torch.optim.lr_scheduler.StepLR), or
-    without it after each third of ``total_steps`` (step t is in third 3t // total_steps: three stages, whatever
-    the total); cosine: cosine decay to 0. ``warmup`` steps ramp up linearly first.
+    without it after each third of the steps after the warm-up (step t is in third 3(t - warmup) // (total_steps
+    - warmup): three stages, whatever the total); cosine: cosine decay to 0 over the steps after the warm-up.
+    ``warmup`` steps ramp up linearly first.
     """
     if warmup and step < warmup:
         return base_lr * (step + 1) / warmup
     if schedule == "constant":
         return base_lr
     if schedule == "step":
-        return base_lr * gamma ** (step // step_every if step_every else 3 * step // max(1, total_steps))
+        thirds = 3 * (step - warmup) // max(1, total_steps - warmup)  # after the warm-up, as cosine
+        return base_lr * gamma ** (step // step_every if step_every else thirds)
     if schedule == "cosine":
         progress = (step - warmup) / max(1, total_steps - warmup)
         return base_lr * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
