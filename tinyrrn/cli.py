@@ -196,8 +196,8 @@ def _print_path_bytes():
     """Let printed paths carry their own bytes, also those that are not UTF-8 (Linux allows them; Python holds
     them as surrogates). Under most locales (en_US.UTF-8) stdout refused them, so a command that had done its
     work ended in "error: 'utf-8' codec can't encode ...", and stderr printed such a name as '\\udcff' escapes."""
-    for stream in (sys.stdout, sys.stderr):
-        if hasattr(stream, "reconfigure"):
+    for stream, own in ((sys.stdout, sys.__stdout__), (sys.stderr, sys.__stderr__)):
+        if stream is own and hasattr(stream, "reconfigure"):  # not a stream put in place by a caller (pytest's capture)
             stream.reconfigure(errors="surrogateescape")
 
 
