@@ -92,3 +92,15 @@ def test_a_video_of_10_bit_colour_is_read(tmp_path):
     writer.close()
     frames = read_sampled(path, every=2)
     assert frames.shape == (6, 24, 32, 3) and frames.dtype == np.uint8
+
+
+def test_an_avi_header_claiming_no_frames_is_counted_by_ffmpeg(tmp_path):
+    """Writers that stream an AVI leave its main header's total-frames field 0. Such a video decodes whole, yet
+    it was skipped as "zero frames" by data.check, train, evaluate, features and predict alike."""
+    path = index_video(str(tmp_path / "streamed.avi"), n=21)
+    with open(path, "r+b") as f:
+        f.seek(48)
+        f.write(b"\0\0\0\0")                              # dwTotalFrames of the AVI main header
+    with pytest.warns(UserWarning, match=r"header claims no frames; using the container's duration x frame rate: 21"):
+        assert frame_count(path) == 21
+    assert len(read_sampled(path, every=10)) == 3

@@ -1275,3 +1275,30 @@ def test_a_preset_given_with_resume_keeps_the_runs_own_name(tmp_path):
     given, resume, _ = configuration.requested(["--resume", str(tmp_path / "run"), "--preset", preset])
     assert resume == str(tmp_path / "run") and "name" not in given
     assert configuration.requested(["--preset", preset, "--data", str(tmp_path)])[0]["name"] == preset
+
+
+def test_text_files_keep_path_bytes_that_are_not_utf8(tmp_path):
+    """Linux file names may hold bytes that are not UTF-8 (os.fsdecode keeps them as surrogates). A text file that
+    names such a path (reproduce's REPORT.md names every row's run folder) is written with those bytes and read
+    back to the same str; it was refused with "'utf-8' codec can't encode characters ...", naming no file."""
+    folder = os.fsdecode(b"data-\xff\xfe")
+    target = tmp_path / "REPORT.md"
+    files.write_text(target, f"run folder: {folder}\n")
+    assert target.read_bytes() == b"run folder: data-\xff\xfe\n"
+    assert reproduce.read_report(target) == f"run folder: {folder}\n"
+
+
+def test_commands_print_path_bytes_that_are_not_utf8(tmp_path):
+    """Under a locale whose stdout is strict UTF-8 (en_US.UTF-8; PYTHONIOENCODING stands in for it), a command that
+    prints a path with bytes that are not UTF-8 printed "error: 'utf-8' codec can't encode ..." after its work, and
+    an error line naming such a path showed '\\udcff' escapes: both now carry the path's own bytes, as ls prints it."""
+    folder = tmp_path / os.fsdecode(b"run-\xff")
+    script = ("import sys; from tinyrrn import cli\n"
+              "@cli.command\n"
+              "def main(argv):\n"
+              "    print('wrote', argv[0]); raise ValueError(argv[0] + ': no such run directory')\n"
+              "sys.exit(main(sys.argv[1:]))\n")
+    env = {**os.environ, "PYTHONIOENCODING": "utf-8:strict", "PYTHONUTF8": "0"}
+    done = subprocess.run([sys.executable, "-c", script, os.fsencode(folder)], capture_output=True, env=env)
+    assert done.stdout == b"wrote " + os.fsencode(folder) + b"\n"
+    assert done.stderr == b"error: " + os.fsencode(folder) + b": no such run directory\n"

@@ -192,6 +192,15 @@ def _module_name(function):
     return spec.name if spec is not None else function.__module__
 
 
+def _print_path_bytes():
+    """Let printed paths carry their own bytes, also those that are not UTF-8 (Linux allows them; Python holds
+    them as surrogates). Under most locales (en_US.UTF-8) stdout refused them, so a command that had done its
+    work ended in "error: 'utf-8' codec can't encode ...", and stderr printed such a name as '\\udcff' escapes."""
+    for stream, own in ((sys.stdout, sys.__stdout__), (sys.stderr, sys.__stderr__)):
+        if stream is own and hasattr(stream, "reconfigure"):  # not a stream put in place by a caller (pytest's capture)
+            stream.reconfigure(errors="surrogateescape")
+
+
 def command(main=None, *, several_ranks=False):
     """Wrap a command's ``main(argv)`` so that it returns an exit status and never ends in a traceback
     for an expected failure (a ValueError or OSError with a message naming the file or setting).
@@ -206,6 +215,7 @@ def command(main=None, *, several_ranks=False):
     def run(argv=None):
         argv = list(sys.argv[1:] if argv is None else argv)
         debug = debugging(argv)
+        _print_path_bytes()
         try:
             ranks = launched_size()
             if ranks > 1 and not several_ranks:

@@ -38,10 +38,16 @@ def _short_write(err, directory):
     return OSError(errno.ENOSPC, f"{os.strerror(errno.ENOSPC)} ({err})") if full else err
 
 
+# A path's bytes that are not UTF-8 (Linux allows them) are surrogates in Python's str; text files that
+# name paths write and read them back as the same bytes.
+TEXT_ERRORS = "surrogateescape"
+
+
 @contextlib.contextmanager
 def atomic_write(path, mode="w", newline=None):
     """A file object (``mode`` "w" or "wb") whose content replaces ``path`` only when the block ends without error.
-    Its own errors (OSError) name ``path``, never the temporary file."""
+    Its own errors (OSError) name ``path``, never the temporary file. Text is UTF-8; the surrogates that stand
+    for a file name's bytes that are not UTF-8 (os.fsdecode) are written as those bytes (TEXT_ERRORS)."""
     path = os.fspath(path)
     directory, base = os.path.split(os.path.abspath(path))
     try:
@@ -50,7 +56,8 @@ def atomic_write(path, mode="w", newline=None):
     except OSError as err:
         raise _naming(path, err) from None
     try:
-        with os.fdopen(fd, mode, newline=newline) as file:
+        text = {} if "b" in mode else {"encoding": "utf-8", "errors": TEXT_ERRORS}
+        with os.fdopen(fd, mode, newline=newline, **text) as file:
             yield file
             file.flush()
             os.fsync(file.fileno())

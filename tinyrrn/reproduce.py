@@ -51,7 +51,7 @@ from . import baseline, config as configuration, features, rundir, signals
 from .builders import dataset_root, held_out_groups, load_backbone, split_folder
 from .data.splits import group_of, read_split
 from .cli import ArgumentParser, UsageError, add_compute_flags, add_debug_flag, at_least, command, use_compute
-from .files import JsonLog, read_json, write_json, write_text
+from .files import TEXT_ERRORS, JsonLog, read_json, write_json, write_text
 from .models.resnet import WEIGHTS_LAYOUTS, UnitLayout
 from .models.rrn import temporal_units
 from .train import train
@@ -836,9 +836,14 @@ def run_grid(options):
 def main(argv=None):
     code, path = run_grid(options_from(argv))
     if code == 0:
-        with open(path) as f:
-            print("\n" + f.read())
+        print("\n" + read_report(path))
     return code
+
+
+def read_report(path):
+    """The text of a REPORT.md written by `run_grid` (with the bytes of the paths it names, `files.TEXT_ERRORS`)."""
+    with open(path, encoding="utf-8", errors=TEXT_ERRORS) as f:
+        return f.read()
 
 
 if __name__ == "__main__":

@@ -69,13 +69,13 @@ def frame_count(path):
 
     AVI: the main header's total-frames field (read directly, ~20 us). Other containers, and an
     AVI whose header claims more frames than its file size can hold (a corrupt header would skew
-    the whole run's plan): round(fps * duration) from ffmpeg, an estimate that may be off by a
-    frame. Raises BadVideo if the file cannot be opened, reports no frames, or no plausible count.
+    the whole run's plan) or none (writers that stream an AVI leave the field 0): round(fps * duration)
+    from ffmpeg, an estimate that may be off by a frame. Raises BadVideo if the file cannot be opened, reports no frames, or no plausible count.
     """
     try:
         size = os.path.getsize(path)
         header = count = _avi_frame_count(path)
-        if count is None or count * MIN_BYTES_PER_FRAME > size:
+        if not count or count * MIN_BYTES_PER_FRAME > size:
             count = _probed_frame_count(path)
     except (OSError, RuntimeError, KeyError, StopIteration) as err:
         raise BadVideo(path, f"cannot read metadata ({str(err).splitlines()[0] if str(err) else type(err).__name__})")
@@ -84,7 +84,8 @@ def frame_count(path):
     if count <= 0:
         raise BadVideo(path, "zero frames")
     if header is not None and header != count:
-        warnings.warn(f"{path}: the AVI header claims {header} frames, more than its {size} bytes can hold; "
+        claim = "no frames" if header == 0 else f"{header} frames, more than its {size} bytes can hold"
+        warnings.warn(f"{path}: the AVI header claims {claim}; "
                       f"using the container's duration x frame rate: {count} frames", stacklevel=2)
     return count
 
