@@ -63,3 +63,19 @@ def test_a_decoded_stream_of_frames_of_other_sizes_is_a_bad_video(monkeypatch, s
         video.read_sampled("v.avi", 10)
     monkeypatch.setattr(video, "_run_ffmpeg", lambda args: (0, _ppm(4, 2, 1) + _ppm(4, 2, 9), ""))
     np.testing.assert_array_equal(video.read_sampled("v.avi", 10)[:, 0, 0, 0], [1, 9])
+
+
+def test_a_bad_verdict_in_the_frame_count_index_is_judged_again(tmp_path):
+    """An index written by an older rule (an AVI header's 0 total frames was 'zero frames' before it was probed)
+    kept a whole video out of evaluate, which reads the default cache's index, while train, with a fresh one,
+    used it: a different decision per command for an unchanged file. Bad verdicts are not reused."""
+    root = make_tree(tmp_path / "d", {"YoYo/v_YoYo_g02_c01.avi": 21})
+    UCF101(root, resize=None, crop=32, cache_dir=tmp_path / "cache")
+    counts = tmp_path / "cache" / "frame_counts.json"
+    entries = json.loads(counts.read_text())
+    for entry in entries.values():
+        entry.update(frames=0, reason="zero frames")
+    counts.write_text(json.dumps(entries))
+    again = UCF101(root, resize=None, crop=32, cache_dir=tmp_path / "cache")
+    assert list(again.frame_counts) == [21] and len(again) == 1 and not again.bad_videos
+    assert [entry["frames"] for entry in json.loads(counts.read_text()).values()] == [21]

@@ -104,3 +104,15 @@ def test_an_avi_header_claiming_no_frames_is_counted_by_ffmpeg(tmp_path):
     with pytest.warns(UserWarning, match=r"header claims no frames; using the container's duration x frame rate: 21"):
         assert frame_count(path) == 21
     assert len(read_sampled(path, every=10)) == 3
+
+
+def test_an_avi_header_that_under_counts_is_warned_about(tmp_path):
+    """An 81-frame AVI whose header claims 21 was planned as 21 frames (1 chunk instead of 4) by train, evaluate,
+    features and predict alike, and nothing said so. The decode that finds more frames now warns, naming the file."""
+    path = index_video(str(tmp_path / "long.avi"), n=81)
+    with open(path, "r+b") as f:
+        f.seek(48)
+        f.write((21).to_bytes(4, "little"))
+    assert frame_count(path) == 21
+    with pytest.warns(UserWarning, match=r"long.avi: decoded 9 sampled frames, more than the 3 its metadata promises"):
+        read_sampled(path, every=10, expected=3)

@@ -4,7 +4,9 @@ Counting never decodes (see `video.frame_count`): AVI headers are read directly,
 containers are probed with ffmpeg in a few threads. With `index_path`, counts are stored
 with each file's resolved path, size and mtime and reused on the next start-up while those are unchanged.
 A count is stored only when the file's size and mtime were the same before and after probing it
-(a video being written or copied meanwhile is probed again next time), and a damaged index file
+(a video being written or copied meanwhile is probed again next time). A bad video's verdict is not
+kept: it is judged again each time (they are few), so a newer rule (or ffmpeg) that reads it is not overruled
+by an index written before it. A damaged index file
 counts as empty, with a warning naming it. The index is optional, as the frame cache is: one that cannot
 be written (a full disk, a read-only folder) is warned about, and the counts are used all the same.
 """
@@ -68,7 +70,7 @@ def count_frames(paths, index_path=None, threads=4):
     result, todo = {}, []
     for path in paths:
         entry = stored.get(os.path.realpath(path))
-        if entry is not None and entry["signature"] == _signature(path):
+        if entry is not None and entry["frames"] and entry["signature"] == _signature(path):
             result[path] = (entry["frames"], entry["reason"])
         else:
             todo.append(path)
@@ -76,7 +78,7 @@ def count_frames(paths, index_path=None, threads=4):
         probed = dict(zip(todo, pool.map(_probe, todo)))
     result.update({path: (frames, reason) for path, (frames, reason, _) in probed.items()})
     entries = {os.path.realpath(path): {"signature": signature, "frames": frames, "reason": reason}
-               for path, (frames, reason, signature) in probed.items() if signature is not None}
+               for path, (frames, reason, signature) in probed.items() if signature is not None and frames}
     if index_path and entries:
         try:
             write_json(index_path, {**stored, **entries}, indent=None)

@@ -133,7 +133,8 @@ def read_sampled(path, every=10, short_side=None, expected=None):
 
     `short_side` resizes so that min(H, W) == short_side. With `expected` (the sampled count
     from metadata) a video more than 10% and more than one sampled frame short of it is
-    reported as truncated (`truncated`). Raises BadVideo for unreadable, empty, zero-frame or truncated videos.
+    reported as truncated (`truncated`), and one that decodes more than one sampled frame past it is warned
+    about (its chunks, planned from the metadata, leave the rest out). Raises BadVideo for unreadable, empty, zero-frame or truncated videos.
     Frames come through the pipe as PPM images, whose headers carry the output size.
     """
     filters = [f"select='not(mod(n,{int(every)}))'"] + ([_scale_filter(short_side)] if short_side else [])
@@ -151,6 +152,9 @@ def read_sampled(path, every=10, short_side=None, expected=None):
         raise BadVideo(path, f"cannot decode: no frames ({detail})")
     if expected is not None and truncated(len(frames), expected):
         raise BadVideo(path, f"truncated: decoded {len(frames)} sampled frames, metadata promises {expected}")
+    if expected is not None and len(frames) > expected + 1:  # a header that under-counts: said, not silent
+        warnings.warn(f"{path}: decoded {len(frames)} sampled frames, more than the {expected} its metadata promises; "
+                      "its chunks are planned from the metadata, so the frames after those are not used", stacklevel=2)
     return frames
 
 
