@@ -201,7 +201,7 @@ class Trainer:
                  resume_command=None):
         self.config, self.run_dir = config, run_dir
         # what continues this run: --resume of its folder, or of the job it is part of
-        self.resume_command = resume_command or f"python -m tinyrrn.train --resume {run_dir}"
+        self.resume_command = resume_command or continue_command(run_dir)
         self.job = job if job is not None else JobClock(1)  # run i of n, and the time the job has left
         self.plotted = (None, -math.inf)  # (epoch, time) training_curve.png was last drawn at
         self.removed_on_failure = removed_on_failure  # a new run directory, removed if no checkpoint is written
@@ -589,6 +589,11 @@ class Trainer:
 
 
 # -- the job ------------------------------------------------------------------------
+def continue_command(run_dir):
+    """The command that continues the run (or the main job) in ``run_dir``, as the messages name it."""
+    return f"python -m tinyrrn.train --resume {run_dir}"
+
+
 def train(config, run_dir=None, resume=False, comm=None, job=None, made=None, job_dir=None):
     """Train one model (on the ranks of ``comm``, default one process); returns (final metrics, run_dir).
 
@@ -604,7 +609,7 @@ def train(config, run_dir=None, resume=False, comm=None, job=None, made=None, jo
     comm = comm if comm is not None else parallel.Communicator()
     if run_dir is None:
         run_dir, made = comm.on_root(rundir.new_run_dir, config)
-    resume_command = f"python -m tinyrrn.train --resume {job_dir or run_dir}"
+    resume_command = continue_command(job_dir or run_dir)
     path = os.path.join(run_dir, "checkpoint.npz")
     # a new run that fails before its first checkpoint leaves nothing behind (never a folder it did not make)
     if made is None and not resume and not comm.on_root(os.path.exists, run_dir):
@@ -818,7 +823,7 @@ def train_in_the_job(job_dir, config, run_dir, *args, **kwargs):
     try:
         return train(config, run_dir, *args, job_dir=job_dir, **kwargs)
     except signals.Interrupted as err:
-        command = f"python -m tinyrrn.train --resume {job_dir}"
+        command = continue_command(job_dir)
         if "--resume" not in str(err) and os.path.isfile(os.path.join(job_dir, "checkpoint.npz")):
             err.args = (f"{err}; the checkpoints written so far are kept: continue with {command}",)
         raise
@@ -852,7 +857,7 @@ def train_side_by_side(runs, run_dir, made):
         shares = multiprocessing.get_context("spawn").Array("d", 2, lock=False)
         with RunBeside(train_in_the_job, (run_dir, other_config, other_dir, resumable[1], None, SharedClock(shares, 1)),
                        os.path.join(run_dir, "baseline.log"), total // 2, other_label,
-                       f"python -m tinyrrn.train --resume {run_dir}") as other:
+                       continue_command(run_dir)) as other:
             clock = SharedClock(shares, 0, watch=other.check)
             metrics, _ = train_in_the_job(run_dir, config, run_dir, resume=resumable[0], job=clock)
             shares[0] = 1.0
