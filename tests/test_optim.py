@@ -313,3 +313,32 @@ def test_sgd_without_weight_decay_keeps_an_infinite_parameter_infinite_as_torch(
         ours_sgd.step()
         their_sgd.step()
     numpy.testing.assert_allclose(ours.data, theirs.detach().numpy(), rtol=1e-12)
+
+
+@pytest.mark.parametrize("name", SETTINGS)
+def test_a_training_run_of_scheduled_updates_matches_torch_with_its_schedulers(rng, name, torch):
+    """150 updates through parallel.DistributedOptimizer (gradients summed over 3 chunks, then averaged) at
+    the learning rate of optim.learning_rate (5 updates of warm-up, then a cosine), against torch's optimiser
+    stepped by LinearLR then CosineAnnealingLR: the lr changes at every update, weight decay, float64."""
+    from tinyrrn.parallel import Communicator, DistributedOptimizer
+    total, warmup, base = 150, 5, SETTINGS[name]["lr"]
+    start = [rng.standard_normal(s) for s in ((6, 4), (5,))]
+    ours = [Tensor(s.copy(), requires_grad=True) for s in start]
+    theirs = [torch.tensor(s.copy(), requires_grad=True) for s in start]
+    optimiser = DistributedOptimizer(make(name, ours), Communicator(),
+                                     schedule=lambda u: optim.learning_rate("cosine", base, u, total, warmup))
+    kind = torch.optim.Adam if name == "adam" else torch.optim.SGD
+    reference = kind(theirs, **SETTINGS[name])
+    schedule = torch.optim.lr_scheduler
+    scheduler = schedule.SequentialLR(reference, [schedule.LinearLR(reference, 1 / warmup, 1.0, warmup - 1),
+                                                  schedule.CosineAnnealingLR(reference, total - warmup)], [warmup])
+    for _ in range(total):
+        for p, t in zip(ours, theirs):
+            g = rng.standard_normal(p.shape)
+            p.grad, t.grad = 3 * g, torch.tensor(g)
+        optimiser.observe(3, 0.0)
+        optimiser.step()
+        reference.step()
+        scheduler.step()
+    for p, t in zip(ours, theirs):
+        numpy.testing.assert_allclose(p.data, t.detach().numpy(), rtol=1e-10, atol=1e-12)

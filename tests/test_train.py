@@ -125,6 +125,15 @@ def test_video_metrics_average_chunk_probabilities():
     assert m["top5"] == 1.0 and "mean of the softmax probabilities" in m["averaging"]
 
 
+def test_top5_holds_the_top1_prediction_when_probabilities_tie():
+    """Tied probabilities (more than 5 classes at the maximum): the top-1 class (argmax: the first of the tied)
+    is among the top 5, so top5 >= top1 always; an unstable sort put 5 other tied classes there."""
+    probs = numpy.full((1, 101), 0.005)
+    probs[0, [32, 39, 41, 43, 46, 63, 70, 80, 90, 95, 99]] = 0.05  # 11 classes tied at the maximum
+    m = video_metrics(probs / probs.sum(), numpy.array([32]), numpy.array([0]), 101)
+    assert m["top1"] == 1.0 and m["top5"] == 1.0
+
+
 def test_config_precedence_presets_and_toml(tmp_path):
     toml = tmp_path / "run.toml"
     toml.write_text('skip = "linear"\nlr = 0.5\npositions = ["block2"]\n')

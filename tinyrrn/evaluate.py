@@ -113,7 +113,7 @@ def video_metrics(probs, labels, videos, num_classes):
     video_labels[inverse] = labels
     predicted = video_probs.argmax(axis=1)
     correct = predicted == video_labels
-    top5 = numpy.argsort(-video_probs, axis=1)[:, :5]
+    top5 = numpy.argsort(-video_probs, axis=1, kind="stable")[:, :5]  # ties in argmax's order: top-1 is in top 5
     confusion = numpy.zeros((num_classes, num_classes), dtype=numpy.int64)
     numpy.add.at(confusion, (video_labels, predicted), 1)
     per_class_total = confusion.sum(axis=1)
