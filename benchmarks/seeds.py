@@ -53,11 +53,12 @@ def run_seed(seed, out, train_flags):
 
 
 def spread(values, digits):
+    """mean ± population standard deviation (statistics.pstdev), as the README quotes it."""
     return f"{statistics.mean(values):.{digits}f} ± {statistics.pstdev(values):.{digits}f}"
 
 
 def table(results):
-    """The markdown table of ``results`` (run_seed's dicts), with a last row of mean ± spread."""
+    """The markdown table of ``results`` (run_seed's dicts), with a last row of mean ± population standard deviation."""
     head = ["seed"] + [f"{label}: {what}" for label, _ in MODELS for what in ("selected epoch", "last epoch")]
     lines = ["| " + " | ".join(head + ["wall s", "CPU s"]) + " |", "|" + "---:|" * (len(head) + 2)]
     for r in results:
@@ -66,7 +67,7 @@ def table(results):
             m = r[label]
             cells += [f"{m['error']:.3f} (epoch {m['epoch']} of {m['epochs']})", f"{m['last']:.3f}"]
         lines.append("| " + " | ".join(cells + [f"{r['wall_s']:.0f}", f"{r['cpu_s']:.0f}"]) + " |")
-    mean = [f"mean ± spread (n={len(results)})"]
+    mean = [f"mean ± std, population (n={len(results)})"]
     for label, _ in MODELS:
         mean += [spread([r[label]["error"] for r in results], 3), spread([r[label]["last"] for r in results], 3)]
     mean += [spread([r["wall_s"] for r in results], 0), spread([r["cpu_s"] for r in results], 0)]

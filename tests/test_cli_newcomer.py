@@ -215,10 +215,10 @@ def test_the_confusion_plot_has_a_colour_bar_and_counts_while_they_are_readable(
 
 
 # -- benchmarks/seeds.py: the README's error range -------------------------------------------------
-def load_seeds_script():
+def load_seeds_script(name="seeds"):
     import importlib.util
-    path = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "benchmarks", "seeds.py")
-    spec = importlib.util.spec_from_file_location("seeds", path)
+    path = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "benchmarks", f"{name}.py")
+    spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -233,8 +233,26 @@ def test_the_seeds_table_gives_each_seed_and_the_mean_and_spread():
     assert lines[0] == ("| seed | skip: selected epoch | skip: last epoch | no skip: selected epoch | no skip: last "
                         "epoch | wall s | CPU s |")
     assert lines[2] == "| 0 | 0.200 (epoch 20 of 30) | 0.300 | 0.700 (epoch 5 of 30) | 0.700 | 100 | 190 |"
-    assert lines[-1] == ("| mean ± spread (n=2) | 0.300 ± 0.100 | 0.400 ± 0.100 | 0.700 ± 0.000 | 0.700 ± 0.000 | "
+    assert lines[-1] == ("| mean ± std, population (n=2) | 0.300 ± 0.100 | 0.400 ± 0.100 | 0.700 ± 0.000 | 0.700 ± 0.000 | "
                          "110 ± 10 | 200 ± 10 |")
+
+
+def test_the_position_table_chooses_by_validation_error_never_by_test(tmp_path, monkeypatch, capsys):
+    """benchmarks/synthetic_accuracy.py: the lowest validation error names the setting; the test split
+    only reports (made-up errors whose test ranking is the reverse of their validation ranking)."""
+    accuracy = load_seeds_script("synthetic_accuracy")
+    order = [f"{p}/{s}" for p in accuracy.POSITIONS for s in accuracy.SKIPS]
+
+    def made_up(overrides, out):
+        i = order.index(f"{overrides['positions'][0]}/{overrides['skip']}")
+        return 0.1 + 0.01 * abs(i - 9), 0.9 - 0.01 * abs(i - 9), 1.0  # validation lowest at block4/identity (9)
+    monkeypatch.setattr(accuracy, "run", made_up)
+    accuracy.main(["--json", str(tmp_path / "errors.json")])
+    printed = capsys.readouterr().out
+    assert printed.strip().endswith("lowest validation error: block4/identity")
+    assert "validation video error" in printed and "test video error (reported only)" in printed
+    assert json.loads((tmp_path / "errors.json").read_text())["block4/identity"] == {"val_video_error": 0.1,
+                                                                                     "video_error": 0.9}
 
 
 def test_the_seeds_script_runs_the_main_job_per_seed(tiny_data, tmp_path, monkeypatch, capsys):
@@ -246,7 +264,7 @@ def test_the_seeds_script_runs_the_main_job_per_seed(tiny_data, tmp_path, monkey
     (run_dir,) = [d for d in os.listdir("out") if d.endswith("-seed3")]
     assert json.load(open(os.path.join("out", run_dir, "config.json")))["seed"] == 3
     table = open("out/seeds.md").read()
-    assert "| 3 | " in table and "mean ± spread (n=1)" in table and table.strip().endswith("|")
+    assert "| 3 | " in table and "mean ± std, population (n=1)" in table and table.strip().endswith("|")
     with pytest.raises(SystemExit):
         seeds.main(["--seed", "1"])
 
