@@ -797,6 +797,7 @@ def test_a_tiny_pth_that_expands_to_gigabytes_is_refused(tmp_path):
     ("train", ["--weight-decay", "-1"], 2, "error: --weight-decay -1.0: must be a finite number of at least 0.0"),
     ("train", ["--optimizer", "sgd", "--momentum", "-1"], 2, "error: --momentum -1.0: must be a finite number of at least 0.0"),
     ("train", ["--chunk", "1", "--context", "2"], 2, "error: --chunk 1 is shorter than --context 2"),
+    ("train", ["--chunk", "4", "--context", "2"], 2, "error: --chunk 4 is longer than --context 2"),
     ("train", ["--resize", "24", "--crop", "30"], 2, "error: --crop 30 is larger than --resize 24"),
     ("train", ["--update-every", "abc", "--max-steps", "1"], 2, "error: --update-every 'abc': expected a number of chunks"),
     ("train", ["--name", "../../escape"], 2, "error: --name '../../escape': must be a plain file name"),

@@ -424,7 +424,8 @@ def parse_update_every(value):
 def check_ranges(config, source=None):
     """A UsageError naming the first setting out of its range: an integer below its least value
     (MINIMUM), a number not finite or below its least (FLOAT_MINIMUM: --lr -0.003 would climb the
-    loss), a chunk shorter than the context (the temporal skip would never see an earlier frame), a
+    loss), a chunk shorter than the context (the temporal skip would never see an earlier frame) or longer
+    (without average_logits its first frames would never reach the prediction), a
     crop larger than the frames' short side, an --update-every that is no count or percentage
     (parse_update_every). A setting is named as its flag (--log-every 0), or with
     ``source`` (a TOML file, a run's config.json) as that file's key (FILE: log_every = 0)."""
@@ -459,6 +460,12 @@ def check_ranges(config, source=None):
     if config.get("chunk") is not None and config.get("context") is not None and config["chunk"] < config["context"]:
         refuse(f"{setting('chunk')} is shorter than {setting('context')}: the temporal skip would never see an "
                "earlier frame; use a chunk of at least the context")
+    if config.get("chunk") is not None and config.get("context") is not None and config["chunk"] > config["context"] \
+            and not config.get("average_logits"):
+        refuse(f"{setting('chunk')} is longer than {setting('context')}: the prediction comes from the last step, "
+               f"which sees only the last {config['context']} frames, so the chunk's first "
+               f"{config['chunk'] - config['context']} would never reach it; use a chunk equal to the context, "
+               "or --average-logits to predict from every step")
     if config.get("crop") is not None and config.get("resize") is not None and config["crop"] > config["resize"]:
         refuse(f"{setting('crop')} is larger than {setting('resize')}, the short side of the resized frames: "
                "a crop must fit in them; use a crop of at most the resize")
