@@ -110,7 +110,7 @@ def test_dim_and_keepdim_are_pytorchs_names_for_axis_and_keepdims():
     assert F.stack([x, x], dim=1).shape == (2, 2, 3) and F.concatenate([x, x], dim=1).shape == (2, 6)
     with pytest.raises(TypeError, match="both axis= and dim="):
         x.sum(0, dim=1)
-    with pytest.raises(TypeError, match="dim must be an int"):
+    with pytest.raises(TypeError, match="'dim' must be an int"):
         x.sum(True)  # not dim 1
 
 
@@ -735,3 +735,22 @@ def test_requires_grad_switched_after_the_forward_pass_as_torch(torch, switch):
     ours, theirs = run(Tensor), run(lambda v, **k: torch.tensor(v, dtype=torch.float64, **k))
     assert ours[0] is None and theirs[0] is None
     assert host(ours[1]).tolist() == theirs[1].tolist() == [1.0, 2.0]
+
+
+def test_operators_take_arrays_where_the_ops_refuse_them_naming_the_argument():
+    """x + array, array - x, x += array and x < array take the array as a Tensor (tinyrrn relies on it); F.add and
+    the other ops take Tensors and numbers only, as PyTorch's, and say which argument is wrong."""
+    x, a = Tensor(numpy.ones((2, 3), "float32")), numpy.arange(3.0, dtype="float32")
+    assert host((x + a).data).tolist() == host((a + x).data).tolist() == [[1, 2, 3]] * 2
+    assert host((a - x).data).tolist() == [[-1, 0, 1]] * 2 and host((x < a).data).tolist() == [[False, False, True]] * 2
+    assert host((x @ a).data).tolist() == [3, 3]
+    x += a
+    assert host(x.data).tolist() == [[1, 2, 3]] * 2
+    with pytest.raises(TypeError, match=r"argument 'other' \(position 2\) must be Tensor, not ndarray"):
+        F.add(x, a)
+    with pytest.raises(TypeError, match=r"argument 'input' \(position 1\) must be Tensor, not list"):
+        F.mul([1.0, 2.0, 3.0], x)
+    with pytest.raises(TypeError, match="argument 'input'"):
+        F.lt(1, x)
+    with pytest.raises(OverflowError, match=str(2 ** 64)):
+        x * 2 ** 64

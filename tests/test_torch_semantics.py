@@ -627,6 +627,44 @@ REFUSED_AS_BY_TORCH = {  # fn(m, x) for m = tinyrrn.functional or torch.nn.funct
     "stack with an array": (lambda m, x: (m.stack if m is F else torch.stack)([x, x.numpy()])),
     "permute with more dims than the tensor": (lambda m, x: x.permute(0, 1, 2, 3, 4)),
     "permute by a tensor": (lambda m, x: x.permute(_target(m, [0, 1, 2, 3]))),
+    "permute with no dims": (lambda m, x: x.permute()),
+    # an op's operand is a Tensor (or, where PyTorch takes one, a number): an array or a list is its TypeError
+    "add of an array": (lambda m, x: _op(m, "add")(x, x.numpy())),
+    "sub of an array first": (lambda m, x: _op(m, "sub")(x.numpy(), x)),
+    "mul of an array": (lambda m, x: _op(m, "mul")(x, x.numpy())),
+    "div of an array": (lambda m, x: _op(m, "div")(x, x.numpy())),
+    "floor_divide of an array": (lambda m, x: _op(m, "floor_divide")(x, x.numpy())),
+    "pow of an array": (lambda m, x: _op(m, "pow")(x, x.numpy())),
+    "lt of an array": (lambda m, x: _op(m, "lt")(x, x.numpy())),
+    "eq of an array": (lambda m, x: _op(m, "eq")(x, x.numpy())),
+    "lt of a number first": (lambda m, x: _op(m, "lt")(1, x)),
+    "ne of a number first": (lambda m, x: _op(m, "ne")(1, x)),
+    "add of a list": (lambda m, x: _op(m, "add")(x[0, 0, 0], [1.0] * 6)),
+    "matmul of an array": (lambda m, x: _op(m, "matmul")(x, x.numpy())),
+    "add alpha=True": (lambda m, x: _op(m, "add")(x, x, alpha=True)),
+    "add alpha=False": (lambda m, x: _op(m, "add")(x, 2, alpha=False)),
+    "sub alpha=True": (lambda m, x: _op(m, "sub")(x, x, alpha=True)),
+    # a dim is an int: a float or an array is PyTorch's TypeError
+    "softmax dim as an array": (lambda m, x: _op(m, "softmax")(x, numpy.array(1))),
+    "flatten start_dim as an array": (lambda m, x: _op(m, "flatten")(x, numpy.array(1))),
+    "cat dim as an array": (lambda m, x: _op(m, "concatenate")([x, x], numpy.array(1))),
+    "transpose dim0 as a float": (lambda m, x: _op(m, "transpose")(x, 0.0, 1)),
+    "sum dim as a float": (lambda m, x: _op(m, "sum")(x, 1.0)),
+    "cat of a generator": (lambda m, x: _op(m, "concatenate")(t for t in [x, x])),
+    "stack of a generator": (lambda m, x: _op(m, "stack")(t for t in [x, x])),
+    "cat of a set": (lambda m, x: _op(m, "concatenate")({x})),
+    "stack of a map": (lambda m, x: _op(m, "stack")(map(lambda t: t, [x]))),
+    # a Python int operand beyond int64 and uint64 is PyTorch's OverflowError, not a float
+    "add 2 ** 64": (lambda m, x: _op(m, "add")(x, 2 ** 64)),
+    "mul -2 ** 63 - 1": (lambda m, x: _op(m, "mul")(x, -2 ** 63 - 1)),
+    "div 2 ** 64": (lambda m, x: _op(m, "div")(x, 2 ** 64)),
+    "pow 2 ** 64": (lambda m, x: _op(m, "pow")(x, 2 ** 64)),
+    "lt 2 ** 64": (lambda m, x: _op(m, "lt")(x, 2 ** 64)),
+    "int tensor sub 2 ** 64": (lambda m, x: _op(m, "sub")(_target(m, [1, 2], "int64"), 2 ** 64)),
+    "rsub of 2 ** 64": (lambda m, x: 2 ** 64 - x),
+    "dropout p=1.5": (lambda m, x: m.dropout(x, 1.5)),
+    "dropout p=-1": (lambda m, x: m.dropout(x, -1)),
+    "dropout p=None": (lambda m, x: m.dropout(x, None)),
 }
 ACCEPTED_AS_BY_TORCH = {
     "conv2d stride (2,)": (lambda m, x: m.conv2d(x, _weight(m), stride=(2,))),
@@ -652,7 +690,28 @@ ACCEPTED_AS_BY_TORCH = {
     "pad value as a tensor": (lambda m, x: m.pad(x, (1, 2), value=_target(m, 2.5))),
     "avg_pool2d divisor_override as a tensor": (lambda m, x: m.avg_pool2d(x, 2, divisor_override=_target(m, 3))),
     "conv2d padding as a 0-d tensor": (lambda m, x: m.conv2d(x, _weight(m), padding=_target(m, 1))),
+    # dropout's p as an int, a bool or a 0-d tensor, as PyTorch
+    "dropout p=1": (lambda m, x: m.dropout(x, 1)),
+    "dropout p=0": (lambda m, x: m.dropout(x, 0)),
+    "dropout p=True": (lambda m, x: m.dropout(x, True)),
+    "dropout p=False": (lambda m, x: m.dropout(x, False)),
+    "dropout p as a 0-d tensor": (lambda m, x: m.dropout(x, _target(m, 0.0))),
+    "dropout p=1 as a 0-d tensor": (lambda m, x: m.dropout(x, _target(m, 1.0))),
+    # PyTorch's ops that take a number as either operand; a NumPy number too; an int operand up to 2 ** 64 - 1
+    "add of a number first": (lambda m, x: _op(m, "add")(2, x)),
+    "sub of a number first": (lambda m, x: _op(m, "sub")(2.5, x)),
+    "pow of a number first": (lambda m, x: _op(m, "pow")(2, x)),
+    "mul of a NumPy number": (lambda m, x: _op(m, "mul")(x, numpy.float64(2.5))),
+    "lt of a NumPy number": (lambda m, x: _op(m, "mul")(x, _op(m, "lt")(x, numpy.float32(0.5)))),
+    "add 2 ** 64 - 1": (lambda m, x: _op(m, "add")(x, 2 ** 64 - 1)),
+    "add -2 ** 63": (lambda m, x: _op(m, "add")(x, -2 ** 63)),
+    "sum dim as a NumPy int": (lambda m, x: _op(m, "sum")(x, numpy.int64(1))),
 }
+
+
+def _op(m, name):
+    """The op ``name`` of tinyrrn.functional, or PyTorch's under that name."""
+    return getattr(F if m is F else T, name)
 
 
 def _target(m, values, dtype=None):

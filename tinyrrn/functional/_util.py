@@ -46,9 +46,9 @@ def axis_index(op, axis, ndim):
 
     A 0-d tensor takes axis 0 or -1, as in PyTorch (0 is returned; it names no real axis).
     """
-    if isinstance(axis, (bool, numpy.bool_)):  # operator.index(True) is 1: PyTorch refuses a bool dim
-        raise TypeError(f"{op}: dim must be an int, got {axis!r}")
-    axis, size = operator.index(axis), max(ndim, 1)
+    if type(axis) is not int:
+        axis = integer(op, "dim", axis)
+    size = max(ndim, 1)
     if not -size <= axis < size:
         raise IndexError(f"{op}: Dimension out of range (expected to be in range of "
                          f"[{-size}, {size - 1}], but got {axis})")
@@ -125,12 +125,17 @@ def flag(op, name, value):
 def integer(op, name, value):
     """An int argument (a NumPy int or a 0-d integer tensor too), as an int; a bool, a float or an
     array is refused with PyTorch's TypeError, not read as a number."""
-    if not isinstance(value, (bool, numpy.bool_)):
+    if not isinstance(value, (bool, numpy.bool_)) and not _is_array(value):  # a 0-d array has an __index__
         try:
             return operator.index(value)
         except TypeError:
             pass
     raise TypeError(f"{op}: argument '{name}' must be an int, not {type(value).__name__} {value!r} (as PyTorch)")
+
+
+def _is_array(value):
+    """Whether ``value`` is an array (NumPy's or CuPy's), not a Tensor or a NumPy number."""
+    return hasattr(value, "shape") and not isinstance(value, (Tensor, numpy.generic))
 
 
 def number(value):

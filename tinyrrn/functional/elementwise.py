@@ -13,7 +13,8 @@ import numpy
 
 from .. import backend, threads
 from ..tensor import Tensor, is_grad_enabled, make_result
-from ._util import ArgumentError, broadcast_shape, check_float, check_tensors, flag, only_torch_defaults, unbroadcast
+from ._util import (ArgumentError, broadcast_shape, check_float, check_tensors, flag, number, only_torch_defaults,
+                    unbroadcast)
 from .dtypes import DEFAULT_FLOAT, category, opmath, result_type
 
 
@@ -24,6 +25,8 @@ def _operands(op, a, b, dtype=None):
         check_tensors(op, a, b)
     elif not isinstance(a, Tensor) and not isinstance(b, Tensor):
         raise TypeError(f"{op}: expected a Tensor operand, got {type(a).__name__} and {type(b).__name__}")
+    else:
+        _check_number(op, *((a, "input", 1) if isinstance(b, Tensor) else (b, "other", 2)))
     dtype = result_type(a, b) if dtype is None else dtype
     xp = backend.xp_of((a if isinstance(a, Tensor) else b).data)
     if not isinstance(a, Tensor):
@@ -34,6 +37,17 @@ def _operands(op, a, b, dtype=None):
     x = a.data if a.dtype == dtype else a.data.astype(dtype)
     y = b.data if b.dtype == dtype else b.data.astype(dtype)
     return a, b, x, y
+
+
+def _check_number(op, value, name, position):
+    """The operand that is not a Tensor is a number, as PyTorch's: an array or a list is its TypeError (wrap
+    it in a Tensor; Python's operators take arrays, see tinyrrn.operators), and a Python int beyond int64 and
+    uint64 its OverflowError (NumPy would make it a float or an object)."""
+    if not isinstance(value, (numbers.Number, numpy.generic)):
+        raise TypeError(f"{op}(): argument '{name}' (position {position}) must be Tensor, not {type(value).__name__} "
+                        "(as PyTorch)")
+    if type(value) is int and not -2 ** 63 <= value < 2 ** 64:
+        raise OverflowError(f"{op}: the Python int {value} is too big to convert (outside int64 and uint64, as PyTorch)")
 
 
 def _scalar_or_array(xp, value, dtype):
@@ -90,10 +104,20 @@ def _relu_gradient(g, y, out):
     xp.multiply(g, xp.logical_not(y <= 0), out=out)
 
 
+def _check_alpha(op, alpha, a, b):
+    """add's and sub's ``alpha``: 1 (PyTorch's default), or True for a bool result (the same sum); a bool for
+    any other result is PyTorch's RuntimeError, another number not supported by tinyrrn."""
+    if isinstance(alpha, (bool, numpy.bool_)):
+        if not (alpha and result_type(a, b) == bool):
+            raise ArgumentError(f"{op}: Boolean alpha only supported for Boolean results (as PyTorch), got alpha={alpha}")
+    else:
+        only_torch_defaults(op, alpha=(alpha, 1))
+
+
 def add(a, b, *, alpha=1):
     """a + b with broadcasting (PyTorch's ``alpha`` at its default only: multiply b first)."""
-    if alpha != 1:  # the check only when it fails: add runs thousands of times a step
-        only_torch_defaults("add", alpha=(alpha, 1))
+    if type(alpha) is not int or alpha != 1:  # the checks only when alpha is given: add runs thousands of times a step
+        _check_alpha("add", alpha, a, b)
     a, b, x, y = _operands("add", a, b)
 
     def backward(g):
@@ -124,8 +148,8 @@ def add_relu(a, b):
 
 def sub(a, b, *, alpha=1):
     """a - b with broadcasting (bool operands are refused, as in PyTorch; ``alpha`` as add's)."""
-    if alpha != 1:
-        only_torch_defaults("sub", alpha=(alpha, 1))
+    if type(alpha) is not int or alpha != 1:
+        _check_alpha("sub", alpha, a, b)
     if any(isinstance(v, (bool, numpy.bool_)) or getattr(v, "dtype", None) == bool for v in (a, b)):
         raise ArgumentError("sub: subtraction with a bool tensor is not supported (as in PyTorch)")
     a, b, x, y = _operands("sub", a, b)
@@ -243,6 +267,8 @@ def pow(base, exponent):
 
 def _comparison(name, compare, symbol):
     def op(a, b):
+        if not isinstance(a, Tensor):  # PyTorch's comparisons take a number second only
+            raise TypeError(f"{name}(): argument 'input' (position 1) must be Tensor, not {type(a).__name__} (as PyTorch)")
         _, _, x, y = _operands(name, a, b)
         return Tensor(compare(x, y))
     op.__name__ = name
@@ -340,6 +366,7 @@ def dropout(x, p=0.5, training=True, inplace=False):
     zeroes everything, as PyTorch. ``inplace``: see _writes_in_place."""
     check_float("dropout", x)
     flag("dropout", "training", training)
+    p = number(p)  # a 0-d tensor is its value, as PyTorch
     if not 0 <= p <= 1:
         raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
     if not training or p == 0:

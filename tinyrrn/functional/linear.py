@@ -2,7 +2,7 @@
 import math
 
 from .. import backend, threads
-from ..tensor import Tensor, make_result
+from ..tensor import make_result
 from ._util import ArgumentError, accurate_sum, broadcast_shape, check_float, check_same_dtype, unbroadcast
 from .shape import reshape
 
@@ -10,8 +10,7 @@ from .shape import reshape
 def matmul(a, b):
     """a @ b (torch.matmul): leading (batch) dims broadcast as in NumPy; a 1-D ``a`` is a row
     and a 1-D ``b`` a column vector whose dimension the result drops (1-D @ 1-D is a 0-d dot)."""
-    a, b = (t if isinstance(t, Tensor) else Tensor(t) for t in (a, b))
-    check_float("matmul", a, b)
+    check_float("matmul", a, b)  # Tensors, as PyTorch: an array or a list is a TypeError (x @ array takes it)
     check_same_dtype("matmul", a, b)
     if a.ndim == 0 or b.ndim == 0 or a.shape[-1] != b.shape[-2 if b.ndim > 1 else 0]:
         raise ArgumentError(f"matmul: shapes {tuple(a.shape)} and {tuple(b.shape)} do not fit "

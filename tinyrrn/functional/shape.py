@@ -39,6 +39,8 @@ def reshape(x, *sizes, shape=None):
 def permute(x, *order, dims=None):
     """Reorder the dimensions (a view, as torch.permute): x.permute(1, 0), ((1, 0)) or (dims=(1, 0))."""
     check_tensors("permute", x)
+    if not order and dims is None:
+        raise TypeError('permute() missing 1 required positional arguments: "dims" (as PyTorch; () for a 0-d tensor)')
     order = tuple(integer("permute", "dims", d) for d in _shape_arg("permute", order, dims, "dims"))
     if len(order) != x.ndim:
         raise ArgumentError(f"permute: {order} is not a permutation of the {x.ndim} dims of {tuple(x.shape)}")
@@ -59,7 +61,7 @@ def transpose(x, dim0, dim1):
     dim0, dim1 = axis_index("transpose", dim0, x.ndim), axis_index("transpose", dim1, x.ndim)
     if x.ndim:
         dims[dim0], dims[dim1] = dims[dim1], dims[dim0]
-    return permute(x, *dims)
+    return permute(x, dims)
 
 
 def flatten(x, start_dim=0, end_dim=-1):
@@ -183,9 +185,9 @@ def getitem(x, index):
 
 
 def _tensor_list(op, tensors):
-    """cat's and stack's tensors, from a list, a tuple or a generator of Tensors: a Tensor itself is
-    refused (PyTorch's TypeError), not iterated as its rows."""
-    if isinstance(tensors, (Tensor, str, dict)) or not hasattr(tensors, "__iter__") or hasattr(tensors, "shape"):
+    """cat's and stack's tensors, from a list or a tuple of Tensors: anything else (a Tensor, which would be
+    iterated as its rows, a generator, a set) is PyTorch's TypeError."""
+    if not isinstance(tensors, (list, tuple)):
         raise TypeError(f"{op}: argument 'tensors' must be a list or tuple of Tensors, not {type(tensors).__name__} "
                         "(as PyTorch)")
     tensors = list(tensors)
