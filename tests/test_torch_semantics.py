@@ -8,6 +8,7 @@ checks that both libraries refuse and that ours raises PyTorch's exception type;
 "forward" compares the forward pass only; "float32" or "float16" runs in that dtype.
 """
 import itertools
+import math
 import types
 
 import numpy
@@ -812,3 +813,26 @@ def test_float16_cross_entropy_mean_over_more_than_65504_probability_rows_as_tor
     loss.backward()
     their_loss.backward()
     numpy.testing.assert_allclose(ours.grad, theirs.grad.numpy(), rtol=2e-3, atol=1e-7)
+
+
+SETITEM_CASES = [("0", (1, 4)), ("0", (1, 1, 4)), ("0, 0", (1, 1)), ("0, 0", (1,)), ("0, 0", (2,)), ("..., 0", (1, 3)),
+                 ("[0, 1]", (1, 1, 2, 4)), ("mask", (1, 12)), ("mask", (1, 1)), ("mask", (2, 6)), ("0", (4, 1)),
+                 ("0", (2, 4)), ("0", (1, 2, 4)), (":", (1, 3, 4)), ("0, [1, 2]", (1, 1, 2)), ("mask", (1, 11))]
+
+
+@pytest.mark.parametrize("index, shape", SETITEM_CASES)
+def test_setitem_takes_a_value_with_extra_leading_ones_as_torch(torch, index, shape):
+    """x[index] = v with v of extra leading size-1 dims is written as PyTorch writes it (NumPy refused them at an
+    int or a mask index: x[0, 0] = v of shape (1, 1)); any other misfit is refused, as there."""
+    def assign(x, mask, value):
+        exec(f"x[{index}] = value", {"x": x, "value": value, "mask": mask})
+        return x
+    value = numpy.arange(1.0, 1 + math.prod(shape)).reshape(shape)
+    try:
+        theirs = assign(torch.zeros(3, 4, dtype=torch.float64), torch.ones(3, 4, dtype=torch.bool), torch.tensor(value))
+    except RuntimeError:
+        with pytest.raises(RuntimeError):
+            assign(Tensor(numpy.zeros((3, 4))), Tensor(numpy.ones((3, 4), bool)), Tensor(value))
+        return
+    ours = assign(Tensor(numpy.zeros((3, 4))), Tensor(numpy.ones((3, 4), bool)), Tensor(value))
+    numpy.testing.assert_array_equal(host(ours), theirs.numpy())

@@ -94,12 +94,24 @@ def _refuse_overlap(symbol, overlap):
                            "value first")
 
 
+def _leading_ones_dropped(value, ndim):
+    """``value`` without its leading size-1 dims beyond ``ndim`` (PyTorch's copy_ drops them; NumPy not at an
+    int or a mask index), or itself when others are there."""
+    extra = getattr(value, "ndim", 0) - ndim
+    if extra <= 0 or any(n != 1 for n in value.shape[:extra]):
+        return value
+    return value.reshape(value.shape[extra:])
+
+
 def _write(symbol, self, index, value):
     """self.data[index] = value (an array, or a number, of self's dtype), counted in self's version; a value
     whose shape does not fit is PyTorch's RuntimeError (here an ArgumentError), not NumPy's ValueError."""
     try:
-        self.data[index] = value
-    except ValueError as error:
+        try:
+            self.data[index] = value
+        except (ValueError, TypeError):
+            self.data[index] = _leading_ones_dropped(value, self.data[index].ndim)
+    except (ValueError, TypeError) as error:
         raise ArgumentError(f"{symbol}: a value of shape {tuple(getattr(value, 'shape', ()))} does not fit "
                             f"x[{index!r}] of x's shape {tuple(self.shape)} ({error})") from None
     self.version += 1
