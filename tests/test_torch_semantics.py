@@ -836,3 +836,23 @@ def test_setitem_takes_a_value_with_extra_leading_ones_as_torch(torch, index, sh
         return
     ours = assign(Tensor(numpy.zeros((3, 4))), Tensor(numpy.ones((3, 4), bool)), Tensor(value))
     numpy.testing.assert_array_equal(host(ours), theirs.numpy())
+
+
+@pytest.mark.parametrize("shape, args", [((1, 1, 1, 2), (2, 1, 1, 2)), ((1, 1, 1, 3), (2, 2, 1, 2)),
+                                         ((2, 1, 3, 2), (2, 1, 1, 3)), ((1, 2, 1, 1), (2, 1, 1, 2))])
+def test_max_pool2d_of_a_window_wholly_in_the_padding_as_torch(torch, shape, args):
+    """A dilated window may read padding only (PyTorch refuses that only for padding > kernel / 2): its maximum
+    is -inf, and its index PyTorch's (its first tap at or after 0, past the input): tinyrrn gave 0. Its gradient
+    is 0 (PyTorch's backward reads the index past the input, and may abort): the others' go to their index."""
+    x = numpy.arange(1.0, 1 + math.prod(shape)).reshape(shape)
+    ours_x = Tensor(x, requires_grad=True)
+    theirs, their_indices = tf.max_pool2d(torch.tensor(x), *args, return_indices=True)
+    ours, our_indices = F.max_pool2d(ours_x, *args, return_indices=True)
+    numpy.testing.assert_array_equal(host(ours.detach()), theirs.numpy())
+    numpy.testing.assert_array_equal(host(our_indices), their_indices.numpy())
+    ours.sum().backward()
+    expected = numpy.zeros((shape[0] * shape[1], shape[2] * shape[3]))
+    for plane, (values, indices) in enumerate(zip(theirs.numpy().reshape(len(expected), -1),
+                                                  their_indices.numpy().reshape(len(expected), -1))):
+        numpy.add.at(expected[plane], indices[values > -numpy.inf], 1)
+    numpy.testing.assert_array_equal(host(ours_x.grad), expected.reshape(shape))
