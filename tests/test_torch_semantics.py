@@ -856,3 +856,21 @@ def test_max_pool2d_of_a_window_wholly_in_the_padding_as_torch(torch, shape, arg
                                                   their_indices.numpy().reshape(len(expected), -1))):
         numpy.add.at(expected[plane], indices[values > -numpy.inf], 1)
     numpy.testing.assert_array_equal(host(ours_x.grad), expected.reshape(shape))
+
+
+def test_float16_log_softmax_rounds_once_as_torch(torch):
+    """log_softmax of float16 and its gradient in float32, rounded once: PyTorch's error (tinyrrn's gradient, in
+    float16, had 1.8x it)."""
+    x = numpy.random.default_rng(0).uniform(-8, 8, (200, 50)).astype("float16")
+    g = numpy.random.default_rng(1).uniform(-1, 1, (200, 50)).astype("float16")
+    exact_x, theirs_x = torch.tensor(x, dtype=torch.float64, requires_grad=True), torch.tensor(x, requires_grad=True)
+    ours_x = Tensor(x, requires_grad=True)
+    ours, theirs, exact = F.log_softmax(ours_x, 1), torch.log_softmax(theirs_x, 1), torch.log_softmax(exact_x, 1)
+    assert ours.dtype == numpy.float16
+    error = abs(ours.detach().numpy().astype(float) - exact.detach().numpy()).max()
+    assert error <= 1.5 * abs(theirs.detach().numpy().astype(float) - exact.detach().numpy()).max()
+    ours.backward(Tensor(g))
+    theirs.backward(torch.tensor(g))
+    exact.backward(torch.tensor(g, dtype=torch.float64))
+    error = abs(ours_x.grad.astype(float) - exact_x.grad.numpy()).max()
+    assert error <= 1.5 * abs(theirs_x.grad.numpy().astype(float) - exact_x.grad.numpy()).max()
