@@ -645,6 +645,8 @@ REFUSED_AS_BY_TORCH = {  # fn(m, x) for m = tinyrrn.functional or torch.nn.funct
     "add alpha=True": (lambda m, x: _op(m, "add")(x, x, alpha=True)),
     "add alpha=False": (lambda m, x: _op(m, "add")(x, 2, alpha=False)),
     "sub alpha=True": (lambda m, x: _op(m, "sub")(x, x, alpha=True)),
+    "add of int tensors alpha=1.0": (lambda m, x: _op(m, "add")(_target(m, [1, 2]), _target(m, [1, 2]), alpha=1.0)),
+    "add of int tensors alpha=numpy.True_": (lambda m, x: _op(m, "add")(_target(m, [1, 2]), 2, alpha=numpy.True_)),
     # a dim is an int: a float or an array is PyTorch's TypeError
     "softmax dim as an array": (lambda m, x: _op(m, "softmax")(x, numpy.array(1))),
     "flatten start_dim as an array": (lambda m, x: _op(m, "flatten")(x, numpy.array(1))),
@@ -707,6 +709,8 @@ ACCEPTED_AS_BY_TORCH = {
     "add 2 ** 64 - 1": (lambda m, x: _op(m, "add")(x, 2 ** 64 - 1)),
     "add -2 ** 63": (lambda m, x: _op(m, "add")(x, -2 ** 63)),
     "sum dim as a NumPy int": (lambda m, x: _op(m, "sum")(x, numpy.int64(1))),
+    "add alpha=numpy.True_ (1.0)": (lambda m, x: _op(m, "add")(x, x, alpha=numpy.True_)),
+    "sub of a NumPy bool (a float)": (lambda m, x: _op(m, "sub")(x, numpy.True_)),
 }
 
 
@@ -874,3 +878,24 @@ def test_float16_log_softmax_rounds_once_as_torch(torch):
     exact.backward(torch.tensor(g, dtype=torch.float64))
     error = abs(ours_x.grad.astype(float) - exact_x.grad.numpy()).max()
     assert error <= 1.5 * abs(theirs_x.grad.numpy().astype(float) - exact_x.grad.numpy()).max()
+
+
+@pytest.mark.parametrize("op", ["add", "sub", "mul", "div", "pow", "floor_divide", "lt"])
+@pytest.mark.parametrize("dtype", ["int64", "uint8", "bool", "float16"])
+def test_a_numpy_bool_operand_is_a_float_as_torch(torch, op, dtype):
+    """PyTorch reads a NumPy bool operand as a float: int tensor + numpy.True_ is float32 (tinyrrn: int64, and
+    sub refused it as a bool)."""
+    data = numpy.array([0, 1, 3]).astype(dtype)
+    for operands in ((data, numpy.True_), (numpy.True_, data)):
+        if op == "lt" and operands[0] is numpy.True_:
+            continue
+        ours = (lambda: getattr(F, op)(*(Tensor(v) if isinstance(v, numpy.ndarray) else v for v in operands)))
+        try:
+            theirs = getattr(T, op)(*(torch.tensor(v) if isinstance(v, numpy.ndarray) else v for v in operands))
+        except RuntimeError:  # a bool tensor's sub
+            with pytest.raises(RuntimeError):
+                ours()
+            continue
+        ours = ours()
+        assert str(ours.dtype) == str(theirs.dtype).replace("torch.", "")
+        numpy.testing.assert_array_equal(host(ours), theirs.numpy())

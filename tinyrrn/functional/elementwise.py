@@ -25,8 +25,10 @@ def _operands(op, a, b, dtype=None):
         check_tensors(op, a, b)
     elif not isinstance(a, Tensor) and not isinstance(b, Tensor):
         raise TypeError(f"{op}: expected a Tensor operand, got {type(a).__name__} and {type(b).__name__}")
+    elif isinstance(b, Tensor):
+        a = _number(op, a, "input", 1)
     else:
-        _check_number(op, *((a, "input", 1) if isinstance(b, Tensor) else (b, "other", 2)))
+        b = _number(op, b, "other", 2)
     dtype = result_type(a, b) if dtype is None else dtype
     xp = backend.xp_of((a if isinstance(a, Tensor) else b).data)
     if not isinstance(a, Tensor):
@@ -39,15 +41,17 @@ def _operands(op, a, b, dtype=None):
     return a, b, x, y
 
 
-def _check_number(op, value, name, position):
-    """The operand that is not a Tensor is a number, as PyTorch's: an array or a list is its TypeError (wrap
-    it in a Tensor; Python's operators take arrays, see tinyrrn.operators), and a Python int beyond int64 and
-    uint64 its OverflowError (NumPy would make it a float or an object)."""
+def _number(op, value, name, position):
+    """The operand that is not a Tensor, a number, as PyTorch reads it: an array or a list is its TypeError (wrap
+    it in a Tensor; Python's operators take arrays, see tinyrrn.operators), a Python int beyond int64 and uint64
+    its OverflowError (NumPy would make it a float or an object), and a NumPy bool a float (True + int tensor is
+    a float32 tensor there)."""
     if not isinstance(value, (numbers.Number, numpy.generic)):
         raise TypeError(f"{op}(): argument '{name}' (position {position}) must be Tensor, not {type(value).__name__} "
                         "(as PyTorch)")
     if type(value) is int and not -2 ** 63 <= value < 2 ** 64:
         raise OverflowError(f"{op}: the Python int {value} is too big to convert (outside int64 and uint64, as PyTorch)")
+    return float(value) if isinstance(value, numpy.bool_) else value
 
 
 def _scalar_or_array(xp, value, dtype):
@@ -105,13 +109,17 @@ def _relu_gradient(g, y, out):
 
 
 def _check_alpha(op, alpha, a, b):
-    """add's and sub's ``alpha``: 1 (PyTorch's default), or True for a bool result (the same sum); a bool for
-    any other result is PyTorch's RuntimeError, another number not supported by tinyrrn."""
-    if isinstance(alpha, (bool, numpy.bool_)):
-        if not (alpha and result_type(a, b) == bool):
+    """add's and sub's ``alpha``: 1 (PyTorch's default; 1.0 for a float result), or True for a bool result (the
+    same sum); as PyTorch, a bool is refused for any other result and a float for an integer or bool one (a NumPy
+    bool is a float there); another number is not supported by tinyrrn."""
+    kind = result_type(a, b).kind
+    if isinstance(alpha, bool):
+        if not (alpha and kind == "b"):
             raise ArgumentError(f"{op}: Boolean alpha only supported for Boolean results (as PyTorch), got alpha={alpha}")
-    else:
-        only_torch_defaults(op, alpha=(alpha, 1))
+    elif kind != "f" and not isinstance(alpha, (int, numpy.integer)):
+        raise ArgumentError(f"{op}: For integral input tensors, argument alpha must not be a floating point number "
+                            f"(as PyTorch), got alpha={alpha!r}")
+    only_torch_defaults(op, alpha=(alpha, 1))
 
 
 def add(a, b, *, alpha=1):
@@ -150,7 +158,7 @@ def sub(a, b, *, alpha=1):
     """a - b with broadcasting (bool operands are refused, as in PyTorch; ``alpha`` as add's)."""
     if type(alpha) is not int or alpha != 1:
         _check_alpha("sub", alpha, a, b)
-    if any(isinstance(v, (bool, numpy.bool_)) or getattr(v, "dtype", None) == bool for v in (a, b)):
+    if any(isinstance(v, bool) or isinstance(v, Tensor) and v.dtype == bool for v in (a, b)):  # a NumPy bool is a float
         raise ArgumentError("sub: subtraction with a bool tensor is not supported (as in PyTorch)")
     a, b, x, y = _operands("sub", a, b)
 
@@ -239,7 +247,7 @@ def pow(base, exponent):
     a, b, x, e = _operands("pow", base, exponent)
     xp = backend.xp_of(x)
     if category(x.dtype) == 0:  # PyTorch has no bool power, but for x ** True and x ** False
-        if not isinstance(exponent, (bool, numpy.bool_)):
+        if not isinstance(exponent, bool):
             raise NotImplementedError("pow: not implemented for bool tensors (as in PyTorch)")
         return Tensor(x.copy() if exponent else xp.ones_like(x))
     number = isinstance(exponent, (numbers.Number, numpy.generic))
