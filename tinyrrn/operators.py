@@ -15,11 +15,14 @@ from .functional.shape import index_items, is_basic, written_view
 from .tensor import ArgumentError, Tensor, check_int64, is_grad_enabled, no_grad
 
 
+_PLAIN = frozenset((Tensor, float, int, bool))  # the usual operands, passed on after one look-up
+
+
 def _taking_arrays(method):
     """``method(x, other)`` with ``other`` an array (NumPy's or CuPy's) taken as a Tensor on x's device: Python's
     operators take arrays, though the ops of tinyrrn.functional, as PyTorch's, take Tensors and numbers only."""
     def wrapped(self, other):
-        if type(other) is not Tensor and hasattr(other, "shape") and not isinstance(other, (Tensor, numpy.generic)):
+        if type(other) not in _PLAIN and hasattr(other, "shape") and not isinstance(other, (Tensor, numpy.generic)):
             other = Tensor(other, device=self.device)
         return method(self, other)
     return wrapped

@@ -26,9 +26,9 @@ def _operands(op, a, b, dtype=None):
     elif not isinstance(a, Tensor) and not isinstance(b, Tensor):
         raise TypeError(f"{op}: expected a Tensor operand, got {type(a).__name__} and {type(b).__name__}")
     elif isinstance(b, Tensor):
-        a = _number(op, a, "input", 1)
+        a = a if type(a) is float else _number(op, a, "input", 1)  # a float needs no check (the usual case)
     else:
-        b = _number(op, b, "other", 2)
+        b = b if type(b) is float else _number(op, b, "other", 2)
     dtype = result_type(a, b) if dtype is None else dtype
     xp = backend.xp_of((a if isinstance(a, Tensor) else b).data)
     if not isinstance(a, Tensor):
@@ -46,11 +46,14 @@ def _number(op, value, name, position):
     it in a Tensor; Python's operators take arrays, see tinyrrn.operators), a Python int beyond int64 and uint64
     its OverflowError (NumPy would make it a float or an object), and a NumPy bool a float (True + int tensor is
     a float32 tensor there)."""
+    if type(value) is int:
+        if not -2 ** 63 <= value < 2 ** 64:
+            raise OverflowError(f"{op}: the Python int {value} is too big to convert (outside int64 and uint64, "
+                                "as PyTorch)")
+        return value
     if not isinstance(value, (numbers.Number, numpy.generic)):
         raise TypeError(f"{op}(): argument '{name}' (position {position}) must be Tensor, not {type(value).__name__} "
                         "(as PyTorch)")
-    if type(value) is int and not -2 ** 63 <= value < 2 ** 64:
-        raise OverflowError(f"{op}: the Python int {value} is too big to convert (outside int64 and uint64, as PyTorch)")
     return float(value) if isinstance(value, numpy.bool_) else value
 
 
