@@ -629,6 +629,8 @@ REFUSED_AS_BY_TORCH = {  # fn(m, x) for m = tinyrrn.functional or torch.nn.funct
     "permute with more dims than the tensor": (lambda m, x: x.permute(0, 1, 2, 3, 4)),
     "permute by a tensor": (lambda m, x: x.permute(_target(m, [0, 1, 2, 3]))),
     "permute with no dims": (lambda m, x: x.permute()),
+    "index by a NumPy bool": (lambda m, x: x[numpy.True_]),
+    "index by a NumPy bool after a slice": (lambda m, x: x[:, numpy.False_]),
     # an op's operand is a Tensor (or, where PyTorch takes one, a number): an array or a list is its TypeError
     "add of an array": (lambda m, x: _op(m, "add")(x, x.numpy())),
     "sub of an array first": (lambda m, x: _op(m, "sub")(x.numpy(), x)),

@@ -132,6 +132,8 @@ def index_items(op, index, ndim):
                   for i in items)  # a uint8 tensor is a mask, as in PyTorch
     if any(isinstance(i, slice) and i.step is not None and i.step <= 0 for i in items):
         raise ValueError(f"{op}: step must be greater than zero (as PyTorch), got {index!r}")
+    if any(isinstance(i, numpy.bool_) for i in items):  # NumPy's 0-d mask; PyTorch takes a Python bool only
+        raise IndexError(f"{op}: a NumPy bool as an index is refused (as PyTorch); use True or False, got {index!r}")
     return _spelled_out(items, ndim) if sum(i is Ellipsis for i in items) > 1 else items
 
 
