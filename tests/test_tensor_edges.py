@@ -392,14 +392,18 @@ def test_an_integer_to_a_negative_number_power_is_refused(make):
         make()
 
 
-@pytest.mark.parametrize("data", [[1, 2 ** 63], 2 ** 63, 2 ** 64, [[1], [-2 ** 63 - 1]], [2 ** 64], [1.5, 2 ** 64]])
+@pytest.mark.parametrize("data", [[1, 2 ** 63], 2 ** 63, 2 ** 64, [[1], [-2 ** 63 - 1]], [2 ** 64], [True, 2 ** 64]])
 def test_an_int_beyond_int64_is_refused_as_pytorch(data):
     with pytest.raises(ValueError, match="Overflow"):
         Tensor(data)
 
 
-def test_floats_beyond_int64_are_floats():
-    assert Tensor([1.5, 2.0 ** 63]).dtype == numpy.float32
+@pytest.mark.parametrize("data", [[1.5, 2.0 ** 63], [1.5, 2 ** 64], [[2 ** 64], [0.5]], [-2 ** 70, 1.0]])
+def test_floats_beyond_int64_are_floats_as_pytorch(torch, data):
+    """A float among the values makes them floats, an int beyond int64 too (PyTorch; tinyrrn refused it)."""
+    ours = Tensor(data)
+    assert ours.dtype == numpy.float32
+    numpy.testing.assert_array_equal(host(ours), torch.tensor(data).numpy())
 
 
 def test_an_empty_integer_tensor_divides_by_zero():

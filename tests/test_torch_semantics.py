@@ -670,6 +670,7 @@ REFUSED_AS_BY_TORCH = {  # fn(m, x) for m = tinyrrn.functional or torch.nn.funct
     "dropout p=1.5": (lambda m, x: m.dropout(x, 1.5)),
     "dropout p=-1": (lambda m, x: m.dropout(x, -1)),
     "dropout p=None": (lambda m, x: m.dropout(x, None)),
+    "pad value 2 ** 1100": (lambda m, x: m.pad(x, (1, 2), value=2 ** 1100)),
 }
 ACCEPTED_AS_BY_TORCH = {
     "conv2d stride (2,)": (lambda m, x: m.conv2d(x, _weight(m), stride=(2,))),
@@ -693,6 +694,7 @@ ACCEPTED_AS_BY_TORCH = {
     "batch_norm eps as a tensor in evaluation": (lambda m, x: m.batch_norm(x, _target(m, [0.5] * 3), _target(m, [2.0] * 3),
                                                                            eps=_target(m, 0.25))),
     "pad value as a tensor": (lambda m, x: m.pad(x, (1, 2), value=_target(m, 2.5))),
+    "pad value 2 ** 64 (a float)": (lambda m, x: m.pad(x, (1, 2), value=2 ** 64)),
     "avg_pool2d divisor_override as a tensor": (lambda m, x: m.avg_pool2d(x, 2, divisor_override=_target(m, 3))),
     "conv2d padding as a 0-d tensor": (lambda m, x: m.conv2d(x, _weight(m), padding=_target(m, 1))),
     # dropout's p as an int, a bool or a 0-d tensor, as PyTorch

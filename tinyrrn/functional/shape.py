@@ -260,7 +260,9 @@ def _pad_value(value, dtype):
     if value is None:
         return 0
     value = number(value)
-    finite = bool(numpy.isfinite(value))
+    if type(value) is int and dtype.kind == "f":
+        value = float(value)  # a float argument in PyTorch (OverflowError beyond float64's range)
+    finite = type(value) is int or bool(numpy.isfinite(value))  # NumPy's isfinite takes no int beyond int64
     if dtype.kind == "b":
         fits = finite
     elif dtype.kind in "iu":
