@@ -903,3 +903,19 @@ def test_a_numpy_bool_operand_is_a_float_as_torch(torch, op, dtype):
         ours = ours()
         assert str(ours.dtype) == str(theirs.dtype).replace("torch.", "")
         numpy.testing.assert_array_equal(host(ours), theirs.numpy())
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32", "float16"])
+@pytest.mark.parametrize("exponent", [0.5, -0.5, 1.5])
+def test_pow_of_minus_a_half_is_torchs_rsqrt_at_minus_zero(torch, dtype, exponent):
+    """PyTorch computes float32/float64 x ** -0.5 as rsqrt(x), in the forward pass and in the gradient of x ** 0.5
+    (x ** (e - 1)): -inf at x = -0.0, where C's pow (PyTorch's float16) gives +inf (tinyrrn's -0.0 ** -0.5 was
+    +inf, and the gradient of x ** 0.5 there had the opposite sign)."""
+    data = numpy.array([-0.0, 0.0, 0.25, 2.0, -1.0], dtype)
+    g = numpy.array([-0.5, 0.5, 1.0, -2.0, 1.0], dtype)
+    ours_x, theirs_x = Tensor(data.copy(), requires_grad=True), torch.tensor(data.copy(), requires_grad=True)
+    ours, theirs = F.pow(ours_x, exponent), torch.pow(theirs_x, exponent)
+    numpy.testing.assert_array_equal(host(ours.detach()), theirs.detach().numpy())
+    ours.backward(Tensor(g))
+    theirs.backward(torch.tensor(g))
+    numpy.testing.assert_array_equal(host(ours_x.grad)[:4], theirs_x.grad.numpy()[:4])

@@ -259,7 +259,7 @@ def pow(base, exponent):
     negative = None
     if category(x.dtype) == 1 and not number and bool((e < 0).any()):  # a tensor's, cast as PyTorch casts it
         negative = e < 0
-    out = x ** (e if negative is None else xp.where(negative, 0, e))
+    out = _power(x, e, exponent if number else None) if negative is None else x ** xp.where(negative, 0, e)
     if negative is not None:
         odd = (e % 2) != 0
         out = xp.where(negative, xp.where(x == 1, 1, xp.where(x == -1, xp.where(odd, -1, 1), 0)), out).astype(out.dtype)
@@ -267,13 +267,21 @@ def pow(base, exponent):
     def backward(g):
         ga = gb = None
         if a.requires_grad:  # e - (e != 0) is e - 1, but 0 where e == 0: 0 ** -1 never appears
-            ga = unbroadcast(g * (e * x ** (e - (e != 0))), a.shape)
+            ga = unbroadcast(g * (e * _power(x, e - (e != 0), exponent - 1 if number else None)), a.shape)
         if b.requires_grad:
             zero = (x == 0) & (e >= 0)
             gb = unbroadcast(g * xp.where(zero, 0, out * xp.log(xp.where(zero, 1, x))), b.shape)
         return ga, gb
 
     return make_result(out, (a, b), backward, "pow")
+
+
+def _power(x, e, exponent):
+    """x ** e; for a number exponent of -0.5 (also in the gradient of x ** 0.5), PyTorch's rsqrt(x) on float32
+    and float64: -inf at x = -0.0, where C's pow, which PyTorch's float16 keeps, gives +inf."""
+    if exponent == -0.5 and x.dtype != "float16":
+        return 1 / backend.xp_of(x).sqrt(x)
+    return x ** e
 
 
 def _comparison(name, compare, symbol):
