@@ -655,6 +655,8 @@ REFUSED_AS_BY_TORCH = {  # fn(m, x) for m = tinyrrn.functional or torch.nn.funct
     "cat dim as an array": (lambda m, x: _op(m, "concatenate")([x, x], numpy.array(1))),
     "transpose dim0 as a float": (lambda m, x: _op(m, "transpose")(x, 0.0, 1)),
     "sum dim as a float": (lambda m, x: _op(m, "sum")(x, 1.0)),
+    "mean dims as an array": (lambda m, x: _op(m, "mean")(x, numpy.array([0, 1]))),
+    "sum dims as an array": (lambda m, x: x.sum(numpy.array([1, 2]))),
     "cat of a generator": (lambda m, x: _op(m, "concatenate")(t for t in [x, x])),
     "stack of a generator": (lambda m, x: _op(m, "stack")(t for t in [x, x])),
     "cat of a set": (lambda m, x: _op(m, "concatenate")({x})),

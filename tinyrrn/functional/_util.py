@@ -76,6 +76,9 @@ def torch_name(op, name, value, torch_name, torch_value, default=None):
 def axes_tuple(op, axis, ndim):
     """The axes a reduction runs over: all for None or an empty list (as PyTorch), else each checked
     once; () for a 0-d tensor."""
+    if _is_array(axis):  # a 0-d one has an __index__, a 1-d one iterates: PyTorch takes ints, a tuple or a list
+        raise TypeError(f"{op}: argument 'dim' must be an int, a tuple or a list of ints, not {type(axis).__name__} "
+                        "(as PyTorch)")
     if axis is None or (numpy.ndim(axis) == 1 and len(axis) == 0):
         return tuple(range(ndim))
     axes = tuple(axis_index(op, a, ndim) for a in ((axis,) if numpy.ndim(axis) == 0 else axis))
