@@ -647,6 +647,8 @@ REFUSED_AS_BY_TORCH = {  # fn(m, x) for m = tinyrrn.functional or torch.nn.funct
     "add alpha=True": (lambda m, x: _op(m, "add")(x, x, alpha=True)),
     "add alpha=False": (lambda m, x: _op(m, "add")(x, 2, alpha=False)),
     "sub alpha=True": (lambda m, x: _op(m, "sub")(x, x, alpha=True)),
+    "linear of a 1-d weight and a bias that does not fit": (lambda m, x: m.linear(x, x[0, 0, 0], x[0, 0, :2, :3])),
+    "linear of a 1-d input and weight with a bias": (lambda m, x: m.linear(x[0, 0, 0], x[1, 0, 0], x[0, 1, 0, :1])),
     "add of int tensors alpha=1.0": (lambda m, x: _op(m, "add")(_target(m, [1, 2]), _target(m, [1, 2]), alpha=1.0)),
     "add of int tensors alpha=numpy.True_": (lambda m, x: _op(m, "add")(_target(m, [1, 2]), 2, alpha=numpy.True_)),
     # a dim is an int: a float or an array is PyTorch's TypeError
@@ -715,6 +717,9 @@ ACCEPTED_AS_BY_TORCH = {
     "add 2 ** 64 - 1": (lambda m, x: _op(m, "add")(x, 2 ** 64 - 1)),
     "add -2 ** 63": (lambda m, x: _op(m, "add")(x, -2 ** 63)),
     "sum dim as a NumPy int": (lambda m, x: _op(m, "sum")(x, numpy.int64(1))),
+    "linear of a 1-d weight": (lambda m, x: m.linear(x, x[0, 0, 0])),
+    "linear of a 1-d weight and a 0-d bias": (lambda m, x: m.linear(x, x[0, 0, 0], x[0, 0, 0, 0])),
+    "linear of a 1-d input and weight": (lambda m, x: m.linear(x[0, 0, 0], x[1, 0, 0])),
     "add alpha=numpy.True_ (1.0)": (lambda m, x: _op(m, "add")(x, x, alpha=numpy.True_)),
     "sub of a NumPy bool (a float)": (lambda m, x: _op(m, "sub")(x, numpy.True_)),
 }
