@@ -758,3 +758,16 @@ def test_operators_take_arrays_where_the_ops_refuse_them_naming_the_argument():
         F.lt(1, x)
     with pytest.raises(OverflowError, match=str(2 ** 64)):
         x * 2 ** 64
+
+
+@pytest.mark.parametrize("call, name", [
+    (lambda x, a: F.exp(a), "input"), (lambda x, a: F.conv2d(x, a), "weight"),
+    (lambda x, a: F.conv2d(x, Tensor(numpy.ones((2, 3, 1, 1))), a[:2, 0, 0, 0]), "bias"),
+    (lambda x, a: F.linear(x, a[0, 0]), "weight"), (lambda x, a: F.linear(x, Tensor(a[0, 0]), a[0, 0, 0]), "bias"),
+    (lambda x, a: F.batch_norm(x, None, None, Tensor(numpy.ones(3)), a[0, :, 0, 0], training=True), "bias"),
+    (lambda x, a: F.matmul(x, a), "other"), (lambda x, a: nn.GRU(4, 2)(x[0], a[0, :1, :, :2]), "hx")])
+def test_an_array_for_a_tensor_argument_is_refused_naming_the_argument(call, name):
+    """As PyTorch's "argument 'weight' (position 2) must be Tensor": the message says which argument."""
+    a = numpy.ones((2, 3, 4, 4))
+    with pytest.raises(TypeError, match=f"got ndarray as argument '{name}'"):
+        call(Tensor(a), a)

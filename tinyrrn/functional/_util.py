@@ -6,35 +6,38 @@ import numpy
 from ..tensor import ArgumentError, DtypeError, Tensor  # noqa: F401 (the ops' errors, defined with the Tensor they guard)
 
 
-def check_tensors(op, *tensors):
+def check_tensors(op, *tensors, names=("input", "other")):
     """Ops take Tensors, all on one device, as PyTorch: None, an array or a list is PyTorch's TypeError
-    here, not an AttributeError deep inside the op, and a CPU tensor meeting a GPU one is refused too.
-    (An optional argument, such as a bias, is left out by the caller when it is None.)"""
+    here, naming the argument (``names``, in the order of ``tensors``), not an AttributeError deep inside
+    the op, and a CPU tensor meeting a GPU one is refused too. (An optional argument, such as a bias, is
+    left out by the caller when it is None.)"""
     devices = set()
-    for t in tensors:
+    for i, t in enumerate(tensors):
         if not isinstance(t, Tensor):
-            raise TypeError(f"{op}: expected a Tensor, got {type(t).__name__}; wrap it: tinyrrn.Tensor(...)")
+            name = names[i] if i < len(names) else f"tensor {i + 1}"
+            raise TypeError(f"{op}: expected a Tensor, got {type(t).__name__} as argument '{name}' (as PyTorch); wrap "
+                            "it: tinyrrn.Tensor(...)")
         devices.add(t.device)
     if len(devices) > 1:
         raise RuntimeError(f"{op}: expected all tensors to be on the same device, found {' and '.join(sorted(devices))}; "
                            "move them with .to(device)")
 
 
-def check_float(op, *tensors):
+def check_float(op, *tensors, names=("input", "other")):
     """Differentiable ops take floating-point tensors only (on one device: check_tensors); another dtype
     is a DtypeError (PyTorch's RuntimeError where it refuses the dtype too)."""
-    check_tensors(op, *tensors)
+    check_tensors(op, *tensors, names=names)
     for t in tensors:
         if t.dtype.kind != "f":
             raise DtypeError(f"{op}: expected a floating-point tensor, got dtype {t.dtype} "
                             f"(shape {tuple(t.shape)}); convert with .astype('float32')")
 
 
-def check_same_dtype(op, *tensors):
+def check_same_dtype(op, *tensors, names=("input", "other")):
     """Products take operands of one dtype, as PyTorch (which refuses float32 @ float64 rather than
-    promote); None (no bias) is skipped."""
+    promote); None (no bias, the last) is skipped."""
     tensors = [t for t in tensors if t is not None]
-    check_tensors(op, *tensors)
+    check_tensors(op, *tensors, names=names)
     dtypes = [t.dtype for t in tensors]
     if len(set(dtypes)) > 1:
         raise ArgumentError(f"{op}: expected operands of one dtype, got {', '.join(map(str, dtypes))}; "

@@ -37,8 +37,8 @@ def linear(x, weight, bias=None):
     """x @ weight.T + bias, with weight shaped (out_features, in_features), or (in_features,) for x @ weight, as
     in PyTorch; the bias is (out_features,) or broadcasts to the output's shape, as PyTorch's (whose fast path
     for a contiguous input of 3 or more dims refuses some of those, a (N, 1) bias; tinyrrn takes them all)."""
-    check_float("linear", x, weight)
-    check_same_dtype("linear", x, weight, bias)
+    check_float("linear", x, weight, names=("input", "weight"))
+    check_same_dtype("linear", x, weight, bias, names=("input", "weight", "bias"))
     if weight.ndim == 1 and x.ndim and x.shape[-1] == weight.shape[0]:  # PyTorch's x @ weight, without the last dim
         out = matmul(x, weight)
         if bias is not None and x.ndim == 1:
