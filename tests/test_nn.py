@@ -429,6 +429,9 @@ def test_a_parameter_or_child_module_is_replaced_only_by_its_kind_or_none():
         setattr(model, "0", Tensor(np.ones(2)))
     layer.bias = None
     assert list(layer.state_dict()) == ["weight"]
+    with pytest.raises(TypeError, match="cannot assign ReLU as parameter 'weight'"):  # a module too, as PyTorch
+        layer.weight = nn.ReLU()
+    assert list(layer.state_dict()) == ["weight"] and not list(layer.children())
 
 
 def test_batch_norm_2d_takes_4d_input_only():

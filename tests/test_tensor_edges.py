@@ -110,7 +110,7 @@ def test_dim_and_keepdim_are_pytorchs_names_for_axis_and_keepdims():
     assert F.stack([x, x], dim=1).shape == (2, 2, 3) and F.concatenate([x, x], dim=1).shape == (2, 6)
     with pytest.raises(TypeError, match="both axis= and dim="):
         x.sum(0, dim=1)
-    with pytest.raises(TypeError, match="dim must be an int"):
+    with pytest.raises(TypeError, match="'dim' must be an int"):
         x.sum(True)  # not dim 1
 
 
@@ -392,14 +392,18 @@ def test_an_integer_to_a_negative_number_power_is_refused(make):
         make()
 
 
-@pytest.mark.parametrize("data", [[1, 2 ** 63], 2 ** 63, 2 ** 64, [[1], [-2 ** 63 - 1]], [2 ** 64], [1.5, 2 ** 64]])
+@pytest.mark.parametrize("data", [[1, 2 ** 63], 2 ** 63, 2 ** 64, [[1], [-2 ** 63 - 1]], [2 ** 64], [True, 2 ** 64]])
 def test_an_int_beyond_int64_is_refused_as_pytorch(data):
     with pytest.raises(ValueError, match="Overflow"):
         Tensor(data)
 
 
-def test_floats_beyond_int64_are_floats():
-    assert Tensor([1.5, 2.0 ** 63]).dtype == numpy.float32
+@pytest.mark.parametrize("data", [[1.5, 2.0 ** 63], [1.5, 2 ** 64], [[2 ** 64], [0.5]], [-2 ** 70, 1.0]])
+def test_floats_beyond_int64_are_floats_as_pytorch(torch, data):
+    """A float among the values makes them floats, an int beyond int64 too (PyTorch; tinyrrn refused it)."""
+    ours = Tensor(data)
+    assert ours.dtype == numpy.float32
+    numpy.testing.assert_array_equal(host(ours), torch.tensor(data).numpy())
 
 
 def test_an_empty_integer_tensor_divides_by_zero():
@@ -735,3 +739,35 @@ def test_requires_grad_switched_after_the_forward_pass_as_torch(torch, switch):
     ours, theirs = run(Tensor), run(lambda v, **k: torch.tensor(v, dtype=torch.float64, **k))
     assert ours[0] is None and theirs[0] is None
     assert host(ours[1]).tolist() == theirs[1].tolist() == [1.0, 2.0]
+
+
+def test_operators_take_arrays_where_the_ops_refuse_them_naming_the_argument():
+    """x + array, array - x, x += array and x < array take the array as a Tensor (tinyrrn relies on it); F.add and
+    the other ops take Tensors and numbers only, as PyTorch's, and say which argument is wrong."""
+    x, a = Tensor(numpy.ones((2, 3), "float32")), numpy.arange(3.0, dtype="float32")
+    assert host((x + a).data).tolist() == host((a + x).data).tolist() == [[1, 2, 3]] * 2
+    assert host((a - x).data).tolist() == [[-1, 0, 1]] * 2 and host((x < a).data).tolist() == [[False, False, True]] * 2
+    assert host((x @ a).data).tolist() == [3, 3]
+    x += a
+    assert host(x.data).tolist() == [[1, 2, 3]] * 2
+    with pytest.raises(TypeError, match=r"argument 'other' \(position 2\) must be Tensor, not ndarray"):
+        F.add(x, a)
+    with pytest.raises(TypeError, match=r"argument 'input' \(position 1\) must be Tensor, not list"):
+        F.mul([1.0, 2.0, 3.0], x)
+    with pytest.raises(TypeError, match="argument 'input'"):
+        F.lt(1, x)
+    with pytest.raises(OverflowError, match=str(2 ** 64)):
+        x * 2 ** 64
+
+
+@pytest.mark.parametrize("call, name", [
+    (lambda x, a: F.exp(a), "input"), (lambda x, a: F.conv2d(x, a), "weight"),
+    (lambda x, a: F.conv2d(x, Tensor(numpy.ones((2, 3, 1, 1))), a[:2, 0, 0, 0]), "bias"),
+    (lambda x, a: F.linear(x, a[0, 0]), "weight"), (lambda x, a: F.linear(x, Tensor(a[0, 0]), a[0, 0, 0]), "bias"),
+    (lambda x, a: F.batch_norm(x, None, None, Tensor(numpy.ones(3)), a[0, :, 0, 0], training=True), "bias"),
+    (lambda x, a: F.matmul(x, a), "other"), (lambda x, a: nn.GRU(4, 2)(x[0], a[0, :1, :, :2]), "hx")])
+def test_an_array_for_a_tensor_argument_is_refused_naming_the_argument(call, name):
+    """As PyTorch's "argument 'weight' (position 2) must be Tensor": the message says which argument."""
+    a = numpy.ones((2, 3, 4, 4))
+    with pytest.raises(TypeError, match=f"got ndarray as argument '{name}'"):
+        call(Tensor(a), a)

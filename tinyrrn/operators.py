@@ -15,6 +15,19 @@ from .functional.shape import index_items, is_basic, written_view
 from .tensor import ArgumentError, Tensor, check_int64, is_grad_enabled, no_grad
 
 
+_PLAIN = frozenset((Tensor, float, int, bool))  # the usual operands, passed on after one look-up
+
+
+def _taking_arrays(method):
+    """``method(x, other)`` with ``other`` an array (NumPy's or CuPy's) taken as a Tensor on x's device: Python's
+    operators take arrays, though the ops of tinyrrn.functional, as PyTorch's, take Tensors and numbers only."""
+    def wrapped(self, other):
+        if type(other) not in _PLAIN and hasattr(other, "shape") and not isinstance(other, (Tensor, numpy.generic)):
+            other = Tensor(other, device=self.device)
+        return method(self, other)
+    return wrapped
+
+
 def _swapped(op):
     """The reflected form: ``2 - x`` calls ``x.__rsub__(2)``, which is ``op(2, x)``."""
     return lambda self, other: op(other, self)
@@ -84,12 +97,24 @@ def _refuse_overlap(symbol, overlap):
                            "value first")
 
 
+def _leading_ones_dropped(value, ndim):
+    """``value`` without its leading size-1 dims beyond ``ndim`` (PyTorch's copy_ drops them; NumPy not at an
+    int or a mask index), or itself when others are there."""
+    extra = getattr(value, "ndim", 0) - ndim
+    if extra <= 0 or any(n != 1 for n in value.shape[:extra]):
+        return value
+    return value.reshape(value.shape[extra:])
+
+
 def _write(symbol, self, index, value):
     """self.data[index] = value (an array, or a number, of self's dtype), counted in self's version; a value
     whose shape does not fit is PyTorch's RuntimeError (here an ArgumentError), not NumPy's ValueError."""
     try:
-        self.data[index] = value
-    except ValueError as error:
+        try:
+            self.data[index] = value
+        except (ValueError, TypeError):
+            self.data[index] = _leading_ones_dropped(value, self.data[index].ndim)
+    except (ValueError, TypeError) as error:
         raise ArgumentError(f"{symbol}: a value of shape {tuple(getattr(value, 'shape', ()))} does not fit "
                             f"x[{index!r}] of x's shape {tuple(self.shape)} ({error})") from None
     self.version += 1
@@ -208,7 +233,7 @@ def _in_place(op, symbol):
     return method
 
 
-METHODS = {
+OPERATORS = {
     # arithmetic, with broadcasting and PyTorch's type promotion
     "__add__": F.add, "__radd__": _swapped(F.add),
     "__sub__": F.sub, "__rsub__": _swapped(F.sub),
@@ -219,12 +244,17 @@ METHODS = {
     "__iadd__": _in_place(F.add, "+="), "__isub__": _in_place(F.sub, "-="),
     "__imul__": _in_place(F.mul, "*="), "__itruediv__": _in_place(F.div, "/="),
     "__ifloordiv__": _in_place(F.floor_divide, "//="), "__ipow__": _in_place(F.pow, "**="),
-    "__neg__": F.neg,
     "__matmul__": F.matmul, "__rmatmul__": _swapped(F.matmul),
-    "__getitem__": F.getitem, "__setitem__": _setitem,
     # comparisons: bool tensors without gradient
     "__lt__": F.lt, "__le__": F.le, "__gt__": F.gt, "__ge__": F.ge,
     "__eq__": _equality(F.eq), "__ne__": _equality(F.ne),
+}
+OPERATORS = {name: _taking_arrays(op) for name, op in OPERATORS.items()}  # x + array: see _taking_arrays
+
+METHODS = {
+    **OPERATORS,
+    "__neg__": F.neg,
+    "__getitem__": F.getitem, "__setitem__": _setitem,
     # reductions and shapes
     "sum": F.sum, "mean": F.mean,
     "reshape": F.reshape, "transpose": F.transpose, "permute": F.permute, "flatten": F.flatten,

@@ -52,15 +52,20 @@ class DtypeError(NotImplementedError, TypeError):
 
 
 def check_int64(data):
-    """Refuse a Python int outside int64 in ``data`` (a number or nested lists), as PyTorch refuses it
-    (NumPy would make it uint64, float64 or an object)."""
-    stack = [data]
+    """Refuse a Python int outside int64 in ``data`` (a number or nested lists) unless a float there makes the
+    values floats, as PyTorch (NumPy would make it uint64, float64 or an object); whether a float is there."""
+    stack, beyond, floats = [data], None, False
     while stack:
         item = stack.pop()
         if isinstance(item, (list, tuple)):
             stack.extend(item)
+        elif isinstance(item, float):
+            floats = True
         elif isinstance(item, int) and not isinstance(item, bool) and not -2 ** 63 <= item < 2 ** 63:
-            raise ValueError(f"Overflow when unpacking long long: {item} is outside int64 (as PyTorch)")
+            beyond = item
+    if beyond is not None and not floats:
+        raise ValueError(f"Overflow when unpacking long long: {beyond} is outside int64 (as PyTorch)")
+    return floats
 
 
 def is_grad_enabled():
@@ -150,7 +155,8 @@ class Tensor:
             array = backend.module_for(device).asarray(data)
             if array.dtype.kind in "uO" or (array.dtype == "float64" and isinstance(data, (list, tuple)) and
                                             array.size and float(abs(array).max()) >= 2 ** 63):
-                check_int64(data)  # NumPy's types for an int beyond int64 (a lone float never is one)
+                if check_int64(data) and array.dtype.kind == "O":  # NumPy's types for an int beyond int64 (a lone
+                    array = array.astype("float64")  # float never is one); with a float, PyTorch's floats
             if array.dtype.kind == "O" and array.ndim == 0:  # None, a generator: no values to take
                 raise RuntimeError(f"Could not infer dtype of {type(data).__name__} (as PyTorch)")
             data = array.astype("float32") if array.dtype.kind == "f" else array

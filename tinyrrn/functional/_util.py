@@ -6,35 +6,38 @@ import numpy
 from ..tensor import ArgumentError, DtypeError, Tensor  # noqa: F401 (the ops' errors, defined with the Tensor they guard)
 
 
-def check_tensors(op, *tensors):
+def check_tensors(op, *tensors, names=("input", "other")):
     """Ops take Tensors, all on one device, as PyTorch: None, an array or a list is PyTorch's TypeError
-    here, not an AttributeError deep inside the op, and a CPU tensor meeting a GPU one is refused too.
-    (An optional argument, such as a bias, is left out by the caller when it is None.)"""
+    here, naming the argument (``names``, in the order of ``tensors``), not an AttributeError deep inside
+    the op, and a CPU tensor meeting a GPU one is refused too. (An optional argument, such as a bias, is
+    left out by the caller when it is None.)"""
     devices = set()
-    for t in tensors:
+    for i, t in enumerate(tensors):
         if not isinstance(t, Tensor):
-            raise TypeError(f"{op}: expected a Tensor, got {type(t).__name__}; wrap it: tinyrrn.Tensor(...)")
+            name = names[i] if i < len(names) else f"tensor {i + 1}"
+            raise TypeError(f"{op}: expected a Tensor, got {type(t).__name__} as argument '{name}' (as PyTorch); wrap "
+                            "it: tinyrrn.Tensor(...)")
         devices.add(t.device)
     if len(devices) > 1:
         raise RuntimeError(f"{op}: expected all tensors to be on the same device, found {' and '.join(sorted(devices))}; "
                            "move them with .to(device)")
 
 
-def check_float(op, *tensors):
+def check_float(op, *tensors, names=("input", "other")):
     """Differentiable ops take floating-point tensors only (on one device: check_tensors); another dtype
     is a DtypeError (PyTorch's RuntimeError where it refuses the dtype too)."""
-    check_tensors(op, *tensors)
+    check_tensors(op, *tensors, names=names)
     for t in tensors:
         if t.dtype.kind != "f":
             raise DtypeError(f"{op}: expected a floating-point tensor, got dtype {t.dtype} "
                             f"(shape {tuple(t.shape)}); convert with .astype('float32')")
 
 
-def check_same_dtype(op, *tensors):
+def check_same_dtype(op, *tensors, names=("input", "other")):
     """Products take operands of one dtype, as PyTorch (which refuses float32 @ float64 rather than
-    promote); None (no bias) is skipped."""
+    promote); None (no bias, the last) is skipped."""
     tensors = [t for t in tensors if t is not None]
-    check_tensors(op, *tensors)
+    check_tensors(op, *tensors, names=names)
     dtypes = [t.dtype for t in tensors]
     if len(set(dtypes)) > 1:
         raise ArgumentError(f"{op}: expected operands of one dtype, got {', '.join(map(str, dtypes))}; "
@@ -46,9 +49,9 @@ def axis_index(op, axis, ndim):
 
     A 0-d tensor takes axis 0 or -1, as in PyTorch (0 is returned; it names no real axis).
     """
-    if isinstance(axis, (bool, numpy.bool_)):  # operator.index(True) is 1: PyTorch refuses a bool dim
-        raise TypeError(f"{op}: dim must be an int, got {axis!r}")
-    axis, size = operator.index(axis), max(ndim, 1)
+    if type(axis) is not int:
+        axis = integer(op, "dim", axis)
+    size = max(ndim, 1)
     if not -size <= axis < size:
         raise IndexError(f"{op}: Dimension out of range (expected to be in range of "
                          f"[{-size}, {size - 1}], but got {axis})")
@@ -76,6 +79,9 @@ def torch_name(op, name, value, torch_name, torch_value, default=None):
 def axes_tuple(op, axis, ndim):
     """The axes a reduction runs over: all for None or an empty list (as PyTorch), else each checked
     once; () for a 0-d tensor."""
+    if _is_array(axis):  # a 0-d one has an __index__, a 1-d one iterates: PyTorch takes ints, a tuple or a list
+        raise TypeError(f"{op}: argument 'dim' must be an int, a tuple or a list of ints, not {type(axis).__name__} "
+                        "(as PyTorch)")
     if axis is None or (numpy.ndim(axis) == 1 and len(axis) == 0):
         return tuple(range(ndim))
     axes = tuple(axis_index(op, a, ndim) for a in ((axis,) if numpy.ndim(axis) == 0 else axis))
@@ -125,12 +131,17 @@ def flag(op, name, value):
 def integer(op, name, value):
     """An int argument (a NumPy int or a 0-d integer tensor too), as an int; a bool, a float or an
     array is refused with PyTorch's TypeError, not read as a number."""
-    if not isinstance(value, (bool, numpy.bool_)):
+    if not isinstance(value, (bool, numpy.bool_)) and not _is_array(value):  # a 0-d array has an __index__
         try:
             return operator.index(value)
         except TypeError:
             pass
     raise TypeError(f"{op}: argument '{name}' must be an int, not {type(value).__name__} {value!r} (as PyTorch)")
+
+
+def _is_array(value):
+    """Whether ``value`` is an array (NumPy's or CuPy's), not a Tensor or a NumPy number."""
+    return hasattr(value, "shape") and not isinstance(value, (Tensor, numpy.generic))
 
 
 def number(value):

@@ -169,8 +169,8 @@ def col2im(cols, x_shape, kernel, stride, padding, out_hw, dilation=(1, 1)):
 
 def _check(op, x, weight, bias, groups, transposed=False):
     """Refuse inputs that do not fit; return the numbers of input and output channels."""
-    check_float(op, x, weight)
-    check_same_dtype(op, x, weight, bias)
+    check_float(op, x, weight, names=("input", "weight"))
+    check_same_dtype(op, x, weight, bias, names=("input", "weight", "bias"))
     if groups < 1:
         raise ArgumentError(f"{op}: groups must be positive, got {groups}")
     fits = x.ndim == 4 and weight.ndim == 4

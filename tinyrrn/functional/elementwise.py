@@ -13,7 +13,8 @@ import numpy
 
 from .. import backend, threads
 from ..tensor import Tensor, is_grad_enabled, make_result
-from ._util import ArgumentError, broadcast_shape, check_float, check_tensors, flag, only_torch_defaults, unbroadcast
+from ._util import (ArgumentError, broadcast_shape, check_float, check_tensors, flag, number, only_torch_defaults,
+                    unbroadcast)
 from .dtypes import DEFAULT_FLOAT, category, opmath, result_type
 
 
@@ -24,6 +25,10 @@ def _operands(op, a, b, dtype=None):
         check_tensors(op, a, b)
     elif not isinstance(a, Tensor) and not isinstance(b, Tensor):
         raise TypeError(f"{op}: expected a Tensor operand, got {type(a).__name__} and {type(b).__name__}")
+    elif isinstance(b, Tensor):
+        a = a if type(a) is float else _number(op, a, "input", 1)  # a float needs no check (the usual case)
+    else:
+        b = b if type(b) is float else _number(op, b, "other", 2)
     dtype = result_type(a, b) if dtype is None else dtype
     xp = backend.xp_of((a if isinstance(a, Tensor) else b).data)
     if not isinstance(a, Tensor):
@@ -34,6 +39,22 @@ def _operands(op, a, b, dtype=None):
     x = a.data if a.dtype == dtype else a.data.astype(dtype)
     y = b.data if b.dtype == dtype else b.data.astype(dtype)
     return a, b, x, y
+
+
+def _number(op, value, name, position):
+    """The operand that is not a Tensor, a number, as PyTorch reads it: an array or a list is its TypeError (wrap
+    it in a Tensor; Python's operators take arrays, see tinyrrn.operators), a Python int beyond int64 and uint64
+    its OverflowError (NumPy would make it a float or an object), and a NumPy bool a float (True + int tensor is
+    a float32 tensor there)."""
+    if type(value) is int:
+        if not -2 ** 63 <= value < 2 ** 64:
+            raise OverflowError(f"{op}: the Python int {value} is too big to convert (outside int64 and uint64, "
+                                "as PyTorch)")
+        return value
+    if not isinstance(value, (numbers.Number, numpy.generic)):
+        raise TypeError(f"{op}(): argument '{name}' (position {position}) must be Tensor, not {type(value).__name__} "
+                        "(as PyTorch)")
+    return float(value) if isinstance(value, numpy.bool_) else value
 
 
 def _scalar_or_array(xp, value, dtype):
@@ -90,10 +111,24 @@ def _relu_gradient(g, y, out):
     xp.multiply(g, xp.logical_not(y <= 0), out=out)
 
 
+def _check_alpha(op, alpha, a, b):
+    """add's and sub's ``alpha``: 1 (PyTorch's default; 1.0 for a float result), or True for a bool result (the
+    same sum); as PyTorch, a bool is refused for any other result and a float for an integer or bool one (a NumPy
+    bool is a float there); another number is not supported by tinyrrn."""
+    kind = result_type(a, b).kind
+    if isinstance(alpha, bool):
+        if not (alpha and kind == "b"):
+            raise ArgumentError(f"{op}: Boolean alpha only supported for Boolean results (as PyTorch), got alpha={alpha}")
+    elif kind != "f" and not isinstance(alpha, (int, numpy.integer)):
+        raise ArgumentError(f"{op}: For integral input tensors, argument alpha must not be a floating point number "
+                            f"(as PyTorch), got alpha={alpha!r}")
+    only_torch_defaults(op, alpha=(alpha, 1))
+
+
 def add(a, b, *, alpha=1):
     """a + b with broadcasting (PyTorch's ``alpha`` at its default only: multiply b first)."""
-    if alpha != 1:  # the check only when it fails: add runs thousands of times a step
-        only_torch_defaults("add", alpha=(alpha, 1))
+    if type(alpha) is not int or alpha != 1:  # the checks only when alpha is given: add runs thousands of times a step
+        _check_alpha("add", alpha, a, b)
     a, b, x, y = _operands("add", a, b)
 
     def backward(g):
@@ -124,9 +159,9 @@ def add_relu(a, b):
 
 def sub(a, b, *, alpha=1):
     """a - b with broadcasting (bool operands are refused, as in PyTorch; ``alpha`` as add's)."""
-    if alpha != 1:
-        only_torch_defaults("sub", alpha=(alpha, 1))
-    if any(isinstance(v, (bool, numpy.bool_)) or getattr(v, "dtype", None) == bool for v in (a, b)):
+    if type(alpha) is not int or alpha != 1:
+        _check_alpha("sub", alpha, a, b)
+    if any(isinstance(v, bool) or isinstance(v, Tensor) and v.dtype == bool for v in (a, b)):  # a NumPy bool is a float
         raise ArgumentError("sub: subtraction with a bool tensor is not supported (as in PyTorch)")
     a, b, x, y = _operands("sub", a, b)
 
@@ -215,7 +250,7 @@ def pow(base, exponent):
     a, b, x, e = _operands("pow", base, exponent)
     xp = backend.xp_of(x)
     if category(x.dtype) == 0:  # PyTorch has no bool power, but for x ** True and x ** False
-        if not isinstance(exponent, (bool, numpy.bool_)):
+        if not isinstance(exponent, bool):
             raise NotImplementedError("pow: not implemented for bool tensors (as in PyTorch)")
         return Tensor(x.copy() if exponent else xp.ones_like(x))
     number = isinstance(exponent, (numbers.Number, numpy.generic))
@@ -224,7 +259,7 @@ def pow(base, exponent):
     negative = None
     if category(x.dtype) == 1 and not number and bool((e < 0).any()):  # a tensor's, cast as PyTorch casts it
         negative = e < 0
-    out = x ** (e if negative is None else xp.where(negative, 0, e))
+    out = _power(x, e, exponent if number else None) if negative is None else x ** xp.where(negative, 0, e)
     if negative is not None:
         odd = (e % 2) != 0
         out = xp.where(negative, xp.where(x == 1, 1, xp.where(x == -1, xp.where(odd, -1, 1), 0)), out).astype(out.dtype)
@@ -232,7 +267,7 @@ def pow(base, exponent):
     def backward(g):
         ga = gb = None
         if a.requires_grad:  # e - (e != 0) is e - 1, but 0 where e == 0: 0 ** -1 never appears
-            ga = unbroadcast(g * (e * x ** (e - (e != 0))), a.shape)
+            ga = unbroadcast(g * (e * _power(x, e - (e != 0), exponent - 1 if number else None)), a.shape)
         if b.requires_grad:
             zero = (x == 0) & (e >= 0)
             gb = unbroadcast(g * xp.where(zero, 0, out * xp.log(xp.where(zero, 1, x))), b.shape)
@@ -241,8 +276,18 @@ def pow(base, exponent):
     return make_result(out, (a, b), backward, "pow")
 
 
+def _power(x, e, exponent):
+    """x ** e; for a number exponent of -0.5 (also in the gradient of x ** 0.5), PyTorch's rsqrt(x) on float32
+    and float64: -inf at x = -0.0, where C's pow, which PyTorch's float16 keeps, gives +inf."""
+    if exponent == -0.5 and x.dtype != "float16":
+        return 1 / backend.xp_of(x).sqrt(x)
+    return x ** e
+
+
 def _comparison(name, compare, symbol):
     def op(a, b):
+        if not isinstance(a, Tensor):  # PyTorch's comparisons take a number second only
+            raise TypeError(f"{name}(): argument 'input' (position 1) must be Tensor, not {type(a).__name__} (as PyTorch)")
         _, _, x, y = _operands(name, a, b)
         return Tensor(compare(x, y))
     op.__name__ = name
@@ -340,6 +385,7 @@ def dropout(x, p=0.5, training=True, inplace=False):
     zeroes everything, as PyTorch. ``inplace``: see _writes_in_place."""
     check_float("dropout", x)
     flag("dropout", "training", training)
+    p = number(p)  # a 0-d tensor is its value, as PyTorch
     if not 0 <= p <= 1:
         raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
     if not training or p == 0:

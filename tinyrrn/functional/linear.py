@@ -2,16 +2,16 @@
 import math
 
 from .. import backend, threads
-from ..tensor import Tensor, make_result
+from ..tensor import make_result
 from ._util import ArgumentError, accurate_sum, broadcast_shape, check_float, check_same_dtype, unbroadcast
+from .elementwise import add
 from .shape import reshape
 
 
 def matmul(a, b):
     """a @ b (torch.matmul): leading (batch) dims broadcast as in NumPy; a 1-D ``a`` is a row
     and a 1-D ``b`` a column vector whose dimension the result drops (1-D @ 1-D is a 0-d dot)."""
-    a, b = (t if isinstance(t, Tensor) else Tensor(t) for t in (a, b))
-    check_float("matmul", a, b)
+    check_float("matmul", a, b)  # Tensors, as PyTorch: an array or a list is a TypeError (x @ array takes it)
     check_same_dtype("matmul", a, b)
     if a.ndim == 0 or b.ndim == 0 or a.shape[-1] != b.shape[-2 if b.ndim > 1 else 0]:
         raise ArgumentError(f"matmul: shapes {tuple(a.shape)} and {tuple(b.shape)} do not fit "
@@ -34,11 +34,20 @@ def matmul(a, b):
 
 
 def linear(x, weight, bias=None):
-    """x @ weight.T + bias, with weight shaped (out_features, in_features) as in PyTorch; the bias is
-    (out_features,) or broadcasts to the output's shape, as PyTorch's (whose fast path for a contiguous
-    input of 3 or more dims refuses some of those, a (N, 1) bias; tinyrrn takes them all)."""
-    check_float("linear", x, weight)
-    check_same_dtype("linear", x, weight, bias)
+    """x @ weight.T + bias, with weight shaped (out_features, in_features), or (in_features,) for x @ weight, as
+    in PyTorch; the bias is (out_features,) or broadcasts to the output's shape, as PyTorch's (whose fast path
+    for a contiguous input of 3 or more dims refuses some of those, a (N, 1) bias; tinyrrn takes them all)."""
+    check_float("linear", x, weight, names=("input", "weight"))
+    check_same_dtype("linear", x, weight, bias, names=("input", "weight", "bias"))
+    if weight.ndim == 1 and x.ndim and x.shape[-1] == weight.shape[0]:  # PyTorch's x @ weight, without the last dim
+        out = matmul(x, weight)
+        if bias is not None and x.ndim == 1:
+            raise ArgumentError("linear: a bias with a 1-d input and a 1-d weight is refused, as PyTorch (mat2 must be "
+                                "a matrix)")
+        if bias is not None and broadcast_shape("linear", out.shape, bias.shape) != out.shape:
+            raise ArgumentError(f"linear: bias {tuple(bias.shape)} does not broadcast to the output's shape "
+                                f"{tuple(out.shape)} (as PyTorch)")
+        return out if bias is None else add(out, bias)
     if x.ndim == 0 or weight.ndim != 2 or x.shape[-1] != weight.shape[1]:
         raise ArgumentError(f"linear: input {tuple(x.shape)} does not fit weight {tuple(weight.shape)} "
                             "(need input.shape[-1] == weight.shape[1])")

@@ -36,10 +36,14 @@ def log_softmax(x, axis=None, *, dim=None, dtype=None):
     only_torch_defaults("log_softmax", dtype=(dtype, None))
     check_float("log_softmax", x)
     axis = _softmax_axis("log_softmax", x, torch_name("log_softmax", "axis", axis, "dim", dim))
-    out = _log_softmax(x.data, axis)
+    out = _log_softmax(opmath(x.data), axis).astype(x.dtype, copy=False)  # float16: one rounding, at the end
     xp = backend.xp_of(out)
-    return make_result(out, (x,), lambda g: (g - xp.exp(out) * g.sum(axis=axis, keepdims=True),),
-                       "log_softmax")
+
+    def backward(g):  # float16 in float32, as PyTorch
+        wide = opmath(g)
+        return ((wide - xp.exp(opmath(out)) * wide.sum(axis=axis, keepdims=True)).astype(g.dtype, copy=False),)
+
+    return make_result(out, (x,), backward, "log_softmax")
 
 
 def softmax(x, axis=None, *, dim=None, dtype=None):

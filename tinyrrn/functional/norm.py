@@ -183,7 +183,8 @@ def _check(op, x, running_mean, running_var, weight, bias, momentum, training, e
     check_float(op, x)
     flag(op, "training", training)
     momentum, eps = number(momentum), number(eps)
-    check_tensors(op, *(t for t in (weight, bias) if t is not None))
+    given = [(t, name) for t, name in ((weight, "weight"), (bias, "bias")) if t is not None]
+    check_tensors(op, *(t for t, _ in given), names=[name for _, name in given])
     for name, t in (("running_mean", running_mean), ("running_var", running_var)):
         if t is not None and not hasattr(t, "dtype"):  # a Tensor or an array (BatchNorm2d's buffers)
             raise TypeError(f"{op}: {name} must be a Tensor, an array or None, got {type(t).__name__}")

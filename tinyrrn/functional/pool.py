@@ -134,12 +134,22 @@ def max_pool2d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=Fal
     result = make_result(out.transpose(0, 3, 1, 2), (x,), backward, "max_pool2d")
     if not return_indices:
         return result
-    indices = xp.zeros(out.shape, dtype="int64")
+    indices, found = xp.zeros(out.shape, dtype="int64"), xp.zeros(out.shape, dtype=bool)
     for (i, j, _, _), hit in zip(window_taps, _first_maxima(padded, out, window_taps, inside)):
         row = xp.arange(out_hw[0]) * stride[0] + i * dilation[0] - padding[0]
         col = xp.arange(out_hw[1]) * stride[1] + j * dilation[1] - padding[1]
         indices += hit * (row[:, None] * x.shape[3] + col)[:, :, None]
+        found |= hit
+    first = [_first_tap(xp, n, s, p, d) for n, s, p, d in zip(out_hw, stride, padding, dilation)]
+    indices = xp.where(found, indices, (first[0][:, None] * x.shape[3] + first[1])[:, :, None])
     return result, Tensor(indices.transpose(0, 3, 1, 2))
+
+
+def _first_tap(xp, count, stride, padding, dilation):
+    """Per output along one axis, the window's first tap at or after 0: PyTorch's index of a window wholly in
+    the padding (of a dilated kernel; its value is -inf), which may lie past the input, as there."""
+    start = xp.arange(count) * stride - padding
+    return start + xp.maximum(dilation - 1 - start, 0) // dilation * dilation
 
 
 def _inverse_divisors(sizes, kernel, stride, padding, out_hw, count_include_pad, dtype, xp):

@@ -39,6 +39,8 @@ def reshape(x, *sizes, shape=None):
 def permute(x, *order, dims=None):
     """Reorder the dimensions (a view, as torch.permute): x.permute(1, 0), ((1, 0)) or (dims=(1, 0))."""
     check_tensors("permute", x)
+    if not order and dims is None:
+        raise TypeError('permute() missing 1 required positional arguments: "dims" (as PyTorch; () for a 0-d tensor)')
     order = tuple(integer("permute", "dims", d) for d in _shape_arg("permute", order, dims, "dims"))
     if len(order) != x.ndim:
         raise ArgumentError(f"permute: {order} is not a permutation of the {x.ndim} dims of {tuple(x.shape)}")
@@ -59,7 +61,7 @@ def transpose(x, dim0, dim1):
     dim0, dim1 = axis_index("transpose", dim0, x.ndim), axis_index("transpose", dim1, x.ndim)
     if x.ndim:
         dims[dim0], dims[dim1] = dims[dim1], dims[dim0]
-    return permute(x, *dims)
+    return permute(x, dims)
 
 
 def flatten(x, start_dim=0, end_dim=-1):
@@ -130,6 +132,8 @@ def index_items(op, index, ndim):
                   for i in items)  # a uint8 tensor is a mask, as in PyTorch
     if any(isinstance(i, slice) and i.step is not None and i.step <= 0 for i in items):
         raise ValueError(f"{op}: step must be greater than zero (as PyTorch), got {index!r}")
+    if any(isinstance(i, numpy.bool_) for i in items):  # NumPy's 0-d mask; PyTorch takes a Python bool only
+        raise IndexError(f"{op}: a NumPy bool as an index is refused (as PyTorch); use True or False, got {index!r}")
     return _spelled_out(items, ndim) if sum(i is Ellipsis for i in items) > 1 else items
 
 
@@ -183,9 +187,9 @@ def getitem(x, index):
 
 
 def _tensor_list(op, tensors):
-    """cat's and stack's tensors, from a list, a tuple or a generator of Tensors: a Tensor itself is
-    refused (PyTorch's TypeError), not iterated as its rows."""
-    if isinstance(tensors, (Tensor, str, dict)) or not hasattr(tensors, "__iter__") or hasattr(tensors, "shape"):
+    """cat's and stack's tensors, from a list or a tuple of Tensors: anything else (a Tensor, which would be
+    iterated as its rows, a generator, a set) is PyTorch's TypeError."""
+    if not isinstance(tensors, (list, tuple)):
         raise TypeError(f"{op}: argument 'tensors' must be a list or tuple of Tensors, not {type(tensors).__name__} "
                         "(as PyTorch)")
     tensors = list(tensors)
@@ -256,7 +260,9 @@ def _pad_value(value, dtype):
     if value is None:
         return 0
     value = number(value)
-    finite = bool(numpy.isfinite(value))
+    if type(value) is int and dtype.kind == "f":
+        value = float(value)  # a float argument in PyTorch (OverflowError beyond float64's range)
+    finite = type(value) is int or bool(numpy.isfinite(value))  # NumPy's isfinite takes no int beyond int64
     if dtype.kind == "b":
         fits = finite
     elif dtype.kind in "iu":

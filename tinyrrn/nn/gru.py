@@ -52,7 +52,7 @@ class GRU(Module):
         """x (T, B, input_size) (batch_first: (B, T, input_size); unbatched: (T, input_size)), hx (PyTorch's
         name of h0) (num_layers, B, hidden) (unbatched: (num_layers, hidden)) or None -> (output, h_n), the
         output laid out as x with hidden features, h_n as h0."""
-        check_tensors("GRU", x, *(() if hx is None else (hx,)))  # PyTorch's TypeError for a list or an array
+        check_tensors("GRU", x, *(() if hx is None else (hx,)), names=("input", "hx"))  # PyTorch's TypeError for a list or an array
         h0 = hx
         layout = "(batch, time, features)" if self.batch_first else "(time, batch, features)"
         time = 1 if self.batch_first and x.ndim == 3 else 0

@@ -63,8 +63,8 @@ class Module:
             _check_buffer(name, value)
             self._buffers[name] = value
             return
-        target = (self._parameters if isinstance(value, Parameter) else
-                  self._modules if isinstance(value, Module) else None)
+        target = (self._parameters if isinstance(value, Parameter) else  # a module does not replace a parameter
+                  self._modules if isinstance(value, Module) and name not in self._parameters else None)
         if target is None:
             for registry, kind, expected in ((self._parameters, "parameter", Parameter),
                                              (self._modules, "child module", Module)):
