@@ -1302,3 +1302,10 @@ def test_commands_print_path_bytes_that_are_not_utf8(tmp_path):
     done = subprocess.run([sys.executable, "-c", script, os.fsencode(folder)], capture_output=True, env=env)
     assert done.stdout == b"wrote " + os.fsencode(folder) + b"\n"
     assert done.stderr == b"error: " + os.fsencode(folder) + b": no such run directory\n"
+
+
+# -- rel12: defects of the twelfth reliability probe ------------------------------------------------
+def test_a_run_folder_that_cannot_be_made_leaves_none_of_its_parents(tmp_path):
+    with pytest.raises(OSError):
+        rundir.create(str(tmp_path / "new" / "deeper" / ("n" * 300)))  # a name too long, below two new folders
+    assert os.listdir(tmp_path) == []

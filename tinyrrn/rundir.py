@@ -36,11 +36,16 @@ def new_run_dir(config):
 
 
 def create(run_dir):
-    """Make a new run directory (and its missing parents); returns the topmost folder made."""
+    """Make a new run directory (and its missing parents); returns the topmost folder made. One that cannot
+    be made (a name too long, no permission, a full disk) leaves none of the parents it made behind."""
     top, parent = run_dir, os.path.dirname(os.path.abspath(run_dir))
     while not os.path.exists(parent):
         top, parent = parent, os.path.dirname(parent)
-    os.makedirs(run_dir)
+    try:
+        os.makedirs(run_dir)
+    except OSError:
+        _remove_empty_parents(run_dir, top)
+        raise
     return top
 
 
@@ -48,7 +53,12 @@ def remove_unfinished(run_dir, top):
     """Remove a run directory that ``create`` made (``top``: what it returned) and a run that failed before
     its first checkpoint left with nothing to resume; then its parents up to ``top``, if they are empty."""
     shutil.rmtree(run_dir, ignore_errors=True)
-    path, top = os.path.abspath(run_dir), os.path.abspath(top)
+    _remove_empty_parents(run_dir, top)
+
+
+def _remove_empty_parents(path, top):
+    """Remove the folders above ``path``, up to ``top`` (which ``create`` made), while they are empty."""
+    path, top = os.path.abspath(path), os.path.abspath(top)
     while path.startswith(top + os.sep):
         path = os.path.dirname(path)
         try:
