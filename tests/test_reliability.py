@@ -1309,3 +1309,23 @@ def test_a_run_folder_that_cannot_be_made_leaves_none_of_its_parents(tmp_path):
     with pytest.raises(OSError):
         rundir.create(str(tmp_path / "new" / "deeper" / ("n" * 300)))  # a name too long, below two new folders
     assert os.listdir(tmp_path) == []
+
+
+@pytest.mark.parametrize("module", [evaluation, prediction])
+def test_an_empty_npz_as_a_checkpoint_is_named_and_said_to_hold_no_tensors(module, tiny_data, tmp_path, capsys):
+    path = tmp_path / "empty.npz"
+    numpy.savez(path)
+    args = [str(path)] if module is evaluation else [os.path.join(tiny_data, "Grow", "v_Grow_g01_c01.avi"),
+                                                     "--checkpoint", str(path)]
+    assert module.main(args) in (1, 2)
+    assert one_error_line(capsys) == f"error: {path}: holds no tensors (an empty .npz), not a tinyrrn checkpoint"
+
+
+def test_a_folder_where_a_checkpoint_file_is_expected_is_named(run, tmp_path, capsys):
+    (tmp_path / "last.npz").mkdir()
+    assert evaluation.main([str(tmp_path / "last.npz")]) == 1
+    assert one_error_line(capsys) == f"error: {tmp_path / 'last.npz'}: a folder, not a checkpoint file"
+    os.remove(os.path.join(run, "checkpoint.npz"))
+    os.mkdir(os.path.join(run, "checkpoint.npz"))
+    assert training.main(["--resume", run, "--epochs", "2"]) == 2
+    assert one_error_line(capsys).startswith(f"error: {run}/checkpoint.npz: not a file (a folder")

@@ -74,6 +74,9 @@ def resumable(run_dir):
     checkpoint_path, config = (os.path.join(run_dir, name) for name in ("checkpoint.npz", "config.json"))
     if os.path.isfile(checkpoint_path):
         return True
+    if os.path.lexists(checkpoint_path):
+        raise UsageError(f"{checkpoint_path}: not a file (a folder, or a link to nothing) where the run's checkpoint "
+                         "should be; nothing was changed")
     if not os.path.isfile(config):
         return False
     raise UsageError(f"{checkpoint_path}: no checkpoint to resume from (the run was stopped before its first "
