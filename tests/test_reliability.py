@@ -1329,3 +1329,22 @@ def test_a_folder_where_a_checkpoint_file_is_expected_is_named(run, tmp_path, ca
     os.mkdir(os.path.join(run, "checkpoint.npz"))
     assert training.main(["--resume", run, "--epochs", "2"]) == 2
     assert one_error_line(capsys).startswith(f"error: {run}/checkpoint.npz: not a file (a folder")
+
+
+def test_a_lock_file_that_cannot_be_written_is_one_line_naming_the_run_folder(tiny_data, tmp_path, monkeypatch, capsys):
+    class FullDisk:  # the lock file on a full disk: opened, but its first write fails
+        def __init__(self, *args):
+            self.file = open(*args)
+
+        def __getattr__(self, name):
+            return getattr(self.file, name)
+
+        def flush(self):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(rundir, "open", FullDisk, raising=False)
+    assert training.main(tiny_args(tiny_data, tmp_path, "--name", "full")) == 1
+    line = one_error_line(capsys)
+    assert re.fullmatch(rf"error: {tmp_path}/\S+-full: cannot write its lock file \S+/lock \(No space left on "
+                        r"device\); nothing else was written there", line), line
+    assert [p.name for p in tmp_path.iterdir()] == []  # the run folder made for it is gone

@@ -177,10 +177,15 @@ class RunLock:
         if left:
             print(f"warning: {self.run_dir}: taking over the lock of {left}, which is no longer running",
                   file=sys.stderr, flush=True)
-        file.seek(0)
-        file.truncate()
-        file.write(f"process {os.getpid()} on host {socket.gethostname()}\n")
-        file.flush()
+        try:
+            file.seek(0)
+            file.truncate()
+            file.write(f"process {os.getpid()} on host {socket.gethostname()}\n")
+            file.flush()
+        except OSError as err:  # a full disk, a quota
+            file.close()
+            raise Failure(f"{self.run_dir}: cannot write its lock file {self.path} ({err.strerror or err}); "
+                          "nothing else was written there") from None
         self.file = file
         remove_temporary_files(self.run_dir)  # from writers of a process that was killed
 

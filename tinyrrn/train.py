@@ -615,7 +615,12 @@ def train(config, run_dir=None, resume=False, comm=None, job=None, made=None, jo
     if made is None and not resume and not comm.on_root(os.path.exists, run_dir):
         made = comm.on_root(rundir.create, run_dir)
     lock = rundir.RunLock(run_dir)
-    comm.on_root(lock.acquire)  # a second process writing into this run directory is refused
+    try:
+        comm.on_root(lock.acquire)  # a second process writing into this run directory is refused
+    except BaseException:
+        if comm.is_root and made is not None:
+            rundir.remove_unfinished(run_dir, made)
+        raise
     finished = False
     try:
         if comm.on_root(rundir.resumable, run_dir) != resume:  # asked under the lock: the folder is this process's
