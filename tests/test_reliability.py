@@ -1348,3 +1348,13 @@ def test_a_lock_file_that_cannot_be_written_is_one_line_naming_the_run_folder(ti
     assert re.fullmatch(rf"error: {tmp_path}/\S+-full: cannot write its lock file \S+/lock \(No space left on "
                         r"device\); nothing else was written there", line), line
     assert [p.name for p in tmp_path.iterdir()] == []  # the run folder made for it is gone
+
+
+def test_resuming_from_a_truncated_checkpoint_names_it_and_says_nothing_was_changed(run, capsys):
+    path = os.path.join(run, "checkpoint.npz")
+    os.truncate(path, os.path.getsize(path) // 2)
+    before = folder_bytes(run)
+    assert training.main(["--resume", run, "--epochs", "2"]) == 1
+    line = one_error_line(capsys)
+    assert line.startswith(f"error: {path}: not a readable checkpoint") and "nothing was changed" in line, line
+    assert folder_bytes(run) == before

@@ -627,10 +627,14 @@ def train(config, run_dir=None, resume=False, comm=None, job=None, made=None, jo
             raise UsageError(f"{path}: no checkpoint to resume from ({run_dir} holds no run)" if resume else
                              f"{run_dir}: holds a run already (its checkpoint.npz): resume it with "
                              f"{resume_command}, or start a new run in another folder")
-        saved = comm.on_root(checkpoint.load, path) if resume else None  # read once, sent to every rank
-        if resume:
-            checkpoint.check_meta(path, saved[1], Trainer.RESUME_META)
-            saved_settings(path, saved[1])
+        try:
+            saved = comm.on_root(checkpoint.load, path) if resume else None  # read once, sent to every rank
+            if resume:
+                checkpoint.check_meta(path, saved[1], Trainer.RESUME_META)
+                saved_settings(path, saved[1])
+        except checkpoint.CheckpointError as err:  # truncated, damaged, of an older tinyrrn
+            raise checkpoint.CheckpointError(f"{err}; nothing was changed: put back a whole copy of the file to "
+                                             "resume the run") from None
         changes = comm.on_root(_changes_on_resume, config, run_dir, saved[1]) if resume else None
         trainer = Trainer(config, run_dir, comm=comm, removed_on_failure=made is not None, job=job, resuming=resume,
                           resume_command=resume_command)
