@@ -1358,3 +1358,11 @@ def test_resuming_from_a_truncated_checkpoint_names_it_and_says_nothing_was_chan
     line = one_error_line(capsys)
     assert line.startswith(f"error: {path}: not a readable checkpoint") and "nothing was changed" in line, line
     assert folder_bytes(run) == before
+
+
+def test_a_name_too_long_for_a_folder_name_is_refused_before_anything_is_made(tiny_data, tmp_path, capsys):
+    assert training.main(tiny_args(tiny_data, tmp_path / "runs", "--name", "é" * 120)) == 2  # 240 bytes
+    line = one_error_line(capsys)
+    assert "240 bytes, longer than a folder name may be" in line and line.startswith("error: --name 'éé"), line
+    assert list(tmp_path.iterdir()) == []
+    configuration.check_ranges({"name": "n" * configuration.MAX_NAME_BYTES})  # the longest that fits

@@ -92,6 +92,8 @@ MAY_CHANGE = ("epochs", "max_steps", "lr", "schedule", "warmup", "weight_decay",
 BOOKKEEPING = ("log_every", "workers", "device", "threads", "cache_dir", "out", "name", "baseline", "distributed")
 # ... and these name a new run's folder (OUT/<date>-<name>): a resumed run stays where it is, so they are refused
 RUN_FOLDER = ("out", "name")
+# A file name is at most 255 bytes (NAME_MAX); a run's folder is <date>-NAME, with a "-N" suffix when taken
+MAX_NAME_BYTES = 255 - len("20260101-120000-") - len("-999")
 
 # The paper's rows (Tables 2-4 and the ResNet-50 baseline), on UCF-101 with ImageNet weights.
 # Readings that are this project's, not the paper's (each an option):
@@ -456,6 +458,9 @@ def check_ranges(config, source=None):
                              or "/" in name or os.sep in name):
         refuse(f"{setting('name')}: must be a plain file name (the run directory is OUT/<date>-NAME); "
                "use --out for the folder")
+    if isinstance(name, str) and len(os.fsencode(name)) > MAX_NAME_BYTES:
+        refuse(f"{setting('name')[:60]}...: {len(os.fsencode(name))} bytes, longer than a folder name may be "
+               f"with the date before it (<date>-NAME; at most {MAX_NAME_BYTES} bytes)")
     if config.get("chunk") is not None and config.get("context") is not None and config["chunk"] < config["context"]:
         refuse(f"{setting('chunk')} is shorter than {setting('context')}: the temporal skip would never see an "
                "earlier frame; use a chunk of at least the context")
