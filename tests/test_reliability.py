@@ -1366,3 +1366,9 @@ def test_a_name_too_long_for_a_folder_name_is_refused_before_anything_is_made(ti
     assert "240 bytes, longer than a folder name may be" in line and line.startswith("error: --name 'éé"), line
     assert list(tmp_path.iterdir()) == []
     configuration.check_ranges({"name": "n" * configuration.MAX_NAME_BYTES})  # the longest that fits
+
+
+def test_predict_ranks_tied_classes_as_argmax_does():
+    ties = numpy.array([1, 1, 0, 0, 0, 0, 0, 0, 2, 1, 2, 1, 1, 2, 2, 1, 1, 1, 2, 0] * 5, numpy.float32)
+    ranked = prediction.top_classes(ties, 5)
+    assert ranked[0] == ties.argmax() and list(ranked) == [8, 10, 13, 14, 18]
