@@ -1372,3 +1372,11 @@ def test_predict_ranks_tied_classes_as_argmax_does():
     ties = numpy.array([1, 1, 0, 0, 0, 0, 0, 0, 2, 1, 2, 1, 1, 2, 2, 1, 1, 1, 2, 0] * 5, numpy.float32)
     ranked = prediction.top_classes(ties, 5)
     assert ranked[0] == ties.argmax() and list(ranked) == [8, 10, 13, 14, 18]
+
+
+def test_features_refuses_an_arch_other_than_its_checkpoints_before_writing(finished, tmp_path, capsys):
+    from tinyrrn import features
+    assert features.main(["--weights", finished, "--arch", "resnet18", "--out", str(tmp_path / "f")]) == 2
+    assert one_error_line(capsys) == (f"error: --arch resnet18: --weights {finished} is a tinyrrn checkpoint of "
+                                      "resnet_small; leave --arch out to use its backbone, or give weights of resnet18")
+    assert list(tmp_path.iterdir()) == []

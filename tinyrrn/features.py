@@ -36,7 +36,7 @@ from .data import BadVideo
 from .data.cache import video_key
 from .data.ucf101 import centre_clips, path_resolver
 from .builders import build_dataset, dataset_root, load_backbone
-from .cli import ArgumentParser, add_compute_flags, add_debug_flag, at_least, command, use_compute
+from .cli import ArgumentParser, UsageError, add_compute_flags, add_debug_flag, at_least, command, use_compute
 from .data.transforms import NORMALIZATIONS
 from .files import atomic_write, read_json, remove_temporary_files, write_json
 from .models import ARCHITECTURES
@@ -295,6 +295,9 @@ def main(argv=None):
     name = os.path.basename(os.path.normpath(args.data)) if args.data else "synthetic"
     out = args.out or os.path.join("features", f"{name}-split{args.split}-{args.layer}")
     backbone, arch = load_backbone(args.weights, config["arch"], layout=args.weights_layout)
+    if args.arch not in (None, arch):  # a checkpoint sets its own: features of another backbone than asked for
+        raise UsageError(f"--arch {args.arch}: --weights {args.weights} is a tinyrrn checkpoint of {arch}; leave "
+                         f"--arch out to use its backbone, or give weights of {args.arch}")
     index = extract({**config, "arch": arch}, backbone, args.layer, out, os.path.abspath(args.weights), args.batch)
     print(f"wrote features of {len(index['videos'])} videos ({len(index['bad'])} bad) to {out}")
     return 0
