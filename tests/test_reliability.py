@@ -1380,3 +1380,10 @@ def test_features_refuses_an_arch_other_than_its_checkpoints_before_writing(fini
     assert one_error_line(capsys) == (f"error: --arch resnet18: --weights {finished} is a tinyrrn checkpoint of "
                                       "resnet_small; leave --arch out to use its backbone, or give weights of resnet18")
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("flag, value", [("--name", "-x"), ("--lr", "-1e-3"), ("--positions", "-x")])
+def test_a_value_starting_with_a_dash_is_explained_with_the_form_that_works(flag, value, capsys):
+    assert training.main([flag, value]) == 2
+    assert f"({flag} {value}: a value starting with '-' is read as another flag; write {flag}={value})" in \
+        one_error_line(capsys)

@@ -74,6 +74,7 @@ class ArgumentParser(argparse.ArgumentParser):
             raise argparse.ArgumentError(action, f"invalid choice: {value!r} ({hint})")
 
     def parse_known_args(self, args=None, namespace=None):
+        self._argv = list(sys.argv[1:] if args is None else args)
         args, extras = super().parse_known_args(args, namespace)
         flags = [s for a in self._actions for s in a.option_strings]
         for extra in extras:
@@ -93,7 +94,18 @@ class ArgumentParser(argparse.ArgumentParser):
                 self.error(f"{name} '': an empty value (an unset shell variable?)")
 
     def error(self, message):
-        raise UsageError(f"{message} (see {self.prog} --help)")
+        raise UsageError(f"{message}{self._dash_value_hint(message)} (see {self.prog} --help)")
+
+    def _dash_value_hint(self, message):
+        """For argparse's "argument --name: expected one argument" when the value given starts with '-'
+        (--name -x, --lr -1e-3): argparse reads such a value as a flag; it is given as --name=-x."""
+        match = re.match(r"argument (\S+): expected (one|at least one) argument", message)
+        argv = getattr(self, "_argv", [])
+        for i, word in enumerate(argv[:-1] if match else []):
+            if word in match.group(1).split("/") and argv[i + 1].startswith("-"):
+                return (f" ({word} {argv[i + 1]}: a value starting with '-' is read as another flag; "
+                        f"write {word}={argv[i + 1]})")
+        return ""
 
 
 def positive_number(text):
