@@ -1387,3 +1387,17 @@ def test_a_value_starting_with_a_dash_is_explained_with_the_form_that_works(flag
     assert training.main([flag, value]) == 2
     assert f"({flag} {value}: a value starting with '-' is read as another flag; write {flag}={value})" in \
         one_error_line(capsys)
+
+
+def test_ctrl_c_while_a_command_is_still_importing_is_one_line_and_exit_status_130(tmp_path):
+    (tmp_path / "sitecustomize.py").write_text(  # Ctrl-C as the package imports its modules
+        "import os, signal, sys\n"
+        "class CtrlC:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name == 'tinyrrn.operators':\n"
+        "            os.kill(os.getpid(), signal.SIGINT)\n"
+        "sys.meta_path.insert(0, CtrlC())\n")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), *sys.path])}
+    result = subprocess.run([sys.executable, "-m", "tinyrrn.train", "--help"], capture_output=True, text=True,
+                            env=env, timeout=60)
+    assert result.returncode == 130 and result.stderr.strip() == "interrupted (Ctrl-C) while starting", result.stderr

@@ -225,6 +225,7 @@ def command(main=None, *, several_ranks=False):
 
     @functools.wraps(main)
     def run(argv=None):
+        signals.started()
         argv = list(sys.argv[1:] if argv is None else argv)
         debug = debugging(argv)
         _print_path_bytes()
