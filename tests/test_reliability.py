@@ -1401,3 +1401,11 @@ def test_ctrl_c_while_a_command_is_still_importing_is_one_line_and_exit_status_1
     result = subprocess.run([sys.executable, "-m", "tinyrrn.train", "--help"], capture_output=True, text=True,
                             env=env, timeout=60)
     assert result.returncode == 130 and result.stderr.strip() == "interrupted (Ctrl-C) while starting", result.stderr
+
+
+def test_evaluate_reads_frames_from_the_runs_own_frame_cache(finished, tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "user"))
+    cache = json.load(open(os.path.join(finished, "config.json")))["cache_dir"]
+    assert os.path.isfile(os.path.join(cache, "frame_counts.json"))
+    assert evaluation.main([finished, "--workers", "0", "--out", str(tmp_path / "eval")]) == 0
+    assert not (tmp_path / "user").exists()  # nothing decoded again into the default cache

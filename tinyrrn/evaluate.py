@@ -352,6 +352,16 @@ def refuse_trained_videos(dataset, trained_split, checkpoint):
                          f"{trained_split}, or train a model on split {dataset.split}")
 
 
+def run_cache_dir(config):
+    """The frame cache the run trained with (its recorded cache_dir) when that folder is one (it holds
+    frame_counts.json): its counts and frames are used, not decoded again; else the user's default cache. A
+    folder that a checkpoint names and that holds no frame cache is never written into."""
+    recorded = config.get("cache_dir")
+    if isinstance(recorded, str) and os.path.isfile(os.path.join(recorded, "frame_counts.json")):
+        return recorded
+    return fill_defaults({**DEFAULTS, "data": config["data"]})["cache_dir"]
+
+
 @command
 def main(argv=None):
     p = ArgumentParser(prog="python -m tinyrrn.evaluate",
@@ -363,8 +373,8 @@ def main(argv=None):
     p.add_argument("--split", type=int, choices=(1, 2, 3), help="split (default: the checkpoint's)")
     p.add_argument("--batch", type=at_least(1), default=16, help="chunks per forward pass")
     p.add_argument("--workers", type=at_least(0), default=2, help="background decoding threads")
-    p.add_argument("--cache-dir", help="on-disk cache of decoded frames (default: ~/.cache/tinyrrn/frames, or "
-                                       "$XDG_CACHE_HOME/tinyrrn/frames; never the checkpoint's)")
+    p.add_argument("--cache-dir", help="on-disk cache of decoded frames (default: the run's, when its folder is a "
+                                       "frame cache; else ~/.cache/tinyrrn/frames, or $XDG_CACHE_HOME/tinyrrn/frames)")
     p.add_argument("--out", help="folder for metrics.json and the confusion matrix (default: the folder training "
                                  "writes for that checkpoint, RUN_DIR/eval for best.npz or a run directory and "
                                  "RUN_DIR/eval-last for checkpoint.npz, keeping the epoch and selection training "
@@ -379,7 +389,7 @@ def main(argv=None):
     for key in ("data", "list_dir", "split"):
         if getattr(args, key) is not None:
             config[key] = getattr(args, key)
-    config["cache_dir"] = args.cache_dir or fill_defaults({**DEFAULTS, "data": config["data"]})["cache_dir"]
+    config["cache_dir"] = args.cache_dir or run_cache_dir(config)
     dataset = build_dataset(config, train=False)
     check_classes(model.classes, dataset.classes, os.path.join(dataset.list_dir, "classInd.txt"))
     refuse_trained_videos(dataset, trained_split, path)
