@@ -1409,3 +1409,40 @@ def test_evaluate_reads_frames_from_the_runs_own_frame_cache(finished, tmp_path,
     assert os.path.isfile(os.path.join(cache, "frame_counts.json"))
     assert evaluation.main([finished, "--workers", "0", "--out", str(tmp_path / "eval")]) == 0
     assert not (tmp_path / "user").exists()  # nothing decoded again into the default cache
+
+
+@pytest.fixture
+def read_only(monkeypatch):
+    """Folders under the returned set's paths cannot be written (as a read-only mount; tests may run as root)."""
+    folders, makedirs, real_open = set(), os.makedirs, open
+
+    def refused(path):
+        path = os.path.abspath(os.fspath(path))
+        if any((path + os.sep).startswith(folder + os.sep) for folder in folders):
+            raise OSError(errno.EROFS, os.strerror(errno.EROFS), path)
+
+    def checked_makedirs(path, *args, **kwargs):
+        if not os.path.isdir(path):
+            refused(path)
+        return makedirs(path, *args, **kwargs)
+
+    def checked_open(path, mode="r", *args, **kwargs):
+        if isinstance(path, (str, os.PathLike)) and set(mode) & set("wax+"):
+            refused(path)
+        return real_open(path, mode, *args, **kwargs)
+
+    monkeypatch.setattr(os, "makedirs", checked_makedirs)
+    monkeypatch.setattr(rundir, "open", checked_open, raising=False)
+    return folders
+
+
+def test_a_read_only_output_folder_is_one_line_suggesting_out(run, tiny_data, tmp_path, read_only, capsys):
+    read_only.update({run, str(tmp_path / "runs")})
+    before = folder_bytes(run)
+    assert evaluation.main([run, "--workers", "0"]) == 1
+    assert one_error_line(capsys) == (f"error: {run}/lock: Read-only file system: {run} cannot be written into; "
+                                      "nothing was written: write elsewhere with --out DIR")
+    assert folder_bytes(run) == before
+    assert training.main(tiny_args(tiny_data, tmp_path / "runs")) == 1
+    assert one_error_line(capsys).endswith(f": {tmp_path / 'runs'} cannot be written into; nothing was written: "
+                                           "write elsewhere with --out DIR")

@@ -14,7 +14,9 @@
   mistyped flag or choice is one ``error:`` line with a "did you mean" (exit status 2), not the usage.
 """
 import argparse
+import contextlib
 import difflib
+import errno
 import functools
 import os
 import re
@@ -175,6 +177,21 @@ def describe(err):
         return f"{err.filename}: {err.strerror}"
     text = str(err).strip() or type(err).__name__
     return " ".join(text.split())  # one line
+
+
+@contextlib.contextmanager
+def writing_into(folder, flag="--out"):
+    """A ``folder`` (or a file in it) that this process may not write (read-only, no permission) is one error
+    that says so and suggests ``flag``, the flag that writes elsewhere."""
+    try:
+        yield
+    except OSError as err:
+        top = os.path.abspath(folder)
+        path = os.path.abspath(os.fspath(err.filename)) if err.filename is not None else ""
+        if err.errno not in (errno.EACCES, errno.EPERM, errno.EROFS) or not (path + os.sep).startswith(top + os.sep):
+            raise
+        raise Failure(f"{describe(err)}: {folder} cannot be written into; nothing was written: write elsewhere "
+                      f"with {flag} DIR") from None
 
 
 def debugging(argv):

@@ -16,7 +16,8 @@ import numpy
 
 from . import backend, rundir
 from . import functional as F
-from .cli import ArgumentParser, UsageError, add_compute_flags, add_debug_flag, at_least, command, use_compute
+from .cli import (ArgumentParser, UsageError, add_compute_flags, add_debug_flag, at_least, command, use_compute,
+                  writing_into)
 from .config import DEFAULTS, fill_defaults
 from .builders import build_dataset, check_classes, checkpoint_file, model_from_checkpoint
 from .data import ChunkLoader
@@ -394,7 +395,8 @@ def main(argv=None):
     check_classes(model.classes, dataset.classes, os.path.join(dataset.list_dir, "classInd.txt"))
     refuse_trained_videos(dataset, trained_split, path)
     out = args.out or report_folder(path, suffix)
-    with report_lock(out, "--out" if args.out else None) as locked:
+    with writing_into(os.path.dirname(os.path.abspath(out))), \
+            report_lock(out, "--out" if args.out else None) as locked:
         if os.path.dirname(os.path.abspath(path)) == locked:  # its run: training may have replaced it since it was read
             model = model_from_checkpoint(path)[0]
         check_report_folder(out, test_videos(config), path, "--out" if args.out else None)

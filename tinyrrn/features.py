@@ -36,7 +36,8 @@ from .data import BadVideo
 from .data.cache import video_key
 from .data.ucf101 import centre_clips, path_resolver
 from .builders import build_dataset, dataset_root, load_backbone
-from .cli import ArgumentParser, UsageError, add_compute_flags, add_debug_flag, at_least, command, use_compute
+from .cli import (ArgumentParser, UsageError, add_compute_flags, add_debug_flag, at_least, command, use_compute,
+                  writing_into)
 from .data.transforms import NORMALIZATIONS
 from .files import atomic_write, read_json, remove_temporary_files, write_json
 from .models import ARCHITECTURES
@@ -298,7 +299,8 @@ def main(argv=None):
     if args.arch not in (None, arch):  # a checkpoint sets its own: features of another backbone than asked for
         raise UsageError(f"--arch {args.arch}: --weights {args.weights} is a tinyrrn checkpoint of {arch}; leave "
                          f"--arch out to use its backbone, or give weights of {args.arch}")
-    index = extract({**config, "arch": arch}, backbone, args.layer, out, os.path.abspath(args.weights), args.batch)
+    with writing_into(out):
+        index = extract({**config, "arch": arch}, backbone, args.layer, out, os.path.abspath(args.weights), args.batch)
     print(f"wrote features of {len(index['videos'])} videos ({len(index['bad'])} bad) to {out}")
     return 0
 

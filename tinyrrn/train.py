@@ -766,7 +766,8 @@ def _main(given, resume, comm):
     if backend.get_device() == "gpu":
         comm.use_gpu()  # one GPU per rank, before anything is allocated
     # a new run directory is made at once: a job started in the same second gets a folder of its own
-    run_dir, made = (resume, None) if resume else comm.on_root(rundir.new_run_dir, config)
+    with cli.writing_into(config["out"]):
+        run_dir, made = (resume, None) if resume else comm.on_root(rundir.new_run_dir, config)
     runs = [("temporal skip", config, run_dir)]
     if config["baseline"]:
         baseline = {**config, **frame_wise(config), "skip": "none", "positions": None, "baseline": False,
