@@ -1446,3 +1446,13 @@ def test_a_read_only_output_folder_is_one_line_suggesting_out(run, tiny_data, tm
     assert training.main(tiny_args(tiny_data, tmp_path / "runs")) == 1
     assert one_error_line(capsys).endswith(f": {tmp_path / 'runs'} cannot be written into; nothing was written: "
                                            "write elsewhere with --out DIR")
+
+
+def test_printed_commands_paste_into_a_shell_when_paths_hold_spaces_or_quotes(finished, tmp_path):
+    import shlex
+    run = str(tmp_path / "my runs" / "it's")
+    shutil.copytree(finished, run)
+    assert shlex.split(training.continue_command(run))[-1] == run
+    config = json.load(open(os.path.join(run, "config.json")))
+    words = shlex.split(training.files_to_open(run, config).splitlines()[-1].split(": ", 1)[1])
+    assert words[3:] == [training.example_video(config), "--checkpoint", run] and os.path.isfile(words[3])

@@ -39,6 +39,7 @@ import math
 import multiprocessing
 import os
 import resource
+import shlex
 import shutil
 import sys
 import time
@@ -590,8 +591,9 @@ class Trainer:
 
 # -- the job ------------------------------------------------------------------------
 def continue_command(run_dir):
-    """The command that continues the run (or the main job) in ``run_dir``, as the messages name it."""
-    return f"python -m tinyrrn.train --resume {run_dir}"
+    """The command that continues the run (or the main job) in ``run_dir``, as the messages name it: one to paste
+    into a shell, also when the path holds spaces or quotes."""
+    return f"python -m tinyrrn.train --resume {shlex.quote(run_dir)}"
 
 
 def train(config, run_dir=None, resume=False, comm=None, job=None, made=None, job_dir=None):
@@ -899,7 +901,8 @@ def files_to_open(run_dir, config, baseline=False):
                                 else ":")]
     lines += [f"  {os.path.join(run_dir, name):<{width}}{what}" for name, what in files]
     video = example_video(config)
-    lines.append(f"next, classify a video with this model: python -m tinyrrn.predict {video} --checkpoint {run_dir}")
+    lines.append(f"next, classify a video with this model: python -m tinyrrn.predict {shlex.quote(video)} "
+                 f"--checkpoint {shlex.quote(run_dir)}")
     return "\n".join(lines)
 
 
