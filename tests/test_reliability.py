@@ -1456,3 +1456,32 @@ def test_printed_commands_paste_into_a_shell_when_paths_hold_spaces_or_quotes(fi
     config = json.load(open(os.path.join(run, "config.json")))
     words = shlex.split(training.files_to_open(run, config).splitlines()[-1].split(": ", 1)[1])
     assert words[3:] == [training.example_video(config), "--checkpoint", run] and os.path.isfile(words[3])
+
+
+def test_a_frame_cache_that_cannot_be_read_is_warned_about_once_not_once_a_video(finished, tiny_data, tmp_path,
+                                                                                 monkeypatch, capsys):
+    from tinyrrn import features
+    cache = tmp_path / "cache"
+    args = ["--data", tiny_data, "--weights", finished, "--cache-dir", str(cache), "--resize", "24", "--crop", "16",
+            "--batch", "4"]
+    assert features.main([*args, "--out", str(tmp_path / "first")]) == 0  # every video cached
+    capsys.readouterr()
+
+    load = numpy.load
+
+    def unreadable(path, *args, **kwargs):  # an I/O error on the cache's disk
+        if str(path).startswith(str(cache)):
+            raise OSError(errno.EIO, os.strerror(errno.EIO))
+        return load(path, *args, **kwargs)
+
+    monkeypatch.setattr(numpy, "load", unreadable)
+    assert features.main([*args, "--out", str(tmp_path / "second")]) == 0
+    warned = [line for line in capsys.readouterr().err.splitlines() if line.startswith("warning: ")]
+    assert len(warned) == 1 and "cannot read frame cache entries (Input/output error" in warned[0], warned
+
+
+def test_a_cache_dir_that_is_a_link_to_nothing_is_refused_as_a_file_is(tiny_data, tmp_path, capsys):
+    os.symlink("loop", tmp_path / "loop")
+    assert training.main(tiny_args(tiny_data, tmp_path / "runs", "--cache-dir", str(tmp_path / "loop"))) == 1
+    assert one_error_line(capsys) == (f"error: {tmp_path / 'loop'}: not a folder, so it cannot hold the frame "
+                                      "cache (--cache-dir)")
