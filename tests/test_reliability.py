@@ -1485,3 +1485,9 @@ def test_a_cache_dir_that_is_a_link_to_nothing_is_refused_as_a_file_is(tiny_data
     assert training.main(tiny_args(tiny_data, tmp_path / "runs", "--cache-dir", str(tmp_path / "loop"))) == 1
     assert one_error_line(capsys) == (f"error: {tmp_path / 'loop'}: not a folder, so it cannot hold the frame "
                                       "cache (--cache-dir)")
+
+
+def test_resume_of_a_checkpoint_file_names_the_run_directory_holding_it(run, capsys):
+    assert training.main(["--resume", os.path.join(run, "checkpoint.npz")]) == 2
+    assert one_error_line(capsys) == (f"error: {run}/checkpoint.npz: a file, not a run directory; the run directory "
+                                      f"holding it is {run}")

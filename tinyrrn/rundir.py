@@ -120,6 +120,11 @@ def read_config(run_dir):
     """(settings, changes) from RUN_DIR/config.json; a directory without one is not a run directory, and a
     config.json that is not a JSON object (whose "changes" are a list) is refused."""
     path = os.path.join(run_dir, "config.json")
+    if os.path.isfile(run_dir):  # RUN/checkpoint.npz, RUN/best.npz: the folder holding it is the run
+        folder = os.path.dirname(os.path.abspath(run_dir))
+        inside = f"; the run directory holding it is {folder}" if os.path.isfile(os.path.join(folder, "config.json")) \
+            else ""
+        raise UsageError(f"{run_dir}: a file, not a run directory{inside}")
     if not os.path.isdir(run_dir):
         raise UsageError(f"{run_dir}: no such run directory")
     if not os.path.isfile(path):
