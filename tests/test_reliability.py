@@ -1491,3 +1491,15 @@ def test_resume_of_a_checkpoint_file_names_the_run_directory_holding_it(run, cap
     assert training.main(["--resume", os.path.join(run, "checkpoint.npz")]) == 2
     assert one_error_line(capsys) == (f"error: {run}/checkpoint.npz: a file, not a run directory; the run directory "
                                       f"holding it is {run}")
+
+
+@pytest.mark.parametrize("module", ["reproduce", "features", "baseline"])
+def test_an_output_folder_that_is_a_file_is_named_as_a_file(module, finished, tmp_path, capsys):
+    import importlib
+    (tmp_path / "afile").write_text("kept")
+    args = {"reproduce": ["--tables", "1"], "features": ["--weights", finished],
+            "baseline": ["--features", str(tmp_path)]}[module]
+    assert importlib.import_module(f"tinyrrn.{module}").main([*args, "--out", str(tmp_path / "afile")]) in (1, 2)
+    assert one_error_line(capsys).startswith(f"error: {tmp_path / 'afile'}: a file (or a link to nothing), not a "
+                                             "folder to write into")
+    assert (tmp_path / "afile").read_text() == "kept"

@@ -166,6 +166,9 @@ class RunLock:
         self.release()
 
     def acquire(self):
+        if os.path.lexists(self.run_dir) and not os.path.isdir(self.run_dir):  # makedirs said only 'File exists'
+            raise UsageError(f"{self.run_dir}: a file (or a link to nothing), not a folder to write into; name a "
+                             "folder")
         os.makedirs(self.run_dir, exist_ok=True)
         while True:
             file = open(self.path, "a+")
