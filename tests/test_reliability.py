@@ -1503,3 +1503,18 @@ def test_an_output_folder_that_is_a_file_is_named_as_a_file(module, finished, tm
     assert one_error_line(capsys).startswith(f"error: {tmp_path / 'afile'}: a file (or a link to nothing), not a "
                                              "folder to write into")
     assert (tmp_path / "afile").read_text() == "kept"
+
+
+def test_a_damaged_line_of_the_log_leaves_the_training_curve_and_the_run_goes_on(run, capsys):
+    log = os.path.join(run, "metrics.jsonl")
+    lines = open(log, "rb").read().splitlines(keepends=True)
+    damaged = [lines[0][:15] + b"\xff\n", b"[1, 2]\n", b'{"kind": "step"}\n']
+    with open(log, "wb") as f:
+        f.writelines(damaged + lines[1:])
+    path = os.path.join(run, "checkpoint.npz")
+    arrays, saved = checkpoint.load(path)
+    checkpoint.save(path, arrays, {**saved, "log_bytes": os.path.getsize(log)})  # resume keeps the log as it is
+    assert training.main(["--resume", run, "--epochs", "2"]) == 0
+    warned = [line for line in capsys.readouterr().err.splitlines() if line.startswith("warning: ")]
+    assert [line.split(": ")[1] for line in warned] == [f"{log}:{n}" for n in (1, 2, 3)], warned
+    assert meta(run)["epoch"] == 2
