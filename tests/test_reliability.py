@@ -1518,3 +1518,10 @@ def test_a_damaged_line_of_the_log_leaves_the_training_curve_and_the_run_goes_on
     warned = [line for line in capsys.readouterr().err.splitlines() if line.startswith("warning: ")]
     assert [line.split(": ")[1] for line in warned] == [f"{log}:{n}" for n in (1, 2, 3)], warned
     assert meta(run)["epoch"] == 2
+
+
+def test_a_home_relative_out_in_a_toml_file_is_under_home_not_a_folder_named_tilde(tmp_path, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    (tmp_path / "run.toml").write_text('out = "~/runs"\ncache_dir = "~/cache"\n')
+    given = configuration.requested(["--config", str(tmp_path / "run.toml")])[0]
+    assert (given["out"], given["cache_dir"]) == (str(tmp_path / "home" / "runs"), str(tmp_path / "home" / "cache"))

@@ -334,6 +334,8 @@ def requested(argv=None):
     for key in PATHS_OF_THE_RUN:  # recorded whole, so that a run resumes (and is compared) from any folder
         if isinstance(given.get(key), str):
             given[key] = os.path.abspath(os.path.expanduser(given[key]))
+    if isinstance(given.get("out"), str):  # "~/runs" from a TOML file (no shell expands it) is not ./~/runs
+        given["out"] = os.path.expanduser(given["out"])
     return given, resume, preset
 
 
