@@ -1399,7 +1399,8 @@ def test_ctrl_c_while_a_command_is_still_importing_is_one_line_and_exit_status_1
         "sys.meta_path.insert(0, CtrlC())\n")
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), *sys.path])}
     result = subprocess.run([sys.executable, "-m", "tinyrrn.train", "--help"], capture_output=True, text=True,
-                            env=env, timeout=60)
+                            env=env, timeout=60,  # Ctrl-C not ignored (a shell's background job ignores it)
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     assert result.returncode == 130 and result.stderr.strip() == "interrupted (Ctrl-C) while starting", result.stderr
 
 
