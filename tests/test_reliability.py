@@ -1329,6 +1329,10 @@ def test_a_folder_where_a_checkpoint_file_is_expected_is_named(run, tmp_path, ca
     os.mkdir(os.path.join(run, "checkpoint.npz"))
     assert training.main(["--resume", run, "--epochs", "2"]) == 2
     assert one_error_line(capsys).startswith(f"error: {run}/checkpoint.npz: not a file (a folder")
+    os.remove(os.path.join(run, "config.json"))
+    os.mkdir(os.path.join(run, "config.json"))
+    assert training.main(["--resume", run, "--epochs", "2"]) == 2
+    assert one_error_line(capsys).startswith(f"error: {run}/config.json: not a file (a folder")
 
 
 def test_a_lock_file_that_cannot_be_written_is_one_line_naming_the_run_folder(tiny_data, tmp_path, monkeypatch, capsys):

@@ -127,6 +127,8 @@ def read_config(run_dir):
         raise UsageError(f"{run_dir}: a file, not a run directory{inside}")
     if not os.path.isdir(run_dir):
         raise UsageError(f"{run_dir}: no such run directory")
+    if os.path.lexists(path) and not os.path.isfile(path):
+        raise UsageError(f"{path}: not a file (a folder, or a link to nothing) where the run's settings should be")
     if not os.path.isfile(path):
         raise UsageError(f"{run_dir}: not a run directory (no config.json)")
     try:
