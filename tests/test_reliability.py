@@ -1451,6 +1451,11 @@ def test_a_read_only_output_folder_is_one_line_suggesting_out(run, tiny_data, tm
     assert training.main(tiny_args(tiny_data, tmp_path / "runs")) == 1
     assert one_error_line(capsys).endswith(f": {tmp_path / 'runs'} cannot be written into; nothing was written: "
                                            "write elsewhere with --out DIR")
+    assert training.main(["--resume", run, "--epochs", "2"]) == 1
+    assert one_error_line(capsys) == (f"error: {run}/lock: Read-only file system: {run} cannot be written into; "
+                                      "nothing was written: write elsewhere by resuming a copy of the run folder "
+                                      "(cp -r RUN NEW; python -m tinyrrn.train --resume NEW)")
+    assert folder_bytes(run) == before
 
 
 def test_printed_commands_paste_into_a_shell_when_paths_hold_spaces_or_quotes(finished, tmp_path):

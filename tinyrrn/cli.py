@@ -180,9 +180,9 @@ def describe(err):
 
 
 @contextlib.contextmanager
-def writing_into(folder, flag="--out"):
+def writing_into(folder, elsewhere="with --out DIR"):
     """A ``folder`` (or a file in it) that this process may not write (read-only, no permission) is one error
-    that says so and suggests ``flag``, the flag that writes elsewhere."""
+    that says so and how to write ``elsewhere``."""
     try:
         yield
     except OSError as err:
@@ -191,7 +191,7 @@ def writing_into(folder, flag="--out"):
         if err.errno not in (errno.EACCES, errno.EPERM, errno.EROFS) or not (path + os.sep).startswith(top + os.sep):
             raise
         raise Failure(f"{describe(err)}: {folder} cannot be written into; nothing was written: write elsewhere "
-                      f"with {flag} DIR") from None
+                      f"{elsewhere}") from None
 
 
 def debugging(argv):

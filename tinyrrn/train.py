@@ -35,6 +35,7 @@ Under ``mpiexec -n N`` (or with ``--distributed``) one model is trained over N r
 code: tinyrrn/parallel.py holds what differs. ``--batch`` is then the global batch (split over the
 ranks), updates count global observations, and only rank 0 writes files and shows progress.
 """
+import contextlib
 import math
 import multiprocessing
 import os
@@ -782,7 +783,9 @@ def _main(given, resume, comm):
               f"2. the same backbone without one (context 1), the baseline to compare with, in {runs[1][2]}"
               + (f" (its output: {run_dir}/baseline.log)" if side_by_side else "") + "; then it prints both test errors",
               flush=True)
-    results = train_side_by_side(runs, run_dir, made) if side_by_side else train_in_turn(runs, comm, made)
+    copy = "by resuming a copy of the run folder (cp -r RUN NEW; python -m tinyrrn.train --resume NEW)"
+    with cli.writing_into(run_dir, copy) if resume else contextlib.nullcontext():
+        results = train_side_by_side(runs, run_dir, made) if side_by_side else train_in_turn(runs, comm, made)
     if comm.is_root:
         rule = ("the lowest validation video error on the groups held out of the training list (val_groups.txt)"
                 if config["val_groups"] else "--val-groups 0: the last epoch")
