@@ -1535,3 +1535,10 @@ def test_a_home_relative_out_in_a_toml_file_is_under_home_not_a_folder_named_til
     (tmp_path / "run.toml").write_text('out = "~/runs"\ncache_dir = "~/cache"\n')
     given = configuration.requested(["--config", str(tmp_path / "run.toml")])[0]
     assert (given["out"], given["cache_dir"]) == (str(tmp_path / "home" / "runs"), str(tmp_path / "home" / "cache"))
+
+
+@pytest.mark.parametrize("name", ["two\nlines", "tab\there", "bell\x07"])
+def test_a_name_with_control_characters_is_refused(name, tiny_data, tmp_path, capsys):
+    assert training.main(tiny_args(tiny_data, tmp_path / "runs", "--name", name)) == 2
+    assert "must be a plain file name, without control characters" in one_error_line(capsys)
+    assert list(tmp_path.iterdir()) == []

@@ -457,9 +457,10 @@ def check_ranges(config, source=None):
             refuse(f"{setting('update_every')}: {err}")
     name = config.get("name")
     if name is not None and (not isinstance(name, str) or not name.strip() or name in (".", "..")
-                             or "/" in name or os.sep in name):
-        refuse(f"{setting('name')}: must be a plain file name (the run directory is OUT/<date>-NAME); "
-               "use --out for the folder")
+                             or "/" in name or os.sep in name
+                             or any(c < " " or c == "\x7f" for c in name)):  # a newline splits every line naming it
+        refuse(f"{setting('name')}: must be a plain file name, without control characters (the run directory is "
+               "OUT/<date>-NAME); use --out for the folder")
     if isinstance(name, str) and len(os.fsencode(name)) > MAX_NAME_BYTES:
         refuse(f"{setting('name')[:60]}...: {len(os.fsencode(name))} bytes, longer than a folder name may be "
                f"with the date before it (<date>-NAME; at most {MAX_NAME_BYTES} bytes)")
