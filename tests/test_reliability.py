@@ -1542,3 +1542,29 @@ def test_a_name_with_control_characters_is_refused(name, tiny_data, tmp_path, ca
     assert training.main(tiny_args(tiny_data, tmp_path / "runs", "--name", name)) == 2
     assert "must be a plain file name, without control characters" in one_error_line(capsys)
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("stop, code, says", [
+    (OSError(errno.ENOSPC, os.strerror(errno.ENOSPC)), 1, "error: {file}: No space left on device; "),
+    (KeyboardInterrupt(), 130, "interrupted (Ctrl-C): stopped; ")])
+def test_features_stopped_part_way_says_what_is_kept_and_the_same_command_goes_on(stop, code, says, finished, tiny_data,
+                                                                                  tmp_path, monkeypatch, capsys):
+    from tinyrrn import features
+    args = ["--data", tiny_data, "--weights", finished, "--cache-dir", str(tmp_path / "cache"), "--resize", "24",
+            "--crop", "16", "--batch", "4", "--out", str(tmp_path / "f")]
+    save, written = features._save_features, []
+
+    def stopping(path, array):
+        if len(written) == 5:
+            if isinstance(stop, OSError):
+                stop.filename = path
+            raise stop
+        written.append(path)
+        save(path, array)
+    monkeypatch.setattr(features, "_save_features", stopping)
+    assert features.main(args) == code
+    err = capsys.readouterr().err
+    assert says.format(file=stop.filename if isinstance(stop, OSError) else "") + "the features written so far " \
+        "are kept: run the same command again to go on" in err and "Traceback" not in err, err
+    monkeypatch.setattr(features, "_save_features", save)
+    assert features.main(args) == 0 and len(json.load(open(tmp_path / "f" / "index.json"))["videos"]) == 40
