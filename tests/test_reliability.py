@@ -1416,6 +1416,18 @@ def test_evaluate_reads_frames_from_the_runs_own_frame_cache(finished, tmp_path,
     assert not (tmp_path / "user").exists()  # nothing decoded again into the default cache
 
 
+def test_evaluate_reads_the_frame_cache_a_resumed_run_moved_to(run, tmp_path, monkeypatch):
+    settings = json.load(open(os.path.join(run, "config.json")))
+    moved = str(tmp_path / "moved")
+    shutil.copytree(settings["cache_dir"], moved)
+    files.write_json(os.path.join(run, "config.json"), {**settings, "cache_dir": moved})  # as resume records it
+    built, build = [], evaluation.build_dataset
+    monkeypatch.setattr(evaluation, "build_dataset", lambda config, **kw: built.append(config["cache_dir"]) or
+                        build(config, **kw))
+    assert evaluation.main([run, "--workers", "0", "--out", str(tmp_path / "eval")]) == 0
+    assert built == [moved]
+
+
 @pytest.fixture
 def read_only(monkeypatch):
     """Folders under the returned set's paths cannot be written (as a read-only mount; tests may run as root)."""

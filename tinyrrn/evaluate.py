@@ -353,13 +353,17 @@ def refuse_trained_videos(dataset, trained_split, checkpoint):
                          f"{trained_split}, or train a model on split {dataset.split}")
 
 
-def run_cache_dir(config):
-    """The frame cache the run trained with (its recorded cache_dir) when that folder is one (it holds
-    frame_counts.json): its counts and frames are used, not decoded again; else the user's default cache. A
-    folder that a checkpoint names and that holds no frame cache is never written into."""
-    recorded = config.get("cache_dir")
-    if isinstance(recorded, str) and os.path.isfile(os.path.join(recorded, "frame_counts.json")):
-        return recorded
+def run_cache_dir(config, path):
+    """The frame cache the run trains with (the cache_dir of its config.json, which a resumed run may have changed;
+    else the checkpoint's at ``path``) when that folder is one (it holds frame_counts.json): its counts and
+    frames are used, not decoded again; else the user's default cache. A folder that a checkpoint names and that
+    holds no frame cache is never written into."""
+    recorded = [config.get("cache_dir")]
+    with contextlib.suppress(ValueError):  # no run folder, or a damaged config.json: the checkpoint's
+        recorded.insert(0, rundir.read_config(os.path.dirname(os.path.abspath(path)))[0].get("cache_dir"))
+    for folder in recorded:
+        if isinstance(folder, str) and os.path.isfile(os.path.join(folder, "frame_counts.json")):
+            return folder
     return fill_defaults({**DEFAULTS, "data": config["data"]})["cache_dir"]
 
 
@@ -390,7 +394,7 @@ def main(argv=None):
     for key in ("data", "list_dir", "split"):
         if getattr(args, key) is not None:
             config[key] = getattr(args, key)
-    config["cache_dir"] = args.cache_dir or run_cache_dir(config)
+    config["cache_dir"] = args.cache_dir or run_cache_dir(config, path)
     dataset = build_dataset(config, train=False)
     check_classes(model.classes, dataset.classes, os.path.join(dataset.list_dir, "classInd.txt"))
     refuse_trained_videos(dataset, trained_split, path)
