@@ -1352,6 +1352,10 @@ def test_a_lock_file_that_cannot_be_written_is_one_line_naming_the_run_folder(ti
     assert re.fullmatch(rf"error: {tmp_path}/\S+-full: cannot write its lock file \S+/lock \(No space left on "
                         r"device\); nothing else was written there", line), line
     assert [p.name for p in tmp_path.iterdir()] == []  # the run folder made for it is gone
+    from tinyrrn import baseline
+    assert baseline.main(["--features", str(tmp_path), "--out", str(tmp_path / "new" / "b")]) == 1
+    assert one_error_line(capsys).startswith(f"error: {tmp_path}/new/b: cannot write its lock file")
+    assert [p.name for p in tmp_path.iterdir()] == []
 
 
 def test_resuming_from_a_truncated_checkpoint_names_it_and_says_nothing_was_changed(run, capsys):

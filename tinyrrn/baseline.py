@@ -227,8 +227,8 @@ def run(features_dir, model="avgpool", znorm=False, out_dir=None, epochs=DEFAULT
     except FileExistsError:
         made = None
     lock = rundir.RunLock(out_dir)
-    lock.acquire()  # refused while another process writes here (and then the folder is that process's)
     try:
+        lock.acquire()  # refused while another process writes here (and then the folder is that process's)
         rundir.refuse_other_kind(out_dir, "baseline run", flag)
         return _run(features_dir, model, znorm, out_dir, **settings)
     except BaseException:

@@ -219,7 +219,10 @@ class RunLock:
         return Failure(f"{self.run_dir}: in use by {holder} (lock file {self.path}); wait for it to finish or stop it")
 
     def release(self):
-        """Remove the lock file (gone already when the run directory was deleted: nothing to do) and let go."""
+        """Remove the lock file (gone already when the run directory was deleted: nothing to do) and let go; nothing
+        when the lock was not taken (``acquire`` failed: the file may be another process's)."""
+        if self.file is None:
+            return
         with contextlib.suppress(FileNotFoundError):
             os.unlink(self.path)  # while still holding it: a waiting process then opens a fresh file
         self.file.close()

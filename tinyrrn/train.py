@@ -618,14 +618,9 @@ def train(config, run_dir=None, resume=False, comm=None, job=None, made=None, jo
     if made is None and not resume and not comm.on_root(os.path.exists, run_dir):
         made = comm.on_root(rundir.create, run_dir)
     lock = rundir.RunLock(run_dir)
-    try:
-        comm.on_root(lock.acquire)  # a second process writing into this run directory is refused
-    except BaseException:
-        if comm.is_root and made is not None:
-            rundir.remove_unfinished(run_dir, made)
-        raise
     finished = False
     try:
+        comm.on_root(lock.acquire)  # a second process writing into this run directory is refused
         if comm.on_root(rundir.resumable, run_dir) != resume:  # asked under the lock: the folder is this process's
             raise UsageError(f"{path}: no checkpoint to resume from ({run_dir} holds no run)" if resume else
                              f"{run_dir}: holds a run already (its checkpoint.npz): resume it with "
