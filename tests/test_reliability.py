@@ -1462,16 +1462,23 @@ def test_a_read_only_output_folder_is_one_line_suggesting_out(run, tiny_data, tm
     before = folder_bytes(run)
     assert evaluation.main([run, "--workers", "0"]) == 1
     assert one_error_line(capsys) == (f"error: {run}/lock: Read-only file system: {run} cannot be written into; "
-                                      "nothing was written: write elsewhere with --out DIR")
+                                      "write elsewhere with --out DIR")
     assert folder_bytes(run) == before
     assert training.main(tiny_args(tiny_data, tmp_path / "runs")) == 1
-    assert one_error_line(capsys).endswith(f": {tmp_path / 'runs'} cannot be written into; nothing was written: "
-                                           "write elsewhere with --out DIR")
+    assert one_error_line(capsys).endswith(f": {tmp_path / 'runs'} cannot be written into; write elsewhere with "
+                                           "--out DIR")
     assert training.main(["--resume", run, "--epochs", "2"]) == 1
     assert one_error_line(capsys) == (f"error: {run}/lock: Read-only file system: {run} cannot be written into; "
-                                      "nothing was written: write elsewhere by resuming a copy of the run folder "
-                                      "(cp -r RUN NEW; python -m tinyrrn.train --resume NEW)")
+                                      "write elsewhere by resuming a copy of the run folder (cp -r RUN NEW; python -m "
+                                      "tinyrrn.train --resume NEW)")
     assert folder_bytes(run) == before
+    from tinyrrn import baseline
+    read_only.add(str(tmp_path / "features"))
+    for module, args in ((reproduce, ["--tables", "1"]), (baseline, ["--features", str(tmp_path / "features")])):
+        out = tmp_path / "features" / "out"
+        assert module.main([*args, "--out", str(out)]) == 1
+        assert one_error_line(capsys).endswith(f"{out}: Read-only file system: {out} cannot be written into; "
+                                               "write elsewhere with --out DIR")
 
 
 def test_printed_commands_paste_into_a_shell_when_paths_hold_spaces_or_quotes(finished, tmp_path):

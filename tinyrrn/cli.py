@@ -190,8 +190,7 @@ def writing_into(folder, elsewhere="with --out DIR"):
         path = os.path.abspath(os.fspath(err.filename)) if err.filename is not None else ""
         if err.errno not in (errno.EACCES, errno.EPERM, errno.EROFS) or not (path + os.sep).startswith(top + os.sep):
             raise
-        raise Failure(f"{describe(err)}: {folder} cannot be written into; nothing was written: write elsewhere "
-                      f"{elsewhere}") from None
+        raise Failure(f"{describe(err)}: {folder} cannot be written into; write elsewhere {elsewhere}") from None
 
 
 def debugging(argv):
