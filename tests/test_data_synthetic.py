@@ -183,3 +183,23 @@ def test_processes_generating_the_cached_dataset_at_once_generate_it_once(tmp_pa
     with ThreadPoolExecutor(3) as pool:  # each call opens the lock file on its own, as a process would
         assert list(pool.map(lambda _: synthetic.generated_once(root), range(3))) == [root] * 3
     assert len(small_generate) == 1
+
+
+def test_the_command_never_writes_into_a_folder_holding_files_and_a_dataset_appears_whole(tmp_path, monkeypatch,
+                                                                                          capsys):
+    from tinyrrn.data import synthetic
+    small = ["--classes", "2", "--groups", "3", "--size", "16x12", "--frames", "11-11"]
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "notes.txt").write_text("kept")
+    assert synthetic.main([str(tmp_path / "mine"), *small]) == 2
+    assert capsys.readouterr().err.startswith(f"error: {tmp_path / 'mine'}: holds files already")
+    assert os.listdir(tmp_path / "mine") == ["notes.txt"]
+    (tmp_path / "empty").mkdir()
+    assert synthetic.main([str(tmp_path / "empty"), *small]) == 0
+    assert len(os.listdir(tmp_path / "empty" / "ucfTrainTestlist")) == 7
+
+    def killed(path, *args):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(synthetic, "write_video", killed)
+    assert synthetic.main([str(tmp_path / "stopped"), *small]) == 130
+    assert sorted(os.listdir(tmp_path)) == ["empty", "mine"]  # no partial dataset, nothing temporary

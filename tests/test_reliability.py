@@ -1303,3 +1303,292 @@ def test_commands_print_path_bytes_that_are_not_utf8(tmp_path):
     done = subprocess.run([sys.executable, "-c", script, os.fsencode(folder)], capture_output=True, env=env)
     assert done.stdout == b"wrote " + os.fsencode(folder) + b"\n"
     assert done.stderr == b"error: " + os.fsencode(folder) + b": no such run directory\n"
+
+
+# -- rel12: defects of the twelfth reliability probe ------------------------------------------------
+def test_a_run_folder_that_cannot_be_made_leaves_none_of_its_parents(tmp_path):
+    with pytest.raises(OSError):
+        rundir.create(str(tmp_path / "new" / "deeper" / ("n" * 300)))  # a name too long, below two new folders
+    assert os.listdir(tmp_path) == []
+
+
+@pytest.mark.parametrize("module", [evaluation, prediction])
+def test_an_empty_npz_as_a_checkpoint_is_named_and_said_to_hold_no_tensors(module, tiny_data, tmp_path, capsys):
+    path = tmp_path / "empty.npz"
+    numpy.savez(path)
+    args = [str(path)] if module is evaluation else [os.path.join(tiny_data, "Grow", "v_Grow_g01_c01.avi"),
+                                                     "--checkpoint", str(path)]
+    assert module.main(args) in (1, 2)
+    assert one_error_line(capsys) == f"error: {path}: holds no tensors (an empty .npz), not a tinyrrn checkpoint"
+
+
+def test_a_folder_where_a_checkpoint_file_is_expected_is_named(run, tmp_path, capsys):
+    (tmp_path / "last.npz").mkdir()
+    assert evaluation.main([str(tmp_path / "last.npz")]) == 1
+    assert one_error_line(capsys) == f"error: {tmp_path / 'last.npz'}: a folder, not a checkpoint file"
+    os.remove(os.path.join(run, "checkpoint.npz"))
+    os.mkdir(os.path.join(run, "checkpoint.npz"))
+    assert training.main(["--resume", run, "--epochs", "2"]) == 2
+    assert one_error_line(capsys).startswith(f"error: {run}/checkpoint.npz: not a file (a folder")
+    os.remove(os.path.join(run, "config.json"))
+    os.mkdir(os.path.join(run, "config.json"))
+    assert training.main(["--resume", run, "--epochs", "2"]) == 2
+    assert one_error_line(capsys).startswith(f"error: {run}/config.json: not a file (a folder")
+
+
+def test_a_lock_file_that_cannot_be_written_is_one_line_naming_the_run_folder(tiny_data, tmp_path, monkeypatch, capsys):
+    class FullDisk:  # the lock file on a full disk: opened, but its first write fails
+        def __init__(self, *args):
+            self.file = open(*args)
+
+        def __getattr__(self, name):
+            return getattr(self.file, name)
+
+        def flush(self):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(rundir, "open", FullDisk, raising=False)
+    assert training.main(tiny_args(tiny_data, tmp_path, "--name", "full")) == 1
+    line = one_error_line(capsys)
+    assert re.fullmatch(rf"error: {tmp_path}/\S+-full: cannot write its lock file \S+/lock \(No space left on "
+                        r"device\); nothing else was written there", line), line
+    assert [p.name for p in tmp_path.iterdir()] == []  # the run folder made for it is gone
+    from tinyrrn import baseline
+    assert baseline.main(["--features", str(tmp_path), "--out", str(tmp_path / "new" / "b")]) == 1
+    assert one_error_line(capsys).startswith(f"error: {tmp_path}/new/b: cannot write its lock file")
+    assert [p.name for p in tmp_path.iterdir()] == []
+
+
+def test_resuming_from_a_truncated_checkpoint_names_it_and_says_nothing_was_changed(run, capsys):
+    path = os.path.join(run, "checkpoint.npz")
+    os.truncate(path, os.path.getsize(path) // 2)
+    before = folder_bytes(run)
+    assert training.main(["--resume", run, "--epochs", "2"]) == 1
+    line = one_error_line(capsys)
+    assert line.startswith(f"error: {path}: not a readable checkpoint") and "nothing was changed" in line, line
+    assert folder_bytes(run) == before
+
+
+def test_a_name_too_long_for_a_folder_name_is_refused_before_anything_is_made(tiny_data, tmp_path, capsys):
+    assert training.main(tiny_args(tiny_data, tmp_path / "runs", "--name", "é" * 120)) == 2  # 240 bytes
+    line = one_error_line(capsys)
+    assert "240 bytes, longer than a folder name may be" in line and line.startswith("error: --name 'éé"), line
+    assert list(tmp_path.iterdir()) == []
+    configuration.check_ranges({"name": "n" * configuration.MAX_NAME_BYTES})  # the longest that fits
+
+
+def test_predict_ranks_tied_classes_as_argmax_does():
+    ties = numpy.array([1, 1, 0, 0, 0, 0, 0, 0, 2, 1, 2, 1, 1, 2, 2, 1, 1, 1, 2, 0] * 5, numpy.float32)
+    ranked = prediction.top_classes(ties, 5)
+    assert ranked[0] == ties.argmax() and list(ranked) == [8, 10, 13, 14, 18]
+
+
+def test_features_refuses_an_arch_other_than_its_checkpoints_before_writing(finished, tmp_path, capsys):
+    from tinyrrn import features
+    assert features.main(["--weights", finished, "--arch", "resnet18", "--out", str(tmp_path / "f")]) == 2
+    assert one_error_line(capsys) == (f"error: --arch resnet18: --weights {finished} is a tinyrrn checkpoint of "
+                                      "resnet_small; leave --arch out to use its backbone, or give weights of resnet18")
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("flag, value", [("--name", "-x"), ("--lr", "-1e-3"), ("--positions", "-x")])
+def test_a_value_starting_with_a_dash_is_explained_with_the_form_that_works(flag, value, capsys):
+    assert training.main([flag, value]) == 2
+    assert f"({flag} {value}: a value starting with '-' is read as another flag; write {flag}={value})" in \
+        one_error_line(capsys)
+
+
+def test_ctrl_c_while_a_command_is_still_importing_is_one_line_and_exit_status_130(tmp_path):
+    (tmp_path / "sitecustomize.py").write_text(  # Ctrl-C as the package imports its modules
+        "import os, signal, sys\n"
+        "class CtrlC:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name == 'tinyrrn.operators':\n"
+        "            os.kill(os.getpid(), signal.SIGINT)\n"
+        "sys.meta_path.insert(0, CtrlC())\n")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), *sys.path])}
+    result = subprocess.run([sys.executable, "-m", "tinyrrn.train", "--help"], capture_output=True, text=True,
+                            env=env, timeout=60,  # Ctrl-C not ignored (a shell's background job ignores it)
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    assert result.returncode == 130 and result.stderr.strip() == "interrupted (Ctrl-C) while starting", result.stderr
+
+
+def test_evaluate_reads_frames_from_the_runs_own_frame_cache(finished, tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "user"))
+    cache = json.load(open(os.path.join(finished, "config.json")))["cache_dir"]
+    assert os.path.isfile(os.path.join(cache, "frame_counts.json"))
+    assert evaluation.main([finished, "--workers", "0", "--out", str(tmp_path / "eval")]) == 0
+    assert not (tmp_path / "user").exists()  # nothing decoded again into the default cache
+
+
+def test_evaluate_reads_the_frame_cache_a_resumed_run_moved_to(run, tmp_path, monkeypatch):
+    settings = json.load(open(os.path.join(run, "config.json")))
+    moved = str(tmp_path / "moved")
+    shutil.copytree(settings["cache_dir"], moved)
+    files.write_json(os.path.join(run, "config.json"), {**settings, "cache_dir": moved})  # as resume records it
+    built, build = [], evaluation.build_dataset
+    monkeypatch.setattr(evaluation, "build_dataset", lambda config, **kw: built.append(config["cache_dir"]) or
+                        build(config, **kw))
+    assert evaluation.main([run, "--workers", "0", "--out", str(tmp_path / "eval")]) == 0
+    assert built == [moved]
+
+
+@pytest.fixture
+def read_only(monkeypatch):
+    """Folders under the returned set's paths cannot be written (as a read-only mount; tests may run as root)."""
+    folders, makedirs, real_open = set(), os.makedirs, open
+
+    def refused(path):
+        path = os.path.abspath(os.fspath(path))
+        if any((path + os.sep).startswith(folder + os.sep) for folder in folders):
+            raise OSError(errno.EROFS, os.strerror(errno.EROFS), path)
+
+    def checked_makedirs(path, *args, **kwargs):
+        if not os.path.isdir(path):
+            refused(path)
+        return makedirs(path, *args, **kwargs)
+
+    def checked_open(path, mode="r", *args, **kwargs):
+        if isinstance(path, (str, os.PathLike)) and set(mode) & set("wax+"):
+            refused(path)
+        return real_open(path, mode, *args, **kwargs)
+
+    monkeypatch.setattr(os, "makedirs", checked_makedirs)
+    monkeypatch.setattr(rundir, "open", checked_open, raising=False)
+    return folders
+
+
+def test_a_read_only_output_folder_is_one_line_suggesting_out(run, tiny_data, tmp_path, read_only, capsys):
+    read_only.update({run, str(tmp_path / "runs")})
+    before = folder_bytes(run)
+    assert evaluation.main([run, "--workers", "0"]) == 1
+    assert one_error_line(capsys) == (f"error: {run}/lock: Read-only file system: {run} cannot be written into; "
+                                      "write elsewhere with --out DIR")
+    assert folder_bytes(run) == before
+    assert training.main(tiny_args(tiny_data, tmp_path / "runs")) == 1
+    assert one_error_line(capsys).endswith(f": {tmp_path / 'runs'} cannot be written into; write elsewhere with "
+                                           "--out DIR")
+    assert training.main(["--resume", run, "--epochs", "2"]) == 1
+    assert one_error_line(capsys) == (f"error: {run}/lock: Read-only file system: {run} cannot be written into; "
+                                      "write elsewhere by resuming a copy of the run folder (cp -r RUN NEW; python -m "
+                                      "tinyrrn.train --resume NEW)")
+    assert folder_bytes(run) == before
+    from tinyrrn import baseline
+    read_only.add(str(tmp_path / "features"))
+    for module, args in ((reproduce, ["--tables", "1"]), (baseline, ["--features", str(tmp_path / "features")])):
+        out = tmp_path / "features" / "out"
+        assert module.main([*args, "--out", str(out)]) == 1
+        assert one_error_line(capsys).endswith(f"{out}: Read-only file system: {out} cannot be written into; "
+                                               "write elsewhere with --out DIR")
+
+
+def test_printed_commands_paste_into_a_shell_when_paths_hold_spaces_or_quotes(finished, tmp_path):
+    import shlex
+    run = str(tmp_path / "my runs" / "it's")
+    shutil.copytree(finished, run)
+    assert shlex.split(training.continue_command(run))[-1] == run
+    config = json.load(open(os.path.join(run, "config.json")))
+    words = shlex.split(training.files_to_open(run, config).splitlines()[-1].split(": ", 1)[1])
+    assert words[3:] == [training.example_video(config), "--checkpoint", run] and os.path.isfile(words[3])
+
+
+def test_a_frame_cache_that_cannot_be_read_is_warned_about_once_not_once_a_video(finished, tiny_data, tmp_path,
+                                                                                 monkeypatch, capsys):
+    from tinyrrn import features
+    cache = tmp_path / "cache"
+    args = ["--data", tiny_data, "--weights", finished, "--cache-dir", str(cache), "--resize", "24", "--crop", "16",
+            "--batch", "4"]
+    assert features.main([*args, "--out", str(tmp_path / "first")]) == 0  # every video cached
+    capsys.readouterr()
+
+    load = numpy.load
+
+    def unreadable(path, *args, **kwargs):  # an I/O error on the cache's disk
+        if str(path).startswith(str(cache)):
+            raise OSError(errno.EIO, os.strerror(errno.EIO))
+        return load(path, *args, **kwargs)
+
+    monkeypatch.setattr(numpy, "load", unreadable)
+    assert features.main([*args, "--out", str(tmp_path / "second")]) == 0
+    warned = [line for line in capsys.readouterr().err.splitlines() if line.startswith("warning: ")]
+    assert len(warned) == 1 and "cannot read frame cache entries (Input/output error" in warned[0], warned
+
+
+def test_a_cache_dir_that_is_a_link_to_nothing_is_refused_as_a_file_is(tiny_data, tmp_path, capsys):
+    os.symlink("loop", tmp_path / "loop")
+    assert training.main(tiny_args(tiny_data, tmp_path / "runs", "--cache-dir", str(tmp_path / "loop"))) == 1
+    assert one_error_line(capsys) == (f"error: {tmp_path / 'loop'}: not a folder, so it cannot hold the frame "
+                                      "cache (--cache-dir)")
+
+
+def test_resume_of_a_checkpoint_file_names_the_run_directory_holding_it(run, capsys):
+    assert training.main(["--resume", os.path.join(run, "checkpoint.npz")]) == 2
+    assert one_error_line(capsys) == (f"error: {run}/checkpoint.npz: a file, not a run directory; the run directory "
+                                      f"holding it is {run}")
+
+
+@pytest.mark.parametrize("module", ["reproduce", "features", "baseline"])
+def test_an_output_folder_that_is_a_file_is_named_as_a_file(module, finished, tmp_path, capsys):
+    import importlib
+    (tmp_path / "afile").write_text("kept")
+    args = {"reproduce": ["--tables", "1"], "features": ["--weights", finished],
+            "baseline": ["--features", str(tmp_path)]}[module]
+    assert importlib.import_module(f"tinyrrn.{module}").main([*args, "--out", str(tmp_path / "afile")]) in (1, 2)
+    assert one_error_line(capsys).startswith(f"error: {tmp_path / 'afile'}: a file (or a link to nothing), not a "
+                                             "folder to write into")
+    assert (tmp_path / "afile").read_text() == "kept"
+
+
+def test_a_damaged_line_of_the_log_leaves_the_training_curve_and_the_run_goes_on(run, capsys):
+    log = os.path.join(run, "metrics.jsonl")
+    lines = open(log, "rb").read().splitlines(keepends=True)
+    damaged = [lines[0][:15] + b"\xff\n", b"[1, 2]\n", b'{"kind": "step"}\n']
+    with open(log, "wb") as f:
+        f.writelines(damaged + lines[1:])
+    path = os.path.join(run, "checkpoint.npz")
+    arrays, saved = checkpoint.load(path)
+    checkpoint.save(path, arrays, {**saved, "log_bytes": os.path.getsize(log)})  # resume keeps the log as it is
+    assert training.main(["--resume", run, "--epochs", "2"]) == 0
+    warned = [line for line in capsys.readouterr().err.splitlines() if line.startswith("warning: ")]
+    assert [line.split(": ")[1] for line in warned] == [f"{log}:{n}" for n in (1, 2, 3)], warned
+    assert meta(run)["epoch"] == 2
+
+
+def test_a_home_relative_out_in_a_toml_file_is_under_home_not_a_folder_named_tilde(tmp_path, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    (tmp_path / "run.toml").write_text('out = "~/runs"\ncache_dir = "~/cache"\n')
+    given = configuration.requested(["--config", str(tmp_path / "run.toml")])[0]
+    assert (given["out"], given["cache_dir"]) == (str(tmp_path / "home" / "runs"), str(tmp_path / "home" / "cache"))
+
+
+@pytest.mark.parametrize("name", ["two\nlines", "tab\there", "bell\x07"])
+def test_a_name_with_control_characters_is_refused(name, tiny_data, tmp_path, capsys):
+    assert training.main(tiny_args(tiny_data, tmp_path / "runs", "--name", name)) == 2
+    assert "must be a plain file name, without control characters" in one_error_line(capsys)
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("stop, code, says", [
+    (OSError(errno.ENOSPC, os.strerror(errno.ENOSPC)), 1, "error: {file}: No space left on device; "),
+    (KeyboardInterrupt(), 130, "interrupted (Ctrl-C): stopped; ")])
+def test_features_stopped_part_way_says_what_is_kept_and_the_same_command_goes_on(stop, code, says, finished, tiny_data,
+                                                                                  tmp_path, monkeypatch, capsys):
+    from tinyrrn import features
+    args = ["--data", tiny_data, "--weights", finished, "--cache-dir", str(tmp_path / "cache"), "--resize", "24",
+            "--crop", "16", "--batch", "4", "--out", str(tmp_path / "f")]
+    save, written = features._save_features, []
+
+    def stopping(path, array):
+        if len(written) == 5:
+            if isinstance(stop, OSError):
+                stop.filename = path
+            raise stop
+        written.append(path)
+        save(path, array)
+    monkeypatch.setattr(features, "_save_features", stopping)
+    assert features.main(args) == code
+    err = capsys.readouterr().err
+    assert says.format(file=stop.filename if isinstance(stop, OSError) else "") + "the features written so far " \
+        "are kept: run the same command again to go on" in err and "Traceback" not in err, err
+    monkeypatch.setattr(features, "_save_features", save)
+    assert features.main(args) == 0 and len(json.load(open(tmp_path / "f" / "index.json"))["videos"]) == 40

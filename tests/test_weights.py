@@ -480,3 +480,17 @@ def test_an_odd_npz_is_one_error_line_naming_the_file_and_member(tmp_path, capsy
     assert main([command, str(path), *([str(tmp_path / "out.npz")] if command == "convert" else [])]) == 1
     assert capsys.readouterr().err.strip() == f"error: {path}: {says}"
     assert not (tmp_path / "out.npz").exists()
+
+
+def test_convert_never_replaces_its_input_nor_a_tinyrrn_checkpoint(tmp_path, capsys):
+    from tinyrrn import checkpoint
+    save_npz(StandInModel(), tmp_path / "in.npz")
+    os.symlink(tmp_path / "in.npz", tmp_path / "link.npz")
+    checkpoint.save(tmp_path / "best.npz", StandInModel().arrays, {"epoch": 1})
+    before = {name: (tmp_path / name).read_bytes() for name in ("in.npz", "best.npz")}
+    for output, says in (("in.npz", "is the input file"), ("link.npz", "is the input file"),
+                         ("best.npz", "a tinyrrn checkpoint")):
+        assert main(["convert", str(tmp_path / "in.npz"), str(tmp_path / output)]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith(f"error: {tmp_path / output}: {says}") and len(err.splitlines()) == 1, err
+    assert {name: (tmp_path / name).read_bytes() for name in before} == before

@@ -1,5 +1,11 @@
 """tinyrrn: a small, readable autograd framework that reproduces
 "Recurrent Residual Learning for Action Recognition" (Iqbal et al., 2017)."""
+import sys
+
+if sys.argv[:1] == ["-m"] and any(arg.startswith("tinyrrn") for arg in getattr(sys, "orig_argv", [])):
+    from .signals import quiet_until_started  # python -m tinyrrn.<command> is importing (before its own handling)
+    quiet_until_started()
+
 from . import functional, nn, operators, random
 from .backend import get_device, gpu_available, set_device
 from .gradcheck import GradcheckError, gradcheck

@@ -32,7 +32,8 @@ from . import functional as F
 from . import random as tinyrandom
 from .data.splits import in_groups, validation_groups
 from .evaluate import protocol_reports, summary, video_metrics, write_report
-from .cli import ArgumentParser, add_compute_flags, add_debug_flag, at_least, command, positive_number, use_compute
+from .cli import (ArgumentParser, add_compute_flags, add_debug_flag, at_least, command, positive_number, use_compute,
+                  writing_into)
 from .features import older_index, read_index, videos_digest
 from .files import JsonLog, write_json
 from .optim import Adam
@@ -227,8 +228,8 @@ def run(features_dir, model="avgpool", znorm=False, out_dir=None, epochs=DEFAULT
     except FileExistsError:
         made = None
     lock = rundir.RunLock(out_dir)
-    lock.acquire()  # refused while another process writes here (and then the folder is that process's)
     try:
+        lock.acquire()  # refused while another process writes here (and then the folder is that process's)
         rundir.refuse_other_kind(out_dir, "baseline run", flag)
         return _run(features_dir, model, znorm, out_dir, **settings)
     except BaseException:
@@ -332,8 +333,9 @@ def main(argv=None):
     args = parser().parse_args(argv)
     use_compute(args.device, args.threads)
     out = args.out or os.path.join(args.features, args.model + ("-znorm" if args.znorm else ""))
-    metrics = run(args.features, args.model, args.znorm, out, args.epochs, args.lr, args.batch, args.seed,
-                  args.hidden, args.val_groups, flag="--out" if args.out else "the default --out")
+    with writing_into(out):  # the default is inside the feature folder, which may be shared and read-only
+        metrics = run(args.features, args.model, args.znorm, out, args.epochs, args.lr, args.batch, args.seed,
+                      args.hidden, args.val_groups, flag="--out" if args.out else "the default --out")
     print(f"test split, epoch {metrics['epoch']} of {metrics['epochs']} (selected by {metrics['selected_by']}): "
           f"{summary(metrics)}")
     print(f"test split, last epoch: video error {metrics['last']['video_error']:.4f}")

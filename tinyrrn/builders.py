@@ -129,10 +129,11 @@ def load_backbone_weights(backbone, path, built_as=None):
 
 
 def checkpoint_file(path):
-    """A checkpoint file, or a run directory's best.npz (its checkpoint.npz when it has no best.npz)."""
-    if os.path.isdir(path):
+    """A checkpoint file, or a run directory's best.npz (its checkpoint.npz when it has no best.npz). A folder
+    named as a checkpoint file (last.npz/) stays itself, refused by checkpoint.load as a folder."""
+    if os.path.isdir(path) and not path.endswith(".npz"):
         best = os.path.join(path, "best.npz")
-        return best if os.path.isfile(best) else os.path.join(path, "checkpoint.npz")
+        return best if os.path.lexists(best) else os.path.join(path, "checkpoint.npz")
     return path
 
 

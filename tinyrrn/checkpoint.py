@@ -14,7 +14,7 @@ import numpy
 
 from .backend import to_numpy, xp_of
 from .pth import ZIP_MAGIC
-from .weights import WeightsError, negative_variance, refuse_unusable_dtypes, save_npz
+from .weights import EMPTY_ZIP_MAGIC, WeightsError, negative_variance, refuse_unusable_dtypes, save_npz
 
 META_KEY = "__meta__"
 
@@ -58,10 +58,15 @@ def save(path, arrays, meta):
 def load(path):
     """(arrays, meta) from a checkpoint written by :func:`save`; errors name the file."""
     path = os.fspath(path)
+    if os.path.isdir(path):
+        raise CheckpointError(f"{path}: a folder, not a checkpoint file")
     if not os.path.isfile(path):
         raise CheckpointError(f"{path}: no such checkpoint")
     with open(path, "rb") as file:
-        if file.read(len(ZIP_MAGIC)) != ZIP_MAGIC:  # a config.json, a video, ...: NumPy would try it as a pickle
+        head = file.read(len(ZIP_MAGIC))
+        if head == EMPTY_ZIP_MAGIC:
+            raise CheckpointError(f"{path}: holds no tensors (an empty .npz), not a tinyrrn checkpoint")
+        if head != ZIP_MAGIC:  # a config.json, a video, ...: NumPy would try it as a pickle
             raise CheckpointError(f"{path}: not a tinyrrn checkpoint (not a .npz archive); expected a run "
                                   "directory or its best.npz or checkpoint.npz")
     try:

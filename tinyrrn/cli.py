@@ -14,7 +14,9 @@
   mistyped flag or choice is one ``error:`` line with a "did you mean" (exit status 2), not the usage.
 """
 import argparse
+import contextlib
 import difflib
+import errno
 import functools
 import os
 import re
@@ -74,6 +76,7 @@ class ArgumentParser(argparse.ArgumentParser):
             raise argparse.ArgumentError(action, f"invalid choice: {value!r} ({hint})")
 
     def parse_known_args(self, args=None, namespace=None):
+        self._argv = list(sys.argv[1:] if args is None else args)
         args, extras = super().parse_known_args(args, namespace)
         flags = [s for a in self._actions for s in a.option_strings]
         for extra in extras:
@@ -93,7 +96,18 @@ class ArgumentParser(argparse.ArgumentParser):
                 self.error(f"{name} '': an empty value (an unset shell variable?)")
 
     def error(self, message):
-        raise UsageError(f"{message} (see {self.prog} --help)")
+        raise UsageError(f"{message}{self._dash_value_hint(message)} (see {self.prog} --help)")
+
+    def _dash_value_hint(self, message):
+        """For argparse's "argument --name: expected one argument" when the value given starts with '-'
+        (--name -x, --lr -1e-3): argparse reads such a value as a flag; it is given as --name=-x."""
+        match = re.match(r"argument (\S+): expected (one|at least one) argument", message)
+        argv = getattr(self, "_argv", [])
+        for i, word in enumerate(argv[:-1] if match else []):
+            if word in match.group(1).split("/") and argv[i + 1].startswith("-"):
+                return (f" ({word} {argv[i + 1]}: a value starting with '-' is read as another flag; "
+                        f"write {word}={argv[i + 1]})")
+        return ""
 
 
 def positive_number(text):
@@ -165,6 +179,20 @@ def describe(err):
     return " ".join(text.split())  # one line
 
 
+@contextlib.contextmanager
+def writing_into(folder, elsewhere="with --out DIR"):
+    """A ``folder`` (or a file in it) that this process may not write (read-only, no permission) is one error
+    that says so and how to write ``elsewhere``."""
+    try:
+        yield
+    except OSError as err:
+        top = os.path.abspath(folder)
+        path = os.path.abspath(os.fspath(err.filename)) if err.filename is not None else ""
+        if err.errno not in (errno.EACCES, errno.EPERM, errno.EROFS) or not (path + os.sep).startswith(top + os.sep):
+            raise
+        raise Failure(f"{describe(err)}: {folder} cannot be written into; write elsewhere {elsewhere}") from None
+
+
 def debugging(argv):
     return "--debug" in argv or os.environ.get("TINYRRN_DEBUG", "") not in ("", "0")
 
@@ -213,6 +241,7 @@ def command(main=None, *, several_ranks=False):
 
     @functools.wraps(main)
     def run(argv=None):
+        signals.started()
         argv = list(sys.argv[1:] if argv is None else argv)
         debug = debugging(argv)
         _print_path_bytes()

@@ -92,6 +92,8 @@ MAY_CHANGE = ("epochs", "max_steps", "lr", "schedule", "warmup", "weight_decay",
 BOOKKEEPING = ("log_every", "workers", "device", "threads", "cache_dir", "out", "name", "baseline", "distributed")
 # ... and these name a new run's folder (OUT/<date>-<name>): a resumed run stays where it is, so they are refused
 RUN_FOLDER = ("out", "name")
+# A file name is at most 255 bytes (NAME_MAX); a run's folder is <date>-NAME, with a "-N" suffix when taken
+MAX_NAME_BYTES = 255 - len("20260101-120000-") - len("-999")
 
 # The paper's rows (Tables 2-4 and the ResNet-50 baseline), on UCF-101 with ImageNet weights.
 # Readings that are this project's, not the paper's (each an option):
@@ -332,6 +334,8 @@ def requested(argv=None):
     for key in PATHS_OF_THE_RUN:  # recorded whole, so that a run resumes (and is compared) from any folder
         if isinstance(given.get(key), str):
             given[key] = os.path.abspath(os.path.expanduser(given[key]))
+    if isinstance(given.get("out"), str):  # "~/runs" from a TOML file (no shell expands it) is not ./~/runs
+        given["out"] = os.path.expanduser(given["out"])
     return given, resume, preset
 
 
@@ -454,9 +458,13 @@ def check_ranges(config, source=None):
             refuse(f"{setting('update_every')}: {err}")
     name = config.get("name")
     if name is not None and (not isinstance(name, str) or not name.strip() or name in (".", "..")
-                             or "/" in name or os.sep in name):
-        refuse(f"{setting('name')}: must be a plain file name (the run directory is OUT/<date>-NAME); "
-               "use --out for the folder")
+                             or "/" in name or os.sep in name
+                             or any(c < " " or c == "\x7f" for c in name)):  # a newline splits every line naming it
+        refuse(f"{setting('name')}: must be a plain file name, without control characters (the run directory is "
+               "OUT/<date>-NAME); use --out for the folder")
+    if isinstance(name, str) and len(os.fsencode(name)) > MAX_NAME_BYTES:
+        refuse(f"{setting('name')[:60]}...: {len(os.fsencode(name))} bytes, longer than a folder name may be "
+               f"with the date before it (<date>-NAME; at most {MAX_NAME_BYTES} bytes)")
     if config.get("chunk") is not None and config.get("context") is not None and config["chunk"] < config["context"]:
         refuse(f"{setting('chunk')} is shorter than {setting('context')}: the temporal skip would never see an "
                "earlier frame; use a chunk of at least the context")

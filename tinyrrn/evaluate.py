@@ -16,7 +16,8 @@ import numpy
 
 from . import backend, rundir
 from . import functional as F
-from .cli import ArgumentParser, UsageError, add_compute_flags, add_debug_flag, at_least, command, use_compute
+from .cli import (ArgumentParser, UsageError, add_compute_flags, add_debug_flag, at_least, command, use_compute,
+                  writing_into)
 from .config import DEFAULTS, fill_defaults
 from .builders import build_dataset, check_classes, checkpoint_file, model_from_checkpoint
 from .data import ChunkLoader
@@ -352,6 +353,20 @@ def refuse_trained_videos(dataset, trained_split, checkpoint):
                          f"{trained_split}, or train a model on split {dataset.split}")
 
 
+def run_cache_dir(config, path):
+    """The frame cache the run trains with (the cache_dir of its config.json, which a resumed run may have changed;
+    else the checkpoint's at ``path``) when that folder is one (it holds frame_counts.json): its counts and
+    frames are used, not decoded again; else the user's default cache. A folder that a checkpoint names and that
+    holds no frame cache is never written into."""
+    recorded = [config.get("cache_dir")]
+    with contextlib.suppress(ValueError):  # no run folder, or a damaged config.json: the checkpoint's
+        recorded.insert(0, rundir.read_config(os.path.dirname(os.path.abspath(path)))[0].get("cache_dir"))
+    for folder in recorded:
+        if isinstance(folder, str) and os.path.isfile(os.path.join(folder, "frame_counts.json")):
+            return folder
+    return fill_defaults({**DEFAULTS, "data": config["data"]})["cache_dir"]
+
+
 @command
 def main(argv=None):
     p = ArgumentParser(prog="python -m tinyrrn.evaluate",
@@ -363,8 +378,8 @@ def main(argv=None):
     p.add_argument("--split", type=int, choices=(1, 2, 3), help="split (default: the checkpoint's)")
     p.add_argument("--batch", type=at_least(1), default=16, help="chunks per forward pass")
     p.add_argument("--workers", type=at_least(0), default=2, help="background decoding threads")
-    p.add_argument("--cache-dir", help="on-disk cache of decoded frames (default: ~/.cache/tinyrrn/frames, or "
-                                       "$XDG_CACHE_HOME/tinyrrn/frames; never the checkpoint's)")
+    p.add_argument("--cache-dir", help="on-disk cache of decoded frames (default: the run's, when its folder is a "
+                                       "frame cache; else ~/.cache/tinyrrn/frames, or $XDG_CACHE_HOME/tinyrrn/frames)")
     p.add_argument("--out", help="folder for metrics.json and the confusion matrix (default: the folder training "
                                  "writes for that checkpoint, RUN_DIR/eval for best.npz or a run directory and "
                                  "RUN_DIR/eval-last for checkpoint.npz, keeping the epoch and selection training "
@@ -379,12 +394,13 @@ def main(argv=None):
     for key in ("data", "list_dir", "split"):
         if getattr(args, key) is not None:
             config[key] = getattr(args, key)
-    config["cache_dir"] = args.cache_dir or fill_defaults({**DEFAULTS, "data": config["data"]})["cache_dir"]
+    config["cache_dir"] = args.cache_dir or run_cache_dir(config, path)
     dataset = build_dataset(config, train=False)
     check_classes(model.classes, dataset.classes, os.path.join(dataset.list_dir, "classInd.txt"))
     refuse_trained_videos(dataset, trained_split, path)
     out = args.out or report_folder(path, suffix)
-    with report_lock(out, "--out" if args.out else None) as locked:
+    with writing_into(os.path.dirname(os.path.abspath(out))), \
+            report_lock(out, "--out" if args.out else None) as locked:
         if os.path.dirname(os.path.abspath(path)) == locked:  # its run: training may have replaced it since it was read
             model = model_from_checkpoint(path)[0]
         check_report_folder(out, test_videos(config), path, "--out" if args.out else None)

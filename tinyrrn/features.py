@@ -26,17 +26,19 @@ themselves (tinyrrn.baseline).
 import hashlib
 import json
 import os
+import signal
 import sys
 import warnings
 
 import numpy
 
-from . import backend, config as configuration
+from . import backend, config as configuration, signals
 from .data import BadVideo
 from .data.cache import video_key
 from .data.ucf101 import centre_clips, path_resolver
 from .builders import build_dataset, dataset_root, load_backbone
-from .cli import ArgumentParser, add_compute_flags, add_debug_flag, at_least, command, use_compute
+from .cli import (ArgumentParser, Failure, UsageError, add_compute_flags, add_debug_flag, at_least, command,
+                  describe, use_compute, writing_into)
 from .data.transforms import NORMALIZATIONS
 from .files import atomic_write, read_json, remove_temporary_files, write_json
 from .models import ARCHITECTURES
@@ -295,7 +297,18 @@ def main(argv=None):
     name = os.path.basename(os.path.normpath(args.data)) if args.data else "synthetic"
     out = args.out or os.path.join("features", f"{name}-split{args.split}-{args.layer}")
     backbone, arch = load_backbone(args.weights, config["arch"], layout=args.weights_layout)
-    index = extract({**config, "arch": arch}, backbone, args.layer, out, os.path.abspath(args.weights), args.batch)
+    if args.arch not in (None, arch):  # a checkpoint sets its own: features of another backbone than asked for
+        raise UsageError(f"--arch {args.arch}: --weights {args.weights} is a tinyrrn checkpoint of {arch}; leave "
+                         f"--arch out to use its backbone, or give weights of {args.arch}")
+    again = "the features written so far are kept: run the same command again to go on"
+    try:
+        with writing_into(out):
+            index = extract({**config, "arch": arch}, backbone, args.layer, out, os.path.abspath(args.weights),
+                            args.batch)
+    except OSError as err:  # a full disk
+        raise Failure(f"{describe(err)}; {again}") from None
+    except (KeyboardInterrupt, signals.Interrupted) as stop:
+        raise signals.Interrupted(getattr(stop, "signum", signal.SIGINT), message=f"stopped; {again}") from None
     print(f"wrote features of {len(index['videos'])} videos ({len(index['bad'])} bad) to {out}")
     return 0
 

@@ -3,6 +3,7 @@
 Each is written as every other output is (tinyrrn.files.atomic_write): a full disk leaves the previous
 picture in place, and the error names the file."""
 import json
+import warnings
 
 import numpy
 
@@ -56,18 +57,23 @@ def plot_confusion(confusion, classes, path):
 
 
 def plot_training_curve(metrics_jsonl, path):
-    """Training loss per logging step and validation video error per epoch, from metrics.jsonl."""
+    """Training loss per logging step and validation video error per epoch, from metrics.jsonl. A damaged line
+    (a disk that filled mid-line, an edit) is left out with a warning naming it: a picture never stops a run."""
     plt = _pyplot()
-    steps, losses, epochs, errors = [], [], [], []
-    with open(metrics_jsonl) as f:
-        for line in f:
-            record = json.loads(line)
-            if record["kind"] == "step":
-                steps.append(record["update"])
-                losses.append(record["loss"])
-            elif record["kind"] == "epoch" and record.get("val_video_error") is not None:
-                epochs.append(record["update"])
-                errors.append(record["val_video_error"])
+    losses, errors = [], []  # (update, value) pairs
+    with open(metrics_jsonl, errors="replace") as f:  # a byte that is not UTF-8: that line is damaged, not the file
+        for number, line in enumerate(f, 1):
+            try:
+                record = json.loads(line)
+                if record.get("kind") == "step":
+                    losses.append((record["update"], record["loss"]))
+                elif record.get("kind") == "epoch" and record.get("val_video_error") is not None:
+                    errors.append((record["update"], record["val_video_error"]))
+            except (ValueError, AttributeError, KeyError) as err:
+                warnings.warn(f"{metrics_jsonl}:{number}: not a record of the log ({type(err).__name__}: {err}); "
+                              "left out of the training curve")
+    steps, losses = zip(*losses) if losses else ((), ())
+    epochs, errors = zip(*errors) if errors else ((), ())
     fig, ax = plt.subplots(figsize=(7, 4))
     ax.plot(steps, losses, color="tab:blue", label="training loss")
     ax.set_xlabel("update")

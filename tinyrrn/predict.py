@@ -38,6 +38,12 @@ def predict(model, config, path, batch=16):
     return probabilities, chunks
 
 
+def top_classes(probabilities, top):
+    """The indices of the ``top`` most probable classes, ties in argmax's order (the first class first): top-1
+    is the class evaluation counts for the video."""
+    return numpy.argsort(-probabilities, kind="stable")[:top]
+
+
 @command
 def main(argv=None):
     p = ArgumentParser(prog="python -m tinyrrn.predict",
@@ -52,7 +58,7 @@ def main(argv=None):
     model, config = model_from_checkpoint(args.checkpoint)
     probs, chunks = predict(model, config, args.video)
     print(f"{args.video}: {chunks} chunks of {config['chunk']} frames (every {config['sample_every']}th frame)")
-    for rank, c in enumerate(numpy.argsort(-probs)[:args.top], 1):
+    for rank, c in enumerate(top_classes(probs, args.top), 1):
         print(f"{rank}. {model.classes[c]:<24} {probs[c]:.4f}")
     return 0
 

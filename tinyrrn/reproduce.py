@@ -50,7 +50,8 @@ import time
 from . import baseline, config as configuration, features, rundir, signals
 from .builders import dataset_root, held_out_groups, load_backbone, split_folder
 from .data.splits import group_of, read_split
-from .cli import ArgumentParser, UsageError, add_compute_flags, add_debug_flag, at_least, command, use_compute
+from .cli import (ArgumentParser, UsageError, add_compute_flags, add_debug_flag, at_least, command, use_compute,
+                  writing_into)
 from .files import TEXT_ERRORS, JsonLog, read_json, write_json, write_text
 from .models.resnet import WEIGHTS_LAYOUTS, UnitLayout
 from .models.rrn import temporal_units
@@ -834,7 +835,9 @@ def run_grid(options):
 
 @command
 def main(argv=None):
-    code, path = run_grid(options_from(argv))
+    options = options_from(argv)
+    with writing_into(options["out"]):
+        code, path = run_grid(options)
     if code == 0:
         print("\n" + read_report(path))
     return code

@@ -36,11 +36,16 @@ def new_run_dir(config):
 
 
 def create(run_dir):
-    """Make a new run directory (and its missing parents); returns the topmost folder made."""
+    """Make a new run directory (and its missing parents); returns the topmost folder made. One that cannot
+    be made (a name too long, no permission, a full disk) leaves none of the parents it made behind."""
     top, parent = run_dir, os.path.dirname(os.path.abspath(run_dir))
     while not os.path.exists(parent):
         top, parent = parent, os.path.dirname(parent)
-    os.makedirs(run_dir)
+    try:
+        os.makedirs(run_dir)
+    except OSError:
+        _remove_empty_parents(run_dir, top)
+        raise
     return top
 
 
@@ -48,7 +53,12 @@ def remove_unfinished(run_dir, top):
     """Remove a run directory that ``create`` made (``top``: what it returned) and a run that failed before
     its first checkpoint left with nothing to resume; then its parents up to ``top``, if they are empty."""
     shutil.rmtree(run_dir, ignore_errors=True)
-    path, top = os.path.abspath(run_dir), os.path.abspath(top)
+    _remove_empty_parents(run_dir, top)
+
+
+def _remove_empty_parents(path, top):
+    """Remove the folders above ``path``, up to ``top`` (which ``create`` made), while they are empty."""
+    path, top = os.path.abspath(path), os.path.abspath(top)
     while path.startswith(top + os.sep):
         path = os.path.dirname(path)
         try:
@@ -64,6 +74,9 @@ def resumable(run_dir):
     checkpoint_path, config = (os.path.join(run_dir, name) for name in ("checkpoint.npz", "config.json"))
     if os.path.isfile(checkpoint_path):
         return True
+    if os.path.lexists(checkpoint_path):
+        raise UsageError(f"{checkpoint_path}: not a file (a folder, or a link to nothing) where the run's checkpoint "
+                         "should be; nothing was changed")
     if not os.path.isfile(config):
         return False
     raise UsageError(f"{checkpoint_path}: no checkpoint to resume from (the run was stopped before its first "
@@ -107,8 +120,15 @@ def read_config(run_dir):
     """(settings, changes) from RUN_DIR/config.json; a directory without one is not a run directory, and a
     config.json that is not a JSON object (whose "changes" are a list) is refused."""
     path = os.path.join(run_dir, "config.json")
+    if os.path.isfile(run_dir):  # RUN/checkpoint.npz, RUN/best.npz: the folder holding it is the run
+        folder = os.path.dirname(os.path.abspath(run_dir))
+        inside = f"; the run directory holding it is {folder}" if os.path.isfile(os.path.join(folder, "config.json")) \
+            else ""
+        raise UsageError(f"{run_dir}: a file, not a run directory{inside}")
     if not os.path.isdir(run_dir):
         raise UsageError(f"{run_dir}: no such run directory")
+    if os.path.lexists(path) and not os.path.isfile(path):
+        raise UsageError(f"{path}: not a file (a folder, or a link to nothing) where the run's settings should be")
     if not os.path.isfile(path):
         raise UsageError(f"{run_dir}: not a run directory (no config.json)")
     try:
@@ -148,6 +168,9 @@ class RunLock:
         self.release()
 
     def acquire(self):
+        if os.path.lexists(self.run_dir) and not os.path.isdir(self.run_dir):  # makedirs said only 'File exists'
+            raise UsageError(f"{self.run_dir}: a file (or a link to nothing), not a folder to write into; name a "
+                             "folder")
         os.makedirs(self.run_dir, exist_ok=True)
         while True:
             file = open(self.path, "a+")
@@ -164,10 +187,15 @@ class RunLock:
         if left:
             print(f"warning: {self.run_dir}: taking over the lock of {left}, which is no longer running",
                   file=sys.stderr, flush=True)
-        file.seek(0)
-        file.truncate()
-        file.write(f"process {os.getpid()} on host {socket.gethostname()}\n")
-        file.flush()
+        try:
+            file.seek(0)
+            file.truncate()
+            file.write(f"process {os.getpid()} on host {socket.gethostname()}\n")
+            file.flush()
+        except OSError as err:  # a full disk, a quota
+            file.close()
+            raise Failure(f"{self.run_dir}: cannot write its lock file {self.path} ({err.strerror or err}); "
+                          "nothing else was written there") from None
         self.file = file
         remove_temporary_files(self.run_dir)  # from writers of a process that was killed
 
@@ -191,7 +219,10 @@ class RunLock:
         return Failure(f"{self.run_dir}: in use by {holder} (lock file {self.path}); wait for it to finish or stop it")
 
     def release(self):
-        """Remove the lock file (gone already when the run directory was deleted: nothing to do) and let go."""
+        """Remove the lock file (gone already when the run directory was deleted: nothing to do) and let go; nothing
+        when the lock was not taken (``acquire`` failed: the file may be another process's)."""
+        if self.file is None:
+            return
         with contextlib.suppress(FileNotFoundError):
             os.unlink(self.path)  # while still holding it: a waiting process then opens a fresh file
         self.file.close()

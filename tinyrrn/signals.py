@@ -8,8 +8,10 @@ written at that position, and ``Interrupted`` is raised with the conventional ex
 Outside training (``outside_training``) SIGTERM and SIGHUP stop at once, as Ctrl-C does, by an
 ``Interrupted`` without a checkpoint, so that clean-up code (``finally``, lock files) still runs.
 After the last checkpoint (the final evaluation) ``StopAtOnce`` stops at once at any of the three,
-saying that the checkpoint is kept and how to go on.
+saying that the checkpoint is kept and how to go on. Before any of that, while ``python -m tinyrrn.<command>``
+is still importing, Ctrl-C ends the process in one line (``quiet_until_started``).
 """
+import os
 import signal
 import sys
 
@@ -80,3 +82,22 @@ class StopAtOnce:
 def outside_training():
     """While active: SIGTERM and SIGHUP raise Interrupted at once (as Ctrl-C raises KeyboardInterrupt)."""
     return StopAtOnce((signal.SIGTERM, signal.SIGHUP))
+
+
+def _exit_while_starting(signum, frame):
+    print(f"\ninterrupted ({name(signum)}) while starting", file=sys.stderr, flush=True)
+    os._exit(128 + signum)  # nothing is written yet; an exception here would be a traceback through the imports
+
+
+def quiet_until_started():
+    """Ctrl-C ends the process at once in one line (exit status 130) until ``started``: installed by the package
+    while ``python -m tinyrrn.<command>`` imports it, where a KeyboardInterrupt was a traceback of the imports.
+    A SIGINT that is ignored (a run beside's child) stays ignored."""
+    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+        signal.signal(signal.SIGINT, _exit_while_starting)
+
+
+def started():
+    """A command runs (cli.command): Ctrl-C is a KeyboardInterrupt again, which the command handles."""
+    if signal.getsignal(signal.SIGINT) is _exit_while_starting:
+        signal.signal(signal.SIGINT, signal.default_int_handler)

@@ -35,10 +35,12 @@ Under ``mpiexec -n N`` (or with ``--distributed``) one model is trained over N r
 code: tinyrrn/parallel.py holds what differs. ``--batch`` is then the global batch (split over the
 ranks), updates count global observations, and only rank 0 writes files and shows progress.
 """
+import contextlib
 import math
 import multiprocessing
 import os
 import resource
+import shlex
 import shutil
 import sys
 import time
@@ -590,8 +592,9 @@ class Trainer:
 
 # -- the job ------------------------------------------------------------------------
 def continue_command(run_dir):
-    """The command that continues the run (or the main job) in ``run_dir``, as the messages name it."""
-    return f"python -m tinyrrn.train --resume {run_dir}"
+    """The command that continues the run (or the main job) in ``run_dir``, as the messages name it: one to paste
+    into a shell, also when the path holds spaces or quotes."""
+    return f"python -m tinyrrn.train --resume {shlex.quote(run_dir)}"
 
 
 def train(config, run_dir=None, resume=False, comm=None, job=None, made=None, job_dir=None):
@@ -615,17 +618,21 @@ def train(config, run_dir=None, resume=False, comm=None, job=None, made=None, jo
     if made is None and not resume and not comm.on_root(os.path.exists, run_dir):
         made = comm.on_root(rundir.create, run_dir)
     lock = rundir.RunLock(run_dir)
-    comm.on_root(lock.acquire)  # a second process writing into this run directory is refused
     finished = False
     try:
+        comm.on_root(lock.acquire)  # a second process writing into this run directory is refused
         if comm.on_root(rundir.resumable, run_dir) != resume:  # asked under the lock: the folder is this process's
             raise UsageError(f"{path}: no checkpoint to resume from ({run_dir} holds no run)" if resume else
                              f"{run_dir}: holds a run already (its checkpoint.npz): resume it with "
                              f"{resume_command}, or start a new run in another folder")
-        saved = comm.on_root(checkpoint.load, path) if resume else None  # read once, sent to every rank
-        if resume:
-            checkpoint.check_meta(path, saved[1], Trainer.RESUME_META)
-            saved_settings(path, saved[1])
+        try:
+            saved = comm.on_root(checkpoint.load, path) if resume else None  # read once, sent to every rank
+            if resume:
+                checkpoint.check_meta(path, saved[1], Trainer.RESUME_META)
+                saved_settings(path, saved[1])
+        except checkpoint.CheckpointError as err:  # truncated, damaged, of an older tinyrrn
+            raise checkpoint.CheckpointError(f"{err}; nothing was changed: put back a whole copy of the file to "
+                                             "resume the run") from None
         changes = comm.on_root(_changes_on_resume, config, run_dir, saved[1]) if resume else None
         trainer = Trainer(config, run_dir, comm=comm, removed_on_failure=made is not None, job=job, resuming=resume,
                           resume_command=resume_command)
@@ -757,7 +764,8 @@ def _main(given, resume, comm):
     if backend.get_device() == "gpu":
         comm.use_gpu()  # one GPU per rank, before anything is allocated
     # a new run directory is made at once: a job started in the same second gets a folder of its own
-    run_dir, made = (resume, None) if resume else comm.on_root(rundir.new_run_dir, config)
+    with cli.writing_into(config["out"]):
+        run_dir, made = (resume, None) if resume else comm.on_root(rundir.new_run_dir, config)
     runs = [("temporal skip", config, run_dir)]
     if config["baseline"]:
         baseline = {**config, **frame_wise(config), "skip": "none", "positions": None, "baseline": False,
@@ -770,7 +778,9 @@ def _main(given, resume, comm):
               f"2. the same backbone without one (context 1), the baseline to compare with, in {runs[1][2]}"
               + (f" (its output: {run_dir}/baseline.log)" if side_by_side else "") + "; then it prints both test errors",
               flush=True)
-    results = train_side_by_side(runs, run_dir, made) if side_by_side else train_in_turn(runs, comm, made)
+    copy = "by resuming a copy of the run folder (cp -r RUN NEW; python -m tinyrrn.train --resume NEW)"
+    with cli.writing_into(run_dir, copy) if resume else contextlib.nullcontext():
+        results = train_side_by_side(runs, run_dir, made) if side_by_side else train_in_turn(runs, comm, made)
     if comm.is_root:
         rule = ("the lowest validation video error on the groups held out of the training list (val_groups.txt)"
                 if config["val_groups"] else "--val-groups 0: the last epoch")
@@ -889,7 +899,8 @@ def files_to_open(run_dir, config, baseline=False):
                                 else ":")]
     lines += [f"  {os.path.join(run_dir, name):<{width}}{what}" for name, what in files]
     video = example_video(config)
-    lines.append(f"next, classify a video with this model: python -m tinyrrn.predict {video} --checkpoint {run_dir}")
+    lines.append(f"next, classify a video with this model: python -m tinyrrn.predict {shlex.quote(video)} "
+                 f"--checkpoint {shlex.quote(run_dir)}")
     return "\n".join(lines)
 
 

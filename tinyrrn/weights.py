@@ -11,6 +11,7 @@ Command line::
     python -m tinyrrn.weights info resnet50.npz
 """
 
+import os
 import sys
 import zipfile
 from collections import OrderedDict
@@ -18,7 +19,7 @@ from collections import OrderedDict
 import numpy as np
 
 from .backend import to_numpy, xp_of
-from .cli import ArgumentParser, add_debug_flag, at_least, command
+from .cli import ArgumentParser, UsageError, add_debug_flag, at_least, command
 from .files import atomic_write
 from .pth import ZIP_MAGIC, UnsafePickleError, WeightsError, read_pth
 
@@ -170,6 +171,7 @@ def convert(in_path, out_path, num_classes=None, allow_expand=False):
     ``allow_expand``: accept tensors far larger than their storage (tinyrrn.pth).
     Returns the state written.
     """
+    refuse_to_replace(in_path, out_path)
     state = read_weights(in_path, allow_expand)
     dropped = []
     if num_classes is not None:
@@ -183,6 +185,24 @@ def convert(in_path, out_path, num_classes=None, allow_expand=False):
         print(f"dropped {', '.join(dropped) or 'nothing (no fc in file)'}; fc will be "
               f"initialised afresh for {num_classes} classes")
     return state
+
+
+def refuse_to_replace(in_path, out_path):
+    """A UsageError when writing ``out_path`` would replace the input file (also through a link) or a tinyrrn
+    checkpoint: conversion never destroys weights it cannot give back."""
+    from . import checkpoint  # not at the top: checkpoint imports this module
+    if not os.path.isfile(out_path):
+        return
+    if os.path.exists(in_path) and os.path.samefile(in_path, out_path):
+        raise UsageError(f"{out_path}: is the input file; name another output file")
+    try:
+        with zipfile.ZipFile(out_path) as archive:
+            if f"{checkpoint.META_KEY}.npy" not in archive.namelist():
+                return
+    except zipfile.BadZipFile:  # no archive: no checkpoint
+        return
+    raise UsageError(f"{out_path}: a tinyrrn checkpoint (a run's weights and training state); it is not replaced: "
+                     "name another output file")
 
 
 def _info(path, allow_expand=False):

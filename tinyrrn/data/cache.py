@@ -7,7 +7,8 @@ modification time: two datasets with the same file names never meet in one cache
 changed video is decoded afresh. The key is taken before decoding and frames are saved only if
 the video still has it afterwards (one written or copied meanwhile is decoded again next time).
 Entries are written atomically (safe with several workers and processes) and read memory-mapped;
-a damaged entry (unreadable, empty, of another shape) is warned about and counts as missing.
+a damaged entry (unreadable, empty, of another shape) is warned about and counts as missing; a cache folder
+whose entries cannot be read (permissions, I/O errors) is warned about once.
 The cache is optional: when an entry cannot be written (a full disk, any OSError), that is warned
 about once, naming the cache folder, and this process writes no more entries into it.
 """
@@ -41,6 +42,7 @@ class FrameCache:
     """Decoded, sampled and resized frames of videos, keyed by the video file itself."""
 
     _unwritable, _lock = set(), threading.Lock()  # the cache folders this process gave up writing into
+    _unreadable = set()  # the cache folders whose entries could not be read, warned about once
 
     def __init__(self, directory, sample_every, short_side):
         self.short_side = short_side
@@ -58,7 +60,18 @@ class FrameCache:
             frames = np.load(entry, mmap_mode="r")
         except FileNotFoundError:
             return None
-        except (OSError, ValueError, EOFError) as err:
+        except OSError as err:  # the folder cannot be read (permissions, I/O): not one entry's damage
+            if err.errno is None:
+                problem = f"unreadable ({err})"
+            else:
+                with self._lock:
+                    first = self.directory not in self._unreadable
+                    self._unreadable.add(self.directory)
+                if first:
+                    warnings.warn(f"{self.directory}: cannot read frame cache entries ({err.strerror or err}: "
+                                  f"{entry}); going on: videos are decoded instead", stacklevel=3)
+                return None
+        except (ValueError, EOFError) as err:
             problem = f"unreadable ({err})"
         else:
             problem = self._damage(frames)

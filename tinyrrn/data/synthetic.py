@@ -284,8 +284,20 @@ def main(argv=None):
     args = parser.parse_args(argv)
     _check(f"--classes {args.classes}", class_names, args.classes)
     _check(f"--frames {args.frames[0]}-{args.frames[1]}", _frame_counts, args.frames, args.every)
-    out = generate(args.out_dir, args.seed, args.classes, args.groups, args.clips, args.size, args.frames,
-                   args.every, args.fps, args.codec)
+    out = args.out_dir
+    if os.path.lexists(out) and (not os.path.isdir(out) or os.listdir(out)):
+        raise UsageError(f"{out}: holds files already: the videos and split lists would be written over or mixed "
+                         "with them; name a new or empty folder")
+    parent, name = os.path.split(os.path.abspath(out))
+    os.makedirs(parent, exist_ok=True)
+    temporary = tempfile.mkdtemp(prefix=f".{name}.tmp-", dir=parent)  # a dataset appears only when complete
+    try:
+        os.chmod(temporary, 0o755)  # as a folder made by os.makedirs (mkdtemp makes 0700)
+        generate(temporary, args.seed, args.classes, args.groups, args.clips, args.size, args.frames, args.every,
+                 args.fps, args.codec)
+        os.rename(temporary, out)  # over an empty folder too
+    finally:
+        shutil.rmtree(temporary, ignore_errors=True)
     print(f"wrote {args.classes * args.groups * args.clips} videos and ucfTrainTestlist/ to {out}")
 
 

@@ -179,7 +179,7 @@ class UCF101:
         self.videos = [(rel, label) for rel, label, _ in kept]
         self.paths = [path for _, _, path in kept]
 
-        if cache_dir and os.path.exists(cache_dir) and not os.path.isdir(cache_dir):
+        if cache_dir and os.path.lexists(cache_dir) and not os.path.isdir(cache_dir):  # a file, a link to nothing
             # refused, not warned about as a read-only or full cache folder is: the path itself is wrong
             raise NotADirectoryError(errno.ENOTDIR, "not a folder, so it cannot hold the frame cache (--cache-dir)",
                                      str(cache_dir))
