@@ -1391,6 +1391,29 @@ def test_features_refuses_an_arch_other_than_its_checkpoints_before_writing(fini
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.parametrize("flag, value", [("--weights-layout", "caffe"), ("--normalize", "caffe")])
+def test_features_refuses_an_input_convention_other_than_its_checkpoints(finished, tmp_path, flag, value, capsys):
+    from tinyrrn import features
+    assert features.main(["--weights", finished, flag, value, "--out", str(tmp_path / "f")]) == 2
+    assert one_error_line(capsys).startswith(f"error: {flag} {value}: --weights {finished} is a tinyrrn checkpoint "
+                                             "trained with ")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_features_of_a_checkpoint_take_its_input_convention(finished, tmp_path, monkeypatch):
+    """A run's own normalisation and layout, not the flags' defaults: features of a model trained on
+    caffe-normalised frames from torchvision-normalised ones would be wrong in silence."""
+    from tinyrrn import features
+    seen = {}
+    monkeypatch.setattr(features, "extract", lambda config, *rest: seen.update(config) or {"videos": [], "bad": []})
+    saved, _ = rundir.read_config(finished)
+    monkeypatch.setitem(saved, "normalize", "caffe")  # as a run of --normalize caffe recorded it
+    monkeypatch.setattr(features, "model_from_checkpoint",
+                        lambda path, real=features.model_from_checkpoint: (real(path)[0], saved))
+    assert features.main(["--weights", finished, "--out", str(tmp_path / "f")]) == 0
+    assert (seen["normalize"], seen["weights_layout"], seen["arch"]) == ("caffe", saved["weights_layout"], saved["arch"])
+
+
 @pytest.mark.parametrize("flag, value", [("--name", "-x"), ("--lr", "-1e-3"), ("--positions", "-x")])
 def test_a_value_starting_with_a_dash_is_explained_with_the_form_that_works(flag, value, capsys):
     assert training.main([flag, value]) == 2

@@ -36,7 +36,7 @@ from . import backend, config as configuration, signals
 from .data import BadVideo
 from .data.cache import video_key
 from .data.ucf101 import centre_clips, path_resolver
-from .builders import build_dataset, dataset_root, load_backbone
+from .builders import build_dataset, dataset_root, is_checkpoint, load_backbone, model_from_checkpoint
 from .cli import (ArgumentParser, Failure, UsageError, add_compute_flags, add_debug_flag, at_least, command,
                   describe, use_compute, writing_into)
 from .data.transforms import NORMALIZATIONS
@@ -275,9 +275,11 @@ def parser():
     a("--sample-every", type=int, default=10, help="take every k-th frame (paper: 10)")
     a("--resize", type=int, help="short side before cropping (default 256, synthetic 48)")
     a("--crop", type=int, help="centre crop size (default 224, synthetic 40)")
-    a("--weights-layout", choices=sorted(WEIGHTS_LAYOUTS), default="torchvision",
-      help="layout of a weights file: torchvision, or caffe for MSRA/Caffe ResNet-50 weights (see tinyrrn.train)")
-    a("--normalize", choices=NORMALIZATIONS, help="input convention of the weights (default: that of --weights-layout)")
+    a("--weights-layout", choices=sorted(WEIGHTS_LAYOUTS),
+      help="layout of a weights file: torchvision (default), or caffe for MSRA/Caffe ResNet-50 weights (see "
+      "tinyrrn.train); a checkpoint sets its own")
+    a("--normalize", choices=NORMALIZATIONS, help="input convention of the weights (default: that of --weights-layout; "
+      "a checkpoint sets its own)")
     a("--batch", type=at_least(1), default=64, help="frames per forward pass (gathered across videos)")
     a("--cache-dir", help="on-disk cache of decoded frames (default: user cache)")
     add_compute_flags(p)
@@ -286,20 +288,37 @@ def parser():
     return p
 
 
+def _refuse_other_than_checkpoints(args, saved):
+    """A checkpoint sets its backbone and input convention: a flag asking for another is refused (features of
+    another backbone, or of frames normalised as the model never saw them, would be wrong in silence)."""
+    if args.arch not in (None, saved["arch"]):
+        raise UsageError(f"--arch {args.arch}: --weights {args.weights} is a tinyrrn checkpoint of {saved['arch']}; "
+                         f"leave --arch out to use its backbone, or give weights of {args.arch}")
+    for flag, key in (("--weights-layout", "weights_layout"), ("--normalize", "normalize")):
+        if getattr(args, key) not in (None, saved[key]):
+            raise UsageError(f"{flag} {getattr(args, key)}: --weights {args.weights} is a tinyrrn checkpoint trained "
+                             f"with {flag} {saved[key]}; leave {flag} out to use the run's")
+
+
 @command
 def main(argv=None):
     args = parser().parse_args(argv)
     use_compute(args.device, args.threads)
-    config = configuration.fill_defaults({**configuration.DEFAULTS, "data": args.data, "list_dir": args.list_dir,
-                                          "split": args.split, "arch": args.arch, "sample_every": args.sample_every,
-                                          "resize": args.resize, "crop": args.crop, "normalize": args.normalize,
-                                          "weights_layout": args.weights_layout, "cache_dir": args.cache_dir})
+    backbone, model = None, {"arch": args.arch, "weights_layout": args.weights_layout or "torchvision",
+                             "normalize": args.normalize}
+    if is_checkpoint(args.weights):  # the run's backbone and input convention, never the flags' defaults
+        run_model, saved = model_from_checkpoint(args.weights)
+        backbone, model = run_model.backbone.eval(), {key: saved[key] for key in model}
+        _refuse_other_than_checkpoints(args, model)
+    config = configuration.fill_defaults({**configuration.DEFAULTS, **model, "data": args.data,
+                                          "list_dir": args.list_dir, "split": args.split,
+                                          "sample_every": args.sample_every, "resize": args.resize, "crop": args.crop,
+                                          "cache_dir": args.cache_dir})
     name = os.path.basename(os.path.normpath(args.data)) if args.data else "synthetic"
     out = args.out or os.path.join("features", f"{name}-split{args.split}-{args.layer}")
-    backbone, arch = load_backbone(args.weights, config["arch"], layout=args.weights_layout)
-    if args.arch not in (None, arch):  # a checkpoint sets its own: features of another backbone than asked for
-        raise UsageError(f"--arch {args.arch}: --weights {args.weights} is a tinyrrn checkpoint of {arch}; leave "
-                         f"--arch out to use its backbone, or give weights of {args.arch}")
+    if backbone is None:
+        backbone, _ = load_backbone(args.weights, config["arch"], layout=config["weights_layout"])
+    arch = config["arch"]
     again = "the features written so far are kept: run the same command again to go on"
     try:
         with writing_into(out):
