@@ -298,6 +298,42 @@ def test_load_npz_non_strict_skips_unexpected(tmp_path):
     assert_same(model.arrays, source.arrays)
 
 
+def test_a_non_strict_load_of_a_file_with_none_of_the_models_names_is_refused(tmp_path):
+    """strict=False (README: a model keeping its own fc) allowed a file none of whose names is the model's:
+    it loaded nothing, in silence. DataParallel's module. prefix is stripped from an .npz as from a .pth."""
+    model, source = StandInModel(seed=1), StandInModel(seed=2)
+    before = model.snapshot()
+    save_npz(OrderedDict((f"backbone.{k}", v) for k, v in source.arrays.items()), tmp_path / "other.npz")
+    with pytest.raises(WeightsError, match=r"other.npz: none of its 6 tensors is one of StandInModel's, so nothing "
+                                           r"would be loaded \(its names: backbone.conv.weight, "):
+        load_npz(model, tmp_path / "other.npz", strict=False)
+    assert_same(model.arrays, before)
+    save_npz(OrderedDict((f"module.{k}", v) for k, v in source.arrays.items()), tmp_path / "module.npz")
+    load_npz(model, tmp_path / "module.npz", strict=False)
+    assert_same(model.arrays, source.arrays)
+
+
+def test_float64_weights_beyond_the_models_float32_are_refused_naming_the_key(tmp_path):
+    """1e300 is finite in float64 and an infinity in float32: it loaded, in silence, as an infinity."""
+    from tinyrrn.builders import load_backbone_weights
+    from tinyrrn.models import resnet_small
+    state = OrderedDict((k, v.astype(np.float64)) for k, v in StandInModel().arrays.items())
+    state["bn.weight"][1] = -1e300
+    save_npz(state, tmp_path / "big.npz")
+    model = StandInModel(seed=1)
+    before = model.snapshot()
+    says = r"big.npz: bn.weight holds values beyond the range of float32 \(largest magnitude 1e\+300\)"
+    with pytest.raises(WeightsError, match=says):
+        load_npz(model, tmp_path / "big.npz")
+    assert_same(model.arrays, before)
+    backbone = resnet_small(num_classes=10)
+    big = OrderedDict((k, host(v).astype(np.float64)) for k, v in backbone.state_dict().items())
+    big["bn1.weight"][0] = 1e300
+    save_npz(big, tmp_path / "big.npz")
+    with pytest.raises(WeightsError, match=says.replace("bn.weight", "bn1.weight")):
+        load_backbone_weights(backbone, str(tmp_path / "big.npz"))
+
+
 @pytest.mark.parametrize("damage", ["truncate", "random"])
 def test_load_npz_broken_file_changes_nothing(tmp_path, damage):
     model = StandInModel(seed=1)
