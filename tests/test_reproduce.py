@@ -201,6 +201,27 @@ def test_grid_resumes_finished_and_interrupted_rows(tiny_data, tmp_path):
     assert [r["row"] for r in lines] == ["table3-identity", "table3-linear", "table3-nonlinear"] * 2
 
 
+def test_a_report_never_shows_rows_trained_with_other_settings_than_its_protocol(tiny_data, tmp_path, monkeypatch):
+    """Rows finished under --seed 0, then a grid under --seed 1 stopped before it trained them again (or with
+    --only, or with --tables 1, which still shows the best model's row): REPORT.md showed their seed-0
+    errors under a protocol saying seed 1."""
+    def fake_train(config, directory, resume=False):
+        if config["seed"] == 1 and config["skip"] != "identity":
+            raise KeyboardInterrupt  # Ctrl-C while the grid trains its second row again
+        rundir.write_config(directory, config)
+        os.makedirs(os.path.join(directory, "eval"), exist_ok=True)
+        with open(os.path.join(directory, "eval", "metrics.json"), "w") as f:
+            json.dump({"video_error": 0.125 if config["seed"] == 0 else 0.375}, f)
+    monkeypatch.setattr(reproduce, "train", fake_train)
+    out = tmp_path / "grid"
+    assert reproduce.run_grid(options(tiny_data, out, "--tables", "3"))[0] == 0
+    assert open(out / "REPORT.md").read().count("0.125") == 4  # three rows, and the best model
+    code, path = reproduce.run_grid(options(tiny_data, out, "--tables", "3", "--seed", "1"))
+    text = open(path).read()
+    assert code == 130 and "0.125" not in text and "| Identity mapping | 0.197 | 0.375 / n/a |" in text
+    assert "| Conv. linear | 0.219 | n/a |" in text and "| Conv. non-linear | 0.210 | n/a |" in text
+
+
 def test_grid_table1_with_weights_and_other_data_refused(tiny_data, tmp_path):
     weights = str(tmp_path / "small.npz")
     save_npz(resnet_small(), weights)

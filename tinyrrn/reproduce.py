@@ -311,6 +311,14 @@ class Grid:
                              "its rows. Give another --out to start a fresh report with these settings, or run with "
                              "the rows' settings (delete a row's eval/ to continue it under the new ones)")
 
+    def current_result(self, row, split):
+        """A training row's result when its run was trained with the settings this grid asks for now, else None
+        (a row of other settings, not yet trained again, is never reported under this grid's protocol)."""
+        run_dir = self.run_dirs[split, row["key"]]
+        if any(self.settings_changes(run_dir, row_config(row["preset"], self.options, split))):
+            return None
+        return finished_result(run_dir)
+
     def row_finished(self, row, split):
         """Whether a training row is finished with settings that define it as this grid does (train_row skips it)."""
         run_dir = self.run_dirs[split, row["key"]]
@@ -436,14 +444,13 @@ class Grid:
         self.collect()
 
     def collect(self):
-        """Fill the results of rows finished earlier (for a report after a partial run); Table 4's
-        context-1 row gets its Table 1 row's result."""
+        """Fill the results of rows finished earlier with this grid's settings (for a report after a partial run);
+        Table 4's context-1 row gets its Table 1 row's result."""
         for split in self.options["splits"]:
             for row in rows([1, 2, 3, 4]):
                 if self.results.get((split, row["key"])) is None:
                     table1 = row["table"] == 1 or "same_as" in row
-                    finished = (self.table1_finished(row, split) if table1 else
-                                finished_result(self.run_dirs[split, row["key"]]))
+                    finished = self.table1_finished(row, split) if table1 else self.current_result(row, split)
                     if finished is not None:
                         self.results[split, row["key"]] = finished
 
