@@ -306,6 +306,65 @@ def test_a_failing_rank_stops_the_whole_job(mpiexec, tiny_data, tmp_path, helper
     assert "NOT STOPPED" not in done.stdout
 
 
+FAILING = textwrap.dedent('''
+    import sys
+    from tinyrrn import cli, parallel
+
+    @cli.command(several_ranks=True)
+    def main(argv):
+        parallel.AGREE_SECONDS = 1.0  # a lone failure is not kept waiting the default 5 s here
+        comm = parallel.init()
+        with parallel.failure_guard(comm, show_traceback=False):
+            comm.barrier()  # the failures come after a first collective
+            if argv[0] == "agreed":  # every rank refuses the same file; rank 1 has a second word to say
+                raise ValueError("best.npz: damaged" + (" (and more)" if comm.rank else ""))
+            if argv[0] == "data":
+                parallel.same_on_every_rank(comm, {"training chunks": 10 + 2 * comm.rank, "classes": ["a"]}, "data",
+                                            "read the same data")
+            if argv[0] == "lone" and comm.rank == 1:
+                raise cli.UsageError("only rank 1 is refused")
+            comm.barrier()
+            print("NOT STOPPED", flush=True)
+    sys.exit(main())
+''')
+
+
+@pytest.mark.parametrize("mode, code, says", [
+    ("agreed", 1, "rank 1: error: best.npz: damaged (and more)\nerror: best.npz: damaged\n"),
+    ("data", 2, "error: rank 1 has other data than rank 0: training chunks 10 (rank 1: 12); read the same data\n"),
+])
+def test_an_error_every_rank_meets_is_said_once_by_rank_0_without_an_abort(mpiexec, tmp_path, mode, code, says):
+    """A non-finite loss, a refused resume or damaged file that every rank meets was 'rank R failed: ...' once per
+    rank, an MPI_Abort line each, and exit status 1 for a usage error: now rank 0's one error line."""
+    (tmp_path / "failing.py").write_text(FAILING)
+    done = run_ranks(mpiexec, [str(tmp_path / "failing.py"), mode], timeout=60)
+    assert (done.returncode, done.stderr) == (code, says)
+    assert "NOT STOPPED" not in done.stdout
+
+
+def test_an_expected_error_on_one_rank_alone_still_stops_every_rank(mpiexec, tmp_path):
+    (tmp_path / "failing.py").write_text(FAILING)
+    done = run_ranks(mpiexec, [str(tmp_path / "failing.py"), "lone"], timeout=60)  # a hang would time out
+    assert done.returncode != 0 and "NOT STOPPED" not in done.stdout
+    assert "rank 1 failed: UsageError: only rank 1 is refused; stopping all 2 ranks" in done.stderr
+
+
+def test_ranks_given_other_settings_or_a_missing_dataset_are_one_error_line(mpiexec, tiny_data, tmp_path):
+    """Ranks started with other flags (an MPMD launch, a per-host TINYRRN_DEVICE) trained different runs in silence
+    or waited for one another forever; a dataset missing on rank 0 stopped the job as 'rank 0 failed'."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
+    rank = [sys.executable, "-m", "tinyrrn.train", "--data", tiny_data, "--out", str(tmp_path / "runs")]
+    done = subprocess.run([mpiexec, "-n", "1", *rank, "--lr", "0.1", ":", "-n", "1", *rank, "--workers", "0"],
+                          capture_output=True, text=True, timeout=60, env=env)
+    assert (done.returncode, done.stderr) == (2, "error: rank 1 has other settings than rank 0: lr 0.1 (rank 1: "
+                                                 "'not given'); give every rank the same command and TINYRRN_DEVICE "
+                                                 "(only --workers, --threads and --cache-dir may differ)\n")
+    done = run_ranks(mpiexec, ["-m", "tinyrrn.train", "--data", str(tmp_path / "nowhere"), "--out",
+                               str(tmp_path / "runs")], timeout=60)
+    assert (done.returncode, done.stderr) == (2, f"error: {tmp_path / 'nowhere'}: no such dataset folder (--data)\n")
+    assert not (tmp_path / "runs").exists()
+
+
 @pytest.mark.parametrize("name", ["evaluate", "predict", "features", "baseline", "reproduce", "weights", "data.check",
                                   "data.synthetic"])
 def test_a_one_process_command_refuses_a_launch_of_several_ranks(name, monkeypatch, capsys, tmp_path):

@@ -215,6 +215,10 @@ class Trainer:
             self.val_set = build_dataset(config, train=True, validation=True) if config["val_groups"] else None
             self.test_set = build_dataset(config, train=False)
         self.classes, self.val_groups = self.train_set.classes, self.train_set.val_groups
+        parallel.same_on_every_rank(self.comm, {
+            "classes": self.classes, "training chunks": len(self.train_set), "test chunks": len(self.test_set),
+            "validation chunks": len(self.val_set) if self.val_set is not None else 0}, "data",
+            "every rank must read the same dataset (the same paths and files on every host)")
         # resuming: every weight comes from the checkpoint, so --weights (only needed to start the run) is not read
         self.model = build_model({**config, "weights": None} if resuming else config,
                                  len(self.classes)).to(backend.get_device())
@@ -748,6 +752,10 @@ def main(argv=None):
         raise refuse_preset_on_synthetic_data(preset)
     comm = parallel.init(force=given.get("distributed", False))
     with parallel.failure_guard(comm, show_traceback=cli.debugging(argv)):  # one rank failing stops all (no hang)
+        asked = {key: value for key, value in {**given, "resume": resume}.items()
+                 if key not in parallel.PER_RANK_SETTINGS}
+        parallel.same_on_every_rank(comm, asked, "settings", "give every rank the same command and TINYRRN_DEVICE "
+                                    "(only --workers, --threads and --cache-dir may differ)")
         return _main(given, resume, comm)
 
 
