@@ -351,7 +351,8 @@ def test_an_expected_error_on_one_rank_alone_still_stops_every_rank(mpiexec, tmp
 
 def test_ranks_given_other_settings_or_a_missing_dataset_are_one_error_line(mpiexec, tiny_data, tmp_path):
     """Ranks started with other flags (an MPMD launch, a per-host TINYRRN_DEVICE) trained different runs in silence
-    or waited for one another forever; a dataset missing on rank 0 stopped the job as 'rank 0 failed'."""
+    or waited for one another forever (one refusing its flags before joining MPI too); a dataset missing on rank 0
+    stopped the job as 'rank 0 failed'; a refused flag was said once per rank."""
     env = {**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
     rank = [sys.executable, "-m", "tinyrrn.train", "--data", tiny_data, "--out", str(tmp_path / "runs")]
     done = subprocess.run([mpiexec, "-n", "1", *rank, "--lr", "0.1", ":", "-n", "1", *rank, "--workers", "0"],
@@ -362,6 +363,8 @@ def test_ranks_given_other_settings_or_a_missing_dataset_are_one_error_line(mpie
     done = run_ranks(mpiexec, ["-m", "tinyrrn.train", "--data", str(tmp_path / "nowhere"), "--out",
                                str(tmp_path / "runs")], timeout=60)
     assert (done.returncode, done.stderr) == (2, f"error: {tmp_path / 'nowhere'}: no such dataset folder (--data)\n")
+    done = run_ranks(mpiexec, ["-m", "tinyrrn.train", "--epochs", "0"], timeout=60)  # refused before MPI was joined
+    assert (done.returncode, done.stderr.count("error: --epochs 0: must be an integer of at least 1")) == (2, 1)
     assert not (tmp_path / "runs").exists()
 
 

@@ -747,20 +747,24 @@ def refuse_preset_on_synthetic_data(preset):
 
 @cli.command(several_ranks=True)
 def main(argv=None):
-    given, resume, preset = configuration.requested(argv)
-    if preset and not resume and given.get("data") is None:
-        raise refuse_preset_on_synthetic_data(preset)
-    comm = parallel.init(force=given.get("distributed", False))
+    # under a launcher it detects, every rank joins MPI first: a rank that refuses its flags stops the others too
+    comm = parallel.init()
     with parallel.failure_guard(comm, show_traceback=cli.debugging(argv)):  # one rank failing stops all (no hang)
-        asked = {key: value for key, value in {**given, "resume": resume}.items()
-                 if key not in parallel.PER_RANK_SETTINGS}
-        parallel.same_on_every_rank(comm, asked, "settings", "give every rank the same command and TINYRRN_DEVICE "
-                                    "(only --workers, --threads and --cache-dir may differ)")
+        given, resume, preset = configuration.requested(argv)
+        if preset and not resume and given.get("data") is None:
+            raise refuse_preset_on_synthetic_data(preset)
+        if comm.size == 1 and given.get("distributed"):  # MPI under a launcher tinyrrn does not detect
+            comm = parallel.init(force=True)
+            with parallel.failure_guard(comm, show_traceback=cli.debugging(argv)):
+                return _main(given, resume, comm)
         return _main(given, resume, comm)
 
 
 def _main(given, resume, comm):
     """Train the configured model and (on synthetic data) the no-skip comparison; print both errors."""
+    asked = {key: value for key, value in {**given, "resume": resume}.items() if key not in parallel.PER_RANK_SETTINGS}
+    parallel.same_on_every_rank(comm, asked, "settings", "give every rank the same command and TINYRRN_DEVICE "
+                                "(only --workers, --threads and --cache-dir may differ)")
     if resume:  # the run's settings, with what the command line asks for (checked against the checkpoint)
         saved = comm.on_root(rundir.read_config, resume)[0]
         configuration.check_run_settings(os.path.join(resume, "config.json"), saved)
