@@ -9,7 +9,7 @@ import pytest
 from tinyrrn import features, reproduce, rundir
 from tinyrrn.cli import UsageError
 from tinyrrn.models import resnet_small
-from tinyrrn.weights import save_npz
+from tinyrrn.weights import read_weights, save_npz
 
 TINY = ["--set", "arch=resnet_small", "--set", "resize=24", "--set", "crop=16", "--batch", "4",
         "--set", "update_every=8", "--set", "flip=false"]
@@ -220,6 +220,28 @@ def test_a_report_never_shows_rows_trained_with_other_settings_than_its_protocol
     text = open(path).read()
     assert code == 130 and "0.125" not in text and "| Identity mapping | 0.197 | 0.375 / n/a |" in text
     assert "| Conv. linear | 0.219 | n/a |" in text and "| Conv. non-linear | 0.210 | n/a |" in text
+
+
+def test_other_weights_under_the_grids_weights_path_are_refused(tiny_data, tmp_path, monkeypatch):
+    """The grid recorded --weights by path only: weights replaced under that path (converted again from another
+    file) trained the rows left to train, and the report set them beside rows trained on the earlier ones."""
+    def fake_train(config, directory, resume=False):
+        rundir.write_config(directory, config)
+        os.makedirs(os.path.join(directory, "eval"), exist_ok=True)
+        with open(os.path.join(directory, "eval", "metrics.json"), "w") as f:
+            json.dump({"video_error": 0.5}, f)
+    monkeypatch.setattr(reproduce, "train", fake_train)
+    weights, out = str(tmp_path / "w.npz"), tmp_path / "grid"
+    save_npz(resnet_small(), weights)
+    assert reproduce.run_grid(options(tiny_data, out, "--tables", "3", "--weights", weights, "--only",
+                                      "table3-linear"))[0] == 0
+    save_npz(read_weights(weights), tmp_path / "copy.npz")  # the same weights written again: still this grid's
+    os.replace(tmp_path / "copy.npz", weights)
+    assert reproduce.run_grid(options(tiny_data, out, "--tables", "3", "--weights", weights))[0] == 0
+    save_npz(resnet_small(num_classes=7), weights)
+    with pytest.raises(ValueError, match=f"^{out} holds a grid of other data/weights: weights_digest '[0-9a-f]{{16}}' "
+                                         r"\(now '[0-9a-f]{16}'\); use another --out"):
+        reproduce.run_grid(options(tiny_data, out, "--tables", "3", "--weights", weights))
 
 
 def test_grid_table1_with_weights_and_other_data_refused(tiny_data, tmp_path):

@@ -14,7 +14,7 @@ best model's mean is set beside the paper's 0.198 (Sec. 4.3) and Table 5.
 
 Layout of the output folder (``--out``, default runs/reproduce-ucf101 or runs/reproduce-synthetic):
 
-    grid.json                       the data, weights and layout the grid was started with
+    grid.json                       the data, weights (path and digest) and layout the grid was started with
     split<N>/<preset>/              one training run per row of Tables 2-4 (tinyrrn.train run directory)
     split<N>/features-<layer>/      cached per-frame features (tinyrrn.features) for Table 1
     split<N>/table1-<layer>-<model>-<znorm|raw>/   one Table 1 baseline (tinyrrn.baseline)
@@ -47,8 +47,8 @@ import os
 import sys
 import time
 
-from . import baseline, config as configuration, features, rundir, signals
-from .builders import dataset_root, held_out_groups, load_backbone, split_folder
+from . import baseline, checkpoint, config as configuration, features, rundir, signals
+from .builders import backbone_state, dataset_root, held_out_groups, load_backbone, split_folder
 from .data.splits import group_of, read_split
 from .cli import (ArgumentParser, UsageError, add_compute_flags, add_debug_flag, at_least, command, use_compute,
                   writing_into)
@@ -238,17 +238,21 @@ class Grid:
         return dirs
 
     def check_grid_file(self):
-        """Refuse to mix rows of different data, weights or weights layout in one output folder."""
+        """Refuse to mix rows of different data, weights (also other weights under the same path: a training row
+        does not record what its --weights file held) or weights layout in one output folder."""
         os.makedirs(self.out, exist_ok=True)
         path = os.path.join(self.out, "grid.json")
+        weights = self.options["weights"]
         mine = {"data": os.path.abspath(self.options["data"]) if self.options["data"] else None,
-                "weights": os.path.abspath(self.options["weights"]) if self.options["weights"] else None,
-                "weights_layout": self.options["weights_layout"]}
+                "weights": os.path.abspath(weights) if weights else None,
+                "weights_layout": self.options["weights_layout"],
+                "weights_digest": checkpoint.weights_digest(backbone_state(weights)[1]) if weights else None}
         if os.path.isfile(path):
             saved = read_json(path)
             if not isinstance(saved, dict):
                 raise ValueError(f"{path}: expected a JSON object (the grid's data and weights), got "
                                  f"{json.dumps(saved)[:40]}; use another --out")
+            saved.setdefault("weights_digest", mine["weights_digest"])  # a grid.json of an older tinyrrn
             differ = [f"{k} {saved.get(k)!r} (now {mine[k]!r})" for k in mine if saved.get(k) != mine[k]]
             if differ:
                 raise ValueError(f"{self.out} holds a grid of other data/weights: {', '.join(differ)}; "
