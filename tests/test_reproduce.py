@@ -239,8 +239,10 @@ def test_other_weights_under_the_grids_weights_path_are_refused(tiny_data, tmp_p
     os.replace(tmp_path / "copy.npz", weights)
     assert reproduce.run_grid(options(tiny_data, out, "--tables", "3", "--weights", weights))[0] == 0
     save_npz(resnet_small(num_classes=7), weights)
-    with pytest.raises(ValueError, match=f"^{out} holds a grid of other data/weights: weights_digest '[0-9a-f]{{16}}' "
-                                         r"\(now '[0-9a-f]{16}'\); use another --out"):
+    with pytest.raises(ValueError, match=f"^{weights}: holds other weights than this grid's training rows started "
+                                         r"from \(digest [0-9a-f]{16}, now [0-9a-f]{16}\): "
+                                         r"split1/table2-block4-identity, split1/table2-block4-linear, "
+                                         r"split1/table3-nonlinear; use another --out"):
         reproduce.run_grid(options(tiny_data, out, "--tables", "3", "--weights", weights))
 
 

@@ -238,8 +238,9 @@ class Grid:
         return dirs
 
     def check_grid_file(self):
-        """Refuse to mix rows of different data, weights (also other weights under the same path: a training row
-        does not record what its --weights file held) or weights layout in one output folder."""
+        """Refuse to mix rows of different data, weights or weights layout in one output folder. Other weights
+        under the same path are refused too while a training row has a run (its config.json records the path
+        only, and its checkpoint goes on from the earlier weights); Table 1's rows make their features afresh."""
         os.makedirs(self.out, exist_ok=True)
         path = os.path.join(self.out, "grid.json")
         weights = self.options["weights"]
@@ -247,18 +248,26 @@ class Grid:
                 "weights": os.path.abspath(weights) if weights else None,
                 "weights_layout": self.options["weights_layout"],
                 "weights_digest": checkpoint.weights_digest(backbone_state(weights)[1]) if weights else None}
-        if os.path.isfile(path):
-            saved = read_json(path)
-            if not isinstance(saved, dict):
-                raise ValueError(f"{path}: expected a JSON object (the grid's data and weights), got "
-                                 f"{json.dumps(saved)[:40]}; use another --out")
-            saved.setdefault("weights_digest", mine["weights_digest"])  # a grid.json of an older tinyrrn
-            differ = [f"{k} {saved.get(k)!r} (now {mine[k]!r})" for k in mine if saved.get(k) != mine[k]]
-            if differ:
-                raise ValueError(f"{self.out} holds a grid of other data/weights: {', '.join(differ)}; "
-                                 "use another --out")
-        else:
+        if not os.path.isfile(path):
             write_json(path, mine)
+            return
+        saved = read_json(path)
+        if not isinstance(saved, dict):
+            raise ValueError(f"{path}: expected a JSON object (the grid's data and weights), got "
+                             f"{json.dumps(saved)[:40]}; use another --out")
+        saved.setdefault("weights_digest", mine["weights_digest"])  # a grid.json of an older tinyrrn
+        changed = [k for k in mine if saved.get(k) != mine[k]]
+        if changed == ["weights_digest"]:
+            trained = sorted({os.path.relpath(d, self.out) for (_, key), d in self.run_dirs.items()
+                              if not key.startswith("table1-") and os.path.isfile(os.path.join(d, "config.json"))})
+            if trained:
+                raise ValueError(f"{weights}: holds other weights than this grid's training rows started from "
+                                 f"(digest {saved['weights_digest']}, now {mine['weights_digest']}): "
+                                 f"{', '.join(trained)}; use another --out")
+            write_json(path, mine)  # only Table 1 used them: its features are made afresh
+        elif changed:
+            differ = ", ".join(f"{k} {saved.get(k)!r} (now {mine[k]!r})" for k in changed)
+            raise ValueError(f"{self.out} holds a grid of other data/weights: {differ}; use another --out")
 
     # training rows (Tables 2-4) -------------------------------------------------
     def train_row(self, row, split):
