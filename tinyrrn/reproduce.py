@@ -29,10 +29,12 @@ grid whose report would show finished training rows trained with other settings 
 protocol (give another ``--out`` for the new settings). An unfinished training row
 continues from its ``checkpoint.npz`` (tinyrrn.train resume). A row whose run has other settings
 that define it (tinyrrn.config.DEFINES_RUN, e.g. ``--set skip=linear``) is moved aside to
-``<dir>.replaced-<time>`` and trained afresh. Feature extraction skips the videos already
+``<dir>.replaced-<time>`` and trained afresh; a report never shows a row under settings it was not
+trained with. Feature extraction skips the videos already
 written, and a baseline (seconds long) is rerun when its epochs, seed or validation groups
 changed, or the weights of its features' backbone (even under the same path: the features are
-then made afresh). Run the same command again after an interruption; one process at a time
+then made afresh; other ``--weights`` under the same path are refused once a training row has a
+run). Run the same command again after an interruption; one process at a time
 writes into an output folder. Rows of different tables that are the same model (e.g. Table 2
 "Block4, identity", Table 3 "identity" and Table 4 "context 2") share one run.
 
