@@ -260,8 +260,9 @@ class Grid:
         saved.setdefault("weights_digest", mine["weights_digest"])  # a grid.json of an older tinyrrn
         changed = [k for k in mine if saved.get(k) != mine[k]]
         if changed == ["weights_digest"]:
+            training = {row["key"] for row in rows([2, 3, 4]) if "preset" in row}
             trained = sorted({os.path.relpath(d, self.out) for (_, key), d in self.run_dirs.items()
-                              if not key.startswith("table1-") and os.path.isfile(os.path.join(d, "config.json"))})
+                              if key in training and os.path.isfile(os.path.join(d, "config.json"))})
             if trained:
                 raise ValueError(f"{weights}: holds other weights than this grid's training rows started from "
                                  f"(digest {saved['weights_digest']}, now {mine['weights_digest']}): "
