@@ -94,6 +94,8 @@ def test_the_report_describes_the_split_files_it_read(tmp_path):
     text = reproduce.report({}, options, tiny)
     assert "- **Splits**: 1, 2, the split files in `/lists` (test groups split 1: g01-g02; split 2: g03-g04, g06)." in text
     assert "official" not in text.split("## Protocol")[1].split("\n- ")[1]
+    # real data without --weights: Table 1's features are of no file (the report said "of `None`")
+    assert "on per-frame features of ImageNet weights, which need `--weights` (none was given)," in text
 
 
 def test_the_protocol_reads_the_test_groups_from_the_split_files(tiny_data, tmp_path):

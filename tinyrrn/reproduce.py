@@ -655,7 +655,8 @@ def _protocol(protocol, splits, synthetic):
                  f"{'frame' if p['per_frame_aug'] else 'chunk'}."
                  + (f" Overrides (`--set`): {p['overrides']}." if p["overrides"] else ""))
     source = ("per-frame features of the frozen backbone of the fine-tuned no-skip row (there are no ImageNet "
-              "weights for `resnet_small`)" if synthetic else f"per-frame features of `{p['weights']}`")
+              "weights for `resnet_small`)" if synthetic else f"per-frame features of `{p['weights']}`"
+              if p["weights"] else "per-frame features of ImageNet weights, which need `--weights` (none was given)")
     lines.append(f"- **Table 1 classifiers**: {p['baseline_epochs']} epochs, Adam with lr {p['baseline_lr']:g}, on "
                  f"{source}, every {p['sample_every']}th frame, centre crop.")
     layout = ("torchvision's (stride in the 3x3 conv, padded pool1)" if p["weights_layout"] == "torchvision" else
