@@ -442,6 +442,25 @@ def test_info_of_a_tinyrrn_checkpoint_counts_its_model_only(tmp_path, capsys):
                          "the optimiser's state beside them, 2 arrays, is not counted)")
 
 
+def test_convert_of_a_tinyrrn_checkpoint_or_run_writes_its_backbone(tmp_path, capsys):
+    """It copied the whole checkpoint (training state counted as parameters, the output a checkpoint again) and
+    said 'dropped nothing (no fc in file)' beside the model's fc; a run directory was 'Is a directory'."""
+    from tinyrrn import checkpoint
+    model = {f"model/backbone.{name}": value for name, value in StandInModel().arrays.items()}
+    model["model/skips.0.weight"] = np.ones((4, 4, 1, 1), np.float32)
+    optim = {"optim/0/exp_avg": np.zeros((4, 3, 3, 3), np.float32)}
+    (tmp_path / "run").mkdir()
+    checkpoint.save(tmp_path / "run" / "checkpoint.npz", {**model, **optim}, {"epoch": 1})
+    assert main(["convert", str(tmp_path / "run"), str(tmp_path / "w.npz"), "--num-classes", "5"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out == [f"{tmp_path / 'run' / 'checkpoint.npz'} -> {tmp_path / 'w.npz'}: 4 entries, 112 parameters in 2 "
+                   "tensors (a tinyrrn checkpoint: its model's backbone; 1 tensor(s) of its temporal skips and its "
+                   "training state are left out)",
+                   "dropped fc.weight [10, 4], fc.bias [10]; fc will be initialised afresh for 5 classes"]
+    expected = OrderedDict((k, v) for k, v in StandInModel().arrays.items() if not k.startswith("fc."))
+    assert_same(read_weights(tmp_path / "w.npz"), expected)
+
+
 def test_convert_into_a_folder_names_the_folder(tmp_path, capsys):
     save_npz(StandInModel(), tmp_path / "in.npz")
     (tmp_path / "out").mkdir()

@@ -191,18 +191,30 @@ def convert(in_path, out_path, num_classes=None, allow_expand=False):
     fresh fc when it loads the file with ``load_npz(model, out_path, strict=False)`` or
     ``python -m tinyrrn.train --weights`` (a strict load refuses the file: fc is missing).
     ``allow_expand``: accept tensors far larger than their storage (tinyrrn.pth).
+    A tinyrrn checkpoint or run directory gives its model's backbone, in torchvision's names.
     Returns the state written.
     """
     refuse_to_replace(in_path, out_path)
-    state = read_weights(in_path, allow_expand)
+    from . import builders, checkpoint  # not at the top: both import this module
+    source = builders.checkpoint_file(in_path)  # a run directory: its best.npz (else its checkpoint.npz)
+    state, note = read_weights(source, allow_expand), ""
+    if checkpoint.META_KEY in state:  # a tinyrrn checkpoint: its model's backbone, the weights --weights RUN takes
+        model = checkpoint.prefixed(checkpoint.load(source)[0], "model")
+        state = OrderedDict((name[len("backbone."):], value) for name, value in model.items()
+                            if name.startswith("backbone."))
+        if not state:
+            raise WeightsError(f"{source}: a tinyrrn checkpoint whose model has no backbone (no model/backbone.* "
+                               "arrays); nothing to convert")
+        note = (f" (a tinyrrn checkpoint: its model's backbone; {len(model) - len(state)} tensor(s) of its temporal "
+                "skips and its training state are left out)")
     dropped = []
     if num_classes is not None:
         dropped = [f"{name} {list(state.pop(name).shape)}" for name in _CLASSIFIER_KEYS
                    if name in state]
     save_npz(state, out_path)
     params, tensors = parameter_count(state)
-    print(f"{in_path} -> {out_path}: {len(state)} entries, {params:,} parameters "
-          f"in {tensors} tensors")
+    print(f"{source} -> {out_path}: {len(state)} entries, {params:,} parameters "
+          f"in {tensors} tensors{note}")
     if num_classes is not None:
         print(f"dropped {', '.join(dropped) or 'nothing (no fc in file)'}; fc will be "
               f"initialised afresh for {num_classes} classes")
