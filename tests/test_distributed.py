@@ -6,6 +6,7 @@ skipped where mpi4py or mpiexec is missing (``pip install ".[oracle]"`` or ``"ti
 import glob
 import json
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -366,6 +367,29 @@ def test_ranks_given_other_settings_or_a_missing_dataset_are_one_error_line(mpie
     done = run_ranks(mpiexec, ["-m", "tinyrrn.train", "--epochs", "0"], timeout=60)  # refused before MPI was joined
     assert (done.returncode, done.stderr.count("error: --epochs 0: must be an integer of at least 1")) == (2, 1)
     assert not (tmp_path / "runs").exists()
+
+
+def test_ranks_starting_from_other_weights_are_refused(mpiexec, tiny_data, tmp_path):
+    """A --weights path holding other weights on another host: each replica started from its own weights and
+    the ranks averaged gradients of different models, in silence."""
+    (tmp_path / "other.py").write_text(textwrap.dedent('''
+        import os, sys
+        from tinyrrn import train as training
+        if os.environ.get("PMI_RANK") == "1":
+            build = training.build_model
+            def other_weights(config, classes):
+                model = build(config, classes)
+                next(iter(model.parameters())).data[...] += 1
+                return model
+            training.build_model = other_weights
+        sys.exit(training.main(sys.argv[1:]))
+    '''))
+    done = run_ranks(mpiexec, [str(tmp_path / "other.py"), *tiny_args(tiny_data, tmp_path / "runs")], timeout=60)
+    assert done.returncode == 2 and re.fullmatch(
+        r"error: rank 1 has other data or weights than rank 0: starting weights \(digest\) '[0-9a-f]{16}' \(rank 1: "
+        r"'[0-9a-f]{16}'\); every rank must read the same dataset and --weights \(the same paths and files on every "
+        r"host\)\n", done.stderr), done.stderr
+    assert os.listdir(tmp_path / "runs") == ["cache"]  # the new run's folder is removed
 
 
 @pytest.mark.parametrize("name", ["evaluate", "predict", "features", "baseline", "reproduce", "weights", "data.check",
