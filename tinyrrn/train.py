@@ -218,11 +218,12 @@ class Trainer:
         # resuming: every weight comes from the checkpoint, so --weights (only needed to start the run) is not read
         self.model = build_model({**config, "weights": None} if resuming else config,
                                  len(self.classes)).to(backend.get_device())
-        parallel.same_on_every_rank(self.comm, {
-            "classes": self.classes, "training chunks": len(self.train_set), "test chunks": len(self.test_set),
-            "validation chunks": len(self.val_set) if self.val_set is not None else 0,
-            "starting weights (digest)": checkpoint.weights_digest(self.model.state_dict())}, "data or weights",
-            "every rank must read the same dataset and --weights (the same paths and files on every host)")
+        if self.comm.size > 1:  # (the digest of a ResNet-50 takes a while: not on one process)
+            parallel.same_on_every_rank(self.comm, {
+                "classes": self.classes, "training chunks": len(self.train_set), "test chunks": len(self.test_set),
+                "validation chunks": len(self.val_set) if self.val_set is not None else 0,
+                "starting weights (digest)": checkpoint.weights_digest(self.model.state_dict())}, "data or weights",
+                "every rank must read the same dataset and --weights (the same paths and files on every host)")
         if config["sync_bn"]:  # BN statistics of all ranks' chunks (on one process: plain BN)
             parallel.SyncBatchNorm.convert(self.model, self.comm)
         optimizer = OPTIMIZERS[config["optimizer"]](
