@@ -392,6 +392,43 @@ def test_ranks_starting_from_other_weights_are_refused(mpiexec, tiny_data, tmp_p
     assert os.listdir(tmp_path / "runs") == ["cache"]  # the new run's folder is removed
 
 
+SIGNAL_ON_RANK_1 = textwrap.dedent('''
+    import os, signal, sys
+    from tinyrrn import train as training
+    if os.environ.get("PMI_RANK") == "1":
+        if sys.argv[1] == "batch":  # Ctrl-C on rank 1 alone, at its third chunk of training
+            loss, calls = training.F.cross_entropy, []
+            def interrupt(*args):
+                calls.append(1)
+                if len(calls) == 3:
+                    os.kill(os.getpid(), signal.SIGINT)
+                return loss(*args)
+            training.F.cross_entropy = interrupt
+        else:  # ... during the final test evaluation, which stops at once
+            evaluate = training.evaluate
+            def interrupt(*args, **kwargs):
+                if kwargs.get("desc", "").startswith("test"):
+                    os.kill(os.getpid(), signal.SIGINT)
+                return evaluate(*args, **kwargs)
+            training.evaluate = interrupt
+    sys.exit(training.main(sys.argv[2:]))
+''')
+
+
+def test_ctrl_c_on_one_rank_is_said_once_and_during_the_final_evaluation_stops_every_rank(mpiexec, tiny_data,
+                                                                                         tmp_path):
+    """The agreed stop was 'interrupted ...' once per rank; a signal on one rank during the final evaluation
+    stopped that rank at once and left the others waiting in their next collective forever."""
+    (tmp_path / "stop.py").write_text(SIGNAL_ON_RANK_1)
+    done = run_ranks(mpiexec, [str(tmp_path / "stop.py"), "batch", *tiny_args(tiny_data, tmp_path / "a")], timeout=60)
+    assert done.returncode == 130 and done.stderr.count("interrupted (Ctrl-C): checkpoint written to") == 1, \
+        done.stderr
+    done = run_ranks(mpiexec, [str(tmp_path / "stop.py"), "final", *tiny_args(tiny_data, tmp_path / "b")], timeout=60)
+    assert done.returncode == 130 and re.search(
+        r"interrupted \(Ctrl-C\) on rank 1: stopped before the final test evaluation ended; \S+checkpoint.npz "
+        r"\(epoch 1, update \d+\) is kept as it was; .* runs the evaluation again; stopping all 2 ranks", done.stderr)
+
+
 @pytest.mark.parametrize("name", ["evaluate", "predict", "features", "baseline", "reproduce", "weights", "data.check",
                                   "data.synthetic"])
 def test_a_one_process_command_refuses_a_launch_of_several_ranks(name, monkeypatch, capsys, tmp_path):

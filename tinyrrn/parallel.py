@@ -33,7 +33,7 @@ import numpy
 from . import backend
 from .cli import EXIT_FAILURE, EXIT_USAGE, Failure, UsageError, describe, launched_size
 from .nn import BatchNorm2d
-from .signals import Interrupted
+from .signals import Interrupted, name
 from .tensor import Tensor
 
 INSTALL_HINT = ('pip install "tinyrrn[dist]" (mpi4py and the mpich wheel), '
@@ -275,7 +275,8 @@ def failure_guard(comm, show_traceback=True):
 
     Without this a failed rank leaves the others waiting forever in their next collective.
     Checkpoints survive: they are written to a temporary file and renamed (rank 0 only). A stop
-    that every rank agreed on (a signal, after its checkpoint) is not a failure and passes; so is an
+    that every rank agreed on (a signal, after its checkpoint) is not a failure: rank 0 says it, and every rank
+    exits with its status; one rank's stop at once (no checkpoint) stops every rank. So is an
     expected failure (cli.command's: a ValueError, OSError or Failure) that every rank has within
     AGREE_SECONDS: rank 0 raises it (one ``error:`` line, and any other rank's other message beside it),
     the others exit with its status in silence.
@@ -286,8 +287,12 @@ def failure_guard(comm, show_traceback=True):
     try:
         yield
     except Interrupted as stop:
-        if stop.checkpoint is None:  # a second signal on this rank: the others may be mid-collective
+        if stop.checkpoint is None:  # this rank alone stopped at once (a second signal): the others may be mid-collective
+            print(f"\ninterrupted ({name(stop.signum)}) on rank {comm.rank}: {stop}; stopping all {comm.size} ranks",
+                  file=sys.stderr, flush=True)
             comm.abort(stop.exit_code)
+        if not comm.is_root:  # every rank stopped after the same batch: rank 0 says so
+            raise SystemExit(stop.exit_code) from None
         raise
     except SystemExit as stop:
         if stop.code not in (0, None):

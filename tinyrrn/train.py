@@ -314,8 +314,13 @@ class Trainer:
         signum = max(self.comm.allgather(self.signals.received))  # received after the last batch (validating)
         if signum:
             raise signals.Interrupted(signum, path, message)
-        with signals.StopAtOnce(signals.HANDLED, path, message):
-            return self.final_evaluation()
+        try:
+            with signals.StopAtOnce(signals.HANDLED, path, message):
+                return self.final_evaluation()
+        except signals.Interrupted as stop:
+            if self.comm.size > 1:  # this rank alone stopped, mid-collective: a stop at once, which stops every rank
+                raise signals.Interrupted(stop.signum, None, str(stop)) from None
+            raise
 
     def start_epoch(self):
         if self.loader.position == 0:  # an epoch boundary: videos found bad while decoding leave the plan
