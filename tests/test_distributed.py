@@ -135,6 +135,27 @@ def test_a_distributed_launch_without_mpi4py_says_what_to_install(monkeypatch):
     assert training.main(["--distributed", "--epochs", "0"]) == 2  # the error, not a traceback
 
 
+class RankOfTwo(parallel.Communicator):
+    """Rank 1 of 2, whose abort is recorded (it would end the process)."""
+    rank, size = 1, 2
+
+    def __init__(self):
+        super().__init__()
+        self.aborted = []
+
+    def abort(self, code=1):
+        self.aborted.append(code)
+
+
+def test_a_ctrl_c_on_one_rank_outside_training_is_said_as_such(capsys):
+    """It was 'rank 1 failed: KeyboardInterrupt: ; stopping all 2 ranks' and exit status 1."""
+    comm = RankOfTwo()
+    with parallel.failure_guard(comm, show_traceback=False):
+        raise KeyboardInterrupt
+    assert comm.aborted == [130]
+    assert capsys.readouterr().err == "\ninterrupted (Ctrl-C) on rank 1; stopping all 2 ranks\n"
+
+
 # -- with MPI (mpiexec -n 2) ----------------------------------------------------
 def weights(run_dir):
     arrays, meta = checkpoint.load(os.path.join(run_dir, "checkpoint.npz"))

@@ -24,6 +24,7 @@ The training loop is the same code on one process and on N ranks; what differs l
 """
 import contextlib
 import os
+import signal
 import sys
 import time
 import traceback
@@ -315,7 +316,11 @@ def failure_guard(comm, show_traceback=True):
 
 
 def _stop_all(comm, err, show_traceback):
-    """Say that this rank failed, and why, and stop every rank (MPI_Abort)."""
+    """Say that this rank failed, and why (a Ctrl-C outside training as such), and stop every rank (MPI_Abort)."""
+    if isinstance(err, KeyboardInterrupt):
+        print(f"\ninterrupted (Ctrl-C) on rank {comm.rank}; stopping all {comm.size} ranks", file=sys.stderr, flush=True)
+        comm.abort(128 + signal.SIGINT)
+        return
     if show_traceback:
         traceback.print_exc()
     print(f"rank {comm.rank} failed: {type(err).__name__}: {err}; stopping all {comm.size} ranks",
