@@ -8,6 +8,7 @@ any code the file might carry.
 Command line::
 
     python -m tinyrrn.weights convert resnet50.pth resnet50.npz [--num-classes 101]
+    python -m tinyrrn.weights convert runs/RUN backbone.npz        # a run's backbone (torchvision names)
     python -m tinyrrn.weights info resnet50.npz
 """
 
@@ -270,7 +271,8 @@ def main(argv=None):
     convert_parser = commands.add_parser(
         "convert", help="convert a .pth (zip or legacy format) or .npz file to .npz",
         description="Convert a .pth (zip or legacy format) or .npz file to .npz.")
-    convert_parser.add_argument("input", help="input weights file (.pth or .npz)")
+    convert_parser.add_argument("input", help="input weights file (.pth or .npz), or a tinyrrn checkpoint or run "
+                                              "directory (its model's backbone)")
     convert_parser.add_argument("output", help="output .npz file (written atomically)")
     convert_parser.add_argument(
         "--num-classes", type=at_least(1), metavar="N",
