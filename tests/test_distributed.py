@@ -6,6 +6,7 @@ skipped where mpi4py or mpiexec is missing (``pip install ".[oracle]"`` or ``"ti
 import glob
 import json
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -132,6 +133,27 @@ def test_a_distributed_launch_without_mpi4py_says_what_to_install(monkeypatch):
     monkeypatch.delenv("PMI_SIZE")
     assert isinstance(parallel.init(), parallel.Communicator)  # a plain run needs no MPI
     assert training.main(["--distributed", "--epochs", "0"]) == 2  # the error, not a traceback
+
+
+class RankOfTwo(parallel.Communicator):
+    """Rank 1 of 2, whose abort is recorded (it would end the process)."""
+    rank, size = 1, 2
+
+    def __init__(self):
+        super().__init__()
+        self.aborted = []
+
+    def abort(self, code=1):
+        self.aborted.append(code)
+
+
+def test_a_ctrl_c_on_one_rank_outside_training_is_said_as_such(capsys):
+    """It was 'rank 1 failed: KeyboardInterrupt: ; stopping all 2 ranks' and exit status 1."""
+    comm = RankOfTwo()
+    with parallel.failure_guard(comm, show_traceback=False):
+        raise KeyboardInterrupt
+    assert comm.aborted == [130]
+    assert capsys.readouterr().err == "\ninterrupted (Ctrl-C) on rank 1; stopping all 2 ranks\n"
 
 
 # -- with MPI (mpiexec -n 2) ----------------------------------------------------
@@ -304,6 +326,128 @@ def test_a_failing_rank_stops_the_whole_job(mpiexec, tiny_data, tmp_path, helper
     assert done.returncode != 0
     assert "rank 1 failed: RuntimeError: disk on fire; stopping all 2 ranks" in done.stderr
     assert "NOT STOPPED" not in done.stdout
+
+
+FAILING = textwrap.dedent('''
+    import sys
+    from tinyrrn import cli, parallel
+
+    @cli.command(several_ranks=True)
+    def main(argv):
+        parallel.AGREE_SECONDS = 1.0  # a lone failure is not kept waiting the default 5 s here
+        comm = parallel.init()
+        with parallel.failure_guard(comm, show_traceback=False):
+            comm.barrier()  # the failures come after a first collective
+            if argv[0] == "agreed":  # every rank refuses the same file; rank 1 has a second word to say
+                raise ValueError("best.npz: damaged" + (" (and more)" if comm.rank else ""))
+            if argv[0] == "data":
+                parallel.same_on_every_rank(comm, {"training chunks": 10 + 2 * comm.rank, "classes": ["a"]}, "data",
+                                            "read the same data")
+            if argv[0] == "lone" and comm.rank == 1:
+                raise cli.UsageError("only rank 1 is refused")
+            comm.barrier()
+            print("NOT STOPPED", flush=True)
+    sys.exit(main())
+''')
+
+
+@pytest.mark.parametrize("mode, code, says", [
+    ("agreed", 1, "rank 1: error: best.npz: damaged (and more)\nerror: best.npz: damaged\n"),
+    ("data", 2, "error: rank 1 has other data than rank 0: training chunks 10 (rank 1: 12); read the same data\n"),
+])
+def test_an_error_every_rank_meets_is_said_once_by_rank_0_without_an_abort(mpiexec, tmp_path, mode, code, says):
+    """A non-finite loss, a refused resume or damaged file that every rank meets was 'rank R failed: ...' once per
+    rank, an MPI_Abort line each, and exit status 1 for a usage error: now rank 0's one error line."""
+    (tmp_path / "failing.py").write_text(FAILING)
+    done = run_ranks(mpiexec, [str(tmp_path / "failing.py"), mode], timeout=60)
+    assert (done.returncode, done.stderr) == (code, says)
+    assert "NOT STOPPED" not in done.stdout
+
+
+def test_an_expected_error_on_one_rank_alone_still_stops_every_rank(mpiexec, tmp_path):
+    (tmp_path / "failing.py").write_text(FAILING)
+    done = run_ranks(mpiexec, [str(tmp_path / "failing.py"), "lone"], timeout=60)  # a hang would time out
+    assert done.returncode != 0 and "NOT STOPPED" not in done.stdout
+    assert "rank 1 failed: UsageError: only rank 1 is refused; stopping all 2 ranks" in done.stderr
+
+
+def test_ranks_given_other_settings_or_a_missing_dataset_are_one_error_line(mpiexec, tiny_data, tmp_path):
+    """Ranks started with other flags (an MPMD launch, a per-host TINYRRN_DEVICE) trained different runs in silence
+    or waited for one another forever (one refusing its flags before joining MPI too); a dataset missing on rank 0
+    stopped the job as 'rank 0 failed'; a refused flag was said once per rank."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
+    rank = [sys.executable, "-m", "tinyrrn.train", "--data", tiny_data, "--out", str(tmp_path / "runs")]
+    done = subprocess.run([mpiexec, "-n", "1", *rank, "--lr", "0.1", ":", "-n", "1", *rank, "--workers", "0"],
+                          capture_output=True, text=True, timeout=60, env=env)
+    assert (done.returncode, done.stderr) == (2, "error: rank 1 has other settings than rank 0: lr 0.1 (rank 1: "
+                                                 "'not given'); give every rank the same command and TINYRRN_DEVICE "
+                                                 "(only --workers, --threads and --cache-dir may differ)\n")
+    done = run_ranks(mpiexec, ["-m", "tinyrrn.train", "--data", str(tmp_path / "nowhere"), "--out",
+                               str(tmp_path / "runs")], timeout=60)
+    assert (done.returncode, done.stderr) == (2, f"error: {tmp_path / 'nowhere'}: no such dataset folder (--data)\n")
+    done = run_ranks(mpiexec, ["-m", "tinyrrn.train", "--epochs", "0"], timeout=60)  # refused before MPI was joined
+    assert (done.returncode, done.stderr.count("error: --epochs 0: must be an integer of at least 1")) == (2, 1)
+    assert not (tmp_path / "runs").exists()
+
+
+def test_ranks_starting_from_other_weights_are_refused(mpiexec, tiny_data, tmp_path):
+    """A --weights path holding other weights on another host: each replica started from its own weights and
+    the ranks averaged gradients of different models, in silence."""
+    (tmp_path / "other.py").write_text(textwrap.dedent('''
+        import os, sys
+        from tinyrrn import train as training
+        if os.environ.get("PMI_RANK") == "1":
+            build = training.build_model
+            def other_weights(config, classes):
+                model = build(config, classes)
+                next(iter(model.parameters())).data[...] += 1
+                return model
+            training.build_model = other_weights
+        sys.exit(training.main(sys.argv[1:]))
+    '''))
+    done = run_ranks(mpiexec, [str(tmp_path / "other.py"), *tiny_args(tiny_data, tmp_path / "runs")], timeout=60)
+    assert done.returncode == 2 and re.fullmatch(
+        r"error: rank 1 has other data or weights than rank 0: starting weights \(digest\) '[0-9a-f]{16}' \(rank 1: "
+        r"'[0-9a-f]{16}'\); every rank must read the same dataset and --weights \(the same paths and files on every "
+        r"host\)\n", done.stderr), done.stderr
+    assert os.listdir(tmp_path / "runs") == ["cache"]  # the new run's folder is removed
+
+
+SIGNAL_ON_RANK_1 = textwrap.dedent('''
+    import os, signal, sys
+    from tinyrrn import train as training
+    if os.environ.get("PMI_RANK") == "1":
+        if sys.argv[1] == "batch":  # Ctrl-C on rank 1 alone, at its third chunk of training
+            loss, calls = training.F.cross_entropy, []
+            def interrupt(*args):
+                calls.append(1)
+                if len(calls) == 3:
+                    os.kill(os.getpid(), signal.SIGINT)
+                return loss(*args)
+            training.F.cross_entropy = interrupt
+        else:  # ... during the final test evaluation, which stops at once
+            evaluate = training.evaluate
+            def interrupt(*args, **kwargs):
+                if kwargs.get("desc", "").startswith("test"):
+                    os.kill(os.getpid(), signal.SIGINT)
+                return evaluate(*args, **kwargs)
+            training.evaluate = interrupt
+    sys.exit(training.main(sys.argv[2:]))
+''')
+
+
+def test_ctrl_c_on_one_rank_is_said_once_and_during_the_final_evaluation_stops_every_rank(mpiexec, tiny_data,
+                                                                                         tmp_path):
+    """The agreed stop was 'interrupted ...' once per rank; a signal on one rank during the final evaluation
+    stopped that rank at once and left the others waiting in their next collective forever."""
+    (tmp_path / "stop.py").write_text(SIGNAL_ON_RANK_1)
+    done = run_ranks(mpiexec, [str(tmp_path / "stop.py"), "batch", *tiny_args(tiny_data, tmp_path / "a")], timeout=60)
+    assert done.returncode == 130 and done.stderr.count("interrupted (Ctrl-C): checkpoint written to") == 1, \
+        done.stderr
+    done = run_ranks(mpiexec, [str(tmp_path / "stop.py"), "final", *tiny_args(tiny_data, tmp_path / "b")], timeout=60)
+    assert done.returncode == 130 and re.search(
+        r"interrupted \(Ctrl-C\) on rank 1: stopped before the final test evaluation ended; \S+checkpoint.npz "
+        r"\(epoch 1, update \d+\) is kept as it was; .* runs the evaluation again; stopping all 2 ranks", done.stderr)
 
 
 @pytest.mark.parametrize("name", ["evaluate", "predict", "features", "baseline", "reproduce", "weights", "data.check",

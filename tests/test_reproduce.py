@@ -9,7 +9,7 @@ import pytest
 from tinyrrn import features, reproduce, rundir
 from tinyrrn.cli import UsageError
 from tinyrrn.models import resnet_small
-from tinyrrn.weights import save_npz
+from tinyrrn.weights import read_weights, save_npz
 
 TINY = ["--set", "arch=resnet_small", "--set", "resize=24", "--set", "crop=16", "--batch", "4",
         "--set", "update_every=8", "--set", "flip=false"]
@@ -94,6 +94,8 @@ def test_the_report_describes_the_split_files_it_read(tmp_path):
     text = reproduce.report({}, options, tiny)
     assert "- **Splits**: 1, 2, the split files in `/lists` (test groups split 1: g01-g02; split 2: g03-g04, g06)." in text
     assert "official" not in text.split("## Protocol")[1].split("\n- ")[1]
+    # real data without --weights: Table 1's features are of no file (the report said "of `None`")
+    assert "on per-frame features of ImageNet weights, which need `--weights` (none was given)," in text
 
 
 def test_the_protocol_reads_the_test_groups_from_the_split_files(tiny_data, tmp_path):
@@ -199,6 +201,51 @@ def test_grid_resumes_finished_and_interrupted_rows(tiny_data, tmp_path):
     assert "**Training rows (Tables 2-4)**: 2 epochs" in open(report_path).read()
     lines = [json.loads(line) for line in open(out / "grid.jsonl")]
     assert [r["row"] for r in lines] == ["table3-identity", "table3-linear", "table3-nonlinear"] * 2
+
+
+def test_a_report_never_shows_rows_trained_with_other_settings_than_its_protocol(tiny_data, tmp_path, monkeypatch):
+    """Rows finished under --seed 0, then a grid under --seed 1 stopped before it trained them again (or with
+    --only, or with --tables 1, which still shows the best model's row): REPORT.md showed their seed-0
+    errors under a protocol saying seed 1."""
+    def fake_train(config, directory, resume=False):
+        if config["seed"] == 1 and config["skip"] != "identity":
+            raise KeyboardInterrupt  # Ctrl-C while the grid trains its second row again
+        rundir.write_config(directory, config)
+        os.makedirs(os.path.join(directory, "eval"), exist_ok=True)
+        with open(os.path.join(directory, "eval", "metrics.json"), "w") as f:
+            json.dump({"video_error": 0.125 if config["seed"] == 0 else 0.375}, f)
+    monkeypatch.setattr(reproduce, "train", fake_train)
+    out = tmp_path / "grid"
+    assert reproduce.run_grid(options(tiny_data, out, "--tables", "3"))[0] == 0
+    assert open(out / "REPORT.md").read().count("0.125") == 4  # three rows, and the best model
+    code, path = reproduce.run_grid(options(tiny_data, out, "--tables", "3", "--seed", "1"))
+    text = open(path).read()
+    assert code == 130 and "0.125" not in text and "| Identity mapping | 0.197 | 0.375 / n/a |" in text
+    assert "| Conv. linear | 0.219 | n/a |" in text and "| Conv. non-linear | 0.210 | n/a |" in text
+
+
+def test_other_weights_under_the_grids_weights_path_are_refused(tiny_data, tmp_path, monkeypatch):
+    """The grid recorded --weights by path only: weights replaced under that path (converted again from another
+    file) trained the rows left to train, and the report set them beside rows trained on the earlier ones."""
+    def fake_train(config, directory, resume=False):
+        rundir.write_config(directory, config)
+        os.makedirs(os.path.join(directory, "eval"), exist_ok=True)
+        with open(os.path.join(directory, "eval", "metrics.json"), "w") as f:
+            json.dump({"video_error": 0.5}, f)
+    monkeypatch.setattr(reproduce, "train", fake_train)
+    weights, out = str(tmp_path / "w.npz"), tmp_path / "grid"
+    save_npz(resnet_small(), weights)
+    assert reproduce.run_grid(options(tiny_data, out, "--tables", "3", "--weights", weights, "--only",
+                                      "table3-linear"))[0] == 0
+    save_npz(read_weights(weights), tmp_path / "copy.npz")  # the same weights written again: still this grid's
+    os.replace(tmp_path / "copy.npz", weights)
+    assert reproduce.run_grid(options(tiny_data, out, "--tables", "3", "--weights", weights))[0] == 0
+    save_npz(resnet_small(num_classes=7), weights)
+    with pytest.raises(ValueError, match=f"^{weights}: holds other weights than this grid's training rows started "
+                                         r"from \(digest [0-9a-f]{16}, now [0-9a-f]{16}\): "
+                                         r"split1/table2-block4-identity, split1/table2-block4-linear, "
+                                         r"split1/table3-nonlinear; use another --out"):
+        reproduce.run_grid(options(tiny_data, out, "--tables", "3", "--weights", weights))
 
 
 def test_grid_table1_with_weights_and_other_data_refused(tiny_data, tmp_path):

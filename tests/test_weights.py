@@ -298,6 +298,42 @@ def test_load_npz_non_strict_skips_unexpected(tmp_path):
     assert_same(model.arrays, source.arrays)
 
 
+def test_a_non_strict_load_of_a_file_with_none_of_the_models_names_is_refused(tmp_path):
+    """strict=False (README: a model keeping its own fc) allowed a file none of whose names is the model's:
+    it loaded nothing, in silence. DataParallel's module. prefix is stripped from an .npz as from a .pth."""
+    model, source = StandInModel(seed=1), StandInModel(seed=2)
+    before = model.snapshot()
+    save_npz(OrderedDict((f"backbone.{k}", v) for k, v in source.arrays.items()), tmp_path / "other.npz")
+    with pytest.raises(WeightsError, match=r"other.npz: none of its 6 tensors is one of StandInModel's, so nothing "
+                                           r"would be loaded \(its names: backbone.conv.weight, "):
+        load_npz(model, tmp_path / "other.npz", strict=False)
+    assert_same(model.arrays, before)
+    save_npz(OrderedDict((f"module.{k}", v) for k, v in source.arrays.items()), tmp_path / "module.npz")
+    load_npz(model, tmp_path / "module.npz", strict=False)
+    assert_same(model.arrays, source.arrays)
+
+
+def test_float64_weights_beyond_the_models_float32_are_refused_naming_the_key(tmp_path):
+    """1e300 is finite in float64 and an infinity in float32: it loaded, in silence, as an infinity."""
+    from tinyrrn.builders import load_backbone_weights
+    from tinyrrn.models import resnet_small
+    state = OrderedDict((k, v.astype(np.float64)) for k, v in StandInModel().arrays.items())
+    state["bn.weight"][1] = -1e300
+    save_npz(state, tmp_path / "big.npz")
+    model = StandInModel(seed=1)
+    before = model.snapshot()
+    says = r"big.npz: bn.weight holds values beyond the range of float32 \(largest magnitude 1e\+300\)"
+    with pytest.raises(WeightsError, match=says):
+        load_npz(model, tmp_path / "big.npz")
+    assert_same(model.arrays, before)
+    backbone = resnet_small(num_classes=10)
+    big = OrderedDict((k, host(v).astype(np.float64)) for k, v in backbone.state_dict().items())
+    big["bn1.weight"][0] = 1e300
+    save_npz(big, tmp_path / "big.npz")
+    with pytest.raises(WeightsError, match=says.replace("bn.weight", "bn1.weight")):
+        load_backbone_weights(backbone, str(tmp_path / "big.npz"))
+
+
 @pytest.mark.parametrize("damage", ["truncate", "random"])
 def test_load_npz_broken_file_changes_nothing(tmp_path, damage):
     model = StandInModel(seed=1)
@@ -404,6 +440,25 @@ def test_info_of_a_tinyrrn_checkpoint_counts_its_model_only(tmp_path, capsys):
     assert [line.split()[0] for line in lines[:-1]] == list(StandInModel().arrays)
     assert lines[-1] == ("6 entries, 162 parameters in 4 parameter tensors (a tinyrrn checkpoint: its model's entries; "
                          "the optimiser's state beside them, 2 arrays, is not counted)")
+
+
+def test_convert_of_a_tinyrrn_checkpoint_or_run_writes_its_backbone(tmp_path, capsys):
+    """It copied the whole checkpoint (training state counted as parameters, the output a checkpoint again) and
+    said 'dropped nothing (no fc in file)' beside the model's fc; a run directory was 'Is a directory'."""
+    from tinyrrn import checkpoint
+    model = {f"model/backbone.{name}": value for name, value in StandInModel().arrays.items()}
+    model["model/skips.0.weight"] = np.ones((4, 4, 1, 1), np.float32)
+    optim = {"optim/0/exp_avg": np.zeros((4, 3, 3, 3), np.float32)}
+    (tmp_path / "run").mkdir()
+    checkpoint.save(tmp_path / "run" / "checkpoint.npz", {**model, **optim}, {"epoch": 1})
+    assert main(["convert", str(tmp_path / "run"), str(tmp_path / "w.npz"), "--num-classes", "5"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out == [f"{tmp_path / 'run' / 'checkpoint.npz'} -> {tmp_path / 'w.npz'}: 4 entries, 112 parameters in 2 "
+                   "tensors (a tinyrrn checkpoint: its model's backbone; 1 tensor(s) of its temporal skips and its "
+                   "training state are left out)",
+                   "dropped fc.weight [10, 4], fc.bias [10]; fc will be initialised afresh for 5 classes"]
+    expected = OrderedDict((k, v) for k, v in StandInModel().arrays.items() if not k.startswith("fc."))
+    assert_same(read_weights(tmp_path / "w.npz"), expected)
 
 
 def test_convert_into_a_folder_names_the_folder(tmp_path, capsys):

@@ -16,7 +16,7 @@ from .data.splits import read_split, validation_groups
 from .models import ARCHITECTURES, RecurrentResNet
 from .models.resnet import CAFFE_LAYOUT_ARCHITECTURES, WEIGHTS_LAYOUTS
 from .cli import UsageError
-from .weights import check_finite, read_weights
+from .weights import cast_like, check_finite, read_weights
 
 
 def dataset_root(config):
@@ -122,6 +122,7 @@ def load_backbone_weights(backbone, path, built_as=None):
     if unexpected:
         raise ValueError(f"{path}: tensors the backbone does not have ({len(unexpected)}): {', '.join(unexpected)}")
     check_finite(state, path)
+    state = cast_like(state, own, path)
     try:
         backbone.load_state_dict(state, strict=False)  # checks shapes, then assigns
     except ValueError as error:

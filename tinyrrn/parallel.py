@@ -24,6 +24,7 @@ The training loop is the same code on one process and on N ranks; what differs l
 """
 import contextlib
 import os
+import signal
 import sys
 import time
 import traceback
@@ -31,9 +32,9 @@ import traceback
 import numpy
 
 from . import backend
-from .cli import UsageError, launched_size
+from .cli import EXIT_FAILURE, EXIT_USAGE, Failure, UsageError, describe, launched_size
 from .nn import BatchNorm2d
-from .signals import Interrupted
+from .signals import Interrupted, name
 from .tensor import Tensor
 
 INSTALL_HINT = ('pip install "tinyrrn[dist]" (mpi4py and the mpich wheel), '
@@ -41,6 +42,11 @@ INSTALL_HINT = ('pip install "tinyrrn[dist]" (mpi4py and the mpich wheel), '
 # Abort kills every rank at once; mpiexec forwards each rank's stderr asynchronously, so a rank's
 # last line (why the job stopped) can be lost on a busy machine unless it waits this long first.
 ABORT_GRACE_SECONDS = 0.5
+# A rank with an expected failure (cli.command's one error line) waits this long for every other rank to have
+# one too (a setting all refuse, a non-finite loss all see): then rank 0 alone says it, and no rank aborts.
+AGREE_SECONDS = 5.0
+# Settings that may differ between ranks (each host's cores and disks); every other one must be the same
+PER_RANK_SETTINGS = ("workers", "threads", "cache_dir")
 
 
 class DistributedError(UsageError):
@@ -111,6 +117,14 @@ class Communicator:
     def abort(self, code=1):
         os._exit(code)
 
+    def all_failing(self, seconds):
+        """True when every rank calls this within ``seconds`` (each after an expected failure of its own)."""
+        return True
+
+    def failures(self, message):
+        """[message of every rank] on rank 0 (after ``all_failing``), None on the others."""
+        return [message]
+
     def use_gpu(self):
         """Make this rank's GPU (local rank modulo the device count) the current CuPy device."""
 
@@ -132,12 +146,19 @@ class Communicator:
 
     @contextlib.contextmanager
     def root_first(self):
-        """Run the block on rank 0 first, then on the others (for work that fills shared caches)."""
-        if not self.is_root:
-            self.barrier()
-        yield
+        """Run the block on rank 0 first, then on the others (for work that fills shared caches). An error
+        rank 0 meets there is raised on every rank, the others not running the block (as ``on_root``)."""
+        error = None
         if self.is_root:
-            self.barrier()
+            try:
+                yield
+            except Exception as err:  # raised on every rank below
+                error = err
+        error = self.bcast(error)  # the others wait here for rank 0's block
+        if error is not None:
+            raise error
+        if not self.is_root:
+            yield
 
     @contextlib.contextmanager
     def timed(self):
@@ -158,6 +179,7 @@ class MPICommunicator(Communicator):
         local = self.comm.Split_type(MPI.COMM_TYPE_SHARED)  # the ranks on this host
         self.local_rank = local.Get_rank()
         local.Free()
+        self.failing = self.comm.Dup()  # failing ranks agree here, apart from any collective in progress
         self.nccl = None
 
     def allreduce_sum(self, array):
@@ -198,6 +220,18 @@ class MPICommunicator(Communicator):
         sys.stderr.flush()
         time.sleep(ABORT_GRACE_SECONDS)  # mpiexec forwards output asynchronously: let the last lines out
         self.comm.Abort(code)
+
+    def all_failing(self, seconds):
+        request = self.failing.Ibarrier()  # completes once every rank has failed; a rank still working never joins
+        deadline = time.monotonic() + seconds
+        while not request.Test():
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.01)
+        return True
+
+    def failures(self, message):
+        return self.failing.gather(message, root=0)
 
     def sum_gradients(self, params):
         """One Allreduce of every gradient in one flat buffer, followed by one flag per parameter
@@ -242,7 +276,11 @@ def failure_guard(comm, show_traceback=True):
 
     Without this a failed rank leaves the others waiting forever in their next collective.
     Checkpoints survive: they are written to a temporary file and renamed (rank 0 only). A stop
-    that every rank agreed on (a signal, after its checkpoint) is not a failure and passes.
+    that every rank agreed on (a signal, after its checkpoint) is not a failure: rank 0 says it, and every rank
+    exits with its status; one rank's stop at once (no checkpoint) stops every rank. So is an
+    expected failure (cli.command's: a ValueError, OSError or Failure) that every rank has within
+    AGREE_SECONDS: rank 0 raises it (one ``error:`` line, and any other rank's other message beside it),
+    the others exit with its status in silence.
     """
     if comm.size == 1:
         yield
@@ -250,8 +288,12 @@ def failure_guard(comm, show_traceback=True):
     try:
         yield
     except Interrupted as stop:
-        if stop.checkpoint is None:  # a second signal on this rank: the others may be mid-collective
+        if stop.checkpoint is None:  # this rank alone stopped at once (a second signal): the others may be mid-collective
+            print(f"\ninterrupted ({name(stop.signum)}) on rank {comm.rank}: {stop}; stopping all {comm.size} ranks",
+                  file=sys.stderr, flush=True)
             comm.abort(stop.exit_code)
+        if not comm.is_root:  # every rank stopped after the same batch: rank 0 says so
+            raise SystemExit(stop.exit_code) from None
         raise
     except SystemExit as stop:
         if stop.code not in (0, None):
@@ -259,12 +301,46 @@ def failure_guard(comm, show_traceback=True):
                   file=sys.stderr, flush=True)
             comm.abort(stop.code if isinstance(stop.code, int) else 1)
         raise
+    except (ValueError, OSError, Failure) as err:  # expected: one error line when every rank has one
+        if not comm.all_failing(AGREE_SECONDS):
+            _stop_all(comm, err, show_traceback)
+        messages = comm.failures(describe(err))
+        if not comm.is_root:
+            raise SystemExit(EXIT_USAGE if isinstance(err, UsageError) else EXIT_FAILURE) from None
+        for rank, message in enumerate(messages):
+            if message != messages[0]:
+                print(f"rank {rank}: error: {message}", file=sys.stderr, flush=True)
+        raise  # rank 0's, printed by cli.command
     except BaseException as err:  # noqa: B902 - KeyboardInterrupt too: the others would hang
-        if show_traceback:
-            traceback.print_exc()
-        print(f"rank {comm.rank} failed: {type(err).__name__}: {err}; stopping all {comm.size} ranks",
-              file=sys.stderr, flush=True)
-        comm.abort(1)
+        _stop_all(comm, err, show_traceback)
+
+
+def _stop_all(comm, err, show_traceback):
+    """Say that this rank failed, and why (a Ctrl-C outside training as such), and stop every rank (MPI_Abort)."""
+    if isinstance(err, KeyboardInterrupt):
+        print(f"\ninterrupted (Ctrl-C) on rank {comm.rank}; stopping all {comm.size} ranks", file=sys.stderr, flush=True)
+        comm.abort(128 + signal.SIGINT)
+        return
+    if show_traceback:
+        traceback.print_exc()
+    print(f"rank {comm.rank} failed: {type(err).__name__}: {err}; stopping all {comm.size} ranks",
+          file=sys.stderr, flush=True)
+    comm.abort(1)
+
+
+def same_on_every_rank(comm, values, what, hint):
+    """Refuse, on every rank alike (a UsageError), ``values`` ({name: value}) that differ between the ranks, naming
+    them: ranks given other settings, or reading other data, would train different runs in silence or wait for one
+    another forever in collectives that no longer match. ``what``: what the values are; ``hint``: what to do."""
+    if comm.size == 1:
+        return
+    every = comm.allgather(values)
+    for rank, theirs in enumerate(every[1:], 1):
+        differ = [key for key in sorted(set(theirs) | set(every[0])) if theirs.get(key) != every[0].get(key)]
+        if differ:
+            shown = ", ".join(f"{key} {every[0].get(key, 'not given')!r} (rank {rank}: {theirs.get(key, 'not given')!r})"
+                              for key in differ)
+            raise UsageError(f"rank {rank} has other {what} than rank 0: {shown}; {hint}")
 
 
 # -- gradients -------------------------------------------------------------------

@@ -29,7 +29,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-__all__ = ["WeightsError", "UnsafePickleError", "read_pth"]
+__all__ = ["WeightsError", "UnsafePickleError", "read_pth", "strip_prefix"]
 
 _LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
 _LEGACY_PROTOCOL = 1001
@@ -176,7 +176,7 @@ def read_pth(path, allow_expand=False):
         raise WeightsError(
             f"{path}: not a readable PyTorch weights file (truncated or corrupt?): "
             f"{type(error).__name__}: {error}") from error
-    return _strip_prefix(state, "module.")
+    return strip_prefix(state, "module.")
 
 
 def _read_zip(path, allow_expand):
@@ -333,7 +333,7 @@ def _strided_copy(flat, ref, name, path, allow_expand):
     return view.astype(native, order="C", copy=True)
 
 
-def _strip_prefix(state, prefix):
+def strip_prefix(state, prefix):
     """Drop ``prefix`` from every key when all keys carry it (as DataParallel's do)."""
     if all(name.startswith(prefix) for name in state):
         return OrderedDict((name[len(prefix):], value) for name, value in state.items())

@@ -14,7 +14,7 @@ best model's mean is set beside the paper's 0.198 (Sec. 4.3) and Table 5.
 
 Layout of the output folder (``--out``, default runs/reproduce-ucf101 or runs/reproduce-synthetic):
 
-    grid.json                       the data, weights and layout the grid was started with
+    grid.json                       the data, weights (path and digest) and layout the grid was started with
     split<N>/<preset>/              one training run per row of Tables 2-4 (tinyrrn.train run directory)
     split<N>/features-<layer>/      cached per-frame features (tinyrrn.features) for Table 1
     split<N>/table1-<layer>-<model>-<znorm|raw>/   one Table 1 baseline (tinyrrn.baseline)
@@ -29,10 +29,12 @@ grid whose report would show finished training rows trained with other settings 
 protocol (give another ``--out`` for the new settings). An unfinished training row
 continues from its ``checkpoint.npz`` (tinyrrn.train resume). A row whose run has other settings
 that define it (tinyrrn.config.DEFINES_RUN, e.g. ``--set skip=linear``) is moved aside to
-``<dir>.replaced-<time>`` and trained afresh. Feature extraction skips the videos already
+``<dir>.replaced-<time>`` and trained afresh; a report never shows a row under settings it was not
+trained with. Feature extraction skips the videos already
 written, and a baseline (seconds long) is rerun when its epochs, seed or validation groups
 changed, or the weights of its features' backbone (even under the same path: the features are
-then made afresh). Run the same command again after an interruption; one process at a time
+then made afresh; other ``--weights`` under the same path are refused once a training row has a
+run). Run the same command again after an interruption; one process at a time
 writes into an output folder. Rows of different tables that are the same model (e.g. Table 2
 "Block4, identity", Table 3 "identity" and Table 4 "context 2") share one run.
 
@@ -47,8 +49,8 @@ import os
 import sys
 import time
 
-from . import baseline, config as configuration, features, rundir, signals
-from .builders import dataset_root, held_out_groups, load_backbone, split_folder
+from . import baseline, checkpoint, config as configuration, features, rundir, signals
+from .builders import backbone_state, dataset_root, held_out_groups, load_backbone, split_folder
 from .data.splits import group_of, read_split
 from .cli import (ArgumentParser, UsageError, add_compute_flags, add_debug_flag, at_least, command, use_compute,
                   writing_into)
@@ -238,23 +240,37 @@ class Grid:
         return dirs
 
     def check_grid_file(self):
-        """Refuse to mix rows of different data, weights or weights layout in one output folder."""
+        """Refuse to mix rows of different data, weights or weights layout in one output folder. Other weights
+        under the same path are refused too while a training row has a run (its config.json records the path
+        only, and its checkpoint goes on from the earlier weights); Table 1's rows make their features afresh."""
         os.makedirs(self.out, exist_ok=True)
         path = os.path.join(self.out, "grid.json")
+        weights = self.options["weights"]
         mine = {"data": os.path.abspath(self.options["data"]) if self.options["data"] else None,
-                "weights": os.path.abspath(self.options["weights"]) if self.options["weights"] else None,
-                "weights_layout": self.options["weights_layout"]}
-        if os.path.isfile(path):
-            saved = read_json(path)
-            if not isinstance(saved, dict):
-                raise ValueError(f"{path}: expected a JSON object (the grid's data and weights), got "
-                                 f"{json.dumps(saved)[:40]}; use another --out")
-            differ = [f"{k} {saved.get(k)!r} (now {mine[k]!r})" for k in mine if saved.get(k) != mine[k]]
-            if differ:
-                raise ValueError(f"{self.out} holds a grid of other data/weights: {', '.join(differ)}; "
-                                 "use another --out")
-        else:
+                "weights": os.path.abspath(weights) if weights else None,
+                "weights_layout": self.options["weights_layout"],
+                "weights_digest": checkpoint.weights_digest(backbone_state(weights)[1]) if weights else None}
+        if not os.path.isfile(path):
             write_json(path, mine)
+            return
+        saved = read_json(path)
+        if not isinstance(saved, dict):
+            raise ValueError(f"{path}: expected a JSON object (the grid's data and weights), got "
+                             f"{json.dumps(saved)[:40]}; use another --out")
+        saved.setdefault("weights_digest", mine["weights_digest"])  # a grid.json of an older tinyrrn
+        changed = [k for k in mine if saved.get(k) != mine[k]]
+        if changed == ["weights_digest"]:
+            training = {row["key"] for row in rows([2, 3, 4]) if "preset" in row}
+            trained = sorted({os.path.relpath(d, self.out) for (_, key), d in self.run_dirs.items()
+                              if key in training and os.path.isfile(os.path.join(d, "config.json"))})
+            if trained:
+                raise ValueError(f"{weights}: holds other weights than this grid's training rows started from "
+                                 f"(digest {saved['weights_digest']}, now {mine['weights_digest']}): "
+                                 f"{', '.join(trained)}; use another --out")
+            write_json(path, mine)  # only Table 1 used them: its features are made afresh
+        elif changed:
+            differ = ", ".join(f"{k} {saved.get(k)!r} (now {mine[k]!r})" for k in changed)
+            raise ValueError(f"{self.out} holds a grid of other data/weights: {differ}; use another --out")
 
     # training rows (Tables 2-4) -------------------------------------------------
     def train_row(self, row, split):
@@ -310,6 +326,14 @@ class Grid:
                              f"asked now: {'; '.join(dict.fromkeys(others))}; REPORT.md states one protocol for all "
                              "its rows. Give another --out to start a fresh report with these settings, or run with "
                              "the rows' settings (delete a row's eval/ to continue it under the new ones)")
+
+    def current_result(self, row, split):
+        """A training row's result when its run was trained with the settings this grid asks for now, else None
+        (a row of other settings, not yet trained again, is never reported under this grid's protocol)."""
+        run_dir = self.run_dirs[split, row["key"]]
+        if any(self.settings_changes(run_dir, row_config(row["preset"], self.options, split))):
+            return None
+        return finished_result(run_dir)
 
     def row_finished(self, row, split):
         """Whether a training row is finished with settings that define it as this grid does (train_row skips it)."""
@@ -436,14 +460,13 @@ class Grid:
         self.collect()
 
     def collect(self):
-        """Fill the results of rows finished earlier (for a report after a partial run); Table 4's
-        context-1 row gets its Table 1 row's result."""
+        """Fill the results of rows finished earlier with this grid's settings (for a report after a partial run);
+        Table 4's context-1 row gets its Table 1 row's result."""
         for split in self.options["splits"]:
             for row in rows([1, 2, 3, 4]):
                 if self.results.get((split, row["key"])) is None:
                     table1 = row["table"] == 1 or "same_as" in row
-                    finished = (self.table1_finished(row, split) if table1 else
-                                finished_result(self.run_dirs[split, row["key"]]))
+                    finished = self.table1_finished(row, split) if table1 else self.current_result(row, split)
                     if finished is not None:
                         self.results[split, row["key"]] = finished
 
@@ -632,7 +655,8 @@ def _protocol(protocol, splits, synthetic):
                  f"{'frame' if p['per_frame_aug'] else 'chunk'}."
                  + (f" Overrides (`--set`): {p['overrides']}." if p["overrides"] else ""))
     source = ("per-frame features of the frozen backbone of the fine-tuned no-skip row (there are no ImageNet "
-              "weights for `resnet_small`)" if synthetic else f"per-frame features of `{p['weights']}`")
+              "weights for `resnet_small`)" if synthetic else f"per-frame features of `{p['weights']}`"
+              if p["weights"] else "per-frame features of ImageNet weights, which need `--weights` (none was given)")
     lines.append(f"- **Table 1 classifiers**: {p['baseline_epochs']} epochs, Adam with lr {p['baseline_lr']:g}, on "
                  f"{source}, every {p['sample_every']}th frame, centre crop.")
     layout = ("torchvision's (stride in the 3x3 conv, padded pool1)" if p["weights_layout"] == "torchvision" else

@@ -218,6 +218,12 @@ class Trainer:
         # resuming: every weight comes from the checkpoint, so --weights (only needed to start the run) is not read
         self.model = build_model({**config, "weights": None} if resuming else config,
                                  len(self.classes)).to(backend.get_device())
+        if self.comm.size > 1:  # (the digest of a ResNet-50 takes a while: not on one process)
+            parallel.same_on_every_rank(self.comm, {
+                "classes": self.classes, "training chunks": len(self.train_set), "test chunks": len(self.test_set),
+                "validation chunks": len(self.val_set) if self.val_set is not None else 0,
+                "starting weights (digest)": checkpoint.weights_digest(self.model.state_dict())}, "data or weights",
+                "every rank must read the same dataset and --weights (the same paths and files on every host)")
         if config["sync_bn"]:  # BN statistics of all ranks' chunks (on one process: plain BN)
             parallel.SyncBatchNorm.convert(self.model, self.comm)
         optimizer = OPTIMIZERS[config["optimizer"]](
@@ -308,8 +314,13 @@ class Trainer:
         signum = max(self.comm.allgather(self.signals.received))  # received after the last batch (validating)
         if signum:
             raise signals.Interrupted(signum, path, message)
-        with signals.StopAtOnce(signals.HANDLED, path, message):
-            return self.final_evaluation()
+        try:
+            with signals.StopAtOnce(signals.HANDLED, path, message):
+                return self.final_evaluation()
+        except signals.Interrupted as stop:
+            if self.comm.size > 1:  # this rank alone stopped, mid-collective: a stop at once, which stops every rank
+                raise signals.Interrupted(stop.signum, None, str(stop)) from None
+            raise
 
     def start_epoch(self):
         if self.loader.position == 0:  # an epoch boundary: videos found bad while decoding leave the plan
@@ -743,16 +754,24 @@ def refuse_preset_on_synthetic_data(preset):
 
 @cli.command(several_ranks=True)
 def main(argv=None):
-    given, resume, preset = configuration.requested(argv)
-    if preset and not resume and given.get("data") is None:
-        raise refuse_preset_on_synthetic_data(preset)
-    comm = parallel.init(force=given.get("distributed", False))
+    # under a launcher it detects, every rank joins MPI first: a rank that refuses its flags stops the others too
+    comm = parallel.init()
     with parallel.failure_guard(comm, show_traceback=cli.debugging(argv)):  # one rank failing stops all (no hang)
+        given, resume, preset = configuration.requested(argv)
+        if preset and not resume and given.get("data") is None:
+            raise refuse_preset_on_synthetic_data(preset)
+        if comm.size == 1 and given.get("distributed"):  # MPI under a launcher tinyrrn does not detect
+            comm = parallel.init(force=True)
+            with parallel.failure_guard(comm, show_traceback=cli.debugging(argv)):
+                return _main(given, resume, comm)
         return _main(given, resume, comm)
 
 
 def _main(given, resume, comm):
     """Train the configured model and (on synthetic data) the no-skip comparison; print both errors."""
+    asked = {key: value for key, value in {**given, "resume": resume}.items() if key not in parallel.PER_RANK_SETTINGS}
+    parallel.same_on_every_rank(comm, asked, "settings", "give every rank the same command and TINYRRN_DEVICE "
+                                "(only --workers, --threads and --cache-dir may differ)")
     if resume:  # the run's settings, with what the command line asks for (checked against the checkpoint)
         saved = comm.on_root(rundir.read_config, resume)[0]
         configuration.check_run_settings(os.path.join(resume, "config.json"), saved)

@@ -8,6 +8,7 @@ any code the file might carry.
 Command line::
 
     python -m tinyrrn.weights convert resnet50.pth resnet50.npz [--num-classes 101]
+    python -m tinyrrn.weights convert runs/RUN backbone.npz        # a run's backbone (torchvision names)
     python -m tinyrrn.weights info resnet50.npz
 """
 
@@ -21,10 +22,10 @@ import numpy as np
 from .backend import to_numpy, xp_of
 from .cli import ArgumentParser, UsageError, add_debug_flag, at_least, command
 from .files import atomic_write
-from .pth import ZIP_MAGIC, UnsafePickleError, WeightsError, read_pth
+from .pth import ZIP_MAGIC, UnsafePickleError, WeightsError, read_pth, strip_prefix
 
 __all__ = ["WeightsError", "UnsafePickleError", "read_pth", "read_weights", "save_npz", "load_npz", "check_finite",
-           "refuse_unusable_dtypes", "negative_variance", "convert", "parameter_count", "main"]
+           "refuse_unusable_dtypes", "negative_variance", "cast_like", "convert", "parameter_count", "main"]
 
 # Buffers that a state_dict holds but that are not trained parameters.
 _BUFFER_SUFFIXES = ("running_mean", "running_var", "num_batches_tracked")
@@ -35,12 +36,12 @@ EMPTY_ZIP_MAGIC = b"PK\x05\x06"  # a zip archive without members starts with its
 
 def read_weights(path, allow_expand=False):
     """Read a ``.pth`` or ``.npz`` file (told apart by content) into name -> ndarray
-    (``allow_expand``: see tinyrrn.pth)."""
+    (``allow_expand``: see tinyrrn.pth); DataParallel's ``module.`` prefix is stripped from either."""
     path = str(path)
     with open(path, "rb") as file:
         head = file.read(len(ZIP_MAGIC))
     if head in (ZIP_MAGIC, EMPTY_ZIP_MAGIC):  # a zip: .npz, or a zip-format .pth
-        return _read_npz(path) if _is_npz(path) else read_pth(path, allow_expand)
+        return strip_prefix(_read_npz(path), "module.") if _is_npz(path) else read_pth(path, allow_expand)
     if head[:1] == b"\x80":  # a pickle (protocol 2 or later): a legacy-format .pth
         return read_pth(path, allow_expand)
     raise WeightsError(f"{path}: not a weights file (neither a PyTorch .pth nor a NumPy .npz)")
@@ -124,30 +125,52 @@ def load_npz(model, path, strict=True):
 
     The whole file is read and checked (NaN or infinite values are refused) before
     the model is touched.  Arrays are
-    cast to the dtype of the model's arrays and moved to their array module
+    cast to the dtype of the model's arrays (``cast_like``) and moved to their array module
     (NumPy or CuPy).  ``model.load_state_dict`` then checks names and shapes and
     either loads everything or raises ``ValueError`` listing every problem, in
-    which case the model is left unchanged.
+    which case the model is left unchanged.  ``strict=False`` allows missing and unexpected
+    names, but not a file none of whose names is the model's: it would load nothing.
     """
     state = read_weights(path)
     check_finite(state, path)
     targets = model.state_dict()
+    if not strict and not any(name in targets for name in state):
+        raise WeightsError(f"{path}: none of its {len(state)} tensors is one of {type(model).__name__}'s, so "
+                           f"nothing would be loaded (its names: {_first_names(state)}; the model's: "
+                           f"{_first_names(targets)})")
+    state = cast_like(state, targets, path)
     for name, value in state.items():
         if name in targets:
-            try:
-                state[name] = _like(value, targets[name])
-            except (TypeError, ValueError) as error:
-                raise WeightsError(f"{path}: {name!r} ({value.dtype}) cannot be cast to "
-                                   f"{targets[name].dtype}: {error}") from error
+            state[name] = xp_of(targets[name]).asarray(value)
     try:
         model.load_state_dict(state, strict=strict)
     except ValueError as error:
         raise ValueError(f"{path}: cannot load into {type(model).__name__}: {error}") from error
 
 
-def _like(array, target):
-    """``array`` with ``target``'s dtype, on ``target``'s array module."""
-    return xp_of(target).asarray(array.astype(target.dtype, copy=False))
+def _first_names(state, shown=3):
+    names = list(state)
+    return ", ".join(names[:shown]) + (", ..." if len(names) > shown else "")
+
+
+def cast_like(state, targets, path):
+    """``state`` with every tensor that ``targets`` (a model's state_dict) names too cast to that model
+    tensor's dtype, as host arrays. A value the dtype cannot hold (1e300 in float64 becomes an infinity in
+    float32) is refused, naming the file and the key: it would load as an infinity, in silence."""
+    cast = OrderedDict(state)
+    for name, value in state.items():
+        if name not in targets:
+            continue
+        dtype = targets[name].dtype
+        try:
+            with np.errstate(over="ignore", invalid="ignore"):
+                cast[name] = value.astype(dtype, copy=False)
+        except (TypeError, ValueError) as error:
+            raise WeightsError(f"{path}: {name!r} ({value.dtype}) cannot be cast to {dtype}: {error}") from error
+        if cast[name].dtype.kind == "f" and not np.isfinite(cast[name]).all():
+            raise WeightsError(f"{path}: {name} holds values beyond the range of {dtype} (largest magnitude "
+                               f"{float(np.abs(value).max()):.3g}), the model's dtype; refusing to load it")
+    return cast
 
 
 def parameter_count(state):
@@ -169,18 +192,30 @@ def convert(in_path, out_path, num_classes=None, allow_expand=False):
     fresh fc when it loads the file with ``load_npz(model, out_path, strict=False)`` or
     ``python -m tinyrrn.train --weights`` (a strict load refuses the file: fc is missing).
     ``allow_expand``: accept tensors far larger than their storage (tinyrrn.pth).
+    A tinyrrn checkpoint or run directory gives its model's backbone, in torchvision's names.
     Returns the state written.
     """
     refuse_to_replace(in_path, out_path)
-    state = read_weights(in_path, allow_expand)
+    from . import builders, checkpoint  # not at the top: both import this module
+    source = builders.checkpoint_file(in_path)  # a run directory: its best.npz (else its checkpoint.npz)
+    state, note = read_weights(source, allow_expand), ""
+    if checkpoint.META_KEY in state:  # a tinyrrn checkpoint: its model's backbone, the weights --weights RUN takes
+        model = checkpoint.prefixed(checkpoint.load(source)[0], "model")
+        state = OrderedDict((name[len("backbone."):], value) for name, value in model.items()
+                            if name.startswith("backbone."))
+        if not state:
+            raise WeightsError(f"{source}: a tinyrrn checkpoint whose model has no backbone (no model/backbone.* "
+                               "arrays); nothing to convert")
+        note = (f" (a tinyrrn checkpoint: its model's backbone; {len(model) - len(state)} tensor(s) of its temporal "
+                "skips and its training state are left out)")
     dropped = []
     if num_classes is not None:
         dropped = [f"{name} {list(state.pop(name).shape)}" for name in _CLASSIFIER_KEYS
                    if name in state]
     save_npz(state, out_path)
     params, tensors = parameter_count(state)
-    print(f"{in_path} -> {out_path}: {len(state)} entries, {params:,} parameters "
-          f"in {tensors} tensors")
+    print(f"{source} -> {out_path}: {len(state)} entries, {params:,} parameters "
+          f"in {tensors} tensors{note}")
     if num_classes is not None:
         print(f"dropped {', '.join(dropped) or 'nothing (no fc in file)'}; fc will be "
               f"initialised afresh for {num_classes} classes")
@@ -236,7 +271,8 @@ def main(argv=None):
     convert_parser = commands.add_parser(
         "convert", help="convert a .pth (zip or legacy format) or .npz file to .npz",
         description="Convert a .pth (zip or legacy format) or .npz file to .npz.")
-    convert_parser.add_argument("input", help="input weights file (.pth or .npz)")
+    convert_parser.add_argument("input", help="input weights file (.pth or .npz), or a tinyrrn checkpoint or run "
+                                              "directory (its model's backbone)")
     convert_parser.add_argument("output", help="output .npz file (written atomically)")
     convert_parser.add_argument(
         "--num-classes", type=at_least(1), metavar="N",
