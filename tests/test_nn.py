@@ -541,7 +541,7 @@ def test_relu_inplace_matches_torch(torch):
     (lambda: nn.BatchNorm2d(True), TypeError), (lambda: nn.BatchNorm2d(2.0), TypeError),
     (lambda: nn.MaxPool2d(3, 2, ceil_mode=1)(Tensor(np.zeros((1, 1, 5, 5)))), TypeError),  # at forward, as PyTorch
     (lambda: nn.Linear(2, 2).load_state_dict([1]), TypeError),
-    (lambda: nn.Linear(2, 2).state_dict(keep_vars=True), NotImplementedError),
+    (lambda: nn.Linear(2, 2).state_dict(destination={}), NotImplementedError),
 ])
 def test_layer_arguments_refused_with_torchs_exception_class(make, error):
     with pytest.raises(error):
@@ -857,3 +857,132 @@ def test_a_layer_refuses_a_non_tensor_input_with_torchs_type_error(make, given):
     if isinstance(layer, nn.GRU):  # and for h0
         with pytest.raises(TypeError, match="GRU"):
             layer(Tensor(np.zeros((5, 2, 3), "float32")), np.zeros((1, 2, 4), "float32") if given is None else given)
+
+
+# ---------------------------------------------------------------- module API as PyTorch's (probe ops13)
+def _pair(torch, make):
+    """The same model built from tinyrrn.nn and from torch.nn (``make(nn)``)."""
+    return make(nn), make(torch.nn)
+
+
+def test_named_modules_takes_torchs_positional_order_memo_prefix(torch):
+    """named_modules(memo, prefix, remove_duplicate) as PyTorch: named_modules(None, "p") named every module
+    None, 'p.0'... (the prefix was read as memo's place); memo's modules are skipped and it collects those seen."""
+    def make(m):
+        return m.Sequential(m.Linear(1, 1), m.ReLU())
+    ours, theirs = _pair(torch, make)
+    assert [n for n, _ in ours.named_modules(None, "p")] == [n for n, _ in theirs.named_modules(None, "p")] == \
+        ["p", "p.0", "p.1"]
+    memo, their_memo = {ours[0]}, {theirs[0]}
+    assert [n for n, _ in ours.named_modules(memo)] == [n for n, _ in theirs.named_modules(their_memo)] == ["", "1"]
+    assert len(memo) == len(their_memo) == 3
+    assert [n for n, _ in ours.named_parameters("q")] == [n for n, _ in theirs.named_parameters("q")]
+
+
+@pytest.mark.parametrize("register", ["register_parameter", "register_buffer", "add_module", "register_module"])
+@pytest.mark.parametrize("name", [1, "", "a.b", "training", "forward", "weight"])
+def test_registering_a_name_is_checked_as_torch(torch, register, name):
+    """A name that is not a string is PyTorch's TypeError (it was a KeyError); empty, dotted or taken (an
+    attribute, a method, another registry's entry) a KeyError."""
+    def call(m):
+        layer = m.Linear(2, 2)
+        getattr(layer, register)(name, None)
+        return layer
+    try:
+        call(torch.nn)
+    except Exception as err:
+        with pytest.raises(type(err)):
+            call(nn)
+    else:
+        assert name in call(nn)._parameters or name in call(nn)._buffers or name in call(nn)._modules
+
+
+def test_add_module_apply_requires_grad_buffers_and_get_as_torch(torch):
+    def make(m):
+        model = m.Sequential(m.Linear(2, 3), m.BatchNorm2d(3))
+        model.add_module("head", m.Sequential(m.Linear(3, 1)))
+        return model
+    ours, theirs = _pair(torch, make)
+    assert [n for n, _ in ours.named_modules()] == [n for n, _ in theirs.named_modules()]
+    with pytest.raises(TypeError):
+        ours.add_module("x", 3)
+    visited, their_visited = [], []
+    assert ours.apply(lambda m: visited.append(type(m).__name__)) is ours
+    theirs.apply(lambda m: their_visited.append(type(m).__name__))
+    assert visited == their_visited  # children first
+    assert ours.requires_grad_(False) is ours and not any(p.requires_grad for p in ours.parameters())
+    assert all(p.requires_grad for p in ours.requires_grad_().parameters())
+    with pytest.raises(TypeError):
+        ours.requires_grad_(1)
+    assert len(list(ours.buffers())) == len(list(theirs.buffers())) == 3
+    assert ours.get_submodule("head.0") is ours.head[0] and ours.get_submodule("") is ours
+    assert ours.get_parameter("head.0.weight") is ours.head[0].weight
+    assert ours.get_buffer("1.running_mean") is ours[1].running_mean
+    for get, target in [("get_submodule", "head.7"), ("get_submodule", "0.weight"), ("get_parameter", "1.running_mean"),
+                        ("get_buffer", "1.weight"), ("get_parameter", "0.nothing")]:
+        with pytest.raises(AttributeError):
+            getattr(theirs, get)(target)
+        with pytest.raises(AttributeError):
+            getattr(ours, get)(target)
+    assert "weight" in dir(ours[0]) and "running_mean" in dir(ours[1]) and "head" in dir(ours)
+    assert ours.double()[0].weight.dtype == np.float64 and ours[1].running_var.dtype == np.float64
+    assert ours[1].num_batches_tracked.dtype == np.int64  # floating ones only, as PyTorch
+    assert ours.half()[0].weight.dtype == np.float16 and ours.float()[0].weight.dtype == np.float32
+
+
+@pytest.mark.parametrize("kind", ["Sequential", "ModuleList"])
+def test_sequences_of_modules_edit_as_torchs(torch, kind):
+    """append, extend, insert, pop, item assignment and deletion (renumbering the rest), as PyTorch."""
+    def run(m):
+        seq = getattr(m, kind)([m.Linear(1, 1), m.ReLU(), m.Identity()]) if kind == "ModuleList" else \
+            m.Sequential(m.Linear(1, 1), m.ReLU(), m.Identity())
+        seq.append(m.Tanh() if m is torch.nn else nn.ReLU())
+        seq.extend([m.Linear(1, 2)])
+        seq.insert(1, m.Identity())
+        del seq[0]
+        del seq[-1:]
+        seq[-1] = m.Linear(2, 2)
+        popped = seq.pop(0)
+        return [n for n, _ in seq.named_modules()], [type(c).__name__ for c in seq], type(popped).__name__, len(seq)
+    ours, theirs = run(nn), run(torch.nn)
+    assert ours[0] == theirs[0] and ours[2:] == theirs[2:]
+    assert [n.replace("Tanh", "ReLU") for n in theirs[1]] == ours[1]
+    for container in (getattr(nn, kind)(), getattr(torch.nn, kind)()):
+        with pytest.raises(IndexError):
+            container[0]
+        with pytest.raises(TypeError):
+            container.extend(3)
+
+
+def test_module_list_and_dict_hold_modules_as_torch(torch):
+    def make(m):
+        model = m.Module()
+        model.blocks = m.ModuleList([m.Linear(2, 2), m.Linear(2, 2), m.ReLU()])
+        model.heads = m.ModuleDict({"b": m.Linear(2, 1), "a": m.Linear(2, 3)})
+        return model
+    ours, theirs = _pair(torch, make)
+    assert list(ours.state_dict()) == list(theirs.state_dict())
+    assert repr(ours.blocks) == repr(theirs.blocks)  # "(0-1): 2 x Linear(...)"
+    assert repr(ours.heads) == repr(theirs.heads)
+    assert list(ours.heads) == list(ours.heads.keys()) == ["b", "a"] and "a" in ours.heads
+    assert isinstance(ours.blocks[1:], nn.ModuleList) and [n for n, _ in ours.blocks[1:].named_children()] == ["0", "1"]
+    ours.heads.update([("c", nn.ReLU())])
+    ours.heads.update(nn.ModuleDict({"d": nn.ReLU()}))
+    assert list(ours.heads) == ["b", "a", "c", "d"] and type(ours.heads.pop("c")).__name__ == "ReLU"
+    for heads in (ours.heads, theirs.heads):
+        with pytest.raises(ValueError):
+            heads.update([("x",)])
+        with pytest.raises(KeyError):
+            heads["a.b"] = None
+    for model in (ours, theirs):
+        with pytest.raises(NotImplementedError):
+            model.blocks(1)
+
+
+def test_state_dict_keep_vars_holds_the_parameters_as_torch(torch):
+    """state_dict(keep_vars=True) holds the parameters themselves (it was refused), as PyTorch's."""
+    ours, theirs = nn.Linear(2, 2), torch.nn.Linear(2, 2)
+    kept = ours.state_dict(keep_vars=True)
+    assert kept["weight"] is ours.weight and theirs.state_dict(keep_vars=True)["weight"] is theirs.weight
+    assert isinstance(kept["bias"], nn.Parameter)
+    ours.load_state_dict(kept)

@@ -3,7 +3,7 @@ from . import init
 from .gru import GRU
 from .layers import (AdaptiveAvgPool2d, AvgPool2d, BatchNorm2d, Conv2d, ConvTranspose2d, Dropout, Identity, Linear,
                      MaxPool2d, ReLU)
-from .module import Module, Parameter, Sequential
+from .module import Module, ModuleDict, ModuleList, Parameter, Sequential
 
-__all__ = ["Module", "Parameter", "Sequential", "Conv2d", "ConvTranspose2d", "BatchNorm2d", "Linear", "ReLU",
-           "Identity", "MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d", "Dropout", "GRU", "init"]
+__all__ = ["Module", "Parameter", "Sequential", "ModuleList", "ModuleDict", "Conv2d", "ConvTranspose2d", "BatchNorm2d",
+           "Linear", "ReLU", "Identity", "MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d", "Dropout", "GRU", "init"]
