@@ -979,6 +979,45 @@ def test_module_list_and_dict_hold_modules_as_torch(torch):
             model.blocks(1)
 
 
+def test_batch_norm_takes_one_positional_input_as_torch(torch):
+    """BatchNorm2d(x, y) is PyTorch's TypeError (its relu= and add= fusions are keywords): y was read as relu=."""
+    x = Tensor(on_device(np.ones((2, 2, 2, 2), "float32")))
+    with pytest.raises(TypeError):
+        torch.nn.BatchNorm2d(2)(torch.ones(2, 2, 2, 2), torch.ones(2, 2, 2, 2))
+    with pytest.raises(TypeError):
+        nn.BatchNorm2d(2)(x, x)
+
+
+@pytest.mark.parametrize("kwargs", [{"batch_first": 1}, {"dropout": 2.0}, {"dropout": -0.1}, {"dropout": True},
+                                    {"proj_size": 1}, {"bias": 1}])
+def test_gru_refuses_arguments_with_torchs_exception_class(torch, kwargs):
+    with pytest.raises(Exception) as theirs:
+        torch.nn.GRU(3, 4, **kwargs)
+    with pytest.raises(type(theirs.value)):
+        nn.GRU(3, 4, **kwargs)
+
+
+def test_gru_takes_dropout_with_one_layer_where_it_does_nothing_as_torch(torch):
+    with pytest.warns(UserWarning, match="dropout"):
+        ours = nn.GRU(3, 4, dropout=0.5)
+    with pytest.warns(UserWarning, match="dropout"):
+        theirs = torch.nn.GRU(3, 4, dropout=0.5)
+    assert repr(ours) == repr(theirs)
+    with pytest.raises(NotImplementedError, match="not supported"):
+        nn.GRU(3, 4, num_layers=2, dropout=0.5)
+
+
+def test_layers_take_their_input_by_torchs_name(torch):
+    """forward(input=...) as PyTorch's layers name it (it was x: a TypeError)."""
+    x = Tensor(on_device(np.ones((2, 2, 3, 3), "float32")))
+    for layer in (nn.Conv2d(2, 2, 1), nn.ConvTranspose2d(2, 2, 1), nn.BatchNorm2d(2), nn.ReLU(), nn.Identity(),
+                  nn.MaxPool2d(1), nn.AvgPool2d(1), nn.AdaptiveAvgPool2d(1), nn.Dropout(0.0), nn.Sequential(nn.ReLU())):
+        assert layer(input=x).shape[:2] == (2, 2)
+    assert nn.Linear(3, 2)(input=x).shape == (2, 2, 3, 2)
+    assert nn.GRU(3, 4)(input=x[0], hx=None)[0].shape == (2, 3, 4)
+    torch.nn.Linear(3, 2)(input=torch.ones(2, 3))
+
+
 def test_state_dict_keep_vars_holds_the_parameters_as_torch(torch):
     """state_dict(keep_vars=True) holds the parameters themselves (it was refused), as PyTorch's."""
     ours, theirs = nn.Linear(2, 2), torch.nn.Linear(2, 2)
