@@ -4,6 +4,7 @@ import pytest
 
 import strict_xp
 import tinyrrn
+from devices import host, on_device
 from tinyrrn import Tensor, nn, optim, threads
 from tinyrrn.functional import channels_last
 
@@ -141,9 +142,9 @@ def test_optimizers_take_torchs_defaults(make):
 
 
 @pytest.mark.parametrize("make", [lambda: optim.Adam([_param()], amsgrad=True),
-                                  lambda: optim.SGD([_param()], lr=0.1, momentum=0.9, nesterov=True),
-                                  lambda: optim.SGD([_param()], lr=0.1, maximize=True),
-                                  lambda: optim.Adam([_param()], foreach=True)])
+                                  lambda: optim.SGD([_param()], lr=0.1, fused=True),
+                                  lambda: optim.SGD([_param()], lr=0.1, differentiable=True),
+                                  lambda: optim.Adam([_param()], capturable=True)])
 def test_unsupported_optimizer_features_are_named(make):
     with pytest.raises(NotImplementedError, match="not supported by tinyrrn"):
         make()
@@ -342,3 +343,31 @@ def test_a_training_run_of_scheduled_updates_matches_torch_with_its_schedulers(r
         scheduler.step()
     for p, t in zip(ours, theirs):
         numpy.testing.assert_allclose(p.data, t.detach().numpy(), rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("name, settings", [
+    ("SGD", {"lr": 0.1, "momentum": 0.9, "nesterov": True}),
+    ("SGD", {"lr": 0.1, "momentum": 0.5, "nesterov": True, "weight_decay": 0.1, "maximize": True}),
+    ("SGD", {"lr": 0.1, "maximize": True, "weight_decay": 0.1}),
+    ("SGD", {"lr": 0.1, "momentum": 0.9, "dampening": 0.3, "maximize": True, "foreach": True, "fused": False}),
+    ("Adam", {"lr": 0.1, "maximize": True, "weight_decay": 0.1}),
+    ("Adam", {"lr": 0.1, "foreach": False, "fused": False})])
+def test_nesterov_maximize_and_foreach_step_as_torch(torch, rng, name, settings):
+    """SGD's nesterov and both optimisers' maximize follow PyTorch's updates; foreach (how torch computes a
+    step) and fused=False are taken (all were refused as unsupported)."""
+    start = rng.standard_normal((3, 4)).astype("float32")
+    ours, theirs = Tensor(on_device(start.copy()), requires_grad=True), torch.nn.Parameter(torch.tensor(start))
+    mine, reference = getattr(optim, name)([ours], **settings), getattr(torch.optim, name)([theirs], **settings)
+    for _ in range(4):
+        g = rng.standard_normal((3, 4)).astype("float32")
+        ours.grad, theirs.grad = on_device(g.copy()), torch.tensor(g)
+        mine.step(), reference.step()
+    numpy.testing.assert_allclose(host(ours), theirs.detach().numpy(), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("settings", [{"nesterov": True}, {"nesterov": True, "momentum": 0.9, "dampening": 0.1}])
+def test_nesterov_without_momentum_or_with_dampening_is_torchs_value_error(torch, settings):
+    with pytest.raises(ValueError, match="Nesterov"):
+        torch.optim.SGD([torch.nn.Parameter(torch.ones(2))], lr=0.1, **settings)
+    with pytest.raises(ValueError, match="Nesterov"):
+        optim.SGD([_param()], lr=0.1, **settings)

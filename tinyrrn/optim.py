@@ -56,6 +56,15 @@ def sgd_dampened_momentum_update(param, grad, momentum_buffer, lr, momentum, wei
     sgd_momentum_update(param, (1 - dampening) * grad, momentum_buffer, lr, momentum, (1 - dampening) * weight_decay)
 
 
+def sgd_nesterov_update(param, grad, momentum_buffer, lr, momentum, weight_decay):
+    """One SGD step in place with Nesterov momentum, as torch.optim.SGD(nesterov=True) (no dampening):
+    b = momentum b + g (b starts at 0), p -= lr (g + momentum b)."""
+    grad = grad + weight_decay * param if weight_decay else grad
+    momentum_buffer *= momentum
+    momentum_buffer += grad
+    param -= lr * (grad + momentum * momentum_buffer)
+
+
 def _check_parameters(params):
     """The optimiser's parameters as a list of tensors: refused as PyTorch refuses them (one tensor alone,
     nothing, or a parameter group, which tinyrrn does not have)."""
@@ -102,10 +111,13 @@ def _check_learning_rate(lr):
 class Optimizer:
     """Base: a list of parameters, a learning rate, per-parameter state and step counts."""
 
-    def __init__(self, params, lr):
+    def __init__(self, params, lr, maximize, fused):
+        """``maximize``: each step goes up the gradient, as PyTorch's. (Its ``foreach``, taken by the subclasses,
+        is how a step is computed, not what it computes: any value is taken; so is ``fused=False``.)"""
+        only_torch_defaults(type(self).__name__, fused=(bool(fused), False))
         self.params = _check_parameters(params)
         _check_learning_rate(lr)
-        self.lr = lr
+        self.lr, self.maximize = lr, maximize
         self.steps = 0
         self.param_steps = [0] * len(self.params)  # updates of each parameter (one without a grad is skipped)
         self.state = [{} for _ in self.params]
@@ -113,6 +125,10 @@ class Optimizer:
     def zero_grad(self, set_to_none=True):
         """Drop every parameter's gradient (PyTorch's default), or with ``set_to_none=False`` zero it in place."""
         zero_grads(self.params, set_to_none)
+
+    def _gradient(self, p):
+        """The gradient a step follows: the parameter's, negated with ``maximize``."""
+        return -p.grad if self.maximize else p.grad
 
     def step(self, closure=None):
         """One update (the subclass's ``update``); with a ``closure`` (which recomputes the loss and its
@@ -167,10 +183,10 @@ class Adam(Optimizer):
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, amsgrad=False, *,
                  foreach=None, maximize=False, capturable=False, differentiable=False, fused=None,
                  decoupled_weight_decay=False):
-        only_torch_defaults("Adam", amsgrad=(amsgrad, False), foreach=(foreach, None), maximize=(maximize, False),
-                             capturable=(capturable, False), differentiable=(differentiable, False), fused=(fused, None),
-                             decoupled_weight_decay=(decoupled_weight_decay, False))
-        super().__init__(params, lr)
+        only_torch_defaults("Adam", amsgrad=(amsgrad, False), capturable=(capturable, False),
+                            differentiable=(differentiable, False),
+                            decoupled_weight_decay=(decoupled_weight_decay, False))
+        super().__init__(params, lr, maximize, fused)
         _check_at_least("epsilon value", eps)
         for i in range(2):  # PyTorch's IndexError for one beta; more than two are taken here, as PyTorch
             if not 0.0 <= betas[i] < 1.0:  # takes them (its step refuses them)
@@ -196,7 +212,7 @@ class Adam(Optimizer):
                 state["exp_avg"], state["exp_avg_sq"] = xp.zeros_like(p.data), xp.zeros_like(p.data)
             self.param_steps[i] += 1
             p.version += 1  # changed in place: a graph built before this step can no longer give gradients
-            by_count.setdefault(self.param_steps[i], []).append((p.data, p.grad, state["exp_avg"],
+            by_count.setdefault(self.param_steps[i], []).append((p.data, self._gradient(p), state["exp_avg"],
                                                                  state["exp_avg_sq"]))
         for count, arrays in by_count.items():
             numbers = (beta1, beta2, lr / (1 - beta1 ** count), math.sqrt(1 - beta2 ** count), self.eps)
@@ -207,21 +223,22 @@ class Adam(Optimizer):
 
 
 class SGD(Optimizer):
-    """Stochastic gradient descent with (PyTorch-style) momentum, dampening and weight decay; PyTorch's
-    arguments and defaults (lr 1e-3, no momentum)."""
+    """Stochastic gradient descent with (PyTorch-style) momentum, dampening, Nesterov momentum and weight decay;
+    PyTorch's arguments and defaults (lr 1e-3, no momentum)."""
 
     BUFFERS = ("momentum",)
 
     def __init__(self, params, lr=1e-3, momentum=0.0, dampening=0.0, weight_decay=0.0, nesterov=False, *,
                  maximize=False, foreach=None, differentiable=False, fused=None):
-        only_torch_defaults("SGD", nesterov=(nesterov, False), maximize=(maximize, False), foreach=(foreach, None),
-                             differentiable=(differentiable, False), fused=(fused, None))
-        super().__init__(params, lr)
+        only_torch_defaults("SGD", differentiable=(differentiable, False))
+        super().__init__(params, lr, maximize, fused)
         _check_at_least("momentum value", momentum)
         _check_at_least("weight_decay value", weight_decay)
         if not isinstance(dampening, numbers.Real):
             raise ValueError(f"Invalid dampening value: {dampening}")
-        self.momentum, self.dampening, self.weight_decay = momentum, dampening, weight_decay
+        if nesterov and (momentum <= 0 or dampening != 0):
+            raise ValueError("Nesterov momentum requires a momentum and zero dampening")
+        self.momentum, self.dampening, self.weight_decay, self.nesterov = momentum, dampening, weight_decay, nesterov
 
     def update(self):
         """One update of every parameter with a gradient. With dampening, as PyTorch, a momentum buffer's
@@ -237,11 +254,12 @@ class SGD(Optimizer):
             if self.momentum and not state:
                 state["momentum"] = backend.xp_of(p.data).zeros_like(p.data)
             elif self.momentum and self.dampening:
-                dampened.append((p.data, p.grad, state["momentum"]))
+                dampened.append((p.data, self._gradient(p), state["momentum"]))
                 continue
-            arrays.append((p.data, p.grad) + ((state["momentum"],) if self.momentum else ()))
+            arrays.append((p.data, self._gradient(p)) + ((state["momentum"],) if self.momentum else ()))
         if self.momentum:
-            threads.update_in_place(sgd_momentum_update, arrays, lr, self.momentum, self.weight_decay)
+            threads.update_in_place(sgd_nesterov_update if self.nesterov else sgd_momentum_update, arrays, lr,
+                                    self.momentum, self.weight_decay)
             threads.update_in_place(sgd_dampened_momentum_update, dampened, lr, self.momentum,
                                     self.weight_decay, self.dampening)
         else:
