@@ -141,7 +141,7 @@ def test_optimizers_take_torchs_defaults(make):
     make().zero_grad(set_to_none=True)
 
 
-@pytest.mark.parametrize("make", [lambda: optim.Adam([_param()], amsgrad=True),
+@pytest.mark.parametrize("make", [lambda: optim.Adam([_param()], fused=True),
                                   lambda: optim.SGD([_param()], lr=0.1, fused=True),
                                   lambda: optim.SGD([_param()], lr=0.1, differentiable=True),
                                   lambda: optim.Adam([_param()], capturable=True)])
@@ -351,10 +351,12 @@ def test_a_training_run_of_scheduled_updates_matches_torch_with_its_schedulers(r
     ("SGD", {"lr": 0.1, "maximize": True, "weight_decay": 0.1}),
     ("SGD", {"lr": 0.1, "momentum": 0.9, "dampening": 0.3, "maximize": True, "foreach": True, "fused": False}),
     ("Adam", {"lr": 0.1, "maximize": True, "weight_decay": 0.1}),
-    ("Adam", {"lr": 0.1, "foreach": False, "fused": False})])
-def test_nesterov_maximize_and_foreach_step_as_torch(torch, rng, name, settings):
-    """SGD's nesterov and both optimisers' maximize follow PyTorch's updates; foreach (how torch computes a
-    step) and fused=False are taken (all were refused as unsupported)."""
+    ("Adam", {"lr": 0.1, "foreach": False, "fused": False}),
+    ("Adam", {"lr": 0.1, "amsgrad": True}),
+    ("Adam", {"lr": 0.1, "amsgrad": True, "weight_decay": 0.1, "maximize": True, "betas": (0.5, 0.9)})])
+def test_nesterov_maximize_amsgrad_and_foreach_step_as_torch(torch, rng, name, settings):
+    """SGD's nesterov, Adam's amsgrad and both optimisers' maximize follow PyTorch's updates; foreach (how
+    torch computes a step) and fused=False are taken (all were refused as unsupported)."""
     start = rng.standard_normal((3, 4)).astype("float32")
     ours, theirs = Tensor(on_device(start.copy()), requires_grad=True), torch.nn.Parameter(torch.tensor(start))
     mine, reference = getattr(optim, name)([ours], **settings), getattr(torch.optim, name)([theirs], **settings)
@@ -371,3 +373,33 @@ def test_nesterov_without_momentum_or_with_dampening_is_torchs_value_error(torch
         torch.optim.SGD([torch.nn.Parameter(torch.ones(2))], lr=0.1, **settings)
     with pytest.raises(ValueError, match="Nesterov"):
         optim.SGD([_param()], lr=0.1, **settings)
+
+
+def test_amsgrad_state_round_trips_and_a_closure_computes_gradients_under_no_grad(torch):
+    """Adam(amsgrad=True) saves and loads its third buffer (a plain Adam's state is refused); step(closure)
+    runs the closure with gradients on, as PyTorch, even when step() is called under no_grad."""
+    def closure_step(lib, make_param, no_grad, make_optimiser):
+        p = make_param()
+        opt = make_optimiser([p], lr=0.1, amsgrad=True)
+
+        def closure():
+            opt.zero_grad()
+            loss = (p * p).sum()
+            loss.backward()
+            return loss
+        with no_grad():
+            opt.step(closure)
+        return opt, p
+    ours, p = closure_step("ours", lambda: Tensor(on_device(numpy.array([1.0, -2.0], "float32")), requires_grad=True),
+                           tinyrrn.no_grad, optim.Adam)
+    theirs, q = closure_step("torch", lambda: torch.nn.Parameter(torch.tensor([1.0, -2.0])), torch.no_grad,
+                             torch.optim.Adam)
+    numpy.testing.assert_allclose(host(p), q.detach().numpy(), rtol=1e-6)
+    state = ours.state_dict()
+    assert sorted(state["buffers"]["0"]) == ["exp_avg", "exp_avg_sq", "max_exp_avg_sq"]
+    again = optim.Adam([Tensor(on_device(numpy.zeros(2, "float32")), requires_grad=True)], amsgrad=True)
+    again.load_state_dict(state)
+    saved = state["buffers"]["0"]["max_exp_avg_sq"]
+    numpy.testing.assert_array_equal(host(again.state[0]["max_exp_avg_sq"]), host(saved))
+    with pytest.raises(ValueError, match="another optimiser"):
+        optim.Adam([Tensor(on_device(numpy.zeros(2, "float32")), requires_grad=True)]).load_state_dict(state)

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 
 from . import backend, threads
 from .functional._util import only_torch_defaults
-from .tensor import Tensor, zero_grads
+from .tensor import Tensor, enable_grad, zero_grads
 
 
 def adam_update(param, grad, exp_avg, exp_avg_sq, beta1, beta2, step_size, correction2_sqrt, eps):
@@ -35,6 +35,19 @@ def adam_update_with_decay(param, grad, exp_avg, exp_avg_sq, beta1, beta2, step_
     separate function, so that the default, no decay, costs no extra pass)."""
     adam_update(param, grad + weight_decay * param, exp_avg, exp_avg_sq, beta1, beta2, step_size, correction2_sqrt,
                 eps)
+
+
+def adam_amsgrad_update(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, beta1, beta2, step_size, correction2_sqrt,
+                        eps, weight_decay):
+    """One step of torch.optim.Adam(amsgrad=True) in place: adam_update (with weight decay when not 0) dividing
+    by the square root of the largest exp_avg_sq seen, kept in ``max_exp_avg_sq``."""
+    xp = backend.xp_of(param)
+    grad = grad + weight_decay * param if weight_decay else grad
+    exp_avg += (1 - beta1) * (grad - exp_avg)
+    exp_avg_sq *= beta2
+    exp_avg_sq += (1 - beta2) * (grad * grad)
+    max_exp_avg_sq += xp.maximum(exp_avg_sq - max_exp_avg_sq, 0)  # the maximum, in place (one fused kernel)
+    param -= step_size * exp_avg / (xp.sqrt(max_exp_avg_sq) / correction2_sqrt + eps)
 
 
 def sgd_update(param, grad, lr, weight_decay):
@@ -133,7 +146,10 @@ class Optimizer:
     def step(self, closure=None):
         """One update (the subclass's ``update``); with a ``closure`` (which recomputes the loss and its
         gradients) called first and its loss returned, as PyTorch."""
-        loss = None if closure is None else closure()
+        loss = None
+        if closure is not None:
+            with enable_grad():  # as PyTorch: a closure computes gradients even when step() is under no_grad
+                loss = closure()
         self.update()
         return loss
 
@@ -183,8 +199,7 @@ class Adam(Optimizer):
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, amsgrad=False, *,
                  foreach=None, maximize=False, capturable=False, differentiable=False, fused=None,
                  decoupled_weight_decay=False):
-        only_torch_defaults("Adam", amsgrad=(amsgrad, False), capturable=(capturable, False),
-                            differentiable=(differentiable, False),
+        only_torch_defaults("Adam", capturable=(capturable, False), differentiable=(differentiable, False),
                             decoupled_weight_decay=(decoupled_weight_decay, False))
         super().__init__(params, lr, maximize, fused)
         _check_at_least("epsilon value", eps)
@@ -192,7 +207,9 @@ class Adam(Optimizer):
             if not 0.0 <= betas[i] < 1.0:  # takes them (its step refuses them)
                 raise ValueError(f"Invalid beta parameter at index {i}: {betas[i]}")
         _check_at_least("weight_decay value", weight_decay)
-        self.betas, self.eps, self.weight_decay = betas, eps, weight_decay
+        self.betas, self.eps, self.weight_decay, self.amsgrad = betas, eps, weight_decay, amsgrad
+        if amsgrad:  # its state holds one more buffer
+            self.BUFFERS = Adam.BUFFERS + ("max_exp_avg_sq",)
 
     def update(self):
         """One update of every parameter with a gradient; each is bias-corrected by its own step count
@@ -208,15 +225,16 @@ class Adam(Optimizer):
             if p.grad is None:
                 continue
             if not state:
-                xp = backend.xp_of(p.data)
-                state["exp_avg"], state["exp_avg_sq"] = xp.zeros_like(p.data), xp.zeros_like(p.data)
+                state.update((name, backend.xp_of(p.data).zeros_like(p.data)) for name in self.BUFFERS)
             self.param_steps[i] += 1
             p.version += 1  # changed in place: a graph built before this step can no longer give gradients
-            by_count.setdefault(self.param_steps[i], []).append((p.data, self._gradient(p), state["exp_avg"],
-                                                                 state["exp_avg_sq"]))
+            by_count.setdefault(self.param_steps[i], []).append(
+                (p.data, self._gradient(p), *(state[name] for name in self.BUFFERS)))
         for count, arrays in by_count.items():
             numbers = (beta1, beta2, lr / (1 - beta1 ** count), math.sqrt(1 - beta2 ** count), self.eps)
-            if self.weight_decay:
+            if self.amsgrad:
+                threads.update_in_place(adam_amsgrad_update, arrays, *numbers, self.weight_decay)
+            elif self.weight_decay:
                 threads.update_in_place(adam_update_with_decay, arrays, *numbers, self.weight_decay)
             else:
                 threads.update_in_place(adam_update, arrays, *numbers)
