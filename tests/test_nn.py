@@ -1071,3 +1071,23 @@ def test_state_dict_keep_vars_holds_the_parameters_as_torch(torch):
     assert kept["weight"] is ours.weight and theirs.state_dict(keep_vars=True)["weight"] is theirs.weight
     assert isinstance(kept["bias"], nn.Parameter)
     ours.load_state_dict(kept)
+
+
+@pytest.mark.parametrize("kind", ["Conv2d", "ConvTranspose2d"])
+@pytest.mark.parametrize("kwargs", [{"stride": 0}, {"stride": -1}, {"padding": -1}, {"dilation": 0}, {"kernel_size": 0},
+                                    {"kernel_size": (0, 3)}, {"kernel_size": 10}, {"stride": 1.5}],
+                         ids=lambda kwargs: str(kwargs))
+def test_a_conv_layer_is_made_as_torchs_and_its_sizes_refused_at_forward(torch, kind, kwargs):
+    """PyTorch makes a conv layer with a stride of 0, a negative padding or an empty kernel, and its forward
+    refuses them (PyTorch's own tests build the layer outside assertRaises); Conv2d refused them when made."""
+    settings = {"kernel_size": 3, **kwargs}
+    theirs, ours = getattr(torch.nn, kind)(3, 6, **settings), getattr(nn, kind)(3, 6, **settings)
+    assert repr(ours) == repr(theirs)
+    x = Tensor(on_device(np.zeros((1, 3, 4, 4), "float32")))
+    try:
+        shape = tuple(theirs(torch.zeros(1, 3, 4, 4)).shape)  # a transposed conv takes a kernel of 10
+    except Exception as err:
+        with pytest.raises(type(err)):
+            ours(x)
+    else:
+        assert ours(x).shape == shape

@@ -21,19 +21,16 @@ class Conv2d(Module):
                  bias=True, padding_mode="zeros", device=None, dtype=None):
         super().__init__()
         check_factory_arguments("Conv2d", device, dtype)
-        kh, kw = pair(kernel_size, "kernel_size", "Conv2d", minimum=1, single=False)
+        kh, kw = pair(kernel_size, "kernel_size", "Conv2d", minimum=0, single=False)  # a negative size: no weight
         if padding_mode not in PADDING_MODES:
             raise ValueError(f"Conv2d: padding_mode must be one of {PADDING_MODES}, but got padding_mode={padding_mode!r}")
         if padding_mode != "zeros":
             raise NotImplementedError(f"Conv2d: padding_mode {padding_mode!r} is not supported by tinyrrn; only 'zeros'")
-        if isinstance(padding, str):  # as PyTorch, checked when the layer is made
-            if padding not in ("same", "valid"):
+        if isinstance(padding, str):  # as PyTorch, checked when the layer is made; the sizes (a stride of 0, a
+            if padding not in ("same", "valid"):  # negative padding, an empty kernel) by F.conv2d, at its forward
                 raise ValueError(f"Conv2d: invalid padding string {padding!r}, should be one of ('valid', 'same')")
             if padding == "same" and pair(stride, "stride", "Conv2d", minimum=1) != (1, 1):
                 raise ValueError("Conv2d: padding='same' is not supported for strided convolutions")
-        else:
-            pair(padding, "padding", "Conv2d", minimum=0)
-        pair(stride, "stride", "Conv2d", minimum=1), pair(dilation, "dilation", "Conv2d", minimum=1)
         if groups < 1 or in_channels % groups or out_channels % groups:
             raise ArgumentError(f"Conv2d: in_channels {in_channels} and out_channels {out_channels} must "
                                   f"be divisible by groups {groups}")
@@ -56,7 +53,7 @@ class ConvTranspose2d(Module):
                  bias=True, dilation=1, padding_mode="zeros", device=None, dtype=None):
         super().__init__()
         check_factory_arguments("ConvTranspose2d", device, dtype)
-        kh, kw = pair(kernel_size, "kernel_size", "ConvTranspose2d", minimum=1, single=False)
+        kh, kw = pair(kernel_size, "kernel_size", "ConvTranspose2d", minimum=0, single=False)
         if padding_mode != "zeros":
             raise ValueError(f'ConvTranspose2d: only "zeros" padding mode is supported (as PyTorch), got {padding_mode!r}')
         if groups < 1 or in_channels % groups or out_channels % groups:
