@@ -1091,3 +1091,20 @@ def test_a_conv_layer_is_made_as_torchs_and_its_sizes_refused_at_forward(torch, 
             ours(x)
     else:
         assert ours(x).shape == shape
+
+
+def test_sequences_add_and_a_missing_attribute_reads_as_torch(torch):
+    """Sequential + Sequential, += and ModuleList + iterable as PyTorch (they were TypeErrors); a missing
+    attribute's AttributeError in PyTorch's words."""
+    for m in (nn, torch.nn):
+        first, second = m.Sequential(m.ReLU()), m.Sequential(m.Identity(), m.ReLU())
+        both = first + second
+        assert [type(c).__name__ for c in both] == ["ReLU", "Identity", "ReLU"] and len(first) == 1
+        first += second
+        assert len(first) == 3 and [n for n, _ in first.named_children()] == ["0", "1", "2"]
+        with pytest.raises(ValueError):
+            first + m.ModuleList()
+        listed = m.ModuleList([m.ReLU()]) + [m.Identity()]
+        assert type(listed).__name__ == "ModuleList" and len(listed) == 2
+        with pytest.raises(AttributeError, match="^'Linear' object has no attribute 'nothing'$"):
+            m.Linear(1, 1).nothing

@@ -128,7 +128,7 @@ class Module:
             found = self.__dict__.get(registry, {})
             if name in found:
                 return found[name]
-        raise AttributeError(f"{type(self).__name__} has no attribute {name!r}")
+        raise AttributeError(f"'{type(self).__name__}' object has no attribute '{name}'")  # PyTorch's words
 
     def register_buffer(self, name, array, persistent=True):
         """Keep an array that is state but not trained (saved in state_dict unless ``persistent`` is False,
@@ -502,6 +502,17 @@ class Sequential(_ModuleSequence):
             return Sequential(OrderedDict(list(self._modules.items())[index]))  # a None slot kept, as PyTorch
         return self._modules[_index_key(self, index)]
 
+    def __add__(self, other):
+        """A new Sequential of this one's modules, then ``other``'s (a Sequential), as PyTorch."""
+        if not isinstance(other, Sequential):
+            raise ValueError(f"add operator supports only objects of Sequential class, but {type(other)} is given.")
+        return Sequential(*self, *other)
+
+    def __iadd__(self, other):
+        if not isinstance(other, Sequential):
+            raise ValueError(f"add operator supports only objects of Sequential class, but {type(other)} is given.")
+        return self.extend(other)
+
     def forward(self, input):
         for m in self:
             input = m(input)
@@ -525,6 +536,10 @@ class ModuleList(_ModuleSequence):
 
     def __iadd__(self, modules):
         return self.extend(modules)
+
+    def __add__(self, modules):
+        """A new ModuleList of this one's modules, then those of the iterable ``modules``, as PyTorch."""
+        return ModuleList([*self, *modules])
 
     def insert(self, index, module):
         """PyTorch's ModuleList.insert: no checks, and None returned (unlike Sequential's)."""
