@@ -1094,7 +1094,7 @@ def test_a_conv_layer_is_made_as_torchs_and_its_sizes_refused_at_forward(torch, 
 
 
 def test_sequences_add_and_a_missing_attribute_reads_as_torch(torch):
-    """Sequential + Sequential, += and ModuleList + iterable as PyTorch (they were TypeErrors); a missing
+    """Sequential + Sequential, +=, * and *=, and ModuleList + iterable as PyTorch (they were TypeErrors); a missing
     attribute's AttributeError in PyTorch's words."""
     for m in (nn, torch.nn):
         first, second = m.Sequential(m.ReLU()), m.Sequential(m.Identity(), m.ReLU())
@@ -1104,6 +1104,13 @@ def test_sequences_add_and_a_missing_attribute_reads_as_torch(torch):
         assert len(first) == 3 and [n for n, _ in first.named_children()] == ["0", "1", "2"]
         with pytest.raises(ValueError):
             first + m.ModuleList()
+        twice = m.Sequential(m.ReLU(), m.Identity()) * 2
+        assert len(twice) == 4 and twice[0] is twice[2] and len(3 * twice) == 12 and len(twice * True) == 4
+        twice *= 2
+        assert [n for n, _ in twice.named_children()] == ["0", "1"] and len(twice) == 8  # shared: named once
+        for factor, error in ((0, ValueError), (1.5, TypeError)):
+            with pytest.raises(error):
+                twice * factor
         listed = m.ModuleList([m.ReLU()]) + [m.Identity()]
         assert type(listed).__name__ == "ModuleList" and len(listed) == 2
         with pytest.raises(AttributeError, match="^'Linear' object has no attribute 'nothing'$"):

@@ -513,6 +513,20 @@ class Sequential(_ModuleSequence):
             raise ValueError(f"add operator supports only objects of Sequential class, but {type(other)} is given.")
         return self.extend(other)
 
+    def __mul__(self, times):
+        """A new Sequential of this one's modules ``times`` over (the same modules, shared), as PyTorch."""
+        return Sequential(*self).__imul__(times)
+
+    __rmul__ = __mul__
+
+    def __imul__(self, times):
+        """These modules ``times`` over, in place (shared), as PyTorch: a positive int, else its errors."""
+        if not isinstance(times, int):
+            raise TypeError(f"unsupported operand type(s) for *: {type(self)} and {type(times)}")
+        if times <= 0:
+            raise ValueError(f"Non-positive multiplication factor {times} for {type(self)}")
+        return self.extend(list(self) * (times - 1))
+
     def forward(self, input):
         for m in self:
             input = m(input)
