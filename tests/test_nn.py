@@ -848,7 +848,8 @@ INIT_CASES = [("uniform_", {"a": -3, "b": 2}), ("normal_", {"mean": 1, "std": 2}
               ("xavier_normal_", {}), ("kaiming_uniform_", {}), ("kaiming_uniform_", {"a": 5 ** 0.5}),
               ("kaiming_uniform_", {"mode": "FAN_OUT", "nonlinearity": "relu"}),
               ("kaiming_normal_", {"nonlinearity": "tanh"}),
-              ("kaiming_normal_", {"mode": "fan_out", "nonlinearity": "leaky_relu", "a": 0.2}), ("orthogonal_", {"gain": 2})]
+              ("kaiming_normal_", {"mode": "fan_out", "nonlinearity": "leaky_relu", "a": 0.2}),
+              ("orthogonal_", {"gain": 2})]
 
 
 @pytest.mark.parametrize("name, kwargs", INIT_CASES, ids=[f"{n}{k}" for n, k in INIT_CASES])
