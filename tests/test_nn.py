@@ -1116,3 +1116,29 @@ def test_sequences_add_and_a_missing_attribute_reads_as_torch(torch):
         assert type(listed).__name__ == "ModuleList" and len(listed) == 2
         with pytest.raises(AttributeError, match="^'Linear' object has no attribute 'nothing'$"):
             m.Linear(1, 1).nothing
+
+
+@pytest.mark.parametrize("name, args, kwargs, shapes", [
+    ("Sigmoid", (), {}, [(2, 3)]), ("Tanh", (), {}, [(2, 3)]), ("Flatten", (), {}, [(2, 3, 4)]),
+    ("Flatten", (0, -2), {}, [(2, 3, 4)]), ("Softmax", (), {"dim": 1}, [(2, 3)]), ("Softmax", (), {}, [(3,)]),
+    ("LogSoftmax", (-1,), {}, [(2, 3, 2, 2)]), ("CrossEntropyLoss", (), {}, [(4, 3), [0, 2, 1, 1]]),
+    ("CrossEntropyLoss", (), {"weight": [1.0, 2.0, 0.5], "label_smoothing": 0.1, "ignore_index": 1},
+     [(4, 3), [0, 2, 1, 1]]),
+    ("CrossEntropyLoss", (), {"reduce": False}, [(4, 3), [0, 2, 1, 1]]),
+    ("NLLLoss", (), {"weight": [1.0, 2.0, 0.5], "reduction": "sum"}, [(2, 3, 2), [[0, 1], [2, 2]]])])
+def test_activation_flatten_softmax_and_loss_layers_as_torchs(torch, name, args, kwargs, shapes):
+    """PyTorch's Sigmoid, Tanh, Flatten, Softmax, LogSoftmax, CrossEntropyLoss and NLLLoss layers (they were
+    missing): repr, forward and the input's gradient; a loss's weight is a buffer, in state_dict as PyTorch's."""
+    rng = np.random.default_rng(0)
+    inputs = [rng.standard_normal(s) if isinstance(s, tuple) else np.array(s) for s in shapes]
+    ours = getattr(nn, name)(*args, **{k: Tensor(on_device(np.array(v))) if k == "weight" else v
+                                       for k, v in kwargs.items()})
+    theirs = getattr(torch.nn, name)(*args, **{k: torch.tensor(np.array(v)) if k == "weight" else v
+                                               for k, v in kwargs.items()})
+    assert repr(ours) == repr(theirs) and list(ours.state_dict()) == list(theirs.state_dict())
+    x, t = Tensor(on_device(inputs[0]), requires_grad=True), torch.tensor(inputs[0], requires_grad=True)
+    mine, reference = ours(x, *(Tensor(on_device(a)) for a in inputs[1:])), theirs(t, *map(torch.tensor, inputs[1:]))
+    np.testing.assert_allclose(host(mine), reference.detach().numpy(), rtol=1e-7, atol=1e-9)
+    g = rng.standard_normal(mine.shape)
+    mine.backward(on_device(g)), reference.backward(torch.tensor(g))
+    np.testing.assert_allclose(host(x.grad), t.grad.numpy(), rtol=1e-7, atol=1e-9)

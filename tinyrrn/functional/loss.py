@@ -99,13 +99,19 @@ def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, r
                        normalise=False)
 
 
+def legacy_reduction(size_average, reduce, reduction):
+    """The reduction, or the one PyTorch's deprecated ``size_average`` and ``reduce`` set when either is given
+    (its _Reduction.legacy_get_string: False for either is 'sum' or 'none')."""
+    if size_average is None and reduce is None:
+        return reduction
+    return ("mean" if size_average is not False else "sum") if reduce is not False else "none"
+
+
 def _class_loss(op, logits, target, weight, size_average, ignore_index, reduce, reduction, label_smoothing,
                 normalise):
     """cross_entropy (``normalise``: of logits, log-softmaxed here) or nll_loss (of log-probabilities), named ``op``
     in errors."""
-    if size_average is not None or reduce is not None:  # PyTorch's _Reduction.legacy_get_string
-        reduce = reduce is not False
-        reduction = ("mean" if size_average is not False else "sum") if reduce else "none"
+    reduction = legacy_reduction(size_average, reduce, reduction)
     check_float(op, logits)
     ignore_index, label_smoothing = integer(op, "ignore_index", ignore_index), number(label_smoothing)
     if reduction not in REDUCTIONS:

@@ -3,6 +3,8 @@ from .. import backend
 from .. import functional as F
 from ..functional import channels_last
 from ..functional._util import ArgumentError, check_tensors, integer, pair
+from ..functional.loss import legacy_reduction
+from ..tensor import Tensor
 from . import init
 from .module import Module, Parameter, check_factory_arguments
 
@@ -260,3 +262,82 @@ class Dropout(Module):
 
     def extra_repr(self):
         return f"p={self.p}, inplace={self.inplace}"
+
+
+class Sigmoid(Module):
+    def forward(self, input):
+        return F.sigmoid(input)
+
+
+class Tanh(Module):
+    def forward(self, input):
+        return F.tanh(input)
+
+
+class Flatten(Module):
+    """Dimensions start_dim..end_dim merged into one (the batch dimension kept, by default), as torch.nn.Flatten."""
+
+    def __init__(self, start_dim=1, end_dim=-1):
+        super().__init__()
+        self.start_dim, self.end_dim = start_dim, end_dim
+
+    def forward(self, input):
+        return F.flatten(input, self.start_dim, self.end_dim)
+
+    def extra_repr(self):
+        return f"start_dim={self.start_dim}, end_dim={self.end_dim}"
+
+
+class Softmax(Module):
+    """F.softmax along ``dim`` (None: the last of a 1-D or 2-D input, PyTorch's implicit choice there)."""
+
+    function = staticmethod(F.softmax)
+
+    def __init__(self, dim=None):
+        super().__init__()
+        self.dim = dim
+
+    def forward(self, input):
+        return self.function(input, dim=self.dim)
+
+    def extra_repr(self):
+        return f"dim={self.dim}"
+
+
+class LogSoftmax(Softmax):
+    function = staticmethod(F.log_softmax)
+
+
+class CrossEntropyLoss(Module):
+    """F.cross_entropy with settings fixed when made (``weight`` kept as a buffer), as torch.nn.CrossEntropyLoss."""
+
+    function = staticmethod(F.cross_entropy)
+
+    def __init__(self, weight=None, size_average=None, ignore_index=-100, reduce=None, reduction="mean",
+                 label_smoothing=0.0):
+        super().__init__()
+        if weight is not None:
+            check_tensors(type(self).__name__, weight, names=("weight",))
+        self.register_buffer("weight", None if weight is None else weight.data)
+        self.ignore_index, self.label_smoothing = ignore_index, label_smoothing
+        self.reduction = legacy_reduction(size_average, reduce, reduction)
+
+    def forward(self, input, target):
+        weight = None if self.weight is None else Tensor(self.weight)
+        return self.function(input, target, weight, ignore_index=self.ignore_index, reduction=self.reduction,
+                             **self._options())
+
+    def _options(self):
+        return {"label_smoothing": self.label_smoothing}
+
+
+class NLLLoss(CrossEntropyLoss):
+    """F.nll_loss with settings fixed when made, as torch.nn.NLLLoss."""
+
+    function = staticmethod(F.nll_loss)
+
+    def __init__(self, weight=None, size_average=None, ignore_index=-100, reduce=None, reduction="mean"):
+        super().__init__(weight, size_average, ignore_index, reduce, reduction)
+
+    def _options(self):
+        return {}
