@@ -144,8 +144,9 @@ class Optimizer:
         computes: any value is taken; so is ``fused=False``.)"""
         only_torch_defaults(type(self).__name__, fused=(bool(defaults.pop("fused")), False))
         object.__setattr__(self, "defaults", defaults)
-        self.param_groups, self.params, self.state, self.param_steps = [], [], [], []  # per parameter: its
-        self.steps = 0  # buffers and updates (one without a grad is skipped)
+        self.param_groups, self.params = [], []  # the groups, and the parameters of all of them in order
+        self.state, self.param_steps = [], []  # per parameter: its buffers, its updates (none without a grad)
+        self.steps = 0
         for group in _parameter_groups(params):
             self.add_param_group(group)
 
