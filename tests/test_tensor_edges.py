@@ -867,3 +867,19 @@ def test_avg_pool2d_of_fewer_than_three_dims_is_torchs_index_error(torch):
             torch.nn.functional.avg_pool2d(torch.zeros(shape), 2)
         with pytest.raises(IndexError, match="Dimension out of range"):
             F.avg_pool2d(Tensor(numpy.zeros(shape, "float32")), 2)
+
+
+def test_grad_fn_is_none_exactly_where_torchs_is(torch):
+    """grad_fn (it was missing): None for a leaf, a result made under no_grad, a detached tensor; an object
+    naming the op for a computed one, as PyTorch's node (whose methods tinyrrn does not have)."""
+    for make, no_grad in ((lambda: Tensor(numpy.ones(2, "float32"), requires_grad=True), tinyrrn.no_grad),
+                          (lambda: torch.ones(2, requires_grad=True), torch.no_grad)):
+        x = make()
+        y = x * 2
+        with no_grad():
+            z = x * 2
+        assert x.grad_fn is None and y.grad_fn is not None and z.grad_fn is None and y.detach().grad_fn is None
+        y.sum().backward()
+        assert y.grad_fn is not None  # kept after backward
+        assert y.detach_().grad_fn is None
+    assert "mul" in repr((Tensor(numpy.ones(2, "float32"), requires_grad=True) * 2).grad_fn)

@@ -168,6 +168,19 @@ class set_grad_enabled(_GradMode):
         return super().__call__(func)
 
 
+class GradFn:
+    """A computed tensor's ``grad_fn``: the op that made it. PyTorch's node also has methods (name(),
+    next_functions, hooks), which tinyrrn does not have."""
+
+    __slots__ = ("op",)
+
+    def __init__(self, op):
+        self.op = op
+
+    def __repr__(self):
+        return f"<GradFn of {self.op!r}>"
+
+
 class Tensor:
     """An n-dimensional array with an optional gradient.
 
@@ -241,6 +254,8 @@ class Tensor:
     ndim = property(lambda self: self.data.ndim)
     device = property(lambda self: backend.device_of(self.data))
     is_leaf = property(lambda self: self.backward_fn is None)
+    grad_fn = property(lambda self: None if self.backward_fn is None else GradFn(self.op),
+                       doc="None for a leaf, as PyTorch; for a computed tensor, the op that made it (a GradFn)")
 
     def __len__(self):
         return len(self.data)
