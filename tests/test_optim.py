@@ -4,6 +4,7 @@ import pytest
 
 import strict_xp
 import tinyrrn
+from devices import host, on_device
 from tinyrrn import Tensor, nn, optim, threads
 from tinyrrn.functional import channels_last
 
@@ -114,7 +115,9 @@ def test_a_parameter_without_a_gradient_at_some_steps_matches_torch(rng, name, t
     (lambda p: optim.SGD([p], weight_decay=-1.0), ValueError, "Invalid weight_decay"),
     (lambda p: optim.SGD([]), ValueError, "empty parameter list"),
     (lambda p: optim.SGD(p), TypeError, "iterable of Tensors"),  # PyTorch's types for these
-    (lambda p: optim.SGD([{"params": [p]}]), NotImplementedError, "parameter groups"),  # tinyrrn has none
+    (lambda p: optim.SGD([{"params": [p]}, {"params": [p]}]), ValueError, "more than one parameter group"),
+    (lambda p: optim.SGD([{"params": {p}}]), TypeError, "ordered collections"),
+    (lambda p: optim.SGD([p]).add_param_group([p]), TypeError, "must be a dict"),
 ])
 def test_optimisers_refuse_what_torch_refuses(make_optimiser, error, message):
     with pytest.raises(error, match=message):
@@ -140,10 +143,10 @@ def test_optimizers_take_torchs_defaults(make):
     make().zero_grad(set_to_none=True)
 
 
-@pytest.mark.parametrize("make", [lambda: optim.Adam([_param()], amsgrad=True),
-                                  lambda: optim.SGD([_param()], lr=0.1, momentum=0.9, nesterov=True),
-                                  lambda: optim.SGD([_param()], lr=0.1, maximize=True),
-                                  lambda: optim.Adam([_param()], foreach=True)])
+@pytest.mark.parametrize("make", [lambda: optim.Adam([_param()], fused=True),
+                                  lambda: optim.SGD([_param()], lr=0.1, fused=True),
+                                  lambda: optim.SGD([_param()], lr=0.1, differentiable=True),
+                                  lambda: optim.Adam([_param()], capturable=True)])
 def test_unsupported_optimizer_features_are_named(make):
     with pytest.raises(NotImplementedError, match="not supported by tinyrrn"):
         make()
@@ -342,3 +345,106 @@ def test_a_training_run_of_scheduled_updates_matches_torch_with_its_schedulers(r
         scheduler.step()
     for p, t in zip(ours, theirs):
         numpy.testing.assert_allclose(p.data, t.detach().numpy(), rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("name, settings", [
+    ("SGD", {"lr": 0.1, "momentum": 0.9, "nesterov": True}),
+    ("SGD", {"lr": 0.1, "momentum": 0.5, "nesterov": True, "weight_decay": 0.1, "maximize": True}),
+    ("SGD", {"lr": 0.1, "maximize": True, "weight_decay": 0.1}),
+    ("SGD", {"lr": 0.1, "momentum": 0.9, "dampening": 0.3, "maximize": True, "foreach": True, "fused": False}),
+    ("Adam", {"lr": 0.1, "maximize": True, "weight_decay": 0.1}),
+    ("Adam", {"lr": 0.1, "foreach": False, "fused": False}),
+    ("Adam", {"lr": 0.1, "amsgrad": True}),
+    ("Adam", {"lr": 0.1, "amsgrad": True, "weight_decay": 0.1, "maximize": True, "betas": (0.5, 0.9)})])
+def test_nesterov_maximize_amsgrad_and_foreach_step_as_torch(torch, rng, name, settings):
+    """SGD's nesterov, Adam's amsgrad and both optimisers' maximize follow PyTorch's updates; foreach (how
+    torch computes a step) and fused=False are taken (all were refused as unsupported)."""
+    start = rng.standard_normal((3, 4)).astype("float32")
+    ours, theirs = Tensor(on_device(start.copy()), requires_grad=True), torch.nn.Parameter(torch.tensor(start))
+    mine, reference = getattr(optim, name)([ours], **settings), getattr(torch.optim, name)([theirs], **settings)
+    for _ in range(4):
+        g = rng.standard_normal((3, 4)).astype("float32")
+        ours.grad, theirs.grad = on_device(g.copy()), torch.tensor(g)
+        mine.step(), reference.step()
+    numpy.testing.assert_allclose(host(ours), theirs.detach().numpy(), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("settings", [{"nesterov": True}, {"nesterov": True, "momentum": 0.9, "dampening": 0.1}])
+def test_nesterov_without_momentum_or_with_dampening_is_torchs_value_error(torch, settings):
+    with pytest.raises(ValueError, match="Nesterov"):
+        torch.optim.SGD([torch.nn.Parameter(torch.ones(2))], lr=0.1, **settings)
+    with pytest.raises(ValueError, match="Nesterov"):
+        optim.SGD([_param()], lr=0.1, **settings)
+
+
+def test_amsgrad_state_round_trips_and_a_closure_computes_gradients_under_no_grad(torch):
+    """Adam(amsgrad=True) saves and loads its third buffer (and its settings, as PyTorch); step(closure)
+    runs the closure with gradients on, as PyTorch, even when step() is called under no_grad."""
+    def closure_step(lib, make_param, no_grad, make_optimiser):
+        p = make_param()
+        opt = make_optimiser([p], lr=0.1, amsgrad=True)
+
+        def closure():
+            opt.zero_grad()
+            loss = (p * p).sum()
+            loss.backward()
+            return loss
+        with no_grad():
+            opt.step(closure)
+        return opt, p
+    ours, p = closure_step("ours", lambda: Tensor(on_device(numpy.array([1.0, -2.0], "float32")), requires_grad=True),
+                           tinyrrn.no_grad, optim.Adam)
+    theirs, q = closure_step("torch", lambda: torch.nn.Parameter(torch.tensor([1.0, -2.0])), torch.no_grad,
+                             torch.optim.Adam)
+    numpy.testing.assert_allclose(host(p), q.detach().numpy(), rtol=1e-6)
+    state = ours.state_dict()
+    assert sorted(state["buffers"]["0"]) == ["exp_avg", "exp_avg_sq", "max_exp_avg_sq"]
+    again = optim.Adam([Tensor(on_device(numpy.zeros(2, "float32")), requires_grad=True)], amsgrad=True)
+    again.load_state_dict(state)
+    saved = state["buffers"]["0"]["max_exp_avg_sq"]
+    numpy.testing.assert_array_equal(host(again.state[0]["max_exp_avg_sq"]), host(saved))
+    plain, their_plain = optim.Adam([_param()]), torch.optim.Adam([torch.nn.Parameter(torch.zeros(2))])
+    plain.load_state_dict(state)
+    their_plain.load_state_dict(theirs.state_dict())
+    assert plain.amsgrad and their_plain.param_groups[0]["amsgrad"]  # the saved settings, as PyTorch
+    with pytest.raises(ValueError, match="another optimiser"):
+        optim.SGD([_param()]).load_state_dict(state)
+
+
+@pytest.mark.parametrize("name, groups, defaults", [
+    ("SGD", [{"lr": 0.5, "momentum": 0.9}, {"nesterov": True, "momentum": 0.5}], {"lr": 0.1, "weight_decay": 0.01}),
+    ("SGD", [{}, {"lr": 0.02, "dampening": 0.5, "momentum": 0.9, "maximize": True}], {"lr": 0.1}),
+    ("Adam", [{"lr": 0.01, "betas": (0.5, 0.9)}, {"amsgrad": True, "weight_decay": 0.1}], {"lr": 0.1}),
+])
+def test_parameter_groups_step_with_their_own_settings_as_torch(torch, rng, name, groups, defaults):
+    """PyTorch's parameter groups (they were refused): each group's settings, the others the defaults, a group
+    added later (add_param_group), param_groups[i][key] read and written live, a state round trip restoring
+    the settings; a learning rate set as an attribute sets every group's (tinyrrn's shorthand)."""
+    starts = [rng.standard_normal((3, 2)).astype("float32") for _ in range(3)]
+    ours = [Tensor(on_device(s.copy()), requires_grad=True) for s in starts]
+    theirs = [torch.nn.Parameter(torch.tensor(s)) for s in starts]
+    mine = getattr(optim, name)([{"params": [ours[0]], **groups[0]}, {"params": ours[1], **groups[1]}], **defaults)
+    reference = getattr(torch.optim, name)([{"params": [theirs[0]], **groups[0]}, {"params": theirs[1], **groups[1]}],
+                                           **defaults)
+    mine.add_param_group({"params": [ours[2]], "lr": 0.3})
+    reference.add_param_group({"params": [theirs[2]], "lr": 0.3})
+    assert [g["lr"] for g in mine.param_groups] == [g["lr"] for g in reference.param_groups]
+    for step in range(4):
+        if step == 2:
+            mine.param_groups[0]["lr"] = reference.param_groups[0]["lr"] = 0.05
+        for p, q in zip(ours, theirs):
+            g = rng.standard_normal((3, 2)).astype("float32")
+            p.grad, q.grad = on_device(g.copy()), torch.tensor(g)
+        mine.step(), reference.step()
+    for p, q in zip(ours, theirs):
+        numpy.testing.assert_allclose(host(p), q.detach().numpy(), rtol=1e-5, atol=1e-6)
+    again = getattr(optim, name)([{"params": [_param()]}, {"params": [_param()]}, {"params": [_param()]}], lr=9.0)
+    for p, q in zip(again.params, ours):
+        p.data = q.data.copy()
+    again.load_state_dict(mine.state_dict())
+    assert [g["lr"] for g in again.param_groups] == [0.05, mine.param_groups[1]["lr"], 0.3]
+    assert again.param_groups[1] == {**mine.param_groups[1], "params": again.param_groups[1]["params"]}
+    with pytest.raises(ValueError, match="doesn't match the size"):
+        getattr(optim, name)([_param(), _param(), _param()]).load_state_dict(mine.state_dict())
+    mine.lr = 0.25
+    assert [g["lr"] for g in mine.param_groups] == [0.25] * 3 and mine.lr == 0.25

@@ -771,3 +771,115 @@ def test_an_array_for_a_tensor_argument_is_refused_naming_the_argument(call, nam
     a = numpy.ones((2, 3, 4, 4))
     with pytest.raises(TypeError, match=f"got ndarray as argument '{name}'"):
         call(Tensor(a), a)
+
+
+# -- the autograd API as PyTorch's (probe ops13) -------------------------------------------------------------
+def test_requires_grad_and_detach_in_place_as_torch(torch):
+    """requires_grad_() and detach_() (they were missing): set in place and return the tensor; a computed tensor
+    takes requires_grad_(True) only, a view is not detached in place, and a flag that is no bool is a TypeError."""
+    x = Tensor(on_device(numpy.ones(2, "float32")))
+    assert x.requires_grad_() is x and x.requires_grad and not x.requires_grad_(False).requires_grad
+    y = x.requires_grad_() * 3
+    assert y.requires_grad_(True) is y
+    theirs = torch.ones(2, requires_grad=True) * 3
+    assert theirs.requires_grad_(True) is theirs
+    for tensor in (y, theirs):
+        with pytest.raises(RuntimeError):
+            tensor.requires_grad_(False)
+        with pytest.raises(TypeError):
+            tensor.requires_grad_(1)
+    with pytest.raises(RuntimeError):
+        Tensor(numpy.ones(2, "int64")).requires_grad_()
+    for tensor in (y, theirs):
+        with pytest.raises(RuntimeError, match="views in-place"):
+            tensor[0].detach_()
+        z = tensor * 2
+        assert z.detach_() is z and not z.requires_grad and z.is_leaf
+    with pytest.raises(RuntimeError):
+        z.sum().backward()  # cut from the graph: nothing requires grad
+    for tensor in (y, theirs):
+        w = tensor * tensor
+        tensor.detach_()
+        with pytest.raises(RuntimeError):  # a graph that saved it: PyTorch's "saved tensor ... detached in-place"
+            w.sum().backward()
+
+
+def test_retain_grad_keeps_a_computed_tensors_gradient_as_torch(torch):
+    def run(lib, tensor):
+        x = tensor([1.0, 2.0], requires_grad=True)
+        y = x * 3
+        y.retain_grad()
+        assert y.retains_grad and not x.retains_grad
+        loss = (y * y).sum()
+        loss.backward(retain_graph=True)
+        loss.backward()
+        x.retain_grad()  # a leaf keeps its gradient anyway
+        return host(y.grad) if lib == "ours" else y.grad.numpy()
+    numpy.testing.assert_array_equal(run("ours", lambda v, requires_grad: Tensor(on_device(numpy.array(v, "float32")),
+                                                                                requires_grad=requires_grad)),
+                                     run("torch", torch.tensor))
+    for tensor in (Tensor(numpy.ones(2, "float32")), torch.ones(2)):
+        with pytest.raises(RuntimeError, match="retain_grad"):
+            tensor.retain_grad()
+
+
+@pytest.mark.parametrize("value", [[1.0, 2.0], 3.0, "grad"])
+def test_a_grad_that_is_no_tensor_is_torchs_type_error(torch, value):
+    with pytest.raises(TypeError):
+        torch.ones(2, requires_grad=True).grad = value
+    with pytest.raises(TypeError, match="assigned grad"):
+        Tensor(numpy.ones(2, "float32"), requires_grad=True).grad = value
+
+
+def test_enable_grad_and_set_grad_enabled_as_torch(torch):
+    """PyTorch's other grad-mode switches (they were missing): enable_grad inside no_grad, as a block or a
+    decorator; set_grad_enabled as a call (which stays), a block or a decorator (which restore)."""
+    from tinyrrn.tensor import enable_grad, set_grad_enabled
+    for mod, enable, set_enabled, no_grad in ((tinyrrn, enable_grad, set_grad_enabled, tinyrrn.no_grad),
+                                              (torch, torch.enable_grad, torch.set_grad_enabled, torch.no_grad)):
+        @enable
+        def enabled():
+            return mod.is_grad_enabled()
+
+        @set_enabled(False)
+        def disabled():
+            return mod.is_grad_enabled()
+
+        with no_grad():
+            with enable():
+                assert mod.is_grad_enabled()
+            assert not mod.is_grad_enabled() and enabled() and not mod.is_grad_enabled()
+            with set_enabled(True):
+                assert mod.is_grad_enabled()
+            assert not mod.is_grad_enabled()
+        assert mod.is_grad_enabled() and not disabled() and mod.is_grad_enabled()
+        set_enabled(False)
+        assert not mod.is_grad_enabled()
+        set_enabled(True)
+        with pytest.raises(TypeError):
+            set_enabled(1)
+        assert mod.is_grad_enabled()
+
+
+def test_avg_pool2d_of_fewer_than_three_dims_is_torchs_index_error(torch):
+    for shape in [(4,), (4, 4), ()]:
+        with pytest.raises(IndexError):
+            torch.nn.functional.avg_pool2d(torch.zeros(shape), 2)
+        with pytest.raises(IndexError, match="Dimension out of range"):
+            F.avg_pool2d(Tensor(numpy.zeros(shape, "float32")), 2)
+
+
+def test_grad_fn_is_none_exactly_where_torchs_is(torch):
+    """grad_fn (it was missing): None for a leaf, a result made under no_grad, a detached tensor; an object
+    naming the op for a computed one, as PyTorch's node (whose methods tinyrrn does not have)."""
+    for make, no_grad in ((lambda: Tensor(numpy.ones(2, "float32"), requires_grad=True), tinyrrn.no_grad),
+                          (lambda: torch.ones(2, requires_grad=True), torch.no_grad)):
+        x = make()
+        y = x * 2
+        with no_grad():
+            z = x * 2
+        assert x.grad_fn is None and y.grad_fn is not None and z.grad_fn is None and y.detach().grad_fn is None
+        y.sum().backward()
+        assert y.grad_fn is not None  # kept after backward
+        assert y.detach_().grad_fn is None
+    assert "mul" in repr((Tensor(numpy.ones(2, "float32"), requires_grad=True) * 2).grad_fn)

@@ -402,11 +402,25 @@ CASES = {
     "softmax float16": ([(3, 5)], lambda m, x: m.softmax(x, -1), "float16", "forward"),
     "max_pool2d float16": ([(2, 3, 6, 6)], lambda m, x: m.max_pool2d(x, 2), "float16", "forward"),
     "float16 + float32 0-d stays float16": ([(3,), const(0.5, "float32")], lambda m, a, b: a + b, "float16", "forward"),
+    # ---- nll_loss (probe ops13): cross_entropy of log-probabilities, class indices only
+    "nll_loss": ([(4, 5), const([0, 4, 2, 2])], lambda m, x, t: m.nll_loss(x, t)),
+    "nll_loss of log_softmax": ([(4, 5), const([0, 4, 2, 2])], lambda m, x, t: m.nll_loss(m.log_softmax(x, 1), t)),
+    "nll_loss weight ignore_index none": ([(5, 3), const([0, 1, 2, 1, 0]), const([0.5, 2.0, 1.5])], lambda m, x, t, w: m.nll_loss(x, t, w, ignore_index=1, reduction="none")),
+    "nll_loss weight sum": ([(5, 3), const([0, 1, 2, 1, 0]), const([0.5, 2.0, 1.5])], lambda m, x, t, w: m.nll_loss(x, t, w, reduction="sum")),
+    "nll_loss (N, C, H, W) weight": ([(2, 3, 4, 5), const(numpy.arange(40).reshape(2, 4, 5) % 3), const([1.0, 2.0, 0.5])], lambda m, x, t, w: m.nll_loss(x, t, w)),
+    "nll_loss (C,) unbatched": ([(5,), const(3)], lambda m, x, t: m.nll_loss(x, t)),
+    "nll_loss uint8 target": ([(3, 4), const([0, 3, 1], "uint8")], lambda m, x, t: m.nll_loss(x, t)),
+    "nll_loss a -inf at another class": ([const([[0, -numpy.inf, 1], [0, 1, 2.0]]), const([0, 1])], lambda m, x, t: m.nll_loss(x, t)),
+    "nll_loss probabilities": ([(4, 3), probabilities(4, 3)], lambda m, x, p: m.nll_loss(x, p), "raises"),
+    "nll_loss int32 target": ([(2, 3), const([0, 1], "int32")], lambda m, x, t: m.nll_loss(x, t), "raises"),
+    "nll_loss target out of range": ([(2, 3), const([0, 3])], lambda m, x, t: m.nll_loss(x, t), "raises"),
+    "nll_loss batch mismatch": ([(2, 3), const([0, 1, 1])], lambda m, x, t: m.nll_loss(x, t), "raises"),
+    "nll_loss bad reduction": ([(2, 3), const([0, 1])], lambda m, x, t: m.nll_loss(x, t, reduction="avg"), "raises"),
 }
 
 
 # on a GPU an out-of-range target gives a NaN loss instead of an error: no host read-back (test_backend.py)
-HOST_ONLY = ("cross_entropy target out of range", "cross_entropy target -1")
+HOST_ONLY = ("cross_entropy target out of range", "cross_entropy target -1", "nll_loss target out of range")
 
 
 @pytest.mark.parametrize("name", [pytest.param(name, marks=pytest.mark.cpu_only("on a GPU: a NaN loss")) if name in HOST_ONLY else name

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 
 from . import backend, threads
 from .functional._util import only_torch_defaults
-from .tensor import Tensor, zero_grads
+from .tensor import Tensor, enable_grad, zero_grads
 
 
 def adam_update(param, grad, exp_avg, exp_avg_sq, beta1, beta2, step_size, correction2_sqrt, eps):
@@ -37,6 +37,19 @@ def adam_update_with_decay(param, grad, exp_avg, exp_avg_sq, beta1, beta2, step_
                 eps)
 
 
+def adam_amsgrad_update(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, beta1, beta2, step_size, correction2_sqrt,
+                        eps, weight_decay):
+    """One step of torch.optim.Adam(amsgrad=True) in place: adam_update (with weight decay when not 0) dividing
+    by the square root of the largest exp_avg_sq seen, kept in ``max_exp_avg_sq``."""
+    xp = backend.xp_of(param)
+    grad = grad + weight_decay * param if weight_decay else grad
+    exp_avg += (1 - beta1) * (grad - exp_avg)
+    exp_avg_sq *= beta2
+    exp_avg_sq += (1 - beta2) * (grad * grad)
+    max_exp_avg_sq += xp.maximum(exp_avg_sq - max_exp_avg_sq, 0)  # the maximum, in place (one fused kernel)
+    param -= step_size * exp_avg / (xp.sqrt(max_exp_avg_sq) / correction2_sqrt + eps)
+
+
 def sgd_update(param, grad, lr, weight_decay):
     """One SGD step in place without momentum, as torch.optim.SGD: p -= lr (g + weight_decay p). The decay term
     is added only when weight_decay is not 0, as torch: 0 * p would turn an infinite parameter into NaN."""
@@ -56,21 +69,39 @@ def sgd_dampened_momentum_update(param, grad, momentum_buffer, lr, momentum, wei
     sgd_momentum_update(param, (1 - dampening) * grad, momentum_buffer, lr, momentum, (1 - dampening) * weight_decay)
 
 
-def _check_parameters(params):
-    """The optimiser's parameters as a list of tensors: refused as PyTorch refuses them (one tensor alone,
-    nothing, or a parameter group, which tinyrrn does not have)."""
+def sgd_nesterov_update(param, grad, momentum_buffer, lr, momentum, weight_decay):
+    """One SGD step in place with Nesterov momentum, as torch.optim.SGD(nesterov=True) (no dampening):
+    b = momentum b + g (b starts at 0), p -= lr (g + momentum b)."""
+    grad = grad + weight_decay * param if weight_decay else grad
+    momentum_buffer *= momentum
+    momentum_buffer += grad
+    param -= lr * (grad + momentum * momentum_buffer)
+
+
+def _parameter_groups(params):
+    """The optimiser's ``params`` as parameter groups (dicts with 'params' and their own settings): PyTorch's
+    iterable of tensors (one group) or of dicts; one tensor alone, or nothing, refused as PyTorch refuses them."""
     if hasattr(params, "data") and hasattr(params, "shape"):
-        raise TypeError("params argument given to the optimizer should be an iterable of Tensors, "
+        raise TypeError("params argument given to the optimizer should be an iterable of Tensors or dicts, "
                         f"but got a {type(params).__name__} (as PyTorch); pass [param]")
     params = list(params)
     if not params:
         raise ValueError("optimizer got an empty parameter list")
+    return params if isinstance(params[0], dict) else [{"params": params}]
+
+
+def _group_parameters(params):
+    """A parameter group's tensors as a list (one tensor, or an ordered iterable of them; a set's order changes
+    between runs), each a leaf, each once, as PyTorch requires."""
+    if hasattr(params, "data") and hasattr(params, "shape"):
+        return [params]
+    if isinstance(params, set):
+        raise TypeError("optimizer parameters need to be organized in ordered collections, but the ordering of "
+                        "tensors in sets will change between runs. Please use a list instead.")
+    params = list(params)
     for p in params:
-        if isinstance(p, dict):
-            raise NotImplementedError("parameter groups (dicts with their own settings) are not supported; "
-                                      "pass the parameters, or one optimiser per group")
         if not (hasattr(p, "data") and hasattr(p, "grad")):
-            raise TypeError(f"optimizer can only optimize Tensors, got {type(p).__name__}")
+            raise TypeError(f"optimizer can only optimize Tensors, but one of the params is {type(p).__name__}")
         if not getattr(p, "is_leaf", True):
             raise ValueError("can't optimize a non-leaf Tensor (it never receives a .grad); optimize the leaf it "
                              "was computed from")
@@ -100,35 +131,94 @@ def _check_learning_rate(lr):
 
 
 class Optimizer:
-    """Base: a list of parameters, a learning rate, per-parameter state and step counts."""
+    """Base: parameter groups (PyTorch's ``param_groups``, each a dict of its parameters and settings), the
+    parameters of all groups in order (``params``), per-parameter state and step counts.
 
-    def __init__(self, params, lr):
-        self.params = _check_parameters(params)
-        _check_learning_rate(lr)
-        self.lr = lr
+    A setting read or written as an attribute (``optimizer.lr``) is the first group's, and writing it sets
+    it in every group (tinyrrn's shorthand for the one group a run has).
+    """
+
+    def __init__(self, params, defaults):
+        """``defaults``: the settings of a group that does not give its own, checked by the subclass's
+        ``check_group``. (PyTorch's ``foreach``, taken by the subclasses, is how a step is computed, not what it
+        computes: any value is taken; so is ``fused=False``.)"""
+        only_torch_defaults(type(self).__name__, fused=(bool(defaults.pop("fused")), False))
+        object.__setattr__(self, "defaults", defaults)
+        self.param_groups, self.params = [], []  # the groups, and the parameters of all of them in order
+        self.state, self.param_steps = [], []  # per parameter: its buffers, its updates (none without a grad)
         self.steps = 0
-        self.param_steps = [0] * len(self.params)  # updates of each parameter (one without a grad is skipped)
-        self.state = [{} for _ in self.params]
+        for group in _parameter_groups(params):
+            self.add_param_group(group)
+
+    def __getattr__(self, name):
+        if name in self.__dict__.get("defaults", ()):
+            return self.param_groups[0][name]
+        raise AttributeError(f"'{type(self).__name__}' object has no attribute '{name}'")
+
+    def __setattr__(self, name, value):
+        if name in self.__dict__.get("defaults", ()):
+            for group in self.param_groups:
+                group[name] = value
+        else:
+            object.__setattr__(self, name, value)
+
+    def add_param_group(self, param_group):
+        """Add a group of parameters with its own settings (the others the defaults), as PyTorch; a parameter
+        already in a group is refused with its ValueError."""
+        if not isinstance(param_group, dict):
+            raise TypeError(f"param_group must be a dict, but got {type(param_group).__name__}")
+        group = {**self.defaults, **param_group, "params": _group_parameters(param_group["params"])}
+        self.check_group(group)
+        if {id(p) for p in self.params} & {id(p) for p in group["params"]}:
+            raise ValueError("some parameters appear in more than one parameter group")
+        self.param_groups.append(group)
+        self.params.extend(group["params"])
+        self.state.extend({} for _ in group["params"])
+        self.param_steps.extend(0 for _ in group["params"])
+
+    def _indexed(self):
+        """(group, index of the parameter in ``params``, parameter) for every parameter with a gradient."""
+        i = 0
+        for group in self.param_groups:
+            for p in group["params"]:
+                if p.grad is not None:
+                    yield group, i, p
+                i += 1
 
     def zero_grad(self, set_to_none=True):
         """Drop every parameter's gradient (PyTorch's default), or with ``set_to_none=False`` zero it in place."""
         zero_grads(self.params, set_to_none)
 
+    @staticmethod
+    def _gradient(group, p):
+        """The gradient a step follows: the parameter's, negated with the group's ``maximize``."""
+        return -p.grad if group["maximize"] else p.grad
+
     def step(self, closure=None):
         """One update (the subclass's ``update``); with a ``closure`` (which recomputes the loss and its
         gradients) called first and its loss returned, as PyTorch."""
-        loss = None if closure is None else closure()
+        loss = None
+        if closure is not None:
+            with enable_grad():  # as PyTorch: a closure computes gradients even when step() is under no_grad
+                loss = closure()
         self.update()
         return loss
 
     def state_dict(self):
-        """{'steps', 'lr', 'param_steps', 'buffers': {index: {name: array}}} (arrays on the parameters' device)."""
+        """{'steps', 'lr' (the first group's), 'param_steps', 'buffers': {index: {name: array}} (arrays on the
+        parameters' device), 'param_groups': each group's settings, its parameters as indices into ``params``}."""
+        groups, start = [], 0
+        for group in self.param_groups:
+            settings = {k: float(v) if isinstance(v, Tensor) else v for k, v in group.items() if k != "params"}
+            groups.append({**settings, "params": list(range(start, start + len(group["params"])))})
+            start += len(group["params"])
         return {"steps": self.steps, "lr": float(self.lr), "param_steps": list(self.param_steps),
-                "buffers": {str(i): dict(s) for i, s in enumerate(self.state)}}
+                "buffers": {str(i): dict(s) for i, s in enumerate(self.state)}, "param_groups": groups}
 
     def load_state_dict(self, state):
         """Take a state of ``state_dict()``'s format (not PyTorch's {'state', 'param_groups'}, refused saying so),
-        each buffer cast to its parameter's dtype and moved to its device, as PyTorch."""
+        each buffer cast to its parameter's dtype and moved to its device, as PyTorch; the groups' settings
+        are restored too, as PyTorch (a state without them: the learning rate, in every group)."""
         expected = ("steps", "lr", "buffers")
         if not isinstance(state, Mapping) or not all(key in state for key in expected):
             keys = sorted(state) if isinstance(state, Mapping) else type(state).__name__
@@ -140,16 +230,26 @@ class Optimizer:
         if len(state["buffers"]) != len(self.params):
             raise ValueError(f"optimiser state holds {len(state['buffers'])} parameters, the model "
                              f"has {len(self.params)}")
+        groups = state.get("param_groups")
+        if groups is not None and [len(g["params"]) for g in groups] != [len(g["params"]) for g in self.param_groups]:
+            raise ValueError("loaded state dict contains a parameter group that doesn't match the size of "
+                             "optimizer's group (as PyTorch)")
+        settings = [saved for saved, group in zip(groups or self.param_groups, self.param_groups)
+                    for _ in group["params"]]  # each parameter's group's, as they will be
         for i, p in enumerate(self.params):  # everything checked before anything changes
-            buffers = state["buffers"][str(i)]
-            if buffers and set(buffers) != set(self.BUFFERS):
+            buffers, names = state["buffers"][str(i)], self.buffer_names(settings[i])
+            if buffers and set(buffers) != set(names):
                 raise ValueError(f"optimiser state of parameter {i} holds {sorted(buffers)}, not {type(self).__name__}'s "
-                                 f"{list(self.BUFFERS)}: a state of another optimiser")
+                                 f"{list(names)}: a state of another optimiser")
             for name, value in buffers.items():
                 if tuple(value.shape) != tuple(p.shape):
                     raise ValueError(f"optimiser buffer {name} of parameter {i}: shape {tuple(value.shape)} "
                                      f"does not match the parameter's {tuple(p.shape)}")
-        self.steps, self.lr = int(state["steps"]), float(state["lr"])
+        for group, saved in zip(self.param_groups, groups or ()):
+            group.update((k, v) for k, v in saved.items() if k != "params")
+        if groups is None:  # a state from before the groups were saved: its learning rate, in every group
+            self.lr = float(state["lr"])
+        self.steps = int(state["steps"])
         # a state from before per-parameter counts: every parameter with buffers took every step
         self.param_steps = [int(n) for n in state.get("param_steps") or
                             [self.steps if state["buffers"][str(i)] else 0 for i in range(len(self.params))]]
@@ -162,90 +262,107 @@ class Optimizer:
 class Adam(Optimizer):
     """Adam (Kingma & Ba, 2015), the paper's optimiser: bias-corrected, eps added after the square root."""
 
-    BUFFERS = ("exp_avg", "exp_avg_sq")  # per parameter, in state_dict()
-
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, amsgrad=False, *,
                  foreach=None, maximize=False, capturable=False, differentiable=False, fused=None,
                  decoupled_weight_decay=False):
-        only_torch_defaults("Adam", amsgrad=(amsgrad, False), foreach=(foreach, None), maximize=(maximize, False),
-                             capturable=(capturable, False), differentiable=(differentiable, False), fused=(fused, None),
-                             decoupled_weight_decay=(decoupled_weight_decay, False))
-        super().__init__(params, lr)
-        _check_at_least("epsilon value", eps)
+        only_torch_defaults("Adam", capturable=(capturable, False), differentiable=(differentiable, False),
+                            decoupled_weight_decay=(decoupled_weight_decay, False))
+        super().__init__(params, dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, amsgrad=amsgrad,
+                                      maximize=maximize, fused=fused))
+
+    @staticmethod
+    def check_group(group):
+        """PyTorch's checks of Adam's settings (of each group here)."""
+        _check_learning_rate(group["lr"])
+        _check_at_least("epsilon value", group["eps"])
         for i in range(2):  # PyTorch's IndexError for one beta; more than two are taken here, as PyTorch
-            if not 0.0 <= betas[i] < 1.0:  # takes them (its step refuses them)
-                raise ValueError(f"Invalid beta parameter at index {i}: {betas[i]}")
-        _check_at_least("weight_decay value", weight_decay)
-        self.betas, self.eps, self.weight_decay = betas, eps, weight_decay
+            if not 0.0 <= group["betas"][i] < 1.0:  # takes them (its step refuses them)
+                raise ValueError(f"Invalid beta parameter at index {i}: {group['betas'][i]}")
+        _check_at_least("weight_decay value", group["weight_decay"])
+
+    @staticmethod
+    def buffer_names(group):
+        """The buffers of a parameter of ``group`` (per parameter, in state_dict())."""
+        return ("exp_avg", "exp_avg_sq") + (("max_exp_avg_sq",) if group["amsgrad"] else ())
 
     def update(self):
         """One update of every parameter with a gradient; each is bias-corrected by its own step count
         (a parameter that had no gradient for a while has taken fewer steps), as PyTorch."""
-        if len(self.betas) != 2:
-            raise ValueError(f"Adam: betas must be a pair (beta1, beta2) to step, got {self.betas!r} (PyTorch's step "
-                             "refuses them too)")
+        for group in self.param_groups:
+            if len(group["betas"]) != 2:
+                raise ValueError(f"Adam: betas must be a pair (beta1, beta2) to step, got {group['betas']!r} "
+                                 "(PyTorch's step refuses them too)")
         self.steps += 1
-        beta1, beta2 = self.betas
-        lr = float(self.lr)  # a tensor's value now
-        by_count = {}  # step count -> the arrays of the parameters at it (one group, as a rule)
-        for i, (p, state) in enumerate(zip(self.params, self.state)):
-            if p.grad is None:
-                continue
+        by_count = {}  # (group, step count) -> the arrays of its parameters at that count
+        for group, i, p in self._indexed():
+            names, state = self.buffer_names(group), self.state[i]
             if not state:
-                xp = backend.xp_of(p.data)
-                state["exp_avg"], state["exp_avg_sq"] = xp.zeros_like(p.data), xp.zeros_like(p.data)
+                state.update((name, backend.xp_of(p.data).zeros_like(p.data)) for name in names)
             self.param_steps[i] += 1
             p.version += 1  # changed in place: a graph built before this step can no longer give gradients
-            by_count.setdefault(self.param_steps[i], []).append((p.data, p.grad, state["exp_avg"],
-                                                                 state["exp_avg_sq"]))
-        for count, arrays in by_count.items():
-            numbers = (beta1, beta2, lr / (1 - beta1 ** count), math.sqrt(1 - beta2 ** count), self.eps)
-            if self.weight_decay:
-                threads.update_in_place(adam_update_with_decay, arrays, *numbers, self.weight_decay)
+            by_count.setdefault((id(group), self.param_steps[i]), (group, []))[1].append(
+                (p.data, self._gradient(group, p), *(state[name] for name in names)))
+        for (_, count), (group, arrays) in by_count.items():
+            (beta1, beta2), lr, weight_decay = group["betas"], float(group["lr"]), group["weight_decay"]  # a tensor
+            numbers = (beta1, beta2, lr / (1 - beta1 ** count), math.sqrt(1 - beta2 ** count), group["eps"])  # lr: now
+            if group["amsgrad"]:
+                threads.update_in_place(adam_amsgrad_update, arrays, *numbers, weight_decay)
+            elif weight_decay:
+                threads.update_in_place(adam_update_with_decay, arrays, *numbers, weight_decay)
             else:
                 threads.update_in_place(adam_update, arrays, *numbers)
 
 
 class SGD(Optimizer):
-    """Stochastic gradient descent with (PyTorch-style) momentum, dampening and weight decay; PyTorch's
-    arguments and defaults (lr 1e-3, no momentum)."""
-
-    BUFFERS = ("momentum",)
+    """Stochastic gradient descent with (PyTorch-style) momentum, dampening, Nesterov momentum and weight decay;
+    PyTorch's arguments and defaults (lr 1e-3, no momentum)."""
 
     def __init__(self, params, lr=1e-3, momentum=0.0, dampening=0.0, weight_decay=0.0, nesterov=False, *,
                  maximize=False, foreach=None, differentiable=False, fused=None):
-        only_torch_defaults("SGD", nesterov=(nesterov, False), maximize=(maximize, False), foreach=(foreach, None),
-                             differentiable=(differentiable, False), fused=(fused, None))
-        super().__init__(params, lr)
-        _check_at_least("momentum value", momentum)
-        _check_at_least("weight_decay value", weight_decay)
-        if not isinstance(dampening, numbers.Real):
-            raise ValueError(f"Invalid dampening value: {dampening}")
-        self.momentum, self.dampening, self.weight_decay = momentum, dampening, weight_decay
+        only_torch_defaults("SGD", differentiable=(differentiable, False))
+        super().__init__(params, dict(lr=lr, momentum=momentum, dampening=dampening, weight_decay=weight_decay,
+                                      nesterov=nesterov, maximize=maximize, fused=fused))
+
+    @staticmethod
+    def check_group(group):
+        """PyTorch's checks of SGD's settings (of each group here)."""
+        _check_learning_rate(group["lr"])
+        _check_at_least("momentum value", group["momentum"])
+        _check_at_least("weight_decay value", group["weight_decay"])
+        if not isinstance(group["dampening"], numbers.Real):
+            raise ValueError(f"Invalid dampening value: {group['dampening']}")
+        if group["nesterov"] and (group["momentum"] <= 0 or group["dampening"] != 0):
+            raise ValueError("Nesterov momentum requires a momentum and zero dampening")
+
+    @staticmethod
+    def buffer_names(group):
+        return ("momentum",)
 
     def update(self):
         """One update of every parameter with a gradient. With dampening, as PyTorch, a momentum buffer's
         first step takes the whole gradient and later ones (1 - dampening) of it."""
         self.steps += 1
-        lr = float(self.lr)  # a tensor's value now
-        arrays, dampened = [], []
-        for i, (p, state) in enumerate(zip(self.params, self.state)):
-            if p.grad is None:
-                continue
+        by_group = {}  # group -> (group, arrays, dampened arrays)
+        for group, i, p in self._indexed():
+            _, arrays, dampened = by_group.setdefault(id(group), (group, [], []))
+            state, momentum = self.state[i], group["momentum"]
             self.param_steps[i] += 1
             p.version += 1
-            if self.momentum and not state:
+            if momentum and not state:
                 state["momentum"] = backend.xp_of(p.data).zeros_like(p.data)
-            elif self.momentum and self.dampening:
-                dampened.append((p.data, p.grad, state["momentum"]))
+            elif momentum and group["dampening"]:
+                dampened.append((p.data, self._gradient(group, p), state["momentum"]))
                 continue
-            arrays.append((p.data, p.grad) + ((state["momentum"],) if self.momentum else ()))
-        if self.momentum:
-            threads.update_in_place(sgd_momentum_update, arrays, lr, self.momentum, self.weight_decay)
-            threads.update_in_place(sgd_dampened_momentum_update, dampened, lr, self.momentum,
-                                    self.weight_decay, self.dampening)
-        else:
-            threads.update_in_place(sgd_update, arrays, lr, self.weight_decay)
+            arrays.append((p.data, self._gradient(group, p)) + ((state["momentum"],) if momentum else ()))
+        for group, arrays, dampened in by_group.values():
+            lr, momentum, weight_decay = float(group["lr"]), group["momentum"], group["weight_decay"]  # a tensor's
+            if momentum:  # lr: its value now
+                threads.update_in_place(sgd_nesterov_update if group["nesterov"] else sgd_momentum_update, arrays,
+                                        lr, momentum, weight_decay)
+                threads.update_in_place(sgd_dampened_momentum_update, dampened, lr, momentum, weight_decay,
+                                        group["dampening"])
+            else:
+                threads.update_in_place(sgd_update, arrays, lr, weight_decay)
 
 
 def learning_rate(schedule, base_lr, step, total_steps, warmup=0, step_every=None, gamma=0.1):

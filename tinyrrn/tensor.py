@@ -73,10 +73,12 @@ def is_grad_enabled():
     return getattr(_state, "grad_enabled", True)
 
 
-class no_grad:
-    """Context manager that disables graph recording, e.g. for evaluation; or a decorator, as
-    ``@no_grad()`` or ``@no_grad``: each call (each step of a generator) then runs in a block of its
-    own, so that recursion and threads each restore their own state, as in PyTorch."""
+class _GradMode:
+    """A context manager that sets whether ops record a graph (``mode``) and restores the previous setting
+    on exit; or a decorator, as ``@no_grad()`` or ``@no_grad``: each call (each step of a generator) then
+    runs in a block of its own, so that recursion and threads each restore their own state, as in PyTorch."""
+
+    mode = False
 
     def __new__(cls, func=None):
         if func is not None:  # @no_grad without parentheses
@@ -88,17 +90,23 @@ class no_grad:
 
     def __enter__(self):
         self._previous = is_grad_enabled()
-        _state.grad_enabled = False
+        _state.grad_enabled = self.mode
 
     def __exit__(self, *exc):
         _state.grad_enabled = self._previous
+
+    def _block(self):
+        """A new block setting this one's mode, for one call of a decorated function."""
+        block = object.__new__(_GradMode)
+        block.mode = self.mode
+        return block
 
     def __call__(self, func):
         if inspect.isgeneratorfunction(func):
             @functools.wraps(func)
             def generator(*args, **kwargs):
                 steps = func(*args, **kwargs)
-                with no_grad():
+                with self._block():
                     request = None
                     try:
                         response = steps.send(request)
@@ -114,7 +122,7 @@ class no_grad:
                         step = functools.partial(steps.throw, err)
                     else:
                         step = functools.partial(steps.send, request)
-                    with no_grad():
+                    with self._block():
                         try:
                             response = step()
                         except StopIteration as stop:
@@ -123,9 +131,54 @@ class no_grad:
 
         @functools.wraps(func)
         def wrapper(*args, **kwargs):
-            with no_grad():
+            with self._block():
                 return func(*args, **kwargs)
         return wrapper
+
+
+class no_grad(_GradMode):
+    """Disables graph recording, e.g. for evaluation (see _GradMode)."""
+
+
+class enable_grad(_GradMode):
+    """Enables graph recording, inside a no_grad() block say (see _GradMode)."""
+
+    mode = True
+
+
+class set_grad_enabled(_GradMode):
+    """Sets graph recording to ``mode`` at once, as PyTorch: as a call it stays set; as a context manager
+    the previous setting is restored on exit; as a decorator it is set during each call only."""
+
+    def __new__(cls, mode):
+        return object.__new__(cls)
+
+    def __init__(self, mode):
+        if not isinstance(mode, bool):
+            raise TypeError(f"set_grad_enabled(): argument 'enabled' (position 1) must be bool, not "
+                            f"{type(mode).__name__} (as PyTorch)")
+        self.mode, self._previous = mode, is_grad_enabled()
+        _state.grad_enabled = mode
+
+    def __enter__(self):
+        pass  # set when made
+
+    def __call__(self, func):
+        _state.grad_enabled = self._previous  # decorating sets nothing now
+        return super().__call__(func)
+
+
+class GradFn:
+    """A computed tensor's ``grad_fn``: the op that made it. PyTorch's node also has methods (name(),
+    next_functions, hooks), which tinyrrn does not have."""
+
+    __slots__ = ("op",)
+
+    def __init__(self, op):
+        self.op = op
+
+    def __repr__(self):
+        return f"<GradFn of {self.op!r}>"
 
 
 class Tensor:
@@ -201,6 +254,8 @@ class Tensor:
     ndim = property(lambda self: self.data.ndim)
     device = property(lambda self: backend.device_of(self.data))
     is_leaf = property(lambda self: self.backward_fn is None)
+    grad_fn = property(lambda self: None if self.backward_fn is None else GradFn(self.op),
+                       doc="None for a leaf, as PyTorch; for a computed tensor, the op that made it (a GradFn)")
 
     def __len__(self):
         return len(self.data)
@@ -265,6 +320,9 @@ class Tensor:
     def grad(self, value):
         """As PyTorch, a gradient of another shape or dtype is refused (an optimiser would broadcast it)."""
         value = value.data if isinstance(value, Tensor) else value
+        if value is not None and not (hasattr(value, "shape") and hasattr(value, "dtype")):
+            raise TypeError(f"assigned grad expected to be a Tensor (or an array) or None but got grad of type "
+                            f"{type(value).__name__} (as PyTorch)")
         if value is not None and (tuple(value.shape) != tuple(self.shape) or value.dtype != self.dtype):
             raise RuntimeError(f"assigned grad {value.dtype}{list(value.shape)} does not match the tensor "
                                f"{self.dtype}{list(self.shape)}: a gradient has its tensor's shape and dtype")
@@ -280,9 +338,45 @@ class Tensor:
     def version(self, value):
         self._version[0] = value
 
+    def requires_grad_(self, requires_grad=True):
+        """Set requires_grad in place and return self, as PyTorch: on a leaf (see requires_grad); a computed
+        tensor, which requires grad already, takes only True."""
+        if not isinstance(requires_grad, bool):
+            raise TypeError(f"requires_grad_(): argument 'requires_grad' (position 1) must be bool, not "
+                            f"{type(requires_grad).__name__} (as PyTorch)")
+        if not (requires_grad and self.backward_fn is not None):
+            self.requires_grad = requires_grad
+        return self
+
     def detach(self):
         """The same data, cut from the graph (a change through either is counted in both)."""
         return Tensor(self)
+
+    def detach_(self):
+        """Cut this tensor from the graph in place (a leaf that requires no grad, as detach() makes), as
+        PyTorch; a view of another tensor of the graph (x[0], x.reshape(...)) is refused, as there. A graph
+        that used it refuses a backward (counted as an in-place change), as PyTorch's refuses its saved tensor."""
+        if any(parent._version is self._version for parent in self.parents):
+            raise RuntimeError("Can't detach views in-place. Use detach() instead (as PyTorch)")
+        self.parents, self.parents_took_grad, self.backward_fn, self.op = (), (), None, None
+        self._requires_grad = False
+        self.version += 1
+        return self
+
+    _retains_grad = False  # set by retain_grad()
+
+    @property
+    def retains_grad(self):
+        """Whether backward() keeps this computed tensor's gradient in ``grad`` (retain_grad())."""
+        return self._retains_grad
+
+    def retain_grad(self):
+        """Keep the gradient that backward() sends to this computed tensor in ``grad`` (summed over backward
+        calls, as a leaf's), as PyTorch; nothing to do for a leaf, which keeps its own."""
+        if not self.requires_grad:
+            raise RuntimeError("can't retain_grad on Tensor that has requires_grad=False")
+        if self.backward_fn is not None:
+            self._retains_grad = True
 
     def __deepcopy__(self, memo):
         """A copy of a leaf (data, grad and flags; shared arrays stay shared within one deepcopy, as a model's
@@ -349,6 +443,8 @@ class Tensor:
                 else:  # a read-only array assigned to .grad
                     node.grad = node.grad + g
                 continue
+            if node._retains_grad:  # retain_grad(): kept as a leaf's
+                node._grad = _leaf_gradient(g, handed_out) if node._grad is None else node._grad + g
             if node.version != node.forward_version:  # exp, sigmoid, div, ... use their output in backward
                 raise RuntimeError(f"one of the variables needed for gradient computation has been modified by an "
                                    f"inplace operation: the output of {node.op!r} (shape {tuple(node.shape)}) was "

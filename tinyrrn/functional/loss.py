@@ -1,4 +1,4 @@
-"""Softmax, log-softmax and the cross-entropy loss."""
+"""Softmax, log-softmax and the cross-entropy and negative log-likelihood losses."""
 from .. import backend
 from ..tensor import Tensor, is_grad_enabled, make_result
 from ._util import ArgumentError, DtypeError, axis_index, check_float, integer, number, only_torch_defaults, torch_name
@@ -58,13 +58,13 @@ def softmax(x, axis=None, *, dim=None, dtype=None):
                        "softmax")
 
 
-def _tensor_argument(name, value, xp):
+def _tensor_argument(op, name, value, xp):
     """cross_entropy's target or weight as a tensor: a tensor, or an array (the trainer's labels; moved to the
     logits' array module ``xp``), or None for the weight; a list, a tuple or a number is PyTorch's TypeError."""
     if value is None and name == "weight" or isinstance(value, Tensor):
         return value
     if not (hasattr(value, "dtype") and hasattr(value, "shape")):
-        raise TypeError(f"cross_entropy: argument '{name}' must be Tensor, not {type(value).__name__} (as PyTorch)")
+        raise TypeError(f"{op}: argument '{name}' must be Tensor, not {type(value).__name__} (as PyTorch)")
     return Tensor(xp.asarray(value))
 
 
@@ -84,20 +84,46 @@ def cross_entropy(logits, target, weight=None, size_average=None, ignore_index=-
     ``size_average`` and ``reduce``, when given, set the reduction as in PyTorch (False for either: 'sum'
     or 'none').
     """
-    if size_average is not None or reduce is not None:  # PyTorch's _Reduction.legacy_get_string
-        reduce = reduce is not False
-        reduction = ("mean" if size_average is not False else "sum") if reduce else "none"
-    check_float("cross_entropy", logits)
-    ignore_index, label_smoothing = integer("cross_entropy", "ignore_index", ignore_index), number(label_smoothing)
+    return _class_loss("cross_entropy", logits, target, weight, size_average, ignore_index, reduce, reduction,
+                       label_smoothing, normalise=True)
+
+
+def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, reduce=None, reduction="mean"):
+    """-weight * input at each target class (torch.nn.functional.nll_loss): cross_entropy of an input that holds
+    log-probabilities already (log_softmax's), for class-index targets only (PyTorch refuses probabilities)."""
+    target_dtype = getattr(target.data if isinstance(target, Tensor) else target, "dtype", None)
+    if target_dtype is not None and target_dtype.kind == "f":
+        raise DtypeError(f"nll_loss: expected scalar type Long (int64) but found {target_dtype} for the target (as "
+                         "PyTorch: class indices only)")
+    return _class_loss("nll_loss", input, target, weight, size_average, ignore_index, reduce, reduction, 0.0,
+                       normalise=False)
+
+
+def legacy_reduction(size_average, reduce, reduction):
+    """The reduction, or the one PyTorch's deprecated ``size_average`` and ``reduce`` set when either is given
+    (its _Reduction.legacy_get_string: False for either is 'sum' or 'none')."""
+    if size_average is None and reduce is None:
+        return reduction
+    return ("mean" if size_average is not False else "sum") if reduce is not False else "none"
+
+
+def _class_loss(op, logits, target, weight, size_average, ignore_index, reduce, reduction, label_smoothing,
+                normalise):
+    """cross_entropy (``normalise``: of logits, log-softmaxed here) or nll_loss (of log-probabilities), named ``op``
+    in errors."""
+    reduction = legacy_reduction(size_average, reduce, reduction)
+    check_float(op, logits)
+    ignore_index, label_smoothing = integer(op, "ignore_index", ignore_index), number(label_smoothing)
     if reduction not in REDUCTIONS:
-        raise ValueError(f"cross_entropy: reduction must be one of {REDUCTIONS}, got {reduction!r}")
+        raise ValueError(f"{op}: reduction must be one of {REDUCTIONS}, got {reduction!r}")
     if not label_smoothing <= 1.0:
-        raise ArgumentError(f"cross_entropy: label_smoothing must be at most 1.0, got {label_smoothing}")
+        raise ArgumentError(f"{op}: label_smoothing must be at most 1.0, got {label_smoothing}")
     label_smoothing = max(label_smoothing, 0.0)  # PyTorch takes a negative value and smooths nothing
     if logits.ndim == 0:
-        raise ArgumentError("cross_entropy: logits must have a class dimension, got a 0-d tensor")
+        raise ArgumentError(f"{op}: logits must have a class dimension, got a 0-d tensor")
     xp = backend.xp_of(logits.data)
-    target_tensor, weight = (_tensor_argument(name, value, xp) for name, value in (("target", target), ("weight", weight)))
+    target_tensor, weight = (_tensor_argument(op, name, value, xp)
+                             for name, value in (("target", target), ("weight", weight)))
     target = target_tensor.data
     axis = 0 if logits.ndim == 1 else 1  # the class dimension
     classes, dtype = logits.shape[axis], logits.dtype
@@ -105,21 +131,21 @@ def cross_entropy(logits, target, weight=None, size_average=None, ignore_index=-
     w = 1
     if weight is not None:
         if weight.requires_grad and is_grad_enabled():
-            raise ArgumentError("cross_entropy: a weight that requires grad is not supported (PyTorch refuses "
+            raise ArgumentError(f"{op}: a weight that requires grad is not supported (PyTorch refuses "
                                 "it for class-index targets); pass weight.detach()")
         w = weight.data
         if w.shape != (classes,):
-            raise ArgumentError(f"cross_entropy: weight {tuple(w.shape)} does not fit {classes} classes")
+            raise ArgumentError(f"{op}: weight {tuple(w.shape)} does not fit {classes} classes")
         if w.dtype != dtype and target.dtype.kind != "f":
-            raise ArgumentError(f"cross_entropy: weight of dtype {w.dtype} does not match logits of dtype "
+            raise ArgumentError(f"{op}: weight of dtype {w.dtype} does not match logits of dtype "
                                 f"{dtype} (as PyTorch, for class-index targets); convert with .astype(...)")
     if target.dtype.kind == "f":  # class probabilities; the loss in the widest dtype of logits, target and
         if ignore_index != -100:  # weight (as PyTorch)
-            raise ArgumentError("cross_entropy: ignore_index is not supported for floating point target "
+            raise ArgumentError(f"{op}: ignore_index is not supported for floating point target "
                                 "(class probabilities), as in PyTorch")
         dtype = xp.result_type(dtype, target.dtype, *(() if weight is None else (w.dtype,)))
         if target.shape != logits.shape:
-            raise ArgumentError(f"cross_entropy: probability target {tuple(target.shape)} must have the "
+            raise ArgumentError(f"{op}: probability target {tuple(target.shape)} must have the "
                                 f"shape of logits {tuple(logits.shape)}")
         mix = target.astype(dtype) * (1 - label_smoothing) + label_smoothing / classes
         w = w if weight is None else w.astype(dtype).reshape(per_class)
@@ -128,18 +154,18 @@ def cross_entropy(logits, target, weight=None, size_average=None, ignore_index=-
                         dtype="float32" if dtype == "float16" else dtype)  # in float32, as PyTorch (65504 is its max)
     elif target.dtype.kind in "iu":
         if target.dtype not in ("int64", "uint8"):
-            raise DtypeError(f"cross_entropy: expected target dtype to be int64 (Long) or uint8 (Byte), as "
+            raise DtypeError(f"{op}: expected target dtype to be int64 (Long) or uint8 (Byte), as "
                             f"PyTorch, got {target.dtype}; convert with .astype('int64')")
         w = w if weight is None else w.reshape(per_class)
         expected = logits.shape[:axis] + logits.shape[axis + 1:]
         if target.shape != expected:
-            raise ArgumentError(f"cross_entropy: target {tuple(target.shape)} does not fit logits "
+            raise ArgumentError(f"{op}: target {tuple(target.shape)} does not fit logits "
                              f"{tuple(logits.shape)} (expected target shape {expected})")
         counted = target != ignore_index
         out_of_range = counted & ((target < 0) | (target >= classes))
         on_host = backend.device_of(target) == "cpu"
         if on_host and bool(out_of_range.any()):
-            raise IndexError(f"cross_entropy: target {int(target[out_of_range][0])} is out of bounds "
+            raise IndexError(f"{op}: target {int(target[out_of_range][0])} is out of bounds "
                              f"for {classes} classes")
         one_hot = (xp.expand_dims(target, axis) == xp.arange(classes).reshape(per_class)).astype(dtype)
         one_hot *= xp.expand_dims(counted, axis)
@@ -147,9 +173,9 @@ def cross_entropy(logits, target, weight=None, size_average=None, ignore_index=-
         mix = one_hot * (1 - label_smoothing) + label_smoothing / classes if label_smoothing else one_hot
         coefficients = mix * w * xp.expand_dims(counted, axis) if label_smoothing else one_hot * w
     else:
-        raise DtypeError(f"cross_entropy: target must hold integer class indices or float probabilities, "
+        raise DtypeError(f"{op}: target must hold integer class indices or float probabilities, "
                         f"got {target.dtype}")
-    log_probs = _log_softmax(logits.data, axis)
+    log_probs = _log_softmax(logits.data, axis) if normalise else logits.data
     if target.dtype.kind == "f":  # PyTorch's -(target * log softmax) summed: a 0 target at a -inf logit is NaN
         losses = -(coefficients * log_probs).sum(axis=axis)
     else:  # PyTorch gathers: classes that count nowhere (not the target, weight 0, an ignored position)
@@ -179,8 +205,9 @@ def cross_entropy(logits, target, weight=None, size_average=None, ignore_index=-
             g = g * (count != 0) / xp.where(count == 0, 1, count)
         elif reduction == "none":
             g = xp.expand_dims(g, axis)
-        g_logits = (xp.exp(log_probs) * coefficients.sum(axis=axis, keepdims=True) - coefficients) * g
+        g_logits = (xp.exp(log_probs) * coefficients.sum(axis=axis, keepdims=True) - coefficients) * g if normalise \
+            else -coefficients * g
         g_target = -(1 - label_smoothing) * w * log_probs * g if target_tensor.requires_grad else None
         return g_logits, g_target
 
-    return make_result(xp.asarray(loss, dtype=dtype), (logits, target_tensor), backward, "cross_entropy")
+    return make_result(xp.asarray(loss, dtype=dtype), (logits, target_tensor), backward, op)

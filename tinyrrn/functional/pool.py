@@ -8,7 +8,7 @@ import numpy
 
 from .. import backend, threads
 from ..tensor import Tensor, make_result
-from ._util import ArgumentError, check_float, flag, integer, pair
+from ._util import ArgumentError, axis_index, check_float, flag, integer, pair
 from ._window import crop_nhwc, output_size, pad_nhwc, taps
 from .dtypes import opmath
 from .shape import unbatched_too
@@ -173,6 +173,8 @@ def avg_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False, count_in
     The divisor is PyTorch's: the window's size within the padded input, or with
     ``count_include_pad=False`` only its input pixels, or ``divisor_override``.
     """
+    if isinstance(x, Tensor) and x.ndim < 3:  # PyTorch reads the size of dim -3 first: its IndexError
+        axis_index("avg_pool2d", -3, x.ndim)
     kernel, stride, _, padding, pads, out_hw = _pool_geometry(
         "avg_pool2d", x, kernel_size, stride, padding, 1, ceil_mode)
     flag("avg_pool2d", "count_include_pad", count_include_pad)

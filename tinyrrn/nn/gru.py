@@ -7,6 +7,9 @@ For each step, with gates stacked in the order (r, z, n):
     h = (1 - z) * n + z * h
 The paper's Table 1 baseline runs a 128-unit GRU over per-frame features.
 """
+import numbers
+import warnings
+
 from .. import backend
 from .. import functional as F
 from ..functional._util import check_tensors
@@ -21,23 +24,34 @@ class GRU(Module):
 
     def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False, dropout=0.0,
                  bidirectional=False, proj_size=0, device=None, dtype=None):
-        """PyTorch's arguments, in its order; tinyrrn's GRU has no dropout between layers, one direction and
-        no projection, so ``dropout``, ``bidirectional`` and ``proj_size`` are taken at their defaults only."""
+        """PyTorch's arguments, in its order, checked as there; tinyrrn's GRU has one direction and no dropout
+        between layers, so ``bidirectional`` is taken at its default only, and ``dropout`` where there is one
+        layer (PyTorch warns that it does nothing there). ``proj_size`` is for PyTorch's LSTM only: 0 or refused."""
         super().__init__()
         check_factory_arguments("GRU", device, dtype)
-        if dropout != 0 or bidirectional or proj_size != 0:
-            raise NotImplementedError(f"GRU: dropout={dropout!r}, bidirectional={bidirectional!r} and proj_size="
-                                      f"{proj_size!r} are not supported by tinyrrn (only 0.0, False and 0)")
-        self.dropout, self.bidirectional = 0.0, False
+        if isinstance(dropout, bool) or not isinstance(dropout, numbers.Number) or not 0 <= dropout <= 1:
+            raise ValueError("dropout should be a number in range [0, 1] representing the probability of an element "
+                             f"being zeroed, got {dropout!r} (as PyTorch)")
+        if proj_size != 0:
+            raise ValueError("proj_size argument is only supported for LSTM, not RNN or GRU (as PyTorch)")
+        if (dropout and num_layers != 1) or bidirectional:
+            raise NotImplementedError(f"GRU: dropout={dropout!r} between layers and bidirectional={bidirectional!r} "
+                                      "are not supported by tinyrrn (only 0.0 and False)")
+        if dropout:
+            warnings.warn("dropout option adds dropout after all but last recurrent layer, so non-zero dropout "
+                          f"expects num_layers greater than 1, but got dropout={dropout} and num_layers={num_layers}",
+                          stacklevel=2)
+        self.dropout, self.bidirectional = float(dropout), False
         for name, value in (("input_size", input_size), ("hidden_size", hidden_size), ("num_layers", num_layers)):
             if isinstance(value, bool) or not isinstance(value, int):
                 raise TypeError(f"GRU: {name} should be of type int, got: {type(value).__name__} (as PyTorch)")
             if value < 1:
                 raise ValueError(f"GRU: {name} must be a positive integer, got {value!r}")
-        if not isinstance(bias, bool):
-            raise TypeError(f"GRU: bias should be of type bool, got: {type(bias).__name__} (as PyTorch)")
+        for name, value in (("bias", bias), ("batch_first", batch_first)):
+            if not isinstance(value, bool):
+                raise TypeError(f"GRU: {name} should be of type bool, got: {type(value).__name__} (as PyTorch)")
         self.input_size, self.hidden_size, self.num_layers, self.bias = input_size, hidden_size, num_layers, bias
-        self.batch_first = bool(batch_first)
+        self.batch_first = batch_first
         bound = 1 / hidden_size ** 0.5
         for layer in range(num_layers):
             size_in = input_size if layer == 0 else hidden_size
@@ -48,10 +62,11 @@ class GRU(Module):
                 data = backend.to_device(init.symmetric_uniform(shape, bound), backend.get_device())
                 setattr(self, f"{name}_l{layer}", Parameter(data))
 
-    def forward(self, x, hx=None):
+    def forward(self, input, hx=None):
         """x (T, B, input_size) (batch_first: (B, T, input_size); unbatched: (T, input_size)), hx (PyTorch's
         name of h0) (num_layers, B, hidden) (unbatched: (num_layers, hidden)) or None -> (output, h_n), the
         output laid out as x with hidden features, h_n as h0."""
+        x = input  # PyTorch's name
         check_tensors("GRU", x, *(() if hx is None else (hx,)), names=("input", "hx"))  # PyTorch's TypeError for a list or an array
         h0 = hx
         layout = "(batch, time, features)" if self.batch_first else "(time, batch, features)"
@@ -107,4 +122,5 @@ class GRU(Module):
 
     def extra_repr(self):
         return (f"{self.input_size}, {self.hidden_size}" + (f", num_layers={self.num_layers}" if self.num_layers != 1 else "")
-                + ("" if self.bias else ", bias=False") + (", batch_first=True" if self.batch_first else ""))
+                + ("" if self.bias else ", bias=False") + (", batch_first=True" if self.batch_first else "")
+                + (f", dropout={self.dropout}" if self.dropout else ""))

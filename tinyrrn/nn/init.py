@@ -1,12 +1,18 @@
 """Parameter initialisation (host-side, from tinyrrn.random's seeded generator).
 
-These functions take a shape and return a new array; none is named as a torch.nn.init function
-(which fill a given tensor in place), so that code written for PyTorch's is not silently given
-another distribution: PyTorch's names give an AttributeError here.
+PyTorch's torch.nn.init functions (``kaiming_uniform_``, ``xavier_normal_``, ``constant_``, ...) fill a given
+Tensor in place with PyTorch's distributions, gains, fans and errors, and return it. The layers' own
+defaults come from the shape-taking functions below them (``layer_default_weight``, ...), which return a new
+array; those names are not PyTorch's.
 """
 import math
+import warnings
 
-from ..random import generator
+import numpy
+
+from .. import backend
+from ..functional._util import check_float, check_tensors, only_torch_defaults
+from ..random import generator as _generator
 from ..tensor import ArgumentError
 
 
@@ -29,7 +35,7 @@ def check_shape(shape):
 def symmetric_uniform(shape, bound, dtype="float32"):
     """An array of ``shape``, uniform in [-bound, bound] (torch.nn.init.uniform_(t, -bound, bound))."""
     check_shape(shape)
-    return generator().uniform(-bound, bound, size=shape).astype(dtype)
+    return _generator().uniform(-bound, bound, size=shape).astype(dtype)
 
 
 def layer_default_weight(shape, dtype="float32"):
@@ -45,4 +51,145 @@ def kaiming_normal_fan_out(shape, dtype="float32"):
     (torch.nn.init.kaiming_normal_(t, mode="fan_out", nonlinearity="relu")): std sqrt(2 / fan_out)."""
     check_shape(shape)
     std = math.sqrt(2.0 / fan_in_and_fan_out(shape)[1])
-    return (generator().standard_normal(size=shape) * std).astype(dtype)
+    return (_generator().standard_normal(size=shape) * std).astype(dtype)
+
+
+# -- torch.nn.init: fill a Tensor in place ----------------------------------------------------------------
+LINEAR_FUNCTIONS = ("linear", "conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d", "conv_transpose3d")
+
+
+def calculate_gain(nonlinearity, param=None):
+    """PyTorch's recommended gain for a nonlinearity (its functional name); ``param``: leaky_relu's slope."""
+    if nonlinearity in LINEAR_FUNCTIONS or nonlinearity == "sigmoid":
+        return 1
+    if nonlinearity == "tanh":
+        return 5.0 / 3
+    if nonlinearity == "relu":
+        return math.sqrt(2.0)
+    if nonlinearity == "leaky_relu":
+        if param is not None and (isinstance(param, bool) or not isinstance(param, (int, float))):
+            raise ValueError(f"negative_slope {param} not a valid number")
+        slope = 0.01 if param is None else param
+        return math.sqrt(2.0 / (1 + slope ** 2))
+    if nonlinearity == "selu":
+        return 3.0 / 4
+    raise ValueError(f"Unsupported nonlinearity {nonlinearity}")
+
+
+def _calculate_fan_in_and_fan_out(tensor):
+    """PyTorch's private helper of the same name, which tests of initialisers call."""
+    check_tensors("_calculate_fan_in_and_fan_out", tensor, names=("tensor",))
+    return fan_in_and_fan_out(tensor.shape)
+
+
+def _fill(tensor, values):
+    """Write the host array ``values`` into ``tensor``'s data (keeping its memory layout, as PyTorch's init
+    under no_grad), counted as an in-place change; returns the tensor."""
+    tensor.data[...] = backend.to_device(numpy.asarray(values, dtype=tensor.dtype), tensor.device)
+    tensor.version += 1
+    return tensor
+
+
+def _random(op, tensor, rng):
+    """Check a random fill's arguments (a floating-point Tensor; PyTorch's ``generator`` at None only)."""
+    only_torch_defaults(op, generator=(rng, None))
+    check_float(op, tensor, names=("tensor",))
+
+
+def uniform_(tensor, a=0.0, b=1.0, generator=None):
+    """Fill with U(a, b)."""
+    _random("uniform_", tensor, generator)
+    if not a <= b:
+        raise ArgumentError(f"uniform_ expects to return a [from, to) range, but found from={a} > to={b}")
+    return _fill(tensor, _generator().uniform(a, b, size=tensor.shape))
+
+
+def normal_(tensor, mean=0.0, std=1.0, generator=None):
+    """Fill with N(mean, std^2)."""
+    _random("normal_", tensor, generator)
+    if not std >= 0:
+        raise ArgumentError(f"normal expects std >= 0.0, but found std {std}")
+    return _fill(tensor, _generator().normal(mean, std, size=tensor.shape))
+
+
+def constant_(tensor, val):
+    """Fill with ``val``."""
+    check_tensors("constant_", tensor, names=("tensor",))
+    return _fill(tensor, numpy.full(tensor.shape, val))
+
+
+def ones_(tensor):
+    return constant_(tensor, 1)
+
+
+def zeros_(tensor):
+    return constant_(tensor, 0)
+
+
+def eye_(tensor):
+    """Fill a 2-D tensor with the identity matrix (ones on the diagonal of a rectangular one)."""
+    check_tensors("eye_", tensor, names=("tensor",))
+    if tensor.ndim != 2:
+        raise ValueError("Only tensors with 2 dimensions are supported")
+    return _fill(tensor, numpy.eye(*tensor.shape))
+
+
+def xavier_uniform_(tensor, gain=1.0, generator=None):
+    """Glorot & Bengio (2010): U(-a, a) with a = gain sqrt(6 / (fan_in + fan_out))."""
+    _random("xavier_uniform_", tensor, generator)
+    fan_in, fan_out = fan_in_and_fan_out(tensor.shape)
+    bound = math.sqrt(3.0) * gain * math.sqrt(2.0 / float(fan_in + fan_out))
+    return _fill(tensor, _generator().uniform(-bound, bound, size=tensor.shape))
+
+
+def xavier_normal_(tensor, gain=1.0, generator=None):
+    """Glorot & Bengio (2010): N(0, std^2) with std = gain sqrt(2 / (fan_in + fan_out))."""
+    _random("xavier_normal_", tensor, generator)
+    fan_in, fan_out = fan_in_and_fan_out(tensor.shape)
+    std = gain * math.sqrt(2.0 / float(fan_in + fan_out))
+    return _fill(tensor, _generator().normal(0.0, std, size=tensor.shape))
+
+
+def _kaiming_std(op, tensor, a, mode, nonlinearity, rng):
+    """He et al. (2015): gain / sqrt(fan), fan the fan_in or fan_out of ``mode``; None for a tensor without
+    elements (left as it is, with PyTorch's warning)."""
+    _random(op, tensor, rng)
+    if 0 in tensor.shape:
+        warnings.warn("Initializing zero-element tensors is a no-op", stacklevel=3)
+        return None
+    mode = mode.lower()
+    if mode not in ("fan_in", "fan_out"):
+        raise ValueError(f"Mode {mode} not supported, please use one of ['fan_in', 'fan_out']")
+    fan = fan_in_and_fan_out(tensor.shape)[mode == "fan_out"]
+    return calculate_gain(nonlinearity, a) / math.sqrt(fan)
+
+
+def kaiming_uniform_(tensor, a=0, mode="fan_in", nonlinearity="leaky_relu", generator=None):
+    """He et al. (2015): U(-bound, bound) with bound = sqrt(3) gain / sqrt(fan)."""
+    std = _kaiming_std("kaiming_uniform_", tensor, a, mode, nonlinearity, generator)
+    if std is None:
+        return tensor
+    return _fill(tensor, _generator().uniform(-math.sqrt(3.0) * std, math.sqrt(3.0) * std, size=tensor.shape))
+
+
+def kaiming_normal_(tensor, a=0, mode="fan_in", nonlinearity="leaky_relu", generator=None):
+    """He et al. (2015): N(0, std^2) with std = gain / sqrt(fan)."""
+    std = _kaiming_std("kaiming_normal_", tensor, a, mode, nonlinearity, generator)
+    if std is None:
+        return tensor
+    return _fill(tensor, _generator().normal(0.0, std, size=tensor.shape))
+
+
+def orthogonal_(tensor, gain=1.0, generator=None):
+    """Saxe et al. (2013): a (semi-)orthogonal matrix, the trailing dimensions flattened, times ``gain``."""
+    _random("orthogonal_", tensor, generator)
+    if tensor.ndim < 2:
+        raise ValueError("Only tensors with 2 or more dimensions are supported")
+    if tensor.data.size == 0:
+        return tensor
+    rows = tensor.shape[0]
+    flattened = _generator().standard_normal((rows, tensor.data.size // rows))
+    q, r = numpy.linalg.qr(flattened.T if rows < flattened.shape[1] else flattened)
+    q *= numpy.sign(numpy.diag(r))  # unique: Mezzadri (2007)
+    q = q.T if rows < flattened.shape[1] else q
+    return _fill(tensor, (q * gain).reshape(tensor.shape))

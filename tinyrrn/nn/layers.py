@@ -3,6 +3,8 @@ from .. import backend
 from .. import functional as F
 from ..functional import channels_last
 from ..functional._util import ArgumentError, check_tensors, integer, pair
+from ..functional.loss import legacy_reduction
+from ..tensor import Tensor
 from . import init
 from .module import Module, Parameter, check_factory_arguments
 
@@ -21,19 +23,16 @@ class Conv2d(Module):
                  bias=True, padding_mode="zeros", device=None, dtype=None):
         super().__init__()
         check_factory_arguments("Conv2d", device, dtype)
-        kh, kw = pair(kernel_size, "kernel_size", "Conv2d", minimum=1, single=False)
+        kh, kw = pair(kernel_size, "kernel_size", "Conv2d", minimum=0, single=False)  # a negative size: no weight
         if padding_mode not in PADDING_MODES:
             raise ValueError(f"Conv2d: padding_mode must be one of {PADDING_MODES}, but got padding_mode={padding_mode!r}")
         if padding_mode != "zeros":
             raise NotImplementedError(f"Conv2d: padding_mode {padding_mode!r} is not supported by tinyrrn; only 'zeros'")
-        if isinstance(padding, str):  # as PyTorch, checked when the layer is made
-            if padding not in ("same", "valid"):
+        if isinstance(padding, str):  # as PyTorch, checked when the layer is made; the sizes (a stride of 0, a
+            if padding not in ("same", "valid"):  # negative padding, an empty kernel) by F.conv2d, at its forward
                 raise ValueError(f"Conv2d: invalid padding string {padding!r}, should be one of ('valid', 'same')")
             if padding == "same" and pair(stride, "stride", "Conv2d", minimum=1) != (1, 1):
                 raise ValueError("Conv2d: padding='same' is not supported for strided convolutions")
-        else:
-            pair(padding, "padding", "Conv2d", minimum=0)
-        pair(stride, "stride", "Conv2d", minimum=1), pair(dilation, "dilation", "Conv2d", minimum=1)
         if groups < 1 or in_channels % groups or out_channels % groups:
             raise ArgumentError(f"Conv2d: in_channels {in_channels} and out_channels {out_channels} must "
                                   f"be divisible by groups {groups}")
@@ -41,8 +40,8 @@ class Conv2d(Module):
         self.weight = Parameter(_conv_weight((out_channels, in_channels // groups, kh, kw)))
         self.register_parameter("bias", Parameter(_conv_bias(self.weight.shape)) if bias else None)
 
-    def forward(self, x):
-        return F.conv2d(x, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups)
+    def forward(self, input):
+        return F.conv2d(input, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups)
 
     def extra_repr(self):
         o, c = self.weight.shape[:2]
@@ -56,7 +55,7 @@ class ConvTranspose2d(Module):
                  bias=True, dilation=1, padding_mode="zeros", device=None, dtype=None):
         super().__init__()
         check_factory_arguments("ConvTranspose2d", device, dtype)
-        kh, kw = pair(kernel_size, "kernel_size", "ConvTranspose2d", minimum=1, single=False)
+        kh, kw = pair(kernel_size, "kernel_size", "ConvTranspose2d", minimum=0, single=False)
         if padding_mode != "zeros":
             raise ValueError(f'ConvTranspose2d: only "zeros" padding mode is supported (as PyTorch), got {padding_mode!r}')
         if groups < 1 or in_channels % groups or out_channels % groups:
@@ -67,8 +66,8 @@ class ConvTranspose2d(Module):
         self.weight = Parameter(_conv_weight((in_channels, out_channels // groups, kh, kw)))
         self.register_parameter("bias", Parameter(_conv_bias(self.weight.shape, out_channels)) if bias else None)
 
-    def forward(self, x):
-        return F.conv_transpose2d(x, self.weight, self.bias, self.stride, self.padding, self.output_padding,
+    def forward(self, input):
+        return F.conv_transpose2d(input, self.weight, self.bias, self.stride, self.padding, self.output_padding,
                                   self.groups, self.dilation)
 
     def extra_repr(self):
@@ -135,9 +134,10 @@ class BatchNorm2d(Module):
             for name in ("running_mean", "running_var", "num_batches_tracked"):
                 self.register_buffer(name, None)
 
-    def forward(self, x, relu=False, add=None):
-        """Batch norm of x; with ``relu=True`` relu(batch norm of x), fused (F.batch_norm_relu); with ``add``
-        too, relu(batch norm of x + add), a residual unit's end (F.batch_norm_add_relu)."""
+    def forward(self, input, *, relu=False, add=None):
+        """Batch norm of the input x; with ``relu=True`` relu(batch norm of x), fused (F.batch_norm_relu); with
+        ``add`` too, relu(batch norm of x + add), a residual unit's end (F.batch_norm_add_relu)."""
+        x = input  # PyTorch's name
         if add is not None and not relu:
             raise ValueError("BatchNorm2d: add= is fused with the ReLU only (relu(bn(x) + add)); pass relu=True")
         check_tensors("BatchNorm2d", x)
@@ -171,8 +171,8 @@ class Linear(Module):
         self.register_parameter("bias", Parameter(_on_default_device(init.symmetric_uniform((out_features,), bound)))
                                 if bias else None)
 
-    def forward(self, x):
-        return F.linear(x, self.weight, self.bias)
+    def forward(self, input):
+        return F.linear(input, self.weight, self.bias)
 
     def extra_repr(self):
         return f"in_features={self.weight.shape[1]}, out_features={self.weight.shape[0]}, bias={self.bias is not None}"
@@ -186,8 +186,8 @@ class ReLU(Module):
         super().__init__()
         self.inplace = inplace
 
-    def forward(self, x):
-        return F.relu(x, self.inplace)
+    def forward(self, input):
+        return F.relu(input, self.inplace)
 
     def extra_repr(self):
         return "inplace=True" if self.inplace else ""
@@ -199,8 +199,8 @@ class Identity(Module):
     def __init__(self, *args, **kwargs):
         super().__init__()
 
-    def forward(self, x):
-        return x
+    def forward(self, input):
+        return input
 
 
 class MaxPool2d(Module):
@@ -209,8 +209,8 @@ class MaxPool2d(Module):
         self.kernel_size, self.stride, self.padding, self.dilation = kernel_size, stride, padding, dilation
         self.return_indices, self.ceil_mode = return_indices, ceil_mode
 
-    def forward(self, x):
-        return F.max_pool2d(x, self.kernel_size, self.stride, self.padding, self.dilation, self.ceil_mode,
+    def forward(self, input):
+        return F.max_pool2d(input, self.kernel_size, self.stride, self.padding, self.dilation, self.ceil_mode,
                             self.return_indices)
 
     def extra_repr(self):
@@ -225,8 +225,8 @@ class AvgPool2d(Module):
         self.kernel_size, self.stride, self.padding, self.ceil_mode = kernel_size, stride, padding, ceil_mode
         self.count_include_pad, self.divisor_override = count_include_pad, divisor_override
 
-    def forward(self, x):
-        return F.avg_pool2d(x, self.kernel_size, self.stride, self.padding, self.ceil_mode,
+    def forward(self, input):
+        return F.avg_pool2d(input, self.kernel_size, self.stride, self.padding, self.ceil_mode,
                             self.count_include_pad, self.divisor_override)
 
     def extra_repr(self):
@@ -239,8 +239,8 @@ class AdaptiveAvgPool2d(Module):
         super().__init__()
         self.output_size = output_size
 
-    def forward(self, x):
-        return F.adaptive_avg_pool2d(x, self.output_size)
+    def forward(self, input):
+        return F.adaptive_avg_pool2d(input, self.output_size)
 
     def extra_repr(self):
         return f"output_size={self.output_size}"
@@ -257,8 +257,87 @@ class Dropout(Module):
             raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
         self.p = p
 
-    def forward(self, x):
-        return F.dropout(x, self.p, self.training, self.inplace)
+    def forward(self, input):
+        return F.dropout(input, self.p, self.training, self.inplace)
 
     def extra_repr(self):
         return f"p={self.p}, inplace={self.inplace}"
+
+
+class Sigmoid(Module):
+    def forward(self, input):
+        return F.sigmoid(input)
+
+
+class Tanh(Module):
+    def forward(self, input):
+        return F.tanh(input)
+
+
+class Flatten(Module):
+    """Dimensions start_dim..end_dim merged into one (the batch dimension kept, by default), as torch.nn.Flatten."""
+
+    def __init__(self, start_dim=1, end_dim=-1):
+        super().__init__()
+        self.start_dim, self.end_dim = start_dim, end_dim
+
+    def forward(self, input):
+        return F.flatten(input, self.start_dim, self.end_dim)
+
+    def extra_repr(self):
+        return f"start_dim={self.start_dim}, end_dim={self.end_dim}"
+
+
+class Softmax(Module):
+    """F.softmax along ``dim`` (None: the last of a 1-D or 2-D input, PyTorch's implicit choice there)."""
+
+    function = staticmethod(F.softmax)
+
+    def __init__(self, dim=None):
+        super().__init__()
+        self.dim = dim
+
+    def forward(self, input):
+        return self.function(input, dim=self.dim)
+
+    def extra_repr(self):
+        return f"dim={self.dim}"
+
+
+class LogSoftmax(Softmax):
+    function = staticmethod(F.log_softmax)
+
+
+class CrossEntropyLoss(Module):
+    """F.cross_entropy with settings fixed when made (``weight`` kept as a buffer), as torch.nn.CrossEntropyLoss."""
+
+    function = staticmethod(F.cross_entropy)
+
+    def __init__(self, weight=None, size_average=None, ignore_index=-100, reduce=None, reduction="mean",
+                 label_smoothing=0.0):
+        super().__init__()
+        if weight is not None:
+            check_tensors(type(self).__name__, weight, names=("weight",))
+        self.register_buffer("weight", None if weight is None else weight.data)
+        self.ignore_index, self.label_smoothing = ignore_index, label_smoothing
+        self.reduction = legacy_reduction(size_average, reduce, reduction)
+
+    def forward(self, input, target):
+        weight = None if self.weight is None else Tensor(self.weight)
+        return self.function(input, target, weight, ignore_index=self.ignore_index, reduction=self.reduction,
+                             **self._options())
+
+    def _options(self):
+        return {"label_smoothing": self.label_smoothing}
+
+
+class NLLLoss(CrossEntropyLoss):
+    """F.nll_loss with settings fixed when made, as torch.nn.NLLLoss."""
+
+    function = staticmethod(F.nll_loss)
+
+    def __init__(self, weight=None, size_average=None, ignore_index=-100, reduce=None, reduction="mean"):
+        super().__init__(weight, size_average, ignore_index, reduce, reduction)
+
+    def _options(self):
+        return {}

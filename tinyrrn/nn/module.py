@@ -1,6 +1,7 @@
 """Module: a tree of layers holding parameters and buffers, with PyTorch's state_dict names."""
+import operator
 from collections import OrderedDict, namedtuple
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
 import numpy
 
@@ -83,17 +84,35 @@ class Module:
         self.__dict__.pop(name, None)  # a plain attribute of that name would shadow it
         target[name] = value  # a replaced entry keeps its place in state_dict order, as in PyTorch
 
+    def _check_new_name(self, kind, name, registry):
+        """PyTorch's rules for the name of a new parameter, buffer or child module: a string (else TypeError),
+        without '.', not empty, and not another attribute's (KeyError); ``registry`` holds those of its kind."""
+        if not isinstance(name, str):
+            raise TypeError(f"{kind} name should be a string. Got {type(name).__name__} (as PyTorch)")
+        if "." in name:
+            raise KeyError(f"{kind} name can't contain \".\", got: {name}")
+        if not name:
+            raise KeyError(f"{kind} name can't be empty string \"\"")
+        if name not in registry and hasattr(self, name):
+            raise KeyError(f"attribute '{name}' already exists")
+
     def register_parameter(self, name, param):
         """Register a Parameter, or None (a parameter slot without a value, e.g. a layer's absent bias:
         assigning a plain tensor to it is then refused), as PyTorch."""
-        if not isinstance(name, str) or not name or "." in name:
-            raise KeyError(f"parameter name must be a non-empty string without '.', got {name!r}")
-        if name not in self._parameters and (name in self.__dict__ or name in self._buffers or name in self._modules):
-            raise KeyError(f"attribute {name!r} already exists")
+        self._check_new_name("parameter", name, self._parameters)
         if param is not None and not isinstance(param, Parameter):
             raise TypeError(f"cannot assign {type(param).__name__} object to parameter {name!r} "
                             "(Parameter or None required, as in PyTorch)")
         self._parameters[name] = param
+
+    def add_module(self, name, module):
+        """Register ``module`` (or None, an empty slot) as the child ``name``, as PyTorch."""
+        if module is not None and not isinstance(module, Module):
+            raise TypeError(f"{type(module).__name__} is not a Module subclass (as PyTorch)")
+        self._check_new_name("module", name, self._modules)
+        self._modules[name] = module
+
+    register_module = add_module
 
     def __delattr__(self, name):
         """``del module.name`` removes a parameter, buffer or child (from state_dict too), as PyTorch."""
@@ -109,19 +128,13 @@ class Module:
             found = self.__dict__.get(registry, {})
             if name in found:
                 return found[name]
-        raise AttributeError(f"{type(self).__name__} has no attribute {name!r}")
+        raise AttributeError(f"'{type(self).__name__}' object has no attribute '{name}'")  # PyTorch's words
 
     def register_buffer(self, name, array, persistent=True):
         """Keep an array that is state but not trained (saved in state_dict unless ``persistent`` is False,
         as PyTorch); None keeps no value. The name must be a new attribute name without dots, as in PyTorch."""
-        if not isinstance(name, str) or not name or "." in name:
-            raise KeyError(f"buffer name must be a non-empty string without '.', got {name!r}")
-        if name not in self._buffers and (hasattr(self, name) or name in self._parameters or name in self._modules):
-            raise KeyError(f"attribute {name!r} already exists")
+        self._check_new_name("buffer", name, self._buffers)
         _check_buffer(name, array)
-        self._parameters.pop(name, None)
-        self._modules.pop(name, None)
-        self.__dict__.pop(name, None)
         self._buffers[name] = array
         (self._non_persistent.discard if persistent else self._non_persistent.add)(name)
 
@@ -133,17 +146,18 @@ class Module:
         raise NotImplementedError(f'Module [{type(self).__name__}] is missing the required "forward" function')
 
     # -- walking the tree -------------------------------------------------
-    def named_modules(self, prefix="", remove_duplicate=True):
+    def named_modules(self, memo=None, prefix="", remove_duplicate=True):
         """(dotted name, module) for this module and all below it, parents first; a module reached twice
-        (shared between parents) under its first name only, unless ``remove_duplicate`` is False; a child
-        slot set to None is skipped, as PyTorch."""
-        stack, seen = [(prefix, self)], set()
+        (shared between parents), or already in the set ``memo`` (which collects the modules seen), under
+        its first name only, unless ``remove_duplicate`` is False; a child slot set to None is skipped, as
+        PyTorch (whose argument order this is)."""
+        stack, seen = [(prefix, self)], set() if memo is None else memo
         while stack:
             name, module = stack.pop()
             if remove_duplicate:
-                if id(module) in seen:
+                if module in seen:
                     continue
-                seen.add(id(module))
+                seen.add(module)
             yield name, module
             children = [(f"{name}.{k}" if name else k, m) for k, m in module._modules.items() if m is not None]
             stack.extend(reversed(children))
@@ -167,7 +181,7 @@ class Module:
         ``recurse`` of every module below it; None left out, and with ``remove_duplicate`` a value held
         twice (shared, tied) named once, as PyTorch."""
         seen = set()
-        modules = self.named_modules(prefix, remove_duplicate) if recurse else [(prefix, self)]
+        modules = self.named_modules(prefix=prefix, remove_duplicate=remove_duplicate) if recurse else [(prefix, self)]
         for path, module in modules:
             for name, value in getattr(module, registry).items():
                 if value is not None and not (remove_duplicate and id(value) in seen):
@@ -186,6 +200,55 @@ class Module:
     def named_buffers(self, prefix="", recurse=True, remove_duplicate=True):
         """(dotted name, array) pairs, each buffer once (None left out), as PyTorch."""
         return self._named_members("_buffers", prefix, recurse, remove_duplicate)
+
+    def buffers(self, recurse=True):
+        """The buffers (None left out), as a generator, as PyTorch."""
+        return (b for _, b in self.named_buffers(recurse=recurse))
+
+    def get_submodule(self, target):
+        """The module at the dotted path ``target`` ("" is this one), or PyTorch's AttributeError."""
+        module = self
+        for item in target.split(".") if target else ():
+            if item not in module._modules:
+                raise AttributeError(f"{type(module).__name__} has no attribute `{item}`")
+            module = module._modules[item]
+            if not isinstance(module, Module):
+                raise AttributeError(f"`{item}` is not an nn.Module")
+        return module
+
+    def get_parameter(self, target):
+        """The parameter at the dotted path ``target``, or PyTorch's AttributeError."""
+        path, _, name = target.rpartition(".")
+        module = self.get_submodule(path)
+        if not isinstance(module._parameters.get(name), Parameter):
+            raise AttributeError(f"{type(module).__name__} has no parameter `{name}`")
+        return module._parameters[name]
+
+    def get_buffer(self, target):
+        """The buffer at the dotted path ``target``, or PyTorch's AttributeError."""
+        path, _, name = target.rpartition(".")
+        module = self.get_submodule(path)
+        if name not in module._buffers:
+            raise AttributeError(f"`{name}` is not a buffer of {type(module).__name__}")
+        return module._buffers[name]
+
+    def apply(self, fn):
+        """``fn(m)`` for every module below this one and then this one (children first), as PyTorch; returns self."""
+        for child in self.children():
+            child.apply(fn)
+        fn(self)
+        return self
+
+    def requires_grad_(self, requires_grad=True):
+        """Whether every parameter requires grad (e.g. False to freeze them), as PyTorch; returns self."""
+        for p in self.parameters():
+            p.requires_grad_(requires_grad)
+        return self
+
+    def __dir__(self):
+        """Attributes, and the names of parameters, buffers and children that are identifiers, as PyTorch."""
+        registered = [*self._parameters, *self._buffers, *self._modules]
+        return sorted(set(super().__dir__()) | {name for name in registered if not name[0].isdigit()})
 
     def num_parameters(self):
         """Number of trainable scalars."""
@@ -236,20 +299,30 @@ class Module:
                     m._buffers[name] = converted(b)
         return self
 
+    def float(self):
+        """Floating-point parameters and buffers as float32 (Module.to), as PyTorch; returns self."""
+        return self.to(dtype="float32")
+
+    def double(self):
+        return self.to(dtype="float64")
+
+    def half(self):
+        return self.to(dtype="float16")
+
     # -- state ------------------------------------------------------------
     def state_dict(self, *, destination=None, prefix="", keep_vars=False):
         """OrderedDict of name -> array (parameters then persistent buffers of each module, parents first),
-        each name written after ``prefix`` (as given: "m." makes "m.weight"). PyTorch's ``destination`` and
-        ``keep_vars`` are taken at their defaults only."""
-        if destination is not None or keep_vars:
-            raise NotImplementedError("state_dict: destination= and keep_vars=True are not supported by tinyrrn")
+        each name written after ``prefix`` (as given: "m." makes "m.weight"); with ``keep_vars`` the parameters
+        themselves, as PyTorch. PyTorch's ``destination`` is taken at its default only."""
+        if destination is not None:
+            raise NotImplementedError("state_dict: destination= is not supported by tinyrrn")
         state = OrderedDict()
         for path, module in self.named_modules(remove_duplicate=False):  # every name, as PyTorch
             buffers = [(k, v) for k, v in module._buffers.items() if k not in module._non_persistent]
             for name, value in list(module._parameters.items()) + buffers:
                 if value is not None:  # a None parameter or buffer is left out, as in PyTorch
                     key = prefix + (f"{path}.{name}" if path else name)
-                    state[key] = value.data if isinstance(value, Tensor) else value
+                    state[key] = value.data if isinstance(value, Tensor) and not keep_vars else value
         return state
 
     def load_state_dict(self, state, strict=True, assign=False):
@@ -349,7 +422,69 @@ def move_keeping_layout(array, device):
     return moved
 
 
-class Sequential(Module):
+def _index_key(module, index):
+    """The name of the index-th child of a Sequential or ModuleList, or PyTorch's IndexError."""
+    index, size = operator.index(index), len(module._modules)
+    if not -size <= index < size:
+        raise IndexError(f"index {index} is out of range")
+    return list(module._modules)[index % size]
+
+
+class _ModuleSequence(Module):
+    """Children named '0', '1', ... used as a list (Sequential's and ModuleList's shared methods, PyTorch's)."""
+
+    def __len__(self):
+        return len(self._modules)
+
+    def __iter__(self):
+        return iter(self._modules.values())
+
+    def __setitem__(self, index, module):
+        setattr(self, _index_key(self, index), module)
+
+    def __delitem__(self, index):
+        """Remove the index-th module (or a slice of them); the rest are renumbered '0', '1', ..., as PyTorch."""
+        keys = list(self._modules)[index] if isinstance(index, slice) else [_index_key(self, index)]
+        for key in keys:
+            del self._modules[key]
+        modules = list(self._modules.values())
+        self._modules.clear()
+        self._modules.update((str(i), m) for i, m in enumerate(modules))
+
+    def pop(self, index):
+        module = self[index]
+        del self[index]
+        return module
+
+    def append(self, module):
+        self.add_module(str(len(self)), module)
+        return self
+
+    def extend(self, modules):
+        if not isinstance(modules, Iterable):
+            raise TypeError(f"{type(self).__name__}.extend should be called with an iterable, but got "
+                            f"{type(modules).__name__}")
+        for module in list(modules):
+            self.append(module)
+        return self
+
+    def insert(self, index, module):
+        """Put ``module`` before the index-th (-len to len), moving those after up by one, as PyTorch."""
+        if not isinstance(module, Module):
+            raise AssertionError(f"module should be of type: {Module}")
+        size = len(self._modules)
+        if not -size <= index <= size:
+            raise IndexError(f"Index out of range: {index}")
+        self._shift_in(index % (size + 1) if index < 0 else index, module)
+        return self
+
+    def _shift_in(self, index, module):
+        for i in range(len(self._modules), index, -1):
+            self._modules[str(i)] = self._modules[str(i - 1)]
+        self._modules[str(index)] = module
+
+
+class Sequential(_ModuleSequence):
     """Modules applied in order; children are named '0', '1', ... as in PyTorch."""
 
     def __init__(self, *modules):
@@ -359,32 +494,141 @@ class Sequential(Module):
         named = modules[0].items() if len(modules) == 1 and isinstance(modules[0], OrderedDict) else \
             ((str(i), m) for i, m in enumerate(modules))
         for name, m in named:
-            if m is not None and not isinstance(m, Module):
-                raise TypeError(f"Sequential: {type(m).__name__} is not a Module subclass (as PyTorch; wrap a "
-                                "function in a Module)")
-            self._add(name, m)
-
-    def _add(self, name, module):
-        """Register ``module`` (or None, an empty slot) under ``name``, as PyTorch's add_module."""
-        self.__dict__.pop(name, None)
-        self._modules[name] = module
+            self.add_module(name, m)
 
     def __getitem__(self, index):
         """The index-th module, or for a slice a Sequential of those modules (keeping their names)."""
         if isinstance(index, slice):
-            part = Sequential()
-            for name in list(self._modules)[index]:
-                part._add(name, self._modules[name])  # a None slot kept, as PyTorch
-            return part
-        return list(self._modules.values())[index]
+            return Sequential(OrderedDict(list(self._modules.items())[index]))  # a None slot kept, as PyTorch
+        return self._modules[_index_key(self, index)]
+
+    def __add__(self, other):
+        """A new Sequential of this one's modules, then ``other``'s (a Sequential), as PyTorch."""
+        if not isinstance(other, Sequential):
+            raise ValueError(f"add operator supports only objects of Sequential class, but {type(other)} is given.")
+        return Sequential(*self, *other)
+
+    def __iadd__(self, other):
+        if not isinstance(other, Sequential):
+            raise ValueError(f"add operator supports only objects of Sequential class, but {type(other)} is given.")
+        return self.extend(other)
+
+    def __mul__(self, times):
+        """A new Sequential of this one's modules ``times`` over (the same modules, shared), as PyTorch."""
+        return Sequential(*self).__imul__(times)
+
+    __rmul__ = __mul__
+
+    def __imul__(self, times):
+        """These modules ``times`` over, in place (shared), as PyTorch: a positive int, else its errors."""
+        if not isinstance(times, int):
+            raise TypeError(f"unsupported operand type(s) for *: {type(self)} and {type(times)}")
+        if times <= 0:
+            raise ValueError(f"Non-positive multiplication factor {times} for {type(self)}")
+        return self.extend(list(self) * (times - 1))
+
+    def forward(self, input):
+        for m in self:
+            input = m(input)
+        return input
+
+
+class ModuleList(_ModuleSequence):
+    """Modules held in a list (registered, so in parameters() and state_dict()), as torch.nn.ModuleList;
+    it has no forward."""
+
+    def __init__(self, modules=None):
+        super().__init__()
+        if modules is not None:
+            self.extend(modules)
+
+    def __getitem__(self, index):
+        """The index-th module, or for a slice a ModuleList of those modules (renumbered)."""
+        if isinstance(index, slice):
+            return ModuleList(list(self._modules.values())[index])
+        return self._modules[_index_key(self, index)]
+
+    def __iadd__(self, modules):
+        return self.extend(modules)
+
+    def __add__(self, modules):
+        """A new ModuleList of this one's modules, then those of the iterable ``modules``, as PyTorch."""
+        return ModuleList([*self, *modules])
+
+    def insert(self, index, module):
+        """PyTorch's ModuleList.insert: no checks, and None returned (unlike Sequential's)."""
+        self._shift_in(index, module)
+
+    def __repr__(self):
+        """PyTorch's: a run of modules that print alike as one line, "(0-2): 3 x Linear(...)"."""
+        runs = []  # [first, last, repr]
+        for i, text in enumerate(repr(m) for m in self):
+            if runs and runs[-1][2] == text:
+                runs[-1][1] = i
+            else:
+                runs.append([i, i, text])
+        if not runs:
+            return "ModuleList()"
+        lines = [(f"({a}): " if a == b else f"({a}-{b}): {b - a + 1} x ") + text.replace("\n", "\n  ")
+                 for a, b, text in runs]
+        return "ModuleList(\n  " + "\n  ".join(lines) + "\n)"
+
+
+class ModuleDict(Module):
+    """Modules held in a dict by name (registered), as torch.nn.ModuleDict; it has no forward."""
+
+    def __init__(self, modules=None):
+        super().__init__()
+        if modules is not None:
+            self.update(modules)
+
+    def __getitem__(self, key):
+        return self._modules[key]
+
+    def __setitem__(self, key, module):
+        self.add_module(key, module)
+
+    def __delitem__(self, key):
+        del self._modules[key]
 
     def __len__(self):
         return len(self._modules)
 
     def __iter__(self):
-        return iter(self._modules.values())
+        return iter(self._modules)
 
-    def forward(self, x):
-        for m in self:
-            x = m(x)
-        return x
+    def __contains__(self, key):
+        return key in self._modules
+
+    def keys(self):
+        return self._modules.keys()
+
+    def items(self):
+        return self._modules.items()
+
+    def values(self):
+        return self._modules.values()
+
+    def pop(self, key):
+        module = self[key]
+        del self[key]
+        return module
+
+    def clear(self):
+        self._modules.clear()
+
+    def update(self, modules):
+        """Add the (name, module) pairs of a mapping or an iterable of pairs, as PyTorch."""
+        if not isinstance(modules, Iterable):
+            raise TypeError("ModuleDict.update should be called with an iterable of key/value pairs, but got "
+                            f"{type(modules).__name__}")
+        if isinstance(modules, (Mapping, ModuleDict)):
+            for key, module in modules.items():
+                self[key] = module
+            return
+        for j, pair in enumerate(modules):
+            if not isinstance(pair, Iterable):
+                raise TypeError(f"ModuleDict update sequence element #{j} should be Iterable; is {type(pair).__name__}")
+            if len(pair) != 2:
+                raise ValueError(f"ModuleDict update sequence element #{j} has length {len(pair)}; 2 is required")
+            self[pair[0]] = pair[1]
