@@ -834,8 +834,7 @@ def test_a_grad_that_is_no_tensor_is_torchs_type_error(torch, value):
 def test_enable_grad_and_set_grad_enabled_as_torch(torch):
     """PyTorch's other grad-mode switches (they were missing): enable_grad inside no_grad, as a block or a
     decorator; set_grad_enabled as a call (which stays), a block or a decorator (which restore)."""
-    from tinyrrn.tensor import enable_grad, set_grad_enabled
-    for mod, enable, set_enabled, no_grad in ((tinyrrn, enable_grad, set_grad_enabled, tinyrrn.no_grad),
+    for mod, enable, set_enabled, no_grad in ((tinyrrn, tinyrrn.enable_grad, tinyrrn.set_grad_enabled, tinyrrn.no_grad),
                                               (torch, torch.enable_grad, torch.set_grad_enabled, torch.no_grad)):
         @enable
         def enabled():
