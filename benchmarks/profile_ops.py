@@ -3,7 +3,7 @@
     python benchmarks/profile_ops.py [--model resnet50|main|baseline] [--batch 8] [--size 224] [--device cpu|gpu]
 
 --model resnet50 times ResNet-50 on (batch, 3, size, size) images; --model main the main job's model
-(``python -m tinyrrn.train`` with no arguments: resnet_small with a temporal skip at block2, clips
+(``python -m tinyrrn.train`` with no arguments: resnet_small with a temporal skip at mid_block4, clips
 of T = 2 frames of 40x40, 12 classes); --model baseline the main job's no-skip baseline (the same
 backbone, frame-wise: chunks of one frame, T per clip of --batch, so that --batch 8 gives it the 16
 frames the main model's 8 clips hold). A step is the trainer's: forward, cross-entropy, backward,

@@ -58,7 +58,7 @@ def test_train_help_states_the_defaults_argparse_cannot_see():
                        "--batch": "default 16 for the synthetic data, 8 with --data", "--out": "default runs",
                        "--seed": "default 0", "--workers": "default 2", "--update-every": "default 1%",
                        "--device": "default: TINYRRN_DEVICE, else cpu",
-                       "--positions": "default: block2 on the synthetic data with T = 2"}.items():
+                       "--positions": "default: mid_block4 on the synthetic data with T = 2"}.items():
         assert says in " ".join(blocks[flag].split()), (flag, blocks[flag])
 
 
