@@ -226,6 +226,23 @@ def test_other_globals_refused(tmp_path, name):
         read_pth(path)
 
 
+@pytest.mark.parametrize("storage", ["ComplexFloatStorage", "Float8_e4m3fnStorage", "UInt16Storage"])
+def test_storage_of_a_dtype_not_read_is_named_as_such(tmp_path, storage):
+    """A storage type tinyrrn does not read (complex, float8, unsigned 16-64 bits) is named with its dtype, not
+    refused as an unsafe global (the file is safe; its tensors are of a dtype tinyrrn cannot take)."""
+    path = legacy_file(tmp_path / "w.pth", f"ctorch\n{storage}\n.".encode())
+    with pytest.raises(WeightsError, match=rf"w\.pth: holds tensors of torch\.{storage}, a dtype") as info:
+        read_pth(path)
+    assert not isinstance(info.value, UnsafePickleError)
+
+
+def test_complex_weights_saved_by_torch_are_named_by_dtype(tmp_path, torch):
+    path = tmp_path / "complex.pth"
+    torch.save({"fc.weight": torch.zeros(2, 2, dtype=torch.complex64)}, path)
+    with pytest.raises(WeightsError, match="holds tensors of torch.ComplexFloatStorage, a dtype tinyrrn does not read"):
+        read_weights(path)
+
+
 def test_pickle_cannot_tamper_with_allowed_globals(tmp_path):
     """BUILD on a shared stand-in (here torch.FloatStorage) fails and changes nothing."""
     from tinyrrn import pth

@@ -130,6 +130,10 @@ class _SafeUnpickler(pickle.Unpickler):
     def find_class(self, module, name):
         """Return the local stand-in for an allowed global; refuse everything else."""
         full_name = f"{module}.{name}"
+        if module == "torch" and name.endswith("Storage") and full_name not in _ALLOWED_GLOBALS:
+            raise WeightsError(f"{self.path}: holds tensors of {full_name}, a dtype tinyrrn does not read (it reads "
+                               "float32, float64, float16 and bfloat16 weights and integer or bool buffers); "
+                               "convert those tensors with torch first")
         if full_name not in _ALLOWED_GLOBALS:
             raise UnsafePickleError(
                 f"{self.path}: refusing to load global '{full_name}': a weights file may only "
