@@ -31,10 +31,10 @@ import traceback
 
 import numpy
 
-from . import backend
+from . import backend, signals
 from .cli import EXIT_FAILURE, EXIT_USAGE, Failure, UsageError, describe, launched_size
 from .nn import BatchNorm2d
-from .signals import Interrupted, name
+from .signals import Interrupted
 from .tensor import Tensor
 
 INSTALL_HINT = ('pip install "tinyrrn[dist]" (mpi4py and the mpich wheel), '
@@ -289,7 +289,7 @@ def failure_guard(comm, show_traceback=True):
         yield
     except Interrupted as stop:
         if stop.checkpoint is None:  # this rank alone stopped at once (a second signal): the others may be mid-collective
-            print(f"\ninterrupted ({name(stop.signum)}) on rank {comm.rank}: {stop}; stopping all {comm.size} ranks",
+            print(f"\ninterrupted ({signals.name(stop.signum)}) on rank {comm.rank}: {stop}; stopping all {comm.size} ranks",
                   file=sys.stderr, flush=True)
             comm.abort(stop.exit_code)
         if not comm.is_root:  # every rank stopped after the same batch: rank 0 says so
