@@ -1001,6 +1001,17 @@ def test_sequences_of_modules_edit_as_torchs(torch, kind):
             container.extend(3)
 
 
+@pytest.mark.parametrize("index", [-3, -2, -1, 0, 3])
+def test_sequential_insert_at_a_negative_index_as_torch(torch, index):
+    """A negative index counts from the end, as a list's (-1: before the last); it was taken modulo len + 1,
+    which put the module one place too far right."""
+    def run(m):
+        seq = m.Sequential(m.Linear(1, 1), m.ReLU(), m.Identity())
+        seq.insert(index, m.Linear(2, 2))
+        return [type(c).__name__ for c in seq], list(seq.state_dict())
+    assert run(nn) == run(torch.nn)
+
+
 def test_module_list_and_dict_hold_modules_as_torch(torch):
     def make(m):
         model = m.Module()
