@@ -448,3 +448,20 @@ def test_parameter_groups_step_with_their_own_settings_as_torch(torch, rng, name
         getattr(optim, name)([_param(), _param(), _param()]).load_state_dict(mine.state_dict())
     mine.lr = 0.25
     assert [g["lr"] for g in mine.param_groups] == [0.25] * 3 and mine.lr == 0.25
+
+
+@pytest.mark.parametrize("name, option", [("Adam", {"decoupled_weight_decay": True, "weight_decay": 0.5}),
+                                          ("Adam", {"differentiable": True}), ("Adam", {"capturable": True}),
+                                          ("Adam", {"fused": True}), ("SGD", {"differentiable": True}),
+                                          ("SGD", {"fused": True})])
+def test_a_group_with_an_unsupported_option_is_refused(torch, name, option):
+    """PyTorch reads these options from each group (decoupled_weight_decay there is AdamW's step); a group that
+    set one was taken and its option ignored in silence, a different trajectory. Refused as at the constructor,
+    and each group holds torch's keys."""
+    with pytest.raises(NotImplementedError, match=next(iter(option))):
+        getattr(optim, name)([{"params": [_param()], **option}])
+    with pytest.raises(NotImplementedError, match=next(iter(option))):
+        getattr(optim, name)([_param()]).add_param_group({"params": [_param()], **option})
+    mine = getattr(optim, name)([_param()], foreach=True)
+    theirs = getattr(torch.optim, name)([torch.nn.Parameter(torch.zeros(2))], foreach=True)
+    assert set(mine.param_groups[0]) == set(theirs.param_groups[0]) and mine.param_groups[0]["foreach"] is True

@@ -140,9 +140,8 @@ class Optimizer:
 
     def __init__(self, params, defaults):
         """``defaults``: the settings of a group that does not give its own, checked by the subclass's
-        ``check_group``. (PyTorch's ``foreach``, taken by the subclasses, is how a step is computed, not what it
-        computes: any value is taken; so is ``fused=False``.)"""
-        only_torch_defaults(type(self).__name__, fused=(bool(defaults.pop("fused")), False))
+        ``check_group``. (PyTorch's ``foreach`` is how a step is computed, not what it computes: any value is
+        taken; so is ``fused=False``.)"""
         object.__setattr__(self, "defaults", defaults)
         self.param_groups, self.params = [], []  # the groups, and the parameters of all of them in order
         self.state, self.param_steps = [], []  # per parameter: its buffers, its updates (none without a grad)
@@ -265,14 +264,19 @@ class Adam(Optimizer):
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, amsgrad=False, *,
                  foreach=None, maximize=False, capturable=False, differentiable=False, fused=None,
                  decoupled_weight_decay=False):
-        only_torch_defaults("Adam", capturable=(capturable, False), differentiable=(differentiable, False),
-                            decoupled_weight_decay=(decoupled_weight_decay, False))
         super().__init__(params, dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, amsgrad=amsgrad,
-                                      maximize=maximize, fused=fused))
+                                      maximize=maximize, foreach=foreach, capturable=capturable,
+                                      differentiable=differentiable, fused=fused,
+                                      decoupled_weight_decay=decoupled_weight_decay))
 
     @staticmethod
     def check_group(group):
-        """PyTorch's checks of Adam's settings (of each group here)."""
+        """PyTorch's checks of Adam's settings (of each group here); its options that change the step
+        (decoupled_weight_decay: AdamW's) refused unless at their defaults, in a group too."""
+        only_torch_defaults("Adam", capturable=(group["capturable"], False),
+                            differentiable=(group["differentiable"], False),
+                            decoupled_weight_decay=(group["decoupled_weight_decay"], False),
+                            fused=(bool(group["fused"]), False))
         _check_learning_rate(group["lr"])
         _check_at_least("epsilon value", group["eps"])
         for i in range(2):  # PyTorch's IndexError for one beta; more than two are taken here, as PyTorch
@@ -319,13 +323,15 @@ class SGD(Optimizer):
 
     def __init__(self, params, lr=1e-3, momentum=0.0, dampening=0.0, weight_decay=0.0, nesterov=False, *,
                  maximize=False, foreach=None, differentiable=False, fused=None):
-        only_torch_defaults("SGD", differentiable=(differentiable, False))
         super().__init__(params, dict(lr=lr, momentum=momentum, dampening=dampening, weight_decay=weight_decay,
-                                      nesterov=nesterov, maximize=maximize, fused=fused))
+                                      nesterov=nesterov, maximize=maximize, foreach=foreach,
+                                      differentiable=differentiable, fused=fused))
 
     @staticmethod
     def check_group(group):
-        """PyTorch's checks of SGD's settings (of each group here)."""
+        """PyTorch's checks of SGD's settings (of each group here); its options tinyrrn lacks refused unless at
+        their defaults, in a group too."""
+        only_torch_defaults("SGD", differentiable=(group["differentiable"], False), fused=(bool(group["fused"]), False))
         _check_learning_rate(group["lr"])
         _check_at_least("momentum value", group["momentum"])
         _check_at_least("weight_decay value", group["weight_decay"])
