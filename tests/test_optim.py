@@ -465,3 +465,15 @@ def test_a_group_with_an_unsupported_option_is_refused(torch, name, option):
     mine = getattr(optim, name)([_param()], foreach=True)
     theirs = getattr(torch.optim, name)([torch.nn.Parameter(torch.zeros(2))], foreach=True)
     assert set(mine.param_groups[0]) == set(theirs.param_groups[0]) and mine.param_groups[0]["foreach"] is True
+
+
+def test_an_unsupported_option_set_in_param_groups_is_refused_at_the_step():
+    """PyTorch reads decoupled_weight_decay from the group at each step (AdamW's update): one set there after
+    the optimiser was made is refused, not ignored in silence."""
+    p = _param()
+    opt = optim.Adam([p], weight_decay=0.5)
+    opt.param_groups[0]["decoupled_weight_decay"] = True
+    p.grad = numpy.ones(2, "float32")
+    with pytest.raises(NotImplementedError, match="decoupled_weight_decay"):
+        opt.step()
+    numpy.testing.assert_array_equal(host(p), numpy.zeros(2))

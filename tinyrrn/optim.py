@@ -196,6 +196,8 @@ class Optimizer:
     def step(self, closure=None):
         """One update (the subclass's ``update``); with a ``closure`` (which recomputes the loss and its
         gradients) called first and its loss returned, as PyTorch."""
+        for group in self.param_groups:  # options set in param_groups after the optimiser was made
+            self.check_options(group)
         loss = None
         if closure is not None:
             with enable_grad():  # as PyTorch: a closure computes gradients even when step() is under no_grad
@@ -271,18 +273,23 @@ class Adam(Optimizer):
 
     @staticmethod
     def check_group(group):
-        """PyTorch's checks of Adam's settings (of each group here); its options that change the step
-        (decoupled_weight_decay: AdamW's) refused unless at their defaults, in a group too."""
-        only_torch_defaults("Adam", capturable=(group["capturable"], False),
-                            differentiable=(group["differentiable"], False),
-                            decoupled_weight_decay=(group["decoupled_weight_decay"], False),
-                            fused=(bool(group["fused"]), False))
+        """PyTorch's checks of Adam's settings (of each group here)."""
+        Adam.check_options(group)
         _check_learning_rate(group["lr"])
         _check_at_least("epsilon value", group["eps"])
         for i in range(2):  # PyTorch's IndexError for one beta; more than two are taken here, as PyTorch
             if not 0.0 <= group["betas"][i] < 1.0:  # takes them (its step refuses them)
                 raise ValueError(f"Invalid beta parameter at index {i}: {group['betas'][i]}")
         _check_at_least("weight_decay value", group["weight_decay"])
+
+    @staticmethod
+    def check_options(group):
+        """PyTorch's options that tinyrrn lacks (decoupled_weight_decay: AdamW's step) refused unless at their
+        defaults, in a group too, as PyTorch reads them from each group at each step."""
+        only_torch_defaults("Adam", capturable=(group["capturable"], False),
+                            differentiable=(group["differentiable"], False),
+                            decoupled_weight_decay=(group["decoupled_weight_decay"], False),
+                            fused=(bool(group["fused"]), False))
 
     @staticmethod
     def buffer_names(group):
@@ -329,9 +336,8 @@ class SGD(Optimizer):
 
     @staticmethod
     def check_group(group):
-        """PyTorch's checks of SGD's settings (of each group here); its options tinyrrn lacks refused unless at
-        their defaults, in a group too."""
-        only_torch_defaults("SGD", differentiable=(group["differentiable"], False), fused=(bool(group["fused"]), False))
+        """PyTorch's checks of SGD's settings (of each group here)."""
+        SGD.check_options(group)
         _check_learning_rate(group["lr"])
         _check_at_least("momentum value", group["momentum"])
         _check_at_least("weight_decay value", group["weight_decay"])
@@ -339,6 +345,11 @@ class SGD(Optimizer):
             raise ValueError(f"Invalid dampening value: {group['dampening']}")
         if group["nesterov"] and (group["momentum"] <= 0 or group["dampening"] != 0):
             raise ValueError("Nesterov momentum requires a momentum and zero dampening")
+
+    @staticmethod
+    def check_options(group):
+        """PyTorch's options that tinyrrn lacks refused unless at their defaults (see Adam.check_options)."""
+        only_torch_defaults("SGD", differentiable=(group["differentiable"], False), fused=(bool(group["fused"]), False))
 
     @staticmethod
     def buffer_names(group):
