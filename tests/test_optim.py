@@ -477,3 +477,16 @@ def test_an_unsupported_option_set_in_param_groups_is_refused_at_the_step():
     with pytest.raises(NotImplementedError, match="decoupled_weight_decay"):
         opt.step()
     numpy.testing.assert_array_equal(host(p), numpy.zeros(2))
+
+
+def test_nesterov_with_dampening_set_in_param_groups_is_refused_at_the_step():
+    """The step took the dampened momentum path and dropped the Nesterov term in silence (PyTorch would apply
+    both); refused, as PyTorch's constructor refuses the pair."""
+    p = _param()
+    opt = optim.SGD([p], lr=0.1, momentum=0.9, nesterov=True)
+    opt.param_groups[0]["dampening"] = 0.5
+    p.grad = numpy.ones(2, "float32")
+    with pytest.raises(NotImplementedError, match="Nesterov"):
+        opt.step()
+    with pytest.raises(ValueError, match="Nesterov"):
+        optim.SGD([p], lr=0.1, momentum=0.9, nesterov=True, dampening=0.5)

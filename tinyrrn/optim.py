@@ -274,13 +274,13 @@ class Adam(Optimizer):
     @staticmethod
     def check_group(group):
         """PyTorch's checks of Adam's settings (of each group here)."""
-        Adam.check_options(group)
         _check_learning_rate(group["lr"])
         _check_at_least("epsilon value", group["eps"])
         for i in range(2):  # PyTorch's IndexError for one beta; more than two are taken here, as PyTorch
             if not 0.0 <= group["betas"][i] < 1.0:  # takes them (its step refuses them)
                 raise ValueError(f"Invalid beta parameter at index {i}: {group['betas'][i]}")
         _check_at_least("weight_decay value", group["weight_decay"])
+        Adam.check_options(group)
 
     @staticmethod
     def check_options(group):
@@ -337,7 +337,6 @@ class SGD(Optimizer):
     @staticmethod
     def check_group(group):
         """PyTorch's checks of SGD's settings (of each group here)."""
-        SGD.check_options(group)
         _check_learning_rate(group["lr"])
         _check_at_least("momentum value", group["momentum"])
         _check_at_least("weight_decay value", group["weight_decay"])
@@ -345,11 +344,17 @@ class SGD(Optimizer):
             raise ValueError(f"Invalid dampening value: {group['dampening']}")
         if group["nesterov"] and (group["momentum"] <= 0 or group["dampening"] != 0):
             raise ValueError("Nesterov momentum requires a momentum and zero dampening")
+        SGD.check_options(group)
 
     @staticmethod
     def check_options(group):
-        """PyTorch's options that tinyrrn lacks refused unless at their defaults (see Adam.check_options)."""
+        """PyTorch's options that tinyrrn lacks refused unless at their defaults (see Adam.check_options); so is
+        Nesterov momentum with dampening (set in param_groups after the checks of the constructor), which
+        PyTorch's constructor refuses."""
         only_torch_defaults("SGD", differentiable=(group["differentiable"], False), fused=(bool(group["fused"]), False))
+        if group["nesterov"] and group["momentum"] and group["dampening"]:
+            raise NotImplementedError("SGD: Nesterov momentum with dampening is not supported by tinyrrn (PyTorch's "
+                                      "constructor refuses it: Nesterov momentum requires zero dampening)")
 
     @staticmethod
     def buffer_names(group):
