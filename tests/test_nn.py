@@ -894,6 +894,22 @@ def test_torch_nn_init_gains_fills_and_errors_as_torch(torch):
         assert nn.init.kaiming_normal_(empty) is empty
 
 
+@pytest.mark.parametrize("dtype", ["float32", "int64", "int8", "uint8", "bool"])
+@pytest.mark.parametrize("value", [2.5, -1, 300, float("nan"), float("inf"), "0-d", "1-d", "2-d"])
+def test_constant_fills_as_torchs_fill(torch, dtype, value):
+    """constant_ converts as PyTorch's fill_: a number that overflows the dtype (NaN into an int tensor) and a
+    tensor of more than 0 dimensions are refused; both were written, as garbage or broadcast, in silence."""
+    def run(make, init):
+        val = {"0-d": make(np.array(2.5)), "1-d": make(np.array([2.5])), "2-d": make(np.ones((2, 2)))}.get(value, value)
+        target = make(np.zeros((2, 2), dtype))
+        try:
+            init.constant_(target, val)
+        except RuntimeError:
+            return "refused"
+        return repr(np.asarray(host(target) if isinstance(target, Tensor) else target.numpy()).tolist())
+    assert run(lambda a: Tensor(on_device(a)), nn.init) == run(torch.tensor, torch.nn.init)
+
+
 @pytest.mark.parametrize("given", [None, [[1.0, 2.0, 3.0]], np.zeros((5, 2, 3), "float32")], ids=["None", "list", "array"])
 @pytest.mark.parametrize("make", [lambda: nn.GRU(3, 4), lambda: nn.BatchNorm2d(3)], ids=["GRU", "BatchNorm2d"])
 def test_a_layer_refuses_a_non_tensor_input_with_torchs_type_error(make, given):

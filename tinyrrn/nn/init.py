@@ -12,6 +12,7 @@ import numpy
 
 from .. import backend
 from ..functional._util import check_float, check_tensors, only_torch_defaults
+from ..operators import _assigned
 from ..random import generator as _generator
 from ..tensor import ArgumentError
 
@@ -113,9 +114,13 @@ def normal_(tensor, mean=0.0, std=1.0, generator=None):
 
 
 def constant_(tensor, val):
-    """Fill with ``val``."""
+    """Fill with ``val``: a number (refused where it overflows the dtype: NaN into an int tensor) or a 0-d
+    tensor, as PyTorch's fill_ (which x[...] = val shares)."""
     check_tensors("constant_", tensor, names=("tensor",))
-    return _fill(tensor, numpy.full(tensor.shape, val))
+    if getattr(val, "ndim", 0):
+        raise ArgumentError(f"fill_ only supports 0-dimension value tensor but got tensor with {val.ndim} "
+                            "dimensions (as PyTorch)")
+    return _fill(tensor, numpy.full(tensor.shape, backend.to_numpy(_assigned(val, tensor.data.dtype))))
 
 
 def ones_(tensor):
