@@ -894,6 +894,25 @@ def test_torch_nn_init_gains_fills_and_errors_as_torch(torch):
         assert nn.init.kaiming_normal_(empty) is empty
 
 
+@pytest.mark.parametrize("dtype", ["float16", "float32"])
+@pytest.mark.parametrize("name, args", [("uniform_", (-1e6, 1e6)), ("uniform_", (-1e300, 1e300)),
+                                        ("uniform_", (0.0, float("inf"))), ("uniform_", (float("nan"), 1.0)),
+                                        ("xavier_uniform_", (float("nan"),)), ("xavier_normal_", (-1.0,)),
+                                        ("uniform_", (-60000.0, 60000.0))])
+def test_random_fills_check_their_bounds_as_torch(torch, dtype, name, args):
+    """PyTorch's uniform_ refuses a bound outside the dtype's range (1e6 in float16) or a range wider than it,
+    and normal_ a negative std, with a RuntimeError; tinyrrn filled inf in silence, or raised NumPy's
+    OverflowError or ValueError."""
+    def run(tensor, init):
+        try:
+            getattr(init, name)(tensor, *args)
+        except RuntimeError:
+            return "refused"
+        return "filled"
+    assert run(Tensor(on_device(np.zeros((3, 3), dtype))), nn.init) == \
+        run(torch.zeros((3, 3), dtype=getattr(torch, dtype)), torch.nn.init)
+
+
 @pytest.mark.parametrize("dtype", ["float32", "int64", "int8", "uint8", "bool"])
 @pytest.mark.parametrize("value", [2.5, -1, 300, float("nan"), float("inf"), "0-d", "1-d", "2-d"])
 def test_constant_fills_as_torchs_fill(torch, dtype, value):
