@@ -490,3 +490,28 @@ def test_nesterov_with_dampening_set_in_param_groups_is_refused_at_the_step():
         opt.step()
     with pytest.raises(ValueError, match="Nesterov"):
         optim.SGD([p], lr=0.1, momentum=0.9, nesterov=True, dampening=0.5)
+
+
+@pytest.mark.parametrize("name, settings", [("SGD", {"lr": 0.1, "momentum": 0.9}), ("Adam", {"lr": 0.1})])
+def test_editing_a_groups_params_keeps_each_parameters_state_as_torch(torch, rng, name, settings):
+    """PyTorch keys its state by the parameter: after param_groups[0]['params'] is edited (one appended,
+    removed, put back, the list replaced), each parameter steps with its own buffers and counts. tinyrrn's
+    state by position gave the second group's parameter the first's buffers in silence, or an IndexError."""
+    starts = [rng.standard_normal(3) for _ in range(3)]
+    ours = [Tensor(on_device(s.copy()), requires_grad=True) for s in starts]
+    theirs = [torch.tensor(s.copy(), requires_grad=True) for s in starts]
+    mine = getattr(optim, name)([{"params": [ours[0]]}, {"params": [ours[1]]}], **settings)
+    reference = getattr(torch.optim, name)([{"params": [theirs[0]]}, {"params": [theirs[1]]}], **settings)
+    edits = {1: lambda ps, group: group.append(ps[2]), 2: lambda ps, group: group.remove(ps[0]),
+             3: lambda ps, group: group.append(ps[0]), 4: lambda ps, group: group.__setitem__(slice(None), [ps[2]])}
+    for step in range(6):
+        if step in edits:
+            edits[step](ours, mine.param_groups[0]["params"])
+            edits[step](theirs, reference.param_groups[0]["params"])
+        for p, q in zip(ours, theirs):
+            g = rng.standard_normal(3)
+            p.grad, q.grad = on_device(g.copy()), torch.tensor(g)
+        mine.step(), reference.step()
+        for p, q in zip(ours, theirs):
+            numpy.testing.assert_allclose(host(p), q.detach().numpy(), rtol=1e-12, atol=1e-12)
+    assert len(mine.state_dict()["buffers"]) == 2

@@ -145,7 +145,7 @@ class Optimizer:
         object.__setattr__(self, "defaults", defaults)
         self.param_groups, self.params = [], []  # the groups, and the parameters of all of them in order
         self.state, self.param_steps = [], []  # per parameter: its buffers, its updates (none without a grad)
-        self.steps = 0
+        self.steps, self._retired = 0, {}  # _retired: id -> (parameter, state, steps) of those taken out of groups
         for group in _parameter_groups(params):
             self.add_param_group(group)
 
@@ -168,6 +168,7 @@ class Optimizer:
             raise TypeError(f"param_group must be a dict, but got {type(param_group).__name__}")
         group = {**self.defaults, **param_group, "params": _group_parameters(param_group["params"])}
         self.check_group(group)
+        self._follow_groups()
         if {id(p) for p in self.params} & {id(p) for p in group["params"]}:
             raise ValueError("some parameters appear in more than one parameter group")
         self.param_groups.append(group)
@@ -175,8 +176,22 @@ class Optimizer:
         self.state.extend({} for _ in group["params"])
         self.param_steps.extend(0 for _ in group["params"])
 
+    def _follow_groups(self):
+        """Follow edits of a group's 'params' list (a parameter appended, removed or replaced): ``params``,
+        ``state`` and ``param_steps`` as the groups now hold them (each changed in place), each parameter
+        keeping its own state, as PyTorch's state keyed by the parameter; a parameter taken out keeps its state
+        should it come back."""
+        current = [p for group in self.param_groups for p in group["params"]]
+        if len(current) == len(self.params) and all(p is q for p, q in zip(current, self.params)):
+            return
+        self._retired.update((id(p), (p, s, n)) for p, s, n in zip(self.params, self.state, self.param_steps))
+        kept = [self._retired.pop(id(p)) if id(p) in self._retired and self._retired[id(p)][0] is p else
+                (p, {}, 0) for p in current]
+        self.params[:], self.state[:], self.param_steps[:] = ([k[i] for k in kept] for i in range(3))
+
     def _indexed(self):
         """(group, index of the parameter in ``params``, parameter) for every parameter with a gradient."""
+        self._follow_groups()
         i = 0
         for group in self.param_groups:
             for p in group["params"]:
@@ -186,6 +201,7 @@ class Optimizer:
 
     def zero_grad(self, set_to_none=True):
         """Drop every parameter's gradient (PyTorch's default), or with ``set_to_none=False`` zero it in place."""
+        self._follow_groups()
         zero_grads(self.params, set_to_none)
 
     @staticmethod
@@ -208,6 +224,7 @@ class Optimizer:
     def state_dict(self):
         """{'steps', 'lr' (the first group's), 'param_steps', 'buffers': {index: {name: array}} (arrays on the
         parameters' device), 'param_groups': each group's settings, its parameters as indices into ``params``}."""
+        self._follow_groups()
         groups, start = [], 0
         for group in self.param_groups:
             settings = {k: float(v) if isinstance(v, Tensor) else v for k, v in group.items() if k != "params"}
@@ -228,6 +245,7 @@ class Optimizer:
                              f"{', '.join(expected)} (and param_steps), got {keys}"
                              + (": a PyTorch optimizer's state_dict, whose format tinyrrn's optimisers do not read"
                                 if torch_format else ""))
+        self._follow_groups()
         if len(state["buffers"]) != len(self.params):
             raise ValueError(f"optimiser state holds {len(state['buffers'])} parameters, the model "
                              f"has {len(self.params)}")
