@@ -894,6 +894,17 @@ def test_torch_nn_init_gains_fills_and_errors_as_torch(torch):
         assert nn.init.kaiming_normal_(empty) is empty
 
 
+def test_orthogonal_refuses_float16_as_torch(torch):
+    """PyTorch's QR has no half precision, so its orthogonal_ refuses a float16 tensor (NotImplementedError);
+    tinyrrn filled it (a third behaviour). An empty one is left as it is, as there."""
+    with pytest.raises(NotImplementedError):
+        torch.nn.init.orthogonal_(torch.zeros((3, 3), dtype=torch.float16))
+    with pytest.raises(NotImplementedError, match="float16"):
+        nn.init.orthogonal_(Tensor(on_device(np.zeros((3, 3), "float16"))))
+    empty = Tensor(on_device(np.zeros((0, 3), "float16")))
+    assert nn.init.orthogonal_(empty) is empty
+
+
 @pytest.mark.parametrize("dtype", ["float16", "float32"])
 @pytest.mark.parametrize("name, args", [("uniform_", (-1e6, 1e6)), ("uniform_", (-1e300, 1e300)),
                                         ("uniform_", (0.0, float("inf"))), ("uniform_", (float("nan"), 1.0)),

@@ -211,6 +211,9 @@ def orthogonal_(tensor, gain=1.0, generator=None):
         raise ValueError("Only tensors with 2 or more dimensions are supported")
     if tensor.data.size == 0:
         return tensor
+    if tensor.dtype == "float16":  # PyTorch's QR has no half precision, on the CPU or a GPU
+        raise NotImplementedError("orthogonal_: a float16 tensor is not supported (as PyTorch: its QR "
+                                  "decomposition has no half precision); fill a float32 one and convert it")
     rows = tensor.shape[0]
     flattened = _generator().standard_normal((rows, tensor.data.size // rows))
     q, r = numpy.linalg.qr(flattened.T if rows < flattened.shape[1] else flattened)
