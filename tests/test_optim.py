@@ -515,3 +515,18 @@ def test_editing_a_groups_params_keeps_each_parameters_state_as_torch(torch, rng
         for p, q in zip(ours, theirs):
             numpy.testing.assert_allclose(host(p), q.detach().numpy(), rtol=1e-12, atol=1e-12)
     assert len(mine.state_dict()["buffers"]) == 2
+
+
+def test_adam_takes_betas_and_weight_decay_as_tensors_as_torch(torch):
+    """PyTorch's Adam takes one-element tensors for betas and weight_decay; tinyrrn's step failed inside NumPy
+    ('loop of ufunc does not support argument 0 of type Tensor')."""
+    ours, theirs = Tensor(numpy.ones(3), requires_grad=True), torch.ones(3, dtype=torch.float64, requires_grad=True)
+    mine = optim.Adam([ours], lr=0.1, betas=(Tensor(numpy.array(0.8)), Tensor(numpy.array(0.9))),
+                      weight_decay=Tensor(numpy.array(0.1)), amsgrad=True)
+    reference = torch.optim.Adam([theirs], lr=0.1, betas=(torch.tensor(0.8, dtype=torch.float64),
+                                 torch.tensor(0.9, dtype=torch.float64)),
+                                 weight_decay=torch.tensor(0.1, dtype=torch.float64), amsgrad=True)
+    for step in range(3):
+        ours.grad, theirs.grad = numpy.full(3, 0.5 - step), torch.full((3,), 0.5 - step, dtype=torch.float64)
+        mine.step(), reference.step()
+    numpy.testing.assert_allclose(host(ours), theirs.detach().numpy(), rtol=1e-12)

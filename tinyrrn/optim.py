@@ -332,8 +332,9 @@ class Adam(Optimizer):
             by_count.setdefault((id(group), self.param_steps[i]), (group, []))[1].append(
                 (p.data, self._gradient(group, p), *(state[name] for name in names)))
         for (_, count), (group, arrays) in by_count.items():
-            (beta1, beta2), lr, weight_decay = group["betas"], float(group["lr"]), group["weight_decay"]  # a tensor
-            numbers = (beta1, beta2, lr / (1 - beta1 ** count), math.sqrt(1 - beta2 ** count), group["eps"])  # lr: now
+            # each a number or a one-element tensor, as PyTorch takes them (a tensor's value now)
+            (beta1, beta2), lr, weight_decay = map(float, group["betas"]), float(group["lr"]), float(group["weight_decay"])
+            numbers = (beta1, beta2, lr / (1 - beta1 ** count), math.sqrt(1 - beta2 ** count), group["eps"])
             if group["amsgrad"]:
                 threads.update_in_place(adam_amsgrad_update, arrays, *numbers, weight_decay)
             elif weight_decay:
