@@ -530,3 +530,18 @@ def test_adam_takes_betas_and_weight_decay_as_tensors_as_torch(torch):
         ours.grad, theirs.grad = numpy.full(3, 0.5 - step), torch.full((3,), 0.5 - step, dtype=torch.float64)
         mine.step(), reference.step()
     numpy.testing.assert_allclose(host(ours), theirs.detach().numpy(), rtol=1e-12)
+
+
+@pytest.mark.parametrize("key", ["momentum", "weight_decay", "dampening"])
+def test_sgd_takes_its_settings_as_tensors_as_torch(torch, key):
+    """PyTorch's SGD takes one-element tensors for momentum, weight_decay and dampening. tinyrrn's step did
+    nothing in silence with a tensor momentum or weight_decay (NumPy's in-place *= with a Tensor rebinds the
+    name and leaves the array), and a tensor dampening was refused."""
+    ours, theirs = Tensor(numpy.ones(3), requires_grad=True), torch.ones(3, dtype=torch.float64, requires_grad=True)
+    value = 0.9 if key == "momentum" else 0.5
+    mine = optim.SGD([ours], lr=0.1, **{"momentum": 0.9, key: Tensor(numpy.array(value))})
+    reference = torch.optim.SGD([theirs], lr=0.1, **{"momentum": 0.9, key: torch.tensor(value, dtype=torch.float64)})
+    for step in range(3):
+        ours.grad, theirs.grad = numpy.full(3, 0.5 - step), torch.full((3,), 0.5 - step, dtype=torch.float64)
+        mine.step(), reference.step()
+    numpy.testing.assert_allclose(host(ours), theirs.detach().numpy(), rtol=1e-12)

@@ -334,7 +334,7 @@ class Adam(Optimizer):
         for (_, count), (group, arrays) in by_count.items():
             # each a number or a one-element tensor, as PyTorch takes them (a tensor's value now)
             (beta1, beta2), lr, weight_decay = map(float, group["betas"]), float(group["lr"]), float(group["weight_decay"])
-            numbers = (beta1, beta2, lr / (1 - beta1 ** count), math.sqrt(1 - beta2 ** count), group["eps"])
+            numbers = (beta1, beta2, lr / (1 - beta1 ** count), math.sqrt(1 - beta2 ** count), float(group["eps"]))
             if group["amsgrad"]:
                 threads.update_in_place(adam_amsgrad_update, arrays, *numbers, weight_decay)
             elif weight_decay:
@@ -359,7 +359,7 @@ class SGD(Optimizer):
         _check_learning_rate(group["lr"])
         _check_at_least("momentum value", group["momentum"])
         _check_at_least("weight_decay value", group["weight_decay"])
-        if not isinstance(group["dampening"], numbers.Real):
+        if not isinstance(group["dampening"], (numbers.Real, Tensor)):
             raise ValueError(f"Invalid dampening value: {group['dampening']}")
         if group["nesterov"] and (group["momentum"] <= 0 or group["dampening"] != 0):
             raise ValueError("Nesterov momentum requires a momentum and zero dampening")
@@ -396,12 +396,14 @@ class SGD(Optimizer):
                 continue
             arrays.append((p.data, self._gradient(group, p)) + ((state["momentum"],) if momentum else ()))
         for group, arrays, dampened in by_group.values():
-            lr, momentum, weight_decay = float(group["lr"]), group["momentum"], group["weight_decay"]  # a tensor's
-            if momentum:  # lr: its value now
+            # each a number or a one-element tensor, as PyTorch takes them (a tensor's value now: a NumPy
+            # array's in-place *= with a Tensor would rebind, not update, and the step do nothing)
+            lr, momentum, weight_decay = float(group["lr"]), float(group["momentum"]), float(group["weight_decay"])
+            if momentum:
                 threads.update_in_place(sgd_nesterov_update if group["nesterov"] else sgd_momentum_update, arrays,
                                         lr, momentum, weight_decay)
                 threads.update_in_place(sgd_dampened_momentum_update, dampened, lr, momentum, weight_decay,
-                                        group["dampening"])
+                                        float(group["dampening"]))
             else:
                 threads.update_in_place(sgd_update, arrays, lr, weight_decay)
 
