@@ -894,6 +894,52 @@ def test_torch_nn_init_gains_fills_and_errors_as_torch(torch):
         assert nn.init.kaiming_normal_(empty) is empty
 
 
+def test_orthogonal_refuses_float16_as_torch(torch):
+    """PyTorch's QR has no half precision, so its orthogonal_ refuses a float16 tensor (NotImplementedError);
+    tinyrrn filled it (a third behaviour). An empty one is left as it is, as there."""
+    with pytest.raises(NotImplementedError):
+        torch.nn.init.orthogonal_(torch.zeros((3, 3), dtype=torch.float16))
+    with pytest.raises(NotImplementedError, match="float16"):
+        nn.init.orthogonal_(Tensor(on_device(np.zeros((3, 3), "float16"))))
+    empty = Tensor(on_device(np.zeros((0, 3), "float16")))
+    assert nn.init.orthogonal_(empty) is empty
+
+
+@pytest.mark.parametrize("dtype", ["float16", "float32"])
+@pytest.mark.parametrize("name, args", [("uniform_", (-1e6, 1e6)), ("uniform_", (-1e300, 1e300)),
+                                        ("uniform_", (0.0, float("inf"))), ("uniform_", (float("nan"), 1.0)),
+                                        ("xavier_uniform_", (float("nan"),)), ("xavier_normal_", (-1.0,)),
+                                        ("uniform_", (-60000.0, 60000.0))])
+def test_random_fills_check_their_bounds_as_torch(torch, dtype, name, args):
+    """PyTorch's uniform_ refuses a bound outside the dtype's range (1e6 in float16) or a range wider than it,
+    and normal_ a negative std, with a RuntimeError; tinyrrn filled inf in silence, or raised NumPy's
+    OverflowError or ValueError."""
+    def run(tensor, init):
+        try:
+            getattr(init, name)(tensor, *args)
+        except RuntimeError:
+            return "refused"
+        return "filled"
+    assert run(Tensor(on_device(np.zeros((3, 3), dtype))), nn.init) == \
+        run(torch.zeros((3, 3), dtype=getattr(torch, dtype)), torch.nn.init)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "int64", "int8", "uint8", "bool"])
+@pytest.mark.parametrize("value", [2.5, -1, 300, float("nan"), float("inf"), "0-d", "1-d", "2-d"])
+def test_constant_fills_as_torchs_fill(torch, dtype, value):
+    """constant_ converts as PyTorch's fill_: a number that overflows the dtype (NaN into an int tensor) and a
+    tensor of more than 0 dimensions are refused; both were written, as garbage or broadcast, in silence."""
+    def run(make, init):
+        val = {"0-d": make(np.array(2.5)), "1-d": make(np.array([2.5])), "2-d": make(np.ones((2, 2)))}.get(value, value)
+        target = make(np.zeros((2, 2), dtype))
+        try:
+            init.constant_(target, val)
+        except RuntimeError:
+            return "refused"
+        return repr(np.asarray(host(target) if isinstance(target, Tensor) else target.numpy()).tolist())
+    assert run(lambda a: Tensor(on_device(a)), nn.init) == run(torch.tensor, torch.nn.init)
+
+
 @pytest.mark.parametrize("given", [None, [[1.0, 2.0, 3.0]], np.zeros((5, 2, 3), "float32")], ids=["None", "list", "array"])
 @pytest.mark.parametrize("make", [lambda: nn.GRU(3, 4), lambda: nn.BatchNorm2d(3)], ids=["GRU", "BatchNorm2d"])
 def test_a_layer_refuses_a_non_tensor_input_with_torchs_type_error(make, given):
@@ -999,6 +1045,17 @@ def test_sequences_of_modules_edit_as_torchs(torch, kind):
             container[0]
         with pytest.raises(TypeError):
             container.extend(3)
+
+
+@pytest.mark.parametrize("index", [-3, -2, -1, 0, 3])
+def test_sequential_insert_at_a_negative_index_as_torch(torch, index):
+    """A negative index counts from the end, as a list's (-1: before the last); it was taken modulo len + 1,
+    which put the module one place too far right."""
+    def run(m):
+        seq = m.Sequential(m.Linear(1, 1), m.ReLU(), m.Identity())
+        seq.insert(index, m.Linear(2, 2))
+        return [type(c).__name__ for c in seq], list(seq.state_dict())
+    assert run(nn) == run(torch.nn)
 
 
 def test_module_list_and_dict_hold_modules_as_torch(torch):

@@ -448,3 +448,100 @@ def test_parameter_groups_step_with_their_own_settings_as_torch(torch, rng, name
         getattr(optim, name)([_param(), _param(), _param()]).load_state_dict(mine.state_dict())
     mine.lr = 0.25
     assert [g["lr"] for g in mine.param_groups] == [0.25] * 3 and mine.lr == 0.25
+
+
+@pytest.mark.parametrize("name, option", [("Adam", {"decoupled_weight_decay": True, "weight_decay": 0.5}),
+                                          ("Adam", {"differentiable": True}), ("Adam", {"capturable": True}),
+                                          ("Adam", {"fused": True}), ("SGD", {"differentiable": True}),
+                                          ("SGD", {"fused": True})])
+def test_a_group_with_an_unsupported_option_is_refused(torch, name, option):
+    """PyTorch reads these options from each group (decoupled_weight_decay there is AdamW's step); a group that
+    set one was taken and its option ignored in silence, a different trajectory. Refused as at the constructor,
+    and each group holds torch's keys."""
+    with pytest.raises(NotImplementedError, match=next(iter(option))):
+        getattr(optim, name)([{"params": [_param()], **option}])
+    with pytest.raises(NotImplementedError, match=next(iter(option))):
+        getattr(optim, name)([_param()]).add_param_group({"params": [_param()], **option})
+    mine = getattr(optim, name)([_param()], foreach=True)
+    theirs = getattr(torch.optim, name)([torch.nn.Parameter(torch.zeros(2))], foreach=True)
+    assert set(mine.param_groups[0]) == set(theirs.param_groups[0]) and mine.param_groups[0]["foreach"] is True
+
+
+def test_an_unsupported_option_set_in_param_groups_is_refused_at_the_step():
+    """PyTorch reads decoupled_weight_decay from the group at each step (AdamW's update): one set there after
+    the optimiser was made is refused, not ignored in silence."""
+    p = _param()
+    opt = optim.Adam([p], weight_decay=0.5)
+    opt.param_groups[0]["decoupled_weight_decay"] = True
+    p.grad = numpy.ones(2, "float32")
+    with pytest.raises(NotImplementedError, match="decoupled_weight_decay"):
+        opt.step()
+    numpy.testing.assert_array_equal(host(p), numpy.zeros(2))
+
+
+def test_nesterov_with_dampening_set_in_param_groups_is_refused_at_the_step():
+    """The step took the dampened momentum path and dropped the Nesterov term in silence (PyTorch would apply
+    both); refused, as PyTorch's constructor refuses the pair."""
+    p = _param()
+    opt = optim.SGD([p], lr=0.1, momentum=0.9, nesterov=True)
+    opt.param_groups[0]["dampening"] = 0.5
+    p.grad = numpy.ones(2, "float32")
+    with pytest.raises(NotImplementedError, match="Nesterov"):
+        opt.step()
+    with pytest.raises(ValueError, match="Nesterov"):
+        optim.SGD([p], lr=0.1, momentum=0.9, nesterov=True, dampening=0.5)
+
+
+@pytest.mark.parametrize("name, settings", [("SGD", {"lr": 0.1, "momentum": 0.9}), ("Adam", {"lr": 0.1})])
+def test_editing_a_groups_params_keeps_each_parameters_state_as_torch(torch, rng, name, settings):
+    """PyTorch keys its state by the parameter: after param_groups[0]['params'] is edited (one appended,
+    removed, put back, the list replaced), each parameter steps with its own buffers and counts. tinyrrn's
+    state by position gave the second group's parameter the first's buffers in silence, or an IndexError."""
+    starts = [rng.standard_normal(3) for _ in range(3)]
+    ours = [Tensor(on_device(s.copy()), requires_grad=True) for s in starts]
+    theirs = [torch.tensor(s.copy(), requires_grad=True) for s in starts]
+    mine = getattr(optim, name)([{"params": [ours[0]]}, {"params": [ours[1]]}], **settings)
+    reference = getattr(torch.optim, name)([{"params": [theirs[0]]}, {"params": [theirs[1]]}], **settings)
+    edits = {1: lambda ps, group: group.append(ps[2]), 2: lambda ps, group: group.remove(ps[0]),
+             3: lambda ps, group: group.append(ps[0]), 4: lambda ps, group: group.__setitem__(slice(None), [ps[2]])}
+    for step in range(6):
+        if step in edits:
+            edits[step](ours, mine.param_groups[0]["params"])
+            edits[step](theirs, reference.param_groups[0]["params"])
+        for p, q in zip(ours, theirs):
+            g = rng.standard_normal(3)
+            p.grad, q.grad = on_device(g.copy()), torch.tensor(g)
+        mine.step(), reference.step()
+        for p, q in zip(ours, theirs):
+            numpy.testing.assert_allclose(host(p), q.detach().numpy(), rtol=1e-12, atol=1e-12)
+    assert len(mine.state_dict()["buffers"]) == 2
+
+
+def test_adam_takes_betas_and_weight_decay_as_tensors_as_torch(torch):
+    """PyTorch's Adam takes one-element tensors for betas and weight_decay; tinyrrn's step failed inside NumPy
+    ('loop of ufunc does not support argument 0 of type Tensor')."""
+    ours, theirs = Tensor(numpy.ones(3), requires_grad=True), torch.ones(3, dtype=torch.float64, requires_grad=True)
+    mine = optim.Adam([ours], lr=0.1, betas=(Tensor(numpy.array(0.8)), Tensor(numpy.array(0.9))),
+                      weight_decay=Tensor(numpy.array(0.1)), amsgrad=True)
+    reference = torch.optim.Adam([theirs], lr=0.1, betas=(torch.tensor(0.8, dtype=torch.float64),
+                                 torch.tensor(0.9, dtype=torch.float64)),
+                                 weight_decay=torch.tensor(0.1, dtype=torch.float64), amsgrad=True)
+    for step in range(3):
+        ours.grad, theirs.grad = numpy.full(3, 0.5 - step), torch.full((3,), 0.5 - step, dtype=torch.float64)
+        mine.step(), reference.step()
+    numpy.testing.assert_allclose(host(ours), theirs.detach().numpy(), rtol=1e-12)
+
+
+@pytest.mark.parametrize("key", ["momentum", "weight_decay", "dampening"])
+def test_sgd_takes_its_settings_as_tensors_as_torch(torch, key):
+    """PyTorch's SGD takes one-element tensors for momentum, weight_decay and dampening. tinyrrn's step did
+    nothing in silence with a tensor momentum or weight_decay (NumPy's in-place *= with a Tensor rebinds the
+    name and leaves the array), and a tensor dampening was refused."""
+    ours, theirs = Tensor(numpy.ones(3), requires_grad=True), torch.ones(3, dtype=torch.float64, requires_grad=True)
+    value = 0.9 if key == "momentum" else 0.5
+    mine = optim.SGD([ours], lr=0.1, **{"momentum": 0.9, key: Tensor(numpy.array(value))})
+    reference = torch.optim.SGD([theirs], lr=0.1, **{"momentum": 0.9, key: torch.tensor(value, dtype=torch.float64)})
+    for step in range(3):
+        ours.grad, theirs.grad = numpy.full(3, 0.5 - step), torch.full((3,), 0.5 - step, dtype=torch.float64)
+        mine.step(), reference.step()
+    numpy.testing.assert_allclose(host(ours), theirs.detach().numpy(), rtol=1e-12)

@@ -140,13 +140,12 @@ class Optimizer:
 
     def __init__(self, params, defaults):
         """``defaults``: the settings of a group that does not give its own, checked by the subclass's
-        ``check_group``. (PyTorch's ``foreach``, taken by the subclasses, is how a step is computed, not what it
-        computes: any value is taken; so is ``fused=False``.)"""
-        only_torch_defaults(type(self).__name__, fused=(bool(defaults.pop("fused")), False))
+        ``check_group``. (PyTorch's ``foreach`` is how a step is computed, not what it computes: any value is
+        taken; so is ``fused=False``.)"""
         object.__setattr__(self, "defaults", defaults)
         self.param_groups, self.params = [], []  # the groups, and the parameters of all of them in order
         self.state, self.param_steps = [], []  # per parameter: its buffers, its updates (none without a grad)
-        self.steps = 0
+        self.steps, self._retired = 0, {}  # _retired: id -> (parameter, state, steps) of those taken out of groups
         for group in _parameter_groups(params):
             self.add_param_group(group)
 
@@ -169,6 +168,7 @@ class Optimizer:
             raise TypeError(f"param_group must be a dict, but got {type(param_group).__name__}")
         group = {**self.defaults, **param_group, "params": _group_parameters(param_group["params"])}
         self.check_group(group)
+        self._follow_groups()
         if {id(p) for p in self.params} & {id(p) for p in group["params"]}:
             raise ValueError("some parameters appear in more than one parameter group")
         self.param_groups.append(group)
@@ -176,8 +176,22 @@ class Optimizer:
         self.state.extend({} for _ in group["params"])
         self.param_steps.extend(0 for _ in group["params"])
 
+    def _follow_groups(self):
+        """Follow edits of a group's 'params' list (a parameter appended, removed or replaced): ``params``,
+        ``state`` and ``param_steps`` as the groups now hold them (each changed in place), each parameter
+        keeping its own state, as PyTorch's state keyed by the parameter; a parameter taken out keeps its state
+        should it come back."""
+        current = [p for group in self.param_groups for p in group["params"]]
+        if len(current) == len(self.params) and all(p is q for p, q in zip(current, self.params)):
+            return
+        self._retired.update((id(p), (p, s, n)) for p, s, n in zip(self.params, self.state, self.param_steps))
+        kept = [self._retired.pop(id(p)) if id(p) in self._retired and self._retired[id(p)][0] is p else
+                (p, {}, 0) for p in current]
+        self.params[:], self.state[:], self.param_steps[:] = ([k[i] for k in kept] for i in range(3))
+
     def _indexed(self):
         """(group, index of the parameter in ``params``, parameter) for every parameter with a gradient."""
+        self._follow_groups()
         i = 0
         for group in self.param_groups:
             for p in group["params"]:
@@ -187,6 +201,7 @@ class Optimizer:
 
     def zero_grad(self, set_to_none=True):
         """Drop every parameter's gradient (PyTorch's default), or with ``set_to_none=False`` zero it in place."""
+        self._follow_groups()
         zero_grads(self.params, set_to_none)
 
     @staticmethod
@@ -197,6 +212,8 @@ class Optimizer:
     def step(self, closure=None):
         """One update (the subclass's ``update``); with a ``closure`` (which recomputes the loss and its
         gradients) called first and its loss returned, as PyTorch."""
+        for group in self.param_groups:  # options set in param_groups after the optimiser was made
+            self.check_options(group)
         loss = None
         if closure is not None:
             with enable_grad():  # as PyTorch: a closure computes gradients even when step() is under no_grad
@@ -207,6 +224,7 @@ class Optimizer:
     def state_dict(self):
         """{'steps', 'lr' (the first group's), 'param_steps', 'buffers': {index: {name: array}} (arrays on the
         parameters' device), 'param_groups': each group's settings, its parameters as indices into ``params``}."""
+        self._follow_groups()
         groups, start = [], 0
         for group in self.param_groups:
             settings = {k: float(v) if isinstance(v, Tensor) else v for k, v in group.items() if k != "params"}
@@ -227,6 +245,7 @@ class Optimizer:
                              f"{', '.join(expected)} (and param_steps), got {keys}"
                              + (": a PyTorch optimizer's state_dict, whose format tinyrrn's optimisers do not read"
                                 if torch_format else ""))
+        self._follow_groups()
         if len(state["buffers"]) != len(self.params):
             raise ValueError(f"optimiser state holds {len(state['buffers'])} parameters, the model "
                              f"has {len(self.params)}")
@@ -265,10 +284,10 @@ class Adam(Optimizer):
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, amsgrad=False, *,
                  foreach=None, maximize=False, capturable=False, differentiable=False, fused=None,
                  decoupled_weight_decay=False):
-        only_torch_defaults("Adam", capturable=(capturable, False), differentiable=(differentiable, False),
-                            decoupled_weight_decay=(decoupled_weight_decay, False))
         super().__init__(params, dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, amsgrad=amsgrad,
-                                      maximize=maximize, fused=fused))
+                                      maximize=maximize, foreach=foreach, capturable=capturable,
+                                      differentiable=differentiable, fused=fused,
+                                      decoupled_weight_decay=decoupled_weight_decay))
 
     @staticmethod
     def check_group(group):
@@ -279,6 +298,16 @@ class Adam(Optimizer):
             if not 0.0 <= group["betas"][i] < 1.0:  # takes them (its step refuses them)
                 raise ValueError(f"Invalid beta parameter at index {i}: {group['betas'][i]}")
         _check_at_least("weight_decay value", group["weight_decay"])
+        Adam.check_options(group)
+
+    @staticmethod
+    def check_options(group):
+        """PyTorch's options that tinyrrn lacks (decoupled_weight_decay: AdamW's step) refused unless at their
+        defaults, in a group too, as PyTorch reads them from each group at each step."""
+        only_torch_defaults("Adam", capturable=(group["capturable"], False),
+                            differentiable=(group["differentiable"], False),
+                            decoupled_weight_decay=(group["decoupled_weight_decay"], False),
+                            fused=(bool(group["fused"]), False))
 
     @staticmethod
     def buffer_names(group):
@@ -303,8 +332,9 @@ class Adam(Optimizer):
             by_count.setdefault((id(group), self.param_steps[i]), (group, []))[1].append(
                 (p.data, self._gradient(group, p), *(state[name] for name in names)))
         for (_, count), (group, arrays) in by_count.items():
-            (beta1, beta2), lr, weight_decay = group["betas"], float(group["lr"]), group["weight_decay"]  # a tensor
-            numbers = (beta1, beta2, lr / (1 - beta1 ** count), math.sqrt(1 - beta2 ** count), group["eps"])  # lr: now
+            # each a number or a one-element tensor, as PyTorch takes them (a tensor's value now)
+            (beta1, beta2), lr, weight_decay = map(float, group["betas"]), float(group["lr"]), float(group["weight_decay"])
+            numbers = (beta1, beta2, lr / (1 - beta1 ** count), math.sqrt(1 - beta2 ** count), float(group["eps"]))
             if group["amsgrad"]:
                 threads.update_in_place(adam_amsgrad_update, arrays, *numbers, weight_decay)
             elif weight_decay:
@@ -319,9 +349,9 @@ class SGD(Optimizer):
 
     def __init__(self, params, lr=1e-3, momentum=0.0, dampening=0.0, weight_decay=0.0, nesterov=False, *,
                  maximize=False, foreach=None, differentiable=False, fused=None):
-        only_torch_defaults("SGD", differentiable=(differentiable, False))
         super().__init__(params, dict(lr=lr, momentum=momentum, dampening=dampening, weight_decay=weight_decay,
-                                      nesterov=nesterov, maximize=maximize, fused=fused))
+                                      nesterov=nesterov, maximize=maximize, foreach=foreach,
+                                      differentiable=differentiable, fused=fused))
 
     @staticmethod
     def check_group(group):
@@ -329,10 +359,21 @@ class SGD(Optimizer):
         _check_learning_rate(group["lr"])
         _check_at_least("momentum value", group["momentum"])
         _check_at_least("weight_decay value", group["weight_decay"])
-        if not isinstance(group["dampening"], numbers.Real):
+        if not isinstance(group["dampening"], (numbers.Real, Tensor)):
             raise ValueError(f"Invalid dampening value: {group['dampening']}")
         if group["nesterov"] and (group["momentum"] <= 0 or group["dampening"] != 0):
             raise ValueError("Nesterov momentum requires a momentum and zero dampening")
+        SGD.check_options(group)
+
+    @staticmethod
+    def check_options(group):
+        """PyTorch's options that tinyrrn lacks refused unless at their defaults (see Adam.check_options); so is
+        Nesterov momentum with dampening (set in param_groups after the checks of the constructor), which
+        PyTorch's constructor refuses."""
+        only_torch_defaults("SGD", differentiable=(group["differentiable"], False), fused=(bool(group["fused"]), False))
+        if group["nesterov"] and group["momentum"] and group["dampening"]:
+            raise NotImplementedError("SGD: Nesterov momentum with dampening is not supported by tinyrrn (PyTorch's "
+                                      "constructor refuses it: Nesterov momentum requires zero dampening)")
 
     @staticmethod
     def buffer_names(group):
@@ -355,12 +396,14 @@ class SGD(Optimizer):
                 continue
             arrays.append((p.data, self._gradient(group, p)) + ((state["momentum"],) if momentum else ()))
         for group, arrays, dampened in by_group.values():
-            lr, momentum, weight_decay = float(group["lr"]), group["momentum"], group["weight_decay"]  # a tensor's
-            if momentum:  # lr: its value now
+            # each a number or a one-element tensor, as PyTorch takes them (a tensor's value now: a NumPy
+            # array's in-place *= with a Tensor would rebind, not update, and the step do nothing)
+            lr, momentum, weight_decay = float(group["lr"]), float(group["momentum"]), float(group["weight_decay"])
+            if momentum:
                 threads.update_in_place(sgd_nesterov_update if group["nesterov"] else sgd_momentum_update, arrays,
                                         lr, momentum, weight_decay)
                 threads.update_in_place(sgd_dampened_momentum_update, dampened, lr, momentum, weight_decay,
-                                        group["dampening"])
+                                        float(group["dampening"]))
             else:
                 threads.update_in_place(sgd_update, arrays, lr, weight_decay)
 

@@ -12,6 +12,7 @@ import numpy
 
 from .. import backend
 from ..functional._util import check_float, check_tensors, only_torch_defaults
+from ..operators import _assigned
 from ..random import generator as _generator
 from ..tensor import ArgumentError
 
@@ -96,26 +97,49 @@ def _random(op, tensor, rng):
     check_float(op, tensor, names=("tensor",))
 
 
-def uniform_(tensor, a=0.0, b=1.0, generator=None):
-    """Fill with U(a, b)."""
-    _random("uniform_", tensor, generator)
+def _uniform(tensor, a, b):
+    """Fill with U(a, b), with the checks of PyTorch's Tensor.uniform_: each bound finite and within the
+    dtype's range, a <= b, and b - a within the range too (a float16 tensor takes no bound of 1e6)."""
+    limit = float(numpy.finfo(tensor.dtype).max)
+    for name, bound in (("from", a), ("to", b)):
+        if not -limit <= bound <= limit:
+            raise ArgumentError(f"uniform_: {name} is out of bounds for {tensor.dtype} (as PyTorch)")
     if not a <= b:
         raise ArgumentError(f"uniform_ expects to return a [from, to) range, but found from={a} > to={b}")
+    if b - a > limit:
+        raise ArgumentError(f"uniform_ expects to-from <= the largest {tensor.dtype}, but found to={b} and "
+                            f"from={a} (as PyTorch)")
     return _fill(tensor, _generator().uniform(a, b, size=tensor.shape))
 
 
-def normal_(tensor, mean=0.0, std=1.0, generator=None):
-    """Fill with N(mean, std^2)."""
-    _random("normal_", tensor, generator)
+def _normal(tensor, mean, std):
+    """Fill with N(mean, std^2), refusing a negative std as PyTorch's Tensor.normal_ (xavier_normal_'s
+    negative gain too)."""
     if not std >= 0:
         raise ArgumentError(f"normal expects std >= 0.0, but found std {std}")
     return _fill(tensor, _generator().normal(mean, std, size=tensor.shape))
 
 
+def uniform_(tensor, a=0.0, b=1.0, generator=None):
+    """Fill with U(a, b)."""
+    _random("uniform_", tensor, generator)
+    return _uniform(tensor, a, b)
+
+
+def normal_(tensor, mean=0.0, std=1.0, generator=None):
+    """Fill with N(mean, std^2)."""
+    _random("normal_", tensor, generator)
+    return _normal(tensor, mean, std)
+
+
 def constant_(tensor, val):
-    """Fill with ``val``."""
+    """Fill with ``val``: a number (refused where it overflows the dtype: NaN into an int tensor) or a 0-d
+    tensor, as PyTorch's fill_ (which x[...] = val shares)."""
     check_tensors("constant_", tensor, names=("tensor",))
-    return _fill(tensor, numpy.full(tensor.shape, val))
+    if getattr(val, "ndim", 0):
+        raise ArgumentError(f"fill_ only supports 0-dimension value tensor but got tensor with {val.ndim} "
+                            "dimensions (as PyTorch)")
+    return _fill(tensor, numpy.full(tensor.shape, backend.to_numpy(_assigned(val, tensor.data.dtype))))
 
 
 def ones_(tensor):
@@ -139,7 +163,7 @@ def xavier_uniform_(tensor, gain=1.0, generator=None):
     _random("xavier_uniform_", tensor, generator)
     fan_in, fan_out = fan_in_and_fan_out(tensor.shape)
     bound = math.sqrt(3.0) * gain * math.sqrt(2.0 / float(fan_in + fan_out))
-    return _fill(tensor, _generator().uniform(-bound, bound, size=tensor.shape))
+    return _uniform(tensor, -bound, bound)
 
 
 def xavier_normal_(tensor, gain=1.0, generator=None):
@@ -147,7 +171,7 @@ def xavier_normal_(tensor, gain=1.0, generator=None):
     _random("xavier_normal_", tensor, generator)
     fan_in, fan_out = fan_in_and_fan_out(tensor.shape)
     std = gain * math.sqrt(2.0 / float(fan_in + fan_out))
-    return _fill(tensor, _generator().normal(0.0, std, size=tensor.shape))
+    return _normal(tensor, 0.0, std)
 
 
 def _kaiming_std(op, tensor, a, mode, nonlinearity, rng):
@@ -169,7 +193,7 @@ def kaiming_uniform_(tensor, a=0, mode="fan_in", nonlinearity="leaky_relu", gene
     std = _kaiming_std("kaiming_uniform_", tensor, a, mode, nonlinearity, generator)
     if std is None:
         return tensor
-    return _fill(tensor, _generator().uniform(-math.sqrt(3.0) * std, math.sqrt(3.0) * std, size=tensor.shape))
+    return _uniform(tensor, -math.sqrt(3.0) * std, math.sqrt(3.0) * std)
 
 
 def kaiming_normal_(tensor, a=0, mode="fan_in", nonlinearity="leaky_relu", generator=None):
@@ -177,7 +201,7 @@ def kaiming_normal_(tensor, a=0, mode="fan_in", nonlinearity="leaky_relu", gener
     std = _kaiming_std("kaiming_normal_", tensor, a, mode, nonlinearity, generator)
     if std is None:
         return tensor
-    return _fill(tensor, _generator().normal(0.0, std, size=tensor.shape))
+    return _normal(tensor, 0.0, std)
 
 
 def orthogonal_(tensor, gain=1.0, generator=None):
@@ -187,6 +211,9 @@ def orthogonal_(tensor, gain=1.0, generator=None):
         raise ValueError("Only tensors with 2 or more dimensions are supported")
     if tensor.data.size == 0:
         return tensor
+    if tensor.dtype == "float16":  # PyTorch's QR has no half precision, on the CPU or a GPU
+        raise NotImplementedError("orthogonal_: a float16 tensor is not supported (as PyTorch: its QR "
+                                  "decomposition has no half precision); fill a float32 one and convert it")
     rows = tensor.shape[0]
     flattened = _generator().standard_normal((rows, tensor.data.size // rows))
     q, r = numpy.linalg.qr(flattened.T if rows < flattened.shape[1] else flattened)

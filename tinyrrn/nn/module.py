@@ -475,7 +475,7 @@ class _ModuleSequence(Module):
         size = len(self._modules)
         if not -size <= index <= size:
             raise IndexError(f"Index out of range: {index}")
-        self._shift_in(index % (size + 1) if index < 0 else index, module)
+        self._shift_in(index + size if index < 0 else index, module)
         return self
 
     def _shift_in(self, index, module):
