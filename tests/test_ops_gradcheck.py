@@ -121,6 +121,9 @@ def test_losses(rng):
     gradcheck(lambda z: F.log_softmax(z), [logits])
     gradcheck(lambda z: F.log_softmax(z, axis=0), [logits])
     gradcheck(lambda z: F.cross_entropy(z, numpy.array([0, 6, 3, 3, 1])), [logits])
+    weight = on_device(numpy.linspace(0.5, 2.0, 7))
+    gradcheck(lambda z: F.nll_loss(F.log_softmax(z, 1), numpy.array([0, 6, 3, 3, 1]), weight, ignore_index=3), [logits])
+    gradcheck(lambda z: F.nll_loss(z, numpy.array([2, 1, 0, 6, 5]), reduction="none"), [logits])
 
 
 def test_dropout_gradient_matches_its_mask(rng):
