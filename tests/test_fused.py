@@ -3,8 +3,11 @@ threads."""
 import numpy
 import pytest
 
-from tinyrrn import Tensor, gradcheck, threads
+from tinyrrn import Tensor, gradcheck, no_grad, threads
 from tinyrrn import functional as F
+from tinyrrn.functional import channels_last
+from tinyrrn.functional import conv as conv_module
+from tinyrrn.nn import BatchNorm2d, Conv2d, conv_bn
 
 
 def t(rng, *shape):
@@ -215,3 +218,99 @@ def test_each_batch_norm_names_itself_when_a_training_batch_has_one_value_per_ch
     for op, extra in ((F.batch_norm, ()), (F.batch_norm_relu, ()), (F.batch_norm_add_relu, (Tensor(numpy.ones((1, 3, 1, 1))),))):
         with pytest.raises(ValueError, match=rf"^{op.__name__}: training needs more than one value per channel"):
             op(x, *extra, *stats, training=True)
+
+
+def _conv_bn_pair(rng, c, o, kernel, stride, dtype):
+    """A Conv2d and a BatchNorm2d in evaluation mode with statistics and affine parameters away from their defaults."""
+    conv, bn = Conv2d(c, o, kernel, stride, kernel // 2, bias=False), BatchNorm2d(o)
+    conv.weight.data = channels_last(rng.standard_normal(conv.weight.shape).astype(dtype))
+    bn.weight.data, bn.bias.data = (rng.standard_normal(o).astype(dtype) for _ in range(2))
+    bn.running_mean, bn.running_var = rng.standard_normal(o).astype(dtype), (rng.random(o) + 0.5).astype(dtype)
+    return conv, bn.eval()
+
+
+@pytest.mark.parametrize("c, o, size, kernel, stride", [(3, 8, 9, 3, 1), (8, 16, 9, 3, 2), (16, 4, 7, 1, 1),
+                                                         (5, 6, 8, 1, 2), (128, 4, 14, 3, 1)],
+                         ids=["3x3", "3x3 stride 2", "1x1", "1x1 stride 2", "3x3 Winograd"])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_conv_bn_in_inference_is_bn_of_conv_bit_for_bit(small_blocks, monkeypatch, rng, c, o, size, kernel, stride,
+                                                        dtype):
+    """conv_bn under no_grad with bn in evaluation gives exactly bn(conv(x)) (its affine map, the residual sum and the
+    ReLU applied to each block of the product), on many blocks of the product and on one; it is the fused path."""
+    conv, bn = _conv_bn_pair(rng, c, o, kernel, stride, dtype)
+    x = Tensor(channels_last(rng.standard_normal((3, c, size, size)).astype(dtype)))
+    out_size = (size + 2 * (kernel // 2) - kernel) // stride + 1
+    add = Tensor(channels_last(rng.standard_normal((3, o, out_size, out_size)).astype(dtype)))
+    calls = []
+    monkeypatch.setattr(F, "conv2d_affine", lambda *a, **k: calls.append(1) or conv_module.conv2d_affine(*a, **k))
+    for block_bytes in (64, conv_module.COLUMN_BLOCK_BYTES):
+        monkeypatch.setattr(conv_module, "COLUMN_BLOCK_BYTES", block_bytes)
+        for relu, other in ((False, None), (True, None), (True, add)):
+            with no_grad():
+                fused = conv_bn(conv, bn, x, relu=relu, add=other)
+                plain = bn(conv(x), relu=relu, add=other)
+            assert fused.shape == plain.shape and fused.dtype == plain.dtype
+            numpy.testing.assert_array_equal(fused.data, plain.data)
+    assert len(calls) == 6
+
+
+def test_conv_bn_runs_the_modules_where_it_cannot_fuse(rng):
+    """Training, a gradient to record (evaluation mode without no_grad), a forward set on the instance: the modules
+    as they are, gradients included; conv2d_affine itself refuses to be where a gradient is needed."""
+    conv, bn = _conv_bn_pair(rng, 3, 4, 3, 1, "float32")
+    x = Tensor(channels_last(rng.standard_normal((2, 3, 5, 5)).astype("float32")), requires_grad=True)
+    y = conv_bn(conv, bn, x, relu=True)  # evaluation mode, gradient recorded
+    y.sum().backward()
+    assert x.grad is not None and conv.weight.grad is not None and bn.weight.grad is not None
+    numpy.testing.assert_array_equal(y.data, bn(conv(x), relu=True).data)
+    bn.train()
+    mean = bn.running_mean.copy()
+    with no_grad():
+        conv_bn(conv, bn, x, relu=True)
+    assert not numpy.array_equal(mean, bn.running_mean)  # training statistics: batch norm itself ran
+    bn.eval()
+    seen = []
+    conv.forward = lambda x: seen.append(x.shape) or Conv2d.forward(conv, x)  # a learner's instrumented layer
+    with no_grad():
+        conv_bn(conv, bn, x, relu=True)
+    assert seen == [(2, 3, 5, 5)]
+    scale, shift = (Tensor(v) for v in F.fixed_affine(bn.running_mean, bn.running_var))
+    with pytest.raises(RuntimeError, match="conv2d_affine computes no gradient"):
+        F.conv2d_affine(x, conv.weight, scale, shift, padding=1)
+
+
+def test_conv2d_affine_refuses_what_does_not_fit(rng):
+    x = Tensor(rng.standard_normal((2, 3, 5, 5)).astype("float32"))
+    w = Tensor(rng.standard_normal((4, 3, 3, 3)).astype("float32"))
+    scale, shift = Tensor(numpy.ones(4, "float32")), Tensor(numpy.zeros(4, "float32"))
+    with no_grad():
+        with pytest.raises(ValueError, match=r"scale \(3,\) and shift \(4,\) must be \(4,\)"):
+            F.conv2d_affine(x, w, Tensor(numpy.ones(3, "float32")), shift)
+        with pytest.raises(ValueError, match="add= is fused with the ReLU only"):
+            F.conv2d_affine(x, w, scale, shift, add=Tensor(numpy.zeros((2, 4, 3, 3), "float32")))
+        with pytest.raises(ValueError, match=r"add \(2, 4, 5, 5\) must have the output's shape \(2, 4, 3, 3\)"):
+            F.conv2d_affine(x, w, scale, shift, relu=True, add=Tensor(numpy.zeros((2, 4, 5, 5), "float32")))
+        with pytest.raises(ValueError, match="conv2d_affine: input .* does not fit weight"):
+            F.conv2d_affine(x, Tensor(numpy.zeros((4, 2, 3, 3), "float32")), scale, shift)
+
+
+def test_a_resnet_in_inference_fuses_its_batch_norms_and_answers_as_unfused(monkeypatch, rng):
+    """Every conv-BN pair of a ResNet (stem, units, projections) takes the fused path under no_grad in evaluation,
+    and the logits are those of the unfused modules bit for bit."""
+    from tinyrrn.models import resnet_small
+    from tinyrrn.nn import fused
+    model = resnet_small(5)
+    for m in model.modules():
+        if isinstance(m, BatchNorm2d):
+            m.running_mean, m.running_var = rng.standard_normal(m.num_features).astype("float32"), \
+                (rng.random(m.num_features) + 0.5).astype("float32")
+    model.eval()
+    x = Tensor(rng.standard_normal((2, 3, 12, 12)).astype("float32"))
+    calls = []
+    monkeypatch.setattr(F, "conv2d_affine", lambda *a, **k: calls.append(1) or conv_module.conv2d_affine(*a, **k))
+    with no_grad():
+        logits = model(x).data
+    assert len(calls) == sum(isinstance(m, Conv2d) for m in model.modules())
+    monkeypatch.setattr(fused, "_fuses", lambda *args: False)
+    with no_grad():
+        numpy.testing.assert_array_equal(logits, model(x).data)

@@ -123,7 +123,7 @@ def test_the_element_wise_chains_are_each_compiled_once_by_fuse(strict_gpu, opti
                 numpy.array([1, 0]), "gpu", steps=2)
     names = [f.__name__ for f in strict_xp.fused]
     update = "adam_update_with_decay" if optimizer is Adam else "sgd_momentum_update"  # OPTIMIZERS decay
-    assert {"_normalise", "_normalise_relu", "_normalise_add_relu", "_input_gradient", update} <= set(names)
+    assert {"normalise", "normalise_relu", "normalise_add_relu", "_input_gradient", update} <= set(names)
     assert len(names) == len(set(names)), names  # each once
 
 
@@ -169,7 +169,7 @@ def test_a_run_on_the_gpu_is_interrupted_resumed_evaluated_and_predicts_as_on_th
     monkeypatch.setattr(backend, "_default_device", "cpu")
     cpu_metrics, on_cpu = training.train(config, str(tmp_path / "cpu"))
     for key, value in final_weights(on_cpu)[0].items():  # the CPU adds its products' blocks and batch norm's
-        # sums in other orders (conv.window_product, norm._side_by_side): float32 rounding (measured: at most
+        # sums in other orders (conv.window_product, norm.side_by_side): float32 rounding (measured: at most
         # 1.2e-6, on running variances of up to 4)
         numpy.testing.assert_allclose(a[key], value, rtol=1e-4, atol=1e-5, err_msg=key)
     assert cpu_metrics["video_error"] == metrics["video_error"]

@@ -36,8 +36,8 @@ import functools
 import numpy
 
 from .. import backend, threads
-from ..tensor import make_result
-from . import winograd
+from ..tensor import Tensor, is_grad_enabled, make_result
+from . import norm, winograd
 from ._util import ArgumentError, accurate_sum, check_float, check_same_dtype, pair
 from ._window import as_pads, crop_nhwc, output_size, pad_nhwc, taps
 from .dtypes import opmath
@@ -121,18 +121,27 @@ def _column_blocks(view, least_rows):
             for i in range(n) for r in range(0, ho, lines)]
 
 
-def window_product(view, w_cols):
+def window_product(view, w_cols, finish=None):
     """im2col(view) @ w_cols (K, O) -> (N*Ho*Wo, O): the columns gathered and multiplied block by block,
     each block while it is in the core's cache (never the whole column matrix at once); blocks go to
-    the thread pool. The same numbers as im2col and one product (which it is on a GPU, or when small)."""
+    the thread pool. The same numbers as im2col and one product (which it is on a GPU, or when small).
+    ``finish(rows, lo, hi)``, when given, changes the output rows lo:hi in place right after their
+    product, while they are in the cache (conv2d_affine's batch norm and ReLU)."""
     n, ho, wo, kh, kw, c = view.shape
     k = kh * kw * c
     blocks = _column_blocks(view, w_cols.shape[1]) if backend.xp_of(view) is numpy else []
     if len(blocks) < 2:
-        return threads.matmul(view.reshape(n * ho * wo, k), w_cols)
+        out = threads.matmul(view.reshape(n * ho * wo, k), w_cols)
+        if finish is not None:
+            finish(out, 0, len(out))
+        return out
     out = numpy.empty((n * ho * wo, w_cols.shape[1]), dtype=numpy.result_type(view, w_cols))
-    threads.run_tasks([lambda lo=lo, hi=hi, block=block: numpy.matmul(block.reshape(hi - lo, k), w_cols, out=out[lo:hi])
-                       for lo, hi, block in blocks])
+
+    def product(lo, hi, block):
+        numpy.matmul(block.reshape(hi - lo, k), w_cols, out=out[lo:hi])
+        if finish is not None:
+            finish(out[lo:hi], lo, hi)
+    threads.run_tasks([lambda lo=lo, hi=hi, block=block: product(lo, hi, block) for lo, hi, block in blocks])
     return out
 
 
@@ -206,6 +215,31 @@ def _same_or_valid(padding, stride, kernel, dilation):
     return tuple((total // 2, total - total // 2) for total in totals)  # odd: one more after
 
 
+def _geometry(op, x, weight, stride, padding, dilation):
+    """conv2d's stride, dilation and padding as pairs ((top, bottom), (left, right) for the padding) and
+    its output size (Ho, Wo); refused, naming ``op``, where they do not fit x and the kernel."""
+    h, w = x.shape[2:]
+    kh, kw = weight.shape[2:]
+    stride = pair(stride, "stride", op, minimum=1)
+    dilation = pair(dilation, "dilation", op, minimum=1)
+    if isinstance(padding, str):
+        pads = _same_or_valid(padding, stride, (kh, kw), dilation)
+    else:
+        pads = tuple((p, p) for p in pair(padding, "padding", op, minimum=0))
+    out_hw = tuple(output_size(*args) for args in zip((h, w), (kh, kw), stride, pads, dilation))
+    if min(out_hw) < 1:
+        raise ArgumentError(f"{op}: input {tuple(x.shape)} with padding {pads} is smaller than the "
+                            f"kernel {kh}x{kw} at dilation {dilation}")
+    return stride, dilation, pads, out_hw
+
+
+def _takes_winograd(x_nhwc, weight, stride, pads, dilation, out_hw):
+    """Whether a convolution (groups 1) takes the Winograd path; float16 never does: its transforms'
+    sums lose digits there (3x PyTorch's error)."""
+    return x_nhwc.dtype != "float16" and _winograd_pays(x_nhwc, weight.shape[1], out_hw) and \
+        winograd.covers(weight.shape[2:], stride, pads, dilation)
+
+
 @unbatched_too
 def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     """2-D cross-correlation, as torch.nn.functional.conv2d.
@@ -220,20 +254,9 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     c, o = _check("conv2d", x, weight, bias, groups)
     n, _, h, w = x.shape
     kh, kw = weight.shape[2:]
-    stride = pair(stride, "stride", "conv2d", minimum=1)
-    dilation = pair(dilation, "dilation", "conv2d", minimum=1)
-    if isinstance(padding, str):
-        pads = _same_or_valid(padding, stride, (kh, kw), dilation)
-    else:
-        pads = tuple((p, p) for p in pair(padding, "padding", "conv2d", minimum=0))
-    out_hw = tuple(output_size(*args) for args in zip((h, w), (kh, kw), stride, pads, dilation))
-    if min(out_hw) < 1:
-        raise ArgumentError(f"conv2d: input {tuple(x.shape)} with padding {pads} is smaller than the "
-                            f"kernel {kh}x{kw} at dilation {dilation}")
+    stride, dilation, pads, out_hw = _geometry("conv2d", x, weight, stride, padding, dilation)
     x_nhwc = x.data.transpose(0, 2, 3, 1)
-    # float16 never takes Winograd: its transforms' sums lose digits there (3x PyTorch's error)
-    if groups == 1 and x.dtype != "float16" and _winograd_pays(x_nhwc, c, out_hw) and \
-            winograd.covers((kh, kw), stride, pads, dilation):
+    if groups == 1 and _takes_winograd(x_nhwc, weight, stride, pads, dilation, out_hw):
         return _conv2d_winograd(x, x_nhwc, weight, bias, pads[0][0])
     w_rows = _weight_rows(weight.data, groups)  # (G, O/G, kh*kw*C/G)
     if groups == 1:  # blocks of columns, gathered again for the weight gradient (never stored whole)
@@ -258,6 +281,68 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
 
     parents = (x, weight) + ((bias,) if bias is not None else ())
     return make_result(out.reshape(n, *out_hw, o).transpose(0, 3, 1, 2), parents, backward, "conv2d")
+
+
+def conv2d_affine(x, weight, scale, shift, stride=1, padding=0, dilation=1, relu=False, add=None):
+    """relu(conv2d(x, weight) * scale + shift + add), per output channel, for inference (no gradient).
+
+    A convolution followed by batch norm with fixed statistics (tinyrrn.nn.conv_bn), whose
+    scale and shift (O,) are F.batch_norm's; ``add`` (the output's shape, optional) is a residual
+    unit's shortcut and ``relu`` its ReLU. On the CPU they are applied to each block of the
+    convolution's product right after it, while it is in the cache, instead of in passes of their
+    own over memory: the same numbers as F.batch_norm_relu(conv2d(...), ...). Groups are 1. It
+    records no graph: refused where a gradient would be needed (use conv2d and batch_norm there).
+    """
+    _check("conv2d_affine", x, weight, None, 1)
+    o = weight.shape[0]
+    check_same_dtype("conv2d_affine", x, scale, shift, names=("input", "scale", "shift"))
+    if scale.shape != (o,) or shift.shape != (o,):
+        raise ArgumentError(f"conv2d_affine: scale {tuple(scale.shape)} and shift {tuple(shift.shape)} must be "
+                            f"({o},), one value per output channel of weight {tuple(weight.shape)}")
+    if add is not None and not relu:
+        raise ArgumentError("conv2d_affine: add= is fused with the ReLU only (relu(... + add)); pass relu=True")
+    given = [t for t in (x, weight, scale, shift, add) if t is not None]
+    if is_grad_enabled() and any(t.requires_grad for t in given):
+        raise RuntimeError("conv2d_affine computes no gradient, and an input requires one: call it under "
+                           "tinyrrn.no_grad(), or use conv2d and batch_norm")
+    n = x.shape[0]
+    stride, dilation, pads, out_hw = _geometry("conv2d_affine", x, weight, stride, padding, dilation)
+    rows = None
+    if add is not None:
+        check_same_dtype("conv2d_affine", x, add, names=("input", "add"))
+        if add.shape != (n, o) + out_hw:
+            raise ArgumentError(f"conv2d_affine: add {tuple(add.shape)} must have the output's shape {(n, o) + out_hw}")
+        rows = add.data.transpose(0, 2, 3, 1).reshape(-1, o)  # a free view of channels-last memory
+    finish = _Affine(scale.data, shift.data, rows, relu)
+    x_nhwc = x.data.transpose(0, 2, 3, 1)
+    if _takes_winograd(x_nhwc, weight, stride, pads, dilation, out_hw):  # its blocks are images: one pass after
+        out = winograd.conv3x3(x_nhwc, weight.data, pads[0][0]).reshape(-1, o)
+        finish(out, 0, len(out))
+    else:
+        view, _ = windows(x_nhwc, weight.shape[2:], stride, pads, dilation)
+        out = window_product(view, _weight_rows(weight.data, 1)[0].T, finish)
+    return Tensor(out.reshape(n, *out_hw, o).transpose(0, 3, 1, 2))
+
+
+class _Affine:
+    """rows = relu(rows * scale + shift + add[lo:hi]) in place, for blocks of a (R, O) output (conv2d_affine):
+    norm's per-channel kernels, on blocks laid side by side where O is narrow (as batch norm's passes)."""
+
+    def __init__(self, scale, shift, add_rows, relu):
+        self.scale, self.shift, self.add_rows, self.relu = scale, shift, add_rows, relu
+        self.repeated = {}  # side-by-side count k -> (scale, shift) repeated k times
+
+    def __call__(self, rows, lo, hi):
+        xp, c = backend.xp_of(rows), rows.shape[1]
+        k = norm.side_by_side(rows)
+        if k not in self.repeated:
+            self.repeated[k] = tuple(xp.tile(v, k) if k > 1 else v for v in (self.scale, self.shift))
+        wide = rows.reshape(-1, k * c)
+        if self.add_rows is not None:
+            other = xp.ascontiguousarray(self.add_rows[lo:hi]).reshape(-1, k * c)
+            threads.elementwise(norm.normalise_add_relu, wide, *self.repeated[k], other, out=wide)
+        else:
+            threads.elementwise(norm.normalise_relu if self.relu else norm.normalise, wide, *self.repeated[k], out=wide)
 
 
 def _input_gradient(g, weight, x_shape, stride, pads, dilation, groups, out_hw):

@@ -59,22 +59,22 @@ def _centred_squares(x, mean):
 
 # Element-wise chains (tinyrrn.threads.elementwise: blocks over the threads on the CPU, one fused
 # kernel on a GPU); each writes into its last argument.
-def _normalise(x, scale, shift, out):
+def normalise(x, scale, shift, out):
     """out = x * scale + shift: the output, with scale = gamma / std and shift = beta - mean * scale,
     as PyTorch's CPU kernel computes it."""
     backend.xp_of(x).multiply(x, scale, out=out)
     out += shift
 
 
-def _normalise_relu(x, scale, shift, out):
+def normalise_relu(x, scale, shift, out):
     """out = max(x * scale + shift, 0)."""
-    _normalise(x, scale, shift, out)
+    normalise(x, scale, shift, out)
     backend.xp_of(x).maximum(out, 0, out=out)
 
 
-def _normalise_add_relu(x, scale, shift, other, out):
+def normalise_add_relu(x, scale, shift, other, out):
     """out = max(x * scale + shift + other, 0)."""
-    _normalise(x, scale, shift, out)
+    normalise(x, scale, shift, out)
     out += other
     backend.xp_of(x).maximum(out, 0, out=out)
 
@@ -106,6 +106,21 @@ def _gradient_sums(g, x, y, mean, relu, gated):
 def _gamma(weight, like):
     """The scale parameter's values, or ones when there is none."""
     return weight.data if weight is not None else backend.xp_of(like).ones_like(like)
+
+
+def _affine(mean, var, weight, bias, eps):
+    """1 / std, and the scale and shift of batch norm with statistics mean and var (the output is x * scale +
+    shift): scale = gamma / std and shift = beta - mean * scale, as PyTorch's CPU kernel computes them."""
+    inv_std = 1 / backend.xp_of(mean).sqrt(var + eps)
+    scale = _gamma(weight, inv_std) * inv_std
+    return inv_std, scale, (bias.data if bias is not None else 0) - mean * scale
+
+
+def fixed_affine(running_mean, running_var, weight=None, bias=None, eps=1e-5, dtype="float32"):
+    """(scale, shift) arrays of batch norm in evaluation, as batch_norm computes them for an input of ``dtype``:
+    its output is x * scale + shift (tinyrrn.nn.conv_bn applies them in the convolution's blocks)."""
+    mean, var = running_mean.astype(dtype), running_var.astype(dtype)
+    return _affine(mean, var, weight, bias, eps)[1:]
 
 
 def _unrows(rows, shape):
@@ -229,10 +244,10 @@ def _check_unchanged(op, running_mean, running_var, mean, var):
                            "pass (load_state_dict, a write). Run the forward pass again after the change.")
 
 
-WIDE_ROW = 128  # values per row that the passes' inner loops should get (see _side_by_side)
+WIDE_ROW = 128  # values per row that the passes' inner loops should get (see side_by_side)
 
 
-def _side_by_side(rows):
+def side_by_side(rows):
     """How many rows of a (R, C) matrix the passes lay side by side, as (R/k, k*C): NumPy's inner
     loops run along one row, 8 values long for 8 channels (the built-in job's first layers) and
     slow for it; k rows side by side make loops of about WIDE_ROW values. Per-channel vectors are
@@ -257,7 +272,7 @@ def _batch_norm(x, running_mean, running_var, weight, bias, training, momentum, 
     xp = backend.xp_of(x.data)
     rows = _rows(x.data)
     count, c = rows.shape
-    k = _side_by_side(rows)
+    k = side_by_side(rows)
     wide = rows.reshape(-1, k * c)
 
     def per_channel(sums):  # sums over the columns of ``wide`` (k copies of each channel) -> (C,)
@@ -288,14 +303,12 @@ def _batch_norm(x, running_mean, running_var, weight, bias, training, momentum, 
         reduce = _no_reduction
         mean, var = running_mean.astype(rows.dtype), running_var.astype(rows.dtype)  # copies (float16 ones widened)
         wide_mean = repeated(mean)
-    inv_std = 1 / xp.sqrt(var + eps)
-    scale = _gamma(weight, inv_std) * inv_std
-    wide_scale = repeated(scale)
-    shift = repeated((bias.data if bias is not None else 0) - mean * scale)
+    inv_std, scale, shift = _affine(mean, var, weight, bias, eps)
+    wide_scale, shift = repeated(scale), repeated(shift)
     if other is None:
-        out = threads.elementwise(_normalise_relu if relu else _normalise, wide, wide_scale, shift)
+        out = threads.elementwise(normalise_relu if relu else normalise, wide, wide_scale, shift)
     else:  # other's rows laid out as x's (a copy only if its memory is not)
-        out = threads.elementwise(_normalise_add_relu, wide, wide_scale, shift, _rows(other.data).reshape(-1, k * c))
+        out = threads.elementwise(normalise_add_relu, wide, wide_scale, shift, _rows(other.data).reshape(-1, k * c))
 
     def backward(g):
         # With x_hat = (x - mean) * inv_std and sums over the rows (per channel), g gated by the ReLU:

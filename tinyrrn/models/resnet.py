@@ -33,7 +33,10 @@ class ResidualUnit(nn.Module):
 
     def shortcut(self, x):
         """The spatial skip S(x): x itself, or the projection (1x1 conv + BN) where shape changes."""
-        return x if self.downsample is None else self.downsample(x)
+        if self.downsample is None:
+            return x
+        conv, bn = self.downsample
+        return nn.conv_bn(conv, bn, x)
 
     def forward(self, x, extra=None, shortcut=None):
         """``shortcut``: S(x) when the caller has computed it already (the recurrent network runs a
@@ -58,7 +61,8 @@ class BasicBlock(ResidualUnit):
 
     def residual(self, x, add=None):
         """F(x); with ``add``, relu(F(x) + add), the sum and ReLU fused into bn2."""
-        return self.bn2(self.conv2(self.bn1(self.conv1(x), relu=True)), relu=add is not None, add=add)
+        out = nn.conv_bn(self.conv1, self.bn1, x, relu=True)
+        return nn.conv_bn(self.conv2, self.bn2, out, relu=add is not None, add=add)
 
 
 class Bottleneck(ResidualUnit):
@@ -78,9 +82,9 @@ class Bottleneck(ResidualUnit):
 
     def residual(self, x, add=None):
         """F(x); with ``add``, relu(F(x) + add), the sum and ReLU fused into bn3."""
-        out = self.bn1(self.conv1(x), relu=True)  # relu(bn1(...)) in one pass
-        out = self.bn2(self.conv2(out), relu=True)
-        return self.bn3(self.conv3(out), relu=add is not None, add=add)
+        out = nn.conv_bn(self.conv1, self.bn1, x, relu=True)  # relu(bn1(conv1(x))), bn1's passes fused
+        out = nn.conv_bn(self.conv2, self.bn2, out, relu=True)
+        return nn.conv_bn(self.conv3, self.bn3, out, relu=add is not None, add=add)
 
 
 class ResNet(nn.Module):
@@ -132,7 +136,7 @@ class ResNet(nn.Module):
 
     def stem(self, x):
         """conv1, bn1, relu, maxpool: frames (N, 3, H, W) -> layer1's input."""
-        return self.maxpool(self.bn1(self.conv1(x), relu=True))
+        return self.maxpool(nn.conv_bn(self.conv1, self.bn1, x, relu=True))
 
     def units(self):
         """[(name, unit)] of every residual unit in order, e.g. ('layer4.2', Bottleneck)."""
