@@ -3,7 +3,7 @@ threads."""
 import numpy
 import pytest
 
-from tinyrrn import Tensor, gradcheck, no_grad, threads
+from tinyrrn import Tensor, backend, gradcheck, no_grad, threads
 from tinyrrn import functional as F
 from tinyrrn.functional import channels_last
 from tinyrrn.functional import conv as conv_module
@@ -299,18 +299,18 @@ def test_a_resnet_in_inference_fuses_its_batch_norms_and_answers_as_unfused(monk
     and the logits are those of the unfused modules bit for bit."""
     from tinyrrn.models import resnet_small
     from tinyrrn.nn import fused
-    model = resnet_small(5)
+    model, device = resnet_small(5), backend.get_device()
     for m in model.modules():
         if isinstance(m, BatchNorm2d):
-            m.running_mean, m.running_var = rng.standard_normal(m.num_features).astype("float32"), \
-                (rng.random(m.num_features) + 0.5).astype("float32")
+            m.running_mean = backend.to_device(rng.standard_normal(m.num_features).astype("float32"), device)
+            m.running_var = backend.to_device((rng.random(m.num_features) + 0.5).astype("float32"), device)
     model.eval()
-    x = Tensor(rng.standard_normal((2, 3, 12, 12)).astype("float32"))
+    x = Tensor(backend.to_device(rng.standard_normal((2, 3, 12, 12)).astype("float32"), device))
     calls = []
     monkeypatch.setattr(F, "conv2d_affine", lambda *a, **k: calls.append(1) or conv_module.conv2d_affine(*a, **k))
     with no_grad():
-        logits = model(x).data
+        logits = backend.to_numpy(model(x).data)
     assert len(calls) == sum(isinstance(m, Conv2d) for m in model.modules())
     monkeypatch.setattr(fused, "_fuses", lambda *args: False)
     with no_grad():
-        numpy.testing.assert_array_equal(logits, model(x).data)
+        numpy.testing.assert_array_equal(logits, backend.to_numpy(model(x).data))
