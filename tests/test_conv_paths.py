@@ -9,7 +9,8 @@ from tinyrrn.functional import conv, winograd
 CASES = [  # (C, O, kernel, stride, padding, dilation, groups)
     (3, 4, 3, 1, 1, 1, 1), (3, 4, 3, 1, 0, 1, 1), (3, 4, 3, 1, 2, 1, 1), (2, 3, 5, 1, 2, 1, 1),
     (2, 3, 4, 1, "same", 1, 1), (2, 3, 3, 1, 2, 2, 1), (2, 3, 1, 1, 0, 1, 1), (2, 2, 3, 1, 3, 1, 1),
-    (4, 2, 3, 1, 1, 1, 2), (3, 4, 3, 2, 1, 1, 1), (3, 4, 1, 2, 0, 1, 1),
+    (4, 2, 3, 1, 1, 1, 2), (3, 4, 3, 2, 1, 1, 1), (3, 4, 1, 2, 0, 1, 1), (2, 3, 3, 3, 1, 2, 1), (4, 4, 3, 2, 1, 1, 2),
+    (2, 3, 4, 2, 3, 1, 1),
 ]
 
 
@@ -120,3 +121,19 @@ def test_columns_gathered_block_by_block_give_the_one_product(monkeypatch, rng, 
         numpy.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
     gradcheck(lambda x, w: F.conv2d(x, w, None, stride, padding, dilation),
               [Tensor(x[:1], requires_grad=True), Tensor(weight, requires_grad=True)])
+
+
+@pytest.mark.parametrize("kernel, stride, padding, dilation", [((3, 3), (2, 2), 1, (1, 1)), ((3, 2), (3, 2), 2, (2, 1)),
+                                                               ((1, 1), (2, 2), 0, (1, 1)), ((3, 3), (1, 1), 4, (1, 1)),
+                                                               ((4, 4), (2, 3), (1, 2), (1, 2))])
+def test_adding_tap_major_columns_in_phases_is_col2im_bit_for_bit(rng, kernel, stride, padding, dilation):
+    """conv._add_taps (the input gradient's and conv_transpose2d's) adds the same numbers in the same order as
+    the reference col2im the lesson teaches: each pixel its taps' values, tap after tap, onto zeros."""
+    n, h, w, c = 2, 9, 8, 3
+    pads = conv.as_pads(padding if isinstance(padding, tuple) else (padding, padding))
+    out_hw = tuple(conv.output_size(*args) for args in zip((h, w), kernel, stride, pads, dilation))
+    cols = rng.standard_normal((n * out_hw[0] * out_hw[1], kernel[0] * kernel[1] * c)).astype("float32")
+    tap_cols = numpy.ascontiguousarray(cols.reshape(len(cols), -1, c).transpose(1, 0, 2))
+    expected = conv.col2im(cols, (n, h, w, c), kernel, stride, pads, out_hw, dilation)
+    numpy.testing.assert_array_equal(conv._add_taps(tap_cols, (n, h, w, c), kernel, stride, pads, out_hw, dilation),
+                                     expected)

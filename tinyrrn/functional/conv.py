@@ -176,6 +176,48 @@ def col2im(cols, x_shape, kernel, stride, padding, out_hw, dilation=(1, 1)):
     return crop_nhwc(padded, pads, (h, w))
 
 
+def _tap_products(rows, w_rows, taps):
+    """rows (G, R, A) @ w_rows (G, A, taps*c) with each kernel tap's columns apart: (taps, R, G*c), tap-major.
+
+    One group: a product per tap, each written contiguous (the weights' columns of a tap are a
+    strided view); with groups, one product per group and one copy that puts the taps first."""
+    groups, r, a = rows.shape
+    c = w_rows.shape[2] // taps
+    if groups == 1:
+        xp = backend.xp_of(rows)
+        return threads.matmul(xp.broadcast_to(rows[0], (taps, r, a)), w_rows[0].reshape(a, taps, c).transpose(1, 0, 2))
+    return threads.matmul(rows, w_rows).reshape(groups, r, taps, c).transpose(2, 1, 0, 3).reshape(taps, r, groups * c)
+
+
+def _add_taps(tap_cols, x_shape, kernel, stride, padding, out_hw, dilation=(1, 1)):
+    """col2im of tap-major columns (kh*kw, N*Ho*Wo, C) (:func:`_tap_products`): the same sums, faster.
+
+    col2im adds each tap's rows onto every stride-th pixel: Ho*Wo runs of C values per tap, slow
+    for few channels. Here the padded input is kept as up to stride_h * stride_w phases (its
+    pixels split by row and column remainder mod the stride), in which a tap's pixels are
+    contiguous: each tap adds Ho runs of Wo*C values onto its phase, and one copy interleaves
+    the phases into the output.
+    """
+    xp = backend.xp_of(tap_cols)
+    n, h, w, c = x_shape
+    (kh, kw), (ho, wo), ((top, _), (left, _)) = kernel, out_hw, as_pads(padding)
+    (sh, sw), (dh, dw) = stride, dilation
+    hq = max((dh * (kh - 1)) // sh + ho, (top + h - 1) // sh + 1)  # rows of a phase: every tap's, every output's
+    wq = max((dw * (kw - 1)) // sw + wo, (left + w - 1) // sw + 1)
+    phases = {}  # (row, column) remainder -> that phase; one a tap adds to (a 1x1 kernel: one phase, the rest 0)
+    for tap, columns in enumerate(tap_cols):  # padded pixel (y*sh + i*dh, x*sw + j*dw) of tap (i, j)
+        (a, pi), (b, pj) = divmod(tap // kw * dh, sh), divmod(tap % kw * dw, sw)
+        if (pi, pj) not in phases:
+            phases[pi, pj] = xp.zeros((n, hq, wq, c), dtype=tap_cols.dtype)
+        phases[pi, pj][:, a:a + ho, b:b + wo] += columns.reshape(n, ho, wo, c)
+    out = (xp.empty if len(phases) == sh * sw else xp.zeros)(x_shape, dtype=tap_cols.dtype)
+    for (pi, pj), phase in phases.items():  # output row y is padded row y + top = a*sh + pi
+        y, x = (pi - top) % sh, (pj - left) % sw
+        a, b = (y + top) // sh, (x + left) // sw
+        out[:, y::sh, x::sw] = phase[:, a:a + len(range(y, h, sh)), b:b + len(range(x, w, sw))]
+    return out
+
+
 def _check(op, x, weight, bias, groups, transposed=False):
     """Refuse inputs that do not fit; return the numbers of input and output channels."""
     check_float(op, x, weight, names=("input", "weight"))
@@ -365,8 +407,8 @@ def _input_gradient(g, weight, x_shape, stride, pads, dilation, groups, out_hw):
         view, _ = windows(g_nhwc, (kh, kw), (1, 1), back_pads, dilation)
         return window_product(view, flipped).reshape(n, h, w, c).transpose(0, 3, 1, 2)
     g_stack = _grouped(g_nhwc.reshape(-1, g.shape[1]), groups)
-    g_cols = _ungrouped(threads.matmul(g_stack, _weight_rows(weight, groups)), kh * kw)
-    return col2im(g_cols, x_shape, (kh, kw), stride, pads, out_hw, dilation).transpose(0, 3, 1, 2)
+    tap_cols = _tap_products(g_stack, _weight_rows(weight, groups), kh * kw)
+    return _add_taps(tap_cols, x_shape, (kh, kw), stride, pads, out_hw, dilation).transpose(0, 3, 1, 2)
 
 
 def _winograd_pays(x_nhwc, channels, out_hw):
@@ -425,8 +467,8 @@ def conv_transpose2d(x, weight, bias=None, stride=1, padding=0, output_padding=0
     pads = tuple((p, p) for p in padding)
     x_stack = _grouped(x.data.transpose(0, 2, 3, 1).reshape(-1, c), groups)  # (G, N*H*W, C/G)
     w_rows = _weight_rows(weight.data, groups)  # (G, C/G, kh*kw*O/G)
-    product = threads.matmul(opmath(x_stack), opmath(w_rows))  # float16: products and taps add in float32
-    out = col2im(_ungrouped(product, kh * kw), (n, *out_hw, o), (kh, kw), stride, pads, (h, w), dilation)
+    tap_cols = _tap_products(opmath(x_stack), opmath(w_rows), kh * kw)  # float16: products and taps add in float32
+    out = _add_taps(tap_cols, (n, *out_hw, o), (kh, kw), stride, pads, (h, w), dilation)
     if bias is not None:
         out += bias.data
     out = out.astype(x.dtype, copy=False)  # float16: rounded once, as PyTorch
