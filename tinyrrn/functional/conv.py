@@ -179,13 +179,13 @@ def col2im(cols, x_shape, kernel, stride, padding, out_hw, dilation=(1, 1)):
 def _tap_products(rows, w_rows, taps):
     """rows (G, R, A) @ w_rows (G, A, taps*c) with each kernel tap's columns apart: (taps, R, G*c), tap-major.
 
-    One group: a product per tap, each written contiguous (the weights' columns of a tap are a
-    strided view); with groups, one product per group and one copy that puts the taps first."""
+    On the CPU with one group, a product per tap, each written contiguous (the weights' columns of a
+    tap are a strided view). Otherwise one product (per group), viewed tap-major (a GPU reads the
+    strided taps as fast), with groups copied so."""
     groups, r, a = rows.shape
     c = w_rows.shape[2] // taps
-    if groups == 1:
-        xp = backend.xp_of(rows)
-        return threads.matmul(xp.broadcast_to(rows[0], (taps, r, a)), w_rows[0].reshape(a, taps, c).transpose(1, 0, 2))
+    if groups == 1 and backend.xp_of(rows) is numpy:
+        return threads.matmul(numpy.broadcast_to(rows[0], (taps, r, a)), w_rows[0].reshape(a, taps, c).transpose(1, 0, 2))
     return threads.matmul(rows, w_rows).reshape(groups, r, taps, c).transpose(2, 1, 0, 3).reshape(taps, r, groups * c)
 
 
