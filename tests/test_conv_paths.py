@@ -110,6 +110,7 @@ def test_columns_gathered_block_by_block_give_the_one_product(monkeypatch, rng, 
         return y.data, xt.grad, wt.grad
 
     pads = conv._same_or_valid(padding, (1, 1), (k, k), (dilation,) * 2) if padding == "same" else (padding,) * 2
+    monkeypatch.setattr(conv, "PLANES_MAX_CHANNELS", 0)  # column blocks for every input (tested below against planes)
     monkeypatch.setattr(conv, "WEIGHT_GRADIENT_BLOCK_ROWS", 1)  # the weight gradient in such blocks too
     view = conv.windows(numpy.zeros((3, 7, 6, c)), (k, k), (stride,) * 2, pads, (dilation,) * 2)[0]
     block_bytes = 8 if blocks_of == "lines" else view[0].size * 8  # a few lines of one image; one image
@@ -121,6 +122,44 @@ def test_columns_gathered_block_by_block_give_the_one_product(monkeypatch, rng, 
         numpy.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
     gradcheck(lambda x, w: F.conv2d(x, w, None, stride, padding, dilation),
               [Tensor(x[:1], requires_grad=True), Tensor(weight, requires_grad=True)])
+
+
+@pytest.mark.parametrize("blocks_of", ["lines", "images"])
+@pytest.mark.parametrize("case", [c for c in CASES if c[-1] == 1 and c[3] == 1], ids=str)
+def test_the_planes_of_few_channel_inputs_give_the_one_product(monkeypatch, rng, case, blocks_of):
+    """Inputs of few channels (images) at stride 1 take conv._Planes: forward, the weight gradient (and the bias's)
+    and the input gradient as im2col and one product, in float64, on blocks of a few output rows or of whole
+    images, on two threads; float32 too; and a gradient check."""
+    c, o, k, _, padding, dilation, _ = case
+    x, weight, bias = rng.standard_normal((3, c, 7, 6)), rng.standard_normal((o, c, k, k)), rng.standard_normal(o)
+    made, planes, g = [], conv._Planes, None
+    monkeypatch.setattr(conv, "_Planes", lambda *args: made.append(planes(*args)) or made[-1])
+
+    def run(dtype="float64"):
+        nonlocal g
+        xt, wt, bt = (Tensor(a.astype(dtype), requires_grad=True) for a in (x, weight, bias))
+        y = F.conv2d(xt, wt, bt, 1, padding, dilation)
+        g = rng.standard_normal(y.shape) if g is None else g
+        y.backward(g.astype(dtype))
+        return y.data, xt.grad, wt.grad, bt.grad
+
+    threads.set_threads(2)
+    monkeypatch.setattr(conv, "COLUMN_BLOCK_BYTES", 8 if blocks_of == "lines" else 2**20)
+    fast = run()
+    assert len(made) == 1 and len(made[0].blocks) == (3 * made[0].out_hw[0] if blocks_of == "lines" else 3)
+    fast32 = run("float32")
+    monkeypatch.setattr(conv, "PLANES_MAX_CHANNELS", 0)
+    monkeypatch.setattr(conv, "COLUMN_BLOCK_BYTES", 2**40)  # the reference: im2col and one product
+    expected, expected32 = run(), run("float32")
+    assert len(made) == 2
+    for got, want in zip(fast, expected):
+        numpy.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
+    for got, want in zip(fast32, expected32):
+        numpy.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5 * numpy.abs(want).max())
+    monkeypatch.setattr(conv, "PLANES_MAX_CHANNELS", 4)
+    gradcheck(lambda x, w: F.conv2d(x, w, None, 1, padding, dilation),
+              [Tensor(x[:1], requires_grad=True), Tensor(weight, requires_grad=True)])
+    assert len(made) > 2
 
 
 @pytest.mark.parametrize("kernel, stride, padding, dilation", [((3, 3), (2, 2), 1, (1, 1)), ((3, 2), (3, 2), 2, (2, 1)),

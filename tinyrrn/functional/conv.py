@@ -14,6 +14,9 @@ its forward pass is im2col and one product):
 * on the CPU the column matrix is a strided view of the input (``windows``), gathered and
   multiplied a cache-sized block at a time (``window_product``, and
   ``window_weight_product`` for the weight gradient), never stored whole;
+* inputs of at most PLANES_MAX_CHANNELS channels (images) at stride 1 gather their columns from
+  zero-padded planes instead (``_Planes``), in runs of a whole block of output rows, where a
+  window of channels-last memory gives runs of kw*C values only;
 * 3x3 stride-1 float32/float64 layers with WINOGRAD_MIN_CHANNELS or more
   input channels and an output of at least WINOGRAD_MIN_SIZE x
   WINOGRAD_MIN_SIZE take Winograd F(2x2, 3x3) (tinyrrn.functional.winograd)
@@ -22,7 +25,8 @@ its forward pass is im2col and one product):
   a convolution too, of the output gradient with the kernel turned by 180
   degrees and its in and out channels swapped (``_input_gradient``); with a
   stride it is a product with the weights and col2im, which adds each row
-  back onto its window.
+  back onto its window (``_add_taps``: col2im's sums, tap by tap onto the
+  stride's phases of the input, each tap's pixels contiguous there).
 
 benchmarks/conv3x3.py times these paths against the one-copy im2col and PyTorch.
 
@@ -45,6 +49,7 @@ from .shape import unbatched_too
 
 WINOGRAD_MIN_CHANNELS = 128  # below these (input channels, output height/width) column blocks are faster
 WINOGRAD_MIN_SIZE = 14
+PLANES_MAX_CHANNELS = 4  # inputs of at most this many channels (images) take _Planes at stride 1 on the CPU
 COLUMN_BLOCK_BYTES = 512 * 1024  # a block of the column matrix that stays in a core's cache (L2)
 WEIGHT_GRADIENT_BLOCK_ROWS = 2048  # at least, for the weight gradient: its products sum over a block's rows
 
@@ -300,6 +305,8 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     x_nhwc = x.data.transpose(0, 2, 3, 1)
     if groups == 1 and _takes_winograd(x_nhwc, weight, stride, pads, dilation, out_hw):
         return _conv2d_winograd(x, x_nhwc, weight, bias, pads[0][0])
+    if groups == 1 and _takes_planes(x, stride):
+        return _conv2d_planes(x, weight, bias, pads, dilation)
     w_rows = _weight_rows(weight.data, groups)  # (G, O/G, kh*kw*C/G)
     if groups == 1:  # blocks of columns, gathered again for the weight gradient (never stored whole)
         view, _ = windows(x_nhwc, (kh, kw), stride, pads, dilation)
@@ -360,6 +367,8 @@ def conv2d_affine(x, weight, scale, shift, stride=1, padding=0, dilation=1, relu
     if _takes_winograd(x_nhwc, weight, stride, pads, dilation, out_hw):  # its blocks are images: one pass after
         out = winograd.conv3x3(x_nhwc, weight.data, pads[0][0]).reshape(-1, o)
         finish(out, 0, len(out))
+    elif _takes_planes(x, stride):
+        out = _Planes(x.data, weight.shape[2:], pads, dilation).product(_weight_rows(weight.data, 1)[0], finish)
     else:
         view, _ = windows(x_nhwc, weight.shape[2:], stride, pads, dilation)
         out = window_product(view, _weight_rows(weight.data, 1)[0].T, finish)
@@ -409,6 +418,86 @@ def _input_gradient(g, weight, x_shape, stride, pads, dilation, groups, out_hw):
     g_stack = _grouped(g_nhwc.reshape(-1, g.shape[1]), groups)
     tap_cols = _tap_products(g_stack, _weight_rows(weight, groups), kh * kw)
     return _add_taps(tap_cols, x_shape, (kh, kw), stride, pads, out_hw, dilation).transpose(0, 3, 1, 2)
+
+
+class _Planes:
+    """The columns of a stride-1 convolution of an input with few channels (images) from its zero-padded
+    planes (N, C, Hp*Wp + slack): tap (i, j) of channel c reads a plane from offset i*dh*Wp + j*dw on, one
+    run of values per block of output rows, where the windows of channels-last memory read runs of kw*C
+    values (9 for a 3x3 kernel on RGB), slow to gather. The outputs are computed at every column of the
+    padded width, and the last Wp - Wo of each row dropped. Blocks of output rows of one image, of about
+    COLUMN_BLOCK_BYTES of columns, go to the thread pool."""
+
+    def __init__(self, x, kernel, pads, dilation):
+        n, c, h, w = x.shape
+        (kh, kw), ((top, bottom), (left, right)), (dh, dw) = kernel, pads, dilation
+        self.hp, self.wp = top + h + bottom, left + w + right
+        self.out_hw = (self.hp - dh * (kh - 1), self.wp - dw * (kw - 1))
+        self.planes = numpy.zeros((n, c, self.hp * self.wp + dw * (kw - 1)), dtype=x.dtype)  # the last row's
+        # dropped columns read past the plane: kept inside it by the slack
+        self.planes[:, :, :self.hp * self.wp].reshape(n, c, self.hp, self.wp)[:, :, top:top + h, left:left + w] = x
+        step = self.planes.itemsize
+        self.taps = (kh, kw, c)
+        self.strides = (dh * self.wp * step, dw * step, self.planes.strides[1], step)
+        lines = max(1, COLUMN_BLOCK_BYTES // (kh * kw * c * self.wp * step))  # output rows per block
+        self.blocks = [(i, lo, min(lo + lines, self.out_hw[0])) for i in range(n) for lo in range(0, self.out_hw[0], lines)]
+
+    def columns(self, image, lo, hi):
+        """(kh*kw*C, (hi-lo)*Wp): row (i, j, c) is tap (i, j) of channel c at output rows lo:hi of ``image``."""
+        start = self.planes[image, :, lo * self.wp:]
+        view = numpy.lib.stride_tricks.as_strided(start, self.taps + ((hi - lo) * self.wp,), self.strides)
+        return view.reshape(-1, (hi - lo) * self.wp)  # the one copy: runs of (hi-lo)*Wp values
+
+    def product(self, w_rows, finish=None):
+        """The convolution with weights (O, kh*kw*C) as NHWC rows (N*Ho*Wo, O); ``finish`` as window_product's."""
+        (ho, wo), o = self.out_hw, w_rows.shape[0]
+        out = numpy.empty((len(self.planes), ho, wo, o), dtype=numpy.result_type(self.planes, w_rows))
+
+        def block(i, lo, hi):
+            out[i, lo:hi] = (self.columns(i, lo, hi).T @ w_rows.T).reshape(hi - lo, self.wp, o)[:, :wo]
+            if finish is not None:
+                finish(out[i, lo:hi].reshape(-1, o), (i * ho + lo) * wo, (i * ho + hi) * wo)
+        threads.run_tasks([lambda b=b: block(*b) for b in self.blocks])
+        return out.reshape(-1, o)
+
+    def weight_product(self, g_nhwc):
+        """The weight gradient's product g_rows.T @ im2col(x) -> (O, kh*kw*C): the blocks' products, added."""
+        wo, o = self.out_hw[1], g_nhwc.shape[3]
+
+        def block(i, lo, hi):
+            g_wide = numpy.zeros((hi - lo, self.wp, o), dtype=g_nhwc.dtype)  # g at every padded column, 0 where dropped
+            g_wide[:, :wo] = g_nhwc[i, lo:hi]
+            return self.columns(i, lo, hi) @ g_wide.reshape(-1, o)
+        parts = threads.run_tasks([lambda b=b: block(*b) for b in self.blocks])
+        empty = numpy.zeros((numpy.prod(self.taps), o), dtype=numpy.result_type(self.planes, g_nhwc))  # no images
+        return functools.reduce(numpy.add, parts, empty).T
+
+
+def _takes_planes(x, stride):
+    """Whether a convolution (groups 1) of x takes _Planes: few channels, stride 1, on the CPU."""
+    return x.shape[1] <= PLANES_MAX_CHANNELS and tuple(stride) == (1, 1) and backend.xp_of(x.data) is numpy
+
+
+def _conv2d_planes(x, weight, bias, pads, dilation):
+    """conv2d (stride 1, groups 1) by _Planes: the forward pass and the weight gradient; the input gradient,
+    where needed, as any stride-1 convolution's."""
+    n, c, h, w = x.shape
+    o, kernel = weight.shape[0], weight.shape[2:]
+    planes = _Planes(x.data, kernel, pads, dilation)
+    out = planes.product(_weight_rows(weight.data, 1)[0])
+    if bias is not None:
+        out += bias.data
+
+    def backward(g):
+        g_nhwc = g.transpose(0, 2, 3, 1)
+        gw = _weight_from_rows(planes.weight_product(g_nhwc), weight.shape)
+        gx = None
+        if x.requires_grad:
+            gx = _input_gradient(g, weight.data, (n, h, w, c), (1, 1), pads, dilation, 1, planes.out_hw)
+        return (gx, gw) + ((accurate_sum(g_nhwc.reshape(-1, o), 0),) if bias is not None else ())
+
+    parents = (x, weight) + ((bias,) if bias is not None else ())
+    return make_result(out.reshape(n, *planes.out_hw, o).transpose(0, 3, 1, 2), parents, backward, "conv2d")
 
 
 def _winograd_pays(x_nhwc, channels, out_hw):
