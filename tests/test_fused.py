@@ -295,8 +295,9 @@ def test_conv2d_affine_refuses_what_does_not_fit(rng):
 
 
 def test_a_resnet_in_inference_fuses_its_batch_norms_and_answers_as_unfused(monkeypatch, rng):
-    """Every conv-BN pair of a ResNet (stem, units, projections) takes the fused path under no_grad in evaluation,
-    and the logits are those of the unfused modules bit for bit."""
+    """Every conv-BN pair of a ResNet's stem and residual branches takes the fused path under no_grad in evaluation
+    (the projections run as the Sequential they are, its forward hooks called), and the logits are those of the
+    unfused modules bit for bit."""
     from tinyrrn.models import resnet_small
     from tinyrrn.nn import fused
     model, device = resnet_small(5), backend.get_device()
@@ -310,7 +311,7 @@ def test_a_resnet_in_inference_fuses_its_batch_norms_and_answers_as_unfused(monk
     monkeypatch.setattr(F, "conv2d_affine", lambda *a, **k: calls.append(1) or conv_module.conv2d_affine(*a, **k))
     with no_grad():
         logits = backend.to_numpy(model(x).data)
-    assert len(calls) == sum(isinstance(m, Conv2d) for m in model.modules())
+    assert len(calls) == sum(isinstance(m, Conv2d) for m in model.modules()) - 3  # three projections
     monkeypatch.setattr(fused, "_fuses", lambda *args: False)
     with no_grad():
         numpy.testing.assert_array_equal(logits, backend.to_numpy(model(x).data))

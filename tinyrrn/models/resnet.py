@@ -33,10 +33,7 @@ class ResidualUnit(nn.Module):
 
     def shortcut(self, x):
         """The spatial skip S(x): x itself, or the projection (1x1 conv + BN) where shape changes."""
-        if self.downsample is None:
-            return x
-        conv, bn = self.downsample
-        return nn.conv_bn(conv, bn, x)
+        return x if self.downsample is None else self.downsample(x)
 
     def forward(self, x, extra=None, shortcut=None):
         """``shortcut``: S(x) when the caller has computed it already (the recurrent network runs a
