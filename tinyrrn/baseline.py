@@ -39,7 +39,7 @@ from .files import JsonLog, write_json
 from .optim import Adam
 from .progress import Progress
 from .tensor import Tensor, no_grad
-from .weights import save_npz
+from .weightfiles import save_npz
 
 MODELS = ("avgpool", "gru")
 RESULTS = ("eval", "eval-last", "model.npz")  # what a finished run leaves beside config.json and metrics.jsonl

@@ -16,7 +16,7 @@ from .data.splits import read_split, validation_groups
 from .models import ARCHITECTURES, RecurrentResNet
 from .models.resnet import CAFFE_LAYOUT_ARCHITECTURES, WEIGHTS_LAYOUTS
 from .cli import UsageError
-from .weights import cast_like, check_finite, read_weights
+from .weightfiles import cast_like, check_finite, read_weights
 
 
 def dataset_root(config):

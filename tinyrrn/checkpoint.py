@@ -14,7 +14,7 @@ import numpy
 
 from .backend import to_numpy, xp_of
 from .pth import ZIP_MAGIC
-from .weights import EMPTY_ZIP_MAGIC, WeightsError, negative_variance, refuse_unusable_dtypes, save_npz
+from .weightfiles import EMPTY_ZIP_MAGIC, WeightsError, negative_variance, refuse_unusable_dtypes, save_npz
 
 META_KEY = "__meta__"
 

@@ -1,9 +1,9 @@
-"""Save, load and convert model weights.
+"""Convert and inspect model weights: ``python -m tinyrrn.weights``, and the public home of weights files' names.
 
 tinyrrn keeps weights in NumPy ``.npz`` files whose keys are torchvision's
-state_dict names, so a torchvision ResNet-50 checkpoint converts one to one.
-``.pth`` files are read by :mod:`tinyrrn.pth` without torch and without running
-any code the file might carry.
+state_dict names (:mod:`tinyrrn.weightfiles` reads, saves and loads them, and
+``.pth`` files without torch), so a torchvision ResNet-50 checkpoint converts
+one to one.
 
 Command line::
 
@@ -17,171 +17,16 @@ import sys
 import zipfile
 from collections import OrderedDict
 
-import numpy as np
-
-from .backend import to_numpy, xp_of
+from . import builders, checkpoint
 from .cli import ArgumentParser, UsageError, add_debug_flag, at_least, command
-from .files import atomic_write
-from .pth import ZIP_MAGIC, UnsafePickleError, WeightsError, read_pth, strip_prefix
+from .pth import UnsafePickleError, WeightsError, read_pth
+from .weightfiles import (cast_like, check_finite, load_npz, negative_variance, parameter_count, read_weights,
+                          refuse_unusable_dtypes, save_npz, unusable_dtype)
 
 __all__ = ["WeightsError", "UnsafePickleError", "read_pth", "read_weights", "save_npz", "load_npz", "check_finite",
            "refuse_unusable_dtypes", "negative_variance", "cast_like", "convert", "parameter_count", "main"]
 
-# Buffers that a state_dict holds but that are not trained parameters.
-_BUFFER_SUFFIXES = ("running_mean", "running_var", "num_batches_tracked")
-_INTEGER_BUFFERS = ("num_batches_tracked",)  # the one integer tensor of a model's state_dict
-_CLASSIFIER_KEYS = ("fc.weight", "fc.bias")
-EMPTY_ZIP_MAGIC = b"PK\x05\x06"  # a zip archive without members starts with its end record
-
-
-def read_weights(path, allow_expand=False):
-    """Read a ``.pth`` or ``.npz`` file (told apart by content) into name -> ndarray
-    (``allow_expand``: see tinyrrn.pth); DataParallel's ``module.`` prefix is stripped from either."""
-    path = str(path)
-    with open(path, "rb") as file:
-        head = file.read(len(ZIP_MAGIC))
-    if head in (ZIP_MAGIC, EMPTY_ZIP_MAGIC):  # a zip: .npz, or a zip-format .pth
-        return strip_prefix(_read_npz(path), "module.") if _is_npz(path) else read_pth(path, allow_expand)
-    if head[:1] == b"\x80":  # a pickle (protocol 2 or later): a legacy-format .pth
-        return read_pth(path, allow_expand)
-    raise WeightsError(f"{path}: not a weights file (neither a PyTorch .pth nor a NumPy .npz)")
-
-
-def _is_npz(path):
-    """True when the zip archive at ``path`` holds only ``.npy`` members."""
-    try:
-        with zipfile.ZipFile(path) as archive:
-            names = archive.namelist()
-    except zipfile.BadZipFile as error:
-        raise WeightsError(f"{path}: corrupt or truncated zip archive: {error}") from error
-    return all(name.endswith(".npy") for name in names)
-
-
-def _read_npz(path):
-    """Read every array of an ``.npz`` file, refusing pickled object arrays, members that are not arrays and
-    a file without any."""
-    try:
-        with np.load(path, allow_pickle=False) as npz:
-            arrays = OrderedDict((name, npz[name]) for name in npz.files)
-    except Exception as error:  # any failure parsing untrusted bytes
-        raise WeightsError(f"{path}: cannot read .npz: {type(error).__name__}: {error}") from error
-    odd = next((name for name, value in arrays.items() if not isinstance(value, np.ndarray)), None)
-    if odd is not None:  # NumPy returns the raw bytes of a member that is not in .npy format
-        raise WeightsError(f"{path}: member {odd}.npy is not a NumPy array (.npy format); not a weights file")
-    if not arrays:
-        raise WeightsError(f"{path}: holds no tensors (an empty .npz)")
-    return arrays
-
-
-def save_npz(model_or_state, path):
-    """Write a model's state_dict (or a mapping of arrays) to ``path`` atomically
-    (tinyrrn.files.atomic_write: a crash never leaves a half-written file)."""
-    state = model_or_state.state_dict() if hasattr(model_or_state, "state_dict") else model_or_state
-    with atomic_write(path, "wb") as file:
-        with zipfile.ZipFile(file, "w", zipfile.ZIP_STORED) as archive:
-            for name, value in state.items():
-                with archive.open(f"{name}.npy", "w", force_zip64=True) as member:
-                    np.lib.format.write_array(member, to_numpy(value), allow_pickle=False)
-
-
-def unusable_dtype(name, value):
-    """True when ``value`` (the tensor ``name``) is no tensor of weights: of a dtype that is not a real floating
-    one (an integer one only for an integer buffer, ``num_batches_tracked``). Complex, bool, text, date or record
-    tensors would be cast silently to the model's floats (complex ones losing their imaginary part)."""
-    kind = value.dtype.kind
-    return not (kind == "f" or (kind in "iu" and name.endswith(_INTEGER_BUFFERS)))
-
-
-def refuse_unusable_dtypes(state, path):
-    """Refuse the first tensor of ``state`` of an unusable dtype (``unusable_dtype``), naming file, key and dtype."""
-    name = next((name for name, value in state.items() if unusable_dtype(name, value)), None)
-    if name is not None:
-        raise WeightsError(f"{path}: {name} is a tensor of {state[name].dtype}, not of real floating-point "
-                           "numbers (nor an integer buffer such as num_batches_tracked); refusing to load it")
-
-
-def check_finite(state, path):
-    """Refuse weights no trained model holds, naming the first such tensor: one of a dtype that is not a real
-    floating one (refuse_unusable_dtypes), NaN or infinite values, or a negative batch-norm running variance
-    (finite, but every output through it would be NaN)."""
-    refuse_unusable_dtypes(state, path)
-    for name, value in state.items():
-        if value.dtype.kind == "f" and not np.isfinite(value).all():
-            raise WeightsError(f"{path}: {name} holds {int((~np.isfinite(value)).sum())} NaN or infinite "
-                               "value(s); refusing to load it")
-    negative = negative_variance(state)
-    if negative is not None:
-        raise WeightsError(f"{path}: {negative} holds negative values, which no variance can be; refusing to load it")
-
-
-def negative_variance(state):
-    """The name of the first batch-norm running variance (``*running_var``) of ``state`` holding a value below 0, or None."""
-    return next((name for name, value in state.items()
-                 if name.endswith("running_var") and bool((to_numpy(value) < 0).any())), None)
-
-
-def load_npz(model, path, strict=True):
-    """Load weights from ``path`` (``.npz`` or ``.pth``) into ``model``.
-
-    The whole file is read and checked (NaN or infinite values are refused) before
-    the model is touched.  Arrays are
-    cast to the dtype of the model's arrays (``cast_like``) and moved to their array module
-    (NumPy or CuPy).  ``model.load_state_dict`` then checks names and shapes and
-    either loads everything or raises ``ValueError`` listing every problem, in
-    which case the model is left unchanged.  ``strict=False`` allows missing and unexpected
-    names, but not a file none of whose names is the model's: it would load nothing.
-    """
-    state = read_weights(path)
-    check_finite(state, path)
-    targets = model.state_dict()
-    if not strict and not any(name in targets for name in state):
-        raise WeightsError(f"{path}: none of its {len(state)} tensors is one of {type(model).__name__}'s, so "
-                           f"nothing would be loaded (its names: {_first_names(state)}; the model's: "
-                           f"{_first_names(targets)})")
-    state = cast_like(state, targets, path)
-    for name, value in state.items():
-        if name in targets:
-            state[name] = xp_of(targets[name]).asarray(value)
-    try:
-        model.load_state_dict(state, strict=strict)
-    except ValueError as error:
-        raise ValueError(f"{path}: cannot load into {type(model).__name__}: {error}") from error
-
-
-def _first_names(state, shown=3):
-    names = list(state)
-    return ", ".join(names[:shown]) + (", ..." if len(names) > shown else "")
-
-
-def cast_like(state, targets, path):
-    """``state`` with every tensor that ``targets`` (a model's state_dict) names too cast to that model
-    tensor's dtype, as host arrays. A value the dtype cannot hold (1e300 in float64 becomes an infinity in
-    float32) is refused, naming the file and the key: it would load as an infinity, in silence."""
-    cast = OrderedDict(state)
-    for name, value in state.items():
-        if name not in targets:
-            continue
-        dtype = targets[name].dtype
-        try:
-            with np.errstate(over="ignore", invalid="ignore"):
-                cast[name] = value.astype(dtype, copy=False)
-        except (TypeError, ValueError) as error:
-            raise WeightsError(f"{path}: {name!r} ({value.dtype}) cannot be cast to {dtype}: {error}") from error
-        if cast[name].dtype.kind == "f" and not np.isfinite(cast[name]).all():
-            raise WeightsError(f"{path}: {name} holds values beyond the range of {dtype} (largest magnitude "
-                               f"{float(np.abs(value).max()):.3g}), the model's dtype; refusing to load it")
-    return cast
-
-
-def parameter_count(state):
-    """Return ``(parameters, tensors)``: trainable-parameter count and tensor count.
-
-    Counts floating-point entries, leaving out batch-norm running statistics and
-    ``num_batches_tracked``.
-    """
-    params = [value for name, value in state.items()
-              if np.issubdtype(value.dtype, np.floating) and not name.endswith(_BUFFER_SUFFIXES)]
-    return sum(int(np.prod(value.shape)) for value in params), len(params)
+CLASSIFIER_KEYS = ("fc.weight", "fc.bias")  # what --num-classes drops
 
 
 def convert(in_path, out_path, num_classes=None, allow_expand=False):
@@ -196,7 +41,6 @@ def convert(in_path, out_path, num_classes=None, allow_expand=False):
     Returns the state written.
     """
     refuse_to_replace(in_path, out_path)
-    from . import builders, checkpoint  # not at the top: both import this module
     source = builders.checkpoint_file(in_path)  # a run directory: its best.npz (else its checkpoint.npz)
     state, note = read_weights(source, allow_expand), ""
     if checkpoint.META_KEY in state:  # a tinyrrn checkpoint: its model's backbone, the weights --weights RUN takes
@@ -210,7 +54,7 @@ def convert(in_path, out_path, num_classes=None, allow_expand=False):
                 "skips and its training state are left out)")
     dropped = []
     if num_classes is not None:
-        dropped = [f"{name} {list(state.pop(name).shape)}" for name in _CLASSIFIER_KEYS
+        dropped = [f"{name} {list(state.pop(name).shape)}" for name in CLASSIFIER_KEYS
                    if name in state]
     save_npz(state, out_path)
     params, tensors = parameter_count(state)
@@ -225,7 +69,6 @@ def convert(in_path, out_path, num_classes=None, allow_expand=False):
 def refuse_to_replace(in_path, out_path):
     """A UsageError when writing ``out_path`` would replace the input file (also through a link) or a tinyrrn
     checkpoint: conversion never destroys weights it cannot give back."""
-    from . import checkpoint  # not at the top: checkpoint imports this module
     if not os.path.isfile(out_path):
         return
     if os.path.exists(in_path) and os.path.samefile(in_path, out_path):
@@ -243,7 +86,6 @@ def refuse_to_replace(in_path, out_path):
 def _info(path, allow_expand=False):
     """Print each entry's name, shape and dtype, then the parameter count; of a tinyrrn checkpoint,
     its model's entries only (the optimiser's state and metadata beside them are not weights)."""
-    from . import checkpoint  # not at the top: checkpoint imports this module
     state = read_weights(path, allow_expand)
     note = ""
     if checkpoint.META_KEY in state:
