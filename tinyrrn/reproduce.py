@@ -290,7 +290,7 @@ class Grid:
             start = time.monotonic()
             resume = rundir.resumable(run_dir)
             print(f"\n{head}: {'resuming' if resume else 'training'} in {run_dir}", flush=True)
-            train(config, run_dir, resume=resume)
+            train(config, run_dir, resume=resume, resume_command=RESUME_GRID, setting_flag=set_flag)
             result = finished_result(run_dir)
             self.log.write({"split": split, "row": row["key"], **result, "seconds": round(time.monotonic() - start, 1)})
         else:  # finished with these settings: check_finished_rows refused the grid otherwise
@@ -778,6 +778,14 @@ ROW_KEYS = {"skip": None, "positions": None, "context": None, "average_logits": 
             "weights": "--weights", "weights_layout": "--weights-layout", "out": "--out", "seed": "--seed",
             "val_groups": "--val-groups", "device": "--device", "threads": "--threads", "workers": "--workers",
             "epochs": "--epochs", "batch": "--batch", "cache_dir": "--cache-dir"}
+
+
+RESUME_GRID = "python -m tinyrrn.reproduce with the same flags (finished rows are skipped)"
+
+
+def set_flag(key):
+    """How a user of reproduce changes the training setting ``key`` of every row (lr: --set lr=VALUE)."""
+    return f"--set {key}=VALUE"
 
 
 def parse_overrides(items):

@@ -200,10 +200,12 @@ class Trainer:
     PLOT_EVERY_SECONDS = 30.0  # the training curve is redrawn after an epoch at most this often, and at the end
 
     def __init__(self, config, run_dir, comm=None, removed_on_failure=False, job=None, resuming=False,
-                 resume_command=None):
+                 resume_command=None, setting_flag=None):
         self.config, self.run_dir = config, run_dir
-        # what continues this run: --resume of its folder, or of the job it is part of
+        # what continues this run (--resume of its folder, or the job it is part of), and how its user changes a
+        # setting (a flag of train, or reproduce's --set KEY=VALUE): the messages name what can be typed
         self.resume_command = resume_command or continue_command(run_dir)
+        self.setting_flag = setting_flag or train_flag
         self.job = job if job is not None else JobClock(1)  # run i of n, and the time the job has left
         self.plotted = (None, -math.inf)  # (epoch, time) training_curve.png was last drawn at
         self.removed_on_failure = removed_on_failure  # a new run directory, removed if no checkpoint is written
@@ -461,14 +463,16 @@ class Trainer:
         bad = next((name for name, m in largest.items() if not numpy.isfinite(m)), None)
         if bad is not None:
             raise TrainingError(f"update {self.updates} (epoch {self.epoch + 1}) made {bad} non-finite (NaN or "
-                                f"infinite; the loss was {loss:.4g}); {self.kept()}; try a lower --lr")
+                                f"infinite; the loss was {loss:.4g}); {self.kept()}; try a lower learning rate "
+                                f"({self.setting_flag('lr')})")
         if self.first_loss is None:
             self.first_loss = loss
         weight = max(largest[name] for name, _ in self.model.named_parameters())
         if not self.warnings and (loss > self.DIVERGENCE_LOSS_FACTOR * self.first_loss
                                   or weight > self.DIVERGENCE_WEIGHT):
             self.warnings.append(f"the run is diverging at update {self.updates}: loss {loss:.4g} (first update "
-                                 f"{self.first_loss:.4g}), largest weight {weight:.3g}; try a lower --lr")
+                                 f"{self.first_loss:.4g}), largest weight {weight:.3g}; try a lower learning rate "
+                                 f"({self.setting_flag('lr')})")
             if self.is_root:
                 print(f"\nwarning: {self.warnings[-1]}", file=sys.stderr, flush=True)
                 self.log.write({"kind": "warning", "epoch": self.epoch + 1, "update": self.updates,
@@ -602,13 +606,19 @@ class Trainer:
 
 
 # -- the job ------------------------------------------------------------------------
+def train_flag(key):
+    """The flag of python -m tinyrrn.train that sets ``key`` (lr: --lr)."""
+    return f"--{key.replace('_', '-')}"
+
+
 def continue_command(run_dir):
     """The command that continues the run (or the main job) in ``run_dir``, as the messages name it: one to paste
     into a shell, also when the path holds spaces or quotes."""
     return f"python -m tinyrrn.train --resume {shlex.quote(run_dir)}"
 
 
-def train(config, run_dir=None, resume=False, comm=None, job=None, made=None, job_dir=None):
+def train(config, run_dir=None, resume=False, comm=None, job=None, made=None, resume_command=None,
+          setting_flag=None):
     """Train one model (on the ranks of ``comm``, default one process); returns (final metrics, run_dir).
 
     The run directory is locked while it trains. ``resume``: continue from its checkpoint.npz,
@@ -616,14 +626,15 @@ def train(config, run_dir=None, resume=False, comm=None, job=None, made=None, jo
     are taken from ``config``, said and recorded in config.json. A signal writes a checkpoint and
     raises signals.Interrupted. ``job`` (a JobClock): the job this run is part of, for its progress line.
     ``made``: what rundir.new_run_dir made for ``run_dir`` (without ``run_dir``, a new one is made here).
-    ``job_dir``: the folder whose --resume continues this run, named in the messages that say how to go on
-    (default ``run_dir``; the main job's for its baseline: --resume of the baseline's own folder would train
-    it alone and never print the comparison).
+    ``resume_command``: what continues this run, named in the messages that say how to go on (default --resume
+    of ``run_dir``; the main job's for its baseline: --resume of the baseline's own folder would train it alone
+    and never print the comparison; reproduce's for a row). ``setting_flag``: how the user changes a setting,
+    from its key (default ``train_flag``).
     """
     comm = comm if comm is not None else parallel.Communicator()
     if run_dir is None:
         run_dir, made = comm.on_root(rundir.new_run_dir, config)
-    resume_command = continue_command(job_dir or run_dir)
+    resume_command = resume_command or continue_command(run_dir)
     path = os.path.join(run_dir, "checkpoint.npz")
     # a new run that fails before its first checkpoint leaves nothing behind (never a folder it did not make)
     if made is None and not resume and not comm.on_root(os.path.exists, run_dir):
@@ -646,7 +657,7 @@ def train(config, run_dir=None, resume=False, comm=None, job=None, made=None, jo
                                              "resume the run") from None
         changes = comm.on_root(_changes_on_resume, config, run_dir, saved[1]) if resume else None
         trainer = Trainer(config, run_dir, comm=comm, removed_on_failure=made is not None, job=job, resuming=resume,
-                          resume_command=resume_command)
+                          resume_command=resume_command, setting_flag=setting_flag)
         if resume:
             trainer.restore(*saved, path)
         if comm.is_root:
@@ -847,10 +858,10 @@ def job_resumable(index, directory):
 
 def train_in_the_job(job_dir, config, run_dir, *args, **kwargs):
     """``train`` for a run of the main job in ``job_dir``, its messages naming the job's --resume (see train's
-    ``job_dir``). A signal that stopped it at once (in its start-up, or a second Ctrl-C) is given that command
+    ``resume_command``). A signal that stopped it at once (in its start-up, or a second Ctrl-C) is given that command
     too, once the job has a checkpoint to go on from."""
     try:
-        return train(config, run_dir, *args, job_dir=job_dir, **kwargs)
+        return train(config, run_dir, *args, resume_command=continue_command(job_dir), **kwargs)
     except signals.Interrupted as err:
         command = continue_command(job_dir)
         if "--resume" not in str(err) and os.path.isfile(os.path.join(job_dir, "checkpoint.npz")):
