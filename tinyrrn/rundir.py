@@ -56,6 +56,19 @@ def remove_unfinished(run_dir, top):
     _remove_empty_parents(run_dir, top)
 
 
+def remove_unfinished_of(run_dir, top, holder):
+    """``remove_unfinished`` for a rank other than 0 that stops the job before rank 0 could: only while ``run_dir``
+    holds no checkpoint and its lock names rank 0's process (``holder``, what ``RunLock.acquire`` returned), so
+    never a folder of the same name on another host's disk."""
+    try:
+        with open(os.path.join(run_dir, "lock")) as f:
+            held_by = f.read().strip()
+    except OSError:  # gone, or on a disk this host does not see
+        return
+    if held_by == holder and not os.path.lexists(os.path.join(run_dir, "checkpoint.npz")):
+        remove_unfinished(run_dir, top)
+
+
 def _remove_empty_parents(path, top):
     """Remove the folders above ``path``, up to ``top`` (which ``create`` made), while they are empty."""
     path, top = os.path.abspath(path), os.path.abspath(top)
@@ -168,6 +181,7 @@ class RunLock:
         self.release()
 
     def acquire(self):
+        """Take the lock; returns the holder written into the lock file ("process PID on host HOST")."""
         if os.path.lexists(self.run_dir) and not os.path.isdir(self.run_dir):  # makedirs said only 'File exists'
             raise UsageError(f"{self.run_dir}: a file (or a link to nothing), not a folder to write into; name a "
                              "folder")
@@ -187,10 +201,11 @@ class RunLock:
         if left:
             print(f"warning: {self.run_dir}: taking over the lock of {left}, which is no longer running",
                   file=sys.stderr, flush=True)
+        holder = f"process {os.getpid()} on host {socket.gethostname()}"
         try:
             file.seek(0)
             file.truncate()
-            file.write(f"process {os.getpid()} on host {socket.gethostname()}\n")
+            file.write(holder + "\n")
             file.flush()
         except OSError as err:  # a full disk, a quota
             file.close()
@@ -198,6 +213,7 @@ class RunLock:
                           "nothing else was written there") from None
         self.file = file
         remove_temporary_files(self.run_dir)  # from writers of a process that was killed
+        return holder
 
     def check_free(self):
         """Refuse, as ``acquire`` does, while another process holds the lock; takes nothing (a look before

@@ -36,6 +36,7 @@ code: tinyrrn/parallel.py holds what differs. ``--batch`` is then the global bat
 ranks), updates count global observations, and only rank 0 writes files and shows progress.
 """
 import contextlib
+import functools
 import math
 import multiprocessing
 import os
@@ -640,9 +641,12 @@ def train(config, run_dir=None, resume=False, comm=None, job=None, made=None, re
     if made is None and not resume and not comm.on_root(os.path.exists, run_dir):
         made = comm.on_root(rundir.create, run_dir)
     lock = rundir.RunLock(run_dir)
-    finished = False
+    finished, undo = False, None
     try:
-        comm.on_root(lock.acquire)  # a second process writing into this run directory is refused
+        holder = comm.on_root(lock.acquire)  # a second process writing into this run directory is refused
+        if made is not None and comm.size > 1:  # a rank that stops every rank before rank 0's finally removes it
+            undo = functools.partial(rundir.remove_unfinished_of, run_dir, made, holder)
+            comm.before_abort.append(undo)
         if comm.on_root(rundir.resumable, run_dir) != resume:  # asked under the lock: the folder is this process's
             raise UsageError(f"{path}: no checkpoint to resume from ({run_dir} holds no run)" if resume else
                              f"{run_dir}: holds a run already (its checkpoint.npz): resume it with "
@@ -684,6 +688,8 @@ def train(config, run_dir=None, resume=False, comm=None, job=None, made=None, re
             resume_hint = f"; once fixed, continue with {resume_command}" if trainer.saved_at else ""
             raise TrainingError(f"{cli.describe(err)}; {trainer.kept()}{resume_hint}") from None
         finished = True
+        if undo is not None:
+            comm.before_abort.remove(undo)
         return metrics, run_dir
     finally:
         if comm.is_root:
