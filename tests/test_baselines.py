@@ -162,6 +162,9 @@ def test_damaged_feature_files_are_refused_naming_the_file(tmp_path, rng):
     open(os.path.join(folder, first), "w").write("not an array")
     with pytest.raises(ValueError, match="not a readable feature file"):
         baseline.load_features(folder)
+    open(os.path.join(folder, first), "w").close()  # empty (a disk that filled up): NumPy's EOFError was a traceback
+    with pytest.raises(ValueError, match=f"{first}: not a readable feature file"):
+        baseline.load_features(folder)
 
 
 def test_zero_frame_feature_files_are_refused_naming_the_file(tmp_path, rng):

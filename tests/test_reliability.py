@@ -24,7 +24,8 @@ import pytest
 
 import devices
 from devices import host
-from tinyrrn import backend, builders, checkpoint, cli, config as configuration, files, reproduce, rundir, signals
+from tinyrrn import backend, builders, checkpoint, cli, config as configuration, features, files, reproduce, rundir
+from tinyrrn import signals
 from tinyrrn import evaluate as evaluation
 from tinyrrn import predict as prediction
 from tinyrrn import train as training
@@ -740,6 +741,18 @@ def test_nan_weights_are_refused_naming_the_tensor(tmp_path):
     for load in (builders.load_backbone_weights, load_npz):
         with pytest.raises(WeightsError, match=r"nan.npz: layer1.0.conv1.weight holds 1 NaN or infinite value"):
             load(resnet_small(num_classes=4), str(tmp_path / "nan.npz"))
+
+
+def test_an_empty_weights_file_is_one_error_line_naming_it(tiny_data, tmp_path, capsys):
+    """A 0-byte .npz (a copy cut off by a full disk) ended train --weights and features --weights in NumPy's
+    EOFError traceback."""
+    (tmp_path / "empty.npz").write_bytes(b"")
+    weights = str(tmp_path / "empty.npz")
+    assert training.main(tiny_args(tiny_data, tmp_path / "runs", "--weights", weights)) == 1
+    assert one_error_line(capsys) == f"error: {weights}: not a readable .npz file (empty)"
+    assert features.main(["--data", tiny_data, "--weights", weights, "--out", str(tmp_path / "f")]) == 1
+    assert one_error_line(capsys) == f"error: {weights}: not a readable .npz file (empty)"
+    assert os.listdir(tmp_path / "runs") == ["cache"] and not (tmp_path / "f").exists()  # no run, no feature folder
 
 
 def test_a_tiny_pth_that_expands_to_gigabytes_is_refused(tmp_path):

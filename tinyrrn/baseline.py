@@ -79,7 +79,7 @@ def _feature_array(features_dir, name):
     path = os.path.join(features_dir, name)
     try:
         array = numpy.load(path, allow_pickle=False)
-    except (OSError, ValueError) as err:
+    except (OSError, ValueError, EOFError) as err:  # EOFError: a file of 0 bytes
         raise ValueError(f"{path}: not a readable feature file ({type(err).__name__}); run python -m "
                          "tinyrrn.features again into a new folder") from None
     if array.ndim != 2 or array.dtype.kind != "f" or 0 in array.shape:

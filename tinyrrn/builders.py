@@ -194,6 +194,8 @@ def is_checkpoint(path):
             return checkpoint.META_KEY in archive.files
     except (ValueError, zipfile.BadZipFile) as err:  # not a zip, a pickle (a missing file stays an OSError)
         raise ValueError(f"{path}: not a readable .npz file ({type(err).__name__})") from None
+    except EOFError:  # NumPy's word for a file of 0 bytes
+        raise ValueError(f"{path}: not a readable .npz file (empty)") from None
 
 
 def load_backbone(weights, arch, num_classes=1000, layout="torchvision"):

@@ -50,6 +50,9 @@ def atomic_write(path, mode="w", newline=None):
     for a file name's bytes that are not UTF-8 (os.fsdecode) are written as those bytes (TEXT_ERRORS)."""
     path = os.fspath(path)
     directory, base = os.path.split(os.path.abspath(path))
+    if os.path.exists(path) and not os.path.isfile(path) and not os.path.isdir(path):  # a folder: os.replace says so
+        raise OSError(errno.EEXIST, "not a regular file (a device, pipe or socket), so it is not replaced; name a "
+                      "file", path)  # renamed over, /dev/full (as root) or a pipe would be gone, not written into
     try:
         os.makedirs(directory, exist_ok=True)
         fd, temporary = tempfile.mkstemp(prefix=f".{base}.", suffix=TEMPORARY_SUFFIX, dir=directory)
