@@ -755,6 +755,29 @@ def test_an_empty_weights_file_is_one_error_line_naming_it(tiny_data, tmp_path, 
     assert os.listdir(tmp_path / "runs") == ["cache"] and not (tmp_path / "f").exists()  # no run, no feature folder
 
 
+@pytest.mark.parametrize("files, kind", [
+    ({"config.json": '{"features": "/f", "model": "avgpool"}', "model.npz": ""}, "baseline run"),
+    ({"index.json": "{}"}, "feature folder"),
+    ({"grid.json": "{}"}, "reproduce grid"),
+])
+def test_a_folder_of_another_command_is_named_as_such_where_a_training_run_is_asked(tmp_path, files, kind, capsys):
+    """--resume of a baseline run said '34 settings missing' of its config.json; evaluate, predict and features
+    --weights of one said 'checkpoint.npz: no such checkpoint'."""
+    folder = tmp_path / "other"
+    folder.mkdir()
+    for name, text in files.items():
+        (folder / name).write_text(text)
+    says = f"{folder}: holds another command's output ({kind}), not a training run; name the folder of a run of " \
+           "python -m tinyrrn.train, or its checkpoint"
+    assert training.main(["--resume", str(folder)]) == 2
+    assert one_error_line(capsys) == f"error: --resume {says}"
+    assert evaluation.main([str(folder)]) == 2
+    assert one_error_line(capsys) == f"error: {says}"
+    assert prediction.main(["v.avi", "--checkpoint", str(folder)]) == 2
+    assert one_error_line(capsys) == f"error: {says}"
+    assert sorted(os.listdir(folder)) == sorted(files)
+
+
 def test_a_tiny_pth_that_expands_to_gigabytes_is_refused(tmp_path):
     header = b"".join(pickle.dumps(obj, protocol=2) for obj in (0x1950A86A20F9469CFC6C, 1001, {"little_endian": True}))
     tensor = (b"ctorch._utils\n_rebuild_tensor_v2\n((Vstorage\nctorch\nFloatStorage\nV0\nVcpu\nI1\ntQ"

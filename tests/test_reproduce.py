@@ -385,6 +385,17 @@ def test_a_damaged_grid_json_is_one_error_line_naming_it(tiny_data, tmp_path, ca
     assert re.match(f"error: {re.escape(str(out / 'grid.json'))}: {says}", err), err
 
 
+def test_a_new_grid_refused_before_its_first_row_leaves_no_folder(tmp_path, capsys):
+    """Data that is no dataset (refused at the first row) left the new --out with grid.json and a REPORT.md of
+    nothing; weights refused before anything was written left it empty."""
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "empty.npz").write_bytes(b"")
+    for extra in (["--data", str(tmp_path / "empty")], ["--weights", str(tmp_path / "empty.npz")]):
+        assert reproduce.main([*extra, "--out", str(tmp_path / "new" / "grid"), "--tables", "3"]) != 0
+        assert len([line for line in capsys.readouterr().err.splitlines() if line.startswith("error: ")]) == 1
+        assert sorted(os.listdir(tmp_path)) == ["empty", "empty.npz"]
+
+
 def test_reproduce_refuses_an_out_folder_of_another_command_and_touches_nothing(tiny_data, tmp_path, capsys):
     out = tmp_path / "run"
     out.mkdir()

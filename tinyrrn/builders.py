@@ -10,7 +10,7 @@ import zipfile
 
 import numpy
 
-from . import backend, checkpoint, config as configuration
+from . import backend, checkpoint, config as configuration, rundir
 from .data import UCF101, synthetic
 from .data.splits import read_split, validation_groups
 from .models import ARCHITECTURES, RecurrentResNet
@@ -133,6 +133,7 @@ def checkpoint_file(path):
     """A checkpoint file, or a run directory's best.npz (its checkpoint.npz when it has no best.npz). A folder
     named as a checkpoint file (last.npz/) stays itself, refused by checkpoint.load as a folder."""
     if os.path.isdir(path) and not path.endswith(".npz"):
+        rundir.refuse_other_run(path)
         best = os.path.join(path, "best.npz")
         return best if os.path.lexists(best) else os.path.join(path, "checkpoint.npz")
     return path

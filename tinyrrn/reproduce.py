@@ -845,7 +845,8 @@ def run_grid(options):
     """Run the grid and write OUT/REPORT.md (also after an interruption); returns (exit code, report path)."""
     start = time.monotonic()
     use_compute(options["device"], options["threads"])
-    with rundir.RunLock(options["out"]):  # one process per output folder: a second one is refused
+    with rundir.removed_on_failure(options["out"], worth_keeping=holds_results), \
+            rundir.RunLock(options["out"]):  # one process per output folder: a second one is refused
         rundir.refuse_other_kind(options["out"], "reproduce grid", "--out")
         grid = Grid(options)
         grid.check_grid_file()
@@ -863,6 +864,11 @@ def run_grid(options):
             write_text(path, text)
             print(f"wrote {path}", flush=True)
     return code, path
+
+
+def holds_results(out):
+    """Whether a grid's folder holds more than its grid.json and REPORT.md: rows, features, their log."""
+    return bool(set(os.listdir(out)) - {"grid.json", "REPORT.md"})
 
 
 @command

@@ -49,6 +49,23 @@ def create(run_dir):
     return top
 
 
+@contextlib.contextmanager
+def removed_on_failure(folder, worth_keeping=lambda folder: False):
+    """Make ``folder`` (and its missing parents) when it does not exist; when the block then fails, remove what was
+    made unless ``worth_keeping(folder)`` (it holds what the command can go on from). A folder that existed, or a
+    file in its place (refused by ``RunLock``), is left as it is."""
+    try:
+        made = create(folder)
+    except FileExistsError:
+        made = None
+    try:
+        yield
+    except BaseException:
+        if made is not None and not worth_keeping(folder):
+            remove_unfinished(folder, made)
+        raise
+
+
 def remove_unfinished(run_dir, top):
     """Remove a run directory that ``create`` made (``top``: what it returned) and a run that failed before
     its first checkpoint left with nothing to resume; then its parents up to ``top``, if they are empty."""
@@ -127,6 +144,17 @@ def refuse_other_kind(folder, kind, flag):
     if found not in (None, kind):
         raise UsageError(f"{flag} {folder}: holds another command's output ({found}), not {kind}s: writing here "
                          "would mix the two up or replace its files; name another folder")
+
+
+def refuse_other_run(folder, flag=None):
+    """A UsageError when ``folder`` (given as ``flag``, if any), where a training run is read (to resume, evaluate,
+    predict with), holds another command's output: named as such, rather than as a run missing its files. One with a
+    checkpoint is a training run whatever else it holds (its config.json replaced: read_config says what is wrong)."""
+    found = folder_kind(folder)
+    checkpoints = [name for name in ("checkpoint.npz", "best.npz") if os.path.lexists(os.path.join(folder, name))]
+    if found not in (None, "training run", "other files") and not checkpoints:
+        raise UsageError(f"{flag + ' ' if flag else ''}{folder}: holds another command's output ({found}), not a "
+                         "training run; name the folder of a run of python -m tinyrrn.train, or its checkpoint")
 
 
 def read_config(run_dir):

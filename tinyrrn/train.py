@@ -790,6 +790,7 @@ def _main(given, resume, comm):
     parallel.same_on_every_rank(comm, asked, "settings", "give every rank the same command and TINYRRN_DEVICE "
                                 "(only --workers, --threads and --cache-dir may differ)")
     if resume:  # the run's settings, with what the command line asks for (checked against the checkpoint)
+        comm.on_root(rundir.refuse_other_run, resume, "--resume")
         saved = comm.on_root(rundir.read_config, resume)[0]
         configuration.check_run_settings(os.path.join(resume, "config.json"), saved)
         config = {**saved, **given}
