@@ -487,6 +487,15 @@ def test_convert_into_a_folder_names_the_folder(tmp_path, capsys):
     assert sorted(os.listdir(tmp_path)) == ["in.npz", "out"] and os.listdir(tmp_path / "out") == []
 
 
+def test_convert_under_a_file_names_the_file_in_the_way(tmp_path, capsys):
+    """An output path under a file (in.npz/out.npz) said only 'File exists'."""
+    save_npz(StandInModel(), tmp_path / "in.npz")
+    assert main(["convert", str(tmp_path / "in.npz"), str(tmp_path / "in.npz" / "out.npz")]) == 1
+    assert capsys.readouterr().err == (f"error: {tmp_path / 'in.npz' / 'out.npz'}: not in a folder: "
+                                       f"{tmp_path / 'in.npz'} is a file\n")
+    assert os.listdir(tmp_path) == ["in.npz"]
+
+
 def test_convert_never_replaces_a_device_or_pipe(tmp_path, capsys):
     """The output was written beside and renamed over the path: as root, convert to /dev/full replaced the device
     by a regular file (and to a named pipe, the pipe), where a user meant to write into it."""

@@ -56,6 +56,8 @@ def atomic_write(path, mode="w", newline=None):
     try:
         os.makedirs(directory, exist_ok=True)
         fd, temporary = tempfile.mkstemp(prefix=f".{base}.", suffix=TEMPORARY_SUFFIX, dir=directory)
+    except FileExistsError:  # makedirs said only 'File exists'
+        raise OSError(errno.ENOTDIR, f"not in a folder: {directory} is a file", path) from None
     except OSError as err:
         raise _naming(path, err) from None
     try:
