@@ -1063,6 +1063,35 @@ def test_malformed_checkpoint_metadata_is_one_line_naming_the_file_and_key(run, 
             assert "loader" in says or "epoch" in says
 
 
+@pytest.mark.parametrize("edit, says", [
+    (lambda m: m["history"][0].pop("update"), "its metadata's 'history' holds {\"kind\": \"epoch\", \"epoch\": 1, "),
+    (lambda m: m.update(history=[3]), "its metadata's 'history' holds 3, not an epoch's record"),
+    (lambda m: m["history"][0].update(val_video_error="x"), "its metadata's 'history' holds {"),
+    (lambda m: m.update(dropped=["/nowhere.avi"]), "its metadata's 'dropped' names '/nowhere.avi', not a video of "),
+    (lambda m: m.update(dropped=[1]), "its metadata's 'dropped' names 1, not a video of "),
+    (lambda m: m.update(epoch=-1), "its metadata's 'epoch' is -1, not a count (0 or more)"),
+    (lambda m: m.update(observed=-1), "its metadata's 'observed' is -1, not a count (0 or more)"),
+    (lambda m: m.update(log_bytes=-1), "its metadata's 'log_bytes' is -1, not a count (0 or more)"),
+    (lambda m: m.update(best_epoch=7), "its metadata's 'best_epoch' is 7, not an epoch done (1 to 1) or null"),
+    (lambda m: m.update(first_loss=float("nan")), "its metadata's 'first_loss' is NaN, not a finite number or null"),
+    (lambda m: m.update(warnings=[3]), "its metadata's 'warnings' is [3], not a list of texts"),
+], ids=["history record", "history number", "history error", "dropped path", "dropped number", "epoch", "observed",
+        "log bytes", "best epoch", "first loss", "warnings"])
+def test_checkpoint_metadata_of_values_no_run_has_is_one_line_on_resume(run, edit, says, capsys):
+    """Types were checked, values not: a history record without its update, or a dropped video the list does not
+    have, ended in a traceback (KeyError, TypeError); a negative count in 'expected non-negative integer' or
+    'metrics.jsonl: Invalid argument'; others resumed a run that was not the one saved, in silence."""
+    path = os.path.join(run, "checkpoint.npz")
+    arrays, saved = checkpoint.load(path)
+    edit(saved)
+    checkpoint.save(path, arrays, saved)
+    before = open(path, "rb").read()
+    assert training.main(["--resume", run, "--epochs", "2"]) == 1
+    line = one_error_line(capsys)
+    assert line.startswith(f"error: {path}: {says}") and "nothing was changed" in line, line
+    assert open(path, "rb").read() == before
+
+
 def test_checkpoint_metadata_that_is_no_object_is_refused_naming_the_file(tmp_path):
     path = str(tmp_path / "list.npz")
     save_npz({"w": numpy.zeros(2, numpy.float32), checkpoint.META_KEY: numpy.frombuffer(b"[1, 2]", numpy.uint8)}, path)

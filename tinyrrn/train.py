@@ -37,6 +37,7 @@ ranks), updates count global observations, and only rank 0 writes files and show
 """
 import contextlib
 import functools
+import json
 import math
 import multiprocessing
 import os
@@ -544,6 +545,11 @@ class Trainer:
             index, key = name.split("/", 1)
             buffers[index][key] = value
         gradients = [checkpoint.prefixed(arrays, f"rank{r}/grad") for r in range(self.comm.size)]
+        listed = set(self.train_set.paths)
+        unknown = next((p for p in meta["dropped"] if not isinstance(p, str) or p not in listed), None)
+        if unknown is not None:
+            raise checkpoint.CheckpointError(f"{path}: its metadata's 'dropped' names {unknown!r}, not a video of "
+                                             f"the training list {self.train_set.list_file}")
         self.train_set.drop(meta["dropped"])  # the plan of the epoch the checkpoint is in
         for key, apply in (("optimizer", lambda: self.optimizer.load_state_dict({
                                 **meta["optimizer"], "buffers": buffers, "observed": meta["observed"],
@@ -607,6 +613,46 @@ class Trainer:
 
 
 # -- the job ------------------------------------------------------------------------
+def check_resume_values(path, meta):
+    """Refuse checkpoint metadata whose values (Trainer.RESUME_META checked their types) no run has: a count below
+    0, a best epoch not done, a loss that is not finite, a history record that is no epoch's; naming the key."""
+    def finite_or_none(value):
+        return value is None or math.isfinite(value)
+
+    def epoch_record(record):
+        return (isinstance(record, dict) and all(isinstance(record.get(key), int) and record[key] >= 0
+                                                 for key in ("epoch", "update"))
+                and isinstance(record.get("val_video_error", 0), (int, float)))
+
+    rules = [(key, lambda value: value >= 0, "a count (0 or more)")
+             for key in ("epoch", "updates", "observed", "total_updates", "log_bytes")]
+    rules += [("best_epoch", lambda value: value is None or 1 <= value <= meta["epoch"],
+               f"an epoch done (1 to {meta['epoch']}) or null"),
+              ("loss_sum", math.isfinite, "a finite number"),
+              ("best_error", finite_or_none, "a finite number or null"),
+              ("first_loss", finite_or_none, "a finite number or null"),
+              ("warnings", lambda value: all(isinstance(text, str) for text in value), "a list of texts"),
+              ("val_groups", lambda value: all(isinstance(group, int) for group in value), "a list of group numbers")]
+    for key, fits, what in rules:
+        if not fits(meta[key]):
+            raise checkpoint.CheckpointError(f"{path}: its metadata's {key!r} is {json.dumps(meta[key])[:40]}, "
+                                             f"not {what}")
+    for record in meta["history"]:
+        if not epoch_record(record):
+            raise checkpoint.CheckpointError(f"{path}: its metadata's 'history' holds {json.dumps(record)[:60]}, not "
+                                             "an epoch's record (its epoch, update and validation error)")
+
+
+@contextlib.contextmanager
+def refused_as_damaged():
+    """A checkpoint refused on resuming (truncated, damaged, of an older tinyrrn): said to have changed nothing."""
+    try:
+        yield
+    except checkpoint.CheckpointError as err:
+        raise checkpoint.CheckpointError(f"{err}; nothing was changed: put back a whole copy of the file to "
+                                         "resume the run") from None
+
+
 def train_flag(key):
     """The flag of python -m tinyrrn.train that sets ``key`` (lr: --lr)."""
     return f"--{key.replace('_', '-')}"
@@ -651,19 +697,18 @@ def train(config, run_dir=None, resume=False, comm=None, job=None, made=None, re
             raise UsageError(f"{path}: no checkpoint to resume from ({run_dir} holds no run)" if resume else
                              f"{run_dir}: holds a run already (its checkpoint.npz): resume it with "
                              f"{resume_command}, or start a new run in another folder")
-        try:
+        with refused_as_damaged():
             saved = comm.on_root(checkpoint.load, path) if resume else None  # read once, sent to every rank
             if resume:
                 checkpoint.check_meta(path, saved[1], Trainer.RESUME_META)
+                check_resume_values(path, saved[1])
                 saved_settings(path, saved[1])
-        except checkpoint.CheckpointError as err:  # truncated, damaged, of an older tinyrrn
-            raise checkpoint.CheckpointError(f"{err}; nothing was changed: put back a whole copy of the file to "
-                                             "resume the run") from None
         changes = comm.on_root(_changes_on_resume, config, run_dir, saved[1]) if resume else None
         trainer = Trainer(config, run_dir, comm=comm, removed_on_failure=made is not None, job=job, resuming=resume,
                           resume_command=resume_command, setting_flag=setting_flag)
         if resume:
-            trainer.restore(*saved, path)
+            with refused_as_damaged():  # restore writes nothing before every entry is read
+                trainer.restore(*saved, path)
         if comm.is_root:
             if not (changes and changes["finished"]):  # only now: a resume that fails leaves config.json as it was
                 rundir.write_config(run_dir, config, changes["all"] if changes else ())
