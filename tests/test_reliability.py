@@ -743,6 +743,22 @@ def test_nan_weights_are_refused_naming_the_tensor(tmp_path):
             load(resnet_small(num_classes=4), str(tmp_path / "nan.npz"))
 
 
+def test_an_output_folder_under_a_file_names_the_file(tiny_data, tmp_path, capsys):
+    """--out FILE said 'FILE/<date>-NAME: Not a directory'; features added that the features written so far were
+    kept (none was)."""
+    notes, weights = tmp_path / "notes.txt", str(tmp_path / "small.npz")
+    notes.write_text("mine")
+    save_npz(resnet_small(), weights)
+    args = ["--data", tiny_data, "--cache-dir", str(tmp_path / "cache"), "--arch", "resnet_small"]
+    assert training.main([*args, "--name", "x", "--out", str(notes)]) == 1
+    assert re.fullmatch(rf"error: {re.escape(str(notes))}/\d{{8}}-\d{{6}}-x: not in a folder: {re.escape(str(notes))} "
+                        "is a file", one_error_line(capsys))
+    for main, extra, out in ((training.main, [], notes / "runs"), (features.main, ["--weights", weights], notes / "f")):
+        assert main([*args, *extra, "--out", str(out)]) == 1
+        assert one_error_line(capsys) == f"error: {out}: not in a folder: {notes} is a file"
+    assert notes.read_text() == "mine"
+
+
 def test_an_empty_weights_file_is_one_error_line_naming_it(tiny_data, tmp_path, capsys):
     """A 0-byte .npz (a copy cut off by a full disk) ended train --weights and features --weights in NumPy's
     EOFError traceback."""

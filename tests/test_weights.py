@@ -490,9 +490,9 @@ def test_convert_into_a_folder_names_the_folder(tmp_path, capsys):
 def test_convert_under_a_file_names_the_file_in_the_way(tmp_path, capsys):
     """An output path under a file (in.npz/out.npz) said only 'File exists'."""
     save_npz(StandInModel(), tmp_path / "in.npz")
-    assert main(["convert", str(tmp_path / "in.npz"), str(tmp_path / "in.npz" / "out.npz")]) == 1
-    assert capsys.readouterr().err == (f"error: {tmp_path / 'in.npz' / 'out.npz'}: not in a folder: "
-                                       f"{tmp_path / 'in.npz'} is a file\n")
+    for out in (tmp_path / "in.npz" / "out.npz", tmp_path / "in.npz" / "deeper" / "out.npz"):
+        assert main(["convert", str(tmp_path / "in.npz"), str(out)]) == 1
+        assert capsys.readouterr().err == f"error: {out}: not in a folder: {tmp_path / 'in.npz'} is a file\n"
     assert os.listdir(tmp_path) == ["in.npz"]
 
 

@@ -25,7 +25,7 @@ import textwrap
 import traceback
 import warnings
 
-from . import backend, memory, signals, threads
+from . import backend, files, memory, signals, threads
 
 EXIT_FAILURE, EXIT_USAGE = 1, 2
 
@@ -174,7 +174,8 @@ def use_compute(device, thread_count=None):
 def describe(err):
     """One line saying what went wrong, naming the file when the error has one."""
     if isinstance(err, OSError) and err.filename is not None and err.strerror:
-        return f"{err.filename}: {err.strerror}"
+        in_the_way = files.file_in_the_way(err.filename) if isinstance(err, NotADirectoryError) else None
+        return f"{err.filename}: " + (f"not in a folder: {in_the_way} is a file" if in_the_way else err.strerror)
     text = str(err).strip() or type(err).__name__
     return " ".join(text.split())  # one line
 

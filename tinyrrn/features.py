@@ -324,15 +324,16 @@ def main(argv=None):
     if backbone is None:
         backbone, _ = load_backbone(args.weights, config["arch"], layout=config["weights_layout"])
     arch = config["arch"]
-    again = "the features written so far are kept: run the same command again to go on"
+    def kept():  # a new folder without an index (nothing to go on from) is removed by extract
+        return "; the features written so far are kept: run the same command again to go on" if has_index(out) else ""
     try:
         with writing_into(out):
             index = extract({**config, "arch": arch}, backbone, args.layer, out, os.path.abspath(args.weights),
                             args.batch)
     except OSError as err:  # a full disk
-        raise Failure(f"{describe(err)}; {again}") from None
+        raise Failure(describe(err) + kept()) from None
     except (KeyboardInterrupt, signals.Interrupted) as stop:
-        raise signals.Interrupted(getattr(stop, "signum", signal.SIGINT), message=f"stopped; {again}") from None
+        raise signals.Interrupted(getattr(stop, "signum", signal.SIGINT), message="stopped" + kept()) from None
     print(f"wrote features of {len(index['videos'])} videos ({len(index['bad'])} bad) to {out}")
     return 0
 
