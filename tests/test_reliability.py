@@ -743,6 +743,23 @@ def test_nan_weights_are_refused_naming_the_tensor(tmp_path):
             load(resnet_small(num_classes=4), str(tmp_path / "nan.npz"))
 
 
+def test_a_dataset_moved_since_training_is_named_as_recorded_not_as_a_flag_not_given(run, tmp_path, capsys):
+    """evaluate RUN and --resume RUN said '/old/ucf: no such dataset folder (--data)' of a --data never given."""
+    moved = str(tmp_path / "moved" / "ucf")
+    for name in ("checkpoint.npz", "best.npz"):
+        arrays, saved = checkpoint.load(os.path.join(run, name))
+        checkpoint.save(os.path.join(run, name), arrays, {**saved, "config": {**saved["config"], "data": moved}})
+    files.write_json(os.path.join(run, "config.json"), {**json.load(open(os.path.join(run, "config.json"))),
+                                                       "data": moved})
+    assert evaluation.main([run, "--workers", "0"]) == 2
+    assert one_error_line(capsys) == (f"error: {moved}: no such dataset folder, where {run}/best.npz was trained "
+                                      "(moved since?); give --data where it is now")
+    assert training.main(["--resume", run, "--epochs", "2"]) == 2
+    assert one_error_line(capsys) == (f"error: {moved}: no such dataset folder, where {run}/config.json was trained "
+                                      "(moved since?); a run's data cannot change: put it back there (or a link to "
+                                      "it) to resume the run")
+
+
 def test_an_output_folder_under_a_file_names_the_file(tiny_data, tmp_path, capsys):
     """--out FILE said 'FILE/<date>-NAME: Not a directory'; features added that the features written so far were
     kept (none was)."""

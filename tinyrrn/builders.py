@@ -29,6 +29,15 @@ def dataset_root(config):
     return synthetic.generated_once(os.path.join(configuration.user_cache(), f"synthetic-v{synthetic.VERSION}"))
 
 
+def check_recorded_folders(config, source, how):
+    """A UsageError when a dataset or split folder ``config`` holds as ``source`` (a checkpoint, a run's config.json)
+    recorded it, not as a flag gave it, is gone: named as recorded, not as a --data never given. ``how``: for each
+    key to check ("data", "list_dir"), how to go on."""
+    for key, what in (("data", "dataset folder"), ("list_dir", "folder of split files")):
+        if key in how and config.get(key) is not None and not os.path.isdir(config[key]):
+            raise UsageError(f"{config[key]}: no such {what}, where {source} was trained (moved since?); {how[key]}")
+
+
 def split_folder(root, list_dir=None, root_name="--data"):
     """The folder of the split files (classInd.txt, ...): ``list_dir``, else ROOT/ucfTrainTestlist; a UsageError
     naming --list-dir, or the dataset folder (``root_name``: how the user gave it), when it is not a folder."""

@@ -53,7 +53,8 @@ from . import backend, checkpoint, cli, config as configuration, parallel, rundi
 from . import functional as F
 from . import random as tinyrandom
 from .beside import RunBeside, SharedClock
-from .builders import build_dataset, build_model, check_classes, dataset_root, model_from_state, saved_settings
+from .builders import (build_dataset, build_model, check_classes, check_recorded_folders, dataset_root,
+                       model_from_state, saved_settings)
 from .cli import UsageError
 from .data import ChunkLoader
 from .data.splits import read_split
@@ -838,6 +839,9 @@ def _main(given, resume, comm):
         comm.on_root(rundir.refuse_other_run, resume, "--resume")
         saved = comm.on_root(rundir.read_config, resume)[0]
         configuration.check_run_settings(os.path.join(resume, "config.json"), saved)
+        back = "a run's data cannot change: put it back there (or a link to it) to resume the run"
+        comm.on_root(check_recorded_folders, saved, os.path.join(resume, "config.json"),
+                     {key: back for key in ("data", "list_dir") if key not in given})
         config = {**saved, **given}
         configuration.check_ranges(config)  # the values given, as for a new run, before anything is written
     else:
