@@ -324,6 +324,7 @@ def main(argv=None):
     if backbone is None:
         backbone, _ = load_backbone(args.weights, config["arch"], layout=config["weights_layout"])
     arch = config["arch"]
+
     def kept():  # a new folder without an index (nothing to go on from) is removed by extract
         return "; the features written so far are kept: run the same command again to go on" if has_index(out) else ""
     try:
