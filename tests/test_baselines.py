@@ -162,6 +162,9 @@ def test_damaged_feature_files_are_refused_naming_the_file(tmp_path, rng):
     open(os.path.join(folder, first), "w").write("not an array")
     with pytest.raises(ValueError, match="not a readable feature file"):
         baseline.load_features(folder)
+    open(os.path.join(folder, first), "w").close()  # empty (a disk that filled up): NumPy's EOFError was a traceback
+    with pytest.raises(ValueError, match=f"{first}: not a readable feature file"):
+        baseline.load_features(folder)
 
 
 def test_zero_frame_feature_files_are_refused_naming_the_file(tmp_path, rng):
@@ -361,6 +364,24 @@ def test_a_feature_folder_in_use_is_refused(tiny_data, tmp_path, capsys):
     err = capsys.readouterr().err
     assert "Traceback" not in err and err.startswith(f"error: {out}: in use by process {os.getpid()} on host"), err
     assert os.listdir(out) == []
+
+
+def test_a_new_feature_folder_whose_extraction_cannot_start_is_removed(tiny_data, tmp_path, capsys):
+    """Data refused before the first feature (no split files) left the new --out folder behind, empty."""
+    weights, out = str(tmp_path / "small.npz"), tmp_path / "new" / "features"
+    save_npz(resnet_small(), weights)
+    assert features.main([*features_args(tiny_data, out, weights, tmp_path), "--list-dir", str(tmp_path / "no")]) == 2
+    assert capsys.readouterr().err.startswith(f"error: {tmp_path / 'no'}: no such folder of split files")
+    assert sorted(os.listdir(tmp_path)) == ["small.npz"]
+
+
+def test_baseline_given_a_file_as_features_says_so_and_makes_no_folder(tmp_path, capsys):
+    """It said '.../index.json/avgpool: Not a directory', of the default --out it tried to make in the file."""
+    (tmp_path / "index.json").write_text("{}")
+    assert baseline.main(["--features", str(tmp_path / "index.json")]) == 1
+    assert capsys.readouterr().err == (f"error: --features {tmp_path / 'index.json'}: a file, not a feature folder "
+                                       "(written by python -m tinyrrn.features)\n")
+    assert os.listdir(tmp_path) == ["index.json"]
 
 
 @pytest.mark.parametrize("make, found", [

@@ -367,8 +367,42 @@ def test_an_error_every_rank_meets_is_said_once_by_rank_0_without_an_abort(mpiex
 def test_an_expected_error_on_one_rank_alone_still_stops_every_rank(mpiexec, tmp_path):
     (tmp_path / "failing.py").write_text(FAILING)
     done = run_ranks(mpiexec, [str(tmp_path / "failing.py"), "lone"], timeout=60)  # a hang would time out
-    assert done.returncode != 0 and "NOT STOPPED" not in done.stdout
-    assert "rank 1 failed: UsageError: only rank 1 is refused; stopping all 2 ranks" in done.stderr
+    assert done.returncode == 2 and "NOT STOPPED" not in done.stdout
+    errors = [line for line in done.stderr.splitlines() if line.startswith("error: ")]
+    assert errors == ["error: rank 1 alone: only rank 1 is refused; stopping all 2 ranks"], done.stderr
+
+
+LONE_FAILURE = textwrap.dedent('''
+    import os, sys
+    from tinyrrn import parallel, train as training
+    parallel.AGREE_SECONDS = 1.0  # a lone failure is not kept waiting the default 5 s here
+    if os.environ.get("PMI_RANK") == "1":
+        if sys.argv[1] == "start":  # an expected error met by rank 1 alone, while rank 0 builds its model
+            def refuse(*args, **kwargs):
+                raise ValueError("resnet.npz: unreadable on rank 1")
+            training.build_model = refuse
+        else:  # an unexpected one in the first epoch, before the first checkpoint
+            def fail(*args):
+                raise RuntimeError("disk on fire")
+            training.F.cross_entropy = fail
+    sys.exit(training.main(sys.argv[2:]))
+''')
+
+
+@pytest.mark.parametrize("when, says", [
+    ("start", r"error: rank 1 alone: resnet.npz: unreadable on rank 1; stopping all 2 ranks\n"),
+    ("epoch", r"rank 1 failed: RuntimeError: disk on fire; stopping all 2 ranks\n"),
+])
+def test_a_rank_failing_alone_before_the_first_checkpoint_leaves_no_run_folder(mpiexec, tiny_data, tmp_path, when,
+                                                                                says):
+    """Rank 0 made the new run's folder; a failure of rank 1 alone stopped it by MPI_Abort, before it could remove
+    the folder, which stayed (its lock, and config.json), a run no --resume can go on with. An expected error met
+    by one rank was no 'error:' line."""
+    (tmp_path / "lone.py").write_text(LONE_FAILURE)
+    done = run_ranks(mpiexec, [str(tmp_path / "lone.py"), when, *tiny_args(tiny_data, tmp_path / "runs")], timeout=60)
+    assert done.returncode != 0 and re.search(says, done.stderr), done.stderr
+    assert len([line for line in done.stderr.splitlines() if line.startswith("error: ")]) == (when == "start")
+    assert os.listdir(tmp_path / "runs") == ["cache"]  # the new run's folder is removed
 
 
 def test_ranks_given_other_settings_or_a_missing_dataset_are_one_error_line(mpiexec, tiny_data, tmp_path):

@@ -24,7 +24,8 @@ import pytest
 
 import devices
 from devices import host
-from tinyrrn import backend, builders, checkpoint, cli, config as configuration, files, reproduce, rundir, signals
+from tinyrrn import backend, builders, checkpoint, cli, config as configuration, features, files, reproduce, rundir
+from tinyrrn import signals
 from tinyrrn import evaluate as evaluation
 from tinyrrn import predict as prediction
 from tinyrrn import train as training
@@ -96,6 +97,7 @@ def test_lr_1e39_stops_naming_the_update_and_keeps_the_checkpoint_byte_for_byte(
     line = one_error_line(capsys)
     assert "made" in line and "non-finite" in line and "(epoch 2)" in line
     assert f"{run}/checkpoint.npz (epoch 1, update {meta(run)['updates']}) is kept as it was" in line
+    assert line.endswith("try a lower learning rate (--lr)")
     for name, data in before.items():
         assert open(os.path.join(run, name), "rb").read() == data, name
 
@@ -234,7 +236,8 @@ def test_a_run_whose_validation_or_test_videos_are_all_bad_is_refused_before_tra
 # -- 10. divergence is a warning, in the log and the metrics -----------------------------------
 def test_lr_1e6_warns_that_the_run_diverges(tiny_data, tmp_path, capsys):
     assert training.main(tiny_args(tiny_data, tmp_path, "--lr", "1e6", "--max-steps", "3", "--name", "wild")) == 0
-    assert "warning: the run is diverging at update" in capsys.readouterr().err
+    assert re.search(r"warning: the run is diverging at update \d+: .*; try a lower learning rate \(--lr\)\n",
+                     capsys.readouterr().err)
     records = [json.loads(line) for line in open(os.path.join(run_dir_of(tmp_path, "wild"), "metrics.jsonl"))]
     assert [r["kind"] for r in records].count("warning") == 1
 
@@ -459,7 +462,7 @@ def test_reproduce_reruns_a_row_only_when_its_settings_changed_and_refuses_to_mi
     row = next(r for r in reproduce.rows([3]) if r["key"] == "table3-linear")
     trained = []
 
-    def fake_train(config, directory, resume=False):
+    def fake_train(config, directory, resume=False, **how_to_go_on):
         trained.append((config["skip"], config["epochs"], resume))
         rundir.write_config(directory, config)
         os.makedirs(os.path.join(directory, "eval"), exist_ok=True)
@@ -738,6 +741,74 @@ def test_nan_weights_are_refused_naming_the_tensor(tmp_path):
     for load in (builders.load_backbone_weights, load_npz):
         with pytest.raises(WeightsError, match=r"nan.npz: layer1.0.conv1.weight holds 1 NaN or infinite value"):
             load(resnet_small(num_classes=4), str(tmp_path / "nan.npz"))
+
+
+def test_a_dataset_moved_since_training_is_named_as_recorded_not_as_a_flag_not_given(run, tmp_path, capsys):
+    """evaluate RUN and --resume RUN said '/old/ucf: no such dataset folder (--data)' of a --data never given."""
+    moved = str(tmp_path / "moved" / "ucf")
+    for name in ("checkpoint.npz", "best.npz"):
+        arrays, saved = checkpoint.load(os.path.join(run, name))
+        checkpoint.save(os.path.join(run, name), arrays, {**saved, "config": {**saved["config"], "data": moved}})
+    files.write_json(os.path.join(run, "config.json"), {**json.load(open(os.path.join(run, "config.json"))),
+                                                       "data": moved})
+    assert evaluation.main([run, "--workers", "0"]) == 2
+    assert one_error_line(capsys) == (f"error: {moved}: no such dataset folder, where {run}/best.npz was trained "
+                                      "(moved since?); give --data where it is now")
+    assert training.main(["--resume", run, "--epochs", "2"]) == 2
+    assert one_error_line(capsys) == (f"error: {moved}: no such dataset folder, where {run}/config.json was trained "
+                                      "(moved since?); a run's data cannot change: put it back there (or a link to "
+                                      "it) to resume the run")
+
+
+def test_an_output_folder_under_a_file_names_the_file(tiny_data, tmp_path, capsys):
+    """--out FILE said 'FILE/<date>-NAME: Not a directory'; features added that the features written so far were
+    kept (none was)."""
+    notes, weights = tmp_path / "notes.txt", str(tmp_path / "small.npz")
+    notes.write_text("mine")
+    save_npz(resnet_small(), weights)
+    args = ["--data", tiny_data, "--cache-dir", str(tmp_path / "cache"), "--arch", "resnet_small"]
+    assert training.main([*args, "--name", "x", "--out", str(notes)]) == 1
+    assert re.fullmatch(rf"error: {re.escape(str(notes))}/\d{{8}}-\d{{6}}-x: not in a folder: {re.escape(str(notes))} "
+                        "is a file", one_error_line(capsys))
+    for main, extra, out in ((training.main, [], notes / "runs"), (features.main, ["--weights", weights], notes / "f")):
+        assert main([*args, *extra, "--out", str(out)]) == 1
+        assert one_error_line(capsys) == f"error: {out}: not in a folder: {notes} is a file"
+    assert notes.read_text() == "mine"
+
+
+def test_an_empty_weights_file_is_one_error_line_naming_it(tiny_data, tmp_path, capsys):
+    """A 0-byte .npz (a copy cut off by a full disk) ended train --weights and features --weights in NumPy's
+    EOFError traceback."""
+    (tmp_path / "empty.npz").write_bytes(b"")
+    weights = str(tmp_path / "empty.npz")
+    assert training.main(tiny_args(tiny_data, tmp_path / "runs", "--weights", weights)) == 1
+    assert one_error_line(capsys) == f"error: {weights}: not a readable .npz file (empty)"
+    assert features.main(["--data", tiny_data, "--weights", weights, "--out", str(tmp_path / "f")]) == 1
+    assert one_error_line(capsys) == f"error: {weights}: not a readable .npz file (empty)"
+    assert os.listdir(tmp_path / "runs") == ["cache"] and not (tmp_path / "f").exists()  # no run, no feature folder
+
+
+@pytest.mark.parametrize("files, kind", [
+    ({"config.json": '{"features": "/f", "model": "avgpool"}', "model.npz": ""}, "baseline run"),
+    ({"index.json": "{}"}, "feature folder"),
+    ({"grid.json": "{}"}, "reproduce grid"),
+])
+def test_a_folder_of_another_command_is_named_as_such_where_a_training_run_is_asked(tmp_path, files, kind, capsys):
+    """--resume of a baseline run said '34 settings missing' of its config.json; evaluate, predict and features
+    --weights of one said 'checkpoint.npz: no such checkpoint'."""
+    folder = tmp_path / "other"
+    folder.mkdir()
+    for name, text in files.items():
+        (folder / name).write_text(text)
+    says = f"{folder}: holds another command's output ({kind}), not a training run; name the folder of a run of " \
+           "python -m tinyrrn.train, or its checkpoint"
+    assert training.main(["--resume", str(folder)]) == 2
+    assert one_error_line(capsys) == f"error: --resume {says}"
+    assert evaluation.main([str(folder)]) == 2
+    assert one_error_line(capsys) == f"error: {says}"
+    assert prediction.main(["v.avi", "--checkpoint", str(folder)]) == 2
+    assert one_error_line(capsys) == f"error: {says}"
+    assert sorted(os.listdir(folder)) == sorted(files)
 
 
 def test_a_tiny_pth_that_expands_to_gigabytes_is_refused(tmp_path):
@@ -1023,6 +1094,35 @@ def test_malformed_checkpoint_metadata_is_one_line_naming_the_file_and_key(run, 
             assert line.startswith(f"error: {run}/") and says in line, line
         else:
             assert "loader" in says or "epoch" in says
+
+
+@pytest.mark.parametrize("edit, says", [
+    (lambda m: m["history"][0].pop("update"), "its metadata's 'history' holds {\"kind\": \"epoch\", \"epoch\": 1, "),
+    (lambda m: m.update(history=[3]), "its metadata's 'history' holds 3, not an epoch's record"),
+    (lambda m: m["history"][0].update(val_video_error="x"), "its metadata's 'history' holds {"),
+    (lambda m: m.update(dropped=["/nowhere.avi"]), "its metadata's 'dropped' names '/nowhere.avi', not a video of "),
+    (lambda m: m.update(dropped=[1]), "its metadata's 'dropped' names 1, not a video of "),
+    (lambda m: m.update(epoch=-1), "its metadata's 'epoch' is -1, not a count (0 or more)"),
+    (lambda m: m.update(observed=-1), "its metadata's 'observed' is -1, not a count (0 or more)"),
+    (lambda m: m.update(log_bytes=-1), "its metadata's 'log_bytes' is -1, not a count (0 or more)"),
+    (lambda m: m.update(best_epoch=7), "its metadata's 'best_epoch' is 7, not an epoch done (1 to 1) or null"),
+    (lambda m: m.update(first_loss=float("nan")), "its metadata's 'first_loss' is NaN, not a finite number or null"),
+    (lambda m: m.update(warnings=[3]), "its metadata's 'warnings' is [3], not a list of texts"),
+], ids=["history record", "history number", "history error", "dropped path", "dropped number", "epoch", "observed",
+        "log bytes", "best epoch", "first loss", "warnings"])
+def test_checkpoint_metadata_of_values_no_run_has_is_one_line_on_resume(run, edit, says, capsys):
+    """Types were checked, values not: a history record without its update, or a dropped video the list does not
+    have, ended in a traceback (KeyError, TypeError); a negative count in 'expected non-negative integer' or
+    'metrics.jsonl: Invalid argument'; others resumed a run that was not the one saved, in silence."""
+    path = os.path.join(run, "checkpoint.npz")
+    arrays, saved = checkpoint.load(path)
+    edit(saved)
+    checkpoint.save(path, arrays, saved)
+    before = open(path, "rb").read()
+    assert training.main(["--resume", run, "--epochs", "2"]) == 1
+    line = one_error_line(capsys)
+    assert line.startswith(f"error: {path}: {says}") and "nothing was changed" in line, line
+    assert open(path, "rb").read() == before
 
 
 def test_checkpoint_metadata_that_is_no_object_is_refused_naming_the_file(tmp_path):

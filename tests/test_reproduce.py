@@ -207,7 +207,7 @@ def test_a_report_never_shows_rows_trained_with_other_settings_than_its_protocol
     """Rows finished under --seed 0, then a grid under --seed 1 stopped before it trained them again (or with
     --only, or with --tables 1, which still shows the best model's row): REPORT.md showed their seed-0
     errors under a protocol saying seed 1."""
-    def fake_train(config, directory, resume=False):
+    def fake_train(config, directory, resume=False, **how_to_go_on):
         if config["seed"] == 1 and config["skip"] != "identity":
             raise KeyboardInterrupt  # Ctrl-C while the grid trains its second row again
         rundir.write_config(directory, config)
@@ -227,7 +227,7 @@ def test_a_report_never_shows_rows_trained_with_other_settings_than_its_protocol
 def test_other_weights_under_the_grids_weights_path_are_refused(tiny_data, tmp_path, monkeypatch):
     """The grid recorded --weights by path only: weights replaced under that path (converted again from another
     file) trained the rows left to train, and the report set them beside rows trained on the earlier ones."""
-    def fake_train(config, directory, resume=False):
+    def fake_train(config, directory, resume=False, **how_to_go_on):
         rundir.write_config(directory, config)
         os.makedirs(os.path.join(directory, "eval"), exist_ok=True)
         with open(os.path.join(directory, "eval", "metrics.json"), "w") as f:
@@ -385,6 +385,17 @@ def test_a_damaged_grid_json_is_one_error_line_naming_it(tiny_data, tmp_path, ca
     assert re.match(f"error: {re.escape(str(out / 'grid.json'))}: {says}", err), err
 
 
+def test_a_new_grid_refused_before_its_first_row_leaves_no_folder(tmp_path, capsys):
+    """Data that is no dataset (refused at the first row) left the new --out with grid.json and a REPORT.md of
+    nothing; weights refused before anything was written left it empty."""
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "empty.npz").write_bytes(b"")
+    for extra in (["--data", str(tmp_path / "empty")], ["--weights", str(tmp_path / "empty.npz")]):
+        assert reproduce.main([*extra, "--out", str(tmp_path / "new" / "grid"), "--tables", "3"]) != 0
+        assert len([line for line in capsys.readouterr().err.splitlines() if line.startswith("error: ")]) == 1
+        assert sorted(os.listdir(tmp_path)) == ["empty", "empty.npz"]
+
+
 def test_reproduce_refuses_an_out_folder_of_another_command_and_touches_nothing(tiny_data, tmp_path, capsys):
     out = tmp_path / "run"
     out.mkdir()
@@ -392,3 +403,16 @@ def test_reproduce_refuses_an_out_folder_of_another_command_and_touches_nothing(
     assert reproduce.main(["--data", tiny_data, "--out", str(out), "--tables", "3", "--epochs", "1"]) == 2
     assert f"error: --out {out}: holds another command's output (evaluation report)" in capsys.readouterr().err
     assert os.listdir(out) == ["metrics.json"]
+
+
+def test_a_diverging_row_names_the_setting_as_reproduce_takes_it(tiny_data, tmp_path, capsys):
+    """A row whose weights went non-finite said 'try a lower --lr', a flag reproduce does not have, and to continue
+    with python -m tinyrrn.train: the hint is --set lr=..., and running the grid again goes on."""
+    out = tmp_path / "grid"
+    args = ["--data", tiny_data, "--out", str(out), "--cache-dir", str(tmp_path / "cache"), "--workers", "0",
+            "--epochs", "1", "--val-groups", "1", *TINY, "--tables", "3", "--only", "table3-identity"]
+    assert reproduce.main([*args, "--set", "lr=1e39"]) == 1
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if line.startswith("error: ")]
+    assert len(lines) == 1 and "Traceback" not in err, err
+    assert lines[0].endswith("try a lower learning rate (--set lr=VALUE)") and "--lr" not in lines[0], lines[0]

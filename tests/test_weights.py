@@ -6,6 +6,7 @@ installed; tests that need no torch-written file run without torch.
 
 import os
 import pickle
+import stat
 import struct
 import subprocess
 import sys
@@ -484,6 +485,26 @@ def test_convert_into_a_folder_names_the_folder(tmp_path, capsys):
     assert main(["convert", str(tmp_path / "in.npz"), str(tmp_path / "out")]) == 1
     assert capsys.readouterr().err.strip() == f"error: {tmp_path / 'out'}: Is a directory"
     assert sorted(os.listdir(tmp_path)) == ["in.npz", "out"] and os.listdir(tmp_path / "out") == []
+
+
+def test_convert_under_a_file_names_the_file_in_the_way(tmp_path, capsys):
+    """An output path under a file (in.npz/out.npz) said only 'File exists'."""
+    save_npz(StandInModel(), tmp_path / "in.npz")
+    for out in (tmp_path / "in.npz" / "out.npz", tmp_path / "in.npz" / "deeper" / "out.npz"):
+        assert main(["convert", str(tmp_path / "in.npz"), str(out)]) == 1
+        assert capsys.readouterr().err == f"error: {out}: not in a folder: {tmp_path / 'in.npz'} is a file\n"
+    assert os.listdir(tmp_path) == ["in.npz"]
+
+
+def test_convert_never_replaces_a_device_or_pipe(tmp_path, capsys):
+    """The output was written beside and renamed over the path: as root, convert to /dev/full replaced the device
+    by a regular file (and to a named pipe, the pipe), where a user meant to write into it."""
+    save_npz(StandInModel(), tmp_path / "in.npz")
+    os.mkfifo(tmp_path / "pipe")
+    assert main(["convert", str(tmp_path / "in.npz"), str(tmp_path / "pipe")]) == 1
+    assert capsys.readouterr().err.startswith(f"error: {tmp_path / 'pipe'}: not a regular file (a device, pipe or "
+                                              "socket), so it is not replaced")
+    assert stat.S_ISFIFO(os.stat(tmp_path / "pipe").st_mode) and sorted(os.listdir(tmp_path)) == ["in.npz", "pipe"]
 
 
 @pytest.mark.parametrize("fmt", FORMATS)

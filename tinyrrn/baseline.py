@@ -79,7 +79,7 @@ def _feature_array(features_dir, name):
     path = os.path.join(features_dir, name)
     try:
         array = numpy.load(path, allow_pickle=False)
-    except (OSError, ValueError) as err:
+    except (OSError, ValueError, EOFError) as err:  # EOFError: a file of 0 bytes
         raise ValueError(f"{path}: not a readable feature file ({type(err).__name__}); run python -m "
                          "tinyrrn.features again into a new folder") from None
     if array.ndim != 2 or array.dtype.kind != "f" or 0 in array.shape:
@@ -223,21 +223,9 @@ def run(features_dir, model="avgpool", znorm=False, out_dir=None, epochs=DEFAULT
     settings = {"epochs": epochs, "lr": lr, "batch": batch, "seed": seed, "hidden": hidden, "val_groups": val_groups}
     if not out_dir:
         return _run(features_dir, model, znorm, None, **settings)
-    try:
-        made = rundir.create(out_dir)  # a new folder: removed again if this run fails
-    except FileExistsError:
-        made = None
-    lock = rundir.RunLock(out_dir)
-    try:
-        lock.acquire()  # refused while another process writes here (and then the folder is that process's)
+    with rundir.removed_on_failure(out_dir), rundir.RunLock(out_dir):  # a new folder: removed if this run fails
         rundir.refuse_other_kind(out_dir, "baseline run", flag)
         return _run(features_dir, model, znorm, out_dir, **settings)
-    except BaseException:
-        if made is not None:
-            rundir.remove_unfinished(out_dir, made)
-        raise
-    finally:
-        lock.release()
 
 
 def _run(features_dir, model, znorm, out_dir, epochs, lr, batch, seed, hidden, val_groups):
@@ -332,6 +320,9 @@ def parser():
 def main(argv=None):
     args = parser().parse_args(argv)
     use_compute(args.device, args.threads)
+    if os.path.lexists(args.features) and not os.path.isdir(args.features):  # not where the default --out is made
+        raise ValueError(f"--features {args.features}: a file, not a feature folder (written by python -m "
+                         "tinyrrn.features)")
     out = args.out or os.path.join(args.features, args.model + ("-znorm" if args.znorm else ""))
     with writing_into(out):  # the default is inside the feature folder, which may be shared and read-only
         metrics = run(args.features, args.model, args.znorm, out, args.epochs, args.lr, args.batch, args.seed,

@@ -10,7 +10,7 @@ import zipfile
 
 import numpy
 
-from . import backend, checkpoint, config as configuration
+from . import backend, checkpoint, config as configuration, rundir
 from .data import UCF101, synthetic
 from .data.splits import read_split, validation_groups
 from .models import ARCHITECTURES, RecurrentResNet
@@ -27,6 +27,15 @@ def dataset_root(config):
         split_folder(config["data"], config["list_dir"])
         return config["data"]
     return synthetic.generated_once(os.path.join(configuration.user_cache(), f"synthetic-v{synthetic.VERSION}"))
+
+
+def check_recorded_folders(config, source, how):
+    """A UsageError when a dataset or split folder ``config`` holds as ``source`` (a checkpoint, a run's config.json)
+    recorded it, not as a flag gave it, is gone: named as recorded, not as a --data never given. ``how``: for each
+    key to check ("data", "list_dir"), how to go on."""
+    for key, what in (("data", "dataset folder"), ("list_dir", "folder of split files")):
+        if key in how and config.get(key) is not None and not os.path.isdir(config[key]):
+            raise UsageError(f"{config[key]}: no such {what}, where {source} was trained (moved since?); {how[key]}")
 
 
 def split_folder(root, list_dir=None, root_name="--data"):
@@ -133,6 +142,7 @@ def checkpoint_file(path):
     """A checkpoint file, or a run directory's best.npz (its checkpoint.npz when it has no best.npz). A folder
     named as a checkpoint file (last.npz/) stays itself, refused by checkpoint.load as a folder."""
     if os.path.isdir(path) and not path.endswith(".npz"):
+        rundir.refuse_other_run(path)
         best = os.path.join(path, "best.npz")
         return best if os.path.lexists(best) else os.path.join(path, "checkpoint.npz")
     return path
@@ -194,6 +204,8 @@ def is_checkpoint(path):
             return checkpoint.META_KEY in archive.files
     except (ValueError, zipfile.BadZipFile) as err:  # not a zip, a pickle (a missing file stays an OSError)
         raise ValueError(f"{path}: not a readable .npz file ({type(err).__name__})") from None
+    except EOFError:  # NumPy's word for a file of 0 bytes
+        raise ValueError(f"{path}: not a readable .npz file (empty)") from None
 
 
 def load_backbone(weights, arch, num_classes=1000, layout="torchvision"):

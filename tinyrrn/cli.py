@@ -25,7 +25,7 @@ import textwrap
 import traceback
 import warnings
 
-from . import backend, memory, signals, threads
+from . import backend, files, memory, signals, threads
 
 EXIT_FAILURE, EXIT_USAGE = 1, 2
 
@@ -174,6 +174,10 @@ def use_compute(device, thread_count=None):
 def describe(err):
     """One line saying what went wrong, naming the file when the error has one."""
     if isinstance(err, OSError) and err.filename is not None and err.strerror:
+        in_the_way = files.file_in_the_way(err.filename) if isinstance(err, NotADirectoryError) else None
+        if in_the_way:  # /dev/full, a link to nothing: no file, no folder either
+            kind = "a file" if os.path.isfile(in_the_way) else "no folder"
+            return f"{err.filename}: not in a folder: {in_the_way} is {kind}"
         return f"{err.filename}: {err.strerror}"
     text = str(err).strip() or type(err).__name__
     return " ".join(text.split())  # one line

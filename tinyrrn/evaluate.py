@@ -19,7 +19,7 @@ from . import functional as F
 from .cli import (ArgumentParser, UsageError, add_compute_flags, add_debug_flag, at_least, command, use_compute,
                   writing_into)
 from .config import DEFAULTS, fill_defaults
-from .builders import build_dataset, check_classes, checkpoint_file, model_from_checkpoint
+from .builders import build_dataset, check_classes, check_recorded_folders, checkpoint_file, model_from_checkpoint
 from .data import ChunkLoader
 from .data.splits import read_split, shared_groups
 from .files import atomic_write, read_json, write_json
@@ -390,6 +390,8 @@ def main(argv=None):
     use_compute(args.device, args.threads)
     path = checkpoint_file(args.checkpoint)
     model, config = model_from_checkpoint(path)
+    check_recorded_folders(config, path, {key: f"give --{key.replace('_', '-')} where it is now"
+                                          for key in ("data", "list_dir") if getattr(args, key) is None})
     suffix, trained_split = other_videos(args, config), config["split"]
     for key in ("data", "list_dir", "split"):
         if getattr(args, key) is not None:

@@ -45,7 +45,7 @@ from .models import ARCHITECTURES
 from .models.resnet import WEIGHTS_LAYOUTS
 from .nn.module import move_keeping_layout
 from .progress import Progress
-from .rundir import RunLock, refuse_other_kind
+from .rundir import RunLock, refuse_other_kind, removed_on_failure
 from .tensor import Tensor, no_grad
 
 LAYERS = ("layer2", "layer3", "layer4")
@@ -91,11 +91,16 @@ def _save_features(path, array):
         numpy.save(f, array)
 
 
+def has_index(out_dir):
+    """Whether ``out_dir`` holds a feature index (whose files a rerun goes on from)."""
+    return os.path.isfile(os.path.join(out_dir, "index.json"))
+
+
 def read_index(out_dir):
     """The index.json of a feature folder (None if absent), checked: a damaged one is a ValueError naming it."""
-    path = os.path.join(out_dir, "index.json")
-    if not os.path.isfile(path):
+    if not has_index(out_dir):
         return None
+    path = os.path.join(out_dir, "index.json")
     index = read_json(path)
     problem = index_problem(index)
     if problem:
@@ -171,7 +176,7 @@ def extract(config, backbone, layer, out_dir, weights_label, batch=64, desc=None
     """
     if layer not in LAYERS:
         raise ValueError(f"layer must be one of {LAYERS}, got {layer!r}")
-    with RunLock(out_dir):
+    with removed_on_failure(out_dir, has_index), RunLock(out_dir):  # a new folder is kept once it has an index
         refuse_other_kind(out_dir, "feature folder", "--out")
         return _extract(config, backbone, layer, out_dir, weights_label, batch, desc)
 
@@ -319,15 +324,17 @@ def main(argv=None):
     if backbone is None:
         backbone, _ = load_backbone(args.weights, config["arch"], layout=config["weights_layout"])
     arch = config["arch"]
-    again = "the features written so far are kept: run the same command again to go on"
+
+    def kept():  # a new folder without an index (nothing to go on from) is removed by extract
+        return "; the features written so far are kept: run the same command again to go on" if has_index(out) else ""
     try:
         with writing_into(out):
             index = extract({**config, "arch": arch}, backbone, args.layer, out, os.path.abspath(args.weights),
                             args.batch)
     except OSError as err:  # a full disk
-        raise Failure(f"{describe(err)}; {again}") from None
+        raise Failure(describe(err) + kept()) from None
     except (KeyboardInterrupt, signals.Interrupted) as stop:
-        raise signals.Interrupted(getattr(stop, "signum", signal.SIGINT), message=f"stopped; {again}") from None
+        raise signals.Interrupted(getattr(stop, "signum", signal.SIGINT), message="stopped" + kept()) from None
     print(f"wrote features of {len(index['videos'])} videos ({len(index['bad'])} bad) to {out}")
     return 0
 

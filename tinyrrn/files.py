@@ -50,9 +50,14 @@ def atomic_write(path, mode="w", newline=None):
     for a file name's bytes that are not UTF-8 (os.fsdecode) are written as those bytes (TEXT_ERRORS)."""
     path = os.fspath(path)
     directory, base = os.path.split(os.path.abspath(path))
+    if os.path.exists(path) and not os.path.isfile(path) and not os.path.isdir(path):  # a folder: os.replace says so
+        raise OSError(errno.EEXIST, "not a regular file (a device, pipe or socket), so it is not replaced; name a "
+                      "file", path)  # renamed over, /dev/full (as root) or a pipe would be gone, not written into
     try:
         os.makedirs(directory, exist_ok=True)
         fd, temporary = tempfile.mkstemp(prefix=f".{base}.", suffix=TEMPORARY_SUFFIX, dir=directory)
+    except FileExistsError:  # makedirs said only 'File exists' of a file where the folder should be
+        raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), path) from None
     except OSError as err:
         raise _naming(path, err) from None
     try:
@@ -73,6 +78,15 @@ def atomic_write(path, mode="w", newline=None):
         if isinstance(err, OSError) and err.filename is None:
             raise _naming(path, err) from None
         raise
+
+
+def file_in_the_way(path):
+    """The nearest folder above ``path`` that exists as something else (a file), named as ``path`` names it; None
+    when the nearest that exists is a folder. Of a NotADirectoryError, what the user can act on."""
+    parent = os.path.dirname(os.fspath(path))
+    while parent and not os.path.lexists(parent) and parent != os.path.dirname(parent):
+        parent = os.path.dirname(parent)
+    return parent if parent and os.path.lexists(parent) and not os.path.isdir(parent) else None
 
 
 def write_text(path, text):

@@ -86,6 +86,7 @@ class Communicator:
 
     def __init__(self):
         self.comm_seconds = 0.0  # time spent in collectives (their share of a step is logged)
+        self.before_abort = []  # what this rank undoes for rank 0 before ``abort`` stops it (see MPICommunicator)
 
     @property
     def is_root(self):
@@ -216,6 +217,11 @@ class MPICommunicator(Communicator):
             self.comm.Barrier()
 
     def abort(self, code=1):
+        """Stop every rank. Rank 0, waiting in a collective, never reaches its own ``finally``: what it would undo
+        there (a new run folder without a checkpoint) is undone first here, by ``before_abort``."""
+        for undo in self.before_abort:
+            with contextlib.suppress(Exception):  # the job stops either way
+                undo()
         sys.stdout.flush()
         sys.stderr.flush()
         time.sleep(ABORT_GRACE_SECONDS)  # mpiexec forwards output asynchronously: let the last lines out
@@ -280,7 +286,8 @@ def failure_guard(comm, show_traceback=True):
     exits with its status; one rank's stop at once (no checkpoint) stops every rank. So is an
     expected failure (cli.command's: a ValueError, OSError or Failure) that every rank has within
     AGREE_SECONDS: rank 0 raises it (one ``error:`` line, and any other rank's other message beside it),
-    the others exit with its status in silence.
+    the others exit with its status in silence; one that this rank alone has is one ``error: rank R alone: ...``
+    line, and MPI_Abort with its status (a new run folder rank 0 made is removed first: ``before_abort``).
     """
     if comm.size == 1:
         yield
@@ -323,6 +330,10 @@ def _stop_all(comm, err, show_traceback):
         return
     if show_traceback:
         traceback.print_exc()
+    if isinstance(err, (ValueError, OSError, Failure)):  # expected (cli.command's), met by this rank alone
+        print(f"error: rank {comm.rank} alone: {describe(err)}; stopping all {comm.size} ranks", file=sys.stderr,
+              flush=True)
+        comm.abort(EXIT_USAGE if isinstance(err, UsageError) else EXIT_FAILURE)
     print(f"rank {comm.rank} failed: {type(err).__name__}: {err}; stopping all {comm.size} ranks",
           file=sys.stderr, flush=True)
     comm.abort(1)

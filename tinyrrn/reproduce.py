@@ -290,7 +290,7 @@ class Grid:
             start = time.monotonic()
             resume = rundir.resumable(run_dir)
             print(f"\n{head}: {'resuming' if resume else 'training'} in {run_dir}", flush=True)
-            train(config, run_dir, resume=resume)
+            train(config, run_dir, resume=resume, resume_command=RESUME_GRID, setting_flag=set_flag)
             result = finished_result(run_dir)
             self.log.write({"split": split, "row": row["key"], **result, "seconds": round(time.monotonic() - start, 1)})
         else:  # finished with these settings: check_finished_rows refused the grid otherwise
@@ -780,6 +780,14 @@ ROW_KEYS = {"skip": None, "positions": None, "context": None, "average_logits": 
             "epochs": "--epochs", "batch": "--batch", "cache_dir": "--cache-dir"}
 
 
+RESUME_GRID = "python -m tinyrrn.reproduce with the same flags (finished rows are skipped)"
+
+
+def set_flag(key):
+    """How a user of reproduce changes the training setting ``key`` of every row (lr: --set lr=VALUE)."""
+    return f"--set {key}=VALUE"
+
+
 def parse_overrides(items):
     """{key: value} of --set KEY=VALUE items (values JSON or text), each checked as its training flag."""
     overrides = {}
@@ -837,7 +845,8 @@ def run_grid(options):
     """Run the grid and write OUT/REPORT.md (also after an interruption); returns (exit code, report path)."""
     start = time.monotonic()
     use_compute(options["device"], options["threads"])
-    with rundir.RunLock(options["out"]):  # one process per output folder: a second one is refused
+    with rundir.removed_on_failure(options["out"], worth_keeping=holds_results), \
+            rundir.RunLock(options["out"]):  # one process per output folder: a second one is refused
         rundir.refuse_other_kind(options["out"], "reproduce grid", "--out")
         grid = Grid(options)
         grid.check_grid_file()
@@ -855,6 +864,11 @@ def run_grid(options):
             write_text(path, text)
             print(f"wrote {path}", flush=True)
     return code, path
+
+
+def holds_results(out):
+    """Whether a grid's folder holds more than its grid.json and REPORT.md: rows, features, their log."""
+    return bool(set(os.listdir(out)) - {"grid.json", "REPORT.md"})
 
 
 @command

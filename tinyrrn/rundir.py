@@ -49,11 +49,41 @@ def create(run_dir):
     return top
 
 
+@contextlib.contextmanager
+def removed_on_failure(folder, worth_keeping=lambda folder: False):
+    """Make ``folder`` (and its missing parents) when it does not exist; when the block then fails, remove what was
+    made unless ``worth_keeping(folder)`` (it holds what the command can go on from). A folder that existed, or a
+    file in its place (refused by ``RunLock``), is left as it is."""
+    try:
+        made = create(folder)
+    except FileExistsError:
+        made = None
+    try:
+        yield
+    except BaseException:
+        if made is not None and not worth_keeping(folder):
+            remove_unfinished(folder, made)
+        raise
+
+
 def remove_unfinished(run_dir, top):
     """Remove a run directory that ``create`` made (``top``: what it returned) and a run that failed before
     its first checkpoint left with nothing to resume; then its parents up to ``top``, if they are empty."""
     shutil.rmtree(run_dir, ignore_errors=True)
     _remove_empty_parents(run_dir, top)
+
+
+def remove_unfinished_of(run_dir, top, holder):
+    """``remove_unfinished`` for a rank other than 0 that stops the job before rank 0 could: only while ``run_dir``
+    holds no checkpoint and its lock names rank 0's process (``holder``, what ``RunLock.acquire`` returned), so
+    never a folder of the same name on another host's disk."""
+    try:
+        with open(os.path.join(run_dir, "lock")) as f:
+            held_by = f.read().strip()
+    except OSError:  # gone, or on a disk this host does not see
+        return
+    if held_by == holder and not os.path.lexists(os.path.join(run_dir, "checkpoint.npz")):
+        remove_unfinished(run_dir, top)
 
 
 def _remove_empty_parents(path, top):
@@ -116,6 +146,17 @@ def refuse_other_kind(folder, kind, flag):
                          "would mix the two up or replace its files; name another folder")
 
 
+def refuse_other_run(folder, flag=None):
+    """A UsageError when ``folder`` (given as ``flag``, if any), where a training run is read (to resume, evaluate,
+    predict with), holds another command's output: named as such, rather than as a run missing its files. One with a
+    checkpoint is a training run whatever else it holds (its config.json replaced: read_config says what is wrong)."""
+    found = folder_kind(folder)
+    checkpoints = [name for name in ("checkpoint.npz", "best.npz") if os.path.lexists(os.path.join(folder, name))]
+    if found not in (None, "training run", "other files") and not checkpoints:
+        raise UsageError(f"{flag + ' ' if flag else ''}{folder}: holds another command's output ({found}), not a "
+                         "training run; name the folder of a run of python -m tinyrrn.train, or its checkpoint")
+
+
 def read_config(run_dir):
     """(settings, changes) from RUN_DIR/config.json; a directory without one is not a run directory, and a
     config.json that is not a JSON object (whose "changes" are a list) is refused."""
@@ -168,6 +209,7 @@ class RunLock:
         self.release()
 
     def acquire(self):
+        """Take the lock; returns the holder written into the lock file ("process PID on host HOST")."""
         if os.path.lexists(self.run_dir) and not os.path.isdir(self.run_dir):  # makedirs said only 'File exists'
             raise UsageError(f"{self.run_dir}: a file (or a link to nothing), not a folder to write into; name a "
                              "folder")
@@ -187,10 +229,11 @@ class RunLock:
         if left:
             print(f"warning: {self.run_dir}: taking over the lock of {left}, which is no longer running",
                   file=sys.stderr, flush=True)
+        holder = f"process {os.getpid()} on host {socket.gethostname()}"
         try:
             file.seek(0)
             file.truncate()
-            file.write(f"process {os.getpid()} on host {socket.gethostname()}\n")
+            file.write(holder + "\n")
             file.flush()
         except OSError as err:  # a full disk, a quota
             file.close()
@@ -198,6 +241,7 @@ class RunLock:
                           "nothing else was written there") from None
         self.file = file
         remove_temporary_files(self.run_dir)  # from writers of a process that was killed
+        return holder
 
     def check_free(self):
         """Refuse, as ``acquire`` does, while another process holds the lock; takes nothing (a look before

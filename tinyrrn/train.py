@@ -36,6 +36,8 @@ code: tinyrrn/parallel.py holds what differs. ``--batch`` is then the global bat
 ranks), updates count global observations, and only rank 0 writes files and shows progress.
 """
 import contextlib
+import functools
+import json
 import math
 import multiprocessing
 import os
@@ -51,7 +53,8 @@ from . import backend, checkpoint, cli, config as configuration, parallel, rundi
 from . import functional as F
 from . import random as tinyrandom
 from .beside import RunBeside, SharedClock
-from .builders import build_dataset, build_model, check_classes, dataset_root, model_from_state, saved_settings
+from .builders import (build_dataset, build_model, check_classes, check_recorded_folders, dataset_root,
+                       model_from_state, saved_settings)
 from .cli import UsageError
 from .data import ChunkLoader
 from .data.splits import read_split
@@ -200,10 +203,12 @@ class Trainer:
     PLOT_EVERY_SECONDS = 30.0  # the training curve is redrawn after an epoch at most this often, and at the end
 
     def __init__(self, config, run_dir, comm=None, removed_on_failure=False, job=None, resuming=False,
-                 resume_command=None):
+                 resume_command=None, setting_flag=None):
         self.config, self.run_dir = config, run_dir
-        # what continues this run: --resume of its folder, or of the job it is part of
+        # what continues this run (--resume of its folder, or the job it is part of), and how its user changes a
+        # setting (a flag of train, or reproduce's --set KEY=VALUE): the messages name what can be typed
         self.resume_command = resume_command or continue_command(run_dir)
+        self.setting_flag = setting_flag or train_flag
         self.job = job if job is not None else JobClock(1)  # run i of n, and the time the job has left
         self.plotted = (None, -math.inf)  # (epoch, time) training_curve.png was last drawn at
         self.removed_on_failure = removed_on_failure  # a new run directory, removed if no checkpoint is written
@@ -461,14 +466,16 @@ class Trainer:
         bad = next((name for name, m in largest.items() if not numpy.isfinite(m)), None)
         if bad is not None:
             raise TrainingError(f"update {self.updates} (epoch {self.epoch + 1}) made {bad} non-finite (NaN or "
-                                f"infinite; the loss was {loss:.4g}); {self.kept()}; try a lower --lr")
+                                f"infinite; the loss was {loss:.4g}); {self.kept()}; try a lower learning rate "
+                                f"({self.setting_flag('lr')})")
         if self.first_loss is None:
             self.first_loss = loss
         weight = max(largest[name] for name, _ in self.model.named_parameters())
         if not self.warnings and (loss > self.DIVERGENCE_LOSS_FACTOR * self.first_loss
                                   or weight > self.DIVERGENCE_WEIGHT):
             self.warnings.append(f"the run is diverging at update {self.updates}: loss {loss:.4g} (first update "
-                                 f"{self.first_loss:.4g}), largest weight {weight:.3g}; try a lower --lr")
+                                 f"{self.first_loss:.4g}), largest weight {weight:.3g}; try a lower learning rate "
+                                 f"({self.setting_flag('lr')})")
             if self.is_root:
                 print(f"\nwarning: {self.warnings[-1]}", file=sys.stderr, flush=True)
                 self.log.write({"kind": "warning", "epoch": self.epoch + 1, "update": self.updates,
@@ -539,6 +546,11 @@ class Trainer:
             index, key = name.split("/", 1)
             buffers[index][key] = value
         gradients = [checkpoint.prefixed(arrays, f"rank{r}/grad") for r in range(self.comm.size)]
+        listed = set(self.train_set.paths)
+        unknown = next((p for p in meta["dropped"] if not isinstance(p, str) or p not in listed), None)
+        if unknown is not None:
+            raise checkpoint.CheckpointError(f"{path}: its metadata's 'dropped' names {unknown!r}, not a video of "
+                                             f"the training list {self.train_set.list_file}")
         self.train_set.drop(meta["dropped"])  # the plan of the epoch the checkpoint is in
         for key, apply in (("optimizer", lambda: self.optimizer.load_state_dict({
                                 **meta["optimizer"], "buffers": buffers, "observed": meta["observed"],
@@ -602,13 +614,59 @@ class Trainer:
 
 
 # -- the job ------------------------------------------------------------------------
+def check_resume_values(path, meta):
+    """Refuse checkpoint metadata whose values (Trainer.RESUME_META checked their types) no run has: a count below
+    0, a best epoch not done, a loss that is not finite, a history record that is no epoch's; naming the key."""
+    def finite_or_none(value):
+        return value is None or math.isfinite(value)
+
+    def epoch_record(record):
+        return (isinstance(record, dict) and all(isinstance(record.get(key), int) and record[key] >= 0
+                                                 for key in ("epoch", "update"))
+                and isinstance(record.get("val_video_error", 0), (int, float)))
+
+    rules = [(key, lambda value: value >= 0, "a count (0 or more)")
+             for key in ("epoch", "updates", "observed", "total_updates", "log_bytes")]
+    rules += [("best_epoch", lambda value: value is None or 1 <= value <= meta["epoch"],
+               f"an epoch done (1 to {meta['epoch']}) or null"),
+              ("loss_sum", math.isfinite, "a finite number"),
+              ("best_error", finite_or_none, "a finite number or null"),
+              ("first_loss", finite_or_none, "a finite number or null"),
+              ("warnings", lambda value: all(isinstance(text, str) for text in value), "a list of texts"),
+              ("val_groups", lambda value: all(isinstance(group, int) for group in value), "a list of group numbers")]
+    for key, fits, what in rules:
+        if not fits(meta[key]):
+            raise checkpoint.CheckpointError(f"{path}: its metadata's {key!r} is {json.dumps(meta[key])[:40]}, "
+                                             f"not {what}")
+    for record in meta["history"]:
+        if not epoch_record(record):
+            raise checkpoint.CheckpointError(f"{path}: its metadata's 'history' holds {json.dumps(record)[:60]}, not "
+                                             "an epoch's record (its epoch, update and validation error)")
+
+
+@contextlib.contextmanager
+def refused_as_damaged():
+    """A checkpoint refused on resuming (truncated, damaged, of an older tinyrrn): said to have changed nothing."""
+    try:
+        yield
+    except checkpoint.CheckpointError as err:
+        raise checkpoint.CheckpointError(f"{err}; nothing was changed: put back a whole copy of the file to "
+                                         "resume the run") from None
+
+
+def train_flag(key):
+    """The flag of python -m tinyrrn.train that sets ``key`` (lr: --lr)."""
+    return f"--{key.replace('_', '-')}"
+
+
 def continue_command(run_dir):
     """The command that continues the run (or the main job) in ``run_dir``, as the messages name it: one to paste
     into a shell, also when the path holds spaces or quotes."""
     return f"python -m tinyrrn.train --resume {shlex.quote(run_dir)}"
 
 
-def train(config, run_dir=None, resume=False, comm=None, job=None, made=None, job_dir=None):
+def train(config, run_dir=None, resume=False, comm=None, job=None, made=None, resume_command=None,
+          setting_flag=None):
     """Train one model (on the ranks of ``comm``, default one process); returns (final metrics, run_dir).
 
     The run directory is locked while it trains. ``resume``: continue from its checkpoint.npz,
@@ -616,39 +674,42 @@ def train(config, run_dir=None, resume=False, comm=None, job=None, made=None, jo
     are taken from ``config``, said and recorded in config.json. A signal writes a checkpoint and
     raises signals.Interrupted. ``job`` (a JobClock): the job this run is part of, for its progress line.
     ``made``: what rundir.new_run_dir made for ``run_dir`` (without ``run_dir``, a new one is made here).
-    ``job_dir``: the folder whose --resume continues this run, named in the messages that say how to go on
-    (default ``run_dir``; the main job's for its baseline: --resume of the baseline's own folder would train
-    it alone and never print the comparison).
+    ``resume_command``: what continues this run, named in the messages that say how to go on (default --resume
+    of ``run_dir``; the main job's for its baseline: --resume of the baseline's own folder would train it alone
+    and never print the comparison; reproduce's for a row). ``setting_flag``: how the user changes a setting,
+    from its key (default ``train_flag``).
     """
     comm = comm if comm is not None else parallel.Communicator()
     if run_dir is None:
         run_dir, made = comm.on_root(rundir.new_run_dir, config)
-    resume_command = continue_command(job_dir or run_dir)
+    resume_command = resume_command or continue_command(run_dir)
     path = os.path.join(run_dir, "checkpoint.npz")
     # a new run that fails before its first checkpoint leaves nothing behind (never a folder it did not make)
     if made is None and not resume and not comm.on_root(os.path.exists, run_dir):
         made = comm.on_root(rundir.create, run_dir)
     lock = rundir.RunLock(run_dir)
-    finished = False
+    finished, undo = False, None
     try:
-        comm.on_root(lock.acquire)  # a second process writing into this run directory is refused
+        holder = comm.on_root(lock.acquire)  # a second process writing into this run directory is refused
+        if made is not None and comm.size > 1:  # a rank that stops every rank before rank 0's finally removes it
+            undo = functools.partial(rundir.remove_unfinished_of, run_dir, made, holder)
+            comm.before_abort.append(undo)
         if comm.on_root(rundir.resumable, run_dir) != resume:  # asked under the lock: the folder is this process's
             raise UsageError(f"{path}: no checkpoint to resume from ({run_dir} holds no run)" if resume else
                              f"{run_dir}: holds a run already (its checkpoint.npz): resume it with "
                              f"{resume_command}, or start a new run in another folder")
-        try:
+        with refused_as_damaged():
             saved = comm.on_root(checkpoint.load, path) if resume else None  # read once, sent to every rank
             if resume:
                 checkpoint.check_meta(path, saved[1], Trainer.RESUME_META)
+                check_resume_values(path, saved[1])
                 saved_settings(path, saved[1])
-        except checkpoint.CheckpointError as err:  # truncated, damaged, of an older tinyrrn
-            raise checkpoint.CheckpointError(f"{err}; nothing was changed: put back a whole copy of the file to "
-                                             "resume the run") from None
         changes = comm.on_root(_changes_on_resume, config, run_dir, saved[1]) if resume else None
         trainer = Trainer(config, run_dir, comm=comm, removed_on_failure=made is not None, job=job, resuming=resume,
-                          resume_command=resume_command)
+                          resume_command=resume_command, setting_flag=setting_flag)
         if resume:
-            trainer.restore(*saved, path)
+            with refused_as_damaged():  # restore writes nothing before every entry is read
+                trainer.restore(*saved, path)
         if comm.is_root:
             if not (changes and changes["finished"]):  # only now: a resume that fails leaves config.json as it was
                 rundir.write_config(run_dir, config, changes["all"] if changes else ())
@@ -673,6 +734,8 @@ def train(config, run_dir=None, resume=False, comm=None, job=None, made=None, jo
             resume_hint = f"; once fixed, continue with {resume_command}" if trainer.saved_at else ""
             raise TrainingError(f"{cli.describe(err)}; {trainer.kept()}{resume_hint}") from None
         finished = True
+        if undo is not None:
+            comm.before_abort.remove(undo)
         return metrics, run_dir
     finally:
         if comm.is_root:
@@ -773,8 +836,12 @@ def _main(given, resume, comm):
     parallel.same_on_every_rank(comm, asked, "settings", "give every rank the same command and TINYRRN_DEVICE "
                                 "(only --workers, --threads and --cache-dir may differ)")
     if resume:  # the run's settings, with what the command line asks for (checked against the checkpoint)
+        comm.on_root(rundir.refuse_other_run, resume, "--resume")
         saved = comm.on_root(rundir.read_config, resume)[0]
         configuration.check_run_settings(os.path.join(resume, "config.json"), saved)
+        back = "a run's data cannot change: put it back there (or a link to it) to resume the run"
+        comm.on_root(check_recorded_folders, saved, os.path.join(resume, "config.json"),
+                     {key: back for key in ("data", "list_dir") if key not in given})
         config = {**saved, **given}
         configuration.check_ranges(config)  # the values given, as for a new run, before anything is written
     else:
@@ -847,10 +914,10 @@ def job_resumable(index, directory):
 
 def train_in_the_job(job_dir, config, run_dir, *args, **kwargs):
     """``train`` for a run of the main job in ``job_dir``, its messages naming the job's --resume (see train's
-    ``job_dir``). A signal that stopped it at once (in its start-up, or a second Ctrl-C) is given that command
+    ``resume_command``). A signal that stopped it at once (in its start-up, or a second Ctrl-C) is given that command
     too, once the job has a checkpoint to go on from."""
     try:
-        return train(config, run_dir, *args, job_dir=job_dir, **kwargs)
+        return train(config, run_dir, *args, resume_command=continue_command(job_dir), **kwargs)
     except signals.Interrupted as err:
         command = continue_command(job_dir)
         if "--resume" not in str(err) and os.path.isfile(os.path.join(job_dir, "checkpoint.npz")):
