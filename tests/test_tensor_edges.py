@@ -1,5 +1,7 @@
 """PyTorch's semantics or a clear refusal, at the edges a third operator probe found: in-place operators,
 NumPy scalars, PyTorch's argument names, and the arguments PyTorch refuses."""
+import warnings
+
 import numpy
 import pytest
 
@@ -882,3 +884,43 @@ def test_grad_fn_is_none_exactly_where_torchs_is(torch):
         assert y.grad_fn is not None  # kept after backward
         assert y.detach_().grad_fn is None
     assert "mul" in repr((Tensor(numpy.ones(2, "float32"), requires_grad=True) * 2).grad_fn)
+
+
+# -- PyTorch's tensor API, probe ops15 ------------------------------------------------------------------------
+@pytest.mark.parametrize("name", ["T", "mT", "H", "mH"])
+@pytest.mark.parametrize("shape", [(), (3,), (2, 3), (2, 3, 4), (1, 2, 3, 4)])
+def test_transpose_properties_as_torch(torch, name, shape):
+    """x.T, x.mT, x.H and x.mH (they were missing): PyTorch's shapes, values and gradients, its deprecation
+    warning (T on other than 2 dimensions; any of them on 0-D, which is the identity) and its refusals."""
+    data = numpy.random.default_rng(0).standard_normal(shape)
+    x, t = Tensor(on_device(data), requires_grad=True), torch.tensor(data, requires_grad=True)
+    results = []
+    for tensor in (x, t):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            try:
+                out = getattr(tensor, name)
+            except RuntimeError as error:
+                out = error
+        results.append((out, [str(w.message).split(" (Triggered")[0] for w in caught]))
+    (ours, our_warnings), (theirs, their_warnings) = results
+    assert len(our_warnings) == (len(shape) != 2 if name == "T" else not shape)
+    assert our_warnings == their_warnings or not their_warnings  # PyTorch warns once in a process
+    if isinstance(theirs, RuntimeError):
+        assert isinstance(ours, RuntimeError) and str(ours) == str(theirs)
+        return
+    assert ours.shape == tuple(theirs.shape) and (ours is x) == (theirs is t)
+    numpy.testing.assert_array_equal(host(ours.data), theirs.detach().numpy())
+    if ours is not x:
+        grad = numpy.random.default_rng(1).standard_normal(ours.shape)
+        ours.backward(on_device(grad))
+        theirs.backward(torch.tensor(grad))
+        numpy.testing.assert_array_equal(host(x.grad), t.grad.numpy())
+
+
+def test_transpose_properties_keep_the_dtype_and_are_views():
+    x = Tensor(numpy.arange(6, dtype="int32").reshape(2, 3))
+    assert x.T.dtype == x.mT.dtype == x.H.dtype == x.mH.dtype == "int32"
+    y = x.T
+    y[0, 1] = 7
+    assert x.data[1, 0] == 7 and x.version == y.version == 1

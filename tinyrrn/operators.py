@@ -5,6 +5,7 @@ tensor.py never imports the op library and there is no import cycle. Every entry
 method name to the op of :mod:`tinyrrn.functional` that implements it.
 """
 import numbers
+import warnings
 
 import numpy
 
@@ -204,6 +205,38 @@ def _dim(self):
     return self.data.ndim
 
 
+def _reversed(self):
+    """``x.T``, as PyTorch's: a matrix transposed; any other number of dimensions reversed (0-D: the same
+    value), with PyTorch's deprecation warning."""
+    if self.ndim != 2:
+        warnings.warn("Tensor.T is deprecated on 0-D tensors. This function is the identity in these cases."
+                      if self.ndim == 0 else
+                      "The use of `x.T` on tensors of dimension other than 2 to reverse their shape is deprecated "
+                      "and it will throw an error in a future release. Consider `x.mT` to transpose batches of "
+                      "matrices or `x.permute(*torch.arange(x.ndim - 1, -1, -1))` to reverse the dimensions of a "
+                      "tensor.", UserWarning, stacklevel=2)
+    return F.permute(self, tuple(reversed(range(self.ndim))))
+
+
+def _matrix_transpose(name, batches=True):
+    """``x.mT`` (and ``x.H``, ``x.mH``: tinyrrn has no complex dtype, so the conjugate is the value itself), as
+    PyTorch's: the last two dimensions swapped, on a matrix (or, ``batches``, a batch of matrices); a 0-D tensor
+    is itself, with PyTorch's deprecation warning, and any other is refused."""
+    def method(self):
+        if self.ndim == 0:
+            warnings.warn(f"Tensor.{name} is deprecated on 0-D tensors. " + (
+                "This function is the identity in these cases." if name == "mT" else "Consider using x.conj()."),
+                UserWarning, stacklevel=2)
+            return self
+        if self.ndim < 2 or not batches and self.ndim > 2:
+            raise ArgumentError(f"tensor.{name} is only supported on matrices "
+                                + ("or batches of matrices" if batches else "(2-D tensors)")
+                                + f". Got {self.ndim}-D tensor." + ("" if self.ndim < 2 else
+                                                                   " For batches of matrices, consider using tensor.mH"))
+        return F.transpose(self, -2, -1)
+    return property(method, doc=method.__doc__)
+
+
 def _to(self, *args, device=None, dtype=None):
     """x.to(device), x.to(dtype), x.to(device, dtype) or keywords, as PyTorch: x itself when nothing changes,
     else a differentiable conversion (F.astype, F.to_device)."""
@@ -265,6 +298,9 @@ METHODS = {
     "astype": F.astype, "to": _to,
     # PyTorch's shape queries
     "size": _size, "numel": _numel, "dim": _dim,
+    # PyTorch's transposes (properties)
+    "T": property(_reversed, doc=_reversed.__doc__), "mT": _matrix_transpose("mT"),
+    "H": _matrix_transpose("H", batches=False), "mH": _matrix_transpose("mH"),
 }
 
 
