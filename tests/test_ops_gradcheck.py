@@ -54,6 +54,8 @@ def test_shape_ops(rng):
     gradcheck(lambda x: x.transpose(0, 2), [x])
     gradcheck(lambda x: x.permute(2, 0, 1), [x])
     gradcheck(lambda x: x.flatten(1), [x])
+    gradcheck(lambda x: x.mT * x.mH, [x])
+    gradcheck(lambda m: m.T * m.H, [x[0]])
 
 
 def test_indexing_and_slicing(rng):
