@@ -1,4 +1,6 @@
 """tinyrrn.nn: Module bookkeeping, state_dict loading, layers, and the GRU (gradchecks, torch parity)."""
+import warnings
+
 import numpy as np
 import pytest
 
@@ -1199,3 +1201,53 @@ def test_activation_flatten_softmax_and_loss_layers_as_torchs(torch, name, args,
     g = rng.standard_normal(mine.shape)
     mine.backward(on_device(g)), reference.backward(torch.tensor(g))
     np.testing.assert_allclose(host(x.grad), t.grad.numpy(), rtol=1e-7, atol=1e-9)
+
+
+# ---------------------------------------------------------------- nn.init, probe ops15
+@pytest.mark.parametrize("kwargs", [{}, {"mean": 1, "std": 0.5, "a": 0.5, "b": 3}, {"a": 3, "b": 5},
+                                    {"mean": 0.2, "std": 2, "a": -0.1, "b": 0.1}, {"std": -1.0},
+                                    {"a": float("-inf"), "b": 0.0}])
+@pytest.mark.parametrize("dtype", ["float32", "float16"])
+def test_trunc_normal_has_torchs_distribution_bounds_and_warning(torch, kwargs, dtype):
+    """nn.init.trunc_normal_ (it was missing): values within [a, b] in the tensor's dtype, with PyTorch's mean and
+    spread, its warning when mean is more than 2 std from [a, b], on a tensor that requires grad too."""
+    tinyrrn.manual_seed(0)
+    torch.manual_seed(0)
+    ours = Tensor(on_device(np.zeros((200, 100), dtype)), requires_grad=True)
+    theirs = torch.zeros((200, 100), dtype=getattr(torch, dtype), requires_grad=True)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert nn.init.trunc_normal_(ours, **kwargs) is ours and torch.nn.init.trunc_normal_(theirs, **kwargs) is theirs
+    assert len({str(w.message) for w in caught}) == len(caught) / 2  # each warned alike, or neither
+    mine, reference = host(ours.detach()).astype(np.float64), theirs.detach().numpy().astype(np.float64)
+    low, high = (np.asarray(kwargs.get(k, v)).astype(dtype) for k, v in (("a", -2.0), ("b", 2.0)))
+    assert low <= mine.min() and mine.max() <= high and ours.requires_grad and ours.version == 1
+    assert mine.mean() == pytest.approx(reference.mean(), abs=0.03 * reference.std() + 1e-3)
+    assert mine.std() == pytest.approx(reference.std(), rel=0.03)
+
+
+@pytest.mark.parametrize("kwargs", [{"std": 0.0}, {"a": 1.0, "b": -1.0}, {"a": 1.0, "b": -1.0, "std": -1.0},
+                                    {"a": float("-inf"), "b": -5.0}, {"dtype": "int64"}, {"generator": "rng"}])
+def test_trunc_normal_refuses_as_torch(torch, kwargs):
+    kwargs = dict(kwargs)
+    dtype = kwargs.pop("dtype", "float32")
+    with pytest.raises(Exception) as theirs:
+        torch.nn.init.trunc_normal_(torch.zeros(10, dtype=getattr(torch, dtype)), **kwargs)
+    with pytest.raises(type(theirs.value) if kwargs.get("generator") is None else NotImplementedError):
+        nn.init.trunc_normal_(Tensor(on_device(np.zeros(10, dtype))), **kwargs)
+
+
+@pytest.mark.parametrize("shape, groups", [((4, 4, 3), 1), ((6, 2, 3), 2), ((4, 4, 2, 2), 2), ((3, 5, 4, 5), 1),
+                                           ((2, 3, 3, 3, 3), 1), ((4, 4, 3), -1), ((4, 4, 3), 2.0), ((4, 4, 3), 0),
+                                           ((4, 4), 1), ((4, 4, 3), 3), ((4, 2, 0), 1), ((0, 2, 3), 1),
+                                           ((1, 1, 1, 1, 1, 1), 1)])
+@pytest.mark.parametrize("dtype", ["float32", "int64"])
+def test_dirac_fills_and_refuses_as_torch(torch, shape, groups, dtype):
+    """nn.init.dirac_ (it was missing): PyTorch's identity kernels per group, and its errors."""
+    def run(tensor, init, numpy_of):
+        try:
+            return numpy_of(init.dirac_(tensor, groups)).tolist()
+        except Exception as error:
+            return type(error)
+    ours = run(Tensor(on_device(np.full(shape, 7, dtype))), nn.init, host)
+    assert ours == run(torch.full(shape, 7, dtype=getattr(torch, dtype)), torch.nn.init, lambda t: t.numpy())
