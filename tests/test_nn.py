@@ -1251,3 +1251,84 @@ def test_dirac_fills_and_refuses_as_torch(torch, shape, groups, dtype):
             return type(error)
     ours = run(Tensor(on_device(np.full(shape, 7, dtype))), nn.init, host)
     assert ours == run(torch.full(shape, 7, dtype=getattr(torch, dtype)), torch.nn.init, lambda t: t.numpy())
+
+
+# ---------------------------------------------------------------- forward hooks, probe ops15
+class _Scale:
+    """A module ``forward(x, scale=1)`` of tinyrrn.nn or torch.nn."""
+    @staticmethod
+    def make(lib):
+        class Scale(lib.Module):
+            def forward(self, x, scale=1):
+                return x * scale
+        return Scale()
+
+
+def _hooked(lib, tensor):
+    """Runs of one module with hooks registered, removed and replaced, logged by value: what each hook saw."""
+    m, log = _Scale.make(lib), []
+    value = lambda v: float(v) if hasattr(v, "shape") else v  # noqa: E731
+    h1 = m.register_forward_pre_hook(lambda mod, args: log.append(("pre", [value(a) for a in args])))
+    h2 = m.register_forward_pre_hook(lambda mod, args: args[0] * 2)  # not a tuple: the one argument
+    h3 = m.register_forward_hook(lambda mod, args, out: log.append(("fwd", [value(a) for a in args], value(out))))
+    h4 = m.register_forward_hook(lambda mod, args, out: out + 1)
+    m.register_forward_hook(lambda mod, args, out: log.append(("first", value(out))), prepend=True)
+    m.register_forward_pre_hook(lambda mod, args, kwargs: (args, {**kwargs, "scale": 3}), with_kwargs=True)
+    m.register_forward_hook(lambda mod, args, kwargs, out: log.append(("kw", dict(kwargs), value(out))),
+                            with_kwargs=True)
+    log.append(value(m(tensor(1.0), scale=5)))
+    h2.remove(), h2.remove(), h4.remove()
+    log.append(value(m(tensor(1.0))))
+    with m.register_forward_hook(lambda mod, args, out: out * 10):
+        log.append(value(m(tensor(1.0))))
+    log.append(value(m(tensor(1.0))))
+    log.append(((h1.id < h2.id < h3.id), h1.remove(), len(m._forward_pre_hooks), len(m._forward_hooks)))
+    return log
+
+
+def test_forward_hooks_see_and_replace_as_torchs(torch):
+    """register_forward_pre_hook and register_forward_hook (they were missing): PyTorch's order (prepend), return
+    values (a pre-hook's non-tuple is the one argument; not None replaces), with_kwargs, and handles that remove
+    the hook (twice, or leaving a with block)."""
+    ours = _hooked(nn, lambda v: Tensor(on_device(np.array(v, "float32"))))
+    assert ours == _hooked(torch.nn, torch.tensor)
+
+
+def test_forward_hooks_errors_and_always_call_as_torch(torch):
+    for lib, tensor in ((nn, lambda v: Tensor(np.array(v, "float32"))), (torch.nn, torch.tensor)):
+        m = _Scale.make(lib)
+        m.register_forward_pre_hook(lambda mod, args, kwargs: 5, with_kwargs=True)
+        with pytest.raises(RuntimeError, match="must return None or a tuple of"):
+            m(tensor(1.0))
+        m = _Scale.make(lib)
+        m.register_forward_hook(lambda mod, args: 0)  # a hook of the wrong arity: Python's TypeError
+        with pytest.raises(TypeError):
+            m(tensor(1.0))
+        m, seen = _Scale.make(lib), []
+        m.register_forward_hook(lambda mod, args, out: seen.append(("always", out)), always_call=True)
+        m.register_forward_hook(lambda mod, args, out: seen.append(("not always", out)))
+        with pytest.raises(TypeError):
+            m(tensor(1.0), "not a number")
+        assert seen == [("always", None)]
+        m = _Scale.make(lib)
+        handles = [m.register_forward_hook(lambda *args: handles[0].remove())]  # removes itself while called
+        m(tensor(1.0))
+        assert not m._forward_hooks
+        with pytest.raises(TypeError):
+            m.register_forward_hook(lambda *args: None, True)  # prepend and the rest are keywords
+    for name in ("register_full_backward_hook", "register_full_backward_pre_hook", "register_backward_hook"):
+        with pytest.raises(NotImplementedError, match=name):
+            getattr(nn.Linear(2, 2), name)(lambda *args: None)
+
+
+def test_forward_hooks_run_in_sequential_children_and_keep_the_graph():
+    model = nn.Sequential(nn.Linear(3, 2), nn.ReLU())
+    outputs = []
+    model[0].register_forward_hook(lambda mod, args, out: outputs.append(out))
+    model[1].register_forward_pre_hook(lambda mod, args: (args[0] * 2,))
+    x = Tensor(on_device(np.ones((4, 3), "float32")))
+    y = model(x)
+    np.testing.assert_allclose(host(y.data), np.maximum(host(outputs[0].data) * 2, 0))
+    y.sum().backward()
+    assert model[0].weight.grad is not None
+    assert "_forward_hooks" not in dict(model.state_dict()) and list(model.state_dict()) == ["0.weight", "0.bias"]
