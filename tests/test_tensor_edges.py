@@ -924,3 +924,36 @@ def test_transpose_properties_keep_the_dtype_and_are_views():
     y = x.T
     y[0, 1] = 7
     assert x.data[1, 0] == 7 and x.version == y.version == 1
+
+
+VIEWS = {"x[0]": lambda x: x[0], "x[:, 1:]": lambda x: x[:, 1:], "reshape": lambda x: x.reshape(6),
+         "flatten": lambda x: x.flatten(), "T": lambda x: x.T, "permute": lambda x: x.permute(1, 0),
+         "transpose": lambda x: x.transpose(0, 1), "detach": lambda x: x.detach(), "x * 2": lambda x: x * 2,
+         "x[[0]]": lambda x: x[[0]], "reshape of a transposed": lambda x: x.T.reshape(6),
+         "view of a view": lambda x: x[0][1:]}
+
+
+@pytest.mark.parametrize("name", VIEWS)
+def test_a_view_made_under_no_grad_requires_grad_as_torchs(torch, name):
+    """As PyTorch, a view (not a copy) made under no_grad of a tensor that requires grad reports requires_grad,
+    is a leaf without grad_fn, gets no gradient from a backward through it, has no backward of its own, and is not
+    changed in place while grad is enabled; tinyrrn reported requires_grad False."""
+    def run(lib, x, no_grad):
+        with no_grad():
+            view = VIEWS[name](x)
+        facts = [view.requires_grad, view.is_leaf, view.grad_fn is None]
+        if view.requires_grad:
+            y = view * 2
+            facts.append(y.requires_grad)
+            y.sum().backward()
+            facts += [view.grad is None, x.grad is None]
+            with pytest.raises(RuntimeError):
+                view.backward(lib.ones_like(view) if lib is torch else Tensor(numpy.ones(view.shape, "float32")))
+            with pytest.raises(RuntimeError):
+                view += 1
+            with no_grad():
+                view += 1
+            facts.append(float(x.sum()) if lib is torch else float(x.data.sum()))
+        return facts
+    ours = run(None, Tensor(on_device(numpy.ones((2, 3), "float32")), requires_grad=True), tinyrrn.no_grad)
+    assert ours == run(torch, torch.ones(2, 3, requires_grad=True), torch.no_grad)

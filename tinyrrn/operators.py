@@ -53,6 +53,10 @@ def _refuse_in_graph(symbol, self, other):
     """In-place changes are refused while gradients are recorded for the target or the value: PyTorch
     refuses a leaf that requires grad, and tinyrrn records no in-place op in a graph."""
     if is_grad_enabled() and (self.requires_grad or getattr(other, "requires_grad", False)):
+        if self._graphless_view:
+            raise RuntimeError(f"{symbol}: a view was created in no_grad mode and is being modified inplace with "
+                               "grad mode enabled; this is forbidden, as in PyTorch: change it under no_grad(), or "
+                               "make the view with grad enabled")
         if self.requires_grad and self.is_leaf:
             raise RuntimeError(f"a leaf tensor that requires grad is used in an in-place operation "
                                f"({symbol}); wrap the update in tinyrrn.no_grad()")

@@ -364,6 +364,9 @@ class Tensor:
         return self
 
     _retains_grad = False  # set by retain_grad()
+    _graphless_view = False  # a view made under no_grad of a tensor that requires grad: as PyTorch, it reports
+    # requires_grad, but no gradient reaches it or through it, an in-place change of it while grad is enabled is
+    # refused, and so is its own backward()
 
     @property
     def retains_grad(self):
@@ -404,7 +407,7 @@ class Tensor:
         if grad is not None and gradient is not None:
             raise TypeError("backward(): got both gradient= and grad= (the same argument)")
         grad = gradient if grad is None else grad
-        if not self.requires_grad:
+        if not self.requires_grad or self._graphless_view:
             raise RuntimeError("backward() on a tensor that does not require grad "
                                "(no input required grad, or it was made under no_grad())")
         xp = backend.xp_of(self.data)
@@ -436,6 +439,8 @@ class Tensor:
             if g is None:
                 continue
             if node.backward_fn is None:  # a leaf: keep its own gradient, added to in place (as PyTorch)
+                if node._graphless_view:
+                    continue
                 if node.grad is None:
                     node.grad = _leaf_gradient(g, handed_out)
                 elif getattr(getattr(node.grad, "flags", None), "writeable", True):
@@ -525,6 +530,8 @@ def make_result(data, parents, backward_fn, op, view_of=None):
         out.forward_version = out.version
         out.backward_fn = backward_fn
         out.op = op
+    elif view_of is not None and view_of.requires_grad and _owner(data) is _owner(view_of.data):
+        out._requires_grad = out._graphless_view = True  # as PyTorch's view made under no_grad: see Tensor
     return out
 
 
