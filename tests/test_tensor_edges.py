@@ -957,3 +957,63 @@ def test_a_view_made_under_no_grad_requires_grad_as_torchs(torch, name):
         return facts
     ours = run(None, Tensor(on_device(numpy.ones((2, 3), "float32")), requires_grad=True), tinyrrn.no_grad)
     assert ours == run(torch, torch.ones(2, 3, requires_grad=True), torch.no_grad)
+
+
+def test_inference_mode_as_torchs(torch):
+    """inference_mode (it was missing), as PyTorch's: a block or a decorator (with or without parentheses) that
+    disables grad and records no graph even under enable_grad; inference_mode(False) enables grad; the tensors made
+    in it are inference tensors (a view takes its base's kind), which outside it refuse an in-place change,
+    requires_grad=True and a graph that saves them."""
+    def run(lib, tensor, nn_init):
+        facts = []
+        with lib.inference_mode():
+            facts += [lib.is_inference_mode_enabled(), lib.is_grad_enabled()]
+            a = tensor([1.0, 2.0])
+            w = tensor([1.0, 2.0], requires_grad=True)
+            facts += [a.is_inference(), a.requires_grad, w.requires_grad, w.is_inference()]
+            with lib.inference_mode(False):
+                facts += [lib.is_inference_mode_enabled(), lib.is_grad_enabled(), tensor([1.0]).is_inference()]
+            with lib.enable_grad():
+                facts += [lib.is_grad_enabled(), (w * 2).requires_grad]
+            a += 1  # in inference mode, in place is allowed
+        with lib.no_grad(), lib.inference_mode(False):
+            facts.append(lib.is_grad_enabled())
+        facts += [lib.is_inference_mode_enabled(), lib.is_grad_enabled()]
+
+        @lib.inference_mode
+        def bare():
+            return lib.is_inference_mode_enabled(), lib.is_grad_enabled()
+
+        @lib.inference_mode(False)
+        def leaving():
+            return lib.is_inference_mode_enabled()
+        facts.append(bare())
+        with lib.inference_mode():
+            facts.append(leaving())
+        normal = tensor([1.0, 2.0], requires_grad=True)
+        with lib.inference_mode():
+            facts += [normal[0].is_inference(), normal[0].requires_grad, (normal * 2).is_inference()]
+        facts += [a.detach().is_inference(), a[0].is_inference(), (a * 2).is_inference()]
+        for change in (lambda: a.__iadd__(1), lambda: a.__setitem__(0, 5.0), lambda: a.requires_grad_(),
+                       lambda: nn_init.zeros_(a), lambda: (normal * a).sum()):
+            with pytest.raises(RuntimeError, match="(?i)inference"):
+                change()
+        return facts
+    ours = run(tinyrrn, lambda v, requires_grad=False: Tensor(on_device(numpy.array(v, "float32")),
+                                                             requires_grad=requires_grad), nn.init)
+    assert ours == run(torch, torch.tensor, torch.nn.init)
+
+
+def test_inference_mode_is_exported_and_checks_its_mode():
+    assert "inference_mode" in tinyrrn.__all__ and "is_inference_mode_enabled" in tinyrrn.__all__
+    with pytest.raises(TypeError):
+        tinyrrn.inference_mode(1)
+    model = nn.Linear(3, 3)
+    with tinyrrn.inference_mode():
+        out = model(Tensor(on_device(numpy.ones((1, 3), "float32"))))
+    assert not out.requires_grad and out.is_inference() and not tinyrrn.is_inference_mode_enabled()
+    with pytest.raises(RuntimeError, match="Inference tensors cannot be saved for backward"):
+        model(out)
+    assert not tinyrrn.functional.relu(out).requires_grad
+    with pytest.raises(RuntimeError, match="inference"):
+        tinyrrn.functional.relu(out, inplace=True)

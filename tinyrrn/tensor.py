@@ -73,6 +73,18 @@ def is_grad_enabled():
     return getattr(_state, "grad_enabled", True)
 
 
+def is_inference_mode_enabled():
+    """True inside an ``inference_mode()`` block, as PyTorch's torch.is_inference_mode_enabled()."""
+    return getattr(_state, "inference", False)
+
+
+def check_inference_write(tensor, op):
+    """Refuse to change an inference tensor in place outside inference mode, as PyTorch."""
+    if tensor._inference and not is_inference_mode_enabled():
+        raise RuntimeError(f"{op}: Inplace update to inference tensor outside InferenceMode is not allowed (as "
+                           "PyTorch). Make a copy to get a normal tensor before doing inplace update")
+
+
 class _GradMode:
     """A context manager that sets whether ops record a graph (``mode``) and restores the previous setting
     on exit; or a decorator, as ``@no_grad()`` or ``@no_grad``: each call (each step of a generator) then
@@ -168,6 +180,35 @@ class set_grad_enabled(_GradMode):
         return super().__call__(func)
 
 
+class inference_mode(_GradMode):
+    """PyTorch's inference_mode, a block or a decorator (``@inference_mode``, ``@inference_mode()``): no_grad, and
+    the tensors made in it are inference tensors (``is_inference()``), which outside it are not changed in place,
+    not set to require grad, and not used in an op that records a graph. PyTorch refuses the last only in ops that
+    save them for their backward (``w * t``, not ``w + t``); tinyrrn refuses every such op. Inside, no op records
+    a graph, under enable_grad() too. ``inference_mode(False)`` leaves it, with grad enabled, as PyTorch."""
+
+    def __new__(cls, mode=True):
+        if callable(mode):  # @inference_mode without parentheses
+            return cls()(mode)
+        return object.__new__(cls)
+
+    def __init__(self, mode=True):
+        if not isinstance(mode, bool):
+            raise TypeError(f"inference_mode(): mode must be a bool (or the function to decorate), not "
+                            f"{type(mode).__name__}")
+        self.mode, self._previous = mode, None
+
+    def __enter__(self):
+        self._previous = is_grad_enabled(), is_inference_mode_enabled()
+        _state.grad_enabled, _state.inference = not self.mode, self.mode
+
+    def __exit__(self, *exc):
+        _state.grad_enabled, _state.inference = self._previous
+
+    def _block(self):
+        return inference_mode(self.mode)
+
+
 class GradFn:
     """A computed tensor's ``grad_fn``: the op that made it. PyTorch's node also has methods (name(),
     next_functions, hooks), which tinyrrn does not have."""
@@ -230,6 +271,10 @@ class Tensor:
         # with the views of this data (detach(), Tensor(t), basic indexing, reshape, permute): see ``version``
         if source is not None and data is source.data:  # the same memory: a change through either is seen by both
             self._version = source._version
+            if source._inference:
+                self._inference = True
+        elif is_inference_mode_enabled():
+            self._inference = True
 
     @property
     def requires_grad(self):
@@ -246,6 +291,9 @@ class Tensor:
                                "tensor without its graph, use its detach()")
         if value and self.data.dtype.kind != "f":
             raise DtypeError(f"only floating-point tensors can require gradients, got {self.data.dtype}")
+        if value and self._inference and not is_inference_mode_enabled():
+            raise RuntimeError("Setting requires_grad=True on inference tensor outside InferenceMode is not allowed "
+                               "(as PyTorch)")
         self._requires_grad = value
 
     # -- array-like facts -------------------------------------------------
@@ -364,6 +412,11 @@ class Tensor:
         return self
 
     _retains_grad = False  # set by retain_grad()
+    _inference = False  # made in inference_mode() (or a view of such a tensor)
+
+    def is_inference(self):
+        """Whether this is an inference tensor: made in an inference_mode() block, as PyTorch's."""
+        return self._inference
     _graphless_view = False  # a view made under no_grad of a tensor that requires grad: as PyTorch, it reports
     # requires_grad, but no gradient reaches it or through it, an in-place change of it while grad is enabled is
     # refused, and so is its own backward()
@@ -521,8 +574,13 @@ def make_result(data, parents, backward_fn, op, view_of=None):
     tensor whose data ``data`` views (it shares that tensor's version counter)."""
     out = Tensor(data)
     if view_of is not None:
-        out._version = view_of._version
-    if is_grad_enabled() and any(p.requires_grad for p in parents):
+        out._version, out._inference = view_of._version, view_of._inference
+    if is_grad_enabled() and any(p.requires_grad for p in parents) and not is_inference_mode_enabled():
+        if any(p._inference for p in parents):
+            raise RuntimeError(f"{op}: Inference tensors cannot be saved for backward: tinyrrn refuses an inference "
+                               "tensor in every op that records a graph (PyTorch in those that save it). Please do "
+                               "not use Tensors created in inference mode in computation tracked by autograd; make a "
+                               "copy to get a normal tensor")
         out._requires_grad = True
         out.parents = tuple(parents)
         out.parents_took_grad = tuple(p.requires_grad for p in parents)

@@ -14,7 +14,7 @@ from .. import backend
 from ..functional._util import check_float, check_tensors, only_torch_defaults
 from ..operators import _assigned
 from ..random import generator as _generator
-from ..tensor import ArgumentError
+from ..tensor import ArgumentError, check_inference_write
 
 
 def fan_in_and_fan_out(shape):
@@ -86,6 +86,7 @@ def _calculate_fan_in_and_fan_out(tensor):
 def _fill(tensor, values):
     """Write the host array ``values`` into ``tensor``'s data (keeping its memory layout, as PyTorch's init
     under no_grad), counted as an in-place change; returns the tensor."""
+    check_inference_write(tensor, "nn.init")
     tensor.data[...] = backend.to_device(numpy.asarray(values, dtype=tensor.dtype), tensor.device)
     tensor.version += 1
     return tensor
