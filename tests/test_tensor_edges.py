@@ -1017,3 +1017,41 @@ def test_inference_mode_is_exported_and_checks_its_mode():
     assert not tinyrrn.functional.relu(out).requires_grad
     with pytest.raises(RuntimeError, match="inference"):
         tinyrrn.functional.relu(out, inplace=True)
+
+
+DATA = {"[f64(1.5), 2]": lambda: [numpy.float64(1.5), 2], "f64(1.5)": lambda: numpy.float64(1.5),
+        "[f32(1), 2]": lambda: [numpy.float32(1), 2], "[f16(1), 2]": lambda: [numpy.float16(1), 2],
+        "[f16(1), 2.5]": lambda: [numpy.float16(1), 2.5], "[i32(1), 2]": lambda: [numpy.int32(1), 2],
+        "[i32(1), 2.5]": lambda: [numpy.int32(1), 2.5], "[u8(1), i8(2)]": lambda: [numpy.uint8(1), numpy.int8(2)],
+        "[i32(1), u8(2)]": lambda: [numpy.int32(1), numpy.uint8(2)], "[bool_, 2]": lambda: [numpy.bool_(True), 2],
+        "[bool_, 2.0]": lambda: [numpy.bool_(True), 2.0], "[True, 2]": lambda: [True, 2],
+        "[True, i8(3)]": lambda: [True, numpy.int8(3)], "[f64, f32]": lambda: [numpy.float64(1), numpy.float32(2)],
+        "[i64, f32]": lambda: [numpy.int64(1), numpy.float32(2)], "[[f64(1)], [2]]": lambda: [[numpy.float64(1)], [2]],
+        "(f64,)": lambda: (numpy.float64(1),), "[0-d f64, 2]": lambda: [numpy.array(1.5), 2],
+        "[2, 0-d f64]": lambda: [2, numpy.array(1.5)], "[1-d f64, [2]]": lambda: [numpy.array([1.0]), [2]],
+        "[1-d i32, [2]]": lambda: [numpy.array([1], "int32"), [2]], "[1-d f32, [2]]": lambda: [numpy.array([1.5], "float32"), [2]],
+        "[f64(2**70)]": lambda: [numpy.float64(2.0 ** 70)], "[2**70, f32(1)]": lambda: [2 ** 70, numpy.float32(1)],
+        "[2**63]": lambda: [2 ** 63], "[i64(2), 2**63]": lambda: [numpy.int64(2), 2 ** 63],
+        "[f16(1), 70000]": lambda: [numpy.float16(1), 70000], "[1e39]": lambda: [1e39],
+        "[u16(1), i8(1)]": lambda: [numpy.uint16(1), numpy.int8(1)], "[u16(1), 1.5]": lambda: [numpy.uint16(1), 1.5],
+        "[u64(1)]": lambda: [numpy.uint64(1)], "[u32(1)]": lambda: [numpy.uint32(1)], "[]": lambda: [], "[[]]": lambda: [[]],
+        "range(3)": lambda: range(3), "[None]": lambda: [None], "[1, None]": lambda: [1, None],
+        "longdouble": lambda: numpy.array([1], numpy.longdouble), "[longdouble]": lambda: [numpy.longdouble(1)],
+        "[i64(2**62 + 1), 0.5]": lambda: [numpy.int64(2 ** 62 + 1), 0.5]}
+
+
+@pytest.mark.parametrize("name", DATA)
+def test_a_tensor_of_python_data_has_torchs_dtype_and_values(torch, name):
+    """Tensor(data) infers the dtype as torch.tensor: a NumPy number keeps its dtype in a list too, promoted with the
+    others as PyTorch promotes (float16 with an int is float16), and the values are converted as there; or it
+    refuses where PyTorch does (tinyrrn made [numpy.float64(1.5), 2] float32 and [numpy.bool_(True), 2] int64)."""
+    def run(make):
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # PyTorch's: a list of arrays is slow
+                made = make(DATA[name]())
+        except (TypeError, ValueError, RuntimeError) as error:
+            return "refused", isinstance(error, TypeError), isinstance(error, ValueError), isinstance(error, RuntimeError)
+        return str(made.dtype).replace("torch.", ""), host(made.data).tolist() if isinstance(made, Tensor) else made.tolist()
+    ours, theirs = run(Tensor), run(torch.tensor)
+    assert ours == theirs or ours[0] == theirs[0] == "refused" and all(o for o, t in zip(ours[1:], theirs[1:]) if t)

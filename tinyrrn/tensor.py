@@ -246,16 +246,10 @@ class Tensor:
             if device is not None:
                 data = backend.to_device(data, device)
         else:
-            array = backend.module_for(device).asarray(data)
-            if array.dtype.kind in "uO" or (array.dtype == "float64" and isinstance(data, (list, tuple)) and
-                                            array.size and float(abs(array).max()) >= 2 ** 63):
-                if check_int64(data) and array.dtype.kind == "O":  # NumPy's types for an int beyond int64 (a lone
-                    array = array.astype("float64")  # float never is one); with a float, PyTorch's floats
-            if array.dtype.kind == "O" and array.ndim == 0:  # None, a generator: no values to take
-                raise RuntimeError(f"Could not infer dtype of {type(data).__name__} (as PyTorch)")
-            data = array.astype("float32") if array.dtype.kind == "f" else array
-        if data.dtype.kind not in "biuf":
-            raise TypeError(f"a tensor holds bools, integers or floats, not {data.dtype}"
+            from .functional.dtypes import array_of  # here: this module imports no op module at its top
+            data = array_of(data, device)
+        if data.dtype.kind not in "biuf" or data.dtype.itemsize > 8:
+            raise TypeError(f"a tensor holds bools, integers or floats, not {data.dtype} (as PyTorch)"
                             + (" (a list of tensors: stack them with tinyrrn.functional.stack)"
                                if data.dtype.kind == "O" else ""))
         if requires_grad and data.dtype.kind != "f":
