@@ -226,9 +226,10 @@ class Tensor:
     """An n-dimensional array with an optional gradient.
 
     ``data`` is the array, ``grad`` the accumulated gradient of a leaf after
-    ``backward()``. Python floats (and lists holding one) become float32
-    arrays, Python ints int64 and bools bool, as ``torch.tensor`` makes them,
-    on the default device; arrays (NumPy scalars too) keep their dtype and device.
+    ``backward()``. Python data takes the dtype ``torch.tensor`` infers (Python floats
+    float32, ints int64, bools bool, NumPy numbers their own, a list the promotion of its
+    items': see functional.dtypes.array_of), on the default device; arrays (NumPy scalars
+    too) keep their dtype and device.
     """
 
     __array_priority__ = 100  # make `ndarray + Tensor` call Tensor.__radd__
