@@ -1,5 +1,6 @@
 """PyTorch's semantics or a clear refusal, at the edges a third operator probe found: in-place operators,
 NumPy scalars, PyTorch's argument names, and the arguments PyTorch refuses."""
+import types
 import warnings
 
 import numpy
@@ -1055,3 +1056,69 @@ def test_a_tensor_of_python_data_has_torchs_dtype_and_values(torch, name):
         return str(made.dtype).replace("torch.", ""), host(made.data).tolist() if isinstance(made, Tensor) else made.tolist()
     ours, theirs = run(Tensor), run(torch.tensor)
     assert ours == theirs or ours[0] == theirs[0] == "refused" and all(o for o, t in zip(ours[1:], theirs[1:]) if t)
+
+
+GRAPHS = {"x + y": lambda m, x, y, z: x + y, "x + 2": lambda m, x, y, z: x + 2, "2 + x": lambda m, x, y, z: 2 + x,
+          "x - y": lambda m, x, y, z: x - y, "x - 2": lambda m, x, y, z: x - 2, "2 - x": lambda m, x, y, z: 2 - x,
+          "x * y": lambda m, x, y, z: x * y, "2 * x": lambda m, x, y, z: 2 * x, "x / y": lambda m, x, y, z: x / y,
+          "2 / x": lambda m, x, y, z: 2 / x, "-x": lambda m, x, y, z: -x, "x ** 2": lambda m, x, y, z: x ** 2,
+          "x + z": lambda m, x, y, z: x + z, "z * x": lambda m, x, y, z: z * x,
+          "chain": lambda m, x, y, z: m.tanh(m.exp(x * y) + m.sigmoid(x)).relu().log(),
+          "T": lambda m, x, y, z: (x.T * 2).permute(1, 0), "mT": lambda m, x, y, z: x.mT.transpose(0, 1),
+          "softmax": lambda m, x, y, z: m.softmax(x, 1) + m.log_softmax(y, dim=0),
+          "to": lambda m, x, y, z: x.to(m.float32) * 2, "cat": lambda m, x, y, z: m.cat([x, y, x * 2]),
+          "stack": lambda m, x, y, z: m.stack([x, y]), "sum": lambda m, x, y, z: (x * y).sum(),
+          "x[0]": lambda m, x, y, z: x[0] * y[1, :], "linear": lambda m, x, y, z: m.linear(x, y),
+          "pools": lambda m, x, y, z: m.max_pool2d(x.reshape(1, 1, 2, 3), 2) + m.avg_pool2d(y.reshape(1, 1, 2, 3), 2)}
+
+
+@pytest.mark.parametrize("name", GRAPHS)
+def test_grad_fn_nodes_as_torchs(torch, name):
+    """grad_fn's name() and next_functions (they were missing): where tinyrrn names a node it is PyTorch's node, with
+    PyTorch's inputs (AccumulateGrad for a leaf, whose variable is the leaf; None for an input without grad), down to
+    the leaves; elsewhere name() is a NotImplementedError. A node is the same object each time it is asked for."""
+    def lib(m):
+        names = ("exp", "log", "tanh", "sigmoid", "softmax", "log_softmax", "max_pool2d", "avg_pool2d", "linear")
+        if m is torch:
+            return types.SimpleNamespace(cat=torch.cat, stack=torch.stack, float32=torch.float32,
+                                         **{n: getattr(torch.nn.functional, n, getattr(torch, n, None)) for n in names})
+        return types.SimpleNamespace(cat=F.concatenate, stack=F.stack, float32="float32", **{n: getattr(F, n) for n in names})
+
+    data = [numpy.random.default_rng(i).uniform(0.5, 2, (2, 3)) for i in range(3)]
+    ours = [Tensor(on_device(d), requires_grad=i < 2) for i, d in enumerate(data)]
+    theirs = [torch.tensor(d, requires_grad=i < 2) for i, d in enumerate(data)]
+    out, reference = GRAPHS[name](lib(F), *ours), GRAPHS[name](lib(torch), *theirs)
+    assert out.grad_fn is out.grad_fn
+
+    def compare(node, their_node):
+        if their_node is None or node is None:
+            assert node is their_node is None
+            return
+        try:
+            node_name = node.name()
+        except NotImplementedError:
+            return  # not PyTorch's node: tinyrrn does not say it is
+        assert node_name == their_node.name()
+        if node_name == "torch::autograd::AccumulateGrad":
+            assert any(node.variable is t for t in ours) and node.next_functions == ()
+            return
+        assert len(node.next_functions) == len(their_node.next_functions)
+        for (mine, index), (other, their_index) in zip(node.next_functions, their_node.next_functions):
+            assert index == their_index == 0
+            compare(mine, other)
+    compare(out.grad_fn, reference.grad_fn)
+    assert name not in ("x + y", "chain", "T", "cat") or out.grad_fn.name() == reference.grad_fn.name()
+
+
+def test_grad_fn_after_backward_and_of_leaves():
+    x = Tensor(on_device(numpy.ones(3)), requires_grad=True)
+    a, b = x * 2, x + 1
+    assert a.grad_fn.next_functions[0][0] is b.grad_fn.next_functions[0][0]  # one node per leaf, as PyTorch
+    assert a.grad_fn.next_functions[0][0].variable is x and x.grad_fn is None
+    with pytest.raises(NotImplementedError, match="linear"):
+        F.linear(x, Tensor(on_device(numpy.ones((2, 3))))).grad_fn.name()
+    node = a.grad_fn
+    a.sum().backward()
+    assert a.grad_fn is node and node.name() == "MulBackward0"
+    with pytest.raises(RuntimeError, match="freed"):
+        node.next_functions

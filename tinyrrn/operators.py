@@ -13,7 +13,8 @@ from . import backend
 from . import functional as F
 from .functional._util import axis_index
 from .functional.shape import index_items, is_basic, written_view
-from .tensor import ArgumentError, Tensor, check_inference_write, check_int64, is_grad_enabled, no_grad
+from .tensor import (ArgumentError, Tensor, check_inference_write, check_int64, is_grad_enabled, no_grad,
+                     renamed)
 
 
 _PLAIN = frozenset((Tensor, float, int, bool))  # the usual operands, passed on after one look-up
@@ -36,7 +37,12 @@ def _swapped(op):
 
 def _reflected_div(self, other):
     """``other / x`` as PyTorch's ``__rtruediv__``: x's reciprocal times other (two roundings, not one)."""
-    return F.mul(F.div(1, self), other)
+    return F.mul(renamed(F.div(1, self), "reciprocal"), other)
+
+
+def _reflected_sub(self, other):
+    """``other - x``: PyTorch's node of it is rsub's."""
+    return renamed(F.sub(other, self), "rsub")
 
 
 def _equality(op):
@@ -274,8 +280,8 @@ def _in_place(op, symbol):
 
 OPERATORS = {
     # arithmetic, with broadcasting and PyTorch's type promotion
-    "__add__": F.add, "__radd__": _swapped(F.add),
-    "__sub__": F.sub, "__rsub__": _swapped(F.sub),
+    "__add__": F.add, "__radd__": F.add,  # PyTorch's x.__radd__(s) is add(x, s), as __rmul__
+    "__sub__": F.sub, "__rsub__": _reflected_sub,
     "__mul__": F.mul, "__rmul__": F.mul,  # PyTorch's x.__rmul__(s) is mul(x, s): s is the scalar operand
     "__truediv__": F.div, "__rtruediv__": _reflected_div,
     "__floordiv__": F.floor_divide, "__rfloordiv__": _swapped(F.floor_divide),

@@ -27,6 +27,7 @@ import functools
 import inspect
 import numbers
 import threading
+import weakref
 
 import numpy
 
@@ -209,17 +210,72 @@ class inference_mode(_GradMode):
         return inference_mode(self.mode)
 
 
+# PyTorch's name of the node of each op whose node is PyTorch's (the same inputs, whatever the arguments)
+TORCH_NODES = {"add": "AddBackward0", "sub": "SubBackward0", "mul": "MulBackward0", "div": "DivBackward0",
+               "neg": "NegBackward0", "exp": "ExpBackward0", "log": "LogBackward0", "relu": "ReluBackward0",
+               "sigmoid": "SigmoidBackward0", "tanh": "TanhBackward0", "permute": "PermuteBackward0",
+               "transpose": "TransposeBackward0", "softmax": "SoftmaxBackward0", "log_softmax": "LogSoftmaxBackward0",
+               "astype": "ToCopyBackward0", "to": "ToCopyBackward0", "concatenate": "CatBackward0",
+               "max_pool2d": "MaxPool2DWithIndicesBackward0", "avg_pool2d": "AvgPool2DBackward0"}
+
+
 class GradFn:
-    """A computed tensor's ``grad_fn``: the op that made it. PyTorch's node also has methods (name(),
-    next_functions, hooks), which tinyrrn does not have."""
+    """A computed tensor's ``grad_fn``: the node of the op that made it, as PyTorch's (the same object each time
+    it is asked for, while one is held): ``next_functions``, per input, the input's node (an AccumulateGrad for a
+    leaf that requires grad) or None, and ``name()``, PyTorch's name for the ops whose node is PyTorch's (a
+    NotImplementedError for the others: tinyrrn's ``op``, e.g. "linear", records in one node what PyTorch
+    records in others). PyTorch's hooks and saved tensors are not there."""
 
-    __slots__ = ("op",)
+    __slots__ = ("tensor", "__weakref__")
 
-    def __init__(self, op):
-        self.op = op
+    def __init__(self, tensor):
+        self.tensor = tensor
+
+    op = property(lambda self: self.tensor.op, doc="tinyrrn's name of the op")
+
+    def name(self):
+        if self.op not in TORCH_NODES:
+            raise NotImplementedError(f"grad_fn.name(): tinyrrn's {self.op!r} node is not one of PyTorch's "
+                                      "(PyTorch records the op in other nodes); its op is in grad_fn.op")
+        return TORCH_NODES[self.op]
+
+    @property
+    def next_functions(self):
+        tensor = self.tensor
+        if tensor.backward_fn is _freed:
+            raise RuntimeError(f"grad_fn.next_functions of the output of {self.op!r}: an earlier backward() freed "
+                               "its graph (tinyrrn keeps no edges after that); use backward(retain_graph=True)")
+        return tuple((parent.grad_fn if parent.backward_fn is not None else
+                      AccumulateGrad.of(parent) if not parent._graphless_view else None, 0) if took_grad else (None, 0)
+                     for parent, took_grad in zip(tensor.parents, tensor.parents_took_grad))
 
     def __repr__(self):
         return f"<GradFn of {self.op!r}>"
+
+
+class AccumulateGrad:
+    """The node of a leaf that requires grad in ``next_functions``, as PyTorch's: ``variable`` is the leaf."""
+
+    __slots__ = ("variable", "__weakref__")
+    next_functions = ()
+
+    def __init__(self, variable):
+        self.variable = variable
+
+    @staticmethod
+    def of(leaf):
+        """The leaf's node: the same object while one is held, as PyTorch's."""
+        node = leaf._node() if leaf._node is not None else None
+        if node is None:
+            node = AccumulateGrad(leaf)
+            leaf._node = weakref.ref(node)
+        return node
+
+    def name(self):
+        return "torch::autograd::AccumulateGrad"
+
+    def __repr__(self):
+        return f"<AccumulateGrad of a leaf of shape {tuple(self.variable.shape)}>"
 
 
 class Tensor:
@@ -297,8 +353,18 @@ class Tensor:
     ndim = property(lambda self: self.data.ndim)
     device = property(lambda self: backend.device_of(self.data))
     is_leaf = property(lambda self: self.backward_fn is None)
-    grad_fn = property(lambda self: None if self.backward_fn is None else GradFn(self.op),
-                       doc="None for a leaf, as PyTorch; for a computed tensor, the op that made it (a GradFn)")
+    _node = None  # a weak reference to this tensor's GradFn (or AccumulateGrad), the same while held
+
+    @property
+    def grad_fn(self):
+        """None for a leaf, as PyTorch; for a computed tensor, the node of the op that made it (a GradFn)."""
+        if self.backward_fn is None:
+            return None
+        node = self._node() if self._node is not None else None
+        if node is None:
+            node = GradFn(self)
+            self._node = weakref.ref(node)
+        return node
 
     def __len__(self):
         return len(self.data)
@@ -401,7 +467,7 @@ class Tensor:
         that used it refuses a backward (counted as an in-place change), as PyTorch's refuses its saved tensor."""
         if any(parent._version is self._version for parent in self.parents):
             raise RuntimeError("Can't detach views in-place. Use detach() instead (as PyTorch)")
-        self.parents, self.parents_took_grad, self.backward_fn, self.op = (), (), None, None
+        self.parents, self.parents_took_grad, self.backward_fn, self.op, self._node = (), (), None, None, None
         self._requires_grad = False
         self.version += 1
         return self
@@ -438,7 +504,7 @@ class Tensor:
                                f"protocol (as PyTorch); this one is the output of {self.op!r}: deepcopy its "
                                "detach() to copy its values")
         copied = memo[id(self)] = object.__new__(type(self))
-        copied.__dict__.update({k: copy.deepcopy(v, memo) for k, v in self.__dict__.items()})
+        copied.__dict__.update({k: copy.deepcopy(v, memo) for k, v in self.__dict__.items() if k != "_node"})
         return copied
 
     # -- backward ---------------------------------------------------------
@@ -562,6 +628,13 @@ def _topological_order(root):
             stack.pop()
             order.append(node)
     return order
+
+
+def renamed(out, op):
+    """``out`` with its node named ``op`` (when it has one): an op made of another (transpose of permute)."""
+    if out.backward_fn is not None:
+        out.op = op
+    return out
 
 
 def make_result(data, parents, backward_fn, op, view_of=None):

@@ -6,7 +6,7 @@ import operator
 import numpy
 
 from .. import backend
-from ..tensor import Tensor, make_result
+from ..tensor import Tensor, make_result, renamed
 from ._util import ArgumentError, axis_index, check_tensors, integer, number, only_torch_defaults, torch_name
 from .dtypes import result_type
 
@@ -61,7 +61,7 @@ def transpose(x, dim0, dim1):
     dim0, dim1 = axis_index("transpose", dim0, x.ndim), axis_index("transpose", dim1, x.ndim)
     if x.ndim:
         dims[dim0], dims[dim1] = dims[dim1], dims[dim0]
-    return permute(x, dims)
+    return renamed(permute(x, dims), "transpose")
 
 
 def flatten(x, start_dim=0, end_dim=-1):
@@ -238,7 +238,7 @@ def stack(tensors, axis=0, *, dim=None):
             raise ArgumentError(f"stack: shapes {tuple(tensors[0].shape)} and {tuple(t.shape)} differ")
     axis = axis_index("stack", axis, tensors[0].ndim + 1)
     expanded = [reshape(t, *t.shape[:axis], 1, *t.shape[axis:]) for t in tensors]
-    return concatenate(expanded, axis=axis)
+    return renamed(concatenate(expanded, axis=axis), "stack")
 
 
 def unbatched_too(op):
