@@ -1122,3 +1122,39 @@ def test_grad_fn_after_backward_and_of_leaves():
     assert a.grad_fn is node and node.name() == "MulBackward0"
     with pytest.raises(RuntimeError, match="freed"):
         node.next_functions
+
+
+def _tensor_hooks(lib, tensor, values):
+    """What register_hook's hooks see and change, logged by value (``values``: a tensor's as a list)."""
+    log = []
+    x = tensor([1.0, 2.0], requires_grad=True)
+    y = x * 2
+    y.retain_grad()
+    y.register_hook(lambda g: log.append(("y", values(g), g.requires_grad, lib.is_grad_enabled())))
+    y.register_hook(lambda g: g * 10)  # replaces the gradient flowing on, and the one retain_grad() keeps
+    handle = x.register_hook(lambda g: g + 1)  # before x accumulates it
+    x.register_hook(lambda g: None)
+    (y * 3).sum().backward()
+    log += [values(x.grad), values(y.grad)]
+    handle.remove(), handle.remove()
+    x.grad = None
+    (x * 3).sum().backward()
+    log.append(values(x.grad))
+    for bad, error in ((lambda g: g.reshape(1, 2), RuntimeError), (lambda g: g.to(lib.float64), RuntimeError),
+                       (lambda g: 5, TypeError)):
+        z = tensor([1.0, 2.0], requires_grad=True)
+        z.register_hook(bad)
+        with pytest.raises(error):
+            z.sum().backward()
+    with pytest.raises(RuntimeError, match="doesn't require gradient"):
+        tensor([1.0]).register_hook(lambda g: g)
+    return log
+
+
+def test_tensor_hooks_as_torchs(torch):
+    """Tensor.register_hook (it was missing): PyTorch's order, replacement, checks and handle."""
+    ours = _tensor_hooks(types.SimpleNamespace(is_grad_enabled=tinyrrn.is_grad_enabled, float64="float64"),
+                         lambda v, requires_grad=False: Tensor(on_device(numpy.array(v, "float32")),
+                                                               requires_grad=requires_grad),
+                         lambda g: host(g.data if isinstance(g, Tensor) else g).tolist())
+    assert ours == _tensor_hooks(torch, torch.tensor, lambda g: g.tolist())

@@ -24,6 +24,7 @@ the op library.
 """
 import copy
 import functools
+from collections import OrderedDict
 import inspect
 import numbers
 import threading
@@ -208,6 +209,30 @@ class inference_mode(_GradMode):
 
     def _block(self):
         return inference_mode(self.mode)
+
+
+class RemovableHandle:
+    """What Tensor.register_hook and Module.register_forward_hook (or _pre_hook) return, as PyTorch's: ``id``, and
+    ``remove()`` (a second one does nothing), also on leaving a ``with`` block."""
+
+    next_id = 0  # one count for every hook, as PyTorch
+
+    def __init__(self, *registries):
+        self.id = RemovableHandle.next_id
+        RemovableHandle.next_id += 1
+        self._registries = [weakref.ref(registry) for registry in registries]  # the hook's and its flags'
+
+    def remove(self):
+        for ref in self._registries:
+            registry = ref()
+            if registry is not None:
+                registry.pop(self.id, None)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.remove()
 
 
 # PyTorch's name of the node of each op whose node is PyTorch's (the same inputs, whatever the arguments)
@@ -473,6 +498,19 @@ class Tensor:
         return self
 
     _retains_grad = False  # set by retain_grad()
+    _hooks = None  # register_hook()'s: id -> hook
+
+    def register_hook(self, hook):
+        """Call ``hook(grad)`` with the gradient that backward() computes for this tensor, as PyTorch: a Tensor it
+        returns (of the same shape and dtype) replaces it, before a leaf's accumulates it in ``grad`` (and before
+        retain_grad() keeps it), or before it flows on. A RemovableHandle."""
+        if not self.requires_grad:
+            raise RuntimeError("cannot register a hook on a tensor that doesn't require gradient")
+        if self._hooks is None:
+            self._hooks = OrderedDict()
+        handle = RemovableHandle(self._hooks)
+        self._hooks[handle.id] = hook
+        return handle
     _inference = False  # made in inference_mode() (or a view of such a tensor)
 
     def is_inference(self):
@@ -552,6 +590,8 @@ class Tensor:
             g = grads.pop(id(node), None)
             if g is None:
                 continue
+            if node._hooks:
+                g = _hooked(node, g)
             if node.backward_fn is None:  # a leaf: keep its own gradient, added to in place (as PyTorch)
                 if node._graphless_view:
                     continue
@@ -586,6 +626,25 @@ class Tensor:
                 grads[key] = pg if key not in grads else grads[key] + pg
             if not retain_graph:
                 node.parents, node.parents_took_grad, node.backward_fn = (), (), _freed  # free saved buffers
+
+
+def _hooked(tensor, g):
+    """``g`` through the tensor's register_hook() hooks, in order (grad disabled), with PyTorch's checks."""
+    with no_grad():
+        for hook in tuple(tensor._hooks.values()):
+            result = hook(Tensor(g))
+            if result is None:
+                continue
+            name = getattr(hook, "__name__", type(hook).__name__)
+            if not isinstance(result, Tensor):
+                raise TypeError(f"expected Variable, but hook returned {type(result).__name__!r} (as PyTorch: a Tensor "
+                                "or None)")
+            if result.shape != g.shape:
+                raise RuntimeError(f"hook {name!r} has changed the size of value")
+            if result.dtype != g.dtype:
+                raise RuntimeError(f"hook {name!r} has changed the type of value (was {g.dtype} got {result.dtype})")
+            g = result.data
+    return g
 
 
 def _freed(g):

@@ -1,7 +1,6 @@
 """Module: a tree of layers holding parameters and buffers, with PyTorch's state_dict names."""
 import operator
 import warnings
-import weakref
 from collections import OrderedDict, namedtuple
 from collections.abc import Iterable, Mapping
 
@@ -9,7 +8,7 @@ import numpy
 
 from .. import backend
 from ..functional import channels_last
-from ..tensor import ArgumentError, Tensor, zero_grads
+from ..tensor import ArgumentError, RemovableHandle, Tensor, zero_grads
 
 
 class Parameter(Tensor):
@@ -39,30 +38,6 @@ def check_factory_arguments(layer, device, dtype):
     if dtype is not None and not _is_float32(dtype):
         raise NotImplementedError(f"{layer}: dtype={dtype!r} is not supported by tinyrrn: parameters are made "
                                   "float32")
-
-
-class RemovableHandle:
-    """What a register_forward_hook (or _pre_hook) returns, as PyTorch's: ``id``, and ``remove()`` (a second one
-    does nothing), also on leaving a ``with`` block."""
-
-    next_id = 0  # one count for every hook, as PyTorch
-
-    def __init__(self, *registries):
-        self.id = RemovableHandle.next_id
-        RemovableHandle.next_id += 1
-        self._registries = [weakref.ref(registry) for registry in registries]  # the hook's and its flags'
-
-    def remove(self):
-        for ref in self._registries:
-            registry = ref()
-            if registry is not None:
-                registry.pop(self.id, None)
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.remove()
 
 
 def _backward_hook_refused(name):
