@@ -1158,3 +1158,23 @@ def test_tensor_hooks_as_torchs(torch):
                                                                requires_grad=requires_grad),
                          lambda g: host(g.data if isinstance(g, Tensor) else g).tolist())
     assert ours == _tensor_hooks(torch, torch.tensor, lambda g: g.tolist())
+
+
+def test_the_grad_of_a_computed_tensor_warns_as_torchs(torch):
+    """PyTorch warns when .grad of a computed tensor is read that no retain_grad() fills (tinyrrn was silent)."""
+    def warned(lib, tensor):
+        x = tensor([1.0, 2.0], requires_grad=True)
+        with lib.no_grad():
+            view = x[0]
+        retained = x * 3
+        retained.retain_grad()
+        counts = []
+        for t in (x * 2, x, retained, view, tensor([1.0]) * 2):
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                assert t.grad is None
+            counts.append(sum("not a leaf Tensor" in str(w.message) for w in caught))
+        return counts
+    assert warned(tinyrrn, lambda v, requires_grad=False: Tensor(on_device(numpy.array(v, "float32")),
+                                                                 requires_grad=requires_grad)) == \
+        warned(torch, torch.tensor) == [1, 0, 0, 0, 0]

@@ -28,6 +28,7 @@ from collections import OrderedDict
 import inspect
 import numbers
 import threading
+import warnings
 import weakref
 
 import numpy
@@ -349,7 +350,7 @@ class Tensor:
             self._version = source._version
             if source._inference:
                 self._inference = True
-        elif is_inference_mode_enabled():
+        elif getattr(_state, "inference", False):  # is_inference_mode_enabled(), on the path of every op
             self._inference = True
 
     @property
@@ -447,7 +448,14 @@ class Tensor:
     @property
     def grad(self):
         """The accumulated gradient (an array); a Tensor assigned to it is kept as its array, as the
-        optimisers and backward() work on arrays."""
+        optimisers and backward() work on arrays. A computed tensor's, None unless retain_grad() or an assignment
+        set it, comes with PyTorch's warning."""
+        if self._grad is None and self.backward_fn is not None and not self._retains_grad:
+            warnings.warn("The .grad attribute of a Tensor that is not a leaf Tensor is being accessed. Its .grad "
+                          "attribute won't be populated during autograd.backward(). If you indeed want the .grad "
+                          "field to be populated for a non-leaf Tensor, use .retain_grad() on the non-leaf Tensor. "
+                          "If you access the non-leaf Tensor by mistake, make sure you access the leaf Tensor "
+                          "instead.", UserWarning, stacklevel=2)
         return self._grad
 
     @grad.setter
