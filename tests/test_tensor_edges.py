@@ -995,6 +995,9 @@ def test_inference_mode_as_torchs(torch):
         with lib.inference_mode():
             facts += [normal[0].is_inference(), normal[0].requires_grad, (normal * 2).is_inference()]
         facts += [a.detach().is_inference(), a[0].is_inference(), (a * 2).is_inference()]
+        with lib.inference_mode(), lib.enable_grad():
+            normal += 1  # no graph is recorded: a leaf that requires grad may change
+        facts.append(normal.requires_grad)
         for change in (lambda: a.__iadd__(1), lambda: a.__setitem__(0, 5.0), lambda: a.requires_grad_(),
                        lambda: nn_init.zeros_(a), lambda: (normal * a).sum()):
             with pytest.raises(RuntimeError, match="(?i)inference"):

@@ -13,8 +13,7 @@ from . import backend
 from . import functional as F
 from .functional._util import axis_index
 from .functional.shape import index_items, is_basic, written_view
-from .tensor import (ArgumentError, Tensor, check_inference_write, check_int64, is_grad_enabled, no_grad,
-                     renamed)
+from .tensor import ArgumentError, Tensor, check_inference_write, check_int64, no_grad, records_graph, renamed
 
 
 _PLAIN = frozenset((Tensor, float, int, bool))  # the usual operands, passed on after one look-up
@@ -60,7 +59,7 @@ def _refuse_in_graph(symbol, self, other):
     refuses a leaf that requires grad, and tinyrrn records no in-place op in a graph; and an inference tensor
     outside inference mode, as PyTorch."""
     check_inference_write(self, symbol)
-    if is_grad_enabled() and (self.requires_grad or getattr(other, "requires_grad", False)):
+    if records_graph() and (self.requires_grad or getattr(other, "requires_grad", False)):
         if self._graphless_view:
             raise RuntimeError(f"{symbol}: a view was created in no_grad mode and is being modified inplace with "
                                "grad mode enabled; this is forbidden, as in PyTorch: change it under no_grad(), or "

@@ -81,6 +81,12 @@ def is_inference_mode_enabled():
     return getattr(_state, "inference", False)
 
 
+def records_graph():
+    """Whether ops record a graph now: grad enabled, outside inference mode (which records none under enable_grad
+    either, as PyTorch's)."""
+    return getattr(_state, "grad_enabled", True) and not getattr(_state, "inference", False)
+
+
 def check_inference_write(tensor, op):
     """Refuse to change an inference tensor in place outside inference mode, as PyTorch."""
     if tensor._inference and not is_inference_mode_enabled():
@@ -710,7 +716,7 @@ def make_result(data, parents, backward_fn, op, view_of=None):
     out = Tensor(data)
     if view_of is not None:
         out._version, out._inference = view_of._version, view_of._inference
-    if is_grad_enabled() and any(p.requires_grad for p in parents) and not is_inference_mode_enabled():
+    if records_graph() and any(p.requires_grad for p in parents):
         if any(p._inference for p in parents):
             raise RuntimeError(f"{op}: Inference tensors cannot be saved for backward: tinyrrn refuses an inference "
                                "tensor in every op that records a graph (PyTorch in those that save it). Please do "

@@ -12,7 +12,7 @@ import operator
 import numpy
 
 from .. import backend, threads
-from ..tensor import Tensor, check_inference_write, is_grad_enabled, make_result
+from ..tensor import Tensor, check_inference_write, make_result, records_graph
 from ._util import (ArgumentError, broadcast_shape, check_float, check_tensors, flag, number, only_torch_defaults,
                     unbroadcast)
 from .dtypes import DEFAULT_FLOAT, category, opmath, result_type
@@ -331,7 +331,7 @@ def _writes_in_place(op, x, inplace):
     the graph's nodes, so x cannot come to stand for the result while its old value stays in the graph)."""
     if inplace:
         check_inference_write(x, f"{op}(inplace=True)")
-    if not (inplace and is_grad_enabled() and x.requires_grad):
+    if not (inplace and records_graph() and x.requires_grad):
         return inplace
     if x.is_leaf:
         raise RuntimeError(f"{op}(inplace=True): a leaf Variable that requires grad is being used in an in-place "
