@@ -1181,3 +1181,30 @@ def test_the_grad_of_a_computed_tensor_warns_as_torchs(torch):
     assert warned(tinyrrn, lambda v, requires_grad=False: Tensor(on_device(numpy.array(v, "float32")),
                                                                  requires_grad=requires_grad)) == \
         warned(torch, torch.tensor) == [1, 0, 0, 0, 0]
+
+
+def test_post_accumulate_grad_hooks_as_torchs(torch):
+    """Tensor.register_post_accumulate_grad_hook (it was missing): called with the leaf after each accumulation,
+    with grad disabled, until removed; refused on a computed tensor or one without grad, and a hook returning
+    anything is an error, as PyTorch."""
+    def run(lib, tensor, values):
+        x, seen = tensor([1.0, 2.0], requires_grad=True), []
+        handle = x.register_post_accumulate_grad_hook(lambda t: seen.append((t is x, values(t.grad),
+                                                                             lib.is_grad_enabled())))
+        (x * 2).sum().backward()
+        (x * 3).sum().backward()
+        handle.remove()
+        x.register_post_accumulate_grad_hook(lambda t: t)  # the leaf itself, taken as None
+        (x * 3).sum().backward()
+        for make, error in ((lambda: x * 2, RuntimeError), (lambda: tensor([1.0]), RuntimeError)):
+            with pytest.raises(error):
+                make().register_post_accumulate_grad_hook(lambda t: None)
+        for result, error in ((lambda t: 5, TypeError), (lambda t: t * 1, RuntimeError)):
+            z = tensor([1.0], requires_grad=True)
+            z.register_post_accumulate_grad_hook(result)
+            with pytest.raises(error):
+                z.sum().backward()
+        return seen, values(x.grad)
+    assert run(tinyrrn, lambda v, requires_grad=False: Tensor(on_device(numpy.array(v, "float32")),
+                                                              requires_grad=requires_grad),
+               lambda g: host(g).tolist()) == run(torch, torch.tensor, lambda g: g.tolist())

@@ -514,6 +514,21 @@ class Tensor:
     _retains_grad = False  # set by retain_grad()
     _hooks = None  # register_hook()'s: id -> hook
 
+    _post_accumulate_hooks = None  # register_post_accumulate_grad_hook()'s: id -> hook
+
+    def register_post_accumulate_grad_hook(self, hook):
+        """Call ``hook(tensor)`` after backward() accumulated this leaf's gradient in ``grad``, as PyTorch (the hook
+        returns None). A RemovableHandle."""
+        if not self.requires_grad:
+            raise RuntimeError("cannot register a hook on a tensor that doesn't require gradient")
+        if self.backward_fn is not None:
+            raise RuntimeError("post accumulate grad hooks cannot be registered on non-leaf tensors")
+        if self._post_accumulate_hooks is None:
+            self._post_accumulate_hooks = OrderedDict()
+        handle = RemovableHandle(self._post_accumulate_hooks)
+        self._post_accumulate_hooks[handle.id] = hook
+        return handle
+
     def register_hook(self, hook):
         """Call ``hook(grad)`` with the gradient that backward() computes for this tensor, as PyTorch: a Tensor it
         returns (of the same shape and dtype) replaces it, before a leaf's accumulates it in ``grad`` (and before
@@ -615,6 +630,8 @@ class Tensor:
                     node.grad += g
                 else:  # a read-only array assigned to .grad
                     node.grad = node.grad + g
+                if node._post_accumulate_hooks:
+                    _after_accumulation(node)
                 continue
             if node._retains_grad:  # retain_grad(): kept as a leaf's
                 node._grad = _leaf_gradient(g, handed_out) if node._grad is None else node._grad + g
@@ -659,6 +676,20 @@ def _hooked(tensor, g):
                 raise RuntimeError(f"hook {name!r} has changed the type of value (was {g.dtype} got {result.dtype})")
             g = result.data
     return g
+
+
+def _after_accumulation(leaf):
+    """The leaf's register_post_accumulate_grad_hook() hooks, in order (grad disabled), as PyTorch's."""
+    with no_grad():
+        for hook in tuple(leaf._post_accumulate_hooks.values()):
+            result = hook(leaf)
+            if result is leaf:  # taken, as PyTorch takes it
+                continue
+            if isinstance(result, Tensor):
+                raise RuntimeError("Tensor post accumulate grad hooks should return None.")
+            if result is not None:
+                raise TypeError(f"expected Variable, but hook returned {type(result).__name__!r} (as PyTorch: "
+                                "a post accumulate grad hook returns None)")
 
 
 def _freed(g):
