@@ -888,11 +888,12 @@ def test_grad_fn_is_none_exactly_where_torchs_is(torch):
 
 
 # -- PyTorch's tensor API, probe ops15 ------------------------------------------------------------------------
-@pytest.mark.parametrize("name", ["T", "mT", "H", "mH"])
+@pytest.mark.parametrize("name", ["T", "mT", "H", "mH", "adjoint", "t", "swapaxes", "swapdims"])
 @pytest.mark.parametrize("shape", [(), (3,), (2, 3), (2, 3, 4), (1, 2, 3, 4)])
 def test_transpose_properties_as_torch(torch, name, shape):
-    """x.T, x.mT, x.H and x.mH (they were missing): PyTorch's shapes, values and gradients, its deprecation
-    warning (T on other than 2 dimensions; any of them on 0-D, which is the identity) and its refusals."""
+    """x.T, x.mT, x.H and x.mH, and x.adjoint(), x.t(), x.swapaxes(0, -1) (they were missing): PyTorch's shapes,
+    values, gradients and node, its deprecation warning (T on other than 2 dimensions; the others on 0-D, where
+    they are the identity) and its refusals."""
     data = numpy.random.default_rng(0).standard_normal(shape)
     x, t = Tensor(on_device(data), requires_grad=True), torch.tensor(data, requires_grad=True)
     results = []
@@ -901,11 +902,12 @@ def test_transpose_properties_as_torch(torch, name, shape):
             warnings.simplefilter("always")
             try:
                 out = getattr(tensor, name)
+                out = out(0, -1) if name.startswith("swap") else out() if name in ("adjoint", "t") else out
             except RuntimeError as error:
                 out = error
         results.append((out, [str(w.message).split(" (Triggered")[0] for w in caught]))
     (ours, our_warnings), (theirs, their_warnings) = results
-    assert len(our_warnings) == (len(shape) != 2 if name == "T" else not shape)
+    assert len(our_warnings) == (len(shape) != 2 if name == "T" else not shape and name in ("mT", "H", "mH", "adjoint"))
     assert our_warnings == their_warnings or not their_warnings  # PyTorch warns once in a process
     if isinstance(theirs, RuntimeError):
         assert isinstance(ours, RuntimeError) and str(ours) == str(theirs)
@@ -913,6 +915,7 @@ def test_transpose_properties_as_torch(torch, name, shape):
     assert ours.shape == tuple(theirs.shape) and (ours is x) == (theirs is t)
     numpy.testing.assert_array_equal(host(ours.data), theirs.detach().numpy())
     if ours is not x:
+        assert ours.grad_fn.name() == theirs.grad_fn.name()
         grad = numpy.random.default_rng(1).standard_normal(ours.shape)
         ours.backward(on_device(grad))
         theirs.backward(torch.tensor(grad))

@@ -230,14 +230,14 @@ def _reversed(self):
 
 
 def _matrix_transpose(name, batches=True):
-    """``x.mT`` (and ``x.H``, ``x.mH``: tinyrrn has no complex dtype, so the conjugate is the value itself), as
-    PyTorch's: the last two dimensions swapped, on a matrix (or, ``batches``, a batch of matrices); a 0-D tensor
-    is itself, with PyTorch's deprecation warning, and any other is refused."""
+    """``x.mT`` (and ``x.H``, ``x.mH``, ``x.adjoint()``: tinyrrn has no complex dtype, so the conjugate is the value
+    itself), as PyTorch's: the last two dimensions swapped, on a matrix (or, ``batches``, a batch of matrices); a
+    0-D tensor is itself, with PyTorch's deprecation warning, and any other is refused."""
     def method(self):
         if self.ndim == 0:
-            warnings.warn(f"Tensor.{name} is deprecated on 0-D tensors. " + (
-                "This function is the identity in these cases." if name == "mT" else "Consider using x.conj()."),
-                UserWarning, stacklevel=2)
+            warnings.warn(("adjoint() is" if name == "adjoint()" else f"Tensor.{name} is") + " deprecated on 0-D "
+                          "tensors. " + ("This function is the identity in these cases." if name == "mT" else
+                                         "Consider using x.conj()."), UserWarning, stacklevel=2)
             return self
         if self.ndim < 2 or not batches and self.ndim > 2:
             raise ArgumentError(f"tensor.{name} is only supported on matrices "
@@ -245,7 +245,15 @@ def _matrix_transpose(name, batches=True):
                                 + f". Got {self.ndim}-D tensor." + ("" if self.ndim < 2 else
                                                                    " For batches of matrices, consider using tensor.mH"))
         return F.transpose(self, -2, -1)
-    return property(method, doc=method.__doc__)
+    method.__doc__ = _matrix_transpose.__doc__
+    return method
+
+
+def _t(self):
+    """``x.t()``, as PyTorch's: a matrix transposed, a tensor of fewer dimensions as it is (a new node)."""
+    if self.ndim > 2:
+        raise ArgumentError(f"t() expects a tensor with <= 2 dimensions, but self is {self.ndim}D")
+    return renamed(F.permute(self, tuple(reversed(range(self.ndim)))), "t")
 
 
 def _to(self, *args, device=None, dtype=None):
@@ -310,8 +318,9 @@ METHODS = {
     # PyTorch's shape queries
     "size": _size, "numel": _numel, "dim": _dim,
     # PyTorch's transposes (properties)
-    "T": property(_reversed, doc=_reversed.__doc__), "mT": _matrix_transpose("mT"),
-    "H": _matrix_transpose("H", batches=False), "mH": _matrix_transpose("mH"),
+    "T": property(_reversed, doc=_reversed.__doc__), "mT": property(_matrix_transpose("mT")),
+    "H": property(_matrix_transpose("H", batches=False)), "mH": property(_matrix_transpose("mH")),
+    "adjoint": _matrix_transpose("adjoint()"), "t": _t, "swapaxes": F.transpose, "swapdims": F.transpose,
 }
 
 
