@@ -1211,3 +1211,37 @@ def test_post_accumulate_grad_hooks_as_torchs(torch):
     assert run(tinyrrn, lambda v, requires_grad=False: Tensor(on_device(numpy.array(v, "float32")),
                                                               requires_grad=requires_grad),
                lambda g: host(g).tolist()) == run(torch, torch.tensor, lambda g: g.tolist())
+
+
+INFERENCE_USES = {"w + a": lambda m, w, a, p: w + a, "a - w": lambda m, w, a, p: a - w, "w * a": lambda m, w, a, p: w * a,
+                  "p * 2": lambda m, w, a, p: p * 2, "a * p": lambda m, w, a, p: a * p, "w * p": lambda m, w, a, p: w * p,
+                  "p / 2": lambda m, w, a, p: p / 2, "a / p": lambda m, w, a, p: a / p, "w / a": lambda m, w, a, p: w / a,
+                  "p / w": lambda m, w, a, p: p / w, "views": lambda m, w, a, p: p.reshape(2, 1)[0] + p.reshape(1, 2).mT.sum(),
+                  "view and w": lambda m, w, a, p: p.reshape(2, 1)[0] + w,
+                  "exp": lambda m, w, a, p: m.exp(p) + m.relu(p) + m.tanh(p) + m.sigmoid(p),
+                  "log": lambda m, w, a, p: m.log(p), "softmax": lambda m, w, a, p: m.softmax(p, 0),
+                  "cat": lambda m, w, a, p: m.cat([w, a, p]), "mean": lambda m, w, a, p: (w + p).mean(),
+                  "to": lambda m, w, a, p: p.to(m.float64)}
+
+
+@pytest.mark.parametrize("name", INFERENCE_USES)
+def test_an_inference_tensor_in_a_graph_is_refused_where_torch_saves_it(torch, name):
+    """Outside inference_mode, an op that records a graph refuses an inference tensor as PyTorch does where its node
+    saves it (w * a), and takes it where it saves no input (w + a, views, sums, ops that save their output)."""
+    def run(m, lib, tensor):
+        w = tensor([1.0, 2.0], requires_grad=True)
+        with lib.inference_mode():
+            a, p = tensor([3.0, 4.0]), tensor([0.5, 1.5], requires_grad=True)
+        try:
+            out = INFERENCE_USES[name](m, w, a, p)
+        except RuntimeError as error:
+            assert "Inference tensors cannot be saved for backward" in str(error)
+            return "refused"
+        if not out.requires_grad:  # on inference tensors alone: no graph
+            return "no graph", out.is_inference()
+        out.sum().backward()
+        return [None if t.grad is None else numpy.asarray(t.grad.tolist()).round(6).tolist() for t in (w, p)]
+    ours = run(types.SimpleNamespace(exp=F.exp, relu=F.relu, tanh=F.tanh, sigmoid=F.sigmoid, log=F.log, softmax=F.softmax,
+                                     cat=F.concatenate, float64="float64"), tinyrrn,
+               lambda v, requires_grad=False: Tensor(on_device(numpy.array(v, "float32")), requires_grad=requires_grad))
+    assert ours == run(torch, torch, torch.tensor)

@@ -192,9 +192,10 @@ class set_grad_enabled(_GradMode):
 class inference_mode(_GradMode):
     """PyTorch's inference_mode, a block or a decorator (``@inference_mode``, ``@inference_mode()``): no_grad, and
     the tensors made in it are inference tensors (``is_inference()``), which outside it are not changed in place,
-    not set to require grad, and not used in an op that records a graph. PyTorch refuses the last only in ops that
-    save them for their backward (``w * t``, not ``w + t``); tinyrrn refuses every such op. Inside, no op records
-    a graph, under enable_grad() too. ``inference_mode(False)`` leaves it, with grad enabled, as PyTorch."""
+    not set to require grad, and not saved for the backward of an op that records a graph (``w * t``, not
+    ``w + t``; tinyrrn counts every op as saving them but those of tensor.SAVE_NO_INPUT, mul and div); an op on
+    inference tensors alone records none. Inside, no op records a graph, under enable_grad() too.
+    ``inference_mode(False)`` leaves it, with grad enabled, as PyTorch."""
 
     def __new__(cls, mode=True):
         if callable(mode):  # @inference_mode without parentheses
@@ -741,18 +742,38 @@ def renamed(out, op):
     return out
 
 
+# ops whose PyTorch node saves no input for its backward (at most its output, or sizes)
+SAVE_NO_INPUT = frozenset(("add", "sub", "neg", "sum", "mean", "reshape", "permute", "getitem", "concatenate",
+                           "astype", "to", "relu", "sigmoid", "tanh", "exp", "softmax", "log_softmax", "dropout"))
+
+
+def _saves_inference(op, parents):
+    """Whether PyTorch's node of ``op`` would save an inference tensor among ``parents`` (its error): not for ops
+    that save no input; mul saves an input when the other needs a gradient; any other op counts as saving them."""
+    if op in SAVE_NO_INPUT:
+        return False
+    if op == "mul":  # each input for the other's gradient
+        return any(p._inference and other.requires_grad for p, other in zip(parents, parents[::-1]))
+    if op == "div":  # the divisor for either gradient, the dividend for the divisor's
+        a, b = parents
+        return a._inference and b.requires_grad or b._inference and (a.requires_grad or b.requires_grad)
+    return True
+
+
 def make_result(data, parents, backward_fn, op, view_of=None):
     """Wrap an op's output array; record the graph edge when a parent requires grad. ``view_of``: the
     tensor whose data ``data`` views (it shares that tensor's version counter)."""
     out = Tensor(data)
     if view_of is not None:
         out._version, out._inference = view_of._version, view_of._inference
-    if records_graph() and any(p.requires_grad for p in parents):
-        if any(p._inference for p in parents):
-            raise RuntimeError(f"{op}: Inference tensors cannot be saved for backward: tinyrrn refuses an inference "
-                               "tensor in every op that records a graph (PyTorch in those that save it). Please do "
-                               "not use Tensors created in inference mode in computation tracked by autograd; make a "
-                               "copy to get a normal tensor")
+    if records_graph() and any(p.requires_grad for p in parents) and (
+            op in ("astype", "to") or not all(p._inference for p in parents)):
+        # (PyTorch records nothing for an op on inference tensors alone, but for a conversion into a new tensor)
+        if any(p._inference for p in parents) and _saves_inference(op, parents):
+            raise RuntimeError(f"{op}: Inference tensors cannot be saved for backward (as PyTorch; tinyrrn refuses "
+                               "them in every op but those known to save no input). Please do not use Tensors created "
+                               "in inference mode in computation tracked by autograd; make a copy to get a normal "
+                               "tensor")
         out._requires_grad = True
         out.parents = tuple(parents)
         out.parents_took_grad = tuple(p.requires_grad for p in parents)
@@ -760,7 +781,8 @@ def make_result(data, parents, backward_fn, op, view_of=None):
         out.forward_version = out.version
         out.backward_fn = backward_fn
         out.op = op
-    elif view_of is not None and view_of.requires_grad and _owner(data) is _owner(view_of.data):
+    elif (view_of is not None and view_of.requires_grad and not view_of._inference
+          and _owner(data) is _owner(view_of.data)):
         out._requires_grad = out._graphless_view = True  # as PyTorch's view made under no_grad: see Tensor
     return out
 
