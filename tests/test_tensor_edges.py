@@ -1245,3 +1245,34 @@ def test_an_inference_tensor_in_a_graph_is_refused_where_torch_saves_it(torch, n
                                      cat=F.concatenate, float64="float64"), tinyrrn,
                lambda v, requires_grad=False: Tensor(on_device(numpy.array(v, "float32")), requires_grad=requires_grad))
     assert ours == run(torch, torch, torch.tensor)
+
+
+@pytest.mark.parametrize("name", ["x[0]", "detach()[0]", "no_grad x[0]", "T", "detach()", "copy of reshape",
+                                  "reshape of computed", "computed"])
+def test_detach_in_place_refuses_every_view_as_torch(torch, name):
+    """PyTorch's detach_() refuses any view (made with or without a graph); tinyrrn refused views in a graph only.
+    A reshape that copies is no view, and its changes are not counted in its input's version."""
+    def run(lib, tensor):
+        x = tensor(numpy.ones((2, 3)), requires_grad=True)
+        make = {"x[0]": lambda: x[0], "detach()[0]": lambda: x.detach()[0], "no_grad x[0]": lambda: x[0],
+                "T": lambda: x.detach().T, "detach()": lambda: x.detach(), "copy of reshape": lambda: x.T.reshape(6),
+                "reshape of computed": lambda: (x * 2).reshape(6), "computed": lambda: x * 2}[name]
+        with lib.set_grad_enabled(name in ("x[0]", "reshape of computed", "computed")):  # with the graph, or not
+            view = make()
+        try:
+            view.detach_()
+        except RuntimeError:
+            return "refused"
+        return "detached"
+    assert run(tinyrrn, lambda a, requires_grad: Tensor(on_device(a), requires_grad=requires_grad)) == \
+        run(torch, lambda a, requires_grad: torch.tensor(a, requires_grad=requires_grad))
+
+
+def test_a_reshape_that_copies_keeps_its_own_version():
+    x = Tensor(on_device(numpy.ones((2, 3))), requires_grad=True)
+    y = x * x
+    with tinyrrn.no_grad():
+        copy = x.T.reshape(6)
+        copy += 1
+    y.sum().backward()  # x was not changed
+    numpy.testing.assert_array_equal(host(x.grad), 2 * numpy.ones((2, 3)))

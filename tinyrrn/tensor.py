@@ -503,9 +503,9 @@ class Tensor:
 
     def detach_(self):
         """Cut this tensor from the graph in place (a leaf that requires no grad, as detach() makes), as
-        PyTorch; a view of another tensor of the graph (x[0], x.reshape(...)) is refused, as there. A graph
+        PyTorch; a view of another tensor (x[0], x.reshape(...), with or without a graph) is refused, as there. A graph
         that used it refuses a backward (counted as an in-place change), as PyTorch's refuses its saved tensor."""
-        if any(parent._version is self._version for parent in self.parents):
+        if self._is_view:
             raise RuntimeError("Can't detach views in-place. Use detach() instead (as PyTorch)")
         self.parents, self.parents_took_grad, self.backward_fn, self.op, self._node = (), (), None, None, None
         self._requires_grad = False
@@ -513,6 +513,7 @@ class Tensor:
         return self
 
     _retains_grad = False  # set by retain_grad()
+    _is_view = False  # made by a view op (x[0], reshape, permute) in another tensor's memory
     _hooks = None  # register_hook()'s: id -> hook
 
     _post_accumulate_hooks = None  # register_post_accumulate_grad_hook()'s: id -> hook
@@ -762,10 +763,10 @@ def _saves_inference(op, parents):
 
 def make_result(data, parents, backward_fn, op, view_of=None):
     """Wrap an op's output array; record the graph edge when a parent requires grad. ``view_of``: the
-    tensor whose data ``data`` views (it shares that tensor's version counter)."""
+    tensor whose data ``data`` may view (when it does, not a copy, it shares that tensor's version counter)."""
     out = Tensor(data)
-    if view_of is not None:
-        out._version, out._inference = view_of._version, view_of._inference
+    if view_of is not None and _owner(data) is _owner(view_of.data):  # not a copy (reshape may make one)
+        out._version, out._inference, out._is_view = view_of._version, view_of._inference, True
     if records_graph() and any(p.requires_grad for p in parents) and (
             op in ("astype", "to") or not all(p._inference for p in parents)):
         # (PyTorch records nothing for an op on inference tensors alone, but for a conversion into a new tensor)
@@ -781,8 +782,7 @@ def make_result(data, parents, backward_fn, op, view_of=None):
         out.forward_version = out.version
         out.backward_fn = backward_fn
         out.op = op
-    elif (view_of is not None and view_of.requires_grad and not view_of._inference
-          and _owner(data) is _owner(view_of.data)):
+    elif out._is_view and view_of.requires_grad and not view_of._inference:
         out._requires_grad = out._graphless_view = True  # as PyTorch's view made under no_grad: see Tensor
     return out
 
