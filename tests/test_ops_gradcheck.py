@@ -57,6 +57,7 @@ def test_shape_ops(rng):
     gradcheck(lambda x: x.mT * x.mH, [x])
     gradcheck(lambda m: m.T * m.H, [x[0]])
     gradcheck(lambda m: m.t() * m.adjoint() + m.swapaxes(0, 1), [x[0]])
+    gradcheck(lambda x: x.view(4, 6) * 2, [x])
 
 
 def test_indexing_and_slicing(rng):

@@ -931,6 +931,7 @@ def test_transpose_properties_keep_the_dtype_and_are_views():
 
 
 VIEWS = {"x[0]": lambda x: x[0], "x[:, 1:]": lambda x: x[:, 1:], "reshape": lambda x: x.reshape(6),
+         "view": lambda x: x.view(3, 2),
          "flatten": lambda x: x.flatten(), "T": lambda x: x.T, "permute": lambda x: x.permute(1, 0),
          "transpose": lambda x: x.transpose(0, 1), "detach": lambda x: x.detach(), "x * 2": lambda x: x * 2,
          "x[[0]]": lambda x: x[[0]], "reshape of a transposed": lambda x: x.T.reshape(6),
@@ -1276,3 +1277,27 @@ def test_a_reshape_that_copies_keeps_its_own_version():
         copy += 1
     y.sum().backward()  # x was not changed
     numpy.testing.assert_array_equal(host(x.grad), 2 * numpy.ones((2, 3)))
+
+
+@pytest.mark.parametrize("make", ["x.view(6)", "x.view(3, -1)", "x.view((3, 2))", "x.view(size=(6,))", "x.T.view(6)",
+                                  "x.T.view(3, 2)", "x.view(4)", "x.view(-1, -1)", "x.T.view(3, 1, 2)",
+                                  "x[:, :2].view(4)", "x[:, :2].view(2, 1, 2)", "x[0].view(3, 1)", "x.view()"])
+def test_view_as_torchs(torch, make):
+    """Tensor.view (it was missing): reshape in the same memory, PyTorch's refusal where that needs a copy, its
+    node and gradient."""
+    def run(x):
+        try:
+            out = eval(make, {"x": x})
+        except (RuntimeError, TypeError) as error:
+            return "RuntimeError" if isinstance(error, RuntimeError) else "TypeError"
+        return tuple(out.shape), out.grad_fn.name()
+    data = numpy.arange(6.0).reshape(2, 3)
+    x, t = Tensor(on_device(data), requires_grad=True), torch.tensor(data, requires_grad=True)
+    ours, theirs = run(x), run(t)
+    assert ours == theirs
+    if isinstance(ours, tuple):
+        out = eval(make, {"x": x})
+        out.data[...] = 7  # the same memory
+        assert (host(x.data) == 7).sum() == out.data.size
+    with pytest.raises(NotImplementedError, match="view"):
+        x.view("float64")

@@ -247,7 +247,7 @@ class RemovableHandle:
 TORCH_NODES = {"add": "AddBackward0", "sub": "SubBackward0", "mul": "MulBackward0", "div": "DivBackward0",
                "neg": "NegBackward0", "exp": "ExpBackward0", "log": "LogBackward0", "relu": "ReluBackward0",
                "sigmoid": "SigmoidBackward0", "tanh": "TanhBackward0", "permute": "PermuteBackward0",
-               "transpose": "TransposeBackward0", "t": "TBackward0", "softmax": "SoftmaxBackward0", "log_softmax": "LogSoftmaxBackward0",
+               "transpose": "TransposeBackward0", "t": "TBackward0", "view": "ViewBackward0", "softmax": "SoftmaxBackward0", "log_softmax": "LogSoftmaxBackward0",
                "astype": "ToCopyBackward0", "to": "ToCopyBackward0", "concatenate": "CatBackward0",
                "max_pool2d": "MaxPool2DWithIndicesBackward0", "avg_pool2d": "AvgPool2DBackward0"}
 

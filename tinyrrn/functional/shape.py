@@ -1,4 +1,4 @@
-"""Ops that move data without arithmetic: reshape, transpose, flatten, indexing, concatenation, padding."""
+"""Ops that move data without arithmetic: reshape, view, transpose, flatten, indexing, concatenation, padding."""
 import functools
 import math
 import operator
@@ -34,6 +34,21 @@ def reshape(x, *sizes, shape=None):
     except ValueError:
         raise ArgumentError(f"reshape: cannot reshape {tuple(x.shape)} into {tuple(shape)}") from None
     return make_result(out, (x,), lambda g: (g.reshape(x.shape),), "reshape", view_of=x)
+
+
+def view(x, *sizes, size=None, dtype=None):
+    """x's elements in a new shape in the same memory (PyTorch's Tensor.view): as reshape, but refused, with
+    PyTorch's RuntimeError, where that needs a copy (x.T.view(6)); PyTorch's view(dtype) is not supported."""
+    if dtype is not None or len(sizes) == 1 and isinstance(sizes[0], (str, type, numpy.dtype)):
+        raise NotImplementedError("view(dtype) is not supported by tinyrrn (a view of the bytes as another dtype); "
+                                  "convert with .to(dtype)")
+    if not sizes and size is None:
+        raise TypeError("view() missing 1 required argument: 'size' (as PyTorch)")
+    out = reshape(x, *sizes, shape=size)
+    if not out._is_view and out.data.size:
+        raise ArgumentError("view size is not compatible with input tensor's size and stride (at least one "
+                            "dimension spans across two contiguous subspaces). Use .reshape(...) instead.")
+    return renamed(out, "view")
 
 
 def permute(x, *order, dims=None):
