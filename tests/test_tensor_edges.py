@@ -1301,3 +1301,25 @@ def test_view_as_torchs(torch, make):
         assert (host(x.data) == 7).sum() == out.data.size
     with pytest.raises(NotImplementedError, match="view"):
         x.view("float64")
+
+
+def test_clone_and_contiguous_as_torchs(torch):
+    """Tensor.clone() and contiguous() (they were missing): a copy in the graph (PyTorch's CloneBackward0) keeping
+    the layout, or for contiguous() x itself when already row-major; under no_grad a clone requires no grad."""
+    def run(x, no_grad, strides):
+        facts = [x.contiguous() is x, x.clone().grad_fn.name(), x.T.contiguous().grad_fn.name(),
+                 strides(x.T.clone()), strides(x.T.contiguous())]
+        with no_grad():
+            facts.append(x.clone().requires_grad)
+        copy = x.T.clone()
+        (copy * copy).sum().backward()
+        return facts
+    data = numpy.arange(6.0).reshape(2, 3)
+    x, t = Tensor(on_device(data), requires_grad=True), torch.tensor(data, requires_grad=True)
+    assert run(x, tinyrrn.no_grad, lambda c: tuple(s // c.data.itemsize for s in c.data.strides)) == \
+        run(t, torch.no_grad, lambda c: c.stride())
+    numpy.testing.assert_array_equal(host(x.grad), t.grad.numpy())
+    copy = x.clone()
+    with tinyrrn.no_grad():
+        copy += 1
+    assert host(x.data).tolist() == data.tolist() and copy.version == 1 and x.version == 0

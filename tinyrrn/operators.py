@@ -309,7 +309,7 @@ METHODS = {
     "__getitem__": F.getitem, "__setitem__": _setitem,
     # reductions and shapes
     "sum": F.sum, "mean": F.mean,
-    "reshape": F.reshape, "view": F.view, "transpose": F.transpose, "permute": F.permute, "flatten": F.flatten,
+    "reshape": F.reshape, "view": F.view, "clone": F.clone, "contiguous": F.contiguous, "transpose": F.transpose, "permute": F.permute, "flatten": F.flatten,
     # element-wise functions
     "exp": F.exp, "log": F.log, "relu": F.relu, "sigmoid": F.sigmoid, "tanh": F.tanh,
     "pow": F.pow, "div": F.div, "softmax": _needs_dim(F.softmax), "log_softmax": _needs_dim(F.log_softmax),

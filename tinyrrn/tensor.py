@@ -247,7 +247,7 @@ class RemovableHandle:
 TORCH_NODES = {"add": "AddBackward0", "sub": "SubBackward0", "mul": "MulBackward0", "div": "DivBackward0",
                "neg": "NegBackward0", "exp": "ExpBackward0", "log": "LogBackward0", "relu": "ReluBackward0",
                "sigmoid": "SigmoidBackward0", "tanh": "TanhBackward0", "permute": "PermuteBackward0",
-               "transpose": "TransposeBackward0", "t": "TBackward0", "view": "ViewBackward0", "softmax": "SoftmaxBackward0", "log_softmax": "LogSoftmaxBackward0",
+               "transpose": "TransposeBackward0", "t": "TBackward0", "view": "ViewBackward0", "clone": "CloneBackward0", "softmax": "SoftmaxBackward0", "log_softmax": "LogSoftmaxBackward0",
                "astype": "ToCopyBackward0", "to": "ToCopyBackward0", "concatenate": "CatBackward0",
                "max_pool2d": "MaxPool2DWithIndicesBackward0", "avg_pool2d": "AvgPool2DBackward0"}
 
@@ -744,7 +744,7 @@ def renamed(out, op):
 
 
 # ops whose PyTorch node saves no input for its backward (at most its output, or sizes)
-SAVE_NO_INPUT = frozenset(("add", "sub", "neg", "sum", "mean", "reshape", "permute", "getitem", "concatenate",
+SAVE_NO_INPUT = frozenset(("add", "sub", "neg", "sum", "mean", "reshape", "permute", "getitem", "concatenate", "clone",
                            "astype", "to", "relu", "sigmoid", "tanh", "exp", "softmax", "log_softmax", "dropout"))
 
 

@@ -1,4 +1,5 @@
-"""Ops that move data without arithmetic: reshape, view, transpose, flatten, indexing, concatenation, padding."""
+"""Ops that move data without arithmetic: reshape, view, transpose, flatten, indexing, concatenation, padding,
+copies."""
 import functools
 import math
 import operator
@@ -49,6 +50,22 @@ def view(x, *sizes, size=None, dtype=None):
         raise ArgumentError("view size is not compatible with input tensor's size and stride (at least one "
                             "dimension spans across two contiguous subspaces). Use .reshape(...) instead.")
     return renamed(out, "view")
+
+
+def clone(x, *, memory_format=None):
+    """A copy of x in new memory, laid out as x (torch.clone, PyTorch's preserve_format), in the graph."""
+    check_tensors("clone", x)
+    only_torch_defaults("clone", memory_format=(memory_format, None))
+    return make_result(x.data.copy(order="K"), (x,), lambda g: (g,), "clone")
+
+
+def contiguous(x, *, memory_format=None):
+    """x itself when its memory is in row-major order, else a copy that is (PyTorch's Tensor.contiguous)."""
+    check_tensors("contiguous", x)
+    only_torch_defaults("contiguous", memory_format=(memory_format, None))
+    if x.data.flags.c_contiguous:
+        return x
+    return make_result(backend.xp_of(x.data).ascontiguousarray(x.data), (x,), lambda g: (g,), "clone")
 
 
 def permute(x, *order, dims=None):
