@@ -91,7 +91,7 @@ def check_inference_write(tensor, op):
     """Refuse to change an inference tensor in place outside inference mode, as PyTorch."""
     if tensor._inference and not is_inference_mode_enabled():
         raise RuntimeError(f"{op}: Inplace update to inference tensor outside InferenceMode is not allowed (as "
-                           "PyTorch). Make a copy to get a normal tensor before doing inplace update")
+                           "PyTorch). Make a clone() to get a normal tensor before doing inplace update")
 
 
 class _GradMode:
@@ -773,8 +773,8 @@ def make_result(data, parents, backward_fn, op, view_of=None):
         if any(p._inference for p in parents) and _saves_inference(op, parents):
             raise RuntimeError(f"{op}: Inference tensors cannot be saved for backward (as PyTorch; tinyrrn refuses "
                                "them in every op but those known to save no input). Please do not use Tensors created "
-                               "in inference mode in computation tracked by autograd; make a copy to get a normal "
-                               "tensor")
+                               "in inference mode in computation tracked by autograd; make a clone() to get a "
+                               "normal tensor")
         out._requires_grad = True
         out.parents = tuple(parents)
         out.parents_took_grad = tuple(p.requires_grad for p in parents)
