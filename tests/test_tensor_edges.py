@@ -948,6 +948,7 @@ def test_a_view_made_under_no_grad_requires_grad_as_torchs(torch, name):
             view = VIEWS[name](x)
         facts = [view.requires_grad, view.is_leaf, view.grad_fn is None]
         if view.requires_grad:
+            view.register_hook(lambda g: facts.append("hook called"))
             y = view * 2
             facts.append(y.requires_grad)
             y.sum().backward()

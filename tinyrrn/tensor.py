@@ -619,13 +619,11 @@ class Tensor:
         grads = {id(self): grad}
         for node in reversed(order):
             g = grads.pop(id(node), None)
-            if g is None:
+            if g is None or node._graphless_view:  # (no gradient reaches a view made under no_grad)
                 continue
             if node._hooks:
                 g = _hooked(node, g)
             if node.backward_fn is None:  # a leaf: keep its own gradient, added to in place (as PyTorch)
-                if node._graphless_view:
-                    continue
                 if node.grad is None:
                     node.grad = _leaf_gradient(g, handed_out)
                 elif getattr(getattr(node.grad, "flags", None), "writeable", True):
