@@ -358,7 +358,7 @@ class Tensor:
             if source._inference:
                 self._inference = True
         elif getattr(_state, "inference", False):  # is_inference_mode_enabled(), on the path of every op
-            self._inference = True
+            self._inference = Tensor._inference_made = True
 
     @property
     def requires_grad(self):
@@ -543,6 +543,7 @@ class Tensor:
         self._hooks[handle.id] = hook
         return handle
     _inference = False  # made in inference_mode() (or a view of such a tensor)
+    _inference_made = False  # (on the class) whether any inference tensor was made: make_result looks at them then
 
     def is_inference(self):
         """Whether this is an inference tensor: made in an inference_mode() block, as PyTorch's."""
@@ -746,6 +747,17 @@ SAVE_NO_INPUT = frozenset(("add", "sub", "neg", "sum", "mean", "reshape", "permu
                            "astype", "to", "relu", "sigmoid", "tanh", "exp", "softmax", "log_softmax", "dropout"))
 
 
+def _inference_verdict(op, parents):
+    """How PyTorch records ``op`` on ``parents`` with inference tensors among them: "untracked" (no graph) on
+    inference tensors alone, but for a conversion into a new tensor; "saved" (its error) when its node would save
+    one for the backward (_saves_inference); else None, as usual."""
+    if not any(p._inference for p in parents):
+        return None
+    if all(p._inference for p in parents) and op not in ("astype", "to"):
+        return "untracked"
+    return "saved" if _saves_inference(op, parents) else None
+
+
 def _saves_inference(op, parents):
     """Whether PyTorch's node of ``op`` would save an inference tensor among ``parents`` (its error): not for ops
     that save no input; mul saves an input when the other needs a gradient; any other op counts as saving them."""
@@ -765,10 +777,11 @@ def make_result(data, parents, backward_fn, op, view_of=None):
     out = Tensor(data)
     if view_of is not None and _owner(data) is _owner(view_of.data):  # not a copy (reshape may make one)
         out._version, out._inference, out._is_view = view_of._version, view_of._inference, True
-    if records_graph() and any(p.requires_grad for p in parents) and (
-            op in ("astype", "to") or not all(p._inference for p in parents)):
-        # (PyTorch records nothing for an op on inference tensors alone, but for a conversion into a new tensor)
-        if any(p._inference for p in parents) and _saves_inference(op, parents):
+    if records_graph() and any(p._requires_grad for p in parents):
+        verdict = Tensor._inference_made and _inference_verdict(op, parents)  # (once inference tensors exist)
+        if verdict == "untracked":
+            return out
+        if verdict == "saved":
             raise RuntimeError(f"{op}: Inference tensors cannot be saved for backward (as PyTorch; tinyrrn refuses "
                                "them in every op but those known to save no input). Please do not use Tensors created "
                                "in inference mode in computation tracked by autograd; make a clone() to get a "
