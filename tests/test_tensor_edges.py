@@ -1038,12 +1038,14 @@ DATA = {"[f64(1.5), 2]": lambda: [numpy.float64(1.5), 2], "f64(1.5)": lambda: nu
         "[i64, f32]": lambda: [numpy.int64(1), numpy.float32(2)], "[[f64(1)], [2]]": lambda: [[numpy.float64(1)], [2]],
         "(f64,)": lambda: (numpy.float64(1),), "[0-d f64, 2]": lambda: [numpy.array(1.5), 2],
         "[2, 0-d f64]": lambda: [2, numpy.array(1.5)], "[1-d f64, [2]]": lambda: [numpy.array([1.0]), [2]],
-        "[1-d i32, [2]]": lambda: [numpy.array([1], "int32"), [2]], "[1-d f32, [2]]": lambda: [numpy.array([1.5], "float32"), [2]],
+        "[1-d i32, [2]]": lambda: [numpy.array([1], "int32"), [2]],
+        "[1-d f32, [2]]": lambda: [numpy.array([1.5], "float32"), [2]],
         "[f64(2**70)]": lambda: [numpy.float64(2.0 ** 70)], "[2**70, f32(1)]": lambda: [2 ** 70, numpy.float32(1)],
         "[2**63]": lambda: [2 ** 63], "[i64(2), 2**63]": lambda: [numpy.int64(2), 2 ** 63],
         "[f16(1), 70000]": lambda: [numpy.float16(1), 70000], "[1e39]": lambda: [1e39],
         "[u16(1), i8(1)]": lambda: [numpy.uint16(1), numpy.int8(1)], "[u16(1), 1.5]": lambda: [numpy.uint16(1), 1.5],
-        "[u64(1)]": lambda: [numpy.uint64(1)], "[u32(1)]": lambda: [numpy.uint32(1)], "[]": lambda: [], "[[]]": lambda: [[]],
+        "[u64(1)]": lambda: [numpy.uint64(1)], "[u32(1)]": lambda: [numpy.uint32(1)], "[]": lambda: [],
+        "[[]]": lambda: [[]],
         "range(3)": lambda: range(3), "[None]": lambda: [None], "[1, None]": lambda: [1, None],
         "longdouble": lambda: numpy.array([1], numpy.longdouble), "[longdouble]": lambda: [numpy.longdouble(1)],
         "[i64(2**62 + 1), 0.5]": lambda: [numpy.int64(2 ** 62 + 1), 0.5]}
@@ -1060,8 +1062,10 @@ def test_a_tensor_of_python_data_has_torchs_dtype_and_values(torch, name):
                 warnings.simplefilter("ignore")  # PyTorch's: a list of arrays is slow
                 made = make(DATA[name]())
         except (TypeError, ValueError, RuntimeError) as error:
-            return "refused", isinstance(error, TypeError), isinstance(error, ValueError), isinstance(error, RuntimeError)
-        return str(made.dtype).replace("torch.", ""), host(made.data).tolist() if isinstance(made, Tensor) else made.tolist()
+            return ("refused", isinstance(error, TypeError), isinstance(error, ValueError),
+                    isinstance(error, RuntimeError))
+        values = host(made.data).tolist() if isinstance(made, Tensor) else made.tolist()
+        return str(made.dtype).replace("torch.", ""), values
     ours, theirs = run(Tensor), run(torch.tensor)
     assert ours == theirs or ours[0] == theirs[0] == "refused" and all(o for o, t in zip(ours[1:], theirs[1:]) if t)
 
@@ -1090,7 +1094,8 @@ def test_grad_fn_nodes_as_torchs(torch, name):
         if m is torch:
             return types.SimpleNamespace(cat=torch.cat, stack=torch.stack, float32=torch.float32,
                                          **{n: getattr(torch.nn.functional, n, getattr(torch, n, None)) for n in names})
-        return types.SimpleNamespace(cat=F.concatenate, stack=F.stack, float32="float32", **{n: getattr(F, n) for n in names})
+        return types.SimpleNamespace(cat=F.concatenate, stack=F.stack, float32="float32",
+                                     **{n: getattr(F, n) for n in names})
 
     data = [numpy.random.default_rng(i).uniform(0.5, 2, (2, 3)) for i in range(3)]
     ours = [Tensor(on_device(d), requires_grad=i < 2) for i, d in enumerate(data)]
@@ -1215,10 +1220,12 @@ def test_post_accumulate_grad_hooks_as_torchs(torch):
                lambda g: host(g).tolist()) == run(torch, torch.tensor, lambda g: g.tolist())
 
 
-INFERENCE_USES = {"w + a": lambda m, w, a, p: w + a, "a - w": lambda m, w, a, p: a - w, "w * a": lambda m, w, a, p: w * a,
-                  "p * 2": lambda m, w, a, p: p * 2, "a * p": lambda m, w, a, p: a * p, "w * p": lambda m, w, a, p: w * p,
-                  "p / 2": lambda m, w, a, p: p / 2, "a / p": lambda m, w, a, p: a / p, "w / a": lambda m, w, a, p: w / a,
-                  "p / w": lambda m, w, a, p: p / w, "views": lambda m, w, a, p: p.reshape(2, 1)[0] + p.reshape(1, 2).mT.sum(),
+INFERENCE_USES = {"w + a": lambda m, w, a, p: w + a, "a - w": lambda m, w, a, p: a - w,
+                  "w * a": lambda m, w, a, p: w * a, "p * 2": lambda m, w, a, p: p * 2,
+                  "a * p": lambda m, w, a, p: a * p, "w * p": lambda m, w, a, p: w * p,
+                  "p / 2": lambda m, w, a, p: p / 2, "a / p": lambda m, w, a, p: a / p,
+                  "w / a": lambda m, w, a, p: w / a, "p / w": lambda m, w, a, p: p / w,
+                  "views": lambda m, w, a, p: p.reshape(2, 1)[0] + p.reshape(1, 2).mT.sum(),
                   "view and w": lambda m, w, a, p: p.reshape(2, 1)[0] + w,
                   "exp": lambda m, w, a, p: m.exp(p) + m.relu(p) + m.tanh(p) + m.sigmoid(p),
                   "log": lambda m, w, a, p: m.log(p), "softmax": lambda m, w, a, p: m.softmax(p, 0),
@@ -1243,8 +1250,8 @@ def test_an_inference_tensor_in_a_graph_is_refused_where_torch_saves_it(torch, n
             return "no graph", out.is_inference()
         out.sum().backward()
         return [None if t.grad is None else numpy.asarray(t.grad.tolist()).round(6).tolist() for t in (w, p)]
-    ours = run(types.SimpleNamespace(exp=F.exp, relu=F.relu, tanh=F.tanh, sigmoid=F.sigmoid, log=F.log, softmax=F.softmax,
-                                     cat=F.concatenate, float64="float64"), tinyrrn,
+    ours = run(types.SimpleNamespace(exp=F.exp, relu=F.relu, tanh=F.tanh, sigmoid=F.sigmoid, log=F.log,
+                                     softmax=F.softmax, cat=F.concatenate, float64="float64"), tinyrrn,
                lambda v, requires_grad=False: Tensor(on_device(numpy.array(v, "float32")), requires_grad=requires_grad))
     assert ours == run(torch, torch, torch.tensor)
 

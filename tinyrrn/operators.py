@@ -240,10 +240,10 @@ def _matrix_transpose(name, batches=True):
                                          "Consider using x.conj()."), UserWarning, stacklevel=2)
             return self
         if self.ndim < 2 or not batches and self.ndim > 2:
+            hint = "" if self.ndim < 2 else " For batches of matrices, consider using tensor.mH"
             raise ArgumentError(f"tensor.{name} is only supported on matrices "
                                 + ("or batches of matrices" if batches else "(2-D tensors)")
-                                + f". Got {self.ndim}-D tensor." + ("" if self.ndim < 2 else
-                                                                   " For batches of matrices, consider using tensor.mH"))
+                                + f". Got {self.ndim}-D tensor." + hint)
         return F.transpose(self, -2, -1)
     method.__doc__ = _matrix_transpose.__doc__
     return method
@@ -309,7 +309,8 @@ METHODS = {
     "__getitem__": F.getitem, "__setitem__": _setitem,
     # reductions and shapes
     "sum": F.sum, "mean": F.mean,
-    "reshape": F.reshape, "view": F.view, "clone": F.clone, "contiguous": F.contiguous, "transpose": F.transpose, "permute": F.permute, "flatten": F.flatten,
+    "reshape": F.reshape, "view": F.view, "clone": F.clone, "contiguous": F.contiguous, "transpose": F.transpose,
+    "permute": F.permute, "flatten": F.flatten,
     # element-wise functions
     "exp": F.exp, "log": F.log, "relu": F.relu, "sigmoid": F.sigmoid, "tanh": F.tanh,
     "pow": F.pow, "div": F.div, "softmax": _needs_dim(F.softmax), "log_softmax": _needs_dim(F.log_softmax),

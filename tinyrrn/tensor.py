@@ -24,12 +24,12 @@ the op library.
 """
 import copy
 import functools
-from collections import OrderedDict
 import inspect
 import numbers
 import threading
 import warnings
 import weakref
+from collections import OrderedDict
 
 import numpy
 
@@ -247,9 +247,10 @@ class RemovableHandle:
 TORCH_NODES = {"add": "AddBackward0", "sub": "SubBackward0", "mul": "MulBackward0", "div": "DivBackward0",
                "neg": "NegBackward0", "exp": "ExpBackward0", "log": "LogBackward0", "relu": "ReluBackward0",
                "sigmoid": "SigmoidBackward0", "tanh": "TanhBackward0", "permute": "PermuteBackward0",
-               "transpose": "TransposeBackward0", "t": "TBackward0", "view": "ViewBackward0", "clone": "CloneBackward0", "softmax": "SoftmaxBackward0", "log_softmax": "LogSoftmaxBackward0",
-               "astype": "ToCopyBackward0", "to": "ToCopyBackward0", "concatenate": "CatBackward0",
-               "max_pool2d": "MaxPool2DWithIndicesBackward0", "avg_pool2d": "AvgPool2DBackward0"}
+               "transpose": "TransposeBackward0", "t": "TBackward0", "view": "ViewBackward0", "clone": "CloneBackward0",
+               "softmax": "SoftmaxBackward0", "log_softmax": "LogSoftmaxBackward0", "astype": "ToCopyBackward0",
+               "to": "ToCopyBackward0", "concatenate": "CatBackward0", "max_pool2d": "MaxPool2DWithIndicesBackward0",
+               "avg_pool2d": "AvgPool2DBackward0"}
 
 
 class GradFn:

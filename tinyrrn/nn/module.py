@@ -65,7 +65,7 @@ class Module:
         object.__setattr__(self, "_non_persistent", set())  # buffers left out of state_dict
         object.__setattr__(self, "training", True)
         for hooks in ("_forward_pre_hooks", "_forward_pre_hooks_with_kwargs", "_forward_hooks",
-                      "_forward_hooks_with_kwargs", "_forward_hooks_always_called"):  # PyTorch's names: id -> hook (or True)
+                      "_forward_hooks_with_kwargs", "_forward_hooks_always_called"):  # PyTorch's: id -> hook (or True)
             object.__setattr__(self, hooks, OrderedDict())
 
     def __setattr__(self, name, value):
