@@ -5,6 +5,7 @@ NumPy's rules differ (int32 array + 2.5 is float64 there, float32 in PyTorch), s
 arithmetic ops cast their operands to :func:`result_type` before computing.
 """
 import functools
+import itertools
 from collections.abc import Sequence
 
 import numpy
@@ -110,21 +111,30 @@ _promoted = functools.lru_cache(maxsize=None)(promote)
 
 
 def _inferred(data, numbers):
-    """torch.tensor's dtype of ``data`` (its infer_scalar_type), collecting the types of its numbers in ``numbers``."""
-    if _scalar_dtype(type(data)) is not None:
-        numbers.add(type(data))
-        return _scalar_dtype(type(data))
-    if _is_sequence(data):
-        dtype = None if len(data) else DEFAULT_FLOAT  # as PyTorch: [] is float32
-        for kind in set(map(type, data)):  # a number's dtype is its type's: looked at once
+    """torch.tensor's dtype of ``data`` (its infer_scalar_type: promoted over all its items), collecting the types
+    of its numbers in ``numbers``. Nested lists are looked at a depth at a time, and a number's dtype once per type."""
+    dtype, level = None, [data]
+    while level:
+        deeper = []
+        kinds = set(map(type, level))
+        for kind in kinds:
+            items = level if len(kinds) == 1 else [item for item in level if type(item) is kind]
             if _scalar_dtype(kind) is not None:
                 numbers.add(kind)
                 dtype = _promoted(dtype, _scalar_dtype(kind))
+            elif kind in (list, tuple, range) or _is_sequence(items[0]):
+                if not all(map(len, items)):  # as PyTorch: [] is float32
+                    dtype = _promoted(dtype, DEFAULT_FLOAT)
+                deeper.extend(itertools.chain.from_iterable(items))
             else:
-                for item in data:
-                    if type(item) is kind:
-                        dtype = _promoted(dtype, _inferred(item, numbers))
-        return dtype
+                for item in items:
+                    dtype = _promoted(dtype, _other_dtype(item))
+        level = deeper
+    return dtype
+
+
+def _other_dtype(data):
+    """The dtype of an array; PyTorch's error for anything else that is no number or sequence."""
     if isinstance(data, Tensor):
         raise TypeError("a tensor holds bools, integers or floats, not a list of tensors: stack them with "
                         "tinyrrn.functional.stack")
