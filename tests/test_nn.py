@@ -1,4 +1,6 @@
 """tinyrrn.nn: Module bookkeeping, state_dict loading, layers, and the GRU (gradchecks, torch parity)."""
+import warnings
+
 import numpy as np
 import pytest
 
@@ -1199,3 +1201,134 @@ def test_activation_flatten_softmax_and_loss_layers_as_torchs(torch, name, args,
     g = rng.standard_normal(mine.shape)
     mine.backward(on_device(g)), reference.backward(torch.tensor(g))
     np.testing.assert_allclose(host(x.grad), t.grad.numpy(), rtol=1e-7, atol=1e-9)
+
+
+# ---------------------------------------------------------------- nn.init, probe ops15
+@pytest.mark.parametrize("kwargs", [{}, {"mean": 1, "std": 0.5, "a": 0.5, "b": 3}, {"a": 3, "b": 5},
+                                    {"mean": 0.2, "std": 2, "a": -0.1, "b": 0.1}, {"std": -1.0},
+                                    {"a": float("-inf"), "b": 0.0}])
+@pytest.mark.parametrize("dtype", ["float32", "float16"])
+def test_trunc_normal_has_torchs_distribution_bounds_and_warning(torch, kwargs, dtype):
+    """nn.init.trunc_normal_ (it was missing): values within [a, b] in the tensor's dtype, with PyTorch's mean and
+    spread, its warning when mean is more than 2 std from [a, b], on a tensor that requires grad too."""
+    tinyrrn.manual_seed(0)
+    torch.manual_seed(0)
+    ours = Tensor(on_device(np.zeros((200, 100), dtype)), requires_grad=True)
+    theirs = torch.zeros((200, 100), dtype=getattr(torch, dtype), requires_grad=True)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert nn.init.trunc_normal_(ours, **kwargs) is ours and torch.nn.init.trunc_normal_(theirs, **kwargs) is theirs
+    assert len({str(w.message) for w in caught}) == len(caught) / 2  # each warned alike, or neither
+    mine, reference = host(ours.detach()).astype(np.float64), theirs.detach().numpy().astype(np.float64)
+    low, high = (np.asarray(kwargs.get(k, v)).astype(dtype) for k, v in (("a", -2.0), ("b", 2.0)))
+    assert low <= mine.min() and mine.max() <= high and ours.requires_grad and ours.version == 1
+    assert mine.mean() == pytest.approx(reference.mean(), abs=0.03 * reference.std() + 1e-3)
+    assert mine.std() == pytest.approx(reference.std(), rel=0.03)
+
+
+@pytest.mark.parametrize("kwargs", [{"std": 0.0}, {"a": 1.0, "b": -1.0}, {"a": 1.0, "b": -1.0, "std": -1.0},
+                                    {"a": float("-inf"), "b": -5.0}, {"dtype": "int64"}, {"generator": "rng"}])
+def test_trunc_normal_refuses_as_torch(torch, kwargs):
+    kwargs = dict(kwargs)
+    dtype = kwargs.pop("dtype", "float32")
+    with pytest.raises(Exception) as theirs:
+        torch.nn.init.trunc_normal_(torch.zeros(10, dtype=getattr(torch, dtype)), **kwargs)
+    with pytest.raises(type(theirs.value) if kwargs.get("generator") is None else NotImplementedError):
+        nn.init.trunc_normal_(Tensor(on_device(np.zeros(10, dtype))), **kwargs)
+
+
+@pytest.mark.parametrize("shape, groups", [((4, 4, 3), 1), ((6, 2, 3), 2), ((4, 4, 2, 2), 2), ((3, 5, 4, 5), 1),
+                                           ((2, 3, 3, 3, 3), 1), ((4, 4, 3), -1), ((4, 4, 3), 2.0), ((4, 4, 3), 0),
+                                           ((4, 4), 1), ((4, 4, 3), 3), ((4, 2, 0), 1), ((0, 2, 3), 1),
+                                           ((1, 1, 1, 1, 1, 1), 1)])
+@pytest.mark.parametrize("dtype", ["float32", "int64"])
+def test_dirac_fills_and_refuses_as_torch(torch, shape, groups, dtype):
+    """nn.init.dirac_ (it was missing): PyTorch's identity kernels per group, and its errors."""
+    def run(tensor, init, numpy_of):
+        try:
+            return numpy_of(init.dirac_(tensor, groups)).tolist()
+        except Exception as error:
+            return type(error)
+    ours = run(Tensor(on_device(np.full(shape, 7, dtype))), nn.init, host)
+    assert ours == run(torch.full(shape, 7, dtype=getattr(torch, dtype)), torch.nn.init, lambda t: t.numpy())
+
+
+# ---------------------------------------------------------------- forward hooks, probe ops15
+class _Scale:
+    """A module ``forward(x, scale=1)`` of tinyrrn.nn or torch.nn."""
+    @staticmethod
+    def make(lib):
+        class Scale(lib.Module):
+            def forward(self, x, scale=1):
+                return x * scale
+        return Scale()
+
+
+def _hooked(lib, tensor):
+    """Runs of one module with hooks registered, removed and replaced, logged by value: what each hook saw."""
+    m, log = _Scale.make(lib), []
+    value = lambda v: float(v) if hasattr(v, "shape") else v  # noqa: E731
+    h1 = m.register_forward_pre_hook(lambda mod, args: log.append(("pre", [value(a) for a in args])))
+    h2 = m.register_forward_pre_hook(lambda mod, args: args[0] * 2)  # not a tuple: the one argument
+    h3 = m.register_forward_hook(lambda mod, args, out: log.append(("fwd", [value(a) for a in args], value(out))))
+    h4 = m.register_forward_hook(lambda mod, args, out: out + 1)
+    m.register_forward_hook(lambda mod, args, out: log.append(("first", value(out))), prepend=True)
+    m.register_forward_pre_hook(lambda mod, args, kwargs: (args, {**kwargs, "scale": 3}), with_kwargs=True)
+    m.register_forward_hook(lambda mod, args, kwargs, out: log.append(("kw", dict(kwargs), value(out))),
+                            with_kwargs=True)
+    log.append(value(m(tensor(1.0), scale=5)))
+    h2.remove(), h2.remove(), h4.remove()
+    log.append(value(m(tensor(1.0))))
+    with m.register_forward_hook(lambda mod, args, out: out * 10):
+        log.append(value(m(tensor(1.0))))
+    log.append(value(m(tensor(1.0))))
+    log.append(((h1.id < h2.id < h3.id), h1.remove(), len(m._forward_pre_hooks), len(m._forward_hooks)))
+    return log
+
+
+def test_forward_hooks_see_and_replace_as_torchs(torch):
+    """register_forward_pre_hook and register_forward_hook (they were missing): PyTorch's order (prepend), return
+    values (a pre-hook's non-tuple is the one argument; not None replaces), with_kwargs, and handles that remove
+    the hook (twice, or leaving a with block)."""
+    ours = _hooked(nn, lambda v: Tensor(on_device(np.array(v, "float32"))))
+    assert ours == _hooked(torch.nn, torch.tensor)
+
+
+def test_forward_hooks_errors_and_always_call_as_torch(torch):
+    for lib, tensor in ((nn, lambda v: Tensor(np.array(v, "float32"))), (torch.nn, torch.tensor)):
+        m = _Scale.make(lib)
+        m.register_forward_pre_hook(lambda mod, args, kwargs: 5, with_kwargs=True)
+        with pytest.raises(RuntimeError, match="must return None or a tuple of"):
+            m(tensor(1.0))
+        m = _Scale.make(lib)
+        m.register_forward_hook(lambda mod, args: 0)  # a hook of the wrong arity: Python's TypeError
+        with pytest.raises(TypeError):
+            m(tensor(1.0))
+        m, seen = _Scale.make(lib), []
+        m.register_forward_hook(lambda mod, args, out: seen.append(("always", out)), always_call=True)
+        m.register_forward_hook(lambda mod, args, out: seen.append(("not always", out)))
+        with pytest.raises(TypeError):
+            m(tensor(1.0), "not a number")
+        assert seen == [("always", None)]
+        m = _Scale.make(lib)
+        handles = [m.register_forward_hook(lambda *args: handles[0].remove())]  # removes itself while called
+        m(tensor(1.0))
+        assert not m._forward_hooks
+        with pytest.raises(TypeError):
+            m.register_forward_hook(lambda *args: None, True)  # prepend and the rest are keywords
+    for name in ("register_full_backward_hook", "register_full_backward_pre_hook", "register_backward_hook"):
+        with pytest.raises(NotImplementedError, match=name):
+            getattr(nn.Linear(2, 2), name)(lambda *args: None)
+
+
+def test_forward_hooks_run_in_sequential_children_and_keep_the_graph():
+    model = nn.Sequential(nn.Linear(3, 2), nn.ReLU())
+    outputs = []
+    model[0].register_forward_hook(lambda mod, args, out: outputs.append(out))
+    model[1].register_forward_pre_hook(lambda mod, args: (args[0] * 2,))
+    x = Tensor(on_device(np.ones((4, 3), "float32")))
+    y = model(x)
+    np.testing.assert_allclose(host(y.data), np.maximum(host(outputs[0].data) * 2, 0))
+    y.sum().backward()
+    assert model[0].weight.grad is not None
+    assert "_forward_hooks" not in dict(model.state_dict()) and list(model.state_dict()) == ["0.weight", "0.bias"]

@@ -54,6 +54,11 @@ def test_shape_ops(rng):
     gradcheck(lambda x: x.transpose(0, 2), [x])
     gradcheck(lambda x: x.permute(2, 0, 1), [x])
     gradcheck(lambda x: x.flatten(1), [x])
+    gradcheck(lambda x: x.mT * x.mH, [x])
+    gradcheck(lambda m: m.T * m.H, [x[0]])
+    gradcheck(lambda m: m.t() * m.adjoint() + m.swapaxes(0, 1), [x[0]])
+    gradcheck(lambda x: x.view(4, 6) * 2, [x])
+    gradcheck(lambda x: x.clone() * x.permute(2, 1, 0).contiguous().permute(2, 1, 0), [x])
 
 
 def test_indexing_and_slicing(rng):

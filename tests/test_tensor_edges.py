@@ -1,5 +1,8 @@
 """PyTorch's semantics or a clear refusal, at the edges a third operator probe found: in-place operators,
 NumPy scalars, PyTorch's argument names, and the arguments PyTorch refuses."""
+import types
+import warnings
+
 import numpy
 import pytest
 
@@ -882,3 +885,449 @@ def test_grad_fn_is_none_exactly_where_torchs_is(torch):
         assert y.grad_fn is not None  # kept after backward
         assert y.detach_().grad_fn is None
     assert "mul" in repr((Tensor(numpy.ones(2, "float32"), requires_grad=True) * 2).grad_fn)
+
+
+# -- PyTorch's tensor API, probe ops15 ------------------------------------------------------------------------
+@pytest.mark.parametrize("name", ["T", "mT", "H", "mH", "adjoint", "t", "swapaxes", "swapdims"])
+@pytest.mark.parametrize("shape", [(), (3,), (2, 3), (2, 3, 4), (1, 2, 3, 4)])
+def test_transpose_properties_as_torch(torch, name, shape):
+    """x.T, x.mT, x.H and x.mH, and x.adjoint(), x.t(), x.swapaxes(0, -1) (they were missing): PyTorch's shapes,
+    values, gradients and node, its deprecation warning (T on other than 2 dimensions; the others on 0-D, where
+    they are the identity) and its refusals."""
+    data = numpy.random.default_rng(0).standard_normal(shape)
+    x, t = Tensor(on_device(data), requires_grad=True), torch.tensor(data, requires_grad=True)
+    results = []
+    for tensor in (x, t):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            try:
+                out = getattr(tensor, name)
+                out = out(0, -1) if name.startswith("swap") else out() if name in ("adjoint", "t") else out
+            except RuntimeError as error:
+                out = error
+        results.append((out, [str(w.message).split(" (Triggered")[0] for w in caught]))
+    (ours, our_warnings), (theirs, their_warnings) = results
+    assert len(our_warnings) == (len(shape) != 2 if name == "T" else not shape and name in ("mT", "H", "mH", "adjoint"))
+    assert our_warnings == their_warnings or not their_warnings  # PyTorch warns once in a process
+    if isinstance(theirs, RuntimeError):
+        assert isinstance(ours, RuntimeError) and str(ours) == str(theirs)
+        return
+    assert ours.shape == tuple(theirs.shape) and (ours is x) == (theirs is t)
+    numpy.testing.assert_array_equal(host(ours.data), theirs.detach().numpy())
+    if ours is not x:
+        assert ours.grad_fn.name() == theirs.grad_fn.name()
+        grad = numpy.random.default_rng(1).standard_normal(ours.shape)
+        ours.backward(on_device(grad))
+        theirs.backward(torch.tensor(grad))
+        numpy.testing.assert_array_equal(host(x.grad), t.grad.numpy())
+
+
+def test_transpose_properties_keep_the_dtype_and_are_views():
+    x = Tensor(numpy.arange(6, dtype="int32").reshape(2, 3))
+    assert x.T.dtype == x.mT.dtype == x.H.dtype == x.mH.dtype == "int32"
+    y = x.T
+    y[0, 1] = 7
+    assert x.data[1, 0] == 7 and x.version == y.version == 1
+
+
+VIEWS = {"x[0]": lambda x: x[0], "x[:, 1:]": lambda x: x[:, 1:], "reshape": lambda x: x.reshape(6),
+         "view": lambda x: x.view(3, 2),
+         "flatten": lambda x: x.flatten(), "T": lambda x: x.T, "permute": lambda x: x.permute(1, 0),
+         "transpose": lambda x: x.transpose(0, 1), "detach": lambda x: x.detach(), "x * 2": lambda x: x * 2,
+         "x[[0]]": lambda x: x[[0]], "reshape of a transposed": lambda x: x.T.reshape(6),
+         "view of a view": lambda x: x[0][1:]}
+
+
+@pytest.mark.parametrize("name", VIEWS)
+def test_a_view_made_under_no_grad_requires_grad_as_torchs(torch, name):
+    """As PyTorch, a view (not a copy) made under no_grad of a tensor that requires grad reports requires_grad,
+    is a leaf without grad_fn, gets no gradient from a backward through it, has no backward of its own, and is not
+    changed in place while grad is enabled; tinyrrn reported requires_grad False."""
+    def run(lib, x, no_grad):
+        with no_grad():
+            view = VIEWS[name](x)
+        facts = [view.requires_grad, view.is_leaf, view.grad_fn is None]
+        if view.requires_grad:
+            view.register_hook(lambda g: facts.append("hook called"))
+            y = view * 2
+            facts.append(y.requires_grad)
+            y.sum().backward()
+            facts += [view.grad is None, x.grad is None]
+            with pytest.raises(RuntimeError):
+                view.backward(lib.ones_like(view) if lib is torch else Tensor(numpy.ones(view.shape, "float32")))
+            with pytest.raises(RuntimeError):
+                view += 1
+            with no_grad():
+                view += 1
+            facts.append(float(x.sum()) if lib is torch else float(x.data.sum()))
+        return facts
+    ours = run(None, Tensor(on_device(numpy.ones((2, 3), "float32")), requires_grad=True), tinyrrn.no_grad)
+    assert ours == run(torch, torch.ones(2, 3, requires_grad=True), torch.no_grad)
+
+
+def test_inference_mode_as_torchs(torch):
+    """inference_mode (it was missing), as PyTorch's: a block or a decorator (with or without parentheses) that
+    disables grad and records no graph even under enable_grad; inference_mode(False) enables grad; the tensors made
+    in it are inference tensors (a view takes its base's kind), which outside it refuse an in-place change,
+    requires_grad=True and a graph that saves them."""
+    def run(lib, tensor, nn_init):
+        facts = []
+        with lib.inference_mode():
+            facts += [lib.is_inference_mode_enabled(), lib.is_grad_enabled()]
+            a = tensor([1.0, 2.0])
+            w = tensor([1.0, 2.0], requires_grad=True)
+            facts += [a.is_inference(), a.requires_grad, w.requires_grad, w.is_inference()]
+            with lib.inference_mode(False):
+                facts += [lib.is_inference_mode_enabled(), lib.is_grad_enabled(), tensor([1.0]).is_inference()]
+            with lib.enable_grad():
+                facts += [lib.is_grad_enabled(), (w * 2).requires_grad]
+            a += 1  # in inference mode, in place is allowed
+        with lib.no_grad(), lib.inference_mode(False):
+            facts.append(lib.is_grad_enabled())
+        facts += [lib.is_inference_mode_enabled(), lib.is_grad_enabled()]
+
+        @lib.inference_mode
+        def bare():
+            return lib.is_inference_mode_enabled(), lib.is_grad_enabled()
+
+        @lib.inference_mode(False)
+        def leaving():
+            return lib.is_inference_mode_enabled()
+        facts.append(bare())
+        with lib.inference_mode():
+            facts.append(leaving())
+        normal = tensor([1.0, 2.0], requires_grad=True)
+        with lib.inference_mode():
+            facts += [normal[0].is_inference(), normal[0].requires_grad, (normal * 2).is_inference()]
+        facts += [a.detach().is_inference(), a[0].is_inference(), (a * 2).is_inference()]
+        with lib.inference_mode(), lib.enable_grad():
+            normal += 1  # no graph is recorded: a leaf that requires grad may change
+        facts.append(normal.requires_grad)
+        for change in (lambda: a.__iadd__(1), lambda: a.__setitem__(0, 5.0), lambda: a.requires_grad_(),
+                       lambda: nn_init.zeros_(a), lambda: (normal * a).sum()):
+            with pytest.raises(RuntimeError, match="(?i)inference"):
+                change()
+        return facts
+    ours = run(tinyrrn, lambda v, requires_grad=False: Tensor(on_device(numpy.array(v, "float32")),
+                                                             requires_grad=requires_grad), nn.init)
+    assert ours == run(torch, torch.tensor, torch.nn.init)
+
+
+def test_inference_mode_is_exported_and_checks_its_mode():
+    assert "inference_mode" in tinyrrn.__all__ and "is_inference_mode_enabled" in tinyrrn.__all__
+    with pytest.raises(TypeError):
+        tinyrrn.inference_mode(1)
+    model = nn.Linear(3, 3)
+    with tinyrrn.inference_mode():
+        out = model(Tensor(on_device(numpy.ones((1, 3), "float32"))))
+    assert not out.requires_grad and out.is_inference() and not tinyrrn.is_inference_mode_enabled()
+    with pytest.raises(RuntimeError, match="Inference tensors cannot be saved for backward"):
+        model(out)
+    assert not tinyrrn.functional.relu(out).requires_grad
+    with pytest.raises(RuntimeError, match="inference"):
+        tinyrrn.functional.relu(out, inplace=True)
+
+
+DATA = {"[f64(1.5), 2]": lambda: [numpy.float64(1.5), 2], "f64(1.5)": lambda: numpy.float64(1.5),
+        "[f32(1), 2]": lambda: [numpy.float32(1), 2], "[f16(1), 2]": lambda: [numpy.float16(1), 2],
+        "[f16(1), 2.5]": lambda: [numpy.float16(1), 2.5], "[i32(1), 2]": lambda: [numpy.int32(1), 2],
+        "[i32(1), 2.5]": lambda: [numpy.int32(1), 2.5], "[u8(1), i8(2)]": lambda: [numpy.uint8(1), numpy.int8(2)],
+        "[i32(1), u8(2)]": lambda: [numpy.int32(1), numpy.uint8(2)], "[bool_, 2]": lambda: [numpy.bool_(True), 2],
+        "[bool_, 2.0]": lambda: [numpy.bool_(True), 2.0], "[True, 2]": lambda: [True, 2],
+        "[True, i8(3)]": lambda: [True, numpy.int8(3)], "[f64, f32]": lambda: [numpy.float64(1), numpy.float32(2)],
+        "[i64, f32]": lambda: [numpy.int64(1), numpy.float32(2)], "[[f64(1)], [2]]": lambda: [[numpy.float64(1)], [2]],
+        "(f64,)": lambda: (numpy.float64(1),), "[0-d f64, 2]": lambda: [numpy.array(1.5), 2],
+        "[2, 0-d f64]": lambda: [2, numpy.array(1.5)], "[1-d f64, [2]]": lambda: [numpy.array([1.0]), [2]],
+        "[1-d i32, [2]]": lambda: [numpy.array([1], "int32"), [2]],
+        "[1-d f32, [2]]": lambda: [numpy.array([1.5], "float32"), [2]],
+        "[f64(2**70)]": lambda: [numpy.float64(2.0 ** 70)], "[2**70, f32(1)]": lambda: [2 ** 70, numpy.float32(1)],
+        "[2**63]": lambda: [2 ** 63], "[i64(2), 2**63]": lambda: [numpy.int64(2), 2 ** 63],
+        "[f16(1), 70000]": lambda: [numpy.float16(1), 70000], "[1e39]": lambda: [1e39],
+        "[u16(1), i8(1)]": lambda: [numpy.uint16(1), numpy.int8(1)], "[u16(1), 1.5]": lambda: [numpy.uint16(1), 1.5],
+        "[u64(1)]": lambda: [numpy.uint64(1)], "[u32(1)]": lambda: [numpy.uint32(1)], "[]": lambda: [],
+        "[[]]": lambda: [[]],
+        "range(3)": lambda: range(3), "[None]": lambda: [None], "[1, None]": lambda: [1, None],
+        "longdouble": lambda: numpy.array([1], numpy.longdouble), "[longdouble]": lambda: [numpy.longdouble(1)],
+        "[i64(2**62 + 1), 0.5]": lambda: [numpy.int64(2 ** 62 + 1), 0.5]}
+
+
+@pytest.mark.parametrize("name", DATA)
+def test_a_tensor_of_python_data_has_torchs_dtype_and_values(torch, name):
+    """Tensor(data) infers the dtype as torch.tensor: a NumPy number keeps its dtype in a list too, promoted with the
+    others as PyTorch promotes (float16 with an int is float16), and the values are converted as there; or it
+    refuses where PyTorch does (tinyrrn made [numpy.float64(1.5), 2] float32 and [numpy.bool_(True), 2] int64)."""
+    def run(make):
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # PyTorch's: a list of arrays is slow
+                made = make(DATA[name]())
+        except (TypeError, ValueError, RuntimeError) as error:
+            return ("refused", isinstance(error, TypeError), isinstance(error, ValueError),
+                    isinstance(error, RuntimeError))
+        values = host(made.data).tolist() if isinstance(made, Tensor) else made.tolist()
+        return str(made.dtype).replace("torch.", ""), values
+    ours, theirs = run(Tensor), run(torch.tensor)
+    assert ours == theirs or ours[0] == theirs[0] == "refused" and all(o for o, t in zip(ours[1:], theirs[1:]) if t)
+
+
+GRAPHS = {"x + y": lambda m, x, y, z: x + y, "x + 2": lambda m, x, y, z: x + 2, "2 + x": lambda m, x, y, z: 2 + x,
+          "x - y": lambda m, x, y, z: x - y, "x - 2": lambda m, x, y, z: x - 2, "2 - x": lambda m, x, y, z: 2 - x,
+          "x * y": lambda m, x, y, z: x * y, "2 * x": lambda m, x, y, z: 2 * x, "x / y": lambda m, x, y, z: x / y,
+          "2 / x": lambda m, x, y, z: 2 / x, "-x": lambda m, x, y, z: -x, "x ** 2": lambda m, x, y, z: x ** 2,
+          "x + z": lambda m, x, y, z: x + z, "z * x": lambda m, x, y, z: z * x,
+          "chain": lambda m, x, y, z: m.tanh(m.exp(x * y) + m.sigmoid(x)).relu().log(),
+          "T": lambda m, x, y, z: (x.T * 2).permute(1, 0), "mT": lambda m, x, y, z: x.mT.transpose(0, 1),
+          "softmax": lambda m, x, y, z: m.softmax(x, 1) + m.log_softmax(y, dim=0),
+          "to": lambda m, x, y, z: x.to(m.float32) * 2, "cat": lambda m, x, y, z: m.cat([x, y, x * 2]),
+          "stack": lambda m, x, y, z: m.stack([x, y]), "sum": lambda m, x, y, z: (x * y).sum(),
+          "x[0]": lambda m, x, y, z: x[0] * y[1, :], "linear": lambda m, x, y, z: m.linear(x, y),
+          "pools": lambda m, x, y, z: m.max_pool2d(x.reshape(1, 1, 2, 3), 2) + m.avg_pool2d(y.reshape(1, 1, 2, 3), 2)}
+
+
+@pytest.mark.parametrize("name", GRAPHS)
+def test_grad_fn_nodes_as_torchs(torch, name):
+    """grad_fn's name() and next_functions (they were missing): where tinyrrn names a node it is PyTorch's node, with
+    PyTorch's inputs (AccumulateGrad for a leaf, whose variable is the leaf; None for an input without grad), down to
+    the leaves; elsewhere name() is a NotImplementedError. A node is the same object each time it is asked for."""
+    def lib(m):
+        names = ("exp", "log", "tanh", "sigmoid", "softmax", "log_softmax", "max_pool2d", "avg_pool2d", "linear")
+        if m is torch:
+            return types.SimpleNamespace(cat=torch.cat, stack=torch.stack, float32=torch.float32,
+                                         **{n: getattr(torch.nn.functional, n, getattr(torch, n, None)) for n in names})
+        return types.SimpleNamespace(cat=F.concatenate, stack=F.stack, float32="float32",
+                                     **{n: getattr(F, n) for n in names})
+
+    data = [numpy.random.default_rng(i).uniform(0.5, 2, (2, 3)) for i in range(3)]
+    ours = [Tensor(on_device(d), requires_grad=i < 2) for i, d in enumerate(data)]
+    theirs = [torch.tensor(d, requires_grad=i < 2) for i, d in enumerate(data)]
+    out, reference = GRAPHS[name](lib(F), *ours), GRAPHS[name](lib(torch), *theirs)
+    assert out.grad_fn is out.grad_fn
+
+    def compare(node, their_node):
+        if their_node is None or node is None:
+            assert node is their_node is None
+            return
+        try:
+            node_name = node.name()
+        except NotImplementedError:
+            return  # not PyTorch's node: tinyrrn does not say it is
+        assert node_name == their_node.name()
+        if node_name == "torch::autograd::AccumulateGrad":
+            assert any(node.variable is t for t in ours) and node.next_functions == ()
+            return
+        assert len(node.next_functions) == len(their_node.next_functions)
+        for (mine, index), (other, their_index) in zip(node.next_functions, their_node.next_functions):
+            assert index == their_index == 0
+            compare(mine, other)
+    compare(out.grad_fn, reference.grad_fn)
+    assert name not in ("x + y", "chain", "T", "cat") or out.grad_fn.name() == reference.grad_fn.name()
+
+
+def test_grad_fn_after_backward_and_of_leaves():
+    x = Tensor(on_device(numpy.ones(3)), requires_grad=True)
+    a, b = x * 2, x + 1
+    assert a.grad_fn.next_functions[0][0] is b.grad_fn.next_functions[0][0]  # one node per leaf, as PyTorch
+    assert a.grad_fn.next_functions[0][0].variable is x and x.grad_fn is None
+    with pytest.raises(NotImplementedError, match="linear"):
+        F.linear(x, Tensor(on_device(numpy.ones((2, 3))))).grad_fn.name()
+    node = a.grad_fn
+    a.sum().backward()
+    assert a.grad_fn is node and node.name() == "MulBackward0"
+    with pytest.raises(RuntimeError, match="freed"):
+        node.next_functions
+
+
+def _tensor_hooks(lib, tensor, values):
+    """What register_hook's hooks see and change, logged by value (``values``: a tensor's as a list)."""
+    log = []
+    x = tensor([1.0, 2.0], requires_grad=True)
+    y = x * 2
+    y.retain_grad()
+    y.register_hook(lambda g: log.append(("y", values(g), g.requires_grad, lib.is_grad_enabled())))
+    y.register_hook(lambda g: g * 10)  # replaces the gradient flowing on, and the one retain_grad() keeps
+    handle = x.register_hook(lambda g: g + 1)  # before x accumulates it
+    x.register_hook(lambda g: None)
+    (y * 3).sum().backward()
+    log += [values(x.grad), values(y.grad)]
+    handle.remove(), handle.remove()
+    x.grad = None
+    (x * 3).sum().backward()
+    log.append(values(x.grad))
+    for bad, error in ((lambda g: g.reshape(1, 2), RuntimeError), (lambda g: g.to(lib.float64), RuntimeError),
+                       (lambda g: 5, TypeError)):
+        z = tensor([1.0, 2.0], requires_grad=True)
+        z.register_hook(bad)
+        with pytest.raises(error):
+            z.sum().backward()
+    with pytest.raises(RuntimeError, match="doesn't require gradient"):
+        tensor([1.0]).register_hook(lambda g: g)
+    return log
+
+
+def test_tensor_hooks_as_torchs(torch):
+    """Tensor.register_hook (it was missing): PyTorch's order, replacement, checks and handle."""
+    ours = _tensor_hooks(types.SimpleNamespace(is_grad_enabled=tinyrrn.is_grad_enabled, float64="float64"),
+                         lambda v, requires_grad=False: Tensor(on_device(numpy.array(v, "float32")),
+                                                               requires_grad=requires_grad),
+                         lambda g: host(g.data if isinstance(g, Tensor) else g).tolist())
+    assert ours == _tensor_hooks(torch, torch.tensor, lambda g: g.tolist())
+
+
+def test_the_grad_of_a_computed_tensor_warns_as_torchs(torch):
+    """PyTorch warns when .grad of a computed tensor is read that no retain_grad() fills (tinyrrn was silent)."""
+    def warned(lib, tensor):
+        x = tensor([1.0, 2.0], requires_grad=True)
+        with lib.no_grad():
+            view = x[0]
+        retained = x * 3
+        retained.retain_grad()
+        counts = []
+        for t in (x * 2, x, retained, view, tensor([1.0]) * 2):
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                assert t.grad is None
+            counts.append(sum("not a leaf Tensor" in str(w.message) for w in caught))
+        return counts
+    assert warned(tinyrrn, lambda v, requires_grad=False: Tensor(on_device(numpy.array(v, "float32")),
+                                                                 requires_grad=requires_grad)) == \
+        warned(torch, torch.tensor) == [1, 0, 0, 0, 0]
+
+
+def test_post_accumulate_grad_hooks_as_torchs(torch):
+    """Tensor.register_post_accumulate_grad_hook (it was missing): called with the leaf after each accumulation,
+    with grad disabled, until removed; refused on a computed tensor or one without grad, and a hook returning
+    anything is an error, as PyTorch."""
+    def run(lib, tensor, values):
+        x, seen = tensor([1.0, 2.0], requires_grad=True), []
+        handle = x.register_post_accumulate_grad_hook(lambda t: seen.append((t is x, values(t.grad),
+                                                                             lib.is_grad_enabled())))
+        (x * 2).sum().backward()
+        (x * 3).sum().backward()
+        handle.remove()
+        x.register_post_accumulate_grad_hook(lambda t: t)  # the leaf itself, taken as None
+        (x * 3).sum().backward()
+        for make, error in ((lambda: x * 2, RuntimeError), (lambda: tensor([1.0]), RuntimeError)):
+            with pytest.raises(error):
+                make().register_post_accumulate_grad_hook(lambda t: None)
+        for result, error in ((lambda t: 5, TypeError), (lambda t: t * 1, RuntimeError)):
+            z = tensor([1.0], requires_grad=True)
+            z.register_post_accumulate_grad_hook(result)
+            with pytest.raises(error):
+                z.sum().backward()
+        return seen, values(x.grad)
+    assert run(tinyrrn, lambda v, requires_grad=False: Tensor(on_device(numpy.array(v, "float32")),
+                                                              requires_grad=requires_grad),
+               lambda g: host(g).tolist()) == run(torch, torch.tensor, lambda g: g.tolist())
+
+
+INFERENCE_USES = {"w + a": lambda m, w, a, p: w + a, "a - w": lambda m, w, a, p: a - w,
+                  "w * a": lambda m, w, a, p: w * a, "p * 2": lambda m, w, a, p: p * 2,
+                  "a * p": lambda m, w, a, p: a * p, "w * p": lambda m, w, a, p: w * p,
+                  "p / 2": lambda m, w, a, p: p / 2, "a / p": lambda m, w, a, p: a / p,
+                  "w / a": lambda m, w, a, p: w / a, "p / w": lambda m, w, a, p: p / w,
+                  "views": lambda m, w, a, p: p.reshape(2, 1)[0] + p.reshape(1, 2).mT.sum(),
+                  "view and w": lambda m, w, a, p: p.reshape(2, 1)[0] + w,
+                  "exp": lambda m, w, a, p: m.exp(p) + m.relu(p) + m.tanh(p) + m.sigmoid(p),
+                  "log": lambda m, w, a, p: m.log(p), "softmax": lambda m, w, a, p: m.softmax(p, 0),
+                  "cat": lambda m, w, a, p: m.cat([w, a, p]), "mean": lambda m, w, a, p: (w + p).mean(),
+                  "to": lambda m, w, a, p: p.to(m.float64)}
+
+
+@pytest.mark.parametrize("name", INFERENCE_USES)
+def test_an_inference_tensor_in_a_graph_is_refused_where_torch_saves_it(torch, name):
+    """Outside inference_mode, an op that records a graph refuses an inference tensor as PyTorch does where its node
+    saves it (w * a), and takes it where it saves no input (w + a, views, sums, ops that save their output)."""
+    def run(m, lib, tensor):
+        w = tensor([1.0, 2.0], requires_grad=True)
+        with lib.inference_mode():
+            a, p = tensor([3.0, 4.0]), tensor([0.5, 1.5], requires_grad=True)
+        try:
+            out = INFERENCE_USES[name](m, w, a, p)
+        except RuntimeError as error:
+            assert "Inference tensors cannot be saved for backward" in str(error)
+            return "refused"
+        if not out.requires_grad:  # on inference tensors alone: no graph
+            return "no graph", out.is_inference()
+        out.sum().backward()
+        return [None if t.grad is None else numpy.asarray(t.grad.tolist()).round(6).tolist() for t in (w, p)]
+    ours = run(types.SimpleNamespace(exp=F.exp, relu=F.relu, tanh=F.tanh, sigmoid=F.sigmoid, log=F.log,
+                                     softmax=F.softmax, cat=F.concatenate, float64="float64"), tinyrrn,
+               lambda v, requires_grad=False: Tensor(on_device(numpy.array(v, "float32")), requires_grad=requires_grad))
+    assert ours == run(torch, torch, torch.tensor)
+
+
+@pytest.mark.parametrize("name", ["x[0]", "detach()[0]", "no_grad x[0]", "T", "detach()", "copy of reshape",
+                                  "reshape of computed", "computed"])
+def test_detach_in_place_refuses_every_view_as_torch(torch, name):
+    """PyTorch's detach_() refuses any view (made with or without a graph); tinyrrn refused views in a graph only.
+    A reshape that copies is no view, and its changes are not counted in its input's version."""
+    def run(lib, tensor):
+        x = tensor(numpy.ones((2, 3)), requires_grad=True)
+        make = {"x[0]": lambda: x[0], "detach()[0]": lambda: x.detach()[0], "no_grad x[0]": lambda: x[0],
+                "T": lambda: x.detach().T, "detach()": lambda: x.detach(), "copy of reshape": lambda: x.T.reshape(6),
+                "reshape of computed": lambda: (x * 2).reshape(6), "computed": lambda: x * 2}[name]
+        with lib.set_grad_enabled(name in ("x[0]", "reshape of computed", "computed")):  # with the graph, or not
+            view = make()
+        try:
+            view.detach_()
+        except RuntimeError:
+            return "refused"
+        return "detached"
+    assert run(tinyrrn, lambda a, requires_grad: Tensor(on_device(a), requires_grad=requires_grad)) == \
+        run(torch, lambda a, requires_grad: torch.tensor(a, requires_grad=requires_grad))
+
+
+def test_a_reshape_that_copies_keeps_its_own_version():
+    x = Tensor(on_device(numpy.ones((2, 3))), requires_grad=True)
+    y = x * x
+    with tinyrrn.no_grad():
+        copy = x.T.reshape(6)
+        copy += 1
+    y.sum().backward()  # x was not changed
+    numpy.testing.assert_array_equal(host(x.grad), 2 * numpy.ones((2, 3)))
+
+
+@pytest.mark.parametrize("make", ["x.view(6)", "x.view(3, -1)", "x.view((3, 2))", "x.view(size=(6,))", "x.T.view(6)",
+                                  "x.T.view(3, 2)", "x.view(4)", "x.view(-1, -1)", "x.T.view(3, 1, 2)",
+                                  "x[:, :2].view(4)", "x[:, :2].view(2, 1, 2)", "x[0].view(3, 1)", "x.view()"])
+def test_view_as_torchs(torch, make):
+    """Tensor.view (it was missing): reshape in the same memory, PyTorch's refusal where that needs a copy, its
+    node and gradient."""
+    def run(x):
+        try:
+            out = eval(make, {"x": x})
+        except (RuntimeError, TypeError) as error:
+            return "RuntimeError" if isinstance(error, RuntimeError) else "TypeError"
+        return tuple(out.shape), out.grad_fn.name()
+    data = numpy.arange(6.0).reshape(2, 3)
+    x, t = Tensor(on_device(data), requires_grad=True), torch.tensor(data, requires_grad=True)
+    ours, theirs = run(x), run(t)
+    assert ours == theirs
+    if isinstance(ours, tuple):
+        out = eval(make, {"x": x})
+        out.data[...] = 7  # the same memory
+        assert (host(x.data) == 7).sum() == out.data.size
+    with pytest.raises(NotImplementedError, match="view"):
+        x.view("float64")
+
+
+def test_clone_and_contiguous_as_torchs(torch):
+    """Tensor.clone() and contiguous() (they were missing): a copy in the graph (PyTorch's CloneBackward0) keeping
+    the layout, or for contiguous() x itself when already row-major; under no_grad a clone requires no grad."""
+    def run(x, no_grad, strides):
+        facts = [x.contiguous() is x, x.clone().grad_fn.name(), x.T.contiguous().grad_fn.name(),
+                 strides(x.T.clone()), strides(x.T.contiguous())]
+        with no_grad():
+            facts.append(x.clone().requires_grad)
+        copy = x.T.clone()
+        (copy * copy).sum().backward()
+        return facts
+    data = numpy.arange(6.0).reshape(2, 3)
+    x, t = Tensor(on_device(data), requires_grad=True), torch.tensor(data, requires_grad=True)
+    assert run(x, tinyrrn.no_grad, lambda c: tuple(s // c.data.itemsize for s in c.data.strides)) == \
+        run(t, torch.no_grad, lambda c: c.stride())
+    numpy.testing.assert_array_equal(host(x.grad), t.grad.numpy())
+    copy = x.clone()
+    with tinyrrn.no_grad():
+        copy += 1
+    assert host(x.data).tolist() == data.tolist() and copy.version == 1 and x.version == 0

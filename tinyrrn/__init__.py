@@ -10,10 +10,12 @@ from . import functional, nn, operators, random
 from .backend import get_device, gpu_available, set_device
 from .gradcheck import GradcheckError, gradcheck
 from .random import manual_seed
-from .tensor import Tensor, enable_grad, is_grad_enabled, no_grad, set_grad_enabled
+from .tensor import (Tensor, enable_grad, inference_mode, is_grad_enabled, is_inference_mode_enabled, no_grad,
+                     set_grad_enabled)
 
 operators.attach()
 
 __version__ = "0.1.0"
-__all__ = ["Tensor", "no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled", "gradcheck", "GradcheckError", "functional", "nn", "random", "manual_seed",
+__all__ = ["Tensor", "no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled", "inference_mode",
+           "is_inference_mode_enabled", "gradcheck", "GradcheckError", "functional", "nn", "random", "manual_seed",
            "set_device", "get_device", "gpu_available"]

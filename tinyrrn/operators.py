@@ -5,6 +5,7 @@ tensor.py never imports the op library and there is no import cycle. Every entry
 method name to the op of :mod:`tinyrrn.functional` that implements it.
 """
 import numbers
+import warnings
 
 import numpy
 
@@ -12,7 +13,7 @@ from . import backend
 from . import functional as F
 from .functional._util import axis_index
 from .functional.shape import index_items, is_basic, written_view
-from .tensor import ArgumentError, Tensor, check_int64, is_grad_enabled, no_grad
+from .tensor import ArgumentError, Tensor, check_inference_write, check_int64, no_grad, records_graph, renamed
 
 
 _PLAIN = frozenset((Tensor, float, int, bool))  # the usual operands, passed on after one look-up
@@ -35,7 +36,12 @@ def _swapped(op):
 
 def _reflected_div(self, other):
     """``other / x`` as PyTorch's ``__rtruediv__``: x's reciprocal times other (two roundings, not one)."""
-    return F.mul(F.div(1, self), other)
+    return F.mul(renamed(F.div(1, self), "reciprocal"), other)
+
+
+def _reflected_sub(self, other):
+    """``other - x``: PyTorch's node of it is rsub's."""
+    return renamed(F.sub(other, self), "rsub")
 
 
 def _equality(op):
@@ -50,8 +56,14 @@ def _equality(op):
 
 def _refuse_in_graph(symbol, self, other):
     """In-place changes are refused while gradients are recorded for the target or the value: PyTorch
-    refuses a leaf that requires grad, and tinyrrn records no in-place op in a graph."""
-    if is_grad_enabled() and (self.requires_grad or getattr(other, "requires_grad", False)):
+    refuses a leaf that requires grad, and tinyrrn records no in-place op in a graph; and an inference tensor
+    outside inference mode, as PyTorch."""
+    check_inference_write(self, symbol)
+    if records_graph() and (self.requires_grad or getattr(other, "requires_grad", False)):
+        if self._graphless_view:
+            raise RuntimeError(f"{symbol}: a view was created in no_grad mode and is being modified inplace with "
+                               "grad mode enabled; this is forbidden, as in PyTorch: change it under no_grad(), or "
+                               "make the view with grad enabled")
         if self.requires_grad and self.is_leaf:
             raise RuntimeError(f"a leaf tensor that requires grad is used in an in-place operation "
                                f"({symbol}); wrap the update in tinyrrn.no_grad()")
@@ -204,6 +216,46 @@ def _dim(self):
     return self.data.ndim
 
 
+def _reversed(self):
+    """``x.T``, as PyTorch's: a matrix transposed; any other number of dimensions reversed (0-D: the same
+    value), with PyTorch's deprecation warning."""
+    if self.ndim != 2:
+        warnings.warn("Tensor.T is deprecated on 0-D tensors. This function is the identity in these cases."
+                      if self.ndim == 0 else
+                      "The use of `x.T` on tensors of dimension other than 2 to reverse their shape is deprecated "
+                      "and it will throw an error in a future release. Consider `x.mT` to transpose batches of "
+                      "matrices or `x.permute(*torch.arange(x.ndim - 1, -1, -1))` to reverse the dimensions of a "
+                      "tensor.", UserWarning, stacklevel=2)
+    return F.permute(self, tuple(reversed(range(self.ndim))))
+
+
+def _matrix_transpose(name, batches=True):
+    """``x.mT`` (and ``x.H``, ``x.mH``, ``x.adjoint()``: tinyrrn has no complex dtype, so the conjugate is the value
+    itself), as PyTorch's: the last two dimensions swapped, on a matrix (or, ``batches``, a batch of matrices); a
+    0-D tensor is itself, with PyTorch's deprecation warning, and any other is refused."""
+    def method(self):
+        if self.ndim == 0:
+            warnings.warn(("adjoint() is" if name == "adjoint()" else f"Tensor.{name} is") + " deprecated on 0-D "
+                          "tensors. " + ("This function is the identity in these cases." if name == "mT" else
+                                         "Consider using x.conj()."), UserWarning, stacklevel=2)
+            return self
+        if self.ndim < 2 or not batches and self.ndim > 2:
+            hint = "" if self.ndim < 2 else " For batches of matrices, consider using tensor.mH"
+            raise ArgumentError(f"tensor.{name} is only supported on matrices "
+                                + ("or batches of matrices" if batches else "(2-D tensors)")
+                                + f". Got {self.ndim}-D tensor." + hint)
+        return F.transpose(self, -2, -1)
+    method.__doc__ = _matrix_transpose.__doc__
+    return method
+
+
+def _t(self):
+    """``x.t()``, as PyTorch's: a matrix transposed, a tensor of fewer dimensions as it is (a new node)."""
+    if self.ndim > 2:
+        raise ArgumentError(f"t() expects a tensor with <= 2 dimensions, but self is {self.ndim}D")
+    return renamed(F.permute(self, tuple(reversed(range(self.ndim)))), "t")
+
+
 def _to(self, *args, device=None, dtype=None):
     """x.to(device), x.to(dtype), x.to(device, dtype) or keywords, as PyTorch: x itself when nothing changes,
     else a differentiable conversion (F.astype, F.to_device)."""
@@ -235,8 +287,8 @@ def _in_place(op, symbol):
 
 OPERATORS = {
     # arithmetic, with broadcasting and PyTorch's type promotion
-    "__add__": F.add, "__radd__": _swapped(F.add),
-    "__sub__": F.sub, "__rsub__": _swapped(F.sub),
+    "__add__": F.add, "__radd__": F.add,  # PyTorch's x.__radd__(s) is add(x, s), as __rmul__
+    "__sub__": F.sub, "__rsub__": _reflected_sub,
     "__mul__": F.mul, "__rmul__": F.mul,  # PyTorch's x.__rmul__(s) is mul(x, s): s is the scalar operand
     "__truediv__": F.div, "__rtruediv__": _reflected_div,
     "__floordiv__": F.floor_divide, "__rfloordiv__": _swapped(F.floor_divide),
@@ -257,7 +309,8 @@ METHODS = {
     "__getitem__": F.getitem, "__setitem__": _setitem,
     # reductions and shapes
     "sum": F.sum, "mean": F.mean,
-    "reshape": F.reshape, "transpose": F.transpose, "permute": F.permute, "flatten": F.flatten,
+    "reshape": F.reshape, "view": F.view, "clone": F.clone, "contiguous": F.contiguous, "transpose": F.transpose,
+    "permute": F.permute, "flatten": F.flatten,
     # element-wise functions
     "exp": F.exp, "log": F.log, "relu": F.relu, "sigmoid": F.sigmoid, "tanh": F.tanh,
     "pow": F.pow, "div": F.div, "softmax": _needs_dim(F.softmax), "log_softmax": _needs_dim(F.log_softmax),
@@ -265,6 +318,10 @@ METHODS = {
     "astype": F.astype, "to": _to,
     # PyTorch's shape queries
     "size": _size, "numel": _numel, "dim": _dim,
+    # PyTorch's transposes (properties)
+    "T": property(_reversed, doc=_reversed.__doc__), "mT": property(_matrix_transpose("mT")),
+    "H": property(_matrix_transpose("H", batches=False)), "mH": property(_matrix_transpose("mH")),
+    "adjoint": _matrix_transpose("adjoint()"), "t": _t, "swapaxes": F.transpose, "swapdims": F.transpose,
 }
 
 

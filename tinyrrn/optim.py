@@ -100,7 +100,7 @@ def _group_parameters(params):
                         "tensors in sets will change between runs. Please use a list instead.")
     params = list(params)
     for p in params:
-        if not (hasattr(p, "data") and hasattr(p, "grad")):
+        if not (hasattr(p, "data") and hasattr(type(p), "grad")):  # the type's: a computed tensor's .grad warns
             raise TypeError(f"optimizer can only optimize Tensors, but one of the params is {type(p).__name__}")
         if not getattr(p, "is_leaf", True):
             raise ValueError("can't optimize a non-leaf Tensor (it never receives a .grad); optimize the leaf it "

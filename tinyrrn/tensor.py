@@ -27,6 +27,9 @@ import functools
 import inspect
 import numbers
 import threading
+import warnings
+import weakref
+from collections import OrderedDict
 
 import numpy
 
@@ -71,6 +74,24 @@ def check_int64(data):
 def is_grad_enabled():
     """False inside a ``no_grad()`` block: ops then record no graph."""
     return getattr(_state, "grad_enabled", True)
+
+
+def is_inference_mode_enabled():
+    """True inside an ``inference_mode()`` block, as PyTorch's torch.is_inference_mode_enabled()."""
+    return getattr(_state, "inference", False)
+
+
+def records_graph():
+    """Whether ops record a graph now: grad enabled, outside inference mode (which records none under enable_grad
+    either, as PyTorch's)."""
+    return getattr(_state, "grad_enabled", True) and not getattr(_state, "inference", False)
+
+
+def check_inference_write(tensor, op):
+    """Refuse to change an inference tensor in place outside inference mode, as PyTorch."""
+    if tensor._inference and not is_inference_mode_enabled():
+        raise RuntimeError(f"{op}: Inplace update to inference tensor outside InferenceMode is not allowed (as "
+                           "PyTorch). Make a clone() to get a normal tensor before doing inplace update")
 
 
 class _GradMode:
@@ -168,26 +189,137 @@ class set_grad_enabled(_GradMode):
         return super().__call__(func)
 
 
+class inference_mode(_GradMode):
+    """PyTorch's inference_mode, a block or a decorator (``@inference_mode``, ``@inference_mode()``): no_grad, and
+    the tensors made in it are inference tensors (``is_inference()``), which outside it are not changed in place,
+    not set to require grad, and not saved for the backward of an op that records a graph (``w * t``, not
+    ``w + t``; tinyrrn counts every op as saving them but those of tensor.SAVE_NO_INPUT, mul and div); an op on
+    inference tensors alone records none. Inside, no op records a graph, under enable_grad() too.
+    ``inference_mode(False)`` leaves it, with grad enabled, as PyTorch."""
+
+    def __new__(cls, mode=True):
+        if callable(mode):  # @inference_mode without parentheses
+            return cls()(mode)
+        return object.__new__(cls)
+
+    def __init__(self, mode=True):
+        if not isinstance(mode, bool):
+            raise TypeError(f"inference_mode(): mode must be a bool (or the function to decorate), not "
+                            f"{type(mode).__name__}")
+        self.mode, self._previous = mode, None
+
+    def __enter__(self):
+        self._previous = is_grad_enabled(), is_inference_mode_enabled()
+        _state.grad_enabled, _state.inference = not self.mode, self.mode
+
+    def __exit__(self, *exc):
+        _state.grad_enabled, _state.inference = self._previous
+
+    def _block(self):
+        return inference_mode(self.mode)
+
+
+class RemovableHandle:
+    """What Tensor.register_hook and Module.register_forward_hook (or _pre_hook) return, as PyTorch's: ``id``, and
+    ``remove()`` (a second one does nothing), also on leaving a ``with`` block."""
+
+    next_id = 0  # one count for every hook, as PyTorch
+
+    def __init__(self, *registries):
+        self.id = RemovableHandle.next_id
+        RemovableHandle.next_id += 1
+        self._registries = [weakref.ref(registry) for registry in registries]  # the hook's and its flags'
+
+    def remove(self):
+        for ref in self._registries:
+            registry = ref()
+            if registry is not None:
+                registry.pop(self.id, None)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.remove()
+
+
+# PyTorch's name of the node of each op whose node is PyTorch's (the same inputs, whatever the arguments)
+TORCH_NODES = {"add": "AddBackward0", "sub": "SubBackward0", "mul": "MulBackward0", "div": "DivBackward0",
+               "neg": "NegBackward0", "exp": "ExpBackward0", "log": "LogBackward0", "relu": "ReluBackward0",
+               "sigmoid": "SigmoidBackward0", "tanh": "TanhBackward0", "permute": "PermuteBackward0",
+               "transpose": "TransposeBackward0", "t": "TBackward0", "view": "ViewBackward0", "clone": "CloneBackward0",
+               "softmax": "SoftmaxBackward0", "log_softmax": "LogSoftmaxBackward0", "astype": "ToCopyBackward0",
+               "to": "ToCopyBackward0", "concatenate": "CatBackward0", "max_pool2d": "MaxPool2DWithIndicesBackward0",
+               "avg_pool2d": "AvgPool2DBackward0"}
+
+
 class GradFn:
-    """A computed tensor's ``grad_fn``: the op that made it. PyTorch's node also has methods (name(),
-    next_functions, hooks), which tinyrrn does not have."""
+    """A computed tensor's ``grad_fn``: the node of the op that made it, as PyTorch's (the same object each time
+    it is asked for, while one is held): ``next_functions``, per input, the input's node (an AccumulateGrad for a
+    leaf that requires grad) or None, and ``name()``, PyTorch's name for the ops whose node is PyTorch's (a
+    NotImplementedError for the others: tinyrrn's ``op``, e.g. "linear", records in one node what PyTorch
+    records in others). PyTorch's hooks and saved tensors are not there."""
 
-    __slots__ = ("op",)
+    __slots__ = ("tensor", "__weakref__")
 
-    def __init__(self, op):
-        self.op = op
+    def __init__(self, tensor):
+        self.tensor = tensor
+
+    op = property(lambda self: self.tensor.op, doc="tinyrrn's name of the op")
+
+    def name(self):
+        if self.op not in TORCH_NODES:
+            raise NotImplementedError(f"grad_fn.name(): tinyrrn's {self.op!r} node is not one of PyTorch's "
+                                      "(PyTorch records the op in other nodes); its op is in grad_fn.op")
+        return TORCH_NODES[self.op]
+
+    @property
+    def next_functions(self):
+        tensor = self.tensor
+        if tensor.backward_fn is _freed:
+            raise RuntimeError(f"grad_fn.next_functions of the output of {self.op!r}: an earlier backward() freed "
+                               "its graph (tinyrrn keeps no edges after that); use backward(retain_graph=True)")
+        return tuple((parent.grad_fn if parent.backward_fn is not None else
+                      AccumulateGrad.of(parent) if not parent._graphless_view else None, 0) if took_grad else (None, 0)
+                     for parent, took_grad in zip(tensor.parents, tensor.parents_took_grad))
 
     def __repr__(self):
         return f"<GradFn of {self.op!r}>"
+
+
+class AccumulateGrad:
+    """The node of a leaf that requires grad in ``next_functions``, as PyTorch's: ``variable`` is the leaf."""
+
+    __slots__ = ("variable", "__weakref__")
+    next_functions = ()
+
+    def __init__(self, variable):
+        self.variable = variable
+
+    @staticmethod
+    def of(leaf):
+        """The leaf's node: the same object while one is held, as PyTorch's."""
+        node = leaf._node() if leaf._node is not None else None
+        if node is None:
+            node = AccumulateGrad(leaf)
+            leaf._node = weakref.ref(node)
+        return node
+
+    def name(self):
+        return "torch::autograd::AccumulateGrad"
+
+    def __repr__(self):
+        return f"<AccumulateGrad of a leaf of shape {tuple(self.variable.shape)}>"
 
 
 class Tensor:
     """An n-dimensional array with an optional gradient.
 
     ``data`` is the array, ``grad`` the accumulated gradient of a leaf after
-    ``backward()``. Python floats (and lists holding one) become float32
-    arrays, Python ints int64 and bools bool, as ``torch.tensor`` makes them,
-    on the default device; arrays (NumPy scalars too) keep their dtype and device.
+    ``backward()``. Python data takes the dtype ``torch.tensor`` infers (Python floats
+    float32, ints int64, bools bool, NumPy numbers their own, a list the promotion of its
+    items': see functional.dtypes.array_of), on the default device; arrays (NumPy scalars
+    too) keep their dtype and device.
     """
 
     __array_priority__ = 100  # make `ndarray + Tensor` call Tensor.__radd__
@@ -205,16 +337,10 @@ class Tensor:
             if device is not None:
                 data = backend.to_device(data, device)
         else:
-            array = backend.module_for(device).asarray(data)
-            if array.dtype.kind in "uO" or (array.dtype == "float64" and isinstance(data, (list, tuple)) and
-                                            array.size and float(abs(array).max()) >= 2 ** 63):
-                if check_int64(data) and array.dtype.kind == "O":  # NumPy's types for an int beyond int64 (a lone
-                    array = array.astype("float64")  # float never is one); with a float, PyTorch's floats
-            if array.dtype.kind == "O" and array.ndim == 0:  # None, a generator: no values to take
-                raise RuntimeError(f"Could not infer dtype of {type(data).__name__} (as PyTorch)")
-            data = array.astype("float32") if array.dtype.kind == "f" else array
-        if data.dtype.kind not in "biuf":
-            raise TypeError(f"a tensor holds bools, integers or floats, not {data.dtype}"
+            from .functional.dtypes import array_of  # here: this module imports no op module at its top
+            data = array_of(data, device)
+        if data.dtype.kind not in "biuf" or data.dtype.itemsize > 8:
+            raise TypeError(f"a tensor holds bools, integers or floats, not {data.dtype} (as PyTorch)"
                             + (" (a list of tensors: stack them with tinyrrn.functional.stack)"
                                if data.dtype.kind == "O" else ""))
         if requires_grad and data.dtype.kind != "f":
@@ -230,6 +356,10 @@ class Tensor:
         # with the views of this data (detach(), Tensor(t), basic indexing, reshape, permute): see ``version``
         if source is not None and data is source.data:  # the same memory: a change through either is seen by both
             self._version = source._version
+            if source._inference:
+                self._inference = True
+        elif getattr(_state, "inference", False):  # is_inference_mode_enabled(), on the path of every op
+            self._inference = Tensor._inference_made = True
 
     @property
     def requires_grad(self):
@@ -246,6 +376,9 @@ class Tensor:
                                "tensor without its graph, use its detach()")
         if value and self.data.dtype.kind != "f":
             raise DtypeError(f"only floating-point tensors can require gradients, got {self.data.dtype}")
+        if value and self._inference and not is_inference_mode_enabled():
+            raise RuntimeError("Setting requires_grad=True on inference tensor outside InferenceMode is not allowed "
+                               "(as PyTorch)")
         self._requires_grad = value
 
     # -- array-like facts -------------------------------------------------
@@ -254,8 +387,18 @@ class Tensor:
     ndim = property(lambda self: self.data.ndim)
     device = property(lambda self: backend.device_of(self.data))
     is_leaf = property(lambda self: self.backward_fn is None)
-    grad_fn = property(lambda self: None if self.backward_fn is None else GradFn(self.op),
-                       doc="None for a leaf, as PyTorch; for a computed tensor, the op that made it (a GradFn)")
+    _node = None  # a weak reference to this tensor's GradFn (or AccumulateGrad), the same while held
+
+    @property
+    def grad_fn(self):
+        """None for a leaf, as PyTorch; for a computed tensor, the node of the op that made it (a GradFn)."""
+        if self.backward_fn is None:
+            return None
+        node = self._node() if self._node is not None else None
+        if node is None:
+            node = GradFn(self)
+            self._node = weakref.ref(node)
+        return node
 
     def __len__(self):
         return len(self.data)
@@ -313,7 +456,14 @@ class Tensor:
     @property
     def grad(self):
         """The accumulated gradient (an array); a Tensor assigned to it is kept as its array, as the
-        optimisers and backward() work on arrays."""
+        optimisers and backward() work on arrays. A computed tensor's, None unless retain_grad() or an assignment
+        set it, comes with PyTorch's warning."""
+        if self._grad is None and self.backward_fn is not None and not self._retains_grad:
+            warnings.warn("The .grad attribute of a Tensor that is not a leaf Tensor is being accessed. Its .grad "
+                          "attribute won't be populated during autograd.backward(). If you indeed want the .grad "
+                          "field to be populated for a non-leaf Tensor, use .retain_grad() on the non-leaf Tensor. "
+                          "If you access the non-leaf Tensor by mistake, make sure you access the leaf Tensor "
+                          "instead.", UserWarning, stacklevel=2)
         return self._grad
 
     @grad.setter
@@ -354,16 +504,54 @@ class Tensor:
 
     def detach_(self):
         """Cut this tensor from the graph in place (a leaf that requires no grad, as detach() makes), as
-        PyTorch; a view of another tensor of the graph (x[0], x.reshape(...)) is refused, as there. A graph
+        PyTorch; a view of another tensor (x[0], x.reshape(...), with or without a graph) is refused, as there. A graph
         that used it refuses a backward (counted as an in-place change), as PyTorch's refuses its saved tensor."""
-        if any(parent._version is self._version for parent in self.parents):
+        if self._is_view:
             raise RuntimeError("Can't detach views in-place. Use detach() instead (as PyTorch)")
-        self.parents, self.parents_took_grad, self.backward_fn, self.op = (), (), None, None
+        self.parents, self.parents_took_grad, self.backward_fn, self.op, self._node = (), (), None, None, None
         self._requires_grad = False
         self.version += 1
         return self
 
     _retains_grad = False  # set by retain_grad()
+    _is_view = False  # made by a view op (x[0], reshape, permute) in another tensor's memory
+    _hooks = None  # register_hook()'s: id -> hook
+
+    _post_accumulate_hooks = None  # register_post_accumulate_grad_hook()'s: id -> hook
+
+    def register_post_accumulate_grad_hook(self, hook):
+        """Call ``hook(tensor)`` after backward() accumulated this leaf's gradient in ``grad``, as PyTorch (the hook
+        returns None). A RemovableHandle."""
+        if not self.requires_grad:
+            raise RuntimeError("cannot register a hook on a tensor that doesn't require gradient")
+        if self.backward_fn is not None:
+            raise RuntimeError("post accumulate grad hooks cannot be registered on non-leaf tensors")
+        if self._post_accumulate_hooks is None:
+            self._post_accumulate_hooks = OrderedDict()
+        handle = RemovableHandle(self._post_accumulate_hooks)
+        self._post_accumulate_hooks[handle.id] = hook
+        return handle
+
+    def register_hook(self, hook):
+        """Call ``hook(grad)`` with the gradient that backward() computes for this tensor, as PyTorch: a Tensor it
+        returns (of the same shape and dtype) replaces it, before a leaf's accumulates it in ``grad`` (and before
+        retain_grad() keeps it), or before it flows on. A RemovableHandle."""
+        if not self.requires_grad:
+            raise RuntimeError("cannot register a hook on a tensor that doesn't require gradient")
+        if self._hooks is None:
+            self._hooks = OrderedDict()
+        handle = RemovableHandle(self._hooks)
+        self._hooks[handle.id] = hook
+        return handle
+    _inference = False  # made in inference_mode() (or a view of such a tensor)
+    _inference_made = False  # (on the class) whether any inference tensor was made: make_result looks at them then
+
+    def is_inference(self):
+        """Whether this is an inference tensor: made in an inference_mode() block, as PyTorch's."""
+        return self._inference
+    _graphless_view = False  # a view made under no_grad of a tensor that requires grad: as PyTorch, it reports
+    # requires_grad, but no gradient reaches it or through it, an in-place change of it while grad is enabled is
+    # refused, and so is its own backward()
 
     @property
     def retains_grad(self):
@@ -387,7 +575,7 @@ class Tensor:
                                f"protocol (as PyTorch); this one is the output of {self.op!r}: deepcopy its "
                                "detach() to copy its values")
         copied = memo[id(self)] = object.__new__(type(self))
-        copied.__dict__.update({k: copy.deepcopy(v, memo) for k, v in self.__dict__.items()})
+        copied.__dict__.update({k: copy.deepcopy(v, memo) for k, v in self.__dict__.items() if k != "_node"})
         return copied
 
     # -- backward ---------------------------------------------------------
@@ -404,7 +592,7 @@ class Tensor:
         if grad is not None and gradient is not None:
             raise TypeError("backward(): got both gradient= and grad= (the same argument)")
         grad = gradient if grad is None else grad
-        if not self.requires_grad:
+        if not self.requires_grad or self._graphless_view:
             raise RuntimeError("backward() on a tensor that does not require grad "
                                "(no input required grad, or it was made under no_grad())")
         xp = backend.xp_of(self.data)
@@ -433,8 +621,10 @@ class Tensor:
         grads = {id(self): grad}
         for node in reversed(order):
             g = grads.pop(id(node), None)
-            if g is None:
+            if g is None or node._graphless_view:  # (no gradient reaches a view made under no_grad)
                 continue
+            if node._hooks:
+                g = _hooked(node, g)
             if node.backward_fn is None:  # a leaf: keep its own gradient, added to in place (as PyTorch)
                 if node.grad is None:
                     node.grad = _leaf_gradient(g, handed_out)
@@ -442,6 +632,8 @@ class Tensor:
                     node.grad += g
                 else:  # a read-only array assigned to .grad
                     node.grad = node.grad + g
+                if node._post_accumulate_hooks:
+                    _after_accumulation(node)
                 continue
             if node._retains_grad:  # retain_grad(): kept as a leaf's
                 node._grad = _leaf_gradient(g, handed_out) if node._grad is None else node._grad + g
@@ -467,6 +659,39 @@ class Tensor:
                 grads[key] = pg if key not in grads else grads[key] + pg
             if not retain_graph:
                 node.parents, node.parents_took_grad, node.backward_fn = (), (), _freed  # free saved buffers
+
+
+def _hooked(tensor, g):
+    """``g`` through the tensor's register_hook() hooks, in order (grad disabled), with PyTorch's checks."""
+    with no_grad():
+        for hook in tuple(tensor._hooks.values()):
+            result = hook(Tensor(g))
+            if result is None:
+                continue
+            name = getattr(hook, "__name__", type(hook).__name__)
+            if not isinstance(result, Tensor):
+                raise TypeError(f"expected Variable, but hook returned {type(result).__name__!r} (as PyTorch: a Tensor "
+                                "or None)")
+            if result.shape != g.shape:
+                raise RuntimeError(f"hook {name!r} has changed the size of value")
+            if result.dtype != g.dtype:
+                raise RuntimeError(f"hook {name!r} has changed the type of value (was {g.dtype} got {result.dtype})")
+            g = result.data
+    return g
+
+
+def _after_accumulation(leaf):
+    """The leaf's register_post_accumulate_grad_hook() hooks, in order (grad disabled), as PyTorch's."""
+    with no_grad():
+        for hook in tuple(leaf._post_accumulate_hooks.values()):
+            result = hook(leaf)
+            if result is leaf:  # taken, as PyTorch takes it
+                continue
+            if isinstance(result, Tensor):
+                raise RuntimeError("Tensor post accumulate grad hooks should return None.")
+            if result is not None:
+                raise TypeError(f"expected Variable, but hook returned {type(result).__name__!r} (as PyTorch: "
+                                "a post accumulate grad hook returns None)")
 
 
 def _freed(g):
@@ -511,13 +736,57 @@ def _topological_order(root):
     return order
 
 
+def renamed(out, op):
+    """``out`` with its node named ``op`` (when it has one): an op made of another (transpose of permute)."""
+    if out.backward_fn is not None:
+        out.op = op
+    return out
+
+
+# ops whose PyTorch node saves no input for its backward (at most its output, or sizes)
+SAVE_NO_INPUT = frozenset(("add", "sub", "neg", "sum", "mean", "reshape", "permute", "getitem", "concatenate", "clone",
+                           "astype", "to", "relu", "sigmoid", "tanh", "exp", "softmax", "log_softmax", "dropout"))
+
+
+def _inference_verdict(op, parents):
+    """How PyTorch records ``op`` on ``parents`` with inference tensors among them: "untracked" (no graph) on
+    inference tensors alone, but for a conversion into a new tensor; "saved" (its error) when its node would save
+    one for the backward (_saves_inference); else None, as usual."""
+    if not any(p._inference for p in parents):
+        return None
+    if all(p._inference for p in parents) and op not in ("astype", "to"):
+        return "untracked"
+    return "saved" if _saves_inference(op, parents) else None
+
+
+def _saves_inference(op, parents):
+    """Whether PyTorch's node of ``op`` would save an inference tensor among ``parents`` (its error): not for ops
+    that save no input; mul saves an input when the other needs a gradient; any other op counts as saving them."""
+    if op in SAVE_NO_INPUT:
+        return False
+    if op == "mul":  # each input for the other's gradient
+        return any(p._inference and other.requires_grad for p, other in zip(parents, parents[::-1]))
+    if op == "div":  # the divisor for either gradient, the dividend for the divisor's
+        a, b = parents
+        return a._inference and b.requires_grad or b._inference and (a.requires_grad or b.requires_grad)
+    return True
+
+
 def make_result(data, parents, backward_fn, op, view_of=None):
     """Wrap an op's output array; record the graph edge when a parent requires grad. ``view_of``: the
-    tensor whose data ``data`` views (it shares that tensor's version counter)."""
+    tensor whose data ``data`` may view (when it does, not a copy, it shares that tensor's version counter)."""
     out = Tensor(data)
-    if view_of is not None:
-        out._version = view_of._version
-    if is_grad_enabled() and any(p.requires_grad for p in parents):
+    if view_of is not None and _owner(data) is _owner(view_of.data):  # not a copy (reshape may make one)
+        out._version, out._inference, out._is_view = view_of._version, view_of._inference, True
+    if records_graph() and any(p._requires_grad for p in parents):
+        verdict = Tensor._inference_made and _inference_verdict(op, parents)  # (once inference tensors exist)
+        if verdict == "untracked":
+            return out
+        if verdict == "saved":
+            raise RuntimeError(f"{op}: Inference tensors cannot be saved for backward (as PyTorch; tinyrrn refuses "
+                               "them in every op but those known to save no input). Please do not use Tensors created "
+                               "in inference mode in computation tracked by autograd; make a clone() to get a "
+                               "normal tensor")
         out._requires_grad = True
         out.parents = tuple(parents)
         out.parents_took_grad = tuple(p.requires_grad for p in parents)
@@ -525,6 +794,8 @@ def make_result(data, parents, backward_fn, op, view_of=None):
         out.forward_version = out.version
         out.backward_fn = backward_fn
         out.op = op
+    elif out._is_view and view_of.requires_grad and not view_of._inference:
+        out._requires_grad = out._graphless_view = True  # as PyTorch's view made under no_grad: see Tensor
     return out
 
 

@@ -1,11 +1,17 @@
-"""PyTorch's type promotion: the dtype of an op on tensors and Python numbers (torch.result_type).
+"""PyTorch's type promotion: the dtype of an op on tensors and Python numbers (torch.result_type), and of a
+tensor made from Python data (torch.tensor's inference).
 
 NumPy's rules differ (int32 array + 2.5 is float64 there, float32 in PyTorch), so the
 arithmetic ops cast their operands to :func:`result_type` before computing.
 """
+import functools
+import itertools
+from collections.abc import Sequence
+
 import numpy
 
-from ..tensor import Tensor
+from .. import backend
+from ..tensor import DtypeError, Tensor, check_int64
 
 DEFAULT_FLOAT = numpy.dtype("float32")  # what Python floats and int / int become (torch's default dtype)
 _CATEGORIES = {"b": 0, "u": 1, "i": 1, "f": 2}  # bool < integer < floating point
@@ -27,7 +33,7 @@ def promote(a, b):
         return b if a is None else a
     wide_unsigned = {numpy.dtype(t) for t in ("uint16", "uint32", "uint64")} & {numpy.dtype(a), numpy.dtype(b)}
     if wide_unsigned and numpy.dtype(a) != numpy.dtype(b) and category(a) < 2 and category(b) < 2:
-        raise TypeError(f"Promotion for uint16, uint32, uint64 types is not supported (as in PyTorch), "
+        raise DtypeError(f"Promotion for uint16, uint32, uint64 types is not supported (as in PyTorch), "
                         f"attempted to promote {a} and {b}")
     if category(a) != category(b):
         return a if category(a) > category(b) else b
@@ -77,3 +83,98 @@ def result_type(*operands):
         if dtype is not None and (result is None or category(dtype) > category(result)):
             result = promote(result, dtype)
     return result
+
+
+TORCH_DTYPES = frozenset(numpy.dtype(name) for name in ("bool", "uint8", "int8", "int16", "int32", "int64", "uint16",
+                                                        "uint32", "uint64", "float16", "float32", "float64"))
+
+
+@functools.lru_cache(maxsize=None)
+def _scalar_dtype(kind):
+    """The dtype torch.tensor infers for a number of type ``kind`` (None for a type that is no number)."""
+    if issubclass(kind, numpy.generic):
+        return numpy.dtype(kind)
+    if issubclass(kind, bool):
+        return numpy.dtype(bool)
+    if issubclass(kind, int):
+        return numpy.dtype("int64")
+    if issubclass(kind, float):
+        return DEFAULT_FLOAT
+    return None
+
+
+def _is_sequence(data):
+    return isinstance(data, (list, tuple, range)) or isinstance(data, Sequence) and not isinstance(data, (str, bytes))
+
+
+_promoted = functools.lru_cache(maxsize=None)(promote)
+
+
+def _inferred(data, numbers):
+    """torch.tensor's dtype of ``data`` (its infer_scalar_type: promoted over all its items), collecting the types
+    of its numbers in ``numbers``. Nested lists are looked at a depth at a time, and a number's dtype once per type."""
+    dtype, level = None, [data]
+    while level:
+        deeper = []
+        kinds = set(map(type, level))
+        for kind in kinds:
+            items = level if len(kinds) == 1 else [item for item in level if type(item) is kind]
+            if _scalar_dtype(kind) is not None:
+                numbers.add(kind)
+                dtype = _promoted(dtype, _scalar_dtype(kind))
+            elif kind in (list, tuple, range) or _is_sequence(items[0]):
+                if not all(map(len, items)):  # as PyTorch: [] is float32
+                    dtype = _promoted(dtype, DEFAULT_FLOAT)
+                deeper.extend(itertools.chain.from_iterable(items))
+            else:
+                for item in items:
+                    dtype = _promoted(dtype, _other_dtype(item))
+        level = deeper
+    return dtype
+
+
+def _other_dtype(data):
+    """The dtype of an array; PyTorch's error for anything else that is no number or sequence."""
+    if isinstance(data, Tensor):
+        raise TypeError("a tensor holds bools, integers or floats, not a list of tensors: stack them with "
+                        "tinyrrn.functional.stack")
+    if hasattr(data, "dtype") and hasattr(data, "shape"):  # an array
+        return numpy.dtype(data.dtype)
+    if isinstance(data, (str, bytes, complex)):
+        raise TypeError(f"a tensor holds bools, integers or floats, not {type(data).__name__} (tinyrrn has no "
+                        "complex dtype)" if isinstance(data, complex) else
+                        f"a tensor holds bools, integers or floats, not {type(data).__name__} (as PyTorch: new(): "
+                        f"invalid data type '{type(data).__name__}')")
+    raise RuntimeError(f"Could not infer dtype of {type(data).__name__} (as PyTorch)")
+
+
+def array_of(data, device=None):
+    """An array of Python data (numbers, NumPy scalars and arrays, nested in lists or tuples) on ``device``, in the
+    dtype torch.tensor infers: a NumPy scalar's or array's own, float32 for a Python float, int64 for an int, bool,
+    and in a list the promotion of its items' (``[numpy.float64(1.5), 2]`` is float64, ``[numpy.float16(1), 2]``
+    float16), each value converted as PyTorch converts it (through a double, to a float dtype); with PyTorch's
+    refusals (a NumPy bool or uint64 number as an integer, a 0-d array first in a list, an int beyond int64)."""
+    numbers = set()
+    dtype = _inferred(data, numbers)
+    if dtype not in TORCH_DTYPES:
+        raise TypeError(f"a tensor holds bools, integers or floats, not {dtype} (as PyTorch, which refuses it or "
+                        f"makes a complex tensor; tinyrrn has no complex dtype)")
+    if dtype.kind in "iu" and numbers & {numpy.bool_, numpy.uint64}:
+        kind = (numbers & {numpy.bool_, numpy.uint64}).pop()
+        raise TypeError(f"'numpy.{kind.__name__}' object cannot be interpreted as an integer (as PyTorch, in a list "
+                        f"of {dtype})")
+    first = data
+    while _is_sequence(first) and len(first):
+        first = first[0]
+        if getattr(first, "ndim", None) == 0 and not isinstance(first, numpy.generic) and first is not data:
+            raise TypeError("len() of unsized object (as PyTorch: a 0-d array first in a list is read as a "
+                            "sequence)")
+    xp = backend.module_for(device)
+    if dtype.kind != "f":
+        check_int64(data)
+        return xp.asarray(data, dtype=dtype)
+    array = xp.asarray(data, dtype="float64")
+    if dtype == array.dtype:
+        return array
+    with numpy.errstate(over="ignore"):  # beyond float16 or float32: inf, as PyTorch
+        return array.astype(dtype)

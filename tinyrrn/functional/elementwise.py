@@ -12,7 +12,7 @@ import operator
 import numpy
 
 from .. import backend, threads
-from ..tensor import Tensor, is_grad_enabled, make_result
+from ..tensor import Tensor, check_inference_write, make_result, records_graph
 from ._util import (ArgumentError, broadcast_shape, check_float, check_tensors, flag, number, only_torch_defaults,
                     unbroadcast)
 from .dtypes import DEFAULT_FLOAT, category, opmath, result_type
@@ -329,7 +329,9 @@ def _writes_in_place(op, x, inplace):
     no_grad, or x needs no gradient), as PyTorch. While one is, it is refused: a leaf that requires grad
     as PyTorch refuses it, and a computed tensor because tinyrrn records no in-place op (its tensors are
     the graph's nodes, so x cannot come to stand for the result while its old value stays in the graph)."""
-    if not (inplace and is_grad_enabled() and x.requires_grad):
+    if inplace:
+        check_inference_write(x, f"{op}(inplace=True)")
+    if not (inplace and records_graph() and x.requires_grad):
         return inplace
     if x.is_leaf:
         raise RuntimeError(f"{op}(inplace=True): a leaf Variable that requires grad is being used in an in-place "

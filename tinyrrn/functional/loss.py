@@ -1,6 +1,6 @@
 """Softmax, log-softmax and the cross-entropy and negative log-likelihood losses."""
 from .. import backend
-from ..tensor import Tensor, is_grad_enabled, make_result
+from ..tensor import Tensor, make_result, records_graph
 from ._util import ArgumentError, DtypeError, axis_index, check_float, integer, number, only_torch_defaults, torch_name
 from .dtypes import opmath
 
@@ -130,7 +130,7 @@ def _class_loss(op, logits, target, weight, size_average, ignore_index, reduce, 
     per_class = [classes if i == axis else 1 for i in range(logits.ndim)]  # a (C,) vector broadcast
     w = 1
     if weight is not None:
-        if weight.requires_grad and is_grad_enabled():
+        if weight.requires_grad and records_graph():
             raise ArgumentError(f"{op}: a weight that requires grad is not supported (PyTorch refuses "
                                 "it for class-index targets); pass weight.detach()")
         w = weight.data

@@ -1,4 +1,5 @@
-"""Ops that move data without arithmetic: reshape, transpose, flatten, indexing, concatenation, padding."""
+"""Ops that move data without arithmetic: reshape, view, transpose, flatten, indexing, concatenation, padding,
+copies."""
 import functools
 import math
 import operator
@@ -6,7 +7,7 @@ import operator
 import numpy
 
 from .. import backend
-from ..tensor import Tensor, make_result
+from ..tensor import Tensor, make_result, renamed
 from ._util import ArgumentError, axis_index, check_tensors, integer, number, only_torch_defaults, torch_name
 from .dtypes import result_type
 
@@ -36,6 +37,37 @@ def reshape(x, *sizes, shape=None):
     return make_result(out, (x,), lambda g: (g.reshape(x.shape),), "reshape", view_of=x)
 
 
+def view(x, *sizes, size=None, dtype=None):
+    """x's elements in a new shape in the same memory (PyTorch's Tensor.view): as reshape, but refused, with
+    PyTorch's RuntimeError, where that needs a copy (x.T.view(6)); PyTorch's view(dtype) is not supported."""
+    if dtype is not None or len(sizes) == 1 and isinstance(sizes[0], (str, type, numpy.dtype)):
+        raise NotImplementedError("view(dtype) is not supported by tinyrrn (a view of the bytes as another dtype); "
+                                  "convert with .to(dtype)")
+    if not sizes and size is None:
+        raise TypeError("view() missing 1 required argument: 'size' (as PyTorch)")
+    out = reshape(x, *sizes, shape=size)
+    if not out._is_view and out.data.size:
+        raise ArgumentError("view size is not compatible with input tensor's size and stride (at least one "
+                            "dimension spans across two contiguous subspaces). Use .reshape(...) instead.")
+    return renamed(out, "view")
+
+
+def clone(x, *, memory_format=None):
+    """A copy of x in new memory, laid out as x (torch.clone, PyTorch's preserve_format), in the graph."""
+    check_tensors("clone", x)
+    only_torch_defaults("clone", memory_format=(memory_format, None))
+    return make_result(x.data.copy(order="K"), (x,), lambda g: (g,), "clone")
+
+
+def contiguous(x, *, memory_format=None):
+    """x itself when its memory is in row-major order, else a copy that is (PyTorch's Tensor.contiguous)."""
+    check_tensors("contiguous", x)
+    only_torch_defaults("contiguous", memory_format=(memory_format, None))
+    if x.data.flags.c_contiguous:
+        return x
+    return make_result(backend.xp_of(x.data).ascontiguousarray(x.data), (x,), lambda g: (g,), "clone")
+
+
 def permute(x, *order, dims=None):
     """Reorder the dimensions (a view, as torch.permute): x.permute(1, 0), ((1, 0)) or (dims=(1, 0))."""
     check_tensors("permute", x)
@@ -61,7 +93,7 @@ def transpose(x, dim0, dim1):
     dim0, dim1 = axis_index("transpose", dim0, x.ndim), axis_index("transpose", dim1, x.ndim)
     if x.ndim:
         dims[dim0], dims[dim1] = dims[dim1], dims[dim0]
-    return permute(x, dims)
+    return renamed(permute(x, dims), "transpose")
 
 
 def flatten(x, start_dim=0, end_dim=-1):
@@ -238,7 +270,7 @@ def stack(tensors, axis=0, *, dim=None):
             raise ArgumentError(f"stack: shapes {tuple(tensors[0].shape)} and {tuple(t.shape)} differ")
     axis = axis_index("stack", axis, tensors[0].ndim + 1)
     expanded = [reshape(t, *t.shape[:axis], 1, *t.shape[axis:]) for t in tensors]
-    return concatenate(expanded, axis=axis)
+    return renamed(concatenate(expanded, axis=axis), "stack")
 
 
 def unbatched_too(op):

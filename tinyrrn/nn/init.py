@@ -14,7 +14,7 @@ from .. import backend
 from ..functional._util import check_float, check_tensors, only_torch_defaults
 from ..operators import _assigned
 from ..random import generator as _generator
-from ..tensor import ArgumentError
+from ..tensor import ArgumentError, check_inference_write
 
 
 def fan_in_and_fan_out(shape):
@@ -86,6 +86,7 @@ def _calculate_fan_in_and_fan_out(tensor):
 def _fill(tensor, values):
     """Write the host array ``values`` into ``tensor``'s data (keeping its memory layout, as PyTorch's init
     under no_grad), counted as an in-place change; returns the tensor."""
+    check_inference_write(tensor, "nn.init")
     tensor.data[...] = backend.to_device(numpy.asarray(values, dtype=tensor.dtype), tensor.device)
     tensor.version += 1
     return tensor
@@ -98,8 +99,14 @@ def _random(op, tensor, rng):
 
 
 def _uniform(tensor, a, b):
-    """Fill with U(a, b), with the checks of PyTorch's Tensor.uniform_: each bound finite and within the
-    dtype's range, a <= b, and b - a within the range too (a float16 tensor takes no bound of 1e6)."""
+    """Fill with U(a, b), with the checks of PyTorch's Tensor.uniform_ (see _check_uniform)."""
+    _check_uniform(tensor, a, b)
+    return _fill(tensor, _generator().uniform(a, b, size=tensor.shape))
+
+
+def _check_uniform(tensor, a, b):
+    """PyTorch's checks of Tensor.uniform_(a, b): each bound finite and within the dtype's range, a <= b, and
+    b - a within the range too (a float16 tensor takes no bound of 1e6)."""
     limit = float(numpy.finfo(tensor.dtype).max)
     for name, bound in (("from", a), ("to", b)):
         if not -limit <= bound <= limit:
@@ -109,15 +116,18 @@ def _uniform(tensor, a, b):
     if b - a > limit:
         raise ArgumentError(f"uniform_ expects to-from <= the largest {tensor.dtype}, but found to={b} and "
                             f"from={a} (as PyTorch)")
-    return _fill(tensor, _generator().uniform(a, b, size=tensor.shape))
 
 
 def _normal(tensor, mean, std):
     """Fill with N(mean, std^2), refusing a negative std as PyTorch's Tensor.normal_ (xavier_normal_'s
     negative gain too)."""
+    _check_std(std)
+    return _fill(tensor, _generator().normal(mean, std, size=tensor.shape))
+
+
+def _check_std(std):
     if not std >= 0:
         raise ArgumentError(f"normal expects std >= 0.0, but found std {std}")
-    return _fill(tensor, _generator().normal(mean, std, size=tensor.shape))
 
 
 def uniform_(tensor, a=0.0, b=1.0, generator=None):
@@ -130,6 +140,57 @@ def normal_(tensor, mean=0.0, std=1.0, generator=None):
     """Fill with N(mean, std^2)."""
     _random("normal_", tensor, generator)
     return _normal(tensor, mean, std)
+
+
+def _norm_cdf(x):
+    return (1.0 + math.erf(x / math.sqrt(2.0))) / 2.0
+
+
+def trunc_normal_(tensor, mean=0.0, std=1.0, a=-2.0, b=2.0, generator=None):
+    """Fill with N(mean, std^2) truncated to [a, b] (the bounds in the tensor's dtype), as PyTorch: with its
+    warning when mean is more than 2 std from [a, b], and its errors (std 0 divides by zero; a > b is uniform_'s).
+    As there, values are drawn from the normal and redrawn outside [a, b] when that keeps more than 0.3 of them,
+    else drawn uniform in [a, b] and kept with the normal's relative density."""
+    _random("trunc_normal_", tensor, generator)
+    if mean < a - 2 * std or mean > b + 2 * std:
+        warnings.warn("mean is more than 2 std from [a, b] in nn.init.trunc_normal_. The distribution of values "
+                      "may be incorrect.", stacklevel=2)
+    rng, dtype = _generator(), tensor.dtype
+    low, high = numpy.asarray(a).astype(dtype), numpy.asarray(b).astype(dtype)
+    if _norm_cdf((b - mean) / std) - _norm_cdf((a - mean) / std) > 0.3:
+        _check_std(std)
+        values = rng.normal(mean, std, tensor.shape).astype(dtype)
+        redraw = (values < low) | (values > high)
+        while redraw.any():
+            values[redraw] = rng.normal(mean, std, int(redraw.sum())).astype(dtype)
+            redraw = (values < low) | (values > high)
+        return _fill(tensor, values)
+    _check_uniform(tensor, a, b)
+    mode = max(a, min(mean, b))
+    log_peak = -0.5 * ((mode - mean) / std) ** 2
+    values, pending = numpy.empty(tensor.data.size), numpy.arange(tensor.data.size)  # pending: flat positions
+    while pending.size:
+        candidates = rng.uniform(a, b, pending.size)
+        accepted = numpy.log(rng.uniform(size=pending.size)) <= -0.5 * ((candidates - mean) / std) ** 2 - log_peak
+        values[pending[accepted]] = candidates[accepted]
+        pending = pending[~accepted]
+    return _fill(tensor, values.reshape(tensor.shape))
+
+
+def dirac_(tensor, groups=1):
+    """Fill a conv weight of 3, 4 or 5 dimensions with the Dirac delta, as PyTorch: in each of ``groups`` groups
+    of output channels, the d-th passes input channel d through at the kernel's centre (as many as both have)."""
+    check_tensors("dirac_", tensor, names=("tensor",))
+    if tensor.ndim not in (3, 4, 5):
+        raise ValueError("Only tensors with 3, 4, or 5 dimensions are supported")
+    if tensor.shape[0] % groups != 0:
+        raise ValueError("dim 0 must be divisible by groups")
+    per_group = tensor.shape[0] // groups
+    values, centre = numpy.zeros(tensor.shape), tuple(n // 2 for n in tensor.shape[2:])
+    for g in range(groups):
+        for d in range(min(per_group, tensor.shape[1])):
+            values[(g * per_group + d, d) + centre] = 1
+    return _fill(tensor, values)
 
 
 def constant_(tensor, val):

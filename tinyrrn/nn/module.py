@@ -1,5 +1,6 @@
 """Module: a tree of layers holding parameters and buffers, with PyTorch's state_dict names."""
 import operator
+import warnings
 from collections import OrderedDict, namedtuple
 from collections.abc import Iterable, Mapping
 
@@ -7,7 +8,7 @@ import numpy
 
 from .. import backend
 from ..functional import channels_last
-from ..tensor import ArgumentError, Tensor, zero_grads
+from ..tensor import ArgumentError, RemovableHandle, Tensor, zero_grads
 
 
 class Parameter(Tensor):
@@ -39,6 +40,15 @@ def check_factory_arguments(layer, device, dtype):
                                   "float32")
 
 
+def _backward_hook_refused(name):
+    """A Module method that PyTorch has and tinyrrn refuses: a module's backward hooks."""
+    def method(self, *args, **kwargs):
+        raise NotImplementedError(f"Module.{name} is not supported by tinyrrn (no module backward hooks: "
+                                  "its graph has no node for a module's inputs and outputs together)")
+    method.__name__ = name
+    return method
+
+
 class Module:
     """Base class of layers and models.
 
@@ -54,6 +64,9 @@ class Module:
         object.__setattr__(self, "_modules", OrderedDict())
         object.__setattr__(self, "_non_persistent", set())  # buffers left out of state_dict
         object.__setattr__(self, "training", True)
+        for hooks in ("_forward_pre_hooks", "_forward_pre_hooks_with_kwargs", "_forward_hooks",
+                      "_forward_hooks_with_kwargs", "_forward_hooks_always_called"):  # PyTorch's: id -> hook (or True)
+            object.__setattr__(self, hooks, OrderedDict())
 
     def __setattr__(self, name, value):
         """PyTorch's rules: a Parameter or a Module registers ``name`` (taking it from the other registries);
@@ -139,7 +152,74 @@ class Module:
         (self._non_persistent.discard if persistent else self._non_persistent.add)(name)
 
     def __call__(self, *args, **kwargs):
-        return self.forward(*args, **kwargs)
+        """forward(), after the forward pre-hooks and before the forward hooks, as PyTorch's."""
+        if not (self._forward_pre_hooks or self._forward_hooks):
+            return self.forward(*args, **kwargs)
+        output, called = None, set()
+        try:
+            for key, hook in tuple(self._forward_pre_hooks.items()):
+                if key in self._forward_pre_hooks_with_kwargs:
+                    result = hook(self, args, kwargs)
+                    if result is not None:
+                        if not (isinstance(result, tuple) and len(result) == 2):
+                            raise RuntimeError("forward pre-hook must return None or a tuple of (new_args, "
+                                               f"new_kwargs), but got {result}.")
+                        args, kwargs = result
+                else:
+                    result = hook(self, args)
+                    if result is not None:
+                        args = result if isinstance(result, tuple) else (result,)
+            output = self.forward(*args, **kwargs)
+            for key, hook in tuple(self._forward_hooks.items()):
+                called.add(key)
+                result = self._forward_hook(key, hook, args, kwargs, output)
+                output = output if result is None else result
+        except Exception:
+            for key, hook in tuple(self._forward_hooks.items()):
+                if key in self._forward_hooks_always_called and key not in called:
+                    try:
+                        result = self._forward_hook(key, hook, args, kwargs, output)
+                    except Exception as error:
+                        warnings.warn("forward hook with ``always_call=True`` raised an exception that was "
+                                      f"silenced as another error was raised in forward: {error}")
+                        continue
+                    output = output if result is None else result
+            raise
+        return output
+
+    def _forward_hook(self, key, hook, args, kwargs, output):
+        if key in self._forward_hooks_with_kwargs:
+            return hook(self, args, kwargs, output)
+        return hook(self, args, output)
+
+    def _add_hook(self, registry, hook, prepend, flags):
+        """Register ``hook`` (first with ``prepend``), its id set in each of the dicts ``flags``; its handle."""
+        handle = RemovableHandle(registry, *flags)
+        registry[handle.id] = hook
+        if prepend:
+            registry.move_to_end(handle.id, last=False)
+        for flag in flags:
+            flag[handle.id] = True
+        return handle
+
+    def register_forward_pre_hook(self, hook, *, prepend=False, with_kwargs=False):
+        """Call ``hook(module, args)`` before each forward(), as PyTorch: a result other than None replaces the
+        positional arguments (a value that is not a tuple as the one argument); ``with_kwargs``:
+        ``hook(module, args, kwargs)``, which may return (args, kwargs). A RemovableHandle."""
+        flags = [self._forward_pre_hooks_with_kwargs] if with_kwargs else []
+        return self._add_hook(self._forward_pre_hooks, hook, prepend, flags)
+
+    def register_forward_hook(self, hook, *, prepend=False, with_kwargs=False, always_call=False):
+        """Call ``hook(module, args, output)`` after each forward(), as PyTorch: a result other than None replaces
+        the output; ``with_kwargs``: ``hook(module, args, kwargs, output)``; ``always_call``: called (output
+        None) when forward() raises too. A RemovableHandle."""
+        flags = ([self._forward_hooks_with_kwargs] if with_kwargs else []) + \
+            ([self._forward_hooks_always_called] if always_call else [])
+        return self._add_hook(self._forward_hooks, hook, prepend, flags)
+
+    register_full_backward_hook = _backward_hook_refused("register_full_backward_hook")
+    register_full_backward_pre_hook = _backward_hook_refused("register_full_backward_pre_hook")
+    register_backward_hook = _backward_hook_refused("register_backward_hook")
 
     def forward(self, *args, **kwargs):
         """What the module computes: each subclass defines it (PyTorch's NotImplementedError otherwise)."""
