@@ -255,8 +255,9 @@ def test_conv_bn_in_inference_is_bn_of_conv_bit_for_bit(small_blocks, monkeypatc
 
 
 def test_conv_bn_runs_the_modules_where_it_cannot_fuse(rng):
-    """Training, a gradient to record (evaluation mode without no_grad), a forward set on the instance: the modules
-    as they are, gradients included; conv2d_affine itself refuses to be where a gradient is needed."""
+    """Training, a gradient to record (evaluation mode without no_grad), a forward set on the instance, a forward
+    hook: the modules as they are, gradients included; conv2d_affine itself refuses to be where a gradient is
+    needed."""
     conv, bn = _conv_bn_pair(rng, 3, 4, 3, 1, "float32")
     x = Tensor(channels_last(rng.standard_normal((2, 3, 5, 5)).astype("float32")), requires_grad=True)
     y = conv_bn(conv, bn, x, relu=True)  # evaluation mode, gradient recorded
@@ -274,6 +275,12 @@ def test_conv_bn_runs_the_modules_where_it_cannot_fuse(rng):
     with no_grad():
         conv_bn(conv, bn, x, relu=True)
     assert seen == [(2, 3, 5, 5)]
+    del conv.forward
+    handle = bn.register_forward_hook(lambda module, args, output: seen.append(output.shape))
+    with no_grad():
+        conv_bn(conv, bn, x, relu=True)
+    assert seen == [(2, 3, 5, 5), (2, 4, 5, 5)]
+    handle.remove()
     scale, shift = (Tensor(v) for v in F.fixed_affine(bn.running_mean, bn.running_var))
     with pytest.raises(RuntimeError, match="conv2d_affine computes no gradient"):
         F.conv2d_affine(x, conv.weight, scale, shift, padding=1)
@@ -315,3 +322,18 @@ def test_a_resnet_in_inference_fuses_its_batch_norms_and_answers_as_unfused(monk
     monkeypatch.setattr(fused, "_fuses", lambda *args: False)
     with no_grad():
         numpy.testing.assert_array_equal(logits, backend.to_numpy(model(x).data))
+
+
+def test_conv_bn_fuses_in_inference_mode_under_enable_grad_too(monkeypatch, rng):
+    """inference_mode records no graph, under enable_grad either: conv_bn fuses there, and its result is an
+    inference tensor as every op's there."""
+    import tinyrrn
+    conv, bn = _conv_bn_pair(rng, 3, 4, 3, 1, "float32")
+    x = Tensor(channels_last(rng.standard_normal((2, 3, 5, 5)).astype("float32")))
+    calls = []
+    monkeypatch.setattr(F, "conv2d_affine", lambda *a, **k: calls.append(1) or conv_module.conv2d_affine(*a, **k))
+    with tinyrrn.inference_mode(), tinyrrn.enable_grad():
+        y = conv_bn(conv, bn, x, relu=True)
+    assert calls == [1] and y.is_inference() and not y.requires_grad
+    with no_grad():
+        numpy.testing.assert_array_equal(y.data, bn(conv(x), relu=True).data)

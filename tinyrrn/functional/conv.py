@@ -40,7 +40,7 @@ import functools
 import numpy
 
 from .. import backend, threads
-from ..tensor import Tensor, is_grad_enabled, make_result
+from ..tensor import Tensor, make_result, records_graph
 from . import norm, winograd
 from ._util import ArgumentError, accurate_sum, check_float, check_same_dtype, pair
 from ._window import as_pads, crop_nhwc, output_size, pad_nhwc, taps
@@ -351,7 +351,7 @@ def conv2d_affine(x, weight, scale, shift, stride=1, padding=0, dilation=1, relu
     if add is not None and not relu:
         raise ArgumentError("conv2d_affine: add= is fused with the ReLU only (relu(... + add)); pass relu=True")
     given = [t for t in (x, weight, scale, shift, add) if t is not None]
-    if is_grad_enabled() and any(t.requires_grad for t in given):
+    if records_graph() and any(t.requires_grad for t in given):
         raise RuntimeError("conv2d_affine computes no gradient, and an input requires one: call it under "
                            "tinyrrn.no_grad(), or use conv2d and batch_norm")
     n = x.shape[0]

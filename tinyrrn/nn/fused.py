@@ -1,6 +1,6 @@
 """A convolution and the batch norm after it, fused for inference (ResNet's conv-BN pairs)."""
 from .. import functional as F
-from ..tensor import Tensor, is_grad_enabled
+from ..tensor import Tensor, records_graph
 from .layers import BatchNorm2d, Conv2d
 
 
@@ -13,7 +13,8 @@ def conv_bn(conv, bn, x, relu=False, add=None):
     is in the cache, instead of in a pass of their own over memory (ResNet-50's inference on the
     CPU: about a third of its time was batch norm's pass). The numbers are the same. Otherwise
     (training, a gradient to record, a convolution with a bias or groups, float16, a module whose
-    forward is its own: a subclass's, or one set on the instance) the two modules run as they are.
+    forward is its own, a subclass's or one set on the instance, or with forward hooks) the two
+    modules are called as they are.
     """
     if not _fuses(conv, bn, x, add):
         return bn(conv(x), relu=relu, add=add)
@@ -32,10 +33,12 @@ def _fuses(conv, bn, x, add):
     if any(v.dtype != x.dtype for v in vectors) or conv.weight.dtype != x.dtype:
         return False  # mixed dtypes: the modules' own refusal
     tensors = [x, conv.weight, bn.weight, bn.bias, add]
-    return not (is_grad_enabled() and any(t is not None and t.requires_grad for t in tensors))
+    return not (records_graph() and any(t is not None and t.requires_grad for t in tensors))
 
 
 def _plain(module, layer):
-    """Whether ``module`` computes what ``layer`` (its class) computes: its forward neither a subclass's nor
-    one set on the instance (a learner's instrumented layer runs as set)."""
-    return type(module).forward is layer.forward and "forward" not in vars(module)
+    """Whether calling ``module`` computes what ``layer`` (its class) computes, and nothing else: its forward
+    neither a subclass's nor one set on the instance (a learner's instrumented layer runs as set), and no
+    forward hook to call."""
+    return (type(module).forward is layer.forward and "forward" not in vars(module)
+            and not (module._forward_pre_hooks or module._forward_hooks))
