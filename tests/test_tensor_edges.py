@@ -960,6 +960,7 @@ def test_a_view_made_under_no_grad_requires_grad_as_torchs(torch, name):
             with no_grad():
                 view += 1
             facts.append(float(x.sum()) if lib is torch else float(x.data.sum()))
+            facts.append(view.requires_grad_(False).requires_grad)
         return facts
     ours = run(None, Tensor(on_device(numpy.ones((2, 3), "float32")), requires_grad=True), tinyrrn.no_grad)
     assert ours == run(torch, torch.ones(2, 3, requires_grad=True), torch.no_grad)

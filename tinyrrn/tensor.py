@@ -379,7 +379,8 @@ class Tensor:
         if value and self._inference and not is_inference_mode_enabled():
             raise RuntimeError("Setting requires_grad=True on inference tensor outside InferenceMode is not allowed "
                                "(as PyTorch)")
-        self._requires_grad = value
+        if not self._graphless_view:  # a view made under no_grad keeps its base's flag, as PyTorch's
+            self._requires_grad = value
 
     # -- array-like facts -------------------------------------------------
     shape = property(lambda self: self.data.shape)
