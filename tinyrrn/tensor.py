@@ -35,7 +35,15 @@ import numpy
 
 from . import backend
 
-_state = threading.local()
+
+class _GradState(threading.local):
+    """Each thread's grad mode; the class's values are every thread's defaults (read at every op: a default
+    given to getattr would cost an AttributeError each time)."""
+    grad_enabled = True
+    inference = False
+
+
+_state = _GradState()
 
 
 class ArgumentError(RuntimeError, ValueError):
@@ -73,18 +81,18 @@ def check_int64(data):
 
 def is_grad_enabled():
     """False inside a ``no_grad()`` block: ops then record no graph."""
-    return getattr(_state, "grad_enabled", True)
+    return _state.grad_enabled
 
 
 def is_inference_mode_enabled():
     """True inside an ``inference_mode()`` block, as PyTorch's torch.is_inference_mode_enabled()."""
-    return getattr(_state, "inference", False)
+    return _state.inference
 
 
 def records_graph():
     """Whether ops record a graph now: grad enabled, outside inference mode (which records none under enable_grad
     either, as PyTorch's)."""
-    return getattr(_state, "grad_enabled", True) and not getattr(_state, "inference", False)
+    return _state.grad_enabled and not _state.inference
 
 
 def check_inference_write(tensor, op):
@@ -358,7 +366,7 @@ class Tensor:
             self._version = source._version
             if source._inference:
                 self._inference = True
-        elif getattr(_state, "inference", False):  # is_inference_mode_enabled(), on the path of every op
+        elif _state.inference:  # is_inference_mode_enabled(), on the path of every op
             self._inference = Tensor._inference_made = True
 
     @property
