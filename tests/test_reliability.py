@@ -743,6 +743,31 @@ def test_nan_weights_are_refused_naming_the_tensor(tmp_path):
             load(resnet_small(num_classes=4), str(tmp_path / "nan.npz"))
 
 
+def test_a_pipe_or_device_in_a_run_folder_is_refused_never_read_forever(run):
+    """A config.json, log, lock or report that is a named pipe (or a link to /dev/zero, read until memory ran out)
+    was opened by the look at what a folder holds, or written or read: the command never ended. Each is one error
+    line naming the file, and the checkpoint is kept."""
+    def pipe(name):
+        path = os.path.join(run, name)
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(path)
+        os.mkfifo(path)
+        return path
+
+    before = open(os.path.join(run, "checkpoint.npz"), "rb").read()
+    for name, command in (("metrics.jsonl", ["tinyrrn.train", "--resume", run, "--epochs", "2"]),
+                          ("lock", ["tinyrrn.evaluate", run, "--workers", "0"]),
+                          ("config.json", ["tinyrrn.train", "--resume", run, "--epochs", "2"])):
+        path = pipe(name)
+        done = cli_run(*command, timeout=30)
+        assert done.returncode != 0 and re.search(rf"^error: {re.escape(path)}: not a (regular )?file", done.stderr,
+                                                  re.M), done.stderr
+        assert len([line for line in done.stderr.splitlines() if line.startswith("error: ")]) == 1, done.stderr
+        if name != "config.json":
+            os.remove(path)
+    assert open(os.path.join(run, "checkpoint.npz"), "rb").read() == before
+
+
 def test_a_dataset_moved_since_training_is_named_as_recorded_not_as_a_flag_not_given(run, tmp_path, capsys):
     """evaluate RUN and --resume RUN said '/old/ucf: no such dataset folder (--data)' of a --data never given."""
     moved = str(tmp_path / "moved" / "ucf")
