@@ -1150,6 +1150,28 @@ def test_checkpoint_metadata_of_values_no_run_has_is_one_line_on_resume(run, edi
     assert open(path, "rb").read() == before
 
 
+def test_a_checkpoint_that_lost_optimiser_arrays_is_refused_on_resume(run, capsys):
+    """Without a parameter's Adam moments (optim/0/...) the run resumed from fresh ones, in silence: another
+    trajectory than the one saved, as without the gradients accumulated towards the next update; the state of a
+    parameter the model does not have was a KeyError traceback."""
+    path = os.path.join(run, "checkpoint.npz")
+    arrays, saved = checkpoint.load(path)
+    for damaged, says in (
+            ({k: v for k, v in arrays.items() if not k.startswith("optim/0/")},
+             f"holds no optimiser state of parameter 0 (optim/0/...), which took {saved['updates']} update(s)"),
+            ({**arrays, "optim/999/exp_avg": arrays["optim/0/exp_avg"]},
+             "holds optim/999/exp_avg, the optimiser state of no parameter of the model (it has "),
+            ({k: v for k, v in arrays.items() if not k.startswith("rank0/grad/")},
+             "holds no accumulated gradients (rank0/grad/...), though 3 chunk(s) were observed since the last update")):
+        checkpoint.save(path, damaged, {**saved, "observed": 3} if "rank0" in says else saved)
+        before = open(path, "rb").read()
+        assert training.main(["--resume", run, "--epochs", "2"]) == 1
+        line = one_error_line(capsys)
+        assert line.startswith(f"error: {path}: {says}") and line.endswith("nothing was changed: put back a whole "
+                                                                           "copy of the file to resume the run"), line
+        assert open(path, "rb").read() == before
+
+
 def test_checkpoint_metadata_that_is_no_object_is_refused_naming_the_file(tmp_path):
     path = str(tmp_path / "list.npz")
     save_npz({"w": numpy.zeros(2, numpy.float32), checkpoint.META_KEY: numpy.frombuffer(b"[1, 2]", numpy.uint8)}, path)
