@@ -743,6 +743,31 @@ def test_nan_weights_are_refused_naming_the_tensor(tmp_path):
             load(resnet_small(num_classes=4), str(tmp_path / "nan.npz"))
 
 
+def test_a_pipe_or_device_in_a_run_folder_is_refused_never_read_forever(run):
+    """A config.json, log, lock or report that is a named pipe (or a link to /dev/zero, read until memory ran out)
+    was opened by the look at what a folder holds, or written or read: the command never ended. Each is one error
+    line naming the file, and the checkpoint is kept."""
+    def pipe(name):
+        path = os.path.join(run, name)
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(path)
+        os.mkfifo(path)
+        return path
+
+    before = open(os.path.join(run, "checkpoint.npz"), "rb").read()
+    for name, command in (("metrics.jsonl", ["tinyrrn.train", "--resume", run, "--epochs", "2"]),
+                          ("lock", ["tinyrrn.evaluate", run, "--workers", "0"]),
+                          ("config.json", ["tinyrrn.train", "--resume", run, "--epochs", "2"])):
+        path = pipe(name)
+        done = cli_run(*command, timeout=30)
+        assert done.returncode != 0 and re.search(rf"^error: {re.escape(path)}: not a (regular )?file", done.stderr,
+                                                  re.M), done.stderr
+        assert len([line for line in done.stderr.splitlines() if line.startswith("error: ")]) == 1, done.stderr
+        if name != "config.json":
+            os.remove(path)
+    assert open(os.path.join(run, "checkpoint.npz"), "rb").read() == before
+
+
 def test_a_dataset_moved_since_training_is_named_as_recorded_not_as_a_flag_not_given(run, tmp_path, capsys):
     """evaluate RUN and --resume RUN said '/old/ucf: no such dataset folder (--data)' of a --data never given."""
     moved = str(tmp_path / "moved" / "ucf")
@@ -1123,6 +1148,28 @@ def test_checkpoint_metadata_of_values_no_run_has_is_one_line_on_resume(run, edi
     line = one_error_line(capsys)
     assert line.startswith(f"error: {path}: {says}") and "nothing was changed" in line, line
     assert open(path, "rb").read() == before
+
+
+def test_a_checkpoint_that_lost_optimiser_arrays_is_refused_on_resume(run, capsys):
+    """Without a parameter's Adam moments (optim/0/...) the run resumed from fresh ones, in silence: another
+    trajectory than the one saved, as without the gradients accumulated towards the next update; the state of a
+    parameter the model does not have was a KeyError traceback."""
+    path = os.path.join(run, "checkpoint.npz")
+    arrays, saved = checkpoint.load(path)
+    for damaged, says in (
+            ({k: v for k, v in arrays.items() if not k.startswith("optim/0/")},
+             f"holds no optimiser state of parameter 0 (optim/0/...), which took {saved['updates']} update(s)"),
+            ({**arrays, "optim/999/exp_avg": arrays["optim/0/exp_avg"]},
+             "holds optim/999/exp_avg, the optimiser state of no parameter of the model (it has "),
+            ({k: v for k, v in arrays.items() if not k.startswith("rank0/grad/")},
+             "holds no accumulated gradients (rank0/grad/...), though 3 chunk(s) were observed since the last update")):
+        checkpoint.save(path, damaged, {**saved, "observed": 3} if "rank0" in says else saved)
+        before = open(path, "rb").read()
+        assert training.main(["--resume", run, "--epochs", "2"]) == 1
+        line = one_error_line(capsys)
+        assert line.startswith(f"error: {path}: {says}") and line.endswith("nothing was changed: put back a whole "
+                                                                           "copy of the file to resume the run"), line
+        assert open(path, "rb").read() == before
 
 
 def test_checkpoint_metadata_that_is_no_object_is_refused_naming_the_file(tmp_path):

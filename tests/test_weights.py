@@ -453,11 +453,12 @@ def test_info_of_a_tinyrrn_checkpoint_counts_its_model_only(tmp_path, capsys):
     model = {f"model/{name}": value for name, value in StandInModel().arrays.items()}
     optim = {"optim/0/exp_avg": np.zeros((4, 3, 3, 3), np.float32), "optim/0/exp_avg_sq": np.zeros(4, np.float32)}
     checkpoint.save(tmp_path / "best.npz", {**model, **optim}, {"epoch": 1})
-    assert main(["info", str(tmp_path / "best.npz")]) == 0
-    lines = capsys.readouterr().out.splitlines()
-    assert [line.split()[0] for line in lines[:-1]] == list(StandInModel().arrays)
-    assert lines[-1] == ("6 entries, 162 parameters in 4 parameter tensors (a tinyrrn checkpoint: its model's entries; "
-                         "the optimiser's state beside them, 2 arrays, is not counted)")
+    for given in ("best.npz", ""):  # the run directory: 'Is a directory' (convert took it)
+        assert main(["info", str(tmp_path / given)]) == 0
+        lines = capsys.readouterr().out.splitlines()
+        assert [line.split()[0] for line in lines[:-1]] == list(StandInModel().arrays)
+        assert lines[-1] == ("6 entries, 162 parameters in 4 parameter tensors (a tinyrrn checkpoint: its model's "
+                             "entries; the optimiser's state beside them, 2 arrays, is not counted)")
 
 
 def test_convert_of_a_tinyrrn_checkpoint_or_run_writes_its_backbone(tmp_path, capsys):

@@ -50,9 +50,9 @@ def atomic_write(path, mode="w", newline=None):
     for a file name's bytes that are not UTF-8 (os.fsdecode) are written as those bytes (TEXT_ERRORS)."""
     path = os.fspath(path)
     directory, base = os.path.split(os.path.abspath(path))
-    if os.path.exists(path) and not os.path.isfile(path) and not os.path.isdir(path):  # a folder: os.replace says so
-        raise OSError(errno.EEXIST, "not a regular file (a device, pipe or socket), so it is not replaced; name a "
-                      "file", path)  # renamed over, /dev/full (as root) or a pipe would be gone, not written into
+    if special_file(path):  # renamed over, /dev/full (as root) or a pipe would be gone, not written into
+        raise OSError(errno.EINVAL, "not a regular file (a device, pipe or socket), so it is not replaced; name a "
+                      "file", path)
     try:
         os.makedirs(directory, exist_ok=True)
         fd, temporary = tempfile.mkstemp(prefix=f".{base}.", suffix=TEMPORARY_SUFFIX, dir=directory)
@@ -80,6 +80,12 @@ def atomic_write(path, mode="w", newline=None):
         raise
 
 
+def special_file(path):
+    """Whether ``path`` is (or links to) a device, a pipe or a socket: never read or replaced as a file (a read of
+    /dev/zero or of a pipe nobody writes never ends; a rename over /dev/full replaces the device)."""
+    return os.path.exists(path) and not os.path.isfile(path) and not os.path.isdir(path)
+
+
 def file_in_the_way(path):
     """The nearest folder above ``path`` that exists as something else (a file), named as ``path`` names it; None
     when the nearest that exists is a folder. Of a NotADirectoryError, what the user can act on."""
@@ -101,7 +107,10 @@ def write_json(path, obj, indent=1):
 
 
 def read_json(path):
-    """The JSON value in ``path``; one that is not JSON (or not UTF-8) is a ValueError naming the file."""
+    """The JSON value in ``path``; one that is not JSON (or not UTF-8) is a ValueError naming the file, and a
+    device, pipe or socket an OSError naming it, unread."""
+    if special_file(path):
+        raise OSError(errno.EINVAL, "not a regular file (a device, pipe or socket), so it is not read", path)
     try:
         with open(path) as file:
             return json.load(file)
@@ -129,6 +138,9 @@ class JsonLog:
     def write(self, record):
         """Append ``record`` (a dict) as one line."""
         line = json.dumps({"time": round(time.time(), 3), **record}) + "\n"
+        if special_file(self.path):  # opened to append, a pipe nobody reads blocks forever
+            raise OSError(errno.EINVAL, "not a regular file (a device, pipe or socket), so it is not written",
+                          self.path)
         try:
             with open(self.path, "a") as file:
                 file.write(line)

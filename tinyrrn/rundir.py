@@ -16,7 +16,7 @@ import socket
 import sys
 
 from .cli import Failure, UsageError
-from .files import read_json, remove_temporary_files, write_json
+from .files import read_json, remove_temporary_files, special_file, write_json
 
 CHANGES_KEY = "changes"  # config.json: [{"update": u, "epoch": e, "settings": {key: [old, new]}}]
 
@@ -214,6 +214,9 @@ class RunLock:
             raise UsageError(f"{self.run_dir}: a file (or a link to nothing), not a folder to write into; name a "
                              "folder")
         os.makedirs(self.run_dir, exist_ok=True)
+        if special_file(self.path):  # read below: a pipe nobody writes would never end
+            raise UsageError(f"{self.path}: not a regular file (a device, pipe or socket) where the lock file of "
+                             f"{self.run_dir} should be; remove it")
         while True:
             file = open(self.path, "a+")
             try:

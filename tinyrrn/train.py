@@ -543,9 +543,21 @@ class Trainer:
             raise ValueError(f"{path}: {error}") from None
         buffers = {str(i): {} for i in range(len(self.optimizer.params))}
         for name, value in checkpoint.prefixed(arrays, "optim").items():
-            index, key = name.split("/", 1)
+            index, _, key = name.partition("/")
+            if index not in buffers or not key:
+                raise checkpoint.CheckpointError(f"{path}: holds optim/{name}, the optimiser state of no parameter of "
+                                                 f"the model (it has {len(buffers)})")
             buffers[index][key] = value
+        took = meta["optimizer"].get("param_steps")  # with Adam, a parameter that took a step has its moments
+        took = took if isinstance(took, list) else []  # (not a list: refused by the optimiser below)
+        lost = next((i for i, steps in enumerate(took) if steps and not buffers.get(str(i))), None)
+        if meta["config"]["optimizer"] == "adam" and lost is not None:  # (SGD's momentum may be set on resuming)
+            raise checkpoint.CheckpointError(f"{path}: holds no optimiser state of parameter {lost} (optim/{lost}/...), "
+                                             f"which took {took[lost]} update(s)")
         gradients = [checkpoint.prefixed(arrays, f"rank{r}/grad") for r in range(self.comm.size)]
+        if meta["observed"] and not any(gradients):  # what a rank observed since the last update is in its gradients
+            raise checkpoint.CheckpointError(f"{path}: holds no accumulated gradients (rank0/grad/...), though "
+                                             f"{meta['observed']} chunk(s) were observed since the last update")
         listed = set(self.train_set.paths)
         unknown = next((p for p in meta["dropped"] if not isinstance(p, str) or p not in listed), None)
         if unknown is not None:

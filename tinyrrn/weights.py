@@ -85,7 +85,9 @@ def refuse_to_replace(in_path, out_path):
 
 def _info(path, allow_expand=False):
     """Print each entry's name, shape and dtype, then the parameter count; of a tinyrrn checkpoint,
-    its model's entries only (the optimiser's state and metadata beside them are not weights)."""
+    its model's entries only (the optimiser's state and metadata beside them are not weights); of a run directory,
+    its best.npz (else its checkpoint.npz), as convert."""
+    path = builders.checkpoint_file(path)
     state = read_weights(path, allow_expand)
     note = ""
     if checkpoint.META_KEY in state:
@@ -125,7 +127,7 @@ def main(argv=None):
         "info", help="list names, shapes, dtypes and the parameter count",
         description="List each entry's name, shape and dtype, and the parameter count "
                     "(floating-point tensors except batch-norm running statistics).")
-    info_parser.add_argument("file", help="weights file (.pth or .npz)")
+    info_parser.add_argument("file", help="weights file (.pth or .npz), or a tinyrrn checkpoint or run directory")
     for sub in (convert_parser, info_parser):
         sub.add_argument("--allow-expand", action="store_true",
                          help="accept .pth tensors that take far more memory than their storage (stride 0 "
