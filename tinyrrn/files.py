@@ -7,9 +7,12 @@
   with the time it was written.
 * ``read_json(path)`` -- a JSON file, whose damage is an error naming it.
 * ``remove_temporary_files(folder)`` -- what writers killed mid-write left behind.
+* ``refuse_special_file(path)`` -- a device, pipe or socket is never read, appended to or
+  replaced as a file (a read of /dev/zero or of a pipe nobody writes never ends).
 
 Errors name the file: a full disk is ``OSError`` with ``filename`` set to the path being
-written, never a bare ``[Errno 28]``, nor only NumPy's "N requested and M written".
+written, never a bare ``[Errno 28]``, nor only NumPy's "N requested and M written"; a file
+where a folder of the path should be is named by ``file_in_the_way``.
 """
 import contextlib
 import errno
