@@ -381,9 +381,13 @@ LONE_FAILURE = textwrap.dedent('''
             def refuse(*args, **kwargs):
                 raise ValueError("resnet.npz: unreadable on rank 1")
             training.build_model = refuse
-        else:  # an unexpected one in the first epoch, before the first checkpoint
+        else:  # an unexpected one in the first epoch, before the first checkpoint, or ("late") in the second
+            loss, calls = training.F.cross_entropy, []
             def fail(*args):
-                raise RuntimeError("disk on fire")
+                calls.append(1)
+                if sys.argv[1] == "epoch" or len(calls) > 16:  # rank 1 has 13 batches an epoch
+                    raise RuntimeError("disk on fire")
+                return loss(*args)
             training.F.cross_entropy = fail
     sys.exit(training.main(sys.argv[2:]))
 ''')
@@ -392,17 +396,21 @@ LONE_FAILURE = textwrap.dedent('''
 @pytest.mark.parametrize("when, says", [
     ("start", r"error: rank 1 alone: resnet.npz: unreadable on rank 1; stopping all 2 ranks\n"),
     ("epoch", r"rank 1 failed: RuntimeError: disk on fire; stopping all 2 ranks\n"),
+    ("late", r"rank 1 failed: RuntimeError: disk on fire; stopping all 2 ranks\n"),
 ])
-def test_a_rank_failing_alone_before_the_first_checkpoint_leaves_no_run_folder(mpiexec, tiny_data, tmp_path, when,
-                                                                                says):
+def test_a_rank_failing_alone_removes_a_new_run_folder_only_before_its_first_checkpoint(mpiexec, tiny_data, tmp_path,
+                                                                                       when, says):
     """Rank 0 made the new run's folder; a failure of rank 1 alone stopped it by MPI_Abort, before it could remove
     the folder, which stayed (its lock, and config.json), a run no --resume can go on with. An expected error met
-    by one rank was no 'error:' line."""
+    by one rank was no 'error:' line. After the first checkpoint the folder is kept."""
     (tmp_path / "lone.py").write_text(LONE_FAILURE)
-    done = run_ranks(mpiexec, [str(tmp_path / "lone.py"), when, *tiny_args(tiny_data, tmp_path / "runs")], timeout=60)
+    extra = ["--epochs", "2"] if when == "late" else []
+    done = run_ranks(mpiexec, [str(tmp_path / "lone.py"), when, *tiny_args(tiny_data, tmp_path / "runs", *extra)],
+                     timeout=60)
     assert done.returncode != 0 and re.search(says, done.stderr), done.stderr
     assert len([line for line in done.stderr.splitlines() if line.startswith("error: ")]) == (when == "start")
-    assert os.listdir(tmp_path / "runs") == ["cache"]  # the new run's folder is removed
+    kept = glob.glob(str(tmp_path / "runs" / "*" / "checkpoint.npz"))
+    assert (len(kept), len(os.listdir(tmp_path / "runs"))) == ((1, 2) if when == "late" else (0, 1))  # and cache/
 
 
 def test_ranks_given_other_settings_or_a_missing_dataset_are_one_error_line(mpiexec, tiny_data, tmp_path):

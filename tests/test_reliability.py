@@ -592,6 +592,17 @@ def copy_dataset(tiny_data, tmp_path):
     return root
 
 
+def test_a_split_list_that_is_a_pipe_is_refused_not_read_forever(tiny_data, tmp_path):
+    """classInd.txt as a named pipe (or a link to /dev/zero) was read forever: the command never ended."""
+    root = copy_dataset(tiny_data, tmp_path)
+    classes = root / "ucfTrainTestlist" / "classInd.txt"
+    classes.unlink()
+    os.mkfifo(classes)
+    done = cli_run("tinyrrn.data.check", str(root), timeout=30)
+    assert done.returncode != 0 and done.stderr == (f"error: {classes}: not a regular file (a device, pipe or "
+                                                    "socket), so it is not read\n"), done.stderr
+
+
 def test_a_split_entry_with_dotdot_is_refused_with_its_line(tiny_data, tmp_path, capsys):
     root = copy_dataset(tiny_data, tmp_path)
     trainlist = root / "ucfTrainTestlist" / "trainlist01.txt"

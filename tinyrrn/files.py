@@ -7,9 +7,12 @@
   with the time it was written.
 * ``read_json(path)`` -- a JSON file, whose damage is an error naming it.
 * ``remove_temporary_files(folder)`` -- what writers killed mid-write left behind.
+* ``refuse_special_file(path)`` -- a device, pipe or socket is never read, appended to or
+  replaced as a file (a read of /dev/zero or of a pipe nobody writes never ends).
 
 Errors name the file: a full disk is ``OSError`` with ``filename`` set to the path being
-written, never a bare ``[Errno 28]``, nor only NumPy's "N requested and M written".
+written, never a bare ``[Errno 28]``, nor only NumPy's "N requested and M written"; a file
+where a folder of the path should be is named by ``file_in_the_way``.
 """
 import contextlib
 import errno
@@ -50,9 +53,7 @@ def atomic_write(path, mode="w", newline=None):
     for a file name's bytes that are not UTF-8 (os.fsdecode) are written as those bytes (TEXT_ERRORS)."""
     path = os.fspath(path)
     directory, base = os.path.split(os.path.abspath(path))
-    if special_file(path):  # renamed over, /dev/full (as root) or a pipe would be gone, not written into
-        raise OSError(errno.EINVAL, "not a regular file (a device, pipe or socket), so it is not replaced; name a "
-                      "file", path)
+    refuse_special_file(path, "replaced")  # renamed over, /dev/full (as root) or a pipe would be gone, not written to
     try:
         os.makedirs(directory, exist_ok=True)
         fd, temporary = tempfile.mkstemp(prefix=f".{base}.", suffix=TEMPORARY_SUFFIX, dir=directory)
@@ -86,6 +87,12 @@ def special_file(path):
     return os.path.exists(path) and not os.path.isfile(path) and not os.path.isdir(path)
 
 
+def refuse_special_file(path, done="read"):
+    """An OSError naming ``path`` when it is a device, pipe or socket (``special_file``): it is not ``done``."""
+    if special_file(path):
+        raise OSError(errno.EINVAL, f"not a regular file (a device, pipe or socket), so it is not {done}", path)
+
+
 def file_in_the_way(path):
     """The nearest folder above ``path`` that exists as something else (a file), named as ``path`` names it; None
     when the nearest that exists is a folder. Of a NotADirectoryError, what the user can act on."""
@@ -109,8 +116,7 @@ def write_json(path, obj, indent=1):
 def read_json(path):
     """The JSON value in ``path``; one that is not JSON (or not UTF-8) is a ValueError naming the file, and a
     device, pipe or socket an OSError naming it, unread."""
-    if special_file(path):
-        raise OSError(errno.EINVAL, "not a regular file (a device, pipe or socket), so it is not read", path)
+    refuse_special_file(path)
     try:
         with open(path) as file:
             return json.load(file)
@@ -138,9 +144,7 @@ class JsonLog:
     def write(self, record):
         """Append ``record`` (a dict) as one line."""
         line = json.dumps({"time": round(time.time(), 3), **record}) + "\n"
-        if special_file(self.path):  # opened to append, a pipe nobody reads blocks forever
-            raise OSError(errno.EINVAL, "not a regular file (a device, pipe or socket), so it is not written",
-                          self.path)
+        refuse_special_file(self.path, "written")  # opened to append, a pipe nobody reads blocks forever
         try:
             with open(self.path, "a") as file:
                 file.write(line)

@@ -24,12 +24,15 @@ import re
 
 import numpy
 
+from ..files import refuse_special_file
+
 _GROUP = re.compile(r"_g(\d+)_c(\d+)\.[^./]+$")
 
 
 def _lines(path):
     """Non-blank (line number, stripped text) pairs of a UTF-8 text file with any line ends (a leading
-    byte-order mark, which some editors write, is not text)."""
+    byte-order mark, which some editors write, is not text). A device or pipe is refused, unread (never ends)."""
+    refuse_special_file(path)
     with open(path, "rb") as f:
         data = f.read()
     try:
