@@ -437,6 +437,24 @@ def test_convert_function_returns_state(tmp_path, capsys):
     assert "dropped fc.weight [10, 4], fc.bias [10]" in capsys.readouterr().out
 
 
+@pytest.mark.parametrize("damage, says", [("nan", "conv.weight holds 1 NaN or infinite value(s); refusing to convert it"),
+                                          ("complex", "conv.weight is a tensor of complex64, not of real "
+                                                      "floating-point numbers")])
+def test_convert_refuses_weights_no_model_could_load_and_writes_nothing(tmp_path, capsys, damage, says):
+    """It wrote them: the damage showed only when the converted file was loaded, under another name."""
+    arrays = dict(StandInModel().arrays)
+    if damage == "nan":
+        arrays["conv.weight"] = arrays["conv.weight"].copy()
+        arrays["conv.weight"].flat[0] = np.nan
+    else:
+        arrays["conv.weight"] = arrays["conv.weight"].astype(np.complex64)
+    np.savez(tmp_path / "in.npz", **arrays)
+    assert main(["convert", str(tmp_path / "in.npz"), str(tmp_path / "out.npz")]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {tmp_path / 'in.npz'}: ") and says in err and len(err.splitlines()) == 1
+    assert not (tmp_path / "out.npz").exists()
+
+
 def test_info_cli(tmp_path):
     save_npz(StandInModel(), tmp_path / "w.npz")
     result = run_cli("info", tmp_path / "w.npz")

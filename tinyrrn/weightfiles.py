@@ -81,26 +81,27 @@ def unusable_dtype(name, value):
     return not (kind == "f" or (kind in "iu" and name.endswith(_INTEGER_BUFFERS)))
 
 
-def refuse_unusable_dtypes(state, path):
+def refuse_unusable_dtypes(state, path, doing="load"):
     """Refuse the first tensor of ``state`` of an unusable dtype (``unusable_dtype``), naming file, key and dtype."""
     name = next((name for name, value in state.items() if unusable_dtype(name, value)), None)
     if name is not None:
         raise WeightsError(f"{path}: {name} is a tensor of {state[name].dtype}, not of real floating-point "
-                           "numbers (nor an integer buffer such as num_batches_tracked); refusing to load it")
+                           f"numbers (nor an integer buffer such as num_batches_tracked); refusing to {doing} it")
 
 
-def check_finite(state, path):
+def check_finite(state, path, doing="load"):
     """Refuse weights no trained model holds, naming the first such tensor: one of a dtype that is not a real
     floating one (refuse_unusable_dtypes), NaN or infinite values, or a negative batch-norm running variance
-    (finite, but every output through it would be NaN)."""
-    refuse_unusable_dtypes(state, path)
+    (finite, but every output through it would be NaN). ``doing``: what is refused ("load", "convert")."""
+    refuse_unusable_dtypes(state, path, doing)
     for name, value in state.items():
         if value.dtype.kind == "f" and not np.isfinite(value).all():
             raise WeightsError(f"{path}: {name} holds {int((~np.isfinite(value)).sum())} NaN or infinite "
-                               "value(s); refusing to load it")
+                               f"value(s); refusing to {doing} it")
     negative = negative_variance(state)
     if negative is not None:
-        raise WeightsError(f"{path}: {negative} holds negative values, which no variance can be; refusing to load it")
+        raise WeightsError(f"{path}: {negative} holds negative values, which no variance can be; refusing to "
+                           f"{doing} it")
 
 
 def negative_variance(state):
