@@ -744,6 +744,16 @@ def test_a_file_that_is_no_npz_archive_is_refused_as_a_checkpoint_saying_what_is
                                       "directory or its best.npz or checkpoint.npz")
 
 
+def test_a_file_of_weights_alone_given_as_a_checkpoint_says_where_weights_go(tmp_path, capsys):
+    """It said only 'no __meta__ entry', a name the user never met."""
+    path = tmp_path / "resnet_small.npz"
+    save_npz(resnet_small(num_classes=4), path)
+    assert prediction.main([str(tmp_path / "video.avi"), "--checkpoint", str(path)]) == 1
+    assert one_error_line(capsys) == (f"error: {path}: not a tinyrrn checkpoint (no __meta__ entry): a file of weights "
+                                      "alone? a checkpoint is a run's best.npz or checkpoint.npz; weights start a run "
+                                      "with python -m tinyrrn.train --weights FILE")
+
+
 def test_nan_weights_are_refused_naming_the_tensor(tmp_path):
     state = resnet_small(num_classes=4).state_dict()
     state["layer1.0.conv1.weight"] = state["layer1.0.conv1.weight"].copy()

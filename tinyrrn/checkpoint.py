@@ -77,7 +77,9 @@ def load(path):
             f"{type(err).__name__}: {err}"
         raise CheckpointError(f"{path}: not a readable checkpoint ({reason})") from None
     if META_KEY not in arrays:
-        raise CheckpointError(f"{path}: not a tinyrrn checkpoint (no {META_KEY} entry)")
+        raise CheckpointError(f"{path}: not a tinyrrn checkpoint (no {META_KEY} entry): a file of weights alone? a "
+                              "checkpoint is a run's best.npz or checkpoint.npz; weights start a run with "
+                              "python -m tinyrrn.train --weights FILE")
     try:
         meta = json.loads(arrays.pop(META_KEY).tobytes().decode())
     except ValueError as err:  # not UTF-8, or not JSON
