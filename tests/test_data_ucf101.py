@@ -304,3 +304,43 @@ def test_a_cache_dir_that_is_a_file_is_refused_naming_it(tmp_path):
             as raised:
         UCF101(root, resize=None, crop=32, cache_dir=not_a_folder)
     assert raised.value.filename == str(not_a_folder)
+
+
+def _within(seconds, fn):
+    """fn() run in a thread: its result, or a failure when it has not returned after ``seconds`` (a read of a
+    named pipe nobody writes never ends)."""
+    import threading
+    out = {}
+
+    def run():
+        try:
+            out["result"] = fn()
+        except BaseException as err:  # handed to the test
+            out["error"] = err
+    worker = threading.Thread(target=run, daemon=True)
+    worker.start()
+    worker.join(seconds)
+    assert not worker.is_alive(), f"still running after {seconds} s"
+    if "error" in out:
+        raise out["error"]
+    return out["result"]
+
+
+def test_a_frame_cache_entry_or_count_index_that_is_a_pipe_is_never_read(tmp_path):
+    """A named pipe (or a link to a device) where the cache keeps a video's frames or the frame counts was
+    opened and read forever: an entry is passed over (the video decoded instead), the index refused naming it."""
+    root = make_tree(tmp_path / "d", {"YoYo/v_YoYo_g02_c01.avi": 31})
+    plain = UCF101(root, resize=36, crop=32)
+    UCF101(root, resize=36, crop=32, cache_dir=tmp_path / "cache").get(0, np.random.default_rng(0))
+    entry = next((tmp_path / "cache" / "every10_short36" / "YoYo").glob("v_YoYo_g02_c01.avi.*.npy"))
+    entry.unlink()
+    os.mkfifo(entry)
+    cached = UCF101(root, resize=36, crop=32, cache_dir=tmp_path / "cache")
+    with pytest.warns(UserWarning, match=rf"{entry}: not a regular file \(a device, pipe or socket\)"):
+        frames = _within(10, lambda: cached.get(0, np.random.default_rng(0))[0])
+    np.testing.assert_array_equal(frames, plain.get(0, np.random.default_rng(0))[0])
+    counts = tmp_path / "cache" / "frame_counts.json"
+    counts.unlink()
+    os.mkfifo(counts)
+    with pytest.raises(OSError, match="not a regular file"):
+        _within(10, lambda: UCF101(root, resize=36, crop=32, cache_dir=tmp_path / "cache"))

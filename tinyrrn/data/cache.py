@@ -19,7 +19,7 @@ import warnings
 
 import numpy as np
 
-from ..files import atomic_write
+from ..files import atomic_write, special_file
 from .video import BadVideo
 
 
@@ -56,6 +56,10 @@ class FrameCache:
 
     def load(self, entry):
         """The frames cached in `entry` (a `path`), or None when it is absent or damaged."""
+        if special_file(entry):  # a pipe or device: its read would never end
+            warnings.warn(f"{entry}: not a regular file (a device, pipe or socket), not read as a frame cache entry; "
+                          "decoding the video instead", stacklevel=3)
+            return None
         try:
             frames = np.load(entry, mmap_mode="r")
         except FileNotFoundError:

@@ -15,7 +15,7 @@ import os
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 
-from ..files import write_json
+from ..files import refuse_special_file, write_json
 from .video import BadVideo, frame_count
 
 _ENTRY_KEYS = {"signature", "frames", "reason"}
@@ -51,6 +51,7 @@ def _read_index(index_path):
     """The entries stored in `index_path`: {} when there is none, or when it is damaged (warned about)."""
     if not index_path or not os.path.exists(index_path):
         return {}
+    refuse_special_file(index_path)  # a pipe or device: its read would never end
     try:
         with open(index_path) as f:
             stored = json.load(f)
