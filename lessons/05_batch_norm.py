@@ -190,6 +190,25 @@ train_alone = bn(Tensor(images[:1])).detach().numpy()[0]
 assert not numpy.allclose(train_alone, bn(Tensor(images)).detach().numpy()[0], atol=1e-2)
 print("   eval mode normalises with the running statistics (checked against the formula), so image 0's\n"
       "   output is the same alone or in its batch; in training mode it changes with the batch: yes")
+# With fixed statistics BN is an affine map per channel, y = x * scale + shift with
+#     scale = gamma / sqrt(running_var + eps),    shift = beta - running_mean * scale,
+# a multiply and an add per value. After a convolution it need not be a pass over memory of its
+# own: nn.conv_bn applies it (and the ReLU, and a residual unit's sum) to each block of the
+# convolution's output right after the block's matrix product, while it is in the cache
+# (F.conv2d_affine), in inference: evaluation mode and no gradient to record. (It could also be
+# folded into the convolution's weights, W * scale and a bias shift; that rounds differently.)
+bn.eval()
+scale, shift = F.fixed_affine(bn.running_mean, bn.running_var, bn.weight, bn.bias, bn.eps)
+assert numpy.allclose(bn(Tensor(images)).detach().numpy(), images * channel(scale) + channel(shift), rtol=1e-5,
+                      atol=1e-5)
+conv = nn.Conv2d(C, C, 3, padding=1, bias=False)
+with tinyrrn.no_grad():
+    fused = nn.conv_bn(conv, bn, Tensor(images), relu=True).numpy()
+    apart = bn(conv(Tensor(images)), relu=True).numpy()
+assert numpy.array_equal(fused, apart)
+print("   in evaluation BN is x * scale + shift per channel (checked); nn.conv_bn applies it and the ReLU\n"
+      "   inside the convolution's blocks under no_grad, with exactly the numbers of conv then BN: yes")
+bn.train()
 
 # --- 5. A batch of one ---------------------------------------------------------------------
 print("\n5. What goes wrong with batch 1:")
@@ -238,5 +257,5 @@ What to remember:
     three ways: against autograd on primitive ops, against gradcheck, and by the invariances.
   * Training uses batch statistics and updates running averages (momentum 0.1, unbiased
     variance); evaluation uses the running averages, so a prediction never depends on the
-    batch. Batch 1 breaks training-mode BN: no variance at 1x1, one image's own
-    statistics otherwise.""")
+    batch; there BN is a fixed x * scale + shift, applied inside the convolution before it.
+    Batch 1 breaks training-mode BN: no variance at 1x1, one image's own statistics otherwise.""")
