@@ -348,6 +348,19 @@ print(f"   F.conv2d on the CPU gathers columns a cache-sized block at a time and
       f"   for 3x3 layers of {conv.WINOGRAD_MIN_CHANNELS}+ channels at {conv.WINOGRAD_MIN_SIZE}x"
       f"{conv.WINOGRAD_MIN_SIZE} or more; on such a layer {tuple(wide.shape)} it gives the one-copy im2col's "
       "numbers (float32, to 1e-4): yes")
+# Two more paths for the layers channels-last serves worst. An RGB image has C = 3: a window row is
+# runs of kw*C = 9 values, slow to gather, so inputs of few channels gather their columns from the
+# zero-padded planes of NCHW memory instead (conv._Planes): one run of a whole block of output rows
+# per tap and channel. And col2im adds each row onto every stride-th pixel in runs of C values; with a
+# stride, the input gradient adds each tap's values onto the stride's phases of the input (the pixels
+# of each row and column remainder), where a tap's pixels are contiguous (conv._add_taps), and
+# interleaves the phases once at the end: the same sums in the same order as col2im.
+rgb = rng.standard_normal((2, 3, 9, 9)).astype("float32")
+w_rgb = rng.standard_normal((4, 3, 3, 3)).astype("float32")
+one_copy_rgb = im2col(rgb.transpose(0, 2, 3, 1), (3, 3), (1, 1), (1, 1))[0] @ w_rgb.transpose(0, 2, 3, 1).reshape(4, -1).T
+library_rgb = F.conv2d(Tensor(rgb), Tensor(w_rgb), padding=1).numpy().transpose(0, 2, 3, 1).reshape(-1, 4)
+assert numpy.allclose(library_rgb, one_copy_rgb, rtol=1e-4, atol=1e-5)
+print("   on an RGB input F.conv2d gathers from the image's planes, with the one-copy im2col's numbers: yes")
 
 print("""
 What to remember:
@@ -361,5 +374,6 @@ What to remember:
     contiguous runs (a 1x1 conv needs no copy at all) and the product's output is already
     the next layer's channels-last input.
   * F.conv2d is this idea made fast, with the same numbers: columns gathered block by block in
-    the cache, Winograd for wide 3x3 layers, and at stride 1 the input gradient as a convolution
-    with the flipped kernel instead of col2im.""")
+    the cache (from the planes for images), Winograd for wide 3x3 layers, and at stride 1 the input
+    gradient as a convolution with the flipped kernel instead of col2im (with a stride, col2im's
+    sums onto the stride's phases).""")
