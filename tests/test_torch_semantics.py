@@ -940,3 +940,41 @@ def test_pow_of_minus_a_half_is_torchs_rsqrt_at_minus_zero(torch, dtype, exponen
     ours.backward(Tensor(g))
     theirs.backward(torch.tensor(g))
     numpy.testing.assert_array_equal(host(ours_x.grad)[:4], theirs_x.grad.numpy()[:4])
+
+
+SECOND_BACKWARD = {  # PyTorch's nodes of these save no tensor (sizes at most); the others save an input or output
+    "add": lambda m, x, w: x + w, "sub": lambda m, x, w: 2 - x - w, "neg": lambda m, x, w: -x,
+    "sum": lambda m, x, w: x.sum(1), "mean": lambda m, x, w: x.mean(), "reshape": lambda m, x, w: x.reshape(6, 4),
+    "view": lambda m, x, w: x.view(-1), "permute": lambda m, x, w: x.permute(2, 0, 1),
+    "transpose": lambda m, x, w: x.transpose(0, 1), "flatten": lambda m, x, w: x.flatten(),
+    "t": lambda m, x, w: x[0].t(), "slice": lambda m, x, w: x[0, 1:, None, ..., ::2], "clone": lambda m, x, w: x.clone(),
+    "contiguous": lambda m, x, w: x.transpose(0, 1).contiguous(), "to": lambda m, x, w: x.to(m.float32),
+    "cat": lambda m, x, w: m.cat([x, w]), "stack": lambda m, x, w: m.stack([x, w], 1), "pad": lambda m, x, w: m.pad(x, (1, 2)),
+    "mul": lambda m, x, w: x * 2, "div": lambda m, x, w: x / w, "index": lambda m, x, w: x[[0, 1]],
+    "mask": lambda m, x, w: x[x.detach() > 0], "relu": lambda m, x, w: x.relu(), "exp": lambda m, x, w: x.exp(),
+    "floor": lambda m, x, w: m.div(x, w, rounding_mode="floor"), "add_of_mul": lambda m, x, w: x + x * w,
+}
+
+
+@pytest.mark.parametrize("case", SECOND_BACKWARD)
+def test_a_second_backward_is_refused_only_where_torch_saved_a_tensor(torch, case):
+    """PyTorch runs a second backward() through a graph whose nodes saved no tensor (x.sum(), x + y, a view, cat,
+    ...), adding the gradients again; a node that saved one (mul, relu, an index) raises. tinyrrn refused all."""
+    data = numpy.random.default_rng(0).normal(size=(2, 2, 3, 4))
+    results = []
+    for m, tensor in ((types.SimpleNamespace(cat=F.concatenate, stack=F.stack, pad=F.pad, div=F.div, float32="float32"),
+                       lambda a: Tensor(a, requires_grad=True)),
+                      (types.SimpleNamespace(cat=torch.cat, stack=torch.stack, pad=tf.pad, div=torch.div,
+                                             float32=torch.float32), lambda a: torch.tensor(a, requires_grad=True))):
+        x, w = tensor(data[0]), tensor(data[1] + 3)
+        y = SECOND_BACKWARD[case](m, x, w).sum()
+        y.backward()
+        try:
+            y.backward()
+            results.append(numpy.asarray(host(x.grad) if isinstance(x, Tensor) else x.grad.numpy()))
+        except RuntimeError as error:
+            assert "second time" in str(error)
+            results.append(None)
+    assert (results[0] is None) == (results[1] is None)
+    if results[1] is not None:
+        numpy.testing.assert_allclose(results[0], results[1])

@@ -9,8 +9,9 @@ buffers as soon as it has passed through.
 
 The rules, PyTorch's:
 
-- A graph is used once. After ``backward()`` its nodes are freed, and a second
-  ``backward()`` that reaches one raises RuntimeError before touching any
+- A graph is used once. After ``backward()`` its nodes that saved a tensor are
+  freed (PyTorch's nodes of sums, views, cat, ... save none and stay), and a
+  second ``backward()`` that reaches one raises RuntimeError before touching any
   gradient; ``backward(retain_graph=True)`` keeps the graph for another pass.
 - A leaf's ``.grad`` is its own array: when two leaves would receive the same
   array (``a + b`` passes one gradient to both), or the caller's ``grad``,
@@ -658,7 +659,7 @@ class Tensor:
                     pg = pg.astype(parent.dtype)
                 key = id(parent)
                 grads[key] = pg if key not in grads else grads[key] + pg
-            if not retain_graph:
+            if not (retain_graph or _saves_nothing(node)):
                 node.parents, node.parents_took_grad, node.backward_fn = (), (), _freed  # free saved buffers
 
 
@@ -693,6 +694,18 @@ def _after_accumulation(leaf):
             if result is not None:
                 raise TypeError(f"expected Variable, but hook returned {type(result).__name__!r} (as PyTorch: "
                                 "a post accumulate grad hook returns None)")
+
+
+# ops whose PyTorch node saves no tensor for its backward, only sizes: a second backward() runs through them
+SAVE_NOTHING = frozenset(("add", "sub", "rsub", "neg", "sum", "mean", "reshape", "view", "permute", "transpose", "t",
+                          "clone", "astype", "to", "concatenate", "stack", "pad"))
+
+
+def _saves_nothing(node):
+    """Whether PyTorch's node of ``node``'s op saved no tensor, so that backward() keeps it (a later one runs
+    through it, as PyTorch's): the ops of SAVE_NOTHING, and a basic index (a view; an advanced one saves its
+    indices)."""
+    return node.op in SAVE_NOTHING or node.op == "getitem" and node._is_view
 
 
 def _freed(g):
