@@ -284,6 +284,10 @@ CASES = {
     "concatenate zero-size": ([(0, 3), (2, 3)], lambda m, a, b: m.concatenate([a, b])),
     "concatenate shapes differ": ([(2, 3), (3, 4)], lambda m, a, b: m.concatenate([a, b]), "raises"),
     "concatenate 0-d": ([(), ()], lambda m, a, b: m.concatenate([a, b]), "raises"),
+    "concatenate 0-d second": ([(2,), ()], lambda m, a, b: m.concatenate([a, b]), "raises"),
+    "concatenate 1-D empty left out": ([(0,), (2, 3), (0,)], lambda m, a, b, c: m.concatenate([a, b, c], -1)),
+    "concatenate 1-D empties": ([(0,), (0,)], lambda m, a, b: m.concatenate([a, b])),
+    "concatenate 1-D empty of int": ([const(numpy.zeros(0, "int64")), (2, 3)], lambda m, a, b: m.concatenate([a, b], 1)),
     # ---- indexing
     "index int, slice, array apart": ([(2, 5, 6, 5)], lambda m, x: x[1, :, 0:2, [0, 4, 4]]),
     "index array, int, array": ([(3, 4, 5)], lambda m, x: x[[0, 2], 1, [1, 1]]),
