@@ -207,6 +207,8 @@ CASES = {
     "cross_entropy all ignored": ([(2, 3), const([-100, -100])], lambda m, x, t: m.cross_entropy(x, t, reduction="sum")),
     "cross_entropy probabilities": ([(4, 5), probabilities(4, 5)], lambda m, x, p: m.cross_entropy(x, p)),
     "cross_entropy probabilities weight smoothing": ([(4, 3), probabilities(4, 3), const([0.2, 1.0, 3.0])], lambda m, x, p, w: m.cross_entropy(x, p, w, label_smoothing=0.1)),
+    "cross_entropy probabilities negative ignore_index": ([(4, 3), probabilities(4, 3)], lambda m, x, p: m.cross_entropy(x, p, ignore_index=-1)),
+    "cross_entropy probabilities ignore_index 0": ([(4, 3), probabilities(4, 3)], lambda m, x, p: m.cross_entropy(x, p, ignore_index=0), "raises"),
     "cross_entropy probabilities none": ([(4, 3), probabilities(4, 3)], lambda m, x, p: m.cross_entropy(x, p, reduction="none")),
     "cross_entropy (N, C, H, W)": ([(2, 3, 4, 5), const(numpy.arange(40).reshape(2, 4, 5) % 3)], lambda m, x, t: m.cross_entropy(x, t)),
     "cross_entropy (N, C, L) weight smoothing": ([(2, 4, 3), const([[0, 3, 1], [2, -100, 3]]), const([1.0, 2.0, 0.5, 1.5])], lambda m, x, t, w: m.cross_entropy(x, t, w, label_smoothing=0.2)),

@@ -140,9 +140,9 @@ def _class_loss(op, logits, target, weight, size_average, ignore_index, reduce, 
             raise ArgumentError(f"{op}: weight of dtype {w.dtype} does not match logits of dtype "
                                 f"{dtype} (as PyTorch, for class-index targets); convert with .astype(...)")
     if target.dtype.kind == "f":  # class probabilities; the loss in the widest dtype of logits, target and
-        if ignore_index != -100:  # weight (as PyTorch)
+        if ignore_index >= 0:  # weight (as PyTorch, which takes any negative ignore_index: no class has it)
             raise ArgumentError(f"{op}: ignore_index is not supported for floating point target "
-                                "(class probabilities), as in PyTorch")
+                                f"(class probabilities), as in PyTorch; got {ignore_index}")
         dtype = xp.result_type(dtype, target.dtype, *(() if weight is None else (w.dtype,)))
         if target.shape != logits.shape:
             raise ArgumentError(f"{op}: probability target {tuple(target.shape)} must have the "
