@@ -639,11 +639,14 @@ class Tensor:
                 continue
             if node._retains_grad:  # retain_grad(): kept as a leaf's
                 node._grad = _leaf_gradient(g, handed_out) if node._grad is None else node._grad + g
-            if node.version != node.forward_version:  # exp, sigmoid, div, ... use their output in backward
+            saves_nothing = _saves_nothing(node)  # (then a change of its output or inputs is no matter, as PyTorch)
+            if not (saves_nothing or node.op in SAVE_NO_OUTPUT) and node.version != node.forward_version:  # exp,
+                # sigmoid, div, ... use their output
                 raise RuntimeError(f"one of the variables needed for gradient computation has been modified by an "
                                    f"inplace operation: the output of {node.op!r} (shape {tuple(node.shape)}) was "
                                    "changed after the forward pass. Run the forward pass again after the change.")
-            if any(p.version != v for p, v in zip(node.parents, node.parent_versions)):
+            if not (saves_nothing or node.op in SAVE_NO_INPUT) and any(
+                    p.version != v for p, v in zip(node.parents, node.parent_versions)):
                 changed = next(p for p, v in zip(node.parents, node.parent_versions) if p.version != v)
                 raise RuntimeError(f"one of the variables needed for gradient computation has been modified by an "
                                    f"inplace operation: the input of shape {tuple(changed.shape)} of {node.op!r} "
@@ -760,6 +763,9 @@ def renamed(out, op):
 # ops whose PyTorch node saves no input for its backward (at most its output, or sizes)
 SAVE_NO_INPUT = frozenset(("add", "sub", "neg", "sum", "mean", "reshape", "permute", "getitem", "concatenate", "clone",
                            "astype", "to", "relu", "sigmoid", "tanh", "exp", "softmax", "log_softmax", "dropout"))
+
+# ops whose node, PyTorch's and tinyrrn's, saves no output for its backward (their inputs at most)
+SAVE_NO_OUTPUT = frozenset(("mul", "log", "matmul", "linear"))
 
 
 def _inference_verdict(op, parents):
