@@ -1022,3 +1022,23 @@ def test_backward_refuses_a_change_in_place_only_of_what_torch_saved(torch, case
         assert results[0] is None
     else:
         numpy.testing.assert_allclose(results[0], results[1])
+
+
+@pytest.mark.parametrize("symbol", ["+=", "-=", "*=", "/=", "//=", "**="])
+@pytest.mark.parametrize("dtypes", [("uint8", "int64"), ("int8", "int64"), ("int32", "uint8"), ("float16", "float64"),
+                                    ("int64", "float32"), ("bool", "int64"), ("bool", "bool")])
+def test_in_place_operators_cast_as_torchs_can_cast(torch, symbol, dtypes):
+    """x op= y casts the result into x's dtype unless it would go from float to integer or to bool (PyTorch's
+    canCast); tinyrrn refused int64 into uint8 or int8 (NumPy's same_kind) where PyTorch wraps the values."""
+    method = {"+=": "__iadd__", "-=": "__isub__", "*=": "__imul__", "/=": "__itruediv__", "//=": "__ifloordiv__",
+              "**=": "__ipow__"}[symbol]
+    x, y = numpy.array([1, 2, 3, 0]).astype(dtypes[0]), numpy.array([200, 1, 2, 1]).astype(dtypes[1])
+    try:
+        theirs = getattr(torch.tensor(x), method)(torch.tensor(y))
+    except RuntimeError:
+        with pytest.raises(RuntimeError):
+            getattr(Tensor(x), method)(Tensor(y))
+        return
+    ours = getattr(Tensor(x), method)(Tensor(y))
+    assert str(ours.dtype) == str(theirs.dtype).replace("torch.", "")
+    numpy.testing.assert_array_equal(host(ours), theirs.numpy())
