@@ -301,6 +301,8 @@ CASES = {
     "index ellipsis, int, array": ([(2, 3, 4, 5)], lambda m, x: x[..., 1, :, [0, 0, 3]]),
     "index 0-d int tensor": ([(4, 3), const(2)], lambda m, x, i: x[i, [0, 2]]),
     "index out of range": ([(2, 3)], lambda m, x: x[2], "raises"),
+    "index by a string": ([(2, 3)], lambda m, x: x["a"], "raises"),
+    "index by bytes after an int": ([(2, 3)], lambda m, x: x[0, b"a"], "raises"),
     # ---- integer and bool tensors (forward only)
     "int + int scalar stays int64": ([const([1, -2, 3])], lambda m, a: a + 2),
     "int / int is float32": ([const([7, -7, 3]), const([2, 2, -2])], lambda m, a, b: a / b),

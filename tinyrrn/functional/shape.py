@@ -160,6 +160,10 @@ def index_items(op, index, ndim):
                          "tuple, with a deprecation warning; NumPy as one array): index with a tuple or an array")
     items = tuple(_index_array(op, i) if isinstance(i, Tensor) else i
                   for i in (index if isinstance(index, tuple) else (index,)))
+    for i in items:
+        if isinstance(i, (str, bytes)):  # PyTorch reads it as data for a tensor
+            raise TypeError(f"{op}: a {type(i).__name__} is no index (as PyTorch: new(): invalid data type "
+                            f"'{type(i).__name__}'), got {index!r}")
     items = tuple(int(i) if _is_int(i) else i.astype(bool) if getattr(i, "dtype", None) == "uint8" else i
                   for i in items)  # a uint8 tensor is a mask, as in PyTorch
     if any(isinstance(i, slice) and i.step is not None and i.step <= 0 for i in items):
