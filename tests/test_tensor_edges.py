@@ -1333,3 +1333,16 @@ def test_clone_and_contiguous_as_torchs(torch):
     with tinyrrn.no_grad():
         copy += 1
     assert host(x.data).tolist() == data.tolist() and copy.version == 1 and x.version == 0
+
+
+@pytest.mark.parametrize("axis", [None, 0, 1])
+def test_the_mean_of_nothing_is_nan_without_a_warning(axis):
+    """As PyTorch's: NaN where nothing is averaged, and an empty gradient, silently (NumPy warned 'Mean of empty
+    slice' and 'divide by zero')."""
+    x = Tensor(on_device(numpy.zeros((0, 3))), requires_grad=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        y = F.mean(x, axis)
+        y.backward(Tensor(on_device(numpy.ones(y.shape))))
+    assert y.shape == {None: (), 0: (3,), 1: (0,)}[axis] and numpy.isnan(host(y)).all()
+    assert x.grad.shape == (0, 3)

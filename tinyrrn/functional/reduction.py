@@ -1,4 +1,6 @@
 """Reductions: sum and mean over some or all axes."""
+import numpy
+
 from .. import backend
 from ..tensor import make_result
 from ._util import accurate_sum, axes_tuple, check_float, check_tensors, flag, only_torch_defaults, torch_name
@@ -39,8 +41,14 @@ def mean(x, axis=None, keepdims=False, *, dim=None, keepdim=None, dtype=None):
     count = 1
     for a in axes:
         count *= x.shape[a]
-    out = x.data.mean(axis=axes, keepdims=keepdims, dtype="float64").astype(x.dtype)  # as accurate_sum
-    return make_result(out, (x,), lambda g: (_expand(_divided(g, count), x, axes, keepdims),), "mean")
+    with numpy.errstate(invalid="ignore", divide="ignore"):  # the mean of nothing is NaN without a warning, as PyTorch
+        out = (x.data.sum(axis=axes, keepdims=keepdims, dtype="float64") / count).astype(x.dtype)  # as accurate_sum
+
+    def backward(g):
+        with numpy.errstate(divide="ignore", invalid="ignore"):  # (count 0: an empty gradient)
+            return (_expand(_divided(g, count), x, axes, keepdims),)
+
+    return make_result(out, (x,), backward, "mean")
 
 
 def _divided(g, count):
