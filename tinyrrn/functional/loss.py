@@ -1,4 +1,6 @@
 """Softmax, log-softmax and the cross-entropy and negative log-likelihood losses."""
+import numpy
+
 from .. import backend
 from ..tensor import Tensor, make_result, records_graph
 from ._util import ArgumentError, DtypeError, axis_index, check_float, integer, number, only_torch_defaults, torch_name
@@ -187,7 +189,8 @@ def _class_loss(op, logits, target, weight, size_average, ignore_index, reduce, 
         # (as PyTorch's device-side assert, which fails a later call) an out-of-range target's loss
         # is NaN, so the loss is, and the trainer's one read of it per step stops the run there.
         losses = xp.where(out_of_range, xp.full((), float("nan"), dtype=dtype), losses)
-    loss = losses if reduction == "none" else losses.sum() / (count if reduction == "mean" else 1)
+    with numpy.errstate(invalid="ignore", divide="ignore"):  # nothing counted: 0/0 is NaN, silently as PyTorch
+        loss = losses if reduction == "none" else losses.sum() / (count if reduction == "mean" else 1)
     # Counted targets whose weights sum to 0 (all of weight-0 classes) make the mean PyTorch's 0/0: NaN, its
     # gradient NaN where a target counts (0 where one is ignored). Without a weight the sum is 0 only when
     # every target is ignored: the loss is 0/0, its gradient 0.
