@@ -10,6 +10,7 @@ checks that both libraries refuse and that ours raises PyTorch's exception type;
 import itertools
 import math
 import types
+import warnings
 
 import numpy
 import pytest
@@ -1044,3 +1045,26 @@ def test_in_place_operators_cast_as_torchs_can_cast(torch, symbol, dtypes):
     ours = getattr(Tensor(x), method)(Tensor(y))
     assert str(ours.dtype) == str(theirs.dtype).replace("torch.", "")
     numpy.testing.assert_array_equal(host(ours), theirs.numpy())
+
+
+QUIET_EDGES = {  # IEEE's inf and NaN, which PyTorch gives without a warning
+    "div by 0": lambda m, x: m.div(x, x * 0), "floor div by 0": lambda m, x: m.div(x, x * 0, rounding_mode="floor"),
+    "trunc div by 0": lambda m, x: m.div(x, x * 0, rounding_mode="trunc"), "rdiv": lambda m, x: 1 / (x * 0),
+    "pow overflow": lambda m, x: m.pow(x * 1e200, 3), "pow of 0 to -1": lambda m, x: m.pow(x * 0, -1.0),
+    "log of 0": lambda m, x: m.log(x * 0), "log of -1": lambda m, x: m.log(-(x * 0 + 1)), "exp overflow": lambda m, x: m.exp(x * 1e4),
+}
+
+
+@pytest.mark.parametrize("case", QUIET_EDGES)
+def test_inf_and_nan_come_without_numpys_warnings(torch, case):
+    """div, pow, log and exp give PyTorch's inf and NaN, and their gradients, without NumPy's RuntimeWarnings."""
+    data = numpy.array([0.5, -2.0, 3.0])
+    x, theirs_x = Tensor(data, requires_grad=True), torch.tensor(data, requires_grad=True)
+    theirs = QUIET_EDGES[case](T, theirs_x)
+    theirs.sum().backward()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        ours = QUIET_EDGES[case](F, x)
+        ours.sum().backward()
+    numpy.testing.assert_array_equal(host(ours.detach()), theirs.detach().numpy())
+    numpy.testing.assert_array_equal(host(x.grad), theirs_x.grad.numpy())

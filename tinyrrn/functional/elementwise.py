@@ -14,7 +14,7 @@ import numpy
 from .. import backend, threads
 from ..tensor import Tensor, check_inference_write, make_result, records_graph
 from ._util import (ArgumentError, broadcast_shape, check_float, check_tensors, flag, number, only_torch_defaults,
-                    unbroadcast)
+                    quiet, unbroadcast)
 from .dtypes import DEFAULT_FLOAT, category, opmath, result_type
 
 
@@ -173,6 +173,7 @@ def sub(a, b, *, alpha=1):
 
 
 @_float32_scalar
+@quiet
 def mul(a, b):
     """a * b with broadcasting."""
     a, b, x, y = _operands("mul", a, b)
@@ -185,6 +186,7 @@ def mul(a, b):
 
 
 @_float32_scalar
+@quiet
 def div(a, b, rounding_mode=None, *, out=None):
     """a / b with broadcasting (torch.div); integer and bool operands divide as float32 (PyTorch's ``out``
     at its default only).
@@ -239,6 +241,7 @@ def _not_differentiable(op):
     return backward
 
 
+@quiet
 def pow(base, exponent):
     """base ** exponent; either may be a tensor or a Python number (torch.pow).
 
@@ -311,6 +314,7 @@ def neg(x):
     return make_result(-x.data, (x,), lambda g: (-g,), "neg")
 
 
+@quiet
 def exp(x):
     """e ** x."""
     check_float("exp", x)
@@ -318,6 +322,7 @@ def exp(x):
     return make_result(out, (x,), lambda g: (g * out,), "exp")
 
 
+@quiet
 def log(x):
     """Natural logarithm."""
     check_float("log", x)

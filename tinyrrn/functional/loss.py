@@ -1,9 +1,8 @@
 """Softmax, log-softmax and the cross-entropy and negative log-likelihood losses."""
-import numpy
-
 from .. import backend
 from ..tensor import Tensor, make_result, records_graph
-from ._util import ArgumentError, DtypeError, axis_index, check_float, integer, number, only_torch_defaults, torch_name
+from ._util import (ArgumentError, DtypeError, axis_index, check_float, integer, number, only_torch_defaults, quiet,
+                    torch_name)
 from .dtypes import opmath
 
 REDUCTIONS = ("mean", "sum", "none")
@@ -32,6 +31,7 @@ def _log_softmax(data, axis):
     return shifted - xp.log(xp.exp(shifted).sum(axis=axis, keepdims=True))
 
 
+@quiet
 def log_softmax(x, axis=None, *, dim=None, dtype=None):
     """log(softmax(x)) along ``axis`` (or PyTorch's ``dim``), computed stably by subtracting the maximum;
     PyTorch's ``dtype`` at its default only (convert x first)."""
@@ -48,6 +48,7 @@ def log_softmax(x, axis=None, *, dim=None, dtype=None):
     return make_result(out, (x,), backward, "log_softmax")
 
 
+@quiet
 def softmax(x, axis=None, *, dim=None, dtype=None):
     """exp(x) / sum(exp(x)) along ``axis`` (or PyTorch's ``dim``; torch.softmax), computed stably; PyTorch's
     ``dtype`` at its default only (convert x first)."""
@@ -109,6 +110,7 @@ def legacy_reduction(size_average, reduce, reduction):
     return ("mean" if size_average is not False else "sum") if reduce is not False else "none"
 
 
+@quiet
 def _class_loss(op, logits, target, weight, size_average, ignore_index, reduce, reduction, label_smoothing,
                 normalise):
     """cross_entropy (``normalise``: of logits, log-softmaxed here) or nll_loss (of log-probabilities), named ``op``
@@ -189,8 +191,7 @@ def _class_loss(op, logits, target, weight, size_average, ignore_index, reduce, 
         # (as PyTorch's device-side assert, which fails a later call) an out-of-range target's loss
         # is NaN, so the loss is, and the trainer's one read of it per step stops the run there.
         losses = xp.where(out_of_range, xp.full((), float("nan"), dtype=dtype), losses)
-    with numpy.errstate(invalid="ignore", divide="ignore"):  # nothing counted: 0/0 is NaN, silently as PyTorch
-        loss = losses if reduction == "none" else losses.sum() / (count if reduction == "mean" else 1)
+    loss = losses if reduction == "none" else losses.sum() / (count if reduction == "mean" else 1)  # (0/0: NaN)
     # Counted targets whose weights sum to 0 (all of weight-0 classes) make the mean PyTorch's 0/0: NaN, its
     # gradient NaN where a target counts (0 where one is ignored). Without a weight the sum is 0 only when
     # every target is ignored: the loss is 0/0, its gradient 0.
