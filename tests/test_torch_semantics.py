@@ -1068,3 +1068,15 @@ def test_inf_and_nan_come_without_numpys_warnings(torch, case):
         ours.sum().backward()
     numpy.testing.assert_array_equal(host(ours.detach()), theirs.detach().numpy())
     numpy.testing.assert_array_equal(host(x.grad), theirs_x.grad.numpy())
+
+
+@pytest.mark.parametrize("exponent", [1.7, 0.3, -1.3, 1e-3, 2.5])
+def test_float16_pow_gradient_takes_the_exponent_as_torchs_pow_backward(torch, exponent):
+    """PyTorch's gradient of x ** e is e * x.pow(e - 1): e - 1 in double (then float16 for pow), and e as mul takes a
+    number (float32 in float16's opmath); tinyrrn rounded e to float16 first (1.7002), 1 ulp off in a third of them."""
+    data = numpy.random.default_rng(0).uniform(0.1, 4, 2000).astype("float16")
+    g = numpy.random.default_rng(1).normal(size=2000).astype("float16")
+    ours_x, theirs_x = Tensor(data.copy(), requires_grad=True), torch.tensor(data.copy(), requires_grad=True)
+    (ours_x ** exponent).backward(Tensor(g))
+    (theirs_x ** exponent).backward(torch.tensor(g))
+    numpy.testing.assert_array_equal(host(ours_x.grad), theirs_x.grad.numpy())

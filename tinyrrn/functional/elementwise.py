@@ -269,14 +269,26 @@ def pow(base, exponent):
 
     def backward(g):
         ga = gb = None
-        if a.requires_grad:  # e - (e != 0) is e - 1, but 0 where e == 0: 0 ** -1 never appears
-            ga = unbroadcast(g * (e * _power(x, e - (e != 0), exponent - 1 if number else None)), a.shape)
+        if a.requires_grad and number:
+            ga = unbroadcast(g * _number_power_gradient(x, exponent), a.shape)
+        elif a.requires_grad:  # e - (e != 0) is e - 1, but 0 where e == 0: 0 ** -1 never appears
+            ga = unbroadcast(g * (e * _power(x, e - (e != 0), None)), a.shape)
         if b.requires_grad:
             zero = (x == 0) & (e >= 0)
             gb = unbroadcast(g * xp.where(zero, 0, out * xp.log(xp.where(zero, 1, x))), b.shape)
         return ga, gb
 
     return make_result(out, (a, b), backward, "pow")
+
+
+def _number_power_gradient(x, exponent):
+    """d(x ** exponent)/dx for a number exponent, as PyTorch's pow_backward: exponent * x ** (exponent - 1), each
+    step rounded to x's dtype; exponent - 1 taken in double, then as pow takes it (in x's dtype), the factor
+    exponent as mul takes a number (float16 in float32: 1.7, not 1.7002); 0 for exponent 0."""
+    if exponent == 0:
+        return backend.xp_of(x).zeros_like(x)
+    power = _power(x, exponent - 1, exponent - 1)
+    return (exponent * opmath(power)).astype(x.dtype, copy=False)
 
 
 def _power(x, e, exponent):
