@@ -1080,3 +1080,22 @@ def test_float16_pow_gradient_takes_the_exponent_as_torchs_pow_backward(torch, e
     (ours_x ** exponent).backward(Tensor(g))
     (theirs_x ** exponent).backward(torch.tensor(g))
     numpy.testing.assert_array_equal(host(ours_x.grad), theirs_x.grad.numpy())
+
+
+@pytest.mark.parametrize("dtype", ["float16", "float32"])
+@pytest.mark.parametrize("kwargs", [dict(kernel_size=3, stride=2, padding=1), dict(kernel_size=2),
+                                    dict(kernel_size=3, stride=2, padding=1, ceil_mode=True, count_include_pad=False),
+                                    dict(kernel_size=(3, 2), stride=(2, 1), divisor_override=5)])
+def test_avg_pool2d_rounds_as_torch(torch, dtype, kwargs):
+    """PyTorch's avg_pool2d divides each window's sum by its count (float16: both in float32), and its backward
+    adds each output's share, rounded to the dtype, to the input pixels in the order of the outputs; tinyrrn
+    multiplied by a reciprocal rounded to the dtype and added the shares in the reverse order (ulps off)."""
+    rng = numpy.random.default_rng(0)
+    data, g = rng.normal(size=(2, 3, 9, 7)).astype(dtype), rng.normal(size=120).astype(dtype)
+    ours_x, theirs_x = Tensor(data.copy(), requires_grad=True), torch.tensor(data.copy(), requires_grad=True)
+    ours, theirs = F.avg_pool2d(ours_x, **kwargs), tf.avg_pool2d(theirs_x, **kwargs)
+    numpy.testing.assert_array_equal(host(ours.detach()), theirs.detach().numpy())
+    g = numpy.resize(g, theirs.shape)
+    ours.backward(Tensor(g))
+    theirs.backward(torch.tensor(g))
+    numpy.testing.assert_array_equal(host(ours_x.grad), theirs_x.grad.numpy())

@@ -152,9 +152,9 @@ def _first_tap(xp, count, stride, padding, dilation):
     return start + xp.maximum(dilation - 1 - start, 0) // dilation * dilation
 
 
-def _inverse_divisors(sizes, kernel, stride, padding, out_hw, count_include_pad, dtype, xp):
-    """1 / PyTorch's divisor of each output (shape (1, Ho, Wo, 1)): the window's size within the
-    padded input, or within the input alone; never the overhang of a ceil_mode window."""
+def _divisors(sizes, kernel, stride, padding, out_hw, count_include_pad, dtype, xp):
+    """PyTorch's divisor of each output (shape (1, Ho, Wo, 1)), in ``dtype``: the window's size within the padded
+    input, or within the input alone; never the overhang of a ceil_mode window."""
     counts = []
     for n, k, s, p, o in zip(sizes, kernel, stride, padding, out_hw):
         start = xp.arange(o) * s - p
@@ -162,7 +162,7 @@ def _inverse_divisors(sizes, kernel, stride, padding, out_hw, count_include_pad,
         if not count_include_pad:
             start, end = xp.maximum(start, 0), xp.minimum(end, n)
         counts.append(end - start)
-    return (1 / (counts[0][:, None] * counts[1])).astype(dtype)[None, :, :, None]
+    return (counts[0][:, None] * counts[1]).astype(dtype)[None, :, :, None]
 
 
 @unbatched_too
@@ -183,20 +183,20 @@ def avg_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False, count_in
         divisor_override = integer("avg_pool2d", "divisor_override", divisor_override)
         if divisor_override == 0:
             raise ArgumentError("avg_pool2d: divisor_override must not be zero")
-        scale = 1.0 / divisor_override
+        divisor = divisor_override
     else:
-        scale = _inverse_divisors(x.shape[2:], kernel, stride, padding, out_hw, count_include_pad, x.dtype, xp)
+        divisor = _divisors(x.shape[2:], kernel, stride, padding, out_hw, count_include_pad, opmath(x.data).dtype, xp)
     padded = pad_nhwc(x.data.transpose(0, 2, 3, 1), pads, 0)
     window_taps = list(taps(kernel, stride, (1, 1), out_hw))
-    out = _fold(xp.add, opmath(padded), window_taps)  # float16
-    out *= scale                                                    # windows add in float32, as PyTorch
+    out = _fold(xp.add, opmath(padded), window_taps)  # float16: windows add in float32, divided there, as PyTorch
+    out /= divisor
     out = out.astype(x.dtype, copy=False)
 
-    def backward(g):
-        g_nhwc = g.transpose(0, 2, 3, 1) * scale
-        grad = xp.zeros(padded.shape, dtype=g.dtype)
-        for _, _, rows, cols in window_taps:
-            grad[:, rows, cols, :] += g_nhwc
+    def backward(g):  # as PyTorch's: each output's share (float16: divided in float32, rounded), added in g's
+        share = (opmath(g.transpose(0, 2, 3, 1)) / divisor).astype(g.dtype, copy=False)  # dtype to each input
+        grad = xp.zeros(padded.shape, dtype=g.dtype)  # pixel in the order of the outputs (taps reversed)
+        for _, _, rows, cols in reversed(window_taps):
+            grad[:, rows, cols, :] += share
         return (crop_nhwc(grad, pads, x.shape[2:]).transpose(0, 3, 1, 2),)
 
     return make_result(out.transpose(0, 3, 1, 2), (x,), backward, "avg_pool2d")
