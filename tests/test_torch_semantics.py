@@ -1099,3 +1099,19 @@ def test_avg_pool2d_rounds_as_torch(torch, dtype, kwargs):
     ours.backward(Tensor(g))
     theirs.backward(torch.tensor(g))
     numpy.testing.assert_array_equal(host(ours_x.grad), theirs_x.grad.numpy())
+
+
+@pytest.mark.parametrize("output_size", [4, (3, 5), (7, 6)])
+def test_float16_adaptive_avg_pool2d_rounds_as_torch(torch, output_size):
+    """PyTorch sums each bin in float32 and divides by its height, then its width, rounding once; the gradient's
+    shares are g / height / width rounded at each step. tinyrrn averaged with weights rounded to float16 (1/3 is
+    0.3333), a few ulps off in half the outputs."""
+    rng = numpy.random.default_rng(0)
+    data = rng.normal(size=(2, 3, 9, 7)).astype("float16")
+    ours_x, theirs_x = Tensor(data.copy(), requires_grad=True), torch.tensor(data.copy(), requires_grad=True)
+    ours, theirs = F.adaptive_avg_pool2d(ours_x, output_size), tf.adaptive_avg_pool2d(theirs_x, output_size)
+    numpy.testing.assert_array_equal(host(ours.detach()), theirs.detach().numpy())
+    g = rng.normal(size=theirs.shape).astype("float16")
+    ours.backward(Tensor(g))
+    theirs.backward(torch.tensor(g))  # the shares add in another order where bins overlap: an ulp at most
+    numpy.testing.assert_allclose(host(ours_x.grad), theirs_x.grad.numpy(), rtol=1e-3, atol=1e-3)

@@ -202,13 +202,14 @@ def avg_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False, count_in
     return make_result(out.transpose(0, 3, 1, 2), (x,), backward, "avg_pool2d")
 
 
-def _averaging_matrix(size, out, dtype, xp):
-    """(out, size): row i averages PyTorch's bin floor(i*size/out) .. ceil((i+1)*size/out) - 1."""
+def _bins(size, out, dtype, xp):
+    """PyTorch's bins along one axis: the (out, size) matrix whose row i is 1 over input positions
+    floor(i*size/out) .. ceil((i+1)*size/out) - 1, and each bin's length, in ``dtype``."""
     i = xp.arange(out)
     start, end = (i * size) // out, -((-(i + 1) * size) // out)
     position = xp.arange(size)
     inside = (position >= start[:, None]) & (position < end[:, None])
-    return (inside / (end - start)[:, None]).astype(dtype)
+    return inside.astype(dtype), (end - start).astype(dtype)
 
 
 def _binned(average, array):
@@ -249,13 +250,16 @@ def adaptive_avg_pool2d(x, output_size):
         out = x.data.mean(axis=(2, 3), keepdims=True)
         return make_result(out, (x,), lambda g: (xp.broadcast_to(g / (h * w), x.shape),),
                            "adaptive_avg_pool2d")
-    rows, cols = _averaging_matrix(h, oh, x.dtype, xp), _averaging_matrix(w, ow, x.dtype, xp)
-    x_nhwc = x.data.transpose(0, 2, 3, 1)
-    out = _binned(lambda a: cols @ (rows @ a.reshape(n, h, w * c)).reshape(n * oh, w, c), x_nhwc)  # (N*Ho, Wo, C)
+    wide = opmath(x.data[:0]).dtype  # as PyTorch: each bin summed (float16 in float32), divided by its height, then
+    (rows, heights), (cols, widths) = _bins(h, oh, wide, xp), _bins(w, ow, wide, xp)  # by its width, rounded once
+    x_nhwc = opmath(x.data).transpose(0, 2, 3, 1)
+    sums = _binned(lambda a: cols @ (rows @ a.reshape(n, h, w * c)).reshape(n * oh, w, c), x_nhwc)  # (N*Ho, Wo, C)
+    out = (sums.reshape(n, oh, ow, c) / heights[:, None, None] / widths[:, None]).astype(x.dtype, copy=False)
 
-    def backward(g):
-        g_nhwc = g.transpose(0, 2, 3, 1).reshape(n * oh, ow, c)
-        gx = _binned(lambda a: rows.T @ (cols.T @ a).reshape(n, oh, w * c), g_nhwc)
-        return (gx.reshape(n, h, w, c).transpose(0, 3, 1, 2),)
+    def backward(g):  # each output's share, g / height / width rounded at each step (as PyTorch), to its bin
+        g_nhwc = opmath(g.transpose(0, 2, 3, 1))
+        share = ((g_nhwc / heights[:, None, None]).astype(g.dtype) / widths[:, None]).astype(g.dtype)
+        gx = _binned(lambda a: rows.T @ (cols.T @ a).reshape(n, oh, w * c), opmath(share).reshape(n * oh, ow, c))
+        return (gx.reshape(n, h, w, c).transpose(0, 3, 1, 2).astype(g.dtype, copy=False),)
 
     return make_result(out.reshape(n, oh, ow, c).transpose(0, 3, 1, 2), (x,), backward, "adaptive_avg_pool2d")
