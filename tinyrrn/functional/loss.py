@@ -31,6 +31,15 @@ def _log_softmax(data, axis):
     return shifted - xp.log(xp.exp(shifted).sum(axis=axis, keepdims=True))
 
 
+def _softmax(data, axis):
+    """softmax of an array along ``axis``: exp(x - max) divided by its sum, as PyTorch (exp of the log-softmax
+    was an ulp off in half the elements); nothing to do along an axis of length 0."""
+    if data.size == 0:
+        return data.copy()
+    exps = backend.xp_of(data).exp(data - data.max(axis=axis, keepdims=True))
+    return exps / exps.sum(axis=axis, keepdims=True)
+
+
 @quiet
 def log_softmax(x, axis=None, *, dim=None, dtype=None):
     """log(softmax(x)) along ``axis`` (or PyTorch's ``dim``), computed stably by subtracting the maximum;
@@ -55,10 +64,13 @@ def softmax(x, axis=None, *, dim=None, dtype=None):
     only_torch_defaults("softmax", dtype=(dtype, None))
     check_float("softmax", x)
     axis = _softmax_axis("softmax", x, torch_name("softmax", "axis", axis, "dim", dim))
-    out = backend.xp_of(x.data).exp(_log_softmax(opmath(x.data), axis)).astype(x.dtype, copy=False)  # float16:
-    # one rounding, at the end
-    return make_result(out, (x,), lambda g: (out * (g - (g * out).sum(axis=axis, keepdims=True)),),
-                       "softmax")
+    out = _softmax(opmath(x.data), axis).astype(x.dtype, copy=False)  # float16: one rounding, at the end
+
+    def backward(g):  # float16 in float32, rounded once, as PyTorch
+        y, wide = opmath(out), opmath(g)
+        return ((y * (wide - (wide * y).sum(axis=axis, keepdims=True))).astype(g.dtype, copy=False),)
+
+    return make_result(out, (x,), backward, "softmax")
 
 
 def _tensor_argument(op, name, value, xp):
