@@ -26,6 +26,7 @@ ELEMENTWISE = {
     "sigmoid": lambda a, b: F.sigmoid(a),
     "tanh": lambda a, b: F.tanh(a),
     "scalar ops": lambda a, b: 2 - a * 3 + 1 / (b * b + 1),
+    "reciprocal": lambda a, b: F.reciprocal(a * a + 0.5),
 }
 
 

@@ -1128,3 +1128,21 @@ def test_float16_softmax_gradient_rounds_once_as_torch(torch, axis):
     F.softmax(ours_x, axis).backward(Tensor(g))
     torch.softmax(theirs_x, axis).backward(torch.tensor(g))
     numpy.testing.assert_array_equal(host(ours_x.grad), theirs_x.grad.numpy())
+
+
+@pytest.mark.parametrize("case", ["reciprocal", "rdiv", "div"])
+def test_float16_division_gradients_as_torch(torch, case):
+    """PyTorch's gradients: reciprocal's -g * (out * out) (2.5 / x is x.reciprocal() * 2.5), and the divisor's
+    -g * ((a / b) / b), each step rounded to float16; tinyrrn computed reciprocal as 1 / x through div, and
+    (-g * q) / b (ulps off in a third of them)."""
+    rng = numpy.random.default_rng(0)
+    a, b, g = (rng.uniform(0.5, 3, 300).astype("float16") for _ in range(3))
+    grads = []
+    for lib, fn in ((Tensor, {"reciprocal": F.reciprocal, "rdiv": lambda x, y: 2.5 / x, "div": lambda x, y: y / x}),
+                    (torch.tensor, {"reciprocal": torch.reciprocal, "rdiv": lambda x, y: 2.5 / x,
+                                    "div": lambda x, y: y / x})):
+        x, y = lib(a.copy(), requires_grad=True), lib(b.copy())
+        out = fn[case](x) if case == "reciprocal" else fn[case](x, y)
+        out.backward(lib(g.copy()))
+        grads.append(numpy.asarray(host(x.grad) if lib is Tensor else x.grad.numpy()))
+    numpy.testing.assert_array_equal(grads[0], grads[1])

@@ -37,7 +37,7 @@ def _swapped(op):
 
 def _reflected_div(self, other):
     """``other / x`` as PyTorch's ``__rtruediv__``: x's reciprocal times other (two roundings, not one)."""
-    return F.mul(renamed(F.div(1, self), "reciprocal"), other)
+    return F.mul(F.reciprocal(self), other)
 
 
 def _reflected_sub(self, other):
@@ -315,7 +315,8 @@ METHODS = {
     "permute": F.permute, "flatten": F.flatten,
     # element-wise functions
     "exp": F.exp, "log": F.log, "relu": F.relu, "sigmoid": F.sigmoid, "tanh": F.tanh,
-    "pow": F.pow, "div": F.div, "softmax": _needs_dim(F.softmax), "log_softmax": _needs_dim(F.log_softmax),
+    "pow": F.pow, "div": F.div, "reciprocal": F.reciprocal,
+    "softmax": _needs_dim(F.softmax), "log_softmax": _needs_dim(F.log_softmax),
     # dtype and device (differentiable: the gradient flows back to the original)
     "astype": F.astype, "to": _to,
     # PyTorch's shape queries

@@ -201,9 +201,9 @@ def div(a, b, rounding_mode=None, *, out=None):
         a, b, x, y = _operands("div", a, b, dtype if category(dtype) == 2 else DEFAULT_FLOAT)
         quotient = x / y
 
-        def backward(g):
+        def backward(g):  # PyTorch's: -g * ((a / b) / b) for b
             return (unbroadcast(g / y, a.shape) if a.requires_grad else None,
-                    unbroadcast(-g * quotient / y, b.shape) if b.requires_grad else None)
+                    unbroadcast(-g * (quotient / y), b.shape) if b.requires_grad else None)
 
         return make_result(quotient, (a, b), backward, "div")
     if rounding_mode not in ("trunc", "floor"):
@@ -221,6 +221,17 @@ def div(a, b, rounding_mode=None, *, out=None):
         quotient = xp.floor_divide(x, y) if rounding_mode == "floor" else xp.trunc(x / y)
     return make_result(quotient, (a, b), lambda g: tuple(xp.zeros_like(t.data) if t.requires_grad else None
                                                     for t in (a, b)), "div")
+
+
+@quiet
+def reciprocal(x):
+    """1 / x (torch.reciprocal; integer and bool tensors give float32), with PyTorch's gradient -g * (out * out)."""
+    check_tensors("reciprocal", x)
+    out = div(1, x)
+    if out.requires_grad:
+        inverse = out.data
+        out.backward_fn, out.op = (lambda g: (None, -g * (inverse * inverse))), "reciprocal"
+    return out
 
 
 def floor_divide(a, b):
