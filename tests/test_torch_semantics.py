@@ -1162,3 +1162,15 @@ def test_max_pool2d_gradient_adds_in_torchs_order(torch, dtype, kwargs):
     ours.backward(Tensor(g))
     theirs.backward(torch.tensor(g))
     numpy.testing.assert_array_equal(host(ours_x.grad), theirs_x.grad.numpy())
+
+
+@pytest.mark.parametrize("base", [2.3, 0.7, 0.0, -2.0])
+def test_float16_gradient_of_a_number_to_a_tensor_power_as_torch(torch, base):
+    """PyTorch's gradient of base ** x for a number base is g * (out * log(base)): the log in double and the product
+    as mul takes a number (float16 in float32); tinyrrn took the log of base rounded to float16 (2.3 is 2.3008)."""
+    rng = numpy.random.default_rng(0)
+    data, g = rng.uniform(-3, 3, 500).astype("float16"), rng.normal(size=500).astype("float16")
+    ours_x, theirs_x = Tensor(data.copy(), requires_grad=True), torch.tensor(data.copy(), requires_grad=True)
+    F.pow(base, ours_x).backward(Tensor(g))
+    torch.pow(base, theirs_x).backward(torch.tensor(g))
+    numpy.testing.assert_array_equal(host(ours_x.grad), theirs_x.grad.numpy())

@@ -284,7 +284,12 @@ def pow(base, exponent):
             ga = unbroadcast(g * _number_power_gradient(x, exponent), a.shape)
         elif a.requires_grad:  # e - (e != 0) is e - 1, but 0 where e == 0: 0 ** -1 never appears
             ga = unbroadcast(g * (e * _power(x, e - (e != 0), None)), a.shape)
-        if b.requires_grad:
+        if b.requires_grad and isinstance(base, (numbers.Number, numpy.generic)):  # PyTorch's: log(base) in double,
+            factor = (opmath(out) * float(numpy.log(float(base)))).astype(out.dtype, copy=False)  # out times it as
+            if base == 0:  # mul takes a number (float16 in float32)
+                factor = xp.where(e >= 0, xp.zeros((), dtype=out.dtype), factor)
+            gb = unbroadcast(g * factor, b.shape)
+        elif b.requires_grad:
             zero = (x == 0) & (e >= 0)
             gb = unbroadcast(g * xp.where(zero, 0, out * xp.log(xp.where(zero, 1, x))), b.shape)
         return ga, gb
