@@ -48,13 +48,14 @@ def log_softmax(x, axis=None, *, dim=None, dtype=None):
     check_float("log_softmax", x)
     axis = _softmax_axis("log_softmax", x, torch_name("log_softmax", "axis", axis, "dim", dim))
     out = _log_softmax(opmath(x.data), axis).astype(x.dtype, copy=False)  # float16: one rounding, at the end
-    xp = backend.xp_of(out)
+    return make_result(out, (x,), lambda g: (_log_softmax_backward(g, out, axis),), "log_softmax")
 
-    def backward(g):  # float16 in float32, as PyTorch
-        wide = opmath(g)
-        return ((wide - xp.exp(opmath(out)) * wide.sum(axis=axis, keepdims=True)).astype(g.dtype, copy=False),)
 
-    return make_result(out, (x,), backward, "log_softmax")
+def _log_softmax_backward(g, out, axis):
+    """The gradient through a log-softmax whose output is ``out``: g - exp(out) sum(g), float16 in float32 rounded
+    once, as PyTorch."""
+    wide = opmath(g)
+    return (wide - backend.xp_of(g).exp(opmath(out)) * wide.sum(axis=axis, keepdims=True)).astype(g.dtype, copy=False)
 
 
 @quiet
@@ -221,8 +222,8 @@ def _class_loss(op, logits, target, weight, size_average, ignore_index, reduce, 
             g = g * (count != 0) / xp.where(count == 0, 1, count)
         elif reduction == "none":
             g = xp.expand_dims(g, axis)
-        g_logits = (xp.exp(log_probs) * coefficients.sum(axis=axis, keepdims=True) - coefficients) * g if normalise \
-            else -coefficients * g
+        g_log_probs = -coefficients * g  # then through log_softmax as PyTorch (float16 in float32, rounded once)
+        g_logits = _log_softmax_backward(g_log_probs, log_probs, axis) if normalise else g_log_probs
         g_target = -(1 - label_smoothing) * w * log_probs * g if target_tensor.requires_grad else None
         return g_logits, g_target
 
