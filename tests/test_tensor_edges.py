@@ -1348,3 +1348,19 @@ def test_the_mean_of_nothing_is_nan_without_a_warning(axis):
         y.backward(Tensor(on_device(numpy.ones(y.shape))))
     assert y.shape == {None: (), 0: (3,), 1: (0,)}[axis] and numpy.isnan(host(y)).all()
     assert x.grad.shape == (0, 3)
+
+
+@pytest.mark.parametrize("dtype", ["float16", "float32", "float64"])
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_cross_entropy_is_nll_loss_of_log_softmax_to_the_bit(dtype, reduction):
+    """PyTorch's cross_entropy is nll_loss(log_softmax(x)), so its gradient is theirs: -g at the targets through
+    log_softmax's backward (float16 in float32, rounded once). tinyrrn's fused formula rounded otherwise."""
+    rng = numpy.random.default_rng(0)
+    data, target = rng.normal(size=(64, 10)).astype(dtype), Tensor(on_device(numpy.arange(64) % 10))
+    fused, composed = (Tensor(on_device(data.copy()), requires_grad=True) for _ in range(2))
+    ours = F.cross_entropy(fused, target, reduction=reduction)
+    theirs = F.nll_loss(F.log_softmax(composed, 1), target, reduction=reduction)
+    g = Tensor(on_device(numpy.full(ours.shape, 0.7, dtype)))
+    ours.backward(g)
+    theirs.backward(g)
+    numpy.testing.assert_array_equal(host(fused.grad), host(composed.grad))
