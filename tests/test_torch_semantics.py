@@ -994,6 +994,7 @@ CHANGED_AFTER_FORWARD = {  # y = fn(x, h) with h = x + 1, then h (and y) changed
     "sum": lambda m, x, h: h.sum(), "view": lambda m, x, h: h[1:].reshape(2, 1), "add": lambda m, x, h: h + x,
     "cat": lambda m, x, h: m.cat([h, x]), "relu": lambda m, x, h: h.relu(), "softmax": lambda m, x, h: h.softmax(0),
     "mul": lambda m, x, h: h * x, "exp": lambda m, x, h: h.exp(), "div": lambda m, x, h: x / h,
+    "reciprocal": lambda m, x, h: h.reciprocal(),
 }
 
 

@@ -762,7 +762,8 @@ def renamed(out, op):
 
 # ops whose PyTorch node saves no input for its backward (at most its output, or sizes)
 SAVE_NO_INPUT = frozenset(("add", "sub", "neg", "sum", "mean", "reshape", "permute", "getitem", "concatenate", "clone",
-                           "astype", "to", "relu", "sigmoid", "tanh", "exp", "softmax", "log_softmax", "dropout"))
+                           "astype", "to", "relu", "sigmoid", "tanh", "exp", "softmax", "log_softmax", "dropout",
+                           "reciprocal"))
 
 # ops whose node, PyTorch's and tinyrrn's, saves no output for its backward (their inputs at most)
 SAVE_NO_OUTPUT = frozenset(("mul", "log", "matmul", "linear"))
