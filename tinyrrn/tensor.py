@@ -641,7 +641,7 @@ class Tensor:
                 node._grad = _leaf_gradient(g, handed_out) if node._grad is None else node._grad + g
             saves_nothing = _saves_nothing(node)  # (then a change of its output or inputs is no matter, as PyTorch)
             if not (saves_nothing or node.op in SAVE_NO_OUTPUT) and node.version != node.forward_version:  # exp,
-                # sigmoid, div, ... use their output
+                # sigmoid, relu, ... use their output
                 raise RuntimeError(f"one of the variables needed for gradient computation has been modified by an "
                                    f"inplace operation: the output of {node.op!r} (shape {tuple(node.shape)}) was "
                                    "changed after the forward pass. Run the forward pass again after the change.")
@@ -766,7 +766,7 @@ SAVE_NO_INPUT = frozenset(("add", "sub", "neg", "sum", "mean", "reshape", "permu
                            "reciprocal"))
 
 # ops whose node, PyTorch's and tinyrrn's, saves no output for its backward (their inputs at most)
-SAVE_NO_OUTPUT = frozenset(("mul", "log", "matmul", "linear"))
+SAVE_NO_OUTPUT = frozenset(("mul", "div", "log", "matmul", "linear"))
 
 
 def _inference_verdict(op, parents):

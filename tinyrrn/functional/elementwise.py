@@ -201,9 +201,9 @@ def div(a, b, rounding_mode=None, *, out=None):
         a, b, x, y = _operands("div", a, b, dtype if category(dtype) == 2 else DEFAULT_FLOAT)
         quotient = x / y
 
-        def backward(g):  # PyTorch's: -g * ((a / b) / b) for b
+        def backward(g):  # PyTorch's: -g * ((a / b) / b) for b, of the inputs (the output may have changed since)
             return (unbroadcast(g / y, a.shape) if a.requires_grad else None,
-                    unbroadcast(-g * (quotient / y), b.shape) if b.requires_grad else None)
+                    unbroadcast(-g * ((x / y) / y), b.shape) if b.requires_grad else None)
 
         return make_result(quotient, (a, b), backward, "div")
     if rounding_mode not in ("trunc", "floor"):
