@@ -26,6 +26,7 @@ ELEMENTWISE = {
     "sigmoid": lambda a, b: F.sigmoid(a),
     "tanh": lambda a, b: F.tanh(a),
     "scalar ops": lambda a, b: 2 - a * 3 + 1 / (b * b + 1),
+    "reciprocal": lambda a, b: F.reciprocal(a * a + 0.5),
 }
 
 
@@ -72,6 +73,7 @@ def test_indexing_and_slicing(rng):
 def test_concatenate_and_stack(rng):
     a, b = t(rng, 2, 3), t(rng, 2, 5)
     gradcheck(lambda a, b: F.concatenate([a, b], axis=1), [a, b])
+    gradcheck(lambda a, e: F.concatenate([e, a, e], axis=-1), [a, t(rng, 0)])  # a 1-D empty tensor is left out
     c, d = t(rng, 2, 3), t(rng, 2, 3)
     gradcheck(lambda c, d: F.stack([c, d, c], axis=1), [c, d])
 
@@ -437,3 +439,10 @@ def test_gradcheck_takes_torchs_keywords():
     for kwargs in (dict(check_batched_grad=True), dict(check_forward_ad=True), dict(check_backward_ad=False)):
         with pytest.raises(NotImplementedError, match="not supported"):
             tinyrrn.gradcheck(lambda t: t * 2, (x,), **kwargs)
+
+
+def test_gradcheck_of_empty_inputs_and_outputs(rng):
+    """An empty input or output has no Jacobian entry to compare: it passes, as PyTorch's gradcheck (tinyrrn's
+    raised a TypeError)."""
+    assert gradcheck(lambda a, e: F.concatenate([a, e], axis=0), [t(rng, 2), t(rng, 0)])
+    assert gradcheck(lambda a: a[:0] * 2, [t(rng, 3)])

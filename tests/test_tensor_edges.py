@@ -175,8 +175,10 @@ def test_cross_entropy_refuses_what_pytorch_refuses():
 
 def test_cross_entropy_over_nothing_counted_is_nan_with_zero_gradients(torch):
     logits = Tensor(numpy.zeros((2, 3)), requires_grad=True)
-    loss = F.cross_entropy(logits, Tensor(numpy.array([-100, -100])))
-    loss.backward()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # PyTorch's 0/0 is silent: NumPy's warning is not
+        loss = F.cross_entropy(logits, Tensor(numpy.array([-100, -100])))
+        loss.backward()
     theirs = torch.zeros((2, 3), dtype=torch.float64, requires_grad=True)
     their_loss = torch.nn.functional.cross_entropy(theirs, torch.tensor([-100, -100]))
     their_loss.backward()
@@ -267,9 +269,10 @@ def test_del_removes_a_parameter_as_pytorchs():
 
 
 # -- the autograd engine and modules, from an autograd probe -------------------------------------------------
-@pytest.mark.parametrize("op", [lambda x: 1 / x, lambda x: x.exp(), lambda x: x.sigmoid(), lambda x: x.tanh()])
+@pytest.mark.parametrize("op", [lambda x: x.relu(), lambda x: x.exp(), lambda x: x.sigmoid(), lambda x: x.tanh()])
 def test_an_output_changed_in_place_before_backward_is_refused(op):
-    """exp, sigmoid, tanh and 1/x use their output in backward: changed, it would give a wrong gradient."""
+    """exp, sigmoid, tanh and relu use their output in backward: changed, it would give a wrong gradient (1 / x
+    is x.reciprocal() * 1, as PyTorch's, whose output mul does not use: it is taken, as PyTorch)."""
     x = Tensor(numpy.array([0.5, 1.5]), requires_grad=True)
     y = op(x)
     with tinyrrn.no_grad():
@@ -1332,3 +1335,32 @@ def test_clone_and_contiguous_as_torchs(torch):
     with tinyrrn.no_grad():
         copy += 1
     assert host(x.data).tolist() == data.tolist() and copy.version == 1 and x.version == 0
+
+
+@pytest.mark.parametrize("axis", [None, 0, 1])
+def test_the_mean_of_nothing_is_nan_without_a_warning(axis):
+    """As PyTorch's: NaN where nothing is averaged, and an empty gradient, silently (NumPy warned 'Mean of empty
+    slice' and 'divide by zero')."""
+    x = Tensor(on_device(numpy.zeros((0, 3))), requires_grad=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        y = F.mean(x, axis)
+        y.backward(Tensor(on_device(numpy.ones(y.shape))))
+    assert y.shape == {None: (), 0: (3,), 1: (0,)}[axis] and numpy.isnan(host(y)).all()
+    assert x.grad.shape == (0, 3)
+
+
+@pytest.mark.parametrize("dtype", ["float16", "float32", "float64"])
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_cross_entropy_is_nll_loss_of_log_softmax_to_the_bit(dtype, reduction):
+    """PyTorch's cross_entropy is nll_loss(log_softmax(x)), so its gradient is theirs: -g at the targets through
+    log_softmax's backward (float16 in float32, rounded once). tinyrrn's fused formula rounded otherwise."""
+    rng = numpy.random.default_rng(0)
+    data, target = rng.normal(size=(64, 10)).astype(dtype), Tensor(on_device(numpy.arange(64) % 10))
+    fused, composed = (Tensor(on_device(data.copy()), requires_grad=True) for _ in range(2))
+    ours = F.cross_entropy(fused, target, reduction=reduction)
+    theirs = F.nll_loss(F.log_softmax(composed, 1), target, reduction=reduction)
+    g = Tensor(on_device(numpy.full(ours.shape, 0.7, dtype)))
+    ours.backward(g)
+    theirs.backward(g)
+    numpy.testing.assert_array_equal(host(fused.grad), host(composed.grad))

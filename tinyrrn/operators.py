@@ -12,6 +12,7 @@ import numpy
 from . import backend
 from . import functional as F
 from .functional._util import axis_index
+from .functional.dtypes import category
 from .functional.shape import index_items, is_basic, written_view
 from .tensor import ArgumentError, Tensor, check_inference_write, check_int64, no_grad, records_graph, renamed
 
@@ -36,7 +37,7 @@ def _swapped(op):
 
 def _reflected_div(self, other):
     """``other / x`` as PyTorch's ``__rtruediv__``: x's reciprocal times other (two roundings, not one)."""
-    return F.mul(renamed(F.div(1, self), "reciprocal"), other)
+    return F.mul(F.reciprocal(self), other)
 
 
 def _reflected_sub(self, other):
@@ -266,8 +267,9 @@ def _to(self, *args, device=None, dtype=None):
 
 def _in_place(op, symbol):
     """``x += y`` and the like, as PyTorch: the result is written into x's array (its version counts
-    the change, so a graph that saved x refuses backward), cast to x's dtype where that loses no kind
-    (an integer tensor's ``/=`` is refused), in x's shape. Refused while gradients are recorded for x
+    the change, so a graph that saved x refuses backward), cast to x's dtype unless that goes down from
+    float to integer or to bool (an integer tensor's ``/=`` is refused; int64 into uint8 wraps), as
+    PyTorch's canCast, in x's shape. Refused while gradients are recorded for x
     or y: PyTorch refuses a leaf that requires grad, and tinyrrn records no in-place op in a graph."""
     def method(self, other):
         _refuse_in_graph(symbol, self, other)
@@ -278,7 +280,7 @@ def _in_place(op, symbol):
         if result.shape != self.shape:
             raise RuntimeError(f"{symbol}: output with shape {list(self.shape)} doesn't match the broadcast "
                                f"shape {list(result.shape)}")
-        if not numpy.can_cast(result.dtype, self.dtype, casting="same_kind"):
+        if category(result.dtype) > category(self.dtype):  # PyTorch's canCast: int64 into uint8 wraps, as there
             raise RuntimeError(f"{symbol}: result type {result.dtype} can't be cast to the desired output type {self.dtype}")
         _write(symbol, self, Ellipsis, result.data)
         return self
@@ -313,7 +315,8 @@ METHODS = {
     "permute": F.permute, "flatten": F.flatten,
     # element-wise functions
     "exp": F.exp, "log": F.log, "relu": F.relu, "sigmoid": F.sigmoid, "tanh": F.tanh,
-    "pow": F.pow, "div": F.div, "softmax": _needs_dim(F.softmax), "log_softmax": _needs_dim(F.log_softmax),
+    "pow": F.pow, "div": F.div, "reciprocal": F.reciprocal,
+    "softmax": _needs_dim(F.softmax), "log_softmax": _needs_dim(F.log_softmax),
     # dtype and device (differentiable: the gradient flows back to the original)
     "astype": F.astype, "to": _to,
     # PyTorch's shape queries

@@ -9,8 +9,9 @@ buffers as soon as it has passed through.
 
 The rules, PyTorch's:
 
-- A graph is used once. After ``backward()`` its nodes are freed, and a second
-  ``backward()`` that reaches one raises RuntimeError before touching any
+- A graph is used once. After ``backward()`` its nodes that saved a tensor are
+  freed (PyTorch's nodes of sums, views, cat, ... save none and stay), and a
+  second ``backward()`` that reaches one raises RuntimeError before touching any
   gradient; ``backward(retain_graph=True)`` keeps the graph for another pass.
 - A leaf's ``.grad`` is its own array: when two leaves would receive the same
   array (``a + b`` passes one gradient to both), or the caller's ``grad``,
@@ -646,11 +647,14 @@ class Tensor:
                 continue
             if node._retains_grad:  # retain_grad(): kept as a leaf's
                 node._grad = _leaf_gradient(g, handed_out) if node._grad is None else node._grad + g
-            if node.version != node.forward_version:  # exp, sigmoid, div, ... use their output in backward
+            saves_nothing = _saves_nothing(node)  # (then a change of its output or inputs is no matter, as PyTorch)
+            if not (saves_nothing or node.op in SAVE_NO_OUTPUT) and node.version != node.forward_version:  # exp,
+                # sigmoid, relu, ... use their output
                 raise RuntimeError(f"one of the variables needed for gradient computation has been modified by an "
                                    f"inplace operation: the output of {node.op!r} (shape {tuple(node.shape)}) was "
                                    "changed after the forward pass. Run the forward pass again after the change.")
-            if any(p.version != v for p, v in zip(node.parents, node.parent_versions)):
+            if not (saves_nothing or node.op in SAVE_NO_INPUT) and any(
+                    p.version != v for p, v in zip(node.parents, node.parent_versions)):
                 changed = next(p for p, v in zip(node.parents, node.parent_versions) if p.version != v)
                 raise RuntimeError(f"one of the variables needed for gradient computation has been modified by an "
                                    f"inplace operation: the input of shape {tuple(changed.shape)} of {node.op!r} "
@@ -666,7 +670,7 @@ class Tensor:
                     pg = pg.astype(parent.dtype)
                 key = id(parent)
                 grads[key] = pg if key not in grads else grads[key] + pg
-            if not retain_graph:
+            if not (retain_graph or _saves_nothing(node)):
                 node.parents, node.parents_took_grad, node.backward_fn = (), (), _freed  # free saved buffers
 
 
@@ -701,6 +705,18 @@ def _after_accumulation(leaf):
             if result is not None:
                 raise TypeError(f"expected Variable, but hook returned {type(result).__name__!r} (as PyTorch: "
                                 "a post accumulate grad hook returns None)")
+
+
+# ops whose PyTorch node saves no tensor for its backward, only sizes: a second backward() runs through them
+SAVE_NOTHING = frozenset(("add", "sub", "rsub", "neg", "sum", "mean", "reshape", "view", "permute", "transpose", "t",
+                          "clone", "astype", "to", "concatenate", "stack", "pad"))
+
+
+def _saves_nothing(node):
+    """Whether PyTorch's node of ``node``'s op saved no tensor, so that backward() keeps it (a later one runs
+    through it, as PyTorch's): the ops of SAVE_NOTHING, and a basic index (a view; an advanced one saves its
+    indices)."""
+    return node.op in SAVE_NOTHING or node.op == "getitem" and node._is_view
 
 
 def _freed(g):
@@ -754,7 +770,11 @@ def renamed(out, op):
 
 # ops whose PyTorch node saves no input for its backward (at most its output, or sizes)
 SAVE_NO_INPUT = frozenset(("add", "sub", "neg", "sum", "mean", "reshape", "permute", "getitem", "concatenate", "clone",
-                           "astype", "to", "relu", "sigmoid", "tanh", "exp", "softmax", "log_softmax", "dropout"))
+                           "astype", "to", "relu", "sigmoid", "tanh", "exp", "softmax", "log_softmax", "dropout",
+                           "reciprocal"))
+
+# ops whose node, PyTorch's and tinyrrn's, saves no output for its backward (their inputs at most)
+SAVE_NO_OUTPUT = frozenset(("mul", "div", "log", "matmul", "linear"))
 
 
 def _inference_verdict(op, parents):

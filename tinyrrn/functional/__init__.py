@@ -3,7 +3,7 @@ from ._util import ArgumentError
 from .conv import channels_last, conv2d, conv2d_affine, conv_transpose2d
 from .dtypes import result_type
 from .elementwise import (add, add_relu, astype, div, dropout, eq, exp, floor_divide, ge, gt, le, log, lt, mul, ne, neg,
-                          pow, relu, sigmoid, sub, tanh, to_device)
+                          pow, reciprocal, relu, sigmoid, sub, tanh, to_device)
 from .linear import linear, matmul
 from .loss import cross_entropy, log_softmax, nll_loss, softmax
 from .norm import batch_norm, batch_norm_add_relu, batch_norm_relu, fixed_affine

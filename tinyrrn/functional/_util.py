@@ -1,4 +1,5 @@
 """Helpers shared by the ops: argument checks, axes and broadcasting."""
+import functools
 import operator
 
 import numpy
@@ -170,3 +171,23 @@ def pair(value, name, op="", minimum=None, single=True):
         rule = "positive" if minimum == 1 else "non-negative"
         raise ArgumentError(f"{op}: {name} must be {rule}, got {values}")
     return values
+
+
+def quiet(op):
+    """``op`` without NumPy's floating-point warnings (division by zero, overflow, an invalid value), in its forward
+    pass and in its node's backward: PyTorch gives the same inf and NaN silently."""
+    @functools.wraps(op)
+    def wrapped(*args, **kwargs):
+        with numpy.errstate(all="ignore"):
+            out = op(*args, **kwargs)
+        if out.backward_fn is not None:
+            out.backward_fn = _quiet_backward(out.backward_fn)
+        return out
+    return wrapped
+
+
+def _quiet_backward(backward):
+    def silent(g):
+        with numpy.errstate(all="ignore"):
+            return backward(g)
+    return silent

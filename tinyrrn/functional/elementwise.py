@@ -14,7 +14,7 @@ import numpy
 from .. import backend, threads
 from ..tensor import Tensor, check_inference_write, make_result, records_graph
 from ._util import (ArgumentError, broadcast_shape, check_float, check_tensors, flag, number, only_torch_defaults,
-                    unbroadcast)
+                    quiet, unbroadcast)
 from .dtypes import DEFAULT_FLOAT, category, opmath, result_type
 
 
@@ -173,6 +173,7 @@ def sub(a, b, *, alpha=1):
 
 
 @_float32_scalar
+@quiet
 def mul(a, b):
     """a * b with broadcasting."""
     a, b, x, y = _operands("mul", a, b)
@@ -185,6 +186,7 @@ def mul(a, b):
 
 
 @_float32_scalar
+@quiet
 def div(a, b, rounding_mode=None, *, out=None):
     """a / b with broadcasting (torch.div); integer and bool operands divide as float32 (PyTorch's ``out``
     at its default only).
@@ -199,9 +201,9 @@ def div(a, b, rounding_mode=None, *, out=None):
         a, b, x, y = _operands("div", a, b, dtype if category(dtype) == 2 else DEFAULT_FLOAT)
         quotient = x / y
 
-        def backward(g):
+        def backward(g):  # PyTorch's: -g * ((a / b) / b) for b, of the inputs (the output may have changed since)
             return (unbroadcast(g / y, a.shape) if a.requires_grad else None,
-                    unbroadcast(-g * quotient / y, b.shape) if b.requires_grad else None)
+                    unbroadcast(-g * ((x / y) / y), b.shape) if b.requires_grad else None)
 
         return make_result(quotient, (a, b), backward, "div")
     if rounding_mode not in ("trunc", "floor"):
@@ -219,6 +221,17 @@ def div(a, b, rounding_mode=None, *, out=None):
         quotient = xp.floor_divide(x, y) if rounding_mode == "floor" else xp.trunc(x / y)
     return make_result(quotient, (a, b), lambda g: tuple(xp.zeros_like(t.data) if t.requires_grad else None
                                                     for t in (a, b)), "div")
+
+
+@quiet
+def reciprocal(x):
+    """1 / x (torch.reciprocal; integer and bool tensors give float32), with PyTorch's gradient -g * (out * out)."""
+    check_tensors("reciprocal", x)
+    out = div(1, x)
+    if out.requires_grad:
+        inverse = out.data
+        out.backward_fn, out.op = (lambda g: (None, -g * (inverse * inverse))), "reciprocal"
+    return out
 
 
 def floor_divide(a, b):
@@ -239,6 +252,7 @@ def _not_differentiable(op):
     return backward
 
 
+@quiet
 def pow(base, exponent):
     """base ** exponent; either may be a tensor or a Python number (torch.pow).
 
@@ -266,14 +280,31 @@ def pow(base, exponent):
 
     def backward(g):
         ga = gb = None
-        if a.requires_grad:  # e - (e != 0) is e - 1, but 0 where e == 0: 0 ** -1 never appears
-            ga = unbroadcast(g * (e * _power(x, e - (e != 0), exponent - 1 if number else None)), a.shape)
-        if b.requires_grad:
+        if a.requires_grad and number:
+            ga = unbroadcast(g * _number_power_gradient(x, exponent), a.shape)
+        elif a.requires_grad:  # e - (e != 0) is e - 1, but 0 where e == 0: 0 ** -1 never appears
+            ga = unbroadcast(g * (e * _power(x, e - (e != 0), None)), a.shape)
+        if b.requires_grad and isinstance(base, (numbers.Number, numpy.generic)):  # PyTorch's: log(base) in double,
+            factor = (opmath(out) * float(numpy.log(float(base)))).astype(out.dtype, copy=False)  # out times it as
+            if base == 0:  # mul takes a number (float16 in float32)
+                factor = xp.where(e >= 0, xp.zeros((), dtype=out.dtype), factor)
+            gb = unbroadcast(g * factor, b.shape)
+        elif b.requires_grad:
             zero = (x == 0) & (e >= 0)
             gb = unbroadcast(g * xp.where(zero, 0, out * xp.log(xp.where(zero, 1, x))), b.shape)
         return ga, gb
 
     return make_result(out, (a, b), backward, "pow")
+
+
+def _number_power_gradient(x, exponent):
+    """d(x ** exponent)/dx for a number exponent, as PyTorch's pow_backward: exponent * x ** (exponent - 1), each
+    step rounded to x's dtype; exponent - 1 taken in double, then as pow takes it (in x's dtype), the factor
+    exponent as mul takes a number (float16 in float32: 1.7, not 1.7002); 0 for exponent 0."""
+    if exponent == 0:
+        return backend.xp_of(x).zeros_like(x)
+    power = _power(x, exponent - 1, exponent - 1)
+    return (exponent * opmath(power)).astype(x.dtype, copy=False)
 
 
 def _power(x, e, exponent):
@@ -311,6 +342,7 @@ def neg(x):
     return make_result(-x.data, (x,), lambda g: (-g,), "neg")
 
 
+@quiet
 def exp(x):
     """e ** x."""
     check_float("exp", x)
@@ -318,6 +350,7 @@ def exp(x):
     return make_result(out, (x,), lambda g: (g * out,), "exp")
 
 
+@quiet
 def log(x):
     """Natural logarithm."""
     check_float("log", x)

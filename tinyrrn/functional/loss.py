@@ -1,7 +1,8 @@
 """Softmax, log-softmax and the cross-entropy and negative log-likelihood losses."""
 from .. import backend
 from ..tensor import Tensor, make_result, records_graph
-from ._util import ArgumentError, DtypeError, axis_index, check_float, integer, number, only_torch_defaults, torch_name
+from ._util import (ArgumentError, DtypeError, axis_index, check_float, integer, number, only_torch_defaults, quiet,
+                    torch_name)
 from .dtypes import opmath
 
 REDUCTIONS = ("mean", "sum", "none")
@@ -30,6 +31,16 @@ def _log_softmax(data, axis):
     return shifted - xp.log(xp.exp(shifted).sum(axis=axis, keepdims=True))
 
 
+def _softmax(data, axis):
+    """softmax of an array along ``axis``: exp(x - max) divided by its sum, as PyTorch (exp of the log-softmax
+    was an ulp off in half the elements); nothing to do along an axis of length 0."""
+    if data.size == 0:
+        return data.copy()
+    exps = backend.xp_of(data).exp(data - data.max(axis=axis, keepdims=True))
+    return exps / exps.sum(axis=axis, keepdims=True)
+
+
+@quiet
 def log_softmax(x, axis=None, *, dim=None, dtype=None):
     """log(softmax(x)) along ``axis`` (or PyTorch's ``dim``), computed stably by subtracting the maximum;
     PyTorch's ``dtype`` at its default only (convert x first)."""
@@ -37,25 +48,30 @@ def log_softmax(x, axis=None, *, dim=None, dtype=None):
     check_float("log_softmax", x)
     axis = _softmax_axis("log_softmax", x, torch_name("log_softmax", "axis", axis, "dim", dim))
     out = _log_softmax(opmath(x.data), axis).astype(x.dtype, copy=False)  # float16: one rounding, at the end
-    xp = backend.xp_of(out)
-
-    def backward(g):  # float16 in float32, as PyTorch
-        wide = opmath(g)
-        return ((wide - xp.exp(opmath(out)) * wide.sum(axis=axis, keepdims=True)).astype(g.dtype, copy=False),)
-
-    return make_result(out, (x,), backward, "log_softmax")
+    return make_result(out, (x,), lambda g: (_log_softmax_backward(g, out, axis),), "log_softmax")
 
 
+def _log_softmax_backward(g, out, axis):
+    """The gradient through a log-softmax whose output is ``out``: g - exp(out) sum(g), float16 in float32 rounded
+    once, as PyTorch."""
+    wide = opmath(g)
+    return (wide - backend.xp_of(g).exp(opmath(out)) * wide.sum(axis=axis, keepdims=True)).astype(g.dtype, copy=False)
+
+
+@quiet
 def softmax(x, axis=None, *, dim=None, dtype=None):
     """exp(x) / sum(exp(x)) along ``axis`` (or PyTorch's ``dim``; torch.softmax), computed stably; PyTorch's
     ``dtype`` at its default only (convert x first)."""
     only_torch_defaults("softmax", dtype=(dtype, None))
     check_float("softmax", x)
     axis = _softmax_axis("softmax", x, torch_name("softmax", "axis", axis, "dim", dim))
-    out = backend.xp_of(x.data).exp(_log_softmax(opmath(x.data), axis)).astype(x.dtype, copy=False)  # float16:
-    # one rounding, at the end
-    return make_result(out, (x,), lambda g: (out * (g - (g * out).sum(axis=axis, keepdims=True)),),
-                       "softmax")
+    out = _softmax(opmath(x.data), axis).astype(x.dtype, copy=False)  # float16: one rounding, at the end
+
+    def backward(g):  # float16 in float32, rounded once, as PyTorch
+        y, wide = opmath(out), opmath(g)
+        return ((y * (wide - (wide * y).sum(axis=axis, keepdims=True))).astype(g.dtype, copy=False),)
+
+    return make_result(out, (x,), backward, "softmax")
 
 
 def _tensor_argument(op, name, value, xp):
@@ -107,6 +123,7 @@ def legacy_reduction(size_average, reduce, reduction):
     return ("mean" if size_average is not False else "sum") if reduce is not False else "none"
 
 
+@quiet
 def _class_loss(op, logits, target, weight, size_average, ignore_index, reduce, reduction, label_smoothing,
                 normalise):
     """cross_entropy (``normalise``: of logits, log-softmaxed here) or nll_loss (of log-probabilities), named ``op``
@@ -140,9 +157,9 @@ def _class_loss(op, logits, target, weight, size_average, ignore_index, reduce, 
             raise ArgumentError(f"{op}: weight of dtype {w.dtype} does not match logits of dtype "
                                 f"{dtype} (as PyTorch, for class-index targets); convert with .astype(...)")
     if target.dtype.kind == "f":  # class probabilities; the loss in the widest dtype of logits, target and
-        if ignore_index != -100:  # weight (as PyTorch)
+        if ignore_index >= 0:  # weight (as PyTorch, which takes any negative ignore_index: no class has it)
             raise ArgumentError(f"{op}: ignore_index is not supported for floating point target "
-                                "(class probabilities), as in PyTorch")
+                                f"(class probabilities), as in PyTorch; got {ignore_index}")
         dtype = xp.result_type(dtype, target.dtype, *(() if weight is None else (w.dtype,)))
         if target.shape != logits.shape:
             raise ArgumentError(f"{op}: probability target {tuple(target.shape)} must have the "
@@ -187,7 +204,7 @@ def _class_loss(op, logits, target, weight, size_average, ignore_index, reduce, 
         # (as PyTorch's device-side assert, which fails a later call) an out-of-range target's loss
         # is NaN, so the loss is, and the trainer's one read of it per step stops the run there.
         losses = xp.where(out_of_range, xp.full((), float("nan"), dtype=dtype), losses)
-    loss = losses if reduction == "none" else losses.sum() / (count if reduction == "mean" else 1)
+    loss = losses if reduction == "none" else losses.sum() / (count if reduction == "mean" else 1)  # (0/0: NaN)
     # Counted targets whose weights sum to 0 (all of weight-0 classes) make the mean PyTorch's 0/0: NaN, its
     # gradient NaN where a target counts (0 where one is ignored). Without a weight the sum is 0 only when
     # every target is ignored: the loss is 0/0, its gradient 0.
@@ -205,8 +222,8 @@ def _class_loss(op, logits, target, weight, size_average, ignore_index, reduce, 
             g = g * (count != 0) / xp.where(count == 0, 1, count)
         elif reduction == "none":
             g = xp.expand_dims(g, axis)
-        g_logits = (xp.exp(log_probs) * coefficients.sum(axis=axis, keepdims=True) - coefficients) * g if normalise \
-            else -coefficients * g
+        g_log_probs = -coefficients * g  # then through log_softmax as PyTorch (float16 in float32, rounded once)
+        g_logits = _log_softmax_backward(g_log_probs, log_probs, axis) if normalise else g_log_probs
         g_target = -(1 - label_smoothing) * w * log_probs * g if target_tensor.requires_grad else None
         return g_logits, g_target
 

@@ -125,8 +125,9 @@ def max_pool2d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=Fal
     def backward(g):
         grad = xp.zeros(padded.shape, dtype=g.dtype)
 
-        def block(padded, out, g, grad):  # a block of images
-            for (_, _, rows, cols), hit in zip(window_taps, _first_maxima(padded, out, window_taps, inside)):
+        def block(padded, out, g, grad):  # a block of images; a pixel, the maximum of several windows, adds their
+            hits = list(zip(window_taps, _first_maxima(padded, out, window_taps, inside)))  # gradients in the order
+            for (_, _, rows, cols), hit in reversed(hits):  # of the windows (the taps reversed), as PyTorch
                 grad[:, rows, cols, :] += g * hit
         threads.split_rows(block, padded, out, g.transpose(0, 2, 3, 1), grad)
         return (crop_nhwc(grad, pads, x.shape[2:]).transpose(0, 3, 1, 2),)
@@ -152,9 +153,9 @@ def _first_tap(xp, count, stride, padding, dilation):
     return start + xp.maximum(dilation - 1 - start, 0) // dilation * dilation
 
 
-def _inverse_divisors(sizes, kernel, stride, padding, out_hw, count_include_pad, dtype, xp):
-    """1 / PyTorch's divisor of each output (shape (1, Ho, Wo, 1)): the window's size within the
-    padded input, or within the input alone; never the overhang of a ceil_mode window."""
+def _divisors(sizes, kernel, stride, padding, out_hw, count_include_pad, dtype, xp):
+    """PyTorch's divisor of each output (shape (1, Ho, Wo, 1)), in ``dtype``: the window's size within the padded
+    input, or within the input alone; never the overhang of a ceil_mode window."""
     counts = []
     for n, k, s, p, o in zip(sizes, kernel, stride, padding, out_hw):
         start = xp.arange(o) * s - p
@@ -162,7 +163,7 @@ def _inverse_divisors(sizes, kernel, stride, padding, out_hw, count_include_pad,
         if not count_include_pad:
             start, end = xp.maximum(start, 0), xp.minimum(end, n)
         counts.append(end - start)
-    return (1 / (counts[0][:, None] * counts[1])).astype(dtype)[None, :, :, None]
+    return (counts[0][:, None] * counts[1]).astype(dtype)[None, :, :, None]
 
 
 @unbatched_too
@@ -183,32 +184,33 @@ def avg_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False, count_in
         divisor_override = integer("avg_pool2d", "divisor_override", divisor_override)
         if divisor_override == 0:
             raise ArgumentError("avg_pool2d: divisor_override must not be zero")
-        scale = 1.0 / divisor_override
+        divisor = divisor_override
     else:
-        scale = _inverse_divisors(x.shape[2:], kernel, stride, padding, out_hw, count_include_pad, x.dtype, xp)
+        divisor = _divisors(x.shape[2:], kernel, stride, padding, out_hw, count_include_pad, opmath(x.data).dtype, xp)
     padded = pad_nhwc(x.data.transpose(0, 2, 3, 1), pads, 0)
     window_taps = list(taps(kernel, stride, (1, 1), out_hw))
-    out = _fold(xp.add, opmath(padded), window_taps)  # float16
-    out *= scale                                                    # windows add in float32, as PyTorch
+    out = _fold(xp.add, opmath(padded), window_taps)  # float16: windows add in float32, divided there, as PyTorch
+    out /= divisor
     out = out.astype(x.dtype, copy=False)
 
-    def backward(g):
-        g_nhwc = g.transpose(0, 2, 3, 1) * scale
-        grad = xp.zeros(padded.shape, dtype=g.dtype)
-        for _, _, rows, cols in window_taps:
-            grad[:, rows, cols, :] += g_nhwc
+    def backward(g):  # as PyTorch's: each output's share (float16: divided in float32, rounded), added in g's
+        share = (opmath(g.transpose(0, 2, 3, 1)) / divisor).astype(g.dtype, copy=False)  # dtype to each input
+        grad = xp.zeros(padded.shape, dtype=g.dtype)  # pixel in the order of the outputs (taps reversed)
+        for _, _, rows, cols in reversed(window_taps):
+            grad[:, rows, cols, :] += share
         return (crop_nhwc(grad, pads, x.shape[2:]).transpose(0, 3, 1, 2),)
 
     return make_result(out.transpose(0, 3, 1, 2), (x,), backward, "avg_pool2d")
 
 
-def _averaging_matrix(size, out, dtype, xp):
-    """(out, size): row i averages PyTorch's bin floor(i*size/out) .. ceil((i+1)*size/out) - 1."""
+def _bins(size, out, dtype, xp):
+    """PyTorch's bins along one axis: the (out, size) matrix whose row i is 1 over input positions
+    floor(i*size/out) .. ceil((i+1)*size/out) - 1, and each bin's length, in ``dtype``."""
     i = xp.arange(out)
     start, end = (i * size) // out, -((-(i + 1) * size) // out)
     position = xp.arange(size)
     inside = (position >= start[:, None]) & (position < end[:, None])
-    return (inside / (end - start)[:, None]).astype(dtype)
+    return inside.astype(dtype), (end - start).astype(dtype)
 
 
 def _binned(average, array):
@@ -249,13 +251,16 @@ def adaptive_avg_pool2d(x, output_size):
         out = x.data.mean(axis=(2, 3), keepdims=True)
         return make_result(out, (x,), lambda g: (xp.broadcast_to(g / (h * w), x.shape),),
                            "adaptive_avg_pool2d")
-    rows, cols = _averaging_matrix(h, oh, x.dtype, xp), _averaging_matrix(w, ow, x.dtype, xp)
-    x_nhwc = x.data.transpose(0, 2, 3, 1)
-    out = _binned(lambda a: cols @ (rows @ a.reshape(n, h, w * c)).reshape(n * oh, w, c), x_nhwc)  # (N*Ho, Wo, C)
+    wide = opmath(x.data[:0]).dtype  # as PyTorch: each bin summed (float16 in float32), divided by its height, then
+    (rows, heights), (cols, widths) = _bins(h, oh, wide, xp), _bins(w, ow, wide, xp)  # by its width, rounded once
+    x_nhwc = opmath(x.data).transpose(0, 2, 3, 1)
+    sums = _binned(lambda a: cols @ (rows @ a.reshape(n, h, w * c)).reshape(n * oh, w, c), x_nhwc)  # (N*Ho, Wo, C)
+    out = (sums.reshape(n, oh, ow, c) / heights[:, None, None] / widths[:, None]).astype(x.dtype, copy=False)
 
-    def backward(g):
-        g_nhwc = g.transpose(0, 2, 3, 1).reshape(n * oh, ow, c)
-        gx = _binned(lambda a: rows.T @ (cols.T @ a).reshape(n, oh, w * c), g_nhwc)
-        return (gx.reshape(n, h, w, c).transpose(0, 3, 1, 2),)
+    def backward(g):  # each output's share, g / height / width rounded at each step (as PyTorch), to its bin
+        g_nhwc = opmath(g.transpose(0, 2, 3, 1))
+        share = ((g_nhwc / heights[:, None, None]).astype(g.dtype) / widths[:, None]).astype(g.dtype)
+        gx = _binned(lambda a: rows.T @ (cols.T @ a).reshape(n, oh, w * c), opmath(share).reshape(n * oh, ow, c))
+        return (gx.reshape(n, h, w, c).transpose(0, 3, 1, 2).astype(g.dtype, copy=False),)
 
     return make_result(out.reshape(n, oh, ow, c).transpose(0, 3, 1, 2), (x,), backward, "adaptive_avg_pool2d")

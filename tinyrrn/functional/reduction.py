@@ -1,7 +1,7 @@
 """Reductions: sum and mean over some or all axes."""
 from .. import backend
 from ..tensor import make_result
-from ._util import accurate_sum, axes_tuple, check_float, check_tensors, flag, only_torch_defaults, torch_name
+from ._util import accurate_sum, axes_tuple, check_float, check_tensors, flag, only_torch_defaults, quiet, torch_name
 
 
 def _expand(g, x, axes, keepdims):
@@ -12,6 +12,7 @@ def _expand(g, x, axes, keepdims):
     return xp.broadcast_to(g, x.shape)
 
 
+@quiet
 def sum(x, axis=None, keepdims=False, *, dim=None, keepdim=None, dtype=None):
     """Sum over ``axis`` (an int, a tuple, or None or () for all; PyTorch's ``dim`` and ``keepdim``
     are the same arguments), accurately (_util.accurate_sum); integer and bool tensors sum to int64.
@@ -27,6 +28,7 @@ def sum(x, axis=None, keepdims=False, *, dim=None, keepdim=None, dtype=None):
     return make_result(out, (x,), lambda g: (_expand(g, x, axes, keepdims),), "sum")
 
 
+@quiet
 def mean(x, axis=None, keepdims=False, *, dim=None, keepdim=None, dtype=None):
     """Mean over ``axis`` (an int, a tuple, or None or () for all; or PyTorch's ``dim``, ``keepdim``);
     PyTorch's ``dtype`` at its default only (convert x first)."""
@@ -39,7 +41,8 @@ def mean(x, axis=None, keepdims=False, *, dim=None, keepdim=None, dtype=None):
     count = 1
     for a in axes:
         count *= x.shape[a]
-    out = x.data.mean(axis=axes, keepdims=keepdims, dtype="float64").astype(x.dtype)  # as accurate_sum
+    out = (x.data.sum(axis=axes, keepdims=keepdims, dtype="float64") / count).astype(x.dtype)  # as accurate_sum;
+    # over nothing NaN (quiet: without NumPy's warning, as PyTorch)
     return make_result(out, (x,), lambda g: (_expand(_divided(g, count), x, axes, keepdims),), "mean")
 
 

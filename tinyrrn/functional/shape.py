@@ -160,6 +160,10 @@ def index_items(op, index, ndim):
                          "tuple, with a deprecation warning; NumPy as one array): index with a tuple or an array")
     items = tuple(_index_array(op, i) if isinstance(i, Tensor) else i
                   for i in (index if isinstance(index, tuple) else (index,)))
+    for i in items:
+        if isinstance(i, (str, bytes)):  # PyTorch reads it as data for a tensor
+            raise TypeError(f"{op}: a {type(i).__name__} is no index (as PyTorch: new(): invalid data type "
+                            f"'{type(i).__name__}'), got {index!r}")
     items = tuple(int(i) if _is_int(i) else i.astype(bool) if getattr(i, "dtype", None) == "uint8" else i
                   for i in items)  # a uint8 tensor is a mask, as in PyTorch
     if any(isinstance(i, slice) and i.step is not None and i.step <= 0 for i in items):
@@ -234,28 +238,36 @@ def _tensor_list(op, tensors):
 
 def concatenate(tensors, axis=0, *, dim=None, out=None):
     """Join tensors along an existing axis (or PyTorch's ``dim``; torch.cat), of any dtypes: the result
-    in their promoted dtype (torch.result_type); PyTorch's ``out`` at its default only."""
+    in their promoted dtype (torch.result_type); a 1-D empty tensor among tensors of other dims is left out
+    (its dtype counts), as PyTorch's legacy rule; PyTorch's ``out`` at its default only."""
     only_torch_defaults("concatenate", out=(out, None))
     axis = torch_name("concatenate", "axis", axis, "dim", dim, 0)
     tensors = _tensor_list("concatenate", tensors)
-    if not tensors or tensors[0].ndim == 0:
-        raise ArgumentError("concatenate: expected a non-empty list of tensors with at least one dimension")
+    if not tensors:
+        raise ArgumentError("concatenate: expected a non-empty list of tensors")
+    for i, t in enumerate(tensors):
+        if t.ndim == 0:
+            raise ArgumentError(f"concatenate: zero-dimensional tensor (at position {i}) cannot be concatenated "
+                                "(as PyTorch)")
     dtype = result_type(*tensors)
-    ref = tensors[0].shape
+    ref = next((t.shape for t in tensors if t.shape != (0,)), tensors[0].shape)
+    skipped = [t.shape == (0,) and len(ref) != 1 for t in tensors]
+    joined = [t for t, skip in zip(tensors, skipped) if not skip]
     axis = axis_index("concatenate", axis, len(ref))
-    for t in tensors[1:]:
+    for t in joined[1:]:
         if t.ndim != len(ref) or any(a != b for i, (a, b) in enumerate(zip(ref, t.shape)) if i != axis):
             raise ArgumentError(f"concatenate: shapes {tuple(ref)} and {tuple(t.shape)} differ "
                                 f"outside axis {axis}")
     xp = backend.xp_of(tensors[0].data)
-    sizes = [t.shape[axis] for t in tensors]
+    sizes = [0 if skip else t.shape[axis] for t, skip in zip(tensors, skipped)]
     bounds = [sum(sizes[:i]) for i in range(len(sizes) + 1)]
 
     def backward(g):  # each input's gradient is a view of its slice of g
         before = (slice(None),) * axis
-        return tuple(g[before + (slice(lo, hi),)] for lo, hi in zip(bounds, bounds[1:]))
+        return tuple(xp.zeros((0,), g.dtype) if skip else g[before + (slice(lo, hi),)]
+                     for lo, hi, skip in zip(bounds, bounds[1:], skipped))
 
-    return make_result(xp.concatenate([t.data.astype(dtype, copy=False) for t in tensors], axis=axis), tensors,
+    return make_result(xp.concatenate([t.data.astype(dtype, copy=False) for t in joined], axis=axis), tensors,
                        backward, "concatenate")
 
 
