@@ -296,6 +296,15 @@ class GradFn:
         return f"<GradFn of {self.op!r}>"
 
 
+def _held_node(tensor, make):
+    """``tensor``'s graph node: the one still held somewhere (a weak reference), else ``make(tensor)``, remembered."""
+    node = tensor._node() if tensor._node is not None else None
+    if node is None:
+        node = make(tensor)
+        tensor._node = weakref.ref(node)
+    return node
+
+
 class AccumulateGrad:
     """The node of a leaf that requires grad in ``next_functions``, as PyTorch's: ``variable`` is the leaf."""
 
@@ -308,11 +317,7 @@ class AccumulateGrad:
     @staticmethod
     def of(leaf):
         """The leaf's node: the same object while one is held, as PyTorch's."""
-        node = leaf._node() if leaf._node is not None else None
-        if node is None:
-            node = AccumulateGrad(leaf)
-            leaf._node = weakref.ref(node)
-        return node
+        return _held_node(leaf, AccumulateGrad)
 
     def name(self):
         return "torch::autograd::AccumulateGrad"
@@ -404,11 +409,7 @@ class Tensor:
         """None for a leaf, as PyTorch; for a computed tensor, the node of the op that made it (a GradFn)."""
         if self.backward_fn is None:
             return None
-        node = self._node() if self._node is not None else None
-        if node is None:
-            node = GradFn(self)
-            self._node = weakref.ref(node)
-        return node
+        return _held_node(self, GradFn)
 
     def __len__(self):
         return len(self.data)
@@ -553,6 +554,7 @@ class Tensor:
         handle = RemovableHandle(self._hooks)
         self._hooks[handle.id] = hook
         return handle
+
     _inference = False  # made in inference_mode() (or a view of such a tensor)
     _inference_made = False  # (on the class) whether any inference tensor was made: make_result looks at them then
 
