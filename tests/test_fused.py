@@ -255,9 +255,9 @@ def test_conv_bn_in_inference_is_bn_of_conv_bit_for_bit(small_blocks, monkeypatc
 
 
 def test_conv_bn_runs_the_modules_where_it_cannot_fuse(rng):
-    """Training, a gradient to record (evaluation mode without no_grad), a forward set on the instance, a forward
-    hook: the modules as they are, gradients included; conv2d_affine itself refuses to be where a gradient is
-    needed."""
+    """Training, a gradient to record (evaluation mode without no_grad), statistics not tracked, a forward set on
+    the instance, a forward hook: the modules as they are, gradients included; conv2d_affine itself refuses to be
+    where a gradient is needed."""
     conv, bn = _conv_bn_pair(rng, 3, 4, 3, 1, "float32")
     x = Tensor(channels_last(rng.standard_normal((2, 3, 5, 5)).astype("float32")), requires_grad=True)
     y = conv_bn(conv, bn, x, relu=True)  # evaluation mode, gradient recorded
@@ -270,6 +270,10 @@ def test_conv_bn_runs_the_modules_where_it_cannot_fuse(rng):
         conv_bn(conv, bn, x, relu=True)
     assert not numpy.array_equal(mean, bn.running_mean)  # training statistics: batch norm itself ran
     bn.eval()
+    bn.track_running_stats = False  # the batch's statistics in evaluation too (its buffers are kept)
+    with no_grad():
+        numpy.testing.assert_array_equal(conv_bn(conv, bn, x, relu=True).data, bn(conv(x), relu=True).data)
+    bn.track_running_stats = True
     seen = []
     conv.forward = lambda x: seen.append(x.shape) or Conv2d.forward(conv, x)  # a learner's instrumented layer
     with no_grad():
