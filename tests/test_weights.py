@@ -455,6 +455,14 @@ def test_convert_refuses_weights_no_model_could_load_and_writes_nothing(tmp_path
     assert not (tmp_path / "out.npz").exists()
 
 
+def test_convert_drops_a_damaged_classifier_it_was_asked_to_drop(tmp_path, capsys):
+    arrays = dict(StandInModel().arrays)
+    arrays["fc.weight"] = np.full_like(arrays["fc.weight"], np.nan)
+    np.savez(tmp_path / "in.npz", **arrays)
+    assert main(["convert", str(tmp_path / "in.npz"), str(tmp_path / "out.npz"), "--num-classes", "5"]) == 0
+    assert "fc.weight" not in read_weights(tmp_path / "out.npz")
+
+
 def test_info_cli(tmp_path):
     save_npz(StandInModel(), tmp_path / "w.npz")
     result = run_cli("info", tmp_path / "w.npz")

@@ -52,11 +52,11 @@ def convert(in_path, out_path, num_classes=None, allow_expand=False):
                                "arrays); nothing to convert")
         note = (f" (a tinyrrn checkpoint: its model's backbone; {len(model) - len(state)} tensor(s) of its temporal "
                 "skips and its training state are left out)")
-    check_finite(state, source, "convert")  # a file no model could load is not written
     dropped = []
     if num_classes is not None:
         dropped = [f"{name} {list(state.pop(name).shape)}" for name in CLASSIFIER_KEYS
                    if name in state]
+    check_finite(state, source, "convert")  # a file no model could load is not written (fc dropped: not looked at)
     save_npz(state, out_path)
     params, tensors = parameter_count(state)
     print(f"{source} -> {out_path}: {len(state)} entries, {params:,} parameters "
