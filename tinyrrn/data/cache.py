@@ -95,7 +95,7 @@ class FrameCache:
     def save(self, entry, video_path, frames):
         """Write `frames`, decoded from `video_path`, into `entry` (its `path` taken before decoding);
         nothing when the video has changed or gone since, or once an entry of this cache folder could not be written."""
-        if self.directory in self._unwritable:
+        if self.directory in self._unwritable or special_file(entry):  # a pipe or device stays (load passes it over)
             return
         try:
             if self.path(video_path) != entry:
