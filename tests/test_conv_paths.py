@@ -21,7 +21,8 @@ def reference_input_gradient(x, weight, g, stride, padding, dilation, groups):
     pads = (((padding,) * 2,) * 2 if isinstance(padding, int) else
             conv._same_or_valid(padding, (stride, stride), (kh, kw), (dilation, dilation)))
     g_stack = conv._grouped(g.transpose(0, 2, 3, 1).reshape(-1, g.shape[1]), groups)
-    g_cols = conv._ungrouped(g_stack @ conv._weight_rows(weight, groups), kh * kw)
+    products = g_stack @ conv._weight_rows(weight, groups)  # (groups, R, kh*kw*C/groups): rows (tap, group, c)
+    g_cols = products.reshape(groups, len(products[0]), kh * kw, -1).transpose(1, 2, 0, 3).reshape(len(products[0]), -1)
     return conv.col2im(g_cols, (n, h, w, c), (kh, kw), (stride, stride), pads, g.shape[2:],
                        (dilation, dilation)).transpose(0, 3, 1, 2)
 

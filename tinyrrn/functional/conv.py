@@ -70,11 +70,10 @@ def _grouped(rows, groups, taps=1):
     return rows.reshape(r, taps, groups, c).transpose(2, 0, 1, 3).reshape(groups, r, taps * c)
 
 
-def _ungrouped(stack, taps=1):
-    """The inverse of _grouped: (groups, R, taps*c) back to (R, taps*groups*c) rows."""
-    groups, r, width = stack.shape
-    c = width // taps
-    return stack.reshape(groups, r, taps, c).transpose(1, 2, 0, 3).reshape(r, taps * groups * c)
+def _ungrouped(stack):
+    """The inverse of _grouped for one tap: (groups, R, c) back to (R, groups*c) rows."""
+    groups, r, c = stack.shape
+    return stack.transpose(1, 0, 2).reshape(r, groups * c)
 
 
 def _weight_rows(weight, groups):
