@@ -1088,6 +1088,9 @@ GRAPHS = {"x + y": lambda m, x, y, z: x + y, "x + 2": lambda m, x, y, z: x + 2, 
           "pools": lambda m, x, y, z: m.max_pool2d(x.reshape(1, 1, 2, 3), 2) + m.avg_pool2d(y.reshape(1, 1, 2, 3), 2)}
 
 
+UNNAMED_GRAPHS = {"2 - x", "x ** 2", "stack", "sum", "linear"}  # top nodes not PyTorch's: name() is refused
+
+
 @pytest.mark.parametrize("name", GRAPHS)
 def test_grad_fn_nodes_as_torchs(torch, name):
     """grad_fn's name() and next_functions (they were missing): where tinyrrn names a node it is PyTorch's node, with
@@ -1107,6 +1110,8 @@ def test_grad_fn_nodes_as_torchs(torch, name):
     out, reference = GRAPHS[name](lib(F), *ours), GRAPHS[name](lib(torch), *theirs)
     assert out.grad_fn is out.grad_fn
 
+    named = []  # the names of the nodes compared: a node tinyrrn does not name is refused, not compared
+
     def compare(node, their_node):
         if their_node is None or node is None:
             assert node is their_node is None
@@ -1116,6 +1121,7 @@ def test_grad_fn_nodes_as_torchs(torch, name):
         except NotImplementedError:
             return  # not PyTorch's node: tinyrrn does not say it is
         assert node_name == their_node.name()
+        named.append(node_name)
         if node_name == "torch::autograd::AccumulateGrad":
             assert any(node.variable is t for t in ours) and node.next_functions == ()
             return
@@ -1124,6 +1130,7 @@ def test_grad_fn_nodes_as_torchs(torch, name):
             assert index == their_index == 0
             compare(mine, other)
     compare(out.grad_fn, reference.grad_fn)
+    assert named or name in UNNAMED_GRAPHS, "no node of this graph was compared"
     assert name not in ("x + y", "chain", "T", "cat") or out.grad_fn.name() == reference.grad_fn.name()
 
 
