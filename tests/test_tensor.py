@@ -248,6 +248,20 @@ def test_defect_6_an_int_and_an_array_index_apart_place_dimensions_as_pytorch():
     numpy.testing.assert_array_equal(x.grad, expected)
 
 
+def test_an_int_and_an_array_index_apart_place_dimensions_as_pytorch_in_item_assignment_too():
+    x = Tensor(numpy.zeros((2, 3, 4, 5)))
+    value = numpy.arange(16.0).reshape(2, 4, 2)  # the shape of x[:, 0, :, idx], PyTorch's (NumPy's: (2, 2, 4))
+    x[:, 0, :, [1, 2]] = value
+    numpy.testing.assert_array_equal(x.data[:, 0][..., [1, 2]], value)
+    x[:, Tensor(numpy.array(1)), :, [1, 2]] = value  # a 0-d integer tensor is an int
+    numpy.testing.assert_array_equal(x.data[:, 1][..., [1, 2]], value)
+    with pytest.raises(RuntimeError, match="does not fit"):
+        x[:, 0, :, [1, 2]] = value.transpose(0, 2, 1)  # NumPy's order is refused, as PyTorch refuses it
+    s = Tensor(numpy.array(2.0))
+    s[True] = 5.0  # a 0-d tensor takes a 0-d mask: written in place
+    assert s.item() == 5.0
+
+
 def test_iteration_and_membership_as_pytorch():
     t = Tensor(numpy.arange(6.0).reshape(2, 3))
     assert [row.shape for row in t] == [(3,), (3,)] and 2.0 in t and 7.0 not in t

@@ -13,7 +13,7 @@ from . import backend
 from . import functional as F
 from .functional._util import axis_index
 from .functional.dtypes import category
-from .functional.shape import index_items, is_basic, written_view
+from .functional.shape import index_items, ints_first, is_basic, written_view
 from .tensor import ArgumentError, Tensor, check_inference_write, check_int64, no_grad, records_graph, renamed
 
 
@@ -119,14 +119,16 @@ def _leading_ones_dropped(value, ndim):
     return value.reshape(value.shape[extra:])
 
 
-def _write(symbol, self, index, value):
-    """self.data[index] = value (an array, or a number, of self's dtype), counted in self's version; a value
-    whose shape does not fit is PyTorch's RuntimeError (here an ArgumentError), not NumPy's ValueError."""
+def _write(symbol, self, index, value, target=None):
+    """target[index] = value (an array, or a number, of self's dtype), target self's data or a view of it,
+    counted in self's version; a value whose shape does not fit is PyTorch's RuntimeError (here an
+    ArgumentError), not NumPy's ValueError."""
+    target = self.data if target is None else target
     try:
         try:
-            self.data[index] = value
+            target[index] = value
         except (ValueError, TypeError):
-            self.data[index] = _leading_ones_dropped(value, self.data[index].ndim)
+            target[index] = _leading_ones_dropped(value, target[index].ndim)
     except (ValueError, TypeError) as error:
         raise ArgumentError(f"{symbol}: a value of shape {tuple(getattr(value, 'shape', ()))} does not fit "
                             f"x[{index!r}] of x's shape {tuple(self.shape)} ({error})") from None
@@ -173,7 +175,11 @@ def _setitem(self, index, value):
     value = _assigned(value, self.dtype)
     if hasattr(value, "shape") and _may_overlap(self.data, value):
         _refuse_overlap("[]=", _overlap_of_put(self.data, items, value))
-    _write("[]=", self, items, value)
+    if is_basic(items):
+        _write("[]=", self, items, value)
+    else:  # as PyTorch: the ints first, then the arrays on that view (x[:, 0, :, idx] takes idx's dimension last)
+        select, rest = ints_first(items)
+        _write("[]=", self, rest, value, self.data[select] if select else self.data)
 
 
 def _overlap_of_put(data, items, value):

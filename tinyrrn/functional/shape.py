@@ -191,6 +191,17 @@ def written_view(items):
     return view
 
 
+def ints_first(items):
+    """Advanced index items (of index_items) as PyTorch applies them, in two steps: the ints alone, as basic
+    indexing (a view), then the rest on what is left, so that an int between a slice and an array does not
+    separate the arrays' dimensions as NumPy's would (x[:, 0, :, idx] keeps idx's dimension last). ``select`` is
+    () when no dimension is taken (x[()] of a 0-d array would be a number, not a view)."""
+    select = ()
+    for i in items:
+        select += (i,) if type(i) is int or i is Ellipsis else (slice(None),) * _dims_taken(i)
+    return select, tuple(i for i in items if type(i) is not int)
+
+
 def getitem(x, index):
     """x[index] with PyTorch's rules: ints, slices, None, ..., integer/bool arrays, lists.
 
@@ -209,10 +220,7 @@ def getitem(x, index):
             return (grad,)
         view = x.data[items if Ellipsis in items else items + (Ellipsis,)]  # with an Ellipsis NumPy gives a
         return make_result(view, (x,), backward, "getitem", view_of=x)  # 0-d view, not a copy: x[1] is a view
-    select = ()  # the ints alone, as basic indexing ...
-    for i in items:
-        select += (i,) if type(i) is int or i is Ellipsis else (slice(None),) * _dims_taken(i)
-    rest = tuple(i for i in items if type(i) is not int)  # ... then the rest on what is left
+    select, rest = ints_first(items)
 
     def backward(g):
         grad = xp.zeros(x.shape, dtype=g.dtype)
