@@ -994,7 +994,9 @@ CHANGED_AFTER_FORWARD = {  # y = fn(x, h) with h = x + 1, then h (and y) changed
     "sum": lambda m, x, h: h.sum(), "view": lambda m, x, h: h[1:].reshape(2, 1), "add": lambda m, x, h: h + x,
     "cat": lambda m, x, h: m.cat([h, x]), "relu": lambda m, x, h: h.relu(), "softmax": lambda m, x, h: h.softmax(0),
     "mul": lambda m, x, h: h * x, "exp": lambda m, x, h: h.exp(), "div": lambda m, x, h: x / h,
-    "reciprocal": lambda m, x, h: h.reciprocal(),
+    "reciprocal": lambda m, x, h: h.reciprocal(), "mul_number": lambda m, x, h: h * 2,
+    "number_mul": lambda m, x, h: 2 * h, "div_number": lambda m, x, h: h / 2, "number_div": lambda m, x, h: 2 / h,
+    "mul_constant": lambda m, x, h: h * x.detach(), "constant_div": lambda m, x, h: x.detach() / h,
 }
 
 
@@ -1003,7 +1005,8 @@ CHANGED_AFTER_FORWARD = {  # y = fn(x, h) with h = x + 1, then h (and y) changed
 def test_backward_refuses_a_change_in_place_only_of_what_torch_saved(torch, case, changed):
     """PyTorch's backward refuses an input or output changed in place after the forward pass only when its node
     saved it (mul its inputs, exp its output; sum, views, add, cat nothing, relu and softmax their output);
-    tinyrrn refused any change of any node's inputs or output."""
+    tinyrrn refused any change of any node's inputs or output, and then of h in h * 2 (mul saves only the
+    input the other's gradient needs)."""
     results = []
     for m, tensor, guard in ((types.SimpleNamespace(cat=F.concatenate), lambda a: Tensor(a, requires_grad=True),
                               tinyrrn.no_grad),
