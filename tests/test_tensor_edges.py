@@ -544,6 +544,19 @@ def test_advanced_index_put_needs_the_same_dtype_as_torch(torch, index):
     assert x.numpy().tolist() == [5.0, 7.0, 8.0]
 
 
+@pytest.mark.parametrize("value", [numpy.float64(2.5), numpy.int64(-3), numpy.uint8(7)])
+@pytest.mark.parametrize("dtype", ["float32", "int64", "uint8"])
+def test_a_numpy_number_is_put_at_an_advanced_index_as_torch(torch, value, dtype):
+    """PyTorch takes a NumPy float64 or integer as a number at any index; tinyrrn refused it at an advanced one
+    as a tensor of another dtype."""
+    expected = torch.zeros(3, dtype=getattr(torch, dtype))
+    expected[[0, 2]] = value
+    x = Tensor(numpy.zeros(3, dtype))
+    x[[0, 2]] = value
+    x[Tensor(numpy.array([False, True, False]))] = value
+    assert x.numpy().tolist() == [expected[0].item()] * 3
+
+
 def test_torch_refusals_of_method_arguments(torch):
     x, t = Tensor(numpy.ones((2, 3))), torch.ones(2, 3)
     for value in ("a", None):

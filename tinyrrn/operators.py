@@ -164,11 +164,12 @@ def _assigned(value, dtype):
 
 def _setitem(self, index, value):
     """``x[index] = value``: converted as PyTorch converts it (_assigned) and written into x (its version
-    counts the change); refused while gradients are recorded (see _refuse_in_graph), and for a value of
-    another dtype at an advanced index (PyTorch's index_put does not cast)."""
+    counts the change); refused while gradients are recorded (see _refuse_in_graph), and for a tensor or array
+    of another dtype at an advanced index (PyTorch's index_put does not cast; a number, a NumPy one too, it
+    converts)."""
     _refuse_in_graph("[]=", self, value)
     items = index_items("setitem", index, self.ndim)
-    source = getattr(value, "dtype", self.dtype)
+    source = self.dtype if isinstance(value, numpy.generic) else getattr(value, "dtype", self.dtype)
     if source != self.dtype and not is_basic(items):
         raise ArgumentError(f"Index put requires the source and destination dtypes match, got {self.dtype} for the "
                             f"destination and {source} for the source (as PyTorch; basic indexing casts)")
