@@ -141,6 +141,11 @@ def test_indices_pytorch_reads_otherwise_than_numpy():
     with pytest.raises(IndexError, match="ambiguous"):
         x[[[0, 1], [2, 2]]]  # PyTorch: x[[0, 1], [2, 2]]; NumPy: one array of indices
     assert x[[0, 1]].shape == (2, 3)
+    for index in ([0, slice(1, None)], [0, None], [Ellipsis, 0]):  # PyTorch: a tuple (deprecated); NumPy refuses
+        with pytest.raises(IndexError, match="index with a tuple"):
+            x[index]
+        with pytest.raises(IndexError, match="index with a tuple"):
+            x[index] = 1.0
 
 
 def test_wide_unsigned_integers_do_not_promote():

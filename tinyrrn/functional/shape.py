@@ -154,10 +154,13 @@ def index_items(op, index, ndim):
     """An index (of x[index] or x[index] = v, x of ``ndim`` dims) as a tuple of items NumPy takes, read as
     PyTorch reads it: tensors as their arrays, one-element integer ones as ints, uint8 ones as masks,
     several Ellipses spelled out; refused where PyTorch refuses (a step of 0 or less) or reads it
-    otherwise than NumPy (a list of sequences)."""
+    otherwise than NumPy (a list of sequences, or of slices, None or Ellipsis)."""
     if isinstance(index, list) and any(isinstance(i, (list, tuple, Tensor)) or getattr(i, "ndim", 0) for i in index):
         raise IndexError(f"{op}: a list of sequences {index!r} as an index is ambiguous (PyTorch reads it as a "
                          "tuple, with a deprecation warning; NumPy as one array): index with a tuple or an array")
+    if isinstance(index, list) and any(isinstance(i, slice) or i is None or i is Ellipsis for i in index):
+        raise IndexError(f"{op}: a list holding a slice, None or Ellipsis, {index!r}, as an index is refused (PyTorch "
+                         "reads it as a tuple, with a deprecation warning; NumPy refuses it): index with a tuple")
     items = tuple(_index_array(op, i) if isinstance(i, Tensor) else i
                   for i in (index if isinstance(index, tuple) else (index,)))
     for i in items:
