@@ -1,4 +1,6 @@
 """The Tensor and the backward engine."""
+import decimal
+import fractions
 import gc
 import weakref
 
@@ -126,6 +128,9 @@ def test_comparisons_are_element_wise_and_tensors_stay_hashable():
     numpy.testing.assert_array_equal((a == Tensor(numpy.array([1.0, 3.0]))).data, [True, False])
     assert (a != 2).data.tolist() == [True, False]
     assert (a == None) is False and (a != "a") is True  # noqa: E711 - not comparable: not equal
+    assert (a == fractions.Fraction(1, 2)) is False and (decimal.Decimal("1.5") != a) is True  # as PyTorch
+    with pytest.raises(TypeError, match="no complex dtype"):
+        a == 1j
     assert {a: 1}[a] == 1 and a in {a} and a in [a]
     with pytest.raises(RuntimeError, match="ambiguous"):
         bool(a == a)

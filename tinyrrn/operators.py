@@ -46,10 +46,11 @@ def _reflected_sub(self, other):
 
 
 def _equality(op):
-    """``==`` / ``!=``: element-wise with tensors, arrays and numbers; anything else (None, a
-    string) is not equal, as Python's default comparison says."""
+    """``==`` / ``!=``: element-wise with tensors, arrays and numbers (a complex one refused: tinyrrn has no
+    complex dtype); anything else (None, a string, a Fraction or Decimal) is not equal, as Python's default
+    comparison says and PyTorch's answers."""
     def method(self, other):
-        if isinstance(other, (Tensor, numbers.Number)) or hasattr(other, "dtype"):
+        if isinstance(other, (Tensor, int, float, complex)) or hasattr(other, "dtype"):
             return op(self, other)
         return NotImplemented
     return method

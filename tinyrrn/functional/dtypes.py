@@ -54,6 +54,8 @@ def _number_dtype(value):
         return numpy.dtype("int64")
     if isinstance(value, (float, numpy.floating)):
         return DEFAULT_FLOAT
+    if isinstance(value, (complex, numpy.complexfloating)):
+        raise TypeError(f"unsupported operand {value!r}: tinyrrn has no complex dtype (PyTorch would compute in one)")
     raise TypeError(f"unsupported operand {value!r} of type {type(value).__name__}: "
                     "expected a Tensor, an array or a Python number")
 
