@@ -655,7 +655,7 @@ class Tensor:
                 raise RuntimeError(f"one of the variables needed for gradient computation has been modified by an "
                                    f"inplace operation: the output of {node.op!r} (shape {tuple(node.shape)}) was "
                                    "changed after the forward pass. Run the forward pass again after the change.")
-            changed = None if saves_nothing else _changed_saved_input(node)
+            changed = None if saves_nothing or node.op in SAVE_NO_INPUT else _changed_saved_input(node)
             if changed is not None:
                 raise RuntimeError(f"one of the variables needed for gradient computation has been modified by an "
                                    f"inplace operation: the input of shape {tuple(changed.shape)} of {node.op!r} "
@@ -678,7 +678,7 @@ class Tensor:
 def _changed_saved_input(node):
     """The input of ``node`` that PyTorch's node saved for the backward (_saved_inputs: x * 2 saves not x) and
     that was changed in place since the forward pass, or None."""
-    if node.op in SAVE_NO_INPUT or all(p.version == v for p, v in zip(node.parents, node.parent_versions)):
+    if all(p.version == v for p, v in zip(node.parents, node.parent_versions)):
         return None
     return next((p for p, v, saved in zip(node.parents, node.parent_versions,
                                           _saved_inputs(node.op, node.parents_took_grad))
