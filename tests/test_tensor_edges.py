@@ -141,6 +141,11 @@ def test_indices_pytorch_reads_otherwise_than_numpy():
     with pytest.raises(IndexError, match="ambiguous"):
         x[[[0, 1], [2, 2]]]  # PyTorch: x[[0, 1], [2, 2]]; NumPy: one array of indices
     assert x[[0, 1]].shape == (2, 3)
+    for index in ([2 ** 64 - 1], (0, [2 ** 64 - 1]), 2 ** 64 - 1, numpy.uint64(2 ** 64 - 1), -2 ** 63 - 1):
+        with pytest.raises(ValueError, match="Overflow"):  # as PyTorch; NumPy read [2 ** 64 - 1] as [-1]
+            x[index]
+        with pytest.raises(ValueError, match="Overflow"):
+            x[index] = 1.0
     for index in ([0, slice(1, None)], [0, None], [Ellipsis, 0]):  # PyTorch: a tuple (deprecated); NumPy refuses
         with pytest.raises(IndexError, match="index with a tuple"):
             x[index]

@@ -7,7 +7,7 @@ import operator
 import numpy
 
 from .. import backend
-from ..tensor import Tensor, make_result, renamed
+from ..tensor import Tensor, check_int64, make_result, renamed
 from ._util import ArgumentError, axis_index, check_tensors, integer, number, only_torch_defaults, torch_name
 from .dtypes import result_type
 
@@ -153,8 +153,8 @@ def _index_array(op, tensor):
 def index_items(op, index, ndim):
     """An index (of x[index] or x[index] = v, x of ``ndim`` dims) as a tuple of items NumPy takes, read as
     PyTorch reads it: tensors as their arrays, one-element integer ones as ints, uint8 ones as masks,
-    several Ellipses spelled out; refused where PyTorch refuses (a step of 0 or less) or reads it
-    otherwise than NumPy (a list of sequences, or of slices, None or Ellipsis)."""
+    several Ellipses spelled out; refused where PyTorch refuses (a step of 0 or less, an int beyond int64)
+    or reads it otherwise than NumPy (a list of sequences, or of slices, None or Ellipsis)."""
     if isinstance(index, list) and any(isinstance(i, (list, tuple, Tensor)) or getattr(i, "ndim", 0) for i in index):
         raise IndexError(f"{op}: a list of sequences {index!r} as an index is ambiguous (PyTorch reads it as a "
                          "tuple, with a deprecation warning; NumPy as one array): index with a tuple or an array")
@@ -169,6 +169,9 @@ def index_items(op, index, ndim):
                             f"'{type(i).__name__}'), got {index!r}")
     items = tuple(int(i) if _is_int(i) else i.astype(bool) if getattr(i, "dtype", None) == "uint8" else i
                   for i in items)  # a uint8 tensor is a mask, as in PyTorch
+    for i in items:
+        if type(i) is int or isinstance(i, (list, tuple)):
+            check_int64(i)  # PyTorch's ValueError: NumPy reads [2 ** 64 - 1] as [-1]
     if any(isinstance(i, slice) and i.step is not None and i.step <= 0 for i in items):
         raise ValueError(f"{op}: step must be greater than zero (as PyTorch), got {index!r}")
     if any(isinstance(i, numpy.bool_) for i in items):  # NumPy's 0-d mask; PyTorch takes a Python bool only
