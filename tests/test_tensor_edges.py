@@ -159,6 +159,31 @@ def test_wide_unsigned_integers_do_not_promote():
     assert (Tensor(numpy.array([1], "uint16")) + Tensor(numpy.array([1.0], "float32"))).dtype == numpy.float32
 
 
+@pytest.mark.parametrize("number", [2 ** 63, 2 ** 64 - 1])
+def test_a_python_int_past_int64_is_a_uint64_as_torchs(torch, number):
+    """PyTorch types an int past int64 as uint64, which a bool tensor does not promote with; tinyrrn wrapped it
+    into int64 (True + 2 ** 63 was -2 ** 63 + 1). An integer or float tensor keeps its dtype, as there."""
+    with pytest.raises(RuntimeError, match="uint64"):
+        torch.tensor([True]) + number
+    with pytest.raises(RuntimeError, match="uint64"):
+        Tensor(numpy.array([True])) + number
+    with pytest.raises(RuntimeError, match="uint64"):
+        Tensor(numpy.array(True)) == number
+    assert (Tensor(numpy.array([1])) + number).numpy().tolist() == (torch.tensor([1]) + number).tolist()
+
+
+@pytest.mark.parametrize("dtype, exponent", [("uint8", 256), ("int8", 255), ("int32", 2 ** 31), ("float16", 65520.0),
+                                             ("float16", 2 ** 40), ("int64", 2 ** 63)])
+def test_a_number_exponent_the_result_cannot_hold_is_refused_as_torch(torch, dtype, exponent):
+    """PyTorch's pow converts a number exponent to the result's dtype, refusing an overflow; tinyrrn wrapped it
+    (uint8 ** 256 was ** 0) or let NumPy refuse it as a negative power."""
+    with pytest.raises(RuntimeError, match="without overflow"):
+        torch.tensor([2], dtype=getattr(torch, dtype)) ** exponent
+    with pytest.raises(RuntimeError, match="without overflow"):
+        Tensor(numpy.array([2], dtype)) ** exponent
+    assert (Tensor(numpy.array([2], dtype)) ** 1.5).dtype == (numpy.float16 if dtype == "float16" else numpy.float32)
+
+
 def test_pad_takes_none_as_zero_and_refuses_values_its_dtype_cannot_hold():
     assert host(F.pad(Tensor([1.0, 2.0]), (1, 1), value=None)).tolist() == [0.0, 1.0, 2.0, 0.0]
     assert host(F.pad(Tensor(numpy.array([1, 2])), (1, 1), value=None)).tolist() == [0, 1, 2, 0]

@@ -51,7 +51,7 @@ def _number_dtype(value):
     if isinstance(value, (bool, numpy.bool_)):
         return numpy.dtype(bool)
     if isinstance(value, (int, numpy.integer)):
-        return numpy.dtype("int64")
+        return numpy.dtype("uint64" if value >= 2 ** 63 else "int64")  # PyTorch's type of a Python int past int64
     if isinstance(value, (float, numpy.floating)):
         return DEFAULT_FLOAT
     if isinstance(value, (complex, numpy.complexfloating)):
