@@ -120,16 +120,20 @@ def _leading_ones_dropped(value, ndim):
     return value.reshape(value.shape[extra:])
 
 
-def _write(symbol, self, index, value, target=None):
-    """target[index] = value (an array, or a number, of self's dtype), target self's data or a view of it,
-    counted in self's version; a value whose shape does not fit is PyTorch's RuntimeError (here an
-    ArgumentError), not NumPy's ValueError."""
-    target = self.data if target is None else target
+def _write(symbol, self, index, value):
+    """self.data[index] = value (an array, or a number, of self's dtype), counted in self's version; advanced
+    index items (of index_items) as PyTorch applies them, the ints first (x[:, 0, :, idx] takes idx's dimension
+    last: ints_first); a value whose shape does not fit is PyTorch's RuntimeError (here an ArgumentError), not
+    NumPy's ValueError."""
+    target, where = self.data, index
+    if type(index) is tuple and not is_basic(index):
+        select, where = ints_first(index)
+        target = target[select] if select else target
     try:
         try:
-            target[index] = value
+            target[where] = value
         except (ValueError, TypeError):
-            target[index] = _leading_ones_dropped(value, target[index].ndim)
+            target[where] = _leading_ones_dropped(value, target[where].ndim)
     except (ValueError, TypeError) as error:
         raise ArgumentError(f"{symbol}: a value of shape {tuple(getattr(value, 'shape', ()))} does not fit "
                             f"x[{index!r}] of x's shape {tuple(self.shape)} ({error})") from None
@@ -177,11 +181,7 @@ def _setitem(self, index, value):
     value = _assigned(value, self.dtype)
     if hasattr(value, "shape") and _may_overlap(self.data, value):
         _refuse_overlap("[]=", _overlap_of_put(self.data, items, value))
-    if is_basic(items):
-        _write("[]=", self, items, value)
-    else:  # as PyTorch: the ints first, then the arrays on that view (x[:, 0, :, idx] takes idx's dimension last)
-        select, rest = ints_first(items)
-        _write("[]=", self, rest, value, self.data[select] if select else self.data)
+    _write("[]=", self, items, value)
 
 
 def _overlap_of_put(data, items, value):
