@@ -267,6 +267,19 @@ def test_an_int_and_an_array_index_apart_place_dimensions_as_pytorch_in_item_ass
     assert s.item() == 5.0
 
 
+def test_an_ellipsis_of_no_dimension_between_array_indices_does_not_part_them_as_pytorch():
+    x = Tensor(numpy.arange(120.0).reshape(3, 4, 5, 2), requires_grad=True)
+    mask = numpy.array([False, False, True, True, False])
+    y = x[:, [1, 2], ..., mask, 0]  # PyTorch: (3, 2), the arrays' dimension in place; NumPy: (2, 3)
+    assert y.shape == (3, 2)
+    numpy.testing.assert_array_equal(y.data, x.data[:, [1, 2], [2, 3], 0])
+    y.sum().backward()
+    assert x.grad[:, [1, 2], [2, 3], 0].min() == 1 and x.grad.sum() == 6
+    z = Tensor(numpy.zeros((3, 4, 5)))
+    z[::2, [0, 1], ..., [1, 2]] = numpy.arange(4.0).reshape(2, 2)
+    numpy.testing.assert_array_equal(z.data[::2, [0, 1], [1, 2]], numpy.arange(4.0).reshape(2, 2))
+
+
 def test_iteration_and_membership_as_pytorch():
     t = Tensor(numpy.arange(6.0).reshape(2, 3))
     assert [row.shape for row in t] == [(3,), (3,)] and 2.0 in t and 7.0 not in t

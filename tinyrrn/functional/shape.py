@@ -153,7 +153,7 @@ def _index_array(op, tensor):
 def index_items(op, index, ndim):
     """An index (of x[index] or x[index] = v, x of ``ndim`` dims) as a tuple of items NumPy takes, read as
     PyTorch reads it: tensors as their arrays, one-element integer ones as ints, uint8 ones as masks,
-    several Ellipses spelled out; refused where PyTorch refuses (a step of 0 or less, an int beyond int64)
+    several Ellipses, or one among advanced items, spelled out; refused where PyTorch refuses (a step of 0 or less, an int beyond int64)
     or reads it otherwise than NumPy (a list of sequences, or of slices, None or Ellipsis)."""
     if isinstance(index, list) and any(isinstance(i, (list, tuple, Tensor)) or getattr(i, "ndim", 0) for i in index):
         raise IndexError(f"{op}: a list of sequences {index!r} as an index is ambiguous (PyTorch reads it as a "
@@ -176,7 +176,10 @@ def index_items(op, index, ndim):
         raise ValueError(f"{op}: step must be greater than zero (as PyTorch), got {index!r}")
     if any(isinstance(i, numpy.bool_) for i in items):  # NumPy's 0-d mask; PyTorch takes a Python bool only
         raise IndexError(f"{op}: a NumPy bool as an index is refused (as PyTorch); use True or False, got {index!r}")
-    return _spelled_out(items, ndim) if sum(i is Ellipsis for i in items) > 1 else items
+    ellipses = sum(i is Ellipsis for i in items)
+    if ellipses > 1 or ellipses and not is_basic(items):  # (an Ellipsis of no dimension between two arrays does
+        return _spelled_out(items, ndim)                  # not part them in PyTorch, as in NumPy)
+    return items
 
 
 def is_basic(items):
