@@ -579,6 +579,39 @@ def test_advanced_index_put_needs_the_same_dtype_as_torch(torch, index):
     assert x.numpy().tolist() == [5.0, 7.0, 8.0]
 
 
+@pytest.mark.parametrize("index", [lambda m: m, lambda m: (0, m), lambda m: (Ellipsis, m, None), lambda m: [True, False, True]])
+@pytest.mark.parametrize("dtype, value", [("int32", numpy.array(2.7, "float32")), ("float32", numpy.array([[-1.5]])),
+                                          ("uint8", numpy.array(-1)), ("bool", numpy.array(2.5)),
+                                          ("uint8", numpy.array(300)), ("float16", numpy.array(1e6)),
+                                          ("int32", numpy.array(numpy.nan))])
+def test_a_one_element_value_at_a_mask_is_filled_in_as_a_number_as_torch(torch, index, dtype, value):
+    """PyTorch puts a one-element value at a single mask with masked_fill_: of any dtype, converted as a number
+    with its overflow check; tinyrrn refused another dtype as index_put does."""
+    mask = numpy.array([True, False, True])
+    expected, x = torch.zeros((3, 3), dtype=getattr(torch, dtype)), Tensor(numpy.zeros((3, 3), dtype))
+    try:
+        expected[index(torch.tensor(mask))] = torch.tensor(value)
+    except RuntimeError:
+        with pytest.raises(RuntimeError, match="without overflow"):
+            x[index(Tensor(mask))] = Tensor(value)
+        assert x.version == 0
+        return
+    x[index(Tensor(mask))] = Tensor(value)
+    numpy.testing.assert_array_equal(x.numpy(), expected.numpy())
+
+
+def test_an_element_of_a_tensor_fills_its_mask_as_torch(torch):
+    """masked_fill_ takes the value as a number: no overlap with x is refused, as PyTorch."""
+    mask = numpy.array([True, False, True])
+    t = torch.tensor([1.0, 2.0, 3.0])
+    t[torch.tensor(mask)] = t[1]
+    x = Tensor(numpy.array([1.0, 2.0, 3.0]))
+    x[Tensor(mask)] = x[1]
+    assert x.numpy().tolist() == t.tolist() == [2.0, 2.0, 2.0]
+    with pytest.raises(RuntimeError, match="dtypes match"):  # two arrays: index_put, which does not cast
+        x[Tensor(mask), [0, 0]] = Tensor(numpy.array(1))
+
+
 @pytest.mark.parametrize("value", [numpy.float64(2.5), numpy.int64(-3), numpy.uint8(7)])
 @pytest.mark.parametrize("dtype", ["float32", "int64", "uint8"])
 def test_a_numpy_number_is_put_at_an_advanced_index_as_torch(torch, value, dtype):

@@ -13,7 +13,7 @@ from . import backend
 from . import functional as F
 from .functional._util import axis_index
 from .functional.dtypes import category
-from .functional.shape import index_items, ints_first, is_basic, written_view
+from .functional.shape import fills_mask, index_items, ints_first, is_basic, written_view
 from .tensor import ArgumentError, Tensor, check_inference_write, check_int64, no_grad, records_graph, renamed
 
 
@@ -171,9 +171,12 @@ def _setitem(self, index, value):
     """``x[index] = value``: converted as PyTorch converts it (_assigned) and written into x (its version
     counts the change); refused while gradients are recorded (see _refuse_in_graph), and for a tensor or array
     of another dtype at an advanced index (PyTorch's index_put does not cast; a number, a NumPy one too, it
-    converts)."""
+    converts, and a one-element value at a mask: _filled)."""
     _refuse_in_graph("[]=", self, value)
     items = index_items("setitem", index, self.ndim)
+    array = value.data if isinstance(value, Tensor) else value
+    if hasattr(array, "shape") and not isinstance(array, numpy.generic) and array.size == 1 and fills_mask(items):
+        value = _filled(array, self.dtype)
     source = self.dtype if isinstance(value, numpy.generic) else getattr(value, "dtype", self.dtype)
     if source != self.dtype and not is_basic(items):
         raise ArgumentError(f"Index put requires the source and destination dtypes match, got {self.dtype} for the "
@@ -182,6 +185,16 @@ def _setitem(self, index, value):
     if hasattr(value, "shape") and _may_overlap(self.data, value):
         _refuse_overlap("[]=", _overlap_of_put(self.data, items, value))
     _write("[]=", self, items, value)
+
+
+def _filled(value, dtype):
+    """A one-element tensor or array put at a mask as PyTorch puts it (masked_fill_): its value as a number,
+    converted with PyTorch's overflow check (_assigned's; into float16 a finite value beyond its range is refused
+    too), so of any dtype, and in x's memory too (x[mask] = x[0])."""
+    number = value.item()
+    if dtype == "float16" and numpy.isfinite(number) and abs(number) > float(numpy.finfo(dtype).max):
+        raise ArgumentError(f"[]=: value {number!r} cannot be converted to type {dtype} without overflow (as PyTorch)")
+    return _assigned(number, dtype)
 
 
 def _overlap_of_put(data, items, value):

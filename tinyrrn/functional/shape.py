@@ -200,6 +200,16 @@ def written_view(items):
     return view
 
 
+def fills_mask(items):
+    """Whether index items (of index_items) hold one array and it is a mask: PyTorch then puts a one-element value
+    with masked_fill_ (a Python bool counts as an array of indices there)."""
+    arrays = [i for i in items if not is_basic((i,))]
+    if len(arrays) != 1:
+        return False
+    mask = numpy.asarray(arrays[0]) if isinstance(arrays[0], (list, tuple)) else arrays[0]
+    return getattr(mask, "dtype", None) == bool
+
+
 def ints_first(items):
     """Advanced index items (of index_items) as PyTorch applies them, in two steps: the ints alone, as basic
     indexing (a view), then the rest on what is left, so that an int between a slice and an array does not
