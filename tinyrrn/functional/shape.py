@@ -150,6 +150,15 @@ def _index_array(op, tensor):
     return array
 
 
+def _may_pass_int64(values):
+    """Whether a list of numbers may hold one past int64's top, which NumPy wraps around (one below its bottom it
+    refuses): max, at C speed; True for a nested list, for check_int64 to walk."""
+    try:
+        return max(values, default=0) >= 2 ** 63
+    except TypeError:  # lists in it (or anything else no number)
+        return True
+
+
 def index_items(op, index, ndim):
     """An index (of x[index] or x[index] = v, x of ``ndim`` dims) as a tuple of items NumPy takes, read as
     PyTorch reads it: tensors as their arrays, one-element integer ones as ints, uint8 ones as masks,
@@ -169,9 +178,9 @@ def index_items(op, index, ndim):
                             f"'{type(i).__name__}'), got {index!r}")
     items = tuple(int(i) if _is_int(i) else i.astype(bool) if getattr(i, "dtype", None) == "uint8" else i
                   for i in items)  # a uint8 tensor is a mask, as in PyTorch
-    for i in items:
-        if type(i) is int or isinstance(i, (list, tuple)):
-            check_int64(i)  # PyTorch's ValueError: NumPy reads [2 ** 64 - 1] as [-1]
+    for i in items:  # PyTorch's ValueError for an int past int64: NumPy reads [2 ** 64 - 1] as [-1]
+        if type(i) is int and not -2 ** 63 <= i < 2 ** 63 or isinstance(i, (list, tuple)) and _may_pass_int64(i):
+            check_int64(i)
     if any(isinstance(i, slice) and i.step is not None and i.step <= 0 for i in items):
         raise ValueError(f"{op}: step must be greater than zero (as PyTorch), got {index!r}")
     if any(isinstance(i, numpy.bool_) for i in items):  # NumPy's 0-d mask; PyTorch takes a Python bool only
