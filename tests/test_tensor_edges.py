@@ -610,6 +610,10 @@ def test_an_element_of_a_tensor_fills_its_mask_as_torch(torch):
     assert x.numpy().tolist() == t.tolist() == [2.0, 2.0, 2.0]
     with pytest.raises(RuntimeError, match="dtypes match"):  # two arrays: index_put, which does not cast
         x[Tensor(mask), [0, 0]] = Tensor(numpy.array(1))
+    with pytest.raises(RuntimeError, match="dtypes match"):  # a 0-d mask is an array of indices there
+        t[torch.tensor(True)] = torch.tensor(1)
+    with pytest.raises(RuntimeError, match="dtypes match"):
+        x[Tensor(numpy.array(True))] = Tensor(numpy.array(1))
 
 
 @pytest.mark.parametrize("value", [numpy.float64(2.5), numpy.int64(-3), numpy.uint8(7)])

@@ -211,12 +211,12 @@ def written_view(items):
 
 def fills_mask(items):
     """Whether index items (of index_items) hold one array and it is a mask: PyTorch then puts a one-element value
-    with masked_fill_ (a Python bool counts as an array of indices there)."""
+    with masked_fill_ (a Python bool, or a 0-d mask, counts as an array of indices there)."""
     arrays = [i for i in items if not is_basic((i,))]
     if len(arrays) != 1:
         return False
     mask = numpy.asarray(arrays[0]) if isinstance(arrays[0], (list, tuple)) else arrays[0]
-    return getattr(mask, "dtype", None) == bool
+    return getattr(mask, "dtype", None) == bool and mask.ndim > 0
 
 
 def ints_first(items):
