@@ -1,4 +1,6 @@
 """The Tensor and the backward engine."""
+import decimal
+import fractions
 import gc
 import weakref
 
@@ -126,6 +128,9 @@ def test_comparisons_are_element_wise_and_tensors_stay_hashable():
     numpy.testing.assert_array_equal((a == Tensor(numpy.array([1.0, 3.0]))).data, [True, False])
     assert (a != 2).data.tolist() == [True, False]
     assert (a == None) is False and (a != "a") is True  # noqa: E711 - not comparable: not equal
+    assert (a == fractions.Fraction(1, 2)) is False and (decimal.Decimal("1.5") != a) is True  # as PyTorch
+    with pytest.raises(TypeError, match="no complex dtype"):
+        a == 1j
     assert {a: 1}[a] == 1 and a in {a} and a in [a]
     with pytest.raises(RuntimeError, match="ambiguous"):
         bool(a == a)
@@ -246,6 +251,33 @@ def test_defect_6_an_int_and_an_array_index_apart_place_dimensions_as_pytorch():
     expected = numpy.zeros(x.shape)
     numpy.add.at(expected[1], (slice(None), slice(0, 2), idx), 1.0)
     numpy.testing.assert_array_equal(x.grad, expected)
+
+
+def test_an_int_and_an_array_index_apart_place_dimensions_as_pytorch_in_item_assignment_too():
+    x = Tensor(numpy.zeros((2, 3, 4, 5)))
+    value = numpy.arange(16.0).reshape(2, 4, 2)  # the shape of x[:, 0, :, idx], PyTorch's (NumPy's: (2, 2, 4))
+    x[:, 0, :, [1, 2]] = value
+    numpy.testing.assert_array_equal(x.data[:, 0][..., [1, 2]], value)
+    x[:, Tensor(numpy.array(1)), :, [1, 2]] = value  # a 0-d integer tensor is an int
+    numpy.testing.assert_array_equal(x.data[:, 1][..., [1, 2]], value)
+    with pytest.raises(RuntimeError, match="does not fit"):
+        x[:, 0, :, [1, 2]] = value.transpose(0, 2, 1)  # NumPy's order is refused, as PyTorch refuses it
+    s = Tensor(numpy.array(2.0))
+    s[True] = 5.0  # a 0-d tensor takes a 0-d mask: written in place
+    assert s.item() == 5.0
+
+
+def test_an_ellipsis_of_no_dimension_between_array_indices_does_not_part_them_as_pytorch():
+    x = Tensor(numpy.arange(120.0).reshape(3, 4, 5, 2), requires_grad=True)
+    mask = numpy.array([False, False, True, True, False])
+    y = x[:, [1, 2], ..., mask, 0]  # PyTorch: (3, 2), the arrays' dimension in place; NumPy: (2, 3)
+    assert y.shape == (3, 2)
+    numpy.testing.assert_array_equal(y.data, x.data[:, [1, 2], [2, 3], 0])
+    y.sum().backward()
+    assert x.grad[:, [1, 2], [2, 3], 0].min() == 1 and x.grad.sum() == 6
+    z = Tensor(numpy.zeros((3, 4, 5)))
+    z[::2, [0, 1], ..., [1, 2]] = numpy.arange(4.0).reshape(2, 2)
+    numpy.testing.assert_array_equal(z.data[::2, [0, 1], [1, 2]], numpy.arange(4.0).reshape(2, 2))
 
 
 def test_iteration_and_membership_as_pytorch():

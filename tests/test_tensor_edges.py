@@ -141,12 +141,47 @@ def test_indices_pytorch_reads_otherwise_than_numpy():
     with pytest.raises(IndexError, match="ambiguous"):
         x[[[0, 1], [2, 2]]]  # PyTorch: x[[0, 1], [2, 2]]; NumPy: one array of indices
     assert x[[0, 1]].shape == (2, 3)
+    for index in ([2 ** 64 - 1], (0, [2 ** 64 - 1]), 2 ** 64 - 1, numpy.uint64(2 ** 64 - 1), -2 ** 63 - 1):
+        with pytest.raises(ValueError, match="Overflow"):  # as PyTorch; NumPy read [2 ** 64 - 1] as [-1]
+            x[index]
+        with pytest.raises(ValueError, match="Overflow"):
+            x[index] = 1.0
+    for index in ([0, slice(1, None)], [0, None], [Ellipsis, 0]):  # PyTorch: a tuple (deprecated); NumPy refuses
+        with pytest.raises(IndexError, match="index with a tuple"):
+            x[index]
+        with pytest.raises(IndexError, match="index with a tuple"):
+            x[index] = 1.0
 
 
 def test_wide_unsigned_integers_do_not_promote():
     with pytest.raises(TypeError, match="uint16, uint32, uint64"):
         Tensor(numpy.array([1], "uint64")) + Tensor(numpy.array([1], "int64"))
     assert (Tensor(numpy.array([1], "uint16")) + Tensor(numpy.array([1.0], "float32"))).dtype == numpy.float32
+
+
+@pytest.mark.parametrize("number", [2 ** 63, 2 ** 64 - 1])
+def test_a_python_int_past_int64_is_a_uint64_as_torchs(torch, number):
+    """PyTorch types an int past int64 as uint64, which a bool tensor does not promote with; tinyrrn wrapped it
+    into int64 (True + 2 ** 63 was -2 ** 63 + 1). An integer or float tensor keeps its dtype, as there."""
+    with pytest.raises(RuntimeError, match="uint64"):
+        torch.tensor([True]) + number
+    with pytest.raises(RuntimeError, match="uint64"):
+        Tensor(numpy.array([True])) + number
+    with pytest.raises(RuntimeError, match="uint64"):
+        Tensor(numpy.array(True)) == number
+    assert (Tensor(numpy.array([1])) + number).numpy().tolist() == (torch.tensor([1]) + number).tolist()
+
+
+@pytest.mark.parametrize("dtype, exponent", [("uint8", 256), ("int8", 255), ("int32", 2 ** 31), ("float16", 65520.0),
+                                             ("float16", 2 ** 40), ("int64", 2 ** 63)])
+def test_a_number_exponent_the_result_cannot_hold_is_refused_as_torch(torch, dtype, exponent):
+    """PyTorch's pow converts a number exponent to the result's dtype, refusing an overflow; tinyrrn wrapped it
+    (uint8 ** 256 was ** 0) or let NumPy refuse it as a negative power."""
+    with pytest.raises(RuntimeError, match="without overflow"):
+        torch.tensor([2], dtype=getattr(torch, dtype)) ** exponent
+    with pytest.raises(RuntimeError, match="without overflow"):
+        Tensor(numpy.array([2], dtype)) ** exponent
+    assert (Tensor(numpy.array([2], dtype)) ** 1.5).dtype == (numpy.float16 if dtype == "float16" else numpy.float32)
 
 
 def test_pad_takes_none_as_zero_and_refuses_values_its_dtype_cannot_hold():
@@ -542,6 +577,56 @@ def test_advanced_index_put_needs_the_same_dtype_as_torch(torch, index):
     x[Tensor(numpy.array(index))] = Tensor(numpy.array([5.0, 6.0], "float32"))
     x[1:] = Tensor(numpy.array([7.0, 8.0]))  # basic indexing casts, as torch's copy_
     assert x.numpy().tolist() == [5.0, 7.0, 8.0]
+
+
+@pytest.mark.parametrize("index", [lambda m: m, lambda m: (0, m), lambda m: (Ellipsis, m, None), lambda m: [True, False, True]])
+@pytest.mark.parametrize("dtype, value", [("int32", numpy.array(2.7, "float32")), ("float32", numpy.array([[-1.5]])),
+                                          ("uint8", numpy.array(-1)), ("bool", numpy.array(2.5)),
+                                          ("uint8", numpy.array(300)), ("float16", numpy.array(1e6)),
+                                          ("int32", numpy.array(numpy.nan))])
+def test_a_one_element_value_at_a_mask_is_filled_in_as_a_number_as_torch(torch, index, dtype, value):
+    """PyTorch puts a one-element value at a single mask with masked_fill_: of any dtype, converted as a number
+    with its overflow check; tinyrrn refused another dtype as index_put does."""
+    mask = numpy.array([True, False, True])
+    expected, x = torch.zeros((3, 3), dtype=getattr(torch, dtype)), Tensor(numpy.zeros((3, 3), dtype))
+    try:
+        expected[index(torch.tensor(mask))] = torch.tensor(value)
+    except RuntimeError:
+        with pytest.raises(RuntimeError, match="without overflow"):
+            x[index(Tensor(mask))] = Tensor(value)
+        assert x.version == 0
+        return
+    x[index(Tensor(mask))] = Tensor(value)
+    numpy.testing.assert_array_equal(x.numpy(), expected.numpy())
+
+
+def test_an_element_of_a_tensor_fills_its_mask_as_torch(torch):
+    """masked_fill_ takes the value as a number: no overlap with x is refused, as PyTorch."""
+    mask = numpy.array([True, False, True])
+    t = torch.tensor([1.0, 2.0, 3.0])
+    t[torch.tensor(mask)] = t[1]
+    x = Tensor(numpy.array([1.0, 2.0, 3.0]))
+    x[Tensor(mask)] = x[1]
+    assert x.numpy().tolist() == t.tolist() == [2.0, 2.0, 2.0]
+    with pytest.raises(RuntimeError, match="dtypes match"):  # two arrays: index_put, which does not cast
+        x[Tensor(mask), [0, 0]] = Tensor(numpy.array(1))
+    with pytest.raises(RuntimeError, match="dtypes match"):  # a 0-d mask is an array of indices there
+        t[torch.tensor(True)] = torch.tensor(1)
+    with pytest.raises(RuntimeError, match="dtypes match"):
+        x[Tensor(numpy.array(True))] = Tensor(numpy.array(1))
+
+
+@pytest.mark.parametrize("value", [numpy.float64(2.5), numpy.int64(-3), numpy.uint8(7)])
+@pytest.mark.parametrize("dtype", ["float32", "int64", "uint8"])
+def test_a_numpy_number_is_put_at_an_advanced_index_as_torch(torch, value, dtype):
+    """PyTorch takes a NumPy float64 or integer as a number at any index; tinyrrn refused it at an advanced one
+    as a tensor of another dtype."""
+    expected = torch.zeros(3, dtype=getattr(torch, dtype))
+    expected[[0, 2]] = value
+    x = Tensor(numpy.zeros(3, dtype))
+    x[[0, 2]] = value
+    x[Tensor(numpy.array([False, True, False]))] = value
+    assert x.numpy().tolist() == [expected[0].item()] * 3
 
 
 def test_torch_refusals_of_method_arguments(torch):

@@ -802,7 +802,8 @@ def test_torchs_default_keywords_of_functional_ops(torch):
     F.add(x, x, alpha=1), F.sub(x, x, alpha=1), F.div(x, 2, out=None), F.concatenate([x], 0, out=None)
     F.sum(x, dtype=None), F.mean(x, dtype=None), x.sum(dtype=None), F.softmax(x, dim=1, dtype=None)
     F.log_softmax(x, dim=1, dtype=None)
-    for call in (lambda: F.add(x, x, alpha=2), lambda: F.div(x, 2, out=x), lambda: F.sum(x, dtype="float32")):
+    for call in (lambda: F.add(x, x, alpha=2), lambda: F.div(x, 2, out=x),
+                 lambda: F.softmax(x, dim=1, dtype="float32")):
         with pytest.raises(NotImplementedError, match="not supported"):
             call()
     labels = numpy.array([0, 2, 1, -1])
@@ -838,6 +839,42 @@ def test_float16_mean_over_more_than_65504_values_has_torchs_gradient(axis):
     theirs.mean(axis).sum().backward()
     assert theirs.grad.numpy().min() > 0
     numpy.testing.assert_array_equal(ours.grad, theirs.grad.numpy())
+
+
+@pytest.mark.parametrize("op", ["sum", "mean"])
+@pytest.mark.parametrize("source", ["float64", "float32", "float16", "int64", "uint8", "bool"])
+@pytest.mark.parametrize("dtype", ["float64", "float32", "float16", "int64", "int32", "uint8", "bool"])
+def test_a_reductions_dtype_converts_first_as_torchs(op, source, dtype):
+    """x.sum(dtype=...) and x.mean(dtype=...) as PyTorch's: x converted first, the result of that dtype, and
+    refused where PyTorch refuses (a mean of integers); tinyrrn refused every dtype."""
+    data = (numpy.random.default_rng(0).normal(size=(3, 40)) * 40).astype(source)
+    for axis in (None, 1):
+        try:
+            expected = getattr(torch.tensor(data), op)(axis, dtype=getattr(torch, dtype)).numpy()
+        except RuntimeError:
+            with pytest.raises(RuntimeError, match="dtype"):
+                getattr(Tensor(on_device(data)), op)(axis, dtype=dtype)
+            continue
+        ours = host(getattr(Tensor(on_device(data)), op)(axis, dtype=dtype).data)
+        assert ours.dtype == expected.dtype
+        numpy.testing.assert_allclose(ours.astype("float64"), expected.astype("float64"), rtol=1e-3 if "16" in dtype
+                                      else 1e-6, atol=1e-6 * numpy.abs(data.astype("float64")).sum())  # (float32: torch
+        # adds in float32, tinyrrn in float64)
+
+
+def test_a_reductions_dtype_keeps_the_gradient_in_the_inputs_dtype_as_torch():
+    x = Tensor(numpy.ones((2, 3), "float32"), requires_grad=True)
+    (x.sum(1, dtype="float64") * x.mean(dtype="float64")).sum().backward()
+    tx = torch.ones((2, 3), dtype=torch.float32, requires_grad=True)
+    (tx.sum(1, dtype=torch.float64) * tx.mean(dtype=torch.float64)).sum().backward()
+    assert x.grad.dtype == numpy.float32
+    numpy.testing.assert_allclose(host(x.grad), tx.grad.numpy())
+    with pytest.raises(RuntimeError, match="Autograd not support dtype"):
+        tx.sum(dtype=torch.int64)
+    with pytest.raises(RuntimeError, match="Autograd not support dtype"):
+        x.sum(dtype="int64")
+    with tinyrrn.no_grad():
+        assert x.sum(dtype="int64").dtype == numpy.int64
 
 
 @pytest.mark.cpu_only("compares host arrays with torch")
@@ -994,7 +1031,9 @@ CHANGED_AFTER_FORWARD = {  # y = fn(x, h) with h = x + 1, then h (and y) changed
     "sum": lambda m, x, h: h.sum(), "view": lambda m, x, h: h[1:].reshape(2, 1), "add": lambda m, x, h: h + x,
     "cat": lambda m, x, h: m.cat([h, x]), "relu": lambda m, x, h: h.relu(), "softmax": lambda m, x, h: h.softmax(0),
     "mul": lambda m, x, h: h * x, "exp": lambda m, x, h: h.exp(), "div": lambda m, x, h: x / h,
-    "reciprocal": lambda m, x, h: h.reciprocal(),
+    "reciprocal": lambda m, x, h: h.reciprocal(), "mul_number": lambda m, x, h: h * 2,
+    "number_mul": lambda m, x, h: 2 * h, "div_number": lambda m, x, h: h / 2, "number_div": lambda m, x, h: 2 / h,
+    "mul_constant": lambda m, x, h: h * x.detach(), "constant_div": lambda m, x, h: x.detach() / h,
 }
 
 
@@ -1003,7 +1042,8 @@ CHANGED_AFTER_FORWARD = {  # y = fn(x, h) with h = x + 1, then h (and y) changed
 def test_backward_refuses_a_change_in_place_only_of_what_torch_saved(torch, case, changed):
     """PyTorch's backward refuses an input or output changed in place after the forward pass only when its node
     saved it (mul its inputs, exp its output; sum, views, add, cat nothing, relu and softmax their output);
-    tinyrrn refused any change of any node's inputs or output."""
+    tinyrrn refused any change of any node's inputs or output, and then of h in h * 2 (mul saves only the
+    input the other's gradient needs)."""
     results = []
     for m, tensor, guard in ((types.SimpleNamespace(cat=F.concatenate), lambda a: Tensor(a, requires_grad=True),
                               tinyrrn.no_grad),

@@ -13,7 +13,7 @@ from . import backend
 from . import functional as F
 from .functional._util import axis_index
 from .functional.dtypes import category
-from .functional.shape import index_items, is_basic, written_view
+from .functional.shape import fills_mask, index_items, ints_first, is_basic, written_view
 from .tensor import ArgumentError, Tensor, check_inference_write, check_int64, no_grad, records_graph, renamed
 
 
@@ -46,10 +46,11 @@ def _reflected_sub(self, other):
 
 
 def _equality(op):
-    """``==`` / ``!=``: element-wise with tensors, arrays and numbers; anything else (None, a
-    string) is not equal, as Python's default comparison says."""
+    """``==`` / ``!=``: element-wise with tensors, arrays and numbers (a complex one refused: tinyrrn has no
+    complex dtype); anything else (None, a string, a Fraction or Decimal) is not equal, as Python's default
+    comparison says and PyTorch's answers."""
     def method(self, other):
-        if isinstance(other, (Tensor, numbers.Number)) or hasattr(other, "dtype"):
+        if isinstance(other, (Tensor, int, float, complex)) or hasattr(other, "dtype"):
             return op(self, other)
         return NotImplemented
     return method
@@ -120,13 +121,19 @@ def _leading_ones_dropped(value, ndim):
 
 
 def _write(symbol, self, index, value):
-    """self.data[index] = value (an array, or a number, of self's dtype), counted in self's version; a value
-    whose shape does not fit is PyTorch's RuntimeError (here an ArgumentError), not NumPy's ValueError."""
+    """self.data[index] = value (an array, or a number, of self's dtype), counted in self's version; advanced
+    index items (of index_items) as PyTorch applies them, the ints first (x[:, 0, :, idx] takes idx's dimension
+    last: ints_first); a value whose shape does not fit is PyTorch's RuntimeError (here an ArgumentError), not
+    NumPy's ValueError."""
+    target, where = self.data, index
+    if type(index) is tuple and not is_basic(index):
+        select, where = ints_first(index)
+        target = target[select] if select else target
     try:
         try:
-            self.data[index] = value
+            target[where] = value
         except (ValueError, TypeError):
-            self.data[index] = _leading_ones_dropped(value, self.data[index].ndim)
+            target[where] = _leading_ones_dropped(value, target[where].ndim)
     except (ValueError, TypeError) as error:
         raise ArgumentError(f"{symbol}: a value of shape {tuple(getattr(value, 'shape', ()))} does not fit "
                             f"x[{index!r}] of x's shape {tuple(self.shape)} ({error})") from None
@@ -162,11 +169,15 @@ def _assigned(value, dtype):
 
 def _setitem(self, index, value):
     """``x[index] = value``: converted as PyTorch converts it (_assigned) and written into x (its version
-    counts the change); refused while gradients are recorded (see _refuse_in_graph), and for a value of
-    another dtype at an advanced index (PyTorch's index_put does not cast)."""
+    counts the change); refused while gradients are recorded (see _refuse_in_graph), and for a tensor or array
+    of another dtype at an advanced index (PyTorch's index_put does not cast; a number, a NumPy one too, it
+    converts, and a one-element value at a mask: _filled)."""
     _refuse_in_graph("[]=", self, value)
     items = index_items("setitem", index, self.ndim)
-    source = getattr(value, "dtype", self.dtype)
+    array = value.data if isinstance(value, Tensor) else value
+    if hasattr(array, "shape") and not isinstance(array, numpy.generic) and array.size == 1 and fills_mask(items):
+        value = _filled(array, self.dtype)
+    source = self.dtype if isinstance(value, numpy.generic) else getattr(value, "dtype", self.dtype)
     if source != self.dtype and not is_basic(items):
         raise ArgumentError(f"Index put requires the source and destination dtypes match, got {self.dtype} for the "
                             f"destination and {source} for the source (as PyTorch; basic indexing casts)")
@@ -174,6 +185,16 @@ def _setitem(self, index, value):
     if hasattr(value, "shape") and _may_overlap(self.data, value):
         _refuse_overlap("[]=", _overlap_of_put(self.data, items, value))
     _write("[]=", self, items, value)
+
+
+def _filled(value, dtype):
+    """A one-element tensor or array put at a mask as PyTorch puts it (masked_fill_): its value as a number,
+    converted with PyTorch's overflow check (_assigned's; into float16 a finite value beyond its range is refused
+    too), so of any dtype, and in x's memory too (x[mask] = x[0])."""
+    number = value.item()
+    if dtype == "float16" and numpy.isfinite(number) and abs(number) > float(numpy.finfo(dtype).max):
+        raise ArgumentError(f"[]=: value {number!r} cannot be converted to type {dtype} without overflow (as PyTorch)")
+    return _assigned(number, dtype)
 
 
 def _overlap_of_put(data, items, value):

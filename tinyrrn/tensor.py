@@ -655,9 +655,8 @@ class Tensor:
                 raise RuntimeError(f"one of the variables needed for gradient computation has been modified by an "
                                    f"inplace operation: the output of {node.op!r} (shape {tuple(node.shape)}) was "
                                    "changed after the forward pass. Run the forward pass again after the change.")
-            if not (saves_nothing or node.op in SAVE_NO_INPUT) and any(
-                    p.version != v for p, v in zip(node.parents, node.parent_versions)):
-                changed = next(p for p, v in zip(node.parents, node.parent_versions) if p.version != v)
+            changed = None if saves_nothing or node.op in SAVE_NO_INPUT else _changed_saved_input(node)
+            if changed is not None:
                 raise RuntimeError(f"one of the variables needed for gradient computation has been modified by an "
                                    f"inplace operation: the input of shape {tuple(changed.shape)} of {node.op!r} "
                                    "was changed (an optimiser's step?) after the forward pass; its gradient would "
@@ -674,6 +673,16 @@ class Tensor:
                 grads[key] = pg if key not in grads else grads[key] + pg
             if not (retain_graph or _saves_nothing(node)):
                 node.parents, node.parents_took_grad, node.backward_fn = (), (), _freed  # free saved buffers
+
+
+def _changed_saved_input(node):
+    """The input of ``node`` that PyTorch's node saved for the backward (_saved_inputs: x * 2 saves not x) and
+    that was changed in place since the forward pass, or None."""
+    if all(p.version == v for p, v in zip(node.parents, node.parent_versions)):
+        return None
+    return next((p for p, v, saved in zip(node.parents, node.parent_versions,
+                                          _saved_inputs(node.op, node.parents_took_grad))
+                 if saved and p.version != v), None)
 
 
 def _hooked(tensor, g):
@@ -790,17 +799,24 @@ def _inference_verdict(op, parents):
     return "saved" if _saves_inference(op, parents) else None
 
 
-def _saves_inference(op, parents):
-    """Whether PyTorch's node of ``op`` would save an inference tensor among ``parents`` (its error): not for ops
-    that save no input; mul saves an input when the other needs a gradient; any other op counts as saving them."""
+def _saved_inputs(op, took_grad):
+    """Per input, whether PyTorch's node of ``op`` saves it for the backward, given which inputs take a gradient
+    (``took_grad``): none for the ops of SAVE_NO_INPUT; mul each input for the other's gradient (x * 2 saves
+    not x); div the divisor for either gradient, the dividend for the divisor's; any other op counts as saving
+    them all."""
     if op in SAVE_NO_INPUT:
-        return False
-    if op == "mul":  # each input for the other's gradient
-        return any(p._inference and other.requires_grad for p, other in zip(parents, parents[::-1]))
-    if op == "div":  # the divisor for either gradient, the dividend for the divisor's
-        a, b = parents
-        return a._inference and b.requires_grad or b._inference and (a.requires_grad or b.requires_grad)
-    return True
+        return (False,) * len(took_grad)
+    if op == "mul":
+        return took_grad[::-1]
+    if op == "div":
+        return took_grad[1], took_grad[0] or took_grad[1]
+    return (True,) * len(took_grad)
+
+
+def _saves_inference(op, parents):
+    """Whether PyTorch's node of ``op`` would save an inference tensor among ``parents`` (its error)."""
+    return any(p._inference and saved
+               for p, saved in zip(parents, _saved_inputs(op, tuple(p.requires_grad for p in parents))))
 
 
 def make_result(data, parents, backward_fn, op, view_of=None):

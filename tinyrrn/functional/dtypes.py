@@ -51,9 +51,11 @@ def _number_dtype(value):
     if isinstance(value, (bool, numpy.bool_)):
         return numpy.dtype(bool)
     if isinstance(value, (int, numpy.integer)):
-        return numpy.dtype("int64")
+        return numpy.dtype("uint64" if value >= 2 ** 63 else "int64")  # PyTorch's type of a Python int past int64
     if isinstance(value, (float, numpy.floating)):
         return DEFAULT_FLOAT
+    if isinstance(value, (complex, numpy.complexfloating)):
+        raise TypeError(f"unsupported operand {value!r}: tinyrrn has no complex dtype (PyTorch would compute in one)")
     raise TypeError(f"unsupported operand {value!r} of type {type(value).__name__}: "
                     "expected a Tensor, an array or a Python number")
 

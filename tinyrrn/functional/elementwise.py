@@ -270,6 +270,9 @@ def pow(base, exponent):
     number = isinstance(exponent, (numbers.Number, numpy.generic))
     if category(x.dtype) == 1 and number and exponent < 0:  # checked before its cast (uint8 ** -3 is not ** 253)
         raise ArgumentError("pow: Integers to negative integer powers are not allowed.")
+    if number and not _exponent_fits(exponent, x.dtype):  # (uint8 ** 300 is not ** 44)
+        raise ArgumentError(f"pow: value {exponent!r} cannot be converted to type {x.dtype} without overflow "
+                            "(as PyTorch)")
     negative = None
     if category(x.dtype) == 1 and not number and bool((e < 0).any()):  # a tensor's, cast as PyTorch casts it
         negative = e < 0
@@ -295,6 +298,16 @@ def pow(base, exponent):
         return ga, gb
 
     return make_result(out, (a, b), backward, "pow")
+
+
+def _exponent_fits(exponent, dtype):
+    """Whether a number exponent converts to the result's ``dtype`` as PyTorch's pow converts it, with its overflow
+    check: into an integer dtype, or float16 (finite beyond 65504 does not fit; inf and NaN do); float32 and
+    float64 take any."""
+    if dtype.kind in "iu":
+        info = numpy.iinfo(dtype)
+        return info.min <= exponent <= info.max
+    return dtype != "float16" or not numpy.isfinite(exponent) or abs(exponent) <= float(numpy.finfo(dtype).max)
 
 
 def _number_power_gradient(x, exponent):

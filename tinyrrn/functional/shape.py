@@ -7,7 +7,7 @@ import operator
 import numpy
 
 from .. import backend
-from ..tensor import Tensor, make_result, renamed
+from ..tensor import Tensor, check_int64, make_result, renamed
 from ._util import ArgumentError, axis_index, check_tensors, integer, number, only_torch_defaults, torch_name
 from .dtypes import result_type
 
@@ -150,14 +150,26 @@ def _index_array(op, tensor):
     return array
 
 
+def _may_pass_int64(values):
+    """Whether a list of numbers may hold one past int64's top, which NumPy wraps around (one below its bottom it
+    refuses): max, at C speed; True for a nested list, for check_int64 to walk."""
+    try:
+        return max(values, default=0) >= 2 ** 63
+    except TypeError:  # lists in it (or anything else no number)
+        return True
+
+
 def index_items(op, index, ndim):
     """An index (of x[index] or x[index] = v, x of ``ndim`` dims) as a tuple of items NumPy takes, read as
     PyTorch reads it: tensors as their arrays, one-element integer ones as ints, uint8 ones as masks,
-    several Ellipses spelled out; refused where PyTorch refuses (a step of 0 or less) or reads it
-    otherwise than NumPy (a list of sequences)."""
+    several Ellipses, or one among advanced items, spelled out; refused where PyTorch refuses (a step of 0 or less, an int beyond int64)
+    or reads it otherwise than NumPy (a list of sequences, or of slices, None or Ellipsis)."""
     if isinstance(index, list) and any(isinstance(i, (list, tuple, Tensor)) or getattr(i, "ndim", 0) for i in index):
         raise IndexError(f"{op}: a list of sequences {index!r} as an index is ambiguous (PyTorch reads it as a "
                          "tuple, with a deprecation warning; NumPy as one array): index with a tuple or an array")
+    if isinstance(index, list) and any(isinstance(i, slice) or i is None or i is Ellipsis for i in index):
+        raise IndexError(f"{op}: a list holding a slice, None or Ellipsis, {index!r}, as an index is refused (PyTorch "
+                         "reads it as a tuple, with a deprecation warning; NumPy refuses it): index with a tuple")
     items = tuple(_index_array(op, i) if isinstance(i, Tensor) else i
                   for i in (index if isinstance(index, tuple) else (index,)))
     for i in items:
@@ -166,11 +178,17 @@ def index_items(op, index, ndim):
                             f"'{type(i).__name__}'), got {index!r}")
     items = tuple(int(i) if _is_int(i) else i.astype(bool) if getattr(i, "dtype", None) == "uint8" else i
                   for i in items)  # a uint8 tensor is a mask, as in PyTorch
+    for i in items:  # PyTorch's ValueError for an int past int64: NumPy reads [2 ** 64 - 1] as [-1]
+        if type(i) is int and not -2 ** 63 <= i < 2 ** 63 or isinstance(i, (list, tuple)) and _may_pass_int64(i):
+            check_int64(i)
     if any(isinstance(i, slice) and i.step is not None and i.step <= 0 for i in items):
         raise ValueError(f"{op}: step must be greater than zero (as PyTorch), got {index!r}")
     if any(isinstance(i, numpy.bool_) for i in items):  # NumPy's 0-d mask; PyTorch takes a Python bool only
         raise IndexError(f"{op}: a NumPy bool as an index is refused (as PyTorch); use True or False, got {index!r}")
-    return _spelled_out(items, ndim) if sum(i is Ellipsis for i in items) > 1 else items
+    ellipses = sum(i is Ellipsis for i in items)
+    if ellipses > 1 or ellipses and not is_basic(items):  # (an Ellipsis of no dimension between two arrays does
+        return _spelled_out(items, ndim)                  # not part them in PyTorch, as in NumPy)
+    return items
 
 
 def is_basic(items):
@@ -191,6 +209,27 @@ def written_view(items):
     return view
 
 
+def fills_mask(items):
+    """Whether index items (of index_items) hold one array and it is a mask: PyTorch then puts a one-element value
+    with masked_fill_ (a Python bool, or a 0-d mask, counts as an array of indices there)."""
+    arrays = [i for i in items if not is_basic((i,))]
+    if len(arrays) != 1:
+        return False
+    mask = numpy.asarray(arrays[0]) if isinstance(arrays[0], (list, tuple)) else arrays[0]
+    return getattr(mask, "dtype", None) == bool and mask.ndim > 0
+
+
+def ints_first(items):
+    """Advanced index items (of index_items) as PyTorch applies them, in two steps: the ints alone, as basic
+    indexing (a view), then the rest on what is left, so that an int between a slice and an array does not
+    separate the arrays' dimensions as NumPy's would (x[:, 0, :, idx] keeps idx's dimension last). ``select`` is
+    () when no dimension is taken (x[()] of a 0-d array would be a number, not a view)."""
+    select = ()
+    for i in items:
+        select += (i,) if type(i) is int or i is Ellipsis else (slice(None),) * _dims_taken(i)
+    return select, tuple(i for i in items if type(i) is not int)
+
+
 def getitem(x, index):
     """x[index] with PyTorch's rules: ints, slices, None, ..., integer/bool arrays, lists.
 
@@ -209,10 +248,7 @@ def getitem(x, index):
             return (grad,)
         view = x.data[items if Ellipsis in items else items + (Ellipsis,)]  # with an Ellipsis NumPy gives a
         return make_result(view, (x,), backward, "getitem", view_of=x)  # 0-d view, not a copy: x[1] is a view
-    select = ()  # the ints alone, as basic indexing ...
-    for i in items:
-        select += (i,) if type(i) is int or i is Ellipsis else (slice(None),) * _dims_taken(i)
-    rest = tuple(i for i in items if type(i) is not int)  # ... then the rest on what is left
+    select, rest = ints_first(items)
 
     def backward(g):
         grad = xp.zeros(x.shape, dtype=g.dtype)
