@@ -283,6 +283,30 @@ def test_batchnorm_options_match_torch(torch, kwargs):
         np.testing.assert_allclose(host(ours.state_dict()[key]), value.numpy(), rtol=1e-5, err_msg=key)
 
 
+@pytest.mark.parametrize("change", ["track_running_stats False", "buffers None"])
+def test_batchnorm_reads_its_attributes_changed_after_it_was_made_as_torch(torch, change):
+    """track_running_stats set False keeps the buffers: training leaves them (and the count) alone, evaluation
+    uses them; both buffers set to None: evaluation uses the batch's statistics, training counts no batch."""
+    rng = np.random.default_rng(3)
+    ours, theirs = nn.BatchNorm2d(3), torch.nn.BatchNorm2d(3)
+    ours.load_state_dict({k: v.numpy() + (k != "num_batches_tracked") / 2 for k, v in theirs.state_dict().items()})
+    theirs.load_state_dict({k: torch.from_numpy(host(v)) for k, v in ours.state_dict().items()})
+    for model in (ours, theirs):
+        if change == "buffers None":
+            model.running_mean = model.running_var = None
+        else:
+            model.track_running_stats = False
+    for training in (True, False):
+        ours.train(training)
+        theirs.train(training)
+        x = rng.standard_normal((4, 3, 2, 3)).astype(np.float32)
+        np.testing.assert_allclose(host(ours(Tensor(on_device(x)))),
+                                   theirs(torch.from_numpy(x)).detach().numpy(), rtol=1e-4, atol=1e-5)
+        assert list(ours.state_dict()) == list(theirs.state_dict())
+        for key, value in theirs.state_dict().items():
+            np.testing.assert_array_equal(host(ours.state_dict()[key]), value.numpy(), err_msg=key)
+
+
 def test_conv_and_pool_layers_take_pytorchs_arguments(torch):
     x = np.random.default_rng(2).standard_normal((2, 4, 9, 8)).astype(np.float32)
     layers = [lambda m: m.Conv2d(4, 6, 3, padding="same", dilation=2, groups=2),

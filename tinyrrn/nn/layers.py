@@ -107,7 +107,9 @@ class BatchNorm2d(Module):
     ``momentum=None`` makes the running statistics a cumulative average: the module passes
     1 / num_batches_tracked as F.batch_norm's momentum, as PyTorch does. ``affine=False``
     learns no scale and shift; ``track_running_stats=False`` keeps no statistics and uses
-    the batch's in evaluation too.
+    the batch's in evaluation too. As PyTorch's, forward reads the attributes as they are now:
+    statistics are updated only while training with ``track_running_stats``, and evaluation
+    uses the buffers unless both are None (set False after they were made, they are kept and used).
 
     ``reduce`` is F.batch_norm's reduction hook (None: this batch's statistics alone);
     tinyrrn.parallel.SyncBatchNorm sums the statistics over the ranks there.
@@ -145,12 +147,14 @@ class BatchNorm2d(Module):
             raise ValueError(f"BatchNorm2d: expected 4D input (N, C, H, W), got {x.ndim}D input of shape "
                              f"{tuple(x.shape)} (as PyTorch)")
         momentum = 0.0 if self.momentum is None else self.momentum
-        if self.training and self.track_running_stats:
+        if self.training and self.track_running_stats and self.num_batches_tracked is not None:
             self.num_batches_tracked += 1
             if self.momentum is None:  # the cumulative average
                 momentum = 1.0 / float(self.num_batches_tracked)
-        arguments = (self.running_mean, self.running_var, self.weight, self.bias,
-                     self.training or not self.track_running_stats, momentum, self.eps, self.reduce)
+        running = (self.running_mean, self.running_var) if not self.training or self.track_running_stats else \
+            (None, None)  # statistics not tracked: none updated in training
+        batch_statistics = self.training or (self.running_mean is None and self.running_var is None)
+        arguments = (*running, self.weight, self.bias, batch_statistics, momentum, self.eps, self.reduce)
         if add is not None:
             return F.batch_norm_add_relu(x, add, *arguments)
         return (F.batch_norm_relu if relu else F.batch_norm)(x, *arguments)
