@@ -666,6 +666,43 @@ def test_a_none_buffer_assigned_an_array_is_a_buffer_as_torch(torch):
     assert ours.to("cpu") is ours  # None buffers and parameters are passed over
 
 
+def test_a_tensor_buffer_holds_its_array_and_converts_and_loads_as_torch(torch):
+    """A buffer given as a Tensor (registered or assigned) holds its array, sharing its memory: Module.to converts
+    it and load_state_dict writes it, as PyTorch's buffer of a tensor."""
+    for library, tensor in ((tinyrrn, lambda a: Tensor(on_device(a))), (torch, torch.from_numpy)):
+        model = library.nn.BatchNorm2d(2)
+        given = tensor(np.ones(2, "float32"))
+        model.register_buffer("extra", given)
+        model.running_mean = tensor(np.full(2, 3, "float32"))
+        model.extra[0] = 5
+        assert float(given[0]) == 5
+        model.double()
+        model.load_state_dict({**model.state_dict(), "extra": tensor(np.full(2, 7.0))})
+        assert [str(model.extra.dtype).rpartition(".")[2], str(model.running_mean.dtype).rpartition(".")[2]] == \
+            ["float64"] * 2
+        assert float(model.extra[1]) == 7 and float(model.running_mean[1]) == 3
+
+
+def test_plain_attributes_may_be_set_before_module_init_as_torch(torch):
+    """A plain attribute set before Module.__init__() is kept; a Parameter, a Module or a registration then is
+    refused with PyTorch's AttributeError, saying so."""
+    for library, tensor in ((tinyrrn, lambda a: Tensor(on_device(a))), (torch, torch.from_numpy)):
+        class Model(library.nn.Module):
+            def __init__(self, early):
+                self.scale = 2.0
+                early(self)
+                super().__init__()
+                self.fc = library.nn.Linear(2, 2)
+
+        model = Model(lambda m: None)
+        assert model.scale == 2.0 and [name for name, _ in model.named_parameters()] == ["fc.weight", "fc.bias"]
+        for early in (lambda m: setattr(m, "w", library.nn.Parameter(tensor(np.zeros(2, "float32")))),
+                      lambda m: setattr(m, "child", library.nn.ReLU()),
+                      lambda m: m.register_buffer("b", None), lambda m: m.register_parameter("p", None)):
+            with pytest.raises(AttributeError, match="before Module.__init__"):
+                Model(early)
+
+
 def test_register_parameter_as_torch():
     m = nn.Module()
     m.register_parameter("w", None)

@@ -72,10 +72,16 @@ class Module:
         """PyTorch's rules: a Parameter or a Module registers ``name`` (taking it from the other registries);
         a registered name keeps its registration and its place in state_dict order when set to None or to a
         value of its kind (a parameter only to a Parameter: a plain tensor is refused, as PyTorch); a buffer
-        takes an array or None; any other name is a plain attribute."""
+        takes an array, a Tensor (its array) or None; any other name is a plain attribute, before
+        Module.__init__() too (a Parameter or Module then refused with PyTorch's AttributeError)."""
+        if "_buffers" not in self.__dict__:
+            if isinstance(value, (Parameter, Module)):
+                kind = "parameters" if isinstance(value, Parameter) else "module"
+                raise AttributeError(f"cannot assign {kind} before Module.__init__() call")
+            object.__setattr__(self, name, value)
+            return
         if name in self._buffers and not isinstance(value, (Parameter, Module)):  # e.g. num_batches_tracked += 1
-            _check_buffer(name, value)
-            self._buffers[name] = value
+            self._buffers[name] = _buffer_array(name, value)
             return
         target = (self._parameters if isinstance(value, Parameter) else  # a module does not replace a parameter
                   self._modules if isinstance(value, Module) and name not in self._parameters else None)
@@ -99,20 +105,23 @@ class Module:
 
     def _check_new_name(self, kind, name, registry):
         """PyTorch's rules for the name of a new parameter, buffer or child module: a string (else TypeError),
-        without '.', not empty, and not another attribute's (KeyError); ``registry`` holds those of its kind."""
+        without '.', not empty, and not another attribute's (KeyError); ``registry`` names the dict of those of
+        its kind, which Module.__init__() makes (an AttributeError before it, as PyTorch)."""
+        if registry not in self.__dict__:
+            raise AttributeError(f"cannot assign {kind} before Module.__init__() call")
         if not isinstance(name, str):
             raise TypeError(f"{kind} name should be a string. Got {type(name).__name__} (as PyTorch)")
         if "." in name:
             raise KeyError(f"{kind} name can't contain \".\", got: {name}")
         if not name:
             raise KeyError(f"{kind} name can't be empty string \"\"")
-        if name not in registry and hasattr(self, name):
+        if name not in self.__dict__[registry] and hasattr(self, name):
             raise KeyError(f"attribute '{name}' already exists")
 
     def register_parameter(self, name, param):
         """Register a Parameter, or None (a parameter slot without a value, e.g. a layer's absent bias:
         assigning a plain tensor to it is then refused), as PyTorch."""
-        self._check_new_name("parameter", name, self._parameters)
+        self._check_new_name("parameter", name, "_parameters")
         if param is not None and not isinstance(param, Parameter):
             raise TypeError(f"cannot assign {type(param).__name__} object to parameter {name!r} "
                             "(Parameter or None required, as in PyTorch)")
@@ -122,7 +131,7 @@ class Module:
         """Register ``module`` (or None, an empty slot) as the child ``name``, as PyTorch."""
         if module is not None and not isinstance(module, Module):
             raise TypeError(f"{type(module).__name__} is not a Module subclass (as PyTorch)")
-        self._check_new_name("module", name, self._modules)
+        self._check_new_name("module", name, "_modules")
         self._modules[name] = module
 
     register_module = add_module
@@ -145,10 +154,10 @@ class Module:
 
     def register_buffer(self, name, array, persistent=True):
         """Keep an array that is state but not trained (saved in state_dict unless ``persistent`` is False,
-        as PyTorch); None keeps no value. The name must be a new attribute name without dots, as in PyTorch."""
-        self._check_new_name("buffer", name, self._buffers)
-        _check_buffer(name, array)
-        self._buffers[name] = array
+        as PyTorch); a Tensor is kept as its array (sharing its memory), None keeps no value. The name must be
+        a new attribute name without dots, as in PyTorch."""
+        self._check_new_name("buffer", name, "_buffers")
+        self._buffers[name] = _buffer_array(name, array)
         (self._non_persistent.discard if persistent else self._non_persistent.add)(name)
 
     def __call__(self, *args, **kwargs):
@@ -488,10 +497,15 @@ def _is_channels_last(array):
     return array.ndim == 4 and array.transpose(0, 2, 3, 1).flags.c_contiguous and not array.flags.c_contiguous
 
 
-def _check_buffer(name, value):
-    """A buffer holds an array (NumPy's or CuPy's; a tensor's data) or None, as PyTorch's holds a tensor."""
+def _buffer_array(name, value):
+    """What a buffer holds: an array (NumPy's or CuPy's; a Tensor's own, shared) or None, as PyTorch's holds a
+    tensor; anything else refused with PyTorch's TypeError."""
+    if isinstance(value, Tensor):
+        return value.data
     if value is not None and not (hasattr(value, "shape") and hasattr(value, "dtype")):
-        raise TypeError(f"cannot assign {type(value).__name__} as buffer {name!r} (an array or None expected)")
+        raise TypeError(f"cannot assign {type(value).__name__} as buffer {name!r} (an array, Tensor or None "
+                        "expected)")
+    return value
 
 
 def move_keeping_layout(array, device):
