@@ -567,11 +567,51 @@ def test_relu_inplace_matches_torch(torch):
     (lambda: nn.BatchNorm2d(True), TypeError), (lambda: nn.BatchNorm2d(2.0), TypeError),
     (lambda: nn.MaxPool2d(3, 2, ceil_mode=1)(Tensor(np.zeros((1, 1, 5, 5)))), TypeError),  # at forward, as PyTorch
     (lambda: nn.Linear(2, 2).load_state_dict([1]), TypeError),
-    (lambda: nn.Linear(2, 2).state_dict(destination={}), NotImplementedError),
 ])
 def test_layer_arguments_refused_with_torchs_exception_class(make, error):
     with pytest.raises(error):
         make()
+
+
+def test_state_dict_writes_into_a_destination_as_torch(torch):
+    for library in (tinyrrn, torch):
+        destination = {"kept": 1}
+        assert library.nn.Linear(2, 2).state_dict(destination=destination, prefix="fc.") is destination
+        assert list(destination) == ["kept", "fc.weight", "fc.bias"]
+
+
+def test_a_modules_extra_state_is_saved_and_loaded_as_torch(torch):
+    """A subclass's get_extra_state/set_extra_state: its '_extra_state' entry after its own parameters and buffers,
+    given back by load_state_dict (missing when absent); without them a '_extra_state' entry is unexpected."""
+    def make(library):
+        class Counter(library.nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.fc, self.count = library.nn.Linear(1, 1), 0
+
+            def get_extra_state(self):
+                return {"count": self.count}
+
+            def set_extra_state(self, state):
+                self.count = state["count"]
+        return library.nn.Sequential(library.nn.Linear(1, 1), Counter())
+
+    ours, theirs = make(tinyrrn), make(torch)
+    ours[1].count = theirs[1].count = 3
+    for model in (ours, theirs):
+        saved = model.state_dict()
+        assert list(saved) == ["0.weight", "0.bias", "1._extra_state", "1.fc.weight", "1.fc.bias"]
+        assert saved["1._extra_state"] == {"count": 3}
+        fresh = make(tinyrrn if model is ours else torch)
+        assert tuple(fresh.load_state_dict(saved)) == ([], []) and fresh[1].count == 3
+        del saved["1._extra_state"]
+        assert tuple(fresh.load_state_dict(saved, strict=False)) == (["1._extra_state"], [])
+        with pytest.raises(RuntimeError, match="1._extra_state"):
+            fresh.load_state_dict(saved)
+        with pytest.raises(RuntimeError, match="_extra_state"):
+            fresh[0].load_state_dict({**fresh[0].state_dict(), "_extra_state": 1})
+        with pytest.raises(RuntimeError, match="should never be called"):
+            fresh[0].get_extra_state()
 
 
 def test_layers_take_torchs_default_keywords():

@@ -400,22 +400,33 @@ class Module:
 
     # -- state ------------------------------------------------------------
     def state_dict(self, *, destination=None, prefix="", keep_vars=False):
-        """OrderedDict of name -> array (parameters then persistent buffers of each module, parents first),
-        each name written after ``prefix`` (as given: "m." makes "m.weight"); with ``keep_vars`` the parameters
-        themselves, as PyTorch. PyTorch's ``destination`` is taken at its default only."""
-        if destination is not None:
-            raise NotImplementedError("state_dict: destination= is not supported by tinyrrn")
-        state = OrderedDict()
+        """OrderedDict of name -> array (parameters, persistent buffers, then the extra state of a module whose
+        class defines get_extra_state, of each module, parents first), each name written after ``prefix`` (as
+        given: "m." makes "m.weight"); with ``keep_vars`` the parameters themselves; written into
+        ``destination`` (and that returned) when given, as PyTorch."""
+        state = OrderedDict() if destination is None else destination
         for path, module in self.named_modules(remove_duplicate=False):  # every name, as PyTorch
             buffers = [(k, v) for k, v in module._buffers.items() if k not in module._non_persistent]
             for name, value in list(module._parameters.items()) + buffers:
                 if value is not None:  # a None parameter or buffer is left out, as in PyTorch
                     key = prefix + (f"{path}.{name}" if path else name)
                     state[key] = value.data if isinstance(value, Tensor) and not keep_vars else value
+            if _overrides(module, "get_extra_state"):
+                state[prefix + _extra_state_key(path)] = module.get_extra_state()
         return state
 
+    def get_extra_state(self):
+        """A subclass's state that is no parameter or buffer (any picklable object), saved in state_dict under
+        '_extra_state' when the subclass defines it, as PyTorch (whose error this is otherwise)."""
+        raise RuntimeError("Reached a code path in Module.get_extra_state() that should never be called.")
+
+    def set_extra_state(self, state):
+        """Restore what get_extra_state returned (load_state_dict calls it when the subclass defines it)."""
+        raise RuntimeError("Reached a code path in Module.set_extra_state() that should never be called.")
+
     def load_state_dict(self, state, strict=True, assign=False):
-        """Copy arrays from ``state`` into this module's parameters and buffers.
+        """Copy arrays from ``state`` into this module's parameters and buffers, and give each module whose class
+        defines set_extra_state its '_extra_state' entry, as PyTorch.
 
         All problems (missing keys, unexpected keys, shape mismatches) are
         reported together in one error (PyTorch's RuntimeError, also a ValueError),
@@ -428,14 +439,16 @@ class Module:
                                       "module's arrays, PyTorch's default assign=False)")
         if not isinstance(state, Mapping):
             raise TypeError(f"Expected state_dict to be dict-like, got {type(state)} (as PyTorch)")
-        own = self.state_dict()
-        state = {k: _as_array(k, v) for k, v in state.items()}
+        extras = OrderedDict((_extra_state_key(path), module) for path, module in self.named_modules(
+            remove_duplicate=False) if _overrides(module, "set_extra_state"))
+        own = OrderedDict((k, v) for k, v in self.state_dict().items() if k.rpartition(".")[2] != "_extra_state")
+        state = {k: v if k in extras else _as_array(k, v) for k, v in state.items()}
         for k in own:  # a (1,) value for a 0-d entry (old checkpoints' num_batches_tracked): its element, as PyTorch
             if k in state and own[k].ndim == 0 and state[k].shape == (1,):
                 state[k] = state[k][0]
         # a batch norm's num_batches_tracked may be absent (older PyTorch checkpoints): kept, as PyTorch does
-        missing = [k for k in own if k not in state and k.rpartition(".")[2] != "num_batches_tracked"]
-        unexpected = [k for k in state if k not in own]
+        missing = [k for k in [*own, *extras] if k not in state and k.rpartition(".")[2] != "num_batches_tracked"]
+        unexpected = [k for k in state if k not in own and k not in extras]
         mismatched = [f"{k}: checkpoint {tuple(state[k].shape)} vs model {tuple(own[k].shape)}"
                       for k in own if k in state and tuple(state[k].shape) != tuple(own[k].shape)]
         problems = []
@@ -462,6 +475,9 @@ class Module:
                     written[id(p)] = p
         for p in written.values():
             p.version += 1  # changed in place (see Tensor.version)
+        for key, module in extras.items():
+            if key in state:
+                module.set_extra_state(state[key])
         return IncompatibleKeys(missing, unexpected)
 
     def __repr__(self):
@@ -473,6 +489,15 @@ class Module:
 
     def extra_repr(self):
         return ""
+
+
+def _overrides(module, method):
+    """Whether ``module``'s class defines its own ``method`` (get_extra_state, set_extra_state)."""
+    return getattr(type(module), method) is not getattr(Module, method)
+
+
+def _extra_state_key(path):
+    return f"{path}._extra_state" if path else "_extra_state"
 
 
 IncompatibleKeys = namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])
