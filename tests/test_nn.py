@@ -1234,6 +1234,33 @@ def test_state_dict_keep_vars_holds_the_parameters_as_torch(torch):
     ours.load_state_dict(kept)
 
 
+@pytest.mark.parametrize("name, args, kwargs", [
+    ("Linear", (3, 2), {}), ("Conv2d", (4, 6, 3), {}), ("Conv2d", (4, 6, (3, 1), 2, 1, 2, 2), {}),
+    ("Conv2d", (4, 6, 3), {"padding": "same", "stride": [1, 1]}), ("ConvTranspose2d", (4, 6, 3, 2, 1, 1), {}),
+    ("BatchNorm2d", (3,), {"affine": False}), ("MaxPool2d", (3,), {}), ("AvgPool2d", ((3, 2),), {})])
+def test_layers_keep_their_settings_as_torchs_attributes(torch, name, args, kwargs):
+    """A layer's settings read as PyTorch's attributes (sizes of convolutions as pairs, a pooling's stride its
+    kernel by default): code reading them (conv.stride == (1, 1)) answers as with PyTorch."""
+    ours, theirs = getattr(nn, name)(*args, **kwargs), getattr(torch.nn, name)(*args, **kwargs)
+    settings = {k: v for k, v in vars(theirs).items() if not k.startswith("_")}
+    assert {k: getattr(ours, k) for k in settings} == settings
+
+
+@pytest.mark.parametrize("make, argument", [
+    (lambda: nn.Linear(3.0, 2), "in_features"), (lambda: nn.Linear(3, "2"), "out_features"),
+    (lambda: nn.Conv2d(4, 4.0, 3), "out_channels"), (lambda: nn.Conv2d(4, 4, 3, groups=2.0), "groups"),
+    (lambda: nn.ConvTranspose2d(None, 4, 3), "in_channels")])
+def test_layer_sizes_that_are_not_ints_are_type_errors_naming_them(make, argument):
+    with pytest.raises(TypeError, match=f"'{argument}' must be an int"):
+        make()
+
+
+def test_conv_groups_not_positive_is_torchs_value_error(torch):
+    for library in (nn, torch.nn):
+        with pytest.raises(ValueError, match="groups must be a positive integer"):
+            library.Conv2d(4, 4, 3, groups=0)
+
+
 @pytest.mark.parametrize("kind", ["Conv2d", "ConvTranspose2d"])
 @pytest.mark.parametrize("kwargs", [{"stride": 0}, {"stride": -1}, {"padding": -1}, {"dilation": 0}, {"kernel_size": 0},
                                     {"kernel_size": (0, 3)}, {"kernel_size": 10}, {"stride": 1.5}],

@@ -33,10 +33,7 @@ class Conv2d(Module):
                 raise ValueError(f"Conv2d: invalid padding string {padding!r}, should be one of ('valid', 'same')")
             if padding == "same" and pair(stride, "stride", "Conv2d", minimum=1) != (1, 1):
                 raise ValueError("Conv2d: padding='same' is not supported for strided convolutions")
-        if groups < 1 or in_channels % groups or out_channels % groups:
-            raise ArgumentError(f"Conv2d: in_channels {in_channels} and out_channels {out_channels} must "
-                                  f"be divisible by groups {groups}")
-        self.stride, self.padding, self.dilation, self.groups = stride, padding, dilation, groups
+        _conv_settings(self, "Conv2d", in_channels, out_channels, (kh, kw), stride, padding, dilation, groups, 0)
         self.weight = Parameter(_conv_weight((out_channels, in_channels // groups, kh, kw)))
         self.register_parameter("bias", Parameter(_conv_bias(self.weight.shape)) if bias else None)
 
@@ -58,11 +55,8 @@ class ConvTranspose2d(Module):
         kh, kw = pair(kernel_size, "kernel_size", "ConvTranspose2d", minimum=0, single=False)
         if padding_mode != "zeros":
             raise ValueError(f'ConvTranspose2d: only "zeros" padding mode is supported (as PyTorch), got {padding_mode!r}')
-        if groups < 1 or in_channels % groups or out_channels % groups:
-            raise ArgumentError(f"ConvTranspose2d: in_channels {in_channels} and out_channels "
-                                  f"{out_channels} must be divisible by groups {groups}")
-        self.stride, self.padding, self.output_padding = stride, padding, output_padding
-        self.groups, self.dilation = groups, dilation
+        _conv_settings(self, "ConvTranspose2d", in_channels, out_channels, (kh, kw), stride, padding, dilation,
+                       groups, output_padding)
         self.weight = Parameter(_conv_weight((in_channels, out_channels // groups, kh, kw)))
         self.register_parameter("bias", Parameter(_conv_bias(self.weight.shape, out_channels)) if bias else None)
 
@@ -75,14 +69,33 @@ class ConvTranspose2d(Module):
         return _conv_repr(self, c, o * self.groups)
 
 
+def _conv_settings(conv, layer, in_channels, out_channels, kernel_size, stride, padding, dilation, groups,
+                   output_padding):
+    """Check a convolution's channel counts and groups (ints, named when not) and keep its settings as PyTorch's
+    attributes: sizes as tuples (an int twice, a sequence as given; a padding string as it is)."""
+    in_channels, out_channels = (integer(layer, name, value) for name, value in
+                                 (("in_channels", in_channels), ("out_channels", out_channels)))
+    groups = integer(layer, "groups", groups)
+    if groups < 1:
+        raise ArgumentError(f"{layer}: groups must be a positive integer, got {groups}")
+    if in_channels % groups or out_channels % groups:
+        raise ArgumentError(f"{layer}: in_channels {in_channels} and out_channels {out_channels} must "
+                            f"be divisible by groups {groups}")
+    conv.in_channels, conv.out_channels, conv.kernel_size, conv.groups = in_channels, out_channels, kernel_size, groups
+    conv.stride, conv.dilation, conv.output_padding = (_as_pair(v) for v in (stride, dilation, output_padding))
+    conv.padding = padding if isinstance(padding, str) else _as_pair(padding)
+    conv.transposed, conv.padding_mode = layer == "ConvTranspose2d", "zeros"
+
+
+def _as_pair(value):
+    """PyTorch's _pair: a sequence as a tuple, anything else twice."""
+    return tuple(value) if isinstance(value, (tuple, list)) else (value, value)
+
+
 def _conv_repr(conv, in_channels, out_channels):
     """A convolution's settings as PyTorch prints them: sizes as pairs, those at their defaults left out."""
-    def as_pair(value):
-        return value if isinstance(value, str) else tuple(value) if isinstance(value, (tuple, list)) else (value, value)
-
-    settings = {"padding": (as_pair(conv.padding), 0), "dilation": (as_pair(conv.dilation), 1),
-                "output_padding": (as_pair(getattr(conv, "output_padding", 0)), 0)}
-    return (f"{in_channels}, {out_channels}, kernel_size={tuple(conv.weight.shape[2:])}, stride={as_pair(conv.stride)}"
+    settings = {"padding": (conv.padding, 0), "dilation": (conv.dilation, 1), "output_padding": (conv.output_padding, 0)}
+    return (f"{in_channels}, {out_channels}, kernel_size={tuple(conv.weight.shape[2:])}, stride={conv.stride}"
             + "".join(f", {name}={value}" for name, (value, default) in settings.items()
                       if value != (default,) * len(value))
             + (f", groups={conv.groups}" if conv.groups != 1 else "")
@@ -125,7 +138,7 @@ class BatchNorm2d(Module):
         if affine or track_running_stats:  # tensors of num_features values: an int, not negative, as PyTorch
             init.check_shape((integer("BatchNorm2d", "num_features", num_features),))
         self.num_features, self.eps, self.momentum = num_features, eps, momentum
-        self.track_running_stats = track_running_stats
+        self.affine, self.track_running_stats = affine, track_running_stats
         self.register_parameter("weight", Parameter(xp.ones(num_features, dtype="float32")) if affine else None)
         self.register_parameter("bias", Parameter(xp.zeros(num_features, dtype="float32")) if affine else None)
         if track_running_stats:
@@ -170,6 +183,8 @@ class Linear(Module):
     def __init__(self, in_features, out_features, bias=True, device=None, dtype=None):
         super().__init__()
         check_factory_arguments("Linear", device, dtype)
+        self.in_features, self.out_features = (integer("Linear", name, value) for name, value in
+                                               (("in_features", in_features), ("out_features", out_features)))
         self.weight = Parameter(_on_default_device(init.layer_default_weight((out_features, in_features))))
         bound = 1 / in_features ** 0.5 if in_features else 0.0  # PyTorch: no bound without inputs
         self.register_parameter("bias", Parameter(_on_default_device(init.symmetric_uniform((out_features,), bound)))
@@ -210,7 +225,8 @@ class Identity(Module):
 class MaxPool2d(Module):
     def __init__(self, kernel_size, stride=None, padding=0, dilation=1, return_indices=False, ceil_mode=False):
         super().__init__()
-        self.kernel_size, self.stride, self.padding, self.dilation = kernel_size, stride, padding, dilation
+        self.kernel_size, self.padding, self.dilation = kernel_size, padding, dilation
+        self.stride = kernel_size if stride is None else stride  # PyTorch's attribute
         self.return_indices, self.ceil_mode = return_indices, ceil_mode
 
     def forward(self, input):
@@ -218,7 +234,7 @@ class MaxPool2d(Module):
                             self.return_indices)
 
     def extra_repr(self):
-        return (f"kernel_size={self.kernel_size}, stride={self.kernel_size if self.stride is None else self.stride}, "
+        return (f"kernel_size={self.kernel_size}, stride={self.stride}, "
                 f"padding={self.padding}, dilation={self.dilation}, ceil_mode={self.ceil_mode}")
 
 
@@ -226,7 +242,8 @@ class AvgPool2d(Module):
     def __init__(self, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
                  divisor_override=None):
         super().__init__()
-        self.kernel_size, self.stride, self.padding, self.ceil_mode = kernel_size, stride, padding, ceil_mode
+        self.kernel_size, self.padding, self.ceil_mode = kernel_size, padding, ceil_mode
+        self.stride = kernel_size if stride is None else stride  # PyTorch's attribute
         self.count_include_pad, self.divisor_override = count_include_pad, divisor_override
 
     def forward(self, input):
@@ -234,7 +251,7 @@ class AvgPool2d(Module):
                             self.count_include_pad, self.divisor_override)
 
     def extra_repr(self):
-        return (f"kernel_size={self.kernel_size}, stride={self.kernel_size if self.stride is None else self.stride}, "
+        return (f"kernel_size={self.kernel_size}, stride={self.stride}, "
                 f"padding={self.padding}")
 
 
