@@ -833,6 +833,10 @@ def test_torch_keywords_at_their_defaults_and_unsupported_values_named(torch):
         assert model[0].weight.dtype == str(theirs.weight.dtype).rpartition(".")[2]
     with pytest.raises(TypeError, match="floating point"):
         nn.Linear(2, 2).to("int64")
+    for model in (nn.Linear(2, 2), torch.nn.Linear(2, 2)):
+        assert model.to("cpu", non_blocking=True) is model and model.to(non_blocking=False) is model
+    with pytest.raises(NotImplementedError, match="memory_format=.* is not supported"):
+        nn.Linear(2, 2).to(memory_format="channels_last")
     with pytest.raises(ValueError, match="unknown device 'tpu'"):
         nn.Linear(2, 2).to("tpu")
 

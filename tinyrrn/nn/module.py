@@ -8,6 +8,7 @@ import numpy
 
 from .. import backend
 from ..functional import channels_last
+from ..functional._util import only_torch_defaults
 from ..tensor import ArgumentError, RemovableHandle, Tensor, zero_grads
 
 
@@ -361,14 +362,16 @@ class Module:
         """Drop every parameter's gradient (PyTorch's default), or with ``set_to_none=False`` zero it in place."""
         zero_grads(self.parameters(), set_to_none)
 
-    def to(self, *args, device=None, dtype=None):
+    def to(self, *args, device=None, dtype=None, non_blocking=False, memory_format=None):
         """Move every parameter (with its gradient) and buffer to 'cpu' or 'gpu', and/or convert the floating
         ones to a float ``dtype``, in place; returns self. As PyTorch: to(device), to(dtype), to(device, dtype)
-        or the keywords.
+        or the keywords; ``non_blocking`` (how a copy is made, not what it holds) any value, ``memory_format``
+        None only.
 
         Arrays already on ``device`` are left as they are; moved 4-D arrays
         stay channels-last in memory when they were (conv weights).
         """
+        only_torch_defaults("Module.to", memory_format=(memory_format, None))
         device, dtype = backend.device_and_dtype("Module.to", args, device, dtype)
         if dtype is not None and dtype.kind != "f":
             raise TypeError(f"Module.to only accepts floating point dtypes, but got desired dtype={dtype} (as PyTorch)")
