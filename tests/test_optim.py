@@ -545,3 +545,27 @@ def test_sgd_takes_its_settings_as_tensors_as_torch(torch, key):
         ours.grad, theirs.grad = numpy.full(3, 0.5 - step), torch.full((3,), 0.5 - step, dtype=torch.float64)
         mine.step(), reference.step()
     numpy.testing.assert_allclose(host(ours), theirs.detach().numpy(), rtol=1e-12)
+
+
+@pytest.mark.parametrize("name", ["SGD", "Adam"])
+def test_named_parameters_and_group_dicts_are_taken_as_torch(torch, name):
+    """PyTorch's optimisers take model.named_parameters() (the names kept as each group's 'param_names', saved and
+    loaded with the state) and keep the group dicts they are given, completed with the defaults."""
+    groups = {}
+    for library in (tinyrrn, torch):
+        model = library.nn.Sequential(library.nn.Linear(2, 2), library.nn.Linear(2, 1))
+        optimiser = getattr(library.optim, name)(model[0].named_parameters(), lr=0.5)
+        given = {"params": model[1].named_parameters(prefix="1"), "lr": 0.1}
+        optimiser.add_param_group(given)
+        assert optimiser.param_groups[1] is given and given["params"] == list(model[1].parameters())
+        groups[library] = [(g["param_names"], g["lr"], sorted(g)) for g in optimiser.param_groups]
+        with pytest.raises(ValueError, match="with/without names"):
+            optimiser.add_param_group({"params": [library.nn.Parameter(model[0].weight.detach() * 1)]})
+        with pytest.raises(ValueError, match="Some param names are missing"):
+            getattr(library.optim, name)([("w", model[0].weight), model[0].bias])
+        if library is tinyrrn:
+            saved = optimiser.state_dict()
+            again = getattr(optim, name)([{"params": model[0].parameters()}, {"params": model[1].parameters()}])
+            again.load_state_dict(saved)
+            assert [g.get("param_names") for g in again.param_groups] == [["weight", "bias"], ["1.weight", "1.bias"]]
+    assert groups[tinyrrn] == groups[torch]
