@@ -803,6 +803,23 @@ def test_module_reprs_are_torchs(torch, name, args, kwargs):
     assert repr(getattr(nn, name)(*args, **kwargs)) == repr(getattr(torch.nn, name)(*args, **kwargs))
 
 
+@pytest.mark.parametrize("extra", ["", "a=1", "a=1\nb=2"])
+@pytest.mark.parametrize("child", [False, True])
+def test_a_modules_extra_repr_is_laid_out_as_torchs(torch, extra, child):
+    """A one-line extra_repr inside the parentheses only without children; else on lines of its own before them."""
+    def make(library):
+        class Block(library.nn.Module):
+            def __init__(self):
+                super().__init__()
+                if child:
+                    self.fc = library.nn.Linear(1, 1)
+
+            def extra_repr(self):
+                return extra
+        return Block()
+    assert repr(make(tinyrrn)) == repr(make(torch))
+
+
 def test_torch_keywords_at_their_defaults_and_unsupported_values_named(torch):
     """PyTorch's device=/dtype= of layers, GRU's dropout/bidirectional/hx, load_state_dict's assign,
     Module.to(dtype): taken at torch's defaults, refused saying 'not supported' otherwise."""

@@ -484,11 +484,15 @@ class Module:
         return IncompatibleKeys(missing, unexpected)
 
     def __repr__(self):
-        lines = [f"({name}): {repr(m)}".replace("\n", "\n  ") for name, m in self._modules.items()]  # None too
+        """PyTorch's: extra_repr() inside the parentheses when it is one line and there are no children, else
+        each of its lines and then each child (None too) on a line of its own, indented."""
         inner = self.extra_repr()
-        if not lines:
-            return f"{type(self).__name__}({inner})"
-        return f"{type(self).__name__}({inner}\n  " + "\n  ".join(lines) + "\n)"
+        extra = inner.split("\n") if inner else []
+        children = [f"({name}): {repr(m)}".replace("\n", "\n  ") for name, m in self._modules.items()]
+        if len(extra) == 1 and not children:
+            return f"{type(self).__name__}({extra[0]})"
+        lines = extra + children
+        return f"{type(self).__name__}(" + ("\n  " + "\n  ".join(lines) + "\n" if lines else "") + ")"
 
     def extra_repr(self):
         return ""
