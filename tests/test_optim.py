@@ -569,3 +569,15 @@ def test_named_parameters_and_group_dicts_are_taken_as_torch(torch, name):
             again.load_state_dict(saved)
             assert [g.get("param_names") for g in again.param_groups] == [["weight", "bias"], ["1.weight", "1.bias"]]
     assert groups[tinyrrn] == groups[torch]
+
+
+@pytest.mark.parametrize("name, settings", [("SGD", {}), ("SGD", {"lr": 0.1, "momentum": 0.9, "nesterov": True}),
+                                            ("Adam", {}), ("Adam", {"betas": (0.5, 0.9), "amsgrad": True})])
+def test_optimisers_print_their_defaults_and_groups_as_torch(torch, name, settings):
+    printed = []
+    for library in (tinyrrn, torch):
+        first, second = library.nn.Linear(2, 2), library.nn.Linear(2, 1)
+        optimiser = getattr(library.optim, name)(first.parameters(), **settings)
+        optimiser.add_param_group({"params": second.parameters(), "lr": 0.5, "weight_decay": 0.25})
+        printed.append((repr(optimiser), sorted(optimiser.defaults.items())))
+    assert printed[0] == printed[1]

@@ -166,6 +166,13 @@ class Optimizer:
         else:
             object.__setattr__(self, name, value)
 
+    def __repr__(self):
+        """PyTorch's: each group's settings, sorted by name."""
+        groups = "".join(f"\nParameter Group {i}\n" + "".join(f"    {k}: {group[k]}\n" for k in sorted(group)
+                                                            if k != "params")
+                         for i, group in enumerate(self.param_groups))
+        return f"{type(self).__name__} ({groups})"
+
     def add_param_group(self, param_group):
         """Add a group of parameters with its own settings (the others the defaults), as PyTorch: the dict itself,
         completed (its 'params' as a list, their names as 'param_names' when given as named_parameters()); a
@@ -295,7 +302,7 @@ class Optimizer:
 class Adam(Optimizer):
     """Adam (Kingma & Ba, 2015), the paper's optimiser: bias-corrected, eps added after the square root."""
 
-    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, amsgrad=False, *,
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0, amsgrad=False, *,
                  foreach=None, maximize=False, capturable=False, differentiable=False, fused=None,
                  decoupled_weight_decay=False):
         super().__init__(params, dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, amsgrad=amsgrad,
@@ -361,7 +368,7 @@ class SGD(Optimizer):
     """Stochastic gradient descent with (PyTorch-style) momentum, dampening, Nesterov momentum and weight decay;
     PyTorch's arguments and defaults (lr 1e-3, no momentum)."""
 
-    def __init__(self, params, lr=1e-3, momentum=0.0, dampening=0.0, weight_decay=0.0, nesterov=False, *,
+    def __init__(self, params, lr=1e-3, momentum=0, dampening=0, weight_decay=0, nesterov=False, *,
                  maximize=False, foreach=None, differentiable=False, fused=None):
         super().__init__(params, dict(lr=lr, momentum=momentum, dampening=dampening, weight_decay=weight_decay,
                                       nesterov=nesterov, maximize=maximize, foreach=foreach,
