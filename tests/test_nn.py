@@ -1182,6 +1182,39 @@ def test_sequential_insert_at_a_negative_index_as_torch(torch, index):
     assert run(nn) == run(torch.nn)
 
 
+def test_module_list_insert_within_its_length_as_torch_and_past_it_refused(torch):
+    """ModuleList.insert(0..len) as PyTorch's; a negative index is PyTorch's KeyError, raised before anything
+    moves; past the end PyTorch leaves a gap in the numbering ('0', '1', '5'), after which indexing, extend and
+    deletion answered differently here: refused."""
+    def make(m):
+        return m.ModuleList([m.Linear(1, 1), m.ReLU()])
+    for index in (0, 1, 2):
+        ours, theirs = make(nn), make(torch.nn)
+        assert ours.insert(index, nn.Tanh()) is None and theirs.insert(index, torch.nn.Tanh()) is None
+        assert [type(c).__name__ for c in ours] == [type(c).__name__ for c in theirs]
+        assert list(ours.state_dict()) == list(theirs.state_dict())
+    ours = make(nn)
+    with pytest.raises(KeyError, match="negative index"):
+        ours.insert(-1, nn.Tanh())
+    with pytest.raises(IndexError, match="does not support"):
+        ours.insert(3, nn.Tanh())
+    assert [type(c).__name__ for c in ours] == ["Linear", "ReLU"]
+
+
+def test_sequential_repeated_in_place_reads_its_modules_by_name_as_torch(torch):
+    """seq *= n reads the modules '0', '1', ... as PyTorch: a slice that kept the names '1', '2' raises its
+    KeyError (the copies silently replaced the originals here), and n = 1 changes nothing."""
+    for library in (nn, torch.nn):
+        seq = library.Sequential(library.Linear(1, 1), library.ReLU(), library.Tanh())
+        part = seq[1:]
+        part *= 1
+        assert list(part._modules) == ["1", "2"]
+        with pytest.raises(KeyError):
+            part *= 2
+        seq *= 2
+        assert list(seq._modules) == [str(i) for i in range(6)] and seq[3] is seq[0] and seq[5] is seq[2]
+
+
 def test_module_list_and_dict_hold_modules_as_torch(torch):
     def make(m):
         model = m.Module()

@@ -646,12 +646,17 @@ class Sequential(_ModuleSequence):
     __rmul__ = __mul__
 
     def __imul__(self, times):
-        """These modules ``times`` over, in place (shared), as PyTorch: a positive int, else its errors."""
+        """These modules ``times`` over, in place (shared), as PyTorch: a positive int, else its errors. As
+        PyTorch's, the copies are read by the names '0', '1', ... (a KeyError for a slice that kept other names)."""
         if not isinstance(times, int):
             raise TypeError(f"unsupported operand type(s) for *: {type(self)} and {type(times)}")
         if times <= 0:
             raise ValueError(f"Non-positive multiplication factor {times} for {type(self)}")
-        return self.extend(list(self) * (times - 1))
+        size = len(self)
+        modules = [self._modules[str(i)] for i in range(size)] * (times - 1) if times > 1 else []
+        for i, module in enumerate(modules):
+            self.add_module(str(size + i), module)
+        return self
 
     def forward(self, input):
         for m in self:
@@ -682,7 +687,16 @@ class ModuleList(_ModuleSequence):
         return ModuleList([*self, *modules])
 
     def insert(self, index, module):
-        """PyTorch's ModuleList.insert: no checks, and None returned (unlike Sequential's)."""
+        """PyTorch's ModuleList.insert for 0 <= index <= len: no type check, and None returned (unlike
+        Sequential's). PyTorch's takes no negative index (a KeyError, raised here before anything moves), and
+        past the end leaves a gap in the numbering (later indexing then differs): refused here, saying so."""
+        index, size = operator.index(index), len(self._modules)
+        if index < 0:
+            raise KeyError(f"ModuleList.insert: index {index}: a negative index is not supported (PyTorch's "
+                           "KeyError '-1')")
+        if index > size:
+            raise IndexError(f"ModuleList.insert: index {index} is past the end ({size} modules): tinyrrn does not "
+                             "support PyTorch's gap in the numbering; append instead")
         self._shift_in(index, module)
 
     def __repr__(self):
