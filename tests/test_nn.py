@@ -1114,6 +1114,23 @@ def test_registering_a_name_is_checked_as_torch(torch, register, name):
         assert name in call(nn)._parameters or name in call(nn)._buffers or name in call(nn)._modules
 
 
+@pytest.mark.parametrize("name", ["", "a.b", "forward", "train", "weight", "in_features", "new"])
+def test_a_parameter_assigned_as_an_attribute_has_its_name_checked_as_torch(torch, name):
+    """setattr with a Parameter registers it under register_parameter's checks, as PyTorch: a dotted or empty
+    name, or a method's, is its KeyError (it was registered, and a method's name then read the method)."""
+    def call(m, parameter):
+        layer = m.Linear(2, 2)
+        setattr(layer, name, parameter)
+        return [n for n, _ in layer.named_parameters()], getattr(layer, name) is parameter
+    try:
+        expected = call(torch.nn, torch.nn.Parameter(torch.zeros(1)))
+    except KeyError:
+        with pytest.raises(KeyError, match="name can't|already exists"):
+            call(nn, nn.Parameter(np.zeros(1, "float32")))
+    else:
+        assert call(nn, nn.Parameter(np.zeros(1, "float32"))) == expected
+
+
 def test_add_module_apply_requires_grad_buffers_and_get_as_torch(torch):
     def make(m):
         model = m.Sequential(m.Linear(2, 3), m.BatchNorm2d(3))

@@ -102,6 +102,8 @@ class Module:
                 registry.pop(name, None)
         self._non_persistent.discard(name)  # a buffer that becomes a parameter or child
         self.__dict__.pop(name, None)  # a plain attribute of that name would shadow it
+        if target is self._parameters and name not in target:  # a new one: register_parameter's name checks, as
+            self._check_new_name("parameter", name, "_parameters")  # PyTorch ('a.b', '', a method's name)
         target[name] = value  # a replaced entry keeps its place in state_dict order, as in PyTorch
 
     def _check_new_name(self, kind, name, registry):
