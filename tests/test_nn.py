@@ -1125,7 +1125,7 @@ def test_a_parameter_assigned_as_an_attribute_has_its_name_checked_as_torch(torc
     try:
         expected = call(torch.nn, torch.nn.Parameter(torch.zeros(1)))
     except KeyError:
-        with pytest.raises(KeyError, match="name can't|already exists"):
+        with pytest.raises(KeyError, match="name can|already exists"):
             call(nn, nn.Parameter(np.zeros(1, "float32")))
     else:
         assert call(nn, nn.Parameter(np.zeros(1, "float32"))) == expected
