@@ -911,6 +911,22 @@ def test_c_a_child_set_to_none_is_skipped_by_every_walk_as_torch(torch):
     assert list(nn.Sequential(None, nn.ReLU()).named_modules())[1][0] == "1"
 
 
+def test_a_checkpoints_entries_under_a_child_set_to_none_are_passed_over_as_torch(torch):
+    """A slot set to None (a dropped head) takes nothing from a checkpoint, and its entries are not unexpected
+    (a strict load raised them); an entry inside a child that lacks it still is."""
+    results, checkpoint = [], torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.Linear(2, 3)).state_dict()
+    for library, array in ((tinyrrn, lambda v: v.numpy()), (torch, lambda v: v)):
+        model = library.nn.Sequential(library.nn.Linear(2, 2), library.nn.Linear(2, 1))
+        saved = {k: array(v) for k, v in checkpoint.items()}
+        model[1] = None
+        result = model.load_state_dict(saved)
+        loose = model.load_state_dict({**saved, "0.sub.weight": array(torch.ones(1)), "2.weight": array(torch.ones(1))},
+                                      strict=False)
+        results.append((tuple(result), tuple(loose), np.asarray(model[0].weight.data if library is tinyrrn
+                                                                  else model[0].weight.detach()).tolist()))
+    assert results[0] == results[1] and results[0][1] == ([], ["2.weight", "0.sub.weight"])  # parents first
+
+
 @pytest.mark.cpu_only("the check reads the statistics on the host: on a GPU it is not made (functional/norm.py)")
 def test_d_eval_batch_norm_refuses_a_backward_after_its_running_statistics_changed(torch):
     weights = np.arange(4.0, dtype="float32").reshape(1, 1, 2, 2)

@@ -452,8 +452,12 @@ class Module:
             if k in state and own[k].ndim == 0 and state[k].shape == (1,):
                 state[k] = state[k][0]
         # a batch norm's num_batches_tracked may be absent (older PyTorch checkpoints): kept, as PyTorch does
-        missing = [k for k in [*own, *extras] if k not in state and k.rpartition(".")[2] != "num_batches_tracked"]
-        unexpected = [k for k in state if k not in own and k not in extras]
+        # PyTorch's order: module by module (parents first), each one's missing, then the entries it does not have
+        order = {path: i for i, (path, _) in enumerate(self.named_modules(remove_duplicate=False))}
+        missing = sorted((k for k in [*own, *extras] if k not in state and k.rpartition(".")[2] != "num_batches_tracked"),
+                         key=lambda k: order[k.rpartition(".")[0]])
+        flagged = {k: self._flagging_path(k) for k in state if k not in own and k not in extras}
+        unexpected = sorted((k for k, path in flagged.items() if path is not None), key=lambda k: order[flagged[k]])
         mismatched = [f"{k}: checkpoint {tuple(state[k].shape)} vs model {tuple(own[k].shape)}"
                       for k in own if k in state and tuple(state[k].shape) != tuple(own[k].shape)]
         problems = []
@@ -484,6 +488,20 @@ class Module:
             if key in state:
                 module.set_extra_state(state[key])
         return IncompatibleKeys(missing, unexpected)
+
+    def _flagging_path(self, key):
+        """The path of the module that finds the dotted ``key``, which is not its state, unexpected: the deepest
+        one the key's path reaches; None inside a child slot set to None (a dropped head's 'fc.weight'), which
+        load_state_dict passes over, as PyTorch."""
+        module, path = self, []
+        for name in key.split(".")[:-1]:
+            if name not in module._modules:
+                break
+            module = module._modules[name]
+            if module is None:
+                return None
+            path.append(name)
+        return ".".join(path)
 
     def __repr__(self):
         """PyTorch's: extra_repr() inside the parentheses when it is one line and there are no children, else
