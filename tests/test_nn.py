@@ -1321,6 +1321,24 @@ def test_state_dict_keep_vars_holds_the_parameters_as_torch(torch):
     ours.load_state_dict(kept)
 
 
+@pytest.mark.parametrize("shape, size", [((2, 4, 5, 5), (10, 9)), ((2, 4, 5, 5), (2, 6, 9, 10)), ((4, 5, 5), (6, 10, 10)),
+                                         ((2, 4, 5, 5), (12, 10)), ((2, 4, 5, 5), (10,))])
+def test_conv_transpose_takes_torchs_output_size(torch, shape, size):
+    """ConvTranspose2d(x, output_size=...) picks the output padding as PyTorch (it was an unexpected keyword),
+    with its ValueError for a size out of reach or of the wrong length."""
+    theirs = torch.nn.ConvTranspose2d(4, 6, 3, stride=2, padding=1)
+    ours = nn.ConvTranspose2d(4, 6, 3, stride=2, padding=1)
+    ours.load_state_dict({k: v.numpy() for k, v in theirs.state_dict().items()})
+    x = np.random.default_rng(0).standard_normal(shape).astype("float32")
+    try:
+        expected = theirs(torch.from_numpy(x), output_size=size).detach().numpy()
+    except ValueError as error:
+        with pytest.raises(ValueError, match=str(error).split(",")[0].split(" (")[0]):
+            ours(Tensor(on_device(x)), output_size=size)
+    else:
+        np.testing.assert_allclose(host(ours(Tensor(on_device(x)), output_size=size)), expected, rtol=1e-5, atol=1e-5)
+
+
 @pytest.mark.parametrize("name, args, kwargs", [
     ("Linear", (3, 2), {}), ("Conv2d", (4, 6, 3), {}), ("Conv2d", (4, 6, (3, 1), 2, 1, 2, 2), {}),
     ("Conv2d", (4, 6, 3), {"padding": "same", "stride": [1, 1]}), ("ConvTranspose2d", (4, 6, 3, 2, 1, 1), {}),

@@ -60,9 +60,30 @@ class ConvTranspose2d(Module):
         self.weight = Parameter(_conv_weight((in_channels, out_channels // groups, kh, kw)))
         self.register_parameter("bias", Parameter(_conv_bias(self.weight.shape, out_channels)) if bias else None)
 
-    def forward(self, input):
-        return F.conv_transpose2d(input, self.weight, self.bias, self.stride, self.padding, self.output_padding,
+    def forward(self, input, output_size=None):
+        """``output_size`` ((H, W), or with the batch and channel sizes too) picks output_padding as PyTorch's:
+        a size from the smallest output to stride - 1 more, else its ValueError."""
+        output_padding = self.output_padding if output_size is None else self._output_padding(input, output_size)
+        return F.conv_transpose2d(input, self.weight, self.bias, self.stride, self.padding, output_padding,
                                   self.groups, self.dilation)
+
+    def _output_padding(self, input, output_size):
+        check_tensors("ConvTranspose2d", input)
+        output_size = [integer("ConvTranspose2d", "output_size", n) for n in output_size]
+        if len(output_size) == input.ndim:
+            output_size = output_size[-2:]
+        if len(output_size) != 2:
+            raise ValueError(f"ConvTranspose2D: for {input.ndim}D input, output_size must have 2 or {input.ndim} "
+                             f"elements (got {len(output_size)})")
+        stride, padding, dilation = (pair(v, name, "ConvTranspose2d") for v, name in
+                                     ((self.stride, "stride"), (self.padding, "padding"), (self.dilation, "dilation")))
+        smallest = [(input.shape[d - 2] - 1) * stride[d] - 2 * padding[d] + dilation[d] * (self.kernel_size[d] - 1) + 1
+                    for d in range(2)]
+        largest = [n + s - 1 for n, s in zip(smallest, stride)]
+        if not all(a <= n <= b for a, n, b in zip(smallest, output_size, largest)):
+            raise ValueError(f"requested an output size of {tuple(output_size)}, but valid sizes range from {smallest} to "
+                             f"{largest} (for an input of {tuple(input.shape[-2:])})")
+        return tuple(n - a for n, a in zip(output_size, smallest))
 
     def extra_repr(self):
         c, o = self.weight.shape[:2]
