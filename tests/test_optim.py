@@ -581,3 +581,25 @@ def test_optimisers_print_their_defaults_and_groups_as_torch(torch, name, settin
         optimiser.add_param_group({"params": second.parameters(), "lr": 0.5, "weight_decay": 0.25})
         printed.append((repr(optimiser), sorted(optimiser.defaults.items())))
     assert printed[0] == printed[1]
+
+
+@pytest.mark.parametrize("settings", [{"betas": (0, 0.9)}, {"betas": (0.9, "tensor")}, {"betas": (numpy.float32(0.9), 0.99)},
+                                      {"betas": ("tensor", "tensor"), "foreach": True},
+                                      {"lr": "tensor", "foreach": True}])
+def test_adam_refuses_the_betas_and_tensor_settings_torch_refuses(torch, settings):
+    """PyTorch's Adam takes two floats or two tensors as betas, and no tensor setting with foreach=True; tinyrrn
+    took them all and stepped."""
+    for library, tensor in ((tinyrrn, lambda: Tensor(numpy.array(0.5))), (torch, lambda: torch.tensor(0.5))):
+        given = {k: tuple(tensor() if b == "tensor" else b for b in v) if k == "betas" else tensor() if v == "tensor"
+                 else v for k, v in settings.items()}
+        parameter = library.nn.Parameter(tensor() * 1)
+        with pytest.raises(ValueError, match="betas must be either|is not supported for capturable=False"):
+            library.optim.Adam([parameter], **given)
+
+
+def test_adam_holds_its_betas_as_a_tuple_as_torch(torch):
+    for library in (tinyrrn, torch):
+        given = [0.8, 0.9]
+        optimiser = library.optim.Adam(library.nn.Linear(1, 1).parameters(), betas=given)
+        given[0] = 0.1
+        assert optimiser.param_groups[0]["betas"] == optimiser.defaults["betas"] == (0.8, 0.9)
