@@ -723,6 +723,18 @@ def test_a_tensor_buffer_holds_its_array_and_converts_and_loads_as_torch(torch):
         assert float(model.extra[1]) == 7 and float(model.running_mean[1]) == 3
 
 
+def test_a_0d_buffer_computed_anew_stays_a_buffer_that_loads_as_torch(torch):
+    """Arithmetic on a 0-d buffer gives a NumPy number (PyTorch's gives a 0-d tensor): kept as a 0-d array, so
+    load_state_dict writes it (it raised 'numpy.float32' object does not support item assignment)."""
+    for library, value in ((tinyrrn, lambda v: np.asarray(v, "float32")), (torch, torch.tensor)):
+        model = library.nn.Module()
+        model.register_buffer("scale", value(0.0))
+        model.scale = model.scale * 2 + 1
+        assert float(model.state_dict()["scale"]) == 1
+        model.load_state_dict({"scale": value(5.0)})
+        assert float(model.scale) == 5 and tuple(model.scale.shape) == ()
+
+
 def test_plain_attributes_may_be_set_before_module_init_as_torch(torch):
     """A plain attribute set before Module.__init__() is kept; a Parameter, a Module or a registration then is
     refused with PyTorch's AttributeError, saying so."""

@@ -550,10 +550,13 @@ def _is_channels_last(array):
 
 
 def _buffer_array(name, value):
-    """What a buffer holds: an array (NumPy's or CuPy's; a Tensor's own, shared) or None, as PyTorch's holds a
-    tensor; anything else refused with PyTorch's TypeError."""
+    """What a buffer holds: an array (NumPy's or CuPy's; a Tensor's own, shared; a NumPy number, which arithmetic
+    on a 0-d array gives, as a 0-d array) or None, as PyTorch's holds a tensor; anything else refused with
+    PyTorch's TypeError."""
     if isinstance(value, Tensor):
         return value.data
+    if isinstance(value, numpy.generic):
+        return numpy.asarray(value)
     if value is not None and not (hasattr(value, "shape") and hasattr(value, "dtype")):
         raise TypeError(f"cannot assign {type(value).__name__} as buffer {name!r} (an array, Tensor or None "
                         "expected)")
