@@ -735,6 +735,20 @@ def test_a_0d_buffer_computed_anew_stays_a_buffer_that_loads_as_torch(torch):
         assert float(model.scale) == 5 and tuple(model.scale.shape) == ()
 
 
+def test_a_torch_bfloat16_checkpoint_loads_as_torch(torch):
+    """A PyTorch state_dict in bfloat16 (NumPy has no such dtype) loads cast to the model's dtypes, as torch's
+    load_state_dict; it raised 'Got unsupported ScalarType BFloat16'."""
+    theirs = torch.nn.BatchNorm2d(3)
+    with torch.no_grad():
+        theirs.weight.normal_()
+    saved = {k: v.to(torch.bfloat16) if v.is_floating_point() else v for k, v in theirs.state_dict().items()}
+    ours = nn.BatchNorm2d(3)
+    ours.load_state_dict(saved)
+    theirs.load_state_dict(saved)
+    for key, value in theirs.state_dict().items():
+        np.testing.assert_array_equal(host(ours.state_dict()[key]), value.numpy(), err_msg=key)
+
+
 def test_plain_attributes_may_be_set_before_module_init_as_torch(torch):
     """A plain attribute set before Module.__init__() is kept; a Parameter, a Module or a registration then is
     refused with PyTorch's AttributeError, saying so."""

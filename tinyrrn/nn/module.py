@@ -536,7 +536,10 @@ def _as_array(key, value):
     if isinstance(value, Tensor):
         return value.data
     if hasattr(value, "detach"):  # a PyTorch tensor (a state_dict of torch's), on the host
-        return numpy.asarray(value.detach().cpu())
+        value = value.detach().cpu()
+        if str(value.dtype) == "torch.bfloat16":  # no NumPy dtype: as float32, exactly (then cast as torch's copy_)
+            value = value.float()
+        return numpy.asarray(value)
     if isinstance(value, numpy.generic):
         return numpy.asarray(value)
     if not (hasattr(value, "shape") and hasattr(value, "dtype")):
