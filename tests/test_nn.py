@@ -1347,6 +1347,31 @@ def test_state_dict_keep_vars_holds_the_parameters_as_torch(torch):
     ours.load_state_dict(kept)
 
 
+@pytest.mark.parametrize("name, args", [("Linear", (5, 3)), ("Conv2d", (4, 6, 3)), ("ConvTranspose2d", (4, 6, 3)),
+                                        ("BatchNorm2d", (3,))])
+def test_layers_reset_their_parameters_in_place_as_torch(torch, name, args):
+    """reset_parameters (and BatchNorm2d's reset_running_stats), which PyTorch's layers have: each parameter drawn
+    anew from the layer's default distribution (a batch norm's back to 1, 0 and its statistics to 0, 1, no
+    batch), in place. Without it, code that resets what has the method reset nothing, silently."""
+    ours = getattr(nn, name)(*args)
+    with tinyrrn.no_grad():
+        for p in ours.parameters():
+            p.data[...] = 7
+    for buffer in ours.buffers():
+        buffer[...] = 7
+    arrays = [p.data for p in ours.parameters()] + list(ours.buffers())
+    ours.reset_parameters()
+    assert all(a is b for a, b in zip(arrays, [p.data for p in ours.parameters()] + list(ours.buffers())))
+    theirs = getattr(torch.nn, name)(*args)
+    bound = 1 / np.sqrt(np.prod(theirs.weight.shape[1:]))  # PyTorch's: 1/sqrt(fan_in), for the bias too
+    for (key, mine), value in zip(ours.state_dict().items(), theirs.state_dict().values()):
+        if name == "BatchNorm2d":
+            np.testing.assert_array_equal(host(mine), value.numpy(), err_msg=key)
+        else:  # drawn anew (not the 7s, not one value) within PyTorch's bound, as its own draw
+            assert np.abs(host(mine)).max() <= bound + 1e-6 and np.ptp(host(mine)) > 0
+            assert float(value.abs().max()) <= bound + 1e-6
+
+
 @pytest.mark.parametrize("shape, size", [((2, 4, 5, 5), (10, 9)), ((2, 4, 5, 5), (2, 6, 9, 10)), ((4, 5, 5), (6, 10, 10)),
                                          ((2, 4, 5, 5), (12, 10)), ((2, 4, 5, 5), (10,))])
 def test_conv_transpose_takes_torchs_output_size(torch, shape, size):

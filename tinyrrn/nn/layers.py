@@ -37,6 +37,9 @@ class Conv2d(Module):
         self.weight = Parameter(_conv_weight((out_channels, in_channels // groups, kh, kw)))
         self.register_parameter("bias", Parameter(_conv_bias(self.weight.shape)) if bias else None)
 
+    def reset_parameters(self):
+        _reset_weight_and_bias(self)
+
     def forward(self, input):
         return F.conv2d(input, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups)
 
@@ -59,6 +62,9 @@ class ConvTranspose2d(Module):
                        groups, output_padding)
         self.weight = Parameter(_conv_weight((in_channels, out_channels // groups, kh, kw)))
         self.register_parameter("bias", Parameter(_conv_bias(self.weight.shape, out_channels)) if bias else None)
+
+    def reset_parameters(self):
+        _reset_weight_and_bias(self)
 
     def forward(self, input, output_size=None):
         """``output_size`` ((H, W), or with the batch and channel sizes too) picks output_padding as PyTorch's:
@@ -123,6 +129,15 @@ def _conv_repr(conv, in_channels, out_channels):
             + (", bias=False" if conv.bias is None else ""))
 
 
+def _reset_weight_and_bias(layer):
+    """PyTorch's reset_parameters of Linear and the convolutions: their default weight and bias drawn anew, written
+    into the parameters in place (each keeps its array, device and memory layout)."""
+    init._fill(layer.weight, init.layer_default_weight(layer.weight.shape))
+    if layer.bias is not None:
+        fan_in = init.fan_in_and_fan_out(layer.weight.shape)[0]
+        init._fill(layer.bias, init.symmetric_uniform(layer.bias.shape, 1 / fan_in ** 0.5 if fan_in else 0.0))
+
+
 def _conv_weight(shape):
     """PyTorch's default conv weight, channels-last on the default device."""
     return channels_last(_on_default_device(init.layer_default_weight(shape)))
@@ -170,6 +185,19 @@ class BatchNorm2d(Module):
             for name in ("running_mean", "running_var", "num_batches_tracked"):
                 self.register_buffer(name, None)
 
+    def reset_running_stats(self):
+        """PyTorch's: the running statistics back to mean 0, variance 1 and no batch counted, in place."""
+        if self.track_running_stats:
+            for buffer, value in ((self.running_mean, 0), (self.running_var, 1), (self.num_batches_tracked, 0)):
+                buffer[...] = value
+
+    def reset_parameters(self):
+        """reset_running_stats, and the scale and shift back to 1 and 0, as PyTorch's."""
+        self.reset_running_stats()
+        if self.affine:
+            init._fill(self.weight, 1)
+            init._fill(self.bias, 0)
+
     def forward(self, input, *, relu=False, add=None):
         """Batch norm of the input x; with ``relu=True`` relu(batch norm of x), fused (F.batch_norm_relu); with
         ``add`` too, relu(batch norm of x + add), a residual unit's end (F.batch_norm_add_relu)."""
@@ -210,6 +238,9 @@ class Linear(Module):
         bound = 1 / in_features ** 0.5 if in_features else 0.0  # PyTorch: no bound without inputs
         self.register_parameter("bias", Parameter(_on_default_device(init.symmetric_uniform((out_features,), bound)))
                                 if bias else None)
+
+    def reset_parameters(self):
+        _reset_weight_and_bias(self)
 
     def forward(self, input):
         return F.linear(input, self.weight, self.bias)
