@@ -270,10 +270,11 @@ def test_conv_bn_runs_the_modules_where_it_cannot_fuse(rng):
         conv_bn(conv, bn, x, relu=True)
     assert not numpy.array_equal(mean, bn.running_mean)  # training statistics: batch norm itself ran
     bn.eval()
-    bn.track_running_stats = False  # the batch's statistics in evaluation too (its buffers are kept)
+    buffers = bn.running_mean, bn.running_var
+    bn.running_mean = bn.running_var = None  # no buffers: the batch's statistics in evaluation too
     with no_grad():
         numpy.testing.assert_array_equal(conv_bn(conv, bn, x, relu=True).data, bn(conv(x), relu=True).data)
-    bn.track_running_stats = True
+    bn.running_mean, bn.running_var = buffers
     seen = []
     conv.forward = lambda x: seen.append(x.shape) or Conv2d.forward(conv, x)  # a learner's instrumented layer
     with no_grad():

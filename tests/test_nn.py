@@ -283,6 +283,30 @@ def test_batchnorm_options_match_torch(torch, kwargs):
         np.testing.assert_allclose(host(ours.state_dict()[key]), value.numpy(), rtol=1e-5, err_msg=key)
 
 
+@pytest.mark.parametrize("change", ["track_running_stats False", "buffers None"])
+def test_batchnorm_reads_its_attributes_changed_after_it_was_made_as_torch(torch, change):
+    """track_running_stats set False keeps the buffers: training leaves them (and the count) alone, evaluation
+    uses them; both buffers set to None: evaluation uses the batch's statistics, training counts no batch."""
+    rng = np.random.default_rng(3)
+    ours, theirs = nn.BatchNorm2d(3), torch.nn.BatchNorm2d(3)
+    ours.load_state_dict({k: v.numpy() + (k != "num_batches_tracked") / 2 for k, v in theirs.state_dict().items()})
+    theirs.load_state_dict({k: torch.from_numpy(host(v)) for k, v in ours.state_dict().items()})
+    for model in (ours, theirs):
+        if change == "buffers None":
+            model.running_mean = model.running_var = None
+        else:
+            model.track_running_stats = False
+    for training in (True, False):
+        ours.train(training)
+        theirs.train(training)
+        x = rng.standard_normal((4, 3, 2, 3)).astype(np.float32)
+        np.testing.assert_allclose(host(ours(Tensor(on_device(x)))),
+                                   theirs(torch.from_numpy(x)).detach().numpy(), rtol=1e-4, atol=1e-5)
+        assert list(ours.state_dict()) == list(theirs.state_dict())
+        for key, value in theirs.state_dict().items():
+            np.testing.assert_array_equal(host(ours.state_dict()[key]), value.numpy(), err_msg=key)
+
+
 def test_conv_and_pool_layers_take_pytorchs_arguments(torch):
     x = np.random.default_rng(2).standard_normal((2, 4, 9, 8)).astype(np.float32)
     layers = [lambda m: m.Conv2d(4, 6, 3, padding="same", dilation=2, groups=2),
@@ -543,11 +567,51 @@ def test_relu_inplace_matches_torch(torch):
     (lambda: nn.BatchNorm2d(True), TypeError), (lambda: nn.BatchNorm2d(2.0), TypeError),
     (lambda: nn.MaxPool2d(3, 2, ceil_mode=1)(Tensor(np.zeros((1, 1, 5, 5)))), TypeError),  # at forward, as PyTorch
     (lambda: nn.Linear(2, 2).load_state_dict([1]), TypeError),
-    (lambda: nn.Linear(2, 2).state_dict(destination={}), NotImplementedError),
 ])
 def test_layer_arguments_refused_with_torchs_exception_class(make, error):
     with pytest.raises(error):
         make()
+
+
+def test_state_dict_writes_into_a_destination_as_torch(torch):
+    for library in (tinyrrn, torch):
+        destination = {"kept": 1}
+        assert library.nn.Linear(2, 2).state_dict(destination=destination, prefix="fc.") is destination
+        assert list(destination) == ["kept", "fc.weight", "fc.bias"]
+
+
+def test_a_modules_extra_state_is_saved_and_loaded_as_torch(torch):
+    """A subclass's get_extra_state/set_extra_state: its '_extra_state' entry after its own parameters and buffers,
+    given back by load_state_dict (missing when absent); without them a '_extra_state' entry is unexpected."""
+    def make(library):
+        class Counter(library.nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.fc, self.count = library.nn.Linear(1, 1), 0
+
+            def get_extra_state(self):
+                return {"count": self.count}
+
+            def set_extra_state(self, state):
+                self.count = state["count"]
+        return library.nn.Sequential(library.nn.Linear(1, 1), Counter())
+
+    ours, theirs = make(tinyrrn), make(torch)
+    ours[1].count = theirs[1].count = 3
+    for model in (ours, theirs):
+        saved = model.state_dict()
+        assert list(saved) == ["0.weight", "0.bias", "1._extra_state", "1.fc.weight", "1.fc.bias"]
+        assert saved["1._extra_state"] == {"count": 3}
+        fresh = make(tinyrrn if model is ours else torch)
+        assert tuple(fresh.load_state_dict(saved)) == ([], []) and fresh[1].count == 3
+        del saved["1._extra_state"]
+        assert tuple(fresh.load_state_dict(saved, strict=False)) == (["1._extra_state"], [])
+        with pytest.raises(RuntimeError, match="1._extra_state"):
+            fresh.load_state_dict(saved)
+        with pytest.raises(RuntimeError, match="_extra_state"):
+            fresh[0].load_state_dict({**fresh[0].state_dict(), "_extra_state": 1})
+        with pytest.raises(RuntimeError, match="should never be called"):
+            fresh[0].get_extra_state()
 
 
 def test_layers_take_torchs_default_keywords():
@@ -642,6 +706,69 @@ def test_a_none_buffer_assigned_an_array_is_a_buffer_as_torch(torch):
     assert ours.to("cpu") is ours  # None buffers and parameters are passed over
 
 
+def test_a_tensor_buffer_holds_its_array_and_converts_and_loads_as_torch(torch):
+    """A buffer given as a Tensor (registered or assigned) holds its array, sharing its memory: Module.to converts
+    it and load_state_dict writes it, as PyTorch's buffer of a tensor."""
+    for library, tensor in ((tinyrrn, lambda a: Tensor(on_device(a))), (torch, torch.from_numpy)):
+        model = library.nn.BatchNorm2d(2)
+        given = tensor(np.ones(2, "float32"))
+        model.register_buffer("extra", given)
+        model.running_mean = tensor(np.full(2, 3, "float32"))
+        model.extra[0] = 5
+        assert float(given[0]) == 5
+        model.double()
+        model.load_state_dict({**model.state_dict(), "extra": tensor(np.full(2, 7.0))})
+        assert [str(model.extra.dtype).rpartition(".")[2], str(model.running_mean.dtype).rpartition(".")[2]] == \
+            ["float64"] * 2
+        assert float(model.extra[1]) == 7 and float(model.running_mean[1]) == 3
+
+
+def test_a_0d_buffer_computed_anew_stays_a_buffer_that_loads_as_torch(torch):
+    """Arithmetic on a 0-d buffer gives a NumPy number (PyTorch's gives a 0-d tensor): kept as a 0-d array, so
+    load_state_dict writes it (it raised 'numpy.float32' object does not support item assignment)."""
+    for library, value in ((tinyrrn, lambda v: np.asarray(v, "float32")), (torch, torch.tensor)):
+        model = library.nn.Module()
+        model.register_buffer("scale", value(0.0))
+        model.scale = model.scale * 2 + 1
+        assert float(model.state_dict()["scale"]) == 1
+        model.load_state_dict({"scale": value(5.0)})
+        assert float(model.scale) == 5 and tuple(model.scale.shape) == ()
+
+
+def test_a_torch_bfloat16_checkpoint_loads_as_torch(torch):
+    """A PyTorch state_dict in bfloat16 (NumPy has no such dtype) loads cast to the model's dtypes, as torch's
+    load_state_dict; it raised 'Got unsupported ScalarType BFloat16'."""
+    theirs = torch.nn.BatchNorm2d(3)
+    with torch.no_grad():
+        theirs.weight.normal_()
+    saved = {k: v.to(torch.bfloat16) if v.is_floating_point() else v for k, v in theirs.state_dict().items()}
+    ours = nn.BatchNorm2d(3)
+    ours.load_state_dict(saved)
+    theirs.load_state_dict(saved)
+    for key, value in theirs.state_dict().items():
+        np.testing.assert_array_equal(host(ours.state_dict()[key]), value.numpy(), err_msg=key)
+
+
+def test_plain_attributes_may_be_set_before_module_init_as_torch(torch):
+    """A plain attribute set before Module.__init__() is kept; a Parameter, a Module or a registration then is
+    refused with PyTorch's AttributeError, saying so."""
+    for library, tensor in ((tinyrrn, lambda a: Tensor(on_device(a))), (torch, torch.from_numpy)):
+        class Model(library.nn.Module):
+            def __init__(self, early):
+                self.scale = 2.0
+                early(self)
+                super().__init__()
+                self.fc = library.nn.Linear(2, 2)
+
+        model = Model(lambda m: None)
+        assert model.scale == 2.0 and [name for name, _ in model.named_parameters()] == ["fc.weight", "fc.bias"]
+        for early in (lambda m: setattr(m, "w", library.nn.Parameter(tensor(np.zeros(2, "float32")))),
+                      lambda m: setattr(m, "child", library.nn.ReLU()),
+                      lambda m: m.register_buffer("b", None), lambda m: m.register_parameter("p", None)):
+            with pytest.raises(AttributeError, match="before Module.__init__"):
+                Model(early)
+
+
 def test_register_parameter_as_torch():
     m = nn.Module()
     m.register_parameter("w", None)
@@ -702,6 +829,23 @@ def test_module_reprs_are_torchs(torch, name, args, kwargs):
     assert repr(getattr(nn, name)(*args, **kwargs)) == repr(getattr(torch.nn, name)(*args, **kwargs))
 
 
+@pytest.mark.parametrize("extra", ["", "a=1", "a=1\nb=2"])
+@pytest.mark.parametrize("child", [False, True])
+def test_a_modules_extra_repr_is_laid_out_as_torchs(torch, extra, child):
+    """A one-line extra_repr inside the parentheses only without children; else on lines of its own before them."""
+    def make(library):
+        class Block(library.nn.Module):
+            def __init__(self):
+                super().__init__()
+                if child:
+                    self.fc = library.nn.Linear(1, 1)
+
+            def extra_repr(self):
+                return extra
+        return Block()
+    assert repr(make(tinyrrn)) == repr(make(torch))
+
+
 def test_torch_keywords_at_their_defaults_and_unsupported_values_named(torch):
     """PyTorch's device=/dtype= of layers, GRU's dropout/bidirectional/hx, load_state_dict's assign,
     Module.to(dtype): taken at torch's defaults, refused saying 'not supported' otherwise."""
@@ -732,6 +876,10 @@ def test_torch_keywords_at_their_defaults_and_unsupported_values_named(torch):
         assert model[0].weight.dtype == str(theirs.weight.dtype).rpartition(".")[2]
     with pytest.raises(TypeError, match="floating point"):
         nn.Linear(2, 2).to("int64")
+    for model in (nn.Linear(2, 2), torch.nn.Linear(2, 2)):
+        assert model.to("cpu", non_blocking=True) is model and model.to(non_blocking=False) is model
+    with pytest.raises(NotImplementedError, match="memory_format=.* is not supported"):
+        nn.Linear(2, 2).to(memory_format="channels_last")
     with pytest.raises(ValueError, match="unknown device 'tpu'"):
         nn.Linear(2, 2).to("tpu")
 
@@ -787,6 +935,22 @@ def test_c_a_child_set_to_none_is_skipped_by_every_walk_as_torch(torch):
         assert part[1] is None and repr(part) == repr(torch_part)
     assert len(nn.Sequential(None)) == len(torch.nn.Sequential(None)) == 1
     assert list(nn.Sequential(None, nn.ReLU()).named_modules())[1][0] == "1"
+
+
+def test_a_checkpoints_entries_under_a_child_set_to_none_are_passed_over_as_torch(torch):
+    """A slot set to None (a dropped head) takes nothing from a checkpoint, and its entries are not unexpected
+    (a strict load raised them); an entry inside a child that lacks it still is."""
+    results, checkpoint = [], torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.Linear(2, 3)).state_dict()
+    for library, array in ((tinyrrn, lambda v: v.numpy()), (torch, lambda v: v)):
+        model = library.nn.Sequential(library.nn.Linear(2, 2), library.nn.Linear(2, 1))
+        saved = {k: array(v) for k, v in checkpoint.items()}
+        model[1] = None
+        result = model.load_state_dict(saved)
+        loose = model.load_state_dict({**saved, "0.sub.weight": array(torch.ones(1)), "2.weight": array(torch.ones(1))},
+                                      strict=False)
+        results.append((tuple(result), tuple(loose), np.asarray(model[0].weight.data if library is tinyrrn
+                                                                  else model[0].weight.detach()).tolist()))
+    assert results[0] == results[1] and results[0][1] == ([], ["2.weight", "0.sub.weight"])  # parents first
 
 
 @pytest.mark.cpu_only("the check reads the statistics on the host: on a GPU it is not made (functional/norm.py)")
@@ -992,6 +1156,23 @@ def test_registering_a_name_is_checked_as_torch(torch, register, name):
         assert name in call(nn)._parameters or name in call(nn)._buffers or name in call(nn)._modules
 
 
+@pytest.mark.parametrize("name", ["", "a.b", "forward", "train", "weight", "in_features", "new"])
+def test_a_parameter_assigned_as_an_attribute_has_its_name_checked_as_torch(torch, name):
+    """setattr with a Parameter registers it under register_parameter's checks, as PyTorch: a dotted or empty
+    name, or a method's, is its KeyError (it was registered, and a method's name then read the method)."""
+    def call(m, parameter):
+        layer = m.Linear(2, 2)
+        setattr(layer, name, parameter)
+        return [n for n, _ in layer.named_parameters()], getattr(layer, name) is parameter
+    try:
+        expected = call(torch.nn, torch.nn.Parameter(torch.zeros(1)))
+    except KeyError:
+        with pytest.raises(KeyError, match="name can|already exists"):
+            call(nn, nn.Parameter(np.zeros(1, "float32")))
+    else:
+        assert call(nn, nn.Parameter(np.zeros(1, "float32"))) == expected
+
+
 def test_add_module_apply_requires_grad_buffers_and_get_as_torch(torch):
     def make(m):
         model = m.Sequential(m.Linear(2, 3), m.BatchNorm2d(3))
@@ -1058,6 +1239,39 @@ def test_sequential_insert_at_a_negative_index_as_torch(torch, index):
         seq.insert(index, m.Linear(2, 2))
         return [type(c).__name__ for c in seq], list(seq.state_dict())
     assert run(nn) == run(torch.nn)
+
+
+def test_module_list_insert_within_its_length_as_torch_and_past_it_refused(torch):
+    """ModuleList.insert(0..len) as PyTorch's; a negative index is PyTorch's KeyError, raised before anything
+    moves; past the end PyTorch leaves a gap in the numbering ('0', '1', '5'), after which indexing, extend and
+    deletion answered differently here: refused."""
+    def make(m):
+        return m.ModuleList([m.Linear(1, 1), m.ReLU()])
+    for index in (0, 1, 2):
+        ours, theirs = make(nn), make(torch.nn)
+        assert ours.insert(index, nn.Tanh()) is None and theirs.insert(index, torch.nn.Tanh()) is None
+        assert [type(c).__name__ for c in ours] == [type(c).__name__ for c in theirs]
+        assert list(ours.state_dict()) == list(theirs.state_dict())
+    ours = make(nn)
+    with pytest.raises(KeyError, match="negative index"):
+        ours.insert(-1, nn.Tanh())
+    with pytest.raises(IndexError, match="does not support"):
+        ours.insert(3, nn.Tanh())
+    assert [type(c).__name__ for c in ours] == ["Linear", "ReLU"]
+
+
+def test_sequential_repeated_in_place_reads_its_modules_by_name_as_torch(torch):
+    """seq *= n reads the modules '0', '1', ... as PyTorch: a slice that kept the names '1', '2' raises its
+    KeyError (the copies silently replaced the originals here), and n = 1 changes nothing."""
+    for library in (nn, torch.nn):
+        seq = library.Sequential(library.Linear(1, 1), library.ReLU(), library.Tanh())
+        part = seq[1:]
+        part *= 1
+        assert list(part._modules) == ["1", "2"]
+        with pytest.raises(KeyError):
+            part *= 2
+        seq *= 2
+        assert list(seq._modules) == [str(i) for i in range(6)] and seq[3] is seq[0] and seq[5] is seq[2]
 
 
 def test_module_list_and_dict_hold_modules_as_torch(torch):
@@ -1131,6 +1345,76 @@ def test_state_dict_keep_vars_holds_the_parameters_as_torch(torch):
     assert kept["weight"] is ours.weight and theirs.state_dict(keep_vars=True)["weight"] is theirs.weight
     assert isinstance(kept["bias"], nn.Parameter)
     ours.load_state_dict(kept)
+
+
+@pytest.mark.parametrize("name, args", [("Linear", (5, 3)), ("Conv2d", (4, 6, 3)), ("ConvTranspose2d", (4, 6, 3)),
+                                        ("BatchNorm2d", (3,))])
+def test_layers_reset_their_parameters_in_place_as_torch(torch, name, args):
+    """reset_parameters (and BatchNorm2d's reset_running_stats), which PyTorch's layers have: each parameter drawn
+    anew from the layer's default distribution (a batch norm's back to 1, 0 and its statistics to 0, 1, no
+    batch), in place. Without it, code that resets what has the method reset nothing, silently."""
+    ours = getattr(nn, name)(*args)
+    with tinyrrn.no_grad():
+        for p in ours.parameters():
+            p.data[...] = 7
+    for buffer in ours.buffers():
+        buffer[...] = 7
+    arrays = [p.data for p in ours.parameters()] + list(ours.buffers())
+    ours.reset_parameters()
+    assert all(a is b for a, b in zip(arrays, [p.data for p in ours.parameters()] + list(ours.buffers())))
+    theirs = getattr(torch.nn, name)(*args)
+    bound = 1 / np.sqrt(np.prod(theirs.weight.shape[1:]))  # PyTorch's: 1/sqrt(fan_in), for the bias too
+    for (key, mine), value in zip(ours.state_dict().items(), theirs.state_dict().values()):
+        if name == "BatchNorm2d":
+            np.testing.assert_array_equal(host(mine), value.numpy(), err_msg=key)
+        else:  # drawn anew (not the 7s, not one value) within PyTorch's bound, as its own draw
+            assert np.abs(host(mine)).max() <= bound + 1e-6 and np.ptp(host(mine)) > 0
+            assert float(value.abs().max()) <= bound + 1e-6
+
+
+@pytest.mark.parametrize("shape, size", [((2, 4, 5, 5), (10, 9)), ((2, 4, 5, 5), (2, 6, 9, 10)), ((4, 5, 5), (6, 10, 10)),
+                                         ((2, 4, 5, 5), (12, 10)), ((2, 4, 5, 5), (10,))])
+def test_conv_transpose_takes_torchs_output_size(torch, shape, size):
+    """ConvTranspose2d(x, output_size=...) picks the output padding as PyTorch (it was an unexpected keyword),
+    with its ValueError for a size out of reach or of the wrong length."""
+    theirs = torch.nn.ConvTranspose2d(4, 6, 3, stride=2, padding=1)
+    ours = nn.ConvTranspose2d(4, 6, 3, stride=2, padding=1)
+    ours.load_state_dict({k: v.numpy() for k, v in theirs.state_dict().items()})
+    x = np.random.default_rng(0).standard_normal(shape).astype("float32")
+    try:
+        expected = theirs(torch.from_numpy(x), output_size=size).detach().numpy()
+    except ValueError as error:
+        with pytest.raises(ValueError, match=str(error).split(",")[0].split(" (")[0]):
+            ours(Tensor(on_device(x)), output_size=size)
+    else:
+        np.testing.assert_allclose(host(ours(Tensor(on_device(x)), output_size=size)), expected, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("name, args, kwargs", [
+    ("Linear", (3, 2), {}), ("Conv2d", (4, 6, 3), {}), ("Conv2d", (4, 6, (3, 1), 2, 1, 2, 2), {}),
+    ("Conv2d", (4, 6, 3), {"padding": "same", "stride": [1, 1]}), ("ConvTranspose2d", (4, 6, 3, 2, 1, 1), {}),
+    ("BatchNorm2d", (3,), {"affine": False}), ("MaxPool2d", (3,), {}), ("AvgPool2d", ((3, 2),), {})])
+def test_layers_keep_their_settings_as_torchs_attributes(torch, name, args, kwargs):
+    """A layer's settings read as PyTorch's attributes (sizes of convolutions as pairs, a pooling's stride its
+    kernel by default): code reading them (conv.stride == (1, 1)) answers as with PyTorch."""
+    ours, theirs = getattr(nn, name)(*args, **kwargs), getattr(torch.nn, name)(*args, **kwargs)
+    settings = {k: v for k, v in vars(theirs).items() if not k.startswith("_")}
+    assert {k: getattr(ours, k) for k in settings} == settings
+
+
+@pytest.mark.parametrize("make, argument", [
+    (lambda: nn.Linear(3.0, 2), "in_features"), (lambda: nn.Linear(3, "2"), "out_features"),
+    (lambda: nn.Conv2d(4, 4.0, 3), "out_channels"), (lambda: nn.Conv2d(4, 4, 3, groups=2.0), "groups"),
+    (lambda: nn.ConvTranspose2d(None, 4, 3), "in_channels")])
+def test_layer_sizes_that_are_not_ints_are_type_errors_naming_them(make, argument):
+    with pytest.raises(TypeError, match=f"'{argument}' must be an int"):
+        make()
+
+
+def test_conv_groups_not_positive_is_torchs_value_error(torch):
+    for library in (nn, torch.nn):
+        with pytest.raises(ValueError, match="groups must be a positive integer"):
+            library.Conv2d(4, 4, 3, groups=0)
 
 
 @pytest.mark.parametrize("kind", ["Conv2d", "ConvTranspose2d"])

@@ -545,3 +545,61 @@ def test_sgd_takes_its_settings_as_tensors_as_torch(torch, key):
         ours.grad, theirs.grad = numpy.full(3, 0.5 - step), torch.full((3,), 0.5 - step, dtype=torch.float64)
         mine.step(), reference.step()
     numpy.testing.assert_allclose(host(ours), theirs.detach().numpy(), rtol=1e-12)
+
+
+@pytest.mark.parametrize("name", ["SGD", "Adam"])
+def test_named_parameters_and_group_dicts_are_taken_as_torch(torch, name):
+    """PyTorch's optimisers take model.named_parameters() (the names kept as each group's 'param_names', saved and
+    loaded with the state) and keep the group dicts they are given, completed with the defaults."""
+    groups = {}
+    for library in (tinyrrn, torch):
+        model = library.nn.Sequential(library.nn.Linear(2, 2), library.nn.Linear(2, 1))
+        optimiser = getattr(library.optim, name)(model[0].named_parameters(), lr=0.5)
+        given = {"params": model[1].named_parameters(prefix="1"), "lr": 0.1}
+        optimiser.add_param_group(given)
+        assert optimiser.param_groups[1] is given and given["params"] == list(model[1].parameters())
+        groups[library] = [(g["param_names"], g["lr"], sorted(g)) for g in optimiser.param_groups]
+        with pytest.raises(ValueError, match="with/without names"):
+            optimiser.add_param_group({"params": [library.nn.Parameter(model[0].weight.detach() * 1)]})
+        with pytest.raises(ValueError, match="Some param names are missing"):
+            getattr(library.optim, name)([("w", model[0].weight), model[0].bias])
+        if library is tinyrrn:
+            saved = optimiser.state_dict()
+            again = getattr(optim, name)([{"params": model[0].parameters()}, {"params": model[1].parameters()}])
+            again.load_state_dict(saved)
+            assert [g.get("param_names") for g in again.param_groups] == [["weight", "bias"], ["1.weight", "1.bias"]]
+    assert groups[tinyrrn] == groups[torch]
+
+
+@pytest.mark.parametrize("name, settings", [("SGD", {}), ("SGD", {"lr": 0.1, "momentum": 0.9, "nesterov": True}),
+                                            ("Adam", {}), ("Adam", {"betas": (0.5, 0.9), "amsgrad": True})])
+def test_optimisers_print_their_defaults_and_groups_as_torch(torch, name, settings):
+    printed = []
+    for library in (tinyrrn, torch):
+        first, second = library.nn.Linear(2, 2), library.nn.Linear(2, 1)
+        optimiser = getattr(library.optim, name)(first.parameters(), **settings)
+        optimiser.add_param_group({"params": second.parameters(), "lr": 0.5, "weight_decay": 0.25})
+        printed.append((repr(optimiser), sorted(optimiser.defaults.items())))
+    assert printed[0] == printed[1]
+
+
+@pytest.mark.parametrize("settings", [{"betas": (0, 0.9)}, {"betas": (0.9, "tensor")}, {"betas": (numpy.float32(0.9), 0.99)},
+                                      {"betas": ("tensor", "tensor"), "foreach": True},
+                                      {"lr": "tensor", "foreach": True}])
+def test_adam_refuses_the_betas_and_tensor_settings_torch_refuses(torch, settings):
+    """PyTorch's Adam takes two floats or two tensors as betas, and no tensor setting with foreach=True; tinyrrn
+    took them all and stepped."""
+    for library, tensor in ((tinyrrn, lambda: Tensor(numpy.array(0.5))), (torch, lambda: torch.tensor(0.5))):
+        given = {k: tuple(tensor() if b == "tensor" else b for b in v) if k == "betas" else tensor() if v == "tensor"
+                 else v for k, v in settings.items()}
+        parameter = library.nn.Parameter(tensor() * 1)
+        with pytest.raises(ValueError, match="betas must be either|is not supported for capturable=False"):
+            library.optim.Adam([parameter], **given)
+
+
+def test_adam_holds_its_betas_as_a_tuple_as_torch(torch):
+    for library in (tinyrrn, torch):
+        given = [0.8, 0.9]
+        optimiser = library.optim.Adam(library.nn.Linear(1, 1).parameters(), betas=given)
+        given[0] = 0.1
+        assert optimiser.param_groups[0]["betas"] == optimiser.defaults["betas"] == (0.8, 0.9)

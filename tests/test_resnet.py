@@ -335,9 +335,9 @@ def test_stride_placement(r50):
 
     caffe_model = resnet50(stride_in_1x1=True)
     v15, caffe = strides(r50), strides(caffe_model)
-    assert v15["layer2.0.conv1"] == (1, 1) and v15["layer2.0.conv2"] == (2, 3)
-    assert caffe["layer2.0.conv1"] == (2, 1) and caffe["layer2.0.conv2"] == (1, 3)
-    assert v15["layer2.0.downsample.0"] == caffe["layer2.0.downsample.0"] == (2, 1)
+    assert v15["layer2.0.conv1"] == ((1, 1), 1) and v15["layer2.0.conv2"] == ((2, 2), 3)  # PyTorch's pairs
+    assert caffe["layer2.0.conv1"] == ((2, 2), 1) and caffe["layer2.0.conv2"] == ((1, 1), 3)
+    assert v15["layer2.0.downsample.0"] == caffe["layer2.0.downsample.0"] == ((2, 2), 1)
     assert list(r50.state_dict()) == list(caffe_model.state_dict())
     with pytest.raises(ValueError, match="stride_in_1x1 applies to Bottleneck units .*BasicBlock has no 1x1 conv"):
         resnet18(stride_in_1x1=True)
@@ -355,7 +355,7 @@ def test_caffe_layout_loads_msra_weights_end_to_end(tmp_path):
     assert config["normalize"] == "caffe"  # BGR 0-255 minus the mean, unless --normalize says otherwise
     model = builders.build_model(config, 101).eval()
     backbone = model.backbone
-    assert backbone.layer2[0].conv1.stride == 2 and backbone.layer2[0].conv2.stride == 1  # stride in the 1x1
+    assert backbone.layer2[0].conv1.stride == (2, 2) and backbone.layer2[0].conv2.stride == (1, 1)  # in the 1x1
     pool = backbone.maxpool
     assert (pool.kernel_size, pool.stride, pool.padding, pool.ceil_mode) == (3, 2, 0, True)
     rng = np.random.default_rng(0)

@@ -91,14 +91,19 @@ def _parameter_groups(params):
 
 
 def _group_parameters(params):
-    """A parameter group's tensors as a list (one tensor, or an ordered iterable of them; a set's order changes
-    between runs), each a leaf, each once, as PyTorch requires."""
+    """A parameter group's tensors as a list (one tensor, or an ordered iterable of them or of (name, tensor)
+    pairs, as named_parameters() gives; a set's order changes between runs), each a leaf, each once, as PyTorch
+    requires; and their names (None when not named)."""
     if hasattr(params, "data") and hasattr(params, "shape"):
-        return [params]
+        return [params], None
     if isinstance(params, set):
         raise TypeError("optimizer parameters need to be organized in ordered collections, but the ordering of "
                         "tensors in sets will change between runs. Please use a list instead.")
     params = list(params)
+    names = [p[0] for p in params if isinstance(p, tuple)]
+    if names and len(names) < len(params):
+        raise ValueError("all optimizer params should be with/without names. Some param names are missing")
+    params = [p[1] for p in params] if names else params
     for p in params:
         if not (hasattr(p, "data") and hasattr(type(p), "grad")):  # the type's: a computed tensor's .grad warns
             raise TypeError(f"optimizer can only optimize Tensors, but one of the params is {type(p).__name__}")
@@ -108,7 +113,7 @@ def _group_parameters(params):
     if len({id(p) for p in params}) < len(params):  # PyTorch warns that this will be an error; its updates
         raise ValueError("optimizer got a parameter more than once; pass each once "  # are applied twice
                          "(model.parameters() lists a shared one once)")
-    return params
+    return params, names or None
 
 
 def _check_at_least(name, value, least=0.0):
@@ -161,14 +166,30 @@ class Optimizer:
         else:
             object.__setattr__(self, name, value)
 
+    def __repr__(self):
+        """PyTorch's: each group's settings, sorted by name."""
+        groups = "".join(f"\nParameter Group {i}\n" + "".join(f"    {k}: {group[k]}\n" for k in sorted(group)
+                                                            if k != "params")
+                         for i, group in enumerate(self.param_groups))
+        return f"{type(self).__name__} ({groups})"
+
     def add_param_group(self, param_group):
-        """Add a group of parameters with its own settings (the others the defaults), as PyTorch; a parameter
-        already in a group is refused with its ValueError."""
+        """Add a group of parameters with its own settings (the others the defaults), as PyTorch: the dict itself,
+        completed (its 'params' as a list, their names as 'param_names' when given as named_parameters()); a
+        parameter already in a group, or names in some groups only, refused with its ValueError."""
         if not isinstance(param_group, dict):
             raise TypeError(f"param_group must be a dict, but got {type(param_group).__name__}")
-        group = {**self.defaults, **param_group, "params": _group_parameters(param_group["params"])}
+        group = param_group
+        group["params"], names = _group_parameters(group["params"])
+        if names is not None:
+            group["param_names"] = names
+        for name, default in self.defaults.items():
+            group.setdefault(name, default)
         self.check_group(group)
         self._follow_groups()
+        if self.param_groups and ("param_names" in group) != ("param_names" in self.param_groups[0]):
+            raise ValueError("all optimizer param groups should be with/without names. cannot add param group "
+                             f"{'with' if 'param_names' in group else 'without'} names to the optimizer")
         if {id(p) for p in self.params} & {id(p) for p in group["params"]}:
             raise ValueError("some parameters appear in more than one parameter group")
         self.param_groups.append(group)
@@ -281,13 +302,25 @@ class Optimizer:
 class Adam(Optimizer):
     """Adam (Kingma & Ba, 2015), the paper's optimiser: bias-corrected, eps added after the square root."""
 
-    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, amsgrad=False, *,
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0, amsgrad=False, *,
                  foreach=None, maximize=False, capturable=False, differentiable=False, fused=None,
                  decoupled_weight_decay=False):
-        super().__init__(params, dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, amsgrad=amsgrad,
-                                      maximize=maximize, foreach=foreach, capturable=capturable,
-                                      differentiable=differentiable, fused=fused,
+        """PyTorch's constructor checks (each group's settings then by ``check_group``); besides, as its: a tensor
+        lr or beta is refused with foreach=True, the betas must be two floats or two one-element tensors, and
+        the defaults hold them as a tuple."""
+        if isinstance(lr, Tensor) and foreach and not capturable:
+            raise ValueError("lr as a Tensor is not supported for capturable=False and foreach=True")
+        super().__init__(params, dict(lr=lr, betas=tuple(betas) if isinstance(betas, list) else betas, eps=eps,
+                                      weight_decay=weight_decay, amsgrad=amsgrad, maximize=maximize, foreach=foreach,
+                                      capturable=capturable, differentiable=differentiable, fused=fused,
                                       decoupled_weight_decay=decoupled_weight_decay))
+        if not any(all(isinstance(beta, kind) for beta in betas[:2]) for kind in (float, Tensor)):
+            raise ValueError("betas must be either both floats or both Tensors")
+        for i, beta in enumerate(betas[:2]):
+            if isinstance(beta, Tensor) and foreach and not capturable:
+                raise ValueError(f"betas[{i}] as a Tensor is not supported for capturable=False and foreach=True")
+            if isinstance(beta, Tensor) and beta.numel() != 1:
+                raise ValueError(f"Tensor betas[{i}] must be 1-element")
 
     @staticmethod
     def check_group(group):
@@ -347,7 +380,7 @@ class SGD(Optimizer):
     """Stochastic gradient descent with (PyTorch-style) momentum, dampening, Nesterov momentum and weight decay;
     PyTorch's arguments and defaults (lr 1e-3, no momentum)."""
 
-    def __init__(self, params, lr=1e-3, momentum=0.0, dampening=0.0, weight_decay=0.0, nesterov=False, *,
+    def __init__(self, params, lr=1e-3, momentum=0, dampening=0, weight_decay=0, nesterov=False, *,
                  maximize=False, foreach=None, differentiable=False, fused=None):
         super().__init__(params, dict(lr=lr, momentum=momentum, dampening=dampening, weight_decay=weight_decay,
                                       nesterov=nesterov, maximize=maximize, foreach=foreach,

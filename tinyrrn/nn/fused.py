@@ -25,7 +25,8 @@ def conv_bn(conv, bn, x, relu=False, add=None):
 
 def _fuses(conv, bn, x, add):
     """Whether conv_bn may fuse: the cases where conv2d_affine gives bn(conv(x)) exactly, with nothing to record."""
-    if not (_plain(conv, Conv2d) and _plain(bn, BatchNorm2d) and not bn.training and bn.track_running_stats and conv.groups == 1 and conv.bias is None):
+    if not (_plain(conv, Conv2d) and _plain(bn, BatchNorm2d) and not bn.training and bn.running_mean is not None
+            and bn.running_var is not None and conv.groups == 1 and conv.bias is None):
         return False
     if not (isinstance(x, Tensor) and x.ndim == 4 and x.dtype in ("float32", "float64")):
         return False

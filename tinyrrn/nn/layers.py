@@ -33,12 +33,12 @@ class Conv2d(Module):
                 raise ValueError(f"Conv2d: invalid padding string {padding!r}, should be one of ('valid', 'same')")
             if padding == "same" and pair(stride, "stride", "Conv2d", minimum=1) != (1, 1):
                 raise ValueError("Conv2d: padding='same' is not supported for strided convolutions")
-        if groups < 1 or in_channels % groups or out_channels % groups:
-            raise ArgumentError(f"Conv2d: in_channels {in_channels} and out_channels {out_channels} must "
-                                  f"be divisible by groups {groups}")
-        self.stride, self.padding, self.dilation, self.groups = stride, padding, dilation, groups
+        _conv_settings(self, "Conv2d", in_channels, out_channels, (kh, kw), stride, padding, dilation, groups, 0)
         self.weight = Parameter(_conv_weight((out_channels, in_channels // groups, kh, kw)))
         self.register_parameter("bias", Parameter(_conv_bias(self.weight.shape)) if bias else None)
+
+    def reset_parameters(self):
+        _reset_weight_and_bias(self)
 
     def forward(self, input):
         return F.conv2d(input, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups)
@@ -58,35 +58,84 @@ class ConvTranspose2d(Module):
         kh, kw = pair(kernel_size, "kernel_size", "ConvTranspose2d", minimum=0, single=False)
         if padding_mode != "zeros":
             raise ValueError(f'ConvTranspose2d: only "zeros" padding mode is supported (as PyTorch), got {padding_mode!r}')
-        if groups < 1 or in_channels % groups or out_channels % groups:
-            raise ArgumentError(f"ConvTranspose2d: in_channels {in_channels} and out_channels "
-                                  f"{out_channels} must be divisible by groups {groups}")
-        self.stride, self.padding, self.output_padding = stride, padding, output_padding
-        self.groups, self.dilation = groups, dilation
+        _conv_settings(self, "ConvTranspose2d", in_channels, out_channels, (kh, kw), stride, padding, dilation,
+                       groups, output_padding)
         self.weight = Parameter(_conv_weight((in_channels, out_channels // groups, kh, kw)))
         self.register_parameter("bias", Parameter(_conv_bias(self.weight.shape, out_channels)) if bias else None)
 
-    def forward(self, input):
-        return F.conv_transpose2d(input, self.weight, self.bias, self.stride, self.padding, self.output_padding,
+    def reset_parameters(self):
+        _reset_weight_and_bias(self)
+
+    def forward(self, input, output_size=None):
+        """``output_size`` ((H, W), or with the batch and channel sizes too) picks output_padding as PyTorch's:
+        a size from the smallest output to stride - 1 more, else its ValueError."""
+        output_padding = self.output_padding if output_size is None else self._output_padding(input, output_size)
+        return F.conv_transpose2d(input, self.weight, self.bias, self.stride, self.padding, output_padding,
                                   self.groups, self.dilation)
+
+    def _output_padding(self, input, output_size):
+        check_tensors("ConvTranspose2d", input)
+        output_size = [integer("ConvTranspose2d", "output_size", n) for n in output_size]
+        if len(output_size) == input.ndim:
+            output_size = output_size[-2:]
+        if len(output_size) != 2:
+            raise ValueError(f"ConvTranspose2D: for {input.ndim}D input, output_size must have 2 or {input.ndim} "
+                             f"elements (got {len(output_size)})")
+        stride, padding, dilation = (pair(v, name, "ConvTranspose2d") for v, name in
+                                     ((self.stride, "stride"), (self.padding, "padding"), (self.dilation, "dilation")))
+        smallest = [(input.shape[d - 2] - 1) * stride[d] - 2 * padding[d] + dilation[d] * (self.kernel_size[d] - 1) + 1
+                    for d in range(2)]
+        largest = [n + s - 1 for n, s in zip(smallest, stride)]
+        if not all(a <= n <= b for a, n, b in zip(smallest, output_size, largest)):
+            raise ValueError(f"requested an output size of {tuple(output_size)}, but valid sizes range from {smallest} to "
+                             f"{largest} (for an input of {tuple(input.shape[-2:])})")
+        return tuple(n - a for n, a in zip(output_size, smallest))
 
     def extra_repr(self):
         c, o = self.weight.shape[:2]
         return _conv_repr(self, c, o * self.groups)
 
 
+def _conv_settings(conv, layer, in_channels, out_channels, kernel_size, stride, padding, dilation, groups,
+                   output_padding):
+    """Check a convolution's channel counts and groups (ints, named when not) and keep its settings as PyTorch's
+    attributes: sizes as tuples (an int twice, a sequence as given; a padding string as it is)."""
+    in_channels, out_channels = (integer(layer, name, value) for name, value in
+                                 (("in_channels", in_channels), ("out_channels", out_channels)))
+    groups = integer(layer, "groups", groups)
+    if groups < 1:
+        raise ArgumentError(f"{layer}: groups must be a positive integer, got {groups}")
+    if in_channels % groups or out_channels % groups:
+        raise ArgumentError(f"{layer}: in_channels {in_channels} and out_channels {out_channels} must "
+                            f"be divisible by groups {groups}")
+    conv.in_channels, conv.out_channels, conv.kernel_size, conv.groups = in_channels, out_channels, kernel_size, groups
+    conv.stride, conv.dilation, conv.output_padding = (_as_pair(v) for v in (stride, dilation, output_padding))
+    conv.padding = padding if isinstance(padding, str) else _as_pair(padding)
+    conv.transposed, conv.padding_mode = layer == "ConvTranspose2d", "zeros"
+
+
+def _as_pair(value):
+    """PyTorch's _pair: a sequence as a tuple, anything else twice."""
+    return tuple(value) if isinstance(value, (tuple, list)) else (value, value)
+
+
 def _conv_repr(conv, in_channels, out_channels):
     """A convolution's settings as PyTorch prints them: sizes as pairs, those at their defaults left out."""
-    def as_pair(value):
-        return value if isinstance(value, str) else tuple(value) if isinstance(value, (tuple, list)) else (value, value)
-
-    settings = {"padding": (as_pair(conv.padding), 0), "dilation": (as_pair(conv.dilation), 1),
-                "output_padding": (as_pair(getattr(conv, "output_padding", 0)), 0)}
-    return (f"{in_channels}, {out_channels}, kernel_size={tuple(conv.weight.shape[2:])}, stride={as_pair(conv.stride)}"
+    settings = {"padding": (conv.padding, 0), "dilation": (conv.dilation, 1), "output_padding": (conv.output_padding, 0)}
+    return (f"{in_channels}, {out_channels}, kernel_size={tuple(conv.weight.shape[2:])}, stride={conv.stride}"
             + "".join(f", {name}={value}" for name, (value, default) in settings.items()
                       if value != (default,) * len(value))
             + (f", groups={conv.groups}" if conv.groups != 1 else "")
             + (", bias=False" if conv.bias is None else ""))
+
+
+def _reset_weight_and_bias(layer):
+    """PyTorch's reset_parameters of Linear and the convolutions: their default weight and bias drawn anew, written
+    into the parameters in place (each keeps its array, device and memory layout)."""
+    init._fill(layer.weight, init.layer_default_weight(layer.weight.shape))
+    if layer.bias is not None:
+        fan_in = init.fan_in_and_fan_out(layer.weight.shape)[0]
+        init._fill(layer.bias, init.symmetric_uniform(layer.bias.shape, 1 / fan_in ** 0.5 if fan_in else 0.0))
 
 
 def _conv_weight(shape):
@@ -107,7 +156,9 @@ class BatchNorm2d(Module):
     ``momentum=None`` makes the running statistics a cumulative average: the module passes
     1 / num_batches_tracked as F.batch_norm's momentum, as PyTorch does. ``affine=False``
     learns no scale and shift; ``track_running_stats=False`` keeps no statistics and uses
-    the batch's in evaluation too.
+    the batch's in evaluation too. As PyTorch's, forward reads the attributes as they are now:
+    statistics are updated only while training with ``track_running_stats``, and evaluation
+    uses the buffers unless both are None (set False after they were made, they are kept and used).
 
     ``reduce`` is F.batch_norm's reduction hook (None: this batch's statistics alone);
     tinyrrn.parallel.SyncBatchNorm sums the statistics over the ranks there.
@@ -123,7 +174,7 @@ class BatchNorm2d(Module):
         if affine or track_running_stats:  # tensors of num_features values: an int, not negative, as PyTorch
             init.check_shape((integer("BatchNorm2d", "num_features", num_features),))
         self.num_features, self.eps, self.momentum = num_features, eps, momentum
-        self.track_running_stats = track_running_stats
+        self.affine, self.track_running_stats = affine, track_running_stats
         self.register_parameter("weight", Parameter(xp.ones(num_features, dtype="float32")) if affine else None)
         self.register_parameter("bias", Parameter(xp.zeros(num_features, dtype="float32")) if affine else None)
         if track_running_stats:
@@ -133,6 +184,19 @@ class BatchNorm2d(Module):
         else:
             for name in ("running_mean", "running_var", "num_batches_tracked"):
                 self.register_buffer(name, None)
+
+    def reset_running_stats(self):
+        """PyTorch's: the running statistics back to mean 0, variance 1 and no batch counted, in place."""
+        if self.track_running_stats:
+            for buffer, value in ((self.running_mean, 0), (self.running_var, 1), (self.num_batches_tracked, 0)):
+                buffer[...] = value
+
+    def reset_parameters(self):
+        """reset_running_stats, and the scale and shift back to 1 and 0, as PyTorch's."""
+        self.reset_running_stats()
+        if self.affine:
+            init._fill(self.weight, 1)
+            init._fill(self.bias, 0)
 
     def forward(self, input, *, relu=False, add=None):
         """Batch norm of the input x; with ``relu=True`` relu(batch norm of x), fused (F.batch_norm_relu); with
@@ -145,12 +209,14 @@ class BatchNorm2d(Module):
             raise ValueError(f"BatchNorm2d: expected 4D input (N, C, H, W), got {x.ndim}D input of shape "
                              f"{tuple(x.shape)} (as PyTorch)")
         momentum = 0.0 if self.momentum is None else self.momentum
-        if self.training and self.track_running_stats:
+        if self.training and self.track_running_stats and self.num_batches_tracked is not None:
             self.num_batches_tracked += 1
             if self.momentum is None:  # the cumulative average
                 momentum = 1.0 / float(self.num_batches_tracked)
-        arguments = (self.running_mean, self.running_var, self.weight, self.bias,
-                     self.training or not self.track_running_stats, momentum, self.eps, self.reduce)
+        running = (self.running_mean, self.running_var) if not self.training or self.track_running_stats else \
+            (None, None)  # statistics not tracked: none updated in training
+        batch_statistics = self.training or (self.running_mean is None and self.running_var is None)
+        arguments = (*running, self.weight, self.bias, batch_statistics, momentum, self.eps, self.reduce)
         if add is not None:
             return F.batch_norm_add_relu(x, add, *arguments)
         return (F.batch_norm_relu if relu else F.batch_norm)(x, *arguments)
@@ -166,10 +232,15 @@ class Linear(Module):
     def __init__(self, in_features, out_features, bias=True, device=None, dtype=None):
         super().__init__()
         check_factory_arguments("Linear", device, dtype)
+        self.in_features, self.out_features = (integer("Linear", name, value) for name, value in
+                                               (("in_features", in_features), ("out_features", out_features)))
         self.weight = Parameter(_on_default_device(init.layer_default_weight((out_features, in_features))))
         bound = 1 / in_features ** 0.5 if in_features else 0.0  # PyTorch: no bound without inputs
         self.register_parameter("bias", Parameter(_on_default_device(init.symmetric_uniform((out_features,), bound)))
                                 if bias else None)
+
+    def reset_parameters(self):
+        _reset_weight_and_bias(self)
 
     def forward(self, input):
         return F.linear(input, self.weight, self.bias)
@@ -206,7 +277,8 @@ class Identity(Module):
 class MaxPool2d(Module):
     def __init__(self, kernel_size, stride=None, padding=0, dilation=1, return_indices=False, ceil_mode=False):
         super().__init__()
-        self.kernel_size, self.stride, self.padding, self.dilation = kernel_size, stride, padding, dilation
+        self.kernel_size, self.padding, self.dilation = kernel_size, padding, dilation
+        self.stride = kernel_size if stride is None else stride  # PyTorch's attribute
         self.return_indices, self.ceil_mode = return_indices, ceil_mode
 
     def forward(self, input):
@@ -214,7 +286,7 @@ class MaxPool2d(Module):
                             self.return_indices)
 
     def extra_repr(self):
-        return (f"kernel_size={self.kernel_size}, stride={self.kernel_size if self.stride is None else self.stride}, "
+        return (f"kernel_size={self.kernel_size}, stride={self.stride}, "
                 f"padding={self.padding}, dilation={self.dilation}, ceil_mode={self.ceil_mode}")
 
 
@@ -222,7 +294,8 @@ class AvgPool2d(Module):
     def __init__(self, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
                  divisor_override=None):
         super().__init__()
-        self.kernel_size, self.stride, self.padding, self.ceil_mode = kernel_size, stride, padding, ceil_mode
+        self.kernel_size, self.padding, self.ceil_mode = kernel_size, padding, ceil_mode
+        self.stride = kernel_size if stride is None else stride  # PyTorch's attribute
         self.count_include_pad, self.divisor_override = count_include_pad, divisor_override
 
     def forward(self, input):
@@ -230,7 +303,7 @@ class AvgPool2d(Module):
                             self.count_include_pad, self.divisor_override)
 
     def extra_repr(self):
-        return (f"kernel_size={self.kernel_size}, stride={self.kernel_size if self.stride is None else self.stride}, "
+        return (f"kernel_size={self.kernel_size}, stride={self.stride}, "
                 f"padding={self.padding}")
 
 

@@ -8,6 +8,7 @@ import numpy
 
 from .. import backend
 from ..functional import channels_last
+from ..functional._util import only_torch_defaults
 from ..tensor import ArgumentError, RemovableHandle, Tensor, zero_grads
 
 
@@ -72,10 +73,16 @@ class Module:
         """PyTorch's rules: a Parameter or a Module registers ``name`` (taking it from the other registries);
         a registered name keeps its registration and its place in state_dict order when set to None or to a
         value of its kind (a parameter only to a Parameter: a plain tensor is refused, as PyTorch); a buffer
-        takes an array or None; any other name is a plain attribute."""
+        takes an array, a Tensor (its array) or None; any other name is a plain attribute, before
+        Module.__init__() too (a Parameter or Module then refused with PyTorch's AttributeError)."""
+        if "_buffers" not in self.__dict__:
+            if isinstance(value, (Parameter, Module)):
+                kind = "parameters" if isinstance(value, Parameter) else "module"
+                raise AttributeError(f"cannot assign {kind} before Module.__init__() call")
+            object.__setattr__(self, name, value)
+            return
         if name in self._buffers and not isinstance(value, (Parameter, Module)):  # e.g. num_batches_tracked += 1
-            _check_buffer(name, value)
-            self._buffers[name] = value
+            self._buffers[name] = _buffer_array(name, value)
             return
         target = (self._parameters if isinstance(value, Parameter) else  # a module does not replace a parameter
                   self._modules if isinstance(value, Module) and name not in self._parameters else None)
@@ -95,24 +102,29 @@ class Module:
                 registry.pop(name, None)
         self._non_persistent.discard(name)  # a buffer that becomes a parameter or child
         self.__dict__.pop(name, None)  # a plain attribute of that name would shadow it
+        if target is self._parameters and name not in target:  # a new one: register_parameter's name checks, as
+            self._check_new_name("parameter", name, "_parameters")  # PyTorch ('a.b', '', a method's name)
         target[name] = value  # a replaced entry keeps its place in state_dict order, as in PyTorch
 
     def _check_new_name(self, kind, name, registry):
         """PyTorch's rules for the name of a new parameter, buffer or child module: a string (else TypeError),
-        without '.', not empty, and not another attribute's (KeyError); ``registry`` holds those of its kind."""
+        without '.', not empty, and not another attribute's (KeyError); ``registry`` names the dict of those of
+        its kind, which Module.__init__() makes (an AttributeError before it, as PyTorch)."""
+        if registry not in self.__dict__:
+            raise AttributeError(f"cannot assign {kind} before Module.__init__() call")
         if not isinstance(name, str):
             raise TypeError(f"{kind} name should be a string. Got {type(name).__name__} (as PyTorch)")
         if "." in name:
             raise KeyError(f"{kind} name can't contain \".\", got: {name}")
         if not name:
             raise KeyError(f"{kind} name can't be empty string \"\"")
-        if name not in registry and hasattr(self, name):
+        if name not in self.__dict__[registry] and hasattr(self, name):
             raise KeyError(f"attribute '{name}' already exists")
 
     def register_parameter(self, name, param):
         """Register a Parameter, or None (a parameter slot without a value, e.g. a layer's absent bias:
         assigning a plain tensor to it is then refused), as PyTorch."""
-        self._check_new_name("parameter", name, self._parameters)
+        self._check_new_name("parameter", name, "_parameters")
         if param is not None and not isinstance(param, Parameter):
             raise TypeError(f"cannot assign {type(param).__name__} object to parameter {name!r} "
                             "(Parameter or None required, as in PyTorch)")
@@ -122,7 +134,7 @@ class Module:
         """Register ``module`` (or None, an empty slot) as the child ``name``, as PyTorch."""
         if module is not None and not isinstance(module, Module):
             raise TypeError(f"{type(module).__name__} is not a Module subclass (as PyTorch)")
-        self._check_new_name("module", name, self._modules)
+        self._check_new_name("module", name, "_modules")
         self._modules[name] = module
 
     register_module = add_module
@@ -145,10 +157,10 @@ class Module:
 
     def register_buffer(self, name, array, persistent=True):
         """Keep an array that is state but not trained (saved in state_dict unless ``persistent`` is False,
-        as PyTorch); None keeps no value. The name must be a new attribute name without dots, as in PyTorch."""
-        self._check_new_name("buffer", name, self._buffers)
-        _check_buffer(name, array)
-        self._buffers[name] = array
+        as PyTorch); a Tensor is kept as its array (sharing its memory), None keeps no value. The name must be
+        a new attribute name without dots, as in PyTorch."""
+        self._check_new_name("buffer", name, "_buffers")
+        self._buffers[name] = _buffer_array(name, array)
         (self._non_persistent.discard if persistent else self._non_persistent.add)(name)
 
     def __call__(self, *args, **kwargs):
@@ -352,14 +364,16 @@ class Module:
         """Drop every parameter's gradient (PyTorch's default), or with ``set_to_none=False`` zero it in place."""
         zero_grads(self.parameters(), set_to_none)
 
-    def to(self, *args, device=None, dtype=None):
+    def to(self, *args, device=None, dtype=None, non_blocking=False, memory_format=None):
         """Move every parameter (with its gradient) and buffer to 'cpu' or 'gpu', and/or convert the floating
         ones to a float ``dtype``, in place; returns self. As PyTorch: to(device), to(dtype), to(device, dtype)
-        or the keywords.
+        or the keywords; ``non_blocking`` (how a copy is made, not what it holds) any value, ``memory_format``
+        None only.
 
         Arrays already on ``device`` are left as they are; moved 4-D arrays
         stay channels-last in memory when they were (conv weights).
         """
+        only_torch_defaults("Module.to", memory_format=(memory_format, None))
         device, dtype = backend.device_and_dtype("Module.to", args, device, dtype)
         if dtype is not None and dtype.kind != "f":
             raise TypeError(f"Module.to only accepts floating point dtypes, but got desired dtype={dtype} (as PyTorch)")
@@ -391,22 +405,33 @@ class Module:
 
     # -- state ------------------------------------------------------------
     def state_dict(self, *, destination=None, prefix="", keep_vars=False):
-        """OrderedDict of name -> array (parameters then persistent buffers of each module, parents first),
-        each name written after ``prefix`` (as given: "m." makes "m.weight"); with ``keep_vars`` the parameters
-        themselves, as PyTorch. PyTorch's ``destination`` is taken at its default only."""
-        if destination is not None:
-            raise NotImplementedError("state_dict: destination= is not supported by tinyrrn")
-        state = OrderedDict()
+        """OrderedDict of name -> array (parameters, persistent buffers, then the extra state of a module whose
+        class defines get_extra_state, of each module, parents first), each name written after ``prefix`` (as
+        given: "m." makes "m.weight"); with ``keep_vars`` the parameters themselves; written into
+        ``destination`` (and that returned) when given, as PyTorch."""
+        state = OrderedDict() if destination is None else destination
         for path, module in self.named_modules(remove_duplicate=False):  # every name, as PyTorch
             buffers = [(k, v) for k, v in module._buffers.items() if k not in module._non_persistent]
             for name, value in list(module._parameters.items()) + buffers:
                 if value is not None:  # a None parameter or buffer is left out, as in PyTorch
                     key = prefix + (f"{path}.{name}" if path else name)
                     state[key] = value.data if isinstance(value, Tensor) and not keep_vars else value
+            if _overrides(module, "get_extra_state"):
+                state[prefix + _extra_state_key(path)] = module.get_extra_state()
         return state
 
+    def get_extra_state(self):
+        """A subclass's state that is no parameter or buffer (any picklable object), saved in state_dict under
+        '_extra_state' when the subclass defines it, as PyTorch (whose error this is otherwise)."""
+        raise RuntimeError("Reached a code path in Module.get_extra_state() that should never be called.")
+
+    def set_extra_state(self, state):
+        """Restore what get_extra_state returned (load_state_dict calls it when the subclass defines it)."""
+        raise RuntimeError("Reached a code path in Module.set_extra_state() that should never be called.")
+
     def load_state_dict(self, state, strict=True, assign=False):
-        """Copy arrays from ``state`` into this module's parameters and buffers.
+        """Copy arrays from ``state`` into this module's parameters and buffers, and give each module whose class
+        defines set_extra_state its '_extra_state' entry, as PyTorch.
 
         All problems (missing keys, unexpected keys, shape mismatches) are
         reported together in one error (PyTorch's RuntimeError, also a ValueError),
@@ -419,14 +444,20 @@ class Module:
                                       "module's arrays, PyTorch's default assign=False)")
         if not isinstance(state, Mapping):
             raise TypeError(f"Expected state_dict to be dict-like, got {type(state)} (as PyTorch)")
-        own = self.state_dict()
-        state = {k: _as_array(k, v) for k, v in state.items()}
+        extras = OrderedDict((_extra_state_key(path), module) for path, module in self.named_modules(
+            remove_duplicate=False) if _overrides(module, "set_extra_state"))
+        own = OrderedDict((k, v) for k, v in self.state_dict().items() if k.rpartition(".")[2] != "_extra_state")
+        state = {k: v if k in extras else _as_array(k, v) for k, v in state.items()}
         for k in own:  # a (1,) value for a 0-d entry (old checkpoints' num_batches_tracked): its element, as PyTorch
             if k in state and own[k].ndim == 0 and state[k].shape == (1,):
                 state[k] = state[k][0]
         # a batch norm's num_batches_tracked may be absent (older PyTorch checkpoints): kept, as PyTorch does
-        missing = [k for k in own if k not in state and k.rpartition(".")[2] != "num_batches_tracked"]
-        unexpected = [k for k in state if k not in own]
+        # PyTorch's order: module by module (parents first), each one's missing, then the entries it does not have
+        order = {path: i for i, (path, _) in enumerate(self.named_modules(remove_duplicate=False))}
+        missing = sorted((k for k in [*own, *extras] if k not in state and k.rpartition(".")[2] != "num_batches_tracked"),
+                         key=lambda k: order[k.rpartition(".")[0]])
+        flagged = {k: self._flagging_path(k) for k in state if k not in own and k not in extras}
+        unexpected = sorted((k for k, path in flagged.items() if path is not None), key=lambda k: order[flagged[k]])
         mismatched = [f"{k}: checkpoint {tuple(state[k].shape)} vs model {tuple(own[k].shape)}"
                       for k in own if k in state and tuple(state[k].shape) != tuple(own[k].shape)]
         problems = []
@@ -453,17 +484,47 @@ class Module:
                     written[id(p)] = p
         for p in written.values():
             p.version += 1  # changed in place (see Tensor.version)
+        for key, module in extras.items():
+            if key in state:
+                module.set_extra_state(state[key])
         return IncompatibleKeys(missing, unexpected)
 
+    def _flagging_path(self, key):
+        """The path of the module that finds the dotted ``key``, which is not its state, unexpected: the deepest
+        one the key's path reaches; None inside a child slot set to None (a dropped head's 'fc.weight'), which
+        load_state_dict passes over, as PyTorch."""
+        module, path = self, []
+        for name in key.split(".")[:-1]:
+            if name not in module._modules:
+                break
+            module = module._modules[name]
+            if module is None:
+                return None
+            path.append(name)
+        return ".".join(path)
+
     def __repr__(self):
-        lines = [f"({name}): {repr(m)}".replace("\n", "\n  ") for name, m in self._modules.items()]  # None too
+        """PyTorch's: extra_repr() inside the parentheses when it is one line and there are no children, else
+        each of its lines and then each child (None too) on a line of its own, indented."""
         inner = self.extra_repr()
-        if not lines:
-            return f"{type(self).__name__}({inner})"
-        return f"{type(self).__name__}({inner}\n  " + "\n  ".join(lines) + "\n)"
+        extra = inner.split("\n") if inner else []
+        children = [f"({name}): {repr(m)}".replace("\n", "\n  ") for name, m in self._modules.items()]
+        if len(extra) == 1 and not children:
+            return f"{type(self).__name__}({extra[0]})"
+        lines = extra + children
+        return f"{type(self).__name__}(" + ("\n  " + "\n  ".join(lines) + "\n" if lines else "") + ")"
 
     def extra_repr(self):
         return ""
+
+
+def _overrides(module, method):
+    """Whether ``module``'s class defines its own ``method`` (get_extra_state, set_extra_state)."""
+    return getattr(type(module), method) is not getattr(Module, method)
+
+
+def _extra_state_key(path):
+    return f"{path}._extra_state" if path else "_extra_state"
 
 
 IncompatibleKeys = namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])
@@ -475,7 +536,10 @@ def _as_array(key, value):
     if isinstance(value, Tensor):
         return value.data
     if hasattr(value, "detach"):  # a PyTorch tensor (a state_dict of torch's), on the host
-        return numpy.asarray(value.detach().cpu())
+        value = value.detach().cpu()
+        if str(value.dtype) == "torch.bfloat16":  # no NumPy dtype: as float32, exactly (then cast as torch's copy_)
+            value = value.float()
+        return numpy.asarray(value)
     if isinstance(value, numpy.generic):
         return numpy.asarray(value)
     if not (hasattr(value, "shape") and hasattr(value, "dtype")):
@@ -488,10 +552,18 @@ def _is_channels_last(array):
     return array.ndim == 4 and array.transpose(0, 2, 3, 1).flags.c_contiguous and not array.flags.c_contiguous
 
 
-def _check_buffer(name, value):
-    """A buffer holds an array (NumPy's or CuPy's; a tensor's data) or None, as PyTorch's holds a tensor."""
+def _buffer_array(name, value):
+    """What a buffer holds: an array (NumPy's or CuPy's; a Tensor's own, shared; a NumPy number, which arithmetic
+    on a 0-d array gives, as a 0-d array) or None, as PyTorch's holds a tensor; anything else refused with
+    PyTorch's TypeError."""
+    if isinstance(value, Tensor):
+        return value.data
+    if isinstance(value, numpy.generic):
+        return numpy.asarray(value)
     if value is not None and not (hasattr(value, "shape") and hasattr(value, "dtype")):
-        raise TypeError(f"cannot assign {type(value).__name__} as buffer {name!r} (an array or None expected)")
+        raise TypeError(f"cannot assign {type(value).__name__} as buffer {name!r} (an array, Tensor or None "
+                        "expected)")
+    return value
 
 
 def move_keeping_layout(array, device):
@@ -600,12 +672,17 @@ class Sequential(_ModuleSequence):
     __rmul__ = __mul__
 
     def __imul__(self, times):
-        """These modules ``times`` over, in place (shared), as PyTorch: a positive int, else its errors."""
+        """These modules ``times`` over, in place (shared), as PyTorch: a positive int, else its errors. As
+        PyTorch's, the copies are read by the names '0', '1', ... (a KeyError for a slice that kept other names)."""
         if not isinstance(times, int):
             raise TypeError(f"unsupported operand type(s) for *: {type(self)} and {type(times)}")
         if times <= 0:
             raise ValueError(f"Non-positive multiplication factor {times} for {type(self)}")
-        return self.extend(list(self) * (times - 1))
+        size = len(self)
+        modules = [self._modules[str(i)] for i in range(size)] * (times - 1) if times > 1 else []
+        for i, module in enumerate(modules):
+            self.add_module(str(size + i), module)
+        return self
 
     def forward(self, input):
         for m in self:
@@ -636,7 +713,16 @@ class ModuleList(_ModuleSequence):
         return ModuleList([*self, *modules])
 
     def insert(self, index, module):
-        """PyTorch's ModuleList.insert: no checks, and None returned (unlike Sequential's)."""
+        """PyTorch's ModuleList.insert for 0 <= index <= len: no type check, and None returned (unlike
+        Sequential's). PyTorch's takes no negative index (a KeyError, raised here before anything moves), and
+        past the end leaves a gap in the numbering (later indexing then differs): refused here, saying so."""
+        index, size = operator.index(index), len(self._modules)
+        if index < 0:
+            raise KeyError(f"ModuleList.insert: index {index}: a negative index is not supported (PyTorch's "
+                           "KeyError '-1')")
+        if index > size:
+            raise IndexError(f"ModuleList.insert: index {index} is past the end ({size} modules): tinyrrn does not "
+                             "support PyTorch's gap in the numbering; append instead")
         self._shift_in(index, module)
 
     def __repr__(self):
