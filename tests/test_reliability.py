@@ -901,6 +901,13 @@ def test_a_tiny_pth_that_expands_to_gigabytes_is_refused(tmp_path):
     ("train", ["--log-every", "0"], 2, "error: --log-every 0: must be an integer of at least 1"),
     ("train", ["--workers", "-1"], 2, "error: --workers -1: must be an integer of at least 0"),
     ("train", ["--seed", "-1"], 2, "error: --seed -1: must be an integer of at least 0"),
+    # beyond NumPy's int64: --sample-every 10**20 was an OverflowError traceback, --seed 2**64 'manual_seed: ...'
+    ("train", ["--sample-every", str(10 ** 20)], 2,
+     f"error: --sample-every {10 ** 20}: must be an integer of at least 1 and at most 2**63 - 1"),
+    ("train", ["--seed", str(2 ** 64)], 2, f"error: --seed {2 ** 64}: must be an integer of at least 0 and at most"),
+    ("reproduce", ["--set", f"sample_every={2 ** 63}"], 2, f"error: --set: sample_every = {2 ** 63}: must be an integer"),
+    ("baseline", ["--features", "f", "--seed", str(2 ** 64)], 2,
+     f"error: argument --seed: '{2 ** 64}': must be an integer of at least 0 and at most 2**63 - 1"),
     ("evaluate", ["run", "--batch", "0"], 2, "error: argument --batch: '0': must be an integer of at least 1"),
     ("predict", ["v.avi", "--checkpoint", "run", "--top=-2"], 2,
      "error: argument --top: '-2': must be an integer of at least 1"),
