@@ -789,6 +789,28 @@ def test_a_pipe_or_device_in_a_run_folder_is_refused_never_read_forever(run):
     assert open(os.path.join(run, "checkpoint.npz"), "rb").read() == before
 
 
+def test_a_pipe_given_as_weights_or_video_or_met_as_bad_videos_txt_is_refused_never_read_forever(finished, tiny_data,
+                                                                                                     tmp_path, capsys):
+    """--weights, predict's video, a run's bad_videos.txt (read and appended to when a video fails in training)
+    and the log of the run beside, each a named pipe, were opened and waited on forever (SIGTERM too: open()
+    resumes after the handler). Each is refused naming it, unread."""
+    from tinyrrn.beside import RunBeside
+    from tinyrrn.data.loader import ChunkLoader
+    pipe = str(tmp_path / "pipe")
+    os.mkfifo(pipe)
+    says = f"error: {pipe}: not a regular file (a device, pipe or socket), so it is not "
+    assert prediction.main([pipe, "--checkpoint", finished]) == 1
+    assert one_error_line(capsys).startswith(says + "read")
+    assert training.main(tiny_args(tiny_data, tmp_path / "runs", "--weights", pipe)) == 1
+    assert one_error_line(capsys).startswith(says + "read")
+    assert not os.path.exists(tmp_path / "runs")
+    loader = types.SimpleNamespace(bad_videos=[], bad_videos_path=pipe)
+    with pytest.raises(OSError, match=re.escape(f"so it is not read or appended to: '{pipe}'")):
+        ChunkLoader.mark_bad(loader, "v.avi", "truncated", warn=False)
+    with pytest.raises(OSError, match="so it is not written"):
+        RunBeside(print, (), pipe, 1, "baseline", "")
+
+
 def test_a_dataset_moved_since_training_is_named_as_recorded_not_as_a_flag_not_given(run, tmp_path, capsys):
     """evaluate RUN and --resume RUN said '/old/ucf: no such dataset folder (--data)' of a --data never given."""
     moved = str(tmp_path / "moved" / "ucf")

@@ -38,6 +38,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 from .. import backend
+from ..files import refuse_special_file
 from .video import BadVideo
 
 
@@ -227,6 +228,7 @@ class ChunkLoader:
         if warn:
             warnings.warn(f"skipping bad video {path}: {reason}", stacklevel=3)
         if self.bad_videos_path:
+            refuse_special_file(self.bad_videos_path, "read or appended to")  # a pipe's would never end
             os.makedirs(os.path.dirname(os.path.abspath(self.bad_videos_path)), exist_ok=True)
             listed = set()
             if os.path.exists(self.bad_videos_path):  # paths as their own bytes, also those that are not UTF-8
