@@ -735,6 +735,16 @@ def test_training_starts_from_the_backbone_of_a_tinyrrn_checkpoint(finished):
         builders.build_model({**config, "arch": "resnet18"}, len(meta["classes"]))
 
 
+def test_a_checkpoint_as_weights_is_refused_for_frames_normalised_otherwise_than_it_was_trained_on(finished, tiny_data,
+                                                                                                  tmp_path, capsys):
+    """train --weights RUN --normalize caffe started from a backbone trained on torchvision's frames, in silence
+    (features refuses it): the first features were wrong and the run never said so."""
+    assert training.main(tiny_args(tiny_data, tmp_path / "runs", "--weights", finished, "--normalize", "caffe")) == 2
+    assert one_error_line(capsys).endswith("best.npz: a tinyrrn checkpoint trained on frames of --normalize "
+                                           "torchvision, not caffe: start from its backbone with --normalize torchvision")
+    assert sorted(os.listdir(tmp_path / "runs")) == ["cache"]  # no run folder
+
+
 @pytest.mark.parametrize("name, data", [("config.json", b"{}\n"), ("video.avi", b"RIFF\0\0\0\0AVI LIST")])
 def test_a_file_that_is_no_npz_archive_is_refused_as_a_checkpoint_saying_what_is_expected(tmp_path, name, data, capsys):
     path = tmp_path / name
@@ -803,7 +813,7 @@ def test_a_pipe_given_as_weights_or_video_or_met_as_bad_videos_txt_is_refused_ne
     assert one_error_line(capsys).startswith(says + "read")
     assert training.main(tiny_args(tiny_data, tmp_path / "runs", "--weights", pipe)) == 1
     assert one_error_line(capsys).startswith(says + "read")
-    assert not os.path.exists(tmp_path / "runs")
+    assert sorted(os.listdir(tmp_path / "runs")) == ["cache"]  # no run folder
     loader = types.SimpleNamespace(bad_videos=[], bad_videos_path=pipe)
     with pytest.raises(OSError, match=re.escape(f"so it is not read or appended to: '{pipe}'")):
         ChunkLoader.mark_bad(loader, "v.avi", "truncated", warn=False)
