@@ -821,6 +821,31 @@ def test_a_pipe_given_as_weights_or_video_or_met_as_bad_videos_txt_is_refused_ne
         RunBeside(print, (), pipe, 1, "baseline", "")
 
 
+def test_bad_videos_txt_on_a_full_disk_is_named(tmp_path, monkeypatch):
+    """A write of bad_videos.txt that failed on a full disk said only '[Errno 28] No space left on device'."""
+    from tinyrrn.data import loader as loading
+
+    class Full:
+        def __init__(self, *args, **kwargs):
+            pass
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return False
+
+        def write(self, text):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    path = str(tmp_path / "bad_videos.txt")
+    monkeypatch.setattr(loading, "open", Full, raising=False)
+    with pytest.raises(OSError, match="No space left") as raised:
+        loading.ChunkLoader.mark_bad(types.SimpleNamespace(bad_videos=[], bad_videos_path=path), "v.avi", "bad",
+                                     warn=False)
+    assert raised.value.filename == path
+
+
 def test_a_dataset_moved_since_training_is_named_as_recorded_not_as_a_flag_not_given(run, tmp_path, capsys):
     """evaluate RUN and --resume RUN said '/old/ucf: no such dataset folder (--data)' of a --data never given."""
     moved = str(tmp_path / "moved" / "ucf")
