@@ -125,9 +125,10 @@ def positive_number(text):
 LARGEST_INTEGER = 2 ** 63 - 1
 
 
-def integer_range(least):
-    """What an integer setting must be: of at least ``least``, and at most LARGEST_INTEGER."""
-    return f"an integer of at least {least} and at most 2**63 - 1"
+def integer_range(value, least):
+    """What an integer setting out of its range must be: of at least ``least`` (for ``value`` below it or no
+    integer), else at most LARGEST_INTEGER."""
+    return f"an integer of at least {least}" if value is None or value < least else "an integer of at most 2**63 - 1"
 
 
 def at_least(least):
@@ -139,7 +140,7 @@ def at_least(least):
         except ValueError:
             value = None
         if value is None or not least <= value <= LARGEST_INTEGER:
-            raise argparse.ArgumentTypeError(f"{text!r}: must be {integer_range(least)}")
+            raise argparse.ArgumentTypeError(f"{text!r}: must be {integer_range(value, least)}")
         return value
     integer.__name__ = f"integer >= {least}"
     return integer

@@ -447,7 +447,7 @@ def check_ranges(config, source=None):
         value = config.get(key)
         if value is not None and (not isinstance(value, int) or isinstance(value, bool)
                                   or not least <= value <= LARGEST_INTEGER):
-            refuse(f"{setting(key)}: must be {integer_range(least)}")
+            refuse(f"{setting(key)}: must be {integer_range(value if type(value) is int else None, least)}")
     for key, (least, inclusive) in FLOAT_MINIMUM.items():
         value = config.get(key)
         if value is None:
