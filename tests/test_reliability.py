@@ -1100,6 +1100,17 @@ def test_resume_of_a_run_without_its_checkpoint_is_refused_and_touches_nothing(r
     assert folder_bytes(run) == before
 
 
+def test_resume_of_a_run_that_lost_its_config_json_names_it_not_the_folder_as_no_run(run, capsys):
+    """A run folder whose config.json was lost beside its checkpoint was 'not a run directory'."""
+    os.remove(os.path.join(run, "config.json"))
+    before = open(os.path.join(run, "checkpoint.npz"), "rb").read()
+    assert training.main(["--resume", run, "--epochs", "2"]) == 2
+    assert one_error_line(capsys).startswith(f"error: {os.path.join(run, 'config.json')}: missing beside the run's "
+                                             "checkpoint.npz (lost or moved); nothing was changed")
+    assert open(os.path.join(run, "checkpoint.npz"), "rb").read() == before
+    assert evaluation.main([run, "--out", os.path.join(run, "again"), "--workers", "0"]) == 0
+
+
 def test_a_run_folder_is_never_trained_afresh_in_place(run, capsys):
     config = rundir.read_config(run)[0]
     with pytest.raises(cli.UsageError, match=r"holds a run already \(its checkpoint.npz\): resume it"):
