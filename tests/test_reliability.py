@@ -735,6 +735,16 @@ def test_training_starts_from_the_backbone_of_a_tinyrrn_checkpoint(finished):
         builders.build_model({**config, "arch": "resnet18"}, len(meta["classes"]))
 
 
+def test_a_checkpoint_as_weights_is_refused_for_frames_normalised_otherwise_than_it_was_trained_on(finished, tiny_data,
+                                                                                                  tmp_path, capsys):
+    """train --weights RUN --normalize caffe started from a backbone trained on torchvision's frames, in silence
+    (features refuses it): the first features were wrong and the run never said so."""
+    assert training.main(tiny_args(tiny_data, tmp_path / "runs", "--weights", finished, "--normalize", "caffe")) == 2
+    assert one_error_line(capsys).endswith("best.npz: a tinyrrn checkpoint trained on frames of --normalize "
+                                           "torchvision, not caffe: start from its backbone with --normalize torchvision")
+    assert sorted(os.listdir(tmp_path / "runs")) == ["cache"]  # no run folder
+
+
 @pytest.mark.parametrize("name, data", [("config.json", b"{}\n"), ("video.avi", b"RIFF\0\0\0\0AVI LIST")])
 def test_a_file_that_is_no_npz_archive_is_refused_as_a_checkpoint_saying_what_is_expected(tmp_path, name, data, capsys):
     path = tmp_path / name
@@ -787,6 +797,53 @@ def test_a_pipe_or_device_in_a_run_folder_is_refused_never_read_forever(run):
         if name != "config.json":
             os.remove(path)
     assert open(os.path.join(run, "checkpoint.npz"), "rb").read() == before
+
+
+def test_a_pipe_given_as_weights_or_video_or_met_as_bad_videos_txt_is_refused_never_read_forever(finished, tiny_data,
+                                                                                                     tmp_path, capsys):
+    """--weights, predict's video, a run's bad_videos.txt (read and appended to when a video fails in training)
+    and the log of the run beside, each a named pipe, were opened and waited on forever (SIGTERM too: open()
+    resumes after the handler). Each is refused naming it, unread."""
+    from tinyrrn.beside import RunBeside
+    from tinyrrn.data.loader import ChunkLoader
+    pipe = str(tmp_path / "pipe")
+    os.mkfifo(pipe)
+    says = f"error: {pipe}: not a regular file (a device, pipe or socket), so it is not "
+    assert prediction.main([pipe, "--checkpoint", finished]) == 1
+    assert one_error_line(capsys).startswith(says + "read")
+    assert training.main(tiny_args(tiny_data, tmp_path / "runs", "--weights", pipe)) == 1
+    assert one_error_line(capsys).startswith(says + "read")
+    assert sorted(os.listdir(tmp_path / "runs")) == ["cache"]  # no run folder
+    loader = types.SimpleNamespace(bad_videos=[], bad_videos_path=pipe)
+    with pytest.raises(OSError, match=re.escape(f"so it is not read or appended to: '{pipe}'")):
+        ChunkLoader.mark_bad(loader, "v.avi", "truncated", warn=False)
+    with pytest.raises(OSError, match="so it is not written"):
+        RunBeside(print, (), pipe, 1, "baseline", "")
+
+
+def test_bad_videos_txt_on_a_full_disk_is_named(tmp_path, monkeypatch):
+    """A write of bad_videos.txt that failed on a full disk said only '[Errno 28] No space left on device'."""
+    from tinyrrn.data import loader as loading
+
+    class Full:
+        def __init__(self, *args, **kwargs):
+            pass
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return False
+
+        def write(self, text):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    path = str(tmp_path / "bad_videos.txt")
+    monkeypatch.setattr(loading, "open", Full, raising=False)
+    with pytest.raises(OSError, match="No space left") as raised:
+        loading.ChunkLoader.mark_bad(types.SimpleNamespace(bad_videos=[], bad_videos_path=path), "v.avi", "bad",
+                                     warn=False)
+    assert raised.value.filename == path
 
 
 def test_a_dataset_moved_since_training_is_named_as_recorded_not_as_a_flag_not_given(run, tmp_path, capsys):
@@ -901,6 +958,14 @@ def test_a_tiny_pth_that_expands_to_gigabytes_is_refused(tmp_path):
     ("train", ["--log-every", "0"], 2, "error: --log-every 0: must be an integer of at least 1"),
     ("train", ["--workers", "-1"], 2, "error: --workers -1: must be an integer of at least 0"),
     ("train", ["--seed", "-1"], 2, "error: --seed -1: must be an integer of at least 0"),
+    # beyond NumPy's int64: --sample-every 10**20 was an OverflowError traceback, --seed 2**64 'manual_seed: ...'
+    ("train", ["--sample-every", str(10 ** 20)], 2,
+     f"error: --sample-every {10 ** 20}: must be an integer of at most 2**63 - 1"),
+    ("train", ["--seed", str(2 ** 64)], 2, f"error: --seed {2 ** 64}: must be an integer of at most 2**63 - 1"),
+    ("reproduce", ["--set", f"sample_every={2 ** 63}"], 2,
+     f"error: --set: sample_every = {2 ** 63}: must be an integer of at most 2**63 - 1"),
+    ("baseline", ["--features", "f", "--seed", str(2 ** 64)], 2,
+     f"error: argument --seed: '{2 ** 64}': must be an integer of at most 2**63 - 1"),
     ("evaluate", ["run", "--batch", "0"], 2, "error: argument --batch: '0': must be an integer of at least 1"),
     ("predict", ["v.avi", "--checkpoint", "run", "--top=-2"], 2,
      "error: argument --top: '-2': must be an integer of at least 1"),
@@ -1033,6 +1098,17 @@ def test_resume_of_a_run_without_its_checkpoint_is_refused_and_touches_nothing(r
     line = one_error_line(capsys)
     assert line.startswith(f"error: {run}/checkpoint.npz: no checkpoint to resume from") and "start a new run" in line
     assert folder_bytes(run) == before
+
+
+def test_resume_of_a_run_that_lost_its_config_json_names_it_not_the_folder_as_no_run(run, capsys):
+    """A run folder whose config.json was lost beside its checkpoint was 'not a run directory'."""
+    os.remove(os.path.join(run, "config.json"))
+    before = open(os.path.join(run, "checkpoint.npz"), "rb").read()
+    assert training.main(["--resume", run, "--epochs", "2"]) == 2
+    assert one_error_line(capsys).startswith(f"error: {os.path.join(run, 'config.json')}: missing beside the run's "
+                                             "checkpoint.npz (lost or moved); nothing was changed")
+    assert open(os.path.join(run, "checkpoint.npz"), "rb").read() == before
+    assert evaluation.main([run, "--out", os.path.join(run, "again"), "--workers", "0"]) == 0
 
 
 def test_a_run_folder_is_never_trained_afresh_in_place(run, capsys):

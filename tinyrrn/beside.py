@@ -23,6 +23,7 @@ import time
 import traceback
 
 from . import cli, signals
+from .files import refuse_special_file
 from .progress import JobClock, Progress, format_time
 
 
@@ -69,6 +70,7 @@ class RunBeside:
 
     def __init__(self, target, args, log_path, thread_count, label, resume_command):
         self.log_path, self.label, self.resume_command = log_path, label, resume_command
+        refuse_special_file(log_path, "written")  # the child would wait forever to open a pipe nobody reads
         self.outcome, self.received, self.raised = None, 0, None
         context = multiprocessing.get_context("spawn")  # a fresh interpreter: no copied threads or locks
         self.results, sender = context.Pipe(duplex=False)

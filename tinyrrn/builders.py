@@ -83,28 +83,33 @@ def build_backbone(arch, num_classes, layout="torchvision"):
 
 def build_model(config, num_classes):
     """The RecurrentResNet of ``config``; backbone weights from --weights (a weights file, or a tinyrrn
-    checkpoint or run directory of the same arch and layout: its backbone; see load_backbone_weights)."""
+    checkpoint or run directory of the same arch, layout and input convention: its backbone; see
+    load_backbone_weights)."""
     arch, layout = config["arch"], config.get("weights_layout", "torchvision")
     backbone = build_backbone(arch, num_classes, layout)
     if config["weights"]:
-        load_backbone_weights(backbone, config["weights"], (arch, layout))
+        load_backbone_weights(backbone, config["weights"], (arch, layout, config["normalize"]))
     return RecurrentResNet(backbone, config["skip"], config["positions"], config["context"],
                            config["average_logits"])
 
 
 def backbone_state(path, built_as=None):
     """(file, name -> array): the tensors of a weights file, or the backbone's of a tinyrrn checkpoint or run
-    directory, refused when ``built_as`` (arch, weights layout) is given and the checkpoint is of others."""
+    directory, refused when ``built_as`` (arch, weights layout, normalize) is given and the checkpoint is of others:
+    a backbone fed frames normalised as it never saw them would start training from features gone wrong in silence."""
     if not is_checkpoint(path):
         return path, read_weights(path)
     path = checkpoint_file(path)
     arrays, meta = checkpoint.load(path)
     config = saved_settings(path, meta)
-    saved = config["arch"], config.get("weights_layout", "torchvision")
-    if built_as is not None and saved != tuple(built_as):
+    saved = config["arch"], config.get("weights_layout", "torchvision"), config["normalize"]
+    if built_as is not None and saved[:2] != tuple(built_as[:2]):
         raise UsageError(f"--weights {path}: a tinyrrn checkpoint of {saved[0]} ({saved[1]} layout), not of "
                          f"{built_as[0]} ({built_as[1]} layout): start from its backbone with --arch {saved[0]} "
                          f"--weights-layout {saved[1]}")
+    if built_as is not None and saved[2] != built_as[2]:
+        raise UsageError(f"--weights {path}: a tinyrrn checkpoint trained on frames of --normalize {saved[2]}, not "
+                         f"{built_as[2]}: start from its backbone with --normalize {saved[2]}")
     start = len("backbone.")
     return path, {name[start:]: value for name, value in checkpoint.prefixed(arrays, "model").items()
                   if name.startswith("backbone.")}

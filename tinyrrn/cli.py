@@ -121,15 +121,26 @@ def positive_number(text):
     return value
 
 
+# The largest integer setting: NumPy's int64 (a C long) holds it; a larger --sample-every was a traceback
+LARGEST_INTEGER = 2 ** 63 - 1
+
+
+def integer_range(value, least):
+    """What an integer setting out of its range must be: of at least ``least`` (for ``value`` below it or no
+    integer), else at most LARGEST_INTEGER."""
+    return f"an integer of at least {least}" if value is None or value < least else "an integer of at most 2**63 - 1"
+
+
 def at_least(least):
-    """An argparse ``type``: an integer of at least ``least`` (else one usage error naming the flag)."""
+    """An argparse ``type``: an integer of at least ``least``, at most LARGEST_INTEGER (else one usage
+    error naming the flag)."""
     def integer(text):
         try:
             value = int(text)
         except ValueError:
             value = None
-        if value is None or value < least:
-            raise argparse.ArgumentTypeError(f"{text!r}: must be an integer of at least {least}")
+        if value is None or not least <= value <= LARGEST_INTEGER:
+            raise argparse.ArgumentTypeError(f"{text!r}: must be {integer_range(value, least)}")
         return value
     integer.__name__ = f"integer >= {least}"
     return integer

@@ -14,7 +14,8 @@ import math
 import os
 import sys
 
-from .cli import ArgumentParser, UsageError, add_compute_flags, add_debug_flag, default_device
+from .cli import (LARGEST_INTEGER, ArgumentParser, UsageError, add_compute_flags, add_debug_flag, default_device,
+                  integer_range)
 from .data.transforms import NORMALIZATIONS
 from .models import ARCHITECTURES, SKIP_TYPES
 from .models.resnet import WEIGHTS_LAYOUTS, UnitLayout
@@ -69,7 +70,8 @@ DEFAULTS = {
     "sync_bn": False,         # with several ranks: batch-norm statistics over all ranks' chunks
 }
 
-# The least value of each integer setting (the flag says what the setting is); larger is fine.
+# The least value of each integer setting (the flag says what the setting is); larger is fine, up to
+# cli.LARGEST_INTEGER.
 MINIMUM = {"split": 1, "context": 1, "sample_every": 1, "chunk": 1, "resize": 1, "crop": 1, "epochs": 1, "batch": 1,
            "workers": 0, "seed": 0, "val_groups": 0, "warmup": 0, "max_steps": 1, "log_every": 1, "threads": 1}
 PATHS_OF_THE_RUN = ("data", "list_dir", "weights", "cache_dir")
@@ -443,8 +445,9 @@ def check_ranges(config, source=None):
 
     for key, least in MINIMUM.items():
         value = config.get(key)
-        if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < least):
-            refuse(f"{setting(key)}: must be an integer of at least {least}")
+        if value is not None and (not isinstance(value, int) or isinstance(value, bool)
+                                  or not least <= value <= LARGEST_INTEGER):
+            refuse(f"{setting(key)}: must be {integer_range(value if type(value) is int else None, least)}")
     for key, (least, inclusive) in FLOAT_MINIMUM.items():
         value = config.get(key)
         if value is None:

@@ -170,6 +170,9 @@ def read_config(run_dir):
         raise UsageError(f"{run_dir}: no such run directory")
     if os.path.lexists(path) and not os.path.isfile(path):
         raise UsageError(f"{path}: not a file (a folder, or a link to nothing) where the run's settings should be")
+    if not os.path.isfile(path) and os.path.isfile(os.path.join(run_dir, "checkpoint.npz")):
+        raise UsageError(f"{path}: missing beside the run's checkpoint.npz (lost or moved); nothing was changed. "
+                         "Put it back to resume the run (evaluate and predict read the checkpoint alone)")
     if not os.path.isfile(path):
         raise UsageError(f"{run_dir}: not a run directory (no config.json)")
     try:

@@ -13,7 +13,7 @@ from collections import OrderedDict
 import numpy as np
 
 from .backend import to_numpy, xp_of
-from .files import atomic_write
+from .files import atomic_write, refuse_special_file
 from .pth import ZIP_MAGIC, WeightsError, read_pth, strip_prefix
 
 
@@ -27,6 +27,7 @@ def read_weights(path, allow_expand=False):
     """Read a ``.pth`` or ``.npz`` file (told apart by content) into name -> ndarray
     (``allow_expand``: see tinyrrn.pth); DataParallel's ``module.`` prefix is stripped from either."""
     path = str(path)
+    refuse_special_file(path)  # a pipe's read would never end
     with open(path, "rb") as file:
         head = file.read(len(ZIP_MAGIC))
     if head in (ZIP_MAGIC, EMPTY_ZIP_MAGIC):  # a zip: .npz, or a zip-format .pth

@@ -38,6 +38,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 from .. import backend
+from ..files import refuse_special_file
 from .video import BadVideo
 
 
@@ -227,14 +228,18 @@ class ChunkLoader:
         if warn:
             warnings.warn(f"skipping bad video {path}: {reason}", stacklevel=3)
         if self.bad_videos_path:
+            refuse_special_file(self.bad_videos_path, "read or appended to")  # a pipe's would never end
             os.makedirs(os.path.dirname(os.path.abspath(self.bad_videos_path)), exist_ok=True)
             listed = set()
             if os.path.exists(self.bad_videos_path):  # paths as their own bytes, also those that are not UTF-8
                 with open(self.bad_videos_path, encoding="utf-8", errors="surrogateescape") as f:
                     listed = {line.rstrip("\n") for line in f}
             if path not in listed:
-                with open(self.bad_videos_path, "a", encoding="utf-8", errors="surrogateescape") as f:
-                    f.write(path + "\n")
+                try:
+                    with open(self.bad_videos_path, "a", encoding="utf-8", errors="surrogateescape") as f:
+                        f.write(path + "\n")
+                except OSError as err:  # a full disk's error names no file: this one is named
+                    raise OSError(err.errno, err.strerror or str(err), self.bad_videos_path) from None
 
     def state_dict(self):
         """JSON-serialisable position: epoch, batches done in it, seed, and the settings and plan it depends on."""

@@ -14,6 +14,8 @@ import warnings
 import imageio_ffmpeg
 import numpy as np
 
+from ..files import special_file
+
 # imageio-ffmpeg warns whenever the output size differs from the source: we resize on purpose.
 logging.getLogger("imageio_ffmpeg").addFilter(
     lambda record: "is different from the source frame size" not in record.getMessage())
@@ -25,6 +27,12 @@ class BadVideo(ValueError):
     def __init__(self, path, reason):
         super().__init__(f"{path}: {reason}")
         self.path, self.reason = str(path), reason
+
+
+def _refuse_special_file(path):
+    """BadVideo for a device, pipe or socket: reading it (ffmpeg's read too) would never end."""
+    if special_file(path):
+        raise BadVideo(path, "not a regular file (a device, pipe or socket), so it is not read")
 
 
 def sampled_count(frames, every):
@@ -72,6 +80,7 @@ def frame_count(path):
     the whole run's plan) or none (writers that stream an AVI leave the field 0): round(fps * duration)
     from ffmpeg, an estimate that may be off by a frame. Raises BadVideo if the file cannot be opened, reports no frames, or no plausible count.
     """
+    _refuse_special_file(path)
     try:
         size = os.path.getsize(path)
         header = count = _avi_frame_count(path)
@@ -137,6 +146,7 @@ def read_sampled(path, every=10, short_side=None, expected=None):
     about (its chunks, planned from the metadata, leave the rest out). Raises BadVideo for unreadable, empty, zero-frame or truncated videos.
     Frames come through the pipe as PPM images, whose headers carry the output size.
     """
+    _refuse_special_file(path)
     filters = [f"select='not(mod(n,{int(every)}))'"] + ([_scale_filter(short_side)] if short_side else [])
     try:
         code, data, err = _run_ffmpeg(["-i", str(path), "-vf", ",".join(filters), "-fps_mode", "passthrough",
