@@ -978,6 +978,10 @@ def test_a_tiny_pth_that_expands_to_gigabytes_is_refused(tmp_path):
     ("train", ["--lr", "nan"], 2, "error: --lr nan: must be a finite number above 0.0"),
     ("train", ["--weight-decay", "-1"], 2, "error: --weight-decay -1.0: must be a finite number of at least 0.0"),
     ("train", ["--optimizer", "sgd", "--momentum", "-1"], 2, "error: --momentum -1.0: must be a finite number of at least 0.0"),
+    # SGD's momentum with Adam was ignored in silence
+    ("train", ["--momentum", "0.5"], 2, "error: --momentum 0.5: acts only with --optimizer sgd, and this run's "
+     "--optimizer is adam, which would ignore it"),
+    ("reproduce", ["--set", "momentum=0.5"], 2, "error: --set: row table2-block1-identity: momentum 0.5: acts only with optimizer sgd"),
     ("train", ["--chunk", "1", "--context", "2"], 2, "error: --chunk 1 is shorter than --context 2"),
     ("train", ["--chunk", "4", "--context", "2"], 2, "error: --chunk 4 is longer than --context 2"),
     ("train", ["--resize", "24", "--crop", "30"], 2, "error: --crop 30 is larger than --resize 24"),

@@ -88,6 +88,7 @@ FLOAT_MINIMUM = {"lr": (0.0, False), "weight_decay": (0.0, True), "momentum": (0
 DEFINES_RUN = ("data", "list_dir", "split", "arch", "weights", "weights_layout", "skip", "positions", "context",
                "average_logits", "sample_every", "chunk", "resize", "crop", "normalize", "flip", "per_frame_aug",
                "optimizer", "update_every", "batch", "seed", "val_groups", "freeze_bn", "sync_bn")
+IGNORED_UNLESS = {"momentum": ("optimizer", "sgd")}  # a setting that acts only where another has this value
 MAY_CHANGE = ("epochs", "max_steps", "lr", "schedule", "warmup", "weight_decay", "momentum", "log_every",
               "workers", "device", "threads", "cache_dir", "out", "name", "baseline", "distributed")
 # ... of which these change nothing in the trained weights (a finished run is still finished)
@@ -410,6 +411,16 @@ def fill_defaults(config):
         c["name"] = ("synthetic" if synthetic else "ucf101") + f"-{c['skip']}-T{c['context']}"
     check_ranges(c)
     return c
+
+
+def refuse_ignored(given, config, name=lambda key: "--" + key.replace("_", "-")):
+    """A UsageError for a setting ``given`` that ``config``'s run would ignore (IGNORED_UNLESS: --momentum
+    with Adam), each setting named by ``name`` (a flag by default)."""
+    for key, (other, value) in IGNORED_UNLESS.items():
+        if given.get(key) is not None and config.get(other) != value:
+            raise UsageError(f"{name(key)} {given[key]!r}: acts only with {name(other)} {value}, and this run's "
+                             f"{name(other)} is {config.get(other)}, which would ignore it: leave it out, or add "
+                             f"{name(other)} {value}")
 
 
 def parse_update_every(value):

@@ -162,6 +162,7 @@ def row_config(preset, options, split):
     config.update(options.get("overrides") or {})
     try:
         filled = configuration.fill_defaults(config)
+        configuration.refuse_ignored(options.get("overrides") or {}, filled, name=lambda key: key)
     except UsageError as err:  # reproduce's own flags are checked when parsed: --set put this row out of range
         raise UsageError(f"--set: row {preset}: {err}") from None
     if config["positions"] is None and filled["skip"] != "none":

@@ -858,6 +858,7 @@ def _main(given, resume, comm):
         configuration.check_ranges(config)  # the values given, as for a new run, before anything is written
     else:
         config = configuration.fill_defaults({**configuration.DEFAULTS, **given})
+    configuration.refuse_ignored(given, config)
     cli.use_compute(config["device"], config["threads"])
     if backend.get_device() == "gpu":
         comm.use_gpu()  # one GPU per rank, before anything is allocated
