@@ -60,6 +60,27 @@ def test_split_rows_equals_the_unsplit_computation(two_threads, rng, dtype):
     numpy.testing.assert_allclose(sum(partial_sums), x.sum(axis=0), rtol=tolerance, atol=tolerance)
 
 
+def test_shared_work_is_cut_into_a_multiple_of_the_thread_count_larger_blocks_first(two_threads):
+    """3 blocks on 2 threads take as long as 4 (one thread waits for the other's last): work worth sharing
+    is cut into 2, 4, ... blocks, at most one per row, whose sizes differ by a row, the larger taken
+    first; small work stays one block, and partial sums keep blocks that do not depend on the threads."""
+    def block_rows(x):
+        return [len(block) for block in threads.split_rows(lambda block: block, x, min_block=8)]
+
+    def summed_rows(x):
+        rows = []
+        threads.sum_rows(lambda block: rows.append(len(block)) or 0, x)
+        return sorted(rows, reverse=True)
+    assert block_rows(numpy.zeros((8, 1))) == [4, 4]        # 8 elements: one block's worth, on 2 threads
+    assert block_rows(numpy.zeros((9, 3))) == [3, 2, 2, 2]  # 27 elements: 3 blocks' worth, 4 blocks
+    assert block_rows(numpy.zeros((3, 20))) == [1, 1, 1]     # never more blocks than rows
+    assert block_rows(numpy.zeros((7, 1))) == [7]            # below one block: not shared
+    assert summed_rows(numpy.zeros((8, 6))) == [3, 3, 2]     # 48 elements in blocks of 16 (MIN_BLOCK_ELEMENTS * 2)
+    threads.set_threads(1)
+    assert block_rows(numpy.zeros((8, 3))) == [3, 3, 2]      # one thread: blocks of the size asked
+    assert summed_rows(numpy.zeros((8, 6))) == [3, 3, 2]
+
+
 def scale_shift_relu(x, scale, shift, out):  # an element-wise chain as tinyrrn writes them
     numpy.multiply(x, scale, out=out)
     out += shift

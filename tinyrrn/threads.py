@@ -160,14 +160,29 @@ def _shared_scale():
     return SHARED_BLOCK_SCALE if get_threads() > 1 else 1
 
 
-def _block_edges(length, blocks):
-    """``blocks`` + 1 boundaries that cut range(length) into nearly equal parts."""
-    return [length * i // blocks for i in range(blocks + 1)]
-
-
 def _block_count(length, work, min_work, most=None):
     """How many blocks (at most ``most``) to cut ``length`` rows holding ``work`` units into: 1 when small."""
     return max(1, min(length, int(work // min_work), most or length))
+
+
+def _shared_blocks(length, work, min_work, most=None):
+    """How many blocks to cut work that is worth sharing (``work`` at least ``min_work``) into: a multiple of
+    the thread count (at most ``length``), so that no thread waits on another's last block (3 blocks on 2
+    threads take as long as 4); 1 when small. Their sizes (:func:`_block_edges`) then differ by a row
+    at most, the larger ones first, taken first."""
+    if work < min_work:
+        return 1
+    share = get_threads()
+    blocks = _block_count(length, work, min_work, most)
+    return min(length, -(-blocks // share) * share)
+
+
+def _block_edges(length, blocks):
+    """``blocks`` + 1 boundaries that cut range(length) into parts whose sizes differ by one at most, the
+    larger first (taken first by the threads: 8 rows in 6 blocks run as 2+1+1 rows on each of 2 threads,
+    not 2+2 on one)."""
+    size, larger = divmod(length, blocks)
+    return [i * size + min(i, larger) for i in range(blocks + 1)]
 
 
 def split_rows(fn, *arrays, min_block=None):
@@ -175,20 +190,25 @@ def split_rows(fn, *arrays, min_block=None):
 
     Returns the list of ``fn``'s results, one per block (one block, the whole arrays, when
     they are small, on one thread, or on a GPU). ``fn`` must treat rows independently --
-    element-wise work, writing into an output passed as one of the arrays, or partial
-    reductions the caller then adds up. ``min_block``: the fewest elements (of the first
-    array) worth a block of their own (default MIN_BLOCK_ELEMENTS, SHARED_BLOCK_SCALE times
-    more on several threads; partial sums must give one, see sum_rows). Blocks of about that
-    size also keep a function that makes several passes over its block working in the cache,
-    so they are cut even on one thread.
+    element-wise work, writing into an output passed as one of the arrays. ``min_block``: the
+    fewest elements (of the first array) worth a block of their own (default MIN_BLOCK_ELEMENTS,
+    SHARED_BLOCK_SCALE times more on several threads); the number of blocks is a multiple of the
+    thread count (:func:`_shared_blocks`). Blocks of about that size also keep a function that
+    makes several passes over its block working in the cache, so they are cut even on one thread.
+    Partial sums take :func:`sum_rows`, whose blocks do not depend on the thread count.
     """
     first = arrays[0]
     if backend.xp_of(first) is not numpy or first.ndim == 0:
         return [fn(*arrays)]
-    blocks = _block_count(first.shape[0], first.size, min_block or MIN_BLOCK_ELEMENTS * _shared_scale())
+    min_block = min_block or MIN_BLOCK_ELEMENTS * _shared_scale()
+    return _on_row_blocks(fn, arrays, _shared_blocks(first.shape[0], first.size, min_block))
+
+
+def _on_row_blocks(fn, arrays, blocks):
+    """``fn`` of each of ``blocks`` matching blocks of rows of ``arrays``, over the pool; their results."""
     if blocks == 1:
         return [fn(*arrays)]
-    edges = _block_edges(first.shape[0], blocks)
+    edges = _block_edges(arrays[0].shape[0], blocks)
     return run_tasks([lambda lo=lo, hi=hi: fn(*(a[lo:hi] for a in arrays))
                       for lo, hi in zip(edges, edges[1:])])
 
@@ -256,9 +276,11 @@ def sum_rows(kernel, *arrays):
     """The sum over blocks of rows of ``kernel(*blocks)``, a per-block reduction (e.g. column sums of a
     (rows, C) block): partial sums on the pool's threads, then added; blocks of the same size whatever
     the thread count (MIN_BLOCK_ELEMENTS * REDUCTION_BLOCK_SCALE), so the same sums. One call on a GPU."""
-    if backend.xp_of(arrays[0]) is not numpy:
+    first = arrays[0]
+    if backend.xp_of(first) is not numpy:
         return kernel(*arrays)
-    return sum(split_rows(kernel, *arrays, min_block=MIN_BLOCK_ELEMENTS * REDUCTION_BLOCK_SCALE))
+    blocks = _block_count(first.shape[0], first.size, MIN_BLOCK_ELEMENTS * REDUCTION_BLOCK_SCALE)
+    return sum(_on_row_blocks(kernel, arrays, blocks))
 
 
 def matmul(a, b, out=None):
@@ -285,7 +307,7 @@ def _product_blocks(a, b, out):
     """Tasks that compute out = a @ b (NumPy matrices) block by block; one task when small."""
     (m, k), n = a.shape, b.shape[1]
     rows = m >= n
-    blocks = _block_count(m if rows else n, 2 * m * n * k, MIN_BLOCK_FLOPS, BLOCKS_PER_THREAD * get_threads())
+    blocks = _shared_blocks(m if rows else n, 2 * m * n * k, MIN_BLOCK_FLOPS, BLOCKS_PER_THREAD * get_threads())
     edges = _block_edges(m if rows else n, blocks)
     if rows:
         return [lambda lo=lo, hi=hi: numpy.matmul(a[lo:hi], b, out=out[lo:hi]) for lo, hi in zip(edges, edges[1:])]
