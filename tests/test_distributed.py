@@ -21,7 +21,7 @@ from tinyrrn import functional as F
 from tinyrrn.data import ChunkLoader
 from tinyrrn.evaluate import evaluate
 from tinyrrn.gradcheck import gradcheck
-from tinyrrn.nn import BatchNorm2d
+from tinyrrn.nn import BatchNorm2d, Sequential
 
 
 def run_ranks(mpiexec, args, ranks=2, timeout=150):
@@ -122,6 +122,16 @@ def test_convert_swaps_every_batch_norm_and_keeps_parameters():
     kinds = {type(m) for m in model.modules() if isinstance(m, BatchNorm2d)}
     assert kinds == {parallel.SyncBatchNorm}
     assert list(model.state_dict()) == list(before) and all(a is b for a, b in zip(model.parameters(), params))
+
+
+def test_convert_keeps_each_batch_norms_settings():
+    """affine=False (no weight) failed, and track_running_stats=False came back tracking statistics."""
+    model = Sequential(BatchNorm2d(3, affine=False), BatchNorm2d(3, momentum=None, track_running_stats=False))
+    parallel.SyncBatchNorm.convert(model, parallel.Communicator())
+    plain, untracked = model
+    assert (plain.affine, plain.weight, plain.track_running_stats) == (False, None, True)
+    assert (untracked.affine, untracked.momentum, untracked.track_running_stats) == (True, None, False)
+    assert untracked.running_mean is None and list(untracked.state_dict()) == ["weight", "bias"]
 
 
 def test_a_distributed_launch_without_mpi4py_says_what_to_install(monkeypatch):

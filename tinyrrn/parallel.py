@@ -460,8 +460,8 @@ class SyncBatchNorm(BatchNorm2d):
     BatchNorm2d; evaluation is unchanged. With one rank it computes exactly what BatchNorm2d does.
     """
 
-    def __init__(self, num_features, eps=1e-5, momentum=0.1, comm=None):
-        super().__init__(num_features, eps, momentum)
+    def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=True, track_running_stats=True, comm=None):
+        super().__init__(num_features, eps, momentum, affine, track_running_stats)
         self.comm = comm if comm is not None else Communicator()
 
     def reduce(self, sums):
@@ -471,14 +471,16 @@ class SyncBatchNorm(BatchNorm2d):
 
     @classmethod
     def convert(cls, model, comm):
-        """Replace every BatchNorm2d of ``model`` by a SyncBatchNorm sharing its parameters and buffers."""
+        """Replace every BatchNorm2d of ``model`` by a SyncBatchNorm of the same settings (affine and
+        track_running_stats too, as PyTorch's convert_sync_batchnorm) sharing its parameters and buffers."""
         for parent in list(model.modules()):
             for name, child in list(parent.named_children()):
                 if type(child) is BatchNorm2d:
-                    sync = cls(child.weight.shape[0], child.eps, child.momentum, comm)
+                    sync = cls(child.num_features, child.eps, child.momentum, child.affine, child.track_running_stats,
+                               comm)
                     sync.weight, sync.bias = child.weight, child.bias
-                    for key, value in child.named_buffers():
-                        sync.register_buffer(key, value)
+                    for key in ("running_mean", "running_var", "num_batches_tracked"):
+                        setattr(sync, key, getattr(child, key))
                     sync.train(child.training)
                     setattr(parent, name, sync)
         return model
