@@ -673,6 +673,8 @@ REFUSED_AS_BY_TORCH = {  # fn(m, x) for m = tinyrrn.functional or torch.nn.funct
     "sub alpha=True": (lambda m, x: _op(m, "sub")(x, x, alpha=True)),
     "linear of a 1-d weight and a bias that does not fit": (lambda m, x: m.linear(x, x[0, 0, 0], x[0, 0, :2, :3])),
     "linear of a 1-d input and weight with a bias": (lambda m, x: m.linear(x[0, 0, 0], x[1, 0, 0], x[0, 1, 0, :1])),
+    "linear of a 2-d input and a 1-d weight with a bias": (lambda m, x: m.linear(x[0, 0], x[1, 0, 0], x[0, 1, 0])),
+    "linear of a 2-d input and a 1-d weight with a 0-d bias": (lambda m, x: m.linear(x[0, 0], x[1, 0, 0], x[0, 1, 0, 0])),
     "add of int tensors alpha=1.0": (lambda m, x: _op(m, "add")(_target(m, [1, 2]), _target(m, [1, 2]), alpha=1.0)),
     "add of int tensors alpha=numpy.True_": (lambda m, x: _op(m, "add")(_target(m, [1, 2]), 2, alpha=numpy.True_)),
     # a dim is an int: a float or an array is PyTorch's TypeError
