@@ -221,6 +221,8 @@ CASES = {
     "cross_entropy bad reduction": ([(2, 3), const([0, 1])], lambda m, x, t: m.cross_entropy(x, t, reduction="avg"), "raises"),
     "cross_entropy weight wrong size": ([(2, 3), const([0, 1]), const([1.0, 2.0])], lambda m, x, t, w: m.cross_entropy(x, t, w), "raises"),
     "cross_entropy smoothing > 1": ([(2, 3), const([0, 1])], lambda m, x, t: m.cross_entropy(x, t, label_smoothing=1.5), "raises"),
+    "cross_entropy probabilities of 0 classes, smoothing": ([(2, 0), const(numpy.zeros((2, 0)))], lambda m, x, p: m.cross_entropy(x, p, label_smoothing=0.1), "forward"),
+    "cross_entropy probabilities of 0 classes, none": ([(2, 0), const(numpy.zeros((2, 0)))], lambda m, x, p: m.cross_entropy(x, p, reduction="none"), "forward"),
     # ---- softmax, log_softmax
     "softmax last axis": ([(3, 5)], lambda m, x: m.softmax(x, -1)),
     "softmax axis 0": ([(3, 5)], lambda m, x: m.softmax(x, 0)),
