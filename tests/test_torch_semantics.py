@@ -337,6 +337,10 @@ CASES = {
     "batch_norm one value per channel": ([(1, 3)], lambda m, x: m.batch_norm(x, None, None, training=True), "raises"),
     "batch_norm eval without statistics": ([(2, 3)], lambda m, x: m.batch_norm(x, None, None, training=False), "raises"),
     "batch_norm weight wrong size": ([(2, 3), (4,)], lambda m, x, w: m.batch_norm(x, None, None, w, training=True), "raises"),
+    "batch_norm negative eps in evaluation": ([(2, 3), const([0.5, -1.0, 2.0]), const([1.0, 0.25, 4.0])], lambda m, x, mean, var: m.batch_norm(x, mean, var, eps=-0.1), "raises"),
+    "batch_norm of 0 channels": ([(2, 0, 3)], lambda m, x: m.batch_norm(x, None, None, training=True)),  # (torch fails on a weight)
+    "batch_norm of 0 channels in evaluation": ([(2, 0), const(numpy.zeros(0)), const(numpy.ones(0))], lambda m, x, mean, var: m.batch_norm(x, mean, var)),
+    "batch_norm of 0 channels, one value per channel": ([(1, 0, 1)], lambda m, x: m.batch_norm(x, None, None, training=True), "raises"),
     "linear 1-D input": ([(3,), (2, 3), (2,)], lambda m, x, w, b: m.linear(x, w, b)),
     "linear 3-D input": ([(2, 4, 3), (5, 3)], lambda m, x, w: m.linear(x, w)),
     "linear mismatch": ([(2, 4), (5, 3)], lambda m, x, w: m.linear(x, w), "raises"),
