@@ -1221,3 +1221,12 @@ def test_float16_gradient_of_a_number_to_a_tensor_power_as_torch(torch, base):
     F.pow(base, ours_x).backward(Tensor(g))
     torch.pow(base, theirs_x).backward(torch.tensor(g))
     numpy.testing.assert_array_equal(host(ours_x.grad), theirs_x.grad.numpy())
+
+
+@pytest.mark.parametrize("op, weight_shape", [("conv2d", (3, 0, 3, 3)), ("conv_transpose2d", (0, 3, 3, 3))])
+def test_a_convolution_of_0_input_channels_is_refused(op, weight_shape):
+    """PyTorch 2.13's conv2d of 0 input channels answers an output of 0 channels, not the weight's 3 (and its
+    conv_transpose2d refuses); tinyrrn failed with a ZeroDivisionError deep inside: a clear refusal instead."""
+    x, w = Tensor(numpy.zeros((1, 0, 5, 5))), Tensor(numpy.zeros(weight_shape))
+    with pytest.raises(tinyrrn.functional.ArgumentError, match="0 channels is refused"):
+        getattr(F, op)(x, w)

@@ -241,9 +241,9 @@ def _check(op, x, weight, bias, groups, transposed=False):
                             "counts divisible by groups)")
     if min(weight.shape[2:]) < 1:
         raise ArgumentError(f"{op}: kernel size must be greater than zero, got weight {tuple(weight.shape)}")
-    if weight.shape[0] == 0 or (transposed and weight.shape[1] == 0):  # conv2d's 0 output channels
+    if 0 in weight.shape[:2]:  # 0 input channels too: PyTorch's conv2d gives an output of 0 channels, not O
         raise ArgumentError(f"{op}: weight {tuple(weight.shape)} is empty: a layer of 0 channels is refused, as "
-                            "PyTorch refuses it")
+                            "PyTorch refuses most of them")
     if bias is not None and bias.shape != (out_channels,):
         raise ArgumentError(f"{op}: bias {tuple(bias.shape)} does not fit {out_channels} output channels")
     return in_channels, out_channels
