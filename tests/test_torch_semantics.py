@@ -215,6 +215,8 @@ CASES = {
     "cross_entropy (N, C, H, W)": ([(2, 3, 4, 5), const(numpy.arange(40).reshape(2, 4, 5) % 3)], lambda m, x, t: m.cross_entropy(x, t)),
     "cross_entropy (N, C, L) weight smoothing": ([(2, 4, 3), const([[0, 3, 1], [2, -100, 3]]), const([1.0, 2.0, 0.5, 1.5])], lambda m, x, t, w: m.cross_entropy(x, t, w, label_smoothing=0.2)),
     "cross_entropy (C,) unbatched": ([(5,), const(3)], lambda m, x, t: m.cross_entropy(x, t)),
+    "cross_entropy probabilities, an int weight": ([(3, 4), probabilities(3, 4), const([1, 2, 3, 1])], lambda m, x, p, w: m.cross_entropy(x, p, w), "float32"),
+    "cross_entropy float16 probabilities, an int32 weight": ([(3, 4), const(numpy.full((3, 4), 0.25, "float16")), const(numpy.array([1, 2, 3, 1], "int32"))], lambda m, x, p, w: m.cross_entropy(x, p, w, reduction="none"), "float32"),
     "cross_entropy target out of range": ([(2, 3), const([0, 3])], lambda m, x, t: m.cross_entropy(x, t), "raises"),
     "cross_entropy target -1": ([(2, 3), const([0, -1])], lambda m, x, t: m.cross_entropy(x, t), "raises"),
     "cross_entropy batch mismatch": ([(2, 3), const([0, 1, 1])], lambda m, x, t: m.cross_entropy(x, t), "raises"),

@@ -3,7 +3,7 @@ from .. import backend
 from ..tensor import Tensor, make_result, records_graph
 from ._util import (ArgumentError, DtypeError, axis_index, check_float, integer, number, only_torch_defaults, quiet,
                     torch_name)
-from .dtypes import opmath
+from .dtypes import opmath, promote
 
 REDUCTIONS = ("mean", "sum", "none")
 
@@ -157,11 +157,11 @@ def _class_loss(op, logits, target, weight, size_average, ignore_index, reduce, 
         if w.dtype != dtype and target.dtype.kind != "f":
             raise ArgumentError(f"{op}: weight of dtype {w.dtype} does not match logits of dtype "
                                 f"{dtype} (as PyTorch, for class-index targets); convert with .astype(...)")
-    if target.dtype.kind == "f":  # class probabilities; the loss in the widest dtype of logits, target and
-        if ignore_index >= 0:  # weight (as PyTorch, which takes any negative ignore_index: no class has it)
+    if target.dtype.kind == "f":  # class probabilities; the loss in PyTorch's promotion of logits, target and
+        if ignore_index >= 0:  # weight (an int weight: no float64), and any negative ignore_index (no class has it)
             raise ArgumentError(f"{op}: ignore_index is not supported for floating point target "
                                 f"(class probabilities), as in PyTorch; got {ignore_index}")
-        dtype = xp.result_type(dtype, target.dtype, *(() if weight is None else (w.dtype,)))
+        dtype = promote(promote(dtype, target.dtype), None if weight is None else w.dtype)
         if target.shape != logits.shape:
             raise ArgumentError(f"{op}: probability target {tuple(target.shape)} must have the "
                                 f"shape of logits {tuple(logits.shape)}")
