@@ -646,6 +646,11 @@ REFUSED_AS_BY_TORCH = {  # fn(m, x) for m = tinyrrn.functional or torch.nn.funct
     "max_pool2d kernel_size=True": (lambda m, x: m.max_pool2d(x, True)),
     "avg_pool2d padding=True": (lambda m, x: m.avg_pool2d(x, 3, 1, True)),
     "conv2d stride=True": (lambda m, x: m.conv2d(x, _weight(m), stride=True)),
+    "conv2d groups=True": (lambda m, x: m.conv2d(x, _weight(m), groups=True)),
+    "conv2d groups=1.0": (lambda m, x: m.conv2d(x, _weight(m), groups=1.0)),
+    "conv_transpose2d groups=True": (lambda m, x: m.conv_transpose2d(x, _weight(m), groups=True)),
+    "adaptive_avg_pool2d output_size=(True, 2)": (lambda m, x: m.adaptive_avg_pool2d(x, (True, 2))),
+    "adaptive_avg_pool2d output_size=(2.0, None)": (lambda m, x: m.adaptive_avg_pool2d(x, (2.0, None))),
     "adaptive_avg_pool2d output_size=True": (lambda m, x: m.adaptive_avg_pool2d(x, True)),
     "max_pool2d kernel_size as an array": (lambda m, x: m.max_pool2d(x, numpy.array([2, 2]))),
     "conv2d padding as a tensor": (lambda m, x: m.conv2d(x, _weight(m), padding=_target(m, [1, 1]))),
@@ -708,6 +713,7 @@ REFUSED_AS_BY_TORCH = {  # fn(m, x) for m = tinyrrn.functional or torch.nn.funct
     "dropout p=1.5": (lambda m, x: m.dropout(x, 1.5)),
     "dropout p=-1": (lambda m, x: m.dropout(x, -1)),
     "dropout p=None": (lambda m, x: m.dropout(x, None)),
+    "dropout p=NaN": (lambda m, x: m.dropout(x, float("nan"))),  # PyTorch's RuntimeError (ValueError outside [0, 1])
     "pad value 2 ** 1100": (lambda m, x: m.pad(x, (1, 2), value=2 ** 1100)),
 }
 ACCEPTED_AS_BY_TORCH = {

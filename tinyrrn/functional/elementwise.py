@@ -434,8 +434,8 @@ def dropout(x, p=0.5, training=True, inplace=False):
     check_float("dropout", x)
     flag("dropout", "training", training)
     p = number(p)  # a 0-d tensor is its value, as PyTorch
-    if not 0 <= p <= 1:
-        raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
+    if not 0 <= p <= 1:  # PyTorch's ValueError, and its RuntimeError for NaN: ArgumentError is both
+        raise ArgumentError(f"dropout probability has to be between 0 and 1, but got {p}")
     if not training or p == 0:
         return x
     xp = backend.xp_of(x.data)
