@@ -332,6 +332,9 @@ CASES = {
     "float32 + float64 0-d stays float32": ([const([1.5, 2.0], "float32"), const(0.1)], lambda m, a, b: a + b),
     "float comparisons": ([(3, 4), (4,)], lambda m, a, b: (a <= b, a > b, a != b, m.ge(a, b))),
     "float + int tensor": ([(3,), const([1, 2, 3])], lambda m, a, b: a + b),
+    "dropout of an int tensor in evaluation": ([const([1, 2, 3])], lambda m, a: m.dropout(a, 0.5, training=False)),
+    "dropout of an int tensor, p=0": ([const([1, 2, 3])], lambda m, a: m.dropout(a, 0.0)),
+    "dropout of an int tensor in training": ([const([1, 2, 3])], lambda m, a: m.dropout(a, 0.5), "raises"),
     # ---- batch norm, linear
     "batch_norm batch statistics": ([(4, 3, 2, 5), (3,), (3,)], lambda m, x, w, b: m.batch_norm(x, None, None, w, b, True)),
     "batch_norm (N, C)": ([(5, 3)], lambda m, x: m.batch_norm(x, None, None, training=True, eps=1e-3)),
