@@ -763,6 +763,7 @@ ACCEPTED_AS_BY_TORCH = {
     "linear of a 1-d weight": (lambda m, x: m.linear(x, x[0, 0, 0])),
     "linear of a 1-d weight and a 0-d bias": (lambda m, x: m.linear(x, x[0, 0, 0], x[0, 0, 0, 0])),
     "linear of a 1-d input and weight": (lambda m, x: m.linear(x[0, 0, 0], x[1, 0, 0])),
+    "linear of a 1-d input and weight with a 0-d bias": (lambda m, x: m.linear(x[0, 0, 0], x[1, 0, 0], x[0, 1, 0, 0])),
     "add alpha=numpy.True_ (1.0)": (lambda m, x: _op(m, "add")(x, x, alpha=numpy.True_)),
     "sub of a NumPy bool (a float)": (lambda m, x: _op(m, "sub")(x, numpy.True_)),
 }
