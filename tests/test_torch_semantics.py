@@ -215,12 +215,16 @@ CASES = {
     "cross_entropy (N, C, H, W)": ([(2, 3, 4, 5), const(numpy.arange(40).reshape(2, 4, 5) % 3)], lambda m, x, t: m.cross_entropy(x, t)),
     "cross_entropy (N, C, L) weight smoothing": ([(2, 4, 3), const([[0, 3, 1], [2, -100, 3]]), const([1.0, 2.0, 0.5, 1.5])], lambda m, x, t, w: m.cross_entropy(x, t, w, label_smoothing=0.2)),
     "cross_entropy (C,) unbatched": ([(5,), const(3)], lambda m, x, t: m.cross_entropy(x, t)),
+    "cross_entropy probabilities, an int weight": ([(3, 4), probabilities(3, 4), const([1, 2, 3, 1])], lambda m, x, p, w: m.cross_entropy(x, p, w), "float32"),
+    "cross_entropy float16 probabilities, an int32 weight": ([(3, 4), const(numpy.full((3, 4), 0.25, "float16")), const(numpy.array([1, 2, 3, 1], "int32"))], lambda m, x, p, w: m.cross_entropy(x, p, w, reduction="none"), "float32"),
     "cross_entropy target out of range": ([(2, 3), const([0, 3])], lambda m, x, t: m.cross_entropy(x, t), "raises"),
     "cross_entropy target -1": ([(2, 3), const([0, -1])], lambda m, x, t: m.cross_entropy(x, t), "raises"),
     "cross_entropy batch mismatch": ([(2, 3), const([0, 1, 1])], lambda m, x, t: m.cross_entropy(x, t), "raises"),
     "cross_entropy bad reduction": ([(2, 3), const([0, 1])], lambda m, x, t: m.cross_entropy(x, t, reduction="avg"), "raises"),
     "cross_entropy weight wrong size": ([(2, 3), const([0, 1]), const([1.0, 2.0])], lambda m, x, t, w: m.cross_entropy(x, t, w), "raises"),
     "cross_entropy smoothing > 1": ([(2, 3), const([0, 1])], lambda m, x, t: m.cross_entropy(x, t, label_smoothing=1.5), "raises"),
+    "cross_entropy probabilities of 0 classes, smoothing": ([(2, 0), const(numpy.zeros((2, 0)))], lambda m, x, p: m.cross_entropy(x, p, label_smoothing=0.1), "forward"),
+    "cross_entropy probabilities of 0 classes, none": ([(2, 0), const(numpy.zeros((2, 0)))], lambda m, x, p: m.cross_entropy(x, p, reduction="none"), "forward"),
     # ---- softmax, log_softmax
     "softmax last axis": ([(3, 5)], lambda m, x: m.softmax(x, -1)),
     "softmax axis 0": ([(3, 5)], lambda m, x: m.softmax(x, 0)),
@@ -328,6 +332,9 @@ CASES = {
     "float32 + float64 0-d stays float32": ([const([1.5, 2.0], "float32"), const(0.1)], lambda m, a, b: a + b),
     "float comparisons": ([(3, 4), (4,)], lambda m, a, b: (a <= b, a > b, a != b, m.ge(a, b))),
     "float + int tensor": ([(3,), const([1, 2, 3])], lambda m, a, b: a + b),
+    "dropout of an int tensor in evaluation": ([const([1, 2, 3])], lambda m, a: m.dropout(a, 0.5, training=False)),
+    "dropout of an int tensor, p=0": ([const([1, 2, 3])], lambda m, a: m.dropout(a, 0.0)),
+    "dropout of an int tensor in training": ([const([1, 2, 3])], lambda m, a: m.dropout(a, 0.5), "raises"),
     # ---- batch norm, linear
     "batch_norm batch statistics": ([(4, 3, 2, 5), (3,), (3,)], lambda m, x, w, b: m.batch_norm(x, None, None, w, b, True)),
     "batch_norm (N, C)": ([(5, 3)], lambda m, x: m.batch_norm(x, None, None, training=True, eps=1e-3)),
@@ -335,6 +342,10 @@ CASES = {
     "batch_norm one value per channel": ([(1, 3)], lambda m, x: m.batch_norm(x, None, None, training=True), "raises"),
     "batch_norm eval without statistics": ([(2, 3)], lambda m, x: m.batch_norm(x, None, None, training=False), "raises"),
     "batch_norm weight wrong size": ([(2, 3), (4,)], lambda m, x, w: m.batch_norm(x, None, None, w, training=True), "raises"),
+    "batch_norm negative eps in evaluation": ([(2, 3), const([0.5, -1.0, 2.0]), const([1.0, 0.25, 4.0])], lambda m, x, mean, var: m.batch_norm(x, mean, var, eps=-0.1), "raises"),
+    "batch_norm of 0 channels": ([(2, 0, 3)], lambda m, x: m.batch_norm(x, None, None, training=True)),  # (torch fails on a weight)
+    "batch_norm of 0 channels in evaluation": ([(2, 0), const(numpy.zeros(0)), const(numpy.ones(0))], lambda m, x, mean, var: m.batch_norm(x, mean, var)),
+    "batch_norm of 0 channels, one value per channel": ([(1, 0, 1)], lambda m, x: m.batch_norm(x, None, None, training=True), "raises"),
     "linear 1-D input": ([(3,), (2, 3), (2,)], lambda m, x, w, b: m.linear(x, w, b)),
     "linear 3-D input": ([(2, 4, 3), (5, 3)], lambda m, x, w: m.linear(x, w)),
     "linear mismatch": ([(2, 4), (5, 3)], lambda m, x, w: m.linear(x, w), "raises"),
@@ -638,6 +649,11 @@ REFUSED_AS_BY_TORCH = {  # fn(m, x) for m = tinyrrn.functional or torch.nn.funct
     "max_pool2d kernel_size=True": (lambda m, x: m.max_pool2d(x, True)),
     "avg_pool2d padding=True": (lambda m, x: m.avg_pool2d(x, 3, 1, True)),
     "conv2d stride=True": (lambda m, x: m.conv2d(x, _weight(m), stride=True)),
+    "conv2d groups=True": (lambda m, x: m.conv2d(x, _weight(m), groups=True)),
+    "conv2d groups=1.0": (lambda m, x: m.conv2d(x, _weight(m), groups=1.0)),
+    "conv_transpose2d groups=True": (lambda m, x: m.conv_transpose2d(x, _weight(m), groups=True)),
+    "adaptive_avg_pool2d output_size=(True, 2)": (lambda m, x: m.adaptive_avg_pool2d(x, (True, 2))),
+    "adaptive_avg_pool2d output_size=(2.0, None)": (lambda m, x: m.adaptive_avg_pool2d(x, (2.0, None))),
     "adaptive_avg_pool2d output_size=True": (lambda m, x: m.adaptive_avg_pool2d(x, True)),
     "max_pool2d kernel_size as an array": (lambda m, x: m.max_pool2d(x, numpy.array([2, 2]))),
     "conv2d padding as a tensor": (lambda m, x: m.conv2d(x, _weight(m), padding=_target(m, [1, 1]))),
@@ -673,6 +689,8 @@ REFUSED_AS_BY_TORCH = {  # fn(m, x) for m = tinyrrn.functional or torch.nn.funct
     "sub alpha=True": (lambda m, x: _op(m, "sub")(x, x, alpha=True)),
     "linear of a 1-d weight and a bias that does not fit": (lambda m, x: m.linear(x, x[0, 0, 0], x[0, 0, :2, :3])),
     "linear of a 1-d input and weight with a bias": (lambda m, x: m.linear(x[0, 0, 0], x[1, 0, 0], x[0, 1, 0, :1])),
+    "linear of a 2-d input and a 1-d weight with a bias": (lambda m, x: m.linear(x[0, 0], x[1, 0, 0], x[0, 1, 0])),
+    "linear of a 2-d input and a 1-d weight with a 0-d bias": (lambda m, x: m.linear(x[0, 0], x[1, 0, 0], x[0, 1, 0, 0])),
     "add of int tensors alpha=1.0": (lambda m, x: _op(m, "add")(_target(m, [1, 2]), _target(m, [1, 2]), alpha=1.0)),
     "add of int tensors alpha=numpy.True_": (lambda m, x: _op(m, "add")(_target(m, [1, 2]), 2, alpha=numpy.True_)),
     # a dim is an int: a float or an array is PyTorch's TypeError
@@ -698,6 +716,7 @@ REFUSED_AS_BY_TORCH = {  # fn(m, x) for m = tinyrrn.functional or torch.nn.funct
     "dropout p=1.5": (lambda m, x: m.dropout(x, 1.5)),
     "dropout p=-1": (lambda m, x: m.dropout(x, -1)),
     "dropout p=None": (lambda m, x: m.dropout(x, None)),
+    "dropout p=NaN": (lambda m, x: m.dropout(x, float("nan"))),  # PyTorch's RuntimeError (ValueError outside [0, 1])
     "pad value 2 ** 1100": (lambda m, x: m.pad(x, (1, 2), value=2 ** 1100)),
 }
 ACCEPTED_AS_BY_TORCH = {
@@ -744,6 +763,7 @@ ACCEPTED_AS_BY_TORCH = {
     "linear of a 1-d weight": (lambda m, x: m.linear(x, x[0, 0, 0])),
     "linear of a 1-d weight and a 0-d bias": (lambda m, x: m.linear(x, x[0, 0, 0], x[0, 0, 0, 0])),
     "linear of a 1-d input and weight": (lambda m, x: m.linear(x[0, 0, 0], x[1, 0, 0])),
+    "linear of a 1-d input and weight with a 0-d bias": (lambda m, x: m.linear(x[0, 0, 0], x[1, 0, 0], x[0, 1, 0, 0])),
     "add alpha=numpy.True_ (1.0)": (lambda m, x: _op(m, "add")(x, x, alpha=numpy.True_)),
     "sub of a NumPy bool (a float)": (lambda m, x: _op(m, "sub")(x, numpy.True_)),
 }
@@ -1213,3 +1233,12 @@ def test_float16_gradient_of_a_number_to_a_tensor_power_as_torch(torch, base):
     F.pow(base, ours_x).backward(Tensor(g))
     torch.pow(base, theirs_x).backward(torch.tensor(g))
     numpy.testing.assert_array_equal(host(ours_x.grad), theirs_x.grad.numpy())
+
+
+@pytest.mark.parametrize("op, weight_shape", [("conv2d", (3, 0, 3, 3)), ("conv_transpose2d", (0, 3, 3, 3))])
+def test_a_convolution_of_0_input_channels_is_refused(op, weight_shape):
+    """PyTorch 2.13's conv2d of 0 input channels answers an output of 0 channels, not the weight's 3 (and its
+    conv_transpose2d refuses); tinyrrn failed with a ZeroDivisionError deep inside: a clear refusal instead."""
+    x, w = Tensor(numpy.zeros((1, 0, 5, 5))), Tensor(numpy.zeros(weight_shape))
+    with pytest.raises(tinyrrn.functional.ArgumentError, match="0 channels is refused"):
+        getattr(F, op)(x, w)

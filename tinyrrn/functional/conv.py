@@ -42,7 +42,7 @@ import numpy
 from .. import backend, threads
 from ..tensor import Tensor, make_result, records_graph
 from . import norm, winograd
-from ._util import ArgumentError, accurate_sum, check_float, check_same_dtype, pair
+from ._util import ArgumentError, accurate_sum, check_float, check_same_dtype, integer, pair
 from ._window import as_pads, crop_nhwc, output_size, pad_nhwc, taps
 from .dtypes import opmath
 from .shape import unbatched_too
@@ -226,7 +226,7 @@ def _check(op, x, weight, bias, groups, transposed=False):
     """Refuse inputs that do not fit; return the numbers of input and output channels."""
     check_float(op, x, weight, names=("input", "weight"))
     check_same_dtype(op, x, weight, bias, names=("input", "weight", "bias"))
-    if groups < 1:
+    if integer(op, "groups", groups) < 1:  # an int: True or 1.0 is PyTorch's TypeError
         raise ArgumentError(f"{op}: groups must be positive, got {groups}")
     fits = x.ndim == 4 and weight.ndim == 4
     if fits:
@@ -241,9 +241,9 @@ def _check(op, x, weight, bias, groups, transposed=False):
                             "counts divisible by groups)")
     if min(weight.shape[2:]) < 1:
         raise ArgumentError(f"{op}: kernel size must be greater than zero, got weight {tuple(weight.shape)}")
-    if weight.shape[0] == 0 or (transposed and weight.shape[1] == 0):  # conv2d's 0 output channels
+    if 0 in weight.shape[:2]:  # 0 input channels too: PyTorch's conv2d gives an output of 0 channels, not O
         raise ArgumentError(f"{op}: weight {tuple(weight.shape)} is empty: a layer of 0 channels is refused, as "
-                            "PyTorch refuses it")
+                            "PyTorch refuses most of them")
     if bias is not None and bias.shape != (out_channels,):
         raise ArgumentError(f"{op}: bias {tuple(bias.shape)} does not fit {out_channels} output channels")
     return in_channels, out_channels

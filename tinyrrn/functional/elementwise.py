@@ -431,13 +431,14 @@ def tanh(x):
 def dropout(x, p=0.5, training=True, inplace=False):
     """Zero each element with probability p and scale the rest by 1/(1-p) (inverted dropout); p = 1
     zeroes everything, as PyTorch. ``inplace``: see _writes_in_place."""
-    check_float("dropout", x)
+    check_tensors("dropout", x)
     flag("dropout", "training", training)
     p = number(p)  # a 0-d tensor is its value, as PyTorch
-    if not 0 <= p <= 1:
-        raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
-    if not training or p == 0:
+    if not 0 <= p <= 1:  # PyTorch's ValueError, and its RuntimeError for NaN: ArgumentError is both
+        raise ArgumentError(f"dropout probability has to be between 0 and 1, but got {p}")
+    if not training or p == 0:  # x itself, of any dtype, as PyTorch
         return x
+    check_float("dropout", x)
     xp = backend.xp_of(x.data)
     if p == 1:  # x * 0, as PyTorch (NaN stays NaN)
         mask = xp.zeros((), dtype=x.dtype)

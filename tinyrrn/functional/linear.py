@@ -36,13 +36,14 @@ def matmul(a, b):
 def linear(x, weight, bias=None):
     """x @ weight.T + bias, with weight shaped (out_features, in_features), or (in_features,) for x @ weight, as
     in PyTorch; the bias is (out_features,) or broadcasts to the output's shape, as PyTorch's (whose fast path
-    for a contiguous input of 3 or more dims refuses some of those, a (N, 1) bias; tinyrrn takes them all)."""
+    for a contiguous input of 3 or more dims refuses some of those, a (N, 1) bias; tinyrrn takes them all). A 1-d
+    weight takes no bias with a 2-d input, as there (PyTorch's addmm), and only a 0-d one with a 1-d input."""
     check_float("linear", x, weight, names=("input", "weight"))
     check_same_dtype("linear", x, weight, bias, names=("input", "weight", "bias"))
     if weight.ndim == 1 and x.ndim and x.shape[-1] == weight.shape[0]:  # PyTorch's x @ weight, without the last dim
         out = matmul(x, weight)
-        if bias is not None and x.ndim == 1:
-            raise ArgumentError("linear: a bias with a 1-d input and a 1-d weight is refused, as PyTorch (mat2 must be "
+        if bias is not None and x.ndim == 2:  # PyTorch's addmm, refused for any bias
+            raise ArgumentError("linear: a bias with a 2-d input and a 1-d weight is refused, as PyTorch (mat2 must be "
                                 "a matrix)")
         if bias is not None and broadcast_shape("linear", out.shape, bias.shape) != out.shape:
             raise ArgumentError(f"linear: bias {tuple(bias.shape)} does not broadcast to the output's shape "

@@ -3,7 +3,7 @@ from .. import backend
 from ..tensor import Tensor, make_result, records_graph
 from ._util import (ArgumentError, DtypeError, axis_index, check_float, integer, number, only_torch_defaults, quiet,
                     torch_name)
-from .dtypes import opmath
+from .dtypes import opmath, promote
 
 REDUCTIONS = ("mean", "sum", "none")
 
@@ -144,6 +144,7 @@ def _class_loss(op, logits, target, weight, size_average, ignore_index, reduce, 
     target = target_tensor.data
     axis = 0 if logits.ndim == 1 else 1  # the class dimension
     classes, dtype = logits.shape[axis], logits.dtype
+    share = label_smoothing / max(classes, 1)  # each class's share of the smoothing (of 0 classes: an empty mix)
     per_class = [classes if i == axis else 1 for i in range(logits.ndim)]  # a (C,) vector broadcast
     w = 1
     if weight is not None:
@@ -156,15 +157,15 @@ def _class_loss(op, logits, target, weight, size_average, ignore_index, reduce, 
         if w.dtype != dtype and target.dtype.kind != "f":
             raise ArgumentError(f"{op}: weight of dtype {w.dtype} does not match logits of dtype "
                                 f"{dtype} (as PyTorch, for class-index targets); convert with .astype(...)")
-    if target.dtype.kind == "f":  # class probabilities; the loss in the widest dtype of logits, target and
-        if ignore_index >= 0:  # weight (as PyTorch, which takes any negative ignore_index: no class has it)
+    if target.dtype.kind == "f":  # class probabilities; the loss in PyTorch's promotion of logits, target and
+        if ignore_index >= 0:  # weight (an int weight: no float64), and any negative ignore_index (no class has it)
             raise ArgumentError(f"{op}: ignore_index is not supported for floating point target "
                                 f"(class probabilities), as in PyTorch; got {ignore_index}")
-        dtype = xp.result_type(dtype, target.dtype, *(() if weight is None else (w.dtype,)))
+        dtype = promote(promote(dtype, target.dtype), None if weight is None else w.dtype)
         if target.shape != logits.shape:
             raise ArgumentError(f"{op}: probability target {tuple(target.shape)} must have the "
                                 f"shape of logits {tuple(logits.shape)}")
-        mix = target.astype(dtype) * (1 - label_smoothing) + label_smoothing / classes
+        mix = target.astype(dtype) * (1 - label_smoothing) + share
         w = w if weight is None else w.astype(dtype).reshape(per_class)
         coefficients = mix * w
         count = xp.full((), logits.numel() // max(classes, 1),  # the mean is over positions; float16's count
@@ -187,7 +188,7 @@ def _class_loss(op, logits, target, weight, size_average, ignore_index, reduce, 
         one_hot = (xp.expand_dims(target, axis) == xp.arange(classes).reshape(per_class)).astype(dtype)
         one_hot *= xp.expand_dims(counted, axis)
         count = (one_hot * w).sum()  # the summed weights of the counted targets
-        mix = one_hot * (1 - label_smoothing) + label_smoothing / classes if label_smoothing else one_hot
+        mix = one_hot * (1 - label_smoothing) + share if label_smoothing else one_hot
         coefficients = mix * w * xp.expand_dims(counted, axis) if label_smoothing else one_hot * w
     else:
         raise DtypeError(f"{op}: target must hold integer class indices or float probabilities, "

@@ -7,6 +7,7 @@ the input gradient) are plain functions that CuPy compiles to one kernel each on
 relu(batch_norm(x)) in the same passes (a ResNet's BN is mostly followed by a ReLU), and
 ``batch_norm_add_relu`` relu(batch_norm(x) + other), the end of a residual unit (Eq. 1), in them too.
 """
+import math
 import numbers
 
 import numpy
@@ -22,7 +23,7 @@ def _rows(array):
     if array.ndim == 2:
         return array
     moved = array.transpose((0,) + tuple(range(2, array.ndim)) + (1,))
-    return moved.reshape(-1, array.shape[1])
+    return moved.reshape(math.prod(moved.shape[:-1]), array.shape[1])  # not -1: there may be 0 channels
 
 
 def _sum_over_rows(block):
@@ -209,6 +210,8 @@ def _check(op, x, running_mean, running_var, weight, bias, momentum, training, e
         raise ValueError(f"{op}: running_mean and running_var must either both be None or neither be None")
     if training and not eps > 0:
         raise ValueError(f"{op}: eps must be positive during training, but got {eps}")
+    if eps < 0:  # as PyTorch: the square root of a negative variance + eps would be NaN
+        raise ValueError(f"{op}: eps must be non-negative, but got {eps}")
     dtypes = {t.dtype for t in (running_mean, running_var, weight, bias) if t is not None}
     if dtypes and not (dtypes == {x.dtype} or (x.dtype == "float16" and dtypes == {numpy.dtype("float32")})):
         raise ArgumentError(f"{op}: mixed dtype: input {x.dtype} with statistics or parameters of "
@@ -262,6 +265,10 @@ def side_by_side(rows):
     return k
 
 
+def _one_value_per_channel(name, x):
+    return ValueError(f"{name}: training needs more than one value per channel, got input {tuple(x.shape)}")
+
+
 def _batch_norm(x, running_mean, running_var, weight, bias, training, momentum, eps, reduce, relu, other=None):
     if x.dtype == "float16":  # computed in float32 and rounded once, as PyTorch: in float16 a channel's variance
         # overflows at 65504 and x * scale + shift loses the output to rounding when |mean| >> std
@@ -270,8 +277,14 @@ def _batch_norm(x, running_mean, running_var, weight, bias, training, momentum, 
                                   reduce, relu, wide[3]), "float16")
     name = "batch_norm_add_relu" if other is not None else "batch_norm_relu" if relu else "batch_norm"
     xp = backend.xp_of(x.data)
+    parents = ((x,) + ((weight,) if weight is not None else ()) + ((bias,) if bias is not None else ())
+               + ((other,) if other is not None else ()))
     rows = _rows(x.data)
     count, c = rows.shape
+    if not c:  # no channel: an empty output, as PyTorch (no rows of channels to lay out)
+        if training and count == 1:
+            raise _one_value_per_channel(name, x)
+        return make_result(x.data.copy(), parents, lambda g: tuple(xp.zeros(t.shape, g.dtype) for t in parents), name)
     k = side_by_side(rows)
     wide = rows.reshape(-1, k * c)
 
@@ -290,8 +303,7 @@ def _batch_norm(x, running_mean, running_var, weight, bias, training, momentum, 
             count, totals = float(totals[0]), totals[1:]
         reduce = reduce or _no_reduction
         if count == 1:
-            raise ValueError(f"{name}: training needs more than one value per channel, "
-                             f"got input {tuple(x.shape)}")
+            raise _one_value_per_channel(name, x)
         divisor = max(count, 1)  # an empty batch: an empty output, mean and variance 0 (as PyTorch)
         mean = (totals / divisor).astype(rows.dtype)
         wide_mean = repeated(mean)
@@ -342,6 +354,4 @@ def _batch_norm(x, running_mean, running_var, weight, bias, training, momentum, 
         return ((gx,) + ((g_dot * inv_std,) if weight is not None else ()) + ((g_beta,) if bias is not None else ())
                 + ((g_other,) if other is not None else ()))
 
-    parents = ((x,) + ((weight,) if weight is not None else ()) + ((bias,) if bias is not None else ())
-               + ((other,) if other is not None else ()))
     return make_result(_unrows(out.reshape(-1, c), x.shape), parents, backward, name)

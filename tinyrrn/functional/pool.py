@@ -244,8 +244,8 @@ def adaptive_avg_pool2d(x, output_size):
             f"adaptive_avg_pool2d: output_size must be an int or a pair (None in it keeps that size), got {output_size!r}")
     sizes = tuple(output_size) if numpy.ndim(output_size) else \
         (integer("adaptive_avg_pool2d", "output_size", output_size),) * 2  # not a bool, as PyTorch
-    oh, ow = pair(tuple(k if s is None else s for s, k in zip(sizes, (h, w))), "output_size",
-                  "adaptive_avg_pool2d", minimum=0)
+    oh, ow = pair(tuple(k if s is None else integer("adaptive_avg_pool2d", "output_size", s)  # (True, 2): PyTorch's
+                        for s, k in zip(sizes, (h, w))), "output_size", "adaptive_avg_pool2d", minimum=0)  # TypeError
     xp = backend.xp_of(x.data)
     if (oh, ow) == (1, 1):  # global pooling
         out = x.data.mean(axis=(2, 3), keepdims=True)
