@@ -425,6 +425,24 @@ def test_gradients_accumulate_into_the_same_array_as_pytorchs():
     assert x.grad is first and host(first).tolist() == [5.0, 5.0]
 
 
+def test_a_0_d_leafs_gradient_is_an_array_accumulated_in_place_as_pytorchs():
+    """NumPy computes a 0-d tensor's gradient as a NumPy scalar: it was kept as .grad, so that a second backward()
+    made a new one and zero_grad(set_to_none=False) failed (a probe found it)."""
+    x = Tensor(2.0, requires_grad=True)
+    y = x * x
+    y.retain_grad()
+    y.backward(retain_graph=True)
+    first = x.grad
+    y.backward()
+    assert x.grad is first and host(first).tolist() == 8.0 and first.shape == ()
+    assert hasattr(y.grad, "strides") and host(y.grad).tolist() == 2.0
+    tinyrrn.tensor.zero_grads([x], set_to_none=False)
+    assert x.grad is first and host(first).tolist() == 0.0
+    x.grad = numpy.float32(1.0)
+    (x * 3).backward()
+    assert hasattr(x.grad, "strides") and host(x.grad).tolist() == 4.0
+
+
 # -- refusals, conversions and exception classes as PyTorch's (operator probe 4) ----------------------------
 @pytest.mark.parametrize("make", [lambda: Tensor(numpy.array([2, 3], "uint8")) ** -3,  # not ** 253
                                   lambda: Tensor([1, 2]) ** numpy.int64(-1)])

@@ -480,7 +480,7 @@ class Tensor:
     @grad.setter
     def grad(self, value):
         """As PyTorch, a gradient of another shape or dtype is refused (an optimiser would broadcast it)."""
-        value = value.data if isinstance(value, Tensor) else value
+        value = value.data if isinstance(value, Tensor) else _as_array(value)
         if value is not None and not (hasattr(value, "shape") and hasattr(value, "dtype")):
             raise TypeError(f"assigned grad expected to be a Tensor (or an array) or None but got grad of type "
                             f"{type(value).__name__} (as PyTorch)")
@@ -643,12 +643,12 @@ class Tensor:
                 elif getattr(getattr(node.grad, "flags", None), "writeable", True):
                     node.grad += g
                 else:  # a read-only array assigned to .grad
-                    node.grad = node.grad + g
+                    node.grad = _as_array(node.grad + g)
                 if node._post_accumulate_hooks:
                     _after_accumulation(node)
                 continue
             if node._retains_grad:  # retain_grad(): kept as a leaf's
-                node._grad = _leaf_gradient(g, handed_out) if node._grad is None else node._grad + g
+                node._grad = _leaf_gradient(g, handed_out) if node._grad is None else _as_array(node._grad + g)
             saves_nothing = _saves_nothing(node)  # (then a change of its output or inputs is no matter, as PyTorch)
             if not (saves_nothing or node.op in SAVE_NO_OUTPUT) and node.version != node.forward_version:  # exp,
                 # sigmoid, relu, ... use their output
@@ -747,8 +747,15 @@ def _hand_out(array, handed_out):
     handed_out[id(owner)] = owner  # kept alive, so that its id is not reused during this pass
 
 
+def _as_array(g):
+    """``g`` as an array: NumPy computes a 0-d array's gradient as a NumPy scalar, which a ``.grad`` is never (a
+    later backward() and zero_grad(set_to_none=False) change it in place, as PyTorch's)."""
+    return numpy.asarray(g) if isinstance(g, numpy.generic) else g
+
+
 def _leaf_gradient(g, handed_out):
     """``g`` as a leaf's new gradient: a copy when its memory is already held, or is a broadcast view."""
+    g = _as_array(g)
     if 0 in g.strides or id(_owner(g)) in handed_out:
         g = g.copy(order="K")  # keeps a channels-last layout
     _hand_out(g, handed_out)
