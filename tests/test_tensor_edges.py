@@ -1287,6 +1287,29 @@ def test_tensor_hooks_as_torchs(torch):
     assert ours == _tensor_hooks(torch, torch.tensor, lambda g: g.tolist())
 
 
+def _arrays_hooks_keep(tensor, values):
+    """A tensor a hook returns, and the gradients hooks are given and keep, after two backward() calls."""
+    held, seen = tensor([7.0, 7.0]), []
+    x = tensor([1.0, 2.0], requires_grad=True)
+    x.register_hook(lambda g: held)
+    w = tensor([1.0, 2.0], requires_grad=True)
+    w.register_hook(seen.append)
+    y = w + 0  # add hands its gradient on as it is
+    y.register_hook(seen.append)
+    for _ in range(2):
+        (x * 2 + y * 3).sum().backward()
+    return [values(held), values(x.grad), values(w.grad)] + [values(g) for g in seen]
+
+
+def test_the_arrays_hooks_see_and_return_are_not_a_leafs_gradient_as_torchs(torch):
+    """A leaf's .grad was the array of the tensor a hook returned, or of the one a hook kept: the next backward()
+    added into the caller's tensor in place (a probe found it); PyTorch's accumulates into a copy."""
+    ours = _arrays_hooks_keep(lambda v, requires_grad=False: Tensor(on_device(numpy.array(v, "float32")),
+                                                                    requires_grad=requires_grad),
+                              lambda g: host(g.data if isinstance(g, Tensor) else g).tolist())
+    assert ours == _arrays_hooks_keep(torch.tensor, lambda g: g.tolist())
+
+
 def test_the_grad_of_a_computed_tensor_warns_as_torchs(torch):
     """PyTorch warns when .grad of a computed tensor is read that no retain_grad() fills (tinyrrn was silent)."""
     def warned(lib, tensor):

@@ -636,7 +636,7 @@ class Tensor:
             if g is None or node._graphless_view:  # (no gradient reaches a view made under no_grad)
                 continue
             if node._hooks:
-                g = _hooked(node, g)
+                g = _hooked(node, g, handed_out)
             if node.backward_fn is None:  # a leaf: keep its own gradient, added to in place (as PyTorch)
                 if node.grad is None:
                     node.grad = _leaf_gradient(g, handed_out)
@@ -685,10 +685,12 @@ def _changed_saved_input(node):
                  if saved and p.version != v), None)
 
 
-def _hooked(tensor, g):
-    """``g`` through the tensor's register_hook() hooks, in order (grad disabled), with PyTorch's checks."""
+def _hooked(tensor, g, handed_out):
+    """``g`` through the tensor's register_hook() hooks, in order (grad disabled), with PyTorch's checks. The
+    arrays the hooks see or return are theirs to keep: handed out, so that no leaf's ``.grad`` is one of them."""
     with no_grad():
         for hook in tuple(tensor._hooks.values()):
+            _hand_out(g, handed_out)
             result = hook(Tensor(g))
             if result is None:
                 continue
@@ -701,6 +703,7 @@ def _hooked(tensor, g):
             if result.dtype != g.dtype:
                 raise RuntimeError(f"hook {name!r} has changed the type of value (was {g.dtype} got {result.dtype})")
             g = result.data
+    _hand_out(g, handed_out)
     return g
 
 
