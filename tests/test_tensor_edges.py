@@ -913,6 +913,35 @@ def test_requires_grad_and_detach_in_place_as_torch(torch):
             w.sum().backward()
 
 
+@pytest.mark.parametrize("later", ["y + 1", "y.reshape(2, 1)", "y.sum()", "y + 1, then y.requires_grad_()"])
+def test_an_op_on_a_tensor_detached_in_place_later_is_refused_or_as_torchs(torch, later):
+    """y.detach_() after an op used y: PyTorch's graph keeps y's node and the gradient reaches x; tinyrrn's tensor
+    is that node, so it lost its gradient in silence (None), or with y.requires_grad_() gave it to y (a probe found
+    it). A clear refusal now; detach_() after the backward() is PyTorch's."""
+    def run(tensor):
+        x = tensor([1.0, 2.0], requires_grad=True)
+        y = x * 2
+        z = eval(later.split(", then")[0], {"y": y})
+        y.detach_()
+        if "requires_grad_" in later:
+            y.requires_grad_()
+        return x, z
+    x, z = run(torch.tensor)
+    z.sum().backward()
+    assert x.grad.tolist() == [2.0, 2.0]
+    x, z = run(lambda v, requires_grad: Tensor(on_device(numpy.array(v, "float32")), requires_grad=requires_grad))
+    for call in (lambda: z.sum().backward(), lambda: z.grad_fn.next_functions):
+        with pytest.raises(NotImplementedError, match=r"detached in place \(detach_\(\)\) after the forward pass"):
+            call()
+    assert x.grad is None
+    x = Tensor(on_device(numpy.array([1.0, 2.0], "float32")), requires_grad=True)
+    y = x * 2
+    (y + 1).sum().backward()
+    y.detach_()  # after the backward(): as PyTorch
+    (y.requires_grad_() * 3).sum().backward()
+    assert host(x.grad).tolist() == [2.0, 2.0] and host(y.grad).tolist() == [3.0, 3.0]
+
+
 def test_retain_grad_keeps_a_computed_tensors_gradient_as_torch(torch):
     def run(lib, tensor):
         x = tensor([1.0, 2.0], requires_grad=True)

@@ -288,6 +288,9 @@ class GradFn:
         if tensor.backward_fn is _freed:
             raise RuntimeError(f"grad_fn.next_functions of the output of {self.op!r}: an earlier backward() freed "
                                "its graph (tinyrrn keeps no edges after that); use backward(retain_graph=True)")
+        for parent, version in zip(tensor.parents, tensor.parent_versions):
+            if version < parent._detached_at:
+                raise _detached_input(tensor, parent)
         return tuple((parent.grad_fn if parent.backward_fn is not None else
                       AccumulateGrad.of(parent) if not parent._graphless_view else None, 0) if took_grad else (None, 0)
                      for parent, took_grad in zip(tensor.parents, tensor.parents_took_grad))
@@ -516,15 +519,20 @@ class Tensor:
     def detach_(self):
         """Cut this tensor from the graph in place (a leaf that requires no grad, as detach() makes), as
         PyTorch; a view of another tensor (x[0], x.reshape(...), with or without a graph) is refused, as there. A graph
-        that used it refuses a backward (counted as an in-place change), as PyTorch's refuses its saved tensor."""
+        that used it refuses a backward (counted as an in-place change), as PyTorch's refuses its saved tensor; so does
+        one that used it unsaved (y + 1), whose gradient PyTorch sends on through y's node: tinyrrn's tensor is its
+        node, and detach_() cuts it (detach_() after the backward() is PyTorch's)."""
         if self._is_view:
             raise RuntimeError("Can't detach views in-place. Use detach() instead (as PyTorch)")
+        if self.backward_fn is not None:
+            self._detached_at = self.version + 1  # the ops that used it before saw a lower version
         self.parents, self.parents_took_grad, self.backward_fn, self.op, self._node = (), (), None, None, None
         self._requires_grad = False
         self.version += 1
         return self
 
     _retains_grad = False  # set by retain_grad()
+    _detached_at = 0  # the version detach_() left a computed tensor at: the ops that used it before lost their input
     _is_view = False  # made by a view op (x[0], reshape, permute) in another tensor's memory
     _hooks = None  # register_hook()'s: id -> hook
 
@@ -656,13 +664,20 @@ class Tensor:
                                    f"inplace operation: the output of {node.op!r} (shape {tuple(node.shape)}) was "
                                    "changed after the forward pass. Run the forward pass again after the change.")
             changed = None if saves_nothing or node.op in SAVE_NO_INPUT else _changed_saved_input(node)
+            if changed is not None and changed.version == changed._detached_at:
+                raise RuntimeError(f"Trying to use a saved tensor that has been detached in-place, i.e. with "
+                                   f".detach_() (as PyTorch): the input of shape {tuple(changed.shape)} of "
+                                   f"{node.op!r}. This is not supported, please use out-of-place `.detach()` instead")
             if changed is not None:
                 raise RuntimeError(f"one of the variables needed for gradient computation has been modified by an "
                                    f"inplace operation: the input of shape {tuple(changed.shape)} of {node.op!r} "
                                    "was changed (an optimiser's step?) after the forward pass; its gradient would "
                                    "mix the old and new values. Run the forward pass again after the change.")
-            for parent, took_grad, pg in zip(node.parents, node.parents_took_grad, node.backward_fn(g)):
-                if pg is None or not (took_grad and parent.requires_grad):  # a leaf switched on later: not in the graph
+            for parent, took_grad, version, pg in zip(node.parents, node.parents_took_grad, node.parent_versions,
+                                                       node.backward_fn(g)):
+                if version < parent._detached_at:
+                    raise _detached_input(node, parent)
+                if pg is None or not (took_grad and parent._requires_grad):  # a leaf switched on later: not in the graph
                     continue
                 if pg.shape != parent.shape:
                     raise RuntimeError(f"{node.op}: backward returned a gradient of shape {tuple(pg.shape)} "
@@ -673,6 +688,14 @@ class Tensor:
                 grads[key] = pg if key not in grads else grads[key] + pg
             if not (retain_graph or _saves_nothing(node)):
                 node.parents, node.parents_took_grad, node.backward_fn = (), (), _freed  # free saved buffers
+
+
+def _detached_input(node, parent):
+    """The error of a backward() (or next_functions) reaching an input of ``node`` that was detached in place
+    (detach_()) since the forward pass: PyTorch's graph still holds its node, tinyrrn's tensor was that node."""
+    return NotImplementedError(f"backward() reached the input of shape {tuple(parent.shape)} of {node.op!r}, which "
+                               "was detached in place (detach_()) after the forward pass: tinyrrn loses its graph then "
+                               "(PyTorch keeps it). Call detach_() after the backward(), or use detach()")
 
 
 def _changed_saved_input(node):
