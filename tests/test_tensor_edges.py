@@ -443,6 +443,21 @@ def test_a_0_d_leafs_gradient_is_an_array_accumulated_in_place_as_pytorchs():
     assert hasattr(x.grad, "strides") and host(x.grad).tolist() == 4.0
 
 
+def test_zero_grad_in_place_zeroes_a_read_only_gradient_too():
+    """A read-only array assigned to .grad (backward() adds to it in a new array) made zero_grad(set_to_none=False)
+    raise NumPy's ValueError (a probe found it); PyTorch's zeroes any gradient."""
+    layer = nn.Linear(2, 2)
+    optimiser = optim.SGD(layer.parameters(), lr=0.1)
+    for zero_grad in (layer.zero_grad, optimiser.zero_grad):
+        layer.weight.grad = numpy.broadcast_to(numpy.float32(1.0), (2, 2))
+        layer.bias.grad = numpy.ones(2, "float32")
+        layer.bias.grad.flags.writeable = False
+        zero_grad(set_to_none=False)
+        assert host(layer.weight.grad).tolist() == [[0.0, 0.0]] * 2 and host(layer.bias.grad).tolist() == [0.0, 0.0]
+        layer(Tensor(numpy.ones((1, 2), "float32"))).sum().backward()
+        assert host(layer.weight.grad).tolist() == [[1.0, 1.0]] * 2 and host(layer.bias.grad).tolist() == [1.0, 1.0]
+
+
 # -- refusals, conversions and exception classes as PyTorch's (operator probe 4) ----------------------------
 @pytest.mark.parametrize("make", [lambda: Tensor(numpy.array([2, 3], "uint8")) ** -3,  # not ** 253
                                   lambda: Tensor([1, 2]) ** numpy.int64(-1)])

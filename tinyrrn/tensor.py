@@ -648,7 +648,7 @@ class Tensor:
             if node.backward_fn is None:  # a leaf: keep its own gradient, added to in place (as PyTorch)
                 if node.grad is None:
                     node.grad = _leaf_gradient(g, handed_out)
-                elif getattr(getattr(node.grad, "flags", None), "writeable", True):
+                elif _writeable(node.grad):
                     node.grad += g
                 else:  # a read-only array assigned to .grad
                     node.grad = _as_array(node.grad + g)
@@ -759,6 +759,11 @@ def _saves_nothing(node):
 def _freed(g):
     """The backward_fn of a node whose graph was freed (backward() refuses to reach it)."""
     raise RuntimeError("trying to backward through the graph a second time (its buffers were freed)")
+
+
+def _writeable(array):
+    """Whether an array can be changed in place (NumPy's read-only arrays, which .grad may be assigned, cannot)."""
+    return getattr(getattr(array, "flags", None), "writeable", True)
 
 
 def _owner(array):
@@ -881,9 +886,11 @@ def make_result(data, parents, backward_fn, op, view_of=None):
 
 def zero_grads(params, set_to_none=True):
     """Each parameter's gradient set to None, or with ``set_to_none=False`` zeroed in place (PyTorch's
-    zero_grad, of optimisers and modules)."""
+    zero_grad, of optimisers and modules); a read-only gradient is replaced by zeros, as backward() replaces it."""
     for p in params:
         if set_to_none:
             p.grad = None
-        elif p.grad is not None:
+        elif p.grad is not None and _writeable(p.grad):
             p.grad[...] = 0
+        elif p.grad is not None:
+            p.grad = backend.xp_of(p.grad).zeros(p.grad.shape, p.grad.dtype)
