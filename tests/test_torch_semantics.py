@@ -1000,6 +1000,8 @@ SECOND_BACKWARD = {  # PyTorch's nodes of these save no tensor (sizes at most); 
     "mul": lambda m, x, w: x * 2, "div": lambda m, x, w: x / w, "index": lambda m, x, w: x[[0, 1]],
     "mask": lambda m, x, w: x[x.detach() > 0], "relu": lambda m, x, w: x.relu(), "exp": lambda m, x, w: x.exp(),
     "floor": lambda m, x, w: m.div(x, w, rounding_mode="floor"), "add_of_mul": lambda m, x, w: x + x * w,
+    "global_pool": lambda m, x, w: m.adaptive_avg_pool2d(x, 1),  # PyTorch's is a mean (tinyrrn's saved x)
+    "adaptive_pool": lambda m, x, w: m.adaptive_avg_pool2d(x, 2),
 }
 
 
@@ -1009,10 +1011,12 @@ def test_a_second_backward_is_refused_only_where_torch_saved_a_tensor(torch, cas
     ...), adding the gradients again; a node that saved one (mul, relu, an index) raises. tinyrrn refused all."""
     data = numpy.random.default_rng(0).normal(size=(2, 2, 3, 4))
     results = []
-    for m, tensor in ((types.SimpleNamespace(cat=F.concatenate, stack=F.stack, pad=F.pad, div=F.div, float32="float32"),
+    for m, tensor in ((types.SimpleNamespace(cat=F.concatenate, stack=F.stack, pad=F.pad, div=F.div, float32="float32",
+                                             adaptive_avg_pool2d=F.adaptive_avg_pool2d),
                        lambda a: Tensor(a, requires_grad=True)),
                       (types.SimpleNamespace(cat=torch.cat, stack=torch.stack, pad=tf.pad, div=torch.div,
-                                             float32=torch.float32), lambda a: torch.tensor(a, requires_grad=True))):
+                                             float32=torch.float32, adaptive_avg_pool2d=tf.adaptive_avg_pool2d),
+                       lambda a: torch.tensor(a, requires_grad=True))):
         x, w = tensor(data[0]), tensor(data[1] + 3)
         y = SECOND_BACKWARD[case](m, x, w).sum()
         y.backward()
