@@ -1038,6 +1038,15 @@ CHANGED_AFTER_FORWARD = {  # y = fn(x, h) with h = x + 1, then h (and y) changed
     "reciprocal": lambda m, x, h: h.reciprocal(), "mul_number": lambda m, x, h: h * 2,
     "number_mul": lambda m, x, h: 2 * h, "div_number": lambda m, x, h: h / 2, "number_div": lambda m, x, h: 2 / h,
     "mul_constant": lambda m, x, h: h * x.detach(), "constant_div": lambda m, x, h: x.detach() / h,
+    # matmul and linear save each input for the other's gradient, never the bias; a convolution its input and
+    # weight, not its bias nor its output; cross_entropy not its logits (log_softmax's output), nor its loss
+    "matmul": lambda m, x, h: h @ x, "matmul_constant": lambda m, x, h: h @ x.detach(),
+    "linear_constant": lambda m, x, h: m.linear(h.reshape(1, 3), x.detach().reshape(1, 3)),
+    "linear_bias": lambda m, x, h: m.linear(x.reshape(1, 3), x.detach().reshape(1, 3), h[:1]),
+    "conv_bias": lambda m, x, h: m.conv2d(x.reshape(1, 1, 1, 3), x.reshape(1, 1, 1, 3) * 1, h[:1]),
+    "conv": lambda m, x, h: m.conv2d(x.reshape(1, 1, 1, 3), h.reshape(1, 1, 1, 3)),
+    "cross_entropy": lambda m, x, h: m.cross_entropy(h.reshape(1, 3), m.target),
+    "add_relu": lambda m, x, h: m.add_relu(h, x),
 }
 
 
@@ -1049,10 +1058,14 @@ def test_backward_refuses_a_change_in_place_only_of_what_torch_saved(torch, case
     tinyrrn refused any change of any node's inputs or output, and then of h in h * 2 (mul saves only the
     input the other's gradient needs)."""
     results = []
-    for m, tensor, guard in ((types.SimpleNamespace(cat=F.concatenate), lambda a: Tensor(a, requires_grad=True),
-                              tinyrrn.no_grad),
-                             (types.SimpleNamespace(cat=torch.cat), lambda a: torch.tensor(a, requires_grad=True),
-                              torch.no_grad)):
+    for m, tensor, guard in ((types.SimpleNamespace(cat=F.concatenate, linear=F.linear, conv2d=F.conv2d,
+                                                    cross_entropy=F.cross_entropy, target=Tensor(numpy.array([2])),
+                                                    add_relu=F.add_relu),
+                              lambda a: Tensor(a, requires_grad=True), tinyrrn.no_grad),
+                             (types.SimpleNamespace(cat=torch.cat, linear=tf.linear, conv2d=tf.conv2d,
+                                                    cross_entropy=tf.cross_entropy, target=torch.tensor([2]),
+                                                    add_relu=lambda a, b: (a + b).relu()),
+                              lambda a: torch.tensor(a, requires_grad=True), torch.no_grad)):
         x = tensor(numpy.array([0.5, -2.0, 2.0]))
         h = x + 1
         y = CHANGED_AFTER_FORWARD[case](m, x, h)

@@ -202,8 +202,8 @@ class inference_mode(_GradMode):
     """PyTorch's inference_mode, a block or a decorator (``@inference_mode``, ``@inference_mode()``): no_grad, and
     the tensors made in it are inference tensors (``is_inference()``), which outside it are not changed in place,
     not set to require grad, and not saved for the backward of an op that records a graph (``w * t``, not
-    ``w + t``; tinyrrn counts every op as saving them but those of tensor.SAVE_NO_INPUT, mul and div); an op on
-    inference tensors alone records none. Inside, no op records a graph, under enable_grad() too.
+    ``w + t``; which inputs each op saves: _saved_inputs); an op on inference tensors alone records none.
+    Inside, no op records a graph, under enable_grad() too.
     ``inference_mode(False)`` leaves it, with grad enabled, as PyTorch."""
 
     def __new__(cls, mode=True):
@@ -817,13 +817,14 @@ def renamed(out, op):
     return out
 
 
-# ops whose PyTorch node saves no input for its backward (at most its output, or sizes)
+# ops whose PyTorch node saves no input for its backward (at most its output, or sizes; add_relu's are add's and relu's)
 SAVE_NO_INPUT = frozenset(("add", "sub", "neg", "sum", "mean", "reshape", "permute", "getitem", "concatenate", "clone",
                            "astype", "to", "relu", "sigmoid", "tanh", "exp", "softmax", "log_softmax", "dropout",
-                           "reciprocal"))
+                           "reciprocal", "add_relu"))
 
 # ops whose node, PyTorch's and tinyrrn's, saves no output for its backward (their inputs at most)
-SAVE_NO_OUTPUT = frozenset(("mul", "div", "log", "matmul", "linear"))
+SAVE_NO_OUTPUT = frozenset(("mul", "div", "log", "matmul", "linear", "conv2d", "conv_transpose2d", "cross_entropy",
+                            "nll_loss"))
 
 
 def _inference_verdict(op, parents):
@@ -839,13 +840,21 @@ def _inference_verdict(op, parents):
 
 def _saved_inputs(op, took_grad):
     """Per input, whether PyTorch's node of ``op`` saves it for the backward, given which inputs take a gradient
-    (``took_grad``): none for the ops of SAVE_NO_INPUT; mul each input for the other's gradient (x * 2 saves
-    not x); div the divisor for either gradient, the dividend for the divisor's; any other op counts as saving
+    (``took_grad``): none for the ops of SAVE_NO_INPUT; mul and matmul each input for the other's gradient (x * 2
+    saves not x), linear (addmm) its input and weight so, never its bias; a convolution its input and weight, not
+    its bias; cross_entropy (log_softmax, then nll_loss) its target, not its logits, which log_softmax's output
+    stands for; div the divisor for either gradient, the dividend for the divisor's; any other op counts as saving
     them all."""
     if op in SAVE_NO_INPUT:
         return (False,) * len(took_grad)
-    if op == "mul":
+    if op in ("mul", "matmul"):
         return took_grad[::-1]
+    if op == "linear":
+        return (took_grad[1], took_grad[0]) + (False,) * (len(took_grad) - 2)
+    if op in ("conv2d", "conv_transpose2d"):
+        return (True, True) + (False,) * (len(took_grad) - 2)
+    if op == "cross_entropy":
+        return False, took_grad[0]
     if op == "div":
         return took_grad[1], took_grad[0] or took_grad[1]
     return (True,) * len(took_grad)
