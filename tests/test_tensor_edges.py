@@ -425,6 +425,39 @@ def test_gradients_accumulate_into_the_same_array_as_pytorchs():
     assert x.grad is first and host(first).tolist() == [5.0, 5.0]
 
 
+def test_a_0_d_leafs_gradient_is_an_array_accumulated_in_place_as_pytorchs():
+    """NumPy computes a 0-d tensor's gradient as a NumPy scalar: it was kept as .grad, so that a second backward()
+    made a new one and zero_grad(set_to_none=False) failed (a probe found it)."""
+    x = Tensor(2.0, requires_grad=True)
+    y = x * x
+    y.retain_grad()
+    y.backward(retain_graph=True)
+    first = x.grad
+    y.backward()
+    assert x.grad is first and host(first).tolist() == 8.0 and first.shape == ()
+    assert hasattr(y.grad, "strides") and host(y.grad).tolist() == 2.0
+    tinyrrn.tensor.zero_grads([x], set_to_none=False)
+    assert x.grad is first and host(first).tolist() == 0.0
+    x.grad = numpy.float32(1.0)
+    (x * 3).backward()
+    assert hasattr(x.grad, "strides") and host(x.grad).tolist() == 4.0
+
+
+def test_zero_grad_in_place_zeroes_a_read_only_gradient_too():
+    """A read-only array assigned to .grad (backward() adds to it in a new array) made zero_grad(set_to_none=False)
+    raise NumPy's ValueError (a probe found it); PyTorch's zeroes any gradient."""
+    layer = nn.Linear(2, 2)
+    optimiser = optim.SGD(layer.parameters(), lr=0.1)
+    for zero_grad in (layer.zero_grad, optimiser.zero_grad):
+        layer.weight.grad = numpy.broadcast_to(numpy.float32(1.0), (2, 2))
+        layer.bias.grad = numpy.ones(2, "float32")
+        layer.bias.grad.flags.writeable = False
+        zero_grad(set_to_none=False)
+        assert host(layer.weight.grad).tolist() == [[0.0, 0.0]] * 2 and host(layer.bias.grad).tolist() == [0.0, 0.0]
+        layer(Tensor(numpy.ones((1, 2), "float32"))).sum().backward()
+        assert host(layer.weight.grad).tolist() == [[1.0, 1.0]] * 2 and host(layer.bias.grad).tolist() == [1.0, 1.0]
+
+
 # -- refusals, conversions and exception classes as PyTorch's (operator probe 4) ----------------------------
 @pytest.mark.parametrize("make", [lambda: Tensor(numpy.array([2, 3], "uint8")) ** -3,  # not ** 253
                                   lambda: Tensor([1, 2]) ** numpy.int64(-1)])
@@ -895,6 +928,35 @@ def test_requires_grad_and_detach_in_place_as_torch(torch):
             w.sum().backward()
 
 
+@pytest.mark.parametrize("later", ["y + 1", "y.reshape(2, 1)", "y.sum()", "y + 1, then y.requires_grad_()"])
+def test_an_op_on_a_tensor_detached_in_place_later_is_refused_or_as_torchs(torch, later):
+    """y.detach_() after an op used y: PyTorch's graph keeps y's node and the gradient reaches x; tinyrrn's tensor
+    is that node, so it lost its gradient in silence (None), or with y.requires_grad_() gave it to y (a probe found
+    it). A clear refusal now; detach_() after the backward() is PyTorch's."""
+    def run(tensor):
+        x = tensor([1.0, 2.0], requires_grad=True)
+        y = x * 2
+        z = eval(later.split(", then")[0], {"y": y})
+        y.detach_()
+        if "requires_grad_" in later:
+            y.requires_grad_()
+        return x, z
+    x, z = run(torch.tensor)
+    z.sum().backward()
+    assert x.grad.tolist() == [2.0, 2.0]
+    x, z = run(lambda v, requires_grad: Tensor(on_device(numpy.array(v, "float32")), requires_grad=requires_grad))
+    for call in (lambda: z.sum().backward(), lambda: z.grad_fn.next_functions):
+        with pytest.raises(NotImplementedError, match=r"detached in place \(detach_\(\)\) after the forward pass"):
+            call()
+    assert x.grad is None
+    x = Tensor(on_device(numpy.array([1.0, 2.0], "float32")), requires_grad=True)
+    y = x * 2
+    (y + 1).sum().backward()
+    y.detach_()  # after the backward(): as PyTorch
+    (y.requires_grad_() * 3).sum().backward()
+    assert host(x.grad).tolist() == [2.0, 2.0] and host(y.grad).tolist() == [3.0, 3.0]
+
+
 def test_retain_grad_keeps_a_computed_tensors_gradient_as_torch(torch):
     def run(lib, tensor):
         x = tensor([1.0, 2.0], requires_grad=True)
@@ -1267,6 +1329,29 @@ def test_tensor_hooks_as_torchs(torch):
                                                                requires_grad=requires_grad),
                          lambda g: host(g.data if isinstance(g, Tensor) else g).tolist())
     assert ours == _tensor_hooks(torch, torch.tensor, lambda g: g.tolist())
+
+
+def _arrays_hooks_keep(tensor, values):
+    """A tensor a hook returns, and the gradients hooks are given and keep, after two backward() calls."""
+    held, seen = tensor([7.0, 7.0]), []
+    x = tensor([1.0, 2.0], requires_grad=True)
+    x.register_hook(lambda g: held)
+    w = tensor([1.0, 2.0], requires_grad=True)
+    w.register_hook(seen.append)
+    y = w + 0  # add hands its gradient on as it is
+    y.register_hook(seen.append)
+    for _ in range(2):
+        (x * 2 + y * 3).sum().backward()
+    return [values(held), values(x.grad), values(w.grad)] + [values(g) for g in seen]
+
+
+def test_the_arrays_hooks_see_and_return_are_not_a_leafs_gradient_as_torchs(torch):
+    """A leaf's .grad was the array of the tensor a hook returned, or of the one a hook kept: the next backward()
+    added into the caller's tensor in place (a probe found it); PyTorch's accumulates into a copy."""
+    ours = _arrays_hooks_keep(lambda v, requires_grad=False: Tensor(on_device(numpy.array(v, "float32")),
+                                                                    requires_grad=requires_grad),
+                              lambda g: host(g.data if isinstance(g, Tensor) else g).tolist())
+    assert ours == _arrays_hooks_keep(torch.tensor, lambda g: g.tolist())
 
 
 def test_the_grad_of_a_computed_tensor_warns_as_torchs(torch):

@@ -1020,6 +1020,8 @@ SECOND_BACKWARD = {  # PyTorch's nodes of these save no tensor (sizes at most); 
     "mul": lambda m, x, w: x * 2, "div": lambda m, x, w: x / w, "index": lambda m, x, w: x[[0, 1]],
     "mask": lambda m, x, w: x[x.detach() > 0], "relu": lambda m, x, w: x.relu(), "exp": lambda m, x, w: x.exp(),
     "floor": lambda m, x, w: m.div(x, w, rounding_mode="floor"), "add_of_mul": lambda m, x, w: x + x * w,
+    "global_pool": lambda m, x, w: m.adaptive_avg_pool2d(x, 1),  # PyTorch's is a mean (tinyrrn's saved x)
+    "adaptive_pool": lambda m, x, w: m.adaptive_avg_pool2d(x, 2),
 }
 
 
@@ -1029,10 +1031,12 @@ def test_a_second_backward_is_refused_only_where_torch_saved_a_tensor(torch, cas
     ...), adding the gradients again; a node that saved one (mul, relu, an index) raises. tinyrrn refused all."""
     data = numpy.random.default_rng(0).normal(size=(2, 2, 3, 4))
     results = []
-    for m, tensor in ((types.SimpleNamespace(cat=F.concatenate, stack=F.stack, pad=F.pad, div=F.div, float32="float32"),
+    for m, tensor in ((types.SimpleNamespace(cat=F.concatenate, stack=F.stack, pad=F.pad, div=F.div, float32="float32",
+                                             adaptive_avg_pool2d=F.adaptive_avg_pool2d),
                        lambda a: Tensor(a, requires_grad=True)),
                       (types.SimpleNamespace(cat=torch.cat, stack=torch.stack, pad=tf.pad, div=torch.div,
-                                             float32=torch.float32), lambda a: torch.tensor(a, requires_grad=True))):
+                                             float32=torch.float32, adaptive_avg_pool2d=tf.adaptive_avg_pool2d),
+                       lambda a: torch.tensor(a, requires_grad=True))):
         x, w = tensor(data[0]), tensor(data[1] + 3)
         y = SECOND_BACKWARD[case](m, x, w).sum()
         y.backward()
@@ -1054,6 +1058,15 @@ CHANGED_AFTER_FORWARD = {  # y = fn(x, h) with h = x + 1, then h (and y) changed
     "reciprocal": lambda m, x, h: h.reciprocal(), "mul_number": lambda m, x, h: h * 2,
     "number_mul": lambda m, x, h: 2 * h, "div_number": lambda m, x, h: h / 2, "number_div": lambda m, x, h: 2 / h,
     "mul_constant": lambda m, x, h: h * x.detach(), "constant_div": lambda m, x, h: x.detach() / h,
+    # matmul and linear save each input for the other's gradient, never the bias; a convolution its input and
+    # weight, not its bias nor its output; cross_entropy not its logits (log_softmax's output), nor its loss
+    "matmul": lambda m, x, h: h @ x, "matmul_constant": lambda m, x, h: h @ x.detach(),
+    "linear_constant": lambda m, x, h: m.linear(h.reshape(1, 3), x.detach().reshape(1, 3)),
+    "linear_bias": lambda m, x, h: m.linear(x.reshape(1, 3), x.detach().reshape(1, 3), h[:1]),
+    "conv_bias": lambda m, x, h: m.conv2d(x.reshape(1, 1, 1, 3), x.reshape(1, 1, 1, 3) * 1, h[:1]),
+    "conv": lambda m, x, h: m.conv2d(x.reshape(1, 1, 1, 3), h.reshape(1, 1, 1, 3)),
+    "cross_entropy": lambda m, x, h: m.cross_entropy(h.reshape(1, 3), m.target),
+    "add_relu": lambda m, x, h: m.add_relu(h, x),
 }
 
 
@@ -1065,10 +1078,14 @@ def test_backward_refuses_a_change_in_place_only_of_what_torch_saved(torch, case
     tinyrrn refused any change of any node's inputs or output, and then of h in h * 2 (mul saves only the
     input the other's gradient needs)."""
     results = []
-    for m, tensor, guard in ((types.SimpleNamespace(cat=F.concatenate), lambda a: Tensor(a, requires_grad=True),
-                              tinyrrn.no_grad),
-                             (types.SimpleNamespace(cat=torch.cat), lambda a: torch.tensor(a, requires_grad=True),
-                              torch.no_grad)):
+    for m, tensor, guard in ((types.SimpleNamespace(cat=F.concatenate, linear=F.linear, conv2d=F.conv2d,
+                                                    cross_entropy=F.cross_entropy, target=Tensor(numpy.array([2])),
+                                                    add_relu=F.add_relu),
+                              lambda a: Tensor(a, requires_grad=True), tinyrrn.no_grad),
+                             (types.SimpleNamespace(cat=torch.cat, linear=tf.linear, conv2d=tf.conv2d,
+                                                    cross_entropy=tf.cross_entropy, target=torch.tensor([2]),
+                                                    add_relu=lambda a, b: (a + b).relu()),
+                              lambda a: torch.tensor(a, requires_grad=True), torch.no_grad)):
         x = tensor(numpy.array([0.5, -2.0, 2.0]))
         h = x + 1
         y = CHANGED_AFTER_FORWARD[case](m, x, h)

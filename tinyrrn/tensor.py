@@ -202,8 +202,8 @@ class inference_mode(_GradMode):
     """PyTorch's inference_mode, a block or a decorator (``@inference_mode``, ``@inference_mode()``): no_grad, and
     the tensors made in it are inference tensors (``is_inference()``), which outside it are not changed in place,
     not set to require grad, and not saved for the backward of an op that records a graph (``w * t``, not
-    ``w + t``; tinyrrn counts every op as saving them but those of tensor.SAVE_NO_INPUT, mul and div); an op on
-    inference tensors alone records none. Inside, no op records a graph, under enable_grad() too.
+    ``w + t``; which inputs each op saves: _saved_inputs); an op on inference tensors alone records none.
+    Inside, no op records a graph, under enable_grad() too.
     ``inference_mode(False)`` leaves it, with grad enabled, as PyTorch."""
 
     def __new__(cls, mode=True):
@@ -288,6 +288,9 @@ class GradFn:
         if tensor.backward_fn is _freed:
             raise RuntimeError(f"grad_fn.next_functions of the output of {self.op!r}: an earlier backward() freed "
                                "its graph (tinyrrn keeps no edges after that); use backward(retain_graph=True)")
+        for parent, version in zip(tensor.parents, tensor.parent_versions):
+            if version < parent._detached_at:
+                raise _detached_input(tensor, parent)
         return tuple((parent.grad_fn if parent.backward_fn is not None else
                       AccumulateGrad.of(parent) if not parent._graphless_view else None, 0) if took_grad else (None, 0)
                      for parent, took_grad in zip(tensor.parents, tensor.parents_took_grad))
@@ -480,7 +483,7 @@ class Tensor:
     @grad.setter
     def grad(self, value):
         """As PyTorch, a gradient of another shape or dtype is refused (an optimiser would broadcast it)."""
-        value = value.data if isinstance(value, Tensor) else value
+        value = value.data if isinstance(value, Tensor) else _as_array(value)
         if value is not None and not (hasattr(value, "shape") and hasattr(value, "dtype")):
             raise TypeError(f"assigned grad expected to be a Tensor (or an array) or None but got grad of type "
                             f"{type(value).__name__} (as PyTorch)")
@@ -516,15 +519,20 @@ class Tensor:
     def detach_(self):
         """Cut this tensor from the graph in place (a leaf that requires no grad, as detach() makes), as
         PyTorch; a view of another tensor (x[0], x.reshape(...), with or without a graph) is refused, as there. A graph
-        that used it refuses a backward (counted as an in-place change), as PyTorch's refuses its saved tensor."""
+        that used it refuses a backward (counted as an in-place change), as PyTorch's refuses its saved tensor; so does
+        one that used it unsaved (y + 1), whose gradient PyTorch sends on through y's node: tinyrrn's tensor is its
+        node, and detach_() cuts it (detach_() after the backward() is PyTorch's)."""
         if self._is_view:
             raise RuntimeError("Can't detach views in-place. Use detach() instead (as PyTorch)")
+        if self.backward_fn is not None:
+            self._detached_at = self.version + 1  # the ops that used it before saw a lower version
         self.parents, self.parents_took_grad, self.backward_fn, self.op, self._node = (), (), None, None, None
         self._requires_grad = False
         self.version += 1
         return self
 
     _retains_grad = False  # set by retain_grad()
+    _detached_at = 0  # the version detach_() left a computed tensor at: the ops that used it before lost their input
     _is_view = False  # made by a view op (x[0], reshape, permute) in another tensor's memory
     _hooks = None  # register_hook()'s: id -> hook
 
@@ -636,19 +644,19 @@ class Tensor:
             if g is None or node._graphless_view:  # (no gradient reaches a view made under no_grad)
                 continue
             if node._hooks:
-                g = _hooked(node, g)
+                g = _hooked(node, g, handed_out)
             if node.backward_fn is None:  # a leaf: keep its own gradient, added to in place (as PyTorch)
                 if node.grad is None:
                     node.grad = _leaf_gradient(g, handed_out)
-                elif getattr(getattr(node.grad, "flags", None), "writeable", True):
+                elif _writeable(node.grad):
                     node.grad += g
                 else:  # a read-only array assigned to .grad
-                    node.grad = node.grad + g
+                    node.grad = _as_array(node.grad + g)
                 if node._post_accumulate_hooks:
                     _after_accumulation(node)
                 continue
             if node._retains_grad:  # retain_grad(): kept as a leaf's
-                node._grad = _leaf_gradient(g, handed_out) if node._grad is None else node._grad + g
+                node._grad = _leaf_gradient(g, handed_out) if node._grad is None else _as_array(node._grad + g)
             saves_nothing = _saves_nothing(node)  # (then a change of its output or inputs is no matter, as PyTorch)
             if not (saves_nothing or node.op in SAVE_NO_OUTPUT) and node.version != node.forward_version:  # exp,
                 # sigmoid, relu, ... use their output
@@ -656,13 +664,20 @@ class Tensor:
                                    f"inplace operation: the output of {node.op!r} (shape {tuple(node.shape)}) was "
                                    "changed after the forward pass. Run the forward pass again after the change.")
             changed = None if saves_nothing or node.op in SAVE_NO_INPUT else _changed_saved_input(node)
+            if changed is not None and changed.version == changed._detached_at:
+                raise RuntimeError(f"Trying to use a saved tensor that has been detached in-place, i.e. with "
+                                   f".detach_() (as PyTorch): the input of shape {tuple(changed.shape)} of "
+                                   f"{node.op!r}. This is not supported, please use out-of-place `.detach()` instead")
             if changed is not None:
                 raise RuntimeError(f"one of the variables needed for gradient computation has been modified by an "
                                    f"inplace operation: the input of shape {tuple(changed.shape)} of {node.op!r} "
                                    "was changed (an optimiser's step?) after the forward pass; its gradient would "
                                    "mix the old and new values. Run the forward pass again after the change.")
-            for parent, took_grad, pg in zip(node.parents, node.parents_took_grad, node.backward_fn(g)):
-                if pg is None or not (took_grad and parent.requires_grad):  # a leaf switched on later: not in the graph
+            for parent, took_grad, version, pg in zip(node.parents, node.parents_took_grad, node.parent_versions,
+                                                       node.backward_fn(g)):
+                if version < parent._detached_at:
+                    raise _detached_input(node, parent)
+                if pg is None or not (took_grad and parent._requires_grad):  # a leaf switched on later: not in the graph
                     continue
                 if pg.shape != parent.shape:
                     raise RuntimeError(f"{node.op}: backward returned a gradient of shape {tuple(pg.shape)} "
@@ -675,6 +690,14 @@ class Tensor:
                 node.parents, node.parents_took_grad, node.backward_fn = (), (), _freed  # free saved buffers
 
 
+def _detached_input(node, parent):
+    """The error of a backward() (or next_functions) reaching an input of ``node`` that was detached in place
+    (detach_()) since the forward pass: PyTorch's graph still holds its node, tinyrrn's tensor was that node."""
+    return NotImplementedError(f"backward() reached the input of shape {tuple(parent.shape)} of {node.op!r}, which "
+                               "was detached in place (detach_()) after the forward pass: tinyrrn loses its graph then "
+                               "(PyTorch keeps it). Call detach_() after the backward(), or use detach()")
+
+
 def _changed_saved_input(node):
     """The input of ``node`` that PyTorch's node saved for the backward (_saved_inputs: x * 2 saves not x) and
     that was changed in place since the forward pass, or None."""
@@ -685,10 +708,12 @@ def _changed_saved_input(node):
                  if saved and p.version != v), None)
 
 
-def _hooked(tensor, g):
-    """``g`` through the tensor's register_hook() hooks, in order (grad disabled), with PyTorch's checks."""
+def _hooked(tensor, g, handed_out):
+    """``g`` through the tensor's register_hook() hooks, in order (grad disabled), with PyTorch's checks. The
+    arrays the hooks see or return are theirs to keep: handed out, so that no leaf's ``.grad`` is one of them."""
     with no_grad():
         for hook in tuple(tensor._hooks.values()):
+            _hand_out(g, handed_out)
             result = hook(Tensor(g))
             if result is None:
                 continue
@@ -701,6 +726,7 @@ def _hooked(tensor, g):
             if result.dtype != g.dtype:
                 raise RuntimeError(f"hook {name!r} has changed the type of value (was {g.dtype} got {result.dtype})")
             g = result.data
+    _hand_out(g, handed_out)
     return g
 
 
@@ -735,6 +761,11 @@ def _freed(g):
     raise RuntimeError("trying to backward through the graph a second time (its buffers were freed)")
 
 
+def _writeable(array):
+    """Whether an array can be changed in place (NumPy's read-only arrays, which .grad may be assigned, cannot)."""
+    return getattr(getattr(array, "flags", None), "writeable", True)
+
+
 def _owner(array):
     """The array that owns ``array``'s memory (itself, or the base its view chain leads to)."""
     while getattr(array, "base", None) is not None:
@@ -747,8 +778,15 @@ def _hand_out(array, handed_out):
     handed_out[id(owner)] = owner  # kept alive, so that its id is not reused during this pass
 
 
+def _as_array(g):
+    """``g`` as an array: NumPy computes a 0-d array's gradient as a NumPy scalar, which a ``.grad`` is never (a
+    later backward() and zero_grad(set_to_none=False) change it in place, as PyTorch's)."""
+    return numpy.asarray(g) if isinstance(g, numpy.generic) else g
+
+
 def _leaf_gradient(g, handed_out):
     """``g`` as a leaf's new gradient: a copy when its memory is already held, or is a broadcast view."""
+    g = _as_array(g)
     if 0 in g.strides or id(_owner(g)) in handed_out:
         g = g.copy(order="K")  # keeps a channels-last layout
     _hand_out(g, handed_out)
@@ -779,13 +817,14 @@ def renamed(out, op):
     return out
 
 
-# ops whose PyTorch node saves no input for its backward (at most its output, or sizes)
+# ops whose PyTorch node saves no input for its backward (at most its output, or sizes; add_relu's are add's and relu's)
 SAVE_NO_INPUT = frozenset(("add", "sub", "neg", "sum", "mean", "reshape", "permute", "getitem", "concatenate", "clone",
                            "astype", "to", "relu", "sigmoid", "tanh", "exp", "softmax", "log_softmax", "dropout",
-                           "reciprocal"))
+                           "reciprocal", "add_relu"))
 
 # ops whose node, PyTorch's and tinyrrn's, saves no output for its backward (their inputs at most)
-SAVE_NO_OUTPUT = frozenset(("mul", "div", "log", "matmul", "linear"))
+SAVE_NO_OUTPUT = frozenset(("mul", "div", "log", "matmul", "linear", "conv2d", "conv_transpose2d", "cross_entropy",
+                            "nll_loss"))
 
 
 def _inference_verdict(op, parents):
@@ -801,13 +840,21 @@ def _inference_verdict(op, parents):
 
 def _saved_inputs(op, took_grad):
     """Per input, whether PyTorch's node of ``op`` saves it for the backward, given which inputs take a gradient
-    (``took_grad``): none for the ops of SAVE_NO_INPUT; mul each input for the other's gradient (x * 2 saves
-    not x); div the divisor for either gradient, the dividend for the divisor's; any other op counts as saving
+    (``took_grad``): none for the ops of SAVE_NO_INPUT; mul and matmul each input for the other's gradient (x * 2
+    saves not x), linear (addmm) its input and weight so, never its bias; a convolution its input and weight, not
+    its bias; cross_entropy (log_softmax, then nll_loss) its target, not its logits, which log_softmax's output
+    stands for; div the divisor for either gradient, the dividend for the divisor's; any other op counts as saving
     them all."""
     if op in SAVE_NO_INPUT:
         return (False,) * len(took_grad)
-    if op == "mul":
+    if op in ("mul", "matmul"):
         return took_grad[::-1]
+    if op == "linear":
+        return (took_grad[1], took_grad[0]) + (False,) * (len(took_grad) - 2)
+    if op in ("conv2d", "conv_transpose2d"):
+        return (True, True) + (False,) * (len(took_grad) - 2)
+    if op == "cross_entropy":
+        return False, took_grad[0]
     if op == "div":
         return took_grad[1], took_grad[0] or took_grad[1]
     return (True,) * len(took_grad)
@@ -848,9 +895,11 @@ def make_result(data, parents, backward_fn, op, view_of=None):
 
 def zero_grads(params, set_to_none=True):
     """Each parameter's gradient set to None, or with ``set_to_none=False`` zeroed in place (PyTorch's
-    zero_grad, of optimisers and modules)."""
+    zero_grad, of optimisers and modules); a read-only gradient is replaced by zeros, as backward() replaces it."""
     for p in params:
         if set_to_none:
             p.grad = None
-        elif p.grad is not None:
+        elif p.grad is not None and _writeable(p.grad):
             p.grad[...] = 0
+        elif p.grad is not None:
+            p.grad = backend.xp_of(p.grad).zeros(p.grad.shape, p.grad.dtype)

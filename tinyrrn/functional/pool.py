@@ -247,10 +247,9 @@ def adaptive_avg_pool2d(x, output_size):
     oh, ow = pair(tuple(k if s is None else integer("adaptive_avg_pool2d", "output_size", s)  # (True, 2): PyTorch's
                         for s, k in zip(sizes, (h, w))), "output_size", "adaptive_avg_pool2d", minimum=0)  # TypeError
     xp = backend.xp_of(x.data)
-    if (oh, ow) == (1, 1):  # global pooling
-        out = x.data.mean(axis=(2, 3), keepdims=True)
-        return make_result(out, (x,), lambda g: (xp.broadcast_to(g / (h * w), x.shape),),
-                           "adaptive_avg_pool2d")
+    if (oh, ow) == (1, 1):  # global pooling: PyTorch's is a mean, whose node saves nothing (a second backward()
+        out = x.data.mean(axis=(2, 3), keepdims=True)  # runs through it, a change of x after it is no matter)
+        return make_result(out, (x,), lambda g: (xp.broadcast_to(g / (h * w), x.shape),), "mean")
     wide = opmath(x.data[:0]).dtype  # as PyTorch: each bin summed (float16 in float32), divided by its height, then
     (rows, heights), (cols, widths) = _bins(h, oh, wide, xp), _bins(w, ow, wide, xp)  # by its width, rounded once
     x_nhwc = opmath(x.data).transpose(0, 2, 3, 1)
