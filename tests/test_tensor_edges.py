@@ -438,11 +438,12 @@ def test_a_0_d_leafs_gradient_is_an_array_accumulated_in_place_as_pytorchs():
     assert hasattr(y.grad, "strides") and host(y.grad).tolist() == 2.0
     tinyrrn.tensor.zero_grads([x], set_to_none=False)
     assert x.grad is first and host(first).tolist() == 0.0
-    x.grad = numpy.float32(1.0)
+    x.grad = on_device(numpy.float32(1.0))[()]  # a 0-d array's element: a NumPy scalar on the CPU
     (x * 3).backward()
     assert hasattr(x.grad, "strides") and host(x.grad).tolist() == 4.0
 
 
+@pytest.mark.cpu_only("read-only arrays are NumPy's (a CuPy array has no writeable flag)")
 def test_zero_grad_in_place_zeroes_a_read_only_gradient_too():
     """A read-only array assigned to .grad (backward() adds to it in a new array) made zero_grad(set_to_none=False)
     raise NumPy's ValueError (a probe found it); PyTorch's zeroes any gradient."""
