@@ -443,6 +443,16 @@ def test_a_0_d_leafs_gradient_is_an_array_accumulated_in_place_as_pytorchs():
     assert hasattr(x.grad, "strides") and host(x.grad).tolist() == 4.0
 
 
+def test_a_gradient_on_another_device_is_refused_as_pytorch():
+    """A host array assigned as a device tensor's .grad (or a device array as a host tensor's) was kept, and the
+    next backward() failed adding to it. The device side here is the strict CuPy stand-in."""
+    x = Tensor(on_device(numpy.ones(2, "float32")), requires_grad=True)
+    ones = numpy.ones(2, "float32")
+    with pytest.raises(RuntimeError, match="assigned grad has data located on a different device"):
+        x.grad = ones if tinyrrn.backend.device_of(x.data) == "gpu" else strict_xp.asarray(ones)
+    assert x.grad is None
+
+
 @pytest.mark.cpu_only("read-only arrays are NumPy's (a CuPy array has no writeable flag)")
 def test_zero_grad_in_place_zeroes_a_read_only_gradient_too():
     """A read-only array assigned to .grad (backward() adds to it in a new array) made zero_grad(set_to_none=False)

@@ -490,6 +490,9 @@ class Tensor:
         if value is not None and (tuple(value.shape) != tuple(self.shape) or value.dtype != self.dtype):
             raise RuntimeError(f"assigned grad {value.dtype}{list(value.shape)} does not match the tensor "
                                f"{self.dtype}{list(self.shape)}: a gradient has its tensor's shape and dtype")
+        if value is not None and backend.device_of(value) != backend.device_of(self.data):
+            raise RuntimeError(f"assigned grad has data located on a different device ({backend.device_of(value)}) "
+                               f"than the tensor ({backend.device_of(self.data)}), as PyTorch refuses it")
         self._grad = value
 
     @property
