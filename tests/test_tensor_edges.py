@@ -673,6 +673,18 @@ def test_a_numpy_number_is_put_at_an_advanced_index_as_torch(torch, value, dtype
     assert x.numpy().tolist() == [expected[0].item()] * 3
 
 
+@pytest.mark.parametrize("dtype, values, element", [("uint8", [44], 300), ("uint8", [44], -212),
+                                                    ("int64", [16777217], 16777216.0), ("float16", [3.0], 3.0001),
+                                                    ("int64", [1, 2], 2.5), ("int64", [1, 2], True)])
+def test_in_compares_in_torchs_promoted_dtype(torch, dtype, values, element):
+    """``element in x`` is PyTorch's (x == element).any(): 300 is in a uint8 tensor of 44 (300 wraps to 44) and
+    16777216.0 in an int64 one of 16777217 (compared in float32); tinyrrn compared with NumPy's rules (False)."""
+    data = numpy.array(values, dtype)
+    assert (element in Tensor(on_device(data))) is (element in torch.tensor(data))
+    with pytest.raises(OverflowError):
+        2 ** 64 in Tensor(on_device(data))  # as PyTorch; tinyrrn answered False
+
+
 def test_torch_refusals_of_method_arguments(torch):
     x, t = Tensor(numpy.ones((2, 3))), torch.ones(2, 3)
     for value in ("a", None):
