@@ -907,6 +907,17 @@ def test_operators_take_arrays_where_the_ops_refuse_them_naming_the_argument():
         x * 2 ** 64
 
 
+@pytest.mark.parametrize("array", [numpy.array(2.5), numpy.array([2.5, 1.0, 3.0]), numpy.array([0.3, 0.7, 0.9], "float32")])
+def test_an_array_divided_by_a_tensor_is_the_arrays_tensor_divided(array):
+    """array / x is Tensor(array) / x, as x + array is: array(2.5) / an int64 tensor is float64 (a 0-d float64 tensor
+    of a higher category decides), divided once; tinyrrn took x's reciprocal (float32) times the array."""
+    for x in (Tensor(on_device(numpy.array([1, 2, 3]))), Tensor(on_device(numpy.array([3.0, 7.0, 0.1], "float32")))):
+        expected = Tensor(on_device(array)) / x
+        ours = array / x
+        assert ours.dtype == expected.dtype
+        numpy.testing.assert_array_equal(host(ours), host(expected))
+
+
 @pytest.mark.parametrize("call, name", [
     (lambda x, a: F.exp(a), "input"), (lambda x, a: F.conv2d(x, a), "weight"),
     (lambda x, a: F.conv2d(x, Tensor(numpy.ones((2, 3, 1, 1))), a[:2, 0, 0, 0]), "bias"),
