@@ -192,6 +192,27 @@ def test_pad_takes_none_as_zero_and_refuses_values_its_dtype_cannot_hold():
             F.pad(x, (1, 1), value=value)
 
 
+@pytest.mark.parametrize("dtype, value", [("uint8", -1), ("int8", 300), ("int64", float("nan")), ("float16", 1e10),
+                                          ("bool", float("nan")), ("bool", float("inf"))])
+@pytest.mark.parametrize("amounts", [(0, 0), (-1, 0), (0, -1, 1, 0), (1, 1)])
+def test_pad_checks_its_value_where_it_fills_as_torch(torch, dtype, value, amounts):
+    """PyTorch checks pad's value only where the pad fills elements (a pad that only crops takes any), and pads a
+    bool tensor with any number (NaN and inf are True); tinyrrn refused them all, a float16 one with NumPy's
+    overflow warning."""
+    data = numpy.arange(6).reshape(2, 3).astype(dtype)
+    try:
+        expected = torch.nn.functional.pad(torch.tensor(data), amounts, value=value).numpy()
+    except RuntimeError:
+        with pytest.raises(RuntimeError, match="without overflow"):
+            F.pad(Tensor(on_device(data)), amounts, value=value)
+        return
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        ours = host(F.pad(Tensor(on_device(data)), amounts, value=value))
+    assert ours.dtype == expected.dtype
+    numpy.testing.assert_array_equal(ours, expected)
+
+
 def test_softmax_of_a_0d_tensor_takes_dim_0_or_minus_1_only():
     assert float(host(F.softmax(Tensor(numpy.array(1.0)), 0))) == 1.0
     with pytest.raises(IndexError, match="Dimension out of range"):
