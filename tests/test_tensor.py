@@ -343,6 +343,22 @@ def test_to_takes_torchs_dtype_forms(torch):
     assert x.grad.dtype == "float64" and x.grad.tolist() == [3.0, 3.0]
 
 
+def test_to_another_tensor_takes_its_device_and_dtype_as_torchs(strict_gpu):
+    """x.to(other) and module.to(other), as PyTorch: other's device and dtype; tinyrrn took its dtype only (NumPy
+    reads an object's dtype attribute), so a host tensor stayed on the host."""
+    x = Tensor(numpy.ones(2, "float32"), requires_grad=True)
+    other = Tensor(numpy.zeros(3, "float64"), device="gpu")
+    y = x.to(other)
+    assert y.device == "gpu" and y.dtype == "float64"
+    y.sum().backward()
+    assert x.grad.dtype == "float32" and x.grad.tolist() == [1.0, 1.0]
+    assert x.to(Tensor(numpy.zeros(1, "float32"))) is x
+    with pytest.raises(TypeError, match="alone"):
+        x.to("cpu", other)
+    layer = tinyrrn.nn.Linear(2, 3).to(other)
+    assert layer.weight.device == "gpu" and layer.weight.dtype == "float64"
+
+
 def test_backward_takes_torchs_keywords(torch):
     x = Tensor(numpy.ones(3), requires_grad=True)
     (x * 2).backward(gradient=Tensor(numpy.ones(3)), retain_graph=None, create_graph=False, inputs=None)

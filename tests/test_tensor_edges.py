@@ -192,6 +192,27 @@ def test_pad_takes_none_as_zero_and_refuses_values_its_dtype_cannot_hold():
             F.pad(x, (1, 1), value=value)
 
 
+@pytest.mark.parametrize("dtype, value", [("uint8", -1), ("int8", 300), ("int64", float("nan")), ("float16", 1e10),
+                                          ("bool", float("nan")), ("bool", float("inf"))])
+@pytest.mark.parametrize("amounts", [(0, 0), (-1, 0), (0, -1, 1, 0), (1, 1)])
+def test_pad_checks_its_value_where_it_fills_as_torch(torch, dtype, value, amounts):
+    """PyTorch checks pad's value only where the pad fills elements (a pad that only crops takes any), and pads a
+    bool tensor with any number (NaN and inf are True); tinyrrn refused them all, a float16 one with NumPy's
+    overflow warning."""
+    data = numpy.arange(6).reshape(2, 3).astype(dtype)
+    try:
+        expected = torch.nn.functional.pad(torch.tensor(data), amounts, value=value).numpy()
+    except RuntimeError:
+        with pytest.raises(RuntimeError, match="without overflow"):
+            F.pad(Tensor(on_device(data)), amounts, value=value)
+        return
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        ours = host(F.pad(Tensor(on_device(data)), amounts, value=value))
+    assert ours.dtype == expected.dtype
+    numpy.testing.assert_array_equal(ours, expected)
+
+
 def test_softmax_of_a_0d_tensor_takes_dim_0_or_minus_1_only():
     assert float(host(F.softmax(Tensor(numpy.array(1.0)), 0))) == 1.0
     with pytest.raises(IndexError, match="Dimension out of range"):
@@ -673,6 +694,18 @@ def test_a_numpy_number_is_put_at_an_advanced_index_as_torch(torch, value, dtype
     assert x.numpy().tolist() == [expected[0].item()] * 3
 
 
+@pytest.mark.parametrize("dtype, values, element", [("uint8", [44], 300), ("uint8", [44], -212),
+                                                    ("int64", [16777217], 16777216.0), ("float16", [3.0], 3.0001),
+                                                    ("int64", [1, 2], 2.5), ("int64", [1, 2], True)])
+def test_in_compares_in_torchs_promoted_dtype(torch, dtype, values, element):
+    """``element in x`` is PyTorch's (x == element).any(): 300 is in a uint8 tensor of 44 (300 wraps to 44) and
+    16777216.0 in an int64 one of 16777217 (compared in float32); tinyrrn compared with NumPy's rules (False)."""
+    data = numpy.array(values, dtype)
+    assert (element in Tensor(on_device(data))) is (element in torch.tensor(data))
+    with pytest.raises(OverflowError):
+        2 ** 64 in Tensor(on_device(data))  # as PyTorch; tinyrrn answered False
+
+
 def test_torch_refusals_of_method_arguments(torch):
     x, t = Tensor(numpy.ones((2, 3))), torch.ones(2, 3)
     for value in ("a", None):
@@ -893,6 +926,17 @@ def test_operators_take_arrays_where_the_ops_refuse_them_naming_the_argument():
         F.lt(1, x)
     with pytest.raises(OverflowError, match=str(2 ** 64)):
         x * 2 ** 64
+
+
+@pytest.mark.parametrize("array", [numpy.array(2.5), numpy.array([2.5, 1.0, 3.0]), numpy.array([0.3, 0.7, 0.9], "float32")])
+def test_an_array_divided_by_a_tensor_is_the_arrays_tensor_divided(array):
+    """array / x is Tensor(array) / x, as x + array is: array(2.5) / an int64 tensor is float64 (a 0-d float64 tensor
+    of a higher category decides), divided once; tinyrrn took x's reciprocal (float32) times the array."""
+    for x in (Tensor(on_device(numpy.array([1, 2, 3]))), Tensor(on_device(numpy.array([3.0, 7.0, 0.1], "float32")))):
+        expected = Tensor(on_device(array)) / x
+        ours = array / x
+        assert ours.dtype == expected.dtype
+        numpy.testing.assert_array_equal(host(ours), host(expected))
 
 
 @pytest.mark.parametrize("call, name", [

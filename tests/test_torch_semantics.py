@@ -861,6 +861,19 @@ def test_float16_mean_over_more_than_65504_values_has_torchs_gradient(axis):
     numpy.testing.assert_array_equal(ours.grad, theirs.grad.numpy())
 
 
+@pytest.mark.parametrize("dtype, value", [("float32", 3e38), ("float32", -3e38), ("float16", 60000.0),
+                                          ("float64", 1.7e308)])
+@pytest.mark.parametrize("axis", [None, 0, 1])
+def test_a_mean_whose_sum_leaves_the_dtypes_range_is_inf_as_torchs(dtype, value, axis):
+    """PyTorch's mean is sum(...) / count, the sum in the dtype (float16's in float32): a float32 mean of 3e38s is
+    inf there; tinyrrn divided the float64 sum and answered 3e38."""
+    data = numpy.full((3, 2), value, dtype)
+    ours = host(Tensor(on_device(data)).mean(axis).data)
+    expected = torch.tensor(data).mean(axis).numpy()
+    assert ours.dtype == expected.dtype
+    numpy.testing.assert_array_equal(ours, expected)
+
+
 @pytest.mark.parametrize("op", ["sum", "mean"])
 @pytest.mark.parametrize("source", ["float64", "float32", "float16", "int64", "uint8", "bool"])
 @pytest.mark.parametrize("dtype", ["float64", "float32", "float16", "int64", "int32", "uint8", "bool"])

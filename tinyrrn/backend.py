@@ -133,7 +133,13 @@ def to_device(array, device):
 
 def device_and_dtype(op, args, device, dtype):
     """The (device, numpy dtype or None) of PyTorch's ``to(device)``, ``to(dtype)``, ``to(device, dtype)`` and
-    keyword forms: a device is 'cpu', 'gpu' or 'auto', anything else a dtype."""
+    keyword forms: a device is 'cpu', 'gpu' or 'auto', anything else a dtype; and of ``to(other)``, a tensor
+    alone: its device and dtype."""
+    from .tensor import Tensor  # here: tensor.py imports this module
+    if any(isinstance(arg, Tensor) for arg in args):
+        if len(args) > 1 or device is not None or dtype is not None:
+            raise TypeError(f"{op}: to(other) takes a tensor alone (as PyTorch), got {args!r}")
+        return args[0].device, args[0].dtype
     for arg in args:
         if isinstance(arg, str) and arg in DEVICES and device is None:
             device = arg

@@ -36,7 +36,11 @@ def _swapped(op):
 
 
 def _reflected_div(self, other):
-    """``other / x`` as PyTorch's ``__rtruediv__``: x's reciprocal times other (two roundings, not one)."""
+    """``other / x`` as PyTorch's ``__rtruediv__``: x's reciprocal times a number (two roundings, not one); an array
+    (a Tensor here: _taking_arrays) divides as a Tensor would, in their promoted dtype (array(2.5) / an int tensor is
+    float64, not the float32 of x's reciprocal)."""
+    if isinstance(other, Tensor):
+        return F.div(other, self)
     return F.mul(F.reciprocal(self), other)
 
 

@@ -424,11 +424,12 @@ class Tensor:
         return (self[i] for i in range(len(self)))
 
     def __contains__(self, element):
-        """Whether any value equals ``element`` (a number or a tensor), as PyTorch's ``in``."""
+        """Whether any value equals ``element`` (a number or a tensor), as PyTorch's ``in``: ``(x == element).any()``,
+        compared in PyTorch's promoted dtype (300 is in a uint8 tensor holding 44, as there)."""
         if not isinstance(element, (Tensor, numbers.Number, numpy.generic)):
             raise RuntimeError(f"Tensor.__contains__ only supports Tensor or scalar, but you passed in a {type(element)} "
                                "(as PyTorch)")
-        return bool((self.data == (element.data if isinstance(element, Tensor) else element)).any())
+        return bool((self == element).data.any())
 
     def __bool__(self):
         if self.data.size != 1:

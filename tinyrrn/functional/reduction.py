@@ -56,7 +56,7 @@ def sum(x, axis=None, keepdims=False, *, dim=None, keepdim=None, dtype=None):
 def mean(x, axis=None, keepdims=False, *, dim=None, keepdim=None, dtype=None):
     """Mean over ``axis`` (an int, a tuple, or None or () for all; or PyTorch's ``dim``, ``keepdim``);
     ``dtype``, a floating-point one, as PyTorch's: x (an integer tensor too) converted to it first (to float32
-    for float16, the mean rounded once)."""
+    for float16). The sum over ``axis`` divided by the count, as PyTorch's: a sum beyond the dtype's range is inf."""
     axis, keepdims = torch_name("mean", "axis", axis, "dim", dim), torch_name("mean", "keepdims", keepdims,
                                                                                    "keepdim", keepdim, False)
     check_tensors("mean", x)
@@ -73,8 +73,9 @@ def mean(x, axis=None, keepdims=False, *, dim=None, keepdim=None, dtype=None):
     count = 1  # (PyTorch's float16 mean of another dtype: of float32 values)
     for a in axes:
         count *= x.shape[a]
-    out = (data.sum(axis=axes, keepdims=keepdims, dtype="float64") / count).astype(dtype)  # as accurate_sum;
-    # over nothing NaN (quiet: without NumPy's warning, as PyTorch)
+    wide = "float32" if dtype == "float16" else dtype
+    total = data.sum(axis=axes, keepdims=keepdims, dtype="float64").astype(wide)  # added as accurate_sum
+    out = (total / count).astype(dtype)  # over nothing NaN (quiet: without NumPy's warning, as PyTorch)
     return make_result(out, (x,), lambda g: (_expand(_divided(g, count), x, axes, keepdims),), "mean")
 
 

@@ -334,21 +334,24 @@ def unbatched_too(op):
     return wrapper
 
 
-def _pad_value(value, dtype):
-    """pad's ``value`` in x's dtype: None is 0, as in PyTorch; a value the dtype cannot hold (NaN or
-    an overflow for integers, beyond float16's range) is refused, as PyTorch refuses it."""
+def _pad_value(value, dtype, fills):
+    """pad's ``value`` in x's dtype: None is 0, as in PyTorch; where the pad ``fills`` any element, a value the
+    dtype cannot hold (NaN or an overflow for integers, beyond float16's range) is refused, as PyTorch refuses it
+    (a bool takes any number: NaN is True); a pad that only crops checks no value, as PyTorch's."""
     if value is None:
         return 0
     value = number(value)
     if type(value) is int and dtype.kind == "f":
         value = float(value)  # a float argument in PyTorch (OverflowError beyond float64's range)
     finite = type(value) is int or bool(numpy.isfinite(value))  # NumPy's isfinite takes no int beyond int64
+    if not fills:
+        return 0
     if dtype.kind == "b":
-        fits = finite
-    elif dtype.kind in "iu":
+        return bool(value)
+    if dtype.kind in "iu":
         fits = finite and numpy.iinfo(dtype).min <= value <= numpy.iinfo(dtype).max
-    else:
-        fits = not finite or abs(value) <= numpy.finfo(dtype).max
+    else:  # (float16's largest as a Python float: compared in float16, 1e10 overflowed with NumPy's warning)
+        fits = not finite or abs(value) <= float(numpy.finfo(dtype).max)
     if not fits:
         raise ArgumentError(f"pad: value {value!r} cannot be converted to {dtype} without overflow")
     return value
@@ -382,7 +385,8 @@ def pad(x, pad, mode="constant", value=0.0):
         target.append(slice(max(before, 0), max(before, 0) + stop - start))
     source, target = tuple(source), tuple(target)
     xp = backend.xp_of(x.data)
-    out = xp.full(shape, _pad_value(value, x.dtype), dtype=x.dtype)
+    fills = any(before > 0 or after > 0 for before, after in amounts)
+    out = xp.full(shape, _pad_value(value, x.dtype, fills), dtype=x.dtype)
     out[target] = x.data[source]
 
     def backward(g):
