@@ -657,6 +657,35 @@ def test_a_video_found_truncated_leaves_the_plan_at_the_next_epoch(tiny_data, tm
     assert trainer.update_size < size
 
 
+
+@pytest.mark.filterwarnings("ignore:skipping bad video")
+@pytest.mark.parametrize("change", ["a line removed", "a bad video's line removed", "two lines swapped"])
+def test_a_resumed_run_whose_training_list_changed_names_the_list_not_the_checkpoint(tiny_data, tmp_path, change,
+                                                                                     capsys):
+    """A split list changed since the run started (a user took out the video found bad) was refused as a damaged
+    checkpoint: "its metadata's 'loader' ...; put back a whole copy of the file", which no copy of it fixes."""
+    root = copy_dataset(tiny_data, tmp_path)
+    bad = root / "Grow" / "v_Grow_g02_c01.avi"
+    bad.write_bytes(bad.read_bytes()[:bad.stat().st_size // 3])  # found bad while training (its header is whole)
+    assert training.main(tiny_args(str(root), tmp_path, "--name", "r", "--val-groups", "0")) == 0
+    run_dir = run_dir_of(tmp_path, "r")
+    listed = root / "ucfTrainTestlist" / "trainlist01.txt"
+    lines = listed.read_text().splitlines()
+    if change == "two lines swapped":
+        lines[0], lines[1] = lines[1], lines[0]
+    else:
+        gone = "v_Grow_g02_c01" if change == "a bad video's line removed" else "v_Shrink_g03_c02"
+        lines = [line for line in lines if gone not in line]
+    listed.write_text("\n".join(lines) + "\n")
+    before = open(os.path.join(run_dir, "checkpoint.npz"), "rb").read()
+    capsys.readouterr()
+    assert training.main(["--resume", run_dir, "--epochs", "2"]) == 2
+    line = one_error_line(capsys)
+    assert line.startswith(f"error: {listed}: ") and "changed since the run started" in line, line
+    assert "copy of the file" not in line and "metadata" not in line, line
+    assert open(os.path.join(run_dir, "checkpoint.npz"), "rb").read() == before
+
+
 # -- 8. empty and duplicated lists, other classes -----------------------------------------------------
 def test_an_empty_testlist_and_a_duplicated_line_are_refused(tiny_data, tmp_path):
     root = copy_dataset(tiny_data, tmp_path)
