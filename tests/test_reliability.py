@@ -170,6 +170,16 @@ def test_a_toml_value_of_the_wrong_kind_or_out_of_range_is_refused_naming_the_fi
     assert one_error_line(capsys).startswith(f"error: {toml}: {says}")
 
 
+@pytest.mark.parametrize("make, says", [(os.mkdir, "a folder"), (os.mkfifo, "not a regular file (a device, pipe or socket)"),
+                                         (lambda path: None, "no such file")])
+def test_a_config_that_is_no_file_says_what_is_there(tmp_path, make, says, capsys):
+    """A folder given as --config was 'no such configuration file', though it was there."""
+    path = tmp_path / "settings.toml"
+    make(path)
+    assert training.main(["--config", str(path)]) == 2
+    assert one_error_line(capsys) == f"error: {path}: {says}, not a configuration file (--config takes a TOML file)"
+
+
 def test_a_toml_file_with_a_byte_order_mark_is_read(tmp_path):
     toml = tmp_path / "settings.toml"
     toml.write_bytes(b"\xef\xbb\xbfepochs = 3\r\nlr = 0.01\r\n")  # as some Windows editors save it
