@@ -197,6 +197,19 @@ def test_python_m_tinyrrn_prints_what_to_run():
     assert all(importlib.util.find_spec(f"tinyrrn.{name}") for name in MORE)
 
 
+@pytest.mark.parametrize("args, says", [
+    (["train", "--epochs", "3"], "run the command as python -m tinyrrn.train --epochs 3"),
+    (["trian"], "('trian' given); the commands are python -m tinyrrn.train, "),
+])
+def test_python_m_tinyrrn_refuses_arguments_naming_the_command_that_takes_them(args, says, capsys):
+    """python -m tinyrrn train printed the menu and exited 0: a script went on as if it had trained."""
+    from tinyrrn.__main__ import main
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: python -m tinyrrn takes no arguments") and says in err and len(err.splitlines()) == 1
+    assert main(["--help"]) == 0
+
+
 @pytest.mark.parametrize("classes,texts", [(3, ["2", "1", "3"]), (30, [])])
 def test_the_confusion_plot_has_a_colour_bar_and_counts_while_they_are_readable(classes, texts, tmp_path,
                                                                                 monkeypatch):

@@ -179,8 +179,9 @@ def test_frames_decoded_while_the_video_changes_are_not_cached(tmp_path, monkeyp
 
 @pytest.mark.parametrize("damage", [lambda entry, frames: entry.write_bytes(b""),
                                     lambda entry, frames: np.save(entry, frames[:0]),
-                                    lambda entry, frames: np.save(entry, frames[:, :20, :20])],
-                         ids=["empty file", "no frames", "smaller frames"])
+                                    lambda entry, frames: np.save(entry, frames[:, :20, :20]),
+                                    lambda entry, frames: np.save(entry, frames[:1])],
+                         ids=["empty file", "no frames", "smaller frames", "fewer frames"])
 def test_a_damaged_cache_entry_is_decoded_again(tmp_path, damage):
     root = make_tree(tmp_path / "d", {"YoYo/v_YoYo_g02_c01.avi": 31})
     truth = np.array(UCF101(root, resize=36, crop=32, cache_dir=tmp_path / "cache").frames(0))

@@ -170,6 +170,16 @@ def test_a_toml_value_of_the_wrong_kind_or_out_of_range_is_refused_naming_the_fi
     assert one_error_line(capsys).startswith(f"error: {toml}: {says}")
 
 
+@pytest.mark.parametrize("make, says", [(os.mkdir, "a folder"), (os.mkfifo, "not a regular file (a device, pipe or socket)"),
+                                         (lambda path: None, "no such file")])
+def test_a_config_that_is_no_file_says_what_is_there(tmp_path, make, says, capsys):
+    """A folder given as --config was 'no such configuration file', though it was there."""
+    path = tmp_path / "settings.toml"
+    make(path)
+    assert training.main(["--config", str(path)]) == 2
+    assert one_error_line(capsys) == f"error: {path}: {says}, not a configuration file (--config takes a TOML file)"
+
+
 def test_a_toml_file_with_a_byte_order_mark_is_read(tmp_path):
     toml = tmp_path / "settings.toml"
     toml.write_bytes(b"\xef\xbb\xbfepochs = 3\r\nlr = 0.01\r\n")  # as some Windows editors save it
@@ -655,6 +665,35 @@ def test_a_video_found_truncated_leaves_the_plan_at_the_next_epoch(tiny_data, tm
     saved = meta(str(tmp_path / "run"))
     assert str(video) in saved["dropped"] and saved["loader"]["chunks"] == len(trainer.train_set) < chunks
     assert trainer.update_size < size
+
+
+
+@pytest.mark.filterwarnings("ignore:skipping bad video")
+@pytest.mark.parametrize("change", ["a line removed", "a bad video's line removed", "two lines swapped"])
+def test_a_resumed_run_whose_training_list_changed_names_the_list_not_the_checkpoint(tiny_data, tmp_path, change,
+                                                                                     capsys):
+    """A split list changed since the run started (a user took out the video found bad) was refused as a damaged
+    checkpoint: "its metadata's 'loader' ...; put back a whole copy of the file", which no copy of it fixes."""
+    root = copy_dataset(tiny_data, tmp_path)
+    bad = root / "Grow" / "v_Grow_g02_c01.avi"
+    bad.write_bytes(bad.read_bytes()[:bad.stat().st_size // 3])  # found bad while training (its header is whole)
+    assert training.main(tiny_args(str(root), tmp_path, "--name", "r", "--val-groups", "0")) == 0
+    run_dir = run_dir_of(tmp_path, "r")
+    listed = root / "ucfTrainTestlist" / "trainlist01.txt"
+    lines = listed.read_text().splitlines()
+    if change == "two lines swapped":
+        lines[0], lines[1] = lines[1], lines[0]
+    else:
+        gone = "v_Grow_g02_c01" if change == "a bad video's line removed" else "v_Shrink_g03_c02"
+        lines = [line for line in lines if gone not in line]
+    listed.write_text("\n".join(lines) + "\n")
+    before = open(os.path.join(run_dir, "checkpoint.npz"), "rb").read()
+    capsys.readouterr()
+    assert training.main(["--resume", run_dir, "--epochs", "2"]) == 2
+    line = one_error_line(capsys)
+    assert line.startswith(f"error: {listed}: ") and "changed since the run started" in line, line
+    assert "copy of the file" not in line and "metadata" not in line, line
+    assert open(os.path.join(run_dir, "checkpoint.npz"), "rb").read() == before
 
 
 # -- 8. empty and duplicated lists, other classes -----------------------------------------------------

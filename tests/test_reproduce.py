@@ -416,3 +416,19 @@ def test_a_diverging_row_names_the_setting_as_reproduce_takes_it(tiny_data, tmp_
     lines = [line for line in err.splitlines() if line.startswith("error: ")]
     assert len(lines) == 1 and "Traceback" not in err, err
     assert lines[0].endswith("try a lower learning rate (--set lr=VALUE)") and "--lr" not in lines[0], lines[0]
+
+
+def test_table1_without_weights_on_real_data_is_refused_before_the_report_is_rewritten(tiny_data, tmp_path, capsys):
+    """--tables 1 on real data without --weights was refused only once the grid ran: its REPORT.md was then
+    rewritten with Table 1 alone, 'not run', the rows reported before gone from it."""
+    out = tmp_path / "grid"
+    out.mkdir()
+    (out / "grid.json").write_text(json.dumps({"data": tiny_data, "weights": None, "weights_layout": "torchvision",
+                                               "weights_digest": None}))
+    (out / "REPORT.md").write_text("the rows finished so far\n")
+    assert reproduce.main(["--data", tiny_data, "--out", str(out), "--tables", "1"]) == 2
+    captured = capsys.readouterr()
+    assert "Traceback" not in captured.err and "needs --weights" in captured.err, captured.err
+    assert "wrote" not in captured.out
+    assert (out / "REPORT.md").read_text() == "the rows finished so far\n"
+    assert sorted(os.listdir(out)) == ["REPORT.md", "grid.json"]

@@ -12,7 +12,22 @@ COMMANDS = (
 MORE = ("features", "baseline", "weights", "data.check", "data.synthetic")
 
 
-def main():
+def refuse_arguments(argv):
+    """The error line for arguments, which this menu takes none of: ``python -m tinyrrn train`` printed the menu and
+    exited 0, training nothing (a script went on as if it had); it names the command that runs them."""
+    names = [command.split()[2][len("tinyrrn."):] for command, _ in COMMANDS if command.startswith("python -m tinyrrn.")]
+    names += list(MORE)
+    if argv[0] in names:
+        return f"error: python -m tinyrrn takes no arguments; run the command as python -m tinyrrn.{' '.join(argv)}"
+    return (f"error: python -m tinyrrn takes no arguments ({argv[0]!r} given); the commands are "
+            f"{', '.join(f'python -m tinyrrn.{name}' for name in names)}")
+
+
+def main(argv=None):
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv not in (["-h"], ["--help"]):
+        print(refuse_arguments(argv), file=sys.stderr)
+        return 2
     width = max(len(command) for command, _ in COMMANDS) + 2
     print('tinyrrn reproduces "Recurrent Residual Learning for Action Recognition" (Iqbal et al., 2017) in '
           "NumPy/CuPy.\n")

@@ -253,8 +253,10 @@ def parser():
 def load_toml(path):
     """Settings from a TOML file (a leading UTF-8 byte-order mark is ignored); unknown keys and values of
     the wrong kind or out of range are an error naming the file and the key."""
-    if not os.path.isfile(path):
-        raise UsageError(f"{path}: no such configuration file (--config)")
+    if not os.path.isfile(path):  # a folder, a pipe or a device is there, but no such file
+        what = ("a folder" if os.path.isdir(path) else "not a regular file (a device, pipe or socket)"
+                if os.path.exists(path) else "no such file")
+        raise UsageError(f"{path}: {what}, not a configuration file (--config takes a TOML file)")
     with open(path, "rb") as f:
         data = f.read()
     try:

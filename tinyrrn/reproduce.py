@@ -223,6 +223,9 @@ class Grid:
         self.digests = {}   # split -> weights digest of Table 1's backbone (table1_digest)
         self.log = JsonLog(os.path.join(self.out, "grid.jsonl"))
         self.run_dirs = self.plan()
+        if self.table1_rows() and options["data"] is not None and not options["weights"]:  # before anything is written
+            raise UsageError("Table 1 (and Table 4's context-1 row, which is Table 1's Block4 avg. pool + Z-norm) "
+                             "needs --weights (ImageNet ResNet-50 weights, .pth or .npz) on real data")
 
     def plan(self):
         """{(split, row key): run directory}; rows that train the same model share the first one's directory,
@@ -351,11 +354,8 @@ class Grid:
         base = row_config("baseline-resnet50", self.options, split)
         if self.options["weights"]:
             source = self.options["weights"]
-        elif self.options["data"] is not None:
-            if not train:
-                return None
-            raise UsageError("Table 1 (and Table 4's context-1 row, which is Table 1's Block4 avg. pool + Z-norm) "
-                             "needs --weights (ImageNet ResNet-50 weights, .pth or .npz) on real data")
+        elif self.options["data"] is not None:  # none to make features with: a grid that needs them is refused
+            return None
         else:
             finetuned = next(r for r in rows([4]) if r["key"] == FINETUNED_KEY)
             if train:
@@ -448,14 +448,18 @@ class Grid:
         only = self.options.get("only")
         return [r for r in chosen if r["key"] in only] if only else chosen
 
-    def run(self):
-        all_rows = self.requested_rows()
+    def table1_rows(self):
+        """The Table 1 rows the requested rows need (Table 4's context-1 row is one), each once."""
         table1 = {r["key"]: r for r in rows([1])}
-        needed = [table1[r.get("same_as", r["key"])] for r in all_rows if r["table"] == 1 or "same_as" in r]
+        needed = [table1[r.get("same_as", r["key"])] for r in self.requested_rows() if r["table"] == 1 or "same_as" in r]
+        return list({r["key"]: r for r in needed}.values())
+
+    def run(self):
+        needed = self.table1_rows()
         for split in self.options["splits"]:
             if needed:
-                self.table1(list({r["key"]: r for r in needed}.values()), split)
-            for row in all_rows:
+                self.table1(needed, split)
+            for row in self.requested_rows():
                 if "preset" in row:
                     self.train_row(row, split)
         self.collect()

@@ -57,6 +57,7 @@ from .builders import (build_dataset, build_model, check_classes, check_recorded
                        model_from_state, saved_settings)
 from .cli import UsageError
 from .data import ChunkLoader
+from .data.loader import PlanChanged
 from .data.splits import read_split
 from .evaluate import HEADLINE, evaluate, protocol_reports, summary, test_videos, weights_record, write_report
 from .files import JsonLog, write_text
@@ -571,7 +572,10 @@ class Trainer:
                            ("random", lambda: tinyrandom.set_state(meta["random"]))):
             try:
                 apply()
-            except (ValueError, KeyError, TypeError) as err:  # a position in another plan, or a damaged entry
+            except PlanChanged as err:  # no copy of the checkpoint would help: the data is what changed
+                raise UsageError(f"{self.train_set.list_file}: {err}; nothing was changed: put the videos and split "
+                                 "lists back as they were to resume the run, or start a new run") from None
+            except (ValueError, KeyError, TypeError) as err:  # a damaged entry
                 problem = f"has no {err}" if isinstance(err, KeyError) else cli.describe(err)
                 raise checkpoint.CheckpointError(f"{path}: its metadata's {key!r} {problem}") from None
         self.epoch, self.history = meta["epoch"], meta["history"]

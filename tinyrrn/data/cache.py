@@ -7,8 +7,8 @@ modification time: two datasets with the same file names never meet in one cache
 changed video is decoded afresh. The key is taken before decoding and frames are saved only if
 the video still has it afterwards (one written or copied meanwhile is decoded again next time).
 Entries are written atomically (safe with several workers and processes) and read memory-mapped;
-a damaged entry (unreadable, empty, of another shape) is warned about and counts as missing; a cache folder
-whose entries cannot be read (permissions, I/O errors) is warned about once.
+a damaged entry (unreadable, empty, of another shape, or fewer frames than decoding allows) is warned about
+and counts as missing; a cache folder whose entries cannot be read (permissions, I/O errors) is warned about once.
 The cache is optional: when an entry cannot be written (a full disk, any OSError), that is warned
 about once, naming the cache folder, and this process writes no more entries into it.
 """
@@ -20,7 +20,7 @@ import warnings
 import numpy as np
 
 from ..files import atomic_write, special_file
-from .video import BadVideo
+from .video import BadVideo, truncated
 
 
 def video_key(video_path):
@@ -54,8 +54,9 @@ class FrameCache:
         folder, name = os.path.basename(os.path.dirname(real)), os.path.basename(real)
         return os.path.join(self.directory, folder, f"{name}.{video_key(real)}.npy")
 
-    def load(self, entry):
-        """The frames cached in `entry` (a `path`), or None when it is absent or damaged."""
+    def load(self, entry, expected=None):
+        """The frames cached in `entry` (a `path`), or None when it is absent or damaged (also: too few of the
+        `expected` sampled frames, the rule decoding holds a video to)."""
         if special_file(entry):  # a pipe or device: its read would never end
             warnings.warn(f"{entry}: not a regular file (a device, pipe or socket), not read as a frame cache entry; "
                           "decoding the video instead", stacklevel=3)
@@ -78,18 +79,20 @@ class FrameCache:
         except (ValueError, EOFError) as err:
             problem = f"unreadable ({err})"
         else:
-            problem = self._damage(frames)
+            problem = self._damage(frames, expected)
             if problem is None:
                 return frames
         warnings.warn(f"{entry}: damaged frame cache entry, {problem}; decoding the video again", stacklevel=3)
         return None
 
-    def _damage(self, frames):
+    def _damage(self, frames, expected=None):
         """What is wrong with frames read from an entry, or None."""
         if frames.dtype != np.uint8 or frames.ndim != 4 or frames.shape[-1] != 3 or not len(frames):
             return f"holds {frames.dtype} {frames.shape}, not uint8 frames (n >= 1, H, W, 3)"
         if self.short_side and min(frames.shape[1:3]) != self.short_side:
             return f"frames of {frames.shape[2]}x{frames.shape[1]}, not of short side {self.short_side}"
+        if expected is not None and truncated(len(frames), expected):
+            return f"{len(frames)} sampled frames, where the video's metadata promises {expected}"
         return None
 
     def save(self, entry, video_path, frames):

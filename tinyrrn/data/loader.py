@@ -42,6 +42,10 @@ from ..files import refuse_special_file
 from .video import BadVideo
 
 
+class PlanChanged(ValueError):
+    """A saved position in a plan other than the dataset's now: its videos or split lists changed since."""
+
+
 def _layout(n, clip_shape):
     """(bytes of n float32 clips, offset of the n int64 labels after them, total bytes) of a batch buffer."""
     clip_bytes = n * int(np.prod(clip_shape)) * 4
@@ -257,10 +261,10 @@ class ChunkLoader:
         """Restore a `state_dict()`; refuses one made with another batch size, dataset or order."""
         mine = self.state_dict()
         if state.get("chunks") != mine["chunks"]:
-            raise ValueError(f"the saved position is in a plan of {state.get('chunks')} chunks, the dataset has "
+            raise PlanChanged(f"the saved position is in a plan of {state.get('chunks')} chunks, the dataset has "
                              f"{mine['chunks']} now: its videos or split lists changed since the run started")
         if state.get("plan", mine["plan"]) != mine["plan"]:  # (no plan: saved before plans were compared)
-            raise ValueError(f"the saved position is in a plan of {mine['chunks']} chunks of other videos, or in "
+            raise PlanChanged(f"the saved position is in a plan of {mine['chunks']} chunks of other videos, or in "
                              "another order, than the dataset's now: its videos or split lists changed since the "
                              "run started")
         for key in ("shuffle", "batch_size", "drop_last"):

@@ -230,9 +230,9 @@ class UCF101:
     def _load(self, video):
         path = self.paths[video]
         entry = self.cache.path(path) if self.cache else None  # taken before decoding (see FrameCache)
-        frames = self.cache.load(entry) if self.cache else None
+        expected = sampled_count(int(self.frame_counts[video]), self.sample_every)
+        frames = self.cache.load(entry, expected) if self.cache else None
         if frames is None:
-            expected = sampled_count(int(self.frame_counts[video]), self.sample_every)
             frames = read_sampled(path, self.sample_every, self.resize, expected)
             if self.cache:
                 self.cache.save(entry, path, frames)
