@@ -281,9 +281,16 @@ def _geometry(op, x, weight, stride, padding, dilation):
 
 def _takes_winograd(x_nhwc, weight, stride, pads, dilation, out_hw):
     """Whether a convolution (groups 1) takes the Winograd path; float16 never does: its transforms'
-    sums lose digits there (3x PyTorch's error)."""
+    sums lose digits there (3x PyTorch's error); nor an input or weight holding inf or NaN (_all_finite)."""
     return x_nhwc.dtype != "float16" and _winograd_pays(x_nhwc, weight.shape[1], out_hw) and \
-        winograd.covers(weight.shape[2:], stride, pads, dilation)
+        winograd.covers(weight.shape[2:], stride, pads, dilation) and _all_finite(x_nhwc, weight.data)
+
+
+def _all_finite(*arrays):
+    """Whether host arrays hold no inf or NaN (max and min propagate NaN). Winograd's transforms mix a tile's
+    pixels (inf - inf = NaN in outputs PyTorch has at inf), and _Planes' weight gradient multiplies wrapped
+    pixels by 0 (0 * inf): they take only finite values, the rest the column blocks, im2col's sums."""
+    return all(bool(numpy.isfinite(a.max()) and numpy.isfinite(a.min())) for a in arrays if a.size)
 
 
 @unbatched_too
@@ -489,7 +496,11 @@ def _conv2d_planes(x, weight, bias, pads, dilation):
 
     def backward(g):
         g_nhwc = g.transpose(0, 2, 3, 1)
-        gw = _weight_from_rows(planes.weight_product(g_nhwc), weight.shape)
+        if _all_finite(x.data):
+            gw = _weight_from_rows(planes.weight_product(g_nhwc), weight.shape)
+        else:  # column blocks: no product of a dropped column's 0 with an inf or NaN pixel
+            view, _ = windows(x.data.transpose(0, 2, 3, 1), kernel, (1, 1), pads, dilation)
+            gw = _weight_from_rows(window_weight_product(g_nhwc.reshape(-1, o), view), weight.shape)
         gx = None
         if x.requires_grad:
             gx = _input_gradient(g, weight.data, (n, h, w, c), (1, 1), pads, dilation, 1, planes.out_hw)
@@ -520,7 +531,11 @@ def _conv2d_winograd(x, x_nhwc, weight, bias, padding):
         g_nhwc = g.transpose(0, 2, 3, 1)
         view, _ = windows(x_nhwc, (3, 3), (1, 1), (padding, padding))  # the weight gradient: column blocks
         gw = _weight_from_rows(window_weight_product(g_nhwc.reshape(-1, g.shape[1]), view), weight.shape)
-        gx = winograd.conv3x3_input_grad(g_nhwc, weight.data, padding).transpose(0, 3, 1, 2) if x.requires_grad else None
+        gx = None
+        if x.requires_grad and _all_finite(g, weight.data):
+            gx = winograd.conv3x3_input_grad(g_nhwc, weight.data, padding).transpose(0, 3, 1, 2)
+        elif x.requires_grad:  # inf or NaN: im2col's sums (see _all_finite)
+            gx = _input_gradient(g, weight.data, x_nhwc.shape, (1, 1), ((padding,) * 2,) * 2, (1, 1), 1, g.shape[2:])
         return (gx, gw) + ((accurate_sum(g_nhwc, (0, 1, 2)),) if bias is not None else ())
 
     parents = (x, weight) + ((bias,) if bias is not None else ())
