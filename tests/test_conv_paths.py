@@ -204,3 +204,23 @@ def test_inf_and_nan_in_the_input_or_the_gradient_reach_the_outputs_im2col_gives
     numpy.testing.assert_allclose(wt.grad, conv._weight_from_rows(g_rows.T @ cols, weight.shape), rtol=1e-12)
     numpy.testing.assert_allclose(xt.grad, reference_input_gradient(x, weight, g, 1, 1, 1, 1), rtol=1e-12)
     assert numpy.isinf(y.data).any() and numpy.isnan(y.data).any() and numpy.isfinite(wt.grad).any()
+
+
+@pytest.mark.cpu_only("on a GPU a weight's inf or NaN is not looked at")
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")  # NumPy's invalid value (inf - inf), which PyTorch does not give
+@pytest.mark.parametrize("path, c, padding", [("planes", 3, 0), ("column blocks", 8, 1), ("winograd", 8, 1)])
+def test_an_inf_or_nan_weight_gives_the_input_gradient_col2im_gives(monkeypatch, rng, path, c, padding):
+    """At stride 1 the input gradient was a convolution of g, zero-padded, with the flipped kernel: 0 * inf = NaN
+    in pixels that no output reaches through the inf tap, where PyTorch's gradient is finite (inf where one
+    reaches it)."""
+    if path == "winograd":
+        monkeypatch.setattr(conv, "WINOGRAD_MIN_CHANNELS", 1)
+        monkeypatch.setattr(conv, "WINOGRAD_MIN_SIZE", 1)
+    x, weight = rng.standard_normal((2, c, 6, 7)), rng.standard_normal((4, c, 3, 3))
+    weight[0, 1, 0, 2], weight[2, 0, 1, 1] = numpy.inf, numpy.nan
+    xt = Tensor(x, requires_grad=True)
+    y = F.conv2d(xt, Tensor(weight), None, 1, padding)
+    g = rng.standard_normal(y.shape)
+    y.backward(g)
+    numpy.testing.assert_allclose(xt.grad, reference_input_gradient(x, weight, g, 1, padding, 1, 1), rtol=1e-12)
+    assert numpy.isfinite(xt.grad[:, 2:]).all()

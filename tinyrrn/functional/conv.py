@@ -408,13 +408,17 @@ def _input_gradient(g, weight, x_shape, stride, pads, dilation, groups, out_hw):
     At stride 1 it is a convolution of g with the kernel turned by 180 degrees and its in and
     out channels swapped, padded by the kernel's span minus the forward padding: im2col of g and
     one product, a contiguous result. With a stride (or a padding wider than the kernel) it is
-    the adjoint of im2col: the product g @ weights, then col2im adds each row onto its window.
+    the adjoint of im2col: the product g @ weights, then col2im adds each row onto its window; so too
+    for a weight holding inf or NaN on the CPU, which the convolution would multiply with g's zero
+    padding (0 * inf = NaN where PyTorch's pixels are inf or finite; on a GPU it is not looked at:
+    looking would wait for the device).
     """
     n, h, w, c = x_shape
     kh, kw = weight.shape[2:]
     spans = (dilation[0] * (kh - 1), dilation[1] * (kw - 1))
     g_nhwc = g.transpose(0, 2, 3, 1)
-    if groups == 1 and tuple(stride) == (1, 1) and all(p <= span for span, side in zip(spans, pads) for p in side):
+    if groups == 1 and tuple(stride) == (1, 1) and all(p <= span for span, side in zip(spans, pads) for p in side) \
+            and (backend.xp_of(weight) is not numpy or _all_finite(weight)):
         # the kernel turned by 180 degrees, in and out channels swapped, as (kh*kw*O, C) rows: one copy
         # that reads the channels-last weight C values at a time
         flipped = weight.transpose(0, 2, 3, 1)[:, ::-1, ::-1, :].transpose(1, 2, 0, 3).reshape(kh * kw * weight.shape[0], c)
