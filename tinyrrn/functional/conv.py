@@ -42,7 +42,7 @@ import numpy
 from .. import backend, threads
 from ..tensor import Tensor, make_result, records_graph
 from . import norm, winograd
-from ._util import ArgumentError, accurate_sum, check_float, check_same_dtype, integer, pair
+from ._util import ArgumentError, accurate_sum, check_float, check_same_dtype, integer, pair, quiet
 from ._window import as_pads, crop_nhwc, output_size, pad_nhwc, taps
 from .dtypes import opmath
 from .shape import unbatched_too
@@ -294,6 +294,7 @@ def _all_finite(*arrays):
 
 
 @unbatched_too
+@quiet
 def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     """2-D cross-correlation, as torch.nn.functional.conv2d.
 
@@ -338,6 +339,7 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     return make_result(out.reshape(n, *out_hw, o).transpose(0, 3, 1, 2), parents, backward, "conv2d")
 
 
+@quiet
 def conv2d_affine(x, weight, scale, shift, stride=1, padding=0, dilation=1, relu=False, add=None):
     """relu(conv2d(x, weight) * scale + shift + add), per output channel, for inference (no gradient).
 
@@ -547,6 +549,7 @@ def _conv2d_winograd(x, x_nhwc, weight, bias, padding):
 
 
 @unbatched_too
+@quiet
 def conv_transpose2d(x, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1):
     """The transposed convolution, as torch.nn.functional.conv_transpose2d.
 
