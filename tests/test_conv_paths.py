@@ -2,7 +2,7 @@
 import numpy
 import pytest
 
-from tinyrrn import Tensor, gradcheck, threads
+from tinyrrn import Tensor, gradcheck, no_grad, threads
 from tinyrrn import functional as F
 from tinyrrn.functional import conv, winograd
 
@@ -224,3 +224,17 @@ def test_an_inf_or_nan_weight_gives_the_input_gradient_col2im_gives(monkeypatch,
     y.backward(g)
     numpy.testing.assert_allclose(xt.grad, reference_input_gradient(x, weight, g, 1, padding, 1, 1), rtol=1e-12)
     assert numpy.isfinite(xt.grad[:, 2:]).all()
+
+
+def test_the_winograd_path_takes_an_empty_batch(winograd_everywhere):
+    """A batch of 0 images gives PyTorch's empty output and gradients: Winograd's products were reshaped with a -1
+    that a size of 0 leaves open (NumPy's ValueError), in conv2d, its input gradient and conv2d_affine."""
+    x = Tensor(numpy.zeros((0, 3, 6, 5)), requires_grad=True)
+    weight = Tensor(numpy.ones((4, 3, 3, 3)), requires_grad=True)
+    y = F.conv2d(x, weight, None, 1, 1)
+    y.backward(numpy.zeros(y.shape))
+    assert y.shape == (0, 4, 6, 5) and x.grad.shape == x.shape
+    numpy.testing.assert_array_equal(weight.grad, numpy.zeros(weight.shape))
+    with no_grad():
+        assert F.conv2d_affine(x, weight, Tensor(numpy.ones(4)), Tensor(numpy.zeros(4)), padding=1).shape == y.shape
+    assert len(winograd_everywhere) == 3
