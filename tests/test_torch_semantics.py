@@ -395,6 +395,11 @@ CASES = {
     "conv2d of 0 output channels, groups 2": ([(1, 2, 5, 5), (0, 1, 3, 3)], lambda m, x, w: m.conv2d(x, w, groups=2), "raises"),
     "conv_transpose2d of 0 output channels": ([(1, 2, 5, 5), (2, 0, 3, 3)], lambda m, x, w: m.conv_transpose2d(x, w), "raises"),
     "conv_transpose2d of 0 input channels": ([(1, 0, 5, 5), (0, 2, 3, 3)], lambda m, x, w: m.conv_transpose2d(x, w), "raises"),
+    # an image of 0 rows or columns: PyTorch refuses it but in an empty batch (tinyrrn answered from the padding)
+    "conv2d of images of 0 rows": ([(1, 3, 0, 5), (4, 3, 1, 1)], lambda m, x, w: m.conv2d(x, w, padding=1), "raises"),
+    "conv2d of an unbatched image of 0 columns": ([(3, 5, 0), (4, 3, 1, 1)], lambda m, x, w: m.conv2d(x, w, padding=1), "raises"),
+    "conv2d of an empty batch of 0-row images": ([(0, 3, 0, 5), (4, 3, 1, 1)], lambda m, x, w: m.conv2d(x, w, padding=1)),
+    "conv_transpose2d of images of 0 columns": ([(2, 3, 4, 0), (3, 2, 3, 3)], lambda m, x, w: m.conv_transpose2d(x, w), "raises"),
     "cross_entropy float64 with a float32 weight": ([(2, 3), const([0, 1]), const(numpy.ones(3, "float32"))], lambda m, x, t, w: m.cross_entropy(x, t, w), "raises"),
     "index with a negative step": ([(5,)], lambda m, x: x[::-1], "raises"),
     "index with a uint8 mask": ([(3, 2), const(numpy.array([1, 0, 1], "uint8"))], lambda m, x, mask: x[mask]),

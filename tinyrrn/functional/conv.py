@@ -241,6 +241,9 @@ def _check(op, x, weight, bias, groups, transposed=False):
                             "counts divisible by groups)")
     if min(weight.shape[2:]) < 1:
         raise ArgumentError(f"{op}: kernel size must be greater than zero, got weight {tuple(weight.shape)}")
+    if x.shape[0] and 0 in x.shape[2:]:  # PyTorch's refusal; an empty batch of them is its empty output
+        raise ArgumentError(f"{op}: input {tuple(x.shape)} holds images of 0 pixels: only an empty batch of them is "
+                            "taken, as PyTorch (only zero batch or zero channel inputs are supported)")
     if 0 in weight.shape[:2]:  # 0 input channels too: PyTorch's conv2d gives an output of 0 channels, not O
         raise ArgumentError(f"{op}: weight {tuple(weight.shape)} is empty: a layer of 0 channels is refused, as "
                             "PyTorch refuses most of them")
