@@ -2,7 +2,7 @@
 import numpy
 import pytest
 
-from tinyrrn import Tensor, gradcheck, threads
+from tinyrrn import Tensor, gradcheck, no_grad, threads
 from tinyrrn import functional as F
 from tinyrrn.functional import conv, winograd
 
@@ -177,3 +177,64 @@ def test_adding_tap_major_columns_in_phases_is_col2im_bit_for_bit(rng, kernel, s
     expected = conv.col2im(cols, (n, h, w, c), kernel, stride, pads, out_hw, dilation)
     numpy.testing.assert_array_equal(conv._add_taps(tap_cols, (n, h, w, c), kernel, stride, pads, out_hw, dilation),
                                      expected)
+
+
+@pytest.mark.cpu_only("_Planes and Winograd are paths of the CPU")
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")  # NumPy's invalid value (inf - inf), which PyTorch does not give
+@pytest.mark.parametrize("path, c", [("planes", 3), ("winograd", 8), ("column blocks", 8)])
+def test_inf_and_nan_in_the_input_or_the_gradient_reach_the_outputs_im2col_gives(monkeypatch, rng, path, c):
+    """An inf or NaN in x (or in the output's gradient) gives PyTorch's values, im2col's: inf where one product
+    is inf, NaN only where a window holds NaN or both infinities. _Planes' weight gradient multiplied the 0 of
+    its dropped columns with the pixels they wrap onto (0 * inf = NaN in taps that never read that pixel),
+    and Winograd's transforms mix a tile's pixels (inf - inf = NaN in outputs PyTorch has at inf)."""
+    if path == "winograd":
+        monkeypatch.setattr(conv, "WINOGRAD_MIN_CHANNELS", 1)
+        monkeypatch.setattr(conv, "WINOGRAD_MIN_SIZE", 1)
+    x, weight = rng.standard_normal((2, c, 6, 7)), rng.standard_normal((4, c, 3, 3))
+    x[0, 0, 1, 0], x[0, 1, 3, 3], x[1, 2, 4, 6] = numpy.inf, -numpy.inf, numpy.nan
+    g = rng.standard_normal((2, 4, 6, 7))
+    g[1, 3, 2, 2] = numpy.inf
+    xt, wt = Tensor(x, requires_grad=True), Tensor(weight, requires_grad=True)
+    y = F.conv2d(xt, wt, None, 1, 1)
+    y.backward(g)
+    cols, _ = conv.im2col(x.transpose(0, 2, 3, 1), (3, 3), (1, 1), (1, 1))
+    w_rows = conv._weight_rows(weight, 1)[0]
+    g_rows = g.transpose(0, 2, 3, 1).reshape(-1, 4)
+    numpy.testing.assert_allclose(y.data, (cols @ w_rows.T).reshape(2, 6, 7, 4).transpose(0, 3, 1, 2), rtol=1e-12)
+    numpy.testing.assert_allclose(wt.grad, conv._weight_from_rows(g_rows.T @ cols, weight.shape), rtol=1e-12)
+    numpy.testing.assert_allclose(xt.grad, reference_input_gradient(x, weight, g, 1, 1, 1, 1), rtol=1e-12)
+    assert numpy.isinf(y.data).any() and numpy.isnan(y.data).any() and numpy.isfinite(wt.grad).any()
+
+
+@pytest.mark.cpu_only("on a GPU a weight's inf or NaN is not looked at")
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")  # NumPy's invalid value (inf - inf), which PyTorch does not give
+@pytest.mark.parametrize("path, c, padding", [("planes", 3, 0), ("column blocks", 8, 1), ("winograd", 8, 1)])
+def test_an_inf_or_nan_weight_gives_the_input_gradient_col2im_gives(monkeypatch, rng, path, c, padding):
+    """At stride 1 the input gradient was a convolution of g, zero-padded, with the flipped kernel: 0 * inf = NaN
+    in pixels that no output reaches through the inf tap, where PyTorch's gradient is finite (inf where one
+    reaches it)."""
+    if path == "winograd":
+        monkeypatch.setattr(conv, "WINOGRAD_MIN_CHANNELS", 1)
+        monkeypatch.setattr(conv, "WINOGRAD_MIN_SIZE", 1)
+    x, weight = rng.standard_normal((2, c, 6, 7)), rng.standard_normal((4, c, 3, 3))
+    weight[0, 1, 0, 2], weight[2, 0, 1, 1] = numpy.inf, numpy.nan
+    xt = Tensor(x, requires_grad=True)
+    y = F.conv2d(xt, Tensor(weight), None, 1, padding)
+    g = rng.standard_normal(y.shape)
+    y.backward(g)
+    numpy.testing.assert_allclose(xt.grad, reference_input_gradient(x, weight, g, 1, padding, 1, 1), rtol=1e-12)
+    assert numpy.isfinite(xt.grad[:, 2:]).all()
+
+
+def test_the_winograd_path_takes_an_empty_batch(winograd_everywhere):
+    """A batch of 0 images gives PyTorch's empty output and gradients: Winograd's products were reshaped with a -1
+    that a size of 0 leaves open (NumPy's ValueError), in conv2d, its input gradient and conv2d_affine."""
+    x = Tensor(numpy.zeros((0, 3, 6, 5)), requires_grad=True)
+    weight = Tensor(numpy.ones((4, 3, 3, 3)), requires_grad=True)
+    y = F.conv2d(x, weight, None, 1, 1)
+    y.backward(numpy.zeros(y.shape))
+    assert y.shape == (0, 4, 6, 5) and x.grad.shape == x.shape
+    numpy.testing.assert_array_equal(weight.grad, numpy.zeros(weight.shape))
+    with no_grad():
+        assert F.conv2d_affine(x, weight, Tensor(numpy.ones(4)), Tensor(numpy.zeros(4)), padding=1).shape == y.shape
+    assert len(winograd_everywhere) == 3

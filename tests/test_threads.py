@@ -1,5 +1,6 @@
 """The one thread setting (TINYRRN_THREADS / set_threads) and the pool that splits work by rows."""
 import threading
+import warnings
 
 import numpy
 import pytest
@@ -162,3 +163,17 @@ def test_on_device_arrays_the_work_is_one_call(two_threads, rng):
     product = threads.matmul(a, b)
     assert isinstance(product, strict_xp.StrictArray)
     numpy.testing.assert_allclose(product.get(), a.get() @ b.get())
+
+
+def test_helper_threads_run_under_the_callers_numpy_error_state(two_threads):
+    """NumPy's error state is per thread: a quiet op's blocks (tinyrrn.functional._util.quiet) warned of inf - inf
+    on the helpers, where PyTorch gives NaN silently."""
+    started = threading.Barrier(2, timeout=10)
+
+    def task():  # both tasks at once: one on the caller, one on the helper
+        started.wait()
+        return numpy.subtract(numpy.inf, numpy.inf)
+
+    with numpy.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert numpy.isnan(threads.run_tasks([task, task])).all()

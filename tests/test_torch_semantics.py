@@ -395,6 +395,11 @@ CASES = {
     "conv2d of 0 output channels, groups 2": ([(1, 2, 5, 5), (0, 1, 3, 3)], lambda m, x, w: m.conv2d(x, w, groups=2), "raises"),
     "conv_transpose2d of 0 output channels": ([(1, 2, 5, 5), (2, 0, 3, 3)], lambda m, x, w: m.conv_transpose2d(x, w), "raises"),
     "conv_transpose2d of 0 input channels": ([(1, 0, 5, 5), (0, 2, 3, 3)], lambda m, x, w: m.conv_transpose2d(x, w), "raises"),
+    # an image of 0 rows or columns: PyTorch refuses it but in an empty batch (tinyrrn answered from the padding)
+    "conv2d of images of 0 rows": ([(1, 3, 0, 5), (4, 3, 1, 1)], lambda m, x, w: m.conv2d(x, w, padding=1), "raises"),
+    "conv2d of an unbatched image of 0 columns": ([(3, 5, 0), (4, 3, 1, 1)], lambda m, x, w: m.conv2d(x, w, padding=1), "raises"),
+    "conv2d of an empty batch of 0-row images": ([(0, 3, 0, 5), (4, 3, 1, 1)], lambda m, x, w: m.conv2d(x, w, padding=1)),
+    "conv_transpose2d of images of 0 columns": ([(2, 3, 4, 0), (3, 2, 3, 3)], lambda m, x, w: m.conv_transpose2d(x, w), "raises"),
     "cross_entropy float64 with a float32 weight": ([(2, 3), const([0, 1]), const(numpy.ones(3, "float32"))], lambda m, x, t, w: m.cross_entropy(x, t, w), "raises"),
     "index with a negative step": ([(5,)], lambda m, x: x[::-1], "raises"),
     "index with a uint8 mask": ([(3, 2), const(numpy.array([1, 0, 1], "uint8"))], lambda m, x, mask: x[mask]),
@@ -1272,3 +1277,36 @@ def test_a_convolution_of_0_input_channels_is_refused(op, weight_shape):
     x, w = Tensor(numpy.zeros((1, 0, 5, 5))), Tensor(numpy.zeros(weight_shape))
     with pytest.raises(tinyrrn.functional.ArgumentError, match="0 channels is refused"):
         getattr(F, op)(x, w)
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_convolutions_batch_norm_and_linear_give_inf_and_nan_without_numpys_warnings(monkeypatch, threads):
+    """An inf or NaN activation: PyTorch's conv2d, conv_transpose2d, batch norm (fused too) and linear give inf and
+    NaN silently, forward and backward; NumPy warned of an invalid value (inf - inf) in their products and passes,
+    on every thread that computed a block."""
+    from tinyrrn import threads as pool
+    from tinyrrn.functional import conv
+    monkeypatch.setattr(pool, "MIN_BLOCK_ELEMENTS", 8)
+    monkeypatch.setattr(pool, "MIN_BLOCK_FLOPS", 64)
+    monkeypatch.setattr(conv, "COLUMN_BLOCK_BYTES", 64)
+    pool.set_threads(threads)
+    rng = numpy.random.default_rng(0)
+    x = rng.standard_normal((2, 4, 6, 6))
+    x[0, 0, 2, 2], x[0, 1, 2, 3], x[1, 2, 1, 1] = numpy.inf, -numpy.inf, numpy.nan
+    w, wt = on_device(rng.standard_normal((3, 4, 3, 3))), on_device(rng.standard_normal((4, 3, 3, 3)))
+    mean, var = on_device(numpy.zeros(4)), on_device(numpy.ones(4))
+    ops = [lambda x: F.conv2d(x, Tensor(w), None, 1, 1), lambda x: F.conv2d(x, Tensor(w), None, 2, 1),
+           lambda x: F.conv2d(x, Tensor(wt[:, :2]), None, 1, 1, 1, 2), lambda x: F.conv_transpose2d(x, Tensor(wt), None, 2),
+           lambda x: F.batch_norm(x, None, None, training=True), lambda x: F.batch_norm_relu(x, mean, var),
+           lambda x: F.batch_norm_add_relu(x, x, mean, var, training=True),
+           lambda x: F.linear(x.reshape(2, -1), Tensor(on_device(rng.standard_normal((3, 144)))))]
+    try:
+        for op in ops:
+            xt = Tensor(on_device(x), requires_grad=True)
+            with warnings.catch_warnings():
+                warnings.simplefilter("error")
+                y = op(xt)
+                y.backward(on_device(numpy.ones(y.shape)))
+            assert numpy.isnan(host(y.detach())).any()
+    finally:
+        pool.set_threads()

@@ -113,7 +113,7 @@ def run_tasks(tasks):
         return [task() for task in tasks]
     batch = _Batch(tasks)
     for _ in range(helpers):
-        _helpers.submit(batch.take_tasks)
+        _helpers.submit(batch.help)
     _inside.running = True
     try:
         batch.take_tasks()
@@ -129,6 +129,12 @@ class _Batch:
         self.tasks, self.outputs, self.errors = tasks, [None] * len(tasks), []
         self.started = self.finished = 0
         self.changed = threading.Condition()
+        self.numpy_errors = numpy.geterr()  # the caller's: NumPy's error state is per thread
+
+    def help(self):
+        """take_tasks on a helper thread, under the caller's NumPy error state (a quiet op's blocks stay quiet)."""
+        with numpy.errstate(**self.numpy_errors):
+            self.take_tasks()
 
     def take_tasks(self):
         while True:

@@ -42,7 +42,7 @@ import numpy
 from .. import backend, threads
 from ..tensor import Tensor, make_result, records_graph
 from . import norm, winograd
-from ._util import ArgumentError, accurate_sum, check_float, check_same_dtype, integer, pair
+from ._util import ArgumentError, accurate_sum, check_float, check_same_dtype, integer, pair, quiet
 from ._window import as_pads, crop_nhwc, output_size, pad_nhwc, taps
 from .dtypes import opmath
 from .shape import unbatched_too
@@ -241,6 +241,9 @@ def _check(op, x, weight, bias, groups, transposed=False):
                             "counts divisible by groups)")
     if min(weight.shape[2:]) < 1:
         raise ArgumentError(f"{op}: kernel size must be greater than zero, got weight {tuple(weight.shape)}")
+    if x.shape[0] and 0 in x.shape[2:]:  # PyTorch's refusal; an empty batch of them is its empty output
+        raise ArgumentError(f"{op}: input {tuple(x.shape)} holds images of 0 pixels: only an empty batch of them is "
+                            "taken, as PyTorch (only zero batch or zero channel inputs are supported)")
     if 0 in weight.shape[:2]:  # 0 input channels too: PyTorch's conv2d gives an output of 0 channels, not O
         raise ArgumentError(f"{op}: weight {tuple(weight.shape)} is empty: a layer of 0 channels is refused, as "
                             "PyTorch refuses most of them")
@@ -281,12 +284,20 @@ def _geometry(op, x, weight, stride, padding, dilation):
 
 def _takes_winograd(x_nhwc, weight, stride, pads, dilation, out_hw):
     """Whether a convolution (groups 1) takes the Winograd path; float16 never does: its transforms'
-    sums lose digits there (3x PyTorch's error)."""
+    sums lose digits there (3x PyTorch's error); nor an input or weight holding inf or NaN (_all_finite)."""
     return x_nhwc.dtype != "float16" and _winograd_pays(x_nhwc, weight.shape[1], out_hw) and \
-        winograd.covers(weight.shape[2:], stride, pads, dilation)
+        winograd.covers(weight.shape[2:], stride, pads, dilation) and _all_finite(x_nhwc, weight.data)
+
+
+def _all_finite(*arrays):
+    """Whether host arrays hold no inf or NaN (max and min propagate NaN). Winograd's transforms mix a tile's
+    pixels (inf - inf = NaN in outputs PyTorch has at inf), and _Planes' weight gradient multiplies wrapped
+    pixels by 0 (0 * inf): they take only finite values, the rest the column blocks, im2col's sums."""
+    return all(bool(numpy.isfinite(a.max()) and numpy.isfinite(a.min())) for a in arrays if a.size)
 
 
 @unbatched_too
+@quiet
 def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     """2-D cross-correlation, as torch.nn.functional.conv2d.
 
@@ -331,6 +342,7 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     return make_result(out.reshape(n, *out_hw, o).transpose(0, 3, 1, 2), parents, backward, "conv2d")
 
 
+@quiet
 def conv2d_affine(x, weight, scale, shift, stride=1, padding=0, dilation=1, relu=False, add=None):
     """relu(conv2d(x, weight) * scale + shift + add), per output channel, for inference (no gradient).
 
@@ -401,13 +413,17 @@ def _input_gradient(g, weight, x_shape, stride, pads, dilation, groups, out_hw):
     At stride 1 it is a convolution of g with the kernel turned by 180 degrees and its in and
     out channels swapped, padded by the kernel's span minus the forward padding: im2col of g and
     one product, a contiguous result. With a stride (or a padding wider than the kernel) it is
-    the adjoint of im2col: the product g @ weights, then col2im adds each row onto its window.
+    the adjoint of im2col: the product g @ weights, then col2im adds each row onto its window; so too
+    for a weight holding inf or NaN on the CPU, which the convolution would multiply with g's zero
+    padding (0 * inf = NaN where PyTorch's pixels are inf or finite; on a GPU it is not looked at:
+    looking would wait for the device).
     """
     n, h, w, c = x_shape
     kh, kw = weight.shape[2:]
     spans = (dilation[0] * (kh - 1), dilation[1] * (kw - 1))
     g_nhwc = g.transpose(0, 2, 3, 1)
-    if groups == 1 and tuple(stride) == (1, 1) and all(p <= span for span, side in zip(spans, pads) for p in side):
+    if groups == 1 and tuple(stride) == (1, 1) and all(p <= span for span, side in zip(spans, pads) for p in side) \
+            and (backend.xp_of(weight) is not numpy or _all_finite(weight)):
         # the kernel turned by 180 degrees, in and out channels swapped, as (kh*kw*O, C) rows: one copy
         # that reads the channels-last weight C values at a time
         flipped = weight.transpose(0, 2, 3, 1)[:, ::-1, ::-1, :].transpose(1, 2, 0, 3).reshape(kh * kw * weight.shape[0], c)
@@ -489,7 +505,11 @@ def _conv2d_planes(x, weight, bias, pads, dilation):
 
     def backward(g):
         g_nhwc = g.transpose(0, 2, 3, 1)
-        gw = _weight_from_rows(planes.weight_product(g_nhwc), weight.shape)
+        if _all_finite(x.data):
+            gw = _weight_from_rows(planes.weight_product(g_nhwc), weight.shape)
+        else:  # column blocks: no product of a dropped column's 0 with an inf or NaN pixel
+            view, _ = windows(x.data.transpose(0, 2, 3, 1), kernel, (1, 1), pads, dilation)
+            gw = _weight_from_rows(window_weight_product(g_nhwc.reshape(-1, o), view), weight.shape)
         gx = None
         if x.requires_grad:
             gx = _input_gradient(g, weight.data, (n, h, w, c), (1, 1), pads, dilation, 1, planes.out_hw)
@@ -520,7 +540,11 @@ def _conv2d_winograd(x, x_nhwc, weight, bias, padding):
         g_nhwc = g.transpose(0, 2, 3, 1)
         view, _ = windows(x_nhwc, (3, 3), (1, 1), (padding, padding))  # the weight gradient: column blocks
         gw = _weight_from_rows(window_weight_product(g_nhwc.reshape(-1, g.shape[1]), view), weight.shape)
-        gx = winograd.conv3x3_input_grad(g_nhwc, weight.data, padding).transpose(0, 3, 1, 2) if x.requires_grad else None
+        gx = None
+        if x.requires_grad and _all_finite(g, weight.data):
+            gx = winograd.conv3x3_input_grad(g_nhwc, weight.data, padding).transpose(0, 3, 1, 2)
+        elif x.requires_grad:  # inf or NaN: im2col's sums (see _all_finite)
+            gx = _input_gradient(g, weight.data, x_nhwc.shape, (1, 1), ((padding,) * 2,) * 2, (1, 1), 1, g.shape[2:])
         return (gx, gw) + ((accurate_sum(g_nhwc, (0, 1, 2)),) if bias is not None else ())
 
     parents = (x, weight) + ((bias,) if bias is not None else ())
@@ -528,6 +552,7 @@ def _conv2d_winograd(x, x_nhwc, weight, bias, padding):
 
 
 @unbatched_too
+@quiet
 def conv_transpose2d(x, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1):
     """The transposed convolution, as torch.nn.functional.conv_transpose2d.
 

@@ -3,7 +3,7 @@ import math
 
 from .. import backend, threads
 from ..tensor import make_result
-from ._util import ArgumentError, accurate_sum, broadcast_shape, check_float, check_same_dtype, unbroadcast
+from ._util import ArgumentError, accurate_sum, broadcast_shape, check_float, check_same_dtype, quiet, unbroadcast
 from .elementwise import add
 from .shape import reshape
 
@@ -33,6 +33,7 @@ def matmul(a, b):
     return reshape(out, out.shape[:-2] + out.shape[-2:-1] * (a.ndim > 1) + out.shape[-1:] * (b.ndim > 1))
 
 
+@quiet
 def linear(x, weight, bias=None):
     """x @ weight.T + bias, with weight shaped (out_features, in_features), or (in_features,) for x @ weight, as
     in PyTorch; the bias is (out_features,) or broadcasts to the output's shape, as PyTorch's (whose fast path

@@ -14,7 +14,7 @@ import numpy
 
 from .. import backend, threads
 from ..tensor import Tensor, make_result
-from ._util import ArgumentError, check_float, check_tensors, flag, number
+from ._util import ArgumentError, check_float, check_tensors, flag, number, quiet
 from .elementwise import astype
 
 
@@ -269,6 +269,7 @@ def _one_value_per_channel(name, x):
     return ValueError(f"{name}: training needs more than one value per channel, got input {tuple(x.shape)}")
 
 
+@quiet
 def _batch_norm(x, running_mean, running_var, weight, bias, training, momentum, eps, reduce, relu, other=None):
     if x.dtype == "float16":  # computed in float32 and rounded once, as PyTorch: in float16 a channel's variance
         # overflows at 65504 and x * scale + shift loses the output to rounding when |mean| >> std

@@ -130,7 +130,7 @@ def conv3x3(x, weight, padding=1):
         v = xp.empty((SPAN * SPAN, x.shape[0]) + tiles + (x.shape[3],), dtype=x.dtype)
         _transform_inputs(x, padding, tiles, v)
         products = xp.matmul(v.reshape(SPAN * SPAN, -1, x.shape[3]), kernels)
-        _transform_outputs(products.reshape(v.shape[:-1] + (-1,)), y)
+        _transform_outputs(products.reshape(v.shape[:-1] + kernels.shape[2:]), y)  # not -1: there may be 0 images
 
     threads.split_rows(block, x, y, min_block=BLOCK_ELEMENTS)
     return y
