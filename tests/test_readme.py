@@ -192,3 +192,24 @@ def test_the_readme_describes_the_main_jobs_frame_wise_baseline():
     assert (baseline["chunk"], baseline["context"], baseline["batch"]) == (1, 1, baseline_batch)
     assert baseline_chunks >= chunk * chunks  # every sampled frame: those of the chunks, and the few left over
     assert f"{chunks} training chunks of 180 videos; an update after every batch of {batch} chunks" in README
+
+
+def test_the_readme_names_the_folders_evaluate_writes_by_default(tmp_path):
+    """"`python -m tinyrrn.evaluate RUN_DIR` writes into the same `eval/` (`eval-last/` for `RUN_DIR/checkpoint.npz`;
+    other test videos, e.g. `--data /data/other`, go to `eval-other/`": evaluate's default report folders."""
+    import argparse as arguments
+
+    from tinyrrn import evaluate
+    said = re.search(r"`python -m tinyrrn\.evaluate RUN_DIR` writes into the\s+same `(eval)/` \(`(eval-last)/` for "
+                     r"`RUN_DIR/checkpoint\.npz`; other test videos, e\.g\. `--data (\S+)`,\s+go to `(eval-\S+)/`", README)
+    assert said, "the README must say where evaluate writes by default"
+    best, last, other_data, other = said.groups()
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "best.npz").write_bytes(b"")
+    trained = {"split": 1, "data": None, "list_dir": None}  # a run on the built-in synthetic data
+    asked = arguments.Namespace(split=None, data=None, list_dir=None)
+    assert os.path.basename(evaluate.report_folder(str(run), evaluate.other_videos(asked, trained))) == best
+    assert os.path.basename(evaluate.report_folder(str(run / "checkpoint.npz"), "")) == last
+    asked.data = other_data
+    assert os.path.basename(evaluate.report_folder(str(run), evaluate.other_videos(asked, trained))) == other
