@@ -5,11 +5,13 @@ Run:  python lessons/07_pretrained_weights.py [--out DIR]
 The paper starts from a ResNet-50 trained on ImageNet. Such weights come as a
 PyTorch .pth file: torch.save(model.state_dict()). tinyrrn reads these files
 with the standard library and NumPy alone (tinyrrn/pth.py). Here we write one
-by hand, byte for byte in torch's format, read it back, map its names onto a
+by hand in torch's format, read it back, map its names onto a
 model's modules, watch strict loading catch a missing or mis-shaped entry, and
 see why the reader must refuse anything but tensors: a pickle is a program.
 
-The format (torch >= 1.6) is an uncompressed zip:
+The format (torch >= 1.6) is an uncompressed zip whose members sit in one folder
+(torch.save names it after the file: x/ for x.pth; we write archive/;
+readers take any name, and skip the extra members newer torch writes, such as .format_version):
     archive/data.pkl      a pickle (protocol 2) of the state_dict: an OrderedDict of
                           name -> tensor, each tensor a call
                           torch._utils._rebuild_tensor_v2(storage, offset, size, stride, ...)
@@ -155,6 +157,7 @@ if torch is not None:
     saved_by_torch = os.path.join(args.out, "saved_by_torch.pth")
     torch.save(OrderedDict((k, torch.from_numpy(numpy.asarray(v, order="C"))) for k, v in state.items()), saved_by_torch)
     assert all(numpy.array_equal(v, state[k]) for k, v in read_pth(saved_by_torch).items())
+    assert all(name.startswith("saved_by_torch/") for name in zipfile.ZipFile(saved_by_torch).namelist())  # its folder
     print(f"   torch {torch.__version__}: torch.load(weights_only=True) reads our hand-made file, and read_pth "
           "reads torch.save's: yes")
 

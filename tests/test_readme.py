@@ -192,3 +192,50 @@ def test_the_readme_describes_the_main_jobs_frame_wise_baseline():
     assert (baseline["chunk"], baseline["context"], baseline["batch"]) == (1, 1, baseline_batch)
     assert baseline_chunks >= chunk * chunks  # every sampled frame: those of the chunks, and the few left over
     assert f"{chunks} training chunks of 180 videos; an update after every batch of {batch} chunks" in README
+
+
+def test_the_readme_names_the_folders_evaluate_writes_by_default(tmp_path):
+    """"`python -m tinyrrn.evaluate RUN_DIR` writes into the same `eval/` (`eval-last/` for `RUN_DIR/checkpoint.npz`;
+    other test videos, e.g. `--data /data/other`, go to `eval-other/`": evaluate's default report folders."""
+    import argparse as arguments
+
+    from tinyrrn import evaluate
+    said = re.search(r"`python -m tinyrrn\.evaluate RUN_DIR` writes into the\s+same `(eval)/` \(`(eval-last)/` for "
+                     r"`RUN_DIR/checkpoint\.npz`; other test videos, e\.g\. `--data (\S+)`,\s+go to `(eval-\S+)/`", README)
+    assert said, "the README must say where evaluate writes by default"
+    best, last, other_data, other = said.groups()
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "best.npz").write_bytes(b"")
+    trained = {"split": 1, "data": None, "list_dir": None}  # a run on the built-in synthetic data
+    asked = arguments.Namespace(split=None, data=None, list_dir=None)
+    assert os.path.basename(evaluate.report_folder(str(run), evaluate.other_videos(asked, trained))) == best
+    assert os.path.basename(evaluate.report_folder(str(run / "checkpoint.npz"), "")) == last
+    asked.data = other_data
+    assert os.path.basename(evaluate.report_folder(str(run), evaluate.other_videos(asked, trained))) == other
+
+
+@pytest.mark.parametrize("op", ["mul", "matmul", "linear"])
+def test_the_readme_says_which_inputs_mul_matmul_and_linear_save(op):
+    """"mul, matmul and linear count an input as saved only where the other input takes a gradient": changing
+    in place the input whose gradient needs nothing (the other input takes none) leaves backward() running;
+    changing the other one is refused."""
+    import tinyrrn
+    from tinyrrn import Tensor
+    from tinyrrn import functional as F
+    assert "mul, matmul and linear count an input as saved only where the other input takes a gradient" in \
+        " ".join(README.split())
+    apply = {"mul": lambda h, w: h * w, "matmul": lambda h, w: h @ w.transpose(0, 1),
+             "linear": lambda h, w: F.linear(h, w)}[op]
+    for changed, refused in (("h", False), ("w", True)):
+        x = Tensor(np.ones((3, 3)), requires_grad=True)
+        h, w = x * 1.0, Tensor(np.full((3, 3), 2.0))  # h takes a gradient, w does not
+        y = apply(h, w)
+        with tinyrrn.no_grad():
+            {"h": h, "w": w}[changed].__iadd__(1)
+        if refused:
+            with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+                y.sum().backward()
+        else:
+            y.sum().backward()
+            assert x.grad is not None
