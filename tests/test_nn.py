@@ -635,7 +635,7 @@ def test_module_api_keywords_as_torch(torch):
     assert len(list(ours.parameters(recurse=True))) == 4
     ours.load_state_dict(ours.state_dict())  # the non-persistent buffer is neither saved nor expected
     for p in ours.parameters():
-        p.grad = np.ones(p.shape, p.dtype)
+        p.grad = on_device(np.ones(p.shape, p.dtype))
     ours.zero_grad(set_to_none=False)
     assert all(p.grad is not None and not p.grad.any() for p in ours.parameters())
     ours.zero_grad()
