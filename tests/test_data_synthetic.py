@@ -203,3 +203,22 @@ def test_the_command_never_writes_into_a_folder_holding_files_and_a_dataset_appe
     monkeypatch.setattr(synthetic, "write_video", killed)
     assert synthetic.main([str(tmp_path / "stopped"), *small]) == 130
     assert sorted(os.listdir(tmp_path)) == ["empty", "mine"]  # no partial dataset, nothing temporary
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2, 3])
+def test_the_rotating_pair_turns_the_way_its_names_say(seed, monkeypatch):
+    """The rotate pair's first class, the one rendered forwards, turns anticlockwise on screen (y down) and was
+    named RotateClockwise (its reverse RotateAnticlockwise): a classifier right about it was reported wrong by name."""
+    from tinyrrn.data import synthetic
+    monkeypatch.setattr(synthetic, "_background", lambda rng, w, h: (np.full((h, w, 3), 200, np.float32), False))
+    frames = render("rotate", 11, 96, 96, np.random.default_rng(seed), np.random.default_rng(seed + 10))
+    weight = np.abs(frames.astype(float) - 200).sum(axis=-1)          # the shape, on a plain background
+    y, x = np.mgrid[0:96, 0:96]
+    phases = []
+    for w in weight:
+        z = (x - (w * x).sum() / w.sum()) + 1j * (y - (w * y).sum() / w.sum())
+        phases.append(np.angle((w * np.abs(z) ** 2 * np.exp(12j * np.angle(z))).sum()))  # 12: a triangle's and a square's
+    turn = np.angle(np.exp(1j * np.diff(phases))).sum() / 12          # radians, > 0 from +x towards +y: clockwise
+    forward = next(first for first, _, kind in PAIRS if kind == "rotate")
+    assert forward == ("RotateClockwise" if turn > 0 else "RotateAnticlockwise"), np.degrees(turn)
+    assert np.radians(20) < abs(turn) < np.radians(45)               # 25-40 degrees between sampled frames

@@ -101,7 +101,7 @@ def test_an_avi_header_claiming_no_frames_is_counted_by_ffmpeg(tmp_path):
     with open(path, "r+b") as f:
         f.seek(48)
         f.write(b"\0\0\0\0")                              # dwTotalFrames of the AVI main header
-    with pytest.warns(UserWarning, match=r"header claims no frames; using the container's duration x frame rate: 21"):
+    with pytest.warns(UserWarning, match=r"header claims no frames; using the frames ffmpeg counts in its video stream: 21"):
         assert frame_count(path) == 21
     assert len(read_sampled(path, every=10)) == 3
 
@@ -116,3 +116,17 @@ def test_an_avi_header_that_under_counts_is_warned_about(tmp_path):
     assert frame_count(path) == 21
     with pytest.warns(UserWarning, match=r"long.avi: decoded 9 sampled frames, more than the 3 its metadata promises"):
         read_sampled(path, every=10, expected=3)
+
+
+@pytest.mark.parametrize("container", ["mp4", "mkv"])
+def test_a_video_with_a_longer_sound_track_is_counted_by_its_video_stream(tmp_path, container):
+    """A container's duration is that of its longest stream: a 2 s video (50 frames at 25 fps) with 4 s of sound
+    was counted as 100 frames, so read_checked, train, evaluate and data.check called it truncated and skipped it
+    (and sound a little longer than the video planned chunks that repeat its last frame)."""
+    from tinyrrn.data import video
+    path = str(tmp_path / f"sound.{container}")
+    code, _, err = video._run_ffmpeg(["-f", "lavfi", "-i", "testsrc=size=32x24:rate=25:duration=2", "-f", "lavfi",
+                                      "-i", "sine=duration=4", "-c:v", "mpeg4", "-c:a", "aac", path])
+    assert code == 0, err
+    assert frame_count(path) == 50
+    assert len(video.read_checked(path, every=10)) == 5

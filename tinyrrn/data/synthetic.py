@@ -15,7 +15,7 @@ Classes come in pairs; the second class of a pair is the first played backwards:
     MoveDown / MoveUp                         an object moves vertically (position)
     Brighten / Darken                         the whole scene's brightness changes (per-frame property)
     Appear / Disappear                        an object fades in / out (appearance)
-    RotateClockwise / RotateAnticlockwise     a square or triangle turns (orientation)
+    RotateAnticlockwise / RotateClockwise     a square or triangle turns (orientation)
 
 `--classes N` (even, 2-12, default 12) takes the first N/2 pairs. Each (pair, group) draws
 a shape (disc, square, triangle), colours and a background (plain, gradient, stripes or
@@ -51,11 +51,11 @@ from ..cli import ArgumentParser, UsageError, at_least, command
 from ..files import atomic_write
 from ..progress import Progress
 
-VERSION = 3  # bumped whenever the videos or split lists change, so cached copies are regenerated
+VERSION = 4  # bumped whenever the videos or split lists change, so cached copies are regenerated
 SPLITS = (1, 2, 3)
 PAIRS = [("MoveRight", "MoveLeft", "move_x"), ("Grow", "Shrink", "grow"), ("MoveDown", "MoveUp", "move_y"),
          ("Brighten", "Darken", "brighten"), ("Appear", "Disappear", "appear"),
-         ("RotateClockwise", "RotateAnticlockwise", "rotate")]
+         ("RotateAnticlockwise", "RotateClockwise", "rotate")]
 SHAPES = ("disc", "square", "triangle")
 CODECS = {"mjpeg": ("yuvj444p", ["-q:v", "2"]), "mpeg4": ("yuv420p", ["-q:v", "3"]),
           "ffv1": ("bgr0", [])}
@@ -119,7 +119,7 @@ def render(kind, frames, width, height, group_rng, clip_rng, every=10):
     elif kind == "appear":
         alpha = t ** clip_rng.uniform(0.7, 1.4)
     elif kind == "rotate":
-        angle = angle - np.radians(clip_rng.uniform(25, 40)) * steps * t     # clockwise on screen (y down)
+        angle = angle - np.radians(clip_rng.uniform(25, 40)) * steps * t     # anticlockwise on screen (y down)
     y, x = np.mgrid[0:height, 0:width].astype(np.float32)
     du, dv = x - cx, y - cy
     u, v = du * np.cos(angle) + dv * np.sin(angle), -du * np.sin(angle) + dv * np.cos(angle)

@@ -4,7 +4,6 @@ Any container and codec the bundled ffmpeg reads works. Selecting every k-th fra
 resizing by the short side both run inside ffmpeg (`select` and `scale` filters), so only
 the sampled, resized frames cross the pipe.
 """
-import logging
 import os
 import re
 import struct
@@ -15,10 +14,6 @@ import imageio_ffmpeg
 import numpy as np
 
 from ..files import special_file
-
-# imageio-ffmpeg warns whenever the output size differs from the source: we resize on purpose.
-logging.getLogger("imageio_ffmpeg").addFilter(
-    lambda record: "is different from the source frame size" not in record.getMessage())
 
 
 class BadVideo(ValueError):
@@ -43,8 +38,8 @@ def sampled_count(frames, every):
 def truncated(decoded, expected):
     """True when `decoded` sampled frames are too few for a video whose metadata promises `expected`: more
     than 10% and more than one sampled frame short. One frame short is always allowed, however short the
-    video: a count from the container's duration x frame rate can be one frame off (`frame_count`), and
-    sampling every k-th frame keeps that one frame. (Equal to `decoded < expected - max(1, expected // 10)`.)"""
+    video: a container's count can be one frame off what decodes (a last frame that does not), and sampling
+    every k-th frame keeps that one frame. (Equal to `decoded < expected - max(1, expected // 10)`.)"""
     return expected - decoded > max(1, expected // 10)
 
 
@@ -63,13 +58,16 @@ MIN_BYTES_PER_FRAME = 8
 
 
 def _probed_frame_count(path):
-    """round(fps * duration) from ffmpeg's reading of the container."""
-    reader = imageio_ffmpeg.read_frames(str(path))
-    try:
-        meta = next(reader)
-    finally:
-        reader.close()
-    return int(round(meta["fps"] * meta["duration"]))
+    """The frames of the first video stream, as ffmpeg counts them copying its packets to nowhere (nothing is
+    decoded). Not the container's duration x frame rate: that duration is its longest stream's, so a sound track
+    that runs on (4 s of sound, 2 s of video) counted frames the video does not have."""
+    code, out, err = _run_ffmpeg(["-i", str(path), "-map", "0:v:0", "-c", "copy", "-f", "null",
+                                  "-progress", "pipe:1", "-nostats", "-"])
+    counts = re.findall(rb"^frame=(\d+)", out, re.M)
+    if code or not counts:
+        last = err.strip().splitlines()[-1] if err.strip() else f"ffmpeg exit status {code}"
+        raise RuntimeError("no video stream" if "matches no streams" in err else last)
+    return int(counts[-1])
 
 
 def frame_count(path):
@@ -77,8 +75,8 @@ def frame_count(path):
 
     AVI: the main header's total-frames field (read directly, ~20 us). Other containers, and an
     AVI whose header claims more frames than its file size can hold (a corrupt header would skew
-    the whole run's plan) or none (writers that stream an AVI leave the field 0): round(fps * duration)
-    from ffmpeg, an estimate that may be off by a frame. Raises BadVideo if the file cannot be opened, reports no frames, or no plausible count.
+    the whole run's plan) or none (writers that stream an AVI leave the field 0): the frames ffmpeg counts
+    in the first video stream, without decoding them. Raises BadVideo if the file cannot be opened, reports no frames, or no plausible count.
     """
     _refuse_special_file(path)
     try:
@@ -86,7 +84,7 @@ def frame_count(path):
         header = count = _avi_frame_count(path)
         if not count or count * MIN_BYTES_PER_FRAME > size:
             count = _probed_frame_count(path)
-    except (OSError, RuntimeError, KeyError, StopIteration) as err:
+    except (OSError, RuntimeError) as err:
         raise BadVideo(path, f"cannot read metadata ({str(err).splitlines()[0] if str(err) else type(err).__name__})")
     if count * MIN_BYTES_PER_FRAME > size:
         raise BadVideo(path, f"its header claims {count} frames, more than its {size} bytes can hold")
@@ -95,7 +93,7 @@ def frame_count(path):
     if header is not None and header != count:
         claim = "no frames" if header == 0 else f"{header} frames, more than its {size} bytes can hold"
         warnings.warn(f"{path}: the AVI header claims {claim}; "
-                      f"using the container's duration x frame rate: {count} frames", stacklevel=2)
+                      f"using the frames ffmpeg counts in its video stream: {count}", stacklevel=2)
     return count
 
 
