@@ -826,6 +826,60 @@ def test_deepcopy_of_a_computed_tensor_is_refused_as_torch(torch):
     assert tied[0] is tied[1]
 
 
+def test_a_copied_tensor_keeps_no_hook_view_or_inference_mark_as_torchs(torch):
+    # PyTorch's deepcopy copies data, requires_grad and grad: not the hooks, nor what made the tensor a view (made
+    # under no_grad: no gradient reached it) or an inference tensor
+    import copy
+
+    def outcome(lib, make, no_grad, inference_mode):
+        x = make([1.0, 2.0])
+        x.requires_grad_()
+        calls = []
+        x.register_hook(lambda g: g * 10)
+        x.register_post_accumulate_grad_hook(lambda t: calls.append(1))
+        with no_grad():
+            view = x[0:1]
+        with inference_mode():
+            frozen = make([3.0])
+        leaf, view, frozen = copy.deepcopy((x, view, frozen))
+        (leaf * 1).sum().backward()
+        (view * 2).sum().backward()
+        view.detach_()  # not a view: detached in place
+        frozen.requires_grad_()
+        return leaf.grad.tolist(), calls, view.requires_grad, frozen.is_inference()
+
+    theirs = outcome(torch, lambda v: torch.tensor(v), torch.no_grad, torch.inference_mode)
+    ours = outcome(None, lambda v: Tensor(numpy.array(v, "float32")), tinyrrn.no_grad, tinyrrn.inference_mode)
+    assert ours == theirs == ([1.0, 1.0], [], False, False)
+
+
+def test_pickle_and_copy_keep_no_grad_hook_or_graph_as_torchs(torch):
+    # PyTorch's pickle (and copy.copy, which shares the data) keeps data and requires_grad: a computed tensor comes
+    # back a leaf, without grad or hooks (a warning names a hook); a held grad_fn did not stop it
+    import copy
+    import pickle
+
+    def outcome(lib, make):
+        x = make([1.0, 2.0])
+        x.requires_grad_()
+        y = x * 2
+        held = y.grad_fn.next_functions[0]  # the leaf's node
+        y.sum().backward(retain_graph=True)
+        x.register_hook(lambda g: g * 10)
+        with pytest.warns(UserWarning, match="hook .* will not be serialized"):
+            back = pickle.loads(pickle.dumps(x))
+        with pytest.warns(UserWarning, match="hook .* will not be serialized"):
+            shallow = copy.copy(x)
+        computed = pickle.loads(pickle.dumps(y))
+        (back * 1).sum().backward()
+        shares = shallow.data_ptr() == x.data_ptr() if lib else shallow.data is x.data
+        return back.grad.tolist(), shallow.grad, computed.is_leaf, computed.requires_grad, shares, held is not None
+
+    theirs = outcome(torch, lambda v: torch.tensor(v))
+    ours = outcome(None, lambda v: Tensor(numpy.array(v, "float32")))
+    assert ours == theirs == ([1.0, 1.0], None, True, True, True, True)
+
+
 def test_adaptive_avg_pool2d_backward_keeps_an_infinite_gradient_in_its_bins(torch):
     # the averaging matrices' zero weights must not turn 0 * inf into NaN outside the bin (torch: inf, finite rest)
     x = numpy.arange(1.0, 15.0).reshape(1, 1, 2, 7)

@@ -329,6 +329,13 @@ class AccumulateGrad:
         return f"<AccumulateGrad of a leaf of shape {tuple(self.variable.shape)}>"
 
 
+# what no copy of a tensor keeps, as PyTorch's: its hooks and what made it a view or an inference tensor (__deepcopy__);
+# pickle and copy.copy also leave its grad and graph, at these values (__getstate__)
+_UNCOPIED = frozenset(("_node", "_hooks", "_post_accumulate_hooks", "_is_view", "_graphless_view", "_inference",
+                       "_retains_grad", "_detached_at", "parent_versions", "forward_version"))
+_GRAPH = {"_grad": None, "parents": (), "parents_took_grad": (), "backward_fn": None, "op": None}
+
+
 class Tensor:
     """An n-dimensional array with an optional gradient.
 
@@ -599,8 +606,18 @@ class Tensor:
                                f"protocol (as PyTorch); this one is the output of {self.op!r}: deepcopy its "
                                "detach() to copy its values")
         copied = memo[id(self)] = object.__new__(type(self))
-        copied.__dict__.update({k: copy.deepcopy(v, memo) for k, v in self.__dict__.items() if k != "_node"})
+        copied.__dict__.update({k: copy.deepcopy(v, memo) for k, v in self.__dict__.items() if k not in _UNCOPIED})
         return copied
+
+    def __getstate__(self):
+        """What pickle and copy.copy (which shares the data) keep, as PyTorch's: data, requires_grad and the other
+        attributes; not the grad, the hooks (with PyTorch's warning) or the graph: a computed tensor comes back a leaf."""
+        for hook in (self._hooks or {}).values():
+            warnings.warn(f"backward hook {hook!r} on tensor will not be serialized (as PyTorch)", UserWarning,
+                          stacklevel=2)
+        state = {k: v for k, v in self.__dict__.items() if k not in _UNCOPIED and k not in _GRAPH}
+        state.update(_GRAPH)
+        return state
 
     # -- backward ---------------------------------------------------------
     def backward(self, gradient=None, retain_graph=None, create_graph=False, inputs=None, *, grad=None):
