@@ -880,6 +880,23 @@ def test_pickle_and_copy_keep_no_grad_hook_or_graph_as_torchs(torch):
     assert ours == theirs == ([1.0, 1.0], None, True, True, True, True)
 
 
+@pytest.mark.parametrize("dims", [(), (0, 0), (1, 1), (-1, 1)])
+def test_flatten_of_one_dimension_is_the_tensor_itself_as_torchs(torch, dims):
+    # torch.flatten returns its input when start_dim and end_dim are one dimension (a 1-D tensor's flatten(), and
+    # nn.Flatten on (N, C)): a leaf stays a leaf that gets its gradient; tinyrrn made a view, a non-leaf without one
+    shape = (2,) if not dims else (2, 3)
+
+    def outcome(lib, x):
+        y = x.flatten(*dims)
+        (y * 2).sum().backward()
+        return y is x, y.is_leaf, tuple(y.shape), y.grad.tolist() if y.grad is not None else None
+
+    theirs = outcome(torch, torch.ones(shape, requires_grad=True))
+    assert outcome(None, Tensor(numpy.ones(shape, "float32"), requires_grad=True)) == theirs
+    assert theirs[:2] == (True, True)
+    assert F.flatten(Tensor(numpy.float32(1.0))).shape == (1,)  # a 0-d tensor is reshaped, as there
+
+
 def test_adaptive_avg_pool2d_backward_keeps_an_infinite_gradient_in_its_bins(torch):
     # the averaging matrices' zero weights must not turn 0 * inf into NaN outside the bin (torch: inf, finite rest)
     x = numpy.arange(1.0, 15.0).reshape(1, 1, 2, 7)

@@ -97,11 +97,14 @@ def transpose(x, dim0, dim1):
 
 
 def flatten(x, start_dim=0, end_dim=-1):
-    """Merge dimensions start_dim..end_dim into one (torch.flatten); a 0-d tensor becomes shape (1,)."""
+    """Merge dimensions start_dim..end_dim into one (torch.flatten); a 0-d tensor becomes shape (1,), and x itself
+    is returned when they are one dimension, as PyTorch's."""
     check_tensors("flatten", x)
     start, end = axis_index("flatten", start_dim, x.ndim), axis_index("flatten", end_dim, x.ndim)
     if start > end:
         raise ArgumentError(f"flatten: start_dim {start_dim} comes after end_dim {end_dim}")
+    if start == end and x.ndim:
+        return x
     return reshape(x, *x.shape[:start], math.prod(x.shape[start:end + 1]), *x.shape[end + 1:])  # not -1: a size may be 0
 
 
