@@ -1080,6 +1080,14 @@ CHANGED_AFTER_FORWARD = {  # y = fn(x, h) with h = x + 1, then h (and y) changed
     "conv": lambda m, x, h: m.conv2d(x.reshape(1, 1, 1, 3), h.reshape(1, 1, 1, 3)),
     "cross_entropy": lambda m, x, h: m.cross_entropy(h.reshape(1, 3), m.target),
     "add_relu": lambda m, x, h: m.add_relu(h, x),
+    # PyTorch's index, dropout, batch norm and average pools save no output (their inputs, mask or statistics)
+    "index": lambda m, x, h: h[[0, 2, 2]], "mask": lambda m, x, h: h[x.detach() > 0],
+    "dropout": lambda m, x, h: m.dropout(h, 1.0), "avg_pool": lambda m, x, h: m.avg_pool2d(h.reshape(1, 1, 1, 3), (1, 2), 1),
+    "adaptive_pool": lambda m, x, h: m.adaptive_avg_pool2d(h.reshape(1, 1, 1, 3), (1, 2)),
+    "batch_norm": lambda m, x, h: m.batch_norm(h.reshape(3, 1), None, None, x[:1] * 1, None, True),
+    "batch_norm_eval": lambda m, x, h: m.batch_norm(h.reshape(3, 1), *m.stats(), training=False),
+    "tanh": lambda m, x, h: h.tanh(), "sigmoid": lambda m, x, h: h.sigmoid(), "log_softmax": lambda m, x, h: h.log_softmax(0),
+    "pow_tensor": lambda m, x, h: h ** x, "number_pow": lambda m, x, h: 2 ** h,
 }
 
 
@@ -1093,11 +1101,17 @@ def test_backward_refuses_a_change_in_place_only_of_what_torch_saved(torch, case
     results = []
     for m, tensor, guard in ((types.SimpleNamespace(cat=F.concatenate, linear=F.linear, conv2d=F.conv2d,
                                                     cross_entropy=F.cross_entropy, target=Tensor(numpy.array([2])),
-                                                    add_relu=F.add_relu),
+                                                    add_relu=F.add_relu, dropout=F.dropout, avg_pool2d=F.avg_pool2d,
+                                                    adaptive_avg_pool2d=F.adaptive_avg_pool2d, batch_norm=F.batch_norm,
+                                                    stats=lambda: (numpy.zeros(1), numpy.ones(1))),
                               lambda a: Tensor(a, requires_grad=True), tinyrrn.no_grad),
                              (types.SimpleNamespace(cat=torch.cat, linear=tf.linear, conv2d=tf.conv2d,
                                                     cross_entropy=tf.cross_entropy, target=torch.tensor([2]),
-                                                    add_relu=lambda a, b: (a + b).relu()),
+                                                    add_relu=lambda a, b: (a + b).relu(), dropout=tf.dropout,
+                                                    avg_pool2d=tf.avg_pool2d, adaptive_avg_pool2d=tf.adaptive_avg_pool2d,
+                                                    batch_norm=tf.batch_norm,
+                                                    stats=lambda: (torch.zeros(1, dtype=torch.float64),
+                                                                   torch.ones(1, dtype=torch.float64))),
                               lambda a: torch.tensor(a, requires_grad=True), torch.no_grad)):
         x = tensor(numpy.array([0.5, -2.0, 2.0]))
         h = x + 1
