@@ -474,6 +474,21 @@ def test_a_gradient_on_another_device_is_refused_as_pytorch():
     assert x.grad is None
 
 
+def test_a_backward_gradient_on_another_device_is_refused_as_pytorch():
+    """backward(gradient) with a gradient Tensor on another device than the tensor's failed deep in the graph with the
+    array library's error about mixing devices; PyTorch refuses it at once, naming both. The other side here is the
+    strict CuPy stand-in."""
+    x = Tensor(on_device(numpy.ones(2, "float32")), requires_grad=True)
+    y = x * 2
+    ones = numpy.ones(2, "float32")
+    other = ones if tinyrrn.backend.device_of(x.data) == "gpu" else strict_xp.asarray(ones)
+    with pytest.raises(RuntimeError, match="invalid gradient - expected device"):
+        y.backward(Tensor(other), retain_graph=True)
+    assert x.grad is None
+    y.backward(Tensor(on_device(ones)))
+    assert host(x.grad).tolist() == [2.0, 2.0]
+
+
 @pytest.mark.cpu_only("read-only arrays are NumPy's (a CuPy array has no writeable flag)")
 def test_zero_grad_in_place_zeroes_a_read_only_gradient_too():
     """A read-only array assigned to .grad (backward() adds to it in a new array) made zero_grad(set_to_none=False)

@@ -647,6 +647,9 @@ class Tensor:
             if not (isinstance(grad, Tensor) or hasattr(grad, "dtype") and hasattr(grad, "shape")):
                 raise TypeError(f"backward(): the gradient must be a Tensor (or an array) or None, as PyTorch's, "
                                 f"got {type(grad).__name__}")
+            if isinstance(grad, Tensor) and grad.device != self.device:
+                raise RuntimeError(f"backward(): invalid gradient - expected device {self.device} but got "
+                                   f"{grad.device} (as PyTorch)")
             grad = (grad.data if isinstance(grad, Tensor) else xp.asarray(grad)).astype(self.dtype, copy=False)
             if grad.shape != self.shape:
                 raise ArgumentError(f"backward(): grad shape {tuple(grad.shape)} does not match "
