@@ -1130,6 +1130,34 @@ def test_backward_refuses_a_change_in_place_only_of_what_torch_saved(torch, case
         numpy.testing.assert_allclose(results[0], results[1], atol=1e-12)
 
 
+SAVED_BESIDE_INPUTS = {  # y = fn(x, s), then s changed in place under no_grad: s is no input PyTorch's node takes
+    # a gradient for, yet it saved s (index tensors, a class weight)
+    "index": (numpy.array([0, 1]), lambda m, x, s: x[s]), "index_2": (numpy.array([0, 1]), lambda m, x, s: x[:, s]),
+    "mask": (numpy.array([True, False, True]), lambda m, x, s: x[:, s]),
+    "cross_entropy_weight": (numpy.array([1.0, 2.0, 3.0]), lambda m, x, s: m.cross_entropy(x, m.target, weight=s)),
+    "nll_loss_weight": (numpy.array([1.0, 2.0, 3.0]), lambda m, x, s: m.nll_loss(x, m.target, weight=s)),
+}
+
+
+@pytest.mark.parametrize("case", SAVED_BESIDE_INPUTS)
+def test_backward_refuses_a_change_of_an_index_or_weight_as_torch(torch, case):
+    """PyTorch's index node saves its index tensors, and nll_loss's its class weight: a change of one in place
+    after the forward pass is refused at backward. tinyrrn's index backward read the changed indices (x[idx] sent
+    the gradient elsewhere: [0, 10, 1] for [1, 10, 0]; a changed mask failed in NumPy), its loss the old weight."""
+    values, fn = SAVED_BESIDE_INPUTS[case]
+    for m, tensor, guard in ((types.SimpleNamespace(cross_entropy=F.cross_entropy, nll_loss=F.nll_loss,
+                                                    target=Tensor(numpy.array([1, 2]))), Tensor, tinyrrn.no_grad),
+                             (types.SimpleNamespace(cross_entropy=tf.cross_entropy, nll_loss=tf.nll_loss,
+                                                    target=torch.tensor([1, 2])), torch.tensor, torch.no_grad)):
+        x = tensor(numpy.array([[1.0, 2.0, 3.0], [-1.0, 0.5, 2.0]]), requires_grad=True)
+        saved = tensor(values.copy())
+        y = fn(m, x, saved)
+        with guard():
+            saved[1] = saved[0]
+        with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+            y.sum().backward()
+
+
 @pytest.mark.parametrize("symbol", ["+=", "-=", "*=", "/=", "//=", "**="])
 @pytest.mark.parametrize("dtypes", [("uint8", "int64"), ("int8", "int64"), ("int32", "uint8"), ("float16", "float64"),
                                     ("int64", "float32"), ("bool", "int64"), ("bool", "bool")])

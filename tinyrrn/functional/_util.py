@@ -24,6 +24,21 @@ def check_tensors(op, *tensors, names=("input", "other")):
                            "move them with .to(device)")
 
 
+
+def saved_beside_inputs(op, *tensors):
+    """A check for the backward of an op whose PyTorch node saves ``tensors`` beside its inputs (index tensors, a
+    class weight; anything not a Tensor is skipped): it refuses one changed in place since now, as PyTorch."""
+    versions = [(t, t.version) for t in tensors if isinstance(t, Tensor)]
+
+    def check():
+        for t, version in versions:
+            if t.version != version:
+                raise RuntimeError(f"one of the variables needed for gradient computation has been modified by an "
+                                   f"inplace operation: a tensor of shape {tuple(t.shape)} that {op!r} saved (an "
+                                   "index, a weight) was changed after the forward pass. Run the forward pass again "
+                                   "after the change.")
+    return check
+
 def check_float(op, *tensors, names=("input", "other")):
     """Differentiable ops take floating-point tensors only (on one device: check_tensors); another dtype
     is a DtypeError (PyTorch's RuntimeError where it refuses the dtype too)."""

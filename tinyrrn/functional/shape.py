@@ -8,7 +8,8 @@ import numpy
 
 from .. import backend
 from ..tensor import Tensor, check_int64, make_result, renamed
-from ._util import ArgumentError, axis_index, check_tensors, integer, number, only_torch_defaults, torch_name
+from ._util import (ArgumentError, axis_index, check_tensors, integer, number, only_torch_defaults,
+                    saved_beside_inputs, torch_name)
 from .dtypes import result_type
 
 
@@ -252,8 +253,10 @@ def getitem(x, index):
         view = x.data[items if Ellipsis in items else items + (Ellipsis,)]  # with an Ellipsis NumPy gives a
         return make_result(view, (x,), backward, "getitem", view_of=x)  # 0-d view, not a copy: x[1] is a view
     select, rest = ints_first(items)
+    unchanged = saved_beside_inputs("getitem", *(index if isinstance(index, tuple) else (index,)))
 
     def backward(g):
+        unchanged()  # PyTorch's node saved the index tensors
         grad = xp.zeros(x.shape, dtype=g.dtype)
         xp.add.at(grad[select] if select else grad, rest, g)  # repeated positions accumulate
         return (grad,)
