@@ -1069,6 +1069,23 @@ def test_requires_grad_and_detach_in_place_as_torch(torch):
             w.sum().backward()
 
 
+def test_detach_in_place_of_a_leaf_changes_no_version_as_torchs(torch):
+    """A leaf's detach_() only stops its gradient: PyTorch's version counter stays, so a graph that saved the leaf
+    still runs back to the other inputs. tinyrrn counted it as a change in place and refused that backward with
+    'modified by an inplace operation ... (an optimiser's step?)'."""
+    def outcome(lib, tensor):
+        x, w = tensor([1.0, 2.0], requires_grad=True), tensor([3.0, 4.0], requires_grad=True)
+        y = x * w
+        x.detach_()
+        y.sum().backward()
+        return x.grad, (w.grad if lib else host(w.grad)).tolist(), x._version if lib else x.version
+
+    theirs = outcome(torch, torch.tensor)
+    ours = outcome(None, lambda v, requires_grad: Tensor(on_device(numpy.array(v, "float32")),
+                                                         requires_grad=requires_grad))
+    assert ours == theirs == (None, [1.0, 2.0], 0)
+
+
 @pytest.mark.parametrize("later", ["y + 1", "y.reshape(2, 1)", "y.sum()", "y + 1, then y.requires_grad_()"])
 def test_an_op_on_a_tensor_detached_in_place_later_is_refused_or_as_torchs(torch, later):
     """y.detach_() after an op used y: PyTorch's graph keeps y's node and the gradient reaches x; tinyrrn's tensor

@@ -530,16 +530,17 @@ class Tensor:
     def detach_(self):
         """Cut this tensor from the graph in place (a leaf that requires no grad, as detach() makes), as
         PyTorch; a view of another tensor (x[0], x.reshape(...), with or without a graph) is refused, as there. A graph
-        that used it refuses a backward (counted as an in-place change), as PyTorch's refuses its saved tensor; so does
-        one that used it unsaved (y + 1), whose gradient PyTorch sends on through y's node: tinyrrn's tensor is its
-        node, and detach_() cuts it (detach_() after the backward() is PyTorch's)."""
+        that used a computed tensor refuses a backward (counted as an in-place change), as PyTorch's refuses its saved
+        tensor; so does one that used it unsaved (y + 1), whose gradient PyTorch sends on through y's node: tinyrrn's
+        tensor is its node, and detach_() cuts it (detach_() after the backward() is PyTorch's). A leaf's graph runs
+        on without its gradient (its version stays), as PyTorch's."""
         if self._is_view:
             raise RuntimeError("Can't detach views in-place. Use detach() instead (as PyTorch)")
         if self.backward_fn is not None:
-            self._detached_at = self.version + 1  # the ops that used it before saw a lower version
+            self.version += 1
+            self._detached_at = self.version  # the ops that used it before saw a lower version
         self.parents, self.parents_took_grad, self.backward_fn, self.op, self._node = (), (), None, None, None
         self._requires_grad = False
-        self.version += 1
         return self
 
     _retains_grad = False  # set by retain_grad()
