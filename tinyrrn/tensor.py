@@ -454,6 +454,11 @@ class Tensor:
             raise RuntimeError("Can't call numpy() on Tensor that requires grad. Use tensor.detach().numpy() instead.")
         return backend.to_numpy(self.data)
 
+    def __array__(self, dtype=None, copy=None):
+        """numpy.asarray(x) and numpy.array(x) (a copy): x.numpy(), in ``dtype`` if given, as PyTorch's."""
+        array = self.numpy()
+        return array.astype(dtype or array.dtype, copy=bool(copy))
+
     def item(self):
         """The value of a one-element tensor as a Python number (else PyTorch's RuntimeError, and the
         ValueError of its float() and int())."""
