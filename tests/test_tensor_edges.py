@@ -1489,6 +1489,21 @@ def test_tensor_hooks_as_torchs(torch):
     assert ours == _tensor_hooks(torch, torch.tensor, lambda g: g.tolist())
 
 
+def test_a_hook_returning_a_gradient_on_another_device_is_refused_as_pytorch():
+    """A hook's gradient on another device than the one it replaced failed later: a leaf's with the .grad setter's
+    'assigned grad' error, a computed tensor's inside an op's gradient, mixing host and device arrays. PyTorch
+    refuses it at the hook ("has changed the type of value"). The other side is the strict CuPy stand-in."""
+    ones = numpy.ones(2, "float32")
+    x = Tensor(on_device(ones), requires_grad=True)
+    other = Tensor(ones if tinyrrn.backend.device_of(x.data) == "gpu" else strict_xp.asarray(ones))
+    for hooked in (x, x * 1):
+        handle = hooked.register_hook(lambda g: other)
+        with pytest.raises(RuntimeError, match="has changed the type of value"):
+            (hooked * 2).sum().backward()
+        handle.remove()
+    assert x.grad is None
+
+
 def _arrays_hooks_keep(tensor, values):
     """A tensor a hook returns, and the gradients hooks are given and keep, after two backward() calls."""
     held, seen = tensor([7.0, 7.0]), []

@@ -753,8 +753,9 @@ def _hooked(tensor, g, handed_out):
                                 "or None)")
             if result.shape != g.shape:
                 raise RuntimeError(f"hook {name!r} has changed the size of value")
-            if result.dtype != g.dtype:
-                raise RuntimeError(f"hook {name!r} has changed the type of value (was {g.dtype} got {result.dtype})")
+            if result.dtype != g.dtype or result.device != backend.device_of(g):
+                raise RuntimeError(f"hook {name!r} has changed the type of value (was {g.dtype} on "
+                                   f"{backend.device_of(g)} got {result.dtype} on {result.device})")
             g = result.data
     _hand_out(g, handed_out)
     return g
