@@ -1446,6 +1446,7 @@ def test_grad_fn_after_backward_and_of_leaves():
     assert a.grad_fn.next_functions[0][0].variable is x and x.grad_fn is None
     with pytest.raises(NotImplementedError, match="linear"):
         F.linear(x, Tensor(on_device(numpy.ones((2, 3))))).grad_fn.name()
+    assert len((x ** 2).grad_fn.next_functions) == 1 and len((x ** x).grad_fn.next_functions) == 2  # as PyTorch's
     node = a.grad_fn
     a.sum().backward()
     assert a.grad_fn is node and node.name() == "MulBackward0"

@@ -1088,6 +1088,7 @@ CHANGED_AFTER_FORWARD = {  # y = fn(x, h) with h = x + 1, then h (and y) changed
     "batch_norm_eval": lambda m, x, h: m.batch_norm(h.reshape(3, 1), *m.stats(), training=False),
     "tanh": lambda m, x, h: h.tanh(), "sigmoid": lambda m, x, h: h.sigmoid(), "log_softmax": lambda m, x, h: h.log_softmax(0),
     "pow_tensor": lambda m, x, h: h ** x, "number_pow": lambda m, x, h: 2 ** h,
+    "pow_number": lambda m, x, h: h ** 2, "pow_half": lambda m, x, h: (h * h) ** 0.5,  # PyTorch's saves h, not h ** 2
 }
 
 

@@ -688,8 +688,7 @@ class Tensor:
             if node._retains_grad:  # retain_grad(): kept as a leaf's
                 node._grad = _leaf_gradient(g, handed_out) if node._grad is None else _as_array(node._grad + g)
             saves_nothing = _saves_nothing(node)  # (then a change of its output or inputs is no matter, as PyTorch)
-            if not (saves_nothing or node.op in SAVE_NO_OUTPUT) and node.version != node.forward_version:  # exp,
-                # sigmoid, relu, ... use their output
+            if node.version != node.forward_version and not saves_nothing and _saves_output(node):
                 raise RuntimeError(f"one of the variables needed for gradient computation has been modified by an "
                                    f"inplace operation: the output of {node.op!r} (shape {tuple(node.shape)}) was "
                                    "changed after the forward pass. Run the forward pass again after the change.")
@@ -785,6 +784,12 @@ def _saves_nothing(node):
     through it, as PyTorch's): the ops of SAVE_NOTHING, and a basic index (a view; an advanced one saves its
     indices)."""
     return node.op in SAVE_NOTHING or node.op == "getitem" and node._is_view
+
+
+def _saves_output(node):
+    """Whether PyTorch's node of ``node``'s op saved its output (exp, sigmoid, relu, ...): not those of SAVE_NO_OUTPUT,
+    nor x ** number's (PowBackward0 saves x; pow records x alone then)."""
+    return not (node.op in SAVE_NO_OUTPUT or node.op == "pow" and len(node.parents) == 1)
 
 
 def _freed(g):
