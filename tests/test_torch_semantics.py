@@ -1159,6 +1159,25 @@ def test_backward_refuses_a_change_of_an_index_or_weight_as_torch(torch, case):
             y.sum().backward()
 
 
+@pytest.mark.parametrize("case", SAVED_BESIDE_INPUTS)
+def test_an_index_or_weight_made_in_inference_mode_is_refused_as_torch(torch, case):
+    """PyTorch refuses to save an inference tensor for backward: an index tensor or class weight made in
+    inference_mode() is refused when the op records a graph, and taken when it does not (x needs no grad)."""
+    values, fn = SAVED_BESIDE_INPUTS[case]
+    for m, tensor, inference_mode in ((types.SimpleNamespace(cross_entropy=F.cross_entropy, nll_loss=F.nll_loss,
+                                                             target=Tensor(numpy.array([1, 2]))),
+                                       Tensor, tinyrrn.inference_mode),
+                                      (types.SimpleNamespace(cross_entropy=tf.cross_entropy, nll_loss=tf.nll_loss,
+                                                             target=torch.tensor([1, 2])), torch.tensor,
+                                       torch.inference_mode)):
+        with inference_mode():
+            saved = tensor(values.copy())
+        data = numpy.array([[1.0, 2.0, 3.0], [-1.0, 0.5, 2.0]])
+        with pytest.raises(RuntimeError, match="Inference tensors cannot be saved for backward"):
+            fn(m, tensor(data, requires_grad=True), saved)
+        assert not fn(m, tensor(data), saved).requires_grad
+
+
 @pytest.mark.parametrize("symbol", ["+=", "-=", "*=", "/=", "//=", "**="])
 @pytest.mark.parametrize("dtypes", [("uint8", "int64"), ("int8", "int64"), ("int32", "uint8"), ("float16", "float64"),
                                     ("int64", "float32"), ("bool", "int64"), ("bool", "bool")])

@@ -214,7 +214,7 @@ def _class_loss(op, logits, target, weight, size_average, ignore_index, reduce, 
     if weighed_mean and label_smoothing:  # NaN, not the smoothing term / 0
         loss = xp.where(count == 0, nan, loss)
 
-    unchanged = saved_beside_inputs(op, weight)
+    unchanged = saved_beside_inputs(op, (logits, target_tensor), (weight,))
 
     def backward(g):
         unchanged()  # PyTorch's node saved the class weight

@@ -253,7 +253,7 @@ def getitem(x, index):
         view = x.data[items if Ellipsis in items else items + (Ellipsis,)]  # with an Ellipsis NumPy gives a
         return make_result(view, (x,), backward, "getitem", view_of=x)  # 0-d view, not a copy: x[1] is a view
     select, rest = ints_first(items)
-    unchanged = saved_beside_inputs("getitem", *(index if isinstance(index, tuple) else (index,)))
+    unchanged = saved_beside_inputs("getitem", (x,), index if isinstance(index, tuple) else (index,))
 
     def backward(g):
         unchanged()  # PyTorch's node saved the index tensors
