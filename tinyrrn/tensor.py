@@ -879,8 +879,8 @@ def _saved_inputs(op, took_grad):
     (``took_grad``): none for the ops of SAVE_NO_INPUT; mul and matmul each input for the other's gradient (x * 2
     saves not x), linear (addmm) its input and weight so, never its bias; a convolution its input and weight, not
     its bias; cross_entropy (log_softmax, then nll_loss) its target, not its logits, which log_softmax's output
-    stands for; div the divisor for either gradient, the dividend for the divisor's; any other op counts as saving
-    them all."""
+    stands for; div the divisor for either gradient, the dividend for the divisor's; batch norm its input and weight,
+    not its bias nor the other addend of batch_norm_add_relu; any other op counts as saving them all."""
     if op in SAVE_NO_INPUT:
         return (False,) * len(took_grad)
     if op in ("mul", "matmul"):
@@ -893,6 +893,9 @@ def _saved_inputs(op, took_grad):
         return False, took_grad[0]
     if op == "div":
         return took_grad[1], took_grad[0] or took_grad[1]
+    if op in ("batch_norm", "batch_norm_relu", "batch_norm_add_relu"):  # inputs (x, weight, bias, other), those given
+        return (True, True, False, False)[:len(took_grad)]  # (without a weight the second counts as saved: at worst a
+        # refusal PyTorch does not make, never a change it refuses taken)
     return (True,) * len(took_grad)
 
 
