@@ -1082,7 +1082,8 @@ CHANGED_AFTER_FORWARD = {  # y = fn(x, h) with h = x + 1, then h (and y) changed
     "add_relu": lambda m, x, h: m.add_relu(h, x),
     # PyTorch's index, dropout, batch norm and average pools save no output (their inputs, mask or statistics)
     "index": lambda m, x, h: h[[0, 2, 2]], "mask": lambda m, x, h: h[x.detach() > 0],
-    "dropout": lambda m, x, h: m.dropout(h, 1.0), "avg_pool": lambda m, x, h: m.avg_pool2d(h.reshape(1, 1, 1, 3), (1, 2), 1),
+    "dropout": lambda m, x, h: m.dropout(h, 1.0),
+    "avg_pool": lambda m, x, h: m.avg_pool2d(h.reshape(1, 1, 1, 3), (1, 2), 1),
     "adaptive_pool": lambda m, x, h: m.adaptive_avg_pool2d(h.reshape(1, 1, 1, 3), (1, 2)),
     "batch_norm": lambda m, x, h: m.batch_norm(h.reshape(3, 1), None, None, x[:1] * 1, None, True),
     "batch_norm_eval": lambda m, x, h: m.batch_norm(h.reshape(3, 1), *m.stats(), training=False),
@@ -1090,7 +1091,8 @@ CHANGED_AFTER_FORWARD = {  # y = fn(x, h) with h = x + 1, then h (and y) changed
     "batch_norm_bias": lambda m, x, h: m.batch_norm(x.reshape(3, 1), None, None, x[1:2] * 1, h[:1], True) * x[:, None],
     "batch_norm_add_relu": lambda m, x, h: m.batch_norm_add_relu(x.reshape(3, 1) * x[:, None], h.reshape(3, 1), None,
                                                                  None, x[1:2] * 1, x[:1] * 1, True),
-    "tanh": lambda m, x, h: h.tanh(), "sigmoid": lambda m, x, h: h.sigmoid(), "log_softmax": lambda m, x, h: h.log_softmax(0),
+    "tanh": lambda m, x, h: h.tanh(), "sigmoid": lambda m, x, h: h.sigmoid(),
+    "log_softmax": lambda m, x, h: h.log_softmax(0),
     "pow_tensor": lambda m, x, h: h ** x, "number_pow": lambda m, x, h: 2 ** h,
     "pow_number": lambda m, x, h: h ** 2, "pow_half": lambda m, x, h: (h * h) ** 0.5,  # PyTorch's saves h, not h ** 2
 }
@@ -1114,7 +1116,8 @@ def test_backward_refuses_a_change_in_place_only_of_what_torch_saved(torch, case
                              (types.SimpleNamespace(cat=torch.cat, linear=tf.linear, conv2d=tf.conv2d,
                                                     cross_entropy=tf.cross_entropy, target=torch.tensor([2]),
                                                     add_relu=lambda a, b: (a + b).relu(), dropout=tf.dropout,
-                                                    avg_pool2d=tf.avg_pool2d, adaptive_avg_pool2d=tf.adaptive_avg_pool2d,
+                                                    avg_pool2d=tf.avg_pool2d,
+                                                    adaptive_avg_pool2d=tf.adaptive_avg_pool2d,
                                                     batch_norm=tf.batch_norm,
                                                     batch_norm_add_relu=lambda x, other, *args: (tf.batch_norm(x, *args)
                                                                                                  + other).relu(),

@@ -617,7 +617,8 @@ class Tensor:
 
     def __getstate__(self):
         """What pickle and copy.copy (which shares the data) keep, as PyTorch's: data, requires_grad and the other
-        attributes; not the grad, the hooks (with PyTorch's warning) or the graph: a computed tensor comes back a leaf."""
+        attributes; not the grad, the hooks (with PyTorch's warning) or the graph: a computed tensor comes back a
+        leaf."""
         for hook in (self._hooks or {}).values():
             warnings.warn(f"backward hook {hook!r} on tensor will not be serialized (as PyTorch)", UserWarning,
                           stacklevel=2)

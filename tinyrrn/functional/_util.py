@@ -25,7 +25,6 @@ def check_tensors(op, *tensors, names=("input", "other")):
                            "move them with .to(device)")
 
 
-
 def saved_beside_inputs(op, inputs, saved):
     """For an op whose PyTorch node saves the tensors of ``saved`` beside its ``inputs`` (index tensors, a class
     weight; anything not a Tensor is skipped): refuses an inference tensor among them when the op records a graph,
@@ -45,6 +44,7 @@ def saved_beside_inputs(op, inputs, saved):
                                    "index, a weight) was changed after the forward pass. Run the forward pass again "
                                    "after the change.")
     return check
+
 
 def check_float(op, *tensors, names=("input", "other")):
     """Differentiable ops take floating-point tensors only (on one device: check_tensors); another dtype
