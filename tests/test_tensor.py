@@ -97,6 +97,21 @@ def test_detach_numpy_item_and_repr():
     assert "requires_grad=True" in repr(x)
 
 
+def test_numpy_asarray_of_a_tensor_is_its_array_or_refused_as_torch():
+    """numpy.asarray(x) is x.numpy() (PyTorch's __array__): refused while x requires grad, else its values in its
+    dtype, or the one asked for. tinyrrn gave an object array of 0-d Tensors, graph and all."""
+    x = Tensor([[1.0, 2.0]], requires_grad=True)
+    with pytest.raises(RuntimeError, match=r"requires grad\. Use tensor\.detach\(\)\.numpy\(\)"):
+        numpy.asarray(x)
+    array = numpy.asarray(x.detach())
+    assert array.dtype == numpy.float32 and array.tolist() == [[1.0, 2.0]]
+    assert numpy.asarray(x.detach(), dtype="float64").dtype == numpy.float64
+    ints = Tensor(numpy.arange(3))
+    copied = numpy.array(ints)
+    copied[0] = 7
+    assert copied.dtype == numpy.int64 and ints.data[0] == 0
+
+
 def test_integer_tensors_cannot_require_grad_and_differentiable_ops_refuse_them():
     with pytest.raises(TypeError, match="floating-point"):
         Tensor(numpy.arange(3), requires_grad=True)

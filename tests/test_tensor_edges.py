@@ -474,6 +474,21 @@ def test_a_gradient_on_another_device_is_refused_as_pytorch():
     assert x.grad is None
 
 
+def test_a_backward_gradient_on_another_device_is_refused_as_pytorch():
+    """backward(gradient) with a gradient Tensor on another device than the tensor's failed deep in the graph with the
+    array library's error about mixing devices; PyTorch refuses it at once, naming both. The other side here is the
+    strict CuPy stand-in."""
+    x = Tensor(on_device(numpy.ones(2, "float32")), requires_grad=True)
+    y = x * 2
+    ones = numpy.ones(2, "float32")
+    other = ones if tinyrrn.backend.device_of(x.data) == "gpu" else strict_xp.asarray(ones)
+    with pytest.raises(RuntimeError, match="invalid gradient - expected device"):
+        y.backward(Tensor(other), retain_graph=True)
+    assert x.grad is None
+    y.backward(Tensor(on_device(ones)))
+    assert host(x.grad).tolist() == [2.0, 2.0]
+
+
 @pytest.mark.cpu_only("read-only arrays are NumPy's (a CuPy array has no writeable flag)")
 def test_zero_grad_in_place_zeroes_a_read_only_gradient_too():
     """A read-only array assigned to .grad (backward() adds to it in a new array) made zero_grad(set_to_none=False)
@@ -826,6 +841,77 @@ def test_deepcopy_of_a_computed_tensor_is_refused_as_torch(torch):
     assert tied[0] is tied[1]
 
 
+def test_a_copied_tensor_keeps_no_hook_view_or_inference_mark_as_torchs(torch):
+    # PyTorch's deepcopy copies data, requires_grad and grad: not the hooks, nor what made the tensor a view (made
+    # under no_grad: no gradient reached it) or an inference tensor
+    import copy
+
+    def outcome(lib, make, no_grad, inference_mode):
+        x = make([1.0, 2.0])
+        x.requires_grad_()
+        calls = []
+        x.register_hook(lambda g: g * 10)
+        x.register_post_accumulate_grad_hook(lambda t: calls.append(1))
+        with no_grad():
+            view = x[0:1]
+        with inference_mode():
+            frozen = make([3.0])
+        leaf, view, frozen = copy.deepcopy((x, view, frozen))
+        (leaf * 1).sum().backward()
+        (view * 2).sum().backward()
+        view.detach_()  # not a view: detached in place
+        frozen.requires_grad_()
+        return leaf.grad.tolist(), calls, view.requires_grad, frozen.is_inference()
+
+    theirs = outcome(torch, lambda v: torch.tensor(v), torch.no_grad, torch.inference_mode)
+    ours = outcome(None, lambda v: Tensor(numpy.array(v, "float32")), tinyrrn.no_grad, tinyrrn.inference_mode)
+    assert ours == theirs == ([1.0, 1.0], [], False, False)
+
+
+def test_pickle_and_copy_keep_no_grad_hook_or_graph_as_torchs(torch):
+    # PyTorch's pickle (and copy.copy, which shares the data) keeps data and requires_grad: a computed tensor comes
+    # back a leaf, without grad or hooks (a warning names a hook); a held grad_fn did not stop it
+    import copy
+    import pickle
+
+    def outcome(lib, make):
+        x = make([1.0, 2.0])
+        x.requires_grad_()
+        y = x * 2
+        held = y.grad_fn.next_functions[0]  # the leaf's node
+        y.sum().backward(retain_graph=True)
+        x.register_hook(lambda g: g * 10)
+        with pytest.warns(UserWarning, match="hook .* will not be serialized"):
+            back = pickle.loads(pickle.dumps(x))
+        with pytest.warns(UserWarning, match="hook .* will not be serialized"):
+            shallow = copy.copy(x)
+        computed = pickle.loads(pickle.dumps(y))
+        (back * 1).sum().backward()
+        shares = shallow.data_ptr() == x.data_ptr() if lib else shallow.data is x.data
+        return back.grad.tolist(), shallow.grad, computed.is_leaf, computed.requires_grad, shares, held is not None
+
+    theirs = outcome(torch, lambda v: torch.tensor(v))
+    ours = outcome(None, lambda v: Tensor(numpy.array(v, "float32")))
+    assert ours == theirs == ([1.0, 1.0], None, True, True, True, True)
+
+
+@pytest.mark.parametrize("dims", [(), (0, 0), (1, 1), (-1, 1)])
+def test_flatten_of_one_dimension_is_the_tensor_itself_as_torchs(torch, dims):
+    # torch.flatten returns its input when start_dim and end_dim are one dimension (a 1-D tensor's flatten(), and
+    # nn.Flatten on (N, C)): a leaf stays a leaf that gets its gradient; tinyrrn made a view, a non-leaf without one
+    shape = (2,) if not dims else (2, 3)
+
+    def outcome(lib, x):
+        y = x.flatten(*dims)
+        (y * 2).sum().backward()
+        return y is x, y.is_leaf, tuple(y.shape), y.grad.tolist() if y.grad is not None else None
+
+    theirs = outcome(torch, torch.ones(shape, requires_grad=True))
+    assert outcome(None, Tensor(numpy.ones(shape, "float32"), requires_grad=True)) == theirs
+    assert theirs[:2] == (True, True)
+    assert F.flatten(Tensor(numpy.float32(1.0))).shape == (1,)  # a 0-d tensor is reshaped, as there
+
+
 def test_adaptive_avg_pool2d_backward_keeps_an_infinite_gradient_in_its_bins(torch):
     # the averaging matrices' zero weights must not turn 0 * inf into NaN outside the bin (torch: inf, finite rest)
     x = numpy.arange(1.0, 15.0).reshape(1, 1, 2, 7)
@@ -981,6 +1067,23 @@ def test_requires_grad_and_detach_in_place_as_torch(torch):
         tensor.detach_()
         with pytest.raises(RuntimeError):  # a graph that saved it: PyTorch's "saved tensor ... detached in-place"
             w.sum().backward()
+
+
+def test_detach_in_place_of_a_leaf_changes_no_version_as_torchs(torch):
+    """A leaf's detach_() only stops its gradient: PyTorch's version counter stays, so a graph that saved the leaf
+    still runs back to the other inputs. tinyrrn counted it as a change in place and refused that backward with
+    'modified by an inplace operation ... (an optimiser's step?)'."""
+    def outcome(lib, tensor):
+        x, w = tensor([1.0, 2.0], requires_grad=True), tensor([3.0, 4.0], requires_grad=True)
+        y = x * w
+        x.detach_()
+        y.sum().backward()
+        return x.grad, (w.grad if lib else host(w.grad)).tolist(), x._version if lib else x.version
+
+    theirs = outcome(torch, torch.tensor)
+    ours = outcome(None, lambda v, requires_grad: Tensor(on_device(numpy.array(v, "float32")),
+                                                         requires_grad=requires_grad))
+    assert ours == theirs == (None, [1.0, 2.0], 0)
 
 
 @pytest.mark.parametrize("later", ["y + 1", "y.reshape(2, 1)", "y.sum()", "y + 1, then y.requires_grad_()"])
@@ -1343,6 +1446,7 @@ def test_grad_fn_after_backward_and_of_leaves():
     assert a.grad_fn.next_functions[0][0].variable is x and x.grad_fn is None
     with pytest.raises(NotImplementedError, match="linear"):
         F.linear(x, Tensor(on_device(numpy.ones((2, 3))))).grad_fn.name()
+    assert len((x ** 2).grad_fn.next_functions) == 1 and len((x ** x).grad_fn.next_functions) == 2  # as PyTorch's
     node = a.grad_fn
     a.sum().backward()
     assert a.grad_fn is node and node.name() == "MulBackward0"
@@ -1384,6 +1488,21 @@ def test_tensor_hooks_as_torchs(torch):
                                                                requires_grad=requires_grad),
                          lambda g: host(g.data if isinstance(g, Tensor) else g).tolist())
     assert ours == _tensor_hooks(torch, torch.tensor, lambda g: g.tolist())
+
+
+def test_a_hook_returning_a_gradient_on_another_device_is_refused_as_pytorch():
+    """A hook's gradient on another device than the one it replaced failed later: a leaf's with the .grad setter's
+    'assigned grad' error, a computed tensor's inside an op's gradient, mixing host and device arrays. PyTorch
+    refuses it at the hook ("has changed the type of value"). The other side is the strict CuPy stand-in."""
+    ones = numpy.ones(2, "float32")
+    x = Tensor(on_device(ones), requires_grad=True)
+    other = Tensor(ones if tinyrrn.backend.device_of(x.data) == "gpu" else strict_xp.asarray(ones))
+    for hooked in (x, x * 1):
+        handle = hooked.register_hook(lambda g: other)
+        with pytest.raises(RuntimeError, match="has changed the type of value"):
+            (hooked * 2).sum().backward()
+        handle.remove()
+    assert x.grad is None
 
 
 def _arrays_hooks_keep(tensor, values):

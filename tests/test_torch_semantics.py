@@ -1085,6 +1085,21 @@ CHANGED_AFTER_FORWARD = {  # y = fn(x, h) with h = x + 1, then h (and y) changed
     "conv": lambda m, x, h: m.conv2d(x.reshape(1, 1, 1, 3), h.reshape(1, 1, 1, 3)),
     "cross_entropy": lambda m, x, h: m.cross_entropy(h.reshape(1, 3), m.target),
     "add_relu": lambda m, x, h: m.add_relu(h, x),
+    # PyTorch's index, dropout, batch norm and average pools save no output (their inputs, mask or statistics)
+    "index": lambda m, x, h: h[[0, 2, 2]], "mask": lambda m, x, h: h[x.detach() > 0],
+    "dropout": lambda m, x, h: m.dropout(h, 1.0),
+    "avg_pool": lambda m, x, h: m.avg_pool2d(h.reshape(1, 1, 1, 3), (1, 2), 1),
+    "adaptive_pool": lambda m, x, h: m.adaptive_avg_pool2d(h.reshape(1, 1, 1, 3), (1, 2)),
+    "batch_norm": lambda m, x, h: m.batch_norm(h.reshape(3, 1), None, None, x[:1] * 1, None, True),
+    "batch_norm_eval": lambda m, x, h: m.batch_norm(h.reshape(3, 1), *m.stats(), training=False),
+    # batch norm saves its input and weight, not its bias; relu(batch_norm(x) + h) not h (add saves nothing)
+    "batch_norm_bias": lambda m, x, h: m.batch_norm(x.reshape(3, 1), None, None, x[1:2] * 1, h[:1], True) * x[:, None],
+    "batch_norm_add_relu": lambda m, x, h: m.batch_norm_add_relu(x.reshape(3, 1) * x[:, None], h.reshape(3, 1), None,
+                                                                 None, x[1:2] * 1, x[:1] * 1, True),
+    "tanh": lambda m, x, h: h.tanh(), "sigmoid": lambda m, x, h: h.sigmoid(),
+    "log_softmax": lambda m, x, h: h.log_softmax(0),
+    "pow_tensor": lambda m, x, h: h ** x, "number_pow": lambda m, x, h: 2 ** h,
+    "pow_number": lambda m, x, h: h ** 2, "pow_half": lambda m, x, h: (h * h) ** 0.5,  # PyTorch's saves h, not h ** 2
 }
 
 
@@ -1098,11 +1113,21 @@ def test_backward_refuses_a_change_in_place_only_of_what_torch_saved(torch, case
     results = []
     for m, tensor, guard in ((types.SimpleNamespace(cat=F.concatenate, linear=F.linear, conv2d=F.conv2d,
                                                     cross_entropy=F.cross_entropy, target=Tensor(numpy.array([2])),
-                                                    add_relu=F.add_relu),
+                                                    add_relu=F.add_relu, dropout=F.dropout, avg_pool2d=F.avg_pool2d,
+                                                    adaptive_avg_pool2d=F.adaptive_avg_pool2d, batch_norm=F.batch_norm,
+                                                    batch_norm_add_relu=F.batch_norm_add_relu,
+                                                    stats=lambda: (numpy.zeros(1), numpy.ones(1))),
                               lambda a: Tensor(a, requires_grad=True), tinyrrn.no_grad),
                              (types.SimpleNamespace(cat=torch.cat, linear=tf.linear, conv2d=tf.conv2d,
                                                     cross_entropy=tf.cross_entropy, target=torch.tensor([2]),
-                                                    add_relu=lambda a, b: (a + b).relu()),
+                                                    add_relu=lambda a, b: (a + b).relu(), dropout=tf.dropout,
+                                                    avg_pool2d=tf.avg_pool2d,
+                                                    adaptive_avg_pool2d=tf.adaptive_avg_pool2d,
+                                                    batch_norm=tf.batch_norm,
+                                                    batch_norm_add_relu=lambda x, other, *args: (tf.batch_norm(x, *args)
+                                                                                                 + other).relu(),
+                                                    stats=lambda: (torch.zeros(1, dtype=torch.float64),
+                                                                   torch.ones(1, dtype=torch.float64))),
                               lambda a: torch.tensor(a, requires_grad=True), torch.no_grad)):
         x = tensor(numpy.array([0.5, -2.0, 2.0]))
         h = x + 1
@@ -1119,6 +1144,53 @@ def test_backward_refuses_a_change_in_place_only_of_what_torch_saved(torch, case
         assert results[0] is None
     else:  # (softmax's gradient of a sum is 0 but for rounding)
         numpy.testing.assert_allclose(results[0], results[1], atol=1e-12)
+
+
+SAVED_BESIDE_INPUTS = {  # y = fn(x, s), then s changed in place under no_grad: s is no input PyTorch's node takes
+    # a gradient for, yet it saved s (index tensors, a class weight)
+    "index": (numpy.array([0, 1]), lambda m, x, s: x[s]), "index_2": (numpy.array([0, 1]), lambda m, x, s: x[:, s]),
+    "mask": (numpy.array([True, False, True]), lambda m, x, s: x[:, s]),
+    "cross_entropy_weight": (numpy.array([1.0, 2.0, 3.0]), lambda m, x, s: m.cross_entropy(x, m.target, weight=s)),
+    "nll_loss_weight": (numpy.array([1.0, 2.0, 3.0]), lambda m, x, s: m.nll_loss(x, m.target, weight=s)),
+}
+
+
+@pytest.mark.parametrize("case", SAVED_BESIDE_INPUTS)
+def test_backward_refuses_a_change_of_an_index_or_weight_as_torch(torch, case):
+    """PyTorch's index node saves its index tensors, and nll_loss's its class weight: a change of one in place
+    after the forward pass is refused at backward. tinyrrn's index backward read the changed indices (x[idx] sent
+    the gradient elsewhere: [0, 10, 1] for [1, 10, 0]; a changed mask failed in NumPy), its loss the old weight."""
+    values, fn = SAVED_BESIDE_INPUTS[case]
+    for m, tensor, guard in ((types.SimpleNamespace(cross_entropy=F.cross_entropy, nll_loss=F.nll_loss,
+                                                    target=Tensor(numpy.array([1, 2]))), Tensor, tinyrrn.no_grad),
+                             (types.SimpleNamespace(cross_entropy=tf.cross_entropy, nll_loss=tf.nll_loss,
+                                                    target=torch.tensor([1, 2])), torch.tensor, torch.no_grad)):
+        x = tensor(numpy.array([[1.0, 2.0, 3.0], [-1.0, 0.5, 2.0]]), requires_grad=True)
+        saved = tensor(values.copy())
+        y = fn(m, x, saved)
+        with guard():
+            saved[1] = saved[0]
+        with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+            y.sum().backward()
+
+
+@pytest.mark.parametrize("case", SAVED_BESIDE_INPUTS)
+def test_an_index_or_weight_made_in_inference_mode_is_refused_as_torch(torch, case):
+    """PyTorch refuses to save an inference tensor for backward: an index tensor or class weight made in
+    inference_mode() is refused when the op records a graph, and taken when it does not (x needs no grad)."""
+    values, fn = SAVED_BESIDE_INPUTS[case]
+    for m, tensor, inference_mode in ((types.SimpleNamespace(cross_entropy=F.cross_entropy, nll_loss=F.nll_loss,
+                                                             target=Tensor(numpy.array([1, 2]))),
+                                       Tensor, tinyrrn.inference_mode),
+                                      (types.SimpleNamespace(cross_entropy=tf.cross_entropy, nll_loss=tf.nll_loss,
+                                                             target=torch.tensor([1, 2])), torch.tensor,
+                                       torch.inference_mode)):
+        with inference_mode():
+            saved = tensor(values.copy())
+        data = numpy.array([[1.0, 2.0, 3.0], [-1.0, 0.5, 2.0]])
+        with pytest.raises(RuntimeError, match="Inference tensors cannot be saved for backward"):
+            fn(m, tensor(data, requires_grad=True), saved)
+        assert not fn(m, tensor(data), saved).requires_grad
 
 
 @pytest.mark.parametrize("symbol", ["+=", "-=", "*=", "/=", "//=", "**="])

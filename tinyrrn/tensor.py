@@ -329,6 +329,13 @@ class AccumulateGrad:
         return f"<AccumulateGrad of a leaf of shape {tuple(self.variable.shape)}>"
 
 
+# what no copy of a tensor keeps, as PyTorch's: its hooks and what made it a view or an inference tensor (__deepcopy__);
+# pickle and copy.copy also leave its grad and graph, at these values (__getstate__)
+_UNCOPIED = frozenset(("_node", "_hooks", "_post_accumulate_hooks", "_is_view", "_graphless_view", "_inference",
+                       "_retains_grad", "_detached_at", "parent_versions", "forward_version"))
+_GRAPH = {"_grad": None, "parents": (), "parents_took_grad": (), "backward_fn": None, "op": None}
+
+
 class Tensor:
     """An n-dimensional array with an optional gradient.
 
@@ -447,6 +454,11 @@ class Tensor:
             raise RuntimeError("Can't call numpy() on Tensor that requires grad. Use tensor.detach().numpy() instead.")
         return backend.to_numpy(self.data)
 
+    def __array__(self, dtype=None, copy=None):
+        """numpy.asarray(x) and numpy.array(x) (a copy): x.numpy(), in ``dtype`` if given, as PyTorch's."""
+        array = self.numpy()
+        return array.astype(dtype or array.dtype, copy=bool(copy))
+
     def item(self):
         """The value of a one-element tensor as a Python number (else PyTorch's RuntimeError, and the
         ValueError of its float() and int())."""
@@ -523,16 +535,17 @@ class Tensor:
     def detach_(self):
         """Cut this tensor from the graph in place (a leaf that requires no grad, as detach() makes), as
         PyTorch; a view of another tensor (x[0], x.reshape(...), with or without a graph) is refused, as there. A graph
-        that used it refuses a backward (counted as an in-place change), as PyTorch's refuses its saved tensor; so does
-        one that used it unsaved (y + 1), whose gradient PyTorch sends on through y's node: tinyrrn's tensor is its
-        node, and detach_() cuts it (detach_() after the backward() is PyTorch's)."""
+        that used a computed tensor refuses a backward (counted as an in-place change), as PyTorch's refuses its saved
+        tensor; so does one that used it unsaved (y + 1), whose gradient PyTorch sends on through y's node: tinyrrn's
+        tensor is its node, and detach_() cuts it (detach_() after the backward() is PyTorch's). A leaf's graph runs
+        on without its gradient (its version stays), as PyTorch's."""
         if self._is_view:
             raise RuntimeError("Can't detach views in-place. Use detach() instead (as PyTorch)")
         if self.backward_fn is not None:
-            self._detached_at = self.version + 1  # the ops that used it before saw a lower version
+            self.version += 1
+            self._detached_at = self.version  # the ops that used it before saw a lower version
         self.parents, self.parents_took_grad, self.backward_fn, self.op, self._node = (), (), None, None, None
         self._requires_grad = False
-        self.version += 1
         return self
 
     _retains_grad = False  # set by retain_grad()
@@ -599,8 +612,19 @@ class Tensor:
                                f"protocol (as PyTorch); this one is the output of {self.op!r}: deepcopy its "
                                "detach() to copy its values")
         copied = memo[id(self)] = object.__new__(type(self))
-        copied.__dict__.update({k: copy.deepcopy(v, memo) for k, v in self.__dict__.items() if k != "_node"})
+        copied.__dict__.update({k: copy.deepcopy(v, memo) for k, v in self.__dict__.items() if k not in _UNCOPIED})
         return copied
+
+    def __getstate__(self):
+        """What pickle and copy.copy (which shares the data) keep, as PyTorch's: data, requires_grad and the other
+        attributes; not the grad, the hooks (with PyTorch's warning) or the graph: a computed tensor comes back a
+        leaf."""
+        for hook in (self._hooks or {}).values():
+            warnings.warn(f"backward hook {hook!r} on tensor will not be serialized (as PyTorch)", UserWarning,
+                          stacklevel=2)
+        state = {k: v for k, v in self.__dict__.items() if k not in _UNCOPIED and k not in _GRAPH}
+        state.update(_GRAPH)
+        return state
 
     # -- backward ---------------------------------------------------------
     def backward(self, gradient=None, retain_graph=None, create_graph=False, inputs=None, *, grad=None):
@@ -630,6 +654,9 @@ class Tensor:
             if not (isinstance(grad, Tensor) or hasattr(grad, "dtype") and hasattr(grad, "shape")):
                 raise TypeError(f"backward(): the gradient must be a Tensor (or an array) or None, as PyTorch's, "
                                 f"got {type(grad).__name__}")
+            if isinstance(grad, Tensor) and grad.device != self.device:
+                raise RuntimeError(f"backward(): invalid gradient - expected device {self.device} but got "
+                                   f"{grad.device} (as PyTorch)")
             grad = (grad.data if isinstance(grad, Tensor) else xp.asarray(grad)).astype(self.dtype, copy=False)
             if grad.shape != self.shape:
                 raise ArgumentError(f"backward(): grad shape {tuple(grad.shape)} does not match "
@@ -662,8 +689,7 @@ class Tensor:
             if node._retains_grad:  # retain_grad(): kept as a leaf's
                 node._grad = _leaf_gradient(g, handed_out) if node._grad is None else _as_array(node._grad + g)
             saves_nothing = _saves_nothing(node)  # (then a change of its output or inputs is no matter, as PyTorch)
-            if not (saves_nothing or node.op in SAVE_NO_OUTPUT) and node.version != node.forward_version:  # exp,
-                # sigmoid, relu, ... use their output
+            if node.version != node.forward_version and not saves_nothing and _saves_output(node):
                 raise RuntimeError(f"one of the variables needed for gradient computation has been modified by an "
                                    f"inplace operation: the output of {node.op!r} (shape {tuple(node.shape)}) was "
                                    "changed after the forward pass. Run the forward pass again after the change.")
@@ -727,8 +753,9 @@ def _hooked(tensor, g, handed_out):
                                 "or None)")
             if result.shape != g.shape:
                 raise RuntimeError(f"hook {name!r} has changed the size of value")
-            if result.dtype != g.dtype:
-                raise RuntimeError(f"hook {name!r} has changed the type of value (was {g.dtype} got {result.dtype})")
+            if result.dtype != g.dtype or result.device != backend.device_of(g):
+                raise RuntimeError(f"hook {name!r} has changed the type of value (was {g.dtype} on "
+                                   f"{backend.device_of(g)} got {result.dtype} on {result.device})")
             g = result.data
     _hand_out(g, handed_out)
     return g
@@ -758,6 +785,12 @@ def _saves_nothing(node):
     through it, as PyTorch's): the ops of SAVE_NOTHING, and a basic index (a view; an advanced one saves its
     indices)."""
     return node.op in SAVE_NOTHING or node.op == "getitem" and node._is_view
+
+
+def _saves_output(node):
+    """Whether PyTorch's node of ``node``'s op saved its output (exp, sigmoid, relu, ...): not those of SAVE_NO_OUTPUT,
+    nor x ** number's (PowBackward0 saves x; pow records x alone then)."""
+    return not (node.op in SAVE_NO_OUTPUT or node.op == "pow" and len(node.parents) == 1)
 
 
 def _freed(g):
@@ -826,9 +859,9 @@ SAVE_NO_INPUT = frozenset(("add", "sub", "neg", "sum", "mean", "reshape", "permu
                            "astype", "to", "relu", "sigmoid", "tanh", "exp", "softmax", "log_softmax", "dropout",
                            "reciprocal", "add_relu"))
 
-# ops whose node, PyTorch's and tinyrrn's, saves no output for its backward (their inputs at most)
+# ops whose node, PyTorch's and tinyrrn's, saves no output for its backward (their inputs, a mask or statistics at most)
 SAVE_NO_OUTPUT = frozenset(("mul", "div", "log", "matmul", "linear", "conv2d", "conv_transpose2d", "cross_entropy",
-                            "nll_loss"))
+                            "nll_loss", "getitem", "dropout", "batch_norm", "avg_pool2d", "adaptive_avg_pool2d"))
 
 
 def _inference_verdict(op, parents):
@@ -847,8 +880,8 @@ def _saved_inputs(op, took_grad):
     (``took_grad``): none for the ops of SAVE_NO_INPUT; mul and matmul each input for the other's gradient (x * 2
     saves not x), linear (addmm) its input and weight so, never its bias; a convolution its input and weight, not
     its bias; cross_entropy (log_softmax, then nll_loss) its target, not its logits, which log_softmax's output
-    stands for; div the divisor for either gradient, the dividend for the divisor's; any other op counts as saving
-    them all."""
+    stands for; div the divisor for either gradient, the dividend for the divisor's; batch norm its input and weight,
+    not its bias nor the other addend of batch_norm_add_relu; any other op counts as saving them all."""
     if op in SAVE_NO_INPUT:
         return (False,) * len(took_grad)
     if op in ("mul", "matmul"):
@@ -861,6 +894,9 @@ def _saved_inputs(op, took_grad):
         return False, took_grad[0]
     if op == "div":
         return took_grad[1], took_grad[0] or took_grad[1]
+    if op in ("batch_norm", "batch_norm_relu", "batch_norm_add_relu"):  # inputs (x, weight, bias, other), those given
+        return (True, True, False, False)[:len(took_grad)]  # (without a weight the second counts as saved: at worst a
+        # refusal PyTorch does not make, never a change it refuses taken)
     return (True,) * len(took_grad)
 
 

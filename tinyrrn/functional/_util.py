@@ -5,6 +5,7 @@ import operator
 import numpy
 
 from ..tensor import ArgumentError, DtypeError, Tensor  # noqa: F401 (the ops' errors, defined with the Tensor they guard)
+from ..tensor import records_graph
 
 
 def check_tensors(op, *tensors, names=("input", "other")):
@@ -22,6 +23,27 @@ def check_tensors(op, *tensors, names=("input", "other")):
     if len(devices) > 1:
         raise RuntimeError(f"{op}: expected all tensors to be on the same device, found {' and '.join(sorted(devices))}; "
                            "move them with .to(device)")
+
+
+def saved_beside_inputs(op, inputs, saved):
+    """For an op whose PyTorch node saves the tensors of ``saved`` beside its ``inputs`` (index tensors, a class
+    weight; anything not a Tensor is skipped): refuses an inference tensor among them when the op records a graph,
+    and returns the check its backward calls first, which refuses one changed in place since, as PyTorch."""
+    saved = [t for t in saved if isinstance(t, Tensor)]
+    if (any(t._inference for t in saved) and records_graph() and any(p.requires_grad for p in inputs)
+            and not all(p._inference for p in inputs)):
+        raise RuntimeError(f"{op}: Inference tensors cannot be saved for backward (as PyTorch: its node saves an index "
+                           "or weight tensor made in inference mode). Make a clone() to get a normal tensor")
+    versions = [(t, t.version) for t in saved]
+
+    def check():
+        for t, version in versions:
+            if t.version != version:
+                raise RuntimeError(f"one of the variables needed for gradient computation has been modified by an "
+                                   f"inplace operation: a tensor of shape {tuple(t.shape)} that {op!r} saved (an "
+                                   "index, a weight) was changed after the forward pass. Run the forward pass again "
+                                   "after the change.")
+    return check
 
 
 def check_float(op, *tensors, names=("input", "other")):

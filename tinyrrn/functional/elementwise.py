@@ -295,9 +295,9 @@ def pow(base, exponent):
         elif b.requires_grad:
             zero = (x == 0) & (e >= 0)
             gb = unbroadcast(g * xp.where(zero, 0, out * xp.log(xp.where(zero, 1, x))), b.shape)
-        return ga, gb
+        return ga, gb  # (x ** number: its one input takes ga)
 
-    return make_result(out, (a, b), backward, "pow")
+    return make_result(out, (a,) if number else (a, b), backward, "pow")  # x ** number: PyTorch's node has one input
 
 
 def _exponent_fits(exponent, dtype):

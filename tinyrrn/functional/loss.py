@@ -2,7 +2,7 @@
 from .. import backend
 from ..tensor import Tensor, make_result, records_graph
 from ._util import (ArgumentError, DtypeError, axis_index, check_float, integer, number, only_torch_defaults, quiet,
-                    torch_name)
+                    saved_beside_inputs, torch_name)
 from .dtypes import opmath, promote
 
 REDUCTIONS = ("mean", "sum", "none")
@@ -214,7 +214,10 @@ def _class_loss(op, logits, target, weight, size_average, ignore_index, reduce, 
     if weighed_mean and label_smoothing:  # NaN, not the smoothing term / 0
         loss = xp.where(count == 0, nan, loss)
 
+    unchanged = saved_beside_inputs(op, (logits, target_tensor), (weight,))
+
     def backward(g):
+        unchanged()  # PyTorch's node saved the class weight
         if weighed_mean:
             g = xp.where(count == 0, nan, g / xp.where(count == 0, 1, count))
             if target.dtype.kind in "iu":

@@ -8,7 +8,8 @@ import numpy
 
 from .. import backend
 from ..tensor import Tensor, check_int64, make_result, renamed
-from ._util import ArgumentError, axis_index, check_tensors, integer, number, only_torch_defaults, torch_name
+from ._util import (ArgumentError, axis_index, check_tensors, integer, number, only_torch_defaults,
+                    saved_beside_inputs, torch_name)
 from .dtypes import result_type
 
 
@@ -97,11 +98,14 @@ def transpose(x, dim0, dim1):
 
 
 def flatten(x, start_dim=0, end_dim=-1):
-    """Merge dimensions start_dim..end_dim into one (torch.flatten); a 0-d tensor becomes shape (1,)."""
+    """Merge dimensions start_dim..end_dim into one (torch.flatten); a 0-d tensor becomes shape (1,), and x itself
+    is returned when they are one dimension, as PyTorch's."""
     check_tensors("flatten", x)
     start, end = axis_index("flatten", start_dim, x.ndim), axis_index("flatten", end_dim, x.ndim)
     if start > end:
         raise ArgumentError(f"flatten: start_dim {start_dim} comes after end_dim {end_dim}")
+    if start == end and x.ndim:
+        return x
     return reshape(x, *x.shape[:start], math.prod(x.shape[start:end + 1]), *x.shape[end + 1:])  # not -1: a size may be 0
 
 
@@ -249,8 +253,10 @@ def getitem(x, index):
         view = x.data[items if Ellipsis in items else items + (Ellipsis,)]  # with an Ellipsis NumPy gives a
         return make_result(view, (x,), backward, "getitem", view_of=x)  # 0-d view, not a copy: x[1] is a view
     select, rest = ints_first(items)
+    unchanged = saved_beside_inputs("getitem", (x,), index if isinstance(index, tuple) else (index,))
 
     def backward(g):
+        unchanged()  # PyTorch's node saved the index tensors
         grad = xp.zeros(x.shape, dtype=g.dtype)
         xp.add.at(grad[select] if select else grad, rest, g)  # repeated positions accumulate
         return (grad,)
