@@ -1616,3 +1616,25 @@ def test_forward_hooks_run_in_sequential_children_and_keep_the_graph():
     y.sum().backward()
     assert model[0].weight.grad is not None
     assert "_forward_hooks" not in dict(model.state_dict()) and list(model.state_dict()) == ["0.weight", "0.bias"]
+
+
+def test_copies_of_a_model_leave_its_gradients_behind_as_torch(torch):
+    """As PyTorch: copy.deepcopy of a Parameter (so of a model) and pickling of any tensor keep data and
+    requires_grad, not the gradient (an optimiser over a copy stepped with the original's gradients, in silence);
+    a plain tensor's deepcopy keeps it; a pickled computed tensor comes back a leaf (its graph left behind)."""
+    import copy
+    import pickle
+    for lib, param, tensor in ((torch.nn, lambda v: torch.nn.Parameter(torch.tensor(v)), torch.tensor),
+                               (nn, lambda v: nn.Parameter(np.array(v, "float32")), lambda v: Tensor(np.array(v)))):
+        model = lib.Linear(2, 1)
+        model(tensor(np.ones((1, 2), "float32"))).sum().backward()
+        for copied in (copy.deepcopy(model), pickle.loads(pickle.dumps(model))):
+            assert copied.weight.grad is None and copied.weight.requires_grad, lib
+        leaf = tensor(np.ones(2, "float32")).requires_grad_()
+        leaf.grad = tensor(np.ones(2, "float32"))
+        assert copy.deepcopy(leaf).grad is not None and pickle.loads(pickle.dumps(leaf)).grad is None, lib
+        frozen = param(np.ones(2, "float32"))
+        frozen.requires_grad_(False)
+        assert not copy.deepcopy(frozen).requires_grad and not pickle.loads(pickle.dumps(frozen)).requires_grad
+        computed = pickle.loads(pickle.dumps(leaf * 2))
+        assert computed.is_leaf and computed.requires_grad and computed.grad is None, lib

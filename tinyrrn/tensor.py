@@ -329,6 +329,10 @@ class AccumulateGrad:
         return f"<AccumulateGrad of a leaf of shape {tuple(self.variable.shape)}>"
 
 
+_GRAPH_STATE = ("_node", "forward_version", "parent_versions", "_retains_grad", "_detached_at", "_is_view",
+                "_graphless_view")  # a computed tensor's, which a pickled one leaves out
+
+
 class Tensor:
     """An n-dimensional array with an optional gradient.
 
@@ -590,6 +594,8 @@ class Tensor:
         if self.backward_fn is not None:
             self._retains_grad = True
 
+    _copies_grad = True  # whether deepcopy copies the gradient (a Parameter's does not, as PyTorch's)
+
     def __deepcopy__(self, memo):
         """A copy of a leaf (data, grad and flags; shared arrays stay shared within one deepcopy, as a model's
         tied weights); a computed tensor is refused, as PyTorch: copying its graph would send a backward's
@@ -599,8 +605,16 @@ class Tensor:
                                f"protocol (as PyTorch); this one is the output of {self.op!r}: deepcopy its "
                                "detach() to copy its values")
         copied = memo[id(self)] = object.__new__(type(self))
-        copied.__dict__.update({k: copy.deepcopy(v, memo) for k, v in self.__dict__.items() if k != "_node"})
+        copied.__dict__.update({k: None if k == "_grad" and not self._copies_grad else copy.deepcopy(v, memo)
+                                for k, v in self.__dict__.items() if k != "_node"})
         return copied
+
+    def __getstate__(self):
+        """What pickling keeps, as PyTorch's: data, requires_grad and version, never the gradient nor the graph
+        (a computed tensor comes back a leaf)."""
+        state = {k: v for k, v in self.__dict__.items() if k not in _GRAPH_STATE}
+        state.update(_grad=None, backward_fn=None, op=None, parents=(), parents_took_grad=())
+        return state
 
     # -- backward ---------------------------------------------------------
     def backward(self, gradient=None, retain_graph=None, create_graph=False, inputs=None, *, grad=None):

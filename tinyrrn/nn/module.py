@@ -15,6 +15,8 @@ from ..tensor import ArgumentError, RemovableHandle, Tensor, zero_grads
 class Parameter(Tensor):
     """A tensor that a Module trains (requires_grad is True); without data an empty float32 one, as PyTorch."""
 
+    _copies_grad = False  # copy.deepcopy leaves the gradient behind, as PyTorch's Parameter
+
     def __init__(self, data=None, requires_grad=True):
         super().__init__([] if data is None else data, requires_grad=requires_grad)
 
