@@ -1638,3 +1638,20 @@ def test_copies_of_a_model_leave_its_gradients_behind_as_torch(torch):
         assert not copy.deepcopy(frozen).requires_grad and not pickle.loads(pickle.dumps(frozen)).requires_grad
         computed = pickle.loads(pickle.dumps(leaf * 2))
         assert computed.is_leaf and computed.requires_grad and computed.grad is None, lib
+
+
+def test_load_state_dict_reports_an_unexpected_entry_that_is_no_tensor_as_torch(torch):
+    """As PyTorch: only the model's own entries must be tensors; another entry (a checkpoint's epoch, its
+    settings) is an unexpected key, loaded past with strict=False, named as unexpected with strict=True."""
+    theirs, ours = torch.nn.Linear(2, 3), nn.Linear(2, 3)
+    extra = {"epoch": 5, "settings": {"lr": 0.1}}
+    their_state = {**theirs.state_dict(), **extra}
+    our_state = {**{k: v.numpy() for k, v in theirs.state_dict().items()}, **extra}
+    assert ours.load_state_dict(our_state, strict=False) == theirs.load_state_dict(their_state, strict=False) \
+        == ([], ["epoch", "settings"])
+    np.testing.assert_array_equal(host(ours.weight.data), theirs.weight.detach().numpy())
+    for model, state in ((theirs, their_state), (ours, our_state)):
+        with pytest.raises(RuntimeError, match="nexpected key.*epoch"):
+            model.load_state_dict(state)
+    with pytest.raises(RuntimeError, match="'weight': expected an array or Tensor"):  # its own: a tensor
+        ours.load_state_dict({**our_state, "weight": [[1.0, 2.0]] * 3}, strict=False)

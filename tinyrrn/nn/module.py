@@ -449,7 +449,7 @@ class Module:
         extras = OrderedDict((_extra_state_key(path), module) for path, module in self.named_modules(
             remove_duplicate=False) if _overrides(module, "set_extra_state"))
         own = OrderedDict((k, v) for k, v in self.state_dict().items() if k.rpartition(".")[2] != "_extra_state")
-        state = {k: v if k in extras else _as_array(k, v) for k, v in state.items()}
+        state = {k: _as_array(k, v) if k in own else v for k, v in state.items()}  # others unexpected, as PyTorch
         for k in own:  # a (1,) value for a 0-d entry (old checkpoints' num_batches_tracked): its element, as PyTorch
             if k in state and own[k].ndim == 0 and state[k].shape == (1,):
                 state[k] = state[k][0]
@@ -533,8 +533,8 @@ IncompatibleKeys = namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_k
 
 
 def _as_array(key, value):
-    """A state_dict value (array, NumPy scalar, Tensor, or a PyTorch tensor) as an array; anything else (a list,
-    a Python number) is refused, as PyTorch refuses what is not a tensor."""
+    """A value of a model's own state_dict entry (array, NumPy scalar, Tensor, or a PyTorch tensor) as an array;
+    anything else (a list, a Python number) is refused, as PyTorch refuses what is not a tensor."""
     if isinstance(value, Tensor):
         return value.data
     if hasattr(value, "detach"):  # a PyTorch tensor (a state_dict of torch's), on the host
