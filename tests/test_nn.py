@@ -147,6 +147,24 @@ def test_sequential_indexing():
         seq[3]
 
 
+def test_a_slice_of_a_sequential_or_modulelist_subclass_is_of_that_subclass_as_torch(torch):
+    """As PyTorch: slicing makes the container's own class (its forward: a residual Sequential's slice adds its
+    input); + and * make a plain Sequential or ModuleList."""
+    for lib, tensor in ((torch.nn, torch.tensor), (nn, lambda v: Tensor(on_device(np.array(v, "float32"))))):
+        class Residual(lib.Sequential):
+            def forward(self, x):
+                return super().forward(x) + x
+
+        class Tagged(lib.ModuleList):
+            pass
+
+        residual = Residual(lib.ReLU(), lib.Tanh())
+        assert type(residual[:1]) is Residual and type(Tagged([lib.ReLU(), lib.Tanh()])[1:]) is Tagged, lib
+        assert type(residual + residual) is type(residual * 2) is lib.Sequential, lib
+        assert type(Tagged([lib.ReLU()]) + [lib.Tanh()]) is lib.ModuleList, lib
+        assert float(residual[:1](tensor([-1.0, 2.0])).sum()) == 3.0, lib
+
+
 # ---------------------------------------------------------------- state_dict loading
 
 def test_state_dict_round_trip_copies_in_place():

@@ -651,9 +651,10 @@ class Sequential(_ModuleSequence):
             self.add_module(name, m)
 
     def __getitem__(self, index):
-        """The index-th module, or for a slice a Sequential of those modules (keeping their names)."""
+        """The index-th module, or for a slice one of this class (a subclass's forward, as PyTorch) of those
+        modules (keeping their names)."""
         if isinstance(index, slice):
-            return Sequential(OrderedDict(list(self._modules.items())[index]))  # a None slot kept, as PyTorch
+            return type(self)(OrderedDict(list(self._modules.items())[index]))  # a None slot kept, as PyTorch
         return self._modules[_index_key(self, index)]
 
     def __add__(self, other):
@@ -702,9 +703,9 @@ class ModuleList(_ModuleSequence):
             self.extend(modules)
 
     def __getitem__(self, index):
-        """The index-th module, or for a slice a ModuleList of those modules (renumbered)."""
+        """The index-th module, or for a slice one of this class (as PyTorch) of those modules (renumbered)."""
         if isinstance(index, slice):
-            return ModuleList(list(self._modules.values())[index])
+            return type(self)(list(self._modules.values())[index])
         return self._modules[_index_key(self, index)]
 
     def __iadd__(self, modules):
