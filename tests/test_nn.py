@@ -653,7 +653,7 @@ def test_module_api_keywords_as_torch(torch):
     assert len(list(ours.parameters(recurse=True))) == 4
     ours.load_state_dict(ours.state_dict())  # the non-persistent buffer is neither saved nor expected
     for p in ours.parameters():
-        p.grad = np.ones(p.shape, p.dtype)
+        p.grad = on_device(np.ones(p.shape, p.dtype))
     ours.zero_grad(set_to_none=False)
     assert all(p.grad is not None and not p.grad.any() for p in ours.parameters())
     ours.zero_grad()
@@ -1643,7 +1643,8 @@ def test_copies_of_a_model_leave_its_gradients_behind_as_torch(torch):
     import copy
     import pickle
     for lib, param, tensor in ((torch.nn, lambda v: torch.nn.Parameter(torch.tensor(v)), torch.tensor),
-                               (nn, lambda v: nn.Parameter(np.array(v, "float32")), lambda v: Tensor(np.array(v)))):
+                               (nn, lambda v: nn.Parameter(on_device(np.array(v, "float32"))),
+                                lambda v: Tensor(on_device(np.array(v))))):
         model = lib.Linear(2, 1)
         model(tensor(np.ones((1, 2), "float32"))).sum().backward()
         for copied in (copy.deepcopy(model), pickle.loads(pickle.dumps(model))):
