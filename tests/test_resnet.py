@@ -483,3 +483,18 @@ def test_relu_modules_are_torchvisions_and_called_as_there(block, training):
             setattr(model.get_submodule(parent), child, tinyrrn.nn.Sigmoid())
     with tinyrrn.no_grad():
         np.testing.assert_allclose(host(model(x)), host(_torchvision_forward(model, x)), rtol=1e-5, atol=1e-6)
+
+
+def test_forward_calls_each_stage_as_torchvision_so_its_hooks_run():
+    """torchvision's forward calls layer1..layer4 (Sequential modules): a forward hook on model.layer4 (feature
+    extraction, Grad-CAM) sees its output; it never ran, the units being called one by one."""
+    model = resnet_small(3).eval()
+    seen = {}
+    for i in range(1, 5):
+        getattr(model, f"layer{i}").register_forward_hook(
+            lambda module, args, output, i=i: seen.setdefault(i, []).append(output.shape))
+    x = Tensor(on_device(np.random.default_rng(0).standard_normal((2, 3, 16, 16)).astype(np.float32)))
+    with tinyrrn.no_grad():
+        model(x)
+    assert sorted(seen) == [1, 2, 3, 4] and all(len(calls) == 1 for calls in seen.values())
+    assert seen[4] == [(2, model.num_features, 2, 2)]

@@ -158,9 +158,10 @@ class ResNet(nn.Module):
         return F.flatten(self.avgpool(x), 1)
 
     def forward(self, x):
+        """stem, layer1..layer4 and head, each stage called as a module (its hooks run), as torchvision's."""
         x = self.stem(x)
-        for _, unit in self.units():
-            x = unit(x)
+        for i in range(1, 5):
+            x = getattr(self, f"layer{i}")(x)
         return self.head(x)
 
 
