@@ -597,9 +597,9 @@ class Tensor:
     _copies_grad = True  # whether deepcopy copies the gradient (a Parameter's does not, as PyTorch's)
 
     def __deepcopy__(self, memo):
-        """A copy of a leaf (data, grad and flags; shared arrays stay shared within one deepcopy, as a model's
-        tied weights); a computed tensor is refused, as PyTorch: copying its graph would send a backward's
-        gradients to copies of the leaves."""
+        """A copy of a leaf (data, grad (not a Parameter's, as PyTorch) and flags; shared arrays stay shared within
+        one deepcopy, as a model's tied weights); a computed tensor is refused, as PyTorch: copying its graph
+        would send a backward's gradients to copies of the leaves."""
         if not self.is_leaf:
             raise RuntimeError("Only Tensors created explicitly by the user (graph leaves) support the deepcopy "
                                f"protocol (as PyTorch); this one is the output of {self.op!r}: deepcopy its "
