@@ -291,6 +291,27 @@ def test_conv_bn_runs_the_modules_where_it_cannot_fuse(rng):
         F.conv2d_affine(x, conv.weight, scale, shift, padding=1)
 
 
+@pytest.mark.parametrize("training", [True, False])
+def test_a_hooked_or_replaced_batch_norm_is_called_as_pytorchs_code_calls_it(rng, training):
+    """A forward hook on the batch norm sees its own output, bn(conv(x)), as torch's (it saw relu(bn(conv(x)) +
+    add)); a batch norm replaced by another module (Identity, a subclass with PyTorch's forward) is called with the
+    input alone; the sum and the ReLU follow, as in torchvision's blocks."""
+    from tinyrrn.nn import Identity
+    conv, bn = _conv_bn_pair(rng, 3, 4, 3, 1, "float32")
+    bn.train(training)
+    x = Tensor(channels_last(rng.standard_normal((2, 3, 5, 5)).astype("float32")))
+    add = Tensor(rng.standard_normal((2, 4, 5, 5)).astype("float32"))
+    with no_grad():
+        expected = bn(conv(x)).data  # training: the batch's statistics, whatever the running ones
+        seen = []
+        bn.register_forward_hook(lambda module, args, output: seen.append(output.data.copy()))
+        y = conv_bn(conv, bn, x, relu=True, add=add)
+        numpy.testing.assert_array_equal(seen[0], expected)
+        numpy.testing.assert_allclose(y.data, numpy.maximum(expected + add.data, 0), rtol=1e-6)
+        y = conv_bn(conv, Identity(), x, relu=True)
+        numpy.testing.assert_array_equal(y.data, numpy.maximum(conv(x).data, 0))
+
+
 def test_conv2d_affine_refuses_what_does_not_fit(rng):
     x = Tensor(rng.standard_normal((2, 3, 5, 5)).astype("float32"))
     w = Tensor(rng.standard_normal((4, 3, 3, 3)).astype("float32"))

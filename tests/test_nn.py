@@ -147,6 +147,24 @@ def test_sequential_indexing():
         seq[3]
 
 
+def test_a_slice_of_a_sequential_or_modulelist_subclass_is_of_that_subclass_as_torch(torch):
+    """As PyTorch: slicing makes the container's own class (its forward: a residual Sequential's slice adds its
+    input); + and * make a plain Sequential or ModuleList."""
+    for lib, tensor in ((torch.nn, torch.tensor), (nn, lambda v: Tensor(on_device(np.array(v, "float32"))))):
+        class Residual(lib.Sequential):
+            def forward(self, x):
+                return super().forward(x) + x
+
+        class Tagged(lib.ModuleList):
+            pass
+
+        residual = Residual(lib.ReLU(), lib.Tanh())
+        assert type(residual[:1]) is Residual and type(Tagged([lib.ReLU(), lib.Tanh()])[1:]) is Tagged, lib
+        assert type(residual + residual) is type(residual * 2) is lib.Sequential, lib
+        assert type(Tagged([lib.ReLU()]) + [lib.Tanh()]) is lib.ModuleList, lib
+        assert float(residual[:1](tensor([-1.0, 2.0])).sum()) == 3.0, lib
+
+
 # ---------------------------------------------------------------- state_dict loading
 
 def test_state_dict_round_trip_copies_in_place():
@@ -1616,3 +1634,43 @@ def test_forward_hooks_run_in_sequential_children_and_keep_the_graph():
     y.sum().backward()
     assert model[0].weight.grad is not None
     assert "_forward_hooks" not in dict(model.state_dict()) and list(model.state_dict()) == ["0.weight", "0.bias"]
+
+
+def test_copies_of_a_model_leave_its_gradients_behind_as_torch(torch):
+    """As PyTorch: copy.deepcopy of a Parameter (so of a model) and pickling of any tensor keep data and
+    requires_grad, not the gradient (an optimiser over a copy stepped with the original's gradients, in silence);
+    a plain tensor's deepcopy keeps it; a pickled computed tensor comes back a leaf (its graph left behind)."""
+    import copy
+    import pickle
+    for lib, param, tensor in ((torch.nn, lambda v: torch.nn.Parameter(torch.tensor(v)), torch.tensor),
+                               (nn, lambda v: nn.Parameter(on_device(np.array(v, "float32"))),
+                                lambda v: Tensor(on_device(np.array(v))))):
+        model = lib.Linear(2, 1)
+        model(tensor(np.ones((1, 2), "float32"))).sum().backward()
+        for copied in (copy.deepcopy(model), pickle.loads(pickle.dumps(model))):
+            assert copied.weight.grad is None and copied.weight.requires_grad, lib
+        leaf = tensor(np.ones(2, "float32")).requires_grad_()
+        leaf.grad = tensor(np.ones(2, "float32"))
+        assert copy.deepcopy(leaf).grad is not None and pickle.loads(pickle.dumps(leaf)).grad is None, lib
+        frozen = param(np.ones(2, "float32"))
+        frozen.requires_grad_(False)
+        assert not copy.deepcopy(frozen).requires_grad and not pickle.loads(pickle.dumps(frozen)).requires_grad
+        computed = pickle.loads(pickle.dumps(leaf * 2))
+        assert computed.is_leaf and computed.requires_grad and computed.grad is None, lib
+
+
+def test_load_state_dict_reports_an_unexpected_entry_that_is_no_tensor_as_torch(torch):
+    """As PyTorch: only the model's own entries must be tensors; another entry (a checkpoint's epoch, its
+    settings) is an unexpected key, loaded past with strict=False, named as unexpected with strict=True."""
+    theirs, ours = torch.nn.Linear(2, 3), nn.Linear(2, 3)
+    extra = {"epoch": 5, "settings": {"lr": 0.1}}
+    their_state = {**theirs.state_dict(), **extra}
+    our_state = {**{k: v.numpy() for k, v in theirs.state_dict().items()}, **extra}
+    assert ours.load_state_dict(our_state, strict=False) == theirs.load_state_dict(their_state, strict=False) \
+        == ([], ["epoch", "settings"])
+    np.testing.assert_array_equal(host(ours.weight.data), theirs.weight.detach().numpy())
+    for model, state in ((theirs, their_state), (ours, our_state)):
+        with pytest.raises(RuntimeError, match="nexpected key.*epoch"):
+            model.load_state_dict(state)
+    with pytest.raises(RuntimeError, match="'weight': expected an array or Tensor"):  # its own: a tensor
+        ours.load_state_dict({**our_state, "weight": [[1.0, 2.0]] * 3}, strict=False)

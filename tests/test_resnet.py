@@ -444,3 +444,57 @@ def test_resnet_is_a_module_with_torchvision_children():
     assert isinstance(model, ResNet)
     assert [name for name, _ in model._modules.items()] == ["conv1", "bn1", "relu", "maxpool", "layer1",
                                                             "layer2", "layer3", "layer4", "avgpool", "fc"]
+
+
+def _torchvision_forward(model, x):
+    """torchvision's ResNet.forward and its blocks' forward, module by module (each ReLU module called)."""
+    x = model.maxpool(model.relu(model.bn1(model.conv1(x))))
+    for _, unit in model.units():
+        identity = x if unit.downsample is None else unit.downsample(x)
+        out = unit.relu(unit.bn1(unit.conv1(x)))
+        if isinstance(unit, Bottleneck):
+            out = unit.relu(unit.bn2(unit.conv2(out)))
+        last = (unit.conv3, unit.bn3) if isinstance(unit, Bottleneck) else (unit.conv2, unit.bn2)
+        x = unit.relu(last[1](last[0](out)) + identity)
+    return model.fc(F.flatten(model.avgpool(x), 1))
+
+
+@pytest.mark.parametrize("block", [BasicBlock, Bottleneck])
+@pytest.mark.parametrize("training", [True, False])
+def test_relu_modules_are_torchvisions_and_called_as_there(block, training):
+    """The stem's and each unit's ReLU are children in torchvision's places, called as its forward calls them (once
+    in the stem, two or three times in a unit) when hooked or replaced: the stem's was never called, so a hook on
+    it never ran and a replacement was ignored in silence."""
+    model = ResNet(block, (1, 1, 1, 1), 3, widths=(4, 4, 4, 4), small_stem=False).train(training)
+    order = ["conv1", "bn1", "relu", "conv2", "bn2"] if block is BasicBlock else \
+        ["conv1", "bn1", "conv2", "bn2", "conv3", "bn3", "relu"]
+    assert [name for name, _ in model.layer2[0].named_children()] == order + ["downsample"]
+    calls = []
+    for name, m in model.named_modules():
+        if isinstance(m, tinyrrn.nn.ReLU):
+            m.register_forward_hook(lambda module, args, output, name=name: calls.append(name))
+    x = Tensor(on_device(np.random.default_rng(0).standard_normal((2, 3, 16, 16)).astype(np.float32)))
+    model(x)
+    per_unit = 2 if block is BasicBlock else 3
+    assert calls == ["relu"] + [f"layer{i}.0.relu" for i in range(1, 5) for _ in range(per_unit)]
+    for name, m in list(model.named_modules()):
+        if isinstance(m, tinyrrn.nn.ReLU):
+            parent, _, child = name.rpartition(".")
+            setattr(model.get_submodule(parent), child, tinyrrn.nn.Sigmoid())
+    with tinyrrn.no_grad():
+        np.testing.assert_allclose(host(model(x)), host(_torchvision_forward(model, x)), rtol=1e-5, atol=1e-6)
+
+
+def test_forward_calls_each_stage_as_torchvision_so_its_hooks_run():
+    """torchvision's forward calls layer1..layer4 (Sequential modules): a forward hook on model.layer4 (feature
+    extraction, Grad-CAM) sees its output; it never ran, the units being called one by one."""
+    model = resnet_small(3).eval()
+    seen = {}
+    for i in range(1, 5):
+        getattr(model, f"layer{i}").register_forward_hook(
+            lambda module, args, output, i=i: seen.setdefault(i, []).append(output.shape))
+    x = Tensor(on_device(np.random.default_rng(0).standard_normal((2, 3, 16, 16)).astype(np.float32)))
+    with tinyrrn.no_grad():
+        model(x)
+    assert sorted(seen) == [1, 2, 3, 4] and all(len(calls) == 1 for calls in seen.values())
+    assert seen[4] == [(2, model.num_features, 2, 2)]

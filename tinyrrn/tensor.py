@@ -603,16 +603,19 @@ class Tensor:
         if self.backward_fn is not None:
             self._retains_grad = True
 
+    _copies_grad = True  # whether deepcopy copies the gradient (a Parameter's does not, as PyTorch's)
+
     def __deepcopy__(self, memo):
-        """A copy of a leaf (data, grad and flags; shared arrays stay shared within one deepcopy, as a model's
-        tied weights); a computed tensor is refused, as PyTorch: copying its graph would send a backward's
-        gradients to copies of the leaves."""
+        """A copy of a leaf (data, grad (not a Parameter's, as PyTorch) and flags; shared arrays stay shared within
+        one deepcopy, as a model's tied weights); a computed tensor is refused, as PyTorch: copying its graph
+        would send a backward's gradients to copies of the leaves."""
         if not self.is_leaf:
             raise RuntimeError("Only Tensors created explicitly by the user (graph leaves) support the deepcopy "
                                f"protocol (as PyTorch); this one is the output of {self.op!r}: deepcopy its "
                                "detach() to copy its values")
         copied = memo[id(self)] = object.__new__(type(self))
-        copied.__dict__.update({k: copy.deepcopy(v, memo) for k, v in self.__dict__.items() if k not in _UNCOPIED})
+        copied.__dict__.update({k: None if k == "_grad" and not self._copies_grad else copy.deepcopy(v, memo)
+                                for k, v in self.__dict__.items() if k not in _UNCOPIED})
         return copied
 
     def __getstate__(self):

@@ -26,6 +26,7 @@ from .. import nn
 from ..backend import get_device, to_device
 from ..functional import channels_last
 from ..nn import init
+from ..nn.fused import is_plain
 
 
 class ResidualUnit(nn.Module):
@@ -41,29 +42,32 @@ class ResidualUnit(nn.Module):
         shortcut = self.shortcut(x) if shortcut is None else shortcut
         if extra is None:
             return self.residual(x, add=shortcut)  # relu(F(x) + S(x)) in F's last batch norm's passes
+        if not is_plain(self.relu, nn.ReLU):  # hooked or replaced: called, as torchvision calls it
+            return self.relu(self.residual(x) + shortcut + extra)
         return F.add_relu(self.residual(x) + shortcut, extra)
 
 
 class BasicBlock(ResidualUnit):
-    """Two 3x3 convs (ResNet-18/34)."""
+    """Two 3x3 convs (ResNet-18/34); torchvision's children, its ReLU applied fused (see nn.conv_bn)."""
     expansion = 1
 
     def __init__(self, in_channels, width, stride=1, downsample=None):
         super().__init__()
         self.conv1 = nn.Conv2d(in_channels, width, 3, stride, 1, bias=False)
         self.bn1 = nn.BatchNorm2d(width)
+        self.relu = nn.ReLU()
         self.conv2 = nn.Conv2d(width, width, 3, 1, 1, bias=False)
         self.bn2 = nn.BatchNorm2d(width)
         self.downsample = downsample
 
     def residual(self, x, add=None):
         """F(x); with ``add``, relu(F(x) + add), the sum and ReLU fused into bn2."""
-        out = nn.conv_bn(self.conv1, self.bn1, x, relu=True)
-        return nn.conv_bn(self.conv2, self.bn2, out, relu=add is not None, add=add)
+        out = nn.conv_bn(self.conv1, self.bn1, x, relu=self.relu)
+        return nn.conv_bn(self.conv2, self.bn2, out, relu=self.relu if add is not None else False, add=add)
 
 
 class Bottleneck(ResidualUnit):
-    """1x1 reduce, 3x3, 1x1 expand (ResNet-50 and deeper)."""
+    """1x1 reduce, 3x3, 1x1 expand (ResNet-50 and deeper); torchvision's children, its ReLU applied fused."""
     expansion = 4
 
     def __init__(self, in_channels, width, stride=1, downsample=None, stride_in_1x1=False):
@@ -75,13 +79,14 @@ class Bottleneck(ResidualUnit):
         self.bn2 = nn.BatchNorm2d(width)
         self.conv3 = nn.Conv2d(width, width * 4, 1, bias=False)
         self.bn3 = nn.BatchNorm2d(width * 4)
+        self.relu = nn.ReLU()
         self.downsample = downsample
 
     def residual(self, x, add=None):
         """F(x); with ``add``, relu(F(x) + add), the sum and ReLU fused into bn3."""
-        out = nn.conv_bn(self.conv1, self.bn1, x, relu=True)  # relu(bn1(conv1(x))), bn1's passes fused
-        out = nn.conv_bn(self.conv2, self.bn2, out, relu=True)
-        return nn.conv_bn(self.conv3, self.bn3, out, relu=add is not None, add=add)
+        out = nn.conv_bn(self.conv1, self.bn1, x, relu=self.relu)  # relu(bn1(conv1(x))), bn1's passes fused
+        out = nn.conv_bn(self.conv2, self.bn2, out, relu=self.relu)
+        return nn.conv_bn(self.conv3, self.bn3, out, relu=self.relu if add is not None else False, add=add)
 
 
 class ResNet(nn.Module):
@@ -108,7 +113,7 @@ class ResNet(nn.Module):
         else:
             self.conv1 = nn.Conv2d(3, stem_width, 7, 2, 3, bias=False)
         self.bn1 = nn.BatchNorm2d(stem_width)
-        self.relu = nn.ReLU()  # torchvision's child list; stem() applies it fused with bn1
+        self.relu = nn.ReLU()  # torchvision's child list; stem() applies it fused with bn1 (see nn.conv_bn)
         if small_stem:
             self.maxpool = nn.Identity()
         else:
@@ -133,7 +138,7 @@ class ResNet(nn.Module):
 
     def stem(self, x):
         """conv1, bn1, relu, maxpool: frames (N, 3, H, W) -> layer1's input."""
-        return self.maxpool(nn.conv_bn(self.conv1, self.bn1, x, relu=True))
+        return self.maxpool(nn.conv_bn(self.conv1, self.bn1, x, relu=self.relu))
 
     def units(self):
         """[(name, unit)] of every residual unit in order, e.g. ('layer4.2', Bottleneck)."""
@@ -153,9 +158,10 @@ class ResNet(nn.Module):
         return F.flatten(self.avgpool(x), 1)
 
     def forward(self, x):
+        """stem, layer1..layer4 and head, each stage called as a module (its hooks run), as torchvision's."""
         x = self.stem(x)
-        for _, unit in self.units():
-            x = unit(x)
+        for i in range(1, 5):
+            x = getattr(self, f"layer{i}")(x)
         return self.head(x)
 
 

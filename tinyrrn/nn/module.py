@@ -15,6 +15,8 @@ from ..tensor import ArgumentError, RemovableHandle, Tensor, zero_grads
 class Parameter(Tensor):
     """A tensor that a Module trains (requires_grad is True); without data an empty float32 one, as PyTorch."""
 
+    _copies_grad = False  # copy.deepcopy leaves the gradient behind, as PyTorch's Parameter
+
     def __init__(self, data=None, requires_grad=True):
         super().__init__([] if data is None else data, requires_grad=requires_grad)
 
@@ -447,7 +449,7 @@ class Module:
         extras = OrderedDict((_extra_state_key(path), module) for path, module in self.named_modules(
             remove_duplicate=False) if _overrides(module, "set_extra_state"))
         own = OrderedDict((k, v) for k, v in self.state_dict().items() if k.rpartition(".")[2] != "_extra_state")
-        state = {k: v if k in extras else _as_array(k, v) for k, v in state.items()}
+        state = {k: _as_array(k, v) if k in own else v for k, v in state.items()}  # others unexpected, as PyTorch
         for k in own:  # a (1,) value for a 0-d entry (old checkpoints' num_batches_tracked): its element, as PyTorch
             if k in state and own[k].ndim == 0 and state[k].shape == (1,):
                 state[k] = state[k][0]
@@ -531,8 +533,8 @@ IncompatibleKeys = namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_k
 
 
 def _as_array(key, value):
-    """A state_dict value (array, NumPy scalar, Tensor, or a PyTorch tensor) as an array; anything else (a list,
-    a Python number) is refused, as PyTorch refuses what is not a tensor."""
+    """A value of a model's own state_dict entry (array, NumPy scalar, Tensor, or a PyTorch tensor) as an array;
+    anything else (a list, a Python number) is refused, as PyTorch refuses what is not a tensor."""
     if isinstance(value, Tensor):
         return value.data
     if hasattr(value, "detach"):  # a PyTorch tensor (a state_dict of torch's), on the host
@@ -649,9 +651,10 @@ class Sequential(_ModuleSequence):
             self.add_module(name, m)
 
     def __getitem__(self, index):
-        """The index-th module, or for a slice a Sequential of those modules (keeping their names)."""
+        """The index-th module, or for a slice one of this class (a subclass's forward, as PyTorch) of those
+        modules (keeping their names)."""
         if isinstance(index, slice):
-            return Sequential(OrderedDict(list(self._modules.items())[index]))  # a None slot kept, as PyTorch
+            return type(self)(OrderedDict(list(self._modules.items())[index]))  # a None slot kept, as PyTorch
         return self._modules[_index_key(self, index)]
 
     def __add__(self, other):
@@ -700,9 +703,9 @@ class ModuleList(_ModuleSequence):
             self.extend(modules)
 
     def __getitem__(self, index):
-        """The index-th module, or for a slice a ModuleList of those modules (renumbered)."""
+        """The index-th module, or for a slice one of this class (as PyTorch) of those modules (renumbered)."""
         if isinstance(index, slice):
-            return ModuleList(list(self._modules.values())[index])
+            return type(self)(list(self._modules.values())[index])
         return self._modules[_index_key(self, index)]
 
     def __iadd__(self, modules):
