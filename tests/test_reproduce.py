@@ -432,3 +432,23 @@ def test_table1_without_weights_on_real_data_is_refused_before_the_report_is_rew
     assert "wrote" not in captured.out
     assert (out / "REPORT.md").read_text() == "the rows finished so far\n"
     assert sorted(os.listdir(out)) == ["REPORT.md", "grid.json"]
+
+
+@pytest.mark.parametrize("change", ["weights", "resize"])
+def test_a_table1_row_is_never_reported_on_features_it_was_not_trained_on(tiny_data, tmp_path, change):
+    """Row A trained on features of weights W1 (or of resize 24); then --only another row of the same layer made
+    the features again from other weights under the same path (or with --set resize=28): A's result, trained on
+    the earlier features, was reported under the new ones (only the videos its features were of were checked)."""
+    weights = str(tmp_path / "small.npz")
+    save_npz(resnet_small(), weights)
+    out = tmp_path / "grid"
+    table1_grid(tiny_data, out, weights)
+    other = ("--set", "resize=28") if change == "resize" else ()
+    if change == "weights":
+        save_npz(resnet_small(), weights)  # other random weights, the same path
+    assert reproduce.run_grid(options(tiny_data, out, "--tables", "1", "--weights", weights, "--only",
+                                      "table1-layer4-gru-raw", "--baseline-epochs", "2", *other))[0] == 0
+    assert [p.name for p in (out / "split1").iterdir() if p.name.startswith("features-layer4.replaced-")]
+    lines = open(out / "REPORT.md").read().splitlines()
+    assert "| Block4, Avg. Pool, with Z-norm | 0.236 | n/a | n/a | not run |" in lines
+    assert not any(line.startswith("| Block4, GRU, without Z-norm |") and "not run" in line for line in lines)

@@ -398,9 +398,10 @@ class Grid:
         described = features.described_settings(row_config("baseline-resnet50", self.options, split), layer,
                                                 self.table1_label(split))
         same = index is not None and all(index.get(k) == v for k, v in described.items() if k != "arch")
-        # of the videos as they are now (none changed since it was extracted), those its baseline was trained on
+        # of the videos as they are now (none changed since it was extracted), and the very features its baseline
+        # was trained on: the videos, settings and weights (features made again by another row leave it stale)
         same = same and saved.get("features_videos") == features.videos_digest(index) \
-            and not features.changed_videos(index)
+            and saved.get("features_made_with") == features.made_with(index) and not features.changed_videos(index)
         # and weights: the digest last, as it loads the backbone
         return result if same and index.get("weights_digest") == self.table1_digest(split) else None
 
