@@ -404,8 +404,9 @@ class Trainer:
         validation = {r["epoch"]: r["val_video_error"] for r in self.history if "val_video_error" in r}
         stopped = (f"--max-steps {self.config['max_steps']} at update {self.updates}, after batch "
                    f"{self.loader.position} of {len(self.loader)} of epoch {last_epoch}") if last_epoch > self.epoch else None
-        last = {**last, **last_weights, **({"stopped_by": stopped} if stopped else {})}
-        selected = {**selected, **selected_weights}
+        cut = {"stopped_by": stopped} if stopped else {}  # said in the report of each epoch cut short
+        last = {**last, **last_weights, **cut}
+        selected = {**selected, **selected_weights, **(cut if epoch == last_epoch else {})}
         selected, last = protocol_reports(epoch, selected, last_epoch, last, self.val_groups, validation)
         if self.is_root:
             videos = test_videos(self.config)
