@@ -346,6 +346,20 @@ def test_command_line_smoke_train_interrupt_resume_evaluate_predict(tiny_data, t
     assert failed.returncode == 1 and "broken.avi" in failed.stderr
 
 
+@pytest.mark.parametrize("steps, val_groups, says", [
+    ("3", "1", "(epoch 1 of 1, selected by the last weights (--max-steps stopped the run before any epoch ended: none "
+               "was validated), cut short by --max-steps 3 at update 3, after batch 6 of 10 of epoch 1)"),
+    ("9", "0", "(epoch 2 of 2, cut short by --max-steps 9 at update 9, after batch ")])
+def test_the_jobs_summary_says_when_a_run_departs_from_the_rule_it_names(tiny_data, tmp_path, capsys, steps,
+                                                                         val_groups, says):
+    """The summary named one rule, "the epoch selected by the lowest validation video error", also for a run that
+    --max-steps stopped before any epoch was validated (its test figures are of its last, cut-short weights)."""
+    assert training.main(tiny_args(tiny_data, tmp_path, "--epochs", "3", "--max-steps", steps, "--val-groups",
+                                   val_groups)) == 0
+    summary = capsys.readouterr().out.split("video-level error on the test split")[1]
+    assert says in summary.splitlines()[1]
+
+
 def test_help_explains_every_flag():
     out = run_cli("tinyrrn.train", "--help").stdout
     for flag in ("--data", "--split", "--arch", "--weights", "--skip", "--positions", "--context",

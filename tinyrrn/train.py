@@ -890,10 +890,19 @@ def _main(given, resume, comm):
                 if config["val_groups"] else "--val-groups 0: the last epoch")
         print(f"\nvideo-level error on the test split, of the epoch selected by {rule}:")
         for label, metrics, directory in results:
-            print(f"  {label:<22} {metrics['video_error']:.4f} (epoch {metrics['epoch']} of {metrics['epochs']}); "
-                  f"last epoch {metrics['last']['video_error']:.4f}   ({directory})")
+            print(f"  {label:<22} {metrics['video_error']:.4f} (epoch {metrics['epoch']} of {metrics['epochs']}"
+                  f"{otherwise(metrics)}); last epoch {metrics['last']['video_error']:.4f}   ({directory})")
         print("\n" + files_to_open(run_dir, config, baseline=len(runs) > 1))
     return 0
+
+
+def otherwise(report):
+    """How a run's reported epoch departs from the rule the job's summary names ('' when it does not): none was
+    validated (--max-steps stopped the run first; its report's selected_by says which weights it took), or its
+    weights were cut short in mid-epoch."""
+    unvalidated = report.get("val_groups") and report.get("val_video_error") is None
+    return "".join([f", selected by {report['selected_by']}" if unvalidated else "",
+                    f", cut short by {report['stopped_by']}" if "stopped_by" in report else ""])
 
 
 def frame_wise(config):
