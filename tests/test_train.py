@@ -360,6 +360,20 @@ def test_the_jobs_summary_says_when_a_run_departs_from_the_rule_it_names(tiny_da
     assert says in summary.splitlines()[1]
 
 
+def test_equal_validation_errors_keep_the_earliest_epoch_as_documented(tiny_data, tmp_path, monkeypatch):
+    """On a few held-out videos validation errors often tie: which epoch is kept was said nowhere."""
+    real = training.evaluate
+    monkeypatch.setattr(training, "evaluate", lambda model, dataset, *args, **kwargs: {
+        **real(model, dataset, *args, **kwargs), **({"video_error": 0.5} if dataset.validation else {})})
+    run_dir = str(tmp_path / "tie")
+    selected, _ = training.train(tiny_config(tiny_data, tmp_path, "--epochs", "3"), run_dir)
+    assert selected["epoch"] == checkpoint.load(os.path.join(run_dir, "best.npz"))[1]["epoch"] == 1
+    from tinyrrn import baseline
+    readme = open(os.path.join(os.path.dirname(__file__), "..", "README.md")).read()
+    for text in (readme, training.__doc__, baseline.__doc__):
+        assert "(the earliest of equal ones" in " ".join(text.split())
+
+
 def test_help_explains_every_flag():
     out = run_cli("tinyrrn.train", "--help").stdout
     for flag in ("--data", "--split", "--arch", "--weights", "--skip", "--positions", "--context",

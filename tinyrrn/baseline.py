@@ -13,7 +13,8 @@ Both train with Adam on video-level cross-entropy and are evaluated on the split
 with tinyrrn.evaluate.video_metrics (one "chunk" per video), so the video error means what the
 evaluator's does. The protocol is tinyrrn.train's: ``--val-groups N`` (default 3) whole groups
 of the training videos, chosen by ``--seed`` as a training run chooses them, are held out (and
-left out of the Z-norm statistics); the epoch with the lowest validation video error is kept,
+left out of the Z-norm statistics); the epoch with the lowest validation video error (the earliest
+of equal ones) is kept,
 and the test split is evaluated once for it and once for the last epoch; ``--val-groups 0``
 trains on every training video and reports the last epoch. RUN_DIR gets config.json,
 metrics.jsonl (loss and validation error per epoch), model.npz (the selected epoch), eval-last/

@@ -17,7 +17,7 @@ bad-videos list. ``--resume RUN_DIR`` continues exactly where it stopped.
 The protocol (UCF-101 has no validation split): ``--val-groups N`` whole gNN groups of the
 training list (default 3, fixed by ``--seed``, listed in ``val_groups.txt``) are held out; the
 model is validated on them after every epoch and ``best.npz`` keeps the epoch with the lowest
-validation video error. The test split is evaluated once, at the end, for that epoch
+validation video error (the earliest of equal ones). The test split is evaluated once, at the end, for that epoch
 (``eval/``) and the last epoch (``eval-last/``): it never selects anything. ``--val-groups 0``
 trains on the whole list and reports the last epoch. A resumed run whose ``best.npz`` is missing
 or unreadable says so and selects again among the epochs whose weights are kept
