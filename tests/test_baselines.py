@@ -467,3 +467,8 @@ def test_every_video_left_out_is_in_the_feature_index_and_the_baselines_report(t
     assert metrics["unreadable_videos"] == sorted(tests[:2]) and metrics["videos"] + 2 == len(tests)
     assert metrics["averaging"].startswith("none: one prediction per video") and "mean of its frame" in \
         metrics["averaging"]
+    # each report names the features its numbers come from: the folder, and the backbone weights and settings
+    for report in ("eval", "eval-last"):
+        written = json.load(open(tmp_path / "b" / report / "metrics.json"))
+        assert written["features"] == os.path.abspath(out) and written["features_made_with"]["weights"] == \
+            os.path.abspath(weights) and written["features_made_with"]["weights_digest"] == index["weights_digest"]

@@ -418,7 +418,7 @@ def test_evaluate_keeps_the_protocol_of_a_report_written_before_weights_digests(
     files.write_json(path, old)
     assert evaluation.main([run, "--workers", "0"]) == 0
     report = json.load(open(path))
-    assert {key: report.get(key) for key in evaluation.PROTOCOL} == {key: old[key] for key in evaluation.PROTOCOL}
+    assert {key: report.get(key) for key in evaluation.PROTOCOL} == {key: old.get(key) for key in evaluation.PROTOCOL}
     files.write_json(path, {**old, "epoch": old["epoch"] + 1})  # an older report of other weights
     assert evaluation.main([run, "--workers", "0"]) == 0
     assert "selected_by" not in json.load(open(path))
@@ -1219,12 +1219,26 @@ def test_a_run_capped_in_mid_epoch_resumes_there_bit_for_bit(tiny_data, tmp_path
     assert (saved["epoch"], saved["updates"]) == (1, 7) and 0 < saved["loader"]["position"]
     last = json.load(open(os.path.join(capped, "eval-last", "metrics.json")))
     assert last["epoch"] == 2 and last["stopped_by"].startswith("--max-steps 7 at update 7, after batch ")
+    assert evaluation.main([os.path.join(capped, "checkpoint.npz"), "--workers", "0"]) == 0  # evaluated again:
+    again = json.load(open(os.path.join(capped, "eval-last", "metrics.json")))  # still says it was cut short
+    assert again["epoch"] == 2 and again["stopped_by"] == last["stopped_by"]
     assert training.main(["--resume", capped, "--max-steps", "100"]) == 0
     assert training.main(tiny_args(tiny_data, tmp_path, *common, "--name", "straight")) == 0
     a, b = (checkpoint.load(os.path.join(d, "checkpoint.npz")) for d in (capped, run_dir_of(tmp_path, "straight")))
     assert a[1]["updates"] == b[1]["updates"] == 15 and sorted(a[0]) == sorted(b[0])
     for name in a[0]:
         numpy.testing.assert_array_equal(a[0][name], b[0][name], err_msg=name)
+
+
+def test_the_selected_report_of_a_run_cut_short_without_validation_says_so(tiny_data, tmp_path):
+    """--val-groups 0 --max-steps 9 (6-7 updates an epoch): eval/ reports the last weights, those of epoch 2 cut
+    short, and said "epoch 2 of 2, the last epoch" as of a whole epoch; eval-last/ said it was cut short."""
+    assert training.main(tiny_args(tiny_data, tmp_path, "--epochs", "3", "--max-steps", "9", "--val-groups", "0",
+                                   "--name", "cut")) == 0
+    run_dir = run_dir_of(tmp_path, "cut")
+    selected, last = (json.load(open(os.path.join(run_dir, name, "metrics.json"))) for name in ("eval", "eval-last"))
+    assert selected["epoch"] == last["epoch"] == 2 and selected["weights_digest"] == last["weights_digest"]
+    assert selected["stopped_by"] == last["stopped_by"] and selected["stopped_by"].startswith("--max-steps 9 at ")
 
 
 def test_a_resumed_run_does_not_need_its_initial_weights_file(finished, tiny_data, tmp_path):

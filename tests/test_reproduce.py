@@ -72,8 +72,9 @@ def test_same_model_rows_share_one_run(tmp_path):
     assert len({d for key, d in dirs.items() if not d.startswith("table1-")}) == 12
 
 
-def result(error, last, val, run_dir):
-    return {"error": error, "last": last, "val": val, "epoch": 3, "epochs": 5, "run_dir": run_dir}
+def result(error, last, val, run_dir, epochs=12):
+    return {"error": error, "last": last, "val": val, "epoch": 3, "epochs": epochs, "run_dir": run_dir,
+            "selected_by": "the lowest validation video error"}
 
 
 PROTOCOL = {"val_groups": 3, "groups": {1: [9, 12, 20], 2: [1, 17, 22]}, "seed": 0, "epochs": 12, "lr": 3e-3,
@@ -117,12 +118,13 @@ def test_report_format(tmp_path):
     assert text.index("## Protocol") < text.index("## Table 3") < text.index("## Table 2") < text.index(
         "## The best model") < text.index("## Where this differs from the paper")
     assert "split 1: g09, g12, g20" in text and "selects nothing" in text and "12 epochs, Adam with lr 0.003" in text
-    header = "| row | paper | split 1 | split 1 - paper | run directory |"
+    header = "| row | paper | split 1 | selected epoch | split 1 - paper | run directory |"
     assert text.count(header) == 2
-    assert "| Identity mapping | 0.197 | 0.250 / 0.300 | +0.053 | split1/table2-block4-identity |" in lines
-    assert "| Conv. linear | 0.219 | 0.100 / 0.125 | -0.119 | split1/table3-linear |" in lines
-    assert "| Conv. non-linear | 0.210 | n/a | n/a | not run |" in lines
-    assert "| Block4, identity | n/a | n/a | n/a | not run |" in lines
+    assert "| Identity mapping | 0.197 | 0.250 / 0.300 | 3 of 12 | +0.053 | split1/table2-block4-identity |" in lines
+    assert "| Conv. linear | 0.219 | 0.100 / 0.125 | 3 of 12 | -0.119 | split1/table3-linear |" in lines
+    assert "| Conv. non-linear | 0.210 | n/a | n/a | n/a | not run |" in lines
+    assert "| Block4, identity | n/a | n/a | n/a | n/a | not run |" in lines
+    assert "Not trained or selected as the protocol" not in text
     # the best model: the paper's best setup and the row with the lowest validation error, beside Table 5
     assert ("| tinyrrn: identity skip at Block4, context 2 (the paper's best setup) | 0.250 / 0.300 | this grid, "
             "split 1 only |") in lines
@@ -137,7 +139,7 @@ def test_report_format(tmp_path):
     for split, (base, best, tuned) in ((1, (0.4, 0.2, 0.5)), (2, (0.3, 0.3, 0.6))):
         def at(name):
             return os.path.join(out, f"split{split}", name)
-        results[split, "table1-layer4-avgpool-znorm"] = result(base, base, 0.35, at("table1-layer4-avgpool-znorm"))
+        results[split, "table1-layer4-avgpool-znorm"] = result(base, base, 0.35, at("table1-layer4-avgpool-znorm"), 60)
         results[split, "table4-context1"] = results[split, "table1-layer4-avgpool-znorm"]
         results[split, "table4-context2"] = results[split, "table3-identity"] = result(best, best + 0.1, 0.1,
                                                                                        at("table2-block4-identity"))
@@ -145,20 +147,42 @@ def test_report_format(tmp_path):
     text = reproduce.report(results, {"tables": [4], "splits": [1, 2], "data": "/data/ucf101", "out": out}, PROTOCOL)
     lines = text.splitlines()
     assert "reference only" not in text and "/data/ucf101" in text
-    assert ("| row | paper | split 1 | split 2 | mean over splits | spread (min-max) | split 1 - paper | "
-            "run directory |") in lines
+    assert ("| row | paper | split 1 | split 2 | mean over splits | spread (min-max) | selected epoch per split | "
+            "split 1 - paper | run directory |") in lines
     assert ("| context 1 (baseline: Table 1's Block4 avg. pool + Z-norm) | 0.236 | 0.400 / 0.400 | 0.300 / 0.300 | "
-            "0.350 / 0.350 | 0.300-0.400 | +0.164 | split{1,2}/table1-layer4-avgpool-znorm |") in lines
+            "0.350 / 0.350 | 0.300-0.400 | 3 of 60, 3 of 60 | +0.164 | split{1,2}/table1-layer4-avgpool-znorm |") in lines
     assert ("| context 2 (1 temporal skip) | 0.197 | 0.200 / 0.300 | 0.300 / 0.400 | 0.250 / 0.350 | 0.200-0.300 | "
-            "+0.003 | split{1,2}/table2-block4-identity |") in lines
+            "3 of 12, 3 of 12 | +0.003 | split{1,2}/table2-block4-identity |") in lines
     assert ("| context 1, the ResNet fine-tuned on single frames (not in the paper) | n/a | 0.500 / 0.500 | "
-            "0.600 / 0.600 | 0.550 / 0.550 | 0.500-0.600 | n/a | split{1,2}/table4-finetuned-resnet |") in lines
-    assert "| context 3 (2 temporal skips) | 0.194 | n/a | n/a | n/a | n/a | n/a | not run |" in lines
+            "0.600 / 0.600 | 0.550 / 0.550 | 0.500-0.600 | 3 of 12, 3 of 12 | n/a | split{1,2}/table4-finetuned-resnet |") \
+        in lines
+    assert "| context 3 (2 temporal skips) | 0.194 | n/a | n/a | n/a | n/a | n/a, n/a | n/a | not run |" in lines
     # relative improvements over both baselines: 1 - 0.25/0.35 and 1 - 0.25/0.55
     assert "| context 2 (1 temporal skip) | +16.5% | +28.6% | +54.5% |" in lines
     assert ("| tinyrrn: identity skip at Block4, context 2 (the paper's best setup) | 0.250 / 0.350 | this grid, mean "
             "over splits 1, 2; also the row with the lowest validation error (0.100) |") in lines
     assert "**Weights layout**: torchvision's ResNet-50" in text
+
+
+def test_a_row_not_trained_or_selected_as_the_protocol_says_is_marked_with_its_rule(tmp_path):
+    """--set max_steps=3 stopped a row before its first epoch ended: its report said "the last weights (none was
+    validated)", while REPORT.md gave its figures under "12 epochs ... the epoch with the lowest validation video
+    error", saying neither its epoch nor how it was chosen."""
+    out = str(tmp_path)
+    cut = {**result(0.75, 0.75, None, os.path.join(out, "split1", "table3-linear")), "epoch": 1, "epochs": 1,
+           "selected_by": "the last weights (--max-steps stopped the run before any epoch ended: none was validated)"}
+    short = {**result(0.5, 0.5, 0.25, os.path.join(out, "split1", "table3-nonlinear")), "epochs": 4}
+    results = {(1, "table3-identity"): result(0.25, 0.3, 0.2, os.path.join(out, "split1", "table2-block4-identity")),
+               (1, "table3-linear"): cut, (1, "table3-nonlinear"): short}
+    text = reproduce.report(results, {"tables": [3], "splits": [1], "data": None, "out": out}, PROTOCOL)
+    lines = text.splitlines()
+    assert "| Identity mapping | 0.197 | 0.250 / 0.300 | 3 of 12 | +0.053 | split1/table2-block4-identity |" in lines
+    assert "| Conv. linear | 0.219 | 0.750 / 0.750 | 1 of 1* | +0.531 | split1/table3-linear |" in lines
+    assert "| Conv. non-linear | 0.210 | 0.500 / 0.500 | 3 of 4* | +0.290 | split1/table3-nonlinear |" in lines
+    assert ("- split 1, Conv. linear: epoch 1 of 1 (the protocol: 12 epochs), selected by the last weights "
+            "(--max-steps stopped the run before any epoch ended: none was validated)") in lines
+    assert ("- split 1, Conv. non-linear: epoch 3 of 4 (the protocol: 12 epochs), selected by the lowest validation "
+            "video error") in lines and not any(line.startswith("- split 1, Identity mapping") for line in lines)
 
 
 def epochs_logged(run_dir):
@@ -261,7 +285,7 @@ def test_grid_table1_with_weights_and_other_data_refused(tiny_data, tmp_path):
     lines = open(report_path).read().splitlines()
     row = next(line for line in lines if line.startswith("| Block4, Avg. Pool, with Z-norm |"))
     assert row.split("|")[2].strip() == "0.236" and row.endswith("split1/table1-layer4-avgpool-znorm |")
-    assert "| Block3, GRU, with Z-norm | 0.403 | n/a | n/a | not run |" in lines
+    assert "| Block3, GRU, with Z-norm | 0.403 | n/a | n/a | n/a | not run |" in lines
     # the same rows again with other frames: the features are moved aside and made afresh, the rows rerun
     result = out / "split1" / "table1-layer4-avgpool-znorm" / "eval" / "metrics.json"
     os.utime(result, (1, 1))
@@ -432,3 +456,23 @@ def test_table1_without_weights_on_real_data_is_refused_before_the_report_is_rew
     assert "wrote" not in captured.out
     assert (out / "REPORT.md").read_text() == "the rows finished so far\n"
     assert sorted(os.listdir(out)) == ["REPORT.md", "grid.json"]
+
+
+@pytest.mark.parametrize("change", ["weights", "resize"])
+def test_a_table1_row_is_never_reported_on_features_it_was_not_trained_on(tiny_data, tmp_path, change):
+    """Row A trained on features of weights W1 (or of resize 24); then --only another row of the same layer made
+    the features again from other weights under the same path (or with --set resize=28): A's result, trained on
+    the earlier features, was reported under the new ones (only the videos its features were of were checked)."""
+    weights = str(tmp_path / "small.npz")
+    save_npz(resnet_small(), weights)
+    out = tmp_path / "grid"
+    table1_grid(tiny_data, out, weights)
+    other = ("--set", "resize=28") if change == "resize" else ()
+    if change == "weights":
+        save_npz(resnet_small(), weights)  # other random weights, the same path
+    assert reproduce.run_grid(options(tiny_data, out, "--tables", "1", "--weights", weights, "--only",
+                                      "table1-layer4-gru-raw", "--baseline-epochs", "2", *other))[0] == 0
+    assert [p.name for p in (out / "split1").iterdir() if p.name.startswith("features-layer4.replaced-")]
+    lines = open(out / "REPORT.md").read().splitlines()
+    assert "| Block4, Avg. Pool, with Z-norm | 0.236 | n/a | n/a | n/a | not run |" in lines
+    assert not any(line.startswith("| Block4, GRU, without Z-norm |") and "not run" in line for line in lines)

@@ -346,6 +346,34 @@ def test_command_line_smoke_train_interrupt_resume_evaluate_predict(tiny_data, t
     assert failed.returncode == 1 and "broken.avi" in failed.stderr
 
 
+@pytest.mark.parametrize("steps, val_groups, says", [
+    ("3", "1", "(epoch 1 of 1, selected by the last weights (--max-steps stopped the run before any epoch ended: none "
+               "was validated), cut short by --max-steps 3 at update 3, after batch 6 of 10 of epoch 1)"),
+    ("9", "0", "(epoch 2 of 2, cut short by --max-steps 9 at update 9, after batch ")])
+def test_the_jobs_summary_says_when_a_run_departs_from_the_rule_it_names(tiny_data, tmp_path, capsys, steps,
+                                                                         val_groups, says):
+    """The summary named one rule, "the epoch selected by the lowest validation video error", also for a run that
+    --max-steps stopped before any epoch was validated (its test figures are of its last, cut-short weights)."""
+    assert training.main(tiny_args(tiny_data, tmp_path, "--epochs", "3", "--max-steps", steps, "--val-groups",
+                                   val_groups)) == 0
+    summary = capsys.readouterr().out.split("video-level error on the test split")[1]
+    assert says in summary.splitlines()[1]
+
+
+def test_equal_validation_errors_keep_the_earliest_epoch_as_documented(tiny_data, tmp_path, monkeypatch):
+    """On a few held-out videos validation errors often tie: which epoch is kept was said nowhere."""
+    real = training.evaluate
+    monkeypatch.setattr(training, "evaluate", lambda model, dataset, *args, **kwargs: {
+        **real(model, dataset, *args, **kwargs), **({"video_error": 0.5} if dataset.validation else {})})
+    run_dir = str(tmp_path / "tie")
+    selected, _ = training.train(tiny_config(tiny_data, tmp_path, "--epochs", "3"), run_dir)
+    assert selected["epoch"] == checkpoint.load(os.path.join(run_dir, "best.npz"))[1]["epoch"] == 1
+    from tinyrrn import baseline
+    readme = open(os.path.join(os.path.dirname(__file__), "..", "README.md")).read()
+    for text in (readme, training.__doc__, baseline.__doc__):
+        assert "(the earliest of equal ones" in " ".join(text.split())
+
+
 def test_help_explains_every_flag():
     out = run_cli("tinyrrn.train", "--help").stdout
     for flag in ("--data", "--split", "--arch", "--weights", "--skip", "--positions", "--context",

@@ -13,7 +13,8 @@ Both train with Adam on video-level cross-entropy and are evaluated on the split
 with tinyrrn.evaluate.video_metrics (one "chunk" per video), so the video error means what the
 evaluator's does. The protocol is tinyrrn.train's: ``--val-groups N`` (default 3) whole groups
 of the training videos, chosen by ``--seed`` as a training run chooses them, are held out (and
-left out of the Z-norm statistics); the epoch with the lowest validation video error is kept,
+left out of the Z-norm statistics); the epoch with the lowest validation video error (the earliest
+of equal ones) is kept,
 and the test split is evaluated once for it and once for the last epoch; ``--val-groups 0``
 trains on every training video and reports the last epoch. RUN_DIR gets config.json,
 metrics.jsonl (loss and validation error per epoch), model.npz (the selected epoch), eval-last/
@@ -34,7 +35,7 @@ from .data.splits import in_groups, validation_groups
 from .evaluate import protocol_reports, summary, video_metrics, write_report
 from .cli import (ArgumentParser, add_compute_flags, add_debug_flag, at_least, command, positive_number, use_compute,
                   writing_into)
-from .features import older_index, read_index, videos_digest
+from .features import made_with, older_index, read_index, videos_digest
 from .files import JsonLog, write_json
 from .optim import Adam
 from .progress import Progress
@@ -246,7 +247,7 @@ def _run(features_dir, model, znorm, out_dir, epochs, lr, batch, seed, hidden, v
         train_x, val_x, test_x = (apply_znorm(x, stats) for x in (train_x, val_x, test_x))
     classes = len(index["classes"])
     settings = {"features": os.path.abspath(features_dir), "features_videos": videos_digest(index),
-                "layer": index["layer"], "model": model, "znorm": znorm,
+                "features_made_with": made_with(index), "layer": index["layer"], "model": model, "znorm": znorm,
                 "epochs": epochs, "lr": lr, "batch": batch, "seed": seed, "hidden": hidden, "val_groups": val_groups,
                 "held_out_groups": groups}
     log = None
@@ -271,8 +272,10 @@ def _run(features_dir, model, znorm, out_dir, epochs, lr, batch, seed, hidden, v
     if groups and best["epoch"] != epochs:
         net.load_state_dict(best["state"])
         selected = video_error(net, test_x, test_y, classes)
-    # what the figures are of: the test videos left out (tinyrrn.features' record), and how a video is predicted
-    scored = {"unreadable_videos": left_out(index), "averaging": AVERAGING[model]}
+    # what the figures are of: the test videos left out (tinyrrn.features' record), how a video is predicted, and
+    # the features (their folder, and the settings and backbone weights they were made with)
+    scored = {"unreadable_videos": left_out(index), "averaging": AVERAGING[model],
+              "features": settings["features"], "features_made_with": settings["features_made_with"]}
     selected, last = {**selected, **scored}, {**last, **scored}
     selected, last = protocol_reports(best.get("epoch", epochs), selected, epochs, last, groups, validation)
     selected["seconds"] = round(time.monotonic() - start, 2)

@@ -240,7 +240,7 @@ def evaluate(model, dataset, batch=16, workers=2, out_dir=None, desc="eval", com
 
 # training's test reports: RUN_DIR/eval (best.npz, the selected epoch) and RUN_DIR/eval-last (checkpoint.npz)
 REPORT_FOLDERS = {"best.npz": "eval", "checkpoint.npz": "eval-last"}
-PROTOCOL = ("split", "epoch", "epochs", "selected_by", "val_groups", "val_video_error", "last")
+PROTOCOL = ("split", "epoch", "epochs", "selected_by", "val_groups", "val_video_error", "last", "stopped_by")
 
 
 def other_videos(args, trained):

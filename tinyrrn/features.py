@@ -161,6 +161,11 @@ def changed_videos(index):
     return changed
 
 
+def made_with(index):
+    """The settings and backbone weights (path and digest) a feature folder's features were made with."""
+    return {key: index.get(key) for key in SETTINGS}
+
+
 def videos_digest(index):
     """A fingerprint of which videos, as which content (their keys), a feature index holds features of."""
     return hashlib.sha1(json.dumps([[v["video"], v.get("key")] for v in index["videos"]]).encode()).hexdigest()[:16]

@@ -20,8 +20,10 @@ Layout of the output folder (``--out``, default runs/reproduce-ucf101 or runs/re
     split<N>/table1-<layer>-<model>-<znorm|raw>/   one Table 1 baseline (tinyrrn.baseline)
     grid.jsonl                      one line per finished row: errors, epochs, seconds
     lock                            held while a reproduce process writes here (a second one is refused)
-    REPORT.md                       the protocol, one table per paper table (paper error, ours, difference,
-                                    run dir), the best model beside Table 5, where this differs from the paper
+    REPORT.md                       the protocol, one table per paper table (paper error, ours, the selected
+                                    epoch, difference, run dir; a run that departs from the protocol, e.g.
+                                    stopped by --set max_steps, starred with how its epoch was chosen), the best
+                                    model beside Table 5, where this differs from the paper
 
 Resume: a row is finished when its run directory holds ``eval/metrics.json`` and is then skipped; a
 grid whose report would show finished training rows trained with other settings than those asked now
@@ -194,7 +196,7 @@ def finished_result(run_dir):
     last = metrics.get("last") or {}
     return {"error": metrics["video_error"], "last": last.get("video_error"), "val": metrics.get("val_video_error"),
             "epoch": metrics.get("epoch"), "epochs": metrics.get("epochs"), "val_groups": metrics.get("val_groups"),
-            "run_dir": run_dir}
+            "selected_by": metrics.get("selected_by"), "run_dir": run_dir}
 
 
 def report_problem(metrics):
@@ -398,9 +400,10 @@ class Grid:
         described = features.described_settings(row_config("baseline-resnet50", self.options, split), layer,
                                                 self.table1_label(split))
         same = index is not None and all(index.get(k) == v for k, v in described.items() if k != "arch")
-        # of the videos as they are now (none changed since it was extracted), those its baseline was trained on
+        # of the videos as they are now (none changed since it was extracted), and the very features its baseline
+        # was trained on: the videos, settings and weights (features made again by another row leave it stale)
         same = same and saved.get("features_videos") == features.videos_digest(index) \
-            and not features.changed_videos(index)
+            and saved.get("features_made_with") == features.made_with(index) and not features.changed_videos(index)
         # and weights: the digest last, as it loads the backbone
         return result if same and index.get("weights_digest") == self.table1_digest(split) else None
 
@@ -544,24 +547,51 @@ def _relative(error, reference):
     return "n/a" if error is None or reference is None else f"{1 - error / reference:+.1%}"
 
 
-def _table(results, table, splits, out, show_last):
-    """One paper table: paper error, each split's errors, the mean and spread over splits, the difference."""
+def departure(result, protocol, table):
+    """How a finished row departs from the protocol REPORT.md states for its table, or None: it ended before
+    its epochs (``--set max_steps``), or its epoch was not selected on the validation groups (none validated)."""
+    epochs = protocol["baseline_epochs"] if table == 1 else protocol["epochs"]
+    short = result.get("epochs") is not None and result["epochs"] < epochs
+    unvalidated = bool(protocol["val_groups"]) and result.get("val") is None and result.get("selected_by") is not None
+    if not short and not unvalidated:
+        return None
+    return (f"epoch {result['epoch']} of {result['epochs']} (the protocol: {epochs} epochs), selected by "
+            f"{result.get('selected_by') or 'a rule its report does not name'}")
+
+
+def _epochs(result, protocol, table):
+    """The selected epoch of a row's run, '3 of 10', starred when the run departs from the protocol."""
+    if result is None or result.get("epoch") is None:
+        return "n/a"
+    return f"{result['epoch']} of {result['epochs']}" + ("*" if departure(result, protocol, table) else "")
+
+
+def _table(results, table, splits, out, show_last, protocol):
+    """One paper table: paper error, each split's errors, the mean and spread over splits, the selected epochs,
+    the difference; then the runs that depart from the protocol (``departure``), each with how it was selected."""
     multi = len(splits) > 1
     head = ["row", "paper"] + [f"split {s}" for s in splits] + (["mean over splits", "spread (min-max)"] if multi else [])
-    head += ["split 1 - paper", "run directory"]
+    head += [f"selected epoch{' per split' if multi else ''}", "split 1 - paper", "run directory"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    departures = []
     for row in rows([table]):
-        summary = over_splits(results, row["key"], splits)
+        summary, kind = over_splits(results, row["key"], splits), 1 if "same_as" in row else table  # a Table 1 run
         cells = [row["label"], _fmt(row["paper"])]
         cells += [_errors(r["error"], r["last"], show_last) if r else "n/a" for r in summary["runs"]]
+        departures += [f"- split {split}, {row['label']}: {departure(r, protocol, kind)}"
+                       for split, r in zip(splits, summary["runs"]) if r and departure(r, protocol, kind)]
         if multi:
             counted = "" if summary["count"] in (0, len(splits)) else f" ({summary['count']} of {len(splits)} splits)"
             cells += [_errors(summary["mean"], summary["last"], show_last) + counted,
                       "n/a" if summary["low"] is None else f"{summary['low']:.3f}-{summary['high']:.3f}"]
+        cells.append(", ".join(_epochs(r, protocol, kind) for r in summary["runs"]))
         first = results.get((1, row["key"])) if 1 in splits else None
         cells += ["n/a" if first is None or row["paper"] is None else f"{first['error'] - row['paper']:+.3f}",
                   _where(summary["runs"], splits, out)]
         lines.append("| " + " | ".join(cells) + " |")
+    if departures:
+        lines += ["", "\\* Not trained or selected as the protocol above says (its figures are of these epochs):", ""]
+        lines += departures
     return lines
 
 
@@ -730,11 +760,12 @@ def report(results, options, protocol, seconds=None):
     lines += [""] + _protocol(protocol, splits, synthetic)
     cell = ("test error of the selected epoch / of the last epoch" if show_last else "test error of the last epoch")
     lines += ["", f"Video-level error = 1 - top-1 accuracy of the mean chunk softmax per video (tinyrrn.evaluate). "
-              f"Each error cell: {cell}. Difference = tinyrrn's split 1 (selected epoch) - paper."]
+              f"Each error cell: {cell}. Selected epoch: the epoch of the first figure, of the "
+              f"epochs its run trained. Difference = tinyrrn's split 1 (selected epoch) - paper."]
     if seconds is not None:
         lines += ["", f"This invocation took {seconds / 60:.1f} min."]
     for table in tables:
-        lines += ["", f"## {TABLE_TITLES[table]}", ""] + _table(results, table, splits, out, show_last)
+        lines += ["", f"## {TABLE_TITLES[table]}", ""] + _table(results, table, splits, out, show_last, protocol)
         if table == 4:
             lines += _relative_improvements(results, splits)
     lines += _best_model(results, tables, splits, show_last)

@@ -17,7 +17,7 @@ bad-videos list. ``--resume RUN_DIR`` continues exactly where it stopped.
 The protocol (UCF-101 has no validation split): ``--val-groups N`` whole gNN groups of the
 training list (default 3, fixed by ``--seed``, listed in ``val_groups.txt``) are held out; the
 model is validated on them after every epoch and ``best.npz`` keeps the epoch with the lowest
-validation video error. The test split is evaluated once, at the end, for that epoch
+validation video error (the earliest of equal ones). The test split is evaluated once, at the end, for that epoch
 (``eval/``) and the last epoch (``eval-last/``): it never selects anything. ``--val-groups 0``
 trains on the whole list and reports the last epoch. A resumed run whose ``best.npz`` is missing
 or unreadable says so and selects again among the epochs whose weights are kept
@@ -404,8 +404,9 @@ class Trainer:
         validation = {r["epoch"]: r["val_video_error"] for r in self.history if "val_video_error" in r}
         stopped = (f"--max-steps {self.config['max_steps']} at update {self.updates}, after batch "
                    f"{self.loader.position} of {len(self.loader)} of epoch {last_epoch}") if last_epoch > self.epoch else None
-        last = {**last, **last_weights, **({"stopped_by": stopped} if stopped else {})}
-        selected = {**selected, **selected_weights}
+        cut = {"stopped_by": stopped} if stopped else {}  # said in the report of each epoch cut short
+        last = {**last, **last_weights, **cut}
+        selected = {**selected, **selected_weights, **(cut if epoch == last_epoch else {})}
         selected, last = protocol_reports(epoch, selected, last_epoch, last, self.val_groups, validation)
         if self.is_root:
             videos = test_videos(self.config)
@@ -889,10 +890,19 @@ def _main(given, resume, comm):
                 if config["val_groups"] else "--val-groups 0: the last epoch")
         print(f"\nvideo-level error on the test split, of the epoch selected by {rule}:")
         for label, metrics, directory in results:
-            print(f"  {label:<22} {metrics['video_error']:.4f} (epoch {metrics['epoch']} of {metrics['epochs']}); "
-                  f"last epoch {metrics['last']['video_error']:.4f}   ({directory})")
+            print(f"  {label:<22} {metrics['video_error']:.4f} (epoch {metrics['epoch']} of {metrics['epochs']}"
+                  f"{otherwise(metrics)}); last epoch {metrics['last']['video_error']:.4f}   ({directory})")
         print("\n" + files_to_open(run_dir, config, baseline=len(runs) > 1))
     return 0
+
+
+def otherwise(report):
+    """How a run's reported epoch departs from the rule the job's summary names ('' when it does not): none was
+    validated (--max-steps stopped the run first; its report's selected_by says which weights it took), or its
+    weights were cut short in mid-epoch."""
+    unvalidated = report.get("val_groups") and report.get("val_video_error") is None
+    return "".join([f", selected by {report['selected_by']}" if unvalidated else "",
+                    f", cut short by {report['stopped_by']}" if "stopped_by" in report else ""])
 
 
 def frame_wise(config):
