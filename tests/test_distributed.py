@@ -274,6 +274,28 @@ HELPER = textwrap.dedent('''
             for key in single:
                 assert key == "seconds" or sharded[key] == single[key], key
             print(f"rank {comm.rank} CHECKS OK", flush=True)
+        elif mode == "idle":
+            # a rank with no chunks (idle_pass) joins the collectives and adds no gradient: below a batch-norm
+            # layer its zero output gradient became the other ranks' statistics' gradients, summed in
+            from tinyrrn.nn import Conv2d, Sequential
+            def model(sync):
+                layers = Sequential(Conv2d(3, 4, 3), sync(4), Conv2d(4, 2, 3), sync(2))
+                for i, p in enumerate(layers.parameters()):
+                    p.data = numpy.random.default_rng(i).standard_normal(p.shape).astype("float32")
+                return layers
+            x = numpy.random.default_rng(9).standard_normal((2, 3, 6, 6)).astype("float32")
+            g = numpy.random.default_rng(8).standard_normal((2, 2, 2, 2)).astype("float32")
+            alone = model(BatchNorm2d)  # one process, rank 0's chunks
+            alone(Tensor(x)).backward(g)
+            ranks = model(lambda n: parallel.SyncBatchNorm(n, comm=comm))
+            if comm.rank == 0:
+                ranks(Tensor(x)).backward(g)
+            else:
+                parallel.idle_pass(ranks, x.shape[1:])
+            comm.sum_gradients(list(ranks.parameters()))
+            for mine, theirs in zip(ranks.parameters(), alone.parameters()):
+                numpy.testing.assert_allclose(mine.grad, theirs.grad, rtol=1e-5, atol=1e-6)
+            print(f"rank {comm.rank} IDLE OK", flush=True)
         elif mode == "resume":
             # Ctrl-C on rank 1 only, mid-accumulation: both ranks stop at the same batch; resuming
             # ends with the weights of an uninterrupted 2-rank run
@@ -323,6 +345,15 @@ def test_sync_batch_norm_and_sharded_evaluation_on_two_ranks(mpiexec, tiny_data,
     done = run_ranks(mpiexec, [helper, "checks", tiny_data, str(tmp_path)])
     assert done.returncode == 0, done.stdout + done.stderr
     assert "rank 0 CHECKS OK" in done.stdout and "rank 1 CHECKS OK" in done.stdout
+
+
+@pytest.mark.cpu_only("the two-rank check compares host arrays")
+def test_a_rank_without_chunks_adds_no_gradient_with_sync_batch_norm(mpiexec, tiny_data, tmp_path, helper):
+    """mpiexec -n 3 ... --sync-bn --batch 2 (one rank idle in every batch) ended far from one process's weights
+    (0.3 in a running variance after 4 updates): the idle rank's zero chunk added gradients below each BN layer."""
+    done = run_ranks(mpiexec, [helper, "idle", tiny_data, str(tmp_path)], timeout=60)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "rank 0 IDLE OK" in done.stdout and "rank 1 IDLE OK" in done.stdout
 
 
 def test_interrupted_two_rank_run_resumes_to_the_same_weights(mpiexec, tiny_data, tmp_path, helper):

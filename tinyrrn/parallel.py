@@ -489,10 +489,19 @@ class SyncBatchNorm(BatchNorm2d):
 def idle_pass(model, clip_shape):
     """For a rank whose share of a global batch is empty: with SyncBatchNorm layers, run one zero
     chunk that counts for nothing, so that this rank joins every batch-norm collective of the
-    forward and backward passes (the other ranks wait for it there). Without them: nothing."""
+    forward and backward passes (the other ranks wait for it there). Without them: nothing.
+
+    Its gradients are dropped: a zero output gradient is not zero below a batch-norm layer, whose
+    input gradient takes the statistics' gradients summed over all ranks."""
     if not any(isinstance(m, SyncBatchNorm) for m in model.modules()):
         return
+    params = list(model.parameters())
+    kept = [p.grad for p in params]  # the gradients of this rank's earlier chunks, set aside untouched
+    for p in params:
+        p.grad = None
     clips = backend.module_for(backend.get_device()).zeros((1, *clip_shape), dtype="float32")
     with no_contribution():
         logits = model(Tensor(clips))
-    logits.backward(logits.data * 0)  # zero gradients: nothing is added to any parameter's sum
+        logits.backward(logits.data * 0)
+    for p, grad in zip(params, kept):
+        p.grad = grad
