@@ -218,7 +218,8 @@ class MPICommunicator(Communicator):
 
     def abort(self, code=1):
         """Stop every rank. Rank 0, waiting in a collective, never reaches its own ``finally``: what it would undo
-        there (a new run folder without a checkpoint) is undone first here, by ``before_abort``."""
+        there (a new run folder without a checkpoint) is undone first here, by ``before_abort``. Never returns:
+        MPICH's MPI_Abort can return before the launcher ends this process, which then said more and aborted again."""
         for undo in self.before_abort:
             with contextlib.suppress(Exception):  # the job stops either way
                 undo()
@@ -226,6 +227,7 @@ class MPICommunicator(Communicator):
         sys.stderr.flush()
         time.sleep(ABORT_GRACE_SECONDS)  # mpiexec forwards output asynchronously: let the last lines out
         self.comm.Abort(code)
+        os._exit(code)
 
     def all_failing(self, seconds):
         request = self.failing.Ibarrier()  # completes once every rank has failed; a rank still working never joins
