@@ -507,8 +507,8 @@ class Trainer:
 
     def save(self, name="checkpoint.npz"):
         """Write a checkpoint (rank 0; called on every rank). It holds each rank's accumulated
-        gradients and, with per-rank BN statistics, each rank's own buffers before they are averaged
-        (a checkpoint in mid-epoch), so that the same ranks resume bit for bit; and the length of metrics.jsonl."""
+        gradients and, with per-rank BN statistics, each rank's own buffers as they were before averaging
+        (in mid-epoch they differ), so that the same ranks resume bit for bit; and the length of metrics.jsonl."""
         path = os.path.join(self.run_dir, name)
         own = self.comm.gather({k: backend.to_numpy(b).copy() for k, b in self.model.named_buffers()}
                                if self.per_rank_statistics else {})
