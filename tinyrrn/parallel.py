@@ -218,7 +218,8 @@ class MPICommunicator(Communicator):
 
     def abort(self, code=1):
         """Stop every rank. Rank 0, waiting in a collective, never reaches its own ``finally``: what it would undo
-        there (a new run folder without a checkpoint) is undone first here, by ``before_abort``."""
+        there (a new run folder without a checkpoint) is undone first here, by ``before_abort``. Never returns:
+        MPICH's MPI_Abort can return before the launcher ends this process, which then said more and aborted again."""
         for undo in self.before_abort:
             with contextlib.suppress(Exception):  # the job stops either way
                 undo()
@@ -226,6 +227,7 @@ class MPICommunicator(Communicator):
         sys.stderr.flush()
         time.sleep(ABORT_GRACE_SECONDS)  # mpiexec forwards output asynchronously: let the last lines out
         self.comm.Abort(code)
+        os._exit(code)
 
     def all_failing(self, seconds):
         request = self.failing.Ibarrier()  # completes once every rank has failed; a rank still working never joins
@@ -489,10 +491,19 @@ class SyncBatchNorm(BatchNorm2d):
 def idle_pass(model, clip_shape):
     """For a rank whose share of a global batch is empty: with SyncBatchNorm layers, run one zero
     chunk that counts for nothing, so that this rank joins every batch-norm collective of the
-    forward and backward passes (the other ranks wait for it there). Without them: nothing."""
+    forward and backward passes (the other ranks wait for it there). Without them: nothing.
+
+    Its gradients are dropped: a zero output gradient is not zero below a batch-norm layer, whose
+    input gradient takes the statistics' gradients summed over all ranks."""
     if not any(isinstance(m, SyncBatchNorm) for m in model.modules()):
         return
+    params = list(model.parameters())
+    kept = [p.grad for p in params]  # the gradients of this rank's earlier chunks, set aside untouched
+    for p in params:
+        p.grad = None
     clips = backend.module_for(backend.get_device()).zeros((1, *clip_shape), dtype="float32")
     with no_contribution():
         logits = model(Tensor(clips))
-    logits.backward(logits.data * 0)  # zero gradients: nothing is added to any parameter's sum
+        logits.backward(logits.data * 0)
+    for p, grad in zip(params, kept):
+        p.grad = grad

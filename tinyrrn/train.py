@@ -484,10 +484,16 @@ class Trainer:
                                 "warning": self.warnings[-1]})
 
     # checkpoints ------------------------------------------------------------------
+    @property
+    def per_rank_statistics(self):
+        """Whether each rank keeps batch-norm statistics of its own chunks (several ranks, neither --sync-bn nor
+        --freeze-bn)."""
+        return self.comm.size > 1 and not self.config["sync_bn"] and not self.config["freeze_bn"]
+
     def make_ranks_agree(self):
         """Before evaluation and checkpoints: equal BN statistics on every rank (unless they already are)
         and every rank's bad videos known to all. Nothing changes on one process."""
-        if not self.config["sync_bn"] and not self.config["freeze_bn"]:
+        if self.per_rank_statistics:
             parallel.average_buffers(self.model, self.comm)  # per-rank BN statistics -> their mean
         for path in sorted(set().union(*self.comm.allgather(self.loader.bad_videos))):
             self.loader.mark_bad(path, "bad on another rank", warn=False)
@@ -502,8 +508,11 @@ class Trainer:
 
     def save(self, name="checkpoint.npz"):
         """Write a checkpoint (rank 0; called on every rank). It holds each rank's accumulated
-        gradients, so that the same ranks resume bit for bit, and the length of metrics.jsonl."""
+        gradients and, with per-rank BN statistics, each rank's own buffers as they were before averaging
+        (in mid-epoch they differ), so that the same ranks resume bit for bit; and the length of metrics.jsonl."""
         path = os.path.join(self.run_dir, name)
+        own = self.comm.gather({k: backend.to_numpy(b).copy() for k, b in self.model.named_buffers()}
+                               if self.per_rank_statistics else {})
         self.make_ranks_agree()
         model = {k: backend.to_numpy(v) for k, v in self.model.state_dict().items()}
         digest = checkpoint.weights_digest(model)
@@ -516,6 +525,8 @@ class Trainer:
                 arrays.update({f"optim/{i}/{name}": v for name, v in buffers.items()})
             for rank, gradients in enumerate(optimizer["gradients"]):
                 arrays.update({f"rank{rank}/grad/{i}": g for i, g in gradients.items()})
+            for rank, buffers in enumerate(own):
+                arrays.update({f"rank{rank}/buffer/{k}": b for k, b in buffers.items()})
             meta = {"config": self.config, "classes": self.classes, "epoch": self.epoch, "updates": self.updates,
                     "observed": optimizer["observed"], "loss_sum": optimizer["loss_sum"],
                     "best_error": self.best_error, "best_epoch": self.best_epoch, "val_groups": self.val_groups,
@@ -543,6 +554,12 @@ class Trainer:
             self.model.load_state_dict(checkpoint.prefixed(arrays, "model"))
         except ValueError as error:
             raise ValueError(f"{path}: {error}") from None
+        live = dict(self.model.named_buffers())
+        for name, value in checkpoint.prefixed(arrays, f"rank{self.comm.rank}/buffer").items():  # this rank's own
+            if name not in live or live[name].shape != value.shape:
+                raise checkpoint.CheckpointError(f"{path}: holds rank{self.comm.rank}/buffer/{name}, no buffer of "
+                                                 "the model (or of another shape)")
+            live[name][...] = backend.xp_of(live[name]).asarray(value)
         buffers = {str(i): {} for i in range(len(self.optimizer.params))}
         for name, value in checkpoint.prefixed(arrays, "optim").items():
             index, _, key = name.partition("/")
