@@ -603,3 +603,27 @@ def test_adam_holds_its_betas_as_a_tuple_as_torch(torch):
         optimiser = library.optim.Adam(library.nn.Linear(1, 1).parameters(), betas=given)
         given[0] = 0.1
         assert optimiser.param_groups[0]["betas"] == optimiser.defaults["betas"] == (0.8, 0.9)
+
+
+@pytest.mark.parametrize("amsgrad", [False, True])
+@pytest.mark.parametrize("before, after", [("float32", "float64"), ("float32", "float16"), ("float64", "float32")])
+def test_adam_refuses_to_step_with_state_of_another_dtype_than_its_parameter_as_torch(torch, amsgrad, before, after):
+    """After model.double() (or .half(), .float()) Adam's buffers keep the dtype they were made in; PyTorch's step
+    then raises (load_state_dict would cast them), where tinyrrn stepped with buffers of the other precision."""
+    for library in (torch, tinyrrn):
+        model = library.nn.Linear(2, 1).to(getattr(library, before) if library is torch else before)
+        optimiser = library.optim.Adam(model.parameters(), lr=0.1, amsgrad=amsgrad)
+        for converted in (False, True):
+            if converted:
+                model.to(getattr(library, after) if library is torch else after)
+            model.weight.grad = model.weight * 0 + 1
+            model.bias.grad = model.bias * 0 + 1
+            weight = numpy.array(model.weight.tolist() if library is torch else host(model.weight.data))
+            if not converted:
+                optimiser.step()
+        with pytest.raises(RuntimeError, match="dtype"):
+            optimiser.step()
+        unchanged = numpy.array(model.weight.tolist() if library is torch else host(model.weight.data))
+        if library is tinyrrn:  # nothing changed by the refused step
+            numpy.testing.assert_array_equal(unchanged, weight)
+            assert optimiser.steps == 1 and optimiser.param_steps == [1, 1]

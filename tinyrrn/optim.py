@@ -354,9 +354,16 @@ class Adam(Optimizer):
             if len(group["betas"]) != 2:
                 raise ValueError(f"Adam: betas must be a pair (beta1, beta2) to step, got {group['betas']!r} "
                                  "(PyTorch's step refuses them too)")
+        indexed = list(self._indexed())
+        for _, i, p in indexed:  # before anything changes
+            if self.state[i] and self.state[i]["exp_avg"].dtype != p.dtype:
+                raise RuntimeError(f"Adam: the state of parameter {i} is {self.state[i]['exp_avg'].dtype} but the "
+                                   f"parameter is {p.dtype} (converted after the optimiser's first step, as by "
+                                   "model.double()), as PyTorch's step refuses; make a new optimiser, or load "
+                                   "a state_dict(), which casts the state to each parameter's dtype")
         self.steps += 1
         by_count = {}  # (group, step count) -> the arrays of its parameters at that count
-        for group, i, p in self._indexed():
+        for group, i, p in indexed:
             names, state = self.buffer_names(group), self.state[i]
             if not state:
                 state.update((name, backend.xp_of(p.data).zeros_like(p.data)) for name in names)
