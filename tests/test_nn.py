@@ -1345,6 +1345,27 @@ def test_gru_takes_dropout_with_one_layer_where_it_does_nothing_as_torch(torch):
         nn.GRU(3, 4, num_layers=2, dropout=0.5)
 
 
+@pytest.mark.parametrize("kwargs", [{}, {"num_layers": 2, "bias": False}])
+def test_gru_has_torchs_flatten_parameters_reset_parameters_and_all_weights(torch, kwargs):
+    """Code written for PyTorch's GRU calls flatten_parameters() (its cuDNN packing: nothing to do on the CPU),
+    reset_parameters() (every weight anew from U(-1/sqrt(hidden), 1/sqrt(hidden)), in place) and reads
+    all_weights (each layer's weights and biases); tinyrrn's GRU had none of them (an AttributeError)."""
+    ours, theirs = nn.GRU(3, 4, **kwargs), torch.nn.GRU(3, 4, **kwargs)
+    assert ours.flatten_parameters() is None and theirs.flatten_parameters() is None
+    assert [[p.shape for p in layer] for layer in ours.all_weights] == \
+        [[tuple(p.shape) for p in layer] for layer in theirs.all_weights]
+    assert [p for layer in ours.all_weights for p in layer] == list(ours.parameters())
+    with tinyrrn.no_grad():
+        for p in ours.parameters():
+            p.data[...] = 7
+    arrays = [p.data for p in ours.parameters()]
+    assert ours.reset_parameters() is None and theirs.reset_parameters() is None
+    assert all(a is p.data for a, p in zip(arrays, ours.parameters()))
+    for mine, value in zip(ours.parameters(), theirs.parameters()):  # within PyTorch's bound, drawn anew
+        assert np.abs(host(mine.data)).max() <= 0.5 and np.ptp(host(mine.data)) > 0
+        assert float(value.abs().max()) <= 0.5
+
+
 def test_layers_take_their_input_by_torchs_name(torch):
     """forward(input=...) as PyTorch's layers name it (it was x: a TypeError)."""
     x = Tensor(on_device(np.ones((2, 2, 3, 3), "float32")))
