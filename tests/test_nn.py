@@ -1695,3 +1695,20 @@ def test_load_state_dict_reports_an_unexpected_entry_that_is_no_tensor_as_torch(
             model.load_state_dict(state)
     with pytest.raises(RuntimeError, match="'weight': expected an array or Tensor"):  # its own: a tensor
         ours.load_state_dict({**our_state, "weight": [[1.0, 2.0]] * 3}, strict=False)
+
+
+def test_load_state_dicts_result_prints_as_torchs(torch):
+    """PyTorch's result prints '<All keys matched successfully>' when nothing is missing or unexpected (else as
+    its namedtuple, _IncompatibleKeys(...)); tinyrrn's printed IncompatibleKeys(missing_keys=[], ...)."""
+    printed = []
+    for library in (tinyrrn, torch):
+        model = library.nn.Linear(2, 1)
+        state = dict(model.state_dict())
+        matched = model.load_state_dict(state)
+        state["extra"] = state.pop("bias")
+        partial = model.load_state_dict(state, strict=False)
+        printed.append((repr(matched), str(matched), repr(partial), str(partial), matched == ([], []),
+                        partial.missing_keys, partial.unexpected_keys))
+    assert printed[0] == printed[1]
+    assert printed[0][:3] == ("<All keys matched successfully>",) * 2 + (
+        "_IncompatibleKeys(missing_keys=['bias'], unexpected_keys=['extra'])",)

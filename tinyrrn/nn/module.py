@@ -489,7 +489,7 @@ class Module:
         for key, module in extras.items():
             if key in state:
                 module.set_extra_state(state[key])
-        return IncompatibleKeys(missing, unexpected)
+        return _IncompatibleKeys(missing, unexpected)
 
     def _flagging_path(self, key):
         """The path of the module that finds the dotted ``key``, which is not its state, unexpected: the deepest
@@ -529,7 +529,17 @@ def _extra_state_key(path):
     return f"{path}._extra_state" if path else "_extra_state"
 
 
-IncompatibleKeys = namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])
+class _IncompatibleKeys(namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])):
+    """load_state_dict's result, printed as PyTorch's: '<All keys matched successfully>' when both are empty."""
+
+    __slots__ = ()
+
+    def __repr__(self):
+        if not self.missing_keys and not self.unexpected_keys:
+            return "<All keys matched successfully>"
+        return super().__repr__()
+
+    __str__ = __repr__
 
 
 def _as_array(key, value):
