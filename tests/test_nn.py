@@ -1712,3 +1712,24 @@ def test_load_state_dicts_result_prints_as_torchs(torch):
     assert printed[0] == printed[1]
     assert printed[0][:3] == ("<All keys matched successfully>",) * 2 + (
         "_IncompatibleKeys(missing_keys=['bias'], unexpected_keys=['extra'])",)
+
+
+def test_set_submodule_replaces_a_module_by_its_dotted_path_as_torch(torch):
+    """PyTorch's set_submodule (e.g. swapping a classifier head, model.set_submodule('fc', ...)), which tinyrrn's
+    Module lacked: the module at ``target`` replaced (a new name added unless strict), errors as PyTorch's."""
+    results = []
+    for library in (tinyrrn, torch):
+        m = library.nn
+        model = m.Sequential(m.Linear(2, 3), m.Sequential(m.ReLU(), m.BatchNorm2d(3)))
+        replacement = m.Tanh()
+        outcome = [model.set_submodule("1.0", replacement), model[1][0] is replacement]
+        model.set_submodule("1.extra", m.Identity())
+        outcome.append([name for name, _ in model.named_modules()])
+        for target, module, strict in [("", m.Tanh(), False), ("0", 3, False), ("1.nothing", m.Tanh(), True),
+                                       ("0.weight", m.Tanh(), False), ("2.0", m.Tanh(), False)]:
+            with pytest.raises(Exception) as error:
+                model.set_submodule(target, module, strict=strict)
+            outcome.append(type(error.value))
+        results.append(outcome[:1] + outcome[2:])
+        assert outcome[1]
+    assert results[0] == results[1]
