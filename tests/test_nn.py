@@ -1733,3 +1733,19 @@ def test_set_submodule_replaces_a_module_by_its_dotted_path_as_torch(torch):
         results.append(outcome[:1] + outcome[2:])
         assert outcome[1]
     assert results[0] == results[1]
+
+
+def test_module_cpu_cuda_and_bfloat16_as_torch(torch):
+    """PyTorch's Module.cpu() and .cuda() (to('cpu'), to('gpu') here, in place, returning the module) and
+    .bfloat16(), which NumPy cannot hold: each was an AttributeError; bfloat16 is now refused saying why."""
+    ours, theirs = nn.Linear(2, 1), torch.nn.Linear(2, 1)
+    assert ours.cpu() is ours and theirs.cpu() is theirs
+    assert ours.weight.device == "cpu" and isinstance(ours.weight.data, np.ndarray)
+    with pytest.raises(NotImplementedError, match="device=1 is not supported"):
+        ours.cuda(1)
+    if not tinyrrn.gpu_available():
+        with pytest.raises(RuntimeError, match="needs CuPy"):
+            ours.cuda()
+    with pytest.raises(NotImplementedError, match="bfloat16"):
+        ours.bfloat16()
+    assert ours.weight.dtype == np.float32

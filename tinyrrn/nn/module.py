@@ -420,6 +420,21 @@ class Module:
     def half(self):
         return self.to(dtype="float16")
 
+    def bfloat16(self):
+        """PyTorch's cast to bfloat16, refused: NumPy and CuPy have no bfloat16 (half() gives float16)."""
+        raise NotImplementedError("Module.bfloat16 is not supported by tinyrrn: NumPy and CuPy arrays have no "
+                                  "bfloat16; use half() (float16) or float()")
+
+    def cpu(self):
+        """Every parameter, gradient and buffer on the host (Module.to('cpu')), as PyTorch; returns self."""
+        return self.to("cpu")
+
+    def cuda(self, device=None):
+        """Every parameter, gradient and buffer on the GPU (Module.to('gpu'), tinyrrn's current GPU), as PyTorch;
+        returns self. ``device`` None only: tinyrrn does not pick among GPUs."""
+        only_torch_defaults("Module.cuda", device=(device, None))
+        return self.to("gpu")
+
     # -- state ------------------------------------------------------------
     def state_dict(self, *, destination=None, prefix="", keep_vars=False):
         """OrderedDict of name -> array (parameters, persistent buffers, then the extra state of a module whose
