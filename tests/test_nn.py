@@ -1345,6 +1345,27 @@ def test_gru_takes_dropout_with_one_layer_where_it_does_nothing_as_torch(torch):
         nn.GRU(3, 4, num_layers=2, dropout=0.5)
 
 
+@pytest.mark.parametrize("kwargs", [{}, {"num_layers": 2, "bias": False}])
+def test_gru_has_torchs_flatten_parameters_reset_parameters_and_all_weights(torch, kwargs):
+    """Code written for PyTorch's GRU calls flatten_parameters() (its cuDNN packing: nothing to do on the CPU),
+    reset_parameters() (every weight anew from U(-1/sqrt(hidden), 1/sqrt(hidden)), in place) and reads
+    all_weights (each layer's weights and biases); tinyrrn's GRU had none of them (an AttributeError)."""
+    ours, theirs = nn.GRU(3, 4, **kwargs), torch.nn.GRU(3, 4, **kwargs)
+    assert ours.flatten_parameters() is None and theirs.flatten_parameters() is None
+    assert [[p.shape for p in layer] for layer in ours.all_weights] == \
+        [[tuple(p.shape) for p in layer] for layer in theirs.all_weights]
+    assert [p for layer in ours.all_weights for p in layer] == list(ours.parameters())
+    with tinyrrn.no_grad():
+        for p in ours.parameters():
+            p.data[...] = 7
+    arrays = [p.data for p in ours.parameters()]
+    assert ours.reset_parameters() is None and theirs.reset_parameters() is None
+    assert all(a is p.data for a, p in zip(arrays, ours.parameters()))
+    for mine, value in zip(ours.parameters(), theirs.parameters()):  # within PyTorch's bound, drawn anew
+        assert np.abs(host(mine.data)).max() <= 0.5 and np.ptp(host(mine.data)) > 0
+        assert float(value.abs().max()) <= 0.5
+
+
 def test_layers_take_their_input_by_torchs_name(torch):
     """forward(input=...) as PyTorch's layers name it (it was x: a TypeError)."""
     x = Tensor(on_device(np.ones((2, 2, 3, 3), "float32")))
@@ -1674,3 +1695,57 @@ def test_load_state_dict_reports_an_unexpected_entry_that_is_no_tensor_as_torch(
             model.load_state_dict(state)
     with pytest.raises(RuntimeError, match="'weight': expected an array or Tensor"):  # its own: a tensor
         ours.load_state_dict({**our_state, "weight": [[1.0, 2.0]] * 3}, strict=False)
+
+
+def test_load_state_dicts_result_prints_as_torchs(torch):
+    """PyTorch's result prints '<All keys matched successfully>' when nothing is missing or unexpected (else as
+    its namedtuple, _IncompatibleKeys(...)); tinyrrn's printed IncompatibleKeys(missing_keys=[], ...)."""
+    printed = []
+    for library in (tinyrrn, torch):
+        model = library.nn.Linear(2, 1)
+        state = dict(model.state_dict())
+        matched = model.load_state_dict(state)
+        state["extra"] = state.pop("bias")
+        partial = model.load_state_dict(state, strict=False)
+        printed.append((repr(matched), str(matched), repr(partial), str(partial), matched == ([], []),
+                        partial.missing_keys, partial.unexpected_keys))
+    assert printed[0] == printed[1]
+    assert printed[0][:3] == ("<All keys matched successfully>",) * 2 + (
+        "_IncompatibleKeys(missing_keys=['bias'], unexpected_keys=['extra'])",)
+
+
+def test_set_submodule_replaces_a_module_by_its_dotted_path_as_torch(torch):
+    """PyTorch's set_submodule (e.g. swapping a classifier head, model.set_submodule('fc', ...)), which tinyrrn's
+    Module lacked: the module at ``target`` replaced (a new name added unless strict), errors as PyTorch's."""
+    results = []
+    for library in (tinyrrn, torch):
+        m = library.nn
+        model = m.Sequential(m.Linear(2, 3), m.Sequential(m.ReLU(), m.BatchNorm2d(3)))
+        replacement = m.Tanh()
+        outcome = [model.set_submodule("1.0", replacement), model[1][0] is replacement]
+        model.set_submodule("1.extra", m.Identity())
+        outcome.append([name for name, _ in model.named_modules()])
+        for target, module, strict in [("", m.Tanh(), False), ("0", 3, False), ("1.nothing", m.Tanh(), True),
+                                       ("0.weight", m.Tanh(), False), ("2.0", m.Tanh(), False)]:
+            with pytest.raises(Exception) as error:
+                model.set_submodule(target, module, strict=strict)
+            outcome.append(type(error.value))
+        results.append(outcome[:1] + outcome[2:])
+        assert outcome[1]
+    assert results[0] == results[1]
+
+
+def test_module_cpu_cuda_and_bfloat16_as_torch(torch):
+    """PyTorch's Module.cpu() and .cuda() (to('cpu'), to('gpu') here, in place, returning the module) and
+    .bfloat16(), which NumPy cannot hold: each was an AttributeError; bfloat16 is now refused saying why."""
+    ours, theirs = nn.Linear(2, 1), torch.nn.Linear(2, 1)
+    assert ours.cpu() is ours and theirs.cpu() is theirs
+    assert ours.weight.device == "cpu" and isinstance(ours.weight.data, np.ndarray)
+    with pytest.raises(NotImplementedError, match="device=1 is not supported"):
+        ours.cuda(1)
+    if not tinyrrn.gpu_available():
+        with pytest.raises(RuntimeError, match="needs CuPy"):
+            ours.cuda()
+    with pytest.raises(NotImplementedError, match="bfloat16"):
+        ours.bfloat16()
+    assert ours.weight.dtype == np.float32

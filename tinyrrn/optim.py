@@ -1,7 +1,7 @@
-"""Optimisers (Adam, SGD with momentum) and learning-rate schedules.
+"""Optimisers (Adam, AdamW, SGD with momentum) and learning-rate schedules.
 
-Each update is one element-wise function (``adam_update`` or ``adam_update_with_decay``, ``sgd_update``,
-``sgd_momentum_update``) that changes the parameter and its buffers in place, run by
+Each update is one element-wise function (``adam_update``, ``adam_update_with_decay`` or AdamW's
+``adam_decoupled_update``, ``sgd_update``, ``sgd_momentum_update``) that changes the parameter and its buffers in place, run by
 tinyrrn.threads.update_in_place: on the CPU on blocks of rows of every parameter, a few hundred
 kilobytes each, spread over tinyrrn's threads (a block's temporaries stay in the cache, and no
 temporary is ever as large as a parameter); on a GPU as one kernel per parameter, compiled by
@@ -35,6 +35,21 @@ def adam_update_with_decay(param, grad, exp_avg, exp_avg_sq, beta1, beta2, step_
     separate function, so that the default, no decay, costs no extra pass)."""
     adam_update(param, grad + weight_decay * param, exp_avg, exp_avg_sq, beta1, beta2, step_size, correction2_sqrt,
                 eps)
+
+
+def adam_decoupled_update(param, grad, exp_avg, exp_avg_sq, beta1, beta2, step_size, correction2_sqrt, eps, decay):
+    """adam_update after shrinking the parameter by ``decay`` = 1 - lr weight_decay, as torch.optim.AdamW (Adam's
+    decoupled_weight_decay) does instead of adding the decay to the gradient."""
+    param *= decay
+    adam_update(param, grad, exp_avg, exp_avg_sq, beta1, beta2, step_size, correction2_sqrt, eps)
+
+
+def adam_amsgrad_decoupled_update(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, beta1, beta2, step_size,
+                                  correction2_sqrt, eps, decay):
+    """adam_amsgrad_update after shrinking the parameter by ``decay``, as adam_decoupled_update."""
+    param *= decay
+    adam_amsgrad_update(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, beta1, beta2, step_size, correction2_sqrt,
+                        eps, 0)
 
 
 def adam_amsgrad_update(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, beta1, beta2, step_size, correction2_sqrt,
@@ -335,12 +350,10 @@ class Adam(Optimizer):
 
     @staticmethod
     def check_options(group):
-        """PyTorch's options that tinyrrn lacks (decoupled_weight_decay: AdamW's step) refused unless at their
-        defaults, in a group too, as PyTorch reads them from each group at each step."""
+        """PyTorch's options that tinyrrn lacks refused unless at their defaults, in a group too, as PyTorch reads
+        them from each group at each step."""
         only_torch_defaults("Adam", capturable=(group["capturable"], False),
-                            differentiable=(group["differentiable"], False),
-                            decoupled_weight_decay=(group["decoupled_weight_decay"], False),
-                            fused=(bool(group["fused"]), False))
+                            differentiable=(group["differentiable"], False), fused=(bool(group["fused"]), False))
 
     @staticmethod
     def buffer_names(group):
@@ -354,9 +367,16 @@ class Adam(Optimizer):
             if len(group["betas"]) != 2:
                 raise ValueError(f"Adam: betas must be a pair (beta1, beta2) to step, got {group['betas']!r} "
                                  "(PyTorch's step refuses them too)")
+        indexed = list(self._indexed())
+        for _, i, p in indexed:  # before anything changes
+            if self.state[i] and self.state[i]["exp_avg"].dtype != p.dtype:
+                raise RuntimeError(f"Adam: the state of parameter {i} is {self.state[i]['exp_avg'].dtype} but the "
+                                   f"parameter is {p.dtype} (converted after the optimiser's first step, as by "
+                                   "model.double()), as PyTorch's step refuses; make a new optimiser, or load "
+                                   "a state_dict(), which casts the state to each parameter's dtype")
         self.steps += 1
         by_count = {}  # (group, step count) -> the arrays of its parameters at that count
-        for group, i, p in self._indexed():
+        for group, i, p in indexed:
             names, state = self.buffer_names(group), self.state[i]
             if not state:
                 state.update((name, backend.xp_of(p.data).zeros_like(p.data)) for name in names)
@@ -368,12 +388,27 @@ class Adam(Optimizer):
             # each a number or a one-element tensor, as PyTorch takes them (a tensor's value now)
             (beta1, beta2), lr, weight_decay = map(float, group["betas"]), float(group["lr"]), float(group["weight_decay"])
             numbers = (beta1, beta2, lr / (1 - beta1 ** count), math.sqrt(1 - beta2 ** count), float(group["eps"]))
-            if group["amsgrad"]:
+            if weight_decay and group["decoupled_weight_decay"]:  # AdamW's
+                threads.update_in_place(adam_amsgrad_decoupled_update if group["amsgrad"] else adam_decoupled_update,
+                                        arrays, *numbers, 1 - lr * weight_decay)
+            elif group["amsgrad"]:
                 threads.update_in_place(adam_amsgrad_update, arrays, *numbers, weight_decay)
             elif weight_decay:
                 threads.update_in_place(adam_update_with_decay, arrays, *numbers, weight_decay)
             else:
                 threads.update_in_place(adam_update, arrays, *numbers)
+
+
+class AdamW(Adam):
+    """Adam with decoupled weight decay (Loshchilov & Hutter, 2019), as torch.optim.AdamW: Adam with
+    decoupled_weight_decay=True (each step shrinks the parameters by lr * weight_decay), weight decay 1e-2 by
+    default."""
+
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2, amsgrad=False, *,
+                 maximize=False, foreach=None, capturable=False, differentiable=False, fused=None):
+        super().__init__(params, lr, betas, eps, weight_decay, amsgrad, foreach=foreach, maximize=maximize,
+                         capturable=capturable, differentiable=differentiable, fused=fused,
+                         decoupled_weight_decay=True)
 
 
 class SGD(Optimizer):

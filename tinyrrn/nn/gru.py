@@ -62,6 +62,22 @@ class GRU(Module):
                 data = backend.to_device(init.symmetric_uniform(shape, bound), backend.get_device())
                 setattr(self, f"{name}_l{layer}", Parameter(data))
 
+    def reset_parameters(self):
+        """Every weight and bias drawn anew from U(-1/sqrt(hidden_size), 1/sqrt(hidden_size)), in place, as
+        PyTorch's."""
+        bound = 1 / self.hidden_size ** 0.5
+        for p in self.parameters():
+            init.uniform_(p, -bound, bound)
+
+    def flatten_parameters(self):
+        """PyTorch's packing of the weights for cuDNN: nothing to do here (as PyTorch's on the CPU)."""
+
+    @property
+    def all_weights(self):
+        """Each layer's [weight_ih, weight_hh, bias_ih, bias_hh] (no biases with bias=False), as PyTorch."""
+        names = ("weight_ih", "weight_hh") + (("bias_ih", "bias_hh") if self.bias else ())
+        return [[getattr(self, f"{name}_l{layer}") for name in names] for layer in range(self.num_layers)]
+
     def forward(self, input, hx=None):
         """x (T, B, input_size) (batch_first: (B, T, input_size); unbatched: (T, input_size)), hx (PyTorch's
         name of h0) (num_layers, B, hidden) (unbatched: (num_layers, hidden)) or None -> (output, h_n), the

@@ -310,6 +310,21 @@ class Module:
                 raise AttributeError(f"`{item}` is not an nn.Module")
         return module
 
+    def set_submodule(self, target, module, strict=False):
+        """Put ``module`` at the dotted path ``target`` (its parent must exist; with ``strict`` the name too),
+        replacing a module there, as PyTorch (whose ValueError and AttributeErrors these are)."""
+        if target == "":
+            raise ValueError("Cannot set the submodule without a target name!")
+        if not isinstance(module, Module):
+            raise ValueError(f"`module` is not an nn.Module, found {type(module)}")
+        path, _, name = target.rpartition(".")
+        parent = self.get_submodule(path)
+        if strict and not hasattr(parent, name):
+            raise AttributeError(f"{type(parent).__name__} has no attribute `{name}`")
+        if hasattr(parent, name) and not isinstance(getattr(parent, name), Module):
+            raise AttributeError(f"`{name}` is not an nn.Module")
+        setattr(parent, name, module)
+
     def get_parameter(self, target):
         """The parameter at the dotted path ``target``, or PyTorch's AttributeError."""
         path, _, name = target.rpartition(".")
@@ -405,6 +420,21 @@ class Module:
     def half(self):
         return self.to(dtype="float16")
 
+    def bfloat16(self):
+        """PyTorch's cast to bfloat16, refused: NumPy and CuPy have no bfloat16 (half() gives float16)."""
+        raise NotImplementedError("Module.bfloat16 is not supported by tinyrrn: NumPy and CuPy arrays have no "
+                                  "bfloat16; use half() (float16) or float()")
+
+    def cpu(self):
+        """Every parameter, gradient and buffer on the host (Module.to('cpu')), as PyTorch; returns self."""
+        return self.to("cpu")
+
+    def cuda(self, device=None):
+        """Every parameter, gradient and buffer on the GPU (Module.to('gpu'), tinyrrn's current GPU), as PyTorch;
+        returns self. ``device`` None only: tinyrrn does not pick among GPUs."""
+        only_torch_defaults("Module.cuda", device=(device, None))
+        return self.to("gpu")
+
     # -- state ------------------------------------------------------------
     def state_dict(self, *, destination=None, prefix="", keep_vars=False):
         """OrderedDict of name -> array (parameters, persistent buffers, then the extra state of a module whose
@@ -489,7 +519,7 @@ class Module:
         for key, module in extras.items():
             if key in state:
                 module.set_extra_state(state[key])
-        return IncompatibleKeys(missing, unexpected)
+        return _IncompatibleKeys(missing, unexpected)
 
     def _flagging_path(self, key):
         """The path of the module that finds the dotted ``key``, which is not its state, unexpected: the deepest
@@ -529,7 +559,17 @@ def _extra_state_key(path):
     return f"{path}._extra_state" if path else "_extra_state"
 
 
-IncompatibleKeys = namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])
+class _IncompatibleKeys(namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])):
+    """load_state_dict's result, printed as PyTorch's: '<All keys matched successfully>' when both are empty."""
+
+    __slots__ = ()
+
+    def __repr__(self):
+        if not self.missing_keys and not self.unexpected_keys:
+            return "<All keys matched successfully>"
+        return super().__repr__()
+
+    __str__ = __repr__
 
 
 def _as_array(key, value):
