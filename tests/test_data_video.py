@@ -130,3 +130,29 @@ def test_a_video_with_a_longer_sound_track_is_counted_by_its_video_stream(tmp_pa
     assert code == 0, err
     assert frame_count(path) == 50
     assert len(video.read_checked(path, every=10)) == 5
+
+
+@pytest.mark.parametrize("container", ["avi", "mkv"])
+@pytest.mark.parametrize("first, second", [(3, 1), (1, 3)])
+def test_a_video_with_two_video_streams_is_counted_and_decoded_in_its_first(tmp_path, container, first, second):
+    """Counting took the first video stream (an AVI: its main header, the longest stream's count) while decoding
+    took the one ffmpeg prefers (in an AVI the larger): a whole AVI was refused as truncated, or decoded from the
+    other stream, of other frames."""
+    from tinyrrn.data import video
+    path = str(tmp_path / f"two.{container}")
+    code, _, err = video._run_ffmpeg(["-f", "lavfi", "-i", f"color=c=red:size=32x24:rate=25:duration={first}",
+                                      "-f", "lavfi", "-i", f"color=c=blue:size=64x48:rate=25:duration={second}",
+                                      "-map", "0:v", "-map", "1:v", "-c:v", "mpeg4", path])
+    assert code == 0, err
+    assert frame_count(path) == 25 * first
+    frames = video.read_checked(path, every=10)
+    assert frames.shape == (-(-25 * first // 10), 24, 32, 3) and frames[..., 0].min() > 200   # the red stream
+
+
+def test_a_file_of_sound_alone_says_it_has_no_video_stream(tmp_path):
+    from tinyrrn.data import video
+    path = str(tmp_path / "sound.mkv")
+    assert video._run_ffmpeg(["-f", "lavfi", "-i", "sine=duration=1", path])[0] == 0
+    for read in (frame_count, read_sampled):
+        with pytest.raises(BadVideo, match=r"sound.mkv: .*\(no video stream\)"):
+            read(path)
