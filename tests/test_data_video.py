@@ -156,3 +156,19 @@ def test_a_file_of_sound_alone_says_it_has_no_video_stream(tmp_path):
     for read in (frame_count, read_sampled):
         with pytest.raises(BadVideo, match=r"sound.mkv: .*\(no video stream\)"):
             read(path)
+
+
+@pytest.mark.parametrize("container, flags", [("mp4", ["-movflags", "+faststart"]), ("mkv", [])])
+def test_a_truncated_video_of_another_container_than_avi_is_a_bad_video(tmp_path, container, flags):
+    """Counting copies the packets ffmpeg reads: of a cut MP4 (its index first) or MKV it counted the frames left,
+    silently, though ffmpeg said the file ended early, so half a video was used as a whole one."""
+    from tinyrrn.data import video
+    whole = str(tmp_path / f"whole.{container}")
+    assert video._run_ffmpeg(["-f", "lavfi", "-i", "testsrc=size=64x48:rate=25:duration=4", "-c:v", "mpeg4",
+                              *flags, whole])[0] == 0
+    assert frame_count(whole) == 100
+    cut = tmp_path / f"cut.{container}"
+    data = open(whole, "rb").read()
+    cut.write_bytes(data[:len(data) // 2])
+    with pytest.raises(BadVideo, match=rf"cut.{container}: truncated or damaged: .*(partial file|ended prematurely)"):
+        frame_count(cut)

@@ -62,14 +62,18 @@ MIN_BYTES_PER_FRAME = 8
 
 def _probed_frame_count(path):
     """The frames of the first video stream, as ffmpeg counts them copying its packets to nowhere (nothing is
-    decoded). Not the container's duration x frame rate: that duration is its longest stream's, so a sound track
-    that runs on (4 s of sound, 2 s of video) counted frames the video does not have."""
+    decoded; BadVideo when ffmpeg finds the container cut short or damaged: the frames left are not its count).
+    Not the container's duration x frame rate: that duration is its longest stream's, so a sound track that
+    runs on (4 s of sound, 2 s of video) counted frames the video does not have."""
     code, out, err = _run_ffmpeg(["-i", str(path), "-map", "0:v:0", "-c", "copy", "-f", "null",
                                   "-progress", "pipe:1", "-nostats", "-"])
     counts = re.findall(rb"^frame=(\d+)", out, re.M)
     if code or not counts:
         last = err.strip().splitlines()[-1] if err.strip() else f"ffmpeg exit status {code}"
         raise RuntimeError("no video stream" if "matches no streams" in err else last)
+    damage = [line.split("] ", 1)[-1] for line in err.splitlines() if line.startswith("[in#")]
+    if damage:  # e.g. a cut MP4 or MKV: 'partial file', 'File ended prematurely'
+        raise BadVideo(path, f"truncated or damaged: ffmpeg says {damage[0]!r} counting its frames")
     return int(counts[-1])
 
 
