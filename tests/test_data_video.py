@@ -46,6 +46,13 @@ def test_normalize_conventions():
         Normalize()(frames[0])
 
 
+@pytest.mark.parametrize("dtype", ["float32", "float64", "uint16", "int64", "bool"])
+def test_normalize_refuses_frames_that_are_not_uint8(dtype):
+    """Frames already scaled to [0, 1] (float) or 16-bit were normalised as if 0-255 bytes: silently other inputs."""
+    with pytest.raises(TypeError, match=f"Normalize expects uint8 frames .*, got {dtype}"):
+        Normalize()(np.zeros((2, 4, 4, 3), dtype))
+
+
 def test_bad_videos_raise_naming_the_file(tmp_path):
     empty = tmp_path / "empty.avi"
     empty.write_bytes(b"")
