@@ -43,8 +43,9 @@ from ..files import refuse_special_file
 from .video import BadVideo
 
 
-def _check_count(name, value, least):
-    """Refuse a setting that is not an integer of at least ``least`` (a bool is none), as torch's DataLoader does."""
+def check_count(name, value, least):
+    """Refuse a setting that is not an integer of at least ``least`` (a bool is none; torch's DataLoader refuses
+    its batch_size and num_workers so): a ValueError naming it."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < least:
         raise ValueError(f"{name} should be a {'positive' if least else 'non-negative'} integer, got {value!r}")
 
@@ -133,7 +134,7 @@ class ChunkLoader:
                  bad_videos_path=None, prefetch=2, rank=0, world=1, device="cpu"):
         for name, value, least in (("batch_size", batch_size, 1), ("workers", workers, 0), ("prefetch", prefetch, 0),
                                    ("world", world, 1)):
-            _check_count(name, value, least)
+            check_count(name, value, least)
         if not 0 <= rank < world:
             raise ValueError(f"rank must be in [0, {world}), got {rank}")
         self.dataset, self.batch_size, self.shuffle, self.seed = dataset, batch_size, shuffle, seed
