@@ -51,7 +51,7 @@ def _avi_frame_count(path):
         if not (len(head) == 52 and head[:4] == b"RIFF" and head[8:12] == b"AVI " and head[20:28] == b"hdrlavih"):
             return None
         # the rest of the header list (it starts at byte 20): the stream headers, 'strh' <size> <type>
-        streams = f.read(min(struct.unpack_from("<I", head, 16)[0] - 32, 2**20))
+        streams = f.read(min(max(struct.unpack_from("<I", head, 16)[0] - 32, 0), 2**20))  # (-1 reads it all)
     return struct.unpack_from("<I", head, 48)[0] if len(re.findall(rb"strh.{4}vids", streams, re.S)) < 2 else None
 
 
