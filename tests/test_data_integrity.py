@@ -42,6 +42,23 @@ def test_a_crop_larger_than_the_resized_frames_is_refused_at_once(tmp_path):
         UCF101(root, resize=36, crop=40)
 
 
+@pytest.mark.parametrize("settings, says", [({"crop": 0}, "crop should be a positive integer, got 0"),
+                                            ({"crop": -1}, "crop should be a positive integer, got -1"),
+                                            ({"crop": 32.5}, "crop should be a positive integer, got 32.5"),
+                                            ({"resize": 0}, "resize should be a positive integer, got 0"),
+                                            ({"resize": -3, "crop": 1}, "resize should be a positive integer, got -3"),
+                                            ({"resize": 40.5}, "resize should be a positive integer, got 40.5"),
+                                            ({"chunk": 2.5}, "chunk should be a positive integer, got 2.5"),
+                                            ({"chunk": True}, "chunk should be a positive integer, got True"),
+                                            ({"sample_every": 0}, "sample_every should be a positive integer, got 0")])
+def test_dataset_settings_out_of_range_are_refused_naming_them(tmp_path, settings, says):
+    """crop 0 or -1 gave empty clips, resize 0 with crop 0 frames of their own size, resize -3 ffmpeg's 'divisible by 3',
+    resize 40.5 a cache whose every entry was 'damaged', a float chunk a TypeError of NumPy's casting rules."""
+    root = make_tree(tmp_path / "d", {"YoYo/v_YoYo_g02_c01.avi": 11})
+    with pytest.raises(ValueError, match=says):
+        UCF101(root, **{"resize": None, "crop": 32, **settings})
+
+
 def test_frames_smaller_than_the_crop_name_their_video(tmp_path):
     root = make_tree(tmp_path / "d", {"YoYo/v_YoYo_g02_c01.avi": 11})
     data = UCF101(root, resize=None, crop=50)

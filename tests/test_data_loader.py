@@ -121,3 +121,17 @@ def test_a_position_is_refused_in_a_reordered_training_list_of_as_many_chunks(ro
                                          "dataset's now: its videos or split lists changed since the run started"):
         loader.load_state_dict(state)
     loader.load_state_dict(loader.state_dict())  # the same list: resumed
+
+
+@pytest.mark.parametrize("settings, says", [({"batch_size": 0}, "batch_size should be a positive integer, got 0"),
+                                            ({"batch_size": -2}, "batch_size should be a positive integer, got -2"),
+                                            ({"batch_size": True}, "batch_size should be a positive integer, got True"),
+                                            ({"batch_size": 2.0}, "batch_size should be a positive integer, got 2.0"),
+                                            ({"workers": -1}, "workers should be a non-negative integer"),
+                                            ({"prefetch": -1}, "prefetch should be a non-negative integer"),
+                                            ({"world": 0}, "world should be a positive integer")])
+def test_loader_settings_out_of_range_are_refused_naming_them(root, settings, says):
+    """As torch.utils.data.DataLoader refuses them (ValueError): batch_size=0 was a ZeroDivisionError, True a batch
+    of one, -2 an error from len(), workers=-1 ThreadPoolExecutor's 'max_workers' once iterated."""
+    with pytest.raises(ValueError, match=says):
+        ChunkLoader(dataset(root), **settings)

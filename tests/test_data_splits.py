@@ -127,3 +127,17 @@ def test_a_train_line_without_its_label_is_refused_naming_file_and_line(tmp_path
         f.write(b"YoYo/v_YoYo_g09_c09.avi 101\r\nYoYo/v_YoYo_g09_c08.avi 3\r\n")
     with pytest.raises(ValueError, match=r"testlist02.txt:3736: label 3 does not match class folder 'YoYo'"):
         read_split(lists, 2)
+
+
+def test_split_files_separated_by_tabs_or_with_zero_padded_numbers_are_read_as_written(tmp_path):
+    """The lists were split on any whitespace and classInd on a space alone ('1\\tApplyEyeMakeup' refused); classInd's
+    '01' was 1 while a list's label '01' was refused as 'label 01 does not match ... (index 1 in classInd.txt)'."""
+    lists = tmp_path / "lists"
+    shutil.copytree(LISTS, lists)
+    for name, old, new in (("classInd.txt", b" ", b"\t"), ("trainlist01.txt", b" 1\r\n", b"\t01\r\n")):
+        (lists / name).write_bytes((lists / name).read_bytes().replace(old, new))
+    assert read_split(str(lists), 1) == read_split(LISTS, 1)
+    with open(lists / "trainlist01.txt", "ab") as f:
+        f.write(b"YoYo/v_YoYo_g25_c09.avi one\r\n")
+    with pytest.raises(ValueError, match=r"trainlist01.txt:9538: label 'one' is not a class number"):
+        read_split(lists, 1)

@@ -177,6 +177,22 @@ def test_frames_decoded_while_the_video_changes_are_not_cached(tmp_path, monkeyp
     assert len(list((tmp_path / "cache").rglob("*.npy"))) == 1
 
 
+def test_a_video_replaced_by_one_of_its_size_and_modification_time_is_not_read_from_the_cache(tmp_path):
+    """The cache key was the path, size and mtime: a video replaced by another of the same size whose mtime was
+    kept (cp -p, rsync -t, tar, os.utime) was served the frames cached of the one before."""
+    noise = np.random.default_rng(0).integers(0, 250, (31, 48, 64, 3), dtype=np.uint8)
+    root = make_tree(tmp_path / "d", {"YoYo/v_YoYo_g02_c01.avi": noise})
+    video = root / "YoYo" / "v_YoYo_g02_c01.avi"
+    write_video(video, noise, codec="mjpeg")                 # frames coded one by one: reversed, as many bytes
+    before = video.stat()
+    UCF101(root, resize=None, crop=32, cache_dir=tmp_path / "cache").frames(0)
+    write_video(video, noise[::-1], codec="mjpeg")
+    os.utime(video, ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert video.stat().st_size == before.st_size
+    frames = UCF101(root, resize=None, crop=32, cache_dir=tmp_path / "cache").frames(0)
+    np.testing.assert_array_equal(frames, read_sampled(video, 10))
+
+
 @pytest.mark.parametrize("damage", [lambda entry, frames: entry.write_bytes(b""),
                                     lambda entry, frames: np.save(entry, frames[:0]),
                                     lambda entry, frames: np.save(entry, frames[:, :20, :20]),

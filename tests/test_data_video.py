@@ -46,6 +46,13 @@ def test_normalize_conventions():
         Normalize()(frames[0])
 
 
+@pytest.mark.parametrize("dtype", ["float32", "float64", "uint16", "int64", "bool"])
+def test_normalize_refuses_frames_that_are_not_uint8(dtype):
+    """Frames already scaled to [0, 1] (float) or 16-bit were normalised as if 0-255 bytes: silently other inputs."""
+    with pytest.raises(TypeError, match=f"Normalize expects uint8 frames .*, got {dtype}"):
+        Normalize()(np.zeros((2, 4, 4, 3), dtype))
+
+
 def test_bad_videos_raise_naming_the_file(tmp_path):
     empty = tmp_path / "empty.avi"
     empty.write_bytes(b"")
@@ -130,3 +137,45 @@ def test_a_video_with_a_longer_sound_track_is_counted_by_its_video_stream(tmp_pa
     assert code == 0, err
     assert frame_count(path) == 50
     assert len(video.read_checked(path, every=10)) == 5
+
+
+@pytest.mark.parametrize("container", ["avi", "mkv"])
+@pytest.mark.parametrize("first, second", [(3, 1), (1, 3)])
+def test_a_video_with_two_video_streams_is_counted_and_decoded_in_its_first(tmp_path, container, first, second):
+    """Counting took the first video stream (an AVI: its main header, the longest stream's count) while decoding
+    took the one ffmpeg prefers (in an AVI the larger): a whole AVI was refused as truncated, or decoded from the
+    other stream, of other frames."""
+    from tinyrrn.data import video
+    path = str(tmp_path / f"two.{container}")
+    code, _, err = video._run_ffmpeg(["-f", "lavfi", "-i", f"color=c=red:size=32x24:rate=25:duration={first}",
+                                      "-f", "lavfi", "-i", f"color=c=blue:size=64x48:rate=25:duration={second}",
+                                      "-map", "0:v", "-map", "1:v", "-c:v", "mpeg4", path])
+    assert code == 0, err
+    assert frame_count(path) == 25 * first
+    frames = video.read_checked(path, every=10)
+    assert frames.shape == (-(-25 * first // 10), 24, 32, 3) and frames[..., 0].min() > 200   # the red stream
+
+
+def test_a_file_of_sound_alone_says_it_has_no_video_stream(tmp_path):
+    from tinyrrn.data import video
+    path = str(tmp_path / "sound.mkv")
+    assert video._run_ffmpeg(["-f", "lavfi", "-i", "sine=duration=1", path])[0] == 0
+    for read in (frame_count, read_sampled):
+        with pytest.raises(BadVideo, match=r"sound.mkv: .*\(no video stream\)"):
+            read(path)
+
+
+@pytest.mark.parametrize("container, flags", [("mp4", ["-movflags", "+faststart"]), ("mkv", [])])
+def test_a_truncated_video_of_another_container_than_avi_is_a_bad_video(tmp_path, container, flags):
+    """Counting copies the packets ffmpeg reads: of a cut MP4 (its index first) or MKV it counted the frames left,
+    silently, though ffmpeg said the file ended early, so half a video was used as a whole one."""
+    from tinyrrn.data import video
+    whole = str(tmp_path / f"whole.{container}")
+    assert video._run_ffmpeg(["-f", "lavfi", "-i", "testsrc=size=64x48:rate=25:duration=4", "-c:v", "mpeg4",
+                              *flags, whole])[0] == 0
+    assert frame_count(whole) == 100
+    cut = tmp_path / f"cut.{container}"
+    data = open(whole, "rb").read()
+    cut.write_bytes(data[:len(data) // 2])
+    with pytest.raises(BadVideo, match=rf"cut.{container}: truncated or damaged: .*(partial file|ended prematurely)"):
+        frame_count(cut)

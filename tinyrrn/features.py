@@ -9,7 +9,7 @@ the paper's block2/3/4). Output, under ``--out``:
 
     <Class>/<video>.npy   float32 (sampled frames, channels), one file per video
     index.json            settings, classes, every video: its file, 0-based label, subset and key (what
-                          identifies its content: the frame cache's key of its path, size and mtime);
+                          identifies its content: the frame cache's key of its path, size and times);
                           and "bad": every video left out, with its subset and the reason
 
 Each array is written to a temporary file and renamed into place, so an interrupted extraction

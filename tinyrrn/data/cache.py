@@ -2,8 +2,8 @@
 epochs skip decoding.
 
 Entries live under `<dir>/every<k>_short<s>/<Class>/<video>.<key>.npy` (k = sampling step,
-s = resized short side). The key (`video_key`) is a hash of the video file's resolved path, size and
-modification time: two datasets with the same file names never meet in one cache, and a
+s = resized short side). The key (`video_key`) is a hash of the video file's resolved path and `stamp`
+(size, modification and change times, inode): two datasets with the same file names never meet in one cache, and a
 changed video is decoded afresh. The key is taken before decoding and frames are saved only if
 the video still has it afterwards (one written or copied meanwhile is decoded again next time).
 Entries are written atomically (safe with several workers and processes) and read memory-mapped;
@@ -23,9 +23,16 @@ from ..files import atomic_write, special_file
 from .video import BadVideo, truncated
 
 
+def stamp(stat):
+    """What changes with a file's content, of its os.stat: size, modification time, and the change time and
+    inode that no one sets (a file replaced by one of its size whose mtime was kept, by cp -p, rsync -t, tar or
+    os.utime, has the mtime of the one before, not its ctime)."""
+    return [stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns, stat.st_ino]
+
+
 def video_key(video_path):
-    """What identifies a video file's content without reading it: a hash of its resolved path, size and
-    modification time (a replaced, re-encoded or re-downloaded video gets another key). The frame cache
+    """What identifies a video file's content without reading it: a hash of its resolved path and `stamp`
+    (a replaced, re-encoded or re-downloaded video gets another key). The frame cache
     names its entries with it; a feature folder records it for each video (tinyrrn.features). A video that
     cannot be looked at (deleted, moved or made unreadable since the dataset was indexed) is a BadVideo."""
     real = os.path.realpath(video_path)
@@ -35,7 +42,7 @@ def video_key(video_path):
         raise BadVideo(video_path, f"cannot read (deleted or moved since the dataset was indexed?): "
                                    f"{err.strerror or err}") from None
     # os.fsencode: a path's own bytes, also those that are not UTF-8 (held as surrogates in the str)
-    return hashlib.sha1(os.fsencode(f"{real}\0{stat.st_size}\0{stat.st_mtime_ns}")).hexdigest()[:16]
+    return hashlib.sha1(os.fsencode("\0".join(map(str, [real, *stamp(stat)])))).hexdigest()[:16]
 
 
 class FrameCache:

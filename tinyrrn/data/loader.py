@@ -30,6 +30,7 @@ moves to the next one (position 0); `set_epoch(e)` jumps to epoch e, keeping the
 only if e is the current epoch (so resuming, then calling set_epoch(e) in a loop, works).
 """
 import hashlib
+import numbers
 import os
 import warnings
 from collections import deque
@@ -40,6 +41,13 @@ import numpy as np
 from .. import backend
 from ..files import refuse_special_file
 from .video import BadVideo
+
+
+def check_count(name, value, least):
+    """Refuse a setting that is not an integer of at least ``least`` (a bool is none; torch's DataLoader refuses
+    its batch_size and num_workers so): a ValueError naming it."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < least:
+        raise ValueError(f"{name} should be a {'positive' if least else 'non-negative'} integer, got {value!r}")
 
 
 class PlanChanged(ValueError):
@@ -124,6 +132,9 @@ class ChunkLoader:
 
     def __init__(self, dataset, batch_size=8, shuffle=True, seed=0, workers=2, drop_last=False,
                  bad_videos_path=None, prefetch=2, rank=0, world=1, device="cpu"):
+        for name, value, least in (("batch_size", batch_size, 1), ("workers", workers, 0), ("prefetch", prefetch, 0),
+                                   ("world", world, 1)):
+            check_count(name, value, least)
         if not 0 <= rank < world:
             raise ValueError(f"rank must be in [0, {world}), got {rank}")
         self.dataset, self.batch_size, self.shuffle, self.seed = dataset, batch_size, shuffle, seed

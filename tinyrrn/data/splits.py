@@ -43,6 +43,11 @@ def _lines(path):
     return [(n, line.strip()) for n, line in enumerate(text.splitlines(), 1) if line.strip()]
 
 
+def _number(text):
+    """The whole number that ``text`` writes in ASCII digits ('07' is 7), or None."""
+    return int(text) if text.isascii() and text.isdigit() else None
+
+
 def _leaves_folder(rel):
     """True for a path that could point outside the dataset folder: absolute, or with a '..' part."""
     return rel.startswith("/") or re.match(r"^[A-Za-z]:", rel) is not None or ".." in rel.split("/")
@@ -53,10 +58,9 @@ def read_classes(list_dir):
     path = os.path.join(list_dir, "classInd.txt")
     classes, first = [], {}  # the line each class folder (compared as the resolver finds it) is first named on
     for n, line in _lines(path):
-        index, _, name = line.partition(" ")
-        if not index.isdigit() or int(index) != len(classes) + 1 or not name.strip():
+        index, name = (line.split(None, 1) + [""])[:2]  # separated as the lists' fields are: by any whitespace
+        if _number(index) != len(classes) + 1 or not name:
             raise ValueError(f"{path}:{n}: expected '{len(classes) + 1} ClassName', got {line!r}")
-        name = name.strip()
         if name.lower() in first:
             raise ValueError(f"{path}:{n}: class {name!r} is listed twice (first on line {first[name.lower()]}); "
                              "each class folder has one label")
@@ -92,7 +96,9 @@ def read_list(list_dir, split, train, classes):
             raise ValueError(f"{path}:{n}: {rel!r} is not named like UCF-101's Class/v_Class_gGG_cCC.avi "
                              "(the group gGG keeps clips of one source footage out of both train and test)")
         label = by_folder[folder]
-        if len(fields) == 2 and fields[1] != str(label + 1):
+        if len(fields) == 2 and _number(fields[1]) is None:
+            raise ValueError(f"{path}:{n}: label {fields[1]!r} is not a class number (1-{len(classes)} of classInd.txt)")
+        if len(fields) == 2 and _number(fields[1]) != label + 1:
             raise ValueError(f"{path}:{n}: label {fields[1]} does not match class folder "
                              f"{rel.split('/')[0]!r} (index {label + 1} in classInd.txt)")
         videos.append((rel, label))

@@ -69,6 +69,8 @@ class Normalize:
     def __call__(self, frames):
         if frames.ndim != 4 or frames.shape[-1] != 3:
             raise ValueError(f"Normalize expects uint8 frames (T, H, W, 3), got shape {frames.shape}")
+        if frames.dtype != np.uint8:  # float frames in [0, 1] or 16-bit ones would be scaled as bytes
+            raise TypeError(f"Normalize expects uint8 frames (T, H, W, 3) in 0-255, got {frames.dtype}")
         x = frames[..., ::-1] if self.bgr else frames
         x = (x.astype(np.float32) - self.mean) * self.inv_scale
         return x.transpose(0, 3, 1, 2)

@@ -31,6 +31,7 @@ import numpy as np
 
 from .cache import FrameCache
 from .index import count_frames
+from .loader import check_count
 from .splits import in_groups, read_split
 from .transforms import Normalize, center_crops, crop, draw_crops
 from .video import read_sampled, sampled_count
@@ -141,8 +142,9 @@ class UCF101:
         if validation and not (train and val_groups):
             raise ValueError("validation=True is the held-out groups of the training list: it needs train=True "
                              "and val_groups")
-        if chunk < 1 or sample_every < 1:
-            raise ValueError(f"chunk and sample_every must be >= 1, got {chunk} and {sample_every}")
+        for name, value in (("chunk", chunk), ("sample_every", sample_every), ("crop", crop), ("resize", resize)):
+            if value is not None or name != "resize":  # resize None: frames of their own size
+                check_count(name, value, 1)
         if resize is not None and resize < crop:
             raise ValueError(f"crop {crop} is larger than resize {resize} (the frames' short side): "
                              "raise resize or lower crop")

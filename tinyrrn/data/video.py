@@ -44,12 +44,15 @@ def truncated(decoded, expected):
 
 
 def _avi_frame_count(path):
-    """dwTotalFrames of an AVI main header, or None if `path` does not start like an AVI."""
+    """dwTotalFrames of an AVI main header, or None if `path` does not start like an AVI, or holds more than one
+    video stream (the field is then the longest stream's count, not the first's, which is the one decoded)."""
     with open(path, "rb") as f:
         head = f.read(52)
-    if len(head) == 52 and head[:4] == b"RIFF" and head[8:12] == b"AVI " and head[20:28] == b"hdrlavih":
-        return struct.unpack_from("<I", head, 48)[0]
-    return None
+        if not (len(head) == 52 and head[:4] == b"RIFF" and head[8:12] == b"AVI " and head[20:28] == b"hdrlavih"):
+            return None
+        # the rest of the header list (it starts at byte 20): the stream headers, 'strh' <size> <type>
+        streams = f.read(min(max(struct.unpack_from("<I", head, 16)[0] - 32, 0), 2**20))  # (-1 reads it all)
+    return struct.unpack_from("<I", head, 48)[0] if len(re.findall(rb"strh.{4}vids", streams, re.S)) < 2 else None
 
 
 # Every stored frame takes at least this many bytes (an AVI frame chunk's header alone), so a
@@ -59,14 +62,18 @@ MIN_BYTES_PER_FRAME = 8
 
 def _probed_frame_count(path):
     """The frames of the first video stream, as ffmpeg counts them copying its packets to nowhere (nothing is
-    decoded). Not the container's duration x frame rate: that duration is its longest stream's, so a sound track
-    that runs on (4 s of sound, 2 s of video) counted frames the video does not have."""
+    decoded; BadVideo when ffmpeg finds the container cut short or damaged: the frames left are not its count).
+    Not the container's duration x frame rate: that duration is its longest stream's, so a sound track that
+    runs on (4 s of sound, 2 s of video) counted frames the video does not have."""
     code, out, err = _run_ffmpeg(["-i", str(path), "-map", "0:v:0", "-c", "copy", "-f", "null",
                                   "-progress", "pipe:1", "-nostats", "-"])
     counts = re.findall(rb"^frame=(\d+)", out, re.M)
     if code or not counts:
         last = err.strip().splitlines()[-1] if err.strip() else f"ffmpeg exit status {code}"
         raise RuntimeError("no video stream" if "matches no streams" in err else last)
+    damage = [line.split("] ", 1)[-1] for line in err.splitlines() if line.startswith("[in#")]
+    if damage:  # e.g. a cut MP4 or MKV: 'partial file', 'File ended prematurely'
+        raise BadVideo(path, f"truncated or damaged: ffmpeg says {damage[0]!r} counting its frames")
     return int(counts[-1])
 
 
@@ -136,7 +143,8 @@ def _split_ppm_stream(data):
 
 
 def read_sampled(path, every=10, short_side=None, expected=None):
-    """Frames 0, k, 2k, ... (k = `every`) of a video as uint8 RGB (n, H, W, 3).
+    """Frames 0, k, 2k, ... (k = `every`) of a video's first video stream (the one `frame_count` counts) as
+    uint8 RGB (n, H, W, 3).
 
     `short_side` resizes so that min(H, W) == short_side. With `expected` (the sampled count
     from metadata) a video more than 10% and more than one sampled frame short of it is
@@ -147,8 +155,8 @@ def read_sampled(path, every=10, short_side=None, expected=None):
     _refuse_special_file(path)
     filters = [f"select='not(mod(n,{int(every)}))'"] + ([_scale_filter(short_side)] if short_side else [])
     try:
-        code, data, err = _run_ffmpeg(["-i", str(path), "-vf", ",".join(filters), "-fps_mode", "passthrough",
-                                       "-pix_fmt", "rgb24", "-f", "image2pipe", "-vcodec", "ppm", "-"])
+        code, data, err = _run_ffmpeg(["-i", str(path), "-map", "0:v:0", "-vf", ",".join(filters),
+                                       "-fps_mode", "passthrough", "-pix_fmt", "rgb24", "-f", "image2pipe", "-vcodec", "ppm", "-"])
     except OSError as err:
         raise BadVideo(path, f"cannot start ffmpeg ({err})")
     try:
@@ -157,7 +165,7 @@ def read_sampled(path, every=10, short_side=None, expected=None):
         raise BadVideo(path, f"cannot decode: {problem}") from None
     if frames is None or len(frames) == 0:
         detail = err.strip().splitlines()[-1] if err.strip() else f"ffmpeg exit status {code}"
-        raise BadVideo(path, f"cannot decode: no frames ({detail})")
+        raise BadVideo(path, f"cannot decode: no frames ({'no video stream' if 'matches no streams' in err else detail})")
     if expected is not None and truncated(len(frames), expected):
         raise BadVideo(path, f"truncated: decoded {len(frames)} sampled frames, metadata promises {expected}")
     if expected is not None and len(frames) > expected + 1:  # a header that under-counts: said, not silent
