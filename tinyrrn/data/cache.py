@@ -3,7 +3,7 @@ epochs skip decoding.
 
 Entries live under `<dir>/every<k>_short<s>/<Class>/<video>.<key>.npy` (k = sampling step,
 s = resized short side). The key (`video_key`) is a hash of the video file's resolved path and `stamp`
-(size, modification and change times, inode): two datasets with the same file names never meet in one cache, and a
+(size, modification and change times): two datasets with the same file names never meet in one cache, and a
 changed video is decoded afresh. The key is taken before decoding and frames are saved only if
 the video still has it afterwards (one written or copied meanwhile is decoded again next time).
 Entries are written atomically (safe with several workers and processes) and read memory-mapped;
@@ -24,10 +24,11 @@ from .video import BadVideo, truncated
 
 
 def stamp(stat):
-    """What changes with a file's content, of its os.stat: size, modification time, and the change time and
-    inode that no one sets (a file replaced by one of its size whose mtime was kept, by cp -p, rsync -t, tar or
-    os.utime, has the mtime of the one before, not its ctime)."""
-    return [stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns, stat.st_ino]
+    """What changes with a file's content, of its os.stat: size, modification time, and the change time that no
+    one sets (a file replaced by one of its size whose mtime was kept, by cp -p, rsync -t, tar or os.utime, has
+    the mtime of the one before, not its ctime). Not the inode: some network and FUSE file systems number a
+    file anew at each mount, which would make every cached video look changed."""
+    return [stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns]
 
 
 def video_key(video_path):
