@@ -3,6 +3,7 @@ import numpy
 import pytest
 
 from devices import host, on_device
+import tinyrrn
 from tinyrrn import Tensor
 from tinyrrn import functional as F
 
@@ -111,3 +112,43 @@ def test_adaptive_avg_pool_and_activations(rng):
     assert_same(F.adaptive_avg_pool2d(x, (3, 2)).data, tf.adaptive_avg_pool2d(tx, (3, 2)))
     for ours, theirs in ((F.relu, torch.relu), (F.sigmoid, torch.sigmoid), (F.tanh, torch.tanh)):
         assert_same(ours(x).data, theirs(tx))
+
+
+def assert_bits(ours, theirs):
+    """The same values, NaN where NaN, and the same sign of every zero."""
+    ours, theirs = host(ours), theirs.detach().numpy()
+    numpy.testing.assert_array_equal(ours, theirs)
+    assert (numpy.signbit(ours) == numpy.signbit(theirs)).all(), (ours, theirs)
+
+
+@pytest.mark.parametrize("dtype", ["float16", "float32", "float64"])
+def test_relu_keeps_minus_zero_and_stops_any_gradient_where_it_is_off_as_torch(dtype):
+    """PyTorch's ReLU is a select, x < 0 ? 0 : x, and its gradient y <= 0 ? 0 : g: relu(-0.0) is -0.0 (NumPy's
+    maximum gave +0.0), and an inf or NaN gradient reaching a unit that is off is 0 there (g * mask gave NaN)."""
+    data = numpy.array([-0.0, 0.0, -1.5, 2.0, numpy.nan, -numpy.inf, numpy.inf, -3.0] * 3, dtype)
+    g = numpy.array([1.0, -1.0, numpy.inf, 2.0, -1.0, numpy.nan, 1.0, -2.0] * 3, dtype)
+    zeros = numpy.zeros_like(data)
+    for ours_fn, torch_fn in ((F.relu, torch.relu), (lambda x: F.add_relu(x, Tensor(on_device(zeros))),
+                                                     lambda x: torch.relu(x + torch.tensor(zeros)))):
+        x, tx = Tensor(on_device(data), requires_grad=True), torch.tensor(data, requires_grad=True)
+        y, ty = ours_fn(x), torch_fn(tx)
+        assert_bits(y, ty)
+        y.backward(on_device(g))
+        ty.backward(torch.tensor(g))
+        assert_bits(x.grad, tx.grad)
+    with tinyrrn.no_grad():
+        x = Tensor(on_device(data))
+        assert_bits(F.relu(x, inplace=True), torch.relu(torch.tensor(data)))
+
+
+def test_batch_norm_relu_stops_an_inf_gradient_where_the_unit_is_off_as_torch(rng):
+    """relu(batch_norm(x)) fused: the ReLU's gate is PyTorch's select, so an inf gradient at a unit that is off
+    adds nothing to the batch statistics' gradients (it made every input gradient NaN)."""
+    data = rng.standard_normal((4, 2, 3, 3))
+    x, tx = Tensor(on_device(data), requires_grad=True), torch.tensor(data, requires_grad=True)
+    y, ty = F.batch_norm_relu(x, None, None, training=True), torch.relu(tf.batch_norm(tx, None, None, training=True))
+    g = numpy.where(ty.detach().numpy() > 0, 1.0, numpy.inf)
+    y.backward(on_device(g))
+    ty.backward(torch.tensor(g))
+    assert numpy.isfinite(tx.grad.numpy()).all()
+    numpy.testing.assert_allclose(host(x.grad), tx.grad.numpy(), rtol=1e-10, atol=1e-12)
