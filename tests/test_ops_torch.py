@@ -152,3 +152,16 @@ def test_batch_norm_relu_stops_an_inf_gradient_where_the_unit_is_off_as_torch(rn
     ty.backward(torch.tensor(g))
     assert numpy.isfinite(tx.grad.numpy()).all()
     numpy.testing.assert_allclose(host(x.grad), tx.grad.numpy(), rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("kernel,stride,padding", [(2, 2, 0), (3, 1, 1)])
+def test_max_pool_sends_an_inf_gradient_to_the_maximum_only_as_torch(kernel, stride, padding):
+    """PyTorch's max-pool backward puts each gradient at its window's maximum alone; tinyrrn multiplied it by
+    each tap's 0/1 mask, so an inf gradient made NaN (inf * 0) at every other pixel of the window."""
+    data = numpy.arange(36.0).reshape(1, 1, 6, 6) % 7
+    x, tx = Tensor(on_device(data), requires_grad=True), torch.tensor(data, requires_grad=True)
+    y, ty = F.max_pool2d(x, kernel, stride, padding), tf.max_pool2d(tx, kernel, stride, padding)
+    g = numpy.where(numpy.arange(y.numel()).reshape(y.shape) % 3 == 0, numpy.inf, -1.0)
+    y.backward(on_device(g))
+    ty.backward(torch.tensor(g))
+    assert_bits(x.grad, tx.grad)
