@@ -165,3 +165,35 @@ def test_max_pool_sends_an_inf_gradient_to_the_maximum_only_as_torch(kernel, str
     y.backward(on_device(g))
     ty.backward(torch.tensor(g))
     assert_bits(x.grad, tx.grad)
+
+
+@pytest.mark.parametrize("smoothing", [0.0, 0.2])
+@pytest.mark.parametrize("weighted", [False, True])
+@pytest.mark.parametrize("op", ["cross_entropy", "nll_loss"])
+def test_class_losses_per_position_are_torchs_to_the_sign_and_nan(op, weighted, smoothing):
+    """Per position (reduction='none') PyTorch gathers the target's log-probability times its weight (its
+    smoothing term sums every class's): an ignored position is +0.0 (tinyrrn's was -0.0), a target of weight 0
+    at a -inf or NaN log-probability is NaN (tinyrrn counted it nowhere: 0), and 0 * x keeps x's sign."""
+    if op == "nll_loss" and smoothing:
+        pytest.skip("nll_loss has no label_smoothing")
+    data = numpy.array([[1.0, -2.0, 3.0], [0.5, -1.0, 2.0], [1.0, 2.0, 3.0], [-numpy.inf, 0.0, 1.0],
+                        [0.0, numpy.nan, 1.0], [2.0, -numpy.inf, 0.5]])
+    target, weight = numpy.array([0, 1, -100, 0, 1, 2]), numpy.array([0.0, 0.0, 1.0])
+    kwargs = {"reduction": "none"} if op == "nll_loss" else {"reduction": "none", "label_smoothing": smoothing}
+    ours = getattr(F, op)(Tensor(on_device(data)), Tensor(on_device(target)),
+                          Tensor(on_device(weight)) if weighted else None, **kwargs)
+    theirs = getattr(tf, op)(torch.tensor(data), torch.tensor(target), torch.tensor(weight) if weighted else None,
+                             **kwargs)
+    numpy.testing.assert_allclose(host(ours), theirs.numpy(), rtol=1e-12)
+    signs = ~numpy.isnan(theirs.numpy())
+    assert (numpy.signbit(host(ours)) == numpy.signbit(theirs.numpy()))[signs].all(), (host(ours), theirs)
+
+
+@pytest.mark.parametrize("reduction", ["none", "sum", "mean"])
+def test_class_losses_of_no_class_and_every_target_ignored_are_torchs(reduction):
+    """(N, 0) logits whose targets are all ignored: PyTorch's 0 per position (and NaN for the mean)."""
+    for op in (F.cross_entropy, F.nll_loss):
+        ours = op(Tensor(on_device(numpy.zeros((2, 0)))), Tensor(on_device(numpy.array([-100, -100]))), reduction=reduction)
+        theirs = getattr(tf, op.__name__)(torch.zeros(2, 0, dtype=torch.float64), torch.tensor([-100, -100]),
+                                          reduction=reduction)
+        numpy.testing.assert_array_equal(host(ours), theirs.numpy())

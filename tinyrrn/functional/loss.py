@@ -196,10 +196,15 @@ def _class_loss(op, logits, target, weight, size_average, ignore_index, reduce, 
     log_probs = _log_softmax(logits.data, axis) if normalise else logits.data
     if target.dtype.kind == "f":  # PyTorch's -(target * log softmax) summed: a 0 target at a -inf logit is NaN
         losses = -(coefficients * log_probs).sum(axis=axis)
-    else:  # PyTorch gathers: classes that count nowhere (not the target, weight 0, an ignored position)
-        # add nothing, even where their log-probability is -inf (a masked class) or NaN
-        counted_log_probs = xp.where(coefficients == 0, xp.zeros((), dtype=dtype), log_probs)
-        losses = -(coefficients * counted_log_probs).sum(axis=axis)
+    elif label_smoothing:  # PyTorch's smoothing term sums every class's log-probability times its weight (NaN for
+        # weight 0 at -inf) where a position counts; an ignored one is 0
+        losses = xp.where(counted, -(coefficients * log_probs).sum(axis=axis), 0)
+    else:  # PyTorch gathers the target's log-probability times its weight (the other classes count nowhere, even
+        # where their log-probability is -inf or NaN; a target of weight 0 at -inf is NaN); an ignored position is 0
+        picked = xp.expand_dims(xp.where(counted & ~out_of_range, target, 0), axis)  # (out of range: NaN below)
+        gathered = (xp.take_along_axis(log_probs, picked, axis) * xp.take_along_axis(coefficients, picked, axis)
+                    if classes else xp.zeros(picked.shape, dtype))  # (of 0 classes, every position is ignored)
+        losses = xp.where(counted, -gathered.squeeze(axis), 0)
     if target.dtype.kind in "iu" and not on_host:
         # Reading the check back would make the host wait for the device at every step; instead
         # (as PyTorch's device-side assert, which fails a later call) an out-of-range target's loss
