@@ -20,15 +20,20 @@ def _softmax_axis(op, x, axis):
 
 
 def _log_softmax(data, axis):
-    """log softmax of an array along ``axis``; float16 in float32 (as PyTorch: its sum of 2048 or more
-    values would stop growing), and nothing to do along an axis of length 0."""
+    """log softmax of an array along ``axis``; float16 in float32, rounded once, at the end (as PyTorch: its sum
+    of 2048 or more values would stop growing), but for PyTorch's kernel along the last axis, which keeps the sum
+    of exponentials and its log in float16; nothing to do along an axis of length 0."""
     xp = backend.xp_of(data)
     if data.size == 0:
         return data.copy()
-    if data.dtype == "float16":
-        return _log_softmax(opmath(data), axis).astype("float16")
-    shifted = data - data.max(axis=axis, keepdims=True)
-    return shifted - xp.log(xp.exp(shifted).sum(axis=axis, keepdims=True))
+    wide = opmath(data)
+    shifted = wide - wide.max(axis=axis, keepdims=True)
+    total = xp.exp(shifted).sum(axis=axis, keepdims=True)
+    if data.dtype == "float16" and axis == data.ndim - 1:
+        log_total = xp.log(total.astype("float16").astype("float32")).astype("float16")
+    else:
+        log_total = xp.log(total)
+    return (shifted - log_total).astype(data.dtype, copy=False)
 
 
 def _softmax(data, axis):
@@ -47,7 +52,7 @@ def log_softmax(x, axis=None, *, dim=None, dtype=None):
     only_torch_defaults("log_softmax", dtype=(dtype, None))
     check_float("log_softmax", x)
     axis = _softmax_axis("log_softmax", x, torch_name("log_softmax", "axis", axis, "dim", dim))
-    out = _log_softmax(opmath(x.data), axis).astype(x.dtype, copy=False)  # float16: one rounding, at the end
+    out = _log_softmax(x.data, axis)
     return make_result(out, (x,), lambda g: (_log_softmax_backward(g, out, axis),), "log_softmax")
 
 
