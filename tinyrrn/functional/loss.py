@@ -20,15 +20,20 @@ def _softmax_axis(op, x, axis):
 
 
 def _log_softmax(data, axis):
-    """log softmax of an array along ``axis``; float16 in float32 (as PyTorch: its sum of 2048 or more
-    values would stop growing), and nothing to do along an axis of length 0."""
+    """log softmax of an array along ``axis``; float16 in float32, rounded once, at the end (as PyTorch: its sum
+    of 2048 or more values would stop growing), but for PyTorch's kernel along the last axis, which keeps the sum
+    of exponentials and its log in float16; nothing to do along an axis of length 0."""
     xp = backend.xp_of(data)
     if data.size == 0:
         return data.copy()
-    if data.dtype == "float16":
-        return _log_softmax(opmath(data), axis).astype("float16")
-    shifted = data - data.max(axis=axis, keepdims=True)
-    return shifted - xp.log(xp.exp(shifted).sum(axis=axis, keepdims=True))
+    wide = opmath(data)
+    shifted = wide - wide.max(axis=axis, keepdims=True)
+    total = xp.exp(shifted).sum(axis=axis, keepdims=True)
+    if data.dtype == "float16" and axis == data.ndim - 1:
+        log_total = xp.log(total.astype("float16").astype("float32")).astype("float16")
+    else:
+        log_total = xp.log(total)
+    return (shifted - log_total).astype(data.dtype, copy=False)
 
 
 def _softmax(data, axis):
@@ -47,7 +52,7 @@ def log_softmax(x, axis=None, *, dim=None, dtype=None):
     only_torch_defaults("log_softmax", dtype=(dtype, None))
     check_float("log_softmax", x)
     axis = _softmax_axis("log_softmax", x, torch_name("log_softmax", "axis", axis, "dim", dim))
-    out = _log_softmax(opmath(x.data), axis).astype(x.dtype, copy=False)  # float16: one rounding, at the end
+    out = _log_softmax(x.data, axis)
     return make_result(out, (x,), lambda g: (_log_softmax_backward(g, out, axis),), "log_softmax")
 
 
@@ -196,10 +201,15 @@ def _class_loss(op, logits, target, weight, size_average, ignore_index, reduce, 
     log_probs = _log_softmax(logits.data, axis) if normalise else logits.data
     if target.dtype.kind == "f":  # PyTorch's -(target * log softmax) summed: a 0 target at a -inf logit is NaN
         losses = -(coefficients * log_probs).sum(axis=axis)
-    else:  # PyTorch gathers: classes that count nowhere (not the target, weight 0, an ignored position)
-        # add nothing, even where their log-probability is -inf (a masked class) or NaN
-        counted_log_probs = xp.where(coefficients == 0, xp.zeros((), dtype=dtype), log_probs)
-        losses = -(coefficients * counted_log_probs).sum(axis=axis)
+    elif label_smoothing:  # PyTorch's smoothing term sums every class's log-probability times its weight (NaN for
+        # weight 0 at -inf) where a position counts; an ignored one is 0
+        losses = xp.where(counted, -(coefficients * log_probs).sum(axis=axis), 0)
+    else:  # PyTorch gathers the target's log-probability times its weight (the other classes count nowhere, even
+        # where their log-probability is -inf or NaN; a target of weight 0 at -inf is NaN); an ignored position is 0
+        picked = xp.expand_dims(xp.where(counted & ~out_of_range, target, 0), axis)  # (out of range: NaN below)
+        gathered = (xp.take_along_axis(log_probs, picked, axis) * xp.take_along_axis(coefficients, picked, axis)
+                    if classes else xp.zeros(picked.shape, dtype))  # (of 0 classes, every position is ignored)
+        losses = xp.where(counted, -gathered.squeeze(axis), 0)
     if target.dtype.kind in "iu" and not on_host:
         # Reading the check back would make the host wait for the device at every step; instead
         # (as PyTorch's device-side assert, which fails a later call) an out-of-range target's loss
