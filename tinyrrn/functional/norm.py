@@ -15,7 +15,7 @@ import numpy
 from .. import backend, threads
 from ..tensor import Tensor, make_result
 from ._util import ArgumentError, check_float, check_tensors, flag, number, quiet
-from .elementwise import astype, relu_gradient, zero_negatives
+from .elementwise import astype
 
 
 def _rows(array):
@@ -68,16 +68,16 @@ def normalise(x, scale, shift, out):
 
 
 def normalise_relu(x, scale, shift, out):
-    """out = relu(x * scale + shift)."""
+    """out = max(x * scale + shift, 0)."""
     normalise(x, scale, shift, out)
-    zero_negatives(out, out)
+    backend.xp_of(x).maximum(out, 0, out=out)
 
 
 def normalise_add_relu(x, scale, shift, other, out):
-    """out = relu(x * scale + shift + other)."""
+    """out = max(x * scale + shift + other, 0)."""
     normalise(x, scale, shift, out)
     out += other
-    zero_negatives(out, out)
+    backend.xp_of(x).maximum(out, 0, out=out)
 
 
 def _scaled(g, scale, out):
@@ -100,8 +100,7 @@ def _gradient_sums(g, x, y, mean, relu, gated):
     ReLU's output y (g where y > 0), into ``gated``, for the second pass to reuse."""
     xp = backend.xp_of(x)
     if relu:
-        relu_gradient(g, y, gated)
-        g = gated
+        g = xp.multiply(g, xp.logical_not(y <= 0), out=gated)  # as elementwise._relu_gradient
     return xp.concatenate([_sum_over_rows(g), _dot_over_rows(g, x - mean)])
 
 

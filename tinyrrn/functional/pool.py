@@ -127,8 +127,8 @@ def max_pool2d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=Fal
 
         def block(padded, out, g, grad):  # a block of images; a pixel, the maximum of several windows, adds their
             hits = list(zip(window_taps, _first_maxima(padded, out, window_taps, inside)))  # gradients in the order
-            for (_, _, rows, cols), hit in reversed(hits):  # of the windows (the taps reversed), as PyTorch; g
-                grad[:, rows, cols, :] += xp.where(hit, g, 0)  # where it hit alone (g * hit: inf * 0 is NaN)
+            for (_, _, rows, cols), hit in reversed(hits):  # of the windows (the taps reversed), as PyTorch
+                grad[:, rows, cols, :] += g * hit
         threads.split_rows(block, padded, out, g.transpose(0, 2, 3, 1), grad)
         return (crop_nhwc(grad, pads, x.shape[2:]).transpose(0, 3, 1, 2),)
 
