@@ -1090,6 +1090,7 @@ CHANGED_AFTER_FORWARD = {  # y = fn(x, h) with h = x + 1, then h (and y) changed
     "dropout": lambda m, x, h: m.dropout(h, 1.0),
     "avg_pool": lambda m, x, h: m.avg_pool2d(h.reshape(1, 1, 1, 3), (1, 2), 1),
     "adaptive_pool": lambda m, x, h: m.adaptive_avg_pool2d(h.reshape(1, 1, 1, 3), (1, 2)),
+    "max_pool": lambda m, x, h: m.max_pool2d(h.reshape(1, 1, 1, 3), (1, 2), 1),  # its input and indices, as PyTorch's
     "batch_norm": lambda m, x, h: m.batch_norm(h.reshape(3, 1), None, None, x[:1] * 1, None, True),
     "batch_norm_eval": lambda m, x, h: m.batch_norm(h.reshape(3, 1), *m.stats(), training=False),
     # batch norm saves its input and weight, not its bias; relu(batch_norm(x) + h) not h (add saves nothing)
@@ -1115,7 +1116,7 @@ def test_backward_refuses_a_change_in_place_only_of_what_torch_saved(torch, case
                                                     cross_entropy=F.cross_entropy, target=Tensor(numpy.array([2])),
                                                     add_relu=F.add_relu, dropout=F.dropout, avg_pool2d=F.avg_pool2d,
                                                     adaptive_avg_pool2d=F.adaptive_avg_pool2d, batch_norm=F.batch_norm,
-                                                    batch_norm_add_relu=F.batch_norm_add_relu,
+                                                    max_pool2d=F.max_pool2d, batch_norm_add_relu=F.batch_norm_add_relu,
                                                     stats=lambda: (numpy.zeros(1), numpy.ones(1))),
                               lambda a: Tensor(a, requires_grad=True), tinyrrn.no_grad),
                              (types.SimpleNamespace(cat=torch.cat, linear=tf.linear, conv2d=tf.conv2d,
@@ -1123,7 +1124,7 @@ def test_backward_refuses_a_change_in_place_only_of_what_torch_saved(torch, case
                                                     add_relu=lambda a, b: (a + b).relu(), dropout=tf.dropout,
                                                     avg_pool2d=tf.avg_pool2d,
                                                     adaptive_avg_pool2d=tf.adaptive_avg_pool2d,
-                                                    batch_norm=tf.batch_norm,
+                                                    batch_norm=tf.batch_norm, max_pool2d=tf.max_pool2d,
                                                     batch_norm_add_relu=lambda x, other, *args: (tf.batch_norm(x, *args)
                                                                                                  + other).relu(),
                                                     stats=lambda: (torch.zeros(1, dtype=torch.float64),

@@ -862,9 +862,10 @@ SAVE_NO_INPUT = frozenset(("add", "sub", "neg", "sum", "mean", "reshape", "permu
                            "astype", "to", "relu", "sigmoid", "tanh", "exp", "softmax", "log_softmax", "dropout",
                            "reciprocal", "add_relu"))
 
-# ops whose node, PyTorch's and tinyrrn's, saves no output for its backward (their inputs, a mask or statistics at most)
+# ops whose node, PyTorch's and tinyrrn's, saves no output for its backward (inputs, a mask, indices or statistics at most)
 SAVE_NO_OUTPUT = frozenset(("mul", "div", "log", "matmul", "linear", "conv2d", "conv_transpose2d", "cross_entropy",
-                            "nll_loss", "getitem", "dropout", "batch_norm", "avg_pool2d", "adaptive_avg_pool2d"))
+                            "nll_loss", "getitem", "dropout", "batch_norm", "avg_pool2d", "adaptive_avg_pool2d",
+                            "max_pool2d"))
 
 
 def _inference_verdict(op, parents):
