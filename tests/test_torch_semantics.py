@@ -1095,6 +1095,10 @@ CHANGED_AFTER_FORWARD = {  # y = fn(x, h) with h = x + 1, then h (and y) changed
     "batch_norm_eval": lambda m, x, h: m.batch_norm(h.reshape(3, 1), *m.stats(), training=False),
     # batch norm saves its input and weight, not its bias; relu(batch_norm(x) + h) not h (add saves nothing)
     "batch_norm_bias": lambda m, x, h: m.batch_norm(x.reshape(3, 1), None, None, x[1:2] * 1, h[:1], True) * x[:, None],
+    # without a weight either: the bias, or the other addend, is not saved (the input alone is)
+    "batch_norm_bias_only": lambda m, x, h: m.batch_norm(x.reshape(3, 1), None, None, None, h[:1], True) * x[:, None],
+    "batch_norm_add_relu_only": lambda m, x, h: m.batch_norm_add_relu(x.reshape(3, 1) * x[:, None], h.reshape(3, 1),
+                                                                      None, None, None, None, True),
     "batch_norm_add_relu": lambda m, x, h: m.batch_norm_add_relu(x.reshape(3, 1) * x[:, None], h.reshape(3, 1), None,
                                                                  None, x[1:2] * 1, x[:1] * 1, True),
     "tanh": lambda m, x, h: h.tanh(), "sigmoid": lambda m, x, h: h.sigmoid(),

@@ -331,7 +331,7 @@ class AccumulateGrad:
 
 # what no copy of a tensor keeps, as PyTorch's: its hooks and what made it a view or an inference tensor (__deepcopy__);
 # pickle and copy.copy also leave its grad and graph, at these values (__getstate__)
-_UNCOPIED = frozenset(("_node", "_hooks", "_post_accumulate_hooks", "_is_view", "_graphless_view", "_inference",
+_UNCOPIED = frozenset(("_node", "_saves", "_hooks", "_post_accumulate_hooks", "_is_view", "_graphless_view", "_inference",
                        "_retains_grad", "_detached_at", "parent_versions", "forward_version"))
 _GRAPH = {"_grad": None, "parents": (), "parents_took_grad": (), "backward_fn": None, "op": None}
 
@@ -549,6 +549,7 @@ class Tensor:
         return self
 
     _retains_grad = False  # set by retain_grad()
+    _saves = None  # per parent, whether its node saved it (make_result's ``saves``), for the ops that say it
     _detached_at = 0  # the version detach_() left a computed tensor at: the ops that used it before lost their input
     _is_view = False  # made by a view op (x[0], reshape, permute) in another tensor's memory
     _hooks = None  # register_hook()'s: id -> hook
@@ -737,7 +738,7 @@ def _changed_saved_input(node):
     if all(p.version == v for p, v in zip(node.parents, node.parent_versions)):
         return None
     return next((p for p, v, saved in zip(node.parents, node.parent_versions,
-                                          _saved_inputs(node.op, node.parents_took_grad))
+                                          _saved_inputs(node.op, node.parents_took_grad, node._saves))
                  if saved and p.version != v), None)
 
 
@@ -868,7 +869,7 @@ SAVE_NO_OUTPUT = frozenset(("mul", "div", "log", "matmul", "linear", "conv2d", "
                             "max_pool2d"))
 
 
-def _inference_verdict(op, parents):
+def _inference_verdict(op, parents, saves):
     """How PyTorch records ``op`` on ``parents`` with inference tensors among them: "untracked" (no graph) on
     inference tensors alone, but for a conversion into a new tensor; "saved" (its error) when its node would save
     one for the backward (_saves_inference); else None, as usual."""
@@ -876,16 +877,18 @@ def _inference_verdict(op, parents):
         return None
     if all(p._inference for p in parents) and op not in ("astype", "to"):
         return "untracked"
-    return "saved" if _saves_inference(op, parents) else None
+    return "saved" if _saves_inference(op, parents, saves) else None
 
 
-def _saved_inputs(op, took_grad):
+def _saved_inputs(op, took_grad, saves=None):
     """Per input, whether PyTorch's node of ``op`` saves it for the backward, given which inputs take a gradient
     (``took_grad``): none for the ops of SAVE_NO_INPUT; mul and matmul each input for the other's gradient (x * 2
     saves not x), linear (addmm) its input and weight so, never its bias; a convolution its input and weight, not
     its bias; cross_entropy (log_softmax, then nll_loss) its target, not its logits, which log_softmax's output
-    stands for; div the divisor for either gradient, the dividend for the divisor's; batch norm its input and weight,
-    not its bias nor the other addend of batch_norm_add_relu; any other op counts as saving them all."""
+    stands for; div the divisor for either gradient, the dividend for the divisor's; any other op counts as saving
+    them all. ``saves``, given by an op whose optional inputs shift the others' places (batch norm's), says it."""
+    if saves is not None:
+        return saves
     if op in SAVE_NO_INPUT:
         return (False,) * len(took_grad)
     if op in ("mul", "matmul"):
@@ -898,26 +901,25 @@ def _saved_inputs(op, took_grad):
         return False, took_grad[0]
     if op == "div":
         return took_grad[1], took_grad[0] or took_grad[1]
-    if op in ("batch_norm", "batch_norm_relu", "batch_norm_add_relu"):  # inputs (x, weight, bias, other), those given
-        return (True, True, False, False)[:len(took_grad)]  # (without a weight the second counts as saved: at worst a
-        # refusal PyTorch does not make, never a change it refuses taken)
     return (True,) * len(took_grad)
 
 
-def _saves_inference(op, parents):
+def _saves_inference(op, parents, saves):
     """Whether PyTorch's node of ``op`` would save an inference tensor among ``parents`` (its error)."""
     return any(p._inference and saved
-               for p, saved in zip(parents, _saved_inputs(op, tuple(p.requires_grad for p in parents))))
+               for p, saved in zip(parents, _saved_inputs(op, tuple(p.requires_grad for p in parents), saves)))
 
 
-def make_result(data, parents, backward_fn, op, view_of=None):
+def make_result(data, parents, backward_fn, op, view_of=None, saves=None):
     """Wrap an op's output array; record the graph edge when a parent requires grad. ``view_of``: the
-    tensor whose data ``data`` may view (when it does, not a copy, it shares that tensor's version counter)."""
+    tensor whose data ``data`` may view (when it does, not a copy, it shares that tensor's version counter).
+    ``saves``: per parent, whether PyTorch's node saves it for the backward, for an op whose table entry
+    (_saved_inputs) cannot say it."""
     out = Tensor(data)
     if view_of is not None and _owner(data) is _owner(view_of.data):  # not a copy (reshape may make one)
         out._version, out._inference, out._is_view = view_of._version, view_of._inference, True
     if records_graph() and any(p._requires_grad for p in parents):
-        verdict = Tensor._inference_made and _inference_verdict(op, parents)  # (once inference tensors exist)
+        verdict = Tensor._inference_made and _inference_verdict(op, parents, saves)  # (once inference tensors exist)
         if verdict == "untracked":
             return out
         if verdict == "saved":
@@ -932,6 +934,8 @@ def make_result(data, parents, backward_fn, op, view_of=None):
         out.forward_version = out.version
         out.backward_fn = backward_fn
         out.op = op
+        if saves is not None:
+            out._saves = saves
     elif out._is_view and view_of.requires_grad and not view_of._inference:
         out._requires_grad = out._graphless_view = True  # as PyTorch's view made under no_grad: see Tensor
     return out

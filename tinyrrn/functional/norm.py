@@ -278,14 +278,16 @@ def _batch_norm(x, running_mean, running_var, weight, bias, training, momentum, 
                                   reduce, relu, wide[3]), "float16")
     name = "batch_norm_add_relu" if other is not None else "batch_norm_relu" if relu else "batch_norm"
     xp = backend.xp_of(x.data)
-    parents = ((x,) + ((weight,) if weight is not None else ()) + ((bias,) if bias is not None else ())
-               + ((other,) if other is not None else ()))
+    given = [(t, saved) for t, saved in ((x, True), (weight, True), (bias, False), (other, False)) if t is not None]
+    parents, saves = tuple(t for t, _ in given), tuple(saved for _, saved in given)  # (PyTorch's node saves the
+    # input and weight, not the bias, nor the other addend)
     rows = _rows(x.data)
     count, c = rows.shape
     if not c:  # no channel: an empty output, as PyTorch (no rows of channels to lay out)
         if training and count == 1:
             raise _one_value_per_channel(name, x)
-        return make_result(x.data.copy(), parents, lambda g: tuple(xp.zeros(t.shape, g.dtype) for t in parents), name)
+        return make_result(x.data.copy(), parents, lambda g: tuple(xp.zeros(t.shape, g.dtype) for t in parents), name,
+                           saves=saves)
     k = side_by_side(rows)
     wide = rows.reshape(-1, k * c)
 
@@ -355,4 +357,4 @@ def _batch_norm(x, running_mean, running_var, weight, bias, training, momentum, 
         return ((gx,) + ((g_dot * inv_std,) if weight is not None else ()) + ((g_beta,) if bias is not None else ())
                 + ((g_other,) if other is not None else ()))
 
-    return make_result(_unrows(out.reshape(-1, c), x.shape), parents, backward, name)
+    return make_result(_unrows(out.reshape(-1, c), x.shape), parents, backward, name, saves=saves)
