@@ -1157,6 +1157,10 @@ SAVED_BESIDE_INPUTS = {  # y = fn(x, s), then s changed in place under no_grad: 
     "mask": (numpy.array([True, False, True]), lambda m, x, s: x[:, s]),
     "cross_entropy_weight": (numpy.array([1.0, 2.0, 3.0]), lambda m, x, s: m.cross_entropy(x, m.target, weight=s)),
     "nll_loss_weight": (numpy.array([1.0, 2.0, 3.0]), lambda m, x, s: m.nll_loss(x, m.target, weight=s)),
+    # batch norm's node saves the running statistics, in training too (whose own update of them it does not count)
+    "batch_norm_running_mean": (numpy.array([0.0, 0.5, 1.0]), lambda m, x, s: m.batch_norm(x, s, s + 1, training=True)),
+    "batch_norm_running_var_eval": (numpy.array([1.0, 2.0, 3.0]),
+                                    lambda m, x, s: m.batch_norm(x, s - 1, s, training=False)),
 }
 
 
@@ -1167,9 +1171,11 @@ def test_backward_refuses_a_change_of_an_index_or_weight_as_torch(torch, case):
     the gradient elsewhere: [0, 10, 1] for [1, 10, 0]; a changed mask failed in NumPy), its loss the old weight."""
     values, fn = SAVED_BESIDE_INPUTS[case]
     for m, tensor, guard in ((types.SimpleNamespace(cross_entropy=F.cross_entropy, nll_loss=F.nll_loss,
-                                                    target=Tensor(numpy.array([1, 2]))), Tensor, tinyrrn.no_grad),
+                                                    batch_norm=F.batch_norm, target=Tensor(numpy.array([1, 2]))),
+                              Tensor, tinyrrn.no_grad),
                              (types.SimpleNamespace(cross_entropy=tf.cross_entropy, nll_loss=tf.nll_loss,
-                                                    target=torch.tensor([1, 2])), torch.tensor, torch.no_grad)):
+                                                    batch_norm=tf.batch_norm, target=torch.tensor([1, 2])),
+                              torch.tensor, torch.no_grad)):
         x = tensor(numpy.array([[1.0, 2.0, 3.0], [-1.0, 0.5, 2.0]]), requires_grad=True)
         saved = tensor(values.copy())
         y = fn(m, x, saved)
@@ -1185,11 +1191,12 @@ def test_an_index_or_weight_made_in_inference_mode_is_refused_as_torch(torch, ca
     inference_mode() is refused when the op records a graph, and taken when it does not (x needs no grad)."""
     values, fn = SAVED_BESIDE_INPUTS[case]
     for m, tensor, inference_mode in ((types.SimpleNamespace(cross_entropy=F.cross_entropy, nll_loss=F.nll_loss,
+                                                             batch_norm=F.batch_norm,
                                                              target=Tensor(numpy.array([1, 2]))),
                                        Tensor, tinyrrn.inference_mode),
                                       (types.SimpleNamespace(cross_entropy=tf.cross_entropy, nll_loss=tf.nll_loss,
-                                                             target=torch.tensor([1, 2])), torch.tensor,
-                                       torch.inference_mode)):
+                                                             batch_norm=tf.batch_norm, target=torch.tensor([1, 2])),
+                                       torch.tensor, torch.inference_mode)):
         with inference_mode():
             saved = tensor(values.copy())
         data = numpy.array([[1.0, 2.0, 3.0], [-1.0, 0.5, 2.0]])
