@@ -1205,6 +1205,24 @@ def test_an_index_or_weight_made_in_inference_mode_is_refused_as_torch(torch, ca
         assert not fn(m, tensor(data), saved).requires_grad
 
 
+@pytest.mark.parametrize("training", [True, False])
+@pytest.mark.parametrize("statistic", ["running_mean", "running_var"])
+def test_batch_norm_refuses_running_statistics_that_require_grad_as_torch(torch, training, statistic):
+    """PyTorch's batch norm is not differentiable with respect to its running statistics: one that requires grad
+    is refused while grad mode is on (the input requiring grad or not), and taken under no_grad(); tinyrrn took
+    it and sent it no gradient."""
+    data = numpy.random.default_rng(0).normal(size=(4, 3, 2))
+    for tensor, no_grad, batch_norm in ((Tensor, tinyrrn.no_grad, F.batch_norm),
+                                        (torch.tensor, torch.no_grad, tf.batch_norm)):
+        stats = {"running_mean": tensor(numpy.zeros(3)), "running_var": tensor(numpy.ones(3))}
+        stats[statistic].requires_grad_()
+        for x in (tensor(data), tensor(data, requires_grad=True)):
+            with pytest.raises(RuntimeError, match=f"not differentiable with respect to argument '{statistic}'"):
+                batch_norm(x, **stats, training=training)
+            with no_grad():
+                assert not batch_norm(x, **stats, training=training).requires_grad
+
+
 @pytest.mark.parametrize("symbol", ["+=", "-=", "*=", "/=", "//=", "**="])
 @pytest.mark.parametrize("dtypes", [("uint8", "int64"), ("int8", "int64"), ("int32", "uint8"), ("float16", "float64"),
                                     ("int64", "float32"), ("bool", "int64"), ("bool", "bool")])

@@ -13,7 +13,7 @@ import numbers
 import numpy
 
 from .. import backend, threads
-from ..tensor import Tensor, make_result
+from ..tensor import Tensor, make_result, records_graph
 from ._util import ArgumentError, check_float, check_tensors, flag, number, quiet, saved_beside_inputs
 from .elementwise import astype
 
@@ -208,6 +208,9 @@ def _check(op, x, running_mean, running_var, weight, bias, momentum, training, e
     for name, t in (("running_mean", running_mean), ("running_var", running_var)):
         if t is not None and not hasattr(t, "dtype"):  # a Tensor or an array (BatchNorm2d's buffers)
             raise TypeError(f"{op}: {name} must be a Tensor, an array or None, got {type(t).__name__}")
+        if isinstance(t, Tensor) and t.requires_grad and records_graph():
+            raise RuntimeError(f"{op}: The function is not differentiable with respect to argument '{name}'. This "
+                               "input cannot have requires_grad True (as PyTorch's batch norm)")
     statistics = running_mean, running_var
     running_mean, running_var = (t.data if isinstance(t, Tensor) else t for t in statistics)
     if (running_mean is None) != (running_var is None):
