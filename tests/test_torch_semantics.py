@@ -1151,6 +1151,45 @@ def test_backward_refuses_a_change_in_place_only_of_what_torch_saved(torch, case
         numpy.testing.assert_allclose(results[0], results[1], atol=1e-12)
 
 
+FLOAT16_IN_FLOAT32 = {  # y = fn(h, s) with h float16 and s float32, computed by tinyrrn in float32 on copies of them
+    "mul_scalar": ((3,), (), lambda m, h, s: h * s), "div_scalar": ((3,), (), lambda m, h, s: h / s),
+    "scalar_mul": ((3,), (), lambda m, h, s: m.mul(h, s)),
+    "batch_norm": ((4, 3), (3,), lambda m, h, s: m.batch_norm(h, None, None, s, None, training=True)),
+    "batch_norm_eval_bias": ((4, 3), (3,), lambda m, h, s: m.batch_norm(h, m.zeros(3), m.ones(3), None, s)),
+}
+
+
+@pytest.mark.parametrize("case", FLOAT16_IN_FLOAT32)
+@pytest.mark.parametrize("changed", ["h", "s"])
+@pytest.mark.parametrize("takes_grad", ["both", "h"])
+def test_a_float16_op_computed_in_float32_refuses_a_change_of_what_torch_saved(torch, case, changed, takes_grad):
+    """tinyrrn computes float16 x * scalar, x / scalar and batch norm in float32, on copies of the inputs, as
+    PyTorch's kernels compute them; a change in place of an original after the forward pass went unseen (the
+    copies were saved), where PyTorch's node saves the originals (mul each for the other's gradient, div the
+    divisor, batch norm its input and weight) and refuses backward."""
+    h_shape, s_shape, fn = FLOAT16_IN_FLOAT32[case]
+    rng = numpy.random.default_rng(0)
+    h_data, s_data = rng.uniform(1, 2, size=h_shape).astype("float16"), rng.uniform(1, 2, size=s_shape)
+    refused = []
+    for m, tensor, no_grad in ((types.SimpleNamespace(batch_norm=F.batch_norm, mul=F.mul,
+                                                      zeros=lambda n: numpy.zeros(n, "float32"),
+                                                      ones=lambda n: numpy.ones(n, "float32")), Tensor, tinyrrn.no_grad),
+                               (types.SimpleNamespace(batch_norm=tf.batch_norm, mul=torch.mul, zeros=torch.zeros,
+                                                      ones=torch.ones), torch.tensor, torch.no_grad)):
+        h = tensor(h_data, requires_grad=True)
+        s = tensor(s_data.astype("float32"), requires_grad=takes_grad == "both")
+        y = fn(m, h, s)
+        with no_grad():
+            (h if changed == "h" else s).__iadd__(1)
+        try:
+            (y.astype("float32") if isinstance(y, Tensor) else y.float()).sum().backward()
+            refused.append(False)
+        except RuntimeError as error:
+            assert "modified by an inplace operation" in str(error)
+            refused.append(True)
+    assert refused[0] == refused[1]
+
+
 SAVED_BESIDE_INPUTS = {  # y = fn(x, s), then s changed in place under no_grad: s is no input PyTorch's node takes
     # a gradient for, yet it saved s (index tensors, a class weight)
     "index": (numpy.array([0, 1]), lambda m, x, s: x[s]), "index_2": (numpy.array([0, 1]), lambda m, x, s: x[:, s]),

@@ -14,7 +14,7 @@ import numpy
 from .. import backend, threads
 from ..tensor import Tensor, check_inference_write, make_result, records_graph
 from ._util import (ArgumentError, broadcast_shape, check_float, check_tensors, flag, number, only_torch_defaults,
-                    quiet, unbroadcast)
+                    quiet, saving_originals, unbroadcast)
 from .dtypes import DEFAULT_FLOAT, category, opmath, result_type
 
 
@@ -83,7 +83,7 @@ def _float32_scalar(op):
         if (isinstance(a, Tensor) and a.data.dtype.char == "e" and _cpu_scalar(b)  # "e": float16, tested cheaply
                 and getattr(b, "dtype", None) != "float16" and result_type(a, b) == "float16"):
             wide = op(astype(a, "float32"), astype(b, "float32") if isinstance(b, Tensor) else b, *args, **kwargs)
-            return astype(wide, "float16")
+            return saving_originals(astype(wide, "float16"), op.__name__, (a, b))
         return op(a, b, *args, **kwargs)
     return wrapped
 

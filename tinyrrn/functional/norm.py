@@ -14,7 +14,8 @@ import numpy
 
 from .. import backend, threads
 from ..tensor import Tensor, make_result, records_graph
-from ._util import ArgumentError, check_float, check_tensors, flag, number, quiet, saved_beside_inputs
+from ._util import (ArgumentError, check_float, check_tensors, flag, number, quiet, saved_beside_inputs,
+                    saving_originals)
 from .elementwise import astype
 
 
@@ -283,8 +284,9 @@ def _batch_norm(x, running_mean, running_var, weight, bias, training, momentum, 
     if x.dtype == "float16":  # computed in float32 and rounded once, as PyTorch: in float16 a channel's variance
         # overflows at 65504 and x * scale + shift loses the output to rounding when |mean| >> std
         wide = [None if t is None else astype(t, "float32") for t in (x, weight, bias, other)]
-        return astype(_batch_norm(wide[0], running_mean, running_var, wide[1], wide[2], training, momentum, eps,
-                                  reduce, unchanged, relu, wide[3]), "float16")
+        out = astype(_batch_norm(wide[0], running_mean, running_var, wide[1], wide[2], training, momentum, eps,
+                                 reduce, unchanged, relu, wide[3]), "float16")
+        return saving_originals(out, "batch_norm", (x, weight, bias, other), (True, True, False, False))
     name = "batch_norm_add_relu" if other is not None else "batch_norm_relu" if relu else "batch_norm"
     xp = backend.xp_of(x.data)
     given = [(t, saved) for t, saved in ((x, True), (weight, True), (bias, False), (other, False)) if t is not None]
