@@ -1274,6 +1274,34 @@ def test_a_view_made_under_no_grad_requires_grad_as_torchs(torch, name):
     assert ours == run(torch, torch.ones(2, 3, requires_grad=True), torch.no_grad)
 
 
+@pytest.mark.parametrize("name", VIEWS)
+def test_a_view_made_before_its_base_required_grad_follows_its_base_as_torchs(torch, name):
+    """As PyTorch, a view (not a copy) of a tensor that required no grad reports requires_grad once its base is set
+    to require it (and not after it is set back), as a view made under no_grad does: a leaf that no gradient
+    reaches, not changed in place while grad is enabled; tinyrrn's kept requires_grad False, and a view made under
+    no_grad kept True after its base was set back."""
+    def run(lib, x, no_grad):
+        view = VIEWS[name](x)
+        x.requires_grad_()
+        facts = [view.requires_grad, view.is_leaf, view.grad_fn is None]
+        if view.requires_grad:
+            y = view * 2
+            facts.append(y.requires_grad)
+            y.sum().backward()
+            facts += [view.grad is None, x.grad is None]
+            with pytest.raises(RuntimeError):
+                view += 1
+        x.requires_grad_(False)
+        facts.append(view.requires_grad)
+        with no_grad():
+            x.requires_grad_()
+            later = VIEWS[name](x)
+            x.requires_grad_(False)
+        return facts + [later.requires_grad]
+    ours = run(None, Tensor(on_device(numpy.ones((2, 3), "float32"))), tinyrrn.no_grad)
+    assert ours == run(torch, torch.ones(2, 3), torch.no_grad)
+
+
 def test_inference_mode_as_torchs(torch):
     """inference_mode (it was missing), as PyTorch's: a block or a decorator (with or without parentheses) that
     disables grad and records no graph even under enable_grad; inference_mode(False) enables grad; the tensors made

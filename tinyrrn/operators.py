@@ -67,9 +67,9 @@ def _refuse_in_graph(symbol, self, other):
     check_inference_write(self, symbol)
     if records_graph() and (self.requires_grad or getattr(other, "requires_grad", False)):
         if self._graphless_view:
-            raise RuntimeError(f"{symbol}: a view was created in no_grad mode and is being modified inplace with "
-                               "grad mode enabled; this is forbidden, as in PyTorch: change it under no_grad(), or "
-                               "make the view with grad enabled")
+            raise RuntimeError(f"{symbol}: a view that requires grad through its base alone (made in no_grad mode, or "
+                               "before its base required grad) is being modified inplace with grad mode enabled; this "
+                               "is forbidden, as in PyTorch: change it under no_grad(), or make the view again")
         if self.requires_grad and self.is_leaf:
             raise RuntimeError(f"a leaf tensor that requires grad is used in an in-place operation "
                                f"({symbol}); wrap the update in tinyrrn.no_grad()")

@@ -331,7 +331,7 @@ class AccumulateGrad:
 
 # what no copy of a tensor keeps, as PyTorch's: its hooks and what made it a view or an inference tensor (__deepcopy__);
 # pickle and copy.copy also leave its grad and graph, at these values (__getstate__)
-_UNCOPIED = frozenset(("_node", "_saves", "_hooks", "_post_accumulate_hooks", "_is_view", "_graphless_view", "_inference",
+_UNCOPIED = frozenset(("_node", "_saves", "_hooks", "_post_accumulate_hooks", "_is_view", "_view_base", "_inference",
                        "_retains_grad", "_detached_at", "parent_versions", "forward_version"))
 _GRAPH = {"_grad": None, "parents": (), "parents_took_grad": (), "backward_fn": None, "op": None}
 
@@ -388,8 +388,9 @@ class Tensor:
     @property
     def requires_grad(self):
         """Whether gradients flow to this tensor; settable on a leaf, as PyTorch (a computed tensor's
-        follows its inputs: detach() it instead), and only on floating-point data."""
-        return self._requires_grad
+        follows its inputs: detach() it instead), and only on floating-point data. A view that recorded no graph
+        also reports its base's (see _graphless_view), as PyTorch's."""
+        return self._requires_grad or self._view_base is not None and self._view_base.requires_grad
 
     @requires_grad.setter
     def requires_grad(self, value):
@@ -403,7 +404,7 @@ class Tensor:
         if value and self._inference and not is_inference_mode_enabled():
             raise RuntimeError("Setting requires_grad=True on inference tensor outside InferenceMode is not allowed "
                                "(as PyTorch)")
-        if not self._graphless_view:  # a view made under no_grad keeps its base's flag, as PyTorch's
+        if not self._graphless_view:  # a view requiring grad through its base keeps its base's flag, as PyTorch's
             self._requires_grad = value
 
     # -- array-like facts -------------------------------------------------
@@ -587,9 +588,15 @@ class Tensor:
     def is_inference(self):
         """Whether this is an inference tensor: made in an inference_mode() block, as PyTorch's."""
         return self._inference
-    _graphless_view = False  # a view made under no_grad of a tensor that requires grad: as PyTorch, it reports
-    # requires_grad, but no gradient reaches it or through it, an in-place change of it while grad is enabled is
-    # refused, and so is its own backward()
+    _view_base = None  # the tensor that a view which recorded no graph was made of (the first of a chain of views)
+
+    @property
+    def _graphless_view(self):
+        """Whether this is a view that requires grad through its base alone: made of a tensor that requires grad under
+        no_grad, or before its base was set to require grad. As PyTorch's, it reports requires_grad while its base
+        does, but no gradient reaches it or through it, an in-place change of it while grad is enabled is refused,
+        and so is its own backward()."""
+        return not self._requires_grad and self._view_base is not None and self._view_base.requires_grad
 
     @property
     def retains_grad(self):
@@ -617,6 +624,7 @@ class Tensor:
         copied = memo[id(self)] = object.__new__(type(self))
         copied.__dict__.update({k: None if k == "_grad" and not self._copies_grad else copy.deepcopy(v, memo)
                                 for k, v in self.__dict__.items() if k not in _UNCOPIED})
+        copied._requires_grad = self.requires_grad  # (a view's may be its base's)
         return copied
 
     def __getstate__(self):
@@ -627,7 +635,7 @@ class Tensor:
             warnings.warn(f"backward hook {hook!r} on tensor will not be serialized (as PyTorch)", UserWarning,
                           stacklevel=2)
         state = {k: v for k, v in self.__dict__.items() if k not in _UNCOPIED and k not in _GRAPH}
-        state.update(_GRAPH)
+        state.update(_GRAPH, _requires_grad=self.requires_grad)  # (a view's may be its base's)
         return state
 
     # -- backward ---------------------------------------------------------
@@ -918,7 +926,7 @@ def make_result(data, parents, backward_fn, op, view_of=None, saves=None):
     out = Tensor(data)
     if view_of is not None and _owner(data) is _owner(view_of.data):  # not a copy (reshape may make one)
         out._version, out._inference, out._is_view = view_of._version, view_of._inference, True
-    if records_graph() and any(p._requires_grad for p in parents):
+    if records_graph() and any(p.requires_grad for p in parents):
         verdict = Tensor._inference_made and _inference_verdict(op, parents, saves)  # (once inference tensors exist)
         if verdict == "untracked":
             return out
@@ -936,8 +944,8 @@ def make_result(data, parents, backward_fn, op, view_of=None, saves=None):
         out.op = op
         if saves is not None:
             out._saves = saves
-    elif out._is_view and view_of.requires_grad and not view_of._inference:
-        out._requires_grad = out._graphless_view = True  # as PyTorch's view made under no_grad: see Tensor
+    elif out._is_view and not view_of._inference:  # requires grad while its base does, as PyTorch's: see Tensor
+        out._view_base = view_of if view_of._view_base is None else view_of._view_base
     return out
 
 
