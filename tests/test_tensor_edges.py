@@ -1302,6 +1302,56 @@ def test_a_view_made_before_its_base_required_grad_follows_its_base_as_torchs(to
     assert ours == run(torch, torch.ones(2, 3), torch.no_grad)
 
 
+def test_assigning_data_is_checked_and_followed_as_torchs(torch):
+    """x.data = y, as PyTorch's: y's values, shape and dtype (and kind: an inference tensor's), shared with y; a list
+    or None is refused, and so are integers for a tensor that requires grad; views and detached copies made before
+    keep the old values, and a graph that saved x's output keeps them too. tinyrrn took any value unchecked (a
+    Tensor became the array inside, a list stayed a list)."""
+    def run(tensor, inference_mode, values):
+        facts = []
+        x = tensor([1.0, 2.0], requires_grad=True)
+        for bad, error in (([1.0, 2.0], TypeError), (None, TypeError), (tensor([1, 2]), RuntimeError)):
+            with pytest.raises(error):
+                x.data = bad
+        plain, y = tensor([1, 2]), tensor([5.0, 6.0, 7.0], dtype="float64")
+        view, detached = plain[:1], plain.detach()
+        plain.data = y
+        y += 1
+        facts += [tuple(plain.shape), str(plain.dtype)[-7:], values(plain + 0), values(view + 0),
+                  values(detached + 0), plain.is_inference()]
+        with inference_mode():
+            made = tensor([1.0])
+        plain.data = made
+        facts.append(plain.is_inference())
+        out = x.exp()
+        total = out.sum()
+        out.data = tensor([0.0, 0.0])
+        total.backward()
+        return facts + [numpy.round(values(x.grad), 4).tolist()]
+
+    ours = run(lambda data, requires_grad=False, dtype=None: Tensor(on_device(numpy.asarray(data, dtype)),
+                                                                    requires_grad=requires_grad),
+               tinyrrn.inference_mode, lambda t: host(t).tolist())
+    theirs = run(lambda data, requires_grad=False, dtype=None: torch.tensor(data, requires_grad=requires_grad,
+                                                                            dtype=dtype and getattr(torch, dtype)),
+                 torch.inference_mode, lambda t: t.tolist())
+    assert ours == theirs
+
+
+def test_a_graph_that_saved_a_tensor_whose_data_was_assigned_refuses_backward():
+    """PyTorch's backward computes with a saved input's new data after x.data = y (its node holds x itself);
+    tinyrrn's node holds the old array, so backward refuses, saying so, rather than give other gradients."""
+    x = Tensor(numpy.array([1.0, 2.0]), requires_grad=True)
+    loss = (x * x).sum()
+    x.data = numpy.array([10.0, 20.0])
+    with pytest.raises(NotImplementedError, match="data was assigned"):
+        loss.backward()
+    unsaved = (x + 1).sum()  # add saves nothing: its gradient needs no data
+    x.data = numpy.array([3.0, 4.0])
+    unsaved.backward()
+    assert host(x.grad).tolist() == [1.0, 1.0]
+
+
 def test_inference_mode_as_torchs(torch):
     """inference_mode (it was missing), as PyTorch's: a block or a decorator (with or without parentheses) that
     disables grad and records no graph even under enable_grad; inference_mode(False) enables grad; the tensors made

@@ -336,6 +336,30 @@ _UNCOPIED = frozenset(("_node", "_saves", "_hooks", "_post_accumulate_hooks", "_
 _GRAPH = {"_grad": None, "parents": (), "parents_took_grad": (), "backward_fn": None, "op": None}
 
 
+class _Data:
+    """``Tensor.data``, the array. Read, it is the tensor's own attribute (this descriptor has no ``__get__``: no call
+    on the hot path). Assigned, ``x.data = y`` is checked and followed as PyTorch's: a Tensor's array (and its kind,
+    inference or not) or an array, shared; a list or None is refused, and integers for a tensor that requires grad.
+    Views and detached copies made before keep the old data (x takes a version counter of its own), and the change
+    is counted at the version _assigned_at: a node that saved x's output keeps its old values, as PyTorch's; one that
+    saved x as an input refuses backward (PyTorch's computes with the new data, tinyrrn's holds the old)."""
+
+    def __set__(self, tensor, value):
+        inference = isinstance(value, Tensor) and value._inference
+        value = value.data if isinstance(value, Tensor) else _as_array(value)
+        if not (hasattr(value, "shape") and hasattr(value, "dtype")):
+            raise TypeError(f"Variable data has to be a tensor (or an array), but got {type(value).__name__} "
+                            "(as PyTorch)")
+        if value.dtype.kind not in "biuf" or value.dtype.itemsize > 8:
+            raise TypeError(f"a tensor holds bools, integers or floats, not {value.dtype} (as PyTorch)")
+        if value.dtype.kind != "f" and tensor.requires_grad:
+            raise RuntimeError(f"data set to a tensor that requires gradients must be floating point, got "
+                               f"{value.dtype} (as PyTorch)")
+        tensor.__dict__["data"] = value
+        tensor._version = [tensor.version + 1]
+        tensor._assigned_at, tensor._inference = tensor.version, inference
+
+
 class Tensor:
     """An n-dimensional array with an optional gradient.
 
@@ -347,6 +371,7 @@ class Tensor:
     """
 
     __array_priority__ = 100  # make `ndarray + Tensor` call Tensor.__radd__
+    data = _Data()
     __hash__ = object.__hash__  # `==` is element-wise (tinyrrn.operators); tensors stay usable as dict keys
 
     def __init__(self, data, requires_grad=False, device=None):
@@ -369,7 +394,7 @@ class Tensor:
                                if data.dtype.kind == "O" else ""))
         if requires_grad and data.dtype.kind != "f":
             raise DtypeError(f"only floating-point tensors can require gradients, got {data.dtype}")
-        self.data = data
+        self.__dict__["data"] = data  # (checked above; an assignment is checked by _Data)
         self._grad = None
         self._requires_grad = requires_grad
         self.parents = ()
@@ -552,6 +577,7 @@ class Tensor:
     _retains_grad = False  # set by retain_grad()
     _saves = None  # per parent, whether its node saved it (make_result's ``saves``), for the ops that say it
     _detached_at = 0  # the version detach_() left a computed tensor at: the ops that used it before lost their input
+    _assigned_at = 0  # the version an assignment to ``data`` left it at (see _Data)
     _is_view = False  # made by a view op (x[0], reshape, permute) in another tensor's memory
     _hooks = None  # register_hook()'s: id -> hook
 
@@ -701,11 +727,17 @@ class Tensor:
             if node._retains_grad:  # retain_grad(): kept as a leaf's
                 node._grad = _leaf_gradient(g, handed_out) if node._grad is None else _as_array(node._grad + g)
             saves_nothing = _saves_nothing(node)  # (then a change of its output or inputs is no matter, as PyTorch)
-            if node.version != node.forward_version and not saves_nothing and _saves_output(node):
+            if (node.version not in (node.forward_version, node._assigned_at) and not saves_nothing
+                    and _saves_output(node)):  # (after x.data = y its node holds the old array, as PyTorch's)
                 raise RuntimeError(f"one of the variables needed for gradient computation has been modified by an "
                                    f"inplace operation: the output of {node.op!r} (shape {tuple(node.shape)}) was "
                                    "changed after the forward pass. Run the forward pass again after the change.")
             changed = None if saves_nothing or node.op in SAVE_NO_INPUT else _changed_saved_input(node)
+            if changed is not None and changed.version == changed._assigned_at:
+                raise NotImplementedError(f"the input of shape {tuple(changed.shape)} of {node.op!r} was saved for the "
+                                          "backward, and its data was assigned (x.data = ...) since the forward pass: "
+                                          "PyTorch's backward computes with the new data, tinyrrn's node holds the old "
+                                          "(not supported). Run the forward pass again after the assignment.")
             if changed is not None and changed.version == changed._detached_at:
                 raise RuntimeError(f"Trying to use a saved tensor that has been detached in-place, i.e. with "
                                    f".detach_() (as PyTorch): the input of shape {tuple(changed.shape)} of "
