@@ -522,6 +522,21 @@ def test_an_integer_cast_leaves_the_graph():
     assert x.astype("float64").requires_grad
 
 
+@pytest.mark.parametrize("cast", ["float", "double", "half"])
+@pytest.mark.parametrize("dtype", ["float32", "float64", "float16"])
+def test_float_double_and_half_cast_as_torchs(torch, cast, dtype):
+    """x.float(), x.double() and x.half(), as PyTorch's: x itself when it has that dtype already, else a copy whose
+    gradient flows back in x's dtype (they were missing: an AttributeError)."""
+    data = numpy.array([[0.3, -1.7], [2.5, 0.1]], dtype)
+    facts = []
+    for x in (Tensor(on_device(data), requires_grad=True), torch.tensor(data, requires_grad=True)):
+        y = getattr(x, cast)()
+        (y * y).sum().backward()
+        facts.append((y is x, str(y.dtype)[-7:], str(x.grad.dtype)[-7:], y.is_leaf,
+                      numpy.asarray(host(x.grad) if isinstance(x, Tensor) else x.grad.numpy()).tolist()))
+    assert facts[0] == facts[1]
+
+
 def test_float16_softmax_rounds_once(torch):
     """exp of the log-probabilities in float32, then float16: PyTorch's error, not 5x it."""
     x = numpy.random.default_rng(0).uniform(-8, 8, (200, 50)).astype("float16")
