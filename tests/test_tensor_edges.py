@@ -1663,7 +1663,8 @@ INFERENCE_USES = {"w + a": lambda m, w, a, p: w + a, "a - w": lambda m, w, a, p:
                   "exp": lambda m, w, a, p: m.exp(p) + m.relu(p) + m.tanh(p) + m.sigmoid(p),
                   "log": lambda m, w, a, p: m.log(p), "softmax": lambda m, w, a, p: m.softmax(p, 0),
                   "cat": lambda m, w, a, p: m.cat([w, a, p]), "mean": lambda m, w, a, p: (w + p).mean(),
-                  "to": lambda m, w, a, p: p.to(m.float64)}
+                  "to": lambda m, w, a, p: p.to(m.float64), "reciprocal": lambda m, w, a, p: p.reciprocal(),
+                  "2 / p": lambda m, w, a, p: 2 / p, "w.reciprocal() * p": lambda m, w, a, p: w.reciprocal() * p}
 
 
 @pytest.mark.parametrize("name", INFERENCE_USES)

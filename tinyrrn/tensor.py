@@ -259,7 +259,7 @@ TORCH_NODES = {"add": "AddBackward0", "sub": "SubBackward0", "mul": "MulBackward
                "transpose": "TransposeBackward0", "t": "TBackward0", "view": "ViewBackward0", "clone": "CloneBackward0",
                "softmax": "SoftmaxBackward0", "log_softmax": "LogSoftmaxBackward0", "astype": "ToCopyBackward0",
                "to": "ToCopyBackward0", "concatenate": "CatBackward0", "max_pool2d": "MaxPool2DWithIndicesBackward0",
-               "avg_pool2d": "AvgPool2DBackward0"}
+               "avg_pool2d": "AvgPool2DBackward0", "reciprocal": "ReciprocalBackward0"}
 
 
 class GradFn:

@@ -12,7 +12,7 @@ import operator
 import numpy
 
 from .. import backend, threads
-from ..tensor import Tensor, check_inference_write, make_result, records_graph
+from ..tensor import Tensor, check_inference_write, make_result, no_grad, records_graph
 from ._util import (ArgumentError, broadcast_shape, check_float, check_tensors, flag, number, only_torch_defaults,
                     quiet, saving_originals, unbroadcast)
 from .dtypes import DEFAULT_FLOAT, category, opmath, result_type
@@ -225,13 +225,13 @@ def div(a, b, rounding_mode=None, *, out=None):
 
 @quiet
 def reciprocal(x):
-    """1 / x (torch.reciprocal; integer and bool tensors give float32), with PyTorch's gradient -g * (out * out)."""
+    """1 / x (torch.reciprocal; integer and bool tensors give float32), with PyTorch's gradient -g * (out * out); its
+    node, as PyTorch's, has x alone as its input (the 1 of div(1, x) is none: an op on inference tensors alone
+    records no graph)."""
     check_tensors("reciprocal", x)
-    out = div(1, x)
-    if out.requires_grad:
-        inverse = out.data
-        out.backward_fn, out.op = (lambda g: (None, -g * (inverse * inverse))), "reciprocal"
-    return out
+    with no_grad():
+        inverse = div(1, x).data
+    return make_result(inverse, (x,), lambda g: (-g * (inverse * inverse),), "reciprocal")
 
 
 def floor_divide(a, b):
