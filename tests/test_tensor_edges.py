@@ -1690,6 +1690,20 @@ def test_an_inference_tensor_in_a_graph_is_refused_where_torch_saves_it(torch, n
     assert ours == run(torch, torch, torch.tensor)
 
 
+@pytest.mark.parametrize("inference", ["dividend", "divisor"])
+def test_floor_divide_takes_an_inference_tensor_as_torch(torch, inference):
+    """PyTorch's floor_divide node saves nothing (its backward is not implemented): an inference tensor among its
+    inputs is taken, the result requires grad; tinyrrn judged it as div's node and refused it."""
+    def run(lib, tensor):
+        with lib.inference_mode():
+            made = tensor([3.0, 4.0], requires_grad=True)
+        other = tensor([1.5, 2.5], requires_grad=True)
+        out = made // other if inference == "dividend" else other // made
+        return out.requires_grad, out.is_inference()
+    assert run(tinyrrn, lambda v, requires_grad: Tensor(on_device(numpy.array(v)), requires_grad=requires_grad)) == \
+        run(torch, lambda v, requires_grad: torch.tensor(v, requires_grad=requires_grad, dtype=torch.float64))
+
+
 @pytest.mark.parametrize("name", ["x[0]", "detach()[0]", "no_grad x[0]", "T", "detach()", "copy of reshape",
                                   "reshape of computed", "computed"])
 def test_detach_in_place_refuses_every_view_as_torch(torch, name):

@@ -237,12 +237,13 @@ def reciprocal(x):
 def floor_divide(a, b):
     """a // b (torch.floor_divide): div(a, b, rounding_mode='floor'), not differentiable.
 
-    As in PyTorch, backward() through it raises; div(..., rounding_mode='floor') has zero gradients.
+    As in PyTorch, backward() through it raises; div(..., rounding_mode='floor') has zero gradients. Its node, as
+    PyTorch's, saves nothing (it is not div's, which saves its inputs).
     """
-    out = div(a, b, rounding_mode="floor")
-    if out.requires_grad:
-        out.backward_fn, out.op = _not_differentiable("floor_divide"), "floor_divide"
-    return out
+    with no_grad():
+        out = div(a, b, rounding_mode="floor")
+    return make_result(out.data, [t for t in (a, b) if isinstance(t, Tensor)], _not_differentiable("floor_divide"),
+                       "floor_divide")
 
 
 def _not_differentiable(op):
