@@ -446,6 +446,24 @@ def test_gradients_accumulate_into_the_same_array_as_pytorchs():
     assert x.grad is first and host(first).tolist() == [5.0, 5.0]
 
 
+def test_gradients_that_add_up_beyond_float16_are_inf_without_a_warning_as_torchs(torch):
+    """Gradients summed by backward (of a tensor used twice, a retained one's, a leaf's accumulated) overflow float16
+    to inf silently, as PyTorch's; NumPy's additions in tinyrrn's engine warned (an error under -W error)."""
+    def run(tensor, values):
+        x, z = tensor([1.0, 1.0]), tensor([1.0])
+        y = x * 0.001
+        y.retain_grad()
+        ((y * tensor([40000.0, 30000.0])).sum() + (y * tensor([40000.0, 30000.0])).sum()).backward(retain_graph=True)
+        (y * 10000.0).sum().backward()
+        (z * 40000.0).sum().backward()
+        (z * 40000.0).sum().backward()
+        return values(y.grad), values(z.grad)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        ours = run(lambda v: Tensor(on_device(numpy.array(v, "float16")), requires_grad=True), lambda g: host(g).tolist())
+    assert ours == run(lambda v: torch.tensor(v, dtype=torch.float16, requires_grad=True), lambda g: g.tolist())
+
+
 def test_a_0_d_leafs_gradient_is_an_array_accumulated_in_place_as_pytorchs():
     """NumPy computes a 0-d tensor's gradient as a NumPy scalar: it was kept as .grad, so that a second backward()
     made a new one and zero_grad(set_to_none=False) failed (a probe found it)."""

@@ -707,61 +707,68 @@ class Tensor:
                                    "whose graph an earlier backward() freed: trying to backward through the "
                                    "graph a second time. Specify retain_graph=True in the first backward() "
                                    "to keep the graph, or run the forward pass again.")
-        grads = {id(self): grad}
-        for node in reversed(order):
-            g = grads.pop(id(node), None)
-            if g is None or node._graphless_view:  # (no gradient reaches a view made under no_grad)
+        with numpy.errstate(over="ignore", invalid="ignore"):  # sums reach inf or NaN silently, as PyTorch's
+            _walk(order, {id(self): grad}, handed_out, retain_graph)
+
+
+def _walk(order, grads, handed_out, retain_graph):
+    """backward()'s pass over the nodes of ``order`` (children before parents, reversed), from the gradients
+    ``grads`` (tensor id -> array) of the first: each node's checks and hooks, then its gradients sent to its
+    parents, or accumulated in a leaf's ``grad``; the saved buffers freed unless ``retain_graph``."""
+    for node in reversed(order):
+        g = grads.pop(id(node), None)
+        if g is None or node._graphless_view:  # (no gradient reaches a view requiring grad through its base)
+            continue
+        if node._hooks:
+            g = _hooked(node, g, handed_out)
+        if node.backward_fn is None:  # a leaf: keep its own gradient, added to in place (as PyTorch)
+            if node.grad is None:
+                node.grad = _leaf_gradient(g, handed_out)
+            elif _writeable(node.grad):
+                node.grad += g
+            else:  # a read-only array assigned to .grad
+                node.grad = _as_array(node.grad + g)
+            if node._post_accumulate_hooks:
+                _after_accumulation(node)
+            continue
+        if node._retains_grad:  # retain_grad(): kept as a leaf's
+            node._grad = _leaf_gradient(g, handed_out) if node._grad is None else _as_array(node._grad + g)
+        saves_nothing = _saves_nothing(node)  # (then a change of its output or inputs is no matter, as PyTorch)
+        if (node.version not in (node.forward_version, node._assigned_at) and not saves_nothing
+                and _saves_output(node)):  # (after x.data = y its node holds the old array, as PyTorch's)
+            raise RuntimeError(f"one of the variables needed for gradient computation has been modified by an "
+                               f"inplace operation: the output of {node.op!r} (shape {tuple(node.shape)}) was "
+                               "changed after the forward pass. Run the forward pass again after the change.")
+        changed = None if saves_nothing or node.op in SAVE_NO_INPUT else _changed_saved_input(node)
+        if changed is not None and changed.version == changed._assigned_at:
+            raise NotImplementedError(f"the input of shape {tuple(changed.shape)} of {node.op!r} was saved for the "
+                                      "backward, and its data was assigned (x.data = ...) since the forward pass: "
+                                      "PyTorch's backward computes with the new data, tinyrrn's node holds the old "
+                                      "(not supported). Run the forward pass again after the assignment.")
+        if changed is not None and changed.version == changed._detached_at:
+            raise RuntimeError(f"Trying to use a saved tensor that has been detached in-place, i.e. with "
+                               f".detach_() (as PyTorch): the input of shape {tuple(changed.shape)} of "
+                               f"{node.op!r}. This is not supported, please use out-of-place `.detach()` instead")
+        if changed is not None:
+            raise RuntimeError(f"one of the variables needed for gradient computation has been modified by an "
+                               f"inplace operation: the input of shape {tuple(changed.shape)} of {node.op!r} "
+                               "was changed (an optimiser's step?) after the forward pass; its gradient would "
+                               "mix the old and new values. Run the forward pass again after the change.")
+        for parent, took_grad, version, pg in zip(node.parents, node.parents_took_grad, node.parent_versions,
+                                                   node.backward_fn(g)):
+            if version < parent._detached_at:
+                raise _detached_input(node, parent)
+            if pg is None or not (took_grad and parent._requires_grad):  # a leaf switched on later: not in the graph
                 continue
-            if node._hooks:
-                g = _hooked(node, g, handed_out)
-            if node.backward_fn is None:  # a leaf: keep its own gradient, added to in place (as PyTorch)
-                if node.grad is None:
-                    node.grad = _leaf_gradient(g, handed_out)
-                elif _writeable(node.grad):
-                    node.grad += g
-                else:  # a read-only array assigned to .grad
-                    node.grad = _as_array(node.grad + g)
-                if node._post_accumulate_hooks:
-                    _after_accumulation(node)
-                continue
-            if node._retains_grad:  # retain_grad(): kept as a leaf's
-                node._grad = _leaf_gradient(g, handed_out) if node._grad is None else _as_array(node._grad + g)
-            saves_nothing = _saves_nothing(node)  # (then a change of its output or inputs is no matter, as PyTorch)
-            if (node.version not in (node.forward_version, node._assigned_at) and not saves_nothing
-                    and _saves_output(node)):  # (after x.data = y its node holds the old array, as PyTorch's)
-                raise RuntimeError(f"one of the variables needed for gradient computation has been modified by an "
-                                   f"inplace operation: the output of {node.op!r} (shape {tuple(node.shape)}) was "
-                                   "changed after the forward pass. Run the forward pass again after the change.")
-            changed = None if saves_nothing or node.op in SAVE_NO_INPUT else _changed_saved_input(node)
-            if changed is not None and changed.version == changed._assigned_at:
-                raise NotImplementedError(f"the input of shape {tuple(changed.shape)} of {node.op!r} was saved for the "
-                                          "backward, and its data was assigned (x.data = ...) since the forward pass: "
-                                          "PyTorch's backward computes with the new data, tinyrrn's node holds the old "
-                                          "(not supported). Run the forward pass again after the assignment.")
-            if changed is not None and changed.version == changed._detached_at:
-                raise RuntimeError(f"Trying to use a saved tensor that has been detached in-place, i.e. with "
-                                   f".detach_() (as PyTorch): the input of shape {tuple(changed.shape)} of "
-                                   f"{node.op!r}. This is not supported, please use out-of-place `.detach()` instead")
-            if changed is not None:
-                raise RuntimeError(f"one of the variables needed for gradient computation has been modified by an "
-                                   f"inplace operation: the input of shape {tuple(changed.shape)} of {node.op!r} "
-                                   "was changed (an optimiser's step?) after the forward pass; its gradient would "
-                                   "mix the old and new values. Run the forward pass again after the change.")
-            for parent, took_grad, version, pg in zip(node.parents, node.parents_took_grad, node.parent_versions,
-                                                       node.backward_fn(g)):
-                if version < parent._detached_at:
-                    raise _detached_input(node, parent)
-                if pg is None or not (took_grad and parent._requires_grad):  # a leaf switched on later: not in the graph
-                    continue
-                if pg.shape != parent.shape:
-                    raise RuntimeError(f"{node.op}: backward returned a gradient of shape {tuple(pg.shape)} "
-                                       f"for an input of shape {tuple(parent.shape)}")
-                if pg.dtype != parent.dtype:
-                    pg = pg.astype(parent.dtype)
-                key = id(parent)
-                grads[key] = pg if key not in grads else grads[key] + pg
-            if not (retain_graph or _saves_nothing(node)):
-                node.parents, node.parents_took_grad, node.backward_fn = (), (), _freed  # free saved buffers
+            if pg.shape != parent.shape:
+                raise RuntimeError(f"{node.op}: backward returned a gradient of shape {tuple(pg.shape)} "
+                                   f"for an input of shape {tuple(parent.shape)}")
+            if pg.dtype != parent.dtype:
+                pg = pg.astype(parent.dtype)
+            key = id(parent)
+            grads[key] = pg if key not in grads else grads[key] + pg
+        if not (retain_graph or _saves_nothing(node)):
+            node.parents, node.parents_took_grad, node.backward_fn = (), (), _freed  # free saved buffers
 
 
 def _detached_input(node, parent):
@@ -903,7 +910,7 @@ SAVE_NO_INPUT = frozenset(("add", "sub", "neg", "sum", "mean", "reshape", "permu
                            "astype", "to", "relu", "sigmoid", "tanh", "exp", "softmax", "log_softmax", "dropout",
                            "reciprocal", "add_relu", "floor_divide"))
 
-# ops whose node, PyTorch's and tinyrrn's, saves no output for its backward (inputs, a mask, indices or statistics at most)
+# ops whose node, PyTorch's and tinyrrn's, saves no output for its backward (inputs, a mask, indices, statistics)
 SAVE_NO_OUTPUT = frozenset(("mul", "div", "log", "matmul", "linear", "conv2d", "conv_transpose2d", "cross_entropy",
                             "nll_loss", "getitem", "dropout", "batch_norm", "avg_pool2d", "adaptive_avg_pool2d",
                             "max_pool2d"))
