@@ -537,6 +537,28 @@ def test_float_double_and_half_cast_as_torchs(torch, cast, dtype):
     assert facts[0] == facts[1]
 
 
+FLOAT16_OVERFLOWS = {"half": ("float32", lambda x: x.half()),
+                     "to": ("float32", lambda x: x.to(torch.float16 if isinstance(x, torch.Tensor) else "float16")),
+                     "float16 * number": ("float16", lambda x: x * 3.0e4)}
+
+
+@pytest.mark.parametrize("case", FLOAT16_OVERFLOWS)
+def test_a_cast_to_float16_overflows_to_inf_without_a_warning_as_torchs(torch, case):
+    """A cast beyond float16's range (x.half(), x.to(float16), float16 x * a number, computed in float32) is inf, and
+    its gradient comes back, silently as PyTorch's; tinyrrn's cast warned 'overflow encountered in cast'."""
+    dtype, cast = FLOAT16_OVERFLOWS[case]
+    data = numpy.array([3.0e5, -3.0e5, 1.0] if dtype == "float32" else [3.0, -3.0, 1.0], dtype)
+    results = []
+    for x in (Tensor(on_device(data), requires_grad=True), torch.tensor(data, requires_grad=True)):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            y = cast(x)
+            y.sum().backward()
+        results.append((str(y.dtype)[-7:], host(y).tolist() if isinstance(y, Tensor) else y.tolist(),
+                        host(x.grad).tolist() if isinstance(x, Tensor) else x.grad.tolist()))
+    assert results[0] == results[1]
+
+
 def test_float16_softmax_rounds_once(torch):
     """exp of the log-probabilities in float32, then float16: PyTorch's error, not 5x it."""
     x = numpy.random.default_rng(0).uniform(-8, 8, (200, 50)).astype("float16")

@@ -452,10 +452,12 @@ def dropout(x, p=0.5, training=True, inplace=False):
     return make_result(x.data * mask, (x,), lambda g: (g * mask,), "dropout")
 
 
+@quiet
 def astype(x, dtype):
     """The tensor converted to another dtype. To a float dtype gradients flow back in the old dtype;
     an integer or bool result is cut from the graph (as PyTorch's ``.long()``), and so is the float
-    of an integer or bool tensor (which never requires grad)."""
+    of an integer or bool tensor (which never requires grad). Beyond float16's range a value is inf, silently
+    (quiet), as PyTorch's."""
     check_tensors("astype", x)
     data = x.data.astype(dtype)
     if data.dtype.kind not in "fc" or x.dtype.kind != "f":
