@@ -446,6 +446,24 @@ def test_gradients_accumulate_into_the_same_array_as_pytorchs():
     assert x.grad is first and host(first).tolist() == [5.0, 5.0]
 
 
+def test_gradients_that_add_up_beyond_float16_are_inf_without_a_warning_as_torchs(torch):
+    """Gradients summed by backward (of a tensor used twice, a retained one's, a leaf's accumulated) overflow float16
+    to inf silently, as PyTorch's; NumPy's additions in tinyrrn's engine warned (an error under -W error)."""
+    def run(tensor, values):
+        x, z = tensor([1.0, 1.0]), tensor([1.0])
+        y = x * 0.001
+        y.retain_grad()
+        ((y * tensor([40000.0, 30000.0])).sum() + (y * tensor([40000.0, 30000.0])).sum()).backward(retain_graph=True)
+        (y * 10000.0).sum().backward()
+        (z * 40000.0).sum().backward()
+        (z * 40000.0).sum().backward()
+        return values(y.grad), values(z.grad)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        ours = run(lambda v: Tensor(on_device(numpy.array(v, "float16")), requires_grad=True), lambda g: host(g).tolist())
+    assert ours == run(lambda v: torch.tensor(v, dtype=torch.float16, requires_grad=True), lambda g: g.tolist())
+
+
 def test_a_0_d_leafs_gradient_is_an_array_accumulated_in_place_as_pytorchs():
     """NumPy computes a 0-d tensor's gradient as a NumPy scalar: it was kept as .grad, so that a second backward()
     made a new one and zero_grad(set_to_none=False) failed (a probe found it)."""
@@ -1274,6 +1292,84 @@ def test_a_view_made_under_no_grad_requires_grad_as_torchs(torch, name):
     assert ours == run(torch, torch.ones(2, 3, requires_grad=True), torch.no_grad)
 
 
+@pytest.mark.parametrize("name", VIEWS)
+def test_a_view_made_before_its_base_required_grad_follows_its_base_as_torchs(torch, name):
+    """As PyTorch, a view (not a copy) of a tensor that required no grad reports requires_grad once its base is set
+    to require it (and not after it is set back), as a view made under no_grad does: a leaf that no gradient
+    reaches, not changed in place while grad is enabled; tinyrrn's kept requires_grad False, and a view made under
+    no_grad kept True after its base was set back."""
+    def run(lib, x, no_grad):
+        view = VIEWS[name](x)
+        x.requires_grad_()
+        facts = [view.requires_grad, view.is_leaf, view.grad_fn is None]
+        if view.requires_grad:
+            y = view * 2
+            facts.append(y.requires_grad)
+            y.sum().backward()
+            facts += [view.grad is None, x.grad is None]
+            with pytest.raises(RuntimeError):
+                view += 1
+        x.requires_grad_(False)
+        facts.append(view.requires_grad)
+        with no_grad():
+            x.requires_grad_()
+            later = VIEWS[name](x)
+            x.requires_grad_(False)
+        return facts + [later.requires_grad]
+    ours = run(None, Tensor(on_device(numpy.ones((2, 3), "float32"))), tinyrrn.no_grad)
+    assert ours == run(torch, torch.ones(2, 3), torch.no_grad)
+
+
+def test_assigning_data_is_checked_and_followed_as_torchs(torch):
+    """x.data = y, as PyTorch's: y's values, shape and dtype (and kind: an inference tensor's), shared with y; a list
+    or None is refused, and so are integers for a tensor that requires grad; views and detached copies made before
+    keep the old values, and a graph that saved x's output keeps them too. tinyrrn took any value unchecked (a
+    Tensor became the array inside, a list stayed a list)."""
+    def run(tensor, inference_mode, values):
+        facts = []
+        x = tensor([1.0, 2.0], requires_grad=True)
+        for bad, error in (([1.0, 2.0], TypeError), (None, TypeError), (tensor([1, 2]), RuntimeError)):
+            with pytest.raises(error):
+                x.data = bad
+        plain, y = tensor([1, 2]), tensor([5.0, 6.0, 7.0], dtype="float64")
+        view, detached = plain[:1], plain.detach()
+        plain.data = y
+        y += 1
+        facts += [tuple(plain.shape), str(plain.dtype)[-7:], values(plain + 0), values(view + 0),
+                  values(detached + 0), plain.is_inference()]
+        with inference_mode():
+            made = tensor([1.0])
+        plain.data = made
+        facts.append(plain.is_inference())
+        out = x.exp()
+        total = out.sum()
+        out.data = tensor([0.0, 0.0])
+        total.backward()
+        return facts + [numpy.round(values(x.grad), 4).tolist()]
+
+    ours = run(lambda data, requires_grad=False, dtype=None: Tensor(on_device(numpy.asarray(data, dtype)),
+                                                                    requires_grad=requires_grad),
+               tinyrrn.inference_mode, lambda t: host(t).tolist())
+    theirs = run(lambda data, requires_grad=False, dtype=None: torch.tensor(data, requires_grad=requires_grad,
+                                                                            dtype=dtype and getattr(torch, dtype)),
+                 torch.inference_mode, lambda t: t.tolist())
+    assert ours == theirs
+
+
+def test_a_graph_that_saved_a_tensor_whose_data_was_assigned_refuses_backward():
+    """PyTorch's backward computes with a saved input's new data after x.data = y (its node holds x itself);
+    tinyrrn's node holds the old array, so backward refuses, saying so, rather than give other gradients."""
+    x = Tensor(numpy.array([1.0, 2.0]), requires_grad=True)
+    loss = (x * x).sum()
+    x.data = numpy.array([10.0, 20.0])
+    with pytest.raises(NotImplementedError, match="data was assigned"):
+        loss.backward()
+    unsaved = (x + 1).sum()  # add saves nothing: its gradient needs no data
+    x.data = numpy.array([3.0, 4.0])
+    unsaved.backward()
+    assert host(x.grad).tolist() == [1.0, 1.0]
+
+
 def test_inference_mode_as_torchs(torch):
     """inference_mode (it was missing), as PyTorch's: a block or a decorator (with or without parentheses) that
     disables grad and records no graph even under enable_grad; inference_mode(False) enables grad; the tensors made
@@ -1585,7 +1681,8 @@ INFERENCE_USES = {"w + a": lambda m, w, a, p: w + a, "a - w": lambda m, w, a, p:
                   "exp": lambda m, w, a, p: m.exp(p) + m.relu(p) + m.tanh(p) + m.sigmoid(p),
                   "log": lambda m, w, a, p: m.log(p), "softmax": lambda m, w, a, p: m.softmax(p, 0),
                   "cat": lambda m, w, a, p: m.cat([w, a, p]), "mean": lambda m, w, a, p: (w + p).mean(),
-                  "to": lambda m, w, a, p: p.to(m.float64)}
+                  "to": lambda m, w, a, p: p.to(m.float64), "reciprocal": lambda m, w, a, p: p.reciprocal(),
+                  "2 / p": lambda m, w, a, p: 2 / p, "w.reciprocal() * p": lambda m, w, a, p: w.reciprocal() * p}
 
 
 @pytest.mark.parametrize("name", INFERENCE_USES)
@@ -1609,6 +1706,20 @@ def test_an_inference_tensor_in_a_graph_is_refused_where_torch_saves_it(torch, n
                                      softmax=F.softmax, cat=F.concatenate, float64="float64"), tinyrrn,
                lambda v, requires_grad=False: Tensor(on_device(numpy.array(v, "float32")), requires_grad=requires_grad))
     assert ours == run(torch, torch, torch.tensor)
+
+
+@pytest.mark.parametrize("inference", ["dividend", "divisor"])
+def test_floor_divide_takes_an_inference_tensor_as_torch(torch, inference):
+    """PyTorch's floor_divide node saves nothing (its backward is not implemented): an inference tensor among its
+    inputs is taken, the result requires grad; tinyrrn judged it as div's node and refused it."""
+    def run(lib, tensor):
+        with lib.inference_mode():
+            made = tensor([3.0, 4.0], requires_grad=True)
+        other = tensor([1.5, 2.5], requires_grad=True)
+        out = made // other if inference == "dividend" else other // made
+        return out.requires_grad, out.is_inference()
+    assert run(tinyrrn, lambda v, requires_grad: Tensor(on_device(numpy.array(v)), requires_grad=requires_grad)) == \
+        run(torch, lambda v, requires_grad: torch.tensor(v, requires_grad=requires_grad, dtype=torch.float64))
 
 
 @pytest.mark.parametrize("name", ["x[0]", "detach()[0]", "no_grad x[0]", "T", "detach()", "copy of reshape",

@@ -522,6 +522,43 @@ def test_an_integer_cast_leaves_the_graph():
     assert x.astype("float64").requires_grad
 
 
+@pytest.mark.parametrize("cast", ["float", "double", "half"])
+@pytest.mark.parametrize("dtype", ["float32", "float64", "float16"])
+def test_float_double_and_half_cast_as_torchs(torch, cast, dtype):
+    """x.float(), x.double() and x.half(), as PyTorch's: x itself when it has that dtype already, else a copy whose
+    gradient flows back in x's dtype (they were missing: an AttributeError)."""
+    data = numpy.array([[0.3, -1.7], [2.5, 0.1]], dtype)
+    facts = []
+    for x in (Tensor(on_device(data), requires_grad=True), torch.tensor(data, requires_grad=True)):
+        y = getattr(x, cast)()
+        (y * y).sum().backward()
+        facts.append((y is x, str(y.dtype)[-7:], str(x.grad.dtype)[-7:], y.is_leaf,
+                      numpy.asarray(host(x.grad) if isinstance(x, Tensor) else x.grad.numpy()).tolist()))
+    assert facts[0] == facts[1]
+
+
+FLOAT16_OVERFLOWS = {"half": ("float32", lambda x: x.half()),
+                     "to": ("float32", lambda x: x.to(torch.float16 if isinstance(x, torch.Tensor) else "float16")),
+                     "float16 * number": ("float16", lambda x: x * 3.0e4)}
+
+
+@pytest.mark.parametrize("case", FLOAT16_OVERFLOWS)
+def test_a_cast_to_float16_overflows_to_inf_without_a_warning_as_torchs(torch, case):
+    """A cast beyond float16's range (x.half(), x.to(float16), float16 x * a number, computed in float32) is inf, and
+    its gradient comes back, silently as PyTorch's; tinyrrn's cast warned 'overflow encountered in cast'."""
+    dtype, cast = FLOAT16_OVERFLOWS[case]
+    data = numpy.array([3.0e5, -3.0e5, 1.0] if dtype == "float32" else [3.0, -3.0, 1.0], dtype)
+    results = []
+    for x in (Tensor(on_device(data), requires_grad=True), torch.tensor(data, requires_grad=True)):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            y = cast(x)
+            y.sum().backward()
+        results.append((str(y.dtype)[-7:], host(y).tolist() if isinstance(y, Tensor) else y.tolist(),
+                        host(x.grad).tolist() if isinstance(x, Tensor) else x.grad.tolist()))
+    assert results[0] == results[1]
+
+
 def test_float16_softmax_rounds_once(torch):
     """exp of the log-probabilities in float32, then float16: PyTorch's error, not 5x it."""
     x = numpy.random.default_rng(0).uniform(-8, 8, (200, 50)).astype("float16")
@@ -1090,10 +1127,15 @@ CHANGED_AFTER_FORWARD = {  # y = fn(x, h) with h = x + 1, then h (and y) changed
     "dropout": lambda m, x, h: m.dropout(h, 1.0),
     "avg_pool": lambda m, x, h: m.avg_pool2d(h.reshape(1, 1, 1, 3), (1, 2), 1),
     "adaptive_pool": lambda m, x, h: m.adaptive_avg_pool2d(h.reshape(1, 1, 1, 3), (1, 2)),
+    "max_pool": lambda m, x, h: m.max_pool2d(h.reshape(1, 1, 1, 3), (1, 2), 1),  # its input and indices, as PyTorch's
     "batch_norm": lambda m, x, h: m.batch_norm(h.reshape(3, 1), None, None, x[:1] * 1, None, True),
     "batch_norm_eval": lambda m, x, h: m.batch_norm(h.reshape(3, 1), *m.stats(), training=False),
     # batch norm saves its input and weight, not its bias; relu(batch_norm(x) + h) not h (add saves nothing)
     "batch_norm_bias": lambda m, x, h: m.batch_norm(x.reshape(3, 1), None, None, x[1:2] * 1, h[:1], True) * x[:, None],
+    # without a weight either: the bias, or the other addend, is not saved (the input alone is)
+    "batch_norm_bias_only": lambda m, x, h: m.batch_norm(x.reshape(3, 1), None, None, None, h[:1], True) * x[:, None],
+    "batch_norm_add_relu_only": lambda m, x, h: m.batch_norm_add_relu(x.reshape(3, 1) * x[:, None], h.reshape(3, 1),
+                                                                      None, None, None, None, True),
     "batch_norm_add_relu": lambda m, x, h: m.batch_norm_add_relu(x.reshape(3, 1) * x[:, None], h.reshape(3, 1), None,
                                                                  None, x[1:2] * 1, x[:1] * 1, True),
     "tanh": lambda m, x, h: h.tanh(), "sigmoid": lambda m, x, h: h.sigmoid(),
@@ -1115,7 +1157,7 @@ def test_backward_refuses_a_change_in_place_only_of_what_torch_saved(torch, case
                                                     cross_entropy=F.cross_entropy, target=Tensor(numpy.array([2])),
                                                     add_relu=F.add_relu, dropout=F.dropout, avg_pool2d=F.avg_pool2d,
                                                     adaptive_avg_pool2d=F.adaptive_avg_pool2d, batch_norm=F.batch_norm,
-                                                    batch_norm_add_relu=F.batch_norm_add_relu,
+                                                    max_pool2d=F.max_pool2d, batch_norm_add_relu=F.batch_norm_add_relu,
                                                     stats=lambda: (numpy.zeros(1), numpy.ones(1))),
                               lambda a: Tensor(a, requires_grad=True), tinyrrn.no_grad),
                              (types.SimpleNamespace(cat=torch.cat, linear=tf.linear, conv2d=tf.conv2d,
@@ -1123,7 +1165,7 @@ def test_backward_refuses_a_change_in_place_only_of_what_torch_saved(torch, case
                                                     add_relu=lambda a, b: (a + b).relu(), dropout=tf.dropout,
                                                     avg_pool2d=tf.avg_pool2d,
                                                     adaptive_avg_pool2d=tf.adaptive_avg_pool2d,
-                                                    batch_norm=tf.batch_norm,
+                                                    batch_norm=tf.batch_norm, max_pool2d=tf.max_pool2d,
                                                     batch_norm_add_relu=lambda x, other, *args: (tf.batch_norm(x, *args)
                                                                                                  + other).relu(),
                                                     stats=lambda: (torch.zeros(1, dtype=torch.float64),
@@ -1146,12 +1188,55 @@ def test_backward_refuses_a_change_in_place_only_of_what_torch_saved(torch, case
         numpy.testing.assert_allclose(results[0], results[1], atol=1e-12)
 
 
+FLOAT16_IN_FLOAT32 = {  # y = fn(h, s) with h float16 and s float32, computed by tinyrrn in float32 on copies of them
+    "mul_scalar": ((3,), (), lambda m, h, s: h * s), "div_scalar": ((3,), (), lambda m, h, s: h / s),
+    "scalar_mul": ((3,), (), lambda m, h, s: m.mul(h, s)),
+    "batch_norm": ((4, 3), (3,), lambda m, h, s: m.batch_norm(h, None, None, s, None, training=True)),
+    "batch_norm_eval_bias": ((4, 3), (3,), lambda m, h, s: m.batch_norm(h, m.zeros(3), m.ones(3), None, s)),
+}
+
+
+@pytest.mark.parametrize("case", FLOAT16_IN_FLOAT32)
+@pytest.mark.parametrize("changed", ["h", "s"])
+@pytest.mark.parametrize("takes_grad", ["both", "h"])
+def test_a_float16_op_computed_in_float32_refuses_a_change_of_what_torch_saved(torch, case, changed, takes_grad):
+    """tinyrrn computes float16 x * scalar, x / scalar and batch norm in float32, on copies of the inputs, as
+    PyTorch's kernels compute them; a change in place of an original after the forward pass went unseen (the
+    copies were saved), where PyTorch's node saves the originals (mul each for the other's gradient, div the
+    divisor, batch norm its input and weight) and refuses backward."""
+    h_shape, s_shape, fn = FLOAT16_IN_FLOAT32[case]
+    rng = numpy.random.default_rng(0)
+    h_data, s_data = rng.uniform(1, 2, size=h_shape).astype("float16"), rng.uniform(1, 2, size=s_shape)
+    refused = []
+    for m, tensor, no_grad in ((types.SimpleNamespace(batch_norm=F.batch_norm, mul=F.mul,
+                                                      zeros=lambda n: numpy.zeros(n, "float32"),
+                                                      ones=lambda n: numpy.ones(n, "float32")), Tensor, tinyrrn.no_grad),
+                               (types.SimpleNamespace(batch_norm=tf.batch_norm, mul=torch.mul, zeros=torch.zeros,
+                                                      ones=torch.ones), torch.tensor, torch.no_grad)):
+        h = tensor(h_data, requires_grad=True)
+        s = tensor(s_data.astype("float32"), requires_grad=takes_grad == "both")
+        y = fn(m, h, s)
+        with no_grad():
+            (h if changed == "h" else s).__iadd__(1)
+        try:
+            (y.astype("float32") if isinstance(y, Tensor) else y.float()).sum().backward()
+            refused.append(False)
+        except RuntimeError as error:
+            assert "modified by an inplace operation" in str(error)
+            refused.append(True)
+    assert refused[0] == refused[1]
+
+
 SAVED_BESIDE_INPUTS = {  # y = fn(x, s), then s changed in place under no_grad: s is no input PyTorch's node takes
     # a gradient for, yet it saved s (index tensors, a class weight)
     "index": (numpy.array([0, 1]), lambda m, x, s: x[s]), "index_2": (numpy.array([0, 1]), lambda m, x, s: x[:, s]),
     "mask": (numpy.array([True, False, True]), lambda m, x, s: x[:, s]),
     "cross_entropy_weight": (numpy.array([1.0, 2.0, 3.0]), lambda m, x, s: m.cross_entropy(x, m.target, weight=s)),
     "nll_loss_weight": (numpy.array([1.0, 2.0, 3.0]), lambda m, x, s: m.nll_loss(x, m.target, weight=s)),
+    # batch norm's node saves the running statistics, in training too (whose own update of them it does not count)
+    "batch_norm_running_mean": (numpy.array([0.0, 0.5, 1.0]), lambda m, x, s: m.batch_norm(x, s, s + 1, training=True)),
+    "batch_norm_running_var_eval": (numpy.array([1.0, 2.0, 3.0]),
+                                    lambda m, x, s: m.batch_norm(x, s - 1, s, training=False)),
 }
 
 
@@ -1162,9 +1247,11 @@ def test_backward_refuses_a_change_of_an_index_or_weight_as_torch(torch, case):
     the gradient elsewhere: [0, 10, 1] for [1, 10, 0]; a changed mask failed in NumPy), its loss the old weight."""
     values, fn = SAVED_BESIDE_INPUTS[case]
     for m, tensor, guard in ((types.SimpleNamespace(cross_entropy=F.cross_entropy, nll_loss=F.nll_loss,
-                                                    target=Tensor(numpy.array([1, 2]))), Tensor, tinyrrn.no_grad),
+                                                    batch_norm=F.batch_norm, target=Tensor(numpy.array([1, 2]))),
+                              Tensor, tinyrrn.no_grad),
                              (types.SimpleNamespace(cross_entropy=tf.cross_entropy, nll_loss=tf.nll_loss,
-                                                    target=torch.tensor([1, 2])), torch.tensor, torch.no_grad)):
+                                                    batch_norm=tf.batch_norm, target=torch.tensor([1, 2])),
+                              torch.tensor, torch.no_grad)):
         x = tensor(numpy.array([[1.0, 2.0, 3.0], [-1.0, 0.5, 2.0]]), requires_grad=True)
         saved = tensor(values.copy())
         y = fn(m, x, saved)
@@ -1180,17 +1267,36 @@ def test_an_index_or_weight_made_in_inference_mode_is_refused_as_torch(torch, ca
     inference_mode() is refused when the op records a graph, and taken when it does not (x needs no grad)."""
     values, fn = SAVED_BESIDE_INPUTS[case]
     for m, tensor, inference_mode in ((types.SimpleNamespace(cross_entropy=F.cross_entropy, nll_loss=F.nll_loss,
+                                                             batch_norm=F.batch_norm,
                                                              target=Tensor(numpy.array([1, 2]))),
                                        Tensor, tinyrrn.inference_mode),
                                       (types.SimpleNamespace(cross_entropy=tf.cross_entropy, nll_loss=tf.nll_loss,
-                                                             target=torch.tensor([1, 2])), torch.tensor,
-                                       torch.inference_mode)):
+                                                             batch_norm=tf.batch_norm, target=torch.tensor([1, 2])),
+                                       torch.tensor, torch.inference_mode)):
         with inference_mode():
             saved = tensor(values.copy())
         data = numpy.array([[1.0, 2.0, 3.0], [-1.0, 0.5, 2.0]])
         with pytest.raises(RuntimeError, match="Inference tensors cannot be saved for backward"):
             fn(m, tensor(data, requires_grad=True), saved)
         assert not fn(m, tensor(data), saved).requires_grad
+
+
+@pytest.mark.parametrize("training", [True, False])
+@pytest.mark.parametrize("statistic", ["running_mean", "running_var"])
+def test_batch_norm_refuses_running_statistics_that_require_grad_as_torch(torch, training, statistic):
+    """PyTorch's batch norm is not differentiable with respect to its running statistics: one that requires grad
+    is refused while grad mode is on (the input requiring grad or not), and taken under no_grad(); tinyrrn took
+    it and sent it no gradient."""
+    data = numpy.random.default_rng(0).normal(size=(4, 3, 2))
+    for tensor, no_grad, batch_norm in ((Tensor, tinyrrn.no_grad, F.batch_norm),
+                                        (torch.tensor, torch.no_grad, tf.batch_norm)):
+        stats = {"running_mean": tensor(numpy.zeros(3)), "running_var": tensor(numpy.ones(3))}
+        stats[statistic].requires_grad_()
+        for x in (tensor(data), tensor(data, requires_grad=True)):
+            with pytest.raises(RuntimeError, match=f"not differentiable with respect to argument '{statistic}'"):
+                batch_norm(x, **stats, training=training)
+            with no_grad():
+                assert not batch_norm(x, **stats, training=training).requires_grad
 
 
 @pytest.mark.parametrize("symbol", ["+=", "-=", "*=", "/=", "//=", "**="])

@@ -67,9 +67,9 @@ def _refuse_in_graph(symbol, self, other):
     check_inference_write(self, symbol)
     if records_graph() and (self.requires_grad or getattr(other, "requires_grad", False)):
         if self._graphless_view:
-            raise RuntimeError(f"{symbol}: a view was created in no_grad mode and is being modified inplace with "
-                               "grad mode enabled; this is forbidden, as in PyTorch: change it under no_grad(), or "
-                               "make the view with grad enabled")
+            raise RuntimeError(f"{symbol}: a view that requires grad through its base alone (made in no_grad mode, or "
+                               "before its base required grad) is being modified inplace with grad mode enabled; this "
+                               "is forbidden, as in PyTorch: change it under no_grad(), or make the view again")
         if self.requires_grad and self.is_leaf:
             raise RuntimeError(f"a leaf tensor that requires grad is used in an in-place operation "
                                f"({symbol}); wrap the update in tinyrrn.no_grad()")
@@ -290,6 +290,15 @@ def _to(self, *args, device=None, dtype=None):
     return out if device is None else F.to_device(out, device)
 
 
+def _cast(dtype):
+    """``x.float()``, ``x.double()`` and ``x.half()``: ``x.to(dtype)``, as PyTorch's (x itself when it has that dtype,
+    else a differentiable conversion)."""
+    def method(self):
+        return _to(self, dtype=dtype)
+    method.__doc__ = _cast.__doc__
+    return method
+
+
 def _in_place(op, symbol):
     """``x += y`` and the like, as PyTorch: the result is written into x's array (its version counts
     the change, so a graph that saved x refuses backward), cast to x's dtype unless that goes down from
@@ -343,7 +352,7 @@ METHODS = {
     "pow": F.pow, "div": F.div, "reciprocal": F.reciprocal,
     "softmax": _needs_dim(F.softmax), "log_softmax": _needs_dim(F.log_softmax),
     # dtype and device (differentiable: the gradient flows back to the original)
-    "astype": F.astype, "to": _to,
+    "astype": F.astype, "to": _to, "float": _cast("float32"), "double": _cast("float64"), "half": _cast("float16"),
     # PyTorch's shape queries
     "size": _size, "numel": _numel, "dim": _dim,
     # PyTorch's transposes (properties)

@@ -259,7 +259,7 @@ TORCH_NODES = {"add": "AddBackward0", "sub": "SubBackward0", "mul": "MulBackward
                "transpose": "TransposeBackward0", "t": "TBackward0", "view": "ViewBackward0", "clone": "CloneBackward0",
                "softmax": "SoftmaxBackward0", "log_softmax": "LogSoftmaxBackward0", "astype": "ToCopyBackward0",
                "to": "ToCopyBackward0", "concatenate": "CatBackward0", "max_pool2d": "MaxPool2DWithIndicesBackward0",
-               "avg_pool2d": "AvgPool2DBackward0"}
+               "avg_pool2d": "AvgPool2DBackward0", "reciprocal": "ReciprocalBackward0"}
 
 
 class GradFn:
@@ -331,9 +331,33 @@ class AccumulateGrad:
 
 # what no copy of a tensor keeps, as PyTorch's: its hooks and what made it a view or an inference tensor (__deepcopy__);
 # pickle and copy.copy also leave its grad and graph, at these values (__getstate__)
-_UNCOPIED = frozenset(("_node", "_hooks", "_post_accumulate_hooks", "_is_view", "_graphless_view", "_inference",
+_UNCOPIED = frozenset(("_node", "_saves", "_hooks", "_post_accumulate_hooks", "_is_view", "_view_base", "_inference",
                        "_retains_grad", "_detached_at", "parent_versions", "forward_version"))
 _GRAPH = {"_grad": None, "parents": (), "parents_took_grad": (), "backward_fn": None, "op": None}
+
+
+class _Data:
+    """``Tensor.data``, the array. Read, it is the tensor's own attribute (this descriptor has no ``__get__``: no call
+    on the hot path). Assigned, ``x.data = y`` is checked and followed as PyTorch's: a Tensor's array (and its kind,
+    inference or not) or an array, shared; a list or None is refused, and integers for a tensor that requires grad.
+    Views and detached copies made before keep the old data (x takes a version counter of its own), and the change
+    is counted at the version _assigned_at: a node that saved x's output keeps its old values, as PyTorch's; one that
+    saved x as an input refuses backward (PyTorch's computes with the new data, tinyrrn's holds the old)."""
+
+    def __set__(self, tensor, value):
+        inference = isinstance(value, Tensor) and value._inference
+        value = value.data if isinstance(value, Tensor) else _as_array(value)
+        if not (hasattr(value, "shape") and hasattr(value, "dtype")):
+            raise TypeError(f"Variable data has to be a tensor (or an array), but got {type(value).__name__} "
+                            "(as PyTorch)")
+        if value.dtype.kind not in "biuf" or value.dtype.itemsize > 8:
+            raise TypeError(f"a tensor holds bools, integers or floats, not {value.dtype} (as PyTorch)")
+        if value.dtype.kind != "f" and tensor.requires_grad:
+            raise RuntimeError(f"data set to a tensor that requires gradients must be floating point, got "
+                               f"{value.dtype} (as PyTorch)")
+        tensor.__dict__["data"] = value
+        tensor._version = [tensor.version + 1]
+        tensor._assigned_at, tensor._inference = tensor.version, inference
 
 
 class Tensor:
@@ -347,6 +371,7 @@ class Tensor:
     """
 
     __array_priority__ = 100  # make `ndarray + Tensor` call Tensor.__radd__
+    data = _Data()
     __hash__ = object.__hash__  # `==` is element-wise (tinyrrn.operators); tensors stay usable as dict keys
 
     def __init__(self, data, requires_grad=False, device=None):
@@ -369,7 +394,7 @@ class Tensor:
                                if data.dtype.kind == "O" else ""))
         if requires_grad and data.dtype.kind != "f":
             raise DtypeError(f"only floating-point tensors can require gradients, got {data.dtype}")
-        self.data = data
+        self.__dict__["data"] = data  # (checked above; an assignment is checked by _Data)
         self._grad = None
         self._requires_grad = requires_grad
         self.parents = ()
@@ -388,8 +413,9 @@ class Tensor:
     @property
     def requires_grad(self):
         """Whether gradients flow to this tensor; settable on a leaf, as PyTorch (a computed tensor's
-        follows its inputs: detach() it instead), and only on floating-point data."""
-        return self._requires_grad
+        follows its inputs: detach() it instead), and only on floating-point data. A view that recorded no graph
+        also reports its base's (see _graphless_view), as PyTorch's."""
+        return self._requires_grad or self._view_base is not None and self._view_base.requires_grad
 
     @requires_grad.setter
     def requires_grad(self, value):
@@ -403,7 +429,7 @@ class Tensor:
         if value and self._inference and not is_inference_mode_enabled():
             raise RuntimeError("Setting requires_grad=True on inference tensor outside InferenceMode is not allowed "
                                "(as PyTorch)")
-        if not self._graphless_view:  # a view made under no_grad keeps its base's flag, as PyTorch's
+        if not self._graphless_view:  # a view requiring grad through its base keeps its base's flag, as PyTorch's
             self._requires_grad = value
 
     # -- array-like facts -------------------------------------------------
@@ -549,7 +575,9 @@ class Tensor:
         return self
 
     _retains_grad = False  # set by retain_grad()
+    _saves = None  # per parent, whether its node saved it (make_result's ``saves``), for the ops that say it
     _detached_at = 0  # the version detach_() left a computed tensor at: the ops that used it before lost their input
+    _assigned_at = 0  # the version an assignment to ``data`` left it at (see _Data)
     _is_view = False  # made by a view op (x[0], reshape, permute) in another tensor's memory
     _hooks = None  # register_hook()'s: id -> hook
 
@@ -586,9 +614,15 @@ class Tensor:
     def is_inference(self):
         """Whether this is an inference tensor: made in an inference_mode() block, as PyTorch's."""
         return self._inference
-    _graphless_view = False  # a view made under no_grad of a tensor that requires grad: as PyTorch, it reports
-    # requires_grad, but no gradient reaches it or through it, an in-place change of it while grad is enabled is
-    # refused, and so is its own backward()
+    _view_base = None  # the tensor that a view which recorded no graph was made of (the first of a chain of views)
+
+    @property
+    def _graphless_view(self):
+        """Whether this is a view that requires grad through its base alone: made of a tensor that requires grad under
+        no_grad, or before its base was set to require grad. As PyTorch's, it reports requires_grad while its base
+        does, but no gradient reaches it or through it, an in-place change of it while grad is enabled is refused,
+        and so is its own backward()."""
+        return not self._requires_grad and self._view_base is not None and self._view_base.requires_grad
 
     @property
     def retains_grad(self):
@@ -616,6 +650,7 @@ class Tensor:
         copied = memo[id(self)] = object.__new__(type(self))
         copied.__dict__.update({k: None if k == "_grad" and not self._copies_grad else copy.deepcopy(v, memo)
                                 for k, v in self.__dict__.items() if k not in _UNCOPIED})
+        copied._requires_grad = self.requires_grad  # (a view's may be its base's)
         return copied
 
     def __getstate__(self):
@@ -626,7 +661,7 @@ class Tensor:
             warnings.warn(f"backward hook {hook!r} on tensor will not be serialized (as PyTorch)", UserWarning,
                           stacklevel=2)
         state = {k: v for k, v in self.__dict__.items() if k not in _UNCOPIED and k not in _GRAPH}
-        state.update(_GRAPH)
+        state.update(_GRAPH, _requires_grad=self.requires_grad)  # (a view's may be its base's)
         return state
 
     # -- backward ---------------------------------------------------------
@@ -672,55 +707,68 @@ class Tensor:
                                    "whose graph an earlier backward() freed: trying to backward through the "
                                    "graph a second time. Specify retain_graph=True in the first backward() "
                                    "to keep the graph, or run the forward pass again.")
-        grads = {id(self): grad}
-        for node in reversed(order):
-            g = grads.pop(id(node), None)
-            if g is None or node._graphless_view:  # (no gradient reaches a view made under no_grad)
+        with numpy.errstate(over="ignore", invalid="ignore"):  # sums reach inf or NaN silently, as PyTorch's
+            _walk(order, {id(self): grad}, handed_out, retain_graph)
+
+
+def _walk(order, grads, handed_out, retain_graph):
+    """backward()'s pass over the nodes of ``order`` (children before parents, reversed), from the gradients
+    ``grads`` (tensor id -> array) of the first: each node's checks and hooks, then its gradients sent to its
+    parents, or accumulated in a leaf's ``grad``; the saved buffers freed unless ``retain_graph``."""
+    for node in reversed(order):
+        g = grads.pop(id(node), None)
+        if g is None or node._graphless_view:  # (no gradient reaches a view requiring grad through its base)
+            continue
+        if node._hooks:
+            g = _hooked(node, g, handed_out)
+        if node.backward_fn is None:  # a leaf: keep its own gradient, added to in place (as PyTorch)
+            if node.grad is None:
+                node.grad = _leaf_gradient(g, handed_out)
+            elif _writeable(node.grad):
+                node.grad += g
+            else:  # a read-only array assigned to .grad
+                node.grad = _as_array(node.grad + g)
+            if node._post_accumulate_hooks:
+                _after_accumulation(node)
+            continue
+        if node._retains_grad:  # retain_grad(): kept as a leaf's
+            node._grad = _leaf_gradient(g, handed_out) if node._grad is None else _as_array(node._grad + g)
+        saves_nothing = _saves_nothing(node)  # (then a change of its output or inputs is no matter, as PyTorch)
+        if (node.version not in (node.forward_version, node._assigned_at) and not saves_nothing
+                and _saves_output(node)):  # (after x.data = y its node holds the old array, as PyTorch's)
+            raise RuntimeError(f"one of the variables needed for gradient computation has been modified by an "
+                               f"inplace operation: the output of {node.op!r} (shape {tuple(node.shape)}) was "
+                               "changed after the forward pass. Run the forward pass again after the change.")
+        changed = None if saves_nothing or node.op in SAVE_NO_INPUT else _changed_saved_input(node)
+        if changed is not None and changed.version == changed._assigned_at:
+            raise NotImplementedError(f"the input of shape {tuple(changed.shape)} of {node.op!r} was saved for the "
+                                      "backward, and its data was assigned (x.data = ...) since the forward pass: "
+                                      "PyTorch's backward computes with the new data, tinyrrn's node holds the old "
+                                      "(not supported). Run the forward pass again after the assignment.")
+        if changed is not None and changed.version == changed._detached_at:
+            raise RuntimeError(f"Trying to use a saved tensor that has been detached in-place, i.e. with "
+                               f".detach_() (as PyTorch): the input of shape {tuple(changed.shape)} of "
+                               f"{node.op!r}. This is not supported, please use out-of-place `.detach()` instead")
+        if changed is not None:
+            raise RuntimeError(f"one of the variables needed for gradient computation has been modified by an "
+                               f"inplace operation: the input of shape {tuple(changed.shape)} of {node.op!r} "
+                               "was changed (an optimiser's step?) after the forward pass; its gradient would "
+                               "mix the old and new values. Run the forward pass again after the change.")
+        for parent, took_grad, version, pg in zip(node.parents, node.parents_took_grad, node.parent_versions,
+                                                   node.backward_fn(g)):
+            if version < parent._detached_at:
+                raise _detached_input(node, parent)
+            if pg is None or not (took_grad and parent._requires_grad):  # a leaf switched on later: not in the graph
                 continue
-            if node._hooks:
-                g = _hooked(node, g, handed_out)
-            if node.backward_fn is None:  # a leaf: keep its own gradient, added to in place (as PyTorch)
-                if node.grad is None:
-                    node.grad = _leaf_gradient(g, handed_out)
-                elif _writeable(node.grad):
-                    node.grad += g
-                else:  # a read-only array assigned to .grad
-                    node.grad = _as_array(node.grad + g)
-                if node._post_accumulate_hooks:
-                    _after_accumulation(node)
-                continue
-            if node._retains_grad:  # retain_grad(): kept as a leaf's
-                node._grad = _leaf_gradient(g, handed_out) if node._grad is None else _as_array(node._grad + g)
-            saves_nothing = _saves_nothing(node)  # (then a change of its output or inputs is no matter, as PyTorch)
-            if node.version != node.forward_version and not saves_nothing and _saves_output(node):
-                raise RuntimeError(f"one of the variables needed for gradient computation has been modified by an "
-                                   f"inplace operation: the output of {node.op!r} (shape {tuple(node.shape)}) was "
-                                   "changed after the forward pass. Run the forward pass again after the change.")
-            changed = None if saves_nothing or node.op in SAVE_NO_INPUT else _changed_saved_input(node)
-            if changed is not None and changed.version == changed._detached_at:
-                raise RuntimeError(f"Trying to use a saved tensor that has been detached in-place, i.e. with "
-                                   f".detach_() (as PyTorch): the input of shape {tuple(changed.shape)} of "
-                                   f"{node.op!r}. This is not supported, please use out-of-place `.detach()` instead")
-            if changed is not None:
-                raise RuntimeError(f"one of the variables needed for gradient computation has been modified by an "
-                                   f"inplace operation: the input of shape {tuple(changed.shape)} of {node.op!r} "
-                                   "was changed (an optimiser's step?) after the forward pass; its gradient would "
-                                   "mix the old and new values. Run the forward pass again after the change.")
-            for parent, took_grad, version, pg in zip(node.parents, node.parents_took_grad, node.parent_versions,
-                                                       node.backward_fn(g)):
-                if version < parent._detached_at:
-                    raise _detached_input(node, parent)
-                if pg is None or not (took_grad and parent._requires_grad):  # a leaf switched on later: not in the graph
-                    continue
-                if pg.shape != parent.shape:
-                    raise RuntimeError(f"{node.op}: backward returned a gradient of shape {tuple(pg.shape)} "
-                                       f"for an input of shape {tuple(parent.shape)}")
-                if pg.dtype != parent.dtype:
-                    pg = pg.astype(parent.dtype)
-                key = id(parent)
-                grads[key] = pg if key not in grads else grads[key] + pg
-            if not (retain_graph or _saves_nothing(node)):
-                node.parents, node.parents_took_grad, node.backward_fn = (), (), _freed  # free saved buffers
+            if pg.shape != parent.shape:
+                raise RuntimeError(f"{node.op}: backward returned a gradient of shape {tuple(pg.shape)} "
+                                   f"for an input of shape {tuple(parent.shape)}")
+            if pg.dtype != parent.dtype:
+                pg = pg.astype(parent.dtype)
+            key = id(parent)
+            grads[key] = pg if key not in grads else grads[key] + pg
+        if not (retain_graph or _saves_nothing(node)):
+            node.parents, node.parents_took_grad, node.backward_fn = (), (), _freed  # free saved buffers
 
 
 def _detached_input(node, parent):
@@ -737,7 +785,7 @@ def _changed_saved_input(node):
     if all(p.version == v for p, v in zip(node.parents, node.parent_versions)):
         return None
     return next((p for p, v, saved in zip(node.parents, node.parent_versions,
-                                          _saved_inputs(node.op, node.parents_took_grad))
+                                          _saved_inputs(node.op, node.parents_took_grad, node._saves))
                  if saved and p.version != v), None)
 
 
@@ -780,7 +828,7 @@ def _after_accumulation(leaf):
 
 # ops whose PyTorch node saves no tensor for its backward, only sizes: a second backward() runs through them
 SAVE_NOTHING = frozenset(("add", "sub", "rsub", "neg", "sum", "mean", "reshape", "view", "permute", "transpose", "t",
-                          "clone", "astype", "to", "concatenate", "stack", "pad"))
+                          "clone", "astype", "to", "concatenate", "stack", "pad", "floor_divide"))
 
 
 def _saves_nothing(node):
@@ -860,14 +908,15 @@ def renamed(out, op):
 # ops whose PyTorch node saves no input for its backward (at most its output, or sizes; add_relu's are add's and relu's)
 SAVE_NO_INPUT = frozenset(("add", "sub", "neg", "sum", "mean", "reshape", "permute", "getitem", "concatenate", "clone",
                            "astype", "to", "relu", "sigmoid", "tanh", "exp", "softmax", "log_softmax", "dropout",
-                           "reciprocal", "add_relu"))
+                           "reciprocal", "add_relu", "floor_divide"))
 
-# ops whose node, PyTorch's and tinyrrn's, saves no output for its backward (their inputs, a mask or statistics at most)
+# ops whose node, PyTorch's and tinyrrn's, saves no output for its backward (inputs, a mask, indices, statistics)
 SAVE_NO_OUTPUT = frozenset(("mul", "div", "log", "matmul", "linear", "conv2d", "conv_transpose2d", "cross_entropy",
-                            "nll_loss", "getitem", "dropout", "batch_norm", "avg_pool2d", "adaptive_avg_pool2d"))
+                            "nll_loss", "getitem", "dropout", "batch_norm", "avg_pool2d", "adaptive_avg_pool2d",
+                            "max_pool2d"))
 
 
-def _inference_verdict(op, parents):
+def _inference_verdict(op, parents, saves):
     """How PyTorch records ``op`` on ``parents`` with inference tensors among them: "untracked" (no graph) on
     inference tensors alone, but for a conversion into a new tensor; "saved" (its error) when its node would save
     one for the backward (_saves_inference); else None, as usual."""
@@ -875,16 +924,18 @@ def _inference_verdict(op, parents):
         return None
     if all(p._inference for p in parents) and op not in ("astype", "to"):
         return "untracked"
-    return "saved" if _saves_inference(op, parents) else None
+    return "saved" if _saves_inference(op, parents, saves) else None
 
 
-def _saved_inputs(op, took_grad):
+def _saved_inputs(op, took_grad, saves=None):
     """Per input, whether PyTorch's node of ``op`` saves it for the backward, given which inputs take a gradient
     (``took_grad``): none for the ops of SAVE_NO_INPUT; mul and matmul each input for the other's gradient (x * 2
     saves not x), linear (addmm) its input and weight so, never its bias; a convolution its input and weight, not
     its bias; cross_entropy (log_softmax, then nll_loss) its target, not its logits, which log_softmax's output
-    stands for; div the divisor for either gradient, the dividend for the divisor's; batch norm its input and weight,
-    not its bias nor the other addend of batch_norm_add_relu; any other op counts as saving them all."""
+    stands for; div the divisor for either gradient, the dividend for the divisor's; any other op counts as saving
+    them all. ``saves``, given by an op whose optional inputs shift the others' places (batch norm's), says it."""
+    if saves is not None:
+        return saves
     if op in SAVE_NO_INPUT:
         return (False,) * len(took_grad)
     if op in ("mul", "matmul"):
@@ -897,26 +948,25 @@ def _saved_inputs(op, took_grad):
         return False, took_grad[0]
     if op == "div":
         return took_grad[1], took_grad[0] or took_grad[1]
-    if op in ("batch_norm", "batch_norm_relu", "batch_norm_add_relu"):  # inputs (x, weight, bias, other), those given
-        return (True, True, False, False)[:len(took_grad)]  # (without a weight the second counts as saved: at worst a
-        # refusal PyTorch does not make, never a change it refuses taken)
     return (True,) * len(took_grad)
 
 
-def _saves_inference(op, parents):
+def _saves_inference(op, parents, saves):
     """Whether PyTorch's node of ``op`` would save an inference tensor among ``parents`` (its error)."""
     return any(p._inference and saved
-               for p, saved in zip(parents, _saved_inputs(op, tuple(p.requires_grad for p in parents))))
+               for p, saved in zip(parents, _saved_inputs(op, tuple(p.requires_grad for p in parents), saves)))
 
 
-def make_result(data, parents, backward_fn, op, view_of=None):
+def make_result(data, parents, backward_fn, op, view_of=None, saves=None):
     """Wrap an op's output array; record the graph edge when a parent requires grad. ``view_of``: the
-    tensor whose data ``data`` may view (when it does, not a copy, it shares that tensor's version counter)."""
+    tensor whose data ``data`` may view (when it does, not a copy, it shares that tensor's version counter).
+    ``saves``: per parent, whether PyTorch's node saves it for the backward, for an op whose table entry
+    (_saved_inputs) cannot say it."""
     out = Tensor(data)
     if view_of is not None and _owner(data) is _owner(view_of.data):  # not a copy (reshape may make one)
         out._version, out._inference, out._is_view = view_of._version, view_of._inference, True
-    if records_graph() and any(p._requires_grad for p in parents):
-        verdict = Tensor._inference_made and _inference_verdict(op, parents)  # (once inference tensors exist)
+    if records_graph() and any(p.requires_grad for p in parents):
+        verdict = Tensor._inference_made and _inference_verdict(op, parents, saves)  # (once inference tensors exist)
         if verdict == "untracked":
             return out
         if verdict == "saved":
@@ -931,8 +981,10 @@ def make_result(data, parents, backward_fn, op, view_of=None):
         out.forward_version = out.version
         out.backward_fn = backward_fn
         out.op = op
-    elif out._is_view and view_of.requires_grad and not view_of._inference:
-        out._requires_grad = out._graphless_view = True  # as PyTorch's view made under no_grad: see Tensor
+        if saves is not None:
+            out._saves = saves
+    elif out._is_view and not view_of._inference:  # requires grad while its base does, as PyTorch's: see Tensor
+        out._view_base = view_of if view_of._view_base is None else view_of._view_base
     return out
 
 

@@ -5,7 +5,7 @@ import operator
 import numpy
 
 from ..tensor import ArgumentError, DtypeError, Tensor  # noqa: F401 (the ops' errors, defined with the Tensor they guard)
-from ..tensor import records_graph
+from ..tensor import _saved_inputs, records_graph
 
 
 def check_tensors(op, *tensors, names=("input", "other")):
@@ -32,8 +32,8 @@ def saved_beside_inputs(op, inputs, saved):
     saved = [t for t in saved if isinstance(t, Tensor)]
     if (any(t._inference for t in saved) and records_graph() and any(p.requires_grad for p in inputs)
             and not all(p._inference for p in inputs)):
-        raise RuntimeError(f"{op}: Inference tensors cannot be saved for backward (as PyTorch: its node saves an index "
-                           "or weight tensor made in inference mode). Make a clone() to get a normal tensor")
+        raise RuntimeError(f"{op}: Inference tensors cannot be saved for backward (as PyTorch: its node saves a tensor "
+                           "made in inference mode: an index, a weight, an input). Make a clone() to get a normal tensor")
     versions = [(t, t.version) for t in saved]
 
     def check():
@@ -41,9 +41,29 @@ def saved_beside_inputs(op, inputs, saved):
             if t.version != version:
                 raise RuntimeError(f"one of the variables needed for gradient computation has been modified by an "
                                    f"inplace operation: a tensor of shape {tuple(t.shape)} that {op!r} saved (an "
-                                   "index, a weight) was changed after the forward pass. Run the forward pass again "
-                                   "after the change.")
+                                   "index, a weight, an input) was changed after the forward pass. Run the forward "
+                                   "pass again after the change.")
     return check
+
+
+def saving_originals(out, op, inputs, saves=None):
+    """``out`` of ``op`` computed on copies of ``inputs`` (float16 ones in float32, as PyTorch's kernels compute
+    them), whose node therefore saved the copies: its backward first refuses an original that PyTorch's node saves
+    (``saves`` per input, else the op's table entry, _saved_inputs) changed in place since, and an inference tensor
+    among them is refused now, as make_result's nodes do for their own inputs (anything not a Tensor is skipped)."""
+    if out.backward_fn is None:
+        return out
+    if saves is None:
+        saves = _saved_inputs(op, tuple(getattr(t, "requires_grad", False) for t in inputs))
+    unchanged = saved_beside_inputs(op, [t for t in inputs if isinstance(t, Tensor)],
+                                    [t for t, saved in zip(inputs, saves) if saved])
+    backward = out.backward_fn
+
+    def checked(g):
+        unchanged()
+        return backward(g)
+    out.backward_fn = checked
+    return out
 
 
 def check_float(op, *tensors, names=("input", "other")):

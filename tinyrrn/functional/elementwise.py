@@ -12,9 +12,9 @@ import operator
 import numpy
 
 from .. import backend, threads
-from ..tensor import Tensor, check_inference_write, make_result, records_graph
+from ..tensor import Tensor, check_inference_write, make_result, no_grad, records_graph
 from ._util import (ArgumentError, broadcast_shape, check_float, check_tensors, flag, number, only_torch_defaults,
-                    quiet, unbroadcast)
+                    quiet, saving_originals, unbroadcast)
 from .dtypes import DEFAULT_FLOAT, category, opmath, result_type
 
 
@@ -83,7 +83,7 @@ def _float32_scalar(op):
         if (isinstance(a, Tensor) and a.data.dtype.char == "e" and _cpu_scalar(b)  # "e": float16, tested cheaply
                 and getattr(b, "dtype", None) != "float16" and result_type(a, b) == "float16"):
             wide = op(astype(a, "float32"), astype(b, "float32") if isinstance(b, Tensor) else b, *args, **kwargs)
-            return astype(wide, "float16")
+            return saving_originals(astype(wide, "float16"), op.__name__, (a, b))
         return op(a, b, *args, **kwargs)
     return wrapped
 
@@ -229,24 +229,25 @@ def div(a, b, rounding_mode=None, *, out=None):
 
 @quiet
 def reciprocal(x):
-    """1 / x (torch.reciprocal; integer and bool tensors give float32), with PyTorch's gradient -g * (out * out)."""
+    """1 / x (torch.reciprocal; integer and bool tensors give float32), with PyTorch's gradient -g * (out * out); its
+    node, as PyTorch's, has x alone as its input (the 1 of div(1, x) is none: an op on inference tensors alone
+    records no graph)."""
     check_tensors("reciprocal", x)
-    out = div(1, x)
-    if out.requires_grad:
-        inverse = out.data
-        out.backward_fn, out.op = (lambda g: (None, -g * (inverse * inverse))), "reciprocal"
-    return out
+    with no_grad():
+        inverse = div(1, x).data
+    return make_result(inverse, (x,), lambda g: (-g * (inverse * inverse),), "reciprocal")
 
 
 def floor_divide(a, b):
     """a // b (torch.floor_divide): div(a, b, rounding_mode='floor'), not differentiable.
 
-    As in PyTorch, backward() through it raises; div(..., rounding_mode='floor') has zero gradients.
+    As in PyTorch, backward() through it raises; div(..., rounding_mode='floor') has zero gradients. Its node, as
+    PyTorch's, saves nothing (it is not div's, which saves its inputs).
     """
-    out = div(a, b, rounding_mode="floor")
-    if out.requires_grad:
-        out.backward_fn, out.op = _not_differentiable("floor_divide"), "floor_divide"
-    return out
+    with no_grad():
+        out = div(a, b, rounding_mode="floor")
+    return make_result(out.data, [t for t in (a, b) if isinstance(t, Tensor)], _not_differentiable("floor_divide"),
+                       "floor_divide")
 
 
 def _not_differentiable(op):
@@ -455,10 +456,12 @@ def dropout(x, p=0.5, training=True, inplace=False):
     return make_result(x.data * mask, (x,), lambda g: (g * mask,), "dropout")
 
 
+@quiet
 def astype(x, dtype):
     """The tensor converted to another dtype. To a float dtype gradients flow back in the old dtype;
     an integer or bool result is cut from the graph (as PyTorch's ``.long()``), and so is the float
-    of an integer or bool tensor (which never requires grad)."""
+    of an integer or bool tensor (which never requires grad). Beyond float16's range a value is inf, silently
+    (quiet), as PyTorch's."""
     check_tensors("astype", x)
     data = x.data.astype(dtype)
     if data.dtype.kind not in "fc" or x.dtype.kind != "f":

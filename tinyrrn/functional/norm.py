@@ -13,8 +13,9 @@ import numbers
 import numpy
 
 from .. import backend, threads
-from ..tensor import Tensor, make_result
-from ._util import ArgumentError, check_float, check_tensors, flag, number, quiet
+from ..tensor import Tensor, make_result, records_graph
+from ._util import (ArgumentError, check_float, check_tensors, flag, number, quiet, saved_beside_inputs,
+                    saving_originals)
 from .elementwise import astype
 
 
@@ -162,18 +163,20 @@ def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=Fa
     forward pass, and [sum g, sum g (x - mean)] in the backward pass. The default keeps
     them (one batch); SyncBatchNorm passes a sum over all ranks.
     """
-    running_mean, running_var, momentum, eps = _check("batch_norm", x, running_mean, running_var, weight, bias,
-                                                      momentum, training, eps)
-    return _batch_norm(x, running_mean, running_var, weight, bias, training, momentum, eps, reduce, relu=False)
+    running_mean, running_var, momentum, eps, unchanged = _check("batch_norm", x, running_mean, running_var, weight,
+                                                                 bias, momentum, training, eps)
+    return _batch_norm(x, running_mean, running_var, weight, bias, training, momentum, eps, reduce, unchanged,
+                       relu=False)
 
 
 def batch_norm_relu(x, running_mean, running_var, weight=None, bias=None, training=False,
                     momentum=0.1, eps=1e-5, reduce=None):
     """relu(batch_norm(x, ...)) computed in batch norm's passes, with the same arguments: one output
     array instead of two, and the ReLU's gradient folded into batch norm's backward."""
-    running_mean, running_var, momentum, eps = _check("batch_norm_relu", x, running_mean, running_var, weight, bias,
-                                                      momentum, training, eps)
-    return _batch_norm(x, running_mean, running_var, weight, bias, training, momentum, eps, reduce, relu=True)
+    running_mean, running_var, momentum, eps, unchanged = _check("batch_norm_relu", x, running_mean, running_var,
+                                                                 weight, bias, momentum, training, eps)
+    return _batch_norm(x, running_mean, running_var, weight, bias, training, momentum, eps, reduce, unchanged,
+                       relu=True)
 
 
 def batch_norm_add_relu(x, other, running_mean, running_var, weight=None, bias=None, training=False,
@@ -182,20 +185,22 @@ def batch_norm_add_relu(x, other, running_mean, running_var, weight=None, bias=N
     its ReLU (Eq. 1) in batch norm's passes: one pass over memory less forward and backward than
     batch_norm and add_relu, the same numbers. ``other`` has x's shape; the other arguments are
     batch_norm's."""
-    running_mean, running_var, momentum, eps = _check("batch_norm_add_relu", x, running_mean, running_var, weight, bias,
-                                                      momentum, training, eps)
+    running_mean, running_var, momentum, eps, unchanged = _check("batch_norm_add_relu", x, running_mean, running_var,
+                                                                 weight, bias, momentum, training, eps)
     check_tensors("batch_norm_add_relu", x, other)
     check_float("batch_norm_add_relu", other)
     if other.shape != x.shape or other.dtype != x.dtype:
         raise ArgumentError(f"batch_norm_add_relu: other {tuple(other.shape)} {other.dtype} must have the input's "
                             f"shape and dtype, {tuple(x.shape)} {x.dtype} (add_relu broadcasts)")
-    return _batch_norm(x, running_mean, running_var, weight, bias, training, momentum, eps, reduce, relu=True,
-                       other=other)
+    return _batch_norm(x, running_mean, running_var, weight, bias, training, momentum, eps, reduce, unchanged,
+                       relu=True, other=other)
 
 
 def _check(op, x, running_mean, running_var, weight, bias, momentum, training, eps):
     """Refuse arguments that do not fit (naming ``op``), as PyTorch; the running statistics as arrays,
-    and momentum and eps as numbers (a one-element tensor is its value, as PyTorch)."""
+    momentum and eps as numbers (a one-element tensor is its value, as PyTorch), and the check the backward
+    calls first: PyTorch's node saves the running statistics, in training too, so that a change in place of a
+    Tensor given as one (not the op's own update) refuses it, and an inference tensor is refused here."""
     check_float(op, x)
     flag(op, "training", training)
     momentum, eps = number(momentum), number(eps)
@@ -204,8 +209,11 @@ def _check(op, x, running_mean, running_var, weight, bias, momentum, training, e
     for name, t in (("running_mean", running_mean), ("running_var", running_var)):
         if t is not None and not hasattr(t, "dtype"):  # a Tensor or an array (BatchNorm2d's buffers)
             raise TypeError(f"{op}: {name} must be a Tensor, an array or None, got {type(t).__name__}")
-    running_mean, running_var = (t.data if isinstance(t, Tensor) else t
-                                 for t in (running_mean, running_var))
+        if isinstance(t, Tensor) and t.requires_grad and records_graph():
+            raise RuntimeError(f"{op}: The function is not differentiable with respect to argument '{name}'. This "
+                               "input cannot have requires_grad True (as PyTorch's batch norm)")
+    statistics = running_mean, running_var
+    running_mean, running_var = (t.data if isinstance(t, Tensor) else t for t in statistics)
     if (running_mean is None) != (running_var is None):
         raise ValueError(f"{op}: running_mean and running_var must either both be None or neither be None")
     if training and not eps > 0:
@@ -231,7 +239,8 @@ def _check(op, x, running_mean, running_var, weight, bias, momentum, training, e
     if not training and (running_mean is None or running_var is None):
         raise ArgumentError(f"{op}: running_mean and running_var must be given in evaluation mode "
                             "(training=False), as in PyTorch; got None")
-    return running_mean, running_var, momentum, eps
+    unchanged = saved_beside_inputs(op, [t for t in (x, weight, bias) if t is not None], statistics)
+    return running_mean, running_var, momentum, eps, unchanged
 
 
 def _check_unchanged(op, running_mean, running_var, mean, var):
@@ -270,22 +279,26 @@ def _one_value_per_channel(name, x):
 
 
 @quiet
-def _batch_norm(x, running_mean, running_var, weight, bias, training, momentum, eps, reduce, relu, other=None):
+def _batch_norm(x, running_mean, running_var, weight, bias, training, momentum, eps, reduce, unchanged, relu,
+                other=None):
     if x.dtype == "float16":  # computed in float32 and rounded once, as PyTorch: in float16 a channel's variance
         # overflows at 65504 and x * scale + shift loses the output to rounding when |mean| >> std
         wide = [None if t is None else astype(t, "float32") for t in (x, weight, bias, other)]
-        return astype(_batch_norm(wide[0], running_mean, running_var, wide[1], wide[2], training, momentum, eps,
-                                  reduce, relu, wide[3]), "float16")
+        out = astype(_batch_norm(wide[0], running_mean, running_var, wide[1], wide[2], training, momentum, eps,
+                                 reduce, unchanged, relu, wide[3]), "float16")
+        return saving_originals(out, "batch_norm", (x, weight, bias, other), (True, True, False, False))
     name = "batch_norm_add_relu" if other is not None else "batch_norm_relu" if relu else "batch_norm"
     xp = backend.xp_of(x.data)
-    parents = ((x,) + ((weight,) if weight is not None else ()) + ((bias,) if bias is not None else ())
-               + ((other,) if other is not None else ()))
+    given = [(t, saved) for t, saved in ((x, True), (weight, True), (bias, False), (other, False)) if t is not None]
+    parents, saves = tuple(t for t, _ in given), tuple(saved for _, saved in given)  # (PyTorch's node saves the
+    # input and weight, not the bias, nor the other addend)
     rows = _rows(x.data)
     count, c = rows.shape
     if not c:  # no channel: an empty output, as PyTorch (no rows of channels to lay out)
         if training and count == 1:
             raise _one_value_per_channel(name, x)
-        return make_result(x.data.copy(), parents, lambda g: tuple(xp.zeros(t.shape, g.dtype) for t in parents), name)
+        return make_result(x.data.copy(), parents, lambda g: tuple(xp.zeros(t.shape, g.dtype) for t in parents), name,
+                           saves=saves)
     k = side_by_side(rows)
     wide = rows.reshape(-1, k * c)
 
@@ -329,6 +342,7 @@ def _batch_norm(x, running_mean, running_var, weight, bias, training, momentum, 
         #   dx = scale * g                                    (evaluation: fixed statistics)
         #   dx = scale * (g - d beta / count - x_hat * d gamma / count)     (training)
         # d beta and d gamma are this batch's; dx takes the sums over every batch of the statistics.
+        unchanged()
         if not training:
             _check_unchanged(name, running_mean, running_var, mean, var)
         g_wide = xp.ascontiguousarray(_rows(g)).reshape(-1, k * c)
@@ -355,4 +369,4 @@ def _batch_norm(x, running_mean, running_var, weight, bias, training, momentum, 
         return ((gx,) + ((g_dot * inv_std,) if weight is not None else ()) + ((g_beta,) if bias is not None else ())
                 + ((g_other,) if other is not None else ()))
 
-    return make_result(_unrows(out.reshape(-1, c), x.shape), parents, backward, name)
+    return make_result(_unrows(out.reshape(-1, c), x.shape), parents, backward, name, saves=saves)

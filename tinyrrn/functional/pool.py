@@ -124,15 +124,19 @@ def max_pool2d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=Fal
 
     def backward(g):
         grad = xp.zeros(padded.shape, dtype=g.dtype)
+        # PyTorch's node saves the input and the indices, not the output, whose change in place it allows: then
+        # the maxima are found again
+        maxima = out if counter[0] == made else _fold(xp.maximum, padded, window_taps)
 
         def block(padded, out, g, grad):  # a block of images; a pixel, the maximum of several windows, adds their
             hits = list(zip(window_taps, _first_maxima(padded, out, window_taps, inside)))  # gradients in the order
             for (_, _, rows, cols), hit in reversed(hits):  # of the windows (the taps reversed), as PyTorch
                 grad[:, rows, cols, :] += g * hit
-        threads.split_rows(block, padded, out, g.transpose(0, 2, 3, 1), grad)
+        threads.split_rows(block, padded, maxima, g.transpose(0, 2, 3, 1), grad)
         return (crop_nhwc(grad, pads, x.shape[2:]).transpose(0, 3, 1, 2),)
 
     result = make_result(out.transpose(0, 3, 1, 2), (x,), backward, "max_pool2d")
+    counter, made = result._version, result.version  # (the output's version counter, not the output itself)
     if not return_indices:
         return result
     indices, found = xp.zeros(out.shape, dtype="int64"), xp.zeros(out.shape, dtype=bool)
