@@ -53,7 +53,7 @@ from . import backend, checkpoint, cli, config as configuration, parallel, rundi
 from . import functional as F
 from . import random as tinyrandom
 from .beside import RunBeside, SharedClock
-from .builders import (build_dataset, build_model, check_classes, check_recorded_folders, dataset_root,
+from .builders import (build_dataset, build_model, check_classes, check_weights, check_recorded_folders, dataset_root,
                        model_from_state, saved_settings)
 from .cli import UsageError
 from .data import ChunkLoader
@@ -884,6 +884,10 @@ def _main(given, resume, comm):
     cli.use_compute(config["device"], config["threads"])
     if backend.get_device() == "gpu":
         comm.use_gpu()  # one GPU per rank, before anything is allocated
+    if not resume:  # the paths given, before a run directory or a second process (rank 0 generates the synthetic data)
+        with comm.root_first():
+            dataset_root(config)
+            check_weights(config)
     # a new run directory is made at once: a job started in the same second gets a folder of its own
     with cli.writing_into(config["out"]):
         run_dir, made = (resume, None) if resume else comm.on_root(rundir.new_run_dir, config)
