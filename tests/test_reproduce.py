@@ -420,6 +420,18 @@ def test_a_new_grid_refused_before_its_first_row_leaves_no_folder(tmp_path, caps
         assert sorted(os.listdir(tmp_path)) == ["empty", "empty.npz"]
 
 
+@pytest.mark.parametrize("flag", ["--data", "--list-dir"])
+def test_a_missing_dataset_or_list_folder_is_refused_before_the_grid_says_anything(flag, tiny_data, tmp_path, capsys):
+    """A mistyped --data or --list-dir was first read by the first row: the grid had printed that row's 'training
+    in ...' and 'wrote OUT/REPORT.md' (a report then removed with the new folder) before the error."""
+    out = tmp_path / "grid"
+    args = ["--data", tiny_data, flag, str(tmp_path / "nowhere"), "--out", str(out), "--tables", "3"]
+    assert reproduce.main(args) == 2
+    captured = capsys.readouterr()
+    assert captured.out == "" and captured.err.startswith(f"error: {tmp_path / 'nowhere'}: no such ")
+    assert len(captured.err.splitlines()) == 1 and flag in captured.err and not out.exists()
+
+
 def test_reproduce_refuses_an_out_folder_of_another_command_and_touches_nothing(tiny_data, tmp_path, capsys):
     out = tmp_path / "run"
     out.mkdir()
