@@ -793,6 +793,16 @@ def write_validation_groups(trainer):
             f"listed in val_groups.txt) select the epoch; the test split is evaluated at the end only")
 
 
+def refuse_resume_changes(config, run_dir):
+    """The UsageError of _changes_on_resume for resuming ``run_dir`` (when it holds a checkpoint) with ``config``."""
+    path = os.path.join(run_dir, "checkpoint.npz")
+    if os.path.isfile(path):
+        with refused_as_damaged():
+            meta = checkpoint.load(path)[1]
+            checkpoint.check_meta(path, meta, Trainer.RESUME_META)
+        _changes_on_resume(config, run_dir, meta)
+
+
 def _changes_on_resume(config, run_dir, meta):
     """The settings ``config`` changes in the run's checkpoint (``meta``): refused when they define
     the run, or ask for fewer epochs than are done, or change the training of a finished run (nothing is
@@ -896,6 +906,9 @@ def _main(given, resume, comm):
         baseline = {**config, **frame_wise(config), "skip": "none", "positions": None, "baseline": False,
                     "name": config["name"] + "-baseline"}
         runs.append(("no skip (context 1)", baseline, os.path.join(run_dir, "baseline")))
+    if resume:  # a setting refused for a run of the job, before either starts (a second process, its messages)
+        for _, run_config, directory in runs:
+            comm.on_root(refuse_resume_changes, run_config, directory)
     side_by_side = len(runs) > 1 and comm.size == 1 and backend.get_device() == "cpu" and threads.get_threads() > 1
     if comm.is_root and len(runs) > 1:
         how = ("side by side, in two processes" if side_by_side else "one after the other")
