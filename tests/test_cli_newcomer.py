@@ -333,3 +333,14 @@ def test_train_on_the_synthetic_data_refuses_a_missing_list_dir_before_the_job_s
     assert out == "" and err == f"error: {tmp_path / 'lists'}: no such folder of split files (classInd.txt, trainlist01.txt, ...): " \
                                 "--list-dir\n"
     assert not os.path.exists("runs")
+
+
+@pytest.mark.parametrize("module", ["train", "features", "reproduce"])
+def test_help_names_the_frame_cache_a_command_writes_by_default(module, monkeypatch, tmp_path):
+    """features' and reproduce's --cache-dir said only '(default: user cache)', where train names the folder."""
+    from tinyrrn import config as configuration
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    blocks = {flag.split()[0]: "".join(block.split()) for flag, block in flag_blocks(help_text(module, [])).items()}
+    folder = configuration.fill_defaults(dict(configuration.DEFAULTS))["cache_dir"]
+    assert folder == str(tmp_path / "tinyrrn" / "frames")
+    assert f"(default{folder})" in blocks["--cache-dir"], blocks["--cache-dir"]  # argparse wraps paths at '-'s
