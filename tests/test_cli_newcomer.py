@@ -344,3 +344,11 @@ def test_help_names_the_frame_cache_a_command_writes_by_default(module, monkeypa
     folder = configuration.fill_defaults(dict(configuration.DEFAULTS))["cache_dir"]
     assert folder == str(tmp_path / "tinyrrn" / "frames")
     assert f"(default{folder})" in blocks["--cache-dir"], blocks["--cache-dir"]  # argparse wraps paths at '-'s
+
+
+@pytest.mark.parametrize("module", ["train", "evaluate", "predict", "features", "baseline", "reproduce"])
+def test_help_says_what_each_device_choice_does(module):
+    """--device {cpu,gpu,auto} said what gpu needs but nothing of auto (the GPU only when one works)."""
+    blocks = {flag.split()[0]: " ".join(block.split()) for flag, block in flag_blocks(help_text(module, [])).items()}
+    assert "auto (the GPU when one works, else the CPU)" in blocks["--device"], blocks["--device"]
+    assert "gpu (needs CuPy)" in blocks["--device"] and "default: TINYRRN_DEVICE, else cpu" in blocks["--device"]
