@@ -93,8 +93,8 @@ def test_a_failure_of_the_run_beside_is_one_error_naming_its_log(tiny_data, tmp_
     assert training.main(job_args(tiny_data, tmp_path, "--threads", "2", "--epochs", "1")) == 0
     run_dir = the_run(tmp_path)
     broken = os.path.join(run_dir, "baseline", "checkpoint.npz")
-    with open(broken, "wb") as f:
-        f.write(b"not a checkpoint")
+    arrays, meta = checkpoint.load(broken)  # a whole file whose weights no longer fit the model: found as it resumes
+    checkpoint.save(broken, {**arrays, "model/backbone.fc.bias": numpy.zeros(99, numpy.float32)}, meta)
     capsys.readouterr()
     assert training.main(["--resume", run_dir, "--threads", "2"]) == 1
     lines = capsys.readouterr().err.strip().splitlines()

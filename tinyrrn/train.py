@@ -735,9 +735,7 @@ def train(config, run_dir=None, resume=False, comm=None, job=None, made=None, re
         with refused_as_damaged():
             saved = comm.on_root(checkpoint.load, path) if resume else None  # read once, sent to every rank
             if resume:
-                checkpoint.check_meta(path, saved[1], Trainer.RESUME_META)
-                check_resume_values(path, saved[1])
-                saved_settings(path, saved[1])
+                checked_resume_meta(path, saved[1])
         changes = comm.on_root(_changes_on_resume, config, run_dir, saved[1]) if resume else None
         trainer = Trainer(config, run_dir, comm=comm, removed_on_failure=made is not None, job=job, resuming=resume,
                           resume_command=resume_command, setting_flag=setting_flag)
@@ -799,8 +797,15 @@ def refuse_resume_changes(config, run_dir):
     if os.path.isfile(path):
         with refused_as_damaged():
             meta = checkpoint.load(path)[1]
-            checkpoint.check_meta(path, meta, Trainer.RESUME_META)
+            checked_resume_meta(path, meta)
         _changes_on_resume(config, run_dir, meta)
+
+
+def checked_resume_meta(path, meta):
+    """Refuse a checkpoint's metadata that no run can resume from: its kinds, values and settings (named)."""
+    checkpoint.check_meta(path, meta, Trainer.RESUME_META)
+    check_resume_values(path, meta)
+    saved_settings(path, meta)
 
 
 def _changes_on_resume(config, run_dir, meta):
