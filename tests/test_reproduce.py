@@ -296,8 +296,9 @@ def test_grid_table1_with_weights_and_other_data_refused(tiny_data, tmp_path):
     assert os.stat(result).st_mtime > 1  # its classifier trained again, on the new features
     with pytest.raises(ValueError, match="needs --weights"):
         reproduce.run_grid(options(tiny_data, tmp_path / "t1b", "--tables", "1"))
+    elsewhere = shutil.copytree(tiny_data, tmp_path / "elsewhere")
     with pytest.raises(ValueError, match="other data"):
-        reproduce.run_grid(options(tiny_data + "-elsewhere", out, "--tables", "3"))
+        reproduce.run_grid(options(str(elsewhere), out, "--tables", "3"))
 
 
 def test_two_split_grid_table4_baseline_is_table1s_and_rows_are_selected_on_validation_groups(tiny_data, tmp_path):
