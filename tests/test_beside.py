@@ -93,8 +93,8 @@ def test_a_failure_of_the_run_beside_is_one_error_naming_its_log(tiny_data, tmp_
     assert training.main(job_args(tiny_data, tmp_path, "--threads", "2", "--epochs", "1")) == 0
     run_dir = the_run(tmp_path)
     broken = os.path.join(run_dir, "baseline", "checkpoint.npz")
-    with open(broken, "wb") as f:
-        f.write(b"not a checkpoint")
+    arrays, meta = checkpoint.load(broken)  # a whole file whose weights no longer fit the model: found as it resumes
+    checkpoint.save(broken, {**arrays, "model/backbone.fc.bias": numpy.zeros(99, numpy.float32)}, meta)
     capsys.readouterr()
     assert training.main(["--resume", run_dir, "--threads", "2"]) == 1
     lines = capsys.readouterr().err.strip().splitlines()
@@ -261,3 +261,16 @@ def test_a_stop_before_the_baseline_trains_says_how_to_continue_the_job(tiny_dat
     last = capsys.readouterr().err.strip().splitlines()[-1]
     assert last.startswith("interrupted (SIGTERM): stopped by SIGTERM") and \
         last.endswith(f"continue with python -m tinyrrn.train --resume {run_dir}"), last
+
+
+def test_a_refused_resume_is_one_error_line_before_the_run_beside_starts(tiny_data, tmp_path, capsys):
+    """--resume JOB --lr X of a finished job was refused only once the first run resumed: the job had printed its
+    plan and started its baseline beside it, then stopped it ('stopped at once, without a checkpoint')."""
+    args = job_args(tiny_data, tmp_path, "--epochs", "1", "--max-steps", "2", "--threads", "1")
+    assert training.main(args) == 0
+    run = the_run(tmp_path)
+    capsys.readouterr()
+    assert training.main(["--resume", run, "--lr", "0.1", "--threads", "2"]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and err.startswith(f"error: {run}: the run is finished") and len(err.splitlines()) == 1, err
+    assert not os.path.exists(os.path.join(run, "baseline.log"))  # no process was started beside

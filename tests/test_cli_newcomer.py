@@ -296,3 +296,59 @@ def test_positions_that_do_not_fit_the_context_or_backbone_are_refused_before_an
     out, err = capsys.readouterr()
     assert out == "" and err.startswith(says) and len(err.strip().splitlines()) == 1, err
     assert not (tmp_path / "runs").exists()  # no run folder, no baseline process beside it
+
+
+# -- a path given to train that cannot be used: one error line before the job starts anything -------------
+@pytest.mark.parametrize("weights,says", [
+    ("missing.npz", "error: {}/missing.npz: no such file (--weights)"),
+    ("notes.txt", "error: --weights {}/notes.txt: not a weights file (neither a PyTorch .pth nor a NumPy .npz)"),
+    ("resnet18.npz", "error: --weights {}/resnet18.npz: tensors the backbone does not have (24): layer1.1.conv1.weight"),
+])
+def test_train_refuses_unusable_weights_before_the_job_starts_anything(weights, says, tiny_data, tmp_path, monkeypatch,
+                                                                       capsys):
+    """--weights was first read as the first model was built: the job had printed its plan and started its baseline
+    beside it, then stopped that process (three lines more) and ended in an error that named no flag (exit status 1)."""
+    from tinyrrn.models import resnet18
+    from tinyrrn.weights import save_npz
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "notes.txt").write_text("hello\n")
+    save_npz(resnet18(num_classes=10), "resnet18.npz")
+    args = ["--data", tiny_data, "--arch", "resnet_small", "--cache-dir", "cache", "--baseline", "--threads", "2",
+            "--weights", weights]
+    assert main_of("train")(args) == cli.EXIT_USAGE
+    out, err = capsys.readouterr()
+    assert out == "" and len(err.splitlines()) == 1 and err.startswith(says.format(tmp_path)), err
+    assert not os.path.exists("runs")
+
+
+def test_train_on_the_synthetic_data_refuses_a_missing_list_dir_before_the_job_starts_anything(tiny_data, tmp_path,
+                                                                                               monkeypatch, capsys):
+    """Without --data, --list-dir was first read as the first model's dataset was built: the job had printed its
+    plan and started its baseline beside it."""
+    from tinyrrn.data import synthetic
+    monkeypatch.setattr(synthetic, "generated_once", lambda root: tiny_data)  # the built-in dataset, here tiny
+    monkeypatch.chdir(tmp_path)
+    assert main_of("train")(["--list-dir", "lists", "--cache-dir", "cache", "--threads", "2"]) == cli.EXIT_USAGE
+    out, err = capsys.readouterr()
+    assert out == "" and err == f"error: {tmp_path / 'lists'}: no such folder of split files (classInd.txt, trainlist01.txt, ...): " \
+                                "--list-dir\n"
+    assert not os.path.exists("runs")
+
+
+@pytest.mark.parametrize("module", ["train", "features", "reproduce"])
+def test_help_names_the_frame_cache_a_command_writes_by_default(module, monkeypatch, tmp_path):
+    """features' and reproduce's --cache-dir said only '(default: user cache)', where train names the folder."""
+    from tinyrrn import config as configuration
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    blocks = {flag.split()[0]: "".join(block.split()) for flag, block in flag_blocks(help_text(module, [])).items()}
+    folder = configuration.fill_defaults(dict(configuration.DEFAULTS))["cache_dir"]
+    assert folder == str(tmp_path / "tinyrrn" / "frames")
+    assert f"(default{folder})" in blocks["--cache-dir"], blocks["--cache-dir"]  # argparse wraps paths at '-'s
+
+
+@pytest.mark.parametrize("module", ["train", "evaluate", "predict", "features", "baseline", "reproduce"])
+def test_help_says_what_each_device_choice_does(module):
+    """--device {cpu,gpu,auto} said what gpu needs but nothing of auto (the GPU only when one works)."""
+    blocks = {flag.split()[0]: " ".join(block.split()) for flag, block in flag_blocks(help_text(module, [])).items()}
+    assert "auto (the GPU when one works, else the CPU)" in blocks["--device"], blocks["--device"]
+    assert "gpu (needs CuPy)" in blocks["--device"] and "default: TINYRRN_DEVICE, else cpu" in blocks["--device"]

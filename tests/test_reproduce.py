@@ -296,8 +296,9 @@ def test_grid_table1_with_weights_and_other_data_refused(tiny_data, tmp_path):
     assert os.stat(result).st_mtime > 1  # its classifier trained again, on the new features
     with pytest.raises(ValueError, match="needs --weights"):
         reproduce.run_grid(options(tiny_data, tmp_path / "t1b", "--tables", "1"))
+    elsewhere = shutil.copytree(tiny_data, tmp_path / "elsewhere")
     with pytest.raises(ValueError, match="other data"):
-        reproduce.run_grid(options(tiny_data + "-elsewhere", out, "--tables", "3"))
+        reproduce.run_grid(options(str(elsewhere), out, "--tables", "3"))
 
 
 def test_two_split_grid_table4_baseline_is_table1s_and_rows_are_selected_on_validation_groups(tiny_data, tmp_path):
@@ -418,6 +419,18 @@ def test_a_new_grid_refused_before_its_first_row_leaves_no_folder(tmp_path, caps
         assert reproduce.main([*extra, "--out", str(tmp_path / "new" / "grid"), "--tables", "3"]) != 0
         assert len([line for line in capsys.readouterr().err.splitlines() if line.startswith("error: ")]) == 1
         assert sorted(os.listdir(tmp_path)) == ["empty", "empty.npz"]
+
+
+@pytest.mark.parametrize("flag", ["--data", "--list-dir"])
+def test_a_missing_dataset_or_list_folder_is_refused_before_the_grid_says_anything(flag, tiny_data, tmp_path, capsys):
+    """A mistyped --data or --list-dir was first read by the first row: the grid had printed that row's 'training
+    in ...' and 'wrote OUT/REPORT.md' (a report then removed with the new folder) before the error."""
+    out = tmp_path / "grid"
+    args = ["--data", tiny_data, flag, str(tmp_path / "nowhere"), "--out", str(out), "--tables", "3"]
+    assert reproduce.main(args) == 2
+    captured = capsys.readouterr()
+    assert captured.out == "" and captured.err.startswith(f"error: {tmp_path / 'nowhere'}: no such ")
+    assert len(captured.err.splitlines()) == 1 and flag in captured.err and not out.exists()
 
 
 def test_reproduce_refuses_an_out_folder_of_another_command_and_touches_nothing(tiny_data, tmp_path, capsys):

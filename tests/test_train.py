@@ -14,6 +14,7 @@ from tinyrrn import Tensor, checkpoint, config as configuration, signals
 from tinyrrn import functional as F
 from tinyrrn import train as training
 
+from tinyrrn.cli import UsageError
 from tinyrrn.evaluate import video_metrics
 from tinyrrn.optim import SGD, Adam, learning_rate
 
@@ -143,6 +144,18 @@ def test_config_precedence_presets_and_toml(tmp_path):
     (tmp_path / "bad.toml").write_text("learning_rate = 3\n")
     with pytest.raises(ValueError, match=r"bad.toml: unknown settings \['learning_rate'\]"):
         configuration.resolve(["--config", str(tmp_path / "bad.toml")])
+
+
+def test_a_mistyped_toml_setting_is_refused_with_a_suggestion_as_a_mistyped_flag_is(tmp_path):
+    """A flag's typo (--epcohs) gets "did you mean --epochs?"; the same typo in a --config file got only the list of
+    every known setting."""
+    (tmp_path / "run.toml").write_text("epcohs = 3\nlrr = 0.1\n")
+    with pytest.raises(UsageError, match=r"run.toml: unknown settings \['epcohs', 'lrr'\] \(did you mean epochs\?\); "
+                                         r"known: \['arch', "):
+        configuration.resolve(["--config", str(tmp_path / "run.toml")])
+    (tmp_path / "other.toml").write_text("colour = 3\n")
+    with pytest.raises(UsageError, match=r"other.toml: unknown settings \['colour'\]; known: "):
+        configuration.resolve(["--config", str(tmp_path / "other.toml")])
 
 
 def test_checkpoint_write_is_atomic(tmp_path, monkeypatch):

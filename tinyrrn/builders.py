@@ -15,18 +15,21 @@ from .data import UCF101, synthetic
 from .data.splits import read_split, validation_groups
 from .models import ARCHITECTURES, RecurrentResNet
 from .models.resnet import CAFFE_LAYOUT_ARCHITECTURES, WEIGHTS_LAYOUTS
-from .cli import UsageError
+from .cli import UsageError, describe
 from .weightfiles import cast_like, check_finite, read_weights
 
 
 def dataset_root(config):
-    """The dataset root: --data, or the synthetic dataset in the user cache (generated if absent)."""
+    """The dataset root: --data, or the synthetic dataset in the user cache (generated if absent); its folder of
+    split files (--list-dir) is checked too."""
     if config["data"] is not None:
         if not os.path.isdir(config["data"]):
             raise UsageError(f"{config['data']}: no such dataset folder (--data)")
-        split_folder(config["data"], config["list_dir"])
-        return config["data"]
-    return synthetic.generated_once(os.path.join(configuration.user_cache(), f"synthetic-v{synthetic.VERSION}"))
+        root = config["data"]
+    else:
+        root = synthetic.generated_once(os.path.join(configuration.user_cache(), f"synthetic-v{synthetic.VERSION}"))
+    split_folder(root, config["list_dir"])
+    return root
 
 
 def check_recorded_folders(config, source, how):
@@ -91,6 +94,23 @@ def build_model(config, num_classes):
         load_backbone_weights(backbone, config["weights"], (arch, layout, config["normalize"]))
     return RecurrentResNet(backbone, config["skip"], config["positions"], config["context"],
                            config["average_logits"])
+
+
+def check_weights(config):
+    """Load --weights into a backbone of ``config`` once, before a run starts anything (a run directory, a second
+    process): a file that is missing, no weights file or of another backbone is one UsageError naming --weights."""
+    path = config["weights"]
+    if not path:
+        return
+    if not os.path.exists(path):
+        raise UsageError(f"{path}: no such file (--weights)")
+    arch, layout = config["arch"], config.get("weights_layout", "torchvision")
+    try:
+        load_backbone_weights(build_backbone(arch, 2, layout), path, (arch, layout, config["normalize"]))
+    except UsageError:
+        raise
+    except (ValueError, OSError) as err:
+        raise UsageError(f"--weights {describe(err)}") from None
 
 
 def backbone_state(path, built_as=None):

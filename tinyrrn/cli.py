@@ -156,7 +156,8 @@ def add_compute_flags(parser, defaults=True):
     (for parsers whose values go into a training config, where the defaults are filled in later)."""
     device = {"default": default_device()} if defaults else {}
     parser.add_argument("--device", choices=backend.DEVICES, **device,
-                        help="where to compute (gpu needs CuPy); default: TINYRRN_DEVICE, else cpu")
+                        help="where to compute: cpu, gpu (needs CuPy) or auto (the GPU when one works, else the "
+                             "CPU); default: TINYRRN_DEVICE, else cpu")
     parser.add_argument("--threads", type=int, **({"default": None} if defaults else {}),
                         help="CPU threads for BLAS and tinyrrn's thread pools; default: TINYRRN_THREADS, "
                              "else every available core")

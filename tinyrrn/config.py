@@ -9,6 +9,7 @@ name a new run's folder (``RUN_FOLDER``: a resumed run stays in its own, so they
 --resume). A setting in neither list is refused until someone classifies it.
 """
 import argparse
+import difflib
 import json
 import math
 import os
@@ -266,7 +267,9 @@ def load_toml(path):
     values = {k.replace("-", "_"): v for k, v in values.items()}
     unknown = sorted(set(values) - set(DEFAULTS))
     if unknown:
-        raise UsageError(f"{path}: unknown settings {unknown}; known: {sorted(DEFAULTS)}")
+        close = next(iter(difflib.get_close_matches(unknown[0], DEFAULTS, n=1)), None)  # as a mistyped flag's
+        raise UsageError(f"{path}: unknown settings {unknown}" + (f" (did you mean {close}?)" if close else "")
+                         + f"; known: {sorted(DEFAULTS)}")
     for key, value in values.items():
         check_setting(path, key, value)
     check_ranges(values, source=path)

@@ -291,7 +291,8 @@ def parser():
     a("--normalize", choices=NORMALIZATIONS, help="input convention of the weights (default: that of --weights-layout; "
       "a checkpoint sets its own)")
     a("--batch", type=at_least(1), default=64, help="frames per forward pass (gathered across videos)")
-    a("--cache-dir", help="on-disk cache of decoded frames (default: user cache)")
+    a("--cache-dir", help="on-disk cache of decoded frames "
+      f"(default {os.path.join(configuration.user_cache(), 'frames')})")
     add_compute_flags(p)
     add_debug_flag(p)
     a("--out", help="output folder (default features/<data>-split<N>-<layer>)")

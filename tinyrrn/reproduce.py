@@ -792,7 +792,8 @@ def parser():
     a("--batch", type=at_least(1), help="chunks per forward pass of training rows (default 8, or 16 on synthetic data)")
     a("--feature-batch", type=at_least(1), default=64, help="frames per forward pass of feature extraction")
     a("--workers", type=at_least(0), default=2, help="background decoding threads")
-    a("--cache-dir", help="on-disk cache of decoded frames (default: user cache)")
+    a("--cache-dir", help="on-disk cache of decoded frames "
+      f"(default {os.path.join(configuration.user_cache(), 'frames')})")
     a("--seed", type=at_least(0), default=0, help="seed of every row (and of the choice of validation groups)")
     a("--val-groups", type=at_least(0), default=3,
       help="whole gNN groups of each split's training list held out to select every row's epoch on, Table 1's "
@@ -881,6 +882,7 @@ def run_grid(options):
     """Run the grid and write OUT/REPORT.md (also after an interruption); returns (exit code, report path)."""
     start = time.monotonic()
     use_compute(options["device"], options["threads"])
+    dataset_root(options)  # --data and --list-dir, before the grid says or writes anything
     with rundir.removed_on_failure(options["out"], worth_keeping=holds_results), \
             rundir.RunLock(options["out"]):  # one process per output folder: a second one is refused
         rundir.refuse_other_kind(options["out"], "reproduce grid", "--out")

@@ -53,7 +53,7 @@ from . import backend, checkpoint, cli, config as configuration, parallel, rundi
 from . import functional as F
 from . import random as tinyrandom
 from .beside import RunBeside, SharedClock
-from .builders import (build_dataset, build_model, check_classes, check_recorded_folders, dataset_root,
+from .builders import (build_dataset, build_model, check_classes, check_weights, check_recorded_folders, dataset_root,
                        model_from_state, saved_settings)
 from .cli import UsageError
 from .data import ChunkLoader
@@ -735,9 +735,7 @@ def train(config, run_dir=None, resume=False, comm=None, job=None, made=None, re
         with refused_as_damaged():
             saved = comm.on_root(checkpoint.load, path) if resume else None  # read once, sent to every rank
             if resume:
-                checkpoint.check_meta(path, saved[1], Trainer.RESUME_META)
-                check_resume_values(path, saved[1])
-                saved_settings(path, saved[1])
+                checked_resume_meta(path, saved[1])
         changes = comm.on_root(_changes_on_resume, config, run_dir, saved[1]) if resume else None
         trainer = Trainer(config, run_dir, comm=comm, removed_on_failure=made is not None, job=job, resuming=resume,
                           resume_command=resume_command, setting_flag=setting_flag)
@@ -791,6 +789,23 @@ def write_validation_groups(trainer):
                + "".join(f"{g}\n" for g in groups))
     return (f"validation: groups {', '.join(groups)} of {split_file} ({len(trainer.val_set.videos)} videos, "
             f"listed in val_groups.txt) select the epoch; the test split is evaluated at the end only")
+
+
+def refuse_resume_changes(config, run_dir):
+    """The UsageError of _changes_on_resume for resuming ``run_dir`` (when it holds a checkpoint) with ``config``."""
+    path = os.path.join(run_dir, "checkpoint.npz")
+    if os.path.isfile(path):
+        with refused_as_damaged():
+            meta = checkpoint.load(path)[1]
+            checked_resume_meta(path, meta)
+        _changes_on_resume(config, run_dir, meta)
+
+
+def checked_resume_meta(path, meta):
+    """Refuse a checkpoint's metadata that no run can resume from: its kinds, values and settings (named)."""
+    checkpoint.check_meta(path, meta, Trainer.RESUME_META)
+    check_resume_values(path, meta)
+    saved_settings(path, meta)
 
 
 def _changes_on_resume(config, run_dir, meta):
@@ -884,6 +899,10 @@ def _main(given, resume, comm):
     cli.use_compute(config["device"], config["threads"])
     if backend.get_device() == "gpu":
         comm.use_gpu()  # one GPU per rank, before anything is allocated
+    if not resume:  # the paths given, before a run directory or a second process (rank 0 generates the synthetic data)
+        with comm.root_first():
+            dataset_root(config)
+            check_weights(config)
     # a new run directory is made at once: a job started in the same second gets a folder of its own
     with cli.writing_into(config["out"]):
         run_dir, made = (resume, None) if resume else comm.on_root(rundir.new_run_dir, config)
@@ -892,6 +911,9 @@ def _main(given, resume, comm):
         baseline = {**config, **frame_wise(config), "skip": "none", "positions": None, "baseline": False,
                     "name": config["name"] + "-baseline"}
         runs.append(("no skip (context 1)", baseline, os.path.join(run_dir, "baseline")))
+    if resume:  # a setting refused for a run of the job, before either starts (a second process, its messages)
+        for _, run_config, directory in runs:
+            comm.on_root(refuse_resume_changes, run_config, directory)
     side_by_side = len(runs) > 1 and comm.size == 1 and backend.get_device() == "cpu" and threads.get_threads() > 1
     if comm.is_root and len(runs) > 1:
         how = ("side by side, in two processes" if side_by_side else "one after the other")
