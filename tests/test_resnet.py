@@ -498,3 +498,12 @@ def test_forward_calls_each_stage_as_torchvision_so_its_hooks_run():
         model(x)
     assert sorted(seen) == [1, 2, 3, 4] and all(len(calls) == 1 for calls in seen.values())
     assert seen[4] == [(2, model.num_features, 2, 2)]
+
+
+@pytest.mark.parametrize("blocks, widths", [((2, 2, 2), (8, 16, 32)), ((2, 2, 2, 2, 2), (8, 16, 32, 64)),
+                                            ((1, 1, 1, 1), (8, 16, 32, 64, 128)), ((1, 0, 1, 1), (8, 16, 32, 64))])
+def test_stage_counts_other_than_four_stages_of_units_are_refused(blocks, widths):
+    """A ResNet has four stages (layer1..layer4) of one or more units each, as torchvision's: five counts built four
+    stages, the fifth dropped in silence, and three built a network whose forward failed on its missing layer4."""
+    with pytest.raises(ValueError, match="ResNet: .*four stages"):
+        ResNet(BasicBlock, blocks, 3, widths=widths, small_stem=True)

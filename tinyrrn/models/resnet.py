@@ -101,6 +101,9 @@ class ResNet(nn.Module):
     def __init__(self, block, blocks, num_classes=1000, widths=(64, 128, 256, 512),
                  stride_in_1x1=False, small_stem=False, caffe_pool=False):
         super().__init__()
+        if len(blocks) != 4 or len(widths) != 4 or min(blocks) < 1:
+            raise ValueError(f"ResNet: four stages (layer1..layer4) of at least one unit each, so four unit counts "
+                             f"and four widths, got blocks={tuple(blocks)} and widths={tuple(widths)}")
         if stride_in_1x1 and not issubclass(block, Bottleneck):
             raise ValueError(f"stride_in_1x1 applies to Bottleneck units (it moves the stride into their first "
                              f"1x1 conv); {block.__name__} has no 1x1 conv")
