@@ -2,8 +2,9 @@
 
 A ``.pth`` file is a pickle, and unpickling can run arbitrary code.  This reader
 never imports torch and uses an unpickler that resolves only the few globals a
-weights file needs (``collections.OrderedDict``, torch's tensor-rebuild functions
-and storage classes, all replaced by harmless local stand-ins); any other global
+weights file needs (``collections.OrderedDict``, torch's tensor-rebuild functions,
+storage classes and its Tensor and Parameter types, all replaced by harmless local
+stand-ins); any other global
 is refused with :class:`UnsafePickleError`.
 
 Two layouts are understood:
@@ -109,11 +110,33 @@ def _rebuild_parameter(data, requires_grad=False, backward_hooks=None):
     return data
 
 
+def _rebuild_parameter_with_state(data, requires_grad, backward_hooks, state):
+    """Stand-in for ``torch._utils._rebuild_parameter_with_state`` (a Parameter with Python attributes): its tensor."""
+    return data
+
+
+class _TensorType(NamedTuple):
+    """Stand-in for ``torch.Tensor`` or ``torch.nn.Parameter`` as the type a tensor is rebuilt as."""
+
+    name: str
+
+
+def _rebuild_from_type_v2(func, new_type, args, state):
+    """Stand-in for ``torch._tensor._rebuild_from_type_v2`` (a tensor with Python attributes): ``func(*args)``, the
+    attributes dropped; only a plain Tensor or Parameter, as torch.load(weights_only=True) takes."""
+    if not isinstance(new_type, _TensorType):
+        raise pickle.UnpicklingError(f"a tensor rebuilt as {new_type!r}, not as a Tensor or Parameter")
+    return func(*args)
+
+
 _ALLOWED_GLOBALS = {
     "collections.OrderedDict": OrderedDict,
     "torch._utils._rebuild_tensor": _rebuild_tensor,
     "torch._utils._rebuild_tensor_v2": _rebuild_tensor_v2,
     "torch._utils._rebuild_parameter": _rebuild_parameter,
+    "torch._utils._rebuild_parameter_with_state": _rebuild_parameter_with_state,
+    "torch._tensor._rebuild_from_type_v2": _rebuild_from_type_v2,
+    **{name: _TensorType(name) for name in ("torch.Tensor", "torch._tensor.Tensor", "torch.nn.parameter.Parameter")},
     **{f"torch.{name}": _StorageType(name) for name in _STORAGE_TYPES},
     "torch.storage.UntypedStorage": _StorageType("UntypedStorage"),
 }
