@@ -105,6 +105,11 @@ def _rebuild_tensor_v2(storage, storage_offset, size, stride, requires_grad=Fals
     return _rebuild_tensor(storage, storage_offset, size, stride)
 
 
+def _rebuild_tensor_v3(*args):
+    """Stand-in for ``torch._utils._rebuild_tensor_v3``, reached only with a dtype _SafeUnpickler let through."""
+    raise pickle.UnpicklingError("a tensor rebuilt by torch._utils._rebuild_tensor_v3 of a dtype not refused")
+
+
 def _rebuild_parameter(data, requires_grad=False, backward_hooks=None):
     """Stand-in for ``torch._utils._rebuild_parameter``: a parameter is its tensor."""
     return data
@@ -149,11 +154,19 @@ class _SafeUnpickler(pickle.Unpickler):
         super().__init__(file, encoding="utf-8")
         self.path = path
         self.storage_types = {}  # storage key -> _StorageType, as seen in persistent ids
+        self.untyped_rebuild = False  # whether torch._utils._rebuild_tensor_v3 was asked for
 
     def find_class(self, module, name):
-        """Return the local stand-in for an allowed global; refuse everything else."""
+        """Return the local stand-in for an allowed global; refuse everything else.
+
+        torch saves the tensors of dtypes without a storage class (uint16-64, float8) by _rebuild_tensor_v3 over
+        an untyped storage, naming the dtype (torch.uint16) among its arguments: that dtype is refused by name."""
         full_name = f"{module}.{name}"
-        if module == "torch" and name.endswith("Storage") and full_name not in _ALLOWED_GLOBALS:
+        if full_name == "torch._utils._rebuild_tensor_v3":
+            self.untyped_rebuild = True
+            return _rebuild_tensor_v3
+        dtype_name = name.endswith("Storage") or self.untyped_rebuild
+        if module == "torch" and dtype_name and full_name not in _ALLOWED_GLOBALS:
             raise WeightsError(f"{self.path}: holds tensors of {full_name}, a dtype tinyrrn does not read (it reads "
                                "float32, float64, float16 and bfloat16 weights and integer or bool buffers); "
                                "convert those tensors with torch first")
