@@ -200,6 +200,16 @@ def test_first_step_has_no_temporal_term(rng):
     numpy.testing.assert_allclose(host(model(clip)), host(model.backbone(clip[:, 0])), rtol=1e-12)
 
 
+@pytest.mark.parametrize("average_logits", [False, True])
+@pytest.mark.parametrize("skip", ["none", "identity"])
+def test_clips_of_no_frames_are_refused(rng, skip, average_logits):
+    """A batch of clips of 0 frames has no last step to predict from: the model answered logits of 0 rows for a
+    batch of 2 clips, in silence."""
+    model = RecurrentResNet(tiny_backbone(), skip, context=1 if skip == "none" else 2, average_logits=average_logits)
+    with pytest.raises(ValueError, match=r"clips \(2, 0, 3, 8, 8\) of 0 frames"):
+        model(clips(rng, steps=0, dtype="float32"))
+
+
 def test_positions_and_context_rules():
     backbone = resnet50()
     names = {p: RecurrentResNet(backbone, "identity", (p,), context=2).positions

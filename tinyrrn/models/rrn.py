@@ -169,6 +169,8 @@ class RecurrentResNet(nn.Module):
         if clips.ndim != 5:
             raise ValueError(f"RecurrentResNet expects clips (B, T, 3, H, W), got {tuple(clips.shape)}")
         batch, steps = clips.shape[:2]
+        if steps == 0:
+            raise ValueError(f"RecurrentResNet: clips {tuple(clips.shape)} of 0 frames; each clip needs at least one")
         units = self.backbone.units()
         first_step = self._first_steps(units, steps)  # per level: the first step still needed
         start = first_step[0]
