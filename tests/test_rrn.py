@@ -210,6 +210,16 @@ def test_clips_of_no_frames_are_refused(rng, skip, average_logits):
         model(clips(rng, steps=0, dtype="float32"))
 
 
+@pytest.mark.parametrize("average_logits", [False, True])
+@pytest.mark.parametrize("steps", [1, 3])
+def test_an_empty_batch_of_clips_gives_empty_logits(rng, steps, average_logits):
+    """An empty batch of clips gives logits of 0 rows, as a ResNet's (and torch's) empty batch: with
+    average_logits the steps' logits were reshaped to (steps, 0, -1), which no reshape can take."""
+    model = RecurrentResNet(tiny_backbone(), "identity", ("block4", "block1"), context=2, average_logits=average_logits)
+    logits = model(clips(rng, batch=0, steps=steps, dtype="float32"))
+    assert logits.shape == (0, 3) and logits.dtype == numpy.float32
+
+
 def test_positions_and_context_rules():
     backbone = resnet50()
     names = {p: RecurrentResNet(backbone, "identity", (p,), context=2).positions

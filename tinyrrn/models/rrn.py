@@ -186,7 +186,7 @@ class RecurrentResNet(nn.Module):
         kept = steps - first_step[-1]
         if kept == 1:
             return logits
-        return F.mean(logits.reshape(kept, batch, -1), axis=0)
+        return F.mean(logits.reshape(kept, batch, logits.shape[-1]), axis=0)
 
     def _first_steps(self, units, steps):
         """first_step[l]: the earliest step whose input to unit l reaches the prediction."""
