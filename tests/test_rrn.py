@@ -236,6 +236,15 @@ def test_positions_and_context_rules():
         RecurrentResNet(backbone, "gated")
 
 
+@pytest.mark.parametrize("context", [2.0, 2.5, "2", True, None])
+def test_a_context_that_is_no_whole_number_of_frames_is_refused(context):
+    """context is a number of frames: 2.0 or 2.5 failed in a slice ('slice indices must be integers'), '2' in a
+    comparison, and True was taken as 1 frame (no temporal skip at all) in silence."""
+    with pytest.raises(TypeError, match=rf"context must be a whole number of frames, got {context!r}"):
+        RecurrentResNet(tiny_backbone(), "identity", context=context)
+    assert RecurrentResNet(tiny_backbone(), "identity", context=numpy.int64(3)).positions == ("layer4.0", "layer4.1")
+
+
 def test_parameters_per_skip_type():
     """Eq. 2 adds no weights; Eq. 3 a 1x1 conv; Eq. 4 a 1x1 conv and a BN (at a projection unit, in->out channels)."""
     base = resnet50().num_parameters()

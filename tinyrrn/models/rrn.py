@@ -45,6 +45,8 @@ so only the steps that reach the last output are computed at each level:
 layers above the last skip run for the last step only. ``average_logits=True``
 instead averages the logits of every step (then every step is computed).
 """
+import numbers
+
 from .. import functional as F
 from .. import nn
 from ..backend import xp_of
@@ -154,6 +156,8 @@ class RecurrentResNet(nn.Module):
         super().__init__()
         if skip not in SKIP_TYPES:
             raise ValueError(f"unknown skip {skip!r}; expected one of {SKIP_TYPES}")
+        if isinstance(context, bool) or not isinstance(context, numbers.Integral):
+            raise TypeError(f"context must be a whole number of frames, got {context!r} ({type(context).__name__})")
         if context < 1:
             raise ValueError(f"context must be at least 1 frame, got {context}")
         self.backbone = backbone
