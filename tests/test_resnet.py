@@ -532,7 +532,8 @@ def test_torchvision_groups_width_and_dilation_match_torch(torch, options, train
     dilate = options.pop("dilate", None)
     ours = ResNet(Bottleneck, layers, 5, widths=widths, replace_stride_with_dilation=dilate, **options).train(training)
     state = reference.state_dict()
-    assert [(k, tuple(v.shape)) for k, v in ours.state_dict().items()] == [(k, tuple(v.shape)) for k, v in state.items()]
+    shapes = [(k, tuple(v.shape)) for k, v in state.items()]
+    assert [(k, tuple(v.shape)) for k, v in ours.state_dict().items()] == shapes
     ours.load_state_dict({k: on_device(v.numpy()) for k, v in state.items()})
     x = np.random.default_rng(3).standard_normal((2, 3, 27, 21)).astype(np.float32)
     expected = reference(torch.from_numpy(x))
