@@ -36,9 +36,12 @@ RESNET50_PARAMETERS = 25_557_032
 
 # ---------------------------------------------------------------- a torch reference with torchvision's names
 
-def torch_resnet(depth=50, num_classes=1000, stride_in_1x1=False, caffe_pool=False):
+def torch_resnet(depth=50, num_classes=1000, stride_in_1x1=False, caffe_pool=False, layers=None,
+                 widths=(64, 128, 256, 512), groups=1, width_per_group=64, dilate=(False, False, False)):
     """torchvision's ResNet-18/34/50 rebuilt from torch.nn (same module names and parameter order);
-    ``stride_in_1x1`` and ``caffe_pool`` (pool1 without padding, ceil rounding) give MSRA's layout."""
+    ``stride_in_1x1`` and ``caffe_pool`` (pool1 without padding, ceil rounding) give MSRA's layout; ``layers``
+    (unit counts), ``widths``, ``groups``, ``width_per_group`` and ``dilate`` (replace_stride_with_dilation) as
+    torchvision's ResNet takes them."""
     import torch
     nn = torch.nn
 
@@ -62,14 +65,15 @@ def torch_resnet(depth=50, num_classes=1000, stride_in_1x1=False, caffe_pool=Fal
     class BottleneckT(nn.Module):
         expansion = 4
 
-        def __init__(self, inplanes, planes, stride=1, downsample=None):
+        def __init__(self, inplanes, planes, stride=1, downsample=None, dilation=1):
             super().__init__()
             s1, s3 = (stride, 1) if stride_in_1x1 else (1, stride)
-            self.conv1 = nn.Conv2d(inplanes, planes, 1, s1, bias=False)
-            self.bn1 = nn.BatchNorm2d(planes)
-            self.conv2 = nn.Conv2d(planes, planes, 3, s3, 1, bias=False)
-            self.bn2 = nn.BatchNorm2d(planes)
-            self.conv3 = nn.Conv2d(planes, planes * 4, 1, bias=False)
+            width = int(planes * (width_per_group / 64.0)) * groups
+            self.conv1 = nn.Conv2d(inplanes, width, 1, s1, bias=False)
+            self.bn1 = nn.BatchNorm2d(width)
+            self.conv2 = nn.Conv2d(width, width, 3, s3, dilation, groups=groups, dilation=dilation, bias=False)
+            self.bn2 = nn.BatchNorm2d(width)
+            self.conv3 = nn.Conv2d(width, planes * 4, 1, bias=False)
             self.bn3 = nn.BatchNorm2d(planes * 4)
             self.relu = nn.ReLU()
             self.downsample = downsample
@@ -83,24 +87,30 @@ def torch_resnet(depth=50, num_classes=1000, stride_in_1x1=False, caffe_pool=Fal
     class ResNetT(nn.Module):
         def __init__(self, block, layers):
             super().__init__()
-            self.inplanes = 64
-            self.conv1 = nn.Conv2d(3, 64, 7, 2, 3, bias=False)
-            self.bn1 = nn.BatchNorm2d(64)
+            self.inplanes, self.dilation = widths[0], 1
+            self.conv1 = nn.Conv2d(3, widths[0], 7, 2, 3, bias=False)
+            self.bn1 = nn.BatchNorm2d(widths[0])
             self.relu = nn.ReLU()
             self.maxpool = nn.MaxPool2d(3, 2, 0, ceil_mode=True) if caffe_pool else nn.MaxPool2d(3, 2, 1)
-            for i, (count, planes) in enumerate(zip(layers, (64, 128, 256, 512))):
-                setattr(self, f"layer{i + 1}", self._make_layer(block, planes, count, 1 if i == 0 else 2))
+            for i, (count, planes) in enumerate(zip(layers, widths)):
+                setattr(self, f"layer{i + 1}", self._make_layer(block, planes, count, 1 if i == 0 else 2,
+                                                                i > 0 and dilate[i - 1]))
             self.avgpool = nn.AdaptiveAvgPool2d(1)
-            self.fc = nn.Linear(512 * block.expansion, num_classes)
+            self.fc = nn.Linear(widths[3] * block.expansion, num_classes)
 
-        def _make_layer(self, block, planes, count, stride):
+        def _make_layer(self, block, planes, count, stride, dilated=False):
+            previous_dilation = self.dilation
+            if dilated:
+                self.dilation, stride = self.dilation * stride, 1
             downsample = None
             if stride != 1 or self.inplanes != planes * block.expansion:
                 downsample = nn.Sequential(nn.Conv2d(self.inplanes, planes * block.expansion, 1, stride, bias=False),
                                            nn.BatchNorm2d(planes * block.expansion))
-            units = [block(self.inplanes, planes, stride, downsample)]
+            extra = {"dilation": previous_dilation} if block is BottleneckT else {}
+            units = [block(self.inplanes, planes, stride, downsample, **extra)]
             self.inplanes = planes * block.expansion
-            units += [block(self.inplanes, planes) for _ in range(count - 1)]
+            units += [block(self.inplanes, planes, **({"dilation": self.dilation} if extra else {}))
+                      for _ in range(count - 1)]
             return nn.Sequential(*units)
 
         def forward(self, x):
@@ -109,7 +119,8 @@ def torch_resnet(depth=50, num_classes=1000, stride_in_1x1=False, caffe_pool=Fal
             return self.fc(torch.flatten(self.avgpool(x), 1))
 
     block, layers = {18: (BasicBlockT, (2, 2, 2, 2)), 34: (BasicBlockT, (3, 4, 6, 3)),
-                     50: (BottleneckT, (3, 4, 6, 3))}[depth]
+                     50: (BottleneckT, (3, 4, 6, 3))}[depth] if layers is None else \
+        ((BasicBlockT if depth < 50 else BottleneckT), layers)
     return ResNetT(block, layers)
 
 
@@ -498,3 +509,63 @@ def test_forward_calls_each_stage_as_torchvision_so_its_hooks_run():
         model(x)
     assert sorted(seen) == [1, 2, 3, 4] and all(len(calls) == 1 for calls in seen.values())
     assert seen[4] == [(2, model.num_features, 2, 2)]
+
+
+@pytest.mark.parametrize("blocks, widths", [((2, 2, 2), (8, 16, 32)), ((2, 2, 2, 2, 2), (8, 16, 32, 64)),
+                                            ((1, 1, 1, 1), (8, 16, 32, 64, 128)), ((1, 0, 1, 1), (8, 16, 32, 64))])
+def test_stage_counts_other_than_four_stages_of_units_are_refused(blocks, widths):
+    """A ResNet has four stages (layer1..layer4) of one or more units each, as torchvision's: five counts built four
+    stages, the fifth dropped in silence, and three built a network whose forward failed on its missing layer4."""
+    with pytest.raises(ValueError, match="ResNet: .*four stages"):
+        ResNet(BasicBlock, blocks, 3, widths=widths, small_stem=True)
+
+
+@pytest.mark.parametrize("options", [{"groups": 2, "width_per_group": 32}, {"dilate": (False, True, True)},
+                                     {"groups": 4, "width_per_group": 16, "dilate": (True, False, True)}])
+@pytest.mark.parametrize("training", [False, True])
+def test_torchvision_groups_width_and_dilation_match_torch(torch, options, training):
+    """torchvision's ResNet arguments groups, width_per_group (ResNeXt) and replace_stride_with_dilation build the
+    network torchvision's do, names and shapes too: tinyrrn refused them as unexpected keyword arguments."""
+    torch.set_num_threads(1)  # torch's dilated convolutions crawl on a shared 2-core machine with more threads
+    widths, layers = (4, 8, 8, 16), (1, 2, 1, 2)
+    reference = randomise(torch, torch_resnet(50, 5, layers=layers, widths=widths, **options)).train(training)
+    dilate = options.pop("dilate", None)
+    ours = ResNet(Bottleneck, layers, 5, widths=widths, replace_stride_with_dilation=dilate, **options).train(training)
+    state = reference.state_dict()
+    shapes = [(k, tuple(v.shape)) for k, v in state.items()]
+    assert [(k, tuple(v.shape)) for k, v in ours.state_dict().items()] == shapes
+    ours.load_state_dict({k: on_device(v.numpy()) for k, v in state.items()})
+    x = np.random.default_rng(3).standard_normal((2, 3, 27, 21)).astype(np.float32)
+    expected = reference(torch.from_numpy(x))
+    logits = ours(Tensor(on_device(x)))
+    np.testing.assert_allclose(host(logits), expected.detach().numpy(), rtol=1e-4, atol=1e-5)
+    if training:
+        expected.sum().backward()
+        logits.sum().backward()
+        conv2 = dict(reference.named_parameters())["layer4.1.conv2.weight"].grad.numpy()
+        assert relative_error(host(ours.layer4[1].conv2.weight.grad), conv2) < 1e-3  # float32: see GRADIENT_RTOL
+
+
+def test_torchvision_arguments_zero_init_and_refusals():
+    """zero_init_residual zeroes the last batch norm's weight of every residual branch (each unit starts as its
+    shortcut), as torchvision's; BasicBlock refuses groups, width_per_group and dilation as torchvision's does, and
+    a norm_layer other than BatchNorm2d, or a replace_stride_with_dilation not of three, is refused saying so."""
+    for model, last in ((ResNet(BasicBlock, (2, 1, 1, 1), 3, widths=(4, 4, 8, 8), zero_init_residual=True), "bn2"),
+                        (ResNet(Bottleneck, (1, 1, 1, 1), 3, widths=(4, 4, 8, 8), zero_init_residual=True), "bn3")):
+        for name, unit in model.units():
+            assert np.all(host(getattr(unit, last).weight.data) == 0), name
+            assert np.all(host(unit.bn1.weight.data) == 1), name
+    assert np.all(host(resnet_small().layer1[0].bn2.weight.data) == 1)
+    with pytest.raises(ValueError, match="BasicBlock only supports groups=1 and base_width=64"):
+        resnet18(groups=2)
+    with pytest.raises(ValueError, match="BasicBlock only supports groups=1 and base_width=64"):
+        resnet34(width_per_group=32)
+    with pytest.raises(NotImplementedError, match="Dilation > 1 not supported in BasicBlock"):
+        resnet18(replace_stride_with_dilation=[False, False, True])
+    with pytest.raises(ValueError, match="replace_stride_with_dilation should be None or a 3-element tuple"):
+        resnet50(replace_stride_with_dilation=[False, True])
+    with pytest.raises(NotImplementedError, match="norm_layer .* not supported"):
+        resnet18(norm_layer=tinyrrn.nn.Identity)
+    defaults = ResNet(BasicBlock, (1, 1, 1, 1), 3, widths=(4, 4, 8, 8), norm_layer=tinyrrn.nn.BatchNorm2d,
+                      replace_stride_with_dilation=(False,) * 3, groups=1, width_per_group=64)
+    assert list(defaults.state_dict()) == list(ResNet(BasicBlock, (1, 1, 1, 1), 3, widths=(4, 4, 8, 8)).state_dict())

@@ -200,6 +200,26 @@ def test_first_step_has_no_temporal_term(rng):
     numpy.testing.assert_allclose(host(model(clip)), host(model.backbone(clip[:, 0])), rtol=1e-12)
 
 
+@pytest.mark.parametrize("average_logits", [False, True])
+@pytest.mark.parametrize("skip", ["none", "identity"])
+def test_clips_of_no_frames_are_refused(rng, skip, average_logits):
+    """A batch of clips of 0 frames has no last step to predict from: the model answered logits of 0 rows for a
+    batch of 2 clips, in silence."""
+    model = RecurrentResNet(tiny_backbone(), skip, context=1 if skip == "none" else 2, average_logits=average_logits)
+    with pytest.raises(ValueError, match=r"clips \(2, 0, 3, 8, 8\) of 0 frames"):
+        model(clips(rng, steps=0, dtype="float32"))
+
+
+@pytest.mark.parametrize("average_logits", [False, True])
+@pytest.mark.parametrize("steps", [1, 3])
+def test_an_empty_batch_of_clips_gives_empty_logits(rng, steps, average_logits):
+    """An empty batch of clips gives logits of 0 rows, as a ResNet's (and torch's) empty batch: with
+    average_logits the steps' logits were reshaped to (steps, 0, -1), which no reshape can take."""
+    model = RecurrentResNet(tiny_backbone(), "identity", ("block4", "block1"), context=2, average_logits=average_logits)
+    logits = model(clips(rng, batch=0, steps=steps, dtype="float32"))
+    assert logits.shape == (0, 3) and logits.dtype == numpy.float32
+
+
 def test_positions_and_context_rules():
     backbone = resnet50()
     names = {p: RecurrentResNet(backbone, "identity", (p,), context=2).positions
@@ -214,6 +234,15 @@ def test_positions_and_context_rules():
         RecurrentResNet(backbone, "identity", ("block9",))
     with pytest.raises(ValueError, match="unknown skip"):
         RecurrentResNet(backbone, "gated")
+
+
+@pytest.mark.parametrize("context", [2.0, 2.5, "2", True, None])
+def test_a_context_that_is_no_whole_number_of_frames_is_refused(context):
+    """context is a number of frames: 2.0 or 2.5 failed in a slice ('slice indices must be integers'), '2' in a
+    comparison, and True was taken as 1 frame (no temporal skip at all) in silence."""
+    with pytest.raises(TypeError, match=rf"context must be a whole number of frames, got {context!r}"):
+        RecurrentResNet(tiny_backbone(), "identity", context=context)
+    assert RecurrentResNet(tiny_backbone(), "identity", context=numpy.int64(3)).positions == ("layer4.0", "layer4.1")
 
 
 def test_parameters_per_skip_type():

@@ -2,8 +2,9 @@
 
 A ``.pth`` file is a pickle, and unpickling can run arbitrary code.  This reader
 never imports torch and uses an unpickler that resolves only the few globals a
-weights file needs (``collections.OrderedDict``, torch's tensor-rebuild functions
-and storage classes, all replaced by harmless local stand-ins); any other global
+weights file needs (``collections.OrderedDict``, torch's tensor-rebuild functions,
+storage classes and its Tensor and Parameter types, all replaced by harmless local
+stand-ins); any other global
 is refused with :class:`UnsafePickleError`.
 
 Two layouts are understood:
@@ -104,9 +105,33 @@ def _rebuild_tensor_v2(storage, storage_offset, size, stride, requires_grad=Fals
     return _rebuild_tensor(storage, storage_offset, size, stride)
 
 
+def _rebuild_tensor_v3(*args):
+    """Stand-in for ``torch._utils._rebuild_tensor_v3``, reached only with a dtype _SafeUnpickler let through."""
+    raise pickle.UnpicklingError("a tensor rebuilt by torch._utils._rebuild_tensor_v3 of a dtype not refused")
+
+
 def _rebuild_parameter(data, requires_grad=False, backward_hooks=None):
     """Stand-in for ``torch._utils._rebuild_parameter``: a parameter is its tensor."""
     return data
+
+
+def _rebuild_parameter_with_state(data, requires_grad, backward_hooks, state):
+    """Stand-in for ``torch._utils._rebuild_parameter_with_state`` (a Parameter with Python attributes): its tensor."""
+    return data
+
+
+class _TensorType(NamedTuple):
+    """Stand-in for ``torch.Tensor`` or ``torch.nn.Parameter`` as the type a tensor is rebuilt as."""
+
+    name: str
+
+
+def _rebuild_from_type_v2(func, new_type, args, state):
+    """Stand-in for ``torch._tensor._rebuild_from_type_v2`` (a tensor with Python attributes): ``func(*args)``, the
+    attributes dropped; only a plain Tensor or Parameter, as torch.load(weights_only=True) takes."""
+    if not isinstance(new_type, _TensorType):
+        raise pickle.UnpicklingError(f"a tensor rebuilt as {new_type!r}, not as a Tensor or Parameter")
+    return func(*args)
 
 
 _ALLOWED_GLOBALS = {
@@ -114,6 +139,9 @@ _ALLOWED_GLOBALS = {
     "torch._utils._rebuild_tensor": _rebuild_tensor,
     "torch._utils._rebuild_tensor_v2": _rebuild_tensor_v2,
     "torch._utils._rebuild_parameter": _rebuild_parameter,
+    "torch._utils._rebuild_parameter_with_state": _rebuild_parameter_with_state,
+    "torch._tensor._rebuild_from_type_v2": _rebuild_from_type_v2,
+    **{name: _TensorType(name) for name in ("torch.Tensor", "torch._tensor.Tensor", "torch.nn.parameter.Parameter")},
     **{f"torch.{name}": _StorageType(name) for name in _STORAGE_TYPES},
     "torch.storage.UntypedStorage": _StorageType("UntypedStorage"),
 }
@@ -126,11 +154,19 @@ class _SafeUnpickler(pickle.Unpickler):
         super().__init__(file, encoding="utf-8")
         self.path = path
         self.storage_types = {}  # storage key -> _StorageType, as seen in persistent ids
+        self.untyped_rebuild = False  # whether torch._utils._rebuild_tensor_v3 was asked for
 
     def find_class(self, module, name):
-        """Return the local stand-in for an allowed global; refuse everything else."""
+        """Return the local stand-in for an allowed global; refuse everything else.
+
+        torch saves the tensors of dtypes without a storage class (uint16-64, float8) by _rebuild_tensor_v3 over
+        an untyped storage, naming the dtype (torch.uint16) among its arguments: that dtype is refused by name."""
         full_name = f"{module}.{name}"
-        if module == "torch" and name.endswith("Storage") and full_name not in _ALLOWED_GLOBALS:
+        if full_name == "torch._utils._rebuild_tensor_v3":
+            self.untyped_rebuild = True
+            return _rebuild_tensor_v3
+        dtype_name = name.endswith("Storage") or self.untyped_rebuild
+        if module == "torch" and dtype_name and full_name not in _ALLOWED_GLOBALS:
             raise WeightsError(f"{self.path}: holds tensors of {full_name}, a dtype tinyrrn does not read (it reads "
                                "float32, float64, float16 and bfloat16 weights and integer or bool buffers); "
                                "convert those tensors with torch first")

@@ -51,8 +51,12 @@ class BasicBlock(ResidualUnit):
     """Two 3x3 convs (ResNet-18/34); torchvision's children, its ReLU applied fused (see nn.conv_bn)."""
     expansion = 1
 
-    def __init__(self, in_channels, width, stride=1, downsample=None):
+    def __init__(self, in_channels, width, stride=1, downsample=None, groups=1, base_width=64, dilation=1):
         super().__init__()
+        if groups != 1 or base_width != 64:
+            raise ValueError("BasicBlock only supports groups=1 and base_width=64 (torchvision's rule)")
+        if dilation > 1:
+            raise NotImplementedError("Dilation > 1 not supported in BasicBlock (torchvision's rule)")
         self.conv1 = nn.Conv2d(in_channels, width, 3, stride, 1, bias=False)
         self.bn1 = nn.BatchNorm2d(width)
         self.relu = nn.ReLU()
@@ -70,14 +74,18 @@ class Bottleneck(ResidualUnit):
     """1x1 reduce, 3x3, 1x1 expand (ResNet-50 and deeper); torchvision's children, its ReLU applied fused."""
     expansion = 4
 
-    def __init__(self, in_channels, width, stride=1, downsample=None, stride_in_1x1=False):
+    def __init__(self, in_channels, width, stride=1, downsample=None, groups=1, base_width=64, dilation=1,
+                 stride_in_1x1=False):
+        """``groups``, ``base_width``, ``dilation``: torchvision's (ResNeXt's grouped 3x3 conv of
+        int(width * base_width / 64) * groups channels, a dilated 3x3 conv)."""
         super().__init__()
         s1, s3 = (stride, 1) if stride_in_1x1 else (1, stride)
-        self.conv1 = nn.Conv2d(in_channels, width, 1, s1, bias=False)
-        self.bn1 = nn.BatchNorm2d(width)
-        self.conv2 = nn.Conv2d(width, width, 3, s3, 1, bias=False)
-        self.bn2 = nn.BatchNorm2d(width)
-        self.conv3 = nn.Conv2d(width, width * 4, 1, bias=False)
+        inner = int(width * (base_width / 64.0)) * groups
+        self.conv1 = nn.Conv2d(in_channels, inner, 1, s1, bias=False)
+        self.bn1 = nn.BatchNorm2d(inner)
+        self.conv2 = nn.Conv2d(inner, inner, 3, s3, dilation, dilation=dilation, groups=groups, bias=False)
+        self.bn2 = nn.BatchNorm2d(inner)
+        self.conv3 = nn.Conv2d(inner, width * 4, 1, bias=False)
         self.bn3 = nn.BatchNorm2d(width * 4)
         self.relu = nn.ReLU()
         self.downsample = downsample
@@ -96,17 +104,31 @@ class ResNet(nn.Module):
     for tiny inputs (32-64 pixels), keeping the name ``conv1``. ``stride_in_1x1``
     (Bottleneck units only) moves each stage's stride into the first 1x1 conv;
     ``caffe_pool`` makes the stem's max-pool Caffe's (no padding, ceil rounding).
+    ``zero_init_residual``, ``groups``, ``width_per_group`` and ``replace_stride_with_dilation`` are
+    torchvision's; its ``norm_layer`` is taken as None or BatchNorm2d only.
     """
 
     def __init__(self, block, blocks, num_classes=1000, widths=(64, 128, 256, 512),
-                 stride_in_1x1=False, small_stem=False, caffe_pool=False):
+                 stride_in_1x1=False, small_stem=False, caffe_pool=False, zero_init_residual=False, groups=1,
+                 width_per_group=64, replace_stride_with_dilation=None, norm_layer=None):
         super().__init__()
+        if norm_layer not in (None, nn.BatchNorm2d):
+            raise NotImplementedError(f"ResNet: norm_layer {norm_layer!r} is not supported by tinyrrn, whose units "
+                                      "use BatchNorm2d (norm_layer None or nn.BatchNorm2d)")
+        dilate = [False] * 3 if replace_stride_with_dilation is None else list(replace_stride_with_dilation)
+        if len(dilate) != 3:
+            raise ValueError("replace_stride_with_dilation should be None or a 3-element tuple, got "
+                             f"{replace_stride_with_dilation}")
+        if len(blocks) != 4 or len(widths) != 4 or min(blocks) < 1:
+            raise ValueError(f"ResNet: four stages (layer1..layer4) of at least one unit each, so four unit counts "
+                             f"and four widths, got blocks={tuple(blocks)} and widths={tuple(widths)}")
         if stride_in_1x1 and not issubclass(block, Bottleneck):
             raise ValueError(f"stride_in_1x1 applies to Bottleneck units (it moves the stride into their first "
                              f"1x1 conv); {block.__name__} has no 1x1 conv")
         if caffe_pool and small_stem:
             raise ValueError("caffe_pool replaces the stem's max-pool, which small_stem has not")
         stage_options = {"stride_in_1x1": True} if stride_in_1x1 else {}
+        unit_options = {"groups": groups, "base_width": width_per_group}
         stem_width = widths[0]
         if small_stem:
             self.conv1 = nn.Conv2d(3, stem_width, 3, 1, 1, bias=False)
@@ -118,16 +140,19 @@ class ResNet(nn.Module):
             self.maxpool = nn.Identity()
         else:
             self.maxpool = nn.MaxPool2d(3, 2, 0, ceil_mode=True) if caffe_pool else nn.MaxPool2d(3, 2, 1)
-        channels = stem_width
+        channels, dilation = stem_width, 1
         for i, (count, width) in enumerate(zip(blocks, widths)):
-            stride = 1 if i == 0 else 2
+            stride, previous_dilation = 1 if i == 0 else 2, dilation
+            if i > 0 and dilate[i - 1]:  # torchvision's: the stage keeps its resolution, dilating its 3x3 convs
+                dilation, stride = dilation * stride, 1
             downsample = None
             if stride != 1 or channels != width * block.expansion:
                 downsample = nn.Sequential(nn.Conv2d(channels, width * block.expansion, 1, stride, bias=False),
                                            nn.BatchNorm2d(width * block.expansion))
-            units = [block(channels, width, stride, downsample, **stage_options)]
+            units = [block(channels, width, stride, downsample, dilation=previous_dilation, **unit_options,
+                           **stage_options)]
             channels = width * block.expansion
-            units += [block(channels, width) for _ in range(count - 1)]
+            units += [block(channels, width, dilation=dilation, **unit_options) for _ in range(count - 1)]
             setattr(self, f"layer{i + 1}", nn.Sequential(*units))
         self.avgpool = nn.AdaptiveAvgPool2d(1)
         self.fc = nn.Linear(channels, num_classes)
@@ -135,6 +160,10 @@ class ResNet(nn.Module):
         for m in self.modules():  # torchvision's initialisation
             if isinstance(m, nn.Conv2d):
                 m.weight.data = channels_last(to_device(init.kaiming_normal_fan_out(m.weight.shape), get_device()))
+        if zero_init_residual:  # each residual branch starts at zero, each unit as the identity (torchvision's)
+            for _, unit in self.units():
+                last_bn = unit.bn3 if isinstance(unit, Bottleneck) else unit.bn2
+                init.zeros_(last_bn.weight)
 
     def stem(self, x):
         """conv1, bn1, relu, maxpool: frames (N, 3, H, W) -> layer1's input."""

@@ -45,6 +45,8 @@ so only the steps that reach the last output are computed at each level:
 layers above the last skip run for the last step only. ``average_logits=True``
 instead averages the logits of every step (then every step is computed).
 """
+import numbers
+
 from .. import functional as F
 from .. import nn
 from ..backend import xp_of
@@ -154,6 +156,8 @@ class RecurrentResNet(nn.Module):
         super().__init__()
         if skip not in SKIP_TYPES:
             raise ValueError(f"unknown skip {skip!r}; expected one of {SKIP_TYPES}")
+        if isinstance(context, bool) or not isinstance(context, numbers.Integral):
+            raise TypeError(f"context must be a whole number of frames, got {context!r} ({type(context).__name__})")
         if context < 1:
             raise ValueError(f"context must be at least 1 frame, got {context}")
         self.backbone = backbone
@@ -169,6 +173,8 @@ class RecurrentResNet(nn.Module):
         if clips.ndim != 5:
             raise ValueError(f"RecurrentResNet expects clips (B, T, 3, H, W), got {tuple(clips.shape)}")
         batch, steps = clips.shape[:2]
+        if steps == 0:
+            raise ValueError(f"RecurrentResNet: clips {tuple(clips.shape)} of 0 frames; each clip needs at least one")
         units = self.backbone.units()
         first_step = self._first_steps(units, steps)  # per level: the first step still needed
         start = first_step[0]
@@ -184,7 +190,7 @@ class RecurrentResNet(nn.Module):
         kept = steps - first_step[-1]
         if kept == 1:
             return logits
-        return F.mean(logits.reshape(kept, batch, -1), axis=0)
+        return F.mean(logits.reshape(kept, batch, logits.shape[-1]), axis=0)
 
     def _first_steps(self, units, steps):
         """first_step[l]: the earliest step whose input to unit l reaches the prediction."""
