@@ -60,6 +60,9 @@ def test_shape_ops(rng):
     gradcheck(lambda m: m.t() * m.adjoint() + m.swapaxes(0, 1), [x[0]])
     gradcheck(lambda x: x.view(4, 6) * 2, [x])
     gradcheck(lambda x: x.clone() * x.permute(2, 1, 0).contiguous().permute(2, 1, 0), [x])
+    gradcheck(lambda x: x[:1].squeeze(0).unsqueeze(-1).expand(3, 4, 2) * 2, [x])
+    gradcheck(lambda x: x[:, :1].expand_as(x) + x.flip(0, 2), [x])
+    gradcheck(lambda x: x.repeat(2, 1, 3, 1), [x])
 
 
 def test_indexing_and_slicing(rng):

@@ -337,7 +337,8 @@ METHODS = {
     # reductions and shapes
     "sum": F.sum, "mean": F.mean,
     "reshape": F.reshape, "view": F.view, "clone": F.clone, "contiguous": F.contiguous, "transpose": F.transpose,
-    "permute": F.permute, "flatten": F.flatten,
+    "permute": F.permute, "flatten": F.flatten, "squeeze": F.squeeze, "unsqueeze": F.unsqueeze, "expand": F.expand,
+    "expand_as": F.expand_as, "repeat": F.repeat, "flip": F.flip,
     # element-wise functions
     "exp": F.exp, "log": F.log, "relu": F.relu, "sigmoid": F.sigmoid, "tanh": F.tanh,
     "pow": F.pow, "div": F.div, "reciprocal": F.reciprocal,

@@ -780,7 +780,8 @@ def _after_accumulation(leaf):
 
 # ops whose PyTorch node saves no tensor for its backward, only sizes: a second backward() runs through them
 SAVE_NOTHING = frozenset(("add", "sub", "rsub", "neg", "sum", "mean", "reshape", "view", "permute", "transpose", "t",
-                          "clone", "astype", "to", "concatenate", "stack", "pad"))
+                          "clone", "astype", "to", "concatenate", "stack", "pad", "squeeze", "unsqueeze", "expand",
+                          "repeat", "flip"))
 
 
 def _saves_nothing(node):
