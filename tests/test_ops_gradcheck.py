@@ -27,6 +27,15 @@ ELEMENTWISE = {
     "tanh": lambda a, b: F.tanh(a),
     "scalar ops": lambda a, b: 2 - a * 3 + 1 / (b * b + 1),
     "reciprocal": lambda a, b: F.reciprocal(a * a + 0.5),
+    "abs": lambda a, b: a.abs(),
+    "sqrt": lambda a, b: (a * a + 0.5).sqrt(),
+    "square": lambda a, b: a.square(),
+    "clamp": lambda a, b: a.clamp(-0.5, 0.5) + a.clip(min=0.0) + F.clamp(a, max=0.3),
+    "clamp by tensors": lambda a, b: a.clamp(b - 0.5, b + 0.5) + a.clamp(b + 0.5, b - 0.5),
+    "maximum": lambda a, b: F.maximum(a, b),
+    "minimum": lambda a, b: a.minimum(b),
+    "remainder": lambda a, b: a % (b * b + 1) + F.remainder(a, -1.5),
+    "where": lambda a, b: F.where(a > 0, a, b * 2) + b.where(b < 0, 3.0),
 }
 
 

@@ -66,6 +66,49 @@ INTS = numpy.array([[-3, 2, 7], [0, -8, 5]])
 
 # name: (fn of (module, *tensors), input arrays)
 CASES = {
+    # element-wise
+    "abs": (lambda m, x: x.abs(), [EDGES]),
+    "abs()": (lambda m, x: abs(x), [_random(3, 4)]),
+    "abs of ints": (lambda m, x: m.abs(x), [INTS]),
+    "sqrt": (lambda m, x: x.sqrt(), [numpy.abs(_random(3, 4)) + 0.1]),
+    "sqrt of edges": (lambda m, x: m.sqrt(x), [EDGES]),
+    "sqrt of ints": (lambda m, x: x.sqrt(), [INTS]),
+    "square": (lambda m, x: x.square(), [EDGES]),
+    "square of ints": (lambda m, x: m.square(x), [INTS]),
+    "square of bools": (lambda m, x: m.square(x), [numpy.array([True, False])]),
+    "clamp": (lambda m, x: x.clamp(-0.5, 0.5), [numpy.concatenate([_random(8), EDGES])]),
+    "clamp min only": (lambda m, x: x.clamp(min=0.0), [EDGES]),
+    "clamp max only": (lambda m, x: m.clamp(x, max=0.5), [EDGES]),
+    "clamp min > max": (lambda m, x: x.clamp(1.0, -1.0), [EDGES]),
+    "clip": (lambda m, x: x.clip(-1, 1), [EDGES]),
+    "clamp of ints by a float": (lambda m, x: x.clamp(min=0.5), [INTS]),
+    "clamp by tensors": (lambda m, x, lo, hi: m.clamp(x, lo, hi),
+                         [numpy.array([0.0, 1.0, 2.0, 3.0, 5.0, 1.0]), numpy.array([1.0, 1.0, 3.0, 4.0, 6.0, 1.0]),
+                          numpy.array([2.0, 0.5, 2.0, 3.0, 4.0, 1.0])]),
+    "clamp by broadcast tensors": (lambda m, x, lo, hi: x.clamp(lo, hi), [_random(3, 4), _random(4, seed=1) - 0.5,
+                                                                          _random(3, 1, seed=2) + 0.5]),
+    "clamp by a 0-d tensor and a number": (lambda m, x: x.clamp(min=_t(m, -0.2), max=0.5), [_random(3, 4)]),
+    "clamp of bools by an int": (lambda m, x: m.clamp(x > 0, min=0), [_random(3, 4)]),
+    "maximum": (lambda m, a, b: m.maximum(a, b), [TIES, TIES[::-1].copy()]),
+    "minimum": (lambda m, a, b: a.minimum(b), [TIES, TIES[::-1].copy()]),
+    "maximum with NaN": (lambda m, a, b: a.maximum(b), [NANS, TIES]),
+    "minimum broadcast": (lambda m, a, b: m.minimum(a, b), [TIES, TIES[0]]),
+    "maximum of ints and floats": (lambda m, a, b: m.maximum(a, b), [INTS, _random(3)]),
+    "remainder": (lambda m, a, b: a % b, [_random(3, 4) * 5, _random(3, 4, seed=1) * 2]),
+    "remainder of a number": (lambda m, a: a % 1.5, [numpy.array([-4.0, 4.0, -3.0, 3.0, 0.0, -0.0, 1.5])]),
+    "remainder of a negative number": (lambda m, a: m.remainder(a, -1.5), [_random(5) * 4]),
+    "remainder by 0.0 and inf": (lambda m, a, b: a.remainder(b), [numpy.array([5.0, -5.0, 5.0, -5.0]),
+                                                                  numpy.array([0.0, 0.0, numpy.inf, numpy.inf])]),
+    "reflected remainder": (lambda m, b: 5 % b.detach(), [numpy.array([-3.0, 2.0, 7.0, -1.5])]),
+    "remainder of ints": (lambda m, a, b: a % b, [INTS, numpy.array([3, -3, 2])]),
+    "where": (lambda m, x, y: m.where(x > 0, x, y), [_random(3, 4), _random(3, 4, seed=1)]),
+    "where broadcast": (lambda m, x, y: m.where(x > 0, y, x), [_random(3, 4), _random(4, seed=1)]),
+    "where of a number": (lambda m, x: m.where(x > 0, x, 0.0), [_random(3, 4)]),
+    "where of a number first": (lambda m, x: m.where(x > 0, 1, x), [_random(3, 4)]),
+    "where of numbers": (lambda m, x: m.where(x > 0, 1, 0), [_random(3, 4)]),
+    "where of ints and a float": (lambda m, x: m.where(x > 0, x, 0.5), [INTS]),
+    "where method": (lambda m, x, y: x.where(x < 0, y), [_random(3, 4), _random(3, 4, seed=1)]),
+    "where alone": (lambda m, x: m.where(x > 0), [_random(3, 4)]),
     # shapes
     "squeeze": (lambda m, x: x.squeeze(), [_random(1, 3, 1, 2)]),
     "squeeze dim": (lambda m, x: x.squeeze(-2), [_random(1, 3, 1, 2)]),
@@ -96,6 +139,14 @@ def test_same_as_torch(name):
         helper_test_op(fn, *arrays)
 
 
+def test_remainder_of_a_number_by_a_tensor_has_no_gradient_as_in_torch():
+    """PyTorch has no derivative of remainder(number, tensor): its backward is refused, as there."""
+    for m, x in ((torch, torch.tensor([2.0, -3.0], requires_grad=True)),
+                 (F, Tensor(on_device(numpy.array([2.0, -3.0])), requires_grad=True))):
+        with pytest.raises(RuntimeError, match="not implemented"):
+            (5 % x).sum().backward()
+
+
 def test_view_ops_share_memory_and_copies_do_not():
     """squeeze, unsqueeze and expand are views, as PyTorch's; flip and repeat are copies."""
     x = Tensor(on_device(_random(3, 1)))
@@ -104,8 +155,22 @@ def test_view_ops_share_memory_and_copies_do_not():
     assert all((host(v) == 7).all() for v in views) and not any((host(c) == 7).any() for c in copies)
 
 
+def test_uint8_condition_of_where_is_taken_with_torchs_warning():
+    x = Tensor(on_device(_random(3, 4)))
+    with pytest.warns(UserWarning, match="uint8 condition"):
+        out = F.where((x > 0).astype("uint8"), x, 0.0)
+    numpy.testing.assert_array_equal(host(out), numpy.where(host(x) > 0, host(x), 0.0))
+
+
 # name: fn of (module, x): PyTorch raises; tinyrrn must raise the same exception class
 REFUSED = {
+    "abs of bools": lambda m, x: (x > 0).abs(),
+    "clamp with no bound": lambda m, x: x.clamp(),
+    "clamp of bools": lambda m, x: (x > 0).clamp(True, True),
+    "clamp by a bound that does not broadcast": lambda m, x: x.clamp(min=_t(m, [1.0, 2.0])),
+    "clamp by a tensor and a number": lambda m, x: x.clamp(min=x[0], max=0.5),
+    "maximum of a number": lambda m, x: m.maximum(x, 2.0),
+    "maximum of shapes that do not broadcast": lambda m, x: m.maximum(x, x[:, :2]),
     "squeeze dim out of range": lambda m, x: x.squeeze(5),
     "squeeze a repeated dim": lambda m, x: x[:1].squeeze((0, 0)),
     "unsqueeze dim out of range": lambda m, x: x.unsqueeze(3),
@@ -121,6 +186,13 @@ REFUSED = {
     "flip with no dims": lambda m, x: x.flip(),
     "flip a repeated dim": lambda m, x: x.flip(0, 0),
     "flip dim out of range": lambda m, x: x.flip(2),
+    "remainder of bools": lambda m, x: (x > 0) % (x > 0),
+    "remainder of ints by 0": lambda m, x: _t(m, [1, 2]) % 0,
+    "remainder of ints by a 0 tensor": lambda m, x: _t(m, [1, 2]) % _t(m, [1, 0]),
+    "where of a float condition": lambda m, x: m.where(x, x, 0.0),
+    "where of a condition that does not broadcast": lambda m, x: m.where(x[:, :2] > 0, x, 0.0),
+    "where of input alone": lambda m, x: m.where(x > 0, x),
+    "add of ints alpha=0.5": lambda m, x: m.add(_t(m, [1, 2]), _t(m, [1, 2]), alpha=0.5),
 }
 
 

@@ -861,11 +861,12 @@ def renamed(out, op):
 # ops whose PyTorch node saves no input for its backward (at most its output, or sizes; add_relu's are add's and relu's)
 SAVE_NO_INPUT = frozenset(("add", "sub", "neg", "sum", "mean", "reshape", "permute", "getitem", "concatenate", "clone",
                            "astype", "to", "relu", "sigmoid", "tanh", "exp", "softmax", "log_softmax", "dropout",
-                           "reciprocal", "add_relu"))
+                           "reciprocal", "add_relu", "sqrt", "where"))
 
 # ops whose node, PyTorch's and tinyrrn's, saves no output for its backward (their inputs, a mask or statistics at most)
 SAVE_NO_OUTPUT = frozenset(("mul", "div", "log", "matmul", "linear", "conv2d", "conv_transpose2d", "cross_entropy",
-                            "nll_loss", "getitem", "dropout", "batch_norm", "avg_pool2d", "adaptive_avg_pool2d"))
+                            "nll_loss", "getitem", "dropout", "batch_norm", "avg_pool2d", "adaptive_avg_pool2d", "abs",
+                            "clamp", "maximum", "minimum", "remainder", "where"))
 
 
 def _inference_verdict(op, parents):
