@@ -58,6 +58,22 @@ def test_reductions(rng):
     gradcheck(lambda x: x.mean(axis=-1), [x])
 
 
+def test_extreme_reductions(rng):
+    x = t(rng, 2, 3, 4)
+    gradcheck(lambda x: x.max() + x.min(), [x])
+    gradcheck(lambda x: x.max(1).values + x.min(1, keepdim=True).values, [x])
+    gradcheck(lambda x: x.amax(1), [x])
+    gradcheck(lambda x: F.amin(x, (0, 2), keepdim=True), [x])
+
+
+def test_var_and_std(rng):
+    x = t(rng, 2, 3, 4)
+    gradcheck(lambda x: x.var() + x.std(), [x])
+    gradcheck(lambda x: x.var(1, correction=0) + x.std(1), [x])
+    gradcheck(lambda x: x.std((0, 2), keepdim=True), [x])
+    gradcheck(lambda x: F.var(x, -1, False, True) + F.std(x, -1, correction=1.5, keepdim=True), [x])
+
+
 def test_shape_ops(rng):
     x = t(rng, 2, 3, 4)
     gradcheck(lambda x: x.reshape(4, 6) * 2, [x])

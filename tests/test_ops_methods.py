@@ -109,6 +109,52 @@ CASES = {
     "where of ints and a float": (lambda m, x: m.where(x > 0, x, 0.5), [INTS]),
     "where method": (lambda m, x, y: x.where(x < 0, y), [_random(3, 4), _random(3, 4, seed=1)]),
     "where alone": (lambda m, x: m.where(x > 0), [_random(3, 4)]),
+    # full and dim reductions
+    "max": (lambda m, x: x.max(), [TIES]),
+    "max of two tensors": (lambda m, a, b: a.max(b), [TIES, TIES[::-1].copy()]),
+    "min": (lambda m, x: x.min(), [TIES]),
+    "max with NaN": (lambda m, x: x.max(), [NANS]),
+    "min with NaN": (lambda m, x: m.min(x), [NANS]),
+    "max dim": (lambda m, x: x.max(1), [TIES]),
+    "max dim keepdim": (lambda m, x: x.max(dim=0, keepdim=True), [TIES]),
+    "min dim": (lambda m, x: m.min(x, -1), [TIES]),
+    "max dim with NaN": (lambda m, x: x.max(1), [NANS]),
+    "min dim with NaN": (lambda m, x: x.min(0), [NANS]),
+    "max dim of a 0-d tensor": (lambda m, x: x.max(0), [numpy.array(2.5)]),
+    "max dim of ints": (lambda m, x: x.max(1), [INTS]),
+    "max dim over an empty dim of others": (lambda m, x: x.max(1), [numpy.zeros((0, 3))]),
+    "max values": (lambda m, x: x.max(1).values * 2 + x.max(1)[0], [TIES]),
+    "max indices": (lambda m, x: x.max(1).indices, [TIES]),
+    "amax": (lambda m, x: x.amax(), [TIES]),
+    "amax dim": (lambda m, x: x.amax(1), [TIES]),
+    "amin dims keepdim": (lambda m, x: m.amin(x, (0, 2), keepdim=True), [numpy.round(_random(3, 4, 5))]),
+    "amax with NaN": (lambda m, x: x.amax(1), [NANS]),
+    "amin with NaN": (lambda m, x: x.amin(), [NANS]),
+    "argmax": (lambda m, x: x.argmax(), [TIES]),
+    "argmin keepdim": (lambda m, x: x.argmin(keepdim=True), [TIES]),
+    "argmax dim": (lambda m, x: m.argmax(x, 1), [TIES]),
+    "argmin dim keepdim": (lambda m, x: x.argmin(0, keepdim=True), [TIES]),
+    "argmax with NaN": (lambda m, x: x.argmax(1), [NANS]),
+    "argmin with NaN": (lambda m, x: x.argmin(), [NANS]),
+    "argmax of a 0-d tensor": (lambda m, x: x.argmax(0), [numpy.array(1.5)]),
+    "argmax over an empty dim of others": (lambda m, x: x.argmax(0), [numpy.zeros((2, 0))]),
+    "var": (lambda m, x: x.var(), [_random(3, 4)]),
+    "var unbiased=False first": (lambda m, x: x.var(False), [_random(3, 4)]),
+    "var dim unbiased keepdim": (lambda m, x: x.var(0, False, True), [_random(3, 4)]),
+    "var dims": (lambda m, x: m.var(x, (0, 2)), [_random(3, 4, 2)]),
+    "var correction": (lambda m, x: x.var(1, correction=0, keepdim=True), [_random(3, 4)]),
+    "var float correction": (lambda m, x: x.var(1, correction=1.5), [_random(3, 4)]),
+    "var correction = n": (lambda m, x: x.var(0, correction=3), [numpy.array([1.0, 1.0, 2.0])]),
+    "var correction > n": (lambda m, x: x.var(0, correction=4), [numpy.array([1.0, 1.0, 2.0])]),
+    "var of all, correction > n": (lambda m, x: x.var(correction=4), [numpy.array([1.0, 1.0, 2.0])]),
+    "var of one element": (lambda m, x: x.var(), [numpy.array([2.0])]),
+    "var of a 0-d tensor": (lambda m, x: x.var(0), [numpy.array(2.0)]),
+    "var dim=[]": (lambda m, x: x.var(dim=[]), [_random(2, 3)]),
+    "std": (lambda m, x: x.std(), [_random(3, 4)]),
+    "std dim": (lambda m, x: m.std(x, 1, keepdim=True), [_random(3, 4)]),
+    "std unbiased=False": (lambda m, x: x.std(dim=0, unbiased=False), [_random(3, 4)]),
+    "std of equal elements": (lambda m, x: x.std(0), [numpy.array([[1.0, 2.0], [1.0, 3.0]])]),
+    "std float32": (lambda m, x: x.std(1), [_random(3, 4).astype("float32")]),
     # shapes
     "squeeze": (lambda m, x: x.squeeze(), [_random(1, 3, 1, 2)]),
     "squeeze dim": (lambda m, x: x.squeeze(-2), [_random(1, 3, 1, 2)]),
@@ -147,6 +193,13 @@ def test_remainder_of_a_number_by_a_tensor_has_no_gradient_as_in_torch():
             (5 % x).sum().backward()
 
 
+def test_max_and_min_along_a_dim_are_named_tuples():
+    x = Tensor(on_device(TIES))
+    for result, name in ((x.max(1), "max"), (F.min(x, 0), "min")):
+        values, indices = result
+        assert type(result).__name__ == name and result.values is values and result.indices is indices
+
+
 def test_view_ops_share_memory_and_copies_do_not():
     """squeeze, unsqueeze and expand are views, as PyTorch's; flip and repeat are copies."""
     x = Tensor(on_device(_random(3, 1)))
@@ -162,6 +215,11 @@ def test_uint8_condition_of_where_is_taken_with_torchs_warning():
     numpy.testing.assert_array_equal(host(out), numpy.where(host(x) > 0, host(x), 0.0))
 
 
+def test_var_warns_as_torch_when_no_degrees_of_freedom_are_left():
+    with pytest.warns(UserWarning, match="degrees of freedom"):
+        Tensor(on_device(numpy.array([1.0]))).var()
+
+
 # name: fn of (module, x): PyTorch raises; tinyrrn must raise the same exception class
 REFUSED = {
     "abs of bools": lambda m, x: (x > 0).abs(),
@@ -171,6 +229,22 @@ REFUSED = {
     "clamp by a tensor and a number": lambda m, x: x.clamp(min=x[0], max=0.5),
     "maximum of a number": lambda m, x: m.maximum(x, 2.0),
     "maximum of shapes that do not broadcast": lambda m, x: m.maximum(x, x[:, :2]),
+    "max of an empty tensor": lambda m, x: x[:0].max(),
+    "max over an empty dim": lambda m, x: x[:0].max(0),
+    "max dim out of range": lambda m, x: x.max(2),
+    "max dim as a tuple": lambda m, x: x.max(dim=(0, 1)),
+    "max keepdim without a dim": lambda m, x: x.max(keepdim=True),
+    "amax of an empty tensor": lambda m, x: x[:0].amax(),
+    "amax over an empty dim": lambda m, x: x[:0].amax(0),
+    "amax of a repeated dim": lambda m, x: x.amax((0, 0)),
+    "amin dim out of range": lambda m, x: x.amin(-3),
+    "argmax of an empty tensor": lambda m, x: x[:0].argmax(),
+    "argmax over an empty dim": lambda m, x: x[:0].argmax(0),
+    "argmax of bools": lambda m, x: (x > 0).argmax(),
+    "argmin dim as a float": lambda m, x: x.argmin(1.0),
+    "var of ints": lambda m, x: _t(m, [1, 2, 3]).var(),
+    "var with unbiased and correction": lambda m, x: x.var(1, unbiased=True, correction=1),
+    "std dim out of range": lambda m, x: x.std(5),
     "squeeze dim out of range": lambda m, x: x.squeeze(5),
     "squeeze a repeated dim": lambda m, x: x[:1].squeeze((0, 0)),
     "unsqueeze dim out of range": lambda m, x: x.unsqueeze(3),

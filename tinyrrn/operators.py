@@ -342,7 +342,8 @@ METHODS = {
     "__neg__": F.neg, "__abs__": F.abs,
     "__getitem__": F.getitem, "__setitem__": _setitem,
     # reductions and shapes
-    "sum": F.sum, "mean": F.mean,
+    "sum": F.sum, "mean": F.mean, "max": F.max, "min": F.min, "amax": F.amax, "amin": F.amin, "argmax": F.argmax,
+    "argmin": F.argmin, "var": F.var, "std": F.std,
     "reshape": F.reshape, "view": F.view, "clone": F.clone, "contiguous": F.contiguous, "transpose": F.transpose,
     "permute": F.permute, "flatten": F.flatten, "squeeze": F.squeeze, "unsqueeze": F.unsqueeze, "expand": F.expand,
     "expand_as": F.expand_as, "repeat": F.repeat, "flip": F.flip,

@@ -866,7 +866,7 @@ SAVE_NO_INPUT = frozenset(("add", "sub", "neg", "sum", "mean", "reshape", "permu
 # ops whose node, PyTorch's and tinyrrn's, saves no output for its backward (their inputs, a mask or statistics at most)
 SAVE_NO_OUTPUT = frozenset(("mul", "div", "log", "matmul", "linear", "conv2d", "conv_transpose2d", "cross_entropy",
                             "nll_loss", "getitem", "dropout", "batch_norm", "avg_pool2d", "adaptive_avg_pool2d", "abs",
-                            "clamp", "maximum", "minimum", "remainder", "where"))
+                            "clamp", "maximum", "minimum", "remainder", "where", "var"))
 
 
 def _inference_verdict(op, parents):
