@@ -36,6 +36,7 @@ ELEMENTWISE = {
     "minimum": lambda a, b: a.minimum(b),
     "remainder": lambda a, b: a % (b * b + 1) + F.remainder(a, -1.5),
     "where": lambda a, b: F.where(a > 0, a, b * 2) + b.where(b < 0, 3.0),
+    "add and sub alpha": lambda a, b: a.add(b, alpha=2.5).sub(a, alpha=-0.5),
 }
 
 

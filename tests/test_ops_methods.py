@@ -174,6 +174,14 @@ CASES = {
     "flip": (lambda m, x: x.flip(0), [_random(3, 2, 4)]),
     "flip dims": (lambda m, x: m.flip(x, (0, -1)), [_random(3, 2, 4)]),
     "flip dims as arguments": (lambda m, x: x.flip(2, 1), [_random(3, 2, 4)]),
+    # PyTorch's method names of the arithmetic
+    "add alpha": (lambda m, x, y: x.add(y, alpha=2.5), [_random(3, 4), _random(4, seed=1)]),
+    "sub alpha": (lambda m, x, y: x.sub(y, alpha=-2), [_random(3, 4), _random(4, seed=1)]),
+    "add of ints alpha": (lambda m, x: m.add(x, x, alpha=3), [INTS]),
+    "add a number alpha": (lambda m, x: x.add(2, alpha=3), [_random(3, 4)]),
+    "add of bools alpha=False": (lambda m, x: m.add(x > 0, x < 0, alpha=False), [_random(3, 4)]),
+    "mul": (lambda m, x, y: x.mul(y), [_random(3, 4), _random(4, seed=1)]),
+    "neg": (lambda m, x: x.neg(), [_random(3, 4)]),
 }
 
 
@@ -267,6 +275,7 @@ REFUSED = {
     "where of a condition that does not broadcast": lambda m, x: m.where(x[:, :2] > 0, x, 0.0),
     "where of input alone": lambda m, x: m.where(x > 0, x),
     "add of ints alpha=0.5": lambda m, x: m.add(_t(m, [1, 2]), _t(m, [1, 2]), alpha=0.5),
+    "sub alpha as a string": lambda m, x: m.sub(x, x, alpha="2"),
 }
 
 

@@ -116,24 +116,27 @@ def _relu_gradient(g, y, out):
     xp.multiply(g, xp.logical_not(y <= 0), out=out)
 
 
-def _check_alpha(op, alpha, a, b):
-    """add's and sub's ``alpha``: 1 (PyTorch's default; 1.0 for a float result), or True for a bool result (the
-    same sum); as PyTorch, a bool is refused for any other result and a float for an integer or bool one (a NumPy
-    bool is a float there); another number is not supported by tinyrrn."""
+def _scaled_by_alpha(op, alpha, a, b):
+    """add's and sub's ``alpha``, as PyTorch checks it (a bool for a bool result only, a float not for an integer or
+    bool one; a NumPy bool is a float there): b * alpha, or b itself for alpha 1 or True."""
     kind = result_type(a, b).kind
     if isinstance(alpha, bool):
-        if not (alpha and kind == "b"):
+        if kind != "b":
             raise ArgumentError(f"{op}: Boolean alpha only supported for Boolean results (as PyTorch), got alpha={alpha}")
+    elif not isinstance(alpha, (numbers.Number, numpy.generic)) or isinstance(alpha, complex):
+        raise TypeError(f"{op}(): argument 'alpha' must be a number, not {type(alpha).__name__} (as PyTorch)")
     elif kind != "f" and not isinstance(alpha, (int, numpy.integer)):
         raise ArgumentError(f"{op}: For integral input tensors, argument alpha must not be a floating point number "
                             f"(as PyTorch), got alpha={alpha!r}")
-    only_torch_defaults(op, alpha=(alpha, 1))
+    if alpha == 1:
+        return b
+    return mul(b, alpha) if isinstance(b, Tensor) else b * alpha
 
 
 def add(a, b, *, alpha=1):
-    """a + b with broadcasting (PyTorch's ``alpha`` at its default only: multiply b first)."""
+    """a + alpha * b with broadcasting (torch.add)."""
     if type(alpha) is not int or alpha != 1:  # the checks only when alpha is given: add runs thousands of times a step
-        _check_alpha("add", alpha, a, b)
+        b = _scaled_by_alpha("add", alpha, a, b)
     a, b, x, y = _operands("add", a, b)
 
     def backward(g):
@@ -163,11 +166,11 @@ def add_relu(a, b):
 
 
 def sub(a, b, *, alpha=1):
-    """a - b with broadcasting (bool operands are refused, as in PyTorch; ``alpha`` as add's)."""
-    if type(alpha) is not int or alpha != 1:
-        _check_alpha("sub", alpha, a, b)
+    """a - alpha * b with broadcasting (torch.sub; bool operands are refused, as in PyTorch)."""
     if any(isinstance(v, bool) or isinstance(v, Tensor) and v.dtype == bool for v in (a, b)):  # a NumPy bool is a float
         raise ArgumentError("sub: subtraction with a bool tensor is not supported (as in PyTorch)")
+    if type(alpha) is not int or alpha != 1:
+        b = _scaled_by_alpha("sub", alpha, a, b)
     a, b, x, y = _operands("sub", a, b)
 
     def backward(g):
