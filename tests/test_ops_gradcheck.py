@@ -27,6 +27,16 @@ ELEMENTWISE = {
     "tanh": lambda a, b: F.tanh(a),
     "scalar ops": lambda a, b: 2 - a * 3 + 1 / (b * b + 1),
     "reciprocal": lambda a, b: F.reciprocal(a * a + 0.5),
+    "abs": lambda a, b: a.abs(),
+    "sqrt": lambda a, b: (a * a + 0.5).sqrt(),
+    "square": lambda a, b: a.square(),
+    "clamp": lambda a, b: a.clamp(-0.5, 0.5) + a.clip(min=0.0) + F.clamp(a, max=0.3),
+    "clamp by tensors": lambda a, b: a.clamp(b - 0.5, b + 0.5) + a.clamp(b + 0.5, b - 0.5),
+    "maximum": lambda a, b: F.maximum(a, b),
+    "minimum": lambda a, b: a.minimum(b),
+    "remainder": lambda a, b: a % (b * b + 1) + F.remainder(a, -1.5),
+    "where": lambda a, b: F.where(a > 0, a, b * 2) + b.where(b < 0, 3.0),
+    "add and sub alpha": lambda a, b: a.add(b, alpha=2.5).sub(a, alpha=-0.5),
 }
 
 
@@ -49,6 +59,22 @@ def test_reductions(rng):
     gradcheck(lambda x: x.mean(axis=-1), [x])
 
 
+def test_extreme_reductions(rng):
+    x = t(rng, 2, 3, 4)
+    gradcheck(lambda x: x.max() + x.min(), [x])
+    gradcheck(lambda x: x.max(1).values + x.min(1, keepdim=True).values, [x])
+    gradcheck(lambda x: x.amax(1), [x])
+    gradcheck(lambda x: F.amin(x, (0, 2), keepdim=True), [x])
+
+
+def test_var_and_std(rng):
+    x = t(rng, 2, 3, 4)
+    gradcheck(lambda x: x.var() + x.std(), [x])
+    gradcheck(lambda x: x.var(1, correction=0) + x.std(1), [x])
+    gradcheck(lambda x: x.std((0, 2), keepdim=True), [x])
+    gradcheck(lambda x: F.var(x, -1, False, True) + F.std(x, -1, correction=1.5, keepdim=True), [x])
+
+
 def test_shape_ops(rng):
     x = t(rng, 2, 3, 4)
     gradcheck(lambda x: x.reshape(4, 6) * 2, [x])
@@ -60,6 +86,9 @@ def test_shape_ops(rng):
     gradcheck(lambda m: m.t() * m.adjoint() + m.swapaxes(0, 1), [x[0]])
     gradcheck(lambda x: x.view(4, 6) * 2, [x])
     gradcheck(lambda x: x.clone() * x.permute(2, 1, 0).contiguous().permute(2, 1, 0), [x])
+    gradcheck(lambda x: x[:1].squeeze(0).unsqueeze(-1).expand(3, 4, 2) * 2, [x])
+    gradcheck(lambda x: x[:, :1].expand_as(x) + x.flip(0, 2), [x])
+    gradcheck(lambda x: x.repeat(2, 1, 3, 1), [x])
 
 
 def test_indexing_and_slicing(rng):

@@ -222,6 +222,11 @@ def _needs_dim(op):
     return method
 
 
+def _where(self, condition, other):
+    """``x.where(condition, y)``, as PyTorch's: torch.where(condition, x, y)."""
+    return F.where(condition, self, other)
+
+
 def _size(self, dim=None):
     """``x.size()`` is the shape and ``x.size(dim)`` its length along ``dim``, as PyTorch's (the
     element count, NumPy's ``array.size``, is ``x.numel()``)."""
@@ -329,9 +334,11 @@ OPERATORS = {
     "__truediv__": F.div, "__rtruediv__": _reflected_div,
     "__floordiv__": F.floor_divide, "__rfloordiv__": _swapped(F.floor_divide),
     "__pow__": F.pow, "__rpow__": _swapped(F.pow),
+    "__mod__": F.remainder, "__rmod__": _swapped(F.remainder),
     "__iadd__": _in_place(F.add, "+="), "__isub__": _in_place(F.sub, "-="),
     "__imul__": _in_place(F.mul, "*="), "__itruediv__": _in_place(F.div, "/="),
     "__ifloordiv__": _in_place(F.floor_divide, "//="), "__ipow__": _in_place(F.pow, "**="),
+    "__imod__": _in_place(F.remainder, "%="),
     "__matmul__": F.matmul, "__rmatmul__": _swapped(F.matmul),
     # comparisons: bool tensors without gradient
     "__lt__": F.lt, "__le__": F.le, "__gt__": F.gt, "__ge__": F.ge,
@@ -341,15 +348,20 @@ OPERATORS = {name: _taking_arrays(op) for name, op in OPERATORS.items()}  # x + 
 
 METHODS = {
     **OPERATORS,
-    "__neg__": F.neg,
+    "__neg__": F.neg, "__abs__": F.abs,
     "__getitem__": F.getitem, "__setitem__": _setitem,
     # reductions and shapes
-    "sum": F.sum, "mean": F.mean,
+    "sum": F.sum, "mean": F.mean, "max": F.max, "min": F.min, "amax": F.amax, "amin": F.amin, "argmax": F.argmax,
+    "argmin": F.argmin, "var": F.var, "std": F.std,
     "reshape": F.reshape, "view": F.view, "clone": F.clone, "contiguous": F.contiguous, "transpose": F.transpose,
-    "permute": F.permute, "flatten": F.flatten,
+    "permute": F.permute, "flatten": F.flatten, "squeeze": F.squeeze, "unsqueeze": F.unsqueeze, "expand": F.expand,
+    "expand_as": F.expand_as, "repeat": F.repeat, "flip": F.flip,
     # element-wise functions
+    "add": F.add, "sub": F.sub, "mul": F.mul, "neg": F.neg, "remainder": F.remainder,
     "exp": F.exp, "log": F.log, "relu": F.relu, "sigmoid": F.sigmoid, "tanh": F.tanh,
-    "pow": F.pow, "div": F.div, "reciprocal": F.reciprocal,
+    "pow": F.pow, "div": F.div, "reciprocal": F.reciprocal, "abs": F.abs, "sqrt": F.sqrt, "square": F.square,
+    "clamp": F.clamp, "clip": F.clip, "maximum": F.maximum, "minimum": F.minimum,
+    "where": _where,
     "softmax": _needs_dim(F.softmax), "log_softmax": _needs_dim(F.log_softmax),
     # dtype and device (differentiable: the gradient flows back to the original)
     "astype": F.astype, "to": _to, "float": _cast("float32"), "double": _cast("float64"), "half": _cast("float16"),

@@ -2,11 +2,13 @@
 from ._util import ArgumentError
 from .conv import channels_last, conv2d, conv2d_affine, conv_transpose2d
 from .dtypes import result_type
-from .elementwise import (add, add_relu, astype, div, dropout, eq, exp, floor_divide, ge, gt, le, log, lt, mul, ne, neg,
-                          pow, reciprocal, relu, sigmoid, sub, tanh, to_device)
+from .elementwise import (abs, add, add_relu, astype, clamp, clip, div, dropout, eq, exp, floor_divide, ge, gt, le, log,
+                          lt, maximum, minimum, mul, ne, neg, pow, reciprocal, relu, remainder, sigmoid, sqrt, square, sub,
+                          tanh, to_device, where)
 from .linear import linear, matmul
 from .loss import cross_entropy, log_softmax, nll_loss, softmax
 from .norm import batch_norm, batch_norm_add_relu, batch_norm_relu, fixed_affine
 from .pool import adaptive_avg_pool2d, avg_pool2d, max_pool2d
-from .reduction import mean, sum
-from .shape import clone, concatenate, contiguous, flatten, getitem, pad, permute, reshape, stack, transpose, view
+from .reduction import amax, amin, argmax, argmin, max, mean, min, std, sum, var
+from .shape import (clone, concatenate, contiguous, expand, expand_as, flatten, flip, getitem, pad, permute, repeat, reshape,
+                    squeeze, stack, transpose, unsqueeze, view)

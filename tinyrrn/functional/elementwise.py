@@ -8,13 +8,14 @@ and bool tensors, forward only (such tensors never require gradients).
 import functools
 import numbers
 import operator
+import warnings
 
 import numpy
 
 from .. import backend, threads
 from ..tensor import Tensor, check_inference_write, make_result, no_grad, records_graph
-from ._util import (ArgumentError, broadcast_shape, check_float, check_tensors, flag, number, only_torch_defaults,
-                    quiet, saving_originals, unbroadcast)
+from ._util import (ArgumentError, DtypeError, broadcast_shape, check_float, check_tensors, flag, number,
+                    only_torch_defaults, quiet, saved_beside_inputs, saving_originals, unbroadcast)
 from .dtypes import DEFAULT_FLOAT, category, opmath, result_type
 
 
@@ -115,24 +116,27 @@ def _relu_gradient(g, y, out):
     xp.multiply(g, xp.logical_not(y <= 0), out=out)
 
 
-def _check_alpha(op, alpha, a, b):
-    """add's and sub's ``alpha``: 1 (PyTorch's default; 1.0 for a float result), or True for a bool result (the
-    same sum); as PyTorch, a bool is refused for any other result and a float for an integer or bool one (a NumPy
-    bool is a float there); another number is not supported by tinyrrn."""
+def _scaled_by_alpha(op, alpha, a, b):
+    """add's and sub's ``alpha``, as PyTorch checks it (a bool for a bool result only, a float not for an integer or
+    bool one; a NumPy bool is a float there): b * alpha, or b itself for alpha 1 or True."""
     kind = result_type(a, b).kind
     if isinstance(alpha, bool):
-        if not (alpha and kind == "b"):
+        if kind != "b":
             raise ArgumentError(f"{op}: Boolean alpha only supported for Boolean results (as PyTorch), got alpha={alpha}")
+    elif not isinstance(alpha, (numbers.Number, numpy.generic)) or isinstance(alpha, complex):
+        raise TypeError(f"{op}(): argument 'alpha' must be a number, not {type(alpha).__name__} (as PyTorch)")
     elif kind != "f" and not isinstance(alpha, (int, numpy.integer)):
         raise ArgumentError(f"{op}: For integral input tensors, argument alpha must not be a floating point number "
                             f"(as PyTorch), got alpha={alpha!r}")
-    only_torch_defaults(op, alpha=(alpha, 1))
+    if alpha == 1:
+        return b
+    return mul(b, alpha) if isinstance(b, Tensor) else b * alpha
 
 
 def add(a, b, *, alpha=1):
-    """a + b with broadcasting (PyTorch's ``alpha`` at its default only: multiply b first)."""
+    """a + alpha * b with broadcasting (torch.add)."""
     if type(alpha) is not int or alpha != 1:  # the checks only when alpha is given: add runs thousands of times a step
-        _check_alpha("add", alpha, a, b)
+        b = _scaled_by_alpha("add", alpha, a, b)
     a, b, x, y = _operands("add", a, b)
 
     def backward(g):
@@ -162,11 +166,11 @@ def add_relu(a, b):
 
 
 def sub(a, b, *, alpha=1):
-    """a - b with broadcasting (bool operands are refused, as in PyTorch; ``alpha`` as add's)."""
-    if type(alpha) is not int or alpha != 1:
-        _check_alpha("sub", alpha, a, b)
+    """a - alpha * b with broadcasting (torch.sub; bool operands are refused, as in PyTorch)."""
     if any(isinstance(v, bool) or isinstance(v, Tensor) and v.dtype == bool for v in (a, b)):  # a NumPy bool is a float
         raise ArgumentError("sub: subtraction with a bool tensor is not supported (as in PyTorch)")
+    if type(alpha) is not int or alpha != 1:
+        b = _scaled_by_alpha("sub", alpha, a, b)
     a, b, x, y = _operands("sub", a, b)
 
     def backward(g):
@@ -220,7 +224,7 @@ def div(a, b, rounding_mode=None, *, out=None):
     if category(x.dtype) == 1:
         if x.size and y.size and bool((y == 0).any()):  # an empty result divides nothing
             raise ArgumentError("div: integer division by zero (PyTorch: RuntimeError: ZeroDivisionError)")
-        quotient = x // y if rounding_mode == "floor" else xp.sign(x) * xp.sign(y) * (abs(x) // abs(y))
+        quotient = x // y if rounding_mode == "floor" else xp.sign(x) * xp.sign(y) * (xp.abs(x) // xp.abs(y))
     else:
         quotient = xp.floor_divide(x, y) if rounding_mode == "floor" else xp.trunc(x / y)
     return make_result(quotient, (a, b), lambda g: tuple(xp.zeros_like(t.data) if t.requires_grad else None
@@ -312,7 +316,7 @@ def _exponent_fits(exponent, dtype):
     if dtype.kind in "iu":
         info = numpy.iinfo(dtype)
         return info.min <= exponent <= info.max
-    return dtype != "float16" or not numpy.isfinite(exponent) or abs(exponent) <= float(numpy.finfo(dtype).max)
+    return dtype != "float16" or not numpy.isfinite(exponent) or operator.abs(exponent) <= float(numpy.finfo(dtype).max)
 
 
 def _number_power_gradient(x, exponent):
@@ -352,12 +356,164 @@ eq = _comparison("eq", operator.eq, "==")
 ne = _comparison("ne", operator.ne, "!=")
 
 
+def clamp(x, min=None, max=None):
+    """x limited to [min, max] (torch.clamp, also clip): each bound a number, a tensor or None, not both None; the
+    result in PyTorch's promoted dtype and broadcast shape, max where min > max, NaN kept. PyTorch's gradients: to
+    x where min <= x <= max, to min where x < min < max, to max where x > max or max < min."""
+    check_tensors("clamp", x)
+    if min is None and max is None:
+        raise ArgumentError("clamp: At least one of 'min' or 'max' must not be None (as PyTorch)")
+    if min is not None and max is not None and isinstance(min, Tensor) != isinstance(max, Tensor):
+        bound = min if isinstance(min, Tensor) else max
+        if bound.ndim or bound.requires_grad:
+            raise TypeError("clamp: min and max are both tensors or both numbers (a 0-d tensor that requires no grad "
+                            "counts as a number), as PyTorch")
+    dtype = result_type(x, *(b for b in (min, max) if b is not None))
+    if category(dtype) == 0:
+        raise DtypeError("clamp: \"clamp_cpu\" not implemented for 'Bool' (as PyTorch)")
+    data = x.data.astype(dtype, copy=False)
+    xp = backend.xp_of(data)
+    bounds, lo, hi = (), None, None  # the bounds as tensors (the graph's inputs beside x) and arrays
+    if min is not None:
+        _, min, _, lo = _operands("clamp", x, min, dtype)
+        bounds += (min,)
+    if max is not None:
+        _, max, _, hi = _operands("clamp", x, max, dtype)
+        bounds += (max,)
+    out = data if lo is None else xp.maximum(data, lo)
+    out = out if hi is None else xp.minimum(out, hi)  # (a new array: one bound at least is given)
+
+    def backward(g):
+        inside = (True if lo is None else data >= lo) & (True if hi is None else data <= hi)
+        grads = [unbroadcast(xp.where(inside, g, 0), x.shape) if x.requires_grad else None]
+        if lo is not None:
+            below = data < lo if hi is None else (data < lo) & (lo < hi)
+            grads.append(unbroadcast(xp.where(below, g, 0), min.shape) if min.requires_grad else None)
+        if hi is not None:
+            above = data > hi if lo is None else (data > hi) | (hi < lo)
+            grads.append(unbroadcast(xp.where(above, g, 0), max.shape) if max.requires_grad else None)
+        return tuple(grads)
+
+    return make_result(out, (x,) + bounds, backward, "clamp")
+
+
+clip = clamp
+
+
+def _extremum(name, pick, loses):
+    """maximum or minimum: element-wise of two tensors (a number is PyTorch's TypeError), NaN propagated; PyTorch's
+    gradient: g to the one picked, g / 2 to each at a tie (``loses(a, b)``: a is not picked)."""
+    def op(input, other):
+        check_tensors(name, input, other)
+        a, b, x, y = _operands(name, input, other)
+        xp = backend.xp_of(x)
+
+        def backward(g):
+            shared = xp.where(x == y, g / 2, g)
+            return (unbroadcast(xp.where(loses(x, y), 0, shared), a.shape) if a.requires_grad else None,
+                    unbroadcast(xp.where(loses(y, x), 0, shared), b.shape) if b.requires_grad else None)
+
+        return make_result(pick(x, y), (a, b), backward, name)
+    op.__name__ = name
+    op.__doc__ = f"torch.{name}(input, other): " + _extremum.__doc__.split(": ", 1)[1]
+    return op
+
+
+maximum = _extremum("maximum", lambda x, y: backend.xp_of(x).maximum(x, y), operator.lt)
+minimum = _extremum("minimum", lambda x, y: backend.xp_of(x).minimum(x, y), operator.gt)
+
+
+@quiet
+def remainder(a, b):
+    """a % b with the sign of b, as Python's % and torch.remainder: fmod(a, b) + b where their signs differ (-4.0 % 2
+    is -0.0, x % 0.0 NaN; an integer divisor of 0 is refused, as PyTorch's ZeroDivisionError). PyTorch's gradients:
+    g for a, -g * floor(a / b) for b (none for a number a, as PyTorch)."""
+    number_first = not isinstance(a, Tensor)
+    a, b, x, y = _operands("remainder", a, b)
+    xp = backend.xp_of(x)
+    if category(x.dtype) == 0:
+        raise DtypeError("remainder: \"remainder_cpu\" not implemented for 'Bool' (as PyTorch)")
+    if category(x.dtype) == 1:
+        if x.size and y.size and bool((y == 0).any()):
+            raise ArgumentError("remainder: integer division by zero (PyTorch: RuntimeError: ZeroDivisionError)")
+        out = xp.remainder(x, y)
+    else:
+        mod = xp.fmod(x, y)
+        out = xp.where((mod != 0) & ((y < 0) != (mod < 0)), mod + y, mod)
+
+    def backward(g):
+        if number_first:
+            raise RuntimeError("derivative for remainder(number, tensor) is not implemented (nor in PyTorch)")
+        return (unbroadcast(g, a.shape) if a.requires_grad else None,
+                unbroadcast(-g * xp.floor_divide(x, y), b.shape) if b.requires_grad else None)
+
+    return make_result(out, (a, b), backward, "remainder")
+
+
+def where(condition, input=None, other=None):
+    """torch.where: input where condition is True, else other (each a tensor or a number), broadcast, in PyTorch's
+    promoted dtype; the gradient to input where condition, to other elsewhere. A uint8 condition is taken with
+    PyTorch's warning; torch.where(condition) alone is the indices of its True elements (nonzero, a tuple)."""
+    check_tensors("where", condition, names=("condition",))
+    xp = backend.xp_of(condition.data)
+    if input is None and other is None:
+        return tuple(Tensor(i.astype("int64", copy=False)) for i in xp.nonzero(condition.data))
+    if input is None or other is None:
+        raise TypeError("where() takes a condition and both input and other, or the condition alone (as PyTorch)")
+    if condition.dtype == "uint8":
+        warnings.warn("where received a uint8 condition tensor. This behavior is deprecated and will be removed in a "
+                      "future version of PyTorch. Use a boolean condition instead.", UserWarning, stacklevel=2)
+    elif condition.dtype != bool:
+        raise ArgumentError(f"where expected condition to be a boolean tensor, but got a tensor with dtype "
+                            f"{condition.dtype} (as PyTorch)")
+    if not isinstance(input, Tensor) and not isinstance(other, Tensor):
+        input = Tensor(_scalar_or_array(xp, _number("where", input, "input", 2), result_type(input, other)))
+    a, b, x, y = _operands("where", input, other)
+    if a.device != condition.device:
+        check_tensors("where", condition, a, names=("condition", "input"))
+    mask = condition.data.astype(bool, copy=False)
+    broadcast_shape("where", mask.shape, broadcast_shape("where", x.shape, y.shape))
+    unchanged = saved_beside_inputs("where", (a, b), (condition,))
+
+    def backward(g):
+        unchanged()  # PyTorch's node saved the condition
+        return (unbroadcast(xp.where(mask, g, 0), a.shape) if a.requires_grad else None,
+                unbroadcast(xp.where(mask, 0, g), b.shape) if b.requires_grad else None)
+
+    return make_result(xp.where(mask, x, y), (a, b), backward, "where")
+
+
 def neg(x):
     """-x (bool tensors are refused, as in PyTorch)."""
     check_tensors("neg", x)
     if category(x.dtype) == 0:
         raise ArgumentError("neg: negation of a bool tensor is not supported (as in PyTorch)")
     return make_result(-x.data, (x,), lambda g: (-g,), "neg")
+
+
+def abs(x):
+    """|x| (torch.abs; integer tensors too, a bool one refused as PyTorch); the gradient g * sign(x), PyTorch's sgn:
+    0 at 0 and at NaN."""
+    check_tensors("abs", x)
+    if category(x.dtype) == 0:
+        raise DtypeError("abs: \"abs_cpu\" not implemented for 'Bool' (as PyTorch)")
+    xp = backend.xp_of(x.data)
+    return make_result(xp.abs(x.data), (x,), lambda g: (g * xp.sign(xp.nan_to_num(x.data)),), "abs")
+
+
+@quiet
+def sqrt(x):
+    """The square root (torch.sqrt; integer and bool tensors give float32); PyTorch's gradient g / (2 out)."""
+    check_tensors("sqrt", x)
+    data = x.data if x.dtype.kind == "f" else x.data.astype(DEFAULT_FLOAT)
+    out = backend.xp_of(data).sqrt(data)
+    return make_result(out, (x,), lambda g: (g / (2 * out),), "sqrt")
+
+
+def square(x):
+    """x * x as PyTorch's torch.square, which is pow(x, 2): integers stay integer, bool becomes int64."""
+    check_tensors("square", x)
+    return pow(astype(x, "int64") if x.dtype == bool else x, 2)
 
 
 @quiet

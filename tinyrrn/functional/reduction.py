@@ -1,10 +1,17 @@
-"""Reductions: sum and mean over some or all axes."""
+"""Reductions: sum, mean, max/min (and amax/amin, argmax/argmin), var/std over some or all axes."""
+import builtins
+import collections
+import math
+import warnings
+
 import numpy
 
 from .. import backend
-from ..tensor import make_result, records_graph
-from ._util import DtypeError, accurate_sum, axes_tuple, check_float, check_tensors, flag, quiet, torch_name
+from ..tensor import Tensor, make_result, records_graph
+from ._util import (ArgumentError, DtypeError, accurate_sum, axes_tuple, axis_index, check_float, check_tensors, flag,
+                    quiet, torch_name)
 from .dtypes import TORCH_DTYPES
+from .elementwise import maximum, minimum
 
 
 def _expand(g, x, axes, keepdims):
@@ -83,3 +90,187 @@ def _divided(g, count):
     """g / count; float16 in float32, as PyTorch's scalar arithmetic (in float16 a count past 65504 is inf,
     and every gradient 0)."""
     return (g.astype("float32") / count).astype(g.dtype) if g.dtype == "float16" else g / count
+
+
+# torch.return_types.max and .min: the values and indices of max(x, dim) and min(x, dim)
+MaxResult = collections.namedtuple("max", ("values", "indices"))
+MinResult = collections.namedtuple("min", ("values", "indices"))
+
+
+def _extreme(op, x, dim, keepdim):
+    """max or min: of all elements (dim None; the gradient split evenly among the ties, as PyTorch's), or along
+    ``dim`` with the index of the first extreme (NaN is the extreme, as PyTorch's; the gradient goes to that index)."""
+    if isinstance(dim, Tensor):  # torch.max(input, other)
+        return (maximum if op == "max" else minimum)(x, dim)
+    check_tensors(op, x)
+    flag(op, "keepdim", keepdim)
+    xp = backend.xp_of(x.data)
+    if dim is None:
+        if keepdim:
+            raise TypeError(f"{op}(): keepdim=True needs a dim (as PyTorch)")
+        if x.data.size == 0:
+            raise ArgumentError(f"{op}(): Expected reduction dim to be specified for input.numel() == 0. Specify the "
+                                "reduction dim with the 'dim' argument (as PyTorch)")
+        out = getattr(x.data, op)(axis=None, keepdims=True).reshape(())
+
+        def backward(g):
+            mask = xp.where(xp.isnan(out), xp.isnan(x.data), x.data == out)
+            return (xp.where(mask, g / mask.sum(dtype=g.dtype), 0),)
+
+        return make_result(out, (x,), backward, op)
+    axis = axis_index(op, dim, x.ndim)
+    data = x.data.reshape(x.shape or (1,))
+    if data.shape[axis] == 0:
+        raise IndexError(f"{op}(): Expected reduction dim {dim} to have non-zero size (as PyTorch)")
+    indices = getattr(data, "arg" + op)(axis=axis, keepdims=True)
+    values = xp.take_along_axis(data, indices, axis)
+    positions = xp.arange(data.shape[axis]).reshape([-1 if i == axis else 1 for i in range(data.ndim)])
+    shape = values.shape if keepdim and x.ndim else values.shape[:axis] + values.shape[axis + 1:]
+
+    def backward(g):
+        return (xp.where(positions == indices, g.reshape(indices.shape), 0).reshape(x.shape),)
+
+    values = make_result(values.reshape(shape), (x,), backward, op)
+    return (MaxResult if op == "max" else MinResult)(values, Tensor(indices.astype("int64").reshape(shape)))
+
+
+def max(x, dim=None, keepdim=False):
+    """torch.max: the largest element; along ``dim``, a named tuple (values, indices); with a tensor, maximum."""
+    return _extreme("max", x, dim, keepdim)
+
+
+def min(x, dim=None, keepdim=False):
+    """torch.min: the smallest element; along ``dim``, a named tuple (values, indices); with a tensor, minimum."""
+    return _extreme("min", x, dim, keepdim)
+
+
+def _a_extreme(op, x, dim, keepdim):
+    """amax or amin over ``dim`` (an int, a tuple, or () for all); the gradient split evenly among the ties of each
+    reduced slice, as PyTorch's (NaN where the extreme is NaN)."""
+    check_tensors(op, x)
+    flag(op, "keepdim", keepdim)
+    axes = axes_tuple(op, dim, x.ndim)
+    if x.data.size == 0 and (dim is None or numpy.ndim(dim) == 1 and len(dim) == 0):
+        raise ArgumentError(f"{op}(): Expected reduction dim to be specified for input.numel() == 0. Specify the "
+                            "reduction dim with the 'dim' argument (as PyTorch)")
+    for axis in axes:
+        if x.shape[axis] == 0:
+            raise IndexError(f"{op}(): Expected reduction dim {axis} to have non-zero size (as PyTorch)")
+    kept = getattr(x.data, op[1:])(axis=axes, keepdims=True)
+
+    def backward(g):
+        mask = x.data == kept
+        return ((g.reshape(kept.shape) / mask.sum(axis=axes, keepdims=True, dtype=g.dtype)) * mask,)
+
+    return make_result(kept if keepdim else kept.reshape([n for i, n in enumerate(kept.shape) if i not in axes]),
+                       (x,), backward, op)
+
+
+def amax(x, dim=(), keepdim=False):
+    """torch.amax: the largest elements over ``dim`` (an int, a tuple, or () for all)."""
+    return _a_extreme("amax", x, dim, keepdim)
+
+
+def amin(x, dim=(), keepdim=False):
+    """torch.amin: the smallest elements over ``dim`` (an int, a tuple, or () for all)."""
+    return _a_extreme("amin", x, dim, keepdim)
+
+
+def _arg_extreme(op, x, dim, keepdim):
+    """argmax or argmin: the (first) index of the extreme, NaN counting as it, as PyTorch's, of the flattened tensor
+    (dim None; keepdim then keeps every dimension as 1) or along ``dim``; an int64 tensor without gradient."""
+    check_tensors(op, x)
+    flag(op, "keepdim", keepdim)
+    if x.dtype == bool:
+        raise DtypeError(f"{op}(): does not support bool input (as PyTorch)")
+    if dim is None:
+        if x.data.size == 0:
+            raise IndexError(f"{op}(): Expected reduction dim to be specified for input.numel() == 0 (as PyTorch)")
+        index = getattr(x.data.reshape(-1), op)(axis=0, keepdims=True)
+        return Tensor(index.astype("int64").reshape((1,) * x.ndim if keepdim else ()))
+    axis = axis_index(op, dim, x.ndim)
+    data = x.data.reshape(x.shape or (1,))
+    if data.shape[axis] == 0:
+        raise IndexError(f"{op}(): Expected reduction dim {dim} to have non-zero size (as PyTorch)")
+    index = getattr(data, op)(axis=axis, keepdims=keepdim and x.ndim > 0)
+    return Tensor(index.astype("int64"))
+
+
+def argmax(x, dim=None, keepdim=False):
+    """torch.argmax: the index of the largest element (of the flattened tensor, or along ``dim``)."""
+    return _arg_extreme("argmax", x, dim, keepdim)
+
+
+def argmin(x, dim=None, keepdim=False):
+    """torch.argmin: the index of the smallest element (of the flattened tensor, or along ``dim``)."""
+    return _arg_extreme("argmin", x, dim, keepdim)
+
+
+def _var_arguments(op, x, dim, unbiased, keepdim, correction):
+    """PyTorch's forms of var and std: (dim, unbiased, keepdim), (unbiased) alone, or (dim, *, correction, keepdim),
+    as (axes, correction, keepdim, full); ``full``: no dim given (PyTorch's gradient differs there)."""
+    check_float(op, x)
+    if isinstance(dim, bool):  # x.var(False): unbiased given first
+        if unbiased is not None:
+            raise TypeError(f"{op}(): dim must be an int, a tuple or None, not bool (as PyTorch)")
+        dim, unbiased = None, dim
+    if unbiased is not None and correction is not None:
+        raise TypeError(f"{op}(): takes unbiased= or correction=, not both (as PyTorch)")
+    if unbiased is not None:
+        correction = int(flag(op, "unbiased", unbiased))
+    elif correction is None:
+        correction = 1
+    elif isinstance(correction, bool) or not isinstance(correction, (int, float, numpy.integer, numpy.floating)):
+        raise TypeError(f"{op}(): correction must be a number, not {type(correction).__name__} (as PyTorch)")
+    flag(op, "keepdim", keepdim)
+    return axes_tuple(op, dim, x.ndim), correction, keepdim, dim is None or x.ndim == 0
+
+
+def _variance(op, x, axes, correction, keepdim):
+    """The variance over ``axes``, computed in float64: the sum of squared deviations over max(0, n - correction),
+    with PyTorch's warning when that is 0 or less (then inf, or NaN for 0 / 0)."""
+    count = math.prod(x.shape[a] for a in axes)
+    if count - correction <= 0:
+        warnings.warn(f"{op}(): degrees of freedom is <= 0. Correction should be strictly less than the reduction "
+                      "factor (input numel divided by output numel).", UserWarning, stacklevel=3)
+    data = x.data.astype("float64")
+    deviations = data - data.mean(axis=axes, keepdims=True)
+    return (deviations * deviations).sum(axis=axes, keepdims=keepdim) / builtins.max(0, count - correction)
+
+
+def _var_gradient(g, x, axes, correction, keepdim, full, dim):
+    """PyTorch's var_backward: 2 / (n - correction) * g * (x - mean); with no dim and n - correction <= 0, inf (NaN
+    where x is its mean) times g; with a dim, n counts its sizes only (1 for an empty one) and the factor is 2 / (n -
+    correction) of any sign, inf at 0."""
+    xp = backend.xp_of(g)
+    if not keepdim:
+        g = g.reshape([1 if i in axes else n for i, n in enumerate(x.shape)])
+    deviations = x.data - x.data.mean(axis=axes, keepdims=True)
+    count = math.prod(x.shape[a] for a in axes) if full or numpy.ndim(dim) == 0 or len(dim) else 1
+    if full and count - correction <= 0:
+        return g * xp.where(deviations == 0, math.nan, math.inf).astype(g.dtype)
+    factor = 2 / (count - correction) if count != correction else math.inf
+    return factor * g * deviations
+
+
+@quiet
+def var(x, dim=None, unbiased=None, keepdim=False, *, correction=None):
+    """torch.var: the variance over ``dim`` (an int, a tuple, or None for all), divided by n - correction (1: Bessel's;
+    ``unbiased=False`` is correction 0), in x's floating-point dtype; PyTorch's gradient (_var_gradient)."""
+    axes, correction, keepdim, full = _var_arguments("var", x, dim, unbiased, keepdim, correction)
+    out = _variance("var", x, axes, correction, keepdim).astype(x.dtype)
+    return make_result(out, (x,), lambda g: (_var_gradient(g, x, axes, correction, keepdim, full, dim),), "var")
+
+
+@quiet
+def std(x, dim=None, unbiased=None, keepdim=False, *, correction=None):
+    """torch.std: the square root of var's variance (the same arguments); PyTorch's gradient, var's of g / (2 std),
+    0 where std is 0."""
+    axes, correction, keepdim, full = _var_arguments("std", x, dim, unbiased, keepdim, correction)
+    out = backend.xp_of(x.data).sqrt(_variance("std", x, axes, correction, keepdim)).astype(x.dtype)
+
+    def backward(g):
+        xp = backend.xp_of(g)
+        return (_var_gradient(xp.where(out == 0, 0, g / (out * 2)), x, axes, correction, keepdim, full, dim),)
+
+    return make_result(out, (x,), backward, "std")

@@ -8,8 +8,8 @@ import numpy
 
 from .. import backend
 from ..tensor import Tensor, check_int64, make_result, renamed
-from ._util import (ArgumentError, axis_index, check_tensors, integer, number, only_torch_defaults,
-                    saved_beside_inputs, torch_name)
+from ._util import (ArgumentError, accurate_sum, axis_index, check_tensors, integer, number, only_torch_defaults,
+                    saved_beside_inputs, torch_name, unbroadcast)
 from .dtypes import result_type
 
 
@@ -107,6 +107,92 @@ def flatten(x, start_dim=0, end_dim=-1):
     if start == end and x.ndim:
         return x
     return reshape(x, *x.shape[:start], math.prod(x.shape[start:end + 1]), *x.shape[end + 1:])  # not -1: a size may be 0
+
+
+def _dims_list(op, dims, ndim):
+    """A tuple or list of dims (or one int) as axes, each once: a repeated one is PyTorch's RuntimeError."""
+    axes = [axis_index(op, d, ndim) for d in (dims if isinstance(dims, (tuple, list)) else (dims,))]
+    for i, axis in enumerate(axes):
+        if axis in axes[:i]:
+            raise ArgumentError(f"{op}: dim {axis} appears multiple times in the list of dims (as PyTorch)")
+    return axes
+
+
+def squeeze(x, dim=None):
+    """x without its dimensions of size 1 (torch.squeeze, a view): all of them, or those of ``dim`` (an int or a
+    tuple) that have size 1."""
+    check_tensors("squeeze", x)
+    axes = range(x.ndim) if dim is None else _dims_list("squeeze", dim, x.ndim)
+    return renamed(reshape(x, tuple(n for i, n in enumerate(x.shape) if not (i in axes and n == 1))), "squeeze")
+
+
+def unsqueeze(x, dim):
+    """x with a dimension of size 1 inserted at ``dim``, in [-ndim - 1, ndim] (torch.unsqueeze, a view)."""
+    check_tensors("unsqueeze", x)
+    dim = axis_index("unsqueeze", dim, x.ndim + 1)
+    return renamed(reshape(x, *x.shape[:dim], 1, *x.shape[dim:]), "unsqueeze")
+
+
+def expand(x, *sizes, size=None):
+    """x repeated along its dimensions of size 1, and new leading ones, to ``sizes`` (torch.expand, a view with no
+    copy): -1 keeps a dimension's size; the gradient sums over the repeats."""
+    check_tensors("expand", x)
+    sizes = tuple(integer("expand", "size", n) for n in _shape_arg("expand", sizes, size, "size"))
+    lead = len(sizes) - x.ndim
+    if lead < 0:
+        raise ArgumentError(f"expand: the number of sizes provided ({len(sizes)}) must be greater or equal to the "
+                            f"number of dimensions in the tensor ({x.ndim}) (as PyTorch)")
+    shape = list(sizes)
+    for i, n in enumerate(sizes):
+        if i < lead and n < 0:
+            raise ArgumentError(f"expand: The expanded size of the tensor ({n}) isn't allowed in a leading, "
+                                f"non-existing dimension {i} (as PyTorch)")
+        if i >= lead and n == -1:
+            shape[i] = x.shape[i - lead]
+        elif i >= lead and x.shape[i - lead] not in (1, n) or n < 0:
+            raise ArgumentError(f"expand: The expanded size of the tensor ({n}) must match the existing size "
+                                f"({x.shape[i - lead]}) at non-singleton dimension {i}. Target sizes: {list(sizes)}. "
+                                f"Tensor sizes: {list(x.shape)} (as PyTorch)")
+    out = backend.xp_of(x.data).broadcast_to(x.data, tuple(shape))
+    return make_result(out, (x,), lambda g: (unbroadcast(g, x.shape),), "expand", view_of=x)
+
+
+def expand_as(x, other):
+    """x expanded to other's shape (torch.Tensor.expand_as)."""
+    check_tensors("expand_as", x, other)
+    return expand(x, other.shape)
+
+
+def repeat(x, *sizes, repeats=None):
+    """x tiled ``sizes`` times along each dimension (torch.Tensor.repeat, a copy; more sizes than dimensions add
+    leading ones); the gradient sums over the copies."""
+    check_tensors("repeat", x)
+    if not sizes and repeats is None:
+        raise TypeError("repeat() missing 1 required positional argument: 'repeats' (as PyTorch)")
+    sizes = tuple(integer("repeat", "repeats", n) for n in _shape_arg("repeat", sizes, repeats, "repeats"))
+    if len(sizes) < x.ndim:
+        raise ArgumentError("repeat: Number of dimensions of repeat dims can not be smaller than number of dimensions "
+                            f"of tensor ({len(sizes)} < {x.ndim}, as PyTorch)")
+    if any(n < 0 for n in sizes):
+        raise ArgumentError(f"repeat: Trying to create tensor with negative dimension, repeats {list(sizes)} (as PyTorch)")
+    shape = (1,) * (len(sizes) - x.ndim) + x.shape
+    out = backend.xp_of(x.data).tile(x.data.reshape(shape), sizes)
+
+    def backward(g):
+        split = g.reshape([m for r, n in zip(sizes, shape) for m in (r, n)])  # (repeat, size) per dimension
+        return (accurate_sum(split, tuple(range(0, split.ndim, 2))).reshape(x.shape),)
+
+    return make_result(out, (x,), backward, "repeat")
+
+
+def flip(x, *order, dims=None):
+    """x reversed along ``dims`` (ints, one tuple or list, or dims=; torch.flip, a copy)."""
+    check_tensors("flip", x)
+    if not order and dims is None:
+        raise TypeError('flip() missing 1 required positional arguments: "dims" (as PyTorch)')
+    axes = _dims_list("flip", _shape_arg("flip", order, dims, "dims"), x.ndim)
+    index = tuple(slice(None, None, -1) if i in axes else slice(None) for i in range(x.ndim)) + (Ellipsis,)
+    return make_result(x.data[index].copy(), (x,), lambda g: (g[index],), "flip")
 
 
 def _is_int(item):

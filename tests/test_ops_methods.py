@@ -1,0 +1,288 @@
+"""The tensor methods and functions PyTorch users reach for first (abs, clamp, max(dim), var, squeeze, where, ...),
+checked against PyTorch 2.13 as tinygrad's helper_test_op: the same inputs to both, then the forward values, dtypes
+and shapes, the input gradients of one random upstream gradient, and the error types compared (skipped without
+torch; their float64 gradient checks are in test_ops_gradcheck.py)."""
+import warnings
+
+import numpy
+import pytest
+
+from devices import host, on_device
+from tinyrrn import Tensor
+from tinyrrn import functional as F
+
+torch = pytest.importorskip("torch", reason='needs PyTorch as a reference oracle: pip install ".[oracle]"')
+pytestmark = pytest.mark.oracle
+NAN = float("nan")
+
+
+def _inputs(m, arrays):
+    """The arrays as tinyrrn's (m is F) or PyTorch's tensors; floating-point ones require grad."""
+    if m is F:
+        return [Tensor(on_device(a), requires_grad=a.dtype.kind == "f") for a in arrays]
+    return [torch.tensor(a, requires_grad=a.dtype.kind == "f") for a in arrays]
+
+
+def _outputs(out):
+    return list(out) if isinstance(out, tuple) else [out]
+
+
+def helper_test_op(fn, *arrays, rtol=1e-7, atol=1e-10):
+    """fn(m, *tensors), m F or torch: equal values (NaN where NaN), dtypes and shapes; then backward of one random
+    gradient from the first output, and equal gradients (None where PyTorch's is None)."""
+    ours_in, theirs_in = _inputs(F, arrays), _inputs(torch, arrays)
+    ours, theirs = _outputs(fn(F, *ours_in)), _outputs(fn(torch, *theirs_in))
+    assert len(ours) == len(theirs)
+    for o, t in zip(ours, theirs):
+        assert (tuple(o.shape), str(o.dtype)) == (tuple(t.shape), str(t.dtype).replace("torch.", ""))
+        numpy.testing.assert_allclose(host(o), t.detach().numpy(), rtol=rtol, atol=atol, equal_nan=True)
+    if not theirs[0].requires_grad:
+        assert not ours[0].requires_grad
+        return ours
+    upstream = numpy.random.default_rng(5).standard_normal(theirs[0].shape).astype(str(ours[0].dtype))
+    theirs[0].backward(torch.tensor(upstream))
+    ours[0].backward(on_device(upstream))
+    for o, t in zip(ours_in, theirs_in):
+        if t.grad is None:
+            assert o.grad is None
+        else:
+            numpy.testing.assert_allclose(host(o.grad), t.grad.numpy(), rtol=rtol, atol=atol, equal_nan=True)
+    return ours
+
+
+def _t(m, values):
+    array = numpy.array(values)
+    return Tensor(on_device(array)) if m is F else torch.tensor(array)
+
+
+def _random(*shape, seed=0):
+    return numpy.random.default_rng(seed).standard_normal(shape)
+
+
+TIES = numpy.array([[1.0, 3.0, 3.0, -2.0], [2.0, 2.0, 0.0, 2.0], [-1.0, 5.0, 5.0, 5.0]])
+NANS = numpy.array([[1.0, NAN, 3.0, NAN], [2.0, 2.0, 0.0, 1.0], [NAN, -5.0, 5.0, 5.0]])
+EDGES = numpy.array([-2.0, -1.0, -0.5, 0.0, -0.0, 0.5, 1.0, 2.0, NAN, numpy.inf, -numpy.inf])
+INTS = numpy.array([[-3, 2, 7], [0, -8, 5]])
+
+# name: (fn of (module, *tensors), input arrays)
+CASES = {
+    # element-wise
+    "abs": (lambda m, x: x.abs(), [EDGES]),
+    "abs()": (lambda m, x: abs(x), [_random(3, 4)]),
+    "abs of ints": (lambda m, x: m.abs(x), [INTS]),
+    "sqrt": (lambda m, x: x.sqrt(), [numpy.abs(_random(3, 4)) + 0.1]),
+    "sqrt of edges": (lambda m, x: m.sqrt(x), [EDGES]),
+    "sqrt of ints": (lambda m, x: x.sqrt(), [INTS]),
+    "square": (lambda m, x: x.square(), [EDGES]),
+    "square of ints": (lambda m, x: m.square(x), [INTS]),
+    "square of bools": (lambda m, x: m.square(x), [numpy.array([True, False])]),
+    "clamp": (lambda m, x: x.clamp(-0.5, 0.5), [numpy.concatenate([_random(8), EDGES])]),
+    "clamp min only": (lambda m, x: x.clamp(min=0.0), [EDGES]),
+    "clamp max only": (lambda m, x: m.clamp(x, max=0.5), [EDGES]),
+    "clamp min > max": (lambda m, x: x.clamp(1.0, -1.0), [EDGES]),
+    "clip": (lambda m, x: x.clip(-1, 1), [EDGES]),
+    "clamp of ints by a float": (lambda m, x: x.clamp(min=0.5), [INTS]),
+    "clamp by tensors": (lambda m, x, lo, hi: m.clamp(x, lo, hi),
+                         [numpy.array([0.0, 1.0, 2.0, 3.0, 5.0, 1.0]), numpy.array([1.0, 1.0, 3.0, 4.0, 6.0, 1.0]),
+                          numpy.array([2.0, 0.5, 2.0, 3.0, 4.0, 1.0])]),
+    "clamp by broadcast tensors": (lambda m, x, lo, hi: x.clamp(lo, hi), [_random(3, 4), _random(4, seed=1) - 0.5,
+                                                                          _random(3, 1, seed=2) + 0.5]),
+    "clamp by a 0-d tensor and a number": (lambda m, x: x.clamp(min=_t(m, -0.2), max=0.5), [_random(3, 4)]),
+    "clamp of bools by an int": (lambda m, x: m.clamp(x > 0, min=0), [_random(3, 4)]),
+    "maximum": (lambda m, a, b: m.maximum(a, b), [TIES, TIES[::-1].copy()]),
+    "minimum": (lambda m, a, b: a.minimum(b), [TIES, TIES[::-1].copy()]),
+    "maximum with NaN": (lambda m, a, b: a.maximum(b), [NANS, TIES]),
+    "minimum broadcast": (lambda m, a, b: m.minimum(a, b), [TIES, TIES[0]]),
+    "maximum of ints and floats": (lambda m, a, b: m.maximum(a, b), [INTS, _random(3)]),
+    "remainder": (lambda m, a, b: a % b, [_random(3, 4) * 5, _random(3, 4, seed=1) * 2]),
+    "remainder of a number": (lambda m, a: a % 1.5, [numpy.array([-4.0, 4.0, -3.0, 3.0, 0.0, -0.0, 1.5])]),
+    "remainder of a negative number": (lambda m, a: m.remainder(a, -1.5), [_random(5) * 4]),
+    "remainder by 0.0 and inf": (lambda m, a, b: a.remainder(b), [numpy.array([5.0, -5.0, 5.0, -5.0]),
+                                                                  numpy.array([0.0, 0.0, numpy.inf, numpy.inf])]),
+    "reflected remainder": (lambda m, b: 5 % b.detach(), [numpy.array([-3.0, 2.0, 7.0, -1.5])]),
+    "remainder of ints": (lambda m, a, b: a % b, [INTS, numpy.array([3, -3, 2])]),
+    "where": (lambda m, x, y: m.where(x > 0, x, y), [_random(3, 4), _random(3, 4, seed=1)]),
+    "where broadcast": (lambda m, x, y: m.where(x > 0, y, x), [_random(3, 4), _random(4, seed=1)]),
+    "where of a number": (lambda m, x: m.where(x > 0, x, 0.0), [_random(3, 4)]),
+    "where of a number first": (lambda m, x: m.where(x > 0, 1, x), [_random(3, 4)]),
+    "where of numbers": (lambda m, x: m.where(x > 0, 1, 0), [_random(3, 4)]),
+    "where of ints and a float": (lambda m, x: m.where(x > 0, x, 0.5), [INTS]),
+    "where method": (lambda m, x, y: x.where(x < 0, y), [_random(3, 4), _random(3, 4, seed=1)]),
+    "where alone": (lambda m, x: m.where(x > 0), [_random(3, 4)]),
+    # full and dim reductions
+    "max": (lambda m, x: x.max(), [TIES]),
+    "max of two tensors": (lambda m, a, b: a.max(b), [TIES, TIES[::-1].copy()]),
+    "min": (lambda m, x: x.min(), [TIES]),
+    "max with NaN": (lambda m, x: x.max(), [NANS]),
+    "min with NaN": (lambda m, x: m.min(x), [NANS]),
+    "max dim": (lambda m, x: x.max(1), [TIES]),
+    "max dim keepdim": (lambda m, x: x.max(dim=0, keepdim=True), [TIES]),
+    "min dim": (lambda m, x: m.min(x, -1), [TIES]),
+    "max dim with NaN": (lambda m, x: x.max(1), [NANS]),
+    "min dim with NaN": (lambda m, x: x.min(0), [NANS]),
+    "max dim of a 0-d tensor": (lambda m, x: x.max(0), [numpy.array(2.5)]),
+    "max dim of ints": (lambda m, x: x.max(1), [INTS]),
+    "max dim over an empty dim of others": (lambda m, x: x.max(1), [numpy.zeros((0, 3))]),
+    "max values": (lambda m, x: x.max(1).values * 2 + x.max(1)[0], [TIES]),
+    "max indices": (lambda m, x: x.max(1).indices, [TIES]),
+    "amax": (lambda m, x: x.amax(), [TIES]),
+    "amax dim": (lambda m, x: x.amax(1), [TIES]),
+    "amin dims keepdim": (lambda m, x: m.amin(x, (0, 2), keepdim=True), [numpy.round(_random(3, 4, 5))]),
+    "amax with NaN": (lambda m, x: x.amax(1), [NANS]),
+    "amin with NaN": (lambda m, x: x.amin(), [NANS]),
+    "argmax": (lambda m, x: x.argmax(), [TIES]),
+    "argmin keepdim": (lambda m, x: x.argmin(keepdim=True), [TIES]),
+    "argmax dim": (lambda m, x: m.argmax(x, 1), [TIES]),
+    "argmin dim keepdim": (lambda m, x: x.argmin(0, keepdim=True), [TIES]),
+    "argmax with NaN": (lambda m, x: x.argmax(1), [NANS]),
+    "argmin with NaN": (lambda m, x: x.argmin(), [NANS]),
+    "argmax of a 0-d tensor": (lambda m, x: x.argmax(0), [numpy.array(1.5)]),
+    "argmax over an empty dim of others": (lambda m, x: x.argmax(0), [numpy.zeros((2, 0))]),
+    "var": (lambda m, x: x.var(), [_random(3, 4)]),
+    "var unbiased=False first": (lambda m, x: x.var(False), [_random(3, 4)]),
+    "var dim unbiased keepdim": (lambda m, x: x.var(0, False, True), [_random(3, 4)]),
+    "var dims": (lambda m, x: m.var(x, (0, 2)), [_random(3, 4, 2)]),
+    "var correction": (lambda m, x: x.var(1, correction=0, keepdim=True), [_random(3, 4)]),
+    "var float correction": (lambda m, x: x.var(1, correction=1.5), [_random(3, 4)]),
+    "var correction = n": (lambda m, x: x.var(0, correction=3), [numpy.array([1.0, 1.0, 2.0])]),
+    "var correction > n": (lambda m, x: x.var(0, correction=4), [numpy.array([1.0, 1.0, 2.0])]),
+    "var of all, correction > n": (lambda m, x: x.var(correction=4), [numpy.array([1.0, 1.0, 2.0])]),
+    "var of one element": (lambda m, x: x.var(), [numpy.array([2.0])]),
+    "var of a 0-d tensor": (lambda m, x: x.var(0), [numpy.array(2.0)]),
+    "var dim=[]": (lambda m, x: x.var(dim=[]), [_random(2, 3)]),
+    "std": (lambda m, x: x.std(), [_random(3, 4)]),
+    "std dim": (lambda m, x: m.std(x, 1, keepdim=True), [_random(3, 4)]),
+    "std unbiased=False": (lambda m, x: x.std(dim=0, unbiased=False), [_random(3, 4)]),
+    "std of equal elements": (lambda m, x: x.std(0), [numpy.array([[1.0, 2.0], [1.0, 3.0]])]),
+    "std float32": (lambda m, x: x.std(1), [_random(3, 4).astype("float32")]),
+    # shapes
+    "squeeze": (lambda m, x: x.squeeze(), [_random(1, 3, 1, 2)]),
+    "squeeze dim": (lambda m, x: x.squeeze(-2), [_random(1, 3, 1, 2)]),
+    "squeeze a dim not of size 1": (lambda m, x: m.squeeze(x, 1), [_random(1, 3, 1, 2)]),
+    "squeeze dims": (lambda m, x: x.squeeze((0, 1, 2)), [_random(1, 3, 1, 2)]),
+    "squeeze a 0-d tensor": (lambda m, x: x.squeeze(0), [numpy.array(2.0)]),
+    "unsqueeze": (lambda m, x: x.unsqueeze(0), [_random(3, 2)]),
+    "unsqueeze last": (lambda m, x: m.unsqueeze(x, -1), [_random(3, 2)]),
+    "unsqueeze middle": (lambda m, x: x.unsqueeze(-2), [_random(3, 2)]),
+    "expand": (lambda m, x: x.expand(2, 3, 4), [_random(3, 1)]),
+    "expand -1": (lambda m, x: x.expand(-1, 4), [_random(3, 1)]),
+    "expand a tuple": (lambda m, x: x.expand((2, -1, -1)), [_random(3, 1)]),
+    "expand_as": (lambda m, x, y: x.expand_as(y), [_random(3, 1), _random(2, 3, 4)]),
+    "repeat": (lambda m, x: x.repeat(2, 3), [_random(3, 2)]),
+    "repeat with new dims": (lambda m, x: x.repeat((2, 1, 3)), [_random(3, 2)]),
+    "repeat zero times": (lambda m, x: x.repeat(0, 1), [_random(3, 2)]),
+    "flip": (lambda m, x: x.flip(0), [_random(3, 2, 4)]),
+    "flip dims": (lambda m, x: m.flip(x, (0, -1)), [_random(3, 2, 4)]),
+    "flip dims as arguments": (lambda m, x: x.flip(2, 1), [_random(3, 2, 4)]),
+    # PyTorch's method names of the arithmetic
+    "add alpha": (lambda m, x, y: x.add(y, alpha=2.5), [_random(3, 4), _random(4, seed=1)]),
+    "sub alpha": (lambda m, x, y: x.sub(y, alpha=-2), [_random(3, 4), _random(4, seed=1)]),
+    "add of ints alpha": (lambda m, x: m.add(x, x, alpha=3), [INTS]),
+    "add a number alpha": (lambda m, x: x.add(2, alpha=3), [_random(3, 4)]),
+    "add of bools alpha=False": (lambda m, x: m.add(x > 0, x < 0, alpha=False), [_random(3, 4)]),
+    "mul": (lambda m, x, y: x.mul(y), [_random(3, 4), _random(4, seed=1)]),
+    "neg": (lambda m, x: x.neg(), [_random(3, 4)]),
+}
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_same_as_torch(name):
+    fn, arrays = CASES[name]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # PyTorch's and tinyrrn's warnings of var's degrees of freedom
+        helper_test_op(fn, *arrays)
+
+
+def test_remainder_of_a_number_by_a_tensor_has_no_gradient_as_in_torch():
+    """PyTorch has no derivative of remainder(number, tensor): its backward is refused, as there."""
+    for m, x in ((torch, torch.tensor([2.0, -3.0], requires_grad=True)),
+                 (F, Tensor(on_device(numpy.array([2.0, -3.0])), requires_grad=True))):
+        with pytest.raises(RuntimeError, match="not implemented"):
+            (5 % x).sum().backward()
+
+
+def test_max_and_min_along_a_dim_are_named_tuples():
+    x = Tensor(on_device(TIES))
+    for result, name in ((x.max(1), "max"), (F.min(x, 0), "min")):
+        values, indices = result
+        assert type(result).__name__ == name and result.values is values and result.indices is indices
+
+
+def test_view_ops_share_memory_and_copies_do_not():
+    """squeeze, unsqueeze and expand are views, as PyTorch's; flip and repeat are copies."""
+    x = Tensor(on_device(_random(3, 1)))
+    views, copies = (x.squeeze(), x.unsqueeze(0), x.expand(3, 2), x.expand_as(x)), (x.flip(0), x.repeat(2, 1))
+    x.data[...] = 7.0
+    assert all((host(v) == 7).all() for v in views) and not any((host(c) == 7).any() for c in copies)
+
+
+def test_uint8_condition_of_where_is_taken_with_torchs_warning():
+    x = Tensor(on_device(_random(3, 4)))
+    with pytest.warns(UserWarning, match="uint8 condition"):
+        out = F.where((x > 0).astype("uint8"), x, 0.0)
+    numpy.testing.assert_array_equal(host(out), numpy.where(host(x) > 0, host(x), 0.0))
+
+
+def test_var_warns_as_torch_when_no_degrees_of_freedom_are_left():
+    with pytest.warns(UserWarning, match="degrees of freedom"):
+        Tensor(on_device(numpy.array([1.0]))).var()
+
+
+# name: fn of (module, x): PyTorch raises; tinyrrn must raise the same exception class
+REFUSED = {
+    "abs of bools": lambda m, x: (x > 0).abs(),
+    "clamp with no bound": lambda m, x: x.clamp(),
+    "clamp of bools": lambda m, x: (x > 0).clamp(True, True),
+    "clamp by a bound that does not broadcast": lambda m, x: x.clamp(min=_t(m, [1.0, 2.0])),
+    "clamp by a tensor and a number": lambda m, x: x.clamp(min=x[0], max=0.5),
+    "maximum of a number": lambda m, x: m.maximum(x, 2.0),
+    "maximum of shapes that do not broadcast": lambda m, x: m.maximum(x, x[:, :2]),
+    "max of an empty tensor": lambda m, x: x[:0].max(),
+    "max over an empty dim": lambda m, x: x[:0].max(0),
+    "max dim out of range": lambda m, x: x.max(2),
+    "max dim as a tuple": lambda m, x: x.max(dim=(0, 1)),
+    "max keepdim without a dim": lambda m, x: x.max(keepdim=True),
+    "amax of an empty tensor": lambda m, x: x[:0].amax(),
+    "amax over an empty dim": lambda m, x: x[:0].amax(0),
+    "amax of a repeated dim": lambda m, x: x.amax((0, 0)),
+    "amin dim out of range": lambda m, x: x.amin(-3),
+    "argmax of an empty tensor": lambda m, x: x[:0].argmax(),
+    "argmax over an empty dim": lambda m, x: x[:0].argmax(0),
+    "argmax of bools": lambda m, x: (x > 0).argmax(),
+    "argmin dim as a float": lambda m, x: x.argmin(1.0),
+    "var of ints": lambda m, x: _t(m, [1, 2, 3]).var(),
+    "var with unbiased and correction": lambda m, x: x.var(1, unbiased=True, correction=1),
+    "std dim out of range": lambda m, x: x.std(5),
+    "squeeze dim out of range": lambda m, x: x.squeeze(5),
+    "squeeze a repeated dim": lambda m, x: x[:1].squeeze((0, 0)),
+    "unsqueeze dim out of range": lambda m, x: x.unsqueeze(3),
+    "unsqueeze dims as a tuple": lambda m, x: x.unsqueeze((0, 1)),
+    "expand to fewer dims": lambda m, x: x.expand(3),
+    "expand a dim not of size 1": lambda m, x: x.expand(2, 5),
+    "expand -1 in a new dim": lambda m, x: x.expand(-1, 2, 3),
+    "expand to a negative size": lambda m, x: x.expand(-2, 3),
+    "expand_as an array": lambda m, x: x.expand_as(numpy.zeros((2, 3))),
+    "repeat with fewer sizes": lambda m, x: x.repeat(2),
+    "repeat a negative number of times": lambda m, x: x.repeat(-1, 2),
+    "repeat with no sizes": lambda m, x: x.repeat(),
+    "flip with no dims": lambda m, x: x.flip(),
+    "flip a repeated dim": lambda m, x: x.flip(0, 0),
+    "flip dim out of range": lambda m, x: x.flip(2),
+    "remainder of bools": lambda m, x: (x > 0) % (x > 0),
+    "remainder of ints by 0": lambda m, x: _t(m, [1, 2]) % 0,
+    "remainder of ints by a 0 tensor": lambda m, x: _t(m, [1, 2]) % _t(m, [1, 0]),
+    "where of a float condition": lambda m, x: m.where(x, x, 0.0),
+    "where of a condition that does not broadcast": lambda m, x: m.where(x[:, :2] > 0, x, 0.0),
+    "where of input alone": lambda m, x: m.where(x > 0, x),
+    "add of ints alpha=0.5": lambda m, x: m.add(_t(m, [1, 2]), _t(m, [1, 2]), alpha=0.5),
+    "sub alpha as a string": lambda m, x: m.sub(x, x, alpha="2"),
+}
+
+
+@pytest.mark.parametrize("name", REFUSED)
+def test_refused_as_by_torch(name):
+    fn, data = REFUSED[name], _random(2, 3)
+    with pytest.raises(Exception) as theirs:
+        fn(torch, torch.tensor(data))
+    with pytest.raises(type(theirs.value)):
+        fn(F, Tensor(on_device(data)))
