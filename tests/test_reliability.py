@@ -696,6 +696,60 @@ def test_a_resumed_run_whose_training_list_changed_names_the_list_not_the_checkp
     assert open(os.path.join(run_dir, "checkpoint.npz"), "rb").read() == before
 
 
+@pytest.fixture(scope="module")
+def own_data(tiny_data, tmp_path_factory):
+    """(a copy of the tiny dataset, a finished run on it): a test may change the data if it puts it back."""
+    root = copy_dataset(tiny_data, tmp_path_factory.mktemp("own"))
+    out = tmp_path_factory.mktemp("own-runs")
+    assert training.main(tiny_args(str(root), out, "--name", "r")) == 0  # g01 tests, g02 validates
+    return root, run_dir_of(out, "r")
+
+
+@contextlib.contextmanager
+def put_back(path):
+    """The file ``path`` as it is now (content and times) once the block ends."""
+    kept = f"{path}.kept"
+    shutil.copy2(path, kept)
+    try:
+        yield path
+    finally:
+        os.replace(kept, path)
+
+
+def refused_resume(own_data, tmp_path, capsys):
+    """The error line of resuming a copy of ``own_data``'s run, whose files stay as they were."""
+    run_dir = str(tmp_path / "run")
+    shutil.copytree(own_data[1], run_dir)
+    before = folder_bytes(run_dir)
+    capsys.readouterr()
+    assert training.main(["--resume", run_dir, "--epochs", "2"]) == 2
+    assert folder_bytes(run_dir) == before
+    return one_error_line(capsys)
+
+
+@pytest.mark.parametrize("video", ["MoveLeft/v_MoveLeft_g04_c02.avi", "MoveLeft/v_MoveLeft_g02_c02.avi",
+                                   "MoveLeft/v_MoveLeft_g01_c01.avi"], ids=["training", "validation", "test"])
+def test_a_video_replaced_by_another_of_as_many_frames_is_named_on_resume(own_data, tmp_path, video, capsys):
+    """A video replaced since the run started by another of the same frame count (here of the same size too: the
+    other member of its pair) resumed silently, training, selecting or testing on other frames than the run's."""
+    with put_back(own_data[0] / video) as replaced:
+        shutil.copyfile(str(replaced).replace("MoveLeft", "MoveRight"), replaced)
+        line = refused_resume(own_data, tmp_path, capsys)
+    assert line.startswith(f"error: {replaced}: changed since the run started") and "nothing was changed" in line
+
+
+@pytest.mark.parametrize("listed", ["testlist01.txt", "trainlist01.txt"])
+def test_a_resumed_run_whose_test_or_validation_videos_are_listed_otherwise_names_the_list(own_data, tmp_path, listed,
+                                                                                           capsys):
+    """A test list, or the validation groups' lines of the training list, changed since the run started: the run went
+    on, its epochs validated (or its test report) on other videos than before."""
+    with put_back(own_data[0] / "ucfTrainTestlist" / listed) as path:
+        path.write_text("".join(line for line in path.read_text().splitlines(True)
+                                if "v_Grow_g01_c01" not in line and "v_Grow_g02_c01" not in line))  # test, validation
+        line = refused_resume(own_data, tmp_path, capsys)
+    assert line.startswith(f"error: {path}: changed since the run started") and "nothing was changed" in line
+
+
 # -- 8. empty and duplicated lists, other classes -----------------------------------------------------
 def test_an_empty_testlist_and_a_duplicated_line_are_refused(tiny_data, tmp_path):
     root = copy_dataset(tiny_data, tmp_path)
@@ -1287,8 +1341,10 @@ def test_malformed_checkpoint_metadata_is_one_line_naming_the_file_and_key(run, 
     (lambda m: m.update(best_epoch=7), "its metadata's 'best_epoch' is 7, not an epoch done (1 to 1) or null"),
     (lambda m: m.update(first_loss=float("nan")), "its metadata's 'first_loss' is NaN, not a finite number or null"),
     (lambda m: m.update(warnings=[3]), "its metadata's 'warnings' is [3], not a list of texts"),
+    (lambda m: m["videos"].update(test=[3]), "its metadata's 'videos' is not the signatures of the run's training, "
+                                             "validation, test videos"),
 ], ids=["history record", "history number", "history error", "dropped path", "dropped number", "epoch", "observed",
-        "log bytes", "best epoch", "first loss", "warnings"])
+        "log bytes", "best epoch", "first loss", "warnings", "videos"])
 def test_checkpoint_metadata_of_values_no_run_has_is_one_line_on_resume(run, edit, says, capsys):
     """Types were checked, values not: a history record without its update, or a dropped video the list does not
     have, ended in a traceback (KeyError, TypeError); a negative count in 'expected non-negative integer' or

@@ -221,6 +221,7 @@ class Trainer:
             self.val_set = build_dataset(config, train=True, validation=True) if config["val_groups"] else None
             self.test_set = build_dataset(config, train=False)
         self.classes, self.val_groups = self.train_set.classes, self.train_set.val_groups
+        self.videos = self.comm.on_root(self.signatures)  # the data as the run starts, recorded in its checkpoints
         # resuming: every weight comes from the checkpoint, so --weights (only needed to start the run) is not read
         self.model = build_model({**config, "weights": None} if resuming else config,
                                  len(self.classes)).to(backend.get_device())
@@ -256,6 +257,40 @@ class Trainer:
     @property
     def updates(self):
         return self.optimizer.steps
+
+    def datasets(self):
+        """{name: dataset} of the run's training, validation (when groups are held out) and test videos."""
+        sets = {"training": self.train_set, "validation": self.val_set, "test": self.test_set}
+        return {name: dataset for name, dataset in sets.items() if dataset is not None}
+
+    def signatures(self):
+        """{name: UCF101.signatures} of each of the run's datasets."""
+        return {name: dataset.signatures() for name, dataset in self.datasets().items()}
+
+    def refuse_changed_data(self, recorded, path):
+        """On resuming: refuse data other than the ``recorded`` signatures (checkpoint ``path``'s) of the run's start,
+        naming the split list that lists other videos, or the video replaced since (another size or mtime): the
+        resumed run would train, select or test on other frames than the run it continues."""
+        now = self.signatures()
+        if not (isinstance(recorded, dict) and recorded.keys() == now.keys() and all(
+                isinstance(videos, list) and all(isinstance(v, list) and len(v) == 3 and isinstance(v[0], str)
+                                                 for v in videos) for videos in recorded.values())):
+            raise checkpoint.CheckpointError(f"{path}: its metadata's 'videos' is not the signatures of the run's "
+                                             f"{', '.join(now)} videos")
+        advice = "; nothing was changed: put {} back as it was to resume the run, or start a new run"
+        for name, dataset in self.datasets().items():
+            then, listed = [v[0] for v in recorded[name]], [v[0] for v in now[name]]
+            if then != listed:
+                gone, added = sorted(set(then) - set(listed)), sorted(set(listed) - set(then))
+                change = (f"{gone[0]} is no longer listed" if gone else f"{added[0]} is listed now" if added
+                          else "its lines are in another order")
+                raise UsageError(f"{dataset.list_file}: changed since the run started: {change} among the {name} "
+                                 "videos" + advice.format("the list"))
+            changed = next((i for i, (old, video) in enumerate(zip(recorded[name], now[name])) if old != video), None)
+            if changed is not None:
+                raise UsageError(f"{dataset.paths[changed]}: changed since the run started (its size or modification "
+                                 f"time is not the one {path} records: replaced, re-encoded or copied over?)"
+                                 + advice.format("the original video"))
 
     def refuse_unusable_evaluation_sets(self):
         """Refuse, before any training, validation groups or a test list whose videos are all bad
@@ -536,7 +571,8 @@ class Trainer:
                                   "param_steps": optimizer["param_steps"]},
                     "loader": self.loader.state_dict(), "random": tinyrandom.get_state(), "ranks": self.comm.size,
                     "dropped": self.train_set.bad_videos, "total_updates": self.total_updates,
-                    "first_loss": self.first_loss, "warnings": self.warnings, "log_bytes": self.log.size()}
+                    "first_loss": self.first_loss, "warnings": self.warnings, "log_bytes": self.log.size(),
+                    "videos": self.videos}
             checkpoint.save(path, arrays, meta)  # refuses non-finite arrays; the previous file stays
         self.comm.barrier()  # the file is complete before any rank goes on (and may read it)
         if name == "checkpoint.npz":
@@ -550,6 +586,9 @@ class Trainer:
             raise UsageError(f"{path}: written by {meta['ranks']} rank(s); resume it with the same number of "
                              f"ranks, not {self.comm.size} (the number of ranks defines the run)")
         check_classes(meta["classes"], self.classes, os.path.join(self.train_set.list_dir, "classInd.txt"))
+        if "videos" in meta:  # (not in checkpoints written before the data was recorded)
+            self.comm.on_root(self.refuse_changed_data, meta["videos"], path)
+            self.videos = meta["videos"]
         try:
             self.model.load_state_dict(checkpoint.prefixed(arrays, "model"))
         except ValueError as error:

@@ -21,7 +21,8 @@ from .video import BadVideo, frame_count
 _ENTRY_KEYS = {"signature", "frames", "reason"}
 
 
-def _signature(path):
+def signature(path):
+    """[size, mtime_ns] of a file: what tells a video replaced (re-encoded, copied over) without reading it."""
     st = os.stat(path)
     return [st.st_size, st.st_mtime_ns]
 
@@ -29,12 +30,12 @@ def _signature(path):
 def _probe(path):
     """(frames, reason, signature) of one video: 0 frames and the reason for a bad one; signature None when
     the file changed while it was probed."""
-    before = _signature(path)
+    before = signature(path)
     try:
         frames, reason = frame_count(path), None
     except BadVideo as err:
         frames, reason = 0, err.reason
-    return frames, reason, before if _signature(path) == before else None
+    return frames, reason, before if signature(path) == before else None
 
 
 def _is_entry(entry):
@@ -71,7 +72,7 @@ def count_frames(paths, index_path=None, threads=4):
     result, todo = {}, []
     for path in paths:
         entry = stored.get(os.path.realpath(path))
-        if entry is not None and entry["frames"] and entry["signature"] == _signature(path):
+        if entry is not None and entry["frames"] and entry["signature"] == signature(path):
             result[path] = (entry["frames"], entry["reason"])
         else:
             todo.append(path)

@@ -30,7 +30,7 @@ from collections import OrderedDict
 import numpy as np
 
 from .cache import FrameCache
-from .index import count_frames
+from .index import count_frames, signature
 from .splits import in_groups, read_split
 from .transforms import Normalize, center_crops, crop, draw_crops
 from .video import read_sampled, sampled_count
@@ -209,6 +209,16 @@ class UCF101:
             if path not in self.bad_reasons:
                 self.bad_reasons[path] = (reasons or {}).get(path, "found bad when decoded")
         self._plan()
+
+    def signatures(self):
+        """[path as listed, size, mtime_ns] of each listed video, in the list's order (size and mtime None for one
+        gone since): what identifies the data without reading it, as the frame cache's key does."""
+        def of(path):
+            try:
+                return signature(path)
+            except OSError:
+                return [None, None]
+        return [[rel, *of(path)] for (rel, _), path in zip(self.videos, self.paths)]
 
     @property
     def bad_videos(self):
