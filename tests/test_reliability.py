@@ -1163,6 +1163,52 @@ def test_resume_cleans_leftovers_of_a_killed_process_and_its_duplicate_log_lines
     assert len(keys) == len(set(keys)) and [r["epoch"] for r in records if r["kind"] == "epoch"] == [1, 2]
 
 
+KILLED_AFTER_FIRST_SAVE = """
+import os, signal, sys
+from tinyrrn import checkpoint, train
+save = checkpoint.save
+
+def save_then_die(path, *args):  # SIGKILL right after the first file written into the folder named in argv[1]
+    save(path, *args)
+    if os.path.dirname(os.fspath(path)).endswith(sys.argv[1]):
+        os.kill(os.getpid(), signal.SIGKILL)
+checkpoint.save = save_then_die
+sys.exit(train.main(sys.argv[2:]))
+"""
+
+
+@pytest.mark.parametrize("folder", ["-r", "baseline"], ids=["run", "job's baseline"])
+def test_a_run_killed_between_the_files_of_its_first_epoch_end_resumes(tiny_data, tmp_path, folder):
+    """kill -9 between best.npz and checkpoint.npz of epoch 1 (best.npz was written first) left a run with its
+    selected weights but no checkpoint: --resume refused it as stopped before its first checkpoint, and a job whose
+    baseline it was refused to go on ("remove the baseline and resume the job"), which README says it does."""
+    args = tiny_args(tiny_data, tmp_path, "--name", "r", "--threads", "1",
+                     *(["--baseline", "--epochs", "1"] if folder == "baseline" else ["--epochs", "2"]))
+    killed = subprocess.run([sys.executable, "-c", KILLED_AFTER_FIRST_SAVE, folder, *args], capture_output=True,
+                            text=True, timeout=120)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    run_dir = run_dir_of(tmp_path, "r")
+    resumed = cli_run("tinyrrn.train", "--resume", run_dir)
+    assert resumed.returncode == 0, resumed.stderr
+    assert os.path.isfile(os.path.join(run_dir, "eval", "metrics.json"))
+
+
+def test_best_npz_on_a_full_disk_after_the_first_checkpoint_says_the_checkpoint_is_kept(tiny_data, tmp_path, monkeypatch,
+                                                                                      capsys):
+    save = checkpoint.save
+
+    def full_for_best(path, *args):
+        if os.path.basename(path) == "best.npz":
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), path)
+        return save(path, *args)
+    monkeypatch.setattr(checkpoint, "save", full_for_best)
+    assert training.main(tiny_args(tiny_data, tmp_path, "--name", "r")) == 1
+    run_dir = run_dir_of(tmp_path, "r")
+    assert one_error_line(capsys) == (f"error: {run_dir}/best.npz: No space left on device; {run_dir}/checkpoint.npz "
+                                      f"(epoch 1, update {meta(run_dir)['updates']}) is kept as it was; once fixed, "
+                                      f"continue with python -m tinyrrn.train --resume {run_dir}")
+
+
 def test_no_video_evaluated_names_the_list_and_for_validation_the_way_out():
     """Videos that fail only while decoding (their frame counts looked fine) can still leave a set empty."""
     from types import SimpleNamespace

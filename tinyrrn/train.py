@@ -402,8 +402,9 @@ class Trainer:
                 print(f"epoch {self.epoch}: validation {summary(metrics)}", flush=True)
         if self.val_set is not None and (self.best_error is None or metrics["video_error"] < self.best_error):
             self.best_error, self.best_epoch = metrics["video_error"], self.epoch
-            self.save("best.npz")
-        self.save()
+            self.save("checkpoint.npz", "best.npz")
+        else:
+            self.save()
         self.plot(every=self.PLOT_EVERY_SECONDS)
 
     def plot(self, every=0.0):
@@ -541,17 +542,20 @@ class Trainer:
                    "ranks": int, "dropped": list, "total_updates": int, "first_loss": (int, float, type(None)),
                    "warnings": list, "log_bytes": int}
 
-    def save(self, name="checkpoint.npz"):
-        """Write a checkpoint (rank 0; called on every rank). It holds each rank's accumulated
-        gradients and, with per-rank BN statistics, each rank's own buffers as they were before averaging
-        (in mid-epoch they differ), so that the same ranks resume bit for bit; and the length of metrics.jsonl."""
-        path = os.path.join(self.run_dir, name)
+    def save(self, *names):
+        """Write a checkpoint into each of ``names`` in turn (default checkpoint.npz; rank 0, called on every rank);
+        returns the first's path. It holds each rank's accumulated gradients and, with per-rank BN statistics, each
+        rank's own buffers as they were before averaging (in mid-epoch they differ), so that the same ranks resume
+        bit for bit; and the length of metrics.jsonl. A new best.npz comes after checkpoint.npz, which already
+        names it selected: a run stopped between the two resumes from the checkpoint and writes best.npz again
+        (recover_best); a run without checkpoint.npz has written nothing worth keeping."""
+        names = names or ("checkpoint.npz",)
         own = self.comm.gather({k: backend.to_numpy(b).copy() for k, b in self.model.named_buffers()}
                                if self.per_rank_statistics else {})
         self.make_ranks_agree()
         model = {k: backend.to_numpy(v) for k, v in self.model.state_dict().items()}
         digest = checkpoint.weights_digest(model)
-        if name == "best.npz":
+        if "best.npz" in names:
             self.best_digest = digest
         arrays = {f"model/{k}": v for k, v in model.items()}
         optimizer = self.optimizer.state_dict()  # every rank's gradients are gathered on rank 0
@@ -573,11 +577,14 @@ class Trainer:
                     "dropped": self.train_set.bad_videos, "total_updates": self.total_updates,
                     "first_loss": self.first_loss, "warnings": self.warnings, "log_bytes": self.log.size(),
                     "videos": self.videos}
-            checkpoint.save(path, arrays, meta)  # refuses non-finite arrays; the previous file stays
-        self.comm.barrier()  # the file is complete before any rank goes on (and may read it)
-        if name == "checkpoint.npz":
+            for name in names:  # non-finite arrays are refused: the previous file stays
+                checkpoint.save(os.path.join(self.run_dir, name), arrays, meta)
+                if name == "checkpoint.npz":  # kept, and said to be, if writing best.npz then fails
+                    self.saved_at = (self.epoch, self.updates, digest)
+        self.comm.barrier()  # the files are complete before any rank goes on (and may read them)
+        if "checkpoint.npz" in names:
             self.saved_at = (self.epoch, self.updates, digest)
-        return path
+        return os.path.join(self.run_dir, names[0])
 
     def restore(self, arrays, meta, path):
         """Continue from a checkpoint written by save() (read on every rank), with the same ranks and
@@ -650,8 +657,8 @@ class Trainer:
 
     def recover_best(self, observed):
         """On resuming: when best.npz (the selected epoch's weights) cannot be read, or holds other weights
-        than the checkpoint says were selected (a run stopped between writing best.npz and checkpoint.npz
-        left those of an epoch the checkpoint never saw), warn, naming it, and select again among the
+        than the checkpoint says were selected (a run stopped between writing checkpoint.npz and best.npz left
+        those of an earlier epoch, or none; or the file was replaced), warn, naming it, and select again among the
         epochs whose weights are kept -- the checkpoint's epoch when the checkpoint is at that epoch's end
         (nothing was ``observed`` after it; best.npz is written again from it), and the epochs trained from now on;
         else best.npz is moved aside to best.npz.stale, so that nothing takes it for the run's weights."""
