@@ -1824,19 +1824,24 @@ def test_a_value_starting_with_a_dash_is_explained_with_the_form_that_works(flag
         one_error_line(capsys)
 
 
-def test_ctrl_c_while_a_command_is_still_importing_is_one_line_and_exit_status_130(tmp_path):
-    (tmp_path / "sitecustomize.py").write_text(  # Ctrl-C as the package imports its modules
+@pytest.mark.parametrize("signum, code, said", [(signal.SIGINT, 130, "Ctrl-C"), (signal.SIGTERM, 143, "SIGTERM"),
+                                               (signal.SIGHUP, 129, "SIGHUP")], ids=["Ctrl-C", "SIGTERM", "SIGHUP"])
+def test_a_signal_while_a_command_is_still_importing_is_one_line_and_its_exit_status(tmp_path, signum, code, said):
+    """SIGTERM (a scheduler's, a test's) or SIGHUP in the second a command imports killed it in silence, by the
+    signal (a parent saw -15, not the 143 it gets once the command runs)."""
+    (tmp_path / "sitecustomize.py").write_text(  # the signal as the package imports its modules
         "import os, signal, sys\n"
-        "class CtrlC:\n"
+        "class Signal:\n"
         "    def find_spec(self, name, path=None, target=None):\n"
         "        if name == 'tinyrrn.operators':\n"
-        "            os.kill(os.getpid(), signal.SIGINT)\n"
-        "sys.meta_path.insert(0, CtrlC())\n")
+        f"            os.kill(os.getpid(), {int(signum)})\n"
+        "sys.meta_path.insert(0, Signal())\n")
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), *sys.path])}
     result = subprocess.run([sys.executable, "-m", "tinyrrn.train", "--help"], capture_output=True, text=True,
-                            env=env, timeout=60,  # Ctrl-C not ignored (a shell's background job ignores it)
-                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
-    assert result.returncode == 130 and result.stderr.strip() == "interrupted (Ctrl-C) while starting", result.stderr
+                            env=env, timeout=60,  # not ignored (a shell's background job ignores Ctrl-C)
+                            preexec_fn=lambda: signal.signal(signum, signal.SIG_DFL))
+    assert result.returncode == code and result.stderr.strip() == f"interrupted ({said}) while starting", \
+        (result.returncode, result.stderr)
 
 
 def test_evaluate_reads_frames_from_the_runs_own_frame_cache(finished, tmp_path, monkeypatch):

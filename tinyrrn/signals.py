@@ -9,7 +9,7 @@ Outside training (``outside_training``) SIGTERM and SIGHUP stop at once, as Ctrl
 ``Interrupted`` without a checkpoint, so that clean-up code (``finally``, lock files) still runs.
 After the last checkpoint (the final evaluation) ``StopAtOnce`` stops at once at any of the three,
 saying that the checkpoint is kept and how to go on. Before any of that, while ``python -m tinyrrn.<command>``
-is still importing, Ctrl-C ends the process in one line (``quiet_until_started``).
+is still importing, each of the three ends the process in one line (``quiet_until_started``).
 """
 import os
 import signal
@@ -89,15 +89,22 @@ def _exit_while_starting(signum, frame):
     os._exit(128 + signum)  # nothing is written yet; an exception here would be a traceback through the imports
 
 
+DEFAULT_HANDLERS = {signal.SIGINT: signal.default_int_handler, signal.SIGTERM: signal.SIG_DFL,
+                    signal.SIGHUP: signal.SIG_DFL}
+
+
 def quiet_until_started():
-    """Ctrl-C ends the process at once in one line (exit status 130) until ``started``: installed by the package
-    while ``python -m tinyrrn.<command>`` imports it, where a KeyboardInterrupt was a traceback of the imports.
-    A SIGINT that is ignored (a run beside's child) stays ignored."""
-    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
-        signal.signal(signal.SIGINT, _exit_while_starting)
+    """Ctrl-C, SIGTERM and SIGHUP end the process at once in one line, with the exit status they have once a
+    command runs (130, 143, 129), until ``started``: installed by the package while ``python -m tinyrrn.<command>``
+    imports it, where a KeyboardInterrupt was a traceback of the imports and SIGTERM a silent death by the signal.
+    A signal that is ignored (SIGINT in a run beside's child, SIGHUP under nohup) stays ignored."""
+    for signum, default in DEFAULT_HANDLERS.items():
+        if signal.getsignal(signum) is default:
+            signal.signal(signum, _exit_while_starting)
 
 
 def started():
-    """A command runs (cli.command): Ctrl-C is a KeyboardInterrupt again, which the command handles."""
-    if signal.getsignal(signal.SIGINT) is _exit_while_starting:
-        signal.signal(signal.SIGINT, signal.default_int_handler)
+    """A command runs (cli.command): the signals have their default handlers again, which the command replaces."""
+    for signum, default in DEFAULT_HANDLERS.items():
+        if signal.getsignal(signum) is _exit_while_starting:
+            signal.signal(signum, default)
