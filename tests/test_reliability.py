@@ -455,6 +455,27 @@ def test_the_settings_an_older_run_lacks_are_not_refused_on_resume(run):
         configuration.check_run_settings("config.json", {k: v for k, v in older.items() if k != "lr"})
 
 
+def test_a_run_of_a_newer_version_with_a_setting_this_one_lacks_is_refused_not_resumed_without_it(run, tiny_data,
+                                                                                                    capsys):
+    """A setting in both config.json and the checkpoint that this version does not know (a newer tinyrrn's, say
+    label smoothing) was ignored: the run resumed, and was evaluated, as another model than the one it is."""
+    path = os.path.join(run, "checkpoint.npz")
+    arrays, saved = checkpoint.load(path)
+    checkpoint.save(path, arrays, {**saved, "config": {**saved["config"], "label_smoothing": 0.1}})
+    settings = json.load(open(os.path.join(run, "config.json")))
+    files.write_json(os.path.join(run, "config.json"), {**settings, "label_smoothing": 0.1})
+    before = folder_bytes(run)
+    video = os.path.join(tiny_data, "Grow", "v_Grow_g01_c01.avi")
+    for command, named in ((lambda: training.main(["--resume", run, "--epochs", "2"]), "config.json"),
+                           (lambda: evaluation.main([path, "--out", os.path.join(run, "eval-x")]), "checkpoint.npz"),
+                           (lambda: prediction.main([video, "--checkpoint", path]), "checkpoint.npz")):
+        capsys.readouterr()
+        assert command() == 2
+        line = one_error_line(capsys)
+        assert line.startswith(f"error: {run}/{named}: ") and "label_smoothing" in line and "newer" in line, line
+    assert folder_bytes(run) == before
+
+
 def test_every_setting_is_classified_and_an_unclassified_one_is_refused():
     both = set(configuration.DEFINES_RUN) & set(configuration.MAY_CHANGE)
     assert not both and set(configuration.DEFINES_RUN) | set(configuration.MAY_CHANGE) == set(configuration.DEFAULTS)
