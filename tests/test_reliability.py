@@ -1502,6 +1502,23 @@ def test_a_second_evaluation_into_one_out_folder_is_refused(finished, tmp_path, 
     assert sorted(os.listdir(out)) == ["confusion.csv", "confusion.png", "metrics.json", "per_class.csv"]
 
 
+@pytest.mark.parametrize("left", ["a temporary file", "a report without its metrics.json"])
+def test_a_report_folder_left_by_an_evaluation_killed_mid_write_is_written_again(run, left, capsys):
+    """kill -9 (or a full disk) in the middle of evaluate's first files of RUN/eval-last, or before its metrics.json,
+    left a folder that every later evaluation of the run refused as "another command's output (other files)"."""
+    out = os.path.join(run, "eval-last")
+    if left == "a temporary file":
+        shutil.rmtree(out)
+        os.mkdir(out)
+        open(os.path.join(out, ".confusion.png.abc123.tmp"), "wb").write(b"half a picture")
+    else:
+        os.remove(os.path.join(out, "metrics.json"))
+    capsys.readouterr()
+    assert evaluation.main([os.path.join(run, "checkpoint.npz"), "--workers", "0"]) == 0, capsys.readouterr().err
+    assert sorted(os.listdir(out)) == ["confusion.csv", "confusion.png", "metrics.json", "per_class.csv"]
+    assert rundir.folder_kind(str(run)) == "training run"
+
+
 def test_evaluate_reports_the_best_npz_there_once_it_holds_the_run(run, monkeypatch):
     """best.npz replaced (by the run's training) after evaluate read it, before it took the run's lock: the report
     into the run is of the weights best.npz holds, never of those read before."""
