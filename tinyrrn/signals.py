@@ -15,12 +15,22 @@ import os
 import signal
 import sys
 
-HANDLED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+HANDLED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)  # in a run beside: (PASS_ON,) (listen_to_the_job_only)
+PASS_ON = signal.SIGUSR1  # how the job's process passes a signal on to its run beside (tinyrrn.beside)
 
 
 def name(signum):
-    """'Ctrl-C' for SIGINT, else the signal's name ('SIGTERM')."""
-    return "Ctrl-C" if signum == signal.SIGINT else signal.Signals(signum).name
+    """'Ctrl-C' for SIGINT, "the job's stop request" for PASS_ON, else the signal's name ('SIGTERM')."""
+    return {signal.SIGINT: "Ctrl-C", PASS_ON: "the job's stop request"}.get(signum) or signal.Signals(signum).name
+
+
+def listen_to_the_job_only():
+    """In a run beside (tinyrrn.beside): stop only at PASS_ON, the signals the job's process passes on. SIGINT,
+    SIGTERM and SIGHUP stay ignored, as the child inherits them: sent to every process of the job (a terminal, a
+    systemd control group, a Slurm job step), they reach the parent too, which passes them on; heard twice, the
+    second stopped the run beside at once, without its checkpoint."""
+    global HANDLED
+    HANDLED = (PASS_ON,)
 
 
 class Interrupted(BaseException):
@@ -80,8 +90,9 @@ class StopAtOnce:
 
 
 def outside_training():
-    """While active: SIGTERM and SIGHUP raise Interrupted at once (as Ctrl-C raises KeyboardInterrupt)."""
-    return StopAtOnce((signal.SIGTERM, signal.SIGHUP))
+    """While active: SIGTERM and SIGHUP (a run beside's PASS_ON) raise Interrupted at once (as Ctrl-C raises
+    KeyboardInterrupt)."""
+    return StopAtOnce(tuple(signum for signum in HANDLED if signum != signal.SIGINT))
 
 
 def _exit_while_starting(signum, frame):
