@@ -913,6 +913,19 @@ def test_a_pipe_or_device_in_a_run_folder_is_refused_never_read_forever(run):
     assert open(os.path.join(run, "checkpoint.npz"), "rb").read() == before
 
 
+def test_a_lock_file_that_is_a_link_is_refused_and_what_it_links_to_is_kept(run, tmp_path, capsys):
+    """RUN/lock as a link to another file: the lock was taken through it, the file's content truncated and replaced by
+    "process N on host H", and the file then unlinked from the run: lost."""
+    precious = tmp_path / "notes.txt"
+    precious.write_text("precious notes\n")
+    lock = os.path.join(run, "lock")
+    os.symlink(precious, lock)
+    capsys.readouterr()
+    assert training.main(["--resume", run, "--epochs", "2"]) == 2
+    assert one_error_line(capsys).startswith(f"error: {lock}: a link (to {precious}), not the lock file of {run}")
+    assert precious.read_text() == "precious notes\n" and os.path.islink(lock)
+
+
 def test_a_pipe_given_as_weights_or_video_or_met_as_bad_videos_txt_is_refused_never_read_forever(finished, tiny_data,
                                                                                                      tmp_path, capsys):
     """--weights, predict's video, a run's bad_videos.txt (read and appended to when a video fails in training)

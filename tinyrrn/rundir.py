@@ -222,6 +222,9 @@ class RunLock:
         if special_file(self.path):  # read below: a pipe nobody writes would never end
             raise UsageError(f"{self.path}: not a regular file (a device, pipe or socket) where the lock file of "
                              f"{self.run_dir} should be; remove it")
+        if os.path.islink(self.path):  # written through, the file it links to would be replaced, then unlinked
+            raise UsageError(f"{self.path}: a link (to {os.readlink(self.path)}), not the lock file of {self.run_dir}, "
+                             "which is never written through; remove the link")
         while True:
             file = open(self.path, "a+")
             try:
