@@ -1642,8 +1642,8 @@ def test_a_run_beside_stopped_by_this_process_before_it_could_answer_has_not_fai
     from tinyrrn import beside
     stopped = beside.RunBeside.__new__(beside.RunBeside)
     stopped.outcome, stopped.received = None, signal.SIGINT
-    stopped.process = types.SimpleNamespace(exitcode=-signal.SIGTERM)
-    assert stopped._died() == ("interrupted", signal.SIGTERM, None)
+    stopped.process = types.SimpleNamespace(exitcode=-signals.PASS_ON)  # killed by the pass-on while starting
+    assert stopped._died() == ("interrupted", signals.PASS_ON, None)
     assert "failed" not in beside.RunBeside._kept(stopped.outcome)
 
 
