@@ -60,20 +60,25 @@ def test_side_by_side_gives_the_weights_of_one_after_the_other(tiny_data, tmp_pa
     assert frames[1] >= 2 * frames[0], frames  # every test frame, not the last of each chunk of 2 only
 
 
-@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
-def test_one_signal_stops_both_runs_with_a_checkpoint_each_and_resume_ends_both(tiny_data, tmp_path, signum):
+@pytest.mark.parametrize("signum, to", [(signal.SIGINT, "group"), (signal.SIGTERM, "parent"),
+                                        (signal.SIGTERM, "every process"), (signal.SIGHUP, "every process")])
+def test_one_signal_stops_both_runs_with_a_checkpoint_each_and_resume_ends_both(tiny_data, tmp_path, signum, to):
     """SIGINT to the job's process group (a terminal's Ctrl-C; the run beside is in a session of its
-    own, so it hears of it once, from the parent) or SIGTERM to the parent alone (kill, schedulers)."""
+    own, so it hears of it once, from the parent), SIGTERM to the parent alone (kill, schedulers), or to every
+    process of the job (systemd's control group, Slurm's job step; a terminal closing: SIGHUP), where the run beside
+    heard it twice, directly and from the parent, and stopped at once without a checkpoint."""
     args = job_args(tiny_data, tmp_path, "--threads", "2", "--epochs", "50", "--max-steps", "30")
     proc = subprocess.Popen([sys.executable, "-m", "tinyrrn.train", *args], stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True, start_new_session=True)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and len(list(tmp_path.glob("*/**/metrics.jsonl"))) < 2:
         time.sleep(0.05)
-    if signum == signal.SIGINT:
+    if to == "group":
         os.killpg(proc.pid, signum)
     else:
         proc.send_signal(signum)
+    if to == "every process":
+        os.kill(int(next(tmp_path.glob("*/baseline/lock")).read_text().split()[1]), signum)  # "process PID on ..."
     out, _ = proc.communicate(timeout=120)
     assert proc.returncode == 128 + signum, out
     run_dir = the_run(tmp_path)
@@ -82,6 +87,7 @@ def test_one_signal_stops_both_runs_with_a_checkpoint_each_and_resume_ends_both(
         assert not os.path.exists(os.path.join(directory, "lock")), f"{directory}: still locked"  # the child ended
     stopped = [line for line in open(os.path.join(run_dir, "baseline.log")) if line.startswith("interrupted")]
     assert stopped and stopped[-1].rstrip().endswith(f"--resume {run_dir}"), stopped  # the job's command, as here
+    assert "checkpoint written to" in stopped[-1], stopped  # at the stop, not only the epoch's before it
     resumed = subprocess.run([sys.executable, "-m", "tinyrrn.train", "--resume", run_dir], capture_output=True,
                              text=True, timeout=240)
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
@@ -147,7 +153,7 @@ def _stops_on_a_signal(checkpoint):
 
 
 def test_a_signal_while_waiting_for_the_run_beside_stops_it_with_a_checkpoint(tmp_path):
-    """This run is done and waits: Ctrl-C is passed on (as SIGTERM), the child stops with its checkpoint,
+    """This run is done and waits: Ctrl-C is passed on (as signals.PASS_ON), the child stops with its checkpoint,
     and the job is interrupted with 130, naming that checkpoint and the command that continues the job."""
     import multiprocessing
     import threading
@@ -170,7 +176,7 @@ def test_a_signal_while_waiting_for_the_run_beside_stops_it_with_a_checkpoint(tm
     assert stop.value.exit_code == 130 and stop.value.checkpoint == "/run/baseline/checkpoint.npz"
     assert str(stop.value) == ("the other run: checkpoint written to /run/baseline/checkpoint.npz; continue with "
                                "python -m tinyrrn.train --resume /run")
-    assert "SIGTERM: finishing this batch" in open(log).read()
+    assert "the job's stop request: finishing this batch" in open(log).read()
     assert not other.process.is_alive()
 
 

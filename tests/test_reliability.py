@@ -455,6 +455,27 @@ def test_the_settings_an_older_run_lacks_are_not_refused_on_resume(run):
         configuration.check_run_settings("config.json", {k: v for k, v in older.items() if k != "lr"})
 
 
+def test_a_run_of_a_newer_version_with_a_setting_this_one_lacks_is_refused_not_resumed_without_it(run, tiny_data,
+                                                                                                    capsys):
+    """A setting in both config.json and the checkpoint that this version does not know (a newer tinyrrn's, say
+    label smoothing) was ignored: the run resumed, and was evaluated, as another model than the one it is."""
+    path = os.path.join(run, "checkpoint.npz")
+    arrays, saved = checkpoint.load(path)
+    checkpoint.save(path, arrays, {**saved, "config": {**saved["config"], "label_smoothing": 0.1}})
+    settings = json.load(open(os.path.join(run, "config.json")))
+    files.write_json(os.path.join(run, "config.json"), {**settings, "label_smoothing": 0.1})
+    before = folder_bytes(run)
+    video = os.path.join(tiny_data, "Grow", "v_Grow_g01_c01.avi")
+    for command, named in ((lambda: training.main(["--resume", run, "--epochs", "2"]), "config.json"),
+                           (lambda: evaluation.main([path, "--out", os.path.join(run, "eval-x")]), "checkpoint.npz"),
+                           (lambda: prediction.main([video, "--checkpoint", path]), "checkpoint.npz")):
+        capsys.readouterr()
+        assert command() == 2
+        line = one_error_line(capsys)
+        assert line.startswith(f"error: {run}/{named}: ") and "label_smoothing" in line and "newer" in line, line
+    assert folder_bytes(run) == before
+
+
 def test_every_setting_is_classified_and_an_unclassified_one_is_refused():
     both = set(configuration.DEFINES_RUN) & set(configuration.MAY_CHANGE)
     assert not both and set(configuration.DEFINES_RUN) | set(configuration.MAY_CHANGE) == set(configuration.DEFAULTS)
@@ -696,6 +717,60 @@ def test_a_resumed_run_whose_training_list_changed_names_the_list_not_the_checkp
     assert open(os.path.join(run_dir, "checkpoint.npz"), "rb").read() == before
 
 
+@pytest.fixture(scope="module")
+def own_data(tiny_data, tmp_path_factory):
+    """(a copy of the tiny dataset, a finished run on it): a test may change the data if it puts it back."""
+    root = copy_dataset(tiny_data, tmp_path_factory.mktemp("own"))
+    out = tmp_path_factory.mktemp("own-runs")
+    assert training.main(tiny_args(str(root), out, "--name", "r")) == 0  # g01 tests, g02 validates
+    return root, run_dir_of(out, "r")
+
+
+@contextlib.contextmanager
+def put_back(path):
+    """The file ``path`` as it is now (content and times) once the block ends."""
+    kept = f"{path}.kept"
+    shutil.copy2(path, kept)
+    try:
+        yield path
+    finally:
+        os.replace(kept, path)
+
+
+def refused_resume(own_data, tmp_path, capsys):
+    """The error line of resuming a copy of ``own_data``'s run, whose files stay as they were."""
+    run_dir = str(tmp_path / "run")
+    shutil.copytree(own_data[1], run_dir)
+    before = folder_bytes(run_dir)
+    capsys.readouterr()
+    assert training.main(["--resume", run_dir, "--epochs", "2"]) == 2
+    assert folder_bytes(run_dir) == before
+    return one_error_line(capsys)
+
+
+@pytest.mark.parametrize("video", ["MoveLeft/v_MoveLeft_g04_c02.avi", "MoveLeft/v_MoveLeft_g02_c02.avi",
+                                   "MoveLeft/v_MoveLeft_g01_c01.avi"], ids=["training", "validation", "test"])
+def test_a_video_replaced_by_another_of_as_many_frames_is_named_on_resume(own_data, tmp_path, video, capsys):
+    """A video replaced since the run started by another of the same frame count (here of the same size too: the
+    other member of its pair) resumed silently, training, selecting or testing on other frames than the run's."""
+    with put_back(own_data[0] / video) as replaced:
+        shutil.copyfile(str(replaced).replace("MoveLeft", "MoveRight"), replaced)
+        line = refused_resume(own_data, tmp_path, capsys)
+    assert line.startswith(f"error: {replaced}: changed since the run started") and "nothing was changed" in line
+
+
+@pytest.mark.parametrize("listed", ["testlist01.txt", "trainlist01.txt"])
+def test_a_resumed_run_whose_test_or_validation_videos_are_listed_otherwise_names_the_list(own_data, tmp_path, listed,
+                                                                                           capsys):
+    """A test list, or the validation groups' lines of the training list, changed since the run started: the run went
+    on, its epochs validated (or its test report) on other videos than before."""
+    with put_back(own_data[0] / "ucfTrainTestlist" / listed) as path:
+        path.write_text("".join(line for line in path.read_text().splitlines(True)
+                                if "v_Grow_g01_c01" not in line and "v_Grow_g02_c01" not in line))  # test, validation
+        line = refused_resume(own_data, tmp_path, capsys)
+    assert line.startswith(f"error: {path}: changed since the run started") and "nothing was changed" in line
+
+
 # -- 8. empty and duplicated lists, other classes -----------------------------------------------------
 def test_an_empty_testlist_and_a_duplicated_line_are_refused(tiny_data, tmp_path):
     root = copy_dataset(tiny_data, tmp_path)
@@ -836,6 +911,19 @@ def test_a_pipe_or_device_in_a_run_folder_is_refused_never_read_forever(run):
         if name != "config.json":
             os.remove(path)
     assert open(os.path.join(run, "checkpoint.npz"), "rb").read() == before
+
+
+def test_a_lock_file_that_is_a_link_is_refused_and_what_it_links_to_is_kept(run, tmp_path, capsys):
+    """RUN/lock as a link to another file: the lock was taken through it, the file's content truncated and replaced by
+    "process N on host H", and the file then unlinked from the run: lost."""
+    precious = tmp_path / "notes.txt"
+    precious.write_text("precious notes\n")
+    lock = os.path.join(run, "lock")
+    os.symlink(precious, lock)
+    capsys.readouterr()
+    assert training.main(["--resume", run, "--epochs", "2"]) == 2
+    assert one_error_line(capsys).startswith(f"error: {lock}: a link (to {precious}), not the lock file of {run}")
+    assert precious.read_text() == "precious notes\n" and os.path.islink(lock)
 
 
 def test_a_pipe_given_as_weights_or_video_or_met_as_bad_videos_txt_is_refused_never_read_forever(finished, tiny_data,
@@ -1109,6 +1197,52 @@ def test_resume_cleans_leftovers_of_a_killed_process_and_its_duplicate_log_lines
     assert len(keys) == len(set(keys)) and [r["epoch"] for r in records if r["kind"] == "epoch"] == [1, 2]
 
 
+KILLED_AFTER_FIRST_SAVE = """
+import os, signal, sys
+from tinyrrn import checkpoint, train
+save = checkpoint.save
+
+def save_then_die(path, *args):  # SIGKILL right after the first file written into the folder named in argv[1]
+    save(path, *args)
+    if os.path.dirname(os.fspath(path)).endswith(sys.argv[1]):
+        os.kill(os.getpid(), signal.SIGKILL)
+checkpoint.save = save_then_die
+sys.exit(train.main(sys.argv[2:]))
+"""
+
+
+@pytest.mark.parametrize("folder", ["-r", "baseline"], ids=["run", "job's baseline"])
+def test_a_run_killed_between_the_files_of_its_first_epoch_end_resumes(tiny_data, tmp_path, folder):
+    """kill -9 between best.npz and checkpoint.npz of epoch 1 (best.npz was written first) left a run with its
+    selected weights but no checkpoint: --resume refused it as stopped before its first checkpoint, and a job whose
+    baseline it was refused to go on ("remove the baseline and resume the job"), which README says it does."""
+    args = tiny_args(tiny_data, tmp_path, "--name", "r", "--threads", "1",
+                     *(["--baseline", "--epochs", "1"] if folder == "baseline" else ["--epochs", "2"]))
+    killed = subprocess.run([sys.executable, "-c", KILLED_AFTER_FIRST_SAVE, folder, *args], capture_output=True,
+                            text=True, timeout=120)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    run_dir = run_dir_of(tmp_path, "r")
+    resumed = cli_run("tinyrrn.train", "--resume", run_dir)
+    assert resumed.returncode == 0, resumed.stderr
+    assert os.path.isfile(os.path.join(run_dir, "eval", "metrics.json"))
+
+
+def test_best_npz_on_a_full_disk_after_the_first_checkpoint_says_the_checkpoint_is_kept(tiny_data, tmp_path, monkeypatch,
+                                                                                      capsys):
+    save = checkpoint.save
+
+    def full_for_best(path, *args):
+        if os.path.basename(path) == "best.npz":
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), path)
+        return save(path, *args)
+    monkeypatch.setattr(checkpoint, "save", full_for_best)
+    assert training.main(tiny_args(tiny_data, tmp_path, "--name", "r")) == 1
+    run_dir = run_dir_of(tmp_path, "r")
+    assert one_error_line(capsys) == (f"error: {run_dir}/best.npz: No space left on device; {run_dir}/checkpoint.npz "
+                                      f"(epoch 1, update {meta(run_dir)['updates']}) is kept as it was; once fixed, "
+                                      f"continue with python -m tinyrrn.train --resume {run_dir}")
+
+
 def test_no_video_evaluated_names_the_list_and_for_validation_the_way_out():
     """Videos that fail only while decoding (their frame counts looked fine) can still leave a set empty."""
     from types import SimpleNamespace
@@ -1287,8 +1421,10 @@ def test_malformed_checkpoint_metadata_is_one_line_naming_the_file_and_key(run, 
     (lambda m: m.update(best_epoch=7), "its metadata's 'best_epoch' is 7, not an epoch done (1 to 1) or null"),
     (lambda m: m.update(first_loss=float("nan")), "its metadata's 'first_loss' is NaN, not a finite number or null"),
     (lambda m: m.update(warnings=[3]), "its metadata's 'warnings' is [3], not a list of texts"),
+    (lambda m: m["videos"].update(test=[3]), "its metadata's 'videos' is not the signatures of the run's training, "
+                                             "validation, test videos"),
 ], ids=["history record", "history number", "history error", "dropped path", "dropped number", "epoch", "observed",
-        "log bytes", "best epoch", "first loss", "warnings"])
+        "log bytes", "best epoch", "first loss", "warnings", "videos"])
 def test_checkpoint_metadata_of_values_no_run_has_is_one_line_on_resume(run, edit, says, capsys):
     """Types were checked, values not: a history record without its update, or a dropped video the list does not
     have, ended in a traceback (KeyError, TypeError); a negative count in 'expected non-negative integer' or
@@ -1377,6 +1513,23 @@ def test_a_second_evaluation_into_one_out_folder_is_refused(finished, tmp_path, 
         assert os.listdir(out) == ["lock"]  # nothing written beside the first one's files
     assert evaluation.main([os.path.join(finished, "checkpoint.npz"), "--out", out, "--workers", "0"]) == 0
     assert sorted(os.listdir(out)) == ["confusion.csv", "confusion.png", "metrics.json", "per_class.csv"]
+
+
+@pytest.mark.parametrize("left", ["a temporary file", "a report without its metrics.json"])
+def test_a_report_folder_left_by_an_evaluation_killed_mid_write_is_written_again(run, left, capsys):
+    """kill -9 (or a full disk) in the middle of evaluate's first files of RUN/eval-last, or before its metrics.json,
+    left a folder that every later evaluation of the run refused as "another command's output (other files)"."""
+    out = os.path.join(run, "eval-last")
+    if left == "a temporary file":
+        shutil.rmtree(out)
+        os.mkdir(out)
+        open(os.path.join(out, ".confusion.png.abc123.tmp"), "wb").write(b"half a picture")
+    else:
+        os.remove(os.path.join(out, "metrics.json"))
+    capsys.readouterr()
+    assert evaluation.main([os.path.join(run, "checkpoint.npz"), "--workers", "0"]) == 0, capsys.readouterr().err
+    assert sorted(os.listdir(out)) == ["confusion.csv", "confusion.png", "metrics.json", "per_class.csv"]
+    assert rundir.folder_kind(str(run)) == "training run"
 
 
 def test_evaluate_reports_the_best_npz_there_once_it_holds_the_run(run, monkeypatch):
@@ -1489,8 +1642,8 @@ def test_a_run_beside_stopped_by_this_process_before_it_could_answer_has_not_fai
     from tinyrrn import beside
     stopped = beside.RunBeside.__new__(beside.RunBeside)
     stopped.outcome, stopped.received = None, signal.SIGINT
-    stopped.process = types.SimpleNamespace(exitcode=-signal.SIGTERM)
-    assert stopped._died() == ("interrupted", signal.SIGTERM, None)
+    stopped.process = types.SimpleNamespace(exitcode=-signals.PASS_ON)  # killed by the pass-on while starting
+    assert stopped._died() == ("interrupted", signals.PASS_ON, None)
     assert "failed" not in beside.RunBeside._kept(stopped.outcome)
 
 
@@ -1722,19 +1875,24 @@ def test_a_value_starting_with_a_dash_is_explained_with_the_form_that_works(flag
         one_error_line(capsys)
 
 
-def test_ctrl_c_while_a_command_is_still_importing_is_one_line_and_exit_status_130(tmp_path):
-    (tmp_path / "sitecustomize.py").write_text(  # Ctrl-C as the package imports its modules
+@pytest.mark.parametrize("signum, code, said", [(signal.SIGINT, 130, "Ctrl-C"), (signal.SIGTERM, 143, "SIGTERM"),
+                                               (signal.SIGHUP, 129, "SIGHUP")], ids=["Ctrl-C", "SIGTERM", "SIGHUP"])
+def test_a_signal_while_a_command_is_still_importing_is_one_line_and_its_exit_status(tmp_path, signum, code, said):
+    """SIGTERM (a scheduler's, a test's) or SIGHUP in the second a command imports killed it in silence, by the
+    signal (a parent saw -15, not the 143 it gets once the command runs)."""
+    (tmp_path / "sitecustomize.py").write_text(  # the signal as the package imports its modules
         "import os, signal, sys\n"
-        "class CtrlC:\n"
+        "class Signal:\n"
         "    def find_spec(self, name, path=None, target=None):\n"
         "        if name == 'tinyrrn.operators':\n"
-        "            os.kill(os.getpid(), signal.SIGINT)\n"
-        "sys.meta_path.insert(0, CtrlC())\n")
+        f"            os.kill(os.getpid(), {int(signum)})\n"
+        "sys.meta_path.insert(0, Signal())\n")
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), *sys.path])}
     result = subprocess.run([sys.executable, "-m", "tinyrrn.train", "--help"], capture_output=True, text=True,
-                            env=env, timeout=60,  # Ctrl-C not ignored (a shell's background job ignores it)
-                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
-    assert result.returncode == 130 and result.stderr.strip() == "interrupted (Ctrl-C) while starting", result.stderr
+                            env=env, timeout=60,  # not ignored (a shell's background job ignores Ctrl-C)
+                            preexec_fn=lambda: signal.signal(signum, signal.SIG_DFL))
+    assert result.returncode == code and result.stderr.strip() == f"interrupted ({said}) while starting", \
+        (result.returncode, result.stderr)
 
 
 def test_evaluate_reads_frames_from_the_runs_own_frame_cache(finished, tmp_path, monkeypatch):

@@ -8,9 +8,10 @@ data order, checkpoints and run directory; the same seed gives the same weights 
 
 ``RunBeside`` starts the other run in a child process (spawned, in a session of its own, with its
 console output in a log file) and says how far it is (``SharedClock``). The child is stopped only
-through this process: a signal this process receives is passed on as SIGTERM (the terminal's
-Ctrl-C does not reach the child directly, so that one Ctrl-C is never two); when this process fails
-or is interrupted the child gets SIGTERM, writes a checkpoint at its next batch and ends, and
+through this process: a signal this process receives is passed on as signals.PASS_ON, and the child
+ignores SIGINT, SIGTERM and SIGHUP (the terminal's Ctrl-C, systemd's or Slurm's SIGTERM to every
+process of the job, reach this process too: one signal is never two); when this process fails
+or is interrupted the child gets PASS_ON, writes a checkpoint at its next batch and ends, and
 ``--resume`` continues both runs. A child whose parent dies stops itself the same way. A child that
 fails is said at once; this run goes on, and the job ends with the child's error.
 """
@@ -64,9 +65,9 @@ class RunBeside:
     its console output appended to ``log_path``. ``wait`` returns its result (or raises its error);
     leaving the ``with`` block on an exception stops it with a checkpoint first.
 
-    Every signal is passed on as SIGTERM, which the child treats as Ctrl-C (a checkpoint at its next
-    batch; a second one stops it at once); the child ignores SIGINT from its start, so that the
-    terminal's Ctrl-C, which reaches the whole foreground process group, is never counted twice."""
+    Every signal is passed on as signals.PASS_ON, which the child treats as Ctrl-C (a checkpoint at its next
+    batch; a second one stops it at once); the child ignores SIGINT, SIGTERM and SIGHUP from its start, so that
+    a signal to every process of the job is never counted twice."""
 
     def __init__(self, target, args, log_path, thread_count, label, resume_command):
         self.log_path, self.label, self.resume_command = log_path, label, resume_command
@@ -76,11 +77,12 @@ class RunBeside:
         self.results, sender = context.Pipe(duplex=False)
         self.process = context.Process(target=_child, args=(target, args, log_path, thread_count, sender, os.getpid()),
                                        name="tinyrrn-beside")
-        interrupt = signal.signal(signal.SIGINT, signal.SIG_IGN)  # inherited by the child: ignored from its start
+        handlers = {s: signal.signal(s, signal.SIG_IGN) for s in signals.HANDLED}  # the child's from its start
         try:
             self.process.start()
         finally:
-            signal.signal(signal.SIGINT, interrupt)
+            for signum, handler in handlers.items():
+                signal.signal(signum, handler)
         sender.close()
 
     def __enter__(self):
@@ -106,10 +108,10 @@ class RunBeside:
                 "stopped at once, without a checkpoint (its last one stays)")
 
     def signal(self, signum):
-        """Pass a signal this process received on to the child, as SIGTERM."""
+        """Pass a signal this process received on to the child, as signals.PASS_ON."""
         self.received = self.received or signum
         if self.process.is_alive():
-            os.kill(self.process.pid, signal.SIGTERM)
+            os.kill(self.process.pid, signals.PASS_ON)
 
     def _receive(self):
         """The child's outcome if it has sent it (None until then, or if it died without sending)."""
@@ -130,10 +132,10 @@ class RunBeside:
                       file=sys.stderr, flush=True)
 
     def _died(self):
-        """The outcome of a child that ended without sending one: stopped by the SIGTERM this process passed on
+        """The outcome of a child that ended without sending one: stopped by the signal this process passed on
         (before it could handle it: it was starting), or else failed."""
-        if self.outcome is None and self.received and self.process.exitcode == -signal.SIGTERM:
-            self.outcome = ("interrupted", signal.SIGTERM, None)
+        if self.outcome is None and self.received and self.process.exitcode == -signals.PASS_ON:
+            self.outcome = ("interrupted", signals.PASS_ON, None)
         code = self.process.exitcode
         cause = (" (killed: by the system's out-of-memory killer, or by hand)" if code == -signal.SIGKILL else
                  f" ({signals.name(-code)})" if code < 0 else "")
@@ -185,6 +187,7 @@ def _child(target, args, log_path, thread_count, results, parent):
     ('failed', message).
     ``parent``: the PID of the process that started it, which it outlives by a second at most."""
     os.setsid()  # the terminal's signals reach the parent only, which passes them on
+    signals.listen_to_the_job_only()
     log = open(log_path, "a", buffering=1)
     os.dup2(log.fileno(), 1)
     os.dup2(log.fileno(), 2)
@@ -207,7 +210,7 @@ def _child(target, args, log_path, thread_count, results, parent):
 
 
 def _stop_when_orphaned(parent):
-    """Stop this process (with a checkpoint, as SIGTERM does) once ``parent`` has died."""
+    """Stop this process (with a checkpoint, as the parent's signals do) once ``parent`` has died."""
     while os.getppid() == parent:
         time.sleep(1)
-    os.kill(os.getpid(), signal.SIGTERM)
+    os.kill(os.getpid(), signals.PASS_ON)

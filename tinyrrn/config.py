@@ -305,11 +305,18 @@ def check_setting(source, key, value):
 
 def check_run_settings(path, settings):
     """A UsageError naming ``path`` (a run's config.json) where ``settings`` are not a resolved config of
-    this version: a setting missing, a value of the wrong kind (check_setting) or out of range (check_ranges)."""
+    this version: a setting missing, one it does not know (a newer version's: it would be ignored), a value of the
+    wrong kind (check_setting) or out of range (check_ranges)."""
     missing = [key for key in DEFAULTS if key not in settings and key not in OLDER_RUNS_MAY_LACK]
     if missing:
         raise UsageError(f"{path}: not the settings of a run of this version of python -m tinyrrn.train "
                          f"({len(missing)} missing: {', '.join(missing[:5])}{', ...' if len(missing) > 5 else ''})")
+    unknown = [key for key in settings if key not in DEFAULTS]  # (no setting was ever removed)
+    if unknown:
+        raise UsageError(f"{path}: holds {len(unknown)} setting(s) this version of tinyrrn does not know: "
+                         f"{', '.join(map(str, unknown[:5]))}{', ...' if len(unknown) > 5 else ''} (written by a newer "
+                         "version, or edited); ignoring them would make another model than the run's: use the version "
+                         "that wrote it")
     for key in DEFAULTS:
         if key in settings and (settings[key] is not None or key not in MAY_BE_NONE):
             check_setting(path, key, settings[key])

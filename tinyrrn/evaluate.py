@@ -22,7 +22,7 @@ from .config import DEFAULTS, fill_defaults
 from .builders import build_dataset, check_classes, check_recorded_folders, checkpoint_file, model_from_checkpoint
 from .data import ChunkLoader
 from .data.splits import read_split, shared_groups
-from .files import atomic_write, read_json, write_json
+from .files import atomic_write, read_json, remove_temporary_files, write_json
 from .parallel import Communicator
 from .plots import plot_confusion
 from .progress import Progress
@@ -286,6 +286,7 @@ def report_lock(out, flag):
     made = not os.path.exists(out)
     try:
         with rundir.RunLock(folder):
+            remove_temporary_files(out)  # of an evaluation killed mid-write (RunLock cleans its own folder only)
             yield folder
     finally:
         if made:

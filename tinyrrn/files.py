@@ -6,7 +6,7 @@
 * ``JsonLog(path)`` -- one JSON record per line (``metrics.jsonl``, ``grid.jsonl``), each
   with the time it was written.
 * ``read_json(path)`` -- a JSON file, whose damage is an error naming it.
-* ``remove_temporary_files(folder)`` -- what writers killed mid-write left behind.
+* ``remove_temporary_files(folder)`` -- what writers killed mid-write left behind (``is_temporary``).
 * ``refuse_special_file(path)`` -- a device, pipe or socket is never read, appended to or
   replaced as a file (a read of /dev/zero or of a pipe nobody writes never ends).
 
@@ -124,11 +124,17 @@ def read_json(path):
         raise ValueError(f"{path}: not valid JSON ({err})") from None
 
 
+def is_temporary(name):
+    """Whether the file ``name`` is one of ``atomic_write``'s temporary files: never content, only left by a writer
+    killed mid-write."""
+    return name.startswith(".") and name.endswith(TEMPORARY_SUFFIX)
+
+
 def remove_temporary_files(folder):
     """Delete the temporary files ``atomic_write`` leaves when its process is killed mid-write; returns their names."""
     if not os.path.isdir(folder):
         return []
-    left = [name for name in os.listdir(folder) if name.startswith(".") and name.endswith(TEMPORARY_SUFFIX)]
+    left = [name for name in os.listdir(folder) if is_temporary(name)]
     for name in left:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(os.path.join(folder, name))

@@ -16,7 +16,7 @@ import socket
 import sys
 
 from .cli import Failure, UsageError
-from .files import read_json, remove_temporary_files, special_file, write_json
+from .files import is_temporary, read_json, remove_temporary_files, special_file, write_json
 
 CHANGES_KEY = "changes"  # config.json: [{"update": u, "epoch": e, "settings": {key: [old, new]}}]
 
@@ -114,9 +114,10 @@ def resumable(run_dir):
                      f"the run, or start a new run with the settings in {config} (python -m tinyrrn.train ...)")
 
 
-# What each command writes first into its folder, in the order asked: the kind of folder it makes
+# What each command writes first into its folder, in the order asked: the kind of folder it makes (a report's
+# picture comes first, its metrics.json last)
 KINDS = (("training run", "checkpoint.npz"), ("reproduce grid", "grid.json"), ("feature folder", "index.json"),
-         ("evaluation report", "metrics.json"))
+         ("evaluation report", "metrics.json"), ("evaluation report", "confusion.png"))
 
 
 def folder_kind(folder):
@@ -125,7 +126,8 @@ def folder_kind(folder):
     features it was trained on, else a training run's. The one place that tells the outputs of commands apart."""
     if not os.path.isdir(folder):
         return None
-    names = set(os.listdir(folder)) - {"lock"}  # a lock alone: a process starting in an empty folder
+    # a lock alone: a process starting in an empty folder; temporary files: left by a writer killed mid-write
+    names = {name for name in os.listdir(folder) if name != "lock" and not is_temporary(name)}
     if not names:
         return None
     if "config.json" in names:
@@ -220,6 +222,9 @@ class RunLock:
         if special_file(self.path):  # read below: a pipe nobody writes would never end
             raise UsageError(f"{self.path}: not a regular file (a device, pipe or socket) where the lock file of "
                              f"{self.run_dir} should be; remove it")
+        if os.path.islink(self.path):  # written through, the file it links to would be replaced, then unlinked
+            raise UsageError(f"{self.path}: a link (to {os.readlink(self.path)}), not the lock file of {self.run_dir}, "
+                             "which is never written through; remove the link")
         while True:
             file = open(self.path, "a+")
             try:

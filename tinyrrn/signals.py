@@ -9,18 +9,28 @@ Outside training (``outside_training``) SIGTERM and SIGHUP stop at once, as Ctrl
 ``Interrupted`` without a checkpoint, so that clean-up code (``finally``, lock files) still runs.
 After the last checkpoint (the final evaluation) ``StopAtOnce`` stops at once at any of the three,
 saying that the checkpoint is kept and how to go on. Before any of that, while ``python -m tinyrrn.<command>``
-is still importing, Ctrl-C ends the process in one line (``quiet_until_started``).
+is still importing, each of the three ends the process in one line (``quiet_until_started``).
 """
 import os
 import signal
 import sys
 
-HANDLED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+HANDLED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)  # in a run beside: (PASS_ON,) (listen_to_the_job_only)
+PASS_ON = signal.SIGUSR1  # how the job's process passes a signal on to its run beside (tinyrrn.beside)
 
 
 def name(signum):
-    """'Ctrl-C' for SIGINT, else the signal's name ('SIGTERM')."""
-    return "Ctrl-C" if signum == signal.SIGINT else signal.Signals(signum).name
+    """'Ctrl-C' for SIGINT, "the job's stop request" for PASS_ON, else the signal's name ('SIGTERM')."""
+    return {signal.SIGINT: "Ctrl-C", PASS_ON: "the job's stop request"}.get(signum) or signal.Signals(signum).name
+
+
+def listen_to_the_job_only():
+    """In a run beside (tinyrrn.beside): stop only at PASS_ON, the signals the job's process passes on. SIGINT,
+    SIGTERM and SIGHUP stay ignored, as the child inherits them: sent to every process of the job (a terminal, a
+    systemd control group, a Slurm job step), they reach the parent too, which passes them on; heard twice, the
+    second stopped the run beside at once, without its checkpoint."""
+    global HANDLED
+    HANDLED = (PASS_ON,)
 
 
 class Interrupted(BaseException):
@@ -80,8 +90,9 @@ class StopAtOnce:
 
 
 def outside_training():
-    """While active: SIGTERM and SIGHUP raise Interrupted at once (as Ctrl-C raises KeyboardInterrupt)."""
-    return StopAtOnce((signal.SIGTERM, signal.SIGHUP))
+    """While active: SIGTERM and SIGHUP (a run beside's PASS_ON) raise Interrupted at once (as Ctrl-C raises
+    KeyboardInterrupt)."""
+    return StopAtOnce(tuple(signum for signum in HANDLED if signum != signal.SIGINT))
 
 
 def _exit_while_starting(signum, frame):
@@ -89,15 +100,22 @@ def _exit_while_starting(signum, frame):
     os._exit(128 + signum)  # nothing is written yet; an exception here would be a traceback through the imports
 
 
+DEFAULT_HANDLERS = {signal.SIGINT: signal.default_int_handler, signal.SIGTERM: signal.SIG_DFL,
+                    signal.SIGHUP: signal.SIG_DFL}
+
+
 def quiet_until_started():
-    """Ctrl-C ends the process at once in one line (exit status 130) until ``started``: installed by the package
-    while ``python -m tinyrrn.<command>`` imports it, where a KeyboardInterrupt was a traceback of the imports.
-    A SIGINT that is ignored (a run beside's child) stays ignored."""
-    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
-        signal.signal(signal.SIGINT, _exit_while_starting)
+    """Ctrl-C, SIGTERM and SIGHUP end the process at once in one line, with the exit status they have once a
+    command runs (130, 143, 129), until ``started``: installed by the package while ``python -m tinyrrn.<command>``
+    imports it, where a KeyboardInterrupt was a traceback of the imports and SIGTERM a silent death by the signal.
+    A signal that is ignored (SIGINT in a run beside's child, SIGHUP under nohup) stays ignored."""
+    for signum, default in DEFAULT_HANDLERS.items():
+        if signal.getsignal(signum) is default:
+            signal.signal(signum, _exit_while_starting)
 
 
 def started():
-    """A command runs (cli.command): Ctrl-C is a KeyboardInterrupt again, which the command handles."""
-    if signal.getsignal(signal.SIGINT) is _exit_while_starting:
-        signal.signal(signal.SIGINT, signal.default_int_handler)
+    """A command runs (cli.command): the signals have their default handlers again, which the command replaces."""
+    for signum, default in DEFAULT_HANDLERS.items():
+        if signal.getsignal(signum) is _exit_while_starting:
+            signal.signal(signum, default)

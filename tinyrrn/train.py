@@ -221,6 +221,7 @@ class Trainer:
             self.val_set = build_dataset(config, train=True, validation=True) if config["val_groups"] else None
             self.test_set = build_dataset(config, train=False)
         self.classes, self.val_groups = self.train_set.classes, self.train_set.val_groups
+        self.videos = self.comm.on_root(self.signatures)  # the data as the run starts, recorded in its checkpoints
         # resuming: every weight comes from the checkpoint, so --weights (only needed to start the run) is not read
         self.model = build_model({**config, "weights": None} if resuming else config,
                                  len(self.classes)).to(backend.get_device())
@@ -256,6 +257,40 @@ class Trainer:
     @property
     def updates(self):
         return self.optimizer.steps
+
+    def datasets(self):
+        """{name: dataset} of the run's training, validation (when groups are held out) and test videos."""
+        sets = {"training": self.train_set, "validation": self.val_set, "test": self.test_set}
+        return {name: dataset for name, dataset in sets.items() if dataset is not None}
+
+    def signatures(self):
+        """{name: UCF101.signatures} of each of the run's datasets."""
+        return {name: dataset.signatures() for name, dataset in self.datasets().items()}
+
+    def refuse_changed_data(self, recorded, path):
+        """On resuming: refuse data other than the ``recorded`` signatures (checkpoint ``path``'s) of the run's start,
+        naming the split list that lists other videos, or the video replaced since (another size or mtime): the
+        resumed run would train, select or test on other frames than the run it continues."""
+        now = self.signatures()
+        if not (isinstance(recorded, dict) and recorded.keys() == now.keys() and all(
+                isinstance(videos, list) and all(isinstance(v, list) and len(v) == 3 and isinstance(v[0], str)
+                                                 for v in videos) for videos in recorded.values())):
+            raise checkpoint.CheckpointError(f"{path}: its metadata's 'videos' is not the signatures of the run's "
+                                             f"{', '.join(now)} videos")
+        advice = "; nothing was changed: put {} back as it was to resume the run, or start a new run"
+        for name, dataset in self.datasets().items():
+            then, listed = [v[0] for v in recorded[name]], [v[0] for v in now[name]]
+            if then != listed:
+                gone, added = sorted(set(then) - set(listed)), sorted(set(listed) - set(then))
+                change = (f"{gone[0]} is no longer listed" if gone else f"{added[0]} is listed now" if added
+                          else "its lines are in another order")
+                raise UsageError(f"{dataset.list_file}: changed since the run started: {change} among the {name} "
+                                 "videos" + advice.format("the list"))
+            changed = next((i for i, (old, video) in enumerate(zip(recorded[name], now[name])) if old != video), None)
+            if changed is not None:
+                raise UsageError(f"{dataset.paths[changed]}: changed since the run started (its size or modification "
+                                 f"time is not the one {path} records: replaced, re-encoded or copied over?)"
+                                 + advice.format("the original video"))
 
     def refuse_unusable_evaluation_sets(self):
         """Refuse, before any training, validation groups or a test list whose videos are all bad
@@ -367,8 +402,9 @@ class Trainer:
                 print(f"epoch {self.epoch}: validation {summary(metrics)}", flush=True)
         if self.val_set is not None and (self.best_error is None or metrics["video_error"] < self.best_error):
             self.best_error, self.best_epoch = metrics["video_error"], self.epoch
-            self.save("best.npz")
-        self.save()
+            self.save("checkpoint.npz", "best.npz")
+        else:
+            self.save()
         self.plot(every=self.PLOT_EVERY_SECONDS)
 
     def plot(self, every=0.0):
@@ -506,17 +542,20 @@ class Trainer:
                    "ranks": int, "dropped": list, "total_updates": int, "first_loss": (int, float, type(None)),
                    "warnings": list, "log_bytes": int}
 
-    def save(self, name="checkpoint.npz"):
-        """Write a checkpoint (rank 0; called on every rank). It holds each rank's accumulated
-        gradients and, with per-rank BN statistics, each rank's own buffers as they were before averaging
-        (in mid-epoch they differ), so that the same ranks resume bit for bit; and the length of metrics.jsonl."""
-        path = os.path.join(self.run_dir, name)
+    def save(self, *names):
+        """Write a checkpoint into each of ``names`` in turn (default checkpoint.npz; rank 0, called on every rank);
+        returns the first's path. It holds each rank's accumulated gradients and, with per-rank BN statistics, each
+        rank's own buffers as they were before averaging (in mid-epoch they differ), so that the same ranks resume
+        bit for bit; and the length of metrics.jsonl. A new best.npz comes after checkpoint.npz, which already
+        names it selected: a run stopped between the two resumes from the checkpoint and writes best.npz again
+        (recover_best); a run without checkpoint.npz has written nothing worth keeping."""
+        names = names or ("checkpoint.npz",)
         own = self.comm.gather({k: backend.to_numpy(b).copy() for k, b in self.model.named_buffers()}
                                if self.per_rank_statistics else {})
         self.make_ranks_agree()
         model = {k: backend.to_numpy(v) for k, v in self.model.state_dict().items()}
         digest = checkpoint.weights_digest(model)
-        if name == "best.npz":
+        if "best.npz" in names:
             self.best_digest = digest
         arrays = {f"model/{k}": v for k, v in model.items()}
         optimizer = self.optimizer.state_dict()  # every rank's gradients are gathered on rank 0
@@ -536,12 +575,16 @@ class Trainer:
                                   "param_steps": optimizer["param_steps"]},
                     "loader": self.loader.state_dict(), "random": tinyrandom.get_state(), "ranks": self.comm.size,
                     "dropped": self.train_set.bad_videos, "total_updates": self.total_updates,
-                    "first_loss": self.first_loss, "warnings": self.warnings, "log_bytes": self.log.size()}
-            checkpoint.save(path, arrays, meta)  # refuses non-finite arrays; the previous file stays
-        self.comm.barrier()  # the file is complete before any rank goes on (and may read it)
-        if name == "checkpoint.npz":
+                    "first_loss": self.first_loss, "warnings": self.warnings, "log_bytes": self.log.size(),
+                    "videos": self.videos}
+            for name in names:  # non-finite arrays are refused: the previous file stays
+                checkpoint.save(os.path.join(self.run_dir, name), arrays, meta)
+                if name == "checkpoint.npz":  # kept, and said to be, if writing best.npz then fails
+                    self.saved_at = (self.epoch, self.updates, digest)
+        self.comm.barrier()  # the files are complete before any rank goes on (and may read them)
+        if "checkpoint.npz" in names:
             self.saved_at = (self.epoch, self.updates, digest)
-        return path
+        return os.path.join(self.run_dir, names[0])
 
     def restore(self, arrays, meta, path):
         """Continue from a checkpoint written by save() (read on every rank), with the same ranks and
@@ -550,6 +593,9 @@ class Trainer:
             raise UsageError(f"{path}: written by {meta['ranks']} rank(s); resume it with the same number of "
                              f"ranks, not {self.comm.size} (the number of ranks defines the run)")
         check_classes(meta["classes"], self.classes, os.path.join(self.train_set.list_dir, "classInd.txt"))
+        if "videos" in meta:  # (not in checkpoints written before the data was recorded)
+            self.comm.on_root(self.refuse_changed_data, meta["videos"], path)
+            self.videos = meta["videos"]
         try:
             self.model.load_state_dict(checkpoint.prefixed(arrays, "model"))
         except ValueError as error:
@@ -611,8 +657,8 @@ class Trainer:
 
     def recover_best(self, observed):
         """On resuming: when best.npz (the selected epoch's weights) cannot be read, or holds other weights
-        than the checkpoint says were selected (a run stopped between writing best.npz and checkpoint.npz
-        left those of an epoch the checkpoint never saw), warn, naming it, and select again among the
+        than the checkpoint says were selected (a run stopped between writing checkpoint.npz and best.npz left
+        those of an earlier epoch, or none; or the file was replaced), warn, naming it, and select again among the
         epochs whose weights are kept -- the checkpoint's epoch when the checkpoint is at that epoch's end
         (nothing was ``observed`` after it; best.npz is written again from it), and the epochs trained from now on;
         else best.npz is moved aside to best.npz.stale, so that nothing takes it for the run's weights."""

@@ -212,6 +212,19 @@ class UCF101:
                 self.bad_reasons[path] = (reasons or {}).get(path, "found bad when decoded")
         self._plan()
 
+    def signatures(self):
+        """[path as listed, size, mtime_ns] of each listed video, in the list's order (size and mtime None for one
+        gone since): what identifies the data without reading it, for a resumed run to compare with its start.
+        Not the change time the frame cache's key also takes (cache.stamp): a chmod or chown changes it, and no
+        one can set it back, so a run whose videos were only given other permissions could never resume."""
+        def of(path):
+            try:
+                stat = os.stat(path)
+            except OSError:
+                return [None, None]
+            return [stat.st_size, stat.st_mtime_ns]
+        return [[rel, *of(path)] for (rel, _), path in zip(self.videos, self.paths)]
+
     @property
     def bad_videos(self):
         """The paths of the videos left out (``bad_reasons``' keys), in the order they were found."""
