@@ -232,7 +232,7 @@ def _variance(op, x, axes, correction, keepdim):
     count = math.prod(x.shape[a] for a in axes)
     if count - correction <= 0:
         warnings.warn(f"{op}(): degrees of freedom is <= 0. Correction should be strictly less than the reduction "
-                      "factor (input numel divided by output numel).", UserWarning, stacklevel=3)
+                      "factor (input numel divided by output numel).", UserWarning, stacklevel=4)
     data = x.data.astype("float64")
     deviations = data - data.mean(axis=axes, keepdims=True)
     return (deviations * deviations).sum(axis=axes, keepdims=keepdim) / builtins.max(0, count - correction)
