@@ -759,6 +759,21 @@ def test_a_video_replaced_by_another_of_as_many_frames_is_named_on_resume(own_da
     assert line.startswith(f"error: {replaced}: changed since the run started") and "nothing was changed" in line
 
 
+def test_videos_given_other_permissions_resume_as_before(own_data, tmp_path):
+    """A chmod changes a video's change time, which no one can set back, and nothing of its content: the resume check
+    takes its size and mtime only, so the run resumes (the frame cache's key, which takes the ctime too, decodes it
+    again, which costs nothing wrong)."""
+    video = own_data[0] / "MoveLeft" / "v_MoveLeft_g04_c02.avi"
+    mode = video.stat().st_mode
+    run_dir = str(tmp_path / "run")
+    shutil.copytree(own_data[1], run_dir)
+    try:
+        video.chmod(mode & 0o700)
+        assert training.main(["--resume", run_dir, "--epochs", "2"]) == 0
+    finally:
+        video.chmod(mode)
+
+
 @pytest.mark.parametrize("listed", ["testlist01.txt", "trainlist01.txt"])
 def test_a_resumed_run_whose_test_or_validation_videos_are_listed_otherwise_names_the_list(own_data, tmp_path, listed,
                                                                                            capsys):
