@@ -179,3 +179,15 @@ def test_a_truncated_video_of_another_container_than_avi_is_a_bad_video(tmp_path
     cut.write_bytes(data[:len(data) // 2])
     with pytest.raises(BadVideo, match=rf"cut.{container}: truncated or damaged: .*(partial file|ended prematurely)"):
         frame_count(cut)
+
+
+@pytest.mark.parametrize("name", ["clip:1.mp4", "pipe:0.mp4", "data:x.avi", "-x.mp4"])
+def test_a_relative_path_that_looks_like_an_ffmpeg_url_or_option_is_read_as_a_file(tmp_path, monkeypatch, name):
+    """ffmpeg reads 'clip:1.mp4' as a URL of protocol 'clip' (refused: 'Protocol not found') and 'pipe:0.mp4' as
+    its standard input: a video in the current folder named so was a BadVideo, its frames never read."""
+    index_video(tmp_path / name, n=21, codec="mpeg4" if name.endswith("mp4") else "mjpeg")
+    monkeypatch.chdir(tmp_path)
+    assert frame_count(name) == 21
+    frames = read_sampled(name, every=10)
+    assert frames.shape == (3, 60, 80, 3)
+    np.testing.assert_allclose(frames.mean(axis=(1, 2, 3)), [0, 50, 100], atol=3)

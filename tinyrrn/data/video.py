@@ -65,7 +65,7 @@ def _probed_frame_count(path):
     decoded; BadVideo when ffmpeg finds the container cut short or damaged: the frames left are not its count).
     Not the container's duration x frame rate: that duration is its longest stream's, so a sound track that
     runs on (4 s of sound, 2 s of video) counted frames the video does not have."""
-    code, out, err = _run_ffmpeg(["-i", str(path), "-map", "0:v:0", "-c", "copy", "-f", "null",
+    code, out, err = _run_ffmpeg(["-i", ffmpeg_path(path), "-map", "0:v:0", "-c", "copy", "-f", "null",
                                   "-progress", "pipe:1", "-nostats", "-"])
     counts = re.findall(rb"^frame=(\d+)", out, re.M)
     if code or not counts:
@@ -102,6 +102,12 @@ def frame_count(path):
         warnings.warn(f"{path}: the AVI header claims {claim}; "
                       f"using the frames ffmpeg counts in its video stream: {count}", stacklevel=2)
     return count
+
+
+def ffmpeg_path(path):
+    """A file's path as ffmpeg must be given it to read or write that file: absolute, since ffmpeg takes a relative
+    'clip:1.mp4' for a URL of protocol 'clip' (and 'pipe:0.mp4' for its standard input)."""
+    return os.path.abspath(path)
 
 
 def _scale_filter(short_side):
@@ -155,7 +161,7 @@ def read_sampled(path, every=10, short_side=None, expected=None):
     _refuse_special_file(path)
     filters = [f"select='not(mod(n,{int(every)}))'"] + ([_scale_filter(short_side)] if short_side else [])
     try:
-        code, data, err = _run_ffmpeg(["-i", str(path), "-map", "0:v:0", "-vf", ",".join(filters),
+        code, data, err = _run_ffmpeg(["-i", ffmpeg_path(path), "-map", "0:v:0", "-vf", ",".join(filters),
                                        "-fps_mode", "passthrough", "-pix_fmt", "rgb24", "-f", "image2pipe", "-vcodec", "ppm", "-"])
     except OSError as err:
         raise BadVideo(path, f"cannot start ffmpeg ({err})")
