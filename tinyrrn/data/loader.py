@@ -50,6 +50,15 @@ def check_count(name, value, least):
         raise ValueError(f"{name} should be a {'positive' if least else 'non-negative'} integer, got {value!r}")
 
 
+def _naming(err, where):
+    """``err`` as an error of its kind whose message starts with ``where`` (a RuntimeError when its kind cannot be
+    made from a message alone), as torch's DataLoader re-raises a worker's error."""
+    try:
+        return type(err)(f"{where}: {err}")
+    except Exception:
+        return RuntimeError(f"{where}: {type(err).__name__}: {err}")
+
+
 class PlanChanged(ValueError):
     """A saved position in a plan other than the dataset's now: its videos or split lists changed since."""
 
@@ -210,6 +219,10 @@ class ChunkLoader:
             clip, label, video = self.dataset.get(int(i), np.random.default_rng([self.seed, epoch, int(i)]))
         except BadVideo as err:
             return err
+        except Exception as err:  # not a bad video's: raised, naming the video (the epoch's thousands are unnamed)
+            if path in str(err):
+                raise
+            raise _naming(err, f"{path} (chunk {int(i)})") from err
         out[...] = clip
         return label, video
 
