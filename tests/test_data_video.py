@@ -191,3 +191,31 @@ def test_a_relative_path_that_looks_like_an_ffmpeg_url_or_option_is_read_as_a_fi
     frames = read_sampled(name, every=10)
     assert frames.shape == (3, 60, 80, 3)
     np.testing.assert_allclose(frames.mean(axis=(1, 2, 3)), [0, 50, 100], atol=3)
+
+
+@pytest.mark.parametrize("name, sound", [("song.mp4", "aac"), ("song.avi", "libmp3lame")])
+def test_a_file_of_sound_with_cover_art_says_it_has_no_video_stream(tmp_path, name, sound):
+    """The picture attached to a song (cover art: an MP3 or M4A, named .avi or .mp4) is a video stream to ffmpeg's
+    '0:v': such a file was read as a video of one frame, the cover, and trained on or evaluated in silence."""
+    from tinyrrn.data import video
+    path = str(tmp_path / name)
+    code, _, err = video._run_ffmpeg(["-f", "lavfi", "-i", "sine=duration=2", "-f", "lavfi", "-i",
+                                      "color=c=red:size=32x24:duration=0.04", "-map", "0", "-map", "1",
+                                      "-c:a", sound, "-c:v", "mjpeg", "-disposition:v", "attached_pic",
+                                      *(["-f", "mp3"] if sound == "libmp3lame" else []), path])
+    assert code == 0, err
+    for read in (frame_count, read_sampled):
+        with pytest.raises(BadVideo, match=rf"{name}: .*\(no video stream\)"):
+            read(path)
+
+
+def test_a_video_after_an_attached_picture_is_the_one_read(tmp_path):
+    from tinyrrn.data import video
+    path = str(tmp_path / "covered.mp4")
+    code, _, err = video._run_ffmpeg(["-f", "lavfi", "-i", "color=c=red:size=32x24:duration=0.04", "-f", "lavfi",
+                                      "-i", "color=c=blue:size=64x48:rate=25:duration=1", "-map", "0", "-map", "1", "-c:v:0", "mjpeg", "-c:v:1", "mpeg4", "-disposition:v:0",
+                                      "attached_pic", path])
+    assert code == 0, err
+    assert frame_count(path) == 25
+    frames = read_sampled(path, every=10)
+    assert frames.shape == (3, 48, 64, 3) and frames[..., 2].min() > 200           # the blue video, not the cover

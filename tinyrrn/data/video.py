@@ -55,17 +55,21 @@ def _avi_frame_count(path):
     return struct.unpack_from("<I", head, 48)[0] if len(re.findall(rb"strh.{4}vids", streams, re.S)) < 2 else None
 
 
+# The stream counted and decoded: the first video stream, not counting pictures attached to sound (cover art,
+# which ffmpeg's 'v' would take: an MP3 or M4A named .avi read as a video of its cover), as ffmpeg's 'V' selects.
+VIDEO_STREAM = "0:V:0"
+
 # Every stored frame takes at least this many bytes (an AVI frame chunk's header alone), so a
 # count above size / MIN_BYTES_PER_FRAME cannot be true.
 MIN_BYTES_PER_FRAME = 8
 
 
 def _probed_frame_count(path):
-    """The frames of the first video stream, as ffmpeg counts them copying its packets to nowhere (nothing is
+    """The frames of the first video stream (VIDEO_STREAM), as ffmpeg counts them copying its packets to nowhere (nothing is
     decoded; BadVideo when ffmpeg finds the container cut short or damaged: the frames left are not its count).
     Not the container's duration x frame rate: that duration is its longest stream's, so a sound track that
     runs on (4 s of sound, 2 s of video) counted frames the video does not have."""
-    code, out, err = _run_ffmpeg(["-i", ffmpeg_path(path), "-map", "0:v:0", "-c", "copy", "-f", "null",
+    code, out, err = _run_ffmpeg(["-i", ffmpeg_path(path), "-map", VIDEO_STREAM, "-c", "copy", "-f", "null",
                                   "-progress", "pipe:1", "-nostats", "-"])
     counts = re.findall(rb"^frame=(\d+)", out, re.M)
     if code or not counts:
@@ -161,7 +165,7 @@ def read_sampled(path, every=10, short_side=None, expected=None):
     _refuse_special_file(path)
     filters = [f"select='not(mod(n,{int(every)}))'"] + ([_scale_filter(short_side)] if short_side else [])
     try:
-        code, data, err = _run_ffmpeg(["-i", ffmpeg_path(path), "-map", "0:v:0", "-vf", ",".join(filters),
+        code, data, err = _run_ffmpeg(["-i", ffmpeg_path(path), "-map", VIDEO_STREAM, "-vf", ",".join(filters),
                                        "-fps_mode", "passthrough", "-pix_fmt", "rgb24", "-f", "image2pipe", "-vcodec", "ppm", "-"])
     except OSError as err:
         raise BadVideo(path, f"cannot start ffmpeg ({err})")
