@@ -219,3 +219,12 @@ def test_a_video_after_an_attached_picture_is_the_one_read(tmp_path):
     assert frame_count(path) == 25
     frames = read_sampled(path, every=10)
     assert frames.shape == (3, 48, 64, 3) and frames[..., 2].min() > 200           # the blue video, not the cover
+
+
+def test_a_video_too_wide_to_resize_says_why_it_cannot_be_decoded(tmp_path):
+    """Resized to a short side of 256, a 4000x1 video would be 1024000x256, larger than ffmpeg makes a picture. It
+    was refused as 'no frames (... Nothing was written into output file ...)', ffmpeg's last line, not its reason."""
+    path = index_video(tmp_path / "wide.avi", n=3, size=(4000, 1))
+    assert read_sampled(path, every=1).shape == (3, 1, 4000, 3)
+    with pytest.raises(BadVideo, match=r"wide.avi: cannot decode: no frames \(Picture size 1024000x256 is invalid\)"):
+        read_sampled(path, every=1, short_side=256)

@@ -73,8 +73,7 @@ def _probed_frame_count(path):
                                   "-progress", "pipe:1", "-nostats", "-"])
     counts = re.findall(rb"^frame=(\d+)", out, re.M)
     if code or not counts:
-        last = err.strip().splitlines()[-1] if err.strip() else f"ffmpeg exit status {code}"
-        raise RuntimeError("no video stream" if "matches no streams" in err else last)
+        raise RuntimeError("no video stream" if "matches no streams" in err else _first_error(err, code))
     damage = [line.split("] ", 1)[-1] for line in err.splitlines() if line.startswith("[in#")]
     if damage:  # e.g. a cut MP4 or MKV: 'partial file', 'File ended prematurely'
         raise BadVideo(path, f"truncated or damaged: ffmpeg says {damage[0]!r} counting its frames")
@@ -136,6 +135,13 @@ def _run_ffmpeg(args):
     return process.returncode, out, err.decode(errors="replace")
 
 
+def _first_error(err, code):
+    """What ffmpeg's error output `err` says went wrong first (its later lines follow from it, down to 'Nothing was
+    written into output file'), without its '[component @ 0x...] ' tags; its exit status when it says nothing."""
+    lines = [re.sub(r"^(\[[^]]*\] )+", "", line) for line in err.strip().splitlines()]
+    return lines[0] if lines else f"ffmpeg exit status {code}"
+
+
 def _split_ppm_stream(data):
     """Frames (n, H, W, 3) from concatenated binary PPM images (P6) of one size; None when `data` does
     not start with one, ValueError when its images are not all of the first one's size (a video whose
@@ -174,8 +180,8 @@ def read_sampled(path, every=10, short_side=None, expected=None):
     except ValueError as problem:
         raise BadVideo(path, f"cannot decode: {problem}") from None
     if frames is None or len(frames) == 0:
-        detail = err.strip().splitlines()[-1] if err.strip() else f"ffmpeg exit status {code}"
-        raise BadVideo(path, f"cannot decode: no frames ({'no video stream' if 'matches no streams' in err else detail})")
+        detail = "no video stream" if "matches no streams" in err else _first_error(err, code)
+        raise BadVideo(path, f"cannot decode: no frames ({detail})")
     if expected is not None and truncated(len(frames), expected):
         raise BadVideo(path, f"truncated: decoded {len(frames)} sampled frames, metadata promises {expected}")
     if expected is not None and len(frames) > expected + 1:  # a header that under-counts: said, not silent
