@@ -228,3 +228,20 @@ def test_a_video_too_wide_to_resize_says_why_it_cannot_be_decoded(tmp_path):
     assert read_sampled(path, every=1).shape == (3, 1, 4000, 3)
     with pytest.raises(BadVideo, match=r"wide.avi: cannot decode: no frames \(Picture size 1024000x256 is invalid\)"):
         read_sampled(path, every=1, short_side=256)
+
+
+@pytest.mark.parametrize("settings, says", [({"every": 0}, "every should be a positive integer, got 0"),
+                                            ({"every": -1}, "every should be a positive integer, got -1"),
+                                            ({"every": 2.5}, "every should be a positive integer, got 2.5"),
+                                            ({"every": True}, "every should be a positive integer, got True"),
+                                            ({"short_side": 0}, "short_side should be a positive integer, got 0"),
+                                            ({"short_side": -5}, "short_side should be a positive integer, got -5"),
+                                            ({"short_side": 7.5}, "short_side should be a positive integer, got 7.5")])
+def test_sampling_settings_out_of_range_are_refused_naming_them(tmp_path, settings, says):
+    """every=0 was a BadVideo blaming the video ('no frames'), every=-1 or True every frame, every=2.5 every 2nd;
+    short_side 0 or -5 left the frames unresized and 7.5 resized them to 7: silently other frames."""
+    from tinyrrn.data.video import read_checked
+    path = index_video(tmp_path / "v.avi", n=21)
+    for read in (read_sampled, read_checked):
+        with pytest.raises(ValueError, match=says):
+            read(path, **settings)

@@ -30,7 +30,6 @@ moves to the next one (position 0); `set_epoch(e)` jumps to epoch e, keeping the
 only if e is the current epoch (so resuming, then calling set_epoch(e) in a loop, works).
 """
 import hashlib
-import numbers
 import os
 import warnings
 from collections import deque
@@ -40,14 +39,7 @@ import numpy as np
 
 from .. import backend
 from ..files import refuse_special_file
-from .video import BadVideo
-
-
-def check_count(name, value, least):
-    """Refuse a setting that is not an integer of at least ``least`` (a bool is none; torch's DataLoader refuses
-    its batch_size and num_workers so): a ValueError naming it."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < least:
-        raise ValueError(f"{name} should be a {'positive' if least else 'non-negative'} integer, got {value!r}")
+from .video import BadVideo, check_count
 
 
 def _naming(err, where):

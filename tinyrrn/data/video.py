@@ -4,6 +4,7 @@ Any container and codec the bundled ffmpeg reads works. Selecting every k-th fra
 resizing by the short side both run inside ffmpeg (`select` and `scale` filters), so only
 the sampled, resized frames cross the pipe.
 """
+import numbers
 import os
 import re
 import struct
@@ -24,6 +25,13 @@ class BadVideo(ValueError):
         self.path, self.reason = str(path), reason
 
 
+def check_count(name, value, least):
+    """Refuse a setting that is not an integer of at least ``least`` (a bool is none; torch's DataLoader refuses
+    its batch_size and num_workers so): a ValueError naming it."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < least:
+        raise ValueError(f"{name} should be a {'positive' if least else 'non-negative'} integer, got {value!r}")
+
+
 def _refuse_special_file(path):
     """BadVideo for a device, pipe or socket: reading it (ffmpeg's read too) would never end."""
     if special_file(path):
@@ -32,6 +40,7 @@ def _refuse_special_file(path):
 
 def sampled_count(frames, every):
     """How many frames sampling every `every`-th frame (0, k, 2k, ...) takes from `frames`."""
+    check_count("every", every, 1)
     return -(-frames // every)
 
 
@@ -168,8 +177,11 @@ def read_sampled(path, every=10, short_side=None, expected=None):
     about (its chunks, planned from the metadata, leave the rest out). Raises BadVideo for unreadable, empty, zero-frame or truncated videos.
     Frames come through the pipe as PPM images, whose headers carry the output size.
     """
+    check_count("every", every, 1)
+    if short_side is not None:
+        check_count("short_side", short_side, 1)
     _refuse_special_file(path)
-    filters = [f"select='not(mod(n,{int(every)}))'"] + ([_scale_filter(short_side)] if short_side else [])
+    filters = [f"select='not(mod(n,{every}))'"] + ([_scale_filter(short_side)] if short_side else [])
     try:
         code, data, err = _run_ffmpeg(["-i", ffmpeg_path(path), "-map", VIDEO_STREAM, "-vf", ",".join(filters),
                                        "-fps_mode", "passthrough", "-pix_fmt", "rgb24", "-f", "image2pipe", "-vcodec", "ppm", "-"])
