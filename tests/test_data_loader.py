@@ -135,3 +135,29 @@ def test_loader_settings_out_of_range_are_refused_naming_them(root, settings, sa
     of one, -2 an error from len(), workers=-1 ThreadPoolExecutor's 'max_workers' once iterated."""
     with pytest.raises(ValueError, match=says):
         ChunkLoader(dataset(root), **settings)
+
+
+class _FailingDataset:
+    """Ten one-chunk videos; getting the chunk of video 7 raises ``error`` (a bug, not a bad video)."""
+    classes, bad_videos, clip_shape = ["a"], [], (1, 3, 2, 2)
+
+    def __init__(self, error):
+        self.error, self.paths, self.chunk_video = error, [f"/data/v_{i}.avi" for i in range(10)], np.arange(10)
+
+    def __len__(self):
+        return 10
+
+    def get(self, i, rng=None):
+        if i == 7:
+            raise self.error
+        return np.zeros(self.clip_shape, np.float32), 0, i
+
+
+@pytest.mark.parametrize("workers", [0, 1, 2])
+@pytest.mark.parametrize("error", [RuntimeError("boom"), KeyError("frames"), OSError(5, "Input/output error")])
+def test_an_error_loading_a_chunk_names_its_video(workers, error):
+    """An error other than a bad video's, raised loading one chunk, came out as it was ('boom'): nothing said which
+    video of the epoch it was loading. Now it is the same kind of error, naming the video and the chunk."""
+    loader = ChunkLoader(_FailingDataset(error), batch_size=3, shuffle=False, workers=workers)
+    with pytest.raises(type(error), match=r"/data/v_7.avi \(chunk 7\): .*(boom|frames|Input/output error)"):
+        list(loader)

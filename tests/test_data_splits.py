@@ -62,6 +62,13 @@ def test_bad_lines_name_file_and_line(tmp_path):
         read_split(lists, 4)
 
 
+@pytest.mark.parametrize("split", [1.0, True, "1", 0])
+def test_a_split_that_is_not_the_number_1_2_or_3_is_refused_naming_it(split):
+    """split=1.0 was a ValueError about a format code ('d' for float), True the lists of split 1."""
+    with pytest.raises(ValueError, match=f"split must be 1, 2 or 3, got {split!r}"):
+        read_split(LISTS, split)
+
+
 def test_validation_groups_are_whole_training_groups_fixed_by_the_seed():
     _, train, _ = read_split(LISTS, 1)
     groups = validation_groups(train, 3, seed=0)

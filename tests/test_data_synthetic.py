@@ -222,3 +222,15 @@ def test_the_rotating_pair_turns_the_way_its_names_say(seed, monkeypatch):
     forward = next(first for first, _, kind in PAIRS if kind == "rotate")
     assert forward == ("RotateClockwise" if turn > 0 else "RotateAnticlockwise"), np.degrees(turn)
     assert np.radians(20) < abs(turn) < np.radians(45)               # 25-40 degrees between sampled frames
+
+
+@pytest.mark.parametrize("name", ["clip:1.avi", "-x.avi"])
+def test_write_video_writes_a_relative_path_that_looks_like_an_ffmpeg_url_or_option(tmp_path, monkeypatch, name):
+    """ffmpeg took a relative 'clip:1.avi' for a URL ('Protocol not found') and '-x.avi' for an option: generate
+    into such a folder (python -m tinyrrn.data.synthetic --out -data) failed with a broken pipe."""
+    from tinyrrn.data.synthetic import write_video
+    monkeypatch.chdir(tmp_path)
+    frames = np.broadcast_to((40 * np.arange(3, dtype=np.uint8))[:, None, None, None], (3, 24, 32, 3))
+    write_video(name, np.ascontiguousarray(frames))
+    assert os.path.isfile(tmp_path / name)
+    np.testing.assert_allclose(read_sampled(name, every=1).mean(axis=(1, 2, 3)), [0, 40, 80], atol=2)

@@ -233,6 +233,16 @@ def test_the_centre_crop_rounds_its_margin_as_torchvisions_center_crop(spare, be
     assert list(tops) == [before, before] and list(lefts) == [int(round((spare + 1) / 2))] * 2 and not flips.any()
 
 
+@pytest.mark.parametrize("size", [0, -3, 2.5, True])
+def test_a_crop_size_out_of_range_is_refused_naming_it(size):
+    """A crop of 0 or -3 gave empty clips (T, 0, 0, 3), True clips of one pixel, 2.5 an IndexError about arrays."""
+    from tinyrrn.data.transforms import center_crops, draw_crops
+    frames = np.zeros((2, 10, 12, 3), np.uint8)
+    for boxes in (lambda: center_crops(frames, size), lambda: draw_crops(np.random.default_rng(0), frames, size)):
+        with pytest.raises(ValueError, match=f"crop should be a positive integer, got {size}"):
+            boxes()
+
+
 @pytest.mark.parametrize("when", ["before decoding", "while decoding"])
 def test_a_video_deleted_during_a_run_is_a_bad_video_naming_it(tmp_path, monkeypatch, when):
     # deleted (or moved) after the dataset was indexed: the frame cache's key cannot be taken; with a cache

@@ -179,3 +179,69 @@ def test_a_truncated_video_of_another_container_than_avi_is_a_bad_video(tmp_path
     cut.write_bytes(data[:len(data) // 2])
     with pytest.raises(BadVideo, match=rf"cut.{container}: truncated or damaged: .*(partial file|ended prematurely)"):
         frame_count(cut)
+
+
+@pytest.mark.parametrize("name", ["clip:1.mp4", "pipe:0.mp4", "data:x.avi", "-x.mp4"])
+def test_a_relative_path_that_looks_like_an_ffmpeg_url_or_option_is_read_as_a_file(tmp_path, monkeypatch, name):
+    """ffmpeg reads 'clip:1.mp4' as a URL of protocol 'clip' (refused: 'Protocol not found') and 'pipe:0.mp4' as
+    its standard input: a video in the current folder named so was a BadVideo, its frames never read."""
+    index_video(tmp_path / name, n=21, codec="mpeg4" if name.endswith("mp4") else "mjpeg")
+    monkeypatch.chdir(tmp_path)
+    assert frame_count(name) == 21
+    frames = read_sampled(name, every=10)
+    assert frames.shape == (3, 60, 80, 3)
+    np.testing.assert_allclose(frames.mean(axis=(1, 2, 3)), [0, 50, 100], atol=3)
+
+
+@pytest.mark.parametrize("name, sound", [("song.mp4", "aac"), ("song.avi", "libmp3lame")])
+def test_a_file_of_sound_with_cover_art_says_it_has_no_video_stream(tmp_path, name, sound):
+    """The picture attached to a song (cover art: an MP3 or M4A, named .avi or .mp4) is a video stream to ffmpeg's
+    '0:v': such a file was read as a video of one frame, the cover, and trained on or evaluated in silence."""
+    from tinyrrn.data import video
+    path = str(tmp_path / name)
+    code, _, err = video._run_ffmpeg(["-f", "lavfi", "-i", "sine=duration=2", "-f", "lavfi", "-i",
+                                      "color=c=red:size=32x24:duration=0.04", "-map", "0", "-map", "1",
+                                      "-c:a", sound, "-c:v", "mjpeg", "-disposition:v", "attached_pic",
+                                      *(["-f", "mp3"] if sound == "libmp3lame" else []), path])
+    assert code == 0, err
+    for read in (frame_count, read_sampled):
+        with pytest.raises(BadVideo, match=rf"{name}: .*\(no video stream\)"):
+            read(path)
+
+
+def test_a_video_after_an_attached_picture_is_the_one_read(tmp_path):
+    from tinyrrn.data import video
+    path = str(tmp_path / "covered.mp4")
+    code, _, err = video._run_ffmpeg(["-f", "lavfi", "-i", "color=c=red:size=32x24:duration=0.04", "-f", "lavfi",
+                                      "-i", "color=c=blue:size=64x48:rate=25:duration=1", "-map", "0", "-map", "1", "-c:v:0", "mjpeg", "-c:v:1", "mpeg4", "-disposition:v:0",
+                                      "attached_pic", path])
+    assert code == 0, err
+    assert frame_count(path) == 25
+    frames = read_sampled(path, every=10)
+    assert frames.shape == (3, 48, 64, 3) and frames[..., 2].min() > 200           # the blue video, not the cover
+
+
+def test_a_video_too_wide_to_resize_says_why_it_cannot_be_decoded(tmp_path):
+    """Resized to a short side of 256, a 4000x1 video would be 1024000x256, larger than ffmpeg makes a picture. It
+    was refused as 'no frames (... Nothing was written into output file ...)', ffmpeg's last line, not its reason."""
+    path = index_video(tmp_path / "wide.avi", n=3, size=(4000, 1))
+    assert read_sampled(path, every=1).shape == (3, 1, 4000, 3)
+    with pytest.raises(BadVideo, match=r"wide.avi: cannot decode: no frames \(Picture size 1024000x256 is invalid\)"):
+        read_sampled(path, every=1, short_side=256)
+
+
+@pytest.mark.parametrize("settings, says", [({"every": 0}, "every should be a positive integer, got 0"),
+                                            ({"every": -1}, "every should be a positive integer, got -1"),
+                                            ({"every": 2.5}, "every should be a positive integer, got 2.5"),
+                                            ({"every": True}, "every should be a positive integer, got True"),
+                                            ({"short_side": 0}, "short_side should be a positive integer, got 0"),
+                                            ({"short_side": -5}, "short_side should be a positive integer, got -5"),
+                                            ({"short_side": 7.5}, "short_side should be a positive integer, got 7.5")])
+def test_sampling_settings_out_of_range_are_refused_naming_them(tmp_path, settings, says):
+    """every=0 was a BadVideo blaming the video ('no frames'), every=-1 or True every frame, every=2.5 every 2nd;
+    short_side 0 or -5 left the frames unresized and 7.5 resized them to 7: silently other frames."""
+    from tinyrrn.data.video import read_checked
+    path = index_video(tmp_path / "v.avi", n=21)
+    for read in (read_sampled, read_checked):
+        with pytest.raises(ValueError, match=says):
+            read(path, **settings)

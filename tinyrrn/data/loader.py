@@ -30,7 +30,6 @@ moves to the next one (position 0); `set_epoch(e)` jumps to epoch e, keeping the
 only if e is the current epoch (so resuming, then calling set_epoch(e) in a loop, works).
 """
 import hashlib
-import numbers
 import os
 import warnings
 from collections import deque
@@ -40,14 +39,16 @@ import numpy as np
 
 from .. import backend
 from ..files import refuse_special_file
-from .video import BadVideo
+from .video import BadVideo, check_count
 
 
-def check_count(name, value, least):
-    """Refuse a setting that is not an integer of at least ``least`` (a bool is none; torch's DataLoader refuses
-    its batch_size and num_workers so): a ValueError naming it."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < least:
-        raise ValueError(f"{name} should be a {'positive' if least else 'non-negative'} integer, got {value!r}")
+def _naming(err, where):
+    """``err`` as an error of its kind whose message starts with ``where`` (a RuntimeError when its kind cannot be
+    made from a message alone), as torch's DataLoader re-raises a worker's error."""
+    try:
+        return type(err)(f"{where}: {err}")
+    except Exception:
+        return RuntimeError(f"{where}: {type(err).__name__}: {err}")
 
 
 class PlanChanged(ValueError):
@@ -210,6 +211,10 @@ class ChunkLoader:
             clip, label, video = self.dataset.get(int(i), np.random.default_rng([self.seed, epoch, int(i)]))
         except BadVideo as err:
             return err
+        except Exception as err:  # not a bad video's: raised, naming the video (the epoch's thousands are unnamed)
+            if path in str(err):
+                raise
+            raise _naming(err, f"{path} (chunk {int(i)})") from err
         out[...] = clip
         return label, video
 

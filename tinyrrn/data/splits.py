@@ -18,6 +18,7 @@ list instead (all classes' clips of each chosen gNN, as the official splits hold
 testing), so a model can be selected on videos that share no source footage with its training
 videos -- and never on the test split.
 """
+import numbers
 import os
 import posixpath
 import re
@@ -152,7 +153,7 @@ def check_no_leak(train_videos, test_videos, split):
 
 def read_split(list_dir, split=1):
     """(classes, train_videos, test_videos) of split 1-3 in `list_dir`, checked for leaks."""
-    if split not in (1, 2, 3):
+    if isinstance(split, bool) or not isinstance(split, numbers.Integral) or split not in (1, 2, 3):
         raise ValueError(f"split must be 1, 2 or 3, got {split!r}")
     classes = read_classes(list_dir)
     train = read_list(list_dir, split, True, classes)

@@ -50,6 +50,7 @@ import numpy as np
 from ..cli import ArgumentParser, UsageError, at_least, command
 from ..files import atomic_write
 from ..progress import Progress
+from .video import ffmpeg_path
 
 VERSION = 4  # bumped whenever the videos or split lists change, so cached copies are regenerated
 SPLITS = (1, 2, 3)
@@ -135,7 +136,7 @@ def write_video(path, frames, fps=25, codec="mjpeg"):
     pix_fmt, params = CODECS[codec]
     if codec == "mpeg4" and str(path).endswith(".avi"):
         params = params + ["-vtag", "XVID"]                                 # as UCF-101's AVIs
-    writer = imageio_ffmpeg.write_frames(str(path), (frames.shape[2], frames.shape[1]), fps=fps, codec=codec,
+    writer = imageio_ffmpeg.write_frames(ffmpeg_path(path), (frames.shape[2], frames.shape[1]), fps=fps, codec=codec,
                                          pix_fmt_out=pix_fmt, quality=None, macro_block_size=1,
                                          output_params=params, ffmpeg_log_level="error")
     writer.send(None)

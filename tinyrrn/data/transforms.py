@@ -6,6 +6,8 @@ and the authors' per-frame draws.
 """
 import numpy as np
 
+from .video import check_count
+
 # ImageNet statistics of torchvision's models (RGB in [0, 1]) and the Caffe ResNet mean
 # (BGR in [0, 255], as used by Keras' "caffe" preprocessing).
 TORCHVISION_MEAN, TORCHVISION_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
@@ -42,6 +44,7 @@ def crop(frames, tops, lefts, flips, size):
 
 
 def _check_fits(frames, size):
+    check_count("crop", size, 1)
     if frames.ndim != 4 or frames.shape[1] < size or frames.shape[2] < size:
         raise ValueError(f"cannot crop {size}x{size} from frames of shape {frames.shape} "
                          "(expected (T, H, W, 3) with H, W >= crop; raise resize or lower crop)")

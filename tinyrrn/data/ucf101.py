@@ -31,10 +31,9 @@ import numpy as np
 
 from .cache import FrameCache
 from .index import count_frames
-from .loader import check_count
 from .splits import in_groups, read_split
 from .transforms import Normalize, center_crops, crop, draw_crops
-from .video import read_sampled, sampled_count
+from .video import check_count, read_sampled, sampled_count
 
 
 RECENT_FRAMES_BYTES = 128 * 2**20  # decoded frames a dataset keeps in memory: ~25 UCF-101 videos at

@@ -4,6 +4,7 @@ Any container and codec the bundled ffmpeg reads works. Selecting every k-th fra
 resizing by the short side both run inside ffmpeg (`select` and `scale` filters), so only
 the sampled, resized frames cross the pipe.
 """
+import numbers
 import os
 import re
 import struct
@@ -24,6 +25,13 @@ class BadVideo(ValueError):
         self.path, self.reason = str(path), reason
 
 
+def check_count(name, value, least):
+    """Refuse a setting that is not an integer of at least ``least`` (a bool is none; torch's DataLoader refuses
+    its batch_size and num_workers so): a ValueError naming it."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < least:
+        raise ValueError(f"{name} should be a {'positive' if least else 'non-negative'} integer, got {value!r}")
+
+
 def _refuse_special_file(path):
     """BadVideo for a device, pipe or socket: reading it (ffmpeg's read too) would never end."""
     if special_file(path):
@@ -32,6 +40,7 @@ def _refuse_special_file(path):
 
 def sampled_count(frames, every):
     """How many frames sampling every `every`-th frame (0, k, 2k, ...) takes from `frames`."""
+    check_count("every", every, 1)
     return -(-frames // every)
 
 
@@ -55,22 +64,25 @@ def _avi_frame_count(path):
     return struct.unpack_from("<I", head, 48)[0] if len(re.findall(rb"strh.{4}vids", streams, re.S)) < 2 else None
 
 
+# The stream counted and decoded: the first video stream, not counting pictures attached to sound (cover art,
+# which ffmpeg's 'v' would take: an MP3 or M4A named .avi read as a video of its cover), as ffmpeg's 'V' selects.
+VIDEO_STREAM = "0:V:0"
+
 # Every stored frame takes at least this many bytes (an AVI frame chunk's header alone), so a
 # count above size / MIN_BYTES_PER_FRAME cannot be true.
 MIN_BYTES_PER_FRAME = 8
 
 
 def _probed_frame_count(path):
-    """The frames of the first video stream, as ffmpeg counts them copying its packets to nowhere (nothing is
+    """The frames of the first video stream (VIDEO_STREAM), as ffmpeg counts them copying its packets to nowhere (nothing is
     decoded; BadVideo when ffmpeg finds the container cut short or damaged: the frames left are not its count).
     Not the container's duration x frame rate: that duration is its longest stream's, so a sound track that
     runs on (4 s of sound, 2 s of video) counted frames the video does not have."""
-    code, out, err = _run_ffmpeg(["-i", str(path), "-map", "0:v:0", "-c", "copy", "-f", "null",
+    code, out, err = _run_ffmpeg(["-i", ffmpeg_path(path), "-map", VIDEO_STREAM, "-c", "copy", "-f", "null",
                                   "-progress", "pipe:1", "-nostats", "-"])
     counts = re.findall(rb"^frame=(\d+)", out, re.M)
     if code or not counts:
-        last = err.strip().splitlines()[-1] if err.strip() else f"ffmpeg exit status {code}"
-        raise RuntimeError("no video stream" if "matches no streams" in err else last)
+        raise RuntimeError("no video stream" if "matches no streams" in err else _first_error(err, code))
     damage = [line.split("] ", 1)[-1] for line in err.splitlines() if line.startswith("[in#")]
     if damage:  # e.g. a cut MP4 or MKV: 'partial file', 'File ended prematurely'
         raise BadVideo(path, f"truncated or damaged: ffmpeg says {damage[0]!r} counting its frames")
@@ -104,6 +116,12 @@ def frame_count(path):
     return count
 
 
+def ffmpeg_path(path):
+    """A file's path as ffmpeg must be given it to read or write that file: absolute, since ffmpeg takes a relative
+    'clip:1.mp4' for a URL of protocol 'clip' (and 'pipe:0.mp4' for its standard input)."""
+    return os.path.abspath(path)
+
+
 def _scale_filter(short_side):
     """ffmpeg filter resizing the shorter image side to `short_side`, keeping the aspect ratio."""
     s = int(short_side)
@@ -124,6 +142,13 @@ def _run_ffmpeg(args):
                                start_new_session=True)
     out, err = process.communicate()
     return process.returncode, out, err.decode(errors="replace")
+
+
+def _first_error(err, code):
+    """What ffmpeg's error output `err` says went wrong first (its later lines follow from it, down to 'Nothing was
+    written into output file'), without its '[component @ 0x...] ' tags; its exit status when it says nothing."""
+    lines = [re.sub(r"^(\[[^]]*\] )+", "", line) for line in err.strip().splitlines()]
+    return lines[0] if lines else f"ffmpeg exit status {code}"
 
 
 def _split_ppm_stream(data):
@@ -152,10 +177,13 @@ def read_sampled(path, every=10, short_side=None, expected=None):
     about (its chunks, planned from the metadata, leave the rest out). Raises BadVideo for unreadable, empty, zero-frame or truncated videos.
     Frames come through the pipe as PPM images, whose headers carry the output size.
     """
+    check_count("every", every, 1)
+    if short_side is not None:
+        check_count("short_side", short_side, 1)
     _refuse_special_file(path)
-    filters = [f"select='not(mod(n,{int(every)}))'"] + ([_scale_filter(short_side)] if short_side else [])
+    filters = [f"select='not(mod(n,{every}))'"] + ([_scale_filter(short_side)] if short_side else [])
     try:
-        code, data, err = _run_ffmpeg(["-i", str(path), "-map", "0:v:0", "-vf", ",".join(filters),
+        code, data, err = _run_ffmpeg(["-i", ffmpeg_path(path), "-map", VIDEO_STREAM, "-vf", ",".join(filters),
                                        "-fps_mode", "passthrough", "-pix_fmt", "rgb24", "-f", "image2pipe", "-vcodec", "ppm", "-"])
     except OSError as err:
         raise BadVideo(path, f"cannot start ffmpeg ({err})")
@@ -164,8 +192,8 @@ def read_sampled(path, every=10, short_side=None, expected=None):
     except ValueError as problem:
         raise BadVideo(path, f"cannot decode: {problem}") from None
     if frames is None or len(frames) == 0:
-        detail = err.strip().splitlines()[-1] if err.strip() else f"ffmpeg exit status {code}"
-        raise BadVideo(path, f"cannot decode: no frames ({'no video stream' if 'matches no streams' in err else detail})")
+        detail = "no video stream" if "matches no streams" in err else _first_error(err, code)
+        raise BadVideo(path, f"cannot decode: no frames ({detail})")
     if expected is not None and truncated(len(frames), expected):
         raise BadVideo(path, f"truncated: decoded {len(frames)} sampled frames, metadata promises {expected}")
     if expected is not None and len(frames) > expected + 1:  # a header that under-counts: said, not silent
