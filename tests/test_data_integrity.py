@@ -96,3 +96,23 @@ def test_a_bad_verdict_in_the_frame_count_index_is_judged_again(tmp_path):
     again = UCF101(root, resize=None, crop=32, cache_dir=tmp_path / "cache")
     assert list(again.frame_counts) == [21] and len(again) == 1 and not again.bad_videos
     assert [entry["frames"] for entry in json.loads(counts.read_text()).values()] == [21]
+
+
+def test_frames_and_counts_kept_under_an_older_decoding_rule_are_not_reused(tmp_path, monkeypatch):
+    """The frame cache and the frame-count index were keyed by the file alone: once a newer rule decoded a file
+    otherwise (a sound file with cover art, refused since, had been read as a one-frame video), the frames and
+    count kept of its old reading were served for as long as the file was unchanged."""
+    root = make_tree(tmp_path / "d", {"YoYo/v_YoYo_g02_c01.avi": 21})
+    kept = UCF101(root, resize=None, crop=32, cache_dir=tmp_path / "cache")
+    kept.frames(0)
+    counts = tmp_path / "cache" / "frame_counts.json"
+    entries = json.loads(counts.read_text())
+    for entry in entries.values():
+        entry["frames"] = 11                                # what an older rule counted
+    counts.write_text(json.dumps(entries))
+    (entry,) = (tmp_path / "cache").rglob("*.npy")
+    np.save(entry, np.load(entry)[:, ::-1])                 # and decoded
+    monkeypatch.setattr(video, "DECODING", video.DECODING + 1)
+    again = UCF101(root, resize=None, crop=32, cache_dir=tmp_path / "cache")
+    assert list(again.frame_counts) == [21]
+    np.testing.assert_array_equal(again.frames(0), video.read_sampled(root / "YoYo" / "v_YoYo_g02_c01.avi", 10))

@@ -2,7 +2,7 @@
 
 Counting never decodes (see `video.frame_count`): AVI headers are read directly, other
 containers are probed with ffmpeg in a few threads. With `index_path`, counts are stored
-with each file's resolved path and stamp (cache.stamp: size, mtime, ctime) and reused on the next start-up
+with each file's resolved path, stamp (cache.stamp: size, mtime, ctime) and decoding rule (video.DECODING), and reused on the next start-up
 while those are unchanged. A count is stored only when the file's stamp was the same before and after probing it
 (a video being written or copied meanwhile is probed again next time). A bad video's verdict is not
 kept: it is judged again each time (they are few), so a newer rule (or ffmpeg) that reads it is not overruled
@@ -17,13 +17,14 @@ from concurrent.futures import ThreadPoolExecutor
 
 from ..files import refuse_special_file, write_json
 from .cache import stamp
+from . import video
 from .video import BadVideo, frame_count
 
 _ENTRY_KEYS = {"signature", "frames", "reason"}
 
 
 def _signature(path):
-    return stamp(os.stat(path))
+    return [*stamp(os.stat(path)), video.DECODING]
 
 
 def _probe(path):

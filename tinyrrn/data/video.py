@@ -64,6 +64,11 @@ def _avi_frame_count(path):
     return struct.unpack_from("<I", head, 48)[0] if len(re.findall(rb"strh.{4}vids", streams, re.S)) < 2 else None
 
 
+# The version of how videos are counted and decoded, kept with every count and frame cache entry (and feature
+# folder) made under it: bumped whenever a change would count or decode a file already seen otherwise, so that
+# those are made afresh. 2: sound files with cover art are refused (VIDEO_STREAM), no longer read as one frame.
+DECODING = 2
+
 # The stream counted and decoded: the first video stream, not counting pictures attached to sound (cover art,
 # which ffmpeg's 'v' would take: an MP3 or M4A named .avi read as a video of its cover), as ffmpeg's 'V' selects.
 VIDEO_STREAM = "0:V:0"
