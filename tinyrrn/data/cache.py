@@ -36,8 +36,9 @@ def stamp(stat):
 def video_key(video_path):
     """What identifies a video file's content, as decoded, without reading it: a hash of its resolved path,
     `stamp` and video.DECODING (a replaced, re-encoded or re-downloaded video, or a newer decoding rule, gets
-    another key). The frame cache names its entries with it; a feature folder records it for each video (tinyrrn.features). A video that
-    cannot be looked at (deleted, moved or made unreadable since the dataset was indexed) is a BadVideo."""
+    another key). The frame cache names its entries with it; a feature folder records it for each video
+    (tinyrrn.features). A video that cannot be looked at (deleted, moved or made unreadable since the dataset
+    was indexed) is a BadVideo."""
     real = os.path.realpath(video_path)
     try:
         stat = os.stat(real)
