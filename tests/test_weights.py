@@ -11,7 +11,7 @@ import struct
 import subprocess
 import sys
 import zipfile
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from pathlib import Path
 
 import numpy as np
@@ -639,3 +639,25 @@ def test_tensors_of_dtypes_without_a_storage_class_are_named_by_dtype(tmp_path, 
             as info:
         read_weights(path)
     assert not isinstance(info.value, UnsafePickleError)
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+@pytest.mark.parametrize("value", ["torch.float32", "torch.Size([3, 224, 224])", "torch.device('cuda', 0)", "{'a', 'b'}",
+                                   "b'\\x00\\xff'", "1 + 2j", "bytearray(b'xy')", "Counter('aab')"])
+def test_a_checkpoint_holding_values_torch_reads_safely_gives_its_state_dict(tmp_path, fmt, value, torch):
+    """Beside its state_dict a checkpoint may hold values torch.load(weights_only=True) reads: a dtype, a Size, a
+    device, a set, bytes (pickled through _codecs.encode), a complex number, a bytearray, a Counter. tinyrrn
+    refused each such file as asking for an unsafe global."""
+    value = eval(value, {"torch": torch, "Counter": Counter})
+    net = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 1), torch.nn.BatchNorm2d(4))
+    path = torch_save({"model": net.state_dict(), "extra": value}, tmp_path / "ck.pth", fmt)
+    assert torch.load(path, weights_only=True)["extra"] == value
+    assert_same(read_weights(path), as_numpy(net.state_dict()))
+
+
+@pytest.mark.parametrize("payload", [b"c__builtin__\nbytearray\n(I1000000000000\ntR.", b"c_codecs\nencode\n(Vx\nVzlib\ntR."])
+def test_the_values_read_beside_tensors_allocate_or_run_nothing_else(tmp_path, payload):
+    """bytearray and _codecs.encode take only what a pickle of bytes gives them: not a size of a terabyte to
+    allocate, not another codec."""
+    with pytest.raises(WeightsError, match="w.pth"):
+        read_pth(legacy_file(tmp_path / "w.pth", payload))
