@@ -661,3 +661,15 @@ def test_the_values_read_beside_tensors_allocate_or_run_nothing_else(tmp_path, p
     allocate, not another codec."""
     with pytest.raises(WeightsError, match="w.pth"):
         read_pth(legacy_file(tmp_path / "w.pth", payload))
+
+
+def test_a_legacy_file_saved_from_a_gpu_is_read(tmp_path):
+    """Files torch saved from a GPU before version 1.6 name their storages torch.cuda.FloatStorage (location
+    'cuda:0'), which torch.load(map_location='cpu', weights_only=True) reads: tinyrrn refused them as asking for an
+    unsafe global."""
+    tensor = (b"ctorch._utils\n_rebuild_tensor_v2\n("
+              b"(Vstorage\nctorch.cuda\nFloatStorage\nV1\nVcuda:0\nI6\nNtQI1\n(I2\nI2\nt(I2\nI1\ntI00\n"
+              b"ccollections\nOrderedDict\n)RtR")
+    path = legacy_file(tmp_path / "gpu.pth", b"ccollections\nOrderedDict\n)R(Vw\n" + tensor + b"u.",
+                       storages={"1": np.arange(6, dtype="<f4")})
+    assert_same(read_pth(path), {"w": np.array([[1, 2], [3, 4]], np.float32)})

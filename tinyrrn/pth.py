@@ -174,7 +174,8 @@ _ALLOWED_GLOBALS = {
     "torch._utils._rebuild_parameter_with_state": _rebuild_parameter_with_state,
     "torch._tensor._rebuild_from_type_v2": _rebuild_from_type_v2,
     **{name: _TensorType(name) for name in ("torch.Tensor", "torch._tensor.Tensor", "torch.nn.parameter.Parameter")},
-    **{f"torch.{name}": _StorageType(name) for name in _STORAGE_TYPES},
+    **{f"{module}.{name}": _StorageType(name) for module in ("torch", "torch.cuda") for name in _STORAGE_TYPES
+       if name != "UntypedStorage" or module == "torch"},  # torch.cuda: saved from a GPU before torch 1.6
     "torch.storage.UntypedStorage": _StorageType("UntypedStorage"),
     # values beside the tensors that torch.load(weights_only=True) reads too (builtins as protocol 2 names them)
     "torch.Size": _size,
@@ -203,7 +204,7 @@ class _SafeUnpickler(pickle.Unpickler):
         full_name = f"{module}.{name}"
         if full_name == "torch._utils._rebuild_tensor_v3":
             return self._rebuild_tensor_v3
-        if module == "torch" and name.endswith("Storage") and full_name not in _ALLOWED_GLOBALS:
+        if module in ("torch", "torch.cuda") and name.endswith("Storage") and full_name not in _ALLOWED_GLOBALS:
             self._refuse_dtype(full_name)
         if full_name not in _ALLOWED_GLOBALS:
             raise UnsafePickleError(
