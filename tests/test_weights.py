@@ -673,3 +673,30 @@ def test_a_legacy_file_saved_from_a_gpu_is_read(tmp_path):
     path = legacy_file(tmp_path / "gpu.pth", b"ccollections\nOrderedDict\n)R(Vw\n" + tensor + b"u.",
                        storages={"1": np.arange(6, dtype="<f4")})
     assert_same(read_pth(path), {"w": np.array([[1, 2], [3, 4]], np.float32)})
+
+
+def torch_module_class(torch):
+    """A module class of the learner's own (pickled by its module's name, not torch's), with torch layers inside."""
+    class Net(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = torch.nn.Conv2d(3, 4, 1)
+
+    Net.__module__, Net.__qualname__ = __name__, "Net"
+    globals()["Net"] = Net  # where pickle looks the class up
+    return Net
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+@pytest.mark.parametrize("whole", ["sequential", "own class", "inside a checkpoint"])
+def test_a_whole_pickled_model_is_refused_as_such(tmp_path, capsys, fmt, whole, torch):
+    """torch.save(model) pickles the Module itself (its class, its children): tinyrrn refused it as asking for an
+    unsafe global, the file's first class, which names neither what the file is nor what to save instead."""
+    model = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 1)) if whole == "sequential" else torch_module_class(torch)()
+    path = torch_save({"model": model, "epoch": 3} if whole == "inside a checkpoint" else model, tmp_path / "m.pth", fmt)
+    with pytest.raises(UnsafePickleError, match=r"m\.pth: holds a whole pickled model .*torch\.save\(model\)"
+                                                r".*save model\.state_dict\(\)"):
+        read_weights(path)
+    assert main(["convert", str(path), str(tmp_path / "m.npz")]) == 1
+    assert "holds a whole pickled model" in capsys.readouterr().err and not (tmp_path / "m.npz").exists()
+

@@ -24,6 +24,7 @@ file could become gigabytes) is refused unless ``allow_expand`` is given.
 """
 
 import pickle
+import pickletools
 import struct
 import zipfile
 from collections import Counter, OrderedDict
@@ -195,6 +196,7 @@ class _SafeUnpickler(pickle.Unpickler):
         super().__init__(file, encoding="utf-8")
         self.path = path
         self.storage_types = {}  # storage key -> _StorageType, as seen in persistent ids
+        self.refused = None  # the global refused, if any
 
     def find_class(self, module, name):
         """Return the local stand-in for an allowed global; refuse everything else.
@@ -207,6 +209,7 @@ class _SafeUnpickler(pickle.Unpickler):
         if module in ("torch", "torch.cuda") and name.endswith("Storage") and full_name not in _ALLOWED_GLOBALS:
             self._refuse_dtype(full_name)
         if full_name not in _ALLOWED_GLOBALS:
+            self.refused = full_name
             raise UnsafePickleError(
                 f"{self.path}: refusing to load global '{full_name}': a weights file may only "
                 "refer to collections.OrderedDict, torch's tensor-rebuild functions and "
@@ -277,7 +280,7 @@ def _read_zip(path, allow_expand):
         if f"{prefix}byteorder" in names:
             byteorder = archive.read(f"{prefix}byteorder").decode("ascii").strip()
         with archive.open(pickles[0]) as file:
-            state = _find_state_dict(_SafeUnpickler(file, path).load(), path)
+            state = _find_state_dict(_load_object(file, path)[1], path)
         storages = {}
 
         def load_storage(key):
@@ -300,8 +303,8 @@ def _read_legacy(path, allow_expand):
             raise WeightsError(f"{path}: unsupported legacy protocol version {protocol!r}")
         sys_info = _SafeUnpickler(file, path).load()
         byteorder = "little" if sys_info.get("little_endian", True) else "big"
-        unpickler = _SafeUnpickler(file, path)
-        state = _find_state_dict(unpickler.load(), path)
+        unpickler, obj = _load_object(file, path)
+        state = _find_state_dict(obj, path)
         keys = _SafeUnpickler(file, path).load()
         storages = {}
         for key in map(_ascii, keys):
@@ -315,6 +318,30 @@ def _read_legacy(path, allow_expand):
                 raise WeightsError(f"{path}: truncated: storage {key!r} should hold {nbytes} "
                                    f"bytes, found {len(storages[key])}")
     return _materialise(state, storages.__getitem__, byteorder, path, allow_expand)
+
+
+def _load_object(file, path):
+    """(the unpickler, the object it read from ``file``); a whole pickled torch Module refused as such."""
+    start, unpickler = file.tell(), _SafeUnpickler(file, path)
+    try:
+        return unpickler, unpickler.load()
+    except UnsafePickleError:
+        file.seek(start)
+        if not _names_a_module(file):
+            raise
+    raise UnsafePickleError(f"{path}: holds a whole pickled model (class {unpickler.refused}, a torch.nn.Module), as "
+                            "torch.save(model) writes; tinyrrn reads state_dicts only and builds no class a pickle "
+                            "names: in torch, save model.state_dict() instead")
+
+
+def _names_a_module(file):
+    """Whether the pickle at ``file`` names a torch.nn module class or a Module's '_modules' (its opcodes read, nothing
+    run)."""
+    try:
+        return any(isinstance(arg, str) and (arg.startswith("torch.nn.modules.") or arg == "_modules")
+                   for _, arg, _ in pickletools.genops(file))
+    except Exception:  # a damaged pickle: nothing named, as far as it reads
+        return False
 
 
 def _find_state_dict(obj, path):
