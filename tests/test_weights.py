@@ -700,3 +700,11 @@ def test_a_whole_pickled_model_is_refused_as_such(tmp_path, capsys, fmt, whole, 
     assert main(["convert", str(path), str(tmp_path / "m.npz")]) == 1
     assert "holds a whole pickled model" in capsys.readouterr().err and not (tmp_path / "m.npz").exists()
 
+
+def test_a_torchscript_archive_is_refused_as_such(tmp_path, torch):
+    """torch.jit.save writes a zip with a data.pkl of TorchScript classes (__torch__....): it was refused as asking
+    for an unsafe global; torch.load(weights_only=True) refuses it too, as a TorchScript archive."""
+    path = tmp_path / "scripted.pt"
+    torch.jit.save(torch.jit.script(torch.nn.Sequential(torch.nn.Conv2d(3, 4, 1))), path)
+    with pytest.raises(WeightsError, match=r"scripted\.pt: a TorchScript archive \(torch\.jit\.save\).*state_dict"):
+        read_weights(path)

@@ -279,6 +279,10 @@ def _read_zip(path, allow_expand):
         byteorder = "little"
         if f"{prefix}byteorder" in names:
             byteorder = archive.read(f"{prefix}byteorder").decode("ascii").strip()
+        if f"{prefix}constants.pkl" in names:  # as torch.load tells a TorchScript archive
+            raise WeightsError(f"{path}: a TorchScript archive (torch.jit.save), not a state_dict saved by torch.save; "
+                               "tinyrrn reads state_dicts only: in torch, torch.save(torch.jit.load(file).state_dict(), "
+                               "...) writes one")
         with archive.open(pickles[0]) as file:
             state = _find_state_dict(_load_object(file, path)[1], path)
         storages = {}
