@@ -708,3 +708,19 @@ def test_a_torchscript_archive_is_refused_as_such(tmp_path, torch):
     torch.jit.save(torch.jit.script(torch.nn.Sequential(torch.nn.Conv2d(3, 4, 1))), path)
     with pytest.raises(WeightsError, match=r"scripted\.pt: a TorchScript archive \(torch\.jit\.save\).*state_dict"):
         read_weights(path)
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+@pytest.mark.parametrize("kind, make", [("quantized", "torch.quantize_per_tensor(torch.randn(3), 0.1, 0, torch.qint8)"),
+                                        ("sparse", "torch.randn(3, 3).to_sparse()"),
+                                        ("sparse", "torch.randn(3, 3).to_sparse_csr()"),
+                                        ("meta", "torch.empty(3, device='meta')")])
+def test_tensors_of_a_kind_not_read_are_named_as_such(tmp_path, fmt, kind, make, torch):
+    """Quantized, sparse and meta tensors (torch rebuilds them by _rebuild_qtensor, _rebuild_sparse_tensor,
+    _rebuild_meta_tensor_no_storage, which torch.load(weights_only=True) reads) were refused as unsafe globals: the
+    file is safe, its tensors of a kind tinyrrn does not read."""
+    path = torch_save({"fc.weight": eval(make, {"torch": torch})}, tmp_path / "w.pth", fmt)
+    torch.load(path, weights_only=True)
+    with pytest.raises(WeightsError, match=rf"w\.pth: holds {kind} tensors, which tinyrrn does not read") as info:
+        read_weights(path)
+    assert not isinstance(info.value, UnsafePickleError)

@@ -37,6 +37,15 @@ __all__ = ["WeightsError", "UnsafePickleError", "read_pth", "strip_prefix"]
 _LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
 _LEGACY_PROTOCOL = 1001
 
+# torch's rebuild functions of tensors tinyrrn does not read (torch.load(weights_only=True) reads them) -> what
+# they hold and how torch turns them into tensors tinyrrn reads
+_TENSOR_KINDS_NOT_READ = {
+    "torch._utils._rebuild_qtensor": ("quantized", "dequantize them (tensor.dequantize())"),
+    "torch._utils._rebuild_sparse_tensor": ("sparse", "make them dense (tensor.to_dense())"),
+    "torch._utils._rebuild_meta_tensor_no_storage": ("meta", "save the model's tensors once they hold values"),
+    "torch._utils._rebuild_nested_tensor": ("nested", "save their components as separate tensors"),
+}
+
 # Storage class name -> NumPy type code, without byte order.
 _STORAGE_TYPES = {
     "FloatStorage": "f4",
@@ -208,6 +217,10 @@ class _SafeUnpickler(pickle.Unpickler):
             return self._rebuild_tensor_v3
         if module in ("torch", "torch.cuda") and name.endswith("Storage") and full_name not in _ALLOWED_GLOBALS:
             self._refuse_dtype(full_name)
+        if full_name in _TENSOR_KINDS_NOT_READ:
+            kind, how = _TENSOR_KINDS_NOT_READ[full_name]
+            raise WeightsError(f"{self.path}: holds {kind} tensors, which tinyrrn does not read (it reads dense "
+                               f"tensors with their values); in torch, {how} before saving")
         if full_name not in _ALLOWED_GLOBALS:
             self.refused = full_name
             raise UnsafePickleError(
