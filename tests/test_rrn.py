@@ -277,3 +277,12 @@ def test_a_float32_resnet50_step_runs_and_only_needed_frames_are_computed(rng):
     assert numpy.all(host(clip.grad)[:, 0] == 0) and numpy.any(host(clip.grad)[:, 1:] != 0)
     with no_grad():
         assert model.eval()(clip).shape == (1, 4)
+
+
+@pytest.mark.parametrize("clips", [[[1.0]], None, 3.0, numpy.zeros((1, 2, 3, 8, 8), numpy.float32)])
+def test_clips_that_are_no_tensor_are_refused_as_a_resnet_refuses_its_frames(clips):
+    """A list, None or a number was an AttributeError ('list' object has no attribute 'ndim'); the backbone (and
+    torch's modules) refuse such input with a TypeError naming it."""
+    with pytest.raises(TypeError, match=rf"RecurrentResNet: expected a Tensor, got {type(clips).__name__} as argument "
+                                        r"'clips'"):
+        RecurrentResNet(tiny_backbone(), "identity", ("block4",))(clips)

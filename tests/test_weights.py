@@ -11,7 +11,7 @@ import struct
 import subprocess
 import sys
 import zipfile
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from pathlib import Path
 
 import numpy as np
@@ -637,5 +637,90 @@ def test_tensors_of_dtypes_without_a_storage_class_are_named_by_dtype(tmp_path, 
     path = torch_save({"fc.weight": torch.zeros(2, 2).to(getattr(torch, dtype))}, tmp_path / "w.pth", fmt)
     with pytest.raises(WeightsError, match=rf"w\.pth: holds tensors of torch\.{dtype}, a dtype tinyrrn does not read") \
             as info:
+        read_weights(path)
+    assert not isinstance(info.value, UnsafePickleError)
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+@pytest.mark.parametrize("value", ["torch.float32", "torch.Size([3, 224, 224])", "torch.device('cuda', 0)", "{'a', 'b'}",
+                                   "b'\\x00\\xff'", "1 + 2j", "bytearray(b'xy')", "Counter('aab')"])
+def test_a_checkpoint_holding_values_torch_reads_safely_gives_its_state_dict(tmp_path, fmt, value, torch):
+    """Beside its state_dict a checkpoint may hold values torch.load(weights_only=True) reads: a dtype, a Size, a
+    device, a set, bytes (pickled through _codecs.encode), a complex number, a bytearray, a Counter. tinyrrn
+    refused each such file as asking for an unsafe global."""
+    value = eval(value, {"torch": torch, "Counter": Counter})
+    net = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 1), torch.nn.BatchNorm2d(4))
+    path = torch_save({"model": net.state_dict(), "extra": value}, tmp_path / "ck.pth", fmt)
+    assert torch.load(path, weights_only=True)["extra"] == value
+    assert_same(read_weights(path), as_numpy(net.state_dict()))
+
+
+@pytest.mark.parametrize("payload", [b"c__builtin__\nbytearray\n(I1000000000000\ntR.", b"c_codecs\nencode\n(Vx\nVzlib\ntR."])
+def test_the_values_read_beside_tensors_allocate_or_run_nothing_else(tmp_path, payload):
+    """bytearray and _codecs.encode take only what a pickle of bytes gives them: not a size of a terabyte to
+    allocate, not another codec."""
+    with pytest.raises(WeightsError, match="w.pth"):
+        read_pth(legacy_file(tmp_path / "w.pth", payload))
+
+
+def test_a_legacy_file_saved_from_a_gpu_is_read(tmp_path):
+    """Files torch saved from a GPU before version 1.6 name their storages torch.cuda.FloatStorage (location
+    'cuda:0'), which torch.load(map_location='cpu', weights_only=True) reads: tinyrrn refused them as asking for an
+    unsafe global."""
+    tensor = (b"ctorch._utils\n_rebuild_tensor_v2\n("
+              b"(Vstorage\nctorch.cuda\nFloatStorage\nV1\nVcuda:0\nI6\nNtQI1\n(I2\nI2\nt(I2\nI1\ntI00\n"
+              b"ccollections\nOrderedDict\n)RtR")
+    path = legacy_file(tmp_path / "gpu.pth", b"ccollections\nOrderedDict\n)R(Vw\n" + tensor + b"u.",
+                       storages={"1": np.arange(6, dtype="<f4")})
+    assert_same(read_pth(path), {"w": np.array([[1, 2], [3, 4]], np.float32)})
+
+
+def torch_module_class(torch):
+    """A module class of the learner's own (pickled by its module's name, not torch's), with torch layers inside."""
+    class Net(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = torch.nn.Conv2d(3, 4, 1)
+
+    Net.__module__, Net.__qualname__ = __name__, "Net"
+    globals()["Net"] = Net  # where pickle looks the class up
+    return Net
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+@pytest.mark.parametrize("whole", ["sequential", "own class", "inside a checkpoint"])
+def test_a_whole_pickled_model_is_refused_as_such(tmp_path, capsys, fmt, whole, torch):
+    """torch.save(model) pickles the Module itself (its class, its children): tinyrrn refused it as asking for an
+    unsafe global, the file's first class, which names neither what the file is nor what to save instead."""
+    model = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 1)) if whole == "sequential" else torch_module_class(torch)()
+    path = torch_save({"model": model, "epoch": 3} if whole == "inside a checkpoint" else model, tmp_path / "m.pth", fmt)
+    with pytest.raises(UnsafePickleError, match=r"m\.pth: holds a whole pickled model .*torch\.save\(model\)"
+                                                r".*save model\.state_dict\(\)"):
+        read_weights(path)
+    assert main(["convert", str(path), str(tmp_path / "m.npz")]) == 1
+    assert "holds a whole pickled model" in capsys.readouterr().err and not (tmp_path / "m.npz").exists()
+
+
+def test_a_torchscript_archive_is_refused_as_such(tmp_path, torch):
+    """torch.jit.save writes a zip with a data.pkl of TorchScript classes (__torch__....): it was refused as asking
+    for an unsafe global; torch.load(weights_only=True) refuses it too, as a TorchScript archive."""
+    path = tmp_path / "scripted.pt"
+    torch.jit.save(torch.jit.script(torch.nn.Sequential(torch.nn.Conv2d(3, 4, 1))), path)
+    with pytest.raises(WeightsError, match=r"scripted\.pt: a TorchScript archive \(torch\.jit\.save\).*state_dict"):
+        read_weights(path)
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+@pytest.mark.parametrize("kind, make", [("quantized", "torch.quantize_per_tensor(torch.randn(3), 0.1, 0, torch.qint8)"),
+                                        ("sparse", "torch.randn(3, 3).to_sparse()"),
+                                        ("sparse", "torch.randn(3, 3).to_sparse_csr()"),
+                                        ("meta", "torch.empty(3, device='meta')")])
+def test_tensors_of_a_kind_not_read_are_named_as_such(tmp_path, fmt, kind, make, torch):
+    """Quantized, sparse and meta tensors (torch rebuilds them by _rebuild_qtensor, _rebuild_sparse_tensor,
+    _rebuild_meta_tensor_no_storage, which torch.load(weights_only=True) reads) were refused as unsafe globals: the
+    file is safe, its tensors of a kind tinyrrn does not read."""
+    path = torch_save({"fc.weight": eval(make, {"torch": torch})}, tmp_path / "w.pth", fmt)
+    torch.load(path, weights_only=True)
+    with pytest.raises(WeightsError, match=rf"w\.pth: holds {kind} tensors, which tinyrrn does not read") as info:
         read_weights(path)
     assert not isinstance(info.value, UnsafePickleError)

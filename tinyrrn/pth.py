@@ -3,8 +3,9 @@
 A ``.pth`` file is a pickle, and unpickling can run arbitrary code.  This reader
 never imports torch and uses an unpickler that resolves only the few globals a
 weights file needs (``collections.OrderedDict``, torch's tensor-rebuild functions,
-storage classes and its Tensor and Parameter types, all replaced by harmless local
-stand-ins); any other global
+storage classes and its Tensor and Parameter types, and the values beside them that
+``torch.load(weights_only=True)`` reads too: a Size, a dtype, a device, a set, bytes, ...;
+all replaced by harmless local stand-ins); any other global
 is refused with :class:`UnsafePickleError`.
 
 Two layouts are understood:
@@ -23,9 +24,10 @@ file could become gigabytes) is refused unless ``allow_expand`` is given.
 """
 
 import pickle
+import pickletools
 import struct
 import zipfile
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from typing import NamedTuple
 
 import numpy as np
@@ -34,6 +36,15 @@ __all__ = ["WeightsError", "UnsafePickleError", "read_pth", "strip_prefix"]
 
 _LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
 _LEGACY_PROTOCOL = 1001
+
+# torch's rebuild functions of tensors tinyrrn does not read (torch.load(weights_only=True) reads them) -> what
+# they hold and how torch turns them into tensors tinyrrn reads
+_TENSOR_KINDS_NOT_READ = {
+    "torch._utils._rebuild_qtensor": ("quantized", "dequantize them (tensor.dequantize())"),
+    "torch._utils._rebuild_sparse_tensor": ("sparse", "make them dense (tensor.to_dense())"),
+    "torch._utils._rebuild_meta_tensor_no_storage": ("meta", "save the model's tensors once they hold values"),
+    "torch._utils._rebuild_nested_tensor": ("nested", "save their components as separate tensors"),
+}
 
 # Storage class name -> NumPy type code, without byte order.
 _STORAGE_TYPES = {
@@ -105,11 +116,6 @@ def _rebuild_tensor_v2(storage, storage_offset, size, stride, requires_grad=Fals
     return _rebuild_tensor(storage, storage_offset, size, stride)
 
 
-def _rebuild_tensor_v3(*args):
-    """Stand-in for ``torch._utils._rebuild_tensor_v3``, reached only with a dtype _SafeUnpickler let through."""
-    raise pickle.UnpicklingError("a tensor rebuilt by torch._utils._rebuild_tensor_v3 of a dtype not refused")
-
-
 def _rebuild_parameter(data, requires_grad=False, backward_hooks=None):
     """Stand-in for ``torch._utils._rebuild_parameter``: a parameter is its tensor."""
     return data
@@ -124,6 +130,42 @@ class _TensorType(NamedTuple):
     """Stand-in for ``torch.Tensor`` or ``torch.nn.Parameter`` as the type a tensor is rebuilt as."""
 
     name: str
+
+
+class _TorchValue(NamedTuple):
+    """Stand-in for a torch dtype (``torch.float32``) or device, values a checkpoint may hold beside its tensors."""
+
+    name: str
+
+
+def _device(*args):
+    """Stand-in for ``torch.device``."""
+    return _TorchValue(f"torch.device{args!r}")
+
+
+def _size(sizes=()):
+    """Stand-in for ``torch.Size``: a tuple."""
+    return tuple(sizes)
+
+
+def _encode(text, encoding):
+    """Stand-in for ``_codecs.encode``, by which protocol-2 pickles store bytes: latin-1 only."""
+    if encoding not in ("latin1", "latin-1"):
+        raise pickle.UnpicklingError(f"_codecs.encode with encoding {encoding!r}, not latin1")
+    return text.encode("latin1")
+
+
+def _bytearray(data=b"", encoding="latin1"):
+    """Stand-in for ``bytearray``, from the bytes or text a pickle stores (never a size to allocate)."""
+    if not isinstance(data, (bytes, str)):
+        raise pickle.UnpicklingError(f"bytearray of {type(data).__name__}, not of bytes")
+    return bytearray(_encode(data, encoding) if isinstance(data, str) else data)
+
+
+# torch's dtypes, values a checkpoint may hold (torch.load(weights_only=True) reads them)
+_DTYPES = ("bool", "uint8", "int8", "int16", "int32", "int64", "uint16", "uint32", "uint64", "float16", "bfloat16",
+           "float32", "float64", "complex32", "complex64", "complex128", "float8_e4m3fn", "float8_e5m2",
+           "float8_e4m3fnuz", "float8_e5m2fnuz", "float8_e8m0fnu", "qint8", "quint8", "qint32")
 
 
 def _rebuild_from_type_v2(func, new_type, args, state):
@@ -142,8 +184,17 @@ _ALLOWED_GLOBALS = {
     "torch._utils._rebuild_parameter_with_state": _rebuild_parameter_with_state,
     "torch._tensor._rebuild_from_type_v2": _rebuild_from_type_v2,
     **{name: _TensorType(name) for name in ("torch.Tensor", "torch._tensor.Tensor", "torch.nn.parameter.Parameter")},
-    **{f"torch.{name}": _StorageType(name) for name in _STORAGE_TYPES},
+    **{f"{module}.{name}": _StorageType(name) for module in ("torch", "torch.cuda") for name in _STORAGE_TYPES
+       if name != "UntypedStorage" or module == "torch"},  # torch.cuda: saved from a GPU before torch 1.6
     "torch.storage.UntypedStorage": _StorageType("UntypedStorage"),
+    # values beside the tensors that torch.load(weights_only=True) reads too (builtins as protocol 2 names them)
+    "torch.Size": _size,
+    "torch.device": _device,
+    **{f"torch.{name}": _TorchValue(f"torch.{name}") for name in _DTYPES},
+    "_codecs.encode": _encode,
+    "collections.Counter": Counter,
+    **{f"{module}.{name}": value for module in ("builtins", "__builtin__")
+       for name, value in (("set", set), ("complex", complex), ("bytearray", _bytearray))},
 }
 
 
@@ -154,28 +205,39 @@ class _SafeUnpickler(pickle.Unpickler):
         super().__init__(file, encoding="utf-8")
         self.path = path
         self.storage_types = {}  # storage key -> _StorageType, as seen in persistent ids
-        self.untyped_rebuild = False  # whether torch._utils._rebuild_tensor_v3 was asked for
+        self.refused = None  # the global refused, if any
 
     def find_class(self, module, name):
         """Return the local stand-in for an allowed global; refuse everything else.
 
         torch saves the tensors of dtypes without a storage class (uint16-64, float8) by _rebuild_tensor_v3 over
-        an untyped storage, naming the dtype (torch.uint16) among its arguments: that dtype is refused by name."""
+        an untyped storage, naming the dtype (torch.uint16) among its arguments: that call is refused by dtype."""
         full_name = f"{module}.{name}"
         if full_name == "torch._utils._rebuild_tensor_v3":
-            self.untyped_rebuild = True
-            return _rebuild_tensor_v3
-        dtype_name = name.endswith("Storage") or self.untyped_rebuild
-        if module == "torch" and dtype_name and full_name not in _ALLOWED_GLOBALS:
-            raise WeightsError(f"{self.path}: holds tensors of {full_name}, a dtype tinyrrn does not read (it reads "
-                               "float32, float64, float16 and bfloat16 weights and integer or bool buffers); "
-                               "convert those tensors with torch first")
+            return self._rebuild_tensor_v3
+        if module in ("torch", "torch.cuda") and name.endswith("Storage") and full_name not in _ALLOWED_GLOBALS:
+            self._refuse_dtype(full_name)
+        if full_name in _TENSOR_KINDS_NOT_READ:
+            kind, how = _TENSOR_KINDS_NOT_READ[full_name]
+            raise WeightsError(f"{self.path}: holds {kind} tensors, which tinyrrn does not read (it reads dense "
+                               f"tensors with their values); in torch, {how} before saving")
         if full_name not in _ALLOWED_GLOBALS:
+            self.refused = full_name
             raise UnsafePickleError(
                 f"{self.path}: refusing to load global '{full_name}': a weights file may only "
                 "refer to collections.OrderedDict, torch's tensor-rebuild functions and "
                 "storage classes")
         return _ALLOWED_GLOBALS[full_name]
+
+    def _refuse_dtype(self, name):
+        raise WeightsError(f"{self.path}: holds tensors of {name}, a dtype tinyrrn does not read (it reads "
+                           "float32, float64, float16 and bfloat16 weights and integer or bool buffers); "
+                           "convert those tensors with torch first")
+
+    def _rebuild_tensor_v3(self, storage, storage_offset, size, stride, requires_grad, backward_hooks, dtype,
+                           metadata=None):
+        """Stand-in for ``torch._utils._rebuild_tensor_v3``: its tensors are of dtypes tinyrrn does not read."""
+        self._refuse_dtype(dtype.name if isinstance(dtype, _TorchValue) else repr(dtype))
 
     def persistent_load(self, pid):
         """Turn ``('storage', type, key, location, numel[, view])`` into a ``_StorageRef``."""
@@ -230,8 +292,12 @@ def _read_zip(path, allow_expand):
         byteorder = "little"
         if f"{prefix}byteorder" in names:
             byteorder = archive.read(f"{prefix}byteorder").decode("ascii").strip()
+        if f"{prefix}constants.pkl" in names:  # as torch.load tells a TorchScript archive
+            raise WeightsError(f"{path}: a TorchScript archive (torch.jit.save), not a state_dict saved by torch.save; "
+                               "tinyrrn reads state_dicts only: in torch, torch.save(torch.jit.load(file).state_dict(), "
+                               "...) writes one")
         with archive.open(pickles[0]) as file:
-            state = _find_state_dict(_SafeUnpickler(file, path).load(), path)
+            state = _find_state_dict(_load_object(file, path)[1], path)
         storages = {}
 
         def load_storage(key):
@@ -254,8 +320,8 @@ def _read_legacy(path, allow_expand):
             raise WeightsError(f"{path}: unsupported legacy protocol version {protocol!r}")
         sys_info = _SafeUnpickler(file, path).load()
         byteorder = "little" if sys_info.get("little_endian", True) else "big"
-        unpickler = _SafeUnpickler(file, path)
-        state = _find_state_dict(unpickler.load(), path)
+        unpickler, obj = _load_object(file, path)
+        state = _find_state_dict(obj, path)
         keys = _SafeUnpickler(file, path).load()
         storages = {}
         for key in map(_ascii, keys):
@@ -269,6 +335,30 @@ def _read_legacy(path, allow_expand):
                 raise WeightsError(f"{path}: truncated: storage {key!r} should hold {nbytes} "
                                    f"bytes, found {len(storages[key])}")
     return _materialise(state, storages.__getitem__, byteorder, path, allow_expand)
+
+
+def _load_object(file, path):
+    """(the unpickler, the object it read from ``file``); a whole pickled torch Module refused as such."""
+    start, unpickler = file.tell(), _SafeUnpickler(file, path)
+    try:
+        return unpickler, unpickler.load()
+    except UnsafePickleError:
+        file.seek(start)
+        if not _names_a_module(file):
+            raise
+    raise UnsafePickleError(f"{path}: holds a whole pickled model (class {unpickler.refused}, a torch.nn.Module), as "
+                            "torch.save(model) writes; tinyrrn reads state_dicts only and builds no class a pickle "
+                            "names: in torch, save model.state_dict() instead")
+
+
+def _names_a_module(file):
+    """Whether the pickle at ``file`` names a torch.nn module class or a Module's '_modules' (its opcodes read, nothing
+    run)."""
+    try:
+        return any(isinstance(arg, str) and (arg.startswith("torch.nn.modules.") or arg == "_modules")
+                   for _, arg, _ in pickletools.genops(file))
+    except Exception:  # a damaged pickle: nothing named, as far as it reads
+        return False
 
 
 def _find_state_dict(obj, path):

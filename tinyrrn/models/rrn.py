@@ -49,6 +49,7 @@ import numbers
 
 from .. import functional as F
 from .. import nn
+from ..functional._util import check_tensors
 from ..backend import xp_of
 from ..tensor import Tensor
 
@@ -170,6 +171,7 @@ class RecurrentResNet(nn.Module):
 
     def forward(self, clips):
         """clips (B, T, 3, H, W) -> logits (B, classes)."""
+        check_tensors("RecurrentResNet", clips, names=("clips",))
         if clips.ndim != 5:
             raise ValueError(f"RecurrentResNet expects clips (B, T, 3, H, W), got {tuple(clips.shape)}")
         batch, steps = clips.shape[:2]
