@@ -724,3 +724,15 @@ def test_tensors_of_a_kind_not_read_are_named_as_such(tmp_path, fmt, kind, make,
     with pytest.raises(WeightsError, match=rf"w\.pth: holds {kind} tensors, which tinyrrn does not read") as info:
         read_weights(path)
     assert not isinstance(info.value, UnsafePickleError)
+
+
+def test_a_load_into_a_model_that_holds_the_files_model_names_the_submodule_to_load_into(tmp_path):
+    """A torchvision ResNet's state_dict loaded into the RRN (strict=False) was refused listing both sets of names,
+    with no word that they are those of its backbone, which it is loaded into."""
+    from tinyrrn.models import RecurrentResNet, resnet_small
+    save_npz(resnet_small(num_classes=4), tmp_path / "resnet.npz")
+    model = RecurrentResNet(resnet_small(num_classes=4), "identity", context=2)
+    with pytest.raises(WeightsError, match=r"resnet.npz: none of its \d+ tensors is one of RecurrentResNet's.*they are "
+                                           r"those of its backbone: load it into model.backbone"):
+        load_npz(model, tmp_path / "resnet.npz", strict=False)
+    load_npz(model.backbone, tmp_path / "resnet.npz")

@@ -128,7 +128,7 @@ def load_npz(model, path, strict=True):
     if not strict and not any(name in targets for name in state):
         raise WeightsError(f"{path}: none of its {len(state)} tensors is one of {type(model).__name__}'s, so "
                            f"nothing would be loaded (its names: {_first_names(state)}; the model's: "
-                           f"{_first_names(targets)})")
+                           f"{_first_names(targets)}){_submodule_hint(state, targets)}")
     state = cast_like(state, targets, path)
     for name, value in state.items():
         if name in targets:
@@ -137,6 +137,17 @@ def load_npz(model, path, strict=True):
         model.load_state_dict(state, strict=strict)
     except ValueError as error:
         raise ValueError(f"{path}: cannot load into {type(model).__name__}: {error}") from error
+
+
+def _submodule_hint(state, targets):
+    """When most of ``state``'s names are those of one submodule of the model whose state_dict is ``targets`` (a
+    ResNet's in an RRN's ``backbone``), the words that say so; else ''."""
+    prefixes = {name[:i + 1] for name in targets for i, char in enumerate(name) if char == "."}
+    matches = {prefix: sum(prefix + name in targets for name in state) for prefix in prefixes}
+    prefix = max(matches, key=matches.get, default=None)
+    if prefix is None or 2 * matches[prefix] < len(state):
+        return ""
+    return f"; they are those of its {prefix[:-1]}: load it into model.{prefix[:-1]}"
 
 
 def _first_names(state, shown=3):
