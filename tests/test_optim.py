@@ -690,3 +690,39 @@ def test_sgd_loads_a_state_of_older_tinyrrn_whose_buffer_is_named_momentum():
     sgd.step()
     numpy.testing.assert_allclose(host(sgd.state[param]["momentum_buffer"]), [1.9, 1.9])
     assert list(sgd.state_dict()["buffers"]["0"]) == ["momentum_buffer"]
+
+
+@pytest.mark.parametrize("name", ["SGD", "Adam"])
+def test_optimizer_hooks_are_called_as_torchs(torch, name):
+    """PyTorch's step pre/post hooks (hook(optimizer, args, kwargs), args starting with the optimizer; a pre-hook
+    may return (args, kwargs)), state_dict pre/post hooks (a post-hook may return a new state_dict) and
+    load_state_dict pre/post hooks (a pre-hook may return a new state_dict), each with a removable handle and
+    ``prepend``; tinyrrn had none (AttributeError)."""
+    calls = {}
+    for library in (torch, tinyrrn):
+        param = library.nn.Parameter(library.ones(2)) if library is torch else Tensor(numpy.ones(2, "float32"),
+                                                                                       requires_grad=True)
+        optimiser = getattr(library.optim, name)([param], lr=0.1)
+        seen = calls[library.__name__] = []
+        swapped = lambda: seen.append("swapped closure") or 1.0  # noqa: E731
+        optimiser.register_step_pre_hook(lambda o, args, kwargs: seen.append(("pre", o is optimiser, len(args),
+                                                                                args[0] is o, sorted(kwargs))))
+        optimiser.register_step_pre_hook(lambda o, args, kwargs: ((o, swapped), {}))
+        handle = optimiser.register_step_post_hook(lambda o, args, kwargs: seen.append(("post", args[1] is swapped)))
+        optimiser.register_state_dict_pre_hook(lambda o: seen.append("sd pre 2"))
+        optimiser.register_state_dict_pre_hook(lambda o: seen.append("sd pre 1"), prepend=True)
+        optimiser.register_state_dict_post_hook(lambda o, state: {**state, "extra": 1})
+        optimiser.register_load_state_dict_pre_hook(lambda o, state: seen.append(("ld pre", state.get("extra"))))
+        optimiser.register_load_state_dict_pre_hook(lambda o, state: {k: v for k, v in state.items() if k != "extra"})
+        optimiser.register_load_state_dict_post_hook(lambda o: seen.append("ld post"))
+        param.grad = param * 0 + 1
+        seen.append(optimiser.step(closure=lambda: 2.0))
+        handle.remove()
+        optimiser.step()
+        state = optimiser.state_dict()
+        seen.append(state["extra"])
+        optimiser.load_state_dict(state)
+    assert calls["tinyrrn"] == calls["torch"]
+    with pytest.raises(RuntimeError, match="must return None or a tuple"):
+        optimiser.register_step_pre_hook(lambda o, args, kwargs: 3)
+        optimiser.step()

@@ -11,14 +11,14 @@ temporary is ever as large as a parameter); on a GPU as one kernel per parameter
 """
 import math
 import numbers
-from collections import defaultdict
+from collections import OrderedDict, defaultdict
 from collections.abc import Mapping
 
 import numpy
 
 from . import backend, threads
 from .functional._util import only_torch_defaults
-from .tensor import Tensor, enable_grad, zero_grads
+from .tensor import RemovableHandle, Tensor, enable_grad, zero_grads
 
 
 def adam_update(param, grad, exp_avg, exp_avg_sq, beta1, beta2, step_size, correction2_sqrt, eps):
@@ -175,6 +175,9 @@ class Optimizer:
         self.state = defaultdict(dict)  # parameter -> its buffers (Tensors), as PyTorch's
         self._param_steps = {}  # parameter -> its updates (none without a grad)
         self.steps = 0
+        for hooks in ("_step_pre_hooks", "_step_post_hooks", "_state_dict_pre_hooks", "_state_dict_post_hooks",
+                      "_load_state_dict_pre_hooks", "_load_state_dict_post_hooks"):  # PyTorch's: id -> hook
+            object.__setattr__(self, hooks, OrderedDict())
         for group in _parameter_groups(params):
             self.add_param_group(group)
 
@@ -254,7 +257,58 @@ class Optimizer:
         """The gradient a step follows: the parameter's, negated with the group's ``maximize``."""
         return -p.grad if group["maximize"] else p.grad
 
-    def step(self, closure=None):
+    @staticmethod
+    def _add_hook(hooks, hook, prepend=False):
+        """Register ``hook`` in ``hooks`` (first with ``prepend``); its RemovableHandle."""
+        handle = RemovableHandle(hooks)
+        hooks[handle.id] = hook
+        if prepend:
+            hooks.move_to_end(handle.id, last=False)
+        return handle
+
+    def register_step_pre_hook(self, hook):
+        """Call ``hook(optimizer, args, kwargs)`` before each step(), as PyTorch: ``args`` starts with the
+        optimiser; a result other than None is the (args, kwargs) the step then takes. A RemovableHandle."""
+        return self._add_hook(self._step_pre_hooks, hook)
+
+    def register_step_post_hook(self, hook):
+        """Call ``hook(optimizer, args, kwargs)`` after each step(), as PyTorch. A RemovableHandle."""
+        return self._add_hook(self._step_post_hooks, hook)
+
+    def register_state_dict_pre_hook(self, hook, prepend=False):
+        """Call ``hook(optimizer)`` before each state_dict(), as PyTorch. A RemovableHandle."""
+        return self._add_hook(self._state_dict_pre_hooks, hook, prepend)
+
+    def register_state_dict_post_hook(self, hook, prepend=False):
+        """Call ``hook(optimizer, state_dict)`` on what state_dict() returns, as PyTorch: a result other than None
+        is returned instead. A RemovableHandle."""
+        return self._add_hook(self._state_dict_post_hooks, hook, prepend)
+
+    def register_load_state_dict_pre_hook(self, hook, prepend=False):
+        """Call ``hook(optimizer, state_dict)`` on (a shallow copy of) what load_state_dict() is given, as
+        PyTorch: a result other than None is loaded instead. A RemovableHandle."""
+        return self._add_hook(self._load_state_dict_pre_hooks, hook, prepend)
+
+    def register_load_state_dict_post_hook(self, hook, prepend=False):
+        """Call ``hook(optimizer)`` after each load_state_dict(), as PyTorch. A RemovableHandle."""
+        return self._add_hook(self._load_state_dict_post_hooks, hook, prepend)
+
+    def step(self, *args, **kwargs):
+        """One update, between the step pre-hooks and post-hooks, as PyTorch; ``step(closure=None)``."""
+        args = (self, *args)
+        for hook in tuple(self._step_pre_hooks.values()):
+            result = hook(self, args, kwargs)
+            if result is not None:
+                if not (isinstance(result, tuple) and len(result) == 2):
+                    raise RuntimeError("optimizer step pre-hook must return None or a tuple of (new_args, "
+                                       f"new_kwargs), but got {result}.")
+                args, kwargs = result
+        loss = self._step(*args[1:], **kwargs)
+        for hook in tuple(self._step_post_hooks.values()):
+            hook(self, args, kwargs)
+        return loss
+
+    def _step(self, closure=None):
         """One update (the subclass's ``update``); with a ``closure`` (which recomputes the loss and its
         gradients) called first and its loss returned, as PyTorch."""
         for group in self.param_groups:  # options set in param_groups after the optimiser was made
@@ -268,7 +322,10 @@ class Optimizer:
 
     def state_dict(self):
         """{'steps', 'lr' (the first group's), 'param_steps', 'buffers': {index: {name: array}} (arrays on the
-        parameters' device), 'param_groups': each group's settings, its parameters as indices into ``params``}."""
+        parameters' device), 'param_groups': each group's settings, its parameters as indices into ``params``};
+        after the state_dict pre-hooks, through the post-hooks."""
+        for hook in tuple(self._state_dict_pre_hooks.values()):
+            hook(self)
         self._follow_groups()
         groups, start = [], 0
         for group in self.param_groups:
@@ -277,14 +334,29 @@ class Optimizer:
             start += len(group["params"])
         buffers = {str(i): {name: v.data for name, v in self.state.get(p, {}).items() if name != "step"}
                    for i, p in enumerate(self.params)}
-        return {"steps": self.steps, "lr": float(self.lr), "param_steps": self.param_steps, "buffers": buffers,
-                "param_groups": groups}
+        state = {"steps": self.steps, "lr": float(self.lr), "param_steps": self.param_steps, "buffers": buffers,
+                 "param_groups": groups}
+        for hook in tuple(self._state_dict_post_hooks.values()):
+            result = hook(self, state)
+            state = state if result is None else result
+        return state
 
     def load_state_dict(self, state):
         """Take a state of ``state_dict()``'s format (not PyTorch's {'state', 'param_groups'}, refused saying so),
         each buffer cast to its parameter's dtype and moved to its device, as PyTorch; the groups' settings
         are restored too, as PyTorch (a state without them: the learning rate, in every group). The state of a
-        parameter in no group is dropped, as PyTorch."""
+        parameter in no group is dropped, as PyTorch. The load_state_dict hooks are called before and after."""
+        if isinstance(state, Mapping):
+            state = dict(state)  # the pre-hooks' copy, as PyTorch's
+            for hook in tuple(self._load_state_dict_pre_hooks.values()):
+                result = hook(self, state)
+                state = state if result is None else result
+        self._load(state)
+        for hook in tuple(self._load_state_dict_post_hooks.values()):
+            hook(self)
+
+    def _load(self, state):
+        """load_state_dict's load."""
         expected = ("steps", "lr", "buffers")
         if not isinstance(state, Mapping) or not all(key in state for key in expected):
             keys = sorted(state) if isinstance(state, Mapping) else type(state).__name__
