@@ -1749,3 +1749,27 @@ def test_module_cpu_cuda_and_bfloat16_as_torch(torch):
     with pytest.raises(NotImplementedError, match="bfloat16"):
         ours.bfloat16()
     assert ours.weight.dtype == np.float32
+
+
+def test_module_type_casts_every_parameter_and_buffer_as_torch(torch):
+    """PyTorch's Module.type(dst_type) casts every parameter (with its gradient) and buffer, integer ones too
+    (a batch norm's num_batches_tracked), and returns the module; a parameter cast to an integer type is
+    refused with its RuntimeError. tinyrrn had no Module.type (AttributeError)."""
+    theirs, ours = torch.nn.Sequential(torch.nn.Linear(2, 3), torch.nn.BatchNorm2d(3)), \
+        nn.Sequential(nn.Linear(2, 3), nn.BatchNorm2d(3))
+    theirs[0].weight.grad, ours[0].weight.grad = torch.ones(3, 2), on_device(np.ones((3, 2), np.float32))
+    assert theirs.type(torch.float64) is theirs and ours.type("float64") is ours
+    assert {k: str(v.dtype) for k, v in ours.state_dict().items()} == \
+        {k: str(v.dtype).replace("torch.", "") for k, v in theirs.state_dict().items()}
+    assert ours[0].weight.grad.dtype == np.float64 and theirs[0].weight.grad.dtype == torch.float64
+    assert ours.type(np.float32)[1].num_batches_tracked.dtype == np.float32
+    for model, int32 in ((theirs, torch.int32), (ours, "int32")):
+        with pytest.raises(RuntimeError, match="floating point"):
+            model.type(int32)
+    assert ours[0].weight.dtype == np.float32  # nothing changed by the refused cast
+    buffers_only = nn.BatchNorm2d(3, affine=False).type("int32")
+    assert buffers_only.running_mean.dtype == np.int32 == torch.nn.BatchNorm2d(3, affine=False).type(
+        torch.int32).running_mean.numpy().dtype
+    for model in (theirs, ours):
+        with pytest.raises(ValueError, match="invalid type"):
+            model.type("no such type")

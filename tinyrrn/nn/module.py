@@ -400,6 +400,10 @@ class Module:
                 array = array.astype(dtype, copy=False)
             return move_keeping_layout(array, device) if device is not None else array
 
+        return self._convert(converted)
+
+    def _convert(self, converted):
+        """Every parameter's array (and its gradient's) and buffer replaced by ``converted(array)``; self."""
         for m in self.modules():
             for p in (p for p in m._parameters.values() if p is not None):
                 p.data = converted(p.data)
@@ -409,6 +413,22 @@ class Module:
                 if b is not None:
                     m._buffers[name] = converted(b)
         return self
+
+    def type(self, dst_type):
+        """Every parameter (with its gradient) and buffer cast to the dtype ``dst_type``, integer ones too, as
+        PyTorch's; returns self. A parameter that requires grad cast to another kind than floating point is
+        refused (PyTorch's RuntimeError), before anything changes."""
+        try:
+            dtype = numpy.dtype(dst_type)
+        except TypeError:
+            if isinstance(dst_type, str):
+                raise ValueError(f"Module.type: invalid type: {dst_type!r}; expected a dtype such as 'float64'") \
+                    from None
+            raise TypeError(f"Module.type: expected a dtype, got {type(dst_type).__name__}") from None
+        if dtype.kind != "f" and any(p.requires_grad for p in self.parameters()):
+            raise RuntimeError(f"Module.type({dtype}): parameters that require gradients must be floating point "
+                               "(as PyTorch); freeze them with requires_grad_(False) first")
+        return self._convert(lambda array: array.astype(dtype, copy=False))
 
     def float(self):
         """Floating-point parameters and buffers as float32 (Module.to), as PyTorch; returns self."""
