@@ -395,13 +395,13 @@ class Optimizer:
         counts = [int(n) for n in state.get("param_steps") or [self.steps if b else 0 for b in loaded]]
         self.state.clear()
         self._param_steps.clear()
-        for p, buffers, count in zip(self.params, loaded, counts):
+        for p, buffers, count, group in zip(self.params, loaded, counts, settings):
+            if count:
+                self._set_steps(p, count)  # first, as PyTorch's state lists it
             if buffers:
                 xp = backend.xp_of(p.data)
-                self.state[p] = {name: Tensor(xp.asarray(backend.to_numpy(v) if backend.xp_of(v) is not xp else v,
-                                                         dtype=p.dtype)) for name, v in buffers.items()}
-            if count:
-                self._set_steps(p, count)
+                self.state[p].update((name, Tensor(xp.asarray(backend.to_numpy(buffers[name]) if backend.xp_of(
+                    buffers[name]) is not xp else buffers[name], dtype=p.dtype))) for name in self.buffer_names(group))
 
 
 class Adam(Optimizer):
@@ -471,9 +471,9 @@ class Adam(Optimizer):
         by_count = {}  # (group, step count) -> the arrays of its parameters at that count
         for group, p in stepping:
             names, state, count = self.buffer_names(group), self.state[p], self._param_steps.get(p, 0) + 1
+            self._set_steps(p, count)  # first: PyTorch's state lists 'step' first
             if "exp_avg" not in state:
                 state.update((name, Tensor(backend.xp_of(p.data).zeros_like(p.data))) for name in names)
-            self._set_steps(p, count)
             p.version += 1  # changed in place: a graph built before this step can no longer give gradients
             by_count.setdefault((id(group), count), (group, []))[1].append(
                 (p.data, self._gradient(group, p), *(state[name].data for name in names)))
