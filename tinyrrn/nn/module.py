@@ -489,17 +489,15 @@ class Module:
         reported together in one error (PyTorch's RuntimeError, also a ValueError),
         and nothing is changed unless the whole load can succeed. With ``strict=False``
         missing and unexpected keys are allowed (shapes must still match); they are
-        returned as (missing_keys, unexpected_keys), as PyTorch.
+        returned as (missing_keys, unexpected_keys), as PyTorch. With ``assign`` the given arrays are taken
+        instead of copied (see _assign).
         """
-        if assign:
-            raise NotImplementedError("load_state_dict: assign=True is not supported by tinyrrn (it copies into the "
-                                      "module's arrays, PyTorch's default assign=False)")
         if not isinstance(state, Mapping):
             raise TypeError(f"Expected state_dict to be dict-like, got {type(state)} (as PyTorch)")
         extras = OrderedDict((_extra_state_key(path), module) for path, module in self.named_modules(
             remove_duplicate=False) if _overrides(module, "set_extra_state"))
         own = OrderedDict((k, v) for k, v in self.state_dict().items() if k.rpartition(".")[2] != "_extra_state")
-        state = {k: _as_array(k, v) if k in own else v for k, v in state.items()}  # others unexpected, as PyTorch
+        given, state = state, {k: _as_array(k, v) if k in own else v for k, v in state.items()}  # others unexpected
         for k in own:  # a (1,) value for a 0-d entry (old checkpoints' num_batches_tracked): its element, as PyTorch
             if k in state and own[k].ndim == 0 and state[k].shape == (1,):
                 state[k] = state[k][0]
@@ -521,6 +519,18 @@ class Module:
             problems.append(f"shape mismatches ({len(mismatched)}): {'; '.join(mismatched)}")
         if problems:
             raise ArgumentError("load_state_dict failed, model left unchanged:\n  " + "\n  ".join(problems))
+        if assign:
+            self._assign({k: (given[k] if isinstance(given[k], Parameter) else state[k]) for k in own if k in state})
+        else:
+            self._copy_in(own, state)
+        for key, module in extras.items():
+            if key in state:
+                module.set_extra_state(state[key])
+        return _IncompatibleKeys(missing, unexpected)
+
+    def _copy_in(self, own, state):
+        """load_state_dict's copy of the arrays of ``state`` into the model's own arrays ``own`` (its state_dict),
+        each cast to the dtype of the one it replaces and moved to its device."""
         staged = {}  # everything converted before the first write
         for key, target in own.items():
             if key in state:
@@ -536,10 +546,22 @@ class Module:
                     written[id(p)] = p
         for p in written.values():
             p.version += 1  # changed in place (see Tensor.version)
-        for key, module in extras.items():
-            if key in state:
-                module.set_extra_state(state[key])
-        return _IncompatibleKeys(missing, unexpected)
+
+    def _assign(self, values):
+        """load_state_dict(assign=True)'s, as PyTorch's: each parameter named in ``values`` replaced by the given
+        Parameter, or a new one on the given array (no copy: its dtype and device kept), with the old one's
+        requires_grad; each persistent buffer by the given array."""
+        for path, module in self.named_modules(remove_duplicate=False):
+            for registry in (module._parameters, module._buffers):
+                for name, old in list(registry.items()):
+                    key = f"{path}.{name}" if path else name
+                    if key not in values or name in module._non_persistent and registry is module._buffers:
+                        continue
+                    value = values[key]
+                    if registry is module._parameters:
+                        value = value if isinstance(value, Parameter) else Parameter(value, old.requires_grad)
+                        value.requires_grad_(old.requires_grad)
+                    registry[name] = value
 
     def _flagging_path(self, key):
         """The path of the module that finds the dotted ``key``, which is not its state, unexpected: the deepest
