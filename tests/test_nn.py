@@ -1796,3 +1796,13 @@ def test_load_state_dict_with_assign_takes_the_given_arrays_as_torch(torch):
             assert model[0].weight.data is given["0.weight"] and model[1].running_mean is given["1.running_mean"]
         with pytest.raises(RuntimeError, match="size mismatch|shape"):
             model.load_state_dict({**given, "0.weight": given["0.weight"][:1]}, strict=False, assign=True)
+
+
+def test_get_submodule_of_a_parameter_says_it_is_not_a_module_as_torch(torch):
+    """get_submodule('0.weight') said 'Linear has no attribute `weight`', which it has; PyTorch says that it is
+    not an nn.Module (and names a missing attribute as missing)."""
+    for model in (torch.nn.Sequential(torch.nn.Linear(1, 1)), nn.Sequential(nn.Linear(1, 1))):
+        with pytest.raises(AttributeError, match="`weight` is not an nn.Module"):
+            model.get_submodule("0.weight")
+        with pytest.raises(AttributeError, match="Linear has no attribute `nothing`"):
+            model.get_submodule("0.nothing")

@@ -304,7 +304,8 @@ class Module:
         module = self
         for item in target.split(".") if target else ():
             if item not in module._modules:
-                raise AttributeError(f"{type(module).__name__} has no attribute `{item}`")
+                raise AttributeError(f"`{item}` is not an nn.Module" if hasattr(module, item) else
+                                     f"{type(module).__name__} has no attribute `{item}`")
             module = module._modules[item]
             if not isinstance(module, Module):
                 raise AttributeError(f"`{item}` is not an nn.Module")
