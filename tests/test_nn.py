@@ -1806,3 +1806,13 @@ def test_get_submodule_of_a_parameter_says_it_is_not_a_module_as_torch(torch):
             model.get_submodule("0.weight")
         with pytest.raises(AttributeError, match="Linear has no attribute `nothing`"):
             model.get_submodule("0.nothing")
+
+
+@pytest.mark.parametrize("name", ["register_state_dict_pre_hook", "register_state_dict_post_hook",
+                                  "register_load_state_dict_pre_hook", "register_load_state_dict_post_hook"])
+def test_module_state_dict_hooks_are_refused_saying_so(torch, name):
+    """PyTorch's Module state_dict and load_state_dict hooks, which tinyrrn lacks, raised a bare AttributeError as
+    for a misspelt name; refused now saying that tinyrrn does not support them, as its backward hooks."""
+    getattr(torch.nn.Linear(2, 2), name)(lambda *args: None)
+    with pytest.raises(NotImplementedError, match=f"{name} is not supported by tinyrrn"):
+        getattr(nn.Linear(2, 2), name)(lambda *args: None)

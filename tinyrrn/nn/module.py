@@ -43,13 +43,17 @@ def check_factory_arguments(layer, device, dtype):
                                   "float32")
 
 
-def _backward_hook_refused(name):
-    """A Module method that PyTorch has and tinyrrn refuses: a module's backward hooks."""
+def _hook_refused(name, why):
+    """A Module method that PyTorch has and tinyrrn refuses (a module's backward hooks, state_dict hooks),
+    saying ``why``."""
     def method(self, *args, **kwargs):
-        raise NotImplementedError(f"Module.{name} is not supported by tinyrrn (no module backward hooks: "
-                                  "its graph has no node for a module's inputs and outputs together)")
+        raise NotImplementedError(f"Module.{name} is not supported by tinyrrn ({why})")
     method.__name__ = name
     return method
+
+
+_NO_BACKWARD_HOOKS = "no module backward hooks: its graph has no node for a module's inputs and outputs together"
+_NO_STATE_HOOKS = "no state_dict or load_state_dict hooks: edit the dict state_dict() returns, or the one given"
 
 
 class Module:
@@ -231,9 +235,13 @@ class Module:
             ([self._forward_hooks_always_called] if always_call else [])
         return self._add_hook(self._forward_hooks, hook, prepend, flags)
 
-    register_full_backward_hook = _backward_hook_refused("register_full_backward_hook")
-    register_full_backward_pre_hook = _backward_hook_refused("register_full_backward_pre_hook")
-    register_backward_hook = _backward_hook_refused("register_backward_hook")
+    register_full_backward_hook = _hook_refused("register_full_backward_hook", _NO_BACKWARD_HOOKS)
+    register_full_backward_pre_hook = _hook_refused("register_full_backward_pre_hook", _NO_BACKWARD_HOOKS)
+    register_backward_hook = _hook_refused("register_backward_hook", _NO_BACKWARD_HOOKS)
+    register_state_dict_pre_hook = _hook_refused("register_state_dict_pre_hook", _NO_STATE_HOOKS)
+    register_state_dict_post_hook = _hook_refused("register_state_dict_post_hook", _NO_STATE_HOOKS)
+    register_load_state_dict_pre_hook = _hook_refused("register_load_state_dict_pre_hook", _NO_STATE_HOOKS)
+    register_load_state_dict_post_hook = _hook_refused("register_load_state_dict_post_hook", _NO_STATE_HOOKS)
 
     def forward(self, *args, **kwargs):
         """What the module computes: each subclass defines it (PyTorch's NotImplementedError otherwise)."""
