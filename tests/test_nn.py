@@ -865,7 +865,7 @@ def test_a_modules_extra_repr_is_laid_out_as_torchs(torch, extra, child):
 
 
 def test_torch_keywords_at_their_defaults_and_unsupported_values_named(torch):
-    """PyTorch's device=/dtype= of layers, GRU's dropout/bidirectional/hx, load_state_dict's assign,
+    """PyTorch's device=/dtype= of layers, GRU's dropout/bidirectional/hx, load_state_dict's assign=False,
     Module.to(dtype): taken at torch's defaults, refused saying 'not supported' otherwise."""
     for make in (nn.Linear, torch.nn.Linear):
         assert make(2, 3, device=None, dtype=None).weight.shape == (3, 2)
@@ -880,8 +880,7 @@ def test_torch_keywords_at_their_defaults_and_unsupported_values_named(torch):
     np.testing.assert_array_equal(host(gru(x, hx=h0)[0]), host(gru(x, h0)[0]))
     for make in (lambda: nn.GRU(2, 3, 2, dropout=0.5), lambda: nn.GRU(2, 3, bidirectional=True),
                  lambda: nn.Linear(2, 3, dtype="float64"), lambda: nn.Linear(2, 3, dtype=np.float64),
-                 lambda: nn.Linear(2, 3, dtype=torch.float16), lambda: nn.Linear(2, 3, device=elsewhere),
-                 lambda: nn.Linear(2, 2).load_state_dict({}, assign=True)):
+                 lambda: nn.Linear(2, 3, dtype=torch.float16), lambda: nn.Linear(2, 3, device=elsewhere)):
         with pytest.raises(NotImplementedError, match="not supported"):
             make()
     lin = nn.Linear(2, 2)
@@ -1749,3 +1748,71 @@ def test_module_cpu_cuda_and_bfloat16_as_torch(torch):
     with pytest.raises(NotImplementedError, match="bfloat16"):
         ours.bfloat16()
     assert ours.weight.dtype == np.float32
+
+
+def test_module_type_casts_every_parameter_and_buffer_as_torch(torch):
+    """PyTorch's Module.type(dst_type) casts every parameter (with its gradient) and buffer, integer ones too
+    (a batch norm's num_batches_tracked), and returns the module; a parameter cast to an integer type is
+    refused with its RuntimeError. tinyrrn had no Module.type (AttributeError)."""
+    theirs, ours = torch.nn.Sequential(torch.nn.Linear(2, 3), torch.nn.BatchNorm2d(3)), \
+        nn.Sequential(nn.Linear(2, 3), nn.BatchNorm2d(3))
+    theirs[0].weight.grad, ours[0].weight.grad = torch.ones(3, 2), on_device(np.ones((3, 2), np.float32))
+    assert theirs.type(torch.float64) is theirs and ours.type("float64") is ours
+    assert {k: str(v.dtype) for k, v in ours.state_dict().items()} == \
+        {k: str(v.dtype).replace("torch.", "") for k, v in theirs.state_dict().items()}
+    assert ours[0].weight.grad.dtype == np.float64 and theirs[0].weight.grad.dtype == torch.float64
+    assert ours.type(np.float32)[1].num_batches_tracked.dtype == np.float32
+    for model, int32 in ((theirs, torch.int32), (ours, "int32")):
+        with pytest.raises(RuntimeError, match="floating point"):
+            model.type(int32)
+    assert ours[0].weight.dtype == np.float32  # nothing changed by the refused cast
+    buffers_only = nn.BatchNorm2d(3, affine=False).type("int32")
+    assert buffers_only.running_mean.dtype == np.int32 == torch.nn.BatchNorm2d(3, affine=False).type(
+        torch.int32).running_mean.numpy().dtype
+    for model in (theirs, ours):
+        with pytest.raises(ValueError, match="invalid type"):
+            model.type("no such type")
+
+
+def test_load_state_dict_with_assign_takes_the_given_arrays_as_torch(torch):
+    """load_state_dict(assign=True), as PyTorch: each parameter becomes a new Parameter on the given array (its
+    dtype kept, no copy; requires_grad the old one's), or the given Parameter itself; each buffer the given array;
+    a tied parameter under each of its names. tinyrrn refused assign=True."""
+    for library in (torch, tinyrrn):
+        model = library.nn.Sequential(library.nn.Linear(2, 3), library.nn.BatchNorm2d(3))
+        model[0].bias.requires_grad_(False)
+        old = model[0].weight
+        given = {k: v.double() if library is torch else v.astype("float64") for k, v in model.state_dict().items()
+                 if k != "1.num_batches_tracked"}
+        given["1.weight"] = library.nn.Parameter(library.ones(3) if library is torch else np.ones(3, "float32"))
+        result = model.load_state_dict(given, strict=False, assign=True)
+        assert list(result.missing_keys) == [] and str(model[1].num_batches_tracked.dtype).endswith("int64")  # kept
+        assert model[0].weight is not old and type(model[0].weight).__name__ == "Parameter"
+        assert str(model[0].weight.dtype).endswith("float64") and str(model[1].running_var.dtype).endswith("float64")
+        assert model[0].weight.requires_grad and not model[0].bias.requires_grad
+        assert model[1].weight is given["1.weight"]
+        assert [n for n, _ in model.named_parameters()] == ["0.weight", "0.bias", "1.weight", "1.bias"]
+        if library is tinyrrn:
+            assert model[0].weight.data is given["0.weight"] and model[1].running_mean is given["1.running_mean"]
+        with pytest.raises(RuntimeError, match="size mismatch|shape"):
+            model.load_state_dict({**given, "0.weight": given["0.weight"][:1]}, strict=False, assign=True)
+
+
+def test_get_submodule_of_a_parameter_says_it_is_not_a_module_as_torch(torch):
+    """get_submodule('0.weight') said 'Linear has no attribute `weight`', which it has; PyTorch says that it is
+    not an nn.Module (and names a missing attribute as missing)."""
+    for model in (torch.nn.Sequential(torch.nn.Linear(1, 1)), nn.Sequential(nn.Linear(1, 1))):
+        with pytest.raises(AttributeError, match="`weight` is not an nn.Module"):
+            model.get_submodule("0.weight")
+        with pytest.raises(AttributeError, match="Linear has no attribute `nothing`"):
+            model.get_submodule("0.nothing")
+
+
+@pytest.mark.parametrize("name", ["register_state_dict_pre_hook", "register_state_dict_post_hook",
+                                  "register_load_state_dict_pre_hook", "register_load_state_dict_post_hook"])
+def test_module_state_dict_hooks_are_refused_saying_so(torch, name):
+    """PyTorch's Module state_dict and load_state_dict hooks, which tinyrrn lacks, raised a bare AttributeError as
+    for a misspelt name; refused now saying that tinyrrn does not support them, as its backward hooks."""
+    getattr(torch.nn.Linear(2, 2), name)(lambda *args: None)
+    with pytest.raises(NotImplementedError, match=f"{name} is not supported by tinyrrn"):
+        getattr(nn.Linear(2, 2), name)(lambda *args: None)

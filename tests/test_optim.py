@@ -278,7 +278,7 @@ def test_loaded_state_is_cast_to_each_parameters_dtype_as_torch(torch, saved, mo
     assert theirs.state[theirs.param_groups[0]["params"][0]]["exp_avg"].dtype == getattr(torch, model)
     ours = _stepped(tinyrrn, model)
     ours.load_state_dict(_stepped(tinyrrn, saved).state_dict())
-    assert {v.dtype for v in ours.state[0].values()} == {numpy.dtype(model)}
+    assert {ours.state[ours.params[0]][k].dtype for k in ("exp_avg", "exp_avg_sq")} == {numpy.dtype(model)}
     ours.step()
     assert ours.params[0].dtype == model
 
@@ -287,7 +287,7 @@ def test_loaded_state_of_the_same_dtype_is_shared_as_torch():
     source, target = _stepped(tinyrrn, "float32"), _stepped(tinyrrn, "float32")
     state = source.state_dict()
     target.load_state_dict(state)
-    assert target.state[0]["exp_avg"] is state["buffers"]["0"]["exp_avg"]
+    assert target.state[target.params[0]]["exp_avg"].data is state["buffers"]["0"]["exp_avg"]
 
 
 @pytest.mark.parametrize("name", ["adam", "sgd"])
@@ -400,7 +400,7 @@ def test_amsgrad_state_round_trips_and_a_closure_computes_gradients_under_no_gra
     again = optim.Adam([Tensor(on_device(numpy.zeros(2, "float32")), requires_grad=True)], amsgrad=True)
     again.load_state_dict(state)
     saved = state["buffers"]["0"]["max_exp_avg_sq"]
-    numpy.testing.assert_array_equal(host(again.state[0]["max_exp_avg_sq"]), host(saved))
+    numpy.testing.assert_array_equal(host(again.state[again.params[0]]["max_exp_avg_sq"]), host(saved))
     plain, their_plain = optim.Adam([_param()]), torch.optim.Adam([torch.nn.Parameter(torch.zeros(2))])
     plain.load_state_dict(state)
     their_plain.load_state_dict(theirs.state_dict())
@@ -651,3 +651,79 @@ def test_adamw_and_decoupled_weight_decay_step_as_torch(torch, rng, make, settin
         torch.optim.AdamW([theirs], decoupled_weight_decay=False)
     with pytest.raises(TypeError):
         optim.AdamW([ours], decoupled_weight_decay=False)
+
+
+@pytest.mark.parametrize("name, settings", [("Adam", {"lr": 0.1}), ("Adam", {"lr": 0.1, "amsgrad": True}),
+                                            ("SGD", {"lr": 0.1, "momentum": 0.9}), ("SGD", {"lr": 0.1})])
+def test_state_is_keyed_by_the_parameter_with_torchs_names(torch, rng, name, settings):
+    """PyTorch's ``optimizer.state`` is a dict keyed by the parameter (an entry once it took a step), holding
+    tensors named as its: Adam's 'step', 'exp_avg', 'exp_avg_sq' ('max_exp_avg_sq'), SGD's 'momentum_buffer'
+    (nothing without momentum). tinyrrn's was a list by position, with SGD's buffer named 'momentum'."""
+    start = rng.standard_normal((2, 3)).astype("float32")
+    ours = [Tensor(on_device(start.copy()), requires_grad=True) for _ in range(2)]
+    theirs = [torch.tensor(start.copy(), requires_grad=True) for _ in range(2)]
+    mine, reference = getattr(optim, name)(ours, **settings), getattr(torch.optim, name)(theirs, **settings)
+    for _ in range(2):
+        g = rng.standard_normal((2, 3)).astype("float32")
+        ours[0].grad, theirs[0].grad = on_device(g.copy()), torch.tensor(g)
+        mine.step(), reference.step()
+    assert (ours[0] in mine.state, ours[1] in mine.state) == (theirs[0] in reference.state, False)
+    assert len(mine.state) == len(reference.state)
+    assert list(mine.state[ours[0]]) == list(reference.state[theirs[0]])  # in PyTorch's order
+    for key, value in reference.state[theirs[0]].items():
+        assert isinstance(mine.state[ours[0]][key], Tensor)
+        numpy.testing.assert_allclose(host(mine.state[ours[0]][key]), value.numpy(), rtol=1e-6)
+    assert mine.state[ours[1]] == {} == reference.state[theirs[1]]  # a defaultdict, as PyTorch's
+    again = getattr(optim, name)([Tensor(on_device(start.copy()), requires_grad=True) for _ in range(2)], **settings)
+    again.load_state_dict(mine.state_dict())
+    for key, value in mine.state[ours[0]].items():
+        numpy.testing.assert_array_equal(host(again.state[again.params[0]][key]), host(value))
+    assert list(again.state[again.params[0]]) == list(reference.state[theirs[0]])
+    assert again.param_steps == mine.param_steps == [2, 0]
+
+
+def test_sgd_loads_a_state_of_older_tinyrrn_whose_buffer_is_named_momentum():
+    """Checkpoints written before SGD's buffer took PyTorch's name 'momentum_buffer' hold 'momentum'."""
+    param = Tensor(numpy.zeros(2, "float32"), requires_grad=True)
+    sgd = optim.SGD([param], lr=0.1, momentum=0.9)
+    sgd.load_state_dict({"steps": 1, "lr": 0.1, "param_steps": [1], "buffers": {"0": {"momentum": numpy.ones(2, "float32")}}})
+    param.grad = numpy.ones(2, "float32")
+    sgd.step()
+    numpy.testing.assert_allclose(host(sgd.state[param]["momentum_buffer"]), [1.9, 1.9])
+    assert list(sgd.state_dict()["buffers"]["0"]) == ["momentum_buffer"]
+
+
+@pytest.mark.parametrize("name", ["SGD", "Adam"])
+def test_optimizer_hooks_are_called_as_torchs(torch, name):
+    """PyTorch's step pre/post hooks (hook(optimizer, args, kwargs), args starting with the optimizer; a pre-hook
+    may return (args, kwargs)), state_dict pre/post hooks (a post-hook may return a new state_dict) and
+    load_state_dict pre/post hooks (a pre-hook may return a new state_dict), each with a removable handle and
+    ``prepend``; tinyrrn had none (AttributeError)."""
+    calls = {}
+    for library in (torch, tinyrrn):
+        param = library.nn.Parameter(library.ones(2)) if library is torch else Tensor(numpy.ones(2, "float32"),
+                                                                                       requires_grad=True)
+        optimiser = getattr(library.optim, name)([param], lr=0.1)
+        seen = calls[library.__name__] = []
+        swapped = lambda: seen.append("swapped closure") or 1.0  # noqa: E731
+        optimiser.register_step_pre_hook(lambda o, args, kwargs: seen.append(("pre", o is optimiser, len(args),
+                                                                                args[0] is o, sorted(kwargs))))
+        optimiser.register_step_pre_hook(lambda o, args, kwargs: ((o, swapped), {}))
+        handle = optimiser.register_step_post_hook(lambda o, args, kwargs: seen.append(("post", args[1] is swapped)))
+        optimiser.register_state_dict_pre_hook(lambda o: seen.append("sd pre 2"))
+        optimiser.register_state_dict_pre_hook(lambda o: seen.append("sd pre 1"), prepend=True)
+        optimiser.register_state_dict_post_hook(lambda o, state: {**state, "extra": 1})
+        optimiser.register_load_state_dict_pre_hook(lambda o, state: seen.append(("ld pre", state.get("extra"))))
+        optimiser.register_load_state_dict_pre_hook(lambda o, state: {k: v for k, v in state.items() if k != "extra"})
+        optimiser.register_load_state_dict_post_hook(lambda o: seen.append("ld post"))
+        param.grad = param * 0 + 1
+        seen.append(optimiser.step(closure=lambda: 2.0))
+        handle.remove()
+        optimiser.step()
+        state = optimiser.state_dict()
+        seen.append(state["extra"])
+        optimiser.load_state_dict(state)
+    assert calls["tinyrrn"] == calls["torch"]
+    with pytest.raises(RuntimeError, match="must return None or a tuple"):
+        optimiser.register_step_pre_hook(lambda o, args, kwargs: 3)
+        optimiser.step()

@@ -6,15 +6,19 @@ tinyrrn.threads.update_in_place: on the CPU on blocks of rows of every parameter
 kilobytes each, spread over tinyrrn's threads (a block's temporaries stay in the cache, and no
 temporary is ever as large as a parameter); on a GPU as one kernel per parameter, compiled by
 ``cupy.fuse``.
+``optimizer.state`` is PyTorch's: a dict keyed by the parameter, of its buffers (Tensors, PyTorch's names).
 ``state_dict()`` holds everything needed to resume exactly (step counts and moment buffers).
 """
 import math
 import numbers
+from collections import OrderedDict, defaultdict
 from collections.abc import Mapping
+
+import numpy
 
 from . import backend, threads
 from .functional._util import only_torch_defaults
-from .tensor import Tensor, enable_grad, zero_grads
+from .tensor import RemovableHandle, Tensor, enable_grad, zero_grads
 
 
 def adam_update(param, grad, exp_avg, exp_avg_sq, beta1, beta2, step_size, correction2_sqrt, eps):
@@ -152,11 +156,15 @@ def _check_learning_rate(lr):
 
 class Optimizer:
     """Base: parameter groups (PyTorch's ``param_groups``, each a dict of its parameters and settings), the
-    parameters of all groups in order (``params``), per-parameter state and step counts.
+    parameters of all groups in order (``params``), per-parameter state (PyTorch's ``state``: parameter -> its
+    buffers, for those that took a step) and step counts.
 
     A setting read or written as an attribute (``optimizer.lr``) is the first group's, and writing it sets
     it in every group (tinyrrn's shorthand for the one group a run has).
     """
+
+    keeps_step = False  # whether state[p] holds 'step', p's update count (read only: counted in _param_steps)
+    renamed = {}  # the buffers' names in states of older tinyrrn -> their names now
 
     def __init__(self, params, defaults):
         """``defaults``: the settings of a group that does not give its own, checked by the subclass's
@@ -164,8 +172,12 @@ class Optimizer:
         taken; so is ``fused=False``.)"""
         object.__setattr__(self, "defaults", defaults)
         self.param_groups, self.params = [], []  # the groups, and the parameters of all of them in order
-        self.state, self.param_steps = [], []  # per parameter: its buffers, its updates (none without a grad)
-        self.steps, self._retired = 0, {}  # _retired: id -> (parameter, state, steps) of those taken out of groups
+        self.state = defaultdict(dict)  # parameter -> its buffers (Tensors), as PyTorch's
+        self._param_steps = {}  # parameter -> its updates (none without a grad)
+        self.steps = 0
+        for hooks in ("_step_pre_hooks", "_step_post_hooks", "_state_dict_pre_hooks", "_state_dict_post_hooks",
+                      "_load_state_dict_pre_hooks", "_load_state_dict_post_hooks"):  # PyTorch's: id -> hook
+            object.__setattr__(self, hooks, OrderedDict())
         for group in _parameter_groups(params):
             self.add_param_group(group)
 
@@ -209,31 +221,31 @@ class Optimizer:
             raise ValueError("some parameters appear in more than one parameter group")
         self.param_groups.append(group)
         self.params.extend(group["params"])
-        self.state.extend({} for _ in group["params"])
-        self.param_steps.extend(0 for _ in group["params"])
+
+    @property
+    def param_steps(self):
+        """The number of updates of each parameter of ``params``."""
+        self._follow_groups()
+        return [self._param_steps.get(p, 0) for p in self.params]
 
     def _follow_groups(self):
-        """Follow edits of a group's 'params' list (a parameter appended, removed or replaced): ``params``,
-        ``state`` and ``param_steps`` as the groups now hold them (each changed in place), each parameter
-        keeping its own state, as PyTorch's state keyed by the parameter; a parameter taken out keeps its state
-        should it come back."""
+        """Follow edits of a group's 'params' list (a parameter appended, removed or replaced): ``params`` as the
+        groups now hold them (changed in place); each parameter keeps its state, keyed by it, as PyTorch's."""
         current = [p for group in self.param_groups for p in group["params"]]
-        if len(current) == len(self.params) and all(p is q for p, q in zip(current, self.params)):
-            return
-        self._retired.update((id(p), (p, s, n)) for p, s, n in zip(self.params, self.state, self.param_steps))
-        kept = [self._retired.pop(id(p)) if id(p) in self._retired and self._retired[id(p)][0] is p else
-                (p, {}, 0) for p in current]
-        self.params[:], self.state[:], self.param_steps[:] = ([k[i] for k in kept] for i in range(3))
+        if len(current) != len(self.params) or any(p is not q for p, q in zip(current, self.params)):
+            self.params[:] = current
 
-    def _indexed(self):
-        """(group, index of the parameter in ``params``, parameter) for every parameter with a gradient."""
+    def _stepping(self):
+        """(group, parameter) for every parameter with a gradient."""
         self._follow_groups()
-        i = 0
-        for group in self.param_groups:
-            for p in group["params"]:
-                if p.grad is not None:
-                    yield group, i, p
-                i += 1
+        return [(group, p) for group in self.param_groups for p in group["params"] if p.grad is not None]
+
+    def _set_steps(self, p, count):
+        """``p`` took ``count`` updates; an optimiser whose PyTorch state holds them (``keeps_step``, Adam's)
+        shows them as its state's 'step', a float32 tensor as PyTorch's."""
+        self._param_steps[p] = count
+        if self.keeps_step:
+            self.state[p]["step"] = Tensor(numpy.array(count, "float32"))
 
     def zero_grad(self, set_to_none=True):
         """Drop every parameter's gradient (PyTorch's default), or with ``set_to_none=False`` zero it in place."""
@@ -245,7 +257,58 @@ class Optimizer:
         """The gradient a step follows: the parameter's, negated with the group's ``maximize``."""
         return -p.grad if group["maximize"] else p.grad
 
-    def step(self, closure=None):
+    @staticmethod
+    def _add_hook(hooks, hook, prepend=False):
+        """Register ``hook`` in ``hooks`` (first with ``prepend``); its RemovableHandle."""
+        handle = RemovableHandle(hooks)
+        hooks[handle.id] = hook
+        if prepend:
+            hooks.move_to_end(handle.id, last=False)
+        return handle
+
+    def register_step_pre_hook(self, hook):
+        """Call ``hook(optimizer, args, kwargs)`` before each step(), as PyTorch: ``args`` starts with the
+        optimiser; a result other than None is the (args, kwargs) the step then takes. A RemovableHandle."""
+        return self._add_hook(self._step_pre_hooks, hook)
+
+    def register_step_post_hook(self, hook):
+        """Call ``hook(optimizer, args, kwargs)`` after each step(), as PyTorch. A RemovableHandle."""
+        return self._add_hook(self._step_post_hooks, hook)
+
+    def register_state_dict_pre_hook(self, hook, prepend=False):
+        """Call ``hook(optimizer)`` before each state_dict(), as PyTorch. A RemovableHandle."""
+        return self._add_hook(self._state_dict_pre_hooks, hook, prepend)
+
+    def register_state_dict_post_hook(self, hook, prepend=False):
+        """Call ``hook(optimizer, state_dict)`` on what state_dict() returns, as PyTorch: a result other than None
+        is returned instead. A RemovableHandle."""
+        return self._add_hook(self._state_dict_post_hooks, hook, prepend)
+
+    def register_load_state_dict_pre_hook(self, hook, prepend=False):
+        """Call ``hook(optimizer, state_dict)`` on (a shallow copy of) what load_state_dict() is given, as
+        PyTorch: a result other than None is loaded instead. A RemovableHandle."""
+        return self._add_hook(self._load_state_dict_pre_hooks, hook, prepend)
+
+    def register_load_state_dict_post_hook(self, hook, prepend=False):
+        """Call ``hook(optimizer)`` after each load_state_dict(), as PyTorch. A RemovableHandle."""
+        return self._add_hook(self._load_state_dict_post_hooks, hook, prepend)
+
+    def step(self, *args, **kwargs):
+        """One update, between the step pre-hooks and post-hooks, as PyTorch; ``step(closure=None)``."""
+        args = (self, *args)
+        for hook in tuple(self._step_pre_hooks.values()):
+            result = hook(self, args, kwargs)
+            if result is not None:
+                if not (isinstance(result, tuple) and len(result) == 2):
+                    raise RuntimeError("optimizer step pre-hook must return None or a tuple of (new_args, "
+                                       f"new_kwargs), but got {result}.")
+                args, kwargs = result
+        loss = self._step(*args[1:], **kwargs)
+        for hook in tuple(self._step_post_hooks.values()):
+            hook(self, args, kwargs)
+        return loss
+
+    def _step(self, closure=None):
         """One update (the subclass's ``update``); with a ``closure`` (which recomputes the loss and its
         gradients) called first and its loss returned, as PyTorch."""
         for group in self.param_groups:  # options set in param_groups after the optimiser was made
@@ -259,20 +322,41 @@ class Optimizer:
 
     def state_dict(self):
         """{'steps', 'lr' (the first group's), 'param_steps', 'buffers': {index: {name: array}} (arrays on the
-        parameters' device), 'param_groups': each group's settings, its parameters as indices into ``params``}."""
+        parameters' device), 'param_groups': each group's settings, its parameters as indices into ``params``};
+        after the state_dict pre-hooks, through the post-hooks."""
+        for hook in tuple(self._state_dict_pre_hooks.values()):
+            hook(self)
         self._follow_groups()
         groups, start = [], 0
         for group in self.param_groups:
             settings = {k: float(v) if isinstance(v, Tensor) else v for k, v in group.items() if k != "params"}
             groups.append({**settings, "params": list(range(start, start + len(group["params"])))})
             start += len(group["params"])
-        return {"steps": self.steps, "lr": float(self.lr), "param_steps": list(self.param_steps),
-                "buffers": {str(i): dict(s) for i, s in enumerate(self.state)}, "param_groups": groups}
+        buffers = {str(i): {name: v.data for name, v in self.state.get(p, {}).items() if name != "step"}
+                   for i, p in enumerate(self.params)}
+        state = {"steps": self.steps, "lr": float(self.lr), "param_steps": self.param_steps, "buffers": buffers,
+                 "param_groups": groups}
+        for hook in tuple(self._state_dict_post_hooks.values()):
+            result = hook(self, state)
+            state = state if result is None else result
+        return state
 
     def load_state_dict(self, state):
         """Take a state of ``state_dict()``'s format (not PyTorch's {'state', 'param_groups'}, refused saying so),
         each buffer cast to its parameter's dtype and moved to its device, as PyTorch; the groups' settings
-        are restored too, as PyTorch (a state without them: the learning rate, in every group)."""
+        are restored too, as PyTorch (a state without them: the learning rate, in every group). The state of a
+        parameter in no group is dropped, as PyTorch. The load_state_dict hooks are called before and after."""
+        if isinstance(state, Mapping):
+            state = dict(state)  # the pre-hooks' copy, as PyTorch's
+            for hook in tuple(self._load_state_dict_pre_hooks.values()):
+                result = hook(self, state)
+                state = state if result is None else result
+        self._load(state)
+        for hook in tuple(self._load_state_dict_post_hooks.values()):
+            hook(self)
+
+    def _load(self, state):
+        """load_state_dict's load."""
         expected = ("steps", "lr", "buffers")
         if not isinstance(state, Mapping) or not all(key in state for key in expected):
             keys = sorted(state) if isinstance(state, Mapping) else type(state).__name__
@@ -291,8 +375,10 @@ class Optimizer:
                              "optimizer's group (as PyTorch)")
         settings = [saved for saved, group in zip(groups or self.param_groups, self.param_groups)
                     for _ in group["params"]]  # each parameter's group's, as they will be
+        loaded = [{self.renamed.get(name, name): v for name, v in state["buffers"][str(i)].items()}
+                  for i in range(len(self.params))]
         for i, p in enumerate(self.params):  # everything checked before anything changes
-            buffers, names = state["buffers"][str(i)], self.buffer_names(settings[i])
+            buffers, names = loaded[i], self.buffer_names(settings[i])
             if buffers and set(buffers) != set(names):
                 raise ValueError(f"optimiser state of parameter {i} holds {sorted(buffers)}, not {type(self).__name__}'s "
                                  f"{list(names)}: a state of another optimiser")
@@ -306,16 +392,22 @@ class Optimizer:
             self.lr = float(state["lr"])
         self.steps = int(state["steps"])
         # a state from before per-parameter counts: every parameter with buffers took every step
-        self.param_steps = [int(n) for n in state.get("param_steps") or
-                            [self.steps if state["buffers"][str(i)] else 0 for i in range(len(self.params))]]
-        for i, p in enumerate(self.params):
-            buffers = state["buffers"][str(i)]
-            self.state[i] = {name: backend.xp_of(p.data).asarray(backend.to_numpy(v) if backend.xp_of(v)
-                             is not backend.xp_of(p.data) else v, dtype=p.dtype) for name, v in buffers.items()}
+        counts = [int(n) for n in state.get("param_steps") or [self.steps if b else 0 for b in loaded]]
+        self.state.clear()
+        self._param_steps.clear()
+        for p, buffers, count, group in zip(self.params, loaded, counts, settings):
+            if count:
+                self._set_steps(p, count)  # first, as PyTorch's state lists it
+            if buffers:
+                xp = backend.xp_of(p.data)
+                self.state[p].update((name, Tensor(xp.asarray(backend.to_numpy(buffers[name]) if backend.xp_of(
+                    buffers[name]) is not xp else buffers[name], dtype=p.dtype))) for name in self.buffer_names(group))
 
 
 class Adam(Optimizer):
     """Adam (Kingma & Ba, 2015), the paper's optimiser: bias-corrected, eps added after the square root."""
+
+    keeps_step = True
 
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0, amsgrad=False, *,
                  foreach=None, maximize=False, capturable=False, differentiable=False, fused=None,
@@ -367,23 +459,24 @@ class Adam(Optimizer):
             if len(group["betas"]) != 2:
                 raise ValueError(f"Adam: betas must be a pair (beta1, beta2) to step, got {group['betas']!r} "
                                  "(PyTorch's step refuses them too)")
-        indexed = list(self._indexed())
-        for _, i, p in indexed:  # before anything changes
-            if self.state[i] and self.state[i]["exp_avg"].dtype != p.dtype:
-                raise RuntimeError(f"Adam: the state of parameter {i} is {self.state[i]['exp_avg'].dtype} but the "
-                                   f"parameter is {p.dtype} (converted after the optimiser's first step, as by "
-                                   "model.double()), as PyTorch's step refuses; make a new optimiser, or load "
+        stepping = self._stepping()
+        for _, p in stepping:  # before anything changes
+            state = self.state.get(p, {})
+            if "exp_avg" in state and state["exp_avg"].dtype != p.dtype:
+                raise RuntimeError(f"Adam: the state of parameter {self.params.index(p)} is {state['exp_avg'].dtype} "
+                                   f"but the parameter is {p.dtype} (converted after the optimiser's first step, as "
+                                   "by model.double()), as PyTorch's step refuses; make a new optimiser, or load "
                                    "a state_dict(), which casts the state to each parameter's dtype")
         self.steps += 1
         by_count = {}  # (group, step count) -> the arrays of its parameters at that count
-        for group, i, p in indexed:
-            names, state = self.buffer_names(group), self.state[i]
-            if not state:
-                state.update((name, backend.xp_of(p.data).zeros_like(p.data)) for name in names)
-            self.param_steps[i] += 1
+        for group, p in stepping:
+            names, state, count = self.buffer_names(group), self.state[p], self._param_steps.get(p, 0) + 1
+            self._set_steps(p, count)  # first: PyTorch's state lists 'step' first
+            if "exp_avg" not in state:
+                state.update((name, Tensor(backend.xp_of(p.data).zeros_like(p.data))) for name in names)
             p.version += 1  # changed in place: a graph built before this step can no longer give gradients
-            by_count.setdefault((id(group), self.param_steps[i]), (group, []))[1].append(
-                (p.data, self._gradient(group, p), *(state[name] for name in names)))
+            by_count.setdefault((id(group), count), (group, []))[1].append(
+                (p.data, self._gradient(group, p), *(state[name].data for name in names)))
         for (_, count), (group, arrays) in by_count.items():
             # each a number or a one-element tensor, as PyTorch takes them (a tensor's value now)
             (beta1, beta2), lr, weight_decay = map(float, group["betas"]), float(group["lr"]), float(group["weight_decay"])
@@ -443,26 +536,29 @@ class SGD(Optimizer):
             raise NotImplementedError("SGD: Nesterov momentum with dampening is not supported by tinyrrn (PyTorch's "
                                       "constructor refuses it: Nesterov momentum requires zero dampening)")
 
+    renamed = {"momentum": "momentum_buffer"}  # its name before it took PyTorch's
+
     @staticmethod
     def buffer_names(group):
-        return ("momentum",)
+        return ("momentum_buffer",)
 
     def update(self):
         """One update of every parameter with a gradient. With dampening, as PyTorch, a momentum buffer's
         first step takes the whole gradient and later ones (1 - dampening) of it."""
         self.steps += 1
         by_group = {}  # group -> (group, arrays, dampened arrays)
-        for group, i, p in self._indexed():
+        for group, p in self._stepping():
             _, arrays, dampened = by_group.setdefault(id(group), (group, [], []))
-            state, momentum = self.state[i], group["momentum"]
-            self.param_steps[i] += 1
+            momentum = group["momentum"]
+            self._set_steps(p, self._param_steps.get(p, 0) + 1)
             p.version += 1
-            if momentum and not state:
-                state["momentum"] = backend.xp_of(p.data).zeros_like(p.data)
+            if momentum and "momentum_buffer" not in self.state[p]:
+                self.state[p]["momentum_buffer"] = Tensor(backend.xp_of(p.data).zeros_like(p.data))
             elif momentum and group["dampening"]:
-                dampened.append((p.data, self._gradient(group, p), state["momentum"]))
+                dampened.append((p.data, self._gradient(group, p), self.state[p]["momentum_buffer"].data))
                 continue
-            arrays.append((p.data, self._gradient(group, p)) + ((state["momentum"],) if momentum else ()))
+            arrays.append((p.data, self._gradient(group, p)) + ((self.state[p]["momentum_buffer"].data,) if momentum
+                                                               else ()))
         for group, arrays, dampened in by_group.values():
             # each a number or a one-element tensor, as PyTorch takes them (a tensor's value now: a NumPy
             # array's in-place *= with a Tensor would rebind, not update, and the step do nothing)

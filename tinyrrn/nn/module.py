@@ -43,13 +43,17 @@ def check_factory_arguments(layer, device, dtype):
                                   "float32")
 
 
-def _backward_hook_refused(name):
-    """A Module method that PyTorch has and tinyrrn refuses: a module's backward hooks."""
+def _hook_refused(name, why):
+    """A Module method that PyTorch has and tinyrrn refuses (a module's backward hooks, state_dict hooks),
+    saying ``why``."""
     def method(self, *args, **kwargs):
-        raise NotImplementedError(f"Module.{name} is not supported by tinyrrn (no module backward hooks: "
-                                  "its graph has no node for a module's inputs and outputs together)")
+        raise NotImplementedError(f"Module.{name} is not supported by tinyrrn ({why})")
     method.__name__ = name
     return method
+
+
+_NO_BACKWARD_HOOKS = "no module backward hooks: its graph has no node for a module's inputs and outputs together"
+_NO_STATE_HOOKS = "no state_dict or load_state_dict hooks: edit the dict state_dict() returns, or the one given"
 
 
 class Module:
@@ -231,9 +235,13 @@ class Module:
             ([self._forward_hooks_always_called] if always_call else [])
         return self._add_hook(self._forward_hooks, hook, prepend, flags)
 
-    register_full_backward_hook = _backward_hook_refused("register_full_backward_hook")
-    register_full_backward_pre_hook = _backward_hook_refused("register_full_backward_pre_hook")
-    register_backward_hook = _backward_hook_refused("register_backward_hook")
+    register_full_backward_hook = _hook_refused("register_full_backward_hook", _NO_BACKWARD_HOOKS)
+    register_full_backward_pre_hook = _hook_refused("register_full_backward_pre_hook", _NO_BACKWARD_HOOKS)
+    register_backward_hook = _hook_refused("register_backward_hook", _NO_BACKWARD_HOOKS)
+    register_state_dict_pre_hook = _hook_refused("register_state_dict_pre_hook", _NO_STATE_HOOKS)
+    register_state_dict_post_hook = _hook_refused("register_state_dict_post_hook", _NO_STATE_HOOKS)
+    register_load_state_dict_pre_hook = _hook_refused("register_load_state_dict_pre_hook", _NO_STATE_HOOKS)
+    register_load_state_dict_post_hook = _hook_refused("register_load_state_dict_post_hook", _NO_STATE_HOOKS)
 
     def forward(self, *args, **kwargs):
         """What the module computes: each subclass defines it (PyTorch's NotImplementedError otherwise)."""
@@ -304,7 +312,8 @@ class Module:
         module = self
         for item in target.split(".") if target else ():
             if item not in module._modules:
-                raise AttributeError(f"{type(module).__name__} has no attribute `{item}`")
+                raise AttributeError(f"`{item}` is not an nn.Module" if hasattr(module, item) else
+                                     f"{type(module).__name__} has no attribute `{item}`")
             module = module._modules[item]
             if not isinstance(module, Module):
                 raise AttributeError(f"`{item}` is not an nn.Module")
@@ -400,6 +409,10 @@ class Module:
                 array = array.astype(dtype, copy=False)
             return move_keeping_layout(array, device) if device is not None else array
 
+        return self._convert(converted)
+
+    def _convert(self, converted):
+        """Every parameter's array (and its gradient's) and buffer replaced by ``converted(array)``; self."""
         for m in self.modules():
             for p in (p for p in m._parameters.values() if p is not None):
                 p.data = converted(p.data)
@@ -409,6 +422,22 @@ class Module:
                 if b is not None:
                     m._buffers[name] = converted(b)
         return self
+
+    def type(self, dst_type):
+        """Every parameter (with its gradient) and buffer cast to the dtype ``dst_type``, integer ones too, as
+        PyTorch's; returns self. A parameter that requires grad cast to another kind than floating point is
+        refused (PyTorch's RuntimeError), before anything changes."""
+        try:
+            dtype = numpy.dtype(dst_type)
+        except TypeError:
+            if isinstance(dst_type, str):
+                raise ValueError(f"Module.type: invalid type: {dst_type!r}; expected a dtype such as 'float64'") \
+                    from None
+            raise TypeError(f"Module.type: expected a dtype, got {type(dst_type).__name__}") from None
+        if dtype.kind != "f" and any(p.requires_grad for p in self.parameters()):
+            raise RuntimeError(f"Module.type({dtype}): parameters that require gradients must be floating point "
+                               "(as PyTorch); freeze them with requires_grad_(False) first")
+        return self._convert(lambda array: array.astype(dtype, copy=False))
 
     def float(self):
         """Floating-point parameters and buffers as float32 (Module.to), as PyTorch; returns self."""
@@ -469,17 +498,15 @@ class Module:
         reported together in one error (PyTorch's RuntimeError, also a ValueError),
         and nothing is changed unless the whole load can succeed. With ``strict=False``
         missing and unexpected keys are allowed (shapes must still match); they are
-        returned as (missing_keys, unexpected_keys), as PyTorch.
+        returned as (missing_keys, unexpected_keys), as PyTorch. With ``assign`` the given arrays are taken
+        instead of copied (see _assign).
         """
-        if assign:
-            raise NotImplementedError("load_state_dict: assign=True is not supported by tinyrrn (it copies into the "
-                                      "module's arrays, PyTorch's default assign=False)")
         if not isinstance(state, Mapping):
             raise TypeError(f"Expected state_dict to be dict-like, got {type(state)} (as PyTorch)")
         extras = OrderedDict((_extra_state_key(path), module) for path, module in self.named_modules(
             remove_duplicate=False) if _overrides(module, "set_extra_state"))
         own = OrderedDict((k, v) for k, v in self.state_dict().items() if k.rpartition(".")[2] != "_extra_state")
-        state = {k: _as_array(k, v) if k in own else v for k, v in state.items()}  # others unexpected, as PyTorch
+        given, state = state, {k: _as_array(k, v) if k in own else v for k, v in state.items()}  # others unexpected
         for k in own:  # a (1,) value for a 0-d entry (old checkpoints' num_batches_tracked): its element, as PyTorch
             if k in state and own[k].ndim == 0 and state[k].shape == (1,):
                 state[k] = state[k][0]
@@ -501,6 +528,18 @@ class Module:
             problems.append(f"shape mismatches ({len(mismatched)}): {'; '.join(mismatched)}")
         if problems:
             raise ArgumentError("load_state_dict failed, model left unchanged:\n  " + "\n  ".join(problems))
+        if assign:
+            self._assign({k: (given[k] if isinstance(given[k], Parameter) else state[k]) for k in own if k in state})
+        else:
+            self._copy_in(own, state)
+        for key, module in extras.items():
+            if key in state:
+                module.set_extra_state(state[key])
+        return _IncompatibleKeys(missing, unexpected)
+
+    def _copy_in(self, own, state):
+        """load_state_dict's copy of the arrays of ``state`` into the model's own arrays ``own`` (its state_dict),
+        each cast to the dtype of the one it replaces and moved to its device."""
         staged = {}  # everything converted before the first write
         for key, target in own.items():
             if key in state:
@@ -516,10 +555,22 @@ class Module:
                     written[id(p)] = p
         for p in written.values():
             p.version += 1  # changed in place (see Tensor.version)
-        for key, module in extras.items():
-            if key in state:
-                module.set_extra_state(state[key])
-        return _IncompatibleKeys(missing, unexpected)
+
+    def _assign(self, values):
+        """load_state_dict(assign=True)'s, as PyTorch's: each parameter named in ``values`` replaced by the given
+        Parameter, or a new one on the given array (no copy: its dtype and device kept), with the old one's
+        requires_grad; each persistent buffer by the given array."""
+        for path, module in self.named_modules(remove_duplicate=False):
+            for registry in (module._parameters, module._buffers):
+                for name, old in list(registry.items()):
+                    key = f"{path}.{name}" if path else name
+                    if key not in values or name in module._non_persistent and registry is module._buffers:
+                        continue
+                    value = values[key]
+                    if registry is module._parameters:
+                        value = value if isinstance(value, Parameter) else Parameter(value, old.requires_grad)
+                        value.requires_grad_(old.requires_grad)
+                    registry[name] = value
 
     def _flagging_path(self, key):
         """The path of the module that finds the dotted ``key``, which is not its state, unexpected: the deepest
