@@ -154,6 +154,17 @@ def _check_learning_rate(lr):
     _check_at_least("learning rate", float(lr) if isinstance(lr, Tensor) else lr)
 
 
+def check_fused(group):
+    """PyTorch's ``fused=True`` is how its step is computed (one kernel for all parameters), not what it computes,
+    as ``foreach``: taken (tinyrrn's step is one kernel per parameter on a GPU, whatever it says); with
+    foreach=True or differentiable=True refused with PyTorch's RuntimeError."""
+    if group["fused"]:
+        if group["foreach"]:
+            raise RuntimeError("`fused` and `foreach` cannot be `True` together.")
+        if group["differentiable"]:
+            raise RuntimeError("`fused` does not support `differentiable`")
+
+
 class Optimizer:
     """Base: parameter groups (PyTorch's ``param_groups``, each a dict of its parameters and settings), the
     parameters of all groups in order (``params``), per-parameter state (PyTorch's ``state``: parameter -> its
@@ -168,8 +179,8 @@ class Optimizer:
 
     def __init__(self, params, defaults):
         """``defaults``: the settings of a group that does not give its own, checked by the subclass's
-        ``check_group``. (PyTorch's ``foreach`` is how a step is computed, not what it computes: any value is
-        taken; so is ``fused=False``.)"""
+        ``check_group``. (PyTorch's ``foreach`` and ``fused`` are how a step is computed, not what it computes:
+        taken, see check_fused.)"""
         object.__setattr__(self, "defaults", defaults)
         self.param_groups, self.params = [], []  # the groups, and the parameters of all of them in order
         self.state = defaultdict(dict)  # parameter -> its buffers (Tensors), as PyTorch's
@@ -444,8 +455,9 @@ class Adam(Optimizer):
     def check_options(group):
         """PyTorch's options that tinyrrn lacks refused unless at their defaults, in a group too, as PyTorch reads
         them from each group at each step."""
+        check_fused(group)
         only_torch_defaults("Adam", capturable=(group["capturable"], False),
-                            differentiable=(group["differentiable"], False), fused=(bool(group["fused"]), False))
+                            differentiable=(group["differentiable"], False))
 
     @staticmethod
     def buffer_names(group):
@@ -531,7 +543,8 @@ class SGD(Optimizer):
         """PyTorch's options that tinyrrn lacks refused unless at their defaults (see Adam.check_options); so is
         Nesterov momentum with dampening (set in param_groups after the checks of the constructor), which
         PyTorch's constructor refuses."""
-        only_torch_defaults("SGD", differentiable=(group["differentiable"], False), fused=(bool(group["fused"]), False))
+        check_fused(group)
+        only_torch_defaults("SGD", differentiable=(group["differentiable"], False))
         if group["nesterov"] and group["momentum"] and group["dampening"]:
             raise NotImplementedError("SGD: Nesterov momentum with dampening is not supported by tinyrrn (PyTorch's "
                                       "constructor refuses it: Nesterov momentum requires zero dampening)")
