@@ -1828,6 +1828,34 @@ def test_a_lock_file_that_cannot_be_written_is_one_line_naming_the_run_folder(ti
     assert [p.name for p in tmp_path.iterdir()] == []
 
 
+def test_a_lock_file_on_a_full_disk_is_one_line_naming_the_run_and_is_not_left_behind(run, monkeypatch, capsys):
+    """On a disk with no room left the lock file's close flushes its text again and fails again: the run ended in
+    'error: [Errno 28] No space left on device', naming nothing, and left an empty lock file in the run folder."""
+    class FullDisk:  # as a buffered file on a full disk: every flush fails, close's too
+        def __init__(self, file):
+            self.file = file
+
+        def __getattr__(self, name):
+            return getattr(self.file, name)
+
+        def flush(self):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+        def close(self):
+            self.file.close()
+            self.flush()
+
+    def opened(path, mode="r", *args):
+        file = open(path, mode, *args)
+        return FullDisk(file) if mode == "a+" else file
+    monkeypatch.setattr(rundir, "open", opened, raising=False)
+    before = folder_bytes(run)
+    assert training.main(["--resume", run, "--epochs", "2"]) == 1
+    assert one_error_line(capsys) == (f"error: {run}: cannot write its lock file {run}/lock (No space left on "
+                                      "device); nothing else was written there")
+    assert folder_bytes(run) == before
+
+
 def test_resuming_from_a_truncated_checkpoint_names_it_and_says_nothing_was_changed(run, capsys):
     path = os.path.join(run, "checkpoint.npz")
     os.truncate(path, os.path.getsize(path) // 2)
