@@ -2079,6 +2079,26 @@ def test_a_damaged_line_of_the_log_leaves_the_training_curve_and_the_run_goes_on
     assert meta(run)["epoch"] == 2
 
 
+def test_a_record_logged_after_a_line_a_crash_left_unfinished_is_a_line_of_its_own(run, tmp_path):
+    """The log is appended to, not synced with the checkpoint: after a crash it may end in part of a line (and be
+    shorter than the checkpoint records). The resumed run's first record was glued to that part: both were one
+    damaged line, left out of the training curve, and a grid.jsonl's record of a finished row the same."""
+    log = os.path.join(run, "metrics.jsonl")
+    os.truncate(log, os.path.getsize(log) - 30)  # the last record (epoch 1's) cut in the middle
+    assert training.main(["--resume", run, "--epochs", "2"]) == 0
+    lines = open(log).read().splitlines()
+    whole = [json.loads(line) for line in lines if line.endswith("}")]
+    assert len(whole) == len(lines) - 1 and [r["epoch"] for r in whole if r["kind"] == "epoch"] == [2]
+    updates = meta(run)["updates"]  # 2 epochs of as many updates each
+    assert [r["update"] for r in whole if r["kind"] == "step" and r["epoch"] == 2] == list(range(updates // 2 + 1,
+                                                                                                  updates + 1))
+    grid = files.JsonLog(tmp_path / "grid.jsonl")
+    (tmp_path / "grid.jsonl").write_text('{"row": "a"}\n{"row": "b", "err')
+    grid.write({"row": "c"})
+    lines = open(tmp_path / "grid.jsonl").read().splitlines()
+    assert lines[:2] == ['{"row": "a"}', '{"row": "b", "err'] and json.loads(lines[2])["row"] == "c"
+
+
 def test_a_home_relative_out_in_a_toml_file_is_under_home_not_a_folder_named_tilde(tmp_path, monkeypatch):
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     (tmp_path / "run.toml").write_text('out = "~/runs"\ncache_dir = "~/cache"\n')
