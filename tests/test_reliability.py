@@ -963,29 +963,27 @@ def test_a_pipe_given_as_weights_or_video_or_met_as_bad_videos_txt_is_refused_ne
         RunBeside(print, (), pipe, 1, "baseline", "")
 
 
-def test_bad_videos_txt_on_a_full_disk_is_named(tmp_path, monkeypatch):
-    """A write of bad_videos.txt that failed on a full disk said only '[Errno 28] No space left on device'."""
-    from tinyrrn.data import loader as loading
+def test_a_line_appended_on_a_full_disk_is_named_and_leaves_the_file_as_it_was(tmp_path, monkeypatch):
+    """A write of bad_videos.txt that failed on a full disk said only '[Errno 28] No space left on device'; and a
+    line of metrics.jsonl, grid.jsonl or bad_videos.txt written in part before the disk filled stayed in part, a
+    damaged line (a video path cut short: another path)."""
+    from tinyrrn.data.loader import ChunkLoader
+    log, bad = tmp_path / "metrics.jsonl", tmp_path / "bad_videos.txt"
+    log.write_text('{"kind": "step"}\n')
+    bad.write_text("a.avi\n")
+    write = os.write
 
-    class Full:
-        def __init__(self, *args, **kwargs):
-            pass
-
-        def __enter__(self):
-            return self
-
-        def __exit__(self, *exc):
-            return False
-
-        def write(self, text):
-            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-
-    path = str(tmp_path / "bad_videos.txt")
-    monkeypatch.setattr(loading, "open", Full, raising=False)
+    def filling(fd, data):  # the disk fills part-way through each line: some bytes written, then no room
+        if len(data) > 4:
+            return write(fd, data[:4])
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+    monkeypatch.setattr(os, "write", filling)
     with pytest.raises(OSError, match="No space left") as raised:
-        loading.ChunkLoader.mark_bad(types.SimpleNamespace(bad_videos=[], bad_videos_path=path), "v.avi", "bad",
-                                     warn=False)
-    assert raised.value.filename == path
+        files.JsonLog(log).write({"kind": "epoch"})
+    assert raised.value.filename == str(log) and log.read_text() == '{"kind": "step"}\n'
+    with pytest.raises(OSError, match="No space left") as raised:
+        ChunkLoader.mark_bad(types.SimpleNamespace(bad_videos=[], bad_videos_path=str(bad)), "b.avi", "bad", warn=False)
+    assert raised.value.filename == str(bad) and bad.read_text() == "a.avi\n"
 
 
 def test_a_dataset_moved_since_training_is_named_as_recorded_not_as_a_flag_not_given(run, tmp_path, capsys):

@@ -142,19 +142,29 @@ def remove_temporary_files(folder):
 
 
 def append_line(path, line):
-    """Append ``line`` (text, without its newline) to ``path`` as a line of its own: a last line that a crash left
-    without its newline (a log is not synced as it grows) is ended first, never continued by ``line``. Errors name
+    """Append ``line`` (text, without its newline) to ``path`` as a whole line of its own: a write that fails
+    part-way (a full disk) is cut off again, leaving the file as it was; a last line that a crash left without
+    its newline (a log is not synced as it grows) is ended first, never continued by ``line``. Errors name
     ``path``; a pipe nobody reads, which would block forever, is refused."""
     refuse_special_file(path, "appended to")
-    data = line.encode("utf-8", TEXT_ERRORS) + b"\n"
+    data, size = line.encode("utf-8", TEXT_ERRORS) + b"\n", None
     try:
-        with open(path, "a+b") as file:
-            size = file.seek(0, os.SEEK_END)
-            if size and os.pread(file.fileno(), 1, size - 1) != b"\n":
-                data = b"\n" + data
-            file.write(data)
+        fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
     except OSError as err:
         raise _naming(path, err) from None
+    try:
+        size = os.fstat(fd).st_size
+        if size and os.pread(fd, 1, size - 1) != b"\n":
+            data = b"\n" + data
+        while data:
+            data = data[os.write(fd, data):]
+    except OSError as err:
+        if size is not None:
+            with contextlib.suppress(OSError):
+                os.ftruncate(fd, size)
+        raise _naming(path, err) from None
+    finally:
+        os.close(fd)
 
 
 class JsonLog:
