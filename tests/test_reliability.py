@@ -2097,6 +2097,24 @@ def test_a_record_logged_after_a_line_a_crash_left_unfinished_is_a_line_of_its_o
     assert lines[:2] == ['{"row": "a"}', '{"row": "b", "err'] and json.loads(lines[2])["row"] == "c"
 
 
+@pytest.mark.parametrize("loss", ["removed", "cut"])
+def test_a_run_whose_log_was_lost_resumes_saying_so_and_keeps_its_training_curve(run, loss, capsys):
+    """Resuming a finished run whose metrics.jsonl was lost failed at its end, drawing the training curve:
+    'error: RUN/metrics.jsonl: No such file or directory; ... once fixed, continue with ...', a fix nobody could
+    make; and a log shorter than the checkpoint records (records lost) was resumed without a word."""
+    log = os.path.join(run, "metrics.jsonl")
+    size = os.path.getsize(log)
+    os.remove(log) if loss == "removed" else os.truncate(log, size // 2)
+    curve = open(os.path.join(run, "training_curve.png"), "rb").read()
+    capsys.readouterr()
+    assert training.main(["--resume", run]) == 0
+    warned = [line for line in capsys.readouterr().err.splitlines() if line.startswith("warning: ")]
+    assert warned[0].startswith(f"warning: {log}: holds {0 if loss == 'removed' else size // 2} bytes of the "
+                                f"{size} that {run}/checkpoint.npz records"), warned
+    if loss == "removed":  # nothing to draw: the picture of the lost records stays
+        assert open(os.path.join(run, "training_curve.png"), "rb").read() == curve
+
+
 def test_a_home_relative_out_in_a_toml_file_is_under_home_not_a_folder_named_tilde(tmp_path, monkeypatch):
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     (tmp_path / "run.toml").write_text('out = "~/runs"\ncache_dir = "~/cache"\n')

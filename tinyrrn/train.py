@@ -652,6 +652,10 @@ class Trainer:
             self.total_updates = meta["total_updates"]  # the same schedule as before the stop
         if self.is_root:
             self.log.truncate(meta["log_bytes"])  # records written after this checkpoint are done again
+            if self.log.size() < meta["log_bytes"]:  # (appends are not synced: a crash, or a file lost since)
+                print(f"warning: {self.log.path}: holds {self.log.size()} bytes of the {meta['log_bytes']} that "
+                      f"{path} records: the records of the training before it are lost from the log and the "
+                      "training curve; the run goes on", file=sys.stderr, flush=True)
         if self.val_set is not None and self.best_epoch is not None:
             self.recover_best(meta["observed"])
 
