@@ -1590,6 +1590,16 @@ def test_resuming_a_finished_run_refuses_training_settings_and_records_nothing(r
     assert open(os.path.join(run, "checkpoint.npz"), "rb").read() == weights
 
 
+def test_resuming_a_finished_run_says_nothing_is_left_to_train_and_trains_nothing(run, capsys):
+    """It printed the run's plan ('5 updates in 1 epochs') and a test result, never that the run was done."""
+    before = open(os.path.join(run, "checkpoint.npz"), "rb").read()
+    capsys.readouterr()
+    assert training.main(["--resume", run]) == 0
+    assert (f"the run is finished (epoch 1 of 1, update {meta(run)['updates']}): nothing is left to train; its "
+            "test evaluation runs again") in capsys.readouterr().out
+    assert open(os.path.join(run, "checkpoint.npz"), "rb").read() == before
+
+
 @pytest.fixture
 def pictures_fail(monkeypatch):
     """Every picture fails part-way, as on a full disk (or past ``ulimit -f``): some bytes written, then an error."""

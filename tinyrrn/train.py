@@ -803,6 +803,11 @@ def train(config, run_dir=None, resume=False, comm=None, job=None, made=None, re
                   f"{describe_updates(trainer.update_size, config['batch'], config['update_every'])}; "
                   f"{trainer.total_updates} updates in {config['epochs']} epochs{ranks}", flush=True)
             print(write_validation_groups(trainer), flush=True)
+            if resume and not trainer.trains_more():
+                done = (f"epoch {trainer.epoch} of {config['epochs']}" if trainer.epoch >= config["epochs"]
+                        else f"--max-steps {config['max_steps']} reached")
+                print(f"the run is finished ({done}, update {trainer.updates}): nothing is left to train; its test "
+                      "evaluation runs again", flush=True)
             if changes and changes["now"]:
                 print(f"resuming at update {trainer.updates} (epoch {trainer.epoch}) with "
                       f"{configuration.describe_changes(changes['now'])}"
