@@ -1342,6 +1342,28 @@ def test_a_stale_best_npz_is_detected_by_its_digest_and_written_again(run, capsy
     assert last["test_videos"]["split"] == 1  # the split is recorded with the figures
 
 
+def test_evaluate_and_predict_refuse_a_best_npz_its_run_did_not_select(run, tiny_data, capsys):
+    """A run killed between checkpoint.npz and best.npz of an epoch it selected (or whose best.npz was replaced) has a
+    best.npz of other weights than checkpoint.npz records as selected: evaluate and predict of the run took it, and
+    reported an epoch nobody selected as the run's (into RUN/eval, where the selected epoch's report goes)."""
+    best = os.path.join(run, "best.npz")
+    arrays, saved = checkpoint.load(best)
+    name = next(k for k in arrays if k.startswith("model/") and arrays[k].dtype.kind == "f")
+    checkpoint.save(best, {**arrays, name: arrays[name] + 1}, {**saved, "epoch": 2})
+    before = folder_bytes(run)
+    says = (f"error: {best}: holds other weights than the selected epoch 1 that {run}/checkpoint.npz records (left "
+            f"by a run stopped between writing the two, or replaced since); resume the run, which selects its epoch "
+            f"again (python -m tinyrrn.train --resume {run}), or name {run}/checkpoint.npz")
+    assert evaluation.main([run, "--workers", "0"]) == 1
+    assert one_error_line(capsys) == says
+    video = os.path.join(tiny_data, "MoveRight", "v_MoveRight_g01_c01.avi")
+    for given in (run, best):
+        assert prediction.main([video, "--checkpoint", given]) == 1
+        assert one_error_line(capsys) == says
+    assert folder_bytes(run) == before
+    assert prediction.main([video, "--checkpoint", os.path.join(run, "checkpoint.npz")]) == 0
+
+
 def meta_digest(run_dir, name):
     return meta(run_dir, name)["digest"]
 
@@ -1553,7 +1575,10 @@ def test_evaluate_reports_the_best_npz_there_once_it_holds_the_run(run, monkeypa
     acquire = rundir.RunLock.acquire
 
     def training_wrote_best_first(lock):
-        if lock.run_dir == run and not os.path.exists(os.path.join(run, "newer")):
+        if lock.run_dir == run and not os.path.exists(os.path.join(run, "newer")):  # as training: checkpoint.npz first
+            last, last_meta = checkpoint.load(os.path.join(run, "checkpoint.npz"))
+            digest = checkpoint.weights_digest(checkpoint.prefixed(newer, "model"))
+            checkpoint.save(os.path.join(run, "checkpoint.npz"), last, {**last_meta, "best_digest": digest})
             checkpoint.save(os.path.join(run, "best.npz"), newer, saved)
             open(os.path.join(run, "newer"), "w").close()
         acquire(lock)
