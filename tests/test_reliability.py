@@ -963,29 +963,27 @@ def test_a_pipe_given_as_weights_or_video_or_met_as_bad_videos_txt_is_refused_ne
         RunBeside(print, (), pipe, 1, "baseline", "")
 
 
-def test_bad_videos_txt_on_a_full_disk_is_named(tmp_path, monkeypatch):
-    """A write of bad_videos.txt that failed on a full disk said only '[Errno 28] No space left on device'."""
-    from tinyrrn.data import loader as loading
+def test_a_line_appended_on_a_full_disk_is_named_and_leaves_the_file_as_it_was(tmp_path, monkeypatch):
+    """A write of bad_videos.txt that failed on a full disk said only '[Errno 28] No space left on device'; and a
+    line of metrics.jsonl, grid.jsonl or bad_videos.txt written in part before the disk filled stayed in part, a
+    damaged line (a video path cut short: another path)."""
+    from tinyrrn.data.loader import ChunkLoader
+    log, bad = tmp_path / "metrics.jsonl", tmp_path / "bad_videos.txt"
+    log.write_text('{"kind": "step"}\n')
+    bad.write_text("a.avi\n")
+    write = os.write
 
-    class Full:
-        def __init__(self, *args, **kwargs):
-            pass
-
-        def __enter__(self):
-            return self
-
-        def __exit__(self, *exc):
-            return False
-
-        def write(self, text):
-            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-
-    path = str(tmp_path / "bad_videos.txt")
-    monkeypatch.setattr(loading, "open", Full, raising=False)
+    def filling(fd, data):  # the disk fills part-way through each line: some bytes written, then no room
+        if len(data) > 4:
+            return write(fd, data[:4])
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+    monkeypatch.setattr(os, "write", filling)
     with pytest.raises(OSError, match="No space left") as raised:
-        loading.ChunkLoader.mark_bad(types.SimpleNamespace(bad_videos=[], bad_videos_path=path), "v.avi", "bad",
-                                     warn=False)
-    assert raised.value.filename == path
+        files.JsonLog(log).write({"kind": "epoch"})
+    assert raised.value.filename == str(log) and log.read_text() == '{"kind": "step"}\n'
+    with pytest.raises(OSError, match="No space left") as raised:
+        ChunkLoader.mark_bad(types.SimpleNamespace(bad_videos=[], bad_videos_path=str(bad)), "b.avi", "bad", warn=False)
+    assert raised.value.filename == str(bad) and bad.read_text() == "a.avi\n"
 
 
 def test_a_dataset_moved_since_training_is_named_as_recorded_not_as_a_flag_not_given(run, tmp_path, capsys):
@@ -1344,6 +1342,28 @@ def test_a_stale_best_npz_is_detected_by_its_digest_and_written_again(run, capsy
     assert last["test_videos"]["split"] == 1  # the split is recorded with the figures
 
 
+def test_evaluate_and_predict_refuse_a_best_npz_its_run_did_not_select(run, tiny_data, capsys):
+    """A run killed between checkpoint.npz and best.npz of an epoch it selected (or whose best.npz was replaced) has a
+    best.npz of other weights than checkpoint.npz records as selected: evaluate and predict of the run took it, and
+    reported an epoch nobody selected as the run's (into RUN/eval, where the selected epoch's report goes)."""
+    best = os.path.join(run, "best.npz")
+    arrays, saved = checkpoint.load(best)
+    name = next(k for k in arrays if k.startswith("model/") and arrays[k].dtype.kind == "f")
+    checkpoint.save(best, {**arrays, name: arrays[name] + 1}, {**saved, "epoch": 2})
+    before = folder_bytes(run)
+    says = (f"error: {best}: holds other weights than the selected epoch 1 that {run}/checkpoint.npz records (left "
+            f"by a run stopped between writing the two, or replaced since); resume the run, which selects its epoch "
+            f"again (python -m tinyrrn.train --resume {run}), or name {run}/checkpoint.npz")
+    assert evaluation.main([run, "--workers", "0"]) == 1
+    assert one_error_line(capsys) == says
+    video = os.path.join(tiny_data, "MoveRight", "v_MoveRight_g01_c01.avi")
+    for given in (run, best):
+        assert prediction.main([video, "--checkpoint", given]) == 1
+        assert one_error_line(capsys) == says
+    assert folder_bytes(run) == before
+    assert prediction.main([video, "--checkpoint", os.path.join(run, "checkpoint.npz")]) == 0
+
+
 def meta_digest(run_dir, name):
     return meta(run_dir, name)["digest"]
 
@@ -1555,7 +1575,10 @@ def test_evaluate_reports_the_best_npz_there_once_it_holds_the_run(run, monkeypa
     acquire = rundir.RunLock.acquire
 
     def training_wrote_best_first(lock):
-        if lock.run_dir == run and not os.path.exists(os.path.join(run, "newer")):
+        if lock.run_dir == run and not os.path.exists(os.path.join(run, "newer")):  # as training: checkpoint.npz first
+            last, last_meta = checkpoint.load(os.path.join(run, "checkpoint.npz"))
+            digest = checkpoint.weights_digest(checkpoint.prefixed(newer, "model"))
+            checkpoint.save(os.path.join(run, "checkpoint.npz"), last, {**last_meta, "best_digest": digest})
             checkpoint.save(os.path.join(run, "best.npz"), newer, saved)
             open(os.path.join(run, "newer"), "w").close()
         acquire(lock)
@@ -1590,6 +1613,16 @@ def test_resuming_a_finished_run_refuses_training_settings_and_records_nothing(r
     assert "not recorded in config.json" in capsys.readouterr().out
     assert open(os.path.join(run, "config.json"), "rb").read() == config
     assert open(os.path.join(run, "checkpoint.npz"), "rb").read() == weights
+
+
+def test_resuming_a_finished_run_says_nothing_is_left_to_train_and_trains_nothing(run, capsys):
+    """It printed the run's plan ('5 updates in 1 epochs') and a test result, never that the run was done."""
+    before = open(os.path.join(run, "checkpoint.npz"), "rb").read()
+    capsys.readouterr()
+    assert training.main(["--resume", run]) == 0
+    assert (f"the run is finished (epoch 1 of 1, update {meta(run)['updates']}): nothing is left to train; its "
+            "test evaluation runs again") in capsys.readouterr().out
+    assert open(os.path.join(run, "checkpoint.npz"), "rb").read() == before
 
 
 @pytest.fixture
@@ -1828,6 +1861,34 @@ def test_a_lock_file_that_cannot_be_written_is_one_line_naming_the_run_folder(ti
     assert [p.name for p in tmp_path.iterdir()] == []
 
 
+def test_a_lock_file_on_a_full_disk_is_one_line_naming_the_run_and_is_not_left_behind(run, monkeypatch, capsys):
+    """On a disk with no room left the lock file's close flushes its text again and fails again: the run ended in
+    'error: [Errno 28] No space left on device', naming nothing, and left an empty lock file in the run folder."""
+    class FullDisk:  # as a buffered file on a full disk: every flush fails, close's too
+        def __init__(self, file):
+            self.file = file
+
+        def __getattr__(self, name):
+            return getattr(self.file, name)
+
+        def flush(self):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+        def close(self):
+            self.file.close()
+            self.flush()
+
+    def opened(path, mode="r", *args):
+        file = open(path, mode, *args)
+        return FullDisk(file) if mode == "a+" else file
+    monkeypatch.setattr(rundir, "open", opened, raising=False)
+    before = folder_bytes(run)
+    assert training.main(["--resume", run, "--epochs", "2"]) == 1
+    assert one_error_line(capsys) == (f"error: {run}: cannot write its lock file {run}/lock (No space left on "
+                                      "device); nothing else was written there")
+    assert folder_bytes(run) == before
+
+
 def test_resuming_from_a_truncated_checkpoint_names_it_and_says_nothing_was_changed(run, capsys):
     path = os.path.join(run, "checkpoint.npz")
     os.truncate(path, os.path.getsize(path) // 2)
@@ -2049,6 +2110,44 @@ def test_a_damaged_line_of_the_log_leaves_the_training_curve_and_the_run_goes_on
     warned = [line for line in capsys.readouterr().err.splitlines() if line.startswith("warning: ")]
     assert [line.split(": ")[1] for line in warned] == [f"{log}:{n}" for n in (1, 2, 3)], warned
     assert meta(run)["epoch"] == 2
+
+
+def test_a_record_logged_after_a_line_a_crash_left_unfinished_is_a_line_of_its_own(run, tmp_path):
+    """The log is appended to, not synced with the checkpoint: after a crash it may end in part of a line (and be
+    shorter than the checkpoint records). The resumed run's first record was glued to that part: both were one
+    damaged line, left out of the training curve, and a grid.jsonl's record of a finished row the same."""
+    log = os.path.join(run, "metrics.jsonl")
+    os.truncate(log, os.path.getsize(log) - 30)  # the last record (epoch 1's) cut in the middle
+    assert training.main(["--resume", run, "--epochs", "2"]) == 0
+    lines = open(log).read().splitlines()
+    whole = [json.loads(line) for line in lines if line.endswith("}")]
+    assert len(whole) == len(lines) - 1 and [r["epoch"] for r in whole if r["kind"] == "epoch"] == [2]
+    updates = meta(run)["updates"]  # 2 epochs of as many updates each
+    assert [r["update"] for r in whole if r["kind"] == "step" and r["epoch"] == 2] == list(range(updates // 2 + 1,
+                                                                                                  updates + 1))
+    grid = files.JsonLog(tmp_path / "grid.jsonl")
+    (tmp_path / "grid.jsonl").write_text('{"row": "a"}\n{"row": "b", "err')
+    grid.write({"row": "c"})
+    lines = open(tmp_path / "grid.jsonl").read().splitlines()
+    assert lines[:2] == ['{"row": "a"}', '{"row": "b", "err'] and json.loads(lines[2])["row"] == "c"
+
+
+@pytest.mark.parametrize("loss", ["removed", "cut"])
+def test_a_run_whose_log_was_lost_resumes_saying_so_and_keeps_its_training_curve(run, loss, capsys):
+    """Resuming a finished run whose metrics.jsonl was lost failed at its end, drawing the training curve:
+    'error: RUN/metrics.jsonl: No such file or directory; ... once fixed, continue with ...', a fix nobody could
+    make; and a log shorter than the checkpoint records (records lost) was resumed without a word."""
+    log = os.path.join(run, "metrics.jsonl")
+    size = os.path.getsize(log)
+    os.remove(log) if loss == "removed" else os.truncate(log, size // 2)
+    curve = open(os.path.join(run, "training_curve.png"), "rb").read()
+    capsys.readouterr()
+    assert training.main(["--resume", run]) == 0
+    warned = [line for line in capsys.readouterr().err.splitlines() if line.startswith("warning: ")]
+    assert warned[0].startswith(f"warning: {log}: holds {0 if loss == 'removed' else size // 2} bytes of the "
+                                f"{size} that {run}/checkpoint.npz records"), warned
+    if loss == "removed":  # nothing to draw: the picture of the lost records stays
+        assert open(os.path.join(run, "training_curve.png"), "rb").read() == curve
 
 
 def test_a_home_relative_out_in_a_toml_file_is_under_home_not_a_folder_named_tilde(tmp_path, monkeypatch):

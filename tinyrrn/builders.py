@@ -5,7 +5,9 @@ weights layout, backbone weights, and a model from a checkpoint.
 A config is the dict of settings that ``tinyrrn.config`` resolves from defaults, presets, a TOML
 file and flags; a checkpoint carries the config it was trained with.
 """
+import json
 import os
+import shlex
 import zipfile
 
 import numpy
@@ -174,10 +176,35 @@ def checkpoint_file(path):
 
 
 def model_from_checkpoint(path):
-    """(model in eval mode, config) from a checkpoint file or a run directory."""
+    """(model in eval mode, config) from a checkpoint file or a run directory; a run's best.npz that holds other
+    weights than the run selected is refused (refuse_unselected_best)."""
     path = checkpoint_file(path)
     arrays, meta = checkpoint.load(path)
-    return model_from_state(checkpoint.prefixed(arrays, "model"), meta, path)
+    model, config = model_from_state(checkpoint.prefixed(arrays, "model"), meta, path)
+    refuse_unselected_best(path, model.digest)
+    return model, config
+
+
+def refuse_unselected_best(path, digest):
+    """A CheckpointError when ``path`` is a run's best.npz and its weights (``digest``) are not those the
+    checkpoint.npz beside it records as selected: a run stopped between writing the two (checkpoint.npz first)
+    left the best.npz of an earlier epoch, which would be evaluated as the selected one. Only the metadata of
+    checkpoint.npz is read; without a readable one nothing says which weights were selected."""
+    if os.path.basename(path) != "best.npz":
+        return
+    run = os.path.dirname(path) or "."
+    beside = os.path.join(run, "checkpoint.npz")
+    try:
+        with numpy.load(beside, allow_pickle=False) as archive:
+            meta = json.loads(archive[checkpoint.META_KEY].tobytes().decode())
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
+        return
+    selected = meta.get("best_digest") if isinstance(meta, dict) else None
+    if isinstance(selected, str) and selected != digest:
+        raise checkpoint.CheckpointError(
+            f"{path}: holds other weights than the selected epoch {meta.get('best_epoch')} that {beside} records "
+            f"(left by a run stopped between writing the two, or replaced since); resume the run, which selects its "
+            f"epoch again (python -m tinyrrn.train --resume {shlex.quote(run)}), or name {beside}")
 
 
 def check_classes(expected, found, where):

@@ -4,7 +4,7 @@
   synced file is renamed over ``path``, so a crash (even ``kill -9``) keeps the previous
   version. ``write_json`` and ``write_text`` are the common cases.
 * ``JsonLog(path)`` -- one JSON record per line (``metrics.jsonl``, ``grid.jsonl``), each
-  with the time it was written.
+  with the time it was written; ``append_line`` adds each as a line of its own.
 * ``read_json(path)`` -- a JSON file, whose damage is an error naming it.
 * ``remove_temporary_files(folder)`` -- what writers killed mid-write left behind (``is_temporary``).
 * ``refuse_special_file(path)`` -- a device, pipe or socket is never read, appended to or
@@ -141,6 +141,32 @@ def remove_temporary_files(folder):
     return left
 
 
+def append_line(path, line):
+    """Append ``line`` (text, without its newline) to ``path`` as a whole line of its own: a write that fails
+    part-way (a full disk) is cut off again, leaving the file as it was; a last line that a crash left without
+    its newline (a log is not synced as it grows) is ended first, never continued by ``line``. Errors name
+    ``path``; a pipe nobody reads, which would block forever, is refused."""
+    refuse_special_file(path, "appended to")
+    data, size = line.encode("utf-8", TEXT_ERRORS) + b"\n", None
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
+    except OSError as err:
+        raise _naming(path, err) from None
+    try:
+        size = os.fstat(fd).st_size
+        if size and os.pread(fd, 1, size - 1) != b"\n":
+            data = b"\n" + data
+        while data:
+            data = data[os.write(fd, data):]
+    except OSError as err:
+        if size is not None:
+            with contextlib.suppress(OSError):
+                os.ftruncate(fd, size)
+        raise _naming(path, err) from None
+    finally:
+        os.close(fd)
+
+
 class JsonLog:
     """An append-only log of JSON records, one per line, each stamped with its ``time``."""
 
@@ -149,13 +175,7 @@ class JsonLog:
 
     def write(self, record):
         """Append ``record`` (a dict) as one line."""
-        line = json.dumps({"time": round(time.time(), 3), **record}) + "\n"
-        refuse_special_file(self.path, "written")  # opened to append, a pipe nobody reads blocks forever
-        try:
-            with open(self.path, "a") as file:
-                file.write(line)
-        except OSError as err:
-            raise _naming(self.path, err) from None
+        append_line(self.path, json.dumps({"time": round(time.time(), 3), **record}))
 
     def size(self):
         """Bytes written so far (0 before the first record)."""

@@ -3,6 +3,7 @@
 Each is written as every other output is (tinyrrn.files.atomic_write): a full disk leaves the previous
 picture in place, and the error names the file."""
 import json
+import os
 import warnings
 
 import numpy
@@ -58,7 +59,10 @@ def plot_confusion(confusion, classes, path):
 
 def plot_training_curve(metrics_jsonl, path):
     """Training loss per logging step and validation video error per epoch, from metrics.jsonl. A damaged line
-    (a disk that filled mid-line, an edit) is left out with a warning naming it: a picture never stops a run."""
+    (a disk that filled mid-line, an edit) is left out with a warning naming it: a picture never stops a run.
+    Without the log (lost since) nothing is drawn: the picture drawn before stays."""
+    if not os.path.exists(metrics_jsonl):
+        return
     plt = _pyplot()
     losses, errors = [], []  # (update, value) pairs
     with open(metrics_jsonl, errors="replace") as f:  # a byte that is not UTF-8: that line is damaged, not the file

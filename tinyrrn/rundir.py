@@ -247,7 +247,10 @@ class RunLock:
             file.write(holder + "\n")
             file.flush()
         except OSError as err:  # a full disk, a quota
-            file.close()
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self.path)  # as release does, still holding it: an empty lock file names no holder
+            with contextlib.suppress(OSError):  # on a full disk, close flushes the text again and fails again
+                file.close()
             raise Failure(f"{self.run_dir}: cannot write its lock file {self.path} ({err.strerror or err}); "
                           "nothing else was written there") from None
         self.file = file

@@ -652,6 +652,10 @@ class Trainer:
             self.total_updates = meta["total_updates"]  # the same schedule as before the stop
         if self.is_root:
             self.log.truncate(meta["log_bytes"])  # records written after this checkpoint are done again
+            if self.log.size() < meta["log_bytes"]:  # (appends are not synced: a crash, or a file lost since)
+                print(f"warning: {self.log.path}: holds {self.log.size()} bytes of the {meta['log_bytes']} that "
+                      f"{path} records: the records of the training before it are lost from the log and the "
+                      "training curve; the run goes on", file=sys.stderr, flush=True)
         if self.val_set is not None and self.best_epoch is not None:
             self.recover_best(meta["observed"])
 
@@ -799,6 +803,11 @@ def train(config, run_dir=None, resume=False, comm=None, job=None, made=None, re
                   f"{describe_updates(trainer.update_size, config['batch'], config['update_every'])}; "
                   f"{trainer.total_updates} updates in {config['epochs']} epochs{ranks}", flush=True)
             print(write_validation_groups(trainer), flush=True)
+            if resume and not trainer.trains_more():
+                done = (f"epoch {trainer.epoch} of {config['epochs']}" if trainer.epoch >= config["epochs"]
+                        else f"--max-steps {config['max_steps']} reached")
+                print(f"the run is finished ({done}, update {trainer.updates}): nothing is left to train; its test "
+                      "evaluation runs again", flush=True)
             if changes and changes["now"]:
                 print(f"resuming at update {trainer.updates} (epoch {trainer.epoch}) with "
                       f"{configuration.describe_changes(changes['now'])}"

@@ -38,7 +38,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 from .. import backend
-from ..files import refuse_special_file
+from ..files import append_line, refuse_special_file
 from .video import BadVideo, check_count
 
 
@@ -255,11 +255,7 @@ class ChunkLoader:
                 with open(self.bad_videos_path, encoding="utf-8", errors="surrogateescape") as f:
                     listed = {line.rstrip("\n") for line in f}
             if path not in listed:
-                try:
-                    with open(self.bad_videos_path, "a", encoding="utf-8", errors="surrogateescape") as f:
-                        f.write(path + "\n")
-                except OSError as err:  # a full disk's error names no file: this one is named
-                    raise OSError(err.errno, err.strerror or str(err), self.bad_videos_path) from None
+                append_line(self.bad_videos_path, path)
 
     def state_dict(self):
         """JSON-serialisable position: epoch, batches done in it, seed, and the settings and plan it depends on."""
