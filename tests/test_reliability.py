@@ -449,7 +449,7 @@ def test_a_malformed_config_json_on_resume_is_one_line_naming_it(run, edit, says
 
 def test_the_settings_an_older_run_lacks_are_not_refused_on_resume(run):
     saved = json.load(open(os.path.join(run, "config.json")))
-    older = {k: v for k, v in saved.items() if k not in ("val_groups", "weights_layout", "changes")}
+    older = {k: v for k, v in saved.items() if k not in ("val_groups", "weights_layout", "changes", "run")}
     configuration.check_run_settings("config.json", older)  # builders reads both with their older meaning
     with pytest.raises(cli.UsageError, match="1 missing: lr"):
         configuration.check_run_settings("config.json", {k: v for k, v in older.items() if k != "lr"})
@@ -1936,7 +1936,7 @@ def test_features_of_a_checkpoint_take_its_input_convention(finished, tmp_path, 
     from tinyrrn import features
     seen = {}
     monkeypatch.setattr(features, "extract", lambda config, *rest: seen.update(config) or {"videos": [], "bad": []})
-    saved, _ = rundir.read_config(finished)
+    saved = rundir.read_config(finished)[0]
     monkeypatch.setitem(saved, "normalize", "caffe")  # as a run of --normalize caffe recorded it
     monkeypatch.setattr(features, "model_from_checkpoint",
                         lambda path, real=features.model_from_checkpoint: (real(path)[0], saved))
@@ -2188,3 +2188,22 @@ def test_features_stopped_part_way_says_what_is_kept_and_the_same_command_goes_o
         "are kept: run the same command again to go on" in err and "Traceback" not in err, err
     monkeypatch.setattr(features, "_save_features", save)
     assert features.main(args) == 0 and len(json.load(open(tmp_path / "f" / "index.json"))["videos"]) == 40
+
+
+def test_a_checkpoint_copied_in_from_another_run_is_refused_and_the_run_kept(run, tiny_data, tmp_path, capsys):
+    """A checkpoint.npz of another run of the same settings, copied into a run's folder, resumed without a word:
+    the run's log was cut to the other run's length and its best.npz replaced. A copy of a whole run (cp -r)
+    resumes, as before."""
+    other = tmp_path / "other"
+    assert training.main(tiny_args(tiny_data, other, "--name", "one")) == 0
+    shutil.copy(os.path.join(run_dir_of(other, "one"), "checkpoint.npz"), os.path.join(run, "checkpoint.npz"))
+    before = {name: open(os.path.join(run, name), "rb").read() for name in os.listdir(run)
+              if os.path.isfile(os.path.join(run, name))}
+    capsys.readouterr()
+    assert training.main(["--resume", run, "--epochs", "2"]) == 2
+    line = one_error_line(capsys)
+    assert f"{run}/checkpoint.npz: the checkpoint of another run than {run}/config.json's" in line
+    assert before == {name: open(os.path.join(run, name), "rb").read() for name in before}
+    whole = str(tmp_path / "whole")
+    shutil.copytree(run_dir_of(other, "one"), whole)
+    assert training.main(["--resume", whole, "--epochs", "2"]) == 0

@@ -2,7 +2,8 @@
 
 ``config.json`` holds the run's resolved settings; when a resumed run changes a setting that
 may change (tinyrrn.config.MAY_CHANGE), the change is applied and listed under ``"changes"``
-with the update it took effect at. ``RunLock`` is a lock file naming its holder (PID and host):
+with the update it took effect at, and ``"run"`` is the run's identity (``new_run_id``), which its checkpoints
+record too: a checkpoint of another run copied into the folder is not resumed as its own. ``RunLock`` is a lock file naming its holder (PID and host):
 a second process that tries to write into a run directory in use is refused, and the lock of a
 process that died is taken over with a warning.
 """
@@ -14,11 +15,19 @@ import os
 import shutil
 import socket
 import sys
+import uuid
 
 from .cli import Failure, UsageError
 from .files import is_temporary, read_json, remove_temporary_files, special_file, write_json
 
 CHANGES_KEY = "changes"  # config.json: [{"update": u, "epoch": e, "settings": {key: [old, new]}}]
+RUN_KEY = "run"  # config.json and each checkpoint's metadata: the run's identity (new_run_id)
+
+
+def new_run_id():
+    """The identity of a new run: random, so that two runs of the same settings (or a copy of a run's
+    checkpoint in another run's folder) are never taken for one; a copy of the whole folder keeps it."""
+    return uuid.uuid4().hex[:16]
 
 
 def new_run_dir(config):
@@ -160,8 +169,8 @@ def refuse_other_run(folder, flag=None):
 
 
 def read_config(run_dir):
-    """(settings, changes) from RUN_DIR/config.json; a directory without one is not a run directory, and a
-    config.json that is not a JSON object (whose "changes" are a list) is refused."""
+    """(settings, changes, run id or None) from RUN_DIR/config.json; a directory without one is not a run
+    directory, and a config.json that is not a JSON object (whose "changes" are a list) is refused."""
     path = os.path.join(run_dir, "config.json")
     if os.path.isfile(run_dir):  # RUN/checkpoint.npz, RUN/best.npz: the folder holding it is the run
         folder = os.path.dirname(os.path.abspath(run_dir))
@@ -188,11 +197,15 @@ def read_config(run_dir):
     if not isinstance(changes, list):
         raise UsageError(f"{path}: expected {CHANGES_KEY!r} to be a list of the changes made on resuming, got "
                          f"{json.dumps(changes)[:40]}")
-    return settings, changes
+    run_id = settings.pop(RUN_KEY, None)
+    if not isinstance(run_id, (str, type(None))):
+        raise UsageError(f"{path}: expected {RUN_KEY!r} to be the run's identity (text), got {json.dumps(run_id)[:40]}")
+    return settings, changes, run_id
 
 
-def write_config(run_dir, config, changes=()):
-    write_json(os.path.join(run_dir, "config.json"), {**config, **({CHANGES_KEY: list(changes)} if changes else {})})
+def write_config(run_dir, config, changes=(), run_id=None):
+    write_json(os.path.join(run_dir, "config.json"), {**config, **({CHANGES_KEY: list(changes)} if changes else {}),
+                                                      **({RUN_KEY: run_id} if run_id else {})})
 
 
 class RunLock:

@@ -204,8 +204,9 @@ class Trainer:
     PLOT_EVERY_SECONDS = 30.0  # the training curve is redrawn after an epoch at most this often, and at the end
 
     def __init__(self, config, run_dir, comm=None, removed_on_failure=False, job=None, resuming=False,
-                 resume_command=None, setting_flag=None):
+                 resume_command=None, setting_flag=None, run_id=None):
         self.config, self.run_dir = config, run_dir
+        self.run_id = run_id  # the run's identity (rundir.new_run_id), recorded in each checkpoint
         # what continues this run (--resume of its folder, or the job it is part of), and how its user changes a
         # setting (a flag of train, or reproduce's --set KEY=VALUE): the messages name what can be typed
         self.resume_command = resume_command or continue_command(run_dir)
@@ -576,7 +577,7 @@ class Trainer:
                     "loader": self.loader.state_dict(), "random": tinyrandom.get_state(), "ranks": self.comm.size,
                     "dropped": self.train_set.bad_videos, "total_updates": self.total_updates,
                     "first_loss": self.first_loss, "warnings": self.warnings, "log_bytes": self.log.size(),
-                    "videos": self.videos}
+                    "videos": self.videos, rundir.RUN_KEY: self.run_id}
             for name in names:  # non-finite arrays are refused: the previous file stays
                 checkpoint.save(os.path.join(self.run_dir, name), arrays, meta)
                 if name == "checkpoint.npz":  # kept, and said to be, if writing best.npz then fails
@@ -722,6 +723,9 @@ def check_resume_values(path, meta):
         if not fits(meta[key]):
             raise checkpoint.CheckpointError(f"{path}: its metadata's {key!r} is {json.dumps(meta[key])[:40]}, "
                                              f"not {what}")
+    if not isinstance(meta.get(rundir.RUN_KEY), (str, type(None))):  # (absent from checkpoints of an older tinyrrn)
+        raise checkpoint.CheckpointError(f"{path}: its metadata's {rundir.RUN_KEY!r} is "
+                                         f"{json.dumps(meta[rundir.RUN_KEY])[:40]}, not the run's identity (text)")
     for record in meta["history"]:
         if not epoch_record(record):
             raise checkpoint.CheckpointError(f"{path}: its metadata's 'history' holds {json.dumps(record)[:60]}, not "
@@ -787,14 +791,15 @@ def train(config, run_dir=None, resume=False, comm=None, job=None, made=None, re
             if resume:
                 checked_resume_meta(path, saved[1])
         changes = comm.on_root(_changes_on_resume, config, run_dir, saved[1]) if resume else None
+        run_id = changes["run"] if resume else comm.on_root(rundir.new_run_id)
         trainer = Trainer(config, run_dir, comm=comm, removed_on_failure=made is not None, job=job, resuming=resume,
-                          resume_command=resume_command, setting_flag=setting_flag)
+                          resume_command=resume_command, setting_flag=setting_flag, run_id=run_id)
         if resume:
             with refused_as_damaged():  # restore writes nothing before every entry is read
                 trainer.restore(*saved, path)
         if comm.is_root:
             if not (changes and changes["finished"]):  # only now: a resume that fails leaves config.json as it was
-                rundir.write_config(run_dir, config, changes["all"] if changes else ())
+                rundir.write_config(run_dir, config, changes["all"] if changes else (), run_id)
             ranks = f", {comm.size} ranks of {-(-config['batch'] // comm.size)} chunks" if comm.size > 1 else ""
             skip = ("no temporal skip" if config["skip"] == "none" else f"{config['skip']} skip at "
                     + describe_positions(trainer.model.backbone, trainer.model.positions))
@@ -868,7 +873,8 @@ def _changes_on_resume(config, run_dir, meta):
     the run, or ask for fewer epochs than are done, or change the training of a finished run (nothing is
     left to train: they would change nothing); else {'now': those, 'all': every change so far, for
     config.json, 'finished': whether the run is finished, its config.json then staying as it is, that of
-    its weights}."""
+    its weights, 'run': the run's identity}. A checkpoint of another run than config.json's (copied in) is refused:
+    resumed, it would cut this run's log to the other's length and replace its best.npz."""
     path = os.path.join(run_dir, "checkpoint.npz")
     unknown = [key for key in configuration.DEFINES_RUN if key not in meta["config"]]
     if unknown:  # e.g. a run from before --val-groups: it selected its epoch on the test split
@@ -885,7 +891,14 @@ def _changes_on_resume(config, run_dir, meta):
         if asked is not None and asked < done:
             raise UsageError(f"{path}: {done} {what} are done already, more than {flag} {asked}; "
                              f"resume with {flag} {done} or more")
-    previous = rundir.read_config(run_dir)[1] if os.path.isfile(os.path.join(run_dir, "config.json")) else []
+    previous, run_id = (rundir.read_config(run_dir)[1:] if os.path.isfile(os.path.join(run_dir, "config.json"))
+                        else ([], None))
+    recorded = meta.get(rundir.RUN_KEY)
+    if recorded is not None and run_id is not None and recorded != run_id:
+        raise UsageError(f"{path}: the checkpoint of another run than {os.path.join(run_dir, 'config.json')}'s (run "
+                         f"{recorded}, not {run_id}): copied in from another run's folder? Resuming it would replace "
+                         "this run's log and best.npz; nothing was changed. Resume the run it came from, or a copy of "
+                         "that run's whole folder")
     now = {key: change for key, change in applied.items() if key not in ("name", "out")}
     finished = not trains_more(config, meta["epoch"], meta["updates"])
     training = {key: change for key, change in now.items() if key not in configuration.BOOKKEEPING}
@@ -895,7 +908,8 @@ def _changes_on_resume(config, run_dir, meta):
                          "resume without them to evaluate it again, or with a higher --epochs (or --max-steps) "
                          "to train on")
     entry = {"update": meta["updates"], "epoch": meta["epoch"], "settings": {k: list(v) for k, v in now.items()}}
-    return {"now": now, "all": previous + ([entry] if now else []), "finished": finished}
+    return {"now": now, "all": previous + ([entry] if now else []), "finished": finished,
+            "run": recorded or run_id or rundir.new_run_id()}
 
 
 def refuse_preset_on_synthetic_data(preset):
