@@ -63,6 +63,8 @@ TIES = numpy.array([[1.0, 3.0, 3.0, -2.0], [2.0, 2.0, 0.0, 2.0], [-1.0, 5.0, 5.0
 NANS = numpy.array([[1.0, NAN, 3.0, NAN], [2.0, 2.0, 0.0, 1.0], [NAN, -5.0, 5.0, 5.0]])
 EDGES = numpy.array([-2.0, -1.0, -0.5, 0.0, -0.0, 0.5, 1.0, 2.0, NAN, numpy.inf, -numpy.inf])
 INTS = numpy.array([[-3, 2, 7], [0, -8, 5]])
+HALVES = _random(2, 32, seed=4).astype("float16")  # a multiple of 32: PyTorch's vectorised kernels (its scalar tail
+# of float16 add with alpha rounds twice)
 
 # name: (fn of (module, *tensors), input arrays)
 CASES = {
@@ -180,6 +182,13 @@ CASES = {
     "add of ints alpha": (lambda m, x: m.add(x, x, alpha=3), [INTS]),
     "add a number alpha": (lambda m, x: x.add(2, alpha=3), [_random(3, 4)]),
     "add of bools alpha=False": (lambda m, x: m.add(x > 0, x < 0, alpha=False), [_random(3, 4)]),
+    "add float16 alpha": (lambda m, x, y: x.add(y, alpha=0.3), [HALVES, HALVES[::-1].copy()]),
+    "sub float16 alpha": (lambda m, x, y: m.sub(x, y, alpha=1.7), [HALVES, HALVES[::-1].copy()]),
+    "add float16 a number alpha": (lambda m, x: x.add(1.1, alpha=0.3), [HALVES]),
+    "add float16 and a 0-d float64 alpha": (lambda m, x, y: x.add(y, alpha=-2.5), [HALVES, numpy.array(0.7)]),
+    "add float32 alpha": (lambda m, x, y: x.add(y, alpha=1.7), [_random(2, 32, seed=2).astype("float32"),
+                                                                 _random(2, 32, seed=3).astype("float32")]),
+    "sub float32 a number alpha": (lambda m, x: x.sub(1.1, alpha=0.3), [_random(2, 32, seed=3).astype("float32")]),
     "mul": (lambda m, x, y: x.mul(y), [_random(3, 4), _random(4, seed=1)]),
     "neg": (lambda m, x: x.neg(), [_random(3, 4)]),
 }
@@ -276,6 +285,7 @@ REFUSED = {
     "where of input alone": lambda m, x: m.where(x > 0, x),
     "add of ints alpha=0.5": lambda m, x: m.add(_t(m, [1, 2]), _t(m, [1, 2]), alpha=0.5),
     "sub alpha as a string": lambda m, x: m.sub(x, x, alpha="2"),
+    "add float16 alpha beyond its range": lambda m, x: x.half().add(x.half(), alpha=1e5),
 }
 
 
