@@ -8,7 +8,7 @@ import numpy
 import pytest
 
 from devices import host, on_device
-from tinyrrn import Tensor
+from tinyrrn import Tensor, nn
 from tinyrrn import functional as F
 
 torch = pytest.importorskip("torch", reason='needs PyTorch as a reference oracle: pip install ".[oracle]"')
@@ -296,3 +296,46 @@ def test_refused_as_by_torch(name):
         fn(torch, torch.tensor(data))
     with pytest.raises(type(theirs.value)):
         fn(F, Tensor(on_device(data)))
+
+
+# name: code run with x (4 elements) and e = x.expand(3, 4): PyTorch writes through, or refuses a write where more
+# than one element of the written-to tensor is one memory location
+EXPANDED_WRITES = {
+    "an element": "e[0, 0] = 5.0",
+    "a row": "e[1] = x + 1",
+    "a row of a row": "e[2][1:] += 1",
+    "a column": "e[:, 0] = 1.0",
+    "all": "e[...] = 1.0",
+    "+=": "e += 1",
+    "*= of a slice": "e[1:] *= 2",
+    "-= of a transpose": "f = e.t(); f -= 1",
+    "+= of an expand to one row": "f = x.expand(1, 4); f += 1",
+    "relu in place": "F.relu(e, inplace=True)",
+    "nn.init": "nn.init.constant_(e, 2.0)",
+    "nn.init of a row": "nn.init.constant_(e[1], 2.0)",
+}
+
+
+@pytest.mark.parametrize("name", EXPANDED_WRITES)
+def test_writes_into_an_expanded_tensor_as_torch(name):
+    """A write into an expanded tensor (a view of x) changes x where PyTorch's does, and is refused with PyTorch's
+    RuntimeError where the written elements share memory (NumPy's read-only view gave a misleading 'does not fit')."""
+    outcomes = []
+    for m, x in ((torch, torch.arange(4.0)), (F, Tensor(on_device(numpy.arange(4.0))))):
+        code = EXPANDED_WRITES[name].replace("F.relu", "torch.relu_" if m is torch else "F.relu").replace(
+            ", inplace=True", "" if m is torch else ", inplace=True")
+        try:
+            exec(code, {"x": x, "e": x.expand(3, 4), "F": F, "torch": torch, "nn": torch.nn if m is torch else nn})
+        except RuntimeError as error:
+            assert "more than one element of the written-to tensor refers to a single memory location" in str(error)
+            outcomes.append("refused")
+        else:
+            outcomes.append(host(x).tolist() if m is F else x.tolist())
+    assert outcomes[0] == outcomes[1]
+
+
+def test_an_advanced_index_put_into_an_expanded_tensor_warns_as_torch():
+    x = Tensor(on_device(numpy.arange(4.0)))
+    with pytest.warns(UserWarning, match="expanded tensors is deprecated"):
+        x.expand(3, 4)[[0, 1]] = 2.0
+    numpy.testing.assert_array_equal(host(x), [2.0] * 4)

@@ -11,7 +11,7 @@ import numpy
 
 from . import backend
 from . import functional as F
-from .functional._util import axis_index
+from .functional._util import axis_index, refuse_internal_overlap
 from .functional.dtypes import category
 from .functional.shape import fills_mask, index_items, ints_first, is_basic, written_view
 from .tensor import ArgumentError, Tensor, check_inference_write, check_int64, no_grad, records_graph, renamed
@@ -133,6 +133,8 @@ def _write(symbol, self, index, value):
     if type(index) is tuple and not is_basic(index):
         select, where = ints_first(index)
         target = target[select] if select else target
+    if 0 in target.strides:  # an expanded tensor, or a view of one
+        _expanded_write(symbol, target, where)
     try:
         try:
             target[where] = value
@@ -142,6 +144,17 @@ def _write(symbol, self, index, value):
         raise ArgumentError(f"{symbol}: a value of shape {tuple(getattr(value, 'shape', ()))} does not fit "
                             f"x[{index!r}] of x's shape {tuple(self.shape)} ({error})") from None
     self.version += 1
+
+
+def _expanded_write(symbol, target, where):
+    """target[where] = ..., target's elements in shared memory, as PyTorch: refused where the written elements share
+    it (a copy_ at basic index items), and PyTorch's warning at advanced ones (index_put_, masked_fill_)."""
+    if where is Ellipsis or is_basic(where):
+        refuse_internal_overlap(symbol, target[where])
+    elif any(stride == 0 and size > 1 for stride, size in zip(target.strides, target.shape)):
+        warnings.warn("Use of index_put_ on expanded tensors is deprecated. Please clone() the tensor before "
+                      "performing this operation. This also applies to advanced indexing e.g. tensor[indices] = "
+                      "tensor", UserWarning, stacklevel=4)
 
 
 def _assigned(value, dtype):

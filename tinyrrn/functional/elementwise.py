@@ -16,7 +16,8 @@ import numpy
 from .. import backend, threads
 from ..tensor import Tensor, check_inference_write, make_result, no_grad, records_graph
 from ._util import (ArgumentError, DtypeError, broadcast_shape, check_float, check_tensors, flag, number,
-                    only_torch_defaults, quiet, saved_beside_inputs, saving_originals, unbroadcast)
+                    only_torch_defaults, quiet, refuse_internal_overlap, saved_beside_inputs, saving_originals,
+                    unbroadcast)
 from .dtypes import DEFAULT_FLOAT, category, opmath, result_type
 
 
@@ -565,6 +566,7 @@ def _writes_in_place(op, x, inplace):
     the graph's nodes, so x cannot come to stand for the result while its old value stays in the graph)."""
     if inplace:
         check_inference_write(x, f"{op}(inplace=True)")
+        refuse_internal_overlap(f"{op}(inplace=True)", x.data)
     if not (inplace and records_graph() and x.requires_grad):
         return inplace
     if x.is_leaf:
