@@ -114,6 +114,8 @@ CASES = {
     # full and dim reductions
     "max": (lambda m, x: x.max(), [TIES]),
     "max of two tensors": (lambda m, a, b: a.max(b), [TIES, TIES[::-1].copy()]),
+    "max other=": (lambda m, a, b: a.max(other=b), [TIES, TIES[::-1].copy()]),
+    "min other= broadcast": (lambda m, a, b: m.min(a, other=b), [TIES, TIES[0]]),
     "min": (lambda m, x: x.min(), [TIES]),
     "max with NaN": (lambda m, x: x.max(), [NANS]),
     "min with NaN": (lambda m, x: m.min(x), [NANS]),
@@ -251,6 +253,9 @@ REFUSED = {
     "max dim out of range": lambda m, x: x.max(2),
     "max dim as a tuple": lambda m, x: x.max(dim=(0, 1)),
     "max keepdim without a dim": lambda m, x: x.max(keepdim=True),
+    "max of a tensor and keepdim": lambda m, x: x.max(x, True),
+    "min of a tensor and keepdim=": lambda m, x: m.min(x, x, keepdim=True),
+    "max of a dim and other=": lambda m, x: x.max(1, other=x),
     "amax of an empty tensor": lambda m, x: x[:0].amax(),
     "amax over an empty dim": lambda m, x: x[:0].amax(0),
     "amax of a repeated dim": lambda m, x: x.amax((0, 0)),
