@@ -428,6 +428,20 @@ def clamp(x, min=None, max=None):
 clip = clamp
 
 
+def clamp_min(x, min):
+    """torch.clamp_min: x limited below by ``min``, a number or a tensor (clamp's rules and gradients)."""
+    if min is None:
+        raise TypeError("clamp_min(): argument 'min' must be a number or a tensor, not None (as PyTorch)")
+    return clamp(x, min=min)
+
+
+def clamp_max(x, max):
+    """torch.clamp_max: x limited above by ``max``, a number or a tensor (clamp's rules and gradients)."""
+    if max is None:
+        raise TypeError("clamp_max(): argument 'max' must be a number or a tensor, not None (as PyTorch)")
+    return clamp(x, max=max)
+
+
 def _extremum(name, pick, loses):
     """maximum or minimum: element-wise of two tensors (a number is PyTorch's TypeError), NaN propagated; PyTorch's
     gradient: g to the one picked, g / 2 to each at a tie (``loses(a, b)``: a is not picked)."""
