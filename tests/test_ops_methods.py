@@ -198,6 +198,22 @@ CASES = {
                                                                  _random(2, 32, seed=3).astype("float32")]),
     "sub float32 a number alpha": (lambda m, x: x.sub(1.1, alpha=0.3), [_random(2, 32, seed=3).astype("float32")]),
     "mul": (lambda m, x, y: x.mul(y), [_random(3, 4), _random(4, seed=1)]),
+    # PyTorch's method names of the comparisons
+    "eq": (lambda m, x, y: x.eq(y), [TIES, TIES[::-1].copy()]),
+    "ne of a number": (lambda m, x: x.ne(2.0), [TIES]),
+    "lt broadcast": (lambda m, x, y: x.lt(y), [TIES, TIES[0]]),
+    "le of ints and floats": (lambda m, x, y: x.le(y), [INTS, _random(3)]),
+    "gt with NaN": (lambda m, x, y: x.gt(y), [NANS, TIES]),
+    "ge of a number": (lambda m, x: x.ge(0), [INTS]),
+    # shapes and dtypes of another tensor
+    "view_as": (lambda m, x, y: x.view_as(y), [_random(3, 4), _random(2, 6)]),
+    "reshape_as of a transpose": (lambda m, x, y: x.t().reshape_as(y), [_random(3, 4), _random(12)]),
+    "type_as": (lambda m, x, y: x.type_as(y), [_random(3, 4), _random(2).astype("float16")]),
+    "type_as the same dtype": (lambda m, x, y: x.type_as(y), [_random(3, 4), _random(2)]),
+    "type_as an int tensor": (lambda m, x, y: x.type_as(y), [_random(3, 4) * 3, INTS]),
+    "long": (lambda m, x: (x * 3).long(), [_random(3, 4)]),
+    "int": (lambda m, x: x.int(), [INTS]),
+    "bool": (lambda m, x: x.bool(), [EDGES]),
     "neg": (lambda m, x: x.neg(), [_random(3, 4)]),
 }
 
@@ -299,6 +315,13 @@ REFUSED = {
     "where of input alone": lambda m, x: m.where(x > 0, x),
     "add of ints alpha=0.5": lambda m, x: m.add(_t(m, [1, 2]), _t(m, [1, 2]), alpha=0.5),
     "sub alpha as a string": lambda m, x: m.sub(x, x, alpha="2"),
+    "view_as a shape of other size": lambda m, x: x.view_as(x[0]),
+    "view_as of a transpose": lambda m, x: x.t().view_as(x),
+    "view_as a number": lambda m, x: x.view_as(6),
+    "reshape_as an array": lambda m, x: x.reshape_as(numpy.zeros(6)),
+    "type_as a dtype": lambda m, x: x.type_as(torch.float16 if m is torch else "float16"),
+    "eq of None": lambda m, x: x.eq(None),
+    "lt of a string": lambda m, x: x.lt("1"),
     "add float16 alpha beyond its range": lambda m, x: x.half().add(x.half(), alpha=1e5),
 }
 

@@ -11,7 +11,7 @@ import numpy
 
 from . import backend
 from . import functional as F
-from .functional._util import axis_index, refuse_internal_overlap
+from .functional._util import axis_index, check_tensors, refuse_internal_overlap
 from .functional.dtypes import category
 from .functional.shape import fills_mask, index_items, ints_first, is_basic, written_view
 from .tensor import ArgumentError, Tensor, check_inference_write, check_int64, no_grad, records_graph, renamed
@@ -308,8 +308,26 @@ def _to(self, *args, device=None, dtype=None):
     return out if device is None else F.to_device(out, device)
 
 
+def _view_as(self, other):
+    """``x.view_as(other)``, as PyTorch's: x.view(other.size())."""
+    check_tensors("view_as", self, other)
+    return F.view(self, other.shape)
+
+
+def _reshape_as(self, other):
+    """``x.reshape_as(other)``, as PyTorch's: x.reshape(other.size())."""
+    check_tensors("reshape_as", self, other)
+    return F.reshape(self, other.shape)
+
+
+def _type_as(self, other):
+    """``x.type_as(other)``, as PyTorch's: x.to(other.dtype) (x itself when the dtypes agree)."""
+    check_tensors("type_as", self, other)
+    return _to(self, dtype=other.dtype)
+
+
 def _cast(dtype):
-    """``x.float()``, ``x.double()`` and ``x.half()``: ``x.to(dtype)``, as PyTorch's (x itself when it has that dtype,
+    """``x.float()``, ``x.double()``, ``x.half()``, ``x.long()``, ``x.int()`` and ``x.bool()``: ``x.to(dtype)``, as PyTorch's (x itself when it has that dtype,
     else a differentiable conversion)."""
     def method(self):
         return _to(self, dtype=dtype)
@@ -368,16 +386,18 @@ METHODS = {
     "argmin": F.argmin, "var": F.var, "std": F.std,
     "reshape": F.reshape, "view": F.view, "clone": F.clone, "contiguous": F.contiguous, "transpose": F.transpose,
     "permute": F.permute, "flatten": F.flatten, "squeeze": F.squeeze, "unsqueeze": F.unsqueeze, "expand": F.expand,
-    "expand_as": F.expand_as, "repeat": F.repeat, "flip": F.flip,
+    "expand_as": F.expand_as, "repeat": F.repeat, "flip": F.flip, "view_as": _view_as, "reshape_as": _reshape_as,
     # element-wise functions
     "add": F.add, "sub": F.sub, "mul": F.mul, "neg": F.neg, "remainder": F.remainder,
     "exp": F.exp, "log": F.log, "relu": F.relu, "sigmoid": F.sigmoid, "tanh": F.tanh,
     "pow": F.pow, "div": F.div, "reciprocal": F.reciprocal, "abs": F.abs, "sqrt": F.sqrt, "square": F.square,
     "clamp": F.clamp, "clip": F.clip, "clamp_min": F.clamp_min, "clamp_max": F.clamp_max, "maximum": F.maximum, "minimum": F.minimum,
     "where": _where,
+    "eq": F.eq, "ne": F.ne, "lt": F.lt, "le": F.le, "gt": F.gt, "ge": F.ge,
     "softmax": _needs_dim(F.softmax), "log_softmax": _needs_dim(F.log_softmax),
     # dtype and device (differentiable: the gradient flows back to the original)
     "astype": F.astype, "to": _to, "float": _cast("float32"), "double": _cast("float64"), "half": _cast("float16"),
+    "long": _cast("int64"), "int": _cast("int32"), "bool": _cast("bool"), "type_as": _type_as,
     # PyTorch's shape queries
     "size": _size, "numel": _numel, "dim": _dim,
     # PyTorch's transposes (properties)
