@@ -315,6 +315,8 @@ REFUSED = {
     "where of input alone": lambda m, x: m.where(x > 0, x),
     "add of ints alpha=0.5": lambda m, x: m.add(_t(m, [1, 2]), _t(m, [1, 2]), alpha=0.5),
     "sub alpha as a string": lambda m, x: m.sub(x, x, alpha="2"),
+    "div rounding_mode not by keyword": lambda m, x: m.div(x, x, "floor"),
+    "div method rounding_mode not by keyword": lambda m, x: x.div(x, "trunc"),
     "view_as a shape of other size": lambda m, x: x.view_as(x[0]),
     "view_as of a transpose": lambda m, x: x.t().view_as(x),
     "view_as a number": lambda m, x: x.view_as(6),

@@ -223,9 +223,9 @@ def mul(a, b):
 
 @_float32_scalar
 @quiet
-def div(a, b, rounding_mode=None, *, out=None):
+def div(a, b, *, rounding_mode=None, out=None):
     """a / b with broadcasting (torch.div); integer and bool operands divide as float32 (PyTorch's ``out``
-    at its default only).
+    at its default only; rounding_mode by keyword only, as PyTorch's).
 
     rounding_mode 'trunc' rounds the quotient toward zero and 'floor' down; both keep an
     integer result type, and their gradient is zero, as in PyTorch.
