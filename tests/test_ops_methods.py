@@ -378,3 +378,48 @@ def test_an_advanced_index_put_into_an_expanded_tensor_warns_as_torch():
     with pytest.warns(UserWarning, match="expanded tensors is deprecated"):
         x.expand(3, 4)[[0, 1]] = 2.0
     numpy.testing.assert_array_equal(host(x), [2.0] * 4)
+
+
+# name: (code run with x, either answer: the value x is left with, or the exception PyTorch raises)
+IN_PLACE = {
+    "zero_": "x.zero_()",
+    "zero_ of an expanded tensor": "x.expand(3, 4).zero_()",
+    "fill_": "x.fill_(2.5)",
+    "fill_ of an int tensor by a float": "x.long().fill_(2.7)",
+    "fill_ by a 0-d tensor": "x.fill_(x[1])",
+    "fill_ by a tensor": "x.fill_(x[:1])",
+    "fill_ by None": "x.fill_(None)",
+    "add_": "x.add_(x.flip(0))",
+    "add_ alpha": "x.add_(2, alpha=3)",
+    "add_ of a float into ints": "x.long().add_(1.5)",
+    "mul_": "x.mul_(2.5)",
+    "mul_ of a shape that does not broadcast into x": "x.mul_(x.expand(2, 4))",
+}
+
+
+@pytest.mark.parametrize("name", IN_PLACE)
+def test_in_place_methods_as_torch(name):
+    """x.zero_(), x.fill_(v), x.add_(y, alpha=...), x.mul_(y): x itself, changed as PyTorch changes it (a tensor
+    made from x: that tensor), or PyTorch's exception type."""
+    answers = []
+    for x in (torch.tensor(numpy.arange(4.0) - 1.5), Tensor(on_device(numpy.arange(4.0) - 1.5))):
+        try:
+            out = eval(IN_PLACE[name], {"x": x})
+        except Exception as error:
+            answers.append(type(error))
+        else:
+            answers.append((host(out).tolist() if isinstance(out, Tensor) else out.tolist(),
+                            str(out.dtype).replace("torch.", "")))
+    if isinstance(answers[0], type):
+        assert isinstance(answers[1], type) and issubclass(answers[1], answers[0])
+    else:
+        assert answers[0] == answers[1]
+
+
+def test_in_place_methods_return_x_and_count_a_change():
+    x = Tensor(on_device(numpy.arange(4.0)))
+    for method, args in (("zero_", ()), ("fill_", (1.0,)), ("add_", (x,)), ("mul_", (2,))):
+        version = x.version
+        assert getattr(x, method)(*args) is x and x.version == version + 1
+    with pytest.raises(RuntimeError, match="leaf"):
+        Tensor(on_device(numpy.arange(4.0)), requires_grad=True).add_(1)

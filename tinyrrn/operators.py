@@ -226,6 +226,24 @@ def _overlap_of_put(data, items, value):
     return _overlap(written, value.reshape(written.shape)) == "partial" and "partial"
 
 
+def _fill(self, value):
+    """``x.fill_(value)``, as PyTorch's: every element set to a number, or a 0-d tensor's value, converted as x[...] =
+    value converts it (_assigned); an expanded tensor too (one value in shared memory). Refused while gradients are
+    recorded (see _refuse_in_graph)."""
+    _refuse_in_graph("fill_", self, value)
+    if getattr(value, "ndim", 0):
+        raise ArgumentError(f"fill_ only supports 0-dimension value tensor but got tensor with {value.ndim} dimensions "
+                            "(as PyTorch)")
+    self.data[...] = _assigned(value.item() if isinstance(value, Tensor) else value, self.dtype)
+    self.version += 1
+    return self
+
+
+def _zero(self):
+    """``x.zero_()``, as PyTorch's: x.fill_(0)."""
+    return _fill(self, 0)
+
+
 def _needs_dim(op):
     """Tensor.softmax and Tensor.log_softmax, which need ``dim`` (PyTorch's methods have no implicit one)."""
     def method(self, *args, **kwargs):
@@ -336,17 +354,17 @@ def _cast(dtype):
 
 
 def _in_place(op, symbol):
-    """``x += y`` and the like, as PyTorch: the result is written into x's array (its version counts
+    """``x += y`` and the like (and x.add_(y, alpha=2), x.mul_(y)), as PyTorch: the result is written into x's array (its version counts
     the change, so a graph that saved x refuses backward), cast to x's dtype unless that goes down from
     float to integer or to bool (an integer tensor's ``/=`` is refused; int64 into uint8 wraps), as
     PyTorch's canCast, in x's shape. Refused while gradients are recorded for x
     or y: PyTorch refuses a leaf that requires grad, and tinyrrn records no in-place op in a graph."""
-    def method(self, other):
+    def method(self, other, **options):
         _refuse_in_graph(symbol, self, other)
         if isinstance(other, Tensor) and _overlap(self.data, other.data) == "partial":  # as PyTorch
             _refuse_overlap(symbol, "partial")
         with no_grad():
-            result = op(self, other)
+            result = op(self, other, **options)
         if result.shape != self.shape:
             raise RuntimeError(f"{symbol}: output with shape {list(self.shape)} doesn't match the broadcast "
                                f"shape {list(result.shape)}")
@@ -394,6 +412,8 @@ METHODS = {
     "clamp": F.clamp, "clip": F.clip, "clamp_min": F.clamp_min, "clamp_max": F.clamp_max, "maximum": F.maximum, "minimum": F.minimum,
     "where": _where,
     "eq": F.eq, "ne": F.ne, "lt": F.lt, "le": F.le, "gt": F.gt, "ge": F.ge,
+    # in place (x itself, changed: see _in_place)
+    "add_": _in_place(F.add, "add_"), "mul_": _in_place(F.mul, "mul_"), "fill_": _fill, "zero_": _zero,
     "softmax": _needs_dim(F.softmax), "log_softmax": _needs_dim(F.log_softmax),
     # dtype and device (differentiable: the gradient flows back to the original)
     "astype": F.astype, "to": _to, "float": _cast("float32"), "double": _cast("float64"), "half": _cast("float16"),
