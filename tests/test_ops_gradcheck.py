@@ -32,6 +32,7 @@ ELEMENTWISE = {
     "square": lambda a, b: a.square(),
     "clamp": lambda a, b: a.clamp(-0.5, 0.5) + a.clip(min=0.0) + F.clamp(a, max=0.3),
     "clamp by tensors": lambda a, b: a.clamp(b - 0.5, b + 0.5) + a.clamp(b + 0.5, b - 0.5),
+    "clamp_min and clamp_max": lambda a, b: a.clamp_min(0.2) + F.clamp_max(a, b),
     "maximum": lambda a, b: F.maximum(a, b),
     "minimum": lambda a, b: a.minimum(b),
     "remainder": lambda a, b: a % (b * b + 1) + F.remainder(a, -1.5),

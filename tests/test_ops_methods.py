@@ -8,7 +8,7 @@ import numpy
 import pytest
 
 from devices import host, on_device
-from tinyrrn import Tensor
+from tinyrrn import Tensor, nn
 from tinyrrn import functional as F
 
 torch = pytest.importorskip("torch", reason='needs PyTorch as a reference oracle: pip install ".[oracle]"')
@@ -63,6 +63,8 @@ TIES = numpy.array([[1.0, 3.0, 3.0, -2.0], [2.0, 2.0, 0.0, 2.0], [-1.0, 5.0, 5.0
 NANS = numpy.array([[1.0, NAN, 3.0, NAN], [2.0, 2.0, 0.0, 1.0], [NAN, -5.0, 5.0, 5.0]])
 EDGES = numpy.array([-2.0, -1.0, -0.5, 0.0, -0.0, 0.5, 1.0, 2.0, NAN, numpy.inf, -numpy.inf])
 INTS = numpy.array([[-3, 2, 7], [0, -8, 5]])
+HALVES = _random(2, 32, seed=4).astype("float16")  # a multiple of 32: PyTorch's vectorised kernels (its scalar tail
+# of float16 add with alpha rounds twice)
 
 # name: (fn of (module, *tensors), input arrays)
 CASES = {
@@ -81,6 +83,12 @@ CASES = {
     "clamp max only": (lambda m, x: m.clamp(x, max=0.5), [EDGES]),
     "clamp min > max": (lambda m, x: x.clamp(1.0, -1.0), [EDGES]),
     "clip": (lambda m, x: x.clip(-1, 1), [EDGES]),
+    "clamp_min": (lambda m, x: x.clamp_min(0.5), [EDGES]),
+    "clamp_max": (lambda m, x: m.clamp_max(x, max=-0.5), [EDGES]),
+    "clamp_min by a broadcast tensor": (lambda m, x, lo: m.clamp_min(x, lo), [_random(3, 4), _random(4, seed=1)]),
+    "clamp_max by a tensor": (lambda m, x, hi: x.clamp_max(hi), [_random(3, 4), _random(3, 4, seed=1)]),
+    "clamp_min of ints by a float": (lambda m, x: x.clamp_min(0.5), [INTS]),
+    "clamp_max of bools by an int": (lambda m, x: (x > 0).clamp_max(0), [_random(3, 4)]),
     "clamp of ints by a float": (lambda m, x: x.clamp(min=0.5), [INTS]),
     "clamp by tensors": (lambda m, x, lo, hi: m.clamp(x, lo, hi),
                          [numpy.array([0.0, 1.0, 2.0, 3.0, 5.0, 1.0]), numpy.array([1.0, 1.0, 3.0, 4.0, 6.0, 1.0]),
@@ -112,6 +120,8 @@ CASES = {
     # full and dim reductions
     "max": (lambda m, x: x.max(), [TIES]),
     "max of two tensors": (lambda m, a, b: a.max(b), [TIES, TIES[::-1].copy()]),
+    "max other=": (lambda m, a, b: a.max(other=b), [TIES, TIES[::-1].copy()]),
+    "min other= broadcast": (lambda m, a, b: m.min(a, other=b), [TIES, TIES[0]]),
     "min": (lambda m, x: x.min(), [TIES]),
     "max with NaN": (lambda m, x: x.max(), [NANS]),
     "min with NaN": (lambda m, x: m.min(x), [NANS]),
@@ -180,7 +190,30 @@ CASES = {
     "add of ints alpha": (lambda m, x: m.add(x, x, alpha=3), [INTS]),
     "add a number alpha": (lambda m, x: x.add(2, alpha=3), [_random(3, 4)]),
     "add of bools alpha=False": (lambda m, x: m.add(x > 0, x < 0, alpha=False), [_random(3, 4)]),
+    "add float16 alpha": (lambda m, x, y: x.add(y, alpha=0.3), [HALVES, HALVES[::-1].copy()]),
+    "sub float16 alpha": (lambda m, x, y: m.sub(x, y, alpha=1.7), [HALVES, HALVES[::-1].copy()]),
+    "add float16 a number alpha": (lambda m, x: x.add(1.1, alpha=0.3), [HALVES]),
+    "add float16 and a 0-d float64 alpha": (lambda m, x, y: x.add(y, alpha=-2.5), [HALVES, numpy.array(0.7)]),
+    "add float32 alpha": (lambda m, x, y: x.add(y, alpha=1.7), [_random(2, 32, seed=2).astype("float32"),
+                                                                 _random(2, 32, seed=3).astype("float32")]),
+    "sub float32 a number alpha": (lambda m, x: x.sub(1.1, alpha=0.3), [_random(2, 32, seed=3).astype("float32")]),
     "mul": (lambda m, x, y: x.mul(y), [_random(3, 4), _random(4, seed=1)]),
+    # PyTorch's method names of the comparisons
+    "eq": (lambda m, x, y: x.eq(y), [TIES, TIES[::-1].copy()]),
+    "ne of a number": (lambda m, x: x.ne(2.0), [TIES]),
+    "lt broadcast": (lambda m, x, y: x.lt(y), [TIES, TIES[0]]),
+    "le of ints and floats": (lambda m, x, y: x.le(y), [INTS, _random(3)]),
+    "gt with NaN": (lambda m, x, y: x.gt(y), [NANS, TIES]),
+    "ge of a number": (lambda m, x: x.ge(0), [INTS]),
+    # shapes and dtypes of another tensor
+    "view_as": (lambda m, x, y: x.view_as(y), [_random(3, 4), _random(2, 6)]),
+    "reshape_as of a transpose": (lambda m, x, y: x.t().reshape_as(y), [_random(3, 4), _random(12)]),
+    "type_as": (lambda m, x, y: x.type_as(y), [_random(3, 4), _random(2).astype("float16")]),
+    "type_as the same dtype": (lambda m, x, y: x.type_as(y), [_random(3, 4), _random(2)]),
+    "type_as an int tensor": (lambda m, x, y: x.type_as(y), [_random(3, 4) * 3, INTS]),
+    "long": (lambda m, x: (x * 3).long(), [_random(3, 4)]),
+    "int": (lambda m, x: x.int(), [INTS]),
+    "bool": (lambda m, x: x.bool(), [EDGES]),
     "neg": (lambda m, x: x.neg(), [_random(3, 4)]),
 }
 
@@ -232,6 +265,9 @@ def test_var_warns_as_torch_when_no_degrees_of_freedom_are_left():
 REFUSED = {
     "abs of bools": lambda m, x: (x > 0).abs(),
     "clamp with no bound": lambda m, x: x.clamp(),
+    "clamp_min with no bound": lambda m, x: x.clamp_min(),
+    "clamp_max of None": lambda m, x: m.clamp_max(x, None),
+    "clamp_min by a bound that does not broadcast": lambda m, x: x.clamp_min(x[:, :2]),
     "clamp of bools": lambda m, x: (x > 0).clamp(True, True),
     "clamp by a bound that does not broadcast": lambda m, x: x.clamp(min=_t(m, [1.0, 2.0])),
     "clamp by a tensor and a number": lambda m, x: x.clamp(min=x[0], max=0.5),
@@ -242,6 +278,9 @@ REFUSED = {
     "max dim out of range": lambda m, x: x.max(2),
     "max dim as a tuple": lambda m, x: x.max(dim=(0, 1)),
     "max keepdim without a dim": lambda m, x: x.max(keepdim=True),
+    "max of a tensor and keepdim": lambda m, x: x.max(x, True),
+    "min of a tensor and keepdim=": lambda m, x: m.min(x, x, keepdim=True),
+    "max of a dim and other=": lambda m, x: x.max(1, other=x),
     "amax of an empty tensor": lambda m, x: x[:0].amax(),
     "amax over an empty dim": lambda m, x: x[:0].amax(0),
     "amax of a repeated dim": lambda m, x: x.amax((0, 0)),
@@ -276,6 +315,16 @@ REFUSED = {
     "where of input alone": lambda m, x: m.where(x > 0, x),
     "add of ints alpha=0.5": lambda m, x: m.add(_t(m, [1, 2]), _t(m, [1, 2]), alpha=0.5),
     "sub alpha as a string": lambda m, x: m.sub(x, x, alpha="2"),
+    "div rounding_mode not by keyword": lambda m, x: m.div(x, x, "floor"),
+    "div method rounding_mode not by keyword": lambda m, x: x.div(x, "trunc"),
+    "view_as a shape of other size": lambda m, x: x.view_as(x[0]),
+    "view_as of a transpose": lambda m, x: x.t().view_as(x),
+    "view_as a number": lambda m, x: x.view_as(6),
+    "reshape_as an array": lambda m, x: x.reshape_as(numpy.zeros(6)),
+    "type_as a dtype": lambda m, x: x.type_as(torch.float16 if m is torch else "float16"),
+    "eq of None": lambda m, x: x.eq(None),
+    "lt of a string": lambda m, x: x.lt("1"),
+    "add float16 alpha beyond its range": lambda m, x: x.half().add(x.half(), alpha=1e5),
 }
 
 
@@ -286,3 +335,91 @@ def test_refused_as_by_torch(name):
         fn(torch, torch.tensor(data))
     with pytest.raises(type(theirs.value)):
         fn(F, Tensor(on_device(data)))
+
+
+# name: code run with x (4 elements) and e = x.expand(3, 4): PyTorch writes through, or refuses a write where more
+# than one element of the written-to tensor is one memory location
+EXPANDED_WRITES = {
+    "an element": "e[0, 0] = 5.0",
+    "a row": "e[1] = x + 1",
+    "a row of a row": "e[2][1:] += 1",
+    "a column": "e[:, 0] = 1.0",
+    "all": "e[...] = 1.0",
+    "+=": "e += 1",
+    "*= of a slice": "e[1:] *= 2",
+    "-= of a transpose": "f = e.t(); f -= 1",
+    "+= of an expand to one row": "f = x.expand(1, 4); f += 1",
+    "relu in place": "F.relu(e, inplace=True)",
+    "nn.init": "nn.init.constant_(e, 2.0)",
+    "nn.init of a row": "nn.init.constant_(e[1], 2.0)",
+}
+
+
+@pytest.mark.parametrize("name", EXPANDED_WRITES)
+def test_writes_into_an_expanded_tensor_as_torch(name):
+    """A write into an expanded tensor (a view of x) changes x where PyTorch's does, and is refused with PyTorch's
+    RuntimeError where the written elements share memory (NumPy's read-only view gave a misleading 'does not fit')."""
+    outcomes = []
+    for m, x in ((torch, torch.arange(4.0)), (F, Tensor(on_device(numpy.arange(4.0))))):
+        code = EXPANDED_WRITES[name].replace("F.relu", "torch.relu_" if m is torch else "F.relu").replace(
+            ", inplace=True", "" if m is torch else ", inplace=True")
+        try:
+            exec(code, {"x": x, "e": x.expand(3, 4), "F": F, "torch": torch, "nn": torch.nn if m is torch else nn})
+        except RuntimeError as error:
+            assert "more than one element of the written-to tensor refers to a single memory location" in str(error)
+            outcomes.append("refused")
+        else:
+            outcomes.append(host(x).tolist() if m is F else x.tolist())
+    assert outcomes[0] == outcomes[1]
+
+
+def test_an_advanced_index_put_into_an_expanded_tensor_warns_as_torch():
+    x = Tensor(on_device(numpy.arange(4.0)))
+    with pytest.warns(UserWarning, match="expanded tensors is deprecated"):
+        x.expand(3, 4)[[0, 1]] = 2.0
+    numpy.testing.assert_array_equal(host(x), [2.0] * 4)
+
+
+# name: (code run with x, either answer: the value x is left with, or the exception PyTorch raises)
+IN_PLACE = {
+    "zero_": "x.zero_()",
+    "zero_ of an expanded tensor": "x.expand(3, 4).zero_()",
+    "fill_": "x.fill_(2.5)",
+    "fill_ of an int tensor by a float": "x.long().fill_(2.7)",
+    "fill_ by a 0-d tensor": "x.fill_(x[1])",
+    "fill_ by a tensor": "x.fill_(x[:1])",
+    "fill_ by None": "x.fill_(None)",
+    "add_": "x.add_(x.flip(0))",
+    "add_ alpha": "x.add_(2, alpha=3)",
+    "add_ of a float into ints": "x.long().add_(1.5)",
+    "mul_": "x.mul_(2.5)",
+    "mul_ of a shape that does not broadcast into x": "x.mul_(x.expand(2, 4))",
+}
+
+
+@pytest.mark.parametrize("name", IN_PLACE)
+def test_in_place_methods_as_torch(name):
+    """x.zero_(), x.fill_(v), x.add_(y, alpha=...), x.mul_(y): x itself, changed as PyTorch changes it (a tensor
+    made from x: that tensor), or PyTorch's exception type."""
+    answers = []
+    for x in (torch.tensor(numpy.arange(4.0) - 1.5), Tensor(on_device(numpy.arange(4.0) - 1.5))):
+        try:
+            out = eval(IN_PLACE[name], {"x": x})
+        except Exception as error:
+            answers.append(type(error))
+        else:
+            answers.append((host(out).tolist() if isinstance(out, Tensor) else out.tolist(),
+                            str(out.dtype).replace("torch.", "")))
+    if isinstance(answers[0], type):
+        assert isinstance(answers[1], type) and issubclass(answers[1], answers[0])
+    else:
+        assert answers[0] == answers[1]
+
+
+def test_in_place_methods_return_x_and_count_a_change():
+    x = Tensor(on_device(numpy.arange(4.0)))
+    for method, args in (("zero_", ()), ("fill_", (1.0,)), ("add_", (x,)), ("mul_", (2,))):
+        version = x.version
+        assert getattr(x, method)(*args) is x and x.version == version + 1
+    with pytest.raises(RuntimeError, match="leaf"):
+        Tensor(on_device(numpy.arange(4.0)), requires_grad=True).add_(1)

@@ -11,7 +11,7 @@ import numpy
 
 from . import backend
 from . import functional as F
-from .functional._util import axis_index
+from .functional._util import axis_index, check_tensors, refuse_internal_overlap
 from .functional.dtypes import category
 from .functional.shape import fills_mask, index_items, ints_first, is_basic, written_view
 from .tensor import ArgumentError, Tensor, check_inference_write, check_int64, no_grad, records_graph, renamed
@@ -133,6 +133,8 @@ def _write(symbol, self, index, value):
     if type(index) is tuple and not is_basic(index):
         select, where = ints_first(index)
         target = target[select] if select else target
+    if 0 in target.strides:  # an expanded tensor, or a view of one
+        _expanded_write(symbol, target, where)
     try:
         try:
             target[where] = value
@@ -142,6 +144,17 @@ def _write(symbol, self, index, value):
         raise ArgumentError(f"{symbol}: a value of shape {tuple(getattr(value, 'shape', ()))} does not fit "
                             f"x[{index!r}] of x's shape {tuple(self.shape)} ({error})") from None
     self.version += 1
+
+
+def _expanded_write(symbol, target, where):
+    """target[where] = ..., target's elements in shared memory, as PyTorch: refused where the written elements share
+    it (a copy_ at basic index items), and PyTorch's warning at advanced ones (index_put_, masked_fill_)."""
+    if where is Ellipsis or is_basic(where):
+        refuse_internal_overlap(symbol, target[where])
+    elif any(stride == 0 and size > 1 for stride, size in zip(target.strides, target.shape)):
+        warnings.warn("Use of index_put_ on expanded tensors is deprecated. Please clone() the tensor before "
+                      "performing this operation. This also applies to advanced indexing e.g. tensor[indices] = "
+                      "tensor", UserWarning, stacklevel=4)
 
 
 def _assigned(value, dtype):
@@ -211,6 +224,24 @@ def _overlap_of_put(data, items, value):
     if value.ndim == 0 or value.size != written.size:
         return None
     return _overlap(written, value.reshape(written.shape)) == "partial" and "partial"
+
+
+def _fill(self, value):
+    """``x.fill_(value)``, as PyTorch's: every element set to a number, or a 0-d tensor's value, converted as x[...] =
+    value converts it (_assigned); an expanded tensor too (one value in shared memory). Refused while gradients are
+    recorded (see _refuse_in_graph)."""
+    _refuse_in_graph("fill_", self, value)
+    if getattr(value, "ndim", 0):
+        raise ArgumentError(f"fill_ only supports 0-dimension value tensor but got tensor with {value.ndim} dimensions "
+                            "(as PyTorch)")
+    self.data[...] = _assigned(value.item() if isinstance(value, Tensor) else value, self.dtype)
+    self.version += 1
+    return self
+
+
+def _zero(self):
+    """``x.zero_()``, as PyTorch's: x.fill_(0)."""
+    return _fill(self, 0)
 
 
 def _needs_dim(op):
@@ -295,8 +326,26 @@ def _to(self, *args, device=None, dtype=None):
     return out if device is None else F.to_device(out, device)
 
 
+def _view_as(self, other):
+    """``x.view_as(other)``, as PyTorch's: x.view(other.size())."""
+    check_tensors("view_as", self, other)
+    return F.view(self, other.shape)
+
+
+def _reshape_as(self, other):
+    """``x.reshape_as(other)``, as PyTorch's: x.reshape(other.size())."""
+    check_tensors("reshape_as", self, other)
+    return F.reshape(self, other.shape)
+
+
+def _type_as(self, other):
+    """``x.type_as(other)``, as PyTorch's: x.to(other.dtype) (x itself when the dtypes agree)."""
+    check_tensors("type_as", self, other)
+    return _to(self, dtype=other.dtype)
+
+
 def _cast(dtype):
-    """``x.float()``, ``x.double()`` and ``x.half()``: ``x.to(dtype)``, as PyTorch's (x itself when it has that dtype,
+    """``x.float()``, ``x.double()``, ``x.half()``, ``x.long()``, ``x.int()`` and ``x.bool()``: ``x.to(dtype)``, as PyTorch's (x itself when it has that dtype,
     else a differentiable conversion)."""
     def method(self):
         return _to(self, dtype=dtype)
@@ -305,17 +354,17 @@ def _cast(dtype):
 
 
 def _in_place(op, symbol):
-    """``x += y`` and the like, as PyTorch: the result is written into x's array (its version counts
+    """``x += y`` and the like (and x.add_(y, alpha=2), x.mul_(y)), as PyTorch: the result is written into x's array (its version counts
     the change, so a graph that saved x refuses backward), cast to x's dtype unless that goes down from
     float to integer or to bool (an integer tensor's ``/=`` is refused; int64 into uint8 wraps), as
     PyTorch's canCast, in x's shape. Refused while gradients are recorded for x
     or y: PyTorch refuses a leaf that requires grad, and tinyrrn records no in-place op in a graph."""
-    def method(self, other):
+    def method(self, other, **options):
         _refuse_in_graph(symbol, self, other)
         if isinstance(other, Tensor) and _overlap(self.data, other.data) == "partial":  # as PyTorch
             _refuse_overlap(symbol, "partial")
         with no_grad():
-            result = op(self, other)
+            result = op(self, other, **options)
         if result.shape != self.shape:
             raise RuntimeError(f"{symbol}: output with shape {list(self.shape)} doesn't match the broadcast "
                                f"shape {list(result.shape)}")
@@ -355,16 +404,20 @@ METHODS = {
     "argmin": F.argmin, "var": F.var, "std": F.std,
     "reshape": F.reshape, "view": F.view, "clone": F.clone, "contiguous": F.contiguous, "transpose": F.transpose,
     "permute": F.permute, "flatten": F.flatten, "squeeze": F.squeeze, "unsqueeze": F.unsqueeze, "expand": F.expand,
-    "expand_as": F.expand_as, "repeat": F.repeat, "flip": F.flip,
+    "expand_as": F.expand_as, "repeat": F.repeat, "flip": F.flip, "view_as": _view_as, "reshape_as": _reshape_as,
     # element-wise functions
     "add": F.add, "sub": F.sub, "mul": F.mul, "neg": F.neg, "remainder": F.remainder,
     "exp": F.exp, "log": F.log, "relu": F.relu, "sigmoid": F.sigmoid, "tanh": F.tanh,
     "pow": F.pow, "div": F.div, "reciprocal": F.reciprocal, "abs": F.abs, "sqrt": F.sqrt, "square": F.square,
-    "clamp": F.clamp, "clip": F.clip, "maximum": F.maximum, "minimum": F.minimum,
+    "clamp": F.clamp, "clip": F.clip, "clamp_min": F.clamp_min, "clamp_max": F.clamp_max, "maximum": F.maximum, "minimum": F.minimum,
     "where": _where,
+    "eq": F.eq, "ne": F.ne, "lt": F.lt, "le": F.le, "gt": F.gt, "ge": F.ge,
+    # in place (x itself, changed: see _in_place)
+    "add_": _in_place(F.add, "add_"), "mul_": _in_place(F.mul, "mul_"), "fill_": _fill, "zero_": _zero,
     "softmax": _needs_dim(F.softmax), "log_softmax": _needs_dim(F.log_softmax),
     # dtype and device (differentiable: the gradient flows back to the original)
     "astype": F.astype, "to": _to, "float": _cast("float32"), "double": _cast("float64"), "half": _cast("float16"),
+    "long": _cast("int64"), "int": _cast("int32"), "bool": _cast("bool"), "type_as": _type_as,
     # PyTorch's shape queries
     "size": _size, "numel": _numel, "dim": _dim,
     # PyTorch's transposes (properties)

@@ -25,6 +25,15 @@ def check_tensors(op, *tensors, names=("input", "other")):
                            "move them with .to(device)")
 
 
+def refuse_internal_overlap(op, array):
+    """PyTorch's refusal of a write into an array whose elements share memory (an expanded tensor's: a stride of 0
+    along a dimension of more than one element; as PyTorch, no other overlap is looked for)."""
+    if 0 in array.strides and any(stride == 0 and size > 1 for stride, size in zip(array.strides, array.shape)):
+        raise RuntimeError(f"{op}: unsupported operation: more than one element of the written-to tensor refers to a "
+                           "single memory location. Please clone() the tensor before performing the operation "
+                           "(as PyTorch)")
+
+
 def saved_beside_inputs(op, inputs, saved):
     """For an op whose PyTorch node saves the tensors of ``saved`` beside its ``inputs`` (index tensors, a class
     weight; anything not a Tensor is skipped): refuses an inference tensor among them when the op records a graph,

@@ -6,6 +6,7 @@ rule as a closure over what the rule needs. Arithmetic and comparisons also take
 and bool tensors, forward only (such tensors never require gradients).
 """
 import functools
+import math
 import numbers
 import operator
 import warnings
@@ -15,7 +16,8 @@ import numpy
 from .. import backend, threads
 from ..tensor import Tensor, check_inference_write, make_result, no_grad, records_graph
 from ._util import (ArgumentError, DtypeError, broadcast_shape, check_float, check_tensors, flag, number,
-                    only_torch_defaults, quiet, saved_beside_inputs, saving_originals, unbroadcast)
+                    only_torch_defaults, quiet, refuse_internal_overlap, saved_beside_inputs, saving_originals,
+                    unbroadcast)
 from .dtypes import DEFAULT_FLOAT, category, opmath, result_type
 
 
@@ -116,9 +118,37 @@ def _relu_gradient(g, y, out):
     xp.multiply(g, xp.logical_not(y <= 0), out=out)
 
 
-def _scaled_by_alpha(op, alpha, a, b):
+def _with_alpha(op, a, b, alpha):
+    """add's and sub's a +- alpha * b, ``alpha`` checked as PyTorch checks it (_alpha_kind). A floating-point result as
+    PyTorch's fused kernel computes it: alpha in the result dtype, and one rounding (float16 in float32, float32 in
+    float64; float64 rounds twice, NumPy has no fused multiply-add; an alpha beyond its range refused); the gradient
+    to b is g * alpha as mul takes a number. Other results are b * alpha, then add or sub."""
+    if _alpha_kind(op, alpha, a, b) != "f":
+        b = b if alpha == 1 else mul(b, alpha) if isinstance(b, Tensor) else b * alpha
+        return add(a, b) if op == "add" else sub(a, b)
+    a, b, x, y = _operands(op, a, b)
+    largest = float(numpy.finfo(x.dtype).max)
+    if math.isfinite(alpha) and not -largest <= alpha <= largest:  # (NaN and inf are taken)
+        raise ArgumentError(f"{op}: value {alpha!r} (alpha) cannot be converted to type {x.dtype} without overflow "
+                            "(as PyTorch)")
+    wide = numpy.dtype("float64" if x.dtype != "float16" else "float32")
+    scaled = y.astype(wide) * x.dtype.type(alpha)
+    out = (x.astype(wide) + scaled if op == "add" else x.astype(wide) - scaled).astype(x.dtype)
+
+    def backward(g):
+        gb = None
+        if b.requires_grad:
+            gb = (opmath(g) * (numpy.float64 if g.dtype == "float64" else numpy.float32)(alpha)).astype(g.dtype,
+                                                                                                      copy=False)
+            gb = unbroadcast(gb if op == "add" else -gb, b.shape)
+        return (unbroadcast(g, a.shape) if a.requires_grad else None), gb
+
+    return make_result(out, (a, b), backward, op)
+
+
+def _alpha_kind(op, alpha, a, b):
     """add's and sub's ``alpha``, as PyTorch checks it (a bool for a bool result only, a float not for an integer or
-    bool one; a NumPy bool is a float there): b * alpha, or b itself for alpha 1 or True."""
+    bool one; a NumPy bool is a float there): the kind of their result's dtype."""
     kind = result_type(a, b).kind
     if isinstance(alpha, bool):
         if kind != "b":
@@ -128,15 +158,13 @@ def _scaled_by_alpha(op, alpha, a, b):
     elif kind != "f" and not isinstance(alpha, (int, numpy.integer)):
         raise ArgumentError(f"{op}: For integral input tensors, argument alpha must not be a floating point number "
                             f"(as PyTorch), got alpha={alpha!r}")
-    if alpha == 1:
-        return b
-    return mul(b, alpha) if isinstance(b, Tensor) else b * alpha
+    return kind
 
 
 def add(a, b, *, alpha=1):
     """a + alpha * b with broadcasting (torch.add)."""
     if type(alpha) is not int or alpha != 1:  # the checks only when alpha is given: add runs thousands of times a step
-        b = _scaled_by_alpha("add", alpha, a, b)
+        return _with_alpha("add", a, b, alpha)
     a, b, x, y = _operands("add", a, b)
 
     def backward(g):
@@ -170,7 +198,7 @@ def sub(a, b, *, alpha=1):
     if any(isinstance(v, bool) or isinstance(v, Tensor) and v.dtype == bool for v in (a, b)):  # a NumPy bool is a float
         raise ArgumentError("sub: subtraction with a bool tensor is not supported (as in PyTorch)")
     if type(alpha) is not int or alpha != 1:
-        b = _scaled_by_alpha("sub", alpha, a, b)
+        return _with_alpha("sub", a, b, alpha)
     a, b, x, y = _operands("sub", a, b)
 
     def backward(g):
@@ -195,9 +223,9 @@ def mul(a, b):
 
 @_float32_scalar
 @quiet
-def div(a, b, rounding_mode=None, *, out=None):
+def div(a, b, *, rounding_mode=None, out=None):
     """a / b with broadcasting (torch.div); integer and bool operands divide as float32 (PyTorch's ``out``
-    at its default only).
+    at its default only; rounding_mode by keyword only, as PyTorch's).
 
     rounding_mode 'trunc' rounds the quotient toward zero and 'floor' down; both keep an
     integer result type, and their gradient is zero, as in PyTorch.
@@ -400,6 +428,20 @@ def clamp(x, min=None, max=None):
 clip = clamp
 
 
+def clamp_min(x, min):
+    """torch.clamp_min: x limited below by ``min``, a number or a tensor (clamp's rules and gradients)."""
+    if min is None:
+        raise TypeError("clamp_min(): argument 'min' must be a number or a tensor, not None (as PyTorch)")
+    return clamp(x, min=min)
+
+
+def clamp_max(x, max):
+    """torch.clamp_max: x limited above by ``max``, a number or a tensor (clamp's rules and gradients)."""
+    if max is None:
+        raise TypeError("clamp_max(): argument 'max' must be a number or a tensor, not None (as PyTorch)")
+    return clamp(x, max=max)
+
+
 def _extremum(name, pick, loses):
     """maximum or minimum: element-wise of two tensors (a number is PyTorch's TypeError), NaN propagated; PyTorch's
     gradient: g to the one picked, g / 2 to each at a tie (``loses(a, b)``: a is not picked)."""
@@ -538,6 +580,7 @@ def _writes_in_place(op, x, inplace):
     the graph's nodes, so x cannot come to stand for the result while its old value stays in the graph)."""
     if inplace:
         check_inference_write(x, f"{op}(inplace=True)")
+        refuse_internal_overlap(f"{op}(inplace=True)", x.data)
     if not (inplace and records_graph() and x.requires_grad):
         return inplace
     if x.is_leaf:

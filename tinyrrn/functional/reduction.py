@@ -97,11 +97,16 @@ MaxResult = collections.namedtuple("max", ("values", "indices"))
 MinResult = collections.namedtuple("min", ("values", "indices"))
 
 
-def _extreme(op, x, dim, keepdim):
+def _extreme(op, x, dim, keepdim, other):
     """max or min: of all elements (dim None; the gradient split evenly among the ties, as PyTorch's), or along
-    ``dim`` with the index of the first extreme (NaN is the extreme, as PyTorch's; the gradient goes to that index)."""
-    if isinstance(dim, Tensor):  # torch.max(input, other)
-        return (maximum if op == "max" else minimum)(x, dim)
+    ``dim`` with the index of the first extreme (NaN is the extreme, as PyTorch's; the gradient goes to that index);
+    with a tensor ``other`` (also given second), maximum or minimum, which take no dim or keepdim."""
+    if isinstance(dim, Tensor) and other is None:
+        dim, other = None, dim
+    if other is not None:
+        if dim is not None or keepdim is not False:
+            raise TypeError(f"{op}(): takes a tensor other, or a dim and keepdim, not both (as PyTorch)")
+        return (maximum if op == "max" else minimum)(x, other)
     check_tensors(op, x)
     flag(op, "keepdim", keepdim)
     xp = backend.xp_of(x.data)
@@ -134,14 +139,14 @@ def _extreme(op, x, dim, keepdim):
     return (MaxResult if op == "max" else MinResult)(values, Tensor(indices.astype("int64").reshape(shape)))
 
 
-def max(x, dim=None, keepdim=False):
+def max(x, dim=None, keepdim=False, *, other=None):
     """torch.max: the largest element; along ``dim``, a named tuple (values, indices); with a tensor, maximum."""
-    return _extreme("max", x, dim, keepdim)
+    return _extreme("max", x, dim, keepdim, other)
 
 
-def min(x, dim=None, keepdim=False):
+def min(x, dim=None, keepdim=False, *, other=None):
     """torch.min: the smallest element; along ``dim``, a named tuple (values, indices); with a tensor, minimum."""
-    return _extreme("min", x, dim, keepdim)
+    return _extreme("min", x, dim, keepdim, other)
 
 
 def _a_extreme(op, x, dim, keepdim):

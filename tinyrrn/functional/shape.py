@@ -135,7 +135,8 @@ def unsqueeze(x, dim):
 
 def expand(x, *sizes, size=None):
     """x repeated along its dimensions of size 1, and new leading ones, to ``sizes`` (torch.expand, a view with no
-    copy): -1 keeps a dimension's size; the gradient sums over the repeats."""
+    copy, which takes writes where PyTorch's does: see refuse_internal_overlap): -1 keeps a dimension's size; the
+    gradient sums over the repeats."""
     check_tensors("expand", x)
     sizes = tuple(integer("expand", "size", n) for n in _shape_arg("expand", sizes, size, "size"))
     lead = len(sizes) - x.ndim
@@ -153,7 +154,8 @@ def expand(x, *sizes, size=None):
             raise ArgumentError(f"expand: The expanded size of the tensor ({n}) must match the existing size "
                                 f"({x.shape[i - lead]}) at non-singleton dimension {i}. Target sizes: {list(sizes)}. "
                                 f"Tensor sizes: {list(x.shape)} (as PyTorch)")
-    out = backend.xp_of(x.data).broadcast_to(x.data, tuple(shape))
+    strides = (0,) * lead + tuple(s if n == m else 0 for s, n, m in zip(x.data.strides, x.shape, shape[lead:]))
+    out = backend.xp_of(x.data).lib.stride_tricks.as_strided(x.data, tuple(shape), strides)  # writeable, as PyTorch's
     return make_result(out, (x,), lambda g: (unbroadcast(g, x.shape),), "expand", view_of=x)
 
 
