@@ -345,8 +345,8 @@ def _type_as(self, other):
 
 
 def _cast(dtype):
-    """``x.float()``, ``x.double()``, ``x.half()``, ``x.long()``, ``x.int()`` and ``x.bool()``: ``x.to(dtype)``, as PyTorch's (x itself when it has that dtype,
-    else a differentiable conversion)."""
+    """``x.float()``, ``x.double()``, ``x.half()``, ``x.long()``, ``x.int()`` and ``x.bool()``: ``x.to(dtype)``, as
+    PyTorch's (x itself when it has that dtype, else a differentiable conversion)."""
     def method(self):
         return _to(self, dtype=dtype)
     method.__doc__ = _cast.__doc__
@@ -354,9 +354,9 @@ def _cast(dtype):
 
 
 def _in_place(op, symbol):
-    """``x += y`` and the like (and x.add_(y, alpha=2), x.mul_(y)), as PyTorch: the result is written into x's array (its version counts
-    the change, so a graph that saved x refuses backward), cast to x's dtype unless that goes down from
-    float to integer or to bool (an integer tensor's ``/=`` is refused; int64 into uint8 wraps), as
+    """``x += y`` and the like (and x.add_(y, alpha=2), x.mul_(y)), as PyTorch: the result is written into x's array
+    (its version counts the change, so a graph that saved x refuses backward), cast to x's dtype unless that goes
+    down from float to integer or to bool (an integer tensor's ``/=`` is refused; int64 into uint8 wraps), as
     PyTorch's canCast, in x's shape. Refused while gradients are recorded for x
     or y: PyTorch refuses a leaf that requires grad, and tinyrrn records no in-place op in a graph."""
     def method(self, other, **options):
@@ -409,7 +409,8 @@ METHODS = {
     "add": F.add, "sub": F.sub, "mul": F.mul, "neg": F.neg, "remainder": F.remainder,
     "exp": F.exp, "log": F.log, "relu": F.relu, "sigmoid": F.sigmoid, "tanh": F.tanh,
     "pow": F.pow, "div": F.div, "reciprocal": F.reciprocal, "abs": F.abs, "sqrt": F.sqrt, "square": F.square,
-    "clamp": F.clamp, "clip": F.clip, "clamp_min": F.clamp_min, "clamp_max": F.clamp_max, "maximum": F.maximum, "minimum": F.minimum,
+    "clamp": F.clamp, "clip": F.clip, "clamp_min": F.clamp_min, "clamp_max": F.clamp_max,
+    "maximum": F.maximum, "minimum": F.minimum,
     "where": _where,
     "eq": F.eq, "ne": F.ne, "lt": F.lt, "le": F.le, "gt": F.gt, "ge": F.ge,
     # in place (x itself, changed: see _in_place)
