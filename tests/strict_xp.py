@@ -4,7 +4,9 @@ Its arrays wrap NumPy arrays but, like CuPy's, refuse implicit conversion to
 NumPy (``numpy.asarray``, ``__array__``) and refuse to mix with NumPy arrays
 in arithmetic or function calls. Only names that CuPy also has are offered.
 Running tinyrrn on it catches, without a GPU, the two usual GPU-port bugs: a
-stray host round-trip and a hard-coded ``numpy`` call on device data.
+stray host round-trip and a hard-coded ``numpy`` call on device data. Where
+CuPy answers otherwise than NumPy in silence, it refuses: an out-of-range
+integer array index, which CuPy wraps around.
 
 Host traffic is observable: inside ``with strict_xp.recording() as log:`` every
 host-to-device copy (``asarray``/``array`` of host data, ``ndarray.set``), every
@@ -101,12 +103,34 @@ def _wrap(value):
     return value
 
 
+_GATHERS = {"take": 1, "take_along_axis": 1, "ndarray.take": 0}  # the position of their index array
+
+
+@contextlib.contextmanager
+def _wrapping_refused(index):
+    """NumPy's IndexError for an out-of-range integer array index as a StrictError: CuPy wraps such an index around
+    in silence (cupy.arange(3)[[1, 3]] is [1, 0]), in indexing, take, take_along_axis and ufunc.at; an int alone it
+    refuses, as NumPy."""
+    try:
+        yield
+    except IndexError as error:
+        items = index if isinstance(index, tuple) else (index,)
+        if "out of bounds" in str(error) and any(isinstance(i, (list, StrictArray)) and numpy.asarray(
+                _unwrap(i)).dtype.kind in "iu" for i in items):
+            raise StrictError(f"an out-of-range array index ({error}): CuPy wraps it around in silence where NumPy "
+                              "raises; check the indices first") from None
+        raise
+
+
 def _device_function(fn, name, host_inputs=False):
     def call(*args, **kwargs):
         if host_inputs:  # explicit host-to-device copies, as cupy.asarray allows
             if args and not isinstance(args[0], StrictArray):
                 _note(TO_DEVICE)
             args = tuple(a._a if isinstance(a, StrictArray) else a for a in args)
+        elif name in _GATHERS:
+            with _wrapping_refused(args[_GATHERS[name]]):
+                return _wrap(fn(*_unwrap(args), **{k: _unwrap(v) for k, v in kwargs.items()}))
         else:
             args = _unwrap(args)
             kwargs = {k: _unwrap(v) for k, v in kwargs.items()}
@@ -175,10 +199,12 @@ class StrictArray:
         return f"StrictArray({self._a!r})"
 
     def __getitem__(self, index):
-        return _wrap(self._a[_unwrap(index)])
+        with _wrapping_refused(index):
+            return _wrap(self._a[_unwrap(index)])
 
     def __setitem__(self, index, value):
-        self._a[_unwrap(index)] = _unwrap(value)
+        with _wrapping_refused(index):
+            self._a[_unwrap(index)] = _unwrap(value)
 
     def __getattr__(self, name):
         if name.startswith("__"):  # e.g. __array_interface__: numpy.asarray must not find a way in
@@ -186,7 +212,7 @@ class StrictArray:
         if _cupy is not None and not hasattr(_cupy.ndarray, name):
             raise AttributeError(f"cupy.ndarray has no attribute {name!r}")
         attr = getattr(self._a, name)
-        return _device_function(attr, name) if callable(attr) else _wrap(attr)
+        return _device_function(attr, f"ndarray.{name}") if callable(attr) else _wrap(attr)
 
 
 def _operator(name):
@@ -217,7 +243,8 @@ class _Ufunc:
         return _device_function(self._ufunc, self._ufunc.__name__)(*args, **kwargs)
 
     def at(self, array, index, values):
-        self._ufunc.at(_unwrap(array), _unwrap(index), _unwrap(values))
+        with _wrapping_refused(index):
+            self._ufunc.at(_unwrap(array), _unwrap(index), _unwrap(values))
 
 
 def _namespace(numpy_module, cupy_module, names):

@@ -113,6 +113,20 @@ def test_strict_arrays_refuse_implicit_numpy_conversion(strict_gpu):
     assert isinstance(a + 1.0, strict_xp.StrictArray)
 
 
+def test_strict_arrays_refuse_an_array_index_out_of_range_which_cupy_wraps_around():
+    """CuPy wraps an out-of-range integer array index around in silence (cupy.arange(3)[[1, 3]] is [1, 0]) where
+    NumPy raises: the stand-in refuses it, so that code relying on NumPy's IndexError fails without a GPU too."""
+    a, index = strict_xp.arange(3.0), strict_xp.asarray(numpy.array([1, 3]))
+    for gather in (lambda: a[index], lambda: a[:, None][[1, -4], 0], lambda: a.take(index),
+                   lambda: strict_xp.take_along_axis(a, index, 0), lambda: a.__setitem__(index, 0.0),
+                   lambda: strict_xp.add.at(a, index, 1.0)):
+        with pytest.raises(strict_xp.StrictError, match="wraps it around"):
+            gather()
+    with pytest.raises(IndexError, match="out of bounds"):  # an int alone CuPy refuses too
+        a[3]
+    assert devices.host(a[strict_xp.asarray(numpy.array([2, -3]))]).tolist() == [2.0, 0.0]
+
+
 def test_ops_and_gradients_run_on_the_strict_stand_in(strict_gpu, rng):
     x, w, b = (Tensor(strict_xp.asarray(rng.standard_normal(s)), requires_grad=True)
                for s in [(2, 3, 7, 6), (4, 3, 3, 3), (4,)])
