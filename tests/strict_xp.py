@@ -435,7 +435,25 @@ cuda = _cupy_names(types.SimpleNamespace(
     _cupy.cuda if _cupy else None)
 lib = types.SimpleNamespace(stride_tricks=_namespace(
     numpy.lib.stride_tricks, _cupy.lib.stride_tricks if _cupy else None, ["as_strided"]))
-random = _namespace(numpy.random, _cupy.random if _cupy else None, ["random_sample", "seed"])
+
+
+class _RandomState:
+    """cupy.random's generator: a state of its own, apart from NumPy's global one, drawn from the operating system's
+    entropy until seed() is called (as CuPy's, without CUPY_SEED)."""
+
+    def __init__(self):
+        self._state = numpy.random.RandomState()
+
+    def seed(self, seed=None):
+        self._state.seed(None if seed is None else int(seed) % 2 ** 32)  # CuPy takes 64 bits
+
+    def random_sample(self, size=None, dtype=float):
+        return _wrap(numpy.asarray(self._state.random_sample(size)).astype(dtype, copy=False))
+
+
+_random_state = _RandomState()
+random = _cupy_names(types.SimpleNamespace(random_sample=_random_state.random_sample, seed=_random_state.seed),
+                     _cupy.random if _cupy else None)
 fused = []  # the functions fuse() compiled, in order: tests check which chains a GPU runs as one kernel
 
 

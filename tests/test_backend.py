@@ -140,6 +140,20 @@ def test_strict_ufunc_at_is_cupys_scatter():
     assert devices.host(grad).tolist() == [2.0, 0.0, 1.0]
 
 
+def test_the_strict_generator_is_its_own_as_cupys():
+    """CuPy's random numbers come from a generator of its own, which numpy.random.seed leaves as it is: the stand-in's
+    too, so that code seeding NumPy's alone draws other numbers every run there, as on a GPU."""
+    draws = []
+    for _ in range(2):
+        numpy.random.seed(0)
+        draws.append(devices.host(strict_xp.random.random_sample(8)))
+    assert draws[0].tolist() != draws[1].tolist()
+    strict_xp.random.seed(2 ** 64 - 1)  # CuPy takes 64-bit seeds
+    again = devices.host(strict_xp.random.random_sample(8))
+    strict_xp.random.seed(2 ** 64 - 1)
+    assert devices.host(strict_xp.random.random_sample(8)).tolist() == again.tolist()
+
+
 def test_strict_arrays_refuse_an_array_index_out_of_range_which_cupy_wraps_around():
     """CuPy wraps an out-of-range integer array index around in silence (cupy.arange(3)[[1, 3]] is [1, 0]) where
     NumPy raises: the stand-in refuses it, so that code relying on NumPy's IndexError fails without a GPU too."""
