@@ -4,7 +4,12 @@ Its arrays wrap NumPy arrays but, like CuPy's, refuse implicit conversion to
 NumPy (``numpy.asarray``, ``__array__``) and refuse to mix with NumPy arrays
 in arithmetic or function calls. Only names that CuPy also has are offered.
 Running tinyrrn on it catches, without a GPU, the two usual GPU-port bugs: a
-stray host round-trip and a hard-coded ``numpy`` call on device data.
+stray host round-trip and a hard-coded ``numpy`` call on device data. Where
+CuPy answers otherwise than NumPy, it refuses: a keyword argument CuPy's
+function does not take (NumPy's ``initial=``, ``where=``, ``correction=``), a
+``ufunc.at`` CuPy has not (only add, subtract, maximum, minimum and the bitwise
+ones, in the dtypes of their atomic operations), and an out-of-range integer
+array index, which CuPy wraps around in silence.
 
 Host traffic is observable: inside ``with strict_xp.recording() as log:`` every
 host-to-device copy (``asarray``/``array`` of host data, ``ndarray.set``), every
@@ -16,7 +21,9 @@ memory pool that tinyrrn uses, as no-ops on the CPU.
 """
 import collections
 import contextlib
+import inspect
 import os
+import re
 import sys
 import types
 import weakref
@@ -101,12 +108,75 @@ def _wrap(value):
     return value
 
 
-def _device_function(fn, name, host_inputs=False):
+_GATHERS = {"take": 1, "take_along_axis": 1, "ndarray.take": 0}  # the position of their index array
+_ANY = None  # a CuPy function that takes any keyword (**kwargs), or whose parameters cannot be read
+_parameters = {}
+
+
+def _keywords(cupy_function):
+    """The keyword arguments CuPy's function takes (a set), or _ANY: from its signature, or, for Cython functions,
+    methods and ufuncs, from the one its docstring starts with (``sum(self, axis=None, dtype=None, ...)``)."""
+    try:
+        signature = inspect.signature(cupy_function)
+    except (TypeError, ValueError):
+        first = (getattr(cupy_function, "__doc__", None) or "").lstrip().split("\n", 1)[0]
+        match = re.match(r"[\w.]*\((.*)\)", first)
+        if match is None:
+            return _ANY
+        names = set()
+        for part in match.group(1).replace("\\*", "*").split(","):
+            part = part.split("=")[0].strip()
+            if part.startswith("**"):
+                return _ANY
+            if part and part not in ("/", "*", "self") and not part.startswith("*"):
+                names.add(part.split()[-1])  # "int axis": axis
+        return frozenset(names)
+    kinds = {p.kind for p in signature.parameters.values()}
+    if inspect.Parameter.VAR_KEYWORD in kinds:
+        return _ANY
+    return frozenset(n for n, p in signature.parameters.items() if p.kind != inspect.Parameter.POSITIONAL_ONLY)
+
+
+def _check_keywords(name, cupy_function, kwargs):
+    """StrictError (a TypeError, as CuPy's) for a keyword CuPy's ``name`` does not take: NumPy's ``initial=``,
+    ``where=``, ``correction=``, ... have no CuPy counterpart and would fail on a GPU only."""
+    if not kwargs or cupy_function is None:
+        return
+    key = id(cupy_function)
+    if key not in _parameters:
+        _parameters[key] = (_keywords(cupy_function), cupy_function)  # (kept alive: its id stays its own)
+    known = _parameters[key][0]
+    unknown = sorted(set(kwargs) - known) if known is not _ANY else []
+    if unknown:
+        raise StrictError(f"cupy's {name} takes no keyword argument {unknown[0]!r} (it takes {sorted(known)})")
+
+
+@contextlib.contextmanager
+def _wrapping_refused(index):
+    """NumPy's IndexError for an out-of-range integer array index as a StrictError: CuPy wraps such an index around
+    in silence (cupy.arange(3)[[1, 3]] is [1, 0]), in indexing, take, take_along_axis and ufunc.at; an int alone it
+    refuses, as NumPy."""
+    try:
+        yield
+    except IndexError as error:
+        items = index if isinstance(index, tuple) else (index,)
+        if "out of bounds" in str(error) and any(isinstance(i, (list, StrictArray)) and numpy.asarray(
+                _unwrap(i)).dtype.kind in "iu" for i in items):
+            raise StrictError(f"an out-of-range array index ({error}): CuPy wraps it around in silence where NumPy "
+                              "raises; check the indices first") from None
+        raise
+
+
+def _device_function(fn, name, host_inputs=False, cupy_function=None):
     def call(*args, **kwargs):
+        _check_keywords(name, cupy_function, kwargs)
         if host_inputs:  # explicit host-to-device copies, as cupy.asarray allows
             if args and not isinstance(args[0], StrictArray):
                 _note(TO_DEVICE)
             args = tuple(a._a if isinstance(a, StrictArray) else a for a in args)
+        elif name in _GATHERS:
+            with _wrapping_refused(args[_GATHERS[name]]):
+                return _wrap(fn(*_unwrap(args), **{k: _unwrap(v) for k, v in kwargs.items()}))
         else:
             args = _unwrap(args)
             kwargs = {k: _unwrap(v) for k, v in kwargs.items()}
@@ -175,10 +245,12 @@ class StrictArray:
         return f"StrictArray({self._a!r})"
 
     def __getitem__(self, index):
-        return _wrap(self._a[_unwrap(index)])
+        with _wrapping_refused(index):
+            return _wrap(self._a[_unwrap(index)])
 
     def __setitem__(self, index, value):
-        self._a[_unwrap(index)] = _unwrap(value)
+        with _wrapping_refused(index):
+            self._a[_unwrap(index)] = _unwrap(value)
 
     def __getattr__(self, name):
         if name.startswith("__"):  # e.g. __array_interface__: numpy.asarray must not find a way in
@@ -186,7 +258,8 @@ class StrictArray:
         if _cupy is not None and not hasattr(_cupy.ndarray, name):
             raise AttributeError(f"cupy.ndarray has no attribute {name!r}")
         attr = getattr(self._a, name)
-        return _device_function(attr, name) if callable(attr) else _wrap(attr)
+        return _device_function(attr, f"ndarray.{name}", cupy_function=getattr(_cupy.ndarray, name, None)
+                                if _cupy is not None else None) if callable(attr) else _wrap(attr)
 
 
 def _operator(name):
@@ -214,10 +287,26 @@ class _Ufunc:
         self._ufunc = ufunc
 
     def __call__(self, *args, **kwargs):
-        return _device_function(self._ufunc, self._ufunc.__name__)(*args, **kwargs)
+        return _device_function(self._ufunc, self._ufunc.__name__, cupy_function=getattr(_cupy, self._ufunc.__name__)
+                                if _cupy is not None else None)(*args, **kwargs)
 
     def at(self, array, index, values):
-        self._ufunc.at(_unwrap(array), _unwrap(index), _unwrap(values))
+        """CuPy's ufunc.at: a scatter of add, subtract, maximum, minimum and the bitwise ones only, at integer
+        indices of its atomic operations' dtypes only (add: no int64, int8 or bool), as cupy/_core/_routines_indexing."""
+        name, wrapped, index = self._ufunc.__name__, index, _unwrap(index)
+        if name not in _SCATTER_DTYPES:
+            raise NotImplementedError(f"`{name}.at` is not supported by CuPy")
+        if any(numpy.asarray(i).dtype.kind in "iu" for i in (index if isinstance(index, tuple) else (index,))
+               if not isinstance(i, (slice, int, type(None), type(Ellipsis)))) \
+                and array.dtype.name not in _SCATTER_DTYPES[name].split():
+            raise StrictError(f"cupy.{name}.at takes {_SCATTER_DTYPES[name]} only, not {array.dtype}")
+        with _wrapping_refused(wrapped):
+            self._ufunc.at(_unwrap(array), index, _unwrap(values))
+
+
+_SCATTER_DTYPES = {"add": "int32 float16 float32 float64 uint32 uint64", "subtract": "int32 uint32",
+                   "maximum": "int32 float32 float64 uint32 uint64", "minimum": "int32 float32 float64 uint32 uint64",
+                   **dict.fromkeys(("bitwise_and", "bitwise_or", "bitwise_xor"), "int32 int64 uint32 uint64")}
 
 
 def _namespace(numpy_module, cupy_module, names):
@@ -225,7 +314,8 @@ def _namespace(numpy_module, cupy_module, names):
     for name in names:
         if cupy_module is not None and not hasattr(cupy_module, name):
             continue
-        functions[name] = _device_function(getattr(numpy_module, name), name)
+        functions[name] = _device_function(getattr(numpy_module, name), name, cupy_function=getattr(cupy_module, name)
+                                           if cupy_module is not None else None)
     return types.SimpleNamespace(**functions)
 
 
@@ -345,7 +435,25 @@ cuda = _cupy_names(types.SimpleNamespace(
     _cupy.cuda if _cupy else None)
 lib = types.SimpleNamespace(stride_tricks=_namespace(
     numpy.lib.stride_tricks, _cupy.lib.stride_tricks if _cupy else None, ["as_strided"]))
-random = _namespace(numpy.random, _cupy.random if _cupy else None, ["random_sample", "seed"])
+
+
+class _RandomState:
+    """cupy.random's generator: a state of its own, apart from NumPy's global one, drawn from the operating system's
+    entropy until seed() is called (as CuPy's, without CUPY_SEED)."""
+
+    def __init__(self):
+        self._state = numpy.random.RandomState()
+
+    def seed(self, seed=None):
+        self._state.seed(None if seed is None else int(seed) % 2 ** 32)  # CuPy takes 64 bits
+
+    def random_sample(self, size=None, dtype=float):
+        return _wrap(numpy.asarray(self._state.random_sample(size)).astype(dtype, copy=False))
+
+
+_random_state = _RandomState()
+random = _cupy_names(types.SimpleNamespace(random_sample=_random_state.random_sample, seed=_random_state.seed),
+                     _cupy.random if _cupy else None)
 fused = []  # the functions fuse() compiled, in order: tests check which chains a GPU runs as one kernel
 
 
@@ -356,8 +464,8 @@ def fuse(function):
     return function
 
 
-asarray = _device_function(numpy.asarray, "asarray", host_inputs=True)
-array = _device_function(numpy.array, "array", host_inputs=True)
+asarray = _device_function(numpy.asarray, "asarray", host_inputs=True, cupy_function=getattr(_cupy, "asarray", None))
+array = _device_function(numpy.array, "array", host_inputs=True, cupy_function=getattr(_cupy, "array", None))
 ndarray = StrictArray
 
 
@@ -368,7 +476,7 @@ def __getattr__(name):
     if isinstance(attr, numpy.ufunc):
         return _Ufunc(attr)
     if callable(attr) and not isinstance(attr, type):
-        return _device_function(attr, name)
+        return _device_function(attr, name, cupy_function=getattr(_cupy, name) if _cupy is not None else None)
     return attr  # dtypes, constants
 
 

@@ -113,6 +113,61 @@ def test_strict_arrays_refuse_implicit_numpy_conversion(strict_gpu):
     assert isinstance(a + 1.0, strict_xp.StrictArray)
 
 
+def test_strict_arrays_take_only_the_keywords_cupys_functions_take(cupy):
+    """NumPy's keywords that CuPy's functions, methods and ufuncs lack fail on a GPU only (a TypeError there): the
+    stand-in refuses them, reading CuPy's own signatures."""
+    a = strict_xp.asarray(numpy.arange(4.0))
+    for call in (lambda: a.max(initial=0.0), lambda: a.sum(where=a > 0), lambda: a.var(correction=1),
+                 lambda: strict_xp.add(a, a, where=a > 0), lambda: strict_xp.zeros(3, like=a),
+                 lambda: strict_xp.clip(a, min=0, max=1)):
+        with pytest.raises(strict_xp.StrictError, match="takes no keyword argument"):
+            call()
+    assert devices.host(a.sum(axis=0, keepdims=True, dtype="float32")).tolist() == [6.0]
+    assert devices.host(strict_xp.maximum(a, 1.0, out=a)).tolist() == [1.0, 1.0, 2.0, 3.0]
+
+
+def test_strict_ufunc_at_is_cupys_scatter():
+    """CuPy's ufunc.at scatters with atomic operations: add, subtract, maximum and minimum, and the bitwise ones,
+    each in a few dtypes (add: no int64, int8 or bool); anything else fails on a GPU only."""
+    index = strict_xp.asarray(numpy.array([0, 0, 2]))
+    with pytest.raises(NotImplementedError, match="multiply.at"):
+        strict_xp.multiply.at(strict_xp.ones(3), index, 2.0)
+    for dtype in ("int64", "int8", "bool"):
+        with pytest.raises(strict_xp.StrictError, match="only"):
+            strict_xp.add.at(strict_xp.zeros(3, dtype), index, 1)
+    grad = strict_xp.zeros(3, "float16")
+    strict_xp.add.at(grad, index, 1.0)
+    assert devices.host(grad).tolist() == [2.0, 0.0, 1.0]
+
+
+def test_the_strict_generator_is_its_own_as_cupys():
+    """CuPy's random numbers come from a generator of its own, which numpy.random.seed leaves as it is: the stand-in's
+    too, so that code seeding NumPy's alone draws other numbers every run there, as on a GPU."""
+    draws = []
+    for _ in range(2):
+        numpy.random.seed(0)
+        draws.append(devices.host(strict_xp.random.random_sample(8)))
+    assert draws[0].tolist() != draws[1].tolist()
+    strict_xp.random.seed(2 ** 64 - 1)  # CuPy takes 64-bit seeds
+    again = devices.host(strict_xp.random.random_sample(8))
+    strict_xp.random.seed(2 ** 64 - 1)
+    assert devices.host(strict_xp.random.random_sample(8)).tolist() == again.tolist()
+
+
+def test_strict_arrays_refuse_an_array_index_out_of_range_which_cupy_wraps_around():
+    """CuPy wraps an out-of-range integer array index around in silence (cupy.arange(3)[[1, 3]] is [1, 0]) where
+    NumPy raises: the stand-in refuses it, so that code relying on NumPy's IndexError fails without a GPU too."""
+    a, index = strict_xp.arange(3.0), strict_xp.asarray(numpy.array([1, 3]))
+    for gather in (lambda: a[index], lambda: a[:, None][[1, -4], 0], lambda: a.take(index),
+                   lambda: strict_xp.take_along_axis(a, index, 0), lambda: a.__setitem__(index, 0.0),
+                   lambda: strict_xp.add.at(a, index, 1.0)):
+        with pytest.raises(strict_xp.StrictError, match="wraps it around"):
+            gather()
+    with pytest.raises(IndexError, match="out of bounds"):  # an int alone CuPy refuses too
+        a[3]
+    assert devices.host(a[strict_xp.asarray(numpy.array([2, -3]))]).tolist() == [2.0, 0.0]
+
+
 def test_ops_and_gradients_run_on_the_strict_stand_in(strict_gpu, rng):
     x, w, b = (Tensor(strict_xp.asarray(rng.standard_normal(s)), requires_grad=True)
                for s in [(2, 3, 7, 6), (4, 3, 3, 3), (4,)])

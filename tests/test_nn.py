@@ -807,6 +807,18 @@ def test_parameters_is_a_generator_and_parameter_takes_no_data_as_torch(torch):
     assert empty.shape == tuple(theirs.shape) == (0,) and empty.dtype == "float32" and empty.requires_grad
 
 
+@pytest.mark.parametrize("seed", [7, 2 ** 64 - 1])
+def test_manual_seed_seeds_dropout_on_every_device(seed):
+    """The same seed draws the same dropout masks on the default device, as PyTorch's manual_seed seeds every device:
+    a GPU's generator is CuPy's own, which may not be loaded yet when manual_seed is called."""
+    x = Tensor(on_device(np.ones((20, 30), dtype=np.float32)))
+    masks = []
+    for _ in range(2):
+        tinyrrn.manual_seed(seed)
+        masks.append(host(nn.Dropout(0.5)(x)))
+    np.testing.assert_array_equal(*masks)
+
+
 @pytest.mark.parametrize("seed", [-1, -2 ** 63, 2 ** 64 - 1, 1.5, 2 ** 64, -2 ** 63 - 1])
 def test_manual_seed_takes_torchs_seeds(torch, seed):
     try:

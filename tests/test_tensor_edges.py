@@ -596,6 +596,18 @@ def test_item_assignment_refuses_a_number_the_dtype_cannot_hold(dtype, value):
         Tensor(numpy.zeros(2, dtype))[0] = value
 
 
+@pytest.mark.parametrize("index", [[0, 3], (slice(None), [1, -4]), (1, [2, 3], None)])
+def test_item_assignment_at_an_array_index_out_of_range_is_an_index_error(index):
+    """x[i] = v with an index array out of range refuses, as NumPy and PyTorch, on every device: CuPy would wrap
+    the index around and write to another element in silence."""
+    x = Tensor(on_device(numpy.zeros((3, 3))))
+    index = tuple(Tensor(on_device(i)) if isinstance(i, list) else i for i in index) if isinstance(index, tuple) \
+        else index
+    with pytest.raises(IndexError, match="out of bounds for dimension"):
+        x[index] = 1.0
+    assert not host(x.data).any()
+
+
 def test_item_assignment_of_a_wrong_shape_is_a_runtime_error():
     x = Tensor(numpy.zeros((2, 3)))
     with pytest.raises(RuntimeError, match="does not fit"):

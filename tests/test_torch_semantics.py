@@ -306,6 +306,11 @@ CASES = {
     "index ellipsis, int, array": ([(2, 3, 4, 5)], lambda m, x: x[..., 1, :, [0, 0, 3]]),
     "index 0-d int tensor": ([(4, 3), const(2)], lambda m, x, i: x[i, [0, 2]]),
     "index out of range": ([(2, 3)], lambda m, x: x[2], "raises"),
+    # an array's index out of range (CuPy would wrap it around in silence: x[[1, 3]] of 3 rows, rows 1 and 0)
+    "index list out of range": ([(2, 3)], lambda m, x: x[[0, 2]], "raises"),
+    "index tensor out of range below": ([(2, 3), const([0, -3])], lambda m, x, i: x[i], "raises"),
+    "index second array out of range": ([(2, 3), const([1]), const([3])], lambda m, x, i, j: x[i, j], "raises"),
+    "index array out of range after an int": ([(2, 3, 4), const([[4]])], lambda m, x, i: x[1, :, i], "raises"),
     "index by a string": ([(2, 3)], lambda m, x: x["a"], "raises"),
     "index by bytes after an int": ([(2, 3)], lambda m, x: x[0, b"a"], "raises"),
     # ---- integer and bool tensors (forward only)

@@ -13,7 +13,7 @@ from . import backend
 from . import functional as F
 from .functional._util import axis_index, check_tensors, refuse_internal_overlap
 from .functional.dtypes import category
-from .functional.shape import fills_mask, index_items, ints_first, is_basic, written_view
+from .functional.shape import check_in_range, fills_mask, index_items, ints_first, is_basic, written_view
 from .tensor import ArgumentError, Tensor, check_inference_write, check_int64, no_grad, records_graph, renamed
 
 
@@ -133,6 +133,7 @@ def _write(symbol, self, index, value):
     if type(index) is tuple and not is_basic(index):
         select, where = ints_first(index)
         target = target[select] if select else target
+        check_in_range(symbol, where, target.shape)
     if 0 in target.strides:  # an expanded tensor, or a view of one
         _expanded_write(symbol, target, where)
     try:

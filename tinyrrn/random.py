@@ -1,13 +1,11 @@
 """One seed for everything random in tinyrrn: parameter initialisation, dropout, shuffling."""
-import sys
-
 import numpy
 
 _generator = numpy.random.default_rng(0)
 
 
 def manual_seed(seed):
-    """Seed tinyrrn's generator, NumPy's global state and (when loaded) CuPy's; return the generator.
+    """Seed tinyrrn's generator, NumPy's global state and (at its next use: random_of) the GPU's; return the generator.
     Seeds as PyTorch takes them: any int from -2**63 to 2**64 - 1 (a negative one as its 64-bit
     two's complement) or a float (its int part); beyond them PyTorch's ValueError."""
     global _generator
@@ -17,13 +15,23 @@ def manual_seed(seed):
     seed %= 2 ** 64
     _generator = numpy.random.default_rng(seed)
     numpy.random.seed(seed % 2**32)
-    cupy = sys.modules.get("cupy")
-    if cupy is not None:
-        try:
-            cupy.random.seed(seed)
-        except Exception:  # CuPy installed but no usable GPU: nothing to seed
-            pass
+    global _device_seed
+    _device_seed = seed
     return _generator
+
+
+_device_seed = None  # manual_seed's seed, not yet given to the GPU's generator
+
+
+def random_of(xp):
+    """``xp.random``, the generator of arrays on xp's device: NumPy's global one, or the GPU's (CuPy's own), which
+    takes the last manual_seed's seed at its first use after it, as PyTorch's manual_seed seeds every device (CuPy
+    may not be loaded, nor a GPU usable, when manual_seed is called)."""
+    global _device_seed
+    if xp is not numpy and _device_seed is not None:
+        xp.random.seed(_device_seed)
+        _device_seed = None
+    return xp.random
 
 
 def generator():

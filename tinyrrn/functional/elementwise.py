@@ -14,6 +14,7 @@ import warnings
 import numpy
 
 from .. import backend, threads
+from ..random import random_of
 from ..tensor import Tensor, check_inference_write, make_result, no_grad, records_graph
 from ._util import (ArgumentError, DtypeError, broadcast_shape, check_float, check_tensors, flag, number,
                     only_torch_defaults, quiet, refuse_internal_overlap, saved_beside_inputs, saving_originals,
@@ -647,7 +648,7 @@ def dropout(x, p=0.5, training=True, inplace=False):
     if p == 1:  # x * 0, as PyTorch (NaN stays NaN)
         mask = xp.zeros((), dtype=x.dtype)
     else:
-        keep = (xp.random.random_sample(x.shape) >= p).astype(x.dtype)
+        keep = (random_of(xp).random_sample(x.shape) >= p).astype(x.dtype)
         mask = (opmath(keep) / (1 - p)).astype(x.dtype, copy=False)  # float16: 1 / (1 - p) rounded once
     if _writes_in_place("dropout", x, inplace):
         xp.multiply(x.data, mask, out=x.data)

@@ -322,6 +322,32 @@ def ints_first(items):
     return select, tuple(i for i in items if type(i) is not int)
 
 
+def check_in_range(op, items, shape):
+    """IndexError, as NumPy's and PyTorch's, for an integer array among advanced index items (of ints_first's rest,
+    with no int or Ellipsis) that is out of range of the dimension of ``shape`` it indexes: CuPy wraps such an index
+    around in silence (cupy.arange(3)[[1, 3]] is [1, 0]). An index array on a GPU is checked there and read back
+    once, a list on the host."""
+    axis = 0
+    for item in items:
+        if item is None or isinstance(item, bool):  # a new dimension
+            continue
+        if isinstance(item, slice):
+            axis += 1
+            continue
+        array = numpy.asarray(item) if isinstance(item, (list, tuple)) else item
+        if array.dtype.kind == "b":
+            axis += array.ndim
+            continue
+        if axis >= len(shape):  # too many indices: NumPy's IndexError says so
+            return
+        size = shape[axis]
+        outside = (array < -size) | (array >= size)
+        if array.size and bool(outside.any()):
+            raise IndexError(f"{op}: index {int(array[outside].reshape(-1)[0])} is out of bounds for dimension {axis} "
+                             f"with size {size} (as PyTorch)")
+        axis += 1
+
+
 def getitem(x, index):
     """x[index] with PyTorch's rules: ints, slices, None, ..., integer/bool arrays, lists.
 
@@ -341,6 +367,8 @@ def getitem(x, index):
         view = x.data[items if Ellipsis in items else items + (Ellipsis,)]  # with an Ellipsis NumPy gives a
         return make_result(view, (x,), backward, "getitem", view_of=x)  # 0-d view, not a copy: x[1] is a view
     select, rest = ints_first(items)
+    view = x.data[select] if select else x.data
+    check_in_range("getitem", rest, view.shape)
     unchanged = saved_beside_inputs("getitem", (x,), index if isinstance(index, tuple) else (index,))
 
     def backward(g):
@@ -349,7 +377,7 @@ def getitem(x, index):
         xp.add.at(grad[select] if select else grad, rest, g)  # repeated positions accumulate
         return (grad,)
 
-    return make_result(x.data[select][rest], (x,), backward, "getitem")
+    return make_result(view[rest], (x,), backward, "getitem")
 
 
 def _tensor_list(op, tensors):
