@@ -2207,3 +2207,23 @@ def test_a_checkpoint_copied_in_from_another_run_is_refused_and_the_run_kept(run
     whole = str(tmp_path / "whole")
     shutil.copytree(run_dir_of(other, "one"), whole)
     assert training.main(["--resume", whole, "--epochs", "2"]) == 0
+
+
+def test_the_log_is_on_the_disk_before_a_checkpoint_counts_its_bytes(run, monkeypatch):
+    """A checkpoint records how many bytes of metrics.jsonl it covers, but the log was never synced: after a power
+    cut the checkpoint could count records the disk did not hold. Each checkpoint now syncs the log first."""
+    synced, real_fsync, real_replace = [], os.fsync, os.replace
+
+    def fsync(fd):
+        synced.append(os.path.basename(os.readlink(f"/proc/self/fd/{fd}")))
+        real_fsync(fd)
+
+    def replace(source, target, *args, **kwargs):
+        synced.append(("replaced", os.path.basename(target)))
+        real_replace(source, target, *args, **kwargs)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    monkeypatch.setattr(os, "replace", replace)
+    assert training.main(["--resume", run, "--epochs", "2"]) == 0
+    first_checkpoint = synced.index(("replaced", "checkpoint.npz"))
+    assert "metrics.jsonl" in synced[:first_checkpoint], synced

@@ -567,6 +567,7 @@ class Trainer:
                 arrays.update({f"rank{rank}/grad/{i}": g for i, g in gradients.items()})
             for rank, buffers in enumerate(own):
                 arrays.update({f"rank{rank}/buffer/{k}": b for k, b in buffers.items()})
+            self.log.sync()  # on the disk before the checkpoint that counts its bytes
             meta = {"config": self.config, "classes": self.classes, "epoch": self.epoch, "updates": self.updates,
                     "observed": optimizer["observed"], "loss_sum": optimizer["loss_sum"],
                     "best_error": self.best_error, "best_epoch": self.best_epoch, "val_groups": self.val_groups,
