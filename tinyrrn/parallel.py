@@ -28,6 +28,7 @@ import signal
 import sys
 import time
 import traceback
+import warnings
 
 import numpy
 
@@ -266,7 +267,9 @@ class MPICommunicator(Communicator):
         cupy = backend.module_for("gpu")
         cupy.cuda.Device(self.local_rank % cupy.cuda.runtime.getDeviceCount()).use()
         try:
-            from cupy.cuda import nccl  # optional part of CuPy
+            with warnings.catch_warnings():  # CuPy warns at import when libnccl is missing: said below, once
+                warnings.simplefilter("ignore")
+                from cupy.cuda import nccl  # optional part of CuPy
             available = nccl.available
         except ImportError:
             available = False
