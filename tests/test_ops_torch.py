@@ -102,7 +102,7 @@ def test_cross_entropy_log_softmax_linear(rng):
     for ours, theirs in ((x, tx), (w, tw), (b, tb)):
         assert_same(ours.grad, theirs.grad)
     (z, tz) = both(rng, 3, 5)
-    assert_same(F.log_softmax(z).data, tf.log_softmax(tz, dim=-1))
+    assert_same(F.log_softmax(z, -1).data, tf.log_softmax(tz, dim=-1))
 
 
 def test_adaptive_avg_pool_and_activations(rng):
@@ -155,3 +155,16 @@ def test_float16_log_softmax_is_torchs_to_the_bit(shape, dim):
         ours = F.cross_entropy(Tensor(on_device(data)), Tensor(on_device(target)), reduction="none")
         numpy.testing.assert_array_equal(host(ours), tf.cross_entropy(torch.tensor(data), torch.tensor(target),
                                                                       reduction="none").numpy())
+
+
+@pytest.mark.parametrize("op", ["softmax", "log_softmax"])
+@pytest.mark.parametrize("shape", [(), (5,), (3, 5), (2, 3, 4), (2, 3, 4, 5)])
+def test_softmax_without_dim_warns_and_takes_torchs_implicit_dim(op, shape):
+    """Without a dim PyTorch warns (UserWarning) and normalises along dim 0 of a 0-, 1- or 3-D input and dim 1 of
+    any other; tinyrrn warned of nothing and refused 3-D and 4-D inputs."""
+    data = numpy.random.default_rng(0).standard_normal(shape)
+    with pytest.warns(UserWarning, match="Implicit dimension choice"):
+        ours = getattr(F, op)(Tensor(on_device(data)))
+    with pytest.warns(UserWarning, match="Implicit dimension choice"):
+        theirs = getattr(tf, op)(torch.tensor(data))
+    numpy.testing.assert_allclose(host(ours), theirs.numpy(), rtol=1e-12)

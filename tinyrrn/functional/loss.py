@@ -1,4 +1,6 @@
 """Softmax, log-softmax and the cross-entropy and negative log-likelihood losses."""
+import warnings
+
 from .. import backend
 from ..tensor import Tensor, make_result, records_graph
 from ._util import (ArgumentError, DtypeError, axis_index, check_float, integer, number, only_torch_defaults, quiet,
@@ -9,12 +11,12 @@ REDUCTIONS = ("mean", "sum", "none")
 
 
 def _softmax_axis(op, x, axis):
-    """The axis to normalise over; without one, -1 for up to 2 dims (PyTorch's implicit choice
-    there), else an error (PyTorch's implicit dim of 3-D and 4-D inputs is deprecated)."""
+    """The axis to normalise over; without one, PyTorch's deprecated implicit choice, with its warning: 0 for a
+    0-, 1- or 3-D input (a 3-D one read as unbatched (C, H, W)), else 1."""
     if axis is None:
-        if x.ndim > 2:
-            raise ArgumentError(f"{op}: pass axis= for an input of {x.ndim} dims {tuple(x.shape)}")
-        axis = -1
+        warnings.warn(f"Implicit dimension choice for {op} has been deprecated. Change the call to include dim=X "
+                      "as an argument.", UserWarning, stacklevel=4)  # the caller of the op (past @quiet)
+        axis = 0 if x.ndim in (0, 1, 3) else 1
     checked = axis_index(op, axis, x.ndim)  # a 0-d input takes dim 0 or -1 only, as in PyTorch
     return checked if x.ndim else None
 

@@ -362,7 +362,7 @@ class Flatten(Module):
 
 
 class Softmax(Module):
-    """F.softmax along ``dim`` (None: the last of a 1-D or 2-D input, PyTorch's implicit choice there)."""
+    """F.softmax along ``dim`` (None: PyTorch's deprecated implicit choice, with its warning; see F.softmax)."""
 
     function = staticmethod(F.softmax)
 
