@@ -168,3 +168,21 @@ def test_softmax_without_dim_warns_and_takes_torchs_implicit_dim(op, shape):
     with pytest.warns(UserWarning, match="Implicit dimension choice"):
         theirs = getattr(tf, op)(torch.tensor(data))
     numpy.testing.assert_allclose(host(ours), theirs.numpy(), rtol=1e-12)
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize("shape", [(4, 3), (3,), (2, 3, 2, 2)])
+def test_cross_entropy_of_probabilities_differentiates_its_weight_as_torch(reduction, shape):
+    """With class-probability targets PyTorch's cross_entropy is differentiable in its class weight (it refuses a
+    weight that requires grad for class indices only); tinyrrn refused it for probabilities too."""
+    rng = numpy.random.default_rng(0)
+    logits, target, weight = rng.standard_normal(shape), rng.uniform(0, 1, shape), rng.uniform(0.5, 2, 3)
+    ours = [Tensor(on_device(a), requires_grad=True) for a in (logits, target, weight)]
+    theirs = [torch.tensor(a, requires_grad=True) for a in (logits, target, weight)]
+    loss = F.cross_entropy(*ours, reduction=reduction, label_smoothing=0.1)
+    tloss = tf.cross_entropy(*theirs, reduction=reduction, label_smoothing=0.1)
+    numpy.testing.assert_allclose(host(loss), tloss.detach().numpy(), rtol=1e-12)
+    g = rng.standard_normal(tloss.shape)
+    loss.backward(on_device(g)), tloss.backward(torch.tensor(g))
+    for mine, reference in zip(ours, theirs):
+        numpy.testing.assert_allclose(host(mine.grad), reference.grad.numpy(), rtol=1e-10, atol=1e-12)

@@ -155,9 +155,9 @@ def _class_loss(op, logits, target, weight, size_average, ignore_index, reduce, 
     per_class = [classes if i == axis else 1 for i in range(logits.ndim)]  # a (C,) vector broadcast
     w = 1
     if weight is not None:
-        if weight.requires_grad and records_graph():
-            raise ArgumentError(f"{op}: a weight that requires grad is not supported (PyTorch refuses "
-                                "it for class-index targets); pass weight.detach()")
+        if weight.requires_grad and records_graph() and target.dtype.kind != "f":
+            raise ArgumentError(f"{op}: a weight that requires grad is not supported for class-index targets "
+                                "(as PyTorch; for probabilities it is differentiable); pass weight.detach()")
         w = weight.data
         if w.shape != (classes,):
             raise ArgumentError(f"{op}: weight {tuple(w.shape)} does not fit {classes} classes")
@@ -241,6 +241,13 @@ def _class_loss(op, logits, target, weight, size_average, ignore_index, reduce, 
         g_log_probs = -coefficients * g  # then through log_softmax as PyTorch (float16 in float32, rounded once)
         g_logits = _log_softmax_backward(g_log_probs, log_probs, axis) if normalise else g_log_probs
         g_target = -(1 - label_smoothing) * w * log_probs * g if target_tensor.requires_grad else None
-        return g_logits, g_target
+        if weight is None:
+            return g_logits, g_target
+        g_weight = None  # (class-index targets: refused above while it requires grad)
+        if weight.requires_grad:  # probabilities: the mean's count does not depend on the weight
+            per_class = -(mix * log_probs * g)
+            g_weight = per_class.sum(axis=tuple(i for i in range(per_class.ndim) if i != axis))
+        return g_logits, g_target, g_weight
 
-    return make_result(xp.asarray(loss, dtype=dtype), (logits, target_tensor), backward, op)
+    parents = (logits, target_tensor) if weight is None else (logits, target_tensor, weight)
+    return make_result(xp.asarray(loss, dtype=dtype), parents, backward, op)
