@@ -186,3 +186,22 @@ def test_cross_entropy_of_probabilities_differentiates_its_weight_as_torch(reduc
     loss.backward(on_device(g)), tloss.backward(torch.tensor(g))
     for mine, reference in zip(ours, theirs):
         numpy.testing.assert_allclose(host(mine.grad), reference.grad.numpy(), rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize("op", ["cross_entropy", "nll_loss"])
+def test_class_loss_of_unbatched_logits_takes_a_one_element_target_as_torch(op, reduction):
+    """PyTorch takes a (1,) class-index target for (C,) logits as the 0-d one (a 0-d loss; a (2,) target is its
+    ValueError); tinyrrn refused it. (PyTorch's backward of it fails, a size mismatch: the gradient is compared
+    with that of the 0-d target.)"""
+    logits, weight = numpy.random.default_rng(0).standard_normal(4), numpy.array([0.5, 1.0, 2.0, 1.5])
+    x, tx = Tensor(on_device(logits), requires_grad=True), torch.tensor(logits, requires_grad=True)
+    loss = getattr(F, op)(x, Tensor(on_device(numpy.array([2]))), Tensor(on_device(weight)), reduction=reduction)
+    tloss = getattr(tf, op)(tx, torch.tensor([2]), torch.tensor(weight), reduction=reduction)
+    assert loss.shape == tloss.shape == ()
+    numpy.testing.assert_allclose(host(loss), tloss.detach().numpy(), rtol=1e-12)
+    loss.backward()
+    getattr(tf, op)(tx, torch.tensor(2), torch.tensor(weight), reduction=reduction).backward()
+    numpy.testing.assert_allclose(host(x.grad), tx.grad.numpy(), rtol=1e-12)
+    with pytest.raises(ValueError):
+        getattr(F, op)(x, Tensor(on_device(numpy.array([2, 1]))), reduction=reduction)

@@ -183,6 +183,8 @@ def _class_loss(op, logits, target, weight, size_average, ignore_index, reduce, 
                             f"PyTorch, got {target.dtype}; convert with .astype('int64')")
         w = w if weight is None else w.reshape(per_class)
         expected = logits.shape[:axis] + logits.shape[axis + 1:]
+        if logits.ndim == 1 and target.shape == (1,) and not label_smoothing:  # PyTorch's (C,) logits take a (1,)
+            target = target.reshape(())  # target as a 0-d one (with smoothing, its broadcast error below)
         if target.shape != expected:
             raise ArgumentError(f"{op}: target {tuple(target.shape)} does not fit logits "
                              f"{tuple(logits.shape)} (expected target shape {expected})")

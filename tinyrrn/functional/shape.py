@@ -2,6 +2,7 @@
 copies."""
 import functools
 import math
+import numbers
 import operator
 
 import numpy
@@ -457,12 +458,15 @@ def unbatched_too(op):
 
 
 def _pad_value(value, dtype, fills):
-    """pad's ``value`` in x's dtype: None is 0, as in PyTorch; where the pad ``fills`` any element, a value the
-    dtype cannot hold (NaN or an overflow for integers, beyond float16's range) is refused, as PyTorch refuses it
-    (a bool takes any number: NaN is True); a pad that only crops checks no value, as PyTorch's."""
+    """pad's ``value`` in x's dtype: None is 0, as in PyTorch, and anything but a real number its TypeError; where
+    the pad ``fills`` any element, a value the dtype cannot hold (NaN or an overflow for integers, beyond float16's
+    range) is refused, as PyTorch refuses it (a bool takes any number: NaN is True); a pad that only crops checks
+    no other value, as PyTorch's."""
     if value is None:
         return 0
     value = number(value)
+    if not isinstance(value, (numbers.Real, numpy.bool_)):  # a complex, a sequence, an array: PyTorch's TypeError
+        raise TypeError(f"pad: argument 'value' must be a real number, not {type(value).__name__} (as PyTorch)")
     if type(value) is int and dtype.kind == "f":
         value = float(value)  # a float argument in PyTorch (OverflowError beyond float64's range)
     finite = type(value) is int or bool(numpy.isfinite(value))  # NumPy's isfinite takes no int beyond int64
