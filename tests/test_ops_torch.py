@@ -205,3 +205,37 @@ def test_class_loss_of_unbatched_logits_takes_a_one_element_target_as_torch(op, 
     numpy.testing.assert_allclose(host(x.grad), tx.grad.numpy(), rtol=1e-12)
     with pytest.raises(ValueError):
         getattr(F, op)(x, Tensor(on_device(numpy.array([2, 1]))), reduction=reduction)
+
+
+@pytest.mark.parametrize("mode", ["reflect", "replicate", "circular"])
+@pytest.mark.parametrize("shape,amounts", [((2, 5), (1, 2)), ((2, 3, 5), (2, 1)), ((2, 3, 5), (-2, 4)),
+                                           ((2, 3, 5), (3, -1)), ((2, 3, 5), (4, 0)), ((2, 3, 4, 5), (1, 2, 3, 0)),
+                                           ((3, 4, 5), (0, 1, 2, 2)), ((1, 2, 3, 4, 5), (1, 1, 2, 0, 0, 2))])
+def test_pad_reflect_replicate_circular_as_torch(rng, mode, shape, amounts):
+    """PyTorch's non-constant pads (reflect and replicate pad the whole dim, then crop; circular crops, then wraps
+    around what is kept), and their gradients, which add every copy's; tinyrrn refused them."""
+    if mode == "circular" and min(amounts) < 0 and max(amounts) > 2:
+        amounts = tuple(min(a, 2) for a in amounts)  # (PyTorch fails when the wrap overlaps the written part)
+    data = rng.standard_normal(shape)
+    x, tx = Tensor(on_device(data), requires_grad=True), torch.tensor(data, requires_grad=True)
+    y, ty = F.pad(x, amounts, mode=mode), tf.pad(tx, amounts, mode=mode)
+    numpy.testing.assert_array_equal(host(y), ty.detach().numpy())
+    g = rng.standard_normal(ty.shape)
+    y.backward(on_device(g))
+    ty.backward(torch.tensor(g))
+    numpy.testing.assert_allclose(host(x.grad), tx.grad.numpy(), rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("mode,shape,amounts,error", [
+    ("reflect", (2, 3, 5), (5, 0), RuntimeError), ("reflect", (2, 3, 1), (1, 0), RuntimeError),
+    ("reflect", (5,), (1, 1), NotImplementedError), ("replicate", (2, 3, 4, 5), (1, 1), NotImplementedError),
+    ("circular", (1, 2, 3, 4, 5), (1, 1, 1, 1), NotImplementedError), ("circular", (2, 3, 5), (6, 0), RuntimeError),
+    ("replicate", (2, 3, 5), (-4, -1), RuntimeError), ("replicate", (2, 0, 5), (1, 1), RuntimeError),
+    ("reflect", (2, 3, 5), (1,), RuntimeError), ("symmetric", (2, 3, 5), (1, 1), NotImplementedError)])
+def test_pad_refuses_what_torch_refuses_in_its_non_constant_modes(mode, shape, amounts, error):
+    with pytest.raises(error):
+        tf.pad(torch.ones(shape), amounts, mode=mode)
+    with pytest.raises(error):
+        F.pad(Tensor(on_device(numpy.ones(shape))), amounts, mode=mode)
+    with pytest.raises(RuntimeError, match="value"):
+        F.pad(Tensor(on_device(numpy.ones((2, 3, 5)))), (1, 1), mode="reflect", value=1.0)
