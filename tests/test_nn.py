@@ -599,7 +599,7 @@ def test_conv2d_padding_modes_as_torch(torch, padding_mode, settings):
     with an odd total one more after); tinyrrn refused every mode but 'zeros'."""
     ours = nn.Conv2d(2, 3, padding_mode=padding_mode, **settings)
     theirs = torch.nn.Conv2d(2, 3, padding_mode=padding_mode, **settings).double()
-    theirs.load_state_dict({name: torch.tensor(np.array(value)) for name, value in ours.state_dict().items()})
+    theirs.load_state_dict({name: torch.tensor(host(value)) for name, value in ours.state_dict().items()})
     assert ours.padding_mode == theirs.padding_mode and repr(ours) == repr(theirs).replace("float64", "float32")
     data = np.random.default_rng(0).standard_normal((2, 2, 5, 6)).astype("float32")
     expected = theirs(torch.tensor(data, dtype=torch.float64)).detach().numpy()
