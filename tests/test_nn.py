@@ -577,7 +577,6 @@ def test_relu_inplace_matches_torch(torch):
 
 @pytest.mark.parametrize("make, error", [
     (lambda: nn.Conv2d(3, 4, 3, padding_mode="bogus"), ValueError),
-    (lambda: nn.Conv2d(3, 4, 3, padding_mode="reflect"), NotImplementedError),  # PyTorch's, not tinyrrn's
     (lambda: nn.ConvTranspose2d(3, 4, 3, padding_mode="reflect"), ValueError),
     (lambda: nn.Conv2d(3, 4, (3,)), RuntimeError),  # PyTorch's layers do not expand a kernel_size of one
     (lambda: nn.Linear(-1, 3), RuntimeError), (lambda: nn.Conv2d(-1, 3, 3), RuntimeError),
@@ -589,6 +588,23 @@ def test_relu_inplace_matches_torch(torch):
 def test_layer_arguments_refused_with_torchs_exception_class(make, error):
     with pytest.raises(error):
         make()
+
+
+@pytest.mark.parametrize("padding_mode", ["reflect", "replicate", "circular"])
+@pytest.mark.parametrize("settings", [dict(kernel_size=3, padding=1), dict(kernel_size=(2, 3), padding=(1, 2), stride=2),
+                                      dict(kernel_size=4, padding="same", dilation=(1, 2)),
+                                      dict(kernel_size=3, padding="valid")])
+def test_conv2d_padding_modes_as_torch(torch, padding_mode, settings):
+    """Conv2d's padding_mode pads the input with F.pad's mode, then convolves without padding (PyTorch's, 'same'
+    with an odd total one more after); tinyrrn refused every mode but 'zeros'."""
+    ours = nn.Conv2d(2, 3, padding_mode=padding_mode, **settings)
+    theirs = torch.nn.Conv2d(2, 3, padding_mode=padding_mode, **settings).double()
+    theirs.load_state_dict({name: torch.tensor(host(value)) for name, value in ours.state_dict().items()})
+    assert ours.padding_mode == theirs.padding_mode and repr(ours) == repr(theirs).replace("float64", "float32")
+    data = np.random.default_rng(0).standard_normal((2, 2, 5, 6)).astype("float32")
+    expected = theirs(torch.tensor(data, dtype=torch.float64)).detach().numpy()
+    np.testing.assert_allclose(host(ours(Tensor(on_device(data)))), expected, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(host(ours(Tensor(on_device(data[0])))), expected[0], rtol=1e-5, atol=1e-5)
 
 
 def test_state_dict_writes_into_a_destination_as_torch(torch):
@@ -1828,3 +1844,11 @@ def test_module_state_dict_hooks_are_refused_saying_so(torch, name):
     getattr(torch.nn.Linear(2, 2), name)(lambda *args: None)
     with pytest.raises(NotImplementedError, match=f"{name} is not supported by tinyrrn"):
         getattr(nn.Linear(2, 2), name)(lambda *args: None)
+
+
+def test_conv_bn_fuses_no_conv2d_of_another_padding_mode(rng):
+    """conv_bn's fused inference path pads with zeros; a Conv2d whose padding_mode is another runs as it is."""
+    conv, bn = nn.Conv2d(2, 3, 3, padding=1, bias=False, padding_mode="reflect"), nn.BatchNorm2d(3).eval()
+    x = Tensor(on_device(rng.standard_normal((2, 2, 5, 5)).astype("float32")))
+    with tinyrrn.no_grad():
+        np.testing.assert_allclose(host(nn.conv_bn(conv, bn, x)), host(bn(conv(x))), rtol=1e-6, atol=1e-6)

@@ -425,9 +425,9 @@ def test_rounding_divisions_have_zero_gradients_and_floor_divide_none(rng):
         (a // b).sum().backward()
 
 
-def test_pad_refuses_modes_other_than_constant(rng):
-    with pytest.raises(NotImplementedError, match="pad: mode 'reflect' is not supported"):
-        F.pad(t(rng, 1, 2, 4), (1, 1), mode="reflect")
+@pytest.mark.parametrize("mode", ["reflect", "replicate", "circular"])
+def test_pad_modes(rng, mode):
+    gradcheck(lambda x: F.pad(x, (2, -1, 1, 1), mode=mode), [t(rng, 1, 2, 3, 4)])
 
 
 def test_gradcheck_takes_torchs_inputs_and_tolerances(torch, monkeypatch):

@@ -102,7 +102,7 @@ def test_cross_entropy_log_softmax_linear(rng):
     for ours, theirs in ((x, tx), (w, tw), (b, tb)):
         assert_same(ours.grad, theirs.grad)
     (z, tz) = both(rng, 3, 5)
-    assert_same(F.log_softmax(z).data, tf.log_softmax(tz, dim=-1))
+    assert_same(F.log_softmax(z, -1).data, tf.log_softmax(tz, dim=-1))
 
 
 def test_adaptive_avg_pool_and_activations(rng):
@@ -155,3 +155,87 @@ def test_float16_log_softmax_is_torchs_to_the_bit(shape, dim):
         ours = F.cross_entropy(Tensor(on_device(data)), Tensor(on_device(target)), reduction="none")
         numpy.testing.assert_array_equal(host(ours), tf.cross_entropy(torch.tensor(data), torch.tensor(target),
                                                                       reduction="none").numpy())
+
+
+@pytest.mark.parametrize("op", ["softmax", "log_softmax"])
+@pytest.mark.parametrize("shape", [(), (5,), (3, 5), (2, 3, 4), (2, 3, 4, 5)])
+def test_softmax_without_dim_warns_and_takes_torchs_implicit_dim(op, shape):
+    """Without a dim PyTorch warns (UserWarning) and normalises along dim 0 of a 0-, 1- or 3-D input and dim 1 of
+    any other; tinyrrn warned of nothing and refused 3-D and 4-D inputs."""
+    data = numpy.random.default_rng(0).standard_normal(shape)
+    with pytest.warns(UserWarning, match="Implicit dimension choice"):
+        ours = getattr(F, op)(Tensor(on_device(data)))
+    with pytest.warns(UserWarning, match="Implicit dimension choice"):
+        theirs = getattr(tf, op)(torch.tensor(data))
+    numpy.testing.assert_allclose(host(ours), theirs.numpy(), rtol=1e-12)
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize("shape", [(4, 3), (3,), (2, 3, 2, 2)])
+def test_cross_entropy_of_probabilities_differentiates_its_weight_as_torch(reduction, shape):
+    """With class-probability targets PyTorch's cross_entropy is differentiable in its class weight (it refuses a
+    weight that requires grad for class indices only); tinyrrn refused it for probabilities too."""
+    rng = numpy.random.default_rng(0)
+    logits, target, weight = rng.standard_normal(shape), rng.uniform(0, 1, shape), rng.uniform(0.5, 2, 3)
+    ours = [Tensor(on_device(a), requires_grad=True) for a in (logits, target, weight)]
+    theirs = [torch.tensor(a, requires_grad=True) for a in (logits, target, weight)]
+    loss = F.cross_entropy(*ours, reduction=reduction, label_smoothing=0.1)
+    tloss = tf.cross_entropy(*theirs, reduction=reduction, label_smoothing=0.1)
+    numpy.testing.assert_allclose(host(loss), tloss.detach().numpy(), rtol=1e-12)
+    g = rng.standard_normal(tloss.shape)
+    loss.backward(on_device(g)), tloss.backward(torch.tensor(g))
+    for mine, reference in zip(ours, theirs):
+        numpy.testing.assert_allclose(host(mine.grad), reference.grad.numpy(), rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize("op", ["cross_entropy", "nll_loss"])
+def test_class_loss_of_unbatched_logits_takes_a_one_element_target_as_torch(op, reduction):
+    """PyTorch takes a (1,) class-index target for (C,) logits as the 0-d one (a 0-d loss; a (2,) target is its
+    ValueError); tinyrrn refused it. (PyTorch's backward of it fails, a size mismatch: the gradient is compared
+    with that of the 0-d target.)"""
+    logits, weight = numpy.random.default_rng(0).standard_normal(4), numpy.array([0.5, 1.0, 2.0, 1.5])
+    x, tx = Tensor(on_device(logits), requires_grad=True), torch.tensor(logits, requires_grad=True)
+    loss = getattr(F, op)(x, Tensor(on_device(numpy.array([2]))), Tensor(on_device(weight)), reduction=reduction)
+    tloss = getattr(tf, op)(tx, torch.tensor([2]), torch.tensor(weight), reduction=reduction)
+    assert loss.shape == tloss.shape == ()
+    numpy.testing.assert_allclose(host(loss), tloss.detach().numpy(), rtol=1e-12)
+    loss.backward()
+    getattr(tf, op)(tx, torch.tensor(2), torch.tensor(weight), reduction=reduction).backward()
+    numpy.testing.assert_allclose(host(x.grad), tx.grad.numpy(), rtol=1e-12)
+    with pytest.raises(ValueError):
+        getattr(F, op)(x, Tensor(on_device(numpy.array([2, 1]))), reduction=reduction)
+
+
+@pytest.mark.parametrize("mode", ["reflect", "replicate", "circular"])
+@pytest.mark.parametrize("shape,amounts", [((2, 5), (1, 2)), ((2, 3, 5), (2, 1)), ((2, 3, 5), (-2, 4)),
+                                           ((2, 3, 5), (3, -1)), ((2, 3, 5), (4, 0)), ((2, 3, 4, 5), (1, 2, 3, 0)),
+                                           ((3, 4, 5), (0, 1, 2, 2)), ((1, 2, 3, 4, 5), (1, 1, 2, 0, 0, 2))])
+def test_pad_reflect_replicate_circular_as_torch(rng, mode, shape, amounts):
+    """PyTorch's non-constant pads (reflect and replicate pad the whole dim, then crop; circular crops, then wraps
+    around what is kept), and their gradients, which add every copy's; tinyrrn refused them."""
+    if mode == "circular" and min(amounts) < 0 and max(amounts) > 2:
+        amounts = tuple(min(a, 2) for a in amounts)  # (PyTorch fails when the wrap overlaps the written part)
+    data = rng.standard_normal(shape)
+    x, tx = Tensor(on_device(data), requires_grad=True), torch.tensor(data, requires_grad=True)
+    y, ty = F.pad(x, amounts, mode=mode), tf.pad(tx, amounts, mode=mode)
+    numpy.testing.assert_array_equal(host(y), ty.detach().numpy())
+    g = rng.standard_normal(ty.shape)
+    y.backward(on_device(g))
+    ty.backward(torch.tensor(g))
+    numpy.testing.assert_allclose(host(x.grad), tx.grad.numpy(), rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("mode,shape,amounts,error", [
+    ("reflect", (2, 3, 5), (5, 0), RuntimeError), ("reflect", (2, 3, 1), (1, 0), RuntimeError),
+    ("reflect", (5,), (1, 1), NotImplementedError), ("replicate", (2, 3, 4, 5), (1, 1), NotImplementedError),
+    ("circular", (1, 2, 3, 4, 5), (1, 1, 1, 1), NotImplementedError), ("circular", (2, 3, 5), (6, 0), RuntimeError),
+    ("replicate", (2, 3, 5), (-4, -1), RuntimeError), ("replicate", (2, 0, 5), (1, 1), RuntimeError),
+    ("reflect", (2, 3, 5), (1,), RuntimeError), ("symmetric", (2, 3, 5), (1, 1), NotImplementedError)])
+def test_pad_refuses_what_torch_refuses_in_its_non_constant_modes(mode, shape, amounts, error):
+    with pytest.raises(error):
+        tf.pad(torch.ones(shape), amounts, mode=mode)
+    with pytest.raises(error):
+        F.pad(Tensor(on_device(numpy.ones(shape))), amounts, mode=mode)
+    with pytest.raises(RuntimeError, match="value"):
+        F.pad(Tensor(on_device(numpy.ones((2, 3, 5)))), (1, 1), mode="reflect", value=1.0)

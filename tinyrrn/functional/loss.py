@@ -1,4 +1,6 @@
 """Softmax, log-softmax and the cross-entropy and negative log-likelihood losses."""
+import warnings
+
 from .. import backend
 from ..tensor import Tensor, make_result, records_graph
 from ._util import (ArgumentError, DtypeError, axis_index, check_float, integer, number, only_torch_defaults, quiet,
@@ -9,12 +11,12 @@ REDUCTIONS = ("mean", "sum", "none")
 
 
 def _softmax_axis(op, x, axis):
-    """The axis to normalise over; without one, -1 for up to 2 dims (PyTorch's implicit choice
-    there), else an error (PyTorch's implicit dim of 3-D and 4-D inputs is deprecated)."""
+    """The axis to normalise over; without one, PyTorch's deprecated implicit choice, with its warning: 0 for a
+    0-, 1- or 3-D input (a 3-D one read as unbatched (C, H, W)), else 1."""
     if axis is None:
-        if x.ndim > 2:
-            raise ArgumentError(f"{op}: pass axis= for an input of {x.ndim} dims {tuple(x.shape)}")
-        axis = -1
+        warnings.warn(f"Implicit dimension choice for {op} has been deprecated. Change the call to include dim=X "
+                      "as an argument.", UserWarning, stacklevel=4)  # the caller of the op (past @quiet)
+        axis = 0 if x.ndim in (0, 1, 3) else 1
     checked = axis_index(op, axis, x.ndim)  # a 0-d input takes dim 0 or -1 only, as in PyTorch
     return checked if x.ndim else None
 
@@ -153,9 +155,9 @@ def _class_loss(op, logits, target, weight, size_average, ignore_index, reduce, 
     per_class = [classes if i == axis else 1 for i in range(logits.ndim)]  # a (C,) vector broadcast
     w = 1
     if weight is not None:
-        if weight.requires_grad and records_graph():
-            raise ArgumentError(f"{op}: a weight that requires grad is not supported (PyTorch refuses "
-                                "it for class-index targets); pass weight.detach()")
+        if weight.requires_grad and records_graph() and target.dtype.kind != "f":
+            raise ArgumentError(f"{op}: a weight that requires grad is not supported for class-index targets "
+                                "(as PyTorch; for probabilities it is differentiable); pass weight.detach()")
         w = weight.data
         if w.shape != (classes,):
             raise ArgumentError(f"{op}: weight {tuple(w.shape)} does not fit {classes} classes")
@@ -181,6 +183,8 @@ def _class_loss(op, logits, target, weight, size_average, ignore_index, reduce, 
                             f"PyTorch, got {target.dtype}; convert with .astype('int64')")
         w = w if weight is None else w.reshape(per_class)
         expected = logits.shape[:axis] + logits.shape[axis + 1:]
+        if logits.ndim == 1 and target.shape == (1,) and not label_smoothing:  # PyTorch's (C,) logits take a (1,)
+            target = target.reshape(())  # target as a 0-d one (with smoothing, its broadcast error below)
         if target.shape != expected:
             raise ArgumentError(f"{op}: target {tuple(target.shape)} does not fit logits "
                              f"{tuple(logits.shape)} (expected target shape {expected})")
@@ -239,6 +243,13 @@ def _class_loss(op, logits, target, weight, size_average, ignore_index, reduce, 
         g_log_probs = -coefficients * g  # then through log_softmax as PyTorch (float16 in float32, rounded once)
         g_logits = _log_softmax_backward(g_log_probs, log_probs, axis) if normalise else g_log_probs
         g_target = -(1 - label_smoothing) * w * log_probs * g if target_tensor.requires_grad else None
-        return g_logits, g_target
+        if weight is None:
+            return g_logits, g_target
+        g_weight = None  # (class-index targets: refused above while it requires grad)
+        if weight.requires_grad:  # probabilities: the mean's count does not depend on the weight
+            per_class = -(mix * log_probs * g)
+            g_weight = per_class.sum(axis=tuple(i for i in range(per_class.ndim) if i != axis))
+        return g_logits, g_target, g_weight
 
-    return make_result(xp.asarray(loss, dtype=dtype), (logits, target_tensor), backward, op)
+    parents = (logits, target_tensor) if weight is None else (logits, target_tensor, weight)
+    return make_result(xp.asarray(loss, dtype=dtype), parents, backward, op)

@@ -2,6 +2,7 @@
 copies."""
 import functools
 import math
+import numbers
 import operator
 
 import numpy
@@ -457,12 +458,15 @@ def unbatched_too(op):
 
 
 def _pad_value(value, dtype, fills):
-    """pad's ``value`` in x's dtype: None is 0, as in PyTorch; where the pad ``fills`` any element, a value the
-    dtype cannot hold (NaN or an overflow for integers, beyond float16's range) is refused, as PyTorch refuses it
-    (a bool takes any number: NaN is True); a pad that only crops checks no value, as PyTorch's."""
+    """pad's ``value`` in x's dtype: None is 0, as in PyTorch, and anything but a real number its TypeError; where
+    the pad ``fills`` any element, a value the dtype cannot hold (NaN or an overflow for integers, beyond float16's
+    range) is refused, as PyTorch refuses it (a bool takes any number: NaN is True); a pad that only crops checks
+    no other value, as PyTorch's."""
     if value is None:
         return 0
     value = number(value)
+    if not isinstance(value, (numbers.Real, numpy.bool_)):  # a complex, a sequence, an array: PyTorch's TypeError
+        raise TypeError(f"pad: argument 'value' must be a real number, not {type(value).__name__} (as PyTorch)")
     if type(value) is int and dtype.kind == "f":
         value = float(value)  # a float argument in PyTorch (OverflowError beyond float64's range)
     finite = type(value) is int or bool(numpy.isfinite(value))  # NumPy's isfinite takes no int beyond int64
@@ -479,16 +483,20 @@ def _pad_value(value, dtype, fills):
     return value
 
 
-def pad(x, pad, mode="constant", value=0.0):
-    """x padded with ``value`` (torch.nn.functional.pad in its 'constant' mode).
+PAD_MODES = ("constant", "reflect", "replicate", "circular")
+
+
+def pad(x, pad, mode="constant", value=None):
+    """x padded (torch.nn.functional.pad): with ``value`` (None: 0) in mode 'constant', else with copies of x's
+    own elements, mirrored about its edges ('reflect'), its edges repeated ('replicate') or wrapped around from
+    the other end ('circular').
 
     ``pad`` gives (before, after) amounts from the last dimension backwards: (left, right) pads
     W, (left, right, top, bottom) pads W and H. A negative amount crops, as in PyTorch.
     """
     check_tensors("pad", x)
-    if mode != "constant":
-        raise NotImplementedError(f"pad: mode {mode!r} is not supported; only 'constant' "
-                                  "(reflect, replicate and circular are not implemented)")
+    if mode not in PAD_MODES:
+        raise NotImplementedError(f"pad: mode {mode!r} is not one of PyTorch's {PAD_MODES}")
     if not isinstance(pad, (tuple, list)):
         raise TypeError(f"pad: argument 'pad' must be a tuple or list of ints, not {type(pad).__name__} (as PyTorch)")
     pad = tuple(integer("pad", "pad", p) for p in pad)
@@ -496,6 +504,8 @@ def pad(x, pad, mode="constant", value=0.0):
         raise ArgumentError(f"pad: {pad} must hold a (before, after) pair for each of at most the "
                             f"{x.ndim} dims of {tuple(x.shape)}")
     amounts = [(0, 0)] * (x.ndim - len(pad) // 2) + [pad[i:i + 2] for i in range(len(pad) - 2, -1, -2)]
+    if mode != "constant":
+        return _pad_copying(x, pad, mode, value, amounts[x.ndim - len(pad) // 2:])
     shape = tuple(n + before + after for n, (before, after) in zip(x.shape, amounts))
     if any(n + min(before, 0) + min(after, 0) < 0 for n, (before, after) in zip(x.shape, amounts)):
         raise ArgumentError(f"pad: {pad} crops more than the input {tuple(x.shape)} holds")
@@ -515,5 +525,55 @@ def pad(x, pad, mode="constant", value=0.0):
         grad = xp.zeros(x.shape, dtype=g.dtype)
         grad[source] = g[target]
         return (grad,)
+
+    return make_result(out, (x,), backward, "pad")
+
+
+def _copied_positions(mode, n, before, after, xp):
+    """For a dim of size n padded by (before, after) in ``mode``, the input position each output copies: as
+    PyTorch, reflect and replicate pad the whole dim, then crop; circular crops, then wraps around what is kept."""
+    if mode == "circular":
+        start, kept = max(-before, 0), n - max(-before, 0) - max(-after, 0)
+        return start + xp.arange(-max(before, 0), kept + max(after, 0)) % max(kept, 1)
+    position = xp.arange(-before, n + after)
+    if mode == "replicate":
+        return xp.clip(position, 0, n - 1)
+    period = max(2 * n - 2, 1)
+    position %= period
+    return xp.where(position < n, position, period - position)
+
+
+def _pad_copying(x, pad, mode, value, amounts):
+    """pad in mode reflect, replicate or circular, with PyTorch's refusals: (before, after) ``amounts`` for the
+    last 1 to 3 dims, of an input that has one or two more (a batch); the gradient adds up every copy's."""
+    if value is not None and value != 0:
+        raise ArgumentError(f"pad: mode {mode!r} takes no value argument, got {value!r} (as PyTorch)")
+    padded = len(amounts)
+    if not 1 <= padded <= 3 or x.ndim not in (padded + 1, padded + 2):
+        raise NotImplementedError(f"pad: padding size {len(pad)} in mode {mode!r} is not supported for a {x.ndim}-D "
+                                  f"input (as PyTorch: 2, 4 or 6 for one or two dims more)")
+    sizes = x.shape[x.ndim - padded:]
+    if mode != "circular" and (0 in x.shape[x.ndim - padded - 1:] or
+                               any(n + before + after < 1 for n, (before, after) in zip(sizes, amounts))):
+        raise ArgumentError(f"pad: mode {mode!r} needs an input {tuple(x.shape)} of non-zero dims (but the batch) "
+                            f"and an output of at least one element along each padded dim, got pad {pad}")
+    for n, (before, after) in zip(sizes, amounts):  # circular: PyTorch's wraps of more than is kept are unsound
+        kept = n - max(-before, 0) - max(-after, 0)
+        if mode == "reflect" and max(before, after) >= n or mode == "circular" and not max(before, after) <= kept >= 0:
+            rule = "less than the dim" if mode == "reflect" else "at most what is kept of the dim (no wrapping twice)"
+            raise ArgumentError(f"pad: in mode {mode!r} each amount must be {rule}, got pad {pad} for input "
+                                f"{tuple(x.shape)}")
+    xp = backend.xp_of(x.data)
+    first = x.ndim - padded
+    positions = [_copied_positions(mode, n, before, after, xp) for n, (before, after) in zip(sizes, amounts)]
+    out = x.data
+    for axis, taken in enumerate(positions, first):
+        out = xp.take(out, taken, axis=axis)
+
+    def backward(g):  # each copy's gradient added to its source: a product with the (out, n) one-hot matrix
+        for axis, taken, n in zip(range(first, x.ndim), positions, sizes):
+            one_hot = (taken[:, None] == xp.arange(n)).astype(g.dtype)
+            g = xp.moveaxis(xp.tensordot(g, one_hot, axes=([axis], [0])), -1, axis)
+        return (g,)
 
     return make_result(out, (x,), backward, "pad")

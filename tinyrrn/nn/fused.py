@@ -15,8 +15,8 @@ def conv_bn(conv, bn, x, relu=False, add=None):
     residual sum ``add`` and the ReLU to each block of the convolution's product while the block
     is in the cache, instead of in a pass of their own over memory (ResNet-50's inference on the
     CPU: about a third of its time was batch norm's pass). The numbers are the same. Otherwise
-    (training, a gradient to record, a convolution with a bias or groups, float16, a module whose
-    forward is its own, a subclass's or one set on the instance, or with forward hooks) the two
+    (training, a gradient to record, a convolution with a bias, groups or a padding_mode but 'zeros',
+    float16, a module whose forward is its own, a subclass's or one set on the instance, or with forward hooks) the two
     modules are called as they are; a batch norm that is not plain as PyTorch's code calls it, on
     the convolution's output alone (its hooks see bn(conv(x))), the sum and the ReLU after it.
     """
@@ -39,7 +39,8 @@ def conv_bn(conv, bn, x, relu=False, add=None):
 def _fuses(conv, bn, x, add):
     """Whether conv_bn may fuse: the cases where conv2d_affine gives bn(conv(x)) exactly, with nothing to record."""
     if not (is_plain(conv, Conv2d) and is_plain(bn, BatchNorm2d) and not bn.training and bn.running_mean is not None
-            and bn.running_var is not None and conv.groups == 1 and conv.bias is None):
+            and bn.running_var is not None and conv.groups == 1 and conv.bias is None
+            and conv.padding_mode == "zeros"):
         return False
     if not (isinstance(x, Tensor) and x.ndim == 4 and x.dtype in ("float32", "float64")):
         return False

@@ -13,11 +13,12 @@ def _on_default_device(array):
     return backend.to_device(array, backend.get_device())
 
 
-PADDING_MODES = ("zeros", "reflect", "replicate", "circular")  # PyTorch's; tinyrrn has 'zeros'
+PADDING_MODES = ("zeros", "reflect", "replicate", "circular")  # PyTorch's
 
 
 class Conv2d(Module):
-    """2-D convolution; the weight (out, in/groups, kh, kw) is stored channels-last like the activations."""
+    """2-D convolution; the weight (out, in/groups, kh, kw) is stored channels-last like the activations.
+    A ``padding_mode`` other than 'zeros' pads the input with F.pad in that mode, then convolves, as PyTorch."""
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1, groups=1,
                  bias=True, padding_mode="zeros", device=None, dtype=None):
@@ -26,14 +27,13 @@ class Conv2d(Module):
         kh, kw = pair(kernel_size, "kernel_size", "Conv2d", minimum=0, single=False)  # a negative size: no weight
         if padding_mode not in PADDING_MODES:
             raise ValueError(f"Conv2d: padding_mode must be one of {PADDING_MODES}, but got padding_mode={padding_mode!r}")
-        if padding_mode != "zeros":
-            raise NotImplementedError(f"Conv2d: padding_mode {padding_mode!r} is not supported by tinyrrn; only 'zeros'")
         if isinstance(padding, str):  # as PyTorch, checked when the layer is made; the sizes (a stride of 0, a
             if padding not in ("same", "valid"):  # negative padding, an empty kernel) by F.conv2d, at its forward
                 raise ValueError(f"Conv2d: invalid padding string {padding!r}, should be one of ('valid', 'same')")
             if padding == "same" and pair(stride, "stride", "Conv2d", minimum=1) != (1, 1):
                 raise ValueError("Conv2d: padding='same' is not supported for strided convolutions")
         _conv_settings(self, "Conv2d", in_channels, out_channels, (kh, kw), stride, padding, dilation, groups, 0)
+        self.padding_mode = padding_mode
         self.weight = Parameter(_conv_weight((out_channels, in_channels // groups, kh, kw)))
         self.register_parameter("bias", Parameter(_conv_bias(self.weight.shape)) if bias else None)
 
@@ -41,7 +41,20 @@ class Conv2d(Module):
         _reset_weight_and_bias(self)
 
     def forward(self, input):
-        return F.conv2d(input, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups)
+        if self.padding_mode == "zeros":
+            return F.conv2d(input, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups)
+        padded = F.pad(input, self._pads(), mode=self.padding_mode)
+        return F.conv2d(padded, self.weight, self.bias, self.stride, 0, self.dilation, self.groups)
+
+    def _pads(self):
+        """The padding as F.pad's (left, right, top, bottom): 'same' with an odd total one more after, as PyTorch."""
+        if self.padding == "valid":
+            return (0, 0, 0, 0)
+        if self.padding == "same":
+            totals = [d * (k - 1) for d, k in zip(pair(self.dilation, "dilation", "Conv2d"), self.kernel_size)]
+            return tuple(p for total in reversed(totals) for p in (total // 2, total - total // 2))
+        h, w = pair(self.padding, "padding", "Conv2d")
+        return (w, w, h, h)
 
     def extra_repr(self):
         o, c = self.weight.shape[:2]
@@ -126,7 +139,8 @@ def _conv_repr(conv, in_channels, out_channels):
             + "".join(f", {name}={value}" for name, (value, default) in settings.items()
                       if value != (default,) * len(value))
             + (f", groups={conv.groups}" if conv.groups != 1 else "")
-            + (", bias=False" if conv.bias is None else ""))
+            + (", bias=False" if conv.bias is None else "")
+            + (f", padding_mode={conv.padding_mode}" if conv.padding_mode != "zeros" else ""))
 
 
 def _reset_weight_and_bias(layer):
@@ -362,7 +376,7 @@ class Flatten(Module):
 
 
 class Softmax(Module):
-    """F.softmax along ``dim`` (None: the last of a 1-D or 2-D input, PyTorch's implicit choice there)."""
+    """F.softmax along ``dim`` (None: PyTorch's deprecated implicit choice, with its warning; see F.softmax)."""
 
     function = staticmethod(F.softmax)
 
