@@ -16,8 +16,8 @@ def conv_bn(conv, bn, x, relu=False, add=None):
     is in the cache, instead of in a pass of their own over memory (ResNet-50's inference on the
     CPU: about a third of its time was batch norm's pass). The numbers are the same. Otherwise
     (training, a gradient to record, a convolution with a bias, groups or a padding_mode but 'zeros',
-    float16, a module whose forward is its own, a subclass's or one set on the instance, or with forward hooks) the two
-    modules are called as they are; a batch norm that is not plain as PyTorch's code calls it, on
+    float16, a module whose forward is its own, a subclass's or one set on the instance, or with forward
+    hooks) the two modules are called as they are; a batch norm that is not plain as PyTorch's code calls it, on
     the convolution's output alone (its hooks see bn(conv(x))), the sum and the ReLU after it.
     """
     if isinstance(relu, Module):
