@@ -1838,3 +1838,17 @@ def test_cross_entropy_is_nll_loss_of_log_softmax_to_the_bit(dtype, reduction):
     ours.backward(g)
     theirs.backward(g)
     numpy.testing.assert_array_equal(host(fused.grad), host(composed.grad))
+
+
+def test_a_tensor_is_refused_as_its_own_grad_as_torchs(torch):
+    # PyTorch refuses x.grad = x (a detach(), another tensor on the same memory, is taken); tinyrrn took x's data as
+    # its gradient, and the next backward() added into x's values
+    with pytest.raises(RuntimeError, match="own grad"):
+        t = torch.ones(2, requires_grad=True)
+        t.grad = t
+    x = Tensor(on_device(numpy.ones(2, "float32")), requires_grad=True)
+    with pytest.raises(RuntimeError, match="own grad"):
+        x.grad = x
+    assert x.grad is None
+    x.grad = x.detach()
+    assert x.grad is x.data

@@ -521,7 +521,10 @@ class Tensor:
 
     @grad.setter
     def grad(self, value):
-        """As PyTorch, a gradient of another shape or dtype is refused (an optimiser would broadcast it)."""
+        """As PyTorch, a gradient of another shape or dtype is refused (an optimiser would broadcast it), and so is
+        the tensor itself (backward() would add into its values)."""
+        if value is self:
+            raise RuntimeError("can't assign Variable as its own grad (as PyTorch)")
         value = value.data if isinstance(value, Tensor) else _as_array(value)
         if value is not None and not (hasattr(value, "shape") and hasattr(value, "dtype")):
             raise TypeError(f"assigned grad expected to be a Tensor (or an array) or None but got grad of type "
