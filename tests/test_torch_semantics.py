@@ -1148,6 +1148,9 @@ CHANGED_AFTER_FORWARD = {  # y = fn(x, h) with h = x + 1, then h (and y) changed
     "log_softmax": lambda m, x, h: h.log_softmax(0),
     "pow_tensor": lambda m, x, h: h ** x, "number_pow": lambda m, x, h: 2 ** h,
     "pow_number": lambda m, x, h: h ** 2, "pow_half": lambda m, x, h: (h * h) ** 0.5,  # PyTorch's saves h, not h ** 2
+    # remainder saves both inputs only for the divisor's gradient
+    "remainder_number": lambda m, x, h: h % 1.5, "remainder_constant": lambda m, x, h: h % x.detach(),
+    "remainder": lambda m, x, h: x % h,
 }
 
 

@@ -936,8 +936,9 @@ def _saved_inputs(op, took_grad, saves=None):
     (``took_grad``): none for the ops of SAVE_NO_INPUT; mul and matmul each input for the other's gradient (x * 2
     saves not x), linear (addmm) its input and weight so, never its bias; a convolution its input and weight, not
     its bias; cross_entropy (log_softmax, then nll_loss) its target, not its logits, which log_softmax's output
-    stands for; div the divisor for either gradient, the dividend for the divisor's; any other op counts as saving
-    them all. ``saves``, given by an op whose optional inputs shift the others' places (batch norm's), says it."""
+    stands for; div the divisor for either gradient, the dividend for the divisor's; remainder both for the divisor's
+    only; any other op counts as saving them all. ``saves``, given by an op whose optional inputs shift the others'
+    places (batch norm's), says it."""
     if saves is not None:
         return saves
     if op in SAVE_NO_INPUT:
@@ -952,6 +953,8 @@ def _saved_inputs(op, took_grad, saves=None):
         return False, took_grad[0]
     if op == "div":
         return took_grad[1], took_grad[0] or took_grad[1]
+    if op == "remainder":
+        return took_grad[1], took_grad[1]
     return (True,) * len(took_grad)
 
 
