@@ -1852,3 +1852,28 @@ def test_a_tensor_is_refused_as_its_own_grad_as_torchs(torch):
     assert x.grad is None
     x.grad = x.detach()
     assert x.grad is x.data
+
+
+def _switched_off_leaf(lib, tensor, switch_off):
+    """A leaf's hooks after it was switched off (``switch_off``) between the forward pass and the backward."""
+    calls = []
+    x, w = tensor([1.0, 2.0], requires_grad=True), tensor([3.0, 4.0], requires_grad=True)
+    x.register_hook(lambda g: calls.append("hook"))
+    x.register_post_accumulate_grad_hook(lambda t: calls.append(("after", t.grad)))
+    y = (x * w).sum()
+    switch_off(x)
+    y.backward()
+    return calls, x.grad, w.grad
+
+
+@pytest.mark.parametrize("switch_off", ["requires_grad_", "detach_"])
+def test_a_leaf_switched_off_after_the_forward_calls_its_hooks_as_torchs(torch, switch_off):
+    # PyTorch's graph holds the leaf's node: its hooks run, its grad stays None (tinyrrn skipped the hooks)
+    def off(x):
+        x.requires_grad_(False) if switch_off == "requires_grad_" else x.detach_()
+    theirs = _switched_off_leaf(torch, torch.tensor, off)
+    theirs = theirs[:2] + (theirs[2].tolist(),)
+    ours = _switched_off_leaf(None, lambda v, requires_grad: Tensor(on_device(numpy.array(v, "float32")),
+                                                                    requires_grad=requires_grad), off)
+    ours = ours[:2] + (host(ours[2]).tolist(),)
+    assert ours == theirs == (["hook", ("after", None)], None, [1.0, 2.0])

@@ -710,22 +710,37 @@ class Tensor:
                                    "whose graph an earlier backward() freed: trying to backward through the "
                                    "graph a second time. Specify retain_graph=True in the first backward() "
                                    "to keep the graph, or run the forward pass again.")
-        with numpy.errstate(over="ignore", invalid="ignore"):  # sums reach inf or NaN silently, as PyTorch's
-            _walk(order, {id(self): grad}, handed_out, retain_graph)
+        # leaves with hooks switched off (requires_grad_(False), detach_()) since the forward: PyTorch's graph holds
+        # their nodes, which call their hooks and accumulate nothing; the ops compute their gradients meanwhile
+        switched_off = {id(n): n for n in order if n.backward_fn is None and not n.requires_grad
+                        and (n._hooks or n._post_accumulate_hooks)}
+        for leaf in switched_off.values():
+            leaf._requires_grad = True
+        try:
+            with numpy.errstate(over="ignore", invalid="ignore"):  # sums reach inf or NaN silently, as PyTorch's
+                _walk(order, {id(self): grad}, handed_out, retain_graph, switched_off)
+        finally:
+            for leaf in switched_off.values():
+                leaf._requires_grad = False
 
 
-def _walk(order, grads, handed_out, retain_graph):
+def _walk(order, grads, handed_out, retain_graph, switched_off):
     """backward()'s pass over the nodes of ``order`` (children before parents, reversed), from the gradients
     ``grads`` (tensor id -> array) of the first: each node's checks and hooks, then its gradients sent to its
-    parents, or accumulated in a leaf's ``grad``; the saved buffers freed unless ``retain_graph``."""
+    parents, or accumulated in a leaf's ``grad`` (not in one ``switched_off`` since the forward, whose hooks run
+    alone, as PyTorch's); the saved buffers freed unless ``retain_graph``."""
     for node in reversed(order):
         g = grads.pop(id(node), None)
+        if id(node) in switched_off:  # every gradient of it has reached it: off again, for its hooks
+            node._requires_grad = False
         if g is None or node._graphless_view:  # (no gradient reaches a view requiring grad through its base)
             continue
         if node._hooks:
             g = _hooked(node, g, handed_out)
         if node.backward_fn is None:  # a leaf: keep its own gradient, added to in place (as PyTorch)
-            if node.grad is None:
+            if not node._requires_grad:  # switched off since the forward (an op may have sent it a gradient)
+                pass
+            elif node.grad is None:
                 node.grad = _leaf_gradient(g, handed_out)
             elif _writeable(node.grad):
                 node.grad += g
@@ -761,7 +776,7 @@ def _walk(order, grads, handed_out, retain_graph):
                                                    node.backward_fn(g)):
             if version < parent._detached_at:
                 raise _detached_input(node, parent)
-            if pg is None or not (took_grad and parent._requires_grad):  # a leaf switched on later: not in the graph
+            if pg is None or not took_grad:  # a leaf switched on later: not in the graph
                 continue
             if pg.shape != parent.shape:
                 raise RuntimeError(f"{node.op}: backward returned a gradient of shape {tuple(pg.shape)} "
@@ -892,7 +907,7 @@ def _topological_order(root):
     while stack:
         node, parents = stack[-1]
         for parent, took_grad in parents:
-            if id(parent) not in visited and took_grad and parent.requires_grad:
+            if id(parent) not in visited and took_grad:  # (a leaf switched off since is reached, as PyTorch's)
                 visited.add(id(parent))
                 stack.append((parent, zip(parent.parents, parent.parents_took_grad)))
                 break
