@@ -97,6 +97,15 @@ def test_detach_numpy_item_and_repr():
     assert "requires_grad=True" in repr(x)
 
 
+def test_repr_of_a_computed_tensor_names_its_grad_fn_as_torchs():
+    # PyTorch's repr shows a computed tensor's grad_fn (not requires_grad=True, which a leaf's shows); tinyrrn's
+    # showed requires_grad=True for both, so a graph's tensors could not be told from its leaves
+    x = Tensor([1.0, 2.0], requires_grad=True)
+    assert "grad_fn=<MulBackward0>" in repr(x * 2) and "requires_grad" not in repr(x * 2)
+    assert "grad_fn=<linear>" in repr(tinyrrn.functional.linear(x.reshape(1, 2), x.reshape(1, 2)))  # not PyTorch's node
+    assert "grad_fn" not in repr(x) and "grad_fn" not in repr((x * 2).detach())
+
+
 def test_numpy_asarray_of_a_tensor_is_its_array_or_refused_as_torch():
     """numpy.asarray(x) is x.numpy() (PyTorch's __array__): refused while x requires grad, else its values in its
     dtype, or the one asked for. tinyrrn gave an object array of 0-d Tensors, graph and all."""

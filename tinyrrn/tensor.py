@@ -470,7 +470,10 @@ class Tensor:
         return bool(self.item())
 
     def __repr__(self):
-        grad = ", requires_grad=True" if self.requires_grad else ""
+        """Shape, dtype and device; as PyTorch's, a computed tensor's grad_fn (PyTorch's name of its node, else
+        tinyrrn's op), or requires_grad=True for a leaf that requires grad."""
+        grad = (f", grad_fn=<{TORCH_NODES.get(self.op, self.op)}>" if self.backward_fn is not None else
+                ", requires_grad=True" if self.requires_grad else "")
         return f"Tensor(shape={tuple(self.shape)}, dtype={self.dtype}, device={self.device}{grad})"
 
     def numpy(self):
