@@ -676,11 +676,14 @@ class Tensor:
 
         ``gradient`` (PyTorch's name; ``grad`` is tinyrrn's) is the gradient flowing into this tensor; it may
         be left out only for a one-element tensor (a loss). The graph is freed afterwards unless
-        ``retain_graph`` is true. PyTorch's ``create_graph`` and ``inputs`` are taken at their defaults only.
+        ``retain_graph`` is true. ``inputs`` (a tensor or a sequence of them), as PyTorch's: the gradient reaches
+        these alone (a computed one keeps it in ``grad``, as retain_grad()), and only the part of the graph that
+        leads to them runs. PyTorch's ``create_graph`` is taken at its default only.
         """
-        if create_graph or inputs is not None:
-            raise NotImplementedError("backward(): create_graph=True and inputs= are not supported by tinyrrn "
-                                      "(only PyTorch's defaults, create_graph=False and inputs=None)")
+        if create_graph:
+            raise NotImplementedError("backward(): create_graph=True is not supported by tinyrrn (no graph of the "
+                                      "backward pass; only PyTorch's default, create_graph=False)")
+        targets = None if inputs is None else _backward_inputs(inputs)
         if grad is not None and gradient is not None:
             raise TypeError("backward(): got both gradient= and grad= (the same argument)")
         grad = gradient if grad is None else grad
@@ -707,6 +710,8 @@ class Tensor:
                                      f"tensor shape {tuple(self.shape)}")
             _hand_out(grad, handed_out)
         order = _topological_order(self)
+        if targets is not None:
+            order = _leading_to(order, targets)
         for node in order:
             if node.backward_fn is _freed:
                 raise RuntimeError(f"backward() reached the output of {node.op!r} (shape {tuple(node.shape)}), "
@@ -721,17 +726,19 @@ class Tensor:
             leaf._requires_grad = True
         try:
             with numpy.errstate(over="ignore", invalid="ignore"):  # sums reach inf or NaN silently, as PyTorch's
-                _walk(order, {id(self): grad}, handed_out, retain_graph, switched_off)
+                _walk(order, {id(self): grad}, handed_out, retain_graph, switched_off,
+                      None if targets is None else {id(node) for node in order})
         finally:
             for leaf in switched_off.values():
                 leaf._requires_grad = False
 
 
-def _walk(order, grads, handed_out, retain_graph, switched_off):
+def _walk(order, grads, handed_out, retain_graph, switched_off, needed=None):
     """backward()'s pass over the nodes of ``order`` (children before parents, reversed), from the gradients
     ``grads`` (tensor id -> array) of the first: each node's checks and hooks, then its gradients sent to its
     parents, or accumulated in a leaf's ``grad`` (not in one ``switched_off`` since the forward, whose hooks run
-    alone, as PyTorch's); the saved buffers freed unless ``retain_graph``."""
+    alone, as PyTorch's); the saved buffers freed unless ``retain_graph``. With ``needed`` (the ids of ``order``,
+    for backward(inputs=...)), a node none of whose parents is needed computes nothing, as PyTorch's."""
     for node in reversed(order):
         g = grads.pop(id(node), None)
         if id(node) in switched_off:  # every gradient of it has reached it: off again, for its hooks
@@ -754,6 +761,9 @@ def _walk(order, grads, handed_out, retain_graph, switched_off):
             continue
         if node._retains_grad:  # retain_grad(): kept as a leaf's
             node._grad = _leaf_gradient(g, handed_out) if node._grad is None else _as_array(node._grad + g)
+        if needed is not None and not any(id(parent) in needed for parent in node.parents):
+            _free(node, retain_graph)  # (PyTorch's frees it too)
+            continue
         saves_nothing = _saves_nothing(node)  # (then a change of its output or inputs is no matter, as PyTorch)
         if (node.version not in (node.forward_version, node._assigned_at) and not saves_nothing
                 and _saves_output(node)):  # (after x.data = y its node holds the old array, as PyTorch's)
@@ -788,8 +798,40 @@ def _walk(order, grads, handed_out, retain_graph, switched_off):
                 pg = pg.astype(parent.dtype)
             key = id(parent)
             grads[key] = pg if key not in grads else grads[key] + pg
-        if not (retain_graph or _saves_nothing(node)):
-            node.parents, node.parents_took_grad, node.backward_fn = (), (), _freed  # free saved buffers
+        _free(node, retain_graph)
+
+
+def _free(node, retain_graph):
+    """Free the saved buffers of a node that backward() passed, unless ``retain_graph`` (or it saved none)."""
+    if not (retain_graph or _saves_nothing(node)):
+        node.parents, node.parents_took_grad, node.backward_fn = (), (), _freed
+
+
+def _backward_inputs(inputs):
+    """backward(inputs=...)'s tensors by id, checked as PyTorch's (none, or one that requires no grad, is refused);
+    the computed ones retain their gradient from now on (retain_grad()), as there."""
+    inputs = (inputs,) if isinstance(inputs, Tensor) else tuple(inputs)
+    if not inputs:
+        raise RuntimeError("`inputs` argument to `backward()` cannot be empty (as PyTorch)")
+    for t in inputs:
+        if not isinstance(t, Tensor):
+            raise RuntimeError(f"backward(): all inputs have to be Tensors, but got {type(t).__name__} (as PyTorch)")
+        if not t.requires_grad:
+            raise RuntimeError("backward(inputs=...): can't retain_grad on Tensor that has requires_grad=False "
+                               "(as PyTorch: each input must require grad)")
+    for t in inputs:
+        t.retain_grad()
+    return {id(t) for t in inputs}
+
+
+def _leading_to(order, targets):
+    """The nodes of ``order`` (parents first) that are among ``targets`` (ids) or lead to one: what backward(inputs=
+    ...) runs."""
+    needed = set()
+    for node in order:
+        if id(node) in targets or any(id(p) in needed for p, took in zip(node.parents, node.parents_took_grad) if took):
+            needed.add(id(node))
+    return [node for node in order if id(node) in needed]
 
 
 def _detached_input(node, parent):
