@@ -1856,14 +1856,15 @@ def test_a_tensor_is_refused_as_its_own_grad_as_torchs(torch):
 
 def _switched_off_leaf(lib, tensor, switch_off):
     """A leaf's hooks after it was switched off (``switch_off``) between the forward pass and the backward."""
-    calls = []
+    calls, seen = [], []
     x, w = tensor([1.0, 2.0], requires_grad=True), tensor([3.0, 4.0], requires_grad=True)
     x.register_hook(lambda g: calls.append("hook"))
     x.register_post_accumulate_grad_hook(lambda t: calls.append(("after", t.grad)))
+    w.register_hook(lambda g: seen.append(x.requires_grad))  # mid-walk
     y = (x * w).sum()
     switch_off(x)
     y.backward()
-    return calls, x.grad, w.grad
+    return calls + seen, x.grad, w.grad
 
 
 @pytest.mark.parametrize("switch_off", ["requires_grad_", "detach_"])
@@ -1876,4 +1877,4 @@ def test_a_leaf_switched_off_after_the_forward_calls_its_hooks_as_torchs(torch, 
     ours = _switched_off_leaf(None, lambda v, requires_grad: Tensor(on_device(numpy.array(v, "float32")),
                                                                     requires_grad=requires_grad), off)
     ours = ours[:2] + (host(ours[2]).tolist(),)
-    assert ours == theirs == (["hook", ("after", None)], None, [1.0, 2.0])
+    assert ours == theirs == (["hook", ("after", None), False], None, [1.0, 2.0])

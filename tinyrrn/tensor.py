@@ -719,18 +719,12 @@ class Tensor:
                                    "graph a second time. Specify retain_graph=True in the first backward() "
                                    "to keep the graph, or run the forward pass again.")
         # leaves with hooks switched off (requires_grad_(False), detach_()) since the forward: PyTorch's graph holds
-        # their nodes, which call their hooks and accumulate nothing; the ops compute their gradients meanwhile
-        switched_off = {id(n): n for n in order if n.backward_fn is None and not n.requires_grad
+        # their nodes, which call their hooks and accumulate nothing (see _input_gradients)
+        switched_off = {id(n) for n in order if n.backward_fn is None and not n.requires_grad
                         and (n._hooks or n._post_accumulate_hooks)}
-        for leaf in switched_off.values():
-            leaf._requires_grad = True
-        try:
-            with numpy.errstate(over="ignore", invalid="ignore"):  # sums reach inf or NaN silently, as PyTorch's
-                _walk(order, {id(self): grad}, handed_out, retain_graph, switched_off,
-                      None if targets is None else {id(node) for node in order})
-        finally:
-            for leaf in switched_off.values():
-                leaf._requires_grad = False
+        with numpy.errstate(over="ignore", invalid="ignore"):  # sums reach inf or NaN silently, as PyTorch's
+            _walk(order, {id(self): grad}, handed_out, retain_graph, switched_off,
+                  None if targets is None else {id(node) for node in order})
 
 
 def _walk(order, grads, handed_out, retain_graph, switched_off, needed=None):
@@ -741,8 +735,6 @@ def _walk(order, grads, handed_out, retain_graph, switched_off, needed=None):
     for backward(inputs=...)), a node none of whose parents is needed computes nothing, as PyTorch's."""
     for node in reversed(order):
         g = grads.pop(id(node), None)
-        if id(node) in switched_off:  # every gradient of it has reached it: off again, for its hooks
-            node._requires_grad = False
         if g is None or node._graphless_view:  # (no gradient reaches a view requiring grad through its base)
             continue
         if node._hooks:
@@ -786,7 +778,7 @@ def _walk(order, grads, handed_out, retain_graph, switched_off, needed=None):
                                "was changed (an optimiser's step?) after the forward pass; its gradient would "
                                "mix the old and new values. Run the forward pass again after the change.")
         for parent, took_grad, version, pg in zip(node.parents, node.parents_took_grad, node.parent_versions,
-                                                   node.backward_fn(g)):
+                                                   _input_gradients(node, g, switched_off)):
             if version < parent._detached_at:
                 raise _detached_input(node, parent)
             if pg is None or not took_grad:  # a leaf switched on later: not in the graph
@@ -832,6 +824,22 @@ def _leading_to(order, targets):
         if id(node) in targets or any(id(p) in needed for p, took in zip(node.parents, node.parents_took_grad) if took):
             needed.add(id(node))
     return [node for node in order if id(node) in needed]
+
+
+def _input_gradients(node, g, switched_off):
+    """``node.backward_fn(g)``, the gradients of its inputs. An op computes none for an input that requires no grad:
+    the leaves among them switched off since the forward (ids in ``switched_off``) are switched on meanwhile, so that
+    their hooks get their gradients, as PyTorch's (and only meanwhile: the hooks see them off)."""
+    revived = [p for p in node.parents if id(p) in switched_off] if switched_off else None
+    if not revived:
+        return node.backward_fn(g)
+    for leaf in revived:
+        leaf._requires_grad = True
+    try:
+        return node.backward_fn(g)
+    finally:
+        for leaf in revived:
+            leaf._requires_grad = False
 
 
 def _detached_input(node, parent):
