@@ -871,6 +871,26 @@ def test_deepcopy_of_a_computed_tensor_is_refused_as_torch(torch):
     assert tied[0] is tied[1]
 
 
+@pytest.mark.parametrize("view", ["slice", "transpose", "flip", "view_first"])
+def test_deepcopy_keeps_a_view_on_its_bases_memory_as_torchs(torch, view):
+    # PyTorch's deepcopy copies each storage once: a tensor and a view of it copied together still share memory (the
+    # copy of a view alone holds its base's whole memory); tinyrrn copied the view's values apart from its base's
+    import copy
+
+    def outcome(make):
+        x = make(numpy.arange(6.0).reshape(2, 3))
+        v = {"slice": lambda: x[1:, 1:], "transpose": lambda: x.t(), "flip": lambda: x.flip(0),
+             "view_first": lambda: x[0]}[view]()
+        pair = copy.deepcopy((v, x) if view == "view_first" else (x, v))
+        x2, v2 = pair[::-1] if view == "view_first" else pair
+        x2[1, 2] = 50.0
+        x2[0, 1] = 40.0
+        alone = copy.deepcopy(v)
+        return host(v2.data if isinstance(v2, Tensor) else v2.numpy()).tolist(), host(alone.data if isinstance(
+            alone, Tensor) else alone.numpy()).tolist(), host(x.data if isinstance(x, Tensor) else x.numpy()).tolist()
+    assert outcome(lambda a: Tensor(on_device(a))) == outcome(torch.tensor)
+
+
 def test_a_copied_tensor_keeps_no_hook_view_or_inference_mark_as_torchs(torch):
     # PyTorch's deepcopy copies data, requires_grad and grad: not the hooks, nor what made the tensor a view (made
     # under no_grad: no gradient reached it) or an inference tensor

@@ -646,15 +646,15 @@ class Tensor:
     _copies_grad = True  # whether deepcopy copies the gradient (a Parameter's does not, as PyTorch's)
 
     def __deepcopy__(self, memo):
-        """A copy of a leaf (data, grad (not a Parameter's, as PyTorch) and flags; shared arrays stay shared within
-        one deepcopy, as a model's tied weights); a computed tensor is refused, as PyTorch: copying its graph
-        would send a backward's gradients to copies of the leaves."""
+        """A copy of a leaf (data, grad (not a Parameter's, as PyTorch) and flags; shared memory stays shared within
+        one deepcopy, as a model's tied weights, or a view and its base: _deepcopied); a computed tensor is refused,
+        as PyTorch: copying its graph would send a backward's gradients to copies of the leaves."""
         if not self.is_leaf:
             raise RuntimeError("Only Tensors created explicitly by the user (graph leaves) support the deepcopy "
                                f"protocol (as PyTorch); this one is the output of {self.op!r}: deepcopy its "
                                "detach() to copy its values")
         copied = memo[id(self)] = object.__new__(type(self))
-        copied.__dict__.update({k: None if k == "_grad" and not self._copies_grad else copy.deepcopy(v, memo)
+        copied.__dict__.update({k: None if k == "_grad" and not self._copies_grad else _deepcopied(v, memo)
                                 for k, v in self.__dict__.items() if k not in _UNCOPIED})
         copied._requires_grad = self.requires_grad  # (a view's may be its base's)
         return copied
@@ -725,6 +725,23 @@ class Tensor:
         with numpy.errstate(over="ignore", invalid="ignore"):  # sums reach inf or NaN silently, as PyTorch's
             _walk(order, {id(self): grad}, handed_out, retain_graph, switched_off,
                   None if targets is None else {id(node) for node in order})
+
+
+def _deepcopied(value, memo):
+    """copy.deepcopy(value, memo), but an array that views another's memory is the same view of that memory's one
+    copy in this deepcopy, as PyTorch's storages (x and x[1:] deepcopied together still share their memory)."""
+    owner = _owner(value) if hasattr(value, "strides") else value
+    if owner is value or getattr(owner, "dtype", None) != value.dtype or not (
+            owner.flags.c_contiguous or owner.flags.f_contiguous):
+        return copy.deepcopy(value, memo)
+    start = (_address(value) - _address(owner)) // value.itemsize
+    memory = copy.deepcopy(owner, memo).reshape(-1, order="A")  # (in its memory's order)
+    return backend.xp_of(value).lib.stride_tricks.as_strided(memory[start:], value.shape, value.strides)
+
+
+def _address(array):
+    """Where the first element of an array (CuPy's or NumPy's) lies in memory."""
+    return array.data.ptr if hasattr(array.data, "ptr") else array.__array_interface__["data"][0]
 
 
 def _walk(order, grads, handed_out, retain_graph, switched_off, needed=None):
