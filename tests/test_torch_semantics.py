@@ -1542,3 +1542,15 @@ def test_backward_inputs_are_checked_as_torchs(torch):
         assert other.grad is None and x.grad is None and e.grad.tolist() == [1.0, 1.0]
         (x * 3).sum().backward()  # another graph of x's
         assert x.grad.tolist() == [3.0, 3.0]
+
+
+def test_a_second_backward_with_inputs_through_a_freed_graph_is_refused_as_torchs(torch):
+    # tinyrrn's freed node has lost its edges, so inputs= found no path through it and the second backward() ran
+    # nothing, in silence (x.grad stayed as the first left it), where PyTorch's refuses
+    for tensor in (lambda v: torch.tensor(v, requires_grad=True),
+                   lambda v: Tensor(on_device(numpy.array(v, "float32")), requires_grad=True)):
+        x = tensor([1.0, 2.0])
+        z = (x.exp() * x).sum()
+        z.backward(inputs=[x])
+        with pytest.raises(RuntimeError, match="second time"):
+            z.backward(inputs=[x])

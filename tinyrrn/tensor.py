@@ -710,14 +710,14 @@ class Tensor:
                                      f"tensor shape {tuple(self.shape)}")
             _hand_out(grad, handed_out)
         order = _topological_order(self)
-        if targets is not None:
-            order = _leading_to(order, targets)
-        for node in order:
+        for node in order:  # (before inputs= picks its part: a freed node has lost the edges that would say it)
             if node.backward_fn is _freed:
                 raise RuntimeError(f"backward() reached the output of {node.op!r} (shape {tuple(node.shape)}), "
                                    "whose graph an earlier backward() freed: trying to backward through the "
                                    "graph a second time. Specify retain_graph=True in the first backward() "
                                    "to keep the graph, or run the forward pass again.")
+        if targets is not None:
+            order = _leading_to(order, targets)
         # leaves with hooks switched off (requires_grad_(False), detach_()) since the forward: PyTorch's graph holds
         # their nodes, which call their hooks and accumulate nothing (see _input_gradients)
         switched_off = {id(n) for n in order if n.backward_fn is None and not n.requires_grad
