@@ -97,6 +97,15 @@ def test_detach_numpy_item_and_repr():
     assert "requires_grad=True" in repr(x)
 
 
+def test_repr_of_a_computed_tensor_names_its_grad_fn_as_torchs():
+    # PyTorch's repr shows a computed tensor's grad_fn (not requires_grad=True, which a leaf's shows); tinyrrn's
+    # showed requires_grad=True for both, so a graph's tensors could not be told from its leaves
+    x = Tensor([1.0, 2.0], requires_grad=True)
+    assert "grad_fn=<MulBackward0>" in repr(x * 2) and "requires_grad" not in repr(x * 2)
+    assert "grad_fn=<linear>" in repr(tinyrrn.functional.linear(x.reshape(1, 2), x.reshape(1, 2)))  # not PyTorch's node
+    assert "grad_fn" not in repr(x) and "grad_fn" not in repr((x * 2).detach())
+
+
 def test_numpy_asarray_of_a_tensor_is_its_array_or_refused_as_torch():
     """numpy.asarray(x) is x.numpy() (PyTorch's __array__): refused while x requires grad, else its values in its
     dtype, or the one asked for. tinyrrn gave an object array of 0-d Tensors, graph and all."""
@@ -379,8 +388,9 @@ def test_backward_takes_torchs_keywords(torch):
     (x * 2).backward(gradient=Tensor(numpy.ones(3)), retain_graph=None, create_graph=False, inputs=None)
     (x * 2).sum().backward(grad=Tensor(numpy.array(1.0)))
     assert x.grad.tolist() == [4.0, 4.0, 4.0]
-    for kwargs in (dict(create_graph=True), dict(inputs=[x])):
-        with pytest.raises(NotImplementedError, match="not supported"):
-            (x * 2).sum().backward(**kwargs)
+    with pytest.raises(NotImplementedError, match="not supported"):
+        (x * 2).sum().backward(create_graph=True)
+    (x * 2).sum().backward(inputs=[x])  # (tests/test_torch_semantics.py)
+    assert x.grad.tolist() == [6.0, 6.0, 6.0]
     with pytest.raises(TypeError, match="both"):
         (x * 2).sum().backward(Tensor(numpy.array(1.0)), grad=Tensor(numpy.array(1.0)))

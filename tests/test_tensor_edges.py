@@ -879,6 +879,26 @@ def test_deepcopy_of_a_computed_tensor_is_refused_as_torch(torch):
     assert tied[0] is tied[1]
 
 
+@pytest.mark.parametrize("view", ["slice", "transpose", "flip", "view_first"])
+def test_deepcopy_keeps_a_view_on_its_bases_memory_as_torchs(torch, view):
+    # PyTorch's deepcopy copies each storage once: a tensor and a view of it copied together still share memory (the
+    # copy of a view alone holds its base's whole memory); tinyrrn copied the view's values apart from its base's
+    import copy
+
+    def outcome(make):
+        x = make(numpy.arange(6.0).reshape(2, 3))
+        v = {"slice": lambda: x[1:, 1:], "transpose": lambda: x.t(), "flip": lambda: x.flip(0),
+             "view_first": lambda: x[0]}[view]()
+        pair = copy.deepcopy((v, x) if view == "view_first" else (x, v))
+        x2, v2 = pair[::-1] if view == "view_first" else pair
+        x2[1, 2] = 50.0
+        x2[0, 1] = 40.0
+        alone = copy.deepcopy(v)
+        return host(v2.data if isinstance(v2, Tensor) else v2.numpy()).tolist(), host(alone.data if isinstance(
+            alone, Tensor) else alone.numpy()).tolist(), host(x.data if isinstance(x, Tensor) else x.numpy()).tolist()
+    assert outcome(lambda a: Tensor(on_device(a))) == outcome(torch.tensor)
+
+
 def test_a_copied_tensor_keeps_no_hook_view_or_inference_mark_as_torchs(torch):
     # PyTorch's deepcopy copies data, requires_grad and grad: not the hooks, nor what made the tensor a view (made
     # under no_grad: no gradient reached it) or an inference tensor
@@ -1846,3 +1866,43 @@ def test_cross_entropy_is_nll_loss_of_log_softmax_to_the_bit(dtype, reduction):
     ours.backward(g)
     theirs.backward(g)
     numpy.testing.assert_array_equal(host(fused.grad), host(composed.grad))
+
+
+def test_a_tensor_is_refused_as_its_own_grad_as_torchs(torch):
+    # PyTorch refuses x.grad = x (a detach(), another tensor on the same memory, is taken); tinyrrn took x's data as
+    # its gradient, and the next backward() added into x's values
+    with pytest.raises(RuntimeError, match="own grad"):
+        t = torch.ones(2, requires_grad=True)
+        t.grad = t
+    x = Tensor(on_device(numpy.ones(2, "float32")), requires_grad=True)
+    with pytest.raises(RuntimeError, match="own grad"):
+        x.grad = x
+    assert x.grad is None
+    x.grad = x.detach()
+    assert x.grad is x.data
+
+
+def _switched_off_leaf(lib, tensor, switch_off):
+    """A leaf's hooks after it was switched off (``switch_off``) between the forward pass and the backward."""
+    calls, seen = [], []
+    x, w = tensor([1.0, 2.0], requires_grad=True), tensor([3.0, 4.0], requires_grad=True)
+    x.register_hook(lambda g: calls.append("hook"))
+    x.register_post_accumulate_grad_hook(lambda t: calls.append(("after", t.grad)))
+    w.register_hook(lambda g: seen.append(x.requires_grad))  # mid-walk
+    y = (x * w).sum()
+    switch_off(x)
+    y.backward()
+    return calls + seen, x.grad, w.grad
+
+
+@pytest.mark.parametrize("switch_off", ["requires_grad_", "detach_"])
+def test_a_leaf_switched_off_after_the_forward_calls_its_hooks_as_torchs(torch, switch_off):
+    # PyTorch's graph holds the leaf's node: its hooks run, its grad stays None (tinyrrn skipped the hooks)
+    def off(x):
+        x.requires_grad_(False) if switch_off == "requires_grad_" else x.detach_()
+    theirs = _switched_off_leaf(torch, torch.tensor, off)
+    theirs = theirs[:2] + (theirs[2].tolist(),)
+    ours = _switched_off_leaf(None, lambda v, requires_grad: Tensor(on_device(numpy.array(v, "float32")),
+                                                                    requires_grad=requires_grad), off)
+    ours = ours[:2] + (host(ours[2]).tolist(),)
+    assert ours == theirs == (["hook", ("after", None), False], None, [1.0, 2.0])

@@ -1148,6 +1148,9 @@ CHANGED_AFTER_FORWARD = {  # y = fn(x, h) with h = x + 1, then h (and y) changed
     "log_softmax": lambda m, x, h: h.log_softmax(0),
     "pow_tensor": lambda m, x, h: h ** x, "number_pow": lambda m, x, h: 2 ** h,
     "pow_number": lambda m, x, h: h ** 2, "pow_half": lambda m, x, h: (h * h) ** 0.5,  # PyTorch's saves h, not h ** 2
+    # remainder saves both inputs only for the divisor's gradient
+    "remainder_number": lambda m, x, h: h % 1.5, "remainder_constant": lambda m, x, h: h % x.detach(),
+    "remainder": lambda m, x, h: x % h,
 }
 
 
@@ -1494,3 +1497,60 @@ def test_convolutions_batch_norm_and_linear_give_inf_and_nan_without_numpys_warn
             assert numpy.isnan(host(y.detach())).any()
     finally:
         pool.set_threads()
+
+
+BACKWARD_INPUTS = {  # z = (x * w).sum() with h = x * w; which tensors backward(inputs=...) names
+    "leaf": lambda x, w, h: [x], "one_tensor": lambda x, w, h: x, "computed": lambda x, w, h: [h],
+    "computed_and_leaf": lambda x, w, h: (h, w), "twice": lambda x, w, h: [x, x],
+}
+
+
+@pytest.mark.parametrize("case", BACKWARD_INPUTS)
+def test_backward_inputs_reach_only_those_tensors_as_torchs(torch, case):
+    """backward(inputs=...) accumulates into the named tensors alone (a computed one keeps its gradient, as
+    retain_grad()), and runs no hook outside the part of the graph that leads to them, as PyTorch's; tinyrrn
+    refused inputs= as unsupported."""
+    results = []
+    for tensor in (lambda v: torch.tensor(v, dtype=torch.float64, requires_grad=True),
+                   lambda v: Tensor(on_device(numpy.array(v)), requires_grad=True)):
+        x, w = tensor([1.0, 2.0]), tensor([3.0, -4.0])
+        h = x * w
+        calls = []
+        x.register_hook(lambda g: calls.append("x"))
+        h.register_hook(lambda g: calls.append("h"))
+        z = (h * h).sum()
+        z.backward(inputs=BACKWARD_INPUTS[case](x, w, h))
+        grads = [None if t.grad is None else numpy.asarray(host(t.grad) if isinstance(t, Tensor) else t.grad.numpy())
+                 .tolist() for t in (x, w, h)]
+        results.append((grads, calls, h.retains_grad))
+    assert results[0] == results[1]
+
+
+def test_backward_inputs_are_checked_as_torchs(torch):
+    """PyTorch refuses an empty inputs=, a non-tensor among them and one that requires no grad (RuntimeError); a
+    tensor that requires grad outside the graph gets nothing."""
+    for tensor in (lambda v, grad=True: torch.tensor(v, requires_grad=grad),
+                   lambda v, grad=True: Tensor(on_device(numpy.array(v, "float32")), requires_grad=grad)):
+        x = tensor([1.0, 2.0])
+        e = x.exp()
+        z = e.sum()
+        for inputs, match in (([], "cannot be empty"), ([1.0], "Tensors"), ([tensor([1.0], False)], "requires_grad")):
+            with pytest.raises(RuntimeError, match=match):
+                z.backward(inputs=inputs, retain_graph=True)
+        other = tensor([1.0])
+        z.backward(inputs=[other, e])
+        assert other.grad is None and x.grad is None and e.grad.tolist() == [1.0, 1.0]
+        (x * 3).sum().backward()  # another graph of x's
+        assert x.grad.tolist() == [3.0, 3.0]
+
+
+def test_a_second_backward_with_inputs_through_a_freed_graph_is_refused_as_torchs(torch):
+    # tinyrrn's freed node has lost its edges, so inputs= found no path through it and the second backward() ran
+    # nothing, in silence (x.grad stayed as the first left it), where PyTorch's refuses
+    for tensor in (lambda v: torch.tensor(v, requires_grad=True),
+                   lambda v: Tensor(on_device(numpy.array(v, "float32")), requires_grad=True)):
+        x = tensor([1.0, 2.0])
+        z = (x.exp() * x).sum()
+        z.backward(inputs=[x])
+        with pytest.raises(RuntimeError, match="second time"):
+            z.backward(inputs=[x])

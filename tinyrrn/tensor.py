@@ -470,7 +470,10 @@ class Tensor:
         return bool(self.item())
 
     def __repr__(self):
-        grad = ", requires_grad=True" if self.requires_grad else ""
+        """Shape, dtype and device; as PyTorch's, a computed tensor's grad_fn (PyTorch's name of its node, else
+        tinyrrn's op), or requires_grad=True for a leaf that requires grad."""
+        grad = (f", grad_fn=<{TORCH_NODES.get(self.op, self.op)}>" if self.backward_fn is not None else
+                ", requires_grad=True" if self.requires_grad else "")
         return f"Tensor(shape={tuple(self.shape)}, dtype={self.dtype}, device={self.device}{grad})"
 
     def numpy(self):
@@ -521,7 +524,10 @@ class Tensor:
 
     @grad.setter
     def grad(self, value):
-        """As PyTorch, a gradient of another shape or dtype is refused (an optimiser would broadcast it)."""
+        """As PyTorch, a gradient of another shape or dtype is refused (an optimiser would broadcast it), and so is
+        the tensor itself (backward() would add into its values)."""
+        if value is self:
+            raise RuntimeError("can't assign Variable as its own grad (as PyTorch)")
         value = value.data if isinstance(value, Tensor) else _as_array(value)
         if value is not None and not (hasattr(value, "shape") and hasattr(value, "dtype")):
             raise TypeError(f"assigned grad expected to be a Tensor (or an array) or None but got grad of type "
@@ -640,15 +646,15 @@ class Tensor:
     _copies_grad = True  # whether deepcopy copies the gradient (a Parameter's does not, as PyTorch's)
 
     def __deepcopy__(self, memo):
-        """A copy of a leaf (data, grad (not a Parameter's, as PyTorch) and flags; shared arrays stay shared within
-        one deepcopy, as a model's tied weights); a computed tensor is refused, as PyTorch: copying its graph
-        would send a backward's gradients to copies of the leaves."""
+        """A copy of a leaf (data, grad (not a Parameter's, as PyTorch) and flags; shared memory stays shared within
+        one deepcopy, as a model's tied weights, or a view and its base: _deepcopied); a computed tensor is refused,
+        as PyTorch: copying its graph would send a backward's gradients to copies of the leaves."""
         if not self.is_leaf:
             raise RuntimeError("Only Tensors created explicitly by the user (graph leaves) support the deepcopy "
                                f"protocol (as PyTorch); this one is the output of {self.op!r}: deepcopy its "
                                "detach() to copy its values")
         copied = memo[id(self)] = object.__new__(type(self))
-        copied.__dict__.update({k: None if k == "_grad" and not self._copies_grad else copy.deepcopy(v, memo)
+        copied.__dict__.update({k: None if k == "_grad" and not self._copies_grad else _deepcopied(v, memo)
                                 for k, v in self.__dict__.items() if k not in _UNCOPIED})
         copied._requires_grad = self.requires_grad  # (a view's may be its base's)
         return copied
@@ -670,11 +676,14 @@ class Tensor:
 
         ``gradient`` (PyTorch's name; ``grad`` is tinyrrn's) is the gradient flowing into this tensor; it may
         be left out only for a one-element tensor (a loss). The graph is freed afterwards unless
-        ``retain_graph`` is true. PyTorch's ``create_graph`` and ``inputs`` are taken at their defaults only.
+        ``retain_graph`` is true. ``inputs`` (a tensor or a sequence of them), as PyTorch's: the gradient reaches
+        these alone (a computed one keeps it in ``grad``, as retain_grad()), and only the part of the graph that
+        leads to them runs. PyTorch's ``create_graph`` is taken at its default only.
         """
-        if create_graph or inputs is not None:
-            raise NotImplementedError("backward(): create_graph=True and inputs= are not supported by tinyrrn "
-                                      "(only PyTorch's defaults, create_graph=False and inputs=None)")
+        if create_graph:
+            raise NotImplementedError("backward(): create_graph=True is not supported by tinyrrn (no graph of the "
+                                      "backward pass; only PyTorch's default, create_graph=False)")
+        targets = None if inputs is None else _backward_inputs(inputs)
         if grad is not None and gradient is not None:
             raise TypeError("backward(): got both gradient= and grad= (the same argument)")
         grad = gradient if grad is None else grad
@@ -701,20 +710,46 @@ class Tensor:
                                      f"tensor shape {tuple(self.shape)}")
             _hand_out(grad, handed_out)
         order = _topological_order(self)
-        for node in order:
+        for node in order:  # (before inputs= picks its part: a freed node has lost the edges that would say it)
             if node.backward_fn is _freed:
                 raise RuntimeError(f"backward() reached the output of {node.op!r} (shape {tuple(node.shape)}), "
                                    "whose graph an earlier backward() freed: trying to backward through the "
                                    "graph a second time. Specify retain_graph=True in the first backward() "
                                    "to keep the graph, or run the forward pass again.")
+        if targets is not None:
+            order = _leading_to(order, targets)
+        # leaves with hooks switched off (requires_grad_(False), detach_()) since the forward: PyTorch's graph holds
+        # their nodes, which call their hooks and accumulate nothing (see _input_gradients)
+        switched_off = {id(n) for n in order if n.backward_fn is None and not n.requires_grad
+                        and (n._hooks or n._post_accumulate_hooks)}
         with numpy.errstate(over="ignore", invalid="ignore"):  # sums reach inf or NaN silently, as PyTorch's
-            _walk(order, {id(self): grad}, handed_out, retain_graph)
+            _walk(order, {id(self): grad}, handed_out, retain_graph, switched_off,
+                  None if targets is None else {id(node) for node in order})
 
 
-def _walk(order, grads, handed_out, retain_graph):
+def _deepcopied(value, memo):
+    """copy.deepcopy(value, memo), but an array that views another's memory is the same view of that memory's one
+    copy in this deepcopy, as PyTorch's storages (x and x[1:] deepcopied together still share their memory)."""
+    owner = _owner(value) if hasattr(value, "strides") else value
+    if owner is value or getattr(owner, "dtype", None) != value.dtype or not (
+            owner.flags.c_contiguous or owner.flags.f_contiguous):
+        return copy.deepcopy(value, memo)
+    start = (_address(value) - _address(owner)) // value.itemsize
+    memory = copy.deepcopy(owner, memo).reshape(-1, order="A")  # (in its memory's order)
+    return backend.xp_of(value).lib.stride_tricks.as_strided(memory[start:], value.shape, value.strides)
+
+
+def _address(array):
+    """Where the first element of an array (CuPy's or NumPy's) lies in memory."""
+    return array.data.ptr if hasattr(array.data, "ptr") else array.__array_interface__["data"][0]
+
+
+def _walk(order, grads, handed_out, retain_graph, switched_off, needed=None):
     """backward()'s pass over the nodes of ``order`` (children before parents, reversed), from the gradients
     ``grads`` (tensor id -> array) of the first: each node's checks and hooks, then its gradients sent to its
-    parents, or accumulated in a leaf's ``grad``; the saved buffers freed unless ``retain_graph``."""
+    parents, or accumulated in a leaf's ``grad`` (not in one ``switched_off`` since the forward, whose hooks run
+    alone, as PyTorch's); the saved buffers freed unless ``retain_graph``. With ``needed`` (the ids of ``order``,
+    for backward(inputs=...)), a node none of whose parents is needed computes nothing, as PyTorch's."""
     for node in reversed(order):
         g = grads.pop(id(node), None)
         if g is None or node._graphless_view:  # (no gradient reaches a view requiring grad through its base)
@@ -722,7 +757,9 @@ def _walk(order, grads, handed_out, retain_graph):
         if node._hooks:
             g = _hooked(node, g, handed_out)
         if node.backward_fn is None:  # a leaf: keep its own gradient, added to in place (as PyTorch)
-            if node.grad is None:
+            if not node._requires_grad:  # switched off since the forward (an op may have sent it a gradient)
+                pass
+            elif node.grad is None:
                 node.grad = _leaf_gradient(g, handed_out)
             elif _writeable(node.grad):
                 node.grad += g
@@ -733,6 +770,9 @@ def _walk(order, grads, handed_out, retain_graph):
             continue
         if node._retains_grad:  # retain_grad(): kept as a leaf's
             node._grad = _leaf_gradient(g, handed_out) if node._grad is None else _as_array(node._grad + g)
+        if needed is not None and not any(id(parent) in needed for parent in node.parents):
+            _free(node, retain_graph)  # (PyTorch's frees it too)
+            continue
         saves_nothing = _saves_nothing(node)  # (then a change of its output or inputs is no matter, as PyTorch)
         if (node.version not in (node.forward_version, node._assigned_at) and not saves_nothing
                 and _saves_output(node)):  # (after x.data = y its node holds the old array, as PyTorch's)
@@ -755,10 +795,10 @@ def _walk(order, grads, handed_out, retain_graph):
                                "was changed (an optimiser's step?) after the forward pass; its gradient would "
                                "mix the old and new values. Run the forward pass again after the change.")
         for parent, took_grad, version, pg in zip(node.parents, node.parents_took_grad, node.parent_versions,
-                                                   node.backward_fn(g)):
+                                                   _input_gradients(node, g, switched_off)):
             if version < parent._detached_at:
                 raise _detached_input(node, parent)
-            if pg is None or not (took_grad and parent._requires_grad):  # a leaf switched on later: not in the graph
+            if pg is None or not took_grad:  # a leaf switched on later: not in the graph
                 continue
             if pg.shape != parent.shape:
                 raise RuntimeError(f"{node.op}: backward returned a gradient of shape {tuple(pg.shape)} "
@@ -767,8 +807,56 @@ def _walk(order, grads, handed_out, retain_graph):
                 pg = pg.astype(parent.dtype)
             key = id(parent)
             grads[key] = pg if key not in grads else grads[key] + pg
-        if not (retain_graph or _saves_nothing(node)):
-            node.parents, node.parents_took_grad, node.backward_fn = (), (), _freed  # free saved buffers
+        _free(node, retain_graph)
+
+
+def _free(node, retain_graph):
+    """Free the saved buffers of a node that backward() passed, unless ``retain_graph`` (or it saved none)."""
+    if not (retain_graph or _saves_nothing(node)):
+        node.parents, node.parents_took_grad, node.backward_fn = (), (), _freed
+
+
+def _backward_inputs(inputs):
+    """backward(inputs=...)'s tensors by id, checked as PyTorch's (none, or one that requires no grad, is refused);
+    the computed ones retain their gradient from now on (retain_grad()), as there."""
+    inputs = (inputs,) if isinstance(inputs, Tensor) else tuple(inputs)
+    if not inputs:
+        raise RuntimeError("`inputs` argument to `backward()` cannot be empty (as PyTorch)")
+    for t in inputs:
+        if not isinstance(t, Tensor):
+            raise RuntimeError(f"backward(): all inputs have to be Tensors, but got {type(t).__name__} (as PyTorch)")
+        if not t.requires_grad:
+            raise RuntimeError("backward(inputs=...): can't retain_grad on Tensor that has requires_grad=False "
+                               "(as PyTorch: each input must require grad)")
+    for t in inputs:
+        t.retain_grad()
+    return {id(t) for t in inputs}
+
+
+def _leading_to(order, targets):
+    """The nodes of ``order`` (parents first) that are among ``targets`` (ids) or lead to one: what backward(inputs=
+    ...) runs."""
+    needed = set()
+    for node in order:
+        if id(node) in targets or any(id(p) in needed for p, took in zip(node.parents, node.parents_took_grad) if took):
+            needed.add(id(node))
+    return [node for node in order if id(node) in needed]
+
+
+def _input_gradients(node, g, switched_off):
+    """``node.backward_fn(g)``, the gradients of its inputs. An op computes none for an input that requires no grad:
+    the leaves among them switched off since the forward (ids in ``switched_off``) are switched on meanwhile, so that
+    their hooks get their gradients, as PyTorch's (and only meanwhile: the hooks see them off)."""
+    revived = [p for p in node.parents if id(p) in switched_off] if switched_off else None
+    if not revived:
+        return node.backward_fn(g)
+    for leaf in revived:
+        leaf._requires_grad = True
+    try:
+        return node.backward_fn(g)
+    finally:
+        for leaf in revived:
+            leaf._requires_grad = False
 
 
 def _detached_input(node, parent):
@@ -889,7 +977,7 @@ def _topological_order(root):
     while stack:
         node, parents = stack[-1]
         for parent, took_grad in parents:
-            if id(parent) not in visited and took_grad and parent.requires_grad:
+            if id(parent) not in visited and took_grad:  # (a leaf switched off since is reached, as PyTorch's)
                 visited.add(id(parent))
                 stack.append((parent, zip(parent.parents, parent.parents_took_grad)))
                 break
@@ -933,8 +1021,9 @@ def _saved_inputs(op, took_grad, saves=None):
     (``took_grad``): none for the ops of SAVE_NO_INPUT; mul and matmul each input for the other's gradient (x * 2
     saves not x), linear (addmm) its input and weight so, never its bias; a convolution its input and weight, not
     its bias; cross_entropy (log_softmax, then nll_loss) its target, not its logits, which log_softmax's output
-    stands for; div the divisor for either gradient, the dividend for the divisor's; any other op counts as saving
-    them all. ``saves``, given by an op whose optional inputs shift the others' places (batch norm's), says it."""
+    stands for; div the divisor for either gradient, the dividend for the divisor's; remainder both for the divisor's
+    only; any other op counts as saving them all. ``saves``, given by an op whose optional inputs shift the others'
+    places (batch norm's), says it."""
     if saves is not None:
         return saves
     if op in SAVE_NO_INPUT:
@@ -949,6 +1038,8 @@ def _saved_inputs(op, took_grad, saves=None):
         return False, took_grad[0]
     if op == "div":
         return took_grad[1], took_grad[0] or took_grad[1]
+    if op == "remainder":
+        return took_grad[1], took_grad[1]
     return (True,) * len(took_grad)
 
 
