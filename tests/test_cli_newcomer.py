@@ -352,3 +352,20 @@ def test_help_says_what_each_device_choice_does(module):
     blocks = {flag.split()[0]: " ".join(block.split()) for flag, block in flag_blocks(help_text(module, [])).items()}
     assert "auto (the GPU when one works, else the CPU)" in blocks["--device"], blocks["--device"]
     assert "gpu (needs CuPy)" in blocks["--device"] and "default: TINYRRN_DEVICE, else cpu" in blocks["--device"]
+
+
+@pytest.mark.parametrize("args", [["tinyrrn"], ["tinyrrn.weights", "info", "{weights}"]])
+def test_output_into_a_pipe_whose_reader_is_gone_ends_quietly_with_141(args, tmp_path):
+    """| head -1 closes the pipe: the next write was "error: [Errno 32] Broken pipe" (exit status 1), or a traceback of
+    python -m tinyrrn; now it ends quietly with 128 + SIGPIPE, as a program stopped by SIGPIPE does."""
+    import subprocess
+    import sys
+    import numpy
+    from tinyrrn.weightfiles import save_npz
+    weights = str(tmp_path / "many.npz")
+    save_npz({f"layer{i}.weight": numpy.zeros(3, numpy.float32) for i in range(400)}, weights)  # more than a buffer
+    proc = subprocess.Popen([sys.executable, "-m", *[a.format(weights=weights) for a in args]],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc.stdout.close()  # the reader is gone before the first line
+    err = proc.stderr.read()
+    assert proc.wait(timeout=60) == 141 and err == ""

@@ -5,10 +5,11 @@
 * ``--threads N``: the one thread setting (tinyrrn.threads; default ``TINYRRN_THREADS``, else
   every core this process may use);
 * ``@command``: the one wrapper of every ``main``; all but training's refuse a launch of several MPI
-  ranks. An expected failure ends in one line,
-  ``error: <file or setting>: <what is wrong>``, and an exit status: 2 for usage and
-  configuration errors (``UsageError``), 1 for failures at run time (a ValueError, OSError or ``Failure``), 128 + N after signal N
-  (130 Ctrl-C, 143 SIGTERM, 129 SIGHUP). ``--debug`` or ``TINYRRN_DEBUG=1`` shows the traceback;
+  ranks. An expected failure ends in one line, ``error: <file or setting>: <what is wrong>``, and an
+  exit status: 2 for usage and configuration errors (``UsageError``), 1 for failures at run time (a
+  ValueError, OSError or ``Failure``), 128 + N after signal N (130 Ctrl-C, 143 SIGTERM, 129 SIGHUP;
+  141, quietly, when the reader of the output is gone: ``| head -1``). ``--debug`` or
+  ``TINYRRN_DEBUG=1`` shows the traceback;
 * ``ArgumentParser``: every command's parser. ``--help`` shows each flag's default once (a help
   text that states its own default, e.g. one that depends on the data, is left as it is), and a
   mistyped flag or choice is one ``error:`` line with a "did you mean" (exit status 2), not the usage.
@@ -20,6 +21,7 @@ import errno
 import functools
 import os
 import re
+import signal
 import sys
 import textwrap
 import traceback
@@ -245,6 +247,14 @@ def _print_path_bytes():
             stream.reconfigure(errors="surrogateescape")
 
 
+def _reader_gone():
+    """The exit status when stdout's reader is gone (``| head -1``): 128 + SIGPIPE, quietly, as for a program that
+    SIGPIPE stops; stdout is pointed at nothing, so that Python's flush at exit fails no more."""
+    with contextlib.suppress(OSError, ValueError):  # a stream without a file (pytest's capture) has nothing to flush
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    return 128 + signal.SIGPIPE
+
+
 def command(main=None, *, several_ranks=False):
     """Wrap a command's ``main(argv)`` so that it returns an exit status and never ends in a traceback
     for an expected failure (a ValueError or OSError with a message naming the file or setting).
@@ -272,7 +282,11 @@ def command(main=None, *, several_ranks=False):
                     # stay silent: the run's own checks of the loss and weights say it in one error line
                     warnings.showwarning = _one_line_warning
                     warnings.filterwarnings("ignore", category=RuntimeWarning)
-                return main(argv) or 0
+                status = main(argv) or 0
+            sys.stdout.flush()  # a reader gone is met here, not in Python's flush at exit
+            return status
+        except BrokenPipeError:
+            return _reader_gone()
         except signals.Interrupted as stop:
             print(f"\ninterrupted ({signals.name(stop.signum)}): {stop}", file=sys.stderr, flush=True)
             return stop.exit_code
