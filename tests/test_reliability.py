@@ -1026,9 +1026,24 @@ def test_an_empty_weights_file_is_one_error_line_naming_it(tiny_data, tmp_path, 
     weights = str(tmp_path / "empty.npz")
     assert training.main(tiny_args(tiny_data, tmp_path / "runs", "--weights", weights)) == 2  # checked before the run
     assert one_error_line(capsys) == f"error: --weights {weights}: not a readable .npz file (empty)"
-    assert features.main(["--data", tiny_data, "--weights", weights, "--out", str(tmp_path / "f")]) == 1
-    assert one_error_line(capsys) == f"error: {weights}: not a readable .npz file (empty)"
+    assert features.main(["--data", tiny_data, "--weights", weights, "--out", str(tmp_path / "f")]) == 2  # as train
+    assert one_error_line(capsys) == f"error: --weights {weights}: not a readable .npz file (empty)"
     assert not (tmp_path / "runs").exists() and not (tmp_path / "f").exists()  # no run, no feature folder
+
+
+@pytest.mark.parametrize("weights, says", [("missing.npz", "{weights}: no such file (--weights)"),
+                                           ("notes.txt", "--weights {weights}: not a weights file (neither a PyTorch "
+                                                         ".pth nor a NumPy .npz)")])
+def test_features_refuses_unusable_weights_as_train_does(weights, says, tiny_data, tmp_path, capsys):
+    """features --weights of a missing or no weights file exited 1, naming no flag, where train exits 2 (a usage
+    error) naming --weights."""
+    (tmp_path / "notes.txt").write_text("mine")
+    weights = str(tmp_path / weights)
+    for main, out in ((training.main, "--out"), (features.main, "--out")):
+        args = ["--data", tiny_data, "--weights", weights, out, str(tmp_path / "out")]
+        assert main(args) == cli.EXIT_USAGE
+        assert one_error_line(capsys) == "error: " + says.format(weights=weights)
+    assert sorted(os.listdir(tmp_path)) == ["notes.txt"]
 
 
 @pytest.mark.parametrize("files, kind", [
@@ -1074,7 +1089,7 @@ def test_a_tiny_pth_that_expands_to_gigabytes_is_refused(tmp_path):
     ("train", ["--data", "/nonexistent"], 2, "error: /nonexistent: no such dataset folder (--data)"),
     ("evaluate", ["/nonexistent.npz"], 1, "error: /nonexistent.npz: no such checkpoint"),
     ("predict", ["video.avi", "--checkpoint", "/nonexistent"], 1, "error: /nonexistent: no such checkpoint"),
-    ("features", ["--weights", "/nonexistent.npz"], 1, "error: /nonexistent.npz: No such file or directory"),
+    ("features", ["--weights", "/nonexistent.npz"], 2, "error: /nonexistent.npz: no such file (--weights)"),
     ("baseline", ["--features", "/nonexistent"], 1, "error: /nonexistent: no index.json"),
     ("reproduce", ["--splits", "1,4"], 2, "error: --splits 1,4: expected split numbers 1-3"),
     ("reproduce", ["--tables", "9"], 2, "error: --tables 9: expected table numbers 1-4, comma-separated"),
