@@ -878,16 +878,18 @@ def test_a_checkpoint_as_weights_is_refused_for_frames_normalised_otherwise_than
 def test_a_file_that_is_no_npz_archive_is_refused_as_a_checkpoint_saying_what_is_expected(tmp_path, name, data, capsys):
     path = tmp_path / name
     path.write_bytes(data)
-    assert prediction.main([str(tmp_path / "video.avi"), "--checkpoint", str(path)]) == 1
-    assert one_error_line(capsys) == (f"error: {path}: not a tinyrrn checkpoint (not a .npz archive); expected a run "
-                                      "directory or its best.npz or checkpoint.npz")
+    for main, args in ((prediction.main, [str(tmp_path / "video.avi"), "--checkpoint", str(path)]),
+                       (evaluation.main, [str(path)])):
+        assert main(args) == cli.EXIT_USAGE  # the path given names no checkpoint, as train --resume/--weights says
+        assert one_error_line(capsys) == (f"error: {path}: not a tinyrrn checkpoint (not a .npz archive); expected "
+                                          "a run directory or its best.npz or checkpoint.npz")
 
 
 def test_a_file_of_weights_alone_given_as_a_checkpoint_says_where_weights_go(tmp_path, capsys):
     """It said only 'no __meta__ entry', a name the user never met."""
     path = tmp_path / "resnet_small.npz"
     save_npz(resnet_small(num_classes=4), path)
-    assert prediction.main([str(tmp_path / "video.avi"), "--checkpoint", str(path)]) == 1
+    assert prediction.main([str(tmp_path / "video.avi"), "--checkpoint", str(path)]) == cli.EXIT_USAGE
     assert one_error_line(capsys) == (f"error: {path}: not a tinyrrn checkpoint (no __meta__ entry): a file of weights "
                                       "alone? a checkpoint is a run's best.npz or checkpoint.npz; weights start a run "
                                       "with python -m tinyrrn.train --weights FILE")
@@ -1835,14 +1837,18 @@ def test_an_empty_npz_as_a_checkpoint_is_named_and_said_to_hold_no_tensors(modul
     numpy.savez(path)
     args = [str(path)] if module is evaluation else [os.path.join(tiny_data, "Grow", "v_Grow_g01_c01.avi"),
                                                      "--checkpoint", str(path)]
-    assert module.main(args) in (1, 2)
+    assert module.main(args) == cli.EXIT_USAGE
     assert one_error_line(capsys) == f"error: {path}: holds no tensors (an empty .npz), not a tinyrrn checkpoint"
 
 
 def test_a_folder_where_a_checkpoint_file_is_expected_is_named(run, tmp_path, capsys):
     (tmp_path / "last.npz").mkdir()
-    assert evaluation.main([str(tmp_path / "last.npz")]) == 1
+    assert evaluation.main([str(tmp_path / "last.npz")]) == cli.EXIT_USAGE
     assert one_error_line(capsys) == f"error: {tmp_path / 'last.npz'}: a folder, not a checkpoint file"
+    for main, args in ((evaluation.main, [str(tmp_path / "none.npz")]),
+                       (prediction.main, ["v.avi", "--checkpoint", str(tmp_path / "none.npz")])):
+        assert main(args) == cli.EXIT_USAGE  # missing: a usage error, as train --resume of no run directory
+        assert one_error_line(capsys) == f"error: {tmp_path / 'none.npz'}: no such checkpoint"
     os.remove(os.path.join(run, "checkpoint.npz"))
     os.mkdir(os.path.join(run, "checkpoint.npz"))
     assert training.main(["--resume", run, "--epochs", "2"]) == 2
