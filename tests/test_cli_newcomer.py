@@ -369,3 +369,20 @@ def test_output_into_a_pipe_whose_reader_is_gone_ends_quietly_with_141(args, tmp
     proc.stdout.close()  # the reader is gone before the first line
     err = proc.stderr.read()
     assert proc.wait(timeout=60) == 141 and err == ""
+
+
+@pytest.mark.parametrize("video, says", [("missing.avi", "no such video file"), ("folder", "a folder, not a video file")])
+def test_predict_refuses_a_video_path_that_names_no_file_as_a_usage_error(video, says, tmp_path, capsys):
+    """It was exit status 1 and "cannot read metadata ([Errno 2] No such file or directory: ...)"."""
+    from tinyrrn import predict
+    from tinyrrn.builders import build_model
+    from tinyrrn.checkpoint import save
+    from tinyrrn.config import DEFAULTS, fill_defaults
+    config = fill_defaults({**DEFAULTS, "arch": "resnet_small"})
+    model = build_model(config, 4)
+    save(tmp_path / "best.npz", {f"model/{k}": v for k, v in model.state_dict().items()},
+         {"config": config, "classes": ["a", "b", "c", "d"]})
+    (tmp_path / "folder").mkdir()
+    path = str(tmp_path / video)
+    assert predict.main([path, "--checkpoint", str(tmp_path / "best.npz")]) == cli.EXIT_USAGE
+    assert capsys.readouterr().err == f"error: {path}: {says}\n"
