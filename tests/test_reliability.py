@@ -1089,8 +1089,8 @@ def test_a_tiny_pth_that_expands_to_gigabytes_is_refused(tmp_path):
 # -- 10./11. one wrapper: one line, a documented exit code --------------------------------------------
 @pytest.mark.parametrize("module,args,code,says", [
     ("train", ["--data", "/nonexistent"], 2, "error: /nonexistent: no such dataset folder (--data)"),
-    ("evaluate", ["/nonexistent.npz"], 1, "error: /nonexistent.npz: no such checkpoint"),
-    ("predict", ["video.avi", "--checkpoint", "/nonexistent"], 1, "error: /nonexistent: no such checkpoint"),
+    ("evaluate", ["/nonexistent.npz"], 2, "error: /nonexistent.npz: no such checkpoint"),
+    ("predict", ["video.avi", "--checkpoint", "/nonexistent"], 2, "error: /nonexistent: no such checkpoint"),
     ("features", ["--weights", "/nonexistent.npz"], 2, "error: /nonexistent.npz: no such file (--weights)"),
     ("baseline", ["--features", "/nonexistent"], 1, "error: /nonexistent: no index.json"),
     ("reproduce", ["--splits", "1,4"], 2, "error: --splits 1,4: expected split numbers 1-3"),
