@@ -386,3 +386,28 @@ def test_predict_refuses_a_video_path_that_names_no_file_as_a_usage_error(video,
     path = str(tmp_path / video)
     assert predict.main([path, "--checkpoint", str(tmp_path / "best.npz")]) == cli.EXIT_USAGE
     assert capsys.readouterr().err == f"error: {path}: {says}\n"
+
+
+@pytest.mark.parametrize("module, args, says", [
+    ("weights", ["info", "{tmp}/none.npz"], "{tmp}/none.npz: No such file or directory"),
+    ("weights", ["convert", "{tmp}/none.pth", "{tmp}/out.npz"], "{tmp}/none.pth: No such file or directory"),
+    ("weights", ["convert", "{tmp}/w.npz", "{tmp}/folder"], "{tmp}/folder: Is a directory"),
+    ("weights", ["convert", "{tmp}/w.npz", "{tmp}/notes.txt/out.npz"],
+     "{tmp}/notes.txt/out.npz: not in a folder: {tmp}/notes.txt is a file"),
+    ("data.synthetic", ["{tmp}/notes.txt/data"], "{tmp}/notes.txt/data: not in a folder: {tmp}/notes.txt is a file"),
+    ("baseline", ["--features", "{tmp}/none"], "--features {tmp}/none: no such feature folder"),
+    ("baseline", ["--features", "{tmp}/notes.txt"], "--features {tmp}/notes.txt: a file, not a feature folder"),
+    ("baseline", ["--features", "{tmp}/folder"], "--features {tmp}/folder: no index.json"),
+])
+def test_a_path_given_that_is_missing_or_of_the_wrong_kind_is_a_usage_error(module, args, says, tmp_path, capsys):
+    """train, evaluate, predict, features and data.check exit 2 for such a path; these exited 1 (data.synthetic's
+    output under a file said only 'File exists')."""
+    from tinyrrn.weightfiles import save_npz
+    (tmp_path / "folder").mkdir()
+    (tmp_path / "notes.txt").write_text("mine")
+    save_npz({"conv1.weight": __import__("numpy").zeros((2, 3, 1, 1), "float32")}, tmp_path / "w.npz")
+    before = sorted(os.listdir(tmp_path))
+    assert main_of(module)([a.format(tmp=tmp_path) for a in args]) == cli.EXIT_USAGE
+    err = capsys.readouterr().err
+    assert err.startswith("error: " + says.format(tmp=tmp_path)) and len(err.splitlines()) == 1, err
+    assert sorted(os.listdir(tmp_path)) == before and os.listdir(tmp_path / "folder") == []

@@ -110,6 +110,31 @@ def test_the_readme_names_the_lessons_that_write_nothing():
         assert ('add_argument("--out"' in source) == (name not in silent), name
 
 
+@pytest.mark.parametrize("args, status, says", [
+    (["--help"], 0, "usage: 01_autograd.py [-h]"),
+    (["--out", "x"], 2, "error: unrecognized arguments: --out x (see 01_autograd.py --help)"),
+])
+def test_a_lesson_without_flags_answers_help_and_refuses_a_flag(args, status, says, tmp_path):
+    """Lessons 01, 02 and 05 ignored every argument: --help or a mistyped flag ran the whole lesson."""
+    done = subprocess.run([sys.executable, str(LESSON_DIR / "01_autograd.py"), *args], capture_output=True,
+                          text=True, timeout=60, cwd=tmp_path)
+    assert done.returncode == status and (done.stdout + done.stderr).startswith(says), done.stdout + done.stderr
+    assert "dL/dw" not in done.stdout and len(done.stderr.splitlines()) == status // 2  # the lesson did not run
+
+
+def test_a_lesson_flag_mistyped_is_one_line_with_a_suggestion(capsys):
+    """The lessons' flags were plain argparse's: the usage and an error, no "did you mean", unlike the commands."""
+    from tinyrrn.cli import ArgumentParser, parse_script_args
+    parser = ArgumentParser(prog="03_temporal_skip.py")
+    parser.add_argument("--out", default="out")
+    with pytest.raises(SystemExit) as done:
+        parse_script_args(parser, ["--outt", "x"])
+    assert done.value.code == 2
+    assert capsys.readouterr().err == ("error: unrecognized argument --outt (did you mean --out?) "
+                                       "(see 03_temporal_skip.py --help)\n")
+    assert parse_script_args(parser, ["--out", "x"]).out == "x"
+
+
 def run_lesson(name, folder, hide_torch):
     """Run a lesson as a learner would (assertions on), writing into folder/out; return its output,
     wall and CPU seconds. hide_torch: make `import torch` fail, as after the README's install."""

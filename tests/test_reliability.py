@@ -1012,11 +1012,11 @@ def test_an_output_folder_under_a_file_names_the_file(tiny_data, tmp_path, capsy
     notes.write_text("mine")
     save_npz(resnet_small(), weights)
     args = ["--data", tiny_data, "--cache-dir", str(tmp_path / "cache"), "--arch", "resnet_small"]
-    assert training.main([*args, "--name", "x", "--out", str(notes)]) == 1
+    assert training.main([*args, "--name", "x", "--out", str(notes)]) == 2  # --out a file: a usage error
     assert re.fullmatch(rf"error: {re.escape(str(notes))}/\d{{8}}-\d{{6}}-x: not in a folder: {re.escape(str(notes))} "
                         "is a file", one_error_line(capsys))
     for main, extra, out in ((training.main, [], notes / "runs"), (features.main, ["--weights", weights], notes / "f")):
-        assert main([*args, *extra, "--out", str(out)]) == 1
+        assert main([*args, *extra, "--out", str(out)]) == 2
         assert one_error_line(capsys) == f"error: {out}: not in a folder: {notes} is a file"
     assert notes.read_text() == "mine"
 
@@ -1092,7 +1092,7 @@ def test_a_tiny_pth_that_expands_to_gigabytes_is_refused(tmp_path):
     ("evaluate", ["/nonexistent.npz"], 2, "error: /nonexistent.npz: no such checkpoint"),
     ("predict", ["video.avi", "--checkpoint", "/nonexistent"], 2, "error: /nonexistent: no such checkpoint"),
     ("features", ["--weights", "/nonexistent.npz"], 2, "error: /nonexistent.npz: no such file (--weights)"),
-    ("baseline", ["--features", "/nonexistent"], 1, "error: /nonexistent: no index.json"),
+    ("baseline", ["--features", "/nonexistent"], 2, "error: --features /nonexistent: no such feature folder"),
     ("reproduce", ["--splits", "1,4"], 2, "error: --splits 1,4: expected split numbers 1-3"),
     ("reproduce", ["--tables", "9"], 2, "error: --tables 9: expected table numbers 1-4, comma-separated"),
     ("reproduce", ["--tables", "3", "--only", "table3-identiy"], 2,
@@ -1126,7 +1126,7 @@ def test_a_tiny_pth_that_expands_to_gigabytes_is_refused(tmp_path):
     ("evaluate", ["run", "--batch", "0"], 2, "error: argument --batch: '0': must be an integer of at least 1"),
     ("predict", ["v.avi", "--checkpoint", "run", "--top=-2"], 2,
      "error: argument --top: '-2': must be an integer of at least 1"),
-    ("weights", ["info", "/nonexistent.npz"], 1, "error: /nonexistent.npz: No such file or directory"),
+    ("weights", ["info", "/nonexistent.npz"], 2, "error: /nonexistent.npz: No such file or directory"),
     ("data.check", ["/nonexistent"], 2, "error: /nonexistent: no such dataset folder"),
     ("data.synthetic", ["/tmp/never", "--classes", "3"], 2, "error: --classes 3: classes must be even"),
     ("data.synthetic", ["/tmp/never", "--size", "0x0"], 2, "error: argument --size: --size '0x0': both numbers must be at least 1"),

@@ -6,10 +6,10 @@
   every core this process may use);
 * ``@command``: the one wrapper of every ``main``; all but training's refuse a launch of several MPI
   ranks. An expected failure ends in one line, ``error: <file or setting>: <what is wrong>``, and an
-  exit status: 2 for usage and configuration errors (``UsageError``), 1 for failures at run time (a
-  ValueError, OSError or ``Failure``), 128 + N after signal N (130 Ctrl-C, 143 SIGTERM, 129 SIGHUP;
-  141, quietly, when the reader of the output is gone: ``| head -1``). ``--debug`` or
-  ``TINYRRN_DEBUG=1`` shows the traceback;
+  exit status: 2 for usage and configuration errors (``UsageError``; a path given that is missing or
+  of the wrong kind), 1 for failures at run time (a ValueError, OSError or ``Failure``), 128 + N after
+  signal N (130 Ctrl-C, 143 SIGTERM, 129 SIGHUP; 141, quietly, when the reader of the output is gone:
+  ``| head -1``). ``--debug`` or ``TINYRRN_DEBUG=1`` shows the traceback;
 * ``ArgumentParser``: every command's parser. ``--help`` shows each flag's default once (a help
   text that states its own default, e.g. one that depends on the data, is left as it is), and a
   mistyped flag or choice is one ``error:`` line with a "did you mean" (exit status 2), not the usage.
@@ -255,6 +255,17 @@ def _reader_gone():
     return 128 + signal.SIGPIPE
 
 
+def _of_a_path_given(err, argv):
+    """Whether ``err`` says that a path given in ``argv`` is missing or of the wrong kind (a folder where a file is
+    needed, or the reverse; a file given in the way of a folder): the user named a wrong path, a usage error, as the
+    commands' own checks of their paths say. The same error of another path (a run's file deleted mid-run) is not."""
+    if not isinstance(err, (FileNotFoundError, NotADirectoryError, IsADirectoryError)) or err.filename is None:
+        return False
+    given = {os.path.abspath(word.split("=", 1)[-1] if word.startswith("--") else word) for word in argv if word}
+    in_the_way = files.file_in_the_way(err.filename) if isinstance(err, NotADirectoryError) else None
+    return any(path is not None and os.path.abspath(os.fsdecode(path)) in given for path in (err.filename, in_the_way))
+
+
 def command(main=None, *, several_ranks=False):
     """Wrap a command's ``main(argv)`` so that it returns an exit status and never ends in a traceback
     for an expected failure (a ValueError or OSError with a message naming the file or setting).
@@ -297,5 +308,5 @@ def command(main=None, *, several_ranks=False):
             if debug:
                 traceback.print_exc()
             print(f"error: {describe(err)}", file=sys.stderr, flush=True)
-            return EXIT_USAGE if isinstance(err, UsageError) else EXIT_FAILURE
+            return EXIT_USAGE if isinstance(err, UsageError) or _of_a_path_given(err, argv) else EXIT_FAILURE
     return run
