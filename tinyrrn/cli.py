@@ -112,6 +112,16 @@ class ArgumentParser(argparse.ArgumentParser):
         return ""
 
 
+def parse_script_args(parser, argv=None):
+    """``parser.parse_args(argv)`` for a script that is no ``@command`` (a lesson, a benchmark): a usage error
+    of this module's ``ArgumentParser`` is one ``error:`` line and exit status 2, as of a command, no traceback."""
+    try:
+        return parser.parse_args(argv)
+    except UsageError as err:
+        print(f"error: {err}", file=sys.stderr, flush=True)
+        raise SystemExit(EXIT_USAGE) from None
+
+
 def positive_number(text):
     """An argparse ``type``: a finite number above 0 (a learning rate)."""
     try:
