@@ -411,3 +411,16 @@ def test_a_path_given_that_is_missing_or_of_the_wrong_kind_is_a_usage_error(modu
     err = capsys.readouterr().err
     assert err.startswith("error: " + says.format(tmp=tmp_path)) and len(err.splitlines()) == 1, err
     assert sorted(os.listdir(tmp_path)) == before and os.listdir(tmp_path / "folder") == []
+
+
+def test_a_cache_dir_that_is_a_file_is_a_usage_error_as_a_list_dir_that_is_one(tiny_data, tmp_path, capsys):
+    """--cache-dir FILE exited 1, --list-dir FILE 2: both name a folder given that is none."""
+    (tmp_path / "notes.txt").write_text("mine")
+    notes = str(tmp_path / "notes.txt")
+    for flag, says in (("--cache-dir", "not a folder, so it cannot hold the frame cache (--cache-dir)"),
+                       ("--list-dir", "no such folder of split files")):
+        args = ["--data", tiny_data, "--arch", "resnet_small", "--out", str(tmp_path / "runs"), "--max-steps", "1",
+                "--cache-dir", str(tmp_path / "cache"), flag, notes]
+        assert main_of("train")(args) == cli.EXIT_USAGE
+        assert capsys.readouterr().err.startswith(f"error: {notes}: {says}")
+    assert not (tmp_path / "runs").exists()
