@@ -237,6 +237,18 @@ def load_seeds_script(name="seeds"):
     return module
 
 
+@pytest.mark.parametrize("name, says", [("data", "--step-s"), ("profile_ops", "--steps"),
+                                         ("synthetic_accuracy", "--seed")])
+def test_a_benchmark_flag_mistyped_is_one_line_with_a_suggestion(name, says, capsys, monkeypatch):
+    """These benchmarks answered with plain argparse's usage and error (no "did you mean"), unlike the commands."""
+    monkeypatch.setattr("sys.argv", [f"benchmarks/{name}.py"])
+    with pytest.raises(SystemExit) as done:
+        load_seeds_script(name).main(["--stpes", "3"])
+    assert done.value.code == cli.EXIT_USAGE
+    assert capsys.readouterr().err == (f"error: unrecognized argument --stpes (did you mean {says}?) "
+                                       f"(see {name}.py --help)\n")
+
+
 def test_the_seeds_table_gives_each_seed_and_the_mean_and_spread():
     seeds = load_seeds_script()
     made_up = [{"seed": s, "wall_s": w, "cpu_s": c, "skip": {"error": e, "epoch": 20, "epochs": 30, "last": e + 0.1},
