@@ -249,6 +249,30 @@ def test_a_benchmark_flag_mistyped_is_one_line_with_a_suggestion(name, says, cap
                                        f"(see {name}.py --help)\n")
 
 
+@pytest.mark.parametrize("args, says", [
+    (["--seeds", "0,one"], "argument --seeds: '0,one': must be comma-separated whole numbers, e.g. 0,1,2"),
+    (["--seed", "3"], "--seed is set per seed by this script"),
+    (["--out", ""], "--out '': an empty value"),
+])
+def test_seeds_refuses_a_bad_flag_in_one_line(args, says, tmp_path, monkeypatch, capsys):
+    """--seeds 0,one was a ValueError traceback, the others argparse's usage and error."""
+    monkeypatch.chdir(tmp_path)
+    assert load_seeds_script().main(args) == cli.EXIT_USAGE
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {says}") and len(err.splitlines()) == 1, err
+    assert os.listdir(tmp_path) == []
+
+
+def test_seeds_ends_with_the_status_of_a_train_that_failed(tmp_path, monkeypatch):
+    """A train that failed (its own error line said why) ended seeds.py in a CalledProcessError traceback."""
+    import subprocess
+    seeds = load_seeds_script()
+    monkeypatch.setattr(seeds.subprocess, "run", lambda command, **_: subprocess.CompletedProcess(command, 2))
+    with pytest.raises(SystemExit) as done:
+        seeds.main(["--seeds", "0", "--out", str(tmp_path), "--epochs", "0"])
+    assert done.value.code == 2 and os.listdir(tmp_path) == []
+
+
 def test_the_seeds_table_gives_each_seed_and_the_mean_and_spread():
     seeds = load_seeds_script()
     made_up = [{"seed": s, "wall_s": w, "cpu_s": c, "skip": {"error": e, "epoch": 20, "epochs": 30, "last": e + 0.1},
@@ -290,8 +314,7 @@ def test_the_seeds_script_runs_the_main_job_per_seed(tiny_data, tmp_path, monkey
     assert json.load(open(os.path.join("out", run_dir, "config.json")))["seed"] == 3
     table = open("out/seeds.md").read()
     assert "| 3 | " in table and "mean ± std, population (n=1)" in table and table.strip().endswith("|")
-    with pytest.raises(SystemExit):
-        seeds.main(["--seed", "1"])
+    assert seeds.main(["--seed", "1"]) == cli.EXIT_USAGE
 
 
 @pytest.mark.parametrize("args, says", [
