@@ -20,12 +20,12 @@ import numpy
 
 import tinyrrn
 from tinyrrn import Tensor, no_grad
-from tinyrrn.cli import ArgumentParser, parse_script_args
+from tinyrrn.cli import ArgumentParser, folder_to_write, parse_script_args
 from tinyrrn.models import RecurrentResNet, resnet_small
 from unrolled_figure import draw_unrolled  # lessons/unrolled_figure.py: Fig. 3 with matplotlib
 
 parser = ArgumentParser(description="Temporal skip connections (Eq. 2-4) and temporal context (Fig. 3).")
-parser.add_argument("--out", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "out"),
+parser.add_argument("--out", type=folder_to_write, default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "out"),
                     help="folder for the unrolled-graph picture (default: lessons/out)")
 args = parse_script_args(parser)
 print(__doc__)

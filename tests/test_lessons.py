@@ -135,6 +135,25 @@ def test_a_lesson_flag_mistyped_is_one_line_with_a_suggestion(capsys):
     assert parse_script_args(parser, ["--out", "x"]).out == "x"
 
 
+@pytest.mark.parametrize("out", ["notes.txt", "notes.txt/out"])
+def test_a_lesson_out_that_is_a_file_is_one_line_before_the_lesson_runs(out, tmp_path, monkeypatch, capsys):
+    """--out naming a file ended the lesson in a traceback of os.makedirs (lesson 03: after all its work)."""
+    from tinyrrn.cli import ArgumentParser, folder_to_write, parse_script_args
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "notes.txt").write_text("mine")
+    parser = ArgumentParser(prog="03_temporal_skip.py")
+    parser.add_argument("--out", type=folder_to_write, default="out")
+    with pytest.raises(SystemExit) as done:
+        parse_script_args(parser, ["--out", out])
+    assert done.value.code == 2 and capsys.readouterr().err == (
+        f"error: argument --out: '{out}': notes.txt is a file (or a link to nothing), not a folder "
+        "(see 03_temporal_skip.py --help)\n")
+    assert parse_script_args(parser, ["--out", "new/out"]).out == "new/out" and os.listdir() == ["notes.txt"]
+    for name in EXPECTED:  # every lesson that writes takes its --out so
+        source = (LESSON_DIR / name).read_text(encoding="utf-8")
+        assert ('add_argument("--out", type=folder_to_write' in source) == bool(EXPECTED[name][1]), name
+
+
 def run_lesson(name, folder, hide_torch):
     """Run a lesson as a learner would (assertions on), writing into folder/out; return its output,
     wall and CPU seconds. hide_torch: make `import torch` fail, as after the README's install."""

@@ -122,6 +122,15 @@ def parse_script_args(parser, argv=None):
         raise SystemExit(EXIT_USAGE) from None
 
 
+def folder_to_write(text):
+    """An argparse ``type``: a folder to write into, made when missing; one that is a file, or under a file, is a
+    usage error naming it before anything runs (not a traceback of os.makedirs once the work is done)."""
+    in_the_way = text if os.path.lexists(text) and not os.path.isdir(text) else files.file_in_the_way(text)
+    if in_the_way:
+        raise argparse.ArgumentTypeError(f"{text!r}: {in_the_way} is a file (or a link to nothing), not a folder")
+    return text
+
+
 def positive_number(text):
     """An argparse ``type``: a finite number above 0 (a learning rate)."""
     try:
