@@ -276,13 +276,17 @@ def _reader_gone():
 
 def _of_a_path_given(err, argv):
     """Whether ``err`` says that a path given in ``argv`` is missing or of the wrong kind (a folder where a file is
-    needed, or the reverse; a file given in the way of a folder): the user named a wrong path, a usage error, as the
-    commands' own checks of their paths say. The same error of another path (a run's file deleted mid-run) is not."""
+    needed, or the reverse), or lies under a file (--out notes.txt/runs): the user named a wrong path, a usage error,
+    as the commands' own checks of their paths say. The same error of another path (a run's file deleted mid-run)
+    is not."""
     if not isinstance(err, (FileNotFoundError, NotADirectoryError, IsADirectoryError)) or err.filename is None:
         return False
     given = {os.path.abspath(word.split("=", 1)[-1] if word.startswith("--") else word) for word in argv if word}
+    if os.path.abspath(os.fsdecode(err.filename)) in given:
+        return True
     in_the_way = files.file_in_the_way(err.filename) if isinstance(err, NotADirectoryError) else None
-    return any(path is not None and os.path.abspath(os.fsdecode(path)) in given for path in (err.filename, in_the_way))
+    top = os.path.abspath(os.fsdecode(in_the_way)) if in_the_way else None
+    return top is not None and any(path == top or path.startswith(top + os.sep) for path in given)
 
 
 def command(main=None, *, several_ranks=False):

@@ -340,7 +340,9 @@ def main(argv=None):
         with writing_into(out):
             index = extract({**config, "arch": arch}, backbone, args.layer, out, os.path.abspath(args.weights),
                             args.batch)
-    except OSError as err:  # a full disk
+    except OSError as err:  # a full disk: what is kept, if any (else the error as it is: --out under a file)
+        if not kept():
+            raise
         raise Failure(describe(err) + kept()) from None
     except (KeyboardInterrupt, signals.Interrupted) as stop:
         raise signals.Interrupted(getattr(stop, "signum", signal.SIGINT), message="stopped" + kept()) from None
