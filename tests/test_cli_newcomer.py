@@ -6,6 +6,7 @@ import io
 import json
 import os
 import re
+import sys
 
 import pytest
 
@@ -296,6 +297,7 @@ def test_the_position_table_chooses_by_validation_error_never_by_test(tmp_path, 
         i = order.index(f"{overrides['positions'][0]}/{overrides['skip']}")
         return 0.1 + 0.01 * abs(i - 9), 0.9 - 0.01 * abs(i - 9), 1.0  # validation lowest at block4/identity (9)
     monkeypatch.setattr(accuracy, "run", made_up)
+    monkeypatch.setattr(sys, "excepthook", sys.excepthook)  # the script's parse sets it
     accuracy.main(["--json", str(tmp_path / "errors.json")])
     printed = capsys.readouterr().out
     assert printed.strip().endswith("lowest validation error: block4/identity")

@@ -122,8 +122,9 @@ def test_a_lesson_without_flags_answers_help_and_refuses_a_flag(args, status, sa
     assert "dL/dw" not in done.stdout and len(done.stderr.splitlines()) == status // 2  # the lesson did not run
 
 
-def test_a_lesson_flag_mistyped_is_one_line_with_a_suggestion(capsys):
+def test_a_lesson_flag_mistyped_is_one_line_with_a_suggestion(capsys, monkeypatch):
     """The lessons' flags were plain argparse's: the usage and an error, no "did you mean", unlike the commands."""
+    monkeypatch.setattr(sys, "excepthook", sys.excepthook)  # parse_script_args sets it
     from tinyrrn.cli import ArgumentParser, parse_script_args
     parser = ArgumentParser(prog="03_temporal_skip.py")
     parser.add_argument("--out", default="out")
@@ -140,6 +141,7 @@ def test_a_lesson_out_that_is_a_file_is_one_line_before_the_lesson_runs(out, tmp
     """--out naming a file ended the lesson in a traceback of os.makedirs (lesson 03: after all its work)."""
     from tinyrrn.cli import ArgumentParser, folder_to_write, parse_script_args
     monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "excepthook", sys.excepthook)  # parse_script_args sets it
     (tmp_path / "notes.txt").write_text("mine")
     parser = ArgumentParser(prog="03_temporal_skip.py")
     parser.add_argument("--out", type=folder_to_write, default="out")
@@ -152,6 +154,16 @@ def test_a_lesson_out_that_is_a_file_is_one_line_before_the_lesson_runs(out, tmp
     for name in EXPECTED:  # every lesson that writes takes its --out so
         source = (LESSON_DIR / name).read_text(encoding="utf-8")
         assert ('add_argument("--out", type=folder_to_write' in source) == bool(EXPECTED[name][1]), name
+
+
+def test_a_lesson_stopped_by_ctrl_c_says_so_in_one_line(monkeypatch, capsys):
+    """A Ctrl-C of a lesson or benchmark was a KeyboardInterrupt traceback through whatever line it stopped."""
+    from tinyrrn.cli import ArgumentParser, interrupted_script, parse_script_args
+    monkeypatch.setattr(sys, "excepthook", sys.excepthook)
+    parse_script_args(ArgumentParser(), [])
+    assert sys.excepthook is interrupted_script
+    sys.excepthook(KeyboardInterrupt, KeyboardInterrupt(), None)
+    assert capsys.readouterr().err == "\ninterrupted (Ctrl-C)\n"
 
 
 def run_lesson(name, folder, hide_torch):

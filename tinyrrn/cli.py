@@ -114,12 +114,24 @@ class ArgumentParser(argparse.ArgumentParser):
 
 def parse_script_args(parser, argv=None):
     """``parser.parse_args(argv)`` for a script that is no ``@command`` (a lesson, a benchmark): a usage error
-    of this module's ``ArgumentParser`` is one ``error:`` line and exit status 2, as of a command, no traceback."""
+    of this module's ``ArgumentParser`` is one ``error:`` line and exit status 2, as of a command, no traceback;
+    from then on a Ctrl-C of the script is one line too (``interrupted_script``)."""
     try:
-        return parser.parse_args(argv)
+        args = parser.parse_args(argv)
     except UsageError as err:
         print(f"error: {err}", file=sys.stderr, flush=True)
         raise SystemExit(EXIT_USAGE) from None
+    sys.excepthook = interrupted_script
+    return args
+
+
+def interrupted_script(kind, value, tb):
+    """``sys.excepthook`` of a script: a Ctrl-C (KeyboardInterrupt) is one line, not a traceback of the line it
+    stopped; Python then ends the process by SIGINT (exit status 130 in a shell). Other errors as Python shows them."""
+    if issubclass(kind, KeyboardInterrupt):
+        print("\ninterrupted (Ctrl-C)", file=sys.stderr, flush=True)
+    else:
+        sys.__excepthook__(kind, value, tb)
 
 
 def folder_to_write(text):
