@@ -1611,7 +1611,7 @@ def test_a_resume_that_fails_leaves_config_json_as_it_was_and_paths_are_recorded
     config = open(os.path.join(run, "config.json"), "rb").read()
     not_a_folder = tmp_path / "not-a-folder"
     not_a_folder.write_text("a file")
-    assert training.main(["--resume", run, "--epochs", "2", "--lr", "0.05", "--cache-dir", str(not_a_folder)]) == 1
+    assert training.main(["--resume", run, "--epochs", "2", "--lr", "0.05", "--cache-dir", str(not_a_folder)]) == 2  # a path given that is no folder: a usage error
     assert open(os.path.join(run, "config.json"), "rb").read() == config  # a plain --resume goes on as before
     monkeypatch.chdir(tmp_path)
     assert training.main(["--resume", run, "--epochs", "2", "--cache-dir", "cache"]) == 0
@@ -2053,6 +2053,7 @@ def test_a_read_only_output_folder_is_one_line_suggesting_out(run, tiny_data, tm
                                       "tinyrrn.train --resume NEW)")
     assert folder_bytes(run) == before
     from tinyrrn import baseline
+    (tmp_path / "features").mkdir()  # baseline refuses --features of no folder first
     read_only.add(str(tmp_path / "features"))
     for module, args in ((reproduce, ["--tables", "1"]), (baseline, ["--features", str(tmp_path / "features")])):
         out = tmp_path / "features" / "out"
@@ -2095,7 +2096,7 @@ def test_a_frame_cache_that_cannot_be_read_is_warned_about_once_not_once_a_video
 
 def test_a_cache_dir_that_is_a_link_to_nothing_is_refused_as_a_file_is(tiny_data, tmp_path, capsys):
     os.symlink("loop", tmp_path / "loop")
-    assert training.main(tiny_args(tiny_data, tmp_path / "runs", "--cache-dir", str(tmp_path / "loop"))) == 1
+    assert training.main(tiny_args(tiny_data, tmp_path / "runs", "--cache-dir", str(tmp_path / "loop"))) == 2  # a path given that is no folder: a usage error
     assert one_error_line(capsys) == (f"error: {tmp_path / 'loop'}: not a folder, so it cannot hold the frame "
                                       "cache (--cache-dir)")
 

@@ -52,7 +52,7 @@ def load_features(features_dir):
     feature folder."""
     index = read_index(features_dir)
     if index is None:
-        raise FileNotFoundError(f"{features_dir}: no index.json (run python -m tinyrrn.features first)")
+        raise UsageError(f"--features {features_dir}: no index.json (run python -m tinyrrn.features first)")
     if not index.get("complete"):
         raise ValueError(f"{features_dir}: feature extraction is not finished (index.json says incomplete); "
                          "run python -m tinyrrn.features again to resume it")
@@ -320,14 +320,12 @@ def parser():
 
 
 def refuse_no_feature_folder(features):
-    """A usage error (exit status 2) naming --features when it names no feature folder: missing, a file (where the
-    default --out would be made) or a folder without index.json."""
+    """A usage error (exit status 2) naming --features when it names no folder: missing, or a file (where the
+    default --out would be made); a folder without index.json is one too (load_features)."""
     if not os.path.lexists(features):
         raise UsageError(f"--features {features}: no such feature folder (written by python -m tinyrrn.features)")
     if not os.path.isdir(features):
         raise UsageError(f"--features {features}: a file, not a feature folder (written by python -m tinyrrn.features)")
-    if read_index(features) is None:
-        raise UsageError(f"--features {features}: no index.json (run python -m tinyrrn.features first)")
 
 
 @command
