@@ -8,13 +8,13 @@ every time; then with the frame cache cold (first epoch fills it) and warm. "fra
 sampled frames delivered in batches (chunks x T). The last column compares the loading time
 of one batch, without any overlap, to a training step of --step-s seconds.
 """
-import argparse
 import os
 import sys
 import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))   # run from a checkout
+from tinyrrn.cli import ArgumentParser, parse_script_args
 from tinyrrn.data import UCF101, ChunkLoader
 from tinyrrn.data.synthetic import generate
 
@@ -28,7 +28,7 @@ def time_epoch(dataset, workers, batch_size):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--videos", type=int, default=16, help="number of temporary videos (default 16)")
     parser.add_argument("--frames", default="151-191", help="frames per video, LO-HI (default 151-191, UCF-101's typical length)")
     parser.add_argument("--workers", type=int, nargs="+", default=[0, 1, 2], help="worker counts to time (default 0 1 2)")
@@ -40,7 +40,7 @@ def main(argv=None):
                         help="training step to compare with, seconds (default 4.6: a ResNet-50 step on 16 images at 224x224, "
                              "twice the 2.3 s PyTorch took for 8 on 2 cores of the project's reference AVX2 machine; "
                              "give your own step's time)")
-    args = parser.parse_args(argv)
+    args = parse_script_args(parser, argv)
     lo, hi = (int(v) for v in args.frames.split("-"))
     with tempfile.TemporaryDirectory() as tmp:
         start = time.perf_counter()

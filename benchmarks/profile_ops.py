@@ -17,12 +17,13 @@ it) and its backward around its gradient function; on a GPU each is followed by 
 synchronisation, so that an op's kernels count to it (these syncs slow the step: the by-op total
 is longer than the step's time). Ops are listed by total time.
 """
-import argparse
 import collections
 import importlib
 import time
 
 import numpy
+
+from tinyrrn.cli import ArgumentParser, parse_script_args
 
 OP_MODULES = ("conv", "elementwise", "linear", "loss", "norm", "pool", "reduction", "shape")
 
@@ -54,7 +55,7 @@ def build(args):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--model", choices=("resnet50", "main", "baseline"), default="resnet50",
                         help="ResNet-50 on images, or the main job's model on clips, or its frame-wise baseline (default resnet50)")
     parser.add_argument("--batch", type=int, default=8, help="images (resnet50) or clips (main; the baseline gets their frames) per batch (default 8)")
@@ -64,7 +65,7 @@ def main(argv=None):
     parser.add_argument("--steps", type=int, default=3, help="timed steps, whole and by op (default 3)")
     parser.add_argument("--warmup", type=int, default=2, help="untimed steps first (default 2)")
     parser.add_argument("--top", type=int, default=25, help="ops listed (default 25)")
-    args = parser.parse_args(argv)
+    args = parse_script_args(parser, argv)
 
     import tinyrrn
     from tinyrrn import backend, memory, threads

@@ -21,6 +21,8 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MODELS = (("skip", ""), ("no skip", "baseline"))  # label, run directory below the job's
+sys.path.insert(0, ROOT)  # run from a checkout
+from tinyrrn.cli import ArgumentParser, command  # noqa: E402
 
 
 def children_cpu_seconds():
@@ -45,7 +47,9 @@ def run_seed(seed, out, train_flags):
                "--name", name, "--baseline"]
     print("$ " + " ".join(command), flush=True)
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [ROOT, os.environ.get("PYTHONPATH")]))}
-    subprocess.run(command, check=True, env=env)
+    done = subprocess.run(command, env=env)
+    if done.returncode:  # train said why in its own error line
+        raise SystemExit(done.returncode)
     wall, cpu = time.monotonic() - start, children_cpu_seconds() - cpu
     (run_dir,) = [os.path.join(out, d) for d in set(os.listdir(out)) - before if d.endswith(f"-{name}")]
     return {"seed": seed, "run_dir": run_dir, "wall_s": round(wall, 1), "cpu_s": round(cpu, 1),
@@ -75,21 +79,32 @@ def table(results):
     return "\n".join(lines)
 
 
+def seed_list(text):
+    """An argparse ``type``: comma-separated seeds, whole numbers of at least 0."""
+    seeds = [s.strip() for s in text.split(",") if s.strip()]
+    if not seeds or not all(s.isdigit() for s in seeds):
+        raise argparse.ArgumentTypeError(f"{text!r}: must be comma-separated whole numbers, e.g. 0,1,2")
+    return [int(s) for s in seeds]
+
+
+@command
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0], epilog="Other flags go to tinyrrn.train.",
-                                allow_abbrev=False)  # --seed is a flag of train, not short for --seeds
-    p.add_argument("--seeds", default="0,1,2", help="comma-separated seeds (default 0,1,2)")
+    p = ArgumentParser(description=__doc__.split("\n")[0], epilog="Other flags go to tinyrrn.train.",
+                       allow_abbrev=False)  # --seed is a flag of train, not short for --seeds
+    p.add_argument("--seeds", type=seed_list, default="0,1,2", help="comma-separated seeds (default 0,1,2)")
     p.add_argument("--out", default=os.path.join("runs", "seeds"), help="folder of the runs and the table "
                                                                           "(default runs/seeds)")
-    args, train_flags = p.parse_known_args(argv)
+    # argparse's own parse: the flags it does not know go to train, which suggests for a mistyped one itself
+    args, train_flags = argparse.ArgumentParser.parse_known_args(p, argv)
+    p.refuse_empty_values(args)
     refused = [f for f in train_flags if f.split("=")[0] in ("--seed", "--out", "--name", "--no-baseline", "--resume")]
     if refused:
         p.error(f"{refused[0]} is set per seed by this script")
-    seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
-    results = [run_seed(seed, args.out, train_flags) for seed in seeds]
+    results = [run_seed(seed, args.out, train_flags) for seed in args.seeds]
     text = table(results)
     with open(os.path.join(args.out, "seeds.md"), "w") as f:
-        f.write(f"python benchmarks/seeds.py --seeds {args.seeds} {' '.join(train_flags)}\n\n{text}\n")
+        seeds = ",".join(map(str, args.seeds))
+        f.write(f"python benchmarks/seeds.py --seeds {seeds} {' '.join(train_flags)}\n\n{text}\n")
     with open(os.path.join(args.out, "seeds.json"), "w") as f:
         json.dump({"train_flags": train_flags, "results": results}, f, indent=1)
     print("\n" + text)

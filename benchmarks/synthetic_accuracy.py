@@ -11,7 +11,6 @@ position). The synthetic classes come in pairs that differ only in frame order, 
 single-frame model is at chance within each pair (about 50% error). The main job's errors over
 seeds, with and without the skip, come from benchmarks/seeds.py.
 """
-import argparse
 import contextlib
 import io
 import json
@@ -24,6 +23,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from tinyrrn import config as configuration  # noqa: E402
 from tinyrrn import train as training  # noqa: E402
+from tinyrrn.cli import ArgumentParser, parse_script_args  # noqa: E402
 
 
 POSITIONS = ("block1", "block2", "mid_block4", "block4")
@@ -41,14 +41,14 @@ def run(overrides, out):
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p = ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--seed", type=int, default=0, help="seed of every model (default 0)")
     p.add_argument("--epochs", type=int, help="epochs per model (default: the trainer's synthetic default)")
     p.add_argument("--out", default=os.path.join(tempfile.gettempdir(), "tinyrrn-synthetic-accuracy"),
                    help="folder for the run directories (default: tinyrrn-synthetic-accuracy in the system's "
                         "temporary folder)")
     p.add_argument("--json", help="also write the errors to this JSON file")
-    args = p.parse_args(argv)
+    args = parse_script_args(p, argv)
     common = {"seed": args.seed, **({"epochs": args.epochs} if args.epochs else {})}
     results = {}
     for position in POSITIONS:

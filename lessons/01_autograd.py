@@ -18,6 +18,9 @@ import numpy
 
 import tinyrrn
 from tinyrrn import Tensor
+from tinyrrn.cli import ArgumentParser, parse_script_args
+
+parse_script_args(ArgumentParser(description=__doc__.split("\n")[0]))  # --help; no flags
 
 print(__doc__)
 

@@ -24,6 +24,9 @@ import numpy
 
 from tinyrrn import Tensor
 from tinyrrn import functional as F
+from tinyrrn.cli import ArgumentParser, parse_script_args
+
+parse_script_args(ArgumentParser(description=__doc__.split("\n")[0]))  # --help; no flags
 
 print(__doc__)
 rng = numpy.random.default_rng(0)

@@ -14,20 +14,20 @@ The weights W are shared by all time steps. One temporal skip lets the last
 output see two frames; K skips let it see K+1 frames (Fig. 3). Everything
 below runs a small random ResNet on random "videos" of 2 and 4 frames; no data needed.
 """
-import argparse
 import os
 
 import numpy
 
 import tinyrrn
 from tinyrrn import Tensor, no_grad
+from tinyrrn.cli import ArgumentParser, folder_to_write, parse_script_args
 from tinyrrn.models import RecurrentResNet, resnet_small
 from unrolled_figure import draw_unrolled  # lessons/unrolled_figure.py: Fig. 3 with matplotlib
 
-parser = argparse.ArgumentParser(description="Temporal skip connections (Eq. 2-4) and temporal context (Fig. 3).")
-parser.add_argument("--out", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "out"),
+parser = ArgumentParser(description="Temporal skip connections (Eq. 2-4) and temporal context (Fig. 3).")
+parser.add_argument("--out", type=folder_to_write, default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "out"),
                     help="folder for the unrolled-graph picture (default: lessons/out)")
-args = parser.parse_args()
+args = parse_script_args(parser)
 print(__doc__)
 
 rng = numpy.random.default_rng(0)

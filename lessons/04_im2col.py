@@ -17,7 +17,6 @@ against tinyrrn's F.conv2d (and PyTorch, if installed), see why tinyrrn keeps
 activations channels-last (NHWC) in memory, and finally what F.conv2d does
 beyond the plain version built here.
 """
-import argparse
 import inspect
 import os
 import time
@@ -30,13 +29,14 @@ import numpy  # noqa: E402
 
 from tinyrrn import Tensor  # noqa: E402
 from tinyrrn import functional as F  # noqa: E402
+from tinyrrn.cli import ArgumentParser, folder_to_write, parse_script_args  # noqa: E402
 from tinyrrn.functional import conv  # noqa: E402
 from tinyrrn.functional.conv import col2im, im2col  # noqa: E402
 
-parser = argparse.ArgumentParser(description="Convolution by im2col, forward and backward.")
-parser.add_argument("--out", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "out"),
+parser = ArgumentParser(description="Convolution by im2col, forward and backward.")
+parser.add_argument("--out", type=folder_to_write, default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "out"),
                     help="folder for the picture (default: lessons/out)")
-args = parser.parse_args()
+args = parse_script_args(parser)
 os.makedirs(args.out, exist_ok=True)
 print(__doc__)
 rng = numpy.random.default_rng(0)

@@ -22,6 +22,9 @@ import tinyrrn
 from tinyrrn import Tensor
 from tinyrrn import functional as F
 from tinyrrn import nn
+from tinyrrn.cli import ArgumentParser, parse_script_args
+
+parse_script_args(ArgumentParser(description=__doc__.split("\n")[0]))  # --help; no flags
 
 print(__doc__)
 rng = numpy.random.default_rng(0)

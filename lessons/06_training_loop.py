@@ -19,7 +19,6 @@ We generate a tiny synthetic dataset into a temporary folder, write the loop by
 hand, check the accumulation rule, read tinyrrn's own train_one_epoch and check that
 it computes the same weights, then train for a few epochs and plot the loss.
 """
-import argparse
 import inspect
 import math
 import os
@@ -35,16 +34,17 @@ import numpy  # noqa: E402
 import tinyrrn  # noqa: E402
 from tinyrrn import Tensor, train  # noqa: E402
 from tinyrrn import functional as F  # noqa: E402
+from tinyrrn.cli import ArgumentParser, folder_to_write, parse_script_args  # noqa: E402
 from tinyrrn.data import UCF101, ChunkLoader  # noqa: E402
 from tinyrrn.data.synthetic import generate  # noqa: E402
 from tinyrrn.models import RecurrentResNet, resnet_small  # noqa: E402
 from tinyrrn.optim import Adam  # noqa: E402
 from tinyrrn.parallel import Communicator, DistributedOptimizer  # noqa: E402
 
-parser = argparse.ArgumentParser(description="A training loop on one page, with the paper's gradient accumulation.")
-parser.add_argument("--out", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "out"),
+parser = ArgumentParser(description="A training loop on one page, with the paper's gradient accumulation.")
+parser.add_argument("--out", type=folder_to_write, default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "out"),
                     help="folder for the loss curve (default: lessons/out)")
-args = parser.parse_args()
+args = parse_script_args(parser)
 os.makedirs(args.out, exist_ok=True)
 print(__doc__)
 started = time.perf_counter()

@@ -21,7 +21,6 @@ readers take any name, and skip the extra members newer torch writes, such as .f
     archive/byteorder     the storages' byte order, 'little' (a file without it is read as little-endian)
     archive/version       the format version
 """
-import argparse
 import contextlib
 import io
 import os
@@ -38,14 +37,15 @@ import numpy
 
 import tinyrrn
 from tinyrrn import Tensor
+from tinyrrn.cli import ArgumentParser, folder_to_write, parse_script_args
 from tinyrrn.models import resnet50, resnet_small
 from tinyrrn.pth import UnsafePickleError, read_pth
 from tinyrrn.weights import convert, load_npz
 
-parser = argparse.ArgumentParser(description="Pretrained weights without PyTorch: the .pth format, safely.")
-parser.add_argument("--out", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "out"),
+parser = ArgumentParser(description="Pretrained weights without PyTorch: the .pth format, safely.")
+parser.add_argument("--out", type=folder_to_write, default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "out"),
                     help="folder for the .pth files this lesson writes (default: lessons/out)")
-args = parser.parse_args()
+args = parse_script_args(parser)
 os.makedirs(args.out, exist_ok=True)
 print(__doc__)
 

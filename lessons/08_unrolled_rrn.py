@@ -17,7 +17,6 @@ tinyrrn.models.RecurrentResNet runs the same graph differently:
 
 We run both, check that they agree, count the work each does, and draw Fig. 3.
 """
-import argparse
 import os
 import time
 
@@ -27,13 +26,14 @@ import tinyrrn
 from tinyrrn import Tensor, no_grad
 from tinyrrn import functional as F
 from tinyrrn import nn
+from tinyrrn.cli import ArgumentParser, folder_to_write, parse_script_args
 from tinyrrn.models import RecurrentResNet, resnet_small
 from unrolled_figure import draw_unrolled  # lessons/unrolled_figure.py: Fig. 3 with matplotlib
 
-parser = argparse.ArgumentParser(description="The unrolled recurrent network: step by step vs time-major batched.")
-parser.add_argument("--out", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "out"),
+parser = ArgumentParser(description="The unrolled recurrent network: step by step vs time-major batched.")
+parser.add_argument("--out", type=folder_to_write, default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "out"),
                     help="folder for the Fig. 3 picture (default: lessons/out)")
-args = parser.parse_args()
+args = parse_script_args(parser)
 os.makedirs(args.out, exist_ok=True)
 print(__doc__)
 

@@ -14,7 +14,6 @@ darkens -- two of the synthetic classes, Brighten and Darken, which contain the
 same frames in opposite order, so only frame order tells them apart. A small
 recurrent network learns them in a few seconds before we start.
 """
-import argparse
 import os
 import time
 
@@ -27,16 +26,17 @@ import numpy  # noqa: E402
 import tinyrrn  # noqa: E402
 from tinyrrn import Tensor, no_grad  # noqa: E402
 from tinyrrn import functional as F  # noqa: E402
+from tinyrrn.cli import ArgumentParser, folder_to_write, parse_script_args  # noqa: E402
 from tinyrrn.data import Normalize, frame_count, read_sampled  # noqa: E402
 from tinyrrn.data.synthetic import render, write_video  # noqa: E402
 from tinyrrn.models import RecurrentResNet, resnet_small  # noqa: E402
 from tinyrrn.optim import Adam  # noqa: E402
 from tinyrrn.predict import predict  # noqa: E402
 
-parser = argparse.ArgumentParser(description="From a video file to a prediction: sampling, chunks, averaging.")
-parser.add_argument("--out", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "out"),
+parser = ArgumentParser(description="From a video file to a prediction: sampling, chunks, averaging.")
+parser.add_argument("--out", type=folder_to_write, default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "out"),
                     help="folder for the video and the picture (default: lessons/out)")
-args = parser.parse_args()
+args = parse_script_args(parser)
 os.makedirs(args.out, exist_ok=True)
 print(__doc__)
 

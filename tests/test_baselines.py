@@ -145,7 +145,7 @@ def test_incomplete_features_are_refused(tmp_path, rng):
     json.dump(index, open(os.path.join(folder, "index.json"), "w"))
     with pytest.raises(ValueError, match="not finished"):
         baseline.run(folder, "avgpool", epochs=1)
-    assert baseline.main(["--features", str(tmp_path / "nothing")]) == 1
+    assert baseline.main(["--features", str(tmp_path / "nothing")]) == 2
 
 
 def test_damaged_feature_files_are_refused_naming_the_file(tmp_path, rng):
@@ -378,7 +378,7 @@ def test_a_new_feature_folder_whose_extraction_cannot_start_is_removed(tiny_data
 def test_baseline_given_a_file_as_features_says_so_and_makes_no_folder(tmp_path, capsys):
     """It said '.../index.json/avgpool: Not a directory', of the default --out it tried to make in the file."""
     (tmp_path / "index.json").write_text("{}")
-    assert baseline.main(["--features", str(tmp_path / "index.json")]) == 1
+    assert baseline.main(["--features", str(tmp_path / "index.json")]) == 2
     assert capsys.readouterr().err == (f"error: --features {tmp_path / 'index.json'}: a file, not a feature folder "
                                        "(written by python -m tinyrrn.features)\n")
     assert os.listdir(tmp_path) == ["index.json"]

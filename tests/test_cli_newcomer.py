@@ -6,6 +6,7 @@ import io
 import json
 import os
 import re
+import sys
 
 import pytest
 
@@ -237,6 +238,42 @@ def load_seeds_script(name="seeds"):
     return module
 
 
+@pytest.mark.parametrize("name, says", [("data", "--step-s"), ("profile_ops", "--steps"),
+                                         ("synthetic_accuracy", "--seed")])
+def test_a_benchmark_flag_mistyped_is_one_line_with_a_suggestion(name, says, capsys, monkeypatch):
+    """These benchmarks answered with plain argparse's usage and error (no "did you mean"), unlike the commands."""
+    monkeypatch.setattr("sys.argv", [f"benchmarks/{name}.py"])
+    with pytest.raises(SystemExit) as done:
+        load_seeds_script(name).main(["--stpes", "3"])
+    assert done.value.code == cli.EXIT_USAGE
+    assert capsys.readouterr().err == (f"error: unrecognized argument --stpes (did you mean {says}?) "
+                                       f"(see {name}.py --help)\n")
+
+
+@pytest.mark.parametrize("args, says", [
+    (["--seeds", "0,one"], "argument --seeds: '0,one': must be comma-separated whole numbers, e.g. 0,1,2"),
+    (["--seed", "3"], "--seed is set per seed by this script"),
+    (["--out", ""], "--out '': an empty value"),
+])
+def test_seeds_refuses_a_bad_flag_in_one_line(args, says, tmp_path, monkeypatch, capsys):
+    """--seeds 0,one was a ValueError traceback, the others argparse's usage and error."""
+    monkeypatch.chdir(tmp_path)
+    assert load_seeds_script().main(args) == cli.EXIT_USAGE
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {says}") and len(err.splitlines()) == 1, err
+    assert os.listdir(tmp_path) == []
+
+
+def test_seeds_ends_with_the_status_of_a_train_that_failed(tmp_path, monkeypatch):
+    """A train that failed (its own error line said why) ended seeds.py in a CalledProcessError traceback."""
+    import subprocess
+    seeds = load_seeds_script()
+    monkeypatch.setattr(seeds.subprocess, "run", lambda command, **_: subprocess.CompletedProcess(command, 2))
+    with pytest.raises(SystemExit) as done:
+        seeds.main(["--seeds", "0", "--out", str(tmp_path), "--epochs", "0"])
+    assert done.value.code == 2 and os.listdir(tmp_path) == []
+
+
 def test_the_seeds_table_gives_each_seed_and_the_mean_and_spread():
     seeds = load_seeds_script()
     made_up = [{"seed": s, "wall_s": w, "cpu_s": c, "skip": {"error": e, "epoch": 20, "epochs": 30, "last": e + 0.1},
@@ -260,6 +297,7 @@ def test_the_position_table_chooses_by_validation_error_never_by_test(tmp_path, 
         i = order.index(f"{overrides['positions'][0]}/{overrides['skip']}")
         return 0.1 + 0.01 * abs(i - 9), 0.9 - 0.01 * abs(i - 9), 1.0  # validation lowest at block4/identity (9)
     monkeypatch.setattr(accuracy, "run", made_up)
+    monkeypatch.setattr(sys, "excepthook", sys.excepthook)  # the script's parse sets it
     accuracy.main(["--json", str(tmp_path / "errors.json")])
     printed = capsys.readouterr().out
     assert printed.strip().endswith("lowest validation error: block4/identity")
@@ -278,8 +316,7 @@ def test_the_seeds_script_runs_the_main_job_per_seed(tiny_data, tmp_path, monkey
     assert json.load(open(os.path.join("out", run_dir, "config.json")))["seed"] == 3
     table = open("out/seeds.md").read()
     assert "| 3 | " in table and "mean ± std, population (n=1)" in table and table.strip().endswith("|")
-    with pytest.raises(SystemExit):
-        seeds.main(["--seed", "1"])
+    assert seeds.main(["--seed", "1"]) == cli.EXIT_USAGE
 
 
 @pytest.mark.parametrize("args, says", [
@@ -352,3 +389,75 @@ def test_help_says_what_each_device_choice_does(module):
     blocks = {flag.split()[0]: " ".join(block.split()) for flag, block in flag_blocks(help_text(module, [])).items()}
     assert "auto (the GPU when one works, else the CPU)" in blocks["--device"], blocks["--device"]
     assert "gpu (needs CuPy)" in blocks["--device"] and "default: TINYRRN_DEVICE, else cpu" in blocks["--device"]
+
+
+@pytest.mark.parametrize("args", [["tinyrrn"], ["tinyrrn.weights", "info", "{weights}"]])
+def test_output_into_a_pipe_whose_reader_is_gone_ends_quietly_with_141(args, tmp_path):
+    """| head -1 closes the pipe: the next write was "error: [Errno 32] Broken pipe" (exit status 1), or a traceback of
+    python -m tinyrrn; now it ends quietly with 128 + SIGPIPE, as a program stopped by SIGPIPE does."""
+    import subprocess
+    import sys
+    import numpy
+    from tinyrrn.weightfiles import save_npz
+    weights = str(tmp_path / "many.npz")
+    save_npz({f"layer{i}.weight": numpy.zeros(3, numpy.float32) for i in range(400)}, weights)  # more than a buffer
+    proc = subprocess.Popen([sys.executable, "-m", *[a.format(weights=weights) for a in args]],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc.stdout.close()  # the reader is gone before the first line
+    err = proc.stderr.read()
+    assert proc.wait(timeout=60) == 141 and err == ""
+
+
+@pytest.mark.parametrize("video, says", [("missing.avi", "no such video file"), ("folder", "a folder, not a video file")])
+def test_predict_refuses_a_video_path_that_names_no_file_as_a_usage_error(video, says, tmp_path, capsys):
+    """It was exit status 1 and "cannot read metadata ([Errno 2] No such file or directory: ...)"."""
+    from tinyrrn import predict
+    from tinyrrn.builders import build_model
+    from tinyrrn.checkpoint import save
+    from tinyrrn.config import DEFAULTS, fill_defaults
+    config = fill_defaults({**DEFAULTS, "arch": "resnet_small"})
+    model = build_model(config, 4)
+    save(tmp_path / "best.npz", {f"model/{k}": v for k, v in model.state_dict().items()},
+         {"config": config, "classes": ["a", "b", "c", "d"]})
+    (tmp_path / "folder").mkdir()
+    path = str(tmp_path / video)
+    assert predict.main([path, "--checkpoint", str(tmp_path / "best.npz")]) == cli.EXIT_USAGE
+    assert capsys.readouterr().err == f"error: {path}: {says}\n"
+
+
+@pytest.mark.parametrize("module, args, says", [
+    ("weights", ["info", "{tmp}/none.npz"], "{tmp}/none.npz: No such file or directory"),
+    ("weights", ["convert", "{tmp}/none.pth", "{tmp}/out.npz"], "{tmp}/none.pth: No such file or directory"),
+    ("weights", ["convert", "{tmp}/w.npz", "{tmp}/folder"], "{tmp}/folder: Is a directory"),
+    ("weights", ["convert", "{tmp}/w.npz", "{tmp}/notes.txt/out.npz"],
+     "{tmp}/notes.txt/out.npz: not in a folder: {tmp}/notes.txt is a file"),
+    ("data.synthetic", ["{tmp}/notes.txt/data"], "{tmp}/notes.txt/data: not in a folder: {tmp}/notes.txt is a file"),
+    ("baseline", ["--features", "{tmp}/none"], "--features {tmp}/none: no such feature folder"),
+    ("baseline", ["--features", "{tmp}/notes.txt"], "--features {tmp}/notes.txt: a file, not a feature folder"),
+    ("baseline", ["--features", "{tmp}/folder"], "--features {tmp}/folder: no index.json"),
+])
+def test_a_path_given_that_is_missing_or_of_the_wrong_kind_is_a_usage_error(module, args, says, tmp_path, capsys):
+    """train, evaluate, predict, features and data.check exit 2 for such a path; these exited 1 (data.synthetic's
+    output under a file said only 'File exists')."""
+    from tinyrrn.weightfiles import save_npz
+    (tmp_path / "folder").mkdir()
+    (tmp_path / "notes.txt").write_text("mine")
+    save_npz({"conv1.weight": __import__("numpy").zeros((2, 3, 1, 1), "float32")}, tmp_path / "w.npz")
+    before = sorted(os.listdir(tmp_path))
+    assert main_of(module)([a.format(tmp=tmp_path) for a in args]) == cli.EXIT_USAGE
+    err = capsys.readouterr().err
+    assert err.startswith("error: " + says.format(tmp=tmp_path)) and len(err.splitlines()) == 1, err
+    assert sorted(os.listdir(tmp_path)) == before and os.listdir(tmp_path / "folder") == []
+
+
+def test_a_cache_dir_that_is_a_file_is_a_usage_error_as_a_list_dir_that_is_one(tiny_data, tmp_path, capsys):
+    """--cache-dir FILE exited 1, --list-dir FILE 2: both name a folder given that is none."""
+    (tmp_path / "notes.txt").write_text("mine")
+    notes = str(tmp_path / "notes.txt")
+    for flag, says in (("--cache-dir", "not a folder, so it cannot hold the frame cache (--cache-dir)"),
+                       ("--list-dir", "no such folder of split files")):
+        args = ["--data", tiny_data, "--arch", "resnet_small", "--out", str(tmp_path / "runs"), "--max-steps", "1",
+                "--cache-dir", str(tmp_path / "cache"), flag, notes]
+        assert main_of("train")(args) == cli.EXIT_USAGE
+        assert capsys.readouterr().err.startswith(f"error: {notes}: {says}")
+    assert not (tmp_path / "runs").exists()

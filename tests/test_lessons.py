@@ -110,6 +110,62 @@ def test_the_readme_names_the_lessons_that_write_nothing():
         assert ('add_argument("--out"' in source) == (name not in silent), name
 
 
+@pytest.mark.parametrize("args, status, says", [
+    (["--help"], 0, "usage: 01_autograd.py [-h]"),
+    (["--out", "x"], 2, "error: unrecognized arguments: --out x (see 01_autograd.py --help)"),
+])
+def test_a_lesson_without_flags_answers_help_and_refuses_a_flag(args, status, says, tmp_path):
+    """Lessons 01, 02 and 05 ignored every argument: --help or a mistyped flag ran the whole lesson."""
+    done = subprocess.run([sys.executable, str(LESSON_DIR / "01_autograd.py"), *args], capture_output=True,
+                          text=True, timeout=60, cwd=tmp_path)
+    assert done.returncode == status and (done.stdout + done.stderr).startswith(says), done.stdout + done.stderr
+    assert "dL/dw" not in done.stdout and len(done.stderr.splitlines()) == status // 2  # the lesson did not run
+
+
+def test_a_lesson_flag_mistyped_is_one_line_with_a_suggestion(capsys, monkeypatch):
+    """The lessons' flags were plain argparse's: the usage and an error, no "did you mean", unlike the commands."""
+    monkeypatch.setattr(sys, "excepthook", sys.excepthook)  # parse_script_args sets it
+    from tinyrrn.cli import ArgumentParser, parse_script_args
+    parser = ArgumentParser(prog="03_temporal_skip.py")
+    parser.add_argument("--out", default="out")
+    with pytest.raises(SystemExit) as done:
+        parse_script_args(parser, ["--outt", "x"])
+    assert done.value.code == 2
+    assert capsys.readouterr().err == ("error: unrecognized argument --outt (did you mean --out?) "
+                                       "(see 03_temporal_skip.py --help)\n")
+    assert parse_script_args(parser, ["--out", "x"]).out == "x"
+
+
+@pytest.mark.parametrize("out", ["notes.txt", "notes.txt/out"])
+def test_a_lesson_out_that_is_a_file_is_one_line_before_the_lesson_runs(out, tmp_path, monkeypatch, capsys):
+    """--out naming a file ended the lesson in a traceback of os.makedirs (lesson 03: after all its work)."""
+    from tinyrrn.cli import ArgumentParser, folder_to_write, parse_script_args
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "excepthook", sys.excepthook)  # parse_script_args sets it
+    (tmp_path / "notes.txt").write_text("mine")
+    parser = ArgumentParser(prog="03_temporal_skip.py")
+    parser.add_argument("--out", type=folder_to_write, default="out")
+    with pytest.raises(SystemExit) as done:
+        parse_script_args(parser, ["--out", out])
+    assert done.value.code == 2 and capsys.readouterr().err == (
+        f"error: argument --out: '{out}': notes.txt is a file (or a link to nothing), not a folder "
+        "(see 03_temporal_skip.py --help)\n")
+    assert parse_script_args(parser, ["--out", "new/out"]).out == "new/out" and os.listdir() == ["notes.txt"]
+    for name in EXPECTED:  # every lesson that writes takes its --out so
+        source = (LESSON_DIR / name).read_text(encoding="utf-8")
+        assert ('add_argument("--out", type=folder_to_write' in source) == bool(EXPECTED[name][1]), name
+
+
+def test_a_lesson_stopped_by_ctrl_c_says_so_in_one_line(monkeypatch, capsys):
+    """A Ctrl-C of a lesson or benchmark was a KeyboardInterrupt traceback through whatever line it stopped."""
+    from tinyrrn.cli import ArgumentParser, interrupted_script, parse_script_args
+    monkeypatch.setattr(sys, "excepthook", sys.excepthook)
+    parse_script_args(ArgumentParser(), [])
+    assert sys.excepthook is interrupted_script
+    sys.excepthook(KeyboardInterrupt, KeyboardInterrupt(), None)
+    assert capsys.readouterr().err == "\ninterrupted (Ctrl-C)\n"
+
+
 def run_lesson(name, folder, hide_torch):
     """Run a lesson as a learner would (assertions on), writing into folder/out; return its output,
     wall and CPU seconds. hide_torch: make `import torch` fail, as after the README's install."""

@@ -878,16 +878,18 @@ def test_a_checkpoint_as_weights_is_refused_for_frames_normalised_otherwise_than
 def test_a_file_that_is_no_npz_archive_is_refused_as_a_checkpoint_saying_what_is_expected(tmp_path, name, data, capsys):
     path = tmp_path / name
     path.write_bytes(data)
-    assert prediction.main([str(tmp_path / "video.avi"), "--checkpoint", str(path)]) == 1
-    assert one_error_line(capsys) == (f"error: {path}: not a tinyrrn checkpoint (not a .npz archive); expected a run "
-                                      "directory or its best.npz or checkpoint.npz")
+    for main, args in ((prediction.main, [str(tmp_path / "video.avi"), "--checkpoint", str(path)]),
+                       (evaluation.main, [str(path)])):
+        assert main(args) == cli.EXIT_USAGE  # the path given names no checkpoint, as train --resume/--weights says
+        assert one_error_line(capsys) == (f"error: {path}: not a tinyrrn checkpoint (not a .npz archive); expected "
+                                          "a run directory or its best.npz or checkpoint.npz")
 
 
 def test_a_file_of_weights_alone_given_as_a_checkpoint_says_where_weights_go(tmp_path, capsys):
     """It said only 'no __meta__ entry', a name the user never met."""
     path = tmp_path / "resnet_small.npz"
     save_npz(resnet_small(num_classes=4), path)
-    assert prediction.main([str(tmp_path / "video.avi"), "--checkpoint", str(path)]) == 1
+    assert prediction.main([str(tmp_path / "video.avi"), "--checkpoint", str(path)]) == cli.EXIT_USAGE
     assert one_error_line(capsys) == (f"error: {path}: not a tinyrrn checkpoint (no __meta__ entry): a file of weights "
                                       "alone? a checkpoint is a run's best.npz or checkpoint.npz; weights start a run "
                                       "with python -m tinyrrn.train --weights FILE")
@@ -1010,11 +1012,11 @@ def test_an_output_folder_under_a_file_names_the_file(tiny_data, tmp_path, capsy
     notes.write_text("mine")
     save_npz(resnet_small(), weights)
     args = ["--data", tiny_data, "--cache-dir", str(tmp_path / "cache"), "--arch", "resnet_small"]
-    assert training.main([*args, "--name", "x", "--out", str(notes)]) == 1
+    assert training.main([*args, "--name", "x", "--out", str(notes)]) == 2  # --out a file: a usage error
     assert re.fullmatch(rf"error: {re.escape(str(notes))}/\d{{8}}-\d{{6}}-x: not in a folder: {re.escape(str(notes))} "
                         "is a file", one_error_line(capsys))
     for main, extra, out in ((training.main, [], notes / "runs"), (features.main, ["--weights", weights], notes / "f")):
-        assert main([*args, *extra, "--out", str(out)]) == 1
+        assert main([*args, *extra, "--out", str(out)]) == 2
         assert one_error_line(capsys) == f"error: {out}: not in a folder: {notes} is a file"
     assert notes.read_text() == "mine"
 
@@ -1026,9 +1028,24 @@ def test_an_empty_weights_file_is_one_error_line_naming_it(tiny_data, tmp_path, 
     weights = str(tmp_path / "empty.npz")
     assert training.main(tiny_args(tiny_data, tmp_path / "runs", "--weights", weights)) == 2  # checked before the run
     assert one_error_line(capsys) == f"error: --weights {weights}: not a readable .npz file (empty)"
-    assert features.main(["--data", tiny_data, "--weights", weights, "--out", str(tmp_path / "f")]) == 1
-    assert one_error_line(capsys) == f"error: {weights}: not a readable .npz file (empty)"
+    assert features.main(["--data", tiny_data, "--weights", weights, "--out", str(tmp_path / "f")]) == 2  # as train
+    assert one_error_line(capsys) == f"error: --weights {weights}: not a readable .npz file (empty)"
     assert not (tmp_path / "runs").exists() and not (tmp_path / "f").exists()  # no run, no feature folder
+
+
+@pytest.mark.parametrize("weights, says", [("missing.npz", "{weights}: no such file (--weights)"),
+                                           ("notes.txt", "--weights {weights}: not a weights file (neither a PyTorch "
+                                                         ".pth nor a NumPy .npz)")])
+def test_features_refuses_unusable_weights_as_train_does(weights, says, tiny_data, tmp_path, capsys):
+    """features --weights of a missing or no weights file exited 1, naming no flag, where train exits 2 (a usage
+    error) naming --weights."""
+    (tmp_path / "notes.txt").write_text("mine")
+    weights = str(tmp_path / weights)
+    for main, out in ((training.main, "--out"), (features.main, "--out")):
+        args = ["--data", tiny_data, "--weights", weights, out, str(tmp_path / "out")]
+        assert main(args) == cli.EXIT_USAGE
+        assert one_error_line(capsys) == "error: " + says.format(weights=weights)
+    assert sorted(os.listdir(tmp_path)) == ["notes.txt"]
 
 
 @pytest.mark.parametrize("files, kind", [
@@ -1072,10 +1089,10 @@ def test_a_tiny_pth_that_expands_to_gigabytes_is_refused(tmp_path):
 # -- 10./11. one wrapper: one line, a documented exit code --------------------------------------------
 @pytest.mark.parametrize("module,args,code,says", [
     ("train", ["--data", "/nonexistent"], 2, "error: /nonexistent: no such dataset folder (--data)"),
-    ("evaluate", ["/nonexistent.npz"], 1, "error: /nonexistent.npz: no such checkpoint"),
-    ("predict", ["video.avi", "--checkpoint", "/nonexistent"], 1, "error: /nonexistent: no such checkpoint"),
-    ("features", ["--weights", "/nonexistent.npz"], 1, "error: /nonexistent.npz: No such file or directory"),
-    ("baseline", ["--features", "/nonexistent"], 1, "error: /nonexistent: no index.json"),
+    ("evaluate", ["/nonexistent.npz"], 2, "error: /nonexistent.npz: no such checkpoint"),
+    ("predict", ["video.avi", "--checkpoint", "/nonexistent"], 2, "error: /nonexistent: no such checkpoint"),
+    ("features", ["--weights", "/nonexistent.npz"], 2, "error: /nonexistent.npz: no such file (--weights)"),
+    ("baseline", ["--features", "/nonexistent"], 2, "error: --features /nonexistent: no such feature folder"),
     ("reproduce", ["--splits", "1,4"], 2, "error: --splits 1,4: expected split numbers 1-3"),
     ("reproduce", ["--tables", "9"], 2, "error: --tables 9: expected table numbers 1-4, comma-separated"),
     ("reproduce", ["--tables", "3", "--only", "table3-identiy"], 2,
@@ -1109,7 +1126,7 @@ def test_a_tiny_pth_that_expands_to_gigabytes_is_refused(tmp_path):
     ("evaluate", ["run", "--batch", "0"], 2, "error: argument --batch: '0': must be an integer of at least 1"),
     ("predict", ["v.avi", "--checkpoint", "run", "--top=-2"], 2,
      "error: argument --top: '-2': must be an integer of at least 1"),
-    ("weights", ["info", "/nonexistent.npz"], 1, "error: /nonexistent.npz: No such file or directory"),
+    ("weights", ["info", "/nonexistent.npz"], 2, "error: /nonexistent.npz: No such file or directory"),
     ("data.check", ["/nonexistent"], 2, "error: /nonexistent: no such dataset folder"),
     ("data.synthetic", ["/tmp/never", "--classes", "3"], 2, "error: --classes 3: classes must be even"),
     ("data.synthetic", ["/tmp/never", "--size", "0x0"], 2, "error: argument --size: --size '0x0': both numbers must be at least 1"),
@@ -1594,7 +1611,7 @@ def test_a_resume_that_fails_leaves_config_json_as_it_was_and_paths_are_recorded
     config = open(os.path.join(run, "config.json"), "rb").read()
     not_a_folder = tmp_path / "not-a-folder"
     not_a_folder.write_text("a file")
-    assert training.main(["--resume", run, "--epochs", "2", "--lr", "0.05", "--cache-dir", str(not_a_folder)]) == 1
+    assert training.main(["--resume", run, "--epochs", "2", "--lr", "0.05", "--cache-dir", str(not_a_folder)]) == 2  # a path given that is no folder: a usage error
     assert open(os.path.join(run, "config.json"), "rb").read() == config  # a plain --resume goes on as before
     monkeypatch.chdir(tmp_path)
     assert training.main(["--resume", run, "--epochs", "2", "--cache-dir", "cache"]) == 0
@@ -1820,14 +1837,18 @@ def test_an_empty_npz_as_a_checkpoint_is_named_and_said_to_hold_no_tensors(modul
     numpy.savez(path)
     args = [str(path)] if module is evaluation else [os.path.join(tiny_data, "Grow", "v_Grow_g01_c01.avi"),
                                                      "--checkpoint", str(path)]
-    assert module.main(args) in (1, 2)
+    assert module.main(args) == cli.EXIT_USAGE
     assert one_error_line(capsys) == f"error: {path}: holds no tensors (an empty .npz), not a tinyrrn checkpoint"
 
 
 def test_a_folder_where_a_checkpoint_file_is_expected_is_named(run, tmp_path, capsys):
     (tmp_path / "last.npz").mkdir()
-    assert evaluation.main([str(tmp_path / "last.npz")]) == 1
+    assert evaluation.main([str(tmp_path / "last.npz")]) == cli.EXIT_USAGE
     assert one_error_line(capsys) == f"error: {tmp_path / 'last.npz'}: a folder, not a checkpoint file"
+    for main, args in ((evaluation.main, [str(tmp_path / "none.npz")]),
+                       (prediction.main, ["v.avi", "--checkpoint", str(tmp_path / "none.npz")])):
+        assert main(args) == cli.EXIT_USAGE  # missing: a usage error, as train --resume of no run directory
+        assert one_error_line(capsys) == f"error: {tmp_path / 'none.npz'}: no such checkpoint"
     os.remove(os.path.join(run, "checkpoint.npz"))
     os.mkdir(os.path.join(run, "checkpoint.npz"))
     assert training.main(["--resume", run, "--epochs", "2"]) == 2
@@ -2032,6 +2053,7 @@ def test_a_read_only_output_folder_is_one_line_suggesting_out(run, tiny_data, tm
                                       "tinyrrn.train --resume NEW)")
     assert folder_bytes(run) == before
     from tinyrrn import baseline
+    (tmp_path / "features").mkdir()  # baseline refuses --features of no folder first
     read_only.add(str(tmp_path / "features"))
     for module, args in ((reproduce, ["--tables", "1"]), (baseline, ["--features", str(tmp_path / "features")])):
         out = tmp_path / "features" / "out"
@@ -2074,7 +2096,7 @@ def test_a_frame_cache_that_cannot_be_read_is_warned_about_once_not_once_a_video
 
 def test_a_cache_dir_that_is_a_link_to_nothing_is_refused_as_a_file_is(tiny_data, tmp_path, capsys):
     os.symlink("loop", tmp_path / "loop")
-    assert training.main(tiny_args(tiny_data, tmp_path / "runs", "--cache-dir", str(tmp_path / "loop"))) == 1
+    assert training.main(tiny_args(tiny_data, tmp_path / "runs", "--cache-dir", str(tmp_path / "loop"))) == 2  # a path given that is no folder: a usage error
     assert one_error_line(capsys) == (f"error: {tmp_path / 'loop'}: not a folder, so it cannot hold the frame "
                                       "cache (--cache-dir)")
 

@@ -509,7 +509,7 @@ def test_convert_of_a_tinyrrn_checkpoint_or_run_writes_its_backbone(tmp_path, ca
 def test_convert_into_a_folder_names_the_folder(tmp_path, capsys):
     save_npz(StandInModel(), tmp_path / "in.npz")
     (tmp_path / "out").mkdir()
-    assert main(["convert", str(tmp_path / "in.npz"), str(tmp_path / "out")]) == 1
+    assert main(["convert", str(tmp_path / "in.npz"), str(tmp_path / "out")]) == 2  # a folder given: a usage error
     assert capsys.readouterr().err.strip() == f"error: {tmp_path / 'out'}: Is a directory"
     assert sorted(os.listdir(tmp_path)) == ["in.npz", "out"] and os.listdir(tmp_path / "out") == []
 
@@ -518,7 +518,7 @@ def test_convert_under_a_file_names_the_file_in_the_way(tmp_path, capsys):
     """An output path under a file (in.npz/out.npz) said only 'File exists'."""
     save_npz(StandInModel(), tmp_path / "in.npz")
     for out in (tmp_path / "in.npz" / "out.npz", tmp_path / "in.npz" / "deeper" / "out.npz"):
-        assert main(["convert", str(tmp_path / "in.npz"), str(out)]) == 1
+        assert main(["convert", str(tmp_path / "in.npz"), str(out)]) == 2
         assert capsys.readouterr().err == f"error: {out}: not in a folder: {tmp_path / 'in.npz'} is a file\n"
     assert os.listdir(tmp_path) == ["in.npz"]
 

@@ -1,6 +1,8 @@
 """``python -m tinyrrn``: what to run."""
 import sys
 
+from . import cli
+
 COMMANDS = (
     ("python -m tinyrrn.train", "train + evaluate on the built-in synthetic videos, with a no-skip baseline"),
     ("python -m tinyrrn.evaluate RUN_DIR", "video-level error of a trained run on its test split"),
@@ -23,8 +25,8 @@ def refuse_arguments(argv):
             f"{', '.join(f'python -m tinyrrn.{name}' for name in names)}")
 
 
-def main(argv=None):
-    argv = sys.argv[1:] if argv is None else argv
+@cli.command
+def main(argv):
     if argv and argv not in (["-h"], ["--help"]):
         print(refuse_arguments(argv), file=sys.stderr)
         return 2

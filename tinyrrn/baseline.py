@@ -33,8 +33,8 @@ from . import functional as F
 from . import random as tinyrandom
 from .data.splits import in_groups, validation_groups
 from .evaluate import protocol_reports, summary, video_metrics, write_report
-from .cli import (ArgumentParser, add_compute_flags, add_debug_flag, at_least, command, positive_number, use_compute,
-                  writing_into)
+from .cli import (ArgumentParser, UsageError, add_compute_flags, add_debug_flag, at_least, command, positive_number,
+                  use_compute, writing_into)
 from .features import made_with, older_index, read_index, videos_digest
 from .files import JsonLog, write_json
 from .optim import Adam
@@ -52,7 +52,7 @@ def load_features(features_dir):
     feature folder."""
     index = read_index(features_dir)
     if index is None:
-        raise FileNotFoundError(f"{features_dir}: no index.json (run python -m tinyrrn.features first)")
+        raise UsageError(f"--features {features_dir}: no index.json (run python -m tinyrrn.features first)")
     if not index.get("complete"):
         raise ValueError(f"{features_dir}: feature extraction is not finished (index.json says incomplete); "
                          "run python -m tinyrrn.features again to resume it")
@@ -319,13 +319,20 @@ def parser():
     return p
 
 
+def refuse_no_feature_folder(features):
+    """A usage error (exit status 2) naming --features when it names no folder: missing, or a file (where the
+    default --out would be made); a folder without index.json is one too (load_features)."""
+    if not os.path.lexists(features):
+        raise UsageError(f"--features {features}: no such feature folder (written by python -m tinyrrn.features)")
+    if not os.path.isdir(features):
+        raise UsageError(f"--features {features}: a file, not a feature folder (written by python -m tinyrrn.features)")
+
+
 @command
 def main(argv=None):
     args = parser().parse_args(argv)
     use_compute(args.device, args.threads)
-    if os.path.lexists(args.features) and not os.path.isdir(args.features):  # not where the default --out is made
-        raise ValueError(f"--features {args.features}: a file, not a feature folder (written by python -m "
-                         "tinyrrn.features)")
+    refuse_no_feature_folder(args.features)
     out = args.out or os.path.join(args.features, args.model + ("-znorm" if args.znorm else ""))
     with writing_into(out):  # the default is inside the feature folder, which may be shared and read-only
         metrics = run(args.features, args.model, args.znorm, out, args.epochs, args.lr, args.batch, args.seed,

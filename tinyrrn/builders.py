@@ -5,6 +5,7 @@ weights layout, backbone weights, and a model from a checkpoint.
 A config is the dict of settings that ``tinyrrn.config`` resolves from defaults, presets, a TOML
 file and flags; a checkpoint carries the config it was trained with.
 """
+import contextlib
 import json
 import os
 import shlex
@@ -104,11 +105,19 @@ def check_weights(config):
     path = config["weights"]
     if not path:
         return
+    arch, layout = config["arch"], config.get("weights_layout", "torchvision")
+    with reading_weights(path):
+        load_backbone_weights(build_backbone(arch, 2, layout), path, (arch, layout, config["normalize"]))
+
+
+@contextlib.contextmanager
+def reading_weights(path):
+    """Reading --weights ``path`` (train, features): a file that is missing or cannot be read as weights is one
+    UsageError naming --weights (exit status 2), as every other flag naming a file that cannot work."""
     if not os.path.exists(path):
         raise UsageError(f"{path}: no such file (--weights)")
-    arch, layout = config["arch"], config.get("weights_layout", "torchvision")
     try:
-        load_backbone_weights(build_backbone(arch, 2, layout), path, (arch, layout, config["normalize"]))
+        yield
     except UsageError:
         raise
     except (ValueError, OSError) as err:

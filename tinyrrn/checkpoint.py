@@ -13,6 +13,7 @@ import os
 import numpy
 
 from .backend import to_numpy, xp_of
+from .cli import UsageError
 from .pth import ZIP_MAGIC
 from .weightfiles import EMPTY_ZIP_MAGIC, WeightsError, negative_variance, refuse_unusable_dtypes, save_npz
 
@@ -21,6 +22,11 @@ META_KEY = "__meta__"
 
 class CheckpointError(ValueError):
     """A checkpoint file is missing, truncated or not a tinyrrn checkpoint."""
+
+
+class NotACheckpoint(CheckpointError, UsageError):
+    """A path that names no checkpoint (missing, a folder, another kind of file): a usage error (exit status 2), as
+    train --resume or --weights of such a path; a checkpoint damaged since it was written stays a CheckpointError."""
 
 
 def first_non_finite(arrays):
@@ -59,15 +65,15 @@ def load(path):
     """(arrays, meta) from a checkpoint written by :func:`save`; errors name the file."""
     path = os.fspath(path)
     if os.path.isdir(path):
-        raise CheckpointError(f"{path}: a folder, not a checkpoint file")
+        raise NotACheckpoint(f"{path}: a folder, not a checkpoint file")
     if not os.path.isfile(path):
-        raise CheckpointError(f"{path}: no such checkpoint")
+        raise NotACheckpoint(f"{path}: no such checkpoint")
     with open(path, "rb") as file:
         head = file.read(len(ZIP_MAGIC))
         if head == EMPTY_ZIP_MAGIC:
-            raise CheckpointError(f"{path}: holds no tensors (an empty .npz), not a tinyrrn checkpoint")
+            raise NotACheckpoint(f"{path}: holds no tensors (an empty .npz), not a tinyrrn checkpoint")
         if head != ZIP_MAGIC:  # a config.json, a video, ...: NumPy would try it as a pickle
-            raise CheckpointError(f"{path}: not a tinyrrn checkpoint (not a .npz archive); expected a run "
+            raise NotACheckpoint(f"{path}: not a tinyrrn checkpoint (not a .npz archive); expected a run "
                                   "directory or its best.npz or checkpoint.npz")
     try:
         with numpy.load(path, allow_pickle=False) as archive:
@@ -77,7 +83,7 @@ def load(path):
             f"{type(err).__name__}: {err}"
         raise CheckpointError(f"{path}: not a readable checkpoint ({reason})") from None
     if META_KEY not in arrays:
-        raise CheckpointError(f"{path}: not a tinyrrn checkpoint (no {META_KEY} entry): a file of weights alone? a "
+        raise NotACheckpoint(f"{path}: not a tinyrrn checkpoint (no {META_KEY} entry): a file of weights alone? a "
                               "checkpoint is a run's best.npz or checkpoint.npz; weights start a run with "
                               "python -m tinyrrn.train --weights FILE")
     try:

@@ -5,10 +5,11 @@
 * ``--threads N``: the one thread setting (tinyrrn.threads; default ``TINYRRN_THREADS``, else
   every core this process may use);
 * ``@command``: the one wrapper of every ``main``; all but training's refuse a launch of several MPI
-  ranks. An expected failure ends in one line,
-  ``error: <file or setting>: <what is wrong>``, and an exit status: 2 for usage and
-  configuration errors (``UsageError``), 1 for failures at run time (a ValueError, OSError or ``Failure``), 128 + N after signal N
-  (130 Ctrl-C, 143 SIGTERM, 129 SIGHUP). ``--debug`` or ``TINYRRN_DEBUG=1`` shows the traceback;
+  ranks. An expected failure ends in one line, ``error: <file or setting>: <what is wrong>``, and an
+  exit status: 2 for usage and configuration errors (``UsageError``; a path given that is missing or
+  of the wrong kind), 1 for failures at run time (a ValueError, OSError or ``Failure``), 128 + N after
+  signal N (130 Ctrl-C, 143 SIGTERM, 129 SIGHUP; 141, quietly, when the reader of the output is gone:
+  ``| head -1``). ``--debug`` or ``TINYRRN_DEBUG=1`` shows the traceback;
 * ``ArgumentParser``: every command's parser. ``--help`` shows each flag's default once (a help
   text that states its own default, e.g. one that depends on the data, is left as it is), and a
   mistyped flag or choice is one ``error:`` line with a "did you mean" (exit status 2), not the usage.
@@ -20,6 +21,7 @@ import errno
 import functools
 import os
 import re
+import signal
 import sys
 import textwrap
 import traceback
@@ -108,6 +110,37 @@ class ArgumentParser(argparse.ArgumentParser):
                 return (f" ({word} {argv[i + 1]}: a value starting with '-' is read as another flag; "
                         f"write {word}={argv[i + 1]})")
         return ""
+
+
+def parse_script_args(parser, argv=None):
+    """``parser.parse_args(argv)`` for a script that is no ``@command`` (a lesson, a benchmark): a usage error
+    of this module's ``ArgumentParser`` is one ``error:`` line and exit status 2, as of a command, no traceback;
+    from then on a Ctrl-C of the script is one line too (``interrupted_script``)."""
+    try:
+        args = parser.parse_args(argv)
+    except UsageError as err:
+        print(f"error: {err}", file=sys.stderr, flush=True)
+        raise SystemExit(EXIT_USAGE) from None
+    sys.excepthook = interrupted_script
+    return args
+
+
+def interrupted_script(kind, value, tb):
+    """``sys.excepthook`` of a script: a Ctrl-C (KeyboardInterrupt) is one line, not a traceback of the line it
+    stopped; Python then ends the process by SIGINT (exit status 130 in a shell). Other errors as Python shows them."""
+    if issubclass(kind, KeyboardInterrupt):
+        print("\ninterrupted (Ctrl-C)", file=sys.stderr, flush=True)
+    else:
+        sys.__excepthook__(kind, value, tb)
+
+
+def folder_to_write(text):
+    """An argparse ``type``: a folder to write into, made when missing; one that is a file, or under a file, is a
+    usage error naming it before anything runs (not a traceback of os.makedirs once the work is done)."""
+    in_the_way = text if os.path.lexists(text) and not os.path.isdir(text) else files.file_in_the_way(text)
+    if in_the_way:
+        raise argparse.ArgumentTypeError(f"{text!r}: {in_the_way} is a file (or a link to nothing), not a folder")
+    return text
 
 
 def positive_number(text):
@@ -245,6 +278,29 @@ def _print_path_bytes():
             stream.reconfigure(errors="surrogateescape")
 
 
+def _reader_gone():
+    """The exit status when stdout's reader is gone (``| head -1``): 128 + SIGPIPE, quietly, as for a program that
+    SIGPIPE stops; stdout is pointed at nothing, so that Python's flush at exit fails no more."""
+    with contextlib.suppress(OSError, ValueError):  # a stream without a file (pytest's capture) has nothing to flush
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    return 128 + signal.SIGPIPE
+
+
+def _of_a_path_given(err, argv):
+    """Whether ``err`` says that a path given in ``argv`` is missing or of the wrong kind (a folder where a file is
+    needed, or the reverse), or lies under a file (--out notes.txt/runs): the user named a wrong path, a usage error,
+    as the commands' own checks of their paths say. The same error of another path (a run's file deleted mid-run)
+    is not."""
+    if not isinstance(err, (FileNotFoundError, NotADirectoryError, IsADirectoryError)) or err.filename is None:
+        return False
+    given = {os.path.abspath(word.split("=", 1)[-1] if word.startswith("--") else word) for word in argv if word}
+    if os.path.abspath(os.fsdecode(err.filename)) in given:
+        return True
+    in_the_way = files.file_in_the_way(err.filename) if isinstance(err, NotADirectoryError) else None
+    top = os.path.abspath(os.fsdecode(in_the_way)) if in_the_way else None
+    return top is not None and any(path == top or path.startswith(top + os.sep) for path in given)
+
+
 def command(main=None, *, several_ranks=False):
     """Wrap a command's ``main(argv)`` so that it returns an exit status and never ends in a traceback
     for an expected failure (a ValueError or OSError with a message naming the file or setting).
@@ -272,7 +328,11 @@ def command(main=None, *, several_ranks=False):
                     # stay silent: the run's own checks of the loss and weights say it in one error line
                     warnings.showwarning = _one_line_warning
                     warnings.filterwarnings("ignore", category=RuntimeWarning)
-                return main(argv) or 0
+                status = main(argv) or 0
+            sys.stdout.flush()  # a reader gone is met here, not in Python's flush at exit
+            return status
+        except BrokenPipeError:
+            return _reader_gone()
         except signals.Interrupted as stop:
             print(f"\ninterrupted ({signals.name(stop.signum)}): {stop}", file=sys.stderr, flush=True)
             return stop.exit_code
@@ -283,5 +343,5 @@ def command(main=None, *, several_ranks=False):
             if debug:
                 traceback.print_exc()
             print(f"error: {describe(err)}", file=sys.stderr, flush=True)
-            return EXIT_USAGE if isinstance(err, UsageError) else EXIT_FAILURE
+            return EXIT_USAGE if isinstance(err, UsageError) or _of_a_path_given(err, argv) else EXIT_FAILURE
     return run

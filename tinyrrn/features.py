@@ -36,7 +36,8 @@ from . import backend, config as configuration, signals
 from .data import BadVideo
 from .data.cache import video_key
 from .data.ucf101 import centre_clips, path_resolver
-from .builders import build_dataset, dataset_root, is_checkpoint, load_backbone, model_from_checkpoint
+from .builders import (build_dataset, dataset_root, is_checkpoint, load_backbone, model_from_checkpoint,
+                       reading_weights)
 from .cli import (ArgumentParser, Failure, UsageError, add_compute_flags, add_debug_flag, at_least, command,
                   describe, use_compute, writing_into)
 from .data.transforms import NORMALIZATIONS
@@ -317,10 +318,11 @@ def main(argv=None):
     use_compute(args.device, args.threads)
     backbone, model = None, {"arch": args.arch, "weights_layout": args.weights_layout or "torchvision",
                              "normalize": args.normalize}
-    if is_checkpoint(args.weights):  # the run's backbone and input convention, never the flags' defaults
-        run_model, saved = model_from_checkpoint(args.weights)
-        backbone, model = run_model.backbone.eval(), {key: saved[key] for key in model}
-        _refuse_other_than_checkpoints(args, model)
+    with reading_weights(args.weights):
+        if is_checkpoint(args.weights):  # the run's backbone and input convention, never the flags' defaults
+            run_model, saved = model_from_checkpoint(args.weights)
+            backbone, model = run_model.backbone.eval(), {key: saved[key] for key in model}
+            _refuse_other_than_checkpoints(args, model)
     config = configuration.fill_defaults({**configuration.DEFAULTS, **model, "data": args.data,
                                           "list_dir": args.list_dir, "split": args.split,
                                           "sample_every": args.sample_every, "resize": args.resize, "crop": args.crop,
@@ -328,7 +330,8 @@ def main(argv=None):
     name = os.path.basename(os.path.normpath(args.data)) if args.data else "synthetic"
     out = args.out or os.path.join("features", f"{name}-split{args.split}-{args.layer}")
     if backbone is None:
-        backbone, _ = load_backbone(args.weights, config["arch"], layout=config["weights_layout"])
+        with reading_weights(args.weights):
+            backbone, _ = load_backbone(args.weights, config["arch"], layout=config["weights_layout"])
     arch = config["arch"]
 
     def kept():  # a new folder without an index (nothing to go on from) is removed by extract
@@ -337,7 +340,9 @@ def main(argv=None):
         with writing_into(out):
             index = extract({**config, "arch": arch}, backbone, args.layer, out, os.path.abspath(args.weights),
                             args.batch)
-    except OSError as err:  # a full disk
+    except OSError as err:  # a full disk: what is kept, if any (else the error as it is: --out under a file)
+        if not kept():
+            raise
         raise Failure(describe(err) + kept()) from None
     except (KeyboardInterrupt, signals.Interrupted) as stop:
         raise signals.Interrupted(getattr(stop, "signum", signal.SIGINT), message="stopped" + kept()) from None

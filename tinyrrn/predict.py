@@ -4,6 +4,7 @@ The video is sampled and cut into chunks as in training (every k-th frame,
 centre crop, chunks of T frames; a video shorter than T sampled frames
 repeats its last frame), and the chunk probabilities are averaged (Sec. 3.3).
 """
+import os
 import sys
 
 import numpy
@@ -11,7 +12,7 @@ import numpy
 from . import backend
 from . import functional as F
 from .builders import model_from_checkpoint
-from .cli import ArgumentParser, add_compute_flags, add_debug_flag, at_least, command, use_compute
+from .cli import ArgumentParser, UsageError, add_compute_flags, add_debug_flag, at_least, command, use_compute
 from .data import Normalize
 from .data.video import frame_count, read_sampled, sampled_count
 from .data.ucf101 import centre_clips, video_chunks
@@ -44,6 +45,14 @@ def top_classes(probabilities, top):
     return numpy.argsort(-probabilities, kind="stable")[:top]
 
 
+def refuse_no_video_file(path):
+    """A usage error (exit status 2) for a VIDEO path that is missing or a folder (not ffmpeg's words for it)."""
+    if not os.path.exists(path):
+        raise UsageError(f"{path}: no such video file")
+    if os.path.isdir(path):
+        raise UsageError(f"{path}: a folder, not a video file")
+
+
 @command
 def main(argv=None):
     p = ArgumentParser(prog="python -m tinyrrn.predict",
@@ -56,6 +65,7 @@ def main(argv=None):
     args = p.parse_args(argv)
     use_compute(args.device, args.threads)
     model, config = model_from_checkpoint(args.checkpoint)
+    refuse_no_video_file(args.video)
     probs, chunks = predict(model, config, args.video)
     print(f"{args.video}: {chunks} chunks of {config['chunk']} frames (every {config['sample_every']}th frame)")
     for rank, c in enumerate(top_classes(probs, args.top), 1):

@@ -48,7 +48,7 @@ import imageio_ffmpeg
 import numpy as np
 
 from ..cli import ArgumentParser, UsageError, at_least, command
-from ..files import atomic_write
+from ..files import atomic_write, file_in_the_way
 from ..progress import Progress
 from .video import ffmpeg_path
 
@@ -289,6 +289,8 @@ def main(argv=None):
     if os.path.lexists(out) and (not os.path.isdir(out) or os.listdir(out)):
         raise UsageError(f"{out}: holds files already: the videos and split lists would be written over or mixed "
                          "with them; name a new or empty folder")
+    if file_in_the_way(out):  # os.makedirs said only 'File exists'
+        raise UsageError(f"{out}: not in a folder: {file_in_the_way(out)} is a file")
     parent, name = os.path.split(os.path.abspath(out))
     os.makedirs(parent, exist_ok=True)
     temporary = tempfile.mkdtemp(prefix=f".{name}.tmp-", dir=parent)  # a dataset appears only when complete
