@@ -225,6 +225,8 @@ class StrictArray:
     size = property(lambda self: self._a.size)
     strides = property(lambda self: self._a.strides)
     T = property(lambda self: _wrap(self._a.T))
+    # cupy.ndarray.data: the memory pointer of the first element (its ``ptr``, an address)
+    data = property(lambda self: types.SimpleNamespace(ptr=self._a.__array_interface__["data"][0]))
 
     def __len__(self):
         return len(self._a)
