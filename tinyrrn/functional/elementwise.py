@@ -83,12 +83,13 @@ def _float32_scalar(op):
     x / 0.09998. Made of astype, so the gradient rounds once too. PyTorch's add, sub, pow and
     comparisons, and a scalar first operand, round the scalar to float16 first, as _operands does."""
     @functools.wraps(op)
-    def wrapped(a, b, *args, **kwargs):
-        if (isinstance(a, Tensor) and a.data.dtype.char == "e" and _cpu_scalar(b)  # "e": float16, tested cheaply
-                and getattr(b, "dtype", None) != "float16" and result_type(a, b) == "float16"):
-            wide = op(astype(a, "float32"), astype(b, "float32") if isinstance(b, Tensor) else b, *args, **kwargs)
-            return saving_originals(astype(wide, "float16"), op.__name__, (a, b))
-        return op(a, b, *args, **kwargs)
+    def wrapped(input, other, *args, **kwargs):
+        if (isinstance(input, Tensor) and input.data.dtype.char == "e" and _cpu_scalar(other)  # "e": float16, cheaply
+                and getattr(other, "dtype", None) != "float16" and result_type(input, other) == "float16"):
+            wide = op(astype(input, "float32"), astype(other, "float32") if isinstance(other, Tensor) else other,
+                      *args, **kwargs)
+            return saving_originals(astype(wide, "float16"), op.__name__, (input, other))
+        return op(input, other, *args, **kwargs)
     return wrapped
 
 
@@ -162,24 +163,24 @@ def _alpha_kind(op, alpha, a, b):
     return kind
 
 
-def add(a, b, *, alpha=1):
-    """a + alpha * b with broadcasting (torch.add)."""
+def add(input, other, *, alpha=1):
+    """input + alpha * other with broadcasting (torch.add)."""
     if type(alpha) is not int or alpha != 1:  # the checks only when alpha is given: add runs thousands of times a step
-        return _with_alpha("add", a, b, alpha)
-    a, b, x, y = _operands("add", a, b)
+        return _with_alpha("add", input, other, alpha)
+    input, other, x, y = _operands("add", input, other)
 
     def backward(g):
-        return (unbroadcast(g, a.shape) if a.requires_grad else None,
-                unbroadcast(g, b.shape) if b.requires_grad else None)
+        return (unbroadcast(g, input.shape) if input.requires_grad else None,
+                unbroadcast(g, other.shape) if other.requires_grad else None)
 
     out = threads.elementwise(_add, x, y) if x.shape == y.shape else x + y  # the pool needs equal shapes
-    return make_result(out, (a, b), backward, "add")
+    return make_result(out, (input, other), backward, "add")
 
 
-def add_relu(a, b):
-    """relu(a + b) in one pass over memory (a residual unit's sum and activation), floats only."""
-    a, b, x, y = _operands("add_relu", a, b)
-    check_float("add_relu", a, b)
+def add_relu(input, other):
+    """relu(input + other) in one pass over memory (a residual unit's sum and activation), floats only."""
+    input, other, x, y = _operands("add_relu", input, other)
+    check_float("add_relu", input, other)
     if x.shape == y.shape:
         out = threads.elementwise(_add_relu, x, y)
     else:  # broadcasting: the sum, then the ReLU in place
@@ -188,44 +189,44 @@ def add_relu(a, b):
 
     def backward(g):
         gated = threads.elementwise(_relu_gradient, g, out)
-        return (unbroadcast(gated, a.shape) if a.requires_grad else None,
-                unbroadcast(gated, b.shape) if b.requires_grad else None)
+        return (unbroadcast(gated, input.shape) if input.requires_grad else None,
+                unbroadcast(gated, other.shape) if other.requires_grad else None)
 
-    return make_result(out, (a, b), backward, "add_relu")
+    return make_result(out, (input, other), backward, "add_relu")
 
 
-def sub(a, b, *, alpha=1):
-    """a - alpha * b with broadcasting (torch.sub; bool operands are refused, as in PyTorch)."""
-    if any(isinstance(v, bool) or isinstance(v, Tensor) and v.dtype == bool for v in (a, b)):  # a NumPy bool is a float
+def sub(input, other, *, alpha=1):
+    """input - alpha * other with broadcasting (torch.sub; bool operands are refused, as in PyTorch)."""
+    if any(isinstance(v, bool) or isinstance(v, Tensor) and v.dtype == bool for v in (input, other)):  # NumPy's: a float
         raise ArgumentError("sub: subtraction with a bool tensor is not supported (as in PyTorch)")
     if type(alpha) is not int or alpha != 1:
-        return _with_alpha("sub", a, b, alpha)
-    a, b, x, y = _operands("sub", a, b)
+        return _with_alpha("sub", input, other, alpha)
+    input, other, x, y = _operands("sub", input, other)
 
     def backward(g):
-        return (unbroadcast(g, a.shape) if a.requires_grad else None,
-                unbroadcast(-g, b.shape) if b.requires_grad else None)
+        return (unbroadcast(g, input.shape) if input.requires_grad else None,
+                unbroadcast(-g, other.shape) if other.requires_grad else None)
 
-    return make_result(x - y, (a, b), backward, "sub")
+    return make_result(x - y, (input, other), backward, "sub")
 
 
 @_float32_scalar
 @quiet
-def mul(a, b):
-    """a * b with broadcasting."""
-    a, b, x, y = _operands("mul", a, b)
+def mul(input, other):
+    """input * other with broadcasting (torch.mul)."""
+    input, other, x, y = _operands("mul", input, other)
 
     def backward(g):
-        return (unbroadcast(g * y, a.shape) if a.requires_grad else None,
-                unbroadcast(g * x, b.shape) if b.requires_grad else None)
+        return (unbroadcast(g * y, input.shape) if input.requires_grad else None,
+                unbroadcast(g * x, other.shape) if other.requires_grad else None)
 
-    return make_result(x * y, (a, b), backward, "mul")
+    return make_result(x * y, (input, other), backward, "mul")
 
 
 @_float32_scalar
 @quiet
-def div(a, b, *, rounding_mode=None, out=None):
-    """a / b with broadcasting (torch.div); integer and bool operands divide as float32 (PyTorch's ``out``
+def div(input, other, *, rounding_mode=None, out=None):
+    """input / other with broadcasting (torch.div); integer and bool operands divide as float32 (PyTorch's ``out``
     at its default only; rounding_mode by keyword only, as PyTorch's).
 
     rounding_mode 'trunc' rounds the quotient toward zero and 'floor' down; both keep an
@@ -234,18 +235,18 @@ def div(a, b, *, rounding_mode=None, out=None):
     if out is not None:
         only_torch_defaults("div", out=(out, None))
     if rounding_mode is None:
-        dtype = result_type(a, b)
-        a, b, x, y = _operands("div", a, b, dtype if category(dtype) == 2 else DEFAULT_FLOAT)
+        dtype = result_type(input, other)
+        input, other, x, y = _operands("div", input, other, dtype if category(dtype) == 2 else DEFAULT_FLOAT)
         quotient = x / y
 
         def backward(g):  # PyTorch's: -g * ((a / b) / b) for b, of the inputs (the output may have changed since)
-            return (unbroadcast(g / y, a.shape) if a.requires_grad else None,
-                    unbroadcast(-g * ((x / y) / y), b.shape) if b.requires_grad else None)
+            return (unbroadcast(g / y, input.shape) if input.requires_grad else None,
+                    unbroadcast(-g * ((x / y) / y), other.shape) if other.requires_grad else None)
 
-        return make_result(quotient, (a, b), backward, "div")
+        return make_result(quotient, (input, other), backward, "div")
     if rounding_mode not in ("trunc", "floor"):
         raise ArgumentError(f"div: rounding_mode must be None, 'trunc' or 'floor', got {rounding_mode!r}")
-    a, b, x, y = _operands("div", a, b)
+    input, other, x, y = _operands("div", input, other)
     xp = backend.xp_of(x)
     if category(x.dtype) == 0:
         raise NotImplementedError(f"div: rounding_mode={rounding_mode!r} is not implemented for bool "
@@ -256,8 +257,8 @@ def div(a, b, *, rounding_mode=None, out=None):
         quotient = x // y if rounding_mode == "floor" else xp.sign(x) * xp.sign(y) * (xp.abs(x) // xp.abs(y))
     else:
         quotient = xp.floor_divide(x, y) if rounding_mode == "floor" else xp.trunc(x / y)
-    return make_result(quotient, (a, b), lambda g: tuple(xp.zeros_like(t.data) if t.requires_grad else None
-                                                    for t in (a, b)), "div")
+    return make_result(quotient, (input, other), lambda g: tuple(xp.zeros_like(t.data) if t.requires_grad else None
+                                                    for t in (input, other)), "div")
 
 
 @quiet
@@ -271,16 +272,16 @@ def reciprocal(x):
     return make_result(inverse, (x,), lambda g: (-g * (inverse * inverse),), "reciprocal")
 
 
-def floor_divide(a, b):
-    """a // b (torch.floor_divide): div(a, b, rounding_mode='floor'), not differentiable.
+def floor_divide(input, other):
+    """input // other (torch.floor_divide): div(input, other, rounding_mode='floor'), not differentiable.
 
     As in PyTorch, backward() through it raises; div(..., rounding_mode='floor') has zero gradients. Its node, as
     PyTorch's, saves nothing (it is not div's, which saves its inputs).
     """
     with no_grad():
-        out = div(a, b, rounding_mode="floor")
-    return make_result(out.data, [t for t in (a, b) if isinstance(t, Tensor)], _not_differentiable("floor_divide"),
-                       "floor_divide")
+        out = div(input, other, rounding_mode="floor")
+    return make_result(out.data, [t for t in (input, other) if isinstance(t, Tensor)],
+                       _not_differentiable("floor_divide"), "floor_divide")
 
 
 def _not_differentiable(op):
@@ -367,13 +368,13 @@ def _power(x, e, exponent):
 
 
 def _comparison(name, compare, symbol):
-    def op(a, b):
-        if not isinstance(a, Tensor):  # PyTorch's comparisons take a number second only
-            raise TypeError(f"{name}(): argument 'input' (position 1) must be Tensor, not {type(a).__name__} (as PyTorch)")
-        _, _, x, y = _operands(name, a, b)
+    def op(input, other):
+        if not isinstance(input, Tensor):  # PyTorch's comparisons take a number second only
+            raise TypeError(f"{name}(): argument 'input' (position 1) must be Tensor, not {type(input).__name__} (as PyTorch)")
+        _, _, x, y = _operands(name, input, other)
         return Tensor(compare(x, y))
     op.__name__ = name
-    op.__doc__ = f"a {symbol} b element-wise, compared in PyTorch's promoted dtype: a bool tensor without gradient."
+    op.__doc__ = f"input {symbol} other element-wise, compared in PyTorch's promoted dtype: a bool tensor without gradient."
     return op
 
 
@@ -467,12 +468,12 @@ minimum = _extremum("minimum", lambda x, y: backend.xp_of(x).minimum(x, y), oper
 
 
 @quiet
-def remainder(a, b):
-    """a % b with the sign of b, as Python's % and torch.remainder: fmod(a, b) + b where their signs differ (-4.0 % 2
-    is -0.0, x % 0.0 NaN; an integer divisor of 0 is refused, as PyTorch's ZeroDivisionError). PyTorch's gradients:
-    g for a, -g * floor(a / b) for b (none for a number a, as PyTorch)."""
-    number_first = not isinstance(a, Tensor)
-    a, b, x, y = _operands("remainder", a, b)
+def remainder(input, other):
+    """input % other with the sign of other, as Python's % and torch.remainder: fmod(input, other) + other where their
+    signs differ (-4.0 % 2 is -0.0, x % 0.0 NaN; an integer divisor of 0 is refused, as PyTorch's ZeroDivisionError).
+    PyTorch's gradients: g for input, -g * floor(input / other) for other (none for a number input, as PyTorch)."""
+    number_first = not isinstance(input, Tensor)
+    input, other, x, y = _operands("remainder", input, other)
     xp = backend.xp_of(x)
     if category(x.dtype) == 0:
         raise DtypeError("remainder: \"remainder_cpu\" not implemented for 'Bool' (as PyTorch)")
@@ -487,10 +488,10 @@ def remainder(a, b):
     def backward(g):
         if number_first:
             raise RuntimeError("derivative for remainder(number, tensor) is not implemented (nor in PyTorch)")
-        return (unbroadcast(g, a.shape) if a.requires_grad else None,
-                unbroadcast(-g * xp.floor_divide(x, y), b.shape) if b.requires_grad else None)
+        return (unbroadcast(g, input.shape) if input.requires_grad else None,
+                unbroadcast(-g * xp.floor_divide(x, y), other.shape) if other.requires_grad else None)
 
-    return make_result(out, (a, b), backward, "remainder")
+    return make_result(out, (input, other), backward, "remainder")
 
 
 def where(condition, input=None, other=None):

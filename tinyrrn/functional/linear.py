@@ -8,18 +8,18 @@ from .elementwise import add
 from .shape import reshape
 
 
-def matmul(a, b):
-    """a @ b (torch.matmul): leading (batch) dims broadcast as in NumPy; a 1-D ``a`` is a row
-    and a 1-D ``b`` a column vector whose dimension the result drops (1-D @ 1-D is a 0-d dot)."""
-    check_float("matmul", a, b)  # Tensors, as PyTorch: an array or a list is a TypeError (x @ array takes it)
-    check_same_dtype("matmul", a, b)
-    if a.ndim == 0 or b.ndim == 0 or a.shape[-1] != b.shape[-2 if b.ndim > 1 else 0]:
-        raise ArgumentError(f"matmul: shapes {tuple(a.shape)} and {tuple(b.shape)} do not fit "
+def matmul(input, other):
+    """input @ other (torch.matmul): leading (batch) dims broadcast as in NumPy; a 1-D ``input`` is a
+    row and a 1-D ``other`` a column vector whose dimension the result drops (1-D @ 1-D is a 0-d dot)."""
+    check_float("matmul", input, other)  # Tensors, as PyTorch: an array or a list is a TypeError (x @ array takes it)
+    check_same_dtype("matmul", input, other)
+    if input.ndim == 0 or other.ndim == 0 or input.shape[-1] != other.shape[-2 if other.ndim > 1 else 0]:
+        raise ArgumentError(f"matmul: shapes {tuple(input.shape)} and {tuple(other.shape)} do not fit "
                             "(need >= 1 dim each and a.shape[-1] == b.shape[-2], or b.shape[0] for a 1-D b)")
-    a2 = reshape(a, 1, a.shape[0]) if a.ndim == 1 else a
-    b2 = reshape(b, b.shape[0], 1) if b.ndim == 1 else b
+    a2 = reshape(input, 1, input.shape[0]) if input.ndim == 1 else input
+    b2 = reshape(other, other.shape[0], 1) if other.ndim == 1 else other
     broadcast_shape("matmul", a2.shape[:-2], b2.shape[:-2])  # the batch dims
-    xp = backend.xp_of(a.data)
+    xp = backend.xp_of(input.data)
 
     def backward(g):
         ga = xp.matmul(g, xp.swapaxes(b2.data, -1, -2)) if a2.requires_grad else None
@@ -28,9 +28,9 @@ def matmul(a, b):
                 unbroadcast(gb, b2.shape) if gb is not None else None)
 
     out = make_result(xp.matmul(a2.data, b2.data), (a2, b2), backward, "matmul")
-    if a.ndim > 1 and b.ndim > 1:
+    if input.ndim > 1 and other.ndim > 1:
         return out
-    return reshape(out, out.shape[:-2] + out.shape[-2:-1] * (a.ndim > 1) + out.shape[-1:] * (b.ndim > 1))
+    return reshape(out, out.shape[:-2] + out.shape[-2:-1] * (input.ndim > 1) + out.shape[-1:] * (other.ndim > 1))
 
 
 @quiet
