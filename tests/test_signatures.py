@@ -1,0 +1,160 @@
+"""PyTorch's calling conventions: each call form below (positional, PyTorch's keyword names, mixed, and forms PyTorch
+refuses) made on PyTorch 2.13 and on tinyrrn with the same inputs; both succeed with equal results, or both raise the
+same error type (tinyrrn may refuse an option it lacks with NotImplementedError). Skipped without torch."""
+import types
+
+import numpy
+import pytest
+
+from devices import host, on_device
+from tinyrrn import Tensor
+from tinyrrn import functional as F
+
+torch = pytest.importorskip("torch", reason='needs PyTorch as a reference oracle: pip install ".[oracle]"')
+pytestmark = pytest.mark.oracle
+
+# the namespaces a form calls: PyTorch's (torch, torch.nn.functional) or tinyrrn's, where both are F
+OURS = types.SimpleNamespace(F=F, T=F, float64="float64", int64="int64")
+THEIRS = types.SimpleNamespace(F=torch.nn.functional, T=torch, float64=torch.float64, int64=torch.int64)
+
+# (name, form): form(m, x, y, c) with m a namespace above, x and y float64 tensors of shape (2, 3), c x > 0
+FORMS = [
+    # binary element-wise ops: torch.X(input, other) and x.X(other)
+    *[(f"{op}-{how}", form) for op in ("add", "sub", "mul", "div", "remainder", "maximum", "minimum", "eq", "ne", "lt",
+                                       "le", "gt", "ge", "floor_divide", "pow")
+      for how, form in {
+          "positional": lambda m, x, y, c, op=op: getattr(m.T, op)(x, y),
+          "keywords": lambda m, x, y, c, op=op: getattr(m.T, op)(input=x, other=y) if op != "pow" else
+          m.T.pow(input=x, exponent=y),
+          "mixed": lambda m, x, y, c, op=op: getattr(m.T, op)(x, other=y) if op != "pow" else m.T.pow(x, exponent=y),
+          "method-other": lambda m, x, y, c, op=op: getattr(x, op)(other=y) if op != "pow" else x.pow(exponent=y),
+          "method-input": lambda m, x, y, c, op=op: getattr(x, op)(input=y),
+          "wrong-keyword": lambda m, x, y, c, op=op: getattr(m.T, op)(x, b=y),
+          "three-positional": lambda m, x, y, c, op=op: getattr(m.T, op)(x, y, y),
+      }.items() if hasattr(F, op)],
+    ("add-alpha", lambda m, x, y, c: m.T.add(input=x, other=y, alpha=2)),
+    ("sub-alpha", lambda m, x, y, c: m.T.sub(x, other=y, alpha=2)),
+    ("add-alpha-positional", lambda m, x, y, c: m.T.add(x, y, 2)),
+    ("add_-other", lambda m, x, y, c: x.detach().clone().add_(other=y.detach(), alpha=2)),
+    ("mul_-other", lambda m, x, y, c: x.detach().clone().mul_(other=y.detach())),
+    ("div-rounding", lambda m, x, y, c: m.T.div(input=x, other=y, rounding_mode="floor")),
+    ("div-rounding-positional", lambda m, x, y, c: m.T.div(x, y, "floor")),
+    ("matmul-keywords", lambda m, x, y, c: m.T.matmul(input=x, other=y.transpose(0, 1))),
+    ("matmul-method", lambda m, x, y, c: x.matmul(other=y.transpose(0, 1))),
+    ("where-keywords", lambda m, x, y, c: m.T.where(condition=x > 0, input=x, other=y)),
+    ("where-method", lambda m, x, y, c: x.where(condition=x > 0, other=y)),
+    ("clamp-keywords", lambda m, x, y, c: m.T.clamp(input=x, min=-0.5, max=0.5)),
+    ("clip-keywords", lambda m, x, y, c: m.T.clip(input=x, min=-0.5, max=0.5)),
+    ("clamp_min-keywords", lambda m, x, y, c: m.T.clamp_min(input=x, min=0.0)),
+    ("clamp_max-keywords", lambda m, x, y, c: m.T.clamp_max(input=x, max=0.0)),
+    ("clamp_min-method", lambda m, x, y, c: x.clamp_min(min=0.0)),
+    # unary ops: torch.X(input)
+    *[(f"{op}-input", lambda m, x, y, c, op=op: getattr(m.T, op)(input=c))
+      for op in ("abs", "neg", "exp", "log", "sqrt", "square", "reciprocal", "sigmoid", "tanh", "relu")],
+    *[(f"{op}-wrong-keyword", lambda m, x, y, c, op=op: getattr(m.T, op)(tensor=c)) for op in ("abs", "exp", "relu")],
+    ("F.relu-keywords", lambda m, x, y, c: m.F.relu(input=x, inplace=False)),
+    ("F.dropout-keywords", lambda m, x, y, c: m.F.dropout(input=x, p=0.5, training=False, inplace=False)),
+    ("F.softmax-keywords", lambda m, x, y, c: m.F.softmax(input=x, dim=1)),
+    ("F.softmax-axis", lambda m, x, y, c: m.F.softmax(x, axis=1)),
+    ("F.log_softmax-keywords", lambda m, x, y, c: m.F.log_softmax(input=x, dim=1, dtype=m.float64)),
+    ("F.log_softmax-stacklevel", lambda m, x, y, c: m.F.log_softmax(x, 1, 3, m.float64)),
+    ("softmax-method", lambda m, x, y, c: x.softmax(dim=1)),
+    ("F.linear-keywords", lambda m, x, y, c: m.F.linear(input=x, weight=y, bias=None)),
+    ("F.pad-keywords", lambda m, x, y, c: m.F.pad(input=x, pad=(1, 1), mode="constant", value=2.0)),
+    ("F.cross_entropy-keywords", lambda m, x, y, c: m.F.cross_entropy(input=x, target=(x[:, 0] > 0).long(),
+                                                                      reduction="sum")),
+    ("F.nll_loss-keywords", lambda m, x, y, c: m.F.nll_loss(input=x, target=(x[:, 0] > 0).long())),
+    # reductions
+    *[(f"{op}-{how}", form) for op in ("sum", "mean", "amax", "amin", "argmax", "argmin", "var", "std")
+      for how, form in {
+          "keywords": lambda m, x, y, c, op=op: getattr(m.T, op)(input=x, dim=1, keepdim=True),
+          "positional": lambda m, x, y, c, op=op: getattr(m.T, op)(x, 1),
+          "axis": lambda m, x, y, c, op=op: getattr(m.T, op)(x, axis=1),
+          "method-axis": lambda m, x, y, c, op=op: getattr(x, op)(axis=1),
+          "method-keywords": lambda m, x, y, c, op=op: getattr(x, op)(dim=1, keepdim=True),
+      }.items()],
+    ("sum-dtype", lambda m, x, y, c: m.T.sum(x, 1, True, dtype=m.float64)),
+    ("sum-dtype-positional", lambda m, x, y, c: x.sum(1, True, m.float64)),
+    ("mean-keepdims", lambda m, x, y, c: m.T.mean(x, 1, keepdims=True)),
+    ("max-keywords", lambda m, x, y, c: m.T.max(input=x, dim=1, keepdim=True)),
+    ("max-other", lambda m, x, y, c: m.T.max(x, other=y)),
+    ("max-method-other", lambda m, x, y, c: x.max(other=y)),
+    ("min-input", lambda m, x, y, c: m.T.min(input=x)),
+    ("min-axis", lambda m, x, y, c: m.T.min(x, axis=1)),
+    ("var-unbiased", lambda m, x, y, c: m.T.var(input=x, dim=1, unbiased=False, keepdim=True)),
+    ("var-correction", lambda m, x, y, c: m.T.var(x, dim=1, correction=0)),
+    ("std-positional4", lambda m, x, y, c: m.T.std(x, 1, True, True)),
+    # shapes
+    ("transpose-keywords", lambda m, x, y, c: m.T.transpose(input=x, dim0=0, dim1=1)),
+    ("transpose-method-axis", lambda m, x, y, c: x.transpose(axis0=0, axis1=1)),
+    ("swapaxes-keywords", lambda m, x, y, c: x.swapaxes(axis0=0, axis1=1)),
+    ("swapdims-keywords", lambda m, x, y, c: x.swapdims(dim0=0, dim1=1)),
+    ("permute-keywords", lambda m, x, y, c: m.T.permute(input=x, dims=(1, 0))),
+    ("permute-method", lambda m, x, y, c: x.permute(dims=(1, 0))),
+    ("reshape-keywords", lambda m, x, y, c: m.T.reshape(input=x, shape=(3, 2))),
+    ("reshape-method", lambda m, x, y, c: x.reshape(shape=(3, 2))),
+    ("view-method", lambda m, x, y, c: x.view(size=(3, 2))),
+    ("expand-method", lambda m, x, y, c: x[:1].expand(size=(4, 3))),
+    ("repeat-method", lambda m, x, y, c: x.repeat(repeats=(2, 1))),
+    ("flip-keywords", lambda m, x, y, c: m.T.flip(input=x, dims=(0,))),
+    ("flip-int", lambda m, x, y, c: m.T.flip(x, 0)),
+    ("flip-method", lambda m, x, y, c: x.flip(0)),
+    ("squeeze-keywords", lambda m, x, y, c: m.T.squeeze(input=x[:1], dim=0)),
+    ("squeeze-axis", lambda m, x, y, c: x[:1].squeeze(axis=0)),
+    ("unsqueeze-keywords", lambda m, x, y, c: m.T.unsqueeze(input=x, dim=0)),
+    ("unsqueeze-axis", lambda m, x, y, c: x.unsqueeze(axis=0)),
+    ("flatten-keywords", lambda m, x, y, c: m.T.flatten(input=x, start_dim=0, end_dim=-1)),
+    ("flatten-axis", lambda m, x, y, c: x.flatten(axis=0)),
+    ("stack-keywords", lambda m, x, y, c: m.T.stack(tensors=[x, y], dim=1)),
+    ("stack-axis", lambda m, x, y, c: m.T.stack([x, y], axis=1)),
+    ("concatenate-keywords", lambda m, x, y, c: m.T.concatenate(tensors=[x, y], dim=1)),
+    ("clone-keywords", lambda m, x, y, c: m.T.clone(input=x)),
+    ("expand_as-other", lambda m, x, y, c: x[:1].expand_as(other=y)),
+    ("view_as-other", lambda m, x, y, c: x.view_as(other=y)),
+    ("reshape_as-other", lambda m, x, y, c: x.reshape_as(other=y)),
+    ("type_as-other", lambda m, x, y, c: x.type_as(other=y)),
+    ("size-dim", lambda m, x, y, c: x.size(dim=1)),
+    ("fill_-value", lambda m, x, y, c: x.detach().clone().fill_(value=1.0)),
+    ("to-dtype", lambda m, x, y, c: x.to(dtype=m.int64)),
+]
+
+
+def _tensors(m):
+    rng = numpy.random.default_rng(0)
+    arrays = rng.standard_normal((2, 3)), rng.standard_normal((2, 3)) + 0.1, rng.uniform(0.5, 2, (2, 3))
+    if m is OURS:
+        return [Tensor(on_device(a), requires_grad=True) for a in arrays]
+    return [torch.tensor(a, requires_grad=True) for a in arrays]
+
+
+def _call(m, form):
+    try:
+        return form(m, *_tensors(m)), None
+    except Exception as error:  # noqa: BLE001 (the error's type is compared)
+        return None, error
+
+
+def _values(out):
+    if isinstance(out, tuple):
+        return [v for item in out for v in _values(item)]
+    if isinstance(out, Tensor):
+        return [host(out)]
+    if isinstance(out, torch.Tensor):
+        return [out.detach().numpy()]
+    return [numpy.asarray(out)]
+
+
+@pytest.mark.parametrize("form", [form for _, form in FORMS], ids=[name for name, _ in FORMS])
+def test_call_forms_as_pytorch(form):
+    theirs, their_error = _call(THEIRS, form)
+    ours, our_error = _call(OURS, form)
+    if their_error is not None:
+        assert our_error is not None, f"PyTorch refuses this call ({their_error!r}), tinyrrn takes it"
+        assert isinstance(our_error, type(their_error)), f"PyTorch: {their_error!r}, tinyrrn: {our_error!r}"
+        return
+    if isinstance(our_error, NotImplementedError):  # a refused option, said so
+        return
+    assert our_error is None, f"PyTorch takes this call, tinyrrn raised {our_error!r}"
+    for o, t in zip(_values(ours), _values(theirs), strict=True):
+        assert o.shape == t.shape
+        numpy.testing.assert_allclose(o, t, rtol=1e-6, atol=1e-12)
