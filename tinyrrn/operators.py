@@ -11,7 +11,7 @@ import numpy
 
 from . import backend
 from . import functional as F
-from .functional._util import axis_index, check_tensors, refuse_internal_overlap
+from .functional._util import axis_index, check_tensors, numpy_names, refuse_internal_overlap
 from .functional.dtypes import category
 from .functional.shape import check_in_range, fills_mask, index_items, ints_first, is_basic, written_view
 from .tensor import ArgumentError, Tensor, check_inference_write, check_int64, no_grad, records_graph, renamed
@@ -259,6 +259,7 @@ def _where(self, condition, other):
     return F.where(condition, self, other)
 
 
+@numpy_names
 def _size(self, dim=None):
     """``x.size()`` is the shape and ``x.size(dim)`` its length along ``dim``, as PyTorch's (the
     element count, NumPy's ``array.size``, is ``x.numel()``)."""

@@ -9,7 +9,7 @@ import numpy
 from .. import backend
 from ..tensor import Tensor, make_result, records_graph
 from ._util import (ArgumentError, DtypeError, accurate_sum, axes_tuple, axis_index, check_float, check_tensors, flag,
-                    quiet, torch_name)
+                    numpy_names, quiet, torch_name)
 from .dtypes import TORCH_DTYPES
 from .elementwise import maximum, minimum
 
@@ -140,11 +140,13 @@ def _extreme(op, x, dim, keepdim, other):
     return (MaxResult if op == "max" else MinResult)(values, Tensor(indices.astype("int64").reshape(shape)))
 
 
+@numpy_names
 def max(input, dim=None, keepdim=False, *, other=None):
     """torch.max: the largest element; along ``dim``, a named tuple (values, indices); with a tensor, maximum."""
     return _extreme("max", input, dim, keepdim, other)
 
 
+@numpy_names
 def min(input, dim=None, keepdim=False, *, other=None):
     """torch.min: the smallest element; along ``dim``, a named tuple (values, indices); with a tensor, minimum."""
     return _extreme("min", input, dim, keepdim, other)
@@ -172,11 +174,13 @@ def _a_extreme(op, x, dim, keepdim):
                        (x,), backward, op)
 
 
+@numpy_names
 def amax(input, dim=(), keepdim=False):
     """torch.amax: the largest elements over ``dim`` (an int, a tuple, or () for all)."""
     return _a_extreme("amax", input, dim, keepdim)
 
 
+@numpy_names
 def amin(input, dim=(), keepdim=False):
     """torch.amin: the smallest elements over ``dim`` (an int, a tuple, or () for all)."""
     return _a_extreme("amin", input, dim, keepdim)
@@ -202,11 +206,13 @@ def _arg_extreme(op, x, dim, keepdim):
     return Tensor(index.astype("int64"))
 
 
+@numpy_names
 def argmax(input, dim=None, keepdim=False):
     """torch.argmax: the index of the largest element (of the flattened tensor, or along ``dim``)."""
     return _arg_extreme("argmax", input, dim, keepdim)
 
 
+@numpy_names
 def argmin(input, dim=None, keepdim=False):
     """torch.argmin: the index of the smallest element (of the flattened tensor, or along ``dim``)."""
     return _arg_extreme("argmin", input, dim, keepdim)
@@ -260,6 +266,7 @@ def _var_gradient(g, x, axes, correction, keepdim, full, dim):
 
 
 @quiet
+@numpy_names
 def var(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
     """torch.var: the variance over ``dim`` (an int, a tuple, or None for all), divided by n - correction (1: Bessel's;
     ``unbiased=False`` is correction 0), in x's floating-point dtype; PyTorch's gradient (_var_gradient)."""
@@ -268,6 +275,7 @@ def var(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
     return make_result(out, (input,), lambda g: (_var_gradient(g, input, axes, correction, keepdim, full, dim),), "var")
 
 
+@numpy_names
 @quiet
 def std(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
     """torch.std: the square root of var's variance (the same arguments); PyTorch's gradient, var's of g / (2 std),

@@ -8,8 +8,8 @@ import numpy
 
 from .. import backend
 from ..tensor import Tensor, check_int64, make_result, renamed
-from ._util import (ArgumentError, accurate_sum, axis_index, check_tensors, integer, number, only_torch_defaults,
-                    saved_beside_inputs, torch_name, unbroadcast)
+from ._util import (ArgumentError, accurate_sum, axis_index, check_tensors, integer, number, numpy_names,
+                    only_torch_defaults, saved_beside_inputs, torch_name, unbroadcast)
 from .dtypes import result_type
 
 
@@ -120,6 +120,7 @@ def _dims_list(op, dims, ndim):
     return axes
 
 
+@numpy_names
 def squeeze(input, dim=None):
     """x without its dimensions of size 1 (torch.squeeze, a view): all of them, or those of ``dim`` (an int or a
     tuple) that have size 1."""
@@ -128,6 +129,7 @@ def squeeze(input, dim=None):
     return renamed(reshape(input, tuple(n for i, n in enumerate(input.shape) if not (i in axes and n == 1))), "squeeze")
 
 
+@numpy_names
 def unsqueeze(input, dim):
     """x with a dimension of size 1 inserted at ``dim``, in [-ndim - 1, ndim] (torch.unsqueeze, a view)."""
     check_tensors("unsqueeze", input)
