@@ -87,6 +87,8 @@ FORMS = [
     ("transpose-keywords", lambda m, x, y, c: m.T.transpose(input=x, dim0=0, dim1=1)),
     ("transpose-method-axis", lambda m, x, y, c: x.transpose(axis0=0, axis1=1)),
     ("swapaxes-keywords", lambda m, x, y, c: x.swapaxes(axis0=0, axis1=1)),
+    ("swapaxes-function", lambda m, x, y, c: m.T.swapaxes(input=x, axis0=0, axis1=1)),
+    ("swapaxes-dim-names", lambda m, x, y, c: x.swapaxes(dim0=0, dim1=1)),
     ("swapdims-keywords", lambda m, x, y, c: x.swapdims(dim0=0, dim1=1)),
     ("permute-keywords", lambda m, x, y, c: m.T.permute(input=x, dims=(1, 0))),
     ("permute-method", lambda m, x, y, c: x.permute(dims=(1, 0))),

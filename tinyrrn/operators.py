@@ -426,7 +426,7 @@ METHODS = {
     # PyTorch's transposes (properties)
     "T": property(_reversed, doc=_reversed.__doc__), "mT": property(_matrix_transpose("mT")),
     "H": property(_matrix_transpose("H", batches=False)), "mH": property(_matrix_transpose("mH")),
-    "adjoint": _matrix_transpose("adjoint()"), "t": _t, "swapaxes": F.transpose, "swapdims": F.transpose,
+    "adjoint": _matrix_transpose("adjoint()"), "t": _t, "swapaxes": F.swapaxes, "swapdims": F.transpose,
 }
 
 

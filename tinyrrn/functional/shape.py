@@ -98,6 +98,11 @@ def transpose(input, dim0, dim1):
     return renamed(permute(input, dims), "transpose")
 
 
+def swapaxes(input, axis0, axis1):
+    """torch.swapaxes: transpose under NumPy's names of the two dimensions (swapdims is transpose itself)."""
+    return transpose(input, axis0, axis1)
+
+
 def flatten(input, start_dim=0, end_dim=-1):
     """Merge dimensions start_dim..end_dim into one (torch.flatten); a 0-d tensor becomes shape (1,), and x itself
     is returned when they are one dimension, as PyTorch's."""
