@@ -408,7 +408,8 @@ METHODS = {
     "permute": F.permute, "flatten": F.flatten, "squeeze": F.squeeze, "unsqueeze": F.unsqueeze, "expand": F.expand,
     "expand_as": F.expand_as, "repeat": F.repeat, "flip": F.flip, "view_as": _view_as, "reshape_as": _reshape_as,
     # element-wise functions
-    "add": F.add, "sub": F.sub, "mul": F.mul, "neg": F.neg, "remainder": F.remainder,
+    "add": F.add, "sub": F.sub, "mul": F.mul, "neg": F.neg, "remainder": F.remainder, "floor_divide": F.floor_divide,
+    "matmul": F.matmul,
     "exp": F.exp, "log": F.log, "relu": F.relu, "sigmoid": F.sigmoid, "tanh": F.tanh,
     "pow": F.pow, "div": F.div, "reciprocal": F.reciprocal, "abs": F.abs, "sqrt": F.sqrt, "square": F.square,
     "clamp": F.clamp, "clip": F.clip, "clamp_min": F.clamp_min, "clamp_max": F.clamp_max,
