@@ -163,3 +163,75 @@ def test_call_forms_as_pytorch(form):
     for o, t in zip(_values(ours), _values(theirs), strict=True):
         assert o.shape == t.shape
         numpy.testing.assert_allclose(o, t, rtol=1e-6, atol=1e-12)
+
+
+# (name, form): form(nn, optim, params) builds a module or an optimiser, nn and optim PyTorch's or tinyrrn's
+CONSTRUCTORS = [
+    ("Linear-keywords", lambda nn, optim, p: nn.Linear(in_features=3, out_features=2, bias=False)),
+    ("Conv2d-keywords", lambda nn, optim, p: nn.Conv2d(in_channels=2, out_channels=4, kernel_size=3, stride=1, padding=1,
+                                                       dilation=1, groups=2, bias=True, padding_mode="zeros")),
+    ("ConvTranspose2d-positional", lambda nn, optim, p: nn.ConvTranspose2d(2, 4, 3, 1, 0, 0, 1, False, 1)),
+    ("BatchNorm2d-keywords", lambda nn, optim, p: nn.BatchNorm2d(num_features=3, eps=1e-3, momentum=None, affine=True,
+                                                                 track_running_stats=False)),
+    ("BatchNorm2d-bias", lambda nn, optim, p: nn.BatchNorm2d(3, bias=False)),
+    ("BatchNorm2d-bias-positional", lambda nn, optim, p: nn.BatchNorm2d(3, 1e-5, 0.1, True, True, None, None, False)),
+    ("MaxPool2d-keywords", lambda nn, optim, p: nn.MaxPool2d(kernel_size=2, stride=1, padding=0, dilation=1,
+                                                             return_indices=False, ceil_mode=False)),
+    ("AvgPool2d-keywords", lambda nn, optim, p: nn.AvgPool2d(kernel_size=2, stride=1, padding=1, ceil_mode=True,
+                                                             count_include_pad=False, divisor_override=None)),
+    ("AdaptiveAvgPool2d-keywords", lambda nn, optim, p: nn.AdaptiveAvgPool2d(output_size=1)),
+    ("Softmax-keywords", lambda nn, optim, p: nn.Softmax(dim=1)),
+    ("LogSoftmax-keywords", lambda nn, optim, p: nn.LogSoftmax(dim=1)),
+    ("Dropout-keywords", lambda nn, optim, p: nn.Dropout(p=0.1, inplace=False)),
+    ("ReLU-keywords", lambda nn, optim, p: nn.ReLU(inplace=False)),
+    ("Sigmoid-argument", lambda nn, optim, p: nn.Sigmoid(1)),
+    ("Tanh-keyword", lambda nn, optim, p: nn.Tanh(inplace=True)),
+    ("Identity-arguments", lambda nn, optim, p: nn.Identity(1, unused=2)),
+    ("Flatten-keywords", lambda nn, optim, p: nn.Flatten(start_dim=0, end_dim=-1)),
+    ("CrossEntropyLoss-keywords", lambda nn, optim, p: nn.CrossEntropyLoss(weight=None, ignore_index=1, reduction="sum",
+                                                                           label_smoothing=0.1)),
+    ("NLLLoss-keywords", lambda nn, optim, p: nn.NLLLoss(weight=None, ignore_index=1, reduction="sum")),
+    ("GRU-keywords", lambda nn, optim, p: nn.GRU(input_size=3, hidden_size=4, num_layers=2, bias=False,
+                                                 batch_first=True, dropout=0.0, bidirectional=False)),
+    ("SGD-keywords", lambda nn, optim, p: optim.SGD(params=p, lr=0.1, momentum=0.9, dampening=0, weight_decay=0.01,
+                                                    nesterov=True, maximize=False)),
+    ("SGD-maximize-positional", lambda nn, optim, p: optim.SGD(p, 0.1, 0.9, 0, 0, False, True)),
+    ("Adam-keywords", lambda nn, optim, p: optim.Adam(params=p, lr=0.1, betas=(0.8, 0.9), eps=1e-6, weight_decay=0.1,
+                                                      amsgrad=True, maximize=False)),
+    ("Adam-maximize-positional", lambda nn, optim, p: optim.Adam(p, 0.1, (0.8, 0.9), 1e-6, 0, False, True)),
+    ("AdamW-keywords", lambda nn, optim, p: optim.AdamW(params=p, lr=0.1, betas=(0.8, 0.9), eps=1e-6,
+                                                        weight_decay=0.1, amsgrad=False)),
+]
+
+
+def _build(ours, form):
+    import tinyrrn
+    nn, optim = (tinyrrn.nn, tinyrrn.optim) if ours else (torch.nn, torch.optim)
+    params = [Tensor(on_device(numpy.ones(3)), requires_grad=True) if ours else torch.ones(3, requires_grad=True)]
+    try:
+        return form(nn, optim, params), None
+    except Exception as error:  # noqa: BLE001 (the error's type is compared)
+        return None, error
+
+
+def _described(built):
+    """A module's parameters (names and shapes), or an optimiser's hyperparameters."""
+    if hasattr(built, "param_groups"):
+        return {k: v for k, v in built.param_groups[0].items() if k != "params" and not k.startswith("_")}
+    return [(name, tuple(p.shape)) for name, p in built.named_parameters()]
+
+
+@pytest.mark.parametrize("form", [form for _, form in CONSTRUCTORS], ids=[name for name, _ in CONSTRUCTORS])
+def test_constructors_as_pytorch(form):
+    theirs, their_error = _build(False, form)
+    ours, our_error = _build(True, form)
+    if their_error is not None:
+        assert our_error is not None, f"PyTorch refuses this call ({their_error!r}), tinyrrn takes it"
+        assert isinstance(our_error, type(their_error)), f"PyTorch: {their_error!r}, tinyrrn: {our_error!r}"
+        return
+    if isinstance(our_error, NotImplementedError):  # a refused option, said so
+        return
+    assert our_error is None, f"PyTorch takes this call, tinyrrn raised {our_error!r}"
+    described = _described(ours)
+    assert {k: v for k, v in _described(theirs).items() if k in described} == described if isinstance(described, dict) \
+        else _described(theirs) == described
