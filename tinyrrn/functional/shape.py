@@ -457,10 +457,10 @@ def unbatched_too(op):
     """``op`` of (N, C, H, W) inputs also takes one (C, H, W) input, as PyTorch's conv and pooling:
     run as a batch of one, the batch dimension dropped from each result."""
     @functools.wraps(op)
-    def wrapper(x, *args, **kwargs):
-        if not (isinstance(x, Tensor) and x.ndim == 3):
-            return op(x, *args, **kwargs)
-        out = op(reshape(x, 1, *x.shape), *args, **kwargs)
+    def wrapper(input, *args, **kwargs):
+        if not (isinstance(input, Tensor) and input.ndim == 3):
+            return op(input, *args, **kwargs)
+        out = op(reshape(input, 1, *input.shape), *args, **kwargs)
         drop = (lambda t: reshape(t, *t.shape[1:]))
         return tuple(map(drop, out)) if isinstance(out, tuple) else drop(out)
     return wrapper
