@@ -123,6 +123,8 @@ FORMS = [
     ("to-dtype", lambda m, x, y, c: x.to(dtype=m.int64)),
     ("to-tensor", lambda m, x, y, c: x.to((y > 0).long())),
     ("to-keywords", lambda m, x, y, c: x.to(device="cpu", dtype=m.int64, non_blocking=False, copy=False)),
+    ("to-copy", lambda m, x, y, c: (lambda t: (t.detach().fill_(5.0), x)[1])(x.to(m.float64, copy=True))),
+    ("to-non-blocking", lambda m, x, y, c: x.to(m.float64, non_blocking=True) is x),
     ("clamp-method", lambda m, x, y, c: x.clamp(min=-0.1, max=0.1)),
     ("clamp-method-tensor", lambda m, x, y, c: x.clamp(min=y)),
     ("max-positional", lambda m, x, y, c: x.max(1, True)),

@@ -11,7 +11,7 @@ import numpy
 
 from . import backend
 from . import functional as F
-from .functional._util import axis_index, check_tensors, numpy_names, refuse_internal_overlap
+from .functional._util import axis_index, check_tensors, numpy_names, only_torch_defaults, refuse_internal_overlap
 from .functional.dtypes import category
 from .functional.shape import check_in_range, fills_mask, index_items, ints_first, is_basic, written_view
 from .tensor import ArgumentError, Tensor, check_inference_write, check_int64, no_grad, records_graph, renamed
@@ -320,12 +320,15 @@ def _t(self):
     return renamed(F.permute(self, tuple(reversed(range(self.ndim)))), "t")
 
 
-def _to(self, *args, device=None, dtype=None):
-    """x.to(device), x.to(dtype), x.to(device, dtype) or keywords, as PyTorch: x itself when nothing changes,
-    else a differentiable conversion (F.astype, F.to_device)."""
+def _to(self, *args, device=None, dtype=None, non_blocking=False, copy=False, memory_format=None):
+    """x.to(device), x.to(dtype), x.to(device, dtype) or keywords, as PyTorch: x itself when nothing changes (a copy
+    with ``copy=True``), else a differentiable conversion (F.astype, F.to_device); ``non_blocking`` changes nothing
+    here (tinyrrn's copies between devices wait). PyTorch's non_blocking and copy by keyword only."""
+    only_torch_defaults("Tensor.to", memory_format=(memory_format, None))
     device, dtype = backend.device_and_dtype("Tensor.to", args, device, dtype)
     out = self if dtype is None or dtype == self.dtype else F.astype(self, dtype)
-    return out if device is None else F.to_device(out, device)
+    out = out if device is None else F.to_device(out, device)
+    return F.clone(out) if copy and out is self else out
 
 
 def _view_as(self, other):
