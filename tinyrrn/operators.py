@@ -11,7 +11,7 @@ import numpy
 
 from . import backend
 from . import functional as F
-from .functional._util import axis_index, check_tensors, refuse_internal_overlap
+from .functional._util import axis_index, check_tensors, numpy_names, only_torch_defaults, refuse_internal_overlap
 from .functional.dtypes import category
 from .functional.shape import check_in_range, fills_mask, index_items, ints_first, is_basic, written_view
 from .tensor import ArgumentError, Tensor, check_inference_write, check_int64, no_grad, records_graph, renamed
@@ -259,6 +259,7 @@ def _where(self, condition, other):
     return F.where(condition, self, other)
 
 
+@numpy_names
 def _size(self, dim=None):
     """``x.size()`` is the shape and ``x.size(dim)`` its length along ``dim``, as PyTorch's (the
     element count, NumPy's ``array.size``, is ``x.numel()``)."""
@@ -319,12 +320,15 @@ def _t(self):
     return renamed(F.permute(self, tuple(reversed(range(self.ndim)))), "t")
 
 
-def _to(self, *args, device=None, dtype=None):
-    """x.to(device), x.to(dtype), x.to(device, dtype) or keywords, as PyTorch: x itself when nothing changes,
-    else a differentiable conversion (F.astype, F.to_device)."""
+def _to(self, *args, device=None, dtype=None, non_blocking=False, copy=False, memory_format=None):
+    """x.to(device), x.to(dtype), x.to(device, dtype) or keywords, as PyTorch: x itself when nothing changes (a copy
+    with ``copy=True``), else a differentiable conversion (F.astype, F.to_device); ``non_blocking`` changes nothing
+    here (tinyrrn's copies between devices wait). PyTorch's non_blocking and copy by keyword only."""
+    only_torch_defaults("Tensor.to", memory_format=(memory_format, None))
     device, dtype = backend.device_and_dtype("Tensor.to", args, device, dtype)
     out = self if dtype is None or dtype == self.dtype else F.astype(self, dtype)
-    return out if device is None else F.to_device(out, device)
+    out = out if device is None else F.to_device(out, device)
+    return F.clone(out) if copy and out is self else out
 
 
 def _view_as(self, other):
@@ -407,7 +411,8 @@ METHODS = {
     "permute": F.permute, "flatten": F.flatten, "squeeze": F.squeeze, "unsqueeze": F.unsqueeze, "expand": F.expand,
     "expand_as": F.expand_as, "repeat": F.repeat, "flip": F.flip, "view_as": _view_as, "reshape_as": _reshape_as,
     # element-wise functions
-    "add": F.add, "sub": F.sub, "mul": F.mul, "neg": F.neg, "remainder": F.remainder,
+    "add": F.add, "sub": F.sub, "mul": F.mul, "neg": F.neg, "remainder": F.remainder, "floor_divide": F.floor_divide,
+    "matmul": F.matmul,
     "exp": F.exp, "log": F.log, "relu": F.relu, "sigmoid": F.sigmoid, "tanh": F.tanh,
     "pow": F.pow, "div": F.div, "reciprocal": F.reciprocal, "abs": F.abs, "sqrt": F.sqrt, "square": F.square,
     "clamp": F.clamp, "clip": F.clip, "clamp_min": F.clamp_min, "clamp_max": F.clamp_max,
@@ -425,7 +430,7 @@ METHODS = {
     # PyTorch's transposes (properties)
     "T": property(_reversed, doc=_reversed.__doc__), "mT": property(_matrix_transpose("mT")),
     "H": property(_matrix_transpose("H", batches=False)), "mH": property(_matrix_transpose("mH")),
-    "adjoint": _matrix_transpose("adjoint()"), "t": _t, "swapaxes": F.transpose, "swapdims": F.transpose,
+    "adjoint": _matrix_transpose("adjoint()"), "t": _t, "swapaxes": F.swapaxes, "swapdims": F.transpose,
 }
 
 

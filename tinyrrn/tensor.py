@@ -476,10 +476,11 @@ class Tensor:
                 ", requires_grad=True" if self.requires_grad else "")
         return f"Tensor(shape={tuple(self.shape)}, dtype={self.dtype}, device={self.device}{grad})"
 
-    def numpy(self):
+    def numpy(self, *, force=False):
         """The data as a NumPy array on the host. Refused for a tensor that requires grad, as PyTorch
-        refuses it (the array would leave the graph unseen): call ``.detach().numpy()``."""
-        if self.requires_grad:
+        refuses it (the array would leave the graph unseen): call ``.detach().numpy()``, or, as PyTorch,
+        ``.numpy(force=True)``."""
+        if self.requires_grad and not force:
             raise RuntimeError("Can't call numpy() on Tensor that requires grad. Use tensor.detach().numpy() instead.")
         return backend.to_numpy(self.data)
 

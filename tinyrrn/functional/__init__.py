@@ -11,4 +11,4 @@ from .norm import batch_norm, batch_norm_add_relu, batch_norm_relu, fixed_affine
 from .pool import adaptive_avg_pool2d, avg_pool2d, max_pool2d
 from .reduction import amax, amin, argmax, argmin, max, mean, min, std, sum, var
 from .shape import (clone, concatenate, contiguous, expand, expand_as, flatten, flip, getitem, pad, permute, repeat, reshape,
-                    squeeze, stack, transpose, unsqueeze, view)
+                    squeeze, stack, swapaxes, transpose, unsqueeze, view)

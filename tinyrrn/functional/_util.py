@@ -128,6 +128,20 @@ def torch_name(op, name, value, torch_name, torch_value, default=None):
     return torch_value
 
 
+def numpy_names(op):
+    """``op`` also taking NumPy's names of its ``dim`` and ``keepdim`` (``axis``, ``keepdims``), as PyTorch's functions
+    and methods take them; both names of one argument are PyTorch's TypeError."""
+    @functools.wraps(op)
+    def wrapped(*args, **kwargs):
+        for numpy_name, name in (("axis", "dim"), ("keepdims", "keepdim")):
+            if numpy_name in kwargs:
+                if name in kwargs:
+                    raise TypeError(f"{op.__name__}() got both {numpy_name}= and {name}= (the same argument)")
+                kwargs[name] = kwargs.pop(numpy_name)
+        return op(*args, **kwargs)
+    return wrapped
+
+
 def axes_tuple(op, axis, ndim):
     """The axes a reduction runs over: all for None or an empty list (as PyTorch), else each checked
     once; () for a 0-d tensor."""

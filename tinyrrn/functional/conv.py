@@ -298,7 +298,7 @@ def _all_finite(*arrays):
 
 @unbatched_too
 @quiet
-def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     """2-D cross-correlation, as torch.nn.functional.conv2d.
 
     x (N, C, H, W), weight (O, C/groups, kh, kw), bias (O,) or None -> (N, O, Ho, Wo) with
@@ -308,15 +308,15 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     each of that many slices of C/groups channels into O/groups outputs. The output is
     channels-last in memory.
     """
-    c, o = _check("conv2d", x, weight, bias, groups)
-    n, _, h, w = x.shape
+    c, o = _check("conv2d", input, weight, bias, groups)
+    n, _, h, w = input.shape
     kh, kw = weight.shape[2:]
-    stride, dilation, pads, out_hw = _geometry("conv2d", x, weight, stride, padding, dilation)
-    x_nhwc = x.data.transpose(0, 2, 3, 1)
+    stride, dilation, pads, out_hw = _geometry("conv2d", input, weight, stride, padding, dilation)
+    x_nhwc = input.data.transpose(0, 2, 3, 1)
     if groups == 1 and _takes_winograd(x_nhwc, weight, stride, pads, dilation, out_hw):
-        return _conv2d_winograd(x, x_nhwc, weight, bias, pads[0][0])
-    if groups == 1 and _takes_planes(x, stride):
-        return _conv2d_planes(x, weight, bias, pads, dilation)
+        return _conv2d_winograd(input, x_nhwc, weight, bias, pads[0][0])
+    if groups == 1 and _takes_planes(input, stride):
+        return _conv2d_planes(input, weight, bias, pads, dilation)
     w_rows = _weight_rows(weight.data, groups)  # (G, O/G, kh*kw*C/G)
     if groups == 1:  # blocks of columns, gathered again for the weight gradient (never stored whole)
         view, _ = windows(x_nhwc, (kh, kw), stride, pads, dilation)
@@ -334,11 +334,11 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
         else:
             gw = _weight_from_rows(threads.matmul(_grouped(g_rows, groups).transpose(0, 2, 1), cols), weight.shape)
         gx = None
-        if x.requires_grad:  # not for input images
+        if input.requires_grad:  # not for input images
             gx = _input_gradient(g, weight.data, (n, h, w, c), stride, pads, dilation, groups, out_hw)
         return (gx, gw) + ((accurate_sum(g_rows, 0),) if bias is not None else ())
 
-    parents = (x, weight) + ((bias,) if bias is not None else ())
+    parents = (input, weight) + ((bias,) if bias is not None else ())
     return make_result(out.reshape(n, *out_hw, o).transpose(0, 3, 1, 2), parents, backward, "conv2d")
 
 
@@ -553,7 +553,7 @@ def _conv2d_winograd(x, x_nhwc, weight, bias, padding):
 
 @unbatched_too
 @quiet
-def conv_transpose2d(x, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1):
+def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1):
     """The transposed convolution, as torch.nn.functional.conv_transpose2d.
 
     It is conv2d's input gradient run as a forward pass: for the conv2d whose weight is
@@ -563,8 +563,8 @@ def conv_transpose2d(x, weight, bias=None, stride=1, padding=0, output_padding=0
     conv2d maps to H). So the forward pass is conv2d's backward (col2im of x times the
     weights), and the backward pass is conv2d's forward (im2col of the gradient).
     """
-    c, o = _check("conv_transpose2d", x, weight, bias, groups, transposed=True)
-    n, _, h, w = x.shape
+    c, o = _check("conv_transpose2d", input, weight, bias, groups, transposed=True)
+    n, _, h, w = input.shape
     kh, kw = weight.shape[2:]
     stride = pair(stride, "stride", "conv_transpose2d", minimum=1)
     dilation = pair(dilation, "dilation", "conv_transpose2d", minimum=1)
@@ -576,24 +576,24 @@ def conv_transpose2d(x, weight, bias=None, stride=1, padding=0, output_padding=0
     out_hw = tuple((size - 1) * s - 2 * p + d * (k - 1) + e + 1
                    for size, s, p, d, k, e in zip((h, w), stride, padding, dilation, (kh, kw), extra))
     if min(out_hw) < 1:
-        raise ArgumentError(f"conv_transpose2d: output size {out_hw} of input {tuple(x.shape)} is too small")
+        raise ArgumentError(f"conv_transpose2d: output size {out_hw} of input {tuple(input.shape)} is too small")
     pads = tuple((p, p) for p in padding)
-    x_stack = _grouped(x.data.transpose(0, 2, 3, 1).reshape(-1, c), groups)  # (G, N*H*W, C/G)
+    x_stack = _grouped(input.data.transpose(0, 2, 3, 1).reshape(-1, c), groups)  # (G, N*H*W, C/G)
     w_rows = _weight_rows(weight.data, groups)  # (G, C/G, kh*kw*O/G)
     tap_cols = _tap_products(opmath(x_stack), opmath(w_rows), kh * kw)  # float16: products and taps add in float32
     out = _add_taps(tap_cols, (n, *out_hw, o), (kh, kw), stride, pads, (h, w), dilation)
     if bias is not None:
         out += bias.data
-    out = out.astype(x.dtype, copy=False)  # float16: rounded once, as PyTorch
+    out = out.astype(input.dtype, copy=False)  # float16: rounded once, as PyTorch
 
     def backward(g):
         cols, _ = im2col(g.transpose(0, 2, 3, 1), (kh, kw), stride, pads, dilation, out_hw=(h, w))
         cols = _grouped(cols, groups, kh * kw)  # (G, N*H*W, kh*kw*O/G)
         gw = _weight_from_rows(threads.matmul(x_stack.transpose(0, 2, 1), cols), weight.shape)
         gx = None
-        if x.requires_grad:
+        if input.requires_grad:
             gx = _ungrouped(threads.matmul(cols, w_rows.transpose(0, 2, 1))).reshape(n, h, w, c).transpose(0, 3, 1, 2)
         return (gx, gw) + ((accurate_sum(g, (0, 2, 3)),) if bias is not None else ())
 
-    parents = (x, weight) + ((bias,) if bias is not None else ())
+    parents = (input, weight) + ((bias,) if bias is not None else ())
     return make_result(out.transpose(0, 3, 1, 2), parents, backward, "conv_transpose2d")

@@ -83,12 +83,13 @@ def _float32_scalar(op):
     x / 0.09998. Made of astype, so the gradient rounds once too. PyTorch's add, sub, pow and
     comparisons, and a scalar first operand, round the scalar to float16 first, as _operands does."""
     @functools.wraps(op)
-    def wrapped(a, b, *args, **kwargs):
-        if (isinstance(a, Tensor) and a.data.dtype.char == "e" and _cpu_scalar(b)  # "e": float16, tested cheaply
-                and getattr(b, "dtype", None) != "float16" and result_type(a, b) == "float16"):
-            wide = op(astype(a, "float32"), astype(b, "float32") if isinstance(b, Tensor) else b, *args, **kwargs)
-            return saving_originals(astype(wide, "float16"), op.__name__, (a, b))
-        return op(a, b, *args, **kwargs)
+    def wrapped(input, other, *args, **kwargs):
+        if (isinstance(input, Tensor) and input.data.dtype.char == "e" and _cpu_scalar(other)  # "e": float16, cheaply
+                and getattr(other, "dtype", None) != "float16" and result_type(input, other) == "float16"):
+            wide = op(astype(input, "float32"), astype(other, "float32") if isinstance(other, Tensor) else other,
+                      *args, **kwargs)
+            return saving_originals(astype(wide, "float16"), op.__name__, (input, other))
+        return op(input, other, *args, **kwargs)
     return wrapped
 
 
@@ -162,24 +163,24 @@ def _alpha_kind(op, alpha, a, b):
     return kind
 
 
-def add(a, b, *, alpha=1):
-    """a + alpha * b with broadcasting (torch.add)."""
+def add(input, other, *, alpha=1):
+    """input + alpha * other with broadcasting (torch.add)."""
     if type(alpha) is not int or alpha != 1:  # the checks only when alpha is given: add runs thousands of times a step
-        return _with_alpha("add", a, b, alpha)
-    a, b, x, y = _operands("add", a, b)
+        return _with_alpha("add", input, other, alpha)
+    input, other, x, y = _operands("add", input, other)
 
     def backward(g):
-        return (unbroadcast(g, a.shape) if a.requires_grad else None,
-                unbroadcast(g, b.shape) if b.requires_grad else None)
+        return (unbroadcast(g, input.shape) if input.requires_grad else None,
+                unbroadcast(g, other.shape) if other.requires_grad else None)
 
     out = threads.elementwise(_add, x, y) if x.shape == y.shape else x + y  # the pool needs equal shapes
-    return make_result(out, (a, b), backward, "add")
+    return make_result(out, (input, other), backward, "add")
 
 
-def add_relu(a, b):
-    """relu(a + b) in one pass over memory (a residual unit's sum and activation), floats only."""
-    a, b, x, y = _operands("add_relu", a, b)
-    check_float("add_relu", a, b)
+def add_relu(input, other):
+    """relu(input + other) in one pass over memory (a residual unit's sum and activation), floats only."""
+    input, other, x, y = _operands("add_relu", input, other)
+    check_float("add_relu", input, other)
     if x.shape == y.shape:
         out = threads.elementwise(_add_relu, x, y)
     else:  # broadcasting: the sum, then the ReLU in place
@@ -188,44 +189,44 @@ def add_relu(a, b):
 
     def backward(g):
         gated = threads.elementwise(_relu_gradient, g, out)
-        return (unbroadcast(gated, a.shape) if a.requires_grad else None,
-                unbroadcast(gated, b.shape) if b.requires_grad else None)
+        return (unbroadcast(gated, input.shape) if input.requires_grad else None,
+                unbroadcast(gated, other.shape) if other.requires_grad else None)
 
-    return make_result(out, (a, b), backward, "add_relu")
+    return make_result(out, (input, other), backward, "add_relu")
 
 
-def sub(a, b, *, alpha=1):
-    """a - alpha * b with broadcasting (torch.sub; bool operands are refused, as in PyTorch)."""
-    if any(isinstance(v, bool) or isinstance(v, Tensor) and v.dtype == bool for v in (a, b)):  # a NumPy bool is a float
+def sub(input, other, *, alpha=1):
+    """input - alpha * other with broadcasting (torch.sub; bool operands are refused, as in PyTorch)."""
+    if any(isinstance(v, bool) or isinstance(v, Tensor) and v.dtype == bool for v in (input, other)):  # NumPy's: a float
         raise ArgumentError("sub: subtraction with a bool tensor is not supported (as in PyTorch)")
     if type(alpha) is not int or alpha != 1:
-        return _with_alpha("sub", a, b, alpha)
-    a, b, x, y = _operands("sub", a, b)
+        return _with_alpha("sub", input, other, alpha)
+    input, other, x, y = _operands("sub", input, other)
 
     def backward(g):
-        return (unbroadcast(g, a.shape) if a.requires_grad else None,
-                unbroadcast(-g, b.shape) if b.requires_grad else None)
+        return (unbroadcast(g, input.shape) if input.requires_grad else None,
+                unbroadcast(-g, other.shape) if other.requires_grad else None)
 
-    return make_result(x - y, (a, b), backward, "sub")
+    return make_result(x - y, (input, other), backward, "sub")
 
 
 @_float32_scalar
 @quiet
-def mul(a, b):
-    """a * b with broadcasting."""
-    a, b, x, y = _operands("mul", a, b)
+def mul(input, other):
+    """input * other with broadcasting (torch.mul)."""
+    input, other, x, y = _operands("mul", input, other)
 
     def backward(g):
-        return (unbroadcast(g * y, a.shape) if a.requires_grad else None,
-                unbroadcast(g * x, b.shape) if b.requires_grad else None)
+        return (unbroadcast(g * y, input.shape) if input.requires_grad else None,
+                unbroadcast(g * x, other.shape) if other.requires_grad else None)
 
-    return make_result(x * y, (a, b), backward, "mul")
+    return make_result(x * y, (input, other), backward, "mul")
 
 
 @_float32_scalar
 @quiet
-def div(a, b, *, rounding_mode=None, out=None):
-    """a / b with broadcasting (torch.div); integer and bool operands divide as float32 (PyTorch's ``out``
+def div(input, other, *, rounding_mode=None, out=None):
+    """input / other with broadcasting (torch.div); integer and bool operands divide as float32 (PyTorch's ``out``
     at its default only; rounding_mode by keyword only, as PyTorch's).
 
     rounding_mode 'trunc' rounds the quotient toward zero and 'floor' down; both keep an
@@ -234,18 +235,18 @@ def div(a, b, *, rounding_mode=None, out=None):
     if out is not None:
         only_torch_defaults("div", out=(out, None))
     if rounding_mode is None:
-        dtype = result_type(a, b)
-        a, b, x, y = _operands("div", a, b, dtype if category(dtype) == 2 else DEFAULT_FLOAT)
+        dtype = result_type(input, other)
+        input, other, x, y = _operands("div", input, other, dtype if category(dtype) == 2 else DEFAULT_FLOAT)
         quotient = x / y
 
         def backward(g):  # PyTorch's: -g * ((a / b) / b) for b, of the inputs (the output may have changed since)
-            return (unbroadcast(g / y, a.shape) if a.requires_grad else None,
-                    unbroadcast(-g * ((x / y) / y), b.shape) if b.requires_grad else None)
+            return (unbroadcast(g / y, input.shape) if input.requires_grad else None,
+                    unbroadcast(-g * ((x / y) / y), other.shape) if other.requires_grad else None)
 
-        return make_result(quotient, (a, b), backward, "div")
+        return make_result(quotient, (input, other), backward, "div")
     if rounding_mode not in ("trunc", "floor"):
         raise ArgumentError(f"div: rounding_mode must be None, 'trunc' or 'floor', got {rounding_mode!r}")
-    a, b, x, y = _operands("div", a, b)
+    input, other, x, y = _operands("div", input, other)
     xp = backend.xp_of(x)
     if category(x.dtype) == 0:
         raise NotImplementedError(f"div: rounding_mode={rounding_mode!r} is not implemented for bool "
@@ -256,31 +257,31 @@ def div(a, b, *, rounding_mode=None, out=None):
         quotient = x // y if rounding_mode == "floor" else xp.sign(x) * xp.sign(y) * (xp.abs(x) // xp.abs(y))
     else:
         quotient = xp.floor_divide(x, y) if rounding_mode == "floor" else xp.trunc(x / y)
-    return make_result(quotient, (a, b), lambda g: tuple(xp.zeros_like(t.data) if t.requires_grad else None
-                                                    for t in (a, b)), "div")
+    return make_result(quotient, (input, other), lambda g: tuple(xp.zeros_like(t.data) if t.requires_grad else None
+                                                    for t in (input, other)), "div")
 
 
 @quiet
-def reciprocal(x):
+def reciprocal(input):
     """1 / x (torch.reciprocal; integer and bool tensors give float32), with PyTorch's gradient -g * (out * out); its
     node, as PyTorch's, has x alone as its input (the 1 of div(1, x) is none: an op on inference tensors alone
     records no graph)."""
-    check_tensors("reciprocal", x)
+    check_tensors("reciprocal", input)
     with no_grad():
-        inverse = div(1, x).data
-    return make_result(inverse, (x,), lambda g: (-g * (inverse * inverse),), "reciprocal")
+        inverse = div(1, input).data
+    return make_result(inverse, (input,), lambda g: (-g * (inverse * inverse),), "reciprocal")
 
 
-def floor_divide(a, b):
-    """a // b (torch.floor_divide): div(a, b, rounding_mode='floor'), not differentiable.
+def floor_divide(input, other):
+    """input // other (torch.floor_divide): div(input, other, rounding_mode='floor'), not differentiable.
 
     As in PyTorch, backward() through it raises; div(..., rounding_mode='floor') has zero gradients. Its node, as
     PyTorch's, saves nothing (it is not div's, which saves its inputs).
     """
     with no_grad():
-        out = div(a, b, rounding_mode="floor")
-    return make_result(out.data, [t for t in (a, b) if isinstance(t, Tensor)], _not_differentiable("floor_divide"),
-                       "floor_divide")
+        out = div(input, other, rounding_mode="floor")
+    return make_result(out.data, [t for t in (input, other) if isinstance(t, Tensor)],
+                       _not_differentiable("floor_divide"), "floor_divide")
 
 
 def _not_differentiable(op):
@@ -291,7 +292,7 @@ def _not_differentiable(op):
 
 
 @quiet
-def pow(base, exponent):
+def pow(input, exponent):
     """base ** exponent; either may be a tensor or a Python number (torch.pow).
 
     PyTorch's gradients: e * x ** (e - 1) for the base, 0 where e == 0 (also at x == 0);
@@ -299,7 +300,7 @@ def pow(base, exponent):
     negative integer exponent is refused as a Python number and, in a tensor, gives PyTorch's
     integer result: 1 ** e = 1, (-1) ** e = +-1, anything else 0.
     """
-    a, b, x, e = _operands("pow", base, exponent)
+    a, b, x, e = _operands("pow", input, exponent)
     xp = backend.xp_of(x)
     if category(x.dtype) == 0:  # PyTorch has no bool power, but for x ** True and x ** False
         if not isinstance(exponent, bool):
@@ -325,9 +326,9 @@ def pow(base, exponent):
             ga = unbroadcast(g * _number_power_gradient(x, exponent), a.shape)
         elif a.requires_grad:  # e - (e != 0) is e - 1, but 0 where e == 0: 0 ** -1 never appears
             ga = unbroadcast(g * (e * _power(x, e - (e != 0), None)), a.shape)
-        if b.requires_grad and isinstance(base, (numbers.Number, numpy.generic)):  # PyTorch's: log(base) in double,
-            factor = (opmath(out) * float(numpy.log(float(base)))).astype(out.dtype, copy=False)  # out times it as
-            if base == 0:  # mul takes a number (float16 in float32)
+        if b.requires_grad and isinstance(input, (numbers.Number, numpy.generic)):  # PyTorch's: log(base) in double,
+            factor = (opmath(out) * float(numpy.log(float(input)))).astype(out.dtype, copy=False)  # out times it as
+            if input == 0:  # mul takes a number (float16 in float32)
                 factor = xp.where(e >= 0, xp.zeros((), dtype=out.dtype), factor)
             gb = unbroadcast(g * factor, b.shape)
         elif b.requires_grad:
@@ -367,13 +368,13 @@ def _power(x, e, exponent):
 
 
 def _comparison(name, compare, symbol):
-    def op(a, b):
-        if not isinstance(a, Tensor):  # PyTorch's comparisons take a number second only
-            raise TypeError(f"{name}(): argument 'input' (position 1) must be Tensor, not {type(a).__name__} (as PyTorch)")
-        _, _, x, y = _operands(name, a, b)
+    def op(input, other):
+        if not isinstance(input, Tensor):  # PyTorch's comparisons take a number second only
+            raise TypeError(f"{name}(): argument 'input' (position 1) must be Tensor, not {type(input).__name__} (as PyTorch)")
+        _, _, x, y = _operands(name, input, other)
         return Tensor(compare(x, y))
     op.__name__ = name
-    op.__doc__ = f"a {symbol} b element-wise, compared in PyTorch's promoted dtype: a bool tensor without gradient."
+    op.__doc__ = f"input {symbol} other element-wise, compared in PyTorch's promoted dtype: a bool tensor without gradient."
     return op
 
 
@@ -385,11 +386,11 @@ eq = _comparison("eq", operator.eq, "==")
 ne = _comparison("ne", operator.ne, "!=")
 
 
-def clamp(x, min=None, max=None):
+def clamp(input, min=None, max=None):
     """x limited to [min, max] (torch.clamp, also clip): each bound a number, a tensor or None, not both None; the
     result in PyTorch's promoted dtype and broadcast shape, max where min > max, NaN kept. PyTorch's gradients: to
     x where min <= x <= max, to min where x < min < max, to max where x > max or max < min."""
-    check_tensors("clamp", x)
+    check_tensors("clamp", input)
     if min is None and max is None:
         raise ArgumentError("clamp: At least one of 'min' or 'max' must not be None (as PyTorch)")
     if min is not None and max is not None and isinstance(min, Tensor) != isinstance(max, Tensor):
@@ -397,24 +398,24 @@ def clamp(x, min=None, max=None):
         if bound.ndim or bound.requires_grad:
             raise TypeError("clamp: min and max are both tensors or both numbers (a 0-d tensor that requires no grad "
                             "counts as a number), as PyTorch")
-    dtype = result_type(x, *(b for b in (min, max) if b is not None))
+    dtype = result_type(input, *(b for b in (min, max) if b is not None))
     if category(dtype) == 0:
         raise DtypeError("clamp: \"clamp_cpu\" not implemented for 'Bool' (as PyTorch)")
-    data = x.data.astype(dtype, copy=False)
+    data = input.data.astype(dtype, copy=False)
     xp = backend.xp_of(data)
     bounds, lo, hi = (), None, None  # the bounds as tensors (the graph's inputs beside x) and arrays
     if min is not None:
-        _, min, _, lo = _operands("clamp", x, min, dtype)
+        _, min, _, lo = _operands("clamp", input, min, dtype)
         bounds += (min,)
     if max is not None:
-        _, max, _, hi = _operands("clamp", x, max, dtype)
+        _, max, _, hi = _operands("clamp", input, max, dtype)
         bounds += (max,)
     out = data if lo is None else xp.maximum(data, lo)
     out = out if hi is None else xp.minimum(out, hi)  # (a new array: one bound at least is given)
 
     def backward(g):
         inside = (True if lo is None else data >= lo) & (True if hi is None else data <= hi)
-        grads = [unbroadcast(xp.where(inside, g, 0), x.shape) if x.requires_grad else None]
+        grads = [unbroadcast(xp.where(inside, g, 0), input.shape) if input.requires_grad else None]
         if lo is not None:
             below = data < lo if hi is None else (data < lo) & (lo < hi)
             grads.append(unbroadcast(xp.where(below, g, 0), min.shape) if min.requires_grad else None)
@@ -423,24 +424,24 @@ def clamp(x, min=None, max=None):
             grads.append(unbroadcast(xp.where(above, g, 0), max.shape) if max.requires_grad else None)
         return tuple(grads)
 
-    return make_result(out, (x,) + bounds, backward, "clamp")
+    return make_result(out, (input,) + bounds, backward, "clamp")
 
 
 clip = clamp
 
 
-def clamp_min(x, min):
+def clamp_min(input, min):
     """torch.clamp_min: x limited below by ``min``, a number or a tensor (clamp's rules and gradients)."""
     if min is None:
         raise TypeError("clamp_min(): argument 'min' must be a number or a tensor, not None (as PyTorch)")
-    return clamp(x, min=min)
+    return clamp(input, min=min)
 
 
-def clamp_max(x, max):
+def clamp_max(input, max):
     """torch.clamp_max: x limited above by ``max``, a number or a tensor (clamp's rules and gradients)."""
     if max is None:
         raise TypeError("clamp_max(): argument 'max' must be a number or a tensor, not None (as PyTorch)")
-    return clamp(x, max=max)
+    return clamp(input, max=max)
 
 
 def _extremum(name, pick, loses):
@@ -467,12 +468,12 @@ minimum = _extremum("minimum", lambda x, y: backend.xp_of(x).minimum(x, y), oper
 
 
 @quiet
-def remainder(a, b):
-    """a % b with the sign of b, as Python's % and torch.remainder: fmod(a, b) + b where their signs differ (-4.0 % 2
-    is -0.0, x % 0.0 NaN; an integer divisor of 0 is refused, as PyTorch's ZeroDivisionError). PyTorch's gradients:
-    g for a, -g * floor(a / b) for b (none for a number a, as PyTorch)."""
-    number_first = not isinstance(a, Tensor)
-    a, b, x, y = _operands("remainder", a, b)
+def remainder(input, other):
+    """input % other with the sign of other, as Python's % and torch.remainder: fmod(input, other) + other where their
+    signs differ (-4.0 % 2 is -0.0, x % 0.0 NaN; an integer divisor of 0 is refused, as PyTorch's ZeroDivisionError).
+    PyTorch's gradients: g for input, -g * floor(input / other) for other (none for a number input, as PyTorch)."""
+    number_first = not isinstance(input, Tensor)
+    input, other, x, y = _operands("remainder", input, other)
     xp = backend.xp_of(x)
     if category(x.dtype) == 0:
         raise DtypeError("remainder: \"remainder_cpu\" not implemented for 'Bool' (as PyTorch)")
@@ -487,10 +488,10 @@ def remainder(a, b):
     def backward(g):
         if number_first:
             raise RuntimeError("derivative for remainder(number, tensor) is not implemented (nor in PyTorch)")
-        return (unbroadcast(g, a.shape) if a.requires_grad else None,
-                unbroadcast(-g * xp.floor_divide(x, y), b.shape) if b.requires_grad else None)
+        return (unbroadcast(g, input.shape) if input.requires_grad else None,
+                unbroadcast(-g * xp.floor_divide(x, y), other.shape) if other.requires_grad else None)
 
-    return make_result(out, (a, b), backward, "remainder")
+    return make_result(out, (input, other), backward, "remainder")
 
 
 def where(condition, input=None, other=None):
@@ -526,52 +527,52 @@ def where(condition, input=None, other=None):
     return make_result(xp.where(mask, x, y), (a, b), backward, "where")
 
 
-def neg(x):
+def neg(input):
     """-x (bool tensors are refused, as in PyTorch)."""
-    check_tensors("neg", x)
-    if category(x.dtype) == 0:
+    check_tensors("neg", input)
+    if category(input.dtype) == 0:
         raise ArgumentError("neg: negation of a bool tensor is not supported (as in PyTorch)")
-    return make_result(-x.data, (x,), lambda g: (-g,), "neg")
+    return make_result(-input.data, (input,), lambda g: (-g,), "neg")
 
 
-def abs(x):
+def abs(input):
     """|x| (torch.abs; integer tensors too, a bool one refused as PyTorch); the gradient g * sign(x), PyTorch's sgn:
     0 at 0 and at NaN."""
-    check_tensors("abs", x)
-    if category(x.dtype) == 0:
+    check_tensors("abs", input)
+    if category(input.dtype) == 0:
         raise DtypeError("abs: \"abs_cpu\" not implemented for 'Bool' (as PyTorch)")
-    xp = backend.xp_of(x.data)
-    return make_result(xp.abs(x.data), (x,), lambda g: (g * xp.sign(xp.nan_to_num(x.data)),), "abs")
+    xp = backend.xp_of(input.data)
+    return make_result(xp.abs(input.data), (input,), lambda g: (g * xp.sign(xp.nan_to_num(input.data)),), "abs")
 
 
 @quiet
-def sqrt(x):
+def sqrt(input):
     """The square root (torch.sqrt; integer and bool tensors give float32); PyTorch's gradient g / (2 out)."""
-    check_tensors("sqrt", x)
-    data = x.data if x.dtype.kind == "f" else x.data.astype(DEFAULT_FLOAT)
+    check_tensors("sqrt", input)
+    data = input.data if input.dtype.kind == "f" else input.data.astype(DEFAULT_FLOAT)
     out = backend.xp_of(data).sqrt(data)
-    return make_result(out, (x,), lambda g: (g / (2 * out),), "sqrt")
+    return make_result(out, (input,), lambda g: (g / (2 * out),), "sqrt")
 
 
-def square(x):
+def square(input):
     """x * x as PyTorch's torch.square, which is pow(x, 2): integers stay integer, bool becomes int64."""
-    check_tensors("square", x)
-    return pow(astype(x, "int64") if x.dtype == bool else x, 2)
+    check_tensors("square", input)
+    return pow(astype(input, "int64") if input.dtype == bool else input, 2)
 
 
 @quiet
-def exp(x):
+def exp(input):
     """e ** x."""
-    check_float("exp", x)
-    out = backend.xp_of(x.data).exp(x.data)
-    return make_result(out, (x,), lambda g: (g * out,), "exp")
+    check_float("exp", input)
+    out = backend.xp_of(input.data).exp(input.data)
+    return make_result(out, (input,), lambda g: (g * out,), "exp")
 
 
 @quiet
-def log(x):
+def log(input):
     """Natural logarithm."""
-    check_float("log", x)
-    return make_result(backend.xp_of(x.data).log(x.data), (x,), lambda g: (g / x.data,), "log")
+    check_float("log", input)
+    return make_result(backend.xp_of(input.data).log(input.data), (input,), lambda g: (g / input.data,), "log")
 
 
 def _writes_in_place(op, x, inplace):
@@ -598,62 +599,62 @@ def _written(x):
     return x
 
 
-def relu(x, inplace=False):
+def relu(input, inplace=False):
     """max(x, 0); the gradient at 0 is 0, as in PyTorch. ``inplace``: see _writes_in_place."""
-    check_float("relu", x)
-    if _writes_in_place("relu", x, inplace):
-        threads.elementwise(_relu, x.data, out=x.data)
-        return _written(x)
-    out = threads.elementwise(_relu, x.data)
-    return make_result(out, (x,), lambda g: (threads.elementwise(_relu_gradient, g, out),), "relu")
+    check_float("relu", input)
+    if _writes_in_place("relu", input, inplace):
+        threads.elementwise(_relu, input.data, out=input.data)
+        return _written(input)
+    out = threads.elementwise(_relu, input.data)
+    return make_result(out, (input,), lambda g: (threads.elementwise(_relu_gradient, g, out),), "relu")
 
 
-def sigmoid(x):
+def sigmoid(input):
     """1 / (1 + e^-x), as e^x / (1 + e^x) for negative x: never an overflow, and the small values of
     large negative x to full relative precision (not 0.5 (tanh(x / 2) + 1), which cancels). float16
     in float32, rounded once, as PyTorch: sigmoid(8) is 0.9995, not 1. The gradient is PyTorch's
     g (1 - y) y in the tensor's dtype, step by step (as its sigmoid_backward)."""
-    check_float("sigmoid", x)
-    xp = backend.xp_of(x.data)
-    wide = opmath(x.data)
+    check_float("sigmoid", input)
+    xp = backend.xp_of(input.data)
+    wide = opmath(input.data)
     e = xp.exp(-xp.abs(wide))  # in (0, 1]
-    out = xp.where(wide >= 0, 1 / (1 + e), e / (1 + e)).astype(x.dtype, copy=False)
-    return make_result(out, (x,), lambda g: (g * (1 - out) * out,), "sigmoid")
+    out = xp.where(wide >= 0, 1 / (1 + e), e / (1 + e)).astype(input.dtype, copy=False)
+    return make_result(out, (input,), lambda g: (g * (1 - out) * out,), "sigmoid")
 
 
-def tanh(x):
+def tanh(input):
     """Hyperbolic tangent; the float16 gradient in float32, rounded once, as PyTorch's tanh_backward."""
-    check_float("tanh", x)
-    out = backend.xp_of(x.data).tanh(x.data)
+    check_float("tanh", input)
+    out = backend.xp_of(input.data).tanh(input.data)
 
     def backward(g):
         y = opmath(out)
         return ((opmath(g) * (1 - y * y)).astype(g.dtype, copy=False),)
 
-    return make_result(out, (x,), backward, "tanh")
+    return make_result(out, (input,), backward, "tanh")
 
 
-def dropout(x, p=0.5, training=True, inplace=False):
+def dropout(input, p=0.5, training=True, inplace=False):
     """Zero each element with probability p and scale the rest by 1/(1-p) (inverted dropout); p = 1
     zeroes everything, as PyTorch. ``inplace``: see _writes_in_place."""
-    check_tensors("dropout", x)
+    check_tensors("dropout", input)
     flag("dropout", "training", training)
     p = number(p)  # a 0-d tensor is its value, as PyTorch
     if not 0 <= p <= 1:  # PyTorch's ValueError, and its RuntimeError for NaN: ArgumentError is both
         raise ArgumentError(f"dropout probability has to be between 0 and 1, but got {p}")
     if not training or p == 0:  # x itself, of any dtype, as PyTorch
-        return x
-    check_float("dropout", x)
-    xp = backend.xp_of(x.data)
+        return input
+    check_float("dropout", input)
+    xp = backend.xp_of(input.data)
     if p == 1:  # x * 0, as PyTorch (NaN stays NaN)
-        mask = xp.zeros((), dtype=x.dtype)
+        mask = xp.zeros((), dtype=input.dtype)
     else:
-        keep = (random_of(xp).random_sample(x.shape) >= p).astype(x.dtype)
-        mask = (opmath(keep) / (1 - p)).astype(x.dtype, copy=False)  # float16: 1 / (1 - p) rounded once
-    if _writes_in_place("dropout", x, inplace):
-        xp.multiply(x.data, mask, out=x.data)
-        return _written(x)
-    return make_result(x.data * mask, (x,), lambda g: (g * mask,), "dropout")
+        keep = (random_of(xp).random_sample(input.shape) >= p).astype(input.dtype)
+        mask = (opmath(keep) / (1 - p)).astype(input.dtype, copy=False)  # float16: 1 / (1 - p) rounded once
+    if _writes_in_place("dropout", input, inplace):
+        xp.multiply(input.data, mask, out=input.data)
+        return _written(input)
+    return make_result(input.data * mask, (input,), lambda g: (g * mask,), "dropout")
 
 
 @quiet

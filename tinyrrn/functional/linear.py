@@ -8,18 +8,18 @@ from .elementwise import add
 from .shape import reshape
 
 
-def matmul(a, b):
-    """a @ b (torch.matmul): leading (batch) dims broadcast as in NumPy; a 1-D ``a`` is a row
-    and a 1-D ``b`` a column vector whose dimension the result drops (1-D @ 1-D is a 0-d dot)."""
-    check_float("matmul", a, b)  # Tensors, as PyTorch: an array or a list is a TypeError (x @ array takes it)
-    check_same_dtype("matmul", a, b)
-    if a.ndim == 0 or b.ndim == 0 or a.shape[-1] != b.shape[-2 if b.ndim > 1 else 0]:
-        raise ArgumentError(f"matmul: shapes {tuple(a.shape)} and {tuple(b.shape)} do not fit "
+def matmul(input, other):
+    """input @ other (torch.matmul): leading (batch) dims broadcast as in NumPy; a 1-D ``input`` is a
+    row and a 1-D ``other`` a column vector whose dimension the result drops (1-D @ 1-D is a 0-d dot)."""
+    check_float("matmul", input, other)  # Tensors, as PyTorch: an array or a list is a TypeError (x @ array takes it)
+    check_same_dtype("matmul", input, other)
+    if input.ndim == 0 or other.ndim == 0 or input.shape[-1] != other.shape[-2 if other.ndim > 1 else 0]:
+        raise ArgumentError(f"matmul: shapes {tuple(input.shape)} and {tuple(other.shape)} do not fit "
                             "(need >= 1 dim each and a.shape[-1] == b.shape[-2], or b.shape[0] for a 1-D b)")
-    a2 = reshape(a, 1, a.shape[0]) if a.ndim == 1 else a
-    b2 = reshape(b, b.shape[0], 1) if b.ndim == 1 else b
+    a2 = reshape(input, 1, input.shape[0]) if input.ndim == 1 else input
+    b2 = reshape(other, other.shape[0], 1) if other.ndim == 1 else other
     broadcast_shape("matmul", a2.shape[:-2], b2.shape[:-2])  # the batch dims
-    xp = backend.xp_of(a.data)
+    xp = backend.xp_of(input.data)
 
     def backward(g):
         ga = xp.matmul(g, xp.swapaxes(b2.data, -1, -2)) if a2.requires_grad else None
@@ -28,37 +28,37 @@ def matmul(a, b):
                 unbroadcast(gb, b2.shape) if gb is not None else None)
 
     out = make_result(xp.matmul(a2.data, b2.data), (a2, b2), backward, "matmul")
-    if a.ndim > 1 and b.ndim > 1:
+    if input.ndim > 1 and other.ndim > 1:
         return out
-    return reshape(out, out.shape[:-2] + out.shape[-2:-1] * (a.ndim > 1) + out.shape[-1:] * (b.ndim > 1))
+    return reshape(out, out.shape[:-2] + out.shape[-2:-1] * (input.ndim > 1) + out.shape[-1:] * (other.ndim > 1))
 
 
 @quiet
-def linear(x, weight, bias=None):
+def linear(input, weight, bias=None):
     """x @ weight.T + bias, with weight shaped (out_features, in_features), or (in_features,) for x @ weight, as
     in PyTorch; the bias is (out_features,) or broadcasts to the output's shape, as PyTorch's (whose fast path
     for a contiguous input of 3 or more dims refuses some of those, a (N, 1) bias; tinyrrn takes them all). A 1-d
     weight takes no bias with a 2-d input, as there (PyTorch's addmm), and only a 0-d one with a 1-d input."""
-    check_float("linear", x, weight, names=("input", "weight"))
-    check_same_dtype("linear", x, weight, bias, names=("input", "weight", "bias"))
-    if weight.ndim == 1 and x.ndim and x.shape[-1] == weight.shape[0]:  # PyTorch's x @ weight, without the last dim
-        out = matmul(x, weight)
-        if bias is not None and x.ndim == 2:  # PyTorch's addmm, refused for any bias
+    check_float("linear", input, weight, names=("input", "weight"))
+    check_same_dtype("linear", input, weight, bias, names=("input", "weight", "bias"))
+    if weight.ndim == 1 and input.ndim and input.shape[-1] == weight.shape[0]:  # PyTorch: input @ weight, no last dim
+        out = matmul(input, weight)
+        if bias is not None and input.ndim == 2:  # PyTorch's addmm, refused for any bias
             raise ArgumentError("linear: a bias with a 2-d input and a 1-d weight is refused, as PyTorch (mat2 must be "
                                 "a matrix)")
         if bias is not None and broadcast_shape("linear", out.shape, bias.shape) != out.shape:
             raise ArgumentError(f"linear: bias {tuple(bias.shape)} does not broadcast to the output's shape "
                                 f"{tuple(out.shape)} (as PyTorch)")
         return out if bias is None else add(out, bias)
-    if x.ndim == 0 or weight.ndim != 2 or x.shape[-1] != weight.shape[1]:
-        raise ArgumentError(f"linear: input {tuple(x.shape)} does not fit weight {tuple(weight.shape)} "
+    if input.ndim == 0 or weight.ndim != 2 or input.shape[-1] != weight.shape[1]:
+        raise ArgumentError(f"linear: input {tuple(input.shape)} does not fit weight {tuple(weight.shape)} "
                             "(need input.shape[-1] == weight.shape[1])")
-    out_shape = x.shape[:-1] + (weight.shape[0],)
+    out_shape = input.shape[:-1] + (weight.shape[0],)
     row_bias = bias is not None and bias.shape == (weight.shape[0],)  # the layer's bias, added to every row
     if bias is not None and not row_bias and broadcast_shape("linear", out_shape, bias.shape) != out_shape:
         raise ArgumentError(f"linear: bias {tuple(bias.shape)} does not fit weight {tuple(weight.shape)} "
                             f"(it must broadcast to the output's shape {out_shape}, as PyTorch)")
-    x2 = x.data.reshape(math.prod(x.shape[:-1]), x.shape[-1])  # not -1: a size may be 0
+    x2 = input.data.reshape(math.prod(input.shape[:-1]), input.shape[-1])  # not -1: a size may be 0
     out = threads.matmul(x2, weight.data.T)
     if row_bias:
         out += bias.data
@@ -68,11 +68,11 @@ def linear(x, weight, bias=None):
 
     def backward(g):
         g2 = g.reshape(x2.shape[0], weight.shape[0])
-        gx = threads.matmul(g2, weight.data).reshape(x.shape)
+        gx = threads.matmul(g2, weight.data).reshape(input.shape)
         gw = threads.matmul(g2.T, x2)
         if bias is None:
             return gx, gw
         return gx, gw, accurate_sum(g2, 0) if row_bias else unbroadcast(g, bias.shape)
 
-    parents = (x, weight) + ((bias,) if bias is not None else ())
+    parents = (input, weight) + ((bias,) if bias is not None else ())
     return make_result(out, parents, backward, "linear")

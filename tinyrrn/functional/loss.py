@@ -48,14 +48,14 @@ def _softmax(data, axis):
 
 
 @quiet
-def log_softmax(x, axis=None, *, dim=None, dtype=None):
+def log_softmax(input, axis=None, *, dim=None, dtype=None):
     """log(softmax(x)) along ``axis`` (or PyTorch's ``dim``), computed stably by subtracting the maximum;
     PyTorch's ``dtype`` at its default only (convert x first)."""
     only_torch_defaults("log_softmax", dtype=(dtype, None))
-    check_float("log_softmax", x)
-    axis = _softmax_axis("log_softmax", x, torch_name("log_softmax", "axis", axis, "dim", dim))
-    out = _log_softmax(x.data, axis)
-    return make_result(out, (x,), lambda g: (_log_softmax_backward(g, out, axis),), "log_softmax")
+    check_float("log_softmax", input)
+    axis = _softmax_axis("log_softmax", input, torch_name("log_softmax", "axis", axis, "dim", dim))
+    out = _log_softmax(input.data, axis)
+    return make_result(out, (input,), lambda g: (_log_softmax_backward(g, out, axis),), "log_softmax")
 
 
 def _log_softmax_backward(g, out, axis):
@@ -66,19 +66,19 @@ def _log_softmax_backward(g, out, axis):
 
 
 @quiet
-def softmax(x, axis=None, *, dim=None, dtype=None):
+def softmax(input, axis=None, *, dim=None, dtype=None):
     """exp(x) / sum(exp(x)) along ``axis`` (or PyTorch's ``dim``; torch.softmax), computed stably; PyTorch's
     ``dtype`` at its default only (convert x first)."""
     only_torch_defaults("softmax", dtype=(dtype, None))
-    check_float("softmax", x)
-    axis = _softmax_axis("softmax", x, torch_name("softmax", "axis", axis, "dim", dim))
-    out = _softmax(opmath(x.data), axis).astype(x.dtype, copy=False)  # float16: one rounding, at the end
+    check_float("softmax", input)
+    axis = _softmax_axis("softmax", input, torch_name("softmax", "axis", axis, "dim", dim))
+    out = _softmax(opmath(input.data), axis).astype(input.dtype, copy=False)  # float16: one rounding, at the end
 
     def backward(g):  # float16 in float32, rounded once, as PyTorch
         y, wide = opmath(out), opmath(g)
         return ((y * (wide - (wide * y).sum(axis=axis, keepdims=True))).astype(g.dtype, copy=False),)
 
-    return make_result(out, (x,), backward, "softmax")
+    return make_result(out, (input,), backward, "softmax")
 
 
 def _tensor_argument(op, name, value, xp):
@@ -91,7 +91,7 @@ def _tensor_argument(op, name, value, xp):
     return Tensor(xp.asarray(value))
 
 
-def cross_entropy(logits, target, weight=None, size_average=None, ignore_index=-100, reduce=None, reduction="mean",
+def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-100, reduce=None, reduction="mean",
                   label_smoothing=0.0):
     """-sum over classes of target * log softmax(logits) (torch.nn.functional.cross_entropy).
 
@@ -107,7 +107,7 @@ def cross_entropy(logits, target, weight=None, size_average=None, ignore_index=-
     ``size_average`` and ``reduce``, when given, set the reduction as in PyTorch (False for either: 'sum'
     or 'none').
     """
-    return _class_loss("cross_entropy", logits, target, weight, size_average, ignore_index, reduce, reduction,
+    return _class_loss("cross_entropy", input, target, weight, size_average, ignore_index, reduce, reduction,
                        label_smoothing, normalise=True)
 
 

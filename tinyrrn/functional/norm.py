@@ -147,7 +147,7 @@ def _no_reduction(sums):
     return sums
 
 
-def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=False,
+def batch_norm(input, running_mean, running_var, weight=None, bias=None, training=False,
                momentum=0.1, eps=1e-5, reduce=None):
     """Normalise each channel of x (N, C, ...) and scale/shift it: y = (x - mean) / sqrt(var + eps) * w + b.
 
@@ -163,9 +163,9 @@ def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=Fa
     forward pass, and [sum g, sum g (x - mean)] in the backward pass. The default keeps
     them (one batch); SyncBatchNorm passes a sum over all ranks.
     """
-    running_mean, running_var, momentum, eps, unchanged = _check("batch_norm", x, running_mean, running_var, weight,
+    running_mean, running_var, momentum, eps, unchanged = _check("batch_norm", input, running_mean, running_var, weight,
                                                                  bias, momentum, training, eps)
-    return _batch_norm(x, running_mean, running_var, weight, bias, training, momentum, eps, reduce, unchanged,
+    return _batch_norm(input, running_mean, running_var, weight, bias, training, momentum, eps, reduce, unchanged,
                        relu=False)
 
 

@@ -107,7 +107,7 @@ def _taps_inside(window_taps, size, stride, dilation, padding, out_hw, xp):
 
 
 @unbatched_too
-def max_pool2d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False):
+def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False):
     """Maximum over each window (torch.nn.functional.max_pool2d); padding counts as -inf.
 
     ``dilation`` spaces the window's taps; ``ceil_mode`` keeps a last, partial window that
@@ -115,12 +115,12 @@ def max_pool2d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=Fal
     maximum is, as a flat index into its channel's H*W plane (int64, as PyTorch).
     """
     kernel, stride, dilation, padding, pads, out_hw = _pool_geometry(
-        "max_pool2d", x, kernel_size, stride, padding, dilation, ceil_mode)
-    xp = backend.xp_of(x.data)
-    padded = pad_nhwc(x.data.transpose(0, 2, 3, 1), pads, -xp.inf)
+        "max_pool2d", input, kernel_size, stride, padding, dilation, ceil_mode)
+    xp = backend.xp_of(input.data)
+    padded = pad_nhwc(input.data.transpose(0, 2, 3, 1), pads, -xp.inf)
     window_taps = list(taps(kernel, stride, dilation, out_hw))
     out = _fold(xp.maximum, padded, window_taps)
-    inside = _taps_inside(window_taps, x.shape[2:], stride, dilation, padding, out_hw, xp)
+    inside = _taps_inside(window_taps, input.shape[2:], stride, dilation, padding, out_hw, xp)
 
     def backward(g):
         grad = xp.zeros(padded.shape, dtype=g.dtype)
@@ -133,9 +133,9 @@ def max_pool2d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=Fal
             for (_, _, rows, cols), hit in reversed(hits):  # of the windows (the taps reversed), as PyTorch
                 grad[:, rows, cols, :] += g * hit
         threads.split_rows(block, padded, maxima, g.transpose(0, 2, 3, 1), grad)
-        return (crop_nhwc(grad, pads, x.shape[2:]).transpose(0, 3, 1, 2),)
+        return (crop_nhwc(grad, pads, input.shape[2:]).transpose(0, 3, 1, 2),)
 
-    result = make_result(out.transpose(0, 3, 1, 2), (x,), backward, "max_pool2d")
+    result = make_result(out.transpose(0, 3, 1, 2), (input,), backward, "max_pool2d")
     counter, made = result._version, result.version  # (the output's version counter, not the output itself)
     if not return_indices:
         return result
@@ -143,10 +143,10 @@ def max_pool2d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=Fal
     for (i, j, _, _), hit in zip(window_taps, _first_maxima(padded, out, window_taps, inside)):
         row = xp.arange(out_hw[0]) * stride[0] + i * dilation[0] - padding[0]
         col = xp.arange(out_hw[1]) * stride[1] + j * dilation[1] - padding[1]
-        indices += hit * (row[:, None] * x.shape[3] + col)[:, :, None]
+        indices += hit * (row[:, None] * input.shape[3] + col)[:, :, None]
         found |= hit
     first = [_first_tap(xp, n, s, p, d) for n, s, p, d in zip(out_hw, stride, padding, dilation)]
-    indices = xp.where(found, indices, (first[0][:, None] * x.shape[3] + first[1])[:, :, None])
+    indices = xp.where(found, indices, (first[0][:, None] * input.shape[3] + first[1])[:, :, None])
     return result, Tensor(indices.transpose(0, 3, 1, 2))
 
 
@@ -171,40 +171,41 @@ def _divisors(sizes, kernel, stride, padding, out_hw, count_include_pad, dtype, 
 
 
 @unbatched_too
-def avg_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
+def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
                divisor_override=None):
     """Mean over each window (torch.nn.functional.avg_pool2d).
 
     The divisor is PyTorch's: the window's size within the padded input, or with
     ``count_include_pad=False`` only its input pixels, or ``divisor_override``.
     """
-    if isinstance(x, Tensor) and x.ndim < 3:  # PyTorch reads the size of dim -3 first: its IndexError
-        axis_index("avg_pool2d", -3, x.ndim)
+    if isinstance(input, Tensor) and input.ndim < 3:  # PyTorch reads the size of dim -3 first: its IndexError
+        axis_index("avg_pool2d", -3, input.ndim)
     kernel, stride, _, padding, pads, out_hw = _pool_geometry(
-        "avg_pool2d", x, kernel_size, stride, padding, 1, ceil_mode)
+        "avg_pool2d", input, kernel_size, stride, padding, 1, ceil_mode)
     flag("avg_pool2d", "count_include_pad", count_include_pad)
-    xp = backend.xp_of(x.data)
+    xp = backend.xp_of(input.data)
     if divisor_override is not None:
         divisor_override = integer("avg_pool2d", "divisor_override", divisor_override)
         if divisor_override == 0:
             raise ArgumentError("avg_pool2d: divisor_override must not be zero")
         divisor = divisor_override
     else:
-        divisor = _divisors(x.shape[2:], kernel, stride, padding, out_hw, count_include_pad, opmath(x.data).dtype, xp)
-    padded = pad_nhwc(x.data.transpose(0, 2, 3, 1), pads, 0)
+        divisor = _divisors(input.shape[2:], kernel, stride, padding, out_hw, count_include_pad,
+                            opmath(input.data).dtype, xp)
+    padded = pad_nhwc(input.data.transpose(0, 2, 3, 1), pads, 0)
     window_taps = list(taps(kernel, stride, (1, 1), out_hw))
     out = _fold(xp.add, opmath(padded), window_taps)  # float16: windows add in float32, divided there, as PyTorch
     out /= divisor
-    out = out.astype(x.dtype, copy=False)
+    out = out.astype(input.dtype, copy=False)
 
     def backward(g):  # as PyTorch's: each output's share (float16: divided in float32, rounded), added in g's
         share = (opmath(g.transpose(0, 2, 3, 1)) / divisor).astype(g.dtype, copy=False)  # dtype to each input
         grad = xp.zeros(padded.shape, dtype=g.dtype)  # pixel in the order of the outputs (taps reversed)
         for _, _, rows, cols in reversed(window_taps):
             grad[:, rows, cols, :] += share
-        return (crop_nhwc(grad, pads, x.shape[2:]).transpose(0, 3, 1, 2),)
+        return (crop_nhwc(grad, pads, input.shape[2:]).transpose(0, 3, 1, 2),)
 
-    return make_result(out.transpose(0, 3, 1, 2), (x,), backward, "avg_pool2d")
+    return make_result(out.transpose(0, 3, 1, 2), (input,), backward, "avg_pool2d")
 
 
 def _bins(size, out, dtype, xp):
@@ -233,16 +234,16 @@ def _binned(average, array):
 
 
 @unbatched_too
-def adaptive_avg_pool2d(x, output_size):
+def adaptive_avg_pool2d(input, output_size):
     """Average pooling to a given output size (torch.nn.functional.adaptive_avg_pool2d).
 
     Output row i averages input rows floor(i*H/Ho) .. ceil((i+1)*H/Ho) - 1 (PyTorch's bins,
     which overlap when Ho does not divide H), and likewise for columns: a linear map, one
     (Ho, H) averaging matrix applied on each side. None in ``output_size`` keeps that size.
     """
-    check_float("adaptive_avg_pool2d", x)
-    _check_nonempty("adaptive_avg_pool2d", x, dims=(2, 3))  # PyTorch pools 0 channels, not an empty plane
-    n, c, h, w = x.shape
+    check_float("adaptive_avg_pool2d", input)
+    _check_nonempty("adaptive_avg_pool2d", input, dims=(2, 3))  # PyTorch pools 0 channels, not an empty plane
+    n, c, h, w = input.shape
     if output_size is None or (numpy.ndim(output_size) and len(output_size) != 2):
         raise (TypeError if output_size is None else ArgumentError)(
             f"adaptive_avg_pool2d: output_size must be an int or a pair (None in it keeps that size), got {output_size!r}")
@@ -250,15 +251,15 @@ def adaptive_avg_pool2d(x, output_size):
         (integer("adaptive_avg_pool2d", "output_size", output_size),) * 2  # not a bool, as PyTorch
     oh, ow = pair(tuple(k if s is None else integer("adaptive_avg_pool2d", "output_size", s)  # (True, 2): PyTorch's
                         for s, k in zip(sizes, (h, w))), "output_size", "adaptive_avg_pool2d", minimum=0)  # TypeError
-    xp = backend.xp_of(x.data)
+    xp = backend.xp_of(input.data)
     if (oh, ow) == (1, 1):  # global pooling: PyTorch's is a mean, whose node saves nothing (a second backward()
-        out = x.data.mean(axis=(2, 3), keepdims=True)  # runs through it, a change of x after it is no matter)
-        return make_result(out, (x,), lambda g: (xp.broadcast_to(g / (h * w), x.shape),), "mean")
-    wide = opmath(x.data[:0]).dtype  # as PyTorch: each bin summed (float16 in float32), divided by its height, then
+        out = input.data.mean(axis=(2, 3), keepdims=True)  # runs through it, a change of x after it is no matter)
+        return make_result(out, (input,), lambda g: (xp.broadcast_to(g / (h * w), input.shape),), "mean")
+    wide = opmath(input.data[:0]).dtype  # as PyTorch: each bin summed (float16 in float32), divided by its height, then
     (rows, heights), (cols, widths) = _bins(h, oh, wide, xp), _bins(w, ow, wide, xp)  # by its width, rounded once
-    x_nhwc = opmath(x.data).transpose(0, 2, 3, 1)
+    x_nhwc = opmath(input.data).transpose(0, 2, 3, 1)
     sums = _binned(lambda a: cols @ (rows @ a.reshape(n, h, w * c)).reshape(n * oh, w, c), x_nhwc)  # (N*Ho, Wo, C)
-    out = (sums.reshape(n, oh, ow, c) / heights[:, None, None] / widths[:, None]).astype(x.dtype, copy=False)
+    out = (sums.reshape(n, oh, ow, c) / heights[:, None, None] / widths[:, None]).astype(input.dtype, copy=False)
 
     def backward(g):  # each output's share, g / height / width rounded at each step (as PyTorch), to its bin
         g_nhwc = opmath(g.transpose(0, 2, 3, 1))
@@ -266,4 +267,4 @@ def adaptive_avg_pool2d(x, output_size):
         gx = _binned(lambda a: rows.T @ (cols.T @ a).reshape(n, oh, w * c), opmath(share).reshape(n * oh, ow, c))
         return (gx.reshape(n, h, w, c).transpose(0, 3, 1, 2).astype(g.dtype, copy=False),)
 
-    return make_result(out.reshape(n, oh, ow, c).transpose(0, 3, 1, 2), (x,), backward, "adaptive_avg_pool2d")
+    return make_result(out.reshape(n, oh, ow, c).transpose(0, 3, 1, 2), (input,), backward, "adaptive_avg_pool2d")

@@ -9,7 +9,7 @@ import numpy
 from .. import backend
 from ..tensor import Tensor, make_result, records_graph
 from ._util import (ArgumentError, DtypeError, accurate_sum, axes_tuple, axis_index, check_float, check_tensors, flag,
-                    quiet, torch_name)
+                    numpy_names, quiet, torch_name)
 from .dtypes import TORCH_DTYPES
 from .elementwise import maximum, minimum
 
@@ -37,53 +37,54 @@ def _dtype_argument(op, dtype):
 
 
 @quiet
-def sum(x, axis=None, keepdims=False, *, dim=None, keepdim=None, dtype=None):
+def sum(input, axis=None, keepdims=False, *, dim=None, keepdim=None, dtype=None):
     """Sum over ``axis`` (an int, a tuple, or None or () for all; PyTorch's ``dim`` and ``keepdim``
     are the same arguments), accurately (_util.accurate_sum); integer and bool tensors sum to int64.
     ``dtype``, as PyTorch's: x converted to it first, and the result of that dtype (bool: any); the gradient
     flows back to x's dtype (an integer dtype is refused while a graph is recorded for x, as PyTorch)."""
     axis, keepdims = torch_name("sum", "axis", axis, "dim", dim), torch_name("sum", "keepdims", keepdims, "keepdim",
                                                                                   keepdim, False)
-    check_tensors("sum", x)
+    check_tensors("sum", input)
     flag("sum", "keepdim", keepdims)
-    axes = axes_tuple("sum", axis, x.ndim)
+    axes = axes_tuple("sum", axis, input.ndim)
     dtype = _dtype_argument("sum", dtype)
-    data = x.data if dtype is None else x.data.astype(dtype, copy=False)
-    if data.dtype.kind != "f" and x.requires_grad and records_graph():
+    data = input.data if dtype is None else input.data.astype(dtype, copy=False)
+    if data.dtype.kind != "f" and input.requires_grad and records_graph():
         raise RuntimeError(f"sum: Autograd not support dtype: {data.dtype} (as PyTorch): x requires grad; sum "
                            "in a floating-point dtype, or under no_grad()")
     out = accurate_sum(data, axes, keepdims) if data.dtype.kind == "f" else \
         data.sum(axis=axes, keepdims=keepdims, dtype="int64")
     if dtype is not None:
         out = out.astype(dtype, copy=False)
-    return make_result(out, (x,), lambda g: (_expand(g, x, axes, keepdims),), "sum")
+    return make_result(out, (input,), lambda g: (_expand(g, input, axes, keepdims),), "sum")
 
 
 @quiet
-def mean(x, axis=None, keepdims=False, *, dim=None, keepdim=None, dtype=None):
+def mean(input, axis=None, keepdims=False, *, dim=None, keepdim=None, dtype=None):
     """Mean over ``axis`` (an int, a tuple, or None or () for all; or PyTorch's ``dim``, ``keepdim``);
     ``dtype``, a floating-point one, as PyTorch's: x (an integer tensor too) converted to it first (to float32
     for float16). The sum over ``axis`` divided by the count, as PyTorch's: a sum beyond the dtype's range is inf."""
     axis, keepdims = torch_name("mean", "axis", axis, "dim", dim), torch_name("mean", "keepdims", keepdims,
                                                                                    "keepdim", keepdim, False)
-    check_tensors("mean", x)
+    check_tensors("mean", input)
     dtype = _dtype_argument("mean", dtype)
     if dtype is None:
-        check_float("mean", x)
+        check_float("mean", input)
     elif dtype.kind != "f":
         raise DtypeError(f"mean(): could not infer output dtype. Optional dtype must be either a floating point or "
                          f"complex dtype (as PyTorch). Got: {dtype}")
     flag("mean", "keepdim", keepdims)
-    axes = axes_tuple("mean", axis, x.ndim)
-    dtype = x.dtype if dtype is None else dtype
-    data = x.data if x.dtype == dtype else x.data.astype("float32" if dtype == "float16" else dtype, copy=False)
+    axes = axes_tuple("mean", axis, input.ndim)
+    dtype = input.dtype if dtype is None else dtype
+    data = input.data if input.dtype == dtype else input.data.astype("float32" if dtype == "float16" else dtype,
+                                                                      copy=False)
     count = 1  # (PyTorch's float16 mean of another dtype: of float32 values)
     for a in axes:
-        count *= x.shape[a]
+        count *= input.shape[a]
     wide = "float32" if dtype == "float16" else dtype
     total = data.sum(axis=axes, keepdims=keepdims, dtype="float64").astype(wide)  # added as accurate_sum
     out = (total / count).astype(dtype)  # over nothing NaN (quiet: without NumPy's warning, as PyTorch)
-    return make_result(out, (x,), lambda g: (_expand(_divided(g, count), x, axes, keepdims),), "mean")
+    return make_result(out, (input,), lambda g: (_expand(_divided(g, count), input, axes, keepdims),), "mean")
 
 
 def _divided(g, count):
@@ -139,14 +140,16 @@ def _extreme(op, x, dim, keepdim, other):
     return (MaxResult if op == "max" else MinResult)(values, Tensor(indices.astype("int64").reshape(shape)))
 
 
-def max(x, dim=None, keepdim=False, *, other=None):
+@numpy_names
+def max(input, dim=None, keepdim=False, *, other=None):
     """torch.max: the largest element; along ``dim``, a named tuple (values, indices); with a tensor, maximum."""
-    return _extreme("max", x, dim, keepdim, other)
+    return _extreme("max", input, dim, keepdim, other)
 
 
-def min(x, dim=None, keepdim=False, *, other=None):
+@numpy_names
+def min(input, dim=None, keepdim=False, *, other=None):
     """torch.min: the smallest element; along ``dim``, a named tuple (values, indices); with a tensor, minimum."""
-    return _extreme("min", x, dim, keepdim, other)
+    return _extreme("min", input, dim, keepdim, other)
 
 
 def _a_extreme(op, x, dim, keepdim):
@@ -171,14 +174,16 @@ def _a_extreme(op, x, dim, keepdim):
                        (x,), backward, op)
 
 
-def amax(x, dim=(), keepdim=False):
+@numpy_names
+def amax(input, dim=(), keepdim=False):
     """torch.amax: the largest elements over ``dim`` (an int, a tuple, or () for all)."""
-    return _a_extreme("amax", x, dim, keepdim)
+    return _a_extreme("amax", input, dim, keepdim)
 
 
-def amin(x, dim=(), keepdim=False):
+@numpy_names
+def amin(input, dim=(), keepdim=False):
     """torch.amin: the smallest elements over ``dim`` (an int, a tuple, or () for all)."""
-    return _a_extreme("amin", x, dim, keepdim)
+    return _a_extreme("amin", input, dim, keepdim)
 
 
 def _arg_extreme(op, x, dim, keepdim):
@@ -201,14 +206,16 @@ def _arg_extreme(op, x, dim, keepdim):
     return Tensor(index.astype("int64"))
 
 
-def argmax(x, dim=None, keepdim=False):
+@numpy_names
+def argmax(input, dim=None, keepdim=False):
     """torch.argmax: the index of the largest element (of the flattened tensor, or along ``dim``)."""
-    return _arg_extreme("argmax", x, dim, keepdim)
+    return _arg_extreme("argmax", input, dim, keepdim)
 
 
-def argmin(x, dim=None, keepdim=False):
+@numpy_names
+def argmin(input, dim=None, keepdim=False):
     """torch.argmin: the index of the smallest element (of the flattened tensor, or along ``dim``)."""
-    return _arg_extreme("argmin", x, dim, keepdim)
+    return _arg_extreme("argmin", input, dim, keepdim)
 
 
 def _var_arguments(op, x, dim, unbiased, keepdim, correction):
@@ -259,23 +266,25 @@ def _var_gradient(g, x, axes, correction, keepdim, full, dim):
 
 
 @quiet
-def var(x, dim=None, unbiased=None, keepdim=False, *, correction=None):
+@numpy_names
+def var(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
     """torch.var: the variance over ``dim`` (an int, a tuple, or None for all), divided by n - correction (1: Bessel's;
     ``unbiased=False`` is correction 0), in x's floating-point dtype; PyTorch's gradient (_var_gradient)."""
-    axes, correction, keepdim, full = _var_arguments("var", x, dim, unbiased, keepdim, correction)
-    out = _variance("var", x, axes, correction, keepdim).astype(x.dtype)
-    return make_result(out, (x,), lambda g: (_var_gradient(g, x, axes, correction, keepdim, full, dim),), "var")
+    axes, correction, keepdim, full = _var_arguments("var", input, dim, unbiased, keepdim, correction)
+    out = _variance("var", input, axes, correction, keepdim).astype(input.dtype)
+    return make_result(out, (input,), lambda g: (_var_gradient(g, input, axes, correction, keepdim, full, dim),), "var")
 
 
+@numpy_names
 @quiet
-def std(x, dim=None, unbiased=None, keepdim=False, *, correction=None):
+def std(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
     """torch.std: the square root of var's variance (the same arguments); PyTorch's gradient, var's of g / (2 std),
     0 where std is 0."""
-    axes, correction, keepdim, full = _var_arguments("std", x, dim, unbiased, keepdim, correction)
-    out = backend.xp_of(x.data).sqrt(_variance("std", x, axes, correction, keepdim)).astype(x.dtype)
+    axes, correction, keepdim, full = _var_arguments("std", input, dim, unbiased, keepdim, correction)
+    out = backend.xp_of(input.data).sqrt(_variance("std", input, axes, correction, keepdim)).astype(input.dtype)
 
     def backward(g):
         xp = backend.xp_of(g)
-        return (_var_gradient(xp.where(out == 0, 0, g / (out * 2)), x, axes, correction, keepdim, full, dim),)
+        return (_var_gradient(xp.where(out == 0, 0, g / (out * 2)), input, axes, correction, keepdim, full, dim),)
 
-    return make_result(out, (x,), backward, "std")
+    return make_result(out, (input,), backward, "std")

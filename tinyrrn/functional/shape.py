@@ -9,8 +9,8 @@ import numpy
 
 from .. import backend
 from ..tensor import Tensor, check_int64, make_result, renamed
-from ._util import (ArgumentError, accurate_sum, axis_index, check_tensors, integer, number, only_torch_defaults,
-                    saved_beside_inputs, torch_name, unbroadcast)
+from ._util import (ArgumentError, accurate_sum, axis_index, check_tensors, integer, number, numpy_names,
+                    only_torch_defaults, saved_beside_inputs, torch_name, unbroadcast)
 from .dtypes import result_type
 
 
@@ -23,23 +23,23 @@ def _shape_arg(op, sizes, keyword=None, name="shape"):
     return tuple(sizes[0]) if len(sizes) == 1 and isinstance(sizes[0], (tuple, list)) else sizes
 
 
-def reshape(x, *sizes, shape=None):
+def reshape(input, *sizes, shape=None):
     """The same elements in a new shape (one dimension may be -1): x.reshape(2, 3), ((2, 3)) or (shape=(2, 3))."""
-    check_tensors("reshape", x)
+    check_tensors("reshape", input)
     if not sizes and shape is None:
         raise TypeError("reshape() missing 1 required argument: 'shape' (as PyTorch; () is the 0-d shape)")
     shape = _shape_arg("reshape", sizes, shape)
     if any(operator.index(n) < -1 for n in shape) or sum(n == -1 for n in shape) > 1:
-        raise ArgumentError(f"reshape: invalid shape {tuple(shape)} for {tuple(x.shape)} (sizes are >= 0, "
+        raise ArgumentError(f"reshape: invalid shape {tuple(shape)} for {tuple(input.shape)} (sizes are >= 0, "
                             "and one of them may be -1)")
     try:
-        out = x.data.reshape(shape)
+        out = input.data.reshape(shape)
     except ValueError:
-        raise ArgumentError(f"reshape: cannot reshape {tuple(x.shape)} into {tuple(shape)}") from None
-    return make_result(out, (x,), lambda g: (g.reshape(x.shape),), "reshape", view_of=x)
+        raise ArgumentError(f"reshape: cannot reshape {tuple(input.shape)} into {tuple(shape)}") from None
+    return make_result(out, (input,), lambda g: (g.reshape(input.shape),), "reshape", view_of=input)
 
 
-def view(x, *sizes, size=None, dtype=None):
+def view(input, *sizes, size=None, dtype=None):
     """x's elements in a new shape in the same memory (PyTorch's Tensor.view): as reshape, but refused, with
     PyTorch's RuntimeError, where that needs a copy (x.T.view(6)); PyTorch's view(dtype) is not supported."""
     if dtype is not None or len(sizes) == 1 and isinstance(sizes[0], (str, type, numpy.dtype)):
@@ -47,67 +47,74 @@ def view(x, *sizes, size=None, dtype=None):
                                   "convert with .to(dtype)")
     if not sizes and size is None:
         raise TypeError("view() missing 1 required argument: 'size' (as PyTorch)")
-    out = reshape(x, *sizes, shape=size)
+    out = reshape(input, *sizes, shape=size)
     if not out._is_view and out.data.size:
         raise ArgumentError("view size is not compatible with input tensor's size and stride (at least one "
                             "dimension spans across two contiguous subspaces). Use .reshape(...) instead.")
     return renamed(out, "view")
 
 
-def clone(x, *, memory_format=None):
+def clone(input, *, memory_format=None):
     """A copy of x in new memory, laid out as x (torch.clone, PyTorch's preserve_format), in the graph."""
-    check_tensors("clone", x)
+    check_tensors("clone", input)
     only_torch_defaults("clone", memory_format=(memory_format, None))
-    return make_result(x.data.copy(order="K"), (x,), lambda g: (g,), "clone")
+    return make_result(input.data.copy(order="K"), (input,), lambda g: (g,), "clone")
 
 
-def contiguous(x, *, memory_format=None):
+def contiguous(input, *, memory_format=None):
     """x itself when its memory is in row-major order, else a copy that is (PyTorch's Tensor.contiguous)."""
-    check_tensors("contiguous", x)
+    check_tensors("contiguous", input)
     only_torch_defaults("contiguous", memory_format=(memory_format, None))
-    if x.data.flags.c_contiguous:
-        return x
-    return make_result(backend.xp_of(x.data).ascontiguousarray(x.data), (x,), lambda g: (g,), "clone")
+    if input.data.flags.c_contiguous:
+        return input
+    return make_result(backend.xp_of(input.data).ascontiguousarray(input.data), (input,), lambda g: (g,), "clone")
 
 
-def permute(x, *order, dims=None):
+def permute(input, *order, dims=None):
     """Reorder the dimensions (a view, as torch.permute): x.permute(1, 0), ((1, 0)) or (dims=(1, 0))."""
-    check_tensors("permute", x)
+    check_tensors("permute", input)
     if not order and dims is None:
         raise TypeError('permute() missing 1 required positional arguments: "dims" (as PyTorch; () for a 0-d tensor)')
     order = tuple(integer("permute", "dims", d) for d in _shape_arg("permute", order, dims, "dims"))
-    if len(order) != x.ndim:
-        raise ArgumentError(f"permute: {order} is not a permutation of the {x.ndim} dims of {tuple(x.shape)}")
-    dims = tuple(axis_index("permute", d, x.ndim) for d in order)
-    if sorted(dims) != list(range(x.ndim)):
-        raise ArgumentError(f"permute: {order} is not a permutation of the {x.ndim} dims "
-                            f"of {tuple(x.shape)}")
-    inverse = [0] * x.ndim
+    if len(order) != input.ndim:
+        raise ArgumentError(f"permute: {order} is not a permutation of the {input.ndim} dims of {tuple(input.shape)}")
+    dims = tuple(axis_index("permute", d, input.ndim) for d in order)
+    if sorted(dims) != list(range(input.ndim)):
+        raise ArgumentError(f"permute: {order} is not a permutation of the {input.ndim} dims "
+                            f"of {tuple(input.shape)}")
+    inverse = [0] * input.ndim
     for i, d in enumerate(dims):
         inverse[d] = i
-    return make_result(x.data.transpose(dims), (x,), lambda g: (g.transpose(inverse),), "permute", view_of=x)
+    return make_result(input.data.transpose(dims), (input,), lambda g: (g.transpose(inverse),), "permute",
+                       view_of=input)
 
 
-def transpose(x, dim0, dim1):
+def transpose(input, dim0, dim1):
     """Swap two dimensions (torch.transpose); a 0-d tensor takes dims 0 and -1."""
-    check_tensors("transpose", x)
-    dims = list(range(x.ndim))
-    dim0, dim1 = axis_index("transpose", dim0, x.ndim), axis_index("transpose", dim1, x.ndim)
-    if x.ndim:
+    check_tensors("transpose", input)
+    dims = list(range(input.ndim))
+    dim0, dim1 = axis_index("transpose", dim0, input.ndim), axis_index("transpose", dim1, input.ndim)
+    if input.ndim:
         dims[dim0], dims[dim1] = dims[dim1], dims[dim0]
-    return renamed(permute(x, dims), "transpose")
+    return renamed(permute(input, dims), "transpose")
 
 
-def flatten(x, start_dim=0, end_dim=-1):
+def swapaxes(input, axis0, axis1):
+    """torch.swapaxes: transpose under NumPy's names of the two dimensions (swapdims is transpose itself)."""
+    return transpose(input, axis0, axis1)
+
+
+def flatten(input, start_dim=0, end_dim=-1):
     """Merge dimensions start_dim..end_dim into one (torch.flatten); a 0-d tensor becomes shape (1,), and x itself
     is returned when they are one dimension, as PyTorch's."""
-    check_tensors("flatten", x)
-    start, end = axis_index("flatten", start_dim, x.ndim), axis_index("flatten", end_dim, x.ndim)
+    check_tensors("flatten", input)
+    start, end = axis_index("flatten", start_dim, input.ndim), axis_index("flatten", end_dim, input.ndim)
     if start > end:
         raise ArgumentError(f"flatten: start_dim {start_dim} comes after end_dim {end_dim}")
-    if start == end and x.ndim:
-        return x
-    return reshape(x, *x.shape[:start], math.prod(x.shape[start:end + 1]), *x.shape[end + 1:])  # not -1: a size may be 0
+    if start == end and input.ndim:
+        return input
+    # not -1: a size may be 0
+    return reshape(input, *input.shape[:start], math.prod(input.shape[start:end + 1]), *input.shape[end + 1:])
 
 
 def _dims_list(op, dims, ndim):
@@ -119,83 +126,86 @@ def _dims_list(op, dims, ndim):
     return axes
 
 
-def squeeze(x, dim=None):
+@numpy_names
+def squeeze(input, dim=None):
     """x without its dimensions of size 1 (torch.squeeze, a view): all of them, or those of ``dim`` (an int or a
     tuple) that have size 1."""
-    check_tensors("squeeze", x)
-    axes = range(x.ndim) if dim is None else _dims_list("squeeze", dim, x.ndim)
-    return renamed(reshape(x, tuple(n for i, n in enumerate(x.shape) if not (i in axes and n == 1))), "squeeze")
+    check_tensors("squeeze", input)
+    axes = range(input.ndim) if dim is None else _dims_list("squeeze", dim, input.ndim)
+    return renamed(reshape(input, tuple(n for i, n in enumerate(input.shape) if not (i in axes and n == 1))), "squeeze")
 
 
-def unsqueeze(x, dim):
+@numpy_names
+def unsqueeze(input, dim):
     """x with a dimension of size 1 inserted at ``dim``, in [-ndim - 1, ndim] (torch.unsqueeze, a view)."""
-    check_tensors("unsqueeze", x)
-    dim = axis_index("unsqueeze", dim, x.ndim + 1)
-    return renamed(reshape(x, *x.shape[:dim], 1, *x.shape[dim:]), "unsqueeze")
+    check_tensors("unsqueeze", input)
+    dim = axis_index("unsqueeze", dim, input.ndim + 1)
+    return renamed(reshape(input, *input.shape[:dim], 1, *input.shape[dim:]), "unsqueeze")
 
 
-def expand(x, *sizes, size=None):
+def expand(input, *sizes, size=None):
     """x repeated along its dimensions of size 1, and new leading ones, to ``sizes`` (torch.expand, a view with no
     copy, which takes writes where PyTorch's does: see refuse_internal_overlap): -1 keeps a dimension's size; the
     gradient sums over the repeats."""
-    check_tensors("expand", x)
+    check_tensors("expand", input)
     sizes = tuple(integer("expand", "size", n) for n in _shape_arg("expand", sizes, size, "size"))
-    lead = len(sizes) - x.ndim
+    lead = len(sizes) - input.ndim
     if lead < 0:
         raise ArgumentError(f"expand: the number of sizes provided ({len(sizes)}) must be greater or equal to the "
-                            f"number of dimensions in the tensor ({x.ndim}) (as PyTorch)")
+                            f"number of dimensions in the tensor ({input.ndim}) (as PyTorch)")
     shape = list(sizes)
     for i, n in enumerate(sizes):
         if i < lead and n < 0:
             raise ArgumentError(f"expand: The expanded size of the tensor ({n}) isn't allowed in a leading, "
                                 f"non-existing dimension {i} (as PyTorch)")
         if i >= lead and n == -1:
-            shape[i] = x.shape[i - lead]
-        elif i >= lead and x.shape[i - lead] not in (1, n) or n < 0:
+            shape[i] = input.shape[i - lead]
+        elif i >= lead and input.shape[i - lead] not in (1, n) or n < 0:
             raise ArgumentError(f"expand: The expanded size of the tensor ({n}) must match the existing size "
-                                f"({x.shape[i - lead]}) at non-singleton dimension {i}. Target sizes: {list(sizes)}. "
-                                f"Tensor sizes: {list(x.shape)} (as PyTorch)")
-    strides = (0,) * lead + tuple(s if n == m else 0 for s, n, m in zip(x.data.strides, x.shape, shape[lead:]))
-    out = backend.xp_of(x.data).lib.stride_tricks.as_strided(x.data, tuple(shape), strides)  # writeable, as PyTorch's
-    return make_result(out, (x,), lambda g: (unbroadcast(g, x.shape),), "expand", view_of=x)
+                                f"({input.shape[i - lead]}) at non-singleton dimension {i}. Target sizes: "
+                                f"{list(sizes)}. Tensor sizes: {list(input.shape)} (as PyTorch)")
+    strides = (0,) * lead + tuple(s if n == m else 0 for s, n, m in zip(input.data.strides, input.shape, shape[lead:]))
+    xp = backend.xp_of(input.data)
+    out = xp.lib.stride_tricks.as_strided(input.data, tuple(shape), strides)  # writeable, as PyTorch's
+    return make_result(out, (input,), lambda g: (unbroadcast(g, input.shape),), "expand", view_of=input)
 
 
-def expand_as(x, other):
+def expand_as(input, other):
     """x expanded to other's shape (torch.Tensor.expand_as)."""
-    check_tensors("expand_as", x, other)
-    return expand(x, other.shape)
+    check_tensors("expand_as", input, other)
+    return expand(input, other.shape)
 
 
-def repeat(x, *sizes, repeats=None):
+def repeat(input, *sizes, repeats=None):
     """x tiled ``sizes`` times along each dimension (torch.Tensor.repeat, a copy; more sizes than dimensions add
     leading ones); the gradient sums over the copies."""
-    check_tensors("repeat", x)
+    check_tensors("repeat", input)
     if not sizes and repeats is None:
         raise TypeError("repeat() missing 1 required positional argument: 'repeats' (as PyTorch)")
     sizes = tuple(integer("repeat", "repeats", n) for n in _shape_arg("repeat", sizes, repeats, "repeats"))
-    if len(sizes) < x.ndim:
+    if len(sizes) < input.ndim:
         raise ArgumentError("repeat: Number of dimensions of repeat dims can not be smaller than number of dimensions "
-                            f"of tensor ({len(sizes)} < {x.ndim}, as PyTorch)")
+                            f"of tensor ({len(sizes)} < {input.ndim}, as PyTorch)")
     if any(n < 0 for n in sizes):
         raise ArgumentError(f"repeat: Trying to create tensor with negative dimension, repeats {list(sizes)} (as PyTorch)")
-    shape = (1,) * (len(sizes) - x.ndim) + x.shape
-    out = backend.xp_of(x.data).tile(x.data.reshape(shape), sizes)
+    shape = (1,) * (len(sizes) - input.ndim) + input.shape
+    out = backend.xp_of(input.data).tile(input.data.reshape(shape), sizes)
 
     def backward(g):
         split = g.reshape([m for r, n in zip(sizes, shape) for m in (r, n)])  # (repeat, size) per dimension
-        return (accurate_sum(split, tuple(range(0, split.ndim, 2))).reshape(x.shape),)
+        return (accurate_sum(split, tuple(range(0, split.ndim, 2))).reshape(input.shape),)
 
-    return make_result(out, (x,), backward, "repeat")
+    return make_result(out, (input,), backward, "repeat")
 
 
-def flip(x, *order, dims=None):
+def flip(input, *order, dims=None):
     """x reversed along ``dims`` (ints, one tuple or list, or dims=; torch.flip, a copy)."""
-    check_tensors("flip", x)
+    check_tensors("flip", input)
     if not order and dims is None:
         raise TypeError('flip() missing 1 required positional arguments: "dims" (as PyTorch)')
-    axes = _dims_list("flip", _shape_arg("flip", order, dims, "dims"), x.ndim)
-    index = tuple(slice(None, None, -1) if i in axes else slice(None) for i in range(x.ndim)) + (Ellipsis,)
-    return make_result(x.data[index].copy(), (x,), lambda g: (g[index],), "flip")
+    axes = _dims_list("flip", _shape_arg("flip", order, dims, "dims"), input.ndim)
+    index = tuple(slice(None, None, -1) if i in axes else slice(None) for i in range(input.ndim)) + (Ellipsis,)
+    return make_result(input.data[index].copy(), (input,), lambda g: (g[index],), "flip")
 
 
 def _is_int(item):
@@ -448,10 +458,10 @@ def unbatched_too(op):
     """``op`` of (N, C, H, W) inputs also takes one (C, H, W) input, as PyTorch's conv and pooling:
     run as a batch of one, the batch dimension dropped from each result."""
     @functools.wraps(op)
-    def wrapper(x, *args, **kwargs):
-        if not (isinstance(x, Tensor) and x.ndim == 3):
-            return op(x, *args, **kwargs)
-        out = op(reshape(x, 1, *x.shape), *args, **kwargs)
+    def wrapper(input, *args, **kwargs):
+        if not (isinstance(input, Tensor) and input.ndim == 3):
+            return op(input, *args, **kwargs)
+        out = op(reshape(input, 1, *input.shape), *args, **kwargs)
         drop = (lambda t: reshape(t, *t.shape[1:]))
         return tuple(map(drop, out)) if isinstance(out, tuple) else drop(out)
     return wrapper
@@ -486,7 +496,7 @@ def _pad_value(value, dtype, fills):
 PAD_MODES = ("constant", "reflect", "replicate", "circular")
 
 
-def pad(x, pad, mode="constant", value=None):
+def pad(input, pad, mode="constant", value=None):
     """x padded (torch.nn.functional.pad): with ``value`` (None: 0) in mode 'constant', else with copies of x's
     own elements, mirrored about its edges ('reflect'), its edges repeated ('replicate') or wrapped around from
     the other end ('circular').
@@ -494,39 +504,39 @@ def pad(x, pad, mode="constant", value=None):
     ``pad`` gives (before, after) amounts from the last dimension backwards: (left, right) pads
     W, (left, right, top, bottom) pads W and H. A negative amount crops, as in PyTorch.
     """
-    check_tensors("pad", x)
+    check_tensors("pad", input)
     if mode not in PAD_MODES:
         raise NotImplementedError(f"pad: mode {mode!r} is not one of PyTorch's {PAD_MODES}")
     if not isinstance(pad, (tuple, list)):
         raise TypeError(f"pad: argument 'pad' must be a tuple or list of ints, not {type(pad).__name__} (as PyTorch)")
     pad = tuple(integer("pad", "pad", p) for p in pad)
-    if len(pad) % 2 or len(pad) > 2 * x.ndim:
+    if len(pad) % 2 or len(pad) > 2 * input.ndim:
         raise ArgumentError(f"pad: {pad} must hold a (before, after) pair for each of at most the "
-                            f"{x.ndim} dims of {tuple(x.shape)}")
-    amounts = [(0, 0)] * (x.ndim - len(pad) // 2) + [pad[i:i + 2] for i in range(len(pad) - 2, -1, -2)]
+                            f"{input.ndim} dims of {tuple(input.shape)}")
+    amounts = [(0, 0)] * (input.ndim - len(pad) // 2) + [pad[i:i + 2] for i in range(len(pad) - 2, -1, -2)]
     if mode != "constant":
-        return _pad_copying(x, pad, mode, value, amounts[x.ndim - len(pad) // 2:])
-    shape = tuple(n + before + after for n, (before, after) in zip(x.shape, amounts))
-    if any(n + min(before, 0) + min(after, 0) < 0 for n, (before, after) in zip(x.shape, amounts)):
-        raise ArgumentError(f"pad: {pad} crops more than the input {tuple(x.shape)} holds")
+        return _pad_copying(input, pad, mode, value, amounts[input.ndim - len(pad) // 2:])
+    shape = tuple(n + before + after for n, (before, after) in zip(input.shape, amounts))
+    if any(n + min(before, 0) + min(after, 0) < 0 for n, (before, after) in zip(input.shape, amounts)):
+        raise ArgumentError(f"pad: {pad} crops more than the input {tuple(input.shape)} holds")
     source, target = [], []  # the part of x that is kept, and where it lands
-    for n, (before, after) in zip(x.shape, amounts):
+    for n, (before, after) in zip(input.shape, amounts):
         start = max(-before, 0)
         stop = max(n - max(-after, 0), start)
         source.append(slice(start, stop))
         target.append(slice(max(before, 0), max(before, 0) + stop - start))
     source, target = tuple(source), tuple(target)
-    xp = backend.xp_of(x.data)
+    xp = backend.xp_of(input.data)
     fills = any(before > 0 or after > 0 for before, after in amounts)
-    out = xp.full(shape, _pad_value(value, x.dtype, fills), dtype=x.dtype)
-    out[target] = x.data[source]
+    out = xp.full(shape, _pad_value(value, input.dtype, fills), dtype=input.dtype)
+    out[target] = input.data[source]
 
     def backward(g):
-        grad = xp.zeros(x.shape, dtype=g.dtype)
+        grad = xp.zeros(input.shape, dtype=g.dtype)
         grad[source] = g[target]
         return (grad,)
 
-    return make_result(out, (x,), backward, "pad")
+    return make_result(out, (input,), backward, "pad")
 
 
 def _copied_positions(mode, n, before, after, xp):

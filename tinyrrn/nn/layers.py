@@ -169,8 +169,8 @@ class BatchNorm2d(Module):
 
     ``momentum=None`` makes the running statistics a cumulative average: the module passes
     1 / num_batches_tracked as F.batch_norm's momentum, as PyTorch does. ``affine=False``
-    learns no scale and shift; ``track_running_stats=False`` keeps no statistics and uses
-    the batch's in evaluation too. As PyTorch's, forward reads the attributes as they are now:
+    learns no scale and shift, ``bias=False`` (keyword-only, as PyTorch's) no shift; ``track_running_stats=False``
+    keeps no statistics and uses the batch's in evaluation too. As PyTorch's, forward reads the attributes as they are now:
     statistics are updated only while training with ``track_running_stats``, and evaluation
     uses the buffers unless both are None (set False after they were made, they are kept and used).
 
@@ -181,7 +181,7 @@ class BatchNorm2d(Module):
     reduce = None
 
     def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=True, track_running_stats=True, device=None,
-                 dtype=None):
+                 dtype=None, *, bias=True):
         super().__init__()
         check_factory_arguments("BatchNorm2d", device, dtype)
         xp = backend.module_for(None)
@@ -190,7 +190,7 @@ class BatchNorm2d(Module):
         self.num_features, self.eps, self.momentum = num_features, eps, momentum
         self.affine, self.track_running_stats = affine, track_running_stats
         self.register_parameter("weight", Parameter(xp.ones(num_features, dtype="float32")) if affine else None)
-        self.register_parameter("bias", Parameter(xp.zeros(num_features, dtype="float32")) if affine else None)
+        self.register_parameter("bias", Parameter(xp.zeros(num_features, dtype="float32")) if affine and bias else None)
         if track_running_stats:
             self.register_buffer("running_mean", xp.zeros(num_features, dtype="float32"))
             self.register_buffer("running_var", xp.ones(num_features, dtype="float32"))
@@ -210,7 +210,8 @@ class BatchNorm2d(Module):
         self.reset_running_stats()
         if self.affine:
             init._fill(self.weight, 1)
-            init._fill(self.bias, 0)
+            if self.bias is not None:
+                init._fill(self.bias, 0)
 
     def forward(self, input, *, relu=False, add=None):
         """Batch norm of the input x; with ``relu=True`` relu(batch norm of x), fused (F.batch_norm_relu); with
