@@ -197,17 +197,26 @@ def _values(out):
     return [numpy.asarray(out)]
 
 
+def _both_answer(their_error, our_error):
+    """Whether both libraries answered the call (their answers are then compared): where PyTorch refuses it, tinyrrn
+    must refuse it with an error of PyTorch's type; where PyTorch takes it, tinyrrn must too, or refuse an option it
+    lacks saying so (NotImplementedError)."""
+    if their_error is not None:
+        assert our_error is not None, f"PyTorch refuses this call ({their_error!r}), tinyrrn takes it"
+        assert isinstance(our_error, type(their_error)), f"PyTorch: {their_error!r}, tinyrrn: {our_error!r}"
+        return False
+    if isinstance(our_error, NotImplementedError):  # a refused option, said so
+        return False
+    assert our_error is None, f"PyTorch takes this call, tinyrrn raised {our_error!r}"
+    return True
+
+
 @pytest.mark.parametrize("form", [form for _, form in FORMS], ids=[name for name, _ in FORMS])
 def test_call_forms_as_pytorch(form):
     theirs, their_error = _call(THEIRS, form)
     ours, our_error = _call(OURS, form)
-    if their_error is not None:
-        assert our_error is not None, f"PyTorch refuses this call ({their_error!r}), tinyrrn takes it"
-        assert isinstance(our_error, type(their_error)), f"PyTorch: {their_error!r}, tinyrrn: {our_error!r}"
+    if not _both_answer(their_error, our_error):
         return
-    if isinstance(our_error, NotImplementedError):  # a refused option, said so
-        return
-    assert our_error is None, f"PyTorch takes this call, tinyrrn raised {our_error!r}"
     for o, t in zip(_values(ours), _values(theirs), strict=True):
         assert o.shape == t.shape
         numpy.testing.assert_allclose(o, t, rtol=1e-6, atol=1e-12)
@@ -273,13 +282,8 @@ def _described(built):
 def test_constructors_as_pytorch(form):
     theirs, their_error = _build(False, form)
     ours, our_error = _build(True, form)
-    if their_error is not None:
-        assert our_error is not None, f"PyTorch refuses this call ({their_error!r}), tinyrrn takes it"
-        assert isinstance(our_error, type(their_error)), f"PyTorch: {their_error!r}, tinyrrn: {our_error!r}"
+    if not _both_answer(their_error, our_error):
         return
-    if isinstance(our_error, NotImplementedError):  # a refused option, said so
-        return
-    assert our_error is None, f"PyTorch takes this call, tinyrrn raised {our_error!r}"
     described = _described(ours)
     assert {k: v for k, v in _described(theirs).items() if k in described} == described if isinstance(described, dict) \
         else _described(theirs) == described
