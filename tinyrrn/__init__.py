@@ -8,10 +8,11 @@ if sys.argv[:1] == ["-m"] and any(arg.startswith("tinyrrn") for arg in getattr(s
 
 from . import functional, nn, operators, random
 from .backend import get_device, gpu_available, set_device
+from .grad_mode import (enable_grad, inference_mode, is_grad_enabled, is_inference_mode_enabled, no_grad,
+                        set_grad_enabled)
 from .gradcheck import GradcheckError, gradcheck
 from .random import manual_seed
-from .tensor import (Tensor, enable_grad, inference_mode, is_grad_enabled, is_inference_mode_enabled, no_grad,
-                     set_grad_enabled)
+from .tensor import Tensor
 
 operators.attach()
 

@@ -39,7 +39,8 @@ from .features import made_with, older_index, read_index, videos_digest
 from .files import JsonLog, write_json
 from .optim import Adam
 from .progress import Progress
-from .tensor import Tensor, no_grad
+from .grad_mode import no_grad
+from .tensor import Tensor
 from .weightfiles import save_npz
 
 MODELS = ("avgpool", "gru")

@@ -26,7 +26,8 @@ from .files import atomic_write, read_json, remove_temporary_files, write_json
 from .parallel import Communicator
 from .plots import plot_confusion
 from .progress import Progress
-from .tensor import Tensor, no_grad
+from .grad_mode import no_grad
+from .tensor import Tensor
 
 AVERAGING = "mean of the softmax probabilities of the M chunks of each video (paper, Sec. 3.3)"
 

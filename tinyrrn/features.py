@@ -47,7 +47,8 @@ from .models.resnet import WEIGHTS_LAYOUTS
 from .nn.module import move_keeping_layout
 from .progress import Progress
 from .rundir import RunLock, refuse_other_kind, removed_on_failure
-from .tensor import Tensor, no_grad
+from .grad_mode import no_grad
+from .tensor import Tensor
 
 LAYERS = ("layer2", "layer3", "layer4")
 SETTINGS = ("data", "split", "layer", "weights", "weights_digest", "weights_layout", "arch", "sample_every", "resize",

@@ -3,7 +3,8 @@ import numpy
 
 from . import backend
 from .functional._util import only_torch_defaults
-from .tensor import Tensor, no_grad
+from .grad_mode import no_grad
+from .tensor import Tensor
 
 
 class GradcheckError(RuntimeError):

@@ -14,7 +14,8 @@ from . import functional as F
 from .functional._util import axis_index, check_tensors, numpy_names, only_torch_defaults, refuse_internal_overlap
 from .functional.dtypes import category
 from .functional.shape import check_in_range, fills_mask, index_items, ints_first, is_basic, written_view
-from .tensor import ArgumentError, Tensor, check_inference_write, check_int64, no_grad, records_graph, renamed
+from .grad_mode import no_grad, records_graph
+from .tensor import ArgumentError, Tensor, check_inference_write, check_int64, renamed
 
 
 _PLAIN = frozenset((Tensor, float, int, bool))  # the usual operands, passed on after one look-up

@@ -18,7 +18,8 @@ import numpy
 
 from . import backend, threads
 from .functional._util import only_torch_defaults
-from .tensor import RemovableHandle, Tensor, enable_grad, zero_grads
+from .grad_mode import enable_grad
+from .tensor import RemovableHandle, Tensor, zero_grads
 
 
 def adam_update(param, grad, exp_avg, exp_avg_sq, beta1, beta2, step_size, correction2_sqrt, eps):

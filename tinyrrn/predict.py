@@ -17,7 +17,8 @@ from .data import Normalize
 from .data.video import frame_count, read_sampled, sampled_count
 from .data.ucf101 import centre_clips, video_chunks
 from .evaluate import refuse_non_finite
-from .tensor import Tensor, no_grad
+from .grad_mode import no_grad
+from .tensor import Tensor
 
 
 def predict(model, config, path, batch=16):

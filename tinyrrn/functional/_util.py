@@ -5,7 +5,8 @@ import operator
 import numpy
 
 from ..tensor import ArgumentError, DtypeError, Tensor  # noqa: F401 (the ops' errors, defined with the Tensor they guard)
-from ..tensor import _saved_inputs, records_graph
+from ..grad_mode import records_graph
+from ..tensor import _saved_inputs
 
 
 def check_tensors(op, *tensors, names=("input", "other")):

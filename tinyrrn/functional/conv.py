@@ -40,7 +40,8 @@ import functools
 import numpy
 
 from .. import backend, threads
-from ..tensor import Tensor, make_result, records_graph
+from ..grad_mode import records_graph
+from ..tensor import Tensor, make_result
 from . import norm, winograd
 from ._util import ArgumentError, accurate_sum, check_float, check_same_dtype, integer, pair, quiet
 from ._window import as_pads, crop_nhwc, output_size, pad_nhwc, taps

@@ -15,7 +15,8 @@ import numpy
 
 from .. import backend, threads
 from ..random import random_of
-from ..tensor import Tensor, check_inference_write, make_result, no_grad, records_graph
+from ..grad_mode import no_grad, records_graph
+from ..tensor import Tensor, check_inference_write, make_result
 from ._util import (ArgumentError, DtypeError, broadcast_shape, check_float, check_tensors, flag, number,
                     only_torch_defaults, quiet, refuse_internal_overlap, saved_beside_inputs, saving_originals,
                     unbroadcast)

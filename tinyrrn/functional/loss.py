@@ -2,7 +2,8 @@
 import warnings
 
 from .. import backend
-from ..tensor import Tensor, make_result, records_graph
+from ..grad_mode import records_graph
+from ..tensor import Tensor, make_result
 from ._util import (ArgumentError, DtypeError, axis_index, check_float, integer, number, only_torch_defaults, quiet,
                     saved_beside_inputs, torch_name)
 from .dtypes import opmath, promote

@@ -13,7 +13,8 @@ import numbers
 import numpy
 
 from .. import backend, threads
-from ..tensor import Tensor, make_result, records_graph
+from ..grad_mode import records_graph
+from ..tensor import Tensor, make_result
 from ._util import (ArgumentError, check_float, check_tensors, flag, number, quiet, saved_beside_inputs,
                     saving_originals)
 from .elementwise import astype

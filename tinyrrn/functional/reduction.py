@@ -7,7 +7,8 @@ import warnings
 import numpy
 
 from .. import backend
-from ..tensor import Tensor, make_result, records_graph
+from ..grad_mode import records_graph
+from ..tensor import Tensor, make_result
 from ._util import (ArgumentError, DtypeError, accurate_sum, axes_tuple, axis_index, check_float, check_tensors, flag,
                     numpy_names, quiet, torch_name)
 from .dtypes import TORCH_DTYPES

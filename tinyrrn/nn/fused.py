@@ -1,6 +1,7 @@
 """A convolution and the batch norm after it, fused for inference (ResNet's conv-BN pairs)."""
 from .. import functional as F
-from ..tensor import Tensor, records_graph
+from ..grad_mode import records_graph
+from ..tensor import Tensor
 from .layers import BatchNorm2d, Conv2d, ReLU
 from .module import Module
 
