@@ -602,3 +602,16 @@ def test_norm_layer_builds_every_normalisation_as_torchvision_calls_it(block):
         assert Counted.calls == len(norms)
         with tinyrrn.no_grad():
             np.testing.assert_allclose(host(logits), host(_torchvision_forward(model, x)), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("build", [resnet18, resnet34, resnet50])
+def test_torchvision_builder_arguments_weights_and_progress(build):
+    """torchvision's resnet18/34/50(weights=None, progress=True) build a fresh model: tinyrrn refused both as
+    unexpected keyword arguments. Weights to download are refused saying how tinyrrn takes weights instead."""
+    small = {"widths": (4, 4, 8, 8)}  # a narrow one: quick to build
+    model = build(weights=None, progress=False, num_classes=3, **small)
+    assert model.fc.weight.shape == (3, model.num_features)
+    assert build(pretrained=False, **small).fc.weight.shape == (1000, model.num_features)
+    for asked in ({"weights": "IMAGENET1K_V1"}, {"weights": "DEFAULT"}, {"pretrained": True}):
+        with pytest.raises(NotImplementedError, match="downloads no weights.*tinyrrn.weights convert.*load_npz"):
+            build(**asked)

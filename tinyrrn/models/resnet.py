@@ -212,16 +212,32 @@ class UnitLayout:
         return [(name, None) for name in self.names]
 
 
-def resnet18(num_classes=1000, **kwargs):
+def no_download(name, weights, pretrained):
+    """torchvision's builders' ``weights`` and legacy ``pretrained``: None and False build a fresh model, as
+    there; weights to download are refused, saying how tinyrrn takes them."""
+    if weights is not None or pretrained:
+        raise NotImplementedError(f"{name}(weights={weights!r}, pretrained={pretrained!r}): tinyrrn downloads no "
+                                  "weights; convert torchvision's .pth with python -m tinyrrn.weights convert "
+                                  f"FILE.pth FILE.npz and load it with tinyrrn.weights.load_npz({name}(), 'FILE.npz')")
+
+
+def resnet18(num_classes=1000, *, weights=None, progress=True, pretrained=False, **kwargs):
+    """ResNet-18; ``weights``, ``progress`` and ``pretrained`` as torchvision's, with nothing to download
+    (no_download)."""
+    no_download("resnet18", weights, pretrained)
     return ResNet(BasicBlock, UNITS_PER_LAYER["resnet18"], num_classes, **kwargs)
 
 
-def resnet34(num_classes=1000, **kwargs):
+def resnet34(num_classes=1000, *, weights=None, progress=True, pretrained=False, **kwargs):
+    """ResNet-34; ``weights``, ``progress`` and ``pretrained`` as resnet18's."""
+    no_download("resnet34", weights, pretrained)
     return ResNet(BasicBlock, UNITS_PER_LAYER["resnet34"], num_classes, **kwargs)
 
 
-def resnet50(num_classes=1000, stride_in_1x1=False, **kwargs):
-    """ResNet-50; ``**WEIGHTS_LAYOUTS["caffe"]["model"]`` gives the MSRA/Caffe layout the paper's framework used."""
+def resnet50(num_classes=1000, stride_in_1x1=False, *, weights=None, progress=True, pretrained=False, **kwargs):
+    """ResNet-50; ``**WEIGHTS_LAYOUTS["caffe"]["model"]`` gives the MSRA/Caffe layout the paper's framework used;
+    ``weights``, ``progress`` and ``pretrained`` as resnet18's."""
+    no_download("resnet50", weights, pretrained)
     return ResNet(Bottleneck, UNITS_PER_LAYER["resnet50"], num_classes, stride_in_1x1=stride_in_1x1, **kwargs)
 
 
