@@ -736,3 +736,17 @@ def test_a_load_into_a_model_that_holds_the_files_model_names_the_submodule_to_l
                                            r"those of its backbone: load it into model.backbone"):
         load_npz(model, tmp_path / "resnet.npz", strict=False)
     load_npz(model.backbone, tmp_path / "resnet.npz")
+
+
+@pytest.mark.parametrize("strict", [True, False])
+def test_a_load_of_a_larger_models_file_into_its_submodule_names_the_prefix(tmp_path, strict):
+    """An RRN's weights file (backbone.*, temporal.*) loaded into a plain ResNet was refused listing every name of
+    both, with no word that the file's backbone.* tensors are this ResNet's under a prefix."""
+    from tinyrrn.models import RecurrentResNet, resnet_small
+    save_npz(RecurrentResNet(resnet_small(num_classes=4), "linear", context=2), tmp_path / "rrn.npz")
+    model = resnet_small(num_classes=4)
+    before = {k: np.array(v) for k, v in model.state_dict().items()}
+    with pytest.raises(ValueError, match=r"(?s)rrn.npz: .*they are under 'backbone.' in the file: this ResNet is "
+                                         r"the backbone of the file's model"):
+        load_npz(model, tmp_path / "rrn.npz", strict=strict)
+    assert all(np.array_equal(before[k], v) for k, v in model.state_dict().items())
