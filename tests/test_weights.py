@@ -6,6 +6,7 @@ installed; tests that need no torch-written file run without torch.
 
 import os
 import pickle
+import re
 import stat
 import struct
 import subprocess
@@ -750,3 +751,34 @@ def test_a_load_of_a_larger_models_file_into_its_submodule_names_the_prefix(tmp_
                                          r"the backbone of the file's model"):
         load_npz(model, tmp_path / "rrn.npz", strict=strict)
     assert all(np.array_equal(before[k], v) for k, v in model.state_dict().items())
+
+
+def rewritten(source, path, folder=None, byteorder=None):
+    """A copy of the zip-format .pth ``source`` at ``path``, its members moved into ``folder`` and/or its byteorder
+    record replaced by the bytes ``byteorder``."""
+    with zipfile.ZipFile(source) as original, zipfile.ZipFile(path, "w") as archive:
+        for name in original.namelist():
+            data = original.read(name)
+            if byteorder is not None and name.endswith("/byteorder"):
+                data = byteorder
+            archive.writestr(name if folder is None else f"{folder}/{name.split('/', 1)[1]}", data)
+    return path
+
+
+@pytest.mark.parametrize("folder", [None, "archive", "another name"])
+@pytest.mark.parametrize("byteorder", [b"little", b"big", b"middle", b"big\n", b""])
+def test_a_pth_byteorder_record_is_read_as_torch_reads_it(tmp_path, folder, byteorder, torch):
+    """The storages' byte order is 'little' or 'big' (the bytes then read big-endian, as torch.load reads them), in
+    whatever folder the archive holds; any other record is refused, as torch's ValueError refuses it: tinyrrn read
+    every record but 'little' as big-endian, giving numbers of nothing in silence."""
+    tensors = OrderedDict(weight=torch.arange(6, dtype=torch.float32).reshape(2, 3), count=torch.tensor(7))
+    path = rewritten(torch_save(tensors, tmp_path / "mymodel.pth", "zip"), tmp_path / "w.pth", folder, byteorder)
+    try:
+        expected = torch.load(path)
+    except ValueError as error:
+        assert "Unknown endianness" in str(error)
+        with pytest.raises(WeightsError, match=rf"w.pth: its byteorder record is {re.escape(repr(byteorder.decode()))}, "
+                                               r"neither 'little' nor 'big'"):
+            read_pth(path)
+        return
+    assert_same(read_pth(path), as_numpy(expected))

@@ -11,7 +11,8 @@ is refused with :class:`UnsafePickleError`.
 Two layouts are understood:
 
 * zip format (torch >= 1.6): an uncompressed zip holding ``<prefix>/data.pkl``
-  and one raw little-endian file ``<prefix>/data/<key>`` per storage;
+  and one raw file ``<prefix>/data/<key>`` per storage, little-endian unless its ``byteorder`` record
+  says 'big' (any other record is refused, as torch.load refuses it);
 * legacy format: consecutive pickles (magic number, protocol version, system
   info, the object, the list of storage keys) followed by each storage as an
   int64 element count and its raw bytes.
@@ -291,7 +292,11 @@ def _read_zip(path, allow_expand):
         prefix = pickles[0][: -len("data.pkl")]
         byteorder = "little"
         if f"{prefix}byteorder" in names:
-            byteorder = archive.read(f"{prefix}byteorder").decode("ascii").strip()
+            record = archive.read(f"{prefix}byteorder")
+            if record not in (b"little", b"big"):  # as torch.load refuses it
+                raise WeightsError(f"{path}: its byteorder record is {record.decode('latin-1')!r}, neither 'little' "
+                                   "nor 'big'; the byte order of its storages is unknown")
+            byteorder = record.decode("ascii")
         if f"{prefix}constants.pkl" in names:  # as torch.load tells a TorchScript archive
             raise WeightsError(f"{path}: a TorchScript archive (torch.jit.save), not a state_dict saved by torch.save; "
                                "tinyrrn reads state_dicts only: in torch, torch.save(torch.jit.load(file).state_dict(), "
