@@ -782,3 +782,20 @@ def test_a_pth_byteorder_record_is_read_as_torch_reads_it(tmp_path, folder, byte
             read_pth(path)
         return
     assert_same(read_pth(path), as_numpy(expected))
+
+
+@pytest.mark.parametrize("change", [lambda data: data[:-4], lambda data: data + bytes(8)])
+def test_a_pth_storage_of_another_size_than_its_pickle_gives_is_refused_as_torch_refuses_it(tmp_path, change, torch):
+    """A zip .pth storage member longer than the element count its pickle records was read in silence (its first
+    bytes taken), and one shorter was named only where a tensor reached past its end; torch.load refuses both."""
+    path = torch_save(OrderedDict(weight=torch.arange(6, dtype=torch.float32)), tmp_path / "w.pth", "zip")
+    with zipfile.ZipFile(path) as original:
+        members = {name: original.read(name) for name in original.namelist()}
+    with zipfile.ZipFile(path, "w") as archive:
+        for name, data in members.items():
+            archive.writestr(name, change(data) if name.endswith("/data/0") else data)
+    with pytest.raises(RuntimeError, match="record size"):
+        torch.load(path)
+    with pytest.raises(WeightsError, match=r"w.pth: storage '0' holds \d+ bytes where the pickle gives it 6 elements "
+                                           r"of FloatStorage, 24 bytes"):
+        read_pth(path)

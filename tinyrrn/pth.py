@@ -305,10 +305,16 @@ def _read_zip(path, allow_expand):
             state = _find_state_dict(_load_object(file, path)[1], path)
         storages = {}
 
-        def load_storage(key):
-            if key not in storages:
-                storages[key] = archive.read(f"{prefix}data/{key}")
-            return storages[key]
+        def load_storage(ref):
+            """The bytes of storage ``ref``, of exactly the size its persistent id gives, as torch.load checks."""
+            if ref.key not in storages:
+                storages[ref.key] = archive.read(f"{prefix}data/{ref.key}")
+            nbytes = ref.numel * _dtype(ref.type, byteorder).itemsize
+            if len(storages[ref.key]) != nbytes:
+                raise WeightsError(f"{path}: storage {ref.key!r} holds {len(storages[ref.key])} bytes where the "
+                                   f"pickle gives it {ref.numel} elements of {ref.type.name}, {nbytes} bytes "
+                                   "(truncated or altered file?)")
+            return storages[ref.key]
 
         return _materialise(state, load_storage, byteorder, path, allow_expand)
 
@@ -339,7 +345,7 @@ def _read_legacy(path, allow_expand):
             if len(storages[key]) != nbytes:
                 raise WeightsError(f"{path}: truncated: storage {key!r} should hold {nbytes} "
                                    f"bytes, found {len(storages[key])}")
-    return _materialise(state, storages.__getitem__, byteorder, path, allow_expand)
+    return _materialise(state, lambda ref: storages[ref.key], byteorder, path, allow_expand)
 
 
 def _load_object(file, path):
@@ -436,7 +442,7 @@ def _materialise(state, load_storage, byteorder, path, allow_expand):
         if not isinstance(storage, _StorageRef):
             raise WeightsError(f"{path}: tensor {name!r} is not backed by a storage")
         dtype = _dtype(storage.type, byteorder)
-        data = load_storage(storage.key)
+        data = load_storage(storage)
         flat = np.frombuffer(data, dtype=dtype, count=len(data) // dtype.itemsize)
         flat = flat[storage.offset: storage.offset + storage.numel]
         arrays[name] = _strided_copy(flat, ref, name, path, allow_expand)
