@@ -549,7 +549,7 @@ def test_torchvision_groups_width_and_dilation_match_torch(torch, options, train
 def test_torchvision_arguments_zero_init_and_refusals():
     """zero_init_residual zeroes the last batch norm's weight of every residual branch (each unit starts as its
     shortcut), as torchvision's; BasicBlock refuses groups, width_per_group and dilation as torchvision's does, and
-    a norm_layer other than BatchNorm2d, or a replace_stride_with_dilation not of three, is refused saying so."""
+    a replace_stride_with_dilation not of three is refused saying so."""
     for model, last in ((ResNet(BasicBlock, (2, 1, 1, 1), 3, widths=(4, 4, 8, 8), zero_init_residual=True), "bn2"),
                         (ResNet(Bottleneck, (1, 1, 1, 1), 3, widths=(4, 4, 8, 8), zero_init_residual=True), "bn3")):
         for name, unit in model.units():
@@ -564,8 +564,54 @@ def test_torchvision_arguments_zero_init_and_refusals():
         resnet18(replace_stride_with_dilation=[False, False, True])
     with pytest.raises(ValueError, match="replace_stride_with_dilation should be None or a 3-element tuple"):
         resnet50(replace_stride_with_dilation=[False, True])
-    with pytest.raises(NotImplementedError, match="norm_layer .* not supported"):
-        resnet18(norm_layer=tinyrrn.nn.Identity)
     defaults = ResNet(BasicBlock, (1, 1, 1, 1), 3, widths=(4, 4, 8, 8), norm_layer=tinyrrn.nn.BatchNorm2d,
                       replace_stride_with_dilation=(False,) * 3, groups=1, width_per_group=64)
     assert list(defaults.state_dict()) == list(ResNet(BasicBlock, (1, 1, 1, 1), 3, widths=(4, 4, 8, 8)).state_dict())
+
+
+@pytest.mark.parametrize("block", [BasicBlock, Bottleneck])
+def test_norm_layer_builds_every_normalisation_as_torchvision_calls_it(block):
+    """torchvision's norm_layer is any callable of the channel count (functools.partial(BatchNorm2d, ...), a
+    subclass, FrozenBatchNorm2d): it makes the stem's, each unit's and each projection's norm, which the forward
+    calls as torchvision's does. tinyrrn refused every norm_layer but BatchNorm2d itself."""
+    class Counted(tinyrrn.nn.BatchNorm2d):
+        calls = 0
+
+        def forward(self, x):
+            Counted.calls += 1
+            return super().forward(x)
+
+    made = []
+
+    def norm_layer(channels):
+        made.append(channels)
+        return Counted(channels, eps=1e-3, momentum=0.5)
+
+    model = ResNet(block, (1, 2, 1, 1), 3, widths=(4, 4, 8, 8), norm_layer=norm_layer, zero_init_residual=True)
+    norms = [(name, m) for name, m in model.named_modules() if isinstance(m, tinyrrn.nn.BatchNorm2d)]
+    assert norms and all(type(m) is Counted and m.eps == 1e-3 and m.momentum == 0.5 for _, m in norms)
+    assert sorted(made) == sorted(m.num_features for _, m in norms)  # one call per norm
+    assert list(model.state_dict()) == list(ResNet(block, (1, 2, 1, 1), 3, widths=(4, 4, 8, 8)).state_dict())
+    last = "bn3" if block is Bottleneck else "bn2"
+    assert all(np.all(host(getattr(unit, last).weight.data) == 0) for _, unit in model.units())
+    x = Tensor(on_device(np.random.default_rng(0).standard_normal((2, 3, 16, 16)).astype(np.float32)))
+    for training in (True, False):
+        model.train(training)
+        Counted.calls = 0
+        logits = model(x)
+        assert Counted.calls == len(norms)
+        with tinyrrn.no_grad():
+            np.testing.assert_allclose(host(logits), host(_torchvision_forward(model, x)), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("build", [resnet18, resnet34, resnet50])
+def test_torchvision_builder_arguments_weights_and_progress(build):
+    """torchvision's resnet18/34/50(weights=None, progress=True) build a fresh model: tinyrrn refused both as
+    unexpected keyword arguments. Weights to download are refused saying how tinyrrn takes weights instead."""
+    small = {"widths": (4, 4, 8, 8)}  # a narrow one: quick to build
+    model = build(weights=None, progress=False, num_classes=3, **small)
+    assert model.fc.weight.shape == (3, model.num_features)
+    assert build(pretrained=False, **small).fc.weight.shape == (1000, model.num_features)
+    for asked in ({"weights": "IMAGENET1K_V1"}, {"weights": "DEFAULT"}, {"pretrained": True}):
+        with pytest.raises(NotImplementedError, match="downloads no weights.*tinyrrn.weights convert.*load_npz"):
+            build(**asked)

@@ -286,3 +286,10 @@ def test_clips_that_are_no_tensor_are_refused_as_a_resnet_refuses_its_frames(cli
     with pytest.raises(TypeError, match=rf"RecurrentResNet: expected a Tensor, got {type(clips).__name__} as argument "
                                         r"'clips'"):
         RecurrentResNet(tiny_backbone(), "identity", ("block4",))(clips)
+
+
+@pytest.mark.parametrize("backbone", [nn.Linear(3, 4), "resnet50", None])
+def test_a_backbone_that_is_no_resnet_is_refused_saying_so(backbone):
+    """A backbone that is no ResNet failed on a missing attribute ('Linear' object has no attribute 'units')."""
+    with pytest.raises(TypeError, match=r"RecurrentResNet: the backbone must be a tinyrrn ResNet .*got "):
+        RecurrentResNet(backbone, "identity")

@@ -6,6 +6,7 @@ installed; tests that need no torch-written file run without torch.
 
 import os
 import pickle
+import re
 import stat
 import struct
 import subprocess
@@ -736,3 +737,65 @@ def test_a_load_into_a_model_that_holds_the_files_model_names_the_submodule_to_l
                                            r"those of its backbone: load it into model.backbone"):
         load_npz(model, tmp_path / "resnet.npz", strict=False)
     load_npz(model.backbone, tmp_path / "resnet.npz")
+
+
+@pytest.mark.parametrize("strict", [True, False])
+def test_a_load_of_a_larger_models_file_into_its_submodule_names_the_prefix(tmp_path, strict):
+    """An RRN's weights file (backbone.*, temporal.*) loaded into a plain ResNet was refused listing every name of
+    both, with no word that the file's backbone.* tensors are this ResNet's under a prefix."""
+    from tinyrrn.models import RecurrentResNet, resnet_small
+    save_npz(RecurrentResNet(resnet_small(num_classes=4), "linear", context=2), tmp_path / "rrn.npz")
+    model = resnet_small(num_classes=4)
+    before = {k: np.array(v) for k, v in model.state_dict().items()}
+    with pytest.raises(ValueError, match=r"(?s)rrn.npz: .*they are under 'backbone.' in the file: this ResNet is "
+                                         r"the backbone of the file's model"):
+        load_npz(model, tmp_path / "rrn.npz", strict=strict)
+    assert all(np.array_equal(before[k], v) for k, v in model.state_dict().items())
+
+
+def rewritten(source, path, folder=None, byteorder=None):
+    """A copy of the zip-format .pth ``source`` at ``path``, its members moved into ``folder`` and/or its byteorder
+    record replaced by the bytes ``byteorder``."""
+    with zipfile.ZipFile(source) as original, zipfile.ZipFile(path, "w") as archive:
+        for name in original.namelist():
+            data = original.read(name)
+            if byteorder is not None and name.endswith("/byteorder"):
+                data = byteorder
+            archive.writestr(name if folder is None else f"{folder}/{name.split('/', 1)[1]}", data)
+    return path
+
+
+@pytest.mark.parametrize("folder", [None, "archive", "another name"])
+@pytest.mark.parametrize("byteorder", [b"little", b"big", b"middle", b"big\n", b""])
+def test_a_pth_byteorder_record_is_read_as_torch_reads_it(tmp_path, folder, byteorder, torch):
+    """The storages' byte order is 'little' or 'big' (the bytes then read big-endian, as torch.load reads them), in
+    whatever folder the archive holds; any other record is refused, as torch's ValueError refuses it: tinyrrn read
+    every record but 'little' as big-endian, giving numbers of nothing in silence."""
+    tensors = OrderedDict(weight=torch.arange(6, dtype=torch.float32).reshape(2, 3), count=torch.tensor(7))
+    path = rewritten(torch_save(tensors, tmp_path / "mymodel.pth", "zip"), tmp_path / "w.pth", folder, byteorder)
+    try:
+        expected = torch.load(path)
+    except ValueError as error:
+        assert "Unknown endianness" in str(error)
+        with pytest.raises(WeightsError, match=rf"w.pth: its byteorder record is {re.escape(repr(byteorder.decode()))}, "
+                                               r"neither 'little' nor 'big'"):
+            read_pth(path)
+        return
+    assert_same(read_pth(path), as_numpy(expected))
+
+
+@pytest.mark.parametrize("change", [lambda data: data[:-4], lambda data: data + bytes(8)])
+def test_a_pth_storage_of_another_size_than_its_pickle_gives_is_refused_as_torch_refuses_it(tmp_path, change, torch):
+    """A zip .pth storage member longer than the element count its pickle records was read in silence (its first
+    bytes taken), and one shorter was named only where a tensor reached past its end; torch.load refuses both."""
+    path = torch_save(OrderedDict(weight=torch.arange(6, dtype=torch.float32)), tmp_path / "w.pth", "zip")
+    with zipfile.ZipFile(path) as original:
+        members = {name: original.read(name) for name in original.namelist()}
+    with zipfile.ZipFile(path, "w") as archive:
+        for name, data in members.items():
+            archive.writestr(name, change(data) if name.endswith("/data/0") else data)
+    with pytest.raises(RuntimeError, match="record size"):
+        torch.load(path)
+    with pytest.raises(WeightsError, match=r"w.pth: storage '0' holds \d+ bytes where the pickle gives it 6 elements "
+                                           r"of FloatStorage, 24 bytes"):
+        read_pth(path)

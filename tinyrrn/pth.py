@@ -11,7 +11,8 @@ is refused with :class:`UnsafePickleError`.
 Two layouts are understood:
 
 * zip format (torch >= 1.6): an uncompressed zip holding ``<prefix>/data.pkl``
-  and one raw little-endian file ``<prefix>/data/<key>`` per storage;
+  and one raw file ``<prefix>/data/<key>`` per storage, little-endian unless its ``byteorder`` record
+  says 'big' (any other record is refused, as torch.load refuses it);
 * legacy format: consecutive pickles (magic number, protocol version, system
   info, the object, the list of storage keys) followed by each storage as an
   int64 element count and its raw bytes.
@@ -291,7 +292,11 @@ def _read_zip(path, allow_expand):
         prefix = pickles[0][: -len("data.pkl")]
         byteorder = "little"
         if f"{prefix}byteorder" in names:
-            byteorder = archive.read(f"{prefix}byteorder").decode("ascii").strip()
+            record = archive.read(f"{prefix}byteorder")
+            if record not in (b"little", b"big"):  # as torch.load refuses it
+                raise WeightsError(f"{path}: its byteorder record is {record.decode('latin-1')!r}, neither 'little' "
+                                   "nor 'big'; the byte order of its storages is unknown")
+            byteorder = record.decode("ascii")
         if f"{prefix}constants.pkl" in names:  # as torch.load tells a TorchScript archive
             raise WeightsError(f"{path}: a TorchScript archive (torch.jit.save), not a state_dict saved by torch.save; "
                                "tinyrrn reads state_dicts only: in torch, torch.save(torch.jit.load(file).state_dict(), "
@@ -300,10 +305,16 @@ def _read_zip(path, allow_expand):
             state = _find_state_dict(_load_object(file, path)[1], path)
         storages = {}
 
-        def load_storage(key):
-            if key not in storages:
-                storages[key] = archive.read(f"{prefix}data/{key}")
-            return storages[key]
+        def load_storage(ref):
+            """The bytes of storage ``ref``, of exactly the size its persistent id gives, as torch.load checks."""
+            if ref.key not in storages:
+                storages[ref.key] = archive.read(f"{prefix}data/{ref.key}")
+            nbytes = ref.numel * _dtype(ref.type, byteorder).itemsize
+            if len(storages[ref.key]) != nbytes:
+                raise WeightsError(f"{path}: storage {ref.key!r} holds {len(storages[ref.key])} bytes where the "
+                                   f"pickle gives it {ref.numel} elements of {ref.type.name}, {nbytes} bytes "
+                                   "(truncated or altered file?)")
+            return storages[ref.key]
 
         return _materialise(state, load_storage, byteorder, path, allow_expand)
 
@@ -334,7 +345,7 @@ def _read_legacy(path, allow_expand):
             if len(storages[key]) != nbytes:
                 raise WeightsError(f"{path}: truncated: storage {key!r} should hold {nbytes} "
                                    f"bytes, found {len(storages[key])}")
-    return _materialise(state, storages.__getitem__, byteorder, path, allow_expand)
+    return _materialise(state, lambda ref: storages[ref.key], byteorder, path, allow_expand)
 
 
 def _load_object(file, path):
@@ -431,7 +442,7 @@ def _materialise(state, load_storage, byteorder, path, allow_expand):
         if not isinstance(storage, _StorageRef):
             raise WeightsError(f"{path}: tensor {name!r} is not backed by a storage")
         dtype = _dtype(storage.type, byteorder)
-        data = load_storage(storage.key)
+        data = load_storage(storage)
         flat = np.frombuffer(data, dtype=dtype, count=len(data) // dtype.itemsize)
         flat = flat[storage.offset: storage.offset + storage.numel]
         arrays[name] = _strided_copy(flat, ref, name, path, allow_expand)

@@ -128,7 +128,7 @@ def load_npz(model, path, strict=True):
     if not strict and not any(name in targets for name in state):
         raise WeightsError(f"{path}: none of its {len(state)} tensors is one of {type(model).__name__}'s, so "
                            f"nothing would be loaded (its names: {_first_names(state)}; the model's: "
-                           f"{_first_names(targets)}){_submodule_hint(state, targets)}")
+                           f"{_first_names(targets)}){_submodule_hint(state, targets, model)}")
     state = cast_like(state, targets, path)
     for name, value in state.items():
         if name in targets:
@@ -136,18 +136,32 @@ def load_npz(model, path, strict=True):
     try:
         model.load_state_dict(state, strict=strict)
     except ValueError as error:
-        raise ValueError(f"{path}: cannot load into {type(model).__name__}: {error}") from error
+        raise ValueError(f"{path}: cannot load into {type(model).__name__}: {error}"
+                         f"{_submodule_hint(state, targets, model)}") from error
 
 
-def _submodule_hint(state, targets):
-    """When most of ``state``'s names are those of one submodule of the model whose state_dict is ``targets`` (a
-    ResNet's in an RRN's ``backbone``), the words that say so; else ''."""
-    prefixes = {name[:i + 1] for name in targets for i, char in enumerate(name) if char == "."}
-    matches = {prefix: sum(prefix + name in targets for name in state) for prefix in prefixes}
-    prefix = max(matches, key=matches.get, default=None)
-    if prefix is None or 2 * matches[prefix] < len(state):
+def _submodule_hint(state, targets, model):
+    """When none of ``state``'s names is ``model``'s (whose state_dict is ``targets``) but most are those of one
+    submodule of it (a ResNet's in an RRN's ``backbone``), or most of the model's are those of one submodule of the
+    file's model (an RRN's file loaded into a ResNet), the words that say so; else ''."""
+    if any(name in targets for name in state):
         return ""
-    return f"; they are those of its {prefix[:-1]}: load it into model.{prefix[:-1]}"
+    prefix = _common_prefix(state, targets)
+    if prefix:
+        return f"; they are those of its {prefix[:-1]}: load it into model.{prefix[:-1]}"
+    prefix = _common_prefix(targets, state)
+    if prefix:
+        return (f"; they are under {prefix!r} in the file: this {type(model).__name__} is the {prefix[:-1]} of the "
+                f"file's model; load the file into that model, or save its {prefix[:-1]} alone")
+    return ""
+
+
+def _common_prefix(names, within):
+    """The prefix (ending in '.') of ``within``'s names under which most of ``names`` lie, or None."""
+    prefixes = {name[:i + 1] for name in within for i, char in enumerate(name) if char == "."}
+    matches = {prefix: sum(prefix + name in within for name in names) for prefix in prefixes}
+    prefix = max(matches, key=matches.get, default=None)
+    return prefix if prefix is not None and 2 * matches[prefix] >= len(names) else None
 
 
 def _first_names(state, shown=3):

@@ -51,17 +51,19 @@ class BasicBlock(ResidualUnit):
     """Two 3x3 convs (ResNet-18/34); torchvision's children, its ReLU applied fused (see nn.conv_bn)."""
     expansion = 1
 
-    def __init__(self, in_channels, width, stride=1, downsample=None, groups=1, base_width=64, dilation=1):
+    def __init__(self, in_channels, width, stride=1, downsample=None, groups=1, base_width=64, dilation=1,
+                 norm_layer=None):
         super().__init__()
+        norm_layer = nn.BatchNorm2d if norm_layer is None else norm_layer
         if groups != 1 or base_width != 64:
             raise ValueError("BasicBlock only supports groups=1 and base_width=64 (torchvision's rule)")
         if dilation > 1:
             raise NotImplementedError("Dilation > 1 not supported in BasicBlock (torchvision's rule)")
         self.conv1 = nn.Conv2d(in_channels, width, 3, stride, 1, bias=False)
-        self.bn1 = nn.BatchNorm2d(width)
+        self.bn1 = norm_layer(width)
         self.relu = nn.ReLU()
         self.conv2 = nn.Conv2d(width, width, 3, 1, 1, bias=False)
-        self.bn2 = nn.BatchNorm2d(width)
+        self.bn2 = norm_layer(width)
         self.downsample = downsample
 
     def residual(self, x, add=None):
@@ -75,18 +77,19 @@ class Bottleneck(ResidualUnit):
     expansion = 4
 
     def __init__(self, in_channels, width, stride=1, downsample=None, groups=1, base_width=64, dilation=1,
-                 stride_in_1x1=False):
-        """``groups``, ``base_width``, ``dilation``: torchvision's (ResNeXt's grouped 3x3 conv of
-        int(width * base_width / 64) * groups channels, a dilated 3x3 conv)."""
+                 norm_layer=None, stride_in_1x1=False):
+        """``groups``, ``base_width``, ``dilation``, ``norm_layer``: torchvision's (ResNeXt's grouped 3x3 conv of
+        int(width * base_width / 64) * groups channels, a dilated 3x3 conv, the norm of so many channels)."""
         super().__init__()
+        norm_layer = nn.BatchNorm2d if norm_layer is None else norm_layer
         s1, s3 = (stride, 1) if stride_in_1x1 else (1, stride)
         inner = int(width * (base_width / 64.0)) * groups
         self.conv1 = nn.Conv2d(in_channels, inner, 1, s1, bias=False)
-        self.bn1 = nn.BatchNorm2d(inner)
+        self.bn1 = norm_layer(inner)
         self.conv2 = nn.Conv2d(inner, inner, 3, s3, dilation, dilation=dilation, groups=groups, bias=False)
-        self.bn2 = nn.BatchNorm2d(inner)
+        self.bn2 = norm_layer(inner)
         self.conv3 = nn.Conv2d(inner, width * 4, 1, bias=False)
-        self.bn3 = nn.BatchNorm2d(width * 4)
+        self.bn3 = norm_layer(width * 4)
         self.relu = nn.ReLU()
         self.downsample = downsample
 
@@ -104,17 +107,14 @@ class ResNet(nn.Module):
     for tiny inputs (32-64 pixels), keeping the name ``conv1``. ``stride_in_1x1``
     (Bottleneck units only) moves each stage's stride into the first 1x1 conv;
     ``caffe_pool`` makes the stem's max-pool Caffe's (no padding, ceil rounding).
-    ``zero_init_residual``, ``groups``, ``width_per_group`` and ``replace_stride_with_dilation`` are
-    torchvision's; its ``norm_layer`` is taken as None or BatchNorm2d only.
+    ``zero_init_residual``, ``groups``, ``width_per_group``, ``replace_stride_with_dilation`` and
+    ``norm_layer`` (a callable of the channel count; None: BatchNorm2d) are torchvision's.
     """
 
     def __init__(self, block, blocks, num_classes=1000, widths=(64, 128, 256, 512),
                  stride_in_1x1=False, small_stem=False, caffe_pool=False, zero_init_residual=False, groups=1,
                  width_per_group=64, replace_stride_with_dilation=None, norm_layer=None):
         super().__init__()
-        if norm_layer not in (None, nn.BatchNorm2d):
-            raise NotImplementedError(f"ResNet: norm_layer {norm_layer!r} is not supported by tinyrrn, whose units "
-                                      "use BatchNorm2d (norm_layer None or nn.BatchNorm2d)")
         dilate = [False] * 3 if replace_stride_with_dilation is None else list(replace_stride_with_dilation)
         if len(dilate) != 3:
             raise ValueError("replace_stride_with_dilation should be None or a 3-element tuple, got "
@@ -128,13 +128,14 @@ class ResNet(nn.Module):
         if caffe_pool and small_stem:
             raise ValueError("caffe_pool replaces the stem's max-pool, which small_stem has not")
         stage_options = {"stride_in_1x1": True} if stride_in_1x1 else {}
-        unit_options = {"groups": groups, "base_width": width_per_group}
+        norm_layer = nn.BatchNorm2d if norm_layer is None else norm_layer
+        unit_options = {"groups": groups, "base_width": width_per_group, "norm_layer": norm_layer}
         stem_width = widths[0]
         if small_stem:
             self.conv1 = nn.Conv2d(3, stem_width, 3, 1, 1, bias=False)
         else:
             self.conv1 = nn.Conv2d(3, stem_width, 7, 2, 3, bias=False)
-        self.bn1 = nn.BatchNorm2d(stem_width)
+        self.bn1 = norm_layer(stem_width)
         self.relu = nn.ReLU()  # torchvision's child list; stem() applies it fused with bn1 (see nn.conv_bn)
         if small_stem:
             self.maxpool = nn.Identity()
@@ -148,7 +149,7 @@ class ResNet(nn.Module):
             downsample = None
             if stride != 1 or channels != width * block.expansion:
                 downsample = nn.Sequential(nn.Conv2d(channels, width * block.expansion, 1, stride, bias=False),
-                                           nn.BatchNorm2d(width * block.expansion))
+                                           norm_layer(width * block.expansion))
             units = [block(channels, width, stride, downsample, dilation=previous_dilation, **unit_options,
                            **stage_options)]
             channels = width * block.expansion
@@ -163,7 +164,8 @@ class ResNet(nn.Module):
         if zero_init_residual:  # each residual branch starts at zero, each unit as the identity (torchvision's)
             for _, unit in self.units():
                 last_bn = unit.bn3 if isinstance(unit, Bottleneck) else unit.bn2
-                init.zeros_(last_bn.weight)
+                if getattr(last_bn, "weight", None) is not None:  # a norm without a scale has none to zero
+                    init.zeros_(last_bn.weight)
 
     def stem(self, x):
         """conv1, bn1, relu, maxpool: frames (N, 3, H, W) -> layer1's input."""
@@ -210,16 +212,32 @@ class UnitLayout:
         return [(name, None) for name in self.names]
 
 
-def resnet18(num_classes=1000, **kwargs):
+def no_download(name, weights, pretrained):
+    """torchvision's builders' ``weights`` and legacy ``pretrained``: None and False build a fresh model, as
+    there; weights to download are refused, saying how tinyrrn takes them."""
+    if weights is not None or pretrained:
+        raise NotImplementedError(f"{name}(weights={weights!r}, pretrained={pretrained!r}): tinyrrn downloads no "
+                                  "weights; convert torchvision's .pth with python -m tinyrrn.weights convert "
+                                  f"FILE.pth FILE.npz and load it with tinyrrn.weights.load_npz({name}(), 'FILE.npz')")
+
+
+def resnet18(num_classes=1000, *, weights=None, progress=True, pretrained=False, **kwargs):
+    """ResNet-18; ``weights``, ``progress`` and ``pretrained`` as torchvision's, with nothing to download
+    (no_download)."""
+    no_download("resnet18", weights, pretrained)
     return ResNet(BasicBlock, UNITS_PER_LAYER["resnet18"], num_classes, **kwargs)
 
 
-def resnet34(num_classes=1000, **kwargs):
+def resnet34(num_classes=1000, *, weights=None, progress=True, pretrained=False, **kwargs):
+    """ResNet-34; ``weights``, ``progress`` and ``pretrained`` as resnet18's."""
+    no_download("resnet34", weights, pretrained)
     return ResNet(BasicBlock, UNITS_PER_LAYER["resnet34"], num_classes, **kwargs)
 
 
-def resnet50(num_classes=1000, stride_in_1x1=False, **kwargs):
-    """ResNet-50; ``**WEIGHTS_LAYOUTS["caffe"]["model"]`` gives the MSRA/Caffe layout the paper's framework used."""
+def resnet50(num_classes=1000, stride_in_1x1=False, *, weights=None, progress=True, pretrained=False, **kwargs):
+    """ResNet-50; ``**WEIGHTS_LAYOUTS["caffe"]["model"]`` gives the MSRA/Caffe layout the paper's framework used;
+    ``weights``, ``progress`` and ``pretrained`` as resnet18's."""
+    no_download("resnet50", weights, pretrained)
     return ResNet(Bottleneck, UNITS_PER_LAYER["resnet50"], num_classes, stride_in_1x1=stride_in_1x1, **kwargs)
 
 

@@ -52,6 +52,7 @@ from .. import nn
 from ..functional._util import check_tensors
 from ..backend import xp_of
 from ..tensor import Tensor
+from .resnet import ResNet
 
 SKIP_TYPES = ("none", "identity", "linear", "nonlinear")
 
@@ -155,6 +156,9 @@ class RecurrentResNet(nn.Module):
 
     def __init__(self, backbone, skip="identity", positions=None, context=2, average_logits=False):
         super().__init__()
+        if not isinstance(backbone, ResNet):
+            raise TypeError(f"RecurrentResNet: the backbone must be a tinyrrn ResNet (tinyrrn.models.resnet50(), ...), "
+                            f"whose residual units take the temporal skips; got {type(backbone).__name__}")
         if skip not in SKIP_TYPES:
             raise ValueError(f"unknown skip {skip!r}; expected one of {SKIP_TYPES}")
         if isinstance(context, bool) or not isinstance(context, numbers.Integral):
