@@ -17,6 +17,20 @@ pytestmark = pytest.mark.oracle
 OURS = types.SimpleNamespace(F=F, T=F, float64="float64", int64="int64")
 THEIRS = types.SimpleNamespace(F=torch.nn.functional, T=torch, float64=torch.float64, int64=torch.int64)
 
+# the arguments of the ops that take PyTorch's out= (in torch or torch.nn.functional): args(x, y, c)
+_OUT_ARGUMENTS = {
+    **{op: lambda x, y, c: (x, y) for op in ("add", "sub", "mul", "div", "remainder", "maximum", "minimum", "eq", "ne",
+                                            "lt", "le", "gt", "ge", "floor_divide", "pow")},
+    **{op: lambda x, y, c: (c,) for op in ("abs", "neg", "exp", "log", "sqrt", "square", "reciprocal", "sigmoid", "tanh",
+                                          "max", "min")},
+    **{op: lambda x, y, c: (x, 1) for op in ("sum", "mean", "amax", "amin", "argmax", "argmin", "var", "std", "softmax",
+                                            "log_softmax", "clamp_min", "clamp_max")},
+    "clamp": lambda x, y, c: (x, -0.5, 0.5), "clip": lambda x, y, c: (x, -0.5, 0.5),
+    "matmul": lambda x, y, c: (x, y.transpose(0, 1)), "where": lambda x, y, c: (x > 0, x, y),
+    "stack": lambda x, y, c: ([x, y],), "concatenate": lambda x, y, c: ([x, y],), "linear": lambda x, y, c: (x, y),
+    "avg_pool2d": lambda x, y, c: (x[None], 1),
+}
+
 # (name, form): form(m, x, y, c) with m a namespace above, x and y float64 tensors of shape (2, 3), c x > 0
 FORMS = [
     # binary element-wise ops: torch.X(input, other) and x.X(other)
@@ -169,6 +183,13 @@ FORMS = [
     ("F.linear-positional", lambda m, x, y, c: m.F.linear(x, y, y[:, 0])),
     ("F.pad-positional", lambda m, x, y, c: m.F.pad(x, (1, 0, 0, 1), "constant", 1.0)),
     ("F.softmax-dtype", lambda m, x, y, c: m.F.softmax(x, 1, dtype=m.float64)),
+    # out=: PyTorch's functions write their result into it (refusing it while the inputs require grad) and its
+    # methods refuse it; tinyrrn refuses it, saying so
+    *[(f"{op}-out{how}", lambda m, x, y, c, op=op, args=args, detach=detach: getattr(m.F if op in ("linear", "avg_pool2d") else m.T, op)(
+        *args(*((x.detach(), y.detach(), c.detach()) if detach else (x, y, c))), out=c.detach().clone()))
+      for op, args in _OUT_ARGUMENTS.items() for how, detach in (("", True), ("-graph", False))],
+    *[(f"{op}-method-out", lambda m, x, y, c, op=op, args=args: getattr(x, op)(*args(x, y, c)[1:], out=c.detach()))
+      for op, args in _OUT_ARGUMENTS.items() if op not in ("stack", "concatenate", "where", "linear", "avg_pool2d")],
 ]
 
 

@@ -5,7 +5,7 @@ from .. import backend
 from ..grad_mode import records_graph
 from ..tensor import Tensor, make_result
 from ._util import (ArgumentError, DtypeError, axis_index, check_float, integer, number, only_torch_defaults, quiet,
-                    saved_beside_inputs, torch_name)
+                    refuse_out, saved_beside_inputs, torch_name)
 from .dtypes import opmath, promote
 
 REDUCTIONS = ("mean", "sum", "none")
@@ -49,14 +49,16 @@ def _softmax(data, axis):
 
 
 @quiet
-def log_softmax(input, axis=None, *, dim=None, dtype=None):
+def log_softmax(input, axis=None, *, dim=None, dtype=None, out=None):
     """log(softmax(x)) along ``axis`` (or PyTorch's ``dim``), computed stably by subtracting the maximum;
     PyTorch's ``dtype`` at its default only (convert x first)."""
+    if out is not None:
+        refuse_out("log_softmax")
     only_torch_defaults("log_softmax", dtype=(dtype, None))
     check_float("log_softmax", input)
     axis = _softmax_axis("log_softmax", input, torch_name("log_softmax", "axis", axis, "dim", dim))
-    out = _log_softmax(input.data, axis)
-    return make_result(out, (input,), lambda g: (_log_softmax_backward(g, out, axis),), "log_softmax")
+    result = _log_softmax(input.data, axis)
+    return make_result(result, (input,), lambda g: (_log_softmax_backward(g, result, axis),), "log_softmax")
 
 
 def _log_softmax_backward(g, out, axis):
@@ -67,19 +69,21 @@ def _log_softmax_backward(g, out, axis):
 
 
 @quiet
-def softmax(input, axis=None, *, dim=None, dtype=None):
+def softmax(input, axis=None, *, dim=None, dtype=None, out=None):
     """exp(x) / sum(exp(x)) along ``axis`` (or PyTorch's ``dim``; torch.softmax), computed stably; PyTorch's
     ``dtype`` at its default only (convert x first)."""
+    if out is not None:
+        refuse_out("softmax")
     only_torch_defaults("softmax", dtype=(dtype, None))
     check_float("softmax", input)
     axis = _softmax_axis("softmax", input, torch_name("softmax", "axis", axis, "dim", dim))
-    out = _softmax(opmath(input.data), axis).astype(input.dtype, copy=False)  # float16: one rounding, at the end
+    result = _softmax(opmath(input.data), axis).astype(input.dtype, copy=False)  # float16: one rounding, at the end
 
     def backward(g):  # float16 in float32, rounded once, as PyTorch
-        y, wide = opmath(out), opmath(g)
+        y, wide = opmath(result), opmath(g)
         return ((y * (wide - (wide * y).sum(axis=axis, keepdims=True))).astype(g.dtype, copy=False),)
 
-    return make_result(out, (input,), backward, "softmax")
+    return make_result(result, (input,), backward, "softmax")
 
 
 def _tensor_argument(op, name, value, xp):
