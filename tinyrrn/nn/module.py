@@ -490,8 +490,8 @@ class Module:
         """Restore what get_extra_state returned (load_state_dict calls it when the subclass defines it)."""
         raise RuntimeError("Reached a code path in Module.set_extra_state() that should never be called.")
 
-    def load_state_dict(self, state, strict=True, assign=False):
-        """Copy arrays from ``state`` into this module's parameters and buffers, and give each module whose class
+    def load_state_dict(self, state_dict, strict=True, assign=False):
+        """Copy arrays from ``state_dict`` into this module's parameters and buffers, and give each module whose class
         defines set_extra_state its '_extra_state' entry, as PyTorch.
 
         All problems (missing keys, unexpected keys, shape mismatches) are
@@ -501,12 +501,12 @@ class Module:
         returned as (missing_keys, unexpected_keys), as PyTorch. With ``assign`` the given arrays are taken
         instead of copied (see _assign).
         """
-        if not isinstance(state, Mapping):
-            raise TypeError(f"Expected state_dict to be dict-like, got {type(state)} (as PyTorch)")
+        if not isinstance(state_dict, Mapping):
+            raise TypeError(f"Expected state_dict to be dict-like, got {type(state_dict)} (as PyTorch)")
         extras = OrderedDict((_extra_state_key(path), module) for path, module in self.named_modules(
             remove_duplicate=False) if _overrides(module, "set_extra_state"))
         own = OrderedDict((k, v) for k, v in self.state_dict().items() if k.rpartition(".")[2] != "_extra_state")
-        given, state = state, {k: _as_array(k, v) if k in own else v for k, v in state.items()}  # others unexpected
+        state = {k: _as_array(k, v) if k in own else v for k, v in state_dict.items()}  # others unexpected
         for k in own:  # a (1,) value for a 0-d entry (old checkpoints' num_batches_tracked): its element, as PyTorch
             if k in state and own[k].ndim == 0 and state[k].shape == (1,):
                 state[k] = state[k][0]
@@ -529,7 +529,7 @@ class Module:
         if problems:
             raise ArgumentError("load_state_dict failed, model left unchanged:\n  " + "\n  ".join(problems))
         if assign:
-            self._assign({k: (given[k] if isinstance(given[k], Parameter) else state[k]) for k in own if k in state})
+            self._assign({k: (state_dict[k] if isinstance(state_dict[k], Parameter) else state[k]) for k in own if k in state})
         else:
             self._copy_in(own, state)
         for key, module in extras.items():
