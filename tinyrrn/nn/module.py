@@ -161,12 +161,12 @@ class Module:
                 return found[name]
         raise AttributeError(f"'{type(self).__name__}' object has no attribute '{name}'")  # PyTorch's words
 
-    def register_buffer(self, name, array, persistent=True):
-        """Keep an array that is state but not trained (saved in state_dict unless ``persistent`` is False,
-        as PyTorch); a Tensor is kept as its array (sharing its memory), None keeps no value. The name must be
+    def register_buffer(self, name, tensor, persistent=True):
+        """Keep ``tensor``, state that is not trained (saved in state_dict unless ``persistent`` is False, as
+        PyTorch), as its array (sharing its memory; an array is kept itself), None keeps no value. The name must be
         a new attribute name without dots, as in PyTorch."""
         self._check_new_name("buffer", name, "_buffers")
-        self._buffers[name] = _buffer_array(name, array)
+        self._buffers[name] = _buffer_array(name, tensor)
         (self._non_persistent.discard if persistent else self._non_persistent.add)(name)
 
     def __call__(self, *args, **kwargs):
