@@ -529,7 +529,8 @@ class Module:
         if problems:
             raise ArgumentError("load_state_dict failed, model left unchanged:\n  " + "\n  ".join(problems))
         if assign:
-            self._assign({k: (state_dict[k] if isinstance(state_dict[k], Parameter) else state[k]) for k in own if k in state})
+            self._assign({k: (state_dict[k] if isinstance(state_dict[k], Parameter) else state[k]) for k in own
+                          if k in state})
         else:
             self._copy_in(own, state)
         for key, module in extras.items():
