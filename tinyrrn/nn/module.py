@@ -264,8 +264,9 @@ class Module:
             children = [(f"{name}.{k}" if name else k, m) for k, m in module._modules.items() if m is not None]
             stack.extend(reversed(children))
 
-    def modules(self):
-        return (m for _, m in self.named_modules())
+    def modules(self, remove_duplicate=True):
+        """The modules of named_modules (a shared one once, unless ``remove_duplicate`` is False), as PyTorch."""
+        return (m for _, m in self.named_modules(remove_duplicate=remove_duplicate))
 
     def children(self):
         return (m for _, m in self.named_children())
