@@ -345,6 +345,8 @@ METHODS = [
     ("apply-fn", lambda lib, net: net.apply(fn=lambda m: None) is net),
     ("state_dict-keywords", lambda lib, net: list(net.state_dict(destination=None, prefix="top.", keep_vars=True))),
     ("state_dict-positional", lambda lib, net: list(net.state_dict(None, "top."))),
+    ("state_dict-positional-keep_vars", lambda lib, net: [type(v).__name__ for v in net[0].state_dict(
+        None, "", True).values()]),
     ("requires_grad_-keyword", lambda lib, net: [p.requires_grad for p in net.requires_grad_(
         requires_grad=False).parameters()]),
     ("add_module-keywords", lambda lib, net: (net.add_module(name="extra", module=lib.nn.ReLU()),

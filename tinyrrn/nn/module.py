@@ -466,11 +466,18 @@ class Module:
         return self.to("gpu")
 
     # -- state ------------------------------------------------------------
-    def state_dict(self, *, destination=None, prefix="", keep_vars=False):
+    def state_dict(self, *args, destination=None, prefix="", keep_vars=False):
         """OrderedDict of name -> array (parameters, persistent buffers, then the extra state of a module whose
         class defines get_extra_state, of each module, parents first), each name written after ``prefix`` (as
         given: "m." makes "m.weight"); with ``keep_vars`` the parameters themselves; written into
-        ``destination`` (and that returned) when given, as PyTorch."""
+        ``destination`` (and that returned) when given, as PyTorch. PyTorch's deprecated positional form,
+        ``args`` (destination, prefix, keep_vars), with its FutureWarning and rules: a keyword given wins."""
+        if args:
+            warnings.warn("Positional args are being deprecated, use kwargs instead (as PyTorch's "
+                          "Module.state_dict)", FutureWarning, stacklevel=2)
+            destination = args[0] if destination is None else destination
+            prefix = args[1] if len(args) > 1 and prefix == "" else prefix
+            keep_vars = args[2] if len(args) > 2 and keep_vars is False else keep_vars
         state = OrderedDict() if destination is None else destination
         for path, module in self.named_modules(remove_duplicate=False):  # every name, as PyTorch
             buffers = [(k, v) for k, v in module._buffers.items() if k not in module._non_persistent]
