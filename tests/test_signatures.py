@@ -385,6 +385,12 @@ METHODS = [
         lib.optim.SGD(net[0].parameters(), lr=0.1))),
     ("optimizer-load_state_dict-keyword", lambda lib, net: (lambda opt: opt.load_state_dict(
         state_dict=opt.state_dict()))(lib.optim.Adam(net.parameters()))),
+    # gradcheck, as torch.autograd.gradcheck
+    ("gradcheck-keywords", lambda lib, net: lib.gradcheck(
+        func=lambda a: a * 2, inputs=(lib.tensor(numpy.ones(3)).requires_grad_(),), eps=1e-6, atol=1e-5, rtol=1e-3,
+        raise_exception=True, nondet_tol=0.0, check_undefined_grad=True, check_grad_dtypes=False, fast_mode=False)),
+    ("gradcheck-fn", lambda lib, net: lib.gradcheck(fn=lambda a: a * 2, inputs=(lib.tensor(numpy.ones(3)),))),
+    ("gradcheck-positional-eps", lambda lib, net: lib.gradcheck(lambda a: a * 2, lib.tensor(numpy.ones(3)), 1e-6)),
     # tinyrrn.nn.init
     ("calculate_gain-keywords", lambda lib, net: lib.init.calculate_gain(nonlinearity="leaky_relu", param=0.2)),
     ("kaiming_uniform_-keywords", lambda lib, net: tuple(lib.init.kaiming_uniform_(
@@ -413,9 +419,9 @@ def _library(ours):
     import tinyrrn.optim
     if ours:
         return types.SimpleNamespace(nn=tinyrrn.nn, optim=tinyrrn.optim, init=tinyrrn.nn.init, float64="float64",
-                                     tensor=lambda a: Tensor(on_device(a)))
+                                     tensor=lambda a: Tensor(on_device(a)), gradcheck=tinyrrn.gradcheck)
     return types.SimpleNamespace(nn=torch.nn, optim=torch.optim, init=torch.nn.init, float64=torch.float64,
-                                 tensor=torch.tensor)
+                                 tensor=torch.tensor, gradcheck=torch.autograd.gradcheck)
 
 
 def _answer(value):
