@@ -15,8 +15,9 @@ torch = pytest.importorskip("torch", reason='needs PyTorch as a reference oracle
 pytestmark = pytest.mark.oracle
 
 # the namespaces a form calls: PyTorch's (torch, torch.nn.functional) or tinyrrn's, where both are F
-OURS = types.SimpleNamespace(F=F, T=F, float64="float64", int64="int64")
-THEIRS = types.SimpleNamespace(F=torch.nn.functional, T=torch, float64=torch.float64, int64=torch.int64)
+OURS = types.SimpleNamespace(F=F, T=F, float32="float32", float64="float64", int64="int64")
+THEIRS = types.SimpleNamespace(F=torch.nn.functional, T=torch, float32=torch.float32, float64=torch.float64,
+                               int64=torch.int64)
 
 # the arguments of the ops that take PyTorch's out= (in torch or torch.nn.functional): args(x, y, c)
 _OUT_ARGUMENTS = {
@@ -184,6 +185,19 @@ FORMS = [
     ("F.linear-positional", lambda m, x, y, c: m.F.linear(x, y, y[:, 0])),
     ("F.pad-positional", lambda m, x, y, c: m.F.pad(x, (1, 0, 0, 1), "constant", 1.0)),
     ("F.softmax-dtype", lambda m, x, y, c: m.F.softmax(x, 1, dtype=m.float64)),
+    # softmax's third argument: F.softmax's _stacklevel, torch.softmax's and Tensor.softmax's dtype
+    *[(f"{op}-{how}", form) for op in ("softmax", "log_softmax") for how, form in {
+        "stacklevel": lambda m, x, y, c, op=op: getattr(m.F, op)(x, 1, 3),
+        "stacklevel-keyword": lambda m, x, y, c, op=op: getattr(m.F, op)(x, dim=1, _stacklevel=5),
+        "stacklevel-dtype": lambda m, x, y, c, op=op: getattr(m.F, op)(x, 1, 3, m.float32),
+        "dtype-third": lambda m, x, y, c, op=op: getattr(m.T, op)(x, 1, m.float32),
+        "dtype-keyword": lambda m, x, y, c, op=op: getattr(m.F, op)(x, dim=0, dtype=m.float32),
+        "dtype-int": lambda m, x, y, c, op=op: getattr(m.F, op)(x, 1, dtype=m.int64),
+        "method-dtype": lambda m, x, y, c, op=op: getattr(x, op)(1, m.float32),
+        "method-dtype-keyword": lambda m, x, y, c, op=op: getattr(x, op)(dim=1, dtype=m.float32),
+        "method-int-dtype": lambda m, x, y, c, op=op: getattr(x, op)(1, 3),
+        "method-three": lambda m, x, y, c, op=op: getattr(x, op)(1, m.float32, m.float32),
+    }.items()],
     # out=: PyTorch's functions write their result into it (refusing it while the inputs require grad) and its
     # methods refuse it; tinyrrn refuses it, saying so
     *[(f"{op}-out{how}", lambda m, x, y, c, op=op, args=args, detach=detach: getattr(m.F if op in ("linear", "avg_pool2d") else m.T, op)(

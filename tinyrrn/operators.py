@@ -247,11 +247,12 @@ def _zero(self):
 
 
 def _needs_dim(op):
-    """Tensor.softmax and Tensor.log_softmax, which need ``dim`` (PyTorch's methods have no implicit one)."""
-    def method(self, *args, **kwargs):
-        if not args and kwargs.get("dim", kwargs.get("axis")) is None:
+    """Tensor.softmax and Tensor.log_softmax, as PyTorch's methods: ``dim`` needed (they have no implicit one), and
+    ``dtype`` second (the function's third argument is F.softmax's _stacklevel)."""
+    def method(self, dim=None, dtype=None, **kwargs):
+        if dim is None and kwargs.get("axis") is None:
             raise TypeError(f"{op.__name__}() missing 1 required positional argument: 'dim' (as PyTorch's Tensor method)")
-        return op(self, *args, **kwargs)
+        return op(self, dim=dim, dtype=dtype, **kwargs)
     return method
 
 
