@@ -256,6 +256,11 @@ def _needs_dim(op):
     return method
 
 
+def _relu(self):
+    """``x.relu()``, as PyTorch's method: no arguments (F.relu's inplace is the function's; x.relu_() changes x)."""
+    return F.relu(self)
+
+
 def _where(self, condition, other):
     """``x.where(condition, y)``, as PyTorch's: torch.where(condition, x, y)."""
     return F.where(condition, self, other)
@@ -415,7 +420,7 @@ METHODS = {
     # element-wise functions
     "add": F.add, "sub": F.sub, "mul": F.mul, "neg": F.neg, "remainder": F.remainder, "floor_divide": F.floor_divide,
     "matmul": F.matmul,
-    "exp": F.exp, "log": F.log, "relu": F.relu, "sigmoid": F.sigmoid, "tanh": F.tanh,
+    "exp": F.exp, "log": F.log, "relu": _relu, "sigmoid": F.sigmoid, "tanh": F.tanh,
     "pow": F.pow, "div": F.div, "reciprocal": F.reciprocal, "abs": F.abs, "sqrt": F.sqrt, "square": F.square,
     "clamp": F.clamp, "clip": F.clip, "clamp_min": F.clamp_min, "clamp_max": F.clamp_max,
     "maximum": F.maximum, "minimum": F.minimum,
@@ -423,6 +428,7 @@ METHODS = {
     "eq": F.eq, "ne": F.ne, "lt": F.lt, "le": F.le, "gt": F.gt, "ge": F.ge,
     # in place (x itself, changed: see _in_place)
     "add_": _in_place(F.add, "add_"), "mul_": _in_place(F.mul, "mul_"), "fill_": _fill, "zero_": _zero,
+    "relu_": F.relu_,
     "softmax": _needs_dim(F.softmax), "log_softmax": _needs_dim(F.log_softmax),
     # dtype and device (differentiable: the gradient flows back to the original)
     "astype": F.astype, "to": _to, "float": _cast("float32"), "double": _cast("float64"), "half": _cast("float16"),

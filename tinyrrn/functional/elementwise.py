@@ -648,6 +648,11 @@ def relu(input, inplace=False):
     return make_result(out, (input,), lambda g: (threads.elementwise(_relu_gradient, g, out),), "relu")
 
 
+def relu_(input):
+    """relu(input, inplace=True): x's negative elements set to 0 in x, which is returned (torch.relu_, F.relu_)."""
+    return relu(input, inplace=True)
+
+
 def sigmoid(input, *, out=None):
     """1 / (1 + e^-x), as e^x / (1 + e^x) for negative x: never an overflow, and the small values of
     large negative x to full relative precision (not 0.5 (tanh(x / 2) + 1), which cancels). float16
