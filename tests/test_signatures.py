@@ -29,7 +29,7 @@ _OUT_ARGUMENTS = {
                                             "log_softmax", "clamp_min", "clamp_max")},
     "clamp": lambda x, y, c: (x, -0.5, 0.5), "clip": lambda x, y, c: (x, -0.5, 0.5),
     "matmul": lambda x, y, c: (x, y.transpose(0, 1)), "where": lambda x, y, c: (x > 0, x, y),
-    "stack": lambda x, y, c: ([x, y],), "concatenate": lambda x, y, c: ([x, y],), "linear": lambda x, y, c: (x, y),
+    **{op: lambda x, y, c: ([x, y],) for op in ("stack", "concatenate", "cat", "concat")}, "linear": lambda x, y, c: (x, y),
     "avg_pool2d": lambda x, y, c: (x[None], 1),
 }
 
@@ -185,6 +185,19 @@ FORMS = [
     ("F.linear-positional", lambda m, x, y, c: m.F.linear(x, y, y[:, 0])),
     ("F.pad-positional", lambda m, x, y, c: m.F.pad(x, (1, 0, 0, 1), "constant", 1.0)),
     ("F.softmax-dtype", lambda m, x, y, c: m.F.softmax(x, 1, dtype=m.float64)),
+    # relu_ (torch's, torch.nn.functional's and the method) and the method relu, which takes no arguments
+    ("relu_-function", lambda m, x, y, c: m.T.relu_(x.detach().clone())),
+    ("relu_-input", lambda m, x, y, c: m.T.relu_(input=x.detach().clone())),
+    ("F.relu_", lambda m, x, y, c: m.F.relu_(x.detach().clone())),
+    ("relu_-method", lambda m, x, y, c: (lambda t: (t.relu_() is t, t))(x.detach().clone())),
+    ("relu_-leaf", lambda m, x, y, c: x.relu_()),
+    ("relu-method", lambda m, x, y, c: x.relu()),
+    ("relu-method-positional", lambda m, x, y, c: x.detach().relu(True)),
+    ("relu-method-inplace", lambda m, x, y, c: x.detach().relu(inplace=False)),
+    # cat and concat, torch.concatenate's other names
+    ("cat", lambda m, x, y, c: m.T.cat([x, y], 1)),
+    ("cat-keywords", lambda m, x, y, c: m.T.cat(tensors=(x, y), dim=0)),
+    ("concat-keywords", lambda m, x, y, c: m.T.concat(tensors=[x, y], dim=-1)),
     # softmax's third argument: F.softmax's _stacklevel, torch.softmax's and Tensor.softmax's dtype
     *[(f"{op}-{how}", form) for op in ("softmax", "log_softmax") for how, form in {
         "stacklevel": lambda m, x, y, c, op=op: getattr(m.F, op)(x, 1, 3),
@@ -204,7 +217,8 @@ FORMS = [
         *args(*((x.detach(), y.detach(), c.detach()) if detach else (x, y, c))), out=c.detach().clone()))
       for op, args in _OUT_ARGUMENTS.items() for how, detach in (("", True), ("-graph", False))],
     *[(f"{op}-method-out", lambda m, x, y, c, op=op, args=args: getattr(x, op)(*args(x, y, c)[1:], out=c.detach()))
-      for op, args in _OUT_ARGUMENTS.items() if op not in ("stack", "concatenate", "where", "linear", "avg_pool2d")],
+      for op, args in _OUT_ARGUMENTS.items()
+      if op not in ("stack", "concatenate", "cat", "concat", "where", "linear", "avg_pool2d")],
 ]
 
 

@@ -441,6 +441,9 @@ def concatenate(tensors, axis=0, *, dim=None, out=None):
                        backward, "concatenate")
 
 
+cat = concat = concatenate  # PyTorch's other names of it
+
+
 def stack(tensors, axis=0, *, dim=None, out=None):
     """Join tensors of equal shape along a new axis (or PyTorch's ``dim``; torch.stack)."""
     if out is not None:
