@@ -15,9 +15,9 @@ torch = pytest.importorskip("torch", reason='needs PyTorch as a reference oracle
 pytestmark = pytest.mark.oracle
 
 # the namespaces a form calls: PyTorch's (torch, torch.nn.functional) or tinyrrn's, where both are F
-OURS = types.SimpleNamespace(F=F, T=F, float32="float32", float64="float64", int64="int64")
+OURS = types.SimpleNamespace(F=F, T=F, float32="float32", float64="float64", int64="int64", preserve_format=None)
 THEIRS = types.SimpleNamespace(F=torch.nn.functional, T=torch, float32=torch.float32, float64=torch.float64,
-                               int64=torch.int64)
+                               int64=torch.int64, preserve_format=torch.preserve_format)
 
 # the arguments of the ops that take PyTorch's out= (in torch or torch.nn.functional): args(x, y, c)
 _OUT_ARGUMENTS = {
@@ -185,6 +185,10 @@ FORMS = [
     ("F.linear-positional", lambda m, x, y, c: m.F.linear(x, y, y[:, 0])),
     ("F.pad-positional", lambda m, x, y, c: m.F.pad(x, (1, 0, 0, 1), "constant", 1.0)),
     ("F.softmax-dtype", lambda m, x, y, c: m.F.softmax(x, 1, dtype=m.float64)),
+    # the casts' memory_format, by keyword only
+    *[(f"{cast}-memory_format", lambda m, x, y, c, cast=cast: getattr(x, cast)(memory_format=m.preserve_format))
+      for cast in ("float", "double", "half", "long", "int", "bool")],
+    ("float-memory_format-positional", lambda m, x, y, c: x.float(m.preserve_format)),
     # relu_ (torch's, torch.nn.functional's and the method) and the method relu, which takes no arguments
     ("relu_-function", lambda m, x, y, c: m.T.relu_(x.detach().clone())),
     ("relu_-input", lambda m, x, y, c: m.T.relu_(input=x.detach().clone())),

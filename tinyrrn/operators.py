@@ -358,9 +358,10 @@ def _type_as(self, other):
 
 def _cast(dtype):
     """``x.float()``, ``x.double()``, ``x.half()``, ``x.long()``, ``x.int()`` and ``x.bool()``: ``x.to(dtype)``, as
-    PyTorch's (x itself when it has that dtype, else a differentiable conversion)."""
-    def method(self):
-        return _to(self, dtype=dtype)
+    PyTorch's (x itself when it has that dtype, else a differentiable conversion; PyTorch's keyword memory_format
+    None only, as Tensor.to's)."""
+    def method(self, *, memory_format=None):
+        return _to(self, dtype=dtype, memory_format=memory_format)
     method.__doc__ = _cast.__doc__
     return method
 
