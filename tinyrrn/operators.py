@@ -261,6 +261,11 @@ def _relu(self):
     return F.relu(self)
 
 
+def _squeeze(self, *dims, **kwargs):
+    """``x.squeeze(dim)``, or PyTorch's method's ``x.squeeze(0, 1)``: dims as separate arguments (not torch.squeeze's)."""
+    return F.squeeze(self, dims, **kwargs) if len(dims) > 1 else F.squeeze(self, *dims, **kwargs)
+
+
 def _where(self, condition, other):
     """``x.where(condition, y)``, as PyTorch's: torch.where(condition, x, y)."""
     return F.where(condition, self, other)
@@ -416,7 +421,7 @@ METHODS = {
     "sum": F.sum, "mean": F.mean, "max": F.max, "min": F.min, "amax": F.amax, "amin": F.amin, "argmax": F.argmax,
     "argmin": F.argmin, "var": F.var, "std": F.std,
     "reshape": F.reshape, "view": F.view, "clone": F.clone, "contiguous": F.contiguous, "transpose": F.transpose,
-    "permute": F.permute, "flatten": F.flatten, "squeeze": F.squeeze, "unsqueeze": F.unsqueeze, "expand": F.expand,
+    "permute": F.permute, "flatten": F.flatten, "squeeze": _squeeze, "unsqueeze": F.unsqueeze, "expand": F.expand,
     "expand_as": F.expand_as, "repeat": F.repeat, "flip": F.flip, "view_as": _view_as, "reshape_as": _reshape_as,
     # element-wise functions
     "add": F.add, "sub": F.sub, "mul": F.mul, "neg": F.neg, "remainder": F.remainder, "floor_divide": F.floor_divide,
