@@ -185,6 +185,14 @@ FORMS = [
     ("F.linear-positional", lambda m, x, y, c: m.F.linear(x, y, y[:, 0])),
     ("F.pad-positional", lambda m, x, y, c: m.F.pad(x, (1, 0, 0, 1), "constant", 1.0)),
     ("F.softmax-dtype", lambda m, x, y, c: m.F.softmax(x, 1, dtype=m.float64)),
+    # squeeze's dims as separate arguments (the method's only), expand's implicit
+    ("squeeze-method-varargs", lambda m, x, y, c: x[:1, None].squeeze(0, 1)),
+    ("squeeze-function-varargs", lambda m, x, y, c: m.T.squeeze(x[:1, None], 0, 1)),
+    ("squeeze-method-dim-twice", lambda m, x, y, c: x[:1, None].squeeze(0, dim=1)),
+    ("squeeze-method-one", lambda m, x, y, c: x[:1, None].squeeze(1)),
+    ("expand-implicit", lambda m, x, y, c: x[:1].expand(4, 3, implicit=False)),
+    ("expand-size-implicit", lambda m, x, y, c: x[:1].expand(size=(4, 3), implicit=True)),
+    ("expand-implicit-int", lambda m, x, y, c: x[:1].expand(4, 3, implicit=1)),
     # the casts' memory_format, by keyword only
     *[(f"{cast}-memory_format", lambda m, x, y, c, cast=cast: getattr(x, cast)(memory_format=m.preserve_format))
       for cast in ("float", "double", "half", "long", "int", "bool")],

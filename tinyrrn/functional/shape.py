@@ -9,7 +9,7 @@ import numpy
 
 from .. import backend
 from ..tensor import Tensor, check_int64, make_result, renamed
-from ._util import (ArgumentError, accurate_sum, axis_index, check_tensors, integer, number, numpy_names,
+from ._util import (ArgumentError, accurate_sum, axis_index, check_tensors, flag, integer, number, numpy_names,
                     only_torch_defaults, refuse_out, saved_beside_inputs, torch_name, unbroadcast)
 from .dtypes import result_type
 
@@ -143,11 +143,13 @@ def unsqueeze(input, dim):
     return renamed(reshape(input, *input.shape[:dim], 1, *input.shape[dim:]), "unsqueeze")
 
 
-def expand(input, *sizes, size=None):
+def expand(input, *sizes, size=None, implicit=False):
     """x repeated along its dimensions of size 1, and new leading ones, to ``sizes`` (torch.expand, a view with no
     copy, which takes writes where PyTorch's does: see refuse_internal_overlap): -1 keeps a dimension's size; the
-    gradient sums over the repeats."""
+    gradient sums over the repeats. PyTorch's ``implicit`` (a bool that marks an expand its tracer inserted)
+    changes nothing."""
     check_tensors("expand", input)
+    flag("expand", "implicit", implicit)
     sizes = tuple(integer("expand", "size", n) for n in _shape_arg("expand", sizes, size, "size"))
     lead = len(sizes) - input.ndim
     if lead < 0:
