@@ -2,6 +2,7 @@
 refuses) made on PyTorch 2.13 and on tinyrrn with the same inputs; both succeed with equal results, or both raise the
 same error type (tinyrrn may refuse an option it lacks with NotImplementedError). Skipped without torch."""
 import types
+import warnings
 
 import numpy
 import pytest
@@ -14,8 +15,23 @@ torch = pytest.importorskip("torch", reason='needs PyTorch as a reference oracle
 pytestmark = pytest.mark.oracle
 
 # the namespaces a form calls: PyTorch's (torch, torch.nn.functional) or tinyrrn's, where both are F
-OURS = types.SimpleNamespace(F=F, T=F, float64="float64", int64="int64")
-THEIRS = types.SimpleNamespace(F=torch.nn.functional, T=torch, float64=torch.float64, int64=torch.int64)
+OURS = types.SimpleNamespace(F=F, T=F, float32="float32", float64="float64", int64="int64", preserve_format=None)
+THEIRS = types.SimpleNamespace(F=torch.nn.functional, T=torch, float32=torch.float32, float64=torch.float64,
+                               int64=torch.int64, preserve_format=torch.preserve_format)
+
+# the arguments of the ops that take PyTorch's out= (in torch or torch.nn.functional): args(x, y, c)
+_OUT_ARGUMENTS = {
+    **{op: lambda x, y, c: (x, y) for op in ("add", "sub", "mul", "div", "remainder", "maximum", "minimum", "eq", "ne",
+                                            "lt", "le", "gt", "ge", "floor_divide", "pow")},
+    **{op: lambda x, y, c: (c,) for op in ("abs", "neg", "exp", "log", "sqrt", "square", "reciprocal", "sigmoid", "tanh",
+                                          "max", "min")},
+    **{op: lambda x, y, c: (x, 1) for op in ("sum", "mean", "amax", "amin", "argmax", "argmin", "var", "std", "softmax",
+                                            "log_softmax", "clamp_min", "clamp_max")},
+    "clamp": lambda x, y, c: (x, -0.5, 0.5), "clip": lambda x, y, c: (x, -0.5, 0.5),
+    "matmul": lambda x, y, c: (x, y.transpose(0, 1)), "where": lambda x, y, c: (x > 0, x, y),
+    **{op: lambda x, y, c: ([x, y],) for op in ("stack", "concatenate", "cat", "concat")}, "linear": lambda x, y, c: (x, y),
+    "avg_pool2d": lambda x, y, c: (x[None], 1),
+}
 
 # (name, form): form(m, x, y, c) with m a namespace above, x and y float64 tensors of shape (2, 3), c x > 0
 FORMS = [
@@ -169,6 +185,52 @@ FORMS = [
     ("F.linear-positional", lambda m, x, y, c: m.F.linear(x, y, y[:, 0])),
     ("F.pad-positional", lambda m, x, y, c: m.F.pad(x, (1, 0, 0, 1), "constant", 1.0)),
     ("F.softmax-dtype", lambda m, x, y, c: m.F.softmax(x, 1, dtype=m.float64)),
+    # squeeze's dims as separate arguments (the method's only), expand's implicit
+    ("squeeze-method-varargs", lambda m, x, y, c: x[:1, None].squeeze(0, 1)),
+    ("squeeze-function-varargs", lambda m, x, y, c: m.T.squeeze(x[:1, None], 0, 1)),
+    ("squeeze-method-dim-twice", lambda m, x, y, c: x[:1, None].squeeze(0, dim=1)),
+    ("squeeze-method-one", lambda m, x, y, c: x[:1, None].squeeze(1)),
+    ("expand-implicit", lambda m, x, y, c: x[:1].expand(4, 3, implicit=False)),
+    ("expand-size-implicit", lambda m, x, y, c: x[:1].expand(size=(4, 3), implicit=True)),
+    ("expand-implicit-int", lambda m, x, y, c: x[:1].expand(4, 3, implicit=1)),
+    # the casts' memory_format, by keyword only
+    *[(f"{cast}-memory_format", lambda m, x, y, c, cast=cast: getattr(x, cast)(memory_format=m.preserve_format))
+      for cast in ("float", "double", "half", "long", "int", "bool")],
+    ("float-memory_format-positional", lambda m, x, y, c: x.float(m.preserve_format)),
+    # relu_ (torch's, torch.nn.functional's and the method) and the method relu, which takes no arguments
+    ("relu_-function", lambda m, x, y, c: m.T.relu_(x.detach().clone())),
+    ("relu_-input", lambda m, x, y, c: m.T.relu_(input=x.detach().clone())),
+    ("F.relu_", lambda m, x, y, c: m.F.relu_(x.detach().clone())),
+    ("relu_-method", lambda m, x, y, c: (lambda t: (t.relu_() is t, t))(x.detach().clone())),
+    ("relu_-leaf", lambda m, x, y, c: x.relu_()),
+    ("relu-method", lambda m, x, y, c: x.relu()),
+    ("relu-method-positional", lambda m, x, y, c: x.detach().relu(True)),
+    ("relu-method-inplace", lambda m, x, y, c: x.detach().relu(inplace=False)),
+    # cat and concat, torch.concatenate's other names
+    ("cat", lambda m, x, y, c: m.T.cat([x, y], 1)),
+    ("cat-keywords", lambda m, x, y, c: m.T.cat(tensors=(x, y), dim=0)),
+    ("concat-keywords", lambda m, x, y, c: m.T.concat(tensors=[x, y], dim=-1)),
+    # softmax's third argument: F.softmax's _stacklevel, torch.softmax's and Tensor.softmax's dtype
+    *[(f"{op}-{how}", form) for op in ("softmax", "log_softmax") for how, form in {
+        "stacklevel": lambda m, x, y, c, op=op: getattr(m.F, op)(x, 1, 3),
+        "stacklevel-keyword": lambda m, x, y, c, op=op: getattr(m.F, op)(x, dim=1, _stacklevel=5),
+        "stacklevel-dtype": lambda m, x, y, c, op=op: getattr(m.F, op)(x, 1, 3, m.float32),
+        "dtype-third": lambda m, x, y, c, op=op: getattr(m.T, op)(x, 1, m.float32),
+        "dtype-keyword": lambda m, x, y, c, op=op: getattr(m.F, op)(x, dim=0, dtype=m.float32),
+        "dtype-int": lambda m, x, y, c, op=op: getattr(m.F, op)(x, 1, dtype=m.int64),
+        "method-dtype": lambda m, x, y, c, op=op: getattr(x, op)(1, m.float32),
+        "method-dtype-keyword": lambda m, x, y, c, op=op: getattr(x, op)(dim=1, dtype=m.float32),
+        "method-int-dtype": lambda m, x, y, c, op=op: getattr(x, op)(1, 3),
+        "method-three": lambda m, x, y, c, op=op: getattr(x, op)(1, m.float32, m.float32),
+    }.items()],
+    # out=: PyTorch's functions write their result into it (refusing it while the inputs require grad) and its
+    # methods refuse it; tinyrrn refuses it, saying so
+    *[(f"{op}-out{how}", lambda m, x, y, c, op=op, args=args, detach=detach: getattr(m.F if op in ("linear", "avg_pool2d") else m.T, op)(
+        *args(*((x.detach(), y.detach(), c.detach()) if detach else (x, y, c))), out=c.detach().clone()))
+      for op, args in _OUT_ARGUMENTS.items() for how, detach in (("", True), ("-graph", False))],
+    *[(f"{op}-method-out", lambda m, x, y, c, op=op, args=args: getattr(x, op)(*args(x, y, c)[1:], out=c.detach()))
+      for op, args in _OUT_ARGUMENTS.items()
+      if op not in ("stack", "concatenate", "cat", "concat", "where", "linear", "avg_pool2d")],
 ]
 
 
@@ -288,3 +350,143 @@ def test_constructors_as_pytorch(form):
     described = _described(ours)
     assert {k: v for k, v in _described(theirs).items() if k in described} == described if isinstance(described, dict) \
         else _described(theirs) == described
+
+
+# (name, form): form(lib, net) calls a method of a module, an optimiser or tinyrrn.nn.init as PyTorch's; lib holds
+# nn, optim, init and tensor (an array as a tensor), net a Sequential of a Linear(3, 2) and a BatchNorm2d(2)
+METHODS = [
+    ("load_state_dict-keywords", lambda lib, net: net.load_state_dict(state_dict=net.state_dict(), strict=True,
+                                                                       assign=False)),
+    ("load_state_dict-positional", lambda lib, net: net.load_state_dict(net.state_dict(), False, False)),
+    ("register_buffer-keywords", lambda lib, net: (net.register_buffer(name="b", tensor=lib.tensor(numpy.ones(2)),
+                                                                       persistent=False), list(net.state_dict()),
+                                                   [name for name, _ in net.named_buffers()])),
+    ("register_buffer-positional", lambda lib, net: (net.register_buffer("b", lib.tensor(numpy.ones(2)), False),
+                                                     list(net.state_dict()))),
+    ("register_buffer-array-keyword", lambda lib, net: net.register_buffer("b", array=lib.tensor(numpy.ones(2)))),
+    ("register_parameter-keywords", lambda lib, net: (net.register_parameter(
+        name="p", param=lib.nn.Parameter(lib.tensor(numpy.ones(2)))), [name for name, _ in net.named_parameters()])),
+    ("modules-remove_duplicate", lambda lib, net: [type(m).__name__ for m in lib.nn.Sequential(
+        net[0], net[0]).modules(remove_duplicate=False)]),
+    ("modules-positional", lambda lib, net: [type(m).__name__ for m in lib.nn.Sequential(net[0], net[0]).modules(
+        False)]),
+    ("named_modules-keywords", lambda lib, net: [name for name, _ in lib.nn.Sequential(net[0], net[0]).named_modules(
+        memo=None, prefix="top", remove_duplicate=False)]),
+    ("named_modules-positional", lambda lib, net: [name for name, _ in net.named_modules(set(), "top", True)]),
+    ("named_parameters-keywords", lambda lib, net: [name for name, _ in net.named_parameters(
+        prefix="top", recurse=True, remove_duplicate=False)]),
+    ("named_parameters-positional", lambda lib, net: [name for name, _ in net[0].named_parameters("top", False)]),
+    ("parameters-recurse", lambda lib, net: len(list(net.parameters(recurse=False)))),
+    ("named_buffers-keywords", lambda lib, net: [name for name, _ in net.named_buffers(
+        prefix="top", recurse=True, remove_duplicate=True)]),
+    ("buffers-recurse", lambda lib, net: len(list(net[1].buffers(recurse=False)))),
+    ("children", lambda lib, net: [type(m).__name__ for m in net.children()]),
+    ("named_children", lambda lib, net: [name for name, _ in net.named_children()]),
+    ("apply-fn", lambda lib, net: net.apply(fn=lambda m: None) is net),
+    ("state_dict-keywords", lambda lib, net: list(net.state_dict(destination=None, prefix="top.", keep_vars=True))),
+    ("state_dict-positional", lambda lib, net: list(net.state_dict(None, "top."))),
+    ("state_dict-positional-keep_vars", lambda lib, net: [type(v).__name__ for v in net[0].state_dict(
+        None, "", True).values()]),
+    ("requires_grad_-keyword", lambda lib, net: [p.requires_grad for p in net.requires_grad_(
+        requires_grad=False).parameters()]),
+    ("add_module-keywords", lambda lib, net: (net.add_module(name="extra", module=lib.nn.ReLU()),
+                                              [name for name, _ in net.named_children()])),
+    ("register_module-keywords", lambda lib, net: (net.register_module(name="extra", module=lib.nn.ReLU()),
+                                                   [name for name, _ in net.named_children()])),
+    ("get_submodule-target", lambda lib, net: type(net.get_submodule(target="0")).__name__),
+    ("get_parameter-target", lambda lib, net: tuple(net.get_parameter(target="0.weight").shape)),
+    ("get_buffer-target", lambda lib, net: tuple(net.get_buffer(target="1.running_mean").shape)),
+    ("set_submodule-keywords", lambda lib, net: (net.set_submodule(target="0", module=lib.nn.ReLU(), strict=True),
+                                                 type(net[0]).__name__)),
+    ("train-mode", lambda lib, net: net.train(mode=False).training),
+    ("train-int", lambda lib, net: net.train(1)),
+    ("eval", lambda lib, net: net.eval().training),
+    ("zero_grad-set_to_none", lambda lib, net: net.zero_grad(set_to_none=False)),
+    ("zero_grad-positional", lambda lib, net: net.zero_grad(True)),
+    ("to-dtype-keyword", lambda lib, net: str(next(net.to(dtype=lib.float64).parameters()).dtype)[-7:]),
+    ("to-device-keyword", lambda lib, net: net.to(device="cpu") is net),
+    ("to-non_blocking", lambda lib, net: net.to("cpu", non_blocking=True) is net),
+    ("double", lambda lib, net: str(next(net.double().parameters()).dtype)[-7:]),
+    ("register_forward_hook-keywords", lambda lib, net: net.register_forward_hook(
+        hook=lambda m, args, out: None, prepend=True, with_kwargs=False, always_call=True) is not None),
+    ("register_forward_hook-positional-prepend", lambda lib, net: net.register_forward_hook(lambda *a: None, True)),
+    ("register_forward_pre_hook-keywords", lambda lib, net: net.register_forward_pre_hook(
+        hook=lambda m, args: None, prepend=True, with_kwargs=False) is not None),
+    # optimisers
+    ("step-closure", lambda lib, net: float(lib.optim.SGD(net.parameters(), lr=0.1).step(
+        closure=lambda: lib.tensor(numpy.array(2.0))))),
+    ("step-positional", lambda lib, net: float(lib.optim.Adam(net.parameters()).step(
+        lambda: lib.tensor(numpy.array(2.0))))),
+    ("step-wrong-keyword", lambda lib, net: lib.optim.SGD(net.parameters(), lr=0.1).step(loss=None)),
+    ("optimizer-zero_grad-set_to_none", lambda lib, net: lib.optim.SGD(net.parameters(), lr=0.1).zero_grad(
+        set_to_none=False)),
+    ("add_param_group-keyword", lambda lib, net: (lambda opt: (opt.add_param_group(param_group={
+        "params": list(net[1].parameters()), "lr": 0.5}), [g["lr"] for g in opt.param_groups]))(
+        lib.optim.SGD(net[0].parameters(), lr=0.1))),
+    ("optimizer-load_state_dict-keyword", lambda lib, net: (lambda opt: opt.load_state_dict(
+        state_dict=opt.state_dict()))(lib.optim.Adam(net.parameters()))),
+    # gradcheck, as torch.autograd.gradcheck
+    ("gradcheck-keywords", lambda lib, net: lib.gradcheck(
+        func=lambda a: a * 2, inputs=(lib.tensor(numpy.ones(3)).requires_grad_(),), eps=1e-6, atol=1e-5, rtol=1e-3,
+        raise_exception=True, nondet_tol=0.0, check_undefined_grad=True, check_grad_dtypes=False, fast_mode=False)),
+    ("gradcheck-fn", lambda lib, net: lib.gradcheck(fn=lambda a: a * 2, inputs=(lib.tensor(numpy.ones(3)),))),
+    ("gradcheck-positional-eps", lambda lib, net: lib.gradcheck(lambda a: a * 2, lib.tensor(numpy.ones(3)), 1e-6)),
+    # tinyrrn.nn.init
+    ("calculate_gain-keywords", lambda lib, net: lib.init.calculate_gain(nonlinearity="leaky_relu", param=0.2)),
+    ("kaiming_uniform_-keywords", lambda lib, net: tuple(lib.init.kaiming_uniform_(
+        tensor=net[0].weight, a=0.1, mode="fan_out", nonlinearity="relu", generator=None).shape)),
+    ("kaiming_normal_-keywords", lambda lib, net: tuple(lib.init.kaiming_normal_(
+        tensor=net[0].weight, a=0, mode="fan_in", nonlinearity="leaky_relu", generator=None).shape)),
+    ("xavier_uniform_-keywords", lambda lib, net: tuple(lib.init.xavier_uniform_(
+        tensor=net[0].weight, gain=2.0, generator=None).shape)),
+    ("xavier_normal_-keywords", lambda lib, net: tuple(lib.init.xavier_normal_(tensor=net[0].weight, gain=2.0).shape)),
+    ("uniform_-keywords", lambda lib, net: tuple(lib.init.uniform_(tensor=net[0].weight, a=-1.0, b=1.0).shape)),
+    ("normal_-keywords", lambda lib, net: tuple(lib.init.normal_(tensor=net[0].weight, mean=0.0, std=2.0).shape)),
+    ("trunc_normal_-keywords", lambda lib, net: tuple(lib.init.trunc_normal_(
+        tensor=net[0].weight, mean=0.0, std=1.0, a=-2.0, b=2.0, generator=None).shape)),
+    ("constant_-keywords", lambda lib, net: lib.init.constant_(tensor=net[0].bias, val=0.5).detach().numpy()),
+    ("ones_-keyword", lambda lib, net: lib.init.ones_(tensor=net[0].bias).detach().numpy()),
+    ("zeros_-keyword", lambda lib, net: lib.init.zeros_(tensor=net[0].bias).detach().numpy()),
+    ("eye_-keyword", lambda lib, net: lib.init.eye_(tensor=net[0].weight).detach().numpy()),
+    ("dirac_-keywords", lambda lib, net: lib.init.dirac_(tensor=lib.tensor(numpy.ones((2, 2, 3, 3))), groups=1).numpy()),
+    ("orthogonal_-keywords", lambda lib, net: tuple(lib.init.orthogonal_(
+        tensor=net[0].weight, gain=1.0, generator=None).shape)),
+]
+
+
+def _library(ours):
+    import tinyrrn
+    import tinyrrn.optim
+    if ours:
+        return types.SimpleNamespace(nn=tinyrrn.nn, optim=tinyrrn.optim, init=tinyrrn.nn.init, float64="float64",
+                                     tensor=lambda a: Tensor(on_device(a)), gradcheck=tinyrrn.gradcheck)
+    return types.SimpleNamespace(nn=torch.nn, optim=torch.optim, init=torch.nn.init, float64=torch.float64,
+                                 tensor=torch.tensor, gradcheck=torch.autograd.gradcheck)
+
+
+def _answer(value):
+    """A method's answer in a form both libraries give alike: tensors as arrays, PyTorch's named tuples and
+    handles as plain values."""
+    if isinstance(value, (tuple, list)):
+        return [_answer(v) for v in value]
+    if isinstance(value, (Tensor, torch.Tensor, numpy.ndarray)):
+        return _values(value)[0].tolist() if not isinstance(value, numpy.ndarray) else value.tolist()
+    return value if value is None or isinstance(value, (bool, int, float, str)) else type(value).__name__
+
+
+@pytest.mark.parametrize("form", [form for _, form in METHODS], ids=[name for name, _ in METHODS])
+def test_module_optimizer_and_init_methods_as_pytorch(form):
+    answers, errors = [], []
+    for ours in (False, True):
+        lib = _library(ours)
+        net = lib.nn.Sequential(lib.nn.Linear(3, 2), lib.nn.BatchNorm2d(2))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # PyTorch's deprecations (state_dict's positional arguments)
+            try:
+                answers.append(_answer(form(lib, net)))
+                errors.append(None)
+            except Exception as error:  # noqa: BLE001 (the error's type is compared)
+                answers.append(None)
+                errors.append(error)
+    if _both_answer(*errors):
+        assert answers[1] == answers[0]

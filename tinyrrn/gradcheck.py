@@ -11,11 +11,11 @@ class GradcheckError(RuntimeError):
     """Analytic and numeric gradients disagree (a RuntimeError, as PyTorch's)."""
 
 
-def gradcheck(fn, inputs, *, eps=1e-6, atol=1e-5, rtol=1e-3, raise_exception=True, nondet_tol=0.0,
+def gradcheck(func, inputs, *, eps=1e-6, atol=1e-5, rtol=1e-3, raise_exception=True, nondet_tol=0.0,
               check_undefined_grad=True, check_grad_dtypes=False, check_batched_grad=False,
               check_batched_forward_grad=False, check_forward_ad=False, check_backward_ad=True, fast_mode=False,
               masked=None, max_elements=256, directions=8, max_outputs=4096, projections=8, seed=0):
-    """Check the gradients of ``fn(*inputs)`` (``inputs`` a tuple or list, or one Tensor) against central
+    """Check the gradients of ``func(*inputs)`` (``inputs`` a tuple or list, or one Tensor) against central
     differences, entry by entry of the Jacobian, with PyTorch's default tolerances; return True or raise.
 
     As PyTorch's gradcheck, every entry J[j, k] = d output[j] / d input[k] is checked on its own:
@@ -43,7 +43,7 @@ def gradcheck(fn, inputs, *, eps=1e-6, atol=1e-5, rtol=1e-3, raise_exception=Tru
     only_torch_defaults("gradcheck", check_batched_grad=(check_batched_grad, False), masked=(masked or None, None),
                         check_batched_forward_grad=(check_batched_forward_grad, False),
                         check_forward_ad=(check_forward_ad, False), check_backward_ad=(check_backward_ad, True))
-    inputs = [inputs] if isinstance(inputs, Tensor) else list(inputs)  # one tensor: fn(x), as PyTorch
+    inputs = [inputs] if isinstance(inputs, Tensor) else list(inputs)  # one tensor: func(x), as PyTorch
     for i, t in enumerate(inputs):
         if isinstance(t, Tensor) and t.requires_grad and t.dtype != numpy.float64:
             raise TypeError(f"gradcheck: input {i} is {t.dtype}; use float64 for a meaningful check")
@@ -53,9 +53,9 @@ def gradcheck(fn, inputs, *, eps=1e-6, atol=1e-5, rtol=1e-3, raise_exception=Tru
     for i in checked:
         inputs[i] = Tensor(inputs[i].data.copy(), requires_grad=True)
     rng = numpy.random.default_rng(seed)
-    output = fn(*inputs)
+    output = func(*inputs)
     if not isinstance(output, Tensor):
-        raise TypeError(f"gradcheck: fn must return one Tensor, got {type(output).__name__}; join several "
+        raise TypeError(f"gradcheck: func must return one Tensor, got {type(output).__name__}; join several "
                         "outputs with tinyrrn.functional.concatenate of their reshape(-1)")
     xp = backend.xp_of(output.data)
     rows, row_names = _probes(output.shape, max_outputs, projections, "output", rng)
@@ -70,9 +70,9 @@ def gradcheck(fn, inputs, *, eps=1e-6, atol=1e-5, rtol=1e-3, raise_exception=Tru
                 direction = columns[k]
                 step = xp.asarray(direction.reshape(t.shape) * eps)
                 t.data = original + step
-                plus = _flat_output(fn, inputs)
+                plus = _flat_output(func, inputs)
                 t.data = original - step
-                minus = _flat_output(fn, inputs)
+                minus = _flat_output(func, inputs)
                 numeric = rows.project((plus - minus) / (2 * eps))  # the rows seen by this column
                 expected = jacobian_rows @ direction
                 errors = numpy.abs(expected - numeric) - (atol + rtol * numpy.abs(numeric))
@@ -143,7 +143,7 @@ def _probes(shape, cap, count, side, rng):
 def _analytic_rows(output, leaves, rows, xp):
     """For each leaf, the matrix whose row r is the gradient of sum(rows[r] * output) (one backward each)."""
     jacobians = [numpy.zeros((len(rows), leaf.numel())) for leaf in leaves]
-    if not output.requires_grad:  # fn's output does not depend on the inputs: every gradient is 0
+    if not output.requires_grad:  # func's output does not depend on the inputs: every gradient is 0
         return jacobians
     for r in range(len(rows)):
         row = rows[r]

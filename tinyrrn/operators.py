@@ -247,12 +247,23 @@ def _zero(self):
 
 
 def _needs_dim(op):
-    """Tensor.softmax and Tensor.log_softmax, which need ``dim`` (PyTorch's methods have no implicit one)."""
-    def method(self, *args, **kwargs):
-        if not args and kwargs.get("dim", kwargs.get("axis")) is None:
+    """Tensor.softmax and Tensor.log_softmax, as PyTorch's methods: ``dim`` needed (they have no implicit one), and
+    ``dtype`` second (the function's third argument is F.softmax's _stacklevel)."""
+    def method(self, dim=None, dtype=None, **kwargs):
+        if dim is None and kwargs.get("axis") is None:
             raise TypeError(f"{op.__name__}() missing 1 required positional argument: 'dim' (as PyTorch's Tensor method)")
-        return op(self, *args, **kwargs)
+        return op(self, dim=dim, dtype=dtype, **kwargs)
     return method
+
+
+def _relu(self):
+    """``x.relu()``, as PyTorch's method: no arguments (F.relu's inplace is the function's; x.relu_() changes x)."""
+    return F.relu(self)
+
+
+def _squeeze(self, *dims, **kwargs):
+    """``x.squeeze(dim)``, or PyTorch's method's ``x.squeeze(0, 1)``: dims as separate arguments (not torch.squeeze's)."""
+    return F.squeeze(self, dims, **kwargs) if len(dims) > 1 else F.squeeze(self, *dims, **kwargs)
 
 
 def _where(self, condition, other):
@@ -352,9 +363,10 @@ def _type_as(self, other):
 
 def _cast(dtype):
     """``x.float()``, ``x.double()``, ``x.half()``, ``x.long()``, ``x.int()`` and ``x.bool()``: ``x.to(dtype)``, as
-    PyTorch's (x itself when it has that dtype, else a differentiable conversion)."""
-    def method(self):
-        return _to(self, dtype=dtype)
+    PyTorch's (x itself when it has that dtype, else a differentiable conversion; PyTorch's keyword memory_format
+    None only, as Tensor.to's)."""
+    def method(self, *, memory_format=None):
+        return _to(self, dtype=dtype, memory_format=memory_format)
     method.__doc__ = _cast.__doc__
     return method
 
@@ -409,12 +421,12 @@ METHODS = {
     "sum": F.sum, "mean": F.mean, "max": F.max, "min": F.min, "amax": F.amax, "amin": F.amin, "argmax": F.argmax,
     "argmin": F.argmin, "var": F.var, "std": F.std,
     "reshape": F.reshape, "view": F.view, "clone": F.clone, "contiguous": F.contiguous, "transpose": F.transpose,
-    "permute": F.permute, "flatten": F.flatten, "squeeze": F.squeeze, "unsqueeze": F.unsqueeze, "expand": F.expand,
+    "permute": F.permute, "flatten": F.flatten, "squeeze": _squeeze, "unsqueeze": F.unsqueeze, "expand": F.expand,
     "expand_as": F.expand_as, "repeat": F.repeat, "flip": F.flip, "view_as": _view_as, "reshape_as": _reshape_as,
     # element-wise functions
     "add": F.add, "sub": F.sub, "mul": F.mul, "neg": F.neg, "remainder": F.remainder, "floor_divide": F.floor_divide,
     "matmul": F.matmul,
-    "exp": F.exp, "log": F.log, "relu": F.relu, "sigmoid": F.sigmoid, "tanh": F.tanh,
+    "exp": F.exp, "log": F.log, "relu": _relu, "sigmoid": F.sigmoid, "tanh": F.tanh,
     "pow": F.pow, "div": F.div, "reciprocal": F.reciprocal, "abs": F.abs, "sqrt": F.sqrt, "square": F.square,
     "clamp": F.clamp, "clip": F.clip, "clamp_min": F.clamp_min, "clamp_max": F.clamp_max,
     "maximum": F.maximum, "minimum": F.minimum,
@@ -422,6 +434,7 @@ METHODS = {
     "eq": F.eq, "ne": F.ne, "lt": F.lt, "le": F.le, "gt": F.gt, "ge": F.ge,
     # in place (x itself, changed: see _in_place)
     "add_": _in_place(F.add, "add_"), "mul_": _in_place(F.mul, "mul_"), "fill_": _fill, "zero_": _zero,
+    "relu_": F.relu_,
     "softmax": _needs_dim(F.softmax), "log_softmax": _needs_dim(F.log_softmax),
     # dtype and device (differentiable: the gradient flows back to the original)
     "astype": F.astype, "to": _to, "float": _cast("float32"), "double": _cast("float64"), "half": _cast("float16"),

@@ -353,11 +353,12 @@ class Optimizer:
             state = state if result is None else result
         return state
 
-    def load_state_dict(self, state):
+    def load_state_dict(self, state_dict):
         """Take a state of ``state_dict()``'s format (not PyTorch's {'state', 'param_groups'}, refused saying so),
         each buffer cast to its parameter's dtype and moved to its device, as PyTorch; the groups' settings
         are restored too, as PyTorch (a state without them: the learning rate, in every group). The state of a
         parameter in no group is dropped, as PyTorch. The load_state_dict hooks are called before and after."""
+        state = state_dict
         if isinstance(state, Mapping):
             state = dict(state)  # the pre-hooks' copy, as PyTorch's
             for hook in tuple(self._load_state_dict_pre_hooks.values()):

@@ -4,11 +4,11 @@ from .conv import channels_last, conv2d, conv2d_affine, conv_transpose2d
 from .dtypes import result_type
 from .elementwise import (abs, add, add_relu, astype, clamp, clamp_max, clamp_min, clip, div, dropout, eq, exp,
                           floor_divide, ge, gt, le, log, lt, maximum, minimum, mul, ne, neg, pow, reciprocal, relu,
-                          remainder, sigmoid, sqrt, square, sub, tanh, to_device, where)
+                          relu_, remainder, sigmoid, sqrt, square, sub, tanh, to_device, where)
 from .linear import linear, matmul
 from .loss import cross_entropy, log_softmax, nll_loss, softmax
 from .norm import batch_norm, batch_norm_add_relu, batch_norm_relu, fixed_affine
 from .pool import adaptive_avg_pool2d, avg_pool2d, max_pool2d
 from .reduction import amax, amin, argmax, argmin, max, mean, min, std, sum, var
-from .shape import (clone, concatenate, contiguous, expand, expand_as, flatten, flip, getitem, pad, permute, repeat, reshape,
-                    squeeze, stack, swapaxes, transpose, unsqueeze, view)
+from .shape import (cat, clone, concat, concatenate, contiguous, expand, expand_as, flatten, flip, getitem, pad, permute,
+                    repeat, reshape, squeeze, stack, swapaxes, transpose, unsqueeze, view)

@@ -120,6 +120,19 @@ def only_torch_defaults(op, **options):
                                       f"PyTorch's default, {name}={default!r})")
 
 
+class OutError(NotImplementedError, TypeError):
+    """out= given to an op: PyTorch's function writes its result into that tensor, which tinyrrn does not support
+    (a NotImplementedError, PyTorch's RuntimeError where the inputs require grad), and PyTorch's Tensor method, which
+    tinyrrn's op also is, refuses it (a TypeError)."""
+
+
+def refuse_out(op):
+    """The error for an op given PyTorch's out= (see OutError); the ops that PyTorch gives out= take it by keyword and
+    call this when it is not None, so that it costs one comparison."""
+    raise OutError(f"{op}: out= is not supported by tinyrrn (PyTorch writes the result into that tensor); use the "
+                   f"result instead: y = {op}(...), or y[...] = {op}(...) under no_grad()")
+
+
 def torch_name(op, name, value, torch_name, torch_value, default=None):
     """An argument given by its NumPy name (axis, keepdims) or PyTorch's (dim, keepdim), not both."""
     if torch_value is None:

@@ -17,9 +17,8 @@ from .. import backend, threads
 from ..random import random_of
 from ..grad_mode import no_grad, records_graph
 from ..tensor import Tensor, check_inference_write, make_result
-from ._util import (ArgumentError, DtypeError, broadcast_shape, check_float, check_tensors, flag, number,
-                    only_torch_defaults, quiet, refuse_internal_overlap, saved_beside_inputs, saving_originals,
-                    unbroadcast)
+from ._util import (ArgumentError, DtypeError, broadcast_shape, check_float, check_tensors, flag, number, quiet,
+                    refuse_internal_overlap, refuse_out, saved_beside_inputs, saving_originals, unbroadcast)
 from .dtypes import DEFAULT_FLOAT, category, opmath, result_type
 
 
@@ -164,8 +163,10 @@ def _alpha_kind(op, alpha, a, b):
     return kind
 
 
-def add(input, other, *, alpha=1):
+def add(input, other, *, alpha=1, out=None):
     """input + alpha * other with broadcasting (torch.add)."""
+    if out is not None:
+        refuse_out("add")
     if type(alpha) is not int or alpha != 1:  # the checks only when alpha is given: add runs thousands of times a step
         return _with_alpha("add", input, other, alpha)
     input, other, x, y = _operands("add", input, other)
@@ -174,8 +175,8 @@ def add(input, other, *, alpha=1):
         return (unbroadcast(g, input.shape) if input.requires_grad else None,
                 unbroadcast(g, other.shape) if other.requires_grad else None)
 
-    out = threads.elementwise(_add, x, y) if x.shape == y.shape else x + y  # the pool needs equal shapes
-    return make_result(out, (input, other), backward, "add")
+    result = threads.elementwise(_add, x, y) if x.shape == y.shape else x + y  # the pool needs equal shapes
+    return make_result(result, (input, other), backward, "add")
 
 
 def add_relu(input, other):
@@ -196,8 +197,10 @@ def add_relu(input, other):
     return make_result(out, (input, other), backward, "add_relu")
 
 
-def sub(input, other, *, alpha=1):
+def sub(input, other, *, alpha=1, out=None):
     """input - alpha * other with broadcasting (torch.sub; bool operands are refused, as in PyTorch)."""
+    if out is not None:
+        refuse_out("sub")
     if any(isinstance(v, bool) or isinstance(v, Tensor) and v.dtype == bool for v in (input, other)):  # NumPy's: a float
         raise ArgumentError("sub: subtraction with a bool tensor is not supported (as in PyTorch)")
     if type(alpha) is not int or alpha != 1:
@@ -213,8 +216,10 @@ def sub(input, other, *, alpha=1):
 
 @_float32_scalar
 @quiet
-def mul(input, other):
+def mul(input, other, *, out=None):
     """input * other with broadcasting (torch.mul)."""
+    if out is not None:
+        refuse_out("mul")
     input, other, x, y = _operands("mul", input, other)
 
     def backward(g):
@@ -227,14 +232,14 @@ def mul(input, other):
 @_float32_scalar
 @quiet
 def div(input, other, *, rounding_mode=None, out=None):
-    """input / other with broadcasting (torch.div); integer and bool operands divide as float32 (PyTorch's ``out``
-    at its default only; rounding_mode by keyword only, as PyTorch's).
+    """input / other with broadcasting (torch.div); integer and bool operands divide as float32 (rounding_mode
+    by keyword only, as PyTorch's).
 
     rounding_mode 'trunc' rounds the quotient toward zero and 'floor' down; both keep an
     integer result type, and their gradient is zero, as in PyTorch.
     """
     if out is not None:
-        only_torch_defaults("div", out=(out, None))
+        refuse_out("div")
     if rounding_mode is None:
         dtype = result_type(input, other)
         input, other, x, y = _operands("div", input, other, dtype if category(dtype) == 2 else DEFAULT_FLOAT)
@@ -263,25 +268,29 @@ def div(input, other, *, rounding_mode=None, out=None):
 
 
 @quiet
-def reciprocal(input):
+def reciprocal(input, *, out=None):
     """1 / x (torch.reciprocal; integer and bool tensors give float32), with PyTorch's gradient -g * (out * out); its
     node, as PyTorch's, has x alone as its input (the 1 of div(1, x) is none: an op on inference tensors alone
     records no graph)."""
+    if out is not None:
+        refuse_out("reciprocal")
     check_tensors("reciprocal", input)
     with no_grad():
         inverse = div(1, input).data
     return make_result(inverse, (input,), lambda g: (-g * (inverse * inverse),), "reciprocal")
 
 
-def floor_divide(input, other):
+def floor_divide(input, other, *, out=None):
     """input // other (torch.floor_divide): div(input, other, rounding_mode='floor'), not differentiable.
 
     As in PyTorch, backward() through it raises; div(..., rounding_mode='floor') has zero gradients. Its node, as
     PyTorch's, saves nothing (it is not div's, which saves its inputs).
     """
+    if out is not None:
+        refuse_out("floor_divide")
     with no_grad():
-        out = div(input, other, rounding_mode="floor")
-    return make_result(out.data, [t for t in (input, other) if isinstance(t, Tensor)],
+        result = div(input, other, rounding_mode="floor")
+    return make_result(result.data, [t for t in (input, other) if isinstance(t, Tensor)],
                        _not_differentiable("floor_divide"), "floor_divide")
 
 
@@ -293,7 +302,7 @@ def _not_differentiable(op):
 
 
 @quiet
-def pow(input, exponent):
+def pow(input, exponent, *, out=None):
     """base ** exponent; either may be a tensor or a Python number (torch.pow).
 
     PyTorch's gradients: e * x ** (e - 1) for the base, 0 where e == 0 (also at x == 0);
@@ -301,6 +310,8 @@ def pow(input, exponent):
     negative integer exponent is refused as a Python number and, in a tensor, gives PyTorch's
     integer result: 1 ** e = 1, (-1) ** e = +-1, anything else 0.
     """
+    if out is not None:
+        refuse_out("pow")
     a, b, x, e = _operands("pow", input, exponent)
     xp = backend.xp_of(x)
     if category(x.dtype) == 0:  # PyTorch has no bool power, but for x ** True and x ** False
@@ -316,10 +327,11 @@ def pow(input, exponent):
     negative = None
     if category(x.dtype) == 1 and not number and bool((e < 0).any()):  # a tensor's, cast as PyTorch casts it
         negative = e < 0
-    out = _power(x, e, exponent if number else None) if negative is None else x ** xp.where(negative, 0, e)
+    result = _power(x, e, exponent if number else None) if negative is None else x ** xp.where(negative, 0, e)
     if negative is not None:
         odd = (e % 2) != 0
-        out = xp.where(negative, xp.where(x == 1, 1, xp.where(x == -1, xp.where(odd, -1, 1), 0)), out).astype(out.dtype)
+        result = xp.where(negative, xp.where(x == 1, 1, xp.where(x == -1, xp.where(odd, -1, 1), 0)),
+                          result).astype(result.dtype)
 
     def backward(g):
         ga = gb = None
@@ -328,16 +340,16 @@ def pow(input, exponent):
         elif a.requires_grad:  # e - (e != 0) is e - 1, but 0 where e == 0: 0 ** -1 never appears
             ga = unbroadcast(g * (e * _power(x, e - (e != 0), None)), a.shape)
         if b.requires_grad and isinstance(input, (numbers.Number, numpy.generic)):  # PyTorch's: log(base) in double,
-            factor = (opmath(out) * float(numpy.log(float(input)))).astype(out.dtype, copy=False)  # out times it as
-            if input == 0:  # mul takes a number (float16 in float32)
-                factor = xp.where(e >= 0, xp.zeros((), dtype=out.dtype), factor)
+            factor = (opmath(result) * float(numpy.log(float(input)))).astype(result.dtype, copy=False)  # the result
+            if input == 0:  # times it as mul takes a number (float16 in float32)
+                factor = xp.where(e >= 0, xp.zeros((), dtype=result.dtype), factor)
             gb = unbroadcast(g * factor, b.shape)
         elif b.requires_grad:
             zero = (x == 0) & (e >= 0)
-            gb = unbroadcast(g * xp.where(zero, 0, out * xp.log(xp.where(zero, 1, x))), b.shape)
+            gb = unbroadcast(g * xp.where(zero, 0, result * xp.log(xp.where(zero, 1, x))), b.shape)
         return ga, gb  # (x ** number: its one input takes ga)
 
-    return make_result(out, (a,) if number else (a, b), backward, "pow")  # x ** number: PyTorch's node has one input
+    return make_result(result, (a,) if number else (a, b), backward, "pow")  # x ** number: PyTorch's node has one input
 
 
 def _exponent_fits(exponent, dtype):
@@ -369,7 +381,9 @@ def _power(x, e, exponent):
 
 
 def _comparison(name, compare, symbol):
-    def op(input, other):
+    def op(input, other, *, out=None):
+        if out is not None:
+            refuse_out(name)
         if not isinstance(input, Tensor):  # PyTorch's comparisons take a number second only
             raise TypeError(f"{name}(): argument 'input' (position 1) must be Tensor, not {type(input).__name__} (as PyTorch)")
         _, _, x, y = _operands(name, input, other)
@@ -387,10 +401,12 @@ eq = _comparison("eq", operator.eq, "==")
 ne = _comparison("ne", operator.ne, "!=")
 
 
-def clamp(input, min=None, max=None):
+def clamp(input, min=None, max=None, *, out=None):
     """x limited to [min, max] (torch.clamp, also clip): each bound a number, a tensor or None, not both None; the
     result in PyTorch's promoted dtype and broadcast shape, max where min > max, NaN kept. PyTorch's gradients: to
     x where min <= x <= max, to min where x < min < max, to max where x > max or max < min."""
+    if out is not None:
+        refuse_out("clamp")
     check_tensors("clamp", input)
     if min is None and max is None:
         raise ArgumentError("clamp: At least one of 'min' or 'max' must not be None (as PyTorch)")
@@ -411,8 +427,8 @@ def clamp(input, min=None, max=None):
     if max is not None:
         _, max, _, hi = _operands("clamp", input, max, dtype)
         bounds += (max,)
-    out = data if lo is None else xp.maximum(data, lo)
-    out = out if hi is None else xp.minimum(out, hi)  # (a new array: one bound at least is given)
+    result = data if lo is None else xp.maximum(data, lo)
+    result = result if hi is None else xp.minimum(result, hi)  # (a new array: one bound at least is given)
 
     def backward(g):
         inside = (True if lo is None else data >= lo) & (True if hi is None else data <= hi)
@@ -425,21 +441,25 @@ def clamp(input, min=None, max=None):
             grads.append(unbroadcast(xp.where(above, g, 0), max.shape) if max.requires_grad else None)
         return tuple(grads)
 
-    return make_result(out, (input,) + bounds, backward, "clamp")
+    return make_result(result, (input,) + bounds, backward, "clamp")
 
 
 clip = clamp
 
 
-def clamp_min(input, min):
+def clamp_min(input, min, *, out=None):
     """torch.clamp_min: x limited below by ``min``, a number or a tensor (clamp's rules and gradients)."""
+    if out is not None:
+        refuse_out("clamp_min")
     if min is None:
         raise TypeError("clamp_min(): argument 'min' must be a number or a tensor, not None (as PyTorch)")
     return clamp(input, min=min)
 
 
-def clamp_max(input, max):
+def clamp_max(input, max, *, out=None):
     """torch.clamp_max: x limited above by ``max``, a number or a tensor (clamp's rules and gradients)."""
+    if out is not None:
+        refuse_out("clamp_max")
     if max is None:
         raise TypeError("clamp_max(): argument 'max' must be a number or a tensor, not None (as PyTorch)")
     return clamp(input, max=max)
@@ -448,7 +468,9 @@ def clamp_max(input, max):
 def _extremum(name, pick, loses):
     """maximum or minimum: element-wise of two tensors (a number is PyTorch's TypeError), NaN propagated; PyTorch's
     gradient: g to the one picked, g / 2 to each at a tie (``loses(a, b)``: a is not picked)."""
-    def op(input, other):
+    def op(input, other, *, out=None):
+        if out is not None:
+            refuse_out(name)
         check_tensors(name, input, other)
         a, b, x, y = _operands(name, input, other)
         xp = backend.xp_of(x)
@@ -469,10 +491,12 @@ minimum = _extremum("minimum", lambda x, y: backend.xp_of(x).minimum(x, y), oper
 
 
 @quiet
-def remainder(input, other):
+def remainder(input, other, *, out=None):
     """input % other with the sign of other, as Python's % and torch.remainder: fmod(input, other) + other where their
     signs differ (-4.0 % 2 is -0.0, x % 0.0 NaN; an integer divisor of 0 is refused, as PyTorch's ZeroDivisionError).
     PyTorch's gradients: g for input, -g * floor(input / other) for other (none for a number input, as PyTorch)."""
+    if out is not None:
+        refuse_out("remainder")
     number_first = not isinstance(input, Tensor)
     input, other, x, y = _operands("remainder", input, other)
     xp = backend.xp_of(x)
@@ -481,10 +505,10 @@ def remainder(input, other):
     if category(x.dtype) == 1:
         if x.size and y.size and bool((y == 0).any()):
             raise ArgumentError("remainder: integer division by zero (PyTorch: RuntimeError: ZeroDivisionError)")
-        out = xp.remainder(x, y)
+        result = xp.remainder(x, y)
     else:
         mod = xp.fmod(x, y)
-        out = xp.where((mod != 0) & ((y < 0) != (mod < 0)), mod + y, mod)
+        result = xp.where((mod != 0) & ((y < 0) != (mod < 0)), mod + y, mod)
 
     def backward(g):
         if number_first:
@@ -492,13 +516,15 @@ def remainder(input, other):
         return (unbroadcast(g, input.shape) if input.requires_grad else None,
                 unbroadcast(-g * xp.floor_divide(x, y), other.shape) if other.requires_grad else None)
 
-    return make_result(out, (input, other), backward, "remainder")
+    return make_result(result, (input, other), backward, "remainder")
 
 
-def where(condition, input=None, other=None):
+def where(condition, input=None, other=None, *, out=None):
     """torch.where: input where condition is True, else other (each a tensor or a number), broadcast, in PyTorch's
     promoted dtype; the gradient to input where condition, to other elsewhere. A uint8 condition is taken with
     PyTorch's warning; torch.where(condition) alone is the indices of its True elements (nonzero, a tuple)."""
+    if out is not None:
+        refuse_out("where")
     check_tensors("where", condition, names=("condition",))
     xp = backend.xp_of(condition.data)
     if input is None and other is None:
@@ -528,17 +554,21 @@ def where(condition, input=None, other=None):
     return make_result(xp.where(mask, x, y), (a, b), backward, "where")
 
 
-def neg(input):
+def neg(input, *, out=None):
     """-x (bool tensors are refused, as in PyTorch)."""
+    if out is not None:
+        refuse_out("neg")
     check_tensors("neg", input)
     if category(input.dtype) == 0:
         raise ArgumentError("neg: negation of a bool tensor is not supported (as in PyTorch)")
     return make_result(-input.data, (input,), lambda g: (-g,), "neg")
 
 
-def abs(input):
+def abs(input, *, out=None):
     """|x| (torch.abs; integer tensors too, a bool one refused as PyTorch); the gradient g * sign(x), PyTorch's sgn:
     0 at 0 and at NaN."""
+    if out is not None:
+        refuse_out("abs")
     check_tensors("abs", input)
     if category(input.dtype) == 0:
         raise DtypeError("abs: \"abs_cpu\" not implemented for 'Bool' (as PyTorch)")
@@ -547,31 +577,39 @@ def abs(input):
 
 
 @quiet
-def sqrt(input):
+def sqrt(input, *, out=None):
     """The square root (torch.sqrt; integer and bool tensors give float32); PyTorch's gradient g / (2 out)."""
+    if out is not None:
+        refuse_out("sqrt")
     check_tensors("sqrt", input)
     data = input.data if input.dtype.kind == "f" else input.data.astype(DEFAULT_FLOAT)
-    out = backend.xp_of(data).sqrt(data)
-    return make_result(out, (input,), lambda g: (g / (2 * out),), "sqrt")
+    result = backend.xp_of(data).sqrt(data)
+    return make_result(result, (input,), lambda g: (g / (2 * result),), "sqrt")
 
 
-def square(input):
+def square(input, *, out=None):
     """x * x as PyTorch's torch.square, which is pow(x, 2): integers stay integer, bool becomes int64."""
+    if out is not None:
+        refuse_out("square")
     check_tensors("square", input)
     return pow(astype(input, "int64") if input.dtype == bool else input, 2)
 
 
 @quiet
-def exp(input):
+def exp(input, *, out=None):
     """e ** x."""
+    if out is not None:
+        refuse_out("exp")
     check_float("exp", input)
-    out = backend.xp_of(input.data).exp(input.data)
-    return make_result(out, (input,), lambda g: (g * out,), "exp")
+    result = backend.xp_of(input.data).exp(input.data)
+    return make_result(result, (input,), lambda g: (g * result,), "exp")
 
 
 @quiet
-def log(input):
+def log(input, *, out=None):
     """Natural logarithm."""
+    if out is not None:
+        refuse_out("log")
     check_float("log", input)
     return make_result(backend.xp_of(input.data).log(input.data), (input,), lambda g: (g / input.data,), "log")
 
@@ -610,29 +648,38 @@ def relu(input, inplace=False):
     return make_result(out, (input,), lambda g: (threads.elementwise(_relu_gradient, g, out),), "relu")
 
 
-def sigmoid(input):
+def relu_(input):
+    """relu(input, inplace=True): x's negative elements set to 0 in x, which is returned (torch.relu_, F.relu_)."""
+    return relu(input, inplace=True)
+
+
+def sigmoid(input, *, out=None):
     """1 / (1 + e^-x), as e^x / (1 + e^x) for negative x: never an overflow, and the small values of
     large negative x to full relative precision (not 0.5 (tanh(x / 2) + 1), which cancels). float16
     in float32, rounded once, as PyTorch: sigmoid(8) is 0.9995, not 1. The gradient is PyTorch's
     g (1 - y) y in the tensor's dtype, step by step (as its sigmoid_backward)."""
+    if out is not None:
+        refuse_out("sigmoid")
     check_float("sigmoid", input)
     xp = backend.xp_of(input.data)
     wide = opmath(input.data)
     e = xp.exp(-xp.abs(wide))  # in (0, 1]
-    out = xp.where(wide >= 0, 1 / (1 + e), e / (1 + e)).astype(input.dtype, copy=False)
-    return make_result(out, (input,), lambda g: (g * (1 - out) * out,), "sigmoid")
+    result = xp.where(wide >= 0, 1 / (1 + e), e / (1 + e)).astype(input.dtype, copy=False)
+    return make_result(result, (input,), lambda g: (g * (1 - result) * result,), "sigmoid")
 
 
-def tanh(input):
+def tanh(input, *, out=None):
     """Hyperbolic tangent; the float16 gradient in float32, rounded once, as PyTorch's tanh_backward."""
+    if out is not None:
+        refuse_out("tanh")
     check_float("tanh", input)
-    out = backend.xp_of(input.data).tanh(input.data)
+    result = backend.xp_of(input.data).tanh(input.data)
 
     def backward(g):
-        y = opmath(out)
+        y = opmath(result)
         return ((opmath(g) * (1 - y * y)).astype(g.dtype, copy=False),)
 
-    return make_result(out, (input,), backward, "tanh")
+    return make_result(result, (input,), backward, "tanh")
 
 
 def dropout(input, p=0.5, training=True, inplace=False):

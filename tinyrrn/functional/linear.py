@@ -3,14 +3,17 @@ import math
 
 from .. import backend, threads
 from ..tensor import make_result
-from ._util import ArgumentError, accurate_sum, broadcast_shape, check_float, check_same_dtype, quiet, unbroadcast
+from ._util import (ArgumentError, accurate_sum, broadcast_shape, check_float, check_same_dtype, quiet, refuse_out,
+                    unbroadcast)
 from .elementwise import add
 from .shape import reshape
 
 
-def matmul(input, other):
+def matmul(input, other, *, out=None):
     """input @ other (torch.matmul): leading (batch) dims broadcast as in NumPy; a 1-D ``input`` is a
     row and a 1-D ``other`` a column vector whose dimension the result drops (1-D @ 1-D is a 0-d dot)."""
+    if out is not None:
+        refuse_out("matmul")
     check_float("matmul", input, other)  # Tensors, as PyTorch: an array or a list is a TypeError (x @ array takes it)
     check_same_dtype("matmul", input, other)
     if input.ndim == 0 or other.ndim == 0 or input.shape[-1] != other.shape[-2 if other.ndim > 1 else 0]:
@@ -27,29 +30,32 @@ def matmul(input, other):
         return (unbroadcast(ga, a2.shape) if ga is not None else None,
                 unbroadcast(gb, b2.shape) if gb is not None else None)
 
-    out = make_result(xp.matmul(a2.data, b2.data), (a2, b2), backward, "matmul")
+    result = make_result(xp.matmul(a2.data, b2.data), (a2, b2), backward, "matmul")
     if input.ndim > 1 and other.ndim > 1:
-        return out
-    return reshape(out, out.shape[:-2] + out.shape[-2:-1] * (input.ndim > 1) + out.shape[-1:] * (other.ndim > 1))
+        return result
+    return reshape(result, result.shape[:-2] + result.shape[-2:-1] * (input.ndim > 1)
+                   + result.shape[-1:] * (other.ndim > 1))
 
 
 @quiet
-def linear(input, weight, bias=None):
+def linear(input, weight, bias=None, *, out=None):
     """x @ weight.T + bias, with weight shaped (out_features, in_features), or (in_features,) for x @ weight, as
     in PyTorch; the bias is (out_features,) or broadcasts to the output's shape, as PyTorch's (whose fast path
     for a contiguous input of 3 or more dims refuses some of those, a (N, 1) bias; tinyrrn takes them all). A 1-d
     weight takes no bias with a 2-d input, as there (PyTorch's addmm), and only a 0-d one with a 1-d input."""
+    if out is not None:
+        refuse_out("linear")
     check_float("linear", input, weight, names=("input", "weight"))
     check_same_dtype("linear", input, weight, bias, names=("input", "weight", "bias"))
     if weight.ndim == 1 and input.ndim and input.shape[-1] == weight.shape[0]:  # PyTorch: input @ weight, no last dim
-        out = matmul(input, weight)
+        result = matmul(input, weight)
         if bias is not None and input.ndim == 2:  # PyTorch's addmm, refused for any bias
             raise ArgumentError("linear: a bias with a 2-d input and a 1-d weight is refused, as PyTorch (mat2 must be "
                                 "a matrix)")
-        if bias is not None and broadcast_shape("linear", out.shape, bias.shape) != out.shape:
+        if bias is not None and broadcast_shape("linear", result.shape, bias.shape) != result.shape:
             raise ArgumentError(f"linear: bias {tuple(bias.shape)} does not broadcast to the output's shape "
-                                f"{tuple(out.shape)} (as PyTorch)")
-        return out if bias is None else add(out, bias)
+                                f"{tuple(result.shape)} (as PyTorch)")
+        return result if bias is None else add(result, bias)
     if input.ndim == 0 or weight.ndim != 2 or input.shape[-1] != weight.shape[1]:
         raise ArgumentError(f"linear: input {tuple(input.shape)} does not fit weight {tuple(weight.shape)} "
                             "(need input.shape[-1] == weight.shape[1])")
@@ -59,12 +65,12 @@ def linear(input, weight, bias=None):
         raise ArgumentError(f"linear: bias {tuple(bias.shape)} does not fit weight {tuple(weight.shape)} "
                             f"(it must broadcast to the output's shape {out_shape}, as PyTorch)")
     x2 = input.data.reshape(math.prod(input.shape[:-1]), input.shape[-1])  # not -1: a size may be 0
-    out = threads.matmul(x2, weight.data.T)
+    result = threads.matmul(x2, weight.data.T)
     if row_bias:
-        out += bias.data
-    out = out.reshape(out_shape)
+        result += bias.data
+    result = result.reshape(out_shape)
     if bias is not None and not row_bias:
-        out += bias.data
+        result += bias.data
 
     def backward(g):
         g2 = g.reshape(x2.shape[0], weight.shape[0])
@@ -75,4 +81,4 @@ def linear(input, weight, bias=None):
         return gx, gw, accurate_sum(g2, 0) if row_bias else unbroadcast(g, bias.shape)
 
     parents = (input, weight) + ((bias,) if bias is not None else ())
-    return make_result(out, parents, backward, "linear")
+    return make_result(result, parents, backward, "linear")

@@ -4,19 +4,34 @@ import warnings
 from .. import backend
 from ..grad_mode import records_graph
 from ..tensor import Tensor, make_result
-from ._util import (ArgumentError, DtypeError, axis_index, check_float, integer, number, only_torch_defaults, quiet,
-                    saved_beside_inputs, torch_name)
+from ._util import (ArgumentError, DtypeError, axis_index, check_float, check_tensors, integer, number, quiet,
+                    refuse_out, saved_beside_inputs, torch_name)
 from .dtypes import opmath, promote
+from .elementwise import astype
+from .reduction import _dtype_argument
 
 REDUCTIONS = ("mean", "sum", "none")
 
 
-def _softmax_axis(op, x, axis):
-    """The axis to normalise over; without one, PyTorch's deprecated implicit choice, with its warning: 0 for a
-    0-, 1- or 3-D input (a 3-D one read as unbatched (C, H, W)), else 1."""
+def _softmax_input(op, input, stacklevel, dtype):
+    """softmax's or log_softmax's input, converted to ``dtype`` first, as PyTorch's (a float16 one to float32:
+    computed and returned in float32), and the stack level of the warning of an implicit dim. The op's third
+    argument is F.softmax's ``stacklevel`` (an int: where PyTorch points that warning) or, a dtype, the ``dtype`` of
+    torch.softmax and Tensor.softmax."""
+    if not isinstance(stacklevel, int):
+        dtype, stacklevel = stacklevel if dtype is None else dtype, 3
+    check_tensors(op, input)
+    dtype = _dtype_argument(op, dtype)
+    return (input if dtype is None or dtype == input.dtype else astype(input, dtype)), stacklevel
+
+
+def _softmax_axis(op, x, axis, stacklevel):
+    """The axis to normalise over; without one, PyTorch's deprecated implicit choice, with its warning (at
+    ``stacklevel`` as PyTorch's F.softmax counts it): 0 for a 0-, 1- or 3-D input (a 3-D one read as unbatched
+    (C, H, W)), else 1."""
     if axis is None:
         warnings.warn(f"Implicit dimension choice for {op} has been deprecated. Change the call to include dim=X "
-                      "as an argument.", UserWarning, stacklevel=4)  # the caller of the op (past @quiet)
+                      "as an argument.", UserWarning, stacklevel=stacklevel + 1)  # the caller (past @quiet)
         axis = 0 if x.ndim in (0, 1, 3) else 1
     checked = axis_index(op, axis, x.ndim)  # a 0-d input takes dim 0 or -1 only, as in PyTorch
     return checked if x.ndim else None
@@ -49,14 +64,16 @@ def _softmax(data, axis):
 
 
 @quiet
-def log_softmax(input, axis=None, *, dim=None, dtype=None):
-    """log(softmax(x)) along ``axis`` (or PyTorch's ``dim``), computed stably by subtracting the maximum;
-    PyTorch's ``dtype`` at its default only (convert x first)."""
-    only_torch_defaults("log_softmax", dtype=(dtype, None))
+def log_softmax(input, axis=None, _stacklevel=3, dtype=None, *, dim=None, out=None):
+    """log(softmax(x)) along ``axis`` (or PyTorch's ``dim``), computed stably by subtracting the maximum; x
+    converted to ``dtype`` first (the third argument: see _softmax_input)."""
+    if out is not None:
+        refuse_out("log_softmax")
+    input, stacklevel = _softmax_input("log_softmax", input, _stacklevel, dtype)
     check_float("log_softmax", input)
-    axis = _softmax_axis("log_softmax", input, torch_name("log_softmax", "axis", axis, "dim", dim))
-    out = _log_softmax(input.data, axis)
-    return make_result(out, (input,), lambda g: (_log_softmax_backward(g, out, axis),), "log_softmax")
+    axis = _softmax_axis("log_softmax", input, torch_name("log_softmax", "axis", axis, "dim", dim), stacklevel)
+    result = _log_softmax(input.data, axis)
+    return make_result(result, (input,), lambda g: (_log_softmax_backward(g, result, axis),), "log_softmax")
 
 
 def _log_softmax_backward(g, out, axis):
@@ -67,19 +84,21 @@ def _log_softmax_backward(g, out, axis):
 
 
 @quiet
-def softmax(input, axis=None, *, dim=None, dtype=None):
-    """exp(x) / sum(exp(x)) along ``axis`` (or PyTorch's ``dim``; torch.softmax), computed stably; PyTorch's
-    ``dtype`` at its default only (convert x first)."""
-    only_torch_defaults("softmax", dtype=(dtype, None))
+def softmax(input, axis=None, _stacklevel=3, dtype=None, *, dim=None, out=None):
+    """exp(x) / sum(exp(x)) along ``axis`` (or PyTorch's ``dim``; torch.softmax), computed stably; x converted to
+    ``dtype`` first (the third argument: see _softmax_input)."""
+    if out is not None:
+        refuse_out("softmax")
+    input, stacklevel = _softmax_input("softmax", input, _stacklevel, dtype)
     check_float("softmax", input)
-    axis = _softmax_axis("softmax", input, torch_name("softmax", "axis", axis, "dim", dim))
-    out = _softmax(opmath(input.data), axis).astype(input.dtype, copy=False)  # float16: one rounding, at the end
+    axis = _softmax_axis("softmax", input, torch_name("softmax", "axis", axis, "dim", dim), stacklevel)
+    result = _softmax(opmath(input.data), axis).astype(input.dtype, copy=False)  # float16: one rounding, at the end
 
     def backward(g):  # float16 in float32, rounded once, as PyTorch
-        y, wide = opmath(out), opmath(g)
+        y, wide = opmath(result), opmath(g)
         return ((y * (wide - (wide * y).sum(axis=axis, keepdims=True))).astype(g.dtype, copy=False),)
 
-    return make_result(out, (input,), backward, "softmax")
+    return make_result(result, (input,), backward, "softmax")
 
 
 def _tensor_argument(op, name, value, xp):

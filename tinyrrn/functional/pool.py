@@ -8,7 +8,7 @@ import numpy
 
 from .. import backend, threads
 from ..tensor import Tensor, make_result
-from ._util import ArgumentError, axis_index, check_float, flag, integer, pair
+from ._util import ArgumentError, axis_index, check_float, flag, integer, pair, refuse_out
 from ._window import crop_nhwc, output_size, pad_nhwc, taps
 from .dtypes import opmath
 from .shape import unbatched_too
@@ -172,12 +172,14 @@ def _divisors(sizes, kernel, stride, padding, out_hw, count_include_pad, dtype, 
 
 @unbatched_too
 def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
-               divisor_override=None):
+               divisor_override=None, *, out=None):
     """Mean over each window (torch.nn.functional.avg_pool2d).
 
     The divisor is PyTorch's: the window's size within the padded input, or with
     ``count_include_pad=False`` only its input pixels, or ``divisor_override``.
     """
+    if out is not None:
+        refuse_out("avg_pool2d")
     if isinstance(input, Tensor) and input.ndim < 3:  # PyTorch reads the size of dim -3 first: its IndexError
         axis_index("avg_pool2d", -3, input.ndim)
     kernel, stride, _, padding, pads, out_hw = _pool_geometry(
@@ -194,9 +196,9 @@ def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False, coun
                             opmath(input.data).dtype, xp)
     padded = pad_nhwc(input.data.transpose(0, 2, 3, 1), pads, 0)
     window_taps = list(taps(kernel, stride, (1, 1), out_hw))
-    out = _fold(xp.add, opmath(padded), window_taps)  # float16: windows add in float32, divided there, as PyTorch
-    out /= divisor
-    out = out.astype(input.dtype, copy=False)
+    result = _fold(xp.add, opmath(padded), window_taps)  # float16: windows add in float32, divided there, as PyTorch
+    result /= divisor
+    result = result.astype(input.dtype, copy=False)
 
     def backward(g):  # as PyTorch's: each output's share (float16: divided in float32, rounded), added in g's
         share = (opmath(g.transpose(0, 2, 3, 1)) / divisor).astype(g.dtype, copy=False)  # dtype to each input
@@ -205,7 +207,7 @@ def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False, coun
             grad[:, rows, cols, :] += share
         return (crop_nhwc(grad, pads, input.shape[2:]).transpose(0, 3, 1, 2),)
 
-    return make_result(out.transpose(0, 3, 1, 2), (input,), backward, "avg_pool2d")
+    return make_result(result.transpose(0, 3, 1, 2), (input,), backward, "avg_pool2d")
 
 
 def _bins(size, out, dtype, xp):

@@ -10,7 +10,7 @@ from .. import backend
 from ..grad_mode import records_graph
 from ..tensor import Tensor, make_result
 from ._util import (ArgumentError, DtypeError, accurate_sum, axes_tuple, axis_index, check_float, check_tensors, flag,
-                    numpy_names, quiet, torch_name)
+                    numpy_names, quiet, refuse_out, torch_name)
 from .dtypes import TORCH_DTYPES
 from .elementwise import maximum, minimum
 
@@ -38,11 +38,13 @@ def _dtype_argument(op, dtype):
 
 
 @quiet
-def sum(input, axis=None, keepdims=False, *, dim=None, keepdim=None, dtype=None):
+def sum(input, axis=None, keepdims=False, *, dim=None, keepdim=None, dtype=None, out=None):
     """Sum over ``axis`` (an int, a tuple, or None or () for all; PyTorch's ``dim`` and ``keepdim``
     are the same arguments), accurately (_util.accurate_sum); integer and bool tensors sum to int64.
     ``dtype``, as PyTorch's: x converted to it first, and the result of that dtype (bool: any); the gradient
     flows back to x's dtype (an integer dtype is refused while a graph is recorded for x, as PyTorch)."""
+    if out is not None:
+        refuse_out("sum")
     axis, keepdims = torch_name("sum", "axis", axis, "dim", dim), torch_name("sum", "keepdims", keepdims, "keepdim",
                                                                                   keepdim, False)
     check_tensors("sum", input)
@@ -53,18 +55,20 @@ def sum(input, axis=None, keepdims=False, *, dim=None, keepdim=None, dtype=None)
     if data.dtype.kind != "f" and input.requires_grad and records_graph():
         raise RuntimeError(f"sum: Autograd not support dtype: {data.dtype} (as PyTorch): x requires grad; sum "
                            "in a floating-point dtype, or under no_grad()")
-    out = accurate_sum(data, axes, keepdims) if data.dtype.kind == "f" else \
+    result = accurate_sum(data, axes, keepdims) if data.dtype.kind == "f" else \
         data.sum(axis=axes, keepdims=keepdims, dtype="int64")
     if dtype is not None:
-        out = out.astype(dtype, copy=False)
-    return make_result(out, (input,), lambda g: (_expand(g, input, axes, keepdims),), "sum")
+        result = result.astype(dtype, copy=False)
+    return make_result(result, (input,), lambda g: (_expand(g, input, axes, keepdims),), "sum")
 
 
 @quiet
-def mean(input, axis=None, keepdims=False, *, dim=None, keepdim=None, dtype=None):
+def mean(input, axis=None, keepdims=False, *, dim=None, keepdim=None, dtype=None, out=None):
     """Mean over ``axis`` (an int, a tuple, or None or () for all; or PyTorch's ``dim``, ``keepdim``);
     ``dtype``, a floating-point one, as PyTorch's: x (an integer tensor too) converted to it first (to float32
     for float16). The sum over ``axis`` divided by the count, as PyTorch's: a sum beyond the dtype's range is inf."""
+    if out is not None:
+        refuse_out("mean")
     axis, keepdims = torch_name("mean", "axis", axis, "dim", dim), torch_name("mean", "keepdims", keepdims,
                                                                                    "keepdim", keepdim, False)
     check_tensors("mean", input)
@@ -84,8 +88,8 @@ def mean(input, axis=None, keepdims=False, *, dim=None, keepdim=None, dtype=None
         count *= input.shape[a]
     wide = "float32" if dtype == "float16" else dtype
     total = data.sum(axis=axes, keepdims=keepdims, dtype="float64").astype(wide)  # added as accurate_sum
-    out = (total / count).astype(dtype)  # over nothing NaN (quiet: without NumPy's warning, as PyTorch)
-    return make_result(out, (input,), lambda g: (_expand(_divided(g, count), input, axes, keepdims),), "mean")
+    result = (total / count).astype(dtype)  # over nothing NaN (quiet: without NumPy's warning, as PyTorch)
+    return make_result(result, (input,), lambda g: (_expand(_divided(g, count), input, axes, keepdims),), "mean")
 
 
 def _divided(g, count):
@@ -142,14 +146,18 @@ def _extreme(op, x, dim, keepdim, other):
 
 
 @numpy_names
-def max(input, dim=None, keepdim=False, *, other=None):
+def max(input, dim=None, keepdim=False, *, other=None, out=None):
     """torch.max: the largest element; along ``dim``, a named tuple (values, indices); with a tensor, maximum."""
+    if out is not None:
+        refuse_out("max")
     return _extreme("max", input, dim, keepdim, other)
 
 
 @numpy_names
-def min(input, dim=None, keepdim=False, *, other=None):
+def min(input, dim=None, keepdim=False, *, other=None, out=None):
     """torch.min: the smallest element; along ``dim``, a named tuple (values, indices); with a tensor, minimum."""
+    if out is not None:
+        refuse_out("min")
     return _extreme("min", input, dim, keepdim, other)
 
 
@@ -176,14 +184,18 @@ def _a_extreme(op, x, dim, keepdim):
 
 
 @numpy_names
-def amax(input, dim=(), keepdim=False):
+def amax(input, dim=(), keepdim=False, *, out=None):
     """torch.amax: the largest elements over ``dim`` (an int, a tuple, or () for all)."""
+    if out is not None:
+        refuse_out("amax")
     return _a_extreme("amax", input, dim, keepdim)
 
 
 @numpy_names
-def amin(input, dim=(), keepdim=False):
+def amin(input, dim=(), keepdim=False, *, out=None):
     """torch.amin: the smallest elements over ``dim`` (an int, a tuple, or () for all)."""
+    if out is not None:
+        refuse_out("amin")
     return _a_extreme("amin", input, dim, keepdim)
 
 
@@ -208,14 +220,18 @@ def _arg_extreme(op, x, dim, keepdim):
 
 
 @numpy_names
-def argmax(input, dim=None, keepdim=False):
+def argmax(input, dim=None, keepdim=False, *, out=None):
     """torch.argmax: the index of the largest element (of the flattened tensor, or along ``dim``)."""
+    if out is not None:
+        refuse_out("argmax")
     return _arg_extreme("argmax", input, dim, keepdim)
 
 
 @numpy_names
-def argmin(input, dim=None, keepdim=False):
+def argmin(input, dim=None, keepdim=False, *, out=None):
     """torch.argmin: the index of the smallest element (of the flattened tensor, or along ``dim``)."""
+    if out is not None:
+        refuse_out("argmin")
     return _arg_extreme("argmin", input, dim, keepdim)
 
 
@@ -268,24 +284,29 @@ def _var_gradient(g, x, axes, correction, keepdim, full, dim):
 
 @quiet
 @numpy_names
-def var(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
+def var(input, dim=None, unbiased=None, keepdim=False, *, correction=None, out=None):
     """torch.var: the variance over ``dim`` (an int, a tuple, or None for all), divided by n - correction (1: Bessel's;
     ``unbiased=False`` is correction 0), in x's floating-point dtype; PyTorch's gradient (_var_gradient)."""
+    if out is not None:
+        refuse_out("var")
     axes, correction, keepdim, full = _var_arguments("var", input, dim, unbiased, keepdim, correction)
-    out = _variance("var", input, axes, correction, keepdim).astype(input.dtype)
-    return make_result(out, (input,), lambda g: (_var_gradient(g, input, axes, correction, keepdim, full, dim),), "var")
+    result = _variance("var", input, axes, correction, keepdim).astype(input.dtype)
+    return make_result(result, (input,), lambda g: (_var_gradient(g, input, axes, correction, keepdim, full, dim),),
+                       "var")
 
 
 @numpy_names
 @quiet
-def std(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
+def std(input, dim=None, unbiased=None, keepdim=False, *, correction=None, out=None):
     """torch.std: the square root of var's variance (the same arguments); PyTorch's gradient, var's of g / (2 std),
     0 where std is 0."""
+    if out is not None:
+        refuse_out("std")
     axes, correction, keepdim, full = _var_arguments("std", input, dim, unbiased, keepdim, correction)
-    out = backend.xp_of(input.data).sqrt(_variance("std", input, axes, correction, keepdim)).astype(input.dtype)
+    result = backend.xp_of(input.data).sqrt(_variance("std", input, axes, correction, keepdim)).astype(input.dtype)
 
     def backward(g):
         xp = backend.xp_of(g)
-        return (_var_gradient(xp.where(out == 0, 0, g / (out * 2)), input, axes, correction, keepdim, full, dim),)
+        return (_var_gradient(xp.where(result == 0, 0, g / (result * 2)), input, axes, correction, keepdim, full, dim),)
 
-    return make_result(out, (input,), backward, "std")
+    return make_result(result, (input,), backward, "std")

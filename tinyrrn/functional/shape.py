@@ -9,8 +9,8 @@ import numpy
 
 from .. import backend
 from ..tensor import Tensor, check_int64, make_result, renamed
-from ._util import (ArgumentError, accurate_sum, axis_index, check_tensors, integer, number, numpy_names,
-                    only_torch_defaults, saved_beside_inputs, torch_name, unbroadcast)
+from ._util import (ArgumentError, accurate_sum, axis_index, check_tensors, flag, integer, number, numpy_names,
+                    only_torch_defaults, refuse_out, saved_beside_inputs, torch_name, unbroadcast)
 from .dtypes import result_type
 
 
@@ -143,11 +143,13 @@ def unsqueeze(input, dim):
     return renamed(reshape(input, *input.shape[:dim], 1, *input.shape[dim:]), "unsqueeze")
 
 
-def expand(input, *sizes, size=None):
+def expand(input, *sizes, size=None, implicit=False):
     """x repeated along its dimensions of size 1, and new leading ones, to ``sizes`` (torch.expand, a view with no
     copy, which takes writes where PyTorch's does: see refuse_internal_overlap): -1 keeps a dimension's size; the
-    gradient sums over the repeats."""
+    gradient sums over the repeats. PyTorch's ``implicit`` (a bool that marks an expand its tracer inserted)
+    changes nothing."""
     check_tensors("expand", input)
+    flag("expand", "implicit", implicit)
     sizes = tuple(integer("expand", "size", n) for n in _shape_arg("expand", sizes, size, "size"))
     lead = len(sizes) - input.ndim
     if lead < 0:
@@ -408,8 +410,9 @@ def _tensor_list(op, tensors):
 def concatenate(tensors, axis=0, *, dim=None, out=None):
     """Join tensors along an existing axis (or PyTorch's ``dim``; torch.cat), of any dtypes: the result
     in their promoted dtype (torch.result_type); a 1-D empty tensor among tensors of other dims is left out
-    (its dtype counts), as PyTorch's legacy rule; PyTorch's ``out`` at its default only."""
-    only_torch_defaults("concatenate", out=(out, None))
+    (its dtype counts), as PyTorch's legacy rule."""
+    if out is not None:
+        refuse_out("concatenate")
     axis = torch_name("concatenate", "axis", axis, "dim", dim, 0)
     tensors = _tensor_list("concatenate", tensors)
     if not tensors:
@@ -440,8 +443,13 @@ def concatenate(tensors, axis=0, *, dim=None, out=None):
                        backward, "concatenate")
 
 
-def stack(tensors, axis=0, *, dim=None):
+cat = concat = concatenate  # PyTorch's other names of it
+
+
+def stack(tensors, axis=0, *, dim=None, out=None):
     """Join tensors of equal shape along a new axis (or PyTorch's ``dim``; torch.stack)."""
+    if out is not None:
+        refuse_out("stack")
     axis = torch_name("stack", "axis", axis, "dim", dim, 0)
     tensors = _tensor_list("stack", tensors)
     if not tensors:

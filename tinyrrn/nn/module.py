@@ -161,12 +161,12 @@ class Module:
                 return found[name]
         raise AttributeError(f"'{type(self).__name__}' object has no attribute '{name}'")  # PyTorch's words
 
-    def register_buffer(self, name, array, persistent=True):
-        """Keep an array that is state but not trained (saved in state_dict unless ``persistent`` is False,
-        as PyTorch); a Tensor is kept as its array (sharing its memory), None keeps no value. The name must be
+    def register_buffer(self, name, tensor, persistent=True):
+        """Keep ``tensor``, state that is not trained (saved in state_dict unless ``persistent`` is False, as
+        PyTorch), as its array (sharing its memory; an array is kept itself), None keeps no value. The name must be
         a new attribute name without dots, as in PyTorch."""
         self._check_new_name("buffer", name, "_buffers")
-        self._buffers[name] = _buffer_array(name, array)
+        self._buffers[name] = _buffer_array(name, tensor)
         (self._non_persistent.discard if persistent else self._non_persistent.add)(name)
 
     def __call__(self, *args, **kwargs):
@@ -264,8 +264,9 @@ class Module:
             children = [(f"{name}.{k}" if name else k, m) for k, m in module._modules.items() if m is not None]
             stack.extend(reversed(children))
 
-    def modules(self):
-        return (m for _, m in self.named_modules())
+    def modules(self, remove_duplicate=True):
+        """The modules of named_modules (a shared one once, unless ``remove_duplicate`` is False), as PyTorch."""
+        return (m for _, m in self.named_modules(remove_duplicate=remove_duplicate))
 
     def children(self):
         return (m for _, m in self.named_children())
@@ -465,11 +466,18 @@ class Module:
         return self.to("gpu")
 
     # -- state ------------------------------------------------------------
-    def state_dict(self, *, destination=None, prefix="", keep_vars=False):
+    def state_dict(self, *args, destination=None, prefix="", keep_vars=False):
         """OrderedDict of name -> array (parameters, persistent buffers, then the extra state of a module whose
         class defines get_extra_state, of each module, parents first), each name written after ``prefix`` (as
         given: "m." makes "m.weight"); with ``keep_vars`` the parameters themselves; written into
-        ``destination`` (and that returned) when given, as PyTorch."""
+        ``destination`` (and that returned) when given, as PyTorch. PyTorch's deprecated positional form,
+        ``args`` (destination, prefix, keep_vars), with its FutureWarning and rules: a keyword given wins."""
+        if args:
+            warnings.warn("Positional args are being deprecated, use kwargs instead (as PyTorch's "
+                          "Module.state_dict)", FutureWarning, stacklevel=2)
+            destination = args[0] if destination is None else destination
+            prefix = args[1] if len(args) > 1 and prefix == "" else prefix
+            keep_vars = args[2] if len(args) > 2 and keep_vars is False else keep_vars
         state = OrderedDict() if destination is None else destination
         for path, module in self.named_modules(remove_duplicate=False):  # every name, as PyTorch
             buffers = [(k, v) for k, v in module._buffers.items() if k not in module._non_persistent]
@@ -490,8 +498,8 @@ class Module:
         """Restore what get_extra_state returned (load_state_dict calls it when the subclass defines it)."""
         raise RuntimeError("Reached a code path in Module.set_extra_state() that should never be called.")
 
-    def load_state_dict(self, state, strict=True, assign=False):
-        """Copy arrays from ``state`` into this module's parameters and buffers, and give each module whose class
+    def load_state_dict(self, state_dict, strict=True, assign=False):
+        """Copy arrays from ``state_dict`` into this module's parameters and buffers, and give each module whose class
         defines set_extra_state its '_extra_state' entry, as PyTorch.
 
         All problems (missing keys, unexpected keys, shape mismatches) are
@@ -501,12 +509,12 @@ class Module:
         returned as (missing_keys, unexpected_keys), as PyTorch. With ``assign`` the given arrays are taken
         instead of copied (see _assign).
         """
-        if not isinstance(state, Mapping):
-            raise TypeError(f"Expected state_dict to be dict-like, got {type(state)} (as PyTorch)")
+        if not isinstance(state_dict, Mapping):
+            raise TypeError(f"Expected state_dict to be dict-like, got {type(state_dict)} (as PyTorch)")
         extras = OrderedDict((_extra_state_key(path), module) for path, module in self.named_modules(
             remove_duplicate=False) if _overrides(module, "set_extra_state"))
         own = OrderedDict((k, v) for k, v in self.state_dict().items() if k.rpartition(".")[2] != "_extra_state")
-        given, state = state, {k: _as_array(k, v) if k in own else v for k, v in state.items()}  # others unexpected
+        state = {k: _as_array(k, v) if k in own else v for k, v in state_dict.items()}  # others unexpected
         for k in own:  # a (1,) value for a 0-d entry (old checkpoints' num_batches_tracked): its element, as PyTorch
             if k in state and own[k].ndim == 0 and state[k].shape == (1,):
                 state[k] = state[k][0]
@@ -529,7 +537,8 @@ class Module:
         if problems:
             raise ArgumentError("load_state_dict failed, model left unchanged:\n  " + "\n  ".join(problems))
         if assign:
-            self._assign({k: (given[k] if isinstance(given[k], Parameter) else state[k]) for k in own if k in state})
+            self._assign({k: (state_dict[k] if isinstance(state_dict[k], Parameter) else state[k]) for k in own
+                          if k in state})
         else:
             self._copy_in(own, state)
         for key, module in extras.items():
