@@ -394,6 +394,15 @@ IN_PLACE = {
     "add_ of a float into ints": "x.long().add_(1.5)",
     "mul_": "x.mul_(2.5)",
     "mul_ of a shape that does not broadcast into x": "x.mul_(x.expand(2, 4))",
+    "sub_": "x.sub_(x.flip(0))",
+    "sub_ alpha": "x.sub_(x.flip(0), alpha=0.5)",
+    "sub_ of ints by a float": "x.long().sub_(0.5)",
+    "sub_ of bools": "(x > 0).sub_(x > 1)",
+    "div_": "x.div_(x.flip(0))",
+    "div_ by 0": "x.div_(0)",
+    "div_ rounding_mode": "x.div_(0.7, rounding_mode='floor')",
+    "div_ of ints": "x.long().div_(2)",
+    "div_ of ints rounding_mode": "x.long().div_(-2, rounding_mode='trunc')",
 }
 
 
@@ -418,7 +427,7 @@ def test_in_place_methods_as_torch(name):
 
 def test_in_place_methods_return_x_and_count_a_change():
     x = Tensor(on_device(numpy.arange(4.0)))
-    for method, args in (("zero_", ()), ("fill_", (1.0,)), ("add_", (x,)), ("mul_", (2,))):
+    for method, args in (("zero_", ()), ("fill_", (1.0,)), ("add_", (x,)), ("mul_", (2,)), ("sub_", (1,)), ("div_", (2,))):
         version = x.version
         assert getattr(x, method)(*args) is x and x.version == version + 1
     with pytest.raises(RuntimeError, match="leaf"):

@@ -421,7 +421,8 @@ METHODS = {
     "where": _where,
     "eq": F.eq, "ne": F.ne, "lt": F.lt, "le": F.le, "gt": F.gt, "ge": F.ge,
     # in place (x itself, changed: see _in_place)
-    "add_": _in_place(F.add, "add_"), "mul_": _in_place(F.mul, "mul_"), "fill_": _fill, "zero_": _zero,
+    "add_": _in_place(F.add, "add_"), "sub_": _in_place(F.sub, "sub_"), "mul_": _in_place(F.mul, "mul_"),
+    "div_": _in_place(F.div, "div_"), "fill_": _fill, "zero_": _zero,
     "softmax": _needs_dim(F.softmax), "log_softmax": _needs_dim(F.log_softmax),
     # dtype and device (differentiable: the gradient flows back to the original)
     "astype": F.astype, "to": _to, "float": _cast("float32"), "double": _cast("float64"), "half": _cast("float16"),
