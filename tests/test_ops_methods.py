@@ -205,6 +205,12 @@ CASES = {
     "le of ints and floats": (lambda m, x, y: x.le(y), [INTS, _random(3)]),
     "gt with NaN": (lambda m, x, y: x.gt(y), [NANS, TIES]),
     "ge of a number": (lambda m, x: x.ge(0), [INTS]),
+    "isnan": (lambda m, x: x.isnan(), [EDGES]),
+    "isinf": (lambda m, x: m.isinf(x), [EDGES]),
+    "isfinite": (lambda m, x: x.isfinite(), [EDGES.astype("float16")]),
+    "isnan of ints": (lambda m, x: m.isnan(x), [INTS]),
+    "isinf of ints": (lambda m, x: x.isinf(), [INTS]),
+    "isfinite of bools": (lambda m, x: (x > 0).isfinite(), [EDGES]),
     # shapes and dtypes of another tensor
     "view_as": (lambda m, x, y: x.view_as(y), [_random(3, 4), _random(2, 6)]),
     "reshape_as of a transpose": (lambda m, x, y: x.t().reshape_as(y), [_random(3, 4), _random(12)]),
@@ -324,6 +330,7 @@ REFUSED = {
     "type_as a dtype": lambda m, x: x.type_as(torch.float16 if m is torch else "float16"),
     "eq of None": lambda m, x: x.eq(None),
     "lt of a string": lambda m, x: x.lt("1"),
+    "isnan of a number": lambda m, x: m.isnan(1.0),
     "add float16 alpha beyond its range": lambda m, x: x.half().add(x.half(), alpha=1e5),
 }
 

@@ -420,6 +420,7 @@ METHODS = {
     "maximum": F.maximum, "minimum": F.minimum,
     "where": _where,
     "eq": F.eq, "ne": F.ne, "lt": F.lt, "le": F.le, "gt": F.gt, "ge": F.ge,
+    "isnan": F.isnan, "isinf": F.isinf, "isfinite": F.isfinite,
     # in place (x itself, changed: see _in_place)
     "add_": _in_place(F.add, "add_"), "sub_": _in_place(F.sub, "sub_"), "mul_": _in_place(F.mul, "mul_"),
     "div_": _in_place(F.div, "div_"), "fill_": _fill, "zero_": _zero,

@@ -3,7 +3,7 @@ from ._util import ArgumentError
 from .conv import channels_last, conv2d, conv2d_affine, conv_transpose2d
 from .dtypes import result_type
 from .elementwise import (abs, add, add_relu, astype, clamp, clamp_max, clamp_min, clip, div, dropout, eq, exp,
-                          floor_divide, ge, gt, le, log, lt, maximum, minimum, mul, ne, neg, pow, reciprocal, relu,
+                          floor_divide, ge, gt, isfinite, isinf, isnan, le, log, lt, maximum, minimum, mul, ne, neg, pow, reciprocal, relu,
                           remainder, sigmoid, sqrt, square, sub, tanh, to_device, where)
 from .linear import linear, matmul
 from .loss import cross_entropy, log_softmax, nll_loss, softmax

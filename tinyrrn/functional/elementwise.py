@@ -528,6 +528,19 @@ def where(condition, input=None, other=None):
     return make_result(xp.where(mask, x, y), (a, b), backward, "where")
 
 
+def _float_test(name):
+    """isnan, isinf or isfinite: a bool tensor without gradient (of an integer or bool tensor: no NaN nor inf)."""
+    def op(input):
+        check_tensors(name, input)
+        return Tensor(getattr(backend.xp_of(input.data), name)(input.data))
+    op.__name__ = name
+    op.__doc__ = f"torch.{name}: " + _float_test.__doc__.split(": ", 1)[1]
+    return op
+
+
+isnan, isinf, isfinite = _float_test("isnan"), _float_test("isinf"), _float_test("isfinite")
+
+
 def neg(input):
     """-x (bool tensors are refused, as in PyTorch)."""
     check_tensors("neg", input)
