@@ -8,7 +8,7 @@ import numpy
 import pytest
 
 from devices import host, on_device
-from tinyrrn import Tensor, nn
+from tinyrrn import Tensor, backend, nn
 from tinyrrn import functional as F
 
 torch = pytest.importorskip("torch", reason='needs PyTorch as a reference oracle: pip install ".[oracle]"')
@@ -439,3 +439,26 @@ def test_in_place_methods_return_x_and_count_a_change():
         assert getattr(x, method)(*args) is x and x.version == version + 1
     with pytest.raises(RuntimeError, match="leaf"):
         Tensor(on_device(numpy.arange(4.0)), requires_grad=True).add_(1)
+
+
+@pytest.mark.parametrize("dtype", ["float16", "float32", "float64", "int64", "uint8", "bool"])
+@pytest.mark.parametrize("shape", [(), (0,), (2, 3)])
+def test_tolist_as_torch(dtype, shape):
+    data = (_random(*shape) * 3).astype(dtype)
+    ours, theirs = Tensor(on_device(data)).tolist(), torch.tensor(data).tolist()
+    assert ours == theirs and repr(ours) == repr(theirs)  # the same Python types too
+
+
+def test_cpu_and_cuda_as_torch():
+    """x.cpu() is x on the host (else a copy there, in the graph); x.cuda() moves x to the GPU, or without one raises
+    a RuntimeError that says so."""
+    x = Tensor(numpy.arange(3.0), requires_grad=True)
+    assert x.cpu() is x
+    if not backend.gpu_available():
+        with pytest.raises(RuntimeError, match="gpu"):
+            x.cuda()
+        return
+    y = x.cuda()
+    assert y.device == "gpu" and y.cpu().device == "cpu" and y.cuda() is y
+    (y.cpu() * 2).sum().backward()
+    numpy.testing.assert_array_equal(host(x.grad), [2.0, 2.0, 2.0])

@@ -332,6 +332,24 @@ def _to(self, *args, device=None, dtype=None, non_blocking=False, copy=False, me
     return F.clone(out) if copy and out is self else out
 
 
+def _tolist(self):
+    """The values as (nested lists of) Python numbers, as PyTorch's ``x.tolist()`` (a 0-d tensor's: one number)."""
+    return backend.to_numpy(self.data).tolist()
+
+
+def _cpu(self):
+    """``x.cpu()``, as PyTorch's: x itself on the host, else a differentiable copy there."""
+    return _to(self, "cpu")
+
+
+def _cuda(self, device=None, non_blocking=False):
+    """``x.cuda()``, as PyTorch's: x on the GPU (tinyrrn's 'gpu'; one device, so ``device`` is None, 0, 'cuda' or
+    'cuda:0'); without a usable GPU, a RuntimeError that says why."""
+    if device not in (None, 0, "cuda", "cuda:0", "gpu"):
+        raise ValueError(f"cuda: device {device!r} is not supported by tinyrrn, which uses one GPU (device None or 0)")
+    return _to(self, "gpu", non_blocking=non_blocking)
+
+
 def _view_as(self, other):
     """``x.view_as(other)``, as PyTorch's: x.view(other.size())."""
     check_tensors("view_as", self, other)
@@ -428,6 +446,7 @@ METHODS = {
     # dtype and device (differentiable: the gradient flows back to the original)
     "astype": F.astype, "to": _to, "float": _cast("float32"), "double": _cast("float64"), "half": _cast("float16"),
     "long": _cast("int64"), "int": _cast("int32"), "bool": _cast("bool"), "type_as": _type_as,
+    "tolist": _tolist, "cpu": _cpu, "cuda": _cuda,
     # PyTorch's shape queries
     "size": _size, "numel": _numel, "dim": _dim,
     # PyTorch's transposes (properties)
