@@ -462,3 +462,68 @@ def test_cpu_and_cuda_as_torch():
     assert y.device == "gpu" and y.cpu().device == "cpu" and y.cuda() is y
     (y.cpu() * 2).sum().backward()
     numpy.testing.assert_array_equal(host(x.grad), [2.0, 2.0, 2.0])
+
+
+# name: code run with x (float32, 2 elements) and i (int64), and d(name), a dtype (torch's or tinyrrn's): the new tensor
+# PyTorch makes (values, dtype, shape, requires_grad), or the exception it raises
+NEW_TENSORS = {
+    "new_zeros": "x.new_zeros(2, 3)",
+    "new_zeros of a tuple": "i.new_zeros((2, 3))",
+    "new_zeros of a list and a dtype": "x.new_zeros([2], dtype=d('int64'))",
+    "new_zeros of ()": "x.new_zeros(())",
+    "new_zeros size=": "x.new_zeros(size=(1, 2))",
+    "new_zeros requires_grad": "x.new_zeros(2, requires_grad=True)",
+    "new_ones": "i.new_ones(2)",
+    "new_ones dtype": "x.new_ones(3, dtype=d('float16'))",
+    "new_empty shape": "x.new_empty(2, 0).shape",
+    "new_full": "x.new_full((2,), 3)",
+    "new_full of ints by a float": "i.new_full((2,), 3.5)",
+    "new_full of bools": "(x > 0).new_full([2], 3)",
+    "new_full of uint8 by -1": "i.to(d('uint8')).new_full((2,), -1)",
+    "new_full by a 0-d tensor": "x.new_full((2,), x[0])",
+    "new_full by NaN": "x.new_full((1,), float('nan'))",
+    "new_tensor": "x.new_tensor([1, 2])",
+    "new_tensor of floats": "x.double().new_tensor([0.1, 1e-300])",
+    "new_tensor of ints by floats": "i.new_tensor([1.5, -2.7])",
+    "new_tensor dtype": "x.new_tensor([-1, 2], dtype=d('uint8'))",
+    "new_tensor of a number": "i.new_tensor(3)",
+    "new_tensor of bools and ints": "x.new_tensor([True, 2])",
+    "new_tensor of []": "x.new_tensor([])",
+    "new_tensor requires_grad": "x.new_tensor([1.0], requires_grad=True)",
+    "new_tensor of an array": "x.new_tensor(numpy.array([1, 2]))",
+    "new_zeros without a size": "x.new_zeros()",
+    "new_zeros of a negative size": "x.new_zeros(-1)",
+    "new_zeros of a float size": "x.new_zeros(2.0)",
+    "new_zeros of ints requires_grad": "i.new_zeros(2, requires_grad=True)",
+    "new_full of an int size": "x.new_full(2, 3)",
+    "new_full by None": "x.new_full((2,), None)",
+    "new_full by a 1-d tensor": "x.new_full((2,), x)",
+    "new_full of uint8 by 300": "i.to(d('uint8')).new_full((2,), 300)",
+    "new_full of ints by NaN": "i.new_full((2,), float('nan'))",
+    "new_full beyond float32's range": "x.new_full((2,), 1e300)",
+    "new_full beyond float16's range": "x.half().new_full((2,), 1e10)",
+    "new_tensor ragged": "x.new_tensor([[1], [2, 3]])",
+}
+
+
+@pytest.mark.parametrize("name", NEW_TENSORS)
+def test_new_tensors_as_torch(name):
+    """x.new_zeros, new_ones, new_empty, new_full and new_tensor: a new leaf of x's dtype and device, as PyTorch's."""
+    answers = []
+    for m in (torch, F):
+        x, i = _t(m, numpy.array([1.5, -2.0], "float32")), _t(m, numpy.array([3, 4]))
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                out = eval(NEW_TENSORS[name], {"x": x, "i": i, "numpy": numpy,
+                                              "d": lambda name: getattr(torch, name) if m is torch else name})
+        except Exception as error:
+            answers.append(type(error))
+        else:
+            answers.append(tuple(out) if not hasattr(out, "dtype") else
+                           (host(out).tolist() if m is F else out.tolist(), str(out.dtype).replace("torch.", ""),
+                            tuple(out.shape), out.requires_grad, m is torch or out.device == x.device))
+    if isinstance(answers[0], type):
+        assert isinstance(answers[1], type) and issubclass(answers[1], answers[0])
+    else:
+        assert repr(answers[0]) == repr(answers[1])

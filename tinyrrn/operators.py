@@ -11,9 +11,10 @@ import numpy
 
 from . import backend
 from . import functional as F
-from .functional._util import axis_index, check_tensors, numpy_names, only_torch_defaults, refuse_internal_overlap
-from .functional.dtypes import category
-from .functional.shape import check_in_range, fills_mask, index_items, ints_first, is_basic, written_view
+from .functional._util import (axis_index, check_tensors, integer, numpy_names, only_torch_defaults,
+                               refuse_internal_overlap)
+from .functional.dtypes import array_of, category, dtype_argument
+from .functional.shape import _shape_arg, check_in_range, fills_mask, index_items, ints_first, is_basic, written_view
 from .grad_mode import no_grad, records_graph
 from .tensor import ArgumentError, Tensor, check_inference_write, check_int64, renamed
 
@@ -195,7 +196,7 @@ def _setitem(self, index, value):
     items = index_items("setitem", index, self.ndim)
     array = value.data if isinstance(value, Tensor) else value
     if hasattr(array, "shape") and not isinstance(array, numpy.generic) and array.size == 1 and fills_mask(items):
-        value = _filled(array, self.dtype)
+        value = _filled(array.item(), self.dtype)  # (of any dtype, and in x's memory too: x[mask] = x[0])
     source = self.dtype if isinstance(value, numpy.generic) else getattr(value, "dtype", self.dtype)
     if source != self.dtype and not is_basic(items):
         raise ArgumentError(f"Index put requires the source and destination dtypes match, got {self.dtype} for the "
@@ -206,11 +207,10 @@ def _setitem(self, index, value):
     _write("[]=", self, items, value)
 
 
-def _filled(value, dtype):
-    """A one-element tensor or array put at a mask as PyTorch puts it (masked_fill_): its value as a number,
-    converted with PyTorch's overflow check (_assigned's; into float16 a finite value beyond its range is refused
-    too), so of any dtype, and in x's memory too (x[mask] = x[0])."""
-    number = value.item()
+def _filled(number, dtype):
+    """A number (of a one-element tensor or array too) put at a mask as PyTorch puts it (masked_fill_), or filled in
+    by new_full: converted with PyTorch's overflow check (_assigned's; into float16 a finite value beyond its range
+    is refused too)."""
     if dtype == "float16" and numpy.isfinite(number) and abs(number) > float(numpy.finfo(dtype).max):
         raise ArgumentError(f"[]=: value {number!r} cannot be converted to type {dtype} without overflow (as PyTorch)")
     return _assigned(number, dtype)
@@ -332,6 +332,60 @@ def _to(self, *args, device=None, dtype=None, non_blocking=False, copy=False, me
     return F.clone(out) if copy and out is self else out
 
 
+def _sizes(op, sizes, size):
+    """new_zeros' (and the others') size: ints, one tuple or list of them, or size=; PyTorch's errors."""
+    if not sizes and size is None:
+        raise TypeError(f'{op}() missing 1 required positional arguments: "size" (as PyTorch)')
+    sizes = _shape_arg(op, sizes, size, "size")
+    sizes = tuple(integer(op, "size", n) for n in sizes)
+    if any(n < 0 for n in sizes):
+        raise ArgumentError(f"{op}: Trying to create tensor with negative dimension: {list(sizes)} (as PyTorch)")
+    return sizes
+
+
+def _new_full(self, size, fill_value, *, dtype=None, device=None, requires_grad=False, layout=None, pin_memory=False):
+    """``x.new_full(size, fill_value)``, as PyTorch's: a new tensor of x's dtype and device (or ``dtype``, ``device``),
+    a leaf, filled with a number converted as masked_fill converts it (_filled)."""
+    only_torch_defaults("new_full", layout=(layout, None), pin_memory=(pin_memory, False))
+    if not isinstance(size, (tuple, list)):
+        raise TypeError(f"new_full(): argument 'size' must be a tuple of ints, not {type(size).__name__} (as PyTorch)")
+    if isinstance(fill_value, Tensor) and fill_value.ndim == 0:
+        fill_value = fill_value.item()
+    if not isinstance(fill_value, (numbers.Number, numpy.generic)):
+        raise TypeError(f"new_full(): argument 'fill_value' must be a number, not {type(fill_value).__name__} "
+                        "(as PyTorch)")
+    dtype = self.dtype if dtype is None else dtype_argument("new_full", dtype)
+    value = _filled(fill_value, dtype)
+    data = backend.module_for(device or self.device).full(_sizes("new_full", (size,), None), value, dtype=dtype)
+    return Tensor(data, requires_grad=requires_grad)
+
+
+def _new(op, fill):
+    """``x.new_zeros(*size)``, ``x.new_ones`` and ``x.new_empty`` (zeros too), as PyTorch's: new_full of ``fill``."""
+    def method(self, *sizes, size=None, **options):
+        return _new_full(self, _sizes(op, sizes, size), fill, **options)
+    method.__doc__ = _new.__doc__
+    return method
+
+
+def _new_tensor(self, data, *, dtype=None, device=None, requires_grad=False, layout=None, pin_memory=False):
+    """``x.new_tensor(data)``, as PyTorch's: torch.tensor(data) of x's dtype and device (or ``dtype``, ``device``), a
+    new leaf; a tensor's values are copied, with PyTorch's warning."""
+    only_torch_defaults("new_tensor", layout=(layout, None), pin_memory=(pin_memory, False))
+    dtype = self.dtype if dtype is None else dtype_argument("new_tensor", dtype)
+    device = device or self.device
+    if isinstance(data, Tensor):
+        warnings.warn("To copy construct from a tensor, it is recommended to use sourceTensor.detach().clone() or "
+                      "sourceTensor.detach().clone().requires_grad_(True), rather than tensor.new_tensor("
+                      "sourceTensor).", UserWarning, stacklevel=2)
+        data = data.data
+    if hasattr(data, "shape") and hasattr(data, "dtype") and not isinstance(data, numpy.generic):
+        array = backend.to_device(data, device).astype(dtype)  # (a copy)
+    else:
+        array = array_of(data, device, to=dtype)
+    return Tensor(array, requires_grad=requires_grad)
+
+
 def _tolist(self):
     """The values as (nested lists of) Python numbers, as PyTorch's ``x.tolist()`` (a 0-d tensor's: one number)."""
     return backend.to_numpy(self.data).tolist()
@@ -447,6 +501,9 @@ METHODS = {
     "astype": F.astype, "to": _to, "float": _cast("float32"), "double": _cast("float64"), "half": _cast("float16"),
     "long": _cast("int64"), "int": _cast("int32"), "bool": _cast("bool"), "type_as": _type_as,
     "tolist": _tolist, "cpu": _cpu, "cuda": _cuda,
+    # new tensors of x's dtype and device
+    "new_full": _new_full, "new_zeros": _new("new_zeros", 0), "new_ones": _new("new_ones", 1),
+    "new_empty": _new("new_empty", 0), "new_tensor": _new_tensor,
     # PyTorch's shape queries
     "size": _size, "numel": _numel, "dim": _dim,
     # PyTorch's transposes (properties)

@@ -105,6 +105,20 @@ def _scalar_dtype(kind):
     return None
 
 
+def dtype_argument(op, dtype):
+    """An op's ``dtype`` argument (a NumPy dtype or its name; PyTorch's: the input is converted to it first), or None."""
+    if dtype is None:
+        return None
+    try:
+        dtype = numpy.dtype(dtype)
+    except TypeError:
+        raise TypeError(f"{op}: argument 'dtype' must be a dtype (a NumPy dtype or its name), not "
+                        f"{type(dtype).__name__} {dtype!r}") from None
+    if dtype not in TORCH_DTYPES:
+        raise TypeError(f"{op}: dtype {dtype} is not one of tinyrrn's (bool, integers, float16, float32, float64)")
+    return dtype
+
+
 def _is_sequence(data):
     return isinstance(data, (list, tuple, range)) or isinstance(data, Sequence) and not isinstance(data, (str, bytes))
 
@@ -150,12 +164,13 @@ def _other_dtype(data):
     raise RuntimeError(f"Could not infer dtype of {type(data).__name__} (as PyTorch)")
 
 
-def array_of(data, device=None):
+def array_of(data, device=None, to=None):
     """An array of Python data (numbers, NumPy scalars and arrays, nested in lists or tuples) on ``device``, in the
     dtype torch.tensor infers: a NumPy scalar's or array's own, float32 for a Python float, int64 for an int, bool,
     and in a list the promotion of its items' (``[numpy.float64(1.5), 2]`` is float64, ``[numpy.float16(1), 2]``
-    float16), each value converted as PyTorch converts it (through a double, to a float dtype); with PyTorch's
-    refusals (a NumPy bool or uint64 number as an integer, a 0-d array first in a list, an int beyond int64)."""
+    float16), or in the dtype ``to``, each value converted as PyTorch converts it (through a double, to a float
+    dtype; through the inferred dtype to another); with PyTorch's refusals (a NumPy bool or uint64 number as an
+    integer, a 0-d array first in a list, an int beyond int64)."""
     numbers = set()
     dtype = _inferred(data, numbers)
     if dtype not in TORCH_DTYPES:
@@ -174,9 +189,9 @@ def array_of(data, device=None):
     xp = backend.module_for(device)
     if dtype.kind != "f":
         check_int64(data)
-        return xp.asarray(data, dtype=dtype)
-    array = xp.asarray(data, dtype="float64")
-    if dtype == array.dtype:
+    target = dtype if to is None else numpy.dtype(to)
+    array = xp.asarray(data, dtype="float64" if "f" in (dtype.kind, target.kind) else dtype)
+    if target == array.dtype:
         return array
-    with numpy.errstate(over="ignore"):  # beyond float16 or float32: inf, as PyTorch
-        return array.astype(dtype)
+    with numpy.errstate(over="ignore", invalid="ignore"):  # beyond float16 or float32: inf, as PyTorch
+        return array.astype(target)

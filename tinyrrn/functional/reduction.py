@@ -11,7 +11,7 @@ from ..grad_mode import records_graph
 from ..tensor import Tensor, make_result
 from ._util import (ArgumentError, DtypeError, accurate_sum, axes_tuple, axis_index, check_float, check_tensors, flag,
                     numpy_names, quiet, torch_name)
-from .dtypes import TORCH_DTYPES
+from .dtypes import dtype_argument
 from .elementwise import maximum, minimum
 
 
@@ -21,20 +21,6 @@ def _expand(g, x, axes, keepdims):
     if not keepdims:
         g = g.reshape([1 if i in axes else n for i, n in enumerate(x.shape)])
     return xp.broadcast_to(g, x.shape)
-
-
-def _dtype_argument(op, dtype):
-    """A reduction's ``dtype`` (a NumPy dtype or its name; PyTorch's: the input is converted to it first), or None."""
-    if dtype is None:
-        return None
-    try:
-        dtype = numpy.dtype(dtype)
-    except TypeError:
-        raise TypeError(f"{op}: argument 'dtype' must be a dtype (a NumPy dtype or its name), not "
-                        f"{type(dtype).__name__} {dtype!r}") from None
-    if dtype not in TORCH_DTYPES:
-        raise TypeError(f"{op}: dtype {dtype} is not one of tinyrrn's (bool, integers, float16, float32, float64)")
-    return dtype
 
 
 @quiet
@@ -48,7 +34,7 @@ def sum(input, axis=None, keepdims=False, *, dim=None, keepdim=None, dtype=None)
     check_tensors("sum", input)
     flag("sum", "keepdim", keepdims)
     axes = axes_tuple("sum", axis, input.ndim)
-    dtype = _dtype_argument("sum", dtype)
+    dtype = dtype_argument("sum", dtype)
     data = input.data if dtype is None else input.data.astype(dtype, copy=False)
     if data.dtype.kind != "f" and input.requires_grad and records_graph():
         raise RuntimeError(f"sum: Autograd not support dtype: {data.dtype} (as PyTorch): x requires grad; sum "
@@ -68,7 +54,7 @@ def mean(input, axis=None, keepdims=False, *, dim=None, keepdim=None, dtype=None
     axis, keepdims = torch_name("mean", "axis", axis, "dim", dim), torch_name("mean", "keepdims", keepdims,
                                                                                    "keepdim", keepdim, False)
     check_tensors("mean", input)
-    dtype = _dtype_argument("mean", dtype)
+    dtype = dtype_argument("mean", dtype)
     if dtype is None:
         check_float("mean", input)
     elif dtype.kind != "f":
