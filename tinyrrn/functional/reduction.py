@@ -80,6 +80,25 @@ def _divided(g, count):
     return (g.astype("float32") / count).astype(g.dtype) if g.dtype == "float16" else g / count
 
 
+def _truth(op):
+    """all or any: whether all (any) elements over ``dim`` (an int, a tuple; None for all, () or [] for none) are
+    nonzero (NaN is), as PyTorch's: a bool tensor without gradient (uint8 for a uint8 one)."""
+    @numpy_names
+    def reduce(input, dim=None, keepdim=False):
+        check_tensors(op, input)
+        flag(op, "keepdim", keepdim)
+        empty = dim is not None and numpy.ndim(dim) == 1 and len(dim) == 0  # (axes_tuple reads it as all)
+        axes = () if empty else axes_tuple(op, dim, input.ndim)
+        out = getattr(backend.xp_of(input.data), op)(input.data, axis=axes, keepdims=keepdim)
+        return Tensor(out.astype(input.dtype if input.dtype == "uint8" else bool, copy=False))
+    reduce.__name__ = op
+    reduce.__doc__ = f"torch.{op}: " + _truth.__doc__.split(": ", 1)[1]
+    return reduce
+
+
+all, any = _truth("all"), _truth("any")
+
+
 # torch.return_types.max and .min: the values and indices of max(x, dim) and min(x, dim)
 MaxResult = collections.namedtuple("max", ("values", "indices"))
 MinResult = collections.namedtuple("min", ("values", "indices"))
