@@ -68,6 +68,15 @@ def test_extreme_reductions(rng):
     gradcheck(lambda x: F.amin(x, (0, 2), keepdim=True), [x])
 
 
+def test_prod_and_cumsum(rng):
+    x = t(rng, 2, 3, 4)
+    gradcheck(lambda x: x.prod() + x.cumsum(1).sum(), [x])
+    gradcheck(lambda x: x.prod(1).sum() + (F.cumsum(x, -1) * F.cumsum(x, 0)).sum(), [x])
+    gradcheck(lambda x: F.prod(x, -1, keepdim=True), [x])
+    zeros = Tensor(on_device(numpy.array([[0.0, 2.0, -1.5], [1.5, 0.0, 0.0], [0.5, 2.0, 3.0]])), requires_grad=True)
+    gradcheck(lambda x: x.prod(1) + x.prod(0), [zeros])
+
+
 def test_var_and_std(rng):
     x = t(rng, 2, 3, 4)
     gradcheck(lambda x: x.var() + x.std(), [x])

@@ -9,6 +9,6 @@ from .linear import linear, matmul
 from .loss import cross_entropy, log_softmax, nll_loss, softmax
 from .norm import batch_norm, batch_norm_add_relu, batch_norm_relu, fixed_affine
 from .pool import adaptive_avg_pool2d, avg_pool2d, max_pool2d
-from .reduction import all, amax, amin, any, argmax, argmin, max, mean, min, std, sum, var
+from .reduction import all, amax, amin, any, argmax, argmin, cumsum, max, mean, min, prod, std, sum, var
 from .shape import (clone, concatenate, contiguous, expand, expand_as, flatten, flip, getitem, pad, permute, repeat, reshape,
                     squeeze, stack, swapaxes, transpose, unsqueeze, view)
