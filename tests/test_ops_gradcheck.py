@@ -77,6 +77,12 @@ def test_prod_and_cumsum(rng):
     gradcheck(lambda x: x.prod(1) + x.prod(0), [zeros])
 
 
+def test_split_and_chunk(rng):
+    x = t(rng, 5, 4)
+    gradcheck(lambda x: sum((p * (i + 1)).sum() for i, p in enumerate(x.split(2) + x.chunk(3, -1))), [x])
+    gradcheck(lambda x: F.split(x, [1, 0, 3], 1)[2], [x])
+
+
 def test_var_and_std(rng):
     x = t(rng, 2, 3, 4)
     gradcheck(lambda x: x.var() + x.std(), [x])

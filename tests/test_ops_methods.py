@@ -221,6 +221,19 @@ CASES = {
     "flip": (lambda m, x: x.flip(0), [_random(3, 2, 4)]),
     "flip dims": (lambda m, x: m.flip(x, (0, -1)), [_random(3, 2, 4)]),
     "flip dims as arguments": (lambda m, x: x.flip(2, 1), [_random(3, 2, 4)]),
+    "split": (lambda m, x: x.split(2), [_random(5, 3)]),
+    "split dim": (lambda m, x: m.split(x, 2, dim=-1), [_random(3, 4)]),
+    "split of sizes": (lambda m, x: x.split([1, 0, 3], 1), [_random(3, 4)]),
+    "split of a tuple of sizes": (lambda m, x: x.split((2, 1)), [_random(3, 4)]),
+    "split bigger than the dim": (lambda m, x: x.split(7), [_random(3, 4)]),
+    "split of an empty dim": (lambda m, x: x.split(2), [numpy.zeros((0, 3))]),
+    "split of an empty dim by 0": (lambda m, x: x.split(0), [numpy.zeros((0, 3))]),
+    "split of ints": (lambda m, x: x.split(1, 1), [INTS]),
+    "chunk": (lambda m, x: x.chunk(2), [_random(5, 3)]),
+    "chunk dim": (lambda m, x: m.chunk(x, 3, dim=1), [_random(2, 4)]),
+    "chunk into fewer pieces": (lambda m, x: x.chunk(4), [_random(6)]),
+    "chunk into more pieces than elements": (lambda m, x: x.chunk(5, 1), [_random(2, 3)]),
+    "chunk of an empty dim": (lambda m, x: x.chunk(3), [numpy.zeros((0, 2))]),
     # PyTorch's method names of the arithmetic
     "add alpha": (lambda m, x, y: x.add(y, alpha=2.5), [_random(3, 4), _random(4, seed=1)]),
     "sub alpha": (lambda m, x, y: x.sub(y, alpha=-2), [_random(3, 4), _random(4, seed=1)]),
@@ -292,6 +305,13 @@ def test_view_ops_share_memory_and_copies_do_not():
     assert all((host(v) == 7).all() for v in views) and not any((host(c) == 7).any() for c in copies)
 
 
+def test_split_and_chunk_give_views():
+    x = Tensor(on_device(_random(4, 3)))
+    pieces = x.split([1, 3]) + x.chunk(3, 1)
+    x.data[...] = 7.0
+    assert all((host(p) == 7).all() for p in pieces)
+
+
 def test_uint8_condition_of_where_is_taken_with_torchs_warning():
     x = Tensor(on_device(_random(3, 4)))
     with pytest.warns(UserWarning, match="uint8 condition"):
@@ -343,6 +363,16 @@ REFUSED = {
     "cumsum dim out of range": lambda m, x: x.cumsum(2),
     "cumsum dim as a tuple": lambda m, x: x.cumsum((0,)),
     "cumsum dim as a float": lambda m, x: m.cumsum(x, 1.0),
+    "split of a 0-d tensor": lambda m, x: x[0, 0].split(1),
+    "split by 0": lambda m, x: x.split(0, 1),
+    "split by a negative size": lambda m, x: x.split(-1),
+    "split of sizes that do not add up": lambda m, x: x.split([1, 1], 1),
+    "split of a negative size": lambda m, x: x.split([4, -1], 1),
+    "split dim out of range": lambda m, x: x.split(1, 2),
+    "split by a float": lambda m, x: x.split(1.0),
+    "chunk into 0 pieces": lambda m, x: x.chunk(0),
+    "chunk of a 0-d tensor": lambda m, x: x[0, 0].chunk(1),
+    "chunk dim out of range": lambda m, x: x.chunk(2, -3),
     "var of ints": lambda m, x: _t(m, [1, 2, 3]).var(),
     "var with unbiased and correction": lambda m, x: x.var(1, unbiased=True, correction=1),
     "std dim out of range": lambda m, x: x.std(5),

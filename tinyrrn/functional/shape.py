@@ -454,6 +454,44 @@ def stack(tensors, axis=0, *, dim=None):
     return renamed(concatenate(expanded, axis=axis), "stack")
 
 
+def split(tensor, split_size_or_sections, dim=0):
+    """torch.split: x cut along ``dim`` into pieces of ``split_size_or_sections`` elements (an int: the last piece may
+    be smaller) or of each size of a list (which adds up to the dim's size); a tuple of views, each in the graph."""
+    check_tensors("split", tensor)
+    if tensor.ndim == 0:
+        raise ArgumentError("split expects at least a 1-dimensional tensor (as PyTorch)")
+    axis = axis_index("split", dim, tensor.ndim)
+    n = tensor.shape[axis]
+    if isinstance(split_size_or_sections, (list, tuple)):
+        sizes = [integer("split", "split_sizes", size) for size in split_size_or_sections]
+        if any(size < 0 for size in sizes) or sum(sizes) != n:
+            raise ArgumentError(f"split_with_sizes expects split_sizes to be non-negative and to sum exactly to {n} "
+                                f"(input tensor's size at dimension {axis}), but got split_sizes={sizes} (as PyTorch)")
+    else:
+        size = integer("split", "split_size", split_size_or_sections)
+        if size < 0 or size == 0 and n:
+            raise ArgumentError(f"split expects split_size be positive (0 only for a dim of size 0), but got "
+                                f"split_size={size} for a dim of size {n} (as PyTorch)")
+        sizes = [size] * (n // size) + [n % size] * bool(n % size) if n else [0]
+    bounds = [sum(sizes[:i]) for i in range(len(sizes) + 1)]
+    before = (slice(None),) * axis
+    return tuple(getitem(tensor, before + (slice(lo, hi),)) for lo, hi in zip(bounds, bounds[1:]))
+
+
+def chunk(input, chunks, dim=0):
+    """torch.chunk: x cut along ``dim`` into at most ``chunks`` pieces of ceil(size / chunks) elements (split's views;
+    the last may be smaller, and fewer pieces come when the size runs out; a dim of size 0 gives ``chunks`` empty
+    ones)."""
+    check_tensors("chunk", input)
+    chunks = integer("chunk", "chunks", chunks)
+    if chunks <= 0:
+        raise ArgumentError(f"chunk expects `chunks` to be greater than 0, got: {chunks} (as PyTorch)")
+    if input.ndim == 0:
+        raise ArgumentError("chunk expects at least a 1-dimensional tensor (as PyTorch)")
+    n = input.shape[axis_index("chunk", dim, input.ndim)]
+    return split(input, [0] * chunks if n == 0 else -(-n // chunks), dim)
+
+
 def unbatched_too(op):
     """``op`` of (N, C, H, W) inputs also takes one (C, H, W) input, as PyTorch's conv and pooling:
     run as a batch of one, the batch dimension dropped from each result."""
