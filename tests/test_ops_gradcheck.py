@@ -83,6 +83,11 @@ def test_split_and_chunk(rng):
     gradcheck(lambda x: F.split(x, [1, 0, 3], 1)[2], [x])
 
 
+def test_gather(rng):
+    index = Tensor(on_device(numpy.array([[0, 2, 2, 1], [3, 3, 0, 3], [1, 0, 1, 1]])))
+    gradcheck(lambda x: x.gather(1, index) + F.gather(x, 0, index[:, :3] % 3).sum(), [t(rng, 3, 4)])
+
+
 def test_var_and_std(rng):
     x = t(rng, 2, 3, 4)
     gradcheck(lambda x: x.var() + x.std(), [x])

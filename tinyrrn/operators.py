@@ -484,7 +484,7 @@ METHODS = {
     "reshape": F.reshape, "view": F.view, "clone": F.clone, "contiguous": F.contiguous, "transpose": F.transpose,
     "permute": F.permute, "flatten": F.flatten, "squeeze": F.squeeze, "unsqueeze": F.unsqueeze, "expand": F.expand,
     "expand_as": F.expand_as, "repeat": F.repeat, "flip": F.flip, "view_as": _view_as, "reshape_as": _reshape_as,
-    "split": F.split, "chunk": F.chunk,
+    "split": F.split, "chunk": F.chunk, "gather": F.gather,
     # element-wise functions
     "add": F.add, "sub": F.sub, "mul": F.mul, "neg": F.neg, "remainder": F.remainder, "floor_divide": F.floor_divide,
     "matmul": F.matmul,

@@ -10,5 +10,5 @@ from .loss import cross_entropy, log_softmax, nll_loss, softmax
 from .norm import batch_norm, batch_norm_add_relu, batch_norm_relu, fixed_affine
 from .pool import adaptive_avg_pool2d, avg_pool2d, max_pool2d
 from .reduction import all, amax, amin, any, argmax, argmin, cumsum, max, mean, min, prod, std, sum, var
-from .shape import (chunk, clone, concatenate, contiguous, expand, expand_as, flatten, flip, getitem, pad, permute, repeat, reshape,
-                    split, squeeze, stack, swapaxes, transpose, unsqueeze, view)
+from .shape import (chunk, clone, concatenate, contiguous, expand, expand_as, flatten, flip, gather, getitem, pad,
+                    permute, repeat, reshape, split, squeeze, stack, swapaxes, transpose, unsqueeze, view)

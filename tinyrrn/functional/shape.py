@@ -391,6 +391,42 @@ def getitem(x, index):
     return make_result(view[rest], (x,), backward, "getitem")
 
 
+def gather(input, dim, index, *, sparse_grad=False):
+    """torch.gather: out[i][j] = x[index[i][j]][j] for dim 0, and so on: x's elements at ``index`` (an int64 or
+    int32 tensor of x's number of dimensions, no larger than x but along ``dim``) along ``dim``; the gradient adds g
+    into the gathered positions (a scatter-add: repeated ones accumulate). PyTorch's ``sparse_grad`` at its default
+    only."""
+    only_torch_defaults("gather", sparse_grad=(sparse_grad, False))
+    check_tensors("gather", input, index, names=("input", "index"))
+    if index.dtype not in ("int64", "int32"):
+        raise ArgumentError(f"gather(): Expected dtype int32/int64 for index, got {index.dtype} (as PyTorch)")
+    axis = axis_index("gather", dim, input.ndim)
+    x, where = input.data.reshape(input.shape or (1,)), index.data.reshape(index.shape or (1,))
+    if where.ndim != x.ndim:
+        raise ArgumentError(f"gather: Index tensor must have the same number of dimensions as input tensor, got "
+                            f"{index.ndim} and {input.ndim} (as PyTorch)")
+    if any(n > m for d, (n, m) in enumerate(zip(where.shape, x.shape)) if d != axis):
+        raise ArgumentError(f"gather: Size does not match: expected index {list(index.shape)} to be no larger than "
+                            f"self {list(input.shape)} apart from dimension {axis} (as PyTorch)")
+    if where.size and bool(((where < 0) | (where >= x.shape[axis])).any()):
+        raise ArgumentError(f"gather: index out of bounds for dimension {axis} with size {x.shape[axis]}: an index "
+                            f"is below 0 or not below the size (as PyTorch)")
+    xp = backend.xp_of(x)
+    kept = tuple(slice(None) if d == axis else slice(0, n) for d, n in enumerate(where.shape))
+    unchanged = saved_beside_inputs("gather", (input,), (index,))
+
+    def backward(g):
+        unchanged()  # PyTorch's node saved the index
+        grad = xp.zeros(x.shape, dtype=g.dtype)
+        positions = tuple(where if d == axis else xp.arange(n).reshape([-1 if e == d else 1 for e in range(x.ndim)])
+                          for d, n in enumerate(where.shape))
+        xp.add.at(grad, positions, g.reshape(where.shape))  # repeated positions accumulate
+        return (grad.reshape(input.shape),)
+
+    out = xp.take_along_axis(x[kept], where, axis).reshape(index.shape)
+    return make_result(out, (input,), backward, "gather")
+
+
 def _tensor_list(op, tensors):
     """cat's and stack's tensors, from a list or a tuple of Tensors: anything else (a Tensor, which would be
     iterated as its rows, a generator, a set) is PyTorch's TypeError."""
