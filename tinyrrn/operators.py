@@ -13,10 +13,10 @@ from . import backend
 from . import functional as F
 from .functional._util import (axis_index, check_tensors, integer, numpy_names, only_torch_defaults,
                                refuse_internal_overlap)
-from .functional.dtypes import array_of, category, dtype_argument
+from .functional.dtypes import array_of, assigned, category, dtype_argument, filled
 from .functional.shape import _shape_arg, check_in_range, fills_mask, index_items, ints_first, is_basic, written_view
 from .grad_mode import no_grad, records_graph
-from .tensor import ArgumentError, Tensor, check_inference_write, check_int64, renamed
+from .tensor import ArgumentError, Tensor, check_inference_write, renamed
 
 
 _PLAIN = frozenset((Tensor, float, int, bool))  # the usual operands, passed on after one look-up
@@ -160,60 +160,24 @@ def _expanded_write(symbol, target, where):
                       "tensor", UserWarning, stacklevel=4)
 
 
-def _assigned(value, dtype):
-    """``value`` converted to ``dtype`` as PyTorch's x[i] = value converts it (a copy_): a tensor or array
-    freely (a float into an int tensor rounds toward zero); a number unless it overflows the dtype (a
-    negative int wraps into an unsigned one, -1 is 255; float16 takes inf), as PyTorch."""
-    if not isinstance(value, (numbers.Number, numpy.generic)):
-        value = value.data if isinstance(value, Tensor) else value
-        if not hasattr(value, "astype"):  # None, a string, a list: NumPy would parse or convert them
-            raise TypeError(f"can't assign a {type(value).__name__} to a {dtype} tensor (a number, tensor or "
-                            "array expected, as PyTorch)")
-        return value.astype(dtype, copy=False)
-    if isinstance(value, (complex, numpy.complexfloating)) and dtype != bool:
-        raise ArgumentError(f"[]=: value {value!r} cannot be converted to type {dtype} without overflow (as PyTorch)")
-    check_int64(value)
-    if dtype.kind in "iu":
-        info = numpy.iinfo(dtype)
-        wraps = dtype.kind == "u" and isinstance(value, (int, numpy.integer))
-        fits = (-info.max if wraps else info.min) <= value <= info.max  # False for NaN and inf
-    elif dtype.kind == "f" and dtype != "float16":
-        fits = not numpy.isfinite(value) or abs(value) <= float(numpy.finfo(dtype).max)  # in double, as PyTorch
-    else:  # bool takes any number, float16 rounds beyond its range to inf
-        fits = True
-    if not fits:
-        raise ArgumentError(f"[]=: value {value!r} cannot be converted to type {dtype} without overflow (as PyTorch)")
-    with numpy.errstate(over="ignore"):
-        return numpy.asarray(value).astype(dtype)[()]
-
-
 def _setitem(self, index, value):
-    """``x[index] = value``: converted as PyTorch converts it (_assigned) and written into x (its version
+    """``x[index] = value``: converted as PyTorch converts it (assigned) and written into x (its version
     counts the change); refused while gradients are recorded (see _refuse_in_graph), and for a tensor or array
     of another dtype at an advanced index (PyTorch's index_put does not cast; a number, a NumPy one too, it
-    converts, and a one-element value at a mask: _filled)."""
+    converts, and a one-element value at a mask: filled)."""
     _refuse_in_graph("[]=", self, value)
     items = index_items("setitem", index, self.ndim)
     array = value.data if isinstance(value, Tensor) else value
     if hasattr(array, "shape") and not isinstance(array, numpy.generic) and array.size == 1 and fills_mask(items):
-        value = _filled(array.item(), self.dtype)  # (of any dtype, and in x's memory too: x[mask] = x[0])
+        value = filled(array.item(), self.dtype)  # (of any dtype, and in x's memory too: x[mask] = x[0])
     source = self.dtype if isinstance(value, numpy.generic) else getattr(value, "dtype", self.dtype)
     if source != self.dtype and not is_basic(items):
         raise ArgumentError(f"Index put requires the source and destination dtypes match, got {self.dtype} for the "
                             f"destination and {source} for the source (as PyTorch; basic indexing casts)")
-    value = _assigned(value, self.dtype)
+    value = assigned(value, self.dtype)
     if hasattr(value, "shape") and _may_overlap(self.data, value):
         _refuse_overlap("[]=", _overlap_of_put(self.data, items, value))
     _write("[]=", self, items, value)
-
-
-def _filled(number, dtype):
-    """A number (of a one-element tensor or array too) put at a mask as PyTorch puts it (masked_fill_), or filled in
-    by new_full: converted with PyTorch's overflow check (_assigned's; into float16 a finite value beyond its range
-    is refused too)."""
-    if dtype == "float16" and numpy.isfinite(number) and abs(number) > float(numpy.finfo(dtype).max):
-        raise ArgumentError(f"[]=: value {number!r} cannot be converted to type {dtype} without overflow (as PyTorch)")
-    return _assigned(number, dtype)
 
 
 def _overlap_of_put(data, items, value):
@@ -230,13 +194,13 @@ def _overlap_of_put(data, items, value):
 
 def _fill(self, value):
     """``x.fill_(value)``, as PyTorch's: every element set to a number, or a 0-d tensor's value, converted as x[...] =
-    value converts it (_assigned); an expanded tensor too (one value in shared memory). Refused while gradients are
+    value converts it (assigned); an expanded tensor too (one value in shared memory). Refused while gradients are
     recorded (see _refuse_in_graph)."""
     _refuse_in_graph("fill_", self, value)
     if getattr(value, "ndim", 0):
         raise ArgumentError(f"fill_ only supports 0-dimension value tensor but got tensor with {value.ndim} dimensions "
                             "(as PyTorch)")
-    self.data[...] = _assigned(value.item() if isinstance(value, Tensor) else value, self.dtype)
+    self.data[...] = assigned(value.item() if isinstance(value, Tensor) else value, self.dtype)
     self.version += 1
     return self
 
@@ -345,7 +309,7 @@ def _sizes(op, sizes, size):
 
 def _new_full(self, size, fill_value, *, dtype=None, device=None, requires_grad=False, layout=None, pin_memory=False):
     """``x.new_full(size, fill_value)``, as PyTorch's: a new tensor of x's dtype and device (or ``dtype``, ``device``),
-    a leaf, filled with a number converted as masked_fill converts it (_filled)."""
+    a leaf, filled with a number converted as masked_fill converts it (filled)."""
     only_torch_defaults("new_full", layout=(layout, None), pin_memory=(pin_memory, False))
     if not isinstance(size, (tuple, list)):
         raise TypeError(f"new_full(): argument 'size' must be a tuple of ints, not {type(size).__name__} (as PyTorch)")
@@ -355,7 +319,7 @@ def _new_full(self, size, fill_value, *, dtype=None, device=None, requires_grad=
         raise TypeError(f"new_full(): argument 'fill_value' must be a number, not {type(fill_value).__name__} "
                         "(as PyTorch)")
     dtype = self.dtype if dtype is None else dtype_argument("new_full", dtype)
-    value = _filled(fill_value, dtype)
+    value = filled(fill_value, dtype, "new_full")
     data = backend.module_for(device or self.device).full(_sizes("new_full", (size,), None), value, dtype=dtype)
     return Tensor(data, requires_grad=requires_grad)
 
