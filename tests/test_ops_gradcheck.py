@@ -38,6 +38,7 @@ ELEMENTWISE = {
     "remainder": lambda a, b: a % (b * b + 1) + F.remainder(a, -1.5),
     "where": lambda a, b: F.where(a > 0, a, b * 2) + b.where(b < 0, 3.0),
     "add and sub alpha": lambda a, b: a.add(b, alpha=2.5).sub(a, alpha=-0.5),
+    "masked_fill": lambda a, b: a.masked_fill(b > 0, 2.0) + F.masked_fill(b, a[0] > 0, a[1, 2]),
 }
 
 

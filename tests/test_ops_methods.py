@@ -117,6 +117,21 @@ CASES = {
     "where of ints and a float": (lambda m, x: m.where(x > 0, x, 0.5), [INTS]),
     "where method": (lambda m, x, y: x.where(x < 0, y), [_random(3, 4), _random(3, 4, seed=1)]),
     "where alone": (lambda m, x: m.where(x > 0), [_random(3, 4)]),
+    "masked_fill": (lambda m, x: x.masked_fill(x > 0, 9), [_random(3, 4)]),
+    "masked_fill broadcast mask": (lambda m, x: m.masked_fill(x, x[0] > 0, -2.5), [_random(3, 4)]),
+    "masked_fill broadcast to the mask": (lambda m, x: x[0].masked_fill(x[:, :1] > 0, 1.0), [_random(3, 4)]),
+    "masked_fill by a 0-d tensor": (lambda m, x, v: x.masked_fill(x > 0, v), [_random(3, 4), numpy.array(0.5)]),
+    "masked_fill by a broadcast 0-d tensor": (lambda m, v, x: x[0].detach().masked_fill(x > 0, v),
+                                              [numpy.array(0.5), _random(3, 4)]),
+    "masked_fill by an int 0-d tensor": (lambda m, x: x.masked_fill(x > 0, _t(m, 7)), [_random(3, 4)]),
+    "masked_fill of ints by a float": (lambda m, x: x.masked_fill(x > 0, 2.7), [INTS]),
+    "masked_fill of ints by a float 0-d tensor": (lambda m, x: x.masked_fill(x > 0, _t(m, -2.7)), [INTS]),
+    "masked_fill of uint8 by -1": (lambda m, x: x.abs().to(torch.uint8 if m is torch else "uint8").masked_fill(x > 0, -1),
+                                   [INTS]),
+    "masked_fill of bools by an int": (lambda m, x: (x > 0).masked_fill(x > 1, 2), [_random(3, 4)]),
+    "masked_fill by NaN and True": (lambda m, x: x.masked_fill(x > 0, NAN).masked_fill(x < -1, True), [_random(3, 4)]),
+    "masked_fill of float16": (lambda m, x: x.masked_fill(x > 0, 1e-3), [HALVES]),
+    "masked_fill of an empty tensor": (lambda m, x: x.masked_fill(x > 0, 1.0), [numpy.zeros((0, 3))]),
     # full and dim reductions
     "max": (lambda m, x: x.max(), [TIES]),
     "max of two tensors": (lambda m, a, b: a.max(b), [TIES, TIES[::-1].copy()]),
@@ -390,6 +405,16 @@ REFUSED = {
     "gather dim out of range": lambda m, x: x.gather(2, _t(m, [[0]])),
     "gather of a list index": lambda m, x: x.gather(1, [[0]]),
     "gather from an empty dim": lambda m, x: x[:, :0].gather(1, _t(m, [[0]])),
+    "masked_fill by a uint8 mask": lambda m, x: x.masked_fill((x > 0).to(torch.uint8 if m is torch else "uint8"), 1.0),
+    "masked_fill by a float mask": lambda m, x: x.masked_fill(x, 1.0),
+    "masked_fill by a 1-d tensor": lambda m, x: x.masked_fill(x > 0, x[0]),
+    "masked_fill by None": lambda m, x: x.masked_fill(x > 0, None),
+    "masked_fill of a mask that does not broadcast": lambda m, x: x.masked_fill(x[:, :2] > 0, 1.0),
+    "masked_fill of ints by NaN": lambda m, x: _t(m, [1, 2]).masked_fill(_t(m, [True, False]), NAN),
+    "masked_fill of uint8 by 300": lambda m, x: x.to(torch.uint8 if m is torch else "uint8").masked_fill(x > 0, 300),
+    "masked_fill beyond float32's range": lambda m, x: x.float().masked_fill(x > 0, 1e300),
+    "masked_fill beyond float16's range": lambda m, x: x.half().masked_fill(x > 0, 1e10),
+    "masked_fill of a list mask": lambda m, x: x.masked_fill([True, False, True], 1.0),
     "var of ints": lambda m, x: _t(m, [1, 2, 3]).var(),
     "var with unbiased and correction": lambda m, x: x.var(1, unbiased=True, correction=1),
     "std dim out of range": lambda m, x: x.std(5),
@@ -505,6 +530,11 @@ IN_PLACE = {
     "div_ rounding_mode": "x.div_(0.7, rounding_mode='floor')",
     "div_ of ints": "x.long().div_(2)",
     "div_ of ints rounding_mode": "x.long().div_(-2, rounding_mode='trunc')",
+    "masked_fill_": "x.masked_fill_(x > 0, 7.5)",
+    "masked_fill_ by a broadcast mask": "x.view(2, 2).masked_fill_(x[:2] > -1, -1)",
+    "masked_fill_ of ints by a 0-d tensor": "x.long().masked_fill_(x > 0, x[0])",
+    "masked_fill_ of a mask x does not take": "x[:1].masked_fill_(x > 0, 1.0)",
+    "masked_fill_ by a 1-d tensor": "x.masked_fill_(x > 0, x[:1])",
 }
 
 
@@ -529,7 +559,8 @@ def test_in_place_methods_as_torch(name):
 
 def test_in_place_methods_return_x_and_count_a_change():
     x = Tensor(on_device(numpy.arange(4.0)))
-    for method, args in (("zero_", ()), ("fill_", (1.0,)), ("add_", (x,)), ("mul_", (2,)), ("sub_", (1,)), ("div_", (2,))):
+    for method, args in (("zero_", ()), ("fill_", (1.0,)), ("add_", (x,)), ("mul_", (2,)), ("sub_", (1,)), ("div_", (2,)),
+                         ("masked_fill_", (x > 1, 0.5))):
         version = x.version
         assert getattr(x, method)(*args) is x and x.version == version + 1
     with pytest.raises(RuntimeError, match="leaf"):

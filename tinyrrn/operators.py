@@ -205,6 +205,19 @@ def _fill(self, value):
     return self
 
 
+def _masked_fill(self, mask, value):
+    """``x.masked_fill_(mask, value)``, as PyTorch's: masked_fill written into x, whose shape the mask broadcasts to.
+    Refused while gradients are recorded (see _refuse_in_graph)."""
+    _refuse_in_graph("masked_fill_", self, value)
+    with no_grad():
+        result = F.masked_fill(self, mask, value)
+    if result.shape != self.shape:
+        raise ArgumentError(f"masked_fill_: output with shape {list(self.shape)} doesn't match the broadcast shape "
+                            f"{list(result.shape)} (as PyTorch)")
+    _write("masked_fill_", self, Ellipsis, result.data)
+    return self
+
+
 def _zero(self):
     """``x.zero_()``, as PyTorch's: x.fill_(0)."""
     return _fill(self, 0)
@@ -456,12 +469,12 @@ METHODS = {
     "pow": F.pow, "div": F.div, "reciprocal": F.reciprocal, "abs": F.abs, "sqrt": F.sqrt, "square": F.square,
     "clamp": F.clamp, "clip": F.clip, "clamp_min": F.clamp_min, "clamp_max": F.clamp_max,
     "maximum": F.maximum, "minimum": F.minimum,
-    "where": _where,
+    "where": _where, "masked_fill": F.masked_fill,
     "eq": F.eq, "ne": F.ne, "lt": F.lt, "le": F.le, "gt": F.gt, "ge": F.ge,
     "isnan": F.isnan, "isinf": F.isinf, "isfinite": F.isfinite,
     # in place (x itself, changed: see _in_place)
     "add_": _in_place(F.add, "add_"), "sub_": _in_place(F.sub, "sub_"), "mul_": _in_place(F.mul, "mul_"),
-    "div_": _in_place(F.div, "div_"), "fill_": _fill, "zero_": _zero,
+    "div_": _in_place(F.div, "div_"), "fill_": _fill, "zero_": _zero, "masked_fill_": _masked_fill,
     "softmax": _needs_dim(F.softmax), "log_softmax": _needs_dim(F.log_softmax),
     # dtype and device (differentiable: the gradient flows back to the original)
     "astype": F.astype, "to": _to, "float": _cast("float32"), "double": _cast("float64"), "half": _cast("float16"),
