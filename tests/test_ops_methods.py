@@ -535,6 +535,22 @@ IN_PLACE = {
     "masked_fill_ of ints by a 0-d tensor": "x.long().masked_fill_(x > 0, x[0])",
     "masked_fill_ of a mask x does not take": "x[:1].masked_fill_(x > 0, 1.0)",
     "masked_fill_ by a 1-d tensor": "x.masked_fill_(x > 0, x[:1])",
+    "copy_": "x.copy_(x.flip(0) * 2)",
+    "copy_ of a broadcast tensor": "x.copy_(x[1:2])",
+    "copy_ of ints": "x.copy_(x.long())",
+    "copy_ into ints": "x.long().copy_(x * 3)",
+    "copy_ into uint8 from int64": "x.to(torch.uint8 if isinstance(x, torch.Tensor) else 'uint8').copy_((x * 100).long())",
+    "copy_ of a 0-d tensor": "x.copy_(x[2])",
+    "copy_ of a number": "x.copy_(3)",
+    "copy_ of a bool": "x.copy_(True)",
+    "copy_ of itself": "x.copy_(x)",
+    "copy_ non_blocking": "x.copy_(x + 1, non_blocking=True)",
+    "copy_ of more dims": "x.copy_(x.view(1, 4))",
+    "copy_ of a shape that does not broadcast": "x.copy_(x[:2])",
+    "copy_ of an overlapping view": "x[1:].copy_(x[:-1])",
+    "copy_ of None": "x.copy_(None)",
+    "copy_ of an array": "x.copy_(numpy.zeros(4))",
+    "copy_ into an expanded tensor": "x[:1].expand(4).copy_(x)",
 }
 
 
@@ -545,7 +561,7 @@ def test_in_place_methods_as_torch(name):
     answers = []
     for x in (torch.tensor(numpy.arange(4.0) - 1.5), Tensor(on_device(numpy.arange(4.0) - 1.5))):
         try:
-            out = eval(IN_PLACE[name], {"x": x})
+            out = eval(IN_PLACE[name], {"x": x, "torch": torch, "numpy": numpy})
         except Exception as error:
             answers.append(type(error))
         else:
@@ -560,11 +576,13 @@ def test_in_place_methods_as_torch(name):
 def test_in_place_methods_return_x_and_count_a_change():
     x = Tensor(on_device(numpy.arange(4.0)))
     for method, args in (("zero_", ()), ("fill_", (1.0,)), ("add_", (x,)), ("mul_", (2,)), ("sub_", (1,)), ("div_", (2,)),
-                         ("masked_fill_", (x > 1, 0.5))):
+                         ("masked_fill_", (x > 1, 0.5)), ("copy_", (x * 2,))):
         version = x.version
         assert getattr(x, method)(*args) is x and x.version == version + 1
     with pytest.raises(RuntimeError, match="leaf"):
         Tensor(on_device(numpy.arange(4.0)), requires_grad=True).add_(1)
+    with pytest.raises(RuntimeError, match="graph"):
+        x.copy_(Tensor(on_device(numpy.arange(4.0)), requires_grad=True))
 
 
 @pytest.mark.parametrize("dtype", ["float16", "float32", "float64", "int64", "uint8", "bool"])

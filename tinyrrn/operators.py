@@ -11,7 +11,7 @@ import numpy
 
 from . import backend
 from . import functional as F
-from .functional._util import (axis_index, check_tensors, integer, numpy_names, only_torch_defaults,
+from .functional._util import (axis_index, broadcast_shape, check_tensors, integer, numpy_names, only_torch_defaults,
                                refuse_internal_overlap)
 from .functional.dtypes import array_of, assigned, category, dtype_argument, filled
 from .functional.shape import _shape_arg, check_in_range, fills_mask, index_items, ints_first, is_basic, written_view
@@ -215,6 +215,23 @@ def _masked_fill(self, mask, value):
         raise ArgumentError(f"masked_fill_: output with shape {list(self.shape)} doesn't match the broadcast shape "
                             f"{list(result.shape)} (as PyTorch)")
     _write("masked_fill_", self, Ellipsis, result.data)
+    return self
+
+
+def _copy(self, src, non_blocking=False):
+    """``x.copy_(src)``, as PyTorch's: src's values (a tensor's, broadcast into x's shape, from any device; a number's)
+    converted freely to x's dtype (an int64 300 into uint8 wraps to 44) and written into x; a source that overlaps x
+    in another layout is refused. Refused while gradients are recorded (see _refuse_in_graph)."""
+    if isinstance(src, (numbers.Number, numpy.generic)):
+        src = Tensor(src, device=self.device)
+    check_tensors("copy_", src, names=("other",))
+    _refuse_in_graph("copy_", self, src)
+    if broadcast_shape("copy_", self.shape, src.shape) != self.shape:
+        raise ArgumentError(f"copy_: output with shape {list(self.shape)} doesn't match the broadcast shape "
+                            f"{list(numpy.broadcast_shapes(self.shape, src.shape))} (as PyTorch)")
+    if _overlap(self.data, src.data) == "partial":  # as PyTorch
+        _refuse_overlap("copy_", "partial")
+    _write("copy_", self, Ellipsis, backend.to_device(src.data, self.device).astype(self.dtype, copy=False))
     return self
 
 
@@ -475,6 +492,7 @@ METHODS = {
     # in place (x itself, changed: see _in_place)
     "add_": _in_place(F.add, "add_"), "sub_": _in_place(F.sub, "sub_"), "mul_": _in_place(F.mul, "mul_"),
     "div_": _in_place(F.div, "div_"), "fill_": _fill, "zero_": _zero, "masked_fill_": _masked_fill,
+    "copy_": _copy,
     "softmax": _needs_dim(F.softmax), "log_softmax": _needs_dim(F.log_softmax),
     # dtype and device (differentiable: the gradient flows back to the original)
     "astype": F.astype, "to": _to, "float": _cast("float32"), "double": _cast("float64"), "half": _cast("float16"),
