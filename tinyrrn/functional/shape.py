@@ -240,7 +240,8 @@ def _spelled_out(items, ndim):
     return tuple(items)
 
 
-INDEX_DTYPES = ("int64", "int32", "uint8", "bool")  # PyTorch's dtypes of index tensors (0-d: any integer)
+INDEX_DTYPES = ("int64", "int32", "uint8", "bool")
+_INDEX_ITEMS = (int, slice, type(None), type(Ellipsis), list, tuple)  # the index items that are no array  # PyTorch's dtypes of index tensors (0-d: any integer)
 
 
 def _index_array(op, tensor):
@@ -279,6 +280,9 @@ def index_items(op, index, ndim):
         if isinstance(i, (str, bytes)):  # PyTorch reads it as data for a tensor
             raise TypeError(f"{op}: a {type(i).__name__} is no index (as PyTorch: new(): invalid data type "
                             f"'{type(i).__name__}'), got {index!r}")
+        if not isinstance(i, _INDEX_ITEMS) and not hasattr(i, "dtype"):  # a float, a set: no index for NumPy either
+            raise IndexError(f"{op}: only integers, slices (`:`), ellipsis (`...`), None and long or byte tensors are "
+                             f"valid indices (as PyTorch), got a {type(i).__name__} in {index!r}")
     items = tuple(int(i) if _is_int(i) else i.astype(bool) if getattr(i, "dtype", None) == "uint8" else i
                   for i in items)  # a uint8 tensor is a mask, as in PyTorch
     for i in items:  # PyTorch's ValueError for an int past int64: NumPy reads [2 ** 64 - 1] as [-1]
