@@ -38,6 +38,7 @@ ELEMENTWISE = {
     "remainder": lambda a, b: a % (b * b + 1) + F.remainder(a, -1.5),
     "where": lambda a, b: F.where(a > 0, a, b * 2) + b.where(b < 0, 3.0),
     "add and sub alpha": lambda a, b: a.add(b, alpha=2.5).sub(a, alpha=-0.5),
+    "masked_fill": lambda a, b: a.masked_fill(b > 0, 2.0) + F.masked_fill(b, a[0] > 0, a[1, 2]),
 }
 
 
@@ -66,6 +67,26 @@ def test_extreme_reductions(rng):
     gradcheck(lambda x: x.max(1).values + x.min(1, keepdim=True).values, [x])
     gradcheck(lambda x: x.amax(1), [x])
     gradcheck(lambda x: F.amin(x, (0, 2), keepdim=True), [x])
+
+
+def test_prod_and_cumsum(rng):
+    x = t(rng, 2, 3, 4)
+    gradcheck(lambda x: x.prod() + x.cumsum(1).sum(), [x])
+    gradcheck(lambda x: x.prod(1).sum() + (F.cumsum(x, -1) * F.cumsum(x, 0)).sum(), [x])
+    gradcheck(lambda x: F.prod(x, -1, keepdim=True), [x])
+    zeros = Tensor(on_device(numpy.array([[0.0, 2.0, -1.5], [1.5, 0.0, 0.0], [0.5, 2.0, 3.0]])), requires_grad=True)
+    gradcheck(lambda x: x.prod(1) + x.prod(0), [zeros])
+
+
+def test_split_and_chunk(rng):
+    x = t(rng, 5, 4)
+    gradcheck(lambda x: sum((p * (i + 1)).sum() for i, p in enumerate(x.split(2) + x.chunk(3, -1))), [x])
+    gradcheck(lambda x: F.split(x, [1, 0, 3], 1)[2], [x])
+
+
+def test_gather(rng):
+    index = Tensor(on_device(numpy.array([[0, 2, 2, 1], [3, 3, 0, 3], [1, 0, 1, 1]])))
+    gradcheck(lambda x: x.gather(1, index) + F.gather(x, 0, index[:, :3] % 3).sum(), [t(rng, 3, 4)])
 
 
 def test_var_and_std(rng):

@@ -8,7 +8,7 @@ import numpy
 import pytest
 
 from devices import host, on_device
-from tinyrrn import Tensor, nn
+from tinyrrn import Tensor, backend, nn
 from tinyrrn import functional as F
 
 torch = pytest.importorskip("torch", reason='needs PyTorch as a reference oracle: pip install ".[oracle]"')
@@ -117,6 +117,21 @@ CASES = {
     "where of ints and a float": (lambda m, x: m.where(x > 0, x, 0.5), [INTS]),
     "where method": (lambda m, x, y: x.where(x < 0, y), [_random(3, 4), _random(3, 4, seed=1)]),
     "where alone": (lambda m, x: m.where(x > 0), [_random(3, 4)]),
+    "masked_fill": (lambda m, x: x.masked_fill(x > 0, 9), [_random(3, 4)]),
+    "masked_fill broadcast mask": (lambda m, x: m.masked_fill(x, x[0] > 0, -2.5), [_random(3, 4)]),
+    "masked_fill broadcast to the mask": (lambda m, x: x[0].masked_fill(x[:, :1] > 0, 1.0), [_random(3, 4)]),
+    "masked_fill by a 0-d tensor": (lambda m, x, v: x.masked_fill(x > 0, v), [_random(3, 4), numpy.array(0.5)]),
+    "masked_fill by a broadcast 0-d tensor": (lambda m, v, x: x[0].detach().masked_fill(x > 0, v),
+                                              [numpy.array(0.5), _random(3, 4)]),
+    "masked_fill by an int 0-d tensor": (lambda m, x: x.masked_fill(x > 0, _t(m, 7)), [_random(3, 4)]),
+    "masked_fill of ints by a float": (lambda m, x: x.masked_fill(x > 0, 2.7), [INTS]),
+    "masked_fill of ints by a float 0-d tensor": (lambda m, x: x.masked_fill(x > 0, _t(m, -2.7)), [INTS]),
+    "masked_fill of uint8 by -1": (lambda m, x: x.abs().to(torch.uint8 if m is torch else "uint8").masked_fill(x > 0, -1),
+                                   [INTS]),
+    "masked_fill of bools by an int": (lambda m, x: (x > 0).masked_fill(x > 1, 2), [_random(3, 4)]),
+    "masked_fill by NaN and True": (lambda m, x: x.masked_fill(x > 0, NAN).masked_fill(x < -1, True), [_random(3, 4)]),
+    "masked_fill of float16": (lambda m, x: x.masked_fill(x > 0, 1e-3), [HALVES]),
+    "masked_fill of an empty tensor": (lambda m, x: x.masked_fill(x > 0, 1.0), [numpy.zeros((0, 3))]),
     # full and dim reductions
     "max": (lambda m, x: x.max(), [TIES]),
     "max of two tensors": (lambda m, a, b: a.max(b), [TIES, TIES[::-1].copy()]),
@@ -148,6 +163,43 @@ CASES = {
     "argmin with NaN": (lambda m, x: x.argmin(), [NANS]),
     "argmax of a 0-d tensor": (lambda m, x: x.argmax(0), [numpy.array(1.5)]),
     "argmax over an empty dim of others": (lambda m, x: x.argmax(0), [numpy.zeros((2, 0))]),
+    "all": (lambda m, x: x.all(), [TIES]),
+    "all of NaN": (lambda m, x: x.all(), [NANS]),
+    "any dim": (lambda m, x: x.any(1), [TIES - 2]),
+    "all dims keepdim": (lambda m, x: m.all(x, (0, -1), keepdim=True), [numpy.round(_random(2, 3, 4))]),
+    "all dim=() reduces none": (lambda m, x: x.all(dim=()), [TIES]),
+    "any keepdim without a dim": (lambda m, x: x.any(keepdim=True), [TIES]),
+    "any of uint8": (lambda m, x: (x > 0).to(torch.uint8 if m is torch else "uint8").any(0), [TIES]),
+    "all of ints": (lambda m, x: x.all(1), [INTS]),
+    "all of an empty tensor": (lambda m, x: x.all(), [numpy.zeros((0, 3))]),
+    "any of an empty tensor": (lambda m, x: m.any(x), [numpy.zeros((0, 3))]),
+    "any over an empty dim": (lambda m, x: x.any(0), [numpy.zeros((0, 3))]),
+    "all of a 0-d tensor": (lambda m, x: x.all(-1), [numpy.array(0.5)]),
+    "prod": (lambda m, x: x.prod(), [_random(3, 4)]),
+    "prod dim": (lambda m, x: x.prod(1), [_random(3, 4)]),
+    "prod dim keepdim": (lambda m, x: m.prod(x, -2, keepdim=True), [_random(3, 4)]),
+    "prod with a zero": (lambda m, x: x.prod(), [numpy.array([[2.0, 0.0, 3.0], [1.5, -1.0, 4.0]])]),
+    "prod dim with zeros": (lambda m, x: x.prod(1), [numpy.array([[2.0, 0.0, 3.0], [0.0, 0.0, 4.0], [1.0, 2.0, 3.0]])]),
+    "prod with inf and a zero": (lambda m, x: x.prod(1), [numpy.array([[numpy.inf, 2.0, 3.0], [0.0, 2.0, 3.0]])]),
+    "prod with inf": (lambda m, x: x.prod(), [numpy.array([numpy.inf, 2.0, -3.0])]),
+    "prod of ints": (lambda m, x: x.prod(0), [INTS]),
+    "prod of bools": (lambda m, x: (x > 0).prod(), [TIES]),
+    "prod of uint8": (lambda m, x: x.abs().to(torch.uint8 if m is torch else "uint8").prod(), [INTS]),
+    "prod dtype": (lambda m, x: x.prod(1, dtype=torch.float32 if m is torch else "float32"), [INTS]),
+    "prod of float16": (lambda m, x: x.prod(), [numpy.array([1.5, 2.0, 3.25]).astype("float16")]),
+    "prod of a 0-d tensor": (lambda m, x: x.prod(0), [numpy.array(2.5)]),
+    "prod of an empty tensor": (lambda m, x: x.prod(), [numpy.zeros((0, 3))]),
+    "prod over an empty dim": (lambda m, x: x.prod(0), [numpy.zeros((0, 3))]),
+    "cumsum": (lambda m, x: x.cumsum(1), [_random(3, 4)]),
+    "cumsum negative dim": (lambda m, x: m.cumsum(x, dim=-3), [_random(2, 3, 4)]),
+    "cumsum of ints": (lambda m, x: x.cumsum(0), [INTS]),
+    "cumsum of bools": (lambda m, x: (x > 0).cumsum(1), [TIES]),
+    "cumsum of int8": (lambda m, x: x.to(torch.int8 if m is torch else "int8").cumsum(0), [INTS * 20]),
+    "cumsum dtype": (lambda m, x: x.cumsum(0, dtype=torch.float16 if m is torch else "float16"), [TIES]),
+    "cumsum of float16": (lambda m, x: x.cumsum(1), [HALVES]),
+    "cumsum of a 0-d tensor": (lambda m, x: x.cumsum(0), [numpy.array(2.5)]),
+    "cumsum of an empty tensor": (lambda m, x: x.cumsum(0), [numpy.zeros((0, 3))]),
+    "cumsum with NaN": (lambda m, x: x.cumsum(1), [NANS]),
     "var": (lambda m, x: x.var(), [_random(3, 4)]),
     "var unbiased=False first": (lambda m, x: x.var(False), [_random(3, 4)]),
     "var dim unbiased keepdim": (lambda m, x: x.var(0, False, True), [_random(3, 4)]),
@@ -184,6 +236,27 @@ CASES = {
     "flip": (lambda m, x: x.flip(0), [_random(3, 2, 4)]),
     "flip dims": (lambda m, x: m.flip(x, (0, -1)), [_random(3, 2, 4)]),
     "flip dims as arguments": (lambda m, x: x.flip(2, 1), [_random(3, 2, 4)]),
+    "split": (lambda m, x: x.split(2), [_random(5, 3)]),
+    "split dim": (lambda m, x: m.split(x, 2, dim=-1), [_random(3, 4)]),
+    "split of sizes": (lambda m, x: x.split([1, 0, 3], 1), [_random(3, 4)]),
+    "split of a tuple of sizes": (lambda m, x: x.split((2, 1)), [_random(3, 4)]),
+    "split bigger than the dim": (lambda m, x: x.split(7), [_random(3, 4)]),
+    "split of an empty dim": (lambda m, x: x.split(2), [numpy.zeros((0, 3))]),
+    "split of an empty dim by 0": (lambda m, x: x.split(0), [numpy.zeros((0, 3))]),
+    "split of ints": (lambda m, x: x.split(1, 1), [INTS]),
+    "chunk": (lambda m, x: x.chunk(2), [_random(5, 3)]),
+    "chunk dim": (lambda m, x: m.chunk(x, 3, dim=1), [_random(2, 4)]),
+    "chunk into fewer pieces": (lambda m, x: x.chunk(4), [_random(6)]),
+    "chunk into more pieces than elements": (lambda m, x: x.chunk(5, 1), [_random(2, 3)]),
+    "chunk of an empty dim": (lambda m, x: x.chunk(3), [numpy.zeros((0, 2))]),
+    "gather": (lambda m, x, i: x.gather(1, i), [_random(3, 4), numpy.array([[0, 3, 3], [1, 1, 0], [2, 0, 2]])]),
+    "gather dim 0 of a smaller index": (lambda m, x, i: m.gather(x, 0, i), [_random(3, 4), numpy.array([[2, 0, 2]])]),
+    "gather negative dim, repeats": (lambda m, x, i: x.gather(-1, i), [_random(2, 3), numpy.array([[1] * 5, [0] * 5])]),
+    "gather int32 index": (lambda m, x, i: x.gather(dim=0, index=i), [_random(3, 2), numpy.array([[2, 1]], "int32")]),
+    "gather of ints": (lambda m, x, i: x.gather(1, i), [INTS, numpy.array([[2], [0]])]),
+    "gather of a 0-d tensor": (lambda m, x, i: x.gather(0, i), [numpy.array(1.5), numpy.array([0, 0])]),
+    "gather by a 0-d index": (lambda m, x, i: x.gather(0, i), [numpy.array([1.5, 2.5]), numpy.array(1)]),
+    "gather by an empty index": (lambda m, x, i: x.gather(1, i), [numpy.zeros((2, 0)), numpy.zeros((2, 0), "int64")]),
     # PyTorch's method names of the arithmetic
     "add alpha": (lambda m, x, y: x.add(y, alpha=2.5), [_random(3, 4), _random(4, seed=1)]),
     "sub alpha": (lambda m, x, y: x.sub(y, alpha=-2), [_random(3, 4), _random(4, seed=1)]),
@@ -205,6 +278,12 @@ CASES = {
     "le of ints and floats": (lambda m, x, y: x.le(y), [INTS, _random(3)]),
     "gt with NaN": (lambda m, x, y: x.gt(y), [NANS, TIES]),
     "ge of a number": (lambda m, x: x.ge(0), [INTS]),
+    "isnan": (lambda m, x: x.isnan(), [EDGES]),
+    "isinf": (lambda m, x: m.isinf(x), [EDGES]),
+    "isfinite": (lambda m, x: x.isfinite(), [EDGES.astype("float16")]),
+    "isnan of ints": (lambda m, x: m.isnan(x), [INTS]),
+    "isinf of ints": (lambda m, x: x.isinf(), [INTS]),
+    "isfinite of bools": (lambda m, x: (x > 0).isfinite(), [EDGES]),
     # shapes and dtypes of another tensor
     "view_as": (lambda m, x, y: x.view_as(y), [_random(3, 4), _random(2, 6)]),
     "reshape_as of a transpose": (lambda m, x, y: x.t().reshape_as(y), [_random(3, 4), _random(12)]),
@@ -249,6 +328,13 @@ def test_view_ops_share_memory_and_copies_do_not():
     assert all((host(v) == 7).all() for v in views) and not any((host(c) == 7).any() for c in copies)
 
 
+def test_split_and_chunk_give_views():
+    x = Tensor(on_device(_random(4, 3)))
+    pieces = x.split([1, 3]) + x.chunk(3, 1)
+    x.data[...] = 7.0
+    assert all((host(p) == 7).all() for p in pieces)
+
+
 def test_uint8_condition_of_where_is_taken_with_torchs_warning():
     x = Tensor(on_device(_random(3, 4)))
     with pytest.warns(UserWarning, match="uint8 condition"):
@@ -289,6 +375,46 @@ REFUSED = {
     "argmax over an empty dim": lambda m, x: x[:0].argmax(0),
     "argmax of bools": lambda m, x: (x > 0).argmax(),
     "argmin dim as a float": lambda m, x: x.argmin(1.0),
+    "all dim out of range": lambda m, x: x.all(2),
+    "any dim as a float": lambda m, x: x.any(0.5),
+    "all of a repeated dim": lambda m, x: x.all((0, 0)),
+    "prod dim out of range": lambda m, x: x.prod(-3),
+    "prod dims as a tuple": lambda m, x: x.prod((0, 1)),
+    "prod keepdim without a dim": lambda m, x: x.prod(keepdim=True),
+    "prod of a dtype of no gradient": lambda m, x: x.requires_grad_().prod(dtype=torch.int64 if m is torch else "int64"),
+    "cumsum without a dim": lambda m, x: x.cumsum(),
+    "cumsum dim out of range": lambda m, x: x.cumsum(2),
+    "cumsum dim as a tuple": lambda m, x: x.cumsum((0,)),
+    "cumsum dim as a float": lambda m, x: m.cumsum(x, 1.0),
+    "split of a 0-d tensor": lambda m, x: x[0, 0].split(1),
+    "split by 0": lambda m, x: x.split(0, 1),
+    "split by a negative size": lambda m, x: x.split(-1),
+    "split of sizes that do not add up": lambda m, x: x.split([1, 1], 1),
+    "split of a negative size": lambda m, x: x.split([4, -1], 1),
+    "split dim out of range": lambda m, x: x.split(1, 2),
+    "split by a float": lambda m, x: x.split(1.0),
+    "chunk into 0 pieces": lambda m, x: x.chunk(0),
+    "chunk of a 0-d tensor": lambda m, x: x[0, 0].chunk(1),
+    "chunk dim out of range": lambda m, x: x.chunk(2, -3),
+    "gather out of range": lambda m, x: x.gather(1, _t(m, [[3]])),
+    "gather of a negative index": lambda m, x: x.gather(1, _t(m, [[-1]])),
+    "gather of an index larger than x": lambda m, x: x.gather(0, _t(m, [[0, 1, 0, 1]])),
+    "gather of an index of fewer dims": lambda m, x: x.gather(1, _t(m, [0, 1])),
+    "gather of a float index": lambda m, x: x.gather(1, _t(m, [[0.0]])),
+    "gather of a uint8 index": lambda m, x: x.gather(1, _t(m, [[0]]).to(torch.uint8 if m is torch else "uint8")),
+    "gather dim out of range": lambda m, x: x.gather(2, _t(m, [[0]])),
+    "gather of a list index": lambda m, x: x.gather(1, [[0]]),
+    "gather from an empty dim": lambda m, x: x[:, :0].gather(1, _t(m, [[0]])),
+    "masked_fill by a uint8 mask": lambda m, x: x.masked_fill((x > 0).to(torch.uint8 if m is torch else "uint8"), 1.0),
+    "masked_fill by a float mask": lambda m, x: x.masked_fill(x, 1.0),
+    "masked_fill by a 1-d tensor": lambda m, x: x.masked_fill(x > 0, x[0]),
+    "masked_fill by None": lambda m, x: x.masked_fill(x > 0, None),
+    "masked_fill of a mask that does not broadcast": lambda m, x: x.masked_fill(x[:, :2] > 0, 1.0),
+    "masked_fill of ints by NaN": lambda m, x: _t(m, [1, 2]).masked_fill(_t(m, [True, False]), NAN),
+    "masked_fill of uint8 by 300": lambda m, x: x.to(torch.uint8 if m is torch else "uint8").masked_fill(x > 0, 300),
+    "masked_fill beyond float32's range": lambda m, x: x.float().masked_fill(x > 0, 1e300),
+    "masked_fill beyond float16's range": lambda m, x: x.half().masked_fill(x > 0, 1e10),
+    "masked_fill of a list mask": lambda m, x: x.masked_fill([True, False, True], 1.0),
     "var of ints": lambda m, x: _t(m, [1, 2, 3]).var(),
     "var with unbiased and correction": lambda m, x: x.var(1, unbiased=True, correction=1),
     "std dim out of range": lambda m, x: x.std(5),
@@ -324,6 +450,7 @@ REFUSED = {
     "type_as a dtype": lambda m, x: x.type_as(torch.float16 if m is torch else "float16"),
     "eq of None": lambda m, x: x.eq(None),
     "lt of a string": lambda m, x: x.lt("1"),
+    "isnan of a number": lambda m, x: m.isnan(1.0),
     "add float16 alpha beyond its range": lambda m, x: x.half().add(x.half(), alpha=1e5),
 }
 
@@ -394,6 +521,36 @@ IN_PLACE = {
     "add_ of a float into ints": "x.long().add_(1.5)",
     "mul_": "x.mul_(2.5)",
     "mul_ of a shape that does not broadcast into x": "x.mul_(x.expand(2, 4))",
+    "sub_": "x.sub_(x.flip(0))",
+    "sub_ alpha": "x.sub_(x.flip(0), alpha=0.5)",
+    "sub_ of ints by a float": "x.long().sub_(0.5)",
+    "sub_ of bools": "(x > 0).sub_(x > 1)",
+    "div_": "x.div_(x.flip(0))",
+    "div_ by 0": "x.div_(0)",
+    "div_ rounding_mode": "x.div_(0.7, rounding_mode='floor')",
+    "div_ of ints": "x.long().div_(2)",
+    "div_ of ints rounding_mode": "x.long().div_(-2, rounding_mode='trunc')",
+    "masked_fill_": "x.masked_fill_(x > 0, 7.5)",
+    "masked_fill_ by a broadcast mask": "x.view(2, 2).masked_fill_(x[:2] > -1, -1)",
+    "masked_fill_ of ints by a 0-d tensor": "x.long().masked_fill_(x > 0, x[0])",
+    "masked_fill_ of a mask x does not take": "x[:1].masked_fill_(x > 0, 1.0)",
+    "masked_fill_ by a 1-d tensor": "x.masked_fill_(x > 0, x[:1])",
+    "copy_": "x.copy_(x.flip(0) * 2)",
+    "copy_ of a broadcast tensor": "x.copy_(x[1:2])",
+    "copy_ of ints": "x.copy_(x.long())",
+    "copy_ into ints": "x.long().copy_(x * 3)",
+    "copy_ into uint8 from int64": "x.to(torch.uint8 if isinstance(x, torch.Tensor) else 'uint8').copy_((x * 100).long())",
+    "copy_ of a 0-d tensor": "x.copy_(x[2])",
+    "copy_ of a number": "x.copy_(3)",
+    "copy_ of a bool": "x.copy_(True)",
+    "copy_ of itself": "x.copy_(x)",
+    "copy_ non_blocking": "x.copy_(x + 1, non_blocking=True)",
+    "copy_ of more dims": "x.copy_(x.view(1, 4))",
+    "copy_ of a shape that does not broadcast": "x.copy_(x[:2])",
+    "copy_ of an overlapping view": "x[1:].copy_(x[:-1])",
+    "copy_ of None": "x.copy_(None)",
+    "copy_ of an array": "x.copy_(numpy.zeros(4))",
+    "copy_ into an expanded tensor": "x[:1].expand(4).copy_(x)",
 }
 
 
@@ -404,7 +561,7 @@ def test_in_place_methods_as_torch(name):
     answers = []
     for x in (torch.tensor(numpy.arange(4.0) - 1.5), Tensor(on_device(numpy.arange(4.0) - 1.5))):
         try:
-            out = eval(IN_PLACE[name], {"x": x})
+            out = eval(IN_PLACE[name], {"x": x, "torch": torch, "numpy": numpy})
         except Exception as error:
             answers.append(type(error))
         else:
@@ -418,8 +575,99 @@ def test_in_place_methods_as_torch(name):
 
 def test_in_place_methods_return_x_and_count_a_change():
     x = Tensor(on_device(numpy.arange(4.0)))
-    for method, args in (("zero_", ()), ("fill_", (1.0,)), ("add_", (x,)), ("mul_", (2,))):
+    for method, args in (("zero_", ()), ("fill_", (1.0,)), ("add_", (x,)), ("mul_", (2,)), ("sub_", (1,)), ("div_", (2,)),
+                         ("masked_fill_", (x > 1, 0.5)), ("copy_", (x * 2,))):
         version = x.version
         assert getattr(x, method)(*args) is x and x.version == version + 1
     with pytest.raises(RuntimeError, match="leaf"):
         Tensor(on_device(numpy.arange(4.0)), requires_grad=True).add_(1)
+    with pytest.raises(RuntimeError, match="graph"):
+        x.copy_(Tensor(on_device(numpy.arange(4.0)), requires_grad=True))
+
+
+@pytest.mark.parametrize("dtype", ["float16", "float32", "float64", "int64", "uint8", "bool"])
+@pytest.mark.parametrize("shape", [(), (0,), (2, 3)])
+def test_tolist_as_torch(dtype, shape):
+    data = (_random(*shape) * 3).astype(dtype)
+    ours, theirs = Tensor(on_device(data)).tolist(), torch.tensor(data).tolist()
+    assert ours == theirs and repr(ours) == repr(theirs)  # the same Python types too
+
+
+def test_cpu_and_cuda_as_torch():
+    """x.cpu() is x on the host (else a copy there, in the graph); x.cuda() moves x to the GPU, or without one raises
+    a RuntimeError that says so."""
+    x = Tensor(numpy.arange(3.0), requires_grad=True)
+    assert x.cpu() is x
+    if not backend.gpu_available():
+        with pytest.raises(RuntimeError, match="gpu"):
+            x.cuda()
+        return
+    y = x.cuda()
+    assert y.device == "gpu" and y.cpu().device == "cpu" and y.cuda() is y
+    (y.cpu() * 2).sum().backward()
+    numpy.testing.assert_array_equal(host(x.grad), [2.0, 2.0, 2.0])
+
+
+# name: code run with x (float32, 2 elements) and i (int64), and d(name), a dtype (torch's or tinyrrn's): the new tensor
+# PyTorch makes (values, dtype, shape, requires_grad), or the exception it raises
+NEW_TENSORS = {
+    "new_zeros": "x.new_zeros(2, 3)",
+    "new_zeros of a tuple": "i.new_zeros((2, 3))",
+    "new_zeros of a list and a dtype": "x.new_zeros([2], dtype=d('int64'))",
+    "new_zeros of ()": "x.new_zeros(())",
+    "new_zeros size=": "x.new_zeros(size=(1, 2))",
+    "new_zeros requires_grad": "x.new_zeros(2, requires_grad=True)",
+    "new_ones": "i.new_ones(2)",
+    "new_ones dtype": "x.new_ones(3, dtype=d('float16'))",
+    "new_empty shape": "x.new_empty(2, 0).shape",
+    "new_full": "x.new_full((2,), 3)",
+    "new_full of ints by a float": "i.new_full((2,), 3.5)",
+    "new_full of bools": "(x > 0).new_full([2], 3)",
+    "new_full of uint8 by -1": "i.to(d('uint8')).new_full((2,), -1)",
+    "new_full by a 0-d tensor": "x.new_full((2,), x[0])",
+    "new_full by NaN": "x.new_full((1,), float('nan'))",
+    "new_tensor": "x.new_tensor([1, 2])",
+    "new_tensor of floats": "x.double().new_tensor([0.1, 1e-300])",
+    "new_tensor of ints by floats": "i.new_tensor([1.5, -2.7])",
+    "new_tensor dtype": "x.new_tensor([-1, 2], dtype=d('uint8'))",
+    "new_tensor of a number": "i.new_tensor(3)",
+    "new_tensor of bools and ints": "x.new_tensor([True, 2])",
+    "new_tensor of []": "x.new_tensor([])",
+    "new_tensor requires_grad": "x.new_tensor([1.0], requires_grad=True)",
+    "new_tensor of an array": "x.new_tensor(numpy.array([1, 2]))",
+    "new_zeros without a size": "x.new_zeros()",
+    "new_zeros of a negative size": "x.new_zeros(-1)",
+    "new_zeros of a float size": "x.new_zeros(2.0)",
+    "new_zeros of ints requires_grad": "i.new_zeros(2, requires_grad=True)",
+    "new_full of an int size": "x.new_full(2, 3)",
+    "new_full by None": "x.new_full((2,), None)",
+    "new_full by a 1-d tensor": "x.new_full((2,), x)",
+    "new_full of uint8 by 300": "i.to(d('uint8')).new_full((2,), 300)",
+    "new_full of ints by NaN": "i.new_full((2,), float('nan'))",
+    "new_full beyond float32's range": "x.new_full((2,), 1e300)",
+    "new_full beyond float16's range": "x.half().new_full((2,), 1e10)",
+    "new_tensor ragged": "x.new_tensor([[1], [2, 3]])",
+}
+
+
+@pytest.mark.parametrize("name", NEW_TENSORS)
+def test_new_tensors_as_torch(name):
+    """x.new_zeros, new_ones, new_empty, new_full and new_tensor: a new leaf of x's dtype and device, as PyTorch's."""
+    answers = []
+    for m in (torch, F):
+        x, i = _t(m, numpy.array([1.5, -2.0], "float32")), _t(m, numpy.array([3, 4]))
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                out = eval(NEW_TENSORS[name], {"x": x, "i": i, "numpy": numpy,
+                                              "d": lambda name: getattr(torch, name) if m is torch else name})
+        except Exception as error:
+            answers.append(type(error))
+        else:
+            answers.append(tuple(out) if not hasattr(out, "dtype") else
+                           (host(out).tolist() if m is F else out.tolist(), str(out.dtype).replace("torch.", ""),
+                            tuple(out.shape), out.requires_grad, m is torch or out.device == x.device))
+    if isinstance(answers[0], type):
+        assert isinstance(answers[1], type) and issubclass(answers[1], answers[0])
+    else:
+        assert repr(answers[0]) == repr(answers[1])

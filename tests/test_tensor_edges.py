@@ -788,6 +788,17 @@ def test_torch_refusals_of_method_arguments(torch):
         nn.GRU(2, 3, bias=0)
 
 
+@pytest.mark.parametrize("index", [1.0, (0, 1.5), {1}, object(), (Ellipsis, 2.5)],
+                         ids=["1.0", "(0, 1.5)", "{1}", "object()", "(Ellipsis, 2.5)"])  # one id in every worker
+def test_an_index_of_no_index_type_is_torchs_index_error(torch, index):
+    """A float, a set or any other object as an index item is PyTorch's IndexError (it was an AttributeError)."""
+    for x in (torch.arange(4.0).reshape(2, 2), Tensor(on_device(numpy.arange(4.0).reshape(2, 2)))):
+        with pytest.raises(IndexError):
+            x[index]
+        with pytest.raises(IndexError):
+            x[index] = 0.0
+
+
 # -- index tensors' dtypes and writes that read what they overwrite (operator probe 7) ----------------------
 @pytest.mark.parametrize("dtype", ["int8", "int16", "uint16", "uint32", "uint64", "float32"])
 def test_index_tensors_of_other_dtypes_than_torchs_are_refused(torch, dtype):

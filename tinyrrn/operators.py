@@ -11,11 +11,12 @@ import numpy
 
 from . import backend
 from . import functional as F
-from .functional._util import axis_index, check_tensors, numpy_names, only_torch_defaults, refuse_internal_overlap
-from .functional.dtypes import category
-from .functional.shape import check_in_range, fills_mask, index_items, ints_first, is_basic, written_view
+from .functional._util import (axis_index, broadcast_shape, check_tensors, integer, numpy_names, only_torch_defaults,
+                               refuse_internal_overlap)
+from .functional.dtypes import array_of, assigned, category, dtype_argument, filled
+from .functional.shape import _shape_arg, check_in_range, fills_mask, index_items, ints_first, is_basic, written_view
 from .grad_mode import no_grad, records_graph
-from .tensor import ArgumentError, Tensor, check_inference_write, check_int64, renamed
+from .tensor import ArgumentError, Tensor, check_inference_write, renamed
 
 
 _PLAIN = frozenset((Tensor, float, int, bool))  # the usual operands, passed on after one look-up
@@ -159,61 +160,24 @@ def _expanded_write(symbol, target, where):
                       "tensor", UserWarning, stacklevel=4)
 
 
-def _assigned(value, dtype):
-    """``value`` converted to ``dtype`` as PyTorch's x[i] = value converts it (a copy_): a tensor or array
-    freely (a float into an int tensor rounds toward zero); a number unless it overflows the dtype (a
-    negative int wraps into an unsigned one, -1 is 255; float16 takes inf), as PyTorch."""
-    if not isinstance(value, (numbers.Number, numpy.generic)):
-        value = value.data if isinstance(value, Tensor) else value
-        if not hasattr(value, "astype"):  # None, a string, a list: NumPy would parse or convert them
-            raise TypeError(f"can't assign a {type(value).__name__} to a {dtype} tensor (a number, tensor or "
-                            "array expected, as PyTorch)")
-        return value.astype(dtype, copy=False)
-    if isinstance(value, (complex, numpy.complexfloating)) and dtype != bool:
-        raise ArgumentError(f"[]=: value {value!r} cannot be converted to type {dtype} without overflow (as PyTorch)")
-    check_int64(value)
-    if dtype.kind in "iu":
-        info = numpy.iinfo(dtype)
-        wraps = dtype.kind == "u" and isinstance(value, (int, numpy.integer))
-        fits = (-info.max if wraps else info.min) <= value <= info.max  # False for NaN and inf
-    elif dtype.kind == "f" and dtype != "float16":
-        fits = not numpy.isfinite(value) or abs(value) <= float(numpy.finfo(dtype).max)  # in double, as PyTorch
-    else:  # bool takes any number, float16 rounds beyond its range to inf
-        fits = True
-    if not fits:
-        raise ArgumentError(f"[]=: value {value!r} cannot be converted to type {dtype} without overflow (as PyTorch)")
-    with numpy.errstate(over="ignore"):
-        return numpy.asarray(value).astype(dtype)[()]
-
-
 def _setitem(self, index, value):
-    """``x[index] = value``: converted as PyTorch converts it (_assigned) and written into x (its version
+    """``x[index] = value``: converted as PyTorch converts it (assigned) and written into x (its version
     counts the change); refused while gradients are recorded (see _refuse_in_graph), and for a tensor or array
     of another dtype at an advanced index (PyTorch's index_put does not cast; a number, a NumPy one too, it
-    converts, and a one-element value at a mask: _filled)."""
+    converts, and a one-element value at a mask: filled)."""
     _refuse_in_graph("[]=", self, value)
     items = index_items("setitem", index, self.ndim)
     array = value.data if isinstance(value, Tensor) else value
     if hasattr(array, "shape") and not isinstance(array, numpy.generic) and array.size == 1 and fills_mask(items):
-        value = _filled(array, self.dtype)
+        value = filled(array.item(), self.dtype)  # (of any dtype, and in x's memory too: x[mask] = x[0])
     source = self.dtype if isinstance(value, numpy.generic) else getattr(value, "dtype", self.dtype)
     if source != self.dtype and not is_basic(items):
         raise ArgumentError(f"Index put requires the source and destination dtypes match, got {self.dtype} for the "
                             f"destination and {source} for the source (as PyTorch; basic indexing casts)")
-    value = _assigned(value, self.dtype)
+    value = assigned(value, self.dtype)
     if hasattr(value, "shape") and _may_overlap(self.data, value):
         _refuse_overlap("[]=", _overlap_of_put(self.data, items, value))
     _write("[]=", self, items, value)
-
-
-def _filled(value, dtype):
-    """A one-element tensor or array put at a mask as PyTorch puts it (masked_fill_): its value as a number,
-    converted with PyTorch's overflow check (_assigned's; into float16 a finite value beyond its range is refused
-    too), so of any dtype, and in x's memory too (x[mask] = x[0])."""
-    number = value.item()
-    if dtype == "float16" and numpy.isfinite(number) and abs(number) > float(numpy.finfo(dtype).max):
-        raise ArgumentError(f"[]=: value {number!r} cannot be converted to type {dtype} without overflow (as PyTorch)")
-    return _assigned(number, dtype)
 
 
 def _overlap_of_put(data, items, value):
@@ -230,14 +194,44 @@ def _overlap_of_put(data, items, value):
 
 def _fill(self, value):
     """``x.fill_(value)``, as PyTorch's: every element set to a number, or a 0-d tensor's value, converted as x[...] =
-    value converts it (_assigned); an expanded tensor too (one value in shared memory). Refused while gradients are
+    value converts it (assigned); an expanded tensor too (one value in shared memory). Refused while gradients are
     recorded (see _refuse_in_graph)."""
     _refuse_in_graph("fill_", self, value)
     if getattr(value, "ndim", 0):
         raise ArgumentError(f"fill_ only supports 0-dimension value tensor but got tensor with {value.ndim} dimensions "
                             "(as PyTorch)")
-    self.data[...] = _assigned(value.item() if isinstance(value, Tensor) else value, self.dtype)
+    self.data[...] = assigned(value.item() if isinstance(value, Tensor) else value, self.dtype)
     self.version += 1
+    return self
+
+
+def _masked_fill(self, mask, value):
+    """``x.masked_fill_(mask, value)``, as PyTorch's: masked_fill written into x, whose shape the mask broadcasts to.
+    Refused while gradients are recorded (see _refuse_in_graph)."""
+    _refuse_in_graph("masked_fill_", self, value)
+    with no_grad():
+        result = F.masked_fill(self, mask, value)
+    if result.shape != self.shape:
+        raise ArgumentError(f"masked_fill_: output with shape {list(self.shape)} doesn't match the broadcast shape "
+                            f"{list(result.shape)} (as PyTorch)")
+    _write("masked_fill_", self, Ellipsis, result.data)
+    return self
+
+
+def _copy(self, src, non_blocking=False):
+    """``x.copy_(src)``, as PyTorch's: src's values (a tensor's, broadcast into x's shape, from any device; a number's)
+    converted freely to x's dtype (an int64 300 into uint8 wraps to 44) and written into x; a source that overlaps x
+    in another layout is refused. Refused while gradients are recorded (see _refuse_in_graph)."""
+    if isinstance(src, (numbers.Number, numpy.generic)):
+        src = Tensor(src, device=self.device)
+    check_tensors("copy_", src, names=("other",))
+    _refuse_in_graph("copy_", self, src)
+    if broadcast_shape("copy_", self.shape, src.shape) != self.shape:
+        raise ArgumentError(f"copy_: output with shape {list(self.shape)} doesn't match the broadcast shape "
+                            f"{list(numpy.broadcast_shapes(self.shape, src.shape))} (as PyTorch)")
+    if _overlap(self.data, src.data) == "partial":  # as PyTorch
+        _refuse_overlap("copy_", "partial")
+    _write("copy_", self, Ellipsis, backend.to_device(src.data, self.device).astype(self.dtype, copy=False))
     return self
 
 
@@ -343,6 +337,78 @@ def _to(self, *args, device=None, dtype=None, non_blocking=False, copy=False, me
     return F.clone(out) if copy and out is self else out
 
 
+def _sizes(op, sizes, size):
+    """new_zeros' (and the others') size: ints, one tuple or list of them, or size=; PyTorch's errors."""
+    if not sizes and size is None:
+        raise TypeError(f'{op}() missing 1 required positional arguments: "size" (as PyTorch)')
+    sizes = _shape_arg(op, sizes, size, "size")
+    sizes = tuple(integer(op, "size", n) for n in sizes)
+    if any(n < 0 for n in sizes):
+        raise ArgumentError(f"{op}: Trying to create tensor with negative dimension: {list(sizes)} (as PyTorch)")
+    return sizes
+
+
+def _new_full(self, size, fill_value, *, dtype=None, device=None, requires_grad=False, layout=None, pin_memory=False):
+    """``x.new_full(size, fill_value)``, as PyTorch's: a new tensor of x's dtype and device (or ``dtype``, ``device``),
+    a leaf, filled with a number converted as masked_fill converts it (filled)."""
+    only_torch_defaults("new_full", layout=(layout, None), pin_memory=(pin_memory, False))
+    if not isinstance(size, (tuple, list)):
+        raise TypeError(f"new_full(): argument 'size' must be a tuple of ints, not {type(size).__name__} (as PyTorch)")
+    if isinstance(fill_value, Tensor) and fill_value.ndim == 0:
+        fill_value = fill_value.item()
+    if not isinstance(fill_value, (numbers.Number, numpy.generic)):
+        raise TypeError(f"new_full(): argument 'fill_value' must be a number, not {type(fill_value).__name__} "
+                        "(as PyTorch)")
+    dtype = self.dtype if dtype is None else dtype_argument("new_full", dtype)
+    value = filled(fill_value, dtype, "new_full")
+    data = backend.module_for(device or self.device).full(_sizes("new_full", (size,), None), value, dtype=dtype)
+    return Tensor(data, requires_grad=requires_grad)
+
+
+def _new(op, fill):
+    """``x.new_zeros(*size)``, ``x.new_ones`` and ``x.new_empty`` (zeros too), as PyTorch's: new_full of ``fill``."""
+    def method(self, *sizes, size=None, **options):
+        return _new_full(self, _sizes(op, sizes, size), fill, **options)
+    method.__doc__ = _new.__doc__
+    return method
+
+
+def _new_tensor(self, data, *, dtype=None, device=None, requires_grad=False, layout=None, pin_memory=False):
+    """``x.new_tensor(data)``, as PyTorch's: torch.tensor(data) of x's dtype and device (or ``dtype``, ``device``), a
+    new leaf; a tensor's values are copied, with PyTorch's warning."""
+    only_torch_defaults("new_tensor", layout=(layout, None), pin_memory=(pin_memory, False))
+    dtype = self.dtype if dtype is None else dtype_argument("new_tensor", dtype)
+    device = device or self.device
+    if isinstance(data, Tensor):
+        warnings.warn("To copy construct from a tensor, it is recommended to use sourceTensor.detach().clone() or "
+                      "sourceTensor.detach().clone().requires_grad_(True), rather than tensor.new_tensor("
+                      "sourceTensor).", UserWarning, stacklevel=2)
+        data = data.data
+    if hasattr(data, "shape") and hasattr(data, "dtype") and not isinstance(data, numpy.generic):
+        array = backend.to_device(data, device).astype(dtype)  # (a copy)
+    else:
+        array = array_of(data, device, to=dtype)
+    return Tensor(array, requires_grad=requires_grad)
+
+
+def _tolist(self):
+    """The values as (nested lists of) Python numbers, as PyTorch's ``x.tolist()`` (a 0-d tensor's: one number)."""
+    return backend.to_numpy(self.data).tolist()
+
+
+def _cpu(self):
+    """``x.cpu()``, as PyTorch's: x itself on the host, else a differentiable copy there."""
+    return _to(self, "cpu")
+
+
+def _cuda(self, device=None, non_blocking=False):
+    """``x.cuda()``, as PyTorch's: x on the GPU (tinyrrn's 'gpu'; one device, so ``device`` is None, 0, 'cuda' or
+    'cuda:0'); without a usable GPU, a RuntimeError that says why."""
+    if device not in (None, 0, "cuda", "cuda:0", "gpu"):
+        raise ValueError(f"cuda: device {device!r} is not supported by tinyrrn, which uses one GPU (device None or 0)")
+    return _to(self, "gpu", non_blocking=non_blocking)
+
+
 def _view_as(self, other):
     """``x.view_as(other)``, as PyTorch's: x.view(other.size())."""
     check_tensors("view_as", self, other)
@@ -419,10 +485,12 @@ METHODS = {
     "__getitem__": F.getitem, "__setitem__": _setitem,
     # reductions and shapes
     "sum": F.sum, "mean": F.mean, "max": F.max, "min": F.min, "amax": F.amax, "amin": F.amin, "argmax": F.argmax,
-    "argmin": F.argmin, "var": F.var, "std": F.std,
+    "argmin": F.argmin, "var": F.var, "std": F.std, "all": F.all, "any": F.any,
+    "prod": F.prod, "cumsum": F.cumsum,
     "reshape": F.reshape, "view": F.view, "clone": F.clone, "contiguous": F.contiguous, "transpose": F.transpose,
     "permute": F.permute, "flatten": F.flatten, "squeeze": _squeeze, "unsqueeze": F.unsqueeze, "expand": F.expand,
     "expand_as": F.expand_as, "repeat": F.repeat, "flip": F.flip, "view_as": _view_as, "reshape_as": _reshape_as,
+    "split": F.split, "chunk": F.chunk, "gather": F.gather,
     # element-wise functions
     "add": F.add, "sub": F.sub, "mul": F.mul, "neg": F.neg, "remainder": F.remainder, "floor_divide": F.floor_divide,
     "matmul": F.matmul,
@@ -430,15 +498,22 @@ METHODS = {
     "pow": F.pow, "div": F.div, "reciprocal": F.reciprocal, "abs": F.abs, "sqrt": F.sqrt, "square": F.square,
     "clamp": F.clamp, "clip": F.clip, "clamp_min": F.clamp_min, "clamp_max": F.clamp_max,
     "maximum": F.maximum, "minimum": F.minimum,
-    "where": _where,
+    "where": _where, "masked_fill": F.masked_fill,
     "eq": F.eq, "ne": F.ne, "lt": F.lt, "le": F.le, "gt": F.gt, "ge": F.ge,
+    "isnan": F.isnan, "isinf": F.isinf, "isfinite": F.isfinite,
     # in place (x itself, changed: see _in_place)
-    "add_": _in_place(F.add, "add_"), "mul_": _in_place(F.mul, "mul_"), "fill_": _fill, "zero_": _zero,
+    "add_": _in_place(F.add, "add_"), "sub_": _in_place(F.sub, "sub_"), "mul_": _in_place(F.mul, "mul_"),
+    "div_": _in_place(F.div, "div_"), "fill_": _fill, "zero_": _zero, "masked_fill_": _masked_fill,
+    "copy_": _copy,
     "relu_": F.relu_,
     "softmax": _needs_dim(F.softmax), "log_softmax": _needs_dim(F.log_softmax),
     # dtype and device (differentiable: the gradient flows back to the original)
     "astype": F.astype, "to": _to, "float": _cast("float32"), "double": _cast("float64"), "half": _cast("float16"),
     "long": _cast("int64"), "int": _cast("int32"), "bool": _cast("bool"), "type_as": _type_as,
+    "tolist": _tolist, "cpu": _cpu, "cuda": _cuda,
+    # new tensors of x's dtype and device
+    "new_full": _new_full, "new_zeros": _new("new_zeros", 0), "new_ones": _new("new_ones", 1),
+    "new_empty": _new("new_empty", 0), "new_tensor": _new_tensor,
     # PyTorch's shape queries
     "size": _size, "numel": _numel, "dim": _dim,
     # PyTorch's transposes (properties)

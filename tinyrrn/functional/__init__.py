@@ -3,12 +3,13 @@ from ._util import ArgumentError
 from .conv import channels_last, conv2d, conv2d_affine, conv_transpose2d
 from .dtypes import result_type
 from .elementwise import (abs, add, add_relu, astype, clamp, clamp_max, clamp_min, clip, div, dropout, eq, exp,
-                          floor_divide, ge, gt, le, log, lt, maximum, minimum, mul, ne, neg, pow, reciprocal, relu,
-                          relu_, remainder, sigmoid, sqrt, square, sub, tanh, to_device, where)
+                          floor_divide, ge, gt, isfinite, isinf, isnan, le, log, lt, masked_fill, maximum, minimum, mul,
+                          ne, neg, pow, reciprocal, relu, relu_, remainder, sigmoid, sqrt, square, sub, tanh, to_device,
+                          where)
 from .linear import linear, matmul
 from .loss import cross_entropy, log_softmax, nll_loss, softmax
 from .norm import batch_norm, batch_norm_add_relu, batch_norm_relu, fixed_affine
 from .pool import adaptive_avg_pool2d, avg_pool2d, max_pool2d
-from .reduction import amax, amin, argmax, argmin, max, mean, min, std, sum, var
-from .shape import (cat, clone, concat, concatenate, contiguous, expand, expand_as, flatten, flip, getitem, pad, permute,
-                    repeat, reshape, squeeze, stack, swapaxes, transpose, unsqueeze, view)
+from .reduction import all, amax, amin, any, argmax, argmin, cumsum, max, mean, min, prod, std, sum, var
+from .shape import (cat, chunk, clone, concat, concatenate, contiguous, expand, expand_as, flatten, flip, gather, getitem,
+                    pad, permute, repeat, reshape, split, squeeze, stack, swapaxes, transpose, unsqueeze, view)

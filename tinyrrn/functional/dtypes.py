@@ -6,12 +6,13 @@ arithmetic ops cast their operands to :func:`result_type` before computing.
 """
 import functools
 import itertools
+import numbers
 from collections.abc import Sequence
 
 import numpy
 
 from .. import backend
-from ..tensor import DtypeError, Tensor, check_int64
+from ..tensor import ArgumentError, DtypeError, Tensor, check_int64
 
 DEFAULT_FLOAT = numpy.dtype("float32")  # what Python floats and int / int become (torch's default dtype)
 _CATEGORIES = {"b": 0, "u": 1, "i": 1, "f": 2}  # bool < integer < floating point
@@ -38,6 +39,42 @@ def promote(a, b):
     if category(a) != category(b):
         return a if category(a) > category(b) else b
     return numpy.promote_types(a, b)
+
+
+def assigned(value, dtype, op="[]="):
+    """``value`` converted to ``dtype`` as PyTorch's x[i] = value converts it (a copy_): a tensor or array
+    freely (a float into an int tensor rounds toward zero); a number unless it overflows the dtype (a
+    negative int wraps into an unsigned one, -1 is 255; float16 takes inf), as PyTorch."""
+    if not isinstance(value, (numbers.Number, numpy.generic)):
+        value = value.data if isinstance(value, Tensor) else value
+        if not hasattr(value, "astype"):  # None, a string, a list: NumPy would parse or convert them
+            raise TypeError(f"can't assign a {type(value).__name__} to a {dtype} tensor (a number, tensor or "
+                            "array expected, as PyTorch)")
+        return value.astype(dtype, copy=False)
+    if isinstance(value, (complex, numpy.complexfloating)) and dtype != bool:
+        raise ArgumentError(f"{op}: value {value!r} cannot be converted to type {dtype} without overflow (as PyTorch)")
+    check_int64(value)
+    if dtype.kind in "iu":
+        info = numpy.iinfo(dtype)
+        wraps = dtype.kind == "u" and isinstance(value, (int, numpy.integer))
+        fits = (-info.max if wraps else info.min) <= value <= info.max  # False for NaN and inf
+    elif dtype.kind == "f" and dtype != "float16":
+        fits = not numpy.isfinite(value) or abs(value) <= float(numpy.finfo(dtype).max)  # in double, as PyTorch
+    else:  # bool takes any number, float16 rounds beyond its range to inf
+        fits = True
+    if not fits:
+        raise ArgumentError(f"{op}: value {value!r} cannot be converted to type {dtype} without overflow (as PyTorch)")
+    with numpy.errstate(over="ignore"):
+        return numpy.asarray(value).astype(dtype)[()]
+
+
+def filled(number, dtype, op="[]="):
+    """A number (of a one-element tensor or array too) put at a mask as PyTorch puts it (masked_fill_), or filled in
+    by new_full: converted with PyTorch's overflow check (assigned's; into float16 a finite value beyond its range
+    is refused too)."""
+    if dtype == "float16" and numpy.isfinite(number) and abs(number) > float(numpy.finfo(dtype).max):
+        raise ArgumentError(f"{op}: value {number!r} cannot be converted to type {dtype} without overflow (as PyTorch)")
+    return assigned(number, dtype, op)
 
 
 def opmath(array):
@@ -105,6 +142,20 @@ def _scalar_dtype(kind):
     return None
 
 
+def dtype_argument(op, dtype):
+    """An op's ``dtype`` argument (a NumPy dtype or its name; PyTorch's: the input is converted to it first), or None."""
+    if dtype is None:
+        return None
+    try:
+        dtype = numpy.dtype(dtype)
+    except TypeError:
+        raise TypeError(f"{op}: argument 'dtype' must be a dtype (a NumPy dtype or its name), not "
+                        f"{type(dtype).__name__} {dtype!r}") from None
+    if dtype not in TORCH_DTYPES:
+        raise TypeError(f"{op}: dtype {dtype} is not one of tinyrrn's (bool, integers, float16, float32, float64)")
+    return dtype
+
+
 def _is_sequence(data):
     return isinstance(data, (list, tuple, range)) or isinstance(data, Sequence) and not isinstance(data, (str, bytes))
 
@@ -150,12 +201,13 @@ def _other_dtype(data):
     raise RuntimeError(f"Could not infer dtype of {type(data).__name__} (as PyTorch)")
 
 
-def array_of(data, device=None):
+def array_of(data, device=None, to=None):
     """An array of Python data (numbers, NumPy scalars and arrays, nested in lists or tuples) on ``device``, in the
     dtype torch.tensor infers: a NumPy scalar's or array's own, float32 for a Python float, int64 for an int, bool,
     and in a list the promotion of its items' (``[numpy.float64(1.5), 2]`` is float64, ``[numpy.float16(1), 2]``
-    float16), each value converted as PyTorch converts it (through a double, to a float dtype); with PyTorch's
-    refusals (a NumPy bool or uint64 number as an integer, a 0-d array first in a list, an int beyond int64)."""
+    float16), or in the dtype ``to``, each value converted as PyTorch converts it (through a double, to a float
+    dtype; through the inferred dtype to another); with PyTorch's refusals (a NumPy bool or uint64 number as an
+    integer, a 0-d array first in a list, an int beyond int64)."""
     numbers = set()
     dtype = _inferred(data, numbers)
     if dtype not in TORCH_DTYPES:
@@ -174,9 +226,9 @@ def array_of(data, device=None):
     xp = backend.module_for(device)
     if dtype.kind != "f":
         check_int64(data)
-        return xp.asarray(data, dtype=dtype)
-    array = xp.asarray(data, dtype="float64")
-    if dtype == array.dtype:
+    target = dtype if to is None else numpy.dtype(to)
+    array = xp.asarray(data, dtype="float64" if "f" in (dtype.kind, target.kind) else dtype)
+    if target == array.dtype:
         return array
-    with numpy.errstate(over="ignore"):  # beyond float16 or float32: inf, as PyTorch
-        return array.astype(dtype)
+    with numpy.errstate(over="ignore", invalid="ignore"):  # beyond float16 or float32: inf, as PyTorch
+        return array.astype(target)

@@ -19,7 +19,7 @@ from ..grad_mode import no_grad, records_graph
 from ..tensor import Tensor, check_inference_write, make_result
 from ._util import (ArgumentError, DtypeError, broadcast_shape, check_float, check_tensors, flag, number, quiet,
                     refuse_internal_overlap, refuse_out, saved_beside_inputs, saving_originals, unbroadcast)
-from .dtypes import DEFAULT_FLOAT, category, opmath, result_type
+from .dtypes import DEFAULT_FLOAT, category, filled, opmath, result_type
 
 
 def _operands(op, a, b, dtype=None):
@@ -552,6 +552,51 @@ def where(condition, input=None, other=None, *, out=None):
                 unbroadcast(xp.where(mask, 0, g), b.shape) if b.requires_grad else None)
 
     return make_result(xp.where(mask, x, y), (a, b), backward, "where")
+
+
+def _float_test(name):
+    """isnan, isinf or isfinite: a bool tensor without gradient (of an integer or bool tensor: no NaN nor inf)."""
+    def op(input):
+        check_tensors(name, input)
+        return Tensor(getattr(backend.xp_of(input.data), name)(input.data))
+    op.__name__ = name
+    op.__doc__ = f"torch.{name}: " + _float_test.__doc__.split(": ", 1)[1]
+    return op
+
+
+isnan, isinf, isfinite = _float_test("isnan"), _float_test("isinf"), _float_test("isfinite")
+
+
+def masked_fill(input, mask, value):
+    """torch.masked_fill: x with ``value`` (a number, or a 0-d tensor) where the bool ``mask`` is True, broadcast
+    together, in x's dtype (value converted with PyTorch's overflow check, dtypes.filled). The gradient to x where
+    the mask is False; to a value tensor, the sum of g where it is True."""
+    check_tensors("masked_fill", input, mask, names=("input", "mask"))
+    if mask.dtype != bool:
+        raise ArgumentError(f"masked_fill_ only supports boolean masks, but got mask with dtype {mask.dtype} "
+                            "(as PyTorch)")
+    if isinstance(value, Tensor) and value.ndim:
+        raise ArgumentError(f"masked_fill_ only supports a 0-dimensional value tensor, but got tensor with "
+                            f"{value.ndim} dimension(s) (as PyTorch)")
+    number = value.item() if isinstance(value, Tensor) else value
+    if not isinstance(number, (numbers.Number, numpy.generic)):
+        raise TypeError(f"masked_fill(): argument 'value' must be a number or a 0-d Tensor, not "
+                        f"{type(value).__name__} (as PyTorch)")
+    xp = backend.xp_of(input.data)
+    broadcast_shape("masked_fill", input.shape, mask.shape)
+    fill = xp.full((), filled(number, input.dtype, "masked_fill"), dtype=input.dtype)
+    where_mask = mask.data
+    unchanged = saved_beside_inputs("masked_fill", (input,), (mask,))
+    parents = (input, value) if isinstance(value, Tensor) and input.dtype.kind == "f" else (input,)
+
+    def backward(g):
+        unchanged()  # PyTorch's node saved the mask
+        grads = (unbroadcast(xp.where(where_mask, 0, g), input.shape) if input.requires_grad else None,)
+        if len(parents) == 2:
+            grads += (xp.where(where_mask, g, 0).sum() if value.requires_grad else None,)
+        return grads
+
+    return make_result(xp.where(where_mask, fill, input.data), parents, backward, "masked_fill")
 
 
 def neg(input, *, out=None):

@@ -6,9 +6,8 @@ from ..grad_mode import records_graph
 from ..tensor import Tensor, make_result
 from ._util import (ArgumentError, DtypeError, axis_index, check_float, check_tensors, integer, number, quiet,
                     refuse_out, saved_beside_inputs, torch_name)
-from .dtypes import opmath, promote
+from .dtypes import dtype_argument, opmath, promote
 from .elementwise import astype
-from .reduction import _dtype_argument
 
 REDUCTIONS = ("mean", "sum", "none")
 
@@ -21,7 +20,7 @@ def _softmax_input(op, input, stacklevel, dtype):
     if not isinstance(stacklevel, int):
         dtype, stacklevel = stacklevel if dtype is None else dtype, 3
     check_tensors(op, input)
-    dtype = _dtype_argument(op, dtype)
+    dtype = dtype_argument(op, dtype)
     return (input if dtype is None or dtype == input.dtype else astype(input, dtype)), stacklevel
 
 

@@ -11,7 +11,7 @@ from ..grad_mode import records_graph
 from ..tensor import Tensor, make_result
 from ._util import (ArgumentError, DtypeError, accurate_sum, axes_tuple, axis_index, check_float, check_tensors, flag,
                     numpy_names, quiet, refuse_out, torch_name)
-from .dtypes import TORCH_DTYPES
+from .dtypes import dtype_argument, opmath
 from .elementwise import maximum, minimum
 
 
@@ -21,20 +21,6 @@ def _expand(g, x, axes, keepdims):
     if not keepdims:
         g = g.reshape([1 if i in axes else n for i, n in enumerate(x.shape)])
     return xp.broadcast_to(g, x.shape)
-
-
-def _dtype_argument(op, dtype):
-    """A reduction's ``dtype`` (a NumPy dtype or its name; PyTorch's: the input is converted to it first), or None."""
-    if dtype is None:
-        return None
-    try:
-        dtype = numpy.dtype(dtype)
-    except TypeError:
-        raise TypeError(f"{op}: argument 'dtype' must be a dtype (a NumPy dtype or its name), not "
-                        f"{type(dtype).__name__} {dtype!r}") from None
-    if dtype not in TORCH_DTYPES:
-        raise TypeError(f"{op}: dtype {dtype} is not one of tinyrrn's (bool, integers, float16, float32, float64)")
-    return dtype
 
 
 @quiet
@@ -50,7 +36,7 @@ def sum(input, axis=None, keepdims=False, *, dim=None, keepdim=None, dtype=None,
     check_tensors("sum", input)
     flag("sum", "keepdim", keepdims)
     axes = axes_tuple("sum", axis, input.ndim)
-    dtype = _dtype_argument("sum", dtype)
+    dtype = dtype_argument("sum", dtype)
     data = input.data if dtype is None else input.data.astype(dtype, copy=False)
     if data.dtype.kind != "f" and input.requires_grad and records_graph():
         raise RuntimeError(f"sum: Autograd not support dtype: {data.dtype} (as PyTorch): x requires grad; sum "
@@ -72,7 +58,7 @@ def mean(input, axis=None, keepdims=False, *, dim=None, keepdim=None, dtype=None
     axis, keepdims = torch_name("mean", "axis", axis, "dim", dim), torch_name("mean", "keepdims", keepdims,
                                                                                    "keepdim", keepdim, False)
     check_tensors("mean", input)
-    dtype = _dtype_argument("mean", dtype)
+    dtype = dtype_argument("mean", dtype)
     if dtype is None:
         check_float("mean", input)
     elif dtype.kind != "f":
@@ -96,6 +82,109 @@ def _divided(g, count):
     """g / count; float16 in float32, as PyTorch's scalar arithmetic (in float16 a count past 65504 is inf,
     and every gradient 0)."""
     return (g.astype("float32") / count).astype(g.dtype) if g.dtype == "float16" else g / count
+
+
+def _converted(op, input, dtype, default):
+    """A reduction's input data in ``dtype`` (PyTorch's: converted first), else in ``default``'s result dtype (integers
+    and bools give int64); an integer result is refused while a graph is recorded for x, as PyTorch."""
+    dtype = dtype_argument(op, dtype)
+    if dtype is None:
+        dtype = input.dtype if input.dtype.kind == "f" else numpy.dtype(default)
+    if dtype.kind != "f" and input.requires_grad and records_graph():
+        raise RuntimeError(f"{op}: Autograd not support dtype: {dtype} (as PyTorch): x requires grad; use a "
+                           "floating-point dtype, or no_grad()")
+    return input.data.astype(dtype, copy=False)
+
+
+def _others_product(x, axis):
+    """Per element of x, the product of the others along ``axis`` (exclusive products from both ends: exact with
+    zeros, as PyTorch's prod_safe_zeros_backward)."""
+    xp = backend.xp_of(x)
+
+    def part(start, stop):
+        return x[(slice(None),) * axis + (slice(start, stop),)]
+    ones = xp.ones_like(part(0, 1))
+    before = xp.concatenate([ones, xp.cumprod(part(0, -1), axis=axis)], axis)
+    after = xp.flip(xp.cumprod(xp.flip(part(1, None), axis), axis=axis), axis)
+    return before * xp.concatenate([after, ones], axis)
+
+
+@quiet
+@numpy_names
+def prod(input, dim=None, keepdim=False, *, dtype=None, out=None):
+    """torch.prod: the product of all elements, or along ``dim`` (an int); integer and bool tensors give int64, and
+    ``dtype`` converts x first (as sum's). PyTorch's gradient: g * out / x, or, when x holds a zero, g times the
+    product of the other elements (_others_product)."""
+    if out is not None:
+        refuse_out("prod")
+    check_tensors("prod", input)
+    flag("prod", "keepdim", keepdim)
+    if dim is None and keepdim:
+        raise TypeError("prod(): keepdim=True needs a dim (as PyTorch)")
+    axis = None if dim is None else axis_index("prod", dim, input.ndim)
+    data = _converted("prod", input, dtype, "int64")
+    flat = data.reshape(-1) if axis is None else data.reshape(input.shape or (1,))
+    result = opmath(flat).prod(axis=0 if axis is None else axis, keepdims=True).astype(data.dtype, copy=False)
+
+    def backward(g):
+        xp = backend.xp_of(g)
+        g = g.reshape(result.shape)
+        if input.ndim == 0:
+            factor = xp.ones_like(flat)
+        elif bool((flat == 0).any()):
+            factor = _others_product(flat, axis or 0)
+        else:
+            factor = result / flat
+        return ((g * factor).reshape(input.shape),)
+
+    shape = (result.shape if keepdim and input.ndim else () if axis is None
+             else input.shape[:axis] + input.shape[axis + 1:])
+    return make_result(result.reshape(shape), (input,), backward, "prod")
+
+
+def _running_sum(array, axis):
+    """The running sums of an array along ``axis``, added in float64 as PyTorch's CPU kernel (float16 in float32)."""
+    wide = "float32" if array.dtype == "float16" else "float64" if array.dtype.kind == "f" else array.dtype
+    return backend.xp_of(array).cumsum(array, axis=axis, dtype=wide).astype(array.dtype, copy=False)
+
+
+@numpy_names
+def cumsum(input, dim, *, dtype=None, out=None):
+    """torch.cumsum: the running sums along ``dim`` (an int; _running_sum); integer and bool tensors give int64, and
+    ``dtype`` converts x first. The gradient: the running sums of g from the other end."""
+    if out is not None:
+        refuse_out("cumsum")
+    check_tensors("cumsum", input)
+    axis = axis_index("cumsum", dim, input.ndim)
+    data = _converted("cumsum", input, dtype, "int64")
+    xp = backend.xp_of(data)
+    shape = input.shape or (1,)
+    result = _running_sum(data.reshape(shape), axis).reshape(input.shape)
+
+    def backward(g):  # in x's dtype, as PyTorch's (a float16 dtype= sends float16 gradients, summed in float64)
+        g = g.reshape(shape).astype(input.dtype, copy=False)
+        return (xp.flip(_running_sum(xp.flip(g, axis), axis), axis).reshape(input.shape),)
+
+    return make_result(result, (input,), backward, "cumsum")
+
+
+def _truth(op):
+    """all or any: whether all (any) elements over ``dim`` (an int, a tuple; None for all, () or [] for none) are
+    nonzero (NaN is), as PyTorch's: a bool tensor without gradient (uint8 for a uint8 one)."""
+    @numpy_names
+    def reduce(input, dim=None, keepdim=False):
+        check_tensors(op, input)
+        flag(op, "keepdim", keepdim)
+        empty = dim is not None and numpy.ndim(dim) == 1 and len(dim) == 0  # (axes_tuple reads it as all)
+        axes = () if empty else axes_tuple(op, dim, input.ndim)
+        out = getattr(backend.xp_of(input.data), op)(input.data, axis=axes, keepdims=keepdim)
+        return Tensor(out.astype(input.dtype if input.dtype == "uint8" else bool, copy=False))
+    reduce.__name__ = op
+    reduce.__doc__ = f"torch.{op}: " + _truth.__doc__.split(": ", 1)[1]
+    return reduce
+
+
+all, any = _truth("all"), _truth("any")
 
 
 # torch.return_types.max and .min: the values and indices of max(x, dim) and min(x, dim)

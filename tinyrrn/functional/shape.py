@@ -242,7 +242,8 @@ def _spelled_out(items, ndim):
     return tuple(items)
 
 
-INDEX_DTYPES = ("int64", "int32", "uint8", "bool")  # PyTorch's dtypes of index tensors (0-d: any integer)
+INDEX_DTYPES = ("int64", "int32", "uint8", "bool")
+_INDEX_ITEMS = (int, slice, type(None), type(Ellipsis), list, tuple)  # the index items that are no array  # PyTorch's dtypes of index tensors (0-d: any integer)
 
 
 def _index_array(op, tensor):
@@ -281,6 +282,9 @@ def index_items(op, index, ndim):
         if isinstance(i, (str, bytes)):  # PyTorch reads it as data for a tensor
             raise TypeError(f"{op}: a {type(i).__name__} is no index (as PyTorch: new(): invalid data type "
                             f"'{type(i).__name__}'), got {index!r}")
+        if not isinstance(i, _INDEX_ITEMS) and not hasattr(i, "dtype"):  # a float, a set: no index for NumPy either
+            raise IndexError(f"{op}: only integers, slices (`:`), ellipsis (`...`), None and long or byte tensors are "
+                             f"valid indices (as PyTorch), got a {type(i).__name__} in {index!r}")
     items = tuple(int(i) if _is_int(i) else i.astype(bool) if getattr(i, "dtype", None) == "uint8" else i
                   for i in items)  # a uint8 tensor is a mask, as in PyTorch
     for i in items:  # PyTorch's ValueError for an int past int64: NumPy reads [2 ** 64 - 1] as [-1]
@@ -393,6 +397,42 @@ def getitem(x, index):
     return make_result(view[rest], (x,), backward, "getitem")
 
 
+def gather(input, dim, index, *, sparse_grad=False):
+    """torch.gather: out[i][j] = x[index[i][j]][j] for dim 0, and so on: x's elements at ``index`` (an int64 or
+    int32 tensor of x's number of dimensions, no larger than x but along ``dim``) along ``dim``; the gradient adds g
+    into the gathered positions (a scatter-add: repeated ones accumulate). PyTorch's ``sparse_grad`` at its default
+    only."""
+    only_torch_defaults("gather", sparse_grad=(sparse_grad, False))
+    check_tensors("gather", input, index, names=("input", "index"))
+    if index.dtype not in ("int64", "int32"):
+        raise ArgumentError(f"gather(): Expected dtype int32/int64 for index, got {index.dtype} (as PyTorch)")
+    axis = axis_index("gather", dim, input.ndim)
+    x, where = input.data.reshape(input.shape or (1,)), index.data.reshape(index.shape or (1,))
+    if where.ndim != x.ndim:
+        raise ArgumentError(f"gather: Index tensor must have the same number of dimensions as input tensor, got "
+                            f"{index.ndim} and {input.ndim} (as PyTorch)")
+    if any(n > m for d, (n, m) in enumerate(zip(where.shape, x.shape)) if d != axis):
+        raise ArgumentError(f"gather: Size does not match: expected index {list(index.shape)} to be no larger than "
+                            f"self {list(input.shape)} apart from dimension {axis} (as PyTorch)")
+    if where.size and bool(((where < 0) | (where >= x.shape[axis])).any()):
+        raise ArgumentError(f"gather: index out of bounds for dimension {axis} with size {x.shape[axis]}: an index "
+                            f"is below 0 or not below the size (as PyTorch)")
+    xp = backend.xp_of(x)
+    kept = tuple(slice(None) if d == axis else slice(0, n) for d, n in enumerate(where.shape))
+    unchanged = saved_beside_inputs("gather", (input,), (index,))
+
+    def backward(g):
+        unchanged()  # PyTorch's node saved the index
+        grad = xp.zeros(x.shape, dtype=g.dtype)
+        positions = tuple(where if d == axis else xp.arange(n).reshape([-1 if e == d else 1 for e in range(x.ndim)])
+                          for d, n in enumerate(where.shape))
+        xp.add.at(grad, positions, g.reshape(where.shape))  # repeated positions accumulate
+        return (grad.reshape(input.shape),)
+
+    out = xp.take_along_axis(x[kept], where, axis).reshape(index.shape)
+    return make_result(out, (input,), backward, "gather")
+
+
 def _tensor_list(op, tensors):
     """cat's and stack's tensors, from a list or a tuple of Tensors: anything else (a Tensor, which would be
     iterated as its rows, a generator, a set) is PyTorch's TypeError."""
@@ -460,6 +500,44 @@ def stack(tensors, axis=0, *, dim=None, out=None):
     axis = axis_index("stack", axis, tensors[0].ndim + 1)
     expanded = [reshape(t, *t.shape[:axis], 1, *t.shape[axis:]) for t in tensors]
     return renamed(concatenate(expanded, axis=axis), "stack")
+
+
+def split(tensor, split_size_or_sections, dim=0):
+    """torch.split: x cut along ``dim`` into pieces of ``split_size_or_sections`` elements (an int: the last piece may
+    be smaller) or of each size of a list (which adds up to the dim's size); a tuple of views, each in the graph."""
+    check_tensors("split", tensor)
+    if tensor.ndim == 0:
+        raise ArgumentError("split expects at least a 1-dimensional tensor (as PyTorch)")
+    axis = axis_index("split", dim, tensor.ndim)
+    n = tensor.shape[axis]
+    if isinstance(split_size_or_sections, (list, tuple)):
+        sizes = [integer("split", "split_sizes", size) for size in split_size_or_sections]
+        if any(size < 0 for size in sizes) or sum(sizes) != n:
+            raise ArgumentError(f"split_with_sizes expects split_sizes to be non-negative and to sum exactly to {n} "
+                                f"(input tensor's size at dimension {axis}), but got split_sizes={sizes} (as PyTorch)")
+    else:
+        size = integer("split", "split_size", split_size_or_sections)
+        if size < 0 or size == 0 and n:
+            raise ArgumentError(f"split expects split_size be positive (0 only for a dim of size 0), but got "
+                                f"split_size={size} for a dim of size {n} (as PyTorch)")
+        sizes = [size] * (n // size) + [n % size] * bool(n % size) if n else [0]
+    bounds = [sum(sizes[:i]) for i in range(len(sizes) + 1)]
+    before = (slice(None),) * axis
+    return tuple(getitem(tensor, before + (slice(lo, hi),)) for lo, hi in zip(bounds, bounds[1:]))
+
+
+def chunk(input, chunks, dim=0):
+    """torch.chunk: x cut along ``dim`` into at most ``chunks`` pieces of ceil(size / chunks) elements (split's views;
+    the last may be smaller, and fewer pieces come when the size runs out; a dim of size 0 gives ``chunks`` empty
+    ones)."""
+    check_tensors("chunk", input)
+    chunks = integer("chunk", "chunks", chunks)
+    if chunks <= 0:
+        raise ArgumentError(f"chunk expects `chunks` to be greater than 0, got: {chunks} (as PyTorch)")
+    if input.ndim == 0:
+        raise ArgumentError("chunk expects at least a 1-dimensional tensor (as PyTorch)")
+    n = input.shape[axis_index("chunk", dim, input.ndim)]
+    return split(input, [0] * chunks if n == 0 else -(-n // chunks), dim)
 
 
 def unbatched_too(op):

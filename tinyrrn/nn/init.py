@@ -12,7 +12,7 @@ import numpy
 
 from .. import backend
 from ..functional._util import check_float, check_tensors, only_torch_defaults
-from ..operators import _assigned
+from ..functional.dtypes import assigned
 from ..random import generator as _generator
 from ..tensor import ArgumentError, check_inference_write
 
@@ -200,7 +200,7 @@ def constant_(tensor, val):
     if getattr(val, "ndim", 0):
         raise ArgumentError(f"fill_ only supports 0-dimension value tensor but got tensor with {val.ndim} "
                             "dimensions (as PyTorch)")
-    return _fill(tensor, numpy.full(tensor.shape, backend.to_numpy(_assigned(val, tensor.data.dtype))))
+    return _fill(tensor, numpy.full(tensor.shape, backend.to_numpy(assigned(val, tensor.data.dtype))))
 
 
 def ones_(tensor):
