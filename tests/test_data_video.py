@@ -125,6 +125,28 @@ def test_an_avi_header_that_under_counts_is_warned_about(tmp_path):
         read_sampled(path, every=10, expected=3)
 
 
+@pytest.mark.parametrize("streamed", [False, True])
+def test_an_avi_with_null_frames_repeats_the_frame_before_each(tmp_path, streamed):
+    """An AVI writer stores a frame it dropped as a null (empty) chunk: the frame before stays on screen, and the
+    header counts it (ffmpeg's own AVI-to-AVI copy repeats it). Decoding skipped them, so a 50-frame video with 20
+    null frames decoded 3 sampled frames where its header promises 5 and was refused as truncated (one with fewer
+    was sampled at other moments than every 10th frame); a streamed one (header 0) was counted as 30 frames."""
+    from tinyrrn.data import video
+    source, path = index_video(str(tmp_path / "source.avi"), n=50), str(tmp_path / "dropped.avi")
+    code, out, err = video._run_ffmpeg(["-i", source, "-vf", "select='not(between(n,10,29))'", "-fps_mode",
+                                        "passthrough", "-c:v", "mjpeg", *(["-f", "avi", "pipe:1"] if streamed else [path])])
+    assert code == 0, err
+    if streamed:                                        # written to a pipe: no index, and headers of 0 frames
+        with open(path, "wb") as f:
+            f.write(out)
+        with pytest.warns(UserWarning, match=r"header claims no frames; using the frames ffmpeg counts .*: 50"):
+            assert frame_count(path) == 50
+    else:
+        assert frame_count(path) == 50
+    frames = video.read_checked(path, every=10)
+    np.testing.assert_allclose(frames.mean(axis=(1, 2, 3)), [0, 45, 45, 150, 200], atol=3)
+
+
 @pytest.mark.parametrize("container", ["mp4", "mkv"])
 def test_a_video_with_a_longer_sound_track_is_counted_by_its_video_stream(tmp_path, container):
     """A container's duration is that of its longest stream: a 2 s video (50 frames at 25 fps) with 4 s of sound

@@ -52,22 +52,29 @@ def truncated(decoded, expected):
     return expected - decoded > max(1, expected // 10)
 
 
-def _avi_frame_count(path):
-    """dwTotalFrames of an AVI main header, or None if `path` does not start like an AVI, or holds more than one
-    video stream (the field is then the longest stream's count, not the first's, which is the one decoded)."""
+def _avi_header(path):
+    """(frames, rate) of an AVI's headers, or None if `path` does not start like an AVI. frames: the main header's
+    dwTotalFrames, None where the file holds more than one video stream (the field is then the longest stream's
+    count, not the first's, which is the one decoded). rate: the first video stream's frame rate, 'dwRate/dwScale'
+    (None if its header has none), at which decoding repeats the frame before each null frame (`read_sampled`)."""
     with open(path, "rb") as f:
         head = f.read(52)
         if not (len(head) == 52 and head[:4] == b"RIFF" and head[8:12] == b"AVI " and head[20:28] == b"hdrlavih"):
             return None
         # the rest of the header list (it starts at byte 20): the stream headers, 'strh' <size> <type>
         streams = f.read(min(max(struct.unpack_from("<I", head, 16)[0] - 32, 0), 2**20))  # (-1 reads it all)
-    return struct.unpack_from("<I", head, 48)[0] if len(re.findall(rb"strh.{4}vids", streams, re.S)) < 2 else None
+    videos = [match.start() for match in re.finditer(rb"strh.{4}vids", streams, re.S)]
+    has_rate = videos and len(streams) >= videos[0] + 36
+    scale, rate = struct.unpack_from("<II", streams, videos[0] + 28) if has_rate else (0, 0)
+    frames = struct.unpack_from("<I", head, 48)[0] if len(videos) < 2 else None
+    return frames, (f"{rate}/{scale}" if rate and scale else None)
 
 
 # The version of how videos are counted and decoded, kept with every count and frame cache entry (and feature
 # folder) made under it: bumped whenever a change would count or decode a file already seen otherwise, so that
 # those are made afresh. 2: sound files with cover art are refused (VIDEO_STREAM), no longer read as one frame.
-DECODING = 2
+# 3: an AVI's null frames are frames, repeating the one before (they were skipped: the frames after came early).
+DECODING = 3
 
 # The stream counted and decoded: the first video stream, not counting pictures attached to sound (cover art,
 # which ffmpeg's 'v' would take: an MP3 or M4A named .avi read as a video of its cover), as ffmpeg's 'V' selects.
@@ -78,26 +85,26 @@ VIDEO_STREAM = "0:V:0"
 MIN_BYTES_PER_FRAME = 8
 
 
-def _probed_frame_count(path):
+def _probed_frame_count(path, avi=False):
     """The frames of the first video stream (VIDEO_STREAM), as ffmpeg counts them copying its packets to nowhere (nothing is
     decoded; BadVideo when ffmpeg finds the container cut short or damaged: the frames left are not its count).
     Not the container's duration x frame rate: that duration is its longest stream's, so a sound track that
-    runs on (4 s of sound, 2 s of video) counted frames the video does not have."""
-    code, out, err = _run_ffmpeg(["-i", ffmpeg_path(path), "-map", VIDEO_STREAM, "-c", "copy", "-f", "null",
-                                  "-progress", "pipe:1", "-nostats", "-"])
-    counts = re.findall(rb"^frame=(\d+)", out, re.M)
-    if code or not counts:
+    runs on (4 s of sound, 2 s of video) counted frames the video does not have. Of an `avi`, the frame slots its
+    packets' timestamps span (an AVI's time unit is one frame), so that its null frames count, as they decode."""
+    code, out, err = _run_ffmpeg(["-i", ffmpeg_path(path), "-map", VIDEO_STREAM, "-c", "copy", "-f", "framecrc", "-"])
+    stamps = re.findall(rb"^\d+,\s*(-?\d+),", out, re.M)  # each packet's line: stream, dts, pts, duration, size, crc
+    if code or not stamps:
         raise RuntimeError("no video stream" if "matches no streams" in err else _first_error(err, code))
     damage = [line.split("] ", 1)[-1] for line in err.splitlines() if line.startswith("[in#")]
     if damage:  # e.g. a cut MP4 or MKV: 'partial file', 'File ended prematurely'
         raise BadVideo(path, f"truncated or damaged: ffmpeg says {damage[0]!r} counting its frames")
-    return int(counts[-1])
+    return int(stamps[-1]) - int(stamps[0]) + 1 if avi else len(stamps)
 
 
 def frame_count(path):
     """Frame count from container metadata, without decoding the video.
 
-    AVI: the main header's total-frames field (read directly, ~20 us). Other containers, and an
+    AVI: the main header's total-frames field (read directly, ~20 us; its null frames count). Other containers, and an
     AVI whose header claims more frames than its file size can hold (a corrupt header would skew
     the whole run's plan) or none (writers that stream an AVI leave the field 0): the frames ffmpeg counts
     in the first video stream, without decoding them. Raises BadVideo if the file cannot be opened, reports no frames, or no plausible count.
@@ -105,9 +112,10 @@ def frame_count(path):
     _refuse_special_file(path)
     try:
         size = os.path.getsize(path)
-        header = count = _avi_frame_count(path)
+        avi = _avi_header(path)
+        header = count = avi and avi[0]
         if not count or count * MIN_BYTES_PER_FRAME > size:
-            count = _probed_frame_count(path)
+            count = _probed_frame_count(path, avi is not None)
     except (OSError, RuntimeError) as err:
         raise BadVideo(path, f"cannot read metadata ({str(err).splitlines()[0] if str(err) else type(err).__name__})")
     if count * MIN_BYTES_PER_FRAME > size:
@@ -174,7 +182,8 @@ def _split_ppm_stream(data):
 
 def read_sampled(path, every=10, short_side=None, expected=None):
     """Frames 0, k, 2k, ... (k = `every`) of a video's first video stream (the one `frame_count` counts) as
-    uint8 RGB (n, H, W, 3).
+    uint8 RGB (n, H, W, 3). An AVI's null frames (empty chunks, which its writer stores for frames it dropped,
+    and which its header counts) are frames too, repeating the one before, as ffmpeg's own AVI-to-AVI copy does.
 
     `short_side` resizes so that min(H, W) == short_side. With `expected` (the sampled count
     from metadata) a video more than 10% and more than one sampled frame short of it is
@@ -186,7 +195,12 @@ def read_sampled(path, every=10, short_side=None, expected=None):
     if short_side is not None:
         check_count("short_side", short_side, 1)
     _refuse_special_file(path)
-    filters = [f"select='not(mod(n,{every}))'"] + ([_scale_filter(short_side)] if short_side else [])
+    try:
+        avi = _avi_header(path)
+    except OSError:  # ffmpeg says what is wrong with the file, below
+        avi = None
+    repeat = [f"fps={avi[1]}"] if avi and avi[1] else []  # an AVI's null frames: the frame before, again
+    filters = repeat + [f"select='not(mod(n,{every}))'"] + ([_scale_filter(short_side)] if short_side else [])
     try:
         code, data, err = _run_ffmpeg(["-i", ffmpeg_path(path), "-map", VIDEO_STREAM, "-vf", ",".join(filters),
                                        "-fps_mode", "passthrough", "-pix_fmt", "rgb24", "-f", "image2pipe", "-vcodec", "ppm", "-"])
