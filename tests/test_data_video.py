@@ -203,6 +203,32 @@ def test_a_truncated_video_of_another_container_than_avi_is_a_bad_video(tmp_path
         frame_count(cut)
 
 
+@pytest.mark.parametrize("container, codec, flags", [("mp4", "mpeg4", ["-movflags", "+faststart"]),
+                                                     ("avi", "mpeg4", []), ("mkv", "mpeg4", []),
+                                                     ("ts", "mpeg4", []), ("webm", "libvpx", [])])
+@pytest.mark.parametrize("sound", [False, True], ids=["video", "video and sound"])
+@pytest.mark.parametrize("cut_off", ["half", "100 bytes"])
+def test_a_cut_video_is_a_bad_video_in_every_container(tmp_path, container, codec, flags, sound, cut_off):
+    """One rule for every container: a file cut short is refused, naming it. A cut MPEG-TS was counted and decoded
+    as the shorter video it looks like (ffmpeg says nothing), an AVI cut by less than 10% of its frames (or in its
+    sound, or its index) was decoded as far as it went, and an MP4 or MKV cut in its sound was counted whole: all
+    silently. (An AVI's header still promises its frames: the cut is found decoding it, as BadVideo too.)"""
+    from tinyrrn.data import video
+    whole = str(tmp_path / f"whole.{container}")
+    sine = ["-f", "lavfi", "-i", "sine=duration=2", "-c:a", "libvorbis" if container == "webm" else "mp2"]
+    code, _, err = video._run_ffmpeg(["-f", "lavfi", "-i", "testsrc=size=64x48:rate=25:duration=2",
+                                      *(sine if sound else []), "-c:v", codec, *flags, whole])
+    if code and "Unknown encoder" in err:
+        pytest.skip(f"this ffmpeg has no {codec} encoder")
+    assert code == 0, err
+    assert frame_count(whole) == 50 and len(video.read_checked(whole, every=10)) == 5
+    cut = tmp_path / f"cut.{container}"
+    data = open(whole, "rb").read()
+    cut.write_bytes(data[:len(data) // 2 + 7] if cut_off == "half" else data[:-100])   # not at a TS packet's end
+    with pytest.raises(BadVideo, match=rf"cut.{container}: truncated"):
+        video.read_checked(cut, every=10)
+
+
 @pytest.mark.parametrize("name", ["clip:1.mp4", "pipe:0.mp4", "data:x.avi", "-x.mp4"])
 def test_a_relative_path_that_looks_like_an_ffmpeg_url_or_option_is_read_as_a_file(tmp_path, monkeypatch, name):
     """ffmpeg reads 'clip:1.mp4' as a URL of protocol 'clip' (refused: 'Protocol not found') and 'pipe:0.mp4' as

@@ -70,6 +70,28 @@ def _avi_header(path):
     return frames, (f"{rate}/{scale}" if rate and scale else None)
 
 
+TS_PACKET = 188  # bytes of an MPEG-TS packet, each starting with the sync byte 0x47
+
+
+def _cut_short(path):
+    """How a file shows by its own structure that it was cut short, or None: an AVI whose RIFF header promises more
+    bytes than it holds (one pad byte aside), an MPEG-TS whose last packet is not whole. ffmpeg reads what is left
+    of either in silence, as a shorter video (of other containers, it says so). A stream cut at the end of a packet
+    is a shorter stream, to ffmpeg and to this check alike. None also for a file that cannot be read (its reader says so)."""
+    try:
+        with open(path, "rb") as f:
+            head, size = f.read(TS_PACKET + 1), os.fstat(f.fileno()).st_size
+    except OSError:
+        return None
+    if head[:4] == b"RIFF" and head[8:12] == b"AVI ":
+        riff = struct.unpack_from("<I", head, 4)[0]
+        if riff not in (0, 2**32 - 1) and size < riff + 8 - 1:  # 0, 0xFFFFFFFF: a streamed AVI's, not known
+            return f"its RIFF header promises {riff + 8} bytes, the file holds {size}"
+    elif head[:1] == head[TS_PACKET:] == b"\x47" and size % TS_PACKET:
+        return f"its last MPEG-TS packet is cut ({size % TS_PACKET} of {TS_PACKET} bytes)"
+    return None
+
+
 # The version of how videos are counted and decoded, kept with every count and frame cache entry (and feature
 # folder) made under it: bumped whenever a change would count or decode a file already seen otherwise, so that
 # those are made afresh. 2: sound files with cover art are refused (VIDEO_STREAM), no longer read as one frame.
@@ -85,19 +107,29 @@ VIDEO_STREAM = "0:V:0"
 MIN_BYTES_PER_FRAME = 8
 
 
+# What ffmpeg says reading a container cut short or damaged, in any of its streams (a cut that took only the end of
+# the sound is a cut file too): its demuxer's errors ('partial file', 'File ended prematurely'), a corrupt packet
+# (a cut MP4's sound) or a truncated one (a cut MKV's sound, an error said without the demuxer's tag).
+_DAMAGE = re.compile(r"^\[in#.*\[error\]|Packet corrupt|Truncating packet")
+
+
 def _probed_frame_count(path, avi=False):
-    """The frames of the first video stream (VIDEO_STREAM), as ffmpeg counts them copying its packets to nowhere (nothing is
-    decoded; BadVideo when ffmpeg finds the container cut short or damaged: the frames left are not its count).
-    Not the container's duration x frame rate: that duration is its longest stream's, so a sound track that
-    runs on (4 s of sound, 2 s of video) counted frames the video does not have. Of an `avi`, the frame slots its
-    packets' timestamps span (an AVI's time unit is one frame), so that its null frames count, as they decode."""
-    code, out, err = _run_ffmpeg(["-i", ffmpeg_path(path), "-map", VIDEO_STREAM, "-c", "copy", "-f", "framecrc", "-"])
-    stamps = re.findall(rb"^\d+,\s*(-?\d+),", out, re.M)  # each packet's line: stream, dts, pts, duration, size, crc
+    """The frames of the first video stream (VIDEO_STREAM), as ffmpeg counts them copying its packets, and the sound's,
+    to nowhere (nothing is decoded; BadVideo when ffmpeg finds the container cut short or damaged: the frames left
+    are not its count). Not the container's duration x frame rate: that duration is its longest stream's, so a sound
+    track that runs on (4 s of sound, 2 s of video) counted frames the video does not have. Of an `avi`, the frame
+    slots its packets' timestamps span (an AVI's time unit is one frame), so that its null frames count, as they decode."""
+    cut = _cut_short(path)
+    if cut:
+        raise BadVideo(path, f"truncated: {cut}")
+    code, out, err = _run_ffmpeg(["-i", ffmpeg_path(path), "-map", VIDEO_STREAM, "-map", "0:a?", "-c", "copy",
+                                  "-f", "framecrc", "-"], level="level+warning")
+    stamps = re.findall(rb"^0,\s*(-?\d+),", out, re.M)  # each video packet's line: stream 0, dts, pts, duration, ...
     if code or not stamps:
         raise RuntimeError("no video stream" if "matches no streams" in err else _first_error(err, code))
-    damage = [line.split("] ", 1)[-1] for line in err.splitlines() if line.startswith("[in#")]
-    if damage:  # e.g. a cut MP4 or MKV: 'partial file', 'File ended prematurely'
-        raise BadVideo(path, f"truncated or damaged: ffmpeg says {damage[0]!r} counting its frames")
+    damage = sorted((line for line in err.splitlines() if _DAMAGE.search(line)), key=lambda line: "[warning] " in line)
+    if damage:  # an error first: the corrupt packets follow from it
+        raise BadVideo(path, f"truncated or damaged: ffmpeg says {_untagged(damage[0])!r} counting its frames")
     return int(stamps[-1]) - int(stamps[0]) + 1 if avi else len(stamps)
 
 
@@ -107,7 +139,9 @@ def frame_count(path):
     AVI: the main header's total-frames field (read directly, ~20 us; its null frames count). Other containers, and an
     AVI whose header claims more frames than its file size can hold (a corrupt header would skew
     the whole run's plan) or none (writers that stream an AVI leave the field 0): the frames ffmpeg counts
-    in the first video stream, without decoding them. Raises BadVideo if the file cannot be opened, reports no frames, or no plausible count.
+    in the first video stream, without decoding them. Raises BadVideo if the file cannot be opened, reports no frames,
+    or no plausible count, or if ffmpeg counts it and finds it cut short (an AVI's header promises the frames of the
+    whole file: decoding finds the cut, `read_sampled`).
     """
     _refuse_special_file(path)
     try:
@@ -141,8 +175,9 @@ def _scale_filter(short_side):
     return f"scale=w='if(lte(iw,ih),{s},-1)':h='if(lte(iw,ih),-1,{s})':flags=area"
 
 
-def _run_ffmpeg(args):
-    """Run the bundled ffmpeg; returns (returncode, stdout bytes, stderr text).
+def _run_ffmpeg(args, level="error"):
+    """Run the bundled ffmpeg, saying what is at least as grave as `level` (its -v); returns (returncode, stdout
+    bytes, stderr text).
 
     start_new_session keeps Ctrl-C from killing ffmpeg mid-video (the trainer
     checkpoints first), and, unlike imageio-ffmpeg's preexec_fn, lets Python
@@ -150,7 +185,7 @@ def _run_ffmpeg(args):
     OpenBLAS's fork handler, which can deadlock a matrix product running at
     the same moment in the training thread.
     """
-    process = subprocess.Popen([imageio_ffmpeg.get_ffmpeg_exe(), "-nostdin", "-v", "error", *args],
+    process = subprocess.Popen([imageio_ffmpeg.get_ffmpeg_exe(), "-nostdin", "-v", level, *args],
                                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                start_new_session=True)
     out, err = process.communicate()
@@ -159,9 +194,14 @@ def _run_ffmpeg(args):
 
 def _first_error(err, code):
     """What ffmpeg's error output `err` says went wrong first (its later lines follow from it, down to 'Nothing was
-    written into output file'), without its '[component @ 0x...] ' tags; its exit status when it says nothing."""
-    lines = [re.sub(r"^(\[[^]]*\] )+", "", line) for line in err.strip().splitlines()]
+    written into output file'; its warnings are not what went wrong), untagged; its exit status when it says nothing."""
+    lines = [_untagged(line) for line in err.strip().splitlines() if "[warning] " not in line]
     return lines[0] if lines else f"ffmpeg exit status {code}"
+
+
+def _untagged(line):
+    """A line of ffmpeg's error output without its '[component @ 0x...] ' and '[error] ' tags."""
+    return re.sub(r"^(\[[^]]*\] )+", "", line)
 
 
 def _split_ppm_stream(data):
@@ -188,7 +228,8 @@ def read_sampled(path, every=10, short_side=None, expected=None):
     `short_side` resizes so that min(H, W) == short_side. With `expected` (the sampled count
     from metadata) a video more than 10% and more than one sampled frame short of it is
     reported as truncated (`truncated`), and one that decodes more than one sampled frame past it is warned
-    about (its chunks, planned from the metadata, leave the rest out). Raises BadVideo for unreadable, empty, zero-frame or truncated videos.
+    about (its chunks, planned from the metadata, leave the rest out). Raises BadVideo for unreadable, empty,
+    zero-frame or truncated videos, and for a file cut short (`_cut_short`), however many frames it decodes.
     Frames come through the pipe as PPM images, whose headers carry the output size.
     """
     check_count("every", every, 1)
@@ -215,6 +256,9 @@ def read_sampled(path, every=10, short_side=None, expected=None):
         raise BadVideo(path, f"cannot decode: no frames ({detail})")
     if expected is not None and truncated(len(frames), expected):
         raise BadVideo(path, f"truncated: decoded {len(frames)} sampled frames, metadata promises {expected}")
+    cut = _cut_short(path)
+    if cut:  # decoded as far as it goes, maybe as many sampled frames as promised: its last frames are not all there
+        raise BadVideo(path, f"truncated: {cut}")
     if expected is not None and len(frames) > expected + 1:  # a header that under-counts: said, not silent
         warnings.warn(f"{path}: decoded {len(frames)} sampled frames, more than the {expected} its metadata promises; "
                       "its chunks are planned from the metadata, so the frames after those are not used", stacklevel=2)
