@@ -77,7 +77,8 @@ def _cut_short(path):
     """How a file shows by its own structure that it was cut short, or None: an AVI whose RIFF header promises more
     bytes than it holds (one pad byte aside), an MPEG-TS whose last packet is not whole. ffmpeg reads what is left
     of either in silence, as a shorter video (of other containers, it says so). A stream cut at the end of a packet
-    is a shorter stream, to ffmpeg and to this check alike. None also for a file that cannot be read (its reader says so)."""
+    is a shorter stream, to ffmpeg and to this check alike. None also for a file that cannot be read (its reader
+    says so)."""
     try:
         with open(path, "rb") as f:
             head, size = f.read(TS_PACKET + 1), os.fstat(f.fileno()).st_size
@@ -97,6 +98,15 @@ def _cut_short(path):
 # those are made afresh. 2: sound files with cover art are refused (VIDEO_STREAM), no longer read as one frame.
 # 3: an AVI's null frames are frames, repeating the one before (they were skipped: the frames after came early).
 DECODING = 3
+
+def decoder():
+    """What counts and decodes a video here, kept with every count and frame cache entry made by it: the rule
+    (DECODING) and the ffmpeg that runs it (its path, size and modification time: an upgraded imageio-ffmpeg, or
+    IMAGEIO_FFMPEG_EXE naming another binary, can decode a file otherwise)."""
+    exe = imageio_ffmpeg.get_ffmpeg_exe()
+    stat = os.stat(exe)
+    return [DECODING, exe, stat.st_size, stat.st_mtime_ns]
+
 
 # The stream counted and decoded: the first video stream, not counting pictures attached to sound (cover art,
 # which ffmpeg's 'v' would take: an MP3 or M4A named .avi read as a video of its cover), as ffmpeg's 'V' selects.
@@ -118,7 +128,8 @@ def _probed_frame_count(path, avi=False):
     to nowhere (nothing is decoded; BadVideo when ffmpeg finds the container cut short or damaged: the frames left
     are not its count). Not the container's duration x frame rate: that duration is its longest stream's, so a sound
     track that runs on (4 s of sound, 2 s of video) counted frames the video does not have. Of an `avi`, the frame
-    slots its packets' timestamps span (an AVI's time unit is one frame), so that its null frames count, as they decode."""
+    slots its packets' timestamps span (an AVI's time unit is one frame), so that its null frames count, as they
+    decode."""
     cut = _cut_short(path)
     if cut:
         raise BadVideo(path, f"truncated: {cut}")
