@@ -98,6 +98,23 @@ def test_a_bad_verdict_in_the_frame_count_index_is_judged_again(tmp_path):
     assert [entry["frames"] for entry in json.loads(counts.read_text()).values()] == [21]
 
 
+def test_frames_kept_by_another_ffmpeg_are_not_reused(tmp_path, monkeypatch):
+    """The frame cache was keyed by the file and the decoding rule alone: frames that another ffmpeg decoded (an
+    older imageio-ffmpeg, or IMAGEIO_FFMPEG_EXE set to another binary), which can differ, were served as this
+    one's."""
+    import imageio_ffmpeg
+    root = make_tree(tmp_path / "d", {"YoYo/v_YoYo_g02_c01.avi": 21})
+    kept = UCF101(root, resize=None, crop=32, cache_dir=tmp_path / "cache")
+    kept.frames(0)
+    (entry,) = (tmp_path / "cache").rglob("*.npy")
+    np.save(entry, np.load(entry)[:, ::-1])                 # what the other ffmpeg decoded
+    other = tmp_path / "other-ffmpeg"
+    other.symlink_to(imageio_ffmpeg.get_ffmpeg_exe())
+    monkeypatch.setattr(imageio_ffmpeg, "get_ffmpeg_exe", lambda: str(other))
+    again = UCF101(root, resize=None, crop=32, cache_dir=tmp_path / "cache")
+    np.testing.assert_array_equal(again.frames(0), video.read_sampled(root / "YoYo" / "v_YoYo_g02_c01.avi", 10))
+
+
 def test_frames_and_counts_kept_under_an_older_decoding_rule_are_not_reused(tmp_path, monkeypatch):
     """The frame cache and the frame-count index were keyed by the file alone: once a newer rule decoded a file
     otherwise (a sound file with cover art, refused since, had been read as a one-frame video), the frames and

@@ -125,6 +125,28 @@ def test_an_avi_header_that_under_counts_is_warned_about(tmp_path):
         read_sampled(path, every=10, expected=3)
 
 
+@pytest.mark.parametrize("streamed", [False, True])
+def test_an_avi_with_null_frames_repeats_the_frame_before_each(tmp_path, streamed):
+    """An AVI writer stores a frame it dropped as a null (empty) chunk: the frame before stays on screen, and the
+    header counts it (ffmpeg's own AVI-to-AVI copy repeats it). Decoding skipped them, so a 50-frame video with 20
+    null frames decoded 3 sampled frames where its header promises 5 and was refused as truncated (one with fewer
+    was sampled at other moments than every 10th frame); a streamed one (header 0) was counted as 30 frames."""
+    from tinyrrn.data import video
+    source, path = index_video(str(tmp_path / "source.avi"), n=50), str(tmp_path / "dropped.avi")
+    code, out, err = video._run_ffmpeg(["-i", source, "-vf", "select='not(between(n,10,29))'", "-fps_mode",
+                                        "passthrough", "-c:v", "mjpeg", *(["-f", "avi", "pipe:1"] if streamed else [path])])
+    assert code == 0, err
+    if streamed:                                        # written to a pipe: no index, and headers of 0 frames
+        with open(path, "wb") as f:
+            f.write(out)
+        with pytest.warns(UserWarning, match=r"header claims no frames; using the frames ffmpeg counts .*: 50"):
+            assert frame_count(path) == 50
+    else:
+        assert frame_count(path) == 50
+    frames = video.read_checked(path, every=10)
+    np.testing.assert_allclose(frames.mean(axis=(1, 2, 3)), [0, 45, 45, 150, 200], atol=3)
+
+
 @pytest.mark.parametrize("container", ["mp4", "mkv"])
 def test_a_video_with_a_longer_sound_track_is_counted_by_its_video_stream(tmp_path, container):
     """A container's duration is that of its longest stream: a 2 s video (50 frames at 25 fps) with 4 s of sound
@@ -179,6 +201,32 @@ def test_a_truncated_video_of_another_container_than_avi_is_a_bad_video(tmp_path
     cut.write_bytes(data[:len(data) // 2])
     with pytest.raises(BadVideo, match=rf"cut.{container}: truncated or damaged: .*(partial file|ended prematurely)"):
         frame_count(cut)
+
+
+@pytest.mark.parametrize("container, codec, flags", [("mp4", "mpeg4", ["-movflags", "+faststart"]),
+                                                     ("avi", "mpeg4", []), ("mkv", "mpeg4", []),
+                                                     ("ts", "mpeg4", []), ("webm", "libvpx", [])])
+@pytest.mark.parametrize("sound", [False, True], ids=["video", "video and sound"])
+@pytest.mark.parametrize("cut_off", ["half", "100 bytes"])
+def test_a_cut_video_is_a_bad_video_in_every_container(tmp_path, container, codec, flags, sound, cut_off):
+    """One rule for every container: a file cut short is refused, naming it. A cut MPEG-TS was counted and decoded
+    as the shorter video it looks like (ffmpeg says nothing), an AVI cut by less than 10% of its frames (or in its
+    sound, or its index) was decoded as far as it went, and an MP4 or MKV cut in its sound was counted whole: all
+    silently. (An AVI's header still promises its frames: the cut is found decoding it, as BadVideo too.)"""
+    from tinyrrn.data import video
+    whole = str(tmp_path / f"whole.{container}")
+    sine = ["-f", "lavfi", "-i", "sine=duration=2", "-c:a", "libvorbis" if container == "webm" else "mp2"]
+    code, _, err = video._run_ffmpeg(["-f", "lavfi", "-i", "testsrc=size=64x48:rate=25:duration=2",
+                                      *(sine if sound else []), "-c:v", codec, *flags, whole])
+    if code and "Unknown encoder" in err:
+        pytest.skip(f"this ffmpeg has no {codec} encoder")
+    assert code == 0, err
+    assert frame_count(whole) == 50 and len(video.read_checked(whole, every=10)) == 5
+    cut = tmp_path / f"cut.{container}"
+    data = open(whole, "rb").read()
+    cut.write_bytes(data[:len(data) // 2 + 7] if cut_off == "half" else data[:-100])   # not at a TS packet's end
+    with pytest.raises(BadVideo, match=rf"cut.{container}: truncated"):
+        video.read_checked(cut, every=10)
 
 
 @pytest.mark.parametrize("name", ["clip:1.mp4", "pipe:0.mp4", "data:x.avi", "-x.mp4"])

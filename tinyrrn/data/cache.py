@@ -3,7 +3,7 @@ epochs skip decoding.
 
 Entries live under `<dir>/every<k>_short<s>/<Class>/<video>.<key>.npy` (k = sampling step,
 s = resized short side). The key (`video_key`) is a hash of the video file's resolved path, its `stamp`
-(size, modification and change times) and the version of the decoding rule (video.DECODING): two datasets
+(size, modification and change times) and what decodes it (video.decoder: the rule and the ffmpeg): two datasets
 with the same file names never meet in one cache, and a changed video, or one a newer rule decodes
 otherwise, is decoded afresh. The key is taken before decoding and frames are saved only if
 the video still has it afterwards (one written or copied meanwhile is decoded again next time).
@@ -35,10 +35,10 @@ def stamp(stat):
 
 def video_key(video_path):
     """What identifies a video file's content, as decoded, without reading it: a hash of its resolved path,
-    `stamp` and video.DECODING (a replaced, re-encoded or re-downloaded video, or a newer decoding rule, gets
-    another key). The frame cache names its entries with it; a feature folder records it for each video
-    (tinyrrn.features). A video that cannot be looked at (deleted, moved or made unreadable since the dataset
-    was indexed) is a BadVideo."""
+    `stamp` and video.decoder() (a replaced, re-encoded or re-downloaded video, or a newer decoding rule or
+    another ffmpeg, gets another key). The frame cache names its entries with it; a feature folder records it for
+    each video (tinyrrn.features). A video that cannot be looked at (deleted, moved or made unreadable since the
+    dataset was indexed) is a BadVideo."""
     real = os.path.realpath(video_path)
     try:
         stat = os.stat(real)
@@ -46,7 +46,7 @@ def video_key(video_path):
         raise BadVideo(video_path, f"cannot read (deleted or moved since the dataset was indexed?): "
                                    f"{err.strerror or err}") from None
     # os.fsencode: a path's own bytes, also those that are not UTF-8 (held as surrogates in the str)
-    return hashlib.sha1(os.fsencode("\0".join(map(str, [real, *stamp(stat), video.DECODING])))).hexdigest()[:16]
+    return hashlib.sha1(os.fsencode("\0".join(map(str, [real, *stamp(stat), *video.decoder()])))).hexdigest()[:16]
 
 
 class FrameCache:

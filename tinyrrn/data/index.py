@@ -3,7 +3,7 @@
 Counting never decodes (see `video.frame_count`): AVI headers are read directly, other
 containers are probed with ffmpeg in a few threads. With `index_path`, counts are stored
 with each file's resolved path, stamp (cache.stamp: size, mtime, ctime) and decoding rule
-(video.DECODING), and reused on the next start-up while those are unchanged. A count is stored only when the file's stamp was the same before and after probing it
+(video.decoder: the rule and the ffmpeg), and reused on the next start-up while those are unchanged. A count is stored only when the file's stamp was the same before and after probing it
 (a video being written or copied meanwhile is probed again next time). A bad video's verdict is not
 kept: it is judged again each time (they are few), so a newer rule (or ffmpeg) that reads it is not overruled
 by an index written before it. A damaged index file
@@ -24,7 +24,7 @@ _ENTRY_KEYS = {"signature", "frames", "reason"}
 
 
 def _signature(path):
-    return [*stamp(os.stat(path)), video.DECODING]
+    return [*stamp(os.stat(path)), *video.decoder()]
 
 
 def _probe(path):

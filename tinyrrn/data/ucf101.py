@@ -8,7 +8,7 @@ Frame counts come from container metadata before any decoding (`index.count_fram
 `cache_dir` they are remembered in `cache_dir/frame_counts.json`). When decoding later gives
 slightly fewer frames than the metadata promised, a chunk reaching past the real end repeats
 the last decoded frame; a video more than 10% and more than one sampled frame short is reported
-as truncated (BadVideo, see video.truncated). A video's chunks are always those its metadata gives
+as truncated (BadVideo, see video.truncated), and so is a file cut short, whatever it decodes. A video's chunks are always those its metadata gives
 (`video_chunks`): evaluation, training and predict cut a video that decodes a little short alike.
 Videos whose metadata cannot be read, or that report zero frames, get no chunks and are listed
 in `bad_videos`; so do the videos `drop` takes out of the plan later (found bad when decoded),

@@ -52,22 +52,61 @@ def truncated(decoded, expected):
     return expected - decoded > max(1, expected // 10)
 
 
-def _avi_frame_count(path):
-    """dwTotalFrames of an AVI main header, or None if `path` does not start like an AVI, or holds more than one
-    video stream (the field is then the longest stream's count, not the first's, which is the one decoded)."""
+def _avi_header(path):
+    """(frames, rate) of an AVI's headers, or None if `path` does not start like an AVI. frames: the main header's
+    dwTotalFrames, None where the file holds more than one video stream (the field is then the longest stream's
+    count, not the first's, which is the one decoded). rate: the first video stream's frame rate, 'dwRate/dwScale'
+    (None if its header has none), at which decoding repeats the frame before each null frame (`read_sampled`)."""
     with open(path, "rb") as f:
         head = f.read(52)
         if not (len(head) == 52 and head[:4] == b"RIFF" and head[8:12] == b"AVI " and head[20:28] == b"hdrlavih"):
             return None
         # the rest of the header list (it starts at byte 20): the stream headers, 'strh' <size> <type>
         streams = f.read(min(max(struct.unpack_from("<I", head, 16)[0] - 32, 0), 2**20))  # (-1 reads it all)
-    return struct.unpack_from("<I", head, 48)[0] if len(re.findall(rb"strh.{4}vids", streams, re.S)) < 2 else None
+    videos = [match.start() for match in re.finditer(rb"strh.{4}vids", streams, re.S)]
+    has_rate = videos and len(streams) >= videos[0] + 36
+    scale, rate = struct.unpack_from("<II", streams, videos[0] + 28) if has_rate else (0, 0)
+    frames = struct.unpack_from("<I", head, 48)[0] if len(videos) < 2 else None
+    return frames, (f"{rate}/{scale}" if rate and scale else None)
+
+
+TS_PACKET = 188  # bytes of an MPEG-TS packet, each starting with the sync byte 0x47
+
+
+def _cut_short(path):
+    """How a file shows by its own structure that it was cut short, or None: an AVI whose RIFF header promises more
+    bytes than it holds (one pad byte aside), an MPEG-TS whose last packet is not whole. ffmpeg reads what is left
+    of either in silence, as a shorter video (of other containers, it says so). A stream cut at the end of a packet
+    is a shorter stream, to ffmpeg and to this check alike. None also for a file that cannot be read (its reader
+    says so)."""
+    try:
+        with open(path, "rb") as f:
+            head, size = f.read(TS_PACKET + 1), os.fstat(f.fileno()).st_size
+    except OSError:
+        return None
+    if head[:4] == b"RIFF" and head[8:12] == b"AVI ":
+        riff = struct.unpack_from("<I", head, 4)[0]
+        if riff not in (0, 2**32 - 1) and size < riff + 8 - 1:  # 0, 0xFFFFFFFF: a streamed AVI's, not known
+            return f"its RIFF header promises {riff + 8} bytes, the file holds {size}"
+    elif head[:1] == head[TS_PACKET:] == b"\x47" and size % TS_PACKET:
+        return f"its last MPEG-TS packet is cut ({size % TS_PACKET} of {TS_PACKET} bytes)"
+    return None
 
 
 # The version of how videos are counted and decoded, kept with every count and frame cache entry (and feature
 # folder) made under it: bumped whenever a change would count or decode a file already seen otherwise, so that
 # those are made afresh. 2: sound files with cover art are refused (VIDEO_STREAM), no longer read as one frame.
-DECODING = 2
+# 3: an AVI's null frames are frames, repeating the one before (they were skipped: the frames after came early).
+DECODING = 3
+
+def decoder():
+    """What counts and decodes a video here, kept with every count and frame cache entry made by it: the rule
+    (DECODING) and the ffmpeg that runs it (its path, size and modification time: an upgraded imageio-ffmpeg, or
+    IMAGEIO_FFMPEG_EXE naming another binary, can decode a file otherwise)."""
+    exe = imageio_ffmpeg.get_ffmpeg_exe()
+    stat = os.stat(exe)
+    return [DECODING, exe, stat.st_size, stat.st_mtime_ns]
+
 
 # The stream counted and decoded: the first video stream, not counting pictures attached to sound (cover art,
 # which ffmpeg's 'v' would take: an MP3 or M4A named .avi read as a video of its cover), as ffmpeg's 'V' selects.
@@ -78,36 +117,50 @@ VIDEO_STREAM = "0:V:0"
 MIN_BYTES_PER_FRAME = 8
 
 
-def _probed_frame_count(path):
-    """The frames of the first video stream (VIDEO_STREAM), as ffmpeg counts them copying its packets to nowhere (nothing is
-    decoded; BadVideo when ffmpeg finds the container cut short or damaged: the frames left are not its count).
-    Not the container's duration x frame rate: that duration is its longest stream's, so a sound track that
-    runs on (4 s of sound, 2 s of video) counted frames the video does not have."""
-    code, out, err = _run_ffmpeg(["-i", ffmpeg_path(path), "-map", VIDEO_STREAM, "-c", "copy", "-f", "null",
-                                  "-progress", "pipe:1", "-nostats", "-"])
-    counts = re.findall(rb"^frame=(\d+)", out, re.M)
-    if code or not counts:
+# What ffmpeg says reading a container cut short or damaged, in any of its streams (a cut that took only the end of
+# the sound is a cut file too): its demuxer's errors ('partial file', 'File ended prematurely'), a corrupt packet
+# (a cut MP4's sound) or a truncated one (a cut MKV's sound, an error said without the demuxer's tag).
+_DAMAGE = re.compile(r"^\[in#.*\[error\]|Packet corrupt|Truncating packet")
+
+
+def _probed_frame_count(path, avi=False):
+    """The frames of the first video stream (VIDEO_STREAM), as ffmpeg counts them copying its packets, and the sound's,
+    to nowhere (nothing is decoded; BadVideo when ffmpeg finds the container cut short or damaged: the frames left
+    are not its count). Not the container's duration x frame rate: that duration is its longest stream's, so a sound
+    track that runs on (4 s of sound, 2 s of video) counted frames the video does not have. Of an `avi`, the frame
+    slots its packets' timestamps span (an AVI's time unit is one frame), so that its null frames count, as they
+    decode."""
+    cut = _cut_short(path)
+    if cut:
+        raise BadVideo(path, f"truncated: {cut}")
+    code, out, err = _run_ffmpeg(["-i", ffmpeg_path(path), "-map", VIDEO_STREAM, "-map", "0:a?", "-c", "copy",
+                                  "-f", "framecrc", "-"], level="level+warning")
+    stamps = re.findall(rb"^0,\s*(-?\d+),", out, re.M)  # each video packet's line: stream 0, dts, pts, duration, ...
+    if code or not stamps:
         raise RuntimeError("no video stream" if "matches no streams" in err else _first_error(err, code))
-    damage = [line.split("] ", 1)[-1] for line in err.splitlines() if line.startswith("[in#")]
-    if damage:  # e.g. a cut MP4 or MKV: 'partial file', 'File ended prematurely'
-        raise BadVideo(path, f"truncated or damaged: ffmpeg says {damage[0]!r} counting its frames")
-    return int(counts[-1])
+    damage = sorted((line for line in err.splitlines() if _DAMAGE.search(line)), key=lambda line: "[warning] " in line)
+    if damage:  # an error first: the corrupt packets follow from it
+        raise BadVideo(path, f"truncated or damaged: ffmpeg says {_untagged(damage[0])!r} counting its frames")
+    return int(stamps[-1]) - int(stamps[0]) + 1 if avi else len(stamps)
 
 
 def frame_count(path):
     """Frame count from container metadata, without decoding the video.
 
-    AVI: the main header's total-frames field (read directly, ~20 us). Other containers, and an
+    AVI: the main header's total-frames field (read directly, ~20 us; its null frames count). Other containers, and an
     AVI whose header claims more frames than its file size can hold (a corrupt header would skew
     the whole run's plan) or none (writers that stream an AVI leave the field 0): the frames ffmpeg counts
-    in the first video stream, without decoding them. Raises BadVideo if the file cannot be opened, reports no frames, or no plausible count.
+    in the first video stream, without decoding them. Raises BadVideo if the file cannot be opened, reports no frames,
+    or no plausible count, or if ffmpeg counts it and finds it cut short (an AVI's header promises the frames of the
+    whole file: decoding finds the cut, `read_sampled`).
     """
     _refuse_special_file(path)
     try:
         size = os.path.getsize(path)
-        header = count = _avi_frame_count(path)
+        avi = _avi_header(path)
+        header = count = avi and avi[0]
         if not count or count * MIN_BYTES_PER_FRAME > size:
-            count = _probed_frame_count(path)
+            count = _probed_frame_count(path, avi is not None)
     except (OSError, RuntimeError) as err:
         raise BadVideo(path, f"cannot read metadata ({str(err).splitlines()[0] if str(err) else type(err).__name__})")
     if count * MIN_BYTES_PER_FRAME > size:
@@ -133,8 +186,9 @@ def _scale_filter(short_side):
     return f"scale=w='if(lte(iw,ih),{s},-1)':h='if(lte(iw,ih),-1,{s})':flags=area"
 
 
-def _run_ffmpeg(args):
-    """Run the bundled ffmpeg; returns (returncode, stdout bytes, stderr text).
+def _run_ffmpeg(args, level="error"):
+    """Run the bundled ffmpeg, saying what is at least as grave as `level` (its -v); returns (returncode, stdout
+    bytes, stderr text).
 
     start_new_session keeps Ctrl-C from killing ffmpeg mid-video (the trainer
     checkpoints first), and, unlike imageio-ffmpeg's preexec_fn, lets Python
@@ -142,7 +196,7 @@ def _run_ffmpeg(args):
     OpenBLAS's fork handler, which can deadlock a matrix product running at
     the same moment in the training thread.
     """
-    process = subprocess.Popen([imageio_ffmpeg.get_ffmpeg_exe(), "-nostdin", "-v", "error", *args],
+    process = subprocess.Popen([imageio_ffmpeg.get_ffmpeg_exe(), "-nostdin", "-v", level, *args],
                                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                start_new_session=True)
     out, err = process.communicate()
@@ -151,9 +205,14 @@ def _run_ffmpeg(args):
 
 def _first_error(err, code):
     """What ffmpeg's error output `err` says went wrong first (its later lines follow from it, down to 'Nothing was
-    written into output file'), without its '[component @ 0x...] ' tags; its exit status when it says nothing."""
-    lines = [re.sub(r"^(\[[^]]*\] )+", "", line) for line in err.strip().splitlines()]
+    written into output file'; its warnings are not what went wrong), untagged; its exit status when it says nothing."""
+    lines = [_untagged(line) for line in err.strip().splitlines() if "[warning] " not in line]
     return lines[0] if lines else f"ffmpeg exit status {code}"
+
+
+def _untagged(line):
+    """A line of ffmpeg's error output without its '[component @ 0x...] ' and '[error] ' tags."""
+    return re.sub(r"^(\[[^]]*\] )+", "", line)
 
 
 def _split_ppm_stream(data):
@@ -174,19 +233,26 @@ def _split_ppm_stream(data):
 
 def read_sampled(path, every=10, short_side=None, expected=None):
     """Frames 0, k, 2k, ... (k = `every`) of a video's first video stream (the one `frame_count` counts) as
-    uint8 RGB (n, H, W, 3).
+    uint8 RGB (n, H, W, 3). An AVI's null frames (empty chunks, which its writer stores for frames it dropped,
+    and which its header counts) are frames too, repeating the one before, as ffmpeg's own AVI-to-AVI copy does.
 
     `short_side` resizes so that min(H, W) == short_side. With `expected` (the sampled count
     from metadata) a video more than 10% and more than one sampled frame short of it is
     reported as truncated (`truncated`), and one that decodes more than one sampled frame past it is warned
-    about (its chunks, planned from the metadata, leave the rest out). Raises BadVideo for unreadable, empty, zero-frame or truncated videos.
+    about (its chunks, planned from the metadata, leave the rest out). Raises BadVideo for unreadable, empty,
+    zero-frame or truncated videos, and for a file cut short (`_cut_short`), however many frames it decodes.
     Frames come through the pipe as PPM images, whose headers carry the output size.
     """
     check_count("every", every, 1)
     if short_side is not None:
         check_count("short_side", short_side, 1)
     _refuse_special_file(path)
-    filters = [f"select='not(mod(n,{every}))'"] + ([_scale_filter(short_side)] if short_side else [])
+    try:
+        avi = _avi_header(path)
+    except OSError:  # ffmpeg says what is wrong with the file, below
+        avi = None
+    repeat = [f"fps={avi[1]}"] if avi and avi[1] else []  # an AVI's null frames: the frame before, again
+    filters = repeat + [f"select='not(mod(n,{every}))'"] + ([_scale_filter(short_side)] if short_side else [])
     try:
         code, data, err = _run_ffmpeg(["-i", ffmpeg_path(path), "-map", VIDEO_STREAM, "-vf", ",".join(filters),
                                        "-fps_mode", "passthrough", "-pix_fmt", "rgb24", "-f", "image2pipe", "-vcodec", "ppm", "-"])
@@ -201,6 +267,9 @@ def read_sampled(path, every=10, short_side=None, expected=None):
         raise BadVideo(path, f"cannot decode: no frames ({detail})")
     if expected is not None and truncated(len(frames), expected):
         raise BadVideo(path, f"truncated: decoded {len(frames)} sampled frames, metadata promises {expected}")
+    cut = _cut_short(path)
+    if cut:  # decoded as far as it goes, maybe as many sampled frames as promised: its last frames are not all there
+        raise BadVideo(path, f"truncated: {cut}")
     if expected is not None and len(frames) > expected + 1:  # a header that under-counts: said, not silent
         warnings.warn(f"{path}: decoded {len(frames)} sampled frames, more than the {expected} its metadata promises; "
                       "its chunks are planned from the metadata, so the frames after those are not used", stacklevel=2)
