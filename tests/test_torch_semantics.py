@@ -1554,3 +1554,35 @@ def test_a_second_backward_with_inputs_through_a_freed_graph_is_refused_as_torch
         z.backward(inputs=[x])
         with pytest.raises(RuntimeError, match="second time"):
             z.backward(inputs=[x])
+
+
+NUMBER_ARGUMENTS = {  # ops that convert a number argument to their result dtype with PyTorch's overflow check
+    "clamp min": lambda m, x, v: m.clamp(x, v), "clamp max": lambda m, x, v: m.clamp(x, max=v),
+    "clamp both": lambda m, x, v: m.clamp(x, -1, v), "where other": lambda m, x, v: m.where(x > 0, x, v),
+    "where input": lambda m, x, v: m.where(x > 0, v, x),
+}
+
+
+@pytest.mark.parametrize("case", NUMBER_ARGUMENTS)
+@pytest.mark.parametrize("dtype", ["uint8", "int8", "int16", "int32", "int64", "float16", "float32", "float64", "bool"])
+def test_a_number_argument_beyond_the_result_dtype_is_refused_as_torchs(torch, case, dtype):
+    # clamp and where converted a number to their result dtype as NumPy does: clamp(int8, max=1000) clamped at -24,
+    # where(c, uint8, 300) gave 44 and a float32 where() of 1e300 inf, in silence, where PyTorch refuses the value
+    op, data = NUMBER_ARGUMENTS[case], numpy.array([1, 0, 2]).astype(dtype)
+    for value in (1000, 300, -1, -256, 70000, 2 ** 31, 2 ** 63 - 1, 2 ** 63, 1e6, 1e300, math.inf, 2.5):
+        if case == "clamp both" and value == 2 ** 63:  # (-1 and a uint64 number: PyTorch's promotion in corners)
+            continue
+        ours = Tensor(on_device(data))
+        try:
+            theirs = op(torch, torch.tensor(data), value)
+        except RuntimeError as error:
+            with pytest.raises(RuntimeError, match="overflow" if "overflow" in str(error) else None):
+                op(F, ours, value)
+            continue
+        except NotImplementedError:  # (a bool clamp)
+            with pytest.raises(NotImplementedError):
+                op(F, ours, value)
+            continue
+        result = op(F, ours, value)
+        assert str(result.dtype) == str(theirs.dtype).replace("torch.", ""), value
+        numpy.testing.assert_array_equal(host(result), theirs.numpy(), err_msg=str(value))

@@ -12,7 +12,7 @@ import numpy
 from . import backend
 from . import functional as F
 from .functional._util import axis_index, check_tensors, numpy_names, only_torch_defaults, refuse_internal_overlap
-from .functional.dtypes import category
+from .functional.dtypes import category, number_fits
 from .functional.shape import check_in_range, fills_mask, index_items, ints_first, is_basic, written_view
 from .grad_mode import no_grad, records_graph
 from .tensor import ArgumentError, Tensor, check_inference_write, check_int64, renamed
@@ -172,15 +172,7 @@ def _assigned(value, dtype):
     if isinstance(value, (complex, numpy.complexfloating)) and dtype != bool:
         raise ArgumentError(f"[]=: value {value!r} cannot be converted to type {dtype} without overflow (as PyTorch)")
     check_int64(value)
-    if dtype.kind in "iu":
-        info = numpy.iinfo(dtype)
-        wraps = dtype.kind == "u" and isinstance(value, (int, numpy.integer))
-        fits = (-info.max if wraps else info.min) <= value <= info.max  # False for NaN and inf
-    elif dtype.kind == "f" and dtype != "float16":
-        fits = not numpy.isfinite(value) or abs(value) <= float(numpy.finfo(dtype).max)  # in double, as PyTorch
-    else:  # bool takes any number, float16 rounds beyond its range to inf
-        fits = True
-    if not fits:
+    if not number_fits(value, dtype, float16=False):  # float16 rounds beyond its range to inf
         raise ArgumentError(f"[]=: value {value!r} cannot be converted to type {dtype} without overflow (as PyTorch)")
     with numpy.errstate(over="ignore"):
         return numpy.asarray(value).astype(dtype)[()]
@@ -211,7 +203,7 @@ def _filled(value, dtype):
     converted with PyTorch's overflow check (_assigned's; into float16 a finite value beyond its range is refused
     too), so of any dtype, and in x's memory too (x[mask] = x[0])."""
     number = value.item()
-    if dtype == "float16" and numpy.isfinite(number) and abs(number) > float(numpy.finfo(dtype).max):
+    if not number_fits(number, dtype):
         raise ArgumentError(f"[]=: value {number!r} cannot be converted to type {dtype} without overflow (as PyTorch)")
     return _assigned(number, dtype)
 

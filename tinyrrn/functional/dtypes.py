@@ -40,6 +40,20 @@ def promote(a, b):
     return numpy.promote_types(a, b)
 
 
+def number_fits(value, dtype, float16=True):
+    """Whether a number converts to ``dtype`` as PyTorch converts a number argument, with its overflow check
+    (c10's checked_convert): into an integer dtype within its range (an unsigned one takes a negative int down to
+    -max, which wraps: -1 is 255); into float32, and float16 unless ``float16`` is False (where PyTorch's op rounds
+    beyond its range to inf), inf, NaN or a finite value within its range; into float64 and bool any."""
+    if dtype.kind in "iu":
+        info = numpy.iinfo(dtype)
+        wraps = dtype.kind == "u" and isinstance(value, (int, numpy.integer))
+        return (-info.max if wraps else info.min) <= value <= info.max  # False for NaN and inf
+    if dtype.kind == "f" and dtype.itemsize < 8 and (float16 or dtype.itemsize > 2):
+        return not numpy.isfinite(value) or abs(value) <= float(numpy.finfo(dtype).max)  # in double, as PyTorch
+    return True
+
+
 def opmath(array):
     """``array`` in the dtype PyTorch computes a formula of several steps in ("opmath"): float16 as
     float32, so that the formula rounds once, at the end (``.astype(dtype, copy=False)``); any other

@@ -20,7 +20,7 @@ from ..tensor import Tensor, check_inference_write, make_result
 from ._util import (ArgumentError, DtypeError, broadcast_shape, check_float, check_tensors, flag, number,
                     only_torch_defaults, quiet, refuse_internal_overlap, saved_beside_inputs, saving_originals,
                     unbroadcast)
-from .dtypes import DEFAULT_FLOAT, category, opmath, result_type
+from .dtypes import DEFAULT_FLOAT, category, number_fits, opmath, result_type
 
 
 def _operands(op, a, b, dtype=None):
@@ -399,9 +399,12 @@ def clamp(input, min=None, max=None):
         if bound.ndim or bound.requires_grad:
             raise TypeError("clamp: min and max are both tensors or both numbers (a 0-d tensor that requires no grad "
                             "counts as a number), as PyTorch")
+    min, max = (b if b is None or isinstance(b, Tensor) else _number("clamp", b, name, i)
+                for b, name, i in ((min, "min", 2), (max, "max", 3)))
     dtype = result_type(input, *(b for b in (min, max) if b is not None))
     if category(dtype) == 0:
         raise DtypeError("clamp: \"clamp_cpu\" not implemented for 'Bool' (as PyTorch)")
+    _check_numbers("clamp", dtype, min, max)
     data = input.data.astype(dtype, copy=False)
     xp = backend.xp_of(data)
     bounds, lo, hi = (), None, None  # the bounds as tensors (the graph's inputs beside x) and arrays
@@ -443,6 +446,15 @@ def clamp_max(input, max):
     if max is None:
         raise TypeError("clamp_max(): argument 'max' must be a number or a tensor, not None (as PyTorch)")
     return clamp(input, max=max)
+
+
+def _check_numbers(op, dtype, *values, float16=True):
+    """PyTorch's refusal of a number among ``values`` that does not fit the result ``dtype`` (number_fits: 1000 into
+    int8), where NumPy would wrap it (to -24) or round it to inf; tensors among them are converted freely."""
+    for value in values:
+        if isinstance(value, (numbers.Number, numpy.generic)) and not number_fits(value, dtype, float16):
+            raise ArgumentError(f"{op}: value {value!r} cannot be converted to type {dtype} without overflow "
+                                "(as PyTorch)")
 
 
 def _extremum(name, pick, loses):
@@ -511,9 +523,11 @@ def where(condition, input=None, other=None):
     elif condition.dtype != bool:
         raise ArgumentError(f"where expected condition to be a boolean tensor, but got a tensor with dtype "
                             f"{condition.dtype} (as PyTorch)")
+    values = (input, other)
     if not isinstance(input, Tensor) and not isinstance(other, Tensor):
         input = Tensor(_scalar_or_array(xp, _number("where", input, "input", 2), result_type(input, other)))
     a, b, x, y = _operands("where", input, other)
+    _check_numbers("where", x.dtype, *values, float16=False)  # (PyTorch's where rounds to float16's inf)
     if a.device != condition.device:
         check_tensors("where", condition, a, names=("condition", "input"))
     mask = condition.data.astype(bool, copy=False)
