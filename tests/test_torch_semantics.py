@@ -1586,3 +1586,32 @@ def test_a_number_argument_beyond_the_result_dtype_is_refused_as_torchs(torch, c
         result = op(F, ours, value)
         assert str(result.dtype) == str(theirs.dtype).replace("torch.", ""), value
         numpy.testing.assert_array_equal(host(result), theirs.numpy(), err_msg=str(value))
+
+
+@pytest.mark.parametrize("op", ["add", "sub"])
+@pytest.mark.parametrize("dtype", ["uint8", "int8", "int16", "int32", "int64", "bool"])
+def test_an_integer_alpha_converts_to_the_result_dtype_as_torchs(torch, op, dtype):
+    # an integer (or bool) add's or sub's alpha multiplied b in int64 before: add(int8, int8, alpha=1000) wrapped in
+    # silence where PyTorch refuses alpha, and add(bool, bool, alpha=2) was an int64 tensor of 3s, PyTorch's a bool one
+    data = numpy.array([1, 0, 2]).astype(dtype)
+    for alpha in (2, 0, -1, 127, 128, -128, -129, 255, -255, -256, 1000, 70000, 2 ** 31, True, False, 2 ** 64):
+        if op == "sub" and dtype == "bool" and alpha == 2 ** 64:  # (PyTorch reads its arguments before its refusal)
+            continue
+        try:
+            theirs = getattr(torch, op)(torch.tensor(data), torch.tensor(data), alpha=alpha)
+        except OverflowError:
+            with pytest.raises(OverflowError):
+                getattr(F, op)(Tensor(on_device(data)), Tensor(on_device(data)), alpha=alpha)
+            continue
+        except RuntimeError as error:
+            with pytest.raises(RuntimeError, match="overflow" if "overflow" in str(error) else None):
+                getattr(F, op)(Tensor(on_device(data)), Tensor(on_device(data)), alpha=alpha)
+            continue
+        ours = getattr(F, op)(Tensor(on_device(data)), Tensor(on_device(data)), alpha=alpha)
+        assert str(ours.dtype) == str(theirs.dtype).replace("torch.", ""), alpha
+        numpy.testing.assert_array_equal(host(ours), theirs.numpy(), err_msg=str(alpha))
+    if dtype == "int8":  # alpha * b in the result dtype (int16 here), not in b's (uint8: 400 wrapped to 144)
+        theirs = getattr(torch, op)(torch.tensor(data), torch.tensor([200, 1, 2], dtype=torch.uint8), alpha=2)
+        ours = getattr(F, op)(Tensor(on_device(data)), Tensor(on_device(numpy.array([200, 1, 2], "uint8"))), alpha=2)
+        assert ours.dtype == "int16"
+        numpy.testing.assert_array_equal(host(ours), theirs.numpy())

@@ -122,12 +122,16 @@ def _relu_gradient(g, y, out):
 
 
 def _with_alpha(op, a, b, alpha):
-    """add's and sub's a +- alpha * b, ``alpha`` checked as PyTorch checks it (_alpha_kind). A floating-point result as
+    """add's and sub's a +- alpha * b, ``alpha`` checked as PyTorch checks it (_alpha_dtype). A floating-point result as
     PyTorch's fused kernel computes it: alpha in the result dtype, and one rounding (float16 in float32, float32 in
     float64; float64 rounds twice, NumPy has no fused multiply-add; an alpha beyond its range refused); the gradient
-    to b is g * alpha as mul takes a number. Other results are b * alpha, then add or sub."""
-    if _alpha_kind(op, alpha, a, b) != "f":
-        b = b if alpha == 1 else mul(b, alpha) if isinstance(b, Tensor) else b * alpha
+    to b is g * alpha as mul takes a number. Other results are b * alpha in the result dtype, alpha converted to it
+    with PyTorch's overflow check (of -alpha for sub; a bool result takes alpha's truth value), then add or sub."""
+    dtype = _alpha_dtype(op, alpha, a, b)
+    if dtype.kind != "f":
+        alpha = bool(alpha) if dtype.kind == "b" else alpha
+        _check_numbers(op, dtype, alpha if op == "add" else -alpha)
+        b = b if alpha == 1 else mul(astype(b, dtype), alpha) if isinstance(b, Tensor) else b * alpha
         return add(a, b) if op == "add" else sub(a, b)
     a, b, x, y = _operands(op, a, b)
     largest = float(numpy.finfo(x.dtype).max)
@@ -149,10 +153,13 @@ def _with_alpha(op, a, b, alpha):
     return make_result(out, (a, b), backward, op)
 
 
-def _alpha_kind(op, alpha, a, b):
+def _alpha_dtype(op, alpha, a, b):
     """add's and sub's ``alpha``, as PyTorch checks it (a bool for a bool result only, a float not for an integer or
-    bool one; a NumPy bool is a float there): the kind of their result's dtype."""
-    kind = result_type(a, b).kind
+    bool one; a NumPy bool is a float there): their result's dtype."""
+    dtype = result_type(a, b)
+    kind = dtype.kind
+    if type(alpha) is int:
+        _number(op, alpha, "alpha", 3)  # PyTorch's OverflowError beyond int64 and uint64
     if isinstance(alpha, bool):
         if kind != "b":
             raise ArgumentError(f"{op}: Boolean alpha only supported for Boolean results (as PyTorch), got alpha={alpha}")
@@ -161,7 +168,7 @@ def _alpha_kind(op, alpha, a, b):
     elif kind != "f" and not isinstance(alpha, (int, numpy.integer)):
         raise ArgumentError(f"{op}: For integral input tensors, argument alpha must not be a floating point number "
                             f"(as PyTorch), got alpha={alpha!r}")
-    return kind
+    return dtype
 
 
 def add(input, other, *, alpha=1):
