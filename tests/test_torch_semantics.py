@@ -1615,3 +1615,13 @@ def test_an_integer_alpha_converts_to_the_result_dtype_as_torchs(torch, op, dtyp
         ours = getattr(F, op)(Tensor(on_device(data)), Tensor(on_device(numpy.array([200, 1, 2], "uint8"))), alpha=2)
         assert ours.dtype == "int16"
         numpy.testing.assert_array_equal(host(ours), theirs.numpy())
+
+
+@pytest.mark.parametrize("name", ["exp", "log", "sigmoid", "tanh", "sqrt"])
+@pytest.mark.parametrize("dtype", ["bool", "uint8", "int8", "int16", "int32", "int64"])
+def test_a_float_function_of_an_integer_tensor_is_float32_as_torchs(torch, name, dtype):
+    # exp, log, sigmoid and tanh refused integer and bool tensors, where PyTorch computes them in float32 (as sqrt did)
+    data = numpy.array([3, 0, 1, 5] if dtype in ("bool", "uint8") else [-3, 0, 1, 5]).astype(dtype)
+    ours, theirs = getattr(F, name)(Tensor(on_device(data))), getattr(torch, name)(torch.tensor(data))
+    assert ours.dtype == "float32" and theirs.dtype == torch.float32
+    numpy.testing.assert_allclose(host(ours), theirs.numpy(), rtol=1e-6)

@@ -567,11 +567,16 @@ def abs(input):
     return make_result(xp.abs(input.data), (input,), lambda g: (g * xp.sign(xp.nan_to_num(input.data)),), "abs")
 
 
+def _floats(op, input):
+    """The array of a float function's input: an integer or bool tensor's as float32, as PyTorch computes them."""
+    check_tensors(op, input)
+    return input.data if input.data.dtype.kind == "f" else input.data.astype(DEFAULT_FLOAT)
+
+
 @quiet
 def sqrt(input):
     """The square root (torch.sqrt; integer and bool tensors give float32); PyTorch's gradient g / (2 out)."""
-    check_tensors("sqrt", input)
-    data = input.data if input.dtype.kind == "f" else input.data.astype(DEFAULT_FLOAT)
+    data = _floats("sqrt", input)
     out = backend.xp_of(data).sqrt(data)
     return make_result(out, (input,), lambda g: (g / (2 * out),), "sqrt")
 
@@ -584,17 +589,17 @@ def square(input):
 
 @quiet
 def exp(input):
-    """e ** x."""
-    check_float("exp", input)
-    out = backend.xp_of(input.data).exp(input.data)
+    """e ** x (integer and bool tensors give float32)."""
+    data = _floats("exp", input)
+    out = backend.xp_of(data).exp(data)
     return make_result(out, (input,), lambda g: (g * out,), "exp")
 
 
 @quiet
 def log(input):
-    """Natural logarithm."""
-    check_float("log", input)
-    return make_result(backend.xp_of(input.data).log(input.data), (input,), lambda g: (g / input.data,), "log")
+    """Natural logarithm (integer and bool tensors give float32)."""
+    data = _floats("log", input)
+    return make_result(backend.xp_of(data).log(data), (input,), lambda g: (g / data,), "log")
 
 
 def _writes_in_place(op, x, inplace):
@@ -635,19 +640,21 @@ def sigmoid(input):
     """1 / (1 + e^-x), as e^x / (1 + e^x) for negative x: never an overflow, and the small values of
     large negative x to full relative precision (not 0.5 (tanh(x / 2) + 1), which cancels). float16
     in float32, rounded once, as PyTorch: sigmoid(8) is 0.9995, not 1. The gradient is PyTorch's
-    g (1 - y) y in the tensor's dtype, step by step (as its sigmoid_backward)."""
-    check_float("sigmoid", input)
-    xp = backend.xp_of(input.data)
-    wide = opmath(input.data)
+    g (1 - y) y in the tensor's dtype, step by step (as its sigmoid_backward). Integer and bool tensors give float32.
+    """
+    data = _floats("sigmoid", input)
+    xp = backend.xp_of(data)
+    wide = opmath(data)
     e = xp.exp(-xp.abs(wide))  # in (0, 1]
-    out = xp.where(wide >= 0, 1 / (1 + e), e / (1 + e)).astype(input.dtype, copy=False)
+    out = xp.where(wide >= 0, 1 / (1 + e), e / (1 + e)).astype(data.dtype, copy=False)
     return make_result(out, (input,), lambda g: (g * (1 - out) * out,), "sigmoid")
 
 
 def tanh(input):
-    """Hyperbolic tangent; the float16 gradient in float32, rounded once, as PyTorch's tanh_backward."""
-    check_float("tanh", input)
-    out = backend.xp_of(input.data).tanh(input.data)
+    """Hyperbolic tangent (integer and bool tensors give float32); the float16 gradient in float32, rounded once,
+    as PyTorch's tanh_backward."""
+    data = _floats("tanh", input)
+    out = backend.xp_of(data).tanh(data)
 
     def backward(g):
         y = opmath(out)
