@@ -1625,3 +1625,24 @@ def test_a_float_function_of_an_integer_tensor_is_float32_as_torchs(torch, name,
     ours, theirs = getattr(F, name)(Tensor(on_device(data))), getattr(torch, name)(torch.tensor(data))
     assert ours.dtype == "float32" and theirs.dtype == torch.float32
     numpy.testing.assert_allclose(host(ours), theirs.numpy(), rtol=1e-6)
+
+
+@pytest.mark.parametrize("dtype", ["bool", "uint8", "int8", "int16", "int32", "int64"])
+def test_matmul_and_linear_of_integer_tensors_as_torchs(torch, dtype):
+    # matmul and linear refused integer tensors, which PyTorch multiplies in their dtype (int8 wraps, as there);
+    # a bool one PyTorch refuses (NotImplementedError), and so does tinyrrn
+    x, w, b = (numpy.array(v).astype(dtype) for v in ([[1, 2, 0], [3, 1, 1]], [[100, 100, 1], [0, 1, 1]], [1, 0]))
+    cases = {"matmul": lambda m, x, w, b: m.matmul(x, w.T), "vector": lambda m, x, w, b: m.matmul(x[0], w[0]),
+             "linear": lambda m, x, w, b: (m.nn.functional if m is torch else m).linear(x, w),
+             "linear bias": lambda m, x, w, b: (m.nn.functional if m is torch else m).linear(x, w, b),
+             "@": lambda m, x, w, b: x @ w.T}
+    for name, case in cases.items():
+        try:
+            theirs = case(torch, *map(torch.tensor, (x, w, b)))
+        except NotImplementedError:
+            with pytest.raises(NotImplementedError, match="Bool"):
+                case(F, *(Tensor(on_device(v)) for v in (x, w, b)))
+            continue
+        ours = case(F, *(Tensor(on_device(v)) for v in (x, w, b)))
+        assert str(ours.dtype) == str(theirs.dtype).replace("torch.", ""), name
+        numpy.testing.assert_array_equal(host(ours), theirs.numpy(), err_msg=name)
