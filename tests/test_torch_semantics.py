@@ -1646,3 +1646,20 @@ def test_matmul_and_linear_of_integer_tensors_as_torchs(torch, dtype):
         ours = case(F, *(Tensor(on_device(v)) for v in (x, w, b)))
         assert str(ours.dtype) == str(theirs.dtype).replace("torch.", ""), name
         numpy.testing.assert_array_equal(host(ours), theirs.numpy(), err_msg=name)
+
+
+@pytest.mark.parametrize("dtype", ["bool", "uint8", "int8", "int16", "int32", "int64"])
+def test_relu_of_an_integer_tensor_keeps_its_dtype_as_torchs(torch, dtype):
+    # relu refused integer tensors, which PyTorch's keeps in their dtype; a bool one both refuse
+    data = numpy.array([3, 0, 1, 5] if dtype in ("bool", "uint8") else [-3, 0, 1, 5]).astype(dtype)
+    for ours_op, theirs_op in ((F.relu, torch.relu), (lambda x: F.relu(x, inplace=True), torch.relu_),
+                               (tinyrrn.nn.ReLU(), torch.nn.ReLU())):
+        try:
+            theirs = theirs_op(torch.tensor(data))
+        except RuntimeError:
+            with pytest.raises(RuntimeError, match="Boolean"):
+                ours_op(Tensor(on_device(data)))
+            continue
+        ours = ours_op(Tensor(on_device(data)))
+        assert str(ours.dtype) == str(theirs.dtype).replace("torch.", "")
+        numpy.testing.assert_array_equal(host(ours), theirs.numpy())

@@ -627,8 +627,11 @@ def _written(x):
 
 
 def relu(input, inplace=False):
-    """max(x, 0); the gradient at 0 is 0, as in PyTorch. ``inplace``: see _writes_in_place."""
-    check_float("relu", input)
+    """max(x, 0); the gradient at 0 is 0, as in PyTorch. An integer tensor keeps its dtype, a bool one is refused, as
+    there. ``inplace``: see _writes_in_place."""
+    check_tensors("relu", input)
+    if input.data.dtype == bool:
+        raise ArgumentError("relu: Boolean inputs not supported for relu (as PyTorch)")
     if _writes_in_place("relu", input, inplace):
         threads.elementwise(_relu, input.data, out=input.data)
         return _written(input)
