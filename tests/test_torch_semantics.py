@@ -1663,3 +1663,23 @@ def test_relu_of_an_integer_tensor_keeps_its_dtype_as_torchs(torch, dtype):
         ours = ours_op(Tensor(on_device(data)))
         assert str(ours.dtype) == str(theirs.dtype).replace("torch.", "")
         numpy.testing.assert_array_equal(host(ours), theirs.numpy())
+
+
+@pytest.mark.parametrize("dtype", ["float16", "float32", "int8", "uint8", "int64", "bool"])
+def test_fill_converts_a_number_with_torchs_check_and_a_0d_tensor_as_a_copy(torch, dtype):
+    # fill_ and nn.init.constant_ wrote a number beyond float16's range as inf, where PyTorch's fill_ refuses it
+    # (as it refuses 1000 into int8), and refused a 0-d tensor's value of 1000 into int8 or NaN into an int tensor,
+    # which PyTorch's fill_ converts as x.to(dtype) converts it (-24, 0)
+    for value in (65520.0, 1e39, 1000, -1, 2.7, math.nan, "0-d 1000", "0-d nan", "0-d 1e39", "0-d 7e4"):
+        def run(tensor, fill):
+            val = tensor(numpy.array(float(value.split()[1]))) if isinstance(value, str) else value  # (float64)
+            target = tensor(numpy.zeros(2, dtype))
+            try:
+                fill(target, val)
+            except RuntimeError as error:
+                return "overflow" if "overflow" in str(error) else "refused"
+            return repr(host(target).tolist() if isinstance(target, Tensor) else target.numpy().tolist())
+        for fill, theirs_fill in ((lambda t, v: t.fill_(v), lambda t, v: t.fill_(v)),
+                                  (tinyrrn.nn.init.constant_, torch.nn.init.constant_)):
+            theirs = run(torch.tensor, theirs_fill)
+            assert run(lambda a: Tensor(on_device(a)), fill) == theirs, value

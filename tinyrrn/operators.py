@@ -159,20 +159,22 @@ def _expanded_write(symbol, target, where):
                       "tensor", UserWarning, stacklevel=4)
 
 
-def _assigned(value, dtype):
+def _assigned(value, dtype, float16=False):
     """``value`` converted to ``dtype`` as PyTorch's x[i] = value converts it (a copy_): a tensor or array
-    freely (a float into an int tensor rounds toward zero); a number unless it overflows the dtype (a
-    negative int wraps into an unsigned one, -1 is 255; float16 takes inf), as PyTorch."""
+    freely, as x.to(dtype) (a float into an int tensor rounds toward zero, NaN is PyTorch's value too); a number
+    unless it overflows the dtype (number_fits: a negative int wraps into an unsigned one, -1 is 255; float16 takes
+    inf, but with ``float16``, as PyTorch's fill_ and masked_fill_), as PyTorch."""
     if not isinstance(value, (numbers.Number, numpy.generic)):
         value = value.data if isinstance(value, Tensor) else value
         if not hasattr(value, "astype"):  # None, a string, a list: NumPy would parse or convert them
             raise TypeError(f"can't assign a {type(value).__name__} to a {dtype} tensor (a number, tensor or "
                             "array expected, as PyTorch)")
-        return value.astype(dtype, copy=False)
+        with numpy.errstate(invalid="ignore", over="ignore"):
+            return value.astype(dtype, copy=False)
     if isinstance(value, (complex, numpy.complexfloating)) and dtype != bool:
         raise ArgumentError(f"[]=: value {value!r} cannot be converted to type {dtype} without overflow (as PyTorch)")
     check_int64(value)
-    if not number_fits(value, dtype, float16=False):  # float16 rounds beyond its range to inf
+    if not number_fits(value, dtype, float16):
         raise ArgumentError(f"[]=: value {value!r} cannot be converted to type {dtype} without overflow (as PyTorch)")
     with numpy.errstate(over="ignore"):
         return numpy.asarray(value).astype(dtype)[()]
@@ -202,10 +204,7 @@ def _filled(value, dtype):
     """A one-element tensor or array put at a mask as PyTorch puts it (masked_fill_): its value as a number,
     converted with PyTorch's overflow check (_assigned's; into float16 a finite value beyond its range is refused
     too), so of any dtype, and in x's memory too (x[mask] = x[0])."""
-    number = value.item()
-    if not number_fits(number, dtype):
-        raise ArgumentError(f"[]=: value {number!r} cannot be converted to type {dtype} without overflow (as PyTorch)")
-    return _assigned(number, dtype)
+    return _assigned(value.item(), dtype, float16=True)
 
 
 def _overlap_of_put(data, items, value):
@@ -221,14 +220,14 @@ def _overlap_of_put(data, items, value):
 
 
 def _fill(self, value):
-    """``x.fill_(value)``, as PyTorch's: every element set to a number, or a 0-d tensor's value, converted as x[...] =
-    value converts it (_assigned); an expanded tensor too (one value in shared memory). Refused while gradients are
-    recorded (see _refuse_in_graph)."""
+    """``x.fill_(value)``, as PyTorch's: every element set to a number, converted with PyTorch's overflow check (into
+    float16 too), or to a 0-d tensor's value, converted as x.to(dtype) (_assigned); an expanded tensor too (one
+    value in shared memory). Refused while gradients are recorded (see _refuse_in_graph)."""
     _refuse_in_graph("fill_", self, value)
     if getattr(value, "ndim", 0):
         raise ArgumentError(f"fill_ only supports 0-dimension value tensor but got tensor with {value.ndim} dimensions "
                             "(as PyTorch)")
-    self.data[...] = _assigned(value.item() if isinstance(value, Tensor) else value, self.dtype)
+    self.data[...] = backend.to_numpy(_assigned(value, self.dtype, float16=True))[()]  # (a number on any device)
     self.version += 1
     return self
 
