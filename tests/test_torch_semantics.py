@@ -1552,3 +1552,132 @@ def test_a_second_backward_with_inputs_through_a_freed_graph_is_refused_as_torch
         z.backward(inputs=[x])
         with pytest.raises(RuntimeError, match="second time"):
             z.backward(inputs=[x])
+
+
+NUMBER_ARGUMENTS = {  # ops that convert a number argument to their result dtype with PyTorch's overflow check
+    "clamp min": lambda m, x, v: m.clamp(x, v), "clamp max": lambda m, x, v: m.clamp(x, max=v),
+    "clamp both": lambda m, x, v: m.clamp(x, -1, v), "where other": lambda m, x, v: m.where(x > 0, x, v),
+    "where input": lambda m, x, v: m.where(x > 0, v, x),
+}
+
+
+@pytest.mark.parametrize("case", NUMBER_ARGUMENTS)
+@pytest.mark.parametrize("dtype", ["uint8", "int8", "int16", "int32", "int64", "float16", "float32", "float64", "bool"])
+def test_a_number_argument_beyond_the_result_dtype_is_refused_as_torchs(torch, case, dtype):
+    # clamp and where converted a number to their result dtype as NumPy does: clamp(int8, max=1000) clamped at -24,
+    # where(c, uint8, 300) gave 44 and a float32 where() of 1e300 inf, in silence, where PyTorch refuses the value
+    op, data = NUMBER_ARGUMENTS[case], numpy.array([1, 0, 2]).astype(dtype)
+    for value in (1000, 300, -1, -256, 70000, 2 ** 31, 2 ** 63 - 1, 2 ** 63, 1e6, 1e300, math.inf, 2.5):
+        if case == "clamp both" and value == 2 ** 63:  # (-1 and a uint64 number: PyTorch's promotion in corners)
+            continue
+        ours = Tensor(on_device(data))
+        try:
+            theirs = op(torch, torch.tensor(data), value)
+        except RuntimeError as error:
+            with pytest.raises(RuntimeError, match="overflow" if "overflow" in str(error) else None):
+                op(F, ours, value)
+            continue
+        except NotImplementedError:  # (a bool clamp)
+            with pytest.raises(NotImplementedError):
+                op(F, ours, value)
+            continue
+        result = op(F, ours, value)
+        assert str(result.dtype) == str(theirs.dtype).replace("torch.", ""), value
+        numpy.testing.assert_array_equal(host(result), theirs.numpy(), err_msg=str(value))
+
+
+@pytest.mark.parametrize("op", ["add", "sub"])
+@pytest.mark.parametrize("dtype", ["uint8", "int8", "int16", "int32", "int64", "bool"])
+def test_an_integer_alpha_converts_to_the_result_dtype_as_torchs(torch, op, dtype):
+    # an integer (or bool) add's or sub's alpha multiplied b in int64 before: add(int8, int8, alpha=1000) wrapped in
+    # silence where PyTorch refuses alpha, and add(bool, bool, alpha=2) was an int64 tensor of 3s, PyTorch's a bool one
+    data = numpy.array([1, 0, 2]).astype(dtype)
+    for alpha in (2, 0, -1, 127, 128, -128, -129, 255, -255, -256, 1000, 70000, 2 ** 31, True, False, 2 ** 64):
+        if op == "sub" and dtype == "bool" and alpha == 2 ** 64:  # (PyTorch reads its arguments before its refusal)
+            continue
+        try:
+            theirs = getattr(torch, op)(torch.tensor(data), torch.tensor(data), alpha=alpha)
+        except OverflowError:
+            with pytest.raises(OverflowError):
+                getattr(F, op)(Tensor(on_device(data)), Tensor(on_device(data)), alpha=alpha)
+            continue
+        except RuntimeError as error:
+            with pytest.raises(RuntimeError, match="overflow" if "overflow" in str(error) else None):
+                getattr(F, op)(Tensor(on_device(data)), Tensor(on_device(data)), alpha=alpha)
+            continue
+        ours = getattr(F, op)(Tensor(on_device(data)), Tensor(on_device(data)), alpha=alpha)
+        assert str(ours.dtype) == str(theirs.dtype).replace("torch.", ""), alpha
+        numpy.testing.assert_array_equal(host(ours), theirs.numpy(), err_msg=str(alpha))
+    if dtype == "int8":  # alpha * b in the result dtype (int16 here), not in b's (uint8: 400 wrapped to 144)
+        theirs = getattr(torch, op)(torch.tensor(data), torch.tensor([200, 1, 2], dtype=torch.uint8), alpha=2)
+        ours = getattr(F, op)(Tensor(on_device(data)), Tensor(on_device(numpy.array([200, 1, 2], "uint8"))), alpha=2)
+        assert ours.dtype == "int16"
+        numpy.testing.assert_array_equal(host(ours), theirs.numpy())
+
+
+@pytest.mark.parametrize("name", ["exp", "log", "sigmoid", "tanh", "sqrt"])
+@pytest.mark.parametrize("dtype", ["bool", "uint8", "int8", "int16", "int32", "int64"])
+def test_a_float_function_of_an_integer_tensor_is_float32_as_torchs(torch, name, dtype):
+    # exp, log, sigmoid and tanh refused integer and bool tensors, where PyTorch computes them in float32 (as sqrt did)
+    data = numpy.array([3, 0, 1, 5] if dtype in ("bool", "uint8") else [-3, 0, 1, 5]).astype(dtype)
+    ours, theirs = getattr(F, name)(Tensor(on_device(data))), getattr(torch, name)(torch.tensor(data))
+    assert ours.dtype == "float32" and theirs.dtype == torch.float32
+    numpy.testing.assert_allclose(host(ours), theirs.numpy(), rtol=1e-6)
+
+
+@pytest.mark.parametrize("dtype", ["bool", "uint8", "int8", "int16", "int32", "int64"])
+def test_matmul_and_linear_of_integer_tensors_as_torchs(torch, dtype):
+    # matmul and linear refused integer tensors, which PyTorch multiplies in their dtype (int8 wraps, as there);
+    # a bool one PyTorch refuses (NotImplementedError), and so does tinyrrn
+    x, w, b = (numpy.array(v).astype(dtype) for v in ([[1, 2, 0], [3, 1, 1]], [[100, 100, 1], [0, 1, 1]], [1, 0]))
+    cases = {"matmul": lambda m, x, w, b: m.matmul(x, w.T), "vector": lambda m, x, w, b: m.matmul(x[0], w[0]),
+             "linear": lambda m, x, w, b: (m.nn.functional if m is torch else m).linear(x, w),
+             "linear bias": lambda m, x, w, b: (m.nn.functional if m is torch else m).linear(x, w, b),
+             "@": lambda m, x, w, b: x @ w.T}
+    for name, case in cases.items():
+        try:
+            theirs = case(torch, *map(torch.tensor, (x, w, b)))
+        except NotImplementedError:
+            with pytest.raises(NotImplementedError, match="Bool"):
+                case(F, *(Tensor(on_device(v)) for v in (x, w, b)))
+            continue
+        ours = case(F, *(Tensor(on_device(v)) for v in (x, w, b)))
+        assert str(ours.dtype) == str(theirs.dtype).replace("torch.", ""), name
+        numpy.testing.assert_array_equal(host(ours), theirs.numpy(), err_msg=name)
+
+
+@pytest.mark.parametrize("dtype", ["bool", "uint8", "int8", "int16", "int32", "int64"])
+def test_relu_of_an_integer_tensor_keeps_its_dtype_as_torchs(torch, dtype):
+    # relu refused integer tensors, which PyTorch's keeps in their dtype; a bool one both refuse
+    data = numpy.array([3, 0, 1, 5] if dtype in ("bool", "uint8") else [-3, 0, 1, 5]).astype(dtype)
+    for ours_op, theirs_op in ((F.relu, torch.relu), (lambda x: F.relu(x, inplace=True), torch.relu_),
+                               (tinyrrn.nn.ReLU(), torch.nn.ReLU())):
+        try:
+            theirs = theirs_op(torch.tensor(data))
+        except RuntimeError:
+            with pytest.raises(RuntimeError, match="Boolean"):
+                ours_op(Tensor(on_device(data)))
+            continue
+        ours = ours_op(Tensor(on_device(data)))
+        assert str(ours.dtype) == str(theirs.dtype).replace("torch.", "")
+        numpy.testing.assert_array_equal(host(ours), theirs.numpy())
+
+
+@pytest.mark.parametrize("dtype", ["float16", "float32", "int8", "uint8", "int64", "bool"])
+def test_fill_converts_a_number_with_torchs_check_and_a_0d_tensor_as_a_copy(torch, dtype):
+    # fill_ and nn.init.constant_ wrote a number beyond float16's range as inf, where PyTorch's fill_ refuses it
+    # (as it refuses 1000 into int8), and refused a 0-d tensor's value of 1000 into int8 or NaN into an int tensor,
+    # which PyTorch's fill_ converts as x.to(dtype) converts it (-24, 0)
+    for value in (65520.0, 1e39, 1000, -1, 2.7, math.nan, "0-d 1000", "0-d nan", "0-d 1e39", "0-d 7e4"):
+        def run(tensor, fill):
+            val = tensor(numpy.array(float(value.split()[1]))) if isinstance(value, str) else value  # (float64)
+            target = tensor(numpy.zeros(2, dtype))
+            try:
+                fill(target, val)
+            except RuntimeError as error:
+                return "overflow" if "overflow" in str(error) else "refused"
+            return repr(host(target).tolist() if isinstance(target, Tensor) else target.numpy().tolist())
+        for fill, theirs_fill in ((lambda t, v: t.fill_(v), lambda t, v: t.fill_(v)),
+                                  (tinyrrn.nn.init.constant_, torch.nn.init.constant_)):
+            theirs = run(torch.tensor, theirs_fill)
+            assert run(lambda a: Tensor(on_device(a)), fill) == theirs, value

@@ -193,14 +193,14 @@ def _overlap_of_put(data, items, value):
 
 
 def _fill(self, value):
-    """``x.fill_(value)``, as PyTorch's: every element set to a number, or a 0-d tensor's value, converted as x[...] =
-    value converts it (assigned); an expanded tensor too (one value in shared memory). Refused while gradients are
-    recorded (see _refuse_in_graph)."""
+    """``x.fill_(value)``, as PyTorch's: every element set to a number, converted with PyTorch's overflow check (into
+    float16 too), or to a 0-d tensor's value, converted as x.to(dtype) (assigned); an expanded tensor too (one
+    value in shared memory). Refused while gradients are recorded (see _refuse_in_graph)."""
     _refuse_in_graph("fill_", self, value)
     if getattr(value, "ndim", 0):
         raise ArgumentError(f"fill_ only supports 0-dimension value tensor but got tensor with {value.ndim} dimensions "
                             "(as PyTorch)")
-    self.data[...] = assigned(value.item() if isinstance(value, Tensor) else value, self.dtype)
+    self.data[...] = backend.to_numpy(assigned(value, self.dtype, float16=True))[()]  # (a number on any device)
     self.version += 1
     return self
 

@@ -97,6 +97,17 @@ def check_same_dtype(op, *tensors, names=("input", "other")):
                             "convert with .astype(...)")
 
 
+def check_product(op, *tensors, names=("input", "other")):
+    """Products (matmul, linear) take operands of one dtype (check_same_dtype), float or integer, as PyTorch's CPU
+    kernels (integers wrap as there); bool ones are refused, as PyTorch refuses them. An optional last one (a bias)
+    may be None."""
+    check_tensors(op, *tensors[:2], names=names)
+    check_same_dtype(op, *tensors, names=names)
+    if tensors[0].dtype == bool:
+        raise DtypeError(f"{op}: \"addmm_impl_cpu_\" not implemented for 'Bool' (as PyTorch): multiply bool tensors "
+                         "as integers, .astype('int64')")
+
+
 def axis_index(op, axis, ndim):
     """``axis`` (negative counts from the end) as an index in [0, ndim), or PyTorch's IndexError.
 

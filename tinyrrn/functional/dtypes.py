@@ -41,28 +41,36 @@ def promote(a, b):
     return numpy.promote_types(a, b)
 
 
-def assigned(value, dtype, op="[]="):
+def number_fits(value, dtype, float16=True):
+    """Whether a number converts to ``dtype`` as PyTorch converts a number argument, with its overflow check
+    (c10's checked_convert): into an integer dtype within its range (an unsigned one takes a negative int down to
+    -max, which wraps: -1 is 255); into float32, and float16 unless ``float16`` is False (where PyTorch's op rounds
+    beyond its range to inf), inf, NaN or a finite value within its range; into float64 and bool any."""
+    if dtype.kind in "iu":
+        info = numpy.iinfo(dtype)
+        wraps = dtype.kind == "u" and isinstance(value, (int, numpy.integer))
+        return (-info.max if wraps else info.min) <= value <= info.max  # False for NaN and inf
+    if dtype.kind == "f" and dtype.itemsize < 8 and (float16 or dtype.itemsize > 2):
+        return not numpy.isfinite(value) or abs(value) <= float(numpy.finfo(dtype).max)  # in double, as PyTorch
+    return True
+
+
+def assigned(value, dtype, op="[]=", float16=False):
     """``value`` converted to ``dtype`` as PyTorch's x[i] = value converts it (a copy_): a tensor or array
-    freely (a float into an int tensor rounds toward zero); a number unless it overflows the dtype (a
-    negative int wraps into an unsigned one, -1 is 255; float16 takes inf), as PyTorch."""
+    freely, as x.to(dtype) (a float into an int tensor rounds toward zero, NaN is PyTorch's value too); a number
+    unless it overflows the dtype (number_fits: a negative int wraps into an unsigned one, -1 is 255; float16 takes
+    inf, but with ``float16``, as PyTorch's fill_ and masked_fill_), as PyTorch."""
     if not isinstance(value, (numbers.Number, numpy.generic)):
         value = value.data if isinstance(value, Tensor) else value
         if not hasattr(value, "astype"):  # None, a string, a list: NumPy would parse or convert them
             raise TypeError(f"can't assign a {type(value).__name__} to a {dtype} tensor (a number, tensor or "
                             "array expected, as PyTorch)")
-        return value.astype(dtype, copy=False)
+        with numpy.errstate(invalid="ignore", over="ignore"):
+            return value.astype(dtype, copy=False)
     if isinstance(value, (complex, numpy.complexfloating)) and dtype != bool:
         raise ArgumentError(f"{op}: value {value!r} cannot be converted to type {dtype} without overflow (as PyTorch)")
     check_int64(value)
-    if dtype.kind in "iu":
-        info = numpy.iinfo(dtype)
-        wraps = dtype.kind == "u" and isinstance(value, (int, numpy.integer))
-        fits = (-info.max if wraps else info.min) <= value <= info.max  # False for NaN and inf
-    elif dtype.kind == "f" and dtype != "float16":
-        fits = not numpy.isfinite(value) or abs(value) <= float(numpy.finfo(dtype).max)  # in double, as PyTorch
-    else:  # bool takes any number, float16 rounds beyond its range to inf
-        fits = True
-    if not fits:
+    if not number_fits(value, dtype, float16):
         raise ArgumentError(f"{op}: value {value!r} cannot be converted to type {dtype} without overflow (as PyTorch)")
     with numpy.errstate(over="ignore"):
         return numpy.asarray(value).astype(dtype)[()]
@@ -70,11 +78,8 @@ def assigned(value, dtype, op="[]="):
 
 def filled(number, dtype, op="[]="):
     """A number (of a one-element tensor or array too) put at a mask as PyTorch puts it (masked_fill_), or filled in
-    by new_full: converted with PyTorch's overflow check (assigned's; into float16 a finite value beyond its range
-    is refused too)."""
-    if dtype == "float16" and numpy.isfinite(number) and abs(number) > float(numpy.finfo(dtype).max):
-        raise ArgumentError(f"{op}: value {number!r} cannot be converted to type {dtype} without overflow (as PyTorch)")
-    return assigned(number, dtype, op)
+    by new_full: converted with PyTorch's overflow check (assigned's, into float16 too)."""
+    return assigned(number, dtype, op, float16=True)
 
 
 def opmath(array):

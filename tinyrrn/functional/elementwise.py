@@ -19,7 +19,7 @@ from ..grad_mode import no_grad, records_graph
 from ..tensor import Tensor, check_inference_write, make_result
 from ._util import (ArgumentError, DtypeError, broadcast_shape, check_float, check_tensors, flag, number, quiet,
                     refuse_internal_overlap, refuse_out, saved_beside_inputs, saving_originals, unbroadcast)
-from .dtypes import DEFAULT_FLOAT, category, filled, opmath, result_type
+from .dtypes import DEFAULT_FLOAT, category, filled, number_fits, opmath, result_type
 
 
 def _operands(op, a, b, dtype=None):
@@ -121,12 +121,16 @@ def _relu_gradient(g, y, out):
 
 
 def _with_alpha(op, a, b, alpha):
-    """add's and sub's a +- alpha * b, ``alpha`` checked as PyTorch checks it (_alpha_kind). A floating-point result as
+    """add's and sub's a +- alpha * b, ``alpha`` checked as PyTorch checks it (_alpha_dtype). A floating-point result as
     PyTorch's fused kernel computes it: alpha in the result dtype, and one rounding (float16 in float32, float32 in
     float64; float64 rounds twice, NumPy has no fused multiply-add; an alpha beyond its range refused); the gradient
-    to b is g * alpha as mul takes a number. Other results are b * alpha, then add or sub."""
-    if _alpha_kind(op, alpha, a, b) != "f":
-        b = b if alpha == 1 else mul(b, alpha) if isinstance(b, Tensor) else b * alpha
+    to b is g * alpha as mul takes a number. Other results are b * alpha in the result dtype, alpha converted to it
+    with PyTorch's overflow check (of -alpha for sub; a bool result takes alpha's truth value), then add or sub."""
+    dtype = _alpha_dtype(op, alpha, a, b)
+    if dtype.kind != "f":
+        alpha = bool(alpha) if dtype.kind == "b" else alpha
+        _check_numbers(op, dtype, alpha if op == "add" else -alpha)
+        b = b if alpha == 1 else mul(astype(b, dtype), alpha) if isinstance(b, Tensor) else b * alpha
         return add(a, b) if op == "add" else sub(a, b)
     a, b, x, y = _operands(op, a, b)
     largest = float(numpy.finfo(x.dtype).max)
@@ -148,10 +152,13 @@ def _with_alpha(op, a, b, alpha):
     return make_result(out, (a, b), backward, op)
 
 
-def _alpha_kind(op, alpha, a, b):
+def _alpha_dtype(op, alpha, a, b):
     """add's and sub's ``alpha``, as PyTorch checks it (a bool for a bool result only, a float not for an integer or
-    bool one; a NumPy bool is a float there): the kind of their result's dtype."""
-    kind = result_type(a, b).kind
+    bool one; a NumPy bool is a float there): their result's dtype."""
+    dtype = result_type(a, b)
+    kind = dtype.kind
+    if type(alpha) is int:
+        _number(op, alpha, "alpha", 3)  # PyTorch's OverflowError beyond int64 and uint64
     if isinstance(alpha, bool):
         if kind != "b":
             raise ArgumentError(f"{op}: Boolean alpha only supported for Boolean results (as PyTorch), got alpha={alpha}")
@@ -160,7 +167,7 @@ def _alpha_kind(op, alpha, a, b):
     elif kind != "f" and not isinstance(alpha, (int, numpy.integer)):
         raise ArgumentError(f"{op}: For integral input tensors, argument alpha must not be a floating point number "
                             f"(as PyTorch), got alpha={alpha!r}")
-    return kind
+    return dtype
 
 
 def add(input, other, *, alpha=1, out=None):
@@ -415,9 +422,12 @@ def clamp(input, min=None, max=None, *, out=None):
         if bound.ndim or bound.requires_grad:
             raise TypeError("clamp: min and max are both tensors or both numbers (a 0-d tensor that requires no grad "
                             "counts as a number), as PyTorch")
+    min, max = (b if b is None or isinstance(b, Tensor) else _number("clamp", b, name, i)
+                for b, name, i in ((min, "min", 2), (max, "max", 3)))
     dtype = result_type(input, *(b for b in (min, max) if b is not None))
     if category(dtype) == 0:
         raise DtypeError("clamp: \"clamp_cpu\" not implemented for 'Bool' (as PyTorch)")
+    _check_numbers("clamp", dtype, min, max)
     data = input.data.astype(dtype, copy=False)
     xp = backend.xp_of(data)
     bounds, lo, hi = (), None, None  # the bounds as tensors (the graph's inputs beside x) and arrays
@@ -463,6 +473,15 @@ def clamp_max(input, max, *, out=None):
     if max is None:
         raise TypeError("clamp_max(): argument 'max' must be a number or a tensor, not None (as PyTorch)")
     return clamp(input, max=max)
+
+
+def _check_numbers(op, dtype, *values, float16=True):
+    """PyTorch's refusal of a number among ``values`` that does not fit the result ``dtype`` (number_fits: 1000 into
+    int8), where NumPy would wrap it (to -24) or round it to inf; tensors among them are converted freely."""
+    for value in values:
+        if isinstance(value, (numbers.Number, numpy.generic)) and not number_fits(value, dtype, float16):
+            raise ArgumentError(f"{op}: value {value!r} cannot be converted to type {dtype} without overflow "
+                                "(as PyTorch)")
 
 
 def _extremum(name, pick, loses):
@@ -537,9 +556,11 @@ def where(condition, input=None, other=None, *, out=None):
     elif condition.dtype != bool:
         raise ArgumentError(f"where expected condition to be a boolean tensor, but got a tensor with dtype "
                             f"{condition.dtype} (as PyTorch)")
+    values = (input, other)
     if not isinstance(input, Tensor) and not isinstance(other, Tensor):
         input = Tensor(_scalar_or_array(xp, _number("where", input, "input", 2), result_type(input, other)))
     a, b, x, y = _operands("where", input, other)
+    _check_numbers("where", x.dtype, *values, float16=False)  # (PyTorch's where rounds to float16's inf)
     if a.device != condition.device:
         check_tensors("where", condition, a, names=("condition", "input"))
     mask = condition.data.astype(bool, copy=False)
@@ -621,13 +642,18 @@ def abs(input, *, out=None):
     return make_result(xp.abs(input.data), (input,), lambda g: (g * xp.sign(xp.nan_to_num(input.data)),), "abs")
 
 
+def _floats(op, input):
+    """The array of a float function's input: an integer or bool tensor's as float32, as PyTorch computes them."""
+    check_tensors(op, input)
+    return input.data if input.data.dtype.kind == "f" else input.data.astype(DEFAULT_FLOAT)
+
+
 @quiet
 def sqrt(input, *, out=None):
     """The square root (torch.sqrt; integer and bool tensors give float32); PyTorch's gradient g / (2 out)."""
     if out is not None:
         refuse_out("sqrt")
-    check_tensors("sqrt", input)
-    data = input.data if input.dtype.kind == "f" else input.data.astype(DEFAULT_FLOAT)
+    data = _floats("sqrt", input)
     result = backend.xp_of(data).sqrt(data)
     return make_result(result, (input,), lambda g: (g / (2 * result),), "sqrt")
 
@@ -642,21 +668,21 @@ def square(input, *, out=None):
 
 @quiet
 def exp(input, *, out=None):
-    """e ** x."""
+    """e ** x (integer and bool tensors give float32)."""
     if out is not None:
         refuse_out("exp")
-    check_float("exp", input)
-    result = backend.xp_of(input.data).exp(input.data)
+    data = _floats("exp", input)
+    result = backend.xp_of(data).exp(data)
     return make_result(result, (input,), lambda g: (g * result,), "exp")
 
 
 @quiet
 def log(input, *, out=None):
-    """Natural logarithm."""
+    """Natural logarithm (integer and bool tensors give float32)."""
     if out is not None:
         refuse_out("log")
-    check_float("log", input)
-    return make_result(backend.xp_of(input.data).log(input.data), (input,), lambda g: (g / input.data,), "log")
+    data = _floats("log", input)
+    return make_result(backend.xp_of(data).log(data), (input,), lambda g: (g / data,), "log")
 
 
 def _writes_in_place(op, x, inplace):
@@ -684,8 +710,11 @@ def _written(x):
 
 
 def relu(input, inplace=False):
-    """max(x, 0); the gradient at 0 is 0, as in PyTorch. ``inplace``: see _writes_in_place."""
-    check_float("relu", input)
+    """max(x, 0); the gradient at 0 is 0, as in PyTorch. An integer tensor keeps its dtype, a bool one is refused, as
+    there. ``inplace``: see _writes_in_place."""
+    check_tensors("relu", input)
+    if input.data.dtype == bool:
+        raise ArgumentError("relu: Boolean inputs not supported for relu (as PyTorch)")
     if _writes_in_place("relu", input, inplace):
         threads.elementwise(_relu, input.data, out=input.data)
         return _written(input)
@@ -702,23 +731,25 @@ def sigmoid(input, *, out=None):
     """1 / (1 + e^-x), as e^x / (1 + e^x) for negative x: never an overflow, and the small values of
     large negative x to full relative precision (not 0.5 (tanh(x / 2) + 1), which cancels). float16
     in float32, rounded once, as PyTorch: sigmoid(8) is 0.9995, not 1. The gradient is PyTorch's
-    g (1 - y) y in the tensor's dtype, step by step (as its sigmoid_backward)."""
+    g (1 - y) y in the tensor's dtype, step by step (as its sigmoid_backward). Integer and bool tensors give float32.
+    """
     if out is not None:
         refuse_out("sigmoid")
-    check_float("sigmoid", input)
-    xp = backend.xp_of(input.data)
-    wide = opmath(input.data)
+    data = _floats("sigmoid", input)
+    xp = backend.xp_of(data)
+    wide = opmath(data)
     e = xp.exp(-xp.abs(wide))  # in (0, 1]
-    result = xp.where(wide >= 0, 1 / (1 + e), e / (1 + e)).astype(input.dtype, copy=False)
+    result = xp.where(wide >= 0, 1 / (1 + e), e / (1 + e)).astype(data.dtype, copy=False)
     return make_result(result, (input,), lambda g: (g * (1 - result) * result,), "sigmoid")
 
 
 def tanh(input, *, out=None):
-    """Hyperbolic tangent; the float16 gradient in float32, rounded once, as PyTorch's tanh_backward."""
+    """Hyperbolic tangent (integer and bool tensors give float32); the float16 gradient in float32, rounded once,
+    as PyTorch's tanh_backward."""
     if out is not None:
         refuse_out("tanh")
-    check_float("tanh", input)
-    result = backend.xp_of(input.data).tanh(input.data)
+    data = _floats("tanh", input)
+    result = backend.xp_of(data).tanh(data)
 
     def backward(g):
         y = opmath(result)

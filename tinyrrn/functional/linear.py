@@ -3,19 +3,18 @@ import math
 
 from .. import backend, threads
 from ..tensor import make_result
-from ._util import (ArgumentError, accurate_sum, broadcast_shape, check_float, check_same_dtype, quiet, refuse_out,
-                    unbroadcast)
+from ._util import ArgumentError, accurate_sum, broadcast_shape, check_product, quiet, refuse_out, unbroadcast
 from .elementwise import add
 from .shape import reshape
 
 
 def matmul(input, other, *, out=None):
     """input @ other (torch.matmul): leading (batch) dims broadcast as in NumPy; a 1-D ``input`` is a
-    row and a 1-D ``other`` a column vector whose dimension the result drops (1-D @ 1-D is a 0-d dot)."""
+    row and a 1-D ``other`` a column vector whose dimension the result drops (1-D @ 1-D is a 0-d dot). Float or
+    integer tensors of one dtype (check_product)."""
     if out is not None:
         refuse_out("matmul")
-    check_float("matmul", input, other)  # Tensors, as PyTorch: an array or a list is a TypeError (x @ array takes it)
-    check_same_dtype("matmul", input, other)
+    check_product("matmul", input, other)  # Tensors, as PyTorch: an array or a list is a TypeError (x @ array takes it)
     if input.ndim == 0 or other.ndim == 0 or input.shape[-1] != other.shape[-2 if other.ndim > 1 else 0]:
         raise ArgumentError(f"matmul: shapes {tuple(input.shape)} and {tuple(other.shape)} do not fit "
                             "(need >= 1 dim each and a.shape[-1] == b.shape[-2], or b.shape[0] for a 1-D b)")
@@ -42,11 +41,11 @@ def linear(input, weight, bias=None, *, out=None):
     """x @ weight.T + bias, with weight shaped (out_features, in_features), or (in_features,) for x @ weight, as
     in PyTorch; the bias is (out_features,) or broadcasts to the output's shape, as PyTorch's (whose fast path
     for a contiguous input of 3 or more dims refuses some of those, a (N, 1) bias; tinyrrn takes them all). A 1-d
-    weight takes no bias with a 2-d input, as there (PyTorch's addmm), and only a 0-d one with a 1-d input."""
+    weight takes no bias with a 2-d input, as there (PyTorch's addmm), and only a 0-d one with a 1-d input. Float or
+    integer tensors of one dtype (check_product)."""
     if out is not None:
         refuse_out("linear")
-    check_float("linear", input, weight, names=("input", "weight"))
-    check_same_dtype("linear", input, weight, bias, names=("input", "weight", "bias"))
+    check_product("linear", input, weight, bias, names=("input", "weight", "bias"))
     if weight.ndim == 1 and input.ndim and input.shape[-1] == weight.shape[0]:  # PyTorch: input @ weight, no last dim
         result = matmul(input, weight)
         if bias is not None and input.ndim == 2:  # PyTorch's addmm, refused for any bias

@@ -200,7 +200,7 @@ def constant_(tensor, val):
     if getattr(val, "ndim", 0):
         raise ArgumentError(f"fill_ only supports 0-dimension value tensor but got tensor with {val.ndim} "
                             "dimensions (as PyTorch)")
-    return _fill(tensor, numpy.full(tensor.shape, backend.to_numpy(assigned(val, tensor.data.dtype))))
+    return _fill(tensor, numpy.full(tensor.shape, backend.to_numpy(assigned(val, tensor.data.dtype, float16=True))))
 
 
 def ones_(tensor):
