@@ -759,6 +759,18 @@ def test_a_video_replaced_by_another_of_as_many_frames_is_named_on_resume(own_da
     assert line.startswith(f"error: {replaced}: changed since the run started") and "nothing was changed" in line
 
 
+def test_a_video_replaced_by_another_of_the_same_size_and_mtime_is_named_on_resume(own_data, tmp_path, capsys):
+    """A video replaced by another of the same size and the same modification time (cp -p of a file made in the same
+    instant, an archive extracted again with other content) resumed silently: only size and mtime were compared."""
+    video = own_data[0] / "MoveLeft" / "v_MoveLeft_g04_c02.avi"
+    with put_back(video) as replaced:
+        times = replaced.stat()
+        shutil.copyfile(str(replaced).replace("MoveLeft", "MoveRight"), replaced)
+        os.utime(replaced, ns=(times.st_atime_ns, times.st_mtime_ns))
+        line = refused_resume(own_data, tmp_path, capsys)
+    assert line.startswith(f"error: {replaced}: changed since the run started") and "nothing was changed" in line
+
+
 def test_videos_given_other_permissions_resume_as_before(own_data, tmp_path):
     """A chmod changes a video's change time, which no one can set back, and nothing of its content: the resume check
     takes its size and mtime only, so the run resumes (the frame cache's key, which takes the ctime too, decodes it
