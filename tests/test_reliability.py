@@ -1786,6 +1786,21 @@ def test_a_bad_tinyrrn_threads_is_one_line_naming_the_variable_not_a_flag_never_
     assert one_error_line(capsys) == f"error: TINYRRN_THREADS={value!r}: expected a positive whole number of threads"
 
 
+def test_a_thread_count_far_beyond_the_cores_is_refused_naming_the_flag_or_variable(tmp_path, monkeypatch, capsys):
+    """--threads 100000 (or TINYRRN_THREADS=100000) was taken: work worth sharing was cut into a multiple of the
+    thread count, a block per row, on thousands of threads, far slower than on the cores there are."""
+    from tinyrrn import threads
+    most = threads.MAX_THREADS_PER_CORE * threads.available_cores()
+    assert training.main(["--out", str(tmp_path), "--threads", "100000"]) == cli.EXIT_USAGE
+    assert one_error_line(capsys).startswith(f"error: --threads: 100000 threads: more than {most} ")
+    assert prediction.main(["v.avi", "--checkpoint", "run", "--threads", str(most + 1)]) == cli.EXIT_USAGE
+    assert one_error_line(capsys).startswith(f"error: --threads: {most + 1} threads: more than {most} ")
+    monkeypatch.setenv("TINYRRN_THREADS", "100000")
+    assert prediction.main(["v.avi", "--checkpoint", "run"]) == cli.EXIT_USAGE
+    assert one_error_line(capsys).startswith(f"error: TINYRRN_THREADS='100000': more than {most} ")
+    assert os.listdir(tmp_path) == []
+
+
 @pytest.mark.parametrize("flags, says", [(["--out", "elsewhere"], "--out names"), (["--name", "other"], "--name names"),
                                          (["--out", "o", "--name", "n"], "--out and --name name")])
 def test_resume_refuses_out_and_name_which_would_record_a_folder_the_run_is_not_in(flags, says, tmp_path, capsys):
