@@ -1178,6 +1178,25 @@ def test_every_command_ends_an_expected_failure_in_one_line(module, args, code, 
     assert one_error_line(capsys).startswith(says)
 
 
+def test_a_file_where_a_dataset_or_split_folder_is_expected_is_named_as_a_file(tiny_data, tmp_path, capsys):
+    """--data FILE, --list-dir FILE and python -m tinyrrn.data.check FILE said 'no such dataset folder' of a file that
+    is there: the user looked for a typo. Each says it is a file, and what is expected; a path through a file names
+    the file."""
+    video = os.path.join(tiny_data, "MoveLeft", "v_MoveLeft_g01_c01.avi")
+    out = str(tmp_path / "runs")
+    assert training.main(["--data", video, "--out", out]) == cli.EXIT_USAGE
+    assert one_error_line(capsys).startswith(f"error: {video}: a file, not a dataset folder (--data")
+    assert training.main(["--data", video + "/UCF", "--out", out]) == cli.EXIT_USAGE
+    assert one_error_line(capsys).startswith(f"error: {video}/UCF: no such dataset folder ({video} is a file) (--data")
+    assert training.main(["--data", tiny_data, "--list-dir", video, "--out", out]) == cli.EXIT_USAGE
+    assert one_error_line(capsys).startswith(f"error: {video}: a file, not a folder of split files")
+    assert data_check.main([video]) == cli.EXIT_USAGE
+    assert one_error_line(capsys).startswith(f"error: {video}: a file, not a dataset folder")
+    with pytest.raises(NotADirectoryError, match="a file, not a dataset folder"):
+        UCF101(video)
+    assert not os.path.exists(out)
+
+
 def test_a_gpu_without_cupy_is_one_line_and_debug_shows_the_traceback(tiny_data, tmp_path, monkeypatch, capsys):
     monkeypatch.setitem(sys.modules, "cupy", None)  # import fails, as where CuPy is not installed
     monkeypatch.setattr(backend, "_load_cupy", devices.real_load_cupy)  # not the stand-in (TINYRRN_TEST_STANDIN)

@@ -102,6 +102,20 @@ def file_in_the_way(path):
     return parent if parent and os.path.lexists(parent) and not os.path.isdir(parent) else None
 
 
+def not_a_folder(path, what):
+    """Why ``path`` is no ``what`` (a kind of folder: 'dataset folder'), in words to follow the path in an error: 'a
+    file, not a dataset folder', 'no such dataset folder' (naming the file a path through one goes through); None
+    when it is a folder."""
+    if os.path.isdir(path):
+        return None
+    if os.path.isfile(path):
+        return f"a file, not a {what}"
+    if os.path.exists(path):
+        return f"not a regular file (a device, pipe or socket), not a {what}"
+    in_the_way = file_in_the_way(path)
+    return f"no such {what}" + (f" ({in_the_way} is a file)" if in_the_way else "")
+
+
 def write_text(path, text):
     """Replace ``path`` by ``text``, atomically."""
     with atomic_write(path) as file:

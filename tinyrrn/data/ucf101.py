@@ -169,6 +169,8 @@ class UCF101:
             raise ValueError(f"crop {crop} is larger than resize {resize} (the frames' short side): "
                              "raise resize or lower crop")
         self.root = str(root)
+        if os.path.isfile(self.root):
+            raise NotADirectoryError(errno.ENOTDIR, "a file, not a dataset folder", self.root)
         if not os.path.isdir(self.root):
             raise FileNotFoundError(errno.ENOENT, "no such dataset folder", self.root)
         self.list_dir = str(list_dir) if list_dir is not None else os.path.join(self.root, "ucfTrainTestlist")
