@@ -1083,6 +1083,26 @@ def test_a_folder_of_another_command_is_named_as_such_where_a_training_run_is_as
     assert sorted(os.listdir(folder)) == sorted(files)
 
 
+@pytest.mark.parametrize("files", [{}, {"notes.txt": "mine"}], ids=["empty", "other files"])
+def test_a_folder_holding_no_run_is_named_as_given_not_as_a_checkpoint_inside_it(tiny_data, tmp_path, files, capsys):
+    """evaluate, predict, train --weights and features --weights of a folder holding no run said
+    'FOLDER/checkpoint.npz: no such checkpoint': a file the user never named."""
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    for name, text in files.items():
+        (folder / name).write_text(text)
+    says = f"{folder}: a folder holding no checkpoint (best.npz or checkpoint.npz), not a training run"
+    assert evaluation.main([str(folder)]) == 2
+    assert one_error_line(capsys).startswith(f"error: {says}")
+    assert prediction.main(["v.avi", "--checkpoint", str(folder)]) == 2
+    assert one_error_line(capsys).startswith(f"error: {says}")
+    assert training.main(tiny_args(tiny_data, tmp_path / "runs", "--weights", str(folder))) == 2
+    assert one_error_line(capsys).startswith(f"error: --weights {says}")
+    assert features.main(["--weights", str(folder), "--data", tiny_data, "--out", str(tmp_path / "f")]) == 2
+    assert one_error_line(capsys).startswith(f"error: --weights {says}")
+    assert sorted(os.listdir(folder)) == sorted(files) and sorted(os.listdir(tmp_path)) == ["folder"]
+
+
 def test_a_tiny_pth_that_expands_to_gigabytes_is_refused(tmp_path):
     header = b"".join(pickle.dumps(obj, protocol=2) for obj in (0x1950A86A20F9469CFC6C, 1001, {"little_endian": True}))
     tensor = (b"ctorch._utils\n_rebuild_tensor_v2\n((Vstorage\nctorch\nFloatStorage\nV0\nVcpu\nI1\ntQ"

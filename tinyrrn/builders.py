@@ -122,8 +122,10 @@ def reading_weights(path):
         raise UsageError(f"{path}: no such file (--weights)")
     try:
         yield
-    except UsageError:
-        raise
+    except UsageError as err:  # of a checkpoint or run directory: the flag named once
+        if "--weights" in str(err):
+            raise
+        raise UsageError(f"--weights {err}") from None
     except (ValueError, OSError) as err:
         raise UsageError(f"--weights {describe(err)}") from None
 
@@ -183,8 +185,12 @@ def checkpoint_file(path):
     named as a checkpoint file (last.npz/) stays itself, refused by checkpoint.load as a folder."""
     if os.path.isdir(path) and not path.endswith(".npz"):
         rundir.refuse_other_run(path)
-        best = os.path.join(path, "best.npz")
-        return best if os.path.lexists(best) else os.path.join(path, "checkpoint.npz")
+        best, last = (os.path.join(path, name) for name in ("best.npz", "checkpoint.npz"))
+        if not any(map(os.path.lexists, (best, last, os.path.join(path, "config.json")))):
+            raise checkpoint.NotACheckpoint(f"{path}: a folder holding no checkpoint (best.npz or checkpoint.npz), "
+                                            "not a training run; name the folder of a run of python -m tinyrrn.train, "
+                                            "or its checkpoint")
+        return best if os.path.lexists(best) else last
     return path
 
 
