@@ -487,6 +487,7 @@ class Trainer:
                                 f"{self.kept()}")
 
     def after_batch(self, chunks, loss_sum):
+        tinyrandom.next_step()  # the GPU's dropout masks of the next batch: the same in a run resumed before it
         self.throughput.clips += int(chunks)
         self.bar.note = self.job.note(self.updates / max(self.total_updates, 1))
         self.bar.update(1, **({"loss": loss_sum / chunks} if chunks else {}), upd=self.updates)
