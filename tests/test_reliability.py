@@ -977,6 +977,27 @@ def test_a_pipe_given_as_weights_or_video_or_met_as_bad_videos_txt_is_refused_ne
         RunBeside(print, (), pipe, 1, "baseline", "")
 
 
+def strict_json(text):
+    """``text`` parsed as JSON proper, which has no NaN or Infinity (Python's json module reads them)."""
+    def refuse(name):
+        raise ValueError(f"{name} is not JSON")
+    return json.loads(text, parse_constant=refuse)
+
+
+def test_json_files_and_logs_stay_valid_json_with_nan_and_infinite_values(tmp_path):
+    """metrics.json, config.json, metrics.jsonl, ... were written with Python's NaN and Infinity, which JSON has not:
+    jq, JavaScript and most JSON readers refuse the whole file. A value that is no finite number is null there, as a
+    report's per-class accuracy of a class without videos already was."""
+    record = {"loss": float("nan"), "lr": float("inf"), "nested": [{"x": -float("inf")}, 1.5], "ok": 2}
+    files.write_json(tmp_path / "metrics.json", record)
+    log = files.JsonLog(tmp_path / "metrics.jsonl")
+    log.write(record)
+    expected = {"loss": None, "lr": None, "nested": [{"x": None}, 1.5], "ok": 2}
+    assert strict_json((tmp_path / "metrics.json").read_text()) == expected
+    [line] = (tmp_path / "metrics.jsonl").read_text().splitlines()
+    assert {k: v for k, v in strict_json(line).items() if k != "time"} == expected
+
+
 def test_a_line_appended_on_a_full_disk_is_named_and_leaves_the_file_as_it_was(tmp_path, monkeypatch):
     """A write of bad_videos.txt that failed on a full disk said only '[Errno 28] No space left on device'; and a
     line of metrics.jsonl, grid.jsonl or bad_videos.txt written in part before the disk filled stayed in part, a
