@@ -1249,6 +1249,25 @@ def test_a_gpu_without_cupy_is_one_line_and_debug_shows_the_traceback(tiny_data,
     assert "Traceback" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("key, value, says", [("threads", 100000, "--threads: 100000 threads: more than "),
+                                              ("device", "gpu", "--device gpu: device 'gpu' needs CuPy")])
+def test_a_device_or_thread_count_recorded_by_a_run_that_this_machine_lacks_names_the_config_json(
+        run, monkeypatch, key, value, says, capsys):
+    """A run started with --threads 16 or --device gpu, resumed on a machine of 2 cores or without a GPU, was refused
+    as '--threads: ...' or '--device gpu: ...': a flag the user did not give. The error says where the value was
+    recorded, and that the flag sets another one."""
+    monkeypatch.setitem(sys.modules, "cupy", None)  # import fails, as where CuPy is not installed
+    monkeypatch.setattr(backend, "_load_cupy", devices.real_load_cupy)  # not the stand-in (TINYRRN_TEST_STANDIN)
+    monkeypatch.delenv("TINYRRN_DEVICE", raising=False)
+    config = os.path.join(run, "config.json")
+    files.write_json(config, {**json.load(open(config)), key: value})
+    before = folder_bytes(run)
+    assert training.main(["--resume", run, "--epochs", "2"]) == 2
+    line = one_error_line(capsys)
+    assert line.startswith(f"error: {says}") and f"recorded in {config}" in line and f"--{key}" in line, line
+    assert folder_bytes(run) == before
+
+
 def test_tinyrrn_device_is_the_default_of_every_device_flag(monkeypatch):
     monkeypatch.setenv("TINYRRN_DEVICE", "auto")
     assert configuration.resolve([])[0]["device"] == "auto"
