@@ -970,7 +970,8 @@ def _main(given, resume, comm):
     else:
         config = configuration.fill_defaults({**configuration.DEFAULTS, **given})
     configuration.refuse_ignored(given, config)
-    recorded = {key: os.path.join(resume, "config.json") for key in ("device", "threads") if resume and key not in given}
+    recorded = {key: os.path.join(resume, "config.json") for key in ("device", "threads")
+                if resume and key not in given}  # named by their errors: no flag gave them
     cli.use_compute(config["device"], config["threads"], recorded)
     if backend.get_device() == "gpu":
         comm.use_gpu()  # one GPU per rank, before anything is allocated
