@@ -455,7 +455,7 @@ def test_a_cache_dir_that_is_a_file_is_a_usage_error_as_a_list_dir_that_is_one(t
     (tmp_path / "notes.txt").write_text("mine")
     notes = str(tmp_path / "notes.txt")
     for flag, says in (("--cache-dir", "not a folder, so it cannot hold the frame cache (--cache-dir)"),
-                       ("--list-dir", "no such folder of split files")):
+                       ("--list-dir", "a file, not a folder of split files")):
         args = ["--data", tiny_data, "--arch", "resnet_small", "--out", str(tmp_path / "runs"), "--max-steps", "1",
                 "--cache-dir", str(tmp_path / "cache"), flag, notes]
         assert main_of("train")(args) == cli.EXIT_USAGE

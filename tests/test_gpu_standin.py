@@ -214,6 +214,25 @@ def waits(log):
 FUNCTIONAL = "tinyrrn/functional/"  # the ops: they wait for nothing (the test below)
 
 
+def test_a_resumed_run_on_the_gpu_draws_the_dropout_masks_of_an_uninterrupted_one(
+        on_strict_gpu, tiny_data, tmp_path, monkeypatch, sigint_at_batch):
+    """CuPy's generator (dropout on a GPU) was not in a checkpoint's random state: a resumed run started it again from
+    the seed, drew other masks than the uninterrupted run from there on, and ended with other weights."""
+    original = training.F.cross_entropy
+    monkeypatch.setattr(training.F, "cross_entropy", lambda logits, labels: original(F.dropout(logits, 0.5), labels))
+    config = tiny_config(tiny_data, tmp_path, "--device", "gpu", "--epochs", "1", "--optimizer", "sgd")
+    straight, stopped = str(tmp_path / "straight"), str(tmp_path / "stopped")
+    training.train(config, straight)
+    disarm = sigint_at_batch(5)
+    with pytest.raises(signals.Interrupted):
+        training.train(config, stopped)
+    disarm()
+    training.train(config, stopped, resume=True)
+    (a, _), (b, _) = final_weights(straight), final_weights(stopped)
+    for key in a:
+        numpy.testing.assert_array_equal(a[key], b[key], err_msg=key)
+
+
 def test_the_training_loop_waits_for_the_device_once_per_step_and_once_per_update(epoch_traffic):
     log, batches, updates = epoch_traffic
     loop = {where: n for where, n in waits(log).items() if not where.startswith(FUNCTIONAL)}

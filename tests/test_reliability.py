@@ -759,6 +759,18 @@ def test_a_video_replaced_by_another_of_as_many_frames_is_named_on_resume(own_da
     assert line.startswith(f"error: {replaced}: changed since the run started") and "nothing was changed" in line
 
 
+def test_a_video_replaced_by_another_of_the_same_size_and_mtime_is_named_on_resume(own_data, tmp_path, capsys):
+    """A video replaced by another of the same size and the same modification time (cp -p of a file made in the same
+    instant, an archive extracted again with other content) resumed silently: only size and mtime were compared."""
+    video = own_data[0] / "MoveLeft" / "v_MoveLeft_g04_c02.avi"
+    with put_back(video) as replaced:
+        times = replaced.stat()
+        shutil.copyfile(str(replaced).replace("MoveLeft", "MoveRight"), replaced)
+        os.utime(replaced, ns=(times.st_atime_ns, times.st_mtime_ns))
+        line = refused_resume(own_data, tmp_path, capsys)
+    assert line.startswith(f"error: {replaced}: changed since the run started") and "nothing was changed" in line
+
+
 def test_videos_given_other_permissions_resume_as_before(own_data, tmp_path):
     """A chmod changes a video's change time, which no one can set back, and nothing of its content: the resume check
     takes its size and mtime only, so the run resumes (the frame cache's key, which takes the ctime too, decodes it
@@ -965,6 +977,27 @@ def test_a_pipe_given_as_weights_or_video_or_met_as_bad_videos_txt_is_refused_ne
         RunBeside(print, (), pipe, 1, "baseline", "")
 
 
+def strict_json(text):
+    """``text`` parsed as JSON proper, which has no NaN or Infinity (Python's json module reads them)."""
+    def refuse(name):
+        raise ValueError(f"{name} is not JSON")
+    return json.loads(text, parse_constant=refuse)
+
+
+def test_json_files_and_logs_stay_valid_json_with_nan_and_infinite_values(tmp_path):
+    """metrics.json, config.json, metrics.jsonl, ... were written with Python's NaN and Infinity, which JSON has not:
+    jq, JavaScript and most JSON readers refuse the whole file. A value that is no finite number is null there, as a
+    report's per-class accuracy of a class without videos already was."""
+    record = {"loss": float("nan"), "lr": float("inf"), "nested": [{"x": -float("inf")}, 1.5], "ok": 2}
+    files.write_json(tmp_path / "metrics.json", record)
+    log = files.JsonLog(tmp_path / "metrics.jsonl")
+    log.write(record)
+    expected = {"loss": None, "lr": None, "nested": [{"x": None}, 1.5], "ok": 2}
+    assert strict_json((tmp_path / "metrics.json").read_text()) == expected
+    [line] = (tmp_path / "metrics.jsonl").read_text().splitlines()
+    assert {k: v for k, v in strict_json(line).items() if k != "time"} == expected
+
+
 def test_a_line_appended_on_a_full_disk_is_named_and_leaves_the_file_as_it_was(tmp_path, monkeypatch):
     """A write of bad_videos.txt that failed on a full disk said only '[Errno 28] No space left on device'; and a
     line of metrics.jsonl, grid.jsonl or bad_videos.txt written in part before the disk filled stayed in part, a
@@ -1071,6 +1104,26 @@ def test_a_folder_of_another_command_is_named_as_such_where_a_training_run_is_as
     assert sorted(os.listdir(folder)) == sorted(files)
 
 
+@pytest.mark.parametrize("files", [{}, {"notes.txt": "mine"}], ids=["empty", "other files"])
+def test_a_folder_holding_no_run_is_named_as_given_not_as_a_checkpoint_inside_it(tiny_data, tmp_path, files, capsys):
+    """evaluate, predict, train --weights and features --weights of a folder holding no run said
+    'FOLDER/checkpoint.npz: no such checkpoint': a file the user never named."""
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    for name, text in files.items():
+        (folder / name).write_text(text)
+    says = f"{folder}: a folder holding no checkpoint (best.npz or checkpoint.npz), not a training run"
+    assert evaluation.main([str(folder)]) == 2
+    assert one_error_line(capsys).startswith(f"error: {says}")
+    assert prediction.main(["v.avi", "--checkpoint", str(folder)]) == 2
+    assert one_error_line(capsys).startswith(f"error: {says}")
+    assert training.main(tiny_args(tiny_data, tmp_path / "runs", "--weights", str(folder))) == 2
+    assert one_error_line(capsys).startswith(f"error: --weights {says}")
+    assert features.main(["--weights", str(folder), "--data", tiny_data, "--out", str(tmp_path / "f")]) == 2
+    assert one_error_line(capsys).startswith(f"error: --weights {says}")
+    assert sorted(os.listdir(folder)) == sorted(files) and sorted(os.listdir(tmp_path)) == ["folder"]
+
+
 def test_a_tiny_pth_that_expands_to_gigabytes_is_refused(tmp_path):
     header = b"".join(pickle.dumps(obj, protocol=2) for obj in (0x1950A86A20F9469CFC6C, 1001, {"little_endian": True}))
     tensor = (b"ctorch._utils\n_rebuild_tensor_v2\n((Vstorage\nctorch\nFloatStorage\nV0\nVcpu\nI1\ntQ"
@@ -1166,6 +1219,25 @@ def test_every_command_ends_an_expected_failure_in_one_line(module, args, code, 
     assert one_error_line(capsys).startswith(says)
 
 
+def test_a_file_where_a_dataset_or_split_folder_is_expected_is_named_as_a_file(tiny_data, tmp_path, capsys):
+    """--data FILE, --list-dir FILE and python -m tinyrrn.data.check FILE said 'no such dataset folder' of a file that
+    is there: the user looked for a typo. Each says it is a file, and what is expected; a path through a file names
+    the file."""
+    video = os.path.join(tiny_data, "MoveLeft", "v_MoveLeft_g01_c01.avi")
+    out = str(tmp_path / "runs")
+    assert training.main(["--data", video, "--out", out]) == cli.EXIT_USAGE
+    assert one_error_line(capsys).startswith(f"error: {video}: a file, not a dataset folder (--data")
+    assert training.main(["--data", video + "/UCF", "--out", out]) == cli.EXIT_USAGE
+    assert one_error_line(capsys).startswith(f"error: {video}/UCF: no such dataset folder ({video} is a file) (--data")
+    assert training.main(["--data", tiny_data, "--list-dir", video, "--out", out]) == cli.EXIT_USAGE
+    assert one_error_line(capsys).startswith(f"error: {video}: a file, not a folder of split files")
+    assert data_check.main([video]) == cli.EXIT_USAGE
+    assert one_error_line(capsys).startswith(f"error: {video}: a file, not a dataset folder")
+    with pytest.raises(NotADirectoryError, match="a file, not a dataset folder"):
+        UCF101(video)
+    assert not os.path.exists(out)
+
+
 def test_a_gpu_without_cupy_is_one_line_and_debug_shows_the_traceback(tiny_data, tmp_path, monkeypatch, capsys):
     monkeypatch.setitem(sys.modules, "cupy", None)  # import fails, as where CuPy is not installed
     monkeypatch.setattr(backend, "_load_cupy", devices.real_load_cupy)  # not the stand-in (TINYRRN_TEST_STANDIN)
@@ -1175,6 +1247,25 @@ def test_a_gpu_without_cupy_is_one_line_and_debug_shows_the_traceback(tiny_data,
     assert "error: --device gpu: device 'gpu' needs CuPy, which is not installed" in one_error_line(capsys)
     assert training.main(args + ["--debug"]) == 2
     assert "Traceback" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("key, value, says", [("threads", 100000, "--threads: 100000 threads: more than "),
+                                              ("device", "gpu", "--device gpu: device 'gpu' needs CuPy")])
+def test_a_device_or_thread_count_recorded_by_a_run_that_this_machine_lacks_names_the_config_json(
+        run, monkeypatch, key, value, says, capsys):
+    """A run started with --threads 16 or --device gpu, resumed on a machine of 2 cores or without a GPU, was refused
+    as '--threads: ...' or '--device gpu: ...': a flag the user did not give. The error says where the value was
+    recorded, and that the flag sets another one."""
+    monkeypatch.setitem(sys.modules, "cupy", None)  # import fails, as where CuPy is not installed
+    monkeypatch.setattr(backend, "_load_cupy", devices.real_load_cupy)  # not the stand-in (TINYRRN_TEST_STANDIN)
+    monkeypatch.delenv("TINYRRN_DEVICE", raising=False)
+    config = os.path.join(run, "config.json")
+    files.write_json(config, {**json.load(open(config)), key: value})
+    before = folder_bytes(run)
+    assert training.main(["--resume", run, "--epochs", "2"]) == 2
+    line = one_error_line(capsys)
+    assert line.startswith(f"error: {says}") and f"recorded in {config}" in line and f"--{key}" in line, line
+    assert folder_bytes(run) == before
 
 
 def test_tinyrrn_device_is_the_default_of_every_device_flag(monkeypatch):
@@ -1772,6 +1863,21 @@ def test_a_bad_tinyrrn_threads_is_one_line_naming_the_variable_not_a_flag_never_
     monkeypatch.setenv("TINYRRN_THREADS", value)
     assert prediction.main(["v.avi", "--checkpoint", "run"]) == cli.EXIT_USAGE
     assert one_error_line(capsys) == f"error: TINYRRN_THREADS={value!r}: expected a positive whole number of threads"
+
+
+def test_a_thread_count_far_beyond_the_cores_is_refused_naming_the_flag_or_variable(tmp_path, monkeypatch, capsys):
+    """--threads 100000 (or TINYRRN_THREADS=100000) was taken: work worth sharing was cut into a multiple of the
+    thread count, a block per row, on thousands of threads, far slower than on the cores there are."""
+    from tinyrrn import threads
+    most = threads.MAX_THREADS_PER_CORE * threads.available_cores()
+    assert training.main(["--out", str(tmp_path), "--threads", "100000"]) == cli.EXIT_USAGE
+    assert one_error_line(capsys).startswith(f"error: --threads: 100000 threads: more than {most} ")
+    assert prediction.main(["v.avi", "--checkpoint", "run", "--threads", str(most + 1)]) == cli.EXIT_USAGE
+    assert one_error_line(capsys).startswith(f"error: --threads: {most + 1} threads: more than {most} ")
+    monkeypatch.setenv("TINYRRN_THREADS", "100000")
+    assert prediction.main(["v.avi", "--checkpoint", "run"]) == cli.EXIT_USAGE
+    assert one_error_line(capsys).startswith(f"error: TINYRRN_THREADS='100000': more than {most} ")
+    assert os.listdir(tmp_path) == []
 
 
 @pytest.mark.parametrize("flags, says", [(["--out", "elsewhere"], "--out names"), (["--name", "other"], "--name names"),

@@ -421,6 +421,22 @@ def test_a_new_grid_refused_before_its_first_row_leaves_no_folder(tmp_path, caps
         assert sorted(os.listdir(tmp_path)) == ["empty", "empty.npz"]
 
 
+@pytest.mark.parametrize("weights, says", [("missing.npz", "no such file (--weights)"),
+                                           ("empty.npz", "not a readable .npz file (empty)"),
+                                           ("notes.json", "not a weights file")])
+def test_unusable_weights_are_a_usage_error_naming_the_flag_as_train_says(weights, says, tmp_path, capsys):
+    """--weights /missing.npz said '/missing.npz: No such file or directory' and exited 1, naming no flag; train
+    and features say which flag names the file, with exit status 2."""
+    (tmp_path / "empty.npz").write_bytes(b"")
+    (tmp_path / "notes.json").write_text("{}")
+    path = str(tmp_path / weights)
+    assert reproduce.main(["--weights", path, "--out", str(tmp_path / "grid"), "--tables", "3"]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == "" and len(captured.err.splitlines()) == 1, captured.err
+    assert captured.err.startswith("error: ") and "--weights" in captured.err and f"{path}: {says}" in captured.err
+    assert not (tmp_path / "grid").exists()
+
+
 @pytest.mark.parametrize("flag", ["--data", "--list-dir"])
 def test_a_missing_dataset_or_list_folder_is_refused_before_the_grid_says_anything(flag, tiny_data, tmp_path, capsys):
     """A mistyped --data or --list-dir was first read by the first row: the grid had printed that row's 'training

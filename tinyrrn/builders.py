@@ -19,6 +19,7 @@ from .data.splits import read_split, validation_groups
 from .models import ARCHITECTURES, RecurrentResNet
 from .models.resnet import CAFFE_LAYOUT_ARCHITECTURES, WEIGHTS_LAYOUTS
 from .cli import UsageError, describe
+from .files import not_a_folder
 from .weightfiles import cast_like, check_finite, read_weights
 
 
@@ -26,8 +27,9 @@ def dataset_root(config):
     """The dataset root: --data, or the synthetic dataset in the user cache (generated if absent); its folder of
     split files (--list-dir) is checked too."""
     if config["data"] is not None:
-        if not os.path.isdir(config["data"]):
-            raise UsageError(f"{config['data']}: no such dataset folder (--data)")
+        problem = not_a_folder(config["data"], "dataset folder")
+        if problem:
+            raise UsageError(f"{config['data']}: {problem} (--data)")
         root = config["data"]
     else:
         root = synthetic.generated_once(os.path.join(configuration.user_cache(), f"synthetic-v{synthetic.VERSION}"))
@@ -40,16 +42,18 @@ def check_recorded_folders(config, source, how):
     recorded it, not as a flag gave it, is gone: named as recorded, not as a --data never given. ``how``: for each
     key to check ("data", "list_dir"), how to go on."""
     for key, what in (("data", "dataset folder"), ("list_dir", "folder of split files")):
-        if key in how and config.get(key) is not None and not os.path.isdir(config[key]):
-            raise UsageError(f"{config[key]}: no such {what}, where {source} was trained (moved since?); {how[key]}")
+        problem = not_a_folder(config[key], what) if key in how and config.get(key) is not None else None
+        if problem:
+            raise UsageError(f"{config[key]}: {problem}, where {source} was trained (moved since?); {how[key]}")
 
 
 def split_folder(root, list_dir=None, root_name="--data"):
     """The folder of the split files (classInd.txt, ...): ``list_dir``, else ROOT/ucfTrainTestlist; a UsageError
     naming --list-dir, or the dataset folder (``root_name``: how the user gave it), when it is not a folder."""
     lists = list_dir or os.path.join(root, "ucfTrainTestlist")
-    if not os.path.isdir(lists):
-        raise UsageError(f"{lists}: no such folder of split files (classInd.txt, trainlist01.txt, ...): "
+    problem = not_a_folder(lists, "folder of split files")
+    if problem:
+        raise UsageError(f"{lists}: {problem} (classInd.txt, trainlist01.txt, ...): "
                          + ("--list-dir" if list_dir else f"{root_name} is not in UCF-101's layout, or give --list-dir"))
     return lists
 
@@ -118,8 +122,10 @@ def reading_weights(path):
         raise UsageError(f"{path}: no such file (--weights)")
     try:
         yield
-    except UsageError:
-        raise
+    except UsageError as err:  # of a checkpoint or run directory: the flag named once
+        if "--weights" in str(err):
+            raise
+        raise UsageError(f"--weights {err}") from None
     except (ValueError, OSError) as err:
         raise UsageError(f"--weights {describe(err)}") from None
 
@@ -179,8 +185,12 @@ def checkpoint_file(path):
     named as a checkpoint file (last.npz/) stays itself, refused by checkpoint.load as a folder."""
     if os.path.isdir(path) and not path.endswith(".npz"):
         rundir.refuse_other_run(path)
-        best = os.path.join(path, "best.npz")
-        return best if os.path.lexists(best) else os.path.join(path, "checkpoint.npz")
+        best, last = (os.path.join(path, name) for name in ("best.npz", "checkpoint.npz"))
+        if not any(map(os.path.lexists, (best, last, os.path.join(path, "config.json")))):
+            raise checkpoint.NotACheckpoint(f"{path}: a folder holding no checkpoint (best.npz or checkpoint.npz), "
+                                            "not a training run; name the folder of a run of python -m tinyrrn.train, "
+                                            "or its checkpoint")
+        return best if os.path.lexists(best) else last
     return path
 
 

@@ -201,19 +201,25 @@ def add_debug_flag(parser):
     parser.add_argument("--debug", action="store_true", help="show the traceback of an error (or TINYRRN_DEBUG=1)")
 
 
-def use_compute(device, thread_count=None):
+def use_compute(device, thread_count=None, recorded=None):
     """Apply --device and --threads: the default device of new arrays, and the thread pools' size;
-    and keep freed host memory for reuse (tinyrrn.memory: a command owns its process, a library import does not)."""
+    and keep freed host memory for reuse (tinyrrn.memory: a command owns its process, a library import does not).
+    ``recorded``: {"device" or "threads": the file that recorded the value (a resumed run's config.json)} for those no
+    flag gave, which their error names."""
+    recorded = recorded or {}
+
+    def where(key):
+        return f" (recorded in {recorded[key]}; --{key} sets another)" if key in recorded else ""
     memory.keep_freed_memory()
     try:
         threads.set_threads(thread_count)
     except ValueError as err:  # without --threads the value came from TINYRRN_THREADS, which the error names
-        raise UsageError(str(err) if thread_count is None else f"--threads: {err}") from None
+        raise UsageError(str(err) if thread_count is None else f"--threads: {err}{where('threads')}") from None
     try:
         backend.set_device(device)
     except (RuntimeError, ValueError) as err:  # no CuPy, no CUDA, an unknown name
         source = "--device" if os.environ.get("TINYRRN_DEVICE", "").strip() != device else "TINYRRN_DEVICE"
-        raise UsageError(f"{source} {device}: {err}") from None
+        raise UsageError(f"{source} {device}: {err}{where('device')}") from None
 
 
 def describe(err):

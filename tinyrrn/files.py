@@ -5,7 +5,8 @@
   version. ``write_json`` and ``write_text`` are the common cases.
 * ``JsonLog(path)`` -- one JSON record per line (``metrics.jsonl``, ``grid.jsonl``), each
   with the time it was written; ``append_line`` adds each as a line of its own.
-* ``read_json(path)`` -- a JSON file, whose damage is an error naming it.
+* ``read_json(path)`` -- a JSON file, whose damage is an error naming it. What is written is JSON
+  proper (``to_json``): a NaN or an infinity, which JSON has not, is null.
 * ``remove_temporary_files(folder)`` -- what writers killed mid-write left behind (``is_temporary``).
 * ``refuse_special_file(path)`` -- a device, pipe or socket is never read, appended to or
   replaced as a file (a read of /dev/zero or of a pipe nobody writes never ends).
@@ -17,6 +18,7 @@ where a folder of the path should be is named by ``file_in_the_way``.
 import contextlib
 import errno
 import json
+import math
 import os
 import tempfile
 import time
@@ -102,15 +104,46 @@ def file_in_the_way(path):
     return parent if parent and os.path.lexists(parent) and not os.path.isdir(parent) else None
 
 
+def not_a_folder(path, what):
+    """Why ``path`` is no ``what`` (a kind of folder: 'dataset folder'), in words to follow the path in an error: 'a
+    file, not a dataset folder', 'no such dataset folder' (naming the file a path through one goes through); None
+    when it is a folder."""
+    if os.path.isdir(path):
+        return None
+    if os.path.isfile(path):
+        return f"a file, not a {what}"
+    if os.path.exists(path):
+        return f"not a regular file (a device, pipe or socket), not a {what}"
+    in_the_way = file_in_the_way(path)
+    return f"no such {what}" + (f" ({in_the_way} is a file)" if in_the_way else "")
+
+
 def write_text(path, text):
     """Replace ``path`` by ``text``, atomically."""
     with atomic_write(path) as file:
         file.write(text)
 
 
+def _finite_or_null(obj):
+    """``obj`` with each float that is no finite number (NaN, an infinity) as None."""
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    if isinstance(obj, dict):
+        return {key: _finite_or_null(value) for key, value in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_finite_or_null(value) for value in obj]
+    return obj
+
+
+def to_json(obj, indent=None):
+    """``obj`` as JSON proper: a NaN or an infinity, which JSON has not (Python's json writes them, most readers refuse
+    the whole file), is null."""
+    return json.dumps(_finite_or_null(obj), indent=indent, allow_nan=False)
+
+
 def write_json(path, obj, indent=1):
-    """Replace ``path`` by ``obj`` as JSON, atomically."""
-    write_text(path, json.dumps(obj, indent=indent) + "\n")
+    """Replace ``path`` by ``obj`` as JSON (``to_json``), atomically."""
+    write_text(path, to_json(obj, indent) + "\n")
 
 
 def read_json(path):
@@ -175,7 +208,7 @@ class JsonLog:
 
     def write(self, record):
         """Append ``record`` (a dict) as one line."""
-        append_line(self.path, json.dumps({"time": round(time.time(), 3), **record}))
+        append_line(self.path, to_json({"time": round(time.time(), 3), **record}))
 
     def sync(self):
         """Put the records written so far on the disk (appends are not synced one by one): a checkpoint, which

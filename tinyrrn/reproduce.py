@@ -45,6 +45,7 @@ ResNet-50). On the synthetic data there are no pretrained weights for the small 
 grid first trains the fine-tuned no-skip (context 1) row of Table 4 and extracts features with its
 frozen backbone; the report says so.
 """
+import contextlib
 import difflib
 import json
 import os
@@ -52,7 +53,7 @@ import sys
 import time
 
 from . import baseline, checkpoint, config as configuration, features, rundir, signals
-from .builders import backbone_state, dataset_root, held_out_groups, load_backbone, split_folder
+from .builders import backbone_state, dataset_root, held_out_groups, load_backbone, reading_weights, split_folder
 from .data.splits import group_of, read_split
 from .cli import (ArgumentParser, UsageError, add_compute_flags, add_debug_flag, at_least, command, use_compute,
                   writing_into)
@@ -252,10 +253,12 @@ class Grid:
         os.makedirs(self.out, exist_ok=True)
         path = os.path.join(self.out, "grid.json")
         weights = self.options["weights"]
+        with reading_weights(weights) if weights else contextlib.nullcontext():  # errors name --weights
+            digest = checkpoint.weights_digest(backbone_state(weights)[1]) if weights else None
         mine = {"data": os.path.abspath(self.options["data"]) if self.options["data"] else None,
                 "weights": os.path.abspath(weights) if weights else None,
                 "weights_layout": self.options["weights_layout"],
-                "weights_digest": checkpoint.weights_digest(backbone_state(weights)[1]) if weights else None}
+                "weights_digest": digest}
         if not os.path.isfile(path):
             write_json(path, mine)
             return

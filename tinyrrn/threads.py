@@ -45,6 +45,10 @@ SHARED_BLOCK_SCALE = 4
 # threads: 57 ms with 128k, 53 ms with 256k; the same on one).
 REDUCTION_BLOCK_SCALE = 2
 BLOCKS_PER_THREAD = 2          # more blocks than threads, so a thread that starts late takes fewer
+# Work worth sharing is cut into a multiple of the thread count: far more threads than cores only cut it into
+# smaller blocks (one per row) for threads that wait for a core. A few per core are allowed (a test of two threads
+# on one core); more are refused.
+MAX_THREADS_PER_CORE = 4
 
 _threads = None
 _limiter = None
@@ -76,9 +80,15 @@ def set_threads(count=None):
     BLAS library to one thread per call, and OpenMP pools (if any are loaded) to ``count``.
     """
     global _threads, _limiter, _helpers
-    count = _from_environment() if count is None else int(count)
+    from_environment = count is None
+    count = _from_environment() if from_environment else int(count)
     if count < 1:
         raise ValueError(f"threads must be at least 1, got {count}")
+    most = MAX_THREADS_PER_CORE * available_cores()
+    if count > most:
+        given = f"TINYRRN_THREADS={str(count)!r}" if from_environment else f"{count} threads"
+        raise ValueError(f"{given}: more than {most} ({MAX_THREADS_PER_CORE} per core of the {available_cores()} "
+                         "this process may run on): more threads than cores only wait for one")
     if _limiter is not None:
         _limiter.restore_original_limits()
     _limiter = threadpoolctl.threadpool_limits(limits={"blas": 1, "openmp": count})

@@ -270,11 +270,12 @@ class Trainer:
 
     def refuse_changed_data(self, recorded, path):
         """On resuming: refuse data other than the ``recorded`` signatures (checkpoint ``path``'s) of the run's start,
-        naming the split list that lists other videos, or the video replaced since (another size or mtime): the
-        resumed run would train, select or test on other frames than the run it continues."""
+        naming the split list that lists other videos, or the video replaced since (another size, mtime or digest of
+        its ends): the resumed run would train, select or test on other frames than the run it continues. A checkpoint
+        of an older tinyrrn records no digests: its videos are compared by size and mtime."""
         now = self.signatures()
         if not (isinstance(recorded, dict) and recorded.keys() == now.keys() and all(
-                isinstance(videos, list) and all(isinstance(v, list) and len(v) == 3 and isinstance(v[0], str)
+                isinstance(videos, list) and all(isinstance(v, list) and len(v) in (3, 4) and isinstance(v[0], str)
                                                  for v in videos) for videos in recorded.values())):
             raise checkpoint.CheckpointError(f"{path}: its metadata's 'videos' is not the signatures of the run's "
                                              f"{', '.join(now)} videos")
@@ -287,10 +288,12 @@ class Trainer:
                           else "its lines are in another order")
                 raise UsageError(f"{dataset.list_file}: changed since the run started: {change} among the {name} "
                                  "videos" + advice.format("the list"))
-            changed = next((i for i, (old, video) in enumerate(zip(recorded[name], now[name])) if old != video), None)
+            changed = next((i for i, (old, video) in enumerate(zip(recorded[name], now[name]))
+                            if old != video[:len(old)]), None)
             if changed is not None:
-                raise UsageError(f"{dataset.paths[changed]}: changed since the run started (its size or modification "
-                                 f"time is not the one {path} records: replaced, re-encoded or copied over?)"
+                raise UsageError(f"{dataset.paths[changed]}: changed since the run started (its size, modification "
+                                 f"time or content is not the one {path} records: replaced, re-encoded or copied "
+                                 "over?)"
                                  + advice.format("the original video"))
 
     def refuse_unusable_evaluation_sets(self):
@@ -484,6 +487,7 @@ class Trainer:
                                 f"{self.kept()}")
 
     def after_batch(self, chunks, loss_sum):
+        tinyrandom.next_step()  # the GPU's dropout masks of the next batch: the same in a run resumed before it
         self.throughput.clips += int(chunks)
         self.bar.note = self.job.note(self.updates / max(self.total_updates, 1))
         self.bar.update(1, **({"loss": loss_sum / chunks} if chunks else {}), upd=self.updates)
@@ -966,7 +970,9 @@ def _main(given, resume, comm):
     else:
         config = configuration.fill_defaults({**configuration.DEFAULTS, **given})
     configuration.refuse_ignored(given, config)
-    cli.use_compute(config["device"], config["threads"])
+    recorded = {key: os.path.join(resume, "config.json") for key in ("device", "threads")
+                if resume and key not in given}  # named by their errors: no flag gave them
+    cli.use_compute(config["device"], config["threads"], recorded)
     if backend.get_device() == "gpu":
         comm.use_gpu()  # one GPU per rank, before anything is allocated
     if not resume:  # the paths given, before a run directory or a second process (rank 0 generates the synthetic data)

@@ -11,6 +11,7 @@ import sys
 
 from ..builders import split_folder
 from ..cli import ArgumentParser, UsageError, add_debug_flag, command
+from ..files import not_a_folder
 from ..progress import progress
 from .splits import read_split
 from .ucf101 import path_resolver
@@ -51,8 +52,9 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if args.every < 1:
         raise UsageError(f"--every {args.every}: must be at least 1 (every k-th frame)")
-    if not os.path.isdir(args.root):
-        raise UsageError(f"{args.root}: no such dataset folder")
+    problem = not_a_folder(args.root, "dataset folder")
+    if problem:
+        raise UsageError(f"{args.root}: {problem}")
     missing, bad = scan(args.root, args.split, args.list_dir, args.every)
     for path in missing:
         print(f"missing\t{path}")

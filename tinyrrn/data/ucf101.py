@@ -22,10 +22,12 @@ epochs); with `cache_dir` each video is decoded once and later reads are memory-
 benchmarks/data.py). Train with a cache.
 """
 import errno
+import hashlib
 import os
 import threading
 import warnings
 from collections import OrderedDict
+from stat import S_ISREG
 
 import numpy as np
 
@@ -117,6 +119,25 @@ def path_resolver(root):
     return resolve
 
 
+SIGNATURE_BLOCK = 4096  # bytes read at each end of a video for its signature (UCF101.signatures)
+
+
+def file_signature(path):
+    """[size, mtime_ns, digest of the first and last SIGNATURE_BLOCK bytes] of ``path``; [None] * 3 when it cannot be
+    read, and no digest of what is no regular file (a pipe's open would wait for a writer)."""
+    try:
+        stat = os.stat(path)
+        if not S_ISREG(stat.st_mode):
+            return [stat.st_size, stat.st_mtime_ns, None]
+        with open(path, "rb") as file:
+            head = file.read(SIGNATURE_BLOCK)
+            file.seek(max(stat.st_size - SIGNATURE_BLOCK, len(head)))
+            tail = file.read(SIGNATURE_BLOCK)
+    except OSError:
+        return [None, None, None]
+    return [stat.st_size, stat.st_mtime_ns, hashlib.blake2b(head + tail, digest_size=8).hexdigest()]
+
+
 class UCF101:
     """Chunks of one split of a UCF-101-layout dataset: `get(i, rng)` -> (clip, label, video index).
 
@@ -148,6 +169,8 @@ class UCF101:
             raise ValueError(f"crop {crop} is larger than resize {resize} (the frames' short side): "
                              "raise resize or lower crop")
         self.root = str(root)
+        if os.path.isfile(self.root):
+            raise NotADirectoryError(errno.ENOTDIR, "a file, not a dataset folder", self.root)
         if not os.path.isdir(self.root):
             raise FileNotFoundError(errno.ENOENT, "no such dataset folder", self.root)
         self.list_dir = str(list_dir) if list_dir is not None else os.path.join(self.root, "ucfTrainTestlist")
@@ -212,17 +235,13 @@ class UCF101:
         self._plan()
 
     def signatures(self):
-        """[path as listed, size, mtime_ns] of each listed video, in the list's order (size and mtime None for one
-        gone since): what identifies the data without reading it, for a resumed run to compare with its start.
-        Not the change time the frame cache's key also takes (cache.stamp): a chmod or chown changes it, and no
-        one can set it back, so a run whose videos were only given other permissions could never resume."""
-        def of(path):
-            try:
-                stat = os.stat(path)
-            except OSError:
-                return [None, None]
-            return [stat.st_size, stat.st_mtime_ns]
-        return [[rel, *of(path)] for (rel, _), path in zip(self.videos, self.paths)]
+        """[path as listed, size, mtime_ns, digest] of each listed video, in the list's order (all None for one gone
+        since): what identifies the data without decoding it, for a resumed run to compare with its start. The
+        digest is of the file's first and last SIGNATURE_BLOCK bytes (a container's header and its index), so that
+        another video of the same size and mtime (cp -p) is told apart at the cost of two small reads. Not the change
+        time the frame cache's key also takes (cache.stamp): a chmod or chown changes it, and no one can set it back,
+        so a run whose videos were only given other permissions could never resume."""
+        return [[rel, *file_signature(path)] for (rel, _), path in zip(self.videos, self.paths)]
 
     @property
     def bad_videos(self):
