@@ -331,12 +331,13 @@ def test_no_grad_as_a_decorator_of_a_recursive_function_restores_the_mode():
     assert depth(3) is False and tinyrrn.is_grad_enabled()
 
 
-def test_a_gradient_handed_in_or_assigned_takes_the_tensors_dtype_and_array():
+def test_a_gradient_handed_in_or_assigned_takes_the_tensors_dtype_and_is_kept():
     a = Tensor(numpy.ones(3, "float32"), requires_grad=True)
     a.backward(Tensor(numpy.ones(3)))  # float64
     assert a.grad.dtype == numpy.float32
-    a.grad = Tensor(numpy.full(3, 2.0, "float32"))  # as PyTorch code assigns one
-    assert isinstance(a.grad, numpy.ndarray) and a.grad[0] == 2.0
+    assigned = Tensor(numpy.full(3, 2.0, "float32"))  # as PyTorch code assigns one
+    a.grad = assigned
+    assert a.grad is assigned and a.grad[0].item() == 2.0
     assert float(Tensor(numpy.array([2.5]))) == 2.5 and int(Tensor(numpy.array(3.0))) == 3
     with pytest.raises(RuntimeError, match="3 elements cannot be converted"):
         Tensor(numpy.ones(3)).item()
