@@ -57,6 +57,9 @@ print(f"\nby hand:    dL/dw = {dL_dw:.8f}   dL/db = {dL_db:.8f}")
 loss.backward()
 print(f"by engine:  dL/dw = {w.grad.item():.8f}   dL/db = {b.grad.item():.8f}")
 assert abs(w.grad.item() - dL_dw) < 1e-12 and abs(b.grad.item() - dL_db) < 1e-12
+# w.grad is a Tensor, as in PyTorch: a leaf of its own that requires no gradient (no graph records the
+# optimiser's arithmetic on it), of w's shape and dtype
+assert type(w.grad) is Tensor and not w.grad.requires_grad and w.grad.shape == w.shape
 
 # --- a numerical check: nudge each weight and watch the loss ----------------
 eps = 1e-6
@@ -110,10 +113,12 @@ print("\na second loss.backward() is refused (RuntimeError), the gradients left 
 w.grad = b.grad = None
 loss = ((w * x + b).tanh() - target) ** 2                  # the forward pass again: a new graph
 loss.backward(retain_graph=True)                           # keep the graph for another pass
+first = w.grad
 loss.backward()
-print(f"with backward(retain_graph=True) first, a second backward() runs; gradients ADD UP in .grad:\n"
+print(f"with backward(retain_graph=True) first, a second backward() runs; gradients ADD UP in .grad\n"
+      f"(in place: the same Tensor as after the first):\n"
       f"  dL/dw = {w.grad.item():.8f} = 2 x {dL_dw:.8f}")
-assert abs(w.grad.item() - 2 * dL_dw) < 1e-12 and abs(b.grad.item() - 2 * dL_db) < 1e-12
+assert w.grad is first and abs(w.grad.item() - 2 * dL_dw) < 1e-12 and abs(b.grad.item() - 2 * dL_db) < 1e-12
 
 print("\nWhat to remember: forward records, backward replays the chain rule in reverse, once per\n"
       "graph (retain_graph=True to replay it), adding into .grad; a numerical check keeps every rule honest.")

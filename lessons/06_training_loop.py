@@ -138,7 +138,7 @@ def accumulated_gradient(model, clips, labels, sizes, divide_by="chunks"):
         loss = F.cross_entropy(model(Tensor(clips[start:start + size])), Tensor(labels[start:start + size]))
         (loss * size if divide_by == "chunks" else loss).backward()
         start += size
-    return numpy.concatenate([p.grad.ravel() for p in model.parameters()]) / (
+    return numpy.concatenate([p.grad.flatten().numpy() for p in model.parameters()]) / (
         start if divide_by == "chunks" else len(sizes))
 
 

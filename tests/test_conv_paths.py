@@ -39,7 +39,7 @@ def test_the_input_gradient_equals_col2im(rng, case, dtype, tolerance):
     expected = reference_input_gradient(x.data, weight.data, g, stride, padding, dilation, groups)
     numpy.testing.assert_allclose(x.grad, expected, rtol=tolerance, atol=tolerance * numpy.abs(expected).max())
     if stride == 1 and groups == 1 and padding != 3:  # the convolution path: a contiguous channels-last result
-        assert x.grad.transpose(0, 2, 3, 1).flags.c_contiguous
+        assert x.grad.data.transpose(0, 2, 3, 1).flags.c_contiguous
 
 
 @pytest.fixture

@@ -114,6 +114,39 @@ def test_sync_batch_norm_gradcheck_and_equals_batch_norm_on_one_process(rng):
         numpy.testing.assert_array_equal(host(a), host(b))
 
 
+class _TwoEqualRanks(parallel.MPICommunicator):
+    """MPICommunicator's gradient code without MPI: a second rank holding the same gradients (a sum doubles)."""
+
+    def __init__(self):
+        parallel.Communicator.__init__(self)
+
+    def allreduce_sum(self, array):
+        array *= 2
+        return array
+
+
+def test_summed_and_averaged_gradients_stay_each_parameters_gradient_tensor():
+    """.grad is a Tensor (PyTorch's) through the ranks' sum, the mean over chunks and a checkpoint's state: the sum
+    is taken by the gradient Tensor a reference is held to, a parameter no rank has a gradient for keeps None,
+    and a loaded state (host arrays, as checkpoints hold them) gives Tensors on the parameters' device."""
+    from tinyrrn.optim import SGD
+    with_grad, without = (Tensor(on_device(numpy.ones(3, "float32")), requires_grad=True) for _ in range(2))
+    (with_grad * 3).sum().backward()
+    held = with_grad.grad
+    comm = _TwoEqualRanks()
+    comm.sum_gradients([with_grad, without])
+    assert with_grad.grad is held and without.grad is None and host(held).tolist() == [6.0] * 3
+    optimizer = parallel.DistributedOptimizer(SGD([with_grad, without], lr=0.5), parallel.Communicator())
+    optimizer.observe(2, 1.0)
+    state = optimizer.state_dict()
+    assert type(state["gradients"][0][0]) is numpy.ndarray and list(state["gradients"][0]) == [0]
+    optimizer.step()  # the mean over the 2 chunks: 3
+    assert with_grad.grad is None and host(with_grad).tolist() == [-0.5] * 3 and host(held).tolist() == [3.0] * 3
+    optimizer.load_state_dict(state)
+    assert type(with_grad.grad) is Tensor and with_grad.grad.device == with_grad.device and without.grad is None
+    assert host(with_grad.grad).tolist() == state["gradients"][0][0].tolist()
+
+
 def test_convert_swaps_every_batch_norm_and_keeps_parameters():
     model = builders.build_model(configuration.fill_defaults({**configuration.DEFAULTS, "weights": None}), 4)
     before = model.state_dict()
@@ -239,7 +272,7 @@ HELPER = textwrap.dedent('''
             numpy.testing.assert_allclose(ys.data, y.data[part], rtol=1e-10, atol=1e-12)
             numpy.testing.assert_allclose(xs.grad, xt.grad[part], rtol=1e-9, atol=1e-12)
             for mine, theirs in ((sync.weight.grad, ref.weight.grad), (sync.bias.grad, ref.bias.grad)):
-                numpy.testing.assert_allclose(comm.allreduce_sum(mine.copy()), theirs, rtol=1e-9, atol=1e-12)
+                numpy.testing.assert_allclose(comm.allreduce_sum(mine.data.copy()), theirs, rtol=1e-9, atol=1e-12)
             numpy.testing.assert_allclose(sync.running_var, ref.running_var, rtol=1e-12)
             # unequal shares (5 rows and 1, as a global batch's last one splits): the statistics are the global
             # batch's, not the mean of the ranks' (which equal shares cannot tell apart)
@@ -252,7 +285,7 @@ HELPER = textwrap.dedent('''
             ys.backward(g[part])
             numpy.testing.assert_allclose(ys.data, y.data[part], rtol=1e-10, atol=1e-12)
             numpy.testing.assert_allclose(xs.grad, xt.grad[part], rtol=1e-9, atol=1e-12)
-            numpy.testing.assert_allclose(comm.allreduce_sum(sync2.weight.grad.copy()), ref.weight.grad, rtol=1e-9)
+            numpy.testing.assert_allclose(comm.allreduce_sum(sync2.weight.grad.data.copy()), ref.weight.grad, rtol=1e-9)
             numpy.testing.assert_allclose(sync2.running_var, ref.running_var, rtol=1e-12)
             # a rank without values joins the collectives and adds nothing
             with parallel.no_contribution() if comm.rank == 1 else contextlib.nullcontext():

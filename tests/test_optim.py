@@ -22,7 +22,7 @@ def train(name, start, grads):
     optimiser = make(name, params)
     for step_grads in grads:
         for p, g in zip(params, step_grads):
-            p.grad = g
+            p.grad = Tensor(g)
         optimiser.step()
     return [p.data for p in params], optimiser
 
@@ -77,7 +77,7 @@ def test_on_device_arrays_each_parameter_is_updated_whole(monkeypatch, rng, name
     optimiser = make(name, params)
     for step_grads in device_grads:
         for p, g in zip(params, step_grads):
-            p.grad = g
+            p.grad = Tensor(g)
         optimiser.step()
     for p, e in zip(params, expected):
         assert isinstance(p.data, strict_xp.StrictArray)
@@ -172,7 +172,7 @@ def test_adam_takes_three_betas_as_torch_and_refuses_them_at_its_step(torch):
         reference.step()  # ... and its step refuses them
     p = _param()
     adam = optim.Adam([p], betas=(0.9, 0.99, 0.5))
-    p.grad = numpy.ones(2, "float32")
+    p.grad = Tensor(numpy.ones(2, "float32"))
     with pytest.raises(ValueError, match="betas must be a pair"):
         adam.step()
 
@@ -196,7 +196,7 @@ def test_a_tensor_learning_rate_steps_as_torch_and_is_read_at_each_step(torch, n
     p, our_lr = Tensor(start.copy(), requires_grad=True), Tensor(numpy.array(0.1))
     mine = optim.OPTIMIZERS[name]([p], lr=our_lr)
     for step in range(3):
-        theirs.grad, p.grad = torch.tensor(grad), grad.copy()
+        theirs.grad, p.grad = torch.tensor(grad), Tensor(grad.copy())
         reference.step(), mine.step()
         their_lr.mul_(0.5)
         our_lr.data *= 0.5
@@ -224,7 +224,7 @@ def test_sgd_dampening_matches_torch(torch, settings):
     for step in range(4):
         for i, (o, t) in enumerate(zip(ours, theirs)):
             g = rng.standard_normal(o.shape) if i == 0 or step >= 2 else None
-            o.grad, t.grad = g, None if g is None else torch.tensor(g)
+            o.grad, t.grad = (None, None) if g is None else (Tensor(g), torch.tensor(g))
         ours_sgd.step()
         their_sgd.step()
     for o, t in zip(ours, theirs):
@@ -233,10 +233,10 @@ def test_sgd_dampening_matches_torch(torch, settings):
 
 def test_zero_grad_set_to_none_false_zeroes_in_place():
     p = _param()
-    p.grad = numpy.ones(2, "float32")
-    held = p.grad
+    p.grad = Tensor(numpy.ones(2, "float32"))
+    held, array = p.grad, p.grad.data
     optim.SGD([p], lr=0.1).zero_grad(set_to_none=False)
-    assert p.grad is held and not held.any()
+    assert p.grad is held and held.data is array and not array.any()
 
 
 def test_step_takes_a_closure_and_adam_torchs_decoupled_default(torch):
@@ -272,7 +272,7 @@ def _stepped(library, dtype):
         optimizer = library.optim.Adam(params)
     else:
         params = [Tensor(numpy.zeros(2, dtype), requires_grad=True)]
-        params[0].grad = numpy.ones(2, dtype) / 3
+        params[0].grad = Tensor(numpy.ones(2, dtype) / 3)
         optimizer = optim.Adam(params)
     optimizer.step()
     return optimizer
@@ -317,7 +317,7 @@ def test_sgd_without_weight_decay_keeps_an_infinite_parameter_infinite_as_torch(
     ours, theirs = Tensor(start.copy(), requires_grad=True), torch.tensor(start.copy(), requires_grad=True)
     ours_sgd, their_sgd = optim.SGD([ours], **settings), torch.optim.SGD([theirs], **settings)
     for _ in range(2):
-        ours.grad, theirs.grad = numpy.ones(3), torch.ones(3, dtype=torch.float64)
+        ours.grad, theirs.grad = Tensor(numpy.ones(3)), torch.ones(3, dtype=torch.float64)
         ours_sgd.step()
         their_sgd.step()
     numpy.testing.assert_allclose(ours.data, theirs.detach().numpy(), rtol=1e-12)
@@ -343,7 +343,7 @@ def test_a_training_run_of_scheduled_updates_matches_torch_with_its_schedulers(r
     for _ in range(total):
         for p, t in zip(ours, theirs):
             g = rng.standard_normal(p.shape)
-            p.grad, t.grad = 3 * g, torch.tensor(g)
+            p.grad, t.grad = Tensor(3 * g), torch.tensor(g)
         optimiser.observe(3, 0.0)
         optimiser.step()
         reference.step()
@@ -373,7 +373,7 @@ def test_nesterov_maximize_amsgrad_and_foreach_step_as_torch(torch, rng, name, s
     mine, reference = getattr(optim, name)([ours], **settings), getattr(torch.optim, name)([theirs], **settings)
     for _ in range(4):
         g = rng.standard_normal((3, 4)).astype("float32")
-        ours.grad, theirs.grad = on_device(g.copy()), torch.tensor(g)
+        ours.grad, theirs.grad = Tensor(on_device(g.copy())), torch.tensor(g)
         mine.step(), reference.step()
     numpy.testing.assert_allclose(host(ours), theirs.detach().numpy(), rtol=1e-5, atol=1e-6)
 
@@ -443,7 +443,7 @@ def test_parameter_groups_step_with_their_own_settings_as_torch(torch, rng, name
             mine.param_groups[0]["lr"] = reference.param_groups[0]["lr"] = 0.05
         for p, q in zip(ours, theirs):
             g = rng.standard_normal((3, 2)).astype("float32")
-            p.grad, q.grad = on_device(g.copy()), torch.tensor(g)
+            p.grad, q.grad = Tensor(on_device(g.copy())), torch.tensor(g)
         mine.step(), reference.step()
     for p, q in zip(ours, theirs):
         numpy.testing.assert_allclose(host(p), q.detach().numpy(), rtol=1e-5, atol=1e-6)
@@ -481,7 +481,7 @@ def test_decoupled_weight_decay_set_in_param_groups_takes_effect_at_the_step_as_
         p = library.nn.Parameter(library.ones(2) if library is torch else numpy.ones(2, "float32"))
         opt = library.optim.Adam([p], lr=0.1, weight_decay=0.5)
         opt.param_groups[0]["decoupled_weight_decay"] = True
-        p.grad = library.zeros(2) if library is torch else numpy.zeros(2, "float32")
+        p.grad = library.zeros(2) if library is torch else Tensor(numpy.zeros(2, "float32"))
         opt.step()
         results.append(numpy.array(p.tolist() if library is torch else host(p.data)))
     numpy.testing.assert_allclose(results[0], results[1], rtol=1e-6)
@@ -494,7 +494,7 @@ def test_nesterov_with_dampening_set_in_param_groups_is_refused_at_the_step():
     p = _param()
     opt = optim.SGD([p], lr=0.1, momentum=0.9, nesterov=True)
     opt.param_groups[0]["dampening"] = 0.5
-    p.grad = numpy.ones(2, "float32")
+    p.grad = Tensor(numpy.ones(2, "float32"))
     with pytest.raises(NotImplementedError, match="Nesterov"):
         opt.step()
     with pytest.raises(ValueError, match="Nesterov"):
@@ -519,7 +519,7 @@ def test_editing_a_groups_params_keeps_each_parameters_state_as_torch(torch, rng
             edits[step](theirs, reference.param_groups[0]["params"])
         for p, q in zip(ours, theirs):
             g = rng.standard_normal(3)
-            p.grad, q.grad = on_device(g.copy()), torch.tensor(g)
+            p.grad, q.grad = Tensor(on_device(g.copy())), torch.tensor(g)
         mine.step(), reference.step()
         for p, q in zip(ours, theirs):
             numpy.testing.assert_allclose(host(p), q.detach().numpy(), rtol=1e-12, atol=1e-12)
@@ -536,7 +536,7 @@ def test_adam_takes_betas_and_weight_decay_as_tensors_as_torch(torch):
                                  torch.tensor(0.9, dtype=torch.float64)),
                                  weight_decay=torch.tensor(0.1, dtype=torch.float64), amsgrad=True)
     for step in range(3):
-        ours.grad, theirs.grad = numpy.full(3, 0.5 - step), torch.full((3,), 0.5 - step, dtype=torch.float64)
+        ours.grad, theirs.grad = Tensor(numpy.full(3, 0.5 - step)), torch.full((3,), 0.5 - step, dtype=torch.float64)
         mine.step(), reference.step()
     numpy.testing.assert_allclose(host(ours), theirs.detach().numpy(), rtol=1e-12)
 
@@ -551,7 +551,7 @@ def test_sgd_takes_its_settings_as_tensors_as_torch(torch, key):
     mine = optim.SGD([ours], lr=0.1, **{"momentum": 0.9, key: Tensor(numpy.array(value))})
     reference = torch.optim.SGD([theirs], lr=0.1, **{"momentum": 0.9, key: torch.tensor(value, dtype=torch.float64)})
     for step in range(3):
-        ours.grad, theirs.grad = numpy.full(3, 0.5 - step), torch.full((3,), 0.5 - step, dtype=torch.float64)
+        ours.grad, theirs.grad = Tensor(numpy.full(3, 0.5 - step)), torch.full((3,), 0.5 - step, dtype=torch.float64)
         mine.step(), reference.step()
     numpy.testing.assert_allclose(host(ours), theirs.detach().numpy(), rtol=1e-12)
 
@@ -651,7 +651,7 @@ def test_adamw_and_decoupled_weight_decay_step_as_torch(torch, rng, make, settin
     assert repr(mine) == repr(reference) and mine.defaults == reference.defaults
     for _ in range(4):
         g = rng.standard_normal((3, 4)).astype("float32")
-        ours.grad, theirs.grad = on_device(g.copy()), torch.tensor(g)
+        ours.grad, theirs.grad = Tensor(on_device(g.copy())), torch.tensor(g)
         mine.step(), reference.step()
     numpy.testing.assert_allclose(host(ours), theirs.detach().numpy(), rtol=1e-5, atol=1e-6)
     again = getattr(optim, make)([Tensor(on_device(start.copy()), requires_grad=True)])
@@ -675,7 +675,7 @@ def test_state_is_keyed_by_the_parameter_with_torchs_names(torch, rng, name, set
     mine, reference = getattr(optim, name)(ours, **settings), getattr(torch.optim, name)(theirs, **settings)
     for _ in range(2):
         g = rng.standard_normal((2, 3)).astype("float32")
-        ours[0].grad, theirs[0].grad = on_device(g.copy()), torch.tensor(g)
+        ours[0].grad, theirs[0].grad = Tensor(on_device(g.copy())), torch.tensor(g)
         mine.step(), reference.step()
     assert (ours[0] in mine.state, ours[1] in mine.state) == (theirs[0] in reference.state, False)
     assert len(mine.state) == len(reference.state)
@@ -697,7 +697,7 @@ def test_sgd_loads_a_state_of_older_tinyrrn_whose_buffer_is_named_momentum():
     param = Tensor(numpy.zeros(2, "float32"), requires_grad=True)
     sgd = optim.SGD([param], lr=0.1, momentum=0.9)
     sgd.load_state_dict({"steps": 1, "lr": 0.1, "param_steps": [1], "buffers": {"0": {"momentum": numpy.ones(2, "float32")}}})
-    param.grad = numpy.ones(2, "float32")
+    param.grad = Tensor(numpy.ones(2, "float32"))
     sgd.step()
     numpy.testing.assert_allclose(host(sgd.state[param]["momentum_buffer"]), [1.9, 1.9])
     assert list(sgd.state_dict()["buffers"]["0"]) == ["momentum_buffer"]

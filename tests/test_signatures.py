@@ -257,7 +257,7 @@ def _values(out):
     if isinstance(out, torch.Tensor):
         return [out.detach().numpy()]
     return [numpy.asarray(out if isinstance(out, (bool, int, float, numpy.ndarray)) else host(out))]  # (a device
-    # array: x.grad)
+    # array)
 
 
 def _both_answer(their_error, our_error):

@@ -97,6 +97,19 @@ def test_detach_numpy_item_and_repr():
     assert "requires_grad=True" in repr(x)
 
 
+@pytest.mark.parametrize("values", [[[1.5, -2.0]], 3.25, [[1, 2], [3, 4]], [True, False], []])
+def test_tolist_gives_python_numbers_as_torchs(torch, values):
+    """x.tolist() (PyTorch's, for a tensor that requires grad too) was an AttributeError: a gradient, now a Tensor,
+    lost the tolist() its array had."""
+    ours, theirs = Tensor(values), torch.tensor(values)
+    if ours.dtype.kind == "f":
+        ours.requires_grad_(), theirs.requires_grad_()
+    def numbers(values):
+        return [n for v in values for n in numbers(v)] if isinstance(values, list) else [values]
+    assert ours.tolist() == theirs.tolist()
+    assert [type(n) for n in numbers(ours.tolist())] == [type(n) for n in numbers(theirs.tolist())]
+
+
 def test_repr_of_a_computed_tensor_names_its_grad_fn_as_torchs():
     # PyTorch's repr shows a computed tensor's grad_fn (not requires_grad=True, which a leaf's shows); tinyrrn's
     # showed requires_grad=True for both, so a graph's tensors could not be told from its leaves
@@ -319,12 +332,13 @@ def test_no_grad_as_a_decorator_of_a_recursive_function_restores_the_mode():
     assert depth(3) is False and tinyrrn.is_grad_enabled()
 
 
-def test_a_gradient_handed_in_or_assigned_takes_the_tensors_dtype_and_array():
+def test_a_gradient_handed_in_or_assigned_takes_the_tensors_dtype_and_is_kept():
     a = Tensor(numpy.ones(3, "float32"), requires_grad=True)
     a.backward(Tensor(numpy.ones(3)))  # float64
     assert a.grad.dtype == numpy.float32
-    a.grad = Tensor(numpy.full(3, 2.0, "float32"))  # as PyTorch code assigns one
-    assert isinstance(a.grad, numpy.ndarray) and a.grad[0] == 2.0
+    assigned = Tensor(numpy.full(3, 2.0, "float32"))  # as PyTorch code assigns one
+    a.grad = assigned
+    assert a.grad is assigned and a.grad[0].item() == 2.0
     assert float(Tensor(numpy.array([2.5]))) == 2.5 and int(Tensor(numpy.array(3.0))) == 3
     with pytest.raises(RuntimeError, match="3 elements cannot be converted"):
         Tensor(numpy.ones(3)).item()

@@ -98,9 +98,9 @@ def test_a_tensor_of_no_values_is_torchs_runtime_error(torch, data):
 def test_a_gradient_of_another_shape_or_dtype_is_refused():
     p = nn.Parameter(numpy.array([1.0, 2.0, 3.0], "float32"))
     with pytest.raises(RuntimeError, match="does not match the tensor"):
-        p.grad = numpy.array([1.0], "float32")  # SGD broadcast it over the three weights
+        p.grad = Tensor(numpy.array([1.0], "float32"))  # SGD broadcast it over the three weights
     with pytest.raises(RuntimeError, match="does not match the tensor"):
-        p.grad = numpy.ones(3)
+        p.grad = Tensor(numpy.ones(3))
     p.grad = Tensor(numpy.ones(3, "float32"))
     p.grad = None
 
@@ -428,7 +428,7 @@ def test_buffers_and_children_are_listed_once_and_checked_when_registered():
 
 def test_gradcheck_takes_computed_inputs_and_leaves_their_gradients_alone():
     x = Tensor(numpy.array([0.3, -1.2]), requires_grad=True)
-    x.grad = numpy.full(2, 7.0)
+    x.grad = Tensor(numpy.full(2, 7.0))
     assert tinyrrn.gradcheck(lambda a: a * a, [x * 1.0]) and tinyrrn.gradcheck(lambda a: a.exp(), [x])
     assert host(x.grad).tolist() == [7.0, 7.0]
     with pytest.raises(TypeError, match="must return one Tensor"):
@@ -438,7 +438,7 @@ def test_gradcheck_takes_computed_inputs_and_leaves_their_gradients_alone():
 def test_an_optimiser_refuses_the_state_of_another_before_changing_anything():
     p = nn.Parameter(numpy.ones(2, "float32"))
     adam = optim.Adam([p], lr=0.1)
-    p.grad = numpy.ones(2, "float32")
+    p.grad = Tensor(numpy.ones(2, "float32"))
     adam.step()
     sgd = optim.SGD([p], lr=0.1, momentum=0.9)
     with pytest.raises(ValueError, match="a state of another optimiser"):
@@ -472,9 +472,10 @@ def test_gradients_that_add_up_beyond_float16_are_inf_without_a_warning_as_torch
     assert ours == run(lambda v: torch.tensor(v, dtype=torch.float16, requires_grad=True), lambda g: g.tolist())
 
 
-def test_a_0_d_leafs_gradient_is_an_array_accumulated_in_place_as_pytorchs():
+def test_a_0_d_leafs_gradient_holds_an_array_accumulated_in_place_as_pytorchs():
     """NumPy computes a 0-d tensor's gradient as a NumPy scalar: it was kept as .grad, so that a second backward()
-    made a new one and zero_grad(set_to_none=False) failed (a probe found it)."""
+    made a new one and zero_grad(set_to_none=False) failed (a probe found it). The gradient Tensor holds a 0-d
+    array."""
     x = Tensor(2.0, requires_grad=True)
     y = x * x
     y.retain_grad()
@@ -482,21 +483,21 @@ def test_a_0_d_leafs_gradient_is_an_array_accumulated_in_place_as_pytorchs():
     first = x.grad
     y.backward()
     assert x.grad is first and host(first).tolist() == 8.0 and first.shape == ()
-    assert hasattr(y.grad, "strides") and host(y.grad).tolist() == 2.0
+    assert hasattr(first.data, "strides") and hasattr(y.grad.data, "strides") and host(y.grad).tolist() == 2.0
     tinyrrn.tensor.zero_grads([x], set_to_none=False)
     assert x.grad is first and host(first).tolist() == 0.0
-    x.grad = on_device(numpy.float32(1.0))[()]  # a 0-d array's element: a NumPy scalar on the CPU
+    x.grad = Tensor(on_device(numpy.float32(1.0))[()])  # a 0-d array's element: a NumPy scalar on the CPU
     (x * 3).backward()
-    assert hasattr(x.grad, "strides") and host(x.grad).tolist() == 4.0
+    assert hasattr(x.grad.data, "strides") and host(x.grad).tolist() == 4.0
 
 
 def test_a_gradient_on_another_device_is_refused_as_pytorch():
-    """A host array assigned as a device tensor's .grad (or a device array as a host tensor's) was kept, and the
+    """A host tensor assigned as a device tensor's .grad (or a device tensor as a host tensor's) was kept, and the
     next backward() failed adding to it. The device side here is the strict CuPy stand-in."""
     x = Tensor(on_device(numpy.ones(2, "float32")), requires_grad=True)
     ones = numpy.ones(2, "float32")
     with pytest.raises(RuntimeError, match="assigned grad has data located on a different device"):
-        x.grad = ones if tinyrrn.backend.device_of(x.data) == "gpu" else strict_xp.asarray(ones)
+        x.grad = Tensor(ones if tinyrrn.backend.device_of(x.data) == "gpu" else strict_xp.asarray(ones))
     assert x.grad is None
 
 
@@ -517,15 +518,17 @@ def test_a_backward_gradient_on_another_device_is_refused_as_pytorch():
 
 @pytest.mark.cpu_only("read-only arrays are NumPy's (a CuPy array has no writeable flag)")
 def test_zero_grad_in_place_zeroes_a_read_only_gradient_too():
-    """A read-only array assigned to .grad (backward() adds to it in a new array) made zero_grad(set_to_none=False)
-    raise NumPy's ValueError (a probe found it); PyTorch's zeroes any gradient."""
+    """A Tensor of a read-only array assigned to .grad (backward() adds to it in a new array) made
+    zero_grad(set_to_none=False) raise NumPy's ValueError (a probe found it); PyTorch's zeroes any gradient, in the
+    same Tensor."""
     layer = nn.Linear(2, 2)
     optimiser = optim.SGD(layer.parameters(), lr=0.1)
     for zero_grad in (layer.zero_grad, optimiser.zero_grad):
-        layer.weight.grad = numpy.broadcast_to(numpy.float32(1.0), (2, 2))
-        layer.bias.grad = numpy.ones(2, "float32")
-        layer.bias.grad.flags.writeable = False
+        layer.weight.grad = weight_grad = Tensor(numpy.broadcast_to(numpy.float32(1.0), (2, 2)))
+        layer.bias.grad = Tensor(numpy.ones(2, "float32"))
+        layer.bias.grad.data.flags.writeable = False
         zero_grad(set_to_none=False)
+        assert layer.weight.grad is weight_grad
         assert host(layer.weight.grad).tolist() == [[0.0, 0.0]] * 2 and host(layer.bias.grad).tolist() == [0.0, 0.0]
         layer(Tensor(numpy.ones((1, 2), "float32"))).sum().backward()
         assert host(layer.weight.grad).tolist() == [[1.0, 1.0]] * 2 and host(layer.bias.grad).tolist() == [1.0, 1.0]
@@ -1890,7 +1893,7 @@ def test_a_tensor_is_refused_as_its_own_grad_as_torchs(torch):
         x.grad = x
     assert x.grad is None
     x.grad = x.detach()
-    assert x.grad is x.data
+    assert x.grad.data is x.data
 
 
 def _switched_off_leaf(lib, tensor, switch_off):

@@ -106,7 +106,7 @@ def test_optimisers_match_torch(rng, name, torch):
     else:
         opt, topt = SGD([ours], lr=0.1, momentum=0.9), torch.optim.SGD([theirs], lr=0.1, momentum=0.9)
     for g in grads:
-        ours.grad = g.copy()
+        ours.grad = Tensor(g.copy())
         theirs.grad = torch.tensor(g)
         opt.step()
         topt.step()

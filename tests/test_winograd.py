@@ -19,7 +19,7 @@ def reference(x, weight, g, padding):
     wt = Tensor(weight, requires_grad=True)
     y = F.conv2d(xt, wt, None, 1, padding)
     y.backward(g.transpose(0, 3, 1, 2))
-    return y.data.transpose(0, 2, 3, 1), xt.grad.transpose(0, 2, 3, 1)
+    return y.data.transpose(0, 2, 3, 1), xt.grad.data.transpose(0, 2, 3, 1)
 
 
 @pytest.fixture(params=[1, 2], ids=["1 thread", "2 threads"])

@@ -152,7 +152,7 @@ def _analytic_rows(output, leaves, rows, xp):
         output.backward(xp.asarray(row.reshape(output.shape)), retain_graph=True)
         for leaf, jacobian in zip(leaves, jacobians):
             if leaf.grad is not None:
-                jacobian[r] = backend.to_numpy(leaf.grad).reshape(-1)
+                jacobian[r] = backend.to_numpy(leaf.grad.data).reshape(-1)
     return jacobians
 
 

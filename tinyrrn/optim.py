@@ -266,8 +266,8 @@ class Optimizer:
 
     @staticmethod
     def _gradient(group, p):
-        """The gradient a step follows: the parameter's, negated with the group's ``maximize``."""
-        return -p.grad if group["maximize"] else p.grad
+        """The array of the gradient a step follows: the parameter's, negated with the group's ``maximize``."""
+        return -p.grad.data if group["maximize"] else p.grad.data
 
     @staticmethod
     def _add_hook(hooks, hook, prepend=False):

@@ -244,7 +244,8 @@ class MPICommunicator(Communicator):
 
     def sum_gradients(self, params):
         """One Allreduce of every gradient in one flat buffer, followed by one flag per parameter
-        (1 where a rank has a gradient), so a parameter no rank has a gradient for keeps None."""
+        (1 where a rank has a gradient), so a parameter no rank has a gradient for keeps None. Each sum is a view
+        of the buffer (no copy back), taken by the parameter's gradient Tensor (or a new one)."""
         xp = backend.xp_of(params[0].data)
         sizes = [p.numel() for p in params]
         total = sum(sizes)
@@ -252,14 +253,20 @@ class MPICommunicator(Communicator):
         offset = 0
         for i, (p, n) in enumerate(zip(params, sizes)):
             if p.grad is not None:
-                flat[offset:offset + n] = p.grad.reshape(-1)
+                flat[offset:offset + n] = p.grad.data.reshape(-1)
                 flat[total + i] = 1
             offset += n
         self.allreduce_sum(flat)
         flags = backend.to_numpy(flat[total:])
         offset = 0
         for p, n, flag in zip(params, sizes, flags):
-            p.grad = flat[offset:offset + n].reshape(p.shape) if flag > 0 else None
+            summed = flat[offset:offset + n].reshape(p.shape)
+            if flag == 0:
+                p.grad = None
+            elif p.grad is None:
+                p.grad = Tensor(summed)
+            else:
+                p.grad.data = summed
             offset += n
 
     def use_gpu(self):
@@ -392,8 +399,10 @@ class DistributedOptimizer:
         """One update from the mean gradient of the observed chunks; returns their mean loss."""
         self.comm.sum_gradients(self.params)
         for p in self.params:
-            if p.grad is not None:
-                p.grad *= 1.0 / self.observed
+            if p.grad is not None:  # (in its array: an op per parameter would cost more than the scaling)
+                mean = p.grad.data
+                mean *= 1.0 / self.observed
+                p.grad.version += 1
         if self.schedule is not None:
             self.optimizer.lr = self.schedule(self.optimizer.steps)
         self.optimizer.step()
@@ -406,7 +415,8 @@ class DistributedOptimizer:
         """The wrapped optimiser's state, the observed count and loss, and the gradients accumulated
         towards the next update: every rank's own (``gradients[rank][i]``, host arrays, on rank 0;
         None on the others). Call on every rank."""
-        own = {i: backend.to_numpy(p.grad) for i, p in enumerate(self.params) if p.grad is not None and self.observed}
+        own = {i: backend.to_numpy(p.grad.data) for i, p in enumerate(self.params)
+               if p.grad is not None and self.observed}
         return {**self.optimizer.state_dict(), "observed": self.observed, "loss_sum": self.loss_sum,
                 "gradients": self.comm.gather(own)}
 
@@ -415,8 +425,8 @@ class DistributedOptimizer:
         self.optimizer.load_state_dict(state)
         self.observed, self.loss_sum = state["observed"], state["loss_sum"]
         xp = backend.xp_of(self.params[0].data)
-        for i, grad in state["gradients"][self.comm.rank].items():
-            self.params[int(i)].grad = xp.asarray(grad)
+        for i, grad in state["gradients"][self.comm.rank].items():  # (arrays, as checkpoints hold them)
+            self.params[int(i)].grad = Tensor(xp.asarray(grad))
 
 
 # -- batch norm -------------------------------------------------------------------

@@ -13,9 +13,11 @@ The rules, PyTorch's:
   freed (PyTorch's nodes of sums, views, cat, ... save none and stay), and a
   second ``backward()`` that reaches one raises RuntimeError before touching any
   gradient; ``backward(retain_graph=True)`` keeps the graph for another pass.
-- A leaf's ``.grad`` is its own array: when two leaves would receive the same
-  array (``a + b`` passes one gradient to both), or the caller's ``grad``,
-  the later one gets a copy, so scaling one gradient in place never changes another.
+- A leaf's ``.grad`` is a Tensor (requiring no grad) made at its first gradient and
+  added to in place by later ones, so a reference held to it sees the sum. Its
+  array is its own: when two leaves would receive the same array (``a + b`` passes
+  one gradient to both), or the caller's ``grad``, the later one gets a copy, so
+  scaling one gradient in place never changes another.
 - A gradient reaching a tensor has that tensor's shape and dtype (an op on
   float32 and float64 tensors computes in float64 and sends float32 back).
 
@@ -344,6 +346,11 @@ class Tensor:
                                f"(shape {tuple(self.shape)})")
         return backend.to_numpy(self.data).item()
 
+    def tolist(self):
+        """The values as (nested lists of) Python numbers, as PyTorch's (a 0-d tensor's: a number); a tensor that
+        requires grad too, as there."""
+        return backend.to_numpy(self.data).tolist()
+
     def __float__(self):
         return float(self.item())
 
@@ -359,9 +366,9 @@ class Tensor:
 
     @property
     def grad(self):
-        """The accumulated gradient (an array); a Tensor assigned to it is kept as its array, as the
-        optimisers and backward() work on arrays. A computed tensor's, None unless retain_grad() or an assignment
-        set it, comes with PyTorch's warning."""
+        """The accumulated gradient, a Tensor as PyTorch's (the same object while backward() adds into it), or
+        None. A computed tensor's, None unless retain_grad() or an assignment set it, comes with PyTorch's
+        warning."""
         if self._grad is None and self.backward_fn is not None and not self._retains_grad:
             warnings.warn("The .grad attribute of a Tensor that is not a leaf Tensor is being accessed. Its .grad "
                           "attribute won't be populated during autograd.backward(). If you indeed want the .grad "
@@ -372,20 +379,20 @@ class Tensor:
 
     @grad.setter
     def grad(self, value):
-        """As PyTorch, a gradient of another shape or dtype is refused (an optimiser would broadcast it), and so is
-        the tensor itself (backward() would add into its values)."""
+        """A Tensor (kept itself: backward() adds into it) or None, as PyTorch; anything else is refused (an array:
+        wrap it in a Tensor), and so is a gradient of another shape, dtype or device (an optimiser would broadcast
+        it), or the tensor itself (backward() would add into its values)."""
         if value is self:
             raise RuntimeError("can't assign Variable as its own grad (as PyTorch)")
-        value = value.data if isinstance(value, Tensor) else _as_array(value)
-        if value is not None and not (hasattr(value, "shape") and hasattr(value, "dtype")):
-            raise TypeError(f"assigned grad expected to be a Tensor (or an array) or None but got grad of type "
-                            f"{type(value).__name__} (as PyTorch)")
-        if value is not None and (tuple(value.shape) != tuple(self.shape) or value.dtype != self.dtype):
+        if value is not None and not isinstance(value, Tensor):
+            raise TypeError(f"assigned grad expected to be a Tensor or None but got grad of type "
+                            f"{type(value).__name__} (as PyTorch; wrap an array in a Tensor)")
+        if value is not None and (value.shape != self.shape or value.dtype != self.dtype):
             raise RuntimeError(f"assigned grad {value.dtype}{list(value.shape)} does not match the tensor "
                                f"{self.dtype}{list(self.shape)}: a gradient has its tensor's shape and dtype")
-        if value is not None and backend.device_of(value) != backend.device_of(self.data):
-            raise RuntimeError(f"assigned grad has data located on a different device ({backend.device_of(value)}) "
-                               f"than the tensor ({backend.device_of(self.data)}), as PyTorch refuses it")
+        if value is not None and value.device != self.device:
+            raise RuntimeError(f"assigned grad has data located on a different device ({value.device}) "
+                               f"than the tensor ({self.device}), as PyTorch refuses it")
         self._grad = value
 
     @property
@@ -605,19 +612,13 @@ def _walk(order, grads, handed_out, retain_graph, switched_off, needed=None):
         if node._hooks:
             g = _hooked(node, g, handed_out)
         if node.backward_fn is None:  # a leaf: keep its own gradient, added to in place (as PyTorch)
-            if not node._requires_grad:  # switched off since the forward (an op may have sent it a gradient)
-                pass
-            elif node.grad is None:
-                node.grad = _leaf_gradient(g, handed_out)
-            elif _writeable(node.grad):
-                node.grad += g
-            else:  # a read-only array assigned to .grad
-                node.grad = _as_array(node.grad + g)
+            if node._requires_grad:  # (not if switched off since the forward: an op may have sent it a gradient)
+                _accumulate(node, g, handed_out)
             if node._post_accumulate_hooks:
                 _after_accumulation(node)
             continue
-        if node._retains_grad:  # retain_grad(): kept as a leaf's
-            node._grad = _leaf_gradient(g, handed_out) if node._grad is None else _as_array(node._grad + g)
+        if node._retains_grad:  # retain_grad(): the sum in a new Tensor, as PyTorch's (not in place)
+            node._grad = Tensor(_leaf_gradient(g, handed_out) if node._grad is None else node._grad.data + g)
         if needed is not None and not any(id(parent) in needed for parent in node.parents):
             _free(node, retain_graph)  # (PyTorch's frees it too)
             continue
@@ -786,8 +787,23 @@ def _freed(g):
     raise RuntimeError("trying to backward through the graph a second time (its buffers were freed)")
 
 
+def _accumulate(leaf, g, handed_out):
+    """Add ``g`` to the leaf's ``grad``: its first gradient becomes a Tensor, later ones are added into that Tensor's
+    array in place (a new version of it, as PyTorch's), or into a new array of it where its array is read-only."""
+    grad = leaf._grad
+    if grad is None:
+        leaf._grad = Tensor(_leaf_gradient(g, handed_out))
+    elif _writeable(grad.data):
+        summed = grad.data  # (``grad.data += g`` would assign the sum to data, counted as a new array)
+        summed += g
+        grad.version += 1
+    else:  # (a Tensor of a read-only NumPy array assigned to .grad)
+        grad.data = grad.data + g
+
+
 def _writeable(array):
-    """Whether an array can be changed in place (NumPy's read-only arrays, which .grad may be assigned, cannot)."""
+    """Whether an array can be changed in place (NumPy's read-only arrays, which a Tensor assigned to .grad may
+    hold, cannot)."""
     return getattr(getattr(array, "flags", None), "writeable", True)
 
 
@@ -804,8 +820,8 @@ def _hand_out(array, handed_out):
 
 
 def _as_array(g):
-    """``g`` as an array: NumPy computes a 0-d array's gradient as a NumPy scalar, which a ``.grad`` is never (a
-    later backward() and zero_grad(set_to_none=False) change it in place, as PyTorch's)."""
+    """``g`` as an array: NumPy computes a 0-d array's gradient as a NumPy scalar, which a ``.grad``'s array is never
+    (a later backward() and zero_grad(set_to_none=False) change it in place, as PyTorch's)."""
     return numpy.asarray(g) if isinstance(g, numpy.generic) else g
 
 
@@ -929,12 +945,14 @@ def make_result(data, parents, backward_fn, op, view_of=None, saves=None):
 
 
 def zero_grads(params, set_to_none=True):
-    """Each parameter's gradient set to None, or with ``set_to_none=False`` zeroed in place (PyTorch's
-    zero_grad, of optimisers and modules); a read-only gradient is replaced by zeros, as backward() replaces it."""
+    """Each parameter's gradient set to None, or with ``set_to_none=False`` its Tensor zeroed in place (PyTorch's
+    zero_grad, of optimisers and modules); a read-only array in it is replaced by zeros, as backward() replaces it."""
     for p in params:
+        grad = p.grad
         if set_to_none:
             p.grad = None
-        elif p.grad is not None and _writeable(p.grad):
-            p.grad[...] = 0
-        elif p.grad is not None:
-            p.grad = backend.xp_of(p.grad).zeros(p.grad.shape, p.grad.dtype)
+        elif grad is not None and _writeable(grad.data):
+            grad.data[...] = 0
+            grad.version += 1
+        elif grad is not None:
+            grad.data = backend.xp_of(grad.data).zeros(grad.shape, grad.dtype)

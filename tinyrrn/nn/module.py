@@ -413,12 +413,13 @@ class Module:
         return self._convert(converted)
 
     def _convert(self, converted):
-        """Every parameter's array (and its gradient's) and buffer replaced by ``converted(array)``; self."""
+        """Every parameter's array (and its gradient's, in the same gradient Tensor, as PyTorch's) and buffer
+        replaced by ``converted(array)``; self."""
         for m in self.modules():
             for p in (p for p in m._parameters.values() if p is not None):
                 p.data = converted(p.data)
                 if p.grad is not None:
-                    p.grad = converted(p.grad)
+                    p.grad.data = converted(p.grad.data)
             for name, b in m._buffers.items():
                 if b is not None:
                     m._buffers[name] = converted(b)
