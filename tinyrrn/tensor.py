@@ -346,11 +346,6 @@ class Tensor:
                                f"(shape {tuple(self.shape)})")
         return backend.to_numpy(self.data).item()
 
-    def tolist(self):
-        """The values as (nested lists of) Python numbers, as PyTorch's (a 0-d tensor's: a number); a tensor that
-        requires grad too, as there."""
-        return backend.to_numpy(self.data).tolist()
-
     def __float__(self):
         return float(self.item())
 
