@@ -831,8 +831,13 @@ def parse_overrides(items):
     for item in items:
         key, sep, value = item.partition("=")
         key = key.strip().replace("-", "_")
-        if not sep or key not in configuration.DEFAULTS:
-            raise UsageError(f"--set {item!r}: expected KEY=VALUE with KEY one of {sorted(configuration.DEFAULTS)}")
+        settable = sorted(set(configuration.DEFAULTS) - set(ROW_KEYS))
+        if not sep:
+            raise UsageError(f"--set {item!r}: expected KEY=VALUE with KEY one of {settable}")
+        if key not in configuration.DEFAULTS:
+            close = difflib.get_close_matches(key, settable, n=1)  # as --config's typo check
+            raise UsageError(f"--set {item!r}: unknown setting {key}" + (f" (did you mean {close[0]}?)" if close else "")
+                             + f"; --set takes {settable}")
         if key in ROW_KEYS:
             raise UsageError(f"--set {item!r}: {key} " + (f"is reproduce's own flag: use {ROW_KEYS[key]}" if ROW_KEYS[key]
                              else "defines a row of the paper's tables: choose rows with --only"))
