@@ -461,3 +461,22 @@ def test_a_cache_dir_that_is_a_file_is_a_usage_error_as_a_list_dir_that_is_one(t
         assert main_of("train")(args) == cli.EXIT_USAGE
         assert capsys.readouterr().err.startswith(f"error: {notes}: {says}")
     assert not (tmp_path / "runs").exists()
+
+
+@pytest.mark.parametrize("module,missing", [("train", "trainlist01.txt"), ("train", "classInd.txt"),
+                                            ("data.check", "testlist01.txt")])
+def test_a_missing_split_file_is_a_usage_error_naming_the_file_and_the_split(module, missing, tiny_data, tmp_path,
+                                                                           capsys):
+    """A folder of split files without the split's trainlistNN.txt ended in 'error: .../trainlist01.txt: No such
+    file or directory', exit status 1 (a failed run), where a missing folder of split files is a usage error."""
+    import shutil
+    lists = tmp_path / "lists"
+    shutil.copytree(os.path.join(tiny_data, "ucfTrainTestlist"), lists)
+    (lists / missing).unlink()
+    args = ([tiny_data, "--list-dir", str(lists)] if module == "data.check" else
+            ["--data", tiny_data, "--list-dir", str(lists), "--out", str(tmp_path / "runs"), "--max-steps", "1"])
+    assert main_of(module)(args) == cli.EXIT_USAGE
+    out, err = capsys.readouterr()
+    assert err == (f"error: {lists / missing}: no such split file (split 1 reads classInd.txt, trainlist01.txt "
+                   f"and testlist01.txt from {lists})\n"), err
+    assert not (tmp_path / "runs").exists()

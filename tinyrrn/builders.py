@@ -31,7 +31,7 @@ def dataset_root(config):
         root = config["data"]
     else:
         root = synthetic.generated_once(os.path.join(configuration.user_cache(), f"synthetic-v{synthetic.VERSION}"))
-    split_folder(root, config["list_dir"])
+    split_folder(root, config["list_dir"], split=config.get("split"))
     return root
 
 
@@ -44,13 +44,19 @@ def check_recorded_folders(config, source, how):
             raise UsageError(f"{config[key]}: no such {what}, where {source} was trained (moved since?); {how[key]}")
 
 
-def split_folder(root, list_dir=None, root_name="--data"):
+def split_folder(root, list_dir=None, root_name="--data", split=None):
     """The folder of the split files (classInd.txt, ...): ``list_dir``, else ROOT/ucfTrainTestlist; a UsageError
-    naming --list-dir, or the dataset folder (``root_name``: how the user gave it), when it is not a folder."""
+    naming --list-dir, or the dataset folder (``root_name``: how the user gave it), when it is not a folder, or
+    naming the file when it lacks one of ``split``'s three files."""
     lists = list_dir or os.path.join(root, "ucfTrainTestlist")
     if not os.path.isdir(lists):
         raise UsageError(f"{lists}: no such folder of split files (classInd.txt, trainlist01.txt, ...): "
                          + ("--list-dir" if list_dir else f"{root_name} is not in UCF-101's layout, or give --list-dir"))
+    needed = ["classInd.txt", f"trainlist{split:02d}.txt", f"testlist{split:02d}.txt"] if split in (1, 2, 3) else []
+    for name in needed:
+        if not os.path.isfile(os.path.join(lists, name)):
+            raise UsageError(f"{os.path.join(lists, name)}: no such split file (split {split} reads "
+                             f"{needed[0]}, {needed[1]} and {needed[2]} from {lists})")
     return lists
 
 

@@ -887,7 +887,8 @@ def run_grid(options):
     """Run the grid and write OUT/REPORT.md (also after an interruption); returns (exit code, report path)."""
     start = time.monotonic()
     use_compute(options["device"], options["threads"])
-    dataset_root(options)  # --data and --list-dir, before the grid says or writes anything
+    for split in options["splits"]:  # --data, --list-dir and each split's files, before the grid says or writes anything
+        dataset_root({**options, "split": split})
     with rundir.removed_on_failure(options["out"], worth_keeping=holds_results), \
             rundir.RunLock(options["out"]):  # one process per output folder: a second one is refused
         rundir.refuse_other_kind(options["out"], "reproduce grid", "--out")
