@@ -480,3 +480,21 @@ def test_a_missing_split_file_is_a_usage_error_naming_the_file_and_the_split(mod
     assert err == (f"error: {lists / missing}: no such split file (split 1 reads classInd.txt, trainlist01.txt "
                    f"and testlist01.txt from {lists})\n"), err
     assert not (tmp_path / "runs").exists()
+
+
+def test_evaluate_help_gives_as_other_test_videos_an_example_evaluate_accepts(tmp_path):
+    """evaluate --out's help gave '--split 2: RUN_DIR/eval-split2' as its example of other test videos, but a split-1
+    run is refused on --split 2 (its test groups are in split 1's training list, on UCF-101 as on the synthetic
+    data); the README's example is another dataset, --data /data/other: eval-other."""
+    import argparse as arguments
+
+    from tinyrrn import evaluate
+    block = " ".join(next(b for f, b in flag_blocks(help_text("evaluate", [])).items() if f.startswith("--out")).split())
+    flag, value, folder = re.search(r"e\.g\. (--\S+) (\S+): RUN_DIR/(eval-\S+?)\)", block).groups()
+    assert flag != "--split", block
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "best.npz").write_bytes(b"")
+    asked = arguments.Namespace(**{"split": None, "data": None, "list_dir": None, flag[2:].replace("-", "_"): value})
+    suffix = evaluate.other_videos(asked, {"split": 1, "data": None, "list_dir": None})
+    assert os.path.basename(evaluate.report_folder(str(run), suffix)) == folder
