@@ -498,3 +498,20 @@ def test_evaluate_help_gives_as_other_test_videos_an_example_evaluate_accepts(tm
     asked = arguments.Namespace(**{"split": None, "data": None, "list_dir": None, flag[2:].replace("-", "_"): value})
     suffix = evaluate.other_videos(asked, {"split": 1, "data": None, "list_dir": None})
     assert os.path.basename(evaluate.report_folder(str(run), suffix)) == folder
+
+
+def test_a_folder_of_runs_where_a_run_is_asked_names_its_runs(tmp_path, capsys):
+    """evaluate runs and predict --checkpoint runs (the folder train writes run directories into) said
+    'runs/checkpoint.npz: no such checkpoint', and train --resume runs 'not a run directory (no config.json)'."""
+    from tinyrrn import evaluate, predict, train
+    runs = tmp_path / "runs"
+    for name in ("20261201-101010-synthetic-identity-T2", "20261202-101010-synthetic-identity-T2"):
+        (runs / name).mkdir(parents=True)
+        (runs / name / "config.json").write_text("{}")
+        (runs / name / "checkpoint.npz").write_bytes(b"")
+    says = (f"{runs}: a folder of 2 run directories, not a run directory itself: name one of them, e.g. the newest, "
+            f"{runs / '20261202-101010-synthetic-identity-T2'}")
+    for main, args, flag in ((evaluate.main, [str(runs)], ""), (predict.main, ["v.avi", "--checkpoint", str(runs)], ""),
+                             (train.main, ["--resume", str(runs)], "--resume ")):
+        assert main(args) == cli.EXIT_USAGE
+        assert capsys.readouterr().err == f"error: {flag}{says}\n"
