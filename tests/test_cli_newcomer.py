@@ -515,3 +515,13 @@ def test_a_folder_of_runs_where_a_run_is_asked_names_its_runs(tmp_path, capsys):
                              (train.main, ["--resume", str(runs)], "--resume ")):
         assert main(args) == cli.EXIT_USAGE
         assert capsys.readouterr().err == f"error: {flag}{says}\n"
+
+
+@pytest.mark.parametrize("module,args", COMMANDS, ids=[" ".join([m, *a]) for m, a in COMMANDS])
+def test_a_help_description_is_a_plain_paragraph(module, args):
+    """Every wrapped line of a command's description after the first was indented by four spaces ('Train a recurrent
+    residual network ... by\\n    video. With no arguments: ...'), as if each were an item of a list; only a list's
+    items (indented lines, as train's presets) hang their wrapped lines."""
+    text = help_text(module, args)
+    description = text.split("\n\n")[1]  # after the usage
+    assert not description.startswith(" ") and all(not line.startswith(" ") for line in description.splitlines()), text
