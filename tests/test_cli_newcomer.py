@@ -525,3 +525,18 @@ def test_a_help_description_is_a_plain_paragraph(module, args):
     text = help_text(module, args)
     description = text.split("\n\n")[1]  # after the usage
     assert not description.startswith(" ") and all(not line.startswith(" ") for line in description.splitlines()), text
+
+
+def test_classes_that_end_early_are_said_to_end_not_named_none():
+    """Evaluating a 12-class run on a 4-class dataset said "first difference at label 5: 'none' where the model has
+    'MoveDown'", as if a class were named none."""
+    from tinyrrn.builders import check_classes
+    model = ["A", "B", "C"]
+    for found, says in ((["A", "B"], "(2 vs 3); first difference at label 3: the data has no class 3 (it has 2), "
+                                     "where the model has 'C'"),
+                        (["A", "B", "C", "D"], "(4 vs 3); first difference at label 4: 'D', where the model has no "
+                                               "class 4 (it has 3)"),
+                        (["A", "X", "C"], "(3 vs 3); first difference at label 2: 'X', where the model has 'B'")):
+        with pytest.raises(cli.UsageError) as refused:
+            check_classes(model, found, "classInd.txt")
+        assert str(refused.value) == f"classInd.txt: classes differ from the model's {says}"

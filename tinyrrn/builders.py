@@ -228,10 +228,10 @@ def check_classes(expected, found, where):
         return
     first = next(i for i in range(max(len(expected), len(found)))
                  if i >= len(expected) or i >= len(found) or expected[i] != found[i])
-    theirs = found[first] if first < len(found) else "none"
-    ours = expected[first] if first < len(expected) else "none"
+    theirs = repr(found[first]) if first < len(found) else f"the data has no class {first + 1} (it has {len(found)})"
+    ours = repr(expected[first]) if first < len(expected) else f"no class {first + 1} (it has {len(expected)})"
     raise UsageError(f"{where}: classes differ from the model's ({len(found)} vs {len(expected)}); first "
-                     f"difference at label {first + 1}: {theirs!r} where the model has {ours!r}")
+                     f"difference at label {first + 1}: {theirs}, where the model has {ours}")
 
 
 def saved_settings(path, meta):
