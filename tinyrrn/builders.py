@@ -54,7 +54,7 @@ def split_folder(root, list_dir=None, root_name="--data", split=None):
                          + ("--list-dir" if list_dir else f"{root_name} is not in UCF-101's layout, or give --list-dir"))
     needed = ["classInd.txt", f"trainlist{split:02d}.txt", f"testlist{split:02d}.txt"] if split in (1, 2, 3) else []
     for name in needed:
-        if not os.path.isfile(os.path.join(lists, name)):
+        if not os.path.exists(os.path.join(lists, name)):  # one of another kind: refused as such where read
             raise UsageError(f"{os.path.join(lists, name)}: no such split file (split {split} reads "
                              f"{needed[0]}, {needed[1]} and {needed[2]} from {lists})")
     return lists
