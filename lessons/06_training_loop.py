@@ -68,7 +68,7 @@ assert len(loader) == math.ceil(chunks / BATCH)
 
 # "1% of the training data": tinyrrn counts it in chunks, rounded up (train.update_size).
 # UCF-101 has about 2.5 million frames (Sec. 4); split 1 trains on 9,537 of its 13,320 videos.
-ucf_chunks = round(2.5e6 * 9537 / 13320 / 10 / 2)  # every 10th frame, chunks of T = 2 frames
+ucf_chunks = int(round(2.5e6 * 9537 / 13320 / 10 / 2, -2))  # every 10th frame, chunks of T = 2; to the hundred
 print(f"   On UCF-101 that is roughly {ucf_chunks:,} training chunks, so 1% is "
       f"{train.update_size('1%', ucf_chunks)} chunks: an update after more than 100 mini-batches of 8.")
 print(f"   Our {chunks} chunks would make 1% a single chunk (update_size('1%', {chunks}) = "

@@ -236,7 +236,7 @@ captured = io.StringIO()
 with contextlib.redirect_stdout(captured):
     pickle.loads(b"\x80\x02" + hello + b".")
 assert captured.getvalue().startswith("hello from inside a pickle")
-print(f"\n6. pickle.loads on a {len(hello) + 3}-byte pickle printed: {captured.getvalue().strip()!r}")
+print(f"\n6. pickle.loads on a pickle of {len(hello) + 3} bytes printed: {captured.getvalue().strip()!r}")
 marker = os.path.join(args.out, "the_crafted_file_ran_a_command")
 if os.path.exists(marker):
     os.remove(marker)

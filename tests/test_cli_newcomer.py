@@ -461,3 +461,82 @@ def test_a_cache_dir_that_is_a_file_is_a_usage_error_as_a_list_dir_that_is_one(t
         assert main_of("train")(args) == cli.EXIT_USAGE
         assert capsys.readouterr().err.startswith(f"error: {notes}: {says}")
     assert not (tmp_path / "runs").exists()
+
+
+@pytest.mark.parametrize("module,missing", [("train", "trainlist01.txt"), ("train", "classInd.txt"),
+                                            ("data.check", "testlist01.txt")])
+def test_a_missing_split_file_is_a_usage_error_naming_the_file_and_the_split(module, missing, tiny_data, tmp_path,
+                                                                           capsys):
+    """A folder of split files without the split's trainlistNN.txt ended in 'error: .../trainlist01.txt: No such
+    file or directory', exit status 1 (a failed run), where a missing folder of split files is a usage error."""
+    import shutil
+    lists = tmp_path / "lists"
+    shutil.copytree(os.path.join(tiny_data, "ucfTrainTestlist"), lists)
+    (lists / missing).unlink()
+    args = ([tiny_data, "--list-dir", str(lists)] if module == "data.check" else
+            ["--data", tiny_data, "--list-dir", str(lists), "--out", str(tmp_path / "runs"), "--max-steps", "1"])
+    assert main_of(module)(args) == cli.EXIT_USAGE
+    out, err = capsys.readouterr()
+    assert err == (f"error: {lists / missing}: no such split file (split 1 reads classInd.txt, trainlist01.txt "
+                   f"and testlist01.txt from {lists})\n"), err
+    assert not (tmp_path / "runs").exists()
+
+
+def test_evaluate_help_gives_as_other_test_videos_an_example_evaluate_accepts(tmp_path):
+    """evaluate --out's help gave '--split 2: RUN_DIR/eval-split2' as its example of other test videos, but a split-1
+    run is refused on --split 2 (its test groups are in split 1's training list, on UCF-101 as on the synthetic
+    data); the README's example is another dataset, --data /data/other: eval-other."""
+    import argparse as arguments
+
+    from tinyrrn import evaluate
+    block = " ".join(next(b for f, b in flag_blocks(help_text("evaluate", [])).items() if f.startswith("--out")).split())
+    flag, value, folder = re.search(r"e\.g\. (--\S+) (\S+): RUN_DIR/(eval-\S+?)\)", block).groups()
+    assert flag != "--split", block
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "best.npz").write_bytes(b"")
+    asked = arguments.Namespace(**{"split": None, "data": None, "list_dir": None, flag[2:].replace("-", "_"): value})
+    suffix = evaluate.other_videos(asked, {"split": 1, "data": None, "list_dir": None})
+    assert os.path.basename(evaluate.report_folder(str(run), suffix)) == folder
+
+
+def test_a_folder_of_runs_where_a_run_is_asked_names_its_runs(tmp_path, capsys):
+    """evaluate runs and predict --checkpoint runs (the folder train writes run directories into) said
+    'runs/checkpoint.npz: no such checkpoint', and train --resume runs 'not a run directory (no config.json)'."""
+    from tinyrrn import evaluate, predict, train
+    runs = tmp_path / "runs"
+    for name in ("20261201-101010-synthetic-identity-T2", "20261202-101010-synthetic-identity-T2"):
+        (runs / name).mkdir(parents=True)
+        (runs / name / "config.json").write_text("{}")
+        (runs / name / "checkpoint.npz").write_bytes(b"")
+    says = (f"{runs}: a folder of 2 run directories, not a run directory itself: name one of them, e.g. the newest, "
+            f"{runs / '20261202-101010-synthetic-identity-T2'}")
+    for main, args, flag in ((evaluate.main, [str(runs)], ""), (predict.main, ["v.avi", "--checkpoint", str(runs)], ""),
+                             (train.main, ["--resume", str(runs)], "--resume ")):
+        assert main(args) == cli.EXIT_USAGE
+        assert capsys.readouterr().err == f"error: {flag}{says}\n"
+
+
+@pytest.mark.parametrize("module,args", COMMANDS, ids=[" ".join([m, *a]) for m, a in COMMANDS])
+def test_a_help_description_is_a_plain_paragraph(module, args):
+    """Every wrapped line of a command's description after the first was indented by four spaces ('Train a recurrent
+    residual network ... by\\n    video. With no arguments: ...'), as if each were an item of a list; only a list's
+    items (indented lines, as train's presets) hang their wrapped lines."""
+    text = help_text(module, args)
+    description = text.split("\n\n")[1]  # after the usage
+    assert not description.startswith(" ") and all(not line.startswith(" ") for line in description.splitlines()), text
+
+
+def test_classes_that_end_early_are_said_to_end_not_named_none():
+    """Evaluating a 12-class run on a 4-class dataset said "first difference at label 5: 'none' where the model has
+    'MoveDown'", as if a class were named none."""
+    from tinyrrn.builders import check_classes
+    model = ["A", "B", "C"]
+    for found, says in ((["A", "B"], "(2 vs 3); first difference at label 3: the data has no class 3 (it has 2), "
+                                     "where the model has 'C'"),
+                        (["A", "B", "C", "D"], "(4 vs 3); first difference at label 4: 'D', where the model has no "
+                                               "class 4 (it has 3)"),
+                        (["A", "X", "C"], "(3 vs 3); first difference at label 2: 'X', where the model has 'B'")):
+        with pytest.raises(cli.UsageError) as refused:
+            check_classes(model, found, "classInd.txt")
+        assert str(refused.value) == f"classInd.txt: classes differ from the model's {says}"

@@ -271,6 +271,8 @@ def test_a_run_stopped_by_sigterm_resumes_where_it_stopped(tiny_data, tmp_path):
     resumed = cli_run("tinyrrn.train", "--resume", run_dir)
     assert resumed.returncode == 0, resumed.stderr
     assert meta(run_dir)["updates"] == 12
+    assert re.search(rf"^resuming at update {stopped['updates']} of 12: epoch {stopped['epoch'] + 1}/50 from batch "
+                     rf"{stopped['loader']['position'] + 1} of \d+$", resumed.stdout, re.M), resumed.stdout
 
 
 @pytest.mark.parametrize("during, flags", [("test", []), ("validate", ["--epochs", "2"])],
@@ -308,11 +310,31 @@ def test_resume_applies_settings_that_may_change_and_records_them(run, capsys):
     updates = meta(run)["updates"]
     assert training.main(["--resume", run, "--epochs", "2", "--lr", "0.001"]) == 0
     out = capsys.readouterr().out
-    assert f"resuming at update {updates} (epoch 1) with epochs 1 -> 2, lr 0.003 -> 0.001" in out
+    assert re.search(rf"^resuming at update {updates} of {2 * updates}: epoch 2/2 from its start, with epochs 1 -> 2, "
+                     r"lr 0.003 -> 0.001$", out, re.M), out
     saved = json.load(open(os.path.join(run, "config.json")))
     assert saved["lr"] == 0.001 and saved["epochs"] == 2
     assert saved["changes"] == [{"update": updates, "epoch": 1, "settings": {"epochs": [1, 2], "lr": [0.003, 0.001]}}]
     assert meta(run)["config"]["lr"] == 0.001 and meta(run)["epoch"] == 2
+
+
+class _Loader:
+    """A loader of 34 batches an epoch, ``position`` of them done."""
+    def __init__(self, position):
+        self.position = position
+
+    def __len__(self):
+        return 34
+
+
+def test_a_resumed_run_says_where_it_goes_on():
+    """A resume without changed settings printed its plan as a new run's, with no word of the checkpoint it went on
+    from; with changes it said 'resuming at update 78 (epoch 2)': epochs done, read as the epoch it is in."""
+    from types import SimpleNamespace
+    def trainer(position):
+        return SimpleNamespace(updates=78, total_updates=102, epoch=2, config={"epochs": 3}, loader=_Loader(position))
+    assert training.resuming_at(trainer(10)) == "resuming at update 78 of 102: epoch 3/3 from batch 11 of 34"
+    assert training.resuming_at(trainer(0)) == "resuming at update 78 of 102: epoch 3/3 from its start"
 
 
 def test_resume_refuses_settings_that_define_the_run_by_name(run, capsys):

@@ -63,6 +63,19 @@ def test_a_set_that_puts_a_row_out_of_range_names_set_and_the_row(tmp_path):
         reproduce.options_from(["--out", str(tmp_path / "g"), "--set", "lr=-1"])
 
 
+def test_a_mistyped_set_key_suggests_the_key_and_lists_only_keys_set_takes():
+    """--set lrr=0.1 listed every config key, data, batch and skip among them (each then refused by --set), and
+    suggested none, where --config's typo check suggests lr."""
+    with pytest.raises(UsageError) as refused:
+        reproduce.parse_overrides(["lrr=0.1"])
+    message = str(refused.value)
+    assert message.startswith("--set 'lrr=0.1': unknown setting lrr (did you mean lr?)"), message
+    listed = re.search(r"\[(.*)\]", message).group(1)
+    assert "'lr'" in listed and not any(f"'{key}'" in listed for key in reproduce.ROW_KEYS), message
+    with pytest.raises(UsageError, match=r"^--set 'lr': expected KEY=VALUE"):
+        reproduce.parse_overrides(["lr"])
+
+
 def test_same_model_rows_share_one_run(tmp_path):
     grid = reproduce.Grid(reproduce.options_from(["--out", str(tmp_path / "g"), "--tables", "2,3,4"]))
     dirs = {key: os.path.basename(d) for (split, key), d in grid.run_dirs.items()}

@@ -33,7 +33,7 @@ def dataset_root(config):
         root = config["data"]
     else:
         root = synthetic.generated_once(os.path.join(configuration.user_cache(), f"synthetic-v{synthetic.VERSION}"))
-    split_folder(root, config["list_dir"])
+    split_folder(root, config["list_dir"], split=config.get("split"))
     return root
 
 
@@ -47,14 +47,20 @@ def check_recorded_folders(config, source, how):
             raise UsageError(f"{config[key]}: {problem}, where {source} was trained (moved since?); {how[key]}")
 
 
-def split_folder(root, list_dir=None, root_name="--data"):
+def split_folder(root, list_dir=None, root_name="--data", split=None):
     """The folder of the split files (classInd.txt, ...): ``list_dir``, else ROOT/ucfTrainTestlist; a UsageError
-    naming --list-dir, or the dataset folder (``root_name``: how the user gave it), when it is not a folder."""
+    naming --list-dir, or the dataset folder (``root_name``: how the user gave it), when it is not a folder, or
+    naming the file when it lacks one of ``split``'s three files."""
     lists = list_dir or os.path.join(root, "ucfTrainTestlist")
     problem = not_a_folder(lists, "folder of split files")
     if problem:
         raise UsageError(f"{lists}: {problem} (classInd.txt, trainlist01.txt, ...): "
                          + ("--list-dir" if list_dir else f"{root_name} is not in UCF-101's layout, or give --list-dir"))
+    needed = ["classInd.txt", f"trainlist{split:02d}.txt", f"testlist{split:02d}.txt"] if split in (1, 2, 3) else []
+    for name in needed:
+        if not os.path.exists(os.path.join(lists, name)):  # one of another kind: refused as such where read
+            raise UsageError(f"{os.path.join(lists, name)}: no such split file (split {split} reads "
+                             f"{needed[0]}, {needed[1]} and {needed[2]} from {lists})")
     return lists
 
 
@@ -232,10 +238,10 @@ def check_classes(expected, found, where):
         return
     first = next(i for i in range(max(len(expected), len(found)))
                  if i >= len(expected) or i >= len(found) or expected[i] != found[i])
-    theirs = found[first] if first < len(found) else "none"
-    ours = expected[first] if first < len(expected) else "none"
+    theirs = repr(found[first]) if first < len(found) else f"the data has no class {first + 1} (it has {len(found)})"
+    ours = repr(expected[first]) if first < len(expected) else f"no class {first + 1} (it has {len(expected)})"
     raise UsageError(f"{where}: classes differ from the model's ({len(found)} vs {len(expected)}); first "
-                     f"difference at label {first + 1}: {theirs!r} where the model has {ours!r}")
+                     f"difference at label {first + 1}: {theirs}, where the model has {ours}")
 
 
 def saved_settings(path, meta):

@@ -54,11 +54,14 @@ class HelpFormatter(argparse.HelpFormatter):
         return text + " (default: %(default)s)"
 
     def _fill_text(self, text, width, indent):
-        """Wrap each line on its own, so that a list in a description or epilog stays one item a line."""
+        """Wrap each line on its own, so that a list in a description or epilog stays one item a line; an item's
+        (an indented line's) wrapped lines hang under it, a paragraph's stay flush."""
         lines = []
         for line in text.splitlines():
-            lead = indent + " " * (len(line) - len(line.lstrip()))
-            lines.append(textwrap.fill(line.strip(), width, initial_indent=lead, subsequent_indent=lead + "    "))
+            depth = len(line) - len(line.lstrip())
+            lead = indent + " " * depth
+            lines.append(textwrap.fill(line.strip(), width, initial_indent=lead,
+                                       subsequent_indent=lead + "    " * (depth > 0)))
         return "\n".join(lines)
 
 

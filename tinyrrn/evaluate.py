@@ -385,7 +385,8 @@ def main(argv=None):
     p.add_argument("--out", help="folder for metrics.json and the confusion matrix (default: the folder training "
                                  "writes for that checkpoint, RUN_DIR/eval for best.npz or a run directory and "
                                  "RUN_DIR/eval-last for checkpoint.npz, keeping the epoch and selection training "
-                                 "recorded there; for other test videos than the run's, e.g. --split 2: RUN_DIR/eval-split2)")
+                                 "recorded there; for other test videos than the run's, e.g. --data /data/other: "
+                                 "RUN_DIR/eval-other)")
     add_compute_flags(p)
     add_debug_flag(p)
     args = p.parse_args(argv)

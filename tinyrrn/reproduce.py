@@ -834,8 +834,13 @@ def parse_overrides(items):
     for item in items:
         key, sep, value = item.partition("=")
         key = key.strip().replace("-", "_")
-        if not sep or key not in configuration.DEFAULTS:
-            raise UsageError(f"--set {item!r}: expected KEY=VALUE with KEY one of {sorted(configuration.DEFAULTS)}")
+        settable = sorted(set(configuration.DEFAULTS) - set(ROW_KEYS))
+        if not sep:
+            raise UsageError(f"--set {item!r}: expected KEY=VALUE with KEY one of {settable}")
+        if key not in configuration.DEFAULTS:
+            close = difflib.get_close_matches(key, settable, n=1)  # as --config's typo check
+            raise UsageError(f"--set {item!r}: unknown setting {key}" + (f" (did you mean {close[0]}?)" if close else "")
+                             + f"; --set takes {settable}")
         if key in ROW_KEYS:
             raise UsageError(f"--set {item!r}: {key} " + (f"is reproduce's own flag: use {ROW_KEYS[key]}" if ROW_KEYS[key]
                              else "defines a row of the paper's tables: choose rows with --only"))
@@ -885,7 +890,8 @@ def run_grid(options):
     """Run the grid and write OUT/REPORT.md (also after an interruption); returns (exit code, report path)."""
     start = time.monotonic()
     use_compute(options["device"], options["threads"])
-    dataset_root(options)  # --data and --list-dir, before the grid says or writes anything
+    for split in options["splits"]:  # --data, --list-dir and each split's files, before the grid says or writes anything
+        dataset_root({**options, "split": split})
     with rundir.removed_on_failure(options["out"], worth_keeping=holds_results), \
             rundir.RunLock(options["out"]):  # one process per output folder: a second one is refused
         rundir.refuse_other_kind(options["out"], "reproduce grid", "--out")

@@ -166,6 +166,12 @@ def refuse_other_run(folder, flag=None):
     if found not in (None, "training run", "other files") and not checkpoints:
         raise UsageError(f"{flag + ' ' if flag else ''}{folder}: holds another command's output ({found}), not a "
                          "training run; name the folder of a run of python -m tinyrrn.train, or its checkpoint")
+    runs = sorted(name for name in os.listdir(folder) if folder_kind(os.path.join(folder, name)) == "training run") \
+        if found == "other files" and not checkpoints else []
+    if runs:  # --out's folder (runs/), named where one of its runs was meant
+        raise UsageError(f"{flag + ' ' if flag else ''}{folder}: a folder of {len(runs)} run director"
+                         f"{'ies' if len(runs) > 1 else 'y'}, not a run directory itself: name one of them, e.g. the "
+                         f"newest, {os.path.join(folder, runs[-1])}")
 
 
 def read_config(run_dir):

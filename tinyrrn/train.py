@@ -818,7 +818,10 @@ def train(config, run_dir=None, resume=False, comm=None, job=None, made=None, re
                         else f"--max-steps {config['max_steps']} reached")
                 print(f"the run is finished ({done}, update {trainer.updates}): nothing is left to train; its test "
                       "evaluation runs again", flush=True)
-            if changes and changes["now"]:
+            if resume and trainer.trains_more():
+                print(resuming_at(trainer) + (f", with {configuration.describe_changes(changes['now'])}"
+                                              if changes["now"] else ""), flush=True)
+            elif changes and changes["now"]:
                 print(f"resuming at update {trainer.updates} (epoch {trainer.epoch}) with "
                       f"{configuration.describe_changes(changes['now'])}"
                       + (" (the run is finished: for its final evaluation only, not recorded in config.json)"
@@ -839,6 +842,14 @@ def train(config, run_dir=None, resume=False, comm=None, job=None, made=None, re
             lock.release()
             if made is not None and not finished and not os.path.isfile(path):
                 rundir.remove_unfinished(run_dir, made)
+
+
+def resuming_at(trainer):
+    """Where a resumed run goes on: 'resuming at update 78 of 102: epoch 3/3 from batch 11 of 34'."""
+    batch = trainer.loader.position
+    where = f"from batch {batch + 1} of {len(trainer.loader)}" if batch else "from its start"
+    return (f"resuming at update {trainer.updates} of {trainer.total_updates}: epoch {trainer.epoch + 1}/"
+            f"{trainer.config['epochs']} {where}")
 
 
 def write_validation_groups(trainer):

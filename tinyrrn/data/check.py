@@ -29,7 +29,7 @@ def check_video(path, every=10):
 
 def scan(root, split=1, list_dir=None, every=10):
     """(missing paths, [(bad path, reason)]) over the train and test lists of `split`."""
-    _, train, test = read_split(split_folder(root, list_dir, root), split)
+    _, train, test = read_split(split_folder(root, list_dir, root, split), split)
     resolve = path_resolver(root)
     missing, bad = [], []
     for rel, _ in progress(train + test, desc=f"check split {split}"):
