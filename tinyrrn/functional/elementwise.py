@@ -101,17 +101,18 @@ def _add(x, y, out):
 
 
 def _relu(x, out):
-    """max(x, 0). Not PyTorch's select (x < 0 ? 0 : x) in two corners: relu(-0.0) may be +0.0 here, and an inf or
-    NaN gradient reaching a unit that is off is NaN (g * mask) where PyTorch's is 0. NumPy has the select only as
-    a masked copy (copyto(where=) or where), 5-15x slower than maximum and multiply with a ReLU's masks, and these
+    """max(x, 0) as PyTorch's select, x < 0 ? 0 : x: x where it ties with 0 (relu(-0.0) is -0.0), NaN kept. clip
+    to [0, inf] is that select in NumPy and CuPy, for every dtype, at maximum's speed; maximum's pick at a tie
+    depends on the dtype (NumPy's float32 gives +0.0 at -0.0, its float16 -0.0). One corner is not PyTorch's: an
+    inf or NaN gradient reaching a unit that is off is NaN (g * mask) where PyTorch's is 0. NumPy has that select
+    only as a masked copy (copyto(where=) or where), 5-15x slower than multiply with a ReLU's mask, and these
     passes run after every batch norm."""
-    backend.xp_of(x).maximum(x, 0, out=out)
+    backend.xp_of(x).clip(x, 0, math.inf, out=out)
 
 
 def _add_relu(x, y, out):
-    xp = backend.xp_of(x)
-    xp.add(x, y, out=out)
-    xp.maximum(out, 0, out=out)
+    backend.xp_of(x).add(x, y, out=out)
+    _relu(out, out)
 
 
 def _relu_gradient(g, y, out):

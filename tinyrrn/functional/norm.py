@@ -17,7 +17,7 @@ from ..grad_mode import records_graph
 from ..tensor import Tensor, make_result
 from ._util import (ArgumentError, check_float, check_tensors, flag, number, quiet, saved_beside_inputs,
                     saving_originals)
-from .elementwise import astype
+from .elementwise import _relu, astype
 
 
 def _rows(array):
@@ -70,16 +70,16 @@ def normalise(x, scale, shift, out):
 
 
 def normalise_relu(x, scale, shift, out):
-    """out = max(x * scale + shift, 0)."""
+    """out = max(x * scale + shift, 0) (F.relu's select: -0.0 kept)."""
     normalise(x, scale, shift, out)
-    backend.xp_of(x).maximum(out, 0, out=out)
+    _relu(out, out)
 
 
 def normalise_add_relu(x, scale, shift, other, out):
     """out = max(x * scale + shift + other, 0)."""
     normalise(x, scale, shift, out)
     out += other
-    backend.xp_of(x).maximum(out, 0, out=out)
+    _relu(out, out)
 
 
 def _scaled(g, scale, out):
