@@ -1562,17 +1562,22 @@ SIGNED_ZERO_TIES = {  # fn(m, x) of x = [-0.0, 0.0, -1.0, 2.0] (x 17: NumPy's an
     "relu in place": lambda m, x: m.relu(x.clone(), inplace=True),
     "relu of a sum": lambda m, x: m.relu(x + 0.0 * x),
     "add_relu": lambda m, x: m.add_relu(x, 0.0 * x),
+    "clamp min 0": lambda m, x: m.clamp(x, min=0.0),
+    "clamp max -0": lambda m, x: m.clamp(x, max=-0.0),
+    "clamp both": lambda m, x: m.clamp(x, min=0.0, max=-0.0),
+    "clamp_min": lambda m, x: m.clamp_min(x, 0.0),
 }
 
 
 @pytest.mark.parametrize("case", list(SIGNED_ZERO_TIES))
 @pytest.mark.parametrize("dtype", ["float16", "float32", "float64"])
 def test_a_bound_tied_with_the_input_keeps_the_inputs_zero_sign_as_torch(torch, case, dtype):
-    """relu keeps x where x equals the bound (PyTorch's select, x < 0 ? 0 : x): relu(-0.0) is -0.0."""
+    """relu and clamp keep x where x equals the bound (PyTorch's select, x < 0 ? 0 : x): relu(-0.0) is -0.0,
+    clamp(0.0, max=-0.0) is 0.0."""
     x = numpy.tile(numpy.array([-0.0, 0.0, -1.0, 2.0], dtype), 17)
     fn = SIGNED_ZERO_TIES[case]
     ours = host(fn(types.SimpleNamespace(**vars(F), ReLU=tinyrrn.nn.ReLU), Tensor(on_device(x))).data)
-    theirs = fn(types.SimpleNamespace(**vars(T), clamp=torch.clamp, ReLU=torch.nn.ReLU,
+    theirs = fn(types.SimpleNamespace(**vars(T), clamp=torch.clamp, clamp_min=torch.clamp_min, ReLU=torch.nn.ReLU,
                                    add_relu=lambda a, b: torch.relu(a + b)), torch.tensor(x)).numpy()
     numpy.testing.assert_array_equal(numpy.signbit(ours), numpy.signbit(theirs))
     numpy.testing.assert_array_equal(ours, theirs)

@@ -412,8 +412,8 @@ def clamp(input, min=None, max=None):
     if max is not None:
         _, max, _, hi = _operands("clamp", input, max, dtype)
         bounds += (max,)
-    out = data if lo is None else xp.maximum(data, lo)
-    out = out if hi is None else xp.minimum(out, hi)  # (a new array: one bound at least is given)
+    out = data if lo is None else _tie_kept(xp, data, xp.maximum(data, lo))
+    out = out if hi is None else _tie_kept(xp, out, xp.minimum(out, hi))  # (a new array: one bound at least is given)
 
     def backward(g):
         inside = (True if lo is None else data >= lo) & (True if hi is None else data <= hi)
@@ -430,6 +430,12 @@ def clamp(input, min=None, max=None):
 
 
 clip = clamp
+
+
+def _tie_kept(xp, x, picked):
+    """maximum's or minimum's ``picked`` of x and a bound, x where they are equal (clamp(-0.0, min=0.0) is -0.0), as
+    PyTorch's std::max and std::min keep their first operand; the pick at a tie of NumPy's depends on the dtype."""
+    return xp.where(picked == x, x, picked)
 
 
 def clamp_min(input, min):
