@@ -574,6 +574,27 @@ def test_float16_softmax_rounds_once(torch):
     assert (abs(ours - exact) / exact)[counted].max() <= 1.5 * (abs(theirs - exact) / exact)[counted].max()
 
 
+@pytest.mark.parametrize("shape, dim", [((64, 12), 0), ((4, 16, 5, 6), 0), ((4, 16, 5, 6), 1), ((4, 16, 5, 6), 2),
+                                        ((3, 70), 0), ((2, 3, 40), 1)])
+def test_float16_softmax_off_the_last_dim_as_torch(torch, shape, dim):
+    """Bit for bit, with the gradient: off the last dim PyTorch's CPU kernel takes 32 positions after dim at a time
+    (the exp of each rounded once, at the division) and the rest one by one, each exp rounded to float16 first.
+    PyTorch's threads each take a share of the positions, with a tail of its own: compared on one thread."""
+    rng = numpy.random.default_rng(0)
+    x, g = rng.uniform(-8, 8, shape).astype("float16"), rng.uniform(-2, 2, shape).astype("float16")
+    ours_x, theirs_x = Tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        ours, theirs = F.softmax(ours_x, dim=dim), torch.softmax(theirs_x, dim=dim)
+    finally:
+        torch.set_num_threads(threads)
+    ours.backward(Tensor(g))
+    theirs.backward(torch.tensor(g))
+    numpy.testing.assert_array_equal(ours.detach().numpy(), theirs.detach().numpy())
+    numpy.testing.assert_array_equal(numpy.asarray(ours_x.grad), theirs_x.grad.numpy())
+
+
 def test_int_tensors_convert_to_float_and_index():
     as_float = Tensor(numpy.array([1, 2, 3])).astype("float32")
     assert as_float.dtype == numpy.float32 and not as_float.requires_grad
