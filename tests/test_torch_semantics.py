@@ -917,6 +917,24 @@ def test_pow_gradient_groups_as_torchs_at_the_extremes(dtype, base, exponent):
     numpy.testing.assert_array_equal(ours.grad, theirs.grad.numpy())
 
 
+@pytest.mark.parametrize("op", ["var", "std"])
+@pytest.mark.parametrize("shape, dim, correction", [((50, 30), 1, 1), ((50, 30), 0, 0), ((7, 9, 11), (0, 2), 1),
+                                                    ((40, 40), None, 0), ((6, 5), 1, 2)])
+def test_float16_var_and_std_gradients_as_torch(torch, op, shape, dim, correction):
+    """Bit for bit: PyTorch's var_backward multiplies g by 2 / (n - correction) in float32 and rounds, then by
+    x - mean; 2 / (n - correction) rounded to float16 first was an ulp off in up to all of the gradient."""
+    rng = numpy.random.default_rng(0)
+    x = rng.uniform(-3, 3, shape).astype("float16")
+    ours_x, theirs_x = Tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
+    args = () if dim is None else (dim,)
+    ours = getattr(F, op)(ours_x, *args, correction=correction)
+    theirs = getattr(torch, op)(theirs_x, *args, correction=correction)
+    g = rng.uniform(-2, 2, theirs.shape).astype("float16")
+    ours.backward(Tensor(g))
+    theirs.backward(torch.tensor(g))
+    numpy.testing.assert_array_equal(numpy.asarray(ours_x.grad), theirs_x.grad.numpy())
+
+
 @pytest.mark.cpu_only("compares host arrays with torch")
 @pytest.mark.parametrize("axis", [None, 1])
 def test_float16_mean_over_more_than_65504_values_has_torchs_gradient(axis):

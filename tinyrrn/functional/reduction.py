@@ -11,7 +11,7 @@ from ..grad_mode import records_graph
 from ..tensor import Tensor, make_result
 from ._util import (ArgumentError, DtypeError, accurate_sum, axes_tuple, axis_index, check_float, check_tensors, flag,
                     numpy_names, quiet, torch_name)
-from .dtypes import TORCH_DTYPES
+from .dtypes import TORCH_DTYPES, opmath
 from .elementwise import maximum, minimum
 
 
@@ -263,7 +263,7 @@ def _var_gradient(g, x, axes, correction, keepdim, full, dim):
     if full and count - correction <= 0:
         return g * xp.where(deviations == 0, math.nan, math.inf).astype(g.dtype)
     factor = 2 / (count - correction) if count != correction else math.inf
-    return factor * g * deviations
+    return (opmath(g) * factor).astype(g.dtype, copy=False) * deviations  # float16: g * factor in float32, as PyTorch
 
 
 @quiet
