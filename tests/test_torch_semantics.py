@@ -922,7 +922,8 @@ def test_pow_gradient_groups_as_torchs_at_the_extremes(dtype, base, exponent):
                                                     ((40, 40), None, 0), ((6, 5), 1, 2)])
 def test_float16_var_and_std_gradients_as_torch(torch, op, shape, dim, correction):
     """Bit for bit: PyTorch's var_backward multiplies g by 2 / (n - correction) in float32 and rounds, then by
-    x - mean; 2 / (n - correction) rounded to float16 first was an ulp off in up to all of the gradient."""
+    x - mean; 2 / (n - correction) rounded to float16 first was an ulp off in up to all of the gradient. The
+    variance, in float64, rounds to float16 through float32, as PyTorch's."""
     rng = numpy.random.default_rng(0)
     x = rng.uniform(-3, 3, shape).astype("float16")
     ours_x, theirs_x = Tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
@@ -932,6 +933,7 @@ def test_float16_var_and_std_gradients_as_torch(torch, op, shape, dim, correctio
     g = rng.uniform(-2, 2, theirs.shape).astype("float16")
     ours.backward(Tensor(g))
     theirs.backward(torch.tensor(g))
+    numpy.testing.assert_array_equal(ours.detach().numpy(), theirs.detach().numpy())
     numpy.testing.assert_array_equal(numpy.asarray(ours_x.grad), theirs_x.grad.numpy())
 
 

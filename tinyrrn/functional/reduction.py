@@ -240,7 +240,7 @@ def _var_arguments(op, x, dim, unbiased, keepdim, correction):
 
 
 def _variance(op, x, axes, correction, keepdim):
-    """The variance over ``axes``, computed in float64: the sum of squared deviations over max(0, n - correction),
+    """The variance over ``axes``, computed in float64 (float32 for float16, rounded as PyTorch's): the sum of squared deviations over max(0, n - correction),
     with PyTorch's warning when that is 0 or less (then inf, or NaN for 0 / 0)."""
     count = math.prod(x.shape[a] for a in axes)
     if count - correction <= 0:
@@ -248,7 +248,8 @@ def _variance(op, x, axes, correction, keepdim):
                       "factor (input numel divided by output numel).", UserWarning, stacklevel=4)
     data = x.data.astype("float64")
     deviations = data - data.mean(axis=axes, keepdims=True)
-    return (deviations * deviations).sum(axis=axes, keepdims=keepdim) / builtins.max(0, count - correction)
+    variance = (deviations * deviations).sum(axis=axes, keepdims=keepdim) / builtins.max(0, count - correction)
+    return variance.astype("float32") if x.dtype == "float16" else variance  # float16 through float32, as PyTorch
 
 
 def _var_gradient(g, x, axes, correction, keepdim, full, dim):
