@@ -1344,6 +1344,22 @@ def test_module_list_and_dict_hold_modules_as_torch(torch):
             model.blocks(1)
 
 
+@pytest.mark.parametrize("momentum", [True, False])
+def test_batch_norm_takes_a_bool_momentum_as_its_number_as_torch(torch, momentum):
+    """PyTorch reads momentum=True as 1.0 (the running statistics become the batch's) and False as 0.0, in
+    BatchNorm2d and F.batch_norm alike; tinyrrn refused a bool."""
+    x = np.random.default_rng(0).standard_normal((4, 3, 5, 5)).astype("float32")
+    ours, theirs = nn.BatchNorm2d(3, momentum=momentum), torch.nn.BatchNorm2d(3, momentum=momentum)
+    ours(Tensor(on_device(x)))
+    theirs(torch.tensor(x))
+    for name in ("running_mean", "running_var"):
+        np.testing.assert_allclose(host(getattr(ours, name)), getattr(theirs, name).numpy(), rtol=1e-5, atol=1e-6)
+    assert repr(ours) == repr(theirs)
+    mean, var = Tensor(on_device(np.zeros(3, "float32"))), Tensor(on_device(np.ones(3, "float32")))
+    F.batch_norm(Tensor(on_device(x)), mean, var, training=True, momentum=momentum)
+    np.testing.assert_allclose(host(mean.data), getattr(theirs, "running_mean").numpy(), rtol=1e-5, atol=1e-6)
+
+
 def test_batch_norm_takes_one_positional_input_as_torch(torch):
     """BatchNorm2d(x, y) is PyTorch's TypeError (its relu= and add= fusions are keywords): y was read as relu=."""
     x = Tensor(on_device(np.ones((2, 2, 2, 2), "float32")))

@@ -234,9 +234,10 @@ def _check(op, x, running_mean, running_var, weight, bias, momentum, training, e
         if t is not None and tuple(t.shape) != (c,):
             raise ArgumentError(f"{op}: {name} of shape {tuple(t.shape)} does not fit input "
                                 f"{tuple(x.shape)} with {c} channels")
-    if isinstance(momentum, bool) or not isinstance(momentum, numbers.Real):
+    if not isinstance(momentum, numbers.Real):
         raise TypeError(f"{op}: momentum must be a number, got {momentum!r} (PyTorch's functional "
                         "batch_norm neither takes None; BatchNorm2d(momentum=None) passes 1 / num_batches_tracked)")
+    momentum = float(momentum) if isinstance(momentum, bool) else momentum  # True is 1.0, as PyTorch reads it
     if not training and (running_mean is None or running_var is None):
         raise ArgumentError(f"{op}: running_mean and running_var must be given in evaluation mode "
                             "(training=False), as in PyTorch; got None")
