@@ -478,6 +478,21 @@ def test_a_parameter_or_child_module_is_replaced_only_by_its_kind_or_none():
     assert list(layer.state_dict()) == ["weight"] and not list(layer.children())
 
 
+@pytest.mark.parametrize("make, shape", [(lambda nn: nn.Conv2d(3, 4, 3), (2, 5, 7, 7)),
+                                         (lambda nn: nn.Conv2d(3, 4, 3), (5, 7, 7)),
+                                         (lambda nn: nn.Conv2d(4, 4, 3, groups=2), (2, 2, 7, 7)),
+                                         (lambda nn: nn.ConvTranspose2d(3, 4, 3), (2, 5, 7, 7))])
+def test_a_convolution_names_the_channels_it_expected_as_torch(torch, make, shape):
+    """PyTorch's RuntimeError says how many channels the weight expects and how many the input has."""
+    import re
+    x = np.ones(shape, "float32")
+    with pytest.raises(RuntimeError) as theirs:
+        make(torch.nn)(torch.tensor(x))
+    words = re.search(r"to have \d+ channels, but got \d+ channels instead", str(theirs.value)).group()
+    with pytest.raises(RuntimeError, match=words):
+        make(nn)(Tensor(on_device(x)))
+
+
 def test_batch_norm_2d_takes_4d_input_only():
     with pytest.raises(ValueError, match="BatchNorm2d: expected 4D input"):
         nn.BatchNorm2d(3)(Tensor(np.ones((5, 3), "float32")))
