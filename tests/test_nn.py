@@ -493,6 +493,20 @@ def test_a_convolution_names_the_channels_it_expected_as_torch(torch, make, shap
         make(nn)(Tensor(on_device(x)))
 
 
+@pytest.mark.parametrize("make", [lambda nn: nn.Conv2d(3, 3, 1), lambda nn: nn.ConvTranspose2d(3, 3, 1),
+                                  lambda nn: nn.MaxPool2d(1), lambda nn: nn.AvgPool2d(1),
+                                  lambda nn: nn.AdaptiveAvgPool2d(2)])
+@pytest.mark.parametrize("shape", [(3, 4), (1, 1, 3, 4, 4)])
+def test_an_image_layer_takes_3d_or_4d_input_saying_so_as_torch(torch, make, shape):
+    """PyTorch's error names both forms it takes, (C, H, W) unbatched and (N, C, H, W) (avg_pool2d's of a 2-D input
+    is its IndexError)."""
+    x = np.ones(shape, "float32")
+    with pytest.raises(Exception) as theirs:
+        make(torch.nn)(torch.tensor(x))
+    with pytest.raises(type(theirs.value), match="3-D .* or 4-D" if "3D" in str(theirs.value) else ""):
+        make(nn)(Tensor(on_device(x)))
+
+
 def test_batch_norm_2d_takes_4d_input_only():
     with pytest.raises(ValueError, match="BatchNorm2d: expected 4D input"):
         nn.BatchNorm2d(3)(Tensor(np.ones((5, 3), "float32")))

@@ -227,6 +227,9 @@ def _check(op, x, weight, bias, groups, transposed=False):
     """Refuse inputs that do not fit; return the numbers of input and output channels."""
     check_float(op, x, weight, names=("input", "weight"))
     check_same_dtype(op, x, weight, bias, names=("input", "weight", "bias"))
+    if x.ndim != 4:  # a 3-D one is a batch of one here (unbatched_too)
+        raise ArgumentError(f"{op}: expected a 3-D (unbatched C, H, W) or 4-D (N, C, H, W) input, got shape "
+                            f"{tuple(x.shape)}")
     if integer(op, "groups", groups) < 1:  # an int: True or 1.0 is PyTorch's TypeError
         raise ArgumentError(f"{op}: groups must be positive, got {groups}")
     fits, channels = x.ndim == 4 and weight.ndim == 4, ""

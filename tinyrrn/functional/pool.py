@@ -17,7 +17,8 @@ from .shape import unbatched_too
 def _check_nonempty(op, x, dims=(1, 2, 3)):
     """x is (N, C, H, W) with no empty dimension among ``dims`` (only N may be 0), as PyTorch requires."""
     if x.ndim != 4:
-        raise ArgumentError(f"{op}: expected input N,C,H,W, got shape {tuple(x.shape)}")
+        raise ArgumentError(f"{op}: expected a 3-D (unbatched C, H, W) or 4-D (N, C, H, W) input, got shape "
+                            f"{tuple(x.shape)}")
     if any(x.shape[d] == 0 for d in dims):
         raise ArgumentError(f"{op}: expected an input of non-zero size except for the batch dimension, got "
                             f"shape {tuple(x.shape)}")
