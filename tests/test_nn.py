@@ -507,6 +507,28 @@ def test_an_image_layer_takes_3d_or_4d_input_saying_so_as_torch(torch, make, sha
         make(nn)(Tensor(on_device(x)))
 
 
+@pytest.mark.parametrize("output_size, shape", [(1, (2, 3, 4, 5, 6)), ((1, 1), (2, 3, 4, 5, 6)), (1, (5, 6)),
+                                                 (1, (2, 3, 0, 4)), ((1, None), (2, 3, 4, 5, 6)), ((1, 1), (5, 6)),
+                                                 ((None, 1), (3, 0, 4))])
+def test_adaptive_avg_pool2d_to_1x1_is_a_mean_of_any_input_as_torch(torch, output_size, shape):
+    """PyTorch's 1 x 1 adaptive pooling is a mean over the last two dims of an input of any rank (a video's
+    (N, C, T, H, W) too, an empty plane's NaN); other sizes take 3-D or 4-D inputs, a pair 3-D at least."""
+    x = np.random.default_rng(0).standard_normal(shape).astype("float32")
+    theirs_x, ours_x = torch.tensor(x, requires_grad=True), Tensor(on_device(x), requires_grad=True)
+    try:
+        theirs = torch.nn.AdaptiveAvgPool2d(output_size)(theirs_x)
+    except Exception as error:
+        with pytest.raises(type(error)):
+            nn.AdaptiveAvgPool2d(output_size)(ours_x)
+        return
+    ours = nn.AdaptiveAvgPool2d(output_size)(ours_x)
+    np.testing.assert_allclose(host(ours.detach().data), theirs.detach().numpy(), rtol=1e-5, atol=1e-6)
+    g = np.ones(theirs.shape, "float32")
+    theirs.backward(torch.tensor(g))
+    ours.backward(Tensor(on_device(g)))
+    np.testing.assert_allclose(host(ours_x.grad), theirs_x.grad.numpy(), rtol=1e-6)
+
+
 def test_batch_norm_2d_takes_4d_input_only():
     with pytest.raises(ValueError, match="BatchNorm2d: expected 4D input"):
         nn.BatchNorm2d(3)(Tensor(np.ones((5, 3), "float32")))
