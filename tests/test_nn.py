@@ -199,7 +199,8 @@ def test_load_errors_list_every_problem_and_change_nothing():
     message = str(error.value)
     for key in ("bn.bias", "head.2.bias", "fc.weight", "bn.extra", "head.2.weight", "conv.weight"):
         assert key in message, key
-    assert "missing keys (2)" in message and "unexpected keys (2)" in message and "shape mismatches (2)" in message
+    assert message.count("Missing key(s)") == message.count("Unexpected key(s)") == 1
+    assert message.count("size mismatch for") == 2
     assert "(3, 4)" in message and "(2, 4)" in message
     assert_unchanged(net, before)
     # Without strict, missing and unexpected keys are allowed but shapes must still match ...
@@ -561,8 +562,25 @@ def test_load_state_dict_as_pytorch(torch):
     np.testing.assert_array_equal(host(ours.weight.data), theirs.weight.detach().numpy())
     keys = ours.load_state_dict({"weight": np.ones((3, 2), "float32")}, strict=False)
     assert keys.missing_keys == ["bias"] and keys.unexpected_keys == []
-    with pytest.raises(RuntimeError, match="shape mismatches"):
+    with pytest.raises(RuntimeError, match="size mismatch for weight"):
         ours.load_state_dict({"weight": np.ones((3, 3)), "bias": np.ones(3)})
+
+
+def test_load_state_dict_lists_its_problems_in_torchs_words(torch):
+    """PyTorch's lines, in its order: missing keys, unexpected keys (each quoted), then each size mismatch."""
+    ours, theirs = nn.Sequential(nn.Linear(2, 3), nn.BatchNorm2d(3)), torch.nn.Sequential(torch.nn.Linear(2, 3),
+                                                                                         torch.nn.BatchNorm2d(3))
+    state = {k: v for k, v in theirs.state_dict().items() if k not in ("0.bias", "1.bias")}
+    state.update({"0.weight": torch.zeros(4, 2), "1.weight": torch.zeros(2), "extra": torch.zeros(1)})
+    with pytest.raises(RuntimeError) as error:
+        theirs.load_state_dict(state)
+    lines = [line.split(": copying")[0] for line in str(error.value).split("\n")[1:]]
+    assert lines[:2] == ['\tMissing key(s) in state_dict: "0.bias", "1.bias". ',
+                         '\tUnexpected key(s) in state_dict: "extra". ']
+    with pytest.raises(RuntimeError) as error:
+        ours.load_state_dict({k: v.numpy() for k, v in state.items()})
+    assert [line.split(": copying")[0] for line in str(error.value).split("\n")[1:]] == lines
+    assert "copying a param with shape (4, 2) from checkpoint, the shape in current model is (3, 2)." in str(error.value)
 
 
 def test_a_layer_without_inputs_is_made_as_in_pytorch():
@@ -1091,7 +1109,7 @@ def test_e_a_one_element_value_loads_into_a_0_d_entry_as_torch(torch):
     ours.load_state_dict({**ours.state_dict(), "num_batches_tracked": np.array([3])})
     assert int(ours.num_batches_tracked) == int(theirs.num_batches_tracked) == 3
     assert ours.num_batches_tracked.shape == () and ours.num_batches_tracked.dtype == np.int64
-    with pytest.raises(RuntimeError, match="shape mismatches"):  # only one element, as PyTorch's rule
+    with pytest.raises(RuntimeError, match="size mismatch for"):  # only one element, as PyTorch's rule
         ours.load_state_dict({**ours.state_dict(), "num_batches_tracked": np.array([3, 4])})
 
 
