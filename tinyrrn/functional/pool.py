@@ -11,7 +11,7 @@ from ..tensor import Tensor, make_result
 from ._util import ArgumentError, axis_index, check_float, flag, integer, pair
 from ._window import crop_nhwc, output_size, pad_nhwc, taps
 from .dtypes import opmath
-from .reduction import mean
+from .reduction import _divided
 from .shape import unbatched_too
 
 
@@ -235,6 +235,17 @@ def _binned(average, array):
     return xp.where(nan | (high & low), numpy.nan, xp.where(high, numpy.inf, xp.where(low, -numpy.inf, out)))
 
 
+def _global_mean(input):
+    """adaptive_avg_pool2d to 1 x 1: PyTorch's mean over the last two dims, of an input of any rank (a video's
+    (N, C, T, H, W)), NaN for an empty plane; its node saves nothing (a second backward() runs through it)."""
+    axes = (axis_index("adaptive_avg_pool2d", -2, input.ndim), input.ndim - 1)
+    count = input.shape[axes[0]] * input.shape[axes[1]]
+    xp = backend.xp_of(input.data)
+    out = input.data.mean(axis=axes, keepdims=True) if count else \
+        xp.full(input.shape[:-2] + (1, 1), numpy.nan, dtype=input.dtype)
+    return make_result(out, (input,), lambda g: (xp.broadcast_to(_divided(g, count or 1), input.shape),), "mean")
+
+
 @unbatched_too
 def adaptive_avg_pool2d(input, output_size):
     """Average pooling to a given output size (torch.nn.functional.adaptive_avg_pool2d).
@@ -255,8 +266,8 @@ def adaptive_avg_pool2d(input, output_size):
         (integer("adaptive_avg_pool2d", "output_size", output_size),) * 2  # not a bool, as PyTorch
     oh, ow = pair(tuple(input.shape[i - 2] if s is None else integer("adaptive_avg_pool2d", "output_size", s)
                         for i, s in enumerate(sizes)), "output_size", "adaptive_avg_pool2d", minimum=0)  # (True, 2):
-    if (oh, ow) == (1, 1):  # PyTorch's TypeError. Global pooling: PyTorch's is a mean, whose node saves nothing
-        return mean(input, (-2, -1), keepdims=True)  # (a second backward() runs through it)
+    if (oh, ow) == (1, 1):  # PyTorch's TypeError
+        return _global_mean(input)
     _check_nonempty("adaptive_avg_pool2d", input, dims=(2, 3))  # PyTorch pools 0 channels, not an empty plane
     n, c, h, w = input.shape
     xp = backend.xp_of(input.data)
