@@ -530,6 +530,15 @@ def test_adaptive_avg_pool2d_to_1x1_is_a_mean_of_any_input_as_torch(torch, outpu
     np.testing.assert_allclose(host(ours_x.grad), theirs_x.grad.numpy(), rtol=1e-6)
 
 
+def test_float16_global_pooling_of_65536_pixels_has_torchs_gradient(torch):
+    """The gradient divides by the count in float32, as PyTorch's mean: 65536 in float16 is inf (gradient 0)."""
+    ours = Tensor(on_device(np.ones((1, 1, 256, 256), "float16")), requires_grad=True)
+    theirs = torch.ones((1, 1, 256, 256), dtype=torch.float16, requires_grad=True)
+    nn.AdaptiveAvgPool2d(1)(ours).sum().backward()
+    torch.nn.AdaptiveAvgPool2d(1)(theirs).sum().backward()
+    np.testing.assert_array_equal(host(ours.grad), theirs.grad.numpy())
+
+
 def test_batch_norm_2d_takes_4d_input_only():
     with pytest.raises(ValueError, match="BatchNorm2d: expected 4D input"):
         nn.BatchNorm2d(3)(Tensor(np.ones((5, 3), "float32")))
