@@ -199,7 +199,8 @@ def test_load_errors_list_every_problem_and_change_nothing():
     message = str(error.value)
     for key in ("bn.bias", "head.2.bias", "fc.weight", "bn.extra", "head.2.weight", "conv.weight"):
         assert key in message, key
-    assert "missing keys (2)" in message and "unexpected keys (2)" in message and "shape mismatches (2)" in message
+    assert message.count("Missing key(s)") == message.count("Unexpected key(s)") == 1
+    assert message.count("size mismatch for") == 2
     assert "(3, 4)" in message and "(2, 4)" in message
     assert_unchanged(net, before)
     # Without strict, missing and unexpected keys are allowed but shapes must still match ...
@@ -478,6 +479,66 @@ def test_a_parameter_or_child_module_is_replaced_only_by_its_kind_or_none():
     assert list(layer.state_dict()) == ["weight"] and not list(layer.children())
 
 
+@pytest.mark.parametrize("make, shape", [(lambda nn: nn.Conv2d(3, 4, 3), (2, 5, 7, 7)),
+                                         (lambda nn: nn.Conv2d(3, 4, 3), (5, 7, 7)),
+                                         (lambda nn: nn.Conv2d(4, 4, 3, groups=2), (2, 2, 7, 7)),
+                                         (lambda nn: nn.ConvTranspose2d(3, 4, 3), (2, 5, 7, 7))])
+def test_a_convolution_names_the_channels_it_expected_as_torch(torch, make, shape):
+    """PyTorch's RuntimeError says how many channels the weight expects and how many the input has."""
+    import re
+    x = np.ones(shape, "float32")
+    with pytest.raises(RuntimeError) as theirs:
+        make(torch.nn)(torch.tensor(x))
+    words = re.search(r"to have \d+ channels, but got \d+ channels instead", str(theirs.value)).group()
+    with pytest.raises(RuntimeError, match=words):
+        make(nn)(Tensor(on_device(x)))
+
+
+@pytest.mark.parametrize("make", [lambda nn: nn.Conv2d(3, 3, 1), lambda nn: nn.ConvTranspose2d(3, 3, 1),
+                                  lambda nn: nn.MaxPool2d(1), lambda nn: nn.AvgPool2d(1),
+                                  lambda nn: nn.AdaptiveAvgPool2d(2)])
+@pytest.mark.parametrize("shape", [(3, 4), (1, 1, 3, 4, 4)])
+def test_an_image_layer_takes_3d_or_4d_input_saying_so_as_torch(torch, make, shape):
+    """PyTorch's error names both forms it takes, (C, H, W) unbatched and (N, C, H, W) (avg_pool2d's of a 2-D input
+    is its IndexError)."""
+    x = np.ones(shape, "float32")
+    with pytest.raises(Exception) as theirs:
+        make(torch.nn)(torch.tensor(x))
+    with pytest.raises(type(theirs.value), match="3-D .* or 4-D" if "3D" in str(theirs.value) else ""):
+        make(nn)(Tensor(on_device(x)))
+
+
+@pytest.mark.parametrize("output_size, shape", [(1, (2, 3, 4, 5, 6)), ((1, 1), (2, 3, 4, 5, 6)), (1, (5, 6)),
+                                                 (1, (2, 3, 0, 4)), ((1, None), (2, 3, 4, 5, 6)), ((1, 1), (5, 6)),
+                                                 ((None, 1), (3, 0, 4))])
+def test_adaptive_avg_pool2d_to_1x1_is_a_mean_of_any_input_as_torch(torch, output_size, shape):
+    """PyTorch's 1 x 1 adaptive pooling is a mean over the last two dims of an input of any rank (a video's
+    (N, C, T, H, W) too, an empty plane's NaN); other sizes take 3-D or 4-D inputs, a pair 3-D at least."""
+    x = np.random.default_rng(0).standard_normal(shape).astype("float32")
+    theirs_x, ours_x = torch.tensor(x, requires_grad=True), Tensor(on_device(x), requires_grad=True)
+    try:
+        theirs = torch.nn.AdaptiveAvgPool2d(output_size)(theirs_x)
+    except Exception as error:
+        with pytest.raises(type(error)):
+            nn.AdaptiveAvgPool2d(output_size)(ours_x)
+        return
+    ours = nn.AdaptiveAvgPool2d(output_size)(ours_x)
+    np.testing.assert_allclose(host(ours.detach().data), theirs.detach().numpy(), rtol=1e-5, atol=1e-6)
+    g = np.ones(theirs.shape, "float32")
+    theirs.backward(torch.tensor(g))
+    ours.backward(Tensor(on_device(g)))
+    np.testing.assert_allclose(host(ours_x.grad), theirs_x.grad.numpy(), rtol=1e-6)
+
+
+def test_float16_global_pooling_of_65536_pixels_has_torchs_gradient(torch):
+    """The gradient divides by the count in float32, as PyTorch's mean: 65536 in float16 is inf (gradient 0)."""
+    ours = Tensor(on_device(np.ones((1, 1, 256, 256), "float16")), requires_grad=True)
+    theirs = torch.ones((1, 1, 256, 256), dtype=torch.float16, requires_grad=True)
+    nn.AdaptiveAvgPool2d(1)(ours).sum().backward()
+    torch.nn.AdaptiveAvgPool2d(1)(theirs).sum().backward()
+    np.testing.assert_array_equal(host(ours.grad), theirs.grad.numpy())
+
+
 def test_batch_norm_2d_takes_4d_input_only():
     with pytest.raises(ValueError, match="BatchNorm2d: expected 4D input"):
         nn.BatchNorm2d(3)(Tensor(np.ones((5, 3), "float32")))
@@ -510,8 +571,25 @@ def test_load_state_dict_as_pytorch(torch):
     np.testing.assert_array_equal(host(ours.weight.data), theirs.weight.detach().numpy())
     keys = ours.load_state_dict({"weight": np.ones((3, 2), "float32")}, strict=False)
     assert keys.missing_keys == ["bias"] and keys.unexpected_keys == []
-    with pytest.raises(RuntimeError, match="shape mismatches"):
+    with pytest.raises(RuntimeError, match="size mismatch for weight"):
         ours.load_state_dict({"weight": np.ones((3, 3)), "bias": np.ones(3)})
+
+
+def test_load_state_dict_lists_its_problems_in_torchs_words(torch):
+    """PyTorch's lines, in its order: missing keys, unexpected keys (each quoted), then each size mismatch."""
+    ours, theirs = nn.Sequential(nn.Linear(2, 3), nn.BatchNorm2d(3)), torch.nn.Sequential(torch.nn.Linear(2, 3),
+                                                                                         torch.nn.BatchNorm2d(3))
+    state = {k: v for k, v in theirs.state_dict().items() if k not in ("0.bias", "1.bias")}
+    state.update({"0.weight": torch.zeros(4, 2), "1.weight": torch.zeros(2), "extra": torch.zeros(1)})
+    with pytest.raises(RuntimeError) as error:
+        theirs.load_state_dict(state)
+    lines = [line.split(": copying")[0] for line in str(error.value).split("\n")[1:]]
+    assert lines[:2] == ['\tMissing key(s) in state_dict: "0.bias", "1.bias". ',
+                         '\tUnexpected key(s) in state_dict: "extra". ']
+    with pytest.raises(RuntimeError) as error:
+        ours.load_state_dict({k: v.numpy() for k, v in state.items()})
+    assert [line.split(": copying")[0] for line in str(error.value).split("\n")[1:]] == lines
+    assert "copying a param with shape (4, 2) from checkpoint, the shape in current model is (3, 2)." in str(error.value)
 
 
 def test_a_layer_without_inputs_is_made_as_in_pytorch():
@@ -1040,7 +1118,7 @@ def test_e_a_one_element_value_loads_into_a_0_d_entry_as_torch(torch):
     ours.load_state_dict({**ours.state_dict(), "num_batches_tracked": np.array([3])})
     assert int(ours.num_batches_tracked) == int(theirs.num_batches_tracked) == 3
     assert ours.num_batches_tracked.shape == () and ours.num_batches_tracked.dtype == np.int64
-    with pytest.raises(RuntimeError, match="shape mismatches"):  # only one element, as PyTorch's rule
+    with pytest.raises(RuntimeError, match="size mismatch for"):  # only one element, as PyTorch's rule
         ours.load_state_dict({**ours.state_dict(), "num_batches_tracked": np.array([3, 4])})
 
 
@@ -1342,6 +1420,22 @@ def test_module_list_and_dict_hold_modules_as_torch(torch):
     for model in (ours, theirs):
         with pytest.raises(NotImplementedError):
             model.blocks(1)
+
+
+@pytest.mark.parametrize("momentum", [True, False])
+def test_batch_norm_takes_a_bool_momentum_as_its_number_as_torch(torch, momentum):
+    """PyTorch reads momentum=True as 1.0 (the running statistics become the batch's) and False as 0.0, in
+    BatchNorm2d and F.batch_norm alike; tinyrrn refused a bool."""
+    x = np.random.default_rng(0).standard_normal((4, 3, 5, 5)).astype("float32")
+    ours, theirs = nn.BatchNorm2d(3, momentum=momentum), torch.nn.BatchNorm2d(3, momentum=momentum)
+    ours(Tensor(on_device(x)))
+    theirs(torch.tensor(x))
+    for name in ("running_mean", "running_var"):
+        np.testing.assert_allclose(host(getattr(ours, name)), getattr(theirs, name).numpy(), rtol=1e-5, atol=1e-6)
+    assert repr(ours) == repr(theirs)
+    mean, var = Tensor(on_device(np.zeros(3, "float32"))), Tensor(on_device(np.ones(3, "float32")))
+    F.batch_norm(Tensor(on_device(x)), mean, var, training=True, momentum=momentum)
+    np.testing.assert_allclose(host(mean.data), getattr(theirs, "running_mean").numpy(), rtol=1e-5, atol=1e-6)
 
 
 def test_batch_norm_takes_one_positional_input_as_torch(torch):

@@ -574,6 +574,27 @@ def test_float16_softmax_rounds_once(torch):
     assert (abs(ours - exact) / exact)[counted].max() <= 1.5 * (abs(theirs - exact) / exact)[counted].max()
 
 
+@pytest.mark.parametrize("shape, dim", [((64, 12), 0), ((4, 16, 5, 6), 0), ((4, 16, 5, 6), 1), ((4, 16, 5, 6), 2),
+                                        ((3, 70), 0), ((2, 3, 40), 1)])
+def test_float16_softmax_off_the_last_dim_as_torch(torch, shape, dim):
+    """Bit for bit, with the gradient: off the last dim PyTorch's CPU kernel takes 32 positions after dim at a time
+    (the exp of each rounded once, at the division) and the rest one by one, each exp rounded to float16 first.
+    PyTorch's threads each take a share of the positions, with a tail of its own: compared on one thread."""
+    rng = numpy.random.default_rng(0)
+    x, g = rng.uniform(-8, 8, shape).astype("float16"), rng.uniform(-2, 2, shape).astype("float16")
+    ours_x, theirs_x = Tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        ours, theirs = F.softmax(ours_x, dim=dim), torch.softmax(theirs_x, dim=dim)
+    finally:
+        torch.set_num_threads(threads)
+    ours.backward(Tensor(g))
+    theirs.backward(torch.tensor(g))
+    numpy.testing.assert_array_equal(ours.detach().numpy(), theirs.detach().numpy())
+    numpy.testing.assert_array_equal(numpy.asarray(ours_x.grad), theirs_x.grad.numpy())
+
+
 def test_int_tensors_convert_to_float_and_index():
     as_float = Tensor(numpy.array([1, 2, 3])).astype("float32")
     assert as_float.dtype == numpy.float32 and not as_float.requires_grad
@@ -892,6 +913,26 @@ def test_pow_gradient_groups_as_torchs_at_the_extremes(dtype, base, exponent):
     (ours ** (exponent if exponent is not None else ours)).backward(Tensor(g))
     (theirs ** (exponent if exponent is not None else theirs)).backward(torch.tensor(g))
     numpy.testing.assert_array_equal(ours.grad, theirs.grad.numpy())
+
+
+@pytest.mark.parametrize("op", ["var", "std"])
+@pytest.mark.parametrize("shape, dim, correction", [((50, 30), 1, 1), ((50, 30), 0, 0), ((7, 9, 11), (0, 2), 1),
+                                                    ((40, 40), None, 0), ((6, 5), 1, 2)])
+def test_float16_var_and_std_gradients_as_torch(torch, op, shape, dim, correction):
+    """Bit for bit: PyTorch's var_backward multiplies g by 2 / (n - correction) in float32 and rounds, then by
+    x - mean; 2 / (n - correction) rounded to float16 first was an ulp off in up to all of the gradient. The
+    variance, in float64, rounds to float16 through float32, as PyTorch's."""
+    rng = numpy.random.default_rng(0)
+    x = rng.uniform(-3, 3, shape).astype("float16")
+    ours_x, theirs_x = Tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
+    args = () if dim is None else (dim,)
+    ours = getattr(F, op)(ours_x, *args, correction=correction)
+    theirs = getattr(torch, op)(theirs_x, *args, correction=correction)
+    g = rng.uniform(-2, 2, theirs.shape).astype("float16")
+    ours.backward(Tensor(g))
+    theirs.backward(torch.tensor(g))
+    numpy.testing.assert_array_equal(ours.detach().numpy(), theirs.detach().numpy())
+    numpy.testing.assert_array_equal(numpy.asarray(ours_x.grad), theirs_x.grad.numpy())
 
 
 @pytest.mark.cpu_only("compares host arrays with torch")
@@ -1681,3 +1722,30 @@ def test_fill_converts_a_number_with_torchs_check_and_a_0d_tensor_as_a_copy(torc
                                   (tinyrrn.nn.init.constant_, torch.nn.init.constant_)):
             theirs = run(torch.tensor, theirs_fill)
             assert run(lambda a: Tensor(on_device(a)), fill) == theirs, value
+
+
+SIGNED_ZERO_TIES = {  # fn(m, x) of x = [-0.0, 0.0, -1.0, 2.0] (x 17: NumPy's and PyTorch's vector loops too)
+    "relu": lambda m, x: m.relu(x),
+    "ReLU module": lambda m, x: m.ReLU()(x),
+    "relu in place": lambda m, x: m.relu(x.clone(), inplace=True),
+    "relu of a sum": lambda m, x: m.relu(x + 0.0 * x),
+    "add_relu": lambda m, x: m.add_relu(x, 0.0 * x),
+    "clamp min 0": lambda m, x: m.clamp(x, min=0.0),
+    "clamp max -0": lambda m, x: m.clamp(x, max=-0.0),
+    "clamp both": lambda m, x: m.clamp(x, min=0.0, max=-0.0),
+    "clamp_min": lambda m, x: m.clamp_min(x, 0.0),
+}
+
+
+@pytest.mark.parametrize("case", list(SIGNED_ZERO_TIES))
+@pytest.mark.parametrize("dtype", ["float16", "float32", "float64"])
+def test_a_bound_tied_with_the_input_keeps_the_inputs_zero_sign_as_torch(torch, case, dtype):
+    """relu and clamp keep x where x equals the bound (PyTorch's select, x < 0 ? 0 : x): relu(-0.0) is -0.0,
+    clamp(0.0, max=-0.0) is 0.0."""
+    x = numpy.tile(numpy.array([-0.0, 0.0, -1.0, 2.0], dtype), 17)
+    fn = SIGNED_ZERO_TIES[case]
+    ours = host(fn(types.SimpleNamespace(**vars(F), ReLU=tinyrrn.nn.ReLU), Tensor(on_device(x))).data)
+    theirs = fn(types.SimpleNamespace(**vars(T), clamp=torch.clamp, clamp_min=torch.clamp_min, ReLU=torch.nn.ReLU,
+                                   add_relu=lambda a, b: torch.relu(a + b)), torch.tensor(x)).numpy()
+    numpy.testing.assert_array_equal(numpy.signbit(ours), numpy.signbit(theirs))
+    numpy.testing.assert_array_equal(ours, theirs)

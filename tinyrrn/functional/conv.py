@@ -227,18 +227,23 @@ def _check(op, x, weight, bias, groups, transposed=False):
     """Refuse inputs that do not fit; return the numbers of input and output channels."""
     check_float(op, x, weight, names=("input", "weight"))
     check_same_dtype(op, x, weight, bias, names=("input", "weight", "bias"))
+    if x.ndim != 4:  # a 3-D one is a batch of one here (unbatched_too)
+        raise ArgumentError(f"{op}: expected a 3-D (unbatched C, H, W) or 4-D (N, C, H, W) input, got shape "
+                            f"{tuple(x.shape)}")
     if integer(op, "groups", groups) < 1:  # an int: True or 1.0 is PyTorch's TypeError
         raise ArgumentError(f"{op}: groups must be positive, got {groups}")
-    fits = x.ndim == 4 and weight.ndim == 4
+    fits, channels = x.ndim == 4 and weight.ndim == 4, ""
     if fits:
         in_channels, out_channels = weight.shape[1] * groups, weight.shape[0]
         if transposed:
             in_channels, out_channels = out_channels, in_channels
         fits = x.shape[1] == in_channels and in_channels % groups == 0 and out_channels % groups == 0
+        if x.shape[1] != in_channels:  # PyTorch's words
+            channels = f": expected input to have {in_channels} channels, but got {x.shape[1]} channels instead"
     if not fits:
         layout = "C, O/groups" if transposed else "O, C/groups"
         raise ArgumentError(f"{op}: input {tuple(x.shape)} does not fit weight {tuple(weight.shape)} with "
-                            f"groups={groups} (need input N,C,H,W and weight {layout},kh,kw, the channel "
+                            f"groups={groups}{channels} (need input N,C,H,W and weight {layout},kh,kw, the channel "
                             "counts divisible by groups)")
     if min(weight.shape[2:]) < 1:
         raise ArgumentError(f"{op}: kernel size must be greater than zero, got weight {tuple(weight.shape)}")

@@ -100,17 +100,22 @@ def _add(x, y, out):
 
 
 def _relu(x, out):
-    """max(x, 0). Not PyTorch's select (x < 0 ? 0 : x) in two corners: relu(-0.0) may be +0.0 here, and an inf or
-    NaN gradient reaching a unit that is off is NaN (g * mask) where PyTorch's is 0. NumPy has the select only as
-    a masked copy (copyto(where=) or where), 5-15x slower than maximum and multiply with a ReLU's masks, and these
-    passes run after every batch norm."""
-    backend.xp_of(x).maximum(x, 0, out=out)
+    """max(x, 0) as PyTorch's select, x < 0 ? 0 : x: x where it ties with 0 (relu(-0.0) is -0.0), NaN kept. clip
+    to [0, inf] is that select in NumPy and CuPy, for every float dtype, at maximum's speed; maximum's pick at a tie
+    depends on the dtype (NumPy's float32 gives +0.0 at -0.0, its float16 -0.0). Integers (no -0, no inf) take
+    maximum. One corner is not PyTorch's: an inf or NaN gradient reaching a unit that is off is NaN (g * mask) where
+    PyTorch's is 0. NumPy has that select only as a masked copy (copyto(where=) or where), 5-15x slower than
+    multiply with a ReLU's mask, and these passes run after every batch norm."""
+    xp = backend.xp_of(x)
+    if x.dtype.kind == "f":
+        xp.clip(x, 0, math.inf, out=out)
+    else:
+        xp.maximum(x, 0, out=out)
 
 
 def _add_relu(x, y, out):
-    xp = backend.xp_of(x)
-    xp.add(x, y, out=out)
-    xp.maximum(out, 0, out=out)
+    backend.xp_of(x).add(x, y, out=out)
+    _relu(out, out)
 
 
 def _relu_gradient(g, y, out):
@@ -437,8 +442,8 @@ def clamp(input, min=None, max=None, *, out=None):
     if max is not None:
         _, max, _, hi = _operands("clamp", input, max, dtype)
         bounds += (max,)
-    result = data if lo is None else xp.maximum(data, lo)
-    result = result if hi is None else xp.minimum(result, hi)  # (a new array: one bound at least is given)
+    result = data if lo is None else _tie_kept(xp, data, xp.maximum(data, lo))
+    result = result if hi is None else _tie_kept(xp, result, xp.minimum(result, hi))  # (a new array: a bound is given)
 
     def backward(g):
         inside = (True if lo is None else data >= lo) & (True if hi is None else data <= hi)
@@ -455,6 +460,12 @@ def clamp(input, min=None, max=None, *, out=None):
 
 
 clip = clamp
+
+
+def _tie_kept(xp, x, picked):
+    """maximum's or minimum's ``picked`` of x and a bound, x where they are equal (clamp(-0.0, min=0.0) is -0.0), as
+    PyTorch's std::max and std::min keep their first operand; the pick at a tie of NumPy's depends on the dtype."""
+    return xp.where(picked == x, x, picked)
 
 
 def clamp_min(input, min, *, out=None):

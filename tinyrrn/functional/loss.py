@@ -1,4 +1,5 @@
 """Softmax, log-softmax and the cross-entropy and negative log-likelihood losses."""
+import math
 import warnings
 
 from .. import backend
@@ -53,13 +54,25 @@ def _log_softmax(data, axis):
     return (shifted - log_total).astype(data.dtype, copy=False)
 
 
+HALF_LANES = 32  # float16 values in a vector of PyTorch's CPU kernels (AVX-512)
+
+
 def _softmax(data, axis):
     """softmax of an array along ``axis``: exp(x - max) divided by its sum, as PyTorch (exp of the log-softmax
-    was an ulp off in half the elements); nothing to do along an axis of length 0."""
+    was an ulp off in half the elements), float16 in float32 rounded once; nothing to do along an axis of length
+    0. Off the last axis PyTorch's float16 kernel takes the positions after the axis 32 at a time and the rest
+    (the last inner % 32 of each block, all of them for fewer than 32) one by one, each exp rounded to float16
+    before the division there: so here too (exact where PyTorch's kernel runs the tensor as one task)."""
     if data.size == 0:
         return data.copy()
-    exps = backend.xp_of(data).exp(data - data.max(axis=axis, keepdims=True))
-    return exps / exps.sum(axis=axis, keepdims=True)
+    wide = opmath(data)
+    exps = backend.xp_of(data).exp(wide - wide.max(axis=axis, keepdims=True))
+    total = exps.sum(axis=axis, keepdims=True)
+    if data.dtype == "float16" and axis != data.ndim - 1:
+        inner = math.prod(data.shape[axis + 1:])
+        one_by_one = exps.reshape(*data.shape[:axis + 1], inner)[..., inner - inner % HALF_LANES:]
+        one_by_one[...] = one_by_one.astype("float16")
+    return (exps / total).astype(data.dtype, copy=False)
 
 
 @quiet
@@ -91,7 +104,7 @@ def softmax(input, axis=None, _stacklevel=3, dtype=None, *, dim=None, out=None):
     input, stacklevel = _softmax_input("softmax", input, _stacklevel, dtype)
     check_float("softmax", input)
     axis = _softmax_axis("softmax", input, torch_name("softmax", "axis", axis, "dim", dim), stacklevel)
-    result = _softmax(opmath(input.data), axis).astype(input.dtype, copy=False)  # float16: one rounding, at the end
+    result = _softmax(input.data, axis)
 
     def backward(g):  # float16 in float32, rounded once, as PyTorch
         y, wide = opmath(result), opmath(g)

@@ -17,7 +17,7 @@ from ..grad_mode import records_graph
 from ..tensor import Tensor, make_result
 from ._util import (ArgumentError, check_float, check_tensors, flag, number, quiet, saved_beside_inputs,
                     saving_originals)
-from .elementwise import astype
+from .elementwise import _relu, astype
 
 
 def _rows(array):
@@ -70,16 +70,16 @@ def normalise(x, scale, shift, out):
 
 
 def normalise_relu(x, scale, shift, out):
-    """out = max(x * scale + shift, 0)."""
+    """out = max(x * scale + shift, 0) (F.relu's select: -0.0 kept)."""
     normalise(x, scale, shift, out)
-    backend.xp_of(x).maximum(out, 0, out=out)
+    _relu(out, out)
 
 
 def normalise_add_relu(x, scale, shift, other, out):
     """out = max(x * scale + shift + other, 0)."""
     normalise(x, scale, shift, out)
     out += other
-    backend.xp_of(x).maximum(out, 0, out=out)
+    _relu(out, out)
 
 
 def _scaled(g, scale, out):
@@ -234,9 +234,10 @@ def _check(op, x, running_mean, running_var, weight, bias, momentum, training, e
         if t is not None and tuple(t.shape) != (c,):
             raise ArgumentError(f"{op}: {name} of shape {tuple(t.shape)} does not fit input "
                                 f"{tuple(x.shape)} with {c} channels")
-    if isinstance(momentum, bool) or not isinstance(momentum, numbers.Real):
+    if not isinstance(momentum, numbers.Real):
         raise TypeError(f"{op}: momentum must be a number, got {momentum!r} (PyTorch's functional "
                         "batch_norm neither takes None; BatchNorm2d(momentum=None) passes 1 / num_batches_tracked)")
+    momentum = float(momentum) if isinstance(momentum, bool) else momentum  # True is 1.0, as PyTorch reads it
     if not training and (running_mean is None or running_var is None):
         raise ArgumentError(f"{op}: running_mean and running_var must be given in evaluation mode "
                             "(training=False), as in PyTorch; got None")

@@ -11,13 +11,15 @@ from ..tensor import Tensor, make_result
 from ._util import ArgumentError, axis_index, check_float, flag, integer, pair, refuse_out
 from ._window import crop_nhwc, output_size, pad_nhwc, taps
 from .dtypes import opmath
+from .reduction import _divided
 from .shape import unbatched_too
 
 
 def _check_nonempty(op, x, dims=(1, 2, 3)):
     """x is (N, C, H, W) with no empty dimension among ``dims`` (only N may be 0), as PyTorch requires."""
     if x.ndim != 4:
-        raise ArgumentError(f"{op}: expected input N,C,H,W, got shape {tuple(x.shape)}")
+        raise ArgumentError(f"{op}: expected a 3-D (unbatched C, H, W) or 4-D (N, C, H, W) input, got shape "
+                            f"{tuple(x.shape)}")
     if any(x.shape[d] == 0 for d in dims):
         raise ArgumentError(f"{op}: expected an input of non-zero size except for the batch dimension, got "
                             f"shape {tuple(x.shape)}")
@@ -235,6 +237,17 @@ def _binned(average, array):
     return xp.where(nan | (high & low), numpy.nan, xp.where(high, numpy.inf, xp.where(low, -numpy.inf, out)))
 
 
+def _global_mean(input):
+    """adaptive_avg_pool2d to 1 x 1: PyTorch's mean over the last two dims, of an input of any rank (a video's
+    (N, C, T, H, W)), NaN for an empty plane; its node saves nothing (a second backward() runs through it)."""
+    axes = (axis_index("adaptive_avg_pool2d", -2, input.ndim), input.ndim - 1)
+    count = input.shape[axes[0]] * input.shape[axes[1]]
+    xp = backend.xp_of(input.data)
+    out = input.data.mean(axis=axes, keepdims=True) if count else \
+        xp.full(input.shape[:-2] + (1, 1), numpy.nan, dtype=input.dtype)
+    return make_result(out, (input,), lambda g: (xp.broadcast_to(_divided(g, count or 1), input.shape),), "mean")
+
+
 @unbatched_too
 def adaptive_avg_pool2d(input, output_size):
     """Average pooling to a given output size (torch.nn.functional.adaptive_avg_pool2d).
@@ -242,21 +255,24 @@ def adaptive_avg_pool2d(input, output_size):
     Output row i averages input rows floor(i*H/Ho) .. ceil((i+1)*H/Ho) - 1 (PyTorch's bins,
     which overlap when Ho does not divide H), and likewise for columns: a linear map, one
     (Ho, H) averaging matrix applied on each side. None in ``output_size`` keeps that size.
+    A 1 x 1 output is PyTorch's mean over the last two dims, of an input of any rank (a video's (N, C, T, H, W)).
     """
     check_float("adaptive_avg_pool2d", input)
-    _check_nonempty("adaptive_avg_pool2d", input, dims=(2, 3))  # PyTorch pools 0 channels, not an empty plane
-    n, c, h, w = input.shape
     if output_size is None or (numpy.ndim(output_size) and len(output_size) != 2):
         raise (TypeError if output_size is None else ArgumentError)(
             f"adaptive_avg_pool2d: output_size must be an int or a pair (None in it keeps that size), got {output_size!r}")
+    if numpy.ndim(output_size) and input.ndim < 3:
+        raise ValueError(f"adaptive_avg_pool2d: Input dimension should be at least 3 for output_size {output_size!r}, "
+                         f"got shape {tuple(input.shape)} (as PyTorch)")
     sizes = tuple(output_size) if numpy.ndim(output_size) else \
         (integer("adaptive_avg_pool2d", "output_size", output_size),) * 2  # not a bool, as PyTorch
-    oh, ow = pair(tuple(k if s is None else integer("adaptive_avg_pool2d", "output_size", s)  # (True, 2): PyTorch's
-                        for s, k in zip(sizes, (h, w))), "output_size", "adaptive_avg_pool2d", minimum=0)  # TypeError
+    oh, ow = pair(tuple(input.shape[i - 2] if s is None else integer("adaptive_avg_pool2d", "output_size", s)
+                        for i, s in enumerate(sizes)), "output_size", "adaptive_avg_pool2d", minimum=0)  # (True, 2):
+    if (oh, ow) == (1, 1):  # PyTorch's TypeError
+        return _global_mean(input)
+    _check_nonempty("adaptive_avg_pool2d", input, dims=(2, 3))  # PyTorch pools 0 channels, not an empty plane
+    n, c, h, w = input.shape
     xp = backend.xp_of(input.data)
-    if (oh, ow) == (1, 1):  # global pooling: PyTorch's is a mean, whose node saves nothing (a second backward()
-        out = input.data.mean(axis=(2, 3), keepdims=True)  # runs through it, a change of x after it is no matter)
-        return make_result(out, (input,), lambda g: (xp.broadcast_to(g / (h * w), input.shape),), "mean")
     wide = opmath(input.data[:0]).dtype  # as PyTorch: each bin summed (float16 in float32), divided by its height, then
     (rows, heights), (cols, widths) = _bins(h, oh, wide, xp), _bins(w, ow, wide, xp)  # by its width, rounded once
     x_nhwc = opmath(input.data).transpose(0, 2, 3, 1)

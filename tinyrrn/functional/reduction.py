@@ -345,7 +345,7 @@ def _var_arguments(op, x, dim, unbiased, keepdim, correction):
 
 
 def _variance(op, x, axes, correction, keepdim):
-    """The variance over ``axes``, computed in float64: the sum of squared deviations over max(0, n - correction),
+    """The variance over ``axes``, computed in float64 (float32 for float16, rounded as PyTorch's): the sum of squared deviations over max(0, n - correction),
     with PyTorch's warning when that is 0 or less (then inf, or NaN for 0 / 0)."""
     count = math.prod(x.shape[a] for a in axes)
     if count - correction <= 0:
@@ -353,7 +353,8 @@ def _variance(op, x, axes, correction, keepdim):
                       "factor (input numel divided by output numel).", UserWarning, stacklevel=4)
     data = x.data.astype("float64")
     deviations = data - data.mean(axis=axes, keepdims=True)
-    return (deviations * deviations).sum(axis=axes, keepdims=keepdim) / builtins.max(0, count - correction)
+    variance = (deviations * deviations).sum(axis=axes, keepdims=keepdim) / builtins.max(0, count - correction)
+    return variance.astype("float32") if x.dtype == "float16" else variance  # float16 through float32, as PyTorch
 
 
 def _var_gradient(g, x, axes, correction, keepdim, full, dim):
@@ -368,7 +369,7 @@ def _var_gradient(g, x, axes, correction, keepdim, full, dim):
     if full and count - correction <= 0:
         return g * xp.where(deviations == 0, math.nan, math.inf).astype(g.dtype)
     factor = 2 / (count - correction) if count != correction else math.inf
-    return factor * g * deviations
+    return (opmath(g) * factor).astype(g.dtype, copy=False) * deviations  # float16: g * factor in float32, as PyTorch
 
 
 @quiet

@@ -504,7 +504,7 @@ class Module:
         defines set_extra_state its '_extra_state' entry, as PyTorch.
 
         All problems (missing keys, unexpected keys, shape mismatches) are
-        reported together in one error (PyTorch's RuntimeError, also a ValueError),
+        reported together in one error, in PyTorch's words (its RuntimeError, also a ValueError),
         and nothing is changed unless the whole load can succeed. With ``strict=False``
         missing and unexpected keys are allowed (shapes must still match); they are
         returned as (missing_keys, unexpected_keys), as PyTorch. With ``assign`` the given arrays are taken
@@ -526,17 +526,17 @@ class Module:
                          key=lambda k: order[k.rpartition(".")[0]])
         flagged = {k: self._flagging_path(k) for k in state if k not in own and k not in extras}
         unexpected = sorted((k for k, path in flagged.items() if path is not None), key=lambda k: order[flagged[k]])
-        mismatched = [f"{k}: checkpoint {tuple(state[k].shape)} vs model {tuple(own[k].shape)}"
-                      for k in own if k in state and tuple(state[k].shape) != tuple(own[k].shape)]
-        problems = []
+        problems = []  # PyTorch's lines, in its order
         if strict and missing:
-            problems.append(f"missing keys ({len(missing)}): {', '.join(missing)}")
+            problems.append(f"Missing key(s) in state_dict: {_quoted(missing)}. ")
         if strict and unexpected:
-            problems.append(f"unexpected keys ({len(unexpected)}): {', '.join(unexpected)}")
-        if mismatched:
-            problems.append(f"shape mismatches ({len(mismatched)}): {'; '.join(mismatched)}")
+            problems.append(f"Unexpected key(s) in state_dict: {_quoted(unexpected)}. ")
+        problems += [f"size mismatch for {k}: copying a param with shape {tuple(state[k].shape)} from checkpoint, the "
+                     f"shape in current model is {tuple(own[k].shape)}."
+                     for k in own if k in state and tuple(state[k].shape) != tuple(own[k].shape)]
         if problems:
-            raise ArgumentError("load_state_dict failed, model left unchanged:\n  " + "\n  ".join(problems))
+            raise ArgumentError(f"Error(s) in loading state_dict for {type(self).__name__} (model left unchanged):\n\t"
+                                + "\n\t".join(problems))
         if assign:
             self._assign({k: (state_dict[k] if isinstance(state_dict[k], Parameter) else state[k]) for k in own
                           if k in state})
@@ -614,6 +614,10 @@ class Module:
 def _overrides(module, method):
     """Whether ``module``'s class defines its own ``method`` (get_extra_state, set_extra_state)."""
     return getattr(type(module), method) is not getattr(Module, method)
+
+
+def _quoted(keys):
+    return ", ".join('"' + key + '"' for key in keys)
 
 
 def _extra_state_key(path):
