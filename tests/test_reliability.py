@@ -11,6 +11,7 @@ import json
 import os
 import pickle
 import re
+import shlex
 import shutil
 import signal
 import struct
@@ -1563,8 +1564,12 @@ def test_a_second_evaluation_into_one_out_folder_is_refused(finished, tmp_path, 
         assert evaluation.main([os.path.join(finished, "checkpoint.npz"), "--out", out, "--workers", "0"]) == 1
         assert one_error_line(capsys).startswith(f"error: {out}: in use by process {os.getpid()} on host")
         assert os.listdir(out) == ["lock"]  # nothing written beside the first one's files
-    assert evaluation.main([os.path.join(finished, "checkpoint.npz"), "--out", out, "--workers", "0"]) == 0
+    argv = [os.path.join(finished, "checkpoint.npz"), "--out", out, "--workers", "0"]
+    assert evaluation.main(argv) == 0
     assert sorted(os.listdir(out)) == ["confusion.csv", "confusion.png", "metrics.json", "per_class.csv", "predictions.csv"]
+    report = json.load(open(os.path.join(out, "metrics.json")))  # what made it: the command, settings and videos
+    assert report["made_by"]["command"] == shlex.join(["python", "-m", "tinyrrn.evaluate", *argv])
+    assert report["settings"]["skip"] == "identity" and list(report["data_digests"]) == ["test"]
 
 
 @pytest.mark.parametrize("left", ["a temporary file", "a report without its metrics.json"])

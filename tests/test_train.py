@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy
 import pytest
 
+import tinyrrn
 from tinyrrn import Tensor, checkpoint, config as configuration, signals
 from tinyrrn import functional as F
 from tinyrrn import train as training
@@ -260,6 +261,29 @@ def test_run_directory_contents(tiny_data, tmp_path):
     assert [r["epoch"] for r in records if r["kind"] == "epoch"] == [1]
     saved = json.load(open(os.path.join(run_dir, "config.json")))
     assert saved["update_every"] == "8" and saved["skip"] == "identity"
+
+
+def test_a_runs_reports_name_the_command_code_version_settings_and_data_that_made_them(tiny_data, tmp_path):
+    """A report named its checkpoint and weights digest but not the command line, the code version (git commit),
+    the settings or the data it was made with: nothing in it said how to make it again."""
+    import shlex
+    from tinyrrn import builders
+    args = tiny_args(tiny_data, tmp_path, "--epochs", "1", "--max-steps", "1", "--name", "made")
+    assert training.main(args) == 0
+    run_dir = next(str(p) for p in tmp_path.iterdir() if p.name.endswith("-made"))
+    head = subprocess.run(["git", "-C", os.path.dirname(training.__file__), "rev-parse", "HEAD"], capture_output=True,
+                          text=True).stdout.strip()
+    saved = {k: v for k, v in json.load(open(os.path.join(run_dir, "config.json"))).items() if k != "run"}
+    for report in ("eval", "eval-last"):
+        metrics = json.load(open(os.path.join(run_dir, report, "metrics.json")))
+        made = metrics["made_by"]
+        assert made["command"] == shlex.join(["python", "-m", "tinyrrn.train", *args])
+        assert made["tinyrrn"] == tinyrrn.__version__ and made["git_commit"] == (head or None)
+        assert isinstance(made["git_modified"], bool) or made["git_commit"] is None
+        assert {k: metrics["settings"][k] for k in saved} == saved
+        assert sorted(metrics["data_digests"]) == ["test", "training", "validation"]
+        assert metrics["data_digests"]["test"] == builders.build_dataset(saved, train=False).digest()
+    assert os.environ.get("TINYRRN_COMMAND") is None  # only while the command runs
 
 
 # -- the protocol: select on held-out training groups, test the selected and the last epoch -----------

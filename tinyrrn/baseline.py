@@ -39,6 +39,7 @@ from .features import made_with, older_index, read_index, videos_digest
 from .files import JsonLog, write_json
 from .optim import Adam
 from .progress import Progress
+from .provenance import made_by
 from .grad_mode import no_grad
 from .tensor import Tensor
 from .weightfiles import save_npz
@@ -277,7 +278,8 @@ def _run(features_dir, model, znorm, out_dir, epochs, lr, batch, seed, hidden, v
     # what the figures are of: the test videos left out (tinyrrn.features' record), how a video is predicted, and
     # the features (their folder, and the settings and backbone weights they were made with)
     scored = {"unreadable_videos": left_out(index), "averaging": AVERAGING[model],
-              "features": settings["features"], "features_made_with": settings["features_made_with"]}
+              "features": settings["features"], "features_made_with": settings["features_made_with"],
+              "made_by": made_by(), "settings": settings}  # (the features' videos: settings["features_videos"])
     selected, last = {**selected, **scored}, {**last, **scored}
     selected, last = protocol_reports(best.get("epoch", epochs), selected, epochs, last, groups, validation)
     selected["seconds"] = round(time.monotonic() - start, 2)

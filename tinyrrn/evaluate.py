@@ -27,6 +27,7 @@ from .files import atomic_write, read_json, remove_temporary_files, write_json
 from .parallel import Communicator
 from .plots import plot_confusion
 from .progress import Progress
+from .provenance import made_by
 from .grad_mode import no_grad
 from .tensor import Tensor
 
@@ -227,6 +228,14 @@ def weights_record(path, digest, updates):
     """The fields of a report naming the weights it is of: the checkpoint file, the digest of its model's
     weights (checkpoint.weights_digest) and the updates they had. A report is matched to a checkpoint on them."""
     return {"checkpoint": os.path.abspath(path), "weights_digest": digest, "updates": updates}
+
+
+def rerun_record(settings, datasets):
+    """The fields of a report that name what made it, to make it again: the command line and code version
+    (provenance.made_by), the settings (a run's config) and the digest of each set of videos used
+    ({name: dataset}; UCF101.digest)."""
+    return {"made_by": made_by(), "settings": settings,
+            "data_digests": {name: dataset.digest() for name, dataset in datasets.items()}}
 
 
 def summary(metrics):
@@ -441,7 +450,8 @@ def main(argv=None):
             model = model_from_checkpoint(path)[0]
         check_report_folder(out, test_videos(config), path, "--out" if args.out else None)
         metrics = evaluate(model, dataset, args.batch, args.workers)
-        metrics.update(weights_record(path, model.digest, model.updates), test_videos=test_videos(config))
+        metrics.update(weights_record(path, model.digest, model.updates), test_videos=test_videos(config),
+                       **rerun_record(config, {"test": dataset}))
         if not args.out and not suffix:  # training's own report of this checkpoint: keep what only training knows
             metrics = {**training_protocol(out, model), **metrics}
         write_report(metrics, dataset.classes, out)

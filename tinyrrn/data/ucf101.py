@@ -22,6 +22,8 @@ epochs); with `cache_dir` each video is decoded once and later reads are memory-
 benchmarks/data.py). Train with a cache.
 """
 import errno
+import hashlib
+import json
 import os
 import threading
 import warnings
@@ -223,6 +225,13 @@ class UCF101:
                 return [None, None]
             return [stat.st_size, stat.st_mtime_ns]
         return [[rel, *of(path)] for (rel, _), path in zip(self.videos, self.paths)]
+
+    def digest(self):
+        """A fingerprint of the data, for a report: the class names and each video as listed, with its label
+        and size in bytes (not its contents, which would mean reading every video; nor its modification time,
+        which a copy of the dataset changes). Equal for the same videos wherever they lie."""
+        listed = [[rel, label, size] for (rel, label), (_, size, _) in zip(self.videos, self.signatures())]
+        return hashlib.sha1(json.dumps([self.classes, listed]).encode()).hexdigest()[:16]
 
     @property
     def bad_videos(self):
