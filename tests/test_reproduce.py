@@ -489,3 +489,22 @@ def test_a_table1_row_is_never_reported_on_features_it_was_not_trained_on(tiny_d
     lines = open(out / "REPORT.md").read().splitlines()
     assert "| Block4, Avg. Pool, with Z-norm | 0.236 | n/a | n/a | n/a | not run |" in lines
     assert not any(line.startswith("| Block4, GRU, without Z-norm |") and "not run" in line for line in lines)
+
+
+def test_the_report_names_the_command_code_weights_and_data_that_made_it(tmp_path, monkeypatch):
+    """REPORT.md named neither the command line, the code version (git commit), the weights' digest nor the
+    data's: it could not be made again, or checked to be of the weights and videos it claims."""
+    monkeypatch.setattr(reproduce, "made_by", lambda: {"command": "python -m tinyrrn.reproduce --tables 3",
+                                                       "tinyrrn": "0.1.0", "git_commit": "abc123", "git_modified": True})
+    out = str(tmp_path)
+    digests = {"training": "d1", "validation": "d2", "test": "d3"}
+    results = {(1, "table3-identity"): {**result(0.25, 0.3, 0.2, os.path.join(out, "split1", "table2-block4-identity")),
+                                        "data_digests": digests}}
+    protocol = {**PROTOCOL, "weights": "/w/resnet50.npz", "weights_digest": "feedbeef"}
+    text = reproduce.report(results, {"tables": [3], "splits": [1], "data": "/data/ucf101", "out": out}, protocol)
+    made = text.split("## How to make this report again")[1]
+    assert "- **Command**: `python -m tinyrrn.reproduce --tables 3`" in made
+    assert "- **Code**: tinyrrn 0.1.0, git commit abc123 (with changes to tracked files not committed)" in made
+    assert "- **Weights**: `/w/resnet50.npz`, digest feedbeef" in made
+    assert "- **Data** (digests of the videos' listed paths, labels and sizes): split 1: training d1, validation d2, " \
+           "test d3" in made
