@@ -508,3 +508,12 @@ def test_the_report_names_the_command_code_weights_and_data_that_made_it(tmp_pat
     assert "- **Weights**: `/w/resnet50.npz`, digest feedbeef" in made
     assert "- **Data** (digests of the videos' listed paths, labels and sizes): split 1: training d1, validation d2, " \
            "test d3" in made
+
+
+def test_the_report_says_how_many_seeds_its_figures_are_of(tmp_path):
+    """REPORT.md gave one figure per row without saying it was of a single seed, nor that no spread over seeds
+    stands behind it."""
+    text = reproduce.report({}, {"tables": [3], "splits": [1], "data": None, "out": str(tmp_path)}, PROTOCOL)
+    protocol = text.split("## Protocol")[1].split("\n## ")[0]
+    assert ("- **Seeds**: 1 (seed 0): each figure is one training run; no mean or spread over seeds is given, so "
+            "differences between rows may be within seed-to-seed noise") in protocol

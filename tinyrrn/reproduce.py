@@ -688,6 +688,9 @@ def _protocol(protocol, splits, synthetic):
     else:
         lines.append("- **Selection**: none (`--val-groups 0`): every row trains on its whole training list and "
                      "reports its last epoch; the test split selects nothing.")
+    lines.append(f"- **Seeds**: 1 (seed {p['seed']}): each figure is one training run; no mean or spread over seeds "
+                 "is given, so differences between rows may be within seed-to-seed noise (the main job's spread over "
+                 "5 seeds: README; `benchmarks/seeds.py`).")
     augmentation = "random crops" + (" and horizontal flips" if p["flip"] else "")
     lines.append(f"- **Training rows (Tables 2-4)**: {p['epochs']} epochs, {p['optimizer'].capitalize()} with lr "
                  f"{p['lr']:g}, one update per {p['update_every']} of the training chunks (the paper's rule), batches "
