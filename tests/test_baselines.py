@@ -9,6 +9,7 @@ import pytest
 import strict_xp
 import tinyrrn
 from devices import host, on_device
+from test_train import check_recomputed
 from tinyrrn import Tensor, baseline, cli, features, rundir
 from tinyrrn import config as configuration
 from tinyrrn.data.transforms import Normalize, center_crops, crop
@@ -134,6 +135,11 @@ def test_baselines_select_their_epoch_on_held_out_training_groups(tmp_path, rng,
     assert seen[:6] == [20] * 6 and seen[6:] == [16] * (1 if metrics["epoch"] == 6 else 2)  # test: at the end only
     assert json.load(open(out / "eval" / "metrics.json"))["epoch"] == metrics["epoch"]
     assert json.load(open(out / "eval-last" / "metrics.json"))["video_error"] == metrics["last"]["video_error"]
+    for report in ("eval", "eval-last"):  # one prediction per test video, from which its figures are recomputed
+        check_recomputed(str(out / report))
+        written = json.load(open(out / report / "metrics.json"))  # and what made it: code, settings, features
+        assert written["made_by"]["tinyrrn"] == tinyrrn.__version__ and "command" in written["made_by"]
+        assert written["settings"] == json.load(open(out / "config.json"))
     whole = baseline.run(folder, "avgpool", epochs=2, val_groups=0)
     assert whole["epoch"] == 2 and whole["val_groups"] == [] and "--val-groups 0" in whole["selected_by"]
 

@@ -11,6 +11,7 @@ import json
 import os
 import pickle
 import re
+import shlex
 import shutil
 import signal
 import struct
@@ -1676,8 +1677,12 @@ def test_a_second_evaluation_into_one_out_folder_is_refused(finished, tmp_path, 
         assert evaluation.main([os.path.join(finished, "checkpoint.npz"), "--out", out, "--workers", "0"]) == 1
         assert one_error_line(capsys).startswith(f"error: {out}: in use by process {os.getpid()} on host")
         assert os.listdir(out) == ["lock"]  # nothing written beside the first one's files
-    assert evaluation.main([os.path.join(finished, "checkpoint.npz"), "--out", out, "--workers", "0"]) == 0
-    assert sorted(os.listdir(out)) == ["confusion.csv", "confusion.png", "metrics.json", "per_class.csv"]
+    argv = [os.path.join(finished, "checkpoint.npz"), "--out", out, "--workers", "0"]
+    assert evaluation.main(argv) == 0
+    assert sorted(os.listdir(out)) == ["confusion.csv", "confusion.png", "metrics.json", "per_class.csv", "predictions.csv"]
+    report = json.load(open(os.path.join(out, "metrics.json")))  # what made it: the command, settings and videos
+    assert report["made_by"]["command"] == shlex.join(["python", "-m", "tinyrrn.evaluate", *argv])
+    assert report["settings"]["skip"] == "identity" and list(report["data_digests"]) == ["test"]
 
 
 @pytest.mark.parametrize("left", ["a temporary file", "a report without its metrics.json"])
@@ -1693,7 +1698,7 @@ def test_a_report_folder_left_by_an_evaluation_killed_mid_write_is_written_again
         os.remove(os.path.join(out, "metrics.json"))
     capsys.readouterr()
     assert evaluation.main([os.path.join(run, "checkpoint.npz"), "--workers", "0"]) == 0, capsys.readouterr().err
-    assert sorted(os.listdir(out)) == ["confusion.csv", "confusion.png", "metrics.json", "per_class.csv"]
+    assert sorted(os.listdir(out)) == ["confusion.csv", "confusion.png", "metrics.json", "per_class.csv", "predictions.csv"]
     assert rundir.folder_kind(str(run)) == "training run"
 
 

@@ -91,7 +91,7 @@ def result(error, last, val, run_dir, epochs=12):
 
 
 PROTOCOL = {"val_groups": 3, "groups": {1: [9, 12, 20], 2: [1, 17, 22]}, "seed": 0, "epochs": 12, "lr": 3e-3,
-            "batch": 16, "update_every": "1%", "sample_every": 10, "optimizer": "adam", "weights": None,
+            "batch": 16, "resize": 48, "crop": 40, "update_every": "1%", "sample_every": 10, "optimizer": "adam", "weights": None,
             "weights_layout": "torchvision", "normalize": "torchvision", "per_frame_aug": False, "flip": False,
             "baseline_epochs": 60, "baseline_lr": 1e-3, "overrides": {}, "list_dir": "/data/ucf101/ucfTrainTestlist",
             "test_groups": {1: list(range(1, 8)), 2: list(range(8, 15))}}
@@ -518,3 +518,47 @@ def test_a_table1_row_is_never_reported_on_features_it_was_not_trained_on(tiny_d
     lines = open(out / "REPORT.md").read().splitlines()
     assert "| Block4, Avg. Pool, with Z-norm | 0.236 | n/a | n/a | n/a | not run |" in lines
     assert not any(line.startswith("| Block4, GRU, without Z-norm |") and "not run" in line for line in lines)
+
+
+def test_the_report_names_the_command_code_weights_and_data_that_made_it(tmp_path, monkeypatch):
+    """REPORT.md named neither the command line, the code version (git commit), the weights' digest nor the
+    data's: it could not be made again, or checked to be of the weights and videos it claims."""
+    monkeypatch.setattr(reproduce, "made_by", lambda: {"command": "python -m tinyrrn.reproduce --tables 3",
+                                                       "tinyrrn": "0.1.0", "git_commit": "abc123", "git_modified": True})
+    out = str(tmp_path)
+    digests = {"training": "d1", "validation": "d2", "test": "d3"}
+    results = {(1, "table3-identity"): {**result(0.25, 0.3, 0.2, os.path.join(out, "split1", "table2-block4-identity")),
+                                        "data_digests": digests}}
+    protocol = {**PROTOCOL, "weights": "/w/resnet50.npz", "weights_digest": "feedbeef"}
+    text = reproduce.report(results, {"tables": [3], "splits": [1], "data": "/data/ucf101", "out": out}, protocol)
+    made = text.split("## How to make this report again")[1]
+    assert "- **Command**: `python -m tinyrrn.reproduce --tables 3`" in made
+    assert "- **Code**: tinyrrn 0.1.0, git commit abc123 (with changes to tracked files not committed)" in made
+    assert "- **Weights**: `/w/resnet50.npz`, digest feedbeef" in made
+    assert "- **Data** (digests of the videos' listed paths, labels and sizes): split 1: training d1, validation d2, " \
+           "test d3" in made
+
+
+def test_the_report_says_how_many_seeds_its_figures_are_of(tmp_path):
+    """REPORT.md gave one figure per row without saying it was of a single seed, nor that no spread over seeds
+    stands behind it."""
+    text = reproduce.report({}, {"tables": [3], "splits": [1], "data": None, "out": str(tmp_path)}, PROTOCOL)
+    protocol = text.split("## Protocol")[1].split("\n## ")[0]
+    assert ("- **Seeds**: 1 (seed 0): each figure is one training run; no mean or spread over seeds is given, so "
+            "differences between rows may be within seed-to-seed noise") in protocol
+
+
+def test_the_report_lists_every_setting_the_paper_does_not_give_as_this_projects_choice(tmp_path):
+    """Frame size and crop, the test-time crop, the batch, W_s's initialisation and what happens to the frames
+    that do not fill a chunk were set by tinyrrn, as was reading the paper's tables as split 1, but REPORT.md's
+    list of differences named none of them."""
+    text = reproduce.report({}, {"tables": [3], "splits": [1], "data": "/data/ucf101", "out": str(tmp_path)},
+                            {**PROTOCOL, "resize": 256, "crop": 224, "batch": 8})
+    differences = text.split("## Where this differs from the paper")[1].split("\n## ")[0]
+    assert ("- **Settings the paper does not give, this project's choices**: frames resized to a short side of 256 "
+            "and cropped to 224x224 (a random crop in training, the centre crop at test), batches of 8 chunks, W_s "
+            "(Eq. 3 and 4) initialised as PyTorch's Conv2d (its batch norm as 1 and 0), and a video's last sampled "
+            "frames that do not fill a chunk left out (a video shorter than one chunk repeats its last frame).") \
+        in differences
+    assert ("- **Splits**: the paper does not name the split of its Tables 1-4; this project reads them as split 1 "
+            "(\"we further evaluate our best model on all three splits\", Sec. 4.3)") in differences

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy
 import pytest
 
+import tinyrrn
 from tinyrrn import Tensor, checkpoint, config as configuration, signals
 from tinyrrn import functional as F
 from tinyrrn import train as training
@@ -126,6 +127,45 @@ def test_video_metrics_average_chunk_probabilities():
     assert m["top5"] == 1.0 and "mean of the softmax probabilities" in m["averaging"]
 
 
+def check_recomputed(report_dir):
+    """Every figure of a report's metrics.json equals its recomputation from its predictions.csv alone."""
+    import csv
+    with open(os.path.join(report_dir, "predictions.csv"), newline="") as f:
+        rows = list(csv.DictReader(f))
+    classes = json.load(open(os.path.join(report_dir, "metrics.json")))["classes"]
+    confusion = numpy.zeros((len(classes), len(classes)), dtype=int)
+    for r in rows:
+        confusion[classes.index(r["true_class"]), classes.index(r["predicted_class"])] += 1
+    totals = confusion.sum(axis=1)
+    correct = [r["true_class"] == r["predicted_class"] for r in rows]
+    saved = json.load(open(os.path.join(report_dir, "metrics.json")))
+    assert saved["predictions"] == "predictions.csv" and saved["confusion"] == confusion.tolist()
+    assert (saved["videos"], saved["chunks"]) == (len(rows), sum(int(r["chunks"]) for r in rows))
+    assert saved["video_error"] == pytest.approx(1 - numpy.mean(correct))
+    assert saved["top1"] == pytest.approx(numpy.mean(correct))
+    assert saved["top5"] == pytest.approx(numpy.mean([r["true_class"] in r["top5"].split("|") for r in rows]))
+    assert saved["clip_accuracy"] == pytest.approx(sum(int(r["chunks_correct"]) for r in rows) / saved["chunks"])
+    assert saved["mean_class_accuracy"] == pytest.approx(numpy.mean(numpy.diag(confusion)[totals > 0]
+                                                                    / totals[totals > 0]))
+
+
+def test_every_figure_of_a_report_is_recomputable_from_its_per_video_predictions(tmp_path):
+    """A report named no per-video prediction: its video error, top-5, mean class accuracy and confusion matrix
+    could not be checked or recomputed from what it saved (Sec. 3.3: a video's prediction is its mean chunk
+    probability)."""
+    from tinyrrn.evaluate import write_report
+    probs = numpy.array([[0.6, 0.4, 0.0], [0.1, 0.9, 0.0], [0.2, 0.3, 0.5], [0.2, 0.3, 0.5], [0.9, 0.05, 0.05]])
+    labels, videos = numpy.array([1, 1, 0, 0, 0]), numpy.array([0, 0, 1, 1, 2])
+    names, classes = ["B/v_B_g01_c01.avi", "A/v_A_g01_c01.avi", "A/v_A_g01_c02.avi"], ["A", "B", "C"]
+    metrics = video_metrics(probs, labels, videos, 3, names=names)
+    write_report(metrics, classes, str(tmp_path))
+    check_recomputed(str(tmp_path))
+    rows = (tmp_path / "predictions.csv").read_text().splitlines()
+    assert rows[0].startswith("video,true_class,predicted_class,probability,top5,chunks,chunks_correct")
+    assert rows[1].startswith("B/v_B_g01_c01.avi,B,B,0.65,B|A|C,2,1")
+    assert rows[2].startswith("A/v_A_g01_c01.avi,A,C,0.5,C|B|A,2,0")
+
+
 def test_top5_holds_the_top1_prediction_when_probabilities_tie():
     """Tied probabilities (more than 5 classes at the maximum): the top-1 class (argmax: the first of the tied)
     is among the top 5, so top5 >= top1 always; an unstable sort put 5 other tied classes there."""
@@ -211,13 +251,39 @@ def test_run_directory_contents(tiny_data, tmp_path):
     names = set(os.listdir(run_dir))
     assert {"config.json", "metrics.jsonl", "checkpoint.npz", "best.npz", "training_curve.png", "eval", "eval-last",
             "val_groups.txt"} <= names
-    assert {"metrics.json", "confusion.csv", "confusion.png", "per_class.csv"} <= set(os.listdir(os.path.join(run_dir, "eval")))
+    assert {"metrics.json", "confusion.csv", "confusion.png", "per_class.csv", "predictions.csv"} <= \
+        set(os.listdir(os.path.join(run_dir, "eval")))
+    for report in ("eval", "eval-last"):  # the test videos' figures, recomputed from their predictions
+        check_recomputed(os.path.join(run_dir, report))
     records = [json.loads(line) for line in open(os.path.join(run_dir, "metrics.jsonl"))]
     step = next(r for r in records if r["kind"] == "step")
     assert {"loss", "lr", "clips_per_s", "data_wait", "peak_rss_mb"} <= set(step)
     assert [r["epoch"] for r in records if r["kind"] == "epoch"] == [1]
     saved = json.load(open(os.path.join(run_dir, "config.json")))
     assert saved["update_every"] == "8" and saved["skip"] == "identity"
+
+
+def test_a_runs_reports_name_the_command_code_version_settings_and_data_that_made_them(tiny_data, tmp_path):
+    """A report named its checkpoint and weights digest but not the command line, the code version (git commit),
+    the settings or the data it was made with: nothing in it said how to make it again."""
+    import shlex
+    from tinyrrn import builders
+    args = tiny_args(tiny_data, tmp_path, "--epochs", "1", "--max-steps", "1", "--name", "made")
+    assert training.main(args) == 0
+    run_dir = next(str(p) for p in tmp_path.iterdir() if p.name.endswith("-made"))
+    head = subprocess.run(["git", "-C", os.path.dirname(training.__file__), "rev-parse", "HEAD"], capture_output=True,
+                          text=True).stdout.strip()
+    saved = {k: v for k, v in json.load(open(os.path.join(run_dir, "config.json"))).items() if k != "run"}
+    for report in ("eval", "eval-last"):
+        metrics = json.load(open(os.path.join(run_dir, report, "metrics.json")))
+        made = metrics["made_by"]
+        assert made["command"] == shlex.join(["python", "-m", "tinyrrn.train", *args])
+        assert made["tinyrrn"] == tinyrrn.__version__ and made["git_commit"] == (head or None)
+        assert isinstance(made["git_modified"], bool) or made["git_commit"] is None
+        assert {k: metrics["settings"][k] for k in saved} == saved
+        assert sorted(metrics["data_digests"]) == ["test", "training", "validation"]
+        assert metrics["data_digests"]["test"] == builders.build_dataset(saved, train=False).digest()
+    assert os.environ.get("TINYRRN_COMMAND") is None  # only while the command runs
 
 
 # -- the protocol: select on held-out training groups, test the selected and the last epoch -----------

@@ -39,6 +39,7 @@ from .features import made_with, older_index, read_index, videos_digest
 from .files import JsonLog, write_json
 from .optim import Adam
 from .progress import Progress
+from .provenance import made_by
 from .grad_mode import no_grad
 from .tensor import Tensor
 from .weightfiles import save_npz
@@ -204,9 +205,10 @@ AVERAGING = {"avgpool": "none: one prediction per video, the softmax of a linear
                     "after its last frame ('chunks' counts videos)"}
 
 
-def video_error(model, sequences, labels, classes):
-    """The metrics of one prediction per video (tinyrrn.evaluate.video_metrics)."""
-    return video_metrics(predict(model, sequences), labels, numpy.arange(len(labels)), classes)
+def video_error(model, sequences, labels, classes, names=None):
+    """The metrics of one prediction per video (tinyrrn.evaluate.video_metrics; with the videos' ``names``, their
+    predictions too)."""
+    return video_metrics(predict(model, sequences), labels, numpy.arange(len(labels)), classes, names)
 
 
 def left_out(index, subset="test"):
@@ -233,7 +235,7 @@ def run(features_dir, model="avgpool", znorm=False, out_dir=None, epochs=DEFAULT
 def _run(features_dir, model, znorm, out_dir, epochs, lr, batch, seed, hidden, val_groups):
     start = time.monotonic()
     index, subsets = load_features(features_dir)
-    (train_x, train_y, train_names), (test_x, test_y, _) = subsets["train"], subsets["test"]
+    (train_x, train_y, train_names), (test_x, test_y, test_names) = subsets["train"], subsets["test"]
     if not train_x or not test_x:
         raise ValueError(f"{features_dir}: needs training and test videos, has {len(train_x)} and {len(test_x)}")
     try:
@@ -268,15 +270,16 @@ def _run(features_dir, model, znorm, out_dir, epochs, lr, batch, seed, hidden, v
         return {"val_video_error": validation[epoch]}
     fit(net, train_x, train_y, epochs, lr, batch, seed, log, desc=f"{model}{' z-norm' if znorm else ''}",
         after_epoch=validate if groups else None)
-    last = video_error(net, test_x, test_y, classes)
+    last = video_error(net, test_x, test_y, classes, test_names)
     selected = last
     if groups and best["epoch"] != epochs:
         net.load_state_dict(best["state"])
-        selected = video_error(net, test_x, test_y, classes)
+        selected = video_error(net, test_x, test_y, classes, test_names)
     # what the figures are of: the test videos left out (tinyrrn.features' record), how a video is predicted, and
     # the features (their folder, and the settings and backbone weights they were made with)
     scored = {"unreadable_videos": left_out(index), "averaging": AVERAGING[model],
-              "features": settings["features"], "features_made_with": settings["features_made_with"]}
+              "features": settings["features"], "features_made_with": settings["features_made_with"],
+              "made_by": made_by(), "settings": settings}  # (the features' videos: settings["features_videos"])
     selected, last = {**selected, **scored}, {**last, **scored}
     selected, last = protocol_reports(best.get("epoch", epochs), selected, epochs, last, groups, validation)
     selected["seconds"] = round(time.monotonic() - start, 2)

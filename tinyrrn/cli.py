@@ -27,7 +27,7 @@ import textwrap
 import traceback
 import warnings
 
-from . import backend, files, memory, signals, threads
+from . import backend, files, memory, provenance, signals, threads
 
 EXIT_FAILURE, EXIT_USAGE = 1, 2
 
@@ -331,7 +331,7 @@ def command(main=None, *, several_ranks=False):
             if ranks > 1 and not several_ranks:
                 raise UsageError(f"python -m {_module_name(main)} runs on one process, but this is one of {ranks} MPI "
                                  "ranks: only python -m tinyrrn.train runs on several ranks; run it without mpiexec")
-            with signals.outside_training(), warnings.catch_warnings():
+            with signals.outside_training(), warnings.catch_warnings(), provenance.running(_module_name(main), argv):
                 if not debug:
                     # a warning is one line (not its source line), and NumPy's overflow and NaN warnings
                     # stay silent: the run's own checks of the loss and weights say it in one error line

@@ -4,7 +4,8 @@
 
 Reports the paper's metric, the video-level error rate, with top-1/top-5
 accuracy, mean class accuracy and clip (chunk) accuracy, and writes
-metrics.json, a confusion matrix (CSV and PNG) and a per-class table.
+metrics.json, a confusion matrix (CSV and PNG), a per-class table and each video's prediction
+(predictions.csv), from which every figure can be recomputed.
 """
 import contextlib
 import csv
@@ -26,6 +27,7 @@ from .files import atomic_write, read_json, remove_temporary_files, write_json
 from .parallel import Communicator
 from .plots import plot_confusion
 from .progress import Progress
+from .provenance import made_by
 from .grad_mode import no_grad
 from .tensor import Tensor
 
@@ -105,8 +107,10 @@ def sharded_chunk_probabilities(model, dataset, batch, workers, desc, comm):
     return (*(numpy.concatenate([p[i] for p in parts])[order] for i in (1, 2, 3)), left_out)
 
 
-def video_metrics(probs, labels, videos, num_classes):
-    """The paper's video-level metrics from chunk probabilities (host arrays)."""
+def video_metrics(probs, labels, videos, num_classes, names=None):
+    """The paper's video-level metrics from chunk probabilities (host arrays). With ``names`` (each video
+    index's name) also "predictions": one row per video (``PREDICTION_COLUMNS``; class indices), from which
+    every figure can be recomputed; write_report saves them as predictions.csv."""
     video_ids, inverse = numpy.unique(videos, return_inverse=True)
     sums = numpy.zeros((len(video_ids), num_classes))
     numpy.add.at(sums, inverse, probs)
@@ -120,7 +124,7 @@ def video_metrics(probs, labels, videos, num_classes):
     numpy.add.at(confusion, (video_labels, predicted), 1)
     per_class_total = confusion.sum(axis=1)
     per_class = numpy.where(per_class_total > 0, numpy.diag(confusion) / numpy.maximum(per_class_total, 1), numpy.nan)
-    return {
+    metrics = {
         "video_error": float(1 - correct.mean()) if len(correct) else float("nan"),
         "top1": float(correct.mean()) if len(correct) else float("nan"),
         "top5": float((top5 == video_labels[:, None]).any(axis=1).mean()) if len(correct) else float("nan"),
@@ -132,17 +136,43 @@ def video_metrics(probs, labels, videos, num_classes):
         "per_class_accuracy": [None if numpy.isnan(a) else float(a) for a in per_class],
         "confusion": confusion.tolist(),
     }
+    if names is not None:
+        chunks = numpy.bincount(inverse)
+        chunks_correct = numpy.bincount(inverse, weights=probs.argmax(axis=1) == labels, minlength=len(video_ids))
+        metrics["predictions"] = [
+            [names[v], int(y), int(p), float(video_probs[i, p]), top5[i].tolist(), int(n), int(c)]
+            for i, (v, y, p, n, c) in enumerate(zip(video_ids, video_labels, predicted, chunks, chunks_correct))]
+    return metrics
+
+
+# predictions.csv: a video's true and predicted class, the mean chunk probability of the predicted class, its
+# five most probable classes (|-separated, most probable first), its chunks and how many of them were right
+PREDICTION_COLUMNS = ("video", "true_class", "predicted_class", "probability", "top5", "chunks", "chunks_correct")
+
+
+def write_predictions(predictions, classes, path):
+    """predictions.csv (atomically) from video_metrics' "predictions" rows."""
+    with atomic_write(path, newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(PREDICTION_COLUMNS)
+        for video, true, predicted, probability, top5, chunks, right in predictions:
+            writer.writerow([video, classes[true], classes[predicted], repr(probability),
+                             "|".join(classes[c] for c in top5), chunks, right])
 
 
 def write_report(metrics, classes, out_dir):
-    """confusion.png, confusion.csv, per_class.csv and metrics.json in out_dir, each atomically; metrics.json,
-    which marks a report written (and names its checkpoint), last. The picture, the write most likely to fail,
-    comes first: when it fails the earlier report stays whole. Once it has replaced the earlier picture, the
-    earlier metrics.json is removed: a table failing then (a full disk) leaves a folder that is no report,
-    never new files beside the figures of other weights."""
+    """confusion.png, confusion.csv, per_class.csv, predictions.csv (when ``metrics`` holds video_metrics'
+    "predictions": every figure can be recomputed from it) and metrics.json in out_dir, each atomically;
+    metrics.json, which marks a report written (and names its checkpoint), last. The picture, the write most
+    likely to fail, comes first: when it fails the earlier report stays whole. Once it has replaced the earlier
+    picture, the earlier metrics.json and predictions.csv are removed: a table failing then (a full disk) leaves
+    a folder that is no report, never new files beside the figures of other weights."""
+    metrics = dict(metrics)
+    predictions = metrics.pop("predictions", None)
     plot_confusion(numpy.array(metrics["confusion"]), classes, os.path.join(out_dir, "confusion.png"))
-    with contextlib.suppress(FileNotFoundError):
-        os.remove(os.path.join(out_dir, "metrics.json"))
+    for name in ("metrics.json", "predictions.csv"):
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(os.path.join(out_dir, name))
     with atomic_write(os.path.join(out_dir, "confusion.csv"), newline="") as f:
         writer = csv.writer(f)
         writer.writerow(["true \\ predicted"] + list(classes))
@@ -153,6 +183,9 @@ def write_report(metrics, classes, out_dir):
         writer.writerow(["class", "videos", "accuracy"])
         for name, row, acc in zip(classes, metrics["confusion"], metrics["per_class_accuracy"]):
             writer.writerow([name, sum(row), "" if acc is None else f"{acc:.4f}"])
+    if predictions is not None:
+        write_predictions(predictions, classes, os.path.join(out_dir, "predictions.csv"))
+        metrics["predictions"] = "predictions.csv"
     write_json(os.path.join(out_dir, "metrics.json"), {**metrics, "classes": list(classes)})
 
 
@@ -197,6 +230,14 @@ def weights_record(path, digest, updates):
     return {"checkpoint": os.path.abspath(path), "weights_digest": digest, "updates": updates}
 
 
+def rerun_record(settings, datasets):
+    """The fields of a report that name what made it, to make it again: the command line and code version
+    (provenance.made_by), the settings (a run's config) and the digest of each set of videos used
+    ({name: dataset}; UCF101.digest)."""
+    return {"made_by": made_by(), "settings": settings,
+            "data_digests": {name: dataset.digest() for name, dataset in datasets.items()}}
+
+
 def summary(metrics):
     """One line with the headline numbers."""
     skipped = metrics.get("unreadable_videos") or []
@@ -230,7 +271,7 @@ def evaluate(model, dataset, batch=16, workers=2, out_dir=None, desc="eval", com
     probs, labels, videos, left_out = sharded_chunk_probabilities(model, dataset, batch, workers, desc, comm)
     if not len(videos):
         raise ValueError(no_video_evaluated(dataset, left_out))
-    metrics = video_metrics(probs, labels, videos, len(dataset.classes))
+    metrics = video_metrics(probs, labels, videos, len(dataset.classes), names=[rel for rel, _ in dataset.videos])
     # every video left out of the figures: unreadable metadata, or found bad when decoded (the loader's list)
     metrics["unreadable_videos"] = left_out
     metrics["seconds"] = round(time.monotonic() - start, 2)
@@ -410,13 +451,14 @@ def main(argv=None):
             model = model_from_checkpoint(path)[0]
         check_report_folder(out, test_videos(config), path, "--out" if args.out else None)
         metrics = evaluate(model, dataset, args.batch, args.workers)
-        metrics.update(weights_record(path, model.digest, model.updates), test_videos=test_videos(config))
+        metrics.update(weights_record(path, model.digest, model.updates), test_videos=test_videos(config),
+                       **rerun_record(config, {"test": dataset}))
         if not args.out and not suffix:  # training's own report of this checkpoint: keep what only training knows
             metrics = {**training_protocol(out, model), **metrics}
         write_report(metrics, dataset.classes, out)
     print(summary(metrics))
     print(f"averaging: {metrics['averaging']}")
-    print(f"wrote {out}/metrics.json, confusion.csv, confusion.png, per_class.csv")
+    print(f"wrote {out}/metrics.json, confusion.csv, confusion.png, per_class.csv, predictions.csv")
     return 0
 
 

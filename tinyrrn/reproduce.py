@@ -23,7 +23,8 @@ Layout of the output folder (``--out``, default runs/reproduce-ucf101 or runs/re
     REPORT.md                       the protocol, one table per paper table (paper error, ours, the selected
                                     epoch, difference, run dir; a run that departs from the protocol, e.g.
                                     stopped by --set max_steps, starred with how its epoch was chosen), the best
-                                    model beside Table 5, where this differs from the paper
+                                    model beside Table 5, where this differs from the paper, how to make it
+                                    again (command line, code version, weights and data digests)
 
 Resume: a row is finished when its run directory holds ``eval/metrics.json`` and is then skipped; a
 grid whose report would show finished training rows trained with other settings than those asked now
@@ -60,6 +61,7 @@ from .cli import (ArgumentParser, UsageError, add_compute_flags, add_debug_flag,
 from .files import TEXT_ERRORS, JsonLog, read_json, write_json, write_text
 from .models.resnet import WEIGHTS_LAYOUTS, UnitLayout
 from .models.rrn import temporal_units
+from .provenance import made_by
 from .train import train
 
 # The paper's video-level error on UCF-101 split 1, copied from its text (Iqbal et al., 2017):
@@ -197,7 +199,7 @@ def finished_result(run_dir):
     last = metrics.get("last") or {}
     return {"error": metrics["video_error"], "last": last.get("video_error"), "val": metrics.get("val_video_error"),
             "epoch": metrics.get("epoch"), "epochs": metrics.get("epochs"), "val_groups": metrics.get("val_groups"),
-            "selected_by": metrics.get("selected_by"), "run_dir": run_dir}
+            "selected_by": metrics.get("selected_by"), "data_digests": metrics.get("data_digests"), "run_dir": run_dir}
 
 
 def report_problem(metrics):
@@ -223,6 +225,7 @@ class Grid:
         self.options = options
         self.out = options["out"]
         self.results = {}   # (split, key) -> finished_result(...)
+        self.weights_digest = None  # of --weights (check_grid_file)
         self.digests = {}   # split -> weights digest of Table 1's backbone (table1_digest)
         self.log = JsonLog(os.path.join(self.out, "grid.jsonl"))
         self.run_dirs = self.plan()
@@ -259,6 +262,7 @@ class Grid:
                 "weights": os.path.abspath(weights) if weights else None,
                 "weights_layout": self.options["weights_layout"],
                 "weights_digest": digest}
+        self.weights_digest = mine["weights_digest"]
         if not os.path.isfile(path):
             write_json(path, mine)
             return
@@ -496,8 +500,10 @@ class Grid:
         return {"val_groups": self.options["val_groups"], "groups": groups, "seed": self.options["seed"],
                 "list_dir": list_dir, "test_groups": test_groups,
                 "epochs": config["epochs"], "lr": config["lr"], "batch": config["batch"],
+                "resize": config["resize"], "crop": config["crop"],
                 "update_every": config["update_every"], "sample_every": config["sample_every"],
                 "optimizer": config["optimizer"], "weights": self.options["weights"],
+                "weights_digest": self.weights_digest,
                 "weights_layout": config["weights_layout"], "normalize": config["normalize"],
                 "per_frame_aug": config["per_frame_aug"], "flip": config["flip"],
                 "baseline_epochs": self.baseline_epochs(), "baseline_lr": baseline.DEFAULTS["lr"],
@@ -686,6 +692,9 @@ def _protocol(protocol, splits, synthetic):
     else:
         lines.append("- **Selection**: none (`--val-groups 0`): every row trains on its whole training list and "
                      "reports its last epoch; the test split selects nothing.")
+    lines.append(f"- **Seeds**: 1 (seed {p['seed']}): each figure is one training run; no mean or spread over seeds "
+                 "is given, so differences between rows may be within seed-to-seed noise (the main job's spread over "
+                 "5 seeds: README; `benchmarks/seeds.py`).")
     augmentation = "random crops" + (" and horizontal flips" if p["flip"] else "")
     lines.append(f"- **Training rows (Tables 2-4)**: {p['epochs']} epochs, {p['optimizer'].capitalize()} with lr "
                  f"{p['lr']:g}, one update per {p['update_every']} of the training chunks (the paper's rule), batches "
@@ -732,9 +741,16 @@ def _differences(protocol, splits, synthetic):
     if not p["per_frame_aug"]:
         items.append("**Augmentation**: crops" + (" and flips" if p["flip"] else "") + " drawn per chunk; the "
                      "authors' framework drew them per frame (`--set per_frame_aug=true`).")
+    items.append(f"**Settings the paper does not give, this project's choices**: frames resized to a short side of "
+                 f"{p['resize']} and cropped to {p['crop']}x{p['crop']} (a random crop in training, the centre crop at "
+                 f"test), batches of {p['batch']} chunks, W_s (Eq. 3 and 4) initialised as PyTorch's Conv2d (its batch "
+                 "norm as 1 and 0), and a video's last sampled frames that do not fill a chunk left out (a video "
+                 "shorter than one chunk repeats its last frame).")
     items.append("**Table 2**: the paper prints its convolutional rows only; its identity rows have no paper number.")
-    items.append(f"**Splits**: the paper's table errors are split 1 and its {PAPER_BEST_MEAN} the mean over splits "
-                 f"1-3; this report ran split{'s' if len(splits) > 1 else ''} {', '.join(map(str, splits))}.")
+    items.append("**Splits**: the paper does not name the split of its Tables 1-4; this project reads them as split 1 "
+                 "(\"we further evaluate our best model on all three splits\", Sec. 4.3), and its "
+                 f"{PAPER_BEST_MEAN} is the mean over splits 1-3; this report ran split{'s' if len(splits) > 1 else ''} "
+                 f"{', '.join(map(str, splits))}.")
     items.append(f"**The paper's {PAPER_RELATIVE}**: Sec. 4.3 states it for {PAPER_BEST_MEAN} against "
                  f"{PAPER_BASELINE} ({_relative(PAPER_BEST_MEAN, PAPER_BASELINE)} by 1 - error / baseline), Table 4's "
                  "caption for 0.194 (\"from 0.236 to 0.194\" for context two, whose row reads 0.197).")
@@ -773,7 +789,29 @@ def report(results, options, protocol, seconds=None):
             lines += _relative_improvements(results, splits)
     lines += _best_model(results, tables, splits, show_last)
     lines += _differences(protocol, splits, synthetic)
+    lines += _made(results, protocol, splits)
     return "\n".join(lines) + "\n"
+
+
+def _made(results, protocol, splits):
+    """The closing section: the command line, code version, weights and data this report was made with."""
+    made = made_by()
+    code = f"tinyrrn {made['tinyrrn']}, " + (
+        "not run from a git checkout (no commit known)" if made["git_commit"] is None else
+        f"git commit {made['git_commit']}" + (" (with changes to tracked files not committed)"
+                                              if made["git_modified"] else ""))
+    weights = (f"`{protocol['weights']}`, digest {protocol.get('weights_digest') or 'n/a'}" if protocol["weights"]
+               else "none (trained from scratch)")
+    data = []
+    for split in splits:  # every training row of a split reads the same videos: any finished one's report says which
+        digests = next((r["data_digests"] for (s, _), r in results.items() if s == split and r.get("data_digests")), {})
+        data.append(f"split {split}: " + (", ".join(f"{name} {digest}" for name, digest in digests.items())
+                                          or "no finished training row"))
+    return ["", "## How to make this report again", "", f"- **Command**: `{made['command']}`", f"- **Code**: {code}",
+            f"- **Weights**: {weights}",
+            f"- **Data** (digests of the videos' listed paths, labels and sizes): {'; '.join(data)}. Each row's "
+            "eval/metrics.json names its own command, settings, weights digest and data, and its predictions.csv "
+            "the predictions its figures come from."]
 
 
 def parser():

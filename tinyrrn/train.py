@@ -59,7 +59,8 @@ from .cli import UsageError
 from .data import ChunkLoader
 from .data.loader import PlanChanged
 from .data.splits import read_split
-from .evaluate import HEADLINE, evaluate, protocol_reports, summary, test_videos, weights_record, write_report
+from .evaluate import (HEADLINE, evaluate, protocol_reports, rerun_record, summary, test_videos, weights_record,
+                       write_report)
 from .files import JsonLog, write_text
 from .models import ARCHITECTURES, default_positions, describe_positions, resolve_position
 from .models.rrn import position_aliases
@@ -449,9 +450,9 @@ class Trainer:
         selected = {**selected, **selected_weights, **(cut if epoch == last_epoch else {})}
         selected, last = protocol_reports(epoch, selected, last_epoch, last, self.val_groups, validation)
         if self.is_root:
-            videos = test_videos(self.config)
-            write_report({**selected, "test_videos": videos}, self.classes, os.path.join(self.run_dir, "eval"))
-            write_report({**last, "test_videos": videos}, self.classes, os.path.join(self.run_dir, "eval-last"))
+            made = {"test_videos": test_videos(self.config), **rerun_record(self.config, self.datasets())}
+            write_report({**selected, **made}, self.classes, os.path.join(self.run_dir, "eval"))
+            write_report({**last, **made}, self.classes, os.path.join(self.run_dir, "eval-last"))
             cut = f", cut short by {stopped}" if stopped else ""
             print(f"test split, epoch {epoch} of {last_epoch}{cut if epoch == last_epoch else ''} (selected by "
                   f"{selected['selected_by']}): {summary(selected)}", flush=True)

@@ -23,6 +23,7 @@ benchmarks/data.py). Train with a cache.
 """
 import errno
 import hashlib
+import json
 import os
 import threading
 import warnings
@@ -242,6 +243,13 @@ class UCF101:
         time the frame cache's key also takes (cache.stamp): a chmod or chown changes it, and no one can set it back,
         so a run whose videos were only given other permissions could never resume."""
         return [[rel, *file_signature(path)] for (rel, _), path in zip(self.videos, self.paths)]
+
+    def digest(self):
+        """A fingerprint of the data, for a report: the class names and each video as listed, with its label
+        and size in bytes (not its contents, which would mean reading every video; nor its modification time,
+        which a copy of the dataset changes). Equal for the same videos wherever they lie."""
+        listed = [[rel, label, size] for (rel, label), (_, size, *_) in zip(self.videos, self.signatures())]
+        return hashlib.sha1(json.dumps([self.classes, listed]).encode()).hexdigest()[:16]
 
     @property
     def bad_videos(self):
