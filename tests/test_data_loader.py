@@ -129,12 +129,26 @@ def test_a_position_is_refused_in_a_reordered_training_list_of_as_many_chunks(ro
                                             ({"batch_size": 2.0}, "batch_size should be a positive integer, got 2.0"),
                                             ({"workers": -1}, "workers should be a non-negative integer"),
                                             ({"prefetch": -1}, "prefetch should be a non-negative integer"),
-                                            ({"world": 0}, "world should be a positive integer")])
+                                            ({"world": 0}, "world should be a positive integer"),
+                                            ({"seed": -1}, "seed should be a non-negative integer, got -1"),
+                                            ({"seed": None}, "seed should be a non-negative integer, got None"),
+                                            ({"seed": "3"}, "seed should be a non-negative integer, got '3'"),
+                                            ({"seed": 1.5}, "seed should be a non-negative integer, got 1.5")])
 def test_loader_settings_out_of_range_are_refused_naming_them(root, settings, says):
     """As torch.utils.data.DataLoader refuses them (ValueError): batch_size=0 was a ZeroDivisionError, True a batch
     of one, -2 an error from len(), workers=-1 ThreadPoolExecutor's 'max_workers' once iterated."""
     with pytest.raises(ValueError, match=says):
         ChunkLoader(dataset(root), **settings)
+
+
+@pytest.mark.parametrize("epoch", [-1, 1.5, None])
+def test_an_epoch_out_of_range_is_refused_naming_it(root, epoch):
+    """The seed and epoch make the order (default_rng([seed, epoch])): seed=None was a TypeError about len(), -1 an
+    unnamed 'expected non-negative integer' on iterating, '3' and True orders of numpy's own reading of them."""
+    loader = ChunkLoader(dataset(root), workers=0)
+    with pytest.raises(ValueError, match=f"epoch should be a non-negative integer, got {epoch}"):
+        loader.set_epoch(epoch)
+    assert loader.epoch == 0
 
 
 class _FailingDataset:

@@ -134,7 +134,7 @@ class ChunkLoader:
     def __init__(self, dataset, batch_size=8, shuffle=True, seed=0, workers=2, drop_last=False,
                  bad_videos_path=None, prefetch=2, rank=0, world=1, device="cpu"):
         for name, value, least in (("batch_size", batch_size, 1), ("workers", workers, 0), ("prefetch", prefetch, 0),
-                                   ("world", world, 1)):
+                                   ("world", world, 1), ("seed", seed, 0)):
             check_count(name, value, least)
         if not 0 <= rank < world:
             raise ValueError(f"rank must be in [0, {world}), got {rank}")
@@ -152,6 +152,7 @@ class ChunkLoader:
 
     def set_epoch(self, epoch):
         """Iterate epoch `epoch` next (from its start, unless it is already the current epoch)."""
+        check_count("epoch", epoch, 0)
         if epoch != self.epoch:
             self.epoch, self.position = epoch, 0
 
