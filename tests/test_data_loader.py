@@ -75,6 +75,25 @@ def test_resume_mid_epoch_gives_identical_remaining_batches(root):
         ChunkLoader(ds, batch_size=4).load_state_dict(state)
 
 
+@pytest.mark.parametrize("key, value, says", [("position", 99, r"position 99 is past the 5 batches of an epoch"),
+                                              ("position", -3, "position should be a non-negative integer, got -3"),
+                                              ("position", 2.5, "position should be a non-negative integer, got 2.5"),
+                                              ("epoch", -1, "epoch should be a non-negative integer, got -1"),
+                                              ("epoch", "1", "epoch should be a non-negative integer, got '1'"),
+                                              ("seed", None, "seed should be a non-negative integer, got None")])
+def test_a_damaged_position_is_refused_naming_it(root, key, value, says):
+    """position -3 gave batches cut from the order's end (a silently other epoch), 99 an epoch of no batch; a
+    position, epoch or seed of another type was an unnamed TypeError."""
+    loader = ChunkLoader(dataset(root), batch_size=8, workers=0)
+    state = {**loader.state_dict(), key: value}
+    with pytest.raises(ValueError, match=f"loader state {says}"):
+        loader.load_state_dict(state)
+    assert (loader.epoch, loader.position, loader.seed) == (0, 0, 0)
+    assert len(loader) == 5
+    loader.load_state_dict({**state, key: 5 if key == "position" else 1})  # its last batch done: the epoch is over
+    assert len(epoch(loader)) == (0 if key == "position" else 5)
+
+
 def test_cache_gives_identical_batches(root, tmp_path):
     plain = epoch(ChunkLoader(dataset(root), batch_size=8, workers=2))
     cached_ds = dataset(root, cache_dir=tmp_path)

@@ -283,6 +283,10 @@ class ChunkLoader:
         for key in ("shuffle", "batch_size", "drop_last"):
             if state.get(key) != mine[key]:
                 raise ValueError(f"loader state {key}={state.get(key)!r} does not match this loader's {mine[key]!r}")
+        for key in ("seed", "epoch", "position"):
+            check_count(f"loader state {key}", state.get(key), 0)
+        if state["position"] > len(self):
+            raise ValueError(f"loader state position {state['position']} is past the {len(self)} batches of an epoch")
         self.seed, self.epoch, self.position = state["seed"], state["epoch"], state["position"]
         for path in state.get("bad_videos", []):
             self.mark_bad(path, "bad in the resumed run", warn=False)
