@@ -284,7 +284,7 @@ class ChunkLoader:
             if state.get(key) != mine[key]:
                 raise ValueError(f"loader state {key}={state.get(key)!r} does not match this loader's {mine[key]!r}")
         for key in ("seed", "epoch", "position"):
-            check_count(f"loader state {key}", state.get(key), 0)
+            check_count(f"loader state {key}", state[key], 0)  # (a KeyError when it has none)
         if state["position"] > len(self):
             raise ValueError(f"loader state position {state['position']} is past the {len(self)} batches of an epoch")
         self.seed, self.epoch, self.position = state["seed"], state["epoch"], state["position"]
