@@ -75,6 +75,25 @@ def test_resume_mid_epoch_gives_identical_remaining_batches(root):
         ChunkLoader(ds, batch_size=4).load_state_dict(state)
 
 
+@pytest.mark.parametrize("key, value, says", [("position", 99, r"position 99 is past the 5 batches of an epoch"),
+                                              ("position", -3, "position should be a non-negative integer, got -3"),
+                                              ("position", 2.5, "position should be a non-negative integer, got 2.5"),
+                                              ("epoch", -1, "epoch should be a non-negative integer, got -1"),
+                                              ("epoch", "1", "epoch should be a non-negative integer, got '1'"),
+                                              ("seed", None, "seed should be a non-negative integer, got None")])
+def test_a_damaged_position_is_refused_naming_it(root, key, value, says):
+    """position -3 gave batches cut from the order's end (a silently other epoch), 99 an epoch of no batch; a
+    position, epoch or seed of another type was an unnamed TypeError."""
+    loader = ChunkLoader(dataset(root), batch_size=8, workers=0)
+    state = {**loader.state_dict(), key: value}
+    with pytest.raises(ValueError, match=f"loader state {says}"):
+        loader.load_state_dict(state)
+    assert (loader.epoch, loader.position, loader.seed) == (0, 0, 0)
+    assert len(loader) == 5
+    loader.load_state_dict({**state, key: 5 if key == "position" else 1})  # its last batch done: the epoch is over
+    assert len(epoch(loader)) == (0 if key == "position" else 5)
+
+
 def test_cache_gives_identical_batches(root, tmp_path):
     plain = epoch(ChunkLoader(dataset(root), batch_size=8, workers=2))
     cached_ds = dataset(root, cache_dir=tmp_path)
@@ -129,12 +148,26 @@ def test_a_position_is_refused_in_a_reordered_training_list_of_as_many_chunks(ro
                                             ({"batch_size": 2.0}, "batch_size should be a positive integer, got 2.0"),
                                             ({"workers": -1}, "workers should be a non-negative integer"),
                                             ({"prefetch": -1}, "prefetch should be a non-negative integer"),
-                                            ({"world": 0}, "world should be a positive integer")])
+                                            ({"world": 0}, "world should be a positive integer"),
+                                            ({"seed": -1}, "seed should be a non-negative integer, got -1"),
+                                            ({"seed": None}, "seed should be a non-negative integer, got None"),
+                                            ({"seed": "3"}, "seed should be a non-negative integer, got '3'"),
+                                            ({"seed": 1.5}, "seed should be a non-negative integer, got 1.5")])
 def test_loader_settings_out_of_range_are_refused_naming_them(root, settings, says):
     """As torch.utils.data.DataLoader refuses them (ValueError): batch_size=0 was a ZeroDivisionError, True a batch
     of one, -2 an error from len(), workers=-1 ThreadPoolExecutor's 'max_workers' once iterated."""
     with pytest.raises(ValueError, match=says):
         ChunkLoader(dataset(root), **settings)
+
+
+@pytest.mark.parametrize("epoch", [-1, 1.5, None])
+def test_an_epoch_out_of_range_is_refused_naming_it(root, epoch):
+    """The seed and epoch make the order (default_rng([seed, epoch])): seed=None was a TypeError about len(), -1 an
+    unnamed 'expected non-negative integer' on iterating, '3' and True orders of numpy's own reading of them."""
+    loader = ChunkLoader(dataset(root), workers=0)
+    with pytest.raises(ValueError, match=f"epoch should be a non-negative integer, got {epoch}"):
+        loader.set_epoch(epoch)
+    assert loader.epoch == 0
 
 
 class _FailingDataset:

@@ -74,6 +74,27 @@ def test_chunking_rule_and_short_videos(tmp_path):
     assert frame_indices(3) == [0, 10, 10]                      # short video repeats its last frame
 
 
+def test_classes_with_no_training_video_are_warned_about_naming_the_list(tmp_path):
+    # classInd.txt names HandstandPushups, the training list none of its videos (a damaged or partial list): the
+    # model was trained, in silence, never to predict a class whose test videos then all counted as errors
+    import warnings
+    root = make_tree(tmp_path, {"YoYo/v_YoYo_g02_c01.avi": 11, "YoYo/v_YoYo_g03_c01.avi": 11,
+                                "HandstandPushups/v_HandstandPushups_g03_c01.avi": 11,
+                                "HandstandPushups/v_HandstandPushups_g01_c01.avi": 11})
+    with pytest.warns(UserWarning, match=r"trainlist01.txt: no training video of 1 of the 2 classes of "
+                                         r".*classInd.txt \(HandstandPushups\) outside the validation groups g03"):
+        UCF101(root, resize=None, crop=32, val_groups=[3])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        UCF101(root, resize=None, crop=32)                                   # every class has one
+        UCF101(root, resize=None, crop=32, val_groups=[3], validation=True)  # held out: not trained on
+        UCF101(root, train=False, resize=None, crop=32)
+    (root / "HandstandPushups/v_HandstandPushups_g03_c01.avi").unlink()
+    with pytest.warns(UserWarning, match=r"trainlist01.txt: no training video of 1 of the 2 classes of "
+                                         r".*classInd.txt \(HandstandPushups\): the model"):
+        UCF101(root, resize=None, crop=32, missing="skip")
+
+
 def test_chunk_past_real_end_reuses_last_frame(tmp_path):
     root = make_tree(tmp_path, {"YoYo/v_YoYo_g02_c01.avi": 41})
     ds = UCF101(root, chunk=2, resize=None, crop=32)

@@ -229,6 +229,33 @@ def test_a_cut_video_is_a_bad_video_in_every_container(tmp_path, container, code
         video.read_checked(cut, every=10)
 
 
+@pytest.mark.parametrize("container", ["mp4", "mkv"])
+def test_a_video_of_variable_frame_rate_is_sampled_every_kth_decoded_frame(tmp_path, container):
+    """'Every 10th frame' is every 10th frame decoded (the authors read frames one by one with OpenCV), not one per
+    time step: frames 1 s apart, then 0.04 s apart, are counted and sampled as any others."""
+    from tinyrrn.data import video
+    source, path = str(index_video(tmp_path / "v.avi", n=35, codec="ffv1")), str(tmp_path / f"vfr.{container}")
+    times = "if(lt(N,10),N,10+(N-10)*0.04)"  # seconds
+    assert video._run_ffmpeg(["-i", source, "-vf", f"settb=1/1000,setpts='{times}/TB'", "-fps_mode", "passthrough",
+                               "-c:v", "ffv1", path])[0] == 0
+    assert frame_count(path) == 35
+    np.testing.assert_allclose(video.read_checked(path, every=10).mean(axis=(1, 2, 3)), [0, 50, 100, 150], atol=2)
+
+
+@pytest.mark.parametrize("container", ["mp4", "mov"])
+def test_a_clip_trimmed_by_stream_copy_is_counted_by_the_frames_it_decodes(tmp_path, container):
+    """`ffmpeg -ss 1.01 -i whole -c copy clip` keeps the packets from the key frame before the cut and marks those
+    before it discarded (an edit list): decoding (ffmpeg's, OpenCV's) skips them. Counting counted them: 50 frames
+    of a clip that decodes 24, refused as truncated (a less deep trim planned chunks of a repeated last frame)."""
+    from tinyrrn.data import video
+    whole, clip = str(tmp_path / f"whole.{container}"), str(tmp_path / f"clip.{container}")
+    assert video._run_ffmpeg(["-f", "lavfi", "-i", "testsrc=size=32x24:rate=25:duration=2", "-c:v", "mpeg4",
+                              "-g", "100", whole])[0] == 0
+    assert video._run_ffmpeg(["-ss", "1.01", "-i", whole, "-c", "copy", clip])[0] == 0
+    assert frame_count(clip) == len(read_sampled(clip, every=1)) == 24
+    assert len(video.read_checked(clip, every=10)) == 3
+
+
 @pytest.mark.parametrize("name", ["clip:1.mp4", "pipe:0.mp4", "data:x.avi", "-x.mp4"])
 def test_a_relative_path_that_looks_like_an_ffmpeg_url_or_option_is_read_as_a_file(tmp_path, monkeypatch, name):
     """ffmpeg reads 'clip:1.mp4' as a URL of protocol 'clip' (refused: 'Protocol not found') and 'pipe:0.mp4' as

@@ -134,7 +134,7 @@ class ChunkLoader:
     def __init__(self, dataset, batch_size=8, shuffle=True, seed=0, workers=2, drop_last=False,
                  bad_videos_path=None, prefetch=2, rank=0, world=1, device="cpu"):
         for name, value, least in (("batch_size", batch_size, 1), ("workers", workers, 0), ("prefetch", prefetch, 0),
-                                   ("world", world, 1)):
+                                   ("world", world, 1), ("seed", seed, 0)):
             check_count(name, value, least)
         if not 0 <= rank < world:
             raise ValueError(f"rank must be in [0, {world}), got {rank}")
@@ -152,6 +152,7 @@ class ChunkLoader:
 
     def set_epoch(self, epoch):
         """Iterate epoch `epoch` next (from its start, unless it is already the current epoch)."""
+        check_count("epoch", epoch, 0)
         if epoch != self.epoch:
             self.epoch, self.position = epoch, 0
 
@@ -282,6 +283,10 @@ class ChunkLoader:
         for key in ("shuffle", "batch_size", "drop_last"):
             if state.get(key) != mine[key]:
                 raise ValueError(f"loader state {key}={state.get(key)!r} does not match this loader's {mine[key]!r}")
+        for key in ("seed", "epoch", "position"):
+            check_count(f"loader state {key}", state[key], 0)  # (a KeyError when it has none)
+        if state["position"] > len(self):
+            raise ValueError(f"loader state position {state['position']} is past the {len(self)} batches of an epoch")
         self.seed, self.epoch, self.position = state["seed"], state["epoch"], state["position"]
         for path in state.get("bad_videos", []):
             self.mark_bad(path, "bad in the resumed run", warn=False)

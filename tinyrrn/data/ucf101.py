@@ -215,8 +215,23 @@ class UCF101:
         self.bad_reasons = {p: counts[p][1] for p in self.paths if counts[p][0] == 0}  # path -> why, in order
         for path in self.bad_videos:
             warnings.warn(f"skipping bad video {path}: {counts[path][1]}", stacklevel=2)
+        if self.train:
+            self._warn_untrained_classes()
         self._plan()
         self._recent = _RecentFrames(memory)
+
+    def _warn_untrained_classes(self):
+        """Warn, naming the list, about the classes of classInd.txt that no training video (found and readable) is
+        of: the model keeps an output for each, which it learns never to predict, and their test videos are scored."""
+        trained = {label for (_, label), path in zip(self.videos, self.paths) if path not in self.bad_reasons}
+        untrained = [name for label, name in enumerate(self.classes) if label not in trained]
+        if untrained:
+            held_out = f" outside the validation groups {', '.join(f'g{g:02d}' for g in self.val_groups)}" \
+                if self.val_groups else ""
+            warnings.warn(f"{self.list_file}: no training video of {len(untrained)} of the {len(self.classes)} classes "
+                          f"of {os.path.join(self.list_dir, 'classInd.txt')} ({', '.join(untrained[:5])}"
+                          f"{', ...' if len(untrained) > 5 else ''}){held_out}: the model is trained never to "
+                          "predict them, and their test videos are scored", stacklevel=3)
 
     def _plan(self):
         """The chunks of every video from its frame count (none for a bad video)."""

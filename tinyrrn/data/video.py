@@ -97,7 +97,8 @@ def _cut_short(path):
 # folder) made under it: bumped whenever a change would count or decode a file already seen otherwise, so that
 # those are made afresh. 2: sound files with cover art are refused (VIDEO_STREAM), no longer read as one frame.
 # 3: an AVI's null frames are frames, repeating the one before (they were skipped: the frames after came early).
-DECODING = 3
+# 4: an MP4's or MOV's packets its edit list discards are not counted (they were: a trimmed clip counted too many).
+DECODING = 4
 
 def decoder():
     """What counts and decodes a video here, kept with every count and frame cache entry made by it: the rule
@@ -123,25 +124,34 @@ MIN_BYTES_PER_FRAME = 8
 _DAMAGE = re.compile(r"^\[in#.*\[error\]|Packet corrupt|Truncating packet")
 
 
+# A packet's flag (framecrc's F=0x..) that its frame is decoded and then dropped: the packets an MP4's or MOV's edit
+# list leaves out, e.g. those from the key frame before the cut of a clip trimmed by stream copy (ffmpeg -ss -c copy).
+DISCARDED = 0x4
+
+
 def _probed_frame_count(path, avi=False):
     """The frames of the first video stream (VIDEO_STREAM), as ffmpeg counts them copying its packets, and the sound's,
     to nowhere (nothing is decoded; BadVideo when ffmpeg finds the container cut short or damaged: the frames left
     are not its count). Not the container's duration x frame rate: that duration is its longest stream's, so a sound
-    track that runs on (4 s of sound, 2 s of video) counted frames the video does not have. Of an `avi`, the frame
-    slots its packets' timestamps span (an AVI's time unit is one frame), so that its null frames count, as they
-    decode."""
+    track that runs on (4 s of sound, 2 s of video) counted frames the video does not have. Packets marked
+    DISCARDED are not counted: their frames are not decoded. Of an `avi`, the frame slots its packets' timestamps
+    span (an AVI's time unit is one frame), so that its null frames count, as they decode."""
     cut = _cut_short(path)
     if cut:
         raise BadVideo(path, f"truncated: {cut}")
     code, out, err = _run_ffmpeg(["-i", ffmpeg_path(path), "-map", VIDEO_STREAM, "-map", "0:a?", "-c", "copy",
                                   "-f", "framecrc", "-"], level="level+warning")
-    stamps = re.findall(rb"^0,\s*(-?\d+),", out, re.M)  # each video packet's line: stream 0, dts, pts, duration, ...
-    if code or not stamps:
+    packets = re.findall(rb"^0,\s*(-?\d+),(.*)$", out, re.M)  # each video packet's line: stream 0, dts, pts, ...
+    if code or not packets:
         raise RuntimeError("no video stream" if "matches no streams" in err else _first_error(err, code))
     damage = sorted((line for line in err.splitlines() if _DAMAGE.search(line)), key=lambda line: "[warning] " in line)
     if damage:  # an error first: the corrupt packets follow from it
         raise BadVideo(path, f"truncated or damaged: ffmpeg says {_untagged(damage[0])!r} counting its frames")
-    return int(stamps[-1]) - int(stamps[0]) + 1 if avi else len(stamps)
+    flags = [re.search(rb", F=0x([0-9A-Fa-f]+)", rest) for _, rest in packets]  # none on a plain key frame's line
+    stamps = [int(dts) for (dts, _), flag in zip(packets, flags) if not (flag and int(flag[1], 16) & DISCARDED)]
+    if not stamps:
+        return 0
+    return stamps[-1] - stamps[0] + 1 if avi else len(stamps)
 
 
 def frame_count(path):
