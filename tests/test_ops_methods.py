@@ -294,6 +294,26 @@ CASES = {
     "int": (lambda m, x: x.int(), [INTS]),
     "bool": (lambda m, x: x.bool(), [EDGES]),
     "neg": (lambda m, x: x.neg(), [_random(3, 4)]),
+    # bitwise, of bool and integer tensors (masks: m1 & m2, ~mask), without gradient
+    "& of masks": (lambda m, x: (x > 0) & (x < 1), [_random(3, 4)]),
+    "| of ints": (lambda m, a, b: a | b, [INTS, INTS[::-1].copy()]),
+    "^ of ints and bools": (lambda m, a: a ^ (a > 0), [INTS]),
+    "~ of a mask": (lambda m, x: ~(x > 0), [_random(3, 4)]),
+    "~ of ints": (lambda m, a: ~a, [INTS]),
+    "~ of uint8": (lambda m, a: ~a.abs().to(torch.uint8 if m is torch else "uint8"), [INTS]),
+    "& of a mask and True": (lambda m, x: (x > 0) & True, [_random(3, 4)]),
+    "| of a mask and an int": (lambda m, x: (x > 0) | 2, [_random(3, 4)]),
+    "reflected & of an int": (lambda m, a: 6 & a, [INTS]),
+    "reflected ^ of a bool": (lambda m, x: True ^ (x > 0), [_random(3, 4)]),
+    "& of uint8 by -1": (lambda m, a: a.abs().to(torch.uint8 if m is torch else "uint8") & -1, [INTS]),
+    "& of int8 by 300": (lambda m, a: a.to(torch.int8 if m is torch else "int8") & 300, [INTS]),
+    "x > 0 & m, Python's precedence (0 & m first)": (lambda m, x: x.detach() > 0 & (x > 1), [_random(3, 4)]),
+    "bitwise_and": (lambda m, a: m.bitwise_and(a, 3), [INTS]),
+    "bitwise_and of a number first": (lambda m, a: m.bitwise_and(3, a), [INTS]),
+    "bitwise_or method": (lambda m, a, b: a.bitwise_or(b), [INTS, INTS[0]]),
+    "bitwise_xor of masks": (lambda m, x: m.bitwise_xor(x > 0, x > 1), [_random(3, 4)]),
+    "bitwise_not of a mask": (lambda m, x: m.bitwise_not(x > 0), [_random(3, 4)]),
+    "bitwise_not method": (lambda m, a: a.bitwise_not(), [INTS]),
 }
 
 
@@ -452,6 +472,14 @@ REFUSED = {
     "lt of a string": lambda m, x: x.lt("1"),
     "isnan of a number": lambda m, x: m.isnan(1.0),
     "add float16 alpha beyond its range": lambda m, x: x.half().add(x.half(), alpha=1e5),
+    "& of floats": lambda m, x: x & x,
+    "| of a mask and a float": lambda m, x: (x > 0) | 1.5,
+    "^ of a mask and a float 0-d tensor": lambda m, x: (x > 0) ^ x[0, 0],
+    "~ of floats": lambda m, x: ~x,
+    "bitwise_not of floats": lambda m, x: m.bitwise_not(x),
+    "& of masks that do not broadcast": lambda m, x: (x > 0) & (x[:, :2] > 0),
+    "| of a list": lambda m, x: (x[0] > 0) | [True, False, True],
+    "& of None": lambda m, x: (x > 0) & None,
 }
 
 
@@ -551,6 +579,10 @@ IN_PLACE = {
     "copy_ of None": "x.copy_(None)",
     "copy_ of an array": "x.copy_(numpy.zeros(4))",
     "copy_ into an expanded tensor": "x[:1].expand(4).copy_(x)",
+    "&= of masks": "(x > 0).__iand__(x < 1)",
+    "|= of ints": "x.long().__ior__(3)",
+    "^= of a mask by an int": "(x > 0).__ixor__(1)",
+    "&= of floats": "x.__iand__(x > 0)",
 }
 
 

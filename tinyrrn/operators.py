@@ -473,6 +473,11 @@ OPERATORS = {
     "__ifloordiv__": _in_place(F.floor_divide, "//="), "__ipow__": _in_place(F.pow, "**="),
     "__imod__": _in_place(F.remainder, "%="),
     "__matmul__": F.matmul, "__rmatmul__": _swapped(F.matmul),
+    # bitwise, of bool and integer tensors (masks: m1 & m2), without gradient
+    "__and__": F.bitwise_and, "__rand__": F.bitwise_and, "__or__": F.bitwise_or, "__ror__": F.bitwise_or,
+    "__xor__": F.bitwise_xor, "__rxor__": F.bitwise_xor,
+    "__iand__": _in_place(F.bitwise_and, "&="), "__ior__": _in_place(F.bitwise_or, "|="),
+    "__ixor__": _in_place(F.bitwise_xor, "^="),
     # comparisons: bool tensors without gradient
     "__lt__": F.lt, "__le__": F.le, "__gt__": F.gt, "__ge__": F.ge,
     "__eq__": _equality(F.eq), "__ne__": _equality(F.ne),
@@ -481,7 +486,7 @@ OPERATORS = {name: _taking_arrays(op) for name, op in OPERATORS.items()}  # x + 
 
 METHODS = {
     **OPERATORS,
-    "__neg__": F.neg, "__abs__": F.abs,
+    "__neg__": F.neg, "__abs__": F.abs, "__invert__": F.bitwise_not,
     "__getitem__": F.getitem, "__setitem__": _setitem,
     # reductions and shapes
     "sum": F.sum, "mean": F.mean, "max": F.max, "min": F.min, "amax": F.amax, "amin": F.amin, "argmax": F.argmax,
@@ -501,6 +506,8 @@ METHODS = {
     "where": _where, "masked_fill": F.masked_fill,
     "eq": F.eq, "ne": F.ne, "lt": F.lt, "le": F.le, "gt": F.gt, "ge": F.ge,
     "isnan": F.isnan, "isinf": F.isinf, "isfinite": F.isfinite,
+    "bitwise_and": F.bitwise_and, "bitwise_or": F.bitwise_or, "bitwise_xor": F.bitwise_xor,
+    "bitwise_not": F.bitwise_not,
     # in place (x itself, changed: see _in_place)
     "add_": _in_place(F.add, "add_"), "sub_": _in_place(F.sub, "sub_"), "mul_": _in_place(F.mul, "mul_"),
     "div_": _in_place(F.div, "div_"), "fill_": _fill, "zero_": _zero, "masked_fill_": _masked_fill,

@@ -19,7 +19,7 @@ from ..grad_mode import no_grad, records_graph
 from ..tensor import Tensor, check_inference_write, make_result
 from ._util import (ArgumentError, DtypeError, broadcast_shape, check_float, check_tensors, flag, number, quiet,
                     refuse_internal_overlap, refuse_out, saved_beside_inputs, saving_originals, unbroadcast)
-from .dtypes import DEFAULT_FLOAT, category, filled, number_fits, opmath, result_type
+from .dtypes import DEFAULT_FLOAT, TORCH_NAMES, category, filled, number_fits, opmath, result_type
 
 
 def _operands(op, a, b, dtype=None):
@@ -406,6 +406,41 @@ gt = _comparison("gt", operator.gt, ">")
 ge = _comparison("ge", operator.ge, ">=")
 eq = _comparison("eq", operator.eq, "==")
 ne = _comparison("ne", operator.ne, "!=")
+
+
+def _integral(op, kernel, array):
+    """Refuse a floating-point array of a bitwise op, with PyTorch's NotImplementedError (also a TypeError: Python's
+    ``~x`` of a float tensor is PyTorch's TypeError)."""
+    if array.dtype.kind == "f":
+        raise DtypeError(f"{op}: \"{kernel}_cpu\" not implemented for '{TORCH_NAMES[array.dtype]}' (as PyTorch: bitwise "
+                         "ops take bool and integer tensors)")
+
+
+def _bitwise(name, symbol):
+    def op(input, other, *, out=None):
+        if out is not None:
+            refuse_out(name)
+        _, _, x, y = _operands(name, input, other)
+        _integral(name, name, x)
+        return Tensor(getattr(backend.xp_of(x), name)(x, y))
+    op.__name__ = name
+    op.__doc__ = (f"input {symbol} other element-wise (torch.{name}), of bool and integer tensors and numbers in "
+                  "PyTorch's promoted dtype (a number wraps into it: int8 & 300 is int8 & 44), without gradient.")
+    return op
+
+
+bitwise_and = _bitwise("bitwise_and", "&")
+bitwise_or = _bitwise("bitwise_or", "|")
+bitwise_xor = _bitwise("bitwise_xor", "^")
+
+
+def bitwise_not(input, *, out=None):
+    """~input (torch.bitwise_not): a bool tensor's logical not, an integer tensor's bits inverted; without gradient."""
+    if out is not None:
+        refuse_out("bitwise_not")
+    check_tensors("bitwise_not", input)
+    _integral("bitwise_not", "bitwise_not", input.data)
+    return Tensor(backend.xp_of(input.data).invert(input.data))
 
 
 def clamp(input, min=None, max=None, *, out=None):
