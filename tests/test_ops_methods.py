@@ -314,6 +314,11 @@ CASES = {
     "bitwise_xor of masks": (lambda m, x: m.bitwise_xor(x > 0, x > 1), [_random(3, 4)]),
     "bitwise_not of a mask": (lambda m, x: m.bitwise_not(x > 0), [_random(3, 4)]),
     "bitwise_not method": (lambda m, a: a.bitwise_not(), [INTS]),
+    "logical_and of floats": (lambda m, x, y: m.logical_and(x, y), [EDGES, EDGES[::-1].copy()]),
+    "logical_or of ints and floats": (lambda m, a, x: m.logical_or(a, x), [INTS, _random(3)]),
+    "logical_xor method": (lambda m, a: a.logical_xor(a > 0), [INTS]),
+    "logical_not of floats": (lambda m, x: m.logical_not(x), [EDGES]),
+    "logical_not method": (lambda m, a: a.logical_not(), [INTS]),
 }
 
 
@@ -480,6 +485,10 @@ REFUSED = {
     "& of masks that do not broadcast": lambda m, x: (x > 0) & (x[:, :2] > 0),
     "| of a list": lambda m, x: (x[0] > 0) | [True, False, True],
     "& of None": lambda m, x: (x > 0) & None,
+    "logical_and of a number": lambda m, x: m.logical_and(x, 1),
+    "logical_or of a number first": lambda m, x: m.logical_or(True, x),
+    "logical_xor of shapes that do not broadcast": lambda m, x: x.logical_xor(x[:, :2]),
+    "logical_not of a list": lambda m, x: m.logical_not([1.0, 0.0]),
 }
 
 

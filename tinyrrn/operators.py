@@ -507,7 +507,8 @@ METHODS = {
     "eq": F.eq, "ne": F.ne, "lt": F.lt, "le": F.le, "gt": F.gt, "ge": F.ge,
     "isnan": F.isnan, "isinf": F.isinf, "isfinite": F.isfinite,
     "bitwise_and": F.bitwise_and, "bitwise_or": F.bitwise_or, "bitwise_xor": F.bitwise_xor,
-    "bitwise_not": F.bitwise_not,
+    "bitwise_not": F.bitwise_not, "logical_and": F.logical_and, "logical_or": F.logical_or,
+    "logical_xor": F.logical_xor, "logical_not": F.logical_not,
     # in place (x itself, changed: see _in_place)
     "add_": _in_place(F.add, "add_"), "sub_": _in_place(F.sub, "sub_"), "mul_": _in_place(F.mul, "mul_"),
     "div_": _in_place(F.div, "div_"), "fill_": _fill, "zero_": _zero, "masked_fill_": _masked_fill,

@@ -443,6 +443,30 @@ def bitwise_not(input, *, out=None):
     return Tensor(backend.xp_of(input.data).invert(input.data))
 
 
+def _logical(name):
+    def op(input, other, *, out=None):
+        if out is not None:
+            refuse_out(name)
+        check_tensors(name, input, other)
+        broadcast_shape(name, input.shape, other.shape)
+        return Tensor(getattr(backend.xp_of(input.data), name)(input.data, other.data))
+    op.__name__ = name
+    op.__doc__ = (f"torch.{name}: the truth values (nonzero, NaN too) of two tensors of any dtypes combined, broadcast; "
+                  "a bool tensor without gradient.")
+    return op
+
+
+logical_and, logical_or, logical_xor = _logical("logical_and"), _logical("logical_or"), _logical("logical_xor")
+
+
+def logical_not(input, *, out=None):
+    """torch.logical_not: True where input is zero, of any dtype; a bool tensor without gradient."""
+    if out is not None:
+        refuse_out("logical_not")
+    check_tensors("logical_not", input)
+    return Tensor(backend.xp_of(input.data).logical_not(input.data))
+
+
 def clamp(input, min=None, max=None, *, out=None):
     """x limited to [min, max] (torch.clamp, also clip): each bound a number, a tensor or None, not both None; the
     result in PyTorch's promoted dtype and broadcast shape, max where min > max, NaN kept. PyTorch's gradients: to
