@@ -478,6 +478,9 @@ OPERATORS = {
     "__xor__": F.bitwise_xor, "__rxor__": F.bitwise_xor,
     "__iand__": _in_place(F.bitwise_and, "&="), "__ior__": _in_place(F.bitwise_or, "|="),
     "__ixor__": _in_place(F.bitwise_xor, "^="),
+    "__lshift__": F.bitwise_left_shift, "__rlshift__": _swapped(F.bitwise_left_shift),
+    "__rshift__": F.bitwise_right_shift, "__rrshift__": _swapped(F.bitwise_right_shift),
+    "__ilshift__": _in_place(F.bitwise_left_shift, "<<="), "__irshift__": _in_place(F.bitwise_right_shift, ">>="),
     # comparisons: bool tensors without gradient
     "__lt__": F.lt, "__le__": F.le, "__gt__": F.gt, "__ge__": F.ge,
     "__eq__": _equality(F.eq), "__ne__": _equality(F.ne),
@@ -507,7 +510,8 @@ METHODS = {
     "eq": F.eq, "ne": F.ne, "lt": F.lt, "le": F.le, "gt": F.gt, "ge": F.ge,
     "isnan": F.isnan, "isinf": F.isinf, "isfinite": F.isfinite,
     "bitwise_and": F.bitwise_and, "bitwise_or": F.bitwise_or, "bitwise_xor": F.bitwise_xor,
-    "bitwise_not": F.bitwise_not, "logical_and": F.logical_and, "logical_or": F.logical_or,
+    "bitwise_not": F.bitwise_not, "bitwise_left_shift": F.bitwise_left_shift,
+    "bitwise_right_shift": F.bitwise_right_shift, "logical_and": F.logical_and, "logical_or": F.logical_or,
     "logical_xor": F.logical_xor, "logical_not": F.logical_not,
     # in place (x itself, changed: see _in_place)
     "add_": _in_place(F.add, "add_"), "sub_": _in_place(F.sub, "sub_"), "mul_": _in_place(F.mul, "mul_"),

@@ -443,6 +443,31 @@ def bitwise_not(input, *, out=None):
     return Tensor(backend.xp_of(input.data).invert(input.data))
 
 
+def _shift(name, kernel, symbol, shift):
+    def op(input, other, *, out=None):
+        if out is not None:
+            refuse_out(name)
+        _, _, x, y = _operands(name, input, other)
+        if x.dtype.kind not in "iu":
+            raise DtypeError(f"{name}: \"{kernel}_cpu\" not implemented for '{TORCH_NAMES[x.dtype]}' (as PyTorch: "
+                             "shifts take integer tensors)")
+        xp, bits = backend.xp_of(x), 8 * x.dtype.itemsize
+        outside = (y < 0) | (y >= bits)  # C leaves these undefined; PyTorch shifts every bit out
+        result = getattr(xp, shift)(x, xp.where(outside, bits - 1, y).astype(x.dtype, copy=False))
+        if kernel == "lshift" or x.dtype.kind == "u":  # (a signed >> keeps the sign: x >> (bits - 1))
+            result = xp.where(outside, xp.zeros((), x.dtype), result)
+        return Tensor(result)
+    op.__name__ = name
+    op.__doc__ = (f"input {symbol} other element-wise (torch.{name}), of integer tensors and numbers in PyTorch's "
+                  "promoted dtype, without gradient; a shift by a negative amount or by the dtype's bits or more "
+                  "shifts every bit out, as PyTorch's (0, or a signed >>'s -1 for a negative value).")
+    return op
+
+
+bitwise_left_shift = _shift("bitwise_left_shift", "lshift", "<<", "left_shift")
+bitwise_right_shift = _shift("bitwise_right_shift", "rshift", ">>", "right_shift")
+
+
 def _logical(name):
     def op(input, other, *, out=None):
         if out is not None:
