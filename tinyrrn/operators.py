@@ -402,10 +402,9 @@ def _cpu(self):
 
 
 def _cuda(self, device=None, non_blocking=False):
-    """``x.cuda()``, as PyTorch's: x on the GPU (tinyrrn's 'gpu'; one device, so ``device`` is None, 0, 'cuda' or
-    'cuda:0'); without a usable GPU, a RuntimeError that says why."""
-    if device not in (None, 0, "cuda", "cuda:0", "gpu"):
-        raise ValueError(f"cuda: device {device!r} is not supported by tinyrrn, which uses one GPU (device None or 0)")
+    """``x.cuda()``, as PyTorch's: x on the GPU (tinyrrn's 'gpu'; one device: backend.check_one_gpu); without a
+    usable GPU, a RuntimeError that says why."""
+    backend.check_one_gpu("cuda", device)
     return _to(self, "gpu", non_blocking=non_blocking)
 
 
