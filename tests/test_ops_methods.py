@@ -665,6 +665,30 @@ def test_cpu_and_cuda_as_torch():
     numpy.testing.assert_array_equal(host(x.grad), [2.0, 2.0, 2.0])
 
 
+@pytest.mark.parametrize("dtype", ["bool", "uint8", "int8", "int16", "int32", "int64", "float16", "float32", "float64"])
+def test_type_names_and_casts_as_torch(dtype):
+    """x.type() is PyTorch's name of x's type ('torch.FloatTensor'; 'torch.cuda.FloatTensor' on the GPU); x.type(t)
+    is x.to(t) for a dtype, or for such a name, whose device it takes (x itself when nothing changes), as PyTorch's.
+    Before, Tensor had no type() (AttributeError)."""
+    theirs = torch.arange(3.0, requires_grad=True)
+    name = theirs.type(getattr(torch, dtype)).type()
+    x = Tensor(on_device(numpy.arange(3.0, dtype="float32")), requires_grad=True)
+    y = x.type(dtype)
+    assert y.type() == (name.replace("torch.", "torch.cuda.") if y.device == "gpu" else name)
+    assert y.type(y.type()) is y and y.type(dtype) is y and (y is x) == (dtype == "float32")
+    host_copy = y.type(name)
+    assert host_copy.device == "cpu" and host_copy.dtype == dtype
+    assert host_copy.tolist() == theirs.type(name).tolist() and y.requires_grad == (dtype.startswith("float"))
+
+
+@pytest.mark.parametrize("code", ["x.type('torch.Tensors')", "x.type('FloatTensor')", "x.type(1)"])
+def test_type_refuses_what_torch_refuses(code):
+    with pytest.raises((ValueError, TypeError)) as theirs:
+        eval(code, {"x": torch.zeros(2)})
+    with pytest.raises(theirs.type):
+        eval(code, {"x": Tensor(on_device(numpy.zeros(2)))})
+
+
 # name: code run with x (float32, 2 elements) and i (int64), and d(name), a dtype (torch's or tinyrrn's): the new tensor
 # PyTorch makes (values, dtype, shape, requires_grad), or the exception it raises
 NEW_TENSORS = {

@@ -13,7 +13,7 @@ from . import backend
 from . import functional as F
 from .functional._util import (axis_index, broadcast_shape, check_tensors, integer, numpy_names, only_torch_defaults,
                                refuse_internal_overlap)
-from .functional.dtypes import array_of, assigned, category, dtype_argument, filled
+from .functional.dtypes import TORCH_NAMES, array_of, assigned, category, dtype_argument, filled
 from .functional.shape import _shape_arg, check_in_range, fills_mask, index_items, ints_first, is_basic, written_view
 from .grad_mode import no_grad, records_graph
 from .tensor import ArgumentError, Tensor, check_inference_write, renamed
@@ -426,6 +426,30 @@ def _type_as(self, other):
     return _to(self, dtype=other.dtype)
 
 
+def _type_name(dtype, device):
+    """PyTorch's name of the type of a tensor of ``dtype`` on ``device``: 'torch.FloatTensor', 'torch.cuda.LongTensor'."""
+    return f"torch.{'cuda.' if device == 'gpu' else ''}{TORCH_NAMES[dtype]}Tensor"
+
+
+def _type(self, dtype=None, non_blocking=False):
+    """``x.type()``, as PyTorch's: the name of x's type (_type_name); ``x.type(t)``: x.to(t) for a dtype, or for such a
+    name, which gives the device too ('torch.FloatTensor' is on the host), as PyTorch (x itself when nothing changes)."""
+    if dtype is None:
+        return _type_name(self.dtype, self.device)
+    named = next(((d, device) for d in TORCH_NAMES for device in ("cpu", "gpu") if _type_name(d, device) == dtype),
+                 None) if isinstance(dtype, str) else None
+    if named is not None:
+        return _to(self, named[1], named[0], non_blocking=non_blocking)
+    try:
+        dtype = dtype_argument("type", dtype)
+    except TypeError:
+        if isinstance(dtype, str):  # (PyTorch's error of any name it does not know)
+            raise ValueError(f"type(): invalid type: {dtype!r}; expected a dtype, or a name such as "
+                             "'torch.FloatTensor'") from None
+        raise
+    return _to(self, dtype=dtype, non_blocking=non_blocking)
+
+
 def _cast(dtype):
     """``x.float()``, ``x.double()``, ``x.half()``, ``x.long()``, ``x.int()`` and ``x.bool()``: ``x.to(dtype)``, as
     PyTorch's (x itself when it has that dtype, else a differentiable conversion; PyTorch's keyword memory_format
@@ -521,6 +545,7 @@ METHODS = {
     # dtype and device (differentiable: the gradient flows back to the original)
     "astype": F.astype, "to": _to, "float": _cast("float32"), "double": _cast("float64"), "half": _cast("float16"),
     "long": _cast("int64"), "int": _cast("int32"), "bool": _cast("bool"), "type_as": _type_as,
+    "type": _type,
     "tolist": _tolist, "cpu": _cpu, "cuda": _cuda,
     # new tensors of x's dtype and device
     "new_full": _new_full, "new_zeros": _new("new_zeros", 0), "new_ones": _new("new_ones", 1),
