@@ -650,6 +650,16 @@ def test_tolist_as_torch(dtype, shape):
     assert ours == theirs and repr(ours) == repr(theirs)  # the same Python types too
 
 
+def test_unary_plus_as_torch():
+    """+x is x itself (torch.positive), of any dtype but bool, which PyTorch refuses; before, +x was Python's TypeError
+    (Tensor had no __pos__)."""
+    for x in (Tensor(on_device(_random(3)), requires_grad=True), Tensor(on_device(INTS))):
+        assert +x is x and F.positive(x) is x and x.positive() is x
+    for bools in (torch.tensor([True]), Tensor(on_device(numpy.array([True])))):
+        with pytest.raises(RuntimeError, match="bool"):
+            +bools
+
+
 def test_cpu_and_cuda_as_torch():
     """x.cpu() is x on the host (else a copy there, in the graph); x.cuda() moves x to the GPU, or without one raises
     a RuntimeError that says so."""

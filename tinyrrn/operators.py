@@ -512,7 +512,7 @@ OPERATORS = {name: _taking_arrays(op) for name, op in OPERATORS.items()}  # x + 
 
 METHODS = {
     **OPERATORS,
-    "__neg__": F.neg, "__abs__": F.abs, "__invert__": F.bitwise_not,
+    "__neg__": F.neg, "__pos__": F.positive, "__abs__": F.abs, "__invert__": F.bitwise_not,
     "__getitem__": F.getitem, "__setitem__": _setitem,
     # reductions and shapes
     "sum": F.sum, "mean": F.mean, "max": F.max, "min": F.min, "amax": F.amax, "amin": F.amin, "argmax": F.argmax,
@@ -523,7 +523,7 @@ METHODS = {
     "expand_as": F.expand_as, "repeat": F.repeat, "flip": F.flip, "view_as": _view_as, "reshape_as": _reshape_as,
     "split": F.split, "chunk": F.chunk, "gather": F.gather,
     # element-wise functions
-    "add": F.add, "sub": F.sub, "mul": F.mul, "neg": F.neg, "remainder": F.remainder, "floor_divide": F.floor_divide,
+    "add": F.add, "sub": F.sub, "mul": F.mul, "neg": F.neg, "positive": F.positive, "remainder": F.remainder, "floor_divide": F.floor_divide,
     "matmul": F.matmul,
     "exp": F.exp, "log": F.log, "relu": _relu, "sigmoid": F.sigmoid, "tanh": F.tanh,
     "pow": F.pow, "div": F.div, "reciprocal": F.reciprocal, "abs": F.abs, "sqrt": F.sqrt, "square": F.square,

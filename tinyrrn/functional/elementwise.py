@@ -714,6 +714,14 @@ def neg(input, *, out=None):
     return make_result(-input.data, (input,), lambda g: (-g,), "neg")
 
 
+def positive(input):
+    """+x (torch.positive): x itself; a bool tensor is refused, as in PyTorch."""
+    check_tensors("positive", input)
+    if input.dtype == bool:
+        raise ArgumentError("The `+` operator, on a bool tensor is not supported (as PyTorch)")
+    return input
+
+
 def abs(input, *, out=None):
     """|x| (torch.abs; integer tensors too, a bool one refused as PyTorch); the gradient g * sign(x), PyTorch's sgn:
     0 at 0 and at NaN."""
