@@ -660,6 +660,22 @@ def test_unary_plus_as_torch():
             +bools
 
 
+@pytest.mark.parametrize("value, spec", [(2.5, ".2f"), (2.5, ""), (2.5, ">8"), (-3, "d"), (-3, "+05"), (True, ""),
+                                         (True, "d"), ([2.5], ".1f"), ([2.5, 1.0], "x")])
+def test_format_as_torch(value, spec):
+    """format(x, spec) and f'{x:.2f}' of a 0-d tensor format its value, as PyTorch's (one that requires grad too); of
+    any other, PyTorch's TypeError for a spec (format(x) is str(x)). Before, a 0-d tensor's spec was the TypeError."""
+    answers = []
+    for x in (torch.tensor(value), Tensor(on_device(numpy.array(value)))):
+        x = x.float().requires_grad_() if isinstance(value, float) else x
+        try:
+            answers.append(format(x, spec))
+        except TypeError:
+            answers.append(TypeError)
+    assert answers[0] == answers[1]
+    assert format(Tensor(on_device(numpy.zeros(2)))) == str(Tensor(on_device(numpy.zeros(2))))
+
+
 def test_cpu_and_cuda_as_torch():
     """x.cpu() is x on the host (else a copy there, in the graph); x.cuda() moves x to the GPU, or without one raises
     a RuntimeError that says so."""

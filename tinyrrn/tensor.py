@@ -323,6 +323,13 @@ class Tensor:
                 ", requires_grad=True" if self.requires_grad else "")
         return f"Tensor(shape={tuple(self.shape)}, dtype={self.dtype}, device={self.device}{grad})"
 
+    def __format__(self, spec):
+        """format(x, spec), as PyTorch's: a 0-d tensor's value formatted (f'{loss:.3f}'); any other tensor as an object
+        (str(x) for an empty spec, else Python's TypeError)."""
+        if self.data.ndim == 0:
+            return format(self.item(), spec)
+        return object.__format__(self, spec)
+
     def numpy(self, *, force=False):
         """The data as a NumPy array on the host. Refused for a tensor that requires grad, as PyTorch
         refuses it (the array would leave the graph unseen): call ``.detach().numpy()``, or, as PyTorch,
