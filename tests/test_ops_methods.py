@@ -308,6 +308,8 @@ CASES = {
     "& of uint8 by -1": (lambda m, a: a.abs().to(torch.uint8 if m is torch else "uint8") & -1, [INTS]),
     "& of int8 by 300": (lambda m, a: a.to(torch.int8 if m is torch else "int8") & 300, [INTS]),
     "x > 0 & m, Python's precedence (0 & m first)": (lambda m, x: x.detach() > 0 & (x > 1), [_random(3, 4)]),
+    "reversed": (lambda m, x: reversed(x), [_random(3, 4)]),
+    "reversed of ints": (lambda m, a: reversed(a), [INTS]),
     "bitwise_and": (lambda m, a: m.bitwise_and(a, 3), [INTS]),
     "bitwise_and of a number first": (lambda m, a: m.bitwise_and(3, a), [INTS]),
     "bitwise_or method": (lambda m, a, b: a.bitwise_or(b), [INTS, INTS[0]]),
@@ -648,6 +650,11 @@ def test_tolist_as_torch(dtype, shape):
     data = (_random(*shape) * 3).astype(dtype)
     ours, theirs = Tensor(on_device(data)).tolist(), torch.tensor(data).tolist()
     assert ours == theirs and repr(ours) == repr(theirs)  # the same Python types too
+
+
+def test_reversed_of_a_0d_tensor_is_itself_as_torch():
+    x = Tensor(on_device(numpy.array(2.0)), requires_grad=True)
+    assert reversed(x) is x and reversed(torch.tensor(2.0)).item() == 2.0
 
 
 def test_unary_plus_as_torch():

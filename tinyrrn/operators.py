@@ -299,6 +299,11 @@ def _reversed(self):
     return F.permute(self, tuple(reversed(range(self.ndim))))
 
 
+def _flipped(self):
+    """``reversed(x)``, as PyTorch's: x.flip(0), a tensor (a 0-d tensor is x itself), not Python's reverse iterator."""
+    return F.flip(self, 0) if self.ndim else self
+
+
 def _matrix_transpose(name, batches=True):
     """``x.mT`` (and ``x.H``, ``x.mH``, ``x.adjoint()``: tinyrrn has no complex dtype, so the conjugate is the value
     itself), as PyTorch's: the last two dimensions swapped, on a matrix (or, ``batches``, a batch of matrices); a
@@ -513,7 +518,7 @@ OPERATORS = {name: _taking_arrays(op) for name, op in OPERATORS.items()}  # x + 
 METHODS = {
     **OPERATORS,
     "__neg__": F.neg, "__pos__": F.positive, "__abs__": F.abs, "__invert__": F.bitwise_not,
-    "__getitem__": F.getitem, "__setitem__": _setitem,
+    "__getitem__": F.getitem, "__setitem__": _setitem, "__reversed__": _flipped,
     # reductions and shapes
     "sum": F.sum, "mean": F.mean, "max": F.max, "min": F.min, "amax": F.amax, "amin": F.amin, "argmax": F.argmax,
     "argmin": F.argmin, "var": F.var, "std": F.std, "all": F.all, "any": F.any,
