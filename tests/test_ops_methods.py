@@ -657,6 +657,20 @@ def test_reversed_of_a_0d_tensor_is_itself_as_torch():
     assert reversed(x) is x and reversed(torch.tensor(2.0)).item() == 2.0
 
 
+@pytest.mark.parametrize("values", [True, [False], 3, [[-2]], 2.0, [1, 2], numpy.array([True, False])])
+def test_index_as_torch(values):
+    """operator.index(x) (a slice bound, range(x)) of a one-element integer or bool tensor, as PyTorch's __index__ (a
+    bool one was refused); any other is PyTorch's TypeError."""
+    import operator
+    answers = []
+    for x in (torch.tensor(numpy.array(values)), Tensor(on_device(numpy.array(values)))):
+        try:
+            answers.append(repr(operator.index(x)))
+        except TypeError:
+            answers.append(TypeError)
+    assert answers[0] == answers[1]
+
+
 def test_unary_plus_as_torch():
     """+x is x itself (torch.positive), of any dtype but bool, which PyTorch refuses; before, +x was Python's TypeError
     (Tensor had no __pos__)."""

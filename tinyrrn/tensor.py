@@ -355,8 +355,8 @@ class Tensor:
         return float(self.item())
 
     def __index__(self):
-        """A one-element integer tensor as an index (a slice bound), as PyTorch."""
-        if self.data.dtype.kind not in "iu" or self.data.size != 1:
+        """A one-element integer or bool tensor as an index (a slice bound), as PyTorch."""
+        if self.data.dtype.kind not in "biu" or self.data.size != 1:
             raise TypeError(f"only integer tensors of a single element can be converted to an index, got "
                             f"{self.data.dtype} of shape {tuple(self.shape)}")
         return int(self.item())
