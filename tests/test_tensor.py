@@ -329,6 +329,8 @@ def test_iteration_and_membership_as_pytorch():
     assert [row.shape for row in t] == [(3,), (3,)] and 2.0 in t and 7.0 not in t
     with pytest.raises(TypeError, match="iteration over a 0-d tensor"):
         list(Tensor(numpy.array(3.0)))
+    with pytest.raises(TypeError, match="len\\(\\) of a 0-d tensor"):  # PyTorch's message (NumPy's: 'unsized object')
+        len(Tensor(numpy.array(3.0)))
 
 
 def test_no_grad_as_a_decorator_of_a_recursive_function_restores_the_mode():

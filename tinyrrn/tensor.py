@@ -295,6 +295,9 @@ class Tensor:
         return _held_node(self, GradFn)
 
     def __len__(self):
+        """The length of the first dimension; a 0-d tensor has none (PyTorch's TypeError)."""
+        if self.data.ndim == 0:
+            raise TypeError("len() of a 0-d tensor")
         return len(self.data)
 
     def __iter__(self):
