@@ -671,6 +671,18 @@ def test_index_as_torch(values):
     assert answers[0] == answers[1]
 
 
+def test_dlpack_shares_the_data_as_torchs():
+    """numpy.from_dlpack(x) and torch.from_dlpack(x) take x's data, shared, as PyTorch's __dlpack__ gives it, and a
+    tensor that requires grad is refused with PyTorch's BufferError; before, Tensor had no __dlpack__."""
+    x = Tensor(numpy.arange(4.0).reshape(2, 2))
+    array, theirs = numpy.from_dlpack(x), torch.from_dlpack(x)
+    x.data[0, 0] = 7.0
+    assert array.tolist() == theirs.tolist() == [[7.0, 1.0], [2.0, 3.0]] and x.__dlpack_device__() == (1, 0)
+    for t in (torch.ones(2, requires_grad=True), Tensor(numpy.ones(2), requires_grad=True)):
+        with pytest.raises(BufferError, match="require"):
+            numpy.from_dlpack(t)
+
+
 def test_unary_plus_as_torch():
     """+x is x itself (torch.positive), of any dtype but bool, which PyTorch refuses; before, +x was Python's TypeError
     (Tensor had no __pos__)."""

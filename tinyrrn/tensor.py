@@ -346,6 +346,16 @@ class Tensor:
         array = self.numpy()
         return array.astype(dtype or array.dtype, copy=bool(copy))
 
+    def __dlpack__(self, *args, **kwargs):
+        """The data through DLPack (numpy.from_dlpack(x), torch.from_dlpack(x): shared memory), as PyTorch's; refused
+        for a tensor that requires grad, as there (the data would leave the graph unseen)."""
+        if self.requires_grad:
+            raise BufferError("Can't export tensors that require gradient, use tensor.detach() (as PyTorch)")
+        return self.data.__dlpack__(*args, **kwargs)
+
+    def __dlpack_device__(self):
+        return self.data.__dlpack_device__()
+
     def item(self):
         """The value of a one-element tensor as a Python number (else PyTorch's RuntimeError, and the
         ValueError of its float() and int())."""
