@@ -683,6 +683,30 @@ def test_dlpack_shares_the_data_as_torchs():
             numpy.from_dlpack(t)
 
 
+class _Reflecting:
+    """An operand of a type tinyrrn does not know whose reflected methods answer (as a units or a symbolic type's)."""
+
+    def __gt__(self, other):
+        return "gt"
+
+
+for _name in ("add", "sub", "mul", "truediv", "floordiv", "mod", "pow", "matmul", "and", "or", "xor", "lshift",
+              "rshift"):
+    setattr(_Reflecting, f"__r{_name}__", lambda self, other, name=_name: name)
+
+
+@pytest.mark.parametrize("symbol", ["+", "-", "*", "/", "//", "%", "**", "@", "&", "|", "^", "<<", ">>", "<", "+="])
+def test_an_operand_of_another_type_gets_its_reflected_method_as_in_torch(symbol):
+    """x + y, y of a type tinyrrn does not take, is y.__radd__(x), as PyTorch's operators answer NotImplemented for it;
+    before, tinyrrn raised its TypeError and y's method never ran."""
+    answers = []
+    for x in (torch.ones(2, dtype=torch.int64), Tensor(on_device(numpy.ones(2, "int64")))):
+        space = {"x": x, "y": _Reflecting()}
+        exec(f"x {symbol} y" if symbol.endswith("=") else f"z = x {symbol} y", space)
+        answers.append(space["x" if symbol.endswith("=") else "z"])
+    assert answers[0] == answers[1] != NotImplemented
+
+
 def test_unary_plus_as_torch():
     """+x is x itself (torch.positive), of any dtype but bool, which PyTorch refuses; before, +x was Python's TypeError
     (Tensor had no __pos__)."""

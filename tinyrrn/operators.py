@@ -24,10 +24,15 @@ _PLAIN = frozenset((Tensor, float, int, bool))  # the usual operands, passed on 
 
 def _taking_arrays(method):
     """``method(x, other)`` with ``other`` an array (NumPy's or CuPy's) taken as a Tensor on x's device: Python's
-    operators take arrays, though the ops of tinyrrn.functional, as PyTorch's, take Tensors and numbers only."""
+    operators take arrays, though the ops of tinyrrn.functional, as PyTorch's, take Tensors and numbers only. An
+    operand of any other type (None, a list, a type of units) is NotImplemented, as PyTorch's operators answer, so
+    that Python asks its reflected method (y.__radd__(x)), and raises its TypeError when there is none."""
     def wrapped(self, other):
-        if type(other) not in _PLAIN and hasattr(other, "shape") and not isinstance(other, (Tensor, numpy.generic)):
-            other = Tensor(other, device=self.device)
+        if type(other) not in _PLAIN:
+            if hasattr(other, "shape") and not isinstance(other, (Tensor, numpy.generic)):
+                other = Tensor(other, device=self.device)
+            elif not isinstance(other, (Tensor, numbers.Number, numpy.generic)):
+                return NotImplemented
         return method(self, other)
     return wrapped
 
