@@ -90,8 +90,10 @@ def test_default_device_is_cpu_and_gpu_without_cuda_is_a_clear_error(monkeypatch
     with pytest.raises(RuntimeError, match="needs CuPy"):
         Tensor([1.0]).to("gpu")
     assert backend.resolve_device("auto") == "cpu"
+    with pytest.raises(RuntimeError, match="needs CuPy"):
+        backend.set_device("cuda")  # PyTorch's name of the GPU
     with pytest.raises(ValueError, match="unknown device"):
-        backend.set_device("cuda")
+        backend.set_device("tpu")
 
 
 @pytest.mark.skipif(backend.gpu_available(), reason="a GPU is present: the error path cannot be shown")

@@ -1862,7 +1862,7 @@ def test_module_cpu_cuda_and_bfloat16_as_torch(torch):
     ours, theirs = nn.Linear(2, 1), torch.nn.Linear(2, 1)
     assert ours.cpu() is ours and theirs.cpu() is theirs
     assert ours.weight.device == "cpu" and isinstance(ours.weight.data, np.ndarray)
-    with pytest.raises(NotImplementedError, match="device=1 is not supported"):
+    with pytest.raises(ValueError, match="one GPU"):  # as Tensor.cuda(1)
         ours.cuda(1)
     if not tinyrrn.gpu_available():  # no CuPy, or CuPy without a usable GPU (the oracle extra installs it)
         with pytest.raises(RuntimeError, match="device 'gpu'.*(needs CuPy|CUDA is not usable)"):

@@ -294,6 +294,42 @@ CASES = {
     "int": (lambda m, x: x.int(), [INTS]),
     "bool": (lambda m, x: x.bool(), [EDGES]),
     "neg": (lambda m, x: x.neg(), [_random(3, 4)]),
+    # bitwise, of bool and integer tensors (masks: m1 & m2, ~mask), without gradient
+    "& of masks": (lambda m, x: (x > 0) & (x < 1), [_random(3, 4)]),
+    "| of ints": (lambda m, a, b: a | b, [INTS, INTS[::-1].copy()]),
+    "^ of ints and bools": (lambda m, a: a ^ (a > 0), [INTS]),
+    "~ of a mask": (lambda m, x: ~(x > 0), [_random(3, 4)]),
+    "~ of ints": (lambda m, a: ~a, [INTS]),
+    "~ of uint8": (lambda m, a: ~a.abs().to(torch.uint8 if m is torch else "uint8"), [INTS]),
+    "& of a mask and True": (lambda m, x: (x > 0) & True, [_random(3, 4)]),
+    "| of a mask and an int": (lambda m, x: (x > 0) | 2, [_random(3, 4)]),
+    "reflected & of an int": (lambda m, a: 6 & a, [INTS]),
+    "reflected ^ of a bool": (lambda m, x: True ^ (x > 0), [_random(3, 4)]),
+    "& of uint8 by -1": (lambda m, a: a.abs().to(torch.uint8 if m is torch else "uint8") & -1, [INTS]),
+    "& of int8 by 300": (lambda m, a: a.to(torch.int8 if m is torch else "int8") & 300, [INTS]),
+    "x > 0 & m, Python's precedence (0 & m first)": (lambda m, x: x.detach() > 0 & (x > 1), [_random(3, 4)]),
+    "reversed": (lambda m, x: reversed(x), [_random(3, 4)]),
+    "reversed of ints": (lambda m, a: reversed(a), [INTS]),
+    "bitwise_and": (lambda m, a: m.bitwise_and(a, 3), [INTS]),
+    "bitwise_and of a number first": (lambda m, a: m.bitwise_and(3, a), [INTS]),
+    "bitwise_or method": (lambda m, a, b: a.bitwise_or(b), [INTS, INTS[0]]),
+    "bitwise_xor of masks": (lambda m, x: m.bitwise_xor(x > 0, x > 1), [_random(3, 4)]),
+    "bitwise_not of a mask": (lambda m, x: m.bitwise_not(x > 0), [_random(3, 4)]),
+    "bitwise_not method": (lambda m, a: a.bitwise_not(), [INTS]),
+    "<< by shifts beyond the bits": (lambda m, a, s: a << s, [INTS, numpy.array([-1, 64, 70])]),
+    ">> by shifts beyond the bits": (lambda m, a, s: a >> s, [INTS, numpy.array([-1, 64, 70])]),
+    ">> of uint8 by 9": (lambda m, a: a.abs().to(torch.uint8 if m is torch else "uint8") >> 9, [INTS]),
+    "<< of int8 into its sign bit": (lambda m, a: a.to(torch.int8 if m is torch else "int8") << 7, [INTS]),
+    "reflected <<": (lambda m, a: 1 << a.abs(), [INTS]),
+    "reflected >>": (lambda m, a: 64 >> a.abs(), [INTS]),
+    "<< of a mask by an int": (lambda m, x: (x > 0) << 2, [_random(3, 4)]),
+    "bitwise_left_shift": (lambda m, a: m.bitwise_left_shift(a, 3), [INTS]),
+    "bitwise_right_shift method": (lambda m, a, s: a.bitwise_right_shift(s), [INTS, numpy.array([1, 2, 3])]),
+    "logical_and of floats": (lambda m, x, y: m.logical_and(x, y), [EDGES, EDGES[::-1].copy()]),
+    "logical_or of ints and floats": (lambda m, a, x: m.logical_or(a, x), [INTS, _random(3)]),
+    "logical_xor method": (lambda m, a: a.logical_xor(a > 0), [INTS]),
+    "logical_not of floats": (lambda m, x: m.logical_not(x), [EDGES]),
+    "logical_not method": (lambda m, a: a.logical_not(), [INTS]),
 }
 
 
@@ -452,6 +488,22 @@ REFUSED = {
     "lt of a string": lambda m, x: x.lt("1"),
     "isnan of a number": lambda m, x: m.isnan(1.0),
     "add float16 alpha beyond its range": lambda m, x: x.half().add(x.half(), alpha=1e5),
+    "& of floats": lambda m, x: x & x,
+    "| of a mask and a float": lambda m, x: (x > 0) | 1.5,
+    "^ of a mask and a float 0-d tensor": lambda m, x: (x > 0) ^ x[0, 0],
+    "~ of floats": lambda m, x: ~x,
+    "bitwise_not of floats": lambda m, x: m.bitwise_not(x),
+    "& of masks that do not broadcast": lambda m, x: (x > 0) & (x[:, :2] > 0),
+    "| of a list": lambda m, x: (x[0] > 0) | [True, False, True],
+    "& of None": lambda m, x: (x > 0) & None,
+    "<< of floats": lambda m, x: x << 1,
+    ">> of masks": lambda m, x: (x > 0) >> (x > 0),
+    "<< of ints by a float": lambda m, x: x.long() << 1.5,
+    "reflected << of a float": lambda m, x: 2.0 << x.long(),
+    "logical_and of a number": lambda m, x: m.logical_and(x, 1),
+    "logical_or of a number first": lambda m, x: m.logical_or(True, x),
+    "logical_xor of shapes that do not broadcast": lambda m, x: x.logical_xor(x[:, :2]),
+    "logical_not of a list": lambda m, x: m.logical_not([1.0, 0.0]),
 }
 
 
@@ -551,6 +603,13 @@ IN_PLACE = {
     "copy_ of None": "x.copy_(None)",
     "copy_ of an array": "x.copy_(numpy.zeros(4))",
     "copy_ into an expanded tensor": "x[:1].expand(4).copy_(x)",
+    "&= of masks": "(x > 0).__iand__(x < 1)",
+    "|= of ints": "x.long().__ior__(3)",
+    "^= of a mask by an int": "(x > 0).__ixor__(1)",
+    "&= of floats": "x.__iand__(x > 0)",
+    "<<= of ints": "x.long().__ilshift__(2)",
+    ">>= of ints": "x.long().__irshift__(1)",
+    "<<= of a mask": "(x > 0).__ilshift__(1)",
 }
 
 
@@ -593,6 +652,87 @@ def test_tolist_as_torch(dtype, shape):
     assert ours == theirs and repr(ours) == repr(theirs)  # the same Python types too
 
 
+def test_reversed_of_a_0d_tensor_is_itself_as_torch():
+    x = Tensor(on_device(numpy.array(2.0)), requires_grad=True)
+    assert reversed(x) is x and reversed(torch.tensor(2.0)).item() == 2.0
+
+
+@pytest.mark.parametrize("values", [True, [False], 3, [[-2]], 2.0, [1, 2], numpy.array([True, False])])
+def test_index_as_torch(values):
+    """operator.index(x) (a slice bound, range(x)) of a one-element integer or bool tensor, as PyTorch's __index__ (a
+    bool one was refused); any other is PyTorch's TypeError."""
+    import operator
+    answers = []
+    for x in (torch.tensor(numpy.array(values)), Tensor(on_device(numpy.array(values)))):
+        try:
+            answers.append(repr(operator.index(x)))
+        except TypeError:
+            answers.append(TypeError)
+    assert answers[0] == answers[1]
+
+
+def test_dlpack_shares_the_data_as_torchs():
+    """numpy.from_dlpack(x) and torch.from_dlpack(x) take x's data, shared, as PyTorch's __dlpack__ gives it, and a
+    tensor that requires grad is refused with PyTorch's BufferError; before, Tensor had no __dlpack__."""
+    x = Tensor(numpy.arange(4.0).reshape(2, 2))
+    array, theirs = numpy.from_dlpack(x), torch.from_dlpack(x)
+    x.data[0, 0] = 7.0
+    assert array.tolist() == theirs.tolist() == [[7.0, 1.0], [2.0, 3.0]] and x.__dlpack_device__() == (1, 0)
+    for t in (torch.ones(2, requires_grad=True), Tensor(numpy.ones(2), requires_grad=True)):
+        with pytest.raises(BufferError, match="require"):
+            numpy.from_dlpack(t)
+
+
+class _Reflecting:
+    """An operand of a type tinyrrn does not know whose reflected methods answer (as a units or a symbolic type's)."""
+
+    def __gt__(self, other):
+        return "gt"
+
+
+for _name in ("add", "sub", "mul", "truediv", "floordiv", "mod", "pow", "matmul", "and", "or", "xor", "lshift",
+              "rshift"):
+    setattr(_Reflecting, f"__r{_name}__", lambda self, other, name=_name: name)
+
+
+@pytest.mark.parametrize("symbol", ["+", "-", "*", "/", "//", "%", "**", "@", "&", "|", "^", "<<", ">>", "<", "+="])
+def test_an_operand_of_another_type_gets_its_reflected_method_as_in_torch(symbol):
+    """x + y, y of a type tinyrrn does not take, is y.__radd__(x), as PyTorch's operators answer NotImplemented for it;
+    before, tinyrrn raised its TypeError and y's method never ran."""
+    answers = []
+    for x in (torch.ones(2, dtype=torch.int64), Tensor(on_device(numpy.ones(2, "int64")))):
+        space = {"x": x, "y": _Reflecting()}
+        exec(f"x {symbol} y" if symbol.endswith("=") else f"z = x {symbol} y", space)
+        answers.append(space["x" if symbol.endswith("=") else "z"])
+    assert answers[0] == answers[1] != NotImplemented
+
+
+def test_unary_plus_as_torch():
+    """+x is x itself (torch.positive), of any dtype but bool, which PyTorch refuses; before, +x was Python's TypeError
+    (Tensor had no __pos__)."""
+    for x in (Tensor(on_device(_random(3)), requires_grad=True), Tensor(on_device(INTS))):
+        assert +x is x and F.positive(x) is x and x.positive() is x
+    for bools in (torch.tensor([True]), Tensor(on_device(numpy.array([True])))):
+        with pytest.raises(RuntimeError, match="bool"):
+            +bools
+
+
+@pytest.mark.parametrize("value, spec", [(2.5, ".2f"), (2.5, ""), (2.5, ">8"), (-3, "d"), (-3, "+05"), (True, ""),
+                                         (True, "d"), ([2.5], ".1f"), ([2.5, 1.0], "x")])
+def test_format_as_torch(value, spec):
+    """format(x, spec) and f'{x:.2f}' of a 0-d tensor format its value, as PyTorch's (one that requires grad too); of
+    any other, PyTorch's TypeError for a spec (format(x) is str(x)). Before, a 0-d tensor's spec was the TypeError."""
+    answers = []
+    for x in (torch.tensor(value), Tensor(on_device(numpy.array(value)))):
+        x = x.float().requires_grad_() if isinstance(value, float) else x
+        try:
+            answers.append(format(x, spec))
+        except TypeError:
+            answers.append(TypeError)
+    assert answers[0] == answers[1]
+    assert format(Tensor(on_device(numpy.zeros(2)))) == str(Tensor(on_device(numpy.zeros(2))))
+
+
 def test_cpu_and_cuda_as_torch():
     """x.cpu() is x on the host (else a copy there, in the graph); x.cuda() moves x to the GPU, or without one raises
     a RuntimeError that says so."""
@@ -606,6 +746,30 @@ def test_cpu_and_cuda_as_torch():
     assert y.device == "gpu" and y.cpu().device == "cpu" and y.cuda() is y
     (y.cpu() * 2).sum().backward()
     numpy.testing.assert_array_equal(host(x.grad), [2.0, 2.0, 2.0])
+
+
+@pytest.mark.parametrize("dtype", ["bool", "uint8", "int8", "int16", "int32", "int64", "float16", "float32", "float64"])
+def test_type_names_and_casts_as_torch(dtype):
+    """x.type() is PyTorch's name of x's type ('torch.FloatTensor'; 'torch.cuda.FloatTensor' on the GPU); x.type(t)
+    is x.to(t) for a dtype, or for such a name, whose device it takes (x itself when nothing changes), as PyTorch's.
+    Before, Tensor had no type() (AttributeError)."""
+    theirs = torch.arange(3.0, requires_grad=True)
+    name = theirs.type(getattr(torch, dtype)).type()
+    x = Tensor(on_device(numpy.arange(3.0, dtype="float32")), requires_grad=True)
+    y = x.type(dtype)
+    assert y.type() == (name.replace("torch.", "torch.cuda.") if y.device == "gpu" else name)
+    assert y.type(y.type()) is y and y.type(dtype) is y and (y is x) == (dtype == "float32")
+    host_copy = y.type(name)
+    assert host_copy.device == "cpu" and host_copy.dtype == dtype
+    assert host_copy.tolist() == theirs.type(name).tolist() and y.requires_grad == (dtype.startswith("float"))
+
+
+@pytest.mark.parametrize("code", ["x.type('torch.Tensors')", "x.type('FloatTensor')", "x.type(1)"])
+def test_type_refuses_what_torch_refuses(code):
+    with pytest.raises((ValueError, TypeError)) as theirs:
+        eval(code, {"x": torch.zeros(2)})
+    with pytest.raises(theirs.type):
+        eval(code, {"x": Tensor(on_device(numpy.zeros(2)))})
 
 
 # name: code run with x (float32, 2 elements) and i (int64), and d(name), a dtype (torch's or tinyrrn's): the new tensor

@@ -214,6 +214,25 @@ def test_to_cpu_is_a_no_op_and_unknown_devices_are_refused():
         x.to("tpu")
 
 
+def test_pytorchs_device_names_mean_tinyrrns_devices_everywhere(strict_gpu):
+    """PyTorch's 'cuda' and 'cuda:0' are the GPU and 'cpu:0' the host wherever a device is taken (x.to, x.cuda,
+    Tensor(device=), new tensors, Module.to and cuda, device_scope); another GPU is refused with one message.
+    Before, x.to('cuda') was an unknown device though x.cuda('cuda') took it, and Module.cuda(0) was refused."""
+    x = Tensor(numpy.ones(2))
+    assert x.to("cpu:0") is x and x.to(device="cpu:0", dtype="float64") is x
+    for name in ("cuda", "cuda:0"):
+        assert x.to(name).device == x.cuda(name).device == x.to(name, "float32").device == "gpu"
+        assert Tensor([1.0], device=name).device == x.new_zeros(2, device=name).device == "gpu"
+        assert tinyrrn.nn.Linear(2, 2).to(name).weight.device == tinyrrn.nn.Linear(2, 2).cuda(name).weight.device
+        with tinyrrn.backend.device_scope(name):
+            assert Tensor([1.0]).device == "gpu"
+    assert tinyrrn.nn.Linear(2, 2).cuda(0).weight.device == "gpu"
+    for refused in (lambda: x.to("cuda:1"), lambda: x.cuda("cuda:1"), lambda: x.cuda(1),
+                    lambda: Tensor([1.0], device="cuda:1"), lambda: tinyrrn.nn.Linear(2, 2).cuda(1)):
+        with pytest.raises(ValueError, match="one GPU"):
+            refused()
+
+
 # ---------------------------------------------------------------- defects of issue 11, one test each
 
 def test_defect_1_a_second_backward_through_a_freed_graph_raises():
@@ -323,6 +342,8 @@ def test_iteration_and_membership_as_pytorch():
     assert [row.shape for row in t] == [(3,), (3,)] and 2.0 in t and 7.0 not in t
     with pytest.raises(TypeError, match="iteration over a 0-d tensor"):
         list(Tensor(numpy.array(3.0)))
+    with pytest.raises(TypeError, match="len\\(\\) of a 0-d tensor"):  # PyTorch's message (NumPy's: 'unsized object')
+        len(Tensor(numpy.array(3.0)))
 
 
 def test_no_grad_as_a_decorator_of_a_recursive_function_restores_the_mode():

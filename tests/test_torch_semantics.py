@@ -463,7 +463,9 @@ def test_matches_pytorch(name):
 
 
 OPERATORS = {"+": lambda a, b: a + b, "-": lambda a, b: a - b, "*": lambda a, b: a * b, "/": lambda a, b: a / b,
-             "//": lambda a, b: a // b, "**": lambda a, b: a ** b, "<": lambda a, b: a < b, "==": lambda a, b: a == b}
+             "//": lambda a, b: a // b, "**": lambda a, b: a ** b, "<": lambda a, b: a < b, "==": lambda a, b: a == b,
+             "&": lambda a, b: a & b, "|": lambda a, b: a | b, "^": lambda a, b: a ^ b, "<<": lambda a, b: a << b,
+             ">>": lambda a, b: a >> b}
 DTYPES = ["bool", "uint8", "int32", "int64", "float16", "float32", "float64"]
 FORMS = ["tensor", "0-d", "number"]  # a tensor with dims, a 0-d tensor, a Python number
 

@@ -13,6 +13,7 @@ import sys
 import numpy
 
 DEVICES = ("cpu", "gpu", "auto")
+TORCH_DEVICES = {"cuda": "gpu", "cuda:0": "gpu", "cpu:0": "cpu"}  # PyTorch's names of them (tinyrrn uses one GPU)
 _default_device = None  # resolved lazily from TINYRRN_DEVICE
 
 
@@ -59,12 +60,32 @@ def gpu_available():
         return False
 
 
+def device_name(device):
+    """tinyrrn's name of a device: PyTorch's 'cuda' and 'cuda:0' are 'gpu', 'cpu:0' is 'cpu'; any other as given."""
+    return TORCH_DEVICES.get(device, device) if isinstance(device, str) else device
+
+
+def unknown_device(device, op=""):
+    """The error of a device that is not tinyrrn's (nor PyTorch's name of one)."""
+    return ValueError(f"{op}{': ' if op else ''}unknown device {device!r}; expected one of {DEVICES}, or PyTorch's "
+                      f"{', '.join(map(repr, TORCH_DEVICES))} (tinyrrn uses one GPU)")
+
+
+def check_one_gpu(op, device):
+    """Refuse a ``device`` of PyTorch's cuda() (of a tensor or a module) that is not tinyrrn's one GPU: None, 0, 'gpu',
+    'cuda' or 'cuda:0'."""
+    if device not in (None, 0) and device_name(device) != "gpu":
+        raise ValueError(f"{op}: device {device!r} is not supported by tinyrrn, which uses one GPU (device None, 0, "
+                         "'cuda' or 'cuda:0')")
+
+
 def resolve_device(device):
-    """Turn 'cpu' / 'gpu' / 'auto' (or None for the default) into 'cpu' or 'gpu'."""
+    """Turn 'cpu' / 'gpu' / 'auto' (or PyTorch's names, TORCH_DEVICES; None for the default) into 'cpu' or 'gpu'."""
     if device is None:
         device = get_device()
+    device = device_name(device)
     if device not in DEVICES:
-        raise ValueError(f"unknown device {device!r}; expected one of {DEVICES}")
+        raise unknown_device(device)
     if device == "auto":
         return "gpu" if gpu_available() else "cpu"
     if device == "gpu":
@@ -133,23 +154,24 @@ def to_device(array, device):
 
 def device_and_dtype(op, args, device, dtype):
     """The (device, numpy dtype or None) of PyTorch's ``to(device)``, ``to(dtype)``, ``to(device, dtype)`` and
-    keyword forms: a device is 'cpu', 'gpu' or 'auto', anything else a dtype; and of ``to(other)``, a tensor
-    alone: its device and dtype."""
+    keyword forms: a device is 'cpu', 'gpu' or 'auto' (or PyTorch's name of one: device_name), anything else a
+    dtype; and of ``to(other)``, a tensor alone: its device and dtype."""
     from .tensor import Tensor  # here: tensor.py imports this module
     if any(isinstance(arg, Tensor) for arg in args):
         if len(args) > 1 or device is not None or dtype is not None:
             raise TypeError(f"{op}: to(other) takes a tensor alone (as PyTorch), got {args!r}")
         return args[0].device, args[0].dtype
     for arg in args:
-        if isinstance(arg, str) and arg in DEVICES and device is None:
+        is_device = isinstance(arg, str) and device_name(arg) in DEVICES
+        if is_device and device is None:
             device = arg
-        elif dtype is None and not (isinstance(arg, str) and arg in DEVICES):
+        elif dtype is None and not is_device:
             dtype = arg
         else:
             raise TypeError(f"{op}: takes a device and a dtype, once each, got {args!r}")
     try:
-        return device, None if dtype is None else numpy.dtype(dtype)
+        return device_name(device), None if dtype is None else numpy.dtype(dtype)
     except TypeError:
         if isinstance(dtype, str):
-            raise ValueError(f"{op}: unknown device {dtype!r}; expected one of {DEVICES}, or a dtype") from None
+            raise unknown_device(dtype, op) from None
         raise TypeError(f"{op}: {dtype!r} is neither a device {DEVICES} nor a dtype") from None

@@ -13,7 +13,7 @@ from . import backend
 from . import functional as F
 from .functional._util import (axis_index, broadcast_shape, check_tensors, integer, numpy_names, only_torch_defaults,
                                refuse_internal_overlap)
-from .functional.dtypes import array_of, assigned, category, dtype_argument, filled
+from .functional.dtypes import TORCH_NAMES, array_of, assigned, category, dtype_argument, filled
 from .functional.shape import _shape_arg, check_in_range, fills_mask, index_items, ints_first, is_basic, written_view
 from .grad_mode import no_grad, records_graph
 from .tensor import ArgumentError, Tensor, check_inference_write, renamed
@@ -24,10 +24,15 @@ _PLAIN = frozenset((Tensor, float, int, bool))  # the usual operands, passed on 
 
 def _taking_arrays(method):
     """``method(x, other)`` with ``other`` an array (NumPy's or CuPy's) taken as a Tensor on x's device: Python's
-    operators take arrays, though the ops of tinyrrn.functional, as PyTorch's, take Tensors and numbers only."""
+    operators take arrays, though the ops of tinyrrn.functional, as PyTorch's, take Tensors and numbers only. An
+    operand of any other type (None, a list, a type of units) is NotImplemented, as PyTorch's operators answer, so
+    that Python asks its reflected method (y.__radd__(x)), and raises its TypeError when there is none."""
     def wrapped(self, other):
-        if type(other) not in _PLAIN and hasattr(other, "shape") and not isinstance(other, (Tensor, numpy.generic)):
-            other = Tensor(other, device=self.device)
+        if type(other) not in _PLAIN:
+            if hasattr(other, "shape") and not isinstance(other, (Tensor, numpy.generic)):
+                other = Tensor(other, device=self.device)
+            elif not isinstance(other, (Tensor, numbers.Number, numpy.generic)):
+                return NotImplemented
         return method(self, other)
     return wrapped
 
@@ -299,6 +304,11 @@ def _reversed(self):
     return F.permute(self, tuple(reversed(range(self.ndim))))
 
 
+def _flipped(self):
+    """``reversed(x)``, as PyTorch's: x.flip(0), a tensor (a 0-d tensor is x itself), not Python's reverse iterator."""
+    return F.flip(self, 0) if self.ndim else self
+
+
 def _matrix_transpose(name, batches=True):
     """``x.mT`` (and ``x.H``, ``x.mH``, ``x.adjoint()``: tinyrrn has no complex dtype, so the conjugate is the value
     itself), as PyTorch's: the last two dimensions swapped, on a matrix (or, ``batches``, a batch of matrices); a
@@ -402,10 +412,9 @@ def _cpu(self):
 
 
 def _cuda(self, device=None, non_blocking=False):
-    """``x.cuda()``, as PyTorch's: x on the GPU (tinyrrn's 'gpu'; one device, so ``device`` is None, 0, 'cuda' or
-    'cuda:0'); without a usable GPU, a RuntimeError that says why."""
-    if device not in (None, 0, "cuda", "cuda:0", "gpu"):
-        raise ValueError(f"cuda: device {device!r} is not supported by tinyrrn, which uses one GPU (device None or 0)")
+    """``x.cuda()``, as PyTorch's: x on the GPU (tinyrrn's 'gpu'; one device: backend.check_one_gpu); without a
+    usable GPU, a RuntimeError that says why."""
+    backend.check_one_gpu("cuda", device)
     return _to(self, "gpu", non_blocking=non_blocking)
 
 
@@ -425,6 +434,30 @@ def _type_as(self, other):
     """``x.type_as(other)``, as PyTorch's: x.to(other.dtype) (x itself when the dtypes agree)."""
     check_tensors("type_as", self, other)
     return _to(self, dtype=other.dtype)
+
+
+def _type_name(dtype, device):
+    """PyTorch's name of the type of a tensor of ``dtype`` on ``device``: 'torch.FloatTensor', 'torch.cuda.LongTensor'."""
+    return f"torch.{'cuda.' if device == 'gpu' else ''}{TORCH_NAMES[dtype]}Tensor"
+
+
+def _type(self, dtype=None, non_blocking=False):
+    """``x.type()``, as PyTorch's: the name of x's type (_type_name); ``x.type(t)``: x.to(t) for a dtype, or for such a
+    name, which gives the device too ('torch.FloatTensor' is on the host), as PyTorch (x itself when nothing changes)."""
+    if dtype is None:
+        return _type_name(self.dtype, self.device)
+    named = next(((d, device) for d in TORCH_NAMES for device in ("cpu", "gpu") if _type_name(d, device) == dtype),
+                 None) if isinstance(dtype, str) else None
+    if named is not None:
+        return _to(self, named[1], named[0], non_blocking=non_blocking)
+    try:
+        dtype = dtype_argument("type", dtype)
+    except TypeError:
+        if isinstance(dtype, str):  # (PyTorch's error of any name it does not know)
+            raise ValueError(f"type(): invalid type: {dtype!r}; expected a dtype, or a name such as "
+                             "'torch.FloatTensor'") from None
+        raise
+    return _to(self, dtype=dtype, non_blocking=non_blocking)
 
 
 def _cast(dtype):
@@ -473,6 +506,14 @@ OPERATORS = {
     "__ifloordiv__": _in_place(F.floor_divide, "//="), "__ipow__": _in_place(F.pow, "**="),
     "__imod__": _in_place(F.remainder, "%="),
     "__matmul__": F.matmul, "__rmatmul__": _swapped(F.matmul),
+    # bitwise, of bool and integer tensors (masks: m1 & m2), without gradient
+    "__and__": F.bitwise_and, "__rand__": F.bitwise_and, "__or__": F.bitwise_or, "__ror__": F.bitwise_or,
+    "__xor__": F.bitwise_xor, "__rxor__": F.bitwise_xor,
+    "__iand__": _in_place(F.bitwise_and, "&="), "__ior__": _in_place(F.bitwise_or, "|="),
+    "__ixor__": _in_place(F.bitwise_xor, "^="),
+    "__lshift__": F.bitwise_left_shift, "__rlshift__": _swapped(F.bitwise_left_shift),
+    "__rshift__": F.bitwise_right_shift, "__rrshift__": _swapped(F.bitwise_right_shift),
+    "__ilshift__": _in_place(F.bitwise_left_shift, "<<="), "__irshift__": _in_place(F.bitwise_right_shift, ">>="),
     # comparisons: bool tensors without gradient
     "__lt__": F.lt, "__le__": F.le, "__gt__": F.gt, "__ge__": F.ge,
     "__eq__": _equality(F.eq), "__ne__": _equality(F.ne),
@@ -481,8 +522,8 @@ OPERATORS = {name: _taking_arrays(op) for name, op in OPERATORS.items()}  # x + 
 
 METHODS = {
     **OPERATORS,
-    "__neg__": F.neg, "__abs__": F.abs,
-    "__getitem__": F.getitem, "__setitem__": _setitem,
+    "__neg__": F.neg, "__pos__": F.positive, "__abs__": F.abs, "__invert__": F.bitwise_not,
+    "__getitem__": F.getitem, "__setitem__": _setitem, "__reversed__": _flipped,
     # reductions and shapes
     "sum": F.sum, "mean": F.mean, "max": F.max, "min": F.min, "amax": F.amax, "amin": F.amin, "argmax": F.argmax,
     "argmin": F.argmin, "var": F.var, "std": F.std, "all": F.all, "any": F.any,
@@ -492,7 +533,7 @@ METHODS = {
     "expand_as": F.expand_as, "repeat": F.repeat, "flip": F.flip, "view_as": _view_as, "reshape_as": _reshape_as,
     "split": F.split, "chunk": F.chunk, "gather": F.gather,
     # element-wise functions
-    "add": F.add, "sub": F.sub, "mul": F.mul, "neg": F.neg, "remainder": F.remainder, "floor_divide": F.floor_divide,
+    "add": F.add, "sub": F.sub, "mul": F.mul, "neg": F.neg, "positive": F.positive, "remainder": F.remainder, "floor_divide": F.floor_divide,
     "matmul": F.matmul,
     "exp": F.exp, "log": F.log, "relu": _relu, "sigmoid": F.sigmoid, "tanh": F.tanh,
     "pow": F.pow, "div": F.div, "reciprocal": F.reciprocal, "abs": F.abs, "sqrt": F.sqrt, "square": F.square,
@@ -501,6 +542,10 @@ METHODS = {
     "where": _where, "masked_fill": F.masked_fill,
     "eq": F.eq, "ne": F.ne, "lt": F.lt, "le": F.le, "gt": F.gt, "ge": F.ge,
     "isnan": F.isnan, "isinf": F.isinf, "isfinite": F.isfinite,
+    "bitwise_and": F.bitwise_and, "bitwise_or": F.bitwise_or, "bitwise_xor": F.bitwise_xor,
+    "bitwise_not": F.bitwise_not, "bitwise_left_shift": F.bitwise_left_shift,
+    "bitwise_right_shift": F.bitwise_right_shift, "logical_and": F.logical_and, "logical_or": F.logical_or,
+    "logical_xor": F.logical_xor, "logical_not": F.logical_not,
     # in place (x itself, changed: see _in_place)
     "add_": _in_place(F.add, "add_"), "sub_": _in_place(F.sub, "sub_"), "mul_": _in_place(F.mul, "mul_"),
     "div_": _in_place(F.div, "div_"), "fill_": _fill, "zero_": _zero, "masked_fill_": _masked_fill,
@@ -510,6 +555,7 @@ METHODS = {
     # dtype and device (differentiable: the gradient flows back to the original)
     "astype": F.astype, "to": _to, "float": _cast("float32"), "double": _cast("float64"), "half": _cast("float16"),
     "long": _cast("int64"), "int": _cast("int32"), "bool": _cast("bool"), "type_as": _type_as,
+    "type": _type,
     "tolist": _tolist, "cpu": _cpu, "cuda": _cuda,
     # new tensors of x's dtype and device
     "new_full": _new_full, "new_zeros": _new("new_zeros", 0), "new_ones": _new("new_ones", 1),

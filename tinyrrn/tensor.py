@@ -297,6 +297,9 @@ class Tensor:
         return _held_node(self, GradFn)
 
     def __len__(self):
+        """The length of the first dimension; a 0-d tensor has none (PyTorch's TypeError)."""
+        if self.data.ndim == 0:
+            raise TypeError("len() of a 0-d tensor")
         return len(self.data)
 
     def __iter__(self):
@@ -325,6 +328,13 @@ class Tensor:
                 ", requires_grad=True" if self.requires_grad else "")
         return f"Tensor(shape={tuple(self.shape)}, dtype={self.dtype}, device={self.device}{grad})"
 
+    def __format__(self, spec):
+        """format(x, spec), as PyTorch's: a 0-d tensor's value formatted (f'{loss:.3f}'); any other tensor as an object
+        (str(x) for an empty spec, else Python's TypeError)."""
+        if self.data.ndim == 0:
+            return format(self.item(), spec)
+        return object.__format__(self, spec)
+
     def numpy(self, *, force=False):
         """The data as a NumPy array on the host. Refused for a tensor that requires grad, as PyTorch
         refuses it (the array would leave the graph unseen): call ``.detach().numpy()``, or, as PyTorch,
@@ -338,6 +348,16 @@ class Tensor:
         array = self.numpy()
         return array.astype(dtype or array.dtype, copy=bool(copy))
 
+    def __dlpack__(self, *args, **kwargs):
+        """The data through DLPack (numpy.from_dlpack(x), torch.from_dlpack(x): shared memory), as PyTorch's; refused
+        for a tensor that requires grad, as there (the data would leave the graph unseen)."""
+        if self.requires_grad:
+            raise BufferError("Can't export tensors that require gradient, use tensor.detach() (as PyTorch)")
+        return self.data.__dlpack__(*args, **kwargs)
+
+    def __dlpack_device__(self):
+        return self.data.__dlpack_device__()
+
     def item(self):
         """The value of a one-element tensor as a Python number (else PyTorch's RuntimeError, and the
         ValueError of its float() and int())."""
@@ -350,8 +370,8 @@ class Tensor:
         return float(self.item())
 
     def __index__(self):
-        """A one-element integer tensor as an index (a slice bound), as PyTorch."""
-        if self.data.dtype.kind not in "iu" or self.data.size != 1:
+        """A one-element integer or bool tensor as an index (a slice bound), as PyTorch."""
+        if self.data.dtype.kind not in "biu" or self.data.size != 1:
             raise TypeError(f"only integer tensors of a single element can be converted to an index, got "
                             f"{self.data.dtype} of shape {tuple(self.shape)}")
         return int(self.item())

@@ -129,8 +129,12 @@ def result_type(*operands):
     return result
 
 
-TORCH_DTYPES = frozenset(numpy.dtype(name) for name in ("bool", "uint8", "int8", "int16", "int32", "int64", "uint16",
-                                                        "uint32", "uint64", "float16", "float32", "float64"))
+# PyTorch's scalar-type name of each dtype tinyrrn holds (its errors' 'Float', its x.type()'s torch.FloatTensor)
+TORCH_NAMES = {numpy.dtype(dtype): name for dtype, name in (
+    ("bool", "Bool"), ("uint8", "Byte"), ("int8", "Char"), ("int16", "Short"), ("int32", "Int"), ("int64", "Long"),
+    ("uint16", "UInt16"), ("uint32", "UInt32"), ("uint64", "UInt64"), ("float16", "Half"), ("float32", "Float"),
+    ("float64", "Double"))}
+TORCH_DTYPES = frozenset(TORCH_NAMES)
 
 
 @functools.lru_cache(maxsize=None)

@@ -19,7 +19,7 @@ from ..grad_mode import no_grad, records_graph
 from ..tensor import Tensor, check_inference_write, make_result
 from ._util import (ArgumentError, DtypeError, broadcast_shape, check_float, check_tensors, flag, number, quiet,
                     refuse_internal_overlap, refuse_out, saved_beside_inputs, saving_originals, unbroadcast)
-from .dtypes import DEFAULT_FLOAT, category, filled, number_fits, opmath, result_type
+from .dtypes import DEFAULT_FLOAT, TORCH_NAMES, category, filled, number_fits, opmath, result_type
 
 
 def _operands(op, a, b, dtype=None):
@@ -413,6 +413,90 @@ eq = _comparison("eq", operator.eq, "==")
 ne = _comparison("ne", operator.ne, "!=")
 
 
+def _integral(op, kernel, array):
+    """Refuse a floating-point array of a bitwise op, with PyTorch's NotImplementedError (also a TypeError: Python's
+    ``~x`` of a float tensor is PyTorch's TypeError)."""
+    if array.dtype.kind == "f":
+        raise DtypeError(f"{op}: \"{kernel}_cpu\" not implemented for '{TORCH_NAMES[array.dtype]}' (as PyTorch: bitwise "
+                         "ops take bool and integer tensors)")
+
+
+def _bitwise(name, symbol):
+    def op(input, other, *, out=None):
+        if out is not None:
+            refuse_out(name)
+        _, _, x, y = _operands(name, input, other)
+        _integral(name, name, x)
+        return Tensor(getattr(backend.xp_of(x), name)(x, y))
+    op.__name__ = name
+    op.__doc__ = (f"input {symbol} other element-wise (torch.{name}), of bool and integer tensors and numbers in "
+                  "PyTorch's promoted dtype (a number wraps into it: int8 & 300 is int8 & 44), without gradient.")
+    return op
+
+
+bitwise_and = _bitwise("bitwise_and", "&")
+bitwise_or = _bitwise("bitwise_or", "|")
+bitwise_xor = _bitwise("bitwise_xor", "^")
+
+
+def bitwise_not(input, *, out=None):
+    """~input (torch.bitwise_not): a bool tensor's logical not, an integer tensor's bits inverted; without gradient."""
+    if out is not None:
+        refuse_out("bitwise_not")
+    check_tensors("bitwise_not", input)
+    _integral("bitwise_not", "bitwise_not", input.data)
+    return Tensor(backend.xp_of(input.data).invert(input.data))
+
+
+def _shift(name, kernel, symbol, shift):
+    def op(input, other, *, out=None):
+        if out is not None:
+            refuse_out(name)
+        _, _, x, y = _operands(name, input, other)
+        if x.dtype.kind not in "iu":
+            raise DtypeError(f"{name}: \"{kernel}_cpu\" not implemented for '{TORCH_NAMES[x.dtype]}' (as PyTorch: "
+                             "shifts take integer tensors)")
+        xp, bits = backend.xp_of(x), 8 * x.dtype.itemsize
+        outside = (y < 0) | (y >= bits)  # C leaves these undefined; PyTorch shifts every bit out
+        result = getattr(xp, shift)(x, xp.where(outside, bits - 1, y).astype(x.dtype, copy=False))
+        if kernel == "lshift" or x.dtype.kind == "u":  # (a signed >> keeps the sign: x >> (bits - 1))
+            result = xp.where(outside, xp.zeros((), x.dtype), result)
+        return Tensor(result)
+    op.__name__ = name
+    op.__doc__ = (f"input {symbol} other element-wise (torch.{name}), of integer tensors and numbers in PyTorch's "
+                  "promoted dtype, without gradient; a shift by a negative amount or by the dtype's bits or more "
+                  "shifts every bit out, as PyTorch's (0, or a signed >>'s -1 for a negative value).")
+    return op
+
+
+bitwise_left_shift = _shift("bitwise_left_shift", "lshift", "<<", "left_shift")
+bitwise_right_shift = _shift("bitwise_right_shift", "rshift", ">>", "right_shift")
+
+
+def _logical(name):
+    def op(input, other, *, out=None):
+        if out is not None:
+            refuse_out(name)
+        check_tensors(name, input, other)
+        broadcast_shape(name, input.shape, other.shape)
+        return Tensor(getattr(backend.xp_of(input.data), name)(input.data, other.data))
+    op.__name__ = name
+    op.__doc__ = (f"torch.{name}: the truth values (nonzero, NaN too) of two tensors of any dtypes combined, broadcast; "
+                  "a bool tensor without gradient.")
+    return op
+
+
+logical_and, logical_or, logical_xor = _logical("logical_and"), _logical("logical_or"), _logical("logical_xor")
+
+
+def logical_not(input, *, out=None):
+    """torch.logical_not: True where input is zero, of any dtype; a bool tensor without gradient."""
+    if out is not None:
+        refuse_out("logical_not")
+    check_tensors("logical_not", input)
+    return Tensor(backend.xp_of(input.data).logical_not(input.data))
+
+
 def clamp(input, min=None, max=None, *, out=None):
     """x limited to [min, max] (torch.clamp, also clip): each bound a number, a tensor or None, not both None; the
     result in PyTorch's promoted dtype and broadcast shape, max where min > max, NaN kept. PyTorch's gradients: to
@@ -639,6 +723,14 @@ def neg(input, *, out=None):
     if category(input.dtype) == 0:
         raise ArgumentError("neg: negation of a bool tensor is not supported (as in PyTorch)")
     return make_result(-input.data, (input,), lambda g: (-g,), "neg")
+
+
+def positive(input):
+    """+x (torch.positive): x itself; a bool tensor is refused, as in PyTorch."""
+    check_tensors("positive", input)
+    if input.dtype == bool:
+        raise ArgumentError("The `+` operator, on a bool tensor is not supported (as PyTorch)")
+    return input
 
 
 def abs(input, *, out=None):

@@ -462,8 +462,8 @@ class Module:
 
     def cuda(self, device=None):
         """Every parameter, gradient and buffer on the GPU (Module.to('gpu'), tinyrrn's current GPU), as PyTorch;
-        returns self. ``device`` None only: tinyrrn does not pick among GPUs."""
-        only_torch_defaults("Module.cuda", device=(device, None))
+        returns self. tinyrrn uses one GPU: ``device`` is None, 0, 'cuda' or 'cuda:0' (backend.check_one_gpu)."""
+        backend.check_one_gpu("Module.cuda", device)
         return self.to("gpu")
 
     # -- state ------------------------------------------------------------
