@@ -3,9 +3,9 @@
 A Tensor wraps an array (NumPy or CuPy). When an op runs on tensors that
 require gradients, it records its inputs (``parents``) and a function that
 maps the gradient of its output to gradients of its inputs (``backward_fn``).
-:meth:`Tensor.backward` walks that graph once in reverse topological order,
-summing gradients of tensors used several times, and frees each node's saved
-buffers as soon as it has passed through.
+:meth:`Tensor.backward` walks that graph once, children before parents, in the
+order of PyTorch's engine (which hooks see), summing gradients of tensors used
+several times, and frees each node's saved buffers as soon as it has passed through.
 
 The rules, PyTorch's:
 
@@ -26,6 +26,8 @@ Tensor from one place, :mod:`tinyrrn.operators`, so this module never imports
 the op library.
 """
 import copy
+import heapq
+import itertools
 import numbers
 import warnings
 import weakref
@@ -431,6 +433,7 @@ class Tensor:
         return self
 
     _retains_grad = False  # set by retain_grad()
+    _sequence_nr = 0  # the order in which ops made their nodes (make_result), as PyTorch's: see _engine_order
     _saves = None  # per parent, whether its node saved it (make_result's ``saves``), for the ops that say it
     _detached_at = 0  # the version detach_() left a computed tensor at: the ops that used it before lost their input
     _assigned_at = 0  # the version an assignment to ``data`` left it at (see _Data)
@@ -568,6 +571,7 @@ class Tensor:
                                    "to keep the graph, or run the forward pass again.")
         if targets is not None:
             order = _leading_to(order, targets)
+        order = _engine_order(order)
         # leaves with hooks switched off (requires_grad_(False), detach_()) since the forward: PyTorch's graph holds
         # their nodes, which call their hooks and accumulate nothing (see _input_gradients)
         switched_off = {id(n) for n in order if n.backward_fn is None and not n.requires_grad
@@ -595,12 +599,12 @@ def _address(array):
 
 
 def _walk(order, grads, handed_out, retain_graph, switched_off, needed=None):
-    """backward()'s pass over the nodes of ``order`` (children before parents, reversed), from the gradients
+    """backward()'s pass over the nodes of ``order`` (children before parents: _engine_order), from the gradients
     ``grads`` (tensor id -> array) of the first: each node's checks and hooks, then its gradients sent to its
     parents, or accumulated in a leaf's ``grad`` (not in one ``switched_off`` since the forward, whose hooks run
     alone, as PyTorch's); the saved buffers freed unless ``retain_graph``. With ``needed`` (the ids of ``order``,
     for backward(inputs=...)), a node none of whose parents is needed computes nothing, as PyTorch's."""
-    for node in reversed(order):
+    for node in order:
         g = grads.pop(id(node), None)
         if g is None or node._graphless_view:  # (no gradient reaches a view requiring grad through its base)
             continue
@@ -829,6 +833,58 @@ def _leaf_gradient(g, handed_out):
     return g
 
 
+class _Ready(int):
+    """A node in backward()'s queue: an int that orders it as PyTorch's engine (heapq pops the least first)."""
+
+
+_LEAF = -2 ** 64  # a leaf's place in the queue, before every op's node (PyTorch's AccumulateGrad: UINT64_MAX)
+_sequence = itertools.count(1)  # the sequence number of each op's node, as PyTorch's sequence_nr
+
+# per op whose PyTorch node lists its inputs in another order, the places of tinyrrn's in that order (linear's
+# addmm takes the bias first)
+TORCH_EDGES = {"linear": (2, 0, 1)}
+
+
+def _engine_order(order):
+    """The nodes of ``order`` (parents before children, the root last) in the order PyTorch's engine runs them,
+    which hooks see: from a queue of the nodes whose consumers have all run (PyTorch's ReadyQueue, a binary heap,
+    as heapq's), the node made last first, a leaf before any. A node's inputs enter the queue in the order of
+    PyTorch's node (TORCH_EDGES), so that the leaves it makes ready together come out as there (for a cat of five
+    leaves, the first, third, fifth, second and fourth)."""
+    if not order:
+        return order
+    waiting = {id(node): 0 for node in order}  # per node, how many uses of it in the graph have not run yet
+    for node in order:
+        for parent, took_grad in zip(node.parents, node.parents_took_grad):
+            if took_grad and id(parent) in waiting:
+                waiting[id(parent)] += 1
+    queue, ran = [_queued(order[-1])], []
+    while queue:
+        node = heapq.heappop(queue).node
+        ran.append(node)
+        for parent, took_grad in _torch_edges(node):
+            if took_grad and id(parent) in waiting:
+                waiting[id(parent)] -= 1
+                if not waiting[id(parent)]:
+                    heapq.heappush(queue, _queued(parent))
+    return ran
+
+
+def _torch_edges(node):
+    """``node``'s inputs, with whether each took a gradient, in the order of PyTorch's node (TORCH_EDGES)."""
+    edges = tuple(zip(node.parents, node.parents_took_grad))
+    places = TORCH_EDGES.get(node.op)
+    return edges if places is None or len(places) != len(edges) else [edges[i] for i in places]
+
+
+def _queued(node):
+    """``node`` as an entry of _engine_order's queue: a leaf first, then the node made last (the greatest sequence
+    number) first."""
+    entry = _Ready(_LEAF if node.backward_fn is None else -node._sequence_nr)
+    entry.node = node
+    return entry
+
+
 def _topological_order(root):
     """Nodes reachable from ``root``, parents before children, without recursion."""
     order, visited = [], {id(root)}
@@ -932,6 +988,7 @@ def make_result(data, parents, backward_fn, op, view_of=None, saves=None):
         out.forward_version = out.version
         out.backward_fn = backward_fn
         out.op = op
+        out._sequence_nr = next(_sequence)
         if saves is not None:
             out._saves = saves
     elif out._is_view and not view_of._inference:  # requires grad while its base does, as PyTorch's: see Tensor
