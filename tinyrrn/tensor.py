@@ -79,6 +79,15 @@ def check_inference_write(tensor, op):
                            "PyTorch). Make a clone() to get a normal tensor before doing inplace update")
 
 
+def is_view_of_leaf(tensor):
+    """Whether ``tensor`` is a view (or a view of a view ...), recorded in a graph, of a leaf that requires grad:
+    PyTorch refuses to change it in place while a graph is recorded ("a view of a leaf Variable that requires grad")."""
+    base = tensor
+    while base._is_view and base.parents:  # a recorded view op has one input, what it views
+        base = base.parents[0]
+    return base is not tensor and base.is_leaf and base.requires_grad
+
+
 class RemovableHandle:
     """What Tensor.register_hook and Module.register_forward_hook (or _pre_hook) return, as PyTorch's: ``id``, and
     ``remove()`` (a second one does nothing), also on leaving a ``with`` block."""
