@@ -1605,6 +1605,32 @@ def test_hooks_run_in_the_order_of_torchs_engine(torch, case):
     assert calls["tinyrrn"] == calls["torch"]
 
 
+
+BACKWARD_REFUSALS = {  # (the graph, the gradient given to backward()) and the words of PyTorch's RuntimeError
+    "requires no grad": (lambda x, m: (x.detach() * 2).sum(), None, "element 0 of tensors does not require grad"),
+    "made under no_grad": (lambda x, m: m.no_grad_sum(x), None, "element 0 of tensors does not require grad"),
+    "integer output": (lambda x, m: x.argmax(), None, "element 0 of tensors does not require grad"),
+    "no gradient for many elements": (lambda x, m: x * 2, None, "grad can be implicitly created only for scalar"),
+    "gradient of another shape": (lambda x, m: x * 2, [[1.0, 1.0]], "Mismatch in shape"),
+}
+
+
+@pytest.mark.parametrize("case", BACKWARD_REFUSALS)
+def test_backward_refuses_in_torchs_words(torch, case):
+    # tinyrrn's refusals said what was wrong in words of its own, which a test written against PyTorch's
+    # ("element 0 of tensors does not require grad") did not find
+    graph, gradient, words = BACKWARD_REFUSALS[case]
+    for library, tensor in ((torch, lambda v, grad=True: torch.tensor(v, requires_grad=grad)),
+                            (tinyrrn, lambda v, grad=True: Tensor(on_device(numpy.array(v, "float32")),
+                                                                  requires_grad=grad))):
+        def no_grad_sum(x):
+            with library.no_grad():
+                return x.sum()
+        m = types.SimpleNamespace(no_grad_sum=no_grad_sum)
+        x = tensor([1.0, 2.0])
+        with pytest.raises(RuntimeError, match=words):
+            graph(x, m).backward(None if gradient is None else tensor(gradient, False))
+
 def test_backward_inputs_are_checked_as_torchs(torch):
     """PyTorch refuses an empty inputs=, a non-tensor among them and one that requires no grad (RuntimeError); a
     tensor that requires grad outside the graph gets nothing."""

@@ -550,14 +550,16 @@ class Tensor:
             raise TypeError("backward(): got both gradient= and grad= (the same argument)")
         grad = gradient if grad is None else grad
         if not self.requires_grad or self._graphless_view:
-            raise RuntimeError("backward() on a tensor that does not require grad "
-                               "(no input required grad, or it was made under no_grad())")
+            raise RuntimeError("element 0 of tensors does not require grad and does not have a grad_fn (as PyTorch): "
+                               "backward() on a tensor that does not require grad (no input required grad, it was "
+                               "made under no_grad(), or it is an integer result such as argmax's)")
         xp = backend.xp_of(self.data)
         handed_out = {}  # owner id -> array: memory a leaf (or the caller) already holds
         if grad is None:
             if self.data.size != 1:
-                raise RuntimeError(f"backward() without a gradient needs a one-element tensor, "
-                                   f"got shape {tuple(self.shape)}; pass grad= explicitly")
+                raise RuntimeError(f"grad can be implicitly created only for scalar outputs (as PyTorch): backward() "
+                                   f"without a gradient needs a one-element tensor, got shape {tuple(self.shape)}; "
+                                   "pass gradient= explicitly")
             grad = xp.ones_like(self.data)
         else:
             if not (isinstance(grad, Tensor) or hasattr(grad, "dtype") and hasattr(grad, "shape")):
@@ -568,8 +570,8 @@ class Tensor:
                                    f"{grad.device} (as PyTorch)")
             grad = (grad.data if isinstance(grad, Tensor) else xp.asarray(grad)).astype(self.dtype, copy=False)
             if grad.shape != self.shape:
-                raise ArgumentError(f"backward(): grad shape {tuple(grad.shape)} does not match "
-                                     f"tensor shape {tuple(self.shape)}")
+                raise ArgumentError(f"Mismatch in shape (as PyTorch): backward()'s gradient has shape "
+                                    f"{tuple(grad.shape)}, the tensor {tuple(self.shape)}")
             _hand_out(grad, handed_out)
         order = _topological_order(self)
         for node in order:  # (before inputs= picks its part: a freed node has lost the edges that would say it)
