@@ -803,12 +803,18 @@ def _accumulate(leaf, g, handed_out):
     grad = leaf._grad
     if grad is None:
         leaf._grad = Tensor(_leaf_gradient(g, handed_out))
-    elif _writeable(grad.data):
-        summed = grad.data  # (``grad.data += g`` would assign the sum to data, counted as a new array)
-        summed += g
-        grad.version += 1
-    else:  # (a Tensor of a read-only NumPy array assigned to .grad)
-        grad.data = grad.data + g
+        return
+    try:
+        if _writeable(grad.data):
+            summed = grad.data  # (``grad.data += g`` would assign the sum to data, counted as a new array)
+            summed += g
+            grad.version += 1
+        else:  # (a Tensor of a read-only NumPy array assigned to .grad)
+            grad.data = grad.data + g
+    except ValueError:  # (NumPy's and CuPy's broadcast error: PyTorch's is a RuntimeError)
+        raise ArgumentError(f"backward(): the gradient of shape {tuple(g.shape)} does not broadcast into the leaf's "
+                            f".grad of shape {tuple(grad.shape)} (was the leaf's data given another shape?); set its "
+                            ".grad to None first") from None
 
 
 def _writeable(array):
