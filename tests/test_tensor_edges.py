@@ -1931,3 +1931,12 @@ def test_a_leaf_switched_off_after_the_forward_calls_its_hooks_as_torchs(torch, 
                                                                     requires_grad=requires_grad), off)
     ours = ours[:2] + (host(ours[2]).tolist(),)
     assert ours == theirs == (["hook", ("after", None), False], None, [1.0, 2.0])
+
+
+@pytest.mark.parametrize("name", ["autograd", "gradgradcheck"])
+def test_what_tinyrrn_lacks_of_torch_autograd_says_what_to_use(name):
+    # tinyrrn.autograd (torch.autograd.grad) and tinyrrn.gradgradcheck were a bare "has no attribute": now the
+    # AttributeError (hasattr stays False) says why they are not there and what to use
+    assert not hasattr(tinyrrn, name)
+    with pytest.raises(AttributeError, match="backward"):
+        getattr(tinyrrn, name)
