@@ -188,3 +188,14 @@ def test_optimisers_step_from_tensor_gradients_as_torchs():
                 opt.step()
                 opt.zero_grad()
         numpy.testing.assert_allclose(host(ours), theirs.detach().numpy(), rtol=1e-6)
+
+
+@pytest.mark.parametrize("new_shape", [(1, 3), (2,)])
+def test_a_gradient_that_does_not_fit_the_held_grad_is_refused_as_torchs(new_shape):
+    # after x.data = ... of another shape, the held x.grad keeps the old one; backward() added into it with NumPy's
+    # ValueError ("non-broadcastable output operand") where PyTorch raises RuntimeError
+    for x, data in zip(leaves(), (Tensor(on_device(numpy.ones(new_shape, "float32"))), torch.ones(new_shape))):
+        (x * 2).sum().backward()
+        x.data = data
+        with pytest.raises(RuntimeError, match="shape|size"):
+            (x * 2).sum().backward()

@@ -55,6 +55,17 @@ def test_in_place_operators_refuse_what_pytorch_refuses_and_the_graph():
         plain += Tensor(numpy.ones((2, 2), "float32"), device=plain.device)
 
 
+
+@pytest.mark.parametrize("change", [lambda v: v.mul_(2), lambda v: v.__iadd__(1), lambda v: v.__setitem__(0, 5.0),
+                                    lambda v: F.relu(v, inplace=True)])
+@pytest.mark.parametrize("view", [lambda x: x[:1], lambda x: x.reshape(2, 2), lambda x: x[1:][:, 0]])
+def test_an_in_place_change_of_a_view_of_a_leaf_that_requires_grad_is_refused_as_pytorchs(view, change):
+    # PyTorch refuses it ("a view of a leaf Variable that requires grad is being used in an in-place operation"):
+    # tinyrrn's message said that tinyrrn does not support in-place changes in a graph, as if PyTorch did this one
+    leaf = Tensor(on_device(numpy.ones((2, 2), "float32")), requires_grad=True)
+    with pytest.raises(RuntimeError, match="a view of a leaf tensor that requires grad is used in an in-place"):
+        change(view(leaf))
+
 def test_a_graph_refuses_backward_after_an_in_place_change_of_its_input():
     w = Tensor([1.0, 2.0], requires_grad=True)
     y = (w * w).sum()
@@ -1920,3 +1931,12 @@ def test_a_leaf_switched_off_after_the_forward_calls_its_hooks_as_torchs(torch, 
                                                                     requires_grad=requires_grad), off)
     ours = ours[:2] + (host(ours[2]).tolist(),)
     assert ours == theirs == (["hook", ("after", None), False], None, [1.0, 2.0])
+
+
+@pytest.mark.parametrize("name", ["autograd", "gradgradcheck"])
+def test_what_tinyrrn_lacks_of_torch_autograd_says_what_to_use(name):
+    # tinyrrn.autograd (torch.autograd.grad) and tinyrrn.gradgradcheck were a bare "has no attribute": now the
+    # AttributeError (hasattr stays False) says why they are not there and what to use
+    assert not hasattr(tinyrrn, name)
+    with pytest.raises(AttributeError, match="backward"):
+        getattr(tinyrrn, name)

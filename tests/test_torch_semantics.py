@@ -1567,6 +1567,72 @@ def test_backward_inputs_reach_only_those_tensors_as_torchs(torch, case):
     assert results[0] == results[1]
 
 
+HOOK_ORDER = {  # graphs whose tensors have hooks that log their names: the order backward() calls them in
+    "mul": lambda m, t: t("a") * t("b"),
+    "cat": lambda m, t: m.cat([t(n) for n in "abcde"]),
+    "leaf used twice": lambda m, t: (lambda a, b, c: a * b + c * a + b)(t("a"), t("b"), t("c")),
+    "conv2d": lambda m, t: m.conv2d(t("x", 1, 2, 4, 4), t("w", 3, 2, 3, 3), t("b", 3)),
+    "batch_norm": lambda m, t: m.batch_norm(t("x", 2, 3, 2, 2), None, None, t("w", 3), t("b", 3), training=True),
+    "linear": lambda m, t: m.linear(t("x", 2, 3), t("w", 4, 3), t("b", 4)),
+    "linear of a computed input": lambda m, t: m.linear(m.relu(t("x", 2, 3)), t("w", 4, 3), t("b", 4)),
+    "linear without bias": lambda m, t: m.linear(t("x", 2, 3), t("w", 4, 3)),
+    "two layers": lambda m, t: m.linear(m.relu(m.linear(t("x", 2, 3), t("w1", 4, 3), t("b1", 4))), t("w2", 2, 4),
+                                        t("b2", 2)),
+    "computed tensors": lambda m, t: (lambda a: (lambda h1, h2: h2 + h1)(t("h1", of=a * 2), t("h2", of=a * 3)))(
+        t("a")),
+}
+
+
+@pytest.mark.parametrize("case", HOOK_ORDER)
+def test_hooks_run_in_the_order_of_torchs_engine(torch, case):
+    """Tensor hooks (and so post-accumulate-grad hooks) run when PyTorch's engine reaches their tensor's node: the
+    node made last first, a leaf as soon as the last op that used it has passed its gradient, leaves made ready
+    together in the order of its priority queue. tinyrrn's reverse topological order called the hooks of an op's
+    inputs from the last to the first (a conv's bias before its weight, b before a in a * b), where PyTorch's
+    engine calls them from the first."""
+    calls = {}
+    for library, m in (("torch", torch.nn.functional), ("tinyrrn", F)):
+        m.cat = torch.cat if library == "torch" else F.concatenate
+        rng = numpy.random.default_rng(0)
+        log = calls[library] = []
+
+        def t(name, *shape, of=None):
+            if of is None:
+                data = rng.standard_normal(shape or (2,))
+                of = (torch.tensor(data, requires_grad=True) if library == "torch"
+                      else Tensor(on_device(data), requires_grad=True))
+            of.register_hook(lambda g: log.append(name))
+            return of
+        HOOK_ORDER[case](m, t).sum().backward()
+    assert calls["tinyrrn"] == calls["torch"]
+
+
+
+BACKWARD_REFUSALS = {  # (the graph, the gradient given to backward()) and the words of PyTorch's RuntimeError
+    "requires no grad": (lambda x, m: (x.detach() * 2).sum(), None, "element 0 of tensors does not require grad"),
+    "made under no_grad": (lambda x, m: m.no_grad_sum(x), None, "element 0 of tensors does not require grad"),
+    "integer output": (lambda x, m: x.argmax(), None, "element 0 of tensors does not require grad"),
+    "no gradient for many elements": (lambda x, m: x * 2, None, "grad can be implicitly created only for scalar"),
+    "gradient of another shape": (lambda x, m: x * 2, [[1.0, 1.0]], "Mismatch in shape"),
+}
+
+
+@pytest.mark.parametrize("case", BACKWARD_REFUSALS)
+def test_backward_refuses_in_torchs_words(torch, case):
+    # tinyrrn's refusals said what was wrong in words of its own, which a test written against PyTorch's
+    # ("element 0 of tensors does not require grad") did not find
+    graph, gradient, words = BACKWARD_REFUSALS[case]
+    for library, tensor in ((torch, lambda v, grad=True: torch.tensor(v, requires_grad=grad)),
+                            (tinyrrn, lambda v, grad=True: Tensor(on_device(numpy.array(v, "float32")),
+                                                                  requires_grad=grad))):
+        def no_grad_sum(x):
+            with library.no_grad():
+                return x.sum()
+        m = types.SimpleNamespace(no_grad_sum=no_grad_sum)
+        x = tensor([1.0, 2.0])
+        with pytest.raises(RuntimeError, match=words):
+            graph(x, m).backward(None if gradient is None else tensor(gradient, False))
+
 def test_backward_inputs_are_checked_as_torchs(torch):
     """PyTorch refuses an empty inputs=, a non-tensor among them and one that requires no grad (RuntimeError); a
     tensor that requires grad outside the graph gets nothing."""

@@ -16,7 +16,7 @@ from .functional._util import (axis_index, broadcast_shape, check_tensors, integ
 from .functional.dtypes import TORCH_NAMES, array_of, assigned, category, dtype_argument, filled
 from .functional.shape import _shape_arg, check_in_range, fills_mask, index_items, ints_first, is_basic, written_view
 from .grad_mode import no_grad, records_graph
-from .tensor import ArgumentError, Tensor, check_inference_write, renamed
+from .tensor import ArgumentError, Tensor, check_inference_write, is_view_of_leaf, renamed
 
 
 _PLAIN = frozenset((Tensor, float, int, bool))  # the usual operands, passed on after one look-up
@@ -69,8 +69,8 @@ def _equality(op):
 
 def _refuse_in_graph(symbol, self, other):
     """In-place changes are refused while gradients are recorded for the target or the value: PyTorch
-    refuses a leaf that requires grad, and tinyrrn records no in-place op in a graph; and an inference tensor
-    outside inference mode, as PyTorch."""
+    refuses a leaf that requires grad or a view of one, and tinyrrn records no in-place op in a graph; and an
+    inference tensor outside inference mode, as PyTorch."""
     check_inference_write(self, symbol)
     if records_graph() and (self.requires_grad or getattr(other, "requires_grad", False)):
         if self._graphless_view:
@@ -80,6 +80,9 @@ def _refuse_in_graph(symbol, self, other):
         if self.requires_grad and self.is_leaf:
             raise RuntimeError(f"a leaf tensor that requires grad is used in an in-place operation "
                                f"({symbol}); wrap the update in tinyrrn.no_grad()")
+        if is_view_of_leaf(self):
+            raise RuntimeError(f"a view of a leaf tensor that requires grad is used in an in-place operation "
+                               f"({symbol}), which PyTorch refuses; change the leaf under tinyrrn.no_grad()")
         raise RuntimeError(f"in-place {symbol} on tensors that record a graph is not supported by tinyrrn; "
                            "compute a new tensor instead")
 

@@ -3,9 +3,9 @@
 A Tensor wraps an array (NumPy or CuPy). When an op runs on tensors that
 require gradients, it records its inputs (``parents``) and a function that
 maps the gradient of its output to gradients of its inputs (``backward_fn``).
-:meth:`Tensor.backward` walks that graph once in reverse topological order,
-summing gradients of tensors used several times, and frees each node's saved
-buffers as soon as it has passed through.
+:meth:`Tensor.backward` walks that graph once, children before parents, in the
+order of PyTorch's engine (which hooks see), summing gradients of tensors used
+several times, and frees each node's saved buffers as soon as it has passed through.
 
 The rules, PyTorch's:
 
@@ -26,6 +26,8 @@ Tensor from one place, :mod:`tinyrrn.operators`, so this module never imports
 the op library.
 """
 import copy
+import heapq
+import itertools
 import numbers
 import warnings
 import weakref
@@ -75,6 +77,15 @@ def check_inference_write(tensor, op):
     if tensor._inference and not is_inference_mode_enabled():
         raise RuntimeError(f"{op}: Inplace update to inference tensor outside InferenceMode is not allowed (as "
                            "PyTorch). Make a clone() to get a normal tensor before doing inplace update")
+
+
+def is_view_of_leaf(tensor):
+    """Whether ``tensor`` is a view (or a view of a view ...), recorded in a graph, of a leaf that requires grad:
+    PyTorch refuses to change it in place while a graph is recorded ("a view of a leaf Variable that requires grad")."""
+    base = tensor
+    while base._is_view and base.parents:  # a recorded view op has one input, what it views
+        base = base.parents[0]
+    return base is not tensor and base.is_leaf and base.requires_grad
 
 
 class RemovableHandle:
@@ -451,6 +462,7 @@ class Tensor:
         return self
 
     _retains_grad = False  # set by retain_grad()
+    _sequence_nr = 0  # the order in which ops made their nodes (make_result), as PyTorch's: see _engine_order
     _saves = None  # per parent, whether its node saved it (make_result's ``saves``), for the ops that say it
     _detached_at = 0  # the version detach_() left a computed tensor at: the ops that used it before lost their input
     _assigned_at = 0  # the version an assignment to ``data`` left it at (see _Data)
@@ -558,14 +570,16 @@ class Tensor:
             raise TypeError("backward(): got both gradient= and grad= (the same argument)")
         grad = gradient if grad is None else grad
         if not self.requires_grad or self._graphless_view:
-            raise RuntimeError("backward() on a tensor that does not require grad "
-                               "(no input required grad, or it was made under no_grad())")
+            raise RuntimeError("element 0 of tensors does not require grad and does not have a grad_fn (as PyTorch): "
+                               "backward() on a tensor that does not require grad (no input required grad, it was "
+                               "made under no_grad(), or it is an integer result such as argmax's)")
         xp = backend.xp_of(self.data)
         handed_out = {}  # owner id -> array: memory a leaf (or the caller) already holds
         if grad is None:
             if self.data.size != 1:
-                raise RuntimeError(f"backward() without a gradient needs a one-element tensor, "
-                                   f"got shape {tuple(self.shape)}; pass grad= explicitly")
+                raise RuntimeError(f"grad can be implicitly created only for scalar outputs (as PyTorch): backward() "
+                                   f"without a gradient needs a one-element tensor, got shape {tuple(self.shape)}; "
+                                   "pass gradient= explicitly")
             grad = xp.ones_like(self.data)
         else:
             if not (isinstance(grad, Tensor) or hasattr(grad, "dtype") and hasattr(grad, "shape")):
@@ -576,8 +590,8 @@ class Tensor:
                                    f"{grad.device} (as PyTorch)")
             grad = (grad.data if isinstance(grad, Tensor) else xp.asarray(grad)).astype(self.dtype, copy=False)
             if grad.shape != self.shape:
-                raise ArgumentError(f"backward(): grad shape {tuple(grad.shape)} does not match "
-                                     f"tensor shape {tuple(self.shape)}")
+                raise ArgumentError(f"Mismatch in shape (as PyTorch): backward()'s gradient has shape "
+                                    f"{tuple(grad.shape)}, the tensor {tuple(self.shape)}")
             _hand_out(grad, handed_out)
         order = _topological_order(self)
         for node in order:  # (before inputs= picks its part: a freed node has lost the edges that would say it)
@@ -588,6 +602,7 @@ class Tensor:
                                    "to keep the graph, or run the forward pass again.")
         if targets is not None:
             order = _leading_to(order, targets)
+        order = _engine_order(order)
         # leaves with hooks switched off (requires_grad_(False), detach_()) since the forward: PyTorch's graph holds
         # their nodes, which call their hooks and accumulate nothing (see _input_gradients)
         switched_off = {id(n) for n in order if n.backward_fn is None and not n.requires_grad
@@ -615,12 +630,12 @@ def _address(array):
 
 
 def _walk(order, grads, handed_out, retain_graph, switched_off, needed=None):
-    """backward()'s pass over the nodes of ``order`` (children before parents, reversed), from the gradients
+    """backward()'s pass over the nodes of ``order`` (children before parents: _engine_order), from the gradients
     ``grads`` (tensor id -> array) of the first: each node's checks and hooks, then its gradients sent to its
     parents, or accumulated in a leaf's ``grad`` (not in one ``switched_off`` since the forward, whose hooks run
     alone, as PyTorch's); the saved buffers freed unless ``retain_graph``. With ``needed`` (the ids of ``order``,
     for backward(inputs=...)), a node none of whose parents is needed computes nothing, as PyTorch's."""
-    for node in reversed(order):
+    for node in order:
         g = grads.pop(id(node), None)
         if g is None or node._graphless_view:  # (no gradient reaches a view requiring grad through its base)
             continue
@@ -808,12 +823,18 @@ def _accumulate(leaf, g, handed_out):
     grad = leaf._grad
     if grad is None:
         leaf._grad = Tensor(_leaf_gradient(g, handed_out))
-    elif _writeable(grad.data):
-        summed = grad.data  # (``grad.data += g`` would assign the sum to data, counted as a new array)
-        summed += g
-        grad.version += 1
-    else:  # (a Tensor of a read-only NumPy array assigned to .grad)
-        grad.data = grad.data + g
+        return
+    try:
+        if _writeable(grad.data):
+            summed = grad.data  # (``grad.data += g`` would assign the sum to data, counted as a new array)
+            summed += g
+            grad.version += 1
+        else:  # (a Tensor of a read-only NumPy array assigned to .grad)
+            grad.data = grad.data + g
+    except ValueError:  # (NumPy's and CuPy's broadcast error: PyTorch's is a RuntimeError)
+        raise ArgumentError(f"backward(): the gradient of shape {tuple(g.shape)} does not broadcast into the leaf's "
+                            f".grad of shape {tuple(grad.shape)} (was the leaf's data given another shape?); set its "
+                            ".grad to None first") from None
 
 
 def _writeable(array):
@@ -847,6 +868,58 @@ def _leaf_gradient(g, handed_out):
         g = g.copy(order="K")  # keeps a channels-last layout
     _hand_out(g, handed_out)
     return g
+
+
+class _Ready(int):
+    """A node in backward()'s queue: an int that orders it as PyTorch's engine (heapq pops the least first)."""
+
+
+_LEAF = -2 ** 64  # a leaf's place in the queue, before every op's node (PyTorch's AccumulateGrad: UINT64_MAX)
+_sequence = itertools.count(1)  # the sequence number of each op's node, as PyTorch's sequence_nr
+
+# per op whose PyTorch node lists its inputs in another order, the places of tinyrrn's in that order (linear's
+# addmm takes the bias first)
+TORCH_EDGES = {"linear": (2, 0, 1)}
+
+
+def _engine_order(order):
+    """The nodes of ``order`` (parents before children, the root last) in the order PyTorch's engine runs them,
+    which hooks see: from a queue of the nodes whose consumers have all run (PyTorch's ReadyQueue, a binary heap,
+    as heapq's), the node made last first, a leaf before any. A node's inputs enter the queue in the order of
+    PyTorch's node (TORCH_EDGES), so that the leaves it makes ready together come out as there (for a cat of five
+    leaves, the first, third, fifth, second and fourth)."""
+    if not order:
+        return order
+    waiting = {id(node): 0 for node in order}  # per node, how many uses of it in the graph have not run yet
+    for node in order:
+        for parent, took_grad in zip(node.parents, node.parents_took_grad):
+            if took_grad and id(parent) in waiting:
+                waiting[id(parent)] += 1
+    queue, ran = [_queued(order[-1])], []
+    while queue:
+        node = heapq.heappop(queue).node
+        ran.append(node)
+        for parent, took_grad in _torch_edges(node):
+            if took_grad and id(parent) in waiting:
+                waiting[id(parent)] -= 1
+                if not waiting[id(parent)]:
+                    heapq.heappush(queue, _queued(parent))
+    return ran
+
+
+def _torch_edges(node):
+    """``node``'s inputs, with whether each took a gradient, in the order of PyTorch's node (TORCH_EDGES)."""
+    edges = tuple(zip(node.parents, node.parents_took_grad))
+    places = TORCH_EDGES.get(node.op)
+    return edges if places is None or len(places) != len(edges) else [edges[i] for i in places]
+
+
+def _queued(node):
+    """``node`` as an entry of _engine_order's queue: a leaf first, then the node made last (the greatest sequence
+    number) first."""
+    entry = _Ready(_LEAF if node.backward_fn is None else -node._sequence_nr)
+    entry.node = node
+    return entry
 
 
 def _topological_order(root):
@@ -952,6 +1025,7 @@ def make_result(data, parents, backward_fn, op, view_of=None, saves=None):
         out.forward_version = out.version
         out.backward_fn = backward_fn
         out.op = op
+        out._sequence_nr = next(_sequence)
         if saves is not None:
             out._saves = saves
     elif out._is_view and not view_of._inference:  # requires grad while its base does, as PyTorch's: see Tensor

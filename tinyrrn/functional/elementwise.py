@@ -16,7 +16,7 @@ import numpy
 from .. import backend, threads
 from ..random import random_of
 from ..grad_mode import no_grad, records_graph
-from ..tensor import Tensor, check_inference_write, make_result
+from ..tensor import Tensor, check_inference_write, is_view_of_leaf, make_result
 from ._util import (ArgumentError, DtypeError, broadcast_shape, check_float, check_tensors, flag, number, quiet,
                     refuse_internal_overlap, refuse_out, saved_beside_inputs, saving_originals, unbroadcast)
 from .dtypes import DEFAULT_FLOAT, TORCH_NAMES, category, filled, number_fits, opmath, result_type
@@ -790,8 +790,8 @@ def log(input, *, out=None):
 
 def _writes_in_place(op, x, inplace):
     """Whether an op's ``inplace=True`` writes into x: when no graph is being recorded for x (under
-    no_grad, or x needs no gradient), as PyTorch. While one is, it is refused: a leaf that requires grad
-    as PyTorch refuses it, and a computed tensor because tinyrrn records no in-place op (its tensors are
+    no_grad, or x needs no gradient), as PyTorch. While one is, it is refused: a leaf that requires grad (or a view
+    of one) as PyTorch refuses it, and a computed tensor because tinyrrn records no in-place op (its tensors are
     the graph's nodes, so x cannot come to stand for the result while its old value stays in the graph)."""
     if inplace:
         check_inference_write(x, f"{op}(inplace=True)")
@@ -801,6 +801,9 @@ def _writes_in_place(op, x, inplace):
     if x.is_leaf:
         raise RuntimeError(f"{op}(inplace=True): a leaf Variable that requires grad is being used in an in-place "
                            "operation (as PyTorch); use inplace=False, or change it under no_grad()")
+    if is_view_of_leaf(x):
+        raise RuntimeError(f"{op}(inplace=True): a view of a leaf tensor that requires grad is used in an in-place "
+                           "operation, which PyTorch refuses; use inplace=False, or change the leaf under no_grad()")
     raise RuntimeError(f"{op}(inplace=True) on a tensor that requires grad while a graph is recorded is not "
                        "supported by tinyrrn (it records no in-place op); use inplace=False, which gives the "
                        "same values as a new tensor, and use that result in place of the input")
