@@ -154,6 +154,16 @@ def test_argmax_argmin_and_max_along_a_dim_give_the_first_of_several_nans(strict
     assert numpy.isnan(host(x.max(1).values)).tolist() == t.max(1).values.isnan().tolist()
 
 
+@pytest.mark.parametrize("device", ["cpu", "gpu"])
+def test_a_float16_softmax_off_the_last_dim_of_a_permuted_tensor_is_pytorchs(strict_gpu, torch, device):
+    """PyTorch's float16 kernel rounds some exponentials to float16 before the division: they were rounded in a
+    reshape of the exponentials, which is a copy (the rounding lost) when the input's layout is not C's."""
+    values = (numpy.random.default_rng(0).standard_normal((5, 3, 4)) * 3).astype("float16")
+    x, t = Tensor(values, device=device).permute(2, 1, 0), torch.from_numpy(values).permute(2, 1, 0)
+    for dim in (0, 1):
+        assert host(F.softmax(x, dim=dim)).tolist() == torch.softmax(t, dim).tolist(), dim
+
+
 # -- the whole run ------------------------------------------------------------------------------
 def test_a_run_on_the_gpu_is_interrupted_resumed_evaluated_and_predicts_as_on_the_cpu(
         on_strict_gpu, tiny_data, tmp_path, monkeypatch, sigint_at_batch, capsys):
