@@ -164,6 +164,19 @@ def test_a_float16_softmax_off_the_last_dim_of_a_permuted_tensor_is_pytorchs(str
         assert host(F.softmax(x, dim=dim)).tolist() == torch.softmax(t, dim).tolist(), dim
 
 
+@pytest.mark.parametrize("device", ["cpu", "gpu"])
+def test_backward_refuses_to_add_into_an_expanded_grad(strict_gpu, torch, device):
+    """As PyTorch: a .grad whose elements share memory (an expand()) is not added to in place; NumPy added each
+    element's gradient into the one shared value in turn, and CuPy's threads race there."""
+    t = torch.zeros(3, requires_grad=True)
+    t.grad = torch.ones(1).expand(3)
+    x = Tensor(numpy.zeros(3, "float32"), requires_grad=True, device=device)
+    x.grad = Tensor(numpy.ones(1, "float32"), device=device).expand(3)
+    for loss in ((t * torch.arange(1.0, 4.0)).sum(), (x * Tensor([1.0, 2.0, 3.0], device=device)).sum()):
+        with pytest.raises(RuntimeError, match="more than one element of the written-to tensor"):
+            loss.backward()
+
+
 # -- the whole run ------------------------------------------------------------------------------
 def test_a_run_on_the_gpu_is_interrupted_resumed_evaluated_and_predicts_as_on_the_cpu(
         on_strict_gpu, tiny_data, tmp_path, monkeypatch, sigint_at_batch, capsys):
