@@ -8,8 +8,9 @@ stray host round-trip and a hard-coded ``numpy`` call on device data. Where
 CuPy answers otherwise than NumPy, it refuses: a keyword argument CuPy's
 function does not take (NumPy's ``initial=``, ``where=``, ``correction=``), a
 ``ufunc.at`` CuPy has not (only add, subtract, maximum, minimum and the bitwise
-ones, in the dtypes of their atomic operations), and an out-of-range integer
-array index, which CuPy wraps around in silence.
+ones, in the dtypes of their atomic operations), an out-of-range integer
+array index, which CuPy wraps around in silence, and argmax or argmin of a
+slice holding several NaNs, of which CuPy's kernels return any one.
 
 Host traffic is observable: inside ``with strict_xp.recording() as log:`` every
 host-to-device copy (``asarray``/``array`` of host data, ``ndarray.set``), every
@@ -167,6 +168,16 @@ def _wrapping_refused(index):
         raise
 
 
+def _nan_ties_refused(name, array, args, kwargs):
+    """A StrictError for argmax or argmin of a float array with several NaNs in a reduced slice: CuPy's kernels (its
+    own and CUB's) take a NaN as the extreme and return whichever NaN their order of reduction meets first, NumPy's
+    (and PyTorch's) the first one."""
+    axis = _unwrap(kwargs.get("axis", args[0] if args else None))
+    if array.dtype.kind == "f" and array.size and numpy.isnan(array).sum(axis=axis).max() > 1:
+        raise StrictError(f"{name} of a slice holding several NaNs: CuPy returns any one of them, NumPy the first; "
+                          "find the first NaN apart (argmax of isnan)")
+
+
 def _device_function(fn, name, host_inputs=False, cupy_function=None):
     def call(*args, **kwargs):
         _check_keywords(name, cupy_function, kwargs)
@@ -260,8 +271,13 @@ class StrictArray:
         if _cupy is not None and not hasattr(_cupy.ndarray, name):
             raise AttributeError(f"cupy.ndarray has no attribute {name!r}")
         attr = getattr(self._a, name)
-        return _device_function(attr, f"ndarray.{name}", cupy_function=getattr(_cupy.ndarray, name, None)
-                                if _cupy is not None else None) if callable(attr) else _wrap(attr)
+        if not callable(attr):
+            return _wrap(attr)
+        method = _device_function(attr, f"ndarray.{name}", cupy_function=getattr(_cupy.ndarray, name, None)
+                                  if _cupy is not None else None)
+        if name in ("argmax", "argmin"):
+            return lambda *args, **kwargs: _nan_ties_refused(name, self._a, args, kwargs) or method(*args, **kwargs)
+        return method
 
 
 def _operator(name):
@@ -478,7 +494,11 @@ def __getattr__(name):
     if isinstance(attr, numpy.ufunc):
         return _Ufunc(attr)
     if callable(attr) and not isinstance(attr, type):
-        return _device_function(attr, name, cupy_function=getattr(_cupy, name) if _cupy is not None else None)
+        function = _device_function(attr, name, cupy_function=getattr(_cupy, name) if _cupy is not None else None)
+        if name in ("argmax", "argmin"):
+            return lambda array, *args, **kwargs: (_nan_ties_refused(name, _unwrap(array), args, kwargs)
+                                                   or function(array, *args, **kwargs))
+        return function
     return attr  # dtypes, constants
 
 

@@ -170,6 +170,16 @@ def test_strict_arrays_refuse_an_array_index_out_of_range_which_cupy_wraps_aroun
     assert devices.host(a[strict_xp.asarray(numpy.array([2, -3]))]).tolist() == [2.0, 0.0]
 
 
+def test_strict_argmax_refuses_a_slice_of_several_nans_of_which_cupy_returns_any():
+    """CuPy's argmax and argmin (its kernels and CUB's) return whichever of several NaNs of a slice their order of
+    reduction meets first, NumPy's the first: the stand-in refuses them; one NaN in a slice it answers."""
+    a = strict_xp.asarray(numpy.array([[1.0, numpy.nan, numpy.nan], [numpy.nan, 0.0, 2.0]]))
+    for call in (lambda: a.argmax(), lambda: a.argmin(axis=1), lambda: strict_xp.argmax(a, 1)):
+        with pytest.raises(strict_xp.StrictError, match="several NaNs"):
+            call()
+    assert devices.host(a.argmax(0)).tolist() == [1, 0, 0] and devices.host(a[1].argmin()).tolist() == 0
+
+
 def test_ops_and_gradients_run_on_the_strict_stand_in(strict_gpu, rng):
     x, w, b = (Tensor(strict_xp.asarray(rng.standard_normal(s)), requires_grad=True)
                for s in [(2, 3, 7, 6), (4, 3, 3, 3), (4,)])

@@ -139,6 +139,44 @@ def test_optimiser_state_moves_between_the_host_and_the_device(strict_gpu):
     assert buffers and all(isinstance(b, strict_xp.StrictArray) for b in buffers)
 
 
+# -- where CuPy's kernels answer otherwise than NumPy's --------------------------------------------
+@pytest.mark.parametrize("device", ["cpu", "gpu"])
+def test_argmax_argmin_and_max_along_a_dim_give_the_first_of_several_nans(strict_gpu, torch, device):
+    """As PyTorch's: a NaN is the extreme, and of several the first is its index (CuPy's kernels return any one of
+    them, NumPy's the first; the stand-in refuses such an argmax)."""
+    values = numpy.array([[1.0, numpy.nan, 3.0, numpy.nan, numpy.inf], [numpy.nan, 2.0, numpy.nan, -numpy.inf, 0.0],
+                          [numpy.nan, numpy.nan, 5.0, 7.0, -1.0]], "float32")
+    x, t = Tensor(values, device=device), torch.from_numpy(values)
+    for ours, theirs in ((x.argmax(), t.argmax()), (x.argmin(), t.argmin()), (x.argmax(1), t.argmax(1)),
+                         (x.argmin(0, keepdim=True), t.argmin(0, keepdim=True)), (x.max(1).indices, t.max(1).indices),
+                         (x.min(0).indices, t.min(0).indices), (x.half().argmax(0), t.half().argmax(0))):
+        assert host(ours).tolist() == theirs.tolist() and ours.dtype == "int64" and ours.device == device
+    assert numpy.isnan(host(x.max(1).values)).tolist() == t.max(1).values.isnan().tolist()
+
+
+@pytest.mark.parametrize("device", ["cpu", "gpu"])
+def test_a_float16_softmax_off_the_last_dim_of_a_permuted_tensor_is_pytorchs(strict_gpu, torch, device):
+    """PyTorch's float16 kernel rounds some exponentials to float16 before the division: they were rounded in a
+    reshape of the exponentials, which is a copy (the rounding lost) when the input's layout is not C's."""
+    values = (numpy.random.default_rng(0).standard_normal((5, 3, 4)) * 3).astype("float16")
+    x, t = Tensor(values, device=device).permute(2, 1, 0), torch.from_numpy(values).permute(2, 1, 0)
+    for dim in (0, 1):
+        assert host(F.softmax(x, dim=dim)).tolist() == torch.softmax(t, dim).tolist(), dim
+
+
+@pytest.mark.parametrize("device", ["cpu", "gpu"])
+def test_backward_refuses_to_add_into_an_expanded_grad(strict_gpu, torch, device):
+    """As PyTorch: a .grad whose elements share memory (an expand()) is not added to in place; NumPy added each
+    element's gradient into the one shared value in turn, and CuPy's threads race there."""
+    t = torch.zeros(3, requires_grad=True)
+    t.grad = torch.ones(1).expand(3)
+    x = Tensor(numpy.zeros(3, "float32"), requires_grad=True, device=device)
+    x.grad = Tensor(numpy.ones(1, "float32"), device=device).expand(3)
+    for loss in ((t * torch.arange(1.0, 4.0)).sum(), (x * Tensor([1.0, 2.0, 3.0], device=device)).sum()):
+        with pytest.raises(RuntimeError, match="more than one element of the written-to tensor"):
+            loss.backward()
+
+
 # -- the whole run ------------------------------------------------------------------------------
 def test_a_run_on_the_gpu_is_interrupted_resumed_evaluated_and_predicts_as_on_the_cpu(
         on_strict_gpu, tiny_data, tmp_path, monkeypatch, sigint_at_batch, capsys):

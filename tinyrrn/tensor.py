@@ -819,11 +819,16 @@ def _freed(g):
 
 def _accumulate(leaf, g, handed_out):
     """Add ``g`` to the leaf's ``grad``: its first gradient becomes a Tensor, later ones are added into that Tensor's
-    array in place (a new version of it, as PyTorch's), or into a new array of it where its array is read-only."""
+    array in place (a new version of it, as PyTorch's), or into a new array of it where its array is read-only; one
+    whose elements share memory (an expand()) is refused, as PyTorch (NumPy would add every gradient into the shared
+    value in turn, CuPy's threads race there)."""
     grad = leaf._grad
     if grad is None:
         leaf._grad = Tensor(_leaf_gradient(g, handed_out))
         return
+    if 0 in grad.data.strides:
+        from .functional._util import refuse_internal_overlap  # (here: this module imports no op module at its top)
+        refuse_internal_overlap("backward()", grad.data)
     try:
         if _writeable(grad.data):
             summed = grad.data  # (``grad.data += g`` would assign the sum to data, counted as a new array)

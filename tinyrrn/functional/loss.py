@@ -66,12 +66,13 @@ def _softmax(data, axis):
     if data.size == 0:
         return data.copy()
     wide = opmath(data)
-    exps = backend.xp_of(data).exp(wide - wide.max(axis=axis, keepdims=True))
+    xp = backend.xp_of(data)
+    exps = xp.exp(wide - wide.max(axis=axis, keepdims=True))
     total = exps.sum(axis=axis, keepdims=True)
-    if data.dtype == "float16" and axis != data.ndim - 1:
-        inner = math.prod(data.shape[axis + 1:])
-        one_by_one = exps.reshape(*data.shape[:axis + 1], inner)[..., inner - inner % HALF_LANES:]
-        one_by_one[...] = one_by_one.astype("float16")
+    if data.dtype == "float16" and axis != data.ndim - 1:  # (positions in the C order PyTorch's kernel takes, for
+        inner = math.prod(data.shape[axis + 1:])           # any layout of the input)
+        one_by_one = (xp.arange(inner) >= inner - inner % HALF_LANES).reshape(data.shape[axis + 1:])
+        exps = xp.where(one_by_one, exps.astype("float16"), exps)
     return (exps / total).astype(data.dtype, copy=False)
 
 

@@ -222,7 +222,7 @@ def _extreme(op, x, dim, keepdim, other):
     data = x.data.reshape(x.shape or (1,))
     if data.shape[axis] == 0:
         raise IndexError(f"{op}(): Expected reduction dim {dim} to have non-zero size (as PyTorch)")
-    indices = getattr(data, "arg" + op)(axis=axis, keepdims=True)
+    indices = _first_extreme(data, "arg" + op, axis, keepdims=True)
     values = xp.take_along_axis(data, indices, axis)
     positions = xp.arange(data.shape[axis]).reshape([-1 if i == axis else 1 for i in range(data.ndim)])
     shape = values.shape if keepdim and x.ndim else values.shape[:axis] + values.shape[axis + 1:]
@@ -288,6 +288,19 @@ def amin(input, dim=(), keepdim=False, *, out=None):
     return _a_extreme("amin", input, dim, keepdim)
 
 
+def _first_extreme(data, op, axis, keepdims=False):
+    """``data.argmax`` or ``data.argmin`` (``op``) along ``axis``: the index of the first extreme, a NaN counting as
+    it, the first of several NaNs too, as PyTorch's and NumPy's. CuPy's kernels (its own and CUB's) return whichever
+    of several NaNs their order of reduction meets first, so a float array's first NaN is found apart, as the first
+    True of isnan, and the extreme of the other values without them."""
+    if data.dtype.kind != "f":
+        return getattr(data, op)(axis=axis, keepdims=keepdims)
+    xp = backend.xp_of(data)
+    nan = xp.isnan(data)
+    index = getattr(xp.where(nan, 0, data), op)(axis=axis, keepdims=keepdims)
+    return xp.where(nan.any(axis=axis, keepdims=keepdims), nan.argmax(axis=axis, keepdims=keepdims), index)
+
+
 def _arg_extreme(op, x, dim, keepdim):
     """argmax or argmin: the (first) index of the extreme, NaN counting as it, as PyTorch's, of the flattened tensor
     (dim None; keepdim then keeps every dimension as 1) or along ``dim``; an int64 tensor without gradient."""
@@ -298,13 +311,13 @@ def _arg_extreme(op, x, dim, keepdim):
     if dim is None:
         if x.data.size == 0:
             raise IndexError(f"{op}(): Expected reduction dim to be specified for input.numel() == 0 (as PyTorch)")
-        index = getattr(x.data.reshape(-1), op)(axis=0, keepdims=True)
+        index = _first_extreme(x.data.reshape(-1), op, 0, keepdims=True)
         return Tensor(index.astype("int64").reshape((1,) * x.ndim if keepdim else ()))
     axis = axis_index(op, dim, x.ndim)
     data = x.data.reshape(x.shape or (1,))
     if data.shape[axis] == 0:
         raise IndexError(f"{op}(): Expected reduction dim {dim} to have non-zero size (as PyTorch)")
-    index = getattr(data, op)(axis=axis, keepdims=keepdim and x.ndim > 0)
+    index = _first_extreme(data, op, axis, keepdims=keepdim and x.ndim > 0)
     return Tensor(index.astype("int64"))
 
 
