@@ -737,3 +737,15 @@ def test_optimizer_hooks_are_called_as_torchs(torch, name):
     with pytest.raises(RuntimeError, match="must return None or a tuple"):
         optimiser.register_step_pre_hook(lambda o, args, kwargs: 3)
         optimiser.step()
+
+
+@pytest.mark.parametrize("name, says", [("lr_scheduler", "learning_rate"), ("swa_utils", "learning_rate"),
+                                        ("RMSprop", "SGD, Adam and AdamW"), ("LBFGS", "SGD, Adam and AdamW")])
+def test_what_tinyrrn_lacks_of_torch_optim_says_what_to_use(torch, name, says):
+    # optim.lr_scheduler (torch's StepLR, CosineAnnealingLR, ...) and torch's other optimisers were a bare "has no
+    # attribute": the AttributeError (hasattr stays False) now says why they are not there and what to use
+    assert hasattr(torch.optim, name) and not hasattr(optim, name)
+    with pytest.raises(AttributeError, match=says):
+        getattr(optim, name)
+    with pytest.raises(AttributeError, match="^module 'tinyrrn.optim' has no attribute 'nothing'$"):
+        optim.nothing

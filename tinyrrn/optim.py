@@ -609,3 +609,16 @@ def learning_rate(schedule, base_lr, step, total_steps, warmup=0, step_every=Non
 
 
 OPTIMIZERS = {"adam": Adam, "sgd": SGD}
+
+_SCHEDULES = ("tinyrrn has no scheduler objects: set each group's 'lr' before a step, e.g. to learning_rate(...) "
+              "(a warm-up, then constant, step or cosine)")
+_NOT_HERE = {"lr_scheduler": _SCHEDULES, "swa_utils": _SCHEDULES,
+             **{name: "tinyrrn's optimisers are SGD, Adam and AdamW" for name in (
+                 "ASGD", "Adadelta", "Adafactor", "Adagrad", "Adamax", "LBFGS", "Muon", "NAdam", "RAdam", "RMSprop",
+                 "Rprop", "SparseAdam")}}
+
+
+def __getattr__(name):
+    """An AttributeError, as for any missing name, that says why for those of torch.optim tinyrrn has not."""
+    reason = f": {_NOT_HERE[name]}" if name in _NOT_HERE else ""
+    raise AttributeError(f"module 'tinyrrn.optim' has no attribute {name!r}{reason}")
