@@ -453,8 +453,11 @@ def test_parameter_groups_step_with_their_own_settings_as_torch(torch, rng, name
     again.load_state_dict(mine.state_dict())
     assert [g["lr"] for g in again.param_groups] == [0.05, mine.param_groups[1]["lr"], 0.3]
     assert again.param_groups[1] == {**mine.param_groups[1], "params": again.param_groups[1]["params"]}
-    with pytest.raises(ValueError, match="doesn't match the size"):
+    with pytest.raises(ValueError, match="different number of parameter groups"):  # torch's words (was the size's)
         getattr(optim, name)([_param(), _param(), _param()]).load_state_dict(mine.state_dict())
+    with pytest.raises(ValueError, match="doesn't match the size"):
+        getattr(optim, name)([{"params": [_param(), _param()]}, {"params": [_param()]}, {"params": []}]
+                             ).load_state_dict(mine.state_dict())
     mine.lr = 0.25
     assert [g["lr"] for g in mine.param_groups] == [0.25] * 3 and mine.lr == 0.25
 

@@ -394,13 +394,15 @@ class Optimizer:
                              + (": a PyTorch optimizer's state_dict, whose format tinyrrn's optimisers do not read"
                                 if torch_format else ""))
         self._follow_groups()
-        if len(state["buffers"]) != len(self.params):
-            raise ValueError(f"optimiser state holds {len(state['buffers'])} parameters, the model "
-                             f"has {len(self.params)}")
         groups = state.get("param_groups")
+        if groups is not None and len(groups) != len(self.param_groups):
+            raise ValueError("loaded state dict has a different number of parameter groups (as PyTorch)")
         if groups is not None and [len(g["params"]) for g in groups] != [len(g["params"]) for g in self.param_groups]:
             raise ValueError("loaded state dict contains a parameter group that doesn't match the size of "
                              "optimizer's group (as PyTorch)")
+        if len(state["buffers"]) != len(self.params):
+            raise ValueError(f"optimiser state holds {len(state['buffers'])} parameters, the model "
+                             f"has {len(self.params)}")
         settings = [saved for saved, group in zip(groups or self.param_groups, self.param_groups)
                     for _ in group["params"]]  # each parameter's group's, as they will be
         loaded = [{self.renamed.get(name, name): v for name, v in state["buffers"][str(i)].items()}
