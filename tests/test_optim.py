@@ -453,8 +453,11 @@ def test_parameter_groups_step_with_their_own_settings_as_torch(torch, rng, name
     again.load_state_dict(mine.state_dict())
     assert [g["lr"] for g in again.param_groups] == [0.05, mine.param_groups[1]["lr"], 0.3]
     assert again.param_groups[1] == {**mine.param_groups[1], "params": again.param_groups[1]["params"]}
-    with pytest.raises(ValueError, match="doesn't match the size"):
+    with pytest.raises(ValueError, match="different number of parameter groups"):  # torch's words (was the size's)
         getattr(optim, name)([_param(), _param(), _param()]).load_state_dict(mine.state_dict())
+    with pytest.raises(ValueError, match="doesn't match the size"):
+        getattr(optim, name)([{"params": [_param(), _param()]}, {"params": [_param()]}, {"params": []}]
+                             ).load_state_dict(mine.state_dict())
     mine.lr = 0.25
     assert [g["lr"] for g in mine.param_groups] == [0.25] * 3 and mine.lr == 0.25
 
@@ -737,3 +740,72 @@ def test_optimizer_hooks_are_called_as_torchs(torch, name):
     with pytest.raises(RuntimeError, match="must return None or a tuple"):
         optimiser.register_step_pre_hook(lambda o, args, kwargs: 3)
         optimiser.step()
+
+
+@pytest.mark.parametrize("name, says", [("lr_scheduler", "learning_rate"), ("swa_utils", "learning_rate"),
+                                        ("RMSprop", "SGD, Adam and AdamW"), ("LBFGS", "SGD, Adam and AdamW")])
+def test_what_tinyrrn_lacks_of_torch_optim_says_what_to_use(torch, name, says):
+    # optim.lr_scheduler (torch's StepLR, CosineAnnealingLR, ...) and torch's other optimisers were a bare "has no
+    # attribute": the AttributeError (hasattr stays False) now says why they are not there and what to use
+    assert hasattr(torch.optim, name) and not hasattr(optim, name)
+    with pytest.raises(AttributeError, match=says):
+        getattr(optim, name)
+    with pytest.raises(AttributeError, match="^module 'tinyrrn.optim' has no attribute 'nothing'$"):
+        optim.nothing
+
+
+def _adam_after(library, make_tensor, script):
+    """Parameters of optimisers that ``script(new_optimiser, step)`` made and stepped: each optimiser an Adam on
+    two new parameters, each step with its own gradient."""
+    made = []
+
+    def new_optimiser():
+        params = [make_tensor(numpy.arange(3.0) + i) for i in range(2)]
+        made.append(params)
+        return library.optim.Adam(params, lr=0.1)
+
+    def step(optimiser, scale):
+        for p in optimiser.param_groups[0]["params"]:
+            p.grad = make_tensor(scale * numpy.array([1.0, -2.0, 3.0]))
+        optimiser.step()
+
+    script(new_optimiser, step)
+    return [[p.tolist() for p in params] for params in made]
+
+
+def _shared_state_scripts():
+    def taken_then_stepped(new, step):  # the state_dict shows the optimiser's state as it is now, as torch's
+        first = new()
+        step(first, 1.0)
+        state = first.state_dict()
+        step(first, 3.0)
+        second = new()
+        second.load_state_dict(state)
+        step(second, -2.0)
+
+    def loaded_then_both_step(new, step):  # the loaded state is shared, step counts included, as torch's
+        first = new()
+        step(first, 1.0)
+        second = new()
+        second.load_state_dict(first.state_dict())
+        step(first, 3.0)
+        step(second, -2.0)
+        step(first, 0.5)
+
+    def step_count_set(new, step):  # a 'step' set in the state counts at the next step, as torch's
+        first = new()
+        step(first, 1.0)
+        for p in first.param_groups[0]["params"]:
+            first.state[p]["step"] = type(p)(numpy.array(10.0, "float32"))
+        step(first, 2.0)
+    return [taken_then_stepped, loaded_then_both_step, step_count_set]
+
+
+@pytest.mark.parametrize("script", _shared_state_scripts(), ids=lambda f: f.__name__)
+def test_adams_step_counts_are_its_state_as_torchs(torch, script):
+    """Adam's state 'step' was a read-only copy of counts kept elsewhere, and state_dict() gave counts taken then
+    with the moments themselves: one changed or shared (as torch's state_dict shares its tensors) did not count,
+    and a state taken, then stepped on, loaded moments of one step with the count of another."""
+    theirs = _adam_after(torch, lambda a: torch.tensor(a, requires_grad=True), script)
+    ours = _adam_after(tinyrrn, lambda a: Tensor(a, requires_grad=True), script)
+    numpy.testing.assert_allclose(ours, theirs, rtol=1e-12)

@@ -175,7 +175,7 @@ class Optimizer:
     it in every group (tinyrrn's shorthand for the one group a run has).
     """
 
-    keeps_step = False  # whether state[p] holds 'step', p's update count (read only: counted in _param_steps)
+    keeps_step = False  # whether state[p] holds 'step', p's update count (PyTorch's, read at each step)
     renamed = {}  # the buffers' names in states of older tinyrrn -> their names now
 
     def __init__(self, params, defaults):
@@ -185,7 +185,7 @@ class Optimizer:
         object.__setattr__(self, "defaults", defaults)
         self.param_groups, self.params = [], []  # the groups, and the parameters of all of them in order
         self.state = defaultdict(dict)  # parameter -> its buffers (Tensors), as PyTorch's
-        self._param_steps = {}  # parameter -> its updates (none without a grad)
+        self._param_steps = {}  # parameter -> its updates (none without a grad), unless its state holds them
         self.steps = 0
         for hooks in ("_step_pre_hooks", "_step_post_hooks", "_state_dict_pre_hooks", "_state_dict_post_hooks",
                       "_load_state_dict_pre_hooks", "_load_state_dict_post_hooks"):  # PyTorch's: id -> hook
@@ -238,7 +238,7 @@ class Optimizer:
     def param_steps(self):
         """The number of updates of each parameter of ``params``."""
         self._follow_groups()
-        return [self._param_steps.get(p, 0) for p in self.params]
+        return [self._steps_of(p) for p in self.params]
 
     def _follow_groups(self):
         """Follow edits of a group's 'params' list (a parameter appended, removed or replaced): ``params`` as the
@@ -252,11 +252,23 @@ class Optimizer:
         self._follow_groups()
         return [(group, p) for group in self.param_groups for p in group["params"] if p.grad is not None]
 
+    def _steps_of(self, p):
+        """The number of updates ``p`` took: with ``keeps_step`` its state's 'step', as PyTorch's (so that one
+        changed, or shared with a state_dict, counts)."""
+        if not self.keeps_step:
+            return self._param_steps.get(p, 0)
+        step = self.state.get(p, {}).get("step")
+        return 0 if step is None else int(float(step))
+
     def _set_steps(self, p, count):
         """``p`` took ``count`` updates; an optimiser whose PyTorch state holds them (``keeps_step``, Adam's)
-        shows them as its state's 'step', a float32 tensor as PyTorch's."""
-        self._param_steps[p] = count
-        if self.keeps_step:
+        writes them in its state's 'step', a float32 tensor as PyTorch's, in place as PyTorch's step (a
+        state_dict, and an optimiser that loaded it, share it)."""
+        if not self.keeps_step:
+            self._param_steps[p] = count
+        elif "step" in self.state[p]:
+            self.state[p]["step"].data[...] = count
+        else:
             self.state[p]["step"] = Tensor(numpy.array(count, "float32"))
 
     def zero_grad(self, set_to_none=True):
@@ -334,8 +346,9 @@ class Optimizer:
 
     def state_dict(self):
         """{'steps', 'lr' (the first group's), 'param_steps', 'buffers': {index: {name: array}} (arrays on the
-        parameters' device), 'param_groups': each group's settings, its parameters as indices into ``params``};
-        after the state_dict pre-hooks, through the post-hooks."""
+        parameters' device), 'state_steps': {index: the array of its state's 'step'} (Adam's), 'param_groups': each
+        group's settings, its parameters as indices into ``params``}; after the state_dict pre-hooks, through the
+        post-hooks. The arrays are the state's own, as PyTorch's state_dict holds its state's tensors."""
         for hook in tuple(self._state_dict_pre_hooks.values()):
             hook(self)
         self._follow_groups()
@@ -346,8 +359,10 @@ class Optimizer:
             start += len(group["params"])
         buffers = {str(i): {name: v.data for name, v in self.state.get(p, {}).items() if name != "step"}
                    for i, p in enumerate(self.params)}
+        steps = {str(i): self.state[p]["step"].data for i, p in enumerate(self.params)
+                 if "step" in self.state.get(p, {})}
         state = {"steps": self.steps, "lr": float(self.lr), "param_steps": self.param_steps, "buffers": buffers,
-                 "param_groups": groups}
+                 "state_steps": steps, "param_groups": groups}
         for hook in tuple(self._state_dict_post_hooks.values()):
             result = hook(self, state)
             state = state if result is None else result
@@ -379,13 +394,15 @@ class Optimizer:
                              + (": a PyTorch optimizer's state_dict, whose format tinyrrn's optimisers do not read"
                                 if torch_format else ""))
         self._follow_groups()
-        if len(state["buffers"]) != len(self.params):
-            raise ValueError(f"optimiser state holds {len(state['buffers'])} parameters, the model "
-                             f"has {len(self.params)}")
         groups = state.get("param_groups")
+        if groups is not None and len(groups) != len(self.param_groups):
+            raise ValueError("loaded state dict has a different number of parameter groups (as PyTorch)")
         if groups is not None and [len(g["params"]) for g in groups] != [len(g["params"]) for g in self.param_groups]:
             raise ValueError("loaded state dict contains a parameter group that doesn't match the size of "
                              "optimizer's group (as PyTorch)")
+        if len(state["buffers"]) != len(self.params):
+            raise ValueError(f"optimiser state holds {len(state['buffers'])} parameters, the model "
+                             f"has {len(self.params)}")
         settings = [saved for saved, group in zip(groups or self.param_groups, self.param_groups)
                     for _ in group["params"]]  # each parameter's group's, as they will be
         loaded = [{self.renamed.get(name, name): v for name, v in state["buffers"][str(i)].items()}
@@ -406,11 +423,14 @@ class Optimizer:
         self.steps = int(state["steps"])
         # a state from before per-parameter counts: every parameter with buffers took every step
         counts = [int(n) for n in state.get("param_steps") or [self.steps if b else 0 for b in loaded]]
+        shared = state.get("state_steps") or {}  # Adam's 'step' arrays, taken as they are, as PyTorch's
         self.state.clear()
         self._param_steps.clear()
-        for p, buffers, count, group in zip(self.params, loaded, counts, settings):
-            if count:
-                self._set_steps(p, count)  # first, as PyTorch's state lists it
+        for i, (p, buffers, count, group) in enumerate(zip(self.params, loaded, counts, settings)):
+            if self.keeps_step and str(i) in shared:
+                self.state[p]["step"] = Tensor(shared[str(i)])  # first, as PyTorch's state lists it
+            elif count:
+                self._set_steps(p, count)
             if buffers:
                 xp = backend.xp_of(p.data)
                 self.state[p].update((name, Tensor(xp.asarray(backend.to_numpy(buffers[name]) if backend.xp_of(
@@ -484,7 +504,7 @@ class Adam(Optimizer):
         self.steps += 1
         by_count = {}  # (group, step count) -> the arrays of its parameters at that count
         for group, p in stepping:
-            names, state, count = self.buffer_names(group), self.state[p], self._param_steps.get(p, 0) + 1
+            names, state, count = self.buffer_names(group), self.state[p], self._steps_of(p) + 1
             self._set_steps(p, count)  # first: PyTorch's state lists 'step' first
             if "exp_avg" not in state:
                 state.update((name, Tensor(backend.xp_of(p.data).zeros_like(p.data))) for name in names)
@@ -565,7 +585,7 @@ class SGD(Optimizer):
         for group, p in self._stepping():
             _, arrays, dampened = by_group.setdefault(id(group), (group, [], []))
             momentum = group["momentum"]
-            self._set_steps(p, self._param_steps.get(p, 0) + 1)
+            self._set_steps(p, self._steps_of(p) + 1)
             p.version += 1
             if momentum and "momentum_buffer" not in self.state[p]:
                 self.state[p]["momentum_buffer"] = Tensor(backend.xp_of(p.data).zeros_like(p.data))
@@ -609,3 +629,16 @@ def learning_rate(schedule, base_lr, step, total_steps, warmup=0, step_every=Non
 
 
 OPTIMIZERS = {"adam": Adam, "sgd": SGD}
+
+_SCHEDULES = ("tinyrrn has no scheduler objects: set each group's 'lr' before a step, e.g. to learning_rate(...) "
+              "(a warm-up, then constant, step or cosine)")
+_NOT_HERE = {"lr_scheduler": _SCHEDULES, "swa_utils": _SCHEDULES,
+             **{name: "tinyrrn's optimisers are SGD, Adam and AdamW" for name in (
+                 "ASGD", "Adadelta", "Adafactor", "Adagrad", "Adamax", "LBFGS", "Muon", "NAdam", "RAdam", "RMSprop",
+                 "Rprop", "SparseAdam")}}
+
+
+def __getattr__(name):
+    """An AttributeError, as for any missing name, that says why for those of torch.optim tinyrrn has not."""
+    reason = f": {_NOT_HERE[name]}" if name in _NOT_HERE else ""
+    raise AttributeError(f"module 'tinyrrn.optim' has no attribute {name!r}{reason}")
