@@ -412,6 +412,18 @@ def test_a_damaged_row_report_is_an_error_naming_the_file_and_key(tmp_path, text
         reproduce.finished_result(str(tmp_path))
 
 
+def test_a_row_evaluated_by_evaluate_before_its_training_ended_is_not_finished(tmp_path):
+    """evaluate RUN_DIR of a row stopped in mid-training writes the row's eval/ too (best.npz's test figures,
+    without the protocol): the grid took the row for finished, reported those figures and never trained it on."""
+    (tmp_path / "eval").mkdir()
+    report = {"video_error": 0.5, "top1": 0.5, "checkpoint": str(tmp_path / "best.npz"), "updates": 5}
+    (tmp_path / "eval" / "metrics.json").write_text(json.dumps(report))
+    assert reproduce.finished_result(str(tmp_path)) is None
+    protocol = {"epoch": 1, "epochs": 2, "selected_by": "the lowest validation video error", "last": {"video_error": 0.4}}
+    (tmp_path / "eval" / "metrics.json").write_text(json.dumps({**report, **protocol}))
+    assert reproduce.finished_result(str(tmp_path))["epochs"] == 2
+
+
 @pytest.mark.parametrize("text, says", [("{", "not valid JSON"), ("[]", r"expected a JSON object .*, got \[\]")])
 def test_a_damaged_grid_json_is_one_error_line_naming_it(tiny_data, tmp_path, capsys, text, says):
     out = tmp_path / "grid"

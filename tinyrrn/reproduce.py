@@ -185,9 +185,10 @@ def model_key(config):
 
 
 def finished_result(run_dir):
-    """The result of a finished row (its eval/metrics.json), or None: test error of the selected
-    epoch, of the last epoch, the selected epoch's validation error, the epochs, the validation
-    groups, the run directory."""
+    """The result of a finished row (the final report its training or baseline wrote into eval/metrics.json), or
+    None: test error of the selected epoch, of the last epoch, the selected epoch's validation error, the epochs,
+    the validation groups, the run directory. A report without the protocol (how its epoch was selected) is
+    evaluate's of a row stopped before its training ended (evaluate RUN_DIR writes eval/ too): not finished."""
     path = os.path.join(run_dir, "eval", "metrics.json")
     if not os.path.isfile(path):
         return None
@@ -196,6 +197,8 @@ def finished_result(run_dir):
     if problem:
         raise ValueError(f"{path}: {problem} (a damaged report of a finished row); delete it to evaluate the row "
                          "again")
+    if "selected_by" not in metrics:
+        return None
     last = metrics.get("last") or {}
     return {"error": metrics["video_error"], "last": last.get("video_error"), "val": metrics.get("val_video_error"),
             "epoch": metrics.get("epoch"), "epochs": metrics.get("epochs"), "val_groups": metrics.get("val_groups"),
