@@ -1702,6 +1702,25 @@ def test_a_report_folder_left_by_an_evaluation_killed_mid_write_is_written_again
     assert rundir.folder_kind(str(run)) == "training run"
 
 
+def test_a_final_evaluation_stopped_between_its_reports_leaves_no_eval_folder_that_says_finished(run, monkeypatch):
+    """eval/ (whose metrics.json reproduce and the README take for a run's end) was written before eval-last/: a
+    stop between the two left a finished-looking run without its last epoch's report, which nothing wrote again."""
+    for name in ("eval", "eval-last"):
+        shutil.rmtree(os.path.join(run, name))
+    calls, write_report = [], training.write_report
+
+    def stopped_at_the_second(*args):
+        calls.append(args[-1])
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        write_report(*args)
+    monkeypatch.setattr(training, "write_report", stopped_at_the_second)
+    with pytest.raises(KeyboardInterrupt):
+        training.train(rundir.read_config(run)[0], run, resume=True)
+    assert calls == [os.path.join(run, "eval-last"), os.path.join(run, "eval")]
+    assert not os.path.exists(os.path.join(run, "eval", "metrics.json"))
+
+
 def test_evaluate_reports_the_best_npz_there_once_it_holds_the_run(run, monkeypatch):
     """best.npz replaced (by the run's training) after evaluate read it, before it took the run's lock: the report
     into the run is of the weights best.npz holds, never of those read before."""
