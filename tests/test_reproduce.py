@@ -250,7 +250,7 @@ def test_a_report_never_shows_rows_trained_with_other_settings_than_its_protocol
         rundir.write_config(directory, config)
         os.makedirs(os.path.join(directory, "eval"), exist_ok=True)
         with open(os.path.join(directory, "eval", "metrics.json"), "w") as f:
-            json.dump({"video_error": 0.125 if config["seed"] == 0 else 0.375}, f)
+            json.dump({"video_error": 0.125 if config["seed"] == 0 else 0.375, "selected_by": "the last epoch"}, f)
     monkeypatch.setattr(reproduce, "train", fake_train)
     out = tmp_path / "grid"
     assert reproduce.run_grid(options(tiny_data, out, "--tables", "3"))[0] == 0
@@ -268,7 +268,7 @@ def test_other_weights_under_the_grids_weights_path_are_refused(tiny_data, tmp_p
         rundir.write_config(directory, config)
         os.makedirs(os.path.join(directory, "eval"), exist_ok=True)
         with open(os.path.join(directory, "eval", "metrics.json"), "w") as f:
-            json.dump({"video_error": 0.5}, f)
+            json.dump({"video_error": 0.5, "selected_by": "the last epoch"}, f)
     monkeypatch.setattr(reproduce, "train", fake_train)
     weights, out = str(tmp_path / "w.npz"), tmp_path / "grid"
     save_npz(resnet_small(), weights)
