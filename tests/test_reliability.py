@@ -520,7 +520,8 @@ def test_reproduce_reruns_a_row_only_when_its_settings_changed_and_refuses_to_mi
         trained.append((config["skip"], config["epochs"], resume))
         rundir.write_config(directory, config)
         os.makedirs(os.path.join(directory, "eval"), exist_ok=True)
-        json.dump({"video_error": 0.5}, open(os.path.join(directory, "eval", "metrics.json"), "w"))
+        json.dump({"video_error": 0.5, "selected_by": "the last epoch"},
+                  open(os.path.join(directory, "eval", "metrics.json"), "w"))
         return {"video_error": 0.5}, directory
     monkeypatch.setattr(reproduce, "train", fake_train)
     grid.train_row(row, 1)
