@@ -26,10 +26,11 @@ Layout of the output folder (``--out``, default runs/reproduce-ucf101 or runs/re
                                     model beside Table 5, where this differs from the paper, how to make it
                                     again (command line, code version, weights and data digests)
 
-Resume: a row is finished when its run directory holds ``eval/metrics.json`` and is then skipped; a
-grid whose report would show finished training rows trained with other settings than those asked now
-(e.g. other ``--epochs`` or ``--set lr=...``) is refused, naming the rows: one report states one
-protocol (give another ``--out`` for the new settings). An unfinished training row
+Resume: a row is finished when its run directory holds the final report of its training or baseline
+(``eval/metrics.json`` with how its epoch was selected; evaluate's report of a row stopped in mid-training
+is not one) and is then skipped; a grid whose report would show finished training rows trained with other
+settings than those asked now (e.g. other ``--epochs`` or ``--set lr=...``) is refused, naming the rows: one
+report states one protocol (give another ``--out`` for the new settings). An unfinished training row
 continues from its ``checkpoint.npz`` (tinyrrn.train resume). A row whose run has other settings
 that define it (tinyrrn.config.DEFINES_RUN, e.g. ``--set skip=linear``) is moved aside to
 ``<dir>.replaced-<time>`` and trained afresh; a report never shows a row under settings it was not
