@@ -520,7 +520,8 @@ def test_reproduce_reruns_a_row_only_when_its_settings_changed_and_refuses_to_mi
         trained.append((config["skip"], config["epochs"], resume))
         rundir.write_config(directory, config)
         os.makedirs(os.path.join(directory, "eval"), exist_ok=True)
-        json.dump({"video_error": 0.5}, open(os.path.join(directory, "eval", "metrics.json"), "w"))
+        json.dump({"video_error": 0.5, "selected_by": "the last epoch"},
+                  open(os.path.join(directory, "eval", "metrics.json"), "w"))
         return {"video_error": 0.5}, directory
     monkeypatch.setattr(reproduce, "train", fake_train)
     grid.train_row(row, 1)
@@ -1700,6 +1701,25 @@ def test_a_report_folder_left_by_an_evaluation_killed_mid_write_is_written_again
     assert evaluation.main([os.path.join(run, "checkpoint.npz"), "--workers", "0"]) == 0, capsys.readouterr().err
     assert sorted(os.listdir(out)) == ["confusion.csv", "confusion.png", "metrics.json", "per_class.csv", "predictions.csv"]
     assert rundir.folder_kind(str(run)) == "training run"
+
+
+def test_a_final_evaluation_stopped_between_its_reports_leaves_no_eval_folder_that_says_finished(run, monkeypatch):
+    """eval/ (whose metrics.json reproduce and the README take for a run's end) was written before eval-last/: a
+    stop between the two left a finished-looking run without its last epoch's report, which nothing wrote again."""
+    for name in ("eval", "eval-last"):
+        shutil.rmtree(os.path.join(run, name))
+    calls, write_report = [], training.write_report
+
+    def stopped_at_the_second(*args):
+        calls.append(args[-1])
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        write_report(*args)
+    monkeypatch.setattr(training, "write_report", stopped_at_the_second)
+    with pytest.raises(KeyboardInterrupt):
+        training.train(rundir.read_config(run)[0], run, resume=True)
+    assert calls == [os.path.join(run, "eval-last"), os.path.join(run, "eval")]
+    assert not os.path.exists(os.path.join(run, "eval", "metrics.json"))
 
 
 def test_evaluate_reports_the_best_npz_there_once_it_holds_the_run(run, monkeypatch):

@@ -250,7 +250,7 @@ def test_a_report_never_shows_rows_trained_with_other_settings_than_its_protocol
         rundir.write_config(directory, config)
         os.makedirs(os.path.join(directory, "eval"), exist_ok=True)
         with open(os.path.join(directory, "eval", "metrics.json"), "w") as f:
-            json.dump({"video_error": 0.125 if config["seed"] == 0 else 0.375}, f)
+            json.dump({"video_error": 0.125 if config["seed"] == 0 else 0.375, "selected_by": "the last epoch"}, f)
     monkeypatch.setattr(reproduce, "train", fake_train)
     out = tmp_path / "grid"
     assert reproduce.run_grid(options(tiny_data, out, "--tables", "3"))[0] == 0
@@ -268,7 +268,7 @@ def test_other_weights_under_the_grids_weights_path_are_refused(tiny_data, tmp_p
         rundir.write_config(directory, config)
         os.makedirs(os.path.join(directory, "eval"), exist_ok=True)
         with open(os.path.join(directory, "eval", "metrics.json"), "w") as f:
-            json.dump({"video_error": 0.5}, f)
+            json.dump({"video_error": 0.5, "selected_by": "the last epoch"}, f)
     monkeypatch.setattr(reproduce, "train", fake_train)
     weights, out = str(tmp_path / "w.npz"), tmp_path / "grid"
     save_npz(resnet_small(), weights)
@@ -410,6 +410,18 @@ def test_a_damaged_row_report_is_an_error_naming_the_file_and_key(tmp_path, text
     (tmp_path / "eval" / "metrics.json").write_text(text)
     with pytest.raises(ValueError, match=f"^{tmp_path / 'eval' / 'metrics.json'}: {says}"):
         reproduce.finished_result(str(tmp_path))
+
+
+def test_a_row_evaluated_by_evaluate_before_its_training_ended_is_not_finished(tmp_path):
+    """evaluate RUN_DIR of a row stopped in mid-training writes the row's eval/ too (best.npz's test figures,
+    without the protocol): the grid took the row for finished, reported those figures and never trained it on."""
+    (tmp_path / "eval").mkdir()
+    report = {"video_error": 0.5, "top1": 0.5, "checkpoint": str(tmp_path / "best.npz"), "updates": 5}
+    (tmp_path / "eval" / "metrics.json").write_text(json.dumps(report))
+    assert reproduce.finished_result(str(tmp_path)) is None
+    protocol = {"epoch": 1, "epochs": 2, "selected_by": "the lowest validation video error", "last": {"video_error": 0.4}}
+    (tmp_path / "eval" / "metrics.json").write_text(json.dumps({**report, **protocol}))
+    assert reproduce.finished_result(str(tmp_path))["epochs"] == 2
 
 
 @pytest.mark.parametrize("text, says", [("{", "not valid JSON"), ("[]", r"expected a JSON object .*, got \[\]")])

@@ -26,10 +26,11 @@ Layout of the output folder (``--out``, default runs/reproduce-ucf101 or runs/re
                                     model beside Table 5, where this differs from the paper, how to make it
                                     again (command line, code version, weights and data digests)
 
-Resume: a row is finished when its run directory holds ``eval/metrics.json`` and is then skipped; a
-grid whose report would show finished training rows trained with other settings than those asked now
-(e.g. other ``--epochs`` or ``--set lr=...``) is refused, naming the rows: one report states one
-protocol (give another ``--out`` for the new settings). An unfinished training row
+Resume: a row is finished when its run directory holds the final report of its training or baseline
+(``eval/metrics.json`` with how its epoch was selected; evaluate's report of a row stopped in mid-training
+is not one) and is then skipped; a grid whose report would show finished training rows trained with other
+settings than those asked now (e.g. other ``--epochs`` or ``--set lr=...``) is refused, naming the rows: one
+report states one protocol (give another ``--out`` for the new settings). An unfinished training row
 continues from its ``checkpoint.npz`` (tinyrrn.train resume). A row whose run has other settings
 that define it (tinyrrn.config.DEFINES_RUN, e.g. ``--set skip=linear``) is moved aside to
 ``<dir>.replaced-<time>`` and trained afresh; a report never shows a row under settings it was not
@@ -185,9 +186,10 @@ def model_key(config):
 
 
 def finished_result(run_dir):
-    """The result of a finished row (its eval/metrics.json), or None: test error of the selected
-    epoch, of the last epoch, the selected epoch's validation error, the epochs, the validation
-    groups, the run directory."""
+    """The result of a finished row (the final report its training or baseline wrote into eval/metrics.json), or
+    None: test error of the selected epoch, of the last epoch, the selected epoch's validation error, the epochs,
+    the validation groups, the run directory. A report without the protocol (how its epoch was selected) is
+    evaluate's of a row stopped before its training ended (evaluate RUN_DIR writes eval/ too): not finished."""
     path = os.path.join(run_dir, "eval", "metrics.json")
     if not os.path.isfile(path):
         return None
@@ -196,6 +198,8 @@ def finished_result(run_dir):
     if problem:
         raise ValueError(f"{path}: {problem} (a damaged report of a finished row); delete it to evaluate the row "
                          "again")
+    if "selected_by" not in metrics:
+        return None
     last = metrics.get("last") or {}
     return {"error": metrics["video_error"], "last": last.get("video_error"), "val": metrics.get("val_video_error"),
             "epoch": metrics.get("epoch"), "epochs": metrics.get("epochs"), "val_groups": metrics.get("val_groups"),

@@ -421,8 +421,8 @@ class Trainer:
             self.plotted = (self.epoch, now)
 
     def final_evaluation(self):
-        """The test split, evaluated once per epoch the protocol reports: the selected epoch
-        (best.npz) into RUN_DIR/eval and the last epoch into RUN_DIR/eval-last. Returns the
+        """The test split, evaluated once per epoch the protocol reports: the last epoch into RUN_DIR/eval-last and
+        then the selected epoch (best.npz) into RUN_DIR/eval, which marks the run's end. Returns the
         selected epoch's metrics with the protocol and the last epoch's figures (under "last").
         Each report names the checkpoint file and the digest of the weights it is of; a run that
         --max-steps stopped in mid-epoch reports that epoch's weights as its last, saying so."""
@@ -451,8 +451,9 @@ class Trainer:
         selected, last = protocol_reports(epoch, selected, last_epoch, last, self.val_groups, validation)
         if self.is_root:
             made = {"test_videos": test_videos(self.config), **rerun_record(self.config, self.datasets())}
-            write_report({**selected, **made}, self.classes, os.path.join(self.run_dir, "eval"))
+            # eval/ last: its metrics.json says the run is finished (reproduce), so never without eval-last/
             write_report({**last, **made}, self.classes, os.path.join(self.run_dir, "eval-last"))
+            write_report({**selected, **made}, self.classes, os.path.join(self.run_dir, "eval"))
             cut = f", cut short by {stopped}" if stopped else ""
             print(f"test split, epoch {epoch} of {last_epoch}{cut if epoch == last_epoch else ''} (selected by "
                   f"{selected['selected_by']}): {summary(selected)}", flush=True)
