@@ -120,9 +120,10 @@ def _affine(mean, var, weight, bias, eps):
 
 
 def fixed_affine(running_mean, running_var, weight=None, bias=None, eps=1e-5, dtype="float32"):
-    """(scale, shift) arrays of batch norm in evaluation, as batch_norm computes them for an input of ``dtype``:
-    its output is x * scale + shift (tinyrrn.nn.conv_bn applies them in the convolution's blocks)."""
-    mean, var = running_mean.astype(dtype), running_var.astype(dtype)
+    """(scale, shift) arrays of batch norm in evaluation with the running statistics ``running_mean`` and
+    ``running_var`` (Tensors, as batch_norm's), as batch_norm computes them for an input of ``dtype``: its output
+    is x * scale + shift (tinyrrn.nn.conv_bn applies them in the convolution's blocks)."""
+    mean, var = running_mean.data.astype(dtype), running_var.data.astype(dtype)
     return _affine(mean, var, weight, bias, eps)[1:]
 
 
