@@ -125,3 +125,76 @@ def test_layers_that_keep_buffers_share_the_given_tensor():
     held = list(model.buffers())
     parallel.SyncBatchNorm.convert(model, parallel.Communicator())
     assert type(model[1]) is parallel.SyncBatchNorm and [b is h for b, h in zip(model.buffers(), held)] == [True] * 3
+
+
+def models():
+    """The same small model (a Linear and a BatchNorm2d after one training batch) in tinyrrn and in PyTorch."""
+    ours, theirs = nn.Sequential(nn.Linear(2, 3), nn.BatchNorm2d(3)), torch.nn.Sequential(torch.nn.Linear(2, 3),
+                                                                                          torch.nn.BatchNorm2d(3))
+    ours.load_state_dict(theirs.state_dict())
+    ours[1](images(nn)[:, :3])
+    theirs[1](images(torch)[:, :3])
+    return ours, theirs
+
+
+def test_state_dict_values_are_detached_tensors_with_pytorchs_methods():
+    ours, theirs = models()
+    mine, reference = ours.state_dict(), theirs.state_dict()
+    assert list(mine) == list(reference) and all(type(v) is Tensor for v in mine.values())
+    for key, value in mine.items():
+        assert not value.requires_grad and value.grad_fn is None and value.is_leaf, key
+        assert value is not ours.get_parameter(key) if key.endswith(("weight", "bias")) else \
+            value is not ours.get_buffer(key), key
+        assert value.size() == tuple(reference[key].size()) and value.dtype == reference[key].numpy().dtype, key
+        if value.dtype.kind == "f" and value.numel() > 1:
+            for a, b in ((value.std(), reference[key].std()), (value.var(), reference[key].var()),
+                         (value.view(-1).max(0)[1], reference[key].view(-1).max(0)[1])):
+                numpy.testing.assert_allclose(host(a), b.numpy(), rtol=1e-4, err_msg=key)  # (float32 sums)
+        numpy.testing.assert_allclose(host(value.clone().float()), reference[key].clone().float().numpy(),
+                                      rtol=1e-5, err_msg=key)
+
+
+def test_state_dict_shares_memory_with_the_module_as_torch():
+    """An in-place change of a state_dict Tensor is the module's (its version too), as PyTorch's detached views."""
+    for model in models():
+        state = model.state_dict()
+        weight = model[0].weight
+        before = weight.version if isinstance(model, nn.Module) else weight._version
+        state["0.weight"].zero_()
+        state["1.running_var"].fill_(4.0)
+        state["1.num_batches_tracked"].copy_(state["1.num_batches_tracked"] * 0 + 7)
+        assert float(abs(weight).sum()) == 0 and float(model[1].running_var[2]) == 4
+        assert int(model[1].num_batches_tracked) == 7
+        assert (weight.version if isinstance(model, nn.Module) else weight._version) == before + 1
+
+
+def test_state_dict_keep_vars_gives_the_parameters_and_buffers_themselves():
+    for model in models():
+        state = model.state_dict(keep_vars=True)
+        assert state["0.weight"] is model[0].weight and state["1.running_mean"] is model[1].running_mean
+        assert type(state["0.bias"]).__name__ == "Parameter" and state["1.num_batches_tracked"] is \
+            model[1].num_batches_tracked
+
+
+def test_a_state_dict_loads_into_another_model_and_round_trips_through_files(tmp_path):
+    """Tensors (tinyrrn's or PyTorch's) and arrays load alike; save_npz and checkpoint.save write host arrays from
+    the Tensors, which load again (and digest as the arrays do)."""
+    from tinyrrn import checkpoint
+    from tinyrrn.weights import load_npz, save_npz
+    ours, theirs = models()
+    copies = [nn.Sequential(nn.Linear(2, 3), nn.BatchNorm2d(3)) for _ in range(4)]
+    copies[0].load_state_dict(ours.state_dict())
+    copies[1].load_state_dict(theirs.state_dict())
+    save_npz(ours, tmp_path / "model.npz")
+    load_npz(copies[2], tmp_path / "model.npz")
+    checkpoint.save(tmp_path / "checkpoint.npz", ours.state_dict(), {"epoch": 1})
+    arrays, meta = checkpoint.load(tmp_path / "checkpoint.npz")
+    assert meta == {"epoch": 1} and all(type(a) is numpy.ndarray for a in arrays.values())
+    copies[3].load_state_dict(arrays)
+    assert checkpoint.weights_digest(ours.state_dict()) == checkpoint.weights_digest(arrays)
+    for copy in copies:
+        for key, value in copy.state_dict().items():
+            expected = (theirs if copy is copies[1] else ours).state_dict()[key]
+            numpy.testing.assert_array_equal(host(value), host(expected) if copy is not copies[1] else
+                                             expected.numpy(), err_msg=key)
+            assert value.dtype == ours.state_dict()[key].dtype, key

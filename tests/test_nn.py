@@ -125,7 +125,7 @@ def test_to_gpu_on_the_strict_stand_in_keeps_channels_last(strict_gpu):
     F.cross_entropy(net(images()), on_device([0, 1])).backward()
     before = snapshot(net)
     net.to("gpu")
-    assert all(isinstance(v, strict_xp.StrictArray) for v in net.state_dict().values())
+    assert all(isinstance(v.data, strict_xp.StrictArray) for v in net.state_dict().values())
     assert all(isinstance(p.grad, Tensor) and isinstance(p.grad.data, strict_xp.StrictArray) for p in net.parameters())
     net.to("cpu")
     assert_unchanged(net, before)
@@ -1914,8 +1914,9 @@ def test_load_state_dict_with_assign_takes_the_given_arrays_as_torch(torch):
         assert model[0].weight.requires_grad and not model[0].bias.requires_grad
         assert model[1].weight is given["1.weight"]
         assert [n for n, _ in model.named_parameters()] == ["0.weight", "0.bias", "1.weight", "1.bias"]
+        assert model[1].running_mean is given["1.running_mean"]  # the given buffer Tensor itself
         if library is tinyrrn:
-            assert model[0].weight.data is given["0.weight"] and model[1].running_mean.data is given["1.running_mean"]
+            assert model[0].weight.data is given["0.weight"].data
         with pytest.raises(RuntimeError, match="size mismatch|shape"):
             model.load_state_dict({**given, "0.weight": given["0.weight"][:1]}, strict=False, assign=True)
 

@@ -503,7 +503,7 @@ class Trainer:
     def check_weights(self, loss):
         """Stop at the first update that makes a weight or statistic non-finite; warn once when the
         run diverges (its loss far above its first update's, or a weight beyond DIVERGENCE_WEIGHT)."""
-        state = self.model.state_dict()
+        state = {name: t.data for name, t in self.model.state_dict(keep_vars=True).items()}
         names = [name for name, a in state.items() if a.dtype.kind == "f"]
         xp = backend.xp_of(state[names[0]])
         largest = dict(zip(names, backend.to_numpy(xp.stack([xp.abs(state[n]).max() for n in names]))))  # one transfer
@@ -559,7 +559,7 @@ class Trainer:
         own = self.comm.gather({k: backend.to_numpy(b.data).copy() for k, b in self.model.named_buffers()}
                                if self.per_rank_statistics else {})
         self.make_ranks_agree()
-        model = {k: backend.to_numpy(v) for k, v in self.model.state_dict().items()}
+        model = {k: backend.to_numpy(v.data) for k, v in self.model.state_dict().items()}
         digest = checkpoint.weights_digest(model)
         if "best.npz" in names:
             self.best_digest = digest

@@ -473,9 +473,11 @@ class Module:
 
     # -- state ------------------------------------------------------------
     def state_dict(self, *args, destination=None, prefix="", keep_vars=False):
-        """OrderedDict of name -> array (parameters, persistent buffers, then the extra state of a module whose
+        """OrderedDict of name -> Tensor (parameters, persistent buffers, then the extra state of a module whose
         class defines get_extra_state, of each module, parents first), each name written after ``prefix`` (as
-        given: "m." makes "m.weight"); with ``keep_vars`` the parameters themselves; written into
+        given: "m." makes "m.weight"). As PyTorch's, each Tensor is detached, sharing its memory (and version) with
+        the module's (an in-place change of one is the other's); with ``keep_vars`` the parameters and buffer
+        Tensors themselves. Written into
         ``destination`` (and that returned) when given, as PyTorch. PyTorch's deprecated positional form,
         ``args`` (destination, prefix, keep_vars), with its FutureWarning and rules: a keyword given wins."""
         if args:
@@ -490,7 +492,7 @@ class Module:
             for name, value in list(module._parameters.items()) + buffers:
                 if value is not None:  # a None parameter or buffer is left out, as in PyTorch
                     key = prefix + (f"{path}.{name}" if path else name)
-                    state[key] = value.data if isinstance(value, Tensor) and not keep_vars else value
+                    state[key] = value if keep_vars else value.detach()
             if _overrides(module, "get_extra_state"):
                 state[prefix + _extra_state_key(path)] = module.get_extra_state()
         return state
@@ -505,21 +507,23 @@ class Module:
         raise RuntimeError("Reached a code path in Module.set_extra_state() that should never be called.")
 
     def load_state_dict(self, state_dict, strict=True, assign=False):
-        """Copy arrays from ``state_dict`` into this module's parameters and buffers, and give each module whose class
-        defines set_extra_state its '_extra_state' entry, as PyTorch.
+        """Copy the values of ``state_dict`` (Tensors, arrays, or PyTorch's tensors) into this module's parameters and
+        buffers, in place, and give each module whose class defines set_extra_state its '_extra_state' entry, as
+        PyTorch.
 
         All problems (missing keys, unexpected keys, shape mismatches) are
         reported together in one error, in PyTorch's words (its RuntimeError, also a ValueError),
         and nothing is changed unless the whole load can succeed. With ``strict=False``
         missing and unexpected keys are allowed (shapes must still match); they are
-        returned as (missing_keys, unexpected_keys), as PyTorch. With ``assign`` the given arrays are taken
-        instead of copied (see _assign).
+        returned as (missing_keys, unexpected_keys), as PyTorch. With ``assign`` the given Tensors or arrays are
+        taken instead of copied (see _assign).
         """
         if not isinstance(state_dict, Mapping):
             raise TypeError(f"Expected state_dict to be dict-like, got {type(state_dict)} (as PyTorch)")
         extras = OrderedDict((_extra_state_key(path), module) for path, module in self.named_modules(
             remove_duplicate=False) if _overrides(module, "set_extra_state"))
-        own = OrderedDict((k, v) for k, v in self.state_dict().items() if k.rpartition(".")[2] != "_extra_state")
+        own = OrderedDict((k, v.data) for k, v in self.state_dict(keep_vars=True).items()
+                          if k.rpartition(".")[2] != "_extra_state")
         state = {k: _as_array(k, v) if k in own else v for k, v in state_dict.items()}  # others unexpected
         for k in own:  # a (1,) value for a 0-d entry (old checkpoints' num_batches_tracked): its element, as PyTorch
             if k in state and own[k].ndim == 0 and state[k].shape == (1,):
