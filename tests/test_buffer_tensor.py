@@ -198,3 +198,17 @@ def test_a_state_dict_loads_into_another_model_and_round_trips_through_files(tmp
             numpy.testing.assert_array_equal(host(value), host(expected) if copy is not copies[1] else
                                              expected.numpy(), err_msg=key)
             assert value.dtype == ours.state_dict()[key].dtype, key
+
+
+def test_equal_compares_shapes_and_values_as_torch():
+    """x.equal(other), which a PyTorch user calls on state_dict values, was missing."""
+    ours, theirs = models()
+    for state in (ours.state_dict(), theirs.state_dict()):
+        assert state["1.running_var"].equal(state["1.running_var"].clone())
+        assert not state["1.running_var"].equal(state["1.running_var"] + 1)
+    for library, tensor in ((nn, lambda v: Tensor(on_device(numpy.asarray(v)))), (torch.nn, torch.tensor)):
+        a = tensor([1, 2])
+        assert a.equal(tensor([1.0, 2.0])) and not a.equal(tensor([[1, 2]])) and not a.equal(tensor([1, 2, 3]))
+        assert not tensor([float("nan")]).equal(tensor([float("nan")]))
+        with pytest.raises(TypeError, match="must be Tensor"):
+            a.equal([1, 2])
