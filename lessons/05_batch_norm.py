@@ -164,26 +164,30 @@ assert len(fused_ops) == 1 and len(prim_ops) >= 10 and len(full_size) >= 5
 # running statistics towards them: running = (1 - momentum) * running + momentum * batch,
 # with the variance unbiased (divided by m - 1), as in PyTorch. Evaluation normalises with
 # the running statistics instead, so an image's output no longer depends on its batch.
+# They are the layer's buffers: Tensors that are saved in its state_dict but not trained,
+# updated in place (bn.running_mean is the same Tensor after every batch).
 bn = nn.BatchNorm2d(C, momentum=0.1)
+running_mean = bn.running_mean
 first = x.astype("float32")
 bn(Tensor(first))
+assert bn.running_mean is running_mean
 unbiased = first.var(axis=per_channel) * m / (m - 1)
-assert numpy.allclose(bn.running_mean, 0.9 * 0 + 0.1 * first.mean(axis=per_channel), rtol=1e-5)
-assert numpy.allclose(bn.running_var, 0.9 * 1 + 0.1 * unbiased, rtol=1e-5)
+assert numpy.allclose(bn.running_mean.numpy(), 0.9 * 0 + 0.1 * first.mean(axis=per_channel), rtol=1e-5)
+assert numpy.allclose(bn.running_var.numpy(), 0.9 * 1 + 0.1 * unbiased, rtol=1e-5)
 print("\n4. After one training batch: running_mean = 0.9 * 0 + 0.1 * batch mean, running_var = 0.9 * 1 + "
       "0.1 * unbiased batch var: yes")
 for _ in range(99):
     batch = rng.standard_normal((16, C, H, W)) * channel_stds[:, None, None] + channel_means[:, None, None]
     bn(Tensor(batch.astype("float32")))
-print(f"   after 100 batches from the same distribution: running_mean {numpy.round(bn.running_mean, 3)} "
-      f"(true {channel_means}),\n   running_var {numpy.round(bn.running_var, 3)} (true {channel_stds ** 2}); "
+print(f"   after 100 batches from the same distribution: running_mean {numpy.round(bn.running_mean.numpy(), 3)} "
+      f"(true {channel_means}),\n   running_var {numpy.round(bn.running_var.numpy(), 3)} (true {channel_stds ** 2}); "
       f"num_batches_tracked = {int(bn.num_batches_tracked)}")
-assert numpy.allclose(bn.running_mean, channel_means, atol=0.05 * channel_stds.max())
-assert numpy.allclose(bn.running_var, channel_stds ** 2, rtol=0.1)
+assert numpy.allclose(bn.running_mean.numpy(), channel_means, atol=0.05 * channel_stds.max())
+assert numpy.allclose(bn.running_var.numpy(), channel_stds ** 2, rtol=0.1)
 assert int(bn.num_batches_tracked) == 100
 images = first
 bn.eval()
-expected = ((images - channel(bn.running_mean)) / numpy.sqrt(channel(bn.running_var) + bn.eps)
+expected = ((images - channel(bn.running_mean.numpy())) / numpy.sqrt(channel(bn.running_var.numpy()) + bn.eps)
             * channel(bn.weight.detach().numpy()) + channel(bn.bias.detach().numpy()))
 assert numpy.allclose(bn(Tensor(images)).detach().numpy(), expected, rtol=1e-5, atol=1e-5)
 eval_alone = bn(Tensor(images[:1])).detach().numpy()[0]

@@ -202,7 +202,7 @@ library_adam = DistributedOptimizer(Adam(library_model.parameters(), lr=LR), Com
 run = Run()
 loader.set_epoch(0)
 assert train.train_one_epoch(library_model, loader, library_adam, UPDATE, run)
-hand_state, library_state = hand_model.state_dict(), library_model.state_dict()
+hand_state, library_state = ({k: v.numpy() for k, v in m.state_dict().items()} for m in (hand_model, library_model))
 largest = max(float(numpy.abs(hand_state[k] - library_state[k]).max()) for k in hand_state)
 identical = all(numpy.array_equal(hand_state[k], library_state[k]) for k in hand_state)
 print(f"   Same data, seed and order: train_one_epoch took {library_adam.steps} steps (ours {hand_adam.steps}); "

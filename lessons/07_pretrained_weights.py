@@ -52,16 +52,18 @@ print(__doc__)
 # --- 1. A model's state_dict: torchvision's names ------------------------------------------
 tinyrrn.manual_seed(0)
 source = resnet_small(num_classes=5).eval()
-state = source.state_dict()
+# Its values are Tensors, as PyTorch's (detached, sharing the model's memory); a file holds their
+# arrays, so this lesson keeps those: v.numpy().
+state = OrderedDict((k, v.numpy()) for k, v in source.state_dict().items())
 print(f"1. resnet_small(num_classes=5) has {len(state)} state_dict entries, named as torchvision names them:")
 for name in ("conv1.weight", "bn1.running_var", "layer2.0.conv1.weight", "layer2.0.downsample.0.weight",
              "layer2.0.downsample.1.num_batches_tracked", "fc.weight"):
     print(f"   {name:<42} {str(tuple(state[name].shape)):<16} {state[name].dtype}")
 full = resnet50().state_dict()
-print(f"   resnet50() has {len(full)} entries and {sum(v.size for k, v in full.items() if 'running' not in k and 'tracked' not in k):,}"
+print(f"   resnet50() has {len(full)} entries and {sum(v.numel() for k, v in full.items() if 'running' not in k and 'tracked' not in k):,}"
       " parameters, as torchvision's ImageNet file (resnet50-0676ba61.pth).")
 assert len(full) == 320 and full["fc.weight"].shape == (1000, 2048) and full["layer4.0.downsample.0.weight"].shape == (2048, 1024, 1, 1)
-assert sum(v.size for k, v in full.items() if "running" not in k and "tracked" not in k) == 25_557_032
+assert sum(v.numel() for k, v in full.items() if "running" not in k and "tracked" not in k) == 25_557_032
 del full
 
 # --- 2. Writing a .pth by hand ----------------------------------------------------------
@@ -194,10 +196,10 @@ print("\n5. Strict loading checks every name and shape before it changes anythin
 missing_pth = os.path.join(args.out, "missing_fc_bias.pth")
 write_pth(missing_pth, OrderedDict((k, v) for k, v in state.items() if k != "fc.bias"))
 wrong_pth = os.path.join(args.out, "seven_classes.pth")
-seven = resnet_small(num_classes=7).state_dict()
+seven = {k: v.numpy() for k, v in resnet_small(num_classes=7).state_dict().items()}
 write_pth(wrong_pth, OrderedDict((k, seven[k] if k.startswith("fc.") else v) for k, v in state.items()))
 fresh = resnet_small(num_classes=5)
-untouched = {k: v.copy() for k, v in fresh.state_dict().items()}
+untouched = {k: v.clone() for k, v in fresh.state_dict().items()}
 for path, expected in ((missing_pth, ("missing", "fc.bias")), (wrong_pth, ("(7, 64)", "(5, 64)", "fc.weight", "fc.bias"))):
     try:
         load_npz(fresh, path)
@@ -207,7 +209,7 @@ for path, expected in ((missing_pth, ("missing", "fc.bias")), (wrong_pth, ("(7, 
         raise AssertionError(f"{path} loaded although it does not fit")
     print(f"   {os.path.basename(path)}: ValueError\n     " + message.replace("\n", "\n     "))
     assert all(word in message for word in expected), message
-    assert all(numpy.array_equal(fresh.state_dict()[k], v) for k, v in untouched.items())
+    assert all(numpy.array_equal(fresh.state_dict()[k].numpy(), v.numpy()) for k, v in untouched.items())
 print("   ... and the model is left exactly as it was: yes")
 missing, unexpected = fresh.load_state_dict(read_pth(missing_pth), strict=False)
 assert missing == ["fc.bias"] and unexpected == []
@@ -222,7 +224,7 @@ with tempfile.TemporaryDirectory() as scratch, contextlib.redirect_stdout(io.Str
     fresh_fc = seven_classes.fc.weight.data.copy()
     load_npz(seven_classes, no_fc, strict=False)
 assert numpy.array_equal(seven_classes.fc.weight.data, fresh_fc)
-assert all(numpy.array_equal(value, state[name]) for name, value in seven_classes.state_dict().items()
+assert all(numpy.array_equal(value.numpy(), state[name]) for name, value in seven_classes.state_dict().items()
            if not name.startswith("fc."))
 print("   To fine-tune on new classes, drop the classifier and load the rest with strict=False:\n"
       "   python -m tinyrrn.weights convert resnet50.pth resnet50.npz --num-classes 101, then\n"

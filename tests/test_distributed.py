@@ -257,7 +257,7 @@ HELPER = textwrap.dedent('''
             x = rng.standard_normal((6, 3, 4, 5)) * 2 + 1
             g = rng.standard_normal(x.shape)
             ref = BatchNorm2d(3)
-            ref.running_mean, ref.running_var = ref.running_mean.astype("float64"), ref.running_var.astype("float64")
+            ref.running_mean, ref.running_var = ref.running_mean.double(), ref.running_var.double()
             ref.weight.data, ref.bias.data = numpy.array([1.5, .5, 2.]), numpy.array([.1, -.2, .3])
             xt = Tensor(x.copy(), requires_grad=True)
             y = ref(xt)
@@ -273,11 +273,11 @@ HELPER = textwrap.dedent('''
             numpy.testing.assert_allclose(xs.grad, xt.grad[part], rtol=1e-9, atol=1e-12)
             for mine, theirs in ((sync.weight.grad, ref.weight.grad), (sync.bias.grad, ref.bias.grad)):
                 numpy.testing.assert_allclose(comm.allreduce_sum(mine.data.copy()), theirs, rtol=1e-9, atol=1e-12)
-            numpy.testing.assert_allclose(sync.running_var, ref.running_var, rtol=1e-12)
+            numpy.testing.assert_allclose(sync.running_var.numpy(), ref.running_var.numpy(), rtol=1e-12)
             # unequal shares (5 rows and 1, as a global batch's last one splits): the statistics are the global
             # batch's, not the mean of the ranks' (which equal shares cannot tell apart)
             sync2 = parallel.SyncBatchNorm(3, comm=comm)
-            sync2.running_mean, sync2.running_var = numpy.zeros(3), numpy.ones(3)
+            sync2.running_mean, sync2.running_var = Tensor(numpy.zeros(3)), Tensor(numpy.ones(3))
             sync2.weight.data, sync2.bias.data = numpy.array([1.5, .5, 2.]), numpy.array([.1, -.2, .3])
             part = slice(0, 5) if comm.rank == 0 else slice(5, 6)
             xs = Tensor(x[part].copy(), requires_grad=True)
@@ -286,7 +286,7 @@ HELPER = textwrap.dedent('''
             numpy.testing.assert_allclose(ys.data, y.data[part], rtol=1e-10, atol=1e-12)
             numpy.testing.assert_allclose(xs.grad, xt.grad[part], rtol=1e-9, atol=1e-12)
             numpy.testing.assert_allclose(comm.allreduce_sum(sync2.weight.grad.data.copy()), ref.weight.grad, rtol=1e-9)
-            numpy.testing.assert_allclose(sync2.running_var, ref.running_var, rtol=1e-12)
+            numpy.testing.assert_allclose(sync2.running_var.numpy(), ref.running_var.numpy(), rtol=1e-12)
             # a rank without values joins the collectives and adds nothing
             with parallel.no_contribution() if comm.rank == 1 else contextlib.nullcontext():
                 alone = sync(Tensor(x[:3].copy()))

@@ -225,7 +225,8 @@ def _conv_bn_pair(rng, c, o, kernel, stride, dtype):
     conv, bn = Conv2d(c, o, kernel, stride, kernel // 2, bias=False), BatchNorm2d(o)
     conv.weight.data = channels_last(rng.standard_normal(conv.weight.shape).astype(dtype))
     bn.weight.data, bn.bias.data = (rng.standard_normal(o).astype(dtype) for _ in range(2))
-    bn.running_mean, bn.running_var = rng.standard_normal(o).astype(dtype), (rng.random(o) + 0.5).astype(dtype)
+    bn.running_mean, bn.running_var = (Tensor(rng.standard_normal(o).astype(dtype)),
+                                       Tensor((rng.random(o) + 0.5).astype(dtype)))
     return conv, bn.eval()
 
 
@@ -265,10 +266,10 @@ def test_conv_bn_runs_the_modules_where_it_cannot_fuse(rng):
     assert x.grad is not None and conv.weight.grad is not None and bn.weight.grad is not None
     numpy.testing.assert_array_equal(y.data, bn(conv(x), relu=True).data)
     bn.train()
-    mean = bn.running_mean.copy()
+    mean = bn.running_mean.clone()
     with no_grad():
         conv_bn(conv, bn, x, relu=True)
-    assert not numpy.array_equal(mean, bn.running_mean)  # training statistics: batch norm itself ran
+    assert not numpy.array_equal(mean.numpy(), bn.running_mean.numpy())  # training statistics: batch norm itself ran
     bn.eval()
     buffers = bn.running_mean, bn.running_var
     bn.running_mean = bn.running_var = None  # no buffers: the batch's statistics in evaluation too
@@ -336,8 +337,8 @@ def test_a_resnet_in_inference_fuses_its_batch_norms_and_answers_as_unfused(monk
     model, device = resnet_small(5), backend.get_device()
     for m in model.modules():
         if isinstance(m, BatchNorm2d):
-            m.running_mean = backend.to_device(rng.standard_normal(m.num_features).astype("float32"), device)
-            m.running_var = backend.to_device((rng.random(m.num_features) + 0.5).astype("float32"), device)
+            m.running_mean = Tensor(rng.standard_normal(m.num_features).astype("float32"), device=device)
+            m.running_var = Tensor((rng.random(m.num_features) + 0.5).astype("float32"), device=device)
     model.eval()
     x = Tensor(backend.to_device(rng.standard_normal((2, 3, 12, 12)).astype("float32"), device))
     calls = []

@@ -425,15 +425,15 @@ def test_buffers_and_children_are_listed_once_and_checked_when_registered():
     shared = nn.Linear(2, 2)
     parent = nn.Module()
     parent.a, parent.b = shared, shared
-    parent.register_buffer("counts", numpy.zeros(2))
+    parent.register_buffer("counts", Tensor(numpy.zeros(2)))
     parent.register_buffer("unused", None)
     parent.a.register_buffer("also", parent.counts)
     assert [name for name, _ in parent.named_children()] == ["a"] and len(list(parent.children())) == 1
     assert [name for name, _ in parent.named_buffers()] == ["counts"]
     for bad in ("a.b", "", "a"):
         with pytest.raises(KeyError):
-            parent.register_buffer(bad, numpy.zeros(1))
-    with pytest.raises(TypeError, match="cannot assign int as buffer"):
+            parent.register_buffer(bad, Tensor(numpy.zeros(1)))
+    with pytest.raises(TypeError, match="cannot assign 'int' as buffer"):
         parent.counts = 3
 
 

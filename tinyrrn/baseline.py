@@ -266,7 +266,7 @@ def _run(features_dir, model, znorm, out_dir, epochs, lr, batch, seed, hidden, v
     def validate(epoch):  # the epoch with the lowest validation error is kept (the first of equals)
         validation[epoch] = video_error(net, val_x, val_y, classes)["video_error"]
         if not best or validation[epoch] < validation[best["epoch"]]:
-            best.update(epoch=epoch, state={k: v.copy() for k, v in net.state_dict().items()})
+            best.update(epoch=epoch, state={k: v.clone() for k, v in net.state_dict().items()})
         return {"val_video_error": validation[epoch]}
     fit(net, train_x, train_y, epochs, lr, batch, seed, log, desc=f"{model}{' z-norm' if znorm else ''}",
         after_epoch=validate if groups else None)

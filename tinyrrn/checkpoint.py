@@ -15,7 +15,7 @@ import numpy
 from .backend import to_numpy, xp_of
 from .cli import UsageError
 from .pth import ZIP_MAGIC
-from .weightfiles import EMPTY_ZIP_MAGIC, WeightsError, negative_variance, refuse_unusable_dtypes, save_npz
+from .weightfiles import EMPTY_ZIP_MAGIC, WeightsError, arrays_of, negative_variance, refuse_unusable_dtypes, save_npz
 
 META_KEY = "__meta__"
 
@@ -41,9 +41,10 @@ def first_non_finite(arrays):
 
 
 def weights_digest(arrays):
-    """A short digest of named arrays (a model's state, name -> array): equal exactly when every name, dtype,
-    shape and value is. It ties best.npz and the test reports to the weights they are of."""
+    """A short digest of named arrays or Tensors (a model's state_dict, name -> Tensor): equal exactly when every
+    name, dtype, shape and value is. It ties best.npz and the test reports to the weights they are of."""
     digest = hashlib.sha256()
+    arrays = arrays_of(arrays)
     for name in sorted(arrays):
         array = numpy.ascontiguousarray(to_numpy(arrays[name]))
         digest.update(f"{name}\0{array.dtype.str}\0{array.shape}\0".encode())
@@ -52,8 +53,9 @@ def weights_digest(arrays):
 
 
 def save(path, arrays, meta):
-    """Write ``arrays`` (name -> NumPy/CuPy array) and JSON-serialisable ``meta`` to ``path`` atomically."""
-    state = {name: to_numpy(value) for name, value in arrays.items()}  # on a GPU, some may be on the host already
+    """Write ``arrays`` (name -> NumPy/CuPy array or Tensor) and JSON-serialisable ``meta`` to ``path`` atomically,
+    as host arrays."""
+    state = {name: to_numpy(value) for name, value in arrays_of(arrays).items()}  # on a GPU, some on the host already
     bad = first_non_finite(state)
     if bad is not None:
         raise CheckpointError(f"{path}: not written: {bad} holds NaN or infinite values")

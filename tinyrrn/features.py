@@ -77,8 +77,8 @@ def weights_digest(backbone):
     by NumPy on host copies laid out as on the CPU: the same on every device (a GPU adds its sums in
     another order). The classifier ``fc`` is left out: no feature depends on it, and a weights file
     without one that fits leaves it random."""
-    arrays = [move_keeping_layout(a, "cpu") for name, a in backbone.state_dict().items()
-              if a.dtype.kind == "f" and not name.startswith("fc.")]
+    arrays = [move_keeping_layout(t.data, "cpu") for name, t in backbone.state_dict(keep_vars=True).items()
+              if t.dtype.kind == "f" and not name.startswith("fc.")]
     sums = numpy.array([s for a in arrays for s in (a.sum(dtype="float64"), numpy.square(a).sum(dtype="float64"))])
     return hashlib.sha1(sums.tobytes()).hexdigest()[:16] if arrays else ""
 

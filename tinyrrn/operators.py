@@ -409,6 +409,17 @@ def _tolist(self):
     return backend.to_numpy(self.data).tolist()
 
 
+def _equal(self, other):
+    """``x.equal(other)``, as PyTorch's torch.equal: True when the Tensor ``other`` has x's shape and values (compared
+    in their promoted dtype; NaN equals nothing), a bool."""
+    if not isinstance(other, Tensor):
+        raise TypeError(f"equal(): argument 'other' (position 1) must be Tensor, not {type(other).__name__}")
+    if other.device != self.device:
+        raise RuntimeError(f"equal(): expected both tensors on the same device, got {self.device} and {other.device} "
+                           "(as PyTorch)")
+    return self.shape == other.shape and bool(backend.xp_of(self.data).array_equal(self.data, other.data))
+
+
 def _cpu(self):
     """``x.cpu()``, as PyTorch's: x itself on the host, else a differentiable copy there."""
     return _to(self, "cpu")
@@ -559,7 +570,7 @@ METHODS = {
     "astype": F.astype, "to": _to, "float": _cast("float32"), "double": _cast("float64"), "half": _cast("float16"),
     "long": _cast("int64"), "int": _cast("int32"), "bool": _cast("bool"), "type_as": _type_as,
     "type": _type,
-    "tolist": _tolist, "cpu": _cpu, "cuda": _cuda,
+    "tolist": _tolist, "equal": _equal, "cpu": _cpu, "cuda": _cuda,
     # new tensors of x's dtype and device
     "new_full": _new_full, "new_zeros": _new("new_zeros", 0), "new_ones": _new("new_ones", 1),
     "new_empty": _new("new_empty", 0), "new_tensor": _new_tensor,

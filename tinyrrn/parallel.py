@@ -436,20 +436,22 @@ def average_buffers(model, comm):
     done (each integer buffer would be read back from a GPU)."""
     if comm.size == 1:
         return
-    buffers = [b for _, b in model.named_buffers()]
+    buffers = list(model.buffers())
     floats = [b for b in buffers if b.dtype.kind == "f"]
     ints = [b for b in buffers if b.dtype.kind != "f"]
     if floats:
-        xp = backend.xp_of(floats[0])
-        flat = xp.concatenate([b.reshape(-1).astype("float64") for b in floats])
+        xp = backend.xp_of(floats[0].data)
+        flat = xp.concatenate([b.data.reshape(-1).astype("float64") for b in floats])
         comm.allreduce_sum(flat)
         flat /= comm.size
         offset = 0
-        for b in floats:
-            b[...] = flat[offset:offset + b.size].reshape(b.shape)
-            offset += b.size
-    for b, value in zip(ints, comm.bcast([backend.to_numpy(b) for b in ints])):
-        b[...] = backend.xp_of(b).asarray(value)
+        for b in floats:  # written into each buffer Tensor's array, in place
+            b.data[...] = flat[offset:offset + b.data.size].reshape(b.shape)
+            b.version += 1
+            offset += b.data.size
+    for b, value in zip(ints, comm.bcast([backend.to_numpy(b.data) for b in ints])):
+        b.data[...] = backend.xp_of(b.data).asarray(value)
+        b.version += 1
 
 
 _contributes = [True]

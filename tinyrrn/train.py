@@ -504,7 +504,7 @@ class Trainer:
     def check_weights(self, loss):
         """Stop at the first update that makes a weight or statistic non-finite; warn once when the
         run diverges (its loss far above its first update's, or a weight beyond DIVERGENCE_WEIGHT)."""
-        state = self.model.state_dict()
+        state = {name: t.data for name, t in self.model.state_dict(keep_vars=True).items()}
         names = [name for name, a in state.items() if a.dtype.kind == "f"]
         xp = backend.xp_of(state[names[0]])
         largest = dict(zip(names, backend.to_numpy(xp.stack([xp.abs(state[n]).max() for n in names]))))  # one transfer
@@ -557,10 +557,10 @@ class Trainer:
         names it selected: a run stopped between the two resumes from the checkpoint and writes best.npz again
         (recover_best); a run without checkpoint.npz has written nothing worth keeping."""
         names = names or ("checkpoint.npz",)
-        own = self.comm.gather({k: backend.to_numpy(b).copy() for k, b in self.model.named_buffers()}
+        own = self.comm.gather({k: backend.to_numpy(b.data).copy() for k, b in self.model.named_buffers()}
                                if self.per_rank_statistics else {})
         self.make_ranks_agree()
-        model = {k: backend.to_numpy(v) for k, v in self.model.state_dict().items()}
+        model = {k: backend.to_numpy(v.data) for k, v in self.model.state_dict().items()}
         digest = checkpoint.weights_digest(model)
         if "best.npz" in names:
             self.best_digest = digest
@@ -613,7 +613,9 @@ class Trainer:
             if name not in live or live[name].shape != value.shape:
                 raise checkpoint.CheckpointError(f"{path}: holds rank{self.comm.rank}/buffer/{name}, no buffer of "
                                                  "the model (or of another shape)")
-            live[name][...] = backend.xp_of(live[name]).asarray(value)
+            buffer = live[name].data  # in place, in the buffer Tensor's array
+            buffer[...] = backend.xp_of(buffer).asarray(value)
+            live[name].version += 1
         buffers = {str(i): {} for i in range(len(self.optimizer.params))}
         for name, value in checkpoint.prefixed(arrays, "optim").items():
             index, _, key = name.partition("/")

@@ -15,6 +15,7 @@ import numpy as np
 from .backend import to_numpy, xp_of
 from .files import atomic_write, refuse_special_file
 from .pth import ZIP_MAGIC, WeightsError, read_pth, strip_prefix
+from .tensor import Tensor
 
 
 # Buffers that a state_dict holds but that are not trained parameters.
@@ -63,10 +64,16 @@ def _read_npz(path):
     return arrays
 
 
+def arrays_of(state):
+    """name -> array of a state_dict whose values are Tensors (a model's) or arrays (a file's): each Tensor's own
+    array, shared."""
+    return {name: value.data if isinstance(value, Tensor) else value for name, value in state.items()}
+
+
 def save_npz(model_or_state, path):
-    """Write a model's state_dict (or a mapping of arrays) to ``path`` atomically
-    (tinyrrn.files.atomic_write: a crash never leaves a half-written file)."""
-    state = model_or_state.state_dict() if hasattr(model_or_state, "state_dict") else model_or_state
+    """Write a model's state_dict (or a mapping of Tensors or arrays) to ``path`` atomically
+    (tinyrrn.files.atomic_write: a crash never leaves a half-written file), as host arrays."""
+    state = arrays_of(model_or_state.state_dict() if hasattr(model_or_state, "state_dict") else model_or_state)
     with atomic_write(path, "wb") as file:
         with zipfile.ZipFile(file, "w", zipfile.ZIP_STORED) as archive:
             for name, value in state.items():
@@ -124,7 +131,7 @@ def load_npz(model, path, strict=True):
     """
     state = read_weights(path)
     check_finite(state, path)
-    targets = model.state_dict()
+    targets = arrays_of(model.state_dict())
     if not strict and not any(name in targets for name in state):
         raise WeightsError(f"{path}: none of its {len(state)} tensors is one of {type(model).__name__}'s, so "
                            f"nothing would be loaded (its names: {_first_names(state)}; the model's: "

@@ -120,9 +120,10 @@ def _affine(mean, var, weight, bias, eps):
 
 
 def fixed_affine(running_mean, running_var, weight=None, bias=None, eps=1e-5, dtype="float32"):
-    """(scale, shift) arrays of batch norm in evaluation, as batch_norm computes them for an input of ``dtype``:
-    its output is x * scale + shift (tinyrrn.nn.conv_bn applies them in the convolution's blocks)."""
-    mean, var = running_mean.astype(dtype), running_var.astype(dtype)
+    """(scale, shift) arrays of batch norm in evaluation with the running statistics ``running_mean`` and
+    ``running_var`` (Tensors, as batch_norm's), as batch_norm computes them for an input of ``dtype``: its output
+    is x * scale + shift (tinyrrn.nn.conv_bn applies them in the convolution's blocks)."""
+    mean, var = running_mean.data.astype(dtype), running_var.data.astype(dtype)
     return _affine(mean, var, weight, bias, eps)[1:]
 
 
@@ -153,7 +154,8 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
     """Normalise each channel of x (N, C, ...) and scale/shift it: y = (x - mean) / sqrt(var + eps) * w + b.
 
     Training uses the batch's statistics and updates ``running_mean`` and
-    ``running_var`` (arrays or tensors, or None to keep none) in place with
+    ``running_var`` (Tensors, as PyTorch's, such as BatchNorm2d's buffers; arrays
+    are taken too; or None to keep none) in place, in their arrays, with
     ``momentum``, the variance unbiased as in PyTorch; evaluation uses the running
     statistics. As in PyTorch, ``momentum`` is a number here; BatchNorm2d's
     momentum=None (a cumulative average) passes 1 / num_batches_tracked.
@@ -208,7 +210,7 @@ def _check(op, x, running_mean, running_var, weight, bias, momentum, training, e
     given = [(t, name) for t, name in ((weight, "weight"), (bias, "bias")) if t is not None]
     check_tensors(op, *(t for t, _ in given), names=[name for _, name in given])
     for name, t in (("running_mean", running_mean), ("running_var", running_var)):
-        if t is not None and not hasattr(t, "dtype"):  # a Tensor or an array (BatchNorm2d's buffers)
+        if t is not None and not hasattr(t, "dtype"):  # a Tensor (BatchNorm2d's buffers) or an array
             raise TypeError(f"{op}: {name} must be a Tensor, an array or None, got {type(t).__name__}")
         if isinstance(t, Tensor) and t.requires_grad and records_graph():
             raise RuntimeError(f"{op}: The function is not differentiable with respect to argument '{name}'. This "

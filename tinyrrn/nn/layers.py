@@ -192,9 +192,9 @@ class BatchNorm2d(Module):
         self.register_parameter("weight", Parameter(xp.ones(num_features, dtype="float32")) if affine else None)
         self.register_parameter("bias", Parameter(xp.zeros(num_features, dtype="float32")) if affine and bias else None)
         if track_running_stats:
-            self.register_buffer("running_mean", xp.zeros(num_features, dtype="float32"))
-            self.register_buffer("running_var", xp.ones(num_features, dtype="float32"))
-            self.register_buffer("num_batches_tracked", xp.zeros((), dtype="int64"))
+            self.register_buffer("running_mean", Tensor(xp.zeros(num_features, dtype="float32")))
+            self.register_buffer("running_var", Tensor(xp.ones(num_features, dtype="float32")))
+            self.register_buffer("num_batches_tracked", Tensor(xp.zeros((), dtype="int64")))
         else:
             for name in ("running_mean", "running_var", "num_batches_tracked"):
                 self.register_buffer(name, None)
@@ -203,7 +203,7 @@ class BatchNorm2d(Module):
         """PyTorch's: the running statistics back to mean 0, variance 1 and no batch counted, in place."""
         if self.track_running_stats:
             for buffer, value in ((self.running_mean, 0), (self.running_var, 1), (self.num_batches_tracked, 0)):
-                buffer[...] = value
+                init._fill(buffer, value)
 
     def reset_parameters(self):
         """reset_running_stats, and the scale and shift back to 1 and 0, as PyTorch's."""
@@ -224,10 +224,13 @@ class BatchNorm2d(Module):
             raise ValueError(f"BatchNorm2d: expected 4D input (N, C, H, W), got {x.ndim}D input of shape "
                              f"{tuple(x.shape)} (as PyTorch)")
         momentum = 0.0 if self.momentum is None else self.momentum
-        if self.training and self.track_running_stats and self.num_batches_tracked is not None:
-            self.num_batches_tracked += 1
+        tracked = self.num_batches_tracked
+        if self.training and self.track_running_stats and tracked is not None:
+            count = tracked.data  # += 1 in its array (a Tensor op would cost more than batch norm's small layers)
+            count += 1
+            tracked.version += 1
             if self.momentum is None:  # the cumulative average
-                momentum = 1.0 / float(self.num_batches_tracked)
+                momentum = 1.0 / float(count)
         running = (self.running_mean, self.running_var) if not self.training or self.track_running_stats else \
             (None, None)  # statistics not tracked: none updated in training
         batch_statistics = self.training or (self.running_mean is None and self.running_var is None)
@@ -406,13 +409,12 @@ class CrossEntropyLoss(Module):
         super().__init__()
         if weight is not None:
             check_tensors(type(self).__name__, weight, names=("weight",))
-        self.register_buffer("weight", None if weight is None else weight.data)
+        self.register_buffer("weight", weight)
         self.ignore_index, self.label_smoothing = ignore_index, label_smoothing
         self.reduction = legacy_reduction(size_average, reduce, reduction)
 
     def forward(self, input, target):
-        weight = None if self.weight is None else Tensor(self.weight)
-        return self.function(input, target, weight, ignore_index=self.ignore_index, reduction=self.reduction,
+        return self.function(input, target, self.weight, ignore_index=self.ignore_index, reduction=self.reduction,
                              **self._options())
 
     def _options(self):

@@ -61,8 +61,8 @@ class Module:
 
     Assigning a Parameter or a Module to an attribute registers it, so
     ``state_dict()`` keys are the attribute paths (``layer1.0.conv1.weight``),
-    exactly as in PyTorch. Buffers are plain arrays (e.g. batch-norm's
-    running statistics) registered with :meth:`register_buffer`.
+    exactly as in PyTorch. Buffers are Tensors that are not trained (e.g.
+    batch-norm's running statistics) registered with :meth:`register_buffer`.
     """
 
     def __init__(self):
@@ -79,7 +79,7 @@ class Module:
         """PyTorch's rules: a Parameter or a Module registers ``name`` (taking it from the other registries);
         a registered name keeps its registration and its place in state_dict order when set to None or to a
         value of its kind (a parameter only to a Parameter: a plain tensor is refused, as PyTorch); a buffer
-        takes an array, a Tensor (its array) or None; any other name is a plain attribute, before
+        takes a Tensor (kept itself) or None, an array refused as PyTorch; any other name is a plain attribute, before
         Module.__init__() too (a Parameter or Module then refused with PyTorch's AttributeError)."""
         if "_buffers" not in self.__dict__:
             if isinstance(value, (Parameter, Module)):
@@ -87,8 +87,11 @@ class Module:
                 raise AttributeError(f"cannot assign {kind} before Module.__init__() call")
             object.__setattr__(self, name, value)
             return
-        if name in self._buffers and not isinstance(value, (Parameter, Module)):  # e.g. num_batches_tracked += 1
-            self._buffers[name] = _buffer_array(name, value)
+        if name in self._buffers and not isinstance(value, (Parameter, Module)):  # (a Parameter moves to _parameters)
+            if value is not None and not isinstance(value, Tensor):
+                raise TypeError(f"cannot assign '{_type_name(value)}' as buffer '{name}' (Tensor or None expected, "
+                                "as PyTorch; wrap an array in a Tensor)")
+            self._buffers[name] = value
             return
         target = (self._parameters if isinstance(value, Parameter) else  # a module does not replace a parameter
                   self._modules if isinstance(value, Module) and name not in self._parameters else None)
@@ -162,11 +165,14 @@ class Module:
         raise AttributeError(f"'{type(self).__name__}' object has no attribute '{name}'")  # PyTorch's words
 
     def register_buffer(self, name, tensor, persistent=True):
-        """Keep ``tensor``, state that is not trained (saved in state_dict unless ``persistent`` is False, as
-        PyTorch), as its array (sharing its memory; an array is kept itself), None keeps no value. The name must be
-        a new attribute name without dots, as in PyTorch."""
+        """Keep the Tensor ``tensor`` itself, state that is not trained (saved in state_dict unless ``persistent`` is
+        False), or None, no value; anything else (an array: wrap it in a Tensor) is refused, as PyTorch. The name
+        must be a new attribute name without dots, as in PyTorch."""
         self._check_new_name("buffer", name, "_buffers")
-        self._buffers[name] = _buffer_array(name, tensor)
+        if tensor is not None and not isinstance(tensor, Tensor):
+            raise TypeError(f"cannot assign '{_type_name(tensor)}' object to buffer '{name}' (Tensor or None "
+                            "required, as PyTorch; wrap an array in a Tensor)")
+        self._buffers[name] = tensor
         (self._non_persistent.discard if persistent else self._non_persistent.add)(name)
 
     def __call__(self, *args, **kwargs):
@@ -301,7 +307,7 @@ class Module:
         return (p for _, p in self.named_parameters(recurse=recurse))
 
     def named_buffers(self, prefix="", recurse=True, remove_duplicate=True):
-        """(dotted name, array) pairs, each buffer once (None left out), as PyTorch."""
+        """(dotted name, Tensor) pairs, each buffer once (None left out), as PyTorch."""
         return self._named_members("_buffers", prefix, recurse, remove_duplicate)
 
     def buffers(self, recurse=True):
@@ -413,16 +419,15 @@ class Module:
         return self._convert(converted)
 
     def _convert(self, converted):
-        """Every parameter's array (and its gradient's, in the same gradient Tensor, as PyTorch's) and buffer
-        replaced by ``converted(array)``; self."""
+        """Every parameter's and buffer's array (and a parameter's gradient's) replaced by ``converted(array)`` in
+        the same Tensor, as PyTorch's parameters (param.data = ...); self."""
         for m in self.modules():
             for p in (p for p in m._parameters.values() if p is not None):
                 p.data = converted(p.data)
                 if p.grad is not None:
                     p.grad.data = converted(p.grad.data)
-            for name, b in m._buffers.items():
-                if b is not None:
-                    m._buffers[name] = converted(b)
+            for b in (b for b in m._buffers.values() if b is not None):
+                b.data = converted(b.data)
         return self
 
     def type(self, dst_type):
@@ -468,9 +473,11 @@ class Module:
 
     # -- state ------------------------------------------------------------
     def state_dict(self, *args, destination=None, prefix="", keep_vars=False):
-        """OrderedDict of name -> array (parameters, persistent buffers, then the extra state of a module whose
+        """OrderedDict of name -> Tensor (parameters, persistent buffers, then the extra state of a module whose
         class defines get_extra_state, of each module, parents first), each name written after ``prefix`` (as
-        given: "m." makes "m.weight"); with ``keep_vars`` the parameters themselves; written into
+        given: "m." makes "m.weight"). As PyTorch's, each Tensor is detached, sharing its memory (and version) with
+        the module's (an in-place change of one is the other's); with ``keep_vars`` the parameters and buffer
+        Tensors themselves. Written into
         ``destination`` (and that returned) when given, as PyTorch. PyTorch's deprecated positional form,
         ``args`` (destination, prefix, keep_vars), with its FutureWarning and rules: a keyword given wins."""
         if args:
@@ -485,7 +492,7 @@ class Module:
             for name, value in list(module._parameters.items()) + buffers:
                 if value is not None:  # a None parameter or buffer is left out, as in PyTorch
                     key = prefix + (f"{path}.{name}" if path else name)
-                    state[key] = value.data if isinstance(value, Tensor) and not keep_vars else value
+                    state[key] = value if keep_vars else value.detach()
             if _overrides(module, "get_extra_state"):
                 state[prefix + _extra_state_key(path)] = module.get_extra_state()
         return state
@@ -500,21 +507,23 @@ class Module:
         raise RuntimeError("Reached a code path in Module.set_extra_state() that should never be called.")
 
     def load_state_dict(self, state_dict, strict=True, assign=False):
-        """Copy arrays from ``state_dict`` into this module's parameters and buffers, and give each module whose class
-        defines set_extra_state its '_extra_state' entry, as PyTorch.
+        """Copy the values of ``state_dict`` (Tensors, arrays, or PyTorch's tensors) into this module's parameters and
+        buffers, in place, and give each module whose class defines set_extra_state its '_extra_state' entry, as
+        PyTorch.
 
         All problems (missing keys, unexpected keys, shape mismatches) are
         reported together in one error, in PyTorch's words (its RuntimeError, also a ValueError),
         and nothing is changed unless the whole load can succeed. With ``strict=False``
         missing and unexpected keys are allowed (shapes must still match); they are
-        returned as (missing_keys, unexpected_keys), as PyTorch. With ``assign`` the given arrays are taken
-        instead of copied (see _assign).
+        returned as (missing_keys, unexpected_keys), as PyTorch. With ``assign`` the given Tensors or arrays are
+        taken instead of copied (see _assign).
         """
         if not isinstance(state_dict, Mapping):
             raise TypeError(f"Expected state_dict to be dict-like, got {type(state_dict)} (as PyTorch)")
         extras = OrderedDict((_extra_state_key(path), module) for path, module in self.named_modules(
             remove_duplicate=False) if _overrides(module, "set_extra_state"))
-        own = OrderedDict((k, v) for k, v in self.state_dict().items() if k.rpartition(".")[2] != "_extra_state")
+        own = OrderedDict((k, v.data) for k, v in self.state_dict(keep_vars=True).items()
+                          if k.rpartition(".")[2] != "_extra_state")
         state = {k: _as_array(k, v) if k in own else v for k, v in state_dict.items()}  # others unexpected
         for k in own:  # a (1,) value for a 0-d entry (old checkpoints' num_batches_tracked): its element, as PyTorch
             if k in state and own[k].ndim == 0 and state[k].shape == (1,):
@@ -538,8 +547,8 @@ class Module:
             raise ArgumentError(f"Error(s) in loading state_dict for {type(self).__name__} (model left unchanged):\n\t"
                                 + "\n\t".join(problems))
         if assign:
-            self._assign({k: (state_dict[k] if isinstance(state_dict[k], Parameter) else state[k]) for k in own
-                          if k in state})
+            self._assign({k: (state_dict[k] if isinstance(state_dict[k], Tensor) and state_dict[k].data is state[k]
+                              else state[k]) for k in own if k in state})
         else:
             self._copy_in(own, state)
         for key, module in extras.items():
@@ -558,18 +567,18 @@ class Module:
                                          else value, dtype=target.dtype)
         for key, value in staged.items():
             own[key][...] = value  # in place: keeps each array's memory layout
-        written = {}  # id -> parameter written under any of its names (a tied one has several): bumped once
+        written = {}  # id -> parameter or buffer written under any of its names (a tied one has several)
         for path, module in self.named_modules(remove_duplicate=False):
-            for name, p in module._parameters.items():
-                if p is not None and (f"{path}.{name}" if path else name) in staged:
-                    written[id(p)] = p
-        for p in written.values():
-            p.version += 1  # changed in place (see Tensor.version)
+            for name, t in [*module._parameters.items(), *module._buffers.items()]:
+                if t is not None and (f"{path}.{name}" if path else name) in staged:
+                    written[id(t)] = t
+        for t in written.values():
+            t.version += 1  # changed in place, once (see Tensor.version)
 
     def _assign(self, values):
         """load_state_dict(assign=True)'s, as PyTorch's: each parameter named in ``values`` replaced by the given
-        Parameter, or a new one on the given array (no copy: its dtype and device kept), with the old one's
-        requires_grad; each persistent buffer by the given array."""
+        Parameter, or a new one on the given Tensor's or array's data (no copy: its dtype and device kept), with the
+        old one's requires_grad; each persistent buffer by the given Tensor, or a new one on the given array."""
         for path, module in self.named_modules(remove_duplicate=False):
             for registry in (module._parameters, module._buffers):
                 for name, old in list(registry.items()):
@@ -580,6 +589,8 @@ class Module:
                     if registry is module._parameters:
                         value = value if isinstance(value, Parameter) else Parameter(value, old.requires_grad)
                         value.requires_grad_(old.requires_grad)
+                    elif not isinstance(value, Tensor):
+                        value = Tensor(value)
                     registry[name] = value
 
     def _flagging_path(self, key):
@@ -659,18 +670,10 @@ def _is_channels_last(array):
     return array.ndim == 4 and array.transpose(0, 2, 3, 1).flags.c_contiguous and not array.flags.c_contiguous
 
 
-def _buffer_array(name, value):
-    """What a buffer holds: an array (NumPy's or CuPy's; a Tensor's own, shared; a NumPy number, which arithmetic
-    on a 0-d array gives, as a 0-d array) or None, as PyTorch's holds a tensor; anything else refused with
-    PyTorch's TypeError."""
-    if isinstance(value, Tensor):
-        return value.data
-    if isinstance(value, numpy.generic):
-        return numpy.asarray(value)
-    if value is not None and not (hasattr(value, "shape") and hasattr(value, "dtype")):
-        raise TypeError(f"cannot assign {type(value).__name__} as buffer {name!r} (an array, Tensor or None "
-                        "expected)")
-    return value
+def _type_name(value):
+    """A value's type as PyTorch's messages name it (torch.typename): 'numpy.ndarray', 'int'."""
+    kind = type(value)
+    return kind.__qualname__ if kind.__module__ == "builtins" else f"{kind.__module__}.{kind.__qualname__}"
 
 
 def move_keeping_layout(array, device):
