@@ -37,6 +37,17 @@ def _softmax_axis(op, x, axis, stacklevel):
     return checked if x.ndim else None
 
 
+def _softmax_arguments(op, input, axis, dim, stacklevel, dtype, out):
+    """softmax's or log_softmax's input, converted to ``dtype`` first (_softmax_input), and the axis to normalise
+    over (``axis`` or PyTorch's ``dim``: _softmax_axis, its warning one frame further out, past this one); out=
+    refused."""
+    if out is not None:
+        refuse_out(op)
+    input, stacklevel = _softmax_input(op, input, stacklevel, dtype)
+    check_float(op, input)
+    return input, _softmax_axis(op, input, torch_name(op, "axis", axis, "dim", dim), stacklevel + 1)
+
+
 def _log_softmax(data, axis):
     """log softmax of an array along ``axis``; float16 in float32, rounded once, at the end (as PyTorch: its sum
     of 2048 or more values would stop growing), but for PyTorch's kernel along the last axis, which keeps the sum
@@ -80,11 +91,7 @@ def _softmax(data, axis):
 def log_softmax(input, axis=None, _stacklevel=3, dtype=None, *, dim=None, out=None):
     """log(softmax(x)) along ``axis`` (or PyTorch's ``dim``), computed stably by subtracting the maximum; x
     converted to ``dtype`` first (the third argument: see _softmax_input)."""
-    if out is not None:
-        refuse_out("log_softmax")
-    input, stacklevel = _softmax_input("log_softmax", input, _stacklevel, dtype)
-    check_float("log_softmax", input)
-    axis = _softmax_axis("log_softmax", input, torch_name("log_softmax", "axis", axis, "dim", dim), stacklevel)
+    input, axis = _softmax_arguments("log_softmax", input, axis, dim, _stacklevel, dtype, out)
     result = _log_softmax(input.data, axis)
     return make_result(result, (input,), lambda g: (_log_softmax_backward(g, result, axis),), "log_softmax")
 
@@ -100,11 +107,7 @@ def _log_softmax_backward(g, out, axis):
 def softmax(input, axis=None, _stacklevel=3, dtype=None, *, dim=None, out=None):
     """exp(x) / sum(exp(x)) along ``axis`` (or PyTorch's ``dim``; torch.softmax), computed stably; x converted to
     ``dtype`` first (the third argument: see _softmax_input)."""
-    if out is not None:
-        refuse_out("softmax")
-    input, stacklevel = _softmax_input("softmax", input, _stacklevel, dtype)
-    check_float("softmax", input)
-    axis = _softmax_axis("softmax", input, torch_name("softmax", "axis", axis, "dim", dim), stacklevel)
+    input, axis = _softmax_arguments("softmax", input, axis, dim, _stacklevel, dtype, out)
     result = _softmax(input.data, axis)
 
     def backward(g):  # float16 in float32, rounded once, as PyTorch
