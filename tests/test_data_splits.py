@@ -49,6 +49,18 @@ def test_leaking_split_is_refused_naming_groups(tmp_path):
         read_split(lists, 1)
 
 
+def test_a_video_in_both_the_train_and_the_test_list_is_named_with_the_lists(tmp_path):
+    """The refusal named the groups alone ('split 1 leaks: 1 test group(s) also in its train list: yoyo/g05'): not
+    the files, nor the video listed in both."""
+    lists = _copy_lists(tmp_path)
+    with open(lists / "trainlist01.txt", "ab") as f:
+        f.write(b"YoYo/v_YoYo_g05_c02.avi 101\r\n")
+    with pytest.raises(ValueError, match=r"split 1 leaks: 1 test group\(s\) of .*lists/testlist01.txt also in "
+                                         r"trainlist01.txt: yoyo/g05; 1 video\(s\) are listed in both, e.g. "
+                                         r"YoYo/v_YoYo_g05_c02.avi$"):
+        read_split(lists, 1)
+
+
 def test_bad_lines_name_file_and_line(tmp_path):
     lists = _copy_lists(tmp_path)
     with open(lists / "trainlist02.txt", "ab") as f:

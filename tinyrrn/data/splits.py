@@ -159,11 +159,15 @@ def shared_groups(train_videos, test_videos):
     return shared, names + (f" and {len(shared) - 10} more" if len(shared) > 10 else "")
 
 
-def check_no_leak(train_videos, test_videos, split):
-    """Raise ValueError naming the groups that appear in both the train and the test list."""
+def check_no_leak(train_videos, test_videos, split, list_dir):
+    """Raise ValueError naming the split's lists, the groups that appear in both, and a video listed in both."""
     shared, names = shared_groups(train_videos, test_videos)
     if shared:
-        raise ValueError(f"split {split} leaks: {len(shared)} test group(s) also in its train list: {names}")
+        trained = {name_key(posixpath.normpath(rel)) for rel, _ in train_videos}
+        both = [rel for rel, _ in test_videos if name_key(posixpath.normpath(rel)) in trained]
+        raise ValueError(f"split {split} leaks: {len(shared)} test group(s) of {list_dir}/testlist{split:02d}.txt also "
+                         f"in trainlist{split:02d}.txt: {names}"
+                         + (f"; {len(both)} video(s) are listed in both, e.g. {both[0]}" if both else ""))
 
 
 def read_split(list_dir, split=1):
@@ -173,5 +177,5 @@ def read_split(list_dir, split=1):
     classes = read_classes(list_dir)
     train = read_list(list_dir, split, True, classes)
     test = read_list(list_dir, split, False, classes)
-    check_no_leak(train, test, split)
+    check_no_leak(train, test, split, list_dir)
     return classes, train, test
