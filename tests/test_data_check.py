@@ -57,3 +57,22 @@ def test_progress_quiet_off_terminal_and_live_on_one():
     with Progress(desc="scan", stream=unknown) as bar:
         bar.update(3)
     assert unknown.getvalue().startswith("scan 3 [")
+
+
+def test_videos_are_checked_at_the_short_side_training_resizes_them_to(tmp_path, capsys, monkeypatch):
+    """data.check decoded at a short side of 32, training at 256 (--resize): a video that cannot be resized so (a
+    4000x1 one: 'Picture size 1024000x256 is invalid', found after seconds of ffmpeg's work) passed the check,
+    then training and evaluation left it out as bad."""
+    from tinyrrn.data import check
+    lists = tmp_path / "ucfTrainTestlist"
+    lists.mkdir()
+    for name, text in (("classInd.txt", "1 A"), ("trainlist01.txt", "A/v_A_g02_c01.avi 1"), ("testlist01.txt", "")):
+        (lists / name).write_text(text + "\r\n")
+    os.mkdir(tmp_path / "A")
+    (tmp_path / "A" / "v_A_g02_c01.avi").write_bytes(b"")
+    sides = []
+    monkeypatch.setattr(check, "read_checked", lambda path, every, short_side: sides.append(short_side))
+    assert main([str(tmp_path)]) == main([str(tmp_path), "--resize", "48"]) == 0 and sides == [256, 48]
+    capsys.readouterr()
+    assert main([str(tmp_path), "--resize", "0"]) == 2
+    assert capsys.readouterr().err.strip() == "error: --resize 0: must be at least 1 (the frames' short side in pixels)"

@@ -49,6 +49,18 @@ def test_leaking_split_is_refused_naming_groups(tmp_path):
         read_split(lists, 1)
 
 
+def test_a_video_in_both_the_train_and_the_test_list_is_named_with_the_lists(tmp_path):
+    """The refusal named the groups alone ('split 1 leaks: 1 test group(s) also in its train list: yoyo/g05'): not
+    the files, nor the video listed in both."""
+    lists = _copy_lists(tmp_path)
+    with open(lists / "trainlist01.txt", "ab") as f:
+        f.write(b"YoYo/v_YoYo_g05_c02.avi 101\r\n")
+    with pytest.raises(ValueError, match=r"split 1 leaks: 1 test group\(s\) of .*lists/testlist01.txt also in "
+                                         r"trainlist01.txt: yoyo/g05; 1 video\(s\) are listed in both, e.g. "
+                                         r"YoYo/v_YoYo_g05_c02.avi$"):
+        read_split(lists, 1)
+
+
 def test_bad_lines_name_file_and_line(tmp_path):
     lists = _copy_lists(tmp_path)
     with open(lists / "trainlist02.txt", "ab") as f:
@@ -147,4 +159,35 @@ def test_split_files_separated_by_tabs_or_with_zero_padded_numbers_are_read_as_w
     with open(lists / "trainlist01.txt", "ab") as f:
         f.write(b"YoYo/v_YoYo_g25_c09.avi one\r\n")
     with pytest.raises(ValueError, match=r"trainlist01.txt:9538: label 'one' is not a class number"):
+        read_split(lists, 1)
+
+
+def test_a_video_named_of_another_class_than_its_folder_is_refused_naming_file_and_line(tmp_path):
+    """'ApplyEyeMakeup/v_YoYo_g08_c09.avi 1' (a YoYo clip filed in the wrong folder, or a line edited by hand) was
+    labelled ApplyEyeMakeup from its folder in silence. Every official name is v_<its folder>_gGG_cCC.avi, up to case
+    (HandstandPushups/v_HandStandPushups_*)."""
+    lists = _copy_lists(tmp_path)
+    with open(lists / "trainlist01.txt", "ab") as f:
+        f.write(b"ApplyEyeMakeup/v_YoYo_g08_c09.avi 1\r\n")
+    with pytest.raises(ValueError, match=r"trainlist01.txt:9538: 'ApplyEyeMakeup/v_YoYo_g08_c09.avi' is named as a "
+                                         r"video of class 'YoYo' but lies in the folder of class 'ApplyEyeMakeup'"):
+        read_split(lists, 1)
+
+
+def test_names_in_either_unicode_form_are_one_name(tmp_path):
+    """A list saved on macOS writes 'é' as 'e' and a combining accent (NFD): its class was not the classInd.txt class
+    it prints as ('expected ... with a class of classInd.txt, got ...' naming what looks like one), and the same
+    video listed in both forms was two videos."""
+    import unicodedata
+    nfc, nfd = "Caf\u00e9", unicodedata.normalize("NFD", "Caf\u00e9")
+    lists = tmp_path / "lists"
+    lists.mkdir()
+    (lists / "classInd.txt").write_text(f"1 {nfc}\r\n", encoding="utf-8")
+    (lists / "trainlist01.txt").write_text(f"{nfd}/v_{nfd}_g08_c01.avi 1\r\n", encoding="utf-8")
+    (lists / "testlist01.txt").write_text(f"{nfd}/v_{nfc}_g01_c01.avi\r\n", encoding="utf-8")
+    classes, train, test = read_split(lists, 1)
+    assert classes == [nfc] and [label for _, label in train + test] == [0, 0]
+    with open(lists / "trainlist01.txt", "a", encoding="utf-8") as f:
+        f.write(f"{nfc}/v_{nfc}_g08_c01.avi 1\r\n")
+    with pytest.raises(ValueError, match=r"trainlist01.txt:2: .* is listed twice \(first on line 1"):
         read_split(lists, 1)

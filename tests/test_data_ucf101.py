@@ -44,6 +44,18 @@ def test_case_insensitive_paths_the_handstand_quirk(tmp_path):
     assert ds.paths[0].endswith("HANDSTANDPUSHUPS/v_HandStandPushups_g02_c01.avi")
 
 
+def test_names_on_disk_in_another_unicode_form_than_the_lists_are_found(tmp_path):
+    """A dataset copied from macOS holds 'é' as 'e' and a combining accent (NFD) in its names, the lists as typed (NFC):
+    its videos were missing."""
+    import unicodedata
+    nfc, nfd = "Caf\u00e9", unicodedata.normalize("NFD", "Caf\u00e9")
+    root = make_tree(tmp_path, {f"{nfc}/v_{nfc}_g02_c01.avi": 11, "YoYo/v_YoYo_g02_c01.avi": 11}, classes=(nfc, "YoYo"))
+    (root / nfc).rename(root / nfd)
+    (root / nfd / f"v_{nfc}_g02_c01.avi").rename(root / nfd / f"v_{nfd}_g02_c01.avi")
+    ds = UCF101(root, split=1, train=True, resize=None, crop=32)
+    assert ds.paths[0] == str(root / f"{nfd}/v_{nfd}_g02_c01.avi") and [label for _, label in ds.videos] == [0, 1]
+
+
 def test_missing_videos_error_or_skip(tmp_path):
     root = make_tree(tmp_path, {f"YoYo/v_YoYo_g{g:02d}_c01.avi": 11 for g in range(2, 8)})
     for g in (3, 5, 6, 7):

@@ -229,6 +229,32 @@ def test_a_cut_video_is_a_bad_video_in_every_container(tmp_path, container, code
         video.read_checked(cut, every=10)
 
 
+@pytest.mark.parametrize("m2ts", [False, True], ids=["ts", "m2ts"])
+@pytest.mark.parametrize("stream", ["video", "sound"])
+def test_an_mpeg_ts_cut_at_a_packet_boundary_within_a_frame_or_sound_is_a_bad_video(tmp_path, m2ts, stream):
+    """An MPEG-TS cut between two of its packets, inside a frame's or some sound's PES packet, was counted and decoded
+    as the shorter video it looks like, in silence (ffmpeg says nothing); an M2TS cut anywhere, too. A stream's last
+    PES packet is now held to its length (the sound's) or, where it has none (the video's), to the stuffing that ends
+    a PES packet's last TS packet, or to a clean decoding of its frames."""
+    from tinyrrn.data import video
+    whole = str(tmp_path / f"whole.{'m2ts' if m2ts else 'ts'}")
+    assert video._run_ffmpeg(["-f", "lavfi", "-i", "testsrc2=size=96x64:rate=25:duration=2", "-f", "lavfi", "-i",
+                              "sine=duration=2", "-c:v", "mpeg4", "-q:v", "2", "-c:a", "mp2", "-f", "mpegts",
+                              "-mpegts_m2ts_mode", str(int(m2ts)), whole])[0] == 0
+    assert frame_count(whole) == 50 and len(video.read_checked(whole, every=10)) == 5
+    size, sync = (192, 4) if m2ts else (188, 0)
+    data = open(whole, "rb").read()
+    packets = np.frombuffer(data, np.uint8).reshape(-1, size)[:, sync:]
+    pid, starts = (packets[:, 1].astype(int) & 0x1F) << 8 | packets[:, 2], packets[:, 1] & 0x40 != 0
+    inside = (pid == (0x100 if stream == "video" else 0x101)) & ~starts      # packets that go on a PES packet
+    k = len(packets) // 2 + int(np.argmax(inside[len(packets) // 2:]))
+    cut = tmp_path / f"cut.{'m2ts' if m2ts else 'ts'}"
+    cut.write_bytes(data[:k * size])
+    for read in (frame_count, video.read_checked):
+        with pytest.raises(BadVideo, match=rf"{cut.name}: truncated: the last PES packet of its stream "):
+            read(cut)
+
+
 @pytest.mark.parametrize("container", ["mp4", "mkv"])
 def test_a_video_of_variable_frame_rate_is_sampled_every_kth_decoded_frame(tmp_path, container):
     """'Every 10th frame' is every 10th frame decoded (the authors read frames one by one with OpenCV), not one per

@@ -127,6 +127,18 @@ def test_video_metrics_average_chunk_probabilities():
     assert m["top5"] == 1.0 and "mean of the softmax probabilities" in m["averaging"]
 
 
+def test_top5_of_fewer_than_5_classes_is_said_to_hold_them_all():
+    """With 3 classes every video is in the 'top 5' (torch.topk(k=5) refuses 3 classes; clamped to 3 it counts so):
+    evaluate reported 'top-5 1.0000' as if it measured something. The report says the top-5 took every class."""
+    from tinyrrn.evaluate import summary
+    probs, labels, videos = numpy.eye(3)[[2, 0, 1]], numpy.array([0, 1, 2]), numpy.arange(3)
+    m = video_metrics(probs, labels, videos, 3)
+    assert m["top1"] == 0.0 and m["top5"] == 1.0 and m["top5_k"] == 3
+    assert "| top-5 1.0000 (of 3 classes: all of them) | mean class acc" in summary(m)
+    assert video_metrics(numpy.eye(6)[:3], labels, videos, 6)["top5_k"] == 5
+    assert "all of them" not in summary(video_metrics(numpy.eye(6)[:3], labels, videos, 6))
+
+
 def check_recomputed(report_dir):
     """Every figure of a report's metrics.json equals its recomputation from its predictions.csv alone."""
     import csv

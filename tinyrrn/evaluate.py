@@ -128,6 +128,7 @@ def video_metrics(probs, labels, videos, num_classes, names=None):
         "video_error": float(1 - correct.mean()) if len(correct) else float("nan"),
         "top1": float(correct.mean()) if len(correct) else float("nan"),
         "top5": float((top5 == video_labels[:, None]).any(axis=1).mean()) if len(correct) else float("nan"),
+        "top5_k": int(min(5, num_classes)),  # with fewer than 5 classes, top-5 is of them all (summary says so)
         "mean_class_accuracy": float(numpy.nanmean(per_class)) if (per_class_total > 0).any() else float("nan"),
         "clip_accuracy": float((probs.argmax(axis=1) == labels).mean()) if len(labels) else float("nan"),
         "videos": int(len(video_ids)),
@@ -241,7 +242,10 @@ def rerun_record(settings, datasets):
 def summary(metrics):
     """One line with the headline numbers."""
     skipped = metrics.get("unreadable_videos") or []
+    k = metrics.get("top5_k", 5)  # fewer than 5 classes: top-5 holds them all, so every video is in it (as a clamped
+    # torch.topk(5) would count; torch.topk itself refuses k > classes)
     return (f"video error {metrics['video_error']:.4f} | top-1 {metrics['top1']:.4f} | top-5 {metrics['top5']:.4f} "
+            + (f"(of {k} classes: all of them) " if k < 5 else "") +
             f"| mean class acc {metrics['mean_class_accuracy']:.4f} | clip acc {metrics['clip_accuracy']:.4f} "
             f"({metrics['videos']} videos, {metrics['chunks']} chunks"
             + (f"; {len(skipped)} unreadable video(s) left out, listed in metrics.json as unreadable_videos: "

@@ -1,10 +1,12 @@
 """Scan a UCF-101-layout dataset for missing and bad videos.
 
-    python -m tinyrrn.data.check ROOT [--split N] [--list-dir DIR] [--every K]
+    python -m tinyrrn.data.check ROOT [--split N] [--list-dir DIR] [--every K] [--resize S]
 
 Checks every video of the split's train and test lists: missing (not found, case-insensitively),
 or bad (cannot be opened, zero frames, or decoding ends more than 10% and more than one sampled
-frame short of the container's frame count, i.e. truncated: see video.truncated). Prints one line per problem; exits with status 1 if any.
+frame short of the container's frame count, i.e. truncated: see video.truncated). Videos are decoded as training
+reads them (every K-th frame, the short side resized to S: train's --resize, 256 with --data), so that a video
+that cannot be resized so is bad here too. Prints one line per problem; exits with status 1 if any.
 """
 import os
 import sys
@@ -18,16 +20,19 @@ from .ucf101 import path_resolver
 from .video import BadVideo, read_checked
 
 
-def check_video(path, every=10):
-    """None if the video decodes fully, else the reason it is bad."""
+RESIZE = 256  # the short side train and evaluate resize frames to with --data (config's resize default)
+
+
+def check_video(path, every=10, resize=RESIZE):
+    """None if the video decodes fully, resized to short side `resize`, else the reason it is bad."""
     try:
-        read_checked(path, every, short_side=32)
+        read_checked(path, every, short_side=resize)
     except BadVideo as err:
         return err.reason
     return None
 
 
-def scan(root, split=1, list_dir=None, every=10):
+def scan(root, split=1, list_dir=None, every=10, resize=RESIZE):
     """(missing paths, [(bad path, reason)]) over the train and test lists of `split`."""
     _, train, test = read_split(split_folder(root, list_dir, root, split), split)
     resolve = path_resolver(root)
@@ -36,7 +41,7 @@ def scan(root, split=1, list_dir=None, every=10):
         path = resolve(rel)
         if path is None:
             missing.append(os.path.join(root, rel))
-        elif (reason := check_video(path, every)) is not None:
+        elif (reason := check_video(path, every, resize)) is not None:
             bad.append((path, reason))
     return missing, bad
 
@@ -48,14 +53,18 @@ def main(argv=None):
     parser.add_argument("--split", type=int, default=1, choices=(1, 2, 3), help="split whose lists to check (default 1)")
     parser.add_argument("--list-dir", help="folder of classInd.txt and the split lists (default ROOT/ucfTrainTestlist)")
     parser.add_argument("--every", type=int, default=10, help="sampling step used for decoding (default 10)")
+    parser.add_argument("--resize", type=int, default=RESIZE,
+                        help=f"short side frames are resized to, as train's --resize (default {RESIZE})")
     add_debug_flag(parser)
     args = parser.parse_args(argv)
     if args.every < 1:
         raise UsageError(f"--every {args.every}: must be at least 1 (every k-th frame)")
+    if args.resize < 1:
+        raise UsageError(f"--resize {args.resize}: must be at least 1 (the frames' short side in pixels)")
     problem = not_a_folder(args.root, "dataset folder")
     if problem:
         raise UsageError(f"{args.root}: {problem}")
-    missing, bad = scan(args.root, args.split, args.list_dir, args.every)
+    missing, bad = scan(args.root, args.split, args.list_dir, args.every, args.resize)
     for path in missing:
         print(f"missing\t{path}")
     for path, reason in bad:

@@ -5,7 +5,9 @@
 Files have CRLF line ends. Labels returned here are 0-based; a test video's label is its
 class folder's index. A train line must carry its label, as every official one does (a line
 without it is a damaged or hand-made list, refused naming file:line rather than labelled from
-its folder); a line's label, in either list, must be its class folder's index in classInd.txt.
+its folder); a line's label, in either list, must be its class folder's index in classInd.txt, and a
+name v_Class_gGG_cCC.avi must name its folder's class (a clip of another class filed there would get its label).
+Names are compared as `name_key` does: case-insensitively, in one Unicode form.
 Clips of one group (gGG) of a class share source footage, so a split
 whose test groups also appear in its train list leaks and is refused. So are lists that name
 a video twice (compared as the case-insensitive resolver finds them: 'A/v.avi' and 'a/./V.AVI'
@@ -22,12 +24,21 @@ import numbers
 import os
 import posixpath
 import re
+import unicodedata
 
 import numpy
 
 from ..files import refuse_special_file
 
 _GROUP = re.compile(r"_g(\d+)_c(\d+)\.[^./]+$")
+_NAMED_CLASS = re.compile(r"(?:^|/)v_([^/]+)_g\d+_c\d+\.[^./]+$")  # the Class of a name v_Class_gGG_cCC.avi
+
+
+def name_key(name):
+    """A file or class name as the dataset's lookups compare it: case-insensitively (UCF-101's HandstandPushups
+    folder holds v_HandStandPushups_* files) and in one Unicode form (NFC: a name copied from macOS, which stores
+    'é' as 'e' and an accent, is the name typed as 'é')."""
+    return unicodedata.normalize("NFC", name).lower()
 
 
 def _lines(path):
@@ -62,10 +73,10 @@ def read_classes(list_dir):
         index, name = (line.split(None, 1) + [""])[:2]  # separated as the lists' fields are: by any whitespace
         if _number(index) != len(classes) + 1 or not name:
             raise ValueError(f"{path}:{n}: expected '{len(classes) + 1} ClassName', got {line!r}")
-        if name.lower() in first:
-            raise ValueError(f"{path}:{n}: class {name!r} is listed twice (first on line {first[name.lower()]}); "
+        if name_key(name) in first:
+            raise ValueError(f"{path}:{n}: class {name!r} is listed twice (first on line {first[name_key(name)]}); "
                              "each class folder has one label")
-        first[name.lower()] = n
+        first[name_key(name)] = n
         classes.append(name)
     if not classes:
         raise ValueError(f"{path}: no classes")
@@ -75,7 +86,7 @@ def read_classes(list_dir):
 def read_list(list_dir, split, train, classes):
     """[(relative_path, 0-based label)] of `trainlistNN.txt` or `testlistNN.txt`."""
     path = os.path.join(list_dir, f"{'train' if train else 'test'}list{split:02d}.txt")
-    by_folder = {name.lower(): i for i, name in enumerate(classes)}
+    by_folder = {name_key(name): i for i, name in enumerate(classes)}
     videos, first = [], {}  # the normalised path of each video listed: (its first line, its text there)
     for n, line in _lines(path):
         fields = line.split()
@@ -83,19 +94,23 @@ def read_list(list_dir, split, train, classes):
         if _leaves_folder(rel):
             raise ValueError(f"{path}:{n}: {rel!r} leaves the dataset folder (an absolute path or '..'); "
                              "expected 'Class/video.avi'")
-        same = posixpath.normpath(rel).lower()  # one video for the case-insensitive resolver (data.ucf101)
+        same = name_key(posixpath.normpath(rel))  # one video for the resolver (data.ucf101), as name_key compares
         if same in first:
             at, text = first[same]
             raise ValueError(f"{path}:{n}: {rel} is listed twice (first on line {at}"
                              + (f", as {text})" if text != rel else ")"))
         first[same] = n, rel
-        folder = rel.split("/")[0].lower()
+        folder = name_key(rel.split("/")[0])
         expected = "'Class/video.avi label'" if train else "'Class/video.avi' (the label is optional)"
         if len(fields) > 2 or (train and len(fields) < 2) or "/" not in rel or folder not in by_folder:
             raise ValueError(f"{path}:{n}: expected {expected} with a class of classInd.txt, got {line!r}")
         if _GROUP.search(rel) is None:
             raise ValueError(f"{path}:{n}: {rel!r} is not named like UCF-101's Class/v_Class_gGG_cCC.avi "
                              "(the group gGG keeps clips of one source footage out of both train and test)")
+        named = _NAMED_CLASS.search(rel)
+        if named and name_key(named.group(1)) != folder:
+            raise ValueError(f"{path}:{n}: {rel!r} is named as a video of class {named.group(1)!r} but lies in the "
+                             f"folder of class {rel.split('/')[0]!r}, whose label it would be given")
         label = by_folder[folder]
         if len(fields) == 2 and _number(fields[1]) is None:
             raise ValueError(f"{path}:{n}: label {fields[1]!r} is not a class number (1-{len(classes)} of classInd.txt)")
@@ -111,7 +126,7 @@ def group_of(rel):
     match = _GROUP.search(rel)
     if match is None:
         raise ValueError(f"{rel!r} is not named like UCF-101's Class/v_Class_gGG_cCC.avi")
-    return rel.split("/")[0].lower(), int(match.group(1))
+    return name_key(rel.split("/")[0]), int(match.group(1))
 
 
 def validation_groups(train_videos, count, seed):
@@ -144,11 +159,15 @@ def shared_groups(train_videos, test_videos):
     return shared, names + (f" and {len(shared) - 10} more" if len(shared) > 10 else "")
 
 
-def check_no_leak(train_videos, test_videos, split):
-    """Raise ValueError naming the groups that appear in both the train and the test list."""
+def check_no_leak(train_videos, test_videos, split, list_dir):
+    """Raise ValueError naming the split's lists, the groups that appear in both, and a video listed in both."""
     shared, names = shared_groups(train_videos, test_videos)
     if shared:
-        raise ValueError(f"split {split} leaks: {len(shared)} test group(s) also in its train list: {names}")
+        trained = {name_key(posixpath.normpath(rel)) for rel, _ in train_videos}
+        both = [rel for rel, _ in test_videos if name_key(posixpath.normpath(rel)) in trained]
+        raise ValueError(f"split {split} leaks: {len(shared)} test group(s) of {list_dir}/testlist{split:02d}.txt also "
+                         f"in trainlist{split:02d}.txt: {names}"
+                         + (f"; {len(both)} video(s) are listed in both, e.g. {both[0]}" if both else ""))
 
 
 def read_split(list_dir, split=1):
@@ -158,5 +177,5 @@ def read_split(list_dir, split=1):
     classes = read_classes(list_dir)
     train = read_list(list_dir, split, True, classes)
     test = read_list(list_dir, split, False, classes)
-    check_no_leak(train, test, split)
+    check_no_leak(train, test, split, list_dir)
     return classes, train, test

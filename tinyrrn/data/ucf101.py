@@ -34,7 +34,7 @@ import numpy as np
 
 from .cache import FrameCache
 from .index import count_frames
-from .splits import in_groups, read_split
+from .splits import in_groups, name_key, read_split
 from .transforms import Normalize, center_crops, crop, draw_crops
 from .video import check_count, read_sampled, sampled_count
 
@@ -101,9 +101,9 @@ class _RecentFrames:
 
 
 def path_resolver(root):
-    """Case-insensitive lookup of 'Class/file' under `root` (UCF-101's HandstandPushups folder
-    holds v_HandStandPushups_* files); returns the real path or None."""
-    folders = {e.name.lower(): e.path for e in os.scandir(root) if e.is_dir()} if os.path.isdir(root) else {}
+    """Lookup of 'Class/file' under `root`, comparing names as splits.name_key does (case-insensitively, in one
+    Unicode form); returns the real path or None."""
+    folders = {name_key(e.name): e.path for e in os.scandir(root) if e.is_dir()} if os.path.isdir(root) else {}
     files = {}
 
     def resolve(rel):
@@ -111,12 +111,12 @@ def path_resolver(root):
         exact = os.path.join(root, rel)
         if os.path.isfile(exact):
             return exact
-        real_folder = folders.get(folder.lower())
+        real_folder = folders.get(name_key(folder))
         if real_folder is None:
             return None
         if real_folder not in files:
-            files[real_folder] = {e.name.lower(): e.path for e in os.scandir(real_folder) if e.is_file()}
-        return files[real_folder].get(name.lower())
+            files[real_folder] = {name_key(e.name): e.path for e in os.scandir(real_folder) if e.is_file()}
+        return files[real_folder].get(name_key(name))
     return resolve
 
 

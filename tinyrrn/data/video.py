@@ -70,26 +70,96 @@ def _avi_header(path):
     return frames, (f"{rate}/{scale}" if rate and scale else None)
 
 
-TS_PACKET = 188  # bytes of an MPEG-TS packet, each starting with the sync byte 0x47
+# MPEG-TS packet sizes and where each packet's sync byte 0x47 is: plain TS (188), M2TS (a 4-byte time stamp first,
+# as Blu-ray and AVCHD cameras write) and TS with Reed-Solomon parity (204)
+TS_PACKETS = ((188, 0), (192, 4), (204, 0))
+TS_PACKET = 188  # bytes of an MPEG-TS packet itself, starting with its sync byte
+TS_TAIL = 4 * 2**20  # bytes at the end of an MPEG-TS searched for each stream's last PES packet
+
+
+def _ts_packet_size(head):
+    """(packet size, sync byte offset) of an MPEG-TS whose first bytes are `head`, or None for another file."""
+    for size, sync in TS_PACKETS:
+        if len(head) > 2 * size + sync and head[sync] == head[sync + size] == head[sync + 2 * size] == 0x47:
+            return size, sync
+    return None
+
+
+def _ts_stuffing(packet):
+    """Bytes of adaptation-field stuffing in one 188-byte TS packet: what fills a packet whose PES ends in it."""
+    if not packet[3] & 0x20:  # no adaptation field
+        return 0
+    if packet[4] == 0:  # an adaptation field of its length byte alone: one byte of stuffing
+        return 1
+    flags, used = packet[5], 1
+    used += 6 * bool(flags & 0x10) + 6 * bool(flags & 0x08) + bool(flags & 0x04)  # PCR, OPCR, splice countdown
+    for flag in (0x02, 0x01):  # private data, extension: each with its length byte
+        if flags & flag and 5 + used < len(packet):
+            used += 1 + packet[5 + used]
+    return packet[4] - used
+
+
+def _ts_cut(path, f, size, packet, sync):
+    """How an MPEG-TS (`path`, open as `f`, of `size` bytes) shows it was cut short in a stream's last PES packet, or None.
+
+    A PES packet (a frame, or some of the sound) starts a TS packet's payload, so the TS packet where one ends is
+    filled with stuffing. A stream's last PES packet is cut when it holds fewer bytes than its length field says
+    (the sound's; ffmpeg leaves the video's 0, unbounded), or when it has no length and its last TS packet is full
+    without stuffing: its frame either goes on past the cut or exactly fills the packet, which decoding tells apart
+    (`_decodes_damaged`). A cut at the end of a PES packet leaves a valid, shorter stream: nothing tells it."""
+    whole = size - size % packet
+    start = max(0, whole - TS_TAIL) // packet * packet
+    f.seek(start)
+    tail = np.frombuffer(f.read(whole - start), np.uint8).reshape(-1, packet)[:, sync:sync + TS_PACKET]
+    tail = tail[tail[:, 0] == 0x47]
+    pid = (tail[:, 1].astype(np.int64) & 0x1F) << 8 | tail[:, 2]
+    starts = tail[:, 1] & 0x40 != 0  # payload_unit_start_indicator: a PES packet (or a table) starts here
+    has_payload, adaptation = tail[:, 3] & 0x10 != 0, tail[:, 3] & 0x20 != 0
+    offset = 4 + np.where(adaptation, 1 + tail[:, 4].astype(np.int64), 0)
+    payload = np.where(has_payload, np.maximum(TS_PACKET - offset, 0), 0)
+    for stream in np.unique(pid[starts]):
+        rows = np.flatnonzero(pid == stream)
+        first = rows[starts[rows]][-1]
+        head = tail[first, offset[first]:]
+        if len(head) < 6 or head[:3].tobytes() != b"\0\0\1":  # a table (PAT, PMT, ...), not a PES packet
+            continue
+        length, held = int(head[4]) << 8 | int(head[5]), int(payload[rows[rows >= first]].sum())
+        if length and held < 6 + length:
+            return f"the last PES packet of its stream {stream} is cut ({held} of its {6 + length} bytes)"
+        if not length and not _ts_stuffing(tail[rows[-1]]):
+            damage = _decodes_damaged(path)
+            if damage:
+                return f"the last PES packet of its stream {stream} fills its TS packet and ffmpeg says {damage!r}"
+    return None
+
+
+def _decodes_damaged(path):
+    """What ffmpeg says first decoding the video stream (VIDEO_STREAM) of `path` that shows damaged frames, or None."""
+    _, _, err = _run_ffmpeg(["-i", ffmpeg_path(path), "-map", VIDEO_STREAM, "-f", "null", "-"], level="level+warning")
+    damage = [line for line in err.splitlines() if "[error] " in line or "corrupt decoded frame" in line]
+    return _untagged(damage[0]) if damage else None
 
 
 def _cut_short(path):
     """How a file shows by its own structure that it was cut short, or None: an AVI whose RIFF header promises more
-    bytes than it holds (one pad byte aside), an MPEG-TS whose last packet is not whole. ffmpeg reads what is left
-    of either in silence, as a shorter video (of other containers, it says so). A stream cut at the end of a packet
-    is a shorter stream, to ffmpeg and to this check alike. None also for a file that cannot be read (its reader
-    says so)."""
+    bytes than it holds (one pad byte aside), an MPEG-TS whose last packet is not whole, or in which a stream's last
+    PES packet is cut (`_ts_cut`). ffmpeg reads what is left of either in silence, as a shorter video (of other
+    containers, it says so). An MPEG-TS cut at the end of a PES packet is a shorter stream, to ffmpeg and to this
+    check alike. None also for a file that cannot be read (its reader says so)."""
     try:
         with open(path, "rb") as f:
-            head, size = f.read(TS_PACKET + 1), os.fstat(f.fileno()).st_size
+            head, size = f.read(3 * 204 + 1), os.fstat(f.fileno()).st_size
+            if head[:4] == b"RIFF" and head[8:12] == b"AVI ":
+                riff = struct.unpack_from("<I", head, 4)[0]
+                if riff not in (0, 2**32 - 1) and size < riff + 8 - 1:  # 0, 0xFFFFFFFF: a streamed AVI's, not known
+                    return f"its RIFF header promises {riff + 8} bytes, the file holds {size}"
+            elif (ts := _ts_packet_size(head)) is not None:
+                packet, sync = ts
+                if size % packet:
+                    return f"its last MPEG-TS packet is cut ({size % packet} of {packet} bytes)"
+                return _ts_cut(path, f, size, packet, sync)
     except OSError:
         return None
-    if head[:4] == b"RIFF" and head[8:12] == b"AVI ":
-        riff = struct.unpack_from("<I", head, 4)[0]
-        if riff not in (0, 2**32 - 1) and size < riff + 8 - 1:  # 0, 0xFFFFFFFF: a streamed AVI's, not known
-            return f"its RIFF header promises {riff + 8} bytes, the file holds {size}"
-    elif head[:1] == head[TS_PACKET:] == b"\x47" and size % TS_PACKET:
-        return f"its last MPEG-TS packet is cut ({size % TS_PACKET} of {TS_PACKET} bytes)"
     return None
 
 
@@ -98,7 +168,8 @@ def _cut_short(path):
 # those are made afresh. 2: sound files with cover art are refused (VIDEO_STREAM), no longer read as one frame.
 # 3: an AVI's null frames are frames, repeating the one before (they were skipped: the frames after came early).
 # 4: an MP4's or MOV's packets its edit list discards are not counted (they were: a trimmed clip counted too many).
-DECODING = 4
+# 5: an MPEG-TS (or M2TS) cut within a stream's last PES packet is refused (`_ts_cut`; it was read as a shorter video).
+DECODING = 5
 
 def decoder():
     """What counts and decodes a video here, kept with every count and frame cache entry made by it: the rule
