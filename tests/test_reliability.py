@@ -542,6 +542,20 @@ def test_reproduce_reruns_a_row_only_when_its_settings_changed_and_refuses_to_mi
     assert [p.name for p in (out / "split1").iterdir() if ".replaced-" in p.name]
 
 
+def test_a_run_resumed_with_more_epochs_and_stopped_is_no_finished_row_though_its_old_report_stays(run,
+                                                                                                  sigint_at_batch):
+    """A finished row (1 epoch) resumed with --epochs 2 and stopped in epoch 2 kept the report of epoch 1 in eval/,
+    and its config.json said epochs 2: a grid with --epochs 2 took the row as finished and reported the 1-epoch
+    model. The report's settings are compared with config.json's."""
+    assert reproduce.finished_result(run)["epochs"] == 1
+    sigint_at_batch(2)
+    assert training.main(["--resume", run, "--epochs", "2"]) == 130
+    assert os.path.isfile(os.path.join(run, "eval", "metrics.json"))  # the old report, of epoch 1
+    assert reproduce.finished_result(run) is None
+    assert training.main(["--resume", run, "--threads", "1"]) == 0  # epoch 2 finished, then the settings say so
+    assert reproduce.finished_result(run)["epochs"] == 2
+
+
 # -- 4. one process per run directory ------------------------------------------------------------
 def test_a_second_process_cannot_resume_a_run_in_use(run):
     with rundir.RunLock(run):

@@ -198,12 +198,23 @@ def finished_result(run_dir):
     if problem:
         raise ValueError(f"{path}: {problem} (a damaged report of a finished row); delete it to evaluate the row "
                          "again")
-    if "selected_by" not in metrics:
+    if "selected_by" not in metrics or resumed_since(run_dir, metrics):
         return None
     last = metrics.get("last") or {}
     return {"error": metrics["video_error"], "last": last.get("video_error"), "val": metrics.get("val_video_error"),
             "epoch": metrics.get("epoch"), "epochs": metrics.get("epochs"), "val_groups": metrics.get("val_groups"),
             "selected_by": metrics.get("selected_by"), "data_digests": metrics.get("data_digests"), "run_dir": run_dir}
+
+
+def resumed_since(run_dir, metrics):
+    """Whether the run in ``run_dir`` was resumed to train on after its report ``metrics`` was written (e.g. with more
+    --epochs, then stopped): its config.json then holds settings that change the training from those the report
+    records, and the report is no longer the run's end. Reports of older versions record no settings: not known."""
+    reported = metrics.get("settings")
+    if not isinstance(reported, dict) or not os.path.isfile(os.path.join(run_dir, "config.json")):
+        return False
+    refused, applied = configuration.resume_changes(rundir.read_config(run_dir)[0], reported)
+    return bool(refused) or any(key not in configuration.BOOKKEEPING for key in applied)
 
 
 def report_problem(metrics):
