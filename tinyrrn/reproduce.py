@@ -203,7 +203,8 @@ def finished_result(run_dir):
     last = metrics.get("last") or {}
     return {"error": metrics["video_error"], "last": last.get("video_error"), "val": metrics.get("val_video_error"),
             "epoch": metrics.get("epoch"), "epochs": metrics.get("epochs"), "val_groups": metrics.get("val_groups"),
-            "selected_by": metrics.get("selected_by"), "data_digests": metrics.get("data_digests"), "run_dir": run_dir}
+            "selected_by": metrics.get("selected_by"), "data_digests": metrics.get("data_digests"),
+            "weights_digest": metrics.get("weights_digest"), "run_dir": run_dir}
 
 
 def resumed_since(run_dir, metrics):
@@ -320,9 +321,10 @@ class Grid:
             print(f"\n{head}: {'resuming' if resume else 'training'} in {run_dir}", flush=True)
             train(config, run_dir, resume=resume, resume_command=RESUME_GRID, setting_flag=set_flag)
             result = finished_result(run_dir)
-            self.log.write({"split": split, "row": row["key"], **result, "seconds": round(time.monotonic() - start, 1)})
+            self.log_row(split, row["key"], result, round(time.monotonic() - start, 1))
         else:  # finished with these settings: check_finished_rows refused the grid otherwise
             print(f"{head}: finished ({run_dir}), skipped", flush=True)
+            self.log_row(split, row["key"], result)
         self.results[split, row["key"]] = result
         return run_dir
 
@@ -442,6 +444,7 @@ class Grid:
             if r not in todo:
                 print(f"== split {split} {r['key']}: finished, skipped", flush=True)
                 self.results[split, r["key"]] = self.table1_finished(r, split)
+                self.log_row(split, r["key"], self.results[split, r["key"]])
         if not todo:
             return
         backbone, label, config = self.table1_backbone(split)
@@ -463,8 +466,17 @@ class Grid:
                 baseline.run(feature_dir, r["model"], r["znorm"], run_dir, epochs=self.baseline_epochs(),
                              seed=self.options["seed"], val_groups=self.options["val_groups"])
                 self.results[split, r["key"]] = finished_result(run_dir)
-                self.log.write({"split": split, "row": r["key"], **self.results[split, r["key"]],
-                                "seconds": round(time.monotonic() - start, 1)})
+                self.log_row(split, r["key"], self.results[split, r["key"]], round(time.monotonic() - start, 1))
+
+    def log_row(self, split, key, result, seconds=None):
+        """Append a finished row's line to grid.jsonl: with the ``seconds`` it took when this process ran it, else
+        (found finished) only when the log lacks that line -- a grid stopped between a row's report and its line
+        left the row finished without one --, its seconds then unknown (null). A key an older version's line lacks
+        (weights_digest) is not compared."""
+        line = {"split": split, "row": key, **result}
+        if seconds is None and any(all(record.get(k, v) == v for k, v in line.items()) for record in self.log.records()):
+            return
+        self.log.write({**line, "seconds": seconds})
 
     # the whole grid --------------------------------------------------------------
     def requested_rows(self):
