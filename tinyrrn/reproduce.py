@@ -18,7 +18,8 @@ Layout of the output folder (``--out``, default runs/reproduce-ucf101 or runs/re
     split<N>/<preset>/              one training run per row of Tables 2-4 (tinyrrn.train run directory)
     split<N>/features-<layer>/      cached per-frame features (tinyrrn.features) for Table 1
     split<N>/table1-<layer>-<model>-<znorm|raw>/   one Table 1 baseline (tinyrrn.baseline)
-    grid.jsonl                      one line per finished row: errors, epochs, seconds
+    grid.jsonl                      one line per finished row: errors, epochs, seconds (null for a row found
+                                    finished without its line: the grid was stopped between the two)
     lock                            held while a reproduce process writes here (a second one is refused)
     REPORT.md                       the protocol, one table per paper table (paper error, ours, the selected
                                     epoch, difference, run dir; a run that departs from the protocol, e.g.
