@@ -1979,7 +1979,7 @@ def test_resume_refuses_out_and_name_which_would_record_a_folder_the_run_is_not_
 def test_a_preset_given_with_resume_keeps_the_runs_own_name(tmp_path):
     # docs10: --preset set "name" also when resuming, and config.json then recorded another run's name
     preset = sorted(configuration.PRESETS)[0]
-    given, resume, _ = configuration.requested(["--resume", str(tmp_path / "run"), "--preset", preset])
+    given, resume = configuration.requested(["--resume", str(tmp_path / "run"), "--preset", preset])[:2]
     assert resume == str(tmp_path / "run") and "name" not in given
     assert configuration.requested(["--preset", preset, "--data", str(tmp_path)])[0]["name"] == preset
 
