@@ -542,6 +542,20 @@ def test_reproduce_reruns_a_row_only_when_its_settings_changed_and_refuses_to_mi
     assert [p.name for p in (out / "split1").iterdir() if ".replaced-" in p.name]
 
 
+def test_a_run_resumed_with_more_epochs_and_stopped_is_no_finished_row_though_its_old_report_stays(run,
+                                                                                                  sigint_at_batch):
+    """A finished row (1 epoch) resumed with --epochs 2 and stopped in epoch 2 kept the report of epoch 1 in eval/,
+    and its config.json said epochs 2: a grid with --epochs 2 took the row as finished and reported the 1-epoch
+    model. The report's settings are compared with config.json's."""
+    assert reproduce.finished_result(run)["epochs"] == 1
+    sigint_at_batch(2)
+    assert training.main(["--resume", run, "--epochs", "2"]) == 130
+    assert os.path.isfile(os.path.join(run, "eval", "metrics.json"))  # the old report, of epoch 1
+    assert reproduce.finished_result(run) is None
+    assert training.main(["--resume", run, "--threads", "1"]) == 0  # epoch 2 finished, then the settings say so
+    assert reproduce.finished_result(run)["epochs"] == 2
+
+
 # -- 4. one process per run directory ------------------------------------------------------------
 def test_a_second_process_cannot_resume_a_run_in_use(run):
     with rundir.RunLock(run):
@@ -1273,13 +1287,13 @@ def test_a_gpu_without_cupy_is_one_line_and_debug_shows_the_traceback(tiny_data,
     assert "Traceback" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("key, value, says", [("threads", 100000, "--threads: 100000 threads: more than "),
-                                              ("device", "gpu", "--device gpu: device 'gpu' needs CuPy")])
+@pytest.mark.parametrize("key, value, says", [("threads", 100000, "100000 threads: more than "),
+                                              ("device", "gpu", "device 'gpu' needs CuPy")])
 def test_a_device_or_thread_count_recorded_by_a_run_that_this_machine_lacks_names_the_config_json(
         run, monkeypatch, key, value, says, capsys):
     """A run started with --threads 16 or --device gpu, resumed on a machine of 2 cores or without a GPU, was refused
-    as '--threads: ...' or '--device gpu: ...': a flag the user did not give. The error says where the value was
-    recorded, and that the flag sets another one."""
+    as '--threads: ...' or '--device gpu: ...': a flag the user did not give. The error names the file and key the
+    value came from, and says that the flag sets another one."""
     monkeypatch.setitem(sys.modules, "cupy", None)  # import fails, as where CuPy is not installed
     monkeypatch.setattr(backend, "_load_cupy", devices.real_load_cupy)  # not the stand-in (TINYRRN_TEST_STANDIN)
     monkeypatch.delenv("TINYRRN_DEVICE", raising=False)
@@ -1288,8 +1302,28 @@ def test_a_device_or_thread_count_recorded_by_a_run_that_this_machine_lacks_name
     before = folder_bytes(run)
     assert training.main(["--resume", run, "--epochs", "2"]) == 2
     line = one_error_line(capsys)
-    assert line.startswith(f"error: {says}") and f"recorded in {config}" in line and f"--{key}" in line, line
+    assert line.startswith(f"error: {config}: {key} = {value!r}: {says}") and line.endswith(f"; --{key} sets another")
     assert folder_bytes(run) == before
+
+
+@pytest.mark.parametrize("key, value, says", [("threads", 100000, "100000 threads: more than "),
+                                              ("device", "gpu", "device 'gpu' needs CuPy")])
+def test_a_device_or_thread_count_of_a_config_file_that_this_machine_lacks_names_the_file_and_key(
+        tiny_data, tmp_path, monkeypatch, key, value, says, capsys):
+    """threads = 100000 (or device = "gpu" without CuPy) in a --config file was refused as '--threads: ...' (or
+    '--device gpu: ...'), a flag not given, without the file: now as the file's other bad values are."""
+    monkeypatch.setitem(sys.modules, "cupy", None)
+    monkeypatch.setattr(backend, "_load_cupy", devices.real_load_cupy)
+    monkeypatch.delenv("TINYRRN_DEVICE", raising=False)
+    toml = tmp_path / "settings.toml"
+    toml.write_text(f"{key} = {json.dumps(value)}\n")
+    out = tmp_path / "out"
+    assert training.main(tiny_args(tiny_data, out, "--config", str(toml))) == 2
+    line = one_error_line(capsys)
+    assert line.startswith(f"error: {toml}: {key} = {value!r}: {says}") and line.endswith(f"; --{key} sets another")
+    assert not out.exists()
+    assert training.main(tiny_args(tiny_data, out, "--config", str(toml), f"--{key}", str(value))) == 2
+    assert one_error_line(capsys).startswith(f"error: --{key}")  # the flag's value: the flag is named
 
 
 def test_tinyrrn_device_is_the_default_of_every_device_flag(monkeypatch):
@@ -1945,7 +1979,7 @@ def test_resume_refuses_out_and_name_which_would_record_a_folder_the_run_is_not_
 def test_a_preset_given_with_resume_keeps_the_runs_own_name(tmp_path):
     # docs10: --preset set "name" also when resuming, and config.json then recorded another run's name
     preset = sorted(configuration.PRESETS)[0]
-    given, resume, _ = configuration.requested(["--resume", str(tmp_path / "run"), "--preset", preset])
+    given, resume = configuration.requested(["--resume", str(tmp_path / "run"), "--preset", preset])[:2]
     assert resume == str(tmp_path / "run") and "name" not in given
     assert configuration.requested(["--preset", preset, "--data", str(tmp_path)])[0]["name"] == preset
 

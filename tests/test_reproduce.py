@@ -240,6 +240,34 @@ def test_grid_resumes_finished_and_interrupted_rows(tiny_data, tmp_path):
     assert [r["row"] for r in lines] == ["table3-identity", "table3-linear", "table3-nonlinear"] * 2
 
 
+def test_a_grid_stopped_between_a_rows_report_and_its_log_line_writes_the_line_when_run_again(tiny_data, tmp_path,
+                                                                                                 monkeypatch):
+    """Ctrl-C after a row's training wrote its final report but before grid.jsonl got the row's line: run again, the
+    row was finished, skipped, and its line was never written. Now a row found finished without its line gets it
+    (seconds unknown), once."""
+    def fake_train(config, directory, resume=False, **how_to_go_on):
+        rundir.write_config(directory, config)
+        os.makedirs(os.path.join(directory, "eval"), exist_ok=True)
+        with open(os.path.join(directory, "eval", "metrics.json"), "w") as f:
+            json.dump({"video_error": 0.25, "selected_by": "the last epoch", "weights_digest": config["skip"]}, f)
+    monkeypatch.setattr(reproduce, "train", fake_train)
+    write = reproduce.JsonLog.write
+
+    def stopped_before_the_line(log, record):
+        if record["row"] == "table3-linear":
+            raise KeyboardInterrupt
+        write(log, record)
+    monkeypatch.setattr(reproduce.JsonLog, "write", stopped_before_the_line)
+    out = tmp_path / "grid"
+    assert reproduce.run_grid(options(tiny_data, out, "--tables", "3"))[0] == 130
+    monkeypatch.setattr(reproduce.JsonLog, "write", write)
+    for _ in range(2):
+        assert reproduce.run_grid(options(tiny_data, out, "--tables", "3"))[0] == 0
+        lines = [json.loads(line) for line in open(out / "grid.jsonl")]
+        assert [(r["row"], r["seconds"] is None) for r in lines] == [
+            ("table3-identity", False), ("table3-linear", True), ("table3-nonlinear", False)]
+
+
 def test_a_report_never_shows_rows_trained_with_other_settings_than_its_protocol(tiny_data, tmp_path, monkeypatch):
     """Rows finished under --seed 0, then a grid under --seed 1 stopped before it trained them again (or with
     --only, or with --tables 1, which still shows the best model's row): REPORT.md showed their seed-0

@@ -207,22 +207,24 @@ def add_debug_flag(parser):
 def use_compute(device, thread_count=None, recorded=None):
     """Apply --device and --threads: the default device of new arrays, and the thread pools' size;
     and keep freed host memory for reuse (tinyrrn.memory: a command owns its process, a library import does not).
-    ``recorded``: {"device" or "threads": the file that recorded the value (a resumed run's config.json)} for those no
-    flag gave, which their error names."""
+    ``recorded``: {"device" or "threads": the file that gave the value (a --config file, a resumed run's
+    config.json)} for those no flag gave, whose errors name that file and key."""
     recorded = recorded or {}
 
-    def where(key):
-        return f" (recorded in {recorded[key]}; --{key} sets another)" if key in recorded else ""
+    def refuse(key, value, flag_error, err):
+        if key in recorded and value is not None:  # (threads None: TINYRRN_THREADS, which flag_error names)
+            raise UsageError(f"{recorded[key]}: {key} = {value!r}: {err}; --{key} sets another") from None
+        raise UsageError(flag_error) from None
     memory.keep_freed_memory()
     try:
         threads.set_threads(thread_count)
     except ValueError as err:  # without --threads the value came from TINYRRN_THREADS, which the error names
-        raise UsageError(str(err) if thread_count is None else f"--threads: {err}{where('threads')}") from None
+        refuse("threads", thread_count, str(err) if thread_count is None else f"--threads: {err}", err)
     try:
         backend.set_device(device)
     except (RuntimeError, ValueError) as err:  # no CuPy, no CUDA, an unknown name
         source = "--device" if os.environ.get("TINYRRN_DEVICE", "").strip() != device else "TINYRRN_DEVICE"
-        raise UsageError(f"{source} {device}: {err}{where('device')}") from None
+        refuse("device", device, f"{source} {device}: {err}", err)
 
 
 def describe(err):

@@ -325,7 +325,8 @@ def check_run_settings(path, settings):
 
 def requested(argv=None):
     """(the settings the command line asks for -- a preset, a TOML file, flags; no defaults --,
-    resume dir or None, preset name or None). TINYRRN_DEVICE counts as asking for a device."""
+    resume dir or None, preset name or None, {setting: the --config file that gave it (no flag did)}).
+    TINYRRN_DEVICE counts as asking for a device."""
     args = vars(parser().parse_args(argv))
     args.pop("debug", None)
     resume = args.pop("resume", None)
@@ -351,12 +352,12 @@ def requested(argv=None):
             given[key] = os.path.abspath(os.path.expanduser(given[key]))
     if isinstance(given.get("out"), str):  # "~/runs" from a TOML file (no shell expands it) is not ./~/runs
         given["out"] = os.path.expanduser(given["out"])
-    return given, resume, preset
+    return given, resume, preset, {key: config_file for key in from_file if key not in args}
 
 
 def resolve(argv=None):
     """(config dict, resume dir or None) from the command line."""
-    given, resume, _ = requested(argv)
+    given, resume = requested(argv)[:2]
     return fill_defaults({**DEFAULTS, **given}), resume
 
 

@@ -18,7 +18,8 @@ Layout of the output folder (``--out``, default runs/reproduce-ucf101 or runs/re
     split<N>/<preset>/              one training run per row of Tables 2-4 (tinyrrn.train run directory)
     split<N>/features-<layer>/      cached per-frame features (tinyrrn.features) for Table 1
     split<N>/table1-<layer>-<model>-<znorm|raw>/   one Table 1 baseline (tinyrrn.baseline)
-    grid.jsonl                      one line per finished row: errors, epochs, seconds
+    grid.jsonl                      one line per finished row: errors, epochs, seconds (null for a row found
+                                    finished without its line: the grid was stopped between the two)
     lock                            held while a reproduce process writes here (a second one is refused)
     REPORT.md                       the protocol, one table per paper table (paper error, ours, the selected
                                     epoch, difference, run dir; a run that departs from the protocol, e.g.
@@ -198,12 +199,24 @@ def finished_result(run_dir):
     if problem:
         raise ValueError(f"{path}: {problem} (a damaged report of a finished row); delete it to evaluate the row "
                          "again")
-    if "selected_by" not in metrics:
+    if "selected_by" not in metrics or resumed_since(run_dir, metrics):
         return None
     last = metrics.get("last") or {}
     return {"error": metrics["video_error"], "last": last.get("video_error"), "val": metrics.get("val_video_error"),
             "epoch": metrics.get("epoch"), "epochs": metrics.get("epochs"), "val_groups": metrics.get("val_groups"),
-            "selected_by": metrics.get("selected_by"), "data_digests": metrics.get("data_digests"), "run_dir": run_dir}
+            "selected_by": metrics.get("selected_by"), "data_digests": metrics.get("data_digests"),
+            "weights_digest": metrics.get("weights_digest"), "run_dir": run_dir}
+
+
+def resumed_since(run_dir, metrics):
+    """Whether the run in ``run_dir`` was resumed to train on after its report ``metrics`` was written (e.g. with more
+    --epochs, then stopped): its config.json then holds settings that change the training from those the report
+    records, and the report is no longer the run's end. Reports of older versions record no settings: not known."""
+    reported = metrics.get("settings")
+    if not isinstance(reported, dict) or not os.path.isfile(os.path.join(run_dir, "config.json")):
+        return False
+    refused, applied = configuration.resume_changes(rundir.read_config(run_dir)[0], reported)
+    return bool(refused) or any(key not in configuration.BOOKKEEPING for key in applied)
 
 
 def report_problem(metrics):
@@ -309,9 +322,10 @@ class Grid:
             print(f"\n{head}: {'resuming' if resume else 'training'} in {run_dir}", flush=True)
             train(config, run_dir, resume=resume, resume_command=RESUME_GRID, setting_flag=set_flag)
             result = finished_result(run_dir)
-            self.log.write({"split": split, "row": row["key"], **result, "seconds": round(time.monotonic() - start, 1)})
+            self.log_row(split, row["key"], result, round(time.monotonic() - start, 1))
         else:  # finished with these settings: check_finished_rows refused the grid otherwise
             print(f"{head}: finished ({run_dir}), skipped", flush=True)
+            self.log_row(split, row["key"], result)
         self.results[split, row["key"]] = result
         return run_dir
 
@@ -431,6 +445,7 @@ class Grid:
             if r not in todo:
                 print(f"== split {split} {r['key']}: finished, skipped", flush=True)
                 self.results[split, r["key"]] = self.table1_finished(r, split)
+                self.log_row(split, r["key"], self.results[split, r["key"]])
         if not todo:
             return
         backbone, label, config = self.table1_backbone(split)
@@ -452,8 +467,17 @@ class Grid:
                 baseline.run(feature_dir, r["model"], r["znorm"], run_dir, epochs=self.baseline_epochs(),
                              seed=self.options["seed"], val_groups=self.options["val_groups"])
                 self.results[split, r["key"]] = finished_result(run_dir)
-                self.log.write({"split": split, "row": r["key"], **self.results[split, r["key"]],
-                                "seconds": round(time.monotonic() - start, 1)})
+                self.log_row(split, r["key"], self.results[split, r["key"]], round(time.monotonic() - start, 1))
+
+    def log_row(self, split, key, result, seconds=None):
+        """Append a finished row's line to grid.jsonl: with the ``seconds`` it took when this process ran it, else
+        (found finished) only when the log lacks that line -- a grid stopped between a row's report and its line
+        left the row finished without one --, its seconds then unknown (null). A key an older version's line lacks
+        (weights_digest) is not compared."""
+        line = {"split": split, "row": key, **result}
+        if seconds is None and any(all(record.get(k, v) == v for k, v in line.items()) for record in self.log.records()):
+            return
+        self.log.write({**line, "seconds": seconds})
 
     # the whole grid --------------------------------------------------------------
     def requested_rows(self):

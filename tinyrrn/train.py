@@ -958,18 +958,19 @@ def main(argv=None):
     # under a launcher it detects, every rank joins MPI first: a rank that refuses its flags stops the others too
     comm = parallel.init()
     with parallel.failure_guard(comm, show_traceback=cli.debugging(argv)):  # one rank failing stops all (no hang)
-        given, resume, preset = configuration.requested(argv)
+        given, resume, preset, from_file = configuration.requested(argv)
         if preset and not resume and given.get("data") is None:
             raise refuse_preset_on_synthetic_data(preset)
         if comm.size == 1 and given.get("distributed"):  # MPI under a launcher tinyrrn does not detect
             comm = parallel.init(force=True)
             with parallel.failure_guard(comm, show_traceback=cli.debugging(argv)):
-                return _main(given, resume, comm)
-        return _main(given, resume, comm)
+                return _main(given, resume, comm, from_file)
+        return _main(given, resume, comm, from_file)
 
 
-def _main(given, resume, comm):
-    """Train the configured model and (on synthetic data) the no-skip comparison; print both errors."""
+def _main(given, resume, comm, from_file=None):
+    """Train the configured model and (on synthetic data) the no-skip comparison; print both errors. ``from_file``:
+    {setting: the --config file that gave it}, named by the errors of its value."""
     asked = {key: value for key, value in {**given, "resume": resume}.items() if key not in parallel.PER_RANK_SETTINGS}
     parallel.same_on_every_rank(comm, asked, "settings", "give every rank the same command and TINYRRN_DEVICE "
                                 "(only --workers, --threads and --cache-dir may differ)")
@@ -987,7 +988,7 @@ def _main(given, resume, comm):
     configuration.refuse_ignored(given, config)
     recorded = {key: os.path.join(resume, "config.json") for key in ("device", "threads")
                 if resume and key not in given}  # named by their errors: no flag gave them
-    cli.use_compute(config["device"], config["threads"], recorded)
+    cli.use_compute(config["device"], config["threads"], {**recorded, **(from_file or {})})
     if backend.get_device() == "gpu":
         comm.use_gpu()  # one GPU per rank, before anything is allocated
     if not resume:  # the paths given, before a run directory or a second process (rank 0 generates the synthetic data)
