@@ -191,6 +191,21 @@ def test_adaptive_avg_pool2d_on_the_gpu_keeps_inf_and_nan_in_their_bins(strict_g
     assert numpy.isinf(host(cpu)).sum() == 2 and numpy.isnan(host(cpu)).sum() == 1
 
 
+def test_fill_with_a_0d_tensor_reads_it_back_only_from_another_device(strict_gpu):
+    """As PyTorch's fill_ (a copy_ from a tensor on x's device): a GPU value was read back to the host first."""
+    x, value, on_host = (Tensor(numpy.zeros((2, 3), "float32"), device="gpu"), Tensor(numpy.array(1e40), device="gpu"),
+                         Tensor(numpy.array(2.5)))
+    with strict_xp.recording() as log:
+        x.fill_(value)  # float64 into float32: inf, as x.to(dtype)
+    assert log == [] and numpy.isposinf(host(x)).all()
+    with strict_xp.recording() as log:
+        x.fill_(on_host)  # from the host: copied, not waited for
+    assert [t.kind for t in log] == [strict_xp.TO_DEVICE] and (host(x) == 2.5).all()
+    on_host = Tensor(numpy.zeros(2, "uint8")).expand(2, 2)
+    on_host.fill_(Tensor(numpy.array(300), device="gpu"))  # to the host (PyTorch's item()), wrapped as there
+    assert host(on_host).tolist() == [[44, 44], [44, 44]]
+
+
 # -- where CuPy's kernels answer otherwise than NumPy's --------------------------------------------
 @pytest.mark.parametrize("device", ["cpu", "gpu"])
 def test_argmax_argmin_and_max_along_a_dim_give_the_first_of_several_nans(strict_gpu, torch, device):
