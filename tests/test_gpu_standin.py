@@ -122,7 +122,7 @@ def test_the_element_wise_chains_are_each_compiled_once_by_fuse(strict_gpu, opti
     train_steps(model, optimizer(model.parameters(), **options), numpy.ones((2, 3, 16, 16), "float32"),
                 numpy.array([1, 0]), "gpu", steps=2)
     names = [f.__name__ for f in strict_xp.fused]
-    update = "adam_update_with_decay" if optimizer is Adam else "sgd_momentum_update"  # OPTIMIZERS decay
+    update = "adam_update_with_decay" if optimizer is Adam else "sgd_momentum_update_with_decay"  # OPTIMIZERS decay
     assert {"normalise", "normalise_relu", "normalise_add_relu", "_input_gradient", update} <= set(names)
     assert len(names) == len(set(names)), names  # each once
 
@@ -204,6 +204,31 @@ def test_fill_with_a_0d_tensor_reads_it_back_only_from_another_device(strict_gpu
     on_host = Tensor(numpy.zeros(2, "uint8")).expand(2, 2)
     on_host.fill_(Tensor(numpy.array(300), device="gpu"))  # to the host (PyTorch's item()), wrapped as there
     assert host(on_host).tolist() == [[44, 44], [44, 44]]
+
+
+EVERY_STEP = [(Adam, {}), (Adam, {"weight_decay": 0.1}), (Adam, {"amsgrad": True}),
+              (Adam, {"amsgrad": True, "weight_decay": 0.1}), (tinyrrn.optim.AdamW, {"weight_decay": 0.1}),
+              (tinyrrn.optim.AdamW, {"amsgrad": True}), (SGD, {}), (SGD, {"weight_decay": 0.1}),
+              (SGD, {"momentum": 0.9}), (SGD, {"momentum": 0.9, "weight_decay": 0.1}),
+              (SGD, {"momentum": 0.9, "nesterov": True, "weight_decay": 0.1}),
+              (SGD, {"momentum": 0.9, "dampening": 0.5, "weight_decay": 0.1})]
+
+
+@pytest.mark.parametrize("optimizer, options", EVERY_STEP)
+def test_every_optimiser_step_is_a_kernel_cupy_can_fuse_and_steps_as_on_the_cpu(strict_gpu, optimizer, options):
+    """The kernels' numbers as cupy.fuse takes them (strict_xp._FusedNumber): SGD's kernels and Adam's with amsgrad
+    branched on weight_decay (CuPy's TypeError at every step on a GPU), Adam's computed 1 - beta1 in the kernel (a
+    float64 there: its float32 steps were not the CPU's)."""
+    values = numpy.random.default_rng(0).standard_normal((3, 4)).astype("float32")
+    results = {}
+    for device in ("cpu", "gpu"):
+        p = Tensor(values, device=device, requires_grad=True)
+        step = optimizer([p], lr=0.1, **options)
+        for _ in range(2):
+            p.grad = Tensor(values * 0.5, device=device)
+            step.step()
+        results[device] = host(p)
+    numpy.testing.assert_allclose(results["gpu"], results["cpu"], rtol=1e-6)
 
 
 # -- where CuPy's kernels answer otherwise than NumPy's --------------------------------------------
