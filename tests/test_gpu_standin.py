@@ -206,6 +206,17 @@ def test_fill_with_a_0d_tensor_reads_it_back_only_from_another_device(strict_gpu
     assert host(on_host).tolist() == [[44, 44], [44, 44]]
 
 
+def test_init_constant_fills_on_the_device_as_fill(strict_gpu):
+    """nn.init.constant_ (zeros_, ones_) read a 0-d GPU tensor's value back to the host and copied a host array of the
+    tensor's size over: it is x.fill_(val) under no_grad, as PyTorch's."""
+    weight, value = Tensor(numpy.ones((3, 4), "float32"), device="gpu", requires_grad=True), Tensor(2.5, device="gpu")
+    with strict_xp.recording() as log:
+        tinyrrn.nn.init.constant_(weight, value)
+        tinyrrn.nn.init.zeros_(weight[1])
+    assert log == [] and weight.requires_grad and weight.version == 2
+    assert host(weight).tolist() == [[2.5] * 4, [0.0] * 4, [2.5] * 4]
+
+
 EVERY_STEP = [(Adam, {}), (Adam, {"weight_decay": 0.1}), (Adam, {"amsgrad": True}),
               (Adam, {"amsgrad": True, "weight_decay": 0.1}), (tinyrrn.optim.AdamW, {"weight_decay": 0.1}),
               (tinyrrn.optim.AdamW, {"amsgrad": True}), (SGD, {}), (SGD, {"weight_decay": 0.1}),
