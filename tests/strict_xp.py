@@ -22,6 +22,7 @@ memory pool that tinyrrn uses, as no-ops on the CPU.
 """
 import collections
 import contextlib
+import functools
 import inspect
 import os
 import re
@@ -85,6 +86,8 @@ def recording():
 def _unwrap(value):
     if isinstance(value, StrictArray):
         return value._a
+    if isinstance(value, _FusedNumber):
+        return value.value
     if isinstance(value, numpy.ndarray):
         raise StrictError(f"a NumPy array of shape {value.shape} was mixed with device arrays")
     if isinstance(value, (tuple, list)):
@@ -477,9 +480,52 @@ fused = []  # the functions fuse() compiled, in order: tests check which chains 
 
 def fuse(function):
     """cupy.fuse: CuPy compiles ``function`` to one kernel; here it runs as written, on the stand-in's
-    arrays (as cupy.fuse runs it on NumPy arrays), and is listed in ``fused``."""
+    arrays (as cupy.fuse runs it on NumPy arrays), its number arguments as _FusedNumber, and is listed
+    in ``fused``."""
     fused.append(function)
-    return function
+
+    @functools.wraps(function)
+    def kernel(*args):
+        if any(isinstance(a, numpy.generic) for a in args):
+            raise StrictError(f"{function.__name__}: a NumPy number passed to a fused kernel: CuPy's fuse takes it as "
+                              "a weak (Python) number, NumPy by its dtype; pass a Python number")
+        return function(*(_FusedNumber(a) if isinstance(a, (int, float)) else a for a in args))
+    return kernel
+
+
+class _FusedNumber:
+    """A number argument of a fused kernel as CuPy's fuse traces it: a variable of the kernel, not a Python
+    number. It has no Python value (bool(), float(), an ``if`` on it: CuPy's TypeError), and arithmetic with
+    another number, which on a GPU gives a float64 (int64) variable, no longer a weak number, that turns the
+    chain's float32 math into float64, is refused (compute it on the host and pass it in); with arrays it is
+    the weak Python number it holds, as there."""
+
+    def __init__(self, value):
+        self.value = value
+
+    def _no_value(self, *args):
+        raise TypeError("Cannot convert to Python scalar in cupy.fuse")
+
+    __bool__ = __int__ = __float__ = __index__ = __complex__ = _no_value
+
+
+def _number_operator(name):
+    def method(self, *others):
+        if others and isinstance(others[0], StrictArray):
+            return NotImplemented  # the array's reflected operator takes the number
+        raise StrictError(f"{name} of a number argument in a fused kernel (with {others!r}): CuPy's fuse computes it "
+                          "as a float64 (int64) variable of the kernel, which turns its float32 math into float64; "
+                          "compute it on the host and pass it in")
+    method.__name__ = name
+    return method
+
+
+for _op in ("add", "sub", "mul", "truediv", "floordiv", "mod", "pow", "and", "or", "xor"):
+    for _form in ("__{}__", "__r{}__"):
+        setattr(_FusedNumber, _form.format(_op), _number_operator(_form.format(_op)))
+for _op in ("lt", "le", "gt", "ge", "eq", "ne", "neg", "pos", "abs", "invert"):
+    setattr(_FusedNumber, f"__{_op}__", _number_operator(f"__{_op}__"))
+_FusedNumber.__hash__ = None
 
 
 asarray = _device_function(numpy.asarray, "asarray", host_inputs=True, cupy_function=getattr(_cupy, "asarray", None))

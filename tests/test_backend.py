@@ -115,6 +115,30 @@ def test_strict_arrays_refuse_implicit_numpy_conversion(strict_gpu):
     assert isinstance(a + 1.0, strict_xp.StrictArray)
 
 
+def test_a_fused_kernel_on_the_stand_in_takes_its_numbers_as_cupys_fuse_does(strict_gpu):
+    """In a kernel of cupy.fuse a number argument is a variable of the kernel: it has no Python value (an ``if`` on
+    it is CuPy's TypeError), and arithmetic with another number gives a float64 variable that makes the kernel's
+    float32 math float64; a NumPy number is weak there, not by its dtype. The stand-in's fuse refuses all three."""
+    a, out = strict_xp.asarray(numpy.ones(3, "float32")), strict_xp.asarray(numpy.empty(3, "float32"))
+
+    def branching(x, rate, out):
+        out[...] = x * rate if rate else x
+
+    def widening(x, rate, out):
+        out[...] = (1 - rate) * x
+
+    def scaled(x, rate, out):
+        out[...] = x * rate + rate * x
+    with pytest.raises(TypeError, match="Cannot convert to Python scalar in cupy.fuse"):
+        strict_xp.fuse(branching)(a, 0.5, out)
+    with pytest.raises(strict_xp.StrictError, match="compute it on the host"):
+        strict_xp.fuse(widening)(a, 0.5, out)
+    with pytest.raises(strict_xp.StrictError, match="NumPy number"):
+        strict_xp.fuse(scaled)(a, numpy.float64(0.5), out)
+    strict_xp.fuse(scaled)(a, 0.5, out)
+    assert out.dtype == "float32" and devices.host(out).tolist() == [1.0, 1.0, 1.0]
+
+
 def test_strict_arrays_take_only_the_keywords_cupys_functions_take(cupy):
     """NumPy's keywords that CuPy's functions, methods and ufuncs lack fail on a GPU only (a TypeError there): the
     stand-in refuses them, reading CuPy's own signatures."""

@@ -122,7 +122,7 @@ def test_the_element_wise_chains_are_each_compiled_once_by_fuse(strict_gpu, opti
     train_steps(model, optimizer(model.parameters(), **options), numpy.ones((2, 3, 16, 16), "float32"),
                 numpy.array([1, 0]), "gpu", steps=2)
     names = [f.__name__ for f in strict_xp.fused]
-    update = "adam_update_with_decay" if optimizer is Adam else "sgd_momentum_update"  # OPTIMIZERS decay
+    update = "adam_update_with_decay" if optimizer is Adam else "sgd_momentum_update_with_decay"  # OPTIMIZERS decay
     assert {"normalise", "normalise_relu", "normalise_add_relu", "_input_gradient", update} <= set(names)
     assert len(names) == len(set(names)), names  # each once
 
@@ -137,6 +137,109 @@ def test_optimiser_state_moves_between_the_host_and_the_device(strict_gpu):
     again.load_state_dict(saved)  # host arrays (as a checkpoint holds them) onto the device
     buffers = [b.data for s in again.state.values() for name, b in s.items() if name != "step"]
     assert buffers and all(isinstance(b, strict_xp.StrictArray) for b in buffers)
+
+
+# -- what an op waits for -------------------------------------------------------------------------
+WAITLESS_OPS = {  # each a function of make(shape) (a float32 leaf) -> the op's output
+    "adaptive_avg_pool2d to 2x3": lambda make: F.adaptive_avg_pool2d(make((2, 3, 6, 7)), (2, 3)),
+    "adaptive_avg_pool2d to 1x1": lambda make: F.adaptive_avg_pool2d(make((2, 3, 5, 5)), 1),
+    "avg_pool2d": lambda make: F.avg_pool2d(make((2, 3, 6, 6)), 2),
+    "max_pool2d": lambda make: F.max_pool2d(make((2, 3, 7, 7)), 3, 2, 1),
+    "conv2d": lambda make: F.conv2d(make((2, 3, 6, 6)), make((4, 3, 3, 3)), make((4,)), padding=1),
+    "grouped conv2d": lambda make: F.conv2d(make((2, 4, 6, 6)), make((4, 2, 3, 3)), stride=2, groups=2),
+    "conv_transpose2d": lambda make: F.conv_transpose2d(make((2, 3, 4, 4)), make((3, 2, 3, 3)), stride=2),
+    "batch_norm": lambda make: F.batch_norm(make((2, 3, 4, 4)), None, None, make((3,)), make((3,)), True),
+    "cross_entropy": lambda make: F.cross_entropy(make((4, 5)), Tensor([0, 1, 4, -100]).to(make.device),
+                                                  weight=make((5,)).detach().abs(), label_smoothing=0.1),
+    "log_softmax": lambda make: F.log_softmax(make((4, 5)), 1),
+    "std": lambda make: F.std(make((4, 5)), 1),
+    "max along a dim": lambda make: F.max(make((4, 5)), 1).values,
+    "cumsum": lambda make: F.cumsum(make((4, 5)), 1),
+    "pow of tensors": lambda make: F.pow(make((4, 5)).abs(), make((4, 5))),
+    "clamp between tensors": lambda make: F.clamp(make((4, 5)), make((4, 5)), make((4, 5))),
+    "floor division": lambda make: F.div(make((4, 5)), make((4, 5)), rounding_mode="floor"),
+    "masked_fill": lambda make: F.masked_fill(make((4, 5)), make((4, 5)).detach() > 0, 2.0),
+}
+
+
+@pytest.mark.parametrize("op", WAITLESS_OPS)
+def test_an_op_and_its_gradient_on_the_gpu_wait_for_nothing_and_are_the_cpus(strict_gpu, op):
+    """No host round trip in an op's forward or backward pass (adaptive_avg_pool2d to other sizes than 1x1 looked
+    for inf and NaN on the device, twice); the values and gradients are the CPU's."""
+    results = {}
+    for device in ("cpu", "gpu"):
+        rng, leaves = numpy.random.default_rng(0), []
+
+        def make(shape):
+            leaves.append(Tensor(rng.standard_normal(shape).astype("float32"), device=device, requires_grad=True))
+            return leaves[-1]
+        make.device = device
+        with strict_xp.recording() as log:
+            out = WAITLESS_OPS[op](make)
+            out.sum().backward()
+        assert device == "cpu" or not waits(log), waits(log)
+        results[device] = [host(out)] + [host(leaf.grad) for leaf in leaves if leaf.grad is not None]
+    for cpu, gpu in zip(results["cpu"], results["gpu"], strict=True):
+        numpy.testing.assert_allclose(gpu, cpu, rtol=1e-5, atol=1e-5)
+
+
+def test_adaptive_avg_pool2d_on_the_gpu_keeps_inf_and_nan_in_their_bins(strict_gpu):
+    values = numpy.arange(2 * 6 * 7, dtype="float32").reshape(1, 2, 6, 7)
+    values[0, 0, 1, 1], values[0, 1, 4, 5], values[0, 1, 0, 0] = numpy.inf, numpy.nan, -numpy.inf
+    cpu, gpu = (F.adaptive_avg_pool2d(Tensor(values, device=device), (2, 3)) for device in ("cpu", "gpu"))
+    numpy.testing.assert_array_equal(host(gpu), host(cpu))
+    assert numpy.isinf(host(cpu)).sum() == 2 and numpy.isnan(host(cpu)).sum() == 1
+
+
+def test_fill_with_a_0d_tensor_reads_it_back_only_from_another_device(strict_gpu):
+    """As PyTorch's fill_ (a copy_ from a tensor on x's device): a GPU value was read back to the host first."""
+    x, value, on_host = (Tensor(numpy.zeros((2, 3), "float32"), device="gpu"), Tensor(numpy.array(1e40), device="gpu"),
+                         Tensor(numpy.array(2.5)))
+    with strict_xp.recording() as log:
+        x.fill_(value)  # float64 into float32: inf, as x.to(dtype)
+    assert log == [] and numpy.isposinf(host(x)).all()
+    with strict_xp.recording() as log:
+        x.fill_(on_host)  # from the host: copied, not waited for
+    assert [t.kind for t in log] == [strict_xp.TO_DEVICE] and (host(x) == 2.5).all()
+    on_host = Tensor(numpy.zeros(2, "uint8")).expand(2, 2)
+    on_host.fill_(Tensor(numpy.array(300), device="gpu"))  # to the host (PyTorch's item()), wrapped as there
+    assert host(on_host).tolist() == [[44, 44], [44, 44]]
+
+
+def test_init_constant_fills_on_the_device_as_fill(strict_gpu):
+    """nn.init.constant_ (zeros_, ones_) read a 0-d GPU tensor's value back to the host and copied a host array of the
+    tensor's size over: it is x.fill_(val) under no_grad, as PyTorch's."""
+    weight, value = Tensor(numpy.ones((3, 4), "float32"), device="gpu", requires_grad=True), Tensor(2.5, device="gpu")
+    with strict_xp.recording() as log:
+        tinyrrn.nn.init.constant_(weight, value)
+        tinyrrn.nn.init.zeros_(weight[1])
+    assert log == [] and weight.requires_grad and weight.version == 2
+    assert host(weight).tolist() == [[2.5] * 4, [0.0] * 4, [2.5] * 4]
+
+
+EVERY_STEP = [(Adam, {}), (Adam, {"weight_decay": 0.1}), (Adam, {"amsgrad": True}),
+              (Adam, {"amsgrad": True, "weight_decay": 0.1}), (tinyrrn.optim.AdamW, {"weight_decay": 0.1}),
+              (tinyrrn.optim.AdamW, {"amsgrad": True}), (SGD, {}), (SGD, {"weight_decay": 0.1}),
+              (SGD, {"momentum": 0.9}), (SGD, {"momentum": 0.9, "weight_decay": 0.1}),
+              (SGD, {"momentum": 0.9, "nesterov": True, "weight_decay": 0.1}),
+              (SGD, {"momentum": 0.9, "dampening": 0.5, "weight_decay": 0.1})]
+
+
+@pytest.mark.parametrize("optimizer, options", EVERY_STEP)
+def test_every_optimiser_step_is_a_kernel_cupy_can_fuse_and_steps_as_on_the_cpu(strict_gpu, optimizer, options):
+    """The kernels' numbers as cupy.fuse takes them (strict_xp._FusedNumber): SGD's kernels and Adam's with amsgrad
+    branched on weight_decay (CuPy's TypeError at every step on a GPU), Adam's computed 1 - beta1 in the kernel (a
+    float64 there: its float32 steps were not the CPU's)."""
+    values = numpy.random.default_rng(0).standard_normal((3, 4)).astype("float32")
+    results = {}
+    for device in ("cpu", "gpu"):
+        p = Tensor(values, device=device, requires_grad=True)
+        step = optimizer([p], lr=0.1, **options)
+        for _ in range(2):
+            p.grad = Tensor(values * 0.5, device=device)
+            step.step()
+        results[device] = host(p)
+    numpy.testing.assert_allclose(results["gpu"], results["cpu"], rtol=1e-6)
 
 
 # -- where CuPy's kernels answer otherwise than NumPy's --------------------------------------------

@@ -122,16 +122,37 @@ def test_repr_of_a_computed_tensor_names_its_grad_fn_as_torchs():
 def test_numpy_asarray_of_a_tensor_is_its_array_or_refused_as_torch():
     """numpy.asarray(x) is x.numpy() (PyTorch's __array__): refused while x requires grad, else its values in its
     dtype, or the one asked for. tinyrrn gave an object array of 0-d Tensors, graph and all."""
-    x = Tensor([[1.0, 2.0]], requires_grad=True)
+    x = Tensor([[1.0, 2.0]], requires_grad=True, device="cpu")
     with pytest.raises(RuntimeError, match=r"requires grad\. Use tensor\.detach\(\)\.numpy\(\)"):
         numpy.asarray(x)
     array = numpy.asarray(x.detach())
     assert array.dtype == numpy.float32 and array.tolist() == [[1.0, 2.0]]
     assert numpy.asarray(x.detach(), dtype="float64").dtype == numpy.float64
-    ints = Tensor(numpy.arange(3))
+    ints = Tensor(numpy.arange(3), device="cpu")
     copied = numpy.array(ints)
     copied[0] = 7
     assert copied.dtype == numpy.int64 and ints.data[0] == 0
+
+
+def test_a_numpy_ufunc_of_a_tensor_is_a_tensor_as_torchs(torch):
+    """PyTorch's __array_wrap__: numpy.sin(x) is a tensor (a new leaf), a bool result uint8; tinyrrn gave arrays."""
+    values = numpy.array([[0.5, -2.0, numpy.nan]], "float32")
+    x, t = Tensor(values, device="cpu"), torch.from_numpy(values)
+    for ufunc, args in ((numpy.sin, ()), (numpy.add, (1,)), (numpy.maximum, (numpy.zeros(3),)), (numpy.isnan, ())):
+        ours, theirs = ufunc(x, *args), ufunc(t, *args)
+        assert isinstance(ours, Tensor) and ours.dtype == str(theirs.dtype).replace("torch.", "")
+        numpy.testing.assert_array_equal(ours.numpy(), theirs.numpy())
+    assert isinstance(numpy.exp(Tensor(1.0, device="cpu")), Tensor) and numpy.exp(Tensor(1.0, device="cpu")).ndim == 0
+
+
+def test_numpy_refuses_a_gpu_tensor_as_torch_and_cupy_do(strict_gpu):
+    """numpy.asarray(x) and numpy.sin(x) of a GPU tensor copied it to the host in silence (a wait for the device, and
+    a hard-coded numpy call on device data got through the strict stand-in): PyTorch's TypeError, as CuPy's."""
+    x = Tensor([1.0, 2.0], device="gpu")
+    for implicit in (numpy.asarray, numpy.sin, lambda x: numpy.add(numpy.ones(2), x)):
+        with pytest.raises(TypeError, match="can't convert gpu device type tensor to numpy"):
+            implicit(x)
+    assert x.numpy().tolist() == [1.0, 2.0]  # explicit, as x.cpu()
 
 
 def test_integer_tensors_cannot_require_grad_and_differentiable_ops_refuse_them():

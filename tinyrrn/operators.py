@@ -202,13 +202,15 @@ def _overlap_of_put(data, items, value):
 
 def _fill(self, value):
     """``x.fill_(value)``, as PyTorch's: every element set to a number, converted with PyTorch's overflow check (into
-    float16 too), or to a 0-d tensor's value, converted as x.to(dtype) (assigned); an expanded tensor too (one
-    value in shared memory). Refused while gradients are recorded (see _refuse_in_graph)."""
+    float16 too), or to a 0-d tensor's value, converted as x.to(dtype) (assigned) and written from the device it is on
+    (PyTorch's copy_: a GPU tensor's is not read back to the host); an expanded tensor too (one value in shared
+    memory). Refused while gradients are recorded (see _refuse_in_graph)."""
     _refuse_in_graph("fill_", self, value)
     if getattr(value, "ndim", 0):
         raise ArgumentError(f"fill_ only supports 0-dimension value tensor but got tensor with {value.ndim} dimensions "
                             "(as PyTorch)")
-    self.data[...] = backend.to_numpy(assigned(value, self.dtype, float16=True))[()]  # (a number on any device)
+    value = assigned(value, self.dtype, float16=True)  # a NumPy number, or the 0-d tensor's array (either device)
+    self.data[...] = value if isinstance(value, numpy.generic) else backend.to_device(value, self.device)
     self.version += 1
     return self
 

@@ -1,8 +1,8 @@
 """Optimisers (Adam, AdamW, SGD with momentum) and learning-rate schedules.
 
-Each update is one element-wise function (``adam_update``, ``adam_update_with_decay`` or AdamW's
-``adam_decoupled_update``, ``sgd_update``, ``sgd_momentum_update``) that changes the parameter and its buffers in place, run by
-tinyrrn.threads.update_in_place: on the CPU on blocks of rows of every parameter, a few hundred
+Each update is one element-wise function (``adam_update``, AdamW's ``adam_decoupled_update``, ``sgd_update``,
+``sgd_momentum_update``, each with weight decay by with_weight_decay) that changes the parameter and its buffers in
+place, run by tinyrrn.threads.update_in_place: on the CPU on blocks of rows of every parameter, a few hundred
 kilobytes each, spread over tinyrrn's threads (a block's temporaries stay in the cache, and no
 temporary is ever as large as a parameter); on a GPU as one kernel per parameter, compiled by
 ``cupy.fuse``.
@@ -22,80 +22,95 @@ from .grad_mode import enable_grad
 from .tensor import RemovableHandle, Tensor, zero_grads
 
 
-def adam_update(param, grad, exp_avg, exp_avg_sq, beta1, beta2, step_size, correction2_sqrt, eps):
+# The kernels' numbers come computed on the host (1 - beta1, not beta1): in a kernel compiled by cupy.fuse, arithmetic
+# of two numbers gives a float64 variable, which would turn the step's float32 math into float64 on a GPU alone, and
+# a number has no Python value there (no ``if`` on it): weight decay is a kernel of its own (with_weight_decay).
+def adam_update(param, grad, exp_avg, exp_avg_sq, one_minus_beta1, beta2, one_minus_beta2, step_size,
+                correction2_sqrt, eps):
     """One Adam step in place, as torch.optim.Adam without weight decay.
 
     m = beta1 m + (1 - beta1) g;  v = beta2 v + (1 - beta2) g^2;  p -= step_size m / (sqrt(v) / c2 + eps),
     where ``step_size`` is lr / (1 - beta1^t) and ``correction2_sqrt`` c2 = sqrt(1 - beta2^t).
     """
-    exp_avg += (1 - beta1) * (grad - exp_avg)
+    exp_avg += one_minus_beta1 * (grad - exp_avg)
     exp_avg_sq *= beta2
-    exp_avg_sq += (1 - beta2) * (grad * grad)
+    exp_avg_sq += one_minus_beta2 * (grad * grad)
     param -= step_size * exp_avg / (backend.xp_of(param).sqrt(exp_avg_sq) / correction2_sqrt + eps)
 
 
-def adam_update_with_decay(param, grad, exp_avg, exp_avg_sq, beta1, beta2, step_size, correction2_sqrt, eps,
-                           weight_decay):
-    """adam_update with L2 weight decay added to the gradient, as torch.optim.Adam's weight_decay (a
-    separate function, so that the default, no decay, costs no extra pass)."""
-    adam_update(param, grad + weight_decay * param, exp_avg, exp_avg_sq, beta1, beta2, step_size, correction2_sqrt,
-                eps)
-
-
-def adam_decoupled_update(param, grad, exp_avg, exp_avg_sq, beta1, beta2, step_size, correction2_sqrt, eps, decay):
-    """adam_update after shrinking the parameter by ``decay`` = 1 - lr weight_decay, as torch.optim.AdamW (Adam's
-    decoupled_weight_decay) does instead of adding the decay to the gradient."""
-    param *= decay
-    adam_update(param, grad, exp_avg, exp_avg_sq, beta1, beta2, step_size, correction2_sqrt, eps)
-
-
-def adam_amsgrad_decoupled_update(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, beta1, beta2, step_size,
-                                  correction2_sqrt, eps, decay):
-    """adam_amsgrad_update after shrinking the parameter by ``decay``, as adam_decoupled_update."""
-    param *= decay
-    adam_amsgrad_update(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, beta1, beta2, step_size, correction2_sqrt,
-                        eps, 0)
-
-
-def adam_amsgrad_update(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, beta1, beta2, step_size, correction2_sqrt,
-                        eps, weight_decay):
-    """One step of torch.optim.Adam(amsgrad=True) in place: adam_update (with weight decay when not 0) dividing
-    by the square root of the largest exp_avg_sq seen, kept in ``max_exp_avg_sq``."""
+def adam_amsgrad_update(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, one_minus_beta1, beta2, one_minus_beta2,
+                        step_size, correction2_sqrt, eps):
+    """One step of torch.optim.Adam(amsgrad=True) in place: adam_update dividing by the square root of the largest
+    exp_avg_sq seen, kept in ``max_exp_avg_sq``."""
     xp = backend.xp_of(param)
-    grad = grad + weight_decay * param if weight_decay else grad
-    exp_avg += (1 - beta1) * (grad - exp_avg)
+    exp_avg += one_minus_beta1 * (grad - exp_avg)
     exp_avg_sq *= beta2
-    exp_avg_sq += (1 - beta2) * (grad * grad)
+    exp_avg_sq += one_minus_beta2 * (grad * grad)
     max_exp_avg_sq += xp.maximum(exp_avg_sq - max_exp_avg_sq, 0)  # the maximum, in place (one fused kernel)
     param -= step_size * exp_avg / (xp.sqrt(max_exp_avg_sq) / correction2_sqrt + eps)
 
 
-def sgd_update(param, grad, lr, weight_decay):
-    """One SGD step in place without momentum, as torch.optim.SGD: p -= lr (g + weight_decay p). The decay term
-    is added only when weight_decay is not 0, as torch: 0 * p would turn an infinite parameter into NaN."""
-    param -= lr * (grad + weight_decay * param if weight_decay else grad)
+def adam_decoupled_update(param, grad, exp_avg, exp_avg_sq, *numbers_and_decay):
+    """adam_update after shrinking the parameter by ``decay`` = 1 - lr weight_decay (the last number), as
+    torch.optim.AdamW (Adam's decoupled_weight_decay) does instead of adding the decay to the gradient."""
+    *numbers, decay = numbers_and_decay
+    param *= decay
+    adam_update(param, grad, exp_avg, exp_avg_sq, *numbers)
 
 
-def sgd_momentum_update(param, grad, momentum_buffer, lr, momentum, weight_decay):
+def adam_amsgrad_decoupled_update(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, *numbers_and_decay):
+    """adam_amsgrad_update after shrinking the parameter by ``decay``, as adam_decoupled_update."""
+    *numbers, decay = numbers_and_decay
+    param *= decay
+    adam_amsgrad_update(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, *numbers)
+
+
+def sgd_update(param, grad, lr):
+    """One SGD step in place without momentum, as torch.optim.SGD: p -= lr g."""
+    param -= lr * grad
+
+
+def sgd_momentum_update(param, grad, momentum_buffer, lr, momentum):
     """One SGD step in place with momentum, as torch.optim.SGD: b = momentum b + g (b starts at 0), p -= lr b."""
     momentum_buffer *= momentum
-    momentum_buffer += grad + weight_decay * param if weight_decay else grad  # no 0 * inf, as in sgd_update
+    momentum_buffer += grad
     param -= lr * momentum_buffer
 
 
-def sgd_dampened_momentum_update(param, grad, momentum_buffer, lr, momentum, weight_decay, dampening):
-    """sgd_momentum_update with torch.optim.SGD's dampening, b = momentum b + (1 - dampening) (g + weight_decay p),
-    for a buffer past its first step (a separate function, so that the default costs no extra pass)."""
-    sgd_momentum_update(param, (1 - dampening) * grad, momentum_buffer, lr, momentum, (1 - dampening) * weight_decay)
+def sgd_dampened_momentum_update(param, grad, momentum_buffer, lr, momentum, one_minus_dampening):
+    """sgd_momentum_update with torch.optim.SGD's dampening, b = momentum b + (1 - dampening) g, for a buffer past
+    its first step (a separate function, so that the default costs no extra pass)."""
+    sgd_momentum_update(param, one_minus_dampening * grad, momentum_buffer, lr, momentum)
 
 
-def sgd_nesterov_update(param, grad, momentum_buffer, lr, momentum, weight_decay):
+def sgd_nesterov_update(param, grad, momentum_buffer, lr, momentum):
     """One SGD step in place with Nesterov momentum, as torch.optim.SGD(nesterov=True) (no dampening):
     b = momentum b + g (b starts at 0), p -= lr (g + momentum b)."""
-    grad = grad + weight_decay * param if weight_decay else grad
     momentum_buffer *= momentum
     momentum_buffer += grad
     param -= lr * (grad + momentum * momentum_buffer)
+
+
+def with_weight_decay(update):
+    """``update`` with L2 weight decay added to the gradient first, g + weight_decay p (weight_decay its last
+    number), as torch.optim's weight_decay: a kernel of its own, taken when weight_decay is not 0 (no decay costs
+    no extra pass, and 0 * an infinite parameter makes no NaN, as torch)."""
+    def update_with_decay(param, grad, *arrays_and_numbers):
+        *arrays_and_numbers, weight_decay = arrays_and_numbers
+        update(param, grad + weight_decay * param, *arrays_and_numbers)
+    update_with_decay.__name__ = update_with_decay.__qualname__ = f"{update.__name__}_with_decay"
+    return update_with_decay
+
+
+WITH_DECAY = {update: with_weight_decay(update) for update in (
+    adam_update, adam_amsgrad_update, sgd_update, sgd_momentum_update, sgd_dampened_momentum_update,
+    sgd_nesterov_update)}  # built once: a GPU compiles each kernel once
+
+
+def kernel_and_decay(update, weight_decay):
+    """(kernel, trailing numbers): ``update``'s weight-decay kernel and (weight_decay,), or ``update`` and () for a
+    weight_decay of 0."""
+    return (WITH_DECAY[update], (weight_decay,)) if weight_decay else (update, ())
 
 
 def _parameter_groups(params):
@@ -514,16 +529,14 @@ class Adam(Optimizer):
         for (_, count), (group, arrays) in by_count.items():
             # each a number or a one-element tensor, as PyTorch takes them (a tensor's value now)
             (beta1, beta2), lr, weight_decay = map(float, group["betas"]), float(group["lr"]), float(group["weight_decay"])
-            numbers = (beta1, beta2, lr / (1 - beta1 ** count), math.sqrt(1 - beta2 ** count), float(group["eps"]))
+            numbers = (1 - beta1, beta2, 1 - beta2, lr / (1 - beta1 ** count), math.sqrt(1 - beta2 ** count),
+                       float(group["eps"]))
             if weight_decay and group["decoupled_weight_decay"]:  # AdamW's
                 threads.update_in_place(adam_amsgrad_decoupled_update if group["amsgrad"] else adam_decoupled_update,
                                         arrays, *numbers, 1 - lr * weight_decay)
-            elif group["amsgrad"]:
-                threads.update_in_place(adam_amsgrad_update, arrays, *numbers, weight_decay)
-            elif weight_decay:
-                threads.update_in_place(adam_update_with_decay, arrays, *numbers, weight_decay)
             else:
-                threads.update_in_place(adam_update, arrays, *numbers)
+                update, decay = kernel_and_decay(adam_amsgrad_update if group["amsgrad"] else adam_update, weight_decay)
+                threads.update_in_place(update, arrays, *numbers, *decay)
 
 
 class AdamW(Adam):
@@ -599,12 +612,14 @@ class SGD(Optimizer):
             # array's in-place *= with a Tensor would rebind, not update, and the step do nothing)
             lr, momentum, weight_decay = float(group["lr"]), float(group["momentum"]), float(group["weight_decay"])
             if momentum:
-                threads.update_in_place(sgd_nesterov_update if group["nesterov"] else sgd_momentum_update, arrays,
-                                        lr, momentum, weight_decay)
-                threads.update_in_place(sgd_dampened_momentum_update, dampened, lr, momentum, weight_decay,
-                                        float(group["dampening"]))
+                momentum_update = sgd_nesterov_update if group["nesterov"] else sgd_momentum_update
+                update, decay = kernel_and_decay(momentum_update, weight_decay)
+                threads.update_in_place(update, arrays, lr, momentum, *decay)
+                update, decay = kernel_and_decay(sgd_dampened_momentum_update, weight_decay)
+                threads.update_in_place(update, dampened, lr, momentum, 1 - float(group["dampening"]), *decay)
             else:
-                threads.update_in_place(sgd_update, arrays, lr, weight_decay)
+                update, decay = kernel_and_decay(sgd_update, weight_decay)
+                threads.update_in_place(update, arrays, lr, *decay)
 
 
 def learning_rate(schedule, base_lr, step, total_steps, warmup=0, step_every=None, gamma=0.1):

@@ -355,9 +355,18 @@ class Tensor:
         return backend.to_numpy(self.data)
 
     def __array__(self, dtype=None, copy=None):
-        """numpy.asarray(x) and numpy.array(x) (a copy): x.numpy(), in ``dtype`` if given, as PyTorch's."""
+        """numpy.asarray(x) and numpy.array(x) (a copy): x.numpy(), in ``dtype`` if given, as PyTorch's; a GPU
+        tensor's is refused, as PyTorch's and CuPy's (an implicit copy to the host, which waits for the device)."""
+        if backend.xp_of(self.data) is not numpy:
+            raise TypeError("can't convert gpu device type tensor to numpy implicitly (as PyTorch and CuPy); use "
+                            "x.cpu() or x.numpy() to copy the tensor to host memory first")
         array = self.numpy()
         return array.astype(dtype or array.dtype, copy=bool(copy))
+
+    def __array_wrap__(self, array, context=None, return_scalar=False):
+        """A NumPy ufunc of tensors (numpy.sin(x), numpy.add(x, 1)) gives a tensor, a new leaf, as PyTorch's: a bool
+        result as uint8, as there."""
+        return Tensor(array.astype("uint8") if array.dtype == bool else array)
 
     def __dlpack__(self, *args, **kwargs):
         """The data through DLPack (numpy.from_dlpack(x), torch.from_dlpack(x): shared memory), as PyTorch's; refused

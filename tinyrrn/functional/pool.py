@@ -226,9 +226,10 @@ def _binned(average, array):
     """``average(array)`` for a linear map whose weights are >= 0 (the averaging matrices), with IEEE
     sums as PyTorch's per-bin loops give them: a bin holding inf is inf, one holding NaN or both
     infinities is NaN, and a bin without them stays finite (a matrix product would make 0 * inf = NaN
-    of every weight-0 entry). The repair runs only when ``array`` holds a non-finite value."""
+    of every weight-0 entry). The repair runs only when ``array`` may hold a non-finite value (_may_hold: always on a
+    GPU, where looking would wait for the device)."""
     xp = backend.xp_of(array)
-    if xp.isfinite(array).all():
+    if not _may_hold(xp, lambda: ~xp.isfinite(array)):
         return average(array)
     def holds(mask):
         return average(mask.astype(array.dtype)) > 0

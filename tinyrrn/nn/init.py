@@ -12,7 +12,7 @@ import numpy
 
 from .. import backend
 from ..functional._util import check_float, check_tensors, only_torch_defaults
-from ..functional.dtypes import assigned
+from ..grad_mode import no_grad
 from ..random import generator as _generator
 from ..tensor import ArgumentError, check_inference_write
 
@@ -195,12 +195,11 @@ def dirac_(tensor, groups=1):
 
 def constant_(tensor, val):
     """Fill with ``val``: a number (refused where it overflows the dtype: NaN into an int tensor) or a 0-d
-    tensor, as PyTorch's fill_ (which x[...] = val shares)."""
+    tensor, as PyTorch's: x.fill_(val) under no_grad (on the tensor's device: a GPU tensor's value is not read back,
+    nor a host array of the tensor's size copied over)."""
     check_tensors("constant_", tensor, names=("tensor",))
-    if getattr(val, "ndim", 0):
-        raise ArgumentError(f"fill_ only supports 0-dimension value tensor but got tensor with {val.ndim} "
-                            "dimensions (as PyTorch)")
-    return _fill(tensor, numpy.full(tensor.shape, backend.to_numpy(assigned(val, tensor.data.dtype, float16=True))))
+    with no_grad():
+        return tensor.fill_(val)
 
 
 def ones_(tensor):
