@@ -399,9 +399,9 @@ class Module:
 
     def to(self, *args, device=None, dtype=None, non_blocking=False, memory_format=None):
         """Move every parameter (with its gradient) and buffer to 'cpu' or 'gpu', and/or convert the floating
-        ones to a float ``dtype``, in place; returns self. As PyTorch: to(device), to(dtype), to(device, dtype)
-        or the keywords; ``non_blocking`` (how a copy is made, not what it holds) any value, ``memory_format``
-        None only.
+        ones to a float ``dtype`` (parameters in place, a changed buffer as a new Tensor: see _convert); returns
+        self. As PyTorch: to(device), to(dtype), to(device, dtype) or the keywords; ``non_blocking`` (how a copy is
+        made, not what it holds) any value, ``memory_format`` None only.
 
         Arrays already on ``device`` are left as they are; moved 4-D arrays
         stay channels-last in memory when they were (conv weights).
@@ -419,15 +419,18 @@ class Module:
         return self._convert(converted)
 
     def _convert(self, converted):
-        """Every parameter's and buffer's array (and a parameter's gradient's) replaced by ``converted(array)`` in
-        the same Tensor, as PyTorch's parameters (param.data = ...); self."""
+        """Every parameter's array (and its gradient's) replaced by ``converted(array)`` in the same Tensor, as
+        PyTorch's parameters (param.data = ...); a buffer whose array it changes replaced by a new Tensor (a
+        reference held to the old one keeps the old values), as PyTorch's buffer = buffer.to(...); self."""
         for m in self.modules():
             for p in (p for p in m._parameters.values() if p is not None):
                 p.data = converted(p.data)
                 if p.grad is not None:
                     p.grad.data = converted(p.grad.data)
-            for b in (b for b in m._buffers.values() if b is not None):
-                b.data = converted(b.data)
+            for name, b in m._buffers.items():
+                array = None if b is None else converted(b.data)
+                if array is not None and array is not b.data:
+                    m._buffers[name] = Tensor(array, requires_grad=b.requires_grad)
         return self
 
     def type(self, dst_type):
