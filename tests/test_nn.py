@@ -1947,3 +1947,20 @@ def test_conv_bn_fuses_no_conv2d_of_another_padding_mode(rng):
     x = Tensor(on_device(rng.standard_normal((2, 2, 5, 5)).astype("float32")))
     with tinyrrn.no_grad():
         np.testing.assert_allclose(host(nn.conv_bn(conv, bn, x)), host(bn(conv(x))), rtol=1e-6, atol=1e-6)
+
+
+def test_get_parameter_and_get_buffer_say_what_torchs_say(torch):
+    """get_parameter('0.nothing') said 'Linear has no parameter `nothing`' and get_buffer('0.weight') '`weight` is
+    not a buffer of Linear'; PyTorch's words now: a missing name missing, a name of another kind not of its kind."""
+    for library in (torch.nn, nn):
+        model = library.Sequential(library.Linear(1, 1, bias=False), library.BatchNorm2d(1))
+        for get, target, message in [("get_parameter", "0.nothing", "Linear has no attribute `nothing`"),
+                                     ("get_parameter", "0.training", "`training` is not an nn.Parameter"),
+                                     ("get_parameter", "0.bias", "`bias` is not an nn.Parameter"),
+                                     ("get_parameter", "1.running_mean", "`running_mean` is not an nn.Parameter"),
+                                     ("get_buffer", "1.weight", "`weight` is not a buffer"),
+                                     ("get_buffer", "1.nothing", "BatchNorm2d has no attribute `nothing`")]:
+            with pytest.raises(AttributeError, match=message):
+                getattr(model, get)(target)
+        model[1].running_var = None
+        assert model.get_buffer("1.running_var") is None

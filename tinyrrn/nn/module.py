@@ -343,19 +343,27 @@ class Module:
 
     def get_parameter(self, target):
         """The parameter at the dotted path ``target``, or PyTorch's AttributeError."""
-        path, _, name = target.rpartition(".")
-        module = self.get_submodule(path)
-        if not isinstance(module._parameters.get(name), Parameter):
-            raise AttributeError(f"{type(module).__name__} has no parameter `{name}`")
-        return module._parameters[name]
+        module, name = self._owner_of(target)
+        if not isinstance(getattr(module, name), Parameter):
+            raise AttributeError(f"`{name}` is not an nn.Parameter")
+        return getattr(module, name)
 
     def get_buffer(self, target):
-        """The buffer at the dotted path ``target``, or PyTorch's AttributeError."""
+        """The buffer at the dotted path ``target`` (None for a buffer slot without a value), or PyTorch's
+        AttributeError."""
+        module, name = self._owner_of(target)
+        if name not in module._buffers:
+            raise AttributeError(f"`{name}` is not a buffer")
+        return module._buffers[name]
+
+    def _owner_of(self, target):
+        """The module at the path of the dotted ``target`` and the last name, which it has: get_parameter's and
+        get_buffer's start, with PyTorch's AttributeError for a name it has not."""
         path, _, name = target.rpartition(".")
         module = self.get_submodule(path)
-        if name not in module._buffers:
-            raise AttributeError(f"`{name}` is not a buffer of {type(module).__name__}")
-        return module._buffers[name]
+        if not hasattr(module, name):
+            raise AttributeError(f"{type(module).__name__} has no attribute `{name}`")
+        return module, name
 
     def apply(self, fn):
         """``fn(m)`` for every module below this one and then this one (children first), as PyTorch; returns self."""
