@@ -100,8 +100,8 @@ class Module:
                                              (self._modules, "child module", Module)):
                 if name in registry:
                     if value is not None:
-                        raise TypeError(f"cannot assign {type(value).__name__} as {kind} {name!r} of "
-                                        f"{type(self).__name__} ({expected.__name__} or None expected, as in PyTorch)")
+                        raise TypeError(f"cannot assign '{_type_name(value)}' as {kind} '{name}' (tinyrrn.nn."
+                                        f"{expected.__name__} or None expected, as PyTorch)")
                     target = registry
         if target is None:
             object.__setattr__(self, name, value)
@@ -697,10 +697,15 @@ def move_keeping_layout(array, device):
 
 def _index_key(module, index):
     """The name of the index-th child of a Sequential or ModuleList, or PyTorch's IndexError."""
-    index, size = operator.index(index), len(module._modules)
+    return list(module._modules)[_checked_index(index, len(module._modules))]
+
+
+def _checked_index(index, size):
+    """``index`` (an int, or what operator.index takes) into ``size`` items as 0..size-1, or PyTorch's IndexError."""
+    index = operator.index(index)
     if not -size <= index < size:
         raise IndexError(f"index {index} is out of range")
-    return list(module._modules)[index % size]
+    return index % size
 
 
 class _ModuleSequence(Module):
@@ -907,16 +912,195 @@ class ModuleDict(Module):
 
     def update(self, modules):
         """Add the (name, module) pairs of a mapping or an iterable of pairs, as PyTorch."""
-        if not isinstance(modules, Iterable):
-            raise TypeError("ModuleDict.update should be called with an iterable of key/value pairs, but got "
-                            f"{type(modules).__name__}")
-        if isinstance(modules, (Mapping, ModuleDict)):
-            for key, module in modules.items():
-                self[key] = module
-            return
-        for j, pair in enumerate(modules):
-            if not isinstance(pair, Iterable):
-                raise TypeError(f"ModuleDict update sequence element #{j} should be Iterable; is {type(pair).__name__}")
-            if len(pair) != 2:
-                raise ValueError(f"ModuleDict update sequence element #{j} has length {len(pair)}; 2 is required")
-            self[pair[0]] = pair[1]
+        for key, module in _pairs("ModuleDict", modules, sort=False):
+            self[key] = module
+
+
+def _pairs(kind, values, sort):
+    """The (key, value) pairs of ModuleDict's or ParameterDict's update: a mapping's items (sorted with ``sort``
+    unless it is ordered, as PyTorch's ParameterDict) or an iterable of pairs, with PyTorch's errors."""
+    if not isinstance(values, Iterable):
+        raise TypeError(f"{'ParametersDict' if kind == 'ParameterDict' else kind}.update should be called with an "
+                        f"iterable of key/value pairs, but got {type(values).__name__}")  # (PyTorch's spelling)
+    if isinstance(values, (Mapping, ModuleDict, ParameterDict)):
+        ordered = not sort or isinstance(values, (OrderedDict, ParameterDict))
+        return list(values.items()) if ordered else sorted(values.items())
+    pairs = []
+    for j, pair in enumerate(values):
+        if not isinstance(pair, Iterable):
+            raise TypeError(f"{kind} update sequence element #{j} should be Iterable; is {type(pair).__name__}")
+        if len(pair) != 2:
+            raise ValueError(f"{kind} update sequence element #{j} has length {len(pair)}; 2 is required")
+        pairs.append(tuple(pair))
+    return pairs
+
+
+class ParameterList(Module):
+    """Parameters held in a list, registered as '0', '1', ..., as torch.nn.ParameterList: a Tensor put in it
+    becomes a Parameter on its data (one that is a Parameter is kept itself); any other value is kept as an
+    attribute of that name (a Module as a child)."""
+
+    def __init__(self, values=None):
+        super().__init__()
+        self._size = 0
+        if values is not None:
+            self.extend(values)
+
+    def __getitem__(self, index):
+        """The index-th value, or for a slice a new ParameterList of those values (the same Parameters)."""
+        if isinstance(index, slice):
+            return type(self)([self[i] for i in range(len(self))[index]])
+        return getattr(self, str(_checked_index(index, len(self))))
+
+    def __setitem__(self, index, value):
+        if isinstance(value, Tensor) and not isinstance(value, Parameter):
+            value = Parameter(value)
+        setattr(self, str(_checked_index(index, len(self))), value)
+
+    def __len__(self):
+        return self._size
+
+    def __iter__(self):
+        return (self[i] for i in range(len(self)))
+
+    def __iadd__(self, values):
+        return self.extend(values)
+
+    def __call__(self, *args, **kwargs):
+        raise RuntimeError("ParameterList should not be called.")
+
+    def append(self, value):
+        self._size += 1
+        self[self._size - 1] = value
+        return self
+
+    def extend(self, values):
+        """Append each of ``values`` (an iterable, not a Tensor), as PyTorch."""
+        if not isinstance(values, Iterable) or isinstance(values, Tensor):
+            raise TypeError(f"ParameterList.extend should be called with an iterable, but got {type(values).__name__}")
+        for value in values:
+            self.append(value)
+        return self
+
+    def extra_repr(self):
+        """A line for each value, as PyTorch's: 'Parameter containing: [float32 of size 2x3]'."""
+        return "\n".join(f"  ({i}): {_described(value)}" for i, value in enumerate(self))
+
+
+class ParameterDict(Module):
+    """Parameters held in a dict by string key, each registered under its key, as torch.nn.ParameterDict: a Tensor
+    put in it becomes a Parameter on its data; any other value is kept as an attribute (a Module as a child)."""
+
+    def __init__(self, parameters=None):
+        super().__init__()
+        self._keys = {}  # the keys in order
+        if parameters is not None:
+            self.update(parameters)
+
+    def __getitem__(self, key):
+        return getattr(self, _string_key(key))
+
+    def __setitem__(self, key, value):
+        self._keys[key] = None
+        if isinstance(value, Tensor) and not isinstance(value, Parameter):
+            value = Parameter(value)
+        setattr(self, _string_key(key), value)
+
+    def __delitem__(self, key):
+        del self._keys[key]
+        delattr(self, _string_key(key))
+
+    def __len__(self):
+        return len(self._keys)
+
+    def __iter__(self):
+        return iter(self._keys)
+
+    def __reversed__(self):
+        return reversed(list(self._keys))
+
+    def __contains__(self, key):
+        return key in self._keys
+
+    def __call__(self, *args, **kwargs):
+        raise RuntimeError("ParameterDict should not be called.")
+
+    def keys(self):
+        return self._keys.keys()
+
+    def items(self):
+        return ((k, self[k]) for k in self._keys)
+
+    def values(self):
+        return (self[k] for k in self._keys)
+
+    def get(self, key, default=None):
+        return self[key] if key in self else default
+
+    def setdefault(self, key, default=None):
+        if key not in self:
+            self[key] = default
+        return self[key]
+
+    def pop(self, key):
+        value = self[key]
+        del self[key]
+        return value
+
+    def popitem(self):
+        """The last (key, value) added, removed; PyTorch's KeyError when empty."""
+        if not self._keys:
+            raise KeyError("popitem(): dictionary is empty")
+        key = next(reversed(self._keys))
+        return key, self.pop(key)
+
+    def clear(self):
+        for key in list(self._keys):
+            del self[key]
+
+    def copy(self):
+        """A new ParameterDict of the same values (the same Parameters), as PyTorch."""
+        return ParameterDict(OrderedDict(self.items()))
+
+    def fromkeys(self, keys, default=None):
+        return ParameterDict((key, default) for key in keys)
+
+    def update(self, parameters):
+        """Add the (key, value) pairs of a mapping (sorted by key unless ordered: an OrderedDict or ParameterDict)
+        or an iterable of pairs, as PyTorch."""
+        for key, value in _pairs("ParameterDict", parameters, sort=True):
+            self[key] = value
+
+    def __or__(self, other):
+        merged = self.copy()
+        merged.update(other)
+        return merged
+
+    def __ror__(self, other):
+        merged = other.copy()
+        merged.update(self)
+        return merged
+
+    def __ior__(self, other):
+        self.update(other)
+        return self
+
+    def extra_repr(self):
+        return "\n".join(f"  ({key}): {_described(value)}" for key, value in self.items())
+
+
+def _string_key(key):
+    """A ParameterDict key, which is a string (an attribute name), or PyTorch's TypeError."""
+    if not isinstance(key, str):
+        raise TypeError(f"Index given to ParameterDict cannot be used as a key as it is not a string (type is "
+                        f"'{type(key).__name__}'). Open an issue on github if you need non-string keys.")
+    return key
+
+
+def _described(value):
+    """A value of a ParameterList as its repr names it, as PyTorch's."""
+    if not isinstance(value, Tensor):
+        return f"Object of type: {type(value).__name__}"
+    kind = "Parameter" if isinstance(value, Parameter) else "Tensor"
+    device = "" if value.device == "cpu" else f" ({value.device})"
+    return f"{kind} containing: [{value.dtype} of size {'x'.join(str(n) for n in value.shape)}{device}]"
