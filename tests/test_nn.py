@@ -2006,3 +2006,15 @@ def test_parameter_list_and_dict_hold_parameters_as_torchs(torch):
     assert _container_story(nn, Tensor) == _container_story(torch.nn, torch.tensor)
     text = repr(nn.ParameterList([nn.Parameter(np.zeros((2, 3), "float32")), "x"]))
     assert text == "ParameterList(\n    (0): Parameter containing: [float32 of size 2x3]\n    (1): Object of type: str\n)"
+
+
+@pytest.mark.parametrize("name, says", [("modules", "no global module hooks"), ("functional", "tinyrrn.functional"),
+                                        ("LSTM", "tinyrrn.nn.__all__")])
+def test_what_tinyrrn_lacks_of_torch_nn_says_what_to_use(torch, name, says):
+    """torch.nn.modules.module.register_module_forward_hook (global hooks), torch.nn.functional and torch's other
+    layers were a bare "has no attribute": the AttributeError now says why and what to use."""
+    assert hasattr(torch.nn, name) and not hasattr(nn, name)
+    with pytest.raises(AttributeError, match=says):
+        getattr(nn, name)
+    with pytest.raises(AttributeError, match="^module 'tinyrrn.nn' has no attribute 'nothing'$"):
+        nn.nothing
