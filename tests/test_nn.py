@@ -2018,3 +2018,16 @@ def test_what_tinyrrn_lacks_of_torch_nn_says_what_to_use(torch, name, says):
         getattr(nn, name)
     with pytest.raises(AttributeError, match="^module 'tinyrrn.nn' has no attribute 'nothing'$"):
         nn.nothing
+
+
+def test_layer_reprs_read_the_layers_settings_as_torchs(torch):
+    """Linear's and the convolutions' repr read the weight's shape: with the weight deleted or set to None (pruning,
+    a weight made elsewhere) printing the model raised AttributeError; they print the layer's settings now, as
+    PyTorch's, and BatchNorm2d its ``affine``."""
+    def make(library):
+        layers = [library.Linear(2, 3), library.Conv2d(4, 6, (3, 1), groups=2, bias=False),
+                  library.ConvTranspose2d(4, 6, 2, groups=2), library.BatchNorm2d(3)]
+        for layer in layers:
+            layer.weight = None
+        return layers
+    assert [repr(layer) for layer in make(nn)] == [repr(layer) for layer in make(torch.nn)]
