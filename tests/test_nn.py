@@ -1760,9 +1760,8 @@ def test_forward_hooks_errors_and_always_call_as_torch(torch):
         assert not m._forward_hooks
         with pytest.raises(TypeError):
             m.register_forward_hook(lambda *args: None, True)  # prepend and the rest are keywords
-    for name in ("register_full_backward_hook", "register_full_backward_pre_hook", "register_backward_hook"):
-        with pytest.raises(NotImplementedError, match=name):
-            getattr(nn.Linear(2, 2), name)(lambda *args: None)
+    with pytest.raises(NotImplementedError, match="register_backward_hook"):  # the deprecated, not full, one
+        nn.Linear(2, 2).register_backward_hook(lambda *args: None)
 
 
 def test_forward_hooks_run_in_sequential_children_and_keep_the_graph():
@@ -2031,3 +2030,77 @@ def test_layer_reprs_read_the_layers_settings_as_torchs(torch):
             layer.weight = None
         return layers
     assert [repr(layer) for layer in make(nn)] == [repr(layer) for layer in make(torch.nn)]
+
+
+def _backward_hooks_story(torch, library, tensor):
+    """What a model's full backward hooks and pre-hooks see and change, and their errors, for ``library``."""
+    def values(t):
+        return None if t is None else np.round(np.asarray(t.detach().numpy() if library is torch.nn else host(t.data),
+                                                          dtype="float64"), 4).tolist()
+    told = []
+
+    def tell(f):
+        try:
+            told.append(f())
+        except Exception as error:
+            told.append(f"{type(error).__name__}: {str(error)[:60]}")
+    model = library.Sequential(library.Linear(3, 2), library.ReLU(), library.Linear(2, 1))
+    for p in model.parameters():
+        p.requires_grad_(False)
+        p[...] = tensor(np.linspace(-1, 1, int(np.prod(p.shape)), dtype="float32").reshape(p.shape))
+        p.requires_grad_()
+    seen = []
+    handle = model[0].register_full_backward_hook(lambda m, gi, go: seen.append(
+        ("full 0", [values(g) for g in gi], [values(g) for g in go])))
+    model[2].register_full_backward_pre_hook(lambda m, go: seen.append(("pre 2", [values(g) for g in go])))
+    model[2].register_full_backward_hook(lambda m, gi, go: (gi[0] * 2,))  # replaces grad_input
+    model[1].register_full_backward_pre_hook(lambda m, go: (go[0] * 3,), prepend=True)  # replaces grad_output
+    model.register_full_backward_hook(lambda m, gi, go: seen.append(("model", [values(g) for g in gi])))
+    x = tensor(np.array([[1, 2, 3], [-1, 0.5, 2]], "float32")).requires_grad_()
+    model(x).sum().backward()
+    tell(lambda: (seen[:], values(x.grad), values(model[0].weight.grad)))
+    seen.clear()
+    with warnings.catch_warnings(record=True) as caught:  # no input requires grad: called with grad_output
+        warnings.simplefilter("always")
+        model(tensor(np.ones((1, 3), "float32"))).sum().backward()
+    tell(lambda: (seen[:], any("no inputs require gradients" in str(w.message) for w in caught)))
+    seen.clear()
+    handle.remove()
+    model(x).sum().backward()
+    tell(lambda: seen[:])
+    x = tensor(np.ones((1, 2), "float32")).requires_grad_()
+    for register, hook in (("register_full_backward_hook", lambda m, gi, go: (gi[0], gi[0])),
+                           ("register_full_backward_pre_hook", lambda m, go: (go[0], go[0]))):
+        layer = library.Linear(2, 2)
+        getattr(layer, register)(hook)
+        tell(lambda: layer(x).sum().backward())
+    layer = library.Linear(2, 2)
+    layer.register_full_backward_hook(lambda m, gi, go: (go[0],))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        tell(lambda: layer(tensor(np.ones((1, 2), "float32"))).sum().backward())
+    return told
+
+
+def test_full_backward_hooks_see_and_replace_gradients_as_torchs(torch):
+    """register_full_backward_hook and register_full_backward_pre_hook were refused: they see grad_input and
+    grad_output and replace them now, as PyTorch's (prepend, handles, no input requiring grad, errors)."""
+    assert _backward_hooks_story(torch, nn, lambda a: Tensor(on_device(a))) == \
+        _backward_hooks_story(torch, torch.nn, torch.tensor)
+
+
+def test_full_backward_hooks_refuse_two_inputs_that_require_grad():
+    """tinyrrn hooks one gradient per node: a second input that requires grad is refused, saying so; under no_grad
+    nothing is hooked."""
+    class Add(nn.Module):
+        def forward(self, a, b):
+            return a + b
+    add, seen = Add(), []
+    add.register_full_backward_hook(lambda m, gi, go: seen.append(len(gi)))
+    a, b = (Tensor(on_device(np.ones(2, "float32")), requires_grad=True) for _ in range(2))
+    with pytest.raises(NotImplementedError, match="more than one input that requires grad"):
+        add(a, b)
+    with tinyrrn.no_grad():
+        assert not add(a, b).requires_grad
+    add(a, Tensor(on_device(np.ones(2, "float32")))).sum().backward()
+    assert seen == [2] and host(a.grad).tolist() == [1, 1]

@@ -9,7 +9,8 @@ import numpy
 from .. import backend
 from ..functional import channels_last
 from ..functional._util import only_torch_defaults
-from ..tensor import ArgumentError, RemovableHandle, Tensor, zero_grads
+from ..grad_mode import is_grad_enabled
+from ..tensor import ArgumentError, RemovableHandle, Tensor, make_result, zero_grads
 
 
 class Parameter(Tensor):
@@ -52,7 +53,8 @@ def _hook_refused(name, why):
     return method
 
 
-_NO_BACKWARD_HOOKS = "no module backward hooks: its graph has no node for a module's inputs and outputs together"
+_NO_BACKWARD_HOOKS = ("no module backward hooks but the full ones: register_full_backward_hook gives the gradients of "
+                      "the module's inputs and outputs")
 _NO_STATE_HOOKS = "no state_dict or load_state_dict hooks: edit the dict state_dict() returns, or the one given"
 
 
@@ -72,7 +74,8 @@ class Module:
         object.__setattr__(self, "_non_persistent", set())  # buffers left out of state_dict
         object.__setattr__(self, "training", True)
         for hooks in ("_forward_pre_hooks", "_forward_pre_hooks_with_kwargs", "_forward_hooks",
-                      "_forward_hooks_with_kwargs", "_forward_hooks_always_called"):  # PyTorch's: id -> hook (or True)
+                      "_forward_hooks_with_kwargs", "_forward_hooks_always_called", "_backward_hooks",
+                      "_backward_pre_hooks"):  # PyTorch's: id -> hook (or True); pre-hooks' ids in _backward_hooks too
             object.__setattr__(self, hooks, OrderedDict())
 
     def __setattr__(self, name, value):
@@ -176,10 +179,11 @@ class Module:
         (self._non_persistent.discard if persistent else self._non_persistent.add)(name)
 
     def __call__(self, *args, **kwargs):
-        """forward(), after the forward pre-hooks and before the forward hooks, as PyTorch's."""
-        if not (self._forward_pre_hooks or self._forward_hooks):
+        """forward(), after the forward pre-hooks and before the forward hooks, as PyTorch's; with backward hooks
+        its inputs and output pass through their nodes (_BackwardHooks)."""
+        if not (self._forward_pre_hooks or self._forward_hooks or self._backward_hooks):
             return self.forward(*args, **kwargs)
-        output, called = None, set()
+        output, called, backward_hooks = None, set(), None
         try:
             for key, hook in tuple(self._forward_pre_hooks.items()):
                 if key in self._forward_pre_hooks_with_kwargs:
@@ -193,11 +197,16 @@ class Module:
                     result = hook(self, args)
                     if result is not None:
                         args = result if isinstance(result, tuple) else (result,)
+            if self._backward_hooks and is_grad_enabled():
+                backward_hooks = _BackwardHooks(self)
+                args = backward_hooks.inputs(args)
             output = self.forward(*args, **kwargs)
             for key, hook in tuple(self._forward_hooks.items()):
                 called.add(key)
                 result = self._forward_hook(key, hook, args, kwargs, output)
                 output = output if result is None else result
+            if backward_hooks is not None:
+                output = backward_hooks.output(output)
         except Exception:
             for key, hook in tuple(self._forward_hooks.items()):
                 if key in self._forward_hooks_always_called and key not in called:
@@ -241,8 +250,21 @@ class Module:
             ([self._forward_hooks_always_called] if always_call else [])
         return self._add_hook(self._forward_hooks, hook, prepend, flags)
 
-    register_full_backward_hook = _hook_refused("register_full_backward_hook", _NO_BACKWARD_HOOKS)
-    register_full_backward_pre_hook = _hook_refused("register_full_backward_pre_hook", _NO_BACKWARD_HOOKS)
+    def register_full_backward_pre_hook(self, hook, prepend=False):
+        """Call ``hook(module, grad_output)`` when the gradient of the module's output is computed, as PyTorch: a
+        result other than None (a tuple as grad_output) replaces it. See register_full_backward_hook. A
+        RemovableHandle."""
+        return self._add_hook(self._backward_hooks, hook, prepend, [self._backward_pre_hooks])
+
+    def register_full_backward_hook(self, hook, prepend=False):
+        """Call ``hook(module, grad_input, grad_output)`` when the gradient of the module's input is computed, as
+        PyTorch: grad_input holds one gradient per positional argument (None for one that is not a Tensor that
+        requires grad), grad_output one per output (a Tensor, or each of a tuple); a result other than None (a tuple
+        as grad_input) replaces grad_input. When no input requires grad it is called when grad_output is computed,
+        with PyTorch's warning. tinyrrn supports one input that requires grad and one output that does (others
+        are refused when the module is called). A RemovableHandle."""
+        return self._add_hook(self._backward_hooks, hook, prepend, [])
+
     register_backward_hook = _hook_refused("register_backward_hook", _NO_BACKWARD_HOOKS)
     register_state_dict_pre_hook = _hook_refused("register_state_dict_pre_hook", _NO_STATE_HOOKS)
     register_state_dict_post_hook = _hook_refused("register_state_dict_post_hook", _NO_STATE_HOOKS)
@@ -631,6 +653,99 @@ class Module:
 
     def extra_repr(self):
         return ""
+
+
+class _BackwardHooks:
+    """One call's full backward hooks and pre-hooks of a module (those registered then), as PyTorch's BackwardHook,
+    through the engine's tensor hooks: its input and output that require grad each pass through an identity node
+    whose tensor hook sees the gradient, grad_output (through the pre-hooks, then kept) first, then grad_input
+    (through the hooks). One of each that requires grad at most (tinyrrn's nodes hook one gradient each)."""
+
+    def __init__(self, module):
+        self.module, self.hooks = module, list(module._backward_hooks.items())
+        self.n_inputs, self.input_index, self.grad_output = 0, None, None
+
+    def inputs(self, args):
+        """The positional arguments, the one that requires grad through its node."""
+        self.n_inputs = len(args)
+        self.input_index, = _requiring_grad(self.module, args, "input") or (None,)
+        if self.input_index is None:
+            return args
+        i = self.input_index
+        return args[:i] + (_through_hook(args[i], self._input_hook),) + args[i + 1:]
+
+    def output(self, output):
+        """The output (a Tensor or a tuple), the one that requires grad through its node."""
+        outputs = output if isinstance(output, tuple) else (output,)
+        index, = _requiring_grad(self.module, outputs, "output") or (None,)
+        if index is None:
+            return output
+        self.output_place = (index, len(outputs))
+        outputs = outputs[:index] + (_through_hook(outputs[index], self._output_hook),) + outputs[index + 1:]
+        return outputs if isinstance(output, tuple) else outputs[0]
+
+    def _output_hook(self, grad):
+        index, size = self.output_place
+        grad_output = tuple(grad if i == index else None for i in range(size))
+        for key, hook in self.hooks:
+            result = hook(self.module, grad_output) if key in self.module._backward_pre_hooks else None
+            if result is not None:
+                if len(result) != size:
+                    raise RuntimeError("Backward pre hook returned an invalid number of grad_output, got "
+                                       f"{len(result)}, but expected {size}")
+                grad_output = result
+        self.grad_output = grad_output
+        if self.input_index is None:  # no input requires grad: called now, as PyTorch's
+            warnings.warn("Full backward hook is firing when gradients are computed with respect to module outputs "
+                          "since no inputs require gradients (as PyTorch).", stacklevel=2)
+            for key, hook in self._full_hooks():
+                result = hook(self.module, (None,) * self.n_inputs, grad_output)
+                if result is not None and not (isinstance(result, tuple) and all(r is None for r in result)):
+                    raise RuntimeError("Backward hook for Modules where no input requires gradient should always "
+                                       "return None or None for all gradients.")
+        return _hooked_gradient(grad_output[index], "grad_output")
+
+    def _input_hook(self, grad):
+        if self.grad_output is None:  # a gradient that did not come through the output: no hook, as PyTorch
+            return None
+        grad_input = tuple(grad if i == self.input_index else None for i in range(self.n_inputs))
+        for key, hook in self._full_hooks():
+            result = hook(self.module, grad_input, self.grad_output)
+            if result is not None:
+                if len(result) != len(grad_input):
+                    raise RuntimeError("Backward hook returned an invalid number of grad_input, got "
+                                       f"{len(result)}, but expected {len(grad_input)}")
+                grad_input = result
+        self.grad_output = None
+        return _hooked_gradient(grad_input[self.input_index], "grad_input")
+
+    def _full_hooks(self):
+        return [(key, hook) for key, hook in self.hooks if key not in self.module._backward_pre_hooks]
+
+
+def _requiring_grad(module, values, kind):
+    """The places of the Tensors of ``values`` that require grad: at most one, else refused, saying so."""
+    places = [i for i, value in enumerate(values) if isinstance(value, Tensor) and value.requires_grad]
+    if len(places) > 1:
+        raise NotImplementedError(f"{type(module).__name__}: full backward hooks are not supported by tinyrrn for a "
+                                  f"module with more than one {kind} that requires grad (here {len(places)})")
+    return places
+
+
+def _through_hook(tensor, hook):
+    """``tensor`` through an identity node (a view, PyTorch's BackwardHookFunction) whose gradient goes to
+    ``hook``."""
+    out = make_result(tensor.data, (tensor,), lambda g: (g,), "view", view_of=tensor)
+    out.register_hook(hook)
+    return out
+
+
+def _hooked_gradient(grad, kind):
+    """A gradient that a backward hook gave: a Tensor (None, which PyTorch takes as no gradient, refused)."""
+    if grad is None:
+        raise NotImplementedError(f"a full backward hook's None in {kind} (PyTorch's 'no gradient') is not "
+                                  "supported by tinyrrn; give zeros")
+    return grad
 
 
 def _overrides(module, method):
