@@ -77,21 +77,31 @@ def test_register_buffer_keeps_the_tensor_and_refuses_what_is_not_one_as_torch()
         nn.Module().register_buffer("c", numpy.zeros(2))
 
 
-def test_module_conversions_convert_buffers_in_their_tensors():
-    """Module.to/double/half/float convert each buffer's array in its Tensor (a reference held sees it; PyTorch's
-    makes a new buffer Tensor, as it does not for parameters); integer buffers are left to Module.type alone."""
+def test_module_conversions_make_new_buffer_tensors_as_torch():
+    """Module.to/double/half/float/type replace a buffer whose array they change by a new Tensor (a reference held
+    keeps the old values), as PyTorch's, and keep a parameter's Tensor (its data replaced); integer buffers are left
+    to Module.type alone, and a conversion that changes nothing keeps the buffer itself."""
+    for library in (nn, torch.nn):
+        bn = library.BatchNorm2d(3)
+        weight = bn.weight
+        for convert, floats in (("double", "float64"), ("half", "float16"), ("float", "float32")):
+            held = list(bn.buffers())
+            getattr(bn, convert)()
+            assert [b is h for b, h in zip(bn.buffers(), held)] == [False, False, True], library
+            assert [str(h.dtype).rpartition(".")[2] for h in held[:2]] != [floats] * 2
+            assert [str(b.dtype).rpartition(".")[2] for b in bn.buffers()] == [floats, floats, "int64"]
+            assert bn.weight is weight and str(weight.dtype).rpartition(".")[2] == floats
+        held = list(bn.buffers())
+        bn.to("cpu")
+        bn.float()
+        assert [b is h for b, h in zip(bn.buffers(), held)] == [True] * 3
     bn = nn.BatchNorm2d(3)
     held = list(bn.buffers())
-    for convert, floats in (("double", "float64"), ("half", "float16"), ("float", "float32")):
-        getattr(bn, convert)()
-        theirs = getattr(torch.nn.BatchNorm2d(3), convert)()
-        assert [b is h for b, h in zip(bn.buffers(), held)] == [True] * 3
-        assert [str(b.dtype) for b in bn.buffers()] == [floats, floats, "int64"] == \
-            [str(b.dtype).rpartition(".")[2] for b in theirs.buffers()]
-    bn.to("cpu")
-    assert all(b.device == "cpu" for b in held) and all(b is h for b, h in zip(bn.buffers(), held))
     bn.type("float64")
-    assert str(bn.num_batches_tracked.dtype) == "float64" and bn.num_batches_tracked is held[2]
+    assert str(bn.num_batches_tracked.dtype) == "float64" and str(held[2].dtype) == "int64"
+    bn.running_mean.requires_grad_()
+    bn.float()
+    assert bn.running_mean.requires_grad and bn.running_mean.is_leaf
 
 
 def test_load_state_dict_writes_into_the_buffer_tensors_as_torch():

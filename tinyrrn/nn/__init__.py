@@ -4,8 +4,26 @@ from .fused import conv_bn
 from .gru import GRU
 from .layers import (AdaptiveAvgPool2d, AvgPool2d, BatchNorm2d, Conv2d, ConvTranspose2d, CrossEntropyLoss, Dropout,
                      Flatten, Identity, Linear, LogSoftmax, MaxPool2d, NLLLoss, ReLU, Sigmoid, Softmax, Tanh)
-from .module import Module, ModuleDict, ModuleList, Parameter, Sequential
+from .module import Module, ModuleDict, ModuleList, Parameter, ParameterDict, ParameterList, Sequential
 
-__all__ = ["Module", "Parameter", "Sequential", "ModuleList", "ModuleDict", "Conv2d", "ConvTranspose2d", "BatchNorm2d",
-           "Linear", "ReLU", "Sigmoid", "Tanh", "Softmax", "LogSoftmax", "Flatten", "CrossEntropyLoss", "NLLLoss",
-           "Identity", "MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d", "Dropout", "GRU", "conv_bn", "init"]
+__all__ = ["Module", "Parameter", "Sequential", "ModuleList", "ModuleDict", "ParameterList", "ParameterDict", "Conv2d",
+           "ConvTranspose2d", "BatchNorm2d", "Linear", "ReLU", "Sigmoid", "Tanh", "Softmax", "LogSoftmax", "Flatten",
+           "CrossEntropyLoss", "NLLLoss", "Identity", "MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d", "Dropout", "GRU",
+           "conv_bn", "init"]
+
+_LAYERS = "tinyrrn's layers are those of tinyrrn.nn.__all__ (what the paper's models use)"
+# PyTorch's names that tinyrrn.nn has not, and why or what to use instead
+_NOT_HERE = {"modules": "tinyrrn has no global module hooks (torch.nn.modules.module.register_module_forward_hook and "
+                        "the like): register the hooks on each module (Module.register_forward_hook, ...)",
+             "functional": "tinyrrn's functional API is tinyrrn.functional (import tinyrrn.functional as F)",
+             "utils": "tinyrrn has no torch.nn.utils (gradient clipping, parametrizations, rnn packing)",
+             **{name: _LAYERS for name in (
+                 "BatchNorm1d", "BatchNorm3d", "Conv1d", "Conv3d", "LSTM", "RNN", "LayerNorm", "GroupNorm", "Embedding",
+                 "MSELoss", "L1Loss", "BCELoss", "BCEWithLogitsLoss", "GELU", "LeakyReLU", "Dropout2d", "MaxPool1d",
+                 "AdaptiveMaxPool2d", "Upsample", "MultiheadAttention", "Transformer")}}
+
+
+def __getattr__(name):
+    """An AttributeError, as for any missing name, that says why for those of torch.nn tinyrrn has not."""
+    reason = f": {_NOT_HERE[name]}" if name in _NOT_HERE else ""
+    raise AttributeError(f"module 'tinyrrn.nn' has no attribute {name!r}{reason}")

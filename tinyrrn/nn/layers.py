@@ -57,8 +57,7 @@ class Conv2d(Module):
         return (w, w, h, h)
 
     def extra_repr(self):
-        o, c = self.weight.shape[:2]
-        return _conv_repr(self, c * self.groups, o)
+        return _conv_repr(self)
 
 
 class ConvTranspose2d(Module):
@@ -105,8 +104,7 @@ class ConvTranspose2d(Module):
         return tuple(n - a for n, a in zip(output_size, smallest))
 
     def extra_repr(self):
-        c, o = self.weight.shape[:2]
-        return _conv_repr(self, c, o * self.groups)
+        return _conv_repr(self)
 
 
 def _conv_settings(conv, layer, in_channels, out_channels, kernel_size, stride, padding, dilation, groups,
@@ -132,10 +130,11 @@ def _as_pair(value):
     return tuple(value) if isinstance(value, (tuple, list)) else (value, value)
 
 
-def _conv_repr(conv, in_channels, out_channels):
-    """A convolution's settings as PyTorch prints them: sizes as pairs, those at their defaults left out."""
+def _conv_repr(conv):
+    """A convolution's settings as PyTorch prints them (its attributes, whatever its weight is now): sizes as pairs,
+    those at their defaults left out."""
     settings = {"padding": (conv.padding, 0), "dilation": (conv.dilation, 1), "output_padding": (conv.output_padding, 0)}
-    return (f"{in_channels}, {out_channels}, kernel_size={tuple(conv.weight.shape[2:])}, stride={conv.stride}"
+    return (f"{conv.in_channels}, {conv.out_channels}, kernel_size={conv.kernel_size}, stride={conv.stride}"
             + "".join(f", {name}={value}" for name, (value, default) in settings.items()
                       if value != (default,) * len(value))
             + (f", groups={conv.groups}" if conv.groups != 1 else "")
@@ -240,7 +239,7 @@ class BatchNorm2d(Module):
         return (F.batch_norm_relu if relu else F.batch_norm)(x, *arguments)
 
     def extra_repr(self):
-        return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.weight is not None}, "
+        return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}, "
                 f"bias={self.bias is not None}, track_running_stats={self.track_running_stats}")  # PyTorch 2.13's
 
 
@@ -264,7 +263,8 @@ class Linear(Module):
         return F.linear(input, self.weight, self.bias)
 
     def extra_repr(self):
-        return f"in_features={self.weight.shape[1]}, out_features={self.weight.shape[0]}, bias={self.bias is not None}"
+        """PyTorch's: its attributes, whatever its weight is now (None, say)."""
+        return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"
 
 
 class ReLU(Module):

@@ -9,7 +9,8 @@ import numpy
 from .. import backend
 from ..functional import channels_last
 from ..functional._util import only_torch_defaults
-from ..tensor import ArgumentError, RemovableHandle, Tensor, zero_grads
+from ..grad_mode import is_grad_enabled
+from ..tensor import ArgumentError, RemovableHandle, Tensor, make_result, zero_grads
 
 
 class Parameter(Tensor):
@@ -52,7 +53,8 @@ def _hook_refused(name, why):
     return method
 
 
-_NO_BACKWARD_HOOKS = "no module backward hooks: its graph has no node for a module's inputs and outputs together"
+_NO_BACKWARD_HOOKS = ("no module backward hooks but the full ones: register_full_backward_hook gives the gradients of "
+                      "the module's inputs and outputs")
 _NO_STATE_HOOKS = "no state_dict or load_state_dict hooks: edit the dict state_dict() returns, or the one given"
 
 
@@ -72,7 +74,8 @@ class Module:
         object.__setattr__(self, "_non_persistent", set())  # buffers left out of state_dict
         object.__setattr__(self, "training", True)
         for hooks in ("_forward_pre_hooks", "_forward_pre_hooks_with_kwargs", "_forward_hooks",
-                      "_forward_hooks_with_kwargs", "_forward_hooks_always_called"):  # PyTorch's: id -> hook (or True)
+                      "_forward_hooks_with_kwargs", "_forward_hooks_always_called", "_backward_hooks",
+                      "_backward_pre_hooks"):  # PyTorch's: id -> hook (or True); pre-hooks' ids in _backward_hooks too
             object.__setattr__(self, hooks, OrderedDict())
 
     def __setattr__(self, name, value):
@@ -100,8 +103,8 @@ class Module:
                                              (self._modules, "child module", Module)):
                 if name in registry:
                     if value is not None:
-                        raise TypeError(f"cannot assign {type(value).__name__} as {kind} {name!r} of "
-                                        f"{type(self).__name__} ({expected.__name__} or None expected, as in PyTorch)")
+                        raise TypeError(f"cannot assign '{_type_name(value)}' as {kind} '{name}' (tinyrrn.nn."
+                                        f"{expected.__name__} or None expected, as PyTorch)")
                     target = registry
         if target is None:
             object.__setattr__(self, name, value)
@@ -176,10 +179,11 @@ class Module:
         (self._non_persistent.discard if persistent else self._non_persistent.add)(name)
 
     def __call__(self, *args, **kwargs):
-        """forward(), after the forward pre-hooks and before the forward hooks, as PyTorch's."""
-        if not (self._forward_pre_hooks or self._forward_hooks):
+        """forward(), after the forward pre-hooks and before the forward hooks, as PyTorch's; with backward hooks
+        its inputs and output pass through their nodes (_BackwardHooks)."""
+        if not (self._forward_pre_hooks or self._forward_hooks or self._backward_hooks):
             return self.forward(*args, **kwargs)
-        output, called = None, set()
+        output, called, backward_hooks = None, set(), None
         try:
             for key, hook in tuple(self._forward_pre_hooks.items()):
                 if key in self._forward_pre_hooks_with_kwargs:
@@ -193,11 +197,16 @@ class Module:
                     result = hook(self, args)
                     if result is not None:
                         args = result if isinstance(result, tuple) else (result,)
+            if self._backward_hooks and is_grad_enabled():
+                backward_hooks = _BackwardHooks(self)
+                args = backward_hooks.inputs(args)
             output = self.forward(*args, **kwargs)
             for key, hook in tuple(self._forward_hooks.items()):
                 called.add(key)
                 result = self._forward_hook(key, hook, args, kwargs, output)
                 output = output if result is None else result
+            if backward_hooks is not None:
+                output = backward_hooks.output(output)
         except Exception:
             for key, hook in tuple(self._forward_hooks.items()):
                 if key in self._forward_hooks_always_called and key not in called:
@@ -241,8 +250,21 @@ class Module:
             ([self._forward_hooks_always_called] if always_call else [])
         return self._add_hook(self._forward_hooks, hook, prepend, flags)
 
-    register_full_backward_hook = _hook_refused("register_full_backward_hook", _NO_BACKWARD_HOOKS)
-    register_full_backward_pre_hook = _hook_refused("register_full_backward_pre_hook", _NO_BACKWARD_HOOKS)
+    def register_full_backward_pre_hook(self, hook, prepend=False):
+        """Call ``hook(module, grad_output)`` when the gradient of the module's output is computed, as PyTorch: a
+        result other than None (a tuple as grad_output) replaces it. See register_full_backward_hook. A
+        RemovableHandle."""
+        return self._add_hook(self._backward_hooks, hook, prepend, [self._backward_pre_hooks])
+
+    def register_full_backward_hook(self, hook, prepend=False):
+        """Call ``hook(module, grad_input, grad_output)`` when the gradient of the module's input is computed, as
+        PyTorch: grad_input holds one gradient per positional argument (None for one that is not a Tensor that
+        requires grad), grad_output one per output (a Tensor, or each of a tuple); a result other than None (a tuple
+        as grad_input) replaces grad_input. When no input requires grad it is called when grad_output is computed,
+        with PyTorch's warning. tinyrrn supports one input that requires grad and one output that does (others
+        are refused when the module is called). A RemovableHandle."""
+        return self._add_hook(self._backward_hooks, hook, prepend, [])
+
     register_backward_hook = _hook_refused("register_backward_hook", _NO_BACKWARD_HOOKS)
     register_state_dict_pre_hook = _hook_refused("register_state_dict_pre_hook", _NO_STATE_HOOKS)
     register_state_dict_post_hook = _hook_refused("register_state_dict_post_hook", _NO_STATE_HOOKS)
@@ -343,19 +365,27 @@ class Module:
 
     def get_parameter(self, target):
         """The parameter at the dotted path ``target``, or PyTorch's AttributeError."""
-        path, _, name = target.rpartition(".")
-        module = self.get_submodule(path)
-        if not isinstance(module._parameters.get(name), Parameter):
-            raise AttributeError(f"{type(module).__name__} has no parameter `{name}`")
-        return module._parameters[name]
+        module, name = self._owner_of(target)
+        if not isinstance(getattr(module, name), Parameter):
+            raise AttributeError(f"`{name}` is not an nn.Parameter")
+        return getattr(module, name)
 
     def get_buffer(self, target):
-        """The buffer at the dotted path ``target``, or PyTorch's AttributeError."""
+        """The buffer at the dotted path ``target`` (None for a buffer slot without a value), or PyTorch's
+        AttributeError."""
+        module, name = self._owner_of(target)
+        if name not in module._buffers:
+            raise AttributeError(f"`{name}` is not a buffer")
+        return module._buffers[name]
+
+    def _owner_of(self, target):
+        """The module at the path of the dotted ``target`` and the last name, which it has: get_parameter's and
+        get_buffer's start, with PyTorch's AttributeError for a name it has not."""
         path, _, name = target.rpartition(".")
         module = self.get_submodule(path)
-        if name not in module._buffers:
-            raise AttributeError(f"`{name}` is not a buffer of {type(module).__name__}")
-        return module._buffers[name]
+        if not hasattr(module, name):
+            raise AttributeError(f"{type(module).__name__} has no attribute `{name}`")
+        return module, name
 
     def apply(self, fn):
         """``fn(m)`` for every module below this one and then this one (children first), as PyTorch; returns self."""
@@ -399,9 +429,9 @@ class Module:
 
     def to(self, *args, device=None, dtype=None, non_blocking=False, memory_format=None):
         """Move every parameter (with its gradient) and buffer to 'cpu' or 'gpu', and/or convert the floating
-        ones to a float ``dtype``, in place; returns self. As PyTorch: to(device), to(dtype), to(device, dtype)
-        or the keywords; ``non_blocking`` (how a copy is made, not what it holds) any value, ``memory_format``
-        None only.
+        ones to a float ``dtype`` (parameters in place, a changed buffer as a new Tensor: see _convert); returns
+        self. As PyTorch: to(device), to(dtype), to(device, dtype) or the keywords; ``non_blocking`` (how a copy is
+        made, not what it holds) any value, ``memory_format`` None only.
 
         Arrays already on ``device`` are left as they are; moved 4-D arrays
         stay channels-last in memory when they were (conv weights).
@@ -419,15 +449,18 @@ class Module:
         return self._convert(converted)
 
     def _convert(self, converted):
-        """Every parameter's and buffer's array (and a parameter's gradient's) replaced by ``converted(array)`` in
-        the same Tensor, as PyTorch's parameters (param.data = ...); self."""
+        """Every parameter's array (and its gradient's) replaced by ``converted(array)`` in the same Tensor, as
+        PyTorch's parameters (param.data = ...); a buffer whose array it changes replaced by a new Tensor (a
+        reference held to the old one keeps the old values), as PyTorch's buffer = buffer.to(...); self."""
         for m in self.modules():
             for p in (p for p in m._parameters.values() if p is not None):
                 p.data = converted(p.data)
                 if p.grad is not None:
                     p.grad.data = converted(p.grad.data)
-            for b in (b for b in m._buffers.values() if b is not None):
-                b.data = converted(b.data)
+            for name, b in m._buffers.items():
+                array = None if b is None else converted(b.data)
+                if array is not None and array is not b.data:
+                    m._buffers[name] = Tensor(array, requires_grad=b.requires_grad)
         return self
 
     def type(self, dst_type):
@@ -622,6 +655,99 @@ class Module:
         return ""
 
 
+class _BackwardHooks:
+    """One call's full backward hooks and pre-hooks of a module (those registered then), as PyTorch's BackwardHook,
+    through the engine's tensor hooks: its input and output that require grad each pass through an identity node
+    whose tensor hook sees the gradient, grad_output (through the pre-hooks, then kept) first, then grad_input
+    (through the hooks). One of each that requires grad at most (tinyrrn's nodes hook one gradient each)."""
+
+    def __init__(self, module):
+        self.module, self.hooks = module, list(module._backward_hooks.items())
+        self.n_inputs, self.input_index, self.grad_output = 0, None, None
+
+    def inputs(self, args):
+        """The positional arguments, the one that requires grad through its node."""
+        self.n_inputs = len(args)
+        self.input_index, = _requiring_grad(self.module, args, "input") or (None,)
+        if self.input_index is None:
+            return args
+        i = self.input_index
+        return args[:i] + (_through_hook(args[i], self._input_hook),) + args[i + 1:]
+
+    def output(self, output):
+        """The output (a Tensor or a tuple), the one that requires grad through its node."""
+        outputs = output if isinstance(output, tuple) else (output,)
+        index, = _requiring_grad(self.module, outputs, "output") or (None,)
+        if index is None:
+            return output
+        self.output_place = (index, len(outputs))
+        outputs = outputs[:index] + (_through_hook(outputs[index], self._output_hook),) + outputs[index + 1:]
+        return outputs if isinstance(output, tuple) else outputs[0]
+
+    def _output_hook(self, grad):
+        index, size = self.output_place
+        grad_output = tuple(grad if i == index else None for i in range(size))
+        for key, hook in self.hooks:
+            result = hook(self.module, grad_output) if key in self.module._backward_pre_hooks else None
+            if result is not None:
+                if len(result) != size:
+                    raise RuntimeError("Backward pre hook returned an invalid number of grad_output, got "
+                                       f"{len(result)}, but expected {size}")
+                grad_output = result
+        self.grad_output = grad_output
+        if self.input_index is None:  # no input requires grad: called now, as PyTorch's
+            warnings.warn("Full backward hook is firing when gradients are computed with respect to module outputs "
+                          "since no inputs require gradients (as PyTorch).", stacklevel=2)
+            for key, hook in self._full_hooks():
+                result = hook(self.module, (None,) * self.n_inputs, grad_output)
+                if result is not None and not (isinstance(result, tuple) and all(r is None for r in result)):
+                    raise RuntimeError("Backward hook for Modules where no input requires gradient should always "
+                                       "return None or None for all gradients.")
+        return _hooked_gradient(grad_output[index], "grad_output")
+
+    def _input_hook(self, grad):
+        if self.grad_output is None:  # a gradient that did not come through the output: no hook, as PyTorch
+            return None
+        grad_input = tuple(grad if i == self.input_index else None for i in range(self.n_inputs))
+        for key, hook in self._full_hooks():
+            result = hook(self.module, grad_input, self.grad_output)
+            if result is not None:
+                if len(result) != len(grad_input):
+                    raise RuntimeError("Backward hook returned an invalid number of grad_input, got "
+                                       f"{len(result)}, but expected {len(grad_input)}")
+                grad_input = result
+        self.grad_output = None
+        return _hooked_gradient(grad_input[self.input_index], "grad_input")
+
+    def _full_hooks(self):
+        return [(key, hook) for key, hook in self.hooks if key not in self.module._backward_pre_hooks]
+
+
+def _requiring_grad(module, values, kind):
+    """The places of the Tensors of ``values`` that require grad: at most one, else refused, saying so."""
+    places = [i for i, value in enumerate(values) if isinstance(value, Tensor) and value.requires_grad]
+    if len(places) > 1:
+        raise NotImplementedError(f"{type(module).__name__}: full backward hooks are not supported by tinyrrn for a "
+                                  f"module with more than one {kind} that requires grad (here {len(places)})")
+    return places
+
+
+def _through_hook(tensor, hook):
+    """``tensor`` through an identity node (a view, PyTorch's BackwardHookFunction) whose gradient goes to
+    ``hook``."""
+    out = make_result(tensor.data, (tensor,), lambda g: (g,), "view", view_of=tensor)
+    out.register_hook(hook)
+    return out
+
+
+def _hooked_gradient(grad, kind):
+    """A gradient that a backward hook gave: a Tensor (None, which PyTorch takes as no gradient, refused)."""
+    if grad is None:
+        raise NotImplementedError(f"a full backward hook's None in {kind} (PyTorch's 'no gradient') is not "
+                                  "supported by tinyrrn; give zeros")
+    return grad
+
+
 def _overrides(module, method):
     """Whether ``module``'s class defines its own ``method`` (get_extra_state, set_extra_state)."""
     return getattr(type(module), method) is not getattr(Module, method)
@@ -686,10 +812,15 @@ def move_keeping_layout(array, device):
 
 def _index_key(module, index):
     """The name of the index-th child of a Sequential or ModuleList, or PyTorch's IndexError."""
-    index, size = operator.index(index), len(module._modules)
+    return list(module._modules)[_checked_index(index, len(module._modules))]
+
+
+def _checked_index(index, size):
+    """``index`` (an int, or what operator.index takes) into ``size`` items as 0..size-1, or PyTorch's IndexError."""
+    index = operator.index(index)
     if not -size <= index < size:
         raise IndexError(f"index {index} is out of range")
-    return list(module._modules)[index % size]
+    return index % size
 
 
 class _ModuleSequence(Module):
@@ -896,16 +1027,195 @@ class ModuleDict(Module):
 
     def update(self, modules):
         """Add the (name, module) pairs of a mapping or an iterable of pairs, as PyTorch."""
-        if not isinstance(modules, Iterable):
-            raise TypeError("ModuleDict.update should be called with an iterable of key/value pairs, but got "
-                            f"{type(modules).__name__}")
-        if isinstance(modules, (Mapping, ModuleDict)):
-            for key, module in modules.items():
-                self[key] = module
-            return
-        for j, pair in enumerate(modules):
-            if not isinstance(pair, Iterable):
-                raise TypeError(f"ModuleDict update sequence element #{j} should be Iterable; is {type(pair).__name__}")
-            if len(pair) != 2:
-                raise ValueError(f"ModuleDict update sequence element #{j} has length {len(pair)}; 2 is required")
-            self[pair[0]] = pair[1]
+        for key, module in _pairs("ModuleDict", modules, sort=False):
+            self[key] = module
+
+
+def _pairs(kind, values, sort):
+    """The (key, value) pairs of ModuleDict's or ParameterDict's update: a mapping's items (sorted with ``sort``
+    unless it is ordered, as PyTorch's ParameterDict) or an iterable of pairs, with PyTorch's errors."""
+    if not isinstance(values, Iterable):
+        raise TypeError(f"{'ParametersDict' if kind == 'ParameterDict' else kind}.update should be called with an "
+                        f"iterable of key/value pairs, but got {type(values).__name__}")  # (PyTorch's spelling)
+    if isinstance(values, (Mapping, ModuleDict, ParameterDict)):
+        ordered = not sort or isinstance(values, (OrderedDict, ParameterDict))
+        return list(values.items()) if ordered else sorted(values.items())
+    pairs = []
+    for j, pair in enumerate(values):
+        if not isinstance(pair, Iterable):
+            raise TypeError(f"{kind} update sequence element #{j} should be Iterable; is {type(pair).__name__}")
+        if len(pair) != 2:
+            raise ValueError(f"{kind} update sequence element #{j} has length {len(pair)}; 2 is required")
+        pairs.append(tuple(pair))
+    return pairs
+
+
+class ParameterList(Module):
+    """Parameters held in a list, registered as '0', '1', ..., as torch.nn.ParameterList: a Tensor put in it
+    becomes a Parameter on its data (one that is a Parameter is kept itself); any other value is kept as an
+    attribute of that name (a Module as a child)."""
+
+    def __init__(self, values=None):
+        super().__init__()
+        self._size = 0
+        if values is not None:
+            self.extend(values)
+
+    def __getitem__(self, index):
+        """The index-th value, or for a slice a new ParameterList of those values (the same Parameters)."""
+        if isinstance(index, slice):
+            return type(self)([self[i] for i in range(len(self))[index]])
+        return getattr(self, str(_checked_index(index, len(self))))
+
+    def __setitem__(self, index, value):
+        if isinstance(value, Tensor) and not isinstance(value, Parameter):
+            value = Parameter(value)
+        setattr(self, str(_checked_index(index, len(self))), value)
+
+    def __len__(self):
+        return self._size
+
+    def __iter__(self):
+        return (self[i] for i in range(len(self)))
+
+    def __iadd__(self, values):
+        return self.extend(values)
+
+    def __call__(self, *args, **kwargs):
+        raise RuntimeError("ParameterList should not be called.")
+
+    def append(self, value):
+        self._size += 1
+        self[self._size - 1] = value
+        return self
+
+    def extend(self, values):
+        """Append each of ``values`` (an iterable, not a Tensor), as PyTorch."""
+        if not isinstance(values, Iterable) or isinstance(values, Tensor):
+            raise TypeError(f"ParameterList.extend should be called with an iterable, but got {type(values).__name__}")
+        for value in values:
+            self.append(value)
+        return self
+
+    def extra_repr(self):
+        """A line for each value, as PyTorch's: 'Parameter containing: [float32 of size 2x3]'."""
+        return "\n".join(f"  ({i}): {_described(value)}" for i, value in enumerate(self))
+
+
+class ParameterDict(Module):
+    """Parameters held in a dict by string key, each registered under its key, as torch.nn.ParameterDict: a Tensor
+    put in it becomes a Parameter on its data; any other value is kept as an attribute (a Module as a child)."""
+
+    def __init__(self, parameters=None):
+        super().__init__()
+        self._keys = {}  # the keys in order
+        if parameters is not None:
+            self.update(parameters)
+
+    def __getitem__(self, key):
+        return getattr(self, _string_key(key))
+
+    def __setitem__(self, key, value):
+        self._keys[key] = None
+        if isinstance(value, Tensor) and not isinstance(value, Parameter):
+            value = Parameter(value)
+        setattr(self, _string_key(key), value)
+
+    def __delitem__(self, key):
+        del self._keys[key]
+        delattr(self, _string_key(key))
+
+    def __len__(self):
+        return len(self._keys)
+
+    def __iter__(self):
+        return iter(self._keys)
+
+    def __reversed__(self):
+        return reversed(list(self._keys))
+
+    def __contains__(self, key):
+        return key in self._keys
+
+    def __call__(self, *args, **kwargs):
+        raise RuntimeError("ParameterDict should not be called.")
+
+    def keys(self):
+        return self._keys.keys()
+
+    def items(self):
+        return ((k, self[k]) for k in self._keys)
+
+    def values(self):
+        return (self[k] for k in self._keys)
+
+    def get(self, key, default=None):
+        return self[key] if key in self else default
+
+    def setdefault(self, key, default=None):
+        if key not in self:
+            self[key] = default
+        return self[key]
+
+    def pop(self, key):
+        value = self[key]
+        del self[key]
+        return value
+
+    def popitem(self):
+        """The last (key, value) added, removed; PyTorch's KeyError when empty."""
+        if not self._keys:
+            raise KeyError("popitem(): dictionary is empty")
+        key = next(reversed(self._keys))
+        return key, self.pop(key)
+
+    def clear(self):
+        for key in list(self._keys):
+            del self[key]
+
+    def copy(self):
+        """A new ParameterDict of the same values (the same Parameters), as PyTorch."""
+        return ParameterDict(OrderedDict(self.items()))
+
+    def fromkeys(self, keys, default=None):
+        return ParameterDict((key, default) for key in keys)
+
+    def update(self, parameters):
+        """Add the (key, value) pairs of a mapping (sorted by key unless ordered: an OrderedDict or ParameterDict)
+        or an iterable of pairs, as PyTorch."""
+        for key, value in _pairs("ParameterDict", parameters, sort=True):
+            self[key] = value
+
+    def __or__(self, other):
+        merged = self.copy()
+        merged.update(other)
+        return merged
+
+    def __ror__(self, other):
+        merged = other.copy()
+        merged.update(self)
+        return merged
+
+    def __ior__(self, other):
+        self.update(other)
+        return self
+
+    def extra_repr(self):
+        return "\n".join(f"  ({key}): {_described(value)}" for key, value in self.items())
+
+
+def _string_key(key):
+    """A ParameterDict key, which is a string (an attribute name), or PyTorch's TypeError."""
+    if not isinstance(key, str):
+        raise TypeError(f"Index given to ParameterDict cannot be used as a key as it is not a string (type is "
+                        f"'{type(key).__name__}'). Open an issue on github if you need non-string keys.")
+    return key
+
+
+def _described(value):
+    """A value of a ParameterList as its repr names it, as PyTorch's."""
+    if not isinstance(value, Tensor):
+        return f"Object of type: {type(value).__name__}"
+    kind = "Parameter" if isinstance(value, Parameter) else "Tensor"
+    device = "" if value.device == "cpu" else f" ({value.device})"
+    return f"{kind} containing: [{value.dtype} of size {'x'.join(str(n) for n in value.shape)}{device}]"
