@@ -602,6 +602,7 @@ REFUSED = {
     "logsumexp without a dim": lambda m, x: x.logsumexp(),
     "logsumexp dim out of range": lambda m, x: m.logsumexp(x, 2),
     "logsumexp of dims ()": lambda m, x: x.logsumexp(()),
+    "logsumexp of dim None": lambda m, x: x.logsumexp(dim=None),
     "mm of a vector": lambda m, x: x.mm(x[0]),
     "mm of shapes that do not fit": lambda m, x: m.mm(x, x),
     "mm of two dtypes": lambda m, x: x.mm(x.t().float()),

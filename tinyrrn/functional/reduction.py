@@ -497,6 +497,8 @@ def logsumexp(input, dim, keepdim=False, *, out=None):
         refuse_out("logsumexp")
     check_tensors("logsumexp", input)
     flag("logsumexp", "keepdim", keepdim)
+    if dim is None:
+        raise TypeError("logsumexp(): argument 'dim' must be tuple of ints, not NoneType (as PyTorch)")
     if numpy.ndim(dim) == 1 and len(dim) == 0:
         raise ArgumentError("logsumexp: dim=() is refused, as PyTorch refuses it; name the dims to reduce")
     axes = axes_tuple("logsumexp", dim, input.ndim)
