@@ -39,6 +39,10 @@ ELEMENTWISE = {
     "where": lambda a, b: F.where(a > 0, a, b * 2) + b.where(b < 0, 3.0),
     "add and sub alpha": lambda a, b: a.add(b, alpha=2.5).sub(a, alpha=-0.5),
     "masked_fill": lambda a, b: a.masked_fill(b > 0, 2.0) + F.masked_fill(b, a[0] > 0, a[1, 2]),
+    "rsqrt": lambda a, b: (a * a + 0.5).rsqrt(),
+    "log1p and expm1": lambda a, b: F.log1p(a * a) + b.expm1(),
+    "rounding (zero gradients)": lambda a, b: a * 2 + a.floor() + F.ceil(a) + a.round() + F.round(b, decimals=1)
+    + a.trunc() + b.sign() + F.sgn(a),
 }
 
 
@@ -127,6 +131,38 @@ def test_concatenate_and_stack(rng):
     gradcheck(lambda a, e: F.concatenate([e, a, e], axis=-1), [a, t(rng, 0)])  # a 1-D empty tensor is left out
     c, d = t(rng, 2, 3), t(rng, 2, 3)
     gradcheck(lambda c, d: F.stack([c, d, c], axis=1), [c, d])
+
+
+def test_norm_and_logsumexp(rng):
+    """Every order of norm (at a zero norm too; its ties, where there is no derivative, in test_ops_methods.py) and
+    logsumexp."""
+    x = t(rng, 3, 4)
+    for p in ("fro", 2, 1, 3, 1.5, 0.5):
+        gradcheck(lambda x: F.norm(x, p, 1) + x.norm(p), [x])
+    gradcheck(lambda x: x.norm(float("inf"), 1) + x.norm(-float("inf"), dim=(0, 1), keepdim=True).sum(), [x])
+    gradcheck(lambda x, z: x.logsumexp(1) + F.logsumexp(x, (0, 1), keepdim=True).sum() + (z * 0).norm(), [x, t(rng, 3)])
+
+
+def test_new_shape_ops(rng):
+    """ravel, narrow, movedim, unbind, tile, unflatten and index_select (repeated rows accumulate)."""
+    x = t(rng, 2, 3, 4)
+    gradcheck(lambda x: x.ravel() * F.ravel(x.transpose(0, 2)), [x])
+    gradcheck(lambda x: x.narrow(1, 1, 2) + F.narrow(x, -1, -2, 1).sum(), [x])
+    gradcheck(lambda x: x.movedim(0, -1) * 2, [x])
+    gradcheck(lambda x: F.moveaxis(x, (2, 0), (0, 2)) * 2, [x])
+    gradcheck(lambda x: sum(p * (i + 1) for i, p in enumerate(x.unbind(1))), [x])
+    gradcheck(lambda x: x.tile(2) + F.tile(x, (1, 1, 2)) * 3, [x])
+    gradcheck(lambda x: x.unflatten(-1, (2, -1)) * 2, [x])
+    index = Tensor(on_device(numpy.array([3, 0, 3, 1])))
+    gradcheck(lambda x: x.index_select(2, index) + F.index_select(x, 1, index[:2] % 3).sum(), [x])
+
+
+def test_matrix_and_vector_products(rng):
+    """mm, bmm, mv, dot and outer."""
+    gradcheck(lambda a, b: a.mm(b) + F.mm(a, b) * 2, [t(rng, 3, 4), t(rng, 4, 2)])
+    gradcheck(F.bmm, [t(rng, 2, 3, 4), t(rng, 2, 4, 5)])
+    gradcheck(lambda m, v: m.mv(v) + F.dot(v, v) + v.dot(m[0]), [t(rng, 4, 4), t(rng, 4)])
+    gradcheck(lambda a, b: a.outer(b) + F.outer(b, a).T, [t(rng, 3), t(rng, 3)])
 
 
 def test_matmul_and_linear(rng):

@@ -330,6 +330,61 @@ CASES = {
     "logical_xor method": (lambda m, a: a.logical_xor(a > 0), [INTS]),
     "logical_not of floats": (lambda m, x: m.logical_not(x), [EDGES]),
     "logical_not method": (lambda m, a: a.logical_not(), [INTS]),
+    # PyTorch's methods and functions that were missing (AttributeError)
+    "ravel": (lambda m, x: x.t().ravel() * m.ravel(x[0, 0]), [TIES]),
+    "narrow": (lambda m, x: x.narrow(1, -3, 2) + m.narrow(x, 0, 1, 1).sum(), [TIES]),
+    "narrow by a 0-d tensor": (lambda m, x: x.narrow(0, _t(m, 1), 2), [TIES]),
+    "movedim": (lambda m, x: x[None].movedim((0, 1), (2, 0)) * m.moveaxis(x[None], 2, 0), [TIES[:, :3]]),
+    "unbind": (lambda m, x: x.unbind(1), [TIES]),
+    "unbind function": (lambda m, x: m.unbind(x, -2), [TIES]),
+    "tile": (lambda m, x: x.tile(2) + m.tile(x, (1, 2)) * x.tile(1, 2), [TIES]),
+    "tile with more dims": (lambda m, x: x.tile((2, 1, 1)), [TIES]),
+    "unflatten": (lambda m, x: x.unflatten(1, (2, -1)) + m.unflatten(x, -1, [2, 2]), [TIES]),
+    "index_select": (lambda m, x: x.index_select(1, _t(m, [3, 0, 3])) + m.index_select(x, 1, _t(m, 2)), [TIES]),
+    "index_select of an int32 index": (lambda m, x: x.index_select(0, _t(m, [2, 2]).int()), [TIES]),
+    "index_select of a 0-d tensor": (lambda m, x: x[0, 0].index_select(0, _t(m, [0])), [TIES]),
+    "norm": (lambda m, x: x.norm(), [TIES]),
+    "norm of a dim": (lambda m, x: m.norm(x, 2, 1) + x.norm(dim=1), [TIES]),
+    "norm 1": (lambda m, x: x.norm(1, (0, 1), keepdim=True), [TIES]),
+    "norm 3": (lambda m, x: x.norm(3, 0), [TIES]),
+    "norm 0.5": (lambda m, x: x.norm(p=0.5, dim=0), [TIES]),
+    "norm inf at ties": (lambda m, x: x.norm(float("inf"), 1), [TIES]),
+    "norm -inf at ties": (lambda m, x: m.norm(x, -float("inf"), 0), [TIES]),
+    "norm inf of NaNs": (lambda m, x: x.norm(float("inf"), 1), [NANS]),
+    "norm 0": (lambda m, x: x.norm(0, 1), [TIES]),
+    "norm at 0": (lambda m, x: x.norm() + x.norm(1) + x.norm(3) + x.norm(0.5), [numpy.zeros((2, 3))]),
+    "norm at 0 of a dim": (lambda m, x: x.norm(dim=1), [numpy.array([[0.0, 0.0], [3.0, -4.0]])]),
+    "norm of float32 in float64": (lambda m, x: x.float().norm(dtype=torch.float64 if m is torch else "float64"),
+                                   [TIES]),
+    "norm of float16": (lambda m, x: x.norm(dim=1), [HALVES]),
+    "norm of a grad": (lambda m, x: (x * x).sum().backward() or x.grad.norm(), [TIES]),
+    "logsumexp": (lambda m, x: x.logsumexp(1) + m.logsumexp(x, (0, 1), True), [TIES]),
+    "logsumexp of large and infinite values": (lambda m, x: x.logsumexp(0), [numpy.array([[1e4, -numpy.inf, 2.0],
+                                                                                  [1e4, -numpy.inf, numpy.inf]])]),
+    "logsumexp of ints": (lambda m, x: x.logsumexp(1), [INTS]),
+    "mm": (lambda m, a, b: a.mm(b) + m.mm(a, b), [TIES, TIES.T.copy()]),
+    "bmm": (lambda m, a, b: m.bmm(a, b), [_random(2, 3, 4), _random(2, 4, 2, seed=1)]),
+    "mv": (lambda m, a, b: a.mv(b), [TIES, TIES[0].copy()]),
+    "dot": (lambda m, a, b: a.dot(b) + m.dot(b, a), [TIES[1].copy(), TIES[2].copy()]),
+    "dot of ints": (lambda m, a: m.dot(a[0], a[1]), [INTS]),
+    "outer": (lambda m, a, b: a.outer(b) + m.outer(a, b), [TIES[0].copy(), TIES[1, :3].copy()]),
+    "outer of ints and floats": (lambda m, a, b: m.outer(a[0], b), [INTS, TIES[0].copy()]),
+    "sign": (lambda m, x: x.sign() + m.sgn(x), [EDGES]),
+    "sign of ints": (lambda m, x: x.sign(), [INTS]),
+    "sign of bools": (lambda m, x: (x > 0).sign(), [INTS]),
+    "floor, ceil, round, trunc": (lambda m, x: x.floor() + m.ceil(x) * 2 + x.round() * 3 + m.trunc(x) * 4,
+                                  [numpy.concatenate([_random(8) * 3, EDGES, [0.5, 1.5, 2.5, -0.5, -2.5]])]),
+    "round of decimals": (lambda m, x: m.round(x * 1.2345, decimals=2) + (x * 123.45).round(decimals=-1),
+                          [_random(3, 4)]),
+    "rounding of ints": (lambda m, x: x.floor() + x.ceil() + x.round() + x.trunc(), [INTS]),
+    "rsqrt": (lambda m, x: x.rsqrt(), [EDGES]),
+    "rsqrt of ints": (lambda m, x: m.rsqrt(x), [INTS]),
+    "log1p and expm1": (lambda m, x: x.log1p() + m.expm1(x), [EDGES]),
+    "log1p and expm1 of small values": (lambda m, x: m.log1p(x * 1e-9) + (x * 1e-9).expm1(), [_random(5)]),
+    "log1p and expm1 of ints": (lambda m, x: x.log1p() + x.expm1(), [INTS]),
+    "aliases": (lambda m, a, b: a.absolute() + m.negative(b) + a.multiply(b).divide(2).subtract(m.true_divide(a, 3))
+                + a.greater(b) + m.less_equal(a, b) + a.not_equal(b) * m.greater_equal(a, 0) + a.less(1),
+                [TIES, TIES[::-1].copy()]),
 }
 
 
@@ -504,6 +559,66 @@ REFUSED = {
     "logical_or of a number first": lambda m, x: m.logical_or(True, x),
     "logical_xor of shapes that do not broadcast": lambda m, x: x.logical_xor(x[:, :2]),
     "logical_not of a list": lambda m, x: m.logical_not([1.0, 0.0]),
+    "permute function of dims one by one": lambda m, x: m.permute(x, 1, 0),
+    "permute function of an int": lambda m, x: m.permute(x[0], 0),
+    "permute method with no dims": lambda m, x: x.permute(),
+    "tile function of dims one by one": lambda m, x: m.tile(x, 2, 1),
+    "tile function of an int": lambda m, x: m.tile(x, 2),
+    "tile of a negative size": lambda m, x: x.tile(-1),
+    "add method out=None": lambda m, x: x.add(x, out=None),
+    "sum method out=None": lambda m, x: x.sum(0, out=None),
+    "softmax method out=None": lambda m, x: x.softmax(0, out=None),
+    "ravel of a list": lambda m, x: m.ravel([1.0]),
+    "narrow of a 0-d tensor": lambda m, x: x[0, 0].narrow(0, 0, 1),
+    "narrow start out of range": lambda m, x: x.narrow(1, 4, 0),
+    "narrow past the end": lambda m, x: x.narrow(1, 2, 2),
+    "narrow of a negative length": lambda m, x: x.narrow(0, 0, -1),
+    "narrow dim out of range": lambda m, x: x.narrow(2, 0, 1),
+    "narrow start as a float": lambda m, x: x.narrow(0, 0.0, 1),
+    "movedim dim out of range": lambda m, x: x.movedim(0, 2),
+    "movedim of a repeated dim": lambda m, x: x.movedim((0, 0), (1, 0)),
+    "movedim of dims of two lengths": lambda m, x: x.movedim((0, 1), (1,)),
+    "movedim of an int and a tuple": lambda m, x: x.movedim(0, (1,)),
+    "unbind of a 0-d tensor": lambda m, x: x[0, 0].unbind(),
+    "unbind dim out of range": lambda m, x: x.unbind(2),
+    "unflatten of sizes that do not multiply up": lambda m, x: x.unflatten(1, (2, -1)),
+    "unflatten of no sizes": lambda m, x: x.unflatten(1, ()),
+    "unflatten of an int": lambda m, x: x.unflatten(1, 3),
+    "unflatten of two -1": lambda m, x: x.unflatten(1, (-1, -1)),
+    "unflatten dim out of range": lambda m, x: x.unflatten(2, (3, 1)),
+    "index_select out of range": lambda m, x: x.index_select(1, _t(m, [3])),
+    "index_select of a negative index": lambda m, x: x.index_select(1, _t(m, [-1])),
+    "index_select of a 2-d index": lambda m, x: x.index_select(1, _t(m, [[0]])),
+    "index_select of a float index": lambda m, x: x.index_select(1, _t(m, [0.0])),
+    "index_select dim out of range": lambda m, x: x.index_select(2, _t(m, [0])),
+    "index_select of a list": lambda m, x: x.index_select(0, [0]),
+    "index_select of a 0-d tensor by two": lambda m, x: x[0, 0].index_select(0, _t(m, [0, 0])),
+    "norm of ints": lambda m, x: _t(m, [1, 2]).norm(),
+    "norm of an unknown order": lambda m, x: x.norm("abc"),
+    "norm into a narrower dtype": lambda m, x: x.norm(dtype=torch.float32 if m is torch else "float32"),
+    "norm into ints": lambda m, x: x.norm(dtype=torch.int64 if m is torch else "int64"),
+    "norm dim out of range": lambda m, x: x.norm(dim=2),
+    "norm inf of an empty tensor": lambda m, x: x[:0].norm(float("inf")),
+    "logsumexp without a dim": lambda m, x: x.logsumexp(),
+    "logsumexp dim out of range": lambda m, x: m.logsumexp(x, 2),
+    "logsumexp of dims ()": lambda m, x: x.logsumexp(()),
+    "logsumexp of dim None": lambda m, x: x.logsumexp(dim=None),
+    "mm of a vector": lambda m, x: x.mm(x[0]),
+    "mm of shapes that do not fit": lambda m, x: m.mm(x, x),
+    "mm of two dtypes": lambda m, x: x.mm(x.t().float()),
+    "mm of bools": lambda m, x: (x > 0).mm((x > 0).t()),
+    "bmm of matrices": lambda m, x: m.bmm(x, x.t()),
+    "bmm of two batch sizes": lambda m, x: x[None].bmm(x.t()[None].expand(2, 3, 2)),
+    "mv of two matrices": lambda m, x: x.mv(x.t()),
+    "mv of a vector that does not fit": lambda m, x: x.mv(x[0, :2]),
+    "dot of matrices": lambda m, x: x.dot(x),
+    "dot of two lengths": lambda m, x: x[0].dot(x[1, :2]),
+    "dot of two dtypes": lambda m, x: x[0].dot(x[1].float()),
+    "outer of a matrix": lambda m, x: m.outer(x, x[0]),
+    "floor of bools": lambda m, x: (x > 0).floor(),
+    "round of bools": lambda m, x: m.round(x > 0),
+    "round of ints with decimals": lambda m, x: _t(m, [1, 2]).round(decimals=1),
+    "trunc of bools": lambda m, x: (x > 0).trunc(),
 }
 
 
@@ -835,3 +950,41 @@ def test_new_tensors_as_torch(name):
         assert isinstance(answers[1], type) and issubclass(answers[1], answers[0])
     else:
         assert repr(answers[0]) == repr(answers[1])
+
+
+def test_pytorchs_methods_and_functions_not_here_are_refused_as_not_implemented():
+    """A PyTorch method or function that tinyrrn has not: a NotImplementedError naming it (an AttributeError too, so
+    that hasattr is False), not a bare AttributeError; any other missing name is Python's AttributeError. Every name
+    refused is PyTorch's."""
+    from tinyrrn import operators
+    assert all(hasattr(torch.Tensor, name) for name in operators.NOT_HERE)
+    assert all(hasattr(torch, name) for name in F.NOT_HERE)
+    x = Tensor(on_device(TIES))
+    for name in ("sort", "cumprod", "scatter_", "abs_"):
+        assert not hasattr(x, name)
+        with pytest.raises(NotImplementedError, match=f"Tensor.{name} "):
+            getattr(x, name)
+    for name in ("einsum", "sort", "zeros_like"):
+        assert not hasattr(F, name)
+        with pytest.raises(NotImplementedError, match=f"torch.{name} "):
+            getattr(F, name)
+    for missing in (lambda: x.no_such_method, lambda: F.no_such_function):
+        with pytest.raises(AttributeError) as error:
+            missing()
+        assert not isinstance(error.value, NotImplementedError)
+
+
+@pytest.mark.parametrize("code", ["x.is_contiguous()", "x.t().is_contiguous()", "x[None, :, :1].is_contiguous()",
+                                  "x[:, :1].is_contiguous()", "x.is_floating_point()", "x.long().is_floating_point()",
+                                  "x.element_size()", "x.half().element_size()", "x.nelement()", "x.ndimension()"])
+def test_layout_queries_as_torch(code):
+    """is_contiguous, is_floating_point, element_size, nelement and ndimension, as PyTorch's (x.stride() is refused: a
+    dim of size 1 has NumPy's stride, not always PyTorch's)."""
+    assert eval(code, {"x": Tensor(on_device(TIES))}) == eval(code, {"x": torch.tensor(TIES)})
+
+
+def test_a_dims_warning_of_a_method_names_the_callers_line_as_torchs():
+    """var's warning of no degrees of freedom left names the line that called x.var(), through the method's frame too."""
+    with pytest.warns(UserWarning, match="degrees of freedom") as record:
+        Tensor(on_device(numpy.array([1.0]))).std()
+    assert record[0].filename == __file__

@@ -1022,7 +1022,7 @@ _TAKES_A_TENSOR = {  # op(v) with v in the place of a tensor argument
     "relu": F.relu, "sigmoid": F.sigmoid, "tanh": F.tanh, "exp": F.exp, "log": F.log, "neg": F.neg,
     "softmax": lambda v: F.softmax(v, 1), "log_softmax": lambda v: F.log_softmax(v, 1), "dropout": F.dropout,
     "sum": F.sum, "mean": F.mean, "reshape": lambda v: F.reshape(v, -1), "flatten": F.flatten,
-    "permute": lambda v: F.permute(v, 0), "transpose": lambda v: F.transpose(v, 0, 0), "pad": lambda v: F.pad(v, (1, 1)),
+    "permute": lambda v: F.permute(v, (0,)), "transpose": lambda v: F.transpose(v, 0, 0), "pad": lambda v: F.pad(v, (1, 1)),
     "getitem": lambda v: F.getitem(v, 0), "astype": lambda v: F.astype(v, "float32"),
     "cross_entropy": lambda v: F.cross_entropy(v, Tensor(numpy.array([0, 1]))),
     "add": lambda v: F.add(v, v), "pow": lambda v: F.pow(v, v), "div": lambda v: F.div(v, v), "lt": lambda v: F.lt(v, v),

@@ -4,6 +4,8 @@
 tensor.py never imports the op library and there is no import cycle. Every entry maps a
 method name to the op of :mod:`tinyrrn.functional` that implements it.
 """
+import functools
+import inspect
 import numbers
 import warnings
 
@@ -11,8 +13,8 @@ import numpy
 
 from . import backend
 from . import functional as F
-from .functional._util import (axis_index, broadcast_shape, check_tensors, integer, numpy_names, only_torch_defaults,
-                               refuse_internal_overlap)
+from .functional._util import (NotImplementedOp, axis_index, broadcast_shape, check_tensors, integer, numpy_names,
+                               only_torch_defaults, refuse_internal_overlap)
 from .functional.dtypes import TORCH_NAMES, array_of, assigned, category, dtype_argument, filled
 from .functional.shape import _shape_arg, check_in_range, fills_mask, index_items, ints_first, is_basic, written_view
 from .grad_mode import no_grad, records_graph
@@ -508,6 +510,77 @@ def _in_place(op, symbol):
     return method
 
 
+def _one_by_one(op):
+    """Tensor.permute and Tensor.tile, as PyTorch's methods: ``x.permute(1, 0)``, dims one by one, as well as the
+    function's one tuple or list, or dims= (torch.permute(x, 1, 0) is a TypeError)."""
+    def method(self, *dims, **kwargs):
+        if "dims" in kwargs and not dims:
+            return op(self, **kwargs)
+        if not dims:
+            raise TypeError(f'{op.__name__}() missing 1 required positional arguments: "dims" (as PyTorch; () for a '
+                            '0-d tensor)')
+        return op(self, dims[0] if len(dims) == 1 and isinstance(dims[0], (tuple, list)) else dims, **kwargs)
+    method.__doc__ = _one_by_one.__doc__
+    return method
+
+
+def _is_contiguous(self, memory_format=None):
+    """``x.is_contiguous()``, as PyTorch's: whether x's memory is in row-major order (memory_format None only)."""
+    only_torch_defaults("is_contiguous", memory_format=(memory_format, None))
+    return bool(self.data.flags.c_contiguous)
+
+
+def _is_floating_point(self):
+    """``x.is_floating_point()``, as PyTorch's."""
+    return self.dtype.kind == "f"
+
+
+def _element_size(self):
+    """``x.element_size()``, as PyTorch's: the bytes of one element."""
+    return self.data.itemsize
+
+
+def _takes_out(op):
+    """Whether the function ``op`` (under its decorators) has PyTorch's out= parameter."""
+    code = getattr(inspect.unwrap(op), "__code__", None)
+    return code is not None and "out" in code.co_varnames[:code.co_argcount + code.co_kwonlyargcount]
+
+
+def _without_out(name, op):
+    """The Tensor method ``name`` of the function ``op``, which takes out= as PyTorch's function does: PyTorch's Tensor
+    methods take none (x.add(y, out=None) is their TypeError), so the method refuses it."""
+    @functools.wraps(op)
+    def method(self, *args, **kwargs):
+        if "out" in kwargs:
+            raise TypeError(f"{name}() got an unexpected keyword argument 'out' (as PyTorch's Tensor method; the "
+                            f"function takes it)")
+        return op(self, *args, **kwargs)
+    return method
+
+
+# PyTorch's Tensor methods that tinyrrn has not (see _not_here)
+NOT_HERE = frozenset("""cumprod cummax cummin scatter scatter_add scatter_reduce index_add index_fill index_copy
+    index_put masked_select masked_scatter take take_along_dim put nonzero argwhere roll rot90 diff sort argsort topk
+    kthvalue median nanmedian mode unique unique_consecutive count_nonzero bincount histc triu tril diag diagonal
+    diag_embed trace exp2 log2 log10 frac fmod fmin fmax float_power nan_to_num lerp hypot sin cos tan asin acos atan
+    atan2 sinh cosh asinh acosh atanh erf erfc erfinv sinc logit xlogy logaddexp logcumsumexp allclose isclose nansum
+    nanmean aminmax inner cross kron addmm baddbmm addmv tensor_split hsplit vsplit dsplit broadcast_to select
+    index_reduce unfold as_strided stride data_ptr storage untyped_storage storage_offset share_memory_ pin_memory
+    to_sparse to_dense apply_ map_ resize_ resize_as_ set_ scatter_ scatter_add_ scatter_reduce_ index_add_
+    index_fill_ index_copy_ index_put_ masked_scatter_ put_ uniform_ normal_ bernoulli_ random_ exponential_
+    geometric_ log_normal_ cauchy_ clamp_ clamp_min_ clamp_max_ clip_ abs_ neg_ sqrt_ rsqrt_ exp_ expm1_ log_
+    log1p_ pow_ square_ reciprocal_ remainder_ floor_divide_ sign_ floor_ ceil_ round_ trunc_ sigmoid_ tanh_
+    squeeze_ unsqueeze_ t_ transpose_ swapaxes_ swapdims_""".split())
+
+
+def _not_here(self, name):
+    """A missing attribute: NotImplementedOp (an AttributeError too) for PyTorch's methods of NOT_HERE, else
+    Python's AttributeError. (Python calls it only when the usual look-up fails: no cost to the others.)"""
+    if name in NOT_HERE:
+        hint = f"; compute x = x.{name[:-1]}(...) instead" if name.endswith("_") and hasattr(Tensor, name[:-1]) else ""
+        raise NotImplementedOp(f"Tensor.{name} is not implemented by tinyrrn (PyTorch's method){hint}")
+    raise AttributeError(f"'Tensor' object has no attribute {name!r}")
+
 OPERATORS = {
     # arithmetic, with broadcasting and PyTorch's type promotion
     "__add__": F.add, "__radd__": F.add,  # PyTorch's x.__radd__(s) is add(x, s), as __rmul__
@@ -543,15 +616,21 @@ METHODS = {
     # reductions and shapes
     "sum": F.sum, "mean": F.mean, "max": F.max, "min": F.min, "amax": F.amax, "amin": F.amin, "argmax": F.argmax,
     "argmin": F.argmin, "var": F.var, "std": F.std, "all": F.all, "any": F.any,
-    "prod": F.prod, "cumsum": F.cumsum,
+    "prod": F.prod, "cumsum": F.cumsum, "norm": F.norm, "logsumexp": F.logsumexp,
     "reshape": F.reshape, "view": F.view, "clone": F.clone, "contiguous": F.contiguous, "transpose": F.transpose,
-    "permute": F.permute, "flatten": F.flatten, "squeeze": _squeeze, "unsqueeze": F.unsqueeze, "expand": F.expand,
+    "permute": _one_by_one(F.permute), "flatten": F.flatten, "squeeze": _squeeze, "unsqueeze": F.unsqueeze, "expand": F.expand,
     "expand_as": F.expand_as, "repeat": F.repeat, "flip": F.flip, "view_as": _view_as, "reshape_as": _reshape_as,
-    "split": F.split, "chunk": F.chunk, "gather": F.gather,
+    "split": F.split, "chunk": F.chunk, "gather": F.gather, "index_select": F.index_select, "unbind": F.unbind,
+    "narrow": F.narrow, "movedim": F.movedim, "moveaxis": F.movedim, "tile": _one_by_one(F.tile), "unflatten": F.unflatten,
+    "ravel": F.ravel,
     # element-wise functions
     "add": F.add, "sub": F.sub, "mul": F.mul, "neg": F.neg, "positive": F.positive, "remainder": F.remainder, "floor_divide": F.floor_divide,
-    "matmul": F.matmul,
-    "exp": F.exp, "log": F.log, "relu": _relu, "sigmoid": F.sigmoid, "tanh": F.tanh,
+    "matmul": F.matmul, "mm": F.mm, "bmm": F.bmm, "mv": F.mv, "dot": F.dot, "outer": F.outer,
+    "exp": F.exp, "log": F.log, "relu": _relu, "sigmoid": F.sigmoid, "tanh": F.tanh, "rsqrt": F.rsqrt,
+    "log1p": F.log1p, "expm1": F.expm1, "sign": F.sign, "sgn": F.sign, "floor": F.floor, "ceil": F.ceil,
+    "round": F.round, "trunc": F.trunc,
+    "absolute": F.abs, "negative": F.neg, "multiply": F.mul, "divide": F.div, "true_divide": F.div,
+    "subtract": F.sub, "greater": F.gt, "greater_equal": F.ge, "less": F.lt, "less_equal": F.le, "not_equal": F.ne,
     "pow": F.pow, "div": F.div, "reciprocal": F.reciprocal, "abs": F.abs, "sqrt": F.sqrt, "square": F.square,
     "clamp": F.clamp, "clip": F.clip, "clamp_min": F.clamp_min, "clamp_max": F.clamp_max,
     "maximum": F.maximum, "minimum": F.minimum,
@@ -567,7 +646,8 @@ METHODS = {
     "div_": _in_place(F.div, "div_"), "fill_": _fill, "zero_": _zero, "masked_fill_": _masked_fill,
     "copy_": _copy,
     "relu_": F.relu_,
-    "softmax": _needs_dim(F.softmax), "log_softmax": _needs_dim(F.log_softmax),
+    "softmax": _without_out("softmax", _needs_dim(F.softmax)),
+    "log_softmax": _without_out("log_softmax", _needs_dim(F.log_softmax)),
     # dtype and device (differentiable: the gradient flows back to the original)
     "astype": F.astype, "to": _to, "float": _cast("float32"), "double": _cast("float64"), "half": _cast("float16"),
     "long": _cast("int64"), "int": _cast("int32"), "bool": _cast("bool"), "type_as": _type_as,
@@ -577,12 +657,19 @@ METHODS = {
     "new_full": _new_full, "new_zeros": _new("new_zeros", 0), "new_ones": _new("new_ones", 1),
     "new_empty": _new("new_empty", 0), "new_tensor": _new_tensor,
     # PyTorch's shape queries
-    "size": _size, "numel": _numel, "dim": _dim,
+    "size": _size, "numel": _numel, "dim": _dim, "nelement": _numel, "ndimension": _dim,
+    "is_contiguous": _is_contiguous, "is_floating_point": _is_floating_point, "element_size": _element_size,
+    "__getattr__": _not_here,
     # PyTorch's transposes (properties)
     "T": property(_reversed, doc=_reversed.__doc__), "mT": property(_matrix_transpose("mT")),
     "H": property(_matrix_transpose("H", batches=False)), "mH": property(_matrix_transpose("mH")),
     "adjoint": _matrix_transpose("adjoint()"), "t": _t, "swapaxes": F.swapaxes, "swapdims": F.transpose,
 }
+
+
+
+METHODS = {name: _without_out(name, op) if not name.startswith("__") and callable(op) and _takes_out(op) else op
+           for name, op in METHODS.items()}
 
 
 def attach():

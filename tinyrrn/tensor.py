@@ -119,7 +119,10 @@ TORCH_NODES = {"add": "AddBackward0", "sub": "SubBackward0", "mul": "MulBackward
                "transpose": "TransposeBackward0", "t": "TBackward0", "view": "ViewBackward0", "clone": "CloneBackward0",
                "softmax": "SoftmaxBackward0", "log_softmax": "LogSoftmaxBackward0", "astype": "ToCopyBackward0",
                "to": "ToCopyBackward0", "concatenate": "CatBackward0", "max_pool2d": "MaxPool2DWithIndicesBackward0",
-               "avg_pool2d": "AvgPool2DBackward0", "reciprocal": "ReciprocalBackward0"}
+               "avg_pool2d": "AvgPool2DBackward0", "reciprocal": "ReciprocalBackward0",
+               "norm": "LinalgVectorNormBackward0", "logsumexp": "LogsumexpBackward0", "rsqrt": "RsqrtBackward0",
+               "log1p": "Log1PBackward0", "expm1": "Expm1Backward0", "sign": "SignBackward0", "floor": "FloorBackward0",
+               "ceil": "CeilBackward0", "round": "RoundBackward0", "trunc": "TruncBackward0"}
 
 
 class GradFn:
@@ -963,12 +966,14 @@ def renamed(out, op):
 # ops whose PyTorch node saves no input for its backward (at most its output, or sizes; add_relu's are add's and relu's)
 SAVE_NO_INPUT = frozenset(("add", "sub", "neg", "sum", "mean", "reshape", "permute", "getitem", "concatenate", "clone",
                            "astype", "to", "relu", "sigmoid", "tanh", "exp", "softmax", "log_softmax", "dropout",
-                           "reciprocal", "add_relu", "floor_divide", "sqrt", "where"))
+                           "reciprocal", "add_relu", "floor_divide", "sqrt", "where", "rsqrt", "expm1", "sign", "floor",
+                           "ceil", "round", "trunc"))
 
 # ops whose node, PyTorch's and tinyrrn's, saves no output for its backward (inputs, a mask, indices, statistics)
 SAVE_NO_OUTPUT = frozenset(("mul", "div", "log", "matmul", "linear", "conv2d", "conv_transpose2d", "cross_entropy",
                             "nll_loss", "getitem", "dropout", "batch_norm", "avg_pool2d", "adaptive_avg_pool2d",
-                            "max_pool2d", "abs", "clamp", "maximum", "minimum", "remainder", "where", "var"))
+                            "max_pool2d", "abs", "clamp", "maximum", "minimum", "remainder", "where", "var", "log1p",
+                            "sign", "floor", "ceil", "round", "trunc"))
 
 
 def _inference_verdict(op, parents, saves):

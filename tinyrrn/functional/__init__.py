@@ -1,16 +1,45 @@
 """The differentiable ops, with PyTorch's names, shapes (NCHW) and argument semantics."""
-from ._util import ArgumentError
+from ._util import ArgumentError, NotImplementedOp
 from .conv import channels_last, conv2d, conv2d_affine, conv_transpose2d
 from .dtypes import result_type
 from .elementwise import (abs, add, add_relu, astype, bitwise_and, bitwise_left_shift, bitwise_not, bitwise_or,
-                          bitwise_right_shift, bitwise_xor, clamp, clamp_max, clamp_min, clip, div, dropout, eq, exp,
-                          floor_divide, ge, gt, isfinite, isinf, isnan, le, log, logical_and, logical_not, logical_or,
-                          logical_xor, lt, masked_fill, maximum, minimum, mul, ne, neg, positive, pow, reciprocal, relu,
-                          relu_, remainder, sigmoid, sqrt, square, sub, tanh, to_device, where)
-from .linear import linear, matmul
+                          bitwise_right_shift, bitwise_xor, ceil, clamp, clamp_max, clamp_min, clip, div, dropout, eq, exp,
+                          expm1, floor, floor_divide, ge, gt, isfinite, isinf, isnan, le, log, log1p, logical_and,
+                          logical_not, logical_or, logical_xor, lt, masked_fill, maximum, minimum, mul, ne, neg, positive,
+                          pow, reciprocal, relu, relu_, remainder, round, rsqrt, sigmoid, sign, sqrt, square, sub, tanh,
+                          to_device, trunc, where)
+from .linear import bmm, dot, linear, matmul, mm, mv, outer
 from .loss import cross_entropy, log_softmax, nll_loss, softmax
 from .norm import batch_norm, batch_norm_add_relu, batch_norm_relu, fixed_affine
 from .pool import adaptive_avg_pool2d, avg_pool2d, max_pool2d
-from .reduction import all, amax, amin, any, argmax, argmin, cumsum, max, mean, min, prod, std, sum, var
+from .reduction import (all, amax, amin, any, argmax, argmin, cumsum, logsumexp, max, mean, min, norm, prod, std, sum,
+                        var)  # (norm, the function, takes the name of the module norm.py, whose ops are imported above)
 from .shape import (cat, chunk, clone, concat, concatenate, contiguous, expand, expand_as, flatten, flip, gather, getitem,
-                    pad, permute, repeat, reshape, split, squeeze, stack, swapaxes, transpose, unsqueeze, view)
+                    index_select, movedim, narrow, pad, permute, ravel, repeat, reshape, split, squeeze, stack, swapaxes,
+                    tile, transpose, unbind, unflatten, unsqueeze, view)
+
+moveaxis, sgn = movedim, sign  # PyTorch's other names (sgn is sign for real tensors)
+absolute, negative, multiply, divide, true_divide, subtract = abs, neg, mul, div, div, sub
+greater, greater_equal, less, less_equal, not_equal = gt, ge, lt, le, ne
+
+# PyTorch's functions that tinyrrn has not (a NotImplementedError that says so, and an AttributeError: NotImplementedOp)
+NOT_HERE = frozenset("""cumprod cummax cummin std_mean var_mean einsum tensordot inner cross kron addmm baddbmm addmv
+    scatter scatter_add scatter_reduce index_add index_fill index_copy index_put masked_select masked_scatter take
+    take_along_dim nonzero argwhere roll rot90 diff sort argsort topk kthvalue median nanmedian mode unique
+    unique_consecutive count_nonzero bincount histc searchsorted bucketize triu tril diag diagonal diag_embed trace
+    exp2 log2 log10 frac fmod fmin fmax float_power nan_to_num lerp hypot sin cos tan asin acos atan atan2 sinh cosh
+    asinh acosh atanh erf erfc erfinv sinc logit xlogy logaddexp logcumsumexp allclose isclose nansum nanmean
+    aminmax chain_matmul block_diag cartesian_prod combinations meshgrid broadcast_tensors broadcast_to
+    atleast_1d atleast_2d atleast_3d hstack vstack dstack column_stack row_stack hsplit vsplit dsplit tensor_split
+    t adjoint select index_reduce clamp_ abs_ neg_ sqrt_ exp_ log_ sigmoid_ tanh_ fill_ zero_ zeros_like ones_like
+    full_like empty_like rand_like randn_like randint_like zeros ones full empty arange linspace logspace eye tensor
+    as_tensor from_numpy rand randn randint randperm normal""".split())
+
+
+def __getattr__(name):
+    """A missing name: NotImplementedOp (an AttributeError too) for PyTorch's functions of NOT_HERE, else an
+    AttributeError."""
+    if name in NOT_HERE:
+        raise NotImplementedOp(f"torch.{name} is not implemented by tinyrrn.functional (PyTorch's function; tinyrrn has "
+                               "not got it)")
+    raise AttributeError(f"module 'tinyrrn.functional' has no attribute {name!r}")

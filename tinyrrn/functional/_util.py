@@ -1,6 +1,7 @@
 """Helpers shared by the ops: argument checks, axes and broadcasting."""
 import functools
 import operator
+import sys
 
 import numpy
 
@@ -122,6 +123,15 @@ def axis_index(op, axis, ndim):
     return axis % size
 
 
+def user_stacklevel():
+    """warnings.warn's stacklevel that names the caller's first frame outside tinyrrn: the user's line, however many
+    of tinyrrn's frames (a method's, a decorator's) are between. For warnings only: it walks the stack."""
+    frame, level = sys._getframe(1), 1
+    while frame is not None and frame.f_globals.get("__name__", "").startswith("tinyrrn."):
+        frame, level = frame.f_back, level + 1
+    return level
+
+
 def only_torch_defaults(op, **options):
     """PyTorch's options that tinyrrn does not have, each given as (value, PyTorch's default): taken at the
     default, so that PyTorch's code runs, and refused otherwise with an error that says so."""
@@ -135,6 +145,11 @@ class OutError(NotImplementedError, TypeError):
     """out= given to an op: PyTorch's function writes its result into that tensor, which tinyrrn does not support
     (a NotImplementedError, PyTorch's RuntimeError where the inputs require grad), and PyTorch's Tensor method, which
     tinyrrn's op also is, refuses it (a TypeError)."""
+
+
+class NotImplementedOp(AttributeError, NotImplementedError):
+    """A PyTorch op (a Tensor method, a torch function) that tinyrrn does not have: a NotImplementedError that says so,
+    and an AttributeError, as for any missing name (hasattr(x, 'sort') is False)."""
 
 
 def refuse_out(op):

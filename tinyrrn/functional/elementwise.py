@@ -17,8 +17,8 @@ from .. import backend, threads
 from ..random import random_of
 from ..grad_mode import no_grad, records_graph
 from ..tensor import Tensor, check_inference_write, is_view_of_leaf, make_result
-from ._util import (ArgumentError, DtypeError, broadcast_shape, check_float, check_tensors, flag, number, quiet,
-                    refuse_internal_overlap, refuse_out, saved_beside_inputs, saving_originals, unbroadcast)
+from ._util import (ArgumentError, DtypeError, broadcast_shape, check_float, check_tensors, flag, integer, number,
+                    quiet, refuse_internal_overlap, refuse_out, saved_beside_inputs, saving_originals, unbroadcast)
 from .dtypes import DEFAULT_FLOAT, TORCH_NAMES, category, filled, number_fits, opmath, result_type
 
 
@@ -787,6 +787,90 @@ def log(input, *, out=None):
     data = _floats("log", input)
     return make_result(backend.xp_of(data).log(data), (input,), lambda g: (g / data,), "log")
 
+
+@quiet
+def rsqrt(input, *, out=None):
+    """1 / sqrt(x) (torch.rsqrt; integer and bool tensors give float32); PyTorch's gradient -g out^3 / 2."""
+    if out is not None:
+        refuse_out("rsqrt")
+    data = _floats("rsqrt", input)
+    result = 1 / backend.xp_of(data).sqrt(data)
+    return make_result(result, (input,), lambda g: (-0.5 * g * (result * result * result),), "rsqrt")
+
+
+@quiet
+def log1p(input, *, out=None):
+    """log(1 + x), accurate for small x (torch.log1p; integer and bool tensors give float32); the gradient
+    g / (1 + x), PyTorch's."""
+    if out is not None:
+        refuse_out("log1p")
+    data = _floats("log1p", input)
+    return make_result(backend.xp_of(data).log1p(data), (input,), lambda g: (g / (data + 1),), "log1p")
+
+
+@quiet
+def expm1(input, *, out=None):
+    """e ** x - 1, accurate for small x (torch.expm1; integer and bool tensors give float32); the gradient
+    g (out + 1), PyTorch's."""
+    if out is not None:
+        refuse_out("expm1")
+    data = _floats("expm1", input)
+    result = backend.xp_of(data).expm1(data)
+    return make_result(result, (input,), lambda g: (g * (result + 1),), "expm1")
+
+
+def _zero_gradient(op, input, result):
+    """``result`` of a piecewise-constant op of x (sign, floor, ...): its gradient is zero, as PyTorch's."""
+    return make_result(result, (input,), lambda g: (backend.xp_of(g).zeros_like(g),), op)
+
+
+def sign(input, *, out=None):
+    """-1, 0 or 1 as x is negative, zero or positive (torch.sign; in x's dtype, a bool tensor's itself; NaN and -0.0
+    give 0, as PyTorch's); the gradient is zero."""
+    if out is not None:
+        refuse_out("sign")
+    check_tensors("sign", input)
+    x = input.data
+    result = x.copy() if x.dtype == bool else (x > 0).astype(x.dtype) - (x < 0).astype(x.dtype)
+    return _zero_gradient("sign", input, result)
+
+
+def _rounding(name, kernel):
+    """floor, ceil and trunc, as PyTorch's: an integer tensor's values kept (a copy), a bool tensor refused; the
+    gradient is zero."""
+    def op(input, *, out=None):
+        if out is not None:
+            refuse_out(name)
+        check_tensors(name, input)
+        if input.dtype == bool:
+            raise DtypeError(f"{name}: \"{name}_vml_cpu\" not implemented for 'Bool' (as PyTorch)")
+        x = input.data
+        return _zero_gradient(name, input, getattr(backend.xp_of(x), kernel)(x) if x.dtype.kind == "f" else x.copy())
+    op.__name__ = op.__qualname__ = name
+    op.__doc__ = f"torch.{name}: x rounded {'down' if name == 'floor' else 'up' if name == 'ceil' else 'towards 0'}. "\
+        + _rounding.__doc__
+    return op
+
+
+floor, ceil, trunc = _rounding("floor", "floor"), _rounding("ceil", "ceil"), _rounding("trunc", "trunc")
+
+
+def round(input, *, decimals=0, out=None):
+    """x rounded to ``decimals`` decimal places, halves to even (torch.round): x * 10^d rounded and divided by 10^d
+    (for d < 0: divided, rounded, multiplied), as PyTorch's; an integer tensor's values kept at decimals=0 (and
+    refused otherwise, as there), a bool tensor refused; the gradient is zero."""
+    if out is not None:
+        refuse_out("round")
+    check_tensors("round", input)
+    decimals = integer("round", "decimals", decimals)
+    x, xp = input.data, backend.xp_of(input.data)
+    if x.dtype == bool or x.dtype.kind != "f" and decimals:
+        raise DtypeError(f"round: \"round_cpu\" not implemented for {TORCH_NAMES[x.dtype]!r} (as PyTorch)")
+    if x.dtype.kind != "f":
+        return _zero_gradient("round", input, x.copy())
+    scale = x.dtype.type(10.0 ** operator.abs(decimals))
+    result = xp.rint(x) if not decimals else xp.rint(x * scale) / scale if decimals > 0 else xp.rint(x / scale) * scale
+    return _zero_gradient("round", input, result)
 
 def _writes_in_place(op, x, inplace):
     """Whether an op's ``inplace=True`` writes into x: when no graph is being recorded for x (under

@@ -1,10 +1,11 @@
-"""Matrix products: matmul (batched, broadcasting) and the fully connected layer."""
+"""Matrix products: matmul (batched, broadcasting), mm, bmm, mv, dot, outer, and the fully connected layer."""
 import math
 
 from .. import backend, threads
 from ..tensor import make_result
-from ._util import ArgumentError, accurate_sum, broadcast_shape, check_product, quiet, refuse_out, unbroadcast
-from .elementwise import add
+from ._util import (ArgumentError, accurate_sum, broadcast_shape, check_product, check_tensors, quiet, refuse_out,
+                    unbroadcast)
+from .elementwise import add, mul
 from .shape import reshape
 
 
@@ -81,3 +82,57 @@ def linear(input, weight, bias=None, *, out=None):
 
     parents = (input, weight) + ((bias,) if bias is not None else ())
     return make_result(result, parents, backward, "linear")
+
+
+def _product_of(op, dims, input, other, names):
+    """mm's, bmm's, mv's and dot's checks, as PyTorch's: Tensors of one dtype (check_product) of ``dims`` dims each,
+    the inner sizes equal (and bmm's batch sizes: no broadcasting), else PyTorch's RuntimeError."""
+    check_product(op, input, other, names=names)
+    if (input.ndim, other.ndim) != dims:
+        raise ArgumentError(f"{op}: expected {dims[0]}-D and {dims[1]}-D tensors, got {input.ndim}-D and "
+                            f"{other.ndim}-D (as PyTorch)")
+    inner = (input.shape[-1], other.shape[-2 if other.ndim > 1 else 0])
+    batches = (input.shape[0], other.shape[0]) if dims == (3, 3) else (0, 0)
+    if inner[0] != inner[1] or batches[0] != batches[1]:
+        raise ArgumentError(f"{op}: shapes {tuple(input.shape)} and {tuple(other.shape)} cannot be multiplied "
+                            "(as PyTorch)")
+    return matmul(input, other)
+
+
+def mm(input, mat2, *, out=None):
+    """torch.mm: the product of two matrices (no broadcasting, as PyTorch's; matmul for that)."""
+    if out is not None:
+        refuse_out("mm")
+    return _product_of("mm", (2, 2), input, mat2, ("input", "mat2"))
+
+
+def bmm(input, mat2, *, out=None):
+    """torch.bmm: the products of two batches of matrices of one batch size (no broadcasting, as PyTorch's)."""
+    if out is not None:
+        refuse_out("bmm")
+    return _product_of("bmm", (3, 3), input, mat2, ("input", "mat2"))
+
+
+def mv(input, vec, *, out=None):
+    """torch.mv: a matrix times a vector."""
+    if out is not None:
+        refuse_out("mv")
+    return _product_of("mv", (2, 1), input, vec, ("input", "vec"))
+
+
+def dot(input, tensor, *, out=None):
+    """torch.dot: the inner product of two vectors of one length and dtype, a 0-d tensor."""
+    if out is not None:
+        refuse_out("dot")
+    return _product_of("dot", (1, 1), input, tensor, ("input", "tensor"))
+
+
+def outer(input, vec2, *, out=None):
+    """torch.outer: out[i, j] = input[i] * vec2[j] of two vectors, in their promoted dtype (a product: mul)."""
+    if out is not None:
+        refuse_out("outer")
+    check_tensors("outer", input, vec2, names=("input", "vec2"))
+    for name, vector in (("self", input), ("vec2", vec2)):
+        if vector.ndim != 1:
+            raise ArgumentError(f"outer: Expected 1-D argument {name}, but got {vector.ndim}-D (as PyTorch)")
+    return mul(reshape(input, -1, 1), vec2)

@@ -1,4 +1,4 @@
-"""Reductions: sum, mean, max/min (and amax/amin, argmax/argmin), var/std over some or all axes."""
+"""Reductions: sum, mean, max/min (and amax/amin, argmax/argmin), var/std, norm and logsumexp over some or all axes."""
 import builtins
 import collections
 import math
@@ -10,7 +10,7 @@ from .. import backend
 from ..grad_mode import records_graph
 from ..tensor import Tensor, make_result
 from ._util import (ArgumentError, DtypeError, accurate_sum, axes_tuple, axis_index, check_float, check_tensors, flag,
-                    numpy_names, quiet, refuse_out, torch_name)
+                    numpy_names, quiet, refuse_out, torch_name, user_stacklevel)
 from .dtypes import dtype_argument, opmath
 from .elementwise import maximum, minimum
 
@@ -363,7 +363,7 @@ def _variance(op, x, axes, correction, keepdim):
     count = math.prod(x.shape[a] for a in axes)
     if count - correction <= 0:
         warnings.warn(f"{op}(): degrees of freedom is <= 0. Correction should be strictly less than the reduction "
-                      "factor (input numel divided by output numel).", UserWarning, stacklevel=4)
+                      "factor (input numel divided by output numel).", UserWarning, stacklevel=user_stacklevel())
     data = x.data.astype("float64")
     deviations = data - data.mean(axis=axes, keepdims=True)
     variance = (deviations * deviations).sum(axis=axes, keepdims=keepdim) / builtins.max(0, count - correction)
@@ -413,3 +413,102 @@ def std(input, dim=None, unbiased=None, keepdim=False, *, correction=None, out=N
         return (_var_gradient(xp.where(result == 0, 0, g / (result * 2)), input, axes, correction, keepdim, full, dim),)
 
     return make_result(result, (input,), backward, "std")
+
+
+def _norm_order(p):
+    """norm's ``p`` as a float: 'fro' (and None) is 2; a number or a one-element tensor is its value; 'nuc', a matrix
+    norm, is not supported, and any other string is PyTorch's error."""
+    if p is None or p == "fro":
+        return 2.0
+    if p == "nuc":
+        raise NotImplementedError("norm: p='nuc' (the nuclear norm, a sum of singular values) is not supported by "
+                                  "tinyrrn")
+    if isinstance(p, str):
+        raise ArgumentError(f"norm: Order {p} not supported (as PyTorch; 'fro', 'nuc' or a number)")
+    p = p.item() if isinstance(p, Tensor) else p
+    if not isinstance(p, (int, float, numpy.integer, numpy.floating)):
+        raise TypeError(f"norm(): argument 'p' must be a number or a string, not {type(p).__name__} (as PyTorch)")
+    return float(p)
+
+
+@quiet
+def norm(input, p="fro", dim=None, keepdim=False, out=None, dtype=None):
+    """torch.norm: the vector p-norm of x over ``dim`` (an int, a tuple, or None or () for all), sum(|x|^p)^(1/p);
+    p 'fro' (the default) or 2, 1, inf (the largest |x|), -inf, 0 (the count of non-zeros) or any other number.
+    ``dtype`` converts x first; a floating-point x only, as PyTorch. The gradient is PyTorch's: 0 where the norm is
+    0 (x / norm for p=2), and for +-inf split evenly among the ties (and NaNs)."""
+    if out is not None:
+        refuse_out("norm")
+    order = _norm_order(p)
+    check_tensors("norm", input)
+    flag("norm", "keepdim", keepdim)
+    dtype = dtype_argument("norm", dtype)
+    if input.dtype.kind != "f":
+        raise DtypeError(f"norm: Expected a floating point tensor as input, got {input.dtype} (as PyTorch)")
+    if dtype is not None and (dtype.kind != "f" or dtype.itemsize < input.dtype.itemsize):
+        raise ArgumentError(f"norm: dtype={dtype} is refused for an input of {input.dtype}, as PyTorch: a floating-point "
+                            "dtype the input converts to without narrowing")
+    x = input if dtype is None else input.astype(dtype)
+    axes = axes_tuple("norm", dim, x.ndim)
+    xp, data = backend.xp_of(x.data), opmath(x.data)
+    size = xp.abs(data)
+    if math.isinf(order) and builtins.any(x.shape[axis] == 0 for axis in axes):
+        raise ArgumentError("norm: linalg.vector_norm cannot compute the inf norm on an empty tensor because the "
+                            "operation does not have an identity (as PyTorch)")
+    if math.isinf(order):
+        result = size.max(axis=axes, keepdims=True) if order > 0 else size.min(axis=axes, keepdims=True)
+    elif order == 0:
+        result = (size != 0).sum(axis=axes, keepdims=True, dtype=data.dtype)
+    elif order == 1:
+        result = accurate_sum(size, axes, True)
+    elif order == 2:
+        result = xp.sqrt(accurate_sum(size * size, axes, True))
+    else:
+        result = accurate_sum(size ** order, axes, True) ** (1 / order)
+
+    def backward(g):  # PyTorch's formulas, step by step in x's dtype (sgn(NaN) is 0, as there)
+        if order == 0:
+            return (None,)  # (PyTorch's: no gradient at all)
+        values, norms, g = x.data, result.astype(x.dtype, copy=False), g.reshape(result.shape)
+        signs = (values > 0).astype(x.dtype) - (values < 0).astype(x.dtype)
+        if order == 1:
+            return (signs * g,)
+        if order == 2:
+            return (g * xp.where(norms == 0, 0, values / norms).astype(x.dtype, copy=False),)
+        sizes = xp.abs(values)
+        if math.isinf(order):
+            ties = (sizes == norms) | xp.isnan(sizes)
+            return (signs * (g / ties.sum(axis=axes, keepdims=True, dtype=g.dtype) * ties),)
+        if order < 1:
+            return (signs * xp.where(values == 0, 0, sizes ** (order - 1)).astype(x.dtype, copy=False) * g
+                    * norms ** (1 - order),)
+        scaled = signs * sizes ** (order - 1) if order < 2 else values * sizes ** (order - 2)
+        return (scaled * xp.where(norms == 0, 0, g / norms ** (order - 1)).astype(x.dtype, copy=False),)
+
+    kept = result if keepdim else result.reshape([n for i, n in enumerate(result.shape) if i not in axes])
+    return make_result(kept.astype(x.dtype, copy=False), (x,), backward, "norm")
+
+
+@quiet
+def logsumexp(input, dim, keepdim=False, *, out=None):
+    """torch.logsumexp: log(sum(exp(x))) over ``dim`` (an int or a tuple), computed as max + log(sum(exp(x - max))),
+    without overflow; integer and bool tensors give float32. The gradient g exp(x - out), PyTorch's."""
+    if out is not None:
+        refuse_out("logsumexp")
+    check_tensors("logsumexp", input)
+    flag("logsumexp", "keepdim", keepdim)
+    if dim is None:
+        raise TypeError("logsumexp(): argument 'dim' must be tuple of ints, not NoneType (as PyTorch)")
+    if numpy.ndim(dim) == 1 and len(dim) == 0:
+        raise ArgumentError("logsumexp: dim=() is refused, as PyTorch refuses it; name the dims to reduce")
+    axes = axes_tuple("logsumexp", dim, input.ndim)
+    data = input.data if input.dtype.kind == "f" else input.data.astype("float32")
+    xp, wide = backend.xp_of(data), opmath(data)
+    if wide.size:
+        top = wide.max(axis=axes, keepdims=True)
+        top = xp.where(xp.isinf(top), 0, top)
+    else:
+        top = xp.zeros([1 if i in axes else n for i, n in enumerate(wide.shape)], wide.dtype)
+    result = (xp.log(accurate_sum(xp.exp(wide - top), axes, True)) + top).astype(data.dtype, copy=False)
+    kept = result if keepdim else result.reshape([n for i, n in enumerate(result.shape) if i not in axes])
+    return make_result(kept, (input,), lambda g: (g.reshape(result.shape) * xp.exp(data - result),), "logsumexp")

@@ -70,12 +70,14 @@ def contiguous(input, *, memory_format=None):
     return make_result(backend.xp_of(input.data).ascontiguousarray(input.data), (input,), lambda g: (g,), "clone")
 
 
-def permute(input, *order, dims=None):
-    """Reorder the dimensions (a view, as torch.permute): x.permute(1, 0), ((1, 0)) or (dims=(1, 0))."""
+def permute(input, dims):
+    """Reorder the dimensions (a view, as torch.permute): permute(x, (1, 0)), one tuple or list, as PyTorch's
+    function (the method, Tensor.permute, also takes x.permute(1, 0))."""
     check_tensors("permute", input)
-    if not order and dims is None:
-        raise TypeError('permute() missing 1 required positional arguments: "dims" (as PyTorch; () for a 0-d tensor)')
-    order = tuple(integer("permute", "dims", d) for d in _shape_arg("permute", order, dims, "dims"))
+    if not isinstance(dims, (tuple, list)):
+        raise TypeError(f"permute(): argument 'dims' must be tuple of ints, not {type(dims).__name__} (as PyTorch; "
+                        "x.permute(1, 0) takes them one by one)")
+    order = tuple(integer("permute", "dims", d) for d in dims)
     if len(order) != input.ndim:
         raise ArgumentError(f"permute: {order} is not a permutation of the {input.ndim} dims of {tuple(input.shape)}")
     dims = tuple(axis_index("permute", d, input.ndim) for d in order)
@@ -539,6 +541,111 @@ def chunk(input, chunks, dim=0):
     n = input.shape[axis_index("chunk", dim, input.ndim)]
     return split(input, [0] * chunks if n == 0 else -(-n // chunks), dim)
 
+
+def unbind(input, dim=0):
+    """torch.unbind: the slices of x along ``dim``, each without that dim (a tuple of views, each in the graph)."""
+    check_tensors("unbind", input)
+    if input.ndim == 0:
+        raise IndexError("unbind: Dimension specified as 0 but tensor has no dimensions (as PyTorch)")
+    axis = axis_index("unbind", dim, input.ndim)
+    before = (slice(None),) * axis
+    return tuple(getitem(input, before + (i,)) for i in range(input.shape[axis]))
+
+
+def narrow(input, dim, start, length):
+    """torch.narrow: the view of ``length`` elements of x along ``dim`` from ``start`` (an int or a 0-d integer tensor,
+    which may count from the end)."""
+    check_tensors("narrow", input)
+    if input.ndim == 0:
+        raise ArgumentError("narrow() cannot be applied to a 0-dim tensor (as PyTorch)")
+    axis = axis_index("narrow", dim, input.ndim)
+    start, length, n = integer("narrow", "start", start), integer("narrow", "length", length), input.shape[axis]
+    if not -n <= start <= n:
+        raise IndexError(f"narrow: start out of range (expected to be in range of [{-n}, {n}], but got {start}) "
+                         "(as PyTorch)")
+    start += n if start < 0 else 0
+    if length < 0:
+        raise ArgumentError("narrow(): length must be non-negative (as PyTorch)")
+    if start + length > n:
+        raise ArgumentError(f"narrow: start ({start}) + length ({length}) exceeds dimension size ({n}) (as PyTorch)")
+    return getitem(input, (slice(None),) * axis + (slice(start, start + length),))
+
+
+def movedim(input, source, destination):
+    """torch.movedim (moveaxis): x's dims ``source`` moved to the places ``destination`` (two ints, or two sequences
+    of ints of one length), the others kept in their order (a view: permute)."""
+    check_tensors("movedim", input)
+    if isinstance(source, (tuple, list)) != isinstance(destination, (tuple, list)):
+        raise TypeError("movedim(): source and destination must both be ints or both be sequences of ints "
+                        "(as PyTorch)")
+    sources, destinations = (_dims_list("movedim", dims, input.ndim) for dims in (source, destination))
+    if len(sources) != len(destinations):
+        raise ArgumentError(f"movedim: Invalid source or destination dims: source ({sources} dims) should contain the "
+                            f"same number of dims as destination ({destinations} dims) (as PyTorch)")
+    if input.ndim == 0:
+        return permute(input, ())
+    order, rest = [None] * input.ndim, iter(d for d in range(input.ndim) if d not in sources)
+    for s, d in zip(sources, destinations):
+        order[d] = s
+    return permute(input, tuple(next(rest) if d is None else d for d in order))
+
+
+def tile(input, dims):
+    """torch.tile: x repeated ``dims`` times (a tuple or list of ints) along its dims; fewer than x's dims repeat
+    its last ones (Tensor.repeat of dims with leading 1s)."""
+    check_tensors("tile", input)
+    if not isinstance(dims, (tuple, list)):
+        raise TypeError(f"tile(): argument 'dims' must be tuple of ints, not {type(dims).__name__} (as PyTorch)")
+    return repeat(input, (1,) * (input.ndim - len(dims)) + tuple(dims))
+
+
+def unflatten(input, dim, sizes):
+    """torch.unflatten: x's dim ``dim`` split into dims of ``sizes`` (a tuple or list of ints, one of them may be
+    -1), whose product is its size (a view where x's memory allows: reshape)."""
+    check_tensors("unflatten", input)
+    if not isinstance(sizes, (tuple, list)):
+        raise TypeError(f"unflatten(): argument 'sizes' must be tuple of ints, not {type(sizes).__name__} "
+                        "(as PyTorch)")
+    if input.ndim == 0:
+        raise IndexError("unflatten: Dimension specified as 0 but tensor has no dimensions (as PyTorch)")
+    axis = axis_index("unflatten", dim, input.ndim)
+    sizes = tuple(integer("unflatten", "sizes", n) for n in sizes)
+    if not sizes:
+        raise ArgumentError("unflatten: sizes must be non-empty (as PyTorch)")
+    n, known = input.shape[axis], math.prod(size for size in sizes if size != -1)
+    if sizes.count(-1) > 1 or (n % known if -1 in sizes and known else known != n and -1 not in sizes):
+        raise ArgumentError(f"unflatten: Provided sizes {list(sizes)} don't multiply up to the size of dim {dim} ({n}) "
+                            "in the input tensor (as PyTorch; one size may be -1)")
+    return reshape(input, input.shape[:axis] + sizes + input.shape[axis + 1:])
+
+
+def ravel(input):
+    """torch.ravel: x's elements in one dimension (a view where x's memory allows: reshape; a 0-d tensor gives
+    shape (1,))."""
+    check_tensors("ravel", input)
+    return reshape(input, -1)
+
+
+def index_select(input, dim, index):
+    """torch.index_select: x's slices along ``dim`` at the positions of ``index`` (an int64 or int32 tensor of at most
+    one dim), in their order and repeated as there (a copy; repeated positions accumulate their gradients)."""
+    check_tensors("index_select", input, index, names=("input", "index"))
+    if index.dtype not in ("int64", "int32"):
+        raise ArgumentError(f"index_select(): Expected dtype int32 or int64 for index, got {index.dtype} (as PyTorch)")
+    if index.ndim > 1:
+        raise IndexError("index_select(): Index is supposed to be a vector (as PyTorch)")
+    axis = axis_index("index_select", dim, input.ndim)
+    where, size = index.data.reshape(-1), input.shape[axis] if input.ndim else 1
+    if where.size and bool(((where < 0) | (where >= size)).any()):  # PyTorch's IndexError along dim 0, else its
+        error = IndexError if axis == 0 else ArgumentError              # RuntimeError
+        raise error(f"index_select: index out of range in self: an index is below 0 or not below the size {size} of "
+                    f"dim {axis} (as PyTorch)")
+    if input.ndim == 0:  # as PyTorch: one position, and a 0-d result
+        if where.size != 1:
+            raise ArgumentError(f"index_select(): Index to scalar can have only 1 value, got {where.size} value(s) "
+                                "(as PyTorch)")
+        return reshape(getitem(reshape(input, 1), Tensor(where)), ())
+    return getitem(input, (slice(None),) * axis + (Tensor(where),))
 
 def unbatched_too(op):
     """``op`` of (N, C, H, W) inputs also takes one (C, H, W) input, as PyTorch's conv and pooling:

@@ -185,7 +185,7 @@ class RecurrentResNet(nn.Module):
         first_step = self._first_steps(units, steps)  # per level: the first step still needed
         start = first_step[0]
         # time-major: row t*B + b holds frame t of clip b, so a time step is a contiguous block
-        x = F.permute(clips[:, start:], 1, 0, 2, 3, 4).reshape(-1, *clips.shape[2:])
+        x = F.permute(clips[:, start:], (1, 0, 2, 3, 4)).reshape(-1, *clips.shape[2:])
         x = self.backbone.stem(x)
         for level, (name, unit) in enumerate(units):
             if name in self.positions:

@@ -104,8 +104,8 @@ class GRU(Module):
                                     None if h0 is None else h0.reshape(h0.shape[0], 1, -1))
             return out.reshape(x.shape[0], -1), h_n.reshape(h_n.shape[0], -1)
         if not self.batch_first:
-            out, h_n = self._forward(F.permute(x, 1, 0, 2), h0)
-            return F.permute(out, 1, 0, 2), h_n
+            out, h_n = self._forward(F.permute(x, (1, 0, 2)), h0)
+            return F.permute(out, (1, 0, 2)), h_n
         return self._forward(x, h0)
 
     def _forward(self, x, h0):
