@@ -39,6 +39,13 @@ CASES = {
     "masked_fill_ with a number": lambda x, w, new: (x * 2).masked_fill_(_mask(new), 5.0),
     "masked_fill_ with a 0-d tensor": lambda x, w, new: (x * 2).masked_fill_(_mask(new), w[2]),
     "add_ of a leaf into zeros": lambda x, w, new: new([0.0, 0.0, 0.0]).add_(w),
+    # nodes that saved no input, or no output, as PyTorch's
+    "exp's input changed": lambda x, w, new: _input_changed(x, lambda y: y.exp()),
+    "cumsum's input changed": lambda x, w, new: _input_changed(x, lambda y: y.cumsum(0)),
+    "cumsum's output changed": lambda x, w, new: _output_changed(x, lambda y: y.cumsum(0)),
+    "gather's output changed": lambda x, w, new: _output_changed(x, lambda y: y.gather(0, new([2, 0]))),
+    "masked_fill's input changed": lambda x, w, new: _input_changed(x, lambda y: y.masked_fill(_mask(new), 0.0)),
+    "masked_fill's output changed": lambda x, w, new: _output_changed(x, lambda y: y.masked_fill(_mask(new), 0.0)),
     # PyTorch refuses these at backward: a node saved the tensor changed since
     "sigmoid's output changed": lambda x, w, new: x.sigmoid().mul_(2),
     "mul saved the tensor changed": lambda x, w, new: _saved_then_changed(x, w),
@@ -47,6 +54,19 @@ CASES = {
     "exp's output +=": lambda x, w, new: _iadd(x.exp(), 1),
     "x *= x": lambda x, w, new: _imul_itself(x + 0),
 }
+
+
+def _input_changed(x, op):
+    y = x * 1
+    z = op(y)
+    y.add_(0.5)
+    return z
+
+
+def _output_changed(x, op):
+    z = op(x * 1)
+    z.mul_(1.5)
+    return z
 
 
 def _chain(y, w):

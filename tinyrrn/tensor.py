@@ -861,7 +861,7 @@ def _after_accumulation(leaf):
 # ops whose PyTorch node saves no tensor for its backward, only sizes: a second backward() runs through them
 SAVE_NOTHING = frozenset(("add", "sub", "rsub", "neg", "sum", "mean", "reshape", "view", "permute", "transpose", "t",
                           "clone", "astype", "to", "concatenate", "stack", "pad", "floor_divide", "squeeze",
-                          "unsqueeze", "expand", "repeat", "flip"))
+                          "unsqueeze", "expand", "repeat", "flip", "cumsum"))
 
 
 def _saves_nothing(node):
@@ -1057,13 +1057,14 @@ def renamed(out, op):
 # ops whose PyTorch node saves no input for its backward (at most its output, or sizes; add_relu's are add's and relu's)
 SAVE_NO_INPUT = frozenset(("add", "sub", "neg", "sum", "mean", "reshape", "permute", "getitem", "concatenate", "clone",
                            "astype", "to", "relu", "sigmoid", "tanh", "exp", "softmax", "log_softmax", "dropout",
-                           "reciprocal", "add_relu", "floor_divide", "sqrt", "where", "masked_fill", "setitem"))
+                           "reciprocal", "add_relu", "floor_divide", "sqrt", "where", "masked_fill", "setitem",
+                           "cumsum"))
 
 # ops whose node, PyTorch's and tinyrrn's, saves no output for its backward (inputs, a mask, indices, statistics)
 SAVE_NO_OUTPUT = frozenset(("mul", "div", "log", "matmul", "linear", "conv2d", "conv_transpose2d", "cross_entropy",
                             "nll_loss", "getitem", "dropout", "batch_norm", "avg_pool2d", "adaptive_avg_pool2d",
                             "max_pool2d", "abs", "clamp", "maximum", "minimum", "remainder", "where", "var",
-                            "masked_fill", "setitem"))
+                            "masked_fill", "setitem", "gather"))
 
 
 def _inference_verdict(op, parents, saves):

@@ -790,10 +790,14 @@ def log(input, *, out=None):
 
 def _writes_in_place(op, x, inplace):
     """Whether an op's ``inplace=True`` writes into x's data directly: when no graph is recorded for x (under
-    no_grad, or x needs no gradient), as PyTorch; while one is, see _recorded_in_place."""
+    no_grad, or x needs no gradient), as PyTorch. While one is, an op records the change (_recorded_in_place, called
+    first); one that does not refuses it (records_in_place's refusals first: a leaf that requires grad, ...)."""
     if inplace:
         check_inference_write(x, f"{op}(inplace=True)")
         refuse_internal_overlap(f"{op}(inplace=True)", x.data)
+        if records_in_place(f"{op}(inplace=True)", x):
+            raise NotImplementedError(f"{op}(inplace=True) on a tensor in a recorded graph is not supported by "
+                                      "tinyrrn; use inplace=False")
     return inplace
 
 
