@@ -93,7 +93,8 @@ def records_in_place(op, tensor, value=None):
     graph is recorded, either requires grad and ``tensor`` holds floats (an integer one takes no gradient); then see
     in_place_input and written_in_place. Refused: an inference tensor outside inference mode, a leaf that requires
     grad or a view of one, a view requiring grad through its base alone, as PyTorch; and a view of another tensor
-    (x[0], x.view(...)) whose change the graph would record (PyTorch's rebases its base's graph: not supported)."""
+    (x.view(...), x.permute(...)) whose change the graph would record, but a basic-index one (x[0], x[:, 1:]):
+    PyTorch's rebases its base's graph, tinyrrn does it for these alone (written_in_place)."""
     check_inference_write(tensor, op)
     if not (records_graph() and (tensor.requires_grad or getattr(value, "requires_grad", False))
             and tensor.data.dtype.kind == "f"):
@@ -108,10 +109,11 @@ def records_in_place(op, tensor, value=None):
     if is_view_of_leaf(tensor):
         raise RuntimeError(f"{op}: a view of a leaf Variable that requires grad is being used in an in-place "
                            "operation (as PyTorch); change the leaf under tinyrrn.no_grad()")
-    if tensor._is_view:
-        raise NotImplementedError(f"{op}: an in-place change of a view (x[i], x.view(...), ...) recorded in a graph "
-                                  "is not supported by tinyrrn (PyTorch rebases the graph of the viewed tensor); "
-                                  "change the tensor it views (x[i] = value), or compute a new tensor")
+    if tensor._is_view and tensor._written_into is None:
+        raise NotImplementedError(f"{op}: an in-place change of a view (x.view(...), x.permute(...), ...) recorded "
+                                  "in a graph is not supported by tinyrrn (PyTorch rebases the graph of the viewed "
+                                  "tensor; tinyrrn does it for basic-index views, x[i]); change the tensor it views, "
+                                  "or compute a new tensor")
     return True
 
 
@@ -129,9 +131,16 @@ def written_in_place(tensor, old, result):
     """``tensor`` changed in place as PyTorch records it: the values of ``result``, computed out of place from
     ``old`` (in_place_input(tensor)) and of its dtype and shape, written into its data (its version counts the
     change), and ``tensor`` made the output of result's node, keeping retain_grad() (hooks stay with ``old``). The
-    ops that used ``tensor`` before keep its old node, ``old``, as their input (see _node_at). ``tensor``."""
-    tensor.data[...] = result.data
-    tensor.version += 1
+    ops that used ``tensor`` before keep its old node, ``old``, as their input (see _node_at). A basic-index view
+    x[i] is changed as x[i] = result (recorded: x takes a new node, as PyTorch rebases it), and takes the node of
+    x[i] made again. ``tensor``."""
+    if tensor._is_view:
+        base, items = tensor._written_into
+        base[items] = result
+        result = base[items]
+    else:
+        tensor.data[...] = result.data
+        tensor.version += 1
     held = tensor._node() if tensor._node is not None else None
     if held is not None:  # a grad_fn asked for before stays the old node, as PyTorch's
         held.tensor = old
@@ -250,7 +259,7 @@ class AccumulateGrad:
 # pickle and copy.copy also leave its grad and graph, at these values (__getstate__)
 _UNCOPIED = frozenset(("_node", "_saves", "_hooks", "_post_accumulate_hooks", "_is_view", "_view_base", "_inference",
                        "_retains_grad", "_detached_at", "parent_versions", "forward_version", "_previous",
-                       "_superseded_at"))
+                       "_superseded_at", "_written_into"))
 _GRAPH = {"_grad": None, "parents": (), "parents_took_grad": (), "backward_fn": None, "op": None}
 
 
@@ -525,6 +534,7 @@ class Tensor:
     _detached_at = 0  # the version detach_() left a computed tensor at: the ops that used it before lost their input
     _assigned_at = 0  # the version an assignment to ``data`` left it at (see _Data)
     _is_view = False  # made by a view op (x[0], reshape, permute) in another tensor's memory
+    _written_into = None  # (a basic-index view x[i]) (x, i): where an in-place change of it writes (written_in_place)
     parent_versions = ()  # (make_result's) per parent, its version when this op used it
     _previous = None  # the node this data had before an in-place change that the graph recorded (written_in_place)
     _superseded_at = float("inf")  # (on such an old node) the version its data took at that change
