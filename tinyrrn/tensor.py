@@ -742,10 +742,10 @@ def _walk(order, grads, handed_out, retain_graph, switched_off, needed=None):
                                f".detach_() (as PyTorch): the input of shape {tuple(changed.shape)} of "
                                f"{node.op!r}. This is not supported, please use out-of-place `.detach()` instead")
         if changed is not None:
+            expected = next(v for p, v in zip(node.parents, node.parent_versions) if p is changed)
             raise RuntimeError(f"one of the variables needed for gradient computation has been modified by an "
                                f"inplace operation: the input of shape {tuple(changed.shape)} of {node.op!r} is at "
-                               f"version {changed.version}; expected version "
-                               f"{next(v for p, v in zip(node.parents, node.parent_versions) if p is changed)} instead (as PyTorch: changed "
+                               f"version {changed.version}; expected version {expected} instead (as PyTorch: changed "
                                "after the forward pass, by an optimiser's step?). Run the forward pass again after "
                                "the change.")
         for parent, took_grad, version, pg in zip(node.parents, node.parents_took_grad, node.parent_versions,
