@@ -623,18 +623,20 @@ def test_inplace_layers_write_into_their_input_when_no_graph_is_recorded(layer):
     assert layer(inplace=False)(Tensor(np.ones(2, "float32"))) is not x
 
 
-@pytest.mark.parametrize("layer", [nn.ReLU, lambda inplace: nn.Dropout(0.5, inplace)])
-def test_inplace_layers_are_refused_while_a_graph_is_recorded(layer):
-    """tinyrrn records no in-place op: inplace=True on a tensor in a graph is refused, never computed out of
-    place behind the caller's back (a later use of x would see the old values)."""
+@pytest.mark.parametrize("layer, values, gradient", [
+    (nn.ReLU, [0.0, 4.0, 0.0, 8.0], [0.0, 6.0, 0.0, 6.0]),
+    (lambda inplace: nn.Dropout(1.0, inplace), [0.0, 0.0, 0.0, 0.0], [0.0, 0.0, 0.0, 0.0])])
+def test_inplace_layers_record_the_change_in_the_graph_as_torch(layer, values, gradient):
+    """inplace=True on a computed tensor writes into it and records the op in the graph, as PyTorch (tinyrrn refused
+    it); on a leaf that requires grad it is refused, as there."""
     x = Tensor(np.array([-1.0, 2.0, -3.0, 4.0], "float32"), requires_grad=True)
     with pytest.raises(RuntimeError, match="leaf Variable that requires grad"):
         layer(inplace=True)(x)
-    h = x * 1
-    with pytest.raises(RuntimeError, match="not supported by tinyrrn.*inplace=False"):
-        layer(inplace=True)(h)
-    assert x.version == 0 and h.version == 0
-    np.testing.assert_array_equal(h.detach().numpy(), [-1.0, 2.0, -3.0, 4.0])
+    h = x * 2
+    assert layer(inplace=True)(h) is h and h.version == 1 and not h.is_leaf
+    assert h.detach().numpy().tolist() == values
+    (h * 3).sum().backward()
+    assert x.grad.numpy().tolist() == gradient
 
 
 @pytest.mark.parametrize("call", [lambda F, x: F.relu(x, inplace=True), lambda F, x: F.dropout(x, 0.5, True, True)])

@@ -14,11 +14,12 @@ import numpy
 from . import backend
 from . import functional as F
 from .functional._util import (NotImplementedOp, axis_index, broadcast_shape, check_tensors, integer, numpy_names,
-                               only_torch_defaults, refuse_internal_overlap)
+                               only_torch_defaults, refuse_internal_overlap, unbroadcast)
 from .functional.dtypes import TORCH_NAMES, array_of, assigned, category, dtype_argument, filled
 from .functional.shape import _shape_arg, check_in_range, fills_mask, index_items, ints_first, is_basic, written_view
-from .grad_mode import no_grad, records_graph
-from .tensor import ArgumentError, Tensor, check_inference_write, is_view_of_leaf, renamed
+from .grad_mode import no_grad
+from .tensor import (ArgumentError, Tensor, _saved_inputs, in_place_input, make_result, records_in_place, renamed,
+                     written_in_place)
 
 
 _PLAIN = frozenset((Tensor, float, int, bool))  # the usual operands, passed on after one look-up
@@ -69,24 +70,17 @@ def _equality(op):
     return method
 
 
-def _refuse_in_graph(symbol, self, other):
-    """In-place changes are refused while gradients are recorded for the target or the value: PyTorch
-    refuses a leaf that requires grad or a view of one, and tinyrrn records no in-place op in a graph; and an
-    inference tensor outside inference mode, as PyTorch."""
-    check_inference_write(self, symbol)
-    if records_graph() and (self.requires_grad or getattr(other, "requires_grad", False)):
-        if self._graphless_view:
-            raise RuntimeError(f"{symbol}: a view that requires grad through its base alone (made in no_grad mode, or "
-                               "before its base required grad) is being modified inplace with grad mode enabled; this "
-                               "is forbidden, as in PyTorch: change it under no_grad(), or make the view again")
-        if self.requires_grad and self.is_leaf:
-            raise RuntimeError(f"a leaf tensor that requires grad is used in an in-place operation "
-                               f"({symbol}); wrap the update in tinyrrn.no_grad()")
-        if is_view_of_leaf(self):
-            raise RuntimeError(f"a view of a leaf tensor that requires grad is used in an in-place operation "
-                               f"({symbol}), which PyTorch refuses; change the leaf under tinyrrn.no_grad()")
-        raise RuntimeError(f"in-place {symbol} on tensors that record a graph is not supported by tinyrrn; "
-                           "compute a new tensor instead")
+def _original(op, old, other):
+    """x as an in-place ``op`` (x.mul_(other)) that the graph records reads it: ``old`` (in_place_input(x)), or a clone
+    of its values where op's node saves x for its backward, as PyTorch's saves the original (x.mul_(w): w's gradient
+    is x before the change)."""
+    took_grad = (old.requires_grad, getattr(other, "requires_grad", False))
+    return F.clone(old) if _saved_inputs(op.__name__, took_grad)[0] else old
+
+
+def _before(value, x, old):
+    """``value``, or ``old`` (in_place_input(x)) where it is x itself: x *= x reads x before the change."""
+    return old if value is x else value
 
 
 def _is_dense(array):
@@ -136,16 +130,23 @@ def _leading_ones_dropped(value, ndim):
     return value.reshape(value.shape[extra:])
 
 
-def _write(symbol, self, index, value):
-    """self.data[index] = value (an array, or a number, of self's dtype), counted in self's version; advanced
+def _target(symbol, array, index):
+    """Where x[index] = ... writes in x's ``array``: (target, where), target[where] the written elements; advanced
     index items (of index_items) as PyTorch applies them, the ints first (x[:, 0, :, idx] takes idx's dimension
-    last: ints_first); a value whose shape does not fit is PyTorch's RuntimeError (here an ArgumentError), not
-    NumPy's ValueError."""
-    target, where = self.data, index
+    last: ints_first)."""
     if type(index) is tuple and not is_basic(index):
         select, where = ints_first(index)
-        target = target[select] if select else target
+        target = array[select] if select else array
         check_in_range(symbol, where, target.shape)
+        return target, where
+    return array, index
+
+
+def _write(symbol, self, index, value):
+    """self.data[index] = value (an array, or a number, of self's dtype), counted in self's version, at index items
+    as _target applies them; a value whose shape does not fit is PyTorch's RuntimeError (here an ArgumentError), not
+    NumPy's ValueError."""
+    target, where = _target(symbol, self.data, index)
     if 0 in target.strides:  # an expanded tensor, or a view of one
         _expanded_write(symbol, target, where)
     try:
@@ -172,22 +173,52 @@ def _expanded_write(symbol, target, where):
 
 def _setitem(self, index, value):
     """``x[index] = value``: converted as PyTorch converts it (assigned) and written into x (its version
-    counts the change); refused while gradients are recorded (see _refuse_in_graph), and for a tensor or array
-    of another dtype at an advanced index (PyTorch's index_put does not cast; a number, a NumPy one too, it
-    converts, and a one-element value at a mask: filled)."""
-    _refuse_in_graph("[]=", self, value)
+    counts the change), recorded in the graph while one is recorded for x or the value (_put; records_in_place);
+    refused for a tensor or array of another dtype at an advanced index (PyTorch's index_put does not cast; a number,
+    a NumPy one too, it converts, and a one-element value at a mask: filled, a tensor requiring grad cast)."""
+    recorded = records_in_place("[]=", self, value)
     items = index_items("setitem", index, self.ndim)
     array = value.data if isinstance(value, Tensor) else value
     if hasattr(array, "shape") and not isinstance(array, numpy.generic) and array.size == 1 and fills_mask(items):
-        value = filled(array.item(), self.dtype)  # (of any dtype, and in x's memory too: x[mask] = x[0])
+        if recorded and getattr(value, "requires_grad", False):
+            value = _to(value, dtype=self.dtype)
+        else:
+            value = filled(array.item(), self.dtype)  # (of any dtype, and in x's memory too: x[mask] = x[0])
     source = self.dtype if isinstance(value, numpy.generic) else getattr(value, "dtype", self.dtype)
     if source != self.dtype and not is_basic(items):
         raise ArgumentError(f"Index put requires the source and destination dtypes match, got {self.dtype} for the "
                             f"destination and {source} for the source (as PyTorch; basic indexing casts)")
-    value = assigned(value, self.dtype)
-    if hasattr(value, "shape") and _may_overlap(self.data, value):
-        _refuse_overlap("[]=", _overlap_of_put(self.data, items, value))
-    _write("[]=", self, items, value)
+    written = assigned(value, self.dtype)
+    if hasattr(written, "shape") and _may_overlap(self.data, written):
+        _refuse_overlap("[]=", _overlap_of_put(self.data, items, written))
+    if recorded:
+        old = in_place_input(self)
+        written_in_place(self, old, _put("[]=", old, items, _before(value, self, old), written))
+    else:
+        _write("[]=", self, items, written)
+
+
+def _put(symbol, old, items, value, written):
+    """x[items] = value out of place: a copy of ``old`` (in_place_input(x)) with ``written`` (value converted to x's
+    dtype) at ``items``, recorded as PyTorch's node of the change (CopySlices, IndexPutBackward0, which save no
+    tensor): old's gradient is g with zeros at items; value's, when a Tensor that requires grad, g at items summed
+    to its shape (as broadcast into them), on its device."""
+    result = Tensor(old.data.copy(order="K"))
+    _write(symbol, result, items, written)
+    grads_value = getattr(value, "requires_grad", False)
+
+    def backward(g):
+        kept = g.copy(order="K")
+        target, where = _target(symbol, kept, items)
+        target[where] = 0
+        if not grads_value:
+            return (kept,)
+        target, where = _target(symbol, g, items)
+        at = target[where]
+        at = at.reshape((1,) * (value.ndim - at.ndim) + at.shape)  # (leading ones dropped by _write)
+        return kept, backend.to_device(unbroadcast(at, value.shape), value.device)
+
+    return make_result(result.data, (old, value) if grads_value else (old,), backward, "setitem")
 
 
 def _overlap_of_put(data, items, value):
@@ -206,26 +237,36 @@ def _fill(self, value):
     """``x.fill_(value)``, as PyTorch's: every element set to a number, converted with PyTorch's overflow check (into
     float16 too), or to a 0-d tensor's value, converted as x.to(dtype) (assigned) and written from the device it is on
     (PyTorch's copy_: a GPU tensor's is not read back to the host); an expanded tensor too (one value in shared
-    memory). Refused while gradients are recorded (see _refuse_in_graph)."""
-    _refuse_in_graph("fill_", self, value)
+    memory). Recorded in the graph while one is recorded for x or the value (_put)."""
+    recorded = records_in_place("fill_", self, value)
     if getattr(value, "ndim", 0):
         raise ArgumentError(f"fill_ only supports 0-dimension value tensor but got tensor with {value.ndim} dimensions "
                             "(as PyTorch)")
-    value = assigned(value, self.dtype, float16=True)  # a NumPy number, or the 0-d tensor's array (either device)
-    self.data[...] = value if isinstance(value, numpy.generic) else backend.to_device(value, self.device)
+    written = assigned(value, self.dtype, float16=True)  # a NumPy number, or the 0-d tensor's array (either device)
+    written = written if isinstance(written, numpy.generic) else backend.to_device(written, self.device)
+    if recorded:
+        old = in_place_input(self)
+        return written_in_place(self, old, _put("fill_", old, Ellipsis, _before(value, self, old), written))
+    self.data[...] = written
     self.version += 1
     return self
 
 
 def _masked_fill(self, mask, value):
-    """``x.masked_fill_(mask, value)``, as PyTorch's: masked_fill written into x, whose shape the mask broadcasts to.
-    Refused while gradients are recorded (see _refuse_in_graph)."""
-    _refuse_in_graph("masked_fill_", self, value)
-    with no_grad():
-        result = F.masked_fill(self, mask, value)
+    """``x.masked_fill_(mask, value)``, as PyTorch's: masked_fill written into x, whose shape the mask broadcasts to;
+    recorded in the graph while one is recorded for x or the value (records_in_place)."""
+    recorded = records_in_place("masked_fill_", self, value)
+    if recorded:
+        old = in_place_input(self)
+        result = F.masked_fill(old, mask, _before(value, self, old))
+    else:
+        with no_grad():
+            result = F.masked_fill(self, mask, value)
     if result.shape != self.shape:
         raise ArgumentError(f"masked_fill_: output with shape {list(self.shape)} doesn't match the broadcast shape "
                             f"{list(result.shape)} (as PyTorch)")
+    if recorded:
+        return written_in_place(self, old, result)
     _write("masked_fill_", self, Ellipsis, result.data)
     return self
 
@@ -233,17 +274,21 @@ def _masked_fill(self, mask, value):
 def _copy(self, src, non_blocking=False):
     """``x.copy_(src)``, as PyTorch's: src's values (a tensor's, broadcast into x's shape, from any device; a number's)
     converted freely to x's dtype (an int64 300 into uint8 wraps to 44) and written into x; a source that overlaps x
-    in another layout is refused. Refused while gradients are recorded (see _refuse_in_graph)."""
+    in another layout is refused. Recorded in the graph while one is recorded for x or src (_put)."""
     if isinstance(src, (numbers.Number, numpy.generic)):
         src = Tensor(src, device=self.device)
     check_tensors("copy_", src, names=("other",))
-    _refuse_in_graph("copy_", self, src)
+    recorded = records_in_place("copy_", self, src)
     if broadcast_shape("copy_", self.shape, src.shape) != self.shape:
         raise ArgumentError(f"copy_: output with shape {list(self.shape)} doesn't match the broadcast shape "
                             f"{list(numpy.broadcast_shapes(self.shape, src.shape))} (as PyTorch)")
     if _overlap(self.data, src.data) == "partial":  # as PyTorch
         _refuse_overlap("copy_", "partial")
-    _write("copy_", self, Ellipsis, backend.to_device(src.data, self.device).astype(self.dtype, copy=False))
+    written = backend.to_device(src.data, self.device).astype(self.dtype, copy=False)
+    if recorded:
+        old = in_place_input(self)
+        return written_in_place(self, old, _put("copy_", old, Ellipsis, _before(src, self, old), written))
+    _write("copy_", self, Ellipsis, written)
     return self
 
 
@@ -492,19 +537,25 @@ def _in_place(op, symbol):
     """``x += y`` and the like (and x.add_(y, alpha=2), x.mul_(y)), as PyTorch: the result is written into x's array
     (its version counts the change, so a graph that saved x refuses backward), cast to x's dtype unless that goes
     down from float to integer or to bool (an integer tensor's ``/=`` is refused; int64 into uint8 wraps), as
-    PyTorch's canCast, in x's shape. Refused while gradients are recorded for x
-    or y: PyTorch refuses a leaf that requires grad, and tinyrrn records no in-place op in a graph."""
+    PyTorch's canCast, in x's shape. While a graph is recorded for x or y, the change is recorded in it as the
+    op's node (records_in_place: a leaf that requires grad is refused), as PyTorch."""
     def method(self, other, **options):
-        _refuse_in_graph(symbol, self, other)
+        recorded = records_in_place(symbol, self, other)
         if isinstance(other, Tensor) and _overlap(self.data, other.data) == "partial":  # as PyTorch
             _refuse_overlap(symbol, "partial")
-        with no_grad():
-            result = op(self, other, **options)
+        if recorded:
+            old = in_place_input(self)
+            result = op(_original(op, old, other), _before(other, self, old), **options)
+        else:
+            with no_grad():
+                result = op(self, other, **options)
         if result.shape != self.shape:
             raise RuntimeError(f"{symbol}: output with shape {list(self.shape)} doesn't match the broadcast "
                                f"shape {list(result.shape)}")
         if category(result.dtype) > category(self.dtype):  # PyTorch's canCast: int64 into uint8 wraps, as there
             raise RuntimeError(f"{symbol}: result type {result.dtype} can't be cast to the desired output type {self.dtype}")
+        if recorded:
+            return written_in_place(self, old, result if result.dtype == self.dtype else F.astype(result, self.dtype))
         _write(symbol, self, Ellipsis, result.data)
         return self
     return method

@@ -88,6 +88,71 @@ def is_view_of_leaf(tensor):
     return base is not tensor and base.is_leaf and base.requires_grad
 
 
+def records_in_place(op, tensor, value=None):
+    """Whether the graph records an in-place change of ``tensor`` (by ``value``, when given), as PyTorch: while a
+    graph is recorded, either requires grad and ``tensor`` holds floats (an integer one takes no gradient); then see
+    in_place_input and written_in_place. Refused: an inference tensor outside inference mode, a leaf that requires
+    grad or a view of one, a view requiring grad through its base alone, as PyTorch; and a view of another tensor
+    (x.view(...), x.permute(...)) whose change the graph would record, but a basic-index one (x[0], x[:, 1:]):
+    PyTorch's rebases its base's graph, tinyrrn does it for these alone (written_in_place)."""
+    check_inference_write(tensor, op)
+    if not (records_graph() and (tensor.requires_grad or getattr(value, "requires_grad", False))
+            and tensor.data.dtype.kind == "f"):
+        return False
+    if tensor._graphless_view:
+        raise RuntimeError(f"{op}: a view that requires grad through its base alone (made in no_grad mode, or before "
+                           "its base required grad) is being modified inplace with grad mode enabled; this is "
+                           "forbidden, as in PyTorch: change it under no_grad(), or make the view again")
+    if tensor.requires_grad and tensor.is_leaf:
+        raise RuntimeError(f"{op}: a leaf Variable that requires grad is being used in an in-place operation (as "
+                           "PyTorch); change it under tinyrrn.no_grad()")
+    if is_view_of_leaf(tensor):
+        raise RuntimeError(f"{op}: a view of a leaf Variable that requires grad is being used in an in-place "
+                           "operation (as PyTorch); change the leaf under tinyrrn.no_grad()")
+    if tensor._is_view and tensor._written_into is None:
+        raise NotImplementedError(f"{op}: an in-place change of a view (x.view(...), x.permute(...), ...) recorded "
+                                  "in a graph is not supported by tinyrrn (PyTorch rebases the graph of the viewed "
+                                  "tensor; tinyrrn does it for basic-index views, x[i]); change the tensor it views, "
+                                  "or compute a new tensor")
+    return True
+
+
+def in_place_input(tensor):
+    """The input of an in-place change of ``tensor`` that the graph records: a tensor standing for its data (the
+    same memory and version counter) and graph node as they are now, with its register_hook() hooks, as PyTorch's
+    old node (see written_in_place)."""
+    old = object.__new__(Tensor)
+    old.__dict__.update(tensor.__dict__)
+    old._grad, old._retains_grad, old._node = None, False, None
+    return old
+
+
+def written_in_place(tensor, old, result):
+    """``tensor`` changed in place as PyTorch records it: the values of ``result``, computed out of place from
+    ``old`` (in_place_input(tensor)) and of its dtype and shape, written into its data (its version counts the
+    change), and ``tensor`` made the output of result's node, keeping retain_grad() (hooks stay with ``old``). The
+    ops that used ``tensor`` before keep its old node, ``old``, as their input (see _node_at). A basic-index view
+    x[i] is changed as x[i] = result (recorded: x takes a new node, as PyTorch rebases it), and takes the node of
+    x[i] made again. ``tensor``."""
+    if tensor._is_view:
+        base, items = tensor._written_into
+        base[items] = result
+        result = base[items]
+    else:
+        tensor.data[...] = result.data
+        tensor.version += 1
+    held = tensor._node() if tensor._node is not None else None
+    if held is not None:  # a grad_fn asked for before stays the old node, as PyTorch's
+        held.tensor = old
+    old._node, old._superseded_at = tensor._node, tensor.version
+    for name in ("parents", "parents_took_grad", "parent_versions", "backward_fn", "op", "_sequence_nr", "_saves",
+                 "_requires_grad"):
+        setattr(tensor, name, getattr(result, name))
+    tensor.forward_version, tensor._previous, tensor._node, tensor._hooks = tensor.version, old, None, None
+    Tensor._changed_in_graph = True
+    return tensor
+
+
 class RemovableHandle:
     """What Tensor.register_hook and Module.register_forward_hook (or _pre_hook) return, as PyTorch's: ``id``, and
     ``remove()`` (a second one does nothing), also on leaving a ``with`` block."""
@@ -154,6 +219,7 @@ class GradFn:
         for parent, version in zip(tensor.parents, tensor.parent_versions):
             if version < parent._detached_at:
                 raise _detached_input(tensor, parent)
+        _edges(tensor)  # (the inputs as they were when it used them)
         return tuple((parent.grad_fn if parent.backward_fn is not None else
                       AccumulateGrad.of(parent) if not parent._graphless_view else None, 0) if took_grad else (None, 0)
                      for parent, took_grad in zip(tensor.parents, tensor.parents_took_grad))
@@ -195,7 +261,8 @@ class AccumulateGrad:
 # what no copy of a tensor keeps, as PyTorch's: its hooks and what made it a view or an inference tensor (__deepcopy__);
 # pickle and copy.copy also leave its grad and graph, at these values (__getstate__)
 _UNCOPIED = frozenset(("_node", "_saves", "_hooks", "_post_accumulate_hooks", "_is_view", "_view_base", "_inference",
-                       "_retains_grad", "_detached_at", "parent_versions", "forward_version"))
+                       "_retains_grad", "_detached_at", "parent_versions", "forward_version", "_previous",
+                       "_superseded_at", "_written_into"))
 _GRAPH = {"_grad": None, "parents": (), "parents_took_grad": (), "backward_fn": None, "op": None}
 
 
@@ -479,6 +546,11 @@ class Tensor:
     _detached_at = 0  # the version detach_() left a computed tensor at: the ops that used it before lost their input
     _assigned_at = 0  # the version an assignment to ``data`` left it at (see _Data)
     _is_view = False  # made by a view op (x[0], reshape, permute) in another tensor's memory
+    _written_into = None  # (a basic-index view x[i]) (x, i): where an in-place change of it writes (written_in_place)
+    parent_versions = ()  # (make_result's) per parent, its version when this op used it
+    _previous = None  # the node this data had before an in-place change that the graph recorded (written_in_place)
+    _superseded_at = float("inf")  # (on such an old node) the version its data took at that change
+    _changed_in_graph = False  # (on the class) whether the graph recorded any in-place change: backward resolves _edges
     _hooks = None  # register_hook()'s: id -> hook
 
     _post_accumulate_hooks = None  # register_post_accumulate_grad_hook()'s: id -> hook
@@ -668,8 +740,9 @@ def _walk(order, grads, handed_out, retain_graph, switched_off, needed=None):
         if (node.version not in (node.forward_version, node._assigned_at) and not saves_nothing
                 and _saves_output(node)):  # (after x.data = y its node holds the old array, as PyTorch's)
             raise RuntimeError(f"one of the variables needed for gradient computation has been modified by an "
-                               f"inplace operation: the output of {node.op!r} (shape {tuple(node.shape)}) was "
-                               "changed after the forward pass. Run the forward pass again after the change.")
+                               f"inplace operation: the output of {node.op!r} (shape {tuple(node.shape)}) is at "
+                               f"version {node.version}; expected version {node.forward_version} instead (as "
+                               "PyTorch). Run the forward pass again after the change.")
         changed = None if saves_nothing or node.op in SAVE_NO_INPUT else _changed_saved_input(node)
         if changed is not None and changed.version == changed._assigned_at:
             raise NotImplementedError(f"the input of shape {tuple(changed.shape)} of {node.op!r} was saved for the "
@@ -681,10 +754,12 @@ def _walk(order, grads, handed_out, retain_graph, switched_off, needed=None):
                                f".detach_() (as PyTorch): the input of shape {tuple(changed.shape)} of "
                                f"{node.op!r}. This is not supported, please use out-of-place `.detach()` instead")
         if changed is not None:
+            expected = next(v for p, v in zip(node.parents, node.parent_versions) if p is changed)
             raise RuntimeError(f"one of the variables needed for gradient computation has been modified by an "
-                               f"inplace operation: the input of shape {tuple(changed.shape)} of {node.op!r} "
-                               "was changed (an optimiser's step?) after the forward pass; its gradient would "
-                               "mix the old and new values. Run the forward pass again after the change.")
+                               f"inplace operation: the input of shape {tuple(changed.shape)} of {node.op!r} is at "
+                               f"version {changed.version}; expected version {expected} instead (as PyTorch: changed "
+                               "after the forward pass, by an optimiser's step?). Run the forward pass again after "
+                               "the change.")
         for parent, took_grad, version, pg in zip(node.parents, node.parents_took_grad, node.parent_versions,
                                                    _input_gradients(node, g, switched_off)):
             if version < parent._detached_at:
@@ -808,7 +883,7 @@ def _after_accumulation(leaf):
 # ops whose PyTorch node saves no tensor for its backward, only sizes: a second backward() runs through them
 SAVE_NOTHING = frozenset(("add", "sub", "rsub", "neg", "sum", "mean", "reshape", "view", "permute", "transpose", "t",
                           "clone", "astype", "to", "concatenate", "stack", "pad", "floor_divide", "squeeze",
-                          "unsqueeze", "expand", "repeat", "flip"))
+                          "unsqueeze", "expand", "repeat", "flip", "cumsum"))
 
 
 def _saves_nothing(node):
@@ -941,19 +1016,57 @@ def _queued(node):
 
 def _topological_order(root):
     """Nodes reachable from ``root``, parents before children, without recursion."""
+    if Tensor._changed_in_graph:
+        _refuse_stale_view(root, root.version)
     order, visited = [], {id(root)}
-    stack = [(root, zip(root.parents, root.parents_took_grad))]
+    stack = [(root, _edges(root))]
     while stack:
         node, parents = stack[-1]
         for parent, took_grad in parents:
             if id(parent) not in visited and took_grad:  # (a leaf switched off since is reached, as PyTorch's)
                 visited.add(id(parent))
-                stack.append((parent, zip(parent.parents, parent.parents_took_grad)))
+                stack.append((parent, _edges(parent)))
                 break
         else:
             stack.pop()
             order.append(node)
     return order
+
+
+def _edges(node):
+    """``zip(node.parents, node.parents_took_grad)``; once the graph recorded an in-place change, each parent is first
+    set to the node its data had when ``node`` used it (_node_at), and a view reached whose data such a change rewrote
+    since it was made is refused (_refuse_stale_view)."""
+    if Tensor._changed_in_graph and node.parents:
+        node.parents = tuple(_node_at(p, v) for p, v in zip(node.parents, node.parent_versions))
+        for parent, version in zip(node.parents, node.parent_versions):
+            _refuse_stale_view(parent, version)
+    return zip(node.parents, node.parents_took_grad)
+
+
+def _node_at(tensor, version):
+    """The node ``tensor``'s data had at ``version``: ``tensor``, or an old node of it that an in-place change recorded
+    in the graph superseded after that version (written_in_place), as PyTorch's edges keep the node they were made
+    with."""
+    while tensor._previous is not None and version < tensor._previous._superseded_at:
+        tensor = tensor._previous
+    return tensor
+
+
+def _refuse_stale_view(view, version):
+    """Refuse a view used at ``version`` of its data, when an in-place change that the graph recorded rewrote that data
+    after the view was made: PyTorch's regenerates the view's node from its base's new one (not supported by
+    tinyrrn, whose view keeps its old node)."""
+    base, made = view, None
+    while base._is_view and base.parents:  # (the version of the last link: when the chain's first view was made)
+        base, made = base.parents[0], base.parent_versions[0]
+    if made is None and view._graphless_view:
+        base, made = view._view_base, -1
+    if made is not None and _node_at(base, made)._superseded_at <= version:
+        raise NotImplementedError(f"backward() reached a view of shape {tuple(view.shape)} (x[i], x.view(...), ...) "
+                                  "of a tensor that an in-place op recorded in the graph changed after the view was "
+                                  "made: PyTorch regenerates the view's graph, tinyrrn does not (not supported). Make "
+                                  "the view again after the in-place change")
 
 
 def renamed(out, op):
@@ -967,13 +1080,15 @@ def renamed(out, op):
 SAVE_NO_INPUT = frozenset(("add", "sub", "neg", "sum", "mean", "reshape", "permute", "getitem", "concatenate", "clone",
                            "astype", "to", "relu", "sigmoid", "tanh", "exp", "softmax", "log_softmax", "dropout",
                            "reciprocal", "add_relu", "floor_divide", "sqrt", "where", "rsqrt", "expm1", "sign", "floor",
-                           "ceil", "round", "trunc"))
+                           "ceil", "round", "trunc", "masked_fill", "setitem",
+                           "cumsum"))
 
 # ops whose node, PyTorch's and tinyrrn's, saves no output for its backward (inputs, a mask, indices, statistics)
 SAVE_NO_OUTPUT = frozenset(("mul", "div", "log", "matmul", "linear", "conv2d", "conv_transpose2d", "cross_entropy",
                             "nll_loss", "getitem", "dropout", "batch_norm", "avg_pool2d", "adaptive_avg_pool2d",
                             "max_pool2d", "abs", "clamp", "maximum", "minimum", "remainder", "where", "var", "log1p",
-                            "sign", "floor", "ceil", "round", "trunc"))
+                            "sign", "floor", "ceil", "round", "trunc", "masked_fill", "setitem",
+                            "gather"))
 
 
 def _inference_verdict(op, parents, saves):

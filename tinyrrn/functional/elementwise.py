@@ -15,8 +15,8 @@ import numpy
 
 from .. import backend, threads
 from ..random import random_of
-from ..grad_mode import no_grad, records_graph
-from ..tensor import Tensor, check_inference_write, is_view_of_leaf, make_result
+from ..grad_mode import no_grad
+from ..tensor import Tensor, check_inference_write, in_place_input, make_result, records_in_place, written_in_place
 from ._util import (ArgumentError, DtypeError, broadcast_shape, check_float, check_tensors, flag, integer, number,
                     quiet, refuse_internal_overlap, refuse_out, saved_beside_inputs, saving_originals, unbroadcast)
 from .dtypes import DEFAULT_FLOAT, TORCH_NAMES, category, filled, number_fits, opmath, result_type
@@ -873,24 +873,26 @@ def round(input, *, decimals=0, out=None):
     return _zero_gradient("round", input, result)
 
 def _writes_in_place(op, x, inplace):
-    """Whether an op's ``inplace=True`` writes into x: when no graph is being recorded for x (under
-    no_grad, or x needs no gradient), as PyTorch. While one is, it is refused: a leaf that requires grad (or a view
-    of one) as PyTorch refuses it, and a computed tensor because tinyrrn records no in-place op (its tensors are
-    the graph's nodes, so x cannot come to stand for the result while its old value stays in the graph)."""
+    """Whether an op's ``inplace=True`` writes into x's data directly: when no graph is recorded for x (under
+    no_grad, or x needs no gradient), as PyTorch. While one is, an op records the change (_recorded_in_place, called
+    first); one that does not refuses it (records_in_place's refusals first: a leaf that requires grad, ...)."""
     if inplace:
         check_inference_write(x, f"{op}(inplace=True)")
         refuse_internal_overlap(f"{op}(inplace=True)", x.data)
-    if not (inplace and records_graph() and x.requires_grad):
-        return inplace
-    if x.is_leaf:
-        raise RuntimeError(f"{op}(inplace=True): a leaf Variable that requires grad is being used in an in-place "
-                           "operation (as PyTorch); use inplace=False, or change it under no_grad()")
-    if is_view_of_leaf(x):
-        raise RuntimeError(f"{op}(inplace=True): a view of a leaf tensor that requires grad is used in an in-place "
-                           "operation, which PyTorch refuses; use inplace=False, or change the leaf under no_grad()")
-    raise RuntimeError(f"{op}(inplace=True) on a tensor that requires grad while a graph is recorded is not "
-                       "supported by tinyrrn (it records no in-place op); use inplace=False, which gives the "
-                       "same values as a new tensor, and use that result in place of the input")
+        if records_in_place(f"{op}(inplace=True)", x):
+            raise NotImplementedError(f"{op}(inplace=True) on a tensor in a recorded graph is not supported by "
+                                      "tinyrrn; use inplace=False")
+    return inplace
+
+
+def _recorded_in_place(op, x, inplace, compute):
+    """x changed in place by an op's ``inplace=True`` as the graph records it, while one is recorded for x, as PyTorch
+    (records_in_place: a leaf that requires grad, or a view, is refused): ``compute(old)``, the op out of place on
+    x's old node, written into x (written_in_place); None when no graph records it."""
+    if not (inplace and records_in_place(f"{op}(inplace=True)", x)):
+        return None
+    old = in_place_input(x)
+    return written_in_place(x, old, compute(old))
 
 
 def _written(x):
@@ -901,10 +903,13 @@ def _written(x):
 
 def relu(input, inplace=False):
     """max(x, 0); the gradient at 0 is 0, as in PyTorch. An integer tensor keeps its dtype, a bool one is refused, as
-    there. ``inplace``: see _writes_in_place."""
+    there. ``inplace``: see _recorded_in_place and _writes_in_place."""
     check_tensors("relu", input)
     if input.data.dtype == bool:
         raise ArgumentError("relu: Boolean inputs not supported for relu (as PyTorch)")
+    recorded = _recorded_in_place("relu", input, inplace, relu)
+    if recorded is not None:
+        return recorded
     if _writes_in_place("relu", input, inplace):
         threads.elementwise(_relu, input.data, out=input.data)
         return _written(input)
@@ -950,7 +955,7 @@ def tanh(input, *, out=None):
 
 def dropout(input, p=0.5, training=True, inplace=False):
     """Zero each element with probability p and scale the rest by 1/(1-p) (inverted dropout); p = 1
-    zeroes everything, as PyTorch. ``inplace``: see _writes_in_place."""
+    zeroes everything, as PyTorch. ``inplace``: see _recorded_in_place and _writes_in_place."""
     check_tensors("dropout", input)
     flag("dropout", "training", training)
     p = number(p)  # a 0-d tensor is its value, as PyTorch
@@ -965,10 +970,17 @@ def dropout(input, p=0.5, training=True, inplace=False):
     else:
         keep = (random_of(xp).random_sample(input.shape) >= p).astype(input.dtype)
         mask = (opmath(keep) / (1 - p)).astype(input.dtype, copy=False)  # float16: 1 / (1 - p) rounded once
+
+    def dropped(x):
+        return make_result(x.data * mask, (x,), lambda g: (g * mask,), "dropout")
+
+    recorded = _recorded_in_place("dropout", input, inplace, dropped)
+    if recorded is not None:
+        return recorded
     if _writes_in_place("dropout", input, inplace):
         xp.multiply(input.data, mask, out=input.data)
         return _written(input)
-    return make_result(input.data * mask, (input,), lambda g: (g * mask,), "dropout")
+    return dropped(input)
 
 
 @quiet

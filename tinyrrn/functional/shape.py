@@ -384,7 +384,9 @@ def getitem(x, index):
             grad[items] = g
             return (grad,)
         view = x.data[items if Ellipsis in items else items + (Ellipsis,)]  # with an Ellipsis NumPy gives a
-        return make_result(view, (x,), backward, "getitem", view_of=x)  # 0-d view, not a copy: x[1] is a view
+        out = make_result(view, (x,), backward, "getitem", view_of=x)  # 0-d view, not a copy: x[1] is a view
+        out._written_into = (x, items)
+        return out
     select, rest = ints_first(items)
     view = x.data[select] if select else x.data
     check_in_range("getitem", rest, view.shape)
