@@ -576,6 +576,18 @@ def test_float16_softmax_rounds_once(torch):
     assert (abs(ours - exact) / exact)[counted].max() <= 1.5 * (abs(theirs - exact) / exact)[counted].max()
 
 
+def assert_float16_softmax_equal(ours, theirs, torch):
+    """Bit for bit where PyTorch dispatches its AVX-512 kernels (the CPU whose float16 softmax kernel these tests
+    model: which positions take a vector of 32, which are rounded to float16 first); on another (AVX2: other vector
+    widths, another float32 exp) other positions are rounded to float16 first, so there within float16's precision
+    (2^-10 of the value, and of the largest value where a gradient's terms cancel)."""
+    if torch.backends.cpu.get_cpu_capability() == "AVX512":
+        numpy.testing.assert_array_equal(ours, theirs)
+    else:
+        ours, theirs = ours.astype("float32"), theirs.astype("float32")
+        numpy.testing.assert_allclose(ours, theirs, rtol=2 ** -10, atol=2 ** -10 * abs(theirs).max())
+
+
 @pytest.mark.parametrize("shape, dim", [((64, 12), 0), ((4, 16, 5, 6), 0), ((4, 16, 5, 6), 1), ((4, 16, 5, 6), 2),
                                         ((3, 70), 0), ((2, 3, 40), 1)])
 def test_float16_softmax_off_the_last_dim_as_torch(torch, shape, dim):
@@ -593,8 +605,8 @@ def test_float16_softmax_off_the_last_dim_as_torch(torch, shape, dim):
         torch.set_num_threads(threads)
     ours.backward(Tensor(g))
     theirs.backward(torch.tensor(g))
-    numpy.testing.assert_array_equal(ours.detach().numpy(), theirs.detach().numpy())
-    numpy.testing.assert_array_equal(numpy.asarray(ours_x.grad), theirs_x.grad.numpy())
+    assert_float16_softmax_equal(ours.detach().numpy(), theirs.detach().numpy(), torch)
+    assert_float16_softmax_equal(numpy.asarray(ours_x.grad), theirs_x.grad.numpy(), torch)
 
 
 def test_int_tensors_convert_to_float_and_index():
@@ -1449,7 +1461,7 @@ def test_float16_softmax_gradient_rounds_once_as_torch(torch, axis):
     ours_x, theirs_x = Tensor(data.copy(), requires_grad=True), torch.tensor(data.copy(), requires_grad=True)
     F.softmax(ours_x, axis).backward(Tensor(g))
     torch.softmax(theirs_x, axis).backward(torch.tensor(g))
-    numpy.testing.assert_array_equal(host(ours_x.grad), theirs_x.grad.numpy())
+    assert_float16_softmax_equal(host(ours_x.grad), theirs_x.grad.numpy(), torch)
 
 
 @pytest.mark.parametrize("case", ["reciprocal", "rdiv", "div"])
