@@ -84,7 +84,7 @@ print("   (in evaluation mode. In training mode they differ: batch-norm then nor
 
 # --- 2. Time-major batching: a temporal skip is a shift by B rows ---------------------------
 tags = numpy.array([[10 * b + t for t in range(T)] for b in range(3)], dtype="float32")  # 3 clips: tag = 10 b + t
-time_major = F.permute(Tensor(tags[:, :, None]), 1, 0, 2).reshape(-1).numpy()          # as rrn.py lays out frames
+time_major = F.permute(Tensor(tags[:, :, None]), (1, 0, 2)).reshape(-1).numpy()          # as rrn.py lays out frames
 print(f"\n2. Time-major order (tag = 10 * clip + step, 3 clips): {time_major.astype(int).tolist()}")
 now, previous = time_major[3:], time_major[:-3]
 print(f"   rows from B on  (steps 1..T-1): {now.astype(int).tolist()}\n"
