@@ -615,3 +615,24 @@ def test_torchvision_builder_arguments_weights_and_progress(build):
     for asked in ({"weights": "IMAGENET1K_V1"}, {"weights": "DEFAULT"}, {"pretrained": True}):
         with pytest.raises(NotImplementedError, match="downloads no weights.*tinyrrn.weights convert.*load_npz"):
             build(**asked)
+
+
+def test_the_speed_benchmarks_torch_resnet_small_is_tinyrrns(torch):
+    """benchmarks/resnet.py --arch resnet_small times a torch mirror of the main job's backbone: the same
+    parameters in the same order, and with tinyrrn's weights the same outputs (training mode: batch
+    statistics), so its ratio compares one network."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        import resnet as benchmark
+    finally:
+        sys.path.remove(str(ROOT / "benchmarks"))
+    tinyrrn.manual_seed(0)
+    ours, theirs = resnet_small(benchmark.SMALL_CLASSES), benchmark.torch_resnet(torch, "resnet_small")
+    pairs = list(zip(ours.parameters(), theirs.parameters(), strict=True))
+    with torch.no_grad():
+        for mine, other in pairs:
+            assert tuple(mine.shape) == tuple(other.shape)
+            other.copy_(torch.from_numpy(host(mine.data)))
+    x = np.random.default_rng(0).standard_normal((4, 3, 40, 40), dtype=np.float32)
+    np.testing.assert_allclose(host(ours(Tensor(on_device(x))).data), theirs(torch.from_numpy(x)).detach().numpy(),
+                               rtol=1e-4, atol=1e-5)
