@@ -1,4 +1,5 @@
 """tinyrrn.nn: Module bookkeeping, state_dict loading, layers, and the GRU (gradchecks, torch parity)."""
+import re
 import warnings
 
 import numpy as np
@@ -1625,15 +1626,16 @@ def test_sequences_add_and_a_missing_attribute_reads_as_torch(torch):
 
 @pytest.mark.parametrize("name, args, kwargs, shapes", [
     ("Sigmoid", (), {}, [(2, 3)]), ("Tanh", (), {}, [(2, 3)]), ("Flatten", (), {}, [(2, 3, 4)]),
-    ("Flatten", (0, -2), {}, [(2, 3, 4)]), ("Softmax", (), {"dim": 1}, [(2, 3)]), ("Softmax", (), {}, [(3,)]),
+    ("Flatten", (0, -2), {}, [(2, 3, 4)]), ("Unflatten", (1, (2, -1)), {}, [(3, 6)]),
+    ("Unflatten", (-1, [2, 1, 2]), {}, [(3, 4)]), ("Softmax", (), {"dim": 1}, [(2, 3)]), ("Softmax", (), {}, [(3,)]),
     ("LogSoftmax", (-1,), {}, [(2, 3, 2, 2)]), ("CrossEntropyLoss", (), {}, [(4, 3), [0, 2, 1, 1]]),
     ("CrossEntropyLoss", (), {"weight": [1.0, 2.0, 0.5], "label_smoothing": 0.1, "ignore_index": 1},
      [(4, 3), [0, 2, 1, 1]]),
     ("CrossEntropyLoss", (), {"reduce": False}, [(4, 3), [0, 2, 1, 1]]),
     ("NLLLoss", (), {"weight": [1.0, 2.0, 0.5], "reduction": "sum"}, [(2, 3, 2), [[0, 1], [2, 2]]])])
 def test_activation_flatten_softmax_and_loss_layers_as_torchs(torch, name, args, kwargs, shapes):
-    """PyTorch's Sigmoid, Tanh, Flatten, Softmax, LogSoftmax, CrossEntropyLoss and NLLLoss layers (they were
-    missing): repr, forward and the input's gradient; a loss's weight is a buffer, in state_dict as PyTorch's."""
+    """PyTorch's Sigmoid, Tanh, Flatten, Unflatten, Softmax, LogSoftmax, CrossEntropyLoss and NLLLoss layers (they
+    were missing): repr, forward and the input's gradient; a loss's weight is a buffer, in state_dict as PyTorch's."""
     rng = np.random.default_rng(0)
     inputs = [rng.standard_normal(s) if isinstance(s, tuple) else np.array(s) for s in shapes]
     ours = getattr(nn, name)(*args, **{k: Tensor(on_device(np.array(v))) if k == "weight" else v
@@ -1647,6 +1649,15 @@ def test_activation_flatten_softmax_and_loss_layers_as_torchs(torch, name, args,
     g = rng.standard_normal(mine.shape)
     mine.backward(on_device(g)), reference.backward(torch.tensor(g))
     np.testing.assert_allclose(host(x.grad), t.grad.numpy(), rtol=1e-7, atol=1e-9)
+
+
+@pytest.mark.parametrize("size", ["2x3", (2, 3.0), None])
+def test_unflatten_refuses_a_size_not_of_ints_as_torch(torch, size):
+    """nn.Unflatten's size is checked when it is made, with PyTorch's TypeError and words."""
+    with pytest.raises(TypeError) as theirs:
+        torch.nn.Unflatten(1, size)
+    with pytest.raises(TypeError, match=f"^{re.escape(str(theirs.value))}$"):
+        nn.Unflatten(1, size)
 
 
 # ---------------------------------------------------------------- nn.init, probe ops15
