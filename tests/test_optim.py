@@ -695,6 +695,23 @@ def test_state_is_keyed_by_the_parameter_with_torchs_names(torch, rng, name, set
     assert again.param_steps == mine.param_steps == [2, 0]
 
 
+@pytest.mark.parametrize("saved, loading", [("SGD", "Adam"), ("SGD", "AdamW"), ("Adam", "SGD"), ("AdamW", "SGD")])
+@pytest.mark.parametrize("stepped", [False, True])
+def test_a_state_of_another_optimiser_is_refused_clearly(saved, loading, stepped):
+    """An SGD state loaded into Adam was a KeyError 'amsgrad' (with momentum buffers) or taken silently (before
+    any step, or without momentum: Adam's groups then held SGD's settings); an Adam state not yet stepped was
+    taken by SGD. Now each is a ValueError naming the settings the groups lack, nothing changed."""
+    param = Tensor(numpy.ones(2, "float32"), requires_grad=True)
+    source = getattr(optim, saved)([param], lr=0.1, **({"momentum": 0.9} if saved == "SGD" else {}))
+    if stepped:
+        param.grad = Tensor(numpy.ones(2, "float32"))
+        source.step()
+    target = getattr(optim, loading)([Tensor(numpy.ones(2, "float32"), requires_grad=True)], lr=0.5)
+    with pytest.raises(ValueError, match="lack .*: a state of another optimiser"):
+        target.load_state_dict(source.state_dict())
+    assert target.param_groups[0]["lr"] == 0.5 and not target.state
+
+
 def test_sgd_loads_a_state_of_older_tinyrrn_whose_buffer_is_named_momentum():
     """Checkpoints written before SGD's buffer took PyTorch's name 'momentum_buffer' hold 'momentum'."""
     param = Tensor(numpy.zeros(2, "float32"), requires_grad=True)

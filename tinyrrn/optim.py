@@ -192,6 +192,7 @@ class Optimizer:
 
     keeps_step = False  # whether state[p] holds 'step', p's update count (PyTorch's, read at each step)
     renamed = {}  # the buffers' names in states of older tinyrrn -> their names now
+    own_settings = ()  # settings every saved group of this optimiser holds (a group without them is another's)
 
     def __init__(self, params, defaults):
         """``defaults``: the settings of a group that does not give its own, checked by the subclass's
@@ -415,6 +416,10 @@ class Optimizer:
         if groups is not None and [len(g["params"]) for g in groups] != [len(g["params"]) for g in self.param_groups]:
             raise ValueError("loaded state dict contains a parameter group that doesn't match the size of "
                              "optimizer's group (as PyTorch)")
+        lacking = sorted({k for saved in groups or () for k in self.own_settings if k not in saved})
+        if lacking:
+            raise ValueError(f"{type(self).__name__}.load_state_dict: the saved parameter groups lack "
+                             f"{type(self).__name__}'s settings {lacking}: a state of another optimiser")
         if len(state["buffers"]) != len(self.params):
             raise ValueError(f"optimiser state holds {len(state['buffers'])} parameters, the model "
                              f"has {len(self.params)}")
@@ -456,6 +461,7 @@ class Adam(Optimizer):
     """Adam (Kingma & Ba, 2015), the paper's optimiser: bias-corrected, eps added after the square root."""
 
     keeps_step = True
+    own_settings = ("betas", "eps", "amsgrad")
 
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0, amsgrad=False, *,
                  foreach=None, maximize=False, capturable=False, differentiable=False, fused=None,
@@ -585,6 +591,7 @@ class SGD(Optimizer):
                                       "constructor refuses it: Nesterov momentum requires zero dampening)")
 
     renamed = {"momentum": "momentum_buffer"}  # its name before it took PyTorch's
+    own_settings = ("momentum", "dampening", "nesterov")
 
     @staticmethod
     def buffer_names(group):
