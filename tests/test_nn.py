@@ -1186,6 +1186,26 @@ def test_torch_nn_init_gains_fills_and_errors_as_torch(torch):
         assert nn.init.kaiming_normal_(empty) is empty
 
 
+@pytest.mark.parametrize("sparsity, std", [(0.3, 0.5), (0.1, 0.01), (1.0, 1.0), (0.0, 2.0)])
+def test_sparse_init_zeroes_as_many_of_each_column_as_torch(torch, sparsity, std):
+    """nn.init.sparse_ (it was missing: an AttributeError): each column has ceil(sparsity * rows) zeros, the
+    rest drawn from N(0, std^2), as PyTorch's; a tensor not 2-D and a negative std refused with its errors."""
+    tinyrrn.manual_seed(0)
+    torch.manual_seed(0)
+    ours = nn.Parameter(on_device(np.ones((50, 400), "float32")))
+    theirs = torch.ones(50, 400)
+    assert nn.init.sparse_(ours, sparsity, std=std) is ours and torch.nn.init.sparse_(theirs, sparsity, std=std) is theirs
+    mine, reference = host(ours).astype(np.float64), theirs.numpy().astype(np.float64)
+    assert ((mine == 0).sum(axis=0) == (reference == 0).sum(axis=0)).all() and ours.version == 1
+    if sparsity < 1:
+        assert mine[mine != 0].std() == pytest.approx(reference[reference != 0].std(), rel=0.05)
+    for shape, std in [((2, 3, 4), 0.01), ((3,), 0.01), ((3, 4), -1.0)]:
+        with pytest.raises(Exception) as their_error:
+            torch.nn.init.sparse_(torch.zeros(shape), 0.5, std)
+        with pytest.raises(type(their_error.value)):
+            nn.init.sparse_(Tensor(on_device(np.zeros(shape, "float32"))), 0.5, std)
+
+
 def test_orthogonal_refuses_float16_as_torch(torch):
     """PyTorch's QR has no half precision, so its orthogonal_ refuses a float16 tensor (NotImplementedError);
     tinyrrn filled it (a third behaviour). An empty one is left as it is, as there."""
