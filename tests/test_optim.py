@@ -1,4 +1,6 @@
 """The optimisers' in-place updates: cut into blocks over the threads, they give the unblocked result."""
+import warnings
+
 import numpy
 import pytest
 
@@ -321,6 +323,26 @@ def test_sgd_without_weight_decay_keeps_an_infinite_parameter_infinite_as_torch(
         ours_sgd.step()
         their_sgd.step()
     numpy.testing.assert_allclose(ours.data, theirs.detach().numpy(), rtol=1e-12)
+
+
+@pytest.mark.cpu_only("compares host arrays with torch")
+@pytest.mark.parametrize("name, settings", [("Adam", {}), ("Adam", {"amsgrad": True, "weight_decay": 0.1}),
+                                            ("AdamW", {}), ("SGD", {"momentum": 0.9, "nesterov": True}),
+                                            ("SGD", {"weight_decay": 0.1})])
+def test_an_infinite_or_nan_gradient_gives_nan_silently_as_torch(torch, name, settings):
+    """A step on an infinite or NaN gradient gives torch's values (NaN, inf) without a warning; tinyrrn's steps
+    on the CPU warned NumPy's 'invalid value encountered' (a third behaviour; a run with -W error failed)."""
+    start, gradient = numpy.array([1.0, 2.0, 3.0], "float32"), numpy.array([numpy.inf, numpy.nan, 1.0], "float32")
+    ours, theirs = Tensor(start.copy(), requires_grad=True), torch.tensor(start.copy(), requires_grad=True)
+    ours_opt = getattr(optim, name)([ours], lr=0.1, **settings)
+    their_opt = getattr(torch.optim, name)([theirs], lr=0.1, **settings)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for _ in range(2):
+            ours.grad, theirs.grad = Tensor(gradient.copy()), torch.tensor(gradient.copy())
+            ours_opt.step()
+            their_opt.step()
+    numpy.testing.assert_array_equal(ours.data, theirs.detach().numpy())
 
 
 @pytest.mark.parametrize("name", SETTINGS)

@@ -357,7 +357,8 @@ class Optimizer:
         if closure is not None:
             with enable_grad():  # as PyTorch: a closure computes gradients even when step() is under no_grad
                 loss = closure()
-        self.update()
+        with numpy.errstate(all="ignore"):  # an infinite or NaN gradient gives NaN silently, as PyTorch's step
+            self.update()
         return loss
 
     def state_dict(self):
