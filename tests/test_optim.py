@@ -325,6 +325,38 @@ def test_sgd_without_weight_decay_keeps_an_infinite_parameter_infinite_as_torch(
     numpy.testing.assert_allclose(ours.data, theirs.detach().numpy(), rtol=1e-12)
 
 
+def test_an_optimizer_subclass_with_its_own_step_works_as_torchs(torch):
+    """PyTorch's way to write an optimiser, a subclass of Optimizer with its defaults and a step(), was an
+    AttributeError ('check_group') when made; the base class's own step is PyTorch's NotImplementedError."""
+    def define(base):
+        class Plain(base):
+            def __init__(self, params, lr=0.1):
+                super().__init__(params, {"lr": lr})
+
+            def step(self, closure=None):
+                for group in self.param_groups:
+                    for p in group["params"]:
+                        p.data -= group["lr"] * p.grad.data
+        return Plain
+    ours, theirs = Tensor(numpy.ones(2, "float32"), requires_grad=True), torch.ones(2, requires_grad=True)
+    our_opt = define(optim.Optimizer)([ours])
+    their_opt = define(torch.optim.Optimizer)([theirs])
+    our_opt.add_param_group({"params": [Tensor(numpy.ones(1, "float32"), requires_grad=True)], "lr": 0.5})
+    their_opt.add_param_group({"params": [torch.ones(1, requires_grad=True)], "lr": 0.5})
+    for opt, p, grad in ((our_opt, ours, Tensor(numpy.ones(2, "float32"))), (their_opt, theirs, torch.ones(2))):
+        opt.param_groups[1]["params"][0].grad = grad[:1]
+        p.grad = grad
+        opt.step()
+        opt.zero_grad()
+    numpy.testing.assert_allclose(host(ours), theirs.detach().numpy())
+    assert ours.grad is None and [g["lr"] for g in our_opt.param_groups] == [0.1, 0.5]
+    base, their_base = optim.Optimizer([ours], {"lr": 0.1}), torch.optim.Optimizer([theirs], {"lr": 0.1})
+    with pytest.raises(NotImplementedError):
+        their_base.step()
+    with pytest.raises(NotImplementedError, match="subclass of Optimizer defines"):
+        base.step()
+
+
 @pytest.mark.cpu_only("compares host arrays with torch")
 @pytest.mark.parametrize("name, settings", [("Adam", {}), ("Adam", {"amsgrad": True, "weight_decay": 0.1}),
                                             ("AdamW", {}), ("SGD", {"momentum": 0.9, "nesterov": True}),

@@ -333,6 +333,25 @@ class Optimizer:
         """Call ``hook(optimizer)`` after each load_state_dict(), as PyTorch. A RemovableHandle."""
         return self._add_hook(self._load_state_dict_post_hooks, hook, prepend)
 
+    @staticmethod
+    def check_group(group):
+        """A subclass's checks of a group's settings when it is added (none in the base class, as PyTorch's)."""
+
+    @staticmethod
+    def check_options(group):
+        """A subclass's checks of a group's settings at each step (none in the base class)."""
+
+    @staticmethod
+    def buffer_names(group):
+        """The names of a subclass's per-parameter buffers (none in the base class)."""
+        return ()
+
+    def update(self):
+        """A subclass's update of every parameter with a gradient; the base class has none (PyTorch's base step
+        raises NotImplementedError too): a subclass defines update(), or step() as in PyTorch."""
+        raise NotImplementedError(f"{type(self).__name__} defines no update: a subclass of Optimizer defines "
+                                  "update() or step(), as PyTorch's Optimizer subclasses define step()")
+
     def step(self, *args, **kwargs):
         """One update, between the step pre-hooks and post-hooks, as PyTorch; ``step(closure=None)``."""
         args = (self, *args)
