@@ -325,6 +325,15 @@ def test_sgd_without_weight_decay_keeps_an_infinite_parameter_infinite_as_torch(
     numpy.testing.assert_allclose(ours.data, theirs.detach().numpy(), rtol=1e-12)
 
 
+@pytest.mark.parametrize("name, settings, match", [
+    ("AdamW", {"capturable": True}, "^AdamW: capturable=True"), ("AdamW", {"differentiable": True}, "^AdamW: "),
+    ("Adam", {"capturable": True}, "^Adam: capturable=True"), ("SGD", {"differentiable": True}, "^SGD: ")])
+def test_a_refused_option_names_the_optimiser_it_was_given_to(name, settings, match):
+    """AdamW's refusals named Adam (its base class)."""
+    with pytest.raises(NotImplementedError, match=match):
+        getattr(optim, name)([Tensor(numpy.ones(2, "float32"), requires_grad=True)], **settings)
+
+
 def test_an_optimizer_subclass_with_its_own_step_works_as_torchs(torch):
     """PyTorch's way to write an optimiser, a subclass of Optimizer with its defaults and a step(), was an
     AttributeError ('check_group') when made; the base class's own step is PyTorch's NotImplementedError."""

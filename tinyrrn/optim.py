@@ -503,8 +503,8 @@ class Adam(Optimizer):
             if isinstance(beta, Tensor) and beta.numel() != 1:
                 raise ValueError(f"Tensor betas[{i}] must be 1-element")
 
-    @staticmethod
-    def check_group(group):
+    @classmethod
+    def check_group(cls, group):
         """PyTorch's checks of Adam's settings (of each group here)."""
         _check_learning_rate(group["lr"])
         _check_at_least("epsilon value", group["eps"])
@@ -512,14 +512,14 @@ class Adam(Optimizer):
             if not 0.0 <= group["betas"][i] < 1.0:  # takes them (its step refuses them)
                 raise ValueError(f"Invalid beta parameter at index {i}: {group['betas'][i]}")
         _check_at_least("weight_decay value", group["weight_decay"])
-        Adam.check_options(group)
+        cls.check_options(group)
 
-    @staticmethod
-    def check_options(group):
+    @classmethod
+    def check_options(cls, group):
         """PyTorch's options that tinyrrn lacks refused unless at their defaults, in a group too, as PyTorch reads
         them from each group at each step."""
         check_fused(group)
-        only_torch_defaults("Adam", capturable=(group["capturable"], False),
+        only_torch_defaults(cls.__name__, capturable=(group["capturable"], False),
                             differentiable=(group["differentiable"], False))
 
     @staticmethod
@@ -532,16 +532,17 @@ class Adam(Optimizer):
         (a parameter that had no gradient for a while has taken fewer steps), as PyTorch."""
         for group in self.param_groups:
             if len(group["betas"]) != 2:
-                raise ValueError(f"Adam: betas must be a pair (beta1, beta2) to step, got {group['betas']!r} "
-                                 "(PyTorch's step refuses them too)")
+                raise ValueError(f"{type(self).__name__}: betas must be a pair (beta1, beta2) to step, got "
+                                 f"{group['betas']!r} (PyTorch's step refuses them too)")
         stepping = self._stepping()
         for _, p in stepping:  # before anything changes
             state = self.state.get(p, {})
             if "exp_avg" in state and state["exp_avg"].dtype != p.dtype:
-                raise RuntimeError(f"Adam: the state of parameter {self.params.index(p)} is {state['exp_avg'].dtype} "
-                                   f"but the parameter is {p.dtype} (converted after the optimiser's first step, as "
-                                   "by model.double()), as PyTorch's step refuses; make a new optimiser, or load "
-                                   "a state_dict(), which casts the state to each parameter's dtype")
+                raise RuntimeError(f"{type(self).__name__}: the state of parameter {self.params.index(p)} is "
+                                   f"{state['exp_avg'].dtype} but the parameter is {p.dtype} (converted after the "
+                                   "optimiser's first step, as by model.double()), as PyTorch's step refuses; make a "
+                                   "new optimiser, or load a state_dict(), which casts the state to each parameter's "
+                                   "dtype")
         self.steps += 1
         by_count = {}  # (group, step count) -> the arrays of its parameters at that count
         for group, p in stepping:
@@ -587,8 +588,8 @@ class SGD(Optimizer):
                                       nesterov=nesterov, maximize=maximize, foreach=foreach,
                                       differentiable=differentiable, fused=fused))
 
-    @staticmethod
-    def check_group(group):
+    @classmethod
+    def check_group(cls, group):
         """PyTorch's checks of SGD's settings (of each group here)."""
         _check_learning_rate(group["lr"])
         _check_at_least("momentum value", group["momentum"])
@@ -597,15 +598,15 @@ class SGD(Optimizer):
             raise ValueError(f"Invalid dampening value: {group['dampening']}")
         if group["nesterov"] and (group["momentum"] <= 0 or group["dampening"] != 0):
             raise ValueError("Nesterov momentum requires a momentum and zero dampening")
-        SGD.check_options(group)
+        cls.check_options(group)
 
-    @staticmethod
-    def check_options(group):
+    @classmethod
+    def check_options(cls, group):
         """PyTorch's options that tinyrrn lacks refused unless at their defaults (see Adam.check_options); so is
         Nesterov momentum with dampening (set in param_groups after the checks of the constructor), which
         PyTorch's constructor refuses."""
         check_fused(group)
-        only_torch_defaults("SGD", differentiable=(group["differentiable"], False))
+        only_torch_defaults(cls.__name__, differentiable=(group["differentiable"], False))
         if group["nesterov"] and group["momentum"] and group["dampening"]:
             raise NotImplementedError("SGD: Nesterov momentum with dampening is not supported by tinyrrn (PyTorch's "
                                       "constructor refuses it: Nesterov momentum requires zero dampening)")
