@@ -1206,6 +1206,24 @@ def test_sparse_init_zeroes_as_many_of_each_column_as_torch(torch, sparsity, std
             nn.init.sparse_(Tensor(on_device(np.zeros(shape, "float32"))), 0.5, std)
 
 
+@pytest.mark.parametrize("name, args", [("uniform", ()), ("normal", ()), ("constant", (0.5,)), ("eye", ()),
+                                        ("dirac", ()), ("xavier_uniform", ()), ("xavier_normal", ()),
+                                        ("kaiming_uniform", ()), ("kaiming_normal", ()), ("orthogonal", ()),
+                                        ("sparse", (0.5,))])
+def test_deprecated_init_names_warn_and_fill_as_torch(torch, name, args):
+    """PyTorch's deprecated nn.init names without the underscore (they were an AttributeError) warn its
+    FutureWarning, fill the tensor in place and return it."""
+    shape = (4, 4, 3) if name == "dirac" else (4, 6)
+    ours, theirs = Tensor(on_device(np.ones(shape, "float32"))), torch.ones(shape)
+    with pytest.warns(FutureWarning) as their_warning:
+        assert getattr(torch.nn.init, name)(theirs, *args) is theirs
+    with pytest.warns(FutureWarning, match=f"^{re.escape(str(their_warning[0].message))}$"):
+        assert getattr(nn.init, name)(ours, *args) is ours
+    assert ours.version == 1 and getattr(nn.init, name).__name__ == name
+    if name in ("constant", "eye", "dirac"):
+        np.testing.assert_array_equal(host(ours), theirs.numpy())
+
+
 def test_orthogonal_refuses_float16_as_torch(torch):
     """PyTorch's QR has no half precision, so its orthogonal_ refuses a float16 tensor (NotImplementedError);
     tinyrrn filled it (a third behaviour). An empty one is left as it is, as there."""

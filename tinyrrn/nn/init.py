@@ -295,3 +295,19 @@ def sparse_(tensor, sparsity, std=0.01, generator=None):
     for col in range(cols):
         values[rng.permutation(rows)[:zeros], col] = 0
     return _fill(tensor, values)
+
+
+def _deprecated(init):
+    """PyTorch's deprecated name of ``init`` (without its trailing underscore): init, after its FutureWarning."""
+    def deprecated_init(*args, **kwargs):
+        warnings.warn(f"`nn.init.{init.__name__[:-1]}` is now deprecated in favor of `nn.init.{init.__name__}`.",
+                      FutureWarning, stacklevel=2)
+        return init(*args, **kwargs)
+    deprecated_init.__name__ = init.__name__[:-1]
+    return deprecated_init
+
+
+uniform, normal, constant, eye, dirac, orthogonal, sparse = (
+    _deprecated(init) for init in (uniform_, normal_, constant_, eye_, dirac_, orthogonal_, sparse_))
+xavier_uniform, xavier_normal, kaiming_uniform, kaiming_normal = (
+    _deprecated(init) for init in (xavier_uniform_, xavier_normal_, kaiming_uniform_, kaiming_normal_))
