@@ -1991,6 +1991,25 @@ def test_module_state_dict_hooks_are_refused_saying_so(torch, name):
         getattr(nn.Linear(2, 2), name)(lambda *args: None)
 
 
+@pytest.mark.parametrize("name", ["share_memory", "to_empty", "compile", "xpu", "ipu", "mtia"])
+def test_module_methods_tinyrrn_lacks_are_refused_saying_so(torch, name):
+    """PyTorch's Module.share_memory, to_empty, compile and other devices' moves were a bare AttributeError, as
+    for a misspelt name: refused now saying that tinyrrn does not support them, and why."""
+    assert callable(getattr(torch.nn.Linear(2, 2), name))
+    with pytest.raises(NotImplementedError, match=f"^Module.{name} is not supported by tinyrrn \\(.+\\)$"):
+        getattr(nn.Linear(2, 2), name)(device="cpu") if name == "to_empty" else getattr(nn.Linear(2, 2), name)()
+
+
+def test_module_get_name_names_its_repr_as_torch(torch):
+    """PyTorch's Module._get_name (which custom modules override, and call in their own repr) was missing."""
+    class Renamed(nn.Module):
+        def _get_name(self):
+            return "Other"
+    for library in (torch.nn, nn):
+        assert library.Linear(2, 2)._get_name() == "Linear"
+    assert repr(Renamed()) == "Other()" and repr(nn.Sequential(Renamed())) == "Sequential(\n  (0): Other()\n)"
+
+
 def test_conv_bn_fuses_no_conv2d_of_another_padding_mode(rng):
     """conv_bn's fused inference path pads with zeros; a Conv2d whose padding_mode is another runs as it is."""
     conv, bn = nn.Conv2d(2, 3, 3, padding=1, bias=False, padding_mode="reflect"), nn.BatchNorm2d(3).eval()
