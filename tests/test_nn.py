@@ -987,6 +987,11 @@ def test_torch_keywords_at_their_defaults_and_unsupported_values_named(torch):
     assert gru.dropout == 0.0 and gru.bidirectional is False
     x, h0 = Tensor(on_device(np.ones((5, 2, 3), "float32"))), Tensor(on_device(np.zeros((1, 2, 4), "float32")))
     np.testing.assert_array_equal(host(gru(x, hx=h0)[0]), host(gru(x, h0)[0]))
+    with pytest.raises(NotImplementedError, match=r"^GRU: bidirectional=True is not supported by tinyrrn \(only "
+                                                  r"PyTorch's default, bidirectional=False\)$"):  # named dropout too
+        nn.GRU(2, 3, bidirectional=True)
+    with pytest.raises(NotImplementedError, match=r"^GRU: dropout=0.5 between layers is not supported"):
+        nn.GRU(2, 3, 2, dropout=0.5)
     for make in (lambda: nn.GRU(2, 3, 2, dropout=0.5), lambda: nn.GRU(2, 3, bidirectional=True),
                  lambda: nn.Linear(2, 3, dtype="float64"), lambda: nn.Linear(2, 3, dtype=np.float64),
                  lambda: nn.Linear(2, 3, dtype=torch.float16), lambda: nn.Linear(2, 3, device=elsewhere)):
