@@ -336,7 +336,8 @@ def test_a_refused_option_names_the_optimiser_it_was_given_to(name, settings, ma
 
 def test_an_optimizer_subclass_with_its_own_step_works_as_torchs(torch):
     """PyTorch's way to write an optimiser, a subclass of Optimizer with its defaults and a step(), was an
-    AttributeError ('check_group') when made; the base class's own step is PyTorch's NotImplementedError."""
+    AttributeError ('check_group') when made; its step runs between the step hooks (they were not called), and
+    the base class's own step is PyTorch's NotImplementedError."""
     def define(base):
         class Plain(base):
             def __init__(self, params, lr=0.1):
@@ -359,6 +360,15 @@ def test_an_optimizer_subclass_with_its_own_step_works_as_torchs(torch):
         opt.zero_grad()
     numpy.testing.assert_allclose(host(ours), theirs.detach().numpy())
     assert ours.grad is None and [g["lr"] for g in our_opt.param_groups] == [0.1, 0.5]
+    calls = {}
+    for library, opt in ((tinyrrn, our_opt), (torch, their_opt)):  # its step between the step hooks, as PyTorch's
+        seen = calls[library.__name__] = []
+        opt.register_step_pre_hook(lambda o, args, kwargs: seen.append(("pre", len(args))))
+        opt.register_step_post_hook(lambda o, args, kwargs: seen.append("post"))
+        for group in opt.param_groups:
+            group["params"][0].grad = group["params"][0] * 0
+        opt.step()
+    assert calls["tinyrrn"] == calls["torch"] == [("pre", 1), "post"]
     base, their_base = optim.Optimizer([ours], {"lr": 0.1}), torch.optim.Optimizer([theirs], {"lr": 0.1})
     with pytest.raises(NotImplementedError):
         their_base.step()

@@ -181,6 +181,27 @@ def check_fused(group):
             raise RuntimeError("`fused` does not support `differentiable`")
 
 
+def _with_step_hooks(step):
+    """``step(optimizer, *args, **kwargs)`` between the optimiser's step pre-hooks and post-hooks, as PyTorch's:
+    hook(optimizer, args, kwargs), args starting with the optimizer; a pre-hook may return new (args, kwargs)."""
+    def step_with_hooks(self, *args, **kwargs):
+        args = (self, *args)
+        for hook in tuple(self._step_pre_hooks.values()):
+            result = hook(self, args, kwargs)
+            if result is not None:
+                if not (isinstance(result, tuple) and len(result) == 2):
+                    raise RuntimeError("optimizer step pre-hook must return None or a tuple of (new_args, "
+                                       f"new_kwargs), but got {result}.")
+                args, kwargs = result
+        loss = step(*args, **kwargs)
+        for hook in tuple(self._step_post_hooks.values()):
+            hook(self, args, kwargs)
+        return loss
+    step_with_hooks.__name__, step_with_hooks.__doc__ = step.__name__, step.__doc__
+    step_with_hooks.__wrapped__ = step
+    return step_with_hooks
+
+
 class Optimizer:
     """Base: parameter groups (PyTorch's ``param_groups``, each a dict of its parameters and settings), the
     parameters of all groups in order (``params``), per-parameter state (PyTorch's ``state``: parameter -> its
@@ -352,20 +373,12 @@ class Optimizer:
         raise NotImplementedError(f"{type(self).__name__} defines no update: a subclass of Optimizer defines "
                                   "update() or step(), as PyTorch's Optimizer subclasses define step()")
 
-    def step(self, *args, **kwargs):
-        """One update, between the step pre-hooks and post-hooks, as PyTorch; ``step(closure=None)``."""
-        args = (self, *args)
-        for hook in tuple(self._step_pre_hooks.values()):
-            result = hook(self, args, kwargs)
-            if result is not None:
-                if not (isinstance(result, tuple) and len(result) == 2):
-                    raise RuntimeError("optimizer step pre-hook must return None or a tuple of (new_args, "
-                                       f"new_kwargs), but got {result}.")
-                args, kwargs = result
-        loss = self._step(*args[1:], **kwargs)
-        for hook in tuple(self._step_post_hooks.values()):
-            hook(self, args, kwargs)
-        return loss
+    def __init_subclass__(cls, **kwargs):
+        """A subclass's own step() (PyTorch's way to write an optimiser) runs between the step hooks too, as
+        PyTorch's patched step does."""
+        super().__init_subclass__(**kwargs)
+        if "step" in cls.__dict__:
+            cls.step = _with_step_hooks(cls.__dict__["step"])
 
     def _step(self, closure=None):
         """One update (the subclass's ``update``); with a ``closure`` (which recomputes the loss and its
@@ -379,6 +392,11 @@ class Optimizer:
         with numpy.errstate(all="ignore"):  # an infinite or NaN gradient gives NaN silently, as PyTorch's step
             self.update()
         return loss
+
+    @_with_step_hooks
+    def step(self, closure=None):
+        """One update, between the step pre-hooks and post-hooks, as PyTorch (see _step)."""
+        return self._step(closure)
 
     def state_dict(self):
         """{'steps', 'lr' (the first group's), 'param_steps', 'buffers': {index: {name: array}} (arrays on the
