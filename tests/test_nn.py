@@ -1199,7 +1199,8 @@ def test_sparse_init_zeroes_as_many_of_each_column_as_torch(torch, sparsity, std
     torch.manual_seed(0)
     ours = nn.Parameter(on_device(np.ones((50, 400), "float32")))
     theirs = torch.ones(50, 400)
-    assert nn.init.sparse_(ours, sparsity, std=std) is ours and torch.nn.init.sparse_(theirs, sparsity, std=std) is theirs
+    assert nn.init.sparse_(ours, sparsity, std=std) is ours
+    assert torch.nn.init.sparse_(theirs, sparsity, std=std) is theirs
     mine, reference = host(ours).astype(np.float64), theirs.numpy().astype(np.float64)
     assert ((mine == 0).sum(axis=0) == (reference == 0).sum(axis=0)).all() and ours.version == 1
     if sparsity < 1:

@@ -1,4 +1,5 @@
 """The optimisers' in-place updates: cut into blocks over the threads, they give the unblocked result."""
+import re
 import warnings
 
 import numpy
@@ -783,6 +784,47 @@ def test_a_state_of_another_optimiser_is_refused_clearly(saved, loading, stepped
     with pytest.raises(ValueError, match="lack .*: a state of another optimiser"):
         target.load_state_dict(source.state_dict())
     assert target.param_groups[0]["lr"] == 0.5 and not target.state
+
+
+def _damaged(name):
+    """A state_dict() of Adam after a step on two parameters, with one part damaged as ``name`` says."""
+    params = [Tensor(numpy.ones(n, "float32"), requires_grad=True) for n in (2, 3)]
+    adam = optim.Adam(params, lr=0.1)
+    for p in params:
+        p.grad = Tensor(numpy.ones(p.shape, "float32"))
+    adam.step()
+    state = adam.state_dict()
+    buffers = state["buffers"]
+    damage = {"buffers keyed otherwise": lambda: state.update(buffers={"5": buffers["0"], "6": buffers["1"]}),
+              "buffers a list": lambda: state.update(buffers=[buffers["0"], buffers["1"]]),
+              "param_steps short": lambda: state.update(param_steps=[1]),
+              "param_steps of text": lambda: state.update(param_steps=["x", 1]),
+              "steps text": lambda: state.update(steps="x"),
+              "state_steps keyed otherwise": lambda: state.update(state_steps={"7": state["state_steps"]["0"]}),
+              "a buffer a list": lambda: buffers["0"].update(exp_avg=[1.0, 2.0]),
+              "a buffer of text": lambda: buffers["0"].update(exp_avg=numpy.array(["a", "b"])),
+              "a group without params": lambda: state["param_groups"][0].pop("params"),
+              "param_groups a number": lambda: state.update(param_groups=3)}
+    damage[name]()
+    return state
+
+
+@pytest.mark.parametrize("name, says", [
+    ("buffers keyed otherwise", "'buffers' is keyed"), ("buffers a list", "'buffers' is not a dict"),
+    ("param_steps short", "'param_steps' is not a list of 2 integers"), ("param_steps of text", "'param_steps'"),
+    ("steps text", "'steps' is 'x'"), ("state_steps keyed otherwise", "'state_steps' is keyed"),
+    ("a buffer a list", "buffer exp_avg of parameter 0 is list"), ("a buffer of text", "buffer exp_avg of parameter 0"),
+    ("a group without params", "'param_groups' is not"), ("param_groups a number", "'param_groups' is not")])
+def test_a_damaged_optimizer_state_is_refused_naming_the_part(name, says):
+    """A state_dict() with a part damaged was a KeyError, a TypeError or an AttributeError, or (param_steps
+    shorter than the parameters) loaded part of the state silently, the last parameter starting afresh. Now a
+    ValueError naming the part, and the optimiser unchanged."""
+    param = Tensor(numpy.ones(2, "float32"), requires_grad=True)
+    adam = optim.Adam([param, Tensor(numpy.ones(3, "float32"), requires_grad=True)], lr=0.5)
+    refused = f"^Adam.load_state_dict: {re.escape(says)}.*not as state_dict\\(\\) writes it$"
+    with pytest.raises(ValueError, match=refused):
+        adam.load_state_dict(_damaged(name))
+    assert adam.param_groups[0]["lr"] == 0.5 and not adam.state and adam.steps == 0
 
 
 def test_sgd_loads_a_state_of_older_tinyrrn_whose_buffer_is_named_momentum():

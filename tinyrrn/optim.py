@@ -437,6 +437,33 @@ class Optimizer:
         for hook in tuple(self._load_state_dict_post_hooks.values()):
             hook(self)
 
+    def _check_layout(self, state):
+        """Refuse a state whose parts are not laid out as state_dict() writes them (a damaged or hand-made one: a
+        KeyError, a TypeError or a silent partial load otherwise), naming the part at fault."""
+        def refuse(what):
+            raise ValueError(f"{type(self).__name__}.load_state_dict: {what}, not as state_dict() writes it")
+        count, groups, buffers = len(self.params), state.get("param_groups"), state["buffers"]
+        if groups is not None and not (isinstance(groups, (list, tuple)) and all(
+                isinstance(g, Mapping) and isinstance(g.get("params"), (list, tuple)) for g in groups)):
+            refuse("'param_groups' is not a list of dicts, each with its 'params' list")
+        if not isinstance(state["steps"], numbers.Integral):
+            refuse(f"'steps' is {state['steps']!r}, not an integer")
+        counts = state.get("param_steps")
+        if counts is not None and not (isinstance(counts, (list, tuple)) and len(counts) == count
+                                       and all(isinstance(n, numbers.Integral) for n in counts)):
+            refuse(f"'param_steps' is not a list of {count} integers (one per parameter)")
+        if not isinstance(buffers, Mapping) or not all(isinstance(named, Mapping) for named in buffers.values()):
+            refuse("'buffers' is not a dict of each parameter's dict of buffers")
+        if len(buffers) == count and set(buffers) != {str(i) for i in range(count)}:
+            refuse(f"'buffers' is keyed {sorted(buffers)}, not by the parameters' indices '0' to '{count - 1}'")
+        if not set(state.get("state_steps") or ()) <= set(buffers):
+            refuse(f"'state_steps' is keyed {sorted(state['state_steps'])}, not by the parameters' indices")
+        for i, named in buffers.items():
+            for name, value in named.items():
+                if getattr(getattr(value, "dtype", None), "kind", None) not in ("f", "i", "u"):
+                    refuse(f"buffer {name} of parameter {i} is {type(value).__name__} "
+                           f"{getattr(value, 'dtype', '')}, not an array of numbers")
+
     def _load(self, state):
         """load_state_dict's load."""
         expected = ("steps", "lr", "buffers")
@@ -448,6 +475,7 @@ class Optimizer:
                              + (": a PyTorch optimizer's state_dict, whose format tinyrrn's optimisers do not read"
                                 if torch_format else ""))
         self._follow_groups()
+        self._check_layout(state)
         groups = state.get("param_groups")
         if groups is not None and len(groups) != len(self.param_groups):
             raise ValueError("loaded state dict has a different number of parameter groups (as PyTorch)")
