@@ -1119,6 +1119,21 @@ def test_d_load_state_dict_refuses_what_is_not_an_array_as_torch(torch, value):
     layer.load_state_dict({"weight": np.float32(2.0) + np.zeros((1, 2), "float32")})  # arrays still load
 
 
+@pytest.mark.parametrize("value", [np.array([["a", "b"]]), np.array([[None, 1]], dtype=object),
+                                   np.array([["2026-01-01", "2026-01-02"]], dtype="datetime64[D]")],
+                         ids=["text", "objects", "dates"])
+def test_load_state_dict_refuses_an_array_of_what_is_not_numbers_naming_the_key(value):
+    """An array of text was NumPy's bare ValueError "could not convert string to float" naming no key, and one
+    of Python objects or dates loaded (cast to float32): each is refused naming the key, the model unchanged."""
+    layer = nn.Linear(2, 1, bias=False)
+    before = layer.weight.data.copy()
+    with pytest.raises(RuntimeError, match=r"'weight': expected an array of numbers .* an array of"):
+        layer.load_state_dict({"weight": value})
+    np.testing.assert_array_equal(layer.weight.data, before)
+    layer.load_state_dict({"weight": np.array([[True, False]])})  # booleans are numbers, as torch's copy_ takes them
+    np.testing.assert_array_equal(host(layer.weight), [[1.0, 0.0]])
+
+
 def test_e_a_one_element_value_loads_into_a_0_d_entry_as_torch(torch):
     theirs = torch.nn.BatchNorm2d(2)
     theirs.load_state_dict({**theirs.state_dict(), "num_batches_tracked": torch.tensor([3])})

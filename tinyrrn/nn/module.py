@@ -795,10 +795,13 @@ def _as_array(key, value):
             value = value.float()
         return numpy.asarray(value)
     if isinstance(value, numpy.generic):
-        return numpy.asarray(value)
+        value = numpy.asarray(value)
     if not (hasattr(value, "shape") and hasattr(value, "dtype")):
         raise ArgumentError(f"load_state_dict: {key!r}: expected an array or Tensor from the checkpoint but received "
                             f"{type(value)} (as PyTorch, which expects a tensor); convert it with numpy.asarray")
+    if value.dtype.kind not in "biufc":  # text, dates, Python objects: no tensor of PyTorch's holds them
+        raise ArgumentError(f"load_state_dict: {key!r}: expected an array of numbers from the checkpoint but received "
+                            f"an array of {value.dtype} (a PyTorch tensor holds numbers)")
     return value
 
 
