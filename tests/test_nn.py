@@ -1,4 +1,5 @@
 """tinyrrn.nn: Module bookkeeping, state_dict loading, layers, and the GRU (gradchecks, torch parity)."""
+import re
 import warnings
 
 import numpy as np
@@ -986,6 +987,11 @@ def test_torch_keywords_at_their_defaults_and_unsupported_values_named(torch):
     assert gru.dropout == 0.0 and gru.bidirectional is False
     x, h0 = Tensor(on_device(np.ones((5, 2, 3), "float32"))), Tensor(on_device(np.zeros((1, 2, 4), "float32")))
     np.testing.assert_array_equal(host(gru(x, hx=h0)[0]), host(gru(x, h0)[0]))
+    with pytest.raises(NotImplementedError, match=r"^GRU: bidirectional=True is not supported by tinyrrn \(only "
+                                                  r"PyTorch's default, bidirectional=False\)$"):  # named dropout too
+        nn.GRU(2, 3, bidirectional=True)
+    with pytest.raises(NotImplementedError, match=r"^GRU: dropout=0.5 between layers is not supported"):
+        nn.GRU(2, 3, 2, dropout=0.5)
     for make in (lambda: nn.GRU(2, 3, 2, dropout=0.5), lambda: nn.GRU(2, 3, bidirectional=True),
                  lambda: nn.Linear(2, 3, dtype="float64"), lambda: nn.Linear(2, 3, dtype=np.float64),
                  lambda: nn.Linear(2, 3, dtype=torch.float16), lambda: nn.Linear(2, 3, device=elsewhere)):
@@ -1113,6 +1119,21 @@ def test_d_load_state_dict_refuses_what_is_not_an_array_as_torch(torch, value):
     layer.load_state_dict({"weight": np.float32(2.0) + np.zeros((1, 2), "float32")})  # arrays still load
 
 
+@pytest.mark.parametrize("value", [np.array([["a", "b"]]), np.array([[None, 1]], dtype=object),
+                                   np.array([["2026-01-01", "2026-01-02"]], dtype="datetime64[D]")],
+                         ids=["text", "objects", "dates"])
+def test_load_state_dict_refuses_an_array_of_what_is_not_numbers_naming_the_key(value):
+    """An array of text was NumPy's bare ValueError "could not convert string to float" naming no key, and one
+    of Python objects or dates loaded (cast to float32): each is refused naming the key, the model unchanged."""
+    layer = nn.Linear(2, 1, bias=False)
+    before = layer.weight.data.copy()
+    with pytest.raises(RuntimeError, match=r"'weight': expected an array of numbers .* an array of"):
+        layer.load_state_dict({"weight": value})
+    np.testing.assert_array_equal(layer.weight.data, before)
+    layer.load_state_dict({"weight": np.array([[True, False]])})  # booleans are numbers, as torch's copy_ takes them
+    np.testing.assert_array_equal(host(layer.weight), [[1.0, 0.0]])
+
+
 def test_e_a_one_element_value_loads_into_a_0_d_entry_as_torch(torch):
     theirs = torch.nn.BatchNorm2d(2)
     theirs.load_state_dict({**theirs.state_dict(), "num_batches_tracked": torch.tensor([3])})
@@ -1183,6 +1204,45 @@ def test_torch_nn_init_gains_fills_and_errors_as_torch(torch):
     empty = Tensor(on_device(np.zeros((0, 3), "float32")))
     with pytest.warns(UserWarning, match="zero-element"):
         assert nn.init.kaiming_normal_(empty) is empty
+
+
+@pytest.mark.parametrize("sparsity, std", [(0.3, 0.5), (0.1, 0.01), (1.0, 1.0), (0.0, 2.0)])
+def test_sparse_init_zeroes_as_many_of_each_column_as_torch(torch, sparsity, std):
+    """nn.init.sparse_ (it was missing: an AttributeError): each column has ceil(sparsity * rows) zeros, the
+    rest drawn from N(0, std^2), as PyTorch's; a tensor not 2-D and a negative std refused with its errors."""
+    tinyrrn.manual_seed(0)
+    torch.manual_seed(0)
+    ours = nn.Parameter(on_device(np.ones((50, 400), "float32")))
+    theirs = torch.ones(50, 400)
+    assert nn.init.sparse_(ours, sparsity, std=std) is ours
+    assert torch.nn.init.sparse_(theirs, sparsity, std=std) is theirs
+    mine, reference = host(ours).astype(np.float64), theirs.numpy().astype(np.float64)
+    assert ((mine == 0).sum(axis=0) == (reference == 0).sum(axis=0)).all() and ours.version == 1
+    if sparsity < 1:
+        assert mine[mine != 0].std() == pytest.approx(reference[reference != 0].std(), rel=0.05)
+    for shape, std in [((2, 3, 4), 0.01), ((3,), 0.01), ((3, 4), -1.0)]:
+        with pytest.raises(Exception) as their_error:
+            torch.nn.init.sparse_(torch.zeros(shape), 0.5, std)
+        with pytest.raises(type(their_error.value)):
+            nn.init.sparse_(Tensor(on_device(np.zeros(shape, "float32"))), 0.5, std)
+
+
+@pytest.mark.parametrize("name, args", [("uniform", ()), ("normal", ()), ("constant", (0.5,)), ("eye", ()),
+                                        ("dirac", ()), ("xavier_uniform", ()), ("xavier_normal", ()),
+                                        ("kaiming_uniform", ()), ("kaiming_normal", ()), ("orthogonal", ()),
+                                        ("sparse", (0.5,))])
+def test_deprecated_init_names_warn_and_fill_as_torch(torch, name, args):
+    """PyTorch's deprecated nn.init names without the underscore (they were an AttributeError) warn its
+    FutureWarning, fill the tensor in place and return it."""
+    shape = (4, 4, 3) if name == "dirac" else (4, 6)
+    ours, theirs = Tensor(on_device(np.ones(shape, "float32"))), torch.ones(shape)
+    with pytest.warns(FutureWarning) as their_warning:
+        assert getattr(torch.nn.init, name)(theirs, *args) is theirs
+    with pytest.warns(FutureWarning, match=f"^{re.escape(str(their_warning[0].message))}$"):
+        assert getattr(nn.init, name)(ours, *args) is ours
+    assert ours.version == 1 and getattr(nn.init, name).__name__ == name
+    if name in ("constant", "eye", "dirac"):
+        np.testing.assert_array_equal(host(ours), theirs.numpy())
 
 
 def test_orthogonal_refuses_float16_as_torch(torch):
@@ -1625,15 +1685,16 @@ def test_sequences_add_and_a_missing_attribute_reads_as_torch(torch):
 
 @pytest.mark.parametrize("name, args, kwargs, shapes", [
     ("Sigmoid", (), {}, [(2, 3)]), ("Tanh", (), {}, [(2, 3)]), ("Flatten", (), {}, [(2, 3, 4)]),
-    ("Flatten", (0, -2), {}, [(2, 3, 4)]), ("Softmax", (), {"dim": 1}, [(2, 3)]), ("Softmax", (), {}, [(3,)]),
+    ("Flatten", (0, -2), {}, [(2, 3, 4)]), ("Unflatten", (1, (2, -1)), {}, [(3, 6)]),
+    ("Unflatten", (-1, [2, 1, 2]), {}, [(3, 4)]), ("Softmax", (), {"dim": 1}, [(2, 3)]), ("Softmax", (), {}, [(3,)]),
     ("LogSoftmax", (-1,), {}, [(2, 3, 2, 2)]), ("CrossEntropyLoss", (), {}, [(4, 3), [0, 2, 1, 1]]),
     ("CrossEntropyLoss", (), {"weight": [1.0, 2.0, 0.5], "label_smoothing": 0.1, "ignore_index": 1},
      [(4, 3), [0, 2, 1, 1]]),
     ("CrossEntropyLoss", (), {"reduce": False}, [(4, 3), [0, 2, 1, 1]]),
     ("NLLLoss", (), {"weight": [1.0, 2.0, 0.5], "reduction": "sum"}, [(2, 3, 2), [[0, 1], [2, 2]]])])
 def test_activation_flatten_softmax_and_loss_layers_as_torchs(torch, name, args, kwargs, shapes):
-    """PyTorch's Sigmoid, Tanh, Flatten, Softmax, LogSoftmax, CrossEntropyLoss and NLLLoss layers (they were
-    missing): repr, forward and the input's gradient; a loss's weight is a buffer, in state_dict as PyTorch's."""
+    """PyTorch's Sigmoid, Tanh, Flatten, Unflatten, Softmax, LogSoftmax, CrossEntropyLoss and NLLLoss layers (they
+    were missing): repr, forward and the input's gradient; a loss's weight is a buffer, in state_dict as PyTorch's."""
     rng = np.random.default_rng(0)
     inputs = [rng.standard_normal(s) if isinstance(s, tuple) else np.array(s) for s in shapes]
     ours = getattr(nn, name)(*args, **{k: Tensor(on_device(np.array(v))) if k == "weight" else v
@@ -1647,6 +1708,15 @@ def test_activation_flatten_softmax_and_loss_layers_as_torchs(torch, name, args,
     g = rng.standard_normal(mine.shape)
     mine.backward(on_device(g)), reference.backward(torch.tensor(g))
     np.testing.assert_allclose(host(x.grad), t.grad.numpy(), rtol=1e-7, atol=1e-9)
+
+
+@pytest.mark.parametrize("size", ["2x3", (2, 3.0), None])
+def test_unflatten_refuses_a_size_not_of_ints_as_torch(torch, size):
+    """nn.Unflatten's size is checked when it is made, with PyTorch's TypeError and words."""
+    with pytest.raises(TypeError) as theirs:
+        torch.nn.Unflatten(1, size)
+    with pytest.raises(TypeError, match=f"^{re.escape(str(theirs.value))}$"):
+        nn.Unflatten(1, size)
 
 
 # ---------------------------------------------------------------- nn.init, probe ops15
@@ -1940,6 +2010,25 @@ def test_module_state_dict_hooks_are_refused_saying_so(torch, name):
     getattr(torch.nn.Linear(2, 2), name)(lambda *args: None)
     with pytest.raises(NotImplementedError, match=f"{name} is not supported by tinyrrn"):
         getattr(nn.Linear(2, 2), name)(lambda *args: None)
+
+
+@pytest.mark.parametrize("name", ["share_memory", "to_empty", "compile", "xpu", "ipu", "mtia"])
+def test_module_methods_tinyrrn_lacks_are_refused_saying_so(torch, name):
+    """PyTorch's Module.share_memory, to_empty, compile and other devices' moves were a bare AttributeError, as
+    for a misspelt name: refused now saying that tinyrrn does not support them, and why."""
+    assert callable(getattr(torch.nn.Linear(2, 2), name))
+    with pytest.raises(NotImplementedError, match=f"^Module.{name} is not supported by tinyrrn \\(.+\\)$"):
+        getattr(nn.Linear(2, 2), name)(device="cpu") if name == "to_empty" else getattr(nn.Linear(2, 2), name)()
+
+
+def test_module_get_name_names_its_repr_as_torch(torch):
+    """PyTorch's Module._get_name (which custom modules override, and call in their own repr) was missing."""
+    class Renamed(nn.Module):
+        def _get_name(self):
+            return "Other"
+    for library in (torch.nn, nn):
+        assert library.Linear(2, 2)._get_name() == "Linear"
+    assert repr(Renamed()) == "Other()" and repr(nn.Sequential(Renamed())) == "Sequential(\n  (0): Other()\n)"
 
 
 def test_conv_bn_fuses_no_conv2d_of_another_padding_mode(rng):

@@ -1,4 +1,7 @@
 """The optimisers' in-place updates: cut into blocks over the threads, they give the unblocked result."""
+import re
+import warnings
+
 import numpy
 import pytest
 
@@ -321,6 +324,77 @@ def test_sgd_without_weight_decay_keeps_an_infinite_parameter_infinite_as_torch(
         ours_sgd.step()
         their_sgd.step()
     numpy.testing.assert_allclose(ours.data, theirs.detach().numpy(), rtol=1e-12)
+
+
+@pytest.mark.parametrize("name, settings, match", [
+    ("AdamW", {"capturable": True}, "^AdamW: capturable=True"), ("AdamW", {"differentiable": True}, "^AdamW: "),
+    ("Adam", {"capturable": True}, "^Adam: capturable=True"), ("SGD", {"differentiable": True}, "^SGD: ")])
+def test_a_refused_option_names_the_optimiser_it_was_given_to(name, settings, match):
+    """AdamW's refusals named Adam (its base class)."""
+    with pytest.raises(NotImplementedError, match=match):
+        getattr(optim, name)([Tensor(numpy.ones(2, "float32"), requires_grad=True)], **settings)
+
+
+def test_an_optimizer_subclass_with_its_own_step_works_as_torchs(torch):
+    """PyTorch's way to write an optimiser, a subclass of Optimizer with its defaults and a step(), was an
+    AttributeError ('check_group') when made; its step runs between the step hooks (they were not called), and
+    the base class's own step is PyTorch's NotImplementedError."""
+    def define(base):
+        class Plain(base):
+            def __init__(self, params, lr=0.1):
+                super().__init__(params, {"lr": lr})
+
+            def step(self, closure=None):
+                for group in self.param_groups:
+                    for p in group["params"]:
+                        p.data -= group["lr"] * p.grad.data
+        return Plain
+    ours, theirs = Tensor(numpy.ones(2, "float32"), requires_grad=True), torch.ones(2, requires_grad=True)
+    our_opt = define(optim.Optimizer)([ours])
+    their_opt = define(torch.optim.Optimizer)([theirs])
+    our_opt.add_param_group({"params": [Tensor(numpy.ones(1, "float32"), requires_grad=True)], "lr": 0.5})
+    their_opt.add_param_group({"params": [torch.ones(1, requires_grad=True)], "lr": 0.5})
+    for opt, p, grad in ((our_opt, ours, Tensor(numpy.ones(2, "float32"))), (their_opt, theirs, torch.ones(2))):
+        opt.param_groups[1]["params"][0].grad = grad[:1]
+        p.grad = grad
+        opt.step()
+        opt.zero_grad()
+    numpy.testing.assert_allclose(host(ours), theirs.detach().numpy())
+    assert ours.grad is None and [g["lr"] for g in our_opt.param_groups] == [0.1, 0.5]
+    calls = {}
+    for library, opt in ((tinyrrn, our_opt), (torch, their_opt)):  # its step between the step hooks, as PyTorch's
+        seen = calls[library.__name__] = []
+        opt.register_step_pre_hook(lambda o, args, kwargs: seen.append(("pre", len(args))))
+        opt.register_step_post_hook(lambda o, args, kwargs: seen.append("post"))
+        for group in opt.param_groups:
+            group["params"][0].grad = group["params"][0] * 0
+        opt.step()
+    assert calls["tinyrrn"] == calls["torch"] == [("pre", 1), "post"]
+    base, their_base = optim.Optimizer([ours], {"lr": 0.1}), torch.optim.Optimizer([theirs], {"lr": 0.1})
+    with pytest.raises(NotImplementedError):
+        their_base.step()
+    with pytest.raises(NotImplementedError, match="subclass of Optimizer defines"):
+        base.step()
+
+
+@pytest.mark.cpu_only("compares host arrays with torch")
+@pytest.mark.parametrize("name, settings", [("Adam", {}), ("Adam", {"amsgrad": True, "weight_decay": 0.1}),
+                                            ("AdamW", {}), ("SGD", {"momentum": 0.9, "nesterov": True}),
+                                            ("SGD", {"weight_decay": 0.1})])
+def test_an_infinite_or_nan_gradient_gives_nan_silently_as_torch(torch, name, settings):
+    """A step on an infinite or NaN gradient gives torch's values (NaN, inf) without a warning; tinyrrn's steps
+    on the CPU warned NumPy's 'invalid value encountered' (a third behaviour; a run with -W error failed)."""
+    start, gradient = numpy.array([1.0, 2.0, 3.0], "float32"), numpy.array([numpy.inf, numpy.nan, 1.0], "float32")
+    ours, theirs = Tensor(start.copy(), requires_grad=True), torch.tensor(start.copy(), requires_grad=True)
+    ours_opt = getattr(optim, name)([ours], lr=0.1, **settings)
+    their_opt = getattr(torch.optim, name)([theirs], lr=0.1, **settings)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for _ in range(2):
+            ours.grad, theirs.grad = Tensor(gradient.copy()), torch.tensor(gradient.copy())
+            ours_opt.step()
+            their_opt.step()
+    numpy.testing.assert_array_equal(ours.data, theirs.detach().numpy())
 
 
 @pytest.mark.parametrize("name", SETTINGS)
@@ -693,6 +767,64 @@ def test_state_is_keyed_by_the_parameter_with_torchs_names(torch, rng, name, set
         numpy.testing.assert_array_equal(host(again.state[again.params[0]][key]), host(value))
     assert list(again.state[again.params[0]]) == list(reference.state[theirs[0]])
     assert again.param_steps == mine.param_steps == [2, 0]
+
+
+@pytest.mark.parametrize("saved, loading", [("SGD", "Adam"), ("SGD", "AdamW"), ("Adam", "SGD"), ("AdamW", "SGD")])
+@pytest.mark.parametrize("stepped", [False, True])
+def test_a_state_of_another_optimiser_is_refused_clearly(saved, loading, stepped):
+    """An SGD state loaded into Adam was a KeyError 'amsgrad' (with momentum buffers) or taken silently (before
+    any step, or without momentum: Adam's groups then held SGD's settings); an Adam state not yet stepped was
+    taken by SGD. Now each is a ValueError naming the settings the groups lack, nothing changed."""
+    param = Tensor(numpy.ones(2, "float32"), requires_grad=True)
+    source = getattr(optim, saved)([param], lr=0.1, **({"momentum": 0.9} if saved == "SGD" else {}))
+    if stepped:
+        param.grad = Tensor(numpy.ones(2, "float32"))
+        source.step()
+    target = getattr(optim, loading)([Tensor(numpy.ones(2, "float32"), requires_grad=True)], lr=0.5)
+    with pytest.raises(ValueError, match="lack .*: a state of another optimiser"):
+        target.load_state_dict(source.state_dict())
+    assert target.param_groups[0]["lr"] == 0.5 and not target.state
+
+
+def _damaged(name):
+    """A state_dict() of Adam after a step on two parameters, with one part damaged as ``name`` says."""
+    params = [Tensor(numpy.ones(n, "float32"), requires_grad=True) for n in (2, 3)]
+    adam = optim.Adam(params, lr=0.1)
+    for p in params:
+        p.grad = Tensor(numpy.ones(p.shape, "float32"))
+    adam.step()
+    state = adam.state_dict()
+    buffers = state["buffers"]
+    damage = {"buffers keyed otherwise": lambda: state.update(buffers={"5": buffers["0"], "6": buffers["1"]}),
+              "buffers a list": lambda: state.update(buffers=[buffers["0"], buffers["1"]]),
+              "param_steps short": lambda: state.update(param_steps=[1]),
+              "param_steps of text": lambda: state.update(param_steps=["x", 1]),
+              "steps text": lambda: state.update(steps="x"),
+              "state_steps keyed otherwise": lambda: state.update(state_steps={"7": state["state_steps"]["0"]}),
+              "a buffer a list": lambda: buffers["0"].update(exp_avg=[1.0, 2.0]),
+              "a buffer of text": lambda: buffers["0"].update(exp_avg=numpy.array(["a", "b"])),
+              "a group without params": lambda: state["param_groups"][0].pop("params"),
+              "param_groups a number": lambda: state.update(param_groups=3)}
+    damage[name]()
+    return state
+
+
+@pytest.mark.parametrize("name, says", [
+    ("buffers keyed otherwise", "'buffers' is keyed"), ("buffers a list", "'buffers' is not a dict"),
+    ("param_steps short", "'param_steps' is not a list of 2 integers"), ("param_steps of text", "'param_steps'"),
+    ("steps text", "'steps' is 'x'"), ("state_steps keyed otherwise", "'state_steps' is keyed"),
+    ("a buffer a list", "buffer exp_avg of parameter 0 is list"), ("a buffer of text", "buffer exp_avg of parameter 0"),
+    ("a group without params", "'param_groups' is not"), ("param_groups a number", "'param_groups' is not")])
+def test_a_damaged_optimizer_state_is_refused_naming_the_part(name, says):
+    """A state_dict() with a part damaged was a KeyError, a TypeError or an AttributeError, or (param_steps
+    shorter than the parameters) loaded part of the state silently, the last parameter starting afresh. Now a
+    ValueError naming the part, and the optimiser unchanged."""
+    param = Tensor(numpy.ones(2, "float32"), requires_grad=True)
+    adam = optim.Adam([param, Tensor(numpy.ones(3, "float32"), requires_grad=True)], lr=0.5)
+    refused = f"^Adam.load_state_dict: {re.escape(says)}.*not as state_dict\\(\\) writes it$"
+    with pytest.raises(ValueError, match=refused):
+        adam.load_state_dict(_damaged(name))
+    assert adam.param_groups[0]["lr"] == 0.5 and not adam.state and adam.steps == 0
 
 
 def test_sgd_loads_a_state_of_older_tinyrrn_whose_buffer_is_named_momentum():

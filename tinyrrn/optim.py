@@ -181,6 +181,27 @@ def check_fused(group):
             raise RuntimeError("`fused` does not support `differentiable`")
 
 
+def _with_step_hooks(step):
+    """``step(optimizer, *args, **kwargs)`` between the optimiser's step pre-hooks and post-hooks, as PyTorch's:
+    hook(optimizer, args, kwargs), args starting with the optimizer; a pre-hook may return new (args, kwargs)."""
+    def step_with_hooks(self, *args, **kwargs):
+        args = (self, *args)
+        for hook in tuple(self._step_pre_hooks.values()):
+            result = hook(self, args, kwargs)
+            if result is not None:
+                if not (isinstance(result, tuple) and len(result) == 2):
+                    raise RuntimeError("optimizer step pre-hook must return None or a tuple of (new_args, "
+                                       f"new_kwargs), but got {result}.")
+                args, kwargs = result
+        loss = step(*args, **kwargs)
+        for hook in tuple(self._step_post_hooks.values()):
+            hook(self, args, kwargs)
+        return loss
+    step_with_hooks.__name__, step_with_hooks.__doc__ = step.__name__, step.__doc__
+    step_with_hooks.__wrapped__ = step
+    return step_with_hooks
+
+
 class Optimizer:
     """Base: parameter groups (PyTorch's ``param_groups``, each a dict of its parameters and settings), the
     parameters of all groups in order (``params``), per-parameter state (PyTorch's ``state``: parameter -> its
@@ -192,6 +213,7 @@ class Optimizer:
 
     keeps_step = False  # whether state[p] holds 'step', p's update count (PyTorch's, read at each step)
     renamed = {}  # the buffers' names in states of older tinyrrn -> their names now
+    own_settings = ()  # settings every saved group of this optimiser holds (a group without them is another's)
 
     def __init__(self, params, defaults):
         """``defaults``: the settings of a group that does not give its own, checked by the subclass's
@@ -332,20 +354,31 @@ class Optimizer:
         """Call ``hook(optimizer)`` after each load_state_dict(), as PyTorch. A RemovableHandle."""
         return self._add_hook(self._load_state_dict_post_hooks, hook, prepend)
 
-    def step(self, *args, **kwargs):
-        """One update, between the step pre-hooks and post-hooks, as PyTorch; ``step(closure=None)``."""
-        args = (self, *args)
-        for hook in tuple(self._step_pre_hooks.values()):
-            result = hook(self, args, kwargs)
-            if result is not None:
-                if not (isinstance(result, tuple) and len(result) == 2):
-                    raise RuntimeError("optimizer step pre-hook must return None or a tuple of (new_args, "
-                                       f"new_kwargs), but got {result}.")
-                args, kwargs = result
-        loss = self._step(*args[1:], **kwargs)
-        for hook in tuple(self._step_post_hooks.values()):
-            hook(self, args, kwargs)
-        return loss
+    @staticmethod
+    def check_group(group):
+        """A subclass's checks of a group's settings when it is added (none in the base class, as PyTorch's)."""
+
+    @staticmethod
+    def check_options(group):
+        """A subclass's checks of a group's settings at each step (none in the base class)."""
+
+    @staticmethod
+    def buffer_names(group):
+        """The names of a subclass's per-parameter buffers (none in the base class)."""
+        return ()
+
+    def update(self):
+        """A subclass's update of every parameter with a gradient; the base class has none (PyTorch's base step
+        raises NotImplementedError too): a subclass defines update(), or step() as in PyTorch."""
+        raise NotImplementedError(f"{type(self).__name__} defines no update: a subclass of Optimizer defines "
+                                  "update() or step(), as PyTorch's Optimizer subclasses define step()")
+
+    def __init_subclass__(cls, **kwargs):
+        """A subclass's own step() (PyTorch's way to write an optimiser) runs between the step hooks too, as
+        PyTorch's patched step does."""
+        super().__init_subclass__(**kwargs)
+        if "step" in cls.__dict__:
+            cls.step = _with_step_hooks(cls.__dict__["step"])
 
     def _step(self, closure=None):
         """One update (the subclass's ``update``); with a ``closure`` (which recomputes the loss and its
@@ -356,8 +389,14 @@ class Optimizer:
         if closure is not None:
             with enable_grad():  # as PyTorch: a closure computes gradients even when step() is under no_grad
                 loss = closure()
-        self.update()
+        with numpy.errstate(all="ignore"):  # an infinite or NaN gradient gives NaN silently, as PyTorch's step
+            self.update()
         return loss
+
+    @_with_step_hooks
+    def step(self, closure=None):
+        """One update, between the step pre-hooks and post-hooks, as PyTorch (see _step)."""
+        return self._step(closure)
 
     def state_dict(self):
         """{'steps', 'lr' (the first group's), 'param_steps', 'buffers': {index: {name: array}} (arrays on the
@@ -398,6 +437,33 @@ class Optimizer:
         for hook in tuple(self._load_state_dict_post_hooks.values()):
             hook(self)
 
+    def _check_layout(self, state):
+        """Refuse a state whose parts are not laid out as state_dict() writes them (a damaged or hand-made one: a
+        KeyError, a TypeError or a silent partial load otherwise), naming the part at fault."""
+        def refuse(what):
+            raise ValueError(f"{type(self).__name__}.load_state_dict: {what}, not as state_dict() writes it")
+        count, groups, buffers = len(self.params), state.get("param_groups"), state["buffers"]
+        if groups is not None and not (isinstance(groups, (list, tuple)) and all(
+                isinstance(g, Mapping) and isinstance(g.get("params"), (list, tuple)) for g in groups)):
+            refuse("'param_groups' is not a list of dicts, each with its 'params' list")
+        if not isinstance(state["steps"], numbers.Integral):
+            refuse(f"'steps' is {state['steps']!r}, not an integer")
+        counts = state.get("param_steps")
+        if counts is not None and not (isinstance(counts, (list, tuple)) and len(counts) == count
+                                       and all(isinstance(n, numbers.Integral) for n in counts)):
+            refuse(f"'param_steps' is not a list of {count} integers (one per parameter)")
+        if not isinstance(buffers, Mapping) or not all(isinstance(named, Mapping) for named in buffers.values()):
+            refuse("'buffers' is not a dict of each parameter's dict of buffers")
+        if len(buffers) == count and set(buffers) != {str(i) for i in range(count)}:
+            refuse(f"'buffers' is keyed {sorted(buffers)}, not by the parameters' indices '0' to '{count - 1}'")
+        if not set(state.get("state_steps") or ()) <= set(buffers):
+            refuse(f"'state_steps' is keyed {sorted(state['state_steps'])}, not by the parameters' indices")
+        for i, named in buffers.items():
+            for name, value in named.items():
+                if getattr(getattr(value, "dtype", None), "kind", None) not in ("f", "i", "u"):
+                    refuse(f"buffer {name} of parameter {i} is {type(value).__name__} "
+                           f"{getattr(value, 'dtype', '')}, not an array of numbers")
+
     def _load(self, state):
         """load_state_dict's load."""
         expected = ("steps", "lr", "buffers")
@@ -409,12 +475,17 @@ class Optimizer:
                              + (": a PyTorch optimizer's state_dict, whose format tinyrrn's optimisers do not read"
                                 if torch_format else ""))
         self._follow_groups()
+        self._check_layout(state)
         groups = state.get("param_groups")
         if groups is not None and len(groups) != len(self.param_groups):
             raise ValueError("loaded state dict has a different number of parameter groups (as PyTorch)")
         if groups is not None and [len(g["params"]) for g in groups] != [len(g["params"]) for g in self.param_groups]:
             raise ValueError("loaded state dict contains a parameter group that doesn't match the size of "
                              "optimizer's group (as PyTorch)")
+        lacking = sorted({k for saved in groups or () for k in self.own_settings if k not in saved})
+        if lacking:
+            raise ValueError(f"{type(self).__name__}.load_state_dict: the saved parameter groups lack "
+                             f"{type(self).__name__}'s settings {lacking}: a state of another optimiser")
         if len(state["buffers"]) != len(self.params):
             raise ValueError(f"optimiser state holds {len(state['buffers'])} parameters, the model "
                              f"has {len(self.params)}")
@@ -456,6 +527,7 @@ class Adam(Optimizer):
     """Adam (Kingma & Ba, 2015), the paper's optimiser: bias-corrected, eps added after the square root."""
 
     keeps_step = True
+    own_settings = ("betas", "eps", "amsgrad")
 
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0, amsgrad=False, *,
                  foreach=None, maximize=False, capturable=False, differentiable=False, fused=None,
@@ -477,8 +549,8 @@ class Adam(Optimizer):
             if isinstance(beta, Tensor) and beta.numel() != 1:
                 raise ValueError(f"Tensor betas[{i}] must be 1-element")
 
-    @staticmethod
-    def check_group(group):
+    @classmethod
+    def check_group(cls, group):
         """PyTorch's checks of Adam's settings (of each group here)."""
         _check_learning_rate(group["lr"])
         _check_at_least("epsilon value", group["eps"])
@@ -486,14 +558,14 @@ class Adam(Optimizer):
             if not 0.0 <= group["betas"][i] < 1.0:  # takes them (its step refuses them)
                 raise ValueError(f"Invalid beta parameter at index {i}: {group['betas'][i]}")
         _check_at_least("weight_decay value", group["weight_decay"])
-        Adam.check_options(group)
+        cls.check_options(group)
 
-    @staticmethod
-    def check_options(group):
+    @classmethod
+    def check_options(cls, group):
         """PyTorch's options that tinyrrn lacks refused unless at their defaults, in a group too, as PyTorch reads
         them from each group at each step."""
         check_fused(group)
-        only_torch_defaults("Adam", capturable=(group["capturable"], False),
+        only_torch_defaults(cls.__name__, capturable=(group["capturable"], False),
                             differentiable=(group["differentiable"], False))
 
     @staticmethod
@@ -506,16 +578,17 @@ class Adam(Optimizer):
         (a parameter that had no gradient for a while has taken fewer steps), as PyTorch."""
         for group in self.param_groups:
             if len(group["betas"]) != 2:
-                raise ValueError(f"Adam: betas must be a pair (beta1, beta2) to step, got {group['betas']!r} "
-                                 "(PyTorch's step refuses them too)")
+                raise ValueError(f"{type(self).__name__}: betas must be a pair (beta1, beta2) to step, got "
+                                 f"{group['betas']!r} (PyTorch's step refuses them too)")
         stepping = self._stepping()
         for _, p in stepping:  # before anything changes
             state = self.state.get(p, {})
             if "exp_avg" in state and state["exp_avg"].dtype != p.dtype:
-                raise RuntimeError(f"Adam: the state of parameter {self.params.index(p)} is {state['exp_avg'].dtype} "
-                                   f"but the parameter is {p.dtype} (converted after the optimiser's first step, as "
-                                   "by model.double()), as PyTorch's step refuses; make a new optimiser, or load "
-                                   "a state_dict(), which casts the state to each parameter's dtype")
+                raise RuntimeError(f"{type(self).__name__}: the state of parameter {self.params.index(p)} is "
+                                   f"{state['exp_avg'].dtype} but the parameter is {p.dtype} (converted after the "
+                                   "optimiser's first step, as by model.double()), as PyTorch's step refuses; make a "
+                                   "new optimiser, or load a state_dict(), which casts the state to each parameter's "
+                                   "dtype")
         self.steps += 1
         by_count = {}  # (group, step count) -> the arrays of its parameters at that count
         for group, p in stepping:
@@ -561,8 +634,8 @@ class SGD(Optimizer):
                                       nesterov=nesterov, maximize=maximize, foreach=foreach,
                                       differentiable=differentiable, fused=fused))
 
-    @staticmethod
-    def check_group(group):
+    @classmethod
+    def check_group(cls, group):
         """PyTorch's checks of SGD's settings (of each group here)."""
         _check_learning_rate(group["lr"])
         _check_at_least("momentum value", group["momentum"])
@@ -571,20 +644,21 @@ class SGD(Optimizer):
             raise ValueError(f"Invalid dampening value: {group['dampening']}")
         if group["nesterov"] and (group["momentum"] <= 0 or group["dampening"] != 0):
             raise ValueError("Nesterov momentum requires a momentum and zero dampening")
-        SGD.check_options(group)
+        cls.check_options(group)
 
-    @staticmethod
-    def check_options(group):
+    @classmethod
+    def check_options(cls, group):
         """PyTorch's options that tinyrrn lacks refused unless at their defaults (see Adam.check_options); so is
         Nesterov momentum with dampening (set in param_groups after the checks of the constructor), which
         PyTorch's constructor refuses."""
         check_fused(group)
-        only_torch_defaults("SGD", differentiable=(group["differentiable"], False))
+        only_torch_defaults(cls.__name__, differentiable=(group["differentiable"], False))
         if group["nesterov"] and group["momentum"] and group["dampening"]:
             raise NotImplementedError("SGD: Nesterov momentum with dampening is not supported by tinyrrn (PyTorch's "
                                       "constructor refuses it: Nesterov momentum requires zero dampening)")
 
     renamed = {"momentum": "momentum_buffer"}  # its name before it took PyTorch's
+    own_settings = ("momentum", "dampening", "nesterov")
 
     @staticmethod
     def buffer_names(group):

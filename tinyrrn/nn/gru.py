@@ -12,7 +12,7 @@ import warnings
 
 from .. import backend
 from .. import functional as F
-from ..functional._util import check_tensors
+from ..functional._util import check_tensors, only_torch_defaults
 from ..tensor import ArgumentError, Tensor
 from . import init
 from .module import Module, Parameter, check_factory_arguments
@@ -34,9 +34,9 @@ class GRU(Module):
                              f"being zeroed, got {dropout!r} (as PyTorch)")
         if proj_size != 0:
             raise ValueError("proj_size argument is only supported for LSTM, not RNN or GRU (as PyTorch)")
-        if (dropout and num_layers != 1) or bidirectional:
-            raise NotImplementedError(f"GRU: dropout={dropout!r} between layers and bidirectional={bidirectional!r} "
-                                      "are not supported by tinyrrn (only 0.0 and False)")
+        if dropout and num_layers != 1:
+            raise NotImplementedError(f"GRU: dropout={dropout!r} between layers is not supported by tinyrrn (only 0.0)")
+        only_torch_defaults("GRU", bidirectional=(bidirectional, False))
         if dropout:
             warnings.warn("dropout option adds dropout after all but last recurrent layer, so non-zero dropout "
                           f"expects num_layers greater than 1, but got dropout={dropout} and num_layers={num_layers}",

@@ -280,3 +280,34 @@ def orthogonal_(tensor, gain=1.0, generator=None):
     q *= numpy.sign(numpy.diag(r))  # unique: Mezzadri (2007)
     q = q.T if rows < flattened.shape[1] else q
     return _fill(tensor, (q * gain).reshape(tensor.shape))
+
+
+def sparse_(tensor, sparsity, std=0.01, generator=None):
+    """Martens (2010): a 2-D tensor of N(0, std^2) values, ceil(sparsity * rows) of each column's (at rows drawn at
+    random) set to 0, as PyTorch's."""
+    if tensor.ndim != 2:
+        raise ValueError("Only tensors with 2 dimensions are supported")
+    _random("sparse_", tensor, generator)
+    _check_std(std)
+    rows, cols = tensor.shape
+    rng, zeros = _generator(), math.ceil(sparsity * rows)
+    values = rng.normal(0.0, std, size=tensor.shape)
+    for col in range(cols):
+        values[rng.permutation(rows)[:zeros], col] = 0
+    return _fill(tensor, values)
+
+
+def _deprecated(init):
+    """PyTorch's deprecated name of ``init`` (without its trailing underscore): init, after its FutureWarning."""
+    def deprecated_init(*args, **kwargs):
+        warnings.warn(f"`nn.init.{init.__name__[:-1]}` is now deprecated in favor of `nn.init.{init.__name__}`.",
+                      FutureWarning, stacklevel=2)
+        return init(*args, **kwargs)
+    deprecated_init.__name__ = init.__name__[:-1]
+    return deprecated_init
+
+
+uniform, normal, constant, eye, dirac, orthogonal, sparse = (
+    _deprecated(init) for init in (uniform_, normal_, constant_, eye_, dirac_, orthogonal_, sparse_))
+xavier_uniform, xavier_normal, kaiming_uniform, kaiming_normal = (
+    _deprecated(init) for init in (xavier_uniform_, xavier_normal_, kaiming_uniform_, kaiming_normal_))

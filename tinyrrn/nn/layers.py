@@ -379,6 +379,28 @@ class Flatten(Module):
         return f"start_dim={self.start_dim}, end_dim={self.end_dim}"
 
 
+class Unflatten(Module):
+    """Dimension ``dim`` split into dimensions of ``unflattened_size`` (a tuple or list of ints, one may be -1), as
+    torch.nn.Unflatten (a named dimension, a str ``dim``, is refused by F.unflatten: tinyrrn has no named tensors)."""
+
+    def __init__(self, dim, unflattened_size):
+        super().__init__()
+        if not isinstance(unflattened_size, (tuple, list)):
+            raise TypeError("unflattened_size must be a tuple of ints, but found type "
+                            f"{type(unflattened_size).__name__}")
+        for position, size in enumerate(unflattened_size):
+            if not isinstance(size, int):
+                raise TypeError(f"unflattened_size must be tuple of ints, but found element of type "
+                                f"{type(size).__name__} at pos {position}")
+        self.dim, self.unflattened_size = dim, unflattened_size
+
+    def forward(self, input):
+        return F.unflatten(input, self.dim, self.unflattened_size)
+
+    def extra_repr(self):
+        return f"dim={self.dim}, unflattened_size={self.unflattened_size}"
+
+
 class Softmax(Module):
     """F.softmax along ``dim`` (None: PyTorch's deprecated implicit choice, with its warning; see F.softmax)."""
 

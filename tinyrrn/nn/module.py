@@ -45,8 +45,8 @@ def check_factory_arguments(layer, device, dtype):
 
 
 def _hook_refused(name, why):
-    """A Module method that PyTorch has and tinyrrn refuses (a module's backward hooks, state_dict hooks),
-    saying ``why``."""
+    """A Module method that PyTorch has and tinyrrn refuses (a module's backward hooks, state_dict hooks,
+    share_memory, compile, other devices), saying ``why``."""
     def method(self, *args, **kwargs):
         raise NotImplementedError(f"Module.{name} is not supported by tinyrrn ({why})")
     method.__name__ = name
@@ -56,6 +56,7 @@ def _hook_refused(name, why):
 _NO_BACKWARD_HOOKS = ("no module backward hooks but the full ones: register_full_backward_hook gives the gradients of "
                       "the module's inputs and outputs")
 _NO_STATE_HOOKS = "no state_dict or load_state_dict hooks: edit the dict state_dict() returns, or the one given"
+_ONE_GPU = "tinyrrn's devices are the CPU and one CUDA GPU: use cpu() or cuda()"
 
 
 class Module:
@@ -270,6 +271,11 @@ class Module:
     register_state_dict_post_hook = _hook_refused("register_state_dict_post_hook", _NO_STATE_HOOKS)
     register_load_state_dict_pre_hook = _hook_refused("register_load_state_dict_pre_hook", _NO_STATE_HOOKS)
     register_load_state_dict_post_hook = _hook_refused("register_load_state_dict_post_hook", _NO_STATE_HOOKS)
+    share_memory = _hook_refused("share_memory", "parameters are NumPy or CuPy arrays, not in memory shared "
+                                                 "between processes; tinyrrn.parallel runs one process per rank")
+    to_empty = _hook_refused("to_empty", "no meta device: parameters are made with their values")
+    compile = _hook_refused("compile", "no torch.compile: tinyrrn runs each op as it is called")
+    xpu, ipu, mtia = (_hook_refused(name, _ONE_GPU) for name in ("xpu", "ipu", "mtia"))
 
     def forward(self, *args, **kwargs):
         """What the module computes: each subclass defines it (PyTorch's NotImplementedError otherwise)."""
@@ -647,9 +653,13 @@ class Module:
         extra = inner.split("\n") if inner else []
         children = [f"({name}): {repr(m)}".replace("\n", "\n  ") for name, m in self._modules.items()]
         if len(extra) == 1 and not children:
-            return f"{type(self).__name__}({extra[0]})"
+            return f"{self._get_name()}({extra[0]})"
         lines = extra + children
-        return f"{type(self).__name__}(" + ("\n  " + "\n  ".join(lines) + "\n" if lines else "") + ")"
+        return f"{self._get_name()}(" + ("\n  " + "\n  ".join(lines) + "\n" if lines else "") + ")"
+
+    def _get_name(self):
+        """The name repr() starts with: the class's, as PyTorch's (a subclass may name itself otherwise)."""
+        return type(self).__name__
 
     def extra_repr(self):
         return ""
@@ -785,10 +795,13 @@ def _as_array(key, value):
             value = value.float()
         return numpy.asarray(value)
     if isinstance(value, numpy.generic):
-        return numpy.asarray(value)
+        value = numpy.asarray(value)
     if not (hasattr(value, "shape") and hasattr(value, "dtype")):
         raise ArgumentError(f"load_state_dict: {key!r}: expected an array or Tensor from the checkpoint but received "
                             f"{type(value)} (as PyTorch, which expects a tensor); convert it with numpy.asarray")
+    if value.dtype.kind not in "biufc":  # text, dates, Python objects: no tensor of PyTorch's holds them
+        raise ArgumentError(f"load_state_dict: {key!r}: expected an array of numbers from the checkpoint but received "
+                            f"an array of {value.dtype} (a PyTorch tensor holds numbers)")
     return value
 
 
