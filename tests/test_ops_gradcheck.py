@@ -533,3 +533,16 @@ def test_gradcheck_of_empty_inputs_and_outputs(rng):
     raised a TypeError)."""
     assert gradcheck(lambda a, e: F.concatenate([a, e], axis=0), [t(rng, 2), t(rng, 0)])
     assert gradcheck(lambda a: a[:0] * 2, [t(rng, 3)])
+
+
+def test_pointwise_losses(rng):
+    """The regression and binary losses pass the float64 gradient check in every operand (away from the kinks)."""
+    target = t(rng, 3, 4)
+    gradcheck(lambda x, y: F.mse_loss(x, y) + F.l1_loss(x, y, reduction="sum") + F.smooth_l1_loss(x, y, beta=0.7)
+              + F.huber_loss(x, y, reduction="none", delta=0.6).sum(), [t(rng, 3, 4), target])
+    probabilities = Tensor(on_device(rng.uniform(0.1, 0.9, (3, 4))), requires_grad=True)
+    labels = Tensor(on_device(rng.uniform(0.1, 0.9, (3, 4))), requires_grad=True)
+    weight = Tensor(on_device(rng.random(4)))
+    gradcheck(lambda p, q: F.binary_cross_entropy(p, q, weight), [probabilities, labels])
+    gradcheck(lambda z, q, w: F.binary_cross_entropy_with_logits(z, q, weight, pos_weight=w, reduction="sum"),
+              [t(rng, 3, 4), labels, t(rng, 4, positive=True)])

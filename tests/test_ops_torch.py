@@ -1,4 +1,6 @@
 """Forward outputs and gradients agree with torch.nn.functional on the same data (skipped without torch)."""
+import warnings
+
 import numpy
 import pytest
 
@@ -239,3 +241,90 @@ def test_pad_refuses_what_torch_refuses_in_its_non_constant_modes(mode, shape, a
         F.pad(Tensor(on_device(numpy.ones(shape))), amounts, mode=mode)
     with pytest.raises(RuntimeError, match="value"):
         F.pad(Tensor(on_device(numpy.ones((2, 3, 5)))), (1, 1), mode="reflect", value=1.0)
+
+
+def _pointwise_loss_case(rng):
+    """Inputs, probabilities and logits with PyTorch's edge values: equal elements (|d| = 0), |d| at beta and
+    delta, probabilities 0 and 1 against targets 0 and 1, logits 0 and +-200."""
+    x, y = rng.standard_normal((3, 4)), rng.standard_normal((3, 4))
+    x[0, :3] = y[0, :3] + numpy.array([0.0, 1.0, -0.5])
+    p, q = 1 / (1 + numpy.exp(-x)), rng.random((3, 4))
+    p[:2, :2], q[:2, :2] = [[0.0, 1.0], [0.0, 1.0]], [[1.0, 0.0], [0.0, 1.0]]
+    logits = x.copy()
+    logits[0, :3] = [0.0, 200.0, -200.0]
+    return x, y, p, q, logits
+
+
+POINTWISE_LOSSES = {
+    "mse_loss": ({}, "xy"), "l1_loss": ({}, "xy"), "smooth_l1_loss": ({}, "xy"), "smooth_l1_loss beta": (dict(beta=0.5), "xy"),
+    "smooth_l1_loss beta 0": (dict(beta=0.0), "xy"), "huber_loss": ({}, "xy"), "huber_loss delta": (dict(delta=0.5), "xy"),
+    "binary_cross_entropy": ({}, "pq"), "binary_cross_entropy weight": (dict(weight=[0.5, 2.0, 0.0, 1.0]), "pq"),
+    "binary_cross_entropy_with_logits": ({}, "lq"),
+    "binary_cross_entropy_with_logits weight, pos_weight": (dict(weight=[[0.5], [2.0], [1.0]],
+                                                                  pos_weight=[0.5, 2.0, 1.0, 3.0]), "lq"),
+}
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize("name", POINTWISE_LOSSES)
+def test_pointwise_losses_and_their_gradients_are_torchs(rng, name, reduction):
+    """torch.nn.functional's regression and binary losses (an AttributeError in tinyrrn), with PyTorch's values and
+    gradients at the edges: 0 at |d| = 0, PyTorch's clamped logs (-100) and its gradient's 1e-12 floor at
+    probabilities 0 and 1, the target's infinite gradient there, and the exact logistic gradient at logit 0."""
+    kwargs, operands = POINTWISE_LOSSES[name]
+    x, y, p, q, logits = _pointwise_loss_case(rng)
+    data = [{"x": x, "y": y, "p": p, "q": q, "l": logits}[k] for k in operands]
+    ours = [Tensor(on_device(a), requires_grad=True) for a in data]
+    theirs = [torch.tensor(a, requires_grad=True) for a in data]
+    op = name.split()[0]
+    loss = getattr(F, op)(*ours, reduction=reduction, **{k: Tensor(on_device(numpy.array(v))) for k, v in kwargs.items()
+                                                         if k in ("weight", "pos_weight")},
+                          **{k: v for k, v in kwargs.items() if k not in ("weight", "pos_weight")})
+    tloss = getattr(tf, op)(*theirs, reduction=reduction, **{k: torch.tensor(v) if isinstance(v, list) else v
+                                                             for k, v in kwargs.items()})
+    assert loss.dtype == "float64" and loss.shape == tuple(tloss.shape)
+    numpy.testing.assert_allclose(host(loss), tloss.detach().numpy(), rtol=1e-10, atol=1e-12)
+    g = rng.standard_normal(tloss.shape)
+    loss.backward(on_device(g))
+    tloss.backward(torch.tensor(g))
+    for a, ta in zip(ours, theirs):
+        numpy.testing.assert_allclose(host(a.grad), ta.grad.numpy(), rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("op", ["mse_loss", "l1_loss", "smooth_l1_loss", "huber_loss"])
+def test_regression_losses_promote_broadcast_and_refuse_as_torch(op):
+    """float32 with float64 (float64; huber_loss: the input's dtype), an integer target (the input's), a target of
+    another shape (PyTorch's warning, then broadcast), integers alone and a bad reduction: PyTorch's errors."""
+    x32, y64 = numpy.full((2, 3), 0.25, "float32"), numpy.full((2, 3), 2.0)
+    for a, b in ((x32, y64), (y64, x32), (x32, numpy.ones((2, 3), "int64")), (x32, numpy.ones(3, "float32"))):
+        with warnings.catch_warnings(record=True) as ours_warned, warnings.catch_warnings():
+            warnings.simplefilter("always")
+            ours = getattr(F, op)(Tensor(on_device(a)), Tensor(on_device(b)))
+        theirs = getattr(tf, op)(torch.tensor(a), torch.tensor(b))
+        assert str(ours.dtype) == str(theirs.dtype).replace("torch.", "")
+        numpy.testing.assert_allclose(host(ours), theirs.numpy(), rtol=1e-6)
+        assert bool(ours_warned) == (a.shape != b.shape)
+    ints = Tensor(on_device(numpy.ones(3, "int64")))
+    with pytest.raises(RuntimeError):
+        getattr(tf, op)(torch.ones(3, dtype=torch.long), torch.ones(3, dtype=torch.long))
+    with pytest.raises(RuntimeError):
+        getattr(F, op)(ints, ints)
+    with pytest.raises(ValueError, match="not a valid value for reduction"):
+        getattr(F, op)(Tensor(on_device(x32)), Tensor(on_device(x32)), reduction="average")
+
+
+def test_binary_losses_refuse_what_torch_refuses():
+    p = Tensor(on_device(numpy.full(3, 0.5)))
+    with pytest.raises(RuntimeError, match="between 0 and 1"):
+        F.binary_cross_entropy(Tensor(on_device(numpy.array([0.5, 1.5]))), Tensor(on_device(numpy.ones(2))))
+    for op in (F.binary_cross_entropy, F.binary_cross_entropy_with_logits):
+        with pytest.raises(ValueError):
+            op(p, Tensor(on_device(numpy.full((2, 3), 0.5))))
+        with pytest.raises(RuntimeError, match="not differentiable with respect to argument 'weight'"):
+            op(p, p, Tensor(on_device(numpy.ones(3)), requires_grad=True))
+        with pytest.raises(RuntimeError):
+            op(p, Tensor(on_device(numpy.full(3, 0.5, "float32"))))
+    with pytest.raises(RuntimeError, match="negative values for beta"):
+        F.smooth_l1_loss(p, p, beta=-1.0)
+    with pytest.raises(RuntimeError, match="non-positive values for delta"):
+        F.huber_loss(p, p, delta=0.0)

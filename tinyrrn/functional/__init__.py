@@ -11,6 +11,8 @@ from .elementwise import (abs, add, add_relu, astype, bitwise_and, bitwise_left_
 from .linear import bmm, dot, linear, matmul, mm, mv, outer
 from .loss import cross_entropy, log_softmax, nll_loss, softmax
 from .norm import batch_norm, batch_norm_add_relu, batch_norm_relu, fixed_affine
+from .pointwise_loss import (binary_cross_entropy, binary_cross_entropy_with_logits, huber_loss, l1_loss, mse_loss,
+                             smooth_l1_loss)
 from .pool import adaptive_avg_pool2d, avg_pool2d, max_pool2d
 from .reduction import (all, amax, amin, any, argmax, argmin, cumsum, logsumexp, max, mean, min, norm, prod, std, sum,
                         var)  # (norm, the function, takes the name of the module norm.py, whose ops are imported above)
