@@ -546,3 +546,9 @@ def test_pointwise_losses(rng):
     gradcheck(lambda p, q: F.binary_cross_entropy(p, q, weight), [probabilities, labels])
     gradcheck(lambda z, q, w: F.binary_cross_entropy_with_logits(z, q, weight, pos_weight=w, reduction="sum"),
               [t(rng, 3, 4), labels, t(rng, 4, positive=True)])
+
+
+def test_embedding(rng):
+    """(Without padding_idx, whose row's gradient is 0 by definition, not the numerical one: see test_ops_torch.)"""
+    index = Tensor(on_device(numpy.array([[0, 3], [3, 1]])))
+    gradcheck(lambda w: F.embedding(index, w), [t(rng, 4, 3)])

@@ -328,3 +328,48 @@ def test_binary_losses_refuse_what_torch_refuses():
         F.smooth_l1_loss(p, p, beta=-1.0)
     with pytest.raises(RuntimeError, match="non-positive values for delta"):
         F.huber_loss(p, p, delta=0.0)
+
+
+@pytest.mark.parametrize("padding_idx", [None, 2, -1])
+@pytest.mark.parametrize("index", [[[0, 2], [4, 2]], [4, 4, 1], 2])
+def test_embedding_is_torchs_with_its_padding_row(rng, index, padding_idx):
+    """F.embedding (an AttributeError in tinyrrn): the rows at the indices, repeated ones' gradients added, none to
+    the padding row (its value still looked up)."""
+    data = rng.standard_normal((5, 3))
+    w, tw = Tensor(on_device(data), requires_grad=True), torch.tensor(data, requires_grad=True)
+    y, ty = (F.embedding(Tensor(on_device(numpy.array(index))), w, padding_idx=padding_idx),
+             tf.embedding(torch.tensor(index), tw, padding_idx=padding_idx))
+    numpy.testing.assert_array_equal(host(y), ty.detach().numpy())
+    g = rng.standard_normal(ty.shape)
+    y.backward(on_device(g))
+    ty.backward(torch.tensor(g))
+    numpy.testing.assert_allclose(host(w.grad), tw.grad.numpy(), rtol=1e-12)
+
+
+def test_embedding_and_one_hot_refuse_what_torch_refuses():
+    w, index = Tensor(on_device(numpy.ones((5, 3)))), Tensor(on_device(numpy.array([0, 5])))
+    for ours, theirs in ((lambda: F.embedding(index, w), lambda: tf.embedding(torch.tensor([0, 5]), torch.ones(5, 3))),
+                         (lambda: F.embedding(Tensor(on_device(numpy.array([1.0]))), w),
+                          lambda: tf.embedding(torch.tensor([1.0]), torch.ones(5, 3))),
+                         (lambda: F.embedding(Tensor(on_device(numpy.array([0]))), w, padding_idx=5),
+                          lambda: tf.embedding(torch.tensor([0]), torch.ones(5, 3), padding_idx=5))):
+        with pytest.raises(Exception) as theirs_raised:
+            theirs()
+        with pytest.raises(theirs_raised.type):
+            ours()
+    with pytest.raises(NotImplementedError, match="max_norm"):
+        F.embedding(Tensor(on_device(numpy.array([0]))), w, max_norm=1.0)
+    for args in ((numpy.array([1, 2], "int32"),), (numpy.array([1, 5]), 3), (numpy.array([-1]),),
+                 (numpy.zeros(0, "int64"),)):
+        with pytest.raises(RuntimeError):
+            tf.one_hot(torch.tensor(args[0]), *args[1:])
+        with pytest.raises(RuntimeError):
+            F.one_hot(Tensor(on_device(args[0])), *args[1:])
+
+
+@pytest.mark.parametrize("index,num_classes", [([[1, 2], [0, 0]], -1), ([0, 2], 5), (2, 3), (numpy.zeros((0, 2), "int64"), 3)])
+def test_one_hot_is_torchs(index, num_classes):
+    ours = F.one_hot(Tensor(on_device(numpy.array(index, "int64"))), num_classes)
+    theirs = tf.one_hot(torch.tensor(numpy.array(index, "int64")), num_classes)
+    assert ours.dtype == "int64"
+    numpy.testing.assert_array_equal(host(ours), theirs.numpy())

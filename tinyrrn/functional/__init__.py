@@ -8,7 +8,7 @@ from .elementwise import (abs, add, add_relu, astype, bitwise_and, bitwise_left_
                           logical_not, logical_or, logical_xor, lt, masked_fill, maximum, minimum, mul, ne, neg, positive,
                           pow, reciprocal, relu, relu_, remainder, round, rsqrt, sigmoid, sign, sqrt, square, sub, tanh,
                           to_device, trunc, where)
-from .linear import bmm, dot, linear, matmul, mm, mv, outer
+from .linear import bmm, dot, embedding, linear, matmul, mm, mv, one_hot, outer
 from .loss import cross_entropy, log_softmax, nll_loss, softmax
 from .norm import batch_norm, batch_norm_add_relu, batch_norm_relu, fixed_affine
 from .pointwise_loss import (binary_cross_entropy, binary_cross_entropy_with_logits, huber_loss, l1_loss, mse_loss,
