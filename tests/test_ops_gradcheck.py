@@ -552,3 +552,13 @@ def test_embedding(rng):
     """(Without padding_idx, whose row's gradient is 0 by definition, not the numerical one: see test_ops_torch.)"""
     index = Tensor(on_device(numpy.array([[0, 3], [3, 1]])))
     gradcheck(lambda w: F.embedding(index, w), [t(rng, 4, 3)])
+
+
+def test_activations(rng):
+    """Away from the kinks (|x| > 0.05 and off hardtanh's bounds): every activation's float64 gradient check."""
+    data = rng.standard_normal((3, 4))
+    data[numpy.abs(data) < 0.05] = 0.3
+    data[numpy.abs(numpy.abs(data) - 1) < 0.05] = 0.6
+    x = Tensor(on_device(data), requires_grad=True)
+    gradcheck(lambda x: F.leaky_relu(x, 0.2) + F.elu(x, 0.5) + F.silu(x) + F.softplus(x, beta=2.0, threshold=1.0)
+              + F.logsigmoid(x) + F.hardtanh(x) + F.relu6(x * 4), [x])

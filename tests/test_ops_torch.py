@@ -373,3 +373,46 @@ def test_one_hot_is_torchs(index, num_classes):
     theirs = tf.one_hot(torch.tensor(numpy.array(index, "int64")), num_classes)
     assert ours.dtype == "int64"
     numpy.testing.assert_array_equal(host(ours), theirs.numpy())
+
+
+ACTIVATIONS = {"leaky_relu": {}, "leaky_relu slope": dict(negative_slope=0.2), "elu": {}, "elu alpha": dict(alpha=0.5),
+               "silu": {}, "softplus": {}, "softplus beta, threshold": dict(beta=0.5, threshold=3.0),
+               "logsigmoid": {}, "hardtanh": {}, "hardtanh bounds": dict(min_val=-0.5, max_val=6.0), "relu6": {}}
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float16"])
+@pytest.mark.parametrize("name", ACTIVATIONS)
+def test_activations_and_their_gradients_at_the_kinks_are_torchs(rng, name, dtype):
+    """torch.nn.functional's activations (an AttributeError in tinyrrn), with PyTorch's gradients at 0 and at the
+    bounds (hardtanh's 0 there, unlike clamp's 1), past softplus's threshold, and no overflow (elu of 30 in
+    float16: no NaN gradient from the branch not taken); float16 as PyTorch's, in float32 rounded once."""
+    data = numpy.array([-30.0, -21.0, -1.0, -0.5, 0.0, 0.5, 1.0, 6.0, 7.0, 21.0, 30.0, -1e-3, 1e-3], dtype)
+    x, tx = Tensor(on_device(data), requires_grad=True), torch.tensor(data, requires_grad=True)
+    op = name.split()[0]
+    y, ty = getattr(F, op)(x, **ACTIVATIONS[name]), getattr(tf, op)(tx, **ACTIVATIONS[name])
+    # (PyTorch's elu gradient is g (out + alpha): 1e-17 off alpha e^x near e^-30)
+    tolerance = dict(rtol=1e-12, atol=1e-15) if dtype == "float64" else dict(rtol=1e-3, atol=1e-3)
+    assert y.dtype == dtype
+    numpy.testing.assert_allclose(host(y).astype(float), ty.detach().numpy().astype(float), **tolerance)
+    g = rng.standard_normal(data.shape).astype(dtype)
+    y.backward(on_device(g))
+    ty.backward(torch.tensor(g))
+    numpy.testing.assert_allclose(host(x.grad).astype(float), tx.grad.numpy().astype(float), **tolerance)
+
+
+def test_activations_take_and_refuse_dtypes_as_torch():
+    ints = numpy.array([-3, -1, 0, 1, 3, 7])
+    for bounds in ((-0.5, 2.5), (-1.5, 1.5)):  # an integer tensor clamped as floats, then truncated
+        ours = F.hardtanh(Tensor(on_device(ints)), *bounds)
+        assert ours.dtype == "int64"
+        numpy.testing.assert_array_equal(host(ours), tf.hardtanh(torch.tensor(ints), *bounds).numpy())
+    numpy.testing.assert_array_equal(host(F.relu6(Tensor(on_device(ints)))), tf.relu6(torch.tensor(ints)).numpy())
+    for op in ("leaky_relu", "elu", "silu", "softplus", "logsigmoid"):
+        with pytest.raises(RuntimeError):
+            getattr(tf, op)(torch.tensor(ints))
+        with pytest.raises(RuntimeError):
+            getattr(F, op)(Tensor(on_device(ints)))
+    with pytest.raises(RuntimeError):
+        F.hardtanh(Tensor(on_device(numpy.array([True]))))
+    with pytest.raises(NotImplementedError, match="inplace"):
+        F.leaky_relu(Tensor(on_device(numpy.ones(2))), inplace=True)

@@ -1,5 +1,6 @@
 """The differentiable ops, with PyTorch's names, shapes (NCHW) and argument semantics."""
 from ._util import ArgumentError, NotImplementedOp
+from .activation import elu, hardtanh, leaky_relu, logsigmoid, relu6, silu, softplus
 from .conv import channels_last, conv2d, conv2d_affine, conv_transpose2d
 from .dtypes import result_type
 from .elementwise import (abs, add, add_relu, astype, bitwise_and, bitwise_left_shift, bitwise_not, bitwise_or,

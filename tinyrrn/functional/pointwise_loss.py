@@ -6,6 +6,7 @@ from .. import backend
 from ..grad_mode import records_graph
 from ..tensor import make_result
 from ._util import ArgumentError, DtypeError, check_tensors, number, quiet, user_stacklevel
+from .activation import softplus
 from .dtypes import opmath
 from .elementwise import abs, astype, square, sub, where
 from .loss import legacy_reduction
@@ -171,23 +172,8 @@ def binary_cross_entropy_with_logits(input, target, weight=None, size_average=No
     if target.dtype != input.dtype:  # (PyTorch computes in the target's dtype then: float64 logits' loss in float32)
         raise ArgumentError(f"{op}: target of dtype {target.dtype} does not match input of dtype {input.dtype}; "
                             "tinyrrn takes one dtype (convert with .astype(...))")
-    softplus_of_negative = _softplus(-input)  # log(1 + e^-x)
+    softplus_of_negative = softplus(-input, threshold=float("inf"))  # log(1 + e^-x), never linear
     scale = softplus_of_negative if pos_weight is None else (1 + (pos_weight - 1) * target) * softplus_of_negative
     losses = (1 - target) * input + scale
     return _reduced(losses if weight is None else losses * weight, reduction)
 
-
-def _softplus(x):
-    """log(1 + e^x), as log1p(e^-|x|) + max(x, 0) (no overflow), with the exact gradient sigmoid(x) (the sum's
-    pieces have none at 0)."""
-    data = x.data
-    xp = backend.xp_of(data)
-    wide = opmath(data)
-    result = (xp.log1p(xp.exp(-xp.abs(wide))) + xp.maximum(wide, 0)).astype(data.dtype, copy=False)
-
-    def backward(g):
-        e = xp.exp(-xp.abs(wide))
-        sigmoid = xp.where(wide >= 0, 1 / (1 + e), e / (1 + e))
-        return ((opmath(g) * sigmoid).astype(g.dtype, copy=False),)
-
-    return make_result(result, (x,), backward, "softplus")
