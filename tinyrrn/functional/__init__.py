@@ -38,11 +38,25 @@ NOT_HERE = frozenset("""cumprod cummax cummin std_mean var_mean einsum tensordot
     full_like empty_like rand_like randn_like randint_like zeros ones full empty arange linspace logspace eye tensor
     as_tensor from_numpy rand randn randint randperm normal""".split())
 
+# torch.nn.functional's functions that tinyrrn has not (refused as NOT_HERE's are)
+NN_NOT_HERE = frozenset("""adaptive_avg_pool1d adaptive_avg_pool3d adaptive_max_pool1d adaptive_max_pool2d
+    adaptive_max_pool3d affine_grid alpha_dropout avg_pool1d avg_pool3d bilinear celu channel_shuffle conv1d conv3d
+    conv_transpose1d conv_transpose3d cosine_embedding_loss cosine_similarity ctc_loss dropout1d dropout2d dropout3d
+    embedding_bag feature_alpha_dropout fold fractional_max_pool2d fractional_max_pool3d gaussian_nll_loss gelu glu
+    grid_sample group_norm gumbel_softmax hardshrink hardsigmoid hardswish hinge_embedding_loss instance_norm
+    interpolate kl_div layer_norm local_response_norm lp_pool1d lp_pool2d lp_pool3d margin_ranking_loss max_pool1d
+    max_pool3d max_unpool1d max_unpool2d max_unpool3d mish multi_head_attention_forward multi_margin_loss
+    multilabel_margin_loss multilabel_soft_margin_loss normalize pairwise_distance pdist pixel_shuffle pixel_unshuffle
+    poisson_nll_loss prelu rms_norm rrelu scaled_dot_product_attention selu soft_margin_loss softmin softshrink softsign
+    tanhshrink threshold triplet_margin_loss triplet_margin_with_distance_loss unfold upsample upsample_bilinear
+    upsample_nearest elu_ hardtanh_ leaky_relu_ celu_ selu_ rrelu_ threshold_""".split())
+
 
 def __getattr__(name):
-    """A missing name: NotImplementedOp (an AttributeError too) for PyTorch's functions of NOT_HERE, else an
-    AttributeError."""
-    if name in NOT_HERE:
-        raise NotImplementedOp(f"torch.{name} is not implemented by tinyrrn.functional (PyTorch's function; tinyrrn has "
-                               "not got it)")
+    """A missing name: NotImplementedOp (an AttributeError too) for PyTorch's functions of NOT_HERE and NN_NOT_HERE,
+    else an AttributeError."""
+    if name in NOT_HERE or name in NN_NOT_HERE:
+        where = "torch" if name in NOT_HERE else "torch.nn.functional"
+        raise NotImplementedOp(f"{where}.{name} is not implemented by tinyrrn.functional (PyTorch's function; tinyrrn "
+                               "has not got it)")
     raise AttributeError(f"module 'tinyrrn.functional' has no attribute {name!r}")
