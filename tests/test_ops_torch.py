@@ -324,6 +324,13 @@ def test_binary_losses_refuse_what_torch_refuses():
             op(p, p, Tensor(on_device(numpy.ones(3)), requires_grad=True))
         with pytest.raises(RuntimeError):
             op(p, Tensor(on_device(numpy.full(3, 0.5, "float32"))))
+    for weight in (numpy.ones((2, 3)), numpy.ones((3, 1))):  # a weight or pos_weight beyond the input's shape
+        with pytest.raises(RuntimeError, match="doesn't match the broadcast shape"):
+            F.binary_cross_entropy(p, p, Tensor(on_device(weight)))
+        with pytest.raises(RuntimeError, match="doesn't match the broadcast shape"):
+            F.binary_cross_entropy_with_logits(p, p, pos_weight=Tensor(on_device(weight)))
+    with pytest.raises(TypeError):
+        F.binary_cross_entropy_with_logits(p, p, [1.0, 1.0, 1.0])
     with pytest.raises(RuntimeError, match="negative values for beta"):
         F.smooth_l1_loss(p, p, beta=-1.0)
     with pytest.raises(RuntimeError, match="non-positive values for delta"):
@@ -359,6 +366,10 @@ def test_embedding_and_one_hot_refuse_what_torch_refuses():
             ours()
     with pytest.raises(NotImplementedError, match="max_norm"):
         F.embedding(Tensor(on_device(numpy.array([0]))), w, max_norm=1.0)
+    with pytest.raises(TypeError, match="padding_idx"):
+        F.embedding(Tensor(on_device(numpy.array([0]))), w, padding_idx=1.0)
+    with pytest.raises(TypeError, match="num_classes"):
+        F.one_hot(Tensor(on_device(numpy.array([0]))), 2.0)
     for args in ((numpy.array([1, 2], "int32"),), (numpy.array([1, 5]), 3), (numpy.array([-1]),),
                  (numpy.zeros(0, "int64"),)):
         with pytest.raises(RuntimeError):
@@ -416,3 +427,20 @@ def test_activations_take_and_refuse_dtypes_as_torch():
         F.hardtanh(Tensor(on_device(numpy.array([True]))))
     with pytest.raises(NotImplementedError, match="inplace"):
         F.leaky_relu(Tensor(on_device(numpy.ones(2))), inplace=True)
+
+
+@pytest.mark.parametrize("op", ["binary_cross_entropy", "binary_cross_entropy_with_logits"])
+def test_binary_losses_compute_in_the_inputs_dtype_with_any_weights_as_torch(op):
+    """A weight (or pos_weight) of another dtype is converted to the input's, as PyTorch (tinyrrn refused a float32
+    weight beside float64 probabilities)."""
+    x, q = numpy.array([0.3, 0.5, 0.9]), numpy.array([0.0, 1.0, 0.4])
+    for dtype, other in (("float64", "float32"), ("float32", "float64"), ("float16", "float32")):
+        weights = {"pos_weight": numpy.array([2.0, 0.5, 1.0], other)} if op.endswith("logits") else {}
+        ours = getattr(F, op)(Tensor(on_device(x.astype(dtype))), Tensor(on_device(q.astype(dtype))),
+                              Tensor(on_device(numpy.array([0.5, 2.0, 1.0], other))),
+                              **{k: Tensor(on_device(v)) for k, v in weights.items()})
+        theirs = getattr(tf, op)(torch.tensor(x.astype(dtype)), torch.tensor(q.astype(dtype)),
+                                 torch.tensor(numpy.array([0.5, 2.0, 1.0], other)),
+                                 **{k: torch.tensor(v) for k, v in weights.items()})
+        assert ours.dtype == dtype
+        numpy.testing.assert_allclose(host(ours), theirs.numpy(), rtol=2e-3 if dtype == "float16" else 1e-6)

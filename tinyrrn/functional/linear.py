@@ -4,8 +4,8 @@ import math
 
 from .. import backend, threads
 from ..tensor import Tensor, make_result
-from ._util import (ArgumentError, accurate_sum, broadcast_shape, check_product, check_tensors, quiet, refuse_out,
-                    unbroadcast)
+from ._util import (ArgumentError, accurate_sum, broadcast_shape, check_product, check_tensors, integer, quiet,
+                    refuse_out, unbroadcast)
 from .elementwise import add, mul, where
 from .shape import index_select, reshape
 
@@ -152,7 +152,7 @@ def embedding(input, weight, padding_idx=None, max_norm=None, norm_type=2.0, sca
         raise ArgumentError(f"embedding: expected indices of dtype int64 or int32, got {input.dtype} (as PyTorch)")
     rows = index_select(weight, 0, reshape(input, -1))
     if padding_idx is not None:
-        size = weight.shape[0]
+        size, padding_idx = weight.shape[0], integer("embedding", "padding_idx", padding_idx)
         if not -size <= padding_idx < size:
             raise AssertionError("Padding_idx must be within num_embeddings")  # (PyTorch's assert)
         counted = Tensor(input.data.reshape(-1, 1) != padding_idx % size)
@@ -167,7 +167,7 @@ def one_hot(tensor, num_classes=-1):
     check_tensors("one_hot", tensor, names=("tensor",))
     if tensor.dtype != "int64":
         raise ArgumentError("one_hot is only applicable to index tensor of type LongTensor.")
-    indices = tensor.data
+    indices, num_classes = tensor.data, integer("one_hot", "num_classes", num_classes)
     xp = backend.xp_of(indices)
     if num_classes == -1:
         if indices.size == 0:

@@ -5,7 +5,7 @@ import warnings
 from .. import backend
 from ..grad_mode import records_graph
 from ..tensor import make_result
-from ._util import ArgumentError, DtypeError, check_tensors, number, quiet, user_stacklevel
+from ._util import ArgumentError, DtypeError, broadcast_shape, check_tensors, number, quiet, user_stacklevel
 from .activation import softplus
 from .dtypes import opmath
 from .elementwise import abs, astype, square, sub, where
@@ -15,11 +15,21 @@ from .reduction import mean, sum
 REDUCTIONS = ("mean", "sum", "none")
 
 
-def _refuse_weight_grad(op, weight):
-    """A class weight that requires grad, where the graph is recorded: PyTorch's RuntimeError (not differentiable)."""
-    if weight is not None and weight.requires_grad and records_graph():
+def _weight_argument(op, name, weight, input):
+    """A binary loss's ``weight`` or ``pos_weight``: None, or a tensor broadcast to the input's shape (not beyond it:
+    PyTorch's RuntimeError) and converted to its dtype, as PyTorch computes in it. A ``weight`` that requires grad
+    (where the graph is recorded) is PyTorch's RuntimeError: not differentiable (``pos_weight`` is)."""
+    if weight is None:
+        return None
+    check_tensors(op, weight, names=(name,))
+    if name == "weight" and weight.requires_grad and records_graph():
         raise ArgumentError(f"The function '{op}' is not differentiable with respect to argument 'weight'. This input "
                             "cannot have requires_grad True.")
+    shape = broadcast_shape(op, tuple(input.shape), tuple(weight.shape))
+    if shape != tuple(input.shape):
+        raise ArgumentError(f"{op}: output with shape {list(input.shape)} doesn't match the broadcast shape "
+                            f"{list(shape)} of {name} {tuple(weight.shape)}")
+    return weight if weight.dtype == input.dtype else astype(weight, input.dtype)
 
 
 def _reduced(losses, reduction):
@@ -130,10 +140,10 @@ def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=N
     """-weight (t log x + (1 - t) log(1 - x)) of probabilities x in [0, 1], each log at least -100, reduced
     (torch.nn.functional.binary_cross_entropy). input, target and weight are of one floating-point dtype and
     target of input's shape, as PyTorch requires; an input outside [0, 1] is PyTorch's RuntimeError (looked at on
-    the CPU only: on a GPU its loss is NaN, without a wait for the device)."""
+    the CPU only: on a GPU its loss is NaN, without a wait for the device). ``weight`` is broadcast to the input's
+    shape and converted to its dtype, as PyTorch."""
     op = "binary_cross_entropy"
     check_tensors(op, input, target, names=("input", "target"))
-    _refuse_weight_grad(op, weight)
     reduction = legacy_reduction(size_average, reduce, reduction)
     if reduction not in REDUCTIONS:
         raise ValueError(f"{reduction} is not a valid value for reduction")
@@ -142,10 +152,10 @@ def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=N
                          f"({tuple(input.shape)}) is deprecated. Please ensure they have the same size.")
     if input.dtype.kind != "f":
         raise DtypeError(f"{op}: not implemented for input of dtype {input.dtype} (as PyTorch)")
-    for name, other in (("target", target), ("weight", weight)):
-        if other is not None and other.dtype != input.dtype:
-            raise ArgumentError(f"{op}: found {name} of dtype {other.dtype} but expected {input.dtype}, the "
-                                "input's (as PyTorch); convert with .astype(...)")
+    if target.dtype != input.dtype:
+        raise ArgumentError(f"{op}: found target of dtype {target.dtype} but expected {input.dtype}, the input's (as "
+                            "PyTorch); convert with .astype(...)")
+    weight = _weight_argument(op, "weight", weight, input)
     x = input.data
     if backend.device_of(x) == "cpu" and bool(((x < 0) | (x > 1)).any()):
         raise ArgumentError("binary_cross_entropy: all elements of input should be between 0 and 1")
@@ -161,7 +171,6 @@ def binary_cross_entropy_with_logits(input, target, weight=None, size_average=No
     last dim); target of input's shape, as PyTorch requires."""
     op = "binary_cross_entropy_with_logits"
     check_tensors(op, input, target, names=("input", "target"))
-    _refuse_weight_grad(op, weight)
     reduction = legacy_reduction(size_average, reduce, reduction)
     if reduction not in REDUCTIONS:
         raise ValueError(f"{reduction} is not a valid value for reduction")
@@ -172,6 +181,8 @@ def binary_cross_entropy_with_logits(input, target, weight=None, size_average=No
     if target.dtype != input.dtype:  # (PyTorch computes in the target's dtype then: float64 logits' loss in float32)
         raise ArgumentError(f"{op}: target of dtype {target.dtype} does not match input of dtype {input.dtype}; "
                             "tinyrrn takes one dtype (convert with .astype(...))")
+    weight, pos_weight = (_weight_argument(op, name, value, input)
+                          for name, value in (("weight", weight), ("pos_weight", pos_weight)))
     softplus_of_negative = softplus(-input, threshold=float("inf"))  # log(1 + e^-x), never linear
     scale = softplus_of_negative if pos_weight is None else (1 + (pos_weight - 1) * target) * softplus_of_negative
     losses = (1 - target) * input + scale
