@@ -562,3 +562,7 @@ def test_activations(rng):
     x = Tensor(on_device(data), requires_grad=True)
     gradcheck(lambda x: F.leaky_relu(x, 0.2) + F.elu(x, 0.5) + F.silu(x) + F.softplus(x, beta=2.0, threshold=1.0)
               + F.logsigmoid(x) + F.hardtanh(x) + F.relu6(x * 4), [x])
+
+
+def test_adaptive_max_pool2d(rng):
+    gradcheck(lambda x: F.adaptive_max_pool2d(x, (3, 2)), [t(rng, 2, 3, 7, 5)])

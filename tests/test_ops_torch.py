@@ -444,3 +444,43 @@ def test_binary_losses_compute_in_the_inputs_dtype_with_any_weights_as_torch(op)
                                  **{k: torch.tensor(v) for k, v in weights.items()})
         assert ours.dtype == dtype
         numpy.testing.assert_allclose(host(ours), theirs.numpy(), rtol=2e-3 if dtype == "float16" else 1e-6)
+
+
+ADAPTIVE_MAX_INPUTS = {
+    "random": lambda rng: rng.standard_normal((2, 3, 7, 6)),
+    "NaN": lambda rng: numpy.array([[[[1.0, numpy.nan, 3.0], [numpy.nan, 2.0, 3.0], [3.0, 1.0, 0.0]]]]),
+    "ties and -inf": lambda rng: numpy.array([[[[3.0, 3, 3], [3, 3, 3], [-numpy.inf, 1, 0]]]]),
+    "all -inf": lambda rng: numpy.full((1, 1, 3, 3), -numpy.inf),
+    "integral ties": lambda rng: numpy.round(rng.standard_normal((2, 5, 5))),  # (unbatched)
+}
+
+
+@pytest.mark.parametrize("output_size", [1, 2, 3, (2, 3), (None, 2), (4, 1), 9])
+@pytest.mark.parametrize("case", ADAPTIVE_MAX_INPUTS)
+def test_adaptive_max_pool2d_is_torchs(rng, case, output_size):
+    """F.adaptive_max_pool2d (an AttributeError in tinyrrn) over PyTorch's overlapping bins: the first maximum of a
+    bin, or its last NaN, is the one returned in the indices and given the gradient, as PyTorch's."""
+    data = ADAPTIVE_MAX_INPUTS[case](rng)
+    x, tx = Tensor(on_device(data), requires_grad=True), torch.tensor(data, requires_grad=True)
+    (y, index), (ty, tindex) = (F.adaptive_max_pool2d(x, output_size, return_indices=True),
+                                tf.adaptive_max_pool2d(tx, output_size, return_indices=True))
+    numpy.testing.assert_array_equal(host(y), ty.detach().numpy())
+    assert index.dtype == "int64"
+    numpy.testing.assert_array_equal(host(index), tindex.numpy())
+    g = rng.standard_normal(ty.shape)
+    y.backward(on_device(g))
+    ty.backward(torch.tensor(g))
+    numpy.testing.assert_allclose(host(x.grad), tx.grad.numpy(), rtol=1e-12)
+
+
+@pytest.mark.parametrize("shape,output_size", [((3, 4), 2), ((1, 2, 0, 4), 2), ((1, 0, 3, 4), 2), ((1, 2, 3, 4), (2, 2, 2)),
+                                               ((1, 2, 3, 4, 5), 2), ((1, 2, 3, 4), None), ((1, 2, 3, 4), -1)])
+def test_adaptive_max_pool2d_refuses_what_torch_refuses(shape, output_size):
+    with pytest.raises(Exception) as theirs:
+        tf.adaptive_max_pool2d(torch.ones(shape), output_size)
+    with pytest.raises(theirs.type):
+        F.adaptive_max_pool2d(Tensor(on_device(numpy.ones(shape))), output_size)
+    with pytest.raises(RuntimeError):
+        F.adaptive_max_pool2d(Tensor(on_device(numpy.ones((1, 1, 3, 4), "int64"))), 2)
+    empty = F.adaptive_max_pool2d(Tensor(on_device(numpy.ones((2, 3, 4, 4)))), (0, 2))
+    assert empty.shape == tuple(tf.adaptive_max_pool2d(torch.ones(2, 3, 4, 4), (0, 2)).shape) == (2, 3, 0, 2)

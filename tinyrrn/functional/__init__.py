@@ -14,7 +14,7 @@ from .loss import cross_entropy, log_softmax, nll_loss, softmax
 from .norm import batch_norm, batch_norm_add_relu, batch_norm_relu, fixed_affine
 from .pointwise_loss import (binary_cross_entropy, binary_cross_entropy_with_logits, huber_loss, l1_loss, mse_loss,
                              smooth_l1_loss)
-from .pool import adaptive_avg_pool2d, avg_pool2d, max_pool2d
+from .pool import adaptive_avg_pool2d, adaptive_max_pool2d, avg_pool2d, max_pool2d
 from .reduction import (all, amax, amin, any, argmax, argmin, cumsum, logsumexp, max, mean, min, norm, prod, std, sum,
                         var)  # (norm, the function, takes the name of the module norm.py, whose ops are imported above)
 from .shape import (cat, chunk, clone, concat, concatenate, contiguous, expand, expand_as, flatten, flip, gather, getitem,
@@ -39,8 +39,8 @@ NOT_HERE = frozenset("""cumprod cummax cummin std_mean var_mean einsum tensordot
     as_tensor from_numpy rand randn randint randperm normal""".split())
 
 # torch.nn.functional's functions that tinyrrn has not (refused as NOT_HERE's are)
-NN_NOT_HERE = frozenset("""adaptive_avg_pool1d adaptive_avg_pool3d adaptive_max_pool1d adaptive_max_pool2d
-    adaptive_max_pool3d affine_grid alpha_dropout avg_pool1d avg_pool3d bilinear celu channel_shuffle conv1d conv3d
+NN_NOT_HERE = frozenset("""adaptive_avg_pool1d adaptive_avg_pool3d adaptive_max_pool1d adaptive_max_pool3d
+    affine_grid alpha_dropout avg_pool1d avg_pool3d bilinear celu channel_shuffle conv1d conv3d
     conv_transpose1d conv_transpose3d cosine_embedding_loss cosine_similarity ctc_loss dropout1d dropout2d dropout3d
     embedding_bag feature_alpha_dropout fold fractional_max_pool2d fractional_max_pool3d gaussian_nll_loss gelu glu
     grid_sample group_norm gumbel_softmax hardshrink hardsigmoid hardswish hinge_embedding_loss instance_norm
