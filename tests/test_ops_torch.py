@@ -322,6 +322,8 @@ def test_binary_losses_refuse_what_torch_refuses():
             op(p, Tensor(on_device(numpy.full((2, 3), 0.5))))
         with pytest.raises(RuntimeError, match="not differentiable with respect to argument 'weight'"):
             op(p, p, Tensor(on_device(numpy.ones(3)), requires_grad=True))
+    with pytest.raises(RuntimeError, match="not differentiable with respect to argument 'pos_weight'"):
+        F.binary_cross_entropy_with_logits(p, p, pos_weight=Tensor(on_device(numpy.ones(3)), requires_grad=True))
         with pytest.raises(RuntimeError):
             op(p, Tensor(on_device(numpy.full(3, 0.5, "float32"))))
     for weight in (numpy.ones((2, 3)), numpy.ones((3, 1))):  # a weight or pos_weight beyond the input's shape

@@ -183,6 +183,32 @@ FORMS = [
                                                                  size_average=None, ignore_index=1, reduce=None,
                                                                  reduction="mean", label_smoothing=0.1)),
     ("F.linear-positional", lambda m, x, y, c: m.F.linear(x, y, y[:, 0])),
+    # the functions added in round 25: every argument by PyTorch's keyword, and positionally
+    ("F.mse_loss-keywords", lambda m, x, y, c: m.F.mse_loss(input=x, target=y, size_average=None, reduce=None,
+                                                            reduction="sum")),
+    ("F.l1_loss-positional", lambda m, x, y, c: m.F.l1_loss(x, y, None, None, "none")),
+    ("F.smooth_l1_loss-keywords", lambda m, x, y, c: m.F.smooth_l1_loss(input=x, target=y, size_average=None,
+                                                                        reduce=None, reduction="mean", beta=0.5)),
+    ("F.huber_loss-positional", lambda m, x, y, c: m.F.huber_loss(x, y, "sum", 0.5)),
+    ("F.binary_cross_entropy-keywords", lambda m, x, y, c: m.F.binary_cross_entropy(
+        input=x.sigmoid(), target=y.sigmoid(), weight=c[0], size_average=None, reduce=None, reduction="sum")),
+    ("F.binary_cross_entropy_with_logits-positional", lambda m, x, y, c: m.F.binary_cross_entropy_with_logits(
+        x, y.sigmoid(), c[0], None, None, "none", c[1])),
+    ("F.binary_cross_entropy_with_logits-keywords", lambda m, x, y, c: m.F.binary_cross_entropy_with_logits(
+        input=x, target=y.sigmoid(), weight=None, size_average=None, reduce=None, reduction="mean", pos_weight=c[1])),
+    ("F.embedding-keywords", lambda m, x, y, c: m.F.embedding(input=(x > 0).long(), weight=y, padding_idx=1,
+                                                              max_norm=None, norm_type=2.0, scale_grad_by_freq=False,
+                                                              sparse=False)),
+    ("F.one_hot-positional", lambda m, x, y, c: m.F.one_hot((x > 0).long(), 3)),
+    ("F.leaky_relu-keywords", lambda m, x, y, c: m.F.leaky_relu(input=x, negative_slope=0.2, inplace=False)),
+    ("F.elu-positional", lambda m, x, y, c: m.F.elu(x, 0.5, False)),
+    ("F.silu-keywords", lambda m, x, y, c: m.F.silu(input=x, inplace=False)),
+    ("F.softplus-keywords", lambda m, x, y, c: m.F.softplus(input=x, beta=2.0, threshold=1.0)),
+    ("F.logsigmoid-keywords", lambda m, x, y, c: m.F.logsigmoid(input=x)),
+    ("F.hardtanh-keywords", lambda m, x, y, c: m.F.hardtanh(input=x, min_val=-0.5, max_val=0.5, inplace=False)),
+    ("F.relu6-positional", lambda m, x, y, c: m.F.relu6(x, False)),
+    ("F.adaptive_max_pool2d-keywords", lambda m, x, y, c: m.F.adaptive_max_pool2d(input=x.reshape(1, 1, 2, 3),
+                                                                                  output_size=(1, 2), return_indices=True)),
     ("F.pad-positional", lambda m, x, y, c: m.F.pad(x, (1, 0, 0, 1), "constant", 1.0)),
     ("F.softmax-dtype", lambda m, x, y, c: m.F.softmax(x, 1, dtype=m.float64)),
     # squeeze's dims as separate arguments (the method's only), expand's implicit

@@ -17,13 +17,13 @@ REDUCTIONS = ("mean", "sum", "none")
 
 def _weight_argument(op, name, weight, input):
     """A binary loss's ``weight`` or ``pos_weight``: None, or a tensor broadcast to the input's shape (not beyond it:
-    PyTorch's RuntimeError) and converted to its dtype, as PyTorch computes in it. A ``weight`` that requires grad
-    (where the graph is recorded) is PyTorch's RuntimeError: not differentiable (``pos_weight`` is)."""
+    PyTorch's RuntimeError) and converted to its dtype, as PyTorch computes in it. One that requires grad (where the
+    graph is recorded) is PyTorch's RuntimeError: not differentiable."""
     if weight is None:
         return None
     check_tensors(op, weight, names=(name,))
-    if name == "weight" and weight.requires_grad and records_graph():
-        raise ArgumentError(f"The function '{op}' is not differentiable with respect to argument 'weight'. This input "
+    if weight.requires_grad and records_graph():
+        raise ArgumentError(f"The function '{op}' is not differentiable with respect to argument '{name}'. This input "
                             "cannot have requires_grad True.")
     shape = broadcast_shape(op, tuple(input.shape), tuple(weight.shape))
     if shape != tuple(input.shape):
