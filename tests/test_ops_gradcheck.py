@@ -567,3 +567,8 @@ def test_activations(rng):
 
 def test_adaptive_max_pool2d(rng):
     gradcheck(lambda x: F.adaptive_max_pool2d(x, (3, 2)), [t(rng, 2, 3, 7, 5)])
+
+
+def test_similarities(rng):
+    gradcheck(lambda x, y: F.normalize(x, p=3, dim=0) + F.cosine_similarity(x, y, dim=-1)[:, None]
+              + F.pairwise_distance(x, y, keepdim=True), [t(rng, 3, 4), t(rng, 3, 4)])

@@ -490,3 +490,48 @@ def test_adaptive_max_pool2d_refuses_what_torch_refuses(shape, output_size):
         F.adaptive_max_pool2d(Tensor(on_device(numpy.ones((1, 1, 3, 4), "int64"))), 2)
     empty = F.adaptive_max_pool2d(Tensor(on_device(numpy.ones((2, 3, 4, 4)))), (0, 2))
     assert empty.shape == tuple(tf.adaptive_max_pool2d(torch.ones(2, 3, 4, 4), (0, 2)).shape) == (2, 3, 0, 2)
+
+
+SIMILARITIES = {
+    "normalize": (lambda m, x, y, **k: m.normalize(x, **k), [{}, dict(p=1), dict(dim=0), dict(p=float("inf"), dim=-1),
+                                                            dict(eps=0.5)]),
+    "cosine_similarity": (lambda m, x, y, **k: m.cosine_similarity(x, y, **k), [{}, dict(dim=0), dict(eps=0.5),
+                                                                                 dict(eps=0.0)]),
+    "cosine_similarity broadcast": (lambda m, x, y, **k: m.cosine_similarity(x, y[:1], **k), [{}, dict(dim=0)]),
+    "pairwise_distance": (lambda m, x, y, **k: m.pairwise_distance(x, y, **k), [{}, dict(p=1), dict(keepdim=True),
+                                                                                 dict(p=float("inf"))]),
+    "pairwise_distance of equal rows": (lambda m, x, y, **k: m.pairwise_distance(x, x, **k), [{}, dict(eps=0.0)]),
+}
+
+
+@pytest.mark.parametrize("name", SIMILARITIES)
+def test_similarities_and_their_gradients_at_zero_vectors_are_torchs(rng, name):
+    """F.normalize, cosine_similarity and pairwise_distance (an AttributeError in tinyrrn), with a zero row and a
+    row of norm 1e-9 (below eps): PyTorch's values and gradients (its clamped norms)."""
+    fn, cases = SIMILARITIES[name]
+    a, b = rng.standard_normal((3, 4)), rng.standard_normal((3, 4))
+    a[0], b[1] = 0.0, 1e-9
+    for kwargs in cases:
+        x, y = (Tensor(on_device(v), requires_grad=True) for v in (a, b))
+        tx, ty = (torch.tensor(v, requires_grad=True) for v in (a, b))
+        out, tout = fn(F, x, y, **kwargs), fn(tf, tx, ty, **kwargs)
+        numpy.testing.assert_allclose(host(out), tout.detach().numpy(), rtol=1e-10, atol=1e-12)
+        g = rng.standard_normal(tout.shape)
+        out.backward(on_device(g))
+        tout.backward(torch.tensor(g))
+        for ours, theirs in ((x, tx), (y, ty)):
+            if theirs.grad is not None:
+                numpy.testing.assert_allclose(host(ours.grad), theirs.grad.numpy(), rtol=1e-10, atol=1e-12)
+
+
+def test_similarities_promote_and_refuse_as_torch():
+    ints, floats = numpy.array([[1, 2]]), numpy.array([[2.0, 1.0]], "float32")
+    ours = F.cosine_similarity(Tensor(on_device(ints)), Tensor(on_device(floats)))
+    assert ours.dtype == "float32"
+    numpy.testing.assert_allclose(host(ours), tf.cosine_similarity(torch.tensor(ints), torch.tensor(floats)).numpy())
+    for fn in (lambda m, t: m.cosine_similarity(t(ints), t(ints)), lambda m, t: m.normalize(t(ints)),
+               lambda m, t: m.cosine_similarity(t(floats), t(numpy.ones((1, 3), "float32")))):
+        with pytest.raises(RuntimeError):
+            fn(tf, torch.tensor)
+        with pytest.raises(RuntimeError):
+            fn(F, lambda v: Tensor(on_device(v)))
