@@ -556,13 +556,19 @@ def test_embedding(rng):
 
 
 def test_activations(rng):
-    """Away from the kinks (|x| > 0.05 and off hardtanh's bounds): every activation's float64 gradient check."""
+    """Away from the kinks (|x| > 0.05, off hardtanh's bounds and the shrinks' +-0.5): every activation's float64
+    gradient check."""
     data = rng.standard_normal((3, 4))
     data[numpy.abs(data) < 0.05] = 0.3
     data[numpy.abs(numpy.abs(data) - 1) < 0.05] = 0.6
+    data[numpy.abs(numpy.abs(data) - 0.5) < 0.05] = 0.7
+    data[numpy.abs(numpy.abs(data) - 1.5) < 0.05] = 1.2
     x = Tensor(on_device(data), requires_grad=True)
     gradcheck(lambda x: F.leaky_relu(x, 0.2) + F.elu(x, 0.5) + F.silu(x) + F.softplus(x, beta=2.0, threshold=1.0)
-              + F.logsigmoid(x) + F.hardtanh(x) + F.relu6(x * 4), [x])
+              + F.logsigmoid(x) + F.hardtanh(x) + F.relu6(x * 4) + F.selu(x) + F.celu(x, 0.7) + F.mish(x)
+              + F.hardsigmoid(x * 2) + F.hardswish(x * 2) + F.softsign(x) + F.tanhshrink(x)
+              + F.threshold(x, 0.0, -1.0) + F.hardshrink(x, 0.5) + F.softshrink(x, 0.5) + F.softmin(x, 0)
+              + F.glu(x.repeat(2, 1), 0), [x])
 
 
 def test_adaptive_max_pool2d(rng):

@@ -394,16 +394,20 @@ def test_one_hot_is_torchs(index, num_classes):
 
 ACTIVATIONS = {"leaky_relu": {}, "leaky_relu slope": dict(negative_slope=0.2), "elu": {}, "elu alpha": dict(alpha=0.5),
                "silu": {}, "softplus": {}, "softplus beta, threshold": dict(beta=0.5, threshold=3.0),
-               "logsigmoid": {}, "hardtanh": {}, "hardtanh bounds": dict(min_val=-0.5, max_val=6.0), "relu6": {}}
+               "logsigmoid": {}, "hardtanh": {}, "hardtanh bounds": dict(min_val=-0.5, max_val=6.0), "relu6": {},
+               "selu": {}, "celu": dict(alpha=0.5), "mish": {}, "hardsigmoid": {}, "hardswish": {}, "softsign": {},
+               "tanhshrink": {}, "threshold": dict(threshold=0.5, value=-2.0), "hardshrink": dict(lambd=1.0),
+               "softshrink": dict(lambd=1.0), "softmin": dict(dim=0), "glu": dict(dim=0)}
 
 
 @pytest.mark.parametrize("dtype", ["float64", "float16"])
 @pytest.mark.parametrize("name", ACTIVATIONS)
 def test_activations_and_their_gradients_at_the_kinks_are_torchs(rng, name, dtype):
     """torch.nn.functional's activations (an AttributeError in tinyrrn), with PyTorch's gradients at 0 and at the
-    bounds (hardtanh's 0 there, unlike clamp's 1), past softplus's threshold, and no overflow (elu of 30 in
-    float16: no NaN gradient from the branch not taken); float16 as PyTorch's, in float32 rounded once."""
-    data = numpy.array([-30.0, -21.0, -1.0, -0.5, 0.0, 0.5, 1.0, 6.0, 7.0, 21.0, 30.0, -1e-3, 1e-3], dtype)
+    bounds (hardtanh's 0 there, unlike clamp's 1; hardswish's at -3 and 3; the shrinks' at +-lambda), past softplus's
+    threshold, and no overflow (elu of 30 in float16: no NaN gradient from the branch not taken); float16 as
+    PyTorch's, in float32 rounded once."""
+    data = numpy.array([-30.0, -21.0, -3.0, -1.0, -0.5, 0.0, 0.5, 1.0, 3.0, 6.0, 7.0, 21.0, 30.0, -1e-3], dtype)
     x, tx = Tensor(on_device(data), requires_grad=True), torch.tensor(data, requires_grad=True)
     op = name.split()[0]
     y, ty = getattr(F, op)(x, **ACTIVATIONS[name]), getattr(tf, op)(tx, **ACTIVATIONS[name])
@@ -411,10 +415,15 @@ def test_activations_and_their_gradients_at_the_kinks_are_torchs(rng, name, dtyp
     tolerance = dict(rtol=1e-12, atol=1e-15) if dtype == "float64" else dict(rtol=1e-3, atol=1e-3)
     assert y.dtype == dtype
     numpy.testing.assert_allclose(host(y).astype(float), ty.detach().numpy().astype(float), **tolerance)
-    g = rng.standard_normal(data.shape).astype(dtype)
+    g = rng.standard_normal(ty.shape).astype(dtype)
     y.backward(on_device(g))
     ty.backward(torch.tensor(g))
     numpy.testing.assert_allclose(host(x.grad).astype(float), tx.grad.numpy().astype(float), **tolerance)
+
+
+def m_ones(m, *shape):
+    """A float64 tensor of ones for a namespace m: PyTorch's (torch.nn.functional) or tinyrrn's."""
+    return torch.ones(shape, dtype=torch.float64) if m is tf else Tensor(on_device(numpy.ones(shape)))
 
 
 def test_activations_take_and_refuse_dtypes_as_torch():
@@ -424,7 +433,16 @@ def test_activations_take_and_refuse_dtypes_as_torch():
         assert ours.dtype == "int64"
         numpy.testing.assert_array_equal(host(ours), tf.hardtanh(torch.tensor(ints), *bounds).numpy())
     numpy.testing.assert_array_equal(host(F.relu6(Tensor(on_device(ints)))), tf.relu6(torch.tensor(ints)).numpy())
-    for op in ("leaky_relu", "elu", "silu", "softplus", "logsigmoid"):
+    for op, args in (("threshold", (1.5, 0.5)), ("softsign", ()), ("tanhshrink", ())):  # as float32, or kept int
+        ours, theirs = getattr(F, op)(Tensor(on_device(ints)), *args), getattr(tf, op)(torch.tensor(ints), *args)
+        assert str(ours.dtype) == str(theirs.dtype).replace("torch.", "")
+        numpy.testing.assert_allclose(host(ours), theirs.numpy(), rtol=1e-6)
+    for fn in (lambda m: m.glu(m_ones(m, 3)), lambda m: m.softshrink(m_ones(m, 3), -1.0)):
+        with pytest.raises(RuntimeError):
+            fn(tf)
+        with pytest.raises(RuntimeError):
+            fn(F)
+    for op in ("leaky_relu", "elu", "silu", "softplus", "logsigmoid", "selu", "mish", "hardswish"):
         with pytest.raises(RuntimeError):
             getattr(tf, op)(torch.tensor(ints))
         with pytest.raises(RuntimeError):

@@ -1,6 +1,7 @@
 """The differentiable ops, with PyTorch's names, shapes (NCHW) and argument semantics."""
 from ._util import ArgumentError, NotImplementedOp
-from .activation import elu, hardtanh, leaky_relu, logsigmoid, relu6, silu, softplus
+from .activation import (celu, elu, glu, hardshrink, hardsigmoid, hardswish, hardtanh, leaky_relu, logsigmoid, mish,
+                         relu6, selu, silu, softmin, softplus, softshrink, softsign, tanhshrink, threshold)
 from .conv import channels_last, conv2d, conv2d_affine, conv_transpose2d
 from .distance import cosine_similarity, normalize, pairwise_distance
 from .dtypes import result_type
@@ -41,15 +42,14 @@ NOT_HERE = frozenset("""cumprod cummax cummin std_mean var_mean einsum tensordot
 
 # torch.nn.functional's functions that tinyrrn has not (refused as NOT_HERE's are)
 NN_NOT_HERE = frozenset("""adaptive_avg_pool1d adaptive_avg_pool3d adaptive_max_pool1d adaptive_max_pool3d
-    affine_grid alpha_dropout avg_pool1d avg_pool3d bilinear celu channel_shuffle conv1d conv3d
-    conv_transpose1d conv_transpose3d cosine_embedding_loss ctc_loss dropout1d dropout2d dropout3d
-    embedding_bag feature_alpha_dropout fold fractional_max_pool2d fractional_max_pool3d gaussian_nll_loss gelu glu
-    grid_sample group_norm gumbel_softmax hardshrink hardsigmoid hardswish hinge_embedding_loss instance_norm
-    interpolate kl_div layer_norm local_response_norm lp_pool1d lp_pool2d lp_pool3d margin_ranking_loss max_pool1d
-    max_pool3d max_unpool1d max_unpool2d max_unpool3d mish multi_head_attention_forward multi_margin_loss
-    multilabel_margin_loss multilabel_soft_margin_loss pdist pixel_shuffle pixel_unshuffle
-    poisson_nll_loss prelu rms_norm rrelu scaled_dot_product_attention selu soft_margin_loss softmin softshrink softsign
-    tanhshrink threshold triplet_margin_loss triplet_margin_with_distance_loss unfold upsample upsample_bilinear
+    affine_grid alpha_dropout avg_pool1d avg_pool3d bilinear channel_shuffle conv1d conv3d conv_transpose1d
+    conv_transpose3d cosine_embedding_loss ctc_loss dropout1d dropout2d dropout3d embedding_bag
+    feature_alpha_dropout fold fractional_max_pool2d fractional_max_pool3d gaussian_nll_loss gelu grid_sample
+    group_norm gumbel_softmax hinge_embedding_loss instance_norm interpolate kl_div layer_norm local_response_norm
+    lp_pool1d lp_pool2d lp_pool3d margin_ranking_loss max_pool1d max_pool3d max_unpool1d max_unpool2d max_unpool3d
+    multi_head_attention_forward multi_margin_loss multilabel_margin_loss multilabel_soft_margin_loss pdist
+    pixel_shuffle pixel_unshuffle poisson_nll_loss prelu rms_norm rrelu scaled_dot_product_attention
+    soft_margin_loss triplet_margin_loss triplet_margin_with_distance_loss unfold upsample upsample_bilinear
     upsample_nearest elu_ hardtanh_ leaky_relu_ celu_ selu_ rrelu_ threshold_""".split())
 
 
