@@ -578,3 +578,9 @@ def test_adaptive_max_pool2d(rng):
 def test_similarities(rng):
     gradcheck(lambda x, y: F.normalize(x, p=3, dim=0) + F.cosine_similarity(x, y, dim=-1)[:, None]
               + F.pairwise_distance(x, y, keepdim=True), [t(rng, 3, 4), t(rng, 3, 4)])
+
+
+def test_kl_div(rng):
+    target = Tensor(on_device(rng.uniform(0.1, 0.9, (3, 4))), requires_grad=True)
+    gradcheck(lambda x, q: F.kl_div(x, q, reduction="batchmean") + F.kl_div(x, q.log(), reduction="sum", log_target=True),
+              [t(rng, 3, 4), target])

@@ -553,3 +553,28 @@ def test_similarities_promote_and_refuse_as_torch():
             fn(tf, torch.tensor)
         with pytest.raises(RuntimeError):
             fn(F, lambda v: Tensor(on_device(v)))
+
+
+@pytest.mark.parametrize("log_target", [False, True])
+@pytest.mark.parametrize("reduction", ["batchmean", "sum", "none", "mean"])
+def test_kl_div_and_its_gradients_are_torchs(rng, reduction, log_target):
+    """F.kl_div (an AttributeError in tinyrrn): 0 where the target is 0 (its gradient NaN there, as PyTorch's
+    xlogy's), 'batchmean' over the batch size, 'mean' over every element with PyTorch's warning."""
+    x, q = rng.standard_normal((2, 3)), numpy.array([[0.0, 0.3, 0.7], [0.5, 0.5, 0.0]])
+    ours, theirs = [Tensor(on_device(v), requires_grad=True) for v in (x, q)], [torch.tensor(v, requires_grad=True)
+                                                                                 for v in (x, q)]
+    with warnings.catch_warnings(record=True) as warned:
+        warnings.simplefilter("always")
+        loss = F.kl_div(*ours, reduction=reduction, log_target=log_target)
+    tloss = tf.kl_div(*theirs, reduction=reduction, log_target=log_target)
+    assert bool(warned) == (reduction == "mean")
+    numpy.testing.assert_allclose(host(loss), tloss.detach().numpy(), rtol=1e-12)
+    g = rng.standard_normal(tloss.shape)
+    loss.backward(on_device(g))
+    tloss.backward(torch.tensor(g))
+    for a, ta in zip(ours, theirs):
+        numpy.testing.assert_allclose(host(a.grad), ta.grad.numpy(), rtol=1e-12)
+    with pytest.raises(ValueError, match="not a valid value for reduction"):
+        F.kl_div(*ours, reduction="batchsum")
+    with pytest.raises(RuntimeError, match="Integral"):
+        F.kl_div(Tensor(on_device(numpy.array([1]))), Tensor(on_device(numpy.array([1]))))

@@ -207,6 +207,8 @@ FORMS = [
     ("F.logsigmoid-keywords", lambda m, x, y, c: m.F.logsigmoid(input=x)),
     ("F.hardtanh-keywords", lambda m, x, y, c: m.F.hardtanh(input=x, min_val=-0.5, max_val=0.5, inplace=False)),
     ("F.relu6-positional", lambda m, x, y, c: m.F.relu6(x, False)),
+    ("F.kl_div-keywords", lambda m, x, y, c: m.F.kl_div(input=x, target=c, size_average=None, reduce=None,
+                                                        reduction="batchmean", log_target=False)),
     ("F.selu-keywords", lambda m, x, y, c: m.F.selu(input=x, inplace=False)),
     ("F.celu-positional", lambda m, x, y, c: m.F.celu(x, 0.5, False)),
     ("F.threshold-keywords", lambda m, x, y, c: m.F.threshold(input=x, threshold=0.1, value=-1.0, inplace=False)),

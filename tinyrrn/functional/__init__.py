@@ -14,8 +14,8 @@ from .elementwise import (abs, add, add_relu, astype, bitwise_and, bitwise_left_
 from .linear import bmm, dot, embedding, linear, matmul, mm, mv, one_hot, outer
 from .loss import cross_entropy, log_softmax, nll_loss, softmax
 from .norm import batch_norm, batch_norm_add_relu, batch_norm_relu, fixed_affine
-from .pointwise_loss import (binary_cross_entropy, binary_cross_entropy_with_logits, huber_loss, l1_loss, mse_loss,
-                             smooth_l1_loss)
+from .pointwise_loss import (binary_cross_entropy, binary_cross_entropy_with_logits, huber_loss, kl_div, l1_loss,
+                             mse_loss, smooth_l1_loss)
 from .pool import adaptive_avg_pool2d, adaptive_max_pool2d, avg_pool2d, max_pool2d
 from .reduction import (all, amax, amin, any, argmax, argmin, cumsum, logsumexp, max, mean, min, norm, prod, std, sum,
                         var)  # (norm, the function, takes the name of the module norm.py, whose ops are imported above)
@@ -45,7 +45,7 @@ NN_NOT_HERE = frozenset("""adaptive_avg_pool1d adaptive_avg_pool3d adaptive_max_
     affine_grid alpha_dropout avg_pool1d avg_pool3d bilinear channel_shuffle conv1d conv3d conv_transpose1d
     conv_transpose3d cosine_embedding_loss ctc_loss dropout1d dropout2d dropout3d embedding_bag
     feature_alpha_dropout fold fractional_max_pool2d fractional_max_pool3d gaussian_nll_loss gelu grid_sample
-    group_norm gumbel_softmax hinge_embedding_loss instance_norm interpolate kl_div layer_norm local_response_norm
+    group_norm gumbel_softmax hinge_embedding_loss instance_norm interpolate layer_norm local_response_norm
     lp_pool1d lp_pool2d lp_pool3d margin_ranking_loss max_pool1d max_pool3d max_unpool1d max_unpool2d max_unpool3d
     multi_head_attention_forward multi_margin_loss multilabel_margin_loss multilabel_soft_margin_loss pdist
     pixel_shuffle pixel_unshuffle poisson_nll_loss prelu rms_norm rrelu scaled_dot_product_attention

@@ -1,5 +1,5 @@
 """Losses computed element by element, then reduced (torch.nn.functional's mse_loss, l1_loss, smooth_l1_loss,
-huber_loss, binary_cross_entropy and binary_cross_entropy_with_logits)."""
+huber_loss, binary_cross_entropy, binary_cross_entropy_with_logits and kl_div)."""
 import warnings
 
 from .. import backend
@@ -8,7 +8,7 @@ from ..tensor import make_result
 from ._util import ArgumentError, DtypeError, broadcast_shape, check_tensors, number, quiet, user_stacklevel
 from .activation import softplus
 from .dtypes import opmath
-from .elementwise import abs, astype, square, sub, where
+from .elementwise import abs, astype, exp, square, sub, where
 from .loss import legacy_reduction
 from .reduction import mean, sum
 
@@ -188,3 +188,46 @@ def binary_cross_entropy_with_logits(input, target, weight=None, size_average=No
     losses = (1 - target) * input + scale
     return _reduced(losses if weight is None else losses * weight, reduction)
 
+
+
+@quiet
+def _self_xlogy(t):
+    """t log t, 0 where t is 0 (PyTorch's xlogy(t, t)), with PyTorch's gradient xlogy(t != 0, t) + t / t: NaN at 0;
+    float16 in float32, each of the two terms rounded, as PyTorch's two gradients of xlogy."""
+    data = t.data
+    xp = backend.xp_of(data)
+    wide = opmath(data)
+    result = xp.where(wide == 0, 0, wide * xp.log(wide)).astype(data.dtype, copy=False)
+
+    def backward(g):
+        wide_g = opmath(g)
+        as_x = (wide_g * xp.where(wide == 0, 0, xp.log(wide))).astype(g.dtype, copy=False)
+        return (as_x + (wide_g * wide / wide).astype(g.dtype, copy=False),)
+
+    return make_result(result, (t,), backward, "xlogy")
+
+
+@quiet
+def kl_div(input, target, size_average=None, reduce=None, reduction="mean", log_target=False):
+    """target (log target - input) per element (torch.nn.functional.kl_div), input holding log-probabilities and
+    target probabilities (or log-probabilities, ``log_target``), 0 where the target is 0, with PyTorch's gradients
+    (the target's NaN there); reduced by 'batchmean' (the sum over the batch size, the KL divergence), 'sum',
+    'none' or 'mean' (over every element, with PyTorch's warning that it is not the KL divergence)."""
+    check_tensors("kl_div", input, target, names=("input", "target"))
+    reduction = legacy_reduction(size_average, reduce, reduction)
+    if reduction not in REDUCTIONS + ("batchmean",):
+        raise ValueError(f"{reduction} is not a valid value for reduction")
+    if input.dtype.kind != "f" and target.dtype.kind != "f":
+        raise DtypeError("kl_div: Integral inputs not supported.")
+    if log_target:
+        losses = exp(target) * (target - input)
+    else:
+        losses = _self_xlogy(target) - target * input
+    if reduction == "mean":
+        warnings.warn("reduction: 'mean' divides the total loss by both the batch size and the support size."
+                      "'batchmean' divides only by the batch size, and aligns with the KL div math definition."
+                      "'mean' will be changed to behave the same as 'batchmean' in the next major release.",
+                      UserWarning, stacklevel=user_stacklevel())
+    if reduction == "batchmean":
+        return sum(losses) / (input.shape[0] if input.ndim else 1)
+    return _reduced(losses, reduction)
