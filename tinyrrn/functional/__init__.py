@@ -57,7 +57,7 @@ def __getattr__(name):
     """A missing name: NotImplementedOp (an AttributeError too) for PyTorch's functions of NOT_HERE and NN_NOT_HERE,
     else an AttributeError."""
     if name in NOT_HERE or name in NN_NOT_HERE:
-        where = "torch" if name in NOT_HERE else "torch.nn.functional"
-        raise NotImplementedOp(f"{where}.{name} is not implemented by tinyrrn.functional (PyTorch's function; tinyrrn "
+        module = "torch" if name in NOT_HERE else "torch.nn.functional"
+        raise NotImplementedOp(f"{module}.{name} is not implemented by tinyrrn.functional (PyTorch's function; tinyrrn "
                                "has not got it)")
     raise AttributeError(f"module 'tinyrrn.functional' has no attribute {name!r}")
