@@ -533,3 +533,54 @@ def test_gradcheck_of_empty_inputs_and_outputs(rng):
     raised a TypeError)."""
     assert gradcheck(lambda a, e: F.concatenate([a, e], axis=0), [t(rng, 2), t(rng, 0)])
     assert gradcheck(lambda a: a[:0] * 2, [t(rng, 3)])
+
+
+def test_pointwise_losses(rng):
+    """The regression and binary losses pass the float64 gradient check in every operand (away from the kinks)."""
+    target = t(rng, 3, 4)
+    gradcheck(lambda x, y: F.mse_loss(x, y) + F.l1_loss(x, y, reduction="sum") + F.smooth_l1_loss(x, y, beta=0.7)
+              + F.huber_loss(x, y, reduction="none", delta=0.6).sum(), [t(rng, 3, 4), target])
+    probabilities = Tensor(on_device(rng.uniform(0.1, 0.9, (3, 4))), requires_grad=True)
+    labels = Tensor(on_device(rng.uniform(0.1, 0.9, (3, 4))), requires_grad=True)
+    weight = Tensor(on_device(rng.random(4)))
+    gradcheck(lambda p, q: F.binary_cross_entropy(p, q, weight), [probabilities, labels])
+    pos_weight = Tensor(on_device(rng.random(4) + 0.5))
+    gradcheck(lambda z, q: F.binary_cross_entropy_with_logits(z, q, weight, pos_weight=pos_weight, reduction="sum"),
+              [t(rng, 3, 4), labels])
+
+
+def test_embedding(rng):
+    """(Without padding_idx, whose row's gradient is 0 by definition, not the numerical one: see test_ops_torch.)"""
+    index = Tensor(on_device(numpy.array([[0, 3], [3, 1]])))
+    gradcheck(lambda w: F.embedding(index, w), [t(rng, 4, 3)])
+
+
+def test_activations(rng):
+    """Away from the kinks (|x| > 0.05, off hardtanh's bounds and the shrinks' +-0.5): every activation's float64
+    gradient check."""
+    data = rng.standard_normal((3, 4))
+    data[numpy.abs(data) < 0.05] = 0.3
+    data[numpy.abs(numpy.abs(data) - 1) < 0.05] = 0.6
+    data[numpy.abs(numpy.abs(data) - 0.5) < 0.05] = 0.7
+    data[numpy.abs(numpy.abs(data) - 1.5) < 0.05] = 1.2
+    x = Tensor(on_device(data), requires_grad=True)
+    gradcheck(lambda x: F.leaky_relu(x, 0.2) + F.elu(x, 0.5) + F.silu(x) + F.softplus(x, beta=2.0, threshold=1.0)
+              + F.logsigmoid(x) + F.hardtanh(x) + F.relu6(x * 4) + F.selu(x) + F.celu(x, 0.7) + F.mish(x)
+              + F.hardsigmoid(x * 2) + F.hardswish(x * 2) + F.softsign(x) + F.tanhshrink(x)
+              + F.threshold(x, 0.0, -1.0) + F.hardshrink(x, 0.5) + F.softshrink(x, 0.5) + F.softmin(x, 0)
+              + F.glu(x.repeat(2, 1), 0), [x])
+
+
+def test_adaptive_max_pool2d(rng):
+    gradcheck(lambda x: F.adaptive_max_pool2d(x, (3, 2)), [t(rng, 2, 3, 7, 5)])
+
+
+def test_similarities(rng):
+    gradcheck(lambda x, y: F.normalize(x, p=3, dim=0) + F.cosine_similarity(x, y, dim=-1)[:, None]
+              + F.pairwise_distance(x, y, keepdim=True), [t(rng, 3, 4), t(rng, 3, 4)])
+
+
+def test_kl_div(rng):
+    target = Tensor(on_device(rng.uniform(0.1, 0.9, (3, 4))), requires_grad=True)
+    gradcheck(lambda x, q: F.kl_div(x, q, reduction="batchmean") + F.kl_div(x, q.log(), reduction="sum", log_target=True),
+              [t(rng, 3, 4), target])

@@ -960,6 +960,7 @@ def test_pytorchs_methods_and_functions_not_here_are_refused_as_not_implemented(
     from tinyrrn import operators
     assert all(hasattr(torch.Tensor, name) for name in operators.NOT_HERE)
     assert all(hasattr(torch, name) for name in F.NOT_HERE)
+    assert all(hasattr(torch.nn.functional, name) for name in F.NN_NOT_HERE)
     x = Tensor(on_device(TIES))
     for name in ("sort", "cumprod", "scatter_", "abs_"):
         assert not hasattr(x, name)
@@ -968,6 +969,10 @@ def test_pytorchs_methods_and_functions_not_here_are_refused_as_not_implemented(
     for name in ("einsum", "sort", "zeros_like"):
         assert not hasattr(F, name)
         with pytest.raises(NotImplementedError, match=f"torch.{name} "):
+            getattr(F, name)
+    for name in ("gelu", "interpolate", "layer_norm", "adaptive_max_pool1d", "ctc_loss"):  # (a bare AttributeError)
+        assert not hasattr(F, name)
+        with pytest.raises(NotImplementedError, match=f"torch.nn.functional.{name} "):
             getattr(F, name)
     for missing in (lambda: x.no_such_method, lambda: F.no_such_function):
         with pytest.raises(AttributeError) as error:

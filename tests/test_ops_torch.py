@@ -1,4 +1,6 @@
 """Forward outputs and gradients agree with torch.nn.functional on the same data (skipped without torch)."""
+import warnings
+
 import numpy
 import pytest
 
@@ -239,3 +241,340 @@ def test_pad_refuses_what_torch_refuses_in_its_non_constant_modes(mode, shape, a
         F.pad(Tensor(on_device(numpy.ones(shape))), amounts, mode=mode)
     with pytest.raises(RuntimeError, match="value"):
         F.pad(Tensor(on_device(numpy.ones((2, 3, 5)))), (1, 1), mode="reflect", value=1.0)
+
+
+def _pointwise_loss_case(rng):
+    """Inputs, probabilities and logits with PyTorch's edge values: equal elements (|d| = 0), |d| at beta and
+    delta, probabilities 0 and 1 against targets 0 and 1, logits 0 and +-200."""
+    x, y = rng.standard_normal((3, 4)), rng.standard_normal((3, 4))
+    x[0, :3] = y[0, :3] + numpy.array([0.0, 1.0, -0.5])
+    p, q = 1 / (1 + numpy.exp(-x)), rng.random((3, 4))
+    p[:2, :2], q[:2, :2] = [[0.0, 1.0], [0.0, 1.0]], [[1.0, 0.0], [0.0, 1.0]]
+    logits = x.copy()
+    logits[0, :3] = [0.0, 200.0, -200.0]
+    return x, y, p, q, logits
+
+
+POINTWISE_LOSSES = {
+    "mse_loss": ({}, "xy"), "l1_loss": ({}, "xy"), "smooth_l1_loss": ({}, "xy"), "smooth_l1_loss beta": (dict(beta=0.5), "xy"),
+    "smooth_l1_loss beta 0": (dict(beta=0.0), "xy"), "huber_loss": ({}, "xy"), "huber_loss delta": (dict(delta=0.5), "xy"),
+    "binary_cross_entropy": ({}, "pq"), "binary_cross_entropy weight": (dict(weight=[0.5, 2.0, 0.0, 1.0]), "pq"),
+    "binary_cross_entropy_with_logits": ({}, "lq"),
+    "binary_cross_entropy_with_logits weight, pos_weight": (dict(weight=[[0.5], [2.0], [1.0]],
+                                                                  pos_weight=[0.5, 2.0, 1.0, 3.0]), "lq"),
+}
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize("name", POINTWISE_LOSSES)
+def test_pointwise_losses_and_their_gradients_are_torchs(rng, name, reduction):
+    """torch.nn.functional's regression and binary losses (an AttributeError in tinyrrn), with PyTorch's values and
+    gradients at the edges: 0 at |d| = 0, PyTorch's clamped logs (-100) and its gradient's 1e-12 floor at
+    probabilities 0 and 1, the target's infinite gradient there, and the exact logistic gradient at logit 0."""
+    kwargs, operands = POINTWISE_LOSSES[name]
+    x, y, p, q, logits = _pointwise_loss_case(rng)
+    data = [{"x": x, "y": y, "p": p, "q": q, "l": logits}[k] for k in operands]
+    ours = [Tensor(on_device(a), requires_grad=True) for a in data]
+    theirs = [torch.tensor(a, requires_grad=True) for a in data]
+    op = name.split()[0]
+    loss = getattr(F, op)(*ours, reduction=reduction, **{k: Tensor(on_device(numpy.array(v))) for k, v in kwargs.items()
+                                                         if k in ("weight", "pos_weight")},
+                          **{k: v for k, v in kwargs.items() if k not in ("weight", "pos_weight")})
+    tloss = getattr(tf, op)(*theirs, reduction=reduction, **{k: torch.tensor(v) if isinstance(v, list) else v
+                                                             for k, v in kwargs.items()})
+    assert loss.dtype == "float64" and loss.shape == tuple(tloss.shape)
+    numpy.testing.assert_allclose(host(loss), tloss.detach().numpy(), rtol=1e-10, atol=1e-12)
+    g = rng.standard_normal(tloss.shape)
+    loss.backward(on_device(g))
+    tloss.backward(torch.tensor(g))
+    for a, ta in zip(ours, theirs):
+        numpy.testing.assert_allclose(host(a.grad), ta.grad.numpy(), rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("op", ["mse_loss", "l1_loss", "smooth_l1_loss", "huber_loss"])
+def test_regression_losses_promote_broadcast_and_refuse_as_torch(op):
+    """float32 with float64 (float64; huber_loss: the input's dtype), an integer target (the input's), a target of
+    another shape (PyTorch's warning, then broadcast), integers alone and a bad reduction: PyTorch's errors."""
+    x32, y64 = numpy.full((2, 3), 0.25, "float32"), numpy.full((2, 3), 2.0)
+    for a, b in ((x32, y64), (y64, x32), (x32, numpy.ones((2, 3), "int64")), (x32, numpy.ones(3, "float32"))):
+        with warnings.catch_warnings(record=True) as ours_warned, warnings.catch_warnings():
+            warnings.simplefilter("always")
+            ours = getattr(F, op)(Tensor(on_device(a)), Tensor(on_device(b)))
+        theirs = getattr(tf, op)(torch.tensor(a), torch.tensor(b))
+        assert str(ours.dtype) == str(theirs.dtype).replace("torch.", "")
+        numpy.testing.assert_allclose(host(ours), theirs.numpy(), rtol=1e-6)
+        assert bool(ours_warned) == (a.shape != b.shape)
+    ints = Tensor(on_device(numpy.ones(3, "int64")))
+    with pytest.raises(RuntimeError):
+        getattr(tf, op)(torch.ones(3, dtype=torch.long), torch.ones(3, dtype=torch.long))
+    with pytest.raises(RuntimeError):
+        getattr(F, op)(ints, ints)
+    with pytest.raises(ValueError, match="not a valid value for reduction"):
+        getattr(F, op)(Tensor(on_device(x32)), Tensor(on_device(x32)), reduction="average")
+
+
+@pytest.mark.cpu_only("on a GPU: a NaN loss, without a wait for the device")
+def test_binary_cross_entropy_refuses_probabilities_outside_0_and_1_as_torch():
+    with pytest.raises(RuntimeError, match="between 0 and 1"):
+        F.binary_cross_entropy(Tensor(on_device(numpy.array([0.5, 1.5]))), Tensor(on_device(numpy.ones(2))))
+
+
+def test_binary_losses_refuse_what_torch_refuses():
+    p = Tensor(on_device(numpy.full(3, 0.5)))
+    for op in (F.binary_cross_entropy, F.binary_cross_entropy_with_logits):
+        with pytest.raises(ValueError):
+            op(p, Tensor(on_device(numpy.full((2, 3), 0.5))))
+        with pytest.raises(RuntimeError, match="not differentiable with respect to argument 'weight'"):
+            op(p, p, Tensor(on_device(numpy.ones(3)), requires_grad=True))
+    with pytest.raises(RuntimeError, match="not differentiable with respect to argument 'pos_weight'"):
+        F.binary_cross_entropy_with_logits(p, p, pos_weight=Tensor(on_device(numpy.ones(3)), requires_grad=True))
+        with pytest.raises(RuntimeError):
+            op(p, Tensor(on_device(numpy.full(3, 0.5, "float32"))))
+    for weight in (numpy.ones((2, 3)), numpy.ones((3, 1))):  # a weight or pos_weight beyond the input's shape
+        with pytest.raises(RuntimeError, match="doesn't match the broadcast shape"):
+            F.binary_cross_entropy(p, p, Tensor(on_device(weight)))
+        with pytest.raises(RuntimeError, match="doesn't match the broadcast shape"):
+            F.binary_cross_entropy_with_logits(p, p, pos_weight=Tensor(on_device(weight)))
+    with pytest.raises(TypeError):
+        F.binary_cross_entropy_with_logits(p, p, [1.0, 1.0, 1.0])
+    with pytest.raises(RuntimeError, match="negative values for beta"):
+        F.smooth_l1_loss(p, p, beta=-1.0)
+    with pytest.raises(RuntimeError, match="non-positive values for delta"):
+        F.huber_loss(p, p, delta=0.0)
+
+
+@pytest.mark.parametrize("padding_idx", [None, 2, -1])
+@pytest.mark.parametrize("index", [[[0, 2], [4, 2]], [4, 4, 1], 2])
+def test_embedding_is_torchs_with_its_padding_row(rng, index, padding_idx):
+    """F.embedding (an AttributeError in tinyrrn): the rows at the indices, repeated ones' gradients added, none to
+    the padding row (its value still looked up)."""
+    data = rng.standard_normal((5, 3))
+    w, tw = Tensor(on_device(data), requires_grad=True), torch.tensor(data, requires_grad=True)
+    y, ty = (F.embedding(Tensor(on_device(numpy.array(index))), w, padding_idx=padding_idx),
+             tf.embedding(torch.tensor(index), tw, padding_idx=padding_idx))
+    numpy.testing.assert_array_equal(host(y), ty.detach().numpy())
+    g = rng.standard_normal(ty.shape)
+    y.backward(on_device(g))
+    ty.backward(torch.tensor(g))
+    numpy.testing.assert_allclose(host(w.grad), tw.grad.numpy(), rtol=1e-12)
+
+
+def test_embedding_and_one_hot_refuse_what_torch_refuses():
+    w, index = Tensor(on_device(numpy.ones((5, 3)))), Tensor(on_device(numpy.array([0, 5])))
+    for ours, theirs in ((lambda: F.embedding(index, w), lambda: tf.embedding(torch.tensor([0, 5]), torch.ones(5, 3))),
+                         (lambda: F.embedding(Tensor(on_device(numpy.array([1.0]))), w),
+                          lambda: tf.embedding(torch.tensor([1.0]), torch.ones(5, 3))),
+                         (lambda: F.embedding(Tensor(on_device(numpy.array([0]))), w, padding_idx=5),
+                          lambda: tf.embedding(torch.tensor([0]), torch.ones(5, 3), padding_idx=5))):
+        with pytest.raises(Exception) as theirs_raised:
+            theirs()
+        with pytest.raises(theirs_raised.type):
+            ours()
+    with pytest.raises(NotImplementedError, match="max_norm"):
+        F.embedding(Tensor(on_device(numpy.array([0]))), w, max_norm=1.0)
+    with pytest.raises(TypeError, match="padding_idx"):
+        F.embedding(Tensor(on_device(numpy.array([0]))), w, padding_idx=1.0)
+    with pytest.raises(TypeError, match="num_classes"):
+        F.one_hot(Tensor(on_device(numpy.array([0]))), 2.0)
+    for args in ((numpy.array([1, 2], "int32"),), (numpy.array([1, 5]), 3), (numpy.array([-1]),),
+                 (numpy.zeros(0, "int64"),)):
+        with pytest.raises(RuntimeError):
+            tf.one_hot(torch.tensor(args[0]), *args[1:])
+        with pytest.raises(RuntimeError):
+            F.one_hot(Tensor(on_device(args[0])), *args[1:])
+
+
+@pytest.mark.parametrize("index,num_classes", [([[1, 2], [0, 0]], -1), ([0, 2], 5), (2, 3), (numpy.zeros((0, 2), "int64"), 3)])
+def test_one_hot_is_torchs(index, num_classes):
+    ours = F.one_hot(Tensor(on_device(numpy.array(index, "int64"))), num_classes)
+    theirs = tf.one_hot(torch.tensor(numpy.array(index, "int64")), num_classes)
+    assert ours.dtype == "int64"
+    numpy.testing.assert_array_equal(host(ours), theirs.numpy())
+
+
+ACTIVATIONS = {"leaky_relu": {}, "leaky_relu slope": dict(negative_slope=0.2), "elu": {}, "elu alpha": dict(alpha=0.5),
+               "silu": {}, "softplus": {}, "softplus beta, threshold": dict(beta=0.5, threshold=3.0),
+               "logsigmoid": {}, "hardtanh": {}, "hardtanh bounds": dict(min_val=-0.5, max_val=6.0), "relu6": {},
+               "selu": {}, "celu": dict(alpha=0.5), "mish": {}, "hardsigmoid": {}, "hardswish": {}, "softsign": {},
+               "tanhshrink": {}, "threshold": dict(threshold=0.5, value=-2.0), "hardshrink": dict(lambd=1.0),
+               "softshrink": dict(lambd=1.0), "softmin": dict(dim=0), "glu": dict(dim=0)}
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float16"])
+@pytest.mark.parametrize("name", ACTIVATIONS)
+def test_activations_and_their_gradients_at_the_kinks_are_torchs(rng, name, dtype):
+    """torch.nn.functional's activations (an AttributeError in tinyrrn), with PyTorch's gradients at 0 and at the
+    bounds (hardtanh's 0 there, unlike clamp's 1; hardswish's at -3 and 3; the shrinks' at +-lambda), past softplus's
+    threshold, and no overflow (elu of 30 in float16: no NaN gradient from the branch not taken); float16 as
+    PyTorch's, in float32 rounded once."""
+    data = numpy.array([-30.0, -21.0, -3.0, -1.0, -0.5, 0.0, 0.5, 1.0, 3.0, 6.0, 7.0, 21.0, 30.0, -1e-3], dtype)
+    x, tx = Tensor(on_device(data), requires_grad=True), torch.tensor(data, requires_grad=True)
+    op = name.split()[0]
+    y, ty = getattr(F, op)(x, **ACTIVATIONS[name]), getattr(tf, op)(tx, **ACTIVATIONS[name])
+    # (PyTorch's elu gradient is g (out + alpha): 1e-17 off alpha e^x near e^-30)
+    tolerance = dict(rtol=1e-12, atol=1e-15) if dtype == "float64" else dict(rtol=1e-3, atol=1e-3)
+    assert y.dtype == dtype
+    numpy.testing.assert_allclose(host(y).astype(float), ty.detach().numpy().astype(float), **tolerance)
+    g = rng.standard_normal(ty.shape).astype(dtype)
+    y.backward(on_device(g))
+    ty.backward(torch.tensor(g))
+    numpy.testing.assert_allclose(host(x.grad).astype(float), tx.grad.numpy().astype(float), **tolerance)
+
+
+def m_ones(m, *shape):
+    """A float64 tensor of ones for a namespace m: PyTorch's (torch.nn.functional) or tinyrrn's."""
+    return torch.ones(shape, dtype=torch.float64) if m is tf else Tensor(on_device(numpy.ones(shape)))
+
+
+def test_activations_take_and_refuse_dtypes_as_torch():
+    ints = numpy.array([-3, -1, 0, 1, 3, 7])
+    for bounds in ((-0.5, 2.5), (-1.5, 1.5)):  # an integer tensor clamped as floats, then truncated
+        ours = F.hardtanh(Tensor(on_device(ints)), *bounds)
+        assert ours.dtype == "int64"
+        numpy.testing.assert_array_equal(host(ours), tf.hardtanh(torch.tensor(ints), *bounds).numpy())
+    numpy.testing.assert_array_equal(host(F.relu6(Tensor(on_device(ints)))), tf.relu6(torch.tensor(ints)).numpy())
+    for op, args in (("threshold", (1.5, 0.5)), ("softsign", ()), ("tanhshrink", ())):  # as float32, or kept int
+        ours, theirs = getattr(F, op)(Tensor(on_device(ints)), *args), getattr(tf, op)(torch.tensor(ints), *args)
+        assert str(ours.dtype) == str(theirs.dtype).replace("torch.", "")
+        numpy.testing.assert_allclose(host(ours), theirs.numpy(), rtol=1e-6)
+    for fn in (lambda m: m.glu(m_ones(m, 3)), lambda m: m.softshrink(m_ones(m, 3), -1.0)):
+        with pytest.raises(RuntimeError):
+            fn(tf)
+        with pytest.raises(RuntimeError):
+            fn(F)
+    for op in ("leaky_relu", "elu", "silu", "softplus", "logsigmoid", "selu", "mish", "hardswish"):
+        with pytest.raises(RuntimeError):
+            getattr(tf, op)(torch.tensor(ints))
+        with pytest.raises(RuntimeError):
+            getattr(F, op)(Tensor(on_device(ints)))
+    with pytest.raises(RuntimeError):
+        F.hardtanh(Tensor(on_device(numpy.array([True]))))
+    with pytest.raises(NotImplementedError, match="inplace"):
+        F.leaky_relu(Tensor(on_device(numpy.ones(2))), inplace=True)
+
+
+@pytest.mark.parametrize("op", ["binary_cross_entropy", "binary_cross_entropy_with_logits"])
+def test_binary_losses_compute_in_the_inputs_dtype_with_any_weights_as_torch(op):
+    """A weight (or pos_weight) of another dtype is converted to the input's, as PyTorch (tinyrrn refused a float32
+    weight beside float64 probabilities)."""
+    x, q = numpy.array([0.3, 0.5, 0.9]), numpy.array([0.0, 1.0, 0.4])
+    for dtype, other in (("float64", "float32"), ("float32", "float64"), ("float16", "float32")):
+        weights = {"pos_weight": numpy.array([2.0, 0.5, 1.0], other)} if op.endswith("logits") else {}
+        ours = getattr(F, op)(Tensor(on_device(x.astype(dtype))), Tensor(on_device(q.astype(dtype))),
+                              Tensor(on_device(numpy.array([0.5, 2.0, 1.0], other))),
+                              **{k: Tensor(on_device(v)) for k, v in weights.items()})
+        theirs = getattr(tf, op)(torch.tensor(x.astype(dtype)), torch.tensor(q.astype(dtype)),
+                                 torch.tensor(numpy.array([0.5, 2.0, 1.0], other)),
+                                 **{k: torch.tensor(v) for k, v in weights.items()})
+        assert ours.dtype == dtype
+        numpy.testing.assert_allclose(host(ours), theirs.numpy(), rtol=2e-3 if dtype == "float16" else 1e-6)
+
+
+ADAPTIVE_MAX_INPUTS = {
+    "random": lambda rng: rng.standard_normal((2, 3, 7, 6)),
+    "NaN": lambda rng: numpy.array([[[[1.0, numpy.nan, 3.0], [numpy.nan, 2.0, 3.0], [3.0, 1.0, 0.0]]]]),
+    "ties and -inf": lambda rng: numpy.array([[[[3.0, 3, 3], [3, 3, 3], [-numpy.inf, 1, 0]]]]),
+    "all -inf": lambda rng: numpy.full((1, 1, 3, 3), -numpy.inf),
+    "integral ties": lambda rng: numpy.round(rng.standard_normal((2, 5, 5))),  # (unbatched)
+}
+
+
+@pytest.mark.parametrize("output_size", [1, 2, 3, (2, 3), (None, 2), (4, 1), 9])
+@pytest.mark.parametrize("case", ADAPTIVE_MAX_INPUTS)
+def test_adaptive_max_pool2d_is_torchs(rng, case, output_size):
+    """F.adaptive_max_pool2d (an AttributeError in tinyrrn) over PyTorch's overlapping bins: the first maximum of a
+    bin, or its last NaN, is the one returned in the indices and given the gradient, as PyTorch's."""
+    data = ADAPTIVE_MAX_INPUTS[case](rng)
+    x, tx = Tensor(on_device(data), requires_grad=True), torch.tensor(data, requires_grad=True)
+    (y, index), (ty, tindex) = (F.adaptive_max_pool2d(x, output_size, return_indices=True),
+                                tf.adaptive_max_pool2d(tx, output_size, return_indices=True))
+    numpy.testing.assert_array_equal(host(y), ty.detach().numpy())
+    assert index.dtype == "int64"
+    numpy.testing.assert_array_equal(host(index), tindex.numpy())
+    g = rng.standard_normal(ty.shape)
+    y.backward(on_device(g))
+    ty.backward(torch.tensor(g))
+    numpy.testing.assert_allclose(host(x.grad), tx.grad.numpy(), rtol=1e-12)
+
+
+@pytest.mark.parametrize("shape,output_size", [((3, 4), 2), ((1, 2, 0, 4), 2), ((1, 0, 3, 4), 2), ((1, 2, 3, 4), (2, 2, 2)),
+                                               ((1, 2, 3, 4, 5), 2), ((1, 2, 3, 4), None), ((1, 2, 3, 4), -1)])
+def test_adaptive_max_pool2d_refuses_what_torch_refuses(shape, output_size):
+    with pytest.raises(Exception) as theirs:
+        tf.adaptive_max_pool2d(torch.ones(shape), output_size)
+    with pytest.raises(theirs.type):
+        F.adaptive_max_pool2d(Tensor(on_device(numpy.ones(shape))), output_size)
+    with pytest.raises(RuntimeError):
+        F.adaptive_max_pool2d(Tensor(on_device(numpy.ones((1, 1, 3, 4), "int64"))), 2)
+    empty = F.adaptive_max_pool2d(Tensor(on_device(numpy.ones((2, 3, 4, 4)))), (0, 2))
+    assert empty.shape == tuple(tf.adaptive_max_pool2d(torch.ones(2, 3, 4, 4), (0, 2)).shape) == (2, 3, 0, 2)
+
+
+SIMILARITIES = {
+    "normalize": (lambda m, x, y, **k: m.normalize(x, **k), [{}, dict(p=1), dict(dim=0), dict(p=float("inf"), dim=-1),
+                                                            dict(eps=0.5)]),
+    "cosine_similarity": (lambda m, x, y, **k: m.cosine_similarity(x, y, **k), [{}, dict(dim=0), dict(eps=0.5),
+                                                                                 dict(eps=0.0)]),
+    "cosine_similarity broadcast": (lambda m, x, y, **k: m.cosine_similarity(x, y[:1], **k), [{}, dict(dim=0)]),
+    "pairwise_distance": (lambda m, x, y, **k: m.pairwise_distance(x, y, **k), [{}, dict(p=1), dict(keepdim=True),
+                                                                                 dict(p=float("inf"))]),
+    "pairwise_distance of equal rows": (lambda m, x, y, **k: m.pairwise_distance(x, x, **k), [{}, dict(eps=0.0)]),
+}
+
+
+@pytest.mark.parametrize("name", SIMILARITIES)
+def test_similarities_and_their_gradients_at_zero_vectors_are_torchs(rng, name):
+    """F.normalize, cosine_similarity and pairwise_distance (an AttributeError in tinyrrn), with a zero row and a
+    row of norm 1e-9 (below eps): PyTorch's values and gradients (its clamped norms)."""
+    fn, cases = SIMILARITIES[name]
+    a, b = rng.standard_normal((3, 4)), rng.standard_normal((3, 4))
+    a[0], b[1] = 0.0, 1e-9
+    for kwargs in cases:
+        x, y = (Tensor(on_device(v), requires_grad=True) for v in (a, b))
+        tx, ty = (torch.tensor(v, requires_grad=True) for v in (a, b))
+        out, tout = fn(F, x, y, **kwargs), fn(tf, tx, ty, **kwargs)
+        numpy.testing.assert_allclose(host(out), tout.detach().numpy(), rtol=1e-10, atol=1e-12)
+        g = rng.standard_normal(tout.shape)
+        out.backward(on_device(g))
+        tout.backward(torch.tensor(g))
+        for ours, theirs in ((x, tx), (y, ty)):
+            if theirs.grad is not None:
+                numpy.testing.assert_allclose(host(ours.grad), theirs.grad.numpy(), rtol=1e-10, atol=1e-12)
+
+
+def test_similarities_promote_and_refuse_as_torch():
+    ints, floats = numpy.array([[1, 2]]), numpy.array([[2.0, 1.0]], "float32")
+    ours = F.cosine_similarity(Tensor(on_device(ints)), Tensor(on_device(floats)))
+    assert ours.dtype == "float32"
+    numpy.testing.assert_allclose(host(ours), tf.cosine_similarity(torch.tensor(ints), torch.tensor(floats)).numpy())
+    for fn in (lambda m, t: m.cosine_similarity(t(ints), t(ints)), lambda m, t: m.normalize(t(ints)),
+               lambda m, t: m.cosine_similarity(t(floats), t(numpy.ones((1, 3), "float32")))):
+        with pytest.raises(RuntimeError):
+            fn(tf, torch.tensor)
+        with pytest.raises(RuntimeError):
+            fn(F, lambda v: Tensor(on_device(v)))
+
+
+@pytest.mark.parametrize("log_target", [False, True])
+@pytest.mark.parametrize("reduction", ["batchmean", "sum", "none", "mean"])
+def test_kl_div_and_its_gradients_are_torchs(rng, reduction, log_target):
+    """F.kl_div (an AttributeError in tinyrrn): 0 where the target is 0 (its gradient NaN there, as PyTorch's
+    xlogy's), 'batchmean' over the batch size, 'mean' over every element with PyTorch's warning."""
+    x, q = rng.standard_normal((2, 3)), numpy.array([[0.0, 0.3, 0.7], [0.5, 0.5, 0.0]])
+    ours, theirs = [Tensor(on_device(v), requires_grad=True) for v in (x, q)], [torch.tensor(v, requires_grad=True)
+                                                                                 for v in (x, q)]
+    with warnings.catch_warnings(record=True) as warned:
+        warnings.simplefilter("always")
+        loss = F.kl_div(*ours, reduction=reduction, log_target=log_target)
+    tloss = tf.kl_div(*theirs, reduction=reduction, log_target=log_target)
+    assert bool(warned) == (reduction == "mean")
+    numpy.testing.assert_allclose(host(loss), tloss.detach().numpy(), rtol=1e-12)
+    g = rng.standard_normal(tloss.shape)
+    loss.backward(on_device(g))
+    tloss.backward(torch.tensor(g))
+    for a, ta in zip(ours, theirs):
+        numpy.testing.assert_allclose(host(a.grad), ta.grad.numpy(), rtol=1e-12)
+    with pytest.raises(ValueError, match="not a valid value for reduction"):
+        F.kl_div(*ours, reduction="batchsum")
+    with pytest.raises(RuntimeError, match="Integral"):
+        F.kl_div(Tensor(on_device(numpy.array([1]))), Tensor(on_device(numpy.array([1]))))

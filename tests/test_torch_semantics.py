@@ -441,6 +441,10 @@ CASES = {
     "nll_loss (N, C, H, W) weight": ([(2, 3, 4, 5), const(numpy.arange(40).reshape(2, 4, 5) % 3), const([1.0, 2.0, 0.5])], lambda m, x, t, w: m.nll_loss(x, t, w)),
     "nll_loss (C,) unbatched": ([(5,), const(3)], lambda m, x, t: m.nll_loss(x, t)),
     "nll_loss uint8 target": ([(3, 4), const([0, 3, 1], "uint8")], lambda m, x, t: m.nll_loss(x, t)),
+    # PyTorch's nll_loss2d (logits of 3 or more dims) takes int64 targets only; tinyrrn took uint8 there too
+    "nll_loss uint8 target of (N, C, d1) logits": ([(2, 3, 4), const(numpy.zeros((2, 4), "uint8"))], lambda m, x, t: m.nll_loss(x, t), "raises"),
+    "cross_entropy uint8 target of (N, C, H, W) logits": ([(2, 3, 4, 5), const(numpy.ones((2, 4, 5), "uint8"))], lambda m, x, t: m.cross_entropy(x, t), "raises"),
+    "cross_entropy uint8 target of (C,) logits": ([(3,), const(numpy.array(2, "uint8"))], lambda m, x, t: m.cross_entropy(x, t, label_smoothing=0.1)),
     "nll_loss a -inf at another class": ([const([[0, -numpy.inf, 1], [0, 1, 2.0]]), const([0, 1])], lambda m, x, t: m.nll_loss(x, t)),
     "nll_loss probabilities": ([(4, 3), probabilities(4, 3)], lambda m, x, p: m.nll_loss(x, p), "raises"),
     "nll_loss int32 target": ([(2, 3), const([0, 1], "int32")], lambda m, x, t: m.nll_loss(x, t), "raises"),

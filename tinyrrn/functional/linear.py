@@ -1,12 +1,13 @@
-"""Matrix products: matmul (batched, broadcasting), mm, bmm, mv, dot, outer, and the fully connected layer."""
+"""Matrix products: matmul (batched, broadcasting), mm, bmm, mv, dot, outer, the fully connected layer, and the
+lookups that stand for a product with one-hot rows (embedding, one_hot)."""
 import math
 
 from .. import backend, threads
-from ..tensor import make_result
-from ._util import (ArgumentError, accurate_sum, broadcast_shape, check_product, check_tensors, quiet, refuse_out,
-                    unbroadcast)
-from .elementwise import add, mul
-from .shape import reshape
+from ..tensor import Tensor, make_result
+from ._util import (ArgumentError, accurate_sum, broadcast_shape, check_product, check_tensors, integer, quiet,
+                    refuse_out, unbroadcast)
+from .elementwise import add, mul, where
+from .shape import index_select, reshape
 
 
 def matmul(input, other, *, out=None):
@@ -136,3 +137,44 @@ def outer(input, vec2, *, out=None):
         if vector.ndim != 1:
             raise ArgumentError(f"outer: Expected 1-D argument {name}, but got {vector.ndim}-D (as PyTorch)")
     return mul(reshape(input, -1, 1), vec2)
+
+
+def embedding(input, weight, padding_idx=None, max_norm=None, norm_type=2.0, scale_grad_by_freq=False, sparse=False):
+    """The rows of ``weight`` (num_embeddings, dim) at the int64 or int32 indices ``input``: input.shape + (dim,)
+    (torch.nn.functional.embedding); repeated indices accumulate their gradients, and the ``padding_idx`` row (a
+    negative one counts from the end) gets none. max_norm, scale_grad_by_freq and sparse are not supported."""
+    check_tensors("embedding", input, weight, names=("input", "weight"))
+    if max_norm is not None or scale_grad_by_freq or sparse:
+        raise NotImplementedError("embedding: max_norm, scale_grad_by_freq and sparse are not supported by tinyrrn")
+    if weight.ndim != 2:
+        raise ArgumentError("embedding: 'weight' must be 2-D (as PyTorch)")
+    if input.dtype not in ("int64", "int32"):
+        raise ArgumentError(f"embedding: expected indices of dtype int64 or int32, got {input.dtype} (as PyTorch)")
+    rows = index_select(weight, 0, reshape(input, -1))
+    if padding_idx is not None:
+        size, padding_idx = weight.shape[0], integer("embedding", "padding_idx", padding_idx)
+        if not -size <= padding_idx < size:
+            raise AssertionError("Padding_idx must be within num_embeddings")  # (PyTorch's assert)
+        counted = Tensor(input.data.reshape(-1, 1) != padding_idx % size)
+        rows = where(counted, rows, rows.detach())  # the same rows; no gradient to the padding one
+    return reshape(rows, *input.shape, weight.shape[1])
+
+
+def one_hot(tensor, num_classes=-1):
+    """An int64 tensor of tensor.shape + (num_classes,), 1 at each index of ``tensor`` (int64) and 0 elsewhere
+    (torch.nn.functional.one_hot); num_classes -1 is the largest index + 1. Indices below 0 or not below
+    num_classes are PyTorch's RuntimeError (looked at on the host, as PyTorch does)."""
+    check_tensors("one_hot", tensor, names=("tensor",))
+    if tensor.dtype != "int64":
+        raise ArgumentError("one_hot is only applicable to index tensor of type LongTensor.")
+    indices, num_classes = tensor.data, integer("one_hot", "num_classes", num_classes)
+    xp = backend.xp_of(indices)
+    if num_classes == -1:
+        if indices.size == 0:
+            raise ArgumentError("Can not infer total number of classes from empty tensor.")
+        num_classes = int(indices.max()) + 1
+    if indices.size and int(indices.min()) < 0:
+        raise ArgumentError("Class values must be non-negative.")
+    if indices.size and int(indices.max()) >= num_classes:
+        raise ArgumentError("Class values must be smaller than num_classes.")
+    return Tensor((indices[..., None] == xp.arange(num_classes)).astype("int64"))

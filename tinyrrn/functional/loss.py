@@ -214,9 +214,10 @@ def _class_loss(op, logits, target, weight, size_average, ignore_index, reduce, 
         count = xp.full((), logits.numel() // max(classes, 1),  # the mean is over positions; float16's count
                         dtype="float32" if dtype == "float16" else dtype)  # in float32, as PyTorch (65504 is its max)
     elif target.dtype.kind in "iu":
-        if target.dtype not in ("int64", "uint8"):
-            raise DtypeError(f"{op}: expected target dtype to be int64 (Long) or uint8 (Byte), as "
-                            f"PyTorch, got {target.dtype}; convert with .astype('int64')")
+        if target.dtype != "int64" and not (target.dtype == "uint8" and logits.ndim <= 2):
+            raise DtypeError(f"{op}: expected target dtype to be int64 (Long), or uint8 (Byte) for (C,) or (N, C) "
+                             f"logits, as PyTorch, got {target.dtype} for logits {tuple(logits.shape)}; convert with "
+                             ".astype('int64')")
         w = w if weight is None else w.reshape(per_class)
         expected = logits.shape[:axis] + logits.shape[axis + 1:]
         if logits.ndim == 1 and target.shape == (1,) and not label_smoothing:  # PyTorch's (C,) logits take a (1,)

@@ -249,6 +249,77 @@ def _global_mean(input):
     return make_result(out, (input,), lambda g: (xp.broadcast_to(_divided(g, count or 1), input.shape),), "mean")
 
 
+def _adaptive_size(op, input, output_size):
+    """An adaptive pool's (Ho, Wo): ``output_size`` an int or a pair, None in it keeping that size, as PyTorch."""
+    if output_size is None or (numpy.ndim(output_size) and len(output_size) != 2):
+        raise (TypeError if output_size is None else ArgumentError)(
+            f"{op}: output_size must be an int or a pair (None in it keeps that size), got {output_size!r}")
+    if numpy.ndim(output_size) and input.ndim < 3:
+        raise ValueError(f"{op}: Input dimension should be at least 3 for output_size {output_size!r}, "
+                         f"got shape {tuple(input.shape)} (as PyTorch)")
+    sizes = tuple(output_size) if numpy.ndim(output_size) else \
+        (integer(op, "output_size", output_size),) * 2  # not a bool, as PyTorch
+    return pair(tuple(input.shape[i - 2] if s is None else integer(op, "output_size", s)  # (True, 2): PyTorch's
+                      for i, s in enumerate(sizes)), "output_size", op, minimum=0)       # TypeError
+
+
+def _bin_positions(size, out, xp):
+    """PyTorch's bins along one axis as an (out, longest bin) matrix of input positions, each row's past its bin's
+    end repeating its first (so never the maximum's first place), and a mask of the positions inside."""
+    i = xp.arange(out)
+    start, end = (i * size) // out, -((-(i + 1) * size) // out)
+    longest = int((end - start).max()) if out else 0
+    positions = start[:, None] + xp.arange(longest)
+    inside = positions < end[:, None]
+    return xp.where(inside, positions, start[:, None]), inside
+
+
+def _adaptive_maxima(x, oh, ow, xp):
+    """adaptive_max_pool2d's values and flat indices of an (N, C, H, W) array, for an output of Ho x Wo >= 1: each
+    bin's first maximum, or its last NaN, as PyTorch's kernel picks them."""
+    n, c, h, w = x.shape
+    (rows, rows_inside), (cols, cols_inside) = _bin_positions(h, oh, xp), _bin_positions(w, ow, xp)
+    flat = (rows[:, None, :, None] * w + cols[None, :, None, :]).reshape(oh, ow, -1)  # (Ho, Wo, bin)
+    inside = (rows_inside[:, None, :, None] & cols_inside[None, :, None, :]).reshape(oh, ow, -1)
+    windows = x.reshape(n, c, h * w)[:, :, flat]  # (N, C, Ho, Wo, bin)
+    nan = xp.isnan(windows) & inside
+    first_max = xp.argmax(xp.where(inside & ~nan, windows, -numpy.inf), axis=-1)
+    last_nan = nan.shape[-1] - 1 - xp.argmax(nan[..., ::-1], axis=-1)
+    chosen = xp.where(nan.any(axis=-1), last_nan, first_max)[..., None]
+    indices = xp.take_along_axis(xp.broadcast_to(flat, windows.shape), chosen, -1)[..., 0].astype("int64")
+    return xp.take_along_axis(windows, chosen, -1)[..., 0], indices
+
+
+@unbatched_too
+def adaptive_max_pool2d(input, output_size, return_indices=False):
+    """Max pooling to a given output size (torch.nn.functional.adaptive_max_pool2d), over PyTorch's bins (see
+    adaptive_avg_pool2d): the first maximum of each bin, or its last NaN, as PyTorch's, gets the gradient;
+    ``return_indices`` also returns its position in the flattened input plane (int64)."""
+    op = "adaptive_max_pool2d"
+    if not isinstance(input, Tensor) or input.ndim != 4:
+        check_float(op, input)
+        raise ArgumentError(f"{op}(): Expected 3D or 4D tensor, but got: {list(input.shape)}")
+    check_float(op, input)
+    flag(op, "return_indices", return_indices)
+    oh, ow = _adaptive_size(op, input, output_size)
+    _check_nonempty(op, input)
+    n, c, h, w = input.shape
+    x = input.data
+    xp = backend.xp_of(x)
+    if oh * ow == 0:  # an empty output, as PyTorch's
+        out, indices = xp.zeros((n, c, oh, ow), dtype=x.dtype), xp.zeros((n, c, oh, ow), dtype="int64")
+    else:
+        out, indices = _adaptive_maxima(x, oh, ow, xp)
+
+    def backward(g):
+        grad = xp.zeros((n * c, h * w), dtype=g.dtype)
+        xp.add.at(grad, (xp.arange(n * c)[:, None], indices.reshape(n * c, -1)), g.reshape(n * c, -1))
+        return (grad.reshape(input.shape),)
+
+    result = make_result(out, (input,), backward, op)
+    return (result, Tensor(indices)) if return_indices else result
+
+
 @unbatched_too
 def adaptive_avg_pool2d(input, output_size):
     """Average pooling to a given output size (torch.nn.functional.adaptive_avg_pool2d).
@@ -259,17 +330,8 @@ def adaptive_avg_pool2d(input, output_size):
     A 1 x 1 output is PyTorch's mean over the last two dims, of an input of any rank (a video's (N, C, T, H, W)).
     """
     check_float("adaptive_avg_pool2d", input)
-    if output_size is None or (numpy.ndim(output_size) and len(output_size) != 2):
-        raise (TypeError if output_size is None else ArgumentError)(
-            f"adaptive_avg_pool2d: output_size must be an int or a pair (None in it keeps that size), got {output_size!r}")
-    if numpy.ndim(output_size) and input.ndim < 3:
-        raise ValueError(f"adaptive_avg_pool2d: Input dimension should be at least 3 for output_size {output_size!r}, "
-                         f"got shape {tuple(input.shape)} (as PyTorch)")
-    sizes = tuple(output_size) if numpy.ndim(output_size) else \
-        (integer("adaptive_avg_pool2d", "output_size", output_size),) * 2  # not a bool, as PyTorch
-    oh, ow = pair(tuple(input.shape[i - 2] if s is None else integer("adaptive_avg_pool2d", "output_size", s)
-                        for i, s in enumerate(sizes)), "output_size", "adaptive_avg_pool2d", minimum=0)  # (True, 2):
-    if (oh, ow) == (1, 1):  # PyTorch's TypeError
+    oh, ow = _adaptive_size("adaptive_avg_pool2d", input, output_size)
+    if (oh, ow) == (1, 1):
         return _global_mean(input)
     _check_nonempty("adaptive_avg_pool2d", input, dims=(2, 3))  # PyTorch pools 0 channels, not an empty plane
     n, c, h, w = input.shape
