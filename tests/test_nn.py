@@ -2195,3 +2195,112 @@ def test_full_backward_hooks_refuse_two_inputs_that_require_grad():
         assert not add(a, b).requires_grad
     add(a, Tensor(on_device(np.ones(2, "float32")))).sum().backward()
     assert seen == [2] and host(a.grad).tolist() == [1, 1]
+
+
+ACTIVATION_LAYERS = [("LeakyReLU", ()), ("LeakyReLU", (0.2,)), ("ELU", ()), ("ELU", (0.5,)), ("CELU", (0.5,)),
+                     ("SELU", ()), ("SiLU", ()), ("Mish", ()), ("Hardsigmoid", ()), ("Hardswish", ()), ("ReLU6", ()),
+                     ("Hardtanh", ()), ("Hardtanh", (-2.0, 0.5)), ("Threshold", (0.1, 20.0)), ("Softplus", ()),
+                     ("Softplus", (2.0, 1.0)), ("LogSigmoid", ()), ("Softsign", ()), ("Tanhshrink", ()),
+                     ("Hardshrink", ()), ("Softshrink", (0.3,)), ("GLU", ()), ("GLU", (0,)), ("Softmin", (1,))]
+
+
+@pytest.mark.parametrize("name, args", ACTIVATION_LAYERS)
+def test_activation_layers_are_torchs(torch, name, args):
+    """torch.nn's activation layers: the same repr, attributes, outputs and input gradients as PyTorch's (CELU's alpha
+    is one float32 holds exactly: PyTorch's gradient divides by alpha rounded to float32, its value by alpha)."""
+    ours, theirs = getattr(nn, name)(*args), getattr(torch.nn, name)(*args)
+    assert repr(ours) == repr(theirs)
+    assert {k: getattr(ours, k) for k in vars(theirs) if not k.startswith("_") and k != "training"} == \
+        {k: v for k, v in vars(theirs).items() if not k.startswith("_") and k != "training" and hasattr(ours, k)}
+    x = np.random.default_rng(0).standard_normal((4, 6)) * 3
+    mine, other = Tensor(on_device(x), requires_grad=True), torch.tensor(x, requires_grad=True)
+    out, expected = ours(mine), theirs(other)
+    np.testing.assert_allclose(host(out.data), expected.detach().numpy(), rtol=1e-12, atol=1e-12)
+    g = np.random.default_rng(1).standard_normal(expected.shape)
+    out.backward(Tensor(on_device(g)))
+    expected.backward(torch.tensor(g))
+    np.testing.assert_allclose(host(mine.grad.data), other.grad.numpy(), rtol=1e-12, atol=1e-12)
+
+
+def test_activation_layers_take_pytorchs_arguments_and_refuse_inplace_when_called(torch):
+    assert repr(nn.LeakyReLU(0.2, True)) == repr(torch.nn.LeakyReLU(0.2, True))
+    assert repr(nn.Threshold(0.1, 20, inplace=True)) == repr(torch.nn.Threshold(0.1, 20, inplace=True))
+    for bad in (lambda m: m.Threshold(0.1), lambda m: m.ELU(1.0, False, 3), lambda m: m.SiLU(slope=1)):
+        with pytest.raises(TypeError):
+            bad(torch.nn)
+        with pytest.raises(TypeError):
+            bad(nn)
+    with pytest.raises(NotImplementedError, match="inplace"):
+        nn.LeakyReLU(inplace=True)(Tensor(np.ones(3, "float32")))
+
+
+LOSS_LAYERS = [("MSELoss", {}), ("MSELoss", {"reduction": "sum"}), ("L1Loss", {"reduction": "none"}),
+               ("SmoothL1Loss", {"beta": 0.5}), ("HuberLoss", {"delta": 0.7}), ("BCELoss", {}),
+               ("BCEWithLogitsLoss", {}), ("KLDivLoss", {"reduction": "batchmean"}),
+               ("KLDivLoss", {"log_target": True, "reduction": "sum"}), ("L1Loss", {"size_average": False})]
+
+
+@pytest.mark.parametrize("name, kwargs", LOSS_LAYERS)
+def test_loss_layers_are_torchs(torch, name, kwargs):
+    """torch.nn's loss layers: the same reduction attribute, values and gradients as PyTorch's."""
+    rng = np.random.default_rng(0)
+    x, t = rng.standard_normal((5, 3)), rng.uniform(0.05, 0.95, (5, 3))
+    if name == "BCELoss":
+        x = rng.uniform(0.05, 0.95, (5, 3))
+    if name == "KLDivLoss" and not kwargs.get("log_target"):
+        x = np.log(rng.uniform(0.05, 0.95, (5, 3)))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # PyTorch's deprecation of size_average
+        ours, theirs = getattr(nn, name)(**kwargs), getattr(torch.nn, name)(**kwargs)
+    assert ours.reduction == theirs.reduction
+    mine, other = Tensor(on_device(x), requires_grad=True), torch.tensor(x, requires_grad=True)
+    out, expected = ours(mine, Tensor(on_device(t))), theirs(other, torch.tensor(t))
+    np.testing.assert_allclose(host(out.data), expected.detach().numpy(), rtol=1e-12, atol=1e-12)
+    out.sum().backward()
+    expected.sum().backward()
+    np.testing.assert_allclose(host(mine.grad.data), other.grad.numpy(), rtol=1e-12, atol=1e-12)
+
+
+def test_bce_loss_layers_keep_their_weights_as_buffers_as_torch(torch):
+    weight, pos_weight = np.array([1.0, 2.0, 0.5], "float32"), np.array([3.0, 1.0, 0.25], "float32")
+    ours = nn.BCEWithLogitsLoss(Tensor(on_device(weight)), pos_weight=Tensor(on_device(pos_weight)))
+    theirs = torch.nn.BCEWithLogitsLoss(torch.tensor(weight), pos_weight=torch.tensor(pos_weight))
+    assert list(ours.state_dict()) == list(theirs.state_dict()) == ["weight", "pos_weight"]
+    x, t = np.random.default_rng(0).standard_normal((4, 3)).astype("float32"), np.eye(4, 3, dtype="float32")
+    np.testing.assert_allclose(host(ours(Tensor(on_device(x)), Tensor(on_device(t))).data),
+                               theirs(torch.tensor(x), torch.tensor(t)).numpy(), rtol=1e-6)
+
+
+def test_embedding_layer_is_torchs(torch):
+    """nn.Embedding: PyTorch's parameter, N(0, 1) rows with the padding row zeros and given no gradient, its repr
+    and its errors; _weight starts it and _freeze keeps it from training."""
+    ours, theirs = nn.Embedding(10, 3, padding_idx=-1), torch.nn.Embedding(10, 3, padding_idx=-1)
+    assert repr(ours) == repr(theirs) == "Embedding(10, 3, padding_idx=9)"
+    assert list(ours.state_dict()) == list(theirs.state_dict()) == ["weight"]
+    assert (host(ours.weight.data[9]) == 0).all() and ours.weight.dtype == np.float32
+    assert 0.5 < host(ours.weight.data[:9]).std() < 1.5
+    indices = np.array([[0, 9, 2], [2, 2, 5]], "int64")
+    out = ours(Tensor(on_device(indices)))
+    assert out.shape == (2, 3, 3)
+    out.sum().backward()
+    counts = np.bincount(indices.ravel(), minlength=10).astype("float32")
+    counts[9] = 0
+    np.testing.assert_array_equal(host(ours.weight.grad.data), np.repeat(counts[:, None], 3, axis=1))
+    frozen = nn.Embedding(4, 2, _weight=Tensor(on_device(np.arange(8, dtype="float32").reshape(4, 2))), _freeze=True)
+    assert not frozen.weight.requires_grad and host(frozen(Tensor(on_device(np.array([3])))).data).tolist() == [[6, 7]]
+    for bad in (lambda m: m.Embedding(4, 2, padding_idx=4), lambda m: m.Embedding(4, 2, padding_idx=-5)):
+        with pytest.raises(AssertionError, match="Padding_idx must be within num_embeddings"):
+            bad(torch.nn)
+        with pytest.raises(AssertionError, match="Padding_idx must be within num_embeddings"):
+            bad(nn)
+    with pytest.raises(AssertionError, match="Shape of weight"):
+        nn.Embedding(4, 2, _weight=Tensor(np.zeros((2, 4), "float32")))
+
+
+def test_adaptive_max_pool_layer_is_torchs(torch):
+    ours, theirs = nn.AdaptiveMaxPool2d((2, 3), return_indices=True), torch.nn.AdaptiveMaxPool2d((2, 3), True)
+    assert repr(ours) == repr(theirs)
+    x = np.random.default_rng(0).standard_normal((2, 3, 5, 7)).astype("float32")
+    (values, indices), (expected, expected_indices) = ours(Tensor(on_device(x))), theirs(torch.tensor(x))
+    np.testing.assert_array_equal(host(values.data), expected.numpy())
+    np.testing.assert_array_equal(host(indices.data), expected_indices.numpy())

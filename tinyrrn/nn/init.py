@@ -39,6 +39,12 @@ def symmetric_uniform(shape, bound, dtype="float32"):
     return _generator().uniform(-bound, bound, size=shape).astype(dtype)
 
 
+def normal_values(shape, dtype="float32"):
+    """An array of ``shape``, N(0, 1) (torch.nn.init.normal_(t)): Embedding's default."""
+    check_shape(shape)
+    return _generator().standard_normal(size=shape).astype(dtype)
+
+
 def layer_default_weight(shape, dtype="float32"):
     """PyTorch's default for Conv2d/Linear weights, torch.nn.init.kaiming_uniform_(t, a=sqrt(5)):
     U(-1/sqrt(fan_in), 1/sqrt(fan_in)); no bound (zeros) for a layer without inputs."""

@@ -453,3 +453,146 @@ class NLLLoss(CrossEntropyLoss):
 
     def _options(self):
         return {}
+
+
+class AdaptiveMaxPool2d(Module):
+    def __init__(self, output_size, return_indices=False):
+        super().__init__()
+        self.output_size, self.return_indices = output_size, return_indices
+
+    def forward(self, input):
+        return F.adaptive_max_pool2d(input, self.output_size, self.return_indices)
+
+    def extra_repr(self):
+        return f"output_size={self.output_size}"
+
+
+class Embedding(Module):
+    """A lookup table of ``num_embeddings`` rows of ``embedding_dim`` values (F.embedding), N(0, 1) as PyTorch's,
+    the ``padding_idx`` row zeros and given no gradient; ``_weight`` (a Tensor of that shape) starts it instead,
+    ``_freeze`` keeps it from training. max_norm, scale_grad_by_freq and sparse are refused when called (F.embedding)."""
+
+    def __init__(self, num_embeddings, embedding_dim, padding_idx=None, max_norm=None, norm_type=2.0,
+                 scale_grad_by_freq=False, sparse=False, _weight=None, _freeze=False, device=None, dtype=None):
+        super().__init__()
+        check_factory_arguments("Embedding", device, dtype)
+        shape = tuple(integer("Embedding", name, value) for name, value in
+                      (("num_embeddings", num_embeddings), ("embedding_dim", embedding_dim)))
+        init.check_shape(shape)
+        if padding_idx is not None:
+            padding_idx = integer("Embedding", "padding_idx", padding_idx)
+            if not -num_embeddings <= padding_idx < num_embeddings:
+                raise AssertionError("Padding_idx must be within num_embeddings")  # (PyTorch's assert)
+            padding_idx %= num_embeddings
+        self.num_embeddings, self.embedding_dim, self.padding_idx = num_embeddings, embedding_dim, padding_idx
+        self.max_norm, self.norm_type, self.scale_grad_by_freq, self.sparse = max_norm, norm_type, scale_grad_by_freq, sparse
+        if _weight is None:
+            self.weight = Parameter(_on_default_device(init.normal_values(shape)))
+            if padding_idx is not None:
+                self.weight.data[padding_idx] = 0
+        else:
+            check_tensors("Embedding", _weight, names=("_weight",))
+            if tuple(_weight.shape) != shape:
+                raise AssertionError("Shape of weight does not match num_embeddings and embedding_dim")
+            self.weight = Parameter(_weight.data)
+        self.weight.requires_grad_(not _freeze)
+
+    def forward(self, input):
+        return F.embedding(input, self.weight, self.padding_idx, self.max_norm, self.norm_type,
+                           self.scale_grad_by_freq, self.sparse)
+
+    def extra_repr(self):
+        """PyTorch's: the sizes, then the settings that are not their defaults."""
+        settings = [("padding_idx", self.padding_idx, None), ("max_norm", self.max_norm, None),
+                    ("norm_type", self.norm_type, 2), ("scale_grad_by_freq", self.scale_grad_by_freq, False),
+                    ("sparse", self.sparse, False)]
+        return ", ".join([f"{self.num_embeddings}, {self.embedding_dim}"] +
+                         [f"{name}={value}" for name, value, default in settings if value != default])
+
+
+class _Loss(Module):
+    """A loss of tinyrrn.functional with its reduction (and PyTorch's deprecated size_average / reduce) fixed
+    when made, as torch.nn's loss layers."""
+
+    function = None
+
+    def __init__(self, size_average=None, reduce=None, reduction="mean"):
+        super().__init__()
+        self.reduction = legacy_reduction(size_average, reduce, reduction)
+
+    def forward(self, input, target):
+        return type(self).function(input, target, reduction=self.reduction, **self._options())
+
+    def _options(self):
+        return {}
+
+
+class MSELoss(_Loss):
+    function = F.mse_loss
+
+
+class L1Loss(_Loss):
+    function = F.l1_loss
+
+
+class SmoothL1Loss(_Loss):
+    function = F.smooth_l1_loss
+
+    def __init__(self, size_average=None, reduce=None, reduction="mean", beta=1.0):
+        super().__init__(size_average, reduce, reduction)
+        self.beta = beta
+
+    def _options(self):
+        return {"beta": self.beta}
+
+
+class HuberLoss(_Loss):
+    function = F.huber_loss
+
+    def __init__(self, reduction="mean", delta=1.0):
+        super().__init__(reduction=reduction)
+        self.delta = delta
+
+    def _options(self):
+        return {"delta": self.delta}
+
+
+class KLDivLoss(_Loss):
+    function = F.kl_div
+
+    def __init__(self, size_average=None, reduce=None, reduction="mean", log_target=False):
+        super().__init__(size_average, reduce, reduction)
+        self.log_target = log_target
+
+    def _options(self):
+        return {"log_target": self.log_target}
+
+
+class BCELoss(_Loss):
+    """F.binary_cross_entropy, ``weight`` kept as a buffer (as PyTorch's)."""
+
+    function = F.binary_cross_entropy
+
+    def __init__(self, weight=None, size_average=None, reduce=None, reduction="mean"):
+        super().__init__(size_average, reduce, reduction)
+        if weight is not None:
+            check_tensors(type(self).__name__, weight, names=("weight",))
+        self.register_buffer("weight", weight)
+
+    def _options(self):
+        return {"weight": self.weight}
+
+
+class BCEWithLogitsLoss(BCELoss):
+    """F.binary_cross_entropy_with_logits, ``weight`` and ``pos_weight`` kept as buffers (as PyTorch's)."""
+
+    function = F.binary_cross_entropy_with_logits
+
+    def __init__(self, weight=None, size_average=None, reduce=None, reduction="mean", pos_weight=None):
+        super().__init__(weight, size_average, reduce, reduction)
+        if pos_weight is not None:
+            check_tensors(type(self).__name__, pos_weight, names=("pos_weight",))
+        self.register_buffer("pos_weight", pos_weight)
+
+    def _options(self):
+        return {"weight": self.weight, "pos_weight": self.pos_weight}
