@@ -2304,3 +2304,75 @@ def test_adaptive_max_pool_layer_is_torchs(torch):
     (values, indices), (expected, expected_indices) = ours(Tensor(on_device(x))), theirs(torch.tensor(x))
     np.testing.assert_array_equal(host(values.data), expected.numpy())
     np.testing.assert_array_equal(host(indices.data), expected_indices.numpy())
+
+
+SAMPLE_NORMS = [("layer_norm", (5,)), ("layer_norm", (3, 5)), ("group_norm", 2), ("group_norm", 4), ("group_norm", 1)]
+
+
+@pytest.mark.parametrize("name, setting", SAMPLE_NORMS)
+def test_layer_and_group_norm_gradcheck(name, setting):
+    rng = np.random.default_rng(0)
+    shape = (4,) if name == "group_norm" else setting  # per channel, or of the normalised shape
+    x = Tensor(on_device(rng.standard_normal((2, 4, 3, 5))), requires_grad=True)
+    weight = Tensor(on_device(rng.standard_normal(shape)), requires_grad=True)
+    bias = Tensor(on_device(rng.standard_normal(shape)), requires_grad=True)
+    assert gradcheck(lambda *args: getattr(F, name)(args[0], setting, *args[1:]), [x, weight, bias])
+    assert gradcheck(lambda x: getattr(F, name)(x, setting), [x])
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32", "float16"])
+@pytest.mark.parametrize("name, setting", SAMPLE_NORMS)
+def test_layer_and_group_norm_are_torchs(torch, name, setting, dtype):
+    """Values (float16 normalised in float32 and rounded once) and gradients of x, weight and bias, as PyTorch's,
+    on channels-last memory too."""
+    rng = np.random.default_rng(1)
+    x = (rng.standard_normal((2, 4, 3, 5)) * 3 + 1).astype(dtype)
+    shape = (4,) if name == "group_norm" else setting
+    weight, bias = rng.standard_normal(shape).astype(dtype), rng.standard_normal(shape).astype(dtype)
+    g = rng.standard_normal(x.shape).astype(dtype)
+    ours = [Tensor(on_device(F.channels_last(x) if name == "group_norm" else x), requires_grad=True),
+            Tensor(on_device(weight), requires_grad=True), Tensor(on_device(bias), requires_grad=True)]
+    theirs = [torch.tensor(a, requires_grad=True) for a in (x, weight, bias)]
+    out, expected = getattr(F, name)(ours[0], setting, *ours[1:]), getattr(torch.nn.functional, name)(
+        theirs[0], setting, *theirs[1:])
+    assert out.dtype == dtype
+    tolerance = {"float64": 1e-12, "float32": 2e-5, "float16": 2e-3}[dtype]
+    np.testing.assert_allclose(host(out.data).astype("float64"), expected.detach().double().numpy(),
+                               rtol=tolerance, atol=tolerance)
+    out.backward(Tensor(on_device(g)))
+    expected.backward(torch.tensor(g))
+    for mine, other in zip(ours, theirs):
+        scale = max(1.0, float(abs(other.grad.double()).max()))
+        np.testing.assert_allclose(host(mine.grad.data).astype("float64"), other.grad.double().numpy(),
+                                   rtol=tolerance * 10, atol=tolerance * 10 * scale)
+
+
+def test_layer_and_group_norm_refuse_as_torch(torch):
+    x = Tensor(np.zeros((2, 4, 3), "float32"))
+    for call in (lambda f, x: f.layer_norm(x, [4]), lambda f, x: f.layer_norm(x, []),
+                 lambda f, x: f.group_norm(x, 3), lambda f, x: f.layer_norm(x, [3], x.new_ones(4) if f is F else
+                                                                            torch.ones(4))):
+        with pytest.raises(RuntimeError) as theirs:
+            call(torch.nn.functional, torch.zeros(2, 4, 3))
+        with pytest.raises(RuntimeError) as ours:
+            call(F, x)
+        assert str(theirs.value).split(",")[0] in str(ours.value)
+    with pytest.raises(TypeError, match="normalized_shape"):
+        F.layer_norm(x, 3.0)
+    with pytest.raises(TypeError):
+        F.layer_norm(Tensor(np.zeros((2, 3), "int64")), [3])
+
+
+def test_layer_and_group_norm_layers_are_torchs(torch):
+    pairs = [(nn.LayerNorm(4), torch.nn.LayerNorm(4)), (nn.LayerNorm([3, 4], bias=False), torch.nn.LayerNorm([3, 4], bias=False)),
+             (nn.LayerNorm(4, elementwise_affine=False), torch.nn.LayerNorm(4, elementwise_affine=False)),
+             (nn.GroupNorm(2, 4), torch.nn.GroupNorm(2, 4)), (nn.GroupNorm(1, 4, affine=False), torch.nn.GroupNorm(1, 4, affine=False))]
+    x = np.random.default_rng(0).standard_normal((2, 4, 3, 4)).astype("float32")
+    for ours, theirs in pairs:
+        assert repr(ours) == repr(theirs)
+        assert {k: tuple(v.shape) for k, v in ours.state_dict().items()} == \
+            {k: tuple(v.shape) for k, v in theirs.state_dict().items()}
+        np.testing.assert_allclose(host(ours(Tensor(on_device(x))).data), theirs(torch.tensor(x)).detach().numpy(),
+                                   rtol=1e-5, atol=1e-5)
+    with pytest.raises(ValueError, match=r"num_channels \(4\) must be divisible by num_groups \(3\)"):
+        nn.GroupNorm(3, 4)

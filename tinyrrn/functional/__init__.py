@@ -19,6 +19,7 @@ from .pointwise_loss import (binary_cross_entropy, binary_cross_entropy_with_log
 from .pool import adaptive_avg_pool2d, adaptive_max_pool2d, avg_pool2d, max_pool2d
 from .reduction import (all, amax, amin, any, argmax, argmin, cumsum, logsumexp, max, mean, min, norm, prod, std, sum,
                         var)  # (norm, the function, takes the name of the module norm.py, whose ops are imported above)
+from .sample_norm import group_norm, layer_norm
 from .shape import (cat, chunk, clone, concat, concatenate, contiguous, expand, expand_as, flatten, flip, gather, getitem,
                     index_select, movedim, narrow, pad, permute, ravel, repeat, reshape, split, squeeze, stack, swapaxes,
                     tile, transpose, unbind, unflatten, unsqueeze, view)
@@ -45,7 +46,7 @@ NN_NOT_HERE = frozenset("""adaptive_avg_pool1d adaptive_avg_pool3d adaptive_max_
     affine_grid alpha_dropout avg_pool1d avg_pool3d bilinear channel_shuffle conv1d conv3d conv_transpose1d
     conv_transpose3d cosine_embedding_loss ctc_loss dropout1d dropout2d dropout3d embedding_bag
     feature_alpha_dropout fold fractional_max_pool2d fractional_max_pool3d gaussian_nll_loss gelu grid_sample
-    group_norm gumbel_softmax hinge_embedding_loss instance_norm interpolate layer_norm local_response_norm
+    gumbel_softmax hinge_embedding_loss instance_norm interpolate local_response_norm
     lp_pool1d lp_pool2d lp_pool3d margin_ranking_loss max_pool1d max_pool3d max_unpool1d max_unpool2d max_unpool3d
     multi_head_attention_forward multi_margin_loss multilabel_margin_loss multilabel_soft_margin_loss pdist
     pixel_shuffle pixel_unshuffle poisson_nll_loss prelu rms_norm rrelu scaled_dot_product_attention

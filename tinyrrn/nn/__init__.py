@@ -5,9 +5,9 @@ from .activation import (CELU, ELU, GLU, SELU, Hardshrink, Hardsigmoid, Hardswis
 from .fused import conv_bn
 from .gru import GRU
 from .layers import (AdaptiveAvgPool2d, AdaptiveMaxPool2d, AvgPool2d, BatchNorm2d, BCELoss, BCEWithLogitsLoss, Conv2d,
-                     ConvTranspose2d, CrossEntropyLoss, Dropout, Embedding, Flatten, HuberLoss, Identity, KLDivLoss,
-                     L1Loss, Linear, LogSoftmax, MaxPool2d, MSELoss, NLLLoss, ReLU, Sigmoid, SmoothL1Loss, Softmax,
-                     Tanh, Unflatten)
+                     ConvTranspose2d, CrossEntropyLoss, Dropout, Embedding, Flatten, GroupNorm, HuberLoss, Identity,
+                     KLDivLoss, L1Loss, LayerNorm, Linear, LogSoftmax, MaxPool2d, MSELoss, NLLLoss, ReLU, Sigmoid,
+                     SmoothL1Loss, Softmax, Tanh, Unflatten)
 from .module import Module, ModuleDict, ModuleList, Parameter, ParameterDict, ParameterList, Sequential
 
 __all__ = ["Module", "Parameter", "Sequential", "ModuleList", "ModuleDict", "ParameterList", "ParameterDict", "Conv2d",
@@ -16,7 +16,7 @@ __all__ = ["Module", "Parameter", "Sequential", "ModuleList", "ModuleDict", "Par
            "Dropout", "GRU", "conv_bn", "init", "AdaptiveMaxPool2d", "Embedding", "MSELoss", "L1Loss", "SmoothL1Loss",
            "HuberLoss", "KLDivLoss", "BCELoss", "BCEWithLogitsLoss", "LeakyReLU", "ELU", "CELU", "SELU", "SiLU", "Mish",
            "Hardsigmoid", "Hardswish", "ReLU6", "Hardtanh", "Threshold", "Softplus", "LogSigmoid", "Softsign",
-           "Tanhshrink", "Hardshrink", "Softshrink", "GLU", "Softmin"]
+           "Tanhshrink", "Hardshrink", "Softshrink", "GLU", "Softmin", "LayerNorm", "GroupNorm"]
 
 _LAYERS = "tinyrrn's layers are those of tinyrrn.nn.__all__ (what the paper's models use)"
 # PyTorch's names that tinyrrn.nn has not, and why or what to use instead
@@ -25,7 +25,7 @@ _NOT_HERE = {"modules": "tinyrrn has no global module hooks (torch.nn.modules.mo
              "functional": "tinyrrn's functional API is tinyrrn.functional (import tinyrrn.functional as F)",
              "utils": "tinyrrn has no torch.nn.utils (gradient clipping, parametrizations, rnn packing)",
              **{name: _LAYERS for name in (
-                 "BatchNorm1d", "BatchNorm3d", "Conv1d", "Conv3d", "LSTM", "RNN", "LayerNorm", "GroupNorm", "GELU",
+                 "BatchNorm1d", "BatchNorm3d", "Conv1d", "Conv3d", "LSTM", "RNN", "GELU",
                  "Dropout2d", "MaxPool1d", "Upsample", "MultiheadAttention", "Transformer")}}
 
 

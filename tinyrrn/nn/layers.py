@@ -596,3 +596,51 @@ class BCEWithLogitsLoss(BCELoss):
 
     def _options(self):
         return {"weight": self.weight, "pos_weight": self.pos_weight}
+
+
+class LayerNorm(Module):
+    """F.layer_norm over the last dimensions, of ``normalized_shape``; with ``elementwise_affine`` a weight (ones)
+    and, unless ``bias=False``, a bias (zeros) of that shape, as PyTorch's."""
+
+    def __init__(self, normalized_shape, eps=1e-5, elementwise_affine=True, bias=True, device=None, dtype=None):
+        super().__init__()
+        check_factory_arguments("LayerNorm", device, dtype)
+        shape = (normalized_shape,) if isinstance(normalized_shape, int) else normalized_shape
+        self.normalized_shape = tuple(integer("LayerNorm", "normalized_shape", size) for size in shape)
+        init.check_shape(self.normalized_shape)
+        self.eps, self.elementwise_affine = eps, elementwise_affine
+        xp = backend.module_for(None)
+        self.register_parameter("weight", Parameter(xp.ones(self.normalized_shape, dtype="float32"))
+                                if elementwise_affine else None)
+        self.register_parameter("bias", Parameter(xp.zeros(self.normalized_shape, dtype="float32"))
+                                if elementwise_affine and bias else None)
+
+    def forward(self, input):
+        return F.layer_norm(input, self.normalized_shape, self.weight, self.bias, self.eps)
+
+    def extra_repr(self):
+        return (f"{self.normalized_shape}, eps={self.eps}, elementwise_affine={self.elementwise_affine}, "
+                f"bias={self.bias is not None}")
+
+
+class GroupNorm(Module):
+    """F.group_norm of ``num_channels`` channels in ``num_groups`` groups; with ``affine`` a weight (ones) and, unless
+    ``bias=False``, a bias (zeros) per channel, as PyTorch's."""
+
+    def __init__(self, num_groups, num_channels, eps=1e-5, affine=True, device=None, dtype=None, *, bias=True):
+        super().__init__()
+        check_factory_arguments("GroupNorm", device, dtype)
+        self.num_groups, self.num_channels = (integer("GroupNorm", name, value) for name, value in
+                                              (("num_groups", num_groups), ("num_channels", num_channels)))
+        if num_groups < 1 or num_channels % num_groups:
+            raise ValueError(f"num_channels ({num_channels}) must be divisible by num_groups ({num_groups})")
+        self.eps, self.affine = eps, affine
+        xp = backend.module_for(None)
+        self.register_parameter("weight", Parameter(xp.ones(num_channels, dtype="float32")) if affine else None)
+        self.register_parameter("bias", Parameter(xp.zeros(num_channels, dtype="float32")) if affine and bias else None)
+
+    def forward(self, input):
+        return F.group_norm(input, self.num_groups, self.weight, self.bias, self.eps)
+
+    def extra_repr(self):
+        return f"{self.num_groups}, {self.num_channels}, eps={self.eps}, affine={self.affine}, bias={self.bias is not None}"
