@@ -23,6 +23,7 @@ from .sample_norm import group_norm, layer_norm
 from .shape import (cat, chunk, clone, concat, concatenate, contiguous, expand, expand_as, flatten, flip, gather, getitem,
                     index_select, movedim, narrow, pad, permute, ravel, repeat, reshape, split, squeeze, stack, swapaxes,
                     tile, transpose, unbind, unflatten, unsqueeze, view)
+from .special import erf, erfc, gelu
 
 moveaxis, sgn = movedim, sign  # PyTorch's other names (sgn is sign for real tensors)
 absolute, negative, multiply, divide, true_divide, subtract = abs, neg, mul, div, div, sub
@@ -34,7 +35,7 @@ NOT_HERE = frozenset("""cumprod cummax cummin std_mean var_mean einsum tensordot
     take_along_dim nonzero argwhere roll rot90 diff sort argsort topk kthvalue median nanmedian mode unique
     unique_consecutive count_nonzero bincount histc searchsorted bucketize triu tril diag diagonal diag_embed trace
     exp2 log2 log10 frac fmod fmin fmax float_power nan_to_num lerp hypot sin cos tan asin acos atan atan2 sinh cosh
-    asinh acosh atanh erf erfc erfinv sinc logit xlogy logaddexp logcumsumexp allclose isclose nansum nanmean
+    asinh acosh atanh erfinv sinc logit xlogy logaddexp logcumsumexp allclose isclose nansum nanmean
     aminmax chain_matmul block_diag cartesian_prod combinations meshgrid broadcast_tensors broadcast_to
     atleast_1d atleast_2d atleast_3d hstack vstack dstack column_stack row_stack hsplit vsplit dsplit tensor_split
     t adjoint select index_reduce clamp_ abs_ neg_ sqrt_ exp_ log_ sigmoid_ tanh_ fill_ zero_ zeros_like ones_like
@@ -45,7 +46,7 @@ NOT_HERE = frozenset("""cumprod cummax cummin std_mean var_mean einsum tensordot
 NN_NOT_HERE = frozenset("""adaptive_avg_pool1d adaptive_avg_pool3d adaptive_max_pool1d adaptive_max_pool3d
     affine_grid alpha_dropout avg_pool1d avg_pool3d bilinear channel_shuffle conv1d conv3d conv_transpose1d
     conv_transpose3d cosine_embedding_loss ctc_loss dropout1d dropout2d dropout3d embedding_bag
-    feature_alpha_dropout fold fractional_max_pool2d fractional_max_pool3d gaussian_nll_loss gelu grid_sample
+    feature_alpha_dropout fold fractional_max_pool2d fractional_max_pool3d gaussian_nll_loss grid_sample
     gumbel_softmax hinge_embedding_loss instance_norm interpolate local_response_norm
     lp_pool1d lp_pool2d lp_pool3d margin_ranking_loss max_pool1d max_pool3d max_unpool1d max_unpool2d max_unpool3d
     multi_head_attention_forward multi_margin_loss multilabel_margin_loss multilabel_soft_margin_loss pdist

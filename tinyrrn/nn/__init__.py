@@ -1,6 +1,6 @@
 """Layers and models built from tinyrrn.functional, with PyTorch's names."""
 from . import init
-from .activation import (CELU, ELU, GLU, SELU, Hardshrink, Hardsigmoid, Hardswish, Hardtanh, LeakyReLU, LogSigmoid, Mish,
+from .activation import (CELU, ELU, GELU, GLU, SELU, Hardshrink, Hardsigmoid, Hardswish, Hardtanh, LeakyReLU, LogSigmoid, Mish,
                          ReLU6, SiLU, Softmin, Softplus, Softshrink, Softsign, Tanhshrink, Threshold)
 from .fused import conv_bn
 from .gru import GRU
@@ -16,7 +16,7 @@ __all__ = ["Module", "Parameter", "Sequential", "ModuleList", "ModuleDict", "Par
            "Dropout", "GRU", "conv_bn", "init", "AdaptiveMaxPool2d", "Embedding", "MSELoss", "L1Loss", "SmoothL1Loss",
            "HuberLoss", "KLDivLoss", "BCELoss", "BCEWithLogitsLoss", "LeakyReLU", "ELU", "CELU", "SELU", "SiLU", "Mish",
            "Hardsigmoid", "Hardswish", "ReLU6", "Hardtanh", "Threshold", "Softplus", "LogSigmoid", "Softsign",
-           "Tanhshrink", "Hardshrink", "Softshrink", "GLU", "Softmin", "LayerNorm", "GroupNorm"]
+           "Tanhshrink", "Hardshrink", "Softshrink", "GLU", "Softmin", "LayerNorm", "GroupNorm", "GELU"]
 
 _LAYERS = "tinyrrn's layers are those of tinyrrn.nn.__all__ (what the paper's models use)"
 # PyTorch's names that tinyrrn.nn has not, and why or what to use instead
@@ -25,7 +25,7 @@ _NOT_HERE = {"modules": "tinyrrn has no global module hooks (torch.nn.modules.mo
              "functional": "tinyrrn's functional API is tinyrrn.functional (import tinyrrn.functional as F)",
              "utils": "tinyrrn has no torch.nn.utils (gradient clipping, parametrizations, rnn packing)",
              **{name: _LAYERS for name in (
-                 "BatchNorm1d", "BatchNorm3d", "Conv1d", "Conv3d", "LSTM", "RNN", "GELU",
+                 "BatchNorm1d", "BatchNorm3d", "Conv1d", "Conv3d", "LSTM", "RNN",
                  "Dropout2d", "MaxPool1d", "Upsample", "MultiheadAttention", "Transformer")}}
 
 

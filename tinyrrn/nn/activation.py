@@ -90,6 +90,13 @@ class Softplus(_Activation):
     function, settings, shown = F.softplus, (("beta", 1.0), ("threshold", 20.0)), ("beta", "threshold")
 
 
+class GELU(_Activation):
+    function, settings = F.gelu, (("approximate", "none"),)
+
+    def extra_repr(self):
+        return f"approximate={self.approximate!r}"  # PyTorch's: the approximation, quoted
+
+
 class LogSigmoid(_Activation):
     function = F.logsigmoid
 
