@@ -888,6 +888,18 @@ def test_evaluate_never_mixes_up_reports(finished, tiny_data, tmp_path, capsys):
     assert "selected_by" not in rewritten and rewritten.get("epoch") != 99
 
 
+def test_evaluate_of_a_run_reproduces_its_training_report_bit_for_bit(finished, tmp_path):
+    """Without --batch, a run is evaluated in batches of its training --batch, as training evaluated it: a
+    chunk's probabilities depend on the batch's size in their last bits (with 16 they differed)."""
+    out = str(tmp_path / "again")
+    assert evaluation.main([finished, "--out", out, "--workers", "0"]) == 0
+    for name in ("predictions.csv", "per_class.csv", "confusion.csv"):
+        assert open(os.path.join(out, name)).read() == open(os.path.join(finished, "eval", name)).read(), name
+    again, trained = (json.load(open(os.path.join(folder, "metrics.json"))) for folder in (out, os.path.join(finished, "eval")))
+    assert {k: again[k] for k in ("video_error", "top1", "top5", "clip_accuracy", "weights_digest")} == \
+        {k: trained[k] for k in ("video_error", "top1", "top5", "clip_accuracy", "weights_digest")}
+
+
 # -- 9. weights: check everything, then assign ----------------------------------------------------------
 def test_an_unexpected_key_leaves_the_backbone_unchanged(tmp_path):
     state = resnet_small(num_classes=4).state_dict()
