@@ -5,6 +5,7 @@ full disk), a lost best.npz, contained paths, corrupt headers, empty and duplica
 weight loading, one-line errors.
 """
 import contextlib
+import csv
 import datetime
 import errno
 import json
@@ -898,6 +899,19 @@ def test_evaluate_of_a_run_reproduces_its_training_report_bit_for_bit(finished, 
     again, trained = (json.load(open(os.path.join(folder, "metrics.json"))) for folder in (out, os.path.join(finished, "eval")))
     assert {k: again[k] for k in ("video_error", "top1", "top5", "clip_accuracy", "weights_digest")} == \
         {k: trained[k] for k in ("video_error", "top1", "top5", "clip_accuracy", "weights_digest")}
+
+
+def test_predict_names_its_checkpoint_and_digest_and_agrees_with_the_runs_predictions(finished, tiny_data, capsys):
+    """Of a run directory, predict says which checkpoint it read (best.npz) and its weights' digest, that of the
+    run's report; on each test video its class is the one of the report's predictions.csv."""
+    report = json.load(open(os.path.join(finished, "eval", "metrics.json")))
+    with open(os.path.join(finished, "eval", "predictions.csv"), newline="") as rows:
+        for row in list(csv.DictReader(rows))[:2]:
+            assert prediction.main([os.path.join(tiny_data, row["video"]), "--checkpoint", finished, "--top", "1"]) == 0
+            header, top = capsys.readouterr().out.splitlines()
+            assert header.endswith(f"checkpoint {os.path.join(finished, 'best.npz')} "
+                                   f"(weights digest {report['weights_digest']})"), header
+            assert top.split()[1] == row["predicted_class"]
 
 
 # -- 9. weights: check everything, then assign ----------------------------------------------------------
