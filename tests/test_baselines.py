@@ -343,6 +343,19 @@ def test_baseline_refuses_an_out_folder_of_another_command_and_touches_nothing(t
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before
 
 
+def test_more_val_groups_than_the_training_list_allows_is_a_usage_error_that_keeps_the_run(tmp_path, rng, capsys):
+    """--val-groups N with N at least the training list's groups names the flag (exit status 2, as train's), and
+    the earlier run in --out is kept whole (it was exit status 1, a failure at run time)."""
+    folder = write_features(tmp_path / "f", order_set(rng, 8), order_set(rng, 4))
+    out = str(tmp_path / "run")
+    baseline.run(folder, "avgpool", out_dir=out, epochs=1, val_groups=0)
+    before, _ = sorted(os.listdir(out)), capsys.readouterr()
+    assert baseline.main(["--features", folder, "--out", out, "--epochs", "1", "--val-groups", "99"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "--val-groups 99: the training list has" in err and len(err.splitlines()) == 1
+    assert sorted(os.listdir(out)) == before and json.load(open(os.path.join(out, "config.json")))["val_groups"] == 0
+
+
 def test_a_baseline_folder_in_use_is_refused_and_a_failed_new_one_is_removed(tmp_path, rng):
     folder = write_features(tmp_path / "f", order_set(rng, 8), order_set(rng, 4))
     out = str(tmp_path / "run")
