@@ -914,6 +914,21 @@ def test_predict_names_its_checkpoint_and_digest_and_agrees_with_the_runs_predic
             assert top.split()[1] == row["predicted_class"]
 
 
+@pytest.mark.parametrize("change, says", [
+    (lambda arrays, saved: ({**arrays, "model/backbone.fc.bias": arrays["model/backbone.fc.bias"] + 1}, saved),
+     r"its model's weights \(digest \w+\) are not those it was written with \(digest \w+\)"),
+    (lambda arrays, saved: (arrays, {**saved, "classes": [saved["classes"][0]] * len(saved["classes"])}),
+     r"its metadata's 'classes' names '\w+' twice")], ids=["weights changed", "a class named twice"])
+def test_a_checkpoint_changed_since_it_was_written_is_refused_not_used(finished, tiny_data, tmp_path, change, says,
+                                                                       capsys):
+    """Its weights no longer those its digest records, or a class named twice: predict answered with them."""
+    path = str(tmp_path / "changed.npz")
+    checkpoint.save(path, *change(*checkpoint.load(os.path.join(finished, "best.npz"))))
+    video = os.path.join(tiny_data, "Grow", "v_Grow_g01_c01.avi")
+    assert prediction.main([video, "--checkpoint", path]) == 1
+    assert re.fullmatch(rf"error: {re.escape(path)}: {says}.*", one_error_line(capsys))
+
+
 # -- 9. weights: check everything, then assign ----------------------------------------------------------
 def test_an_unexpected_key_leaves_the_backbone_unchanged(tmp_path):
     state = resnet_small(num_classes=4).state_dict()
@@ -1468,8 +1483,13 @@ def folder_bytes(folder):
             for d, _, names in os.walk(folder) for n in names}
 
 
+def model_digest_of(arrays):
+    """The digest a checkpoint of ``arrays`` records for its model's weights."""
+    return checkpoint.weights_digest(checkpoint.prefixed(arrays, "model"))
+
+
 def model_digest(path):
-    return checkpoint.weights_digest(checkpoint.prefixed(checkpoint.load(path)[0], "model"))
+    return model_digest_of(checkpoint.load(path)[0])
 
 
 def test_resume_of_a_run_without_its_checkpoint_is_refused_and_touches_nothing(run, capsys):
@@ -1521,7 +1541,7 @@ def test_a_stale_best_npz_is_detected_by_its_digest_and_written_again(run, capsy
     arrays, saved = checkpoint.load(best)
     name = next(k for k in arrays if k.startswith("model/") and arrays[k].dtype.kind == "f")
     arrays[name] = arrays[name] + 1  # another trajectory's epoch 2
-    checkpoint.save(best, arrays, {**saved, "epoch": 2})
+    checkpoint.save(best, arrays, {**saved, "epoch": 2, "digest": model_digest_of(arrays)})
     capsys.readouterr()
     assert training.main(["--resume", run, "--epochs", "2", "--lr", "0.0003"]) == 0
     assert re.search(rf"warning: {best}: holds the weights of epoch 2 \(update \d+\), not those of the selected epoch "
@@ -1541,7 +1561,8 @@ def test_evaluate_and_predict_refuse_a_best_npz_its_run_did_not_select(run, tiny
     best = os.path.join(run, "best.npz")
     arrays, saved = checkpoint.load(best)
     name = next(k for k in arrays if k.startswith("model/") and arrays[k].dtype.kind == "f")
-    checkpoint.save(best, {**arrays, name: arrays[name] + 1}, {**saved, "epoch": 2})
+    arrays[name] = arrays[name] + 1  # another epoch's best.npz, written whole
+    checkpoint.save(best, arrays, {**saved, "epoch": 2, "digest": model_digest_of(arrays)})
     before = folder_bytes(run)
     says = (f"error: {best}: holds other weights than the selected epoch 1 that {run}/checkpoint.npz records (left "
             f"by a run stopped between writing the two, or replaced since); resume the run, which selects its epoch "
@@ -1704,7 +1725,7 @@ def test_a_negative_running_variance_or_non_finite_probabilities_are_refused(fin
         checkpoint.load(str(tmp_path / "negative.npz"))
     huge = {**arrays, "model/backbone.fc.weight": numpy.full_like(arrays["model/backbone.fc.weight"], 3e38)}
     path = str(tmp_path / "huge.npz")
-    checkpoint.save(path, huge, saved)
+    checkpoint.save(path, huge, {**saved, "digest": model_digest_of(huge)})  # as written by a run that diverged
     video = os.path.join(tiny_data, "Grow", "v_Grow_g01_c01.avi")
     for command in (lambda: prediction.main([video, "--checkpoint", path]),
                     lambda: evaluation.main([path, "--workers", "0"])):
@@ -1792,9 +1813,9 @@ def test_evaluate_reports_the_best_npz_there_once_it_holds_the_run(run, monkeypa
     def training_wrote_best_first(lock):
         if lock.run_dir == run and not os.path.exists(os.path.join(run, "newer")):  # as training: checkpoint.npz first
             last, last_meta = checkpoint.load(os.path.join(run, "checkpoint.npz"))
-            digest = checkpoint.weights_digest(checkpoint.prefixed(newer, "model"))
+            digest = model_digest_of(newer)
             checkpoint.save(os.path.join(run, "checkpoint.npz"), last, {**last_meta, "best_digest": digest})
-            checkpoint.save(os.path.join(run, "best.npz"), newer, saved)
+            checkpoint.save(os.path.join(run, "best.npz"), newer, {**saved, "digest": digest})
             open(os.path.join(run, "newer"), "w").close()
         acquire(lock)
     monkeypatch.setattr(rundir.RunLock, "acquire", training_wrote_best_first)
