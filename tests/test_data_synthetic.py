@@ -194,6 +194,10 @@ def test_the_command_never_writes_into_a_folder_holding_files_and_a_dataset_appe
     assert synthetic.main([str(tmp_path / "mine"), *small]) == 2
     assert capsys.readouterr().err.startswith(f"error: {tmp_path / 'mine'}: holds files already")
     assert os.listdir(tmp_path / "mine") == ["notes.txt"]
+    assert synthetic.main([str(tmp_path / "mine" / "notes.txt"), *small]) == 2  # a file: said so, not "holds files"
+    assert capsys.readouterr().err == (f"error: {tmp_path / 'mine' / 'notes.txt'}: a file (or a link to nothing), not a "
+                                       "folder to write the dataset into; name a new or empty folder\n")
+    assert (tmp_path / "mine" / "notes.txt").read_text() == "kept"
     (tmp_path / "empty").mkdir()
     assert synthetic.main([str(tmp_path / "empty"), *small]) == 0
     assert len(os.listdir(tmp_path / "empty" / "ucfTrainTestlist")) == 7

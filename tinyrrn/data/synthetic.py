@@ -286,7 +286,10 @@ def main(argv=None):
     _check(f"--classes {args.classes}", class_names, args.classes)
     _check(f"--frames {args.frames[0]}-{args.frames[1]}", _frame_counts, args.frames, args.every)
     out = args.out_dir
-    if os.path.lexists(out) and (not os.path.isdir(out) or os.listdir(out)):
+    if os.path.lexists(out) and not os.path.isdir(out):
+        raise UsageError(f"{out}: a file (or a link to nothing), not a folder to write the dataset into; name a new "
+                         "or empty folder")
+    if os.path.isdir(out) and os.listdir(out):
         raise UsageError(f"{out}: holds files already: the videos and split lists would be written over or mixed "
                          "with them; name a new or empty folder")
     if file_in_the_way(out):  # os.makedirs said only 'File exists'
