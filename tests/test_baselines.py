@@ -286,7 +286,7 @@ def test_extraction_writes_one_array_per_video_and_resumes(tiny_data, tmp_path):
         features.extract(config, resnet_small(num_classes=4), "layer3", out, "random", batch=16)
 
 
-def test_features_command_line_with_a_weights_file(tiny_data, tmp_path):
+def test_features_command_line_with_a_weights_file(tiny_data, tmp_path, capsys):
     weights = str(tmp_path / "small.npz")
     save_npz(resnet_small(), weights)
     out = str(tmp_path / "cli")
@@ -295,6 +295,12 @@ def test_features_command_line_with_a_weights_file(tiny_data, tmp_path):
                           "--cache-dir", str(tmp_path / "cache")]) == 0
     index = features.read_index(out)
     assert index["complete"] and index["weights"] == os.path.abspath(weights)
+    before, _ = open(os.path.join(out, "index.json")).read(), capsys.readouterr()
+    # an --out of features made otherwise: a usage error naming it (exit status 2, as evaluate's --out of another
+    # report), the folder kept as it was (it was exit status 1)
+    assert features.main(features_args(tiny_data, out, weights, tmp_path) + ["--layer", "layer3"]) == 2
+    assert capsys.readouterr().err.startswith(f"error: {out} holds features made with other settings (layer: ")
+    assert open(os.path.join(out, "index.json")).read() == before
     assert baseline.main(["--features", out, "--model", "gru", "--epochs", "1", "--out", str(tmp_path / "b")]) == 0
     assert os.path.isfile(tmp_path / "b" / "eval" / "metrics.json")
 
