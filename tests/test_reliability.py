@@ -1986,7 +1986,7 @@ def test_a_report_rewritten_on_a_full_disk_leaves_no_old_figures_beside_new_tabl
     assert not (tmp_path / "metrics.json").exists() and evaluation.read_report(str(tmp_path)) is None  # ... no report
 
 
-@pytest.mark.parametrize("value", ["abc", "0", "1.5", "-2"])
+@pytest.mark.parametrize("value", ["abc", "0", "1.5", "-2", "\u00b2"])  # '²'.isdigit(), but int('²') failed unnamed
 def test_a_bad_tinyrrn_threads_is_one_line_naming_the_variable_not_a_flag_never_given(value, monkeypatch, capsys):
     monkeypatch.setenv("TINYRRN_THREADS", value)
     assert prediction.main(["v.avi", "--checkpoint", "run"]) == cli.EXIT_USAGE

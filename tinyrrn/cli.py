@@ -269,8 +269,9 @@ def launched_size(environ=None):
     """The number of ranks an MPI launcher started (1 when not launched by one)."""
     environ = os.environ if environ is None else environ
     for name in SIZE_VARIABLES:
-        if environ.get(name, "").isdigit():
-            return int(environ[name])
+        value = environ.get(name, "")
+        if value.isascii() and value.isdigit():  # ('²'.isdigit(), but int('²') fails)
+            return int(value)
     return 1
 
 
