@@ -128,7 +128,11 @@ def test_render_reversal_and_cli_help():
     (["--groups", "2"], "error: argument --groups: '2': must be an integer of at least 3"),
     (["--classes", "3"], "error: --classes 3: classes must be even, 2 to 12, got 3"),
     (["--frames", "42-45"], "error: --frames 42-45: frames range 42-45 holds no count of the form 10*m+1"),
-], ids=["every 0", "every -1", "seed -1", "groups 2", "classes 3", "frames"])
+    # a traceback (MemoryError) and a check of the range that never ended
+    (["--size", "100000x100000"], "error: argument --size: --size '100000x100000': both numbers must be at most 1024"),
+    (["--frames", "1-99999999999999999999"], "error: argument --frames: --frames '1-99999999999999999999': both "
+                                             "numbers must be at most 2000"),
+], ids=["every 0", "every -1", "seed -1", "groups 2", "classes 3", "frames", "size too large", "frames too many"])
 def test_command_line_value_errors_are_usage_errors_naming_the_flag(tmp_path, capsys, args, says):
     from tinyrrn.data import synthetic
     out = tmp_path / "never"
