@@ -362,6 +362,20 @@ def test_more_val_groups_than_the_training_list_allows_is_a_usage_error_that_kee
     assert sorted(os.listdir(out)) == before and json.load(open(os.path.join(out, "config.json")))["val_groups"] == 0
 
 
+def test_running_out_of_memory_is_one_error_line_and_leaves_no_new_folder(tmp_path, rng, monkeypatch, capsys):
+    """--model gru --hidden 10000000000 asks NumPy for 14 TiB: a MemoryError traceback, now one line (status 1)."""
+    folder = write_features(tmp_path / "f", order_set(rng, 8), order_set(rng, 4))
+
+    def too_large(*args, **kwargs):
+        raise MemoryError("Unable to allocate 14.0 TiB for an array with shape (30000000000, 64) and data type float64")
+    monkeypatch.setattr(baseline, "fit", too_large)
+    out = tmp_path / "run"
+    assert baseline.main(["--features", folder, "--out", str(out), "--val-groups", "0"]) == 1
+    assert capsys.readouterr().err == ("error: out of memory: Unable to allocate 14.0 TiB for an array with shape "
+                                       "(30000000000, 64) and data type float64\n")
+    assert not out.exists()
+
+
 def test_a_baseline_folder_in_use_is_refused_and_a_failed_new_one_is_removed(tmp_path, rng):
     folder = write_features(tmp_path / "f", order_set(rng, 8), order_set(rng, 4))
     out = str(tmp_path / "run")
