@@ -286,7 +286,7 @@ def test_extraction_writes_one_array_per_video_and_resumes(tiny_data, tmp_path):
         features.extract(config, resnet_small(num_classes=4), "layer3", out, "random", batch=16)
 
 
-def test_features_command_line_with_a_weights_file(tiny_data, tmp_path):
+def test_features_command_line_with_a_weights_file(tiny_data, tmp_path, capsys):
     weights = str(tmp_path / "small.npz")
     save_npz(resnet_small(), weights)
     out = str(tmp_path / "cli")
@@ -295,6 +295,12 @@ def test_features_command_line_with_a_weights_file(tiny_data, tmp_path):
                           "--cache-dir", str(tmp_path / "cache")]) == 0
     index = features.read_index(out)
     assert index["complete"] and index["weights"] == os.path.abspath(weights)
+    before, _ = open(os.path.join(out, "index.json")).read(), capsys.readouterr()
+    # an --out of features made otherwise: a usage error naming it (exit status 2, as evaluate's --out of another
+    # report), the folder kept as it was (it was exit status 1)
+    assert features.main(features_args(tiny_data, out, weights, tmp_path) + ["--layer", "layer3"]) == 2
+    assert capsys.readouterr().err.startswith(f"error: {out} holds features made with other settings (layer: ")
+    assert open(os.path.join(out, "index.json")).read() == before
     assert baseline.main(["--features", out, "--model", "gru", "--epochs", "1", "--out", str(tmp_path / "b")]) == 0
     assert os.path.isfile(tmp_path / "b" / "eval" / "metrics.json")
 
@@ -341,6 +347,33 @@ def test_baseline_refuses_an_out_folder_of_another_command_and_touches_nothing(t
     assert baseline.main(["--features", folder, "--out", str(out), "--epochs", "1", "--val-groups", "0"]) == 2
     assert f"error: --out {out}: holds another command's output ({found})" in capsys.readouterr().err
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+
+
+def test_more_val_groups_than_the_training_list_allows_is_a_usage_error_that_keeps_the_run(tmp_path, rng, capsys):
+    """--val-groups N with N at least the training list's groups names the flag (exit status 2, as train's), and
+    the earlier run in --out is kept whole (it was exit status 1, a failure at run time)."""
+    folder = write_features(tmp_path / "f", order_set(rng, 8), order_set(rng, 4))
+    out = str(tmp_path / "run")
+    baseline.run(folder, "avgpool", out_dir=out, epochs=1, val_groups=0)
+    before, _ = sorted(os.listdir(out)), capsys.readouterr()
+    assert baseline.main(["--features", folder, "--out", out, "--epochs", "1", "--val-groups", "99"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "--val-groups 99: the training list has" in err and len(err.splitlines()) == 1
+    assert sorted(os.listdir(out)) == before and json.load(open(os.path.join(out, "config.json")))["val_groups"] == 0
+
+
+def test_running_out_of_memory_is_one_error_line_and_leaves_no_new_folder(tmp_path, rng, monkeypatch, capsys):
+    """--model gru --hidden 10000000000 asks NumPy for 14 TiB: a MemoryError traceback, now one line (status 1)."""
+    folder = write_features(tmp_path / "f", order_set(rng, 8), order_set(rng, 4))
+
+    def too_large(*args, **kwargs):
+        raise MemoryError("Unable to allocate 14.0 TiB for an array with shape (30000000000, 64) and data type float64")
+    monkeypatch.setattr(baseline, "fit", too_large)
+    out = tmp_path / "run"
+    assert baseline.main(["--features", folder, "--out", str(out), "--val-groups", "0"]) == 1
+    assert capsys.readouterr().err == ("error: out of memory: Unable to allocate 14.0 TiB for an array with shape "
+                                       "(30000000000, 64) and data type float64\n")
+    assert not out.exists()
 
 
 def test_a_baseline_folder_in_use_is_refused_and_a_failed_new_one_is_removed(tmp_path, rng):

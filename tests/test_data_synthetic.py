@@ -128,7 +128,11 @@ def test_render_reversal_and_cli_help():
     (["--groups", "2"], "error: argument --groups: '2': must be an integer of at least 3"),
     (["--classes", "3"], "error: --classes 3: classes must be even, 2 to 12, got 3"),
     (["--frames", "42-45"], "error: --frames 42-45: frames range 42-45 holds no count of the form 10*m+1"),
-], ids=["every 0", "every -1", "seed -1", "groups 2", "classes 3", "frames"])
+    # a traceback (MemoryError) and a check of the range that never ended
+    (["--size", "100000x100000"], "error: argument --size: --size '100000x100000': both numbers must be at most 1024"),
+    (["--frames", "1-99999999999999999999"], "error: argument --frames: --frames '1-99999999999999999999': both "
+                                             "numbers must be at most 2000"),
+], ids=["every 0", "every -1", "seed -1", "groups 2", "classes 3", "frames", "size too large", "frames too many"])
 def test_command_line_value_errors_are_usage_errors_naming_the_flag(tmp_path, capsys, args, says):
     from tinyrrn.data import synthetic
     out = tmp_path / "never"
@@ -194,6 +198,10 @@ def test_the_command_never_writes_into_a_folder_holding_files_and_a_dataset_appe
     assert synthetic.main([str(tmp_path / "mine"), *small]) == 2
     assert capsys.readouterr().err.startswith(f"error: {tmp_path / 'mine'}: holds files already")
     assert os.listdir(tmp_path / "mine") == ["notes.txt"]
+    assert synthetic.main([str(tmp_path / "mine" / "notes.txt"), *small]) == 2  # a file: said so, not "holds files"
+    assert capsys.readouterr().err == (f"error: {tmp_path / 'mine' / 'notes.txt'}: a file (or a link to nothing), not a "
+                                       "folder to write the dataset into; name a new or empty folder\n")
+    assert (tmp_path / "mine" / "notes.txt").read_text() == "kept"
     (tmp_path / "empty").mkdir()
     assert synthetic.main([str(tmp_path / "empty"), *small]) == 0
     assert len(os.listdir(tmp_path / "empty" / "ucfTrainTestlist")) == 7

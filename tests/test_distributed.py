@@ -174,6 +174,7 @@ def test_a_distributed_launch_without_mpi4py_says_what_to_install(monkeypatch):
     with pytest.raises(parallel.DistributedError, match=r"2 MPI ranks.*pip install \"tinyrrn\[dist\]\""):
         parallel.init()
     monkeypatch.delenv("PMI_SIZE")
+    assert parallel.launched_size({"PMI_SIZE": "\u00b2"}) == 1  # '²'.isdigit(), but no count (int('²') failed)
     assert isinstance(parallel.init(), parallel.Communicator)  # a plain run needs no MPI
     assert training.main(["--distributed", "--epochs", "0"]) == 2  # the error, not a traceback
 

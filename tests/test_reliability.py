@@ -5,6 +5,7 @@ full disk), a lost best.npz, contained paths, corrupt headers, empty and duplica
 weight loading, one-line errors.
 """
 import contextlib
+import csv
 import datetime
 import errno
 import json
@@ -888,6 +889,46 @@ def test_evaluate_never_mixes_up_reports(finished, tiny_data, tmp_path, capsys):
     assert "selected_by" not in rewritten and rewritten.get("epoch") != 99
 
 
+def test_evaluate_of_a_run_reproduces_its_training_report_bit_for_bit(finished, tmp_path):
+    """Without --batch, a run is evaluated in batches of its training --batch, as training evaluated it: a
+    chunk's probabilities depend on the batch's size in their last bits (with 16 they differed)."""
+    out = str(tmp_path / "again")
+    assert evaluation.main([finished, "--out", out, "--workers", "0"]) == 0
+    for name in ("predictions.csv", "per_class.csv", "confusion.csv"):
+        assert open(os.path.join(out, name)).read() == open(os.path.join(finished, "eval", name)).read(), name
+    again, trained = (json.load(open(os.path.join(folder, "metrics.json"))) for folder in (out, os.path.join(finished, "eval")))
+    assert {k: again[k] for k in ("video_error", "top1", "top5", "clip_accuracy", "weights_digest")} == \
+        {k: trained[k] for k in ("video_error", "top1", "top5", "clip_accuracy", "weights_digest")}
+
+
+def test_predict_names_its_checkpoint_and_digest_and_agrees_with_the_runs_predictions(finished, tiny_data, capsys):
+    """Of a run directory, predict says which checkpoint it read (best.npz) and its weights' digest, that of the
+    run's report; on each test video its class is the one of the report's predictions.csv."""
+    report = json.load(open(os.path.join(finished, "eval", "metrics.json")))
+    with open(os.path.join(finished, "eval", "predictions.csv"), newline="") as rows:
+        for row in list(csv.DictReader(rows))[:2]:
+            assert prediction.main([os.path.join(tiny_data, row["video"]), "--checkpoint", finished, "--top", "1"]) == 0
+            header, top = capsys.readouterr().out.splitlines()
+            assert header.endswith(f"checkpoint {os.path.join(finished, 'best.npz')} "
+                                   f"(weights digest {report['weights_digest']})"), header
+            assert top.split()[1] == row["predicted_class"]
+
+
+@pytest.mark.parametrize("change, says", [
+    (lambda arrays, saved: ({**arrays, "model/backbone.fc.bias": arrays["model/backbone.fc.bias"] + 1}, saved),
+     r"its model's weights \(digest \w+\) are not those it was written with \(digest \w+\)"),
+    (lambda arrays, saved: (arrays, {**saved, "classes": [saved["classes"][0]] * len(saved["classes"])}),
+     r"its metadata's 'classes' names '\w+' twice")], ids=["weights changed", "a class named twice"])
+def test_a_checkpoint_changed_since_it_was_written_is_refused_not_used(finished, tiny_data, tmp_path, change, says,
+                                                                       capsys):
+    """Its weights no longer those its digest records, or a class named twice: predict answered with them."""
+    path = str(tmp_path / "changed.npz")
+    checkpoint.save(path, *change(*checkpoint.load(os.path.join(finished, "best.npz"))))
+    video = os.path.join(tiny_data, "Grow", "v_Grow_g01_c01.avi")
+    assert prediction.main([video, "--checkpoint", path]) == 1
+    assert re.fullmatch(rf"error: {re.escape(path)}: {says}.*", one_error_line(capsys))
+
+
 # -- 9. weights: check everything, then assign ----------------------------------------------------------
 def test_an_unexpected_key_leaves_the_backbone_unchanged(tmp_path):
     state = resnet_small(num_classes=4).state_dict()
@@ -1442,8 +1483,13 @@ def folder_bytes(folder):
             for d, _, names in os.walk(folder) for n in names}
 
 
+def model_digest_of(arrays):
+    """The digest a checkpoint of ``arrays`` records for its model's weights."""
+    return checkpoint.weights_digest(checkpoint.prefixed(arrays, "model"))
+
+
 def model_digest(path):
-    return checkpoint.weights_digest(checkpoint.prefixed(checkpoint.load(path)[0], "model"))
+    return model_digest_of(checkpoint.load(path)[0])
 
 
 def test_resume_of_a_run_without_its_checkpoint_is_refused_and_touches_nothing(run, capsys):
@@ -1495,7 +1541,7 @@ def test_a_stale_best_npz_is_detected_by_its_digest_and_written_again(run, capsy
     arrays, saved = checkpoint.load(best)
     name = next(k for k in arrays if k.startswith("model/") and arrays[k].dtype.kind == "f")
     arrays[name] = arrays[name] + 1  # another trajectory's epoch 2
-    checkpoint.save(best, arrays, {**saved, "epoch": 2})
+    checkpoint.save(best, arrays, {**saved, "epoch": 2, "digest": model_digest_of(arrays)})
     capsys.readouterr()
     assert training.main(["--resume", run, "--epochs", "2", "--lr", "0.0003"]) == 0
     assert re.search(rf"warning: {best}: holds the weights of epoch 2 \(update \d+\), not those of the selected epoch "
@@ -1515,7 +1561,8 @@ def test_evaluate_and_predict_refuse_a_best_npz_its_run_did_not_select(run, tiny
     best = os.path.join(run, "best.npz")
     arrays, saved = checkpoint.load(best)
     name = next(k for k in arrays if k.startswith("model/") and arrays[k].dtype.kind == "f")
-    checkpoint.save(best, {**arrays, name: arrays[name] + 1}, {**saved, "epoch": 2})
+    arrays[name] = arrays[name] + 1  # another epoch's best.npz, written whole
+    checkpoint.save(best, arrays, {**saved, "epoch": 2, "digest": model_digest_of(arrays)})
     before = folder_bytes(run)
     says = (f"error: {best}: holds other weights than the selected epoch 1 that {run}/checkpoint.npz records (left "
             f"by a run stopped between writing the two, or replaced since); resume the run, which selects its epoch "
@@ -1678,7 +1725,7 @@ def test_a_negative_running_variance_or_non_finite_probabilities_are_refused(fin
         checkpoint.load(str(tmp_path / "negative.npz"))
     huge = {**arrays, "model/backbone.fc.weight": numpy.full_like(arrays["model/backbone.fc.weight"], 3e38)}
     path = str(tmp_path / "huge.npz")
-    checkpoint.save(path, huge, saved)
+    checkpoint.save(path, huge, {**saved, "digest": model_digest_of(huge)})  # as written by a run that diverged
     video = os.path.join(tiny_data, "Grow", "v_Grow_g01_c01.avi")
     for command in (lambda: prediction.main([video, "--checkpoint", path]),
                     lambda: evaluation.main([path, "--workers", "0"])):
@@ -1766,9 +1813,9 @@ def test_evaluate_reports_the_best_npz_there_once_it_holds_the_run(run, monkeypa
     def training_wrote_best_first(lock):
         if lock.run_dir == run and not os.path.exists(os.path.join(run, "newer")):  # as training: checkpoint.npz first
             last, last_meta = checkpoint.load(os.path.join(run, "checkpoint.npz"))
-            digest = checkpoint.weights_digest(checkpoint.prefixed(newer, "model"))
+            digest = model_digest_of(newer)
             checkpoint.save(os.path.join(run, "checkpoint.npz"), last, {**last_meta, "best_digest": digest})
-            checkpoint.save(os.path.join(run, "best.npz"), newer, saved)
+            checkpoint.save(os.path.join(run, "best.npz"), newer, {**saved, "digest": digest})
             open(os.path.join(run, "newer"), "w").close()
         acquire(lock)
     monkeypatch.setattr(rundir.RunLock, "acquire", training_wrote_best_first)
@@ -1939,7 +1986,7 @@ def test_a_report_rewritten_on_a_full_disk_leaves_no_old_figures_beside_new_tabl
     assert not (tmp_path / "metrics.json").exists() and evaluation.read_report(str(tmp_path)) is None  # ... no report
 
 
-@pytest.mark.parametrize("value", ["abc", "0", "1.5", "-2"])
+@pytest.mark.parametrize("value", ["abc", "0", "1.5", "-2", "\u00b2"])  # '²'.isdigit(), but int('²') failed unnamed
 def test_a_bad_tinyrrn_threads_is_one_line_naming_the_variable_not_a_flag_never_given(value, monkeypatch, capsys):
     monkeypatch.setenv("TINYRRN_THREADS", value)
     assert prediction.main(["v.avi", "--checkpoint", "run"]) == cli.EXIT_USAGE

@@ -240,8 +240,8 @@ def _run(features_dir, model, znorm, out_dir, epochs, lr, batch, seed, hidden, v
         raise ValueError(f"{features_dir}: needs training and test videos, has {len(train_x)} and {len(test_x)}")
     try:
         groups = validation_groups([(name, 0) for name in train_names], val_groups, seed)
-    except ValueError as err:
-        raise ValueError(f"{features_dir}: {err}") from None
+    except ValueError as err:  # a --val-groups the list cannot give: a usage error, as train's
+        raise UsageError(f"{features_dir}: {err}") from None
     held = numpy.array([in_groups(name, groups) for name in train_names], dtype=bool)
     val_x, val_y = [x for x, h in zip(train_x, held) if h], train_y[held]
     train_x, train_y = [x for x, h in zip(train_x, held) if not h], train_y[~held]

@@ -253,6 +253,10 @@ def saved_settings(path, meta):
     if not classes or not all(isinstance(name, str) and name for name in classes):
         raise checkpoint.CheckpointError(f"{path}: its metadata's 'classes' is {str(classes)[:40]}, not a list of "
                                          "class names")
+    twice = next((name for i, name in enumerate(classes) if name in classes[:i]), None)
+    if twice is not None:  # a prediction of that name would be of two classes
+        raise checkpoint.CheckpointError(f"{path}: its metadata's 'classes' names {twice!r} twice (tinyrrn writes "
+                                         "each class once: the file was changed or damaged since)")
     return meta["config"]
 
 
@@ -267,6 +271,10 @@ def model_from_state(state, meta, path):
         raise checkpoint.CheckpointError(f"{path}: {err}") from None
     model.classes, model.epoch, model.updates = meta["classes"], meta.get("epoch"), meta.get("updates")
     model.digest, model.source = checkpoint.weights_digest(state), path
+    recorded = meta.get("digest")  # (absent from checkpoints written before digests)
+    if isinstance(recorded, str) and recorded != model.digest:
+        raise checkpoint.CheckpointError(f"{path}: its model's weights (digest {model.digest}) are not those it was "
+                                         f"written with (digest {recorded}): the file was changed or damaged since")
     return model.to(backend.get_device()).eval(), config
 
 

@@ -9,7 +9,8 @@
   exit status: 2 for usage and configuration errors (``UsageError``; a path given that is missing or
   of the wrong kind), 1 for failures at run time (a ValueError, OSError or ``Failure``), 128 + N after
   signal N (130 Ctrl-C, 143 SIGTERM, 129 SIGHUP; 141, quietly, when the reader of the output is gone:
-  ``| head -1``). ``--debug`` or ``TINYRRN_DEBUG=1`` shows the traceback;
+  ``| head -1``). Running out of memory (a setting too large for this machine) is one line, status 1, too.
+  ``--debug`` or ``TINYRRN_DEBUG=1`` shows the traceback;
 * ``ArgumentParser``: every command's parser. ``--help`` shows each flag's default once (a help
   text that states its own default, e.g. one that depends on the data, is left as it is), and a
   mistyped flag or choice is one ``error:`` line with a "did you mean" (exit status 2), not the usage.
@@ -236,6 +237,8 @@ def describe(err):
             return f"{err.filename}: not in a folder: {in_the_way} is {kind}"
         return f"{err.filename}: {err.strerror}"
     text = str(err).strip() or type(err).__name__
+    if isinstance(err, MemoryError):  # NumPy's "Unable to allocate 14.0 TiB for an array with shape ..."
+        text = f"out of memory: {text}"
     return " ".join(text.split())  # one line
 
 
@@ -269,8 +272,9 @@ def launched_size(environ=None):
     """The number of ranks an MPI launcher started (1 when not launched by one)."""
     environ = os.environ if environ is None else environ
     for name in SIZE_VARIABLES:
-        if environ.get(name, "").isdigit():
-            return int(environ[name])
+        value = environ.get(name, "")
+        if value.isascii() and value.isdigit():  # ('²'.isdigit(), but int('²') fails)
+            return int(value)
     return 1
 
 
@@ -350,7 +354,7 @@ def command(main=None, *, several_ranks=False):
         except KeyboardInterrupt:
             print("\ninterrupted (Ctrl-C)", file=sys.stderr, flush=True)
             return 128 + 2
-        except (ValueError, OSError, Failure) as err:
+        except (ValueError, OSError, Failure, MemoryError) as err:  # MemoryError: a setting too large (--hidden 10**10)
             if debug:
                 traceback.print_exc()
             print(f"error: {describe(err)}", file=sys.stderr, flush=True)

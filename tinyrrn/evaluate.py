@@ -423,7 +423,9 @@ def main(argv=None):
     p.add_argument("--data", help="dataset root (default: the dataset the checkpoint was trained on)")
     p.add_argument("--list-dir", help="folder of split files (default DATA/ucfTrainTestlist)")
     p.add_argument("--split", type=int, choices=(1, 2, 3), help="split (default: the checkpoint's)")
-    p.add_argument("--batch", type=at_least(1), default=16, help="chunks per forward pass")
+    p.add_argument("--batch", type=at_least(1), help="chunks per forward pass (default: the checkpoint's training "
+                                                     "--batch, with which training wrote its report: a chunk's "
+                                                     "probabilities depend on the batch's size in their last bits)")
     p.add_argument("--workers", type=at_least(0), default=2, help="background decoding threads")
     p.add_argument("--cache-dir", help="on-disk cache of decoded frames (default: the run's, when its folder is a "
                                        "frame cache; else ~/.cache/tinyrrn/frames, or $XDG_CACHE_HOME/tinyrrn/frames)")
@@ -454,7 +456,7 @@ def main(argv=None):
         if os.path.dirname(os.path.abspath(path)) == locked:  # its run: training may have replaced it since it was read
             model = model_from_checkpoint(path)[0]
         check_report_folder(out, test_videos(config), path, "--out" if args.out else None)
-        metrics = evaluate(model, dataset, args.batch, args.workers)
+        metrics = evaluate(model, dataset, args.batch or config["batch"], args.workers)
         metrics.update(weights_record(path, model.digest, model.updates), test_videos=test_videos(config),
                        **rerun_record(config, {"test": dataset}))
         if not args.out and not suffix:  # training's own report of this checkpoint: keep what only training knows

@@ -55,8 +55,9 @@ SETTINGS = ("data", "split", "layer", "weights", "weights_digest", "weights_layo
             "crop", "normalize")
 
 
-class OtherSettings(ValueError):
-    """A feature folder that holds features made with other settings (``changed``: their names)."""
+class OtherSettings(UsageError):
+    """A feature folder that holds features made with other settings (``changed``: their names): the --out given
+    cannot take these features, a usage error (exit status 2), as evaluate's --out of another report."""
 
     def __init__(self, message, changed):
         super().__init__(message)

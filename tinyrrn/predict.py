@@ -11,7 +11,7 @@ import numpy
 
 from . import backend
 from . import functional as F
-from .builders import model_from_checkpoint
+from .builders import checkpoint_file, model_from_checkpoint
 from .cli import ArgumentParser, UsageError, add_compute_flags, add_debug_flag, at_least, command, use_compute
 from .data import Normalize
 from .data.video import frame_count, read_sampled, sampled_count
@@ -65,10 +65,12 @@ def main(argv=None):
     add_debug_flag(p)
     args = p.parse_args(argv)
     use_compute(args.device, args.threads)
-    model, config = model_from_checkpoint(args.checkpoint)
+    path = checkpoint_file(args.checkpoint)  # a run directory's best.npz (or checkpoint.npz), named in the output
+    model, config = model_from_checkpoint(path)
     refuse_no_video_file(args.video)
     probs, chunks = predict(model, config, args.video)
-    print(f"{args.video}: {chunks} chunks of {config['chunk']} frames (every {config['sample_every']}th frame)")
+    print(f"{args.video}: {chunks} chunks of {config['chunk']} frames (every {config['sample_every']}th frame); "
+          f"checkpoint {path} (weights digest {model.digest})")
     for rank, c in enumerate(top_classes(probs, args.top), 1):
         print(f"{rank}. {model.classes[c]:<24} {probs[c]:.4f}")
     return 0

@@ -68,7 +68,7 @@ def _from_environment():
     text = os.environ.get("TINYRRN_THREADS", "").strip()
     if not text:
         return available_cores()
-    if not text.isdigit() or int(text) < 1:
+    if not (text.isascii() and text.isdigit()) or int(text) < 1:  # ('²'.isdigit(), but int('²') fails)
         raise ValueError(f"TINYRRN_THREADS={text!r}: expected a positive whole number of threads")
     return int(text)
 

@@ -246,6 +246,11 @@ def generated_once(root, seed=0):
     return root
 
 
+# The largest --size side and --frames count the command takes (UCF-101: 320x240, at most 1,776 frames): a video
+# is rendered whole in memory, and larger ones ended in a traceback (MemoryError) or checked their range for ever
+LARGEST = {"--size": 1024, "--frames": 2000}
+
+
 def _pair(text, sep, what):
     try:
         a, b = (int(v) for v in text.lower().split(sep))
@@ -253,6 +258,8 @@ def _pair(text, sep, what):
         raise argparse.ArgumentTypeError(f"{what} must look like A{sep}B with integers, got {text!r}") from None
     if min(a, b) < 1:
         raise argparse.ArgumentTypeError(f"{what} {text!r}: both numbers must be at least 1")
+    if max(a, b) > LARGEST[what]:
+        raise argparse.ArgumentTypeError(f"{what} {text!r}: both numbers must be at most {LARGEST[what]}")
     return a, b
 
 
@@ -273,9 +280,9 @@ def main(argv=None):
                         help="groups per class, at least 3; each of the 3 splits tests its own 7/25 (default 25)")
     parser.add_argument("--clips", type=at_least(1), default=1, help="clips per group (default 1)")
     parser.add_argument("--size", type=lambda s: _pair(s, "x", "--size"), default=(64, 48),
-                        help="frame size WxH (default 64x48, 4:3 like UCF-101)")
+                        help="frame size WxH, each at most 1024 (default 64x48, 4:3 like UCF-101)")
     parser.add_argument("--frames", type=lambda s: _pair(s, "-", "--frames"), default=(41, 71),
-                        help="range LO-HI of frames per video; counts are EVERY*m+1 (default 41-71)")
+                        help="range LO-HI of frames per video, at most 2000; counts are EVERY*m+1 (default 41-71)")
     parser.add_argument("--every", type=at_least(1), default=10,
                         help="sampling step the videos are designed for (default 10)")
     parser.add_argument("--fps", type=at_least(1), default=25, help="frame rate (default 25)")
@@ -286,7 +293,10 @@ def main(argv=None):
     _check(f"--classes {args.classes}", class_names, args.classes)
     _check(f"--frames {args.frames[0]}-{args.frames[1]}", _frame_counts, args.frames, args.every)
     out = args.out_dir
-    if os.path.lexists(out) and (not os.path.isdir(out) or os.listdir(out)):
+    if os.path.lexists(out) and not os.path.isdir(out):
+        raise UsageError(f"{out}: a file (or a link to nothing), not a folder to write the dataset into; name a new "
+                         "or empty folder")
+    if os.path.isdir(out) and os.listdir(out):
         raise UsageError(f"{out}: holds files already: the videos and split lists would be written over or mixed "
                          "with them; name a new or empty folder")
     if file_in_the_way(out):  # os.makedirs said only 'File exists'
