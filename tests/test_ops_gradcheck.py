@@ -41,6 +41,13 @@ ELEMENTWISE = {
     "masked_fill": lambda a, b: a.masked_fill(b > 0, 2.0) + F.masked_fill(b, a[0] > 0, a[1, 2]),
     "rsqrt": lambda a, b: (a * a + 0.5).rsqrt(),
     "log1p and expm1": lambda a, b: F.log1p(a * a) + b.expm1(),
+    "trigonometric": lambda a, b: F.sin(a) + a.cos() + F.tan(a / 4) + F.atan(b) + F.asin(F.tanh(a) * 0.9)
+    + b.tanh().acos(),
+    "hyperbolic": lambda a, b: F.sinh(a) + a.cosh() + F.asinh(b) + (a * a + 1.5).acosh() + F.atanh(F.tanh(b) * 0.9),
+    "exp2, log2, log10": lambda a, b: F.exp2(a) + (a * a + 0.5).log2() + F.log10(b * b + 0.5),
+    "frac, sinc": lambda a, b: F.frac(a * 3) + a.sinc() + F.sinc(b * 2),
+    "logit": lambda a, b: F.sigmoid(a).logit() + F.logit(F.sigmoid(b) * 0.8 + 0.1, eps=0.05),
+    "nan_to_num": lambda a, b: F.nan_to_num(a * 2) + b.masked_fill(b > 1, float("inf")).nan_to_num(posinf=1.0),
     "rounding (zero gradients)": lambda a, b: a * 2 + a.floor() + F.ceil(a) + a.round() + F.round(b, decimals=1)
     + a.trunc() + b.sign() + F.sgn(a),
 }

@@ -578,3 +578,48 @@ def test_kl_div_and_its_gradients_are_torchs(rng, reduction, log_target):
         F.kl_div(*ours, reduction="batchsum")
     with pytest.raises(RuntimeError, match="Integral"):
         F.kl_div(Tensor(on_device(numpy.array([1]))), Tensor(on_device(numpy.array([1]))))
+
+
+UNARY_EDGES = numpy.array([0.0, -0.0, 0.5, -0.5, 1.0, -1.0, 2.0, -3.0, 1e-3, numpy.inf, -numpy.inf, numpy.nan])
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32", "float16"])
+@pytest.mark.parametrize("name", ["sin", "cos", "tan", "asin", "acos", "atan", "sinh", "cosh", "asinh", "acosh",
+                                  "atanh", "exp2", "log2", "log10", "frac", "sinc", "logit", "nan_to_num"])
+def test_float_functions_and_their_gradients_at_the_domain_edges_are_torchs(name, dtype):
+    """Values and gradients at 0, -0, the domain edges (asin(1), log2(0), acosh(1), atanh(-1)), inf and NaN, as
+    torch's; the Tensor method is the function; an integer tensor gives float32 (frac refuses it), as torch's."""
+    data = UNARY_EDGES.astype(dtype)
+    if name == "logit":  # (torch's float32 gradient at -0.0 is +inf, its float64 one -inf)
+        data = numpy.abs(data)
+    x, tx = Tensor(on_device(data), requires_grad=True), torch.tensor(data, requires_grad=True)
+    y, ty = getattr(x, name)(), getattr(torch, name)(tx)
+    g = numpy.linspace(0.5, 1.5, data.size).astype(dtype)
+    y.backward(on_device(g))
+    ty.backward(torch.tensor(g))
+    tolerance = dict(rtol=1e-2, atol=1e-3) if dtype == "float16" else dict(rtol=1e-5, atol=1e-6)
+    assert y.dtype == dtype
+    numpy.testing.assert_allclose(host(y.data), ty.detach().numpy(), **tolerance)
+    numpy.testing.assert_allclose(host(x.grad), tx.grad.numpy(), **tolerance)
+    integers = numpy.array([1, -2, 0])
+    if name == "frac":
+        with pytest.raises(NotImplementedError, match="frac"):
+            F.frac(Tensor(on_device(integers)))
+    else:
+        ours, theirs = getattr(F, name)(Tensor(on_device(integers))), getattr(torch, name)(torch.tensor(integers))
+        assert str(ours.dtype) == str(theirs.dtype).replace("torch.", "")
+        numpy.testing.assert_allclose(host(ours.data), theirs.numpy(), rtol=1e-6)
+
+
+def test_logit_eps_and_nan_to_num_replacements_are_torchs():
+    data = numpy.array([-0.5, 0.0, 0.01, 0.3, 0.99, 1.0, 1.5, numpy.nan, numpy.inf, -numpy.inf], "float32")
+    for kwargs in ({"eps": 0.05}, {"eps": 0.0}):
+        x, tx = Tensor(on_device(data), requires_grad=True), torch.tensor(data, requires_grad=True)
+        y, ty = F.logit(x, **kwargs), torch.logit(tx, **kwargs)
+        y.sum().backward()
+        ty.sum().backward()
+        numpy.testing.assert_allclose(host(y.data), ty.detach().numpy(), rtol=1e-6)
+        numpy.testing.assert_allclose(host(x.grad), tx.grad.numpy(), rtol=1e-6)
+    for kwargs in ({"nan": 2.0}, {"posinf": 7.0, "neginf": -7.0}, {"nan": 1.0, "posinf": 1e6}):
+        ours, theirs = F.nan_to_num(Tensor(on_device(data)), **kwargs), torch.nan_to_num(torch.tensor(data), **kwargs)
+        numpy.testing.assert_array_equal(host(ours.data), theirs.numpy())

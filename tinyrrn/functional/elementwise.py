@@ -819,6 +819,101 @@ def expm1(input, *, out=None):
     return make_result(result, (input,), lambda g: (g * (result + 1),), "expm1")
 
 
+def _unary(name, kernel, derivative, formula):
+    """torch.``name``, a float function of one tensor (integer and bool tensors give float32): ``kernel(xp, x)`` in
+    x's dtype; the gradient g * ``derivative(xp, x, out)``, PyTorch's ``formula``, step by step in x's dtype."""
+    @quiet
+    def op(input, *, out=None):
+        if out is not None:
+            refuse_out(name)
+        data = _floats(name, input)
+        xp = backend.xp_of(data)
+        result = kernel(xp, data)
+        return make_result(result, (input,), lambda g: (g * derivative(xp, data, result),), name)
+    op.__name__ = op.__qualname__ = name
+    op.__doc__ = f"torch.{name} (integer and bool tensors give float32); the gradient g * {formula}, PyTorch's."
+    return op
+
+
+sin = _unary("sin", lambda xp, x: xp.sin(x), lambda xp, x, y: xp.cos(x), "cos(x)")
+cos = _unary("cos", lambda xp, x: xp.cos(x), lambda xp, x, y: -xp.sin(x), "-sin(x)")
+tan = _unary("tan", lambda xp, x: xp.tan(x), lambda xp, x, y: 1 + y * y, "(1 + out^2)")
+asin = _unary("asin", lambda xp, x: xp.arcsin(x), lambda xp, x, y: 1 / xp.sqrt(1 - x * x), "1 / sqrt(1 - x^2)")
+acos = _unary("acos", lambda xp, x: xp.arccos(x), lambda xp, x, y: -1 / xp.sqrt(1 - x * x), "-1 / sqrt(1 - x^2)")
+atan = _unary("atan", lambda xp, x: xp.arctan(x), lambda xp, x, y: 1 / (x * x + 1), "1 / (x^2 + 1)")
+sinh = _unary("sinh", lambda xp, x: xp.sinh(x), lambda xp, x, y: xp.cosh(x), "cosh(x)")
+cosh = _unary("cosh", lambda xp, x: xp.cosh(x), lambda xp, x, y: xp.sinh(x), "sinh(x)")
+asinh = _unary("asinh", lambda xp, x: xp.arcsinh(x), lambda xp, x, y: 1 / xp.sqrt(x * x + 1), "1 / sqrt(x^2 + 1)")
+acosh = _unary("acosh", lambda xp, x: xp.arccosh(x), lambda xp, x, y: 1 / xp.sqrt(x * x - 1), "1 / sqrt(x^2 - 1)")
+atanh = _unary("atanh", lambda xp, x: xp.arctanh(x), lambda xp, x, y: 1 / (1 - x * x), "1 / (1 - x^2)")
+exp2 = _unary("exp2", lambda xp, x: xp.exp2(x), lambda xp, x, y: y * math.log(2), "out ln 2")
+log2 = _unary("log2", lambda xp, x: xp.log2(x), lambda xp, x, y: 1 / (x * math.log(2)), "1 / (x ln 2)")
+log10 = _unary("log10", lambda xp, x: xp.log10(x), lambda xp, x, y: 1 / (x * math.log(10)), "1 / (x ln 10)")
+
+
+def _sinc(xp, x):
+    """sin(pi x) / (pi x), 1 at 0, computed as PyTorch's (float16 in float32, rounded once)."""
+    wide = opmath(x)
+    scaled = wide * math.pi
+    return xp.where(wide == 0, 1, xp.sin(scaled) / scaled).astype(x.dtype, copy=False)
+
+
+def _sinc_derivative(xp, x, y):
+    scaled = x * math.pi
+    return xp.where(x == 0, 0, (scaled * xp.cos(scaled) - xp.sin(scaled)) / (scaled * x))
+
+
+sinc = _unary("sinc", _sinc, _sinc_derivative, "(pi x cos(pi x) - sin(pi x)) / (pi x^2), 0 at 0")
+
+
+def frac(input, *, out=None):
+    """torch.frac: x - trunc(x), of float tensors (integer and bool ones refused, as PyTorch); the gradient g."""
+    if out is not None:
+        refuse_out("frac")
+    check_tensors("frac", input)
+    if input.dtype.kind != "f":
+        raise DtypeError(f"frac: \"frac_cpu\" not implemented for {TORCH_NAMES[input.dtype]!r} (as PyTorch)")
+    with numpy.errstate(invalid="ignore"):  # (inf - inf: NaN, as PyTorch's)
+        result = input.data - backend.xp_of(input.data).trunc(input.data)
+    return make_result(result, (input,), lambda g: (g,), "frac")
+
+
+@quiet
+def logit(input, eps=None, *, out=None):
+    """torch.logit: log(x / (1 - x)), x first clamped to [eps, 1 - eps] when ``eps`` is given (integer and bool
+    tensors give float32). PyTorch's gradient g / (x (1 - x)): 0 outside [eps, 1 - eps] with eps, NaN outside [0, 1]
+    without."""
+    if out is not None:
+        refuse_out("logit")
+    data = _floats("logit", input)
+    xp = backend.xp_of(data)
+    x = data if eps is None else xp.clip(data, number(eps), 1 - number(eps))
+    lo, hi = (0, 1) if eps is None else (number(eps), 1 - number(eps))
+
+    def backward(g):
+        outside = (data < lo) | (data > hi)
+        return (xp.where(outside, math.nan if eps is None else 0, g / (data * (1 - data))).astype(g.dtype, copy=False),)
+
+    return make_result(xp.log(x / (1 - x)), (input,), backward, "logit")
+
+
+def nan_to_num(input, nan=0.0, posinf=None, neginf=None, *, out=None):
+    """torch.nan_to_num: NaN, inf and -inf replaced by ``nan``, ``posinf`` and ``neginf`` (by default 0 and x's
+    dtype's largest and lowest finite values); integer and bool tensors are copied. The gradient g where x is finite,
+    else 0, as PyTorch's."""
+    if out is not None:
+        refuse_out("nan_to_num")
+    check_tensors("nan_to_num", input)
+    x, xp = input.data, backend.xp_of(input.data)
+    if x.dtype.kind != "f":
+        return Tensor(x.copy())
+    info = numpy.finfo(x.dtype)
+    with numpy.errstate(over="ignore"):  # a replacement beyond the dtype's range is inf, as PyTorch's
+        result = xp.nan_to_num(x, nan=number(nan), posinf=info.max if posinf is None else number(posinf),
+                               neginf=info.min if neginf is None else number(neginf))
+    return make_result(result, (input,), lambda g: (xp.where(xp.isfinite(x), g, 0),), "nan_to_num")
+
+
 def _zero_gradient(op, input, result):
     """``result`` of a piecewise-constant op of x (sign, floor, ...): its gradient is zero, as PyTorch's."""
     return make_result(result, (input,), lambda g: (backend.xp_of(g).zeros_like(g),), op)
