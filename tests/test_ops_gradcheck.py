@@ -47,6 +47,12 @@ ELEMENTWISE = {
     "exp2, log2, log10": lambda a, b: F.exp2(a) + (a * a + 0.5).log2() + F.log10(b * b + 0.5),
     "frac, sinc": lambda a, b: F.frac(a * 3) + a.sinc() + F.sinc(b * 2),
     "logit": lambda a, b: F.sigmoid(a).logit() + F.logit(F.sigmoid(b) * 0.8 + 0.1, eps=0.05),
+    "atan2, hypot, logaddexp": lambda a, b: F.atan2(a, b) + a.hypot(b) + F.logaddexp(a, b * 3),
+    "fmod": lambda a, b: F.fmod(a * 3, b * b + 1) + a.fmod(-1.5),
+    "fmin, fmax": lambda a, b: F.fmax(a, b) + a.fmin(b * 2),
+    "xlogy": lambda a, b: F.xlogy(a, b * b + 0.5) + F.xlogy(2.0, a * a + 1) + a.xlogy(3),
+    "lerp": lambda a, b: F.lerp(a, b, 0.3) + a.lerp(b, 0.8) + F.lerp(a, b, F.sigmoid(b)),
+    "float_power": lambda a, b: F.float_power(a * a + 0.5, b) + a.float_power(3) + F.float_power(2, a),
     "nan_to_num": lambda a, b: F.nan_to_num(a * 2) + b.masked_fill(b > 1, float("inf")).nan_to_num(posinf=1.0),
     "rounding (zero gradients)": lambda a, b: a * 2 + a.floor() + F.ceil(a) + a.round() + F.round(b, decimals=1)
     + a.trunc() + b.sign() + F.sgn(a),

@@ -623,3 +623,54 @@ def test_logit_eps_and_nan_to_num_replacements_are_torchs():
     for kwargs in ({"nan": 2.0}, {"posinf": 7.0, "neginf": -7.0}, {"nan": 1.0, "posinf": 1e6}):
         ours, theirs = F.nan_to_num(Tensor(on_device(data)), **kwargs), torch.nan_to_num(torch.tensor(data), **kwargs)
         numpy.testing.assert_array_equal(host(ours.data), theirs.numpy())
+
+
+BINARY_EDGES = [0.0, -0.0, 1.0, -1.0, 2.5, -3.0, numpy.inf, -numpy.inf, numpy.nan]
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32", "float16"])
+@pytest.mark.parametrize("name", ["atan2", "hypot", "fmod", "fmin", "fmax", "logaddexp", "xlogy", "float_power"])
+def test_binary_float_functions_and_their_gradients_at_every_pair_of_edges_are_torchs(name, dtype):
+    """Every pair of 0, -0, +-1, inf, -inf and NaN (atan2(0, 0), fmod's sign of the dividend, fmax's NaN ignored,
+    xlogy(0, NaN), float_power's float64), values and both gradients as torch's; the Tensor method is the function."""
+    pairs = numpy.array([(a, b) for a in BINARY_EDGES for b in BINARY_EDGES], dtype).T
+    ours = [Tensor(on_device(v), requires_grad=True) for v in pairs]
+    theirs = [torch.tensor(v, requires_grad=True) for v in pairs]
+    y, ty = getattr(ours[0], name)(ours[1]), getattr(torch, name)(*theirs)
+    assert str(y.dtype) == str(ty.dtype).replace("torch.", "")
+    g = numpy.linspace(0.5, 1.5, pairs.shape[1]).astype(str(y.dtype))
+    y.backward(on_device(g))
+    ty.backward(torch.tensor(g))
+    tolerance = dict(rtol=1e-2, atol=1e-3) if dtype == "float16" else dict(rtol=1e-5, atol=1e-6)
+    numpy.testing.assert_allclose(host(y.data), ty.detach().numpy(), **tolerance)
+    for x, tx in zip(ours, theirs):
+        numpy.testing.assert_allclose(host(x.grad), tx.grad.numpy(), **tolerance)
+
+
+@pytest.mark.parametrize("code", ["m.fmod(T([5.0, -5.0, 5.5]), 2)", "m.fmod(T([5, -5, 7]), T([3, -3, 2]))",
+                                  "m.xlogy(T([0.0, 1.0, 2.0]), 3)", "m.xlogy(2, T([0.0, 1.0, 2.0]))",
+                                  "m.xlogy(T([0, 1, 2]), T([0, 1, 2]))", "m.float_power(T([1, 2, 3]), -1)",
+                                  "m.float_power(2, T([1.0, 2.0]))", "m.lerp(T([1.0, 2.0]), T([3.0, 8.0]), 0.7)",
+                                  "m.lerp(T([1.0, 2.0]), T([3.0, 8.0]), T([0.2, 0.9]))",
+                                  "m.lerp(T([1.0, 2.0]), T([3.0, 8.0]), T(0.7))", "m.fmax(T([1, 5]), T([3.0, NAN]))",
+                                  "m.fmin(T([True, False]), T([True, True]))", "m.atan2(T([1]), T([0]))",
+                                  "m.hypot(T([3.0]), T([4]))", "m.atan2(T([1.0]), 2)", "m.hypot(T([3]), T([4]))",
+                                  "m.logaddexp(T([True]), T([False]))", "m.fmod(T([5, -5]), 0)", "m.fmod(2, T([1.0]))",
+                                  "m.lerp(T([1, 2]), T([3, 8]), 0.5)", "m.fmod(T([True]), T([True]))"])
+def test_binary_float_functions_promote_and_refuse_as_torch(code):
+    """Numbers where torch takes them, integer inputs promoted (or refused) and float_power's float64, as torch's."""
+    answers = []
+    for m in (torch, F):
+        try:
+            out = eval(code, {"m": m, "T": (lambda v: torch.tensor(v)) if m is torch else (lambda v: Tensor(on_device(
+                torch.tensor(v).numpy()))), "NAN": numpy.nan})
+        except Exception as error:
+            answers.append(error)
+        else:
+            answers.append((str(out.dtype).replace("torch.", ""), numpy.asarray(host(out.data) if m is F else
+                                                                                out.numpy(), float).round(4).tolist()))
+    if isinstance(answers[0], Exception):
+        assert isinstance(answers[1], type(answers[0])) or isinstance(answers[1], NotImplementedError) and isinstance(
+            answers[0], NotImplementedError), answers
+    else:
+        assert repr(answers[0]) == repr(answers[1])

@@ -613,8 +613,8 @@ def _without_out(name, op):
 NOT_HERE = frozenset("""cumprod cummax cummin scatter scatter_add scatter_reduce index_add index_fill index_copy
     index_put masked_select masked_scatter take take_along_dim put nonzero argwhere roll rot90 diff sort argsort topk
     kthvalue median nanmedian mode unique unique_consecutive count_nonzero bincount histc triu tril diag diagonal
-    diag_embed trace fmod fmin fmax float_power lerp hypot
-    atan2 erf erfc erfinv xlogy logaddexp logcumsumexp allclose isclose nansum
+    diag_embed trace
+    erf erfc erfinv logcumsumexp allclose isclose nansum
     nanmean aminmax inner cross kron addmm baddbmm addmv tensor_split hsplit vsplit dsplit broadcast_to select
     index_reduce unfold as_strided stride data_ptr storage untyped_storage storage_offset share_memory_ pin_memory
     to_sparse to_dense apply_ map_ resize_ resize_as_ set_ scatter_ scatter_add_ scatter_reduce_ index_add_
@@ -683,6 +683,8 @@ METHODS = {
     "sin": F.sin, "cos": F.cos, "tan": F.tan, "asin": F.asin, "acos": F.acos, "atan": F.atan, "sinh": F.sinh,
     "cosh": F.cosh, "asinh": F.asinh, "acosh": F.acosh, "atanh": F.atanh, "exp2": F.exp2, "log2": F.log2,
     "log10": F.log10, "frac": F.frac, "sinc": F.sinc, "logit": F.logit, "nan_to_num": F.nan_to_num,
+    "atan2": F.atan2, "arctan2": F.atan2, "hypot": F.hypot, "fmod": F.fmod, "fmin": F.fmin, "fmax": F.fmax,
+    "logaddexp": F.logaddexp, "xlogy": F.xlogy, "lerp": F.lerp, "float_power": F.float_power,
     "absolute": F.abs, "negative": F.neg, "multiply": F.mul, "divide": F.div, "true_divide": F.div,
     "subtract": F.sub, "greater": F.gt, "greater_equal": F.ge, "less": F.lt, "less_equal": F.le, "not_equal": F.ne,
     "pow": F.pow, "div": F.div, "reciprocal": F.reciprocal, "abs": F.abs, "sqrt": F.sqrt, "square": F.square,

@@ -11,8 +11,8 @@ from .elementwise import (abs, add, add_relu, astype, bitwise_and, bitwise_left_
                           logical_not, logical_or, logical_xor, lt, masked_fill, maximum, minimum, mul, ne, neg, positive,
                           pow, reciprocal, relu, relu_, remainder, round, rsqrt, sigmoid, sign, sqrt, square, sub, tanh,
                           to_device, trunc, where)
-from .elementwise import (acos, acosh, asin, asinh, atan, atanh, cos, cosh, exp2, frac, log2, log10, logit,
-                          nan_to_num, sin, sinc, sinh, tan)
+from .elementwise import (acos, acosh, asin, asinh, atan, atan2, atanh, cos, cosh, exp2, float_power, fmax, fmin, fmod,
+                          frac, hypot, lerp, log2, log10, logaddexp, logit, nan_to_num, sin, sinc, sinh, tan, xlogy)
 from .linear import bmm, dot, embedding, linear, matmul, mm, mv, one_hot, outer
 from .loss import cross_entropy, log_softmax, nll_loss, softmax
 from .norm import batch_norm, batch_norm_add_relu, batch_norm_relu, fixed_affine
@@ -34,8 +34,7 @@ NOT_HERE = frozenset("""cumprod cummax cummin std_mean var_mean einsum tensordot
     scatter scatter_add scatter_reduce index_add index_fill index_copy index_put masked_select masked_scatter take
     take_along_dim nonzero argwhere roll rot90 diff sort argsort topk kthvalue median nanmedian mode unique
     unique_consecutive count_nonzero bincount histc searchsorted bucketize triu tril diag diagonal diag_embed trace
-    fmod fmin fmax float_power lerp hypot atan2
-    erf erfc erfinv xlogy logaddexp logcumsumexp allclose isclose nansum nanmean
+    erf erfc erfinv logcumsumexp allclose isclose nansum nanmean
     aminmax chain_matmul block_diag cartesian_prod combinations meshgrid broadcast_tensors broadcast_to
     atleast_1d atleast_2d atleast_3d hstack vstack dstack column_stack row_stack hsplit vsplit dsplit tensor_split
     t adjoint select index_reduce clamp_ abs_ neg_ sqrt_ exp_ log_ sigmoid_ tanh_ fill_ zero_ zeros_like ones_like
