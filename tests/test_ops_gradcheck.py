@@ -86,6 +86,13 @@ def test_extreme_reductions(rng):
     gradcheck(lambda x: F.amin(x, (0, 2), keepdim=True), [x])
 
 
+def test_cumprod_with_and_without_zeros(rng):
+    x = t(rng, 3, 5)
+    gradcheck(lambda x: x.cumprod(1) + F.cumprod(x, 0).sum(0), [x])
+    x.data[0, 1] = x.data[1, 1] = x.data[1, 3] = x.data[2, 0] = 0.0
+    gradcheck(lambda x: F.cumprod(x, -1), [x])
+
+
 def test_prod_and_cumsum(rng):
     x = t(rng, 2, 3, 4)
     gradcheck(lambda x: x.prod() + x.cumsum(1).sum(), [x])

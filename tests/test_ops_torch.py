@@ -674,3 +674,21 @@ def test_binary_float_functions_promote_and_refuse_as_torch(code):
             answers[0], NotImplementedError), answers
     else:
         assert repr(answers[0]) == repr(answers[1])
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32", "float16"])
+@pytest.mark.parametrize("dim", [0, 1, -1])
+def test_cumprod_and_its_gradient_with_zeros_inf_and_nan_are_torchs(dtype, dim):
+    data = numpy.array([[2.0, 0.0, 3.0, 0.0, 5.0], [1.0, 2.0, 3.0, 4.0, 0.5], [0.0, 0.0, 2.0, 3.0, 1.0],
+                        [numpy.nan, 2.0, 0.0, 1.0, 3.0], [numpy.inf, 0.0, 2.0, 1.0, 1.0]], dtype)
+    x, tx = Tensor(on_device(data), requires_grad=True), torch.tensor(data, requires_grad=True)
+    y, ty = x.cumprod(dim), torch.cumprod(tx, dim)
+    g = numpy.linspace(0.5, 2.0, data.size).reshape(data.shape).astype(dtype)
+    y.backward(on_device(g))
+    ty.backward(torch.tensor(g))
+    numpy.testing.assert_allclose(host(y.data), ty.detach().numpy(), rtol=1e-3)
+    numpy.testing.assert_allclose(host(x.grad), tx.grad.numpy(), rtol=1e-2 if dtype == "float16" else 1e-6)
+    for integers in (numpy.array([1, -2, 3]), numpy.array([True, False])):
+        ours, theirs = F.cumprod(Tensor(on_device(integers)), 0), torch.cumprod(torch.tensor(integers), 0)
+        assert str(ours.dtype) == "int64" == str(theirs.dtype).replace("torch.", "")
+        numpy.testing.assert_array_equal(host(ours.data), theirs.numpy())

@@ -19,8 +19,8 @@ from .norm import batch_norm, batch_norm_add_relu, batch_norm_relu, fixed_affine
 from .pointwise_loss import (binary_cross_entropy, binary_cross_entropy_with_logits, huber_loss, kl_div, l1_loss,
                              mse_loss, smooth_l1_loss)
 from .pool import adaptive_avg_pool2d, adaptive_max_pool2d, avg_pool2d, max_pool2d
-from .reduction import (all, amax, amin, any, argmax, argmin, cumsum, logsumexp, max, mean, min, norm, prod, std, sum,
-                        var)  # (norm, the function, takes the name of the module norm.py, whose ops are imported above)
+from .reduction import (all, amax, amin, any, argmax, argmin, cumprod, cumsum, logsumexp, max, mean, min, norm, prod, std,
+                        sum, var)  # (norm, the function, takes the name of the module norm.py, whose ops are imported above)
 from .shape import (cat, chunk, clone, concat, concatenate, contiguous, expand, expand_as, flatten, flip, gather, getitem,
                     index_select, movedim, narrow, pad, permute, ravel, repeat, reshape, split, squeeze, stack, swapaxes,
                     tile, transpose, unbind, unflatten, unsqueeze, view)
@@ -30,7 +30,7 @@ absolute, negative, multiply, divide, true_divide, subtract = abs, neg, mul, div
 greater, greater_equal, less, less_equal, not_equal = gt, ge, lt, le, ne
 
 # PyTorch's functions that tinyrrn has not (a NotImplementedError that says so, and an AttributeError: NotImplementedOp)
-NOT_HERE = frozenset("""cumprod cummax cummin std_mean var_mean einsum tensordot inner cross kron addmm baddbmm addmv
+NOT_HERE = frozenset("""cummax cummin std_mean var_mean einsum tensordot inner cross kron addmm baddbmm addmv
     scatter scatter_add scatter_reduce index_add index_fill index_copy index_put masked_select masked_scatter take
     take_along_dim nonzero argwhere roll rot90 diff sort argsort topk kthvalue median nanmedian mode unique
     unique_consecutive count_nonzero bincount histc searchsorted bucketize triu tril diag diagonal diag_embed trace
