@@ -191,12 +191,12 @@ def cumprod(input, dim, *, dtype=None, out=None):
 
 def _running_product_gradient(x, out, g, axis):
     """The gradient of out = cumprod(x) along ``axis``: before the first zero of x, the running sums of g out from
-    the other end over x; at the first zero, the product of the elements before it times the sum of g times the
+    the other end (up to the zero) over x; at the first zero, the product of the elements before it times the sum of g times the
     running products after it; 0 beyond it (each of those products holds the zero)."""
     xp = backend.xp_of(x)
     zeros_so_far = xp.cumsum(x == 0, axis=axis)
     before, first = zeros_so_far == 0, (zeros_so_far == 1) & (x == 0)
-    from_end = xp.flip(xp.cumsum(xp.flip(g * out, axis), axis=axis), axis)
+    from_end = xp.flip(xp.cumsum(xp.flip(xp.where(before, g * out, 0), axis), axis=axis), axis)
     grad = xp.where(before, from_end / xp.where(before, x, 1), 0)
     after_zero = xp.cumprod(xp.where(before | first, 1, x), axis=axis)  # the products of the elements past it
     at_zero = (xp.where(before, x, 1).prod(axis=axis, keepdims=True)
