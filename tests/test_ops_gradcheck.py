@@ -93,6 +93,12 @@ def test_cumprod_with_and_without_zeros(rng):
     gradcheck(lambda x: F.cumprod(x, -1), [x])
 
 
+def test_sort_and_topk(rng):
+    x = t(rng, 3, 5)
+    gradcheck(lambda x: x.sort().values * 2 + F.sort(x, 0, descending=True).values, [x])
+    gradcheck(lambda x: F.topk(x, 2).values.sum() + x.topk(2, 0, largest=False).values, [x])
+
+
 def test_prod_and_cumsum(rng):
     x = t(rng, 2, 3, 4)
     gradcheck(lambda x: x.prod() + x.cumsum(1).sum(), [x])

@@ -692,3 +692,46 @@ def test_cumprod_and_its_gradient_with_zeros_inf_and_nan_are_torchs(dtype, dim):
         ours, theirs = F.cumprod(Tensor(on_device(integers)), 0), torch.cumprod(torch.tensor(integers), 0)
         assert str(ours.dtype) == "int64" == str(theirs.dtype).replace("torch.", "")
         numpy.testing.assert_array_equal(host(ours.data), theirs.numpy())
+
+
+SORTED = numpy.array([[1.0, 3.0, 3.0, 2.0, 3.0, numpy.nan, 1.0, numpy.nan, -numpy.inf, 0.0, -0.0, numpy.inf],
+                      [0.5, 0.5, -1.0, 2.0, 2.0, 0.5, 7.0, -1.0, 0.0, 3.0, 3.0, 1.0]], "float32")
+
+
+@pytest.mark.parametrize("dim", [0, 1, -1])
+@pytest.mark.parametrize("descending", [False, True])
+def test_sort_and_argsort_with_ties_inf_and_nan_are_torchs(dim, descending):
+    """Values, int64 indices (ties stable, NaN greatest) and the gradient, as torch.sort's named pair."""
+    x, tx = Tensor(on_device(SORTED), requires_grad=True), torch.tensor(SORTED, requires_grad=True)
+    ours, theirs = x.sort(dim, descending=descending), torch.sort(tx, dim=dim, descending=descending, stable=True)
+    assert type(ours).__name__ == "sort" and ours._fields == ("values", "indices")
+    numpy.testing.assert_array_equal(host(ours.values.data), theirs.values.detach().numpy())
+    numpy.testing.assert_array_equal(host(ours.indices.data), theirs.indices.numpy())
+    assert ours.indices.dtype == "int64"
+    numpy.testing.assert_array_equal(host(F.argsort(x, dim, descending).data),
+                                     torch.argsort(tx, dim=dim, descending=descending, stable=True).numpy())
+    g = numpy.arange(SORTED.size, dtype="float32").reshape(SORTED.shape)
+    ours.values.backward(on_device(g))
+    theirs.values.backward(torch.tensor(g))
+    numpy.testing.assert_array_equal(host(x.grad), tx.grad.numpy())
+
+
+@pytest.mark.parametrize("k,dim", [(1, -1), (3, 1), (2, 0), (0, 1)])
+@pytest.mark.parametrize("largest", [True, False])
+def test_topk_values_and_gradients_are_torchs(rng, k, dim, largest):
+    """topk's values and gradient, and indices where there are no ties (torch's order of tied indices is its
+    sorting algorithm's; tinyrrn's is by position)."""
+    data = rng.standard_normal((4, 6)).astype("float32")
+    x, tx = Tensor(on_device(data), requires_grad=True), torch.tensor(data, requires_grad=True)
+    ours, theirs = x.topk(k, dim, largest=largest), torch.topk(tx, k, dim, largest=largest)
+    assert type(ours).__name__ == "topk"
+    numpy.testing.assert_array_equal(host(ours.values.data), theirs.values.detach().numpy())
+    numpy.testing.assert_array_equal(host(ours.indices.data), theirs.indices.numpy())
+    g = rng.standard_normal(ours.values.shape).astype("float32")
+    ours.values.backward(on_device(g))
+    theirs.values.backward(torch.tensor(g))
+    numpy.testing.assert_array_equal(host(x.grad), tx.grad.numpy())
+    ties = F.topk(Tensor(on_device(SORTED[0])), 5)
+    numpy.testing.assert_array_equal(host(ties.values.data), torch.topk(torch.tensor(SORTED[0]), 5).values.numpy())
+    with pytest.raises(RuntimeError, match="out of range"):
+        F.topk(x, 7)

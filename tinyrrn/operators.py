@@ -611,7 +611,7 @@ def _without_out(name, op):
 
 # PyTorch's Tensor methods that tinyrrn has not (see _not_here)
 NOT_HERE = frozenset("""cummax cummin scatter scatter_add scatter_reduce index_add index_fill index_copy
-    index_put masked_select masked_scatter take take_along_dim put nonzero argwhere roll rot90 diff sort argsort topk
+    index_put masked_select masked_scatter take take_along_dim put nonzero argwhere roll rot90 diff
     kthvalue median nanmedian mode unique unique_consecutive count_nonzero bincount histc triu tril diag diagonal
     diag_embed trace
     erf erfc erfinv logcumsumexp allclose isclose nansum
@@ -667,7 +667,8 @@ METHODS = {
     # reductions and shapes
     "sum": F.sum, "mean": F.mean, "max": F.max, "min": F.min, "amax": F.amax, "amin": F.amin, "argmax": F.argmax,
     "argmin": F.argmin, "var": F.var, "std": F.std, "all": F.all, "any": F.any,
-    "prod": F.prod, "cumsum": F.cumsum, "cumprod": F.cumprod, "norm": F.norm, "logsumexp": F.logsumexp,
+    "prod": F.prod, "cumsum": F.cumsum, "cumprod": F.cumprod,
+    "sort": F.sort, "argsort": F.argsort, "topk": F.topk, "norm": F.norm, "logsumexp": F.logsumexp,
     "reshape": F.reshape, "view": F.view, "clone": F.clone, "contiguous": F.contiguous, "transpose": F.transpose,
     "permute": _one_by_one(F.permute), "flatten": F.flatten, "squeeze": _squeeze, "unsqueeze": F.unsqueeze, "expand": F.expand,
     "expand_as": F.expand_as, "repeat": F.repeat, "flip": F.flip, "view_as": _view_as, "reshape_as": _reshape_as,

@@ -21,6 +21,7 @@ from .pointwise_loss import (binary_cross_entropy, binary_cross_entropy_with_log
 from .pool import adaptive_avg_pool2d, adaptive_max_pool2d, avg_pool2d, max_pool2d
 from .reduction import (all, amax, amin, any, argmax, argmin, cumprod, cumsum, logsumexp, max, mean, min, norm, prod, std,
                         sum, var)  # (norm, the function, takes the name of the module norm.py, whose ops are imported above)
+from .sorting import argsort, sort, topk
 from .shape import (cat, chunk, clone, concat, concatenate, contiguous, expand, expand_as, flatten, flip, gather, getitem,
                     index_select, movedim, narrow, pad, permute, ravel, repeat, reshape, split, squeeze, stack, swapaxes,
                     tile, transpose, unbind, unflatten, unsqueeze, view)
@@ -32,7 +33,7 @@ greater, greater_equal, less, less_equal, not_equal = gt, ge, lt, le, ne
 # PyTorch's functions that tinyrrn has not (a NotImplementedError that says so, and an AttributeError: NotImplementedOp)
 NOT_HERE = frozenset("""cummax cummin std_mean var_mean einsum tensordot inner cross kron addmm baddbmm addmv
     scatter scatter_add scatter_reduce index_add index_fill index_copy index_put masked_select masked_scatter take
-    take_along_dim nonzero argwhere roll rot90 diff sort argsort topk kthvalue median nanmedian mode unique
+    take_along_dim nonzero argwhere roll rot90 diff kthvalue median nanmedian mode unique
     unique_consecutive count_nonzero bincount histc searchsorted bucketize triu tril diag diagonal diag_embed trace
     erf erfc erfinv logcumsumexp allclose isclose nansum nanmean
     aminmax chain_matmul block_diag cartesian_prod combinations meshgrid broadcast_tensors broadcast_to
