@@ -99,6 +99,15 @@ def test_sort_and_topk(rng):
     gradcheck(lambda x: F.topk(x, 2).values.sum() + x.topk(2, 0, largest=False).values, [x])
 
 
+def test_triangles_roll_diagonals_and_masked_select(rng):
+    x, v = t(rng, 2, 3, 4), t(rng, 3)
+    gradcheck(lambda x: x.triu(1) + F.tril(x, -1) * 2 + x.roll((1, -2), (0, 2)) + F.roll(x, 5), [x])
+    gradcheck(lambda x: x.diagonal(1, 1, 2).sum(-1) + F.diagonal(x, -1, 0, 2).sum(0)[:2], [x])
+    gradcheck(lambda x, v: F.diag(v, -1)[1:] + F.diag(x[0], 1).sum() + x[1].masked_select(x[0] > 0).sum(), [x, v])
+    gradcheck(lambda v: v.broadcast_to((2, 3)) * F.masked_select(v, Tensor(on_device(numpy.ones((2, 3), bool)))
+                                                                 ).reshape(2, 3), [v])
+
+
 def test_prod_and_cumsum(rng):
     x = t(rng, 2, 3, 4)
     gradcheck(lambda x: x.prod() + x.cumsum(1).sum(), [x])

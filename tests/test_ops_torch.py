@@ -735,3 +735,40 @@ def test_topk_values_and_gradients_are_torchs(rng, k, dim, largest):
     numpy.testing.assert_array_equal(host(ties.values.data), torch.topk(torch.tensor(SORTED[0]), 5).values.numpy())
     with pytest.raises(RuntimeError, match="out of range"):
         F.topk(x, 7)
+
+
+SHAPE_OPS = ["x.triu()", "x.triu(1)", "F.tril(x, -1)", "x.tril(2)", "F.triu(b, 1)", "x.roll(1)", "x.roll((1, -2), (0, 2))",
+             "F.roll(x, 5, 1)", "x.roll(-7)", "x.broadcast_to((2, 2, 3, 4))", "x.diagonal()", "x.diagonal(1, 1, 2)",
+             "F.diagonal(x, -1, 0, 2)", "x.diagonal(9)", "F.diag(v)", "F.diag(v, 2)", "F.diag(v, -1)", "F.diag(m)",
+             "F.diag(m, 1)", "F.diag(m, -2)", "x.masked_select(x > 0)", "x[0].masked_select(mask)",
+             "F.masked_select(v, mask)", "F.diag(x)", "F.triu(v)", "F.roll(x, (1, 2), 0)", "F.roll(x, [])",
+             "F.masked_select(x, (x > 0).long())"]
+
+
+@pytest.mark.parametrize("code", SHAPE_OPS)
+def test_triangles_roll_diagonals_and_masked_select_are_torchs(rng, code):
+    """Values and gradients (or the error) of triu, tril, roll, broadcast_to, diagonal, diag and masked_select, as
+    torch's."""
+    data = {"x": rng.standard_normal((2, 3, 4)), "v": numpy.array([1.0, 2.0, 3.0]), "m": numpy.arange(12.0).reshape(3, 4)}
+    answers = []
+    for m in (torch, F):
+        made = (lambda a, grad=True: torch.tensor(a, requires_grad=grad)) if m is torch else \
+            (lambda a, grad=True: Tensor(on_device(a), requires_grad=grad))
+        inputs = {name: made(value) for name, value in data.items()}
+        names = dict(inputs, F=m, mask=made(numpy.array([True, False, True, True]), False),
+                     b=made(numpy.ones((3, 3), bool), False))
+        try:
+            out = eval(code, names)
+        except Exception as error:
+            answers.append(error)
+            continue
+        g = numpy.arange(out.numel(), dtype="float64").reshape(tuple(out.shape))
+        if out.dtype not in (torch.bool, bool):
+            out.backward(torch.tensor(g) if m is torch else on_device(g))
+        grads = [None if t.grad is None else (t.grad.numpy() if m is torch else host(t.grad)).tolist()
+                 for t in inputs.values()]
+        answers.append(((out.detach().numpy() if m is torch else host(out.data)).tolist(), grads))
+    if isinstance(answers[0], Exception):
+        assert isinstance(answers[1], type(answers[0])), answers
+    else:
+        assert answers[0] == answers[1]

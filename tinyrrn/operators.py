@@ -611,11 +611,11 @@ def _without_out(name, op):
 
 # PyTorch's Tensor methods that tinyrrn has not (see _not_here)
 NOT_HERE = frozenset("""cummax cummin scatter scatter_add scatter_reduce index_add index_fill index_copy
-    index_put masked_select masked_scatter take take_along_dim put nonzero argwhere roll rot90 diff
-    kthvalue median nanmedian mode unique unique_consecutive count_nonzero bincount histc triu tril diag diagonal
+    index_put masked_scatter take take_along_dim put nonzero argwhere rot90 diff
+    kthvalue median nanmedian mode unique unique_consecutive count_nonzero bincount histc
     diag_embed trace
     erf erfc erfinv logcumsumexp allclose isclose nansum
-    nanmean aminmax inner cross kron addmm baddbmm addmv tensor_split hsplit vsplit dsplit broadcast_to select
+    nanmean aminmax inner cross kron addmm baddbmm addmv tensor_split hsplit vsplit dsplit select
     index_reduce unfold as_strided stride data_ptr storage untyped_storage storage_offset share_memory_ pin_memory
     to_sparse to_dense apply_ map_ resize_ resize_as_ set_ scatter_ scatter_add_ scatter_reduce_ index_add_
     index_fill_ index_copy_ index_put_ masked_scatter_ put_ uniform_ normal_ bernoulli_ random_ exponential_
@@ -674,7 +674,8 @@ METHODS = {
     "expand_as": F.expand_as, "repeat": F.repeat, "flip": F.flip, "view_as": _view_as, "reshape_as": _reshape_as,
     "split": F.split, "chunk": F.chunk, "gather": F.gather, "index_select": F.index_select, "unbind": F.unbind,
     "narrow": F.narrow, "movedim": F.movedim, "moveaxis": F.movedim, "tile": _one_by_one(F.tile), "unflatten": F.unflatten,
-    "ravel": F.ravel,
+    "ravel": F.ravel, "broadcast_to": F.broadcast_to, "diag": F.diag, "diagonal": F.diagonal,
+    "masked_select": F.masked_select, "roll": F.roll, "tril": F.tril, "triu": F.triu,
     # element-wise functions
     "add": F.add, "sub": F.sub, "mul": F.mul, "neg": F.neg, "positive": F.positive, "remainder": F.remainder, "floor_divide": F.floor_divide,
     "matmul": F.matmul, "mm": F.mm, "bmm": F.bmm, "mv": F.mv, "dot": F.dot, "outer": F.outer,

@@ -25,6 +25,7 @@ from .sorting import argsort, sort, topk
 from .shape import (cat, chunk, clone, concat, concatenate, contiguous, expand, expand_as, flatten, flip, gather, getitem,
                     index_select, movedim, narrow, pad, permute, ravel, repeat, reshape, split, squeeze, stack, swapaxes,
                     tile, transpose, unbind, unflatten, unsqueeze, view)
+from .shape import broadcast_to, diag, diagonal, masked_select, roll, tril, triu
 
 moveaxis, sgn = movedim, sign  # PyTorch's other names (sgn is sign for real tensors)
 absolute, negative, multiply, divide, true_divide, subtract = abs, neg, mul, div, div, sub
@@ -32,11 +33,11 @@ greater, greater_equal, less, less_equal, not_equal = gt, ge, lt, le, ne
 
 # PyTorch's functions that tinyrrn has not (a NotImplementedError that says so, and an AttributeError: NotImplementedOp)
 NOT_HERE = frozenset("""cummax cummin std_mean var_mean einsum tensordot inner cross kron addmm baddbmm addmv
-    scatter scatter_add scatter_reduce index_add index_fill index_copy index_put masked_select masked_scatter take
-    take_along_dim nonzero argwhere roll rot90 diff kthvalue median nanmedian mode unique
-    unique_consecutive count_nonzero bincount histc searchsorted bucketize triu tril diag diagonal diag_embed trace
+    scatter scatter_add scatter_reduce index_add index_fill index_copy index_put masked_scatter take
+    take_along_dim nonzero argwhere rot90 diff kthvalue median nanmedian mode unique
+    unique_consecutive count_nonzero bincount histc searchsorted bucketize diag_embed trace
     erf erfc erfinv logcumsumexp allclose isclose nansum nanmean
-    aminmax chain_matmul block_diag cartesian_prod combinations meshgrid broadcast_tensors broadcast_to
+    aminmax chain_matmul block_diag cartesian_prod combinations meshgrid broadcast_tensors
     atleast_1d atleast_2d atleast_3d hstack vstack dstack column_stack row_stack hsplit vsplit dsplit tensor_split
     t adjoint select index_reduce clamp_ abs_ neg_ sqrt_ exp_ log_ sigmoid_ tanh_ fill_ zero_ zeros_like ones_like
     full_like empty_like rand_like randn_like randint_like zeros ones full empty arange linspace logspace eye tensor
