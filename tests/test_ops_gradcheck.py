@@ -108,6 +108,15 @@ def test_triangles_roll_diagonals_and_masked_select(rng):
                                                                  ).reshape(2, 3), [v])
 
 
+def test_einsum_tensordot_and_cross(rng):
+    a, b, c = t(rng, 2, 3), t(rng, 3, 4), t(rng, 2, 3, 4)
+    gradcheck(lambda a, b, c: F.einsum("ij,jk->ik", a, b) + F.einsum("ijk,ij->k", c, a) + F.einsum("ij,kl", a, b).sum(),
+              [a, b, c])
+    gradcheck(lambda a, b, c: F.tensordot(c, b.T, 1).sum(-1) + F.tensordot(a, c, 2).sum() + F.einsum("ij->j", a).sum(),
+              [a, b, c])
+    gradcheck(lambda a, c: F.cross(c[:, :, :3], c[:, :, 1:], dim=1) + F.cross(a[:, :, None], c[:, :, 1:], dim=1), [a, c])
+
+
 def test_prod_and_cumsum(rng):
     x = t(rng, 2, 3, 4)
     gradcheck(lambda x: x.prod() + x.cumsum(1).sum(), [x])

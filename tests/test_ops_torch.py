@@ -772,3 +772,46 @@ def test_triangles_roll_diagonals_and_masked_select_are_torchs(rng, code):
         assert isinstance(answers[1], type(answers[0])), answers
     else:
         assert answers[0] == answers[1]
+
+
+CONTRACTIONS = ['m.einsum("ij,jk->ik", a, b)', 'm.einsum("ij,jk", a, b)', 'm.einsum("ij,jk", [a, b])', 'm.einsum("ij->", a)',
+                'm.einsum("ij->ji", a)', 'm.einsum("ij", a)', 'm.einsum("bij,jk->bik", c[:, :, :3], b)',
+                'm.einsum("ij,k->ijk", a, v)', 'm.einsum("ij,j->i", a, v)', 'm.einsum("ijk,ij->k", c, a)',
+                'm.einsum("ij,kl->", a, b)', 'm.einsum("i,i->", v, v)', 'm.einsum("ij,jk->ik", a, b.double())',
+                'm.tensordot(c, b, 1)', 'm.tensordot(c, c, ([0, 1], [0, 1]))', 'm.tensordot(a, c, 2)',
+                'm.tensordot(a, v, 0)', 'm.tensordot(a, b, ([1], [0]))', 'm.cross(c[:, :, :3], c[:, :, 1:], dim=1)',
+                'm.cross(c[0, :, :3].transpose(0, 1), c[1, :, 1:].transpose(0, 1), dim=-1)',
+                'm.cross(c[0, :, :3], v[:, None].expand(3, 3), dim=0)', 'm.cross(c, c, dim=2)']
+
+
+@pytest.mark.parametrize("code", CONTRACTIONS)
+def test_einsum_tensordot_and_cross_and_their_gradients_are_torchs(rng, code):
+    data = {"a": rng.standard_normal((2, 3)), "b": rng.standard_normal((3, 4)), "c": rng.standard_normal((2, 3, 4)),
+            "v": rng.standard_normal(3)}
+    answers = []
+    for m in (torch, F):
+        inputs = {name: torch.tensor(value, requires_grad=True) if m is torch else
+                  Tensor(on_device(value), requires_grad=True) for name, value in data.items()}
+        try:
+            out = eval(code, dict(inputs, m=m))
+        except Exception as error:
+            answers.append(error)
+            continue
+        g = numpy.arange(out.numel(), dtype="float64").reshape(tuple(out.shape))
+        out.backward(torch.tensor(g) if m is torch else on_device(g))
+        answers.append([out.detach().numpy() if m is torch else host(out.data)] +
+                       [None if t.grad is None else t.grad.numpy() if m is torch else host(t.grad) for t in inputs.values()])
+    if isinstance(answers[0], Exception):
+        assert isinstance(answers[1], type(answers[0])), answers
+        return
+    for theirs, ours in zip(*answers):
+        assert (theirs is None) == (ours is None)
+        if theirs is not None:
+            numpy.testing.assert_allclose(ours, theirs, rtol=1e-12, atol=1e-12)
+
+
+def test_einsum_refuses_what_tinyrrn_has_not():
+    x = Tensor(on_device(numpy.ones((2, 2))))
+    for code in (lambda: F.einsum("ii->i", x), lambda: F.einsum("...j->j", x), lambda: F.einsum("ij,jk,kl", x, x, x)):
+        with pytest.raises(NotImplementedError, match="not implemented by tinyrrn"):
+            code()

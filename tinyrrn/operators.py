@@ -615,7 +615,7 @@ NOT_HERE = frozenset("""cummax cummin scatter scatter_add scatter_reduce index_a
     kthvalue median nanmedian mode unique unique_consecutive count_nonzero bincount histc
     diag_embed trace
     erf erfc erfinv logcumsumexp allclose isclose nansum
-    nanmean aminmax inner cross kron addmm baddbmm addmv tensor_split hsplit vsplit dsplit select
+    nanmean aminmax inner kron addmm baddbmm addmv tensor_split hsplit vsplit dsplit select
     index_reduce unfold as_strided stride data_ptr storage untyped_storage storage_offset share_memory_ pin_memory
     to_sparse to_dense apply_ map_ resize_ resize_as_ set_ scatter_ scatter_add_ scatter_reduce_ index_add_
     index_fill_ index_copy_ index_put_ masked_scatter_ put_ uniform_ normal_ bernoulli_ random_ exponential_
@@ -678,7 +678,7 @@ METHODS = {
     "masked_select": F.masked_select, "roll": F.roll, "tril": F.tril, "triu": F.triu,
     # element-wise functions
     "add": F.add, "sub": F.sub, "mul": F.mul, "neg": F.neg, "positive": F.positive, "remainder": F.remainder, "floor_divide": F.floor_divide,
-    "matmul": F.matmul, "mm": F.mm, "bmm": F.bmm, "mv": F.mv, "dot": F.dot, "outer": F.outer,
+    "matmul": F.matmul, "mm": F.mm, "bmm": F.bmm, "mv": F.mv, "dot": F.dot, "outer": F.outer, "cross": F.cross,
     "exp": F.exp, "log": F.log, "relu": _relu, "sigmoid": F.sigmoid, "tanh": F.tanh, "rsqrt": F.rsqrt,
     "log1p": F.log1p, "expm1": F.expm1, "sign": F.sign, "sgn": F.sign, "floor": F.floor, "ceil": F.ceil,
     "round": F.round, "trunc": F.trunc,

@@ -13,7 +13,8 @@ from .elementwise import (abs, add, add_relu, astype, bitwise_and, bitwise_left_
                           to_device, trunc, where)
 from .elementwise import (acos, acosh, asin, asinh, atan, atan2, atanh, cos, cosh, exp2, float_power, fmax, fmin, fmod,
                           frac, hypot, lerp, log2, log10, logaddexp, logit, nan_to_num, sin, sinc, sinh, tan, xlogy)
-from .linear import bmm, dot, embedding, linear, matmul, mm, mv, one_hot, outer
+from .contraction import einsum, tensordot
+from .linear import bmm, cross, dot, embedding, linear, matmul, mm, mv, one_hot, outer
 from .loss import cross_entropy, log_softmax, nll_loss, softmax
 from .norm import batch_norm, batch_norm_add_relu, batch_norm_relu, fixed_affine
 from .pointwise_loss import (binary_cross_entropy, binary_cross_entropy_with_logits, huber_loss, kl_div, l1_loss,
@@ -32,7 +33,7 @@ absolute, negative, multiply, divide, true_divide, subtract = abs, neg, mul, div
 greater, greater_equal, less, less_equal, not_equal = gt, ge, lt, le, ne
 
 # PyTorch's functions that tinyrrn has not (a NotImplementedError that says so, and an AttributeError: NotImplementedOp)
-NOT_HERE = frozenset("""cummax cummin std_mean var_mean einsum tensordot inner cross kron addmm baddbmm addmv
+NOT_HERE = frozenset("""cummax cummin std_mean var_mean inner kron addmm baddbmm addmv
     scatter scatter_add scatter_reduce index_add index_fill index_copy index_put masked_scatter take
     take_along_dim nonzero argwhere rot90 diff kthvalue median nanmedian mode unique
     unique_consecutive count_nonzero bincount histc searchsorted bucketize diag_embed trace
