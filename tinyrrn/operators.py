@@ -685,6 +685,7 @@ METHODS = {
     "sin": F.sin, "cos": F.cos, "tan": F.tan, "asin": F.asin, "acos": F.acos, "atan": F.atan, "sinh": F.sinh,
     "cosh": F.cosh, "asinh": F.asinh, "acosh": F.acosh, "atanh": F.atanh, "exp2": F.exp2, "log2": F.log2,
     "log10": F.log10, "frac": F.frac, "sinc": F.sinc, "logit": F.logit, "nan_to_num": F.nan_to_num,
+    "arcsin": F.asin, "arccos": F.acos, "arctan": F.atan, "arcsinh": F.asinh, "arccosh": F.acosh, "arctanh": F.atanh,
     "atan2": F.atan2, "arctan2": F.atan2, "hypot": F.hypot, "fmod": F.fmod, "fmin": F.fmin, "fmax": F.fmax,
     "logaddexp": F.logaddexp, "xlogy": F.xlogy, "lerp": F.lerp, "float_power": F.float_power,
     "absolute": F.abs, "negative": F.neg, "multiply": F.mul, "divide": F.div, "true_divide": F.div,

@@ -31,6 +31,7 @@ from .shape import broadcast_to, diag, diagonal, masked_select, roll, tril, triu
 moveaxis, sgn = movedim, sign  # PyTorch's other names (sgn is sign for real tensors)
 absolute, negative, multiply, divide, true_divide, subtract = abs, neg, mul, div, div, sub
 greater, greater_equal, less, less_equal, not_equal = gt, ge, lt, le, ne
+arcsin, arccos, arctan, arcsinh, arccosh, arctanh, arctan2 = asin, acos, atan, asinh, acosh, atanh, atan2
 
 # PyTorch's functions that tinyrrn has not (a NotImplementedError that says so, and an AttributeError: NotImplementedOp)
 NOT_HERE = frozenset("""cummax cummin std_mean var_mean inner kron addmm baddbmm addmv
