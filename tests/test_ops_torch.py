@@ -820,3 +820,37 @@ def test_einsum_refuses_what_tinyrrn_has_not():
     for code in (lambda: F.einsum("ii->i", x), lambda: F.einsum("...j->j", x), lambda: F.einsum("ij,jk,kl", x, x, x)):
         with pytest.raises(NotImplementedError, match="not implemented by tinyrrn"):
             code()
+
+
+@pytest.mark.parametrize("code", ["y = x.sin(); y.mul_(2)", "y = x.tan(); x.mul_(2)", "y = x.exp2(); x.add_(1)",
+                                  "y = x.exp2(); y.add_(1)", "y = x.triu(); x.add_(1); y.add_(1)",
+                                  "y = x.sort().values; x.add_(1); y.add_(1)", "y = F.atan2(x, x + 1); y.mul_(2)",
+                                  "y = x.cumprod(0); y.add_(1)", "y = x.masked_select(mask); mask.fill_(False)"])
+def test_new_ops_refuse_in_place_changes_of_what_torch_saved_and_take_the_others(code):
+    """backward after an in-place change of an op's input or output: PyTorch's error where its node saved that tensor
+    (tan saves its output, sin its input), its gradient otherwise."""
+    answers = []
+    for m in (torch, F):
+        base = torch.tensor([[0.5, -1.0], [2.0, 0.3]], dtype=torch.float64, requires_grad=True) if m is torch else \
+            Tensor(on_device(numpy.array([[0.5, -1.0], [2.0, 0.3]])), requires_grad=True)
+        names = {"x": base * 1, "F": m, "mask": (base > 0).detach() if m is torch else Tensor(host(base.data) > 0)}
+        try:
+            exec(code, names)
+            names["y"].sum().backward()
+            answers.append(host(base.grad).tolist() if m is F else base.grad.tolist())
+        except RuntimeError as error:
+            answers.append("modified by an inplace operation" in str(error))
+    assert answers[0] == answers[1], answers
+
+
+def test_a_second_backward_runs_through_the_ops_that_save_nothing_as_torchs():
+    """triu, tril, roll, diagonal, diag and frac save no tensor: a second backward() runs through them, as PyTorch's."""
+    grads = []
+    for m in (torch, F):
+        x = torch.ones(3, 3, dtype=torch.float64, requires_grad=True) if m is torch else \
+            Tensor(on_device(numpy.ones((3, 3))), requires_grad=True)
+        y = m.diag(m.frac(x.triu().tril(1).roll(1, 0).diagonal())).sum()
+        y.backward()
+        y.backward()
+        grads.append(x.grad.tolist() if m is torch else host(x.grad).tolist())
+    assert grads[0] == grads[1]

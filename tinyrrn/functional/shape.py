@@ -892,8 +892,10 @@ def masked_select(input, mask, *, out=None):
     xp = backend.xp_of(input.data)
     shape = broadcast_shape("masked_select", input.shape, mask.shape)
     where = xp.broadcast_to(mask.data, shape)
+    unchanged = saved_beside_inputs("masked_select", (input,), (mask,))
 
     def backward(g):
+        unchanged()  # PyTorch's node saved the mask
         grad = xp.zeros(shape, dtype=g.dtype)
         grad[where] = g
         return (unbroadcast(grad, input.shape),)

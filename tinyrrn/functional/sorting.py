@@ -52,7 +52,7 @@ def sort(input, dim=-1, descending=False, *, stable=False, out=None):
     flag("sort", "stable", stable)
     shaped = input if input.ndim else input.reshape(1)
     values, indices = _picked("sort", shaped, axis, _order(shaped.data, axis, descending))
-    return SortResult(values.reshape(input.shape), indices.reshape(input.shape))
+    return SortResult(values, indices) if input.ndim else SortResult(values.reshape(()), indices.reshape(()))
 
 
 def argsort(input, dim=-1, descending=False, *, stable=False):
