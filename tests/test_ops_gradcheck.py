@@ -112,7 +112,8 @@ def test_einsum_tensordot_and_cross(rng):
     a, b, c = t(rng, 2, 3), t(rng, 3, 4), t(rng, 2, 3, 4)
     gradcheck(lambda a, b, c: F.einsum("ij,jk->ik", a, b) + F.einsum("ijk,ij->k", c, a) + F.einsum("ij,kl", a, b).sum(),
               [a, b, c])
-    gradcheck(lambda a, b, c: F.tensordot(c, b.T, 1).sum(-1) + F.tensordot(a, c, 2).sum() + F.einsum("ij->j", a).sum(),
+    gradcheck(lambda a, b, c: F.tensordot(c, b.T, 1).sum(-1) + F.tensordot(a, c, 2).sum() + F.einsum("ij->j", a).sum()
+              + F.einsum("...j,jk->...k", c[:, :, :3], b).sum(-1),
               [a, b, c])
     gradcheck(lambda a, c: F.cross(c[:, :, :3], c[:, :, 1:], dim=1) + F.cross(a[:, :, None], c[:, :, 1:], dim=1), [a, c])
 

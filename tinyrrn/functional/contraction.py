@@ -7,31 +7,45 @@ from ..tensor import make_result
 from ._util import ArgumentError, check_tensors, integer, refuse_out
 
 
-def _subscripts(equation, count):
+def _subscripts(equation, operands):
     """The subscripts of each operand and of the output of ``equation`` ('ij,jk->ik'; without '->', the output is
-    the letters used once, sorted, as PyTorch's). tinyrrn refuses '...' and an index repeated in one operand
-    (a diagonal), which PyTorch takes."""
+    the letters used once, sorted, as PyTorch's), '...' spelled out in unused letters. tinyrrn refuses an index
+    repeated in one operand (a diagonal) and '...' standing for dims of different sizes (broadcast), which PyTorch
+    takes."""
     if not isinstance(equation, str):
         raise TypeError(f"einsum(): argument 'equation' must be str, not {type(equation).__name__} (as PyTorch)")
     equation = equation.replace(" ", "")
     inputs, arrow, output = equation.partition("->")
-    operands = inputs.split(",")
-    if "." in equation or any(len(set(s)) != len(s) for s in operands):
-        raise NotImplementedError(f"einsum: {equation!r}: ellipses ('...') and an index repeated within an operand "
-                                  "are not implemented by tinyrrn")
-    if len(operands) != count:
-        raise ArgumentError(f"einsum(): more operands were provided than specified in the equation, or fewer ({count} "
-                            f"operands for {equation!r}; as PyTorch)")
-    if any(c not in string.ascii_letters for c in inputs.replace(",", "") + output):
-        raise ArgumentError(f"einsum(): invalid subscript in {equation!r}: subscripts are letters [a-zA-Z] (as PyTorch)")
-    if not arrow:
-        letters = "".join(operands)
-        output = "".join(sorted(c for c in set(letters) if letters.count(c) == 1))
-    return operands, output
+    inputs = inputs.split(",")
+    if len(inputs) != len(operands):
+        raise ArgumentError(f"einsum(): more operands were provided than specified in the equation, or fewer "
+                            f"({len(operands)} operands for {equation!r}; as PyTorch)")
+    if any(c not in string.ascii_letters for c in "".join(inputs + [output]).replace("...", "")):
+        raise ArgumentError(f"einsum(): invalid subscript in {equation!r}: subscripts are letters [a-zA-Z] or one '...' "
+                            "per operand (as PyTorch)")
+    unused = [c for c in string.ascii_letters if c not in equation]
+    widths = [t.ndim - len(s) + 3 for s, t in zip(inputs, operands) if "..." in s]
+    pool = "".join(unused[:max(widths, default=0)])
+    inputs = [s.replace("...", pool[len(pool) - (t.ndim - len(s) + 3):]) for s, t in zip(inputs, operands)]
+    for i, (t, s) in enumerate(zip(operands, inputs)):
+        if t.ndim != len(s):
+            raise ArgumentError(f"einsum(): the number of subscripts in the equation ({len(s)}) does not match the "
+                                f"number of dimensions ({t.ndim}) for operand {i} (as PyTorch)")
+    sizes = {}
+    for t, s in zip(operands, inputs):
+        for c, n in zip(s, t.shape):
+            sizes.setdefault(c, set()).add(n)
+    if any(len(set(s)) != len(s) for s in inputs) or any(len(sizes[c]) > 1 for c in pool):
+        raise NotImplementedError(f"einsum: {equation!r}: an index repeated within an operand, and '...' over dims of "
+                                  "different sizes (broadcast), are not implemented by tinyrrn")
+    if arrow:
+        return inputs, output.replace("...", pool)
+    letters = "".join(inputs)
+    return inputs, pool + "".join(sorted(c for c in set(letters) - set(pool) if letters.count(c) == 1))
 
 
 def einsum(equation, *operands):
-    """torch.einsum of one or two tensors of one dtype (also given as one list); more operands are refused
+    """torch.einsum of one or two tensors of one dtype (also given as one list; _subscripts); more operands are refused
     (NotImplementedError). The gradient of each operand: the einsum of g with the other, summed over the indices the
     output does not keep, broadcast over an operand's indices found nowhere else."""
     if len(operands) == 1 and isinstance(operands[0], (list, tuple)):
@@ -42,11 +56,7 @@ def einsum(equation, *operands):
     if len(operands) == 2 and operands[0].dtype != operands[1].dtype:
         raise ArgumentError(f"einsum(): expected scalar type {operands[0].dtype} but found {operands[1].dtype} (as "
                             "PyTorch)")
-    inputs, output = _subscripts(equation, len(operands))
-    for i, (t, s) in enumerate(zip(operands, inputs)):
-        if t.ndim != len(s):
-            raise ArgumentError(f"einsum(): the number of subscripts in the equation ({len(s)}) does not match the "
-                                f"number of dimensions ({t.ndim}) for operand {i} (as PyTorch)")
+    inputs, output = _subscripts(equation, operands)
     arrays = [t.data for t in operands]
     xp = backend.xp_of(arrays[0])
     result = xp.einsum(f"{','.join(inputs)}->{output}", *arrays)
