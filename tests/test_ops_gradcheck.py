@@ -41,6 +41,19 @@ ELEMENTWISE = {
     "masked_fill": lambda a, b: a.masked_fill(b > 0, 2.0) + F.masked_fill(b, a[0] > 0, a[1, 2]),
     "rsqrt": lambda a, b: (a * a + 0.5).rsqrt(),
     "log1p and expm1": lambda a, b: F.log1p(a * a) + b.expm1(),
+    "trigonometric": lambda a, b: F.sin(a) + a.cos() + F.tan(a / 4) + F.atan(b) + F.asin(F.tanh(a) * 0.9)
+    + b.tanh().acos(),
+    "hyperbolic": lambda a, b: F.sinh(a) + a.cosh() + F.asinh(b) + (a * a + 1.5).acosh() + F.atanh(F.tanh(b) * 0.9),
+    "exp2, log2, log10": lambda a, b: F.exp2(a) + (a * a + 0.5).log2() + F.log10(b * b + 0.5),
+    "frac, sinc": lambda a, b: F.frac(a * 3) + a.sinc() + F.sinc(b * 2),
+    "logit": lambda a, b: F.sigmoid(a).logit() + F.logit(F.sigmoid(b) * 0.8 + 0.1, eps=0.05),
+    "atan2, hypot, logaddexp": lambda a, b: F.atan2(a, b) + a.hypot(b) + F.logaddexp(a, b * 3),
+    "fmod": lambda a, b: F.fmod(a * 3, b * b + 1) + a.fmod(-1.5),
+    "fmin, fmax": lambda a, b: F.fmax(a, b) + a.fmin(b * 2),
+    "xlogy": lambda a, b: F.xlogy(a, b * b + 0.5) + F.xlogy(2.0, a * a + 1) + a.xlogy(3),
+    "lerp": lambda a, b: F.lerp(a, b, 0.3) + a.lerp(b, 0.8) + F.lerp(a, b, F.sigmoid(b)),
+    "float_power": lambda a, b: F.float_power(a * a + 0.5, b) + a.float_power(3) + F.float_power(2, a),
+    "nan_to_num": lambda a, b: F.nan_to_num(a * 2) + b.masked_fill(b > 1, float("inf")).nan_to_num(posinf=1.0),
     "rounding (zero gradients)": lambda a, b: a * 2 + a.floor() + F.ceil(a) + a.round() + F.round(b, decimals=1)
     + a.trunc() + b.sign() + F.sgn(a),
 }
@@ -71,6 +84,38 @@ def test_extreme_reductions(rng):
     gradcheck(lambda x: x.max(1).values + x.min(1, keepdim=True).values, [x])
     gradcheck(lambda x: x.amax(1), [x])
     gradcheck(lambda x: F.amin(x, (0, 2), keepdim=True), [x])
+
+
+def test_cumprod_with_and_without_zeros(rng):
+    x = t(rng, 3, 5)
+    gradcheck(lambda x: x.cumprod(1) + F.cumprod(x, 0).sum(0), [x])
+    x.data[0, 1] = x.data[1, 1] = x.data[1, 3] = x.data[2, 0] = 0.0
+    gradcheck(lambda x: F.cumprod(x, -1), [x])
+
+
+def test_sort_and_topk(rng):
+    x = t(rng, 3, 5)
+    gradcheck(lambda x: x.sort().values * 2 + F.sort(x, 0, descending=True).values, [x])
+    gradcheck(lambda x: F.topk(x, 2).values.sum() + x.topk(2, 0, largest=False).values, [x])
+
+
+def test_triangles_roll_diagonals_and_masked_select(rng):
+    x, v = t(rng, 2, 3, 4), t(rng, 3)
+    gradcheck(lambda x: x.triu(1) + F.tril(x, -1) * 2 + x.roll((1, -2), (0, 2)) + F.roll(x, 5), [x])
+    gradcheck(lambda x: x.diagonal(1, 1, 2).sum(-1) + F.diagonal(x, -1, 0, 2).sum(0)[:2], [x])
+    gradcheck(lambda x, v: F.diag(v, -1)[1:] + F.diag(x[0], 1).sum() + x[1].masked_select(x[0] > 0).sum(), [x, v])
+    gradcheck(lambda v: v.broadcast_to((2, 3)) * F.masked_select(v, Tensor(on_device(numpy.ones((2, 3), bool)))
+                                                                 ).reshape(2, 3), [v])
+
+
+def test_einsum_tensordot_and_cross(rng):
+    a, b, c = t(rng, 2, 3), t(rng, 3, 4), t(rng, 2, 3, 4)
+    gradcheck(lambda a, b, c: F.einsum("ij,jk->ik", a, b) + F.einsum("ijk,ij->k", c, a) + F.einsum("ij,kl", a, b).sum(),
+              [a, b, c])
+    gradcheck(lambda a, b, c: F.tensordot(c, b.T, 1).sum(-1) + F.tensordot(a, c, 2).sum() + F.einsum("ij->j", a).sum()
+              + F.einsum("...j,jk->...k", c[:, :, :3], b).sum(-1),
+              [a, b, c])
+    gradcheck(lambda a, c: F.cross(c[:, :, :3], c[:, :, 1:], dim=1) + F.cross(a[:, :, None], c[:, :, 1:], dim=1), [a, c])
 
 
 def test_prod_and_cumsum(rng):

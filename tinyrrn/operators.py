@@ -610,12 +610,12 @@ def _without_out(name, op):
 
 
 # PyTorch's Tensor methods that tinyrrn has not (see _not_here)
-NOT_HERE = frozenset("""cumprod cummax cummin scatter scatter_add scatter_reduce index_add index_fill index_copy
-    index_put masked_select masked_scatter take take_along_dim put nonzero argwhere roll rot90 diff sort argsort topk
-    kthvalue median nanmedian mode unique unique_consecutive count_nonzero bincount histc triu tril diag diagonal
-    diag_embed trace exp2 log2 log10 frac fmod fmin fmax float_power nan_to_num lerp hypot sin cos tan asin acos atan
-    atan2 sinh cosh asinh acosh atanh erfinv sinc logit xlogy logaddexp logcumsumexp allclose isclose nansum
-    nanmean aminmax inner cross kron addmm baddbmm addmv tensor_split hsplit vsplit dsplit broadcast_to select
+NOT_HERE = frozenset("""cummax cummin scatter scatter_add scatter_reduce index_add index_fill index_copy
+    index_put masked_scatter take take_along_dim put nonzero argwhere rot90 diff
+    kthvalue median nanmedian mode unique unique_consecutive count_nonzero bincount histc
+    diag_embed trace
+    erfinv logcumsumexp allclose isclose nansum
+    nanmean aminmax inner kron addmm baddbmm addmv tensor_split hsplit vsplit dsplit select
     index_reduce unfold as_strided stride data_ptr storage untyped_storage storage_offset share_memory_ pin_memory
     to_sparse to_dense apply_ map_ resize_ resize_as_ set_ scatter_ scatter_add_ scatter_reduce_ index_add_
     index_fill_ index_copy_ index_put_ masked_scatter_ put_ uniform_ normal_ bernoulli_ random_ exponential_
@@ -667,20 +667,28 @@ METHODS = {
     # reductions and shapes
     "sum": F.sum, "mean": F.mean, "max": F.max, "min": F.min, "amax": F.amax, "amin": F.amin, "argmax": F.argmax,
     "argmin": F.argmin, "var": F.var, "std": F.std, "all": F.all, "any": F.any,
-    "prod": F.prod, "cumsum": F.cumsum, "norm": F.norm, "logsumexp": F.logsumexp,
+    "prod": F.prod, "cumsum": F.cumsum, "cumprod": F.cumprod,
+    "sort": F.sort, "argsort": F.argsort, "topk": F.topk, "norm": F.norm, "logsumexp": F.logsumexp,
     "reshape": F.reshape, "view": F.view, "clone": F.clone, "contiguous": F.contiguous, "transpose": F.transpose,
     "permute": _one_by_one(F.permute), "flatten": F.flatten, "squeeze": _squeeze, "unsqueeze": F.unsqueeze, "expand": F.expand,
     "expand_as": F.expand_as, "repeat": F.repeat, "flip": F.flip, "view_as": _view_as, "reshape_as": _reshape_as,
     "split": F.split, "chunk": F.chunk, "gather": F.gather, "index_select": F.index_select, "unbind": F.unbind,
     "narrow": F.narrow, "movedim": F.movedim, "moveaxis": F.movedim, "tile": _one_by_one(F.tile), "unflatten": F.unflatten,
-    "ravel": F.ravel,
+    "ravel": F.ravel, "broadcast_to": F.broadcast_to, "diag": F.diag, "diagonal": F.diagonal,
+    "masked_select": F.masked_select, "roll": F.roll, "tril": F.tril, "triu": F.triu,
     # element-wise functions
     "add": F.add, "sub": F.sub, "mul": F.mul, "neg": F.neg, "positive": F.positive, "remainder": F.remainder, "floor_divide": F.floor_divide,
-    "matmul": F.matmul, "mm": F.mm, "bmm": F.bmm, "mv": F.mv, "dot": F.dot, "outer": F.outer,
+    "matmul": F.matmul, "mm": F.mm, "bmm": F.bmm, "mv": F.mv, "dot": F.dot, "outer": F.outer, "cross": F.cross,
     "exp": F.exp, "log": F.log, "relu": _relu, "sigmoid": F.sigmoid, "tanh": F.tanh, "rsqrt": F.rsqrt,
     "log1p": F.log1p, "expm1": F.expm1, "sign": F.sign, "sgn": F.sign, "floor": F.floor, "ceil": F.ceil,
     "round": F.round, "trunc": F.trunc,
     "erf": F.erf, "erfc": F.erfc,
+    "sin": F.sin, "cos": F.cos, "tan": F.tan, "asin": F.asin, "acos": F.acos, "atan": F.atan, "sinh": F.sinh,
+    "cosh": F.cosh, "asinh": F.asinh, "acosh": F.acosh, "atanh": F.atanh, "exp2": F.exp2, "log2": F.log2,
+    "log10": F.log10, "frac": F.frac, "sinc": F.sinc, "logit": F.logit, "nan_to_num": F.nan_to_num,
+    "arcsin": F.asin, "arccos": F.acos, "arctan": F.atan, "arcsinh": F.asinh, "arccosh": F.acosh, "arctanh": F.atanh,
+    "atan2": F.atan2, "arctan2": F.atan2, "hypot": F.hypot, "fmod": F.fmod, "fmin": F.fmin, "fmax": F.fmax,
+    "logaddexp": F.logaddexp, "xlogy": F.xlogy, "lerp": F.lerp, "float_power": F.float_power,
     "absolute": F.abs, "negative": F.neg, "multiply": F.mul, "divide": F.div, "true_divide": F.div,
     "subtract": F.sub, "greater": F.gt, "greater_equal": F.ge, "less": F.lt, "less_equal": F.le, "not_equal": F.ne,
     "pow": F.pow, "div": F.div, "reciprocal": F.reciprocal, "abs": F.abs, "sqrt": F.sqrt, "square": F.square,

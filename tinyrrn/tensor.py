@@ -883,7 +883,8 @@ def _after_accumulation(leaf):
 # ops whose PyTorch node saves no tensor for its backward, only sizes: a second backward() runs through them
 SAVE_NOTHING = frozenset(("add", "sub", "rsub", "neg", "sum", "mean", "reshape", "view", "permute", "transpose", "t",
                           "clone", "astype", "to", "concatenate", "stack", "pad", "floor_divide", "squeeze",
-                          "unsqueeze", "expand", "repeat", "flip", "cumsum"))
+                          "unsqueeze", "expand", "repeat", "flip", "cumsum", "frac", "triu", "tril", "roll", "diagonal",
+                          "diag"))
 
 
 def _saves_nothing(node):
@@ -1081,14 +1082,17 @@ SAVE_NO_INPUT = frozenset(("add", "sub", "neg", "sum", "mean", "reshape", "permu
                            "astype", "to", "relu", "sigmoid", "tanh", "exp", "softmax", "log_softmax", "dropout",
                            "reciprocal", "add_relu", "floor_divide", "sqrt", "where", "rsqrt", "expm1", "sign", "floor",
                            "ceil", "round", "trunc", "masked_fill", "setitem",
-                           "cumsum"))
+                           "cumsum", "tan", "exp2", "frac", "triu", "tril", "roll", "diagonal", "diag", "sort", "topk"))
 
 # ops whose node, PyTorch's and tinyrrn's, saves no output for its backward (inputs, a mask, indices, statistics)
 SAVE_NO_OUTPUT = frozenset(("mul", "div", "log", "matmul", "linear", "conv2d", "conv_transpose2d", "cross_entropy",
                             "nll_loss", "getitem", "dropout", "batch_norm", "avg_pool2d", "adaptive_avg_pool2d",
                             "max_pool2d", "abs", "clamp", "maximum", "minimum", "remainder", "where", "var", "log1p",
                             "sign", "floor", "ceil", "round", "trunc", "masked_fill", "setitem",
-                            "gather"))
+                            "gather", "sin", "cos", "asin", "acos", "atan", "sinh", "cosh", "asinh", "acosh", "atanh",
+                            "log2", "log10", "frac", "sinc", "logit", "nan_to_num", "atan2", "fmod", "fmin", "fmax",
+                            "logaddexp", "xlogy", "lerp", "triu", "tril", "roll", "diagonal", "diag", "masked_select",
+                            "einsum", "cross", "sort", "topk"))
 
 
 def _inference_verdict(op, parents, saves):

@@ -11,32 +11,37 @@ from .elementwise import (abs, add, add_relu, astype, bitwise_and, bitwise_left_
                           logical_not, logical_or, logical_xor, lt, masked_fill, maximum, minimum, mul, ne, neg, positive,
                           pow, reciprocal, relu, relu_, remainder, round, rsqrt, sigmoid, sign, sqrt, square, sub, tanh,
                           to_device, trunc, where)
-from .linear import bmm, dot, embedding, linear, matmul, mm, mv, one_hot, outer
+from .elementwise import (acos, acosh, asin, asinh, atan, atan2, atanh, cos, cosh, exp2, float_power, fmax, fmin, fmod,
+                          frac, hypot, lerp, log2, log10, logaddexp, logit, nan_to_num, sin, sinc, sinh, tan, xlogy)
+from .contraction import einsum, tensordot
+from .linear import bmm, cross, dot, embedding, linear, matmul, mm, mv, one_hot, outer
 from .loss import cross_entropy, log_softmax, nll_loss, softmax
 from .norm import batch_norm, batch_norm_add_relu, batch_norm_relu, fixed_affine
 from .pointwise_loss import (binary_cross_entropy, binary_cross_entropy_with_logits, huber_loss, kl_div, l1_loss,
                              mse_loss, smooth_l1_loss)
 from .pool import adaptive_avg_pool2d, adaptive_max_pool2d, avg_pool2d, max_pool2d
-from .reduction import (all, amax, amin, any, argmax, argmin, cumsum, logsumexp, max, mean, min, norm, prod, std, sum,
-                        var)  # (norm, the function, takes the name of the module norm.py, whose ops are imported above)
+from .reduction import (all, amax, amin, any, argmax, argmin, cumprod, cumsum, logsumexp, max, mean, min, norm, prod, std,
+                        sum, var)  # (norm, the function, takes the name of the module norm.py, whose ops are imported above)
 from .sample_norm import group_norm, layer_norm
 from .shape import (cat, chunk, clone, concat, concatenate, contiguous, expand, expand_as, flatten, flip, gather, getitem,
                     index_select, movedim, narrow, pad, permute, ravel, repeat, reshape, split, squeeze, stack, swapaxes,
                     tile, transpose, unbind, unflatten, unsqueeze, view)
+from .shape import broadcast_to, diag, diagonal, masked_select, roll, tril, triu
+from .sorting import argsort, sort, topk
 from .special import erf, erfc, gelu
 
 moveaxis, sgn = movedim, sign  # PyTorch's other names (sgn is sign for real tensors)
 absolute, negative, multiply, divide, true_divide, subtract = abs, neg, mul, div, div, sub
 greater, greater_equal, less, less_equal, not_equal = gt, ge, lt, le, ne
+arcsin, arccos, arctan, arcsinh, arccosh, arctanh, arctan2 = asin, acos, atan, asinh, acosh, atanh, atan2
 
 # PyTorch's functions that tinyrrn has not (a NotImplementedError that says so, and an AttributeError: NotImplementedOp)
-NOT_HERE = frozenset("""cumprod cummax cummin std_mean var_mean einsum tensordot inner cross kron addmm baddbmm addmv
-    scatter scatter_add scatter_reduce index_add index_fill index_copy index_put masked_select masked_scatter take
-    take_along_dim nonzero argwhere roll rot90 diff sort argsort topk kthvalue median nanmedian mode unique
-    unique_consecutive count_nonzero bincount histc searchsorted bucketize triu tril diag diagonal diag_embed trace
-    exp2 log2 log10 frac fmod fmin fmax float_power nan_to_num lerp hypot sin cos tan asin acos atan atan2 sinh cosh
-    asinh acosh atanh erfinv sinc logit xlogy logaddexp logcumsumexp allclose isclose nansum nanmean
-    aminmax chain_matmul block_diag cartesian_prod combinations meshgrid broadcast_tensors broadcast_to
+NOT_HERE = frozenset("""cummax cummin std_mean var_mean inner kron addmm baddbmm addmv
+    scatter scatter_add scatter_reduce index_add index_fill index_copy index_put masked_scatter take
+    take_along_dim nonzero argwhere rot90 diff kthvalue median nanmedian mode unique
+    unique_consecutive count_nonzero bincount histc searchsorted bucketize diag_embed trace
+    erfinv logcumsumexp allclose isclose nansum nanmean
+    aminmax chain_matmul block_diag cartesian_prod combinations meshgrid broadcast_tensors
     atleast_1d atleast_2d atleast_3d hstack vstack dstack column_stack row_stack hsplit vsplit dsplit tensor_split
     t adjoint select index_reduce clamp_ abs_ neg_ sqrt_ exp_ log_ sigmoid_ tanh_ fill_ zero_ zeros_like ones_like
     full_like empty_like rand_like randn_like randint_like zeros ones full empty arange linspace logspace eye tensor

@@ -633,6 +633,175 @@ def remainder(input, other, *, out=None):
     return make_result(result, (input, other), backward, "remainder")
 
 
+def _float_operands(op, input, other, integers=True):
+    """remainder's _operands for a float function of two tensors (a number is PyTorch's TypeError): integer and bool
+    tensors as float32 (``integers``), or refused as PyTorch."""
+    check_tensors(op, input, other)
+    dtype = result_type(input, other)
+    if category(dtype) != 2 and not integers:
+        raise DtypeError(f"{op}: \"{op}_cpu\" not implemented for {TORCH_NAMES[dtype]!r} (as PyTorch)")
+    return _operands(op, input, other, dtype if category(dtype) == 2 else DEFAULT_FLOAT)
+
+
+def _binary(name, kernel, gradients, doc, integers=True):
+    """torch.``name`` of two tensors broadcast (_float_operands); ``kernel(xp, x, y)`` its values and
+    ``gradients(xp, x, y, out, g)`` the two gradients before unbroadcasting."""
+    @quiet
+    def op(input, other, *, out=None):
+        if out is not None:
+            refuse_out(name)
+        a, b, x, y = _float_operands(name, input, other, integers)
+        xp = backend.xp_of(x)
+        result = kernel(xp, x, y)
+
+        def backward(g):
+            ga, gb = gradients(xp, x, y, result, g)
+            return (unbroadcast(ga, a.shape) if a.requires_grad else None,
+                    unbroadcast(gb, b.shape) if b.requires_grad else None)
+
+        return make_result(result, (a, b), backward, name)
+    op.__name__ = op.__qualname__ = name
+    op.__doc__ = f"torch.{name}(input, other): {doc}"
+    return op
+
+
+def _atan2_gradients(xp, x, y, result, g):
+    scale = 1 / (x * x + y * y)
+    scale = xp.where(xp.isinf(scale), 0, scale)  # 0 gradients at (0, 0) (and where the squares underflow), as PyTorch's
+    return g * y * scale, g * -x * scale
+
+
+atan2 = _binary("atan2", lambda xp, x, y: xp.arctan2(x, y), _atan2_gradients,
+                "the angle of the point (other, input), in [-pi, pi] (integer and bool tensors give float32); PyTorch's "
+                "gradients g other / (input^2 + other^2) and -g input / (input^2 + other^2), 0 at (0, 0).")
+hypot = _binary("hypot", lambda xp, x, y: xp.hypot(x, y), lambda xp, x, y, r, g: (g * x / r, g * y / r),
+                "sqrt(input^2 + other^2) without overflow, of float tensors (as PyTorch); PyTorch's gradients "
+                "g input / out and g other / out.", integers=False)
+logaddexp = _binary("logaddexp", lambda xp, x, y: xp.logaddexp(x, y),
+                    lambda xp, x, y, r, g: (g / (1 + xp.exp(y - x)), g / (1 + xp.exp(x - y))),
+                    "log(e^input + e^other) without overflow, of float tensors (as PyTorch); PyTorch's gradients "
+                    "g / (1 + e^(other - input)) and g / (1 + e^(input - other)).", integers=False)
+
+
+def _nan_ignoring(name, kernel, keeps):
+    """fmax or fmin: maximum's or minimum's choice where neither is NaN, else the one that is not NaN (any dtype, in
+    PyTorch's promoted one); PyTorch's gradient: g to input where ``keeps(input, other)`` or other is NaN, else to
+    other (the whole of it to input at a tie)."""
+    def op(input, other, *, out=None):
+        if out is not None:
+            refuse_out(name)
+        check_tensors(name, input, other)
+        a, b, x, y = _operands(name, input, other)
+        xp = backend.xp_of(x)
+
+        def backward(g):
+            to_input = keeps(x, y) | xp.isnan(y)
+            return (unbroadcast(xp.where(to_input, g, 0), a.shape) if a.requires_grad else None,
+                    unbroadcast(xp.where(to_input, 0, g), b.shape) if b.requires_grad else None)
+
+        return make_result(getattr(xp, kernel)(x, y), (a, b), backward, name)
+    op.__name__ = op.__qualname__ = name
+    op.__doc__ = f"torch.{name}(input, other): " + _nan_ignoring.__doc__.split(": ", 1)[1]
+    return op
+
+
+fmax = _nan_ignoring("fmax", "fmax", operator.ge)
+fmin = _nan_ignoring("fmin", "fmin", operator.le)
+
+
+@quiet
+def fmod(input, other, *, out=None):
+    """input % other with the sign of input, as C's fmod (torch.fmod; other a tensor or a number; an integer divisor
+    of 0 is refused, as PyTorch's ZeroDivisionError, bool tensors too). PyTorch's gradients: g for input,
+    -g * trunc(input / other) for other."""
+    if out is not None:
+        refuse_out("fmod")
+    if not isinstance(input, Tensor):
+        raise TypeError(f"fmod(): argument 'input' (position 1) must be Tensor, not {type(input).__name__} (as PyTorch)")
+    input, other, x, y = _operands("fmod", input, other)
+    xp = backend.xp_of(x)
+    if category(x.dtype) == 0:
+        raise DtypeError("fmod: \"fmod_cpu\" not implemented for 'Bool' (as PyTorch)")
+    if category(x.dtype) == 1 and x.size and y.size and bool((y == 0).any()):
+        raise ArgumentError("fmod: integer division by zero (PyTorch: RuntimeError: ZeroDivisionError)")
+
+    def backward(g):
+        return (unbroadcast(g, input.shape) if input.requires_grad else None,
+                unbroadcast(-g * xp.trunc(x / y), other.shape) if other.requires_grad else None)
+
+    return make_result(xp.fmod(x, y), (input, other), backward, "fmod")
+
+
+@quiet
+def xlogy(input, other, *, out=None):
+    """torch.xlogy: input * log(other), 0 where input is 0 unless other is NaN; either may be a number (integer and
+    bool tensors give float32; float16 in float32, rounded once). PyTorch's gradients: g log(other) for input (0 where
+    input is 0 and other <= 0), g input / other for other."""
+    if out is not None:
+        refuse_out("xlogy")
+    dtype = result_type(input, other)
+    a, b, x, y = _operands("xlogy", input, other, dtype if category(dtype) == 2 else DEFAULT_FLOAT)
+    xp = backend.xp_of(x)
+    wide_x, wide_y = opmath(x), opmath(y)
+    zero = (wide_x == 0) & ~xp.isnan(wide_y)
+    result = xp.where(zero, 0, wide_x * xp.log(wide_y)).astype(x.dtype, copy=False)
+
+    def backward(g):
+        return (unbroadcast(g * xp.where((x == 0) & (y <= 0), 0, xp.log(y)), a.shape) if a.requires_grad else None,
+                unbroadcast(g * x / y, b.shape) if b.requires_grad else None)
+
+    return make_result(result, (a, b), backward, "xlogy")
+
+
+@quiet
+def lerp(input, end, weight):
+    """torch.lerp: input + weight (end - input), as PyTorch computes it (end - (end - input)(1 - weight) where
+    |weight| >= 0.5), of float tensors of one dtype; ``weight`` a number or a tensor, broadcast. PyTorch's gradients:
+    g (1 - weight), g weight and g (end - input)."""
+    check_tensors("lerp", input, end, names=("input", "end"))
+    if end.dtype != input.dtype:
+        raise ArgumentError(f"lerp: expected dtype {input.dtype} for `end` but got dtype {end.dtype} (as PyTorch)")
+    if input.dtype.kind != "f":
+        raise DtypeError(f"lerp: \"lerp_kernel_scalar\" not implemented for {TORCH_NAMES[input.dtype]!r} (as "
+                         "PyTorch)")
+    xp = backend.xp_of(input.data)
+    parents = (input, end)
+    if isinstance(weight, Tensor):
+        check_tensors("lerp", input, weight, names=("input", "weight"))
+        if weight.dtype != input.dtype and weight.ndim:
+            raise ArgumentError(f"lerp: expected dtype {input.dtype} for `weight` but got dtype {weight.dtype} (as "
+                                "PyTorch)")
+        parents, w = parents + (weight,), weight.data.astype(input.dtype, copy=False)
+    else:
+        w = xp.full((), _number("lerp", weight, "weight", 3), dtype=input.dtype)
+    x, y = input.data, end.data
+    broadcast_shape("lerp", broadcast_shape("lerp", x.shape, y.shape), w.shape)
+    difference = y - x
+    wide_x, wide_y, wide_w = opmath(x), opmath(y), opmath(w)  # (float16 in float32, rounded once)
+    result = xp.where(xp.abs(wide_w) < 0.5, wide_x + wide_w * (wide_y - wide_x),
+                      wide_y - (wide_y - wide_x) * (1 - wide_w)).astype(x.dtype, copy=False)
+
+    def backward(g):
+        grads = (unbroadcast(g * (1 - w), input.shape) if input.requires_grad else None,
+                 unbroadcast(g * w, end.shape) if end.requires_grad else None)
+        if len(parents) == 3:
+            grads += (unbroadcast(g * difference, weight.shape) if weight.requires_grad else None,)
+        return grads
+
+    return make_result(result, parents, backward, "lerp")
+
+
+def float_power(input, exponent, *, out=None):
+    """torch.float_power: pow in float64, whatever the operands' dtypes (either may be a number); the gradients flow
+    back in each tensor's own dtype."""
+    if out is not None:
+        refuse_out("float_power")
+    wide = [astype(v, "float64") if isinstance(v, Tensor) else v for v in (input, exponent)]
+    if not isinstance(exponent, Tensor) and isinstance(exponent, (numbers.Number, numpy.generic)):
+        wide[1] = float(exponent)  # (an integer exponent in float64, as PyTorch: 2 ** -1 is 0.5)
+    return pow(*wide)
+
+
 def where(condition, input=None, other=None, *, out=None):
     """torch.where: input where condition is True, else other (each a tensor or a number), broadcast, in PyTorch's
     promoted dtype; the gradient to input where condition, to other elsewhere. A uint8 condition is taken with
@@ -817,6 +986,101 @@ def expm1(input, *, out=None):
     data = _floats("expm1", input)
     result = backend.xp_of(data).expm1(data)
     return make_result(result, (input,), lambda g: (g * (result + 1),), "expm1")
+
+
+def _unary(name, kernel, derivative, formula):
+    """torch.``name``, a float function of one tensor (integer and bool tensors give float32): ``kernel(xp, x)`` in
+    x's dtype; the gradient g * ``derivative(xp, x, out)``, PyTorch's ``formula``, step by step in x's dtype."""
+    @quiet
+    def op(input, *, out=None):
+        if out is not None:
+            refuse_out(name)
+        data = _floats(name, input)
+        xp = backend.xp_of(data)
+        result = kernel(xp, data)
+        return make_result(result, (input,), lambda g: (g * derivative(xp, data, result),), name)
+    op.__name__ = op.__qualname__ = name
+    op.__doc__ = f"torch.{name} (integer and bool tensors give float32); the gradient g * {formula}, PyTorch's."
+    return op
+
+
+sin = _unary("sin", lambda xp, x: xp.sin(x), lambda xp, x, y: xp.cos(x), "cos(x)")
+cos = _unary("cos", lambda xp, x: xp.cos(x), lambda xp, x, y: -xp.sin(x), "-sin(x)")
+tan = _unary("tan", lambda xp, x: xp.tan(x), lambda xp, x, y: 1 + y * y, "(1 + out^2)")
+asin = _unary("asin", lambda xp, x: xp.arcsin(x), lambda xp, x, y: 1 / xp.sqrt(1 - x * x), "1 / sqrt(1 - x^2)")
+acos = _unary("acos", lambda xp, x: xp.arccos(x), lambda xp, x, y: -1 / xp.sqrt(1 - x * x), "-1 / sqrt(1 - x^2)")
+atan = _unary("atan", lambda xp, x: xp.arctan(x), lambda xp, x, y: 1 / (x * x + 1), "1 / (x^2 + 1)")
+sinh = _unary("sinh", lambda xp, x: xp.sinh(x), lambda xp, x, y: xp.cosh(x), "cosh(x)")
+cosh = _unary("cosh", lambda xp, x: xp.cosh(x), lambda xp, x, y: xp.sinh(x), "sinh(x)")
+asinh = _unary("asinh", lambda xp, x: xp.arcsinh(x), lambda xp, x, y: 1 / xp.sqrt(x * x + 1), "1 / sqrt(x^2 + 1)")
+acosh = _unary("acosh", lambda xp, x: xp.arccosh(x), lambda xp, x, y: 1 / xp.sqrt(x * x - 1), "1 / sqrt(x^2 - 1)")
+atanh = _unary("atanh", lambda xp, x: xp.arctanh(x), lambda xp, x, y: 1 / (1 - x * x), "1 / (1 - x^2)")
+exp2 = _unary("exp2", lambda xp, x: xp.exp2(x), lambda xp, x, y: y * math.log(2), "out ln 2")
+log2 = _unary("log2", lambda xp, x: xp.log2(x), lambda xp, x, y: 1 / (x * math.log(2)), "1 / (x ln 2)")
+log10 = _unary("log10", lambda xp, x: xp.log10(x), lambda xp, x, y: 1 / (x * math.log(10)), "1 / (x ln 10)")
+
+
+def _sinc(xp, x):
+    """sin(pi x) / (pi x), 1 at 0, computed as PyTorch's (float16 in float32, rounded once)."""
+    wide = opmath(x)
+    scaled = wide * math.pi
+    return xp.where(wide == 0, 1, xp.sin(scaled) / scaled).astype(x.dtype, copy=False)
+
+
+def _sinc_derivative(xp, x, y):
+    scaled = x * math.pi
+    return xp.where(x == 0, 0, (scaled * xp.cos(scaled) - xp.sin(scaled)) / (scaled * x))
+
+
+sinc = _unary("sinc", _sinc, _sinc_derivative, "(pi x cos(pi x) - sin(pi x)) / (pi x^2), 0 at 0")
+
+
+def frac(input, *, out=None):
+    """torch.frac: x - trunc(x), of float tensors (integer and bool ones refused, as PyTorch); the gradient g."""
+    if out is not None:
+        refuse_out("frac")
+    check_tensors("frac", input)
+    if input.dtype.kind != "f":
+        raise DtypeError(f"frac: \"frac_cpu\" not implemented for {TORCH_NAMES[input.dtype]!r} (as PyTorch)")
+    with numpy.errstate(invalid="ignore"):  # (inf - inf: NaN, as PyTorch's)
+        result = input.data - backend.xp_of(input.data).trunc(input.data)
+    return make_result(result, (input,), lambda g: (g,), "frac")
+
+
+@quiet
+def logit(input, eps=None, *, out=None):
+    """torch.logit: log(x / (1 - x)), x first clamped to [eps, 1 - eps] when ``eps`` is given (integer and bool
+    tensors give float32). PyTorch's gradient g / (x (1 - x)): 0 outside [eps, 1 - eps] with eps, NaN outside [0, 1]
+    without."""
+    if out is not None:
+        refuse_out("logit")
+    data = _floats("logit", input)
+    xp = backend.xp_of(data)
+    x = data if eps is None else xp.clip(data, number(eps), 1 - number(eps))
+    lo, hi = (0, 1) if eps is None else (number(eps), 1 - number(eps))
+
+    def backward(g):
+        outside = (data < lo) | (data > hi)
+        return (xp.where(outside, math.nan if eps is None else 0, g / (data * (1 - data))).astype(g.dtype, copy=False),)
+
+    return make_result(xp.log(x / (1 - x)), (input,), backward, "logit")
+
+
+def nan_to_num(input, nan=0.0, posinf=None, neginf=None, *, out=None):
+    """torch.nan_to_num: NaN, inf and -inf replaced by ``nan``, ``posinf`` and ``neginf`` (by default 0 and x's
+    dtype's largest and lowest finite values); integer and bool tensors are copied. The gradient g where x is finite,
+    else 0, as PyTorch's."""
+    if out is not None:
+        refuse_out("nan_to_num")
+    check_tensors("nan_to_num", input)
+    x, xp = input.data, backend.xp_of(input.data)
+    if x.dtype.kind != "f":
+        return Tensor(x.copy())
+    info = numpy.finfo(x.dtype)
+    with numpy.errstate(over="ignore"):  # a replacement beyond the dtype's range is inf, as PyTorch's
+        result = xp.nan_to_num(x, nan=number(nan), posinf=info.max if posinf is None else number(posinf),
+                               neginf=info.min if neginf is None else number(neginf))
+    return make_result(result, (input,), lambda g: (xp.where(xp.isfinite(x), g, 0),), "nan_to_num")
 
 
 def _zero_gradient(op, input, result):

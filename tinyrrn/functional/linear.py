@@ -1,11 +1,12 @@
 """Matrix products: matmul (batched, broadcasting), mm, bmm, mv, dot, outer, the fully connected layer, and the
 lookups that stand for a product with one-hot rows (embedding, one_hot)."""
 import math
+import warnings
 
 from .. import backend, threads
 from ..tensor import Tensor, make_result
-from ._util import (ArgumentError, accurate_sum, broadcast_shape, check_product, check_tensors, integer, quiet,
-                    refuse_out, unbroadcast)
+from ._util import (ArgumentError, accurate_sum, axis_index, broadcast_shape, check_product, check_tensors, integer,
+                    quiet, refuse_out, unbroadcast)
 from .elementwise import add, mul, where
 from .shape import index_select, reshape
 
@@ -137,6 +138,39 @@ def outer(input, vec2, *, out=None):
         if vector.ndim != 1:
             raise ArgumentError(f"outer: Expected 1-D argument {name}, but got {vector.ndim}-D (as PyTorch)")
     return mul(reshape(input, -1, 1), vec2)
+
+
+def cross(input, other, dim=None, *, out=None):
+    """torch.cross: the cross products of the 3-vectors of input and other (broadcast, one dtype) along ``dim``; without
+    dim, the first dim of size 3, with PyTorch's deprecation warning. PyTorch's gradients: cross(other, g) for input,
+    cross(g, input) for other."""
+    if out is not None:
+        refuse_out("cross")
+    check_tensors("cross", input, other)
+    if input.dtype != other.dtype:
+        raise ArgumentError(f"cross: expected scalar type {input.dtype} but found {other.dtype} (as PyTorch)")
+    shape = broadcast_shape("cross", input.shape, other.shape)
+    if dim is None:
+        warnings.warn("Using torch.cross without specifying the dim arg is deprecated.\nPlease either pass the dim "
+                      "explicitly or simply use torch.linalg.cross.\nThe default value of dim will change to agree "
+                      "with that of linalg.cross in a future release.", UserWarning, stacklevel=2)
+        dim = next((i for i, n in enumerate(shape) if n == 3), None)
+        if dim is None:
+            raise ArgumentError(f"no dimension of size 3 in input (as PyTorch's cross), shape {shape}")
+    axis = axis_index("cross", dim, len(shape))
+    sizes = [((1,) * (len(shape) - t.ndim) + t.shape)[axis] for t in (input, other)]
+    if sizes != [3, 3]:
+        raise ArgumentError(f"linalg.cross: inputs dimension {dim} must have length 3. Got {sizes[0]} and {sizes[1]} "
+                            "(as PyTorch)")
+    xp = backend.xp_of(input.data)
+
+    def product(a, b):
+        return xp.cross(a, b, axis=axis)
+
+    return make_result(product(input.data, other.data), (input, other),
+                       lambda g: (unbroadcast(product(other.data, g), input.shape) if input.requires_grad else None,
+                                  unbroadcast(product(g, input.data), other.shape) if other.requires_grad else None),
+                       "cross")
 
 
 def embedding(input, weight, padding_idx=None, max_norm=None, norm_type=2.0, scale_grad_by_freq=False, sparse=False):

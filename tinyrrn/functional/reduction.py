@@ -168,6 +168,42 @@ def cumsum(input, dim, *, dtype=None, out=None):
     return make_result(result, (input,), backward, "cumsum")
 
 
+@quiet
+@numpy_names
+def cumprod(input, dim, *, dtype=None, out=None):
+    """torch.cumprod: the running products along ``dim`` (an int); integer and bool tensors give int64, and ``dtype``
+    converts x first. The gradient (_running_product_gradient) is exact with zeros in x, as PyTorch's."""
+    if out is not None:
+        refuse_out("cumprod")
+    check_tensors("cumprod", input)
+    axis = axis_index("cumprod", dim, input.ndim)
+    data = _converted("cumprod", input, dtype, "int64")
+    shape = input.shape or (1,)
+    flat = data.reshape(shape)
+    result = backend.xp_of(data).cumprod(flat, axis=axis)
+
+    def backward(g):
+        g = g.reshape(shape).astype(input.dtype, copy=False)
+        return (_running_product_gradient(flat, result, g, axis).reshape(input.shape),)
+
+    return make_result(result.reshape(input.shape), (input,), backward, "cumprod")
+
+
+def _running_product_gradient(x, out, g, axis):
+    """The gradient of out = cumprod(x) along ``axis``: before the first zero of x, the running sums of g out from
+    the other end (up to the zero) over x; at the first zero, the product of the elements before it times the sum of g times the
+    running products after it; 0 beyond it (each of those products holds the zero)."""
+    xp = backend.xp_of(x)
+    zeros_so_far = xp.cumsum(x == 0, axis=axis)
+    before, first = zeros_so_far == 0, (zeros_so_far == 1) & (x == 0)
+    from_end = xp.flip(xp.cumsum(xp.flip(xp.where(before, g * out, 0), axis), axis=axis), axis)
+    grad = xp.where(before, from_end / xp.where(before, x, 1), 0)
+    after_zero = xp.cumprod(xp.where(before | first, 1, x), axis=axis)  # the products of the elements past it
+    at_zero = (xp.where(before, x, 1).prod(axis=axis, keepdims=True)
+               * xp.where(before, 0, g * after_zero).sum(axis=axis, keepdims=True))
+    return xp.where(first, at_zero, grad).astype(g.dtype, copy=False)
+
+
 def _truth(op):
     """all or any: whether all (any) elements over ``dim`` (an int, a tuple; None for all, () or [] for none) are
     nonzero (NaN is), as PyTorch's: a bool tensor without gradient (uint8 for a uint8 one)."""

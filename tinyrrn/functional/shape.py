@@ -9,8 +9,8 @@ import numpy
 
 from .. import backend
 from ..tensor import Tensor, check_int64, make_result, renamed
-from ._util import (ArgumentError, accurate_sum, axis_index, check_tensors, flag, integer, number, numpy_names,
-                    only_torch_defaults, refuse_out, saved_beside_inputs, torch_name, unbroadcast)
+from ._util import (ArgumentError, accurate_sum, axis_index, broadcast_shape, check_tensors, flag, integer, number,
+                    numpy_names, only_torch_defaults, refuse_out, saved_beside_inputs, torch_name, unbroadcast)
 from .dtypes import result_type
 
 
@@ -782,3 +782,122 @@ def _pad_copying(x, pad, mode, value, amounts):
         return (g,)
 
     return make_result(out, (x,), backward, "pad")
+
+
+def broadcast_to(input, size):
+    """torch.broadcast_to: expand(x, size), a view."""
+    return expand(input, size)
+
+
+def _triangle(name):
+    def op(input, diagonal=0, *, out=None):
+        if out is not None:
+            refuse_out(name)
+        check_tensors(name, input)
+        diagonal = integer(name, "diagonal", diagonal)
+        if input.ndim < 2:
+            raise ArgumentError(f"{name}: input tensor must have at least 2 dimensions (as PyTorch)")
+        kernel = getattr(backend.xp_of(input.data), name)  # (on the last two dims)
+        return make_result(kernel(input.data, diagonal), (input,), lambda g: (kernel(g, diagonal),), name)
+    op.__name__ = op.__qualname__ = name
+    op.__doc__ = (f"torch.{name}: the {'upper' if name == 'triu' else 'lower'} triangle of the matrices of x (its last "
+                  f"two dims) from the ``diagonal``-th diagonal on (0 the main one, > 0 above it), the rest zeroed, any "
+                  f"dtype; the gradient: {name} of g.")
+    return op
+
+
+triu, tril = _triangle("triu"), _triangle("tril")
+
+
+def roll(input, shifts, dims=None):
+    """torch.roll: x's elements shifted by ``shifts`` along ``dims`` (ints, or sequences of one length), those past
+    the end coming back at the start; without dims, along x flattened (its shape kept). The gradient: g rolled
+    back."""
+    check_tensors("roll", input)
+    shifts = [integer("roll", "shifts", s) for s in (shifts if isinstance(shifts, (tuple, list)) else (shifts,))]
+    axes = None if dims is None else [axis_index("roll", d, input.ndim) for d in
+                                      (dims if isinstance(dims, (tuple, list)) else (dims,))]
+    if not shifts:
+        raise ArgumentError("roll: `shifts` required (as PyTorch)")
+    if axes is None and len(shifts) != 1 or axes is not None and len(axes) != len(shifts):
+        raise ArgumentError(f"roll: shifts and dimensions must align. shifts: {len(shifts)}, dims:"
+                            f"{0 if axes is None else len(axes)} (as PyTorch)")
+    xp = backend.xp_of(input.data)
+
+    def rolled(array, sign):
+        if axes is None:
+            return xp.roll(array.reshape(-1), sign * shifts[0]).reshape(array.shape)
+        return xp.roll(array, [sign * s for s in shifts], axes)
+
+    return make_result(rolled(input.data, 1), (input,), lambda g: (rolled(g, -1),), "roll")
+
+
+def _diagonal_view(array, offset, axis1, axis2):
+    """The ``offset``-th diagonal of ``array`` over two of its axes, as the last axis: a writeable view (NumPy's
+    diagonal is read-only), as PyTorch's."""
+    index = [slice(None)] * array.ndim
+    index[axis2 if offset >= 0 else axis1] = slice(operator.abs(offset), None)
+    base = array[tuple(index)]
+    rest = [i for i in range(array.ndim) if i not in (axis1, axis2)]
+    shape = tuple(base.shape[i] for i in rest) + (min(base.shape[axis1], base.shape[axis2]),)
+    strides = tuple(base.strides[i] for i in rest) + (base.strides[axis1] + base.strides[axis2],)
+    return backend.xp_of(array).lib.stride_tricks.as_strided(base, shape, strides)
+
+
+def diagonal(input, offset=0, dim1=0, dim2=1):
+    """torch.diagonal: the ``offset``-th diagonal (> 0 above the main one) of x over dims ``dim1`` and ``dim2``, as its
+    last dim, the others kept (a view). The gradient: g on that diagonal of zeros."""
+    check_tensors("diagonal", input)
+    offset = integer("diagonal", "offset", offset)
+    axis1, axis2 = axis_index("diagonal", dim1, input.ndim), axis_index("diagonal", dim2, input.ndim)
+    if axis1 == axis2:
+        raise ArgumentError(f"diagonal: diagonal dimensions cannot be identical {dim1}, {dim2} (as PyTorch)")
+    return make_result(_diagonal_view(input.data, offset, axis1, axis2), (input,),
+                       lambda g: (_on_diagonal(g, input.shape, offset, axis1, axis2),), "diagonal", view_of=input)
+
+
+def _on_diagonal(values, shape, offset, axis1, axis2):
+    """Zeros of ``shape`` with ``values`` on the diagonal that _diagonal_view names."""
+    array = backend.xp_of(values).zeros(shape, dtype=values.dtype)
+    _diagonal_view(array, offset, axis1, axis2)[...] = values
+    return array
+
+
+def diag(input, diagonal=0, *, out=None):
+    """torch.diag: of a vector, the square matrix with it on the ``diagonal``-th diagonal (> 0 above the main one),
+    zeros elsewhere; of a matrix, a copy of that diagonal (a vector); other dims refused, as PyTorch."""
+    if out is not None:
+        refuse_out("diag")
+    check_tensors("diag", input)
+    offset = integer("diag", "diagonal", diagonal)
+    if input.ndim == 2:
+        return make_result(_diagonal_view(input.data, offset, 0, 1).copy(), (input,),
+                           lambda g: (_on_diagonal(g, input.shape, offset, 0, 1),), "diag")
+    if input.ndim != 1:
+        raise ArgumentError(f"diag(): Supports 1D or 2D tensors. Got {input.ndim}D (as PyTorch)")
+    n = input.shape[0] + operator.abs(offset)
+    return make_result(_on_diagonal(input.data, (n, n), offset, 0, 1), (input,),
+                       lambda g: (_diagonal_view(g, offset, 0, 1).copy(),), "diag")
+
+
+def masked_select(input, mask, *, out=None):
+    """torch.masked_select: the elements of x where the bool ``mask`` is True, x and mask broadcast together, as a
+    1-D tensor (its length is known on the host only: a GPU waits for it, as PyTorch's). The gradient: g put back at
+    the mask's places, summed over x's broadcast dims."""
+    if out is not None:
+        refuse_out("masked_select")
+    check_tensors("masked_select", input, mask, names=("input", "mask"))
+    if mask.dtype != bool:
+        raise ArgumentError("masked_select: expected BoolTensor for mask (as PyTorch)")
+    xp = backend.xp_of(input.data)
+    shape = broadcast_shape("masked_select", input.shape, mask.shape)
+    where = xp.broadcast_to(mask.data, shape)
+    unchanged = saved_beside_inputs("masked_select", (input,), (mask,))
+
+    def backward(g):
+        unchanged()  # PyTorch's node saved the mask
+        grad = xp.zeros(shape, dtype=g.dtype)
+        grad[where] = g
+        return (unbroadcast(grad, input.shape),)
+
+    return make_result(xp.broadcast_to(input.data, shape)[where], (input,), backward, "masked_select")
