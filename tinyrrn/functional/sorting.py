@@ -2,6 +2,8 @@
 of NaN (the greatest value) and stable ties; the gradient goes back to the elements each value came from."""
 import collections
 
+import numpy
+
 from .. import backend
 from ..tensor import Tensor, make_result
 from ._util import ArgumentError, axis_index, check_tensors, flag, integer, refuse_out
@@ -17,9 +19,16 @@ def _order(x, axis, descending):
     read backwards."""
     xp = backend.xp_of(x)
     if not descending:
-        return xp.argsort(x, axis=axis, kind="stable")
-    backwards = xp.argsort(xp.flip(x, axis), axis=axis, kind="stable")
-    return (x.shape[axis] - 1) - xp.flip(backwards, axis)
+        return _stable_argsort(x, axis)
+    return (x.shape[axis] - 1) - xp.flip(_stable_argsort(xp.flip(x, axis), axis), axis)
+
+
+def _stable_argsort(x, axis):
+    """NumPy's argsort with kind='stable'; CuPy's argsort, which is always stable (its docs: kind None only means
+    'stable', and other kinds are not accepted)."""
+    if backend.xp_of(x) is numpy:
+        return numpy.argsort(x, axis=axis, kind="stable")
+    return backend.xp_of(x).argsort(x, axis=axis)
 
 
 def _picked(op, input, axis, order):
