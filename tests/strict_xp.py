@@ -544,6 +544,8 @@ def __getattr__(name):
         if name in ("argmax", "argmin"):
             return lambda array, *args, **kwargs: (_nan_ties_refused(name, _unwrap(array), args, kwargs)
                                                    or function(array, *args, **kwargs))
+        if name in ("argsort", "sort"):  # CuPy's sorts are always stable, NumPy's default (quicksort) is not
+            return lambda array, axis=-1, kind=None: function(array, axis=axis, kind="stable")
         return function
     return attr  # dtypes, constants
 
