@@ -2359,6 +2359,8 @@ def test_layer_and_group_norm_refuse_as_torch(torch):
         assert str(theirs.value).split(",")[0] in str(ours.value)
     with pytest.raises(TypeError, match="normalized_shape"):
         F.layer_norm(x, 3.0)
+    empty = F.group_norm(Tensor(np.zeros((0, 4, 2), "float32")), 2)  # an empty batch: an empty output, as PyTorch
+    assert empty.shape == tuple(torch.nn.functional.group_norm(torch.zeros(0, 4, 2), 2).shape) == (0, 4, 2)
     with pytest.raises(TypeError):
         F.layer_norm(Tensor(np.zeros((2, 3), "int64")), [3])
 

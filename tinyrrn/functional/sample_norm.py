@@ -6,6 +6,8 @@ the mean and the biased variance over the normalised values, then, as PyTorch's 
 (x - mean) * rsqrt(var + eps), times the per-element (layer norm) or per-channel (group norm) weight, plus
 the bias. A float16 input is normalised in float32 and rounded once, as PyTorch.
 """
+import math
+
 from ._util import ArgumentError, check_float, check_tensors, integer, number
 from .elementwise import astype, rsqrt
 from .reduction import mean
@@ -69,7 +71,8 @@ def group_norm(input, num_groups, weight=None, bias=None, eps=1e-5):
         raise ArgumentError(f"group_norm: Expected number of channels in input to be divisible by num_groups, but got "
                             f"input of shape {list(input.shape)} and num_groups={groups}")
     wide = astype(input, "float32") if input.dtype == "float16" else input
-    out = reshape(_normalised(reshape(wide, n, groups, -1), (2,), number(eps)), *input.shape)
+    per_group = math.prod(input.shape[1:]) // groups  # (not -1: an empty batch has no size to infer)
+    out = reshape(_normalised(reshape(wide, n, groups, per_group), (2,), number(eps)), *input.shape)
     out = _affine("group_norm", out.transpose(1, -1), weight, bias, (c,), lambda name, value: (
         f"a vector of size equal to the number of channels in input, but got {name} of shape {list(value.shape)} "
         f"and input of shape {list(input.shape)}"), input.dtype)  # channels last: weight and bias broadcast
