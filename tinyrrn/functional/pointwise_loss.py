@@ -37,13 +37,32 @@ def _reduced(losses, reduction):
     return mean(losses) if reduction == "mean" else sum(losses) if reduction == "sum" else losses
 
 
+def _checked_reduction(size_average, reduce, reduction, valid=REDUCTIONS):
+    """The reduction (PyTorch's deprecated size_average / reduce read as it reads them), PyTorch's ValueError for
+    one it has not."""
+    reduction = legacy_reduction(size_average, reduce, reduction)
+    if reduction not in valid:
+        raise ValueError(f"{reduction} is not a valid value for reduction")
+    return reduction
+
+
+def _binary_arguments(op, input, target, size_average, reduce, reduction, size_message):
+    """The checked reduction of a binary loss: target of the input's shape (PyTorch's ValueError, ``size_message``)
+    and a floating-point input, as PyTorch requires."""
+    check_tensors(op, input, target, names=("input", "target"))
+    reduction = _checked_reduction(size_average, reduce, reduction)
+    if target.shape != input.shape:
+        raise ValueError(size_message)
+    if input.dtype.kind != "f":
+        raise DtypeError(f"{op}: not implemented for input of dtype {input.dtype} (as PyTorch)")
+    return reduction
+
+
 def _regression_arguments(op, input, target, size_average, reduce, reduction):
     """The checked reduction, and ``input`` - ``target`` (PyTorch's promotion); for a target of another shape,
     PyTorch's warning, then broadcast as PyTorch; integer operands alone are PyTorch's NotImplementedError."""
     check_tensors(op, input, target, names=("input", "target"))
-    reduction = legacy_reduction(size_average, reduce, reduction)
-    if reduction not in REDUCTIONS:
-        raise ValueError(f"{reduction} is not a valid value for reduction")
+    reduction = _checked_reduction(size_average, reduce, reduction)
     if target.shape != input.shape:
         warnings.warn(f"Using a target size ({tuple(target.shape)}) that is different to the input size "
                       f"({tuple(input.shape)}). This will likely lead to incorrect results due to broadcasting. "
@@ -143,15 +162,9 @@ def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=N
     the CPU only: on a GPU its loss is NaN, without a wait for the device). ``weight`` is broadcast to the input's
     shape and converted to its dtype, as PyTorch."""
     op = "binary_cross_entropy"
-    check_tensors(op, input, target, names=("input", "target"))
-    reduction = legacy_reduction(size_average, reduce, reduction)
-    if reduction not in REDUCTIONS:
-        raise ValueError(f"{reduction} is not a valid value for reduction")
-    if target.shape != input.shape:
-        raise ValueError(f"Using a target size ({tuple(target.shape)}) that is different to the input size "
-                         f"({tuple(input.shape)}) is deprecated. Please ensure they have the same size.")
-    if input.dtype.kind != "f":
-        raise DtypeError(f"{op}: not implemented for input of dtype {input.dtype} (as PyTorch)")
+    reduction = _binary_arguments(op, input, target, size_average, reduce, reduction, (
+        f"Using a target size ({tuple(target.shape)}) that is different to the input size ({tuple(input.shape)}) is "
+        "deprecated. Please ensure they have the same size."))
     if target.dtype != input.dtype:
         raise ArgumentError(f"{op}: found target of dtype {target.dtype} but expected {input.dtype}, the input's (as "
                             "PyTorch); convert with .astype(...)")
@@ -170,14 +183,9 @@ def binary_cross_entropy_with_logits(input, target, weight=None, size_average=No
     t) log(1 + e^-x), times ``weight``, where p is ``pos_weight`` (the positive class's weight, broadcast along the
     last dim); target of input's shape, as PyTorch requires."""
     op = "binary_cross_entropy_with_logits"
-    check_tensors(op, input, target, names=("input", "target"))
-    reduction = legacy_reduction(size_average, reduce, reduction)
-    if reduction not in REDUCTIONS:
-        raise ValueError(f"{reduction} is not a valid value for reduction")
-    if target.shape != input.shape:
-        raise ValueError(f"Target size ({tuple(target.shape)}) must be the same as input size ({tuple(input.shape)})")
-    if input.dtype.kind != "f":
-        raise DtypeError(f"{op}: not implemented for input of dtype {input.dtype} (as PyTorch)")
+    reduction = _binary_arguments(op, input, target, size_average, reduce, reduction,
+                                  f"Target size ({tuple(target.shape)}) must be the same as input size "
+                                  f"({tuple(input.shape)})")
     if target.dtype != input.dtype:  # (PyTorch computes in the target's dtype then: float64 logits' loss in float32)
         raise ArgumentError(f"{op}: target of dtype {target.dtype} does not match input of dtype {input.dtype}; "
                             "tinyrrn takes one dtype (convert with .astype(...))")
@@ -214,9 +222,7 @@ def kl_div(input, target, size_average=None, reduce=None, reduction="mean", log_
     (the target's NaN there); reduced by 'batchmean' (the sum over the batch size, the KL divergence), 'sum',
     'none' or 'mean' (over every element, with PyTorch's warning that it is not the KL divergence)."""
     check_tensors("kl_div", input, target, names=("input", "target"))
-    reduction = legacy_reduction(size_average, reduce, reduction)
-    if reduction not in REDUCTIONS + ("batchmean",):
-        raise ValueError(f"{reduction} is not a valid value for reduction")
+    reduction = _checked_reduction(size_average, reduce, reduction, REDUCTIONS + ("batchmean",))
     if input.dtype.kind != "f" and target.dtype.kind != "f":
         raise DtypeError("kl_div: Integral inputs not supported.")
     if log_target:
