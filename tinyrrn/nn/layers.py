@@ -421,38 +421,54 @@ class LogSoftmax(Softmax):
     function = staticmethod(F.log_softmax)
 
 
-class CrossEntropyLoss(Module):
-    """F.cross_entropy with settings fixed when made (``weight`` kept as a buffer), as torch.nn.CrossEntropyLoss."""
+class _Loss(Module):
+    """A loss of tinyrrn.functional with its reduction (and PyTorch's deprecated size_average / reduce) and its other
+    settings (``_options``) fixed when made, a weight kept as a buffer, as torch.nn's loss layers."""
 
-    function = staticmethod(F.cross_entropy)
+    function = None
 
-    def __init__(self, weight=None, size_average=None, ignore_index=-100, reduce=None, reduction="mean",
-                 label_smoothing=0.0):
+    def __init__(self, size_average=None, reduce=None, reduction="mean"):
         super().__init__()
-        if weight is not None:
-            check_tensors(type(self).__name__, weight, names=("weight",))
-        self.register_buffer("weight", weight)
-        self.ignore_index, self.label_smoothing = ignore_index, label_smoothing
         self.reduction = legacy_reduction(size_average, reduce, reduction)
 
     def forward(self, input, target):
-        return self.function(input, target, self.weight, ignore_index=self.ignore_index, reduction=self.reduction,
-                             **self._options())
+        return type(self).function(input, target, reduction=self.reduction, **self._options())
 
     def _options(self):
-        return {"label_smoothing": self.label_smoothing}
+        return {}
+
+    def _keep_weight(self, name, weight):
+        """A weight (a Tensor or None) as the buffer ``name``, as PyTorch's losses keep it."""
+        if weight is not None:
+            check_tensors(type(self).__name__, weight, names=(name,))
+        self.register_buffer(name, weight)
+
+
+class CrossEntropyLoss(_Loss):
+    """F.cross_entropy with settings fixed when made (``weight`` kept as a buffer), as torch.nn.CrossEntropyLoss."""
+
+    function = F.cross_entropy
+
+    def __init__(self, weight=None, size_average=None, ignore_index=-100, reduce=None, reduction="mean",
+                 label_smoothing=0.0):
+        super().__init__(size_average, reduce, reduction)
+        self._keep_weight("weight", weight)
+        self.ignore_index, self.label_smoothing = ignore_index, label_smoothing
+
+    def _options(self):
+        return {"weight": self.weight, "ignore_index": self.ignore_index, "label_smoothing": self.label_smoothing}
 
 
 class NLLLoss(CrossEntropyLoss):
     """F.nll_loss with settings fixed when made, as torch.nn.NLLLoss."""
 
-    function = staticmethod(F.nll_loss)
+    function = F.nll_loss
 
     def __init__(self, weight=None, size_average=None, ignore_index=-100, reduce=None, reduction="mean"):
         super().__init__(weight, size_average, ignore_index, reduce, reduction)
 
     def _options(self):
-        return {}
+        return {"weight": self.weight, "ignore_index": self.ignore_index}
 
 
 class AdaptiveMaxPool2d(Module):
@@ -510,23 +526,6 @@ class Embedding(Module):
                          [f"{name}={value}" for name, value, default in settings if value != default])
 
 
-class _Loss(Module):
-    """A loss of tinyrrn.functional with its reduction (and PyTorch's deprecated size_average / reduce) fixed
-    when made, as torch.nn's loss layers."""
-
-    function = None
-
-    def __init__(self, size_average=None, reduce=None, reduction="mean"):
-        super().__init__()
-        self.reduction = legacy_reduction(size_average, reduce, reduction)
-
-    def forward(self, input, target):
-        return type(self).function(input, target, reduction=self.reduction, **self._options())
-
-    def _options(self):
-        return {}
-
-
 class MSELoss(_Loss):
     function = F.mse_loss
 
@@ -575,9 +574,7 @@ class BCELoss(_Loss):
 
     def __init__(self, weight=None, size_average=None, reduce=None, reduction="mean"):
         super().__init__(size_average, reduce, reduction)
-        if weight is not None:
-            check_tensors(type(self).__name__, weight, names=("weight",))
-        self.register_buffer("weight", weight)
+        self._keep_weight("weight", weight)
 
     def _options(self):
         return {"weight": self.weight}
@@ -590,9 +587,7 @@ class BCEWithLogitsLoss(BCELoss):
 
     def __init__(self, weight=None, size_average=None, reduce=None, reduction="mean", pos_weight=None):
         super().__init__(weight, size_average, reduce, reduction)
-        if pos_weight is not None:
-            check_tensors(type(self).__name__, pos_weight, names=("pos_weight",))
-        self.register_buffer("pos_weight", pos_weight)
+        self._keep_weight("pos_weight", pos_weight)
 
     def _options(self):
         return {"weight": self.weight, "pos_weight": self.pos_weight}
